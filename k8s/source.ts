@@ -1,0 +1,37 @@
+/**
+ * The contract every source of SeldonDeployments implements (manifest directory, Kubernetes watch).
+ *
+ * A source turns the outside world into add/update/delete events keyed by `namespace/name`, and
+ * says `synced` once its initial state has been delivered. It knows nothing of routes. It never
+ * throws at its caller: trouble is reported through `onProblem` and the source keeps going.
+ */
+import type { SeldonDeployment } from '../routing/types.js';
+
+export type SourceEvent =
+  | { readonly type: 'upsert'; readonly key: string; readonly deployment: SeldonDeployment }
+  | { readonly type: 'delete'; readonly key: string };
+
+export interface SourceSink {
+  /** A batch of changes, applied together (sources coalesce bursts). */
+  onEvents(events: readonly SourceEvent[]): void;
+  /** The initial state has been delivered in full; called once. */
+  onSynced(): void;
+  /**
+   * Something at `where` (a file path, or `kubernetes`) could not be read; the rest keeps flowing.
+   * A later call with `message: null` says the problem at `where` is gone.
+   */
+  onProblem(where: string, message: string | null): void;
+  /** Connection to the backing store changed (always true for files). */
+  onConnected?(connected: boolean): void;
+}
+
+export interface DeploymentSource {
+  start(sink: SourceSink): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** `namespace/name`, with an empty namespace read as `default` (SEMANTICS.md terms). */
+export function deploymentKey(d: SeldonDeployment): string {
+  const ns = d.metadata?.namespace || 'default';
+  return `${ns}/${d.metadata?.name ?? ''}`;
+}

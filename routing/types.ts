@@ -1,0 +1,334 @@
+/**
+ * Domain types of the routing core.
+ *
+ * Inputs are SeldonDeployments as a cluster (or a manifest file) serves them; outputs are the
+ * routes, groups and backends of an immutable `RouteTable`, and the `Decision` that `match`
+ * returns for one request. Nothing here does I/O.
+ */
+
+// ---------------------------------------------------------------------------------------------
+// Input: SeldonDeployment (machinelearning.seldon.io v1 / v1alpha2 / v1alpha3, and 0.x shapes).
+// Every field is optional because clusters and hand-written manifests omit what they like;
+// unknown fields are tolerated and ignored.
+// ---------------------------------------------------------------------------------------------
+
+export type Annotations = Record<string, string>;
+
+export interface ObjectMeta {
+  name?: string;
+  namespace?: string;
+  uid?: string;
+  resourceVersion?: string;
+  generation?: number;
+  annotations?: Annotations;
+  labels?: Record<string, string>;
+}
+
+export interface GraphEndpoint {
+  type?: string;
+  service_host?: string;
+  service_port?: number;
+  httpPort?: number;
+  grpcPort?: number;
+}
+
+export interface PredictiveUnit {
+  name?: string;
+  type?: string;
+  implementation?: string;
+  modelUri?: string;
+  endpoint?: GraphEndpoint;
+  children?: PredictiveUnit[];
+  [key: string]: unknown;
+}
+
+export interface ExplainerSpec {
+  type?: string;
+  modelUri?: string;
+  endpoint?: GraphEndpoint;
+  [key: string]: unknown;
+}
+
+export interface PredictorSpec {
+  name?: string;
+  graph?: PredictiveUnit;
+  traffic?: number;
+  shadow?: boolean;
+  annotations?: Annotations;
+  explainer?: ExplainerSpec;
+  ssl?: { certSecretName?: string };
+  replicas?: number;
+  [key: string]: unknown;
+}
+
+export interface SeldonDeploymentSpec {
+  name?: string;
+  annotations?: Annotations;
+  predictors?: PredictorSpec[];
+  oauth_key?: string;
+  oauth_secret?: string;
+  protocol?: string;
+  transport?: string;
+  [key: string]: unknown;
+}
+
+export interface ServiceStatus {
+  svcName?: string;
+  httpEndpoint?: string;
+  grpcEndpoint?: string;
+  explainerFor?: string;
+}
+
+export interface SeldonDeploymentStatus {
+  state?: string;
+  serviceStatus?: Record<string, ServiceStatus>;
+  [key: string]: unknown;
+}
+
+export interface SeldonDeployment {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: ObjectMeta;
+  spec?: SeldonDeploymentSpec;
+  status?: SeldonDeploymentStatus;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Compile settings (SEMANTICS.md §0).
+// ---------------------------------------------------------------------------------------------
+
+export interface CompileOptions {
+  /** AMBASSADOR_ID: SDeps whose effective id differs are skipped. */
+  ambassadorId: string;
+  /** AMBASSADOR_SINGLE_NAMESPACE: also serve the un-namespaced prefixes. */
+  singleNamespace: boolean;
+  /** AMBASSADOR_NAMESPACE: the namespace a gRPC call without `namespace` means in single-namespace mode. */
+  namespace: string;
+  defaultTimeoutMs: number;
+  defaultIdleTimeoutMs: number;
+  defaultHttpPort: number;
+  defaultGrpcPort: number;
+  legacyServiceNaming: boolean;
+  honourCustomConfig: boolean;
+}
+
+export const DEFAULT_COMPILE_OPTIONS: Readonly<CompileOptions> = Object.freeze({
+  ambassadorId: 'default',
+  singleNamespace: false,
+  namespace: 'default',
+  defaultTimeoutMs: 3000,
+  defaultIdleTimeoutMs: 300_000,
+  defaultHttpPort: 8000,
+  defaultGrpcPort: 5001,
+  legacyServiceNaming: false,
+  honourCustomConfig: true,
+});
+
+// ---------------------------------------------------------------------------------------------
+// Output: the routing table.
+// ---------------------------------------------------------------------------------------------
+
+export type RouteKind = 'rest' | 'grpc';
+
+/** Where a member's traffic goes: a Kubernetes Service address (or a custom Mapping's host). */
+export interface Upstream {
+  /** Host as written in the route: `<svc>.<ns>` for generated routes. */
+  readonly host: string;
+  readonly port: number;
+  /** Originate TLS (predictor `ssl`, or an `https://` custom service). */
+  readonly tls: boolean;
+  /** Service name and namespace when the host is a cluster Service (for endpoint discovery). */
+  readonly service?: { readonly name: string; readonly namespace: string };
+}
+
+/** Retry policy (SEMANTICS.md §9). */
+export type RetryOn = 'gateway-error' | '5xx' | 'connect-failure' | 'retriable-4xx' | 'refused-stream';
+
+export interface RetryPolicy {
+  readonly retryOn: RetryOn;
+  /** Extra attempts after the first. */
+  readonly numRetries: number;
+  /** Per-attempt timeout in ms; 0 = only the route timeout applies. */
+  readonly perTryTimeoutMs: number;
+}
+
+/** Per-upstream limits (SEMANTICS.md §9). */
+export interface BreakerLimits {
+  readonly maxConnections: number;
+  readonly maxPendingRequests: number;
+  readonly maxRequests: number;
+  readonly maxRetries: number;
+}
+
+export const DEFAULT_BREAKER: BreakerLimits = Object.freeze({
+  maxConnections: 1024,
+  maxPendingRequests: 1024,
+  maxRequests: 1024,
+  maxRetries: 3,
+});
+
+/** Who a member belongs to, as shown to operators and used as metric labels. */
+export interface Origin {
+  readonly namespace: string;
+  readonly deployment: string;
+  /** Predictor name, or the custom Mapping's name. */
+  readonly predictor: string;
+}
+
+/**
+ * A backend: one member of a route group, with its own upstream and policies. Generated routes
+ * have one per predictor and kind; custom Mappings one each.
+ */
+export interface Backend {
+  /** `ns/sdep/pred` (or `ns/sdep/mapping`), plus `#explainer` for explainers; unique per kind. */
+  readonly id: string;
+  readonly origin: Origin;
+  readonly upstream: Upstream;
+  /** Replacement for the matched prefix; `null` forwards the path unchanged. */
+  readonly rewrite: string | null;
+  /** Request timeout in ms; 0 = none. */
+  readonly timeoutMs: number;
+  /** Stream idle timeout in ms; 0 = none. */
+  readonly idleTimeoutMs: number;
+  readonly retry: RetryPolicy | null;
+  readonly breaker: BreakerLimits;
+}
+
+/** A non-shadow member and its effective share of the group's traffic. */
+export interface WeightedBackend {
+  readonly backend: Backend;
+  /** Effective percent after normalisation (SEMANTICS.md §6.2); may be fractional. */
+  readonly percent: number;
+}
+
+/** A shadow member: gets a fire-and-forget copy of `percent` % of the group's requests. */
+export interface Mirror {
+  readonly backend: Backend;
+  readonly percent: number;
+}
+
+export type HeaderConstraint =
+  | { readonly kind: 'exact'; readonly name: string; readonly value: string }
+  | { readonly kind: 'presence'; readonly name: string }
+  | { readonly kind: 'regex'; readonly name: string; readonly pattern: string; readonly test: (value: string) => boolean };
+
+export type PathMatcher =
+  | { readonly kind: 'prefix'; readonly prefix: string }
+  | { readonly kind: 'regex'; readonly source: string; readonly test: (path: string) => boolean };
+
+/**
+ * A route group: all routes sharing one match key (SEMANTICS.md §6.1). Weights are normalised
+ * within a group and never across groups.
+ */
+export interface RouteGroup {
+  /** Canonical key: kind, matcher, constraints, host, gRPC identity. */
+  readonly key: string;
+  readonly kind: RouteKind;
+  readonly path: PathMatcher;
+  /** Exact case-insensitive host (port ignored), from a custom Mapping's `host`. */
+  readonly host: string | null;
+  readonly headers: readonly HeaderConstraint[];
+  /** Generated gRPC routes: the `seldon` and `namespace` metadata values they require. */
+  readonly grpcIdentity: { readonly seldon: string; readonly namespace: string } | null;
+  /** Namespace of every member (groups never span namespaces). */
+  readonly namespace: string;
+  /** Non-shadow members in canonical order (by backend id), with normalised percents. */
+  readonly members: readonly WeightedBackend[];
+  readonly mirrors: readonly Mirror[];
+  /** Running sum of member percents, for the weighted pick. */
+  readonly cumulative: readonly number[];
+  /** Precedence sort keys (SEMANTICS.md §6.5). */
+  readonly precedence: Precedence;
+  /** Warnings from normalisation (e.g. "weights sum to 120, scaled to 100"). */
+  readonly warnings: readonly string[];
+}
+
+export interface Precedence {
+  readonly matcherLength: number;
+  readonly headerWeight: number;
+  readonly constraintCount: number;
+  readonly matcherText: string;
+  readonly constraintText: string;
+}
+
+export type DeploymentState = 'accepted' | 'degraded' | 'rejected' | 'skipped';
+
+/** What became of one SeldonDeployment: shown in `/routes`, logs and Events. */
+export interface DeploymentReport {
+  readonly namespace: string;
+  readonly name: string;
+  readonly ambassadorId: string;
+  readonly state: DeploymentState;
+  readonly reasons: readonly string[];
+}
+
+/** The immutable routing table; the gateway swaps it whole. */
+export interface RouteTable {
+  readonly generation: number;
+  readonly options: Readonly<CompileOptions>;
+  /** REST groups by prefix, each list in precedence order. */
+  readonly restByPrefix: ReadonlyMap<string, readonly RouteGroup[]>;
+  /** Distinct lengths of REST prefixes that do not end in `/`, descending (rare: custom Mappings). */
+  readonly restOddPrefixLengths: readonly number[];
+  /** REST regex groups in precedence order. */
+  readonly restRegex: readonly RouteGroup[];
+  /** Generated gRPC groups by `namespace\0seldon`, in precedence order. */
+  readonly grpcByIdentity: ReadonlyMap<string, readonly RouteGroup[]>;
+  /** For a call without `namespace`: the namespaces that have a generated gRPC route for a `seldon` value. */
+  readonly grpcNamespaces: ReadonlyMap<string, readonly string[]>;
+  /** Custom gRPC Mappings by prefix, and their odd lengths and regexes, as for REST. */
+  readonly grpcByPrefix: ReadonlyMap<string, readonly RouteGroup[]>;
+  readonly grpcOddPrefixLengths: readonly number[];
+  readonly grpcRegex: readonly RouteGroup[];
+  /** Every group, in precedence order, for listing. */
+  readonly groups: readonly RouteGroup[];
+  /** One report per SeldonDeployment, keyed `ns/name`. */
+  readonly deployments: ReadonlyMap<string, DeploymentReport>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Matching.
+// ---------------------------------------------------------------------------------------------
+
+/** Header lookup: lower-case name in, the value (repeated values joined with `,`) or undefined out. */
+export type HeaderGetter = (name: string) => string | undefined;
+
+export interface RouteRequest {
+  readonly kind: RouteKind;
+  readonly method: string;
+  /** Raw request target: path plus optional `?query`, as received (no decoding). */
+  readonly path: string;
+  /** Host / :authority as received (may carry a port). */
+  readonly host: string;
+  readonly header: HeaderGetter;
+}
+
+/** A weighted pick over a group's members; the seam for random, round-robin or sticky choice. */
+export interface Picker {
+  pick(group: RouteGroup, eligible?: (backend: Backend) => boolean): Backend | undefined;
+  /** Whether a mirror of `percent` % fires for this request. */
+  mirror(percent: number): boolean;
+}
+
+export interface Routed {
+  readonly ok: true;
+  readonly group: RouteGroup;
+  readonly backend: Backend;
+  /** The path to send upstream: rewritten prefix, query kept byte for byte. */
+  readonly upstreamPath: string;
+  /** Mirrors chosen for this request (percent already applied). */
+  readonly mirrors: readonly Mirror[];
+}
+
+export type NoRouteReason = 'NO_ROUTE' | 'BAD_REQUEST' | 'NO_HEALTHY_UPSTREAM';
+
+export interface NotRouted {
+  readonly ok: false;
+  /** HTTP status the gateway answers with (404, 400, 503). */
+  readonly status: number;
+  readonly reason: NoRouteReason;
+  /** Human-readable text for the error body / grpc-message. */
+  readonly info: string;
+}
+
+export type Decision = Routed | NotRouted;
