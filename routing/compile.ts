@@ -1,0 +1,381 @@
+/**
+ * One SeldonDeployment → its route specs and its report (SEMANTICS.md §2–§8).
+ *
+ * A spec is one backend's place in one group: its match (path, host, headers, gRPC identity),
+ * whether it is a member or a mirror, and its explicit weight. `table.ts` gathers specs into
+ * groups. Compilation looks at nothing but the SDep and the options, so the table is a pure
+ * function of the current objects; any failure stays inside this SDep's report.
+ */
+import { parseCustomConfig, type MappingRoute } from './custom-config.js';
+import { explainerService, isDns1035Label, predictorService } from './services.js';
+import { effectiveAnnotations, parseHeaderAnnotation, parseInteger, parseRegexHeaderAnnotation } from './values.js';
+import {
+  DEFAULT_BREAKER,
+  type Backend,
+  type BreakerLimits,
+  type CompileOptions,
+  type DeploymentReport,
+  type DeploymentState,
+  type HeaderConstraint,
+  type PathMatcher,
+  type PredictorSpec,
+  type RetryPolicy,
+  type RouteKind,
+  type SeldonDeployment,
+} from './types.js';
+
+export interface RouteSpec {
+  readonly kind: RouteKind;
+  readonly namespace: string;
+  readonly path: PathMatcher;
+  readonly host: string | null;
+  readonly headers: readonly HeaderConstraint[];
+  readonly grpcIdentity: { readonly seldon: string; readonly namespace: string } | null;
+  readonly backend: Backend;
+  readonly shadow: boolean;
+  /** Members: explicit weight, or null when weightless. Mirrors: the mirror percent. */
+  readonly weight: number | null;
+}
+
+export interface CompiledDeployment {
+  readonly key: string;
+  readonly report: DeploymentReport;
+  readonly routes: readonly RouteSpec[];
+}
+
+/** `:path` of every generated gRPC route, matched in full (SEMANTICS.md §5.2). */
+export const GRPC_PATH_SOURCE = '/(seldon.protos.*|tensorflow.serving.*|inference.*)/.*';
+const GRPC_PATH = new RegExp(`^(?:${GRPC_PATH_SOURCE})$`, 's');
+export const GRPC_PATH_MATCHER: PathMatcher = { kind: 'regex', source: GRPC_PATH_SOURCE, test: (p) => GRPC_PATH.test(p) };
+
+const MAX_IDLE_DEFAULT_MS = 300_000;
+const BAD_SERVICE_NAME = /[/?#%\s\p{Cc}]/u;
+
+/** Collects reasons as the SDep is read; the state follows from them. */
+class Findings {
+  readonly warnings: string[] = [];
+  warn(msg: string): void {
+    this.warnings.push(msg);
+  }
+}
+
+function report(ns: string, name: string, id: string, state: DeploymentState, reasons: readonly string[]): DeploymentReport {
+  return { namespace: ns, name, ambassadorId: id, state, reasons };
+}
+
+export function compileDeployment(d: SeldonDeployment, opts: CompileOptions): CompiledDeployment {
+  const ns = d.metadata?.namespace || 'default';
+  const name = typeof d.metadata?.name === 'string' ? d.metadata.name : '';
+  const key = `${ns}/${name}`;
+  if (!name) return { key, report: report(ns, name, 'default', 'rejected', ['metadata.name is missing']), routes: [] };
+  let id = 'default';
+  try {
+    const ann = effectiveAnnotations(d.metadata?.annotations, d.spec?.annotations);
+    id = ann.get('seldon.io/ambassador-id') || 'default';
+    if (opts.singleNamespace && ns !== opts.namespace) {
+      return { key, report: report(ns, name, id, 'skipped', [`namespace "${ns}" is outside the watched namespace "${opts.namespace}" (single-namespace mode)`]), routes: [] };
+    }
+    const f = new Findings();
+    const custom = ann.get('seldon.io/ambassador-config');
+    if (custom && opts.honourCustomConfig) return compileCustom(key, ns, name, id, custom, ann, opts, f);
+    if (id !== opts.ambassadorId) {
+      return { key, report: report(ns, name, id, 'skipped', [`ambassador-id "${id}" ≠ gateway id "${opts.ambassadorId}"`]), routes: [] };
+    }
+    if (custom) f.warn('seldon.io/ambassador-config is ignored: custom config is turned off on this gateway');
+    const result = compileGenerated(d, ns, name, ann, opts, f);
+    if (typeof result === 'string') return { key, report: report(ns, name, id, 'rejected', [result, ...f.warnings]), routes: [] };
+    return { key, report: report(ns, name, id, f.warnings.length ? 'degraded' : 'accepted', f.warnings), routes: result };
+  } catch (e) {
+    // A bug or an input shape nobody foresaw must stay inside this SDep.
+    const msg = e instanceof Error ? e.message : String(e);
+    return { key, report: report(ns, name, id, 'rejected', [`could not be compiled: ${msg}`]), routes: [] };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Annotation readers.
+// ---------------------------------------------------------------------------------------------
+
+function timeoutAnnotation(ann: Map<string, string>, key: string, legacy: string, dflt: number, f: Findings): number {
+  const k = ann.has(key) ? key : ann.has(legacy) ? legacy : null;
+  if (k === null) return dflt;
+  const v = parseInteger(ann.get(k)!);
+  if (v.ok) return v.value;
+  f.warn(`${k}: ${v.error}: default ${dflt} ms used`);
+  return dflt;
+}
+
+function retriesAnnotation(ann: Map<string, string>, f: Findings): RetryPolicy | null {
+  const raw = ann.get('seldon.io/ambassador-retries');
+  if (raw === undefined) return null;
+  const v = parseInteger(raw);
+  if (!v.ok) {
+    f.warn(`seldon.io/ambassador-retries: ${v.error}: no retries`);
+    return null;
+  }
+  return v.value > 0 ? { retryOn: 'gateway-error', numRetries: v.value, perTryTimeoutMs: 0 } : null;
+}
+
+function breakerAnnotations(ann: Map<string, string>, f: Findings): BreakerLimits {
+  const field = (suffix: string, dflt: number): number => {
+    const k = `seldon.io/ambassador-circuit-breakers-${suffix}`;
+    const raw = ann.get(k);
+    if (raw === undefined) return dflt;
+    const v = parseInteger(raw);
+    if (!v.ok) {
+      f.warn(`${k}: ${v.error}: default ${dflt} used`);
+      return dflt;
+    }
+    return v.value === 0 ? dflt : v.value;
+  };
+  const b = {
+    maxConnections: field('max-connections', DEFAULT_BREAKER.maxConnections),
+    maxPendingRequests: field('max-pending-requests', DEFAULT_BREAKER.maxPendingRequests),
+    maxRequests: field('max-requests', DEFAULT_BREAKER.maxRequests),
+    maxRetries: field('max-retries', DEFAULT_BREAKER.maxRetries),
+  };
+  const same =
+    b.maxConnections === DEFAULT_BREAKER.maxConnections &&
+    b.maxPendingRequests === DEFAULT_BREAKER.maxPendingRequests &&
+    b.maxRequests === DEFAULT_BREAKER.maxRequests &&
+    b.maxRetries === DEFAULT_BREAKER.maxRetries;
+  return same ? DEFAULT_BREAKER : b;
+}
+
+function legacyWeight(ann: Map<string, string>, f: Findings): number | null {
+  const raw = ann.get('seldon.io/ambassador-weight');
+  if (raw === undefined || raw === '') return null;
+  const t = raw.trim();
+  if (/^-[0-9]+$/.test(t)) {
+    f.warn(`seldon.io/ambassador-weight "${raw}" clamped to 0`);
+    return 0;
+  }
+  const v = parseInteger(t);
+  if (!v.ok) {
+    f.warn(`seldon.io/ambassador-weight: ${v.error}: ignored`);
+    return null;
+  }
+  if (v.value > 100) {
+    f.warn(`seldon.io/ambassador-weight ${v.value} clamped to 100`);
+    return 100;
+  }
+  return v.value;
+}
+
+function legacyShadow(ann: Map<string, string>, f: Findings): boolean {
+  const raw = ann.get('seldon.io/ambassador-shadow');
+  if (raw === undefined || raw === '') return false;
+  const v = raw.toLowerCase();
+  if (v === 'true') return true;
+  if (v === 'false') return false;
+  f.warn(`seldon.io/ambassador-shadow "${raw}" is not true or false: taken as true`);
+  return true;
+}
+
+/** `traffic` as a number in 0..100; missing is 0 (Go writers drop zero values). */
+function trafficOf(p: PredictorSpec, f: Findings): number {
+  const t = p.traffic as unknown;
+  if (t === undefined || t === null) return 0;
+  let n: number;
+  if (typeof t === 'number' && Number.isFinite(t)) n = t;
+  else if (typeof t === 'string' && /^-?[0-9]+$/.test(t.trim())) n = Number(t.trim());
+  else {
+    f.warn(`predictor "${p.name}": traffic ${JSON.stringify(t)} is not a number: taken as 0`);
+    return 0;
+  }
+  if (n < 0 || n > 100) {
+    const c = n < 0 ? 0 : 100;
+    f.warn(`predictor "${p.name}": traffic ${n} is outside 0..100: clamped to ${c}`);
+    return c;
+  }
+  return n;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generated routes (SEMANTICS.md §5–§7).
+// ---------------------------------------------------------------------------------------------
+
+function compileGenerated(d: SeldonDeployment, ns: string, name: string, ann: Map<string, string>, opts: CompileOptions, f: Findings): RouteSpec[] | string {
+  const predictors = d.spec?.predictors;
+  if (!Array.isArray(predictors) || predictors.length === 0) return 'spec.predictors is empty: nothing to route';
+  const seen = new Set<string>();
+  for (const [i, p] of predictors.entries()) {
+    if (!p || typeof p !== 'object' || typeof p.name !== 'string' || p.name === '') return `spec.predictors[${i}] has no name`;
+    if (seen.has(p.name)) return `predictor name "${p.name}" is used twice`;
+    seen.add(p.name);
+    const svcName = p.annotations?.['seldon.io/svc-name'];
+    if (svcName !== undefined && !isDns1035Label(svcName.trim())) {
+      return `predictor "${p.name}": seldon.io/svc-name "${svcName}" is not a DNS-1035 label of at most 63 characters`;
+    }
+    if (p.annotations?.['getambassador.io/config'] !== undefined) {
+      f.warn(`predictor "${p.name}": getambassador.io/config is ignored; use seldon.io/ambassador-config on the SeldonDeployment`);
+    }
+  }
+
+  let svcExt = name;
+  const rawSvc = ann.get('seldon.io/ambassador-service-name');
+  if (rawSvc !== undefined) {
+    if (rawSvc === '') f.warn('seldon.io/ambassador-service-name is empty: the deployment name is used');
+    else if (BAD_SERVICE_NAME.test(rawSvc)) return `seldon.io/ambassador-service-name "${rawSvc}" contains characters not allowed in a path segment`;
+    else svcExt = rawSvc;
+  }
+
+  const headers: HeaderConstraint[] = [];
+  const rawHeader = ann.get('seldon.io/ambassador-header');
+  if (rawHeader) {
+    const h = parseHeaderAnnotation(rawHeader);
+    if (!h.ok) return h.error;
+    headers.push(...h.value);
+  }
+  const rawRegex = ann.get('seldon.io/ambassador-regex-header');
+  if (rawRegex) {
+    const h = parseRegexHeaderAnnotation(rawRegex);
+    if (!h.ok) return h.error;
+    headers.push(...h.value);
+  }
+  const names = new Set<string>();
+  for (const h of headers) {
+    if (names.has(h.name)) return `header "${h.name}" is constrained twice (ambassador-header and ambassador-regex-header)`;
+    names.add(h.name);
+  }
+  const grpcHeaders = headers.filter((h) => h.name !== 'seldon' && h.name !== 'namespace');
+  if (grpcHeaders.length !== headers.length) f.warn('header constraints on "seldon" or "namespace" are ignored on gRPC routes');
+
+  const idleFor = (t: number): number => (t > MAX_IDLE_DEFAULT_MS ? t : opts.defaultIdleTimeoutMs);
+  const restTimeout = timeoutAnnotation(ann, 'seldon.io/rest-timeout', 'seldon.io/rest-read-timeout', opts.defaultTimeoutMs, f);
+  const grpcTimeout = timeoutAnnotation(ann, 'seldon.io/grpc-timeout', 'seldon.io/grpc-read-timeout', opts.defaultTimeoutMs, f);
+  const retry = retriesAnnotation(ann, f);
+  const breaker = breakerAnnotations(ann, f);
+  const weightAll = legacyWeight(ann, f);
+  const shadowAll = legacyShadow(ann, f);
+
+  const restPrefixes = [`/seldon/${ns}/${svcExt}/`];
+  if (opts.singleNamespace) restPrefixes.push(`/seldon/${svcExt}/`);
+
+  const specs: RouteSpec[] = [];
+  predictors.forEach((p, index) => {
+    const pred = p.name!;
+    const traffic = trafficOf(p, f);
+    const shadow = shadowAll || p.shadow === true;
+    let weight: number | null;
+    if (shadow) weight = shadowAll ? (weightAll ?? 100) : traffic >= 1 ? traffic : 100;
+    else if (weightAll !== null) weight = weightAll;
+    else weight = index === 0 ? null : traffic;
+
+    const svc = predictorService(d, p, ns, opts);
+    const tls = typeof p.ssl?.certSecretName === 'string' && p.ssl.certSecretName !== '';
+    const origin = { namespace: ns, deployment: name, predictor: pred };
+    const base = { origin, rewrite: '/', retry, breaker };
+    const service = { name: svc.name, namespace: ns };
+    if (svc.httpPort !== null) {
+      const backend: Backend = {
+        ...base,
+        id: `${ns}/${name}/${pred}`,
+        upstream: { host: svc.host, port: svc.httpPort, tls, service },
+        timeoutMs: restTimeout,
+        idleTimeoutMs: idleFor(restTimeout),
+      };
+      for (const prefix of restPrefixes) {
+        specs.push({ kind: 'rest', namespace: ns, path: { kind: 'prefix', prefix }, host: null, headers, grpcIdentity: null, backend, shadow, weight });
+      }
+    }
+    if (svc.grpcPort !== null) {
+      const backend: Backend = {
+        ...base,
+        rewrite: null,
+        id: `${ns}/${name}/${pred}`,
+        upstream: { host: svc.host, port: svc.grpcPort, tls, service },
+        timeoutMs: grpcTimeout,
+        idleTimeoutMs: idleFor(grpcTimeout),
+      };
+      specs.push({
+        kind: 'grpc',
+        namespace: ns,
+        path: GRPC_PATH_MATCHER,
+        host: null,
+        headers: grpcHeaders,
+        grpcIdentity: { seldon: svcExt, namespace: ns },
+        backend,
+        shadow,
+        weight,
+      });
+    }
+    if (typeof p.explainer?.type === 'string' && p.explainer.type !== '') {
+      const ex = explainerService(d, p, ns, opts, svc.name);
+      if (ex.httpPort !== null) {
+        const backend: Backend = {
+          ...base,
+          origin: { ...origin, predictor: `${pred}-explainer` },
+          id: `${ns}/${name}/${pred}#explainer`,
+          upstream: { host: ex.host, port: ex.httpPort, tls: false, service: { name: ex.name, namespace: ns } },
+          timeoutMs: restTimeout,
+          idleTimeoutMs: idleFor(restTimeout),
+        };
+        const prefixes = [`/seldon/${ns}/${svcExt}-explainer/${pred}/`];
+        if (opts.singleNamespace) prefixes.push(`/seldon/${svcExt}-explainer/${pred}/`);
+        // Explainers always take 100 %: weightless, never mirrors (SEMANTICS.md §5.3).
+        for (const prefix of prefixes) {
+          specs.push({ kind: 'rest', namespace: ns, path: { kind: 'prefix', prefix }, host: null, headers, grpcIdentity: null, backend, shadow: false, weight: null });
+        }
+      }
+    }
+  });
+  return specs;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Custom Ambassador config (SEMANTICS.md §8).
+// ---------------------------------------------------------------------------------------------
+
+function compileCustom(
+  key: string,
+  ns: string,
+  name: string,
+  id: string,
+  text: string,
+  ann: Map<string, string>,
+  opts: CompileOptions,
+  f: Findings,
+): CompiledDeployment {
+  const parsed = parseCustomConfig(text, ns);
+  if (!parsed.ok) return { key, report: report(ns, name, id, 'rejected', [parsed.error]), routes: [] };
+  for (const w of parsed.warnings) f.warn(w);
+  const served = parsed.mappings.filter((m) => (m.ambassadorIds ?? [id]).includes(opts.ambassadorId));
+  if (served.length === 0) {
+    return { key, report: report(ns, name, id, 'skipped', [`no Mapping has ambassador-id "${opts.ambassadorId}" (deployment id "${id}")`]), routes: [] };
+  }
+  if (ann.has('seldon.io/ambassador-header') || ann.has('seldon.io/ambassador-regex-header')) {
+    f.warn('header annotations are ignored: seldon.io/ambassador-config replaces the generated routes');
+  }
+  const routes = served.map((m) => mappingSpec(m, ns, name, opts));
+  return { key, report: report(ns, name, id, f.warnings.length ? 'degraded' : 'accepted', f.warnings), routes };
+}
+
+function mappingSpec(m: MappingRoute, ns: string, name: string, opts: CompileOptions): RouteSpec {
+  const backend: Backend = {
+    id: `${ns}/${name}/${m.name}`,
+    origin: { namespace: ns, deployment: name, predictor: m.name },
+    upstream: {
+      host: m.service.host,
+      port: m.service.port,
+      tls: m.service.tls,
+      ...(m.service.serviceName ? { service: { name: m.service.serviceName, namespace: m.service.serviceNamespace ?? ns } } : {}),
+    },
+    rewrite: m.rewrite,
+    timeoutMs: m.timeoutMs ?? opts.defaultTimeoutMs,
+    idleTimeoutMs: m.idleTimeoutMs ?? opts.defaultIdleTimeoutMs,
+    retry: m.retry,
+    breaker: m.breaker,
+  };
+  return {
+    kind: m.grpc ? 'grpc' : 'rest',
+    namespace: ns,
+    path: m.path,
+    host: m.host,
+    headers: m.headers,
+    grpcIdentity: null,
+    backend,
+    shadow: m.shadow,
+    weight: m.shadow ? (m.weight ?? 100) : m.weight,
+  };
+}

@@ -1,0 +1,268 @@
+/**
+ * `seldon.io/ambassador-config`: Ambassador Mappings written by hand (SEMANTICS.md §8).
+ *
+ * Turns the YAML into route specs for `compile`. A parse failure, or no valid Mapping left,
+ * rejects the SDep; one invalid Mapping is dropped with a reason; unknown keys warn once each.
+ */
+import { parseAllDocuments } from 'yaml';
+import { compileFullMatch, checkHeaderName } from './values.js';
+import type { BreakerLimits, HeaderConstraint, PathMatcher, RetryOn, RetryPolicy } from './types.js';
+import { DEFAULT_BREAKER } from './types.js';
+
+/** One valid Mapping, before it becomes a route spec. */
+export interface MappingRoute {
+  readonly name: string;
+  readonly path: PathMatcher;
+  readonly rewrite: string | null;
+  readonly service: { readonly host: string; readonly port: number; readonly tls: boolean; readonly serviceName: string | null; readonly serviceNamespace: string | null };
+  readonly grpc: boolean;
+  readonly timeoutMs: number | null;
+  readonly idleTimeoutMs: number | null;
+  readonly headers: readonly HeaderConstraint[];
+  readonly weight: number | null;
+  readonly shadow: boolean;
+  /** null: inherit the SDep's id. */
+  readonly ambassadorIds: readonly string[] | null;
+  readonly retry: RetryPolicy | null;
+  readonly breaker: BreakerLimits;
+  readonly host: string | null;
+}
+
+export type CustomConfig = { ok: true; mappings: MappingRoute[]; warnings: string[] } | { ok: false; error: string };
+
+const HONOURED = new Set([
+  'name', 'prefix', 'prefix_regex', 'rewrite', 'service', 'grpc', 'timeout_ms', 'idle_timeout_ms', 'headers',
+  'regex_headers', 'weight', 'shadow', 'ambassador_id', 'retry_policy', 'circuit_breakers', 'host',
+  'apiVersion', 'kind', 'namespace',
+]);
+const RETRY_ON: readonly RetryOn[] = ['5xx', 'gateway-error', 'connect-failure', 'retriable-4xx', 'refused-stream'];
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function nonNegativeInt(v: unknown): number | null {
+  if (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 2147483647) return v;
+  if (typeof v === 'string' && /^[0-9]+$/.test(v.trim())) return Number(v.trim());
+  return null;
+}
+
+function parseDuration(v: unknown): number | null {
+  if (typeof v === 'number' && v >= 0) return v;
+  if (typeof v !== 'string') return null;
+  const m = /^([0-9]+(?:\.[0-9]+)?)(ms|s|m)$/.exec(v.trim());
+  if (!m) return null;
+  const n = Number(m[1]);
+  return m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : n * 60_000;
+}
+
+function parseService(raw: unknown, namespace: string): MappingRoute['service'] | string {
+  if (typeof raw !== 'string' || raw.trim() === '') return 'service is required';
+  let s = raw.trim();
+  let tls = false;
+  if (s.startsWith('https://')) {
+    tls = true;
+    s = s.slice(8);
+  } else if (s.startsWith('http://')) s = s.slice(7);
+  let host = s;
+  let port = tls ? 443 : 80;
+  const colon = s.lastIndexOf(':');
+  if (colon >= 0) {
+    host = s.slice(0, colon);
+    const p = Number(s.slice(colon + 1));
+    if (!Number.isInteger(p) || p <= 0 || p > 65535) return `service "${raw}" has an invalid port`;
+    port = p;
+  }
+  if (!/^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?$/.test(host)) return `service "${raw}" has an invalid host`;
+  // A dotless host is a Service in the SDep's namespace; `name.ns` names one in another namespace.
+  const dots = host.split('.');
+  if (dots.length === 1) return { host: `${host}.${namespace}`, port, tls, serviceName: host, serviceNamespace: namespace };
+  if (dots.length === 2) return { host, port, tls, serviceName: dots[0]!, serviceNamespace: dots[1]! };
+  return { host, port, tls, serviceName: null, serviceNamespace: null };
+}
+
+function parseConstraints(m: Obj): HeaderConstraint[] | string {
+  const out: HeaderConstraint[] = [];
+  if (m.headers !== undefined) {
+    if (!isObj(m.headers)) return 'headers must be a map';
+    for (const [rawName, v] of Object.entries(m.headers)) {
+      const name = rawName.trim().toLowerCase();
+      const bad = checkHeaderName(name);
+      if (bad) return `headers: ${bad}`;
+      if (v === true) out.push({ kind: 'presence', name });
+      else if (typeof v === 'string' || typeof v === 'number') out.push({ kind: 'exact', name, value: String(v) });
+      else return `headers.${name} must be a string or true`;
+    }
+  }
+  if (m.regex_headers !== undefined) {
+    if (!isObj(m.regex_headers)) return 'regex_headers must be a map';
+    for (const [rawName, v] of Object.entries(m.regex_headers)) {
+      const name = rawName.trim().toLowerCase();
+      const bad = checkHeaderName(name);
+      if (bad) return `regex_headers: ${bad}`;
+      if (typeof v !== 'string' || v === '') return `regex_headers.${name} must be a non-empty pattern`;
+      const test = compileFullMatch(v);
+      if (!test.ok) return `regex_headers.${name}: ${test.error}`;
+      out.push({ kind: 'regex', name, pattern: v, test: test.value });
+    }
+  }
+  return out;
+}
+
+function parseRetry(raw: unknown): RetryPolicy | string {
+  if (!isObj(raw)) return 'retry_policy must be a map';
+  const on = raw.retry_on;
+  if (typeof on !== 'string' || !RETRY_ON.includes(on as RetryOn)) return `retry_policy.retry_on "${String(on)}" is not one of ${RETRY_ON.join(', ')}`;
+  const n = raw.num_retries === undefined ? 1 : nonNegativeInt(raw.num_retries);
+  if (n === null) return `retry_policy.num_retries "${String(raw.num_retries)}" is not a whole number`;
+  const perTry = raw.per_try_timeout === undefined ? 0 : parseDuration(raw.per_try_timeout);
+  if (perTry === null) return `retry_policy.per_try_timeout "${String(raw.per_try_timeout)}" is not a duration like 500ms or 2s`;
+  return { retryOn: on as RetryOn, numRetries: n, perTryTimeoutMs: perTry };
+}
+
+function parseBreakers(raw: unknown, warn: (w: string) => void): BreakerLimits {
+  if (!Array.isArray(raw)) {
+    warn('circuit_breakers must be a list: defaults used');
+    return DEFAULT_BREAKER;
+  }
+  const entry = raw.find((e) => isObj(e) && (e.priority === undefined || e.priority === 'default'));
+  if (!isObj(entry)) return DEFAULT_BREAKER;
+  const field = (key: string, dflt: number): number => {
+    if (entry[key] === undefined) return dflt;
+    const n = nonNegativeInt(entry[key]);
+    if (n === null || n === 0) {
+      warn(`circuit_breakers.${key} "${String(entry[key])}" is invalid: default ${dflt} used`);
+      return dflt;
+    }
+    return n;
+  };
+  return {
+    maxConnections: field('max_connections', DEFAULT_BREAKER.maxConnections),
+    maxPendingRequests: field('max_pending_requests', DEFAULT_BREAKER.maxPendingRequests),
+    maxRequests: field('max_requests', DEFAULT_BREAKER.maxRequests),
+    maxRetries: field('max_retries', DEFAULT_BREAKER.maxRetries),
+  };
+}
+
+/** One Mapping document → a route, or why it was dropped. */
+function parseMapping(m: Obj, index: number, namespace: string, warn: (w: string) => void): MappingRoute | string {
+  const name = typeof m.name === 'string' && m.name.trim() !== '' ? m.name.trim() : `mapping-${index}`;
+  if (typeof m.prefix !== 'string' || !m.prefix.startsWith('/')) return `prefix must be a path starting with "/"`;
+  const regex = m.prefix_regex === true;
+  let path: PathMatcher;
+  let rewrite: string | null;
+  if (regex) {
+    const test = compileFullMatch(m.prefix);
+    if (!test.ok) return `prefix: ${test.error}`;
+    path = { kind: 'regex', source: m.prefix, test: test.value };
+    if (m.rewrite !== undefined && m.rewrite !== '') return 'rewrite is not allowed on a prefix_regex Mapping';
+    rewrite = null;
+  } else {
+    path = { kind: 'prefix', prefix: m.prefix };
+    if (m.rewrite === undefined) rewrite = '/';
+    else if (typeof m.rewrite !== 'string') return 'rewrite must be a string';
+    else rewrite = m.rewrite === '' ? null : m.rewrite;
+  }
+  const service = parseService(m.service, namespace);
+  if (typeof service === 'string') return service;
+  const headers = parseConstraints(m);
+  if (typeof headers === 'string') return headers;
+
+  let host: string | null = null;
+  if (m.host !== undefined) {
+    if (typeof m.host !== 'string' || m.host.trim() === '') return 'host must be a non-empty string';
+    if (m.host.includes('*')) return `host "${m.host}" with a wildcard is not supported`;
+    host = m.host.trim().toLowerCase().replace(/:\d+$/, '');
+  }
+  const ms = (key: 'timeout_ms' | 'idle_timeout_ms'): number | null => {
+    if (m[key] === undefined) return null;
+    const n = nonNegativeInt(m[key]);
+    if (n === null) warn(`${name}: ${key} "${String(m[key])}" is not a whole number of ms: default used`);
+    return n;
+  };
+  let weight: number | null = null;
+  if (m.weight !== undefined) {
+    const n = nonNegativeInt(m.weight);
+    if (n === null) warn(`${name}: weight "${String(m.weight)}" is not a whole number: ignored`);
+    else if (n > 100) {
+      warn(`${name}: weight ${n} clamped to 100`);
+      weight = 100;
+    } else weight = n;
+  }
+  let retry: RetryPolicy | null = null;
+  if (m.retry_policy !== undefined) {
+    const r = parseRetry(m.retry_policy);
+    if (typeof r === 'string') warn(`${name}: ${r}: retry policy dropped`);
+    else retry = r;
+  }
+  let ambassadorIds: string[] | null = null;
+  if (m.ambassador_id !== undefined) {
+    const ids = Array.isArray(m.ambassador_id) ? m.ambassador_id : [m.ambassador_id];
+    ambassadorIds = ids.filter((x): x is string => typeof x === 'string').map((x) => x.trim());
+  }
+  return {
+    name,
+    path,
+    rewrite,
+    service,
+    grpc: m.grpc === true,
+    timeoutMs: ms('timeout_ms'),
+    idleTimeoutMs: ms('idle_timeout_ms'),
+    headers,
+    weight,
+    shadow: m.shadow === true,
+    ambassadorIds,
+    retry,
+    breaker: m.circuit_breakers === undefined ? DEFAULT_BREAKER : parseBreakers(m.circuit_breakers, (w) => warn(`${name}: ${w}`)),
+    host,
+  };
+}
+
+export function parseCustomConfig(text: string, namespace: string): CustomConfig {
+  let docs: unknown[];
+  try {
+    const parsed = parseAllDocuments(text);
+    if (!Array.isArray(parsed)) return { ok: false, error: 'seldon.io/ambassador-config is empty' };
+    for (const d of parsed) {
+      if (d.errors.length > 0) return { ok: false, error: `seldon.io/ambassador-config does not parse: ${d.errors[0]!.message}` };
+    }
+    docs = parsed.map((d) => d.toJS() as unknown);
+  } catch (e) {
+    return { ok: false, error: `seldon.io/ambassador-config does not parse: ${e instanceof Error ? e.message : String(e)}` };
+  }
+  const warnings: string[] = [];
+  const warnedKeys = new Set<string>();
+  const mappings: MappingRoute[] = [];
+  const names = new Set<string>();
+  docs.forEach((doc, i) => {
+    if (doc === null || doc === undefined) return;
+    if (!isObj(doc)) {
+      warnings.push(`document ${i + 1} is not a map: ignored`);
+      return;
+    }
+    if (doc.kind !== 'Mapping') {
+      warnings.push(`kind ${String(doc.kind)} is not supported: ignored`);
+      return;
+    }
+    for (const key of Object.keys(doc)) {
+      if (!HONOURED.has(key) && !warnedKeys.has(key)) {
+        warnedKeys.add(key);
+        warnings.push(`Mapping key "${key}" is not supported: ignored`);
+      }
+    }
+    const m = parseMapping(doc, i, namespace, (w) => warnings.push(w));
+    if (typeof m === 'string') {
+      warnings.push(`Mapping ${typeof doc.name === 'string' ? `"${doc.name}"` : `#${i + 1}`} dropped: ${m}`);
+      return;
+    }
+    if (names.has(m.name)) {
+      warnings.push(`Mapping "${m.name}" appears twice: the later one is dropped`);
+      return;
+    }
+    names.add(m.name);
+    mappings.push(m);
+  });
+  if (mappings.length === 0) {
+    return { ok: false, error: `seldon.io/ambassador-config has no valid Mapping${warnings.length ? ` (${warnings.join('; ')})` : ''}` };
+  }
+  return { ok: true, mappings, warnings };
+}

@@ -1,0 +1,158 @@
+/**
+ * The table as operators see it: a stable JSON form (`routes --json`, admin `/routes`) and a
+ * readable tree (`routes`). Both are pure functions of the table.
+ */
+import { describeMatch } from './table.js';
+import { constraintText } from './values.js';
+import type { Backend, DeploymentReport, RouteGroup, RouteTable } from './types.js';
+
+export interface BackendJson {
+  id: string;
+  namespace: string;
+  deployment: string;
+  predictor: string;
+  upstream: string;
+  tls: boolean;
+  rewrite: string | null;
+  timeoutMs: number;
+  idleTimeoutMs: number;
+  retry: { retryOn: string; numRetries: number; perTryTimeoutMs: number } | null;
+  circuitBreakers: { maxConnections: number; maxPendingRequests: number; maxRequests: number; maxRetries: number };
+  percent: number;
+}
+
+export interface RouteJson {
+  kind: 'rest' | 'grpc';
+  match: {
+    prefix?: string;
+    regex?: string;
+    host?: string;
+    headers: string[];
+    grpc?: { seldon: string; namespace: string };
+  };
+  members: BackendJson[];
+  mirrors: BackendJson[];
+  warnings: string[];
+}
+
+export interface DeploymentJson extends DeploymentReport {
+  routes: RouteJson[];
+}
+
+export interface TableJson {
+  generation: number;
+  appliedAt: string | null;
+  ambassadorId: string;
+  singleNamespace: boolean;
+  deployments: DeploymentJson[];
+}
+
+/** Percent with at most 4 decimals, so 100/3 prints as 33.3333 in a stable way. */
+const pct = (n: number): number => Math.round(n * 10_000) / 10_000;
+
+function backendJson(b: Backend, percent: number): BackendJson {
+  return {
+    id: b.id,
+    namespace: b.origin.namespace,
+    deployment: b.origin.deployment,
+    predictor: b.origin.predictor,
+    upstream: `${b.upstream.host}:${b.upstream.port}`,
+    tls: b.upstream.tls,
+    rewrite: b.rewrite,
+    timeoutMs: b.timeoutMs,
+    idleTimeoutMs: b.idleTimeoutMs,
+    retry: b.retry ? { ...b.retry } : null,
+    circuitBreakers: { ...b.breaker },
+    percent: pct(percent),
+  };
+}
+
+export function routeJson(g: RouteGroup): RouteJson {
+  const match: RouteJson['match'] = { headers: g.headers.map((h) => (h.kind === 'regex' ? `${h.name}~${h.pattern}` : constraintText(h))) };
+  if (g.grpcIdentity) match.grpc = { ...g.grpcIdentity };
+  if (g.path.kind === 'prefix') match.prefix = g.path.prefix;
+  else match.regex = g.path.source;
+  if (g.host !== null) match.host = g.host;
+  return {
+    kind: g.kind,
+    match,
+    members: g.members.map((m) => backendJson(m.backend, m.percent)),
+    mirrors: g.mirrors.map((m) => backendJson(m.backend, m.percent)),
+    warnings: [...g.warnings],
+  };
+}
+
+function inGroup(g: RouteGroup, ns: string, name: string): boolean {
+  const mine = (b: Backend) => b.origin.namespace === ns && b.origin.deployment === name;
+  return g.members.some((m) => mine(m.backend)) || g.mirrors.some((m) => mine(m.backend));
+}
+
+/** Deployments sorted by key, each with the groups it has a route in (precedence order). */
+export function tableJson(table: RouteTable, appliedAt: Date | null = null): TableJson {
+  const byDeployment = new Map<string, RouteGroup[]>();
+  for (const g of table.groups) {
+    const seen = new Set<string>();
+    for (const b of [...g.members.map((m) => m.backend), ...g.mirrors.map((m) => m.backend)]) {
+      const k = `${b.origin.namespace}/${b.origin.deployment}`;
+      if (seen.has(k)) continue;
+      seen.add(k);
+      let list = byDeployment.get(k);
+      if (!list) byDeployment.set(k, (list = []));
+      list.push(g);
+    }
+  }
+  const keys = [...table.deployments.keys()].sort();
+  return {
+    generation: table.generation,
+    appliedAt: appliedAt ? appliedAt.toISOString() : null,
+    ambassadorId: table.options.ambassadorId,
+    singleNamespace: table.options.singleNamespace,
+    deployments: keys.map((k) => {
+      const r = table.deployments.get(k)!;
+      const groups = (byDeployment.get(k) ?? []).filter((g) => inGroup(g, r.namespace, r.name));
+      return { ...r, reasons: [...r.reasons], routes: groups.map(routeJson) };
+    }),
+  };
+}
+
+function fmtPct(n: number): string {
+  return `${Number.isInteger(n) ? n : n.toFixed(2)}%`;
+}
+
+function backendLine(b: Backend): string {
+  const parts = [`${b.upstream.host}:${b.upstream.port}${b.upstream.tls ? ' (TLS)' : ''}`];
+  parts.push(`timeout ${b.timeoutMs ? `${b.timeoutMs}ms` : 'none'}`, `idle ${b.idleTimeoutMs ? `${b.idleTimeoutMs}ms` : 'none'}`);
+  if (b.rewrite !== null && b.rewrite !== '/') parts.push(`rewrite ${b.rewrite}`);
+  if (b.retry) parts.push(`retry ${b.retry.retryOn}×${b.retry.numRetries}`);
+  const cb = b.breaker;
+  if (cb.maxConnections !== 1024 || cb.maxPendingRequests !== 1024 || cb.maxRequests !== 1024 || cb.maxRetries !== 3) {
+    parts.push(`breakers conn ${cb.maxConnections}/pending ${cb.maxPendingRequests}/req ${cb.maxRequests}/retries ${cb.maxRetries}`);
+  }
+  return parts.join('  ');
+}
+
+/** A readable tree: matches → members with percents → mirrors; then problem deployments. */
+export function tableText(table: RouteTable): string {
+  const lines: string[] = [];
+  const groups = table.groups;
+  lines.push(`Routes (generation ${table.generation}, ambassador-id "${table.options.ambassadorId}"${table.options.singleNamespace ? ', single-namespace' : ''}): ${groups.length} groups`);
+  for (const g of groups) {
+    lines.push('');
+    lines.push(`${g.kind === 'rest' ? 'REST' : 'gRPC'} ${describeMatch(g).replace(/^gRPC /, '')}`);
+    if (g.members.length === 0) lines.push('  (shadows only: not routed)');
+    for (const m of g.members) lines.push(`  ${fmtPct(m.percent).padStart(7)}  ${m.backend.id.padEnd(32)} → ${backendLine(m.backend)}`);
+    for (const m of g.mirrors) lines.push(`  mirror ${fmtPct(m.percent)}  ${m.backend.id} → ${backendLine(m.backend)}`);
+    for (const w of g.warnings) lines.push(`  warning: ${w}`);
+  }
+  const reports = [...table.deployments.values()].sort((a, b) => (`${a.namespace}/${a.name}` < `${b.namespace}/${b.name}` ? -1 : 1));
+  const counts = { accepted: 0, degraded: 0, rejected: 0, skipped: 0 };
+  for (const r of reports) counts[r.state]++;
+  lines.push('');
+  lines.push(`Deployments: ${counts.accepted} accepted, ${counts.degraded} degraded, ${counts.rejected} rejected, ${counts.skipped} skipped`);
+  for (const r of reports) {
+    if (r.state === 'accepted') continue;
+    lines.push(`  ${r.state.toUpperCase().padEnd(9)} ${r.namespace}/${r.name}`);
+    for (const reason of r.reasons) lines.push(`            - ${reason}`);
+  }
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,119 @@
+/**
+ * Parsing of annotation values (SEMANTICS.md §2–§3): integers, booleans, header constraints and
+ * RE2 patterns. Every parser returns a value or a human-readable error; none throws.
+ */
+import { RE2JS } from 're2js';
+import type { Annotations, HeaderConstraint } from './types.js';
+
+export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
+
+const INT = /^[0-9]+$/;
+const MAX_INT32 = 2147483647;
+/** RFC 9110 token characters, for header names. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
+
+/** Non-negative int32 written as digits only, after trimming. */
+export function parseInteger(raw: string): Parsed<number> {
+  const s = raw.trim();
+  if (!INT.test(s)) return { ok: false, error: `"${raw}" is not a whole number` };
+  const n = Number(s);
+  if (n > MAX_INT32) return { ok: false, error: `"${raw}" is larger than ${MAX_INT32}` };
+  return { ok: true, value: n };
+}
+
+/**
+ * Effective annotations: metadata overlaid by spec, spec winning by key presence (a present
+ * empty value hides the metadata one). Values are trimmed.
+ */
+export function effectiveAnnotations(metadata: Annotations | undefined, spec: Annotations | undefined): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const source of [metadata, spec]) {
+    if (!source || typeof source !== 'object') continue;
+    for (const [k, v] of Object.entries(source)) out.set(k, typeof v === 'string' ? v.trim() : String(v ?? '').trim());
+  }
+  return out;
+}
+
+/** Compile a pattern with RE2 semantics (linear time; no backreferences or lookaround), full match. */
+export function compileFullMatch(pattern: string): Parsed<(value: string) => boolean> {
+  try {
+    const re = RE2JS.compile(pattern);
+    return { ok: true, value: (v: string) => re.matches(v) };
+  } catch (e) {
+    return { ok: false, error: `invalid regex "${pattern}": ${e instanceof Error ? e.message : String(e)}` };
+  }
+}
+
+/**
+ * `seldon.io/ambassador-header`: split on every `:`; one part is a presence match, an even count
+ * is name:value pairs (an empty value is presence).
+ */
+export function parseHeaderAnnotation(raw: string): Parsed<HeaderConstraint[]> {
+  const parts = raw.split(':').map((p) => p.trim());
+  if (parts.length === 1) {
+    const name = parts[0]!.toLowerCase();
+    const bad = checkHeaderName(name);
+    return bad ? { ok: false, error: `seldon.io/ambassador-header "${raw}": ${bad}` } : { ok: true, value: [{ kind: 'presence', name }] };
+  }
+  if (parts.length % 2 === 1) {
+    return { ok: false, error: `seldon.io/ambassador-header "${raw}" has ${parts.length} ':'-separated parts; expected name or name:value pairs` };
+  }
+  const out: HeaderConstraint[] = [];
+  const seen = new Set<string>();
+  for (let i = 0; i < parts.length; i += 2) {
+    const name = parts[i]!.toLowerCase();
+    const value = parts[i + 1]!;
+    const bad = checkHeaderName(name) ?? (seen.has(name) ? `header "${name}" appears twice` : undefined);
+    if (bad) return { ok: false, error: `seldon.io/ambassador-header "${raw}": ${bad}` };
+    seen.add(name);
+    out.push(value === '' ? { kind: 'presence', name } : { kind: 'exact', name, value });
+  }
+  return { ok: true, value: out };
+}
+
+/** `seldon.io/ambassador-regex-header`: newline-separated `name:pattern`, split at the first `:`. */
+export function parseRegexHeaderAnnotation(raw: string): Parsed<HeaderConstraint[]> {
+  const out: HeaderConstraint[] = [];
+  for (const line of raw.split(/\r?\n/)) {
+    if (line.trim() === '') continue;
+    const colon = line.indexOf(':');
+    const name = (colon < 0 ? line : line.slice(0, colon)).trim().toLowerCase();
+    const pattern = colon < 0 ? '' : line.slice(colon + 1).trim();
+    const bad = checkHeaderName(name) ?? (pattern === '' ? `entry "${line.trim()}" has no pattern` : undefined);
+    if (bad) return { ok: false, error: `seldon.io/ambassador-regex-header: ${bad}` };
+    const test = compileFullMatch(pattern);
+    if (!test.ok) return { ok: false, error: `seldon.io/ambassador-regex-header: ${test.error}` };
+    out.push({ kind: 'regex', name, pattern, test: test.value });
+  }
+  return { ok: true, value: out };
+}
+
+export function checkHeaderName(name: string): string | undefined {
+  if (name === '') return 'empty header name';
+  if (!TOKEN.test(name)) return `"${name}" is not a valid header name`;
+  return undefined;
+}
+
+/** Canonical text of one constraint, for group keys and precedence ordering. */
+export function constraintText(c: HeaderConstraint): string {
+  switch (c.kind) {
+    case 'exact':
+      return `${c.name}=${c.value}`;
+    case 'presence':
+      return `${c.name}`;
+    case 'regex':
+      return `${c.name}~${c.pattern}`;
+  }
+}
+
+/** Precedence weight of one constraint (SEMANTICS.md §6.5): presence counts 1, a regex adds 1. */
+export function constraintWeight(c: HeaderConstraint): number {
+  switch (c.kind) {
+    case 'exact':
+      return c.name.length + c.value.length;
+    case 'presence':
+      return c.name.length + 1;
+    case 'regex':
+      return c.name.length + c.pattern.length + 1;
+  }
+}
