@@ -1,0 +1,358 @@
+/**
+ * ManifestSource against real temp directories and real fs.watch: initial sync, diffs, broken
+ * files, duplicates, defaults, debouncing and stop.
+ */
+import { mkdir, mkdtemp, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { ManifestSource, type ManifestSourceOptions } from '../k8s/manifest-source.js';
+import type { SourceEvent, SourceSink } from '../k8s/source.js';
+import type { SeldonDeployment } from '../routing/types.js';
+
+const API = 'machinelearning.seldon.io/v1';
+
+function sdep(name: string, namespace?: string, traffic = 100): SeldonDeployment {
+  return {
+    apiVersion: API,
+    kind: 'SeldonDeployment',
+    metadata: namespace === undefined ? { name } : { name, namespace },
+    spec: { predictors: [{ name: 'main', traffic, graph: { name: 'model', type: 'MODEL' } }] },
+  };
+}
+
+function yamlDocs(...docs: unknown[]): string {
+  return docs.map((d) => stringify(d)).join('---\n');
+}
+
+/** Records every callback and folds events into a key → deployment map. */
+class Recorder implements SourceSink {
+  readonly batches: SourceEvent[][] = [];
+  readonly problems: Array<[string, string | null]> = [];
+  readonly calls: string[] = [];
+  readonly state = new Map<string, SeldonDeployment>();
+
+  onEvents(events: readonly SourceEvent[]): void {
+    this.calls.push('events');
+    this.batches.push([...events]);
+    for (const e of events) {
+      if (e.type === 'upsert') this.state.set(e.key, e.deployment);
+      else this.state.delete(e.key);
+    }
+  }
+  onSynced(): void {
+    this.calls.push('synced');
+  }
+  onProblem(where: string, message: string | null): void {
+    this.calls.push('problem');
+    this.problems.push([where, message]);
+  }
+  onConnected(connected: boolean): void {
+    this.calls.push(`connected:${connected}`);
+  }
+
+  /** The last message reported for `where`: undefined = never reported, null = cleared. */
+  problemAt(where: string): string | null | undefined {
+    return this.problems.findLast(([w]) => w === where)?.[1];
+  }
+  traffic(key: string): number | undefined {
+    return this.state.get(key)?.spec?.predictors?.[0]?.traffic;
+  }
+  keys(): string[] {
+    return [...this.state.keys()].sort();
+  }
+}
+
+async function until(what: string, condition: () => boolean, timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+let dir: string;
+let sources: ManifestSource[] = [];
+let barriers = 0;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'manifest-source-'));
+});
+
+afterEach(async () => {
+  await Promise.all(sources.map((s) => s.stop()));
+  sources = [];
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function start(options: Partial<ManifestSourceOptions> = {}): Promise<Recorder> {
+  const sink = new Recorder();
+  const source = new ManifestSource({ path: dir, debounceMs: 50, ...options });
+  sources.push(source);
+  await source.start(sink);
+  return sink;
+}
+
+/**
+ * Write a fresh file and wait for its deployment: scans are serial and read every file, so once it
+ * arrives every earlier change has been emitted. Returns the index of the barrier's batch.
+ */
+async function barrier(sink: Recorder, inDir = dir): Promise<number> {
+  const name = `barrier-${++barriers}`;
+  await writeFile(join(inDir, `${name}.yaml`), stringify(sdep(name, 'barrier')));
+  await until(`barrier ${name}`, () => sink.state.has(`barrier/${name}`));
+  return sink.batches.findIndex((b) => b.some((e) => e.key === `barrier/${name}`));
+}
+
+describe('ManifestSource initial sync', () => {
+  it('reads multi-doc YAML, JSON and Lists from a directory tree in one batch, then syncs', async () => {
+    await writeFile(
+      join(dir, 'a.yaml'),
+      yamlDocs(
+        sdep('a', 'models'),
+        { apiVersion: 'v1', kind: 'Service', metadata: { name: 'svc', namespace: 'models' } },
+        { ...sdep('b', 'models'), apiVersion: 'machinelearning.seldon.io/v1alpha2' },
+      ),
+    );
+    await writeFile(join(dir, 'c.json'), JSON.stringify(sdep('c', 'json-ns')));
+    await mkdir(join(dir, 'sub'));
+    await writeFile(
+      join(dir, 'sub', 'list.yml'),
+      stringify({
+        apiVersion: 'v1',
+        kind: 'List',
+        items: [sdep('d', 'listed'), { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cm' } }],
+      }),
+    );
+    // The API's typed list leaves kind/apiVersion off its items.
+    const { apiVersion: _a, kind: _k, ...bare } = sdep('e', 'listed');
+    await writeFile(
+      join(dir, 'sub', 'typed.yaml'),
+      stringify({ apiVersion: API, kind: 'SeldonDeploymentList', items: [bare] }),
+    );
+    await writeFile(join(dir, '.hidden.yaml'), stringify(sdep('hidden', 'models')));
+    await writeFile(join(dir, 'notes.txt'), stringify(sdep('txt', 'models')));
+    await writeFile(join(dir, 'other-group.yaml'), stringify({ ...sdep('x', 'models'), apiVersion: 'example.com/v1' }));
+
+    const sink = await start();
+
+    expect(sink.calls).toEqual(['connected:true', 'events', 'synced']);
+    expect(sink.batches).toHaveLength(1);
+    expect(sink.batches[0]?.every((e) => e.type === 'upsert')).toBe(true);
+    expect(sink.keys()).toEqual(['json-ns/c', 'listed/d', 'listed/e', 'models/a', 'models/b']);
+    expect(sink.state.get('listed/e')?.kind).toBe('SeldonDeployment');
+    expect(sink.problems).toEqual([]);
+
+    // Nothing changed since: the next batch is the barrier's alone.
+    expect(await barrier(sink)).toBe(1);
+    expect(sink.calls.filter((c) => c === 'synced')).toHaveLength(1);
+  });
+
+  it('emits an empty batch and syncs for an empty directory', async () => {
+    const sink = await start();
+    expect(sink.calls).toEqual(['connected:true', 'events', 'synced']);
+    expect(sink.batches).toEqual([[]]);
+  });
+
+  it('watches a single file, ignoring its siblings, and follows rename-over saves', async () => {
+    const file = join(dir, 'one.yaml');
+    await writeFile(file, stringify(sdep('one', 'ns')));
+    await writeFile(join(dir, 'two.yaml'), stringify(sdep('two', 'ns')));
+    const sink = await start({ path: file });
+    expect(sink.keys()).toEqual(['ns/one']);
+
+    await writeFile(join(dir, 'two.yaml'), stringify(sdep('two', 'ns', 10)));
+    await writeFile(file, stringify(sdep('one', 'ns', 30)));
+    await until('one at 30', () => sink.traffic('ns/one') === 30);
+
+    // An editor's save: write a temp file, rename it over the original.
+    await writeFile(join(dir, '.one.yaml.swp'), stringify(sdep('one', 'ns', 70)));
+    await rename(join(dir, '.one.yaml.swp'), file);
+    await until('one at 70', () => sink.traffic('ns/one') === 70);
+    expect(sink.keys()).toEqual(['ns/one']);
+  });
+
+  it('reports a missing path, syncs empty, and picks the path up when it appears', async () => {
+    const later = join(dir, 'later');
+    const sink = await start({ path: later });
+    expect(sink.calls).toEqual(['connected:true', 'events', 'problem', 'synced']);
+    expect(sink.batches).toEqual([[]]);
+    expect(sink.problemAt(later)).toMatch(/does not exist/);
+
+    await mkdir(later);
+    await writeFile(join(later, 'x.yaml'), stringify(sdep('x', 'ns')));
+    await until('x to appear', () => sink.state.has('ns/x'));
+    await until('problem cleared', () => sink.problemAt(later) === null);
+  });
+
+  it('finds a missing file whose parent directories appear later', async () => {
+    const file = join(dir, 'p', 'q', 'm.yaml');
+    const sink = await start({ path: file });
+    expect(sink.problemAt(file)).toMatch(/does not exist/);
+    await mkdir(join(dir, 'p'));
+    await sleep(100); // let the watcher move down a level before the next one appears
+    await mkdir(join(dir, 'p', 'q'));
+    await sleep(100);
+    await writeFile(file, stringify(sdep('m', 'ns')));
+    await until('m to appear', () => sink.state.has('ns/m'));
+    expect(sink.problemAt(file)).toBeNull();
+  });
+});
+
+describe('ManifestSource changes', () => {
+  beforeEach(async () => {
+    await writeFile(join(dir, 'a.yaml'), yamlDocs(sdep('a1', 'ns'), sdep('a2', 'ns')));
+    await writeFile(join(dir, 'b.yaml'), stringify(sdep('b1', 'ns')));
+  });
+
+  it('a changed file yields one batch with only the changed key', async () => {
+    const sink = await start();
+    const before = sink.batches.length;
+    await writeFile(join(dir, 'a.yaml'), yamlDocs(sdep('a1', 'ns'), sdep('a2', 'ns', 50)));
+    await until('a2 at 50', () => sink.traffic('ns/a2') === 50);
+    const end = await barrier(sink);
+
+    const batches = sink.batches.slice(before, end);
+    expect(batches).toHaveLength(1);
+    expect(batches[0]?.map((e) => `${e.type} ${e.key}`)).toEqual(['upsert ns/a2']);
+  });
+
+  it('a rewrite with identical SeldonDeployments (or only other kinds changed) emits nothing', async () => {
+    const sink = await start();
+    await sleep(100); // past the start-up catch-up scan, so the rewrites below get scans of their own
+    const before = sink.batches.length;
+    await writeFile(join(dir, 'b.yaml'), stringify(sdep('b1', 'ns')));
+    await writeFile(
+      join(dir, 'a.yaml'),
+      yamlDocs(sdep('a1', 'ns'), { apiVersion: 'v1', kind: 'Service', metadata: { name: 'new' } }, sdep('a2', 'ns')),
+    );
+    await sleep(100); // let those scans run on their own before the barrier's
+    expect(await barrier(sink)).toBe(before);
+  });
+
+  it('an added file yields upserts for its deployments', async () => {
+    const sink = await start();
+    const before = sink.batches.length;
+    await writeFile(join(dir, 'c.yaml'), stringify(sdep('c1', 'ns')));
+    await until('c1', () => sink.state.has('ns/c1'));
+    expect(sink.batches.slice(before).flat().map((e) => `${e.type} ${e.key}`)).toEqual(['upsert ns/c1']);
+  });
+
+  it('a deleted file yields deletes for its deployments only', async () => {
+    const sink = await start();
+    const before = sink.batches.length;
+    await unlink(join(dir, 'a.yaml'));
+    await until('a1 and a2 gone', () => !sink.state.has('ns/a1') && !sink.state.has('ns/a2'));
+    const end = await barrier(sink);
+    const events = sink.batches.slice(before, end).flat().map((e) => `${e.type} ${e.key}`);
+    expect(events.sort()).toEqual(['delete ns/a1', 'delete ns/a2']);
+    expect(sink.keys()).toEqual(['barrier/barrier-' + barriers, 'ns/b1']);
+  });
+
+  it('a broken file keeps its deployments while others update, and recovers when fixed', async () => {
+    const sink = await start();
+    const a = join(dir, 'a.yaml');
+    await writeFile(a, 'apiVersion: machinelearning.seldon.io/v1\nkind: SeldonDeployment\nmetadata: [oops\n  name: a1\n');
+    await writeFile(join(dir, 'b.yaml'), stringify(sdep('b1', 'ns', 20)));
+    await until('b1 at 20', () => sink.traffic('ns/b1') === 20);
+    await until('problem on a.yaml', () => typeof sink.problemAt(a) === 'string');
+    await barrier(sink);
+
+    expect(sink.problemAt(a)).toMatch(/line \d+/);
+    expect(sink.batches.flat().filter((e) => e.type === 'delete')).toEqual([]);
+    expect(sink.state.has('ns/a1')).toBe(true);
+    expect(sink.state.has('ns/a2')).toBe(true);
+
+    await writeFile(a, stringify(sdep('a1', 'ns', 40)));
+    await until('a1 at 40', () => sink.traffic('ns/a1') === 40);
+    await until('problem cleared', () => sink.problemAt(a) === null);
+    expect(sink.state.has('ns/a2')).toBe(false);
+  });
+
+  it('reports bad JSON with a line number', async () => {
+    const file = join(dir, 'bad.json');
+    await writeFile(file, '{\n  "kind": "SeldonDeployment",\n}\n');
+    const sink = await start();
+    expect(sink.problemAt(file)).toMatch(/JSON.*line 3/);
+    expect(sink.keys()).toEqual(['ns/a1', 'ns/a2', 'ns/b1']);
+
+    await writeFile(file, JSON.stringify(sdep('j', 'ns')));
+    await until('j', () => sink.state.has('ns/j'));
+    expect(sink.problemAt(file)).toBeNull();
+  });
+
+  it('coalesces a burst of 20 writes into few batches and ends in the final state', async () => {
+    const sink = await start({ debounceMs: 100 });
+    const before = sink.batches.length;
+    for (let i = 1; i <= 20; i++) {
+      await writeFile(join(dir, 'b.yaml'), stringify(sdep('b1', 'ns', i)));
+      await sleep(3);
+    }
+    await until('b1 at 20', () => sink.traffic('ns/b1') === 20);
+    const end = await barrier(sink);
+    const batches = sink.batches.slice(before, end);
+    expect(batches.length).toBeGreaterThan(0);
+    expect(batches.length).toBeLessThan(5);
+    expect(sink.keys()).toEqual(['barrier/barrier-' + barriers, 'ns/a1', 'ns/a2', 'ns/b1']);
+  });
+
+  it('stops calling the sink after stop()', async () => {
+    const stopped = await start();
+    const witness = await start();
+    await sources[0]?.stop();
+    const calls = stopped.calls.length;
+
+    await writeFile(join(dir, 'b.yaml'), stringify(sdep('b1', 'ns', 5)));
+    await until('witness sees b1 at 5', () => witness.traffic('ns/b1') === 5);
+    await sleep(150); // a few debounce periods: anything still pending would have fired
+    expect(stopped.calls.length).toBe(calls);
+  });
+
+  it('keeps going when the sink throws', async () => {
+    const sink = await start();
+    const throwing = sink.onEvents.bind(sink);
+    let thrown = 0;
+    sink.onEvents = (events) => {
+      if (thrown++ === 0) throw new Error('sink failure');
+      throwing(events);
+    };
+    await writeFile(join(dir, 'b.yaml'), stringify(sdep('b1', 'ns', 7)));
+    await until('first batch refused', () => thrown > 0);
+    // The refused change is sent again with the next one.
+    await writeFile(join(dir, 'c.yaml'), stringify(sdep('c1', 'ns')));
+    await until('c1', () => sink.state.has('ns/c1'));
+    expect(sink.traffic('ns/b1')).toBe(7);
+  });
+});
+
+describe('ManifestSource content rules', () => {
+  it('the lexically first file wins a duplicated key; the later file gets a problem', async () => {
+    await writeFile(join(dir, 'a.yaml'), stringify(sdep('dup', 'ns', 10)));
+    await writeFile(join(dir, 'b.yaml'), stringify(sdep('dup', 'ns', 90)));
+    const sink = await start();
+    expect(sink.traffic('ns/dup')).toBe(10);
+    expect(sink.problemAt(join(dir, 'b.yaml'))).toMatch(/duplicate.*ns\/dup.*a\.yaml/);
+    expect(sink.problemAt(join(dir, 'a.yaml'))).toBeUndefined();
+
+    // With the first gone, the second takes over and is no longer a duplicate.
+    await unlink(join(dir, 'a.yaml'));
+    await until('dup at 90', () => sink.traffic('ns/dup') === 90);
+    await until('problem cleared', () => sink.problemAt(join(dir, 'b.yaml')) === null);
+  });
+
+  it('defaults a missing namespace and reports a SeldonDeployment without a name', async () => {
+    const file = join(dir, 'a.yaml');
+    const nameless = { apiVersion: API, kind: 'SeldonDeployment', metadata: { namespace: 'ns' } };
+    await writeFile(file, yamlDocs(sdep('plain'), nameless, sdep('kept', 'ns')));
+    const sink = await start({ defaultNamespace: 'team-x' });
+
+    expect(sink.keys()).toEqual(['ns/kept', 'team-x/plain']);
+    expect(sink.state.get('team-x/plain')?.metadata?.namespace).toBe('team-x');
+    expect(sink.problemAt(file)).toMatch(/metadata\.name/);
+  });
+});
