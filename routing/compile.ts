@@ -233,11 +233,6 @@ function compileGenerated(d: SeldonDeployment, ns: string, name: string, ann: Ma
     if (!h.ok) return h.error;
     headers.push(...h.value);
   }
-  const names = new Set<string>();
-  for (const h of headers) {
-    if (names.has(h.name)) return `header "${h.name}" is constrained twice (ambassador-header and ambassador-regex-header)`;
-    names.add(h.name);
-  }
   const grpcHeaders = headers.filter((h) => h.name !== 'seldon' && h.name !== 'namespace');
   if (grpcHeaders.length !== headers.length) f.warn('header constraints on "seldon" or "namespace" are ignored on gRPC routes');
 

@@ -73,7 +73,10 @@ export function comparePrecedence(a: RouteGroup, b: RouteGroup): number {
 }
 
 function buildGroup(key: string, specs: readonly RouteSpec[]): RouteGroup {
-  const first = specs[0]!;
+  // Specs sharing a key agree on the match, except that a custom copy of a generated gRPC Mapping
+  // (regex path plus exact `seldon`/`namespace` headers) carries the identity as plain headers:
+  // the generated form stands for the group, so the result never depends on arrival order.
+  const first = specs.find((s) => s.grpcIdentity !== null) ?? specs[0]!;
   const memberSpecs = specs.filter((s) => !s.shadow).sort(byId);
   const { percents, warning } = normaliseWeights(memberSpecs.map((s) => s.weight));
   const members: WeightedBackend[] = memberSpecs.map((s, i) => ({ backend: s.backend, percent: percents[i]! }));
@@ -126,13 +129,16 @@ class Table implements RouteTable {
     readonly grpcByPrefix: ReadonlyMap<string, readonly RouteGroup[]>,
     readonly grpcOddPrefixLengths: readonly number[],
     readonly grpcRegex: readonly RouteGroup[],
-    private readonly allGroups: ReadonlyMap<string, RouteGroup>,
     readonly deployments: ReadonlyMap<string, DeploymentReport>,
   ) {}
 
-  /** Every group in precedence order; sorted on first use (listing only, never the hot path). */
+  /** Every group in precedence order; gathered from the indexes (each group is in exactly one) on first use: listing only, never the hot path. */
   get groups(): readonly RouteGroup[] {
-    this.sorted ??= [...this.allGroups.values()].sort(comparePrecedence);
+    if (!this.sorted) {
+      const all: RouteGroup[] = [...this.restRegex, ...this.grpcRegex];
+      for (const index of [this.restByPrefix, this.grpcByIdentity, this.grpcByPrefix]) for (const list of index.values()) all.push(...list);
+      this.sorted = all.sort(comparePrecedence);
+    }
     return this.sorted;
   }
 }
@@ -154,6 +160,8 @@ export class TableBuilder {
   private readonly grpcByPrefix = new Map<string, readonly RouteGroup[]>();
   private readonly grpcByIdentity = new Map<string, readonly RouteGroup[]>();
   private readonly grpcNamespaces = new Map<string, readonly string[]>();
+  /** seldon value → namespaces that may have a generated gRPC route for it (pruned on refresh). */
+  private readonly namespacesBySeldon = new Map<string, Set<string>>();
   private restRegex: readonly RouteGroup[] = [];
   private grpcRegex: readonly RouteGroup[] = [];
   private readonly reports = new Map<string, DeploymentReport>();
@@ -223,22 +231,33 @@ export class TableBuilder {
         const where = indexOf(g);
         if ('list' in where) regexTouched = true;
         else touchedIndex[where.map].add(where.key);
-        if (g.grpcIdentity) touchedSeldon.add(g.grpcIdentity.seldon);
+        if (g.grpcIdentity) {
+          touchedSeldon.add(g.grpcIdentity.seldon);
+          let nss = this.namespacesBySeldon.get(g.grpcIdentity.seldon);
+          if (!nss) this.namespacesBySeldon.set(g.grpcIdentity.seldon, (nss = new Set()));
+          nss.add(g.grpcIdentity.namespace);
+        }
         // A group's warnings belong to the report of every deployment with a route in it.
         for (const m of g.members) this.dirtyDeployments.add(deploymentKeyOf(m.backend));
         for (const m of g.mirrors) this.dirtyDeployments.add(deploymentKeyOf(m.backend));
       }
-      const keyOfIndex = group ?? old!;
-      const where = indexOf(keyOfIndex);
-      if (!('list' in where)) {
-        const keys = this.indexKeys[where.map];
-        let set = keys.get(where.key);
-        if (group) {
+      // Take the key out of the old group's index entry and put it in the new one's: the two differ
+      // when the group changes form (e.g. a generated gRPC route joins or leaves a custom copy).
+      if (old) {
+        const where = indexOf(old);
+        if (!('list' in where)) {
+          const set = this.indexKeys[where.map].get(where.key);
+          set?.delete(gk);
+          if (set && set.size === 0) this.indexKeys[where.map].delete(where.key);
+        }
+      }
+      if (group) {
+        const where = indexOf(group);
+        if (!('list' in where)) {
+          const keys = this.indexKeys[where.map];
+          let set = keys.get(where.key);
           if (!set) keys.set(where.key, (set = new Set()));
           set.add(gk);
-        } else if (set) {
-          set.delete(gk);
-          if (set.size === 0) keys.delete(where.key);
         }
       }
       if (group) this.groups.set(gk, group);
@@ -274,23 +293,19 @@ export class TableBuilder {
       new Map(this.grpcByPrefix),
       oddLengths(this.grpcByPrefix.keys()),
       this.grpcRegex,
-      new Map(this.groups),
       new Map(this.reports),
     );
   }
 
   private refreshGrpcNamespaces(seldon: string): void {
     const namespaces: string[] = [];
-    for (const [k, gks] of this.indexKeys.grpcByIdentity) {
-      const sep = k.indexOf('\u0000');
-      if (k.slice(sep + 1) !== seldon) continue;
-      for (const gk of gks) {
-        if (this.groups.get(gk)!.members.length > 0) {
-          namespaces.push(k.slice(0, sep));
-          break;
-        }
-      }
+    const candidates = this.namespacesBySeldon.get(seldon) ?? new Set<string>();
+    for (const ns of candidates) {
+      const gks = this.indexKeys.grpcByIdentity.get(`${ns}\u0000${seldon}`);
+      if (!gks) candidates.delete(ns);
+      else if ([...gks].some((gk) => this.groups.get(gk)!.members.length > 0)) namespaces.push(ns);
     }
+    if (candidates.size === 0) this.namespacesBySeldon.delete(seldon);
     if (namespaces.length) this.grpcNamespaces.set(seldon, namespaces.sort());
     else this.grpcNamespaces.delete(seldon);
   }

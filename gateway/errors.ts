@@ -1,0 +1,55 @@
+/**
+ * Errors the gateway itself produces (SEMANTICS.md §9): a Seldon-style JSON body for REST and a
+ * gRPC status for gRPC. Upstream statuses and bodies are never rewritten.
+ */
+
+export type GatewayReason =
+  | 'NO_ROUTE'
+  | 'BAD_REQUEST'
+  | 'NO_HEALTHY_UPSTREAM'
+  | 'UPSTREAM_CONNECT_FAILURE'
+  | 'UPSTREAM_RESET'
+  | 'UPSTREAM_OVERFLOW'
+  | 'UPSTREAM_TIMEOUT'
+  | 'REQUEST_TIMEOUT'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'SHUTTING_DOWN';
+
+/** gRPC status codes the gateway answers with. */
+export const GrpcStatus = {
+  OK: 0,
+  CANCELLED: 1,
+  DEADLINE_EXCEEDED: 4,
+  RESOURCE_EXHAUSTED: 8,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  UNAUTHENTICATED: 16,
+} as const;
+
+const GRPC_OF: Record<GatewayReason, number> = {
+  NO_ROUTE: GrpcStatus.UNIMPLEMENTED,
+  BAD_REQUEST: GrpcStatus.INTERNAL,
+  NO_HEALTHY_UPSTREAM: GrpcStatus.UNAVAILABLE,
+  UPSTREAM_CONNECT_FAILURE: GrpcStatus.UNAVAILABLE,
+  UPSTREAM_RESET: GrpcStatus.UNAVAILABLE,
+  UPSTREAM_OVERFLOW: GrpcStatus.UNAVAILABLE,
+  UPSTREAM_TIMEOUT: GrpcStatus.DEADLINE_EXCEEDED,
+  REQUEST_TIMEOUT: GrpcStatus.DEADLINE_EXCEEDED,
+  PAYLOAD_TOO_LARGE: GrpcStatus.RESOURCE_EXHAUSTED,
+  SHUTTING_DOWN: GrpcStatus.UNAVAILABLE,
+};
+
+export function grpcStatusOf(reason: GatewayReason): number {
+  return GRPC_OF[reason];
+}
+
+/** `{"status":{"code":…,"info":…,"reason":…,"status":"FAILURE"}}` */
+export function errorBody(code: number, reason: GatewayReason, info: string): string {
+  return JSON.stringify({ status: { code, info, reason, status: 'FAILURE' } });
+}
+
+/** grpc-message is percent-encoded (gRPC over HTTP/2 spec). */
+export function encodeGrpcMessage(message: string): string {
+  return encodeURIComponent(message).replace(/%20/g, ' ');
+}

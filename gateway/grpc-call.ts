@@ -1,0 +1,512 @@
+/**
+ * One proxied gRPC call, across its attempts: a transparent stream proxy between the client's
+ * HTTP/2 stream and a stream on a pooled upstream session. Request headers, every DATA frame,
+ * response headers and trailers pass unchanged (only `:scheme` follows the upstream, and
+ * `grpc-timeout` carries the remaining budget when the route's is smaller); nothing is parsed.
+ *
+ * Timeouts (SEMANTICS.md §9): the client's `grpc-timeout` runs from arrival, the route timeout
+ * from the end of the request; whichever ends first before the upstream's response headers
+ * answers DEADLINE_EXCEEDED. After headers only the idle timeout applies (no bytes either way),
+ * which ends the call with trailers grpc-status 4.
+ *
+ * Replay: request chunks are kept (by reference) up to `retryBufferBytes` until the response
+ * headers arrive. While they are complete, a connect failure or a refused stream (the upstream
+ * never processed it, e.g. a GOAWAY race) is replayed on another session up to twice, and the
+ * route's retry policy may replay resets and 5xx answers, with backoff. Never after a response
+ * byte reached the client.
+ */
+import http2, { type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import { overflowInfo } from './breaker.js';
+import { GrpcStatus } from './errors.js';
+import { RESPOND_END_STREAM, RESPOND_WITH_TRAILERS, answerTrailersOnly, statusTrailers, stopReading } from './grpc-answer.js';
+import { answerStatus, type GrpcMirrors } from './grpc-mirror.js';
+import { formatGrpcTimeout, parseGrpcTimeout } from './grpc-timeout.js';
+import type { GrpcUpstream, GrpcUpstreams, PooledSession } from './grpc-upstreams.js';
+import type { GatewayMetrics } from './metrics.js';
+import type { Backend, RetryPolicy, Routed } from '../routing/types.js';
+
+const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM, NGHTTP2_FLAG_END_STREAM } = http2.constants;
+const IMPLICIT_RETRIES = 2;
+const OVERLOADED = { 'x-envoy-overloaded': 'true' } as const;
+const ignore = (): void => undefined;
+
+const RST_NAMES = [
+  'NO_ERROR',
+  'PROTOCOL_ERROR',
+  'INTERNAL_ERROR',
+  'FLOW_CONTROL_ERROR',
+  'SETTINGS_TIMEOUT',
+  'STREAM_CLOSED',
+  'FRAME_SIZE_ERROR',
+  'REFUSED_STREAM',
+  'CANCEL',
+  'COMPRESSION_ERROR',
+  'CONNECT_ERROR',
+  'ENHANCE_YOUR_CALM',
+  'INADEQUATE_SECURITY',
+  'HTTP_1_1_REQUIRED',
+];
+
+/** What the proxy shares with its calls. */
+export interface CallContext {
+  readonly metrics: GatewayMetrics;
+  readonly upstreams: GrpcUpstreams;
+  readonly mirrors: GrpcMirrors;
+  readonly retryBufferBytes: number;
+  /** Called once per call when it is over (in-flight accounting for drain). */
+  callEnded(): void;
+}
+
+type Failure = 'connect' | 'refused' | 'reset';
+
+function retriesOn(policy: RetryPolicy | null, what: Failure | number): boolean {
+  if (!policy) return false;
+  const on = policy.retryOn;
+  if (typeof what === 'number') {
+    if (on === 'gateway-error') return what === 502 || what === 503 || what === 504;
+    if (on === '5xx') return what >= 500;
+    if (on === 'retriable-4xx') return what === 409;
+    return false;
+  }
+  if (what === 'refused') return on === 'refused-stream' || on === 'gateway-error' || on === '5xx';
+  if (what === 'connect') return on === 'gateway-error' || on === '5xx' || on === 'connect-failure';
+  return on === 'gateway-error' || on === '5xx';
+}
+
+export class GrpcCall {
+  private readonly backend: Backend;
+  private readonly up: GrpcUpstream;
+  private readonly arrivedAt = performance.now();
+  /** The client's grpc-timeout as sent, and its absolute deadline (performance.now() ms). */
+  private readonly clientTimeout: string | undefined;
+  private readonly clientDeadlineAt: number | undefined;
+  private routeDeadlineAt: number | undefined;
+
+  private attempt: ClientHttp2Stream | undefined;
+  private attemptSession: PooledSession | undefined;
+  private attemptError: (Error & { code?: string }) | undefined;
+  private attempts = 0;
+  private retriesLeft: number;
+  private implicitLeft = IMPLICIT_RETRIES;
+  private inRetry = false;
+
+  /** Request chunks kept for replay and mirrors; complete while either flag holds. */
+  private chunks: Buffer[] | undefined;
+  private size = 0;
+  private keepForRetry: boolean;
+  private keepForMirror: boolean;
+  private requestEnded = false;
+
+  private responseStarted = false;
+  private upstreamEnded = false;
+  private trailers: OutgoingHttpHeaders | undefined;
+  private httpStatus = 0;
+  private status: number = GrpcStatus.CANCELLED;
+  private sentAt = 0;
+  private upstreamSeconds: number | null = null;
+  private deadlineAt = Infinity;
+  private deadlineWhy: 'client' | 'route' = 'route';
+  private timer: NodeJS.Timeout | undefined;
+  private tryTimer: NodeJS.Timeout | undefined;
+  private done = false;
+
+  constructor(
+    private readonly ctx: CallContext,
+    private readonly client: ServerHttp2Stream,
+    /** The client's headers; becomes the upstream request headers (`:scheme`, `grpc-timeout`). */
+    private readonly headers: IncomingHttpHeaders,
+    private readonly decision: Routed,
+  ) {
+    this.backend = decision.backend;
+    this.up = ctx.upstreams.for(this.backend);
+    this.retriesLeft = this.backend.retry?.numRetries ?? 0;
+    this.keepForRetry = ctx.retryBufferBytes > 0;
+    this.keepForMirror = decision.mirrors.length > 0;
+    const t = headers['grpc-timeout'];
+    this.clientTimeout = typeof t === 'string' ? t : undefined;
+    const ms = parseGrpcTimeout(this.clientTimeout);
+    this.clientDeadlineAt = ms === undefined ? undefined : this.arrivedAt + ms;
+  }
+
+  start(): void {
+    const overflow = this.up.breaker.enter();
+    if (overflow) {
+      this.done = true;
+      this.ctx.metrics.overflow(this.backend, 'grpc', overflow);
+      this.ctx.metrics.request(this.backend, 'grpc', 'primary', GrpcStatus.UNAVAILABLE, null);
+      answerTrailersOnly(this.client, GrpcStatus.UNAVAILABLE, overflowInfo(overflow, `${this.up.name} (${this.backend.id})`, this.backend.breaker), OVERLOADED);
+      this.ctx.callEnded();
+      return;
+    }
+    const c = this.client;
+    c.on('close', this.onClientClose);
+    c.on('data', this.onClientData);
+    c.once('end', this.onClientEnd);
+    if (this.backend.idleTimeoutMs > 0) c.setTimeout(this.backend.idleTimeoutMs, this.onIdle);
+    if (this.clientDeadlineAt !== undefined) this.armDeadline(this.clientDeadlineAt, 'client');
+    this.headers[':scheme'] = this.up.tls ? 'https' : 'http';
+    this.dispatch();
+  }
+
+  // ---- attempts ------------------------------------------------------------------------------
+
+  private dispatch(): void {
+    if (this.done) return;
+    const now = performance.now();
+    this.budgetHeader(now);
+    this.attempts++;
+    let opened: { stream: ClientHttp2Stream; session: PooledSession };
+    try {
+      opened = this.up.request(this.headers);
+    } catch (err) {
+      this.fail(GrpcStatus.UNAVAILABLE, `could not open a stream to upstream ${this.up.name} (${this.backend.id}): ${(err as Error).message}`);
+      return;
+    }
+    const s = opened.stream;
+    this.attempt = s;
+    this.attemptSession = opened.session;
+    this.attemptError = undefined;
+    this.sentAt = now;
+    s.on('response', this.onResponse);
+    s.on('data', this.onUpstreamData);
+    s.on('trailers', this.onUpstreamTrailers);
+    s.on('end', this.onUpstreamEnd);
+    s.on('error', this.onUpstreamError);
+    s.on('close', this.onUpstreamClose);
+    if (this.chunks) for (const chunk of this.chunks) s.write(chunk);
+    if (this.requestEnded) s.end();
+    else if (this.client.isPaused()) this.client.resume();
+    const perTry = this.backend.retry?.perTryTimeoutMs ?? 0;
+    if (perTry > 0) this.tryTimer = setTimeout(this.onPerTryTimeout, perTry);
+  }
+
+  /**
+   * The upstream sees the remaining budget: the client's grpc-timeout passes unchanged unless
+   * the route timeout is smaller, and retries carry what is left of both.
+   */
+  private budgetHeader(now: number): void {
+    if (this.clientDeadlineAt === undefined) return;
+    const client = this.clientDeadlineAt - now;
+    const routeMs = this.backend.timeoutMs;
+    const route = this.routeDeadlineAt !== undefined ? this.routeDeadlineAt - now : routeMs > 0 ? routeMs : Infinity;
+    if (this.attempts > 0 || route < client) this.headers['grpc-timeout'] = formatGrpcTimeout(Math.min(client, route));
+  }
+
+  /** Stop listening to the current attempt and cancel it upstream (RST_STREAM CANCEL). */
+  private dropAttempt(code: number = NGHTTP2_CANCEL): void {
+    const s = this.attempt;
+    if (!s) return;
+    this.attempt = undefined;
+    if (this.tryTimer) clearTimeout(this.tryTimer);
+    s.off('response', this.onResponse);
+    s.off('data', this.onUpstreamData);
+    s.off('trailers', this.onUpstreamTrailers);
+    s.off('end', this.onUpstreamEnd);
+    s.off('error', this.onUpstreamError);
+    s.off('close', this.onUpstreamClose);
+    s.off('drain', this.resumeClient);
+    s.on('error', ignore);
+    if (!s.closed && !s.destroyed) s.close(code);
+  }
+
+  private onAttemptFailed(failure: Failure, detail: string): void {
+    this.dropAttempt();
+    const replayable = this.keepForRetry;
+    if ((failure === 'connect' || failure === 'refused') && replayable && this.implicitLeft > 0) {
+      this.implicitLeft--;
+      this.dispatch();
+      return;
+    }
+    if (this.mayRetry(failure)) return;
+    const where = `upstream ${this.up.name} (${this.backend.id})`;
+    if (failure === 'connect') this.fail(GrpcStatus.UNAVAILABLE, `could not connect to ${where}: ${detail}`);
+    else if (failure === 'refused') this.fail(GrpcStatus.UNAVAILABLE, `${where} refused the stream: ${detail}`);
+    else this.fail(GrpcStatus.UNAVAILABLE, `${where} reset the stream before answering: ${detail}`);
+  }
+
+  /** Retry under the route's policy (replayable, retries and breaker budget left); true if so. */
+  private mayRetry(what: Failure | number): boolean {
+    if (!this.keepForRetry || this.retriesLeft <= 0 || !retriesOn(this.backend.retry, what) || !this.up.breaker.enterRetry()) return false;
+    this.ctx.metrics.retry(this.backend, 'grpc');
+    const n = (this.backend.retry?.numRetries ?? 0) - this.retriesLeft;
+    this.retriesLeft--;
+    this.inRetry = true;
+    if (!this.requestEnded) this.client.pause();
+    // Backoff 25 ms × 2ⁿ with full jitter, capped at 250 ms (SEMANTICS.md §9).
+    setTimeout(this.retryNow, Math.random() * Math.min(250, 25 * 2 ** n));
+    return true;
+  }
+
+  private readonly retryNow = (): void => {
+    if (!this.inRetry) return; // finished meanwhile (client gone, deadline)
+    this.inRetry = false;
+    this.up.breaker.leaveRetry();
+    this.dispatch();
+  };
+
+  // ---- client side ---------------------------------------------------------------------------
+
+  private readonly onClientData = (chunk: Buffer): void => {
+    if (this.done) return;
+    if (this.keepForRetry || this.keepForMirror) this.keep(chunk);
+    const s = this.attempt;
+    if (s !== undefined && !s.write(chunk)) {
+      this.client.pause();
+      s.once('drain', this.resumeClient);
+    }
+  };
+
+  private keep(chunk: Buffer): void {
+    (this.chunks ??= []).push(chunk);
+    this.size += chunk.length;
+    if (this.keepForRetry && this.size > this.ctx.retryBufferBytes) this.keepForRetry = false;
+    if (this.keepForMirror && this.size > this.ctx.mirrors.maxBodyBytes) {
+      this.keepForMirror = false;
+      this.ctx.mirrors.tooLarge(this.decision.mirrors);
+    }
+    if (!this.keepForRetry && !this.keepForMirror) this.chunks = undefined;
+  }
+
+  private readonly resumeClient = (): void => {
+    if (!this.done && !this.inRetry) this.client.resume();
+  };
+
+  private readonly onClientEnd = (): void => {
+    this.requestEnded = true;
+    if (this.done) return;
+    this.attempt?.end();
+    const routeMs = this.backend.timeoutMs;
+    if (!this.responseStarted && routeMs > 0) {
+      this.routeDeadlineAt = performance.now() + routeMs;
+      this.armDeadline(this.routeDeadlineAt, 'route');
+    }
+    if (this.keepForMirror) {
+      this.keepForMirror = false;
+      this.ctx.mirrors.send(this.decision.mirrors, { ...this.headers }, this.chunks ?? []);
+      if (!this.keepForRetry) this.chunks = undefined;
+    }
+  };
+
+  /** The client reset the stream or its connection closed: cancel upstream at once. */
+  private readonly onClientClose = (): void => {
+    if (this.done) return;
+    this.status = GrpcStatus.CANCELLED;
+    this.dropAttempt();
+    this.finish();
+  };
+
+  // ---- upstream side -------------------------------------------------------------------------
+
+  private readonly onResponse = (headers: IncomingHttpHeaders, flags: number): void => {
+    if (this.done) return;
+    if (this.tryTimer) clearTimeout(this.tryTimer);
+    const httpStatus = Number(headers[':status']);
+    if (httpStatus !== 200 && this.mayRetry(httpStatus)) {
+      this.dropAttempt();
+      return;
+    }
+    this.clearDeadline();
+    this.responseStarted = true;
+    this.httpStatus = httpStatus;
+    this.upstreamSeconds = (performance.now() - this.sentAt) / 1000;
+    this.keepForRetry = false;
+    if (!this.keepForMirror) this.chunks = undefined;
+    const c = this.client;
+    if (c.destroyed || c.closed) return;
+    const trailersOnly = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
+    if (!trailersOnly) c.once('wantTrailers', this.onWantTrailers);
+    try {
+      c.respond(headers, trailersOnly ? RESPOND_END_STREAM : RESPOND_WITH_TRAILERS);
+    } catch (err) {
+      // Headers Node will not send on (an upstream protocol violation); nothing reached the client.
+      this.responseStarted = false;
+      this.dropAttempt();
+      this.fail(GrpcStatus.INTERNAL, `upstream ${this.up.name} (${this.backend.id}) answered with headers that cannot be forwarded: ${(err as Error).message}`);
+      return;
+    }
+    if (trailersOnly) {
+      // Trailers-only: the status is in these headers.
+      this.status = answerStatus(headers, httpStatus);
+      this.upstreamEnded = true;
+      this.finish();
+    }
+  };
+
+  private readonly onUpstreamData = (chunk: Buffer): void => {
+    const c = this.client;
+    if (this.done || c.destroyed) return;
+    if (!c.write(chunk)) {
+      this.attempt?.pause();
+      c.once('drain', this.resumeUpstream);
+    }
+  };
+
+  private readonly resumeUpstream = (): void => {
+    this.attempt?.resume();
+  };
+
+  private readonly onUpstreamTrailers = (trailers: IncomingHttpHeaders): void => {
+    this.trailers = trailers;
+  };
+
+  private readonly onUpstreamEnd = (): void => {
+    if (this.done || !this.responseStarted) return;
+    this.upstreamEnded = true;
+    this.endResponse();
+  };
+
+  private readonly onUpstreamError = (err: Error & { code?: string }): void => {
+    this.attemptError = err;
+  };
+
+  private readonly onUpstreamClose = (): void => {
+    if (this.done || this.upstreamEnded) return;
+    const s = this.attempt!;
+    const ps = this.attemptSession!;
+    if (this.responseStarted && this.trailers !== undefined && s.rstCode === NGHTTP2_NO_ERROR) {
+      // Complete answer, then RST_STREAM(NO_ERROR): the upstream is done with our request half.
+      this.upstreamEnded = true;
+      this.endResponse();
+      return;
+    }
+    const err = this.attemptError ?? ps.failure;
+    let failure: Failure;
+    let detail: string;
+    if (!ps.connected) {
+      failure = 'connect';
+      detail = (ps.failure ?? err)?.code ?? (ps.failure ?? err)?.message ?? 'connection failed';
+    } else if (s.rstCode === NGHTTP2_REFUSED_STREAM) {
+      failure = 'refused';
+      detail = 'REFUSED_STREAM (it was not processed)';
+    } else {
+      failure = 'reset';
+      const rst = `${RST_NAMES[s.rstCode] ?? 'code'} (${s.rstCode})`;
+      detail = ps.session.destroyed || ps.session.closed ? `the connection closed${ps.failure ? `: ${ps.failure.code ?? ps.failure.message}` : ''}` : `RST_STREAM ${rst}`;
+    }
+    if (!this.responseStarted) {
+      this.onAttemptFailed(failure, detail);
+      return;
+    }
+    // Mid-answer: the status can no longer be the upstream's; say what happened in trailers.
+    this.dropAttempt();
+    this.fail(GrpcStatus.UNAVAILABLE, `upstream ${this.up.name} (${this.backend.id}) reset the stream after answering: ${detail}`);
+  };
+
+  /** The upstream's answer is complete: end the client's stream; its trailers follow. */
+  private endResponse(): void {
+    const c = this.client;
+    if (c.destroyed || c.closed) {
+      this.finish();
+      return;
+    }
+    c.end();
+  }
+
+  private readonly onWantTrailers = (): void => {
+    let t: OutgoingHttpHeaders | undefined = this.trailers;
+    if (t === undefined) {
+      // An upstream that ends a 200 gRPC answer without a status broke the protocol; say so.
+      t =
+        this.httpStatus === 200
+          ? statusTrailers(GrpcStatus.INTERNAL, `upstream ${this.up.name} (${this.backend.id}) ended the stream without a grpc-status`)
+          : {};
+    }
+    this.status = answerStatus(t, this.httpStatus);
+    try {
+      this.client.sendTrailers(t);
+    } catch {
+      // The client went away meanwhile; 'close' accounts for it.
+    }
+    this.finish();
+  };
+
+  // ---- timeouts ------------------------------------------------------------------------------
+
+  private armDeadline(at: number, why: 'client' | 'route'): void {
+    if (at >= this.deadlineAt) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.deadlineAt = at;
+    this.deadlineWhy = why;
+    this.timer = setTimeout(this.onDeadline, Math.max(0, at - performance.now()));
+  }
+
+  private clearDeadline(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.deadlineAt = Infinity;
+  }
+
+  private readonly onDeadline = (): void => {
+    if (this.done || this.responseStarted) return;
+    this.ctx.metrics.timeout(this.backend, 'grpc');
+    const where = `upstream ${this.up.name} (${this.backend.id})`;
+    this.dropAttempt();
+    this.fail(
+      GrpcStatus.DEADLINE_EXCEEDED,
+      this.deadlineWhy === 'route'
+        ? `${where} did not answer within the route timeout of ${this.backend.timeoutMs} ms`
+        : `the client's deadline (grpc-timeout ${this.clientTimeout}) expired before ${where} answered`,
+    );
+  };
+
+  private readonly onPerTryTimeout = (): void => {
+    if (this.done || this.responseStarted) return;
+    this.dropAttempt();
+    if (this.mayRetry(504)) return;
+    this.ctx.metrics.timeout(this.backend, 'grpc');
+    this.fail(
+      GrpcStatus.DEADLINE_EXCEEDED,
+      `upstream ${this.up.name} (${this.backend.id}) did not answer within the per-try timeout of ${this.backend.retry?.perTryTimeoutMs} ms`,
+    );
+  };
+
+  private readonly onIdle = (): void => {
+    if (this.done) return;
+    this.ctx.metrics.timeout(this.backend, 'grpc');
+    this.dropAttempt();
+    this.fail(GrpcStatus.DEADLINE_EXCEEDED, `no bytes in either direction for ${this.backend.idleTimeoutMs} ms on the call to upstream ${this.up.name} (${this.backend.id})`);
+  };
+
+  // ---- endings -------------------------------------------------------------------------------
+
+  /** End the call with a status of the gateway's: trailers-only, or trailers after headers. */
+  private fail(code: number, message: string): void {
+    if (this.done) return;
+    this.status = code;
+    const c = this.client;
+    if (!this.responseStarted) {
+      answerTrailersOnly(c, code, message);
+      this.finish();
+      return;
+    }
+    if (c.destroyed || c.closed) {
+      this.finish();
+      return;
+    }
+    this.trailers = statusTrailers(code, message);
+    this.httpStatus = 200;
+    c.end(); // -> wantTrailers -> finish
+  }
+
+  private finish(): void {
+    if (this.done) return;
+    this.done = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.tryTimer) clearTimeout(this.tryTimer);
+    if (this.inRetry) {
+      this.inRetry = false;
+      this.up.breaker.leaveRetry();
+    }
+    this.up.breaker.leave();
+    if (this.backend.idleTimeoutMs > 0 && !this.client.destroyed) this.client.setTimeout(0);
+    // Handlers stay attached (they check `done`); only an upstream stream still open needs a
+    // word: cancelled if it never finished, NO_ERROR if it answered while the client kept sending.
+    const s = this.attempt;
+    if (s !== undefined && !s.closed && !s.destroyed && !(this.upstreamEnded && s.writableEnded)) {
+      s.close(this.upstreamEnded ? NGHTTP2_NO_ERROR : NGHTTP2_CANCEL);
+    }
+    stopReading(this.client);
+    this.ctx.metrics.request(this.backend, 'grpc', 'primary', this.status, this.upstreamSeconds);
+    this.ctx.callEnded();
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * The gRPC side of the public port: an h2c server (not listening itself: the public listener
+ * hands it the sockets that start with the HTTP/2 preface; `--grpc-port` listens with it) that
+ * routes each gRPC stream from the live table and proxies it transparently (grpc-call.ts).
+ *
+ * Per stream: one content-type check, one `match` over the metadata, one pooled upstream stream.
+ * Gateway-made answers are trailers-only gRPC statuses that say what happened; HTTP/2 requests
+ * that are not gRPC get the REST 404 JSON. Client connection trouble (garbage frames, resets)
+ * ends that session or stream only: every session and stream has an 'error' listener.
+ *
+ * Shutdown: `drain()` sends each client session GOAWAY (first "no new streams soon", then, one
+ * ping later, the real last stream id) so in-flight streams finish and none are refused in a
+ * race; `close()` ends everything still open.
+ */
+import http2, { type Http2Server, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import { answerTrailersOnly } from './grpc-answer.js';
+import { GrpcCall, type CallContext } from './grpc-call.js';
+import { GrpcMirrors } from './grpc-mirror.js';
+import { CONNECTION_WINDOW_BYTES, SERVER_OPTIONS } from './grpc-settings.js';
+import { GrpcUpstreams } from './grpc-upstreams.js';
+import { errorBody, grpcStatusOf } from './errors.js';
+import type { GatewayMetrics } from './metrics.js';
+import type { RouteState } from './route-state.js';
+import type { MirrorBudget } from './shadow.js';
+import { match } from '../routing/match.js';
+import type { HeaderGetter, Picker } from '../routing/types.js';
+
+export interface GrpcProxyDeps {
+  /** `state.current` is read once per call, at match time. */
+  readonly state: RouteState;
+  readonly picker: Picker;
+  readonly metrics: GatewayMetrics;
+  /** Per-shadow-upstream in-flight bound (keyed by the gRPC upstream object). */
+  readonly budget: MirrorBudget;
+  readonly resolve: ReadonlyMap<string, { host: string; port: number }>;
+  readonly connectTimeoutMs: number;
+  /** Upstream TLS: ALPN h2, SNI = upstream host, rejectUnauthorized = tlsVerify. */
+  readonly tlsVerify: boolean;
+  readonly ca?: Buffer;
+  readonly shadowMaxBodyBytes: number;
+  readonly retryBufferBytes: number;
+}
+
+const { NGHTTP2_NO_ERROR } = http2.constants;
+const MAX_STREAM_ID = 2 ** 31 - 1;
+/** How long a draining session waits for the ping that confirms the first GOAWAY arrived. */
+const GOAWAY_PING_WAIT_MS = 1000;
+const ignore = (): void => undefined;
+
+/** Metadata lookup for `match`: repeated keys joined with ',' (as the REST side does). */
+function metadataGetter(raw: readonly string[]): HeaderGetter {
+  return (name) => {
+    let v: string | undefined;
+    for (let i = 0; i < raw.length; i += 2) {
+      if (raw[i] === name) v = v === undefined ? raw[i + 1] : `${v},${raw[i + 1]}`;
+    }
+    return v;
+  };
+}
+
+export class GrpcProxy {
+  readonly server: Http2Server;
+  private readonly sessions = new Set<ServerHttp2Session>();
+  private readonly upstreams: GrpcUpstreams;
+  private readonly ctx: CallContext;
+  private draining = false;
+  private inFlight = 0;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(private readonly deps: GrpcProxyDeps) {
+    this.upstreams = new GrpcUpstreams({ resolve: deps.resolve, connectTimeoutMs: deps.connectTimeoutMs, tlsVerify: deps.tlsVerify, ca: deps.ca });
+    const mirrors = new GrpcMirrors(this.upstreams, deps.budget, deps.metrics, deps.shadowMaxBodyBytes);
+    this.ctx = {
+      metrics: deps.metrics,
+      upstreams: this.upstreams,
+      mirrors,
+      retryBufferBytes: deps.retryBufferBytes,
+      callEnded: () => this.callEnded(),
+    };
+    this.server = http2.createServer(SERVER_OPTIONS);
+    this.server.on('session', this.onSession);
+    this.server.on('stream', this.onStream);
+    this.server.on('sessionError', ignore);
+  }
+
+  /** Calls being proxied now. */
+  get activeCalls(): number {
+    return this.inFlight;
+  }
+
+  /** Resolves once no call is in flight (after `drain()`, for a graceful exit). */
+  whenIdle(): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Graceful shutdown: GOAWAY every client session (in-flight streams finish), refuse new streams. */
+  drain(): void {
+    if (this.draining) return;
+    this.draining = true;
+    if (this.server.listening) this.server.close();
+    for (const s of this.sessions) this.goaway(s);
+  }
+
+  /** Close upstream sessions and client sessions (what is still open is cut). */
+  async close(): Promise<void> {
+    this.drain();
+    for (const s of this.sessions) s.destroy();
+    this.sessions.clear();
+    this.upstreams.close();
+    if (this.server.listening) await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private readonly onSession = (session: ServerHttp2Session): void => {
+    this.sessions.add(session);
+    session.on('error', ignore);
+    session.once('close', () => this.sessions.delete(session));
+    // Node's connection window is 64 KiB; the settings only size stream windows.
+    session.setLocalWindowSize(CONNECTION_WINDOW_BYTES);
+    if (this.draining) this.goaway(session);
+  };
+
+  /** Two-step GOAWAY: streams the client opens before it sees the first one are still served. */
+  private goaway(session: ServerHttp2Session): void {
+    if (session.closed || session.destroyed) return;
+    session.goaway(NGHTTP2_NO_ERROR, MAX_STREAM_ID);
+    const close = (): void => {
+      clearTimeout(timer);
+      if (!session.closed && !session.destroyed) session.close();
+    };
+    const timer = setTimeout(close, GOAWAY_PING_WAIT_MS);
+    timer.unref();
+    if (!session.ping(close)) close();
+  }
+
+  private readonly onStream = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]): void => {
+    stream.on('error', ignore);
+    const path = headers[':path'] ?? '';
+    const ct = headers['content-type'];
+    if (ct === undefined || !ct.startsWith('application/grpc')) {
+      this.notGrpc(stream, headers, path);
+      return;
+    }
+    const decision = match(
+      this.deps.state.current,
+      { kind: 'grpc', method: 'POST', path, host: headers[':authority'] ?? headers.host ?? '', header: metadataGetter(rawHeaders) },
+      this.deps.picker,
+    );
+    if (!decision.ok) {
+      this.deps.metrics.unrouted.labels('grpc', decision.reason).inc();
+      answerTrailersOnly(stream, grpcStatusOf(decision.reason), decision.info);
+      return;
+    }
+    this.inFlight++;
+    new GrpcCall(this.ctx, stream, headers, decision).start();
+  };
+
+  /** HTTP/2 without gRPC's content-type matches no gRPC route: the REST-style 404. */
+  private notGrpc(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, path: string): void {
+    this.deps.metrics.unrouted.labels('rest', 'NO_ROUTE').inc();
+    const body = errorBody(404, 'NO_ROUTE', `no route for ${path}: HTTP/2 requests on this port must be gRPC (content-type application/grpc); send REST over HTTP/1.1`);
+    const head = headers[':method'] === 'HEAD';
+    stream.respond({ ':status': 404, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }, { endStream: head });
+    if (!head) stream.end(body);
+    stream.resume();
+  }
+
+  private callEnded(): void {
+    if (--this.inFlight > 0 || this.idleWaiters.length === 0) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+}

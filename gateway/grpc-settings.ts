@@ -1,0 +1,57 @@
+/**
+ * HTTP/2 settings of the gRPC data plane, chosen rather than inherited from Node's defaults
+ * (which are tuned for browsers: a 64 KiB connection window, 10 MB of session memory).
+ *
+ * Flow control: Node acknowledges connection-level data as it arrives and stream-level data only
+ * as the proxy reads it, so the per-stream window is what bounds buffered bytes per call (the
+ * proxy pauses a side whose peer is slow). 1 MiB per stream lets a 16 MB message cross loopback
+ * in a few round trips; the 16 MiB connection window keeps many such streams from queueing
+ * behind each other's WINDOW_UPDATEs.
+ */
+import type { ClientSessionOptions, ServerOptions, Settings } from 'node:http2';
+
+const MiB = 1024 * 1024;
+
+export const STREAM_WINDOW_BYTES = 1 * MiB;
+export const CONNECTION_WINDOW_BYTES = 16 * MiB;
+/** Envoy's default request-header limit is 60 KiB; gRPC clients default to 8 KiB of metadata. */
+export const MAX_HEADER_LIST_BYTES = 64 * 1024;
+/** Per client connection: the 1,000-call bursts gRPC clients make fit, memory stays bounded. */
+export const MAX_CONCURRENT_STREAMS = 1024;
+/**
+ * Node refuses new streams (ENHANCE_YOUR_CALM) once a session's queued output, header tables and
+ * unacknowledged frames pass this many MB. 10 (the default) is reached by a handful of 4 MB
+ * messages in flight; backpressure bounds the real figure, this is only the safety valve.
+ */
+const MAX_SESSION_MEMORY_MB = 128;
+
+const SETTINGS: Settings = {
+  enablePush: false,
+  initialWindowSize: STREAM_WINDOW_BYTES,
+  maxHeaderListSize: MAX_HEADER_LIST_BYTES,
+};
+
+/** The public h2c listener (and the optional --grpc-port). */
+export const SERVER_OPTIONS: ServerOptions = {
+  settings: { ...SETTINGS, maxConcurrentStreams: MAX_CONCURRENT_STREAMS },
+  maxSessionMemory: MAX_SESSION_MEMORY_MB,
+};
+
+/** Upstream sessions (the gateway as a client). */
+export const UPSTREAM_SESSION_OPTIONS: ClientSessionOptions = {
+  settings: SETTINGS,
+  maxSessionMemory: MAX_SESSION_MEMORY_MB,
+  // Assumed until the upstream's SETTINGS arrive; grpc servers advertise their own.
+  peerMaxConcurrentStreams: MAX_CONCURRENT_STREAMS,
+};
+
+/**
+ * Upstream sessions per upstream, and how many active streams a session carries before another
+ * is opened: one busy connection (a 16 MB message, a slow reader) must not serialise every call
+ * to that upstream, while a few sessions keep frames batched per write. Capped by the upstream's
+ * circuit-breaker max_connections.
+ */
+export const MAX_SESSIONS_PER_UPSTREAM = 4;
+export const STREAMS_BEFORE_NEW_SESSION = 32;
+/** An upstream session with no stream for this long is closed (routes come and go). */
+export const UPSTREAM_SESSION_IDLE_MS = 5 * 60_000;

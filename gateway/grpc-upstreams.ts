@@ -1,0 +1,225 @@
+/**
+ * Upstream HTTP/2 sessions for gRPC, pooled per upstream (address + TLS + breaker limits, as
+ * the REST pools are) and shared by every call and mirror to it.
+ *
+ * A call takes the session with the fewest active streams; another session is opened when all
+ * carry STREAMS_BEFORE_NEW_SESSION or more, up to MAX_SESSIONS_PER_UPSTREAM (and never above
+ * the breaker's max_connections). A session that goes away (GOAWAY, reset, error, idle close)
+ * leaves the pool at once, so later calls open a fresh one; streams it refused are the call's
+ * to replay (grpc-call.ts). `--resolve` maps the Service address to a local one before dialling;
+ * `:authority` stays the client's.
+ */
+import http2, { type ClientHttp2Session, type ClientHttp2Stream, type OutgoingHttpHeaders, type Settings } from 'node:http2';
+import net from 'node:net';
+import tls from 'node:tls';
+import { Breaker } from './breaker.js';
+import {
+  CONNECTION_WINDOW_BYTES,
+  MAX_CONCURRENT_STREAMS,
+  MAX_SESSIONS_PER_UPSTREAM,
+  STREAMS_BEFORE_NEW_SESSION,
+  UPSTREAM_SESSION_IDLE_MS,
+  UPSTREAM_SESSION_OPTIONS,
+} from './grpc-settings.js';
+import { dialTarget } from './upstreams.js';
+import type { Backend, BreakerLimits, Upstream } from '../routing/types.js';
+
+export interface GrpcUpstreamSettings {
+  readonly resolve: ReadonlyMap<string, { host: string; port: number }>;
+  readonly connectTimeoutMs: number;
+  readonly tlsVerify: boolean;
+  readonly ca?: Buffer | undefined;
+}
+
+/** A connect timeout, reported like the socket errors a refused connection gives. */
+class ConnectTimeout extends Error {
+  readonly code = 'ETIMEDOUT';
+  constructor(target: string, ms: number) {
+    super(`no connection to ${target} within ${ms} ms`);
+  }
+}
+
+const ignore = (): void => undefined;
+
+/** One upstream session and the streams it carries. */
+export class PooledSession {
+  active = 0;
+  /** The transport (TCP, and TLS with ALPN h2) came up; a failure before that is a connect failure. */
+  connected = false;
+  /** What ended the session, when something did (for messages). */
+  failure: (Error & { code?: string }) | undefined;
+  maxStreams = MAX_CONCURRENT_STREAMS;
+  readonly release = (): void => {
+    this.active--;
+  };
+
+  constructor(readonly session: ClientHttp2Session) {}
+}
+
+/** One upstream: its session pool and its circuit breaker. */
+export class GrpcUpstream {
+  /** `host:port` as the route names it, for messages. */
+  readonly name: string;
+  readonly breaker: Breaker;
+  readonly tls: boolean;
+  private readonly sessions: PooledSession[] = [];
+  private readonly maxSessions: number;
+  private closed = false;
+
+  constructor(
+    private readonly upstream: Upstream,
+    limits: BreakerLimits,
+    private readonly settings: GrpcUpstreamSettings,
+  ) {
+    this.name = `${upstream.host}:${upstream.port}`;
+    this.tls = upstream.tls;
+    this.breaker = new Breaker(limits);
+    this.maxSessions = Math.max(1, Math.min(MAX_SESSIONS_PER_UPSTREAM, limits.maxConnections));
+  }
+
+  /**
+   * Open a stream for `headers` on the least-busy session. A session that refuses synchronously
+   * (it went away between the pick and the request) is dropped and the next one tried.
+   */
+  request(headers: OutgoingHttpHeaders): { stream: ClientHttp2Stream; session: PooledSession } {
+    let lastError: unknown;
+    for (let tries = 0; tries < 3; tries++) {
+      const ps = this.pick();
+      try {
+        const stream = ps.session.request(headers);
+        ps.active++;
+        stream.once('close', ps.release);
+        return { stream, session: ps };
+      } catch (err) {
+        lastError = err;
+        this.retire(ps);
+      }
+    }
+    throw lastError;
+  }
+
+  /** Sessions open now (for tests and /routes-style introspection). */
+  get sessionCount(): number {
+    return this.sessions.length;
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const ps of this.sessions.splice(0)) ps.session.destroy();
+  }
+
+  private pick(): PooledSession {
+    const list = this.sessions;
+    let best: PooledSession | undefined;
+    for (let i = 0; i < list.length; i++) {
+      const ps = list[i]!;
+      if (best === undefined || ps.active < best.active) best = ps;
+    }
+    if (best === undefined) return this.open();
+    const busy = best.active >= Math.min(STREAMS_BEFORE_NEW_SESSION, best.maxStreams);
+    return busy && list.length < this.maxSessions && !this.closed ? this.open() : best;
+  }
+
+  private retire(ps: PooledSession): void {
+    const i = this.sessions.indexOf(ps);
+    if (i >= 0) this.sessions.splice(i, 1);
+  }
+
+  private open(): PooledSession {
+    const up = this.upstream;
+    const target = dialTarget(up, this.settings.resolve);
+    const host = target.host.includes(':') ? `[${target.host}]` : target.host;
+    const session = http2.connect(`${up.tls ? 'https' : 'http'}://${host}:${target.port}`, {
+      ...UPSTREAM_SESSION_OPTIONS,
+      createConnection: () => this.dial(target.host, target.port),
+    });
+    const ps = new PooledSession(session);
+    const ms = this.settings.connectTimeoutMs;
+    const connectTimer =
+      ms > 0
+        ? setTimeout(() => {
+            if (ps.connected) return;
+            ps.failure = new ConnectTimeout(`${host}:${target.port}`, ms);
+            session.destroy(ps.failure);
+          }, ms)
+        : undefined;
+    connectTimer?.unref();
+    session.once('connect', () => {
+      ps.connected = true;
+      if (connectTimer) clearTimeout(connectTimer);
+      session.setLocalWindowSize(CONNECTION_WINDOW_BYTES);
+    });
+    session.on('remoteSettings', (s: Settings) => {
+      ps.maxStreams = s.maxConcurrentStreams ?? MAX_CONCURRENT_STREAMS;
+    });
+    // GOAWAY: streams it accepted finish on it, new ones go elsewhere.
+    session.on('goaway', () => this.retire(ps));
+    session.on('error', (err: Error & { code?: string }) => {
+      ps.failure ??= err;
+      this.retire(ps);
+    });
+    session.once('close', () => {
+      if (connectTimer) clearTimeout(connectTimer);
+      this.retire(ps);
+    });
+    session.setTimeout(UPSTREAM_SESSION_IDLE_MS, () => {
+      if (ps.active === 0) {
+        this.retire(ps);
+        session.close();
+      }
+    });
+    // Idle upstream sessions must not keep a draining process alive.
+    session.unref();
+    this.sessions.push(ps);
+    return ps;
+  }
+
+  private dial(host: string, port: number): net.Socket {
+    if (!this.upstream.tls) {
+      const socket = net.connect({ host, port, noDelay: true });
+      socket.on('error', ignore); // reported through the session
+      return socket;
+    }
+    // SNI is the Service host as routed (`<svc>.<ns>`), not the --resolve address.
+    const sni = this.upstream.host;
+    const socket = tls.connect({
+      host,
+      port,
+      ALPNProtocols: ['h2'],
+      rejectUnauthorized: this.settings.tlsVerify,
+      ...(net.isIP(sni) ? {} : { servername: sni }),
+      ...(this.settings.ca ? { ca: this.settings.ca } : {}),
+    });
+    socket.setNoDelay(true);
+    socket.on('error', ignore);
+    return socket;
+  }
+}
+
+/** The pools of all gRPC upstreams, cached per Backend object so the hot path builds no key. */
+export class GrpcUpstreams {
+  private readonly byKey = new Map<string, GrpcUpstream>();
+  private readonly byBackend = new WeakMap<Backend, GrpcUpstream>();
+
+  constructor(private readonly settings: GrpcUpstreamSettings) {}
+
+  for(backend: Backend): GrpcUpstream {
+    let u = this.byBackend.get(backend);
+    if (u) return u;
+    const up = backend.upstream;
+    const b = backend.breaker;
+    const key = `${up.tls ? 'h2' : 'h2c'}://${up.host}:${up.port}|${b.maxConnections}/${b.maxPendingRequests}/${b.maxRequests}/${b.maxRetries}`;
+    u = this.byKey.get(key);
+    if (!u) {
+      u = new GrpcUpstream(up, b, this.settings);
+      this.byKey.set(key, u);
+    }
+    this.byBackend.set(backend, u);
+    return u;
+  }
+
+  close(): void {
+    for (const u of this.byKey.values()) u.close();
+    this.byKey.clear();
+  }
+}

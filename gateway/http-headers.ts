@@ -1,0 +1,103 @@
+/**
+ * Header copying for the REST proxy, on Node's flat raw-header arrays (`[name, value, …]`) so
+ * that no header object is built per request. Hop-by-hop headers are dropped both ways.
+ */
+import { randomUUID } from 'node:crypto';
+
+/** RFC 9110 hop-by-hop headers, plus those the gateway owns and sets itself. */
+const REQUEST_DROP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'expect',
+  'x-forwarded-proto',
+  'x-envoy-original-path',
+]);
+const RESPONSE_DROP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+const DROP_LENGTHS = new Set([...REQUEST_DROP, ...RESPONSE_DROP, 'x-forwarded-for', 'x-request-id'].map((h) => h.length));
+
+/** Lower-cased name when it could be one we treat specially, else undefined (no allocation). */
+function special(name: string): string | undefined {
+  return DROP_LENGTHS.has(name.length) ? name.toLowerCase() : undefined;
+}
+
+/** Names listed in `Connection: a, b` are hop-by-hop too. */
+function connectionListed(raw: readonly string[]): Set<string> | undefined {
+  let out: Set<string> | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.length === 10 && raw[i]!.toLowerCase() === 'connection') {
+      for (const t of raw[i + 1]!.split(',')) {
+        const n = t.trim().toLowerCase();
+        if (n && n !== 'close' && n !== 'keep-alive') (out ??= new Set()).add(n);
+      }
+    }
+  }
+  return out;
+}
+
+export interface ForwardInfo {
+  /** Client address, appended to x-forwarded-for. */
+  readonly remoteAddress: string | undefined;
+  readonly proto: 'http' | 'https';
+  /** Original request path (before rewrite), for x-envoy-original-path. */
+  readonly originalPath: string;
+}
+
+/** Headers for the upstream request: end-to-end ones unchanged, forwarding headers added. */
+export function upstreamRequestHeaders(raw: readonly string[], info: ForwardInfo, hostOverride?: string): string[] {
+  const out: string[] = [];
+  const listed = connectionListed(raw);
+  let xff: string | undefined;
+  let requestId = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const s = special(name);
+    if (s !== undefined) {
+      if (REQUEST_DROP.has(s)) continue;
+      if (s === 'x-forwarded-for') {
+        xff = xff === undefined ? raw[i + 1]! : `${xff}, ${raw[i + 1]!}`;
+        continue;
+      }
+      if (s === 'x-request-id') requestId = true;
+    }
+    if (listed?.has(name.toLowerCase())) continue;
+    if (hostOverride !== undefined && name.length === 4 && name.toLowerCase() === 'host') {
+      out.push(name, hostOverride);
+      continue;
+    }
+    out.push(name, raw[i + 1]!);
+  }
+  if (info.remoteAddress) xff = xff === undefined ? info.remoteAddress : `${xff}, ${info.remoteAddress}`;
+  if (xff !== undefined) out.push('x-forwarded-for', xff);
+  out.push('x-forwarded-proto', info.proto, 'x-envoy-original-path', info.originalPath);
+  if (!requestId) out.push('x-request-id', randomUUID());
+  return out;
+}
+
+/** Upstream response headers for the client, hop-by-hop removed. */
+export function clientResponseHeaders(raw: readonly Buffer[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toString('latin1');
+    const s = special(name);
+    if (s !== undefined && RESPONSE_DROP.has(s)) continue;
+    out.push(name, raw[i + 1]!.toString('latin1'));
+  }
+  return out;
+}
+
+/** `-shadow` inserted before any `:port`, as Envoy does (`a.com:8080` → `a.com-shadow:8080`). */
+export function shadowHost(host: string): string {
+  const m = /^(.*?)(:\d+)?$/.exec(host);
+  if (host.startsWith('[')) {
+    const end = host.indexOf(']');
+    return `${host.slice(0, end + 1)}-shadow${host.slice(end + 1)}`;
+  }
+  return `${m![1]}-shadow${m![2] ?? ''}`;
+}

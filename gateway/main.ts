@@ -1,0 +1,77 @@
+#!/usr/bin/env node
+/**
+ * `seldon-gateway [serve|routes] [options]`: the command line. `serve` (the default) runs the
+ * gateway; `routes` prints what the gateway would make of a set of manifests.
+ */
+import cluster from 'node:cluster';
+import { readFileSync } from 'node:fs';
+import { runPrimary, runWorker } from './cluster.js';
+import { UsageError, helpText, parseConfig } from './config.js';
+import { routesCommand } from './routes-command.js';
+import { createLogger, startGateway } from './serve.js';
+
+const USAGE = `Usage: seldon-gateway [serve|routes] [options]
+
+  serve    Serve REST and gRPC predictions for SeldonDeployments (default)
+  routes   Print the routing table compiled from manifests
+
+Run 'seldon-gateway <command> --help' for the options of a command.
+`;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+async function serve(argv: string[]): Promise<void> {
+  const config = parseConfig('serve', argv);
+  if (config.help) {
+    process.stdout.write(helpText('serve'));
+    return;
+  }
+  const log = createLogger(config.logLevel);
+  if (cluster.isWorker) return runWorker(config, log);
+  if (config.workers > 1) return runPrimary(config, log);
+  const gateway = await startGateway(config, { logger: log });
+  const stop = (signal: string): void => {
+    log.info({ signal, gracePeriodMs: config.gracePeriodMs }, 'shutting down: draining');
+    void gateway.shutdown().then(() => {
+      log.info('stopped');
+      process.exit(0);
+    });
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}
+
+async function main(): Promise<number | undefined> {
+  const [first, ...rest] = process.argv.slice(2);
+  if (first === '--version' || first === '-v') {
+    process.stdout.write(`${version()}\n`);
+    return 0;
+  }
+  if (first === 'help' || ((first === '--help' || first === '-h') && rest.length === 0)) {
+    process.stdout.write(USAGE + '\n' + helpText('serve'));
+    return 0;
+  }
+  if (first === 'routes') return routesCommand(rest);
+  if (first === 'serve') await serve(rest);
+  else if (first === undefined || first.startsWith('-')) await serve(process.argv.slice(2));
+  else throw new UsageError(`unknown command "${first}"\n\n${USAGE}`);
+  return undefined;
+}
+
+main().then(
+  (code) => {
+    if (code !== undefined) process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof UsageError) {
+      process.stderr.write(`seldon-gateway: ${err.message}\n`);
+      process.exitCode = 2;
+    } else {
+      process.stderr.write(`seldon-gateway: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exitCode = 1;
+    }
+  },
+);

@@ -1,0 +1,136 @@
+/**
+ * Prometheus metrics (prom-client), served on the admin port only. Labels are bounded: namespace,
+ * deployment, predictor, protocol, kind, code — never paths or request ids. Per-backend label
+ * children are cached so the hot path does no label hashing.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Backend } from '../routing/types.js';
+
+export type Protocol = 'rest' | 'grpc';
+export type TrafficKind = 'primary' | 'shadow';
+export type ShadowResult = 'mirrored' | 'dropped_in_flight' | 'dropped_body_size' | 'dropped_breaker' | 'failed';
+
+/** Latency buckets from 1 ms to 30 s. */
+const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+interface Children {
+  readonly latency: Histogram.Internal<string>;
+  readonly byCode: Map<number, Counter.Internal>;
+}
+
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  private readonly requests = new Counter({
+    name: 'seldon_gateway_requests_total',
+    help: 'Requests answered, by deployment, predictor, protocol, kind (primary/shadow) and status code.',
+    labelNames: ['namespace', 'deployment', 'predictor', 'protocol', 'kind', 'code'],
+    registers: [this.registry],
+  });
+  private readonly latency = new Histogram({
+    name: 'seldon_gateway_upstream_latency_seconds',
+    help: 'Time from sending a request upstream to its response headers.',
+    labelNames: ['namespace', 'deployment', 'predictor', 'protocol', 'kind'],
+    buckets: BUCKETS,
+    registers: [this.registry],
+  });
+  readonly unrouted = new Counter({
+    name: 'seldon_gateway_unrouted_requests_total',
+    help: 'Requests answered by the gateway without an upstream, by protocol and reason.',
+    labelNames: ['protocol', 'reason'],
+    registers: [this.registry],
+  });
+  readonly retries = new Counter({
+    name: 'seldon_gateway_retries_total',
+    help: 'Upstream retries attempted, by namespace and deployment.',
+    labelNames: ['namespace', 'deployment', 'protocol'],
+    registers: [this.registry],
+  });
+  readonly breakerRejections = new Counter({
+    name: 'seldon_gateway_breaker_rejections_total',
+    help: 'Requests refused by a circuit breaker (503 x-envoy-overloaded), by upstream limit.',
+    labelNames: ['namespace', 'deployment', 'protocol', 'limit'],
+    registers: [this.registry],
+  });
+  readonly timeouts = new Counter({
+    name: 'seldon_gateway_timeouts_total',
+    help: 'Requests that hit a route or idle timeout.',
+    labelNames: ['namespace', 'deployment', 'protocol'],
+    registers: [this.registry],
+  });
+  readonly shadows = new Counter({
+    name: 'seldon_gateway_shadow_requests_total',
+    help: 'Mirrored requests by outcome: mirrored, dropped (in-flight bound, body size, breaker) or failed.',
+    labelNames: ['namespace', 'deployment', 'predictor', 'protocol', 'result'],
+    registers: [this.registry],
+  });
+  readonly generation = new Gauge({ name: 'seldon_gateway_config_generation', help: 'Generation of the live route table.', registers: [this.registry] });
+  readonly lastApplied = new Gauge({
+    name: 'seldon_gateway_last_applied_timestamp_seconds',
+    help: 'When the live route table was applied (Unix time).',
+    registers: [this.registry],
+  });
+  readonly deployments = new Gauge({
+    name: 'seldon_gateway_deployments',
+    help: 'SeldonDeployments by state: accepted, degraded, rejected, skipped (ambassador-id or namespace).',
+    labelNames: ['state'],
+    registers: [this.registry],
+  });
+  readonly sourceConnected = new Gauge({
+    name: 'seldon_gateway_source_connected',
+    help: '1 while the SeldonDeployment source (manifests or Kubernetes API) is connected.',
+    labelNames: ['source'],
+    registers: [this.registry],
+  });
+  readonly resyncs = new Counter({
+    name: 'seldon_gateway_source_resyncs_total',
+    help: 'Full relists of the SeldonDeployment source (after 410 Gone or a reconnect).',
+    labelNames: ['source'],
+    registers: [this.registry],
+  });
+  private readonly children = new WeakMap<Backend, Children>();
+  private readonly shadowChildren = new WeakMap<Backend, Children>();
+
+  constructor(options: { processMetrics?: boolean } = {}) {
+    if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
+  }
+
+  private childrenOf(b: Backend, protocol: Protocol, kind: TrafficKind): Children {
+    const cache = kind === 'primary' ? this.children : this.shadowChildren;
+    let c = cache.get(b);
+    if (!c) {
+      const o = b.origin;
+      c = { latency: this.latency.labels(o.namespace, o.deployment, o.predictor, protocol, kind), byCode: new Map() };
+      cache.set(b, c);
+    }
+    return c;
+  }
+
+  /** One answered request: its status code, and the upstream latency when one answered. */
+  request(b: Backend, protocol: Protocol, kind: TrafficKind, code: number, upstreamSeconds: number | null): void {
+    const c = this.childrenOf(b, protocol, kind);
+    let counter = c.byCode.get(code);
+    if (!counter) {
+      const o = b.origin;
+      counter = this.requests.labels(o.namespace, o.deployment, o.predictor, protocol, kind, String(code));
+      c.byCode.set(code, counter);
+    }
+    counter.inc();
+    if (upstreamSeconds !== null) c.latency.observe(upstreamSeconds);
+  }
+
+  shadow(b: Backend, protocol: Protocol, result: ShadowResult): void {
+    this.shadows.labels(b.origin.namespace, b.origin.deployment, b.origin.predictor, protocol, result).inc();
+  }
+
+  retry(b: Backend, protocol: Protocol): void {
+    this.retries.labels(b.origin.namespace, b.origin.deployment, protocol).inc();
+  }
+
+  overflow(b: Backend, protocol: Protocol, limit: string): void {
+    this.breakerRejections.labels(b.origin.namespace, b.origin.deployment, protocol, limit).inc();
+  }
+
+  timeout(b: Backend, protocol: Protocol): void {
+    this.timeouts.labels(b.origin.namespace, b.origin.deployment, protocol).inc();
+  }
+}

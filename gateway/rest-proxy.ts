@@ -1,0 +1,390 @@
+/**
+ * The REST hot path: match, then stream the request to the chosen upstream over a pooled
+ * keep-alive connection (undici `dispatch`, raw headers) and stream the answer back.
+ *
+ * Per request: one `match`, one header copy, one dispatch. The body is buffered only when the
+ * route can retry (up to `retryBufferBytes`) or mirrors (teed up to the shadow limit while it
+ * streams to the primary). Timeouts, retries and breaker answers follow SEMANTICS.md §9;
+ * every error the gateway makes has a Seldon-style JSON body.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import { overflowInfo } from './breaker.js';
+import { errorBody, type GatewayReason } from './errors.js';
+import { clientResponseHeaders, shadowHost, upstreamRequestHeaders } from './http-headers.js';
+import type { GatewayMetrics } from './metrics.js';
+import type { RouteState } from './route-state.js';
+import type { RestMirrors } from './shadow.js';
+import type { Upstreams, UpstreamPool } from './upstreams.js';
+import { match } from '../routing/match.js';
+import type { Backend, Picker, RetryPolicy, Routed } from '../routing/types.js';
+
+export interface RestProxyDeps {
+  readonly state: RouteState;
+  readonly picker: Picker;
+  readonly upstreams: Upstreams;
+  readonly mirrors: RestMirrors;
+  readonly metrics: GatewayMetrics;
+  readonly retryBufferBytes: number;
+}
+
+/** Send a gateway-made error with its JSON body (none for HEAD). */
+export function sendError(req: IncomingMessage, res: ServerResponse, status: number, reason: GatewayReason, info: string, extra?: Record<string, string>): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = errorBody(status, reason, info);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...extra });
+  res.end(req.method === 'HEAD' ? undefined : body);
+}
+
+const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT', 'ECONNABORTED', 'ERR_TLS_CERT_ALTNAME_INVALID', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'CERT_HAS_EXPIRED']);
+const IMPLICIT_CONNECT_RETRIES = 2;
+
+type Failure = 'connect' | 'reset' | 'timeout' | 'idle';
+
+function classify(err: Error & { code?: string }): Failure {
+  if (err.code === 'UND_ERR_HEADERS_TIMEOUT' || err.code === 'UND_ERR_BODY_TIMEOUT') return 'idle';
+  if (err.code && CONNECT_CODES.has(err.code)) return 'connect';
+  return 'reset';
+}
+
+function retriesOn(policy: RetryPolicy | null, what: Failure | number): boolean {
+  if (!policy) return false;
+  const on = policy.retryOn;
+  if (typeof what === 'number') {
+    if (on === 'gateway-error') return what === 502 || what === 503 || what === 504;
+    if (on === '5xx') return what >= 500;
+    if (on === 'retriable-4xx') return what === 409;
+    return false;
+  }
+  if (what === 'connect') return on === 'gateway-error' || on === '5xx' || on === 'connect-failure';
+  if (what === 'reset') return on === 'gateway-error' || on === '5xx';
+  return false;
+}
+
+const hasBody = (req: IncomingMessage): boolean =>
+  req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+
+class AttemptAborted extends Error {
+  constructor(readonly why: 'timeout' | 'per-try-timeout' | 'client') {
+    super(why);
+  }
+}
+
+/** One proxied request, across its attempts. Implements undici's (raw) dispatch handler. */
+class Exchange implements Dispatcher.DispatchHandler {
+  private readonly backend: Backend;
+  private readonly up: UpstreamPool;
+  private body: Buffer | Readable | null = null;
+  /** The body can be sent again (absent, or fully buffered). */
+  private replayable = true;
+  private retriesLeft: number;
+  private connectRetriesLeft = IMPLICIT_CONNECT_RETRIES;
+  private inRetry = false;
+  private abortAttempt: ((err?: Error) => void) | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private tryTimer: NodeJS.Timeout | undefined;
+  private sentAt = 0;
+  private upstreamSeconds: number | null = null;
+  private status = 0;
+  private discard = false;
+  private done = false;
+  private resume: (() => void) | undefined;
+
+  constructor(
+    private readonly proxy: RestProxy,
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+    private readonly decision: Routed,
+    private readonly headers: string[],
+  ) {
+    this.backend = decision.backend;
+    this.up = proxy.deps.upstreams.for(this.backend);
+    this.retriesLeft = this.backend.retry?.numRetries ?? 0;
+  }
+
+  start(): void {
+    const overflow = this.up.breaker.enter();
+    if (overflow) {
+      this.done = true;
+      this.proxy.deps.metrics.overflow(this.backend, 'rest', overflow);
+      this.proxy.deps.metrics.request(this.backend, 'rest', 'primary', 503, null);
+      sendError(this.req, this.res, 503, 'UPSTREAM_OVERFLOW', overflowInfo(overflow, this.up.name, this.backend.breaker), { 'x-envoy-overloaded': 'true' });
+      return;
+    }
+    this.res.once('close', () => {
+      if (this.done) return;
+      this.status = 499;
+      this.finish();
+      this.abortUpstream(new AttemptAborted('client'));
+    });
+    const mirrors = this.decision.mirrors;
+    if (!hasBody(this.req)) {
+      this.startTimer();
+      this.dispatch();
+      if (mirrors.length) this.mirror(null);
+    } else if (this.backend.retry) {
+      this.bufferThenDispatch();
+    } else {
+      this.body = this.req;
+      this.replayable = false;
+      this.req.once('end', () => this.startTimer());
+      if (mirrors.length) this.tee();
+      this.dispatch();
+    }
+  }
+
+  /** Mirrors get the body once it is complete, without holding the primary. */
+  private tee(): void {
+    const limit = this.proxy.deps.mirrors.maxBodyBytes;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (c: Buffer): void => {
+      size += c.length;
+      if (size > limit) {
+        this.req.off('data', onData);
+        chunks.length = 0;
+      } else chunks.push(c);
+    };
+    this.req.on('data', onData);
+    this.req.once('end', () => {
+      if (size > limit) this.proxy.deps.mirrors.tooLarge(this.decision.mirrors);
+      else this.mirror(Buffer.concat(chunks, size));
+    });
+  }
+
+  /** Routes that retry read the body first (up to the retry buffer) so it can be replayed. */
+  private bufferThenDispatch(): void {
+    const limit = this.proxy.deps.retryBufferBytes;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (c: Buffer): void => {
+      chunks.push(c);
+      size += c.length;
+      if (size > limit) {
+        // Too large to replay: stream what we have plus the rest, without retries.
+        this.req.off('data', onData);
+        this.req.off('end', onEnd);
+        this.req.pause();
+        this.replayable = false;
+        this.retriesLeft = 0;
+        if (this.decision.mirrors.length) this.proxy.deps.mirrors.tooLarge(this.decision.mirrors);
+        this.req.once('end', () => this.startTimer());
+        this.body = Readable.from(this.concatStream(chunks));
+        this.dispatch();
+      }
+    };
+    const onEnd = (): void => {
+      this.req.off('data', onData);
+      this.body = Buffer.concat(chunks, size);
+      this.startTimer();
+      this.dispatch();
+      if (this.decision.mirrors.length) {
+        if (size > this.proxy.deps.mirrors.maxBodyBytes) this.proxy.deps.mirrors.tooLarge(this.decision.mirrors);
+        else this.mirror(this.body);
+      }
+    };
+    this.req.on('data', onData);
+    this.req.once('end', onEnd);
+  }
+
+  private async *concatStream(head: Buffer[]): AsyncGenerator<Buffer> {
+    yield* head;
+    for await (const c of this.req) yield c as Buffer;
+  }
+
+  private mirror(body: Buffer | null): void {
+    const host = this.req.headers.host ?? '';
+    const headers = this.headers.slice();
+    for (let i = 0; i < headers.length; i += 2) {
+      if (headers[i]!.length === 4 && headers[i]!.toLowerCase() === 'host') headers[i + 1] = shadowHost(host);
+    }
+    this.proxy.deps.mirrors.send(this.decision.mirrors, this.req.method ?? 'GET', this.decision.upstreamPath, headers, body);
+  }
+
+  /** The route timeout starts once the request has been received in full (SEMANTICS.md §9). */
+  private startTimer(): void {
+    const ms = this.backend.timeoutMs;
+    if (ms > 0 && !this.done && !this.timer) this.timer = setTimeout(() => this.onTimeout(), ms);
+  }
+
+  private onTimeout(): void {
+    if (this.done) return;
+    this.proxy.deps.metrics.timeout(this.backend, 'rest');
+    if (this.res.headersSent) {
+      this.res.destroy();
+      this.finish();
+    } else {
+      this.fail(504, 'UPSTREAM_TIMEOUT', `upstream ${this.up.name} (${this.backend.id}) did not answer within ${this.backend.timeoutMs} ms`);
+    }
+    this.abortUpstream(new AttemptAborted('timeout'));
+  }
+
+  private abortUpstream(err: AttemptAborted): void {
+    const a = this.abortAttempt;
+    this.abortAttempt = undefined;
+    a?.(err);
+  }
+
+  private dispatch(): void {
+    if (this.done) return;
+    this.discard = false;
+    this.sentAt = performance.now();
+    const perTry = this.backend.retry?.perTryTimeoutMs ?? 0;
+    if (perTry > 0) {
+      this.tryTimer = setTimeout(() => this.abortUpstream(new AttemptAborted('per-try-timeout')), perTry);
+    }
+    const idle = this.backend.idleTimeoutMs;
+    this.up.pool.dispatch(
+      {
+        method: (this.req.method ?? 'GET') as Dispatcher.HttpMethod,
+        path: this.decision.upstreamPath,
+        headers: this.headers,
+        body: this.body,
+        headersTimeout: idle,
+        bodyTimeout: idle,
+      },
+      this,
+    );
+  }
+
+  // ---- undici dispatch handler (raw form: no header objects are built) ----
+
+  onConnect(abort: (err?: Error) => void): void {
+    if (this.done) abort(new AttemptAborted('client'));
+    else this.abortAttempt = abort;
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    if (statusCode < 200 || this.done) return true;
+    if (this.tryTimer) clearTimeout(this.tryTimer);
+    if (this.replayable && this.retriesLeft > 0 && retriesOn(this.backend.retry, statusCode) && this.up.breaker.enterRetry()) {
+      this.proxy.deps.metrics.retry(this.backend, 'rest');
+      this.discard = true;
+      return true;
+    }
+    this.upstreamSeconds = (performance.now() - this.sentAt) / 1000;
+    this.status = statusCode;
+    const headers = clientResponseHeaders(rawHeaders);
+    if (this.proxy.draining) headers.push('connection', 'close');
+    this.res.writeHead(statusCode, statusText, headers);
+    this.resume = resume;
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.discard || this.done) return true;
+    const ok = this.res.write(chunk);
+    if (!ok) this.res.once('drain', this.resume!);
+    return ok;
+  }
+
+  onComplete(): void {
+    if (this.done) return;
+    if (this.discard) {
+      this.retryLater();
+      return;
+    }
+    this.res.end();
+    this.finish();
+  }
+
+  onError(err: Error & { code?: string }): void {
+    if (this.tryTimer) clearTimeout(this.tryTimer);
+    if (this.done) return;
+    if (this.res.headersSent) {
+      // Bytes already reached the client: nothing to retry or rewrite, reset its stream.
+      this.res.destroy();
+      this.finish();
+      return;
+    }
+    if (err instanceof AttemptAborted && err.why === 'per-try-timeout') {
+      if (this.replayable && this.retriesLeft > 0 && this.up.breaker.enterRetry()) {
+        this.proxy.deps.metrics.retry(this.backend, 'rest');
+        this.retryLater();
+        return;
+      }
+      this.fail(504, 'UPSTREAM_TIMEOUT', `upstream ${this.up.name} (${this.backend.id}) did not answer within the per-try timeout of ${this.backend.retry?.perTryTimeoutMs} ms`);
+      return;
+    }
+    const failure = classify(err);
+    const unread = this.body === this.req ? !this.req.readableDidRead : true;
+    if (failure === 'connect' && this.connectRetriesLeft > 0 && (this.replayable || unread)) {
+      this.connectRetriesLeft--;
+      this.dispatch();
+      return;
+    }
+    if (this.replayable && this.retriesLeft > 0 && retriesOn(this.backend.retry, failure) && this.up.breaker.enterRetry()) {
+      this.proxy.deps.metrics.retry(this.backend, 'rest');
+      this.retryLater();
+      return;
+    }
+    if (failure === 'idle') {
+      this.proxy.deps.metrics.timeout(this.backend, 'rest');
+      this.fail(504, 'UPSTREAM_TIMEOUT', `upstream ${this.up.name} (${this.backend.id}) was idle for ${this.backend.idleTimeoutMs} ms`);
+    } else if (failure === 'connect') {
+      this.fail(503, 'UPSTREAM_CONNECT_FAILURE', `could not connect to upstream ${this.up.name} (${this.backend.id}): ${err.code ?? err.message}`);
+    } else {
+      this.fail(503, 'UPSTREAM_RESET', `upstream ${this.up.name} (${this.backend.id}) reset the connection before answering: ${err.code ?? err.message}`);
+    }
+  }
+
+  /** Backoff 25 ms × 2ⁿ with full jitter, capped at 250 ms. */
+  private retryLater(): void {
+    const n = (this.backend.retry?.numRetries ?? 0) - this.retriesLeft;
+    this.retriesLeft--;
+    this.inRetry = true;
+    const delay = Math.random() * Math.min(250, 25 * 2 ** n);
+    setTimeout(() => {
+      if (!this.inRetry) return; // finished meanwhile (client gone, route timeout)
+      this.up.breaker.leaveRetry();
+      this.inRetry = false;
+      this.dispatch();
+    }, delay);
+  }
+
+  private fail(status: number, reason: GatewayReason, info: string): void {
+    this.status = status;
+    sendError(this.req, this.res, status, reason, info, this.proxy.draining ? { connection: 'close' } : undefined);
+    this.finish();
+  }
+
+  private finish(): void {
+    if (this.done) return;
+    this.done = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.tryTimer) clearTimeout(this.tryTimer);
+    if (this.inRetry) {
+      this.inRetry = false;
+      this.up.breaker.leaveRetry();
+    }
+    this.up.breaker.leave();
+    this.proxy.deps.metrics.request(this.backend, 'rest', 'primary', this.status, this.upstreamSeconds);
+  }
+}
+
+export class RestProxy {
+  /** Set while shutting down: responses carry `connection: close`. */
+  draining = false;
+
+  constructor(readonly deps: RestProxyDeps) {}
+
+  handle(req: IncomingMessage, res: ServerResponse): void {
+    const url = req.url ?? '/';
+    const decision = match(
+      this.deps.state.current,
+      { kind: 'rest', method: req.method ?? 'GET', path: url, host: req.headers.host ?? '', header: (name) => req.headersDistinct[name]?.join(',') },
+      this.deps.picker,
+    );
+    if (!decision.ok) {
+      this.deps.metrics.unrouted.labels('rest', decision.reason).inc();
+      sendError(req, res, decision.status, decision.reason, decision.info, this.draining ? { connection: 'close' } : undefined);
+      return;
+    }
+    const headers = upstreamRequestHeaders(req.rawHeaders, { remoteAddress: req.socket.remoteAddress, proto: 'http', originalPath: url });
+    new Exchange(this, req, res, decision, headers).start();
+  }
+}

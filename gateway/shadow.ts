@@ -1,0 +1,112 @@
+/**
+ * Mirroring (SEMANTICS.md §6.3): fire-and-forget copies of a request to shadow backends.
+ *
+ * Algorithm: the primary request is never held for a mirror. The copy is sent once the
+ * request body is complete (the body is teed while it streams to the primary), with the same
+ * method, the primary's rewritten path, the same headers and `Host: <host>-shadow`. Each shadow
+ * upstream has at most `maxInFlight` mirrors in flight and its own breaker; a mirror beyond
+ * either, or with a body over `maxBodyBytes`, is dropped and counted, never queued. The mirror
+ * runs to its own route timeout; its response is read and discarded.
+ */
+import type { Dispatcher } from 'undici';
+import type { GatewayMetrics, Protocol } from './metrics.js';
+import type { Upstreams, UpstreamPool } from './upstreams.js';
+import type { Backend, Mirror } from '../routing/types.js';
+
+export class MirrorBudget {
+  // Keyed by any per-upstream object: a REST UpstreamPool or a gRPC upstream (grpc-upstreams.ts).
+  private readonly inFlight = new WeakMap<object, number>();
+  constructor(readonly maxInFlight: number) {}
+
+  /** Take a slot for a mirror to `pool`; false when its bound is reached. */
+  take(pool: UpstreamPool | object): boolean {
+    const n = this.inFlight.get(pool) ?? 0;
+    if (n >= this.maxInFlight) return false;
+    this.inFlight.set(pool, n + 1);
+    return true;
+  }
+
+  give(pool: UpstreamPool | object): void {
+    this.inFlight.set(pool, (this.inFlight.get(pool) ?? 1) - 1);
+  }
+}
+
+/** Discards the mirror's response and settles its slot exactly once. */
+class MirrorExchange implements Dispatcher.DispatchHandler {
+  private done = false;
+  private timer: NodeJS.Timeout | undefined;
+  private abort: ((err?: Error) => void) | undefined;
+  private status = 0;
+
+  constructor(
+    private readonly backend: Backend,
+    private readonly settle: (backend: Backend, status: number, failed: boolean) => void,
+  ) {
+    if (backend.timeoutMs > 0) {
+      this.timer = setTimeout(() => this.abort?.(new Error('mirror timeout')), backend.timeoutMs);
+      this.timer.unref();
+    }
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.abort = abort;
+  }
+  onHeaders(statusCode: number): boolean {
+    if (statusCode >= 200) this.status = statusCode;
+    return true;
+  }
+  onData(): boolean {
+    return true;
+  }
+  onComplete(): void {
+    this.finish(false);
+  }
+  onError(): void {
+    this.finish(true);
+  }
+  private finish(failed: boolean): void {
+    if (this.done) return;
+    this.done = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.settle(this.backend, this.status, failed);
+  }
+}
+
+export class RestMirrors {
+  constructor(
+    private readonly upstreams: Upstreams,
+    private readonly budget: MirrorBudget,
+    readonly maxBodyBytes: number,
+    private readonly metrics: GatewayMetrics,
+  ) {}
+
+  /** Count a mirror that could not be sent because the body was too large. */
+  tooLarge(mirrors: readonly Mirror[], protocol: Protocol = 'rest'): void {
+    for (const m of mirrors) this.metrics.shadow(m.backend, protocol, 'dropped_body_size');
+  }
+
+  send(mirrors: readonly Mirror[], method: string, path: string, headers: string[], body: Buffer | null): void {
+    for (const m of mirrors) {
+      const up = this.upstreams.for(m.backend);
+      if (!this.budget.take(up)) {
+        this.metrics.shadow(m.backend, 'rest', 'dropped_in_flight');
+        continue;
+      }
+      if (up.breaker.enter() !== null) {
+        this.budget.give(up);
+        this.metrics.shadow(m.backend, 'rest', 'dropped_breaker');
+        continue;
+      }
+      const exchange = new MirrorExchange(m.backend, (backend, status, failed) => {
+        up.breaker.leave();
+        this.budget.give(up);
+        this.metrics.shadow(backend, 'rest', failed ? 'failed' : 'mirrored');
+        if (!failed) this.metrics.request(backend, 'rest', 'shadow', status, null);
+      });
+      up.pool.dispatch(
+        { method: method as Dispatcher.HttpMethod, path, headers, body, bodyTimeout: m.backend.idleTimeoutMs, headersTimeout: 0 },
+        exchange,
+      );
+    }
+  }
+}
