@@ -21,7 +21,7 @@ import type { SourceEvent } from '../k8s/source.js';
 import type { SeldonDeployment } from '../routing/types.js';
 
 type ToWorker = { type: 'sdep-events'; events: readonly SourceEvent[] } | { type: 'sdep-snapshot'; deployments: [string, SeldonDeployment][] } | { type: 'drain'; graceMs: number };
-type ToPrimary = { type: 'worker-ready'; port: number };
+type ToPrimary = { type: 'worker-hello' } | { type: 'worker-ready'; port: number };
 
 export async function runPrimary(config: GatewayConfig, log: Logger): Promise<void> {
   const metrics = new GatewayMetrics();
@@ -38,9 +38,11 @@ export async function runPrimary(config: GatewayConfig, log: Logger): Promise<vo
   };
   const fork = (): void => {
     const w = cluster.fork();
-    w.on('online', () => send(w, { type: 'sdep-snapshot', deployments: [...current] }));
     w.on('message', (msg: ToPrimary) => {
-      if (msg?.type === 'worker-ready') {
+      // A worker says hello once it listens for messages; anything sent before is lost to it,
+      // so it starts from the whole current set and then follows the event stream.
+      if (msg?.type === 'worker-hello') send(w, { type: 'sdep-snapshot', deployments: [...current] });
+      else if (msg?.type === 'worker-ready') {
         readyWorkers.add(w.id);
         log.info({ worker: w.id, pid: w.process.pid, port: msg.port }, 'worker listening');
       }
@@ -122,6 +124,7 @@ export async function runWorker(config: GatewayConfig, log: Logger): Promise<voi
       void plane.drain(msg.graceMs).then(() => process.exit(0));
     }
   });
+  process.send?.({ type: 'worker-hello' } satisfies ToPrimary);
   await plane.listen();
   process.send?.({ type: 'worker-ready', port: plane.port } satisfies ToPrimary);
   log.debug({ pid: process.pid, port: plane.port }, 'worker listening');
