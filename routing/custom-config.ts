@@ -182,7 +182,10 @@ function parseMapping(m: Obj, index: number, namespace: string, warn: (w: string
   let weight: number | null = null;
   if (m.weight !== undefined) {
     const n = nonNegativeInt(m.weight);
-    if (n === null) warn(`${name}: weight "${String(m.weight)}" is not a whole number: ignored`);
+    if (n === null && Number.isInteger(Number(m.weight)) && Number(m.weight) < 0) {
+      warn(`${name}: weight ${String(m.weight)} clamped to 0`);
+      weight = 0;
+    } else if (n === null) warn(`${name}: weight "${String(m.weight)}" is not a whole number: ignored`);
     else if (n > 100) {
       warn(`${name}: weight ${n} clamped to 100`);
       weight = 100;
