@@ -5,7 +5,6 @@
  * Upstream statuses are never rewritten; these are only for what the gateway decided.
  */
 import http2, { type OutgoingHttpHeaders, type ServerHttp2Stream, type ServerStreamResponseOptions } from 'node:http2';
-import { encodeGrpcMessage } from './errors.js';
 
 const { NGHTTP2_NO_ERROR } = http2.constants;
 
@@ -17,6 +16,23 @@ const WITH_TRAILERS = { waitForTrailers: true, sendDate: false };
 export const RESPOND_END_STREAM: ServerStreamResponseOptions = END_STREAM;
 /** respond() options: DATA follows, then trailers on 'wantTrailers'. */
 export const RESPOND_WITH_TRAILERS: ServerStreamResponseOptions = WITH_TRAILERS;
+
+/**
+ * `grpc-message` as the gRPC HTTP/2 spec encodes it: printable ASCII except `%` as is, every other
+ * UTF-8 byte as %XX. (Not encodeURIComponent: grpc-js decodes with decodeURI, which leaves escapes
+ * of reserved characters such as %2F and %3D in the text the user sees.)
+ */
+export function encodeGrpcMessage(text: string): string {
+  let plain = true;
+  for (let i = 0; i < text.length && plain; i++) {
+    const c = text.charCodeAt(i);
+    plain = c >= 0x20 && c <= 0x7e && c !== 0x25;
+  }
+  if (plain) return text;
+  let out = '';
+  for (const b of Buffer.from(text, 'utf8')) out += b >= 0x20 && b <= 0x7e && b !== 0x25 ? String.fromCharCode(b) : `%${b < 16 ? '0' : ''}${b.toString(16).toUpperCase()}`;
+  return out;
+}
 
 /** Headers that carry a status as trailers-only, plus any extra (e.g. x-envoy-overloaded). */
 export function statusHeaders(code: number, message: string, extra?: Readonly<Record<string, string>>): OutgoingHttpHeaders {

@@ -351,6 +351,9 @@ export class GrpcCall {
 
   private readonly onUpstreamEnd = (): void => {
     if (this.done || !this.responseStarted) return;
+    // Node also ends the readable side of a stream its session lost; without trailers that is
+    // not an answer but a failure, which 'close' reports.
+    if (this.trailers === undefined && this.attempt?.destroyed) return;
     this.upstreamEnded = true;
     this.endResponse();
   };
@@ -369,12 +372,13 @@ export class GrpcCall {
       this.endResponse();
       return;
     }
-    const err = this.attemptError ?? ps.failure;
     let failure: Failure;
     let detail: string;
     if (!ps.connected) {
       failure = 'connect';
-      detail = (ps.failure ?? err)?.code ?? (ps.failure ?? err)?.message ?? 'connection failed';
+      // Node cancels streams queued on a session that failed to connect; the socket error is the cause.
+      const e = ps.failure ?? ((this.attemptError?.cause as (Error & { code?: string }) | undefined) || this.attemptError);
+      detail = e?.code ?? e?.message ?? 'connection failed';
     } else if (s.rstCode === NGHTTP2_REFUSED_STREAM) {
       failure = 'refused';
       detail = 'REFUSED_STREAM (it was not processed)';

@@ -16,7 +16,7 @@ import http2, { type Http2Server, type IncomingHttpHeaders, type ServerHttp2Sess
 import { answerTrailersOnly } from './grpc-answer.js';
 import { GrpcCall, type CallContext } from './grpc-call.js';
 import { GrpcMirrors } from './grpc-mirror.js';
-import { CONNECTION_WINDOW_BYTES, SERVER_OPTIONS } from './grpc-settings.js';
+import { CLIENT_SESSION_IDLE_MS, CONNECTION_WINDOW_BYTES, SERVER_OPTIONS } from './grpc-settings.js';
 import { GrpcUpstreams } from './grpc-upstreams.js';
 import { errorBody, grpcStatusOf } from './errors.js';
 import type { GatewayMetrics } from './metrics.js';
@@ -117,6 +117,7 @@ export class GrpcProxy {
     session.once('close', () => this.sessions.delete(session));
     // Node's connection window is 64 KiB; the settings only size stream windows.
     session.setLocalWindowSize(CONNECTION_WINDOW_BYTES);
+    session.setTimeout(CLIENT_SESSION_IDLE_MS, () => session.close());
     if (this.draining) this.goaway(session);
   };
 

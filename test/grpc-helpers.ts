@@ -8,7 +8,8 @@ import type { AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { encodeSeldonMessage, grpcFrame, unaryCall, type GrpcClients, type SeldonMessage, type UnaryResult } from './fixtures/grpc-backend.js';
 
-export function md(entries: Record<string, string | string[]>): grpc.Metadata {
+/** Metadata from a record; `-bin` keys take Buffers, repeated keys arrays. */
+export function md(entries: Record<string, string | Buffer | (string | Buffer)[]>): grpc.Metadata {
   const m = new grpc.Metadata();
   for (const [k, v] of Object.entries(entries)) for (const x of Array.isArray(v) ? v : [v]) m.add(k, x);
   return m;

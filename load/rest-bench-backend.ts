@@ -1,0 +1,30 @@
+/**
+ * The fallback backend of load/rest-bench.ts when nginx is not installed: a minimal node:http
+ * server that drains the request body and answers a fixed ~100-byte JSON body with keep-alive.
+ *
+ * Configured by environment: BENCH_PORT, BENCH_HOST (default 127.0.0.1).
+ * Prints `listening <port>` once it listens.
+ */
+import { createServer } from 'node:http';
+
+const BODY = Buffer.from('{"data":{"names":["t:0","t:1"],"ndarray":[[0.1,0.9]]},"meta":{"requestPath":{"model":"bench:1"}}}');
+const HEADERS = { 'content-type': 'application/json', 'content-length': String(BODY.length) };
+
+const server = createServer({ keepAliveTimeout: 300_000 }, (req, res) => {
+  req.resume();
+  req.once('end', () => {
+    res.writeHead(200, HEADERS);
+    res.end(BODY);
+  });
+});
+server.maxRequestsPerSocket = 0;
+server.listen(Number(process.env.BENCH_PORT ?? 0), process.env.BENCH_HOST ?? '127.0.0.1', () => {
+  const address = server.address();
+  process.stdout.write(`listening ${typeof address === 'object' && address ? address.port : '?'}\n`);
+});
+const stop = (): void => {
+  server.close(() => process.exit(0));
+  server.closeAllConnections();
+};
+process.once('SIGTERM', stop);
+process.once('SIGINT', stop);
