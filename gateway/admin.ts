@@ -1,8 +1,9 @@
 /**
  * The admin listener (its own port, never the public one): liveness, readiness, the live route
- * table and Prometheus metrics.
+ * table, Prometheus metrics, and the diagnostics page (`/`, data at `/diagnostics`).
  */
 import Fastify, { type FastifyInstance } from 'fastify';
+import { renderPage, type DiagnosticsJson } from './admin-page.js';
 import { tableJson } from '../routing/describe.js';
 import type { RouteTable } from '../routing/types.js';
 
@@ -17,6 +18,8 @@ export interface AdminSources {
   metrics(): Promise<{ contentType: string; body: string }>;
   /** Source problems (files that do not parse, API server unreachable), keyed by where. */
   problems(): ReadonlyMap<string, string>;
+  /** The diagnostics page's data: the table with what was observed over the last minutes. */
+  diagnostics?(): Promise<DiagnosticsJson>;
 }
 
 export function createAdminApp(sources: AdminSources): FastifyInstance {
@@ -34,5 +37,10 @@ export function createAdminApp(sources: AdminSources): FastifyInstance {
     const m = await sources.metrics();
     return reply.type(m.contentType).send(m.body);
   });
+  const diagnostics = sources.diagnostics?.bind(sources);
+  if (diagnostics) {
+    app.get('/diagnostics', async () => diagnostics());
+    app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(renderPage(await diagnostics())));
+  }
   return app;
 }

@@ -4,19 +4,24 @@
  * The primary is the control plane: it runs the SeldonDeployment source and the admin port, and
  * sends every batch of source events to each worker; a worker that (re)starts first gets the
  * whole current set. Each worker compiles the same table from the same objects (compilation
- * is pure) and serves the shared public port. Metrics are aggregated across workers. SIGTERM
+ * is pure) and serves the shared public port. Metrics are gathered from the workers and summed
+ * (observed-cluster.ts), for /metrics and the diagnostics page. SIGTERM
  * or SIGINT to the primary turns readiness off, asks every worker to drain, and exits 0 once
  * they have (or after the grace period).
  */
 import cluster, { type Worker } from 'node:cluster';
-import { AggregatorRegistry } from 'prom-client';
 import type { Logger } from 'pino';
 import { createAdminApp } from './admin.js';
+import { diagnostics } from './admin-page.js';
 import type { GatewayConfig } from './config.js';
 import { DataPlane } from './data-plane.js';
 import { GatewayMetrics } from './metrics.js';
+import { serveStoresToWorkers } from './oauth-stores.js';
+import { OBSERVED_METRICS, TrafficHistory, observeDataPlane } from './observed.js';
+import { aggregatedText, answerObserveRequests, gatherCluster } from './observed-cluster.js';
 import { RouteState } from './route-state.js';
-import { StateSink, observeChanges, sourceFor } from './serve.js';
+import { StateSink, endpointsFor, observeChanges, pageSettings, postEventsOnChanges, sourceFor } from './serve.js';
+import { LazyKubeSource } from '../k8s/kubernetes.js';
 import type { SourceEvent } from '../k8s/source.js';
 import type { SeldonDeployment } from '../routing/types.js';
 
@@ -68,30 +73,38 @@ export async function runPrimary(config: GatewayConfig, log: Logger): Promise<vo
     metrics,
     config.manifests ? 'manifests' : 'kubernetes',
   );
-  const aggregator = new AggregatorRegistry();
+  const history = new TrafficHistory(() => gatherCluster(metrics.registry, OBSERVED_METRICS));
   const ready = (): boolean => sink.synced && !shuttingDown && readyWorkers.size >= config.workers;
   const admin = createAdminApp({
     ready,
     readiness: () => (shuttingDown ? 'shutting down' : !sink.synced ? 'waiting for the initial sync' : `${readyWorkers.size}/${config.workers} workers listening`),
     table: () => state.current,
     appliedAt: () => state.lastAppliedAt,
-    metrics: async () => {
-      const [workers, own] = await Promise.all([aggregator.clusterMetrics(), metrics.registry.metrics()]);
-      return { contentType: metrics.registry.contentType, body: `${own}\n${workers}` };
-    },
+    metrics: async () => ({ contentType: metrics.registry.contentType, body: await aggregatedText(await gatherCluster(metrics.registry)) }),
     problems: () => sink.problems,
+    diagnostics: async () => {
+      const { window, disagreements } = await history.observe();
+      return diagnostics({ table: state.current, appliedAt: state.lastAppliedAt, problems: sink.problems, window, disagreements, settings: pageSettings(config, config.workers) });
+    },
   });
   await admin.listen({ port: config.adminPort, host: config.adminHost });
+  // Without Redis, OAuth tokens and rate limits live here, one store for every worker (oauth-stores.ts).
+  const stopStores = config.redisUrl ? undefined : serveStoresToWorkers();
   for (let i = 0; i < config.workers; i++) fork();
-  const source = sourceFor(config);
+  void history.start();
+  const source = sourceFor(config, { log });
+  const events = source instanceof LazyKubeSource ? await postEventsOnChanges(state, source, log) : undefined;
   await source.start(sink);
   log.info({ port: config.port, adminPort: config.adminPort, workers: config.workers }, 'seldon-gateway primary started');
 
   const stop = async (signal: string): Promise<void> => {
     if (shuttingDown) return;
     shuttingDown = true;
+    history.stop();
+    stopStores?.();
     log.info({ signal, gracePeriodMs: config.gracePeriodMs }, 'shutting down: draining workers');
     await source.stop();
+    events?.stop();
     const exits = Object.values(cluster.workers ?? {}).map((w) => new Promise<void>((r) => (w && !w.isDead() ? w.once('exit', () => r()) : r())));
     broadcast({ type: 'drain', graceMs: config.gracePeriodMs });
     const hard = setTimeout(() => {
@@ -108,8 +121,11 @@ export async function runPrimary(config: GatewayConfig, log: Logger): Promise<vo
 }
 
 export async function runWorker(config: GatewayConfig, log: Logger): Promise<void> {
-  const plane = new DataPlane(config);
-  AggregatorRegistry.setRegistries([plane.metrics.registry]);
+  // Each worker watches EndpointSlices itself: endpoint changes reach its balancer without a hop.
+  const endpoints = await endpointsFor(config, sourceFor(config, { log }), log);
+  const plane = new DataPlane(config, undefined, log, endpoints);
+  const observers = observeDataPlane(plane, config);
+  answerObserveRequests(plane.metrics, observers.comparer);
   // Signals are the primary's to handle; a worker drains when the primary says so.
   process.on('SIGINT', () => undefined);
   process.on('SIGTERM', () => undefined);
@@ -121,7 +137,10 @@ export async function runWorker(config: GatewayConfig, log: Logger): Promise<voi
       for (const k of plane.state.current.deployments.keys()) if (!keep.has(k)) events.push({ type: 'delete', key: k });
       plane.state.apply(events);
     } else if (msg?.type === 'drain') {
-      void plane.drain(msg.graceMs).then(() => process.exit(0));
+      void plane.drain(msg.graceMs).then(() => {
+        observers.flush();
+        process.exit(0);
+      });
     }
   });
   process.send?.({ type: 'worker-hello' } satisfies ToPrimary);

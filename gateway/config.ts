@@ -2,13 +2,16 @@
  * Settings of `seldon-gateway serve` and `seldon-gateway routes`: one table of options, from which
  * the parser, the `--help` text and the README's configuration reference all come. Every flag has
  * an environment form (`SELDON_GATEWAY_<FLAG>`), except the Ambassador names users already set
- * (`AMBASSADOR_ID`, `AMBASSADOR_SINGLE_NAMESPACE`, `AMBASSADOR_NAMESPACE`). Flags win over env.
+ * (`AMBASSADOR_ID`, `AMBASSADOR_SINGLE_NAMESPACE`, `AMBASSADOR_NAMESPACE`) and the conventional
+ * `REDIS_URL`. Flags win over env.
  */
+import { BlockList, isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
+import { serviceAccountNamespace } from '../k8s/cluster-access.js';
 import type { CompileOptions } from '../routing/types.js';
 
-type Kind = 'string' | 'boolean' | 'int' | 'bytes' | 'duration' | 'list';
+type Kind = 'string' | 'boolean' | 'int' | 'number' | 'bytes' | 'duration' | 'list';
 
 interface OptionSpec {
   readonly flag: string;
@@ -26,6 +29,9 @@ const env = (flag: string): string => `SELDON_GATEWAY_${flag.toUpperCase().repla
 
 export const OPTIONS: readonly OptionSpec[] = [
   { flag: 'manifests', short: 'f', env: env('manifests'), kind: 'string', commands: BOTH, help: 'File or directory of SeldonDeployment manifests (YAML/JSON) to serve; watched for changes.' },
+  { flag: 'kubernetes', env: env('kubernetes'), kind: 'boolean', commands: SERVE, help: 'List and watch SeldonDeployments in the Kubernetes API. The default when no --manifests is given and a kubeconfig or an in-cluster service account is found.' },
+  { flag: 'kubeconfig', env: 'KUBECONFIG', kind: 'string', commands: SERVE, help: 'kubeconfig file(s) for --kubernetes (a list separated by ":", as kubectl takes it). Default: ~/.kube/config, else the in-cluster service account.' },
+  { flag: 'endpoint-routing', env: env('endpoint-routing'), kind: 'string', default: 'auto', commands: SERVE, help: 'auto: with --kubernetes, watch the EndpointSlices of routed Services and balance each request across ready pods (Service DNS if RBAC forbids it); off: always dial Service DNS names.' },
   { flag: 'port', env: env('port'), kind: 'int', default: '8080', commands: SERVE, help: 'Public port: REST (HTTP/1.1) and gRPC (h2c) on one listener, as Ambassador had.' },
   { flag: 'host', env: env('host'), kind: 'string', default: '0.0.0.0', commands: SERVE, help: 'Address the public port binds to.' },
   { flag: 'grpc-port', env: env('grpc-port'), kind: 'int', commands: SERVE, help: 'Optional extra port that serves h2c gRPC only.' },
@@ -33,7 +39,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flag: 'admin-host', env: env('admin-host'), kind: 'string', commands: SERVE, help: 'Address the admin port binds to. Default 127.0.0.1, or 0.0.0.0 inside a cluster (so probes reach it).' },
   { flag: 'ambassador-id', env: 'AMBASSADOR_ID', kind: 'string', default: 'default', commands: BOTH, help: 'Serve only SeldonDeployments whose seldon.io/ambassador-id is this id (untagged ones are "default").' },
   { flag: 'single-namespace', env: 'AMBASSADOR_SINGLE_NAMESPACE', kind: 'boolean', commands: BOTH, help: 'Serve one namespace (--namespace) and also the un-namespaced /seldon/<name>/ prefixes.' },
-  { flag: 'namespace', env: 'AMBASSADOR_NAMESPACE', kind: 'string', default: 'default', commands: BOTH, help: 'The namespace served in single-namespace mode (in a cluster: the gateway\'s own).' },
+  { flag: 'namespace', env: 'AMBASSADOR_NAMESPACE', kind: 'string', default: 'default', commands: BOTH, help: 'The namespace served in single-namespace mode (in a cluster: the gateway\'s own). Given as a flag, it also limits the Kubernetes watch to that namespace.' },
   { flag: 'resolve', env: env('resolve'), kind: 'list', commands: SERVE, help: 'Dial <svc>.<ns>:<port> at <host>:<port> instead, like curl --resolve. Repeatable; env: comma-separated.' },
   { flag: 'workers', env: env('workers'), kind: 'int', commands: SERVE, help: 'Worker processes serving traffic. Default: one per core. 1 runs everything in one process.' },
   { flag: 'grace-period', env: env('grace-period'), kind: 'duration', default: '10s', commands: SERVE, help: 'On SIGTERM/SIGINT, how long in-flight requests may take to finish before exit.' },
@@ -51,6 +57,22 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flag: 'retry-buffer', env: env('retry-buffer'), kind: 'bytes', default: '1MiB', commands: SERVE, help: 'Largest request body kept for retries; larger requests are not retried.' },
   { flag: 'balance', env: env('balance'), kind: 'string', default: 'random', commands: SERVE, help: 'How a weighted split picks: random (one uniform draw per request) or round-robin (smooth weighted).' },
   { flag: 'random-seed', env: env('random-seed'), kind: 'int', commands: SERVE, help: 'Seed the weighted pick for reproducible splits (tests, demos).' },
+  { flag: 'predictor-header', env: env('predictor-header'), kind: 'boolean', commands: SERVE, help: 'Add x-seldon-predictor: <predictor> to every upstream answer (REST header, gRPC initial metadata), replacing any the upstream sent.' },
+  { flag: 'access-log-sample', env: env('access-log-sample'), kind: 'number', default: '0', commands: SERVE, help: 'Fraction (0..1) of REST requests written to the access log (JSON on stdout, never blocking; 0 = off).' },
+  { flag: 'shadow-compare', env: env('shadow-compare'), kind: 'boolean', commands: SERVE, help: 'Compare each REST shadow answer with the primary\'s for the same request (status, JSON body): counted, and the last disagreements shown on the admin page.' },
+  { flag: 'shadow-compare-tolerance', env: env('shadow-compare-tolerance'), kind: 'number', default: '0.000001', commands: SERVE, help: 'Numbers in compared JSON answers agree when they differ by at most tolerance x max(1, abs(a), abs(b)).' },
+  { flag: 'shadow-compare-ignore', env: env('shadow-compare-ignore'), kind: 'list', default: 'meta', commands: SERVE, help: 'Top-level JSON fields left out of the comparison. Repeatable; env: comma-separated.' },
+  { flag: 'shadow-compare-max-body', env: env('shadow-compare-max-body'), kind: 'bytes', default: '256KiB', commands: SERVE, help: 'Largest answer (primary or shadow) kept for comparison; larger pairs are counted as skipped.' },
+  { flag: 'redis-url', env: 'REDIS_URL', kind: 'string', commands: SERVE, help: 'Redis for state every replica shares (OAuth tokens, rate limits), e.g. redis://redis:6379/0. Unset: kept in this instance\'s memory.' },
+  { flag: 'redis-timeout', env: env('redis-timeout'), kind: 'duration', default: '100ms', commands: SERVE, help: 'How long a request waits for Redis: then token checks answer 503 and rate limits use this replica\'s share.' },
+  { flag: 'oauth-token-ttl', env: env('oauth-token-ttl'), kind: 'duration', default: '43200s', commands: SERVE, help: 'Lifetime of the bearer tokens POST /oauth/token issues (a client gets its unexpired token again).' },
+  { flag: 'trusted-proxies', env: env('trusted-proxies'), kind: 'list', commands: SERVE, help: 'Peers (addresses or CIDRs) whose X-Forwarded-For/-Proto are kept and appended to; others\' are replaced. Repeatable; env: comma-separated.' },
+  { flag: 'trust-forwarded-headers', env: env('trust-forwarded-headers'), kind: 'boolean', commands: SERVE, help: 'Trust X-Forwarded-For/-Proto from every peer (only behind a proxy that sets them).' },
+  { flag: 'max-body', env: env('max-body'), kind: 'bytes', default: '100MiB', commands: SERVE, help: 'Largest REST request body; larger ones get 413. 0: no limit.' },
+  { flag: 'max-header-size', env: env('max-header-size'), kind: 'bytes', default: '16KiB', commands: SERVE, help: 'Largest HTTP/1.1 request head (request line and headers); larger ones get 431.' },
+  { flag: 'client-header-timeout', env: env('client-header-timeout'), kind: 'duration', default: '60s', commands: SERVE, help: 'A client must send its request headers within this (also the first byte of a connection); else 408.' },
+  { flag: 'client-request-timeout', env: env('client-request-timeout'), kind: 'duration', default: '300s', commands: SERVE, help: 'A client must send its whole REST request within this; else 408. 0: no limit.' },
+  { flag: 'max-connections', env: env('max-connections'), kind: 'int', default: '10000', commands: SERVE, help: 'Open client connections per process on the public port; more get 503 and are closed. 0: no limit.' },
   { flag: 'log-level', env: env('log-level'), kind: 'string', default: 'info', commands: SERVE, help: 'fatal, error, warn, info, debug or trace.' },
   { flag: 'json', env: env('json'), kind: 'boolean', commands: ['routes'], help: 'Print the table as JSON (the shape of the admin /routes).' },
   { flag: 'help', short: 'h', env: '', kind: 'boolean', commands: BOTH, help: 'Show this help.' },
@@ -58,6 +80,14 @@ export const OPTIONS: readonly OptionSpec[] = [
 
 export interface GatewayConfig {
   readonly manifests: string | undefined;
+  /** --kubernetes given: use the Kubernetes API even if no credentials are found up front. */
+  readonly kubernetes: boolean;
+  /** --kubeconfig / KUBECONFIG: one file or a path-delimiter-separated list. */
+  readonly kubeconfig: string | undefined;
+  /** The one namespace the Kubernetes watches cover; undefined: cluster-wide. */
+  readonly watchNamespace: string | undefined;
+  /** Balance across EndpointSlice endpoints when the source is Kubernetes (--endpoint-routing auto). */
+  readonly endpointRouting: boolean;
   readonly port: number;
   readonly host: string;
   readonly grpcPort: number | undefined;
@@ -75,8 +105,25 @@ export interface GatewayConfig {
   readonly balance: 'random' | 'round-robin';
   readonly randomSeed: number | undefined;
   readonly logLevel: string;
+  readonly predictorHeader: boolean;
+  readonly accessLogSample: number;
+  readonly shadowCompare: { readonly enabled: boolean; readonly tolerance: number; readonly ignore: readonly string[]; readonly maxBodyBytes: number };
   readonly json: boolean;
   readonly compile: CompileOptions;
+  readonly redisUrl: string | undefined;
+  readonly redisTimeoutMs: number;
+  readonly oauthTokenTtlMs: number;
+  /** Addresses and CIDRs as given (validated); `trustForwardedHeaders` trusts every peer. */
+  readonly trustedProxies: readonly string[];
+  readonly trustForwardedHeaders: boolean;
+  /** 0: no limit. */
+  readonly maxBodyBytes: number;
+  readonly maxHeaderBytes: number;
+  readonly clientHeaderTimeoutMs: number;
+  /** 0: no limit. */
+  readonly clientRequestTimeoutMs: number;
+  /** 0: no limit. */
+  readonly maxConnections: number;
 }
 
 export class UsageError extends Error {}
@@ -90,17 +137,34 @@ function parseBytes(flag: string, v: string): number {
   return Number(m[1]) * unit;
 }
 
-/** `10s`, `500ms`, `2m`; a bare number is milliseconds. */
+/** `10s`, `500ms`, `2m`, `12h`; a bare number is milliseconds. */
 export function parseDuration(flag: string, v: string): number {
-  const m = /^([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m)?$/.exec(v.trim());
+  const m = /^([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h)?$/.exec(v.trim());
   if (!m) throw new UsageError(`--${flag}: "${v}" is not a duration like 500ms, 10s or 2m`);
   const n = Number(m[1]);
-  return Math.round(m[2] === 's' ? n * 1000 : m[2] === 'm' ? n * 60_000 : n);
+  return Math.round(m[2] === 's' ? n * 1000 : m[2] === 'm' ? n * 60_000 : m[2] === 'h' ? n * 3_600_000 : n);
+}
+
+/** An address or `<address>/<prefix>`, IPv4 or IPv6, added to `list`; throws UsageError otherwise. */
+export function addTrustedProxy(list: BlockList, entry: string): void {
+  const [addr = '', prefix, ...rest] = entry.trim().split('/');
+  const family = isIP(addr);
+  const bits = prefix === undefined ? (family === 6 ? 128 : 32) : /^[0-9]+$/.test(prefix) ? Number(prefix) : -1;
+  if (family === 0 || rest.length || bits < 0 || bits > (family === 6 ? 128 : 32)) {
+    throw new UsageError(`--trusted-proxies: "${entry}" is not an address or CIDR like 10.0.0.0/8 or fd00::/8`);
+  }
+  list.addSubnet(addr, bits, family === 6 ? 'ipv6' : 'ipv4');
 }
 
 function parseInt32(flag: string, v: string): number {
   if (!/^[0-9]+$/.test(v.trim())) throw new UsageError(`--${flag}: "${v}" is not a whole number`);
   return Number(v.trim());
+}
+
+function parseNumber(flag: string, v: string): number {
+  const n = Number(v.trim());
+  if (v.trim() === '' || !Number.isFinite(n)) throw new UsageError(`--${flag}: "${v}" is not a number`);
+  return n;
 }
 
 function parseBool(flag: string, v: string): boolean {
@@ -159,6 +223,14 @@ export function parseConfig(command: 'serve' | 'routes', argv: readonly string[]
     const v = str(flag);
     return v === undefined ? dflt : parseDuration(flag, v);
   };
+  const num = (flag: string, dflt: number): number => {
+    const v = str(flag);
+    return v === undefined ? dflt : parseNumber(flag, v);
+  };
+  const list = (flag: string): string[] => {
+    const v = specs.some((o) => o.flag === flag) ? get(flag) : undefined;
+    return (Array.isArray(v) ? v : typeof v === 'string' ? v.split(',') : []).map((x) => x.trim()).filter(Boolean);
+  };
   const bytes = (flag: string, dflt: number): number => {
     const v = str(flag);
     return v === undefined ? dflt : parseBytes(flag, v);
@@ -178,10 +250,42 @@ export function parseConfig(command: 'serve' | 'routes', argv: readonly string[]
     if (p !== undefined && p > 65535) throw new UsageError(`--${flag}: ${p} is not a port`);
   }
   const upstreamCa = str('upstream-ca');
+  const trustedRaw = specs.some((o) => o.flag === 'trusted-proxies') ? get('trusted-proxies') : undefined;
+  const trustedProxies = (Array.isArray(trustedRaw) ? trustedRaw : []).flatMap((x) => x.split(',')).map((x) => x.trim()).filter(Boolean);
+  for (const entry of trustedProxies) addTrustedProxy(new BlockList(), entry);
+  const clientHeaderTimeoutMs = dur('client-header-timeout', 60_000);
+  const clientRequestTimeoutMs = dur('client-request-timeout', 300_000);
+  if (clientHeaderTimeoutMs === 0) throw new UsageError('--client-header-timeout: must be more than 0');
+  if (clientRequestTimeoutMs > 0 && clientRequestTimeoutMs < clientHeaderTimeoutMs) {
+    throw new UsageError('--client-request-timeout: must be 0 or at least --client-header-timeout');
+  }
+  const oauthTokenTtlMs = dur('oauth-token-ttl', 43_200_000);
+  if (oauthTokenTtlMs < 1000) throw new UsageError('--oauth-token-ttl: must be at least 1s');
+  const manifests = str('manifests');
+  const kubernetes = bool('kubernetes');
+  if (manifests !== undefined && kubernetes) throw new UsageError('--manifests and --kubernetes are two different sources: pass one');
+  const endpointRouting = (str('endpoint-routing') ?? 'auto').trim().toLowerCase();
+  if (!['auto', 'on', 'true', 'off', 'false'].includes(endpointRouting)) throw new UsageError(`--endpoint-routing: "${endpointRouting}" is not auto or off`);
+  // AMBASSADOR_NAMESPACE defaults to the gateway's own namespace in a cluster (SEMANTICS.md §0).
+  const namespace = str('namespace') || 'default';
+  const namespaceGiven = values['namespace'] !== undefined || Boolean(environment.AMBASSADOR_NAMESPACE);
+  const effectiveNamespace = namespaceGiven ? namespace : (serviceAccountNamespace(environment) ?? namespace);
+  const singleNamespace = bool('single-namespace');
+  // Only the flag narrows the watch: Ambassador's AMBASSADOR_NAMESPACE is set in every install
+  // (from the downward API) and means a watch scope only with AMBASSADOR_SINGLE_NAMESPACE.
+  const watchNamespace = singleNamespace ? effectiveNamespace : typeof values['namespace'] === 'string' ? namespace : undefined;
+  const accessLogSample = num('access-log-sample', 0);
+  if (accessLogSample < 0 || accessLogSample > 1) throw new UsageError(`--access-log-sample: ${accessLogSample} is not between 0 and 1`);
+  const tolerance = num('shadow-compare-tolerance', 1e-6);
+  if (tolerance < 0) throw new UsageError(`--shadow-compare-tolerance: ${tolerance} is negative`);
 
   return {
     help: bool('help'),
-    manifests: str('manifests'),
+    manifests,
+    kubernetes,
+    kubeconfig: str('kubeconfig'),
+    watchNamespace,
+    endpointRouting: endpointRouting !== 'off' && endpointRouting !== 'false',
     port,
     host: str('host') ?? '0.0.0.0',
     grpcPort: int('grpc-port'),
@@ -199,11 +303,24 @@ export function parseConfig(command: 'serve' | 'routes', argv: readonly string[]
     balance,
     randomSeed: int('random-seed'),
     logLevel: str('log-level') ?? 'info',
+    predictorHeader: bool('predictor-header'),
+    accessLogSample,
+    shadowCompare: { enabled: bool('shadow-compare'), tolerance, ignore: list('shadow-compare-ignore'), maxBodyBytes: bytes('shadow-compare-max-body', 256 * 1024) },
     json: bool('json'),
+    redisUrl: str('redis-url'),
+    redisTimeoutMs: dur('redis-timeout', 100),
+    oauthTokenTtlMs,
+    trustedProxies,
+    trustForwardedHeaders: bool('trust-forwarded-headers'),
+    maxBodyBytes: bytes('max-body', 100 * 1024 * 1024),
+    maxHeaderBytes: bytes('max-header-size', 16 * 1024),
+    clientHeaderTimeoutMs,
+    clientRequestTimeoutMs,
+    maxConnections: int('max-connections') ?? 10_000,
     compile: {
       ambassadorId: str('ambassador-id') || 'default',
-      singleNamespace: bool('single-namespace'),
-      namespace: str('namespace') || 'default',
+      singleNamespace,
+      namespace: effectiveNamespace,
       defaultTimeoutMs: dur('default-timeout', 3000),
       defaultIdleTimeoutMs: dur('default-idle-timeout', 300_000),
       defaultHttpPort: int('default-http-port') ?? 8000,
@@ -218,7 +335,7 @@ export function parseConfig(command: 'serve' | 'routes', argv: readonly string[]
 export function helpText(command: 'serve' | 'routes'): string {
   const usage =
     command === 'serve'
-      ? 'Usage: seldon-gateway [serve] [options]\n\nServe REST and gRPC predictions for the SeldonDeployments found by --manifests.'
+      ? 'Usage: seldon-gateway [serve] [options]\n\nServe REST and gRPC predictions for the SeldonDeployments found by --manifests, or\nwatched in the Kubernetes API (--kubernetes; the default in a cluster or with a kubeconfig).'
       : 'Usage: seldon-gateway routes -f <file-or-dir> [options]\n\nPrint the routing table compiled from the manifests, then every rejected or degraded\nSeldonDeployment with its reason. Exit 0: all compiled; 1: some rejected; 2: usage error.';
   const lines = [usage, '', 'Options (flag / environment variable, default):'];
   for (const o of OPTIONS.filter((x) => x.commands.includes(command))) {

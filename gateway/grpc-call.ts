@@ -53,6 +53,8 @@ export interface CallContext {
   readonly upstreams: GrpcUpstreams;
   readonly mirrors: GrpcMirrors;
   readonly retryBufferBytes: number;
+  /** Answers carry `x-seldon-predictor: <predictor>` in their initial metadata (--predictor-header). */
+  predictorHeader?: boolean;
   /** Called once per call when it is over (in-flight accounting for drain). */
   callEnded(): void;
 }
@@ -129,6 +131,13 @@ export class GrpcCall {
   }
 
   start(): void {
+    if (this.client.destroyed || this.client.closed) {
+      // The client left while the call waited (auth, rate limits): its 'close' has been and gone.
+      this.done = true;
+      this.ctx.metrics.request(this.backend, 'grpc', 'primary', GrpcStatus.CANCELLED, null);
+      this.ctx.callEnded();
+      return;
+    }
     const overflow = this.up.breaker.enter();
     if (overflow) {
       this.done = true;
@@ -315,6 +324,7 @@ export class GrpcCall {
     if (c.destroyed || c.closed) return;
     const trailersOnly = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
     if (!trailersOnly) c.once('wantTrailers', this.onWantTrailers);
+    if (this.ctx.predictorHeader) headers['x-seldon-predictor'] = this.backend.origin.predictor;
     try {
       c.respond(headers, trailersOnly ? RESPOND_END_STREAM : RESPOND_WITH_TRAILERS);
     } catch (err) {
@@ -483,7 +493,9 @@ export class GrpcCall {
       this.finish();
       return;
     }
-    if (c.destroyed || c.closed) {
+    if (c.destroyed || c.closed || c.writableNeedDrain) {
+      // A client that is not reading would never get the trailers: reset its stream instead.
+      if (!c.destroyed) c.close(NGHTTP2_CANCEL);
       this.finish();
       return;
     }

@@ -20,6 +20,8 @@ import { CLIENT_SESSION_IDLE_MS, CONNECTION_WINDOW_BYTES, SERVER_OPTIONS } from 
 import { GrpcUpstreams } from './grpc-upstreams.js';
 import { errorBody, grpcStatusOf } from './errors.js';
 import type { GatewayMetrics } from './metrics.js';
+import type { Gatekeeper } from './oauth-gate.js';
+import type { Socket } from 'node:net';
 import type { RouteState } from './route-state.js';
 import type { MirrorBudget } from './shadow.js';
 import { match } from '../routing/match.js';
@@ -66,6 +68,8 @@ export class GrpcProxy {
   private draining = false;
   private inFlight = 0;
   private idleWaiters: (() => void)[] = [];
+  /** Set by the data plane: auth and rate limits (routes with `backend.gate`), the OAuth front end. */
+  gate: Gatekeeper | undefined;
 
   constructor(private readonly deps: GrpcProxyDeps) {
     this.upstreams = new GrpcUpstreams({ resolve: deps.resolve, connectTimeoutMs: deps.connectTimeoutMs, tlsVerify: deps.tlsVerify, ca: deps.ca });
@@ -78,9 +82,16 @@ export class GrpcProxy {
       callEnded: () => this.callEnded(),
     };
     this.server = http2.createServer(SERVER_OPTIONS);
+    // Sockets handed over by the listeners have Nagle on: small frames would wait for ACKs.
+    this.server.on('connection', (socket: Socket) => socket.setNoDelay(true));
     this.server.on('session', this.onSession);
     this.server.on('stream', this.onStream);
     this.server.on('sessionError', ignore);
+  }
+
+  /** --predictor-header: answers carry `x-seldon-predictor` in their initial metadata. */
+  set predictorHeader(on: boolean) {
+    this.ctx.predictorHeader = on;
   }
 
   /** Calls being proxied now. */
@@ -147,6 +158,16 @@ export class GrpcProxy {
       { kind: 'grpc', method: 'POST', path, host: headers[':authority'] ?? headers.host ?? '', header: metadataGetter(rawHeaders) },
       this.deps.picker,
     );
+    const gate = this.gate;
+    if (decision.ok ? decision.backend.gate !== null : gate?.frontEndCall(headers)) {
+      if (gate === undefined) answerTrailersOnly(stream, grpcStatusOf('AUTH_BACKEND_UNAVAILABLE'), `route of ${decision.ok ? decision.backend.id : path} needs auth or rate limits, which this process does not serve`);
+      else
+        gate.grpc(stream, headers, decision, (routed) => {
+          this.inFlight++;
+          new GrpcCall(this.ctx, stream, headers, routed).start();
+        });
+      return;
+    }
     if (!decision.ok) {
       this.deps.metrics.unrouted.labels('grpc', decision.reason).inc();
       answerTrailersOnly(stream, grpcStatusOf(decision.reason), decision.info);

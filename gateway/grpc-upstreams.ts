@@ -98,11 +98,6 @@ export class GrpcUpstream {
     throw lastError;
   }
 
-  /** Sessions open now (for tests and /routes-style introspection). */
-  get sessionCount(): number {
-    return this.sessions.length;
-  }
-
   close(): void {
     this.closed = true;
     for (const ps of this.sessions.splice(0)) ps.session.destroy();
@@ -135,14 +130,13 @@ export class GrpcUpstream {
     });
     const ps = new PooledSession(session);
     const ms = this.settings.connectTimeoutMs;
-    const connectTimer =
-      ms > 0
-        ? setTimeout(() => {
-            if (ps.connected) return;
-            ps.failure = new ConnectTimeout(`${host}:${target.port}`, ms);
-            session.destroy(ps.failure);
-          }, ms)
-        : undefined;
+    const timedOut = (): void => {
+      if (ps.connected || session.destroyed) return;
+      ps.failure = new ConnectTimeout(`${host}:${target.port}`, ms);
+      session.destroy(ps.failure);
+    };
+    // Timers run before I/O in a loop turn: after a stall, let a pending 'connect' land first.
+    const connectTimer = ms > 0 ? setTimeout(() => setImmediate(timedOut), ms) : undefined;
     connectTimer?.unref();
     session.once('connect', () => {
       ps.connected = true;
@@ -176,7 +170,8 @@ export class GrpcUpstream {
 
   private dial(host: string, port: number): net.Socket {
     if (!this.upstream.tls) {
-      const socket = net.connect({ host, port, noDelay: true });
+      const socket = net.connect({ host, port });
+      socket.setNoDelay(true);
       socket.on('error', ignore); // reported through the session
       return socket;
     }

@@ -1,6 +1,11 @@
 /**
  * Header copying for the REST proxy, on Node's flat raw-header arrays (`[name, value, …]`) so
  * that no header object is built per request. Hop-by-hop headers are dropped both ways.
+ *
+ * Clients cannot forge the gateway's own headers: `x-seldon-predictor` and every `x-envoy-*` are
+ * dropped from requests, and `x-forwarded-for` / `x-forwarded-proto` from a peer that is not a
+ * trusted proxy (`--trusted-proxies`, `--trust-forwarded-headers`) are replaced by the peer's
+ * address and the gateway's scheme; a trusted proxy's are kept (the peer appended to the first).
  */
 import { randomUUID } from 'node:crypto';
 
@@ -18,6 +23,7 @@ const REQUEST_DROP = new Set([
   'expect',
   'x-forwarded-proto',
   'x-envoy-original-path',
+  'x-seldon-predictor',
 ]);
 const RESPONSE_DROP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 const DROP_LENGTHS = new Set([...REQUEST_DROP, ...RESPONSE_DROP, 'x-forwarded-for', 'x-request-id'].map((h) => h.length));
@@ -47,6 +53,15 @@ export interface ForwardInfo {
   readonly proto: 'http' | 'https';
   /** Original request path (before rewrite), for x-envoy-original-path. */
   readonly originalPath: string;
+  /** The peer is a trusted proxy: keep its x-forwarded-for (appended to) and x-forwarded-proto. */
+  readonly trusted?: boolean;
+  /** Drop the client's Authorization (the gateway's own bearer token, checked at the gate). */
+  readonly stripAuthorization?: boolean;
+}
+
+/** `x-envoy-*`, any case, without allocating for other names. */
+function isEnvoyHeader(name: string): boolean {
+  return name.length > 8 && name.charCodeAt(1) === 45 && (name.charCodeAt(0) | 0x20) === 120 && name.slice(2, 8).toLowerCase() === 'envoy-';
 }
 
 /** Headers for the upstream request: end-to-end ones unchanged, forwarding headers added. */
@@ -54,18 +69,23 @@ export function upstreamRequestHeaders(raw: readonly string[], info: ForwardInfo
   const out: string[] = [];
   const listed = connectionListed(raw);
   let xff: string | undefined;
+  let proto: string | undefined;
   let requestId = false;
+  const trusted = info.trusted === true;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const s = special(name);
     if (s !== undefined) {
+      if (s === 'x-forwarded-proto' && trusted && proto === undefined) proto = raw[i + 1]!;
       if (REQUEST_DROP.has(s)) continue;
       if (s === 'x-forwarded-for') {
-        xff = xff === undefined ? raw[i + 1]! : `${xff}, ${raw[i + 1]!}`;
+        if (trusted) xff = xff === undefined ? raw[i + 1]! : `${xff}, ${raw[i + 1]!}`;
         continue;
       }
       if (s === 'x-request-id') requestId = true;
     }
+    if (isEnvoyHeader(name)) continue;
+    if (info.stripAuthorization && name.length === 13 && name.toLowerCase() === 'authorization') continue;
     if (listed?.has(name.toLowerCase())) continue;
     if (hostOverride !== undefined && name.length === 4 && name.toLowerCase() === 'host') {
       out.push(name, hostOverride);
@@ -75,7 +95,7 @@ export function upstreamRequestHeaders(raw: readonly string[], info: ForwardInfo
   }
   if (info.remoteAddress) xff = xff === undefined ? info.remoteAddress : `${xff}, ${info.remoteAddress}`;
   if (xff !== undefined) out.push('x-forwarded-for', xff);
-  out.push('x-forwarded-proto', info.proto, 'x-envoy-original-path', info.originalPath);
+  out.push('x-forwarded-proto', proto ?? info.proto, 'x-envoy-original-path', info.originalPath);
   if (!requestId) out.push('x-request-id', randomUUID());
   return out;
 }

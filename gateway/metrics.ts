@@ -9,6 +9,8 @@ import type { Backend } from '../routing/types.js';
 export type Protocol = 'rest' | 'grpc';
 export type TrafficKind = 'primary' | 'shadow';
 export type ShadowResult = 'mirrored' | 'dropped_in_flight' | 'dropped_body_size' | 'dropped_breaker' | 'failed';
+/** A shadow answer against the primary's: agree, disagree, or skipped (too large, or the primary had no upstream answer). */
+export type ComparisonResult = 'agree' | 'disagree' | 'skipped';
 
 /** Latency buckets from 1 ms to 30 s. */
 const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -63,28 +65,91 @@ export class GatewayMetrics {
     labelNames: ['namespace', 'deployment', 'predictor', 'protocol', 'result'],
     registers: [this.registry],
   });
-  readonly generation = new Gauge({ name: 'seldon_gateway_config_generation', help: 'Generation of the live route table.', registers: [this.registry] });
+  readonly comparisons = new Counter({
+    name: 'seldon_gateway_shadow_comparisons_total',
+    help: 'Shadow answers compared with the primary answer to the same request (status, JSON body): agree, disagree or skipped.',
+    labelNames: ['namespace', 'deployment', 'predictor', 'protocol', 'result'],
+    registers: [this.registry],
+  });
+  readonly accessLogDropped = new Counter({
+    name: 'seldon_gateway_access_log_dropped_total',
+    help: 'Access log lines dropped because the log output could not keep up.',
+    registers: [this.registry],
+  });
+  // Control-plane gauges: set by the process that owns the source (the primary with workers);
+  // `max` so that aggregating with workers (which leave them at 0) keeps the primary's value.
+  readonly generation = new Gauge({ name: 'seldon_gateway_config_generation', help: 'Generation of the live route table.', aggregator: 'max', registers: [this.registry] });
   readonly lastApplied = new Gauge({
     name: 'seldon_gateway_last_applied_timestamp_seconds',
     help: 'When the live route table was applied (Unix time).',
+    aggregator: 'max',
     registers: [this.registry],
   });
   readonly deployments = new Gauge({
     name: 'seldon_gateway_deployments',
     help: 'SeldonDeployments by state: accepted, degraded, rejected, skipped (ambassador-id or namespace).',
     labelNames: ['state'],
+    aggregator: 'max',
     registers: [this.registry],
   });
   readonly sourceConnected = new Gauge({
     name: 'seldon_gateway_source_connected',
     help: '1 while the SeldonDeployment source (manifests or Kubernetes API) is connected.',
     labelNames: ['source'],
+    aggregator: 'max',
     registers: [this.registry],
   });
   readonly resyncs = new Counter({
     name: 'seldon_gateway_source_resyncs_total',
     help: 'Full relists of the SeldonDeployment source (after 410 Gone or a reconnect).',
     labelNames: ['source'],
+    registers: [this.registry],
+  });
+  // OAuth, rate limits and the hardened edge (oauth-gate.ts, oauth.ts, rate-limit.ts, data-plane.ts).
+  readonly authFailures = new Counter({
+    name: 'seldon_gateway_auth_failures_total',
+    help: 'Requests refused by the OAuth check: missing, invalid, expired, forbidden (another deployment\'s token), gone (its deployment was deleted), unavailable (token store down).',
+    labelNames: ['protocol', 'reason'],
+    registers: [this.registry],
+  });
+  readonly tokenRequests = new Counter({
+    name: 'seldon_gateway_oauth_token_requests_total',
+    help: 'POST /oauth/token answers: issued, reused, unauthorized, bad_request, unavailable.',
+    labelNames: ['result'],
+    registers: [this.registry],
+  });
+  readonly rateLimited = new Counter({
+    name: 'seldon_gateway_rate_limited_total',
+    help: 'Requests refused with 429 / RESOURCE_EXHAUSTED, by deployment, protocol and the bucket that refused them.',
+    labelNames: ['namespace', 'deployment', 'protocol', 'bucket'],
+    registers: [this.registry],
+  });
+  readonly rateLimitFallback = new Counter({
+    name: 'seldon_gateway_rate_limit_fallback_total',
+    help: 'Rate-limit decisions made locally with this replica\'s share of the limit because the shared store was down or slow.',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
+  readonly rateLimitFallbackActive = new Gauge({
+    name: 'seldon_gateway_rate_limit_fallback_active',
+    help: '1 while this process decides rate limits locally (shared store down or slow).',
+    registers: [this.registry],
+  });
+  readonly rateLimitReplicas = new Gauge({
+    name: 'seldon_gateway_rate_limit_replicas',
+    help: 'Processes sharing the rate limits, as last counted in Redis (the divisor of the local share).',
+    aggregator: 'max',
+    registers: [this.registry],
+  });
+  readonly redisConnected = new Gauge({
+    name: 'seldon_gateway_redis_connected',
+    help: '1 while the Redis connection is ready (with --redis-url).',
+    registers: [this.registry],
+  });
+  readonly clientErrors = new Counter({
+    name: 'seldon_gateway_client_errors_total',
+    help: 'Requests and connections refused at the edge: bad_request (malformed, smuggling), headers_too_large, request_timeout, body_too_large, method_not_allowed, too_many_connections, idle_connection.',
+    labelNames: ['reason'],
     registers: [this.registry],
   });
   private readonly children = new WeakMap<Backend, Children>();
@@ -120,6 +185,11 @@ export class GatewayMetrics {
 
   shadow(b: Backend, protocol: Protocol, result: ShadowResult): void {
     this.shadows.labels(b.origin.namespace, b.origin.deployment, b.origin.predictor, protocol, result).inc();
+  }
+
+  /** `b`: the shadow backend whose answer was compared. */
+  comparison(b: Backend, protocol: Protocol, result: ComparisonResult): void {
+    this.comparisons.labels(b.origin.namespace, b.origin.deployment, b.origin.predictor, protocol, result).inc();
   }
 
   retry(b: Backend, protocol: Protocol): void {

@@ -8,15 +8,18 @@
  * every error the gateway makes has a Seldon-style JSON body.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { overflowInfo } from './breaker.js';
 import { errorBody, type GatewayReason } from './errors.js';
 import { clientResponseHeaders, shadowHost, upstreamRequestHeaders } from './http-headers.js';
 import type { GatewayMetrics } from './metrics.js';
+import type { Gatekeeper } from './oauth-gate.js';
+import type { ResponseTap, RestObserve } from './observed-rest.js';
 import type { RouteState } from './route-state.js';
 import type { RestMirrors } from './shadow.js';
-import type { Upstreams, UpstreamPool } from './upstreams.js';
+import type { Endpoint, Upstreams, UpstreamPool } from './upstreams.js';
 import { match } from '../routing/match.js';
 import type { Backend, Picker, RetryPolicy, Routed } from '../routing/types.js';
 
@@ -27,6 +30,8 @@ export interface RestProxyDeps {
   readonly mirrors: RestMirrors;
   readonly metrics: GatewayMetrics;
   readonly retryBufferBytes: number;
+  /** With endpoint routing: members without a ready endpoint leave the weighted pick. */
+  readonly eligible?: ((backend: Backend) => boolean) | undefined;
 }
 
 /** Send a gateway-made error with its JSON body (none for HEAD). */
@@ -83,6 +88,10 @@ class Exchange implements Dispatcher.DispatchHandler {
   private replayable = true;
   private retriesLeft: number;
   private connectRetriesLeft = IMPLICIT_CONNECT_RETRIES;
+  /** The endpoint of the attempt in flight (its outstanding count includes us). */
+  private endpoint: Endpoint | undefined;
+  /** The endpoint of the last failed attempt: the next one prefers another. */
+  private failedEndpoint: Endpoint | undefined;
   private inRetry = false;
   private abortAttempt: ((err?: Error) => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -93,6 +102,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   private discard = false;
   private done = false;
   private resume: (() => void) | undefined;
+  /** Predictor header, access log, answer capture for comparison: set only when one applies. */
+  private tap: ResponseTap | undefined;
 
   constructor(
     private readonly proxy: RestProxy,
@@ -107,11 +118,14 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   start(): void {
+    const observe = this.proxy.observe;
+    if (observe !== undefined) this.tap = observe.begin(this.req, this.decision, this.headers, this.up.name);
     const overflow = this.up.breaker.enter();
     if (overflow) {
       this.done = true;
       this.proxy.deps.metrics.overflow(this.backend, 'rest', overflow);
       this.proxy.deps.metrics.request(this.backend, 'rest', 'primary', 503, null);
+      this.tap?.end(503, null, false);
       sendError(this.req, this.res, 503, 'UPSTREAM_OVERFLOW', overflowInfo(overflow, this.up.name, this.backend.breaker), { 'x-envoy-overloaded': 'true' });
       return;
     }
@@ -202,7 +216,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     for (let i = 0; i < headers.length; i += 2) {
       if (headers[i]!.length === 4 && headers[i]!.toLowerCase() === 'host') headers[i + 1] = shadowHost(host);
     }
-    this.proxy.deps.mirrors.send(this.decision.mirrors, this.req.method ?? 'GET', this.decision.upstreamPath, headers, body);
+    this.proxy.deps.mirrors.send(this.decision.mirrors, this.req.method ?? 'GET', this.decision.upstreamPath, headers, body, this.tap?.capture);
   }
 
   /** The route timeout starts once the request has been received in full (SEMANTICS.md §9). */
@@ -237,8 +251,15 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (perTry > 0) {
       this.tryTimer = setTimeout(() => this.abortUpstream(new AttemptAborted('per-try-timeout')), perTry);
     }
+    const endpoint = this.up.pick(this.failedEndpoint);
+    if (endpoint === undefined) {
+      this.fail(503, 'NO_HEALTHY_UPSTREAM', `no ready endpoint for upstream ${this.up.name} (${this.backend.id})`);
+      return;
+    }
+    this.endpoint = endpoint;
+    endpoint.outstanding++;
     const idle = this.backend.idleTimeoutMs;
-    this.up.pool.dispatch(
+    endpoint.pool.dispatch(
       {
         method: (this.req.method ?? 'GET') as Dispatcher.HttpMethod,
         path: this.decision.upstreamPath,
@@ -270,6 +291,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.status = statusCode;
     const headers = clientResponseHeaders(rawHeaders);
     if (this.proxy.draining) headers.push('connection', 'close');
+    if (this.tap !== undefined) this.tap.head(statusCode, headers, rawHeaders);
     this.res.writeHead(statusCode, statusText, headers);
     this.resume = resume;
     return true;
@@ -277,6 +299,7 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   onData(chunk: Buffer): boolean {
     if (this.discard || this.done) return true;
+    if (this.tap !== undefined) this.tap.body(chunk);
     const ok = this.res.write(chunk);
     if (!ok) this.res.once('drain', this.resume!);
     return ok;
@@ -285,15 +308,19 @@ class Exchange implements Dispatcher.DispatchHandler {
   onComplete(): void {
     if (this.done) return;
     if (this.discard) {
+      this.failedEndpoint = this.endpoint;
+      this.releaseEndpoint();
       this.retryLater();
       return;
     }
     this.res.end();
-    this.finish();
+    this.finish(true);
   }
 
   onError(err: Error & { code?: string }): void {
     if (this.tryTimer) clearTimeout(this.tryTimer);
+    this.failedEndpoint = this.endpoint;
+    this.releaseEndpoint();
     if (this.done) return;
     if (this.res.headersSent) {
       // Bytes already reached the client: nothing to retry or rewrite, reset its stream.
@@ -352,9 +379,16 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.finish();
   }
 
-  private finish(): void {
+  private releaseEndpoint(): void {
+    if (this.endpoint) this.endpoint.outstanding--;
+    this.endpoint = undefined;
+  }
+
+  /** `complete`: the whole upstream answer reached the client. */
+  private finish(complete = false): void {
     if (this.done) return;
     this.done = true;
+    this.releaseEndpoint();
     if (this.timer) clearTimeout(this.timer);
     if (this.tryTimer) clearTimeout(this.tryTimer);
     if (this.inRetry) {
@@ -363,28 +397,54 @@ class Exchange implements Dispatcher.DispatchHandler {
     }
     this.up.breaker.leave();
     this.proxy.deps.metrics.request(this.backend, 'rest', 'primary', this.status, this.upstreamSeconds);
+    if (this.tap !== undefined) this.tap.end(this.status, this.upstreamSeconds, complete);
   }
 }
 
 export class RestProxy {
   /** Set while shutting down: responses carry `connection: close`. */
   draining = false;
+  /** Set (serve wiring) when --predictor-header, --access-log-sample or --shadow-compare is on. */
+  observe: RestObserve | undefined;
 
   constructor(readonly deps: RestProxyDeps) {}
 
+  /** Set by the data plane: auth and rate limits, for routes that have them (`backend.gate`). */
+  gate: Gatekeeper | undefined;
+  /** Set by the data plane: whether a peer may set X-Forwarded-For/-Proto (--trusted-proxies). */
+  trusts: (socket: Socket) => boolean = () => false;
+
   handle(req: IncomingMessage, res: ServerResponse): void {
     const url = req.url ?? '/';
+    const table = this.deps.state.current;
     const decision = match(
-      this.deps.state.current,
+      table,
       { kind: 'rest', method: req.method ?? 'GET', path: url, host: req.headers.host ?? '', header: (name) => req.headersDistinct[name]?.join(',') },
       this.deps.picker,
+      this.deps.eligible,
     );
     if (!decision.ok) {
       this.deps.metrics.unrouted.labels('rest', decision.reason).inc();
       sendError(req, res, decision.status, decision.reason, decision.info, this.draining ? { connection: 'close' } : undefined);
       return;
     }
-    const headers = upstreamRequestHeaders(req.rawHeaders, { remoteAddress: req.socket.remoteAddress, proto: 'http', originalPath: url });
-    new Exchange(this, req, res, decision, headers).start();
+    if (decision.backend.gate !== null) {
+      if (this.gate) this.gate.rest(req, res, decision, table, this.forward);
+      else sendError(req, res, 503, 'AUTH_BACKEND_UNAVAILABLE', `route of ${decision.backend.id} needs auth or rate limits, which this process does not serve`);
+      return;
+    }
+    this.forward(req, res, decision, false);
   }
+
+  /** Proxy a routed request (also after the gate); `stripAuthorization` drops the client's credential. */
+  readonly forward = (req: IncomingMessage, res: ServerResponse, decision: Routed, stripAuthorization: boolean): void => {
+    const headers = upstreamRequestHeaders(req.rawHeaders, {
+      remoteAddress: req.socket.remoteAddress,
+      proto: 'http',
+      originalPath: req.url ?? '/',
+      trusted: this.trusts(req.socket),
+      stripAuthorization,
+    });
+    new Exchange(this, req, res, decision, headers).start();
+  };
 }

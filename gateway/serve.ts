@@ -5,10 +5,16 @@
  */
 import { pino, type Logger } from 'pino';
 import { createAdminApp } from './admin.js';
+import { diagnostics, type PageSettings } from './admin-page.js';
 import type { GatewayConfig } from './config.js';
 import { DataPlane } from './data-plane.js';
 import type { GatewayMetrics } from './metrics.js';
+import { OBSERVED_METRICS, TrafficHistory, metricsJson, observeDataPlane } from './observed.js';
 import type { RouteState, TableChange } from './route-state.js';
+import { findClusterAccess, type KubeLog } from '../k8s/cluster-access.js';
+import type { DeploymentEvents } from '../k8s/events.js';
+import type { EndpointWatcher } from '../k8s/endpoints.js';
+import { LazyKubeSource, deploymentEventsFor, endpointWatcherFor } from '../k8s/kubernetes.js';
 import { ManifestSource } from '../k8s/manifest-source.js';
 import type { DeploymentSource, SourceEvent, SourceSink } from '../k8s/source.js';
 import type { RouteTable } from '../routing/types.js';
@@ -35,9 +41,37 @@ export function createLogger(level: string): Logger {
   });
 }
 
-export function sourceFor(config: GatewayConfig): DeploymentSource {
+/**
+ * The source the config asks for: the manifests if given; else the Kubernetes API when --kubernetes
+ * is set or credentials are found (a kubeconfig, or the in-cluster service account).
+ */
+export function sourceFor(config: GatewayConfig, options: { environment?: NodeJS.ProcessEnv; log?: KubeLog } = {}): DeploymentSource {
   if (config.manifests) return new ManifestSource({ path: config.manifests });
-  throw new Error('no SeldonDeployment source: pass --manifests <file-or-dir> (the Kubernetes watch comes with --kubernetes)');
+  const access = findClusterAccess({ kubeconfig: config.kubeconfig, environment: options.environment ?? process.env });
+  if (access) return new LazyKubeSource({ access, namespace: config.watchNamespace, ...(options.log ? { log: options.log } : {}) });
+  if (config.kubernetes) throw new Error('--kubernetes: no kubeconfig (--kubeconfig, KUBECONFIG, ~/.kube/config) and no in-cluster service account found');
+  throw new Error('no SeldonDeployment source: pass --manifests <file-or-dir>, or --kubernetes with a kubeconfig (--kubeconfig or KUBECONFIG), or run in a cluster');
+}
+
+/** The source's name in logs and metrics (the `source` label). */
+export function sourceName(config: GatewayConfig): 'manifests' | 'kubernetes' {
+  return config.manifests ? 'manifests' : 'kubernetes';
+}
+
+/**
+ * Warning Events on SeldonDeployments that are rejected or degraded (Kubernetes source only).
+ * Call before the source starts, so the first table's rejections are posted too.
+ */
+export async function postEventsOnChanges(state: RouteState, source: LazyKubeSource, log: Logger): Promise<DeploymentEvents> {
+  const events = await deploymentEventsFor(await source.load(), log);
+  state.onChange((_table, change) => {
+    for (const [key, report] of change.reports) {
+      const slash = key.indexOf('/');
+      if (report) events.report(report);
+      else events.forget(key.slice(0, slash), key.slice(slash + 1));
+    }
+  });
+  return events;
 }
 
 /** Logs and metrics for each applied change; shared by the single process and the cluster primary. */
@@ -89,18 +123,45 @@ export class StateSink implements SourceSink {
   }
   onConnected(connected: boolean): void {
     this.metrics.sourceConnected.labels(this.sourceName).set(connected ? 1 : 0);
-    this.log.info({ source: this.sourceName, connected }, connected ? 'source connected' : 'source disconnected');
+    if (connected) this.log.info({ source: this.sourceName, connected }, 'source connected');
+    else this.log.warn({ source: this.sourceName, connected }, 'source disconnected: routes keep serving from the last table');
+  }
+  /** A full relist (after 410 Gone or a reconnect), for sources that have one. */
+  onResync(): void {
+    this.metrics.resyncs.labels(this.sourceName).inc();
+    this.log.info({ source: this.sourceName }, 'source resynced');
   }
 }
 
-export async function startGateway(config: GatewayConfig, options: { source?: DeploymentSource; logger?: Logger } = {}): Promise<Gateway> {
+/** What the diagnostics page says about the observation options. */
+export function pageSettings(config: GatewayConfig, workers: number): PageSettings {
+  return { predictorHeader: config.predictorHeader, shadowCompare: config.shadowCompare.enabled, accessLogSample: config.accessLogSample, workers };
+}
+
+/**
+ * With the Kubernetes source and endpoint routing on, an EndpointSlice watcher (started) on the
+ * same connection and scope; otherwise none, and upstreams are dialled by Service name.
+ */
+export async function endpointsFor(config: GatewayConfig, source: DeploymentSource, log: Logger): Promise<EndpointWatcher | undefined> {
+  if (!config.endpointRouting || !(source instanceof LazyKubeSource)) return undefined;
+  const watcher = await endpointWatcherFor(await source.load(), { log });
+  watcher.start();
+  return watcher;
+}
+
+export async function startGateway(config: GatewayConfig, options: { source?: DeploymentSource; logger?: Logger; accessLogger?: Logger } = {}): Promise<Gateway> {
   const log = options.logger ?? createLogger(config.logLevel);
-  const plane = new DataPlane(config);
+  const source = options.source ?? sourceFor(config, { log });
+  const endpoints = await endpointsFor(config, source, log);
+  const plane = new DataPlane(config, undefined, log, endpoints);
   const { state, metrics } = plane;
   observeChanges(state, metrics, log);
+  const observers = observeDataPlane(plane, config, options.accessLogger);
+  const history = new TrafficHistory(async () => ({ metrics: [await metricsJson(metrics.registry, OBSERVED_METRICS)], disagreements: observers.comparer?.recent() ?? [] }));
+  await history.start();
   let shuttingDown = false;
-  const source = options.source ?? sourceFor(config);
-  const sink = new StateSink((events) => state.apply(events), log, metrics, config.manifests ? 'manifests' : 'kubernetes');
+  const sink = new StateSink((events) => state.apply(events), log, metrics, sourceName(config));
+  const events = source instanceof LazyKubeSource ? await postEventsOnChanges(state, source, log) : undefined;
 
   await plane.listen();
   const admin = createAdminApp({
@@ -110,6 +171,10 @@ export async function startGateway(config: GatewayConfig, options: { source?: De
     appliedAt: () => state.lastAppliedAt,
     metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
     problems: () => sink.problems,
+    diagnostics: async () => {
+      const { window, disagreements } = await history.observe();
+      return diagnostics({ table: state.current, appliedAt: state.lastAppliedAt, problems: sink.problems, window, disagreements, settings: pageSettings(config, 1) });
+    },
   });
   await admin.listen({ port: config.adminPort, host: config.adminHost });
   const adminAddr = admin.server.address();
@@ -121,10 +186,14 @@ export async function startGateway(config: GatewayConfig, options: { source?: De
   const stop = (graceful: boolean): Promise<void> =>
     (stopped ??= (async () => {
       shuttingDown = true;
+      history.stop();
       await source.stop();
+      events?.stop();
+      await endpoints?.stop();
       if (graceful) await plane.drain(config.gracePeriodMs);
       else await plane.close();
       await admin.close();
+      observers.flush();
     })());
   return {
     port: plane.port,

@@ -6,10 +6,12 @@
  * method, the primary's rewritten path, the same headers and `Host: <host>-shadow`. Each shadow
  * upstream has at most `maxInFlight` mirrors in flight and its own breaker; a mirror beyond
  * either, or with a body over `maxBodyBytes`, is dropped and counted, never queued. The mirror
- * runs to its own route timeout; its response is read and discarded.
+ * runs to its own route timeout; its response is read and discarded, or, with comparison on
+ * (shadow-compare.ts), kept up to a limit and compared with the primary's once both have ended.
  */
 import type { Dispatcher } from 'undici';
 import type { GatewayMetrics, Protocol } from './metrics.js';
+import type { AnswerCollector, PrimaryCapture, ShadowComparer } from './shadow-compare.js';
 import type { Upstreams, UpstreamPool } from './upstreams.js';
 import type { Backend, Mirror } from '../routing/types.js';
 
@@ -31,16 +33,19 @@ export class MirrorBudget {
   }
 }
 
-/** Discards the mirror's response and settles its slot exactly once. */
+/** Discards (or collects, for comparison) the mirror's response and settles its slot exactly once. */
 class MirrorExchange implements Dispatcher.DispatchHandler {
   private done = false;
   private timer: NodeJS.Timeout | undefined;
   private abort: ((err?: Error) => void) | undefined;
   private status = 0;
+  private readonly sentAt = performance.now();
+  private seconds: number | null = null;
 
   constructor(
     private readonly backend: Backend,
-    private readonly settle: (backend: Backend, status: number, failed: boolean) => void,
+    private readonly settle: (backend: Backend, status: number, failed: boolean, seconds: number | null) => void,
+    private readonly collect?: AnswerCollector,
   ) {
     if (backend.timeoutMs > 0) {
       this.timer = setTimeout(() => this.abort?.(new Error('mirror timeout')), backend.timeoutMs);
@@ -51,11 +56,16 @@ class MirrorExchange implements Dispatcher.DispatchHandler {
   onConnect(abort: (err?: Error) => void): void {
     this.abort = abort;
   }
-  onHeaders(statusCode: number): boolean {
-    if (statusCode >= 200) this.status = statusCode;
+  onHeaders(statusCode: number, rawHeaders: Buffer[]): boolean {
+    if (statusCode >= 200) {
+      this.status = statusCode;
+      this.seconds = (performance.now() - this.sentAt) / 1000;
+      this.collect?.head(statusCode, rawHeaders);
+    }
     return true;
   }
-  onData(): boolean {
+  onData(chunk: Buffer): boolean {
+    this.collect?.data(chunk);
     return true;
   }
   onComplete(): void {
@@ -68,11 +78,14 @@ class MirrorExchange implements Dispatcher.DispatchHandler {
     if (this.done) return;
     this.done = true;
     if (this.timer) clearTimeout(this.timer);
-    this.settle(this.backend, this.status, failed);
+    this.settle(this.backend, this.status, failed, this.seconds);
   }
 }
 
 export class RestMirrors {
+  /** Set (serve wiring) when shadow answers are compared with the primary's. */
+  compare: ShadowComparer | undefined;
+
   constructor(
     private readonly upstreams: Upstreams,
     private readonly budget: MirrorBudget,
@@ -85,7 +98,8 @@ export class RestMirrors {
     for (const m of mirrors) this.metrics.shadow(m.backend, protocol, 'dropped_body_size');
   }
 
-  send(mirrors: readonly Mirror[], method: string, path: string, headers: string[], body: Buffer | null): void {
+  /** `capture`: the primary's answer, when comparison is on (`compare.capture()`). */
+  send(mirrors: readonly Mirror[], method: string, path: string, headers: string[], body: Buffer | null, capture?: PrimaryCapture): void {
     for (const m of mirrors) {
       const up = this.upstreams.for(m.backend);
       if (!this.budget.take(up)) {
@@ -97,13 +111,29 @@ export class RestMirrors {
         this.metrics.shadow(m.backend, 'rest', 'dropped_breaker');
         continue;
       }
-      const exchange = new MirrorExchange(m.backend, (backend, status, failed) => {
+      const endpoint = up.pick();
+      if (endpoint === undefined) {
         up.breaker.leave();
         this.budget.give(up);
-        this.metrics.shadow(backend, 'rest', failed ? 'failed' : 'mirrored');
-        if (!failed) this.metrics.request(backend, 'rest', 'shadow', status, null);
-      });
-      up.pool.dispatch(
+        this.metrics.shadow(m.backend, 'rest', 'failed');
+        continue;
+      }
+      endpoint.outstanding++;
+      const compare = capture ? this.compare : undefined;
+      const collected = compare?.collector();
+      const exchange = new MirrorExchange(
+        m.backend,
+        (backend, status, failed, seconds) => {
+          endpoint.outstanding--;
+          up.breaker.leave();
+          this.budget.give(up);
+          this.metrics.shadow(backend, 'rest', failed ? 'failed' : 'mirrored');
+          if (!failed) this.metrics.request(backend, 'rest', 'shadow', status, seconds);
+          if (!failed && collected) compare!.shadowAnswered(capture!, backend, 'rest', collected);
+        },
+        collected,
+      );
+      endpoint.pool.dispatch(
         { method: method as Dispatcher.HttpMethod, path, headers, body, bodyTimeout: m.backend.idleTimeoutMs, headersTimeout: 0 },
         exchange,
       );

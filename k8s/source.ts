@@ -23,6 +23,11 @@ export interface SourceSink {
   onProblem(where: string, message: string | null): void;
   /** Connection to the backing store changed (always true for files). */
   onConnected?(connected: boolean): void;
+  /**
+   * The source re-read everything (a Kubernetes relist after 410 Gone or a reconnect) and has
+   * delivered the differences as ordinary events; for metrics and logs only.
+   */
+  onResync?(): void;
 }
 
 export interface DeploymentSource {

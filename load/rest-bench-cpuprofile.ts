@@ -66,14 +66,27 @@ function shortUrl(url: string): string {
   return url.replace(/^file:\/\//, '');
 }
 
-export function summarise(profile: CpuProfile): ProfileSummary {
+/**
+ * Self time by function and origin. `window` (microseconds, relative to the profile's end)
+ * keeps only the samples taken in [end - fromEndUs, end - toEndUs]: the load, not start-up.
+ */
+export function summarise(profile: CpuProfile, window?: { fromEndUs: number; toEndUs: number }): ProfileSummary {
   const byId = new Map<number, ProfileNode>();
   for (const n of profile.nodes) byId.set(n.id, n);
   // timeDeltas[i] is the time from sample i-1 to sample i: charge it to the sample it ends on
   // (what Chrome DevTools does, up to one sample).
   const selfUs = new Map<number, number>();
   const { samples, timeDeltas } = profile;
+  const from = window ? profile.endTime - window.fromEndUs : -Infinity;
+  const to = window ? profile.endTime - window.toEndUs : Infinity;
+  let at = profile.startTime;
+  let first = Infinity;
+  let last = -Infinity;
   for (let i = 0; i < samples.length; i++) {
+    at += timeDeltas[i] ?? 0;
+    if (at < from || at > to) continue;
+    first = Math.min(first, at);
+    last = Math.max(last, at);
     const d = timeDeltas[i + 1] ?? timeDeltas[i] ?? 0;
     selfUs.set(samples[i]!, (selfUs.get(samples[i]!) ?? 0) + Math.max(0, d));
   }
@@ -99,7 +112,7 @@ export function summarise(profile: CpuProfile): ProfileSummary {
   }
   const functions = [...fn].map(([key, v]) => ({ key, origin: v.origin, ms: v.us / 1000 })).sort((a, b) => b.ms - a.ms);
   return {
-    wallMs: (profile.endTime - profile.startTime) / 1000,
+    wallMs: Number.isFinite(last - first) ? (last - first) / 1000 : 0,
     idleMs: idle / 1000,
     busyMs: (total - idle) / 1000,
     functions,
@@ -111,7 +124,7 @@ export function formatSummary(s: ProfileSummary, top = 25, requests?: number): s
   const pct = (ms: number): string => `${((100 * ms) / Math.max(1e-9, s.busyMs)).toFixed(1).padStart(5)}%`;
   const perReq = (ms: number): string => (requests ? `${((ms * 1000) / requests).toFixed(2).padStart(7)} µs/req` : '');
   const lines = [
-    `profile: ${s.wallMs.toFixed(0)} ms wall, ${s.busyMs.toFixed(0)} ms busy (main thread), ${s.idleMs.toFixed(0)} ms idle` +
+    `profile: ${s.wallMs.toFixed(0)} ms of samples, ${s.busyMs.toFixed(0)} ms busy (main thread), ${s.idleMs.toFixed(0)} ms idle` +
       (requests ? `, ${requests} requests → ${((s.busyMs * 1000) / requests).toFixed(1)} µs main-thread CPU per request` : ''),
     '',
     'self time by origin:',

@@ -16,9 +16,12 @@ import {
   type CompileOptions,
   type DeploymentReport,
   type DeploymentState,
+  type Gate,
   type HeaderConstraint,
+  type OAuthClient,
   type PathMatcher,
   type PredictorSpec,
+  type RateLimit,
   type RetryPolicy,
   type RouteKind,
   type SeldonDeployment,
@@ -35,12 +38,16 @@ export interface RouteSpec {
   readonly shadow: boolean;
   /** Members: explicit weight, or null when weightless. Mirrors: the mirror percent. */
   readonly weight: number | null;
+  /** Also one of the deployment's own routes (OAuth front end): generated predictor routes only. */
+  readonly frontEnd?: boolean;
 }
 
 export interface CompiledDeployment {
   readonly key: string;
   readonly report: DeploymentReport;
   readonly routes: readonly RouteSpec[];
+  /** OAuth clients it claims (SEMANTICS.md §12); the table settles collisions. */
+  readonly clients: readonly OAuthClient[];
 }
 
 /** `:path` of every generated gRPC route, matched in full (SEMANTICS.md §5.2). */
@@ -64,31 +71,53 @@ function report(ns: string, name: string, id: string, state: DeploymentState, re
 }
 
 export function compileDeployment(d: SeldonDeployment, opts: CompileOptions): CompiledDeployment {
+  const c = compileRoutes(d, opts);
+  if (c.report.state === 'skipped') return c;
+  // OAuth clients are registered whatever became of the routes: credentials do not depend on them.
+  let oauth: { clients: OAuthClient[]; warnings: string[] };
+  try {
+    oauth = oauthClients(d, c.report.namespace, c.report.name, opts);
+  } catch (e) {
+    oauth = { clients: [], warnings: [`spec.oauth_key/oauth_secret could not be read: ${e instanceof Error ? e.message : String(e)}`] };
+  }
+  const warnings = oauth.warnings;
+  if (oauth.clients.length === 0 && c.routes.some((s) => s.backend.gate?.auth)) {
+    warnings.push('seldon.io/gateway-auth is oauth but spec.oauth_key/oauth_secret register no OAuth client: every request is refused (401)');
+  }
+  if (oauth.clients.length === 0 && warnings.length === 0) return c;
+  const r = c.report;
+  const state = warnings.length && r.state === 'accepted' ? 'degraded' : r.state;
+  return { ...c, report: report(r.namespace, r.name, r.ambassadorId, state, [...r.reasons, ...warnings]), clients: oauth.clients };
+}
+
+const NO_CLIENTS: readonly OAuthClient[] = [];
+
+function compileRoutes(d: SeldonDeployment, opts: CompileOptions): CompiledDeployment {
   const ns = d.metadata?.namespace || 'default';
   const name = typeof d.metadata?.name === 'string' ? d.metadata.name : '';
   const key = `${ns}/${name}`;
-  if (!name) return { key, report: report(ns, name, 'default', 'rejected', ['metadata.name is missing']), routes: [] };
+  if (!name) return { key, report: report(ns, name, 'default', 'rejected', ['metadata.name is missing']), routes: [], clients: NO_CLIENTS };
   let id = 'default';
   try {
     const ann = effectiveAnnotations(d.metadata?.annotations, d.spec?.annotations);
     id = ann.get('seldon.io/ambassador-id') || 'default';
     if (opts.singleNamespace && ns !== opts.namespace) {
-      return { key, report: report(ns, name, id, 'skipped', [`namespace "${ns}" is outside the watched namespace "${opts.namespace}" (single-namespace mode)`]), routes: [] };
+      return { key, report: report(ns, name, id, 'skipped', [`namespace "${ns}" is outside the watched namespace "${opts.namespace}" (single-namespace mode)`]), routes: [], clients: NO_CLIENTS };
     }
     const f = new Findings();
     const custom = ann.get('seldon.io/ambassador-config');
     if (custom && opts.honourCustomConfig) return compileCustom(key, ns, name, id, custom, ann, opts, f);
     if (id !== opts.ambassadorId) {
-      return { key, report: report(ns, name, id, 'skipped', [`ambassador-id "${id}" ≠ gateway id "${opts.ambassadorId}"`]), routes: [] };
+      return { key, report: report(ns, name, id, 'skipped', [`ambassador-id "${id}" ≠ gateway id "${opts.ambassadorId}"`]), routes: [], clients: NO_CLIENTS };
     }
     if (custom) f.warn('seldon.io/ambassador-config is ignored: custom config is turned off on this gateway');
     const result = compileGenerated(d, ns, name, ann, opts, f);
-    if (typeof result === 'string') return { key, report: report(ns, name, id, 'rejected', [result, ...f.warnings]), routes: [] };
-    return { key, report: report(ns, name, id, f.warnings.length ? 'degraded' : 'accepted', f.warnings), routes: result };
+    if (typeof result === 'string') return { key, report: report(ns, name, id, 'rejected', [result, ...f.warnings]), routes: [], clients: NO_CLIENTS };
+    return { key, report: report(ns, name, id, f.warnings.length ? 'degraded' : 'accepted', f.warnings), routes: result, clients: NO_CLIENTS };
   } catch (e) {
     // A bug or an input shape nobody foresaw must stay inside this SDep.
     const msg = e instanceof Error ? e.message : String(e);
-    return { key, report: report(ns, name, id, 'rejected', [`could not be compiled: ${msg}`]), routes: [] };
+    return { key, report: report(ns, name, id, 'rejected', [`could not be compiled: ${msg}`]), routes: [], clients: NO_CLIENTS };
   }
 }
 
@@ -172,6 +201,74 @@ function legacyShadow(ann: Map<string, string>, f: Findings): boolean {
   return true;
 }
 
+const RATE_LIMIT = /^([0-9]+)\s*\/\s*(s|m|h)$/;
+const PERIOD_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000 };
+
+/** `"<n>/<s|m|h>"` → a limit on bucket `key`, or an error text. */
+export function parseRateLimit(raw: string, key: string): RateLimit | string {
+  const m = RATE_LIMIT.exec(raw.trim());
+  const n = m ? parseInteger(m[1]!) : undefined;
+  if (!m || !n?.ok || n.value === 0) return `"${raw}" is not a rate like 100/s, 600/m or 5000/h (n ≥ 1)`;
+  return { key, count: n.value, periodMs: PERIOD_MS[m[2]!]!, text: `${n.value}/${m[2]}` };
+}
+
+const NO_LIMITS: readonly RateLimit[] = [];
+
+/**
+ * `seldon.io/gateway-auth` and the deployment's `seldon.io/gateway-rate-limit`. An auth value other
+ * than `oauth` or `none` rejects the SDep (a typo must not open it); a bad rate limit only warns.
+ * `gate(predictorLimit)` gives each backend its gate, sharing one object where they agree.
+ */
+function gateAnnotations(ann: Map<string, string>, ns: string, name: string): { warnings: string[]; gate: (extra: RateLimit | null) => Gate | null } | string {
+  const warnings: string[] = [];
+  const rawAuth = ann.get('seldon.io/gateway-auth');
+  const authValue = rawAuth?.toLowerCase();
+  if (authValue !== undefined && authValue !== '' && authValue !== 'oauth' && authValue !== 'none') {
+    return `seldon.io/gateway-auth "${rawAuth}" is not "oauth" or "none"`;
+  }
+  const auth = authValue === 'oauth' ? { namespace: ns, deployment: name } : null;
+  let limit: RateLimit | null = null;
+  const rawLimit = ann.get('seldon.io/gateway-rate-limit');
+  if (rawLimit) {
+    const l = parseRateLimit(rawLimit, `${ns}/${name}`);
+    if (typeof l === 'string') warnings.push(`seldon.io/gateway-rate-limit: ${l}: no limit`);
+    else limit = l;
+  }
+  const shared = auth || limit ? { auth, rateLimits: limit ? [limit] : NO_LIMITS } : null;
+  return {
+    warnings,
+    gate: (extra) => (extra === null ? shared : { auth, rateLimits: limit ? [limit, extra] : [extra] }),
+  };
+}
+
+/** A predictor's own `seldon.io/gateway-rate-limit` (its annotations): a bucket of its own. */
+function predictorRateLimit(p: PredictorSpec, ns: string, name: string, f: Findings): RateLimit | null {
+  const raw = p.annotations?.['seldon.io/gateway-rate-limit'];
+  if (raw === undefined || raw === '') return null;
+  const l = typeof raw === 'string' ? parseRateLimit(raw, `${ns}/${name}/${p.name}`) : `${JSON.stringify(raw)} is not a string`;
+  if (typeof l !== 'string') return l;
+  f.warn(`predictor "${p.name}": seldon.io/gateway-rate-limit: ${l}: no limit`);
+  return null;
+}
+
+/**
+ * The clients an SDep registers (SEMANTICS.md §12): `<oauth_key><namespace>`, plus the bare key in
+ * single-namespace mode, when both `spec.oauth_key` and `spec.oauth_secret` are non-empty strings.
+ */
+function oauthClients(d: SeldonDeployment, ns: string, name: string, opts: CompileOptions): { clients: OAuthClient[]; warnings: string[] } {
+  const key: unknown = d.spec?.oauth_key;
+  const secret: unknown = d.spec?.oauth_secret;
+  const set = (v: unknown): boolean => v !== undefined && v !== null && v !== '';
+  if (!set(key) && !set(secret)) return { clients: [], warnings: [] };
+  if (typeof key !== 'string' || typeof secret !== 'string' || !set(key) || !set(secret)) {
+    const what = !set(key) ? 'spec.oauth_secret is set without spec.oauth_key' : !set(secret) ? 'spec.oauth_key is set without spec.oauth_secret' : 'spec.oauth_key and spec.oauth_secret must be strings';
+    return { clients: [], warnings: [`${what}: no OAuth client is registered`] };
+  }
+  const clients: OAuthClient[] = [{ clientId: `${key}${ns}`, namespace: ns, deployment: name, secret }];
+  if (opts.singleNamespace) clients.push({ clientId: key, namespace: ns, deployment: name, secret });
+  return { clients, warnings: [] };
+}
+
 /** `traffic` as a number in 0..100; missing is 0 (Go writers drop zero values). */
 function trafficOf(p: PredictorSpec, f: Findings): number {
   const t = p.traffic as unknown;
@@ -243,6 +340,9 @@ function compileGenerated(d: SeldonDeployment, ns: string, name: string, ann: Ma
   const breaker = breakerAnnotations(ann, f);
   const weightAll = legacyWeight(ann, f);
   const shadowAll = legacyShadow(ann, f);
+  const gates = gateAnnotations(ann, ns, name);
+  if (typeof gates === 'string') return gates;
+  for (const w of gates.warnings) f.warn(w);
 
   const restPrefixes = [`/seldon/${ns}/${svcExt}/`];
   if (opts.singleNamespace) restPrefixes.push(`/seldon/${svcExt}/`);
@@ -260,18 +360,18 @@ function compileGenerated(d: SeldonDeployment, ns: string, name: string, ann: Ma
     const svc = predictorService(d, p, ns, opts);
     const tls = typeof p.ssl?.certSecretName === 'string' && p.ssl.certSecretName !== '';
     const origin = { namespace: ns, deployment: name, predictor: pred };
-    const base = { origin, rewrite: '/', retry, breaker };
+    const base = { origin, rewrite: '/', retry, breaker, gate: gates.gate(predictorRateLimit(p, ns, name, f)) };
     const service = { name: svc.name, namespace: ns };
     if (svc.httpPort !== null) {
       const backend: Backend = {
         ...base,
         id: `${ns}/${name}/${pred}`,
-        upstream: { host: svc.host, port: svc.httpPort, tls, service },
+        upstream: { host: svc.host, port: svc.httpPort, tls, service: { ...service, portName: 'http' } },
         timeoutMs: restTimeout,
         idleTimeoutMs: idleFor(restTimeout),
       };
-      for (const prefix of restPrefixes) {
-        specs.push({ kind: 'rest', namespace: ns, path: { kind: 'prefix', prefix }, host: null, headers, grpcIdentity: null, backend, shadow, weight });
+      for (const [i, prefix] of restPrefixes.entries()) {
+        specs.push({ kind: 'rest', namespace: ns, path: { kind: 'prefix', prefix }, host: null, headers, grpcIdentity: null, backend, shadow, weight, frontEnd: i === 0 });
       }
     }
     if (svc.grpcPort !== null) {
@@ -279,7 +379,7 @@ function compileGenerated(d: SeldonDeployment, ns: string, name: string, ann: Ma
         ...base,
         rewrite: null,
         id: `${ns}/${name}/${pred}`,
-        upstream: { host: svc.host, port: svc.grpcPort, tls, service },
+        upstream: { host: svc.host, port: svc.grpcPort, tls, service: { ...service, portName: 'grpc' } },
         timeoutMs: grpcTimeout,
         idleTimeoutMs: idleFor(grpcTimeout),
       };
@@ -293,6 +393,7 @@ function compileGenerated(d: SeldonDeployment, ns: string, name: string, ann: Ma
         backend,
         shadow,
         weight,
+        frontEnd: true,
       });
     }
     if (typeof p.explainer?.type === 'string' && p.explainer.type !== '') {
@@ -302,7 +403,7 @@ function compileGenerated(d: SeldonDeployment, ns: string, name: string, ann: Ma
           ...base,
           origin: { ...origin, predictor: `${pred}-explainer` },
           id: `${ns}/${name}/${pred}#explainer`,
-          upstream: { host: ex.host, port: ex.httpPort, tls: false, service: { name: ex.name, namespace: ns } },
+          upstream: { host: ex.host, port: ex.httpPort, tls: false, service: { name: ex.name, namespace: ns, portName: 'http' } },
           timeoutMs: restTimeout,
           idleTimeoutMs: idleFor(restTimeout),
         };
@@ -333,20 +434,24 @@ function compileCustom(
   f: Findings,
 ): CompiledDeployment {
   const parsed = parseCustomConfig(text, ns);
-  if (!parsed.ok) return { key, report: report(ns, name, id, 'rejected', [parsed.error]), routes: [] };
+  if (!parsed.ok) return { key, report: report(ns, name, id, 'rejected', [parsed.error]), routes: [], clients: NO_CLIENTS };
   for (const w of parsed.warnings) f.warn(w);
   const served = parsed.mappings.filter((m) => (m.ambassadorIds ?? [id]).includes(opts.ambassadorId));
   if (served.length === 0) {
-    return { key, report: report(ns, name, id, 'skipped', [`no Mapping has ambassador-id "${opts.ambassadorId}" (deployment id "${id}")`]), routes: [] };
+    return { key, report: report(ns, name, id, 'skipped', [`no Mapping has ambassador-id "${opts.ambassadorId}" (deployment id "${id}")`]), routes: [], clients: NO_CLIENTS };
   }
   if (ann.has('seldon.io/ambassador-header') || ann.has('seldon.io/ambassador-regex-header')) {
     f.warn('header annotations are ignored: seldon.io/ambassador-config replaces the generated routes');
   }
-  const routes = served.map((m) => mappingSpec(m, ns, name, opts));
-  return { key, report: report(ns, name, id, f.warnings.length ? 'degraded' : 'accepted', f.warnings), routes };
+  const gates = gateAnnotations(ann, ns, name);
+  if (typeof gates === 'string') return { key, report: report(ns, name, id, 'rejected', [gates, ...f.warnings]), routes: [], clients: NO_CLIENTS };
+  for (const w of gates.warnings) f.warn(w);
+  const gate = gates.gate(null);
+  const routes = served.map((m) => mappingSpec(m, ns, name, opts, gate));
+  return { key, report: report(ns, name, id, f.warnings.length ? 'degraded' : 'accepted', f.warnings), routes, clients: NO_CLIENTS };
 }
 
-function mappingSpec(m: MappingRoute, ns: string, name: string, opts: CompileOptions): RouteSpec {
+function mappingSpec(m: MappingRoute, ns: string, name: string, opts: CompileOptions, gate: Gate | null): RouteSpec {
   const backend: Backend = {
     id: `${ns}/${name}/${m.name}`,
     origin: { namespace: ns, deployment: name, predictor: m.name },
@@ -361,6 +466,7 @@ function mappingSpec(m: MappingRoute, ns: string, name: string, opts: CompileOpt
     idleTimeoutMs: m.idleTimeoutMs ?? opts.defaultIdleTimeoutMs,
     retry: m.retry,
     breaker: m.breaker,
+    gate,
   };
   return {
     kind: m.grpc ? 'grpc' : 'rest',

@@ -8,6 +8,12 @@
  * by precedence. gRPC: generated routes are found by `namespace`+`seldon` metadata (the
  * namespace inferred when unambiguous), custom gRPC Mappings by path as for REST.
  *
+ * Path hygiene comes first (`checkPath`), on the path without its query: a `.` or `..` segment
+ * (where `%2e` counts as a dot and `%2f`, `%5c` as separators) or a raw backslash is a 400; runs
+ * of `/` are merged, and the REST decision and the forwarded path both use the merged path.
+ * Prefixes still match bytes (no percent-decoding), so an encoded name never reaches a route.
+ * `matchDeployment` routes the OAuth front end: one deployment's own routes, path unchanged.
+ *
  * Nothing is compiled or parsed per request; allocation is limited to the path slices and the
  * decision object.
  */
@@ -16,17 +22,70 @@ import { comparePrecedence } from './table.js';
 import type { Backend, Decision, HeaderGetter, Mirror, NotRouted, Picker, RouteGroup, RouteRequest, RouteTable } from './types.js';
 
 const SLASH = 47;
+const BACKSLASH = 92;
+const DOT = 46;
+const PERCENT = 37;
 const NO_MIRRORS: readonly Mirror[] = [];
 
 function notRouted(status: number, reason: NotRouted['reason'], info: string): NotRouted {
   return { ok: false, status, reason, info };
 }
 
+/** `checkPath` results. */
+export const PATH_OK = 0;
+export const PATH_MERGE_SLASHES = 1;
+export const PATH_DOT_SEGMENT = 2;
+export const PATH_BACKSLASH = 3;
+
+/**
+ * One pass over a path (no query), no allocation: PATH_DOT_SEGMENT when a segment is `.` or `..`,
+ * counting `%2e` as a dot and `%2f`/`%5c` as separators (so `..%2f` is caught too); PATH_BACKSLASH
+ * for a raw `\` (some servers take it for `/`); else PATH_MERGE_SLASHES when it has `//`, else PATH_OK.
+ */
+export function checkPath(path: string): number {
+  const n = path.length;
+  let merge = false;
+  // Dots (raw or %2e) in the current segment so far; -1 once it has anything else.
+  let dots = 0;
+  for (let i = 0; i <= n; i++) {
+    const c = i < n ? path.charCodeAt(i) : SLASH;
+    let sep = false;
+    let dot = false;
+    if (c === SLASH) {
+      sep = true;
+      if (i + 1 < n && path.charCodeAt(i + 1) === SLASH) merge = true;
+    } else if (c === DOT) dot = true;
+    else if (c === PERCENT && i + 2 < n) {
+      const hi = path.charCodeAt(i + 1);
+      const lo = path.charCodeAt(i + 2) | 0x20;
+      if (hi === 0x32 && lo === 0x65) dot = true; // %2e
+      else if ((hi === 0x32 && lo === 0x66) || (hi === 0x35 && lo === 0x63)) sep = true; // %2f, %5c
+      if (dot || sep) i += 2;
+    } else if (c === BACKSLASH) return PATH_BACKSLASH;
+    if (sep) {
+      if (dots === 1 || dots === 2) return PATH_DOT_SEGMENT;
+      dots = 0;
+    } else if (dot) {
+      if (dots >= 0) dots++;
+    } else dots = -1;
+  }
+  return merge ? PATH_MERGE_SLASHES : PATH_OK;
+}
+
 /** True when the path has a `.` or `..` segment, raw or as `%2e` (SEMANTICS.md §5.1). */
 export function hasDotSegment(path: string): boolean {
-  if (path.indexOf('.') < 0 && path.indexOf('%') < 0) return false;
-  for (const seg of path.replace(/%2e/gi, '.').split('/')) if (seg === '.' || seg === '..') return true;
-  return false;
+  return checkPath(path) === PATH_DOT_SEGMENT;
+}
+
+/** The path to decide on (merged slashes), or the 400 for it. */
+function normalised(path: string, kind: RouteRequest['kind']): string | NotRouted {
+  if (path.charCodeAt(0) !== SLASH) return notRouted(400, 'BAD_REQUEST', `request path "${path}" does not start with "/"`);
+  const p = checkPath(path);
+  if (p === PATH_OK) return path;
+  if (p === PATH_DOT_SEGMENT) return notRouted(400, 'BAD_REQUEST', `request path "${path}" has "." or ".." segments`);
+  if (p === PATH_BACKSLASH) return notRouted(400, 'BAD_REQUEST', `request path "${path}" has a backslash`);
+  // gRPC routes on metadata and forwards :path unchanged; only REST decides on (and forwards) the merged form.
+  return kind === 'rest' ? path.replace(/\/{2,}/g, '/') : path;
 }
 
 /** Host without port, lower-cased (`[::1]:80` → `[::1]`). */
@@ -151,11 +210,33 @@ function matchGrpc(table: RouteTable, req: RouteRequest, path: string, picker: P
 export function match(table: RouteTable, req: RouteRequest, picker: Picker, eligible?: (b: Backend) => boolean): Decision {
   const raw = req.path;
   const q = raw.indexOf('?');
-  const path = q < 0 ? raw : raw.slice(0, q);
-  if (path.charCodeAt(0) !== SLASH) return notRouted(400, 'BAD_REQUEST', `request path "${path}" does not start with "/"`);
-  if (hasDotSegment(path)) return notRouted(400, 'BAD_REQUEST', `request path "${path}" has "." or ".." segments`);
+  const path = normalised(q < 0 ? raw : raw.slice(0, q), req.kind);
+  if (typeof path !== 'string') return path;
   if (req.kind === 'grpc') return matchGrpc(table, req, path, picker, eligible);
   return matchRest(table, req, path, q < 0 ? '' : raw.slice(q), picker, eligible);
+}
+
+/**
+ * The OAuth front end (SEMANTICS.md §12): route a request to the deployment `key` (`ns/name`)
+ * through its own routes: its predictors, weights and shadows, no header constraints, the path
+ * forwarded unchanged (after the same path hygiene as `match`).
+ */
+export function matchDeployment(table: RouteTable, key: string, req: RouteRequest, picker: Picker, eligible?: (b: Backend) => boolean): Decision {
+  const raw = req.path;
+  const q = raw.indexOf('?');
+  const path = normalised(q < 0 ? raw : raw.slice(0, q), req.kind);
+  if (typeof path !== 'string') return path;
+  const own = table.ownRoutes.get(key);
+  const g = req.kind === 'grpc' ? own?.grpc : own?.rest;
+  if (!g) {
+    const r = table.deployments.get(key);
+    const why = !r ? 'no longer exists' : r.state === 'rejected' || r.state === 'skipped' ? `is ${r.state}: ${r.reasons.join('; ')}` : `has no generated ${req.kind === 'grpc' ? 'gRPC' : 'REST'} route`;
+    return notRouted(404, 'NO_ROUTE', `no route for ${path}: deployment ${key} ${why}`);
+  }
+  const d = decide([g], req, path, q < 0 ? '' : raw.slice(q), picker, eligible);
+  if (!d) return notRouted(404, 'NO_ROUTE', `no route for ${path}: deployment ${key} has only shadow predictors`);
+  // decide() applied the prefix rewrite; the front end forwards the path as it came.
+  return d.ok ? { ...d, upstreamPath: q < 0 ? path : path + raw.slice(q) } : d;
 }
 
 /** A header getter over a Node-style header record (values already lower-case keyed). */

@@ -6,6 +6,10 @@
  * those groups and their index entries, and returns a new immutable `RouteTable` (the indexes
  * are copied, the untouched groups shared). A full rebuild is the same builder fed every
  * deployment once, and must give an equal table (property-tested).
+ *
+ * Beside the routes, the table holds what the OAuth front end needs (SEMANTICS.md §12): the client
+ * registry (a client_id claimed by two deployments goes to neither, and both are degraded) and each
+ * deployment's own routes (its predictors only, no header constraints).
  */
 import { compileDeployment, type CompiledDeployment, type RouteSpec } from './compile.js';
 import { constraintText, constraintWeight } from './values.js';
@@ -16,6 +20,8 @@ import type {
   DeploymentReport,
   HeaderConstraint,
   Mirror,
+  OAuthClient,
+  OwnRoutes,
   PathMatcher,
   Precedence,
   RouteGroup,
@@ -130,6 +136,8 @@ class Table implements RouteTable {
     readonly grpcOddPrefixLengths: readonly number[],
     readonly grpcRegex: readonly RouteGroup[],
     readonly deployments: ReadonlyMap<string, DeploymentReport>,
+    readonly oauthClients: ReadonlyMap<string, OAuthClient>,
+    readonly ownRoutes: ReadonlyMap<string, OwnRoutes>,
   ) {}
 
   /** Every group in precedence order; gathered from the indexes (each group is in exactly one) on first use: listing only, never the hot path. */
@@ -167,6 +175,13 @@ export class TableBuilder {
   private readonly reports = new Map<string, DeploymentReport>();
   private readonly dirtyGroups = new Set<string>();
   private readonly dirtyDeployments = new Set<string>();
+  /** client_id → deployment key → its claim; registered only while there is exactly one. */
+  private readonly claims = new Map<string, Map<string, OAuthClient>>();
+  private readonly dirtyClients = new Set<string>();
+  private oauthClients: ReadonlyMap<string, OAuthClient> = new Map();
+  private readonly own = new Map<string, OwnRoutes>();
+  private ownChanged = false;
+  private ownRoutes: ReadonlyMap<string, OwnRoutes> = new Map();
 
   constructor(options: Readonly<CompileOptions>) {
     this.options = options;
@@ -190,6 +205,16 @@ export class TableBuilder {
     }
     this.groupsOfDeployment.set(c.key, touched);
     this.dirtyDeployments.add(c.key);
+    for (const client of c.clients) {
+      let byDep = this.claims.get(client.clientId);
+      if (!byDep) this.claims.set(client.clientId, (byDep = new Map()));
+      byDep.set(c.key, client);
+      this.dirtyClients.add(client.clientId);
+    }
+    const own = ownRoutesOf(c);
+    if (own) this.own.set(c.key, own);
+    else this.own.delete(c.key);
+    this.ownChanged = true;
     return c;
   }
 
@@ -206,6 +231,13 @@ export class TableBuilder {
   }
 
   private detach(key: string): void {
+    for (const client of this.compiled.get(key)?.clients ?? []) {
+      const byDep = this.claims.get(client.clientId);
+      byDep?.delete(key);
+      if (byDep && byDep.size === 0) this.claims.delete(client.clientId);
+      this.dirtyClients.add(client.clientId);
+    }
+    if (this.own.delete(key)) this.ownChanged = true;
     const old = this.groupsOfDeployment.get(key);
     if (!old) return;
     for (const gk of old) {
@@ -278,6 +310,11 @@ export class TableBuilder {
       this.grpcRegex = regex.filter((g) => g.kind === 'grpc');
     }
     for (const seldon of touchedSeldon) this.refreshGrpcNamespaces(seldon);
+    this.refreshClients();
+    if (this.ownChanged) {
+      this.ownRoutes = new Map(this.own);
+      this.ownChanged = false;
+    }
     for (const dk of this.dirtyDeployments) this.refreshReport(dk);
     this.dirtyDeployments.clear();
 
@@ -294,7 +331,24 @@ export class TableBuilder {
       oddLengths(this.grpcByPrefix.keys()),
       this.grpcRegex,
       new Map(this.reports),
+      this.oauthClients,
+      this.ownRoutes,
     );
+  }
+
+  /** Settle the client_ids whose claims changed; a new registry map only when one did. */
+  private refreshClients(): void {
+    if (this.dirtyClients.size === 0) return;
+    const next = new Map(this.oauthClients);
+    for (const id of this.dirtyClients) {
+      const byDep = this.claims.get(id);
+      if (byDep?.size === 1) next.set(id, byDep.values().next().value!);
+      else next.delete(id);
+      // Every claimant's report says whether it got the id.
+      for (const dk of byDep?.keys() ?? []) this.dirtyDeployments.add(dk);
+    }
+    this.dirtyClients.clear();
+    this.oauthClients = next;
   }
 
   private refreshGrpcNamespaces(seldon: string): void {
@@ -317,6 +371,10 @@ export class TableBuilder {
       return;
     }
     const extra: string[] = [];
+    for (const client of c.clients) {
+      const others = [...(this.claims.get(client.clientId)?.keys() ?? [])].filter((k) => k !== dk);
+      if (others.length) extra.push(`OAuth client_id "${client.clientId}" is also claimed by ${others.sort().join(', ')}: neither gets it`);
+    }
     for (const gk of this.groupsOfDeployment.get(dk) ?? []) {
       const g = this.groups.get(gk);
       if (!g) continue;
@@ -331,6 +389,26 @@ export class TableBuilder {
     const state = r.state === 'accepted' ? 'degraded' : r.state;
     this.reports.set(dk, { ...r, state, reasons: [...r.reasons, ...[...new Set(extra)].sort()] });
   }
+}
+
+/**
+ * A deployment's own routes for the OAuth front end: its generated predictor routes of each kind
+ * (members with their weights, shadows as mirrors), without header constraints.
+ */
+function ownRoutesOf(c: CompiledDeployment): OwnRoutes | null {
+  const group = (kind: 'rest' | 'grpc'): RouteGroup | null => {
+    const seen = new Set<string>();
+    const specs: RouteSpec[] = [];
+    for (const s of c.routes) {
+      if (!s.frontEnd || s.kind !== kind || seen.has(s.backend.id)) continue;
+      seen.add(s.backend.id);
+      specs.push({ ...s, headers: [] });
+    }
+    return specs.length ? buildGroup(`own\u0000${c.key}\u0000${kind}`, specs) : null;
+  };
+  const rest = group('rest');
+  const grpc = group('grpc');
+  return rest || grpc ? { rest, grpc } : null;
 }
 
 /** Short human text for a group's match, used in reasons. */

@@ -138,7 +138,12 @@ export interface Upstream {
   /** Originate TLS (predictor `ssl`, or an `https://` custom service). */
   readonly tls: boolean;
   /** Service name and namespace when the host is a cluster Service (for endpoint discovery). */
-  readonly service?: { readonly name: string; readonly namespace: string };
+  readonly service?: {
+    readonly name: string;
+    readonly namespace: string;
+    /** The Service port name this upstream is (`http`/`grpc` on Seldon's Services), for endpoint discovery. */
+    readonly portName?: 'http' | 'grpc';
+  };
 }
 
 /** Retry policy (SEMANTICS.md §9). */
@@ -167,6 +172,30 @@ export const DEFAULT_BREAKER: BreakerLimits = Object.freeze({
   maxRetries: 3,
 });
 
+/**
+ * `seldon.io/gateway-rate-limit: "<n>/<s|m|h>"`: `count` requests per `periodMs`, counted across every
+ * replica of the gateway.
+ */
+export interface RateLimit {
+  /** The bucket: `ns/sdep` for a deployment's limit, `ns/sdep/pred` for a predictor's. */
+  readonly key: string;
+  readonly count: number;
+  readonly periodMs: number;
+  /** Normalised text, e.g. `100/s`. */
+  readonly text: string;
+}
+
+/**
+ * What the gateway checks before it proxies to a backend (`seldon.io/gateway-auth`,
+ * `seldon.io/gateway-rate-limit`). `Backend.gate` is null when there is nothing to check.
+ */
+export interface Gate {
+  /** `oauth`: a valid token of this deployment's own OAuth client is required (SEMANTICS.md §12). */
+  readonly auth: { readonly namespace: string; readonly deployment: string } | null;
+  /** Every limit that applies; a request consumes from all of them or from none. */
+  readonly rateLimits: readonly RateLimit[];
+}
+
 /** Who a member belongs to, as shown to operators and used as metric labels. */
 export interface Origin {
   readonly namespace: string;
@@ -192,6 +221,8 @@ export interface Backend {
   readonly idleTimeoutMs: number;
   readonly retry: RetryPolicy | null;
   readonly breaker: BreakerLimits;
+  /** Auth and rate limits to check first; null (the common case) when there are none. */
+  readonly gate: Gate | null;
 }
 
 /** A non-shadow member and its effective share of the group's traffic. */
@@ -262,6 +293,25 @@ export interface DeploymentReport {
   readonly reasons: readonly string[];
 }
 
+/** A client of the OAuth front end, registered by a SeldonDeployment (SEMANTICS.md §12). */
+export interface OAuthClient {
+  /** `<oauth_key><namespace>`, or the bare `<oauth_key>` in single-namespace mode. */
+  readonly clientId: string;
+  readonly namespace: string;
+  readonly deployment: string;
+  /** `spec.oauth_secret`; never listed or logged. */
+  readonly secret: string;
+}
+
+/**
+ * A deployment's own routes, used by the OAuth front end: its predictors, weights and shadows
+ * only (no other deployment sharing its name, no header constraints).
+ */
+export interface OwnRoutes {
+  readonly rest: RouteGroup | null;
+  readonly grpc: RouteGroup | null;
+}
+
 /** The immutable routing table; the gateway swaps it whole. */
 export interface RouteTable {
   readonly generation: number;
@@ -284,6 +334,10 @@ export interface RouteTable {
   readonly groups: readonly RouteGroup[];
   /** One report per SeldonDeployment, keyed `ns/name`. */
   readonly deployments: ReadonlyMap<string, DeploymentReport>;
+  /** OAuth clients by client_id; a client_id claimed by two deployments is in neither. */
+  readonly oauthClients: ReadonlyMap<string, OAuthClient>;
+  /** Each deployment's own routes (OAuth front end), keyed `ns/name`. */
+  readonly ownRoutes: ReadonlyMap<string, OwnRoutes>;
 }
 
 // ---------------------------------------------------------------------------------------------

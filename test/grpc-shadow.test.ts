@@ -135,9 +135,10 @@ describe('gRPC shadows', () => {
     };
     const base = await timed('plain');
     const shadowed = await timed('silent');
-    // Medians within a couple of ms of each other (a held primary would take the 2 s mirror timeout).
-    expect(shadowed[10]!).toBeLessThan(base[10]! + 5);
-    expect(shadowed[19]!).toBeLessThan(200);
+    // A primary held by its mirror would take the mirror's 2 s timeout; none comes close, and the
+    // median stays in the no-shadow range (loose bounds: the machine may be shared).
+    expect(shadowed[19]!).toBeLessThan(500);
+    expect(shadowed[10]!).toBeLessThan(3 * base[10]! + 10);
     await waitFor(() => silent.streams.length === 5, 2000);
     expect(await shadowCount('silent', 'dropped_in_flight')).toBe(15);
   });

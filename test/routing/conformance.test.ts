@@ -210,7 +210,7 @@ describe('3. REST prefix and rewrite (§5.1)', () => {
     const d = routed(t, rest(path));
     expect(d.upstreamPath).toBe(upstream);
     expect(upstreamOf(d)).toBe('iris-main.models:8000');
-    expect(d.backend.upstream.service).toEqual({ name: 'iris-main', namespace: 'models' });
+    expect(d.backend.upstream.service).toEqual({ name: 'iris-main', namespace: 'models', portName: 'http' });
   });
 
   it('matches case-sensitively and without percent-decoding', () => {

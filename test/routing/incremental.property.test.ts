@@ -13,6 +13,7 @@ import { randomPicker, seededRandom } from '../../routing/pick.js';
 import { buildTable, TableBuilder } from '../../routing/table.js';
 import {
   DEFAULT_COMPILE_OPTIONS,
+  type Backend,
   type CompileOptions,
   type PredictorSpec,
   type RouteGroup,
@@ -28,6 +29,10 @@ import {
 
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
+/** A backend's gate (auth, rate limits) as text. */
+const gateView = (b: Backend): string =>
+  b.gate === null ? '-' : `${b.gate.auth ? `auth:${b.gate.auth.namespace}/${b.gate.auth.deployment}` : 'open'} ${b.gate.rateLimits.map((l) => `${l.key}=${l.text}`).join(',')}`;
+
 function groupView(g: RouteGroup) {
   return {
     key: g.key,
@@ -37,8 +42,8 @@ function groupView(g: RouteGroup) {
     headers: g.headers.map((h) => (h.kind === 'exact' ? `${h.name}=${h.value}` : h.kind === 'presence' ? h.name : `${h.name}~${h.pattern}`)),
     grpcIdentity: g.grpcIdentity,
     namespace: g.namespace,
-    members: g.members.map((m) => [m.backend.id, m.percent]),
-    mirrors: g.mirrors.map((m) => [m.backend.id, m.percent]),
+    members: g.members.map((m) => [m.backend.id, m.percent, gateView(m.backend)]),
+    mirrors: g.mirrors.map((m) => [m.backend.id, m.percent, gateView(m.backend)]),
     cumulative: g.cumulative,
     precedence: g.precedence,
     warnings: g.warnings,
@@ -64,6 +69,10 @@ function snapshot(t: RouteTable) {
     grpcOddPrefixLengths: [...t.grpcOddPrefixLengths],
     grpcRegex: t.grpcRegex.map((g) => g.key),
     reports: [...t.deployments.entries()].sort((a, b) => cmp(a[0], b[0])),
+    oauthClients: [...t.oauthClients.entries()].map(([id, c]) => [id, c.namespace, c.deployment, c.secret].join('|')).sort(),
+    ownRoutes: [...t.ownRoutes.entries()]
+      .map(([k, o]): [string, unknown, unknown] => [k, o.rest && groupView(o.rest), o.grpc && groupView(o.grpc)])
+      .sort((a, b) => cmp(a[0], b[0])),
   };
 }
 
@@ -144,6 +153,8 @@ const ANNOTATION_VALUES: Record<string, readonly string[]> = {
   'seldon.io/ambassador-retries': ['2', '0', 'x'],
   'seldon.io/ambassador-circuit-breakers-max-connections': ['1', '0', 'lots'],
   'seldon.io/ambassador-config': CUSTOM_CONFIGS,
+  'seldon.io/gateway-auth': ['oauth', 'none', 'OAuth', 'bogus'],
+  'seldon.io/gateway-rate-limit': ['10/s', '600 / m', '0/s', 'lots'],
 };
 
 /** How much likelier each key is to be absent than present (per annotation map; there are two). */
@@ -165,7 +176,10 @@ const predictorArb: fc.Arbitrary<PredictorSpec> = fc
     shadow: fc.constantFrom(undefined, undefined, false, true),
     explainer: sometimes([{ type: 'AnchorTabular' }, { type: 'AnchorImages', endpoint: { service_port: 9100 } }, { type: '' }], 3),
     ssl: sometimes([{ certSecretName: 'tls' }, { certSecretName: '' }], 5),
-    annotations: sometimes([{ 'seldon.io/svc-name': 'shared-svc' }, { 'seldon.io/svc-name': 'Bad_Name' }, { 'seldon.io/no-engine': 'true' }], 6),
+    annotations: sometimes(
+      [{ 'seldon.io/svc-name': 'shared-svc' }, { 'seldon.io/svc-name': 'Bad_Name' }, { 'seldon.io/no-engine': 'true' }, { 'seldon.io/gateway-rate-limit': '5/m' }, { 'seldon.io/gateway-rate-limit': 'x' }],
+      6,
+    ),
   })
   .map((p) => {
     const out: PredictorSpec = { name: p.name, graph: { name: 'model', type: 'MODEL' } };
@@ -204,13 +218,15 @@ const sdepArb: fc.Arbitrary<SeldonDeployment> = fc.oneof(
         meta: annotationsArb,
         spec: annotationsArb,
         status: fc.constantFrom<StatusKind>('none', 'none', 'none', 'full', 'no-grpc', 'no-http', 'stale'),
+        // OAuth clients: shared keys collide within a namespace; `ka` bare (single-namespace) meets `k`+`a`.
+        oauth: sometimes<[unknown, unknown]>([['k', 's1'], ['k', 's2'], ['ka', 's3'], ['key', ''], ['', 'lonely'], [7, 's']], 2),
       })
-      .map(({ name, ns, predictors, meta, spec, status }) => {
+      .map(({ name, ns, predictors, meta, spec, status, oauth }) => {
         const d: SeldonDeployment = {
           apiVersion: 'machinelearning.seldon.io/v1',
           kind: 'SeldonDeployment',
           metadata: { name, ...(ns !== undefined ? { namespace: ns } : {}), ...(Object.keys(meta).length ? { annotations: meta } : {}) },
-          spec: { ...(Object.keys(spec).length ? { annotations: spec } : {}), predictors },
+          spec: { ...(Object.keys(spec).length ? { annotations: spec } : {}), predictors, ...(oauth ? { oauth_key: oauth[0] as string, oauth_secret: oauth[1] as string } : {}) },
         };
         const st = statusOf(status, name, ns || 'default', predictors[0]?.name);
         if (st) d.status = { serviceStatus: st };
@@ -266,6 +282,9 @@ describe('TableBuilder: incremental equals rebuild (§13 #5)', () => {
   it('after any upsert/remove sequence, every build() equals buildTable(current set)', () => {
     let builds = 0;
     let routed = 0;
+    let clients = 0;
+    let collisions = 0;
+    let gated = 0;
     const states: Record<string, number> = {};
     fc.assert(
       fc.property(optionsArb, fc.array(opArb, { minLength: 1, maxLength: 60, size: 'max' }), (options, ops) => {
@@ -283,7 +302,12 @@ describe('TableBuilder: incremental equals rebuild (§13 #5)', () => {
             checkEqual(t, current, options);
             builds++;
             routed += t.groups.length;
-            for (const r of t.deployments.values()) states[r.state] = (states[r.state] ?? 0) + 1;
+            clients += t.oauthClients.size;
+            for (const r of t.deployments.values()) {
+              states[r.state] = (states[r.state] ?? 0) + 1;
+              if (r.reasons.some((x) => x.includes('neither gets it'))) collisions++;
+            }
+            for (const g of t.groups) if (g.members.some((x) => x.backend.gate !== null)) gated++;
           }
         }
         checkEqual(b.build(), current, options);
@@ -295,6 +319,9 @@ describe('TableBuilder: incremental equals rebuild (§13 #5)', () => {
     expect(builds).toBeGreaterThan(1500);
     expect(routed).toBeGreaterThan(8000);
     for (const state of ['accepted', 'degraded', 'rejected', 'skipped']) expect(states[state] ?? 0, state).toBeGreaterThan(500);
+    expect(clients).toBeGreaterThan(500);
+    expect(collisions).toBeGreaterThan(100);
+    expect(gated).toBeGreaterThan(500);
   });
 
   // Shrunk counterexamples found by the property, kept as plain regressions.
@@ -371,6 +398,8 @@ describe('TableBuilder: incremental equals rebuild (§13 #5)', () => {
       grpcRegex: t.grpcRegex,
       groups: t.groups,
       deployments: t.deployments,
+      oauthClients: t.oauthClients,
+      ownRoutes: t.ownRoutes,
     };
     expect(snapshot(tampered).json).toEqual(snapshot(t).json);
     expect(snapshot(tampered)).not.toEqual(snapshot(t));

@@ -1,0 +1,303 @@
+/**
+ * gRPC benchmark: unary Predict throughput and p50/p99 through the gateway versus straight to the
+ * backend, with the same client in the same run, and their ratio.
+ *
+ *   npx vite-node load/grpc-bench.ts [--duration 10] [--warmup 2] [--concurrency 64]
+ *                                    [--connections 4] [--rounds 2] [--max-calls 2000000]
+ *                                    [--compiled] [--no-pin]
+ *
+ * Three processes, all on 127.0.0.1: this one (the client), a @grpc/grpc-js backend (the test
+ * fixture) and the gateway (one worker, h2c on its shared public port): `startGateway` from the
+ * sources, or with --compiled the real entry point `node dist/gateway/main.js serve` (run
+ * `npm run build` first), which is how it is deployed. With
+ * taskset, the client and the backend share CPU 0 and the gateway gets CPU 1, so both phases give
+ * the client+backend pair the same CPU and the gateway's cost shows as the difference.
+ * Every phase is bounded by time and by call count. Each round runs direct, then gateway.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import { grpcClients, startGrpcBackend, type GrpcClients, type SeldonMessage } from '../test/fixtures/grpc-backend.js';
+
+const ROLE = process.env['GRPC_BENCH_ROLE'];
+const SCRIPT = fileURLToPath(import.meta.url);
+
+// ---------------------------------------------------------------------------------------------
+// Child roles: print one "READY <json>" line, exit when stdin closes (so they never outlive the run).
+
+function serveControl(info: Record<string, unknown>, beforeExit: () => Promise<void> = async () => undefined): void {
+  process.stdout.write(`READY ${JSON.stringify(info)}\n`);
+  const rl = createInterface({ input: process.stdin });
+  rl.on('close', () => void beforeExit().finally(() => process.exit(0)));
+}
+
+async function runBackend(): Promise<void> {
+  const backend = await startGrpcBackend({ name: 'bench' });
+  serveControl({ port: backend.port });
+}
+
+async function runGateway(): Promise<void> {
+  const { parseConfig } = await import('../gateway/config.js');
+  const { startGateway } = await import('../gateway/serve.js');
+  const { pino } = await import('pino');
+  const args = JSON.parse(process.env['GRPC_BENCH_GATEWAY_ARGS'] ?? '[]') as string[];
+  const gw = await startGateway(parseConfig('serve', args, {}), { logger: pino({ level: 'warn' }) });
+  const end = Date.now() + 10_000;
+  while (!gw.ready() && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+  // On the way out: the gateway's own view of the gRPC calls (status codes, retries, timeouts).
+  serveControl({ port: gw.port }, async () => {
+    const text = await gw.metrics.registry.metrics();
+    const totals = new Map<string, number>();
+    for (const line of text.split('\n')) {
+      const m = /^seldon_gateway_(requests|retries|timeouts|unrouted_requests|breaker_rejections)_total\{(.*)\} (\d+)/.exec(line);
+      if (!m || !m[2]!.includes('protocol="grpc"')) continue;
+      const code = /code="(\d+)"/.exec(m[2]!)?.[1];
+      const key = m[1] === 'requests' ? `gRPC status ${code}` : m[1]!.replace('_', ' ');
+      totals.set(key, (totals.get(key) ?? 0) + Number(m[3]));
+    }
+    process.stdout.write(`STATS ${JSON.stringify(Object.fromEntries(totals))}\n`);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parent: options, children, load.
+
+interface Options {
+  durationS: number;
+  warmupS: number;
+  concurrency: number;
+  connections: number;
+  rounds: number;
+  maxCalls: number;
+  compiled: boolean;
+  pin: boolean;
+}
+
+function options(argv: readonly string[]): Options {
+  const num = (flag: string, dflt: number, min: number, max: number): number => {
+    const i = argv.indexOf(flag);
+    if (i < 0) return dflt;
+    const v = Number(argv[i + 1]);
+    if (!Number.isFinite(v) || v < min || v > max) throw new Error(`${flag} must be a number in ${min}..${max}`);
+    return v;
+  };
+  return {
+    durationS: num('--duration', 10, 1, 120),
+    warmupS: num('--warmup', 2, 0, 30),
+    concurrency: num('--concurrency', 64, 1, 1024),
+    connections: num('--connections', 4, 1, 64),
+    rounds: num('--rounds', 2, 1, 10),
+    maxCalls: num('--max-calls', 2_000_000, 1, 10_000_000),
+    compiled: argv.includes('--compiled'),
+    pin: !argv.includes('--no-pin') && spawnSync('taskset', ['-V']).status === 0,
+  };
+}
+
+interface Child {
+  readonly proc: ChildProcess;
+  readonly port: number;
+  /** CPU seconds (user + system) the process has used, from /proc. */
+  cpuSeconds(): number;
+  /** Ask it to exit; resolves with its STATS line, if it printed one (waits at most 5 s). */
+  stop(): Promise<string | undefined>;
+}
+
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+function cpuSecondsOf(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS; // utime, stime
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * Start a child (pinned with taskset when `cpu` is given) and wait for its port: a "READY {port}"
+ * line from this script's roles, or the gateway's "listening" log line.
+ */
+async function startChild(label: string, command: readonly string[], cpu: number | undefined, env: Record<string, string>): Promise<Child> {
+  const [cmd, ...args] = cpu === undefined ? command : ['taskset', '-c', String(cpu), ...command];
+  const proc = spawn(cmd!, args, { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'inherit'] });
+  let stats: string | undefined;
+  const port = await new Promise<number>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`${label}: not ready within 60 s`)), 60_000);
+    proc.once('exit', (code) => reject(new Error(`${label} exited (${code}) before it was ready`)));
+    createInterface({ input: proc.stdout! }).on('line', (line) => {
+      if (line.startsWith('STATS ')) stats = line.slice(6);
+      const ready = line.startsWith('READY ') ? (JSON.parse(line.slice(6)) as { port: number }).port : undefined;
+      const logged = line.includes('seldon-gateway listening') ? (JSON.parse(line) as { port: number }).port : undefined;
+      if (ready ?? logged) {
+        clearTimeout(t);
+        resolve((ready ?? logged)!);
+      }
+    });
+  });
+  return {
+    proc,
+    port,
+    // taskset execs the command in place: the pid is the child's own.
+    cpuSeconds: () => cpuSecondsOf(proc.pid),
+    async stop() {
+      if (proc.exitCode === null) {
+        const exited = new Promise((r) => proc.once('exit', r));
+        proc.stdin!.end();
+        setTimeout(() => proc.kill('SIGTERM'), 3000).unref();
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 5000).unref())]);
+      }
+      return stats;
+    },
+  };
+}
+
+/** This script in a child role, run the way this one runs (under vite-node or compiled). */
+function selfCommand(): string[] {
+  const runner = process.argv[1] ?? '';
+  return /vite-node(\.mjs)?$/.test(runner) ? [process.execPath, ...process.execArgv, runner, SCRIPT] : [process.execPath, ...process.execArgv, SCRIPT];
+}
+
+interface PhaseResult {
+  calls: number;
+  errors: number;
+  seconds: number;
+  latenciesMs: Float64Array;
+}
+
+const REQUEST: SeldonMessage = { data: { names: ['sepal_length', 'sepal_width', 'petal_length', 'petal_width'], tensor: { shape: [1, 4], values: [5.1, 3.5, 1.4, 0.2] } } };
+
+/** `concurrency` call loops spread over the clients, until `seconds` pass or `maxCalls` are made. */
+async function phase(clients: GrpcClients[], metadata: grpc.Metadata, concurrency: number, seconds: number, maxCalls: number): Promise<PhaseResult> {
+  const latencies = new Float64Array(maxCalls);
+  let calls = 0;
+  let errors = 0;
+  const start = performance.now();
+  const end = start + seconds * 1000;
+  const loop = (c: GrpcClients): Promise<void> =>
+    new Promise((resolve) => {
+      const once = (): void => {
+        if (calls >= maxCalls || performance.now() >= end) {
+          resolve();
+          return;
+        }
+        const t0 = performance.now();
+        c.seldon.Predict(REQUEST, metadata, (err) => {
+          if (err) errors++;
+          else if (calls < maxCalls) latencies[calls++] = performance.now() - t0;
+          once();
+        });
+      };
+      once();
+    });
+  await Promise.all(Array.from({ length: concurrency }, (_, i) => loop(clients[i % clients.length]!)));
+  return { calls, errors, seconds: (performance.now() - start) / 1000, latenciesMs: latencies.subarray(0, calls) };
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+interface Summary {
+  rps: number;
+  p50: number;
+  p99: number;
+  max: number;
+  calls: number;
+  errors: number;
+}
+
+function summarise(results: PhaseResult[]): Summary {
+  const calls = results.reduce((n, r) => n + r.calls, 0);
+  const seconds = results.reduce((n, r) => n + r.seconds, 0);
+  const all = new Float64Array(calls);
+  let o = 0;
+  for (const r of results) {
+    all.set(r.latenciesMs, o);
+    o += r.calls;
+  }
+  all.sort();
+  return { rps: calls / seconds, p50: percentile(all, 50), p99: percentile(all, 99), max: all.length ? all[all.length - 1]! : NaN, calls, errors: results.reduce((n, r) => n + r.errors, 0) };
+}
+
+function connect(port: number, n: number): GrpcClients[] {
+  // A local subchannel pool per channel: n real TCP connections, not one shared.
+  return Array.from({ length: n }, (_, i) => grpcClients(`127.0.0.1:${port}`, { 'grpc.use_local_subchannel_pool': 1, 'grpc.bench_channel': i }));
+}
+
+async function main(): Promise<void> {
+  const opt = options(process.argv.slice(2));
+  const dir = mkdtempSync(join(tmpdir(), 'sgw-bench-'));
+  const children: Child[] = [];
+  try {
+    if (opt.pin) spawnSync('taskset', ['-pc', '0', String(process.pid)], { stdio: 'ignore' });
+    const backend = await startChild('backend', selfCommand(), opt.pin ? 0 : undefined, { GRPC_BENCH_ROLE: 'backend' });
+    children.push(backend);
+    writeFileSync(
+      join(dir, 'bench.yaml'),
+      JSON.stringify({ apiVersion: 'machinelearning.seldon.io/v1', kind: 'SeldonDeployment', metadata: { name: 'bench', namespace: 'load' }, spec: { predictors: [{ name: 'default' }] } }),
+    );
+    const gwArgs = ['--manifests', dir, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1', '--workers', '1', '--resolve', `bench-default.load:5001=127.0.0.1:${backend.port}`];
+    const entry = fileURLToPath(new URL('../dist/gateway/main.js', import.meta.url));
+    if (opt.compiled && !existsSync(entry)) throw new Error(`--compiled needs ${entry}: run npm run build`);
+    const gateway = opt.compiled
+      ? await startChild('gateway', [process.execPath, entry, 'serve', ...gwArgs, '--log-level', 'info'], opt.pin ? 1 : undefined, {})
+      : await startChild('gateway', selfCommand(), opt.pin ? 1 : undefined, { GRPC_BENCH_ROLE: 'gateway', GRPC_BENCH_GATEWAY_ARGS: JSON.stringify(gwArgs) });
+    children.push(gateway);
+
+    const metadata = new grpc.Metadata();
+    metadata.set('seldon', 'bench');
+    metadata.set('namespace', 'load');
+    const direct = connect(backend.port, opt.connections);
+    const viaGateway = connect(gateway.port, opt.connections);
+    const results = { direct: [] as PhaseResult[], gateway: [] as PhaseResult[] };
+    let gatewayCpuUs = 0;
+    let gatewayCalls = 0;
+    process.stdout.write(
+      `gRPC unary Predict: ${opt.concurrency} concurrent calls over ${opt.connections} connections, ${opt.rounds} round(s) of ${opt.durationS} s per target, ` +
+        `gateway ${opt.compiled ? 'dist/gateway/main.js' : 'from source (vite-node)'}${opt.pin ? ', client+backend on CPU 0, gateway on CPU 1' : ', not pinned'}\n`,
+    );
+    for (let round = 1; round <= opt.rounds; round++) {
+      for (const [name, clients] of [
+        ['direct', direct],
+        ['gateway', viaGateway],
+      ] as const) {
+        if (opt.warmupS > 0) await phase(clients, metadata, opt.concurrency, opt.warmupS, opt.maxCalls);
+        const before = gateway.cpuSeconds();
+        const r = await phase(clients, metadata, opt.concurrency, opt.durationS, opt.maxCalls);
+        if (name === 'gateway') {
+          gatewayCpuUs += (gateway.cpuSeconds() - before) * 1e6;
+          gatewayCalls += r.calls;
+        }
+        results[name].push(r);
+        const s = summarise([r]);
+        process.stdout.write(`  round ${round} ${name.padEnd(7)} ${s.rps.toFixed(0).padStart(7)} calls/s  p50 ${s.p50.toFixed(2)} ms  p99 ${s.p99.toFixed(2)} ms  max ${s.max.toFixed(0)} ms  (${s.calls} calls, ${s.errors} errors)\n`);
+      }
+    }
+    for (const c of [...direct, ...viaGateway]) c.close();
+    const d = summarise(results.direct);
+    const g = summarise(results.gateway);
+    const ratio = g.rps / d.rps;
+    process.stdout.write(
+      `\n  target   calls/s    p50 ms   p99 ms   max ms   calls      errors\n` +
+        `  direct   ${d.rps.toFixed(0).padStart(7)}  ${d.p50.toFixed(2).padStart(7)}  ${d.p99.toFixed(2).padStart(7)}  ${d.max.toFixed(0).padStart(7)}   ${String(d.calls).padEnd(9)}  ${d.errors}\n` +
+        `  gateway  ${g.rps.toFixed(0).padStart(7)}  ${g.p50.toFixed(2).padStart(7)}  ${g.p99.toFixed(2).padStart(7)}  ${g.max.toFixed(0).padStart(7)}   ${String(g.calls).padEnd(9)}  ${g.errors}\n\n` +
+        `  throughput ratio gateway/direct: ${ratio.toFixed(2)}x (target >= 0.60x: ${ratio >= 0.6 ? 'met' : 'NOT met'})\n` +
+        `  gateway CPU per call: ${gatewayCalls ? (gatewayCpuUs / gatewayCalls).toFixed(1) : '?'} µs\n`,
+    );
+    const counters = await gateway.stop();
+    if (counters) process.stdout.write(`  gateway counters (all phases, warm-up included): ${counters}\n`);
+  } finally {
+    for (const c of children) await c.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (ROLE === 'backend') await runBackend();
+else if (ROLE === 'gateway') await runGateway();
+else await main();

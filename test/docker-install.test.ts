@@ -1,0 +1,123 @@
+/**
+ * The Dockerfile's runtime install, without Docker: package.json + package-lock.json + the built
+ * dist/ (from the global setup) in a temporary directory, the same `npm ci` line as the
+ * Dockerfile's deps stage (production dependencies only), then the entry point the image runs.
+ * This catches a runtime import of a devDependency, and a Dockerfile that drifts from it.
+ * It installs from the npm registry once (generous timeout).
+ *
+ * The install runs with the npm of the image's Node line (node:20 ships npm 10), not this
+ * machine's: npm 11 rejects package-lock.json here because the registry this workplace reaches
+ * lacks rollup's other-platform binaries, so they are absent from the lock (npm/cli#9846).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seldonDeployment, startFakeKubeApi, until, writeKubeconfig, type FakeKubeApi } from './fixtures/fake-kube-api.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');
+/** The npm release bundled with the Dockerfile's base image (Node 20 → npm 10). */
+const IMAGE_NPM = 'npm@10';
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
+
+/** The Dockerfile's stages: name (or index) → its lines. */
+function stages(): { name: string; lines: string[] }[] {
+  const out: { name: string; lines: string[] }[] = [];
+  for (const line of dockerfile.split('\n').map((l) => l.trim())) {
+    const from = /^FROM\s+\S+(?:\s+AS\s+(\S+))?/i.exec(line);
+    if (from) out.push({ name: from[1] ?? `#${out.length}`, lines: [] });
+    else if (line && !line.startsWith('#')) out.at(-1)?.lines.push(line);
+  }
+  return out;
+}
+
+describe('Dockerfile', () => {
+  it('is multi-stage, runs as a numeric non-root user, and enters at node dist/gateway/main.js', () => {
+    const all = stages();
+    expect(all.length).toBeGreaterThanOrEqual(2);
+    const runtime = all.at(-1)!;
+    const user = runtime.lines.find((l) => l.startsWith('USER '))?.slice(5).trim();
+    expect(user).toMatch(/^[1-9][0-9]*(:[0-9]+)?$/);
+    expect(runtime.lines).toContain('ENTRYPOINT ["node", "dist/gateway/main.js"]');
+    // The runtime stage gets node_modules from a production-only install, never from the build stage.
+    const copies = runtime.lines.filter((l) => l.startsWith('COPY --from='));
+    const modulesFrom = copies.find((l) => l.includes('node_modules'))?.match(/--from=(\S+)/)?.[1];
+    const depsStage = all.find((s) => s.name === modulesFrom)!;
+    expect(depsStage.lines.some((l) => /npm ci .*--omit=dev/.test(l))).toBe(true);
+    expect(copies.some((l) => l.includes('dist'))).toBe(true);
+    // The install below uses the npm of this Node line; a new base image needs IMAGE_NPM updated.
+    expect(dockerfile).toMatch(/^ARG NODE_IMAGE=node:20[-.]/m);
+  });
+});
+
+describe('the image install, without Docker', () => {
+  let dir: string;
+  let install: { status: number | null; stderr: string };
+  let api: FakeKubeApi;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'sgw-image-'));
+    for (const f of ['package.json', 'package-lock.json']) cpSync(join(root, f), join(dir, f));
+    cpSync(join(root, 'dist'), join(dir, 'dist'), { recursive: true });
+    // Exactly the deps stage's command (the part before any `&& npm cache clean`).
+    const modulesFrom = stages().at(-1)!.lines.find((l) => l.startsWith('COPY --from=') && l.includes('node_modules'))!.match(/--from=(\S+)/)![1];
+    const run = stages().find((s) => s.name === modulesFrom)!.lines.find((l) => l.startsWith('RUN npm ci'))!;
+    const args = run.slice('RUN npm '.length).split('&&')[0]!.trim().split(/\s+/);
+    const r = spawnSync('npx', ['--yes', '--package', IMAGE_NPM, 'npm', ...args], { cwd: dir, encoding: 'utf8', timeout: 110_000, env: { ...process.env, NODE_ENV: 'production' } });
+    install = { status: r.status, stderr: r.stderr };
+    api = await startFakeKubeApi();
+  }, 120_000);
+
+  afterAll(async () => {
+    await api?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('npm ci installs the production dependencies only', () => {
+    expect(install.status, install.stderr).toBe(0);
+    expect(existsSync(join(dir, 'node_modules/@kubernetes/client-node/package.json'))).toBe(true);
+    // Nothing the lock marks dev-only (typescript, vitest, …) is on disk.
+    const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean }> };
+    const devOnly = Object.entries(lock.packages).filter(([path, p]) => path && p.dev).map(([path]) => path);
+    expect(devOnly).toContain('node_modules/typescript');
+    expect(devOnly.filter((path) => existsSync(join(dir, path)))).toEqual([]);
+  });
+
+  it('`node dist/gateway/main.js --help` exits 0 and `--version` prints the version', () => {
+    const node = (args: string[]) => spawnSync(process.execPath, ['dist/gateway/main.js', ...args], { cwd: dir, encoding: 'utf8', timeout: 20_000, env: { PATH: process.env.PATH } });
+    const help = node(['--help']);
+    expect(help.status, help.stderr).toBe(0);
+    expect(help.stdout).toContain('--kubernetes');
+    const version = node(['--version']);
+    expect(version.status).toBe(0);
+    expect(version.stdout.trim()).toBe(pkg.version);
+  });
+
+  it('the installed gateway serves from the Kubernetes API (client-node loads on production dependencies)', async () => {
+    api.upsert('seldondeployments', seldonDeployment('iris', 'models'));
+    const kubeconfig = writeKubeconfig(dir, api);
+    const child = spawn(process.execPath, ['dist/gateway/main.js', 'serve', '--kubernetes', '--kubeconfig', kubeconfig, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1', '--workers', '1'], {
+      cwd: dir,
+      env: { PATH: process.env.PATH },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      await until(() => /initial sync complete/.test(out) || child.exitCode !== null, 15_000, 'initial sync');
+      expect(out).toMatch(/initial sync complete/);
+      const adminPort = Number(/"adminPort":(\d+)/.exec(out)?.[1]);
+      const ready = await fetch(`http://127.0.0.1:${adminPort}/readyz`);
+      expect(ready.status).toBe(200);
+      const routes = (await (await fetch(`http://127.0.0.1:${adminPort}/routes`)).json()) as { deployments: { name: string }[] };
+      expect(routes.deployments.map((d) => d.name)).toEqual(['iris']);
+    } finally {
+      child.kill('SIGTERM');
+      await until(() => child.exitCode !== null || child.signalCode !== null, 15_000, 'exit');
+    }
+  });
+});

@@ -1,0 +1,140 @@
+/**
+ * Endpoint-level balancing (issue 5): the gateway on the Kubernetes source spreads each REST
+ * request across the ready endpoints of a Service's EndpointSlices, drops endpoints that are not
+ * ready or terminating, and lets a rolling restart pass under load with zero failed requests.
+ * "Pods" are real HTTP servers on 127.0.0.2, .3, … sharing one port, as pods share a targetPort.
+ */
+import { Pool } from 'undici';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parseConfig } from '../gateway/config.js';
+import { startGateway, type Gateway } from '../gateway/serve.js';
+import { startHttpBackend, type HttpBackend } from './fixtures/http-backend.js';
+import { endpointSlice, seldonDeployment, startFakeKubeApi, tempDir, until, writeKubeconfig, type FakeEndpoint, type FakeKubeApi } from './fixtures/fake-kube-api.js';
+
+const predict = '/api/v1.0/predictions';
+let api: FakeKubeApi;
+let tmp: ReturnType<typeof tempDir>;
+let gw: Gateway | undefined;
+let pods: HttpBackend[] = [];
+let pool: Pool | undefined;
+
+beforeEach(async () => {
+  api = await startFakeKubeApi();
+  tmp = tempDir();
+});
+
+afterEach(async () => {
+  await pool?.close();
+  pool = undefined;
+  await gw?.close();
+  gw = undefined;
+  await Promise.all(pods.map((p) => p.close().catch(() => undefined)));
+  pods = [];
+  await api.close();
+  tmp.cleanup();
+});
+
+/** Pods on 127.0.0.<n>, all on the port of the first. */
+async function startPods(ips: string[], port = 0): Promise<number> {
+  for (const ip of ips) {
+    const p = await startHttpBackend({ name: ip, host: ip, port: port || (pods[0]?.port ?? 0) });
+    pods.push(p);
+    port = p.port;
+  }
+  return port;
+}
+
+function publish(port: number, endpoints: FakeEndpoint[]): void {
+  api.upsert('endpointslices', endpointSlice('iris-default', 'models', 'iris-default-abc', endpoints, [{ name: 'http', port }]));
+}
+
+async function start(): Promise<string> {
+  api.upsert('seldondeployments', seldonDeployment('iris', 'models'));
+  const kubeconfig = writeKubeconfig(tmp.dir, api);
+  const config = parseConfig('serve', ['--kubernetes', '--kubeconfig', kubeconfig, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1', '--workers', '1'], {});
+  gw = await startGateway(config, { logger: pino({ level: 'silent' }) });
+  await until(() => gw!.ready(), 5000, 'ready');
+  const url = `http://127.0.0.1:${gw.port}`;
+  pool = new Pool(url, { connections: 8 });
+  return url;
+}
+
+async function send(n: number, concurrency = 8): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < n) {
+        next++;
+        const r = await pool!.request({ path: `/seldon/models/iris${predict}`, method: 'POST', body: '{}' });
+        await r.body.text();
+        const who = r.statusCode === 200 ? String(r.headers['x-backend']) : `status ${r.statusCode}`;
+        counts[who] = (counts[who] ?? 0) + 1;
+      }
+    }),
+  );
+  return counts;
+}
+
+describe('endpoint routing', () => {
+  it('spreads requests across ready endpoints and follows not-ready and terminating changes', async () => {
+    const port = await startPods(['127.0.0.2', '127.0.0.3', '127.0.0.4']);
+    publish(port, [{ ip: '127.0.0.2' }, { ip: '127.0.0.3' }, { ip: '127.0.0.4' }]);
+    await start();
+    const spread = await send(3000);
+    for (const ip of ['127.0.0.2', '127.0.0.3', '127.0.0.4']) expect(Math.abs(spread[ip]! / 30 - 33.3)).toBeLessThanOrEqual(5);
+
+    publish(port, [{ ip: '127.0.0.2' }, { ip: '127.0.0.3', ready: false }, { ip: '127.0.0.4', terminating: true }]);
+    // The watch delivers the change within a batch window; then nothing reaches .3 or .4.
+    await new Promise((r) => setTimeout(r, 300));
+    const only = await send(500);
+    expect(only).toEqual({ '127.0.0.2': 500 });
+
+    publish(port, [{ ip: '127.0.0.2', ready: false }]);
+    await new Promise((r) => setTimeout(r, 300));
+    const none = await send(5, 1);
+    expect(none).toEqual({ 'status 503': 5 });
+  }, 30_000);
+
+  it('a rolling restart under load fails no request', async () => {
+    const port = await startPods(['127.0.0.2', '127.0.0.3']);
+    publish(port, [{ ip: '127.0.0.2' }, { ip: '127.0.0.3' }]);
+    await start();
+    let stop = false;
+    const statuses: Record<string, number> = {};
+    const load = Promise.all(
+      Array.from({ length: 8 }, async () => {
+        for (let i = 0; i < 20_000 && !stop; i++) {
+          const r = await pool!.request({ path: `/seldon/models/iris${predict}`, method: 'POST', body: '{}' });
+          await r.body.text();
+          statuses[r.statusCode] = (statuses[r.statusCode] ?? 0) + 1;
+        }
+      }),
+    );
+    // Replace .2 and .3 by .5 and .6, one pod at a time, the way a Deployment rolls:
+    // new pod ready → old pod terminating (out of the slice's ready set) → old pod stops.
+    const steps: [string, string][] = [
+      ['127.0.0.2', '127.0.0.5'],
+      ['127.0.0.3', '127.0.0.6'],
+    ];
+    let live = ['127.0.0.2', '127.0.0.3'];
+    for (const [old, fresh] of steps) {
+      await startPods([fresh], port);
+      live = [...live, fresh];
+      publish(port, live.map((ip) => ({ ip })));
+      await new Promise((r) => setTimeout(r, 300));
+      publish(port, live.map((ip) => ({ ip, ...(ip === old ? { terminating: true, ready: false } : {}) })));
+      await new Promise((r) => setTimeout(r, 300));
+      await pods.find((p) => p.name === old)!.close();
+      live = live.filter((ip) => ip !== old);
+      publish(port, live.map((ip) => ({ ip })));
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    stop = true;
+    await load;
+    expect(Object.keys(statuses)).toEqual(['200']);
+    expect(statuses[200]).toBeGreaterThan(500);
+    expect(pods.find((p) => p.name === '127.0.0.6')!.requests.length).toBeGreaterThan(0);
+  }, 30_000);
+});

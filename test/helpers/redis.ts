@@ -1,0 +1,88 @@
+/**
+ * A real redis-server for tests: started on a free port on 127.0.0.1 without persistence
+ * (`--save '' --appendonly no`), killed after. `kill()` and `restart()` (same port) let a test
+ * take Redis away mid-run. Needs `redis-server` on PATH (.ci/run installs it).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import net from 'node:net';
+
+export interface TestRedis {
+  readonly port: number;
+  readonly url: string;
+  /** SIGKILL, like a crash; resolves once the process is gone. */
+  kill(): Promise<void>;
+  /** Start again on the same port (empty: nothing was saved). */
+  restart(): Promise<void>;
+  /** One command over a fresh connection (inline protocol), its raw reply. */
+  command(...args: string[]): Promise<string>;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+function send(port: number, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1');
+    let out = '';
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error('redis did not answer'));
+    }, 1000);
+    s.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    s.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.endsWith('\r\n')) {
+        clearTimeout(timer);
+        s.end();
+        resolve(out);
+      }
+    });
+    s.write(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`);
+  });
+}
+
+export async function startRedis(): Promise<TestRedis> {
+  const port = await freePort();
+  let proc: ChildProcess | undefined;
+  const start = async (): Promise<void> => {
+    proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    proc.on('error', () => undefined);
+    const end = Date.now() + 5000;
+    for (;;) {
+      try {
+        if ((await send(port, ['PING'])).startsWith('+PONG')) return;
+      } catch {
+        // not up yet
+      }
+      if (Date.now() > end) throw new Error(`redis-server did not start on port ${port} (is it installed?)`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  const kill = async (): Promise<void> => {
+    const p = proc;
+    proc = undefined;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    const gone = once(p, 'exit');
+    p.kill('SIGKILL');
+    await gone;
+  };
+  await start();
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    kill,
+    restart: start,
+    command: (...args) => send(port, args),
+    stop: kill,
+  };
+}
