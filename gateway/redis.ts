@@ -7,7 +7,7 @@
  * share). The client reconnects by itself with capped, jittered backoff. Scripts are sent by
  * SHA (EVALSHA, falling back to EVAL once per connection), so each one is one round trip.
  *
- * One Redis (or a primary behind Sentinel) is supported, not Redis Cluster: the scripts touch a
+ * One Redis server (6.0 or later: KEEPTTL) is supported, not Redis Cluster: the scripts touch a
  * client's key and its token's key together.
  */
 import { Redis } from 'ioredis';
