@@ -63,8 +63,3 @@ export function grpcStatusOf(reason: GatewayReason): number {
 export function errorBody(code: number, reason: GatewayReason, info: string): string {
   return JSON.stringify({ status: { code, info, reason, status: 'FAILURE' } });
 }
-
-/** grpc-message is percent-encoded (gRPC over HTTP/2 spec). */
-export function encodeGrpcMessage(message: string): string {
-  return encodeURIComponent(message).replace(/%20/g, ' ');
-}

@@ -2,7 +2,7 @@
  * One proxied gRPC call, across its attempts: a transparent stream proxy between the client's
  * HTTP/2 stream and a stream on a pooled upstream session. Request headers, every DATA frame,
  * response headers and trailers pass unchanged (only `:scheme` follows the upstream, and
- * `grpc-timeout` carries the remaining budget when the route's is smaller); nothing is parsed.
+ * `grpc-timeout` passes unchanged, a retry carries what is left of it); nothing is parsed.
  *
  * Timeouts (SEMANTICS.md §9): the client's `grpc-timeout` runs from arrival, the route timeout
  * from the end of the request; whichever ends first before the upstream's response headers
@@ -190,15 +190,13 @@ export class GrpcCall {
   }
 
   /**
-   * The upstream sees the remaining budget: the client's grpc-timeout passes unchanged unless
-   * the route timeout is smaller, and retries carry what is left of both.
+   * The upstream sees the client's budget: its grpc-timeout passes unchanged (SEMANTICS.md §5.2),
+   * and a retry carries what is left of it. The route timeout is not imposed on the upstream: it
+   * only bounds the wait for response headers (§9), so a long stream the route allows survives.
    */
   private budgetHeader(now: number): void {
-    if (this.clientDeadlineAt === undefined) return;
-    const client = this.clientDeadlineAt - now;
-    const routeMs = this.backend.timeoutMs;
-    const route = this.routeDeadlineAt !== undefined ? this.routeDeadlineAt - now : routeMs > 0 ? routeMs : Infinity;
-    if (this.attempts > 0 || route < client) this.headers['grpc-timeout'] = formatGrpcTimeout(Math.min(client, route));
+    if (this.clientDeadlineAt === undefined || this.attempts === 0) return;
+    this.headers['grpc-timeout'] = formatGrpcTimeout(this.clientDeadlineAt - now);
   }
 
   /** Stop listening to the current attempt and cancel it upstream (RST_STREAM CANCEL). */

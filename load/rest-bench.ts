@@ -835,16 +835,18 @@ async function main(): Promise<void> {
   if (Math.max(LOAD_CPU, SERVER_CPU, BACKEND_CPU) >= cores) throw new Error(`only ${cores} cores: --load-cpu/--server-cpu/--backend-cpu must be < ${cores}`);
 
   // Backend.
-  const backendPort = await freePort();
   const probePath = `/seldon/${NS}/${MEASURED}/api/v1.0/predictions`;
-  let backend: Spawned;
-  if (useNginxBackend) {
-    const conf = nginxConf('backend-nginx', backendPort, `    default_type application/json;\n    location / { return 200 '${BACKEND_BODY}'; }`);
-    backend = await startNginx('backend-nginx', BACKEND_CPU, conf, `http://127.0.0.1:${backendPort}${probePath}`);
-  } else {
-    backend = startServer('backend-node', BACKEND_CPU, process.execPath, nodeScript('rest-bench-backend'), { BENCH_PORT: String(backendPort) });
-    await waitFor('backend', backend, async () => (await post(`http://127.0.0.1:${backendPort}${probePath}`)) === 200);
-  }
+  const startBackend = async (name: string, cpu: number): Promise<{ server: Spawned; port: number }> => {
+    const port = await freePort();
+    if (useNginxBackend) {
+      const conf = nginxConf(name, port, `    default_type application/json;\n    location / { return 200 '${BACKEND_BODY}'; }`);
+      return { server: await startNginx(name, cpu, conf, `http://127.0.0.1:${port}${probePath}`), port };
+    }
+    const server = startServer(name, cpu, process.execPath, nodeScript('rest-bench-backend'), { BENCH_PORT: String(port) });
+    await waitFor(name, server, async () => (await post(`http://127.0.0.1:${port}${probePath}`)) === 200);
+    return { server, port };
+  };
+  const { server: backend, port: backendPort } = await startBackend('backend', BACKEND_CPU);
   backendPid = backend.pid;
 
   const targets: Target[] = [];
@@ -932,7 +934,7 @@ async function main(): Promise<void> {
         const s: Sample = { ...m.result, proxyUsPerReq: m.proxyUsPerReq, backendUsPerReq: m.backendUsPerReq, otherPct: m.otherPct, stealPct: m.stealPct, perReq: m.perReq };
         push(closed, `${t.key}@${conns}`, s);
         log(
-          `round ${round + 1} c=${String(conns).padStart(3)} ${t.key.padEnd(8)} ${f0(s.rps).padStart(7)} req/s  proxy ${f1(s.proxyUsPerReq).padStart(5)} µs/req  backend ${f1(s.backendUsPerReq).padStart(5)} µs/req  p99 ${ms(s.p99us)} ms  non-2xx ${s.non2xx}  sock-err ${s.socketErrors}${s.errorDetail ? ` (${s.errorDetail})` : ''}  ${sys(s)}  other ${f0(s.otherPct)}%`,
+          `round ${round + 1} c=${String(conns).padStart(3)} ${t.key.padEnd(8)} ${f0(s.rps).padStart(7)} req/s  proxy ${f1(s.proxyUsPerReq).padStart(5)} µs/req  backend ${f1(s.backendUsPerReq).padStart(5)} µs/req  p99 ${ms(s.p99us)} ms  non-2xx ${s.non2xx}  sock-err ${s.socketErrors}${s.errorDetail ? ` (${s.errorDetail})` : ''}  ${sys(s)}  other ${f0(s.otherPct)}%${s.rps < 100 ? '  STALLED: the server answered (almost) nothing in this run' : ''}`,
         );
       }
     }
@@ -1098,7 +1100,13 @@ async function main(): Promise<void> {
     mkdirSync(profDir, { recursive: true });
     log('');
     log(`## CPU profile: gateway under ${PROFILE_S}s of ${WRK ? 'wrk' : 'autocannon'} at ${Math.max(...CONNS)} connections (measured deployment), node --cpu-prof`);
-    const prof = await startGateway('gateway-prof', manifests, upstreams, backendPort, ['--cpu-prof', `--cpu-prof-dir=${profDir}`]);
+    // V8's sampler charges wall time: a gateway preempted by the backend it just woke (same core)
+    // would show that wait as self time of 'writev'. So this gateway gets core SERVER_CPU alone,
+    // with a backend of its own on the load core.
+    const profBackendCpu = BACKEND_CPU === SERVER_CPU ? LOAD_CPU : BACKEND_CPU;
+    const profBackend = await startBackend('backend-prof', profBackendCpu);
+    const prof = await startGateway('gateway-prof', manifests, upstreams, profBackend.port, ['--cpu-prof', `--cpu-prof-dir=${profDir}`]);
+    log(`(gateway alone on core ${SERVER_CPU}; load generator and a backend of its own on core ${profBackendCpu})`);
     const url = `http://127.0.0.1:${prof.port}${probePath}`;
     await closedLoop(url, Math.max(...CONNS), WARMUP_S);
     await awaitQuiet();

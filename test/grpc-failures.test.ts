@@ -140,13 +140,14 @@ describe('gRPC failures, timeouts and cancellation', () => {
     await waitFor(() => call.cancelled, 1000);
   });
 
-  it('when the route timeout is smaller than the client deadline, the upstream sees the remaining budget', async () => {
+  it('when the route timeout is smaller than the client deadline, the gateway answers DEADLINE_EXCEEDED at the route timeout and the upstream keeps the client deadline', async () => {
     const before = backend.calls.length;
     const f = failure(await predict(clients, { strData: 'sleep:2000' }, meta('route'), { deadline: Date.now() + 10_000 }));
     expect(f.code).toBe(grpc.status.DEADLINE_EXCEEDED);
     expect(f.details).toContain('route timeout of 300 ms');
     const call = backend.calls[before]!;
-    expect(Math.abs(call.deadline! - (call.receivedAt + 300))).toBeLessThan(60);
+    // The route timeout bounds the wait for headers only (SEMANTICS.md §9); grpc-timeout passes unchanged (§5.2).
+    expect(Math.abs(call.deadline! - (call.receivedAt + 10_000))).toBeLessThan(500);
   });
 
   it('ends a stream idle after its headers with trailers grpc-status 4', async () => {
