@@ -122,6 +122,7 @@ export class DataPlane {
       retryBufferBytes: config.retryBufferBytes,
     });
     this.grpc = new GrpcProxy({
+      endpoints,
       state: this.state,
       picker,
       metrics: this.metrics,

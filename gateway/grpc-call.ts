@@ -166,7 +166,8 @@ export class GrpcCall {
     this.attempts++;
     let opened: { stream: ClientHttp2Stream; session: PooledSession };
     try {
-      opened = this.up.request(this.headers);
+      // A retry prefers another endpoint than the attempt that failed.
+      opened = this.up.request(this.headers, this.attempts > 1 ? this.attemptSession : undefined);
     } catch (err) {
       this.fail(GrpcStatus.UNAVAILABLE, `could not open a stream to upstream ${this.up.name} (${this.backend.id}): ${(err as Error).message}`);
       return;

@@ -18,6 +18,7 @@ import { GrpcCall, type CallContext } from './grpc-call.js';
 import { GrpcMirrors } from './grpc-mirror.js';
 import { CLIENT_SESSION_IDLE_MS, CONNECTION_WINDOW_BYTES, SERVER_OPTIONS } from './grpc-settings.js';
 import { GrpcUpstreams } from './grpc-upstreams.js';
+import type { EndpointSource } from './upstreams.js';
 import { errorBody, grpcStatusOf } from './errors.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { Gatekeeper } from './oauth-gate.js';
@@ -25,7 +26,7 @@ import type { Socket } from 'node:net';
 import type { RouteState } from './route-state.js';
 import type { MirrorBudget } from './shadow.js';
 import { match } from '../routing/match.js';
-import type { HeaderGetter, Picker } from '../routing/types.js';
+import type { Backend, HeaderGetter, Picker } from '../routing/types.js';
 
 export interface GrpcProxyDeps {
   /** `state.current` is read once per call, at match time. */
@@ -41,6 +42,8 @@ export interface GrpcProxyDeps {
   readonly ca?: Buffer;
   readonly shadowMaxBodyBytes: number;
   readonly retryBufferBytes: number;
+  /** Ready pod endpoints per Service, when endpoint routing is on: each call is balanced over them. */
+  readonly endpoints?: EndpointSource | undefined;
 }
 
 const { NGHTTP2_NO_ERROR } = http2.constants;
@@ -62,6 +65,7 @@ function metadataGetter(raw: readonly string[]): HeaderGetter {
 
 export class GrpcProxy {
   readonly server: Http2Server;
+  private readonly eligible: ((backend: Backend) => boolean) | undefined;
   private readonly sessions = new Set<ServerHttp2Session>();
   private readonly upstreams: GrpcUpstreams;
   private readonly ctx: CallContext;
@@ -72,7 +76,8 @@ export class GrpcProxy {
   gate: Gatekeeper | undefined;
 
   constructor(private readonly deps: GrpcProxyDeps) {
-    this.upstreams = new GrpcUpstreams({ resolve: deps.resolve, connectTimeoutMs: deps.connectTimeoutMs, tlsVerify: deps.tlsVerify, ca: deps.ca });
+    this.upstreams = new GrpcUpstreams({ resolve: deps.resolve, connectTimeoutMs: deps.connectTimeoutMs, tlsVerify: deps.tlsVerify, ca: deps.ca, endpoints: deps.endpoints });
+    this.eligible = deps.endpoints ? this.upstreams.eligible : undefined;
     const mirrors = new GrpcMirrors(this.upstreams, deps.budget, deps.metrics, deps.shadowMaxBodyBytes);
     this.ctx = {
       metrics: deps.metrics,
@@ -157,6 +162,7 @@ export class GrpcProxy {
       this.deps.state.current,
       { kind: 'grpc', method: 'POST', path, host: headers[':authority'] ?? headers.host ?? '', header: metadataGetter(rawHeaders) },
       this.deps.picker,
+      this.eligible,
     );
     const gate = this.gate;
     if (decision.ok ? decision.backend.gate !== null : gate?.frontEndCall(headers)) {

@@ -21,11 +21,13 @@ import {
   UPSTREAM_SESSION_IDLE_MS,
   UPSTREAM_SESSION_OPTIONS,
 } from './grpc-settings.js';
-import { dialTarget } from './upstreams.js';
+import { dialTarget, type EndpointSource } from './upstreams.js';
 import type { Backend, BreakerLimits, Upstream } from '../routing/types.js';
 
 export interface GrpcUpstreamSettings {
   readonly resolve: ReadonlyMap<string, { host: string; port: number }>;
+  /** Ready pod endpoints per Service, when endpoint routing is on. */
+  readonly endpoints?: EndpointSource | undefined;
   readonly connectTimeoutMs: number;
   readonly tlsVerify: boolean;
   readonly ca?: Buffer | undefined;
@@ -53,7 +55,32 @@ export class PooledSession {
     this.active--;
   };
 
-  constructor(readonly session: ClientHttp2Session) {}
+  constructor(
+    readonly session: ClientHttp2Session,
+    readonly target: Target,
+  ) {}
+}
+
+/** One dialable address (a pod endpoint, or the Service address) and its sessions. */
+class Target {
+  readonly sessions: PooledSession[] = [];
+  constructor(
+    readonly host: string,
+    readonly port: number,
+  ) {}
+
+  get active(): number {
+    let n = 0;
+    for (const ps of this.sessions) n += ps.active;
+    return n;
+  }
+}
+
+type Address = { readonly host: string; readonly port: number };
+
+/** No ready endpoint: the Service is known and none of its pods can take the call. */
+export class NoReadyEndpoint extends Error {
+  readonly code = 'NO_READY_ENDPOINT';
 }
 
 /** One upstream: its session pool and its circuit breaker. */
@@ -62,9 +89,13 @@ export class GrpcUpstream {
   readonly name: string;
   readonly breaker: Breaker;
   readonly tls: boolean;
-  private readonly sessions: PooledSession[] = [];
   private readonly maxSessions: number;
   private closed = false;
+  /** The Service address, when endpoints are unknown. */
+  private service: Target | undefined;
+  private readonly byAddress = new Map<string, Target>();
+  private seen: readonly Address[] | undefined;
+  private ready: Target[] = [];
 
   constructor(
     private readonly upstream: Upstream,
@@ -78,13 +109,16 @@ export class GrpcUpstream {
   }
 
   /**
-   * Open a stream for `headers` on the least-busy session. A session that refuses synchronously
-   * (it went away between the pick and the request) is dropped and the next one tried.
+   * Open a stream for `headers` on the least-busy session of the chosen endpoint (`avoid`: the
+   * one that just failed, used only when nothing else is ready). A session that refuses
+   * synchronously (it went away between the pick and the request) is dropped and another tried.
    */
-  request(headers: OutgoingHttpHeaders): { stream: ClientHttp2Stream; session: PooledSession } {
+  request(headers: OutgoingHttpHeaders, avoid?: PooledSession): { stream: ClientHttp2Stream; session: PooledSession } {
     let lastError: unknown;
     for (let tries = 0; tries < 3; tries++) {
-      const ps = this.pick();
+      const target = this.pickTarget(avoid?.target);
+      if (target === undefined) throw new NoReadyEndpoint(`no ready endpoint for ${this.name}`);
+      const ps = this.pick(target);
       try {
         const stream = ps.session.request(headers);
         ps.active++;
@@ -98,37 +132,89 @@ export class GrpcUpstream {
     throw lastError;
   }
 
-  close(): void {
-    this.closed = true;
-    for (const ps of this.sessions.splice(0)) ps.session.destroy();
+  /** False only when the Service is known and has no ready endpoint. */
+  hasReady(): boolean {
+    const ready = this.endpoints();
+    return ready === undefined || ready.length > 0;
   }
 
-  private pick(): PooledSession {
-    const list = this.sessions;
+  close(): void {
+    this.closed = true;
+    for (const t of [...this.byAddress.values(), ...(this.service ? [this.service] : [])]) {
+      for (const ps of t.sessions.splice(0)) ps.session.destroy();
+    }
+  }
+
+  private endpoints(): readonly Target[] | undefined {
+    const svc = this.upstream.service;
+    const source = this.settings.endpoints;
+    if (source === undefined || svc?.portName === undefined) return undefined;
+    const list = source.endpointsOf(svc.name, svc.namespace, svc.portName);
+    if (list === undefined) return undefined;
+    if (list !== this.seen) {
+      this.seen = list;
+      const keep = new Set<string>();
+      this.ready = list.map(({ host, port }) => {
+        const key = `${host}:${port}`;
+        keep.add(key);
+        let t = this.byAddress.get(key);
+        if (!t) this.byAddress.set(key, (t = new Target(host, port)));
+        return t;
+      });
+      for (const [key, t] of this.byAddress) {
+        if (keep.has(key)) continue;
+        // Not ready, terminating or gone: no new calls; streams in flight finish, then it closes.
+        this.byAddress.delete(key);
+        for (const ps of t.sessions.splice(0)) ps.session.close();
+      }
+    }
+    return this.ready;
+  }
+
+  private pickTarget(avoid?: Target): Target | undefined {
+    const ready = this.endpoints();
+    if (ready === undefined) {
+      if (!this.service) {
+        const t = dialTarget(this.upstream, this.settings.resolve);
+        this.service = new Target(t.host, t.port);
+      }
+      return this.service;
+    }
+    const n = ready.length;
+    if (n <= 1) return ready[0];
+    let a = ready[Math.floor(Math.random() * n)]!;
+    let b = ready[Math.floor(Math.random() * n)]!;
+    if (a === avoid) [a, b] = [b, a];
+    if (b === avoid || a === b) return a !== avoid ? a : (ready.find((t) => t !== avoid) ?? a);
+    return b.active < a.active ? b : a;
+  }
+
+  private pick(target: Target): PooledSession {
+    const list = target.sessions;
     let best: PooledSession | undefined;
     for (let i = 0; i < list.length; i++) {
       const ps = list[i]!;
       if (best === undefined || ps.active < best.active) best = ps;
     }
-    if (best === undefined) return this.open();
+    if (best === undefined) return this.open(target);
     const busy = best.active >= Math.min(STREAMS_BEFORE_NEW_SESSION, best.maxStreams);
-    return busy && list.length < this.maxSessions && !this.closed ? this.open() : best;
+    return busy && list.length < this.maxSessions && !this.closed ? this.open(target) : best;
   }
 
   private retire(ps: PooledSession): void {
-    const i = this.sessions.indexOf(ps);
-    if (i >= 0) this.sessions.splice(i, 1);
+    const list = ps.target.sessions;
+    const i = list.indexOf(ps);
+    if (i >= 0) list.splice(i, 1);
   }
 
-  private open(): PooledSession {
+  private open(target: Target): PooledSession {
     const up = this.upstream;
-    const target = dialTarget(up, this.settings.resolve);
     const host = target.host.includes(':') ? `[${target.host}]` : target.host;
     const session = http2.connect(`${up.tls ? 'https' : 'http'}://${host}:${target.port}`, {
       ...UPSTREAM_SESSION_OPTIONS,
       createConnection: () => this.dial(target.host, target.port),
     });
-    const ps = new PooledSession(session);
+    const ps = new PooledSession(session, target);
     const ms = this.settings.connectTimeoutMs;
     const timedOut = (): void => {
       if (ps.connected || session.destroyed) return;
@@ -164,7 +250,7 @@ export class GrpcUpstream {
     });
     // Idle upstream sessions must not keep a draining process alive.
     session.unref();
-    this.sessions.push(ps);
+    target.sessions.push(ps);
     return ps;
   }
 
@@ -212,6 +298,9 @@ export class GrpcUpstreams {
     this.byBackend.set(backend, u);
     return u;
   }
+
+  /** For `match`: a member whose Service has no ready endpoint leaves the weighted pick. */
+  readonly eligible = (backend: Backend): boolean => this.for(backend).hasReady();
 
   close(): void {
     for (const u of this.byKey.values()) u.close();

@@ -131,7 +131,8 @@ function findRoot(from: string): string {
 
 const children = new Set<ChildProcess>();
 let tmp = '';
-let cleaning = false;
+let cleaning: Promise<never> | null = null;
+let signalled = false;
 
 function which(cmd: string): string | null {
   for (const dir of (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/sbin'])) {
@@ -201,14 +202,15 @@ async function stopAll(): Promise<void> {
   }
 }
 
-async function cleanup(code: number): Promise<never> {
-  if (!cleaning) {
-    cleaning = true;
+/** Stop every child, remove the temporary directory, exit: once, whoever asks first sets the code. */
+function cleanup(code: number): Promise<never> {
+  cleaning ??= (async () => {
     await stopAll().catch(() => undefined);
     if (tmp && !argv.keep) rmSync(tmp, { recursive: true, force: true });
     else if (tmp) process.stderr.write(`kept ${tmp}\n`);
-  }
-  process.exit(code);
+    process.exit(code);
+  })();
+  return cleaning;
 }
 
 process.on('exit', () => {
@@ -217,6 +219,7 @@ process.on('exit', () => {
 });
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.once(sig, () => {
+    signalled = true;
     process.stderr.write(`\n${sig}: stopping children\n`);
     void cleanup(130);
   });
@@ -1136,7 +1139,8 @@ async function main(): Promise<void> {
 main().then(
   () => cleanup(0),
   (err: unknown) => {
-    process.stderr.write(`rest-bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    // After Ctrl-C the load generator dies with the same signal: that failure is not news.
+    if (!signalled) process.stderr.write(`rest-bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     void cleanup(1);
   },
 );

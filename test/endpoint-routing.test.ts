@@ -4,12 +4,15 @@
  * ready or terminating, and lets a rolling restart pass under load with zero failed requests.
  * "Pods" are real HTTP servers on 127.0.0.2, .3, … sharing one port, as pods share a targetPort.
  */
+import * as grpc from '@grpc/grpc-js';
 import { Pool } from 'undici';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../gateway/config.js';
 import { startGateway, type Gateway } from '../gateway/serve.js';
+import { grpcClients, startGrpcBackend, type GrpcBackend } from './fixtures/grpc-backend.js';
 import { startHttpBackend, type HttpBackend } from './fixtures/http-backend.js';
+import { predict as grpcPredict } from './grpc-helpers.js';
 import { endpointSlice, seldonDeployment, startFakeKubeApi, tempDir, until, writeKubeconfig, type FakeEndpoint, type FakeKubeApi } from './fixtures/fake-kube-api.js';
 
 const predict = '/api/v1.0/predictions';
@@ -136,5 +139,38 @@ describe('endpoint routing', () => {
     expect(Object.keys(statuses)).toEqual(['200']);
     expect(statuses[200]).toBeGreaterThan(500);
     expect(pods.find((p) => p.name === '127.0.0.6')!.requests.length).toBeGreaterThan(0);
+  }, 30_000);
+});
+
+describe('endpoint routing for gRPC', () => {
+  const grpcPods: GrpcBackend[] = [];
+  afterEach(async () => {
+    await Promise.all(grpcPods.splice(0).map((p) => p.close()));
+  });
+
+  it('spreads the calls of one client HTTP/2 connection over three pods (33% ±5 each)', async () => {
+    for (const ip of ['127.0.0.2', '127.0.0.3', '127.0.0.4']) {
+      grpcPods.push(await startGrpcBackend({ name: ip, host: ip, port: grpcPods[0]?.port ?? 0 }));
+    }
+    const port = grpcPods[0]!.port;
+    api.upsert('endpointslices', endpointSlice('iris-default', 'models', 'iris-default-grpc', ['127.0.0.2', '127.0.0.3', '127.0.0.4'].map((ip) => ({ ip })), [{ name: 'grpc', port }]));
+    await start();
+    const clients = grpcClients(`127.0.0.1:${gw!.port}`);
+    const md = new grpc.Metadata();
+    md.set('seldon', 'iris');
+    md.set('namespace', 'models');
+    let next = 0;
+    let failed = 0;
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (next < 3000) {
+          next++;
+          if (!(await grpcPredict(clients, { strData: 'hi' }, md)).ok) failed++;
+        }
+      }),
+    );
+    clients.close();
+    expect(failed).toBe(0);
+    for (const pod of grpcPods) expect(Math.abs(pod.calls.length / 30 - 33.3)).toBeLessThanOrEqual(5);
   }, 30_000);
 });
