@@ -17,13 +17,14 @@
  */
 import http2, { type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { overflowInfo } from './breaker.js';
+import { backoffMs, retriesOn, type AttemptFailure } from './retry-policy.js';
 import { GrpcStatus } from './errors.js';
 import { RESPOND_END_STREAM, RESPOND_WITH_TRAILERS, answerTrailersOnly, statusTrailers, stopReading } from './grpc-answer.js';
 import { answerStatus, type GrpcMirrors } from './grpc-mirror.js';
 import { formatGrpcTimeout, parseGrpcTimeout } from './grpc-timeout.js';
 import type { GrpcUpstream, GrpcUpstreams, PooledSession } from './grpc-upstreams.js';
 import type { GatewayMetrics } from './metrics.js';
-import type { Backend, RetryPolicy, Routed } from '../routing/types.js';
+import type { Backend, Routed } from '../routing/types.js';
 
 const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM, NGHTTP2_FLAG_END_STREAM } = http2.constants;
 const IMPLICIT_RETRIES = 2;
@@ -59,21 +60,8 @@ export interface CallContext {
   callEnded(): void;
 }
 
-type Failure = 'connect' | 'refused' | 'reset';
+type Failure = Exclude<AttemptFailure, number>;
 
-function retriesOn(policy: RetryPolicy | null, what: Failure | number): boolean {
-  if (!policy) return false;
-  const on = policy.retryOn;
-  if (typeof what === 'number') {
-    if (on === 'gateway-error') return what === 502 || what === 503 || what === 504;
-    if (on === '5xx') return what >= 500;
-    if (on === 'retriable-4xx') return what === 409;
-    return false;
-  }
-  if (what === 'refused') return on === 'refused-stream' || on === 'gateway-error' || on === '5xx';
-  if (what === 'connect') return on === 'gateway-error' || on === '5xx' || on === 'connect-failure';
-  return on === 'gateway-error' || on === '5xx';
-}
 
 export class GrpcCall {
   private readonly backend: Backend;
@@ -241,7 +229,7 @@ export class GrpcCall {
     this.inRetry = true;
     if (!this.requestEnded) this.client.pause();
     // Backoff 25 ms × 2ⁿ with full jitter, capped at 250 ms (SEMANTICS.md §9).
-    setTimeout(this.retryNow, Math.random() * Math.min(250, 25 * 2 ** n));
+    setTimeout(this.retryNow, backoffMs(n));
     return true;
   }
 

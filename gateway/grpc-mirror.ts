@@ -35,7 +35,7 @@ class MirrorCall {
 
   constructor(
     private readonly backend: Backend,
-    private readonly stream: ClientHttp2Stream,
+    stream: ClientHttp2Stream,
     private readonly settle: (backend: Backend, status: number) => void,
   ) {
     const s = stream;

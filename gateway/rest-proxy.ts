@@ -12,6 +12,7 @@ import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { overflowInfo } from './breaker.js';
+import { backoffMs, retriesOn, type AttemptFailure } from './retry-policy.js';
 import { errorBody, type GatewayReason } from './errors.js';
 import { clientResponseHeaders, shadowHost, upstreamRequestHeaders } from './http-headers.js';
 import type { GatewayMetrics } from './metrics.js';
@@ -21,7 +22,7 @@ import type { RouteState } from './route-state.js';
 import type { RestMirrors } from './shadow.js';
 import type { Endpoint, Upstreams, UpstreamPool } from './upstreams.js';
 import { match } from '../routing/match.js';
-import type { Backend, Picker, RetryPolicy, Routed } from '../routing/types.js';
+import type { Backend, Picker, Routed } from '../routing/types.js';
 
 export interface RestProxyDeps {
   readonly state: RouteState;
@@ -48,7 +49,7 @@ export function sendError(req: IncomingMessage, res: ServerResponse, status: num
 const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT', 'ECONNABORTED', 'ERR_TLS_CERT_ALTNAME_INVALID', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'CERT_HAS_EXPIRED']);
 const IMPLICIT_CONNECT_RETRIES = 2;
 
-type Failure = 'connect' | 'reset' | 'timeout' | 'idle';
+type Failure = Exclude<AttemptFailure, number>;
 
 function classify(err: Error & { code?: string }): Failure {
   if (err.code === 'UND_ERR_HEADERS_TIMEOUT' || err.code === 'UND_ERR_BODY_TIMEOUT') return 'idle';
@@ -56,19 +57,6 @@ function classify(err: Error & { code?: string }): Failure {
   return 'reset';
 }
 
-function retriesOn(policy: RetryPolicy | null, what: Failure | number): boolean {
-  if (!policy) return false;
-  const on = policy.retryOn;
-  if (typeof what === 'number') {
-    if (on === 'gateway-error') return what === 502 || what === 503 || what === 504;
-    if (on === '5xx') return what >= 500;
-    if (on === 'retriable-4xx') return what === 409;
-    return false;
-  }
-  if (what === 'connect') return on === 'gateway-error' || on === '5xx' || on === 'connect-failure';
-  if (what === 'reset') return on === 'gateway-error' || on === '5xx';
-  return false;
-}
 
 const hasBody = (req: IncomingMessage): boolean =>
   req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
@@ -364,7 +352,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     const n = (this.backend.retry?.numRetries ?? 0) - this.retriesLeft;
     this.retriesLeft--;
     this.inRetry = true;
-    const delay = Math.random() * Math.min(250, 25 * 2 ** n);
+    const delay = backoffMs(n);
     setTimeout(() => {
       if (!this.inRetry) return; // finished meanwhile (client gone, route timeout)
       this.up.breaker.leaveRetry();

@@ -55,6 +55,8 @@ const HELP = `Usage: npx vite-node load/rest-bench.ts [-- options]
   BENCH_QUIET_BUDGET   seconds the runner may wait, in all, for other processes to quiet down
                        before its runs (default 60); runs with >10% foreign load are marked
   --keep               keep the temporary directory (configs, logs, manifests)
+  BENCH_GATEWAY_NODE_ARGS  extra node flags for the gateway, e.g. "--max-semi-space-size=64" or "--trace-gc"
+                       (its output lands in gateway.log in the kept temporary directory)
 `;
 
 const { values: argv } = parseArgs({
@@ -104,6 +106,8 @@ const BACKEND_CPU = Math.floor(num(argv['backend-cpu'], 'BENCH_BACKEND_CPU', SER
 const PROFILE_S = num(argv.profile, 'BENCH_PROFILE', 0);
 const TARGETS = new Set(opt(argv.targets, 'BENCH_TARGETS', 'direct,nginx,stock,gateway,shadow').split(','));
 const WARMUP_S = 2;
+/** Extra node flags for the gateway (experiments: --max-semi-space-size=64, --trace-gc, ...). */
+const GATEWAY_NODE_ARGS = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
 const RATE_WARMUP_MS = 1000;
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -579,6 +583,7 @@ interface Gateway {
 async function startGateway(name: string, manifests: string, upstreams: string[], backendPort: number, extraNodeArgs: string[] = []): Promise<Gateway> {
   const [port, admin] = [await freePort(), await freePort()];
   const args = [
+    ...GATEWAY_NODE_ARGS,
     ...extraNodeArgs,
     GATEWAY_MAIN,
     'serve',
@@ -918,6 +923,7 @@ async function main(): Promise<void> {
   log(`pinning: ${arrangement}`);
   log(`backend: ${useNginxBackend ? 'nginx 1 worker, return 200' : 'node:http'} with a ${BACKEND_BODY.length}-byte JSON body; request: POST ${BODY.length}-byte JSON`);
   if (tableNote) log(tableNote);
+  if (GATEWAY_NODE_ARGS.length) log(`gateway node flags: ${GATEWAY_NODE_ARGS.join(' ')}`);
   for (const n of notes) log(`note: ${n}`);
   log('');
 

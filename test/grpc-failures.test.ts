@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { grpcClients, startGrpcBackend, type GrpcBackend, type GrpcClients } from './fixtures/grpc-backend.js';
-import { answerOk, md, pool, predict, sleep, startRawUpstream, type Outcome, type RawUpstream } from './grpc-helpers.js';
+import { answerOk, md, pool, predict, startRawUpstream, type Outcome, type RawUpstream } from './grpc-helpers.js';
 import { sdep, startTestGateway, waitFor, type TestGateway } from './helpers/gateway.js';
 
 /** A port nothing listens on. */
