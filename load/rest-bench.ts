@@ -8,14 +8,17 @@
  *            is a 90/10 canary with a header route beside it (requests carry no matching header,
  *            so every one checks the header rule and makes a weighted pick)
  *   gw+shadow the gateway on a deployment whose predictor is mirrored 100% to a shadow
+ *   gateway B optional second gateway (other build or node flags): an A/B test in one run
  *
  * Per target and round: requests/s at 16 and 64 connections (closed loop: wrk, or autocannon when
  * wrk is absent), and p50/p99 latency at a fixed 2,000 req/s (open loop, load/rest-bench-rate.ts);
  * for each, the CPU time (utime+stime from /proc, whole process tree) the proxy and the backend spent
  * per completed request. Rounds interleave the targets; the table shows medians. The load generator
- * runs on one core, the servers on the other (see --help for the arrangement).
+ * runs on one core, the servers on the other (see --help for the arrangement). Other processes'
+ * load is measured per run; disturbed runs are left out of the medians when undisturbed ones exist.
+ * load/README.md ("REST benchmark") has the method, a measured table and how to read it.
  *
- *   npm run build && npx vite-node load/rest-bench.ts [--rounds 3] [--duration 4] [--profile 10]
+ *   npm run build && npx vite-node load/rest-bench.ts [--rounds 3] [--duration 3] [--profile 8]
  *
  * Everything listens on and talks to 127.0.0.1 only; every load run is bounded in time and
  * count; every child process is stopped on exit, error, Ctrl-C or SIGTERM.
@@ -35,7 +38,7 @@ import type { RateConfig, RateResult } from './rest-bench-rate.js';
 // ---------------------------------------------------------------------------------------------
 // Options
 
-const HELP = `Usage: npx vite-node load/rest-bench.ts [-- options]
+const HELP = `Usage: npx vite-node load/rest-bench.ts [options]
 
   --rounds N           interleaved rounds; medians are reported (env BENCH_ROUNDS, default 3)
   --duration S         seconds per closed-loop run (BENCH_DURATION, default 3)
@@ -51,10 +54,16 @@ const HELP = `Usage: npx vite-node load/rest-bench.ts [-- options]
   --autocannon         use autocannon even when wrk is installed
   --profile S          after the table, profile the gateway under S seconds of load (--cpu-prof)
                        and print its self time by function (BENCH_PROFILE, default off)
+  --gateway-b-main F   also measure a second gateway from this main.js (another build), interleaved
+  --gateway-b-node-args "FLAGS"
+                       node flags of that second gateway (same build unless --gateway-b-main), e.g.
+                       "--max-semi-space-size=64" (env BENCH_GATEWAY_B_MAIN / BENCH_GATEWAY_B_NODE_ARGS)
   --build              run 'npm run build' first
+  --keep               keep the temporary directory (configs, logs, manifests)
+
+Environment only:
   BENCH_QUIET_BUDGET   seconds the runner may wait, in all, for other processes to quiet down
                        before its runs (default 60); runs with >10% foreign load are marked
-  --keep               keep the temporary directory (configs, logs, manifests)
   BENCH_GATEWAY_NODE_ARGS  extra node flags for the gateway, e.g. "--max-semi-space-size=64" or "--trace-gc"
                        (its output lands in gateway.log in the kept temporary directory)
 `;
@@ -75,6 +84,8 @@ const { values: argv } = parseArgs({
     autocannon: { type: 'boolean' },
     profile: { type: 'string' },
     build: { type: 'boolean' },
+    'gateway-b-main': { type: 'string' },
+    'gateway-b-node-args': { type: 'string' },
     keep: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   },
@@ -113,6 +124,14 @@ const RATE_WARMUP_MS = 1000;
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = findRoot(HERE);
 const GATEWAY_MAIN = join(ROOT, 'dist', 'gateway', 'main.js');
+/** An optional second gateway measured beside the first (same table, backend and rounds). */
+const GATEWAY_B = ((): { main: string; nodeArgs: string[]; label: string } | null => {
+  const mainB = argv['gateway-b-main'] ?? process.env.BENCH_GATEWAY_B_MAIN;
+  const argsB = argv['gateway-b-node-args'] ?? process.env.BENCH_GATEWAY_B_NODE_ARGS;
+  if (!mainB && argsB === undefined) return null;
+  const nodeArgs = (argsB ?? '').split(/\s+/).filter(Boolean);
+  return { main: mainB ?? GATEWAY_MAIN, nodeArgs, label: [mainB ? mainB : 'same build', nodeArgs.length ? nodeArgs.join(' ') : ''].filter(Boolean).join(', ') };
+})();
 const NS = 'bench';
 const MEASURED = 'measured';
 const HEADER_SDEP = 'measured-b';
@@ -580,12 +599,20 @@ interface Gateway {
   readonly admin: number;
 }
 
-async function startGateway(name: string, manifests: string, upstreams: string[], backendPort: number, extraNodeArgs: string[] = []): Promise<Gateway> {
+async function startGateway(
+  name: string,
+  manifests: string,
+  upstreams: string[],
+  backendPort: number,
+  extraNodeArgs: string[] = [],
+  main = GATEWAY_MAIN,
+  nodeArgs = GATEWAY_NODE_ARGS,
+): Promise<Gateway> {
   const [port, admin] = [await freePort(), await freePort()];
   const args = [
-    ...GATEWAY_NODE_ARGS,
+    ...nodeArgs,
     ...extraNodeArgs,
-    GATEWAY_MAIN,
+    main,
     'serve',
     '--manifests',
     manifests,
@@ -800,6 +827,28 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
+/** Which gateway was measured: the newest file time under its dist folder, and the git HEAD of the checkout. */
+function buildInfo(main: string): string {
+  const dir = dirname(main);
+  let newest = 0;
+  for (const sub of [dir, join(dir, '..', 'routing'), join(dir, '..', 'k8s')]) {
+    try {
+      for (const f of readdirSync(sub)) if (f.endsWith('.js')) newest = Math.max(newest, statSync(join(sub, f)).mtimeMs);
+    } catch {
+      /* absent */
+    }
+  }
+  let head = '';
+  try {
+    const git = (...args: string[]): string => execFileSync('git', ['-C', join(dir, '..', '..'), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    head = git('log', '-1', '--format=%h');
+    if (git('status', '--porcelain', '--untracked-files=no', '--', 'gateway', 'routing', 'k8s')) head += ' + uncommitted changes';
+  } catch {
+    /* not a checkout */
+  }
+  return `${main} (built ${newest ? new Date(newest).toISOString() : '?'}${head ? `, sources at ${head}` : ''})`;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Formatting
 
@@ -912,6 +961,13 @@ async function main(): Promise<void> {
     if (TARGETS.has('gateway')) targets.push({ key: 'gateway', label: 'gateway (90/10 canary + header rule)', url: `http://127.0.0.1:${gateway.port}${probePath}`, proxyPid: gateway.server.pid });
     if (TARGETS.has('shadow'))
       targets.push({ key: 'shadow', label: 'gateway, 100% shadow', url: `http://127.0.0.1:${gateway.port}/seldon/${NS}/${SHADOWED}/api/v1.0/predictions`, proxyPid: gateway.server.pid });
+    if (GATEWAY_B) {
+      // A second gateway, same table and backend, other build and/or node flags: an A/B in one run.
+      const b = await startGateway('gateway-b', manifests, upstreams, backendPort, [], GATEWAY_B.main, GATEWAY_B.nodeArgs);
+      const status = await post(`http://127.0.0.1:${b.port}${probePath}`);
+      if (status !== 200) throw new Error(`gateway B answered ${status}:\n${outputOf(b.server).slice(-3000)}`);
+      targets.push({ key: 'gateway-b', label: `gateway B (${GATEWAY_B.label})`, url: `http://127.0.0.1:${b.port}${probePath}`, proxyPid: b.server.pid });
+    }
   }
 
   const arrangement =
@@ -921,6 +977,7 @@ async function main(): Promise<void> {
   log(`# rest-bench ${new Date().toISOString()}  node ${process.version}, ${cores} cores, CLK_TCK ${CLK_TCK}`);
   log(`closed loop: ${WRK ? 'wrk -t1' : 'autocannon'}, ${DURATION_S}s per run at ${CONNS.join(' and ')} connections; fixed rate: ${RATE} req/s open loop for ${RATE_DURATION_S}s (after ${RATE_WARMUP_MS / 1000}s warm-up), 32 connections, ≤256 in flight; ${ROUNDS} interleaved rounds, medians`);
   log(`pinning: ${arrangement}`);
+  log(`gateway build: ${buildInfo(GATEWAY_MAIN)}${GATEWAY_B && GATEWAY_B.main !== GATEWAY_MAIN ? `; gateway B: ${buildInfo(GATEWAY_B.main)}` : ''}`);
   log(`backend: ${useNginxBackend ? 'nginx 1 worker, return 200' : 'node:http'} with a ${BACKEND_BODY.length}-byte JSON body; request: POST ${BODY.length}-byte JSON`);
   if (tableNote) log(tableNote);
   if (GATEWAY_NODE_ARGS.length) log(`gateway node flags: ${GATEWAY_NODE_ARGS.join(' ')}`);
@@ -943,7 +1000,7 @@ async function main(): Promise<void> {
         const s: Sample = { ...m.result, proxyUsPerReq: m.proxyUsPerReq, backendUsPerReq: m.backendUsPerReq, otherPct: m.otherPct, stealPct: m.stealPct, perReq: m.perReq };
         push(closed, `${t.key}@${conns}`, s);
         log(
-          `round ${round + 1} c=${String(conns).padStart(3)} ${t.key.padEnd(8)} ${f0(s.rps).padStart(7)} req/s  proxy ${f1(s.proxyUsPerReq).padStart(5)} µs/req  backend ${f1(s.backendUsPerReq).padStart(5)} µs/req  p99 ${ms(s.p99us)} ms  non-2xx ${s.non2xx}  sock-err ${s.socketErrors}${s.errorDetail ? ` (${s.errorDetail})` : ''}  ${sys(s)}  other ${f0(s.otherPct)}%${s.rps < 100 ? '  STALLED: the server answered (almost) nothing in this run' : ''}`,
+          `round ${round + 1} c=${String(conns).padStart(3)} ${t.key.padEnd(9)} ${f0(s.rps).padStart(7)} req/s  proxy ${f1(s.proxyUsPerReq).padStart(5)} µs/req  backend ${f1(s.backendUsPerReq).padStart(5)} µs/req  p99 ${ms(s.p99us)} ms  non-2xx ${s.non2xx}  sock-err ${s.socketErrors}${s.errorDetail ? ` (${s.errorDetail})` : ''}  ${sys(s)}  other ${f0(s.otherPct)}%${s.rps < 100 ? '  STALLED: the server answered (almost) nothing in this run' : ''}`,
         );
       }
     }
@@ -970,7 +1027,7 @@ async function main(): Promise<void> {
       };
       push(rate, t.key, s);
       log(
-        `round ${round + 1} ${RATE}/s  ${t.key.padEnd(8)} p50 ${ms(rr.latencyUs.p50)} p99 ${ms(rr.latencyUs.p99)} p99.9 ${ms(rr.latencyUs.p999)} max ${ms(rr.latencyUs.max)} ms  proxy ${f1(s.proxyUsPerReq)} µs/req  ${rr.completed}/${rr.scheduled} done, skipped ${rr.skipped}, non-2xx ${rr.non2xx}, errors ${rr.errors}${s.errorDetail ? ` (${s.errorDetail})` : ''}, send lag p99 ${ms(rr.sendLagUs.p99)} max ${ms(rr.sendLagUs.max)} ms  ${sys(s)}  other ${f0(s.otherPct)}%`,
+        `round ${round + 1} ${RATE}/s  ${t.key.padEnd(9)} p50 ${ms(rr.latencyUs.p50)} p99 ${ms(rr.latencyUs.p99)} p99.9 ${ms(rr.latencyUs.p999)} max ${ms(rr.latencyUs.max)} ms  proxy ${f1(s.proxyUsPerReq)} µs/req  ${rr.completed}/${rr.scheduled} done, skipped ${rr.skipped}, non-2xx ${rr.non2xx}, errors ${rr.errors}${s.errorDetail ? ` (${s.errorDetail})` : ''}, send lag p99 ${ms(rr.sendLagUs.p99)} max ${ms(rr.sendLagUs.max)} ms  ${sys(s)}  other ${f0(s.otherPct)}%`,
       );
     }
   }
@@ -1033,9 +1090,9 @@ async function main(): Promise<void> {
   const p50 = (k: string): number | null => med(rate.get(k), (s) => s.p50us);
   const ratio = (a: number | null, b: number | null): string => (a !== null && b !== null && b > 0 ? `${(a / b).toFixed(2)}x` : '–');
   const ratioRows: string[][] = [];
-  for (const k of ['gateway', 'shadow', 'stock', 'nginx']) {
+  for (const k of ['gateway', 'gateway-b', 'shadow', 'stock', 'nginx']) {
     if (!targets.some((t) => t.key === k)) continue;
-    for (const base of ['direct', 'nginx', 'stock']) {
+    for (const base of k === 'gateway-b' ? ['gateway', 'direct', 'nginx', 'stock'] : ['direct', 'nginx', 'stock']) {
       if (base === k || !targets.some((t) => t.key === base)) continue;
       ratioRows.push([
         `${k} / ${base}`,
@@ -1066,9 +1123,12 @@ async function main(): Promise<void> {
     const dp99 = p99('gateway') !== null && p99('direct') !== null ? (p99('gateway')! - p99('direct')!) / 1000 : null;
     checks.push([`p99 @${RATE}/s within 1 ms of direct`, dp99 === null ? '–' : `${ms(p99('gateway'))} vs ${ms(p99('direct'))} ms: +${dp99.toFixed(2)} ms`, verdict(dp99 === null ? null : dp99 <= 1)]);
     const shadowCost = CONNS.map((c) => 1 - (rps('shadow', c) ?? NaN) / (rps('gateway', c) ?? NaN));
+    // The same cost from the gateway's CPU alone (the mirrored request also costs the backend, which shares the core).
+    const shadowCpu = CONNS.map((c) => 1 - (cpu('gateway', c) ?? NaN) / (cpu('shadow', c) ?? NaN));
     checks.push([
       '100% shadow costs < 15% req/s',
-      shadowCost.map((v, i) => `${Number.isFinite(v) ? (100 * v).toFixed(1) : '–'}% @${CONNS[i]}`).join(', '),
+      shadowCost.map((v, i) => `${Number.isFinite(v) ? (100 * v).toFixed(1) : '–'}% @${CONNS[i]}`).join(', ') +
+        ` (from the gateway's CPU/req alone: ${shadowCpu.map((v, i) => `${Number.isFinite(v) ? (100 * v).toFixed(1) : '–'}% @${CONNS[i]}`).join(', ')})`,
       verdict(shadowCost.every((v) => Number.isFinite(v)) ? shadowCost.every((v) => v < 0.15) : null),
     ]);
     log('');
