@@ -34,6 +34,7 @@ export async function runPrimary(config: GatewayConfig, log: Logger): Promise<vo
   observeChanges(state, metrics, log);
   const current = new Map<string, SeldonDeployment>();
   const readyWorkers = new Set<number>();
+  let adminPort = config.adminPort;
   let shuttingDown = false;
   const send = (w: Worker, msg: ToWorker): void => {
     if (w.isConnected()) w.send(msg);
@@ -50,6 +51,7 @@ export async function runPrimary(config: GatewayConfig, log: Logger): Promise<vo
       else if (msg?.type === 'worker-ready') {
         readyWorkers.add(w.id);
         log.info({ worker: w.id, pid: w.process.pid, port: msg.port }, 'worker listening');
+        if (readyWorkers.size === config.workers) log.info({ port: msg.port, adminPort, workers: config.workers }, 'seldon-gateway listening');
       }
     });
   };
@@ -88,14 +90,19 @@ export async function runPrimary(config: GatewayConfig, log: Logger): Promise<vo
     },
   });
   await admin.listen({ port: config.adminPort, host: config.adminHost });
+  const adminAddress = admin.server.address();
+  adminPort = typeof adminAddress === 'object' && adminAddress ? adminAddress.port : config.adminPort;
   // Without Redis, OAuth tokens and rate limits live here, one store for every worker (oauth-stores.ts).
   const stopStores = config.redisUrl ? undefined : serveStoresToWorkers();
+  // Young-generation GC pauses set the hot path's tail latency (load/README.md): give workers room.
+  const semiSpace = config.maxSemiSpaceMb > 0 ? [`--max-semi-space-size=${config.maxSemiSpaceMb}`] : [];
+  cluster.setupPrimary({ execArgv: [...process.execArgv.filter((a) => !a.startsWith('--max-semi-space-size')), ...semiSpace] });
   for (let i = 0; i < config.workers; i++) fork();
   void history.start();
   const source = sourceFor(config, { log });
   const events = source instanceof LazyKubeSource ? await postEventsOnChanges(state, source, log) : undefined;
   await source.start(sink);
-  log.info({ port: config.port, adminPort: config.adminPort, workers: config.workers }, 'seldon-gateway primary started');
+  log.info({ adminPort, workers: config.workers }, 'seldon-gateway primary started');
 
   const stop = async (signal: string): Promise<void> => {
     if (shuttingDown) return;

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { runPrimary, runWorker } from './cluster.js';
 import { UsageError, helpText, parseConfig } from './config.js';
 import { routesCommand } from './routes-command.js';
-import { createLogger, startGateway } from './serve.js';
+import { createLogger } from './serve.js';
 
 const USAGE = `Usage: seldon-gateway [serve|routes] [options]
 
@@ -30,18 +30,9 @@ async function serve(argv: string[]): Promise<void> {
     return;
   }
   const log = createLogger(config.logLevel);
+  // Traffic is served by workers (even one), so their V8 flags can be set for the hot path.
   if (cluster.isWorker) return runWorker(config, log);
-  if (config.workers > 1) return runPrimary(config, log);
-  const gateway = await startGateway(config, { logger: log });
-  const stop = (signal: string): void => {
-    log.info({ signal, gracePeriodMs: config.gracePeriodMs }, 'shutting down: draining');
-    void gateway.shutdown().then(() => {
-      log.info('stopped');
-      process.exit(0);
-    });
-  };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
+  return runPrimary(config, log);
 }
 
 async function main(): Promise<number | undefined> {

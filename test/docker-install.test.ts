@@ -108,7 +108,8 @@ describe('the image install, without Docker', () => {
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
     try {
-      await until(() => /initial sync complete/.test(out) || child.exitCode !== null, 15_000, 'initial sync');
+      // Ready = first sync done and every worker listening (the log says both).
+      await until(() => (/initial sync complete/.test(out) && /seldon-gateway listening/.test(out)) || child.exitCode !== null, 15_000, 'initial sync');
       expect(out).toMatch(/initial sync complete/);
       const adminPort = Number(/"adminPort":(\d+)/.exec(out)?.[1]);
       const ready = await fetch(`http://127.0.0.1:${adminPort}/readyz`);
