@@ -154,6 +154,7 @@ export class GatewayMetrics {
   });
   private readonly children = new WeakMap<Backend, Children>();
   private readonly shadowChildren = new WeakMap<Backend, Children>();
+  private readonly shadowResults = new WeakMap<Backend, Map<string, Counter.Internal>>();
 
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
@@ -184,7 +185,12 @@ export class GatewayMetrics {
   }
 
   shadow(b: Backend, protocol: Protocol, result: ShadowResult): void {
-    this.shadows.labels(b.origin.namespace, b.origin.deployment, b.origin.predictor, protocol, result).inc();
+    let byResult = this.shadowResults.get(b);
+    if (!byResult) this.shadowResults.set(b, (byResult = new Map()));
+    const key = `${protocol}/${result}`;
+    let counter = byResult.get(key);
+    if (!counter) byResult.set(key, (counter = this.shadows.labels(b.origin.namespace, b.origin.deployment, b.origin.predictor, protocol, result)));
+    counter.inc();
   }
 
   /** `b`: the shadow backend whose answer was compared. */

@@ -36,8 +36,6 @@ export class MirrorBudget {
 /** Discards (or collects, for comparison) the mirror's response and settles its slot exactly once. */
 class MirrorExchange implements Dispatcher.DispatchHandler {
   private done = false;
-  private timer: NodeJS.Timeout | undefined;
-  private abort: ((err?: Error) => void) | undefined;
   private status = 0;
   private readonly sentAt = performance.now();
   private seconds: number | null = null;
@@ -46,16 +44,9 @@ class MirrorExchange implements Dispatcher.DispatchHandler {
     private readonly backend: Backend,
     private readonly settle: (backend: Backend, status: number, failed: boolean, seconds: number | null) => void,
     private readonly collect?: AnswerCollector,
-  ) {
-    if (backend.timeoutMs > 0) {
-      this.timer = setTimeout(() => this.abort?.(new Error('mirror timeout')), backend.timeoutMs);
-      this.timer.unref();
-    }
-  }
+  ) {}
 
-  onConnect(abort: (err?: Error) => void): void {
-    this.abort = abort;
-  }
+  onConnect(): void {}
   onHeaders(statusCode: number, rawHeaders: Buffer[]): boolean {
     if (statusCode >= 200) {
       this.status = statusCode;
@@ -77,7 +68,6 @@ class MirrorExchange implements Dispatcher.DispatchHandler {
   private finish(failed: boolean): void {
     if (this.done) return;
     this.done = true;
-    if (this.timer) clearTimeout(this.timer);
     this.settle(this.backend, this.status, failed, this.seconds);
   }
 }
@@ -134,7 +124,8 @@ export class RestMirrors {
         collected,
       );
       endpoint.pool.dispatch(
-        { method: method as Dispatcher.HttpMethod, path, headers, body, bodyTimeout: m.backend.idleTimeoutMs, headersTimeout: 0 },
+        // The mirror's own timeouts, on undici's shared coarse timers (no timer per mirror).
+        { method: method as Dispatcher.HttpMethod, path, headers, body, headersTimeout: m.backend.timeoutMs, bodyTimeout: m.backend.idleTimeoutMs },
         exchange,
       );
     }
