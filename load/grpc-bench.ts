@@ -17,13 +17,14 @@
  * phase (another process taking the CPU) does not decide the result. Latencies are pooled.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { grpcClients, startGrpcBackend, type GrpcClients, type SeldonMessage } from '../test/fixtures/grpc-backend.js';
+import { treeSeconds } from './proc.js';
 
 const ROLE = process.env['GRPC_BENCH_ROLE'];
 const SCRIPT = fileURLToPath(import.meta.url);
@@ -108,16 +109,9 @@ interface Child {
   stop(): Promise<string | undefined>;
 }
 
-const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
-
+/** CPU seconds of the process tree (a gateway primary and its workers). */
 function cpuSecondsOf(pid: number | undefined): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS; // utime, stime
-  } catch {
-    return NaN;
-  }
+  return pid === undefined ? NaN : treeSeconds(pid);
 }
 
 /**

@@ -34,6 +34,7 @@ import ts from 'typescript';
 import YAML from 'yaml';
 import { formatSummary, summarise, type CpuProfile } from './rest-bench-cpuprofile.js';
 import type { RateConfig, RateResult } from './rest-bench-rate.js';
+import { CLK_TCK, descendants, treeSeconds } from './proc.js';
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -169,32 +170,6 @@ function which(cmd: string): string | null {
   return null;
 }
 
-/** Every live descendant of `pid` (scans /proc once). */
-function descendants(pid: number): number[] {
-  const parent = new Map<number, number[]>();
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      const list = parent.get(ppid) ?? [];
-      list.push(Number(name));
-      parent.set(ppid, list);
-    } catch {
-      /* gone */
-    }
-  }
-  const out: number[] = [];
-  const walk = (p: number): void => {
-    for (const c of parent.get(p) ?? []) {
-      out.push(c);
-      walk(c);
-    }
-  };
-  walk(pid);
-  return out;
-}
-
 function killTree(child: ChildProcess, signal: NodeJS.Signals): void {
   if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
   const pids = signal === 'SIGKILL' ? [...descendants(child.pid).reverse(), child.pid] : [child.pid];
@@ -327,26 +302,6 @@ function nodeScript(name: string): string[] {
 // ---------------------------------------------------------------------------------------------
 // /proc accounting
 
-const CLK_TCK = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-/** utime+stime (+ reaped children's) of a process, in ticks; 0 when gone. */
-function procTicks(pid: number, withReaped: boolean): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const own = Number(f[11]) + Number(f[12]);
-    return withReaped ? own + Number(f[13]) + Number(f[14]) : own;
-  } catch {
-    return 0;
-  }
-}
-
 interface Counters {
   syscr: number;
   syscw: number;
@@ -373,13 +328,6 @@ function treeCounters(pid: number): Counters {
     }
   }
   return c;
-}
-
-/** CPU seconds of a process and its live descendants (an nginx master and its worker, a gateway and any workers). */
-function treeSeconds(pid: number): number {
-  let t = procTicks(pid, false);
-  for (const d of descendants(pid)) t += procTicks(d, false);
-  return t / CLK_TCK;
 }
 
 interface MachineTicks {
