@@ -2,15 +2,10 @@
  * Helpers of the observability tests: a gateway whose logs go to a stream the test reads,
  * a small Prometheus text parser, and request shortcuts.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { request } from 'undici';
-import { parseConfig } from '../gateway/config.js';
-import { startGateway, type Gateway } from '../gateway/serve.js';
-import { waitFor } from './helpers/gateway.js';
+import { startTestGateway, type TestGateway } from './helpers/gateway.js';
 
 export const predict = '/api/v1.0/predictions';
 export const body = '{"data":{"ndarray":[[1,2]]}}';
@@ -30,42 +25,17 @@ export class LogCapture extends Writable {
   }
 }
 
-export interface ObservedGateway extends Gateway {
-  readonly dir: string;
-  readonly url: string;
-  readonly adminUrl: string;
+export interface ObservedGateway extends TestGateway {
   /** Main log and access log, when `logs` was asked for. */
   readonly logs: LogCapture | undefined;
-  write(file: string, yaml: string): Promise<void>;
-  stop(): Promise<void>;
 }
 
 /** A real gateway (one process) over manifests in a temp dir; `logs: true` captures its logs at trace level. */
 export async function startObservedGateway(opts: { manifests: Record<string, string>; resolve?: Record<string, number>; args?: string[]; logs?: boolean }): Promise<ObservedGateway> {
-  const dir = mkdtempSync(join(tmpdir(), 'sgw-obs-'));
-  for (const [file, yaml] of Object.entries(opts.manifests)) writeFileSync(join(dir, file), yaml);
-  const resolve = Object.entries(opts.resolve ?? {}).flatMap(([addr, port]) => ['--resolve', `${addr}=127.0.0.1:${port}`]);
-  const config = parseConfig('serve', ['--manifests', dir, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1', '--workers', '1', ...resolve, ...(opts.args ?? [])], {});
   const logs = opts.logs ? new LogCapture() : undefined;
-  const logger = logs ? pino({ level: 'trace', base: { service: 'seldon-gateway' } }, logs) : pino({ level: 'silent' });
-  const gw = await startGateway(config, { logger, accessLogger: logger });
-  await waitFor(() => gw.ready());
-  return {
-    ...gw,
-    dir,
-    logs,
-    url: `http://127.0.0.1:${gw.port}`,
-    adminUrl: `http://127.0.0.1:${gw.adminPort}`,
-    async write(file, yaml) {
-      const before = gw.state.current.generation;
-      writeFileSync(join(dir, file), yaml);
-      await waitFor(() => gw.state.current.generation > before);
-    },
-    async stop() {
-      await gw.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  const logger = logs ? pino({ level: 'trace', base: { service: 'seldon-gateway' } }, logs) : undefined;
+  const gw = await startTestGateway({ ...opts, ...(logger ? { logger, accessLogger: logger } : {}) });
+  return { ...gw, logs };
 }
 
 export async function post(url: string, headers: Record<string, string> = {}, payload: string | Buffer = body) {

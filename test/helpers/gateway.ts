@@ -5,7 +5,7 @@
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { parseConfig } from '../../gateway/config.js';
 import { startGateway, type Gateway } from '../../gateway/serve.js';
 
@@ -22,6 +22,9 @@ export async function startTestGateway(opts: {
   manifests: Record<string, string>;
   resolve?: Record<string, number>;
   args?: string[];
+  /** Default: silent. */
+  logger?: Logger;
+  accessLogger?: Logger;
 }): Promise<TestGateway> {
   const dir = mkdtempSync(join(tmpdir(), 'sgw-'));
   for (const [file, yaml] of Object.entries(opts.manifests)) writeFileSync(join(dir, file), yaml);
@@ -31,7 +34,7 @@ export async function startTestGateway(opts: {
     ['--manifests', dir, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1', '--workers', '1', ...resolve, ...(opts.args ?? [])],
     {},
   );
-  const gw = await startGateway(config, { logger: pino({ level: 'silent' }) });
+  const gw = await startGateway(config, { logger: opts.logger ?? pino({ level: 'silent' }), ...(opts.accessLogger ? { accessLogger: opts.accessLogger } : {}) });
   await waitFor(() => gw.ready());
   return {
     ...gw,
