@@ -17,6 +17,7 @@
  */
 import http2, { type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { overflowInfo } from './breaker.js';
+import { dropInternalHeaders } from './http-headers.js';
 import { backoffMs, retriesOn, type AttemptFailure } from './retry-policy.js';
 import { GrpcStatus } from './errors.js';
 import { RESPOND_END_STREAM, RESPOND_WITH_TRAILERS, answerTrailersOnly, statusTrailers, stopReading } from './grpc-answer.js';
@@ -108,6 +109,8 @@ export class GrpcCall {
     private readonly decision: Routed,
   ) {
     this.backend = decision.backend;
+    // Clients cannot forge the gateway's own headers (x-seldon-predictor, x-envoy-*), as on REST.
+    dropInternalHeaders(headers);
     this.up = ctx.upstreams.for(this.backend);
     this.retriesLeft = this.backend.retry?.numRetries ?? 0;
     this.keepForRetry = ctx.retryBufferBytes > 0;

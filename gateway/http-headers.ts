@@ -64,6 +64,11 @@ function isEnvoyHeader(name: string): boolean {
   return name.length > 8 && name.charCodeAt(1) === 45 && (name.charCodeAt(0) | 0x20) === 120 && name.slice(2, 8).toLowerCase() === 'envoy-';
 }
 
+/** The same rule for HTTP/2 (gRPC) header objects, whose names are lower-case: drop the gateway's own. */
+export function dropInternalHeaders(headers: Record<string, unknown>): void {
+  for (const name in headers) if (name === 'x-seldon-predictor' || isEnvoyHeader(name)) delete headers[name];
+}
+
 /** Headers for the upstream request: end-to-end ones unchanged, forwarding headers added. */
 export function upstreamRequestHeaders(raw: readonly string[], info: ForwardInfo, hostOverride?: string): string[] {
   const out: string[] = [];

@@ -68,6 +68,16 @@ describe('gRPC routing on the shared port', () => {
     expect(Buffer.from(call.metadata['trace-bin'] as string, 'base64')).toEqual(Buffer.from([0, 1, 2, 255]));
   });
 
+  it('drops metadata forging the gateway\'s own headers (x-seldon-predictor, x-envoy-*)', async () => {
+    const before = backends['iris-a']!.calls.length;
+    const o = await predict(clients, { strData: 'x' }, md({ seldon: 'iris', namespace: 'a', 'x-seldon-predictor': 'forged', 'x-envoy-overloaded': 'true', 'x-kept': '1' }));
+    expect(o.ok).toBe(true);
+    const seen = backends['iris-a']!.calls[before]!.metadata;
+    expect(seen['x-kept']).toBe('1');
+    expect(seen['x-seldon-predictor']).toBeUndefined();
+    expect(seen['x-envoy-overloaded']).toBeUndefined();
+  });
+
   it('passes custom trailers and failure statuses through unchanged', async () => {
     const ok = await predict(clients, { strData: 'trailer:x-t=1;trailer:x-u=two' }, md({ seldon: 'iris', namespace: 'a' }));
     expect(ok.ok).toBe(true);
