@@ -80,6 +80,8 @@ function listen(server: net.Server | HttpServer, port: number, host: string): Pr
   });
 }
 
+const UPSTREAM_SWEEP_MS = 60_000;
+
 export class DataPlane {
   readonly state: RouteState;
   readonly metrics: GatewayMetrics;
@@ -91,6 +93,7 @@ export class DataPlane {
   private publicServer: net.Server | undefined;
   private grpcServer: net.Server | undefined;
   private readonly sockets = new Set<net.Socket>();
+  private sweeper: NodeJS.Timeout | undefined;
   /** Open connections on the public port (for --max-connections). */
   private publicConnections = 0;
   readonly stores: Stores;
@@ -293,6 +296,9 @@ export class DataPlane {
     const dispatch = sniffingServer(this.http1!, this.grpc.server, (s) => this.track(s));
     this.publicServer = net.createServer((s) => this.accept(s, dispatch));
     this.port = await listen(this.publicServer, this.config.port, this.config.host);
+    // Pools of deployments that went away must not pile up over thousands of changes.
+    this.sweeper = setInterval(() => this.sweepUpstreams(), UPSTREAM_SWEEP_MS);
+    this.sweeper.unref();
     if (this.config.grpcPort !== undefined) {
       const grpcOnly = this.grpc.server;
       this.grpcServer = net.createServer((s) => {
@@ -329,7 +335,14 @@ export class DataPlane {
     await this.close();
   }
 
+  /** Close idle upstream pools that no route names any more (deleted or moved deployments). */
+  sweepUpstreams(): number {
+    const table = this.state.current;
+    return this.upstreams.sweep(table) + this.grpc.sweep(table);
+  }
+
   async close(): Promise<void> {
+    if (this.sweeper) clearInterval(this.sweeper);
     for (const s of this.sockets) s.destroy();
     this.publicServer?.close();
     this.grpcServer?.close();

@@ -26,7 +26,7 @@ import type { Socket } from 'node:net';
 import type { RouteState } from './route-state.js';
 import type { MirrorBudget } from './shadow.js';
 import { match } from '../routing/match.js';
-import type { Backend, HeaderGetter, Picker } from '../routing/types.js';
+import type { Backend, HeaderGetter, Picker, RouteTable } from '../routing/types.js';
 
 export interface GrpcProxyDeps {
   /** `state.current` is read once per call, at match time. */
@@ -111,6 +111,11 @@ export class GrpcProxy {
   }
 
   /** Graceful shutdown: GOAWAY every client session (in-flight streams finish), refuse new streams. */
+  /** Close upstream sessions no route names any more (see GrpcUpstreams.sweep). */
+  sweep(table: RouteTable): number {
+    return this.upstreams.sweep(table);
+  }
+
   drain(): void {
     if (this.draining) return;
     this.draining = true;

@@ -21,8 +21,8 @@ import {
   UPSTREAM_SESSION_IDLE_MS,
   UPSTREAM_SESSION_OPTIONS,
 } from './grpc-settings.js';
-import { dialTarget, type EndpointSource } from './upstreams.js';
-import type { Backend, BreakerLimits, Upstream } from '../routing/types.js';
+import { dialTarget, liveUpstreamKeys, upstreamKey, type EndpointSource } from './upstreams.js';
+import type { Backend, BreakerLimits, RouteTable, Upstream } from '../routing/types.js';
 
 export interface GrpcUpstreamSettings {
   readonly resolve: ReadonlyMap<string, { host: string; port: number }>;
@@ -289,7 +289,7 @@ export class GrpcUpstreams {
     if (u) return u;
     const up = backend.upstream;
     const b = backend.breaker;
-    const key = `${up.tls ? 'h2' : 'h2c'}://${up.host}:${up.port}|${b.maxConnections}/${b.maxPendingRequests}/${b.maxRequests}/${b.maxRetries}`;
+    const key = upstreamKey(backend, up.tls ? 'h2' : 'h2c');
     u = this.byKey.get(key);
     if (!u) {
       u = new GrpcUpstream(up, b, this.settings);
@@ -301,6 +301,19 @@ export class GrpcUpstreams {
 
   /** For `match`: a member whose Service has no ready endpoint leaves the weighted pick. */
   readonly eligible = (backend: Backend): boolean => this.for(backend).hasReady();
+
+  /** Close the sessions of upstreams no gRPC route of `table` names any more, once idle (see Upstreams.sweep). */
+  sweep(table: RouteTable): number {
+    const live = liveUpstreamKeys(table, (b) => (b.upstream.tls ? 'h2' : 'h2c'), 'grpc');
+    let closed = 0;
+    for (const [key, u] of this.byKey) {
+      if (live.has(key) || u.breaker.inFlight > 0) continue;
+      this.byKey.delete(key);
+      u.close();
+      closed++;
+    }
+    return closed;
+  }
 
   close(): void {
     for (const u of this.byKey.values()) u.close();

@@ -12,7 +12,7 @@
 import { readFileSync } from 'node:fs';
 import { Pool } from 'undici';
 import { Breaker } from './breaker.js';
-import type { Backend, Upstream } from '../routing/types.js';
+import type { Backend, RouteTable, Upstream } from '../routing/types.js';
 
 export interface UpstreamSettings {
   readonly resolve: ReadonlyMap<string, { host: string; port: number }>;
@@ -144,7 +144,7 @@ export class Upstreams {
     if (p) return p;
     const up = backend.upstream;
     const b = backend.breaker;
-    const key = `${up.tls ? 'https' : 'http'}://${up.host}:${up.port}|${b.maxConnections}/${b.maxPendingRequests}/${b.maxRequests}/${b.maxRetries}`;
+    const key = upstreamKey(backend, up.tls ? 'https' : 'http');
     p = this.byKey.get(key);
     if (!p) {
       const newPool: PoolFactory = (host, port) =>
@@ -170,6 +170,22 @@ export class Upstreams {
   /** For `match`: a member whose Service has no ready endpoint leaves the weighted pick. */
   readonly eligible = (backend: Backend): boolean => this.for(backend).hasReady();
 
+  /**
+   * Close the pools of upstreams no route of `table` names any more (deployments deleted or
+   * moved), once they have nothing in flight; returns how many. Run now and then, not per change.
+   */
+  sweep(table: RouteTable): number {
+    const live = liveUpstreamKeys(table, (b) => (b.upstream.tls ? 'https' : 'http'), 'rest');
+    let closed = 0;
+    for (const [key, p] of this.byKey) {
+      if (live.has(key) || p.breaker.inFlight > 0) continue;
+      this.byKey.delete(key);
+      void p.close();
+      closed++;
+    }
+    return closed;
+  }
+
   async close(): Promise<void> {
     await Promise.allSettled([...this.byKey.values()].map((p) => p.close()));
     this.byKey.clear();
@@ -179,4 +195,22 @@ export class Upstreams {
     for (const p of this.byKey.values()) p.destroy();
     this.byKey.clear();
   }
+}
+
+/** One pool per upstream address, TLS and breaker limits (SEMANTICS.md §9). */
+export function upstreamKey(backend: Backend, scheme: string): string {
+  const up = backend.upstream;
+  const b = backend.breaker;
+  return `${scheme}://${up.host}:${up.port}|${b.maxConnections}/${b.maxPendingRequests}/${b.maxRequests}/${b.maxRetries}`;
+}
+
+/** The pool keys every member and mirror of `table` uses. */
+export function liveUpstreamKeys(table: RouteTable, scheme: (b: Backend) => string, kind?: 'rest' | 'grpc'): Set<string> {
+  const live = new Set<string>();
+  for (const g of table.groups) {
+    if (kind !== undefined && g.kind !== kind) continue;
+    for (const m of g.members) live.add(upstreamKey(m.backend, scheme(m.backend)));
+    for (const m of g.mirrors) live.add(upstreamKey(m.backend, scheme(m.backend)));
+  }
+  return live;
 }
