@@ -211,10 +211,12 @@ export class TableBuilder {
       byDep.set(c.key, client);
       this.dirtyClients.add(client.clientId);
     }
-    const own = ownRoutesOf(c);
-    if (own) this.own.set(c.key, own);
-    else this.own.delete(c.key);
-    this.ownChanged = true;
+    // Only a deployment with an OAuth client can be reached through the front end.
+    const own = c.clients.length > 0 ? ownRoutesOf(c) : null;
+    if (own) {
+      this.own.set(c.key, own);
+      this.ownChanged = true;
+    } else if (this.own.delete(c.key)) this.ownChanged = true;
     return c;
   }
 
