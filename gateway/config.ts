@@ -35,6 +35,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flag: 'port', env: env('port'), kind: 'int', default: '8080', commands: SERVE, help: 'Public port: REST (HTTP/1.1) and gRPC (h2c) on one listener, as Ambassador had.' },
   { flag: 'host', env: env('host'), kind: 'string', default: '0.0.0.0', commands: SERVE, help: 'Address the public port binds to.' },
   { flag: 'grpc-port', env: env('grpc-port'), kind: 'int', commands: SERVE, help: 'Optional extra port that serves h2c gRPC only.' },
+  { flag: 'oauth-port', env: env('oauth-port'), kind: 'int', commands: SERVE, help: 'Optional extra listener (REST and gRPC) for clients of Seldon 0.x\'s OAuth API front end, which used their own port; it serves what the public port serves.' },
   { flag: 'admin-port', env: env('admin-port'), kind: 'int', default: '8877', commands: SERVE, help: 'Admin port: /healthz, /readyz, /routes, /metrics. Never served on the public port.' },
   { flag: 'admin-host', env: env('admin-host'), kind: 'string', commands: SERVE, help: 'Address the admin port binds to. Default 127.0.0.1, or 0.0.0.0 inside a cluster (so probes reach it).' },
   { flag: 'ambassador-id', env: 'AMBASSADOR_ID', kind: 'string', default: 'default', commands: BOTH, help: 'Serve only SeldonDeployments whose seldon.io/ambassador-id is this id (untagged ones are "default").' },
@@ -92,6 +93,7 @@ export interface GatewayConfig {
   readonly port: number;
   readonly host: string;
   readonly grpcPort: number | undefined;
+  readonly oauthPort: number | undefined;
   readonly adminPort: number;
   readonly adminHost: string;
   readonly resolve: ReadonlyMap<string, { host: string; port: number }>;
@@ -248,7 +250,7 @@ export function parseConfig(command: 'serve' | 'routes', argv: readonly string[]
   if (balance !== 'random' && balance !== 'round-robin') throw new UsageError(`--balance: "${balance}" is not random or round-robin`);
   const port = int('port') ?? 8080;
   const adminPort = int('admin-port') ?? 8877;
-  for (const [flag, p] of [['port', port], ['admin-port', adminPort], ['grpc-port', int('grpc-port')]] as const) {
+  for (const [flag, p] of [['port', port], ['admin-port', adminPort], ['grpc-port', int('grpc-port')], ['oauth-port', int('oauth-port')]] as const) {
     if (p !== undefined && p > 65535) throw new UsageError(`--${flag}: ${p} is not a port`);
   }
   const upstreamCa = str('upstream-ca');
@@ -291,6 +293,7 @@ export function parseConfig(command: 'serve' | 'routes', argv: readonly string[]
     port,
     host: str('host') ?? '0.0.0.0',
     grpcPort: int('grpc-port'),
+    oauthPort: int('oauth-port'),
     adminPort,
     adminHost: str('admin-host') ?? (inCluster(environment) ? '0.0.0.0' : '127.0.0.1'),
     resolve,

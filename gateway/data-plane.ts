@@ -92,6 +92,7 @@ export class DataPlane {
   private http1: HttpServer | undefined;
   private publicServer: net.Server | undefined;
   private grpcServer: net.Server | undefined;
+  private oauthServer: net.Server | undefined;
   private readonly sockets = new Set<net.Socket>();
   private sweeper: NodeJS.Timeout | undefined;
   /** Open connections on the public port (for --max-connections). */
@@ -101,6 +102,7 @@ export class DataPlane {
   readonly gate: Gatekeeper;
   port = 0;
   grpcPort: number | undefined;
+  oauthPort: number | undefined;
 
   constructor(
     private readonly config: GatewayConfig,
@@ -296,6 +298,11 @@ export class DataPlane {
     const dispatch = sniffingServer(this.http1!, this.grpc.server, (s) => this.track(s));
     this.publicServer = net.createServer((s) => this.accept(s, dispatch));
     this.port = await listen(this.publicServer, this.config.port, this.config.host);
+    if (this.config.oauthPort !== undefined) {
+      // Old API front end clients dial their own port; it takes the same connections as the public one.
+      this.oauthServer = net.createServer((s) => this.accept(s, dispatch));
+      this.oauthPort = await listen(this.oauthServer, this.config.oauthPort, this.config.host);
+    }
     // Pools of deployments that went away must not pile up over thousands of changes.
     this.sweeper = setInterval(() => this.sweepUpstreams(), UPSTREAM_SWEEP_MS);
     this.sweeper.unref();
@@ -322,7 +329,7 @@ export class DataPlane {
     this.rest.draining = true;
     this.grpc.drain();
     const closed = Promise.all(
-      [this.publicServer, this.grpcServer].filter((s): s is net.Server => s !== undefined).map((s) => new Promise<void>((r) => s.close(() => r()))),
+      [this.publicServer, this.grpcServer, this.oauthServer].filter((s): s is net.Server => s !== undefined).map((s) => new Promise<void>((r) => s.close(() => r()))),
     );
     this.http1?.closeIdleConnections();
     const deadline = Date.now() + graceMs;
@@ -346,6 +353,7 @@ export class DataPlane {
     for (const s of this.sockets) s.destroy();
     this.publicServer?.close();
     this.grpcServer?.close();
+    this.oauthServer?.close();
     await this.grpc.close();
     this.upstreams.destroy();
     this.stores.close();

@@ -23,6 +23,7 @@ export interface Gateway {
   readonly port: number;
   readonly adminPort: number;
   readonly grpcPort: number | undefined;
+  readonly oauthPort: number | undefined;
   readonly state: RouteState;
   readonly metrics: GatewayMetrics;
   ready(): boolean;
@@ -180,7 +181,7 @@ export async function startGateway(config: GatewayConfig, options: { source?: De
   const adminAddr = admin.server.address();
   const adminPort = typeof adminAddr === 'object' && adminAddr ? adminAddr.port : config.adminPort;
   await source.start(sink);
-  log.info({ port: plane.port, adminPort, grpcPort: plane.grpcPort, workers: 1 }, 'seldon-gateway listening');
+  log.info({ port: plane.port, adminPort, grpcPort: plane.grpcPort, oauthPort: plane.oauthPort, workers: 1 }, 'seldon-gateway listening');
 
   let stopped: Promise<void> | undefined;
   const stop = (graceful: boolean): Promise<void> =>
@@ -199,6 +200,7 @@ export async function startGateway(config: GatewayConfig, options: { source?: De
     port: plane.port,
     adminPort,
     grpcPort: plane.grpcPort,
+    oauthPort: plane.oauthPort,
     state,
     metrics,
     ready: () => sink.synced && !shuttingDown,

@@ -98,7 +98,7 @@ describe('OAuth front end with two gateways sharing Redis', () => {
     for (const n of ['iris', 'iris-eu', 'other', 'fraud', 'open', 'temp']) rest[n] = await startHttpBackend({ name: n });
     for (const n of ['iris', 'iris-eu', 'other', 'fraud']) rpc[n] = await startGrpcBackend({ name: n });
     a = await startTestGateway({ manifests, resolve: resolve(), args: ['--redis-url', redis.url, '--redis-timeout', '300ms'] });
-    b = await startTestGateway({ manifests, resolve: resolve(), args: ['--redis-url', redis.url, '--redis-timeout', '300ms'] });
+    b = await startTestGateway({ manifests, resolve: resolve(), args: ['--redis-url', redis.url, '--redis-timeout', '300ms', '--oauth-port', '0'] });
     clientsA = grpcClients(`127.0.0.1:${a.port}`);
     clientsB = grpcClients(`127.0.0.1:${b.port}`);
     for (const gw of [a, b]) await waitUntil(async () => (await metric(gw, 'seldon_gateway_redis_connected')) === 1);
@@ -152,6 +152,23 @@ describe('OAuth front end with two gateways sharing Redis', () => {
     const n = rest['iris']!.requests.length;
     expect((await post(`${a.url}/api/v0.1/predictions?access_token=${t}&y=2`)).status).toBe(200);
     expect(rest['iris']!.requests[n]!.url).toBe('/api/v0.1/predictions?y=2');
+  });
+
+  it('--oauth-port serves the front end on its own listener too (REST and gRPC on one port)', async () => {
+    expect(b.oauthPort).toBeGreaterThan(0);
+    expect(b.oauthPort).not.toBe(b.port);
+    const oauthUrl = `http://127.0.0.1:${b.oauthPort}`;
+    const r = await request(`${oauthUrl}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic('iriskeymodels', 'irissecret') }, body: 'grant_type=client_credentials' });
+    const t = ((await r.body.json()) as { access_token: string }).access_token;
+    expect(r.statusCode).toBe(200);
+    const p = await post(`${oauthUrl}/api/v0.1/predictions`, bearer(t));
+    expect(p.status, p.text).toBe(200);
+    expect(p.headers['x-backend']).toBe('iris');
+    const clients = grpcClients(`127.0.0.1:${b.oauthPort}`);
+    const o = await predict(clients, { strData: 'hi' }, md({ oauth_token: t }));
+    clients.close();
+    expect(o.ok).toBe(true);
+    expect(answeredBy(o)).toBe('iris');
   });
 
   it('missing, unknown and malformed tokens get 401 with a JSON error and WWW-Authenticate; the token is never echoed', async () => {
