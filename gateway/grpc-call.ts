@@ -15,6 +15,7 @@
  * route's retry policy may replay resets and 5xx answers, with backoff. Never after a response
  * byte reached the client.
  */
+import { randomUUID } from 'node:crypto';
 import http2, { type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { overflowInfo } from './breaker.js';
 import { dropInternalHeaders } from './http-headers.js';
@@ -111,6 +112,8 @@ export class GrpcCall {
     this.backend = decision.backend;
     // Clients cannot forge the gateway's own headers (x-seldon-predictor, x-envoy-*), as on REST.
     dropInternalHeaders(headers);
+    // As on REST (and as Envoy does for gRPC): every call upstream carries a request id.
+    if (headers['x-request-id'] === undefined) headers['x-request-id'] = randomUUID();
     this.up = ctx.upstreams.for(this.backend);
     this.retriesLeft = this.backend.retry?.numRetries ?? 0;
     this.keepForRetry = ctx.retryBufferBytes > 0;

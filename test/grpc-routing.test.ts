@@ -74,6 +74,7 @@ describe('gRPC routing on the shared port', () => {
     expect(o.ok).toBe(true);
     const seen = backends['iris-a']!.calls[before]!.metadata;
     expect(seen['x-kept']).toBe('1');
+    expect(seen['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
     expect(seen['x-seldon-predictor']).toBeUndefined();
     expect(seen['x-envoy-overloaded']).toBeUndefined();
   });
