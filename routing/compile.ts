@@ -23,17 +23,12 @@ import {
   type PredictorSpec,
   type RateLimit,
   type RetryPolicy,
-  type RouteKind,
+  type RouteMatch,
   type SeldonDeployment,
 } from './types.js';
 
-export interface RouteSpec {
-  readonly kind: RouteKind;
-  readonly namespace: string;
-  readonly path: PathMatcher;
-  readonly host: string | null;
-  readonly headers: readonly HeaderConstraint[];
-  readonly grpcIdentity: { readonly seldon: string; readonly namespace: string } | null;
+/** One backend's place in one group: the group's match, plus its role and weight there. */
+export interface RouteSpec extends RouteMatch {
   readonly backend: Backend;
   readonly shadow: boolean;
   /** Members: explicit weight, or null when weightless. Mirrors: the mirror percent. */

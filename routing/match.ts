@@ -72,11 +72,6 @@ export function checkPath(path: string): number {
   return merge ? PATH_MERGE_SLASHES : PATH_OK;
 }
 
-/** True when the path has a `.` or `..` segment, raw or as `%2e` (SEMANTICS.md §5.1). */
-export function hasDotSegment(path: string): boolean {
-  return checkPath(path) === PATH_DOT_SEGMENT;
-}
-
 /** The path to decide on (merged slashes), or the 400 for it. */
 function normalised(path: string, kind: RouteRequest['kind']): string | NotRouted {
   if (path.charCodeAt(0) !== SLASH) return notRouted(400, 'BAD_REQUEST', `request path "${path}" does not start with "/"`);

@@ -27,6 +27,7 @@ import type {
   RouteGroup,
   RouteTable,
   SeldonDeployment,
+  RouteMatch,
   WeightedBackend,
 } from './types.js';
 
@@ -34,18 +35,18 @@ function matcherText(p: PathMatcher): string {
   return p.kind === 'prefix' ? p.prefix : p.source;
 }
 
-function constraintsOf(spec: Pick<RouteSpec, 'headers' | 'host' | 'grpcIdentity'>): string[] {
+function constraintsOf(spec: RouteMatch): string[] {
   const out = spec.headers.map((h) => `${h.kind}:${constraintText(h)}`);
   if (spec.host !== null) out.push(`host:${spec.host}`);
   if (spec.grpcIdentity) out.push(`exact:namespace=${spec.grpcIdentity.namespace}`, `exact:seldon=${spec.grpcIdentity.seldon}`);
   return out.sort();
 }
 
-export function groupKeyOf(spec: RouteSpec): string {
+function groupKeyOf(spec: RouteMatch): string {
   return [spec.kind, spec.namespace, `${spec.path.kind}:${matcherText(spec.path)}`, constraintsOf(spec).join('\u0001')].join('\u0000');
 }
 
-function precedenceOf(spec: RouteSpec): Precedence {
+function precedenceOf(spec: RouteMatch): Precedence {
   let headerWeight = 0;
   for (const h of spec.headers) headerWeight += constraintWeight(h);
   if (spec.host !== null) headerWeight += 'host'.length + spec.host.length;

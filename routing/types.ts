@@ -247,22 +247,26 @@ export type PathMatcher =
   | { readonly kind: 'prefix'; readonly prefix: string }
   | { readonly kind: 'regex'; readonly source: string; readonly test: (path: string) => boolean };
 
-/**
- * A route group: all routes sharing one match key (SEMANTICS.md §6.1). Weights are normalised
- * within a group and never across groups.
- */
-export interface RouteGroup {
-  /** Canonical key: kind, matcher, constraints, host, gRPC identity. */
-  readonly key: string;
+/** What a route matches: the fields of a group's key (SEMANTICS.md §6.1). */
+export interface RouteMatch {
   readonly kind: RouteKind;
+  /** Namespace of the deployment(s) the route belongs to (groups never span namespaces). */
+  readonly namespace: string;
   readonly path: PathMatcher;
   /** Exact case-insensitive host (port ignored), from a custom Mapping's `host`. */
   readonly host: string | null;
   readonly headers: readonly HeaderConstraint[];
   /** Generated gRPC routes: the `seldon` and `namespace` metadata values they require. */
   readonly grpcIdentity: { readonly seldon: string; readonly namespace: string } | null;
-  /** Namespace of every member (groups never span namespaces). */
-  readonly namespace: string;
+}
+
+/**
+ * A route group: all routes sharing one match key (SEMANTICS.md §6.1). Weights are normalised
+ * within a group and never across groups.
+ */
+export interface RouteGroup extends RouteMatch {
+  /** Canonical key: kind, matcher, constraints, host, gRPC identity. */
+  readonly key: string;
   /** Non-shadow members in canonical order (by backend id), with normalised percents. */
   readonly members: readonly WeightedBackend[];
   readonly mirrors: readonly Mirror[];
