@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { ManifestSource, type ManifestSourceOptions } from '../k8s/manifest-source.js';
-import type { SourceEvent, SourceSink } from '../k8s/source.js';
 import type { SeldonDeployment } from '../routing/types.js';
+import { RecordingSink } from './helpers/recording-sink.js';
 
 const API = 'machinelearning.seldon.io/v1';
 
@@ -24,44 +24,6 @@ function sdep(name: string, namespace?: string, traffic = 100): SeldonDeployment
 
 function yamlDocs(...docs: unknown[]): string {
   return docs.map((d) => stringify(d)).join('---\n');
-}
-
-/** Records every callback and folds events into a key → deployment map. */
-class Recorder implements SourceSink {
-  readonly batches: SourceEvent[][] = [];
-  readonly problems: Array<[string, string | null]> = [];
-  readonly calls: string[] = [];
-  readonly state = new Map<string, SeldonDeployment>();
-
-  onEvents(events: readonly SourceEvent[]): void {
-    this.calls.push('events');
-    this.batches.push([...events]);
-    for (const e of events) {
-      if (e.type === 'upsert') this.state.set(e.key, e.deployment);
-      else this.state.delete(e.key);
-    }
-  }
-  onSynced(): void {
-    this.calls.push('synced');
-  }
-  onProblem(where: string, message: string | null): void {
-    this.calls.push('problem');
-    this.problems.push([where, message]);
-  }
-  onConnected(connected: boolean): void {
-    this.calls.push(`connected:${connected}`);
-  }
-
-  /** The last message reported for `where`: undefined = never reported, null = cleared. */
-  problemAt(where: string): string | null | undefined {
-    return this.problems.findLast(([w]) => w === where)?.[1];
-  }
-  traffic(key: string): number | undefined {
-    return this.state.get(key)?.spec?.predictors?.[0]?.traffic;
-  }
-  keys(): string[] {
-    return [...this.state.keys()].sort();
-  }
 }
 
 async function until(what: string, condition: () => boolean, timeoutMs = 3000): Promise<void> {
@@ -90,8 +52,8 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function start(options: Partial<ManifestSourceOptions> = {}): Promise<Recorder> {
-  const sink = new Recorder();
+async function start(options: Partial<ManifestSourceOptions> = {}): Promise<RecordingSink> {
+  const sink = new RecordingSink();
   const source = new ManifestSource({ path: dir, debounceMs: 50, ...options });
   sources.push(source);
   await source.start(sink);
@@ -102,7 +64,7 @@ async function start(options: Partial<ManifestSourceOptions> = {}): Promise<Reco
  * Write a fresh file and wait for its deployment: scans are serial and read every file, so once it
  * arrives every earlier change has been emitted. Returns the index of the barrier's batch.
  */
-async function barrier(sink: Recorder, inDir = dir): Promise<number> {
+async function barrier(sink: RecordingSink, inDir = dir): Promise<number> {
   const name = `barrier-${++barriers}`;
   await writeFile(join(inDir, `${name}.yaml`), stringify(sdep(name, 'barrier')));
   await until(`barrier ${name}`, () => sink.state.has(`barrier/${name}`));
