@@ -394,13 +394,12 @@ export class RestProxy {
   draining = false;
   /** Set (serve wiring) when --predictor-header, --access-log-sample or --shadow-compare is on. */
   observe: RestObserve | undefined;
-
-  constructor(readonly deps: RestProxyDeps) {}
-
   /** Set by the data plane: auth and rate limits, for routes that have them (`backend.gate`). */
   gate: Gatekeeper | undefined;
   /** Set by the data plane: whether a peer may set X-Forwarded-For/-Proto (--trusted-proxies). */
   trusts: (socket: Socket) => boolean = () => false;
+
+  constructor(readonly deps: RestProxyDeps) {}
 
   handle(req: IncomingMessage, res: ServerResponse): void {
     const url = req.url ?? '/';
