@@ -52,6 +52,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flag: 'default-grpc-port', env: env('default-grpc-port'), kind: 'int', default: '5001', commands: BOTH, help: 'Executor gRPC port when the status is silent (ENGINE_SERVER_GRPC_PORT).' },
   { flag: 'legacy-service-naming', env: env('legacy-service-naming'), kind: 'boolean', commands: BOTH, help: 'Use Seldon <= 0.3 Service names (<spec.name>-<sdep>, one Service for all predictors).' },
   { flag: 'no-custom-config', env: env('no-custom-config'), kind: 'boolean', commands: BOTH, help: 'Ignore seldon.io/ambassador-config (as Seldon\'s resource mode did).' },
+  { flag: 'custom-config-scope', env: env('custom-config-scope'), kind: 'string', default: 'namespace', commands: BOTH, help: 'What a SeldonDeployment\'s seldon.io/ambassador-config Mappings may claim. namespace: only prefixes under /seldon/<its namespace>/, gRPC for its own namespace and Services in its own namespace (tenants cannot reach each other); cluster: anything, as Ambassador allowed.' },
   { flag: 'upstream-tls-verify', env: env('upstream-tls-verify'), kind: 'boolean', commands: SERVE, help: 'Verify upstream TLS certificates (predictors with ssl). Off by default: Seldon uses self-signed ones.' },
   { flag: 'upstream-ca', env: env('upstream-ca'), kind: 'string', commands: SERVE, help: 'PEM file of CA certificates to verify upstream TLS against (implies --upstream-tls-verify).' },
   { flag: 'shadow-max-in-flight', env: env('shadow-max-in-flight'), kind: 'int', default: '64', commands: SERVE, help: 'Mirrored requests in flight per shadow upstream; more are dropped and counted.' },
@@ -75,6 +76,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flag: 'client-header-timeout', env: env('client-header-timeout'), kind: 'duration', default: '60s', commands: SERVE, help: 'A client must send its request headers within this (also the first byte of a connection); else 408.' },
   { flag: 'client-request-timeout', env: env('client-request-timeout'), kind: 'duration', default: '300s', commands: SERVE, help: 'A client must send its whole REST request within this; else 408. 0: no limit.' },
   { flag: 'max-connections', env: env('max-connections'), kind: 'int', default: '10000', commands: SERVE, help: 'Open client connections per process on the public port; more get 503 and are closed. 0: no limit.' },
+  { flag: 'error-detail', env: env('error-detail'), kind: 'string', default: 'public', commands: SERVE, help: 'What the gateway\'s own error answers say. public: the deployment and the reason, never internal addresses or library text (those go to the log and metrics); internal: the details too, for debugging.' },
   { flag: 'log-level', env: env('log-level'), kind: 'string', default: 'info', commands: SERVE, help: 'fatal, error, warn, info, debug or trace.' },
   { flag: 'json', env: env('json'), kind: 'boolean', commands: ['routes'], help: 'Print the table as JSON (the shape of the admin /routes).' },
   { flag: 'help', short: 'h', env: '', kind: 'boolean', commands: BOTH, help: 'Show this help.' },
@@ -128,6 +130,8 @@ export interface GatewayConfig {
   readonly clientRequestTimeoutMs: number;
   /** 0: no limit. */
   readonly maxConnections: number;
+  /** public: error answers name the deployment and reason only; internal: addresses and library text too. */
+  readonly errorDetail: 'public' | 'internal';
 }
 
 export class UsageError extends Error {}
@@ -280,6 +284,10 @@ export function parseConfig(command: 'serve' | 'routes', argv: readonly string[]
   const watchNamespace = singleNamespace ? effectiveNamespace : typeof values['namespace'] === 'string' ? namespace : undefined;
   const accessLogSample = num('access-log-sample', 0);
   if (accessLogSample < 0 || accessLogSample > 1) throw new UsageError(`--access-log-sample: ${accessLogSample} is not between 0 and 1`);
+  const errorDetail = (str('error-detail') ?? 'public').trim().toLowerCase();
+  if (errorDetail !== 'public' && errorDetail !== 'internal') throw new UsageError(`--error-detail: "${errorDetail}" is not public or internal`);
+  const customConfigScope = (str('custom-config-scope') ?? 'namespace').trim().toLowerCase();
+  if (customConfigScope !== 'namespace' && customConfigScope !== 'cluster') throw new UsageError(`--custom-config-scope: "${customConfigScope}" is not namespace or cluster`);
   const tolerance = num('shadow-compare-tolerance', 1e-6);
   if (tolerance < 0) throw new UsageError(`--shadow-compare-tolerance: ${tolerance} is negative`);
 
@@ -323,6 +331,7 @@ export function parseConfig(command: 'serve' | 'routes', argv: readonly string[]
     clientHeaderTimeoutMs,
     clientRequestTimeoutMs,
     maxConnections: int('max-connections') ?? 10_000,
+    errorDetail,
     compile: {
       ambassadorId: str('ambassador-id') || 'default',
       singleNamespace,
@@ -333,6 +342,7 @@ export function parseConfig(command: 'serve' | 'routes', argv: readonly string[]
       defaultGrpcPort: int('default-grpc-port') ?? 5001,
       legacyServiceNaming: bool('legacy-service-naming'),
       honourCustomConfig: !bool('no-custom-config'),
+      customConfigScope,
     },
   };
 }

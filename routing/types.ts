@@ -110,6 +110,12 @@ export interface CompileOptions {
   defaultGrpcPort: number;
   legacyServiceNaming: boolean;
   honourCustomConfig: boolean;
+  /**
+   * What a deployment's custom Mappings (seldon.io/ambassador-config) may claim. `namespace` (the
+   * default): prefixes under its own /seldon/<namespace>/, gRPC matches for its own namespace, and
+   * Services in its own namespace. `cluster`: anything, as Ambassador allowed.
+   */
+  customConfigScope: 'namespace' | 'cluster';
 }
 
 export const DEFAULT_COMPILE_OPTIONS: Readonly<CompileOptions> = Object.freeze({
@@ -122,6 +128,7 @@ export const DEFAULT_COMPILE_OPTIONS: Readonly<CompileOptions> = Object.freeze({
   defaultGrpcPort: 5001,
   legacyServiceNaming: false,
   honourCustomConfig: true,
+  customConfigScope: 'namespace',
 });
 
 // ---------------------------------------------------------------------------------------------
