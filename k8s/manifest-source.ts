@@ -5,6 +5,12 @@
  * was last emitted, so watcher events only need to say "something changed", never what. A file
  * that stops parsing keeps contributing its last good deployments until it is fixed or deleted:
  * a half-saved file must not take routes down.
+ *
+ * Whatever a file holds, it fails alone: one larger than `maxFileBytes` (default 16 MiB) or nested
+ * deeper than `maxDepth` (default 100 levels of maps and lists) is refused before anything walks
+ * it, and every other failure (a parse error, a shape no SeldonDeployment has, an exception) is
+ * that file's problem, reported through `onProblem`, while its last good deployments stay and
+ * every other file's changes are applied.
  */
 import { watch, type Dirent, type FSWatcher } from 'node:fs';
 import { readFile, readdir, stat } from 'node:fs/promises';
@@ -20,6 +26,19 @@ export interface ManifestSourceOptions {
   debounceMs?: number;
   /** Namespace given to SeldonDeployments that name none. */
   defaultNamespace?: string;
+  /** Largest file read, in bytes (default 16 MiB); a larger one is a problem, its last good deployments kept. */
+  maxFileBytes?: number;
+  /** Deepest nesting of maps and lists a file may have (default 100); a deeper one is a problem, as above. */
+  maxDepth?: number;
+}
+
+export const DEFAULT_MAX_FILE_BYTES = 16 * 1024 * 1024;
+export const DEFAULT_MAX_DEPTH = 100;
+
+interface ReadLimits {
+  readonly defaultNamespace: string;
+  readonly maxFileBytes: number;
+  readonly maxDepth: number;
 }
 
 const MANIFEST_EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
@@ -39,7 +58,7 @@ interface Emitted {
 export class ManifestSource implements DeploymentSource {
   private readonly root: string;
   private readonly debounceMs: number;
-  private readonly defaultNamespace: string;
+  private readonly limits: ReadLimits;
 
   private sink: SourceSink | undefined;
   private stopped = false;
@@ -56,7 +75,11 @@ export class ManifestSource implements DeploymentSource {
   constructor(options: ManifestSourceOptions) {
     this.root = resolve(options.path);
     this.debounceMs = options.debounceMs ?? 100;
-    this.defaultNamespace = options.defaultNamespace ?? 'default';
+    this.limits = {
+      defaultNamespace: options.defaultNamespace ?? 'default',
+      maxFileBytes: options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES,
+      maxDepth: options.maxDepth ?? DEFAULT_MAX_DEPTH,
+    };
   }
 
   async start(sink: SourceSink): Promise<void> {
@@ -110,7 +133,7 @@ export class ManifestSource implements DeploymentSource {
     if (this.stopped) return;
     this.syncWatchers(listing.watchDirs, addProblem);
 
-    const results = await Promise.all(listing.files.map((f) => readManifest(f, this.defaultNamespace)));
+    const results = await Promise.all(listing.files.map((f) => readManifest(f, this.limits)));
     if (this.stopped) return;
     const files = new Map<string, SeldonDeployment[]>();
     listing.files.forEach((file, i) => {
@@ -137,8 +160,19 @@ export class ManifestSource implements DeploymentSource {
       for (const deployment of files.get(file) ?? []) {
         const key = deploymentKey(deployment);
         const first = next.get(key);
-        if (first) addProblem(file, `duplicate SeldonDeployment ${key}: already defined in ${first.file}; ignored here`);
-        else next.set(key, { deployment, json: JSON.stringify(deployment), file });
+        if (first) {
+          addProblem(file, `duplicate SeldonDeployment ${key}: already defined in ${first.file}; ignored here`);
+          continue;
+        }
+        // Known to be bounded in depth (readManifest); an exception here is still this file's alone.
+        let json: string;
+        try {
+          json = JSON.stringify(deployment);
+        } catch (err) {
+          addProblem(file, `SeldonDeployment ${key}: ${errorMessage(err)}; skipped`);
+          continue;
+        }
+        next.set(key, { deployment, json, file });
       }
     }
 
@@ -246,22 +280,41 @@ export class ManifestSource implements DeploymentSource {
   }
 }
 
-/** Read and parse one file into the SeldonDeployments it defines. Never throws. */
-async function readManifest(file: string, defaultNamespace: string): Promise<ReadResult> {
-  let text: string;
+/** Read and parse one file into the SeldonDeployments it defines. Never throws: any failure is the file's. */
+async function readManifest(file: string, limits: ReadLimits): Promise<ReadResult> {
   try {
-    text = await readFile(file, 'utf8');
+    return await readManifestOrThrow(file, limits);
+  } catch (err) {
+    return { kind: 'broken', message: `could not be read: ${errorMessage(err)}` };
+  }
+}
+
+async function readManifestOrThrow(file: string, limits: ReadLimits): Promise<ReadResult> {
+  const { defaultNamespace, maxFileBytes, maxDepth } = limits;
+  let bytes: Buffer;
+  try {
+    const size = (await stat(file)).size;
+    if (size > maxFileBytes) return { kind: 'broken', message: `file is ${size} bytes, over the limit of ${maxFileBytes}` };
+    bytes = await readFile(file);
   } catch (err) {
     const code = errorCode(err);
     if (code === 'ENOENT' || code === 'EISDIR') return { kind: 'gone' };
     return { kind: 'broken', message: errorMessage(err) };
   }
+  // It may have grown between stat and read.
+  if (bytes.length > maxFileBytes) return { kind: 'broken', message: `file is ${bytes.length} bytes, over the limit of ${maxFileBytes}` };
+  const text = bytes.toString('utf8');
+  const isJson = extname(file).toLowerCase() === '.json';
+  // JSON's nesting is plain to count before parsing; YAML's (indentation) is measured on the result.
+  if (isJson && jsonDepth(text) > maxDepth) return { kind: 'broken', message: `nested deeper than ${maxDepth} levels` };
   let values: unknown[];
   try {
-    values = extname(file).toLowerCase() === '.json' ? [parseJson(text)] : parseYaml(text);
+    values = isJson ? [parseJson(text)] : parseYaml(text);
   } catch (err) {
+    if (err instanceof RangeError) return { kind: 'broken', message: `could not be parsed: ${errorMessage(err)} (nesting is limited to ${maxDepth} levels)` };
     return { kind: 'broken', message: errorMessage(err) };
   }
+  if (!withinDepth(values, maxDepth)) return { kind: 'broken', message: `nested deeper than ${maxDepth} levels` };
   const deployments: SeldonDeployment[] = [];
   const problems: string[] = [];
   // `implied` carries a typed list's item kind: the API's SeldonDeploymentList omits it on items.
@@ -275,9 +328,22 @@ async function readManifest(file: string, defaultNamespace: string): Promise<Rea
       return items.forEach((v) => visit(v, itemKind ? { kind: itemKind, apiVersion } : undefined));
     }
     if (!isSeldonDeployment(obj)) return;
+    const which = `SeldonDeployment #${deployments.length + problems.length + 1}`;
+    if (obj.metadata !== undefined && !isRecord(obj.metadata)) {
+      problems.push(`${which}: metadata is not a map; skipped`);
+      return;
+    }
     const metadata = isRecord(obj.metadata) ? obj.metadata : {};
     if (typeof metadata.name !== 'string' || metadata.name === '') {
-      problems.push(`SeldonDeployment #${deployments.length + problems.length + 1} has no metadata.name; skipped`);
+      problems.push(`${which} has no metadata.name; skipped`);
+      return;
+    }
+    if (metadata.namespace !== undefined && metadata.namespace !== null && typeof metadata.namespace !== 'string') {
+      problems.push(`SeldonDeployment ${metadata.name}: metadata.namespace is not a string; skipped`);
+      return;
+    }
+    if (obj.spec !== undefined && obj.spec !== null && !isRecord(obj.spec)) {
+      problems.push(`SeldonDeployment ${metadata.name}: spec is not a map; skipped`);
       return;
     }
     const namespace = typeof metadata.namespace === 'string' && metadata.namespace !== '' ? metadata.namespace : defaultNamespace;
@@ -292,7 +358,10 @@ function parseYaml(text: string): unknown[] {
   for (const doc of parseAllDocuments(text)) {
     const error = doc.errors[0];
     // The pretty message is "<what> at line L, column C:\n\n<excerpt>"; keep the first line.
-    if (error) throw new Error(`YAML: ${error.message.split('\n')[0]?.replace(/:$/, '')}`);
+    const first = error?.message.split('\n')[0]?.replace(/:$/, '');
+    // The parser reports its own stack overflow (deep flow collections) as a document error.
+    if (error && /call stack/i.test(error.message)) throw new RangeError(`YAML: ${first}`);
+    if (error) throw new Error(`YAML: ${first}`);
     values.push(doc.toJS());
   }
   return values;
@@ -308,6 +377,43 @@ function parseJson(text: string): unknown {
     const before = text.slice(0, Number(at[1])).split('\n');
     throw new Error(`JSON: ${errorMessage(err)} (line ${before.length}, column ${(before.at(-1)?.length ?? 0) + 1})`);
   }
+}
+
+/** Deepest nesting of `[`/`{` in JSON text, outside strings; one pass, no recursion. */
+function jsonDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92) i++; // backslash: skip the escaped character
+      else if (c === 34) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 91 || c === 123) {
+      if (++depth > max) max = depth;
+    } else if (c === 93 || c === 125) depth--;
+  }
+  return max;
+}
+
+/** Whether no value nests maps and lists deeper than `limit`; an explicit stack, so any depth is safe to ask about. */
+function withinDepth(root: unknown, limit: number): boolean {
+  const stack: Array<[unknown, number]> = [[root, 0]];
+  // YAML anchors share one object between places (or make a cycle, which is infinitely deep): an
+  // object is walked again only when reached deeper than before, so each at most `limit` times.
+  const deepest = new Map<object, number>();
+  while (stack.length > 0) {
+    const [value, depth] = stack.pop()!;
+    if (typeof value !== 'object' || value === null) continue;
+    if (depth > limit) return false;
+    if ((deepest.get(value) ?? -1) >= depth) continue;
+    deepest.set(value, depth);
+    for (const child of Array.isArray(value) ? value : Object.values(value)) {
+      if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+    }
+  }
+  return true;
 }
 
 function isSeldonDeployment(value: Record<string, unknown>): boolean {

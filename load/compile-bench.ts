@@ -1,17 +1,21 @@
 /**
  * Routing-core benchmark (not a test): compile 10,000 generated SeldonDeployments (canaries,
  * shadows, header routes, explainers), then measure a one-deployment update at that size,
- * `match` throughput on a realistic request mix, and memory.
+ * `match` throughput on a realistic request mix, and memory. Last, the stall one enormous
+ * deployment causes: create and edit of one SeldonDeployment with 10,000 predictors (PREDICTORS),
+ * on top of the table of SDEPS deployments, each an upsert plus the table snapshot.
  *
  *   npx vite-node load/compile-bench.ts            (or: node dist/load/compile-bench.js)
- *   SDEPS=20000 npx vite-node load/compile-bench.ts
+ *   SDEPS=20000 PREDICTORS=5000 npx vite-node load/compile-bench.ts
  */
 import { headerGetter, match } from '../routing/match.js';
 import { randomPicker, seededRandom } from '../routing/pick.js';
+import { MAX_PREDICTORS } from '../routing/compile.js';
 import { TableBuilder } from '../routing/table.js';
 import { DEFAULT_COMPILE_OPTIONS, type RouteRequest, type SeldonDeployment } from '../routing/types.js';
 
 const N = Number(process.env.SDEPS ?? 10_000);
+const P = Number(process.env.PREDICTORS ?? 10_000);
 const random = seededRandom(42);
 
 function deployment(i: number, revision = 0): SeldonDeployment {
@@ -75,3 +79,43 @@ console.log(`  match                 ${((decisions / matchMs) * 1000 / 1e6).toFi
 console.log(`  heap for the table    ${mb(mem.heapUsed - heap0)}${global.gc ? '' : ' (run with --expose-gc for a settled figure)'}`);
 console.log(`  RSS after compile     ${mb(rssAfterCompile)}           (target < 200 MB; the whole process, input objects included)`);
 console.log(`  RSS at the end        ${mb(mem.rss)}           (after ${updates} updates and ${decisions / 1e6} M matches: V8 keeps pages it grew into)`);
+
+// One enormous deployment: the stall of its create and of an edit (every predictor's traffic moves).
+function enormous(revision: number): SeldonDeployment {
+  const predictors: NonNullable<SeldonDeployment['spec']>['predictors'] = Array.from({ length: P }, (_, k) => ({
+    name: `p${k}`,
+    graph: { name: 'model' },
+    ...(k > 0 ? { traffic: (k + revision) % 2 } : {}),
+  }));
+  return { metadata: { name: 'enormous', namespace: 'team-big' }, spec: { predictors } };
+}
+const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+/** Create, then edit 5 times, then delete the enormous deployment on `b`; ms of each step (upsert + table snapshot). */
+function stalls(b: TableBuilder): { create: number; edits: number[]; state: string; after: number } {
+  const step = (f: () => void): number => {
+    const t0 = process.hrtime.bigint();
+    f();
+    table = b.build();
+    return ms(t0);
+  };
+  const create = step(() => b.upsert(enormous(0)));
+  const state = table.deployments.get('team-big/enormous')?.state ?? '?';
+  const edits = [1, 2, 3, 4, 5].map((r) => step(() => b.upsert(enormous(r))));
+  const after = mean(Array.from({ length: 20 }, () => step(() => b.upsert(deployment(Math.floor(random() * N), updates + 1)))));
+  b.remove('team-big/enormous');
+  b.build();
+  return { create, edits, state, after };
+}
+const line = (label: string, s: ReturnType<typeof stalls>): void => {
+  console.log(`  ${label}`);
+  console.log(`    create              ${s.create.toFixed(0)} ms            (${s.state}; upsert + table snapshot)`);
+  console.log(`    edit                ${mean(s.edits).toFixed(0)} ms            (mean of ${s.edits.length}: ${s.edits.map((x) => x.toFixed(0)).join(', ')})`);
+  console.log(`    then a small update ${s.after.toFixed(2)} ms           (mean of 20)`);
+};
+console.log(`one SeldonDeployment with ${P} predictors, beside the ${N}`);
+// The cost itself, with the per-deployment limit lifted; then as served (over the limit it is rejected).
+const unlimited = new TableBuilder({ ...DEFAULT_COMPILE_OPTIONS, maxPredictors: Number.POSITIVE_INFINITY });
+for (const d of deployments) unlimited.upsert(d);
+unlimited.build();
+line('no predictor limit', stalls(unlimited));
+line(`default limit (${MAX_PREDICTORS} predictors)`, stalls(builder));

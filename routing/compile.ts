@@ -6,8 +6,8 @@
  * groups. Compilation looks at nothing but the SDep and the options, so the table is a pure
  * function of the current objects; any failure stays inside this SDep's report.
  */
-import { parseCustomConfig, type MappingRoute } from './custom-config.js';
-import { explainerService, isDns1035Label, predictorService } from './services.js';
+import { confined, parseCustomConfig, scopeViolation, type MappingRoute } from './custom-config.js';
+import { explainerService, isDns1035Label, isDns1123Label, isDns1123Subdomain, predictorService, serviceKey, serviceOfHost } from './services.js';
 import { effectiveAnnotations, parseHeaderAnnotation, parseInteger, parseRegexHeaderAnnotation } from './values.js';
 import {
   DEFAULT_BREAKER,
@@ -19,12 +19,14 @@ import {
   type Gate,
   type HeaderConstraint,
   type OAuthClient,
+  type Origin,
   type PathMatcher,
   type PredictorSpec,
   type RateLimit,
   type RetryPolicy,
   type RouteMatch,
   type SeldonDeployment,
+  type Upstream,
 } from './types.js';
 
 /** One backend's place in one group: the group's match, plus its role and weight there. */
@@ -35,6 +37,16 @@ export interface RouteSpec extends RouteMatch {
   readonly weight: number | null;
   /** Also one of the deployment's own routes (OAuth front end): generated predictor routes only. */
   readonly frontEnd?: boolean;
+  /** `ns/name` of the cluster Service the backend reaches (null: not a Service, e.g. an IP). */
+  readonly target: string | null;
+}
+
+/** What an OAuth-gated deployment owns: its predictor and explainer Services, and the gate every route to them applies. */
+export interface OwnedServices {
+  /** `ns/name` of each Service. */
+  readonly services: readonly string[];
+  /** Its `oauth` auth and its deployment-wide rate limit. */
+  readonly gate: Gate;
 }
 
 export interface CompiledDeployment {
@@ -43,7 +55,16 @@ export interface CompiledDeployment {
   readonly routes: readonly RouteSpec[];
   /** OAuth clients it claims (SEMANTICS.md §12); the table settles collisions. */
   readonly clients: readonly OAuthClient[];
+  /** Set when it is OAuth-gated (whatever became of its routes): routes of others that reach these Services apply its gate. */
+  readonly owned?: OwnedServices;
 }
+
+/**
+ * Most predictors one SeldonDeployment may have. Every route group is rebuilt whole when one of its
+ * members changes, and a request picks among a group's members, so one enormous deployment would
+ * cost every edit, and each of its requests, time in proportion; above this it is rejected.
+ */
+export const MAX_PREDICTORS = 1000;
 
 /** `:path` of every generated gRPC route, matched in full (SEMANTICS.md §5.2). */
 export const GRPC_PATH_SOURCE = '/(seldon.protos.*|tensorflow.serving.*|inference.*)/.*';
@@ -52,6 +73,21 @@ export const GRPC_PATH_MATCHER: PathMatcher = { kind: 'regex', source: GRPC_PATH
 
 const MAX_IDLE_DEFAULT_MS = 300_000;
 const BAD_SERVICE_NAME = /[/?#%\s\p{Cc}]/u;
+
+/** A backend, always built with the same fields in the same order (one hidden class). */
+function makeBackend(
+  id: string,
+  origin: Origin,
+  upstream: Upstream,
+  rewrite: string | null,
+  timeoutMs: number,
+  idleTimeoutMs: number,
+  retry: RetryPolicy | null,
+  breaker: BreakerLimits,
+  gate: Gate | null,
+): Backend {
+  return { id, origin, upstream, rewrite, timeoutMs, idleTimeoutMs, retry, breaker, gate };
+}
 
 /** Collects reasons as the SDep is read; the state follows from them. */
 class Findings {
@@ -66,7 +102,7 @@ function report(ns: string, name: string, id: string, state: DeploymentState, re
 }
 
 export function compileDeployment(d: SeldonDeployment, opts: CompileOptions): CompiledDeployment {
-  const c = compileRoutes(d, opts);
+  const c = withOwnedServices(compileRoutes(d, opts), d, opts);
   if (c.report.state === 'skipped') return c;
   // OAuth clients are registered whatever became of the routes: credentials do not depend on them.
   let oauth: { clients: OAuthClient[]; warnings: string[] };
@@ -87,11 +123,59 @@ export function compileDeployment(d: SeldonDeployment, opts: CompileOptions): Co
 
 const NO_CLIENTS: readonly OAuthClient[] = [];
 
+/**
+ * An OAuth-gated deployment's Services (SEMANTICS.md §8, tenant isolation): whatever became of its
+ * own routes (rejected, custom config), the Services the operator made for its predictors and
+ * explainers hold its models, and a route of anyone else that reaches them must apply its gate.
+ */
+function withOwnedServices(c: CompiledDeployment, d: SeldonDeployment, opts: CompileOptions): CompiledDeployment {
+  if (c.report.state === 'skipped') return c;
+  const { namespace: ns, name } = c.report;
+  if (!isDns1123Label(ns) || !isDns1123Subdomain(name)) return c;
+  let ann: Map<string, string>;
+  try {
+    ann = effectiveAnnotations(d.metadata?.annotations, d.spec?.annotations);
+  } catch {
+    return c;
+  }
+  if (ann.get('seldon.io/gateway-auth')?.toLowerCase() !== 'oauth') return c;
+  const rawLimit = ann.get('seldon.io/gateway-rate-limit');
+  const limit = rawLimit ? parseRateLimit(rawLimit, `${ns}/${name}`) : null;
+  const gate: Gate = { auth: { namespace: ns, deployment: name }, rateLimits: limit === null || typeof limit === 'string' ? NO_LIMITS : [limit] };
+  const services = new Set<string>();
+  const predictors: unknown = d.spec?.predictors;
+  if (Array.isArray(predictors)) {
+    for (const p of predictors as unknown[]) {
+      if (!p || typeof p !== 'object') continue;
+      const ps = p as PredictorSpec;
+      try {
+        const svc = predictorService(d, ps, ns, opts);
+        if (typeof svc === 'string') continue;
+        services.add(serviceKey(ns, svc.name));
+        if (typeof ps.explainer?.type === 'string' && ps.explainer.type !== '') {
+          const ex = explainerService(d, ps, ns, opts, svc.name);
+          if (typeof ex !== 'string') services.add(serviceKey(ns, ex.name));
+        }
+      } catch {
+        // A shape nobody foresaw: that predictor names no Service.
+      }
+    }
+  }
+  return services.size ? { ...c, owned: { services: [...services].sort(), gate } } : c;
+}
+
 function compileRoutes(d: SeldonDeployment, opts: CompileOptions): CompiledDeployment {
   const ns = d.metadata?.namespace || 'default';
   const name = typeof d.metadata?.name === 'string' ? d.metadata.name : '';
   const key = `${ns}/${name}`;
   if (!name) return { key, report: report(ns, name, 'default', 'rejected', ['metadata.name is missing']), routes: [], clients: NO_CLIENTS };
+  // Both become part of every Service host: nothing Kubernetes would not accept may reach an upstream.
+  const badName = !isDns1123Label(ns)
+    ? `metadata.namespace "${ns}" is not a DNS-1123 label (lower-case letters, digits and "-", at most 63 characters)`
+    : !isDns1123Subdomain(name)
+      ? `metadata.name "${name}" is not a DNS-1123 subdomain (lower-case letters, digits, "-" and ".", at most 253 characters)`
+      : null;
+  if (badName) return { key, report: report(ns, name, 'default', 'rejected', [badName]), routes: [], clients: NO_CLIENTS };
   let id = 'default';
   try {
     const ann = effectiveAnnotations(d.metadata?.annotations, d.spec?.annotations);
@@ -259,8 +343,10 @@ function oauthClients(d: SeldonDeployment, ns: string, name: string, opts: Compi
     const what = !set(key) ? 'spec.oauth_secret is set without spec.oauth_key' : !set(secret) ? 'spec.oauth_key is set without spec.oauth_secret' : 'spec.oauth_key and spec.oauth_secret must be strings';
     return { clients: [], warnings: [`${what}: no OAuth client is registered`] };
   }
-  const clients: OAuthClient[] = [{ clientId: `${key}${ns}`, namespace: ns, deployment: name, secret }];
-  if (opts.singleNamespace) clients.push({ clientId: key, namespace: ns, deployment: name, secret });
+  const uid: unknown = d.metadata?.uid;
+  const id = typeof uid === 'string' && uid !== '' ? { uid } : {};
+  const clients: OAuthClient[] = [{ clientId: `${key}${ns}`, namespace: ns, deployment: name, secret, ...id }];
+  if (opts.singleNamespace) clients.push({ clientId: key, namespace: ns, deployment: name, secret, ...id });
   return { clients, warnings: [] };
 }
 
@@ -290,9 +376,12 @@ function trafficOf(p: PredictorSpec, f: Findings): number {
 function compileGenerated(d: SeldonDeployment, ns: string, name: string, ann: Map<string, string>, opts: CompileOptions, f: Findings): RouteSpec[] | string {
   const predictors = d.spec?.predictors;
   if (!Array.isArray(predictors) || predictors.length === 0) return 'spec.predictors is empty: nothing to route';
+  const maxPredictors = opts.maxPredictors ?? MAX_PREDICTORS;
+  if (predictors.length > maxPredictors) return `spec.predictors has ${predictors.length} predictors: at most ${maxPredictors} are served`;
   const seen = new Set<string>();
   for (const [i, p] of predictors.entries()) {
     if (!p || typeof p !== 'object' || typeof p.name !== 'string' || p.name === '') return `spec.predictors[${i}] has no name`;
+    if (!isDns1123Label(p.name)) return `predictor name ${JSON.stringify(p.name)} is not a DNS-1123 label (lower-case letters, digits and "-", at most 63 characters)`;
     if (seen.has(p.name)) return `predictor name "${p.name}" is used twice`;
     seen.add(p.name);
     const svcName = p.annotations?.['seldon.io/svc-name'];
@@ -343,7 +432,14 @@ function compileGenerated(d: SeldonDeployment, ns: string, name: string, ann: Ma
   if (opts.singleNamespace) restPrefixes.push(`/seldon/${svcExt}/`);
 
   const specs: RouteSpec[] = [];
-  predictors.forEach((p, index) => {
+  const restHeaders: readonly HeaderConstraint[] = headers;
+  const restIdle = idleFor(restTimeout);
+  const grpcIdle = idleFor(grpcTimeout);
+  const grpcIdentity = { seldon: svcExt, namespace: ns };
+  const restPaths: PathMatcher[] = restPrefixes.map((prefix) => ({ kind: 'prefix', prefix }));
+  // A plain loop and object literals of one shape each: a deployment may have many predictors.
+  for (let index = 0; index < predictors.length; index++) {
+    const p = predictors[index]!;
     const pred = p.name!;
     const traffic = trafficOf(p, f);
     const shadow = shadowAll || p.shadow === true;
@@ -353,64 +449,41 @@ function compileGenerated(d: SeldonDeployment, ns: string, name: string, ann: Ma
     else weight = index === 0 ? null : traffic;
 
     const svc = predictorService(d, p, ns, opts);
+    if (typeof svc === 'string') return svc;
     const tls = typeof p.ssl?.certSecretName === 'string' && p.ssl.certSecretName !== '';
-    const origin = { namespace: ns, deployment: name, predictor: pred };
-    const base = { origin, rewrite: '/', retry, breaker, gate: gates.gate(predictorRateLimit(p, ns, name, f)) };
-    const service = { name: svc.name, namespace: ns };
+    const origin: Origin = { namespace: ns, deployment: name, predictor: pred };
+    const gate = gates.gate(predictorRateLimit(p, ns, name, f));
+    const id = `${ns}/${name}/${pred}`;
+    const target = serviceKey(ns, svc.name);
     if (svc.httpPort !== null) {
-      const backend: Backend = {
-        ...base,
-        id: `${ns}/${name}/${pred}`,
-        upstream: { host: svc.host, port: svc.httpPort, tls, service: { ...service, portName: 'http' } },
-        timeoutMs: restTimeout,
-        idleTimeoutMs: idleFor(restTimeout),
-      };
-      for (const [i, prefix] of restPrefixes.entries()) {
-        specs.push({ kind: 'rest', namespace: ns, path: { kind: 'prefix', prefix }, host: null, headers, grpcIdentity: null, backend, shadow, weight, frontEnd: i === 0 });
+      const upstream: Upstream = { host: svc.host, port: svc.httpPort, tls, service: { name: svc.name, namespace: ns, portName: 'http' } };
+      const backend = makeBackend(id, origin, upstream, '/', restTimeout, restIdle, retry, breaker, gate);
+      for (let i = 0; i < restPaths.length; i++) {
+        specs.push({ kind: 'rest', namespace: ns, path: restPaths[i]!, host: null, headers: restHeaders, grpcIdentity: null, backend, shadow, weight, frontEnd: i === 0, target });
       }
     }
     if (svc.grpcPort !== null) {
-      const backend: Backend = {
-        ...base,
-        rewrite: null,
-        id: `${ns}/${name}/${pred}`,
-        upstream: { host: svc.host, port: svc.grpcPort, tls, service: { ...service, portName: 'grpc' } },
-        timeoutMs: grpcTimeout,
-        idleTimeoutMs: idleFor(grpcTimeout),
-      };
-      specs.push({
-        kind: 'grpc',
-        namespace: ns,
-        path: GRPC_PATH_MATCHER,
-        host: null,
-        headers: grpcHeaders,
-        grpcIdentity: { seldon: svcExt, namespace: ns },
-        backend,
-        shadow,
-        weight,
-        frontEnd: true,
-      });
+      const upstream: Upstream = { host: svc.host, port: svc.grpcPort, tls, service: { name: svc.name, namespace: ns, portName: 'grpc' } };
+      const backend = makeBackend(id, origin, upstream, null, grpcTimeout, grpcIdle, retry, breaker, gate);
+      specs.push({ kind: 'grpc', namespace: ns, path: GRPC_PATH_MATCHER, host: null, headers: grpcHeaders, grpcIdentity, backend, shadow, weight, frontEnd: true, target });
     }
     if (typeof p.explainer?.type === 'string' && p.explainer.type !== '') {
       const ex = explainerService(d, p, ns, opts, svc.name);
+      if (typeof ex === 'string') return ex;
       if (ex.httpPort !== null) {
-        const backend: Backend = {
-          ...base,
-          origin: { ...origin, predictor: `${pred}-explainer` },
-          id: `${ns}/${name}/${pred}#explainer`,
-          upstream: { host: ex.host, port: ex.httpPort, tls: false, service: { name: ex.name, namespace: ns, portName: 'http' } },
-          timeoutMs: restTimeout,
-          idleTimeoutMs: idleFor(restTimeout),
-        };
+        const upstream: Upstream = { host: ex.host, port: ex.httpPort, tls: false, service: { name: ex.name, namespace: ns, portName: 'http' } };
+        const exOrigin: Origin = { namespace: ns, deployment: name, predictor: `${pred}-explainer` };
+        const backend = makeBackend(`${id}#explainer`, exOrigin, upstream, '/', restTimeout, restIdle, retry, breaker, gate);
         const prefixes = [`/seldon/${ns}/${svcExt}-explainer/${pred}/`];
         if (opts.singleNamespace) prefixes.push(`/seldon/${svcExt}-explainer/${pred}/`);
+        const exTarget = serviceKey(ns, ex.name);
         // Explainers always take 100 %: weightless, never mirrors (SEMANTICS.md §5.3).
         for (const prefix of prefixes) {
-          specs.push({ kind: 'rest', namespace: ns, path: { kind: 'prefix', prefix }, host: null, headers, grpcIdentity: null, backend, shadow: false, weight: null });
+          specs.push({ kind: 'rest', namespace: ns, path: { kind: 'prefix', prefix }, host: null, headers: restHeaders, grpcIdentity: null, backend, shadow: false, weight: null, target: exTarget });
         }
       }
     }
-  });
+  }
   return specs;
 }
 
@@ -442,27 +515,32 @@ function compileCustom(
   if (typeof gates === 'string') return { key, report: report(ns, name, id, 'rejected', [gates, ...f.warnings]), routes: [], clients: NO_CLIENTS };
   for (const w of gates.warnings) f.warn(w);
   const gate = gates.gate(null);
-  const routes = served.map((m) => mappingSpec(m, ns, name, opts, gate));
+  // Tenant isolation (customConfigScope "namespace"): a Mapping that reaches past its own namespace is dropped.
+  const scoped: MappingRoute[] = [];
+  for (const m of served) {
+    if (opts.customConfigScope === 'cluster') {
+      scoped.push(m);
+      continue;
+    }
+    const v = scopeViolation(m, ns, opts.singleNamespace);
+    if (v === null) scoped.push(confined(m, ns, opts.singleNamespace));
+    else f.warn(`Mapping "${m.name}" dropped: ${v} (custom-config-scope is namespace)`);
+  }
+  if (scoped.length === 0) return { key, report: report(ns, name, id, 'rejected', ['seldon.io/ambassador-config has no Mapping left within its namespace', ...f.warnings]), routes: [], clients: NO_CLIENTS };
+  const routes = scoped.map((m) => mappingSpec(m, ns, name, opts, gate));
   return { key, report: report(ns, name, id, f.warnings.length ? 'degraded' : 'accepted', f.warnings), routes, clients: NO_CLIENTS };
 }
 
 function mappingSpec(m: MappingRoute, ns: string, name: string, opts: CompileOptions, gate: Gate | null): RouteSpec {
-  const backend: Backend = {
-    id: `${ns}/${name}/${m.name}`,
-    origin: { namespace: ns, deployment: name, predictor: m.name },
-    upstream: {
-      host: m.service.host,
-      port: m.service.port,
-      tls: m.service.tls,
-      ...(m.service.serviceName ? { service: { name: m.service.serviceName, namespace: m.service.serviceNamespace ?? ns } } : {}),
-    },
-    rewrite: m.rewrite,
-    timeoutMs: m.timeoutMs ?? opts.defaultTimeoutMs,
-    idleTimeoutMs: m.idleTimeoutMs ?? opts.defaultIdleTimeoutMs,
-    retry: m.retry,
-    breaker: m.breaker,
-    gate,
+  const upstream: Upstream = {
+    host: m.service.host,
+    port: m.service.port,
+    tls: m.service.tls,
+    ...(m.service.serviceName ? { service: { name: m.service.serviceName, namespace: m.service.serviceNamespace ?? ns } } : {}),
   };
+  const origin: Origin = { namespace: ns, deployment: name, predictor: m.name };
+  const backend = makeBackend(`${ns}/${name}/${m.name}`, origin, upstream, m.rewrite, m.timeoutMs ?? opts.defaultTimeoutMs, m.idleTimeoutMs ?? opts.defaultIdleTimeoutMs, m.retry, m.breaker, gate);
+  const svc = serviceOfHost(m.service.host, ns);
   return {
     kind: m.grpc ? 'grpc' : 'rest',
     namespace: ns,
@@ -473,5 +551,6 @@ function mappingSpec(m: MappingRoute, ns: string, name: string, opts: CompileOpt
     backend,
     shadow: m.shadow,
     weight: m.shadow ? (m.weight ?? 100) : m.weight,
+    target: svc ? serviceKey(svc.namespace, svc.name) : null,
   };
 }

@@ -8,6 +8,7 @@ import { parseAllDocuments } from 'yaml';
 import { compileFullMatch, checkHeaderName } from './values.js';
 import type { BreakerLimits, HeaderConstraint, PathMatcher, RetryOn, RetryPolicy } from './types.js';
 import { DEFAULT_BREAKER } from './types.js';
+import { isDns1123Subdomain, serviceOfHost, validPort } from './services.js';
 
 /** One valid Mapping, before it becomes a route spec. */
 export interface MappingRoute {
@@ -68,11 +69,12 @@ function parseService(raw: unknown, namespace: string): MappingRoute['service'] 
   const colon = s.lastIndexOf(':');
   if (colon >= 0) {
     host = s.slice(0, colon);
-    const p = Number(s.slice(colon + 1));
-    if (!Number.isInteger(p) || p <= 0 || p > 65535) return `service "${raw}" has an invalid port`;
+    const p = validPort(s.slice(colon + 1));
+    if (p === null) return `service "${raw}" has an invalid port (1..65535)`;
     port = p;
   }
-  if (!/^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?$/.test(host)) return `service "${raw}" has an invalid host`;
+  // A DNS-1123 subdomain (any case) or an IPv4 address: nothing a URL parser would read differently.
+  if (!isDns1123Subdomain(host.toLowerCase())) return `service "${raw}" has an invalid host`;
   // A dotless host is a Service in the SDep's namespace; `name.ns` names one in another namespace.
   const dots = host.split('.');
   if (dots.length === 1) return { host: `${host}.${namespace}`, port, tls, serviceName: host, serviceNamespace: namespace };
@@ -268,4 +270,48 @@ export function parseCustomConfig(text: string, namespace: string): CustomConfig
     return { ok: false, error: `seldon.io/ambassador-config has no valid Mapping${warnings.length ? ` (${warnings.join('; ')})` : ''}` };
   }
   return { ok: true, mappings, warnings };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tenant isolation (customConfigScope "namespace", SEMANTICS.md §8).
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The paths a deployment in `namespace` may claim: `/seldon/<namespace>/`; in single-namespace mode
+ * (one namespace served, so one tenant) anything under `/seldon/`, as the generated un-namespaced
+ * prefixes are. Never `/oauth/`, `/api/` or anything else outside `/seldon/`.
+ */
+export function allowedPrefix(namespace: string, singleNamespace: boolean): string {
+  return singleNamespace ? '/seldon/' : `/seldon/${namespace}/`;
+}
+
+/**
+ * Why a Mapping reaches past its deployment's namespace, or null when it does not: a REST prefix
+ * (or a regex's literal start) outside `allowedPrefix`; a gRPC Mapping without an exact `namespace`
+ * header of its own namespace (cluster-wide; in single-namespace mode one that names another); a
+ * `service` that is not a Service of its own namespace by name (`svc`, `svc.<ns>`, `svc.<ns>.svc…`).
+ */
+export function scopeViolation(m: MappingRoute, namespace: string, singleNamespace: boolean): string | null {
+  if (m.grpc) {
+    const ns = m.headers.filter((h) => h.name === 'namespace');
+    const exact = ns.find((h) => h.kind === 'exact');
+    if (exact && exact.value !== namespace) return `gRPC header namespace "${exact.value}" is not its own namespace "${namespace}"`;
+    if (!exact && !singleNamespace) return `a gRPC Mapping needs the header namespace: ${namespace}`;
+  } else {
+    const allowed = allowedPrefix(namespace, singleNamespace);
+    const text = m.path.kind === 'prefix' ? m.path.prefix : m.path.source;
+    if (!text.startsWith(allowed)) return `${m.path.kind === 'prefix' ? 'prefix' : 'prefix_regex'} "${text}" is not under ${allowed}`;
+  }
+  const svc = serviceOfHost(m.service.host, namespace);
+  if (!svc) return `service "${m.service.host}" is not a Service of namespace "${namespace}"`;
+  if (svc.namespace !== namespace) return `service "${m.service.host}" is in namespace "${svc.namespace}", not "${namespace}"`;
+  return null;
+}
+
+/** A regex Mapping that passed `scopeViolation`, made to match only paths under its allowed prefix (a top-level `|` cannot escape). */
+export function confined(m: MappingRoute, namespace: string, singleNamespace: boolean): MappingRoute {
+  if (m.grpc || m.path.kind !== 'regex') return m;
+  const allowed = allowedPrefix(namespace, singleNamespace);
+  const test = m.path.test;
+  return { ...m, path: { kind: 'regex', source: m.path.source, test: (p) => p.startsWith(allowed) && test(p) } };
 }

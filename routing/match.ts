@@ -5,8 +5,11 @@
  * prefix index; the first group in precedence order whose host and header constraints hold and
  * that has a non-shadow member wins. Odd (non-`/`-terminated) prefixes and regex routes exist
  * only through custom Mappings; when a table has any, candidates from every index are merged
- * by precedence. gRPC: generated routes are found by `namespace`+`seldon` metadata (the
- * namespace inferred when unambiguous), custom gRPC Mappings by path as for REST.
+ * by precedence. gRPC: generated routes are found by `namespace`+`seldon` metadata, custom gRPC
+ * Mappings by path as for REST. A call without `namespace` means AMBASSADOR_NAMESPACE in
+ * single-namespace mode; cluster-wide it is refused (tenant isolation), unless the custom config
+ * scope is `cluster` (Ambassador's behaviour), where it means the one namespace serving that
+ * `seldon` value. No message ever names a namespace the caller did not send.
  *
  * Path hygiene comes first (`checkPath`), on the path without its query: a `.` or `..` segment
  * (where `%2e` counts as a dot and `%2f`, `%5c` as separators) or a raw backslash is a 400; runs
@@ -167,16 +170,23 @@ function matchRest(table: RouteTable, req: RouteRequest, path: string, query: st
 
 function matchGrpc(table: RouteTable, req: RouteRequest, path: string, picker: Picker, eligible?: (b: Backend) => boolean): Decision {
   const seldon = req.header('seldon');
-  let namespace = req.header('namespace');
+  const sent = req.header('namespace');
+  let namespace = sent;
   let generated: readonly RouteGroup[] | undefined;
   let ambiguity: string | undefined;
   if (seldon !== undefined && GRPC_PATH_MATCHER.kind === 'regex' && GRPC_PATH_MATCHER.test(path)) {
     if (namespace === undefined) {
       if (table.options.singleNamespace) namespace = table.options.namespace;
-      else {
+      else if (table.options.customConfigScope === 'cluster') {
+        // Ambassador's global behaviour: the one namespace serving that name, if there is one.
         const namespaces = table.grpcNamespaces.get(seldon);
         if (namespaces?.length === 1) namespace = namespaces[0];
-        else if (namespaces && namespaces.length > 1) ambiguity = `seldon="${seldon}" is served in several namespaces (${namespaces.join(', ')}): send "namespace" metadata`;
+        else if (namespaces && namespaces.length > 1) ambiguity = `seldon="${seldon}" is served in more than one namespace: send "namespace" metadata`;
+      } else {
+        // Tenant isolation: which tenant a call without a namespace means cannot be known, and
+        // guessing lets another namespace capture it (a same-named deployment, or the victim's
+        // absence); so the call needs its namespace.
+        ambiguity = `send "namespace" metadata with "seldon" (calls without it are routed only in single-namespace mode)`;
       }
     }
     if (namespace !== undefined) generated = table.grpcByIdentity.get(`${namespace}\u0000${seldon}`);
@@ -194,7 +204,7 @@ function matchGrpc(table: RouteTable, req: RouteRequest, path: string, picker: P
   }
   if (d) return d;
   if (ambiguity) return notRouted(404, 'NO_ROUTE', `no route for gRPC ${path}: ${ambiguity}`);
-  const who = seldon === undefined ? 'no "seldon" metadata' : `seldon="${seldon}" namespace="${namespace ?? ''}"`;
+  const who = seldon === undefined ? 'no "seldon" metadata' : sent === undefined ? `seldon="${seldon}" and no "namespace" metadata` : `seldon="${seldon}" namespace="${sent}"`;
   return notRouted(404, 'NO_ROUTE', `no route for gRPC ${path} with ${who}`);
 }
 

@@ -14,16 +14,19 @@
 import { compileDeployment, type CompiledDeployment, type RouteSpec } from './compile.js';
 import { constraintText, constraintWeight } from './values.js';
 import { cumulativeOf, normaliseWeights } from './weights.js';
+import { CONFLICTED_AUTH_DEPLOYMENT } from './types.js';
 import type {
   Backend,
   CompileOptions,
   DeploymentReport,
+  Gate,
   HeaderConstraint,
   Mirror,
   OAuthClient,
   OwnRoutes,
   PathMatcher,
   Precedence,
+  RateLimit,
   RouteGroup,
   RouteTable,
   SeldonDeployment,
@@ -79,18 +82,21 @@ export function comparePrecedence(a: RouteGroup, b: RouteGroup): number {
   );
 }
 
-function buildGroup(key: string, specs: readonly RouteSpec[]): RouteGroup {
+const asCompiled = (s: RouteSpec): Backend => s.backend;
+
+/** `effective` gives each spec's backend as served (its gate settled against the Services' owners). */
+function buildGroup(key: string, specs: readonly RouteSpec[], effective: (s: RouteSpec) => Backend = asCompiled): RouteGroup {
   // Specs sharing a key agree on the match, except that a custom copy of a generated gRPC Mapping
   // (regex path plus exact `seldon`/`namespace` headers) carries the identity as plain headers:
   // the generated form stands for the group, so the result never depends on arrival order.
   const first = specs.find((s) => s.grpcIdentity !== null) ?? specs[0]!;
   const memberSpecs = specs.filter((s) => !s.shadow).sort(byId);
   const { percents, warning } = normaliseWeights(memberSpecs.map((s) => s.weight));
-  const members: WeightedBackend[] = memberSpecs.map((s, i) => ({ backend: s.backend, percent: percents[i]! }));
+  const members: WeightedBackend[] = memberSpecs.map((s, i) => ({ backend: effective(s), percent: percents[i]! }));
   const mirrors: Mirror[] = specs
     .filter((s) => s.shadow)
     .sort(byId)
-    .map((s) => ({ backend: s.backend, percent: s.weight ?? 100 }));
+    .map((s) => ({ backend: effective(s), percent: s.weight ?? 100 }));
   const headers: HeaderConstraint[] = [...first.headers].sort((a, b) => cmp(`${a.kind}:${constraintText(a)}`, `${b.kind}:${constraintText(b)}`));
   return {
     key,
@@ -117,10 +123,96 @@ function indexOf(g: RouteGroup): { map: 'restByPrefix' | 'grpcByPrefix' | 'grpcB
 
 const deploymentKeyOf = (b: Backend): string => `${b.origin.namespace}/${b.origin.deployment}`;
 
+/** The gate of a route to a Service that several OAuth-gated deployments claim: no token is any of theirs (fail closed). */
+function conflictedGate(own: Gate | null): Gate {
+  return { auth: { namespace: '', deployment: CONFLICTED_AUTH_DEPLOYMENT }, rateLimits: own?.rateLimits ?? NO_LIMITS };
+}
+
+/** The owner's gate, with the route's own rate limits kept as well. */
+function ownersGate(owner: Gate, own: Gate | null): Gate {
+  if (!own || own.rateLimits.length === 0) return owner;
+  const limits = [...owner.rateLimits];
+  for (const l of own.rateLimits) if (!limits.some((x) => x.key === l.key)) limits.push(l);
+  return { auth: owner.auth, rateLimits: limits };
+}
+
+const NO_LIMITS: readonly RateLimit[] = [];
+
 function oddLengths(prefixes: Iterable<string>): number[] {
   const lengths = new Set<number>();
   for (const p of prefixes) if (!p.endsWith('/')) lengths.add(p.length);
   return [...lengths].sort((a, b) => b - a);
+}
+
+const GONE: unique symbol = Symbol('gone');
+
+/**
+ * An immutable map as a frozen `base` plus a small `top` of what changed since (GONE: deleted).
+ * A table snapshot then costs what changed, not the whole index (10,000 deployments made every
+ * one-deployment edit copy five maps of that size). A lookup that misses `top` costs one more
+ * small-map probe; `top` is folded into a new base once it grows past an eighth of it.
+ */
+class LayeredMap<K, V> implements ReadonlyMap<K, V> {
+  constructor(
+    private readonly base: ReadonlyMap<K, V>,
+    private readonly top: ReadonlyMap<K, V | typeof GONE>,
+    readonly size: number,
+  ) {}
+  get(key: K): V | undefined {
+    if (this.top.size !== 0) {
+      const v = this.top.get(key);
+      if (v !== undefined) return v === GONE ? undefined : v;
+    }
+    return this.base.get(key);
+  }
+  has(key: K): boolean {
+    return this.get(key) !== undefined;
+  }
+  *entries(): MapIterator<[K, V]> {
+    for (const [k, v] of this.top) if (v !== GONE) yield [k, v];
+    for (const e of this.base) if (!this.top.has(e[0])) yield e;
+  }
+  *keys(): MapIterator<K> {
+    for (const [k] of this.entries()) yield k;
+  }
+  *values(): MapIterator<V> {
+    for (const [, v] of this.entries()) yield v;
+  }
+  [Symbol.iterator](): MapIterator<[K, V]> {
+    return this.entries();
+  }
+  forEach(callback: (value: V, key: K, map: ReadonlyMap<K, V>) => void, thisArg?: unknown): void {
+    for (const [k, v] of this.entries()) callback.call(thisArg, v, k, this);
+  }
+}
+
+/** Takes immutable snapshots of one mutable map, told which keys changed since the last. */
+class Snapshots<K, V> {
+  private base: ReadonlyMap<K, V> = new Map();
+  private top = new Map<K, V | typeof GONE>();
+  private changed = new Set<K>();
+  private current: ReadonlyMap<K, V> | undefined;
+  constructor(private readonly live: ReadonlyMap<K, V>) {}
+  touch(key: K): void {
+    this.changed.add(key);
+  }
+  snapshot(): ReadonlyMap<K, V> {
+    if (this.current && this.changed.size === 0) return this.current;
+    if (this.top.size + this.changed.size > 64 + this.live.size / 8) {
+      this.base = new Map(this.live);
+      this.top = new Map();
+    } else {
+      const top = new Map(this.top);
+      for (const k of this.changed) {
+        const v = this.live.get(k);
+        top.set(k, v === undefined ? GONE : v);
+      }
+      this.top = top;
+    }
+    this.changed.clear();
+    this.current = this.top.size === 0 ? this.base : new LayeredMap(this.base, this.top, this.live.size);
+    return this.current;
+  }
 }
 
 class Table implements RouteTable {
@@ -169,11 +261,20 @@ export class TableBuilder {
   private readonly grpcByPrefix = new Map<string, readonly RouteGroup[]>();
   private readonly grpcByIdentity = new Map<string, readonly RouteGroup[]>();
   private readonly grpcNamespaces = new Map<string, readonly string[]>();
+  private readonly snapshots = {
+    restByPrefix: new Snapshots(this.restByPrefix),
+    grpcByPrefix: new Snapshots(this.grpcByPrefix),
+    grpcByIdentity: new Snapshots(this.grpcByIdentity),
+  };
+  private readonly grpcNamespacesSnapshots = new Snapshots(this.grpcNamespaces);
+  private restOdd: readonly number[] = [];
+  private grpcOdd: readonly number[] = [];
   /** seldon value → namespaces that may have a generated gRPC route for it (pruned on refresh). */
   private readonly namespacesBySeldon = new Map<string, Set<string>>();
   private restRegex: readonly RouteGroup[] = [];
   private grpcRegex: readonly RouteGroup[] = [];
   private readonly reports = new Map<string, DeploymentReport>();
+  private readonly reportSnapshots = new Snapshots(this.reports);
   private readonly dirtyGroups = new Set<string>();
   private readonly dirtyDeployments = new Set<string>();
   /** client_id → deployment key → its claim; registered only while there is exactly one. */
@@ -181,8 +282,14 @@ export class TableBuilder {
   private readonly dirtyClients = new Set<string>();
   private oauthClients: ReadonlyMap<string, OAuthClient> = new Map();
   private readonly own = new Map<string, OwnRoutes>();
-  private ownChanged = false;
-  private ownRoutes: ReadonlyMap<string, OwnRoutes> = new Map();
+  private readonly ownSnapshots = new Snapshots(this.own);
+  private readonly dirtyOwn = new Set<string>();
+  /** Service key → OAuth-gated deployment key → the gate every route to that Service applies. */
+  private readonly owners = new Map<string, Map<string, Gate>>();
+  /** Service key → deployments with a route to it; and each deployment's Service keys. */
+  private readonly targeting = new Map<string, Set<string>>();
+  private readonly targetsOf = new Map<string, readonly string[]>();
+  private readonly dirtyServices = new Set<string>();
 
   constructor(options: Readonly<CompileOptions>) {
     this.options = options;
@@ -194,8 +301,14 @@ export class TableBuilder {
     this.detach(c.key);
     this.compiled.set(c.key, c);
     const touched = new Set<string>();
+    // A deployment's specs share their match objects; the key is computed once per distinct match.
+    let last: RouteSpec | undefined;
+    let gk = '';
     for (const spec of c.routes) {
-      const gk = groupKeyOf(spec);
+      if (!last || spec.path !== last.path || spec.headers !== last.headers || spec.grpcIdentity !== last.grpcIdentity || spec.host !== last.host || spec.kind !== last.kind || spec.namespace !== last.namespace) {
+        gk = groupKeyOf(spec);
+        last = spec;
+      }
       touched.add(gk);
       let byDep = this.specs.get(gk);
       if (!byDep) this.specs.set(gk, (byDep = new Map()));
@@ -212,12 +325,21 @@ export class TableBuilder {
       byDep.set(c.key, client);
       this.dirtyClients.add(client.clientId);
     }
-    // Only a deployment with an OAuth client can be reached through the front end.
-    const own = c.clients.length > 0 ? ownRoutesOf(c) : null;
-    if (own) {
-      this.own.set(c.key, own);
-      this.ownChanged = true;
-    } else if (this.own.delete(c.key)) this.ownChanged = true;
+    const targets = new Set<string>();
+    for (const spec of c.routes) if (spec.target !== null) targets.add(spec.target);
+    for (const t of targets) {
+      let deps = this.targeting.get(t);
+      if (!deps) this.targeting.set(t, (deps = new Set()));
+      deps.add(c.key);
+    }
+    this.targetsOf.set(c.key, [...targets]);
+    for (const svc of c.owned?.services ?? []) {
+      let byDep = this.owners.get(svc);
+      if (!byDep) this.owners.set(svc, (byDep = new Map()));
+      byDep.set(c.key, c.owned!.gate);
+      this.dirtyServices.add(svc);
+    }
+    this.dirtyOwn.add(c.key);
     return c;
   }
 
@@ -227,6 +349,7 @@ export class TableBuilder {
     this.compiled.delete(key);
     this.groupsOfDeployment.delete(key);
     this.reports.delete(key);
+    this.reportSnapshots.touch(key);
   }
 
   has(key: string): boolean {
@@ -234,13 +357,26 @@ export class TableBuilder {
   }
 
   private detach(key: string): void {
-    for (const client of this.compiled.get(key)?.clients ?? []) {
+    const previous = this.compiled.get(key);
+    for (const client of previous?.clients ?? []) {
       const byDep = this.claims.get(client.clientId);
       byDep?.delete(key);
       if (byDep && byDep.size === 0) this.claims.delete(client.clientId);
       this.dirtyClients.add(client.clientId);
     }
-    if (this.own.delete(key)) this.ownChanged = true;
+    for (const svc of previous?.owned?.services ?? []) {
+      const byDep = this.owners.get(svc);
+      byDep?.delete(key);
+      if (byDep && byDep.size === 0) this.owners.delete(svc);
+      this.dirtyServices.add(svc);
+    }
+    for (const t of this.targetsOf.get(key) ?? []) {
+      const deps = this.targeting.get(t);
+      deps?.delete(key);
+      if (deps && deps.size === 0) this.targeting.delete(t);
+    }
+    this.targetsOf.delete(key);
+    this.dirtyOwn.add(key);
     const old = this.groupsOfDeployment.get(key);
     if (!old) return;
     for (const gk of old) {
@@ -257,10 +393,19 @@ export class TableBuilder {
     const touchedIndex = { restByPrefix: new Set<string>(), grpcByPrefix: new Set<string>(), grpcByIdentity: new Set<string>() };
     const touchedSeldon = new Set<string>();
     let regexTouched = false;
+    // A Service whose OAuth owners changed: every route to it takes the new gate.
+    for (const svc of this.dirtyServices) {
+      for (const dk of this.targeting.get(svc) ?? []) {
+        for (const gk of this.groupsOfDeployment.get(dk) ?? []) this.dirtyGroups.add(gk);
+        this.dirtyOwn.add(dk);
+        this.dirtyDeployments.add(dk);
+      }
+    }
+    this.dirtyServices.clear();
     for (const gk of this.dirtyGroups) {
       const old = this.groups.get(gk);
       const byDep = this.specs.get(gk);
-      const group = byDep ? buildGroup(gk, [...byDep.values()].flat()) : undefined;
+      const group = byDep ? buildGroup(gk, [...byDep.values()].flat(), this.effective) : undefined;
       for (const g of [old, group]) {
         if (!g) continue;
         const where = indexOf(g);
@@ -272,9 +417,15 @@ export class TableBuilder {
           if (!nss) this.namespacesBySeldon.set(g.grpcIdentity.seldon, (nss = new Set()));
           nss.add(g.grpcIdentity.namespace);
         }
-        // A group's warnings belong to the report of every deployment with a route in it.
-        for (const m of g.members) this.dirtyDeployments.add(deploymentKeyOf(m.backend));
-        for (const m of g.mirrors) this.dirtyDeployments.add(deploymentKeyOf(m.backend));
+        // A group's warnings belong to the report of every deployment with a route in it
+        // (members are in id order, so one deployment's are adjacent: one key each).
+        let origin: Backend['origin'] | undefined;
+        for (const m of [...g.members, ...g.mirrors]) {
+          const o = m.backend.origin;
+          if (origin && o.deployment === origin.deployment && o.namespace === origin.namespace) continue;
+          origin = o;
+          this.dirtyDeployments.add(deploymentKeyOf(m.backend));
+        }
       }
       // Take the key out of the old group's index entry and put it in the new one's: the two differ
       // when the group changes form (e.g. a generated gRPC route joins or leaves a custom copy).
@@ -300,13 +451,19 @@ export class TableBuilder {
     }
     this.dirtyGroups.clear();
 
+    const oddTouched = { restByPrefix: false, grpcByPrefix: false, grpcByIdentity: false };
     for (const map of ['restByPrefix', 'grpcByPrefix', 'grpcByIdentity'] as const) {
       for (const k of touchedIndex[map]) {
         const keys = this.indexKeys[map].get(k);
         if (!keys) this[map].delete(k);
         else this[map].set(k, [...keys].map((gk) => this.groups.get(gk)!).sort(comparePrecedence));
+        this.snapshots[map].touch(k);
+        if (!k.endsWith('/')) oddTouched[map] = true;
       }
     }
+    // Odd (not `/`-terminated) prefixes come only from custom Mappings: recount only when one changed.
+    if (oddTouched.restByPrefix) this.restOdd = oddLengths(this.restByPrefix.keys());
+    if (oddTouched.grpcByPrefix) this.grpcOdd = oddLengths(this.grpcByPrefix.keys());
     if (regexTouched) {
       const regex = [...this.groups.values()].filter((g) => g.path.kind === 'regex' && !g.grpcIdentity).sort(comparePrecedence);
       this.restRegex = regex.filter((g) => g.kind === 'rest');
@@ -314,10 +471,16 @@ export class TableBuilder {
     }
     for (const seldon of touchedSeldon) this.refreshGrpcNamespaces(seldon);
     this.refreshClients();
-    if (this.ownChanged) {
-      this.ownRoutes = new Map(this.own);
-      this.ownChanged = false;
+    for (const dk of this.dirtyOwn) {
+      // Only a deployment with an OAuth client can be reached through the front end.
+      const c = this.compiled.get(dk);
+      const own = c && c.clients.length > 0 ? ownRoutesOf(c, this.effective) : null;
+      if (own) {
+        this.own.set(dk, own);
+        this.ownSnapshots.touch(dk);
+      } else if (this.own.delete(dk)) this.ownSnapshots.touch(dk);
     }
+    this.dirtyOwn.clear();
     for (const dk of this.dirtyDeployments) this.refreshReport(dk);
     this.dirtyDeployments.clear();
 
@@ -325,19 +488,38 @@ export class TableBuilder {
     return new Table(
       this.generation,
       this.options,
-      new Map(this.restByPrefix),
-      oddLengths(this.restByPrefix.keys()),
+      this.snapshots.restByPrefix.snapshot(),
+      this.restOdd,
       this.restRegex,
-      new Map(this.grpcByIdentity),
-      new Map(this.grpcNamespaces),
-      new Map(this.grpcByPrefix),
-      oddLengths(this.grpcByPrefix.keys()),
+      this.snapshots.grpcByIdentity.snapshot(),
+      this.grpcNamespacesSnapshots.snapshot(),
+      this.snapshots.grpcByPrefix.snapshot(),
+      this.grpcOdd,
       this.grpcRegex,
-      new Map(this.reports),
+      this.reportSnapshots.snapshot(),
       this.oauthClients,
-      this.ownRoutes,
+      this.ownSnapshots.snapshot(),
     );
   }
+
+  /**
+   * A spec's backend as served (SEMANTICS.md §8): a route to a Service of an OAuth-gated deployment
+   * applies that deployment's gate, whoever's route it is; to a Service two gated deployments claim,
+   * a gate no token passes. Its own gate otherwise.
+   */
+  private readonly effective = (s: RouteSpec): Backend => {
+    if (s.target === null) return s.backend;
+    const owners = this.owners.get(s.target);
+    if (!owners) return s.backend;
+    const self = deploymentKeyOf(s.backend);
+    let gate: Gate;
+    if (owners.size === 1) {
+      if (owners.has(self)) return s.backend;
+      gate = ownersGate(owners.values().next().value!, s.backend.gate);
+    } else gate = conflictedGate(s.backend.gate);
+    const b = s.backend;
+    return { id: b.id, origin: b.origin, upstream: b.upstream, rewrite: b.rewrite, timeoutMs: b.timeoutMs, idleTimeoutMs: b.idleTimeoutMs, retry: b.retry, breaker: b.breaker, gate };
+  };
 
   /** Settle the client_ids whose claims changed; a new registry map only when one did. */
   private refreshClients(): void {
@@ -365,9 +547,11 @@ export class TableBuilder {
     if (candidates.size === 0) this.namespacesBySeldon.delete(seldon);
     if (namespaces.length) this.grpcNamespaces.set(seldon, namespaces.sort());
     else this.grpcNamespaces.delete(seldon);
+    this.grpcNamespacesSnapshots.touch(seldon);
   }
 
   private refreshReport(dk: string): void {
+    this.reportSnapshots.touch(dk);
     const c = this.compiled.get(dk);
     if (!c) {
       this.reports.delete(dk);
@@ -377,6 +561,12 @@ export class TableBuilder {
     for (const client of c.clients) {
       const others = [...(this.claims.get(client.clientId)?.keys() ?? [])].filter((k) => k !== dk);
       if (others.length) extra.push(`OAuth client_id "${client.clientId}" is also claimed by ${others.sort().join(', ')}: neither gets it`);
+    }
+    for (const t of this.targetsOf.get(dk) ?? []) {
+      const owners = this.owners.get(t);
+      if (!owners || (owners.size === 1 && owners.has(dk))) continue;
+      if (owners.size === 1) extra.push(`Service ${t} belongs to OAuth-gated deployment ${[...owners.keys()][0]}: routes to it need that deployment's token`);
+      else extra.push(`Service ${t} is claimed by several OAuth-gated deployments (${[...owners.keys()].sort().join(', ')}): routes to it refuse every token`);
     }
     for (const gk of this.groupsOfDeployment.get(dk) ?? []) {
       const g = this.groups.get(gk);
@@ -398,14 +588,19 @@ export class TableBuilder {
  * A deployment's own routes for the OAuth front end: its generated predictor routes of each kind
  * (members with their weights, shadows as mirrors), without header constraints.
  */
-function ownRoutesOf(c: CompiledDeployment): OwnRoutes | null {
+function ownRoutesOf(c: CompiledDeployment, effective: (s: RouteSpec) => Backend): OwnRoutes | null {
+  const { namespace, name } = c.report;
   const group = (kind: 'rest' | 'grpc'): RouteGroup | null => {
     const seen = new Set<string>();
     const specs: RouteSpec[] = [];
     for (const s of c.routes) {
       if (!s.frontEnd || s.kind !== kind || seen.has(s.backend.id)) continue;
       seen.add(s.backend.id);
-      specs.push({ ...s, headers: [] });
+      // A predictor whose Service another OAuth deployment owns is not reached with this one's token.
+      const backend = effective(s);
+      const auth = backend.gate?.auth;
+      if (auth && (auth.namespace !== namespace || auth.deployment !== name)) continue;
+      specs.push({ ...s, headers: [], backend });
     }
     return specs.length ? buildGroup(`own\u0000${c.key}\u0000${kind}`, specs) : null;
   };

@@ -113,9 +113,13 @@ export interface CompileOptions {
   /**
    * What a deployment's custom Mappings (seldon.io/ambassador-config) may claim. `namespace` (the
    * default): prefixes under its own /seldon/<namespace>/, gRPC matches for its own namespace, and
-   * Services in its own namespace. `cluster`: anything, as Ambassador allowed.
+   * Services in its own namespace; a gRPC call without `namespace` metadata is routed only in
+   * single-namespace mode. `cluster`: anything, as Ambassador allowed, and a missing gRPC namespace
+   * means the one namespace serving that `seldon` value.
    */
   customConfigScope: 'namespace' | 'cluster';
+  /** Most predictors one SeldonDeployment may have (absent: `MAX_PREDICTORS`, 1000); more rejects it. */
+  maxPredictors?: number;
 }
 
 export const DEFAULT_COMPILE_OPTIONS: Readonly<CompileOptions> = Object.freeze({
@@ -197,11 +201,18 @@ export interface RateLimit {
  * `seldon.io/gateway-rate-limit`). `Backend.gate` is null when there is nothing to check.
  */
 export interface Gate {
-  /** `oauth`: a valid token of this deployment's own OAuth client is required (SEMANTICS.md §12). */
+  /**
+   * `oauth`: a valid token of this deployment's own OAuth client is required (SEMANTICS.md §12).
+   * A route to a Service of another OAuth-gated deployment carries that one's auth; to a Service
+   * several claim, `deployment` is `CONFLICTED_AUTH_DEPLOYMENT`, which no token is for.
+   */
   readonly auth: { readonly namespace: string; readonly deployment: string } | null;
   /** Every limit that applies; a request consumes from all of them or from none. */
   readonly rateLimits: readonly RateLimit[];
 }
+
+/** `Gate.auth.deployment` of a route to a Service several OAuth-gated deployments claim: no deployment has this name. */
+export const CONFLICTED_AUTH_DEPLOYMENT = '(a Service claimed by several OAuth deployments)';
 
 /** Who a member belongs to, as shown to operators and used as metric labels. */
 export interface Origin {
@@ -312,6 +323,8 @@ export interface OAuthClient {
   readonly deployment: string;
   /** `spec.oauth_secret`; never listed or logged. */
   readonly secret: string;
+  /** The deployment's `metadata.uid` (Kubernetes): a re-created deployment is a new client, whose old tokens are void. */
+  readonly uid?: string;
 }
 
 /**

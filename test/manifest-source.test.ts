@@ -318,3 +318,95 @@ describe('ManifestSource content rules', () => {
     expect(sink.problemAt(file)).toMatch(/metadata\.name/);
   });
 });
+
+describe('ManifestSource limits: a file fails alone, whatever it holds (issue 11 #6)', () => {
+  const deepJson = (levels: number): string => '['.repeat(levels) + ']'.repeat(levels);
+
+  it('a 5,000-level JSON file is a problem; every other file is applied and the source syncs', async () => {
+    const deep = join(dir, 'deep.json');
+    await writeFile(deep, deepJson(5000));
+    await writeFile(join(dir, 'good.yaml'), stringify(sdep('good', 'ns')));
+    const sink = await start();
+    expect(sink.synced).toBe(true);
+    expect(sink.keys()).toEqual(['ns/good']);
+    expect(sink.problemAt(deep)).toMatch(/nested deeper than 100 levels/);
+  });
+
+  it('deep YAML (flow and block) and a deep JSON SeldonDeployment are problems too', async () => {
+    const flow = join(dir, 'flow.yaml');
+    const block = join(dir, 'block.yaml');
+    const sdepDeep = join(dir, 'sdep.json');
+    await writeFile(flow, deepJson(5000));
+    // 120 levels of block maps: within any parser's reach, over the limit.
+    await writeFile(block, Array.from({ length: 120 }, (_, i) => `${' '.repeat(i)}k${i}:`).join('\n') + ' x\n');
+    let spec: unknown = 'leaf';
+    for (let i = 0; i < 3000; i++) spec = { a: spec };
+    await writeFile(sdepDeep, JSON.stringify({ ...sdep('deep', 'ns'), spec }));
+    await writeFile(join(dir, 'good.yaml'), stringify(sdep('good', 'ns')));
+    const sink = await start();
+    expect(sink.keys()).toEqual(['ns/good']);
+    for (const f of [flow, block, sdepDeep]) expect(sink.problemAt(f), f).toMatch(/nested|parse/);
+  });
+
+  it('within the limits, nesting is fine (100 levels)', async () => {
+    const file = join(dir, 'ok.json');
+    let spec: unknown = 'leaf';
+    for (let i = 0; i < 97; i++) spec = { a: spec };
+    await writeFile(file, JSON.stringify({ ...sdep('ok', 'ns'), spec: { predictors: [{ name: 'main' }], x: spec } }));
+    const sink = await start();
+    expect(sink.keys()).toEqual(['ns/ok']);
+    expect(sink.problemAt(file)).toBeUndefined();
+  });
+
+  it('a good file turned deep keeps its last good deployments while another file changes in the same scan; fixed, it recovers', async () => {
+    const a = join(dir, 'a.json');
+    const b = join(dir, 'b.yaml');
+    await writeFile(a, JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [sdep('a1', 'ns', 10)] }));
+    await writeFile(b, stringify(sdep('b1', 'ns', 10)));
+    const sink = await start();
+    expect(sink.keys()).toEqual(['ns/a1', 'ns/b1']);
+
+    await writeFile(a, deepJson(6000));
+    await writeFile(b, stringify(sdep('b1', 'ns', 30)));
+    await until('b1 at 30', () => sink.traffic('ns/b1') === 30);
+    await until('problem on a.json', () => typeof sink.problemAt(a) === 'string');
+    await barrier(sink);
+    expect(sink.problemAt(a)).toMatch(/nested deeper than 100 levels/);
+    expect(sink.traffic('ns/a1')).toBe(10);
+    expect(sink.eventsFor('ns/a1').filter((e) => e.type === 'delete')).toEqual([]);
+
+    await writeFile(a, JSON.stringify(sdep('a1', 'ns', 50)));
+    await until('a1 at 50', () => sink.traffic('ns/a1') === 50);
+    await until('problem cleared', () => sink.problemAt(a) === null);
+  });
+
+  it('a file over maxFileBytes is a problem, its last good deployments kept', async () => {
+    const a = join(dir, 'a.yaml');
+    await writeFile(a, stringify(sdep('a1', 'ns', 10)));
+    const sink = await start({ maxFileBytes: 4096 });
+    expect(sink.keys()).toEqual(['ns/a1']);
+    await writeFile(a, stringify(sdep('a1', 'ns', 20)) + `# ${'x'.repeat(5000)}\n`);
+    await until('problem on a.yaml', () => typeof sink.problemAt(a) === 'string');
+    expect(sink.problemAt(a)).toMatch(/over the limit of 4096/);
+    expect(sink.traffic('ns/a1')).toBe(10);
+  });
+
+  it('schema: a SeldonDeployment whose metadata, namespace or spec has the wrong shape is reported and skipped; the rest of its file is applied', async () => {
+    const file = join(dir, 'a.yaml');
+    await writeFile(
+      file,
+      yamlDocs(
+        { apiVersion: API, kind: 'SeldonDeployment', metadata: 'oops' },
+        { apiVersion: API, kind: 'SeldonDeployment', metadata: { name: 'n', namespace: 7 } },
+        { apiVersion: API, kind: 'SeldonDeployment', metadata: { name: 's', namespace: 'ns' }, spec: 'oops' },
+        sdep('kept', 'ns'),
+      ),
+    );
+    const sink = await start();
+    expect(sink.keys()).toEqual(['ns/kept']);
+    const problem = sink.problemAt(file) ?? '';
+    expect(problem).toMatch(/metadata is not a map/);
+    expect(problem).toMatch(/metadata\.namespace is not a string/);
+    expect(problem).toMatch(/spec is not a map/);
+  });
+});

@@ -109,10 +109,10 @@ describe('gates: seldon.io/gateway-auth and seldon.io/gateway-rate-limit', () =>
 
   it('a custom-config deployment gets its gates on its Mappings', () => {
     const t = buildTable(
-      [sdep('c', 'models', {}, { 'seldon.io/ambassador-config': 'apiVersion: ambassador/v1\nkind: Mapping\nname: m\nprefix: /custom/\nservice: c:80', 'seldon.io/gateway-rate-limit': '10/m' })],
+      [sdep('c', 'models', {}, { 'seldon.io/ambassador-config': 'apiVersion: ambassador/v1\nkind: Mapping\nname: m\nprefix: /seldon/models/custom/\nservice: c:80', 'seldon.io/gateway-rate-limit': '10/m' })],
       opts(),
     );
-    expect(ok(match(t, rest('/custom/x'), picker())).backend.gate!.rateLimits[0]!.key).toBe('models/c');
+    expect(ok(match(t, rest('/seldon/models/custom/x'), picker())).backend.gate!.rateLimits[0]!.key).toBe('models/c');
   });
 
   it('an unknown auth value rejects the deployment (fail closed); a bad limit degrades it (no limit)', () => {
@@ -146,7 +146,7 @@ describe('matchDeployment: the OAuth front end routes a deployment through its o
       // Same external name and a header constraint: part of /seldon/models/fraud/, never of fraud's own routes.
       sdep('fraud-eu', 'models', {}, { 'seldon.io/ambassador-service-name': 'fraud', 'seldon.io/ambassador-weight': '50' }),
       sdep('headers', 'models', { oauth_key: 'h', oauth_secret: 's' }, { 'seldon.io/ambassador-header': 'x-region:eu' }),
-      sdep('custom', 'models', { oauth_key: 'c', oauth_secret: 's' }, { 'seldon.io/ambassador-config': 'apiVersion: ambassador/v1\nkind: Mapping\nname: m\nprefix: /custom/\nservice: c:80' }),
+      sdep('custom', 'models', { oauth_key: 'c', oauth_secret: 's' }, { 'seldon.io/ambassador-config': 'apiVersion: ambassador/v1\nkind: Mapping\nname: m\nprefix: /seldon/models/custom/\nservice: c:80' }),
     ],
     opts(),
   );

@@ -489,23 +489,55 @@ describe('9. gRPC :path full match (§5.2)', () => {
 });
 
 describe('10. gRPC namespace inference (§5.2)', () => {
-  it('a missing namespace is the unique one serving that seldon value', () => {
-    const t = table([sdep('iris', { ns: 'a' }), sdep('rose', { ns: 'b' })]);
+  // Calls without `namespace`, cluster-wide: refused by default (tenant isolation, issue 11 #4);
+  // with customConfigScope "cluster", Ambassador's behaviour: the unique namespace serving that name.
+  const cluster = { customConfigScope: 'cluster' } as const;
+
+  it('tenant isolation (default): a call without namespace is refused, even where one namespace serves the name; the message names none', () => {
+    const t = table([sdep('iris', { ns: 'a' }), sdep('rose', { ns: 'team-b' })]);
+    for (const seldon of ['iris', 'rose', 'tulip']) {
+      const d = refused(t, grpc({ seldon }));
+      expect([d.status, d.reason]).toEqual([404, 'NO_ROUTE']);
+      expect(d.info).toContain('"namespace" metadata');
+      expect(d.info).not.toMatch(/team-b|"a"|\ba\b,/);
+    }
+    expect(routed(t, grpc({ seldon: 'rose', namespace: 'team-b' })).backend.id).toBe('team-b/rose/main');
+  });
+
+  it('tenant isolation (default): a squatter never gets the victim\'s calls, nor fails them, present or deleted', () => {
+    const b = new TableBuilder(opts());
+    b.upsert(sdep('iris', { ns: 'victim' }));
+    b.upsert(sdep('iris', { ns: 'squatter' }));
+    const both = b.build();
+    expect(routed(both, grpc({ seldon: 'iris', namespace: 'victim' })).backend.id).toBe('victim/iris/main');
+    b.remove('victim/iris');
+    const alone = b.build();
+    const d = refused(alone, grpc({ seldon: 'iris' }));
+    expect(d.info).not.toContain('squatter');
+    expect(refused(alone, grpc({ seldon: 'iris', namespace: 'victim' })).info).not.toContain('squatter');
+  });
+
+  it('scope cluster: a missing namespace is the unique one serving that seldon value', () => {
+    const t = table([sdep('iris', { ns: 'a' }), sdep('rose', { ns: 'b' })], cluster);
     expect(routed(t, grpc({ seldon: 'iris' })).backend.id).toBe('a/iris/main');
     expect(routed(t, grpc({ seldon: 'rose' })).backend.id).toBe('b/rose/main');
     expect(refused(t, grpc({ seldon: 'tulip' })).status).toBe(404);
   });
 
-  it('ambiguous: no route, and the message names the namespaces', () => {
-    const t = table([sdep('iris', { ns: 'a' }), sdep('iris', { ns: 'b' })]);
+  it('scope cluster: ambiguous is no route, and the message names no namespace', () => {
+    const t = table([sdep('iris', { ns: 'team-a' }), sdep('iris', { ns: 'team-b' })], cluster);
     const d = refused(t, grpc({ seldon: 'iris' }));
     expect([d.status, d.reason]).toEqual([404, 'NO_ROUTE']);
-    expect(d.info).toContain('a, b');
-    expect(routed(t, grpc({ seldon: 'iris', namespace: 'b' })).backend.id).toBe('b/iris/main');
+    expect(d.info).toContain('"namespace" metadata');
+    expect(d.info).not.toMatch(/team-/);
+    expect(routed(t, grpc({ seldon: 'iris', namespace: 'team-b' })).backend.id).toBe('team-b/iris/main');
+    // An inferred namespace is not echoed either when nothing matches there.
+    const h = table([sdep('iris', { ns: 'team-a', spec: { 'seldon.io/ambassador-header': 'x-region:eu' } })], cluster);
+    expect(refused(h, grpc({ seldon: 'iris' })).info).not.toContain('team-a');
   });
 
-  it('a shadow-only group is not a route for inference', () => {
-    const t = table([sdep('iris', { ns: 'a' }), sdep('iris', { ns: 'b', predictors: [pred('main', { shadow: true })] })]);
+  it('scope cluster: a shadow-only group is not a route for inference', () => {
+    const t = table([sdep('iris', { ns: 'a' }), sdep('iris', { ns: 'b', predictors: [pred('main', { shadow: true })] })], cluster);
     expect(routed(t, grpc({ seldon: 'iris' })).backend.id).toBe('a/iris/main');
   });
 
@@ -1139,6 +1171,8 @@ describe('28/30. circuit breaker annotations', () => {
 // ---------------------------------------------------------------------------------------------
 
 describe('29. seldon.io/ambassador-config (§8)', () => {
+  // Ambassador's global behaviour (customConfigScope "cluster"); the default "namespace" scope is in "tenant isolation" below.
+  const table = (sdeps: SeldonDeployment[], o: Partial<CompileOptions> = {}): RouteTable => buildTable(sdeps, opts({ customConfigScope: 'cluster', ...o }));
   const custom = (name: string, text: string, init: SdepInit = {}) => sdep(name, { ...init, spec: { ...(init.spec ?? {}), 'seldon.io/ambassador-config': text } });
   const m = (body: string) => `apiVersion: ambassador/v1\nkind: Mapping\n${body}`;
 

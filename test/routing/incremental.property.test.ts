@@ -82,7 +82,7 @@ function snapshot(t: RouteTable) {
 
 const NAMES = ['iris', 'fraud', 'fraud-v8', 'x'] as const;
 const NAMESPACES = ['a', 'b', 'default'] as const;
-const PREDS = ['main', 'canary', 'audit'] as const;
+const PREDS = ['main', 'canary', 'audit', 'x/y'] as const;
 
 function req(kind: 'rest' | 'grpc', path: string, headers: Record<string, string> = {}, host = 'api.example.com:8080'): RouteRequest {
   return { kind, method: 'POST', path, host, header: headerGetter(headers) };
@@ -138,6 +138,10 @@ const CUSTOM_CONFIGS = [
   m(`name: copy\ngrpc: true\nprefix: "${GRPC_PATH_SOURCE}"\nprefix_regex: true\nrewrite: ""\nheaders:\n  seldon: iris\n  namespace: a\nservice: c:5001\nweight: 20`),
   m('name: ginf\nprefix: "/inference.*"\nprefix_regex: true\ngrpc: true\nservice: gi:9000'),
   [m('name: one\nprefix: /seldon/b/iris/\nservice: one\ncors: {}\nambassador_id: [blue, default]'), m('name: two\nprefix: /seldon/b/iris/\nservice: two\nweight: 150\nheaders: {x-region: eu}'), 'kind: Module\nname: x'].join('\n---\n'),
+  // Routes to other deployments' Services (gates follow the Services' OAuth owners), in and out of scope.
+  m('name: toiris\nprefix: /seldon/a/x/\nservice: iris-main.a:8000'),
+  m('name: tofraud\nprefix: /seldon/b/fraud/\nservice: fraud-main.b.svc.cluster.local\nweight: 50'),
+  [m('name: near\nprefix: /seldon/default/x/\nservice: iris-canary'), m('name: gnear\ngrpc: true\nprefix: /seldon.protos.Seldon/\nrewrite: ""\nheaders: {namespace: a}\nservice: iris-main:5001')].join('\n---\n'),
 ];
 
 const ANNOTATION_VALUES: Record<string, readonly string[]> = {
@@ -153,7 +157,7 @@ const ANNOTATION_VALUES: Record<string, readonly string[]> = {
   'seldon.io/ambassador-retries': ['2', '0', 'x'],
   'seldon.io/ambassador-circuit-breakers-max-connections': ['1', '0', 'lots'],
   'seldon.io/ambassador-config': CUSTOM_CONFIGS,
-  'seldon.io/gateway-auth': ['oauth', 'none', 'OAuth', 'bogus'],
+  'seldon.io/gateway-auth': ['oauth', 'oauth', 'none', 'OAuth', 'bogus'],
   'seldon.io/gateway-rate-limit': ['10/s', '600 / m', '0/s', 'lots'],
 };
 
@@ -163,6 +167,7 @@ const ABSENT_WEIGHT: Record<string, number> = {
   'seldon.io/ambassador-header': 6,
   'seldon.io/ambassador-id': 20,
   'seldon.io/ambassador-config': 16,
+  'seldon.io/gateway-auth': 6,
 };
 
 const annotationsArb: fc.Arbitrary<Record<string, string>> = fc
@@ -174,11 +179,20 @@ const predictorArb: fc.Arbitrary<PredictorSpec> = fc
     name: fc.constantFrom(...PREDS),
     traffic: fc.constantFrom(undefined, 0, 1, 10, 20, 25, 33, 50, 75, 90, 100, -5, 150),
     shadow: fc.constantFrom(undefined, undefined, false, true),
-    explainer: sometimes([{ type: 'AnchorTabular' }, { type: 'AnchorImages', endpoint: { service_port: 9100 } }, { type: '' }], 3),
+    explainer: sometimes([{ type: 'AnchorTabular' }, { type: 'AnchorImages', endpoint: { service_port: 9100 } }, { type: '' }, { type: 'AnchorImages', endpoint: { service_port: 70000 } }], 3),
     ssl: sometimes([{ certSecretName: 'tls' }, { certSecretName: '' }], 5),
     annotations: sometimes(
-      [{ 'seldon.io/svc-name': 'shared-svc' }, { 'seldon.io/svc-name': 'Bad_Name' }, { 'seldon.io/no-engine': 'true' }, { 'seldon.io/gateway-rate-limit': '5/m' }, { 'seldon.io/gateway-rate-limit': 'x' }],
-      6,
+      [
+        { 'seldon.io/svc-name': 'iris-main' },
+        { 'seldon.io/svc-name': 'shared-svc' },
+        { 'seldon.io/svc-name': 'Bad_Name' },
+        { 'seldon.io/svc-name': 'iris-main' },
+        { 'seldon.io/svc-name': 'fraud-canary' },
+        { 'seldon.io/no-engine': 'true' },
+        { 'seldon.io/gateway-rate-limit': '5/m' },
+        { 'seldon.io/gateway-rate-limit': 'x' },
+      ],
+      5,
     ),
   })
   .map((p) => {
@@ -262,6 +276,8 @@ const optionsArb: fc.Arbitrary<CompileOptions> = fc.constantFrom<Partial<Compile
   { ambassadorId: 'blue' },
   { honourCustomConfig: false },
   { legacyServiceNaming: true },
+  { customConfigScope: 'cluster' },
+  { customConfigScope: 'cluster' },
 ).map((o) => ({ ...DEFAULT_COMPILE_OPTIONS, ...o }));
 
 const keyOf = (d: SeldonDeployment): string => `${d.metadata?.namespace || 'default'}/${d.metadata?.name ?? ''}`;
@@ -276,6 +292,13 @@ function checkEqual(incremental: RouteTable, current: Map<string, SeldonDeployme
   expect(snap).toEqual(snapshot(scratch));
   expect(snapshot(buildTable([...current.values()].reverse(), options))).toEqual(snap);
   expect(decisions(incremental)).toEqual(decisions(scratch));
+  // No input yields an upstream a URL parser reads differently (issue 11 #1).
+  for (const g of incremental.groups) {
+    for (const { backend: b } of [...g.members, ...g.mirrors]) {
+      const u = new URL(`http://${b.upstream.host}:${b.upstream.port}`);
+      expect([u.hostname, Number(u.port || 80)], b.id).toEqual([b.upstream.host.toLowerCase(), b.upstream.port]);
+    }
+  }
 }
 
 describe('TableBuilder: incremental equals rebuild (§13 #5)', () => {
@@ -285,6 +308,7 @@ describe('TableBuilder: incremental equals rebuild (§13 #5)', () => {
     let clients = 0;
     let collisions = 0;
     let gated = 0;
+    let foreignGated = 0;
     const states: Record<string, number> = {};
     fc.assert(
       fc.property(optionsArb, fc.array(opArb, { minLength: 1, maxLength: 60, size: 'max' }), (options, ops) => {
@@ -308,6 +332,9 @@ describe('TableBuilder: incremental equals rebuild (§13 #5)', () => {
               if (r.reasons.some((x) => x.includes('neither gets it'))) collisions++;
             }
             for (const g of t.groups) if (g.members.some((x) => x.backend.gate !== null)) gated++;
+            for (const g of t.groups) {
+              for (const x of g.members) if (x.backend.gate?.auth && x.backend.gate.auth.deployment !== x.backend.origin.deployment) foreignGated++;
+            }
           }
         }
         checkEqual(b.build(), current, options);
@@ -322,6 +349,7 @@ describe('TableBuilder: incremental equals rebuild (§13 #5)', () => {
     expect(clients).toBeGreaterThan(500);
     expect(collisions).toBeGreaterThan(100);
     expect(gated).toBeGreaterThan(500);
+    expect(foreignGated).toBeGreaterThan(5);
   });
 
   // Shrunk counterexamples found by the property, kept as plain regressions.
@@ -373,6 +401,37 @@ describe('TableBuilder: incremental equals rebuild (§13 #5)', () => {
       b.remove('a/x');
       expect(snapshot(b.build())).toEqual(snapshot(buildTable([iris({ 'seldon.io/ambassador-header': 'x-region:eu' })], o)));
     });
+  });
+
+  it('snapshots share structure (layered maps) yet stay immutable, across compactions', () => {
+    const dep = (i: number, rev: number): SeldonDeployment => ({
+      metadata: { name: `m${i}`, namespace: `ns${i % 7}` },
+      spec: { annotations: { 'seldon.io/rest-timeout': String(1000 + rev) }, predictors: [{ name: 'main' }, { name: 'canary', traffic: rev % 50 }] },
+    });
+    const o = DEFAULT_COMPILE_OPTIONS;
+    const b = new TableBuilder(o);
+    const current = new Map<string, SeldonDeployment>();
+    for (let i = 0; i < 300; i++) {
+      b.upsert(dep(i, 0));
+      current.set(`ns${i % 7}/m${i}`, dep(i, 0));
+    }
+    const first = b.build();
+    const firstSnap = snapshot(first);
+    // Enough single edits and removals to fold the layers into a new base several times.
+    for (let u = 1; u <= 400; u++) {
+      const i = (u * 37) % 300;
+      if (u % 9 === 0) {
+        b.remove(`ns${i % 7}/m${i}`);
+        current.delete(`ns${i % 7}/m${i}`);
+      } else {
+        b.upsert(dep(i, u));
+        current.set(`ns${i % 7}/m${i}`, dep(i, u));
+      }
+      const t = b.build();
+      if (u % 50 === 0) checkEqual(t, current, o);
+    }
+    expect(snapshot(first)).toEqual(firstSnap);
+    expect(first.restByPrefix.get('/seldon/ns0/m0/')?.[0]?.members[0]?.backend.timeoutMs).toBe(1000);
   });
 
   it('the snapshot sees differences (guards against a vacuous comparison)', () => {
