@@ -8,8 +8,19 @@
  * (observed-cluster.ts), for /metrics and the diagnostics page. SIGTERM
  * or SIGINT to the primary turns readiness off, asks every worker to drain, and exits 0 once
  * they have (or after the grace period).
+ *
+ * Connections never pass through the primary. Node's default (round-robin) has the primary accept
+ * every connection and pass it to a worker over IPC; out of file descriptors, that hand-over
+ * stalls for good (accepted sockets pile up in CLOSE-WAIT in the primary while /readyz says 200).
+ * So each worker accepts itself: with SO_REUSEPORT where this Node supports it (`reusePort`,
+ * Node >= 22.12: one socket per worker, the kernel spreads connections), else on one shared
+ * socket (SCHED_NONE). A worker out of descriptors stops accepting and tells the primary, whose
+ * /readyz is false until it accepts again (accept-guard.ts). A worker that cannot listen at
+ * start-up stops the gateway (exit 1) rather than leave it up and never ready.
  */
 import cluster, { type Worker } from 'node:cluster';
+import net from 'node:net';
+import type { AcceptFailure } from './accept-guard.js';
 import type { Logger } from 'pino';
 import { createAdminApp } from './admin.js';
 import { diagnostics } from './admin-page.js';
@@ -20,13 +31,55 @@ import { serveStoresToWorkers } from './oauth-stores.js';
 import { OBSERVED_METRICS, TrafficHistory, observeDataPlane } from './observed.js';
 import { aggregatedText, answerObserveRequests, gatherCluster } from './observed-cluster.js';
 import { RouteState } from './route-state.js';
-import { StateSink, endpointsFor, observeChanges, pageSettings, postEventsOnChanges, sourceFor } from './serve.js';
+import { StateSink, endpointsFor, keepServing, notAccepting, observeChanges, pageSettings, postEventsOnChanges, sourceFor } from './serve.js';
 import { LazyKubeSource } from '../k8s/kubernetes.js';
 import type { SourceEvent } from '../k8s/source.js';
 import type { SeldonDeployment } from '../routing/types.js';
 
 type ToWorker = { type: 'sdep-events'; events: readonly SourceEvent[] } | { type: 'sdep-snapshot'; deployments: [string, SeldonDeployment][] } | { type: 'drain'; graceMs: number };
-type ToPrimary = { type: 'worker-hello' } | { type: 'worker-ready'; port: number };
+type ToPrimary =
+  | { type: 'worker-hello' }
+  | { type: 'worker-ready'; port: number }
+  | { type: 'worker-failed'; problem: string }
+  | { type: 'worker-accept'; failing: AcceptFailure | null };
+
+/** Set in a worker's environment when it should listen with SO_REUSEPORT. */
+const REUSE_PORT_ENV = 'SELDON_GATEWAY_REUSE_PORT';
+
+/**
+ * Whether this Node can have several sockets listen on one port (`reusePort`, SO_REUSEPORT):
+ * tried on 127.0.0.1. Node 20 ignores the option, so the second listen fails (EADDRINUSE).
+ */
+export async function reusePortWorks(): Promise<boolean> {
+  const listen = (server: net.Server, port: number): Promise<number | undefined> =>
+    new Promise((resolve) => {
+      server.once('error', () => resolve(undefined));
+      const options: net.ListenOptions & { reusePort?: boolean } = { port, host: '127.0.0.1', reusePort: true };
+      server.listen(options, () => {
+        const a = server.address();
+        resolve(typeof a === 'object' && a ? a.port : undefined);
+      });
+    });
+  const a = net.createServer();
+  const b = net.createServer();
+  try {
+    const port = await listen(a, 0);
+    return port !== undefined && (await listen(b, port)) === port;
+  } finally {
+    for (const s of [a, b]) if (s.listening) s.close();
+  }
+}
+
+/**
+ * How workers share the public ports: SO_REUSEPORT when this Node supports it and every port is
+ * fixed (with port 0 each worker's socket would get a port of its own), else one shared socket
+ * that each worker accepts on itself. Never round-robin through the primary.
+ */
+async function shareListeners(config: GatewayConfig): Promise<'reuse-port' | 'shared'> {
+  cluster.schedulingPolicy = cluster.SCHED_NONE;
+  const ports = [config.port, config.grpcPort, config.oauthPort].filter((p): p is number => p !== undefined);
+  return ports.every((p) => p !== 0) && (await reusePortWorks()) ? 'reuse-port' : 'shared';
+}
 
 export async function runPrimary(config: GatewayConfig, log: Logger): Promise<void> {
   const metrics = new GatewayMetrics();
@@ -34,8 +87,11 @@ export async function runPrimary(config: GatewayConfig, log: Logger): Promise<vo
   observeChanges(state, metrics, log);
   const current = new Map<string, SeldonDeployment>();
   const readyWorkers = new Set<number>();
+  /** Workers that cannot accept connections now, and why. */
+  const notAcceptingWorkers = new Map<number, AcceptFailure>();
   let adminPort = config.adminPort;
   let shuttingDown = false;
+  let started = false;
   const send = (w: Worker, msg: ToWorker): void => {
     if (w.isConnected()) w.send(msg);
   };
@@ -43,7 +99,7 @@ export async function runPrimary(config: GatewayConfig, log: Logger): Promise<vo
     for (const w of Object.values(cluster.workers ?? {})) if (w) send(w, msg);
   };
   const fork = (): void => {
-    const w = cluster.fork();
+    const w = cluster.fork(listening === 'reuse-port' ? { [REUSE_PORT_ENV]: '1' } : {});
     w.on('message', (msg: ToPrimary) => {
       // A worker says hello once it listens for messages; anything sent before is lost to it,
       // so it starts from the whole current set and then follows the event stream.
@@ -51,12 +107,30 @@ export async function runPrimary(config: GatewayConfig, log: Logger): Promise<vo
       else if (msg?.type === 'worker-ready') {
         readyWorkers.add(w.id);
         log.info({ worker: w.id, pid: w.process.pid, port: msg.port }, 'worker listening');
-        if (readyWorkers.size === config.workers) log.info({ port: msg.port, adminPort, workers: config.workers }, 'seldon-gateway listening');
+        if (readyWorkers.size === config.workers && !started) {
+          started = true;
+          log.info({ port: msg.port, adminPort, workers: config.workers, listening }, 'seldon-gateway listening');
+        }
+      } else if (msg?.type === 'worker-accept') {
+        if (msg.failing === null) notAcceptingWorkers.delete(w.id);
+        else notAcceptingWorkers.set(w.id, msg.failing);
+      } else if (msg?.type === 'worker-failed') {
+        log.error({ worker: w.id, problem: msg.problem }, 'a worker could not listen');
+        // At start-up the gateway could never serve: exit non-zero rather than stay up, never ready.
+        if (!started) void fail();
       }
     });
   };
+  const fail = async (): Promise<void> => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL');
+    log.error('seldon-gateway could not start: exiting');
+    process.exit(1);
+  };
   cluster.on('exit', (w, code, signal) => {
     readyWorkers.delete(w.id);
+    notAcceptingWorkers.delete(w.id);
     if (shuttingDown) return;
     log.error({ worker: w.id, code, signal }, 'worker exited: starting another');
     fork();
@@ -76,10 +150,15 @@ export async function runPrimary(config: GatewayConfig, log: Logger): Promise<vo
     config.manifests ? 'manifests' : 'kubernetes',
   );
   const history = new TrafficHistory(() => gatherCluster(metrics.registry, OBSERVED_METRICS));
-  const ready = (): boolean => sink.synced && !shuttingDown && readyWorkers.size >= config.workers;
+  const ready = (): boolean => sink.synced && !shuttingDown && readyWorkers.size >= config.workers && notAcceptingWorkers.size === 0;
   const admin = createAdminApp({
     ready,
-    readiness: () => (shuttingDown ? 'shutting down' : !sink.synced ? 'waiting for the initial sync' : `${readyWorkers.size}/${config.workers} workers listening`),
+    readiness: () => {
+      if (shuttingDown) return 'shutting down';
+      if (!sink.synced) return 'waiting for the initial sync';
+      for (const [id, reason] of notAcceptingWorkers) return notAccepting(reason, `worker ${id}`);
+      return `${readyWorkers.size}/${config.workers} workers listening`;
+    },
     table: () => state.current,
     appliedAt: () => state.lastAppliedAt,
     metrics: async () => ({ contentType: metrics.registry.contentType, body: await aggregatedText(await gatherCluster(metrics.registry)) }),
@@ -96,6 +175,7 @@ export async function runPrimary(config: GatewayConfig, log: Logger): Promise<vo
   const stopStores = config.redisUrl ? undefined : serveStoresToWorkers();
   // Young-generation GC pauses set the hot path's tail latency (load/README.md): give workers room.
   const semiSpace = config.maxSemiSpaceMb > 0 ? [`--max-semi-space-size=${config.maxSemiSpaceMb}`] : [];
+  const listening = await shareListeners(config);
   cluster.setupPrimary({ execArgv: [...process.execArgv.filter((a) => !a.startsWith('--max-semi-space-size')), ...semiSpace] });
   for (let i = 0; i < config.workers; i++) fork();
   void history.start();
@@ -103,6 +183,7 @@ export async function runPrimary(config: GatewayConfig, log: Logger): Promise<vo
   const events = source instanceof LazyKubeSource ? await postEventsOnChanges(state, source, log) : undefined;
   await source.start(sink);
   log.info({ adminPort, workers: config.workers }, 'seldon-gateway primary started');
+  keepServing(log, metrics);
 
   const stop = async (signal: string): Promise<void> => {
     if (shuttingDown) return;
@@ -131,6 +212,10 @@ export async function runWorker(config: GatewayConfig, log: Logger): Promise<voi
   // Each worker watches EndpointSlices itself: endpoint changes reach its balancer without a hop.
   const endpoints = await endpointsFor(config, sourceFor(config, { log }), log);
   const plane = new DataPlane(config, undefined, log, endpoints);
+  plane.reusePort = process.env[REUSE_PORT_ENV] === '1';
+  plane.acceptChanged = (failing) => {
+    if (process.connected) process.send?.({ type: 'worker-accept', failing: failing ?? null } satisfies ToPrimary);
+  };
   const observers = observeDataPlane(plane, config);
   answerObserveRequests(plane.metrics, observers.comparer);
   // Signals are the primary's to handle; a worker drains when the primary says so.
@@ -151,7 +236,15 @@ export async function runWorker(config: GatewayConfig, log: Logger): Promise<voi
     }
   });
   process.send?.({ type: 'worker-hello' } satisfies ToPrimary);
-  await plane.listen();
+  try {
+    await plane.listen();
+  } catch (err) {
+    const problem = err instanceof Error ? err.message : String(err);
+    log.error({ pid: process.pid, problem }, 'worker could not listen');
+    process.send?.({ type: 'worker-failed', problem } satisfies ToPrimary, () => process.exit(1));
+    return;
+  }
   process.send?.({ type: 'worker-ready', port: plane.port } satisfies ToPrimary);
-  log.debug({ pid: process.pid, port: plane.port }, 'worker listening');
+  log.debug({ pid: process.pid, port: plane.port, reusePort: plane.reusePort }, 'worker listening');
+  keepServing(log, plane.metrics);
 }

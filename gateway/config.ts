@@ -52,7 +52,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flag: 'default-grpc-port', env: env('default-grpc-port'), kind: 'int', default: '5001', commands: BOTH, help: 'Executor gRPC port when the status is silent (ENGINE_SERVER_GRPC_PORT).' },
   { flag: 'legacy-service-naming', env: env('legacy-service-naming'), kind: 'boolean', commands: BOTH, help: 'Use Seldon <= 0.3 Service names (<spec.name>-<sdep>, one Service for all predictors).' },
   { flag: 'no-custom-config', env: env('no-custom-config'), kind: 'boolean', commands: BOTH, help: 'Ignore seldon.io/ambassador-config (as Seldon\'s resource mode did).' },
-  { flag: 'custom-config-scope', env: env('custom-config-scope'), kind: 'string', default: 'namespace', commands: BOTH, help: 'What a SeldonDeployment\'s seldon.io/ambassador-config Mappings may claim. namespace: only prefixes under /seldon/<its namespace>/, gRPC for its own namespace and Services in its own namespace (tenants cannot reach each other); cluster: anything, as Ambassador allowed.' },
+  { flag: 'custom-config-scope', env: env('custom-config-scope'), kind: 'string', default: 'namespace', commands: BOTH, help: 'What a SeldonDeployment\'s seldon.io/ambassador-config Mappings may claim. namespace: only prefixes under /seldon/<its namespace>/, gRPC for its own namespace and Services in its own namespace (tenants cannot reach each other), and a gRPC call without namespace metadata is routed only in single-namespace mode; cluster: anything, as Ambassador allowed, and a missing gRPC namespace means the one namespace serving that name.' },
   { flag: 'upstream-tls-verify', env: env('upstream-tls-verify'), kind: 'boolean', commands: SERVE, help: 'Verify upstream TLS certificates (predictors with ssl). Off by default: Seldon uses self-signed ones.' },
   { flag: 'upstream-ca', env: env('upstream-ca'), kind: 'string', commands: SERVE, help: 'PEM file of CA certificates to verify upstream TLS against (implies --upstream-tls-verify).' },
   { flag: 'shadow-max-in-flight', env: env('shadow-max-in-flight'), kind: 'int', default: '64', commands: SERVE, help: 'Mirrored requests in flight per shadow upstream; more are dropped and counted.' },
@@ -73,6 +73,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flag: 'trust-forwarded-headers', env: env('trust-forwarded-headers'), kind: 'boolean', commands: SERVE, help: 'Trust X-Forwarded-For/-Proto from every peer (only behind a proxy that sets them).' },
   { flag: 'max-body', env: env('max-body'), kind: 'bytes', default: '100MiB', commands: SERVE, help: 'Largest REST request body; larger ones get 413. 0: no limit.' },
   { flag: 'max-header-size', env: env('max-header-size'), kind: 'bytes', default: '16KiB', commands: SERVE, help: 'Largest HTTP/1.1 request head (request line and headers); larger ones get 431.' },
+  { flag: 'max-headers-count', env: env('max-headers-count'), kind: 'int', default: '100', commands: SERVE, help: 'Most header lines in an HTTP/1.1 request; more get 431 (never truncated). Envoy\'s default is also 100.' },
+  { flag: 'max-response-header-size', env: env('max-response-header-size'), kind: 'bytes', default: '60KiB', commands: SERVE, help: 'Largest upstream response head (status line and headers); a larger one is answered 502 and never retried. Envoy\'s default is also 60 KiB.' },
   { flag: 'client-header-timeout', env: env('client-header-timeout'), kind: 'duration', default: '60s', commands: SERVE, help: 'A client must send its request headers within this (also the first byte of a connection); else 408.' },
   { flag: 'client-request-timeout', env: env('client-request-timeout'), kind: 'duration', default: '300s', commands: SERVE, help: 'A client must send its whole REST request within this; else 408. 0: no limit.' },
   { flag: 'max-connections', env: env('max-connections'), kind: 'int', default: '10000', commands: SERVE, help: 'Open client connections per process on the public port; more get 503 and are closed. 0: no limit.' },
@@ -125,6 +127,8 @@ export interface GatewayConfig {
   /** 0: no limit. */
   readonly maxBodyBytes: number;
   readonly maxHeaderBytes: number;
+  readonly maxHeadersCount: number;
+  readonly maxResponseHeaderBytes: number;
   readonly clientHeaderTimeoutMs: number;
   /** 0: no limit. */
   readonly clientRequestTimeoutMs: number;
@@ -328,6 +332,8 @@ export function parseConfig(command: 'serve' | 'routes', argv: readonly string[]
     trustForwardedHeaders: bool('trust-forwarded-headers'),
     maxBodyBytes: bytes('max-body', 100 * 1024 * 1024),
     maxHeaderBytes: bytes('max-header-size', 16 * 1024),
+    maxHeadersCount: Math.max(1, int('max-headers-count') ?? 100),
+    maxResponseHeaderBytes: bytes('max-response-header-size', 60 * 1024),
     clientHeaderTimeoutMs,
     clientRequestTimeoutMs,
     maxConnections: int('max-connections') ?? 10_000,

@@ -13,9 +13,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { STATUS_CODES, createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import cluster from 'node:cluster';
 import net from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { AcceptGuard, type AcceptFailure } from './accept-guard.js';
 import { addTrustedProxy, type GatewayConfig } from './config.js';
 import { errorBody, type GatewayReason } from './errors.js';
 import { GrpcProxy } from './grpc-proxy.js';
@@ -56,6 +58,31 @@ function trustFor(config: Pick<GatewayConfig, 'trustForwardedHeaders' | 'trusted
   };
 }
 
+/**
+ * An absolute-form request target (`POST http://host/seldon/...`, RFC 9112 §3.2.2) is served as
+ * its origin form, with the target's authority as the Host (the received Host is ignored).
+ */
+function absoluteForm(req: IncomingMessage): void {
+  const m = /^https?:\/\/([^/?#]*)([^#]*)/i.exec(req.url!);
+  if (m === null) return;
+  const authority = m[1]!.slice(m[1]!.lastIndexOf('@') + 1);
+  const path = m[2]!;
+  req.url = path.startsWith('/') ? path : `/${path}`;
+  const raw = req.rawHeaders;
+  let replaced = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host') {
+      if (replaced) {
+        raw.splice(i, 2);
+        i -= 2;
+      } else raw[i + 1] = authority;
+      replaced = true;
+    }
+  }
+  if (!replaced) raw.push('Host', authority);
+  req.headers.host = authority;
+}
+
 /** An answer written straight on a socket (before or outside HTTP parsing), then closed. */
 function rawAnswer(socket: net.Socket, status: number, reason: GatewayReason, info: string, extra = ''): void {
   const body = errorBody(status, reason, info);
@@ -68,17 +95,6 @@ const CLIENT_ERRORS: Record<string, [number, GatewayReason, string, string]> = {
   ERR_HTTP_REQUEST_TIMEOUT: [408, 'REQUEST_TIMEOUT', 'request_timeout', 'the request was not received in time'],
   HPE_CHUNK_EXTENSIONS_OVERFLOW: [413, 'PAYLOAD_TOO_LARGE', 'body_too_large', 'chunk extensions are too large'],
 };
-
-function listen(server: net.Server | HttpServer, port: number, host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      const addr = server.address();
-      resolve(typeof addr === 'object' && addr ? addr.port : port);
-    });
-  });
-}
 
 const UPSTREAM_SWEEP_MS = 60_000;
 
@@ -111,10 +127,14 @@ export class DataPlane {
     /** Ready pod endpoints per Service (EndpointSlices), when endpoint routing is on. */
     endpoints?: EndpointSource,
   ) {
+    this.logger = log;
     this.state = new RouteState(config.compile);
     this.metrics = metrics ?? new GatewayMetrics();
     const ca = config.upstreamCa ? readFileSync(config.upstreamCa) : undefined;
-    this.upstreams = new Upstreams({ resolve: config.resolve, connectTimeoutMs: config.connectTimeoutMs, tlsVerify: config.upstreamTlsVerify, caFile: config.upstreamCa }, endpoints);
+    this.upstreams = new Upstreams(
+      { resolve: config.resolve, connectTimeoutMs: config.connectTimeoutMs, tlsVerify: config.upstreamTlsVerify, caFile: config.upstreamCa, maxResponseHeaderBytes: config.maxResponseHeaderBytes },
+      endpoints,
+    );
     const budget = new MirrorBudget(config.shadowMaxInFlight);
     const picker = pickerFor(config);
     this.rest = new RestProxy({
@@ -125,6 +145,9 @@ export class DataPlane {
       mirrors: new RestMirrors(this.upstreams, budget, config.shadowMaxBodyBytes, this.metrics),
       metrics: this.metrics,
       retryBufferBytes: config.retryBufferBytes,
+      errorDetail: config.errorDetail,
+      maxResponseHeaderBytes: config.maxResponseHeaderBytes,
+      log,
     });
     this.grpc = new GrpcProxy({
       endpoints,
@@ -163,8 +186,16 @@ export class DataPlane {
     let hosts = 0;
     for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host' && ++hosts > 1) return refuse(400, 'BAD_REQUEST', 'bad_request', 'more than one Host header');
     if (hosts === 0 && req.httpVersionMinor === 1) return refuse(400, 'BAD_REQUEST', 'bad_request', 'an HTTP/1.1 request needs a Host header');
+    // Node's parser stops keeping header lines past maxHeadersCount (set one over the limit): refuse, never truncate.
+    if (raw.length / 2 > this.config.maxHeadersCount) {
+      return refuse(431, 'HEADERS_TOO_LARGE', 'headers_too_large', `the request has more than ${this.config.maxHeadersCount} header lines`);
+    }
     const te = req.headers['transfer-encoding'];
-    if (te !== undefined && !/(?:^|,)[ \t]*chunked[ \t]*$/i.test(te)) return refuse(400, 'BAD_REQUEST', 'bad_request', `Transfer-Encoding "${te}" does not end in chunked`);
+    if (te !== undefined) {
+      if (!/(?:^|,)[ \t]*chunked[ \t]*$/i.test(te)) return refuse(400, 'BAD_REQUEST', 'bad_request', `Transfer-Encoding "${te}" does not end in chunked`);
+      // Like Envoy and nginx: a transfer coding other than chunked is not implemented (never forwarded as if plain).
+      if (!/^[ \t]*chunked[ \t]*$/i.test(te)) return refuse(501, 'NOT_IMPLEMENTED', 'not_implemented', `Transfer-Encoding "${te}" is not implemented: only chunked is`);
+    }
     const max = this.config.maxBodyBytes;
     if (max === 0) return false;
     const cl = req.headers['content-length'];
@@ -202,6 +233,7 @@ export class DataPlane {
     }
     this.publicConnections++;
     socket.once('close', () => this.publicConnections--);
+    this.acceptGuard?.poke();
     // Until a server takes it (first bytes), no HTTP timeout covers the connection.
     socket.setTimeout(this.config.clientHeaderTimeoutMs, this.silent);
     dispatch.emit('connection', socket);
@@ -221,8 +253,22 @@ export class DataPlane {
   private readonly clientError = (err: Error & { code?: string }, socket: net.Socket): void => {
     const known = err.code ? CLIENT_ERRORS[err.code] : undefined;
     const parse = err.code?.startsWith('HPE_') === true;
+    const inFlight = (socket as net.Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (parse && inFlight && !inFlight.writableFinished && !inFlight.destroyed) {
+      // Bytes after a request whose answer is still coming (after `Connection: close`, or
+      // pipelined garbage): the answer is not cut. It goes out, then the connection closes.
+      if (err.code !== 'HPE_CLOSED_CONNECTION') this.metrics.clientErrors.labels(known?.[2] ?? 'bad_request').inc();
+      socket.pause();
+      if (!inFlight.headersSent) inFlight.shouldKeepAlive = false;
+      inFlight.once('close', () => socket.destroySoon());
+      return;
+    }
+    if (err.code === 'HPE_CLOSED_CONNECTION') {
+      // Bytes after `Connection: close` once its answer is done: nothing to answer.
+      socket.destroy();
+      return;
+    }
     if (known || parse) this.metrics.clientErrors.labels(known?.[2] ?? 'bad_request').inc();
-    const inFlight = (socket as net.Socket & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
     if ((known || parse) && socket.writable && !inFlight?.headersSent) {
       const [status, reason, , info] = known ?? [400, 'BAD_REQUEST', 'bad_request', `malformed request (${err.code})`];
       rawAnswer(socket, status, reason, info);
@@ -235,6 +281,8 @@ export class DataPlane {
     // body parsing (a proxy must not parse or buffer what it forwards).
     this.app = Fastify({
       logger: false,
+      // The gateway answers parse errors itself (fastify's default would answer 400 on top of an answer in flight).
+      clientErrorHandler: this.clientError,
       serverFactory: (handler) => {
         const c = this.config;
         this.http1 = createHttpServer(
@@ -249,6 +297,7 @@ export class DataPlane {
             connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(c.clientHeaderTimeoutMs / 4))),
           },
           (req, res) => {
+            if (req.url !== undefined && req.url.charCodeAt(0) !== 47 /* / */) absoluteForm(req);
             if (this.refused(req, res)) return;
             const url = req.url;
             if (url === undefined || url.charCodeAt(0) !== 47 /* / */) handler(req, res);
@@ -258,7 +307,8 @@ export class DataPlane {
             else rest.handle(req, res);
           },
         );
-        this.http1.on('clientError', this.clientError);
+        // One over the limit, so that refused() can tell a request that reached it (Node drops the rest silently).
+        this.http1.maxHeadersCount = c.maxHeadersCount + 1;
         this.http1.on('connect', (_req: IncomingMessage, socket: net.Socket) => {
           this.metrics.clientErrors.labels('method_not_allowed').inc();
           rawAnswer(socket, 405, 'METHOD_NOT_ALLOWED', 'CONNECT is not allowed: this is a reverse proxy', 'allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n');
@@ -273,11 +323,19 @@ export class DataPlane {
       scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 64 * 1024 }, (_req, body, done) => {
         done(null, Object.fromEntries(new URLSearchParams(body as string)));
       });
+      // Failed logins are throttled in the shared store; --error-detail decides what bodies say.
+      oauth.configure({ errorDetail: this.config.errorDetail, limits: this.stores.limits });
+      scope.addHook('onClose', async () => oauth.close());
+      // Body and content-type problems: an OAuth-style 4xx, never fastify's codes or text.
+      scope.setErrorHandler(async (err: { statusCode?: number; code?: string; message?: string }, _req, reply) => {
+        const answer = oauth.requestError(err);
+        return reply.code(answer.status).headers(answer.headers).send(answer.body);
+      });
       scope.post('/oauth/token', async (req, reply) => {
         const body = req.body as Record<string, unknown> | undefined;
         const query = req.query as Record<string, unknown>;
         const grant = body?.['grant_type'] ?? query['grant_type'];
-        const answer = await oauth.token(req.headers.authorization, typeof grant === 'string' ? grant : undefined);
+        const answer = await oauth.token(req.headers.authorization, typeof grant === 'string' ? grant : undefined, oauth.clientAddress(req.raw, this.rest.trusts));
         return reply.code(answer.status).headers(answer.headers).send(answer.body);
       });
       scope.get('/ping', async (_req, reply) => reply.type('text/plain').send('pong'));
@@ -296,12 +354,13 @@ export class DataPlane {
     this.http1!.on('connection', this.taken);
     this.grpc.server.on('connection', this.taken);
     const dispatch = sniffingServer(this.http1!, this.grpc.server, (s) => this.track(s));
+    this.grpc.configure({ log: this.logger, errorDetail: this.config.errorDetail, trusts: this.rest.trusts });
     this.publicServer = net.createServer((s) => this.accept(s, dispatch));
-    this.port = await listen(this.publicServer, this.config.port, this.config.host);
+    this.port = await this.bindPublic(this.publicServer, this.config.port);
     if (this.config.oauthPort !== undefined) {
       // Old API front end clients dial their own port; it takes the same connections as the public one.
       this.oauthServer = net.createServer((s) => this.accept(s, dispatch));
-      this.oauthPort = await listen(this.oauthServer, this.config.oauthPort, this.config.host);
+      this.oauthPort = await this.bindPublic(this.oauthServer, this.config.oauthPort);
     }
     // Pools of deployments that went away must not pile up over thousands of changes.
     this.sweeper = setInterval(() => this.sweepUpstreams(), UPSTREAM_SWEEP_MS);
@@ -312,8 +371,73 @@ export class DataPlane {
         this.track(s);
         grpcOnly.emit('connection', s);
       });
-      this.grpcPort = await listen(this.grpcServer, this.config.grpcPort, this.config.host);
+      this.grpcPort = await this.bindPublic(this.grpcServer, this.config.grpcPort);
     }
+    this.guardAccepting().start();
+  }
+
+  // ---- accepting under descriptor exhaustion (accept-guard.ts) --------------------------------
+
+  /** Where the data plane logs. */
+  readonly logger: Logger | undefined;
+  /** Listen with SO_REUSEPORT (cluster.ts decides, where Node supports it): each worker its own socket. */
+  reusePort = false;
+  /** Told when accepting starts or stops failing (a cluster worker tells the primary's /readyz). */
+  acceptChanged: (failing: AcceptFailure | undefined) => void = () => undefined;
+
+  private acceptGuard: AcceptGuard | undefined;
+
+  private guardAccepting(): AcceptGuard {
+    return (this.acceptGuard ??= new AcceptGuard({
+      metrics: this.metrics,
+      log: () => this.logger,
+        pause: () => {
+        for (const s of this.publicListeners()) if (s.listening) s.close();
+      },
+      resume: async () => {
+        for (const [server, port] of this.publicListenerPorts()) if (!server.listening) await this.bindPublic(server, port);
+      },
+      changed: (failing) => this.acceptChanged(failing),
+      alive: () => !this.rest.draining && !this.grpc.closing,
+    }));
+  }
+
+  /** Why this process cannot accept connections now (out of descriptors), or undefined. */
+  get acceptFailing(): AcceptFailure | undefined {
+    return this.acceptGuard?.failing;
+  }
+
+  private publicListeners(): net.Server[] {
+    return [this.publicServer, this.oauthServer, this.grpcServer].filter((s): s is net.Server => s !== undefined);
+  }
+
+  /**
+   * Each listener and the port to listen on again: as configured in a cluster worker (port 0 then
+   * finds the handle the other workers share), else the one it had.
+   */
+  private publicListenerPorts(): [net.Server, number][] {
+    const again = (configured: number, bound: number | undefined): number => (cluster.isWorker ? configured : (bound ?? configured));
+    const out: [net.Server, number][] = [];
+    if (this.publicServer) out.push([this.publicServer, again(this.config.port, this.port)]);
+    if (this.oauthServer && this.config.oauthPort !== undefined) out.push([this.oauthServer, again(this.config.oauthPort, this.oauthPort)]);
+    if (this.grpcServer && this.config.grpcPort !== undefined) out.push([this.grpcServer, again(this.config.grpcPort, this.grpcPort)]);
+    return out;
+  }
+
+  /** Listen on a public port (again, after a pause); accept errors go to the guard. */
+  private bindPublic(server: net.Server, port: number): Promise<number> {
+    // Once listening, an 'error' is an accept failure (EMFILE when libuv's reserve is gone too).
+    if (server.listenerCount('error') === 0) server.on('error', (err: NodeJS.ErrnoException) => server.listening && this.guardAccepting().noteError(err));
+    return new Promise((resolve, reject) => {
+      const failed = (err: Error): void => reject(err);
+      server.prependOnceListener('error', failed);
+      const options: net.ListenOptions & { reusePort?: boolean } = { port, host: this.config.host, ...(this.reusePort ? { reusePort: true } : {}) };
+      server.listen(options, () => {
+        server.off('error', failed);
+        const addr = server.address();
+        resolve(typeof addr === 'object' && addr ? addr.port : port);
+      });
+    });
   }
 
   private track(s: net.Socket): void {

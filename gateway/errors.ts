@@ -20,7 +20,10 @@ export type GatewayReason =
   | 'AUTH_BACKEND_UNAVAILABLE'
   | 'METHOD_NOT_ALLOWED'
   | 'HEADERS_TOO_LARGE'
-  | 'TOO_MANY_CONNECTIONS';
+  | 'TOO_MANY_CONNECTIONS'
+  | 'UPSTREAM_BAD_RESPONSE'
+  | 'NOT_IMPLEMENTED'
+  | 'INTERNAL_ERROR';
 
 /** gRPC status codes the gateway answers with. */
 export const GrpcStatus = {
@@ -53,6 +56,9 @@ const GRPC_OF: Record<GatewayReason, number> = {
   METHOD_NOT_ALLOWED: GrpcStatus.UNIMPLEMENTED,
   HEADERS_TOO_LARGE: GrpcStatus.RESOURCE_EXHAUSTED,
   TOO_MANY_CONNECTIONS: GrpcStatus.UNAVAILABLE,
+  UPSTREAM_BAD_RESPONSE: GrpcStatus.INTERNAL,
+  NOT_IMPLEMENTED: GrpcStatus.UNIMPLEMENTED,
+  INTERNAL_ERROR: GrpcStatus.INTERNAL,
 };
 
 export function grpcStatusOf(reason: GatewayReason): number {

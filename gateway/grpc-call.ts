@@ -25,10 +25,13 @@ import { RESPOND_END_STREAM, RESPOND_WITH_TRAILERS, answerTrailersOnly, statusTr
 import { answerStatus, type GrpcMirrors } from './grpc-mirror.js';
 import { formatGrpcTimeout, parseGrpcTimeout } from './grpc-timeout.js';
 import type { GrpcUpstream, GrpcUpstreams, PooledSession } from './grpc-upstreams.js';
+import type { LogBudget } from './log-budget.js';
 import type { GatewayMetrics } from './metrics.js';
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
 import type { Backend, Routed } from '../routing/types.js';
 
-const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM, NGHTTP2_FLAG_END_STREAM } = http2.constants;
+const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM, NGHTTP2_FLAG_END_STREAM, NGHTTP2_INTERNAL_ERROR } = http2.constants;
 const IMPLICIT_RETRIES = 2;
 const OVERLOADED = { 'x-envoy-overloaded': 'true' } as const;
 const ignore = (): void => undefined;
@@ -60,9 +63,67 @@ export interface CallContext {
   predictorHeader?: boolean;
   /** Called once per call when it is over (in-flight accounting for drain). */
   callEnded(): void;
+  /** Where failures are logged with their details (bounded by `logBudget`). */
+  log: Logger | undefined;
+  readonly logBudget: LogBudget;
+  /**
+   * --error-detail internal: statuses name upstream addresses and the underlying error, as the
+   * log does. Public (the default): the deployment and the reason only.
+   */
+  internalDetail: boolean;
+  /** Whether the peer may set x-forwarded-for/-proto (--trusted-proxies), as on REST. */
+  trusts: (socket: Socket) => boolean;
+}
+
+/** The client connection's address, and whether it may set x-forwarded-for/-proto. */
+export interface Peer {
+  readonly address: string | undefined;
+  readonly trusted: boolean;
+}
+
+/** A socket error as the public may see it: what happened, without addresses or library text. */
+function publicCause(e: (Error & { code?: string }) | undefined): string {
+  const code = e?.code;
+  switch (code) {
+    case 'ECONNREFUSED':
+      return 'connection refused';
+    case 'ETIMEDOUT':
+      return 'connection timed out';
+    case 'ECONNRESET':
+    case 'EPIPE':
+      return 'connection reset';
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return 'name not resolved';
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return 'host unreachable';
+    case undefined:
+      return 'connection failed';
+    default:
+      return /CERT|SSL|TLS|SELF_SIGNED|HOSTNAME/i.test(code) ? 'TLS handshake failed' : 'connection failed';
+  }
+}
+
+/**
+ * X-Forwarded-For and X-Forwarded-Proto as REST sets them (http-headers.ts): from a peer that is
+ * not a trusted proxy the client's own are replaced by its address and the scheme; a trusted
+ * proxy's are kept, its address appended to X-Forwarded-For.
+ */
+function forwardedHeaders(headers: IncomingHttpHeaders, { address: peer, trusted }: Peer): void {
+  const xff = headers['x-forwarded-for'];
+  const proto = headers['x-forwarded-proto'];
+  const given = trusted && typeof xff === 'string' && xff !== '' ? xff : undefined;
+  if (peer) headers['x-forwarded-for'] = given === undefined ? peer : `${given}, ${peer}`;
+  else if (given !== undefined) headers['x-forwarded-for'] = given;
+  else delete headers['x-forwarded-for'];
+  // The public listener is cleartext h2c (TLS, if any, ends in front of the gateway).
+  headers['x-forwarded-proto'] = trusted && typeof proto === 'string' && proto !== '' ? proto : 'http';
 }
 
 type Failure = Exclude<AttemptFailure, number>;
+/** A message given where the upstream is named (`where`), in full (internal detail) or not. */
+type Message = (where: string, full: boolean) => string;
 
 
 export class GrpcCall {
@@ -108,10 +169,13 @@ export class GrpcCall {
     /** The client's headers; becomes the upstream request headers (`:scheme`, `grpc-timeout`). */
     private readonly headers: IncomingHttpHeaders,
     private readonly decision: Routed,
+    /** The client connection's peer and whether it is a trusted proxy. */
+    peer: Peer,
   ) {
     this.backend = decision.backend;
     // Clients cannot forge the gateway's own headers (x-seldon-predictor, x-envoy-*), as on REST.
     dropInternalHeaders(headers);
+    forwardedHeaders(headers, peer);
     // As on REST (and as Envoy does for gRPC): every call upstream carries a request id.
     if (headers['x-request-id'] === undefined) headers['x-request-id'] = randomUUID();
     this.up = ctx.upstreams.for(this.backend);
@@ -137,7 +201,12 @@ export class GrpcCall {
       this.done = true;
       this.ctx.metrics.overflow(this.backend, 'grpc', overflow);
       this.ctx.metrics.request(this.backend, 'grpc', 'primary', GrpcStatus.UNAVAILABLE, null);
-      answerTrailersOnly(this.client, GrpcStatus.UNAVAILABLE, overflowInfo(overflow, `${this.up.name} (${this.backend.id})`, this.backend.breaker), OVERLOADED);
+      answerTrailersOnly(
+        this.client,
+        GrpcStatus.UNAVAILABLE,
+        overflowInfo(overflow, this.ctx.internalDetail ? `${this.up.name} (${this.backend.id})` : this.backend.id, this.backend.breaker),
+        OVERLOADED,
+      );
       this.ctx.callEnded();
       return;
     }
@@ -163,7 +232,7 @@ export class GrpcCall {
       // A retry prefers another endpoint than the attempt that failed.
       opened = this.up.request(this.headers, this.attempts > 1 ? this.attemptSession : undefined);
     } catch (err) {
-      this.fail(GrpcStatus.UNAVAILABLE, `could not open a stream to upstream ${this.up.name} (${this.backend.id}): ${(err as Error).message}`);
+      this.fail(GrpcStatus.UNAVAILABLE, (w, full) => `could not open a stream to ${w}${full ? `: ${(err as Error).message}` : ''}`);
       return;
     }
     const s = opened.stream;
@@ -211,7 +280,7 @@ export class GrpcCall {
     if (!s.closed && !s.destroyed) s.close(code);
   }
 
-  private onAttemptFailed(failure: Failure, detail: string): void {
+  private onAttemptFailed(failure: Failure, detail: string, cause: string): void {
     this.dropAttempt();
     const replayable = this.keepForRetry;
     if ((failure === 'connect' || failure === 'refused') && replayable && this.implicitLeft > 0) {
@@ -220,10 +289,9 @@ export class GrpcCall {
       return;
     }
     if (this.mayRetry(failure)) return;
-    const where = `upstream ${this.up.name} (${this.backend.id})`;
-    if (failure === 'connect') this.fail(GrpcStatus.UNAVAILABLE, `could not connect to ${where}: ${detail}`);
-    else if (failure === 'refused') this.fail(GrpcStatus.UNAVAILABLE, `${where} refused the stream: ${detail}`);
-    else this.fail(GrpcStatus.UNAVAILABLE, `${where} reset the stream before answering: ${detail}`);
+    if (failure === 'connect') this.fail(GrpcStatus.UNAVAILABLE, (w, full) => `could not connect to ${w}: ${full ? detail : cause}`);
+    else if (failure === 'refused') this.fail(GrpcStatus.UNAVAILABLE, (w, full) => `${w} refused the stream: ${full ? detail : cause}`);
+    else this.fail(GrpcStatus.UNAVAILABLE, (w, full) => `${w} reset the stream before answering: ${full ? detail : cause}`);
   }
 
   /** Retry under the route's policy (replayable, retries and breaker budget left); true if so. */
@@ -324,7 +392,7 @@ export class GrpcCall {
       // Headers Node will not send on (an upstream protocol violation); nothing reached the client.
       this.responseStarted = false;
       this.dropAttempt();
-      this.fail(GrpcStatus.INTERNAL, `upstream ${this.up.name} (${this.backend.id}) answered with headers that cannot be forwarded: ${(err as Error).message}`);
+      this.fail(GrpcStatus.INTERNAL, (w, full) => `${w} answered with headers that cannot be forwarded${full ? `: ${(err as Error).message}` : ''}`);
       return;
     }
     if (trailersOnly) {
@@ -376,27 +444,32 @@ export class GrpcCall {
       return;
     }
     let failure: Failure;
+    /** What happened, in full (the log, --error-detail internal) and for the public. */
     let detail: string;
+    let cause: string;
     if (!ps.connected) {
       failure = 'connect';
       // Node cancels streams queued on a session that failed to connect; the socket error is the cause.
       const e = ps.failure ?? ((this.attemptError?.cause as (Error & { code?: string }) | undefined) || this.attemptError);
       detail = e?.code ?? e?.message ?? 'connection failed';
+      cause = publicCause(e);
     } else if (s.rstCode === NGHTTP2_REFUSED_STREAM) {
       failure = 'refused';
-      detail = 'REFUSED_STREAM (it was not processed)';
+      detail = cause = 'REFUSED_STREAM (it was not processed)';
     } else {
       failure = 'reset';
       const rst = `${RST_NAMES[s.rstCode] ?? 'code'} (${s.rstCode})`;
-      detail = ps.session.destroyed || ps.session.closed ? `the connection closed${ps.failure ? `: ${ps.failure.code ?? ps.failure.message}` : ''}` : `RST_STREAM ${rst}`;
+      const lost = ps.session.destroyed || ps.session.closed;
+      detail = lost ? `the connection closed${ps.failure ? `: ${ps.failure.code ?? ps.failure.message}` : ''}` : `RST_STREAM ${rst}`;
+      cause = lost ? 'the connection closed' : `RST_STREAM ${rst}`;
     }
     if (!this.responseStarted) {
-      this.onAttemptFailed(failure, detail);
+      this.onAttemptFailed(failure, detail, cause);
       return;
     }
     // Mid-answer: the status can no longer be the upstream's; say what happened in trailers.
     this.dropAttempt();
-    this.fail(GrpcStatus.UNAVAILABLE, `upstream ${this.up.name} (${this.backend.id}) reset the stream after answering: ${detail}`);
+    this.fail(GrpcStatus.UNAVAILABLE, (w, full) => `${w} reset the stream after answering: ${full ? detail : cause}`);
   };
 
   /** The upstream's answer is complete: end the client's stream; its trailers follow. */
@@ -415,7 +488,7 @@ export class GrpcCall {
       // An upstream that ends a 200 gRPC answer without a status broke the protocol; say so.
       t =
         this.httpStatus === 200
-          ? statusTrailers(GrpcStatus.INTERNAL, `upstream ${this.up.name} (${this.backend.id}) ended the stream without a grpc-status`)
+          ? statusTrailers(GrpcStatus.INTERNAL, this.logged(GrpcStatus.INTERNAL, (w) => `${w} ended the stream without a grpc-status`))
           : {};
     }
     this.status = answerStatus(t, this.httpStatus);
@@ -446,10 +519,8 @@ export class GrpcCall {
   private readonly onDeadline = (): void => {
     if (this.done || this.responseStarted) return;
     this.ctx.metrics.timeout(this.backend, 'grpc');
-    const where = `upstream ${this.up.name} (${this.backend.id})`;
     this.dropAttempt();
-    this.fail(
-      GrpcStatus.DEADLINE_EXCEEDED,
+    this.fail(GrpcStatus.DEADLINE_EXCEEDED, (where) =>
       this.deadlineWhy === 'route'
         ? `${where} did not answer within the route timeout of ${this.backend.timeoutMs} ms`
         : `the client's deadline (grpc-timeout ${this.clientTimeout}) expired before ${where} answered`,
@@ -461,24 +532,68 @@ export class GrpcCall {
     this.dropAttempt();
     if (this.mayRetry(504)) return;
     this.ctx.metrics.timeout(this.backend, 'grpc');
-    this.fail(
-      GrpcStatus.DEADLINE_EXCEEDED,
-      `upstream ${this.up.name} (${this.backend.id}) did not answer within the per-try timeout of ${this.backend.retry?.perTryTimeoutMs} ms`,
-    );
+    this.fail(GrpcStatus.DEADLINE_EXCEEDED, (w) => `${w} did not answer within the per-try timeout of ${this.backend.retry?.perTryTimeoutMs} ms`);
   };
 
   private readonly onIdle = (): void => {
     if (this.done) return;
     this.ctx.metrics.timeout(this.backend, 'grpc');
     this.dropAttempt();
-    this.fail(GrpcStatus.DEADLINE_EXCEEDED, `no bytes in either direction for ${this.backend.idleTimeoutMs} ms on the call to upstream ${this.up.name} (${this.backend.id})`);
+    this.fail(GrpcStatus.DEADLINE_EXCEEDED, (w) => `no bytes in either direction for ${this.backend.idleTimeoutMs} ms on the call to ${w}`);
   };
 
   // ---- endings -------------------------------------------------------------------------------
 
-  /** End the call with a status of the gateway's: trailers-only, or trailers after headers. */
-  private fail(code: number, message: string): void {
+  /**
+   * The upstream as a message names it: with --error-detail internal (and in the log) its address
+   * and backend (`upstream host:port (ns/name/predictor)`), else only the backend: no Service
+   * names, ports or addresses reach the public.
+   */
+  private where(full: boolean): string {
+    return full ? `upstream ${this.up.name} (${this.backend.id})` : `the upstream of ${this.backend.id}`;
+  }
+
+  /**
+   * Log a failure of the gateway's in full (bounded by the log budget) and give the client's
+   * message: in full with --error-detail internal, else without addresses or library text.
+   */
+  private logged(code: number, text: Message): string {
+    const full = text(this.where(true), true);
+    const log = this.ctx.log;
+    const skipped = log === undefined ? undefined : this.ctx.logBudget.take();
+    if (log !== undefined && skipped !== undefined) {
+      const o = this.backend.origin;
+      log.warn(
+        { protocol: 'grpc', deployment: `${o.namespace}/${o.deployment}`, backend: this.backend.id, grpcStatus: code, problem: full, ...(skipped ? { notLogged: skipped } : {}) },
+        'gRPC call failed',
+      );
+    }
+    return this.ctx.internalDetail ? full : text(this.where(false), false);
+  }
+
+  /**
+   * Last resort (grpc-proxy.ts): an unexpected error while handling the call ends the call, not
+   * the process: INTERNAL (or, once answered, trailers or a reset), whatever state it was in.
+   */
+  abort(err: unknown): void {
     if (this.done) return;
+    const detail = err instanceof Error ? err.message : String(err);
+    try {
+      this.dropAttempt();
+      this.fail(GrpcStatus.INTERNAL, (w, full) => `the gateway failed while handling the call to ${w}${full ? `: ${detail}` : ''}`);
+    } catch {
+      if (!this.client.destroyed) this.client.close(NGHTTP2_INTERNAL_ERROR);
+      if (!this.done) {
+        this.done = true;
+        this.ctx.callEnded();
+      }
+    }
+  }
+
+  /** End the call with a status of the gateway's: trailers-only, or trailers after headers. */
+  private fail(code: number, text: Message): void {
+    if (this.done) return;
+    const message = this.logged(code, text);
     this.status = code;
     const c = this.client;
     if (!this.responseStarted) {

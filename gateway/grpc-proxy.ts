@@ -12,21 +12,23 @@
  * ping later, the real last stream id) so in-flight streams finish and none are refused in a
  * race; `close()` ends everything still open.
  */
-import http2, { type Http2Server, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import http2, { type Http2Server, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import { answerTrailersOnly } from './grpc-answer.js';
-import { GrpcCall, type CallContext } from './grpc-call.js';
+import { GrpcCall, type CallContext, type Peer } from './grpc-call.js';
 import { GrpcMirrors } from './grpc-mirror.js';
 import { CLIENT_SESSION_IDLE_MS, CONNECTION_WINDOW_BYTES, SERVER_OPTIONS } from './grpc-settings.js';
 import { GrpcUpstreams } from './grpc-upstreams.js';
 import type { EndpointSource } from './upstreams.js';
-import { errorBody, grpcStatusOf } from './errors.js';
+import { GrpcStatus, errorBody, grpcStatusOf } from './errors.js';
+import { LogBudget } from './log-budget.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { Gatekeeper } from './oauth-gate.js';
 import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
 import type { RouteState } from './route-state.js';
 import type { MirrorBudget } from './shadow.js';
 import { match } from '../routing/match.js';
-import type { Backend, HeaderGetter, Picker, RouteTable } from '../routing/types.js';
+import type { Backend, HeaderGetter, Picker, RouteTable, Routed } from '../routing/types.js';
 
 export interface GrpcProxyDeps {
   /** `state.current` is read once per call, at match time. */
@@ -46,11 +48,32 @@ export interface GrpcProxyDeps {
   readonly endpoints?: EndpointSource | undefined;
 }
 
-const { NGHTTP2_NO_ERROR } = http2.constants;
+const { NGHTTP2_NO_ERROR, NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants;
 const MAX_STREAM_ID = 2 ** 31 - 1;
 /** How long a draining session waits for the ping that confirms the first GOAWAY arrived. */
 const GOAWAY_PING_WAIT_MS = 1000;
 const ignore = (): void => undefined;
+
+/**
+ * HTTP/2 rapid reset (CVE-2023-44487), handled as Envoy does (`overload.premature_reset_*`): a
+ * stream the client resets within PREMATURE_RESET_MS of opening it, before its answer is
+ * complete, is a premature reset. A connection is closed (GOAWAY ENHANCE_YOUR_CALM) once half of
+ * PREMATURE_RESET_STREAMS of its streams were premature, or, after that many streams, once
+ * premature resets are half of all its closed streams. Node 20's nghttp2 limit (a burst of 1,000
+ * resets, then 33/s) lets a client make the gateway open ~1,000 upstream calls first.
+ */
+export const PREMATURE_RESET_STREAMS = 500;
+const NO_PEER: Peer = { address: undefined, trusted: false };
+const PREMATURE_RESET_MS = 1000;
+
+/** Per client connection: its peer (read once, while the socket is bound) and its stream resets. */
+interface SessionInfo {
+  readonly peer: Peer;
+  closed: number;
+  premature: number;
+  /** Closed for rapid reset (counted once). */
+  cut: boolean;
+}
 
 /** Metadata lookup for `match`: repeated keys joined with ',' (as the REST side does). */
 function metadataGetter(raw: readonly string[]): HeaderGetter {
@@ -72,6 +95,9 @@ export class GrpcProxy {
   private draining = false;
   private inFlight = 0;
   private idleWaiters: (() => void)[] = [];
+  private readonly sessionInfo = new WeakMap<Http2Session, SessionInfo>();
+  private log: Logger | undefined;
+  private readonly bugLog = new LogBudget();
   /** Set by the data plane: auth and rate limits (routes with `backend.gate`), the OAuth front end. */
   gate: Gatekeeper | undefined;
 
@@ -85,6 +111,10 @@ export class GrpcProxy {
       mirrors,
       retryBufferBytes: deps.retryBufferBytes,
       callEnded: () => this.callEnded(),
+      log: undefined,
+      logBudget: new LogBudget(),
+      internalDetail: false,
+      trusts: () => false,
     };
     this.server = http2.createServer(SERVER_OPTIONS);
     // Sockets handed over by the listeners have Nagle on: small frames would wait for ACKs.
@@ -92,6 +122,21 @@ export class GrpcProxy {
     this.server.on('session', this.onSession);
     this.server.on('stream', this.onStream);
     this.server.on('sessionError', ignore);
+  }
+
+  /**
+   * Set by the data plane before it listens: the log, --error-detail, and which peers may set
+   * x-forwarded-for/-proto (the REST side's rule).
+   */
+  configure(o: { log?: Logger | undefined; errorDetail?: 'public' | 'internal'; trusts?: (socket: Socket) => boolean }): void {
+    if (o.log !== undefined) this.log = this.ctx.log = o.log;
+    if (o.errorDetail !== undefined) this.ctx.internalDetail = o.errorDetail === 'internal';
+    if (o.trusts !== undefined) this.ctx.trusts = o.trusts;
+  }
+
+  /** True once drain() or close() began. */
+  get closing(): boolean {
+    return this.draining;
   }
 
   /** --predictor-header: answers carry `x-seldon-predictor` in their initial metadata. */
@@ -134,6 +179,8 @@ export class GrpcProxy {
 
   private readonly onSession = (session: ServerHttp2Session): void => {
     this.sessions.add(session);
+    const socket = session.socket as Socket | undefined;
+    this.sessionInfo.set(session, { peer: { address: socket?.remoteAddress, trusted: socket !== undefined && this.ctx.trusts(socket) }, closed: 0, premature: 0, cut: false });
     session.on('error', ignore);
     session.once('close', () => this.sessions.delete(session));
     // Node's connection window is 64 KiB; the settings only size stream windows.
@@ -157,6 +204,82 @@ export class GrpcProxy {
 
   private readonly onStream = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]): void => {
     stream.on('error', ignore);
+    this.watchResets(stream);
+    try {
+      this.route(stream, headers, rawHeaders);
+    } catch (err) {
+      this.failed(stream, undefined, err);
+    }
+  };
+
+  /** Count the stream's end against its connection; close a connection that resets too fast. */
+  private watchResets(stream: ServerHttp2Stream): void {
+    const session = stream.session;
+    const count = session && this.sessionInfo.get(session);
+    if (!session || !count) return;
+    const openedAt = performance.now();
+    stream.once('close', () => {
+      if (count.cut) return;
+      count.closed++;
+      // `aborted`: closed before the answer was complete (Node ends the writable side on close, so
+      // writableFinished cannot tell); a reset code: not the end of a finished exchange.
+      if (stream.aborted && stream.rstCode !== NGHTTP2_NO_ERROR && performance.now() - openedAt < PREMATURE_RESET_MS) count.premature++;
+      else if (count.closed < PREMATURE_RESET_STREAMS) return;
+      if (count.closed < PREMATURE_RESET_STREAMS ? count.premature < PREMATURE_RESET_STREAMS / 2 : count.premature * 2 < count.closed) return;
+      if (session.destroyed) return;
+      count.cut = true;
+      this.deps.metrics.clientErrors.labels('too_many_premature_resets').inc();
+      const skipped = this.bugLog.take();
+      if (skipped !== undefined) {
+        this.log?.warn(
+          { remoteAddress: count.peer.address, streams: count.closed, prematureResets: count.premature, ...(skipped ? { notLogged: skipped } : {}) },
+          'HTTP/2 connection closed: it resets streams faster than it completes them (rapid reset)',
+        );
+      }
+      // GOAWAY ENHANCE_YOUR_CALM, then the socket is closed (the error goes to the ignored session error).
+      session.destroy(new Error('too many premature stream resets (rapid reset)'), NGHTTP2_ENHANCE_YOUR_CALM);
+    });
+  }
+
+  /**
+   * Last resort: an unexpected error while handling a call fails that call (INTERNAL), never the
+   * process; counted and logged with the deployment.
+   */
+  private failed(stream: ServerHttp2Stream, backend: Backend | undefined, err: unknown, call?: GrpcCall): void {
+    const o = backend?.origin;
+    this.deps.metrics.internalErrors.labels('grpc', o?.namespace ?? '', o?.deployment ?? '').inc();
+    const skipped = this.bugLog.take();
+    if (skipped !== undefined) {
+      this.log?.error(
+        { protocol: 'grpc', deployment: o ? `${o.namespace}/${o.deployment}` : undefined, err, ...(skipped ? { notLogged: skipped } : {}) },
+        'unexpected error while handling a gRPC call: the call fails, the gateway keeps serving',
+      );
+    }
+    try {
+      if (call) return call.abort(err);
+      if (!stream.headersSent) answerTrailersOnly(stream, GrpcStatus.INTERNAL, `the gateway failed while handling the call${backend ? ` to ${backend.id}` : ''}`);
+      else if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+    } catch {
+      if (!stream.destroyed) stream.destroy();
+    }
+  }
+
+  /** Run a routed call; whatever it throws fails that call only. */
+  private run(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, routed: Routed): void {
+    this.inFlight++;
+    let call: GrpcCall | undefined;
+    try {
+      const session = stream.session;
+      const peer = (session && this.sessionInfo.get(session)?.peer) ?? NO_PEER;
+      call = new GrpcCall(this.ctx, stream, headers, routed, peer);
+      call.start();
+    } catch (err) {
+      if (call === undefined) this.callEnded();
+      this.failed(stream, routed.backend, err, call);
+    }
+  }
+
+  private route(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[]): void {
     const path = headers[':path'] ?? '';
     const ct = headers['content-type'];
     if (ct === undefined || !ct.startsWith('application/grpc')) {
@@ -172,11 +295,7 @@ export class GrpcProxy {
     const gate = this.gate;
     if (decision.ok ? decision.backend.gate !== null : gate?.frontEndCall(headers)) {
       if (gate === undefined) answerTrailersOnly(stream, grpcStatusOf('AUTH_BACKEND_UNAVAILABLE'), `route of ${decision.ok ? decision.backend.id : path} needs auth or rate limits, which this process does not serve`);
-      else
-        gate.grpc(stream, headers, decision, (routed) => {
-          this.inFlight++;
-          new GrpcCall(this.ctx, stream, headers, routed).start();
-        });
+      else gate.grpc(stream, headers, decision, (routed) => this.run(stream, headers, routed));
       return;
     }
     if (!decision.ok) {
@@ -184,9 +303,8 @@ export class GrpcProxy {
       answerTrailersOnly(stream, grpcStatusOf(decision.reason), decision.info);
       return;
     }
-    this.inFlight++;
-    new GrpcCall(this.ctx, stream, headers, decision).start();
-  };
+    this.run(stream, headers, decision);
+  }
 
   /** HTTP/2 without gRPC's content-type matches no gRPC route: the REST-style 404. */
   private notGrpc(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, path: string): void {

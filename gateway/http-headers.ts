@@ -33,16 +33,20 @@ function special(name: string): string | undefined {
   return DROP_LENGTHS.has(name.length) ? name.toLowerCase() : undefined;
 }
 
+/** The header names a `Connection` value lists (besides close and keep-alive), added to `into`. */
+function connectionNames(value: string, into: Set<string> | undefined): Set<string> | undefined {
+  for (const t of value.split(',')) {
+    const n = t.trim().toLowerCase();
+    if (n && n !== 'close' && n !== 'keep-alive') (into ??= new Set()).add(n);
+  }
+  return into;
+}
+
 /** Names listed in `Connection: a, b` are hop-by-hop too. */
 function connectionListed(raw: readonly string[]): Set<string> | undefined {
   let out: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i]!.length === 10 && raw[i]!.toLowerCase() === 'connection') {
-      for (const t of raw[i + 1]!.split(',')) {
-        const n = t.trim().toLowerCase();
-        if (n && n !== 'close' && n !== 'keep-alive') (out ??= new Set()).add(n);
-      }
-    }
+    if (raw[i]!.length === 10 && raw[i]!.toLowerCase() === 'connection') out = connectionNames(raw[i + 1]!, out);
   }
   return out;
 }
@@ -105,16 +109,23 @@ export function upstreamRequestHeaders(raw: readonly string[], info: ForwardInfo
   return out;
 }
 
-/** Upstream response headers for the client, hop-by-hop removed. */
+/** Upstream response headers for the client, hop-by-hop removed (with those its `Connection` lists). */
 export function clientResponseHeaders(raw: readonly Buffer[]): string[] {
   const out: string[] = [];
+  let listed: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toString('latin1');
     const s = special(name);
-    if (s !== undefined && RESPONSE_DROP.has(s)) continue;
+    if (s !== undefined && RESPONSE_DROP.has(s)) {
+      if (s === 'connection') listed = connectionNames(raw[i + 1]!.toString('latin1'), listed);
+      continue;
+    }
     out.push(name, raw[i + 1]!.toString('latin1'));
   }
-  return out;
+  if (listed === undefined) return out;
+  const kept: string[] = [];
+  for (let i = 0; i < out.length; i += 2) if (!listed.has(out[i]!.toLowerCase())) kept.push(out[i]!, out[i + 1]!);
+  return kept;
 }
 
 /** `-shadow` inserted before any `:port`, as Envoy does (`a.com:8080` → `a.com-shadow:8080`). */

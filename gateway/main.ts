@@ -23,6 +23,9 @@ function version(): string {
   return pkg.version;
 }
 
+/** Set once `serve` starts processes: a failure then must end them, not leave them up and never ready. */
+let serving = false;
+
 async function serve(argv: string[]): Promise<void> {
   const config = parseConfig('serve', argv);
   if (config.help) {
@@ -30,6 +33,7 @@ async function serve(argv: string[]): Promise<void> {
     return;
   }
   const log = createLogger(config.logLevel);
+  serving = true;
   // Traffic is served by workers (even one), so their V8 flags can be set for the hot path.
   if (cluster.isWorker) return runWorker(config, log);
   return runPrimary(config, log);
@@ -63,6 +67,8 @@ main().then(
     } else {
       process.stderr.write(`seldon-gateway: ${err instanceof Error ? err.message : String(err)}\n`);
       process.exitCode = 1;
+      // Workers, listeners or a source may be running: they would keep a broken process alive.
+      if (serving) process.exit(1);
     }
   },
 );

@@ -118,6 +118,22 @@ export class GatewayMetrics {
     labelNames: ['result'],
     registers: [this.registry],
   });
+  readonly tokenThrottled = new Counter({
+    name: 'seldon_gateway_oauth_token_throttled_total',
+    help: 'POST /oauth/token attempts refused with 429 because too many failed attempts came from one client address (by="address") or named one client_id (by="client").',
+    labelNames: ['by'],
+    registers: [this.registry],
+  });
+  readonly revocationsPending = new Gauge({
+    name: 'seldon_gateway_oauth_revocations_pending',
+    help: 'OAuth revocations (tokens of deleted or changed clients, identities of deleted deployments) not yet confirmed by the token store; retried with backoff until they are.',
+    registers: [this.registry],
+  });
+  readonly revocationRetries = new Counter({
+    name: 'seldon_gateway_oauth_revocation_retries_total',
+    help: 'Failed attempts to write an OAuth revocation or deployment identity to the token store (each is retried).',
+    registers: [this.registry],
+  });
   readonly rateLimited = new Counter({
     name: 'seldon_gateway_rate_limited_total',
     help: 'Requests refused with 429 / RESOURCE_EXHAUSTED, by deployment, protocol and the bucket that refused them.',
@@ -148,8 +164,32 @@ export class GatewayMetrics {
   });
   readonly clientErrors = new Counter({
     name: 'seldon_gateway_client_errors_total',
-    help: 'Requests and connections refused at the edge: bad_request (malformed, smuggling), headers_too_large, request_timeout, body_too_large, method_not_allowed, too_many_connections, idle_connection.',
+    help: 'Requests and connections refused at the edge: bad_request (malformed, smuggling), headers_too_large, request_timeout, body_too_large, method_not_allowed, too_many_connections, idle_connection, too_many_premature_resets (an HTTP/2 connection closed for resetting streams faster than it completes them).',
     labelNames: ['reason'],
+    registers: [this.registry],
+  });
+  // Robustness (issue 11): descriptor exhaustion, bugs caught at the last resort.
+  readonly acceptErrors = new Counter({
+    name: 'seldon_gateway_accept_errors_total',
+    help: 'Times a worker found it could not accept connections, by reason (EMFILE: out of file descriptors for the process, ENFILE: for the system, other): an accept error, or a descriptor check that failed. While it lasts the worker stops accepting and /readyz is false.',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
+  readonly acceptPaused = new Gauge({
+    name: 'seldon_gateway_accept_paused',
+    help: '1 while this process has stopped accepting connections because it is out of file descriptors.',
+    registers: [this.registry],
+  });
+  readonly internalErrors = new Counter({
+    name: 'seldon_gateway_internal_errors_total',
+    help: 'Requests and gRPC calls failed by an unexpected error inside the gateway (answered 502/503, or INTERNAL/UNAVAILABLE), by protocol, namespace and deployment (empty when not routed yet).',
+    labelNames: ['protocol', 'namespace', 'deployment'],
+    registers: [this.registry],
+  });
+  readonly processErrors = new Counter({
+    name: 'seldon_gateway_process_errors_total',
+    help: 'Errors no handler caught (uncaughtException, unhandledRejection): logged, counted, and the process keeps serving.',
+    labelNames: ['kind'],
     registers: [this.registry],
   });
   private readonly children = new WeakMap<Backend, Children>();

@@ -19,7 +19,7 @@ import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { answerTrailersOnly } from './grpc-answer.js';
 import { GrpcStatus, grpcStatusOf } from './errors.js';
 import type { GatewayMetrics, Protocol } from './metrics.js';
-import { bearerToken, queryToken, type AuthOutcome, type OAuth } from './oauth.js';
+import { bearerToken, problemOf, queryToken, withDetail, type AuthOutcome, type OAuth } from './oauth.js';
 import type { RateLimiter, Verdict } from './rate-limit.js';
 import { sendError } from './rest-proxy.js';
 import type { RouteState } from './route-state.js';
@@ -88,6 +88,13 @@ export class Gatekeeper {
     this.d.metrics.authFailures.labels(protocol, a.failure).inc();
   }
 
+  /** The token check itself threw (it should not): 503 naming the deployment, the detail to the log. */
+  private checkFailed(err: unknown, owner: string | undefined): string {
+    const problem = problemOf(err);
+    this.d.oauth.log?.warn({ deployment: owner, problem }, 'token check failed');
+    return withDetail(this.d.oauth.errorDetail, owner === undefined ? 'the token check failed' : `the token check for ${owner} failed`, problem);
+  }
+
   private limited(protocol: Protocol, d: Routed, v: Verdict): void {
     const o = d.backend.origin;
     this.d.metrics.rateLimited.labels(o.namespace, o.deployment, protocol, v.limit?.key ?? '').inc();
@@ -105,7 +112,7 @@ export class Gatekeeper {
     }
     const fromQuery = queryToken(req.url ?? '/');
     const token = bearerToken(req.headers.authorization) ?? fromQuery.token;
-    this.d.oauth.authenticate(token, table).then(
+    this.d.oauth.authenticate(token, table, `${auth.namespace}/${auth.deployment}`).then(
       (a) => {
         if (a.ok && a.owner !== `${auth.namespace}/${auth.deployment}`) {
           a = { ok: false, failure: 'forbidden', description: `this token is for ${a.owner}, not for ${auth.namespace}/${auth.deployment}` };
@@ -120,7 +127,7 @@ export class Gatekeeper {
         const d = fromQuery.token === undefined ? decision : { ...decision, upstreamPath: queryToken(decision.upstreamPath).url };
         this.restLimits(req, res, d, gate.rateLimits, true, forward);
       },
-      (err: Error) => sendError(req, res, 503, 'AUTH_BACKEND_UNAVAILABLE', `the token check failed: ${err.message}`),
+      (err: unknown) => sendError(req, res, 503, 'AUTH_BACKEND_UNAVAILABLE', this.checkFailed(err, `${auth.namespace}/${auth.deployment}`), { 'retry-after': '1' }),
     );
   }
 
@@ -188,7 +195,7 @@ export class Gatekeeper {
         }
         this.restLimits(req, res, decision, decision.backend.gate?.rateLimits ?? [], true, forward);
       },
-      (err: Error) => sendError(req, res, 503, 'AUTH_BACKEND_UNAVAILABLE', `the token check failed: ${err.message}`),
+      (err: unknown) => sendError(req, res, 503, 'AUTH_BACKEND_UNAVAILABLE', this.checkFailed(err, undefined), { 'retry-after': '1' }),
     );
   }
 
@@ -217,7 +224,7 @@ export class Gatekeeper {
     }
     const raw = single(headers['oauth_token']);
     const bearer = raw === undefined ? bearerToken(single(headers.authorization)) : undefined;
-    this.d.oauth.authenticate(raw ?? bearer, table).then(
+    this.d.oauth.authenticate(raw ?? bearer, table, gate?.auth ? `${gate.auth.namespace}/${gate.auth.deployment}` : undefined).then(
       (a) => {
         const auth = gate?.auth;
         if (a.ok && auth && a.owner !== `${auth.namespace}/${auth.deployment}`) {
@@ -243,7 +250,7 @@ export class Gatekeeper {
         const routed = d as Routed;
         this.grpcLimits(stream, routed, routed.backend.gate?.rateLimits ?? [], start);
       },
-      (err: Error) => answerTrailersOnly(stream, GrpcStatus.UNAVAILABLE, `the token check failed: ${err.message}`),
+      (err: unknown) => answerTrailersOnly(stream, GrpcStatus.UNAVAILABLE, this.checkFailed(err, gate?.auth ? `${gate.auth.namespace}/${gate.auth.deployment}` : undefined)),
     );
   }
 

@@ -54,7 +54,7 @@ export function createStores(config: Pick<GatewayConfig, 'redisUrl' | 'workers'>
 
 // ---- IPC ----------------------------------------------------------------------------------------
 
-type Op = 'issue' | 'lookup' | 'revoke' | 'take';
+type Op = 'issue' | 'lookup' | 'revoke' | 'incarnation' | 'retire' | 'take' | 'peek';
 interface Call {
   readonly type: 'sgw-store-call';
   readonly id: number;
@@ -123,8 +123,14 @@ class IpcTokenStore implements TokenStore {
   lookup(tokenHash: string): Promise<TokenRecord | null> {
     return this.ipc.call('lookup', [tokenHash]) as Promise<TokenRecord | null>;
   }
-  async revoke(clientId: string): Promise<void> {
-    await this.ipc.call('revoke', [clientId]);
+  async revoke(clientId: string, fp?: string): Promise<void> {
+    await this.ipc.call('revoke', [clientId, fp ?? null]);
+  }
+  async incarnation(deployment: string, proposed: string, ttlMs: number): Promise<string> {
+    return String(await this.ipc.call('incarnation', [deployment, proposed, ttlMs]));
+  }
+  async retire(deployment: string, incarnation: string | undefined): Promise<void> {
+    await this.ipc.call('retire', [deployment, incarnation ?? null]);
   }
   close(): void {}
 }
@@ -136,6 +142,9 @@ class IpcLimits implements SharedLimits {
   ) {}
   take(limits: readonly RateLimit[]): Promise<Verdict> {
     return this.ipc.call('take', [limits]) as Promise<Verdict>;
+  }
+  peek(limits: readonly RateLimit[]): Promise<Verdict> {
+    return this.ipc.call('peek', [limits]) as Promise<Verdict>;
   }
   replicas(): number {
     return this.workers;
@@ -154,7 +163,10 @@ export function serveStoresToWorkers(): () => void {
       const a = msg.args;
       if (msg.op === 'issue') result = tokens.issue(a[0] as string, a[1] as ClientEntry, a[2] as TokenRecord);
       else if (msg.op === 'lookup') result = tokens.lookup(a[0] as string);
-      else if (msg.op === 'revoke') result = tokens.revoke(a[0] as string);
+      else if (msg.op === 'revoke') result = tokens.revoke(a[0] as string, (a[1] as string | null) ?? undefined);
+      else if (msg.op === 'incarnation') result = tokens.incarnation(a[0] as string, a[1] as string, a[2] as number);
+      else if (msg.op === 'retire') result = tokens.retire(a[0] as string, (a[1] as string | null) ?? undefined);
+      else if (msg.op === 'peek') result = Promise.resolve(gcra.peek(a[0] as RateLimit[], Date.now()));
       else result = Promise.resolve(gcra.take(a[0] as RateLimit[], Date.now()));
     } catch (err) {
       result = Promise.reject(err);

@@ -7,9 +7,9 @@
  * streams to the primary). Timeouts, retries and breaker answers follow SEMANTICS.md §9;
  * every error the gateway makes has a Seldon-style JSON body.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { Readable } from 'node:stream';
+import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import { overflowInfo } from './breaker.js';
 import { backoffMs, retriesOn, type AttemptFailure } from './retry-policy.js';
@@ -18,6 +18,7 @@ import { clientResponseHeaders, shadowHost, upstreamRequestHeaders } from './htt
 import type { GatewayMetrics } from './metrics.js';
 import type { Gatekeeper } from './oauth-gate.js';
 import type { ResponseTap, RestObserve } from './observed-rest.js';
+import { RequestBody } from './request-body.js';
 import type { RouteState } from './route-state.js';
 import type { RestMirrors } from './shadow.js';
 import type { Endpoint, Upstreams, UpstreamPool } from './upstreams.js';
@@ -33,21 +34,36 @@ export interface RestProxyDeps {
   readonly retryBufferBytes: number;
   /** With endpoint routing: members without a ready endpoint leave the weighted pick. */
   readonly eligible?: ((backend: Backend) => boolean) | undefined;
+  /** public: error answers name the deployment and reason only; internal: upstream addresses and causes too. */
+  readonly errorDetail?: 'public' | 'internal';
+  /** Largest upstream response head accepted (status line and headers); larger: 502. */
+  readonly maxResponseHeaderBytes?: number;
+  readonly log?: Logger | undefined;
 }
 
-/** Send a gateway-made error with its JSON body (none for HEAD). */
+/**
+ * Send a gateway-made error with its JSON body (none for HEAD). Never throws: when an answer has
+ * already begun (or cannot be written), the client's stream is reset instead.
+ */
 export function sendError(req: IncomingMessage, res: ServerResponse, status: number, reason: GatewayReason, info: string, extra?: Record<string, string>): void {
-  if (res.headersSent) {
+  if (res.headersSent || res.destroyed) {
     res.destroy();
     return;
   }
   const body = errorBody(status, reason, info);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...extra });
-  res.end(req.method === 'HEAD' ? undefined : body);
+  try {
+    // The reason phrase is always given: a failed writeHead (an upstream's bad one) leaves its own behind.
+    res.writeHead(status, STATUS_CODES[status] ?? 'Error', { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...extra });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  } catch {
+    res.destroy();
+  }
 }
 
 const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT', 'ECONNABORTED', 'ERR_TLS_CERT_ALTNAME_INVALID', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'CERT_HAS_EXPIRED']);
 const IMPLICIT_CONNECT_RETRIES = 2;
+/** How long the rest of an abandoned request body is read and discarded before the connection is cut (nginx's lingering_timeout). */
+const LINGER_MS = 5000;
 
 type Failure = Exclude<AttemptFailure, number>;
 
@@ -71,7 +87,7 @@ class AttemptAborted extends Error {
 class Exchange implements Dispatcher.DispatchHandler {
   private readonly backend: Backend;
   private readonly up: UpstreamPool;
-  private body: Buffer | Readable | null = null;
+  private body: Buffer | RequestBody | null = null;
   /** The body can be sent again (absent, or fully buffered). */
   private replayable = true;
   private retriesLeft: number;
@@ -114,7 +130,7 @@ class Exchange implements Dispatcher.DispatchHandler {
       this.proxy.deps.metrics.overflow(this.backend, 'rest', overflow);
       this.proxy.deps.metrics.request(this.backend, 'rest', 'primary', 503, null);
       this.tap?.end(503, null, false);
-      sendError(this.req, this.res, 503, 'UPSTREAM_OVERFLOW', overflowInfo(overflow, this.up.name, this.backend.breaker), { 'x-envoy-overloaded': 'true' });
+      sendError(this.req, this.res, 503, 'UPSTREAM_OVERFLOW', overflowInfo(overflow, this.proxy.upstreamName(this.up, this.backend), this.backend.breaker), { 'x-envoy-overloaded': 'true' });
       return;
     }
     this.res.once('close', () => {
@@ -131,31 +147,25 @@ class Exchange implements Dispatcher.DispatchHandler {
     } else if (this.backend.retry) {
       this.bufferThenDispatch();
     } else {
-      this.body = this.req;
-      this.replayable = false;
-      this.req.once('end', () => this.startTimer());
-      if (mirrors.length) this.tee();
+      this.streamBody([], mirrors.length > 0);
       this.dispatch();
     }
   }
 
-  /** Mirrors get the body once it is complete, without holding the primary. */
-  private tee(): void {
+  /**
+   * Stream the body to the upstream (after `head`, chunks already read); with `copy`, mirrors
+   * get the whole body once it has ended, without holding the primary.
+   */
+  private streamBody(head: Buffer[], copy: boolean): void {
+    const mirrors = this.decision.mirrors;
     const limit = this.proxy.deps.mirrors.maxBodyBytes;
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (c: Buffer): void => {
-      size += c.length;
-      if (size > limit) {
-        this.req.off('data', onData);
-        chunks.length = 0;
-      } else chunks.push(c);
-    };
-    this.req.on('data', onData);
-    this.req.once('end', () => {
-      if (size > limit) this.proxy.deps.mirrors.tooLarge(this.decision.mirrors);
-      else this.mirror(Buffer.concat(chunks, size));
-    });
+    this.body = new RequestBody(
+      this.req,
+      head,
+      copy ? { limit, whole: (b) => (b === null ? this.proxy.deps.mirrors.tooLarge(mirrors) : this.mirror(b)) } : undefined,
+    );
+    this.replayable = false;
+    this.req.once('end', () => this.startTimer());
   }
 
   /** Routes that retry read the body first (up to the retry buffer) so it can be replayed. */
@@ -170,12 +180,9 @@ class Exchange implements Dispatcher.DispatchHandler {
         // Too large to replay: stream what we have plus the rest, without retries.
         this.req.off('data', onData);
         this.req.off('end', onEnd);
-        this.req.pause();
-        this.replayable = false;
         this.retriesLeft = 0;
         if (this.decision.mirrors.length) this.proxy.deps.mirrors.tooLarge(this.decision.mirrors);
-        this.req.once('end', () => this.startTimer());
-        this.body = Readable.from(this.concatStream(chunks));
+        this.streamBody(chunks, false);
         this.dispatch();
       }
     };
@@ -191,11 +198,6 @@ class Exchange implements Dispatcher.DispatchHandler {
     };
     this.req.on('data', onData);
     this.req.once('end', onEnd);
-  }
-
-  private async *concatStream(head: Buffer[]): AsyncGenerator<Buffer> {
-    yield* head;
-    for await (const c of this.req) yield c as Buffer;
   }
 
   private mirror(body: Buffer | null): void {
@@ -220,7 +222,7 @@ class Exchange implements Dispatcher.DispatchHandler {
       this.res.destroy();
       this.finish();
     } else {
-      this.fail(504, 'UPSTREAM_TIMEOUT', `upstream ${this.up.name} (${this.backend.id}) did not answer within ${this.backend.timeoutMs} ms`);
+      this.fail(504, 'UPSTREAM_TIMEOUT', `${this.who()} did not answer within ${this.backend.timeoutMs} ms`);
     }
     this.abortUpstream(new AttemptAborted('timeout'));
   }
@@ -241,7 +243,9 @@ class Exchange implements Dispatcher.DispatchHandler {
     }
     const endpoint = this.up.pick(this.failedEndpoint);
     if (endpoint === undefined) {
-      this.fail(503, 'NO_HEALTHY_UPSTREAM', `no ready endpoint for upstream ${this.up.name} (${this.backend.id})`);
+      const invalid = this.up.invalid;
+      if (invalid !== undefined) this.proxy.internalError('upstream', new Error(invalid), this.backend);
+      this.fail(503, 'NO_HEALTHY_UPSTREAM', invalid !== undefined ? `${this.who()} has an address that cannot be dialled` : `${this.who()} has no ready endpoint`, invalid);
       return;
     }
     this.endpoint = endpoint;
@@ -278,10 +282,32 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.upstreamSeconds = (performance.now() - this.sentAt) / 1000;
     this.status = statusCode;
     const headers = clientResponseHeaders(rawHeaders);
-    if (this.proxy.draining) headers.push('connection', 'close');
+    // Draining, or the model answered before the whole request body arrived (it will not be
+    // forwarded, and the client may still be sending it): this connection ends with the answer.
+    if (this.proxy.draining || !this.req.complete) headers.push('connection', 'close');
     if (this.tap !== undefined) this.tap.head(statusCode, headers, rawHeaders);
-    this.res.writeHead(statusCode, statusText, headers);
+    try {
+      this.res.writeHead(statusCode, statusText, headers);
+    } catch {
+      // A reason phrase Node will not write (obs-text that is not valid UTF-8): the standard one.
+      try {
+        this.res.writeHead(statusCode, STATUS_CODES[statusCode] ?? 'Unknown', headers);
+      } catch (err) {
+        // A header Node will not write either: the answer cannot be passed on as it is.
+        this.status = 502;
+        this.proxy.internalError('response_head', err as Error, this.backend);
+        sendError(this.req, this.res, 502, 'UPSTREAM_BAD_RESPONSE', `${this.who()} answered with a response head the gateway cannot forward`);
+        this.finish();
+        return false;
+      }
+    }
     this.resume = resume;
+    if (statusCode === 304 || statusCode === 204) {
+      // No body follows (RFC 9110 §15.4.5, §15.3.5), whatever Content-Length says: the answer is
+      // complete now. (undici would report a length mismatch for a 304 that carries one.)
+      this.res.end();
+      this.finish(true);
+    }
     return true;
   }
 
@@ -322,11 +348,16 @@ class Exchange implements Dispatcher.DispatchHandler {
         this.retryLater();
         return;
       }
-      this.fail(504, 'UPSTREAM_TIMEOUT', `upstream ${this.up.name} (${this.backend.id}) did not answer within the per-try timeout of ${this.backend.retry?.perTryTimeoutMs} ms`);
+      this.fail(504, 'UPSTREAM_TIMEOUT', `${this.who()} did not answer within the per-try timeout of ${this.backend.retry?.perTryTimeoutMs} ms`);
+      return;
+    }
+    if (err.code === 'UND_ERR_HEADERS_OVERFLOW') {
+      // The upstream answered, with a head over the limit: the request was executed, never retry it.
+      this.fail(502, 'UPSTREAM_BAD_RESPONSE', `${this.who()} answered with response headers larger than ${this.proxy.deps.maxResponseHeaderBytes ?? 'the limit of'} bytes`);
       return;
     }
     const failure = classify(err);
-    const unread = this.body === this.req ? !this.req.readableDidRead : true;
+    const unread = this.body instanceof RequestBody ? !this.body.started : true;
     if (failure === 'connect' && this.connectRetriesLeft > 0 && (this.replayable || unread)) {
       this.connectRetriesLeft--;
       this.dispatch();
@@ -337,13 +368,14 @@ class Exchange implements Dispatcher.DispatchHandler {
       this.retryLater();
       return;
     }
+    const cause = err.code ?? err.message;
     if (failure === 'idle') {
       this.proxy.deps.metrics.timeout(this.backend, 'rest');
-      this.fail(504, 'UPSTREAM_TIMEOUT', `upstream ${this.up.name} (${this.backend.id}) was idle for ${this.backend.idleTimeoutMs} ms`);
+      this.fail(504, 'UPSTREAM_TIMEOUT', `${this.who()} was idle for ${this.backend.idleTimeoutMs} ms`);
     } else if (failure === 'connect') {
-      this.fail(503, 'UPSTREAM_CONNECT_FAILURE', `could not connect to upstream ${this.up.name} (${this.backend.id}): ${err.code ?? err.message}`);
+      this.fail(503, 'UPSTREAM_CONNECT_FAILURE', `could not connect to ${this.who()}`, cause);
     } else {
-      this.fail(503, 'UPSTREAM_RESET', `upstream ${this.up.name} (${this.backend.id}) reset the connection before answering: ${err.code ?? err.message}`);
+      this.fail(503, 'UPSTREAM_RESET', `${this.who()} reset the connection before answering`, cause);
     }
   }
 
@@ -361,10 +393,36 @@ class Exchange implements Dispatcher.DispatchHandler {
     }, delay);
   }
 
-  private fail(status: number, reason: GatewayReason, info: string): void {
+  /** The upstream as error answers name it: the deployment's backend, its address only with --error-detail internal. */
+  private who(): string {
+    return this.proxy.upstreamName(this.up, this.backend);
+  }
+
+  /** `cause`: the library's words, for --error-detail internal only. */
+  private fail(status: number, reason: GatewayReason, info: string, cause?: string): void {
     this.status = status;
-    sendError(this.req, this.res, status, reason, info, this.proxy.draining ? { connection: 'close' } : undefined);
+    const text = cause !== undefined && this.proxy.internalDetail ? `${info}: ${cause}` : info;
+    if (status >= 500) this.proxy.upstreamFailure(this.up, this.backend, reason, cause);
+    const close = this.proxy.draining || !this.req.complete;
+    sendError(this.req, this.res, status, reason, text, close ? { connection: 'close' } : undefined);
     this.finish();
+  }
+
+  /**
+   * The answer is decided while the client is still sending its body (an early answer, an error):
+   * stop forwarding it, read and discard the rest so the client can read the answer (whose
+   * `connection: close` ends the connection), and cut a client that keeps sending past the bound.
+   */
+  private abandonBody(): void {
+    if (this.body instanceof RequestBody) this.body.detach();
+    const req = this.req;
+    if (req.destroyed) return;
+    req.removeAllListeners('data');
+    req.resume();
+    const socket = req.socket;
+    const linger = setTimeout(() => socket.destroy(), LINGER_MS);
+    linger.unref();
+    socket.once('close', () => clearTimeout(linger));
   }
 
   private releaseEndpoint(): void {
@@ -376,6 +434,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   private finish(complete = false): void {
     if (this.done) return;
     this.done = true;
+    if (!this.req.complete) this.abandonBody();
     this.releaseEndpoint();
     if (this.timer) clearTimeout(this.timer);
     if (this.tryTimer) clearTimeout(this.tryTimer);
@@ -399,9 +458,52 @@ export class RestProxy {
   /** Set by the data plane: whether a peer may set X-Forwarded-For/-Proto (--trusted-proxies). */
   trusts: (socket: Socket) => boolean = () => false;
 
-  constructor(readonly deps: RestProxyDeps) {}
+  /** --error-detail internal: error answers also name upstream addresses and causes. */
+  readonly internalDetail: boolean;
 
+  constructor(readonly deps: RestProxyDeps) {
+    this.internalDetail = deps.errorDetail === 'internal';
+  }
+
+  /** An upstream as error answers name it: `<deployment backend>`, plus its address with --error-detail internal. */
+  upstreamName(up: UpstreamPool, backend: Backend): string {
+    return this.internalDetail ? `upstream ${up.name} of ${backend.id}` : `upstream of ${backend.id}`;
+  }
+
+  private readonly failureLogged = new Map<string, { at: number; suppressed: number }>();
+
+  /** What error answers leave out goes to the log: at most one line per upstream every 5 s, with a count of the rest. */
+  upstreamFailure(up: UpstreamPool, backend: Backend, reason: GatewayReason, cause: string | undefined): void {
+    const log = this.deps.log;
+    if (log === undefined) return;
+    const now = Date.now();
+    const last = this.failureLogged.get(up.name);
+    if (last !== undefined && now - last.at < 5000) {
+      last.suppressed++;
+      return;
+    }
+    this.failureLogged.set(up.name, { at: now, suppressed: 0 });
+    log.warn({ deployment: backend.id, upstream: up.name, reason, cause, suppressed: last?.suppressed ?? 0 }, 'upstream failure');
+  }
+
+  /** Something inside the gateway failed a request: counted and logged, never a process exit. */
+  internalError(where: string, err: Error, backend?: Backend): void {
+    const o = backend?.origin;
+    this.deps.metrics.internalErrors.labels('rest', o?.namespace ?? '', o?.deployment ?? '').inc();
+    this.deps.log?.error({ protocol: 'rest', where, deployment: backend?.id, err: { message: err.message, stack: err.stack } }, 'unexpected error while handling a REST request: the request fails, the gateway keeps serving');
+  }
+
+  /** Last resort: nothing a request does may throw out of the proxy and end the process. */
   handle(req: IncomingMessage, res: ServerResponse): void {
+    try {
+      this.route(req, res);
+    } catch (err) {
+      this.internalError('request', err as Error);
+      sendError(req, res, 502, 'INTERNAL_ERROR', 'the gateway failed to handle this request', { connection: 'close' });
+    }
+  }
+
+  private route(req: IncomingMessage, res: ServerResponse): void {
     const url = req.url ?? '/';
     const table = this.deps.state.current;
     const decision = match(
@@ -425,13 +527,18 @@ export class RestProxy {
 
   /** Proxy a routed request (also after the gate); `stripAuthorization` drops the client's credential. */
   readonly forward = (req: IncomingMessage, res: ServerResponse, decision: Routed, stripAuthorization: boolean): void => {
-    const headers = upstreamRequestHeaders(req.rawHeaders, {
-      remoteAddress: req.socket.remoteAddress,
-      proto: 'http',
-      originalPath: req.url ?? '/',
-      trusted: this.trusts(req.socket),
-      stripAuthorization,
-    });
-    new Exchange(this, req, res, decision, headers).start();
+    try {
+      const headers = upstreamRequestHeaders(req.rawHeaders, {
+        remoteAddress: req.socket.remoteAddress,
+        proto: 'http',
+        originalPath: req.url ?? '/',
+        trusted: this.trusts(req.socket),
+        stripAuthorization,
+      });
+      new Exchange(this, req, res, decision, headers).start();
+    } catch (err) {
+      this.internalError('request', err as Error, decision.backend);
+      sendError(req, res, 502, 'INTERNAL_ERROR', `the gateway failed to forward this request to ${decision.backend.id}`, { connection: 'close' });
+    }
   };
 }

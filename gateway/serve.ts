@@ -6,7 +6,9 @@
 import { pino, type Logger } from 'pino';
 import { createAdminApp } from './admin.js';
 import { diagnostics, type PageSettings } from './admin-page.js';
+import type { AcceptFailure } from './accept-guard.js';
 import type { GatewayConfig } from './config.js';
+import { LogBudget } from './log-budget.js';
 import { DataPlane } from './data-plane.js';
 import type { GatewayMetrics } from './metrics.js';
 import { OBSERVED_METRICS, TrafficHistory, metricsJson, observeDataPlane } from './observed.js';
@@ -134,6 +136,30 @@ export class StateSink implements SourceSink {
   }
 }
 
+/** The /readyz detail while a process cannot accept connections (accept-guard.ts). */
+export function notAccepting(reason: AcceptFailure, who = 'this process'): string {
+  return `${who} cannot accept connections: ${reason === 'EMFILE' ? 'out of file descriptors (EMFILE)' : reason === 'ENFILE' ? 'the system is out of file descriptors (ENFILE)' : 'accept failed'}`;
+}
+
+/**
+ * The last-resort policy for errors no handler caught (a bug, or input nothing else caught):
+ * log them, count them, keep serving. A request-level guard (grpc-proxy.ts, rest-proxy.ts) fails
+ * the one request; what still escapes is async work whose request is bounded by its timeouts.
+ * Exiting instead would cut every other tenant's in-flight requests on this process, and hand
+ * any client that can trigger it a crash loop (Envoy does not die on a bad request either).
+ * Installed once the process serves: a failure while starting still ends the process.
+ */
+export function keepServing(log: Logger, metrics: GatewayMetrics): void {
+  const budget = new LogBudget(5, 10_000);
+  const report = (kind: 'uncaughtException' | 'unhandledRejection', err: unknown): void => {
+    metrics.processErrors.labels(kind).inc();
+    const skipped = budget.take();
+    if (skipped !== undefined) log.error({ kind, err, ...(skipped ? { notLogged: skipped } : {}) }, 'error no handler caught: counted, the process keeps serving');
+  };
+  process.on('uncaughtException', (err) => report('uncaughtException', err));
+  process.on('unhandledRejection', (reason) => report('unhandledRejection', reason));
+}
+
 /** What the diagnostics page says about the observation options. */
 export function pageSettings(config: GatewayConfig, workers: number): PageSettings {
   return { predictorHeader: config.predictorHeader, shadowCompare: config.shadowCompare.enabled, accessLogSample: config.accessLogSample, workers };
@@ -165,9 +191,17 @@ export async function startGateway(config: GatewayConfig, options: { source?: De
   const events = source instanceof LazyKubeSource ? await postEventsOnChanges(state, source, log) : undefined;
 
   await plane.listen();
+  const ready = (): boolean => sink.synced && !shuttingDown && plane.acceptFailing === undefined;
   const admin = createAdminApp({
-    ready: () => sink.synced && !shuttingDown,
-    readiness: () => (shuttingDown ? 'shutting down' : sink.synced ? 'synced' : 'waiting for the initial sync'),
+    ready,
+    readiness: () =>
+      shuttingDown
+        ? 'shutting down'
+        : !sink.synced
+          ? 'waiting for the initial sync'
+          : plane.acceptFailing !== undefined
+            ? notAccepting(plane.acceptFailing)
+            : 'synced',
     table: () => state.current,
     appliedAt: () => state.lastAppliedAt,
     metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
@@ -203,7 +237,7 @@ export async function startGateway(config: GatewayConfig, options: { source?: De
     oauthPort: plane.oauthPort,
     state,
     metrics,
-    ready: () => sink.synced && !shuttingDown,
+    ready,
     shutdown: () => stop(true),
     close: () => stop(false),
   };

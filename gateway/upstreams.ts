@@ -19,6 +19,8 @@ export interface UpstreamSettings {
   readonly connectTimeoutMs: number;
   readonly tlsVerify: boolean;
   readonly caFile?: string | undefined;
+  /** Largest upstream response head (status line and headers) accepted; default 60 KiB, as Envoy's. */
+  readonly maxResponseHeaderBytes?: number | undefined;
 }
 
 /** Ready endpoints of a Service port; undefined when unknown (then the Service address is dialled). */
@@ -48,6 +50,8 @@ export class UpstreamPool {
   private readonly byAddress = new Map<string, Endpoint>();
   private seen: readonly Address[] | undefined;
   private ready: Endpoint[] = [];
+  /** Why this upstream cannot be dialled (an address undici refuses), once found out. */
+  invalid: string | undefined;
 
   constructor(
     /** `host:port` as the route names it, for messages and labels. */
@@ -76,9 +80,16 @@ export class UpstreamPool {
       const address = `${host}:${port}`;
       keep.add(address);
       let e = this.byAddress.get(address);
-      if (!e) this.byAddress.set(address, (e = new Endpoint(address, this.newPool(host, port))));
+      if (!e) {
+        try {
+          this.byAddress.set(address, (e = new Endpoint(address, this.newPool(host, port))));
+        } catch (err) {
+          this.invalid = `${address}: ${(err as Error).message}`;
+          return undefined;
+        }
+      }
       return e;
-    });
+    }).filter((e): e is Endpoint => e !== undefined);
     for (const [address, e] of this.byAddress) {
       if (keep.has(address)) continue;
       // Gone, not ready or terminating: no new requests; queued ones finish, then the pool closes.
@@ -98,8 +109,15 @@ export class UpstreamPool {
     const ready = this.endpoints();
     if (ready === undefined) {
       if (!this.service) {
+        if (this.invalid !== undefined) return undefined;
         const t = dialTarget(this.upstream, this.resolve);
-        this.service = new Endpoint(`${t.host}:${t.port}`, this.newPool(t.host, t.port));
+        try {
+          this.service = new Endpoint(`${t.host}:${t.port}`, this.newPool(t.host, t.port));
+        } catch (err) {
+          // routing/ validates addresses; this is the last guard, so that no request can throw here.
+          this.invalid = `${t.host}:${t.port}: ${(err as Error).message}`;
+          return undefined;
+        }
       }
       return this.service;
     }
@@ -155,6 +173,7 @@ export class Upstreams {
           keepAliveMaxTimeout: 600_000,
           headersTimeout: 0,
           bodyTimeout: 0,
+          maxHeaderSize: this.settings.maxResponseHeaderBytes ?? 60 * 1024,
           connect: {
             timeout: this.settings.connectTimeoutMs,
             ...(up.tls ? { servername: up.host.replace(/:\d+$/, ''), rejectUnauthorized: this.settings.tlsVerify, ...(this.ca ? { ca: this.ca } : {}) } : {}),

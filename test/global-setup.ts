@@ -1,11 +1,13 @@
 /**
  * Build `dist/` once before the suite: the CLI tests run the real entry point (`node
- * dist/gateway/main.js`) as users do.
+ * dist/gateway/main.js`) as users do. Type errors do not stop the build here (`npm test` runs
+ * `tsc --noEmit` first and fails on them); the emitted JavaScript is what the CLI tests run.
  */
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export default function setup(): void {
   const root = fileURLToPath(new URL('..', import.meta.url));
-  execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
+  const r = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
+  if (r.error) throw r.error;
 }

@@ -105,7 +105,9 @@ describe('gRPC failures, timeouts and cancellation', () => {
         'slowraw-default.models:5001': slowRaw.port,
         'tight-default.models:5001': backend.port,
       },
-      args: ['--default-idle-timeout', '400ms'],
+      // The messages asserted here name upstream addresses and errors: --error-detail internal.
+      // (The public messages, without them, are in grpc-edge.test.ts.)
+      args: ['--default-idle-timeout', '400ms', '--error-detail', 'internal'],
     });
     clients = grpcClients(`127.0.0.1:${gw.port}`);
   });

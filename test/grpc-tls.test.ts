@@ -76,7 +76,7 @@ describe('gRPC upstream TLS', () => {
   });
 
   it('with verification and no CA, a self-signed upstream is a connect failure naming the TLS error', async () => {
-    const gw = await startTestGateway({ manifests, resolve: { 'tls-default.models:5001': port }, args: ['--upstream-tls-verify'] });
+    const gw = await startTestGateway({ manifests, resolve: { 'tls-default.models:5001': port }, args: ['--upstream-tls-verify', '--error-detail', 'internal'] });
     const clients = grpcClients(`127.0.0.1:${gw.port}`);
     try {
       const o = await predict(clients, { strData: 'x' }, meta());

@@ -2,15 +2,17 @@
  * Changes, shutdown and workers: table swaps under load, graceful drain in-process and through
  * the real CLI (one process and a cluster of workers), readiness.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Pool, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHttpBackend, type HttpBackend } from './fixtures/http-backend.js';
+import { startCli as startCliGateway, type CliGateway } from './helpers/cli.js';
 import { sdep, startTestGateway, waitFor } from './helpers/gateway.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -111,30 +113,36 @@ describe('graceful shutdown', () => {
     await expect(request(`${gw.url}/seldon/m/a${predict}`, { method: 'POST', body: '{}' })).rejects.toThrow();
   });
 
-  async function startCli(args: string[]): Promise<{ child: ChildProcess; port: number; admin: number }> {
+  // Ports from the kernel, not a random pick that can land on another test's ephemeral port:
+  // that collision (the worker failed to bind and the process hung, never ready) was what made
+  // these tests fail with "gateway did not become ready" under full-suite load (helpers/cli.ts).
+  async function startCli(args: string[]): Promise<CliGateway> {
     const dir = mkdtempSync(join(tmpdir(), 'sgw-life-'));
     writeFileSync(join(dir, 'a.yaml'), sdep('a', 'm', { predictors: [{ name: 'main' }, { name: 'canary', traffic: 25 }] }));
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
-    const admin = port + 1;
-    const child = spawn(
-      process.execPath,
-      [join(root, 'dist/gateway/main.js'), 'serve', '--manifests', dir, '--port', String(port), '--admin-port', String(admin), '--host', '127.0.0.1', '--resolve', `a-main.m:8000=127.0.0.1:${backend.port}`, '--resolve', `a-canary.m:8000=127.0.0.1:${canary.port}`, '--log-level', 'warn', ...args],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      try {
-        const r = await request(`http://127.0.0.1:${admin}/readyz`);
-        await r.body.text();
-        if (r.statusCode === 200) break;
-      } catch {
-        /* not up yet */
-      }
-      if (Date.now() > deadline) throw new Error('gateway did not become ready');
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    return { child, port, admin };
+    return startCliGateway(['--manifests', dir, '--resolve', `a-main.m:8000=127.0.0.1:${backend.port}`, '--resolve', `a-canary.m:8000=127.0.0.1:${canary.port}`, '--log-level', 'warn', ...args]);
   }
+
+  it('the CLI exits 1 when it cannot listen on its port (it does not stay up, never ready)', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    const port = (taken.address() as AddressInfo).port;
+    const dir = mkdtempSync(join(tmpdir(), 'sgw-life-'));
+    writeFileSync(join(dir, 'a.yaml'), sdep('a', 'm', { predictors: [{ name: 'main' }] }));
+    for (const workers of ['1', '2']) {
+      const child = spawn(process.execPath, [join(root, 'dist/gateway/main.js'), 'serve', '--manifests', dir, '--port', String(port), '--admin-port', '0', '--host', '127.0.0.1', '--workers', workers, '--log-level', 'warn'], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let err = '';
+      child.stdout!.on('data', (d: Buffer) => (err += d.toString()));
+      child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      const [code] = (await once(child, 'exit')) as [number | null];
+      clearTimeout(timer);
+      expect(code).toBe(1);
+      expect(err).toContain('EADDRINUSE');
+    }
+    taken.close();
+  }, 40_000);
 
   for (const workers of [1, 2]) {
     it(`the CLI with ${workers} worker(s): SIGTERM drains in-flight requests and exits 0`, async () => {

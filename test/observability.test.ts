@@ -4,8 +4,7 @@
  * skipped deployments (the `routes --json` shape), the diagnostics data, and logs free of secrets
  * with the access log on.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +15,7 @@ import type { DiagnosticsJson } from '../gateway/admin-page.js';
 import { encodeSeldonMessage, grpcClients, grpcFrame, startGrpcBackend, type GrpcBackend } from './fixtures/grpc-backend.js';
 import { startHttpBackend, type HttpBackend, type HttpHandler } from './fixtures/http-backend.js';
 import { answeredBy, md, predict as grpcPredict, startRawUpstream, type RawUpstream } from './grpc-helpers.js';
+import { startCli } from './helpers/cli.js';
 import { sdep } from './helpers/gateway.js';
 import { expositionProblems, getJson, getText, metricSum, parseMetrics, post, predict, scrape, startObservedGateway, type ObservedGateway } from './observability-helpers.js';
 
@@ -432,36 +432,23 @@ describe('several workers (the CLI)', () => {
   it('the primary sums every worker: /metrics is one well-formed exposition, the observed split and disagreements cover all workers', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sgw-obs-cluster-'));
     writeFileSync(join(dir, 'a.yaml'), sdep('a', 'm', { predictors: [{ name: 'main', traffic: 75 }, { name: 'canary', traffic: 25 }, { name: 'shadow', shadow: true }] }));
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
-    const admin = port + 1;
-    const child = spawn(
-      process.execPath,
-      [
-        join(root, 'dist/gateway/main.js'),
-        'serve',
-        '--manifests',
-        dir,
-        '--port',
-        String(port),
-        '--admin-port',
-        String(admin),
-        '--host',
-        '127.0.0.1',
-        '--workers',
-        '2',
-        '--predictor-header',
-        '--shadow-compare',
-        '--log-level',
-        'warn',
-        '--resolve',
-        `a-main.m:8000=127.0.0.1:${main.port}`,
-        '--resolve',
-        `a-canary.m:8000=127.0.0.1:${canary.port}`,
-        '--resolve',
-        `a-shadow.m:8000=127.0.0.1:${shadow.port}`,
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const gw = await startCli([
+      '--manifests',
+      dir,
+      '--workers',
+      '2',
+      '--predictor-header',
+      '--shadow-compare',
+      '--log-level',
+      'warn',
+      '--resolve',
+      `a-main.m:8000=127.0.0.1:${main.port}`,
+      '--resolve',
+      `a-canary.m:8000=127.0.0.1:${canary.port}`,
+      '--resolve',
+      `a-shadow.m:8000=127.0.0.1:${shadow.port}`,
+    ]);
+    const { port, admin } = gw;
     try {
       const adminUrl = `http://127.0.0.1:${admin}`;
       await expect.poll(async () => (await request(`${adminUrl}/readyz`).catch(() => undefined))?.statusCode, { timeout: 15_000, interval: 100 }).toBe(200);
@@ -511,8 +498,7 @@ describe('several workers (the CLI)', () => {
       // Each worker's upstream pool and process metrics are summed (three processes' worth of heap).
       expect(m.filter((s) => s.name === 'nodejs_heap_size_used_bytes')).toHaveLength(1);
     } finally {
-      child.kill('SIGTERM');
-      await once(child, 'exit');
+      await gw.stop();
     }
   }, 60_000);
 });

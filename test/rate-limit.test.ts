@@ -4,25 +4,22 @@
  * RESOURCE_EXHAUSTED, per-predictor buckets, the local-share fallback when Redis is down or
  * slow, the in-memory limiter, and a cluster of workers sharing the primary's limiter.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { Pool, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { grpcClients, startGrpcBackend, type GrpcBackend, type GrpcClients } from './fixtures/grpc-backend.js';
 import { startHttpBackend, type HttpBackend } from './fixtures/http-backend.js';
 import { md, predict, sleep } from './grpc-helpers.js';
+import { startCli } from './helpers/cli.js';
 import { sdep, startTestGateway, type TestGateway } from './helpers/gateway.js';
 import { startRedis, type TestRedis } from './helpers/redis.js';
 import { Gcra } from '../gateway/rate-limit.js';
 import { parseRateLimit } from '../routing/compile.js';
 import type { RateLimit } from '../routing/types.js';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const PREDICT = '/api/v1.0/predictions';
 
 const limit = (text: string, key = 'ns/x'): RateLimit => parseRateLimit(text, key) as RateLimit;
@@ -269,23 +266,9 @@ describe('rate limits without Redis', () => {
     const http = await startHttpBackend({ name: 'up' });
     const dir = mkdtempSync(join(tmpdir(), 'sgw-rl-'));
     writeFileSync(join(dir, 'x.yaml'), sdep('x', 'models', { oauth_key: 'k', oauth_secret: 's', predictors: [{ name: 'main' }] }, { 'seldon.io/gateway-rate-limit': '10/m' }));
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
-    const admin = port + 1;
-    const child: ChildProcess = spawn(
-      process.execPath,
-      [join(root, 'dist/gateway/main.js'), 'serve', '--manifests', dir, '--port', String(port), '--admin-port', String(admin), '--host', '127.0.0.1', '--workers', '2', '--resolve', `x-main.models:8000=127.0.0.1:${http.port}`, '--log-level', 'warn'],
-      { stdio: ['ignore', 'ignore', 'inherit'] },
-    );
+    const gw = await startCli(['--manifests', dir, '--workers', '2', '--resolve', `x-main.models:8000=127.0.0.1:${http.port}`, '--log-level', 'warn']);
+    const port = gw.port;
     try {
-      await waitUntil(async () => {
-        try {
-          const r = await request(`http://127.0.0.1:${admin}/readyz`);
-          await r.body.text();
-          return r.statusCode === 200;
-        } catch {
-          return false;
-        }
-      }, 15_000);
       // A fresh connection per request, so both workers serve some.
       const tok = await request(`http://127.0.0.1:${port}/oauth/token`, {
         method: 'POST',
@@ -301,9 +284,20 @@ describe('rate limits without Redis', () => {
       }
       // Every worker accepted the token; the 10/m limit held across both.
       expect(codes).toEqual({ 200: 10, 429: 20 });
+      // Failed /oauth/token attempts are counted in the primary too: 10 from this address, then 429 on any worker.
+      const guesses: number[] = [];
+      for (let i = 0; i < 12; i++) {
+        const r = await request(`http://127.0.0.1:${port}/oauth/token`, {
+          method: 'POST',
+          headers: { authorization: `Basic ${Buffer.from(`kmodels:guess${i}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded', connection: 'close' },
+          body: 'grant_type=client_credentials',
+        });
+        await r.body.text();
+        guesses.push(r.statusCode);
+      }
+      expect(guesses).toEqual([...Array<number>(10).fill(401), 429, 429]);
     } finally {
-      child.kill('SIGTERM');
-      await once(child, 'exit');
+      await gw.stop();
       await http.close();
     }
   }, 30_000);

@@ -308,11 +308,27 @@ describe('REST proxy: upstream failures, timeouts, retries, breakers', () => {
     await flaky.close();
   });
 
-  it('connect failure → 503 UPSTREAM_CONNECT_FAILURE naming the upstream', async () => {
+  it('connect failure → 503 UPSTREAM_CONNECT_FAILURE naming the deployment, not its address', async () => {
     const r = await post(`${gw.url}/seldon/m/down${predict}`);
     expect(r.status).toBe(503);
     expect(r.json().status.reason).toBe('UPSTREAM_CONNECT_FAILURE');
-    expect(r.json().status.info).toContain('down-main.m:8000');
+    expect(r.json().status.info).toBe('could not connect to upstream of m/down/main');
+    expect(r.text).not.toMatch(/down-main|8000|ECONNREFUSED|127\.0\.0\.1/);
+  });
+
+  it('--error-detail internal: the same failure names the Service address and the cause', async () => {
+    const dbg = await startTestGateway({
+      manifests: { 'down.yaml': sdep('down', 'm', { predictors: [{ name: 'main' }] }) },
+      resolve: { 'down-main.m:8000': 1 },
+      args: ['--error-detail', 'internal'],
+    });
+    try {
+      const r = await post(`${dbg.url}/seldon/m/down${predict}`);
+      expect(r.status).toBe(503);
+      expect(r.json().status.info).toBe('could not connect to upstream down-main.m:8000 of m/down/main: ECONNREFUSED');
+    } finally {
+      await dbg.stop();
+    }
   });
 
   it('route timeout → 504 UPSTREAM_TIMEOUT; rest-timeout 0 waits', async () => {

@@ -1,18 +1,23 @@
 /**
  * A real redis-server for tests: started on a free port on 127.0.0.1 without persistence
  * (`--save '' --appendonly no`), killed after. `kill()` and `restart()` (same port) let a test
- * take Redis away mid-run. Needs `redis-server` on PATH (.ci/run installs it).
+ * take Redis away mid-run. With `persist: true`, `kill()` saves a snapshot first (SAVE) and
+ * `restart()` loads it: Redis refuses the gateway for a while and comes back with its data.
+ * Needs `redis-server` on PATH (.ci/run installs it).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 export interface TestRedis {
   readonly port: number;
   readonly url: string;
-  /** SIGKILL, like a crash; resolves once the process is gone. */
+  /** SIGKILL, like a crash (after a SAVE with `persist`); resolves once the process is gone. */
   kill(): Promise<void>;
-  /** Start again on the same port (empty: nothing was saved). */
+  /** Start again on the same port (empty unless `persist`: then with the data saved by kill()). */
   restart(): Promise<void>;
   /** One command over a fresh connection (inline protocol), its raw reply. */
   command(...args: string[]): Promise<string>;
@@ -51,11 +56,13 @@ function send(port: number, args: string[]): Promise<string> {
   });
 }
 
-export async function startRedis(): Promise<TestRedis> {
+export async function startRedis(options: { persist?: boolean } = {}): Promise<TestRedis> {
   const port = await freePort();
+  const dir = options.persist ? mkdtempSync(join(tmpdir(), 'sgw-redis-')) : undefined;
   let proc: ChildProcess | undefined;
   const start = async (): Promise<void> => {
-    proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    const storage = dir ? ['--dir', dir, '--dbfilename', 'dump.rdb'] : [];
+    proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...storage], { stdio: 'ignore' });
     proc.on('error', () => undefined);
     const end = Date.now() + 5000;
     for (;;) {
@@ -72,6 +79,7 @@ export async function startRedis(): Promise<TestRedis> {
     const p = proc;
     proc = undefined;
     if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    if (dir) await send(port, ['SAVE']);
     const gone = once(p, 'exit');
     p.kill('SIGKILL');
     await gone;
@@ -83,6 +91,15 @@ export async function startRedis(): Promise<TestRedis> {
     kill,
     restart: start,
     command: (...args) => send(port, args),
-    stop: kill,
+    stop: async () => {
+      const p = proc;
+      proc = undefined;
+      if (p && p.exitCode === null && p.signalCode === null) {
+        const gone = once(p, 'exit');
+        p.kill('SIGKILL');
+        await gone;
+      }
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    },
   };
 }

@@ -1,0 +1,97 @@
+/**
+ * The request body as the upstream client (undici) reads it.
+ *
+ * Why not hand undici the client's `IncomingMessage` itself: anything else that reads that
+ * stream (a mirror's tee, a retry buffer) races undici for the bytes, and when undici is done
+ * with a body early (the model answered before reading it all) it destroys the stream, which
+ * for an `IncomingMessage` destroys the client's connection, cutting the answer just written.
+ *
+ * So the body is a stream of its own, pulled from the request with backpressure. It is the only
+ * reader of the request; it can start with chunks read before (a retry buffer that overflowed)
+ * and can keep a copy for mirrors, up to a limit. Destroying it only detaches it from the
+ * request: what becomes of the rest of the request body is the proxy's decision.
+ */
+import type { IncomingMessage } from 'node:http';
+import { Readable } from 'node:stream';
+
+export interface BodyCopy {
+  /** Largest body kept; a larger one is dropped and `whole` is called with null. */
+  readonly limit: number;
+  /** Called once the request body has ended: the whole body, or null when it was over the limit. */
+  readonly whole: (body: Buffer | null) => void;
+}
+
+export class RequestBody extends Readable {
+  private readonly copied: Buffer[] | undefined;
+  private copiedBytes = 0;
+  private over = false;
+
+  constructor(
+    private readonly req: IncomingMessage,
+    head: readonly Buffer[] = [],
+    private readonly copy?: BodyCopy,
+  ) {
+    super({ highWaterMark: 64 * 1024 });
+    if (copy) this.copied = [];
+    for (const c of head) {
+      this.keep(c);
+      this.push(c);
+    }
+    req.on('data', this.onData);
+    req.once('end', this.onEnd);
+    req.once('error', this.onError);
+    req.once('close', this.onClose);
+    // Nothing flows until undici reads (`_read`): the request stays paused until then.
+    req.pause();
+  }
+
+  /** True once undici has taken bytes (a connect failure before that can be retried with it). */
+  get started(): boolean {
+    return this.readableDidRead;
+  }
+
+  private keep(c: Buffer): void {
+    if (this.copied === undefined || this.over) return;
+    this.copiedBytes += c.length;
+    if (this.copiedBytes > this.copy!.limit) {
+      this.over = true;
+      this.copied.length = 0;
+    } else this.copied.push(c);
+  }
+
+  private readonly onData = (c: Buffer): void => {
+    this.keep(c);
+    if (!this.push(c)) this.req.pause();
+  };
+
+  private readonly onEnd = (): void => {
+    this.push(null);
+    if (this.copy) this.copy.whole(this.over ? null : Buffer.concat(this.copied!, this.copiedBytes));
+  };
+
+  private readonly onError = (err: Error): void => {
+    this.destroy(err);
+  };
+
+  /** The client went away before the body ended. */
+  private readonly onClose = (): void => {
+    if (!this.req.complete) this.destroy(new Error('the client closed the connection before the request body ended'));
+  };
+
+  override _read(): void {
+    this.req.resume();
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.detach();
+    cb(err);
+  }
+
+  /** Stop reading the request (it stays paused; the caller decides how to end it). */
+  detach(): void {
+    this.req.off('data', this.onData);
+    this.req.off('end', this.onEnd);
+    this.req.off('error', this.onError);
+    this.req.off('close', this.onClose);
+  }
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# `npm test` runs this first (pretest): the suite uses two system programs, a real redis-server
+# (OAuth and rate-limit tests) and Debian's headless Chromium (the admin page test). Installs
+# whichever is missing with apt-get (as root, or through sudo); otherwise says what to install.
+set -euo pipefail
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "The tests need: ${missing[*]} (not found on PATH). Install them with your package manager and run npm test again." >&2
+  exit 1
+fi
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then sudo=(sudo); else
+    echo "The tests need: ${missing[*]}. Run as root: apt-get update && apt-get install -y --no-install-recommends ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+echo "installing from apt for the tests: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,341 @@
+/**
+ * Proxy fidelity (issue 10): every REST route kind crossed with every request body shape. For each
+ * combination a raw-socket client sends exact bytes through one shared gateway to recording
+ * upstreams (test/fixtures/recording-upstream.ts), and the test checks that
+ *   - the upstream got exactly what was sent: method, target after the documented prefix rewrite,
+ *     header lines in order and case (except the documented rules, test/helpers/fidelity.ts), the
+ *     body bytes (sha256) complete, with allowed framing;
+ *   - the client got exactly what the upstream answered: status line with its reason phrase,
+ *     header lines, body bytes (except the documented hop-by-hop rules).
+ * The shadow kind is checked twice: what the primary received, and the mirror's copy (Host with
+ * `-shadow`; no copy over --shadow-max-body). The retry kind's first attempt answers 503; the route
+ * retries (seldon.io/ambassador-retries) unless the body is over --retry-buffer.
+ */
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  connectRaw,
+  headerValue,
+  headerValues,
+  readHttpResponse,
+  requestBytes,
+  sha256,
+  startRecordingUpstream,
+  writeRequest,
+  type Answer,
+  type HeaderLine,
+  type RawRequestSpec,
+  type RecordedRequest,
+  type RecordingUpstream,
+} from './fixtures/recording-upstream.js';
+import {
+  binaryOfSize,
+  comparableClientLines,
+  comparableUpstreamLines,
+  expectedClientLines,
+  expectedHost,
+  expectedUpstreamLines,
+  foreignConnectionTokens,
+  forwardingHeaders,
+  framingProblem,
+  jsonOfSize,
+  type Framing,
+} from './helpers/fidelity.js';
+import { sdep, startTestGateway, type TestGateway } from './helpers/gateway.js';
+
+const NS = 'fid';
+const PREDICT = '/api/v1.0/predictions';
+const DATE = 'Mon, 01 Jan 2024 00:00:00 GMT';
+const RETRY_BUFFER = 1024 * 1024; // the default --retry-buffer
+const SHADOW_MAX_BODY = 4 * 1024 * 1024; // the default --shadow-max-body
+
+interface Shape {
+  name: string;
+  framing: Framing;
+  body: Buffer;
+  contentType: string;
+  chunkSize?: number;
+  expectContinue?: boolean;
+  drip?: { ms: number; pieces: number };
+}
+
+const SMALL_JSON = Buffer.from('{"data":{"ndarray":[[5.1,3.5,1.4,0.2]]}}');
+const SHAPES: Shape[] = [
+  { name: 'no body', framing: 'none', body: Buffer.alloc(0), contentType: 'application/json' },
+  { name: 'empty (Content-Length: 0)', framing: 'cl', body: Buffer.alloc(0), contentType: 'application/json' },
+  { name: '1 B', framing: 'cl', body: Buffer.from('7'), contentType: 'application/json' },
+  { name: '64 KiB', framing: 'cl', body: jsonOfSize(64 * 1024), contentType: 'application/json' },
+  { name: '10 MiB', framing: 'cl', body: jsonOfSize(10 * 1024 * 1024), contentType: 'application/json' },
+  { name: 'Content-Length JSON', framing: 'cl', body: SMALL_JSON, contentType: 'application/json' },
+  { name: 'chunked', framing: 'chunked', body: jsonOfSize(40_000), contentType: 'application/json', chunkSize: 4096 },
+  { name: 'Expect: 100-continue', framing: 'cl', body: jsonOfSize(3000), contentType: 'application/json', expectContinue: true },
+  { name: 'slow drip', framing: 'cl', body: jsonOfSize(2048), contentType: 'application/json', drip: { ms: 25, pieces: 5 } },
+  { name: 'binary bytes', framing: 'cl', body: binaryOfSize(4096), contentType: 'application/octet-stream' },
+];
+
+type Kind = 'plain' | 'canary' | 'header route' | 'shadow primary' | 'shadow copy' | 'retry' | 'oauth front end' | 'gate-protected' | 'explainer' | 'custom Mapping';
+const KINDS: Kind[] = ['plain', 'canary', 'header route', 'shadow primary', 'shadow copy', 'retry', 'oauth front end', 'gate-protected', 'explainer', 'custom Mapping'];
+
+/** Request target and upstream target per kind. */
+const TARGETS: Record<Kind, { path: string; upstreamPath: string }> = {
+  plain: { path: `/seldon/${NS}/plain${PREDICT}?q=1&r=%2F`, upstreamPath: `${PREDICT}?q=1&r=%2F` },
+  canary: { path: `/seldon/${NS}/canary${PREDICT}?q=2`, upstreamPath: `${PREDICT}?q=2` },
+  'header route': { path: `/seldon/${NS}/plain${PREDICT}?h=1`, upstreamPath: `${PREDICT}?h=1` },
+  'shadow primary': { path: `/seldon/${NS}/shadowed${PREDICT}?s=1`, upstreamPath: `${PREDICT}?s=1` },
+  'shadow copy': { path: `/seldon/${NS}/shadowed${PREDICT}?s=2`, upstreamPath: `${PREDICT}?s=2` },
+  retry: { path: `/seldon/${NS}/retry${PREDICT}`, upstreamPath: PREDICT },
+  'oauth front end': { path: `/api/v0.1/predictions?o=1`, upstreamPath: `/api/v0.1/predictions?o=1` },
+  'gate-protected': { path: `/seldon/${NS}/gated${PREDICT}`, upstreamPath: PREDICT },
+  explainer: { path: `/seldon/${NS}/expl-explainer/main/api/v1.0/explain?e=1`, upstreamPath: '/api/v1.0/explain?e=1' },
+  'custom Mapping': { path: `/seldon/${NS}/custom-route${PREDICT}?c=1`, upstreamPath: `${PREDICT}?c=1` },
+};
+
+const CUSTOM_CONFIG = ['apiVersion: ambassador/v1', 'kind: Mapping', 'name: fid-custom', `prefix: /seldon/${NS}/custom-route/`, `service: cust-svc.${NS}:8000`].join('\n');
+
+describe('proxy fidelity: route kinds x body shapes', () => {
+  const up: Record<string, RecordingUpstream> = {};
+  /** What each upstream answered, per x-case (in order of attempts). */
+  const answered = new Map<string, { upstream: string; answer: Answer }[]>();
+  const attempts = new Map<string, number>();
+  let gw: TestGateway;
+  let token = '';
+
+  /** The matrix answer: an odd status line, odd-case and repeated headers, a Date (so the gateway
+   * adds none), a hop-by-hop Keep-Alive, and a body with every byte value, framed like the request. */
+  const answerFor = (name: string, req: RecordedRequest, status = 'HTTP/1.1 201 Created By Model'): Answer => {
+    const id = headerValue(req.headers, 'x-case') ?? 'none';
+    const body = Buffer.concat([Buffer.from(JSON.stringify({ upstream: name, case: id, received: req.sha256 })), binaryOfSize(300)]);
+    const a: Answer = {
+      statusLine: status,
+      headers: [
+        ['Content-Type', 'application/x-model; charset=binary'],
+        ['Date', DATE],
+        ['X-Upstream', name],
+        ['X-Dup', 'a'],
+        ['x-dup', 'b'],
+        ['X-Odd-CASE', 'MiXeD  value\tinner tab'],
+        ['Keep-Alive', 'timeout=30'],
+        ['Set-Cookie', 'a=1; Path=/'],
+        ['Set-Cookie', 'b=2; Path=/'],
+      ],
+      body,
+      framing: req.chunked ? 'chunked' : 'content-length',
+      chunkSize: 100,
+    };
+    const list = answered.get(id) ?? [];
+    list.push({ upstream: name, answer: a });
+    answered.set(id, list);
+    return a;
+  };
+
+  beforeAll(async () => {
+    const names = ['plain', 'canaryMain', 'canaryCanary', 'header', 'shadowMain', 'shadowCopy', 'retry', 'oauth', 'gated', 'explainer', 'custom'];
+    for (const n of names) {
+      up[n] = await startRecordingUpstream({
+        name: n,
+        bodyIdleMs: 3000,
+        responder: (req) => {
+          if (n === 'retry') {
+            const id = headerValue(req.headers, 'x-case') ?? '';
+            const k = (attempts.get(id) ?? 0) + 1;
+            attempts.set(id, k);
+            if (k === 1) return answerFor(n, req, 'HTTP/1.1 503 Service Unavailable');
+          }
+          return answerFor(n, req);
+        },
+      });
+    }
+    gw = await startTestGateway({
+      manifests: {
+        'plain.yaml': sdep('plain', NS, { predictors: [{ name: 'main' }] }),
+        'plain-eu.yaml': sdep('plain-eu', NS, { annotations: { 'seldon.io/ambassador-service-name': 'plain', 'seldon.io/ambassador-header': 'x-route: special' }, predictors: [{ name: 'main' }] }),
+        'canary.yaml': sdep('canary', NS, { predictors: [{ name: 'main', traffic: 50 }, { name: 'canary', traffic: 50 }] }),
+        'shadowed.yaml': sdep('shadowed', NS, { predictors: [{ name: 'main' }, { name: 'copy', shadow: true }] }),
+        'retry.yaml': sdep('retry', NS, { predictors: [{ name: 'main' }] }, { 'seldon.io/ambassador-retries': '2' }),
+        'secure.yaml': sdep('secure', NS, { oauth_key: 'fidkey', oauth_secret: 'fidsecret', predictors: [{ name: 'main' }] }),
+        'gated.yaml': sdep('gated', NS, { predictors: [{ name: 'main' }] }, { 'seldon.io/gateway-rate-limit': '100000/s' }),
+        'expl.yaml': sdep('expl', NS, { predictors: [{ name: 'main', explainer: { type: 'AnchorTabular' } }] }),
+        'cust.yaml': sdep('cust', NS, { predictors: [{ name: 'main' }] }, { 'seldon.io/ambassador-config': CUSTOM_CONFIG }),
+      },
+      resolve: {
+        [`plain-main.${NS}:8000`]: up.plain!.port,
+        [`plain-eu-main.${NS}:8000`]: up.header!.port,
+        [`canary-main.${NS}:8000`]: up.canaryMain!.port,
+        [`canary-canary.${NS}:8000`]: up.canaryCanary!.port,
+        [`shadowed-main.${NS}:8000`]: up.shadowMain!.port,
+        [`shadowed-copy.${NS}:8000`]: up.shadowCopy!.port,
+        [`retry-main.${NS}:8000`]: up.retry!.port,
+        [`secure-main.${NS}:8000`]: up.oauth!.port,
+        [`gated-main.${NS}:8000`]: up.gated!.port,
+        [`expl-main-explainer.${NS}:9000`]: up.explainer!.port,
+        [`cust-svc.${NS}:8000`]: up.custom!.port,
+      },
+      args: ['--random-seed', '7'],
+    });
+    const t = await request(`${gw.url}/oauth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from('fidkeyfid:fidsecret').toString('base64')}` },
+      body: 'grant_type=client_credentials',
+    });
+    const text = await t.body.text();
+    expect(t.statusCode, text).toBe(200);
+    token = (JSON.parse(text) as { access_token: string }).access_token;
+  });
+  afterAll(async () => {
+    await gw?.stop();
+    await Promise.all(Object.values(up).map((u) => u.close()));
+  });
+
+  /** The upstream(s) a kind's request may land on. */
+  const upstreamsOf = (kind: Kind): RecordingUpstream[] => {
+    const m: Record<Kind, string[]> = {
+      plain: ['plain'],
+      canary: ['canaryMain', 'canaryCanary'],
+      'header route': ['header'],
+      'shadow primary': ['shadowMain'],
+      'shadow copy': ['shadowMain'],
+      retry: ['retry'],
+      'oauth front end': ['oauth'],
+      'gate-protected': ['gated'],
+      explainer: ['explainer'],
+      'custom Mapping': ['custom'],
+    };
+    return m[kind].map((n) => up[n]!);
+  };
+
+  async function waitForCase(ups: RecordingUpstream[], id: string, count: number, ms: number): Promise<RecordedRequest[]> {
+    const end = Date.now() + ms;
+    for (;;) {
+      const got = ups.flatMap((u) => u.byCase(id));
+      if (got.length >= count || Date.now() > end) {
+        await Promise.all(got.map((g) => Promise.race([g.bodyDone, new Promise((r) => setTimeout(r, 5000))])));
+        return got;
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  function checkUpstream(got: RecordedRequest, sentLines: HeaderLine[], shape: Shape, kind: Kind, copy = false): void {
+    const where = `${got.upstream} #${got.connection}.${got.indexOnConnection}`;
+    expect(got.method, `${where}: method`).toBe('POST');
+    expect(got.target, `${where}: target`).toBe(TARGETS[kind].upstreamPath);
+    expect(got.version, `${where}: version`).toBe('HTTP/1.1');
+    expect(comparableUpstreamLines(got.headers), `${where}: header lines`).toEqual(
+      expectedUpstreamLines(sentLines, { dropAuthorization: kind === 'oauth front end', shadow: copy }),
+    );
+    expect(headerValues(got.headers, 'host'), `${where}: Host`).toEqual(expectedHost(sentLines, { shadow: copy }));
+    expect(foreignConnectionTokens(got.headers), `${where}: Connection of the upstream hop`).toEqual([]);
+    const f = forwardingHeaders(got.headers);
+    expect(f.xff, `${where}: x-forwarded-for`).toEqual(['127.0.0.1']);
+    expect(f.proto, `${where}: x-forwarded-proto`).toEqual(['http']);
+    expect(f.originalPath, `${where}: x-envoy-original-path`).toEqual([TARGETS[kind].path]);
+    expect(f.requestId.length, `${where}: one x-request-id`).toBe(1);
+    expect(f.requestId[0]).toMatch(/^[0-9a-f-]{36}$/);
+    expect(got.complete, `${where}: body complete by its framing (${got.body.length} bytes arrived of ${shape.body.length} sent)`).toBe(true);
+    expect({ bytes: got.body.length, sha256: got.sha256 }, `${where}: body`).toEqual({ bytes: shape.body.length, sha256: sha256(shape.body) });
+    expect(framingProblem(shape.framing, shape.framing === 'cl' ? shape.body.length : undefined, got.headers, got.body.length), `${where}: framing`).toBeUndefined();
+    expect(got.trailers).toEqual([]);
+  }
+
+  describe.each(KINDS)('%s', (kind) => {
+    it.each(SHAPES.map((s) => [s.name, s] as const))('%s', async (_name, shape) => {
+      const id = `${kind}/${shape.name}`.replace(/[^A-Za-z0-9/.-]+/g, '_');
+      const headers: HeaderLine[] = [
+        ['Host', 'Models.Example.com:8443'],
+        ['User-Agent', 'fidelity/1.0 (raw)'],
+        ['Accept', '*/*'],
+        ['Content-Type', shape.contentType],
+        ['X-Case', id],
+        ['X-Mixed-Case-Name', 'Value  with   inner  spaces'],
+        ['x-dup', 'one'],
+        ['X-Dup', 'two'],
+        ['Seldon-Puid', 'puid-123'],
+        ['Connection', 'keep-alive, X-Hop-Secret'],
+        ['X-Hop-Secret', 'must not pass'],
+        ['Keep-Alive', 'timeout=5'],
+        ['X-Forwarded-For', '10.9.9.9'],
+        ['X-Envoy-Original-Path', '/forged'],
+      ];
+      if (kind === 'header route') headers.push(['x-route', 'special']);
+      if (kind === 'oauth front end') headers.push(['Authorization', `Bearer ${token}`]);
+      if (shape.expectContinue) headers.push(['Expect', '100-continue']);
+      const spec: RawRequestSpec = {
+        method: 'POST',
+        target: TARGETS[kind].path,
+        headers,
+        framing: shape.framing,
+        ...(shape.framing === 'none' ? {} : { body: shape.body }),
+        ...(shape.chunkSize ? { chunkSize: shape.chunkSize } : {}),
+        ...(shape.expectContinue ? { expectContinueMs: 1000 } : {}),
+        ...(shape.drip ? { dripMs: shape.drip.ms, dripPieces: shape.drip.pieces } : {}),
+      };
+      const sentLines = requestBytes(spec).lines;
+
+      const x = await connectRaw(gw.port);
+      try {
+        const writing = writeRequest(x, spec);
+        const res = await readHttpResponse(x.reader, { method: 'POST', timeoutMs: 20_000 });
+        await Promise.race([writing, new Promise((r) => setTimeout(r, 2000))]);
+        expect(res, 'the client got no answer').not.toBeNull();
+        if (res === null) return;
+
+        // ---- what the upstream(s) got
+        const overRetry = kind === 'retry' && shape.body.length > RETRY_BUFFER;
+        const expectedAttempts = kind === 'retry' && !overRetry ? 2 : 1;
+        const ups = upstreamsOf(kind);
+        const got = await waitForCase(ups, id, expectedAttempts, 2000);
+        expect(got.length, `requests that reached ${ups.map((u) => u.name).join('/')}`).toBe(expectedAttempts);
+        for (const g of got) checkUpstream(g, sentLines, shape, kind);
+        if (kind === 'retry' && got.length === 2) {
+          expect(forwardingHeaders(got[1]!.headers).requestId, 'the retry carries the same x-request-id').toEqual(forwardingHeaders(got[0]!.headers).requestId);
+        }
+        if (kind === 'header route') expect(up.plain!.byCase(id)).toEqual([]);
+        if (kind === 'shadow copy') {
+          if (shape.body.length > SHADOW_MAX_BODY) {
+            // Over --shadow-max-body: no mirror (documented, counted).
+            await new Promise((r) => setTimeout(r, 300));
+            expect(up.shadowCopy!.byCase(id).length, 'a body over --shadow-max-body is not mirrored').toBe(0);
+          } else {
+            const copies = await waitForCase([up.shadowCopy!], id, 1, 3000);
+            expect(copies.length, 'the shadow got its copy').toBe(1);
+            checkUpstream(copies[0]!, sentLines, shape, kind, true);
+            expect(forwardingHeaders(copies[0]!.headers).requestId, 'the copy carries the primary x-request-id').toEqual(forwardingHeaders(got[0]!.headers).requestId);
+          }
+        }
+
+        // ---- what the client got
+        if (shape.expectContinue) expect(res.interim, 'a 100 Continue before the answer').toContain('HTTP/1.1 100 Continue');
+        const primaries = new Set(ups.map((u) => u.name));
+        const answers = (answered.get(id) ?? []).filter((a) => primaries.has(a.upstream));
+        const last = answers[answers.length - 1]?.answer;
+        expect(last, 'the upstream answered').toBeDefined();
+        if (last === undefined) return;
+        expect(res.statusLine, 'status line').toBe(String(last.statusLine));
+        expect(comparableClientLines(res.headers), 'response header lines').toEqual(expectedClientLines([...(last.headers ?? []), ...(last.framing === 'chunked' ? [] : [['Content-Length', String((last.body as Buffer).length)] as HeaderLine])]));
+        expect(res.complete, 'response body complete').toBe(true);
+        expect({ bytes: res.body.length, sha256: res.sha256 }, 'response body').toEqual({ bytes: (last.body as Buffer).length, sha256: sha256(last.body as Buffer) });
+
+        // ---- and the connection is still good for another request (keep-alive)
+        const again: RawRequestSpec = { method: 'GET', target: `/seldon/${NS}/plain/health/ping`, headers: [['Host', 'h'], ['X-Case', `${id}/again`]], framing: 'none' };
+        await writeRequest(x, again);
+        const second = await readHttpResponse(x.reader, { method: 'GET', timeoutMs: 5000 });
+        expect(second?.status, 'a second request on the same connection').toBe(201);
+      } finally {
+        x.socket.destroy();
+      }
+    });
+  });
+
+  it('the gateway reused its upstream connections (keep-alive) across the plain cases', () => {
+    // The plain cases, plus the follow-up request of every case that got that far.
+    expect(up.plain!.requests.length).toBeGreaterThanOrEqual(2 * SHAPES.length);
+    expect(up.plain!.connections()).toBeLessThan(up.plain!.requests.length / 2);
+    expect(up.plain!.requests.some((r) => r.indexOnConnection > 0)).toBe(true);
+  });
+
+  it('the canary members both took part (seeded pick)', () => {
+    expect(up.canaryMain!.requests.length + up.canaryCanary!.requests.length).toBe(SHAPES.length);
+    expect(up.canaryMain!.requests.length).toBeGreaterThan(0);
+    expect(up.canaryCanary!.requests.length).toBeGreaterThan(0);
+  });
+});
