@@ -43,12 +43,16 @@ export interface AcceptGuardOptions {
 }
 
 const CHECK_MS = 500;
-/** At most this often on accepted connections (a check is a few open/close calls: microseconds). */
-const POKE_MS = 20;
-/** Out when fewer than this many descriptors could be opened (some stay for upstream connections). */
-const LOW_WATER = 4;
-/** Back once this many can be opened, so one freed descriptor does not flap the state. */
-const HEADROOM = 32;
+/** At most this often on accepted connections (a check is a few dozen open/close calls: tens of microseconds). */
+const POKE_MS = 5;
+/**
+ * Out when fewer than this many descriptors could be opened. Sized for a burst: once the limit is
+ * reached libuv drops connections without JavaScript seeing them, so the pause must come before
+ * (and some descriptors stay for upstream connections).
+ */
+const LOW_WATER = 48;
+/** Back once this many can be opened, so a few freed descriptors do not flap the state. */
+const HEADROOM = 96;
 const BACKOFF_MIN_MS = 50;
 const BACKOFF_MAX_MS = 2000;
 const LOG_EVERY_MS = 10_000;

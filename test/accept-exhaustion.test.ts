@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHttpBackend, type HttpBackend } from './fixtures/http-backend.js';
-import { readyz, startCli } from './helpers/cli.js';
+import { poll, readyz, startCli } from './helpers/cli.js';
 import { sdep } from './helpers/gateway.js';
 
 const LIMIT = 140;
@@ -24,16 +24,6 @@ async function predict(port: number): Promise<number | string> {
     return r.statusCode;
   } catch (err) {
     return (err as { code?: string }).code ?? String(err);
-  }
-}
-
-async function poll<T>(what: string, probe: () => Promise<T>, ok: (v: T) => boolean, ms: number): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (ok(v)) return v;
-    if (Date.now() > end) throw new Error(`${what}: still ${JSON.stringify(v)} after ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 100));
   }
 }
 

@@ -27,6 +27,7 @@ import {
   type RecordedRequest,
   type RecordingUpstream,
 } from './fixtures/recording-upstream.js';
+import { countWorkerExits } from './helpers/cli.js';
 import { jsonOfSize } from './helpers/fidelity.js';
 import { sdep, startTestGateway, type TestGateway } from './helpers/gateway.js';
 
@@ -446,7 +447,7 @@ describe('against the real CLI with one worker: no upstream answer or bad deploy
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  const workerExits = (): number => (out.match(/worker exited/g) ?? []).length;
+  const workerExits = (): number => countWorkerExits(out);
 
   /** Each test starts on a serving gateway (an earlier test may have made it replace a worker). */
   async function serving(): Promise<void> {

@@ -90,3 +90,19 @@ export async function startCli(args: string[], options: { ulimit?: number; ready
     throw new Error(`gateway exited with ${exited} while starting; output:\n${out}`);
   }
 }
+
+/** Poll `probe` every 100 ms until `ok` holds (its value), or throw after `ms` with the last value. */
+export async function poll<T>(what: string, probe: () => Promise<T>, ok: (v: T) => boolean, ms: number): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await probe();
+    if (ok(v)) return v;
+    if (Date.now() > end) throw new Error(`${what}: still ${JSON.stringify(v)} after ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** How many times the cluster primary logged a worker exit (`worker exited: starting another`) in `output`. */
+export function countWorkerExits(output: string): number {
+  return (output.match(/worker exited/g) ?? []).length;
+}
