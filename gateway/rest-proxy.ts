@@ -77,6 +77,17 @@ function classify(err: Error & { code?: string }): Failure {
 const hasBody = (req: IncomingMessage): boolean =>
   req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
 
+/**
+ * A body this small (by Content-Length) is read whole before it is sent, as nginx buffers request
+ * bodies: one write upstream instead of a stream, and a body that can be sent again after a
+ * connect failure. Larger and chunked bodies stream.
+ */
+const SMALL_BODY_BYTES = 64 * 1024;
+const isSmall = (req: IncomingMessage): boolean => {
+  const cl = req.headers['content-length'];
+  return cl !== undefined && req.headers['transfer-encoding'] === undefined && Number(cl) <= SMALL_BODY_BYTES;
+};
+
 class AttemptAborted extends Error {
   constructor(readonly why: 'timeout' | 'per-try-timeout' | 'client') {
     super(why);
@@ -144,7 +155,7 @@ class Exchange implements Dispatcher.DispatchHandler {
       this.startTimer();
       this.dispatch();
       if (mirrors.length) this.mirror(null);
-    } else if (this.backend.retry) {
+    } else if (this.backend.retry || isSmall(this.req)) {
       this.bufferThenDispatch();
     } else {
       this.streamBody([], mirrors.length > 0);
@@ -168,7 +179,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.req.once('end', () => this.startTimer());
   }
 
-  /** Routes that retry read the body first (up to the retry buffer) so it can be replayed. */
+  /** Routes that retry, and small bodies, are read first (up to the retry buffer) so they can be replayed. */
   private bufferThenDispatch(): void {
     const limit = this.proxy.deps.retryBufferBytes;
     const chunks: Buffer[] = [];
