@@ -1,7 +1,7 @@
 # seldon-gateway container image.
 #   docker build -t seldon-gateway:0.1.0 .
 #   docker run -p 8080:8080 -p 8877:8877 -v ~/.kube:/kube:ro -e KUBECONFIG=/kube/config seldon-gateway:0.1.0
-# In a cluster it needs no arguments beyond `serve --kubernetes` (k8s/manifests sets them):
+# In a cluster it needs no arguments beyond `serve --kubernetes` (deploy/kustomize sets them):
 # the in-cluster service account is found, and the admin port binds 0.0.0.0 for the probes.
 # test/docker-install.test.ts repeats the runtime stage's install without Docker.
 

@@ -8,8 +8,8 @@
 import { fileURLToPath } from 'node:url';
 import { startMockModel, type MockModel } from './mock-model.js';
 import { parseConfig } from '../gateway/config.js';
-import { startGateway } from '../gateway/serve.js';
-import { ManifestSource } from '../k8s/manifest-source.js';
+import { startGateway } from '../gateway/process/serve.js';
+import { ManifestSource } from '../source/manifest-source.js';
 import { buildTable } from '../routing/table.js';
 import type { SeldonDeployment } from '../routing/types.js';
 

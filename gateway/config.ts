@@ -8,7 +8,7 @@
 import { BlockList, isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import { serviceAccountNamespace } from '../k8s/cluster-access.js';
+import { serviceAccountNamespace } from '../source/kubernetes/cluster-access.js';
 import type { CompileOptions } from '../routing/types.js';
 
 type Kind = 'string' | 'boolean' | 'int' | 'number' | 'bytes' | 'duration' | 'list';

@@ -5,10 +5,10 @@
  */
 import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
-import { runPrimary, runWorker } from './cluster.js';
+import { runPrimary, runWorker } from './process/cluster.js';
 import { UsageError, helpText, parseConfig } from './config.js';
-import { routesCommand } from './routes-command.js';
-import { createLogger } from './serve.js';
+import { routesCommand } from './process/routes-command.js';
+import { createLogger } from './process/serve.js';
 
 const USAGE = `Usage: seldon-gateway [serve|routes] [options]
 

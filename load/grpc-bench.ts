@@ -45,7 +45,7 @@ async function runBackend(): Promise<void> {
 
 async function runGateway(): Promise<void> {
   const { parseConfig } = await import('../gateway/config.js');
-  const { startGateway } = await import('../gateway/serve.js');
+  const { startGateway } = await import('../gateway/process/serve.js');
   const { pino } = await import('pino');
   const args = JSON.parse(process.env['GRPC_BENCH_GATEWAY_ARGS'] ?? '[]') as string[];
   const gw = await startGateway(parseConfig('serve', args, {}), { logger: pino({ level: 'warn' }) });

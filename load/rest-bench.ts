@@ -779,7 +779,7 @@ const median = (xs: number[]): number => {
 function buildInfo(main: string): string {
   const dir = dirname(main);
   let newest = 0;
-  for (const sub of [dir, join(dir, '..', 'routing'), join(dir, '..', 'k8s')]) {
+  for (const sub of [dir, join(dir, '..', 'routing'), join(dir, '..', 'source')]) {
     try {
       for (const f of readdirSync(sub)) if (f.endsWith('.js')) newest = Math.max(newest, statSync(join(sub, f)).mtimeMs);
     } catch {
@@ -790,7 +790,7 @@ function buildInfo(main: string): string {
   try {
     const git = (...args: string[]): string => execFileSync('git', ['-C', join(dir, '..', '..'), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
     head = git('log', '-1', '--format=%h');
-    if (git('status', '--porcelain', '--untracked-files=no', '--', 'gateway', 'routing', 'k8s')) head += ' + uncommitted changes';
+    if (git('status', '--porcelain', '--untracked-files=no', '--', 'gateway', 'routing', 'source')) head += ' + uncommitted changes';
   } catch {
     /* not a checkout */
   }

@@ -9,7 +9,7 @@ import { Pool } from 'undici';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../gateway/config.js';
-import { startGateway, type Gateway } from '../gateway/serve.js';
+import { startGateway, type Gateway } from '../gateway/process/serve.js';
 import { grpcClients, startGrpcBackend, type GrpcBackend } from './fixtures/grpc-backend.js';
 import { startHttpBackend, type HttpBackend } from './fixtures/http-backend.js';
 import { predict as grpcPredict } from './grpc-helpers.js';

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { grpcClients, startGrpcBackend, type GrpcBackend, type GrpcClients } from './fixtures/grpc-backend.js';
 import { md, predict, startRawUpstream, type Outcome, type RawUpstream } from './grpc-helpers.js';
 import { sdep, startTestGateway, type TestGateway } from './helpers/gateway.js';
-import { PREMATURE_RESET_STREAMS } from '../gateway/grpc-proxy.js';
+import { PREMATURE_RESET_STREAMS } from '../gateway/grpc/proxy.js';
 
 async function deadPort(): Promise<number> {
   const s = net.createServer();

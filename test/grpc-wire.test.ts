@@ -4,8 +4,8 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeGrpcMessage } from '../gateway/grpc-answer.js';
-import { formatGrpcTimeout, parseGrpcTimeout } from '../gateway/grpc-timeout.js';
+import { encodeGrpcMessage } from '../gateway/grpc/answer.js';
+import { formatGrpcTimeout, parseGrpcTimeout } from '../gateway/grpc/timeout.js';
 import { grpcClients, startGrpcBackend, type GrpcBackend, type GrpcClients } from './fixtures/grpc-backend.js';
 import { answeredBy, md, predict } from './grpc-helpers.js';
 import { sdep, startTestGateway, type TestGateway } from './helpers/gateway.js';

@@ -7,12 +7,12 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { UsageError, parseConfig } from '../gateway/config.js';
-import { sourceFor, sourceName } from '../gateway/serve.js';
-import { findClusterAccess, serviceAccountNamespace } from '../k8s/cluster-access.js';
-import { loadKubeConfig } from '../k8s/kube-client.js';
-import { KubeSource } from '../k8s/kube-source.js';
-import { LazyKubeSource } from '../k8s/kubernetes.js';
-import { ManifestSource } from '../k8s/manifest-source.js';
+import { sourceFor, sourceName } from '../gateway/process/serve.js';
+import { findClusterAccess, serviceAccountNamespace } from '../source/kubernetes/cluster-access.js';
+import { loadKubeConfig } from '../source/kubernetes/kube-client.js';
+import { KubeSource } from '../source/kubernetes/kube-source.js';
+import { LazyKubeSource } from '../source/kubernetes/kubernetes.js';
+import { ManifestSource } from '../source/manifest-source.js';
 import { startFakeKubeApi, tempDir, writeKubeconfig, type FakeKubeApi } from './fixtures/fake-kube-api.js';
 
 let tmp: ReturnType<typeof tempDir>;

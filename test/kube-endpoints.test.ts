@@ -4,7 +4,7 @@
  * change notifications, and the RBAC fallback (403 → undefined for all, said once).
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { EndpointWatcher, type EndpointWatcherOptions } from '../k8s/endpoints.js';
+import { EndpointWatcher, type EndpointWatcherOptions } from '../source/kubernetes/endpoints.js';
 import { FAST, RecordingLog, clientFor, delay, endpointSlice, startFakeKubeApi, tempDir, until, type FakeEndpoint, type FakeKubeApi } from './fixtures/fake-kube-api.js';
 
 let api: FakeKubeApi;

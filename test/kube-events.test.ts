@@ -4,7 +4,7 @@
  * and harmless without RBAC.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DeploymentEvents, type DeploymentStateReport } from '../k8s/events.js';
+import { DeploymentEvents, type DeploymentStateReport } from '../source/kubernetes/events.js';
 import { RecordingLog, clientFor, startFakeKubeApi, tempDir, type FakeKubeApi } from './fixtures/fake-kube-api.js';
 
 let api: FakeKubeApi;

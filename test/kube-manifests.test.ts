@@ -1,5 +1,5 @@
 /**
- * The install manifests in k8s/manifests (kubectl is not available here): every YAML parses,
+ * The install manifests in deploy/kustomize (kubectl is not available here): every YAML parses,
  * every kustomization points at files that exist, and the fields that matter are there and agree
  * with the gateway's own defaults (ports, probes on the admin port, security, least-privilege RBAC).
  */
@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { parseConfig } from '../gateway/config.js';
 
-const root = fileURLToPath(new URL('../k8s/manifests', import.meta.url));
+const root = fileURLToPath(new URL('../deploy/kustomize', import.meta.url));
 // Parsed YAML trees, walked freely (test code, not a hot path).
 type Obj = Record<string, any>;
 
@@ -54,7 +54,7 @@ const EXPECTED_RULES = [
   { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
 ];
 
-describe('k8s/manifests', () => {
+describe('deploy/kustomize', () => {
   it('every YAML parses, and every kustomization names files that exist', () => {
     const files = yamlFiles(root);
     expect(files.length).toBeGreaterThanOrEqual(10);

@@ -5,7 +5,7 @@
  * fallback, a missing CRD, credentials, slow lists, and burst coalescing.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { KubeSource, type KubeSourceOptions } from '../k8s/kube-source.js';
+import { KubeSource, type KubeSourceOptions } from '../source/kubernetes/kube-source.js';
 import { FAST, RecordingSink, clientFor, delay, seldonDeployment, startFakeKubeApi, tempDir, until, type FakeKubeApi } from './fixtures/fake-kube-api.js';
 
 let api: FakeKubeApi;

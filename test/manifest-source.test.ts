@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { ManifestSource, type ManifestSourceOptions } from '../k8s/manifest-source.js';
+import { ManifestSource, type ManifestSourceOptions } from '../source/manifest-source.js';
 import type { SeldonDeployment } from '../routing/types.js';
 import { RecordingSink } from './helpers/recording-sink.js';
 

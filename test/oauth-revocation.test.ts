@@ -16,7 +16,7 @@ import { startHttpBackend, type HttpBackend } from './fixtures/http-backend.js';
 import { md, predict } from './grpc-helpers.js';
 import { sdep, startTestGateway, waitFor, type TestGateway } from './helpers/gateway.js';
 import { startRedis, type TestRedis } from './helpers/redis.js';
-import { addressBucket } from '../gateway/rate-limit.js';
+import { addressBucket } from '../gateway/auth/rate-limit.js';
 
 const basic = (id: string, secret: string): string => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
 const bearer = (t: string): Record<string, string> => ({ authorization: `Bearer ${t}` });

@@ -1,14 +1,14 @@
 /**
- * k8s/grafana-dashboard.json: it parses, it is a well-formed Grafana dashboard, every PromQL
+ * deploy/grafana-dashboard.json: it parses, it is a well-formed Grafana dashboard, every PromQL
  * expression names only metrics the gateway registers (and only their labels), and every gateway
  * metric is on it.
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { GatewayMetrics } from '../gateway/metrics.js';
+import { GatewayMetrics } from '../gateway/observe/metrics.js';
 
-const file = fileURLToPath(new URL('../k8s/grafana-dashboard.json', import.meta.url));
+const file = fileURLToPath(new URL('../deploy/grafana-dashboard.json', import.meta.url));
 
 interface Target {
   refId: string;

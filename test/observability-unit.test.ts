@@ -4,12 +4,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { AccessLog } from '../gateway/access-log.js';
+import { AccessLog } from '../gateway/observe/access-log.js';
 import { UsageError, parseConfig } from '../gateway/config.js';
-import { GatewayMetrics } from '../gateway/metrics.js';
-import { TrafficHistory, sampleOf, type Gathered, type MetricsJson } from '../gateway/observed.js';
-import { setPredictorHeader } from '../gateway/observed-rest.js';
-import { ShadowComparer, answerDifference, jsonDifference, latestDisagreements, type Answer, type Disagreement } from '../gateway/shadow-compare.js';
+import { GatewayMetrics } from '../gateway/observe/metrics.js';
+import { TrafficHistory, sampleOf, type Gathered, type MetricsJson } from '../gateway/observe/observed.js';
+import { setPredictorHeader } from '../gateway/observe/observed-rest.js';
+import { ShadowComparer, answerDifference, jsonDifference, latestDisagreements, type Answer, type Disagreement } from '../gateway/observe/shadow-compare.js';
 import type { Backend } from '../routing/types.js';
 import { LogCapture } from './observability-helpers.js';
 

@@ -16,7 +16,7 @@ import { md, predict, sleep } from './grpc-helpers.js';
 import { startCli } from './helpers/cli.js';
 import { sdep, startTestGateway, type TestGateway } from './helpers/gateway.js';
 import { startRedis, type TestRedis } from './helpers/redis.js';
-import { Gcra } from '../gateway/rate-limit.js';
+import { Gcra } from '../gateway/auth/rate-limit.js';
 import { parseRateLimit } from '../routing/compile.js';
 import type { RateLimit } from '../routing/types.js';
 

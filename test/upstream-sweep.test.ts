@@ -5,7 +5,7 @@
 import { pino } from 'pino';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DataPlane } from '../gateway/data-plane.js';
+import { DataPlane } from '../gateway/process/data-plane.js';
 import { parseConfig } from '../gateway/config.js';
 import { startHttpBackend, type HttpBackend } from './fixtures/http-backend.js';
 import { sdep } from './helpers/gateway.js';

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { parseConfig } from '../../gateway/config.js';
-import { startGateway, type Gateway } from '../../gateway/serve.js';
+import { startGateway, type Gateway } from '../../gateway/process/serve.js';
 
 export interface TestGateway extends Gateway {
   readonly dir: string;

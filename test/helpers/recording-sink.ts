@@ -2,7 +2,7 @@
  * A SourceSink for source tests (manifest directory, Kubernetes): records every call and folds
  * events into a key → deployment map.
  */
-import type { SourceEvent, SourceSink } from '../../k8s/source.js';
+import type { SourceEvent, SourceSink } from '../../source/source.js';
 import type { SeldonDeployment } from '../../routing/types.js';
 
 export class RecordingSink implements SourceSink {

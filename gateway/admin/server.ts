@@ -1,0 +1,46 @@
+/**
+ * The admin listener (its own port, never the public one): liveness, readiness, the live route
+ * table, Prometheus metrics, and the diagnostics page (`/`, data at `/diagnostics`).
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import { renderPage, type DiagnosticsJson } from './page.js';
+import { tableJson } from '../../routing/describe.js';
+import type { RouteTable } from '../../routing/types.js';
+
+export interface AdminSources {
+  /** True once the first full sync produced a table, and until shutdown starts. */
+  ready(): boolean;
+  /** Why not ready, for the /readyz body. */
+  readiness(): string;
+  table(): RouteTable;
+  appliedAt(): Date;
+  /** Prometheus exposition text and its content type. */
+  metrics(): Promise<{ contentType: string; body: string }>;
+  /** Source problems (files that do not parse, API server unreachable), keyed by where. */
+  problems(): ReadonlyMap<string, string>;
+  /** The diagnostics page's data: the table with what was observed over the last minutes. */
+  diagnostics?(): Promise<DiagnosticsJson>;
+}
+
+export function createAdminApp(sources: AdminSources): FastifyInstance {
+  const app = Fastify({ logger: false });
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => {
+    const ok = sources.ready();
+    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', detail: sources.readiness() });
+  });
+  app.get('/routes', async () => ({
+    ...tableJson(sources.table(), sources.appliedAt()),
+    sourceProblems: Object.fromEntries(sources.problems()),
+  }));
+  app.get('/metrics', async (_req, reply) => {
+    const m = await sources.metrics();
+    return reply.type(m.contentType).send(m.body);
+  });
+  const diagnostics = sources.diagnostics?.bind(sources);
+  if (diagnostics) {
+    app.get('/diagnostics', async () => diagnostics());
+    app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(renderPage(await diagnostics())));
+  }
+  return app;
+}

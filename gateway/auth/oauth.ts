@@ -1,0 +1,600 @@
+/**
+ * OAuth (SEMANTICS.md §12): the token endpoint, token checks, and revocation.
+ *
+ * Clients are registered by SeldonDeployments (`spec.oauth_key` + `spec.oauth_secret`, compiled
+ * into `table.oauthClients`). `POST /oauth/token` with HTTP Basic `client_id:secret` and
+ * `grant_type=client_credentials` issues a random UUID bearer token, or hands back the client's
+ * unexpired one. Secrets are compared as SHA-256 digests with timingSafeEqual.
+ *
+ * What is stored (auth/token-store.ts) is never a token: records are found by the token's SHA-256, and
+ * a client's current token is sealed with AES-256-GCM under a key derived from its secret
+ * (scrypt, once per registration and process), so only a caller who knows the secret gets it back.
+ * Each record carries a fingerprint of the registration (client_id, deployment, derived key, and
+ * the deployment's identity): a token is valid only while its client_id is still registered to
+ * the same deployment, with the same secret, and that deployment is the same object it was issued
+ * to, whether or not revocation reached the store.
+ *
+ * A deployment's identity is its `metadata.uid` when the table carries one (Kubernetes); without
+ * one (manifests) it is an incarnation agreed through the token store (auth/token-store.ts): kept
+ * across edits, new once the deployment was deleted and re-created. A table change that drops or
+ * changes a registration revokes that client's token (marked, kept until it expires), and a
+ * deleted deployment's incarnation is retired; both are retried with backoff until the store
+ * confirms them (`seldon_gateway_oauth_revocations_pending`). While they wait, the old tokens are
+ * refused anyway: their fingerprints name the old identity.
+ *
+ * The token endpoint throttles failed attempts per client address and per client_id
+ * (rate-limit.ts `LoginThrottle`): 429 with Retry-After once a budget is spent.
+ *
+ * Answers: missing token 401 `unauthorized`; unknown, expired or revoked token 401
+ * `invalid_token`; a token whose deployment no longer exists 404; token store unavailable 503
+ * (fail closed). Tokens, secrets and Authorization headers are never logged or echoed, and public
+ * bodies never carry store or library error text (`--error-detail internal` adds it back).
+ */
+import { createCipheriv, createDecipheriv, createHash, randomBytes, randomUUID, scrypt, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { GatewayMetrics } from '../observe/metrics.js';
+import { LOGIN_PER_ADDRESS, LOGIN_PER_CLIENT, LoginThrottle, type FailureBudget, type SharedLimits } from './rate-limit.js';
+import { withTimeout } from './redis.js';
+import type { RouteState } from '../process/route-state.js';
+import type { TokenRecord, TokenStore } from './token-store.js';
+import type { OAuthClient, RouteTable } from '../../routing/types.js';
+
+export const TOKEN_SCOPE = 'read write';
+
+export type AuthFailure = 'missing' | 'invalid' | 'expired' | 'forbidden' | 'gone' | 'unavailable';
+
+export type AuthOutcome =
+  | { readonly ok: true; readonly owner: string; readonly clientId: string }
+  | { readonly ok: false; readonly failure: AuthFailure; readonly description: string };
+
+export type ErrorDetail = 'public' | 'internal';
+
+/** A public description, with the internal detail appended when `--error-detail internal`. */
+export const withDetail = (mode: ErrorDetail, text: string, detail: string): string => (mode === 'internal' ? `${text} (${detail})` : text);
+
+/** The message of whatever was thrown. */
+export const problemOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+/** The answer of the token endpoint. */
+export interface TokenAnswer {
+  readonly status: number;
+  readonly body: Record<string, string | number>;
+  readonly headers: Record<string, string>;
+}
+
+const sha256 = (s: string | Buffer): Buffer => createHash('sha256').update(s).digest();
+
+/** The key under which a token's record is stored. */
+export const tokenHash = (token: string): string => sha256(token).toString('base64url');
+
+/** `Authorization: Bearer <t>` → t (scheme case-insensitive). */
+export function bearerToken(authorization: string | undefined): string | undefined {
+  if (authorization === undefined || authorization.length < 8 || authorization.slice(0, 7).toLowerCase() !== 'bearer ') return undefined;
+  const t = authorization.slice(7).trim();
+  return t === '' ? undefined : t;
+}
+
+/** `Authorization: Basic base64(id:secret)` → [id, secret]. */
+export function basicCredentials(authorization: string | undefined): [string, string] | undefined {
+  if (authorization === undefined || authorization.slice(0, 6).toLowerCase() !== 'basic ') return undefined;
+  const decoded = Buffer.from(authorization.slice(6).trim(), 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon < 0 ? undefined : [decoded.slice(0, colon), decoded.slice(colon + 1)];
+}
+
+/** The `access_token` query parameter, and the request target without it. */
+export function queryToken(url: string): { token: string | undefined; url: string } {
+  const q = url.indexOf('?');
+  if (q < 0 || !url.includes('access_token=', q)) return { token: undefined, url };
+  const params = new URLSearchParams(url.slice(q + 1));
+  const token = params.get('access_token') ?? undefined;
+  params.delete('access_token');
+  const rest = params.toString();
+  return { token: token === '' ? undefined : token, url: url.slice(0, q) + (rest ? `?${rest}` : '') };
+}
+
+
+const uidOf = (c: OAuthClient): string | undefined => {
+  const uid = c.uid;
+  return typeof uid === 'string' && uid !== '' ? uid : undefined;
+};
+
+const deploymentOf = (c: OAuthClient): string => `${c.namespace}/${c.deployment}`;
+
+/** AES key sealing the client's token; derived from its secret once per registration and process. */
+function derive(c: OAuthClient): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    // N = 2^14: about 30 ms and 16 MiB, once per registration and process.
+    scrypt(c.secret, `seldon-gateway oauth ${c.clientId}`, 32, { N: 16384, r: 8, p: 1 }, (err, key) => {
+      if (err) reject(err);
+      else resolve(key);
+    });
+  });
+}
+
+/** Fingerprint of a registration: stored with each token, compared on every check. */
+function fingerprint(key: Buffer, c: OAuthClient, identity: string): string {
+  return sha256(Buffer.concat([key, Buffer.from(`\u0000${c.clientId}\u0000${deploymentOf(c)}\u0000${identity}`)])).toString('base64url').slice(0, 22);
+}
+
+function seal(key: Buffer, token: string): string {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  const body = Buffer.concat([cipher.update(token, 'utf8'), cipher.final()]);
+  return Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64url');
+}
+
+function unseal(key: Buffer, sealed: string): string | undefined {
+  try {
+    const raw = Buffer.from(sealed, 'base64url');
+    const decipher = createDecipheriv('aes-256-gcm', key, raw.subarray(0, 12));
+    decipher.setAuthTag(raw.subarray(12, 28));
+    return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Same-length digests compared in constant time: neither length nor content leaks. */
+function sameSecret(given: string, expected: string): boolean {
+  return timingSafeEqual(sha256(given), sha256(expected));
+}
+
+export interface OAuthOptions {
+  readonly store: TokenStore;
+  readonly state: RouteState;
+  readonly ttlMs: number;
+  /** How long a request waits for the token store before 503. */
+  readonly timeoutMs: number;
+  readonly metrics: GatewayMetrics;
+  readonly log?: Logger | undefined;
+  readonly errorDetail?: ErrorDetail | undefined;
+  /** Where the failed-login budgets live (null or absent: this process). */
+  readonly limits?: SharedLimits | null | undefined;
+  readonly loginPerAddress?: FailureBudget | undefined;
+  readonly loginPerClient?: FailureBudget | undefined;
+  /** How often each process re-reads its deployments' incarnations (default 30 s). */
+  readonly resyncMs?: number | undefined;
+  /** Backoff of revocation retries (default 100 ms doubling to 5 s, plus jitter). */
+  readonly retryMinMs?: number | undefined;
+  readonly retryMaxMs?: number | undefined;
+}
+
+/** Work on the token store that must not be lost: retried until the store confirms it. */
+type Job =
+  | { readonly kind: 'revoke'; readonly client: OAuthClient; readonly identity: string | undefined }
+  | { readonly kind: 'retire'; readonly identity: string | undefined }
+  | { readonly kind: 'register' };
+
+/** One deployment's identity and its queue of store work (run in order, one at a time). */
+interface Tracked {
+  /** Known identity; undefined until the store has agreed one (or after a delete). */
+  id: string | undefined;
+  /** Whether the identity comes from the stored incarnation (not a uid). */
+  incarnated: boolean;
+  waiters: ((id: string) => void)[];
+  readonly queue: Job[];
+  running: boolean;
+  attempt: number;
+  timer: NodeJS.Timeout | undefined;
+  /** Registered in the current table. */
+  present: boolean;
+}
+
+class IdentityPending extends Error {}
+
+export class OAuth {
+  private readonly derived = new WeakMap<OAuthClient, Promise<Buffer>>();
+  private registered: ReadonlyMap<string, OAuthClient> = new Map();
+  private readonly tracked = new Map<string, Tracked>();
+  private readonly resync: NodeJS.Timeout;
+  private pendingRevocations = 0;
+  private closed = false;
+  errorDetail: ErrorDetail;
+  private throttle: LoginThrottle;
+
+  constructor(private readonly o: OAuthOptions) {
+    this.errorDetail = o.errorDetail ?? 'public';
+    this.throttle = this.throttleFor(o.limits ?? null);
+    this.onTable(o.state.current, new Set());
+    o.state.onChange((table, change) => this.onTable(table, new Set(change.deleted)));
+    this.resync = setInterval(() => this.refresh(), o.resyncMs ?? 30_000);
+    this.resync.unref();
+    o.store.onAvailable?.(() => this.retryNow());
+  }
+
+  /** The store is back: whatever waits for a retry goes now. */
+  private retryNow(): void {
+    for (const [d, t] of this.tracked) {
+      if (t.timer === undefined || this.closed) continue;
+      clearTimeout(t.timer);
+      void this.run(d, t);
+    }
+  }
+
+  private throttleFor(shared: SharedLimits | null): LoginThrottle {
+    return new LoginThrottle({ shared, timeoutMs: this.o.timeoutMs, perAddress: this.o.loginPerAddress ?? LOGIN_PER_ADDRESS, perClient: this.o.loginPerClient ?? LOGIN_PER_CLIENT });
+  }
+
+  /** Settings known only once the listener is set up (process/data-plane.ts). */
+  configure(settings: { readonly errorDetail?: ErrorDetail; readonly limits?: SharedLimits | null }): void {
+    if (settings.errorDetail !== undefined) this.errorDetail = settings.errorDetail;
+    if (settings.limits !== undefined) this.throttle = this.throttleFor(settings.limits);
+  }
+
+  get log(): Logger | undefined {
+    return this.o.log;
+  }
+
+  /** At least one client is registered: the front end's paths are served. */
+  get active(): boolean {
+    return this.o.state.current.oauthClients.size > 0;
+  }
+
+  private keyOf(c: OAuthClient): Promise<Buffer> {
+    let d = this.derived.get(c);
+    if (!d) this.derived.set(c, (d = derive(c)));
+    return d;
+  }
+
+  /** The identity of the client's deployment, once the store has agreed it (else IdentityPending after the timeout). */
+  private identityOf(c: OAuthClient): string | Promise<string> {
+    const uid = uidOf(c);
+    if (uid !== undefined) return `uid:${uid}`;
+    const t = this.tracked.get(deploymentOf(c));
+    if (t?.id !== undefined) return t.id;
+    if (!t) return Promise.reject(new IdentityPending(`${deploymentOf(c)} is not registered`));
+    return new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const i = t.waiters.indexOf(done);
+        if (i >= 0) t.waiters.splice(i, 1);
+        reject(new IdentityPending(`the identity of ${deploymentOf(c)} is not yet agreed with the token store`));
+      }, this.o.timeoutMs);
+      const done = (id: string): void => {
+        clearTimeout(timer);
+        resolve(id);
+      };
+      t.waiters.push(done);
+    });
+  }
+
+  private readonly fps = new WeakMap<OAuthClient, { readonly identity: string; readonly fp: string }>();
+
+  private async fingerprintOf(c: OAuthClient): Promise<{ key: Buffer; fp: string }> {
+    const [key, identity] = await Promise.all([this.keyOf(c), this.identityOf(c)]);
+    let known = this.fps.get(c);
+    if (known?.identity !== identity) this.fps.set(c, (known = { identity, fp: fingerprint(key, c, identity) }));
+    return { key, fp: known.fp };
+  }
+
+  /**
+   * `POST /oauth/token`: the failed-attempt throttle first (429), then the client (401), then the
+   * grant type (400). `address`: the client's address (the throttle's bucket).
+   */
+  async token(authorization: string | undefined, grantType: string | undefined, address = 'unknown'): Promise<TokenAnswer> {
+    const m = this.o.metrics.tokenRequests;
+    const creds = basicCredentials(authorization);
+    const client = creds ? this.o.state.current.oauthClients.get(creds[0]) : undefined;
+    // Only attempts that name credentials are counted; a registered client_id has a budget of its own.
+    const bucketClient = client?.clientId;
+    if (creds) {
+      const v = await this.throttle.check(address, bucketClient);
+      if (!v.allowed) {
+        const s = Math.max(1, Math.ceil(v.retryAfterMs / 1000));
+        m.labels('throttled').inc();
+        this.o.metrics.tokenThrottled.labels(v.by ?? 'address').inc();
+        return {
+          status: 429,
+          headers: { 'retry-after': String(s) },
+          body: { error: 'too_many_requests', error_description: `Too many failed attempts ${v.by === 'client' ? 'for this client' : 'from this address'}: retry in ${s} s` },
+        };
+      }
+    }
+    // Compare even for an unknown client, so timing says nothing about which ids exist.
+    const good = sameSecret(creds?.[1] ?? '', client?.secret ?? '\u0000');
+    if (!good || client === undefined) {
+      m.labels('unauthorized').inc();
+      if (creds) await this.throttle.failed(address, bucketClient);
+      return {
+        status: 401,
+        headers: { 'www-authenticate': 'Basic realm="oauth2/client"' },
+        body: { error: 'unauthorized', error_description: creds ? 'Bad client credentials' : 'Full authentication is required to access this resource' },
+      };
+    }
+    if (grantType !== 'client_credentials') {
+      m.labels('bad_request').inc();
+      return grantType === undefined || grantType === ''
+        ? { status: 400, headers: {}, body: { error: 'invalid_request', error_description: 'Missing grant type' } }
+        : { status: 400, headers: {}, body: { error: 'unsupported_grant_type', error_description: 'Unsupported grant type: client_credentials only' } };
+    }
+    try {
+      const issued = await this.issue(client);
+      m.labels(issued.reused ? 'reused' : 'issued').inc();
+      return {
+        status: 200,
+        headers: { 'cache-control': 'no-store', pragma: 'no-cache' },
+        body: { access_token: issued.token, token_type: 'bearer', expires_in: issued.expiresIn, scope: TOKEN_SCOPE },
+      };
+    } catch (err) {
+      m.labels('unavailable').inc();
+      const problem = problemOf(err);
+      this.o.log?.warn({ deployment: deploymentOf(client), problem }, 'token endpoint: token store unavailable');
+      return {
+        status: 503,
+        headers: { 'retry-after': '1' },
+        body: { error: 'temporarily_unavailable', error_description: withDetail(this.errorDetail, 'The token store is unavailable; try again shortly', problem) },
+      };
+    }
+  }
+
+  /**
+   * The answer for a request the token endpoint's framework refused before it reached `token()`
+   * (fastify's FST_ERR_* errors: content type, malformed or oversized body): an OAuth-style 4xx,
+   * never the framework's code or text (those go to the log; `--error-detail internal` adds them).
+   */
+  requestError(err: { readonly statusCode?: number | undefined; readonly code?: string | undefined; readonly message?: string | undefined }): TokenAnswer {
+    const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
+    const detail = `${err.code ?? 'error'}: ${err.message ?? ''}`;
+    const headers = { 'cache-control': 'no-store' };
+    const described = (text: string): string => withDetail(this.errorDetail, text, detail);
+    this.o.metrics.tokenRequests.labels(status >= 500 ? 'error' : 'bad_request').inc();
+    if (status >= 500) {
+      this.o.log?.warn({ code: err.code, problem: err.message }, 'token endpoint: request failed');
+      return { status: 500, headers, body: { error: 'server_error', error_description: described('The token request could not be handled') } };
+    }
+    // Not the message: a parse error quotes the body, which may hold a client_secret.
+    this.o.log?.debug({ code: err.code, status }, 'token endpoint: request refused');
+    if (status === 415) return { status, headers, body: { error: 'invalid_request', error_description: described('Unsupported content type: send the form as application/x-www-form-urlencoded') } };
+    if (status === 413) return { status, headers, body: { error: 'invalid_request', error_description: described('The request body is too large') } };
+    return { status: status === 429 ? 429 : 400, headers, body: { error: 'invalid_request', error_description: described('Malformed token request') } };
+  }
+
+  /**
+   * The address the failed-login throttle counts against: the peer, or, from a trusted proxy
+   * (`trusts`: --trust-forwarded-headers / --trusted-proxy), the last X-Forwarded-For hop.
+   */
+  clientAddress(req: IncomingMessage, trusts: (socket: Socket) => boolean): string {
+    const peer = req.socket.remoteAddress ?? 'unknown';
+    const xff = req.headers['x-forwarded-for'];
+    if (xff === undefined || !trusts(req.socket)) return peer;
+    const list = (Array.isArray(xff) ? xff.join(',') : xff).split(',');
+    const last = list[list.length - 1]!.trim();
+    return last === '' ? peer : last;
+  }
+
+  private async issue(client: OAuthClient, retry = true): Promise<{ token: string; expiresIn: number; reused: boolean }> {
+    // The identity waits at most timeoutMs (identityOf); the key derivation is CPU, not the store.
+    const { key, fp } = await this.fingerprintOf(client);
+    const token = randomUUID();
+    const hash = tokenHash(token);
+    const expiresAt = Date.now() + this.o.ttlMs;
+    const record: TokenRecord = { clientId: client.clientId, namespace: client.namespace, sdep: client.deployment, scope: TOKEN_SCOPE, fp, expiresAt };
+    const current = await withTimeout(this.o.store.issue(client.clientId, { tokenHash: hash, sealed: seal(key, token), fp, expiresAt }, record), this.o.timeoutMs, 'token store');
+    if (current === null) return { token, expiresIn: Math.ceil(this.o.ttlMs / 1000), reused: false };
+    const again = unseal(key, current.sealed);
+    if (again === undefined || tokenHash(again) !== current.tokenHash) {
+      // Not sealed with this secret (a store written by something else): start over once.
+      if (!retry) throw new Error('the stored token cannot be read back');
+      await withTimeout(this.o.store.revoke(client.clientId, current.fp), this.o.timeoutMs, 'token store');
+      return this.issue(client, false);
+    }
+    return { token: again, expiresIn: Math.max(0, Math.floor((current.expiresAt - Date.now()) / 1000)), reused: true };
+  }
+
+  /**
+   * Who a bearer token stands for. `table` is the one the request is routed with (its clients
+   * decide whether the token's registration still holds). `guarding`: the deployment whose gate
+   * asks (named in a 503 when the token's own record cannot be read).
+   */
+  async authenticate(token: string | undefined, table: RouteTable, guarding?: string): Promise<AuthOutcome> {
+    if (token === undefined) return { ok: false, failure: 'missing', description: 'Full authentication is required to access this resource' };
+    let rec: TokenRecord | null;
+    try {
+      rec = await withTimeout(this.o.store.lookup(tokenHash(token)), this.o.timeoutMs, 'token store');
+    } catch (err) {
+      return this.unavailable(err, guarding);
+    }
+    if (rec === null) return { ok: false, failure: 'invalid', description: 'Invalid access token' };
+    if (rec.expiresAt <= Date.now()) return { ok: false, failure: 'expired', description: 'Access token expired' };
+    const owner = `${rec.namespace}/${rec.sdep}`;
+    const client = table.oauthClients.get(rec.clientId);
+    if (!rec.revoked && client !== undefined && client.namespace === rec.namespace && client.deployment === rec.sdep) {
+      let fp: string;
+      try {
+        fp = (await this.fingerprintOf(client)).fp;
+      } catch (err) {
+        return this.unavailable(err, owner);
+      }
+      if (fp === rec.fp) return { ok: true, owner, clientId: rec.clientId };
+    }
+    if (!table.deployments.has(owner)) return { ok: false, failure: 'gone', description: `the deployment ${owner} this token was issued for no longer exists` };
+    return { ok: false, failure: 'invalid', description: 'Invalid access token' };
+  }
+
+  private lastProblem = '';
+  private lastProblemAt = 0;
+
+  /** 503: the public text names the deployment when known; the detail goes to the log (once per distinct problem and 10 s). */
+  private unavailable(err: unknown, owner: string | undefined): AuthOutcome {
+    const problem = problemOf(err);
+    const now = Date.now();
+    if (problem !== this.lastProblem || now - this.lastProblemAt > 10_000) {
+      this.lastProblem = problem;
+      this.lastProblemAt = now;
+      this.o.log?.warn({ deployment: owner, problem }, 'token check: token store unavailable (answering 503)');
+    }
+    const text = owner === undefined ? 'the token store is unavailable' : `the token store is unavailable for ${owner}`;
+    return { ok: false, failure: 'unavailable', description: withDetail(this.errorDetail, text, problem) };
+  }
+
+  // ---- registrations, identities and revocation -------------------------------------------------
+
+  private trackedOf(deployment: string): Tracked {
+    let t = this.tracked.get(deployment);
+    if (!t) this.tracked.set(deployment, (t = { id: undefined, incarnated: false, waiters: [], queue: [], running: false, attempt: 0, timer: undefined, present: false }));
+    return t;
+  }
+
+  private setIdentity(t: Tracked, id: string): void {
+    t.id = id;
+    const waiters = t.waiters.splice(0);
+    for (const w of waiters) w(id);
+  }
+
+  /**
+   * A new table: revoke every client whose registration it dropped or changed, retire the
+   * identities of deleted deployments, agree identities for new ones. `deleted`: deployments the
+   * change deleted (even if re-created in the same batch).
+   */
+  private onTable(table: RouteTable, deleted: ReadonlySet<string>): void {
+    const next = table.oauthClients;
+    const prev = this.registered;
+    this.registered = next;
+    // Identities as they were, before this change touches them (for the revocations' fingerprints).
+    const before = new Map<string, string | undefined>();
+    const identityBefore = (c: OAuthClient): string | undefined => {
+      const uid = uidOf(c);
+      if (uid !== undefined) return `uid:${uid}`;
+      const d = deploymentOf(c);
+      if (!before.has(d)) before.set(d, this.tracked.get(d)?.id);
+      return before.get(d);
+    };
+    for (const [id, c] of prev) {
+      const n = next.get(id);
+      const same = n !== undefined && n.secret === c.secret && n.namespace === c.namespace && n.deployment === c.deployment && uidOf(n) === uidOf(c) && !deleted.has(deploymentOf(c));
+      if (same) continue;
+      this.enqueue(deploymentOf(c), { kind: 'revoke', client: c, identity: identityBefore(c) });
+    }
+    const present = new Map<string, OAuthClient>();
+    for (const c of next.values()) present.set(deploymentOf(c), c);
+    for (const d of deleted) {
+      const t = this.tracked.get(d);
+      if (!t) continue;
+      if (t.incarnated || t.id === undefined) this.enqueue(d, { kind: 'retire', identity: t.id });
+      // A re-created deployment (same batch or later) waits for a new identity.
+      t.id = undefined;
+      t.incarnated = false;
+      // A registration that never ran is moot; a new one follows if the deployment is back.
+      this.dropQueued(t, 'register');
+    }
+    for (const [d, t] of this.tracked) {
+      t.present = present.has(d);
+      if (!t.present) this.dropQueued(t, 'register');
+    }
+    for (const [d, c] of present) {
+      const t = this.trackedOf(d);
+      t.present = true;
+      const uid = uidOf(c);
+      if (uid !== undefined) {
+        // Kubernetes: the uid is the identity; a stored incarnation (before the uid was known) is retired.
+        if (t.incarnated) this.enqueue(d, { kind: 'retire', identity: t.id });
+        t.incarnated = false;
+        if (t.id !== `uid:${uid}`) this.setIdentity(t, `uid:${uid}`);
+      } else if (t.id === undefined || t.id.startsWith('uid:')) {
+        if (t.id?.startsWith('uid:')) t.id = undefined;
+        if (!t.queue.some((j) => j.kind === 'register')) this.enqueue(d, { kind: 'register' });
+      }
+    }
+    this.forget();
+  }
+
+  private dropQueued(t: Tracked, kind: Job['kind']): void {
+    // The head may be running: leave it.
+    for (let i = t.queue.length - 1; i >= (t.running ? 1 : 0); i--) if (t.queue[i]!.kind === kind) t.queue.splice(i, 1);
+  }
+
+  /** Deployments gone from the table with nothing left to do. */
+  private forget(): void {
+    for (const [d, t] of this.tracked) if (!t.present && t.queue.length === 0 && !t.running) this.tracked.delete(d);
+  }
+
+  /** Every `resyncMs`: re-read each incarnation (renewing it), so every process converges on the stored one. */
+  private refresh(): void {
+    for (const [d, t] of this.tracked) if (t.present && t.queue.length === 0 && !t.running && (t.incarnated || t.id === undefined)) this.enqueue(d, { kind: 'register' });
+  }
+
+  private enqueue(deployment: string, job: Job): void {
+    if (this.closed) return;
+    const t = this.trackedOf(deployment);
+    t.queue.push(job);
+    if (job.kind !== 'register') this.countPending(1);
+    if (!t.running && t.timer === undefined) void this.run(deployment, t);
+  }
+
+  private countPending(delta: number): void {
+    this.pendingRevocations += delta;
+    this.o.metrics.revocationsPending.set(this.pendingRevocations);
+  }
+
+  private async run(deployment: string, t: Tracked): Promise<void> {
+    t.timer = undefined;
+    if (t.running) return;
+    t.running = true;
+    try {
+      while (t.queue.length > 0 && !this.closed) {
+        const job = t.queue[0]!;
+        try {
+          await this.perform(deployment, t, job);
+        } catch (err) {
+          t.attempt++;
+          this.o.metrics.revocationRetries.inc();
+          const min = this.o.retryMinMs ?? 100;
+          const delay = Math.min(this.o.retryMaxMs ?? 5000, min * 2 ** Math.min(t.attempt - 1, 16)) + Math.floor(Math.random() * min);
+          if (t.attempt === 1 || t.attempt % 20 === 0) {
+            this.o.log?.warn({ deployment, job: job.kind, attempts: t.attempt, retryInMs: delay, problem: problemOf(err) }, 'OAuth: the token store did not confirm; retrying (old tokens are refused meanwhile)');
+          }
+          t.timer = setTimeout(() => void this.run(deployment, t), delay);
+          t.timer.unref();
+          return;
+        }
+        t.queue.shift();
+        if (job.kind !== 'register') this.countPending(-1);
+        if (t.attempt > 0) this.o.log?.info({ deployment, job: job.kind, attempts: t.attempt + 1 }, 'OAuth: the token store confirmed after retries');
+        t.attempt = 0;
+      }
+    } finally {
+      t.running = false;
+    }
+    this.forget();
+  }
+
+  private async perform(deployment: string, t: Tracked, job: Job): Promise<void> {
+    const wait = Math.max(1000, this.o.timeoutMs);
+    switch (job.kind) {
+      case 'revoke': {
+        const fp = job.identity === undefined ? undefined : fingerprint(await this.keyOf(job.client), job.client, job.identity);
+        await withTimeout(this.o.store.revoke(job.client.clientId, fp), wait, 'token store');
+        this.o.log?.info({ deployment }, 'OAuth client unregistered or changed: its token is revoked');
+        return;
+      }
+      case 'retire':
+        await withTimeout(this.o.store.retire(deployment, job.identity), wait, 'token store');
+        return;
+      case 'register': {
+        if (!t.present || (t.id !== undefined && !t.incarnated)) return;
+        const proposed = t.id ?? `inc:${randomUUID()}`;
+        const id = await withTimeout(this.o.store.incarnation(deployment, proposed, Math.max(2 * this.o.ttlMs, 3_600_000)), wait, 'token store');
+        if (!t.present || (t.id !== undefined && !t.incarnated)) return;
+        if (t.id !== undefined && t.id !== id) this.o.log?.info({ deployment }, 'OAuth: adopted the identity the token store holds for this deployment (tokens issued under the other one are refused)');
+        t.incarnated = true;
+        if (t.id !== id) this.setIdentity(t, id);
+        return;
+      }
+    }
+  }
+
+  /** Revocations and registrations still waiting for the store (tests, diagnostics). */
+  get pending(): number {
+    let n = 0;
+    for (const t of this.tracked.values()) n += t.queue.length;
+    return n;
+  }
+
+  close(): void {
+    this.closed = true;
+    clearInterval(this.resync);
+    for (const t of this.tracked.values()) if (t.timer) clearTimeout(t.timer);
+  }
+}

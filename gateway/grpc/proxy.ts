@@ -1,0 +1,325 @@
+/**
+ * The gRPC side of the public port: an h2c server (not listening itself: the public listener
+ * hands it the sockets that start with the HTTP/2 preface; `--grpc-port` listens with it) that
+ * routes each gRPC stream from the live table and proxies it transparently (grpc/call.ts).
+ *
+ * Per stream: one content-type check, one `match` over the metadata, one pooled upstream stream.
+ * Gateway-made answers are trailers-only gRPC statuses that say what happened; HTTP/2 requests
+ * that are not gRPC get the REST 404 JSON. Client connection trouble (garbage frames, resets)
+ * ends that session or stream only: every session and stream has an 'error' listener.
+ *
+ * Shutdown: `drain()` sends each client session GOAWAY (first "no new streams soon", then, one
+ * ping later, the real last stream id) so in-flight streams finish and none are refused in a
+ * race; `close()` ends everything still open.
+ */
+import http2, { type Http2Server, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import { answerTrailersOnly } from './answer.js';
+import { GrpcCall, type CallContext, type Peer } from './call.js';
+import { GrpcMirrors } from './mirror.js';
+import { CLIENT_SESSION_IDLE_MS, CONNECTION_WINDOW_BYTES, SERVER_OPTIONS } from './settings.js';
+import { GrpcUpstreams } from './upstreams.js';
+import type { EndpointSource } from '../upstream/pools.js';
+import { GrpcStatus, errorBody, grpcStatusOf } from '../edge/errors.js';
+import { LogBudget } from '../observe/log-budget.js';
+import type { GatewayMetrics } from '../observe/metrics.js';
+import type { Gatekeeper } from '../auth/gate.js';
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { RouteState } from '../process/route-state.js';
+import type { MirrorBudget } from '../upstream/mirror-budget.js';
+import { match } from '../../routing/match.js';
+import type { Backend, HeaderGetter, Picker, RouteTable, Routed } from '../../routing/types.js';
+
+export interface GrpcProxyDeps {
+  /** `state.current` is read once per call, at match time. */
+  readonly state: RouteState;
+  readonly picker: Picker;
+  readonly metrics: GatewayMetrics;
+  /** Per-shadow-upstream in-flight bound (keyed by the gRPC upstream object). */
+  readonly budget: MirrorBudget;
+  readonly resolve: ReadonlyMap<string, { host: string; port: number }>;
+  readonly connectTimeoutMs: number;
+  /** Upstream TLS: ALPN h2, SNI = upstream host, rejectUnauthorized = tlsVerify. */
+  readonly tlsVerify: boolean;
+  readonly ca?: Buffer;
+  readonly shadowMaxBodyBytes: number;
+  readonly retryBufferBytes: number;
+  /** Ready pod endpoints per Service, when endpoint routing is on: each call is balanced over them. */
+  readonly endpoints?: EndpointSource | undefined;
+}
+
+const { NGHTTP2_NO_ERROR, NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants;
+const MAX_STREAM_ID = 2 ** 31 - 1;
+/** How long a draining session waits for the ping that confirms the first GOAWAY arrived. */
+const GOAWAY_PING_WAIT_MS = 1000;
+const ignore = (): void => undefined;
+
+/**
+ * HTTP/2 rapid reset (CVE-2023-44487), handled as Envoy does (`overload.premature_reset_*`): a
+ * stream the client resets within PREMATURE_RESET_MS of opening it, before its answer is
+ * complete, is a premature reset. A connection is closed (GOAWAY ENHANCE_YOUR_CALM) once half of
+ * PREMATURE_RESET_STREAMS of its streams were premature, or, after that many streams, once
+ * premature resets are half of all its closed streams. Node 20's nghttp2 limit (a burst of 1,000
+ * resets, then 33/s) lets a client make the gateway open ~1,000 upstream calls first.
+ */
+export const PREMATURE_RESET_STREAMS = 500;
+const NO_PEER: Peer = { address: undefined, trusted: false };
+const PREMATURE_RESET_MS = 1000;
+
+/** Per client connection: its peer (read once, while the socket is bound) and its stream resets. */
+interface SessionInfo {
+  readonly peer: Peer;
+  closed: number;
+  premature: number;
+  /** Closed for rapid reset (counted once). */
+  cut: boolean;
+}
+
+/** Metadata lookup for `match`: repeated keys joined with ',' (as the REST side does). */
+function metadataGetter(raw: readonly string[]): HeaderGetter {
+  return (name) => {
+    let v: string | undefined;
+    for (let i = 0; i < raw.length; i += 2) {
+      if (raw[i] === name) v = v === undefined ? raw[i + 1] : `${v},${raw[i + 1]}`;
+    }
+    return v;
+  };
+}
+
+export class GrpcProxy {
+  readonly server: Http2Server;
+  private readonly eligible: ((backend: Backend) => boolean) | undefined;
+  private readonly sessions = new Set<ServerHttp2Session>();
+  private readonly upstreams: GrpcUpstreams;
+  private readonly ctx: CallContext;
+  private draining = false;
+  private inFlight = 0;
+  private idleWaiters: (() => void)[] = [];
+  private readonly sessionInfo = new WeakMap<Http2Session, SessionInfo>();
+  private log: Logger | undefined;
+  private readonly bugLog = new LogBudget();
+  /** Set by the data plane: auth and rate limits (routes with `backend.gate`), the OAuth front end. */
+  gate: Gatekeeper | undefined;
+
+  constructor(private readonly deps: GrpcProxyDeps) {
+    this.upstreams = new GrpcUpstreams({ resolve: deps.resolve, connectTimeoutMs: deps.connectTimeoutMs, tlsVerify: deps.tlsVerify, ca: deps.ca, endpoints: deps.endpoints });
+    this.eligible = deps.endpoints ? this.upstreams.eligible : undefined;
+    const mirrors = new GrpcMirrors(this.upstreams, deps.budget, deps.metrics, deps.shadowMaxBodyBytes);
+    this.ctx = {
+      metrics: deps.metrics,
+      upstreams: this.upstreams,
+      mirrors,
+      retryBufferBytes: deps.retryBufferBytes,
+      callEnded: () => this.callEnded(),
+      log: undefined,
+      logBudget: new LogBudget(),
+      internalDetail: false,
+      trusts: () => false,
+    };
+    this.server = http2.createServer(SERVER_OPTIONS);
+    // Sockets handed over by the listeners have Nagle on: small frames would wait for ACKs.
+    this.server.on('connection', (socket: Socket) => socket.setNoDelay(true));
+    this.server.on('session', this.onSession);
+    this.server.on('stream', this.onStream);
+    this.server.on('sessionError', ignore);
+  }
+
+  /**
+   * Set by the data plane before it listens: the log, --error-detail, and which peers may set
+   * x-forwarded-for/-proto (the REST side's rule).
+   */
+  configure(o: { log?: Logger | undefined; errorDetail?: 'public' | 'internal'; trusts?: (socket: Socket) => boolean }): void {
+    if (o.log !== undefined) this.log = this.ctx.log = o.log;
+    if (o.errorDetail !== undefined) this.ctx.internalDetail = o.errorDetail === 'internal';
+    if (o.trusts !== undefined) this.ctx.trusts = o.trusts;
+  }
+
+  /** True once drain() or close() began. */
+  get closing(): boolean {
+    return this.draining;
+  }
+
+  /** --predictor-header: answers carry `x-seldon-predictor` in their initial metadata. */
+  set predictorHeader(on: boolean) {
+    this.ctx.predictorHeader = on;
+  }
+
+  /** Calls being proxied now. */
+  get activeCalls(): number {
+    return this.inFlight;
+  }
+
+  /** Resolves once no call is in flight (after `drain()`, for a graceful exit). */
+  whenIdle(): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Graceful shutdown: GOAWAY every client session (in-flight streams finish), refuse new streams. */
+  /** Close upstream sessions no route names any more (see GrpcUpstreams.sweep). */
+  sweep(table: RouteTable): number {
+    return this.upstreams.sweep(table);
+  }
+
+  drain(): void {
+    if (this.draining) return;
+    this.draining = true;
+    if (this.server.listening) this.server.close();
+    for (const s of this.sessions) this.goaway(s);
+  }
+
+  /** Close upstream sessions and client sessions (what is still open is cut). */
+  async close(): Promise<void> {
+    this.drain();
+    for (const s of this.sessions) s.destroy();
+    this.sessions.clear();
+    this.upstreams.close();
+    if (this.server.listening) await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private readonly onSession = (session: ServerHttp2Session): void => {
+    this.sessions.add(session);
+    const socket = session.socket as Socket | undefined;
+    this.sessionInfo.set(session, { peer: { address: socket?.remoteAddress, trusted: socket !== undefined && this.ctx.trusts(socket) }, closed: 0, premature: 0, cut: false });
+    session.on('error', ignore);
+    session.once('close', () => this.sessions.delete(session));
+    // Node's connection window is 64 KiB; the settings only size stream windows.
+    session.setLocalWindowSize(CONNECTION_WINDOW_BYTES);
+    session.setTimeout(CLIENT_SESSION_IDLE_MS, () => session.close());
+    if (this.draining) this.goaway(session);
+  };
+
+  /** Two-step GOAWAY: streams the client opens before it sees the first one are still served. */
+  private goaway(session: ServerHttp2Session): void {
+    if (session.closed || session.destroyed) return;
+    session.goaway(NGHTTP2_NO_ERROR, MAX_STREAM_ID);
+    const close = (): void => {
+      clearTimeout(timer);
+      if (!session.closed && !session.destroyed) session.close();
+    };
+    const timer = setTimeout(close, GOAWAY_PING_WAIT_MS);
+    timer.unref();
+    if (!session.ping(close)) close();
+  }
+
+  private readonly onStream = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]): void => {
+    stream.on('error', ignore);
+    this.watchResets(stream);
+    try {
+      this.route(stream, headers, rawHeaders);
+    } catch (err) {
+      this.failed(stream, undefined, err);
+    }
+  };
+
+  /** Count the stream's end against its connection; close a connection that resets too fast. */
+  private watchResets(stream: ServerHttp2Stream): void {
+    const session = stream.session;
+    const count = session && this.sessionInfo.get(session);
+    if (!session || !count) return;
+    const openedAt = performance.now();
+    stream.once('close', () => {
+      if (count.cut) return;
+      count.closed++;
+      // `aborted`: closed before the answer was complete (Node ends the writable side on close, so
+      // writableFinished cannot tell); a reset code: not the end of a finished exchange.
+      if (stream.aborted && stream.rstCode !== NGHTTP2_NO_ERROR && performance.now() - openedAt < PREMATURE_RESET_MS) count.premature++;
+      else if (count.closed < PREMATURE_RESET_STREAMS) return;
+      if (count.closed < PREMATURE_RESET_STREAMS ? count.premature < PREMATURE_RESET_STREAMS / 2 : count.premature * 2 < count.closed) return;
+      if (session.destroyed) return;
+      count.cut = true;
+      this.deps.metrics.clientErrors.labels('too_many_premature_resets').inc();
+      const skipped = this.bugLog.take();
+      if (skipped !== undefined) {
+        this.log?.warn(
+          { remoteAddress: count.peer.address, streams: count.closed, prematureResets: count.premature, ...(skipped ? { notLogged: skipped } : {}) },
+          'HTTP/2 connection closed: it resets streams faster than it completes them (rapid reset)',
+        );
+      }
+      // GOAWAY ENHANCE_YOUR_CALM, then the socket is closed (the error goes to the ignored session error).
+      session.destroy(new Error('too many premature stream resets (rapid reset)'), NGHTTP2_ENHANCE_YOUR_CALM);
+    });
+  }
+
+  /**
+   * Last resort: an unexpected error while handling a call fails that call (INTERNAL), never the
+   * process; counted and logged with the deployment.
+   */
+  private failed(stream: ServerHttp2Stream, backend: Backend | undefined, err: unknown, call?: GrpcCall): void {
+    const o = backend?.origin;
+    this.deps.metrics.internalErrors.labels('grpc', o?.namespace ?? '', o?.deployment ?? '').inc();
+    const skipped = this.bugLog.take();
+    if (skipped !== undefined) {
+      this.log?.error(
+        { protocol: 'grpc', deployment: o ? `${o.namespace}/${o.deployment}` : undefined, err, ...(skipped ? { notLogged: skipped } : {}) },
+        'unexpected error while handling a gRPC call: the call fails, the gateway keeps serving',
+      );
+    }
+    try {
+      if (call) return call.abort(err);
+      if (!stream.headersSent) answerTrailersOnly(stream, GrpcStatus.INTERNAL, `the gateway failed while handling the call${backend ? ` to ${backend.id}` : ''}`);
+      else if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+    } catch {
+      if (!stream.destroyed) stream.destroy();
+    }
+  }
+
+  /** Run a routed call; whatever it throws fails that call only. */
+  private run(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, routed: Routed): void {
+    this.inFlight++;
+    let call: GrpcCall | undefined;
+    try {
+      const session = stream.session;
+      const peer = (session && this.sessionInfo.get(session)?.peer) ?? NO_PEER;
+      call = new GrpcCall(this.ctx, stream, headers, routed, peer);
+      call.start();
+    } catch (err) {
+      if (call === undefined) this.callEnded();
+      this.failed(stream, routed.backend, err, call);
+    }
+  }
+
+  private route(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[]): void {
+    const path = headers[':path'] ?? '';
+    const ct = headers['content-type'];
+    if (ct === undefined || !ct.startsWith('application/grpc')) {
+      this.notGrpc(stream, headers, path);
+      return;
+    }
+    const decision = match(
+      this.deps.state.current,
+      { kind: 'grpc', method: 'POST', path, host: headers[':authority'] ?? headers.host ?? '', header: metadataGetter(rawHeaders) },
+      this.deps.picker,
+      this.eligible,
+    );
+    const gate = this.gate;
+    if (decision.ok ? decision.backend.gate !== null : gate?.frontEndCall(headers)) {
+      if (gate === undefined) answerTrailersOnly(stream, grpcStatusOf('AUTH_BACKEND_UNAVAILABLE'), `route of ${decision.ok ? decision.backend.id : path} needs auth or rate limits, which this process does not serve`);
+      else gate.grpc(stream, headers, decision, (routed) => this.run(stream, headers, routed));
+      return;
+    }
+    if (!decision.ok) {
+      this.deps.metrics.unrouted.labels('grpc', decision.reason).inc();
+      answerTrailersOnly(stream, grpcStatusOf(decision.reason), decision.info);
+      return;
+    }
+    this.run(stream, headers, decision);
+  }
+
+  /** HTTP/2 without gRPC's content-type matches no gRPC route: the REST-style 404. */
+  private notGrpc(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, path: string): void {
+    this.deps.metrics.unrouted.labels('rest', 'NO_ROUTE').inc();
+    const body = errorBody(404, 'NO_ROUTE', `no route for ${path}: HTTP/2 requests on this port must be gRPC (content-type application/grpc); send REST over HTTP/1.1`);
+    const head = headers[':method'] === 'HEAD';
+    stream.respond({ ':status': 404, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }, { endStream: head });
+    if (!head) stream.end(body);
+    stream.resume();
+  }
+
+  private callEnded(): void {
+    if (--this.inFlight > 0 || this.idleWaiters.length === 0) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+}

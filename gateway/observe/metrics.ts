@@ -1,0 +1,252 @@
+/**
+ * Prometheus metrics (prom-client), served on the admin port only. Labels are bounded: namespace,
+ * deployment, predictor, protocol, kind, code — never paths or request ids. Per-backend label
+ * children are cached so the hot path does no label hashing.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Backend } from '../../routing/types.js';
+
+export type Protocol = 'rest' | 'grpc';
+export type TrafficKind = 'primary' | 'shadow';
+export type ShadowResult = 'mirrored' | 'dropped_in_flight' | 'dropped_body_size' | 'dropped_breaker' | 'failed';
+/** A shadow answer against the primary's: agree, disagree, or skipped (too large, or the primary had no upstream answer). */
+export type ComparisonResult = 'agree' | 'disagree' | 'skipped';
+
+/** Latency buckets from 1 ms to 30 s. */
+const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+interface Children {
+  readonly latency: Histogram.Internal<string>;
+  readonly byCode: Map<number, Counter.Internal>;
+}
+
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  private readonly requests = new Counter({
+    name: 'seldon_gateway_requests_total',
+    help: 'Requests answered, by deployment, predictor, protocol, kind (primary/shadow) and status code.',
+    labelNames: ['namespace', 'deployment', 'predictor', 'protocol', 'kind', 'code'],
+    registers: [this.registry],
+  });
+  private readonly latency = new Histogram({
+    name: 'seldon_gateway_upstream_latency_seconds',
+    help: 'Time from sending a request upstream to its response headers.',
+    labelNames: ['namespace', 'deployment', 'predictor', 'protocol', 'kind'],
+    buckets: BUCKETS,
+    registers: [this.registry],
+  });
+  readonly unrouted = new Counter({
+    name: 'seldon_gateway_unrouted_requests_total',
+    help: 'Requests answered by the gateway without an upstream, by protocol and reason.',
+    labelNames: ['protocol', 'reason'],
+    registers: [this.registry],
+  });
+  readonly retries = new Counter({
+    name: 'seldon_gateway_retries_total',
+    help: 'Upstream retries attempted, by namespace and deployment.',
+    labelNames: ['namespace', 'deployment', 'protocol'],
+    registers: [this.registry],
+  });
+  readonly breakerRejections = new Counter({
+    name: 'seldon_gateway_breaker_rejections_total',
+    help: 'Requests refused by a circuit breaker (503 x-envoy-overloaded), by upstream limit.',
+    labelNames: ['namespace', 'deployment', 'protocol', 'limit'],
+    registers: [this.registry],
+  });
+  readonly timeouts = new Counter({
+    name: 'seldon_gateway_timeouts_total',
+    help: 'Requests that hit a route or idle timeout.',
+    labelNames: ['namespace', 'deployment', 'protocol'],
+    registers: [this.registry],
+  });
+  readonly shadows = new Counter({
+    name: 'seldon_gateway_shadow_requests_total',
+    help: 'Mirrored requests by outcome: mirrored, dropped (in-flight bound, body size, breaker) or failed.',
+    labelNames: ['namespace', 'deployment', 'predictor', 'protocol', 'result'],
+    registers: [this.registry],
+  });
+  readonly comparisons = new Counter({
+    name: 'seldon_gateway_shadow_comparisons_total',
+    help: 'Shadow answers compared with the primary answer to the same request (status, JSON body): agree, disagree or skipped.',
+    labelNames: ['namespace', 'deployment', 'predictor', 'protocol', 'result'],
+    registers: [this.registry],
+  });
+  readonly accessLogDropped = new Counter({
+    name: 'seldon_gateway_access_log_dropped_total',
+    help: 'Access log lines dropped because the log output could not keep up.',
+    registers: [this.registry],
+  });
+  // Control-plane gauges: set by the process that owns the source (the primary with workers);
+  // `max` so that aggregating with workers (which leave them at 0) keeps the primary's value.
+  readonly generation = new Gauge({ name: 'seldon_gateway_config_generation', help: 'Generation of the live route table.', aggregator: 'max', registers: [this.registry] });
+  readonly lastApplied = new Gauge({
+    name: 'seldon_gateway_last_applied_timestamp_seconds',
+    help: 'When the live route table was applied (Unix time).',
+    aggregator: 'max',
+    registers: [this.registry],
+  });
+  readonly deployments = new Gauge({
+    name: 'seldon_gateway_deployments',
+    help: 'SeldonDeployments by state: accepted, degraded, rejected, skipped (ambassador-id or namespace).',
+    labelNames: ['state'],
+    aggregator: 'max',
+    registers: [this.registry],
+  });
+  readonly sourceConnected = new Gauge({
+    name: 'seldon_gateway_source_connected',
+    help: '1 while the SeldonDeployment source (manifests or Kubernetes API) is connected.',
+    labelNames: ['source'],
+    aggregator: 'max',
+    registers: [this.registry],
+  });
+  readonly resyncs = new Counter({
+    name: 'seldon_gateway_source_resyncs_total',
+    help: 'Full relists of the SeldonDeployment source (after 410 Gone or a reconnect).',
+    labelNames: ['source'],
+    registers: [this.registry],
+  });
+  // OAuth, rate limits and the hardened edge (auth/gate.ts, oauth.ts, rate-limit.ts, process/data-plane.ts).
+  readonly authFailures = new Counter({
+    name: 'seldon_gateway_auth_failures_total',
+    help: 'Requests refused by the OAuth check: missing, invalid, expired, forbidden (another deployment\'s token), gone (its deployment was deleted), unavailable (token store down).',
+    labelNames: ['protocol', 'reason'],
+    registers: [this.registry],
+  });
+  readonly tokenRequests = new Counter({
+    name: 'seldon_gateway_oauth_token_requests_total',
+    help: 'POST /oauth/token answers: issued, reused, unauthorized, bad_request, unavailable.',
+    labelNames: ['result'],
+    registers: [this.registry],
+  });
+  readonly tokenThrottled = new Counter({
+    name: 'seldon_gateway_oauth_token_throttled_total',
+    help: 'POST /oauth/token attempts refused with 429 because too many failed attempts came from one client address (by="address") or named one client_id (by="client").',
+    labelNames: ['by'],
+    registers: [this.registry],
+  });
+  readonly revocationsPending = new Gauge({
+    name: 'seldon_gateway_oauth_revocations_pending',
+    help: 'OAuth revocations (tokens of deleted or changed clients, identities of deleted deployments) not yet confirmed by the token store; retried with backoff until they are.',
+    registers: [this.registry],
+  });
+  readonly revocationRetries = new Counter({
+    name: 'seldon_gateway_oauth_revocation_retries_total',
+    help: 'Failed attempts to write an OAuth revocation or deployment identity to the token store (each is retried).',
+    registers: [this.registry],
+  });
+  readonly rateLimited = new Counter({
+    name: 'seldon_gateway_rate_limited_total',
+    help: 'Requests refused with 429 / RESOURCE_EXHAUSTED, by deployment, protocol and the bucket that refused them.',
+    labelNames: ['namespace', 'deployment', 'protocol', 'bucket'],
+    registers: [this.registry],
+  });
+  readonly rateLimitFallback = new Counter({
+    name: 'seldon_gateway_rate_limit_fallback_total',
+    help: 'Rate-limit decisions made locally with this replica\'s share of the limit because the shared store was down or slow.',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
+  readonly rateLimitFallbackActive = new Gauge({
+    name: 'seldon_gateway_rate_limit_fallback_active',
+    help: '1 while this process decides rate limits locally (shared store down or slow).',
+    registers: [this.registry],
+  });
+  readonly rateLimitReplicas = new Gauge({
+    name: 'seldon_gateway_rate_limit_replicas',
+    help: 'Processes sharing the rate limits, as last counted in Redis (the divisor of the local share).',
+    aggregator: 'max',
+    registers: [this.registry],
+  });
+  readonly redisConnected = new Gauge({
+    name: 'seldon_gateway_redis_connected',
+    help: '1 while the Redis connection is ready (with --redis-url).',
+    registers: [this.registry],
+  });
+  readonly clientErrors = new Counter({
+    name: 'seldon_gateway_client_errors_total',
+    help: 'Requests and connections refused at the edge: bad_request (malformed, smuggling), headers_too_large, request_timeout, body_too_large, method_not_allowed, too_many_connections, idle_connection, too_many_premature_resets (an HTTP/2 connection closed for resetting streams faster than it completes them).',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
+  // Robustness (issue 11): descriptor exhaustion, bugs caught at the last resort.
+  readonly acceptErrors = new Counter({
+    name: 'seldon_gateway_accept_errors_total',
+    help: 'Times a worker found it could not accept connections, by reason (EMFILE: out of file descriptors for the process, ENFILE: for the system, other): an accept error, or a descriptor check that failed. While it lasts the worker stops accepting and /readyz is false.',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
+  readonly acceptPaused = new Gauge({
+    name: 'seldon_gateway_accept_paused',
+    help: '1 while this process has stopped accepting connections because it is out of file descriptors.',
+    registers: [this.registry],
+  });
+  readonly internalErrors = new Counter({
+    name: 'seldon_gateway_internal_errors_total',
+    help: 'Requests and gRPC calls failed by an unexpected error inside the gateway (answered 502/503, or INTERNAL/UNAVAILABLE), by protocol, namespace and deployment (empty when not routed yet).',
+    labelNames: ['protocol', 'namespace', 'deployment'],
+    registers: [this.registry],
+  });
+  readonly processErrors = new Counter({
+    name: 'seldon_gateway_process_errors_total',
+    help: 'Errors no handler caught (uncaughtException, unhandledRejection): logged, counted, and the process keeps serving.',
+    labelNames: ['kind'],
+    registers: [this.registry],
+  });
+  private readonly children = new WeakMap<Backend, Children>();
+  private readonly shadowChildren = new WeakMap<Backend, Children>();
+  private readonly shadowResults = new WeakMap<Backend, Map<string, Counter.Internal>>();
+
+  constructor(options: { processMetrics?: boolean } = {}) {
+    if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
+  }
+
+  private childrenOf(b: Backend, protocol: Protocol, kind: TrafficKind): Children {
+    const cache = kind === 'primary' ? this.children : this.shadowChildren;
+    let c = cache.get(b);
+    if (!c) {
+      const o = b.origin;
+      c = { latency: this.latency.labels(o.namespace, o.deployment, o.predictor, protocol, kind), byCode: new Map() };
+      cache.set(b, c);
+    }
+    return c;
+  }
+
+  /** One answered request: its status code, and the upstream latency when one answered. */
+  request(b: Backend, protocol: Protocol, kind: TrafficKind, code: number, upstreamSeconds: number | null): void {
+    const c = this.childrenOf(b, protocol, kind);
+    let counter = c.byCode.get(code);
+    if (!counter) {
+      const o = b.origin;
+      counter = this.requests.labels(o.namespace, o.deployment, o.predictor, protocol, kind, String(code));
+      c.byCode.set(code, counter);
+    }
+    counter.inc();
+    if (upstreamSeconds !== null) c.latency.observe(upstreamSeconds);
+  }
+
+  shadow(b: Backend, protocol: Protocol, result: ShadowResult): void {
+    let byResult = this.shadowResults.get(b);
+    if (!byResult) this.shadowResults.set(b, (byResult = new Map()));
+    const key = `${protocol}/${result}`;
+    let counter = byResult.get(key);
+    if (!counter) byResult.set(key, (counter = this.shadows.labels(b.origin.namespace, b.origin.deployment, b.origin.predictor, protocol, result)));
+    counter.inc();
+  }
+
+  /** `b`: the shadow backend whose answer was compared. */
+  comparison(b: Backend, protocol: Protocol, result: ComparisonResult): void {
+    this.comparisons.labels(b.origin.namespace, b.origin.deployment, b.origin.predictor, protocol, result).inc();
+  }
+
+  retry(b: Backend, protocol: Protocol): void {
+    this.retries.labels(b.origin.namespace, b.origin.deployment, protocol).inc();
+  }
+
+  overflow(b: Backend, protocol: Protocol, limit: string): void {
+    this.breakerRejections.labels(b.origin.namespace, b.origin.deployment, protocol, limit).inc();
+  }
+
+  timeout(b: Backend, protocol: Protocol): void {
+    this.timeouts.labels(b.origin.namespace, b.origin.deployment, protocol).inc();
+  }
+}

@@ -1,0 +1,222 @@
+/**
+ * What the gateway observed over the last few minutes, for the admin page: requests per
+ * predictor and status, shadow outcomes and comparison results, as differences of the
+ * `requests_total`, `shadow_requests_total` and `shadow_comparisons_total` counters.
+ *
+ * Works the same with one process or many: the counters are gathered from every process that
+ * serves traffic (the cluster primary asks its workers, observe/observed-cluster.ts) and summed, so no
+ * per-process state is needed. A sample is kept every 10 s for 5 minutes; a window is the
+ * difference between a fresh sample and the oldest kept one (the one taken at start, before
+ * any traffic, while the gateway is younger than the window). A counter that went down (a
+ * worker restarted) counts from zero.
+ *
+ * Also here: `observeDataPlane`, which turns the observation options on for one data plane.
+ */
+import type { Registry } from 'prom-client';
+import type { Logger } from 'pino';
+import { AccessLog, accessLogger } from './access-log.js';
+import type { GatewayConfig } from '../config.js';
+import type { GatewayMetrics } from './metrics.js';
+import { RestObserve } from './observed-rest.js';
+import type { GrpcProxy } from '../grpc/proxy.js';
+import type { RestProxy } from '../rest/proxy.js';
+import { ShadowComparer, type Disagreement } from './shadow-compare.js';
+
+/** One registry's metrics as `registry.getMetricsAsJSON()` gives them (and IPC carries them). */
+export type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
+
+/** Everything gathered from the processes serving traffic at one moment. */
+export interface Gathered {
+  /** One entry per process (the primary's own, then each worker's). */
+  readonly metrics: readonly MetricsJson[];
+  /** Their kept shadow disagreements, merged (oldest first). */
+  readonly disagreements: readonly Disagreement[];
+}
+
+const REQUESTS = 'seldon_gateway_requests_total';
+const SHADOWS = 'seldon_gateway_shadow_requests_total';
+const COMPARISONS = 'seldon_gateway_shadow_comparisons_total';
+/** The counters a window is made of: all a sample needs from each process. */
+export const OBSERVED_METRICS: readonly string[] = [REQUESTS, SHADOWS, COMPARISONS];
+const SEP = '\u0000';
+
+/** `names` of a registry as `getMetricsAsJSON` gives them (only those, to keep samples cheap). */
+export async function metricsJson(registry: Registry, names?: readonly string[]): Promise<MetricsJson> {
+  if (!names) return registry.getMetricsAsJSON();
+  const out = await Promise.all(names.map((n) => registry.getSingleMetric(n)?.get()));
+  return out.filter((m) => m !== undefined) as MetricsJson;
+}
+
+interface Sample {
+  readonly at: number;
+  /** Keyed `r|s|c \0 namespace \0 deployment \0 predictor \0 protocol \0 (kind \0 code | result)`. */
+  readonly counts: ReadonlyMap<string, number>;
+}
+
+function label(v: string | number | undefined): string {
+  return v === undefined ? '' : String(v);
+}
+
+/** Sum the three counters over every process. */
+export function sampleOf(metrics: readonly MetricsJson[], at: number): Sample {
+  const counts = new Map<string, number>();
+  const add = (key: string, v: number): void => {
+    counts.set(key, (counts.get(key) ?? 0) + v);
+  };
+  for (const registry of metrics) {
+    for (const m of registry) {
+      const prefix = m.name === REQUESTS ? 'r' : m.name === SHADOWS ? 's' : m.name === COMPARISONS ? 'c' : undefined;
+      if (prefix === undefined) continue;
+      for (const v of m.values) {
+        const l = v.labels as Record<string, string | number | undefined>;
+        const tail = prefix === 'r' ? [label(l.kind), label(l.code)] : [label(l.result)];
+        add([prefix, label(l.namespace), label(l.deployment), label(l.predictor), label(l.protocol), ...tail].join(SEP), v.value);
+      }
+    }
+  }
+  return { at, counts };
+}
+
+export interface RequestCounts {
+  readonly total: number;
+  /** By status code (HTTP for REST, gRPC status for gRPC). */
+  readonly codes: Readonly<Record<string, number>>;
+}
+
+/** Counter differences over one window, indexed for the page. */
+export class ObservedWindow {
+  private readonly index = new Map<string, Record<string, number>>();
+
+  constructor(
+    /** Length of the window in seconds. */
+    readonly seconds: number,
+    readonly from: Date,
+    readonly to: Date,
+    deltas: ReadonlyMap<string, number>,
+  ) {
+    for (const [key, n] of deltas) {
+      const cut = key.lastIndexOf(SEP);
+      const head = key.slice(0, cut);
+      let rec = this.index.get(head);
+      if (!rec) this.index.set(head, (rec = {}));
+      rec[key.slice(cut + 1)] = n;
+    }
+  }
+
+  /** Primary (or shadow) requests of one predictor over the window, by status code. */
+  requests(namespace: string, deployment: string, predictor: string, protocol: string, kind: 'primary' | 'shadow' = 'primary'): RequestCounts {
+    const codes = this.index.get(['r', namespace, deployment, predictor, protocol, kind].join(SEP)) ?? {};
+    let total = 0;
+    for (const n of Object.values(codes)) total += n;
+    return { total, codes: { ...codes } };
+  }
+
+  /** Shadow outcomes of one shadow predictor: mirrored, dropped_*, failed. */
+  shadows(namespace: string, deployment: string, predictor: string, protocol: string): Readonly<Record<string, number>> {
+    return { ...(this.index.get(['s', namespace, deployment, predictor, protocol].join(SEP)) ?? {}) };
+  }
+
+  /** Comparison results of one shadow predictor: agree, disagree, skipped. */
+  comparisons(namespace: string, deployment: string, predictor: string, protocol: string): Readonly<Record<string, number>> {
+    return { ...(this.index.get(['c', namespace, deployment, predictor, protocol].join(SEP)) ?? {}) };
+  }
+}
+
+function difference(now: Sample, base: Sample | undefined): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [key, n] of now.counts) {
+    const before = base?.counts.get(key) ?? 0;
+    const d = n >= before ? n - before : n; // went down: the process restarted, count from zero
+    if (d > 0) out.set(key, d);
+  }
+  return out;
+}
+
+export const SAMPLE_INTERVAL_MS = 10_000;
+export const WINDOW_MS = 5 * 60_000;
+
+/** Samples of the counters every `intervalMs`, kept for `windowMs`. */
+export class TrafficHistory {
+  private samples: Sample[] = [];
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly gather: () => Promise<Gathered>,
+    readonly intervalMs = SAMPLE_INTERVAL_MS,
+    readonly windowMs = WINDOW_MS,
+    private readonly clock: () => number = Date.now,
+  ) {}
+
+  /** Sample on a timer from now on; resolves once the first sample (the baseline) is taken. */
+  start(): Promise<void> {
+    this.timer = setInterval(() => void this.sample().catch(() => undefined), this.intervalMs);
+    this.timer.unref();
+    return this.sample().then(
+      () => undefined,
+      () => undefined,
+    );
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private keep(s: Sample): void {
+    this.samples.push(s);
+    const oldest = s.at - this.windowMs;
+    while (this.samples.length > 1 && this.samples[0]!.at < oldest) this.samples.shift();
+  }
+
+  private async sample(): Promise<void> {
+    const at = this.clock();
+    this.keep(sampleOf((await this.gather()).metrics, at));
+  }
+
+  /** A fresh gather, and the window from the oldest kept sample to it. */
+  async observe(): Promise<{ window: ObservedWindow; disagreements: readonly Disagreement[]; gathered: Gathered }> {
+    const at = this.clock();
+    const g = await this.gather();
+    const now = sampleOf(g.metrics, at);
+    const oldest = now.at - this.windowMs;
+    const base = this.samples.find((s) => s.at >= oldest) ?? this.samples[this.samples.length - 1];
+    const window = new ObservedWindow(base ? (now.at - base.at) / 1000 : 0, new Date(base?.at ?? now.at), new Date(now.at), difference(now, base));
+    return { window, disagreements: g.disagreements, gathered: g };
+  }
+}
+
+/** The observation options of one data plane, turned on. */
+export interface DataPlaneObservers {
+  readonly comparer: ShadowComparer | undefined;
+  readonly accessLog: AccessLog | undefined;
+  /** Flush the access log (shutdown). */
+  flush(): void;
+}
+
+/**
+ * Turn on the predictor header (REST and gRPC), the access log and shadow comparison (REST) for a
+ * data plane, as configured. `accessLogger` replaces the stdout access logger (tests).
+ */
+export function observeDataPlane(
+  plane: { readonly rest: RestProxy; readonly grpc: GrpcProxy; readonly metrics: GatewayMetrics },
+  config: Pick<GatewayConfig, 'predictorHeader' | 'accessLogSample' | 'shadowCompare'>,
+  accessLoggerOverride?: Logger,
+): DataPlaneObservers {
+  const sc = config.shadowCompare;
+  const comparer = sc.enabled ? new ShadowComparer({ tolerance: sc.tolerance, ignore: sc.ignore, maxBodyBytes: sc.maxBodyBytes }, plane.metrics) : undefined;
+  let flush = (): void => undefined;
+  let accessLog: AccessLog | undefined;
+  if (config.accessLogSample > 0) {
+    if (accessLoggerOverride) accessLog = new AccessLog(accessLoggerOverride, config.accessLogSample);
+    else {
+      const out = accessLogger(plane.metrics);
+      accessLog = new AccessLog(out.logger, config.accessLogSample);
+      flush = out.flush;
+    }
+  }
+  plane.rest.deps.mirrors.compare = comparer;
+  const options = { predictorHeader: config.predictorHeader, accessLog, comparer };
+  plane.rest.observe = RestObserve.needed(options) ? new RestObserve(options) : undefined;
+  plane.grpc.predictorHeader = config.predictorHeader;
+  return { comparer, accessLog, flush };
+}

@@ -1,0 +1,489 @@
+/**
+ * The data plane of one process: the public listener (REST + h2c gRPC), the optional gRPC-only
+ * port, upstream pools, mirrors and the proxies, all reading one `RouteState`; the OAuth front
+ * end and the gate (auth, rate limits) with their stores.
+ *
+ * The HTTP/1.1 edge is hardened: Node's parser refuses smuggling shapes (Content-Length with
+ * Transfer-Encoding, differing or repeated Content-Length, obsolete line folding, bad methods)
+ * with 400; the gateway adds 400 for a repeated Host or a Transfer-Encoding that does not end in
+ * chunked, 405 for TRACE and CONNECT, 413 over --max-body, 431 over --max-header-size, 408 for
+ * headers or requests slower than --client-header-timeout / --client-request-timeout, and 503
+ * for connections over --max-connections. A connection that sends nothing is closed after the
+ * header timeout. Each is answered on that connection only, with a JSON body, and closed.
+ */
+import { readFileSync } from 'node:fs';
+import { STATUS_CODES, createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import cluster from 'node:cluster';
+import net from 'node:net';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { AcceptGuard, type AcceptFailure } from '../edge/accept-guard.js';
+import { addTrustedProxy, type GatewayConfig } from '../config.js';
+import { errorBody, type GatewayReason } from '../edge/errors.js';
+import { GrpcProxy } from '../grpc/proxy.js';
+import { sniffingServer } from '../edge/listener.js';
+import { GatewayMetrics } from '../observe/metrics.js';
+import { OAuth } from '../auth/oauth.js';
+import { Gatekeeper } from '../auth/gate.js';
+import { createStores, type Stores } from '../auth/stores.js';
+import { RateLimiter } from '../auth/rate-limit.js';
+import { RestProxy, sendError } from '../rest/proxy.js';
+import { RouteState } from './route-state.js';
+import { RestMirrors } from '../rest/mirrors.js';
+import { MirrorBudget } from '../upstream/mirror-budget.js';
+import { Upstreams, type EndpointSource } from '../upstream/pools.js';
+import { randomPicker, roundRobinPicker, seededRandom } from '../../routing/pick.js';
+import type { Picker } from '../../routing/types.js';
+
+export function pickerFor(config: Pick<GatewayConfig, 'balance' | 'randomSeed'>): Picker {
+  const random = config.randomSeed === undefined ? Math.random : seededRandom(config.randomSeed);
+  return config.balance === 'round-robin' ? roundRobinPicker(random) : randomPicker(random);
+}
+
+/** Whether a peer may set X-Forwarded-For/-Proto: decided once per connection. */
+function trustFor(config: Pick<GatewayConfig, 'trustForwardedHeaders' | 'trustedProxies'>): (socket: net.Socket) => boolean {
+  if (config.trustForwardedHeaders) return () => true;
+  if (config.trustedProxies.length === 0) return () => false;
+  const list = new net.BlockList();
+  for (const entry of config.trustedProxies) addTrustedProxy(list, entry);
+  const known = new WeakMap<net.Socket, boolean>();
+  return (socket) => {
+    let t = known.get(socket);
+    if (t === undefined) {
+      const a = socket.remoteAddress ?? '';
+      const v4 = a.startsWith('::ffff:') && net.isIP(a.slice(7)) === 4 ? a.slice(7) : undefined;
+      t = v4 !== undefined ? list.check(v4, 'ipv4') : net.isIP(a) === 6 ? list.check(a, 'ipv6') : net.isIP(a) === 4 && list.check(a, 'ipv4');
+      known.set(socket, t);
+    }
+    return t;
+  };
+}
+
+/**
+ * An absolute-form request target (`POST http://host/seldon/...`, RFC 9112 §3.2.2) is served as
+ * its origin form, with the target's authority as the Host (the received Host is ignored).
+ */
+function absoluteForm(req: IncomingMessage): void {
+  const m = /^https?:\/\/([^/?#]*)([^#]*)/i.exec(req.url!);
+  if (m === null) return;
+  const authority = m[1]!.slice(m[1]!.lastIndexOf('@') + 1);
+  const path = m[2]!;
+  req.url = path.startsWith('/') ? path : `/${path}`;
+  const raw = req.rawHeaders;
+  let replaced = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host') {
+      if (replaced) {
+        raw.splice(i, 2);
+        i -= 2;
+      } else raw[i + 1] = authority;
+      replaced = true;
+    }
+  }
+  if (!replaced) raw.push('Host', authority);
+  req.headers.host = authority;
+}
+
+/** An answer written straight on a socket (before or outside HTTP parsing), then closed. */
+function rawAnswer(socket: net.Socket, status: number, reason: GatewayReason, info: string, extra = ''): void {
+  const body = errorBody(status, reason, info);
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}connection: close\r\n\r\n${body}`);
+  setTimeout(() => socket.destroy(), 1000).unref();
+}
+
+const CLIENT_ERRORS: Record<string, [number, GatewayReason, string, string]> = {
+  HPE_HEADER_OVERFLOW: [431, 'HEADERS_TOO_LARGE', 'headers_too_large', 'the request head is larger than the gateway accepts'],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'REQUEST_TIMEOUT', 'request_timeout', 'the request was not received in time'],
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: [413, 'PAYLOAD_TOO_LARGE', 'body_too_large', 'chunk extensions are too large'],
+};
+
+const UPSTREAM_SWEEP_MS = 60_000;
+
+export class DataPlane {
+  readonly state: RouteState;
+  readonly metrics: GatewayMetrics;
+  readonly upstreams: Upstreams;
+  readonly rest: RestProxy;
+  readonly grpc: GrpcProxy;
+  private app: FastifyInstance | undefined;
+  private http1: HttpServer | undefined;
+  private publicServer: net.Server | undefined;
+  private grpcServer: net.Server | undefined;
+  private oauthServer: net.Server | undefined;
+  private readonly sockets = new Set<net.Socket>();
+  private sweeper: NodeJS.Timeout | undefined;
+  /** Open connections on the public port (for --max-connections). */
+  private publicConnections = 0;
+  readonly stores: Stores;
+  readonly oauth: OAuth;
+  readonly gate: Gatekeeper;
+  port = 0;
+  grpcPort: number | undefined;
+  oauthPort: number | undefined;
+
+  constructor(
+    private readonly config: GatewayConfig,
+    metrics?: GatewayMetrics,
+    log?: Logger,
+    /** Ready pod endpoints per Service (EndpointSlices), when endpoint routing is on. */
+    endpoints?: EndpointSource,
+  ) {
+    this.logger = log;
+    this.state = new RouteState(config.compile);
+    this.metrics = metrics ?? new GatewayMetrics();
+    const ca = config.upstreamCa ? readFileSync(config.upstreamCa) : undefined;
+    this.upstreams = new Upstreams(
+      { resolve: config.resolve, connectTimeoutMs: config.connectTimeoutMs, tlsVerify: config.upstreamTlsVerify, caFile: config.upstreamCa, maxResponseHeaderBytes: config.maxResponseHeaderBytes },
+      endpoints,
+    );
+    const budget = new MirrorBudget(config.shadowMaxInFlight);
+    const picker = pickerFor(config);
+    this.rest = new RestProxy({
+      state: this.state,
+      picker,
+      upstreams: this.upstreams,
+      eligible: endpoints ? this.upstreams.eligible : undefined,
+      mirrors: new RestMirrors(this.upstreams, budget, config.shadowMaxBodyBytes, this.metrics),
+      metrics: this.metrics,
+      retryBufferBytes: config.retryBufferBytes,
+      errorDetail: config.errorDetail,
+      maxResponseHeaderBytes: config.maxResponseHeaderBytes,
+      log,
+    });
+    this.grpc = new GrpcProxy({
+      endpoints,
+      state: this.state,
+      picker,
+      metrics: this.metrics,
+      budget,
+      resolve: config.resolve,
+      connectTimeoutMs: config.connectTimeoutMs,
+      tlsVerify: config.upstreamTlsVerify,
+      ...(ca ? { ca } : {}),
+      shadowMaxBodyBytes: config.shadowMaxBodyBytes,
+      retryBufferBytes: config.retryBufferBytes,
+    });
+    this.stores = createStores(config, this.metrics, log);
+    this.oauth = new OAuth({ store: this.stores.tokens, state: this.state, ttlMs: config.oauthTokenTtlMs, timeoutMs: config.redisTimeoutMs, metrics: this.metrics, log });
+    const limiter = new RateLimiter({ shared: this.stores.limits, timeoutMs: config.redisTimeoutMs, metrics: this.metrics });
+    this.gate = new Gatekeeper({ oauth: this.oauth, limiter, state: this.state, picker, metrics: this.metrics });
+    this.rest.gate = this.gate;
+    this.rest.trusts = trustFor(config);
+    this.grpc.gate = this.gate;
+  }
+
+  /**
+   * Requests refused before routing: repeated Host, a Transfer-Encoding not ending in chunked,
+   * TRACE, a body over --max-body (by Content-Length at once, or as a chunked body streams).
+   */
+  private refused(req: IncomingMessage, res: ServerResponse): boolean {
+    const refuse = (status: number, reason: GatewayReason, label: string, info: string, extra?: Record<string, string>): true => {
+      this.metrics.clientErrors.labels(label).inc();
+      sendError(req, res, status, reason, info, { connection: 'close', ...extra });
+      return true;
+    };
+    if (req.method === 'TRACE') return refuse(405, 'METHOD_NOT_ALLOWED', 'method_not_allowed', 'TRACE is not allowed', { allow: 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS' });
+    const raw = req.rawHeaders;
+    let hosts = 0;
+    for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host' && ++hosts > 1) return refuse(400, 'BAD_REQUEST', 'bad_request', 'more than one Host header');
+    if (hosts === 0 && req.httpVersionMinor === 1) return refuse(400, 'BAD_REQUEST', 'bad_request', 'an HTTP/1.1 request needs a Host header');
+    // Node's parser stops keeping header lines past maxHeadersCount (set one over the limit): refuse, never truncate.
+    if (raw.length / 2 > this.config.maxHeadersCount) {
+      return refuse(431, 'HEADERS_TOO_LARGE', 'headers_too_large', `the request has more than ${this.config.maxHeadersCount} header lines`);
+    }
+    const te = req.headers['transfer-encoding'];
+    if (te !== undefined) {
+      if (!/(?:^|,)[ \t]*chunked[ \t]*$/i.test(te)) return refuse(400, 'BAD_REQUEST', 'bad_request', `Transfer-Encoding "${te}" does not end in chunked`);
+      // Like Envoy and nginx: a transfer coding other than chunked is not implemented (never forwarded as if plain).
+      if (!/^[ \t]*chunked[ \t]*$/i.test(te)) return refuse(501, 'NOT_IMPLEMENTED', 'not_implemented', `Transfer-Encoding "${te}" is not implemented: only chunked is`);
+    }
+    const max = this.config.maxBodyBytes;
+    if (max === 0) return false;
+    const cl = req.headers['content-length'];
+    if (cl !== undefined) return Number(cl) > max ? refuse(413, 'PAYLOAD_TOO_LARGE', 'body_too_large', `the request body (${cl} bytes) is larger than ${max} bytes`) : false;
+    if (te !== undefined) {
+      // A chunked body is counted as Node's parser hands it over; over the limit, the request
+      // stops being read and is answered 413 (unless an answer has started: then it is cut).
+      let size = 0;
+      const push = req.push;
+      req.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
+        if (chunk !== null && chunk !== undefined) {
+          size += (chunk as Buffer).length;
+          if (size > max) {
+            req.push = push;
+            if (res.headersSent) res.destroy();
+            else refuse(413, 'PAYLOAD_TOO_LARGE', 'body_too_large', `the request body is larger than ${max} bytes`);
+            return false;
+          }
+        }
+        return push.call(req, chunk, encoding);
+      };
+    }
+    return false;
+  }
+
+  /** Public-port connections: refused over --max-connections; closed if silent for the header timeout. */
+  private accept(socket: net.Socket, dispatch: net.Server): void {
+    const max = this.config.maxConnections;
+    if (max > 0 && this.publicConnections >= max) {
+      this.metrics.clientErrors.labels('too_many_connections').inc();
+      socket.on('error', () => socket.destroy());
+      socket.resume();
+      rawAnswer(socket, 503, 'TOO_MANY_CONNECTIONS', `this gateway process has ${max} open connections, its limit`, 'retry-after: 1\r\n');
+      return;
+    }
+    this.publicConnections++;
+    socket.once('close', () => this.publicConnections--);
+    this.acceptGuard?.poke();
+    // Until a server takes it (first bytes), no HTTP timeout covers the connection.
+    socket.setTimeout(this.config.clientHeaderTimeoutMs, this.silent);
+    dispatch.emit('connection', socket);
+  }
+
+  private readonly silent = function (this: net.Socket): void {
+    this.destroy();
+  };
+
+  /** A server took the connection: its own timeouts apply from now on. */
+  private readonly taken = (socket: net.Socket): void => {
+    socket.off('timeout', this.silent);
+    socket.setTimeout(0);
+  };
+
+  /** Node's parser refused the request: answer on that connection (if nothing is in flight there) and close it. */
+  private readonly clientError = (err: Error & { code?: string }, socket: net.Socket): void => {
+    const known = err.code ? CLIENT_ERRORS[err.code] : undefined;
+    const parse = err.code?.startsWith('HPE_') === true;
+    const inFlight = (socket as net.Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (parse && inFlight && !inFlight.writableFinished && !inFlight.destroyed) {
+      // Bytes after a request whose answer is still coming (after `Connection: close`, or
+      // pipelined garbage): the answer is not cut. It goes out, then the connection closes.
+      if (err.code !== 'HPE_CLOSED_CONNECTION') this.metrics.clientErrors.labels(known?.[2] ?? 'bad_request').inc();
+      socket.pause();
+      if (!inFlight.headersSent) inFlight.shouldKeepAlive = false;
+      inFlight.once('close', () => socket.destroySoon());
+      return;
+    }
+    if (err.code === 'HPE_CLOSED_CONNECTION') {
+      // Bytes after `Connection: close` once its answer is done: nothing to answer.
+      socket.destroy();
+      return;
+    }
+    if (known || parse) this.metrics.clientErrors.labels(known?.[2] ?? 'bad_request').inc();
+    if ((known || parse) && socket.writable && !inFlight?.headersSent) {
+      const [status, reason, , info] = known ?? [400, 'BAD_REQUEST', 'bad_request', `malformed request (${err.code})`];
+      rawAnswer(socket, status, reason, info);
+    } else socket.destroy();
+  };
+
+  async listen(): Promise<void> {
+    const rest = this.rest;
+    // fastify owns the HTTP/1.1 server and its lifecycle; proxied paths bypass its router and
+    // body parsing (a proxy must not parse or buffer what it forwards).
+    this.app = Fastify({
+      logger: false,
+      // The gateway answers parse errors itself (fastify's default would answer 400 on top of an answer in flight).
+      clientErrorHandler: this.clientError,
+      serverFactory: (handler) => {
+        const c = this.config;
+        this.http1 = createHttpServer(
+          {
+            keepAliveTimeout: 65_000,
+            // Checked in refused(), so that the 400 has the gateway's JSON body.
+            requireHostHeader: false,
+            headersTimeout: c.clientHeaderTimeoutMs,
+            requestTimeout: c.clientRequestTimeoutMs,
+            maxHeaderSize: c.maxHeaderBytes,
+            // How often Node checks the two timeouts above (its default, 30 s, would blur them).
+            connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(c.clientHeaderTimeoutMs / 4))),
+          },
+          (req, res) => {
+            if (req.url !== undefined && req.url.charCodeAt(0) !== 47 /* / */) absoluteForm(req);
+            if (this.refused(req, res)) return;
+            const url = req.url;
+            if (url === undefined || url.charCodeAt(0) !== 47 /* / */) handler(req, res);
+            else if (url.charCodeAt(1) === 115 /* s: /seldon/ */ || !this.gate.frontEndActive) rest.handle(req, res);
+            else if (url.startsWith('/api/v0.1/') || url.startsWith('/api/v1.0/')) gate.api(req, res, rest.forward);
+            else if (url.startsWith('/oauth/') || /^\/(?:ping|ready)(?:\?|$)/.test(url)) handler(req, res);
+            else rest.handle(req, res);
+          },
+        );
+        // One over the limit, so that refused() can tell a request that reached it (Node drops the rest silently).
+        this.http1.maxHeadersCount = c.maxHeadersCount + 1;
+        this.http1.on('connect', (_req: IncomingMessage, socket: net.Socket) => {
+          this.metrics.clientErrors.labels('method_not_allowed').inc();
+          rawAnswer(socket, 405, 'METHOD_NOT_ALLOWED', 'CONNECT is not allowed: this is a reverse proxy', 'allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n');
+        });
+        return this.http1;
+      },
+    });
+    const gate = this.gate;
+    const oauth = this.oauth;
+    // The OAuth front end (SEMANTICS.md §12), routed here only while some client is registered.
+    await this.app.register(async (scope) => {
+      scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 64 * 1024 }, (_req, body, done) => {
+        done(null, Object.fromEntries(new URLSearchParams(body as string)));
+      });
+      // Failed logins are throttled in the shared store; --error-detail decides what bodies say.
+      oauth.configure({ errorDetail: this.config.errorDetail, limits: this.stores.limits });
+      scope.addHook('onClose', async () => oauth.close());
+      // Body and content-type problems: an OAuth-style 4xx, never fastify's codes or text.
+      scope.setErrorHandler(async (err: { statusCode?: number; code?: string; message?: string }, _req, reply) => {
+        const answer = oauth.requestError(err);
+        return reply.code(answer.status).headers(answer.headers).send(answer.body);
+      });
+      scope.post('/oauth/token', async (req, reply) => {
+        const body = req.body as Record<string, unknown> | undefined;
+        const query = req.query as Record<string, unknown>;
+        const grant = body?.['grant_type'] ?? query['grant_type'];
+        const answer = await oauth.token(req.headers.authorization, typeof grant === 'string' ? grant : undefined, oauth.clientAddress(req.raw, this.rest.trusts));
+        return reply.code(answer.status).headers(answer.headers).send(answer.body);
+      });
+      scope.get('/ping', async (_req, reply) => reply.type('text/plain').send('pong'));
+      scope.get('/ready', async (_req, reply) => reply.type('text/plain').send('ready'));
+    });
+    this.app.all('*', async (req, reply) => {
+      reply.hijack();
+      rest.handle(req.raw, reply.raw);
+    });
+    await this.app.ready();
+    // This server never listens itself (the public listener hands it sockets), so Node would never
+    // start what 'listening' starts: connection tracking and the checks behind headersTimeout and
+    // requestTimeout (and closeIdleConnections, used by drain). Say it is listening: it is, through
+    // the public listener. (test/edges.test.ts's slow-client cases fail if this stops working.)
+    this.http1!.emit('listening');
+    this.http1!.on('connection', this.taken);
+    this.grpc.server.on('connection', this.taken);
+    const dispatch = sniffingServer(this.http1!, this.grpc.server, (s) => this.track(s));
+    this.grpc.configure({ log: this.logger, errorDetail: this.config.errorDetail, trusts: this.rest.trusts });
+    this.publicServer = net.createServer((s) => this.accept(s, dispatch));
+    this.port = await this.bindPublic(this.publicServer, this.config.port);
+    if (this.config.oauthPort !== undefined) {
+      // Old API front end clients dial their own port; it takes the same connections as the public one.
+      this.oauthServer = net.createServer((s) => this.accept(s, dispatch));
+      this.oauthPort = await this.bindPublic(this.oauthServer, this.config.oauthPort);
+    }
+    // Pools of deployments that went away must not pile up over thousands of changes.
+    this.sweeper = setInterval(() => this.sweepUpstreams(), UPSTREAM_SWEEP_MS);
+    this.sweeper.unref();
+    if (this.config.grpcPort !== undefined) {
+      const grpcOnly = this.grpc.server;
+      this.grpcServer = net.createServer((s) => {
+        this.track(s);
+        grpcOnly.emit('connection', s);
+      });
+      this.grpcPort = await this.bindPublic(this.grpcServer, this.config.grpcPort);
+    }
+    this.guardAccepting().start();
+  }
+
+  // ---- accepting under descriptor exhaustion (edge/accept-guard.ts) --------------------------------
+
+  /** Where the data plane logs. */
+  readonly logger: Logger | undefined;
+  /** Listen with SO_REUSEPORT (cluster.ts decides, where Node supports it): each worker its own socket. */
+  reusePort = false;
+  /** Told when accepting starts or stops failing (a cluster worker tells the primary's /readyz). */
+  acceptChanged: (failing: AcceptFailure | undefined) => void = () => undefined;
+
+  private acceptGuard: AcceptGuard | undefined;
+
+  private guardAccepting(): AcceptGuard {
+    return (this.acceptGuard ??= new AcceptGuard({
+      metrics: this.metrics,
+      log: () => this.logger,
+        pause: () => {
+        for (const s of this.publicListeners()) if (s.listening) s.close();
+      },
+      resume: async () => {
+        for (const [server, port] of this.publicListenerPorts()) if (!server.listening) await this.bindPublic(server, port);
+      },
+      changed: (failing) => this.acceptChanged(failing),
+      alive: () => !this.rest.draining && !this.grpc.closing,
+    }));
+  }
+
+  /** Why this process cannot accept connections now (out of descriptors), or undefined. */
+  get acceptFailing(): AcceptFailure | undefined {
+    return this.acceptGuard?.failing;
+  }
+
+  private publicListeners(): net.Server[] {
+    return [this.publicServer, this.oauthServer, this.grpcServer].filter((s): s is net.Server => s !== undefined);
+  }
+
+  /**
+   * Each listener and the port to listen on again: as configured in a cluster worker (port 0 then
+   * finds the handle the other workers share), else the one it had.
+   */
+  private publicListenerPorts(): [net.Server, number][] {
+    const again = (configured: number, bound: number | undefined): number => (cluster.isWorker ? configured : (bound ?? configured));
+    const out: [net.Server, number][] = [];
+    if (this.publicServer) out.push([this.publicServer, again(this.config.port, this.port)]);
+    if (this.oauthServer && this.config.oauthPort !== undefined) out.push([this.oauthServer, again(this.config.oauthPort, this.oauthPort)]);
+    if (this.grpcServer && this.config.grpcPort !== undefined) out.push([this.grpcServer, again(this.config.grpcPort, this.grpcPort)]);
+    return out;
+  }
+
+  /** Listen on a public port (again, after a pause); accept errors go to the guard. */
+  private bindPublic(server: net.Server, port: number): Promise<number> {
+    // Once listening, an 'error' is an accept failure (EMFILE when libuv's reserve is gone too).
+    if (server.listenerCount('error') === 0) server.on('error', (err: NodeJS.ErrnoException) => server.listening && this.guardAccepting().noteError(err));
+    return new Promise((resolve, reject) => {
+      const failed = (err: Error): void => reject(err);
+      server.prependOnceListener('error', failed);
+      const options: net.ListenOptions & { reusePort?: boolean } = { port, host: this.config.host, ...(this.reusePort ? { reusePort: true } : {}) };
+      server.listen(options, () => {
+        server.off('error', failed);
+        const addr = server.address();
+        resolve(typeof addr === 'object' && addr ? addr.port : port);
+      });
+    });
+  }
+
+  private track(s: net.Socket): void {
+    this.sockets.add(s);
+    s.once('close', () => this.sockets.delete(s));
+  }
+
+  /**
+   * Graceful stop: refuse new connections, answer in-flight requests with `connection: close`
+   * (HTTP/1) or after GOAWAY (h2), wait up to `graceMs`, then cut what is left.
+   */
+  async drain(graceMs: number): Promise<void> {
+    this.rest.draining = true;
+    this.grpc.drain();
+    const closed = Promise.all(
+      [this.publicServer, this.grpcServer, this.oauthServer].filter((s): s is net.Server => s !== undefined).map((s) => new Promise<void>((r) => s.close(() => r()))),
+    );
+    this.http1?.closeIdleConnections();
+    const deadline = Date.now() + graceMs;
+    while (this.sockets.size > 0 && Date.now() < deadline) {
+      this.http1?.closeIdleConnections();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    for (const s of this.sockets) s.destroy();
+    await closed;
+    await this.close();
+  }
+
+  /** Close idle upstream pools that no route names any more (deleted or moved deployments). */
+  sweepUpstreams(): number {
+    const table = this.state.current;
+    return this.upstreams.sweep(table) + this.grpc.sweep(table);
+  }
+
+  async close(): Promise<void> {
+    if (this.sweeper) clearInterval(this.sweeper);
+    for (const s of this.sockets) s.destroy();
+    this.publicServer?.close();
+    this.grpcServer?.close();
+    this.oauthServer?.close();
+    await this.grpc.close();
+    this.upstreams.destroy();
+    this.stores.close();
+    // Stops Node's connection checks (started by hand in listen()).
+    this.http1?.close();
+    await this.app?.close().catch(() => undefined);
+  }
+}

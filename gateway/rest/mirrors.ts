@@ -1,0 +1,116 @@
+/**
+ * Mirroring (SEMANTICS.md §6.3): fire-and-forget copies of a request to shadow backends.
+ *
+ * Algorithm: the primary request is never held for a mirror. The copy is sent once the
+ * request body is complete (the body is teed while it streams to the primary), with the same
+ * method, the primary's rewritten path, the same headers and `Host: <host>-shadow`. Each shadow
+ * upstream has at most `maxInFlight` mirrors in flight and its own breaker; a mirror beyond
+ * either, or with a body over `maxBodyBytes`, is dropped and counted, never queued. The mirror
+ * runs to its own route timeout; its response is read and discarded, or, with comparison on
+ * (observe/shadow-compare.ts), kept up to a limit and compared with the primary's once both have ended.
+ */
+import type { Dispatcher } from 'undici';
+import type { GatewayMetrics, Protocol } from '../observe/metrics.js';
+import type { AnswerCollector, PrimaryCapture, ShadowComparer } from '../observe/shadow-compare.js';
+import type { MirrorBudget } from '../upstream/mirror-budget.js';
+import type { Upstreams } from '../upstream/pools.js';
+import type { Backend, Mirror } from '../../routing/types.js';
+
+/** Discards (or collects, for comparison) the mirror's response and settles its slot exactly once. */
+class MirrorExchange implements Dispatcher.DispatchHandler {
+  private done = false;
+  private status = 0;
+  private readonly sentAt = performance.now();
+  private seconds: number | null = null;
+
+  constructor(
+    private readonly backend: Backend,
+    private readonly settle: (backend: Backend, status: number, failed: boolean, seconds: number | null) => void,
+    private readonly collect?: AnswerCollector,
+  ) {}
+
+  onConnect(): void {}
+  onHeaders(statusCode: number, rawHeaders: Buffer[]): boolean {
+    if (statusCode >= 200) {
+      this.status = statusCode;
+      this.seconds = (performance.now() - this.sentAt) / 1000;
+      this.collect?.head(statusCode, rawHeaders);
+    }
+    return true;
+  }
+  onData(chunk: Buffer): boolean {
+    this.collect?.data(chunk);
+    return true;
+  }
+  onComplete(): void {
+    this.finish(false);
+  }
+  onError(): void {
+    this.finish(true);
+  }
+  private finish(failed: boolean): void {
+    if (this.done) return;
+    this.done = true;
+    this.settle(this.backend, this.status, failed, this.seconds);
+  }
+}
+
+export class RestMirrors {
+  /** Set (serve wiring) when shadow answers are compared with the primary's. */
+  compare: ShadowComparer | undefined;
+
+  constructor(
+    private readonly upstreams: Upstreams,
+    private readonly budget: MirrorBudget,
+    readonly maxBodyBytes: number,
+    private readonly metrics: GatewayMetrics,
+  ) {}
+
+  /** Count a mirror that could not be sent because the body was too large. */
+  tooLarge(mirrors: readonly Mirror[], protocol: Protocol = 'rest'): void {
+    for (const m of mirrors) this.metrics.shadow(m.backend, protocol, 'dropped_body_size');
+  }
+
+  /** `capture`: the primary's answer, when comparison is on (`compare.capture()`). */
+  send(mirrors: readonly Mirror[], method: string, path: string, headers: string[], body: Buffer | null, capture?: PrimaryCapture): void {
+    for (const m of mirrors) {
+      const up = this.upstreams.for(m.backend);
+      if (!this.budget.take(up)) {
+        this.metrics.shadow(m.backend, 'rest', 'dropped_in_flight');
+        continue;
+      }
+      if (up.breaker.enter() !== null) {
+        this.budget.give(up);
+        this.metrics.shadow(m.backend, 'rest', 'dropped_breaker');
+        continue;
+      }
+      const endpoint = up.pick();
+      if (endpoint === undefined) {
+        up.breaker.leave();
+        this.budget.give(up);
+        this.metrics.shadow(m.backend, 'rest', 'failed');
+        continue;
+      }
+      endpoint.outstanding++;
+      const compare = capture ? this.compare : undefined;
+      const collected = compare?.collector();
+      const exchange = new MirrorExchange(
+        m.backend,
+        (backend, status, failed, seconds) => {
+          endpoint.outstanding--;
+          up.breaker.leave();
+          this.budget.give(up);
+          this.metrics.shadow(backend, 'rest', failed ? 'failed' : 'mirrored');
+          if (!failed) this.metrics.request(backend, 'rest', 'shadow', status, seconds);
+          if (!failed && collected) compare!.shadowAnswered(capture!, backend, 'rest', collected);
+        },
+        collected,
+      );
+      endpoint.pool.dispatch(
+        // The mirror's own timeouts, on undici's shared coarse timers (no timer per mirror).
+        { method: method as Dispatcher.HttpMethod, path, headers, body, headersTimeout: m.backend.timeoutMs, bodyTimeout: m.backend.idleTimeoutMs },
+        exchange,
+      );
+    }
+  }
+}

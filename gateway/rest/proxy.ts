@@ -1,0 +1,555 @@
+/**
+ * The REST hot path: match, then stream the request to the chosen upstream over a pooled
+ * keep-alive connection (undici `dispatch`, raw headers) and stream the answer back.
+ *
+ * Per request: one `match`, one header copy, one dispatch. The body is buffered only when the
+ * route can retry (up to `retryBufferBytes`) or mirrors (teed up to the shadow limit while it
+ * streams to the primary). Timeouts, retries and breaker answers follow SEMANTICS.md §9;
+ * every error the gateway makes has a Seldon-style JSON body.
+ */
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { Dispatcher } from 'undici';
+import { overflowInfo } from '../upstream/breaker.js';
+import { backoffMs, retriesOn, type AttemptFailure } from '../upstream/retry-policy.js';
+import { errorBody, type GatewayReason } from '../edge/errors.js';
+import { clientResponseHeaders, shadowHost, upstreamRequestHeaders } from '../edge/http-headers.js';
+import type { GatewayMetrics } from '../observe/metrics.js';
+import type { Gatekeeper } from '../auth/gate.js';
+import type { ResponseTap, RestObserve } from '../observe/observed-rest.js';
+import { RequestBody } from './request-body.js';
+import type { RouteState } from '../process/route-state.js';
+import type { RestMirrors } from './mirrors.js';
+import type { Endpoint, Upstreams, UpstreamPool } from '../upstream/pools.js';
+import { match } from '../../routing/match.js';
+import type { Backend, Picker, Routed } from '../../routing/types.js';
+
+export interface RestProxyDeps {
+  readonly state: RouteState;
+  readonly picker: Picker;
+  readonly upstreams: Upstreams;
+  readonly mirrors: RestMirrors;
+  readonly metrics: GatewayMetrics;
+  readonly retryBufferBytes: number;
+  /** With endpoint routing: members without a ready endpoint leave the weighted pick. */
+  readonly eligible?: ((backend: Backend) => boolean) | undefined;
+  /** public: error answers name the deployment and reason only; internal: upstream addresses and causes too. */
+  readonly errorDetail?: 'public' | 'internal';
+  /** Largest upstream response head accepted (status line and headers); larger: 502. */
+  readonly maxResponseHeaderBytes?: number;
+  readonly log?: Logger | undefined;
+}
+
+/**
+ * Send a gateway-made error with its JSON body (none for HEAD). Never throws: when an answer has
+ * already begun (or cannot be written), the client's stream is reset instead.
+ */
+export function sendError(req: IncomingMessage, res: ServerResponse, status: number, reason: GatewayReason, info: string, extra?: Record<string, string>): void {
+  if (res.headersSent || res.destroyed) {
+    res.destroy();
+    return;
+  }
+  const body = errorBody(status, reason, info);
+  try {
+    // The reason phrase is always given: a failed writeHead (an upstream's bad one) leaves its own behind.
+    res.writeHead(status, STATUS_CODES[status] ?? 'Error', { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...extra });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  } catch {
+    res.destroy();
+  }
+}
+
+const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT', 'ECONNABORTED', 'ERR_TLS_CERT_ALTNAME_INVALID', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'CERT_HAS_EXPIRED']);
+const IMPLICIT_CONNECT_RETRIES = 2;
+/** How long the rest of an abandoned request body is read and discarded before the connection is cut (nginx's lingering_timeout). */
+const LINGER_MS = 5000;
+
+type Failure = Exclude<AttemptFailure, number>;
+
+function classify(err: Error & { code?: string }): Failure {
+  if (err.code === 'UND_ERR_HEADERS_TIMEOUT' || err.code === 'UND_ERR_BODY_TIMEOUT') return 'idle';
+  if (err.code && CONNECT_CODES.has(err.code)) return 'connect';
+  return 'reset';
+}
+
+
+const hasBody = (req: IncomingMessage): boolean =>
+  req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+
+/**
+ * A body this small (by Content-Length) is read whole before it is sent, as nginx buffers request
+ * bodies: one write upstream instead of a stream, and a body that can be sent again after a
+ * connect failure. Larger and chunked bodies stream.
+ */
+const SMALL_BODY_BYTES = 64 * 1024;
+const isSmall = (req: IncomingMessage): boolean => {
+  const cl = req.headers['content-length'];
+  return cl !== undefined && req.headers['transfer-encoding'] === undefined && Number(cl) <= SMALL_BODY_BYTES;
+};
+
+class AttemptAborted extends Error {
+  constructor(readonly why: 'timeout' | 'per-try-timeout' | 'client') {
+    super(why);
+  }
+}
+
+/** One proxied request, across its attempts. Implements undici's (raw) dispatch handler. */
+class Exchange implements Dispatcher.DispatchHandler {
+  private readonly backend: Backend;
+  private readonly up: UpstreamPool;
+  private body: Buffer | RequestBody | null = null;
+  /** The body can be sent again (absent, or fully buffered). */
+  private replayable = true;
+  private retriesLeft: number;
+  private connectRetriesLeft = IMPLICIT_CONNECT_RETRIES;
+  /** The endpoint of the attempt in flight (its outstanding count includes us). */
+  private endpoint: Endpoint | undefined;
+  /** The endpoint of the last failed attempt: the next one prefers another. */
+  private failedEndpoint: Endpoint | undefined;
+  private inRetry = false;
+  private abortAttempt: ((err?: Error) => void) | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private tryTimer: NodeJS.Timeout | undefined;
+  private sentAt = 0;
+  private upstreamSeconds: number | null = null;
+  private status = 0;
+  private discard = false;
+  private done = false;
+  private resume: (() => void) | undefined;
+  /** Predictor header, access log, answer capture for comparison: set only when one applies. */
+  private tap: ResponseTap | undefined;
+
+  constructor(
+    private readonly proxy: RestProxy,
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+    private readonly decision: Routed,
+    private readonly headers: string[],
+  ) {
+    this.backend = decision.backend;
+    this.up = proxy.deps.upstreams.for(this.backend);
+    this.retriesLeft = this.backend.retry?.numRetries ?? 0;
+  }
+
+  start(): void {
+    const observe = this.proxy.observe;
+    if (observe !== undefined) this.tap = observe.begin(this.req, this.decision, this.headers, this.up.name);
+    const overflow = this.up.breaker.enter();
+    if (overflow) {
+      this.done = true;
+      this.proxy.deps.metrics.overflow(this.backend, 'rest', overflow);
+      this.proxy.deps.metrics.request(this.backend, 'rest', 'primary', 503, null);
+      this.tap?.end(503, null, false);
+      sendError(this.req, this.res, 503, 'UPSTREAM_OVERFLOW', overflowInfo(overflow, this.proxy.upstreamName(this.up, this.backend), this.backend.breaker), { 'x-envoy-overloaded': 'true' });
+      return;
+    }
+    this.res.once('close', () => {
+      if (this.done) return;
+      this.status = 499;
+      this.finish();
+      this.abortUpstream(new AttemptAborted('client'));
+    });
+    const mirrors = this.decision.mirrors;
+    if (!hasBody(this.req)) {
+      this.startTimer();
+      this.dispatch();
+      if (mirrors.length) this.mirror(null);
+    } else if (this.backend.retry || isSmall(this.req)) {
+      this.bufferThenDispatch();
+    } else {
+      this.streamBody([], mirrors.length > 0);
+      this.dispatch();
+    }
+  }
+
+  /**
+   * Stream the body to the upstream (after `head`, chunks already read); with `copy`, mirrors
+   * get the whole body once it has ended, without holding the primary.
+   */
+  private streamBody(head: Buffer[], copy: boolean): void {
+    const mirrors = this.decision.mirrors;
+    const limit = this.proxy.deps.mirrors.maxBodyBytes;
+    this.body = new RequestBody(
+      this.req,
+      head,
+      copy ? { limit, whole: (b) => (b === null ? this.proxy.deps.mirrors.tooLarge(mirrors) : this.mirror(b)) } : undefined,
+    );
+    this.replayable = false;
+    this.req.once('end', () => this.startTimer());
+  }
+
+  /** Routes that retry, and small bodies, are read first (up to the retry buffer) so they can be replayed. */
+  private bufferThenDispatch(): void {
+    const limit = this.proxy.deps.retryBufferBytes;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (c: Buffer): void => {
+      chunks.push(c);
+      size += c.length;
+      if (size > limit) {
+        // Too large to replay: stream what we have plus the rest, without retries.
+        this.req.off('data', onData);
+        this.req.off('end', onEnd);
+        this.retriesLeft = 0;
+        if (this.decision.mirrors.length) this.proxy.deps.mirrors.tooLarge(this.decision.mirrors);
+        this.streamBody(chunks, false);
+        this.dispatch();
+      }
+    };
+    const onEnd = (): void => {
+      this.req.off('data', onData);
+      this.body = Buffer.concat(chunks, size);
+      this.startTimer();
+      this.dispatch();
+      if (this.decision.mirrors.length) {
+        if (size > this.proxy.deps.mirrors.maxBodyBytes) this.proxy.deps.mirrors.tooLarge(this.decision.mirrors);
+        else this.mirror(this.body);
+      }
+    };
+    this.req.on('data', onData);
+    this.req.once('end', onEnd);
+  }
+
+  private mirror(body: Buffer | null): void {
+    const host = this.req.headers.host ?? '';
+    const headers = this.headers.slice();
+    for (let i = 0; i < headers.length; i += 2) {
+      if (headers[i]!.length === 4 && headers[i]!.toLowerCase() === 'host') headers[i + 1] = shadowHost(host);
+    }
+    this.proxy.deps.mirrors.send(this.decision.mirrors, this.req.method ?? 'GET', this.decision.upstreamPath, headers, body, this.tap?.capture);
+  }
+
+  /** The route timeout starts once the request has been received in full (SEMANTICS.md §9). */
+  private startTimer(): void {
+    const ms = this.backend.timeoutMs;
+    if (ms > 0 && !this.done && !this.timer) this.timer = setTimeout(() => this.onTimeout(), ms);
+  }
+
+  private onTimeout(): void {
+    if (this.done) return;
+    this.proxy.deps.metrics.timeout(this.backend, 'rest');
+    if (this.res.headersSent) {
+      this.res.destroy();
+      this.finish();
+    } else {
+      this.fail(504, 'UPSTREAM_TIMEOUT', `${this.who()} did not answer within ${this.backend.timeoutMs} ms`);
+    }
+    this.abortUpstream(new AttemptAborted('timeout'));
+  }
+
+  private abortUpstream(err: AttemptAborted): void {
+    const a = this.abortAttempt;
+    this.abortAttempt = undefined;
+    a?.(err);
+  }
+
+  private dispatch(): void {
+    if (this.done) return;
+    this.discard = false;
+    this.sentAt = performance.now();
+    const perTry = this.backend.retry?.perTryTimeoutMs ?? 0;
+    if (perTry > 0) {
+      this.tryTimer = setTimeout(() => this.abortUpstream(new AttemptAborted('per-try-timeout')), perTry);
+    }
+    const endpoint = this.up.pick(this.failedEndpoint);
+    if (endpoint === undefined) {
+      const invalid = this.up.invalid;
+      if (invalid !== undefined) this.proxy.internalError('upstream', new Error(invalid), this.backend);
+      this.fail(503, 'NO_HEALTHY_UPSTREAM', invalid !== undefined ? `${this.who()} has an address that cannot be dialled` : `${this.who()} has no ready endpoint`, invalid);
+      return;
+    }
+    this.endpoint = endpoint;
+    endpoint.outstanding++;
+    const idle = this.backend.idleTimeoutMs;
+    endpoint.pool.dispatch(
+      {
+        method: (this.req.method ?? 'GET') as Dispatcher.HttpMethod,
+        path: this.decision.upstreamPath,
+        headers: this.headers,
+        body: this.body,
+        headersTimeout: idle,
+        bodyTimeout: idle,
+      },
+      this,
+    );
+  }
+
+  // ---- undici dispatch handler (raw form: no header objects are built) ----
+
+  onConnect(abort: (err?: Error) => void): void {
+    if (this.done) abort(new AttemptAborted('client'));
+    else this.abortAttempt = abort;
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    if (statusCode < 200 || this.done) return true;
+    if (this.tryTimer) clearTimeout(this.tryTimer);
+    if (this.replayable && this.retriesLeft > 0 && retriesOn(this.backend.retry, statusCode) && this.up.breaker.enterRetry()) {
+      this.proxy.deps.metrics.retry(this.backend, 'rest');
+      this.discard = true;
+      return true;
+    }
+    this.upstreamSeconds = (performance.now() - this.sentAt) / 1000;
+    this.status = statusCode;
+    const headers = clientResponseHeaders(rawHeaders);
+    // Draining, or the model answered before the whole request body arrived (it will not be
+    // forwarded, and the client may still be sending it): this connection ends with the answer.
+    if (this.proxy.draining || !this.req.complete) headers.push('connection', 'close');
+    if (this.tap !== undefined) this.tap.head(statusCode, headers, rawHeaders);
+    try {
+      this.res.writeHead(statusCode, statusText, headers);
+    } catch {
+      // A reason phrase Node will not write (obs-text that is not valid UTF-8): the standard one.
+      try {
+        this.res.writeHead(statusCode, STATUS_CODES[statusCode] ?? 'Unknown', headers);
+      } catch (err) {
+        // A header Node will not write either: the answer cannot be passed on as it is.
+        this.status = 502;
+        this.proxy.internalError('response_head', err as Error, this.backend);
+        sendError(this.req, this.res, 502, 'UPSTREAM_BAD_RESPONSE', `${this.who()} answered with a response head the gateway cannot forward`);
+        this.finish();
+        return false;
+      }
+    }
+    this.resume = resume;
+    if (statusCode === 304 || statusCode === 204) {
+      // No body follows (RFC 9110 §15.4.5, §15.3.5), whatever Content-Length says: the answer is
+      // complete now. (undici would report a length mismatch for a 304 that carries one.)
+      this.res.end();
+      this.finish(true);
+    }
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.discard || this.done) return true;
+    if (this.tap !== undefined) this.tap.body(chunk);
+    const ok = this.res.write(chunk);
+    if (!ok) this.res.once('drain', this.resume!);
+    return ok;
+  }
+
+  onComplete(): void {
+    if (this.done) return;
+    if (this.discard) {
+      this.failedEndpoint = this.endpoint;
+      this.releaseEndpoint();
+      this.retryLater();
+      return;
+    }
+    this.res.end();
+    this.finish(true);
+  }
+
+  onError(err: Error & { code?: string }): void {
+    if (this.tryTimer) clearTimeout(this.tryTimer);
+    this.failedEndpoint = this.endpoint;
+    this.releaseEndpoint();
+    if (this.done) return;
+    if (this.res.headersSent) {
+      // Bytes already reached the client: nothing to retry or rewrite, reset its stream.
+      this.res.destroy();
+      this.finish();
+      return;
+    }
+    if (err instanceof AttemptAborted && err.why === 'per-try-timeout') {
+      if (this.replayable && this.retriesLeft > 0 && this.up.breaker.enterRetry()) {
+        this.proxy.deps.metrics.retry(this.backend, 'rest');
+        this.retryLater();
+        return;
+      }
+      this.fail(504, 'UPSTREAM_TIMEOUT', `${this.who()} did not answer within the per-try timeout of ${this.backend.retry?.perTryTimeoutMs} ms`);
+      return;
+    }
+    if (err.code === 'UND_ERR_HEADERS_OVERFLOW') {
+      // The upstream answered, with a head over the limit: the request was executed, never retry it.
+      this.fail(502, 'UPSTREAM_BAD_RESPONSE', `${this.who()} answered with response headers larger than ${this.proxy.deps.maxResponseHeaderBytes ?? 'the limit of'} bytes`);
+      return;
+    }
+    const failure = classify(err);
+    const unread = this.body instanceof RequestBody ? !this.body.started : true;
+    if (failure === 'connect' && this.connectRetriesLeft > 0 && (this.replayable || unread)) {
+      this.connectRetriesLeft--;
+      this.dispatch();
+      return;
+    }
+    if (this.replayable && this.retriesLeft > 0 && retriesOn(this.backend.retry, failure) && this.up.breaker.enterRetry()) {
+      this.proxy.deps.metrics.retry(this.backend, 'rest');
+      this.retryLater();
+      return;
+    }
+    const cause = err.code ?? err.message;
+    if (failure === 'idle') {
+      this.proxy.deps.metrics.timeout(this.backend, 'rest');
+      this.fail(504, 'UPSTREAM_TIMEOUT', `${this.who()} was idle for ${this.backend.idleTimeoutMs} ms`);
+    } else if (failure === 'connect') {
+      this.fail(503, 'UPSTREAM_CONNECT_FAILURE', `could not connect to ${this.who()}`, cause);
+    } else {
+      this.fail(503, 'UPSTREAM_RESET', `${this.who()} reset the connection before answering`, cause);
+    }
+  }
+
+  /** Backoff 25 ms × 2ⁿ with full jitter, capped at 250 ms. */
+  private retryLater(): void {
+    const n = (this.backend.retry?.numRetries ?? 0) - this.retriesLeft;
+    this.retriesLeft--;
+    this.inRetry = true;
+    const delay = backoffMs(n);
+    setTimeout(() => {
+      if (!this.inRetry) return; // finished meanwhile (client gone, route timeout)
+      this.up.breaker.leaveRetry();
+      this.inRetry = false;
+      this.dispatch();
+    }, delay);
+  }
+
+  /** The upstream as error answers name it: the deployment's backend, its address only with --error-detail internal. */
+  private who(): string {
+    return this.proxy.upstreamName(this.up, this.backend);
+  }
+
+  /** `cause`: the library's words, for --error-detail internal only. */
+  private fail(status: number, reason: GatewayReason, info: string, cause?: string): void {
+    this.status = status;
+    const text = cause !== undefined && this.proxy.internalDetail ? `${info}: ${cause}` : info;
+    if (status >= 500) this.proxy.upstreamFailure(this.up, this.backend, reason, cause);
+    const close = this.proxy.draining || !this.req.complete;
+    sendError(this.req, this.res, status, reason, text, close ? { connection: 'close' } : undefined);
+    this.finish();
+  }
+
+  /**
+   * The answer is decided while the client is still sending its body (an early answer, an error):
+   * stop forwarding it, read and discard the rest so the client can read the answer (whose
+   * `connection: close` ends the connection), and cut a client that keeps sending past the bound.
+   */
+  private abandonBody(): void {
+    if (this.body instanceof RequestBody) this.body.detach();
+    const req = this.req;
+    if (req.destroyed) return;
+    req.removeAllListeners('data');
+    req.resume();
+    const socket = req.socket;
+    const linger = setTimeout(() => socket.destroy(), LINGER_MS);
+    linger.unref();
+    socket.once('close', () => clearTimeout(linger));
+  }
+
+  private releaseEndpoint(): void {
+    if (this.endpoint) this.endpoint.outstanding--;
+    this.endpoint = undefined;
+  }
+
+  /** `complete`: the whole upstream answer reached the client. */
+  private finish(complete = false): void {
+    if (this.done) return;
+    this.done = true;
+    if (!this.req.complete) this.abandonBody();
+    this.releaseEndpoint();
+    if (this.timer) clearTimeout(this.timer);
+    if (this.tryTimer) clearTimeout(this.tryTimer);
+    if (this.inRetry) {
+      this.inRetry = false;
+      this.up.breaker.leaveRetry();
+    }
+    this.up.breaker.leave();
+    this.proxy.deps.metrics.request(this.backend, 'rest', 'primary', this.status, this.upstreamSeconds);
+    if (this.tap !== undefined) this.tap.end(this.status, this.upstreamSeconds, complete);
+  }
+}
+
+export class RestProxy {
+  /** Set while shutting down: responses carry `connection: close`. */
+  draining = false;
+  /** Set (serve wiring) when --predictor-header, --access-log-sample or --shadow-compare is on. */
+  observe: RestObserve | undefined;
+  /** Set by the data plane: auth and rate limits, for routes that have them (`backend.gate`). */
+  gate: Gatekeeper | undefined;
+  /** Set by the data plane: whether a peer may set X-Forwarded-For/-Proto (--trusted-proxies). */
+  trusts: (socket: Socket) => boolean = () => false;
+
+  /** --error-detail internal: error answers also name upstream addresses and causes. */
+  readonly internalDetail: boolean;
+
+  constructor(readonly deps: RestProxyDeps) {
+    this.internalDetail = deps.errorDetail === 'internal';
+  }
+
+  /** An upstream as error answers name it: `<deployment backend>`, plus its address with --error-detail internal. */
+  upstreamName(up: UpstreamPool, backend: Backend): string {
+    return this.internalDetail ? `upstream ${up.name} of ${backend.id}` : `upstream of ${backend.id}`;
+  }
+
+  private readonly failureLogged = new Map<string, { at: number; suppressed: number }>();
+
+  /** What error answers leave out goes to the log: at most one line per upstream every 5 s, with a count of the rest. */
+  upstreamFailure(up: UpstreamPool, backend: Backend, reason: GatewayReason, cause: string | undefined): void {
+    const log = this.deps.log;
+    if (log === undefined) return;
+    const now = Date.now();
+    const last = this.failureLogged.get(up.name);
+    if (last !== undefined && now - last.at < 5000) {
+      last.suppressed++;
+      return;
+    }
+    this.failureLogged.set(up.name, { at: now, suppressed: 0 });
+    log.warn({ deployment: backend.id, upstream: up.name, reason, cause, suppressed: last?.suppressed ?? 0 }, 'upstream failure');
+  }
+
+  /** Something inside the gateway failed a request: counted and logged, never a process exit. */
+  internalError(where: string, err: Error, backend?: Backend): void {
+    const o = backend?.origin;
+    this.deps.metrics.internalErrors.labels('rest', o?.namespace ?? '', o?.deployment ?? '').inc();
+    this.deps.log?.error({ protocol: 'rest', where, deployment: backend?.id, err: { message: err.message, stack: err.stack } }, 'unexpected error while handling a REST request: the request fails, the gateway keeps serving');
+  }
+
+  /** Last resort: nothing a request does may throw out of the proxy and end the process. */
+  handle(req: IncomingMessage, res: ServerResponse): void {
+    try {
+      this.route(req, res);
+    } catch (err) {
+      this.internalError('request', err as Error);
+      sendError(req, res, 502, 'INTERNAL_ERROR', 'the gateway failed to handle this request', { connection: 'close' });
+    }
+  }
+
+  private route(req: IncomingMessage, res: ServerResponse): void {
+    const url = req.url ?? '/';
+    const table = this.deps.state.current;
+    const decision = match(
+      table,
+      { kind: 'rest', method: req.method ?? 'GET', path: url, host: req.headers.host ?? '', header: (name) => req.headersDistinct[name]?.join(',') },
+      this.deps.picker,
+      this.deps.eligible,
+    );
+    if (!decision.ok) {
+      this.deps.metrics.unrouted.labels('rest', decision.reason).inc();
+      sendError(req, res, decision.status, decision.reason, decision.info, this.draining ? { connection: 'close' } : undefined);
+      return;
+    }
+    if (decision.backend.gate !== null) {
+      if (this.gate) this.gate.rest(req, res, decision, table, this.forward);
+      else sendError(req, res, 503, 'AUTH_BACKEND_UNAVAILABLE', `route of ${decision.backend.id} needs auth or rate limits, which this process does not serve`);
+      return;
+    }
+    this.forward(req, res, decision, false);
+  }
+
+  /** Proxy a routed request (also after the gate); `stripAuthorization` drops the client's credential. */
+  readonly forward = (req: IncomingMessage, res: ServerResponse, decision: Routed, stripAuthorization: boolean): void => {
+    try {
+      const headers = upstreamRequestHeaders(req.rawHeaders, {
+        remoteAddress: req.socket.remoteAddress,
+        proto: 'http',
+        originalPath: req.url ?? '/',
+        trusted: this.trusts(req.socket),
+        stripAuthorization,
+      });
+      new Exchange(this, req, res, decision, headers).start();
+    } catch (err) {
+      this.internalError('request', err as Error, decision.backend);
+      sendError(req, res, 502, 'INTERNAL_ERROR', `the gateway failed to forward this request to ${decision.backend.id}`, { connection: 'close' });
+    }
+  };
+}
