@@ -15,7 +15,7 @@ RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY gateway gateway
 COPY routing routing
-COPY k8s k8s
+COPY source source
 COPY examples examples
 RUN npm run build
 

@@ -51,6 +51,14 @@ describe('Dockerfile', () => {
     // The install below uses the npm of this Node line; a new base image needs IMAGE_NPM updated.
     expect(dockerfile).toMatch(/^ARG NODE_IMAGE=node:20[-.]/m);
   });
+
+  it('the build stage copies every source folder the build compiles', () => {
+    const build = stages().find((s) => s.lines.some((l) => l === 'RUN npm run build'))!;
+    const copied = build.lines.filter((l) => l.startsWith('COPY ') && !l.startsWith('COPY --from=')).flatMap((l) => l.split(/\s+/).slice(1, -1));
+    const { include } = JSON.parse(readFileSync(join(root, 'tsconfig.build.json'), 'utf8')) as { include: string[] };
+    expect(include.length).toBeGreaterThan(0);
+    for (const dir of include) expect(copied, `COPY ${dir} ${dir}`).toContain(dir);
+  });
 });
 
 describe('the image install, without Docker', () => {
