@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# `npm test` runs this first (pretest): the suite uses two system programs, a real redis-server
-# (OAuth and rate-limit tests) and Debian's headless Chromium (the admin page test). Installs
-# whichever is missing with apt-get (as root, or through sudo); otherwise says what to install.
+# `npm test` runs this first (pretest): the suite uses a real redis-server (OAuth and rate-limit
+# tests), Debian's headless Chromium (the admin page test) and kubectl (rendering the kustomize
+# manifests). Installs redis-server and chromium with apt-get when missing (as root, or through
+# sudo); otherwise says what to install.
 set -euo pipefail
+if ! command -v kubectl >/dev/null 2>&1; then
+  echo "The tests need kubectl with kustomize v4 or later (kubectl 1.21+) to render deploy/kustomize: install it (https://kubernetes.io/docs/tasks/tools/) and run npm test again." >&2
+  exit 1
+fi
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)

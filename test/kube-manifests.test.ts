@@ -1,8 +1,10 @@
 /**
- * The install manifests in deploy/kustomize (kubectl is not available here): every YAML parses,
- * every kustomization points at files that exist, and the fields that matter are there and agree
- * with the gateway's own defaults (ports, probes on the admin port, security, least-privilege RBAC).
+ * The install manifests in deploy/kustomize: every YAML parses, every kustomization points at files
+ * that exist, and the fields that matter are there and agree with the gateway's own defaults (ports,
+ * probes on the admin port, security, least-privilege RBAC); and every kustomization renders with
+ * the real kustomize (`kubectl kustomize`) into what a user would apply.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -156,3 +158,48 @@ describe('deploy/kustomize', () => {
 function docs2(text: string): Obj[] {
   return parseAllDocuments(text).map((d) => d.toJS() as Obj);
 }
+
+describe('kubectl kustomize renders every kustomization', () => {
+  const render = (dir: string): Obj[] => {
+    const r = spawnSync('kubectl', ['kustomize', join(root, dir)], { encoding: 'utf8' });
+    if (r.error) throw new Error(`kubectl is needed for this test (kubectl kustomize): ${r.error.message}`);
+    expect(r.status, r.stderr).toBe(0);
+    return docs2(r.stdout).filter((o) => o !== null);
+  };
+  const kinds = (objs: Obj[]): string[] => objs.map((o) => o.kind as string).sort();
+  const dirs = yamlFiles(root)
+    .filter((f) => f.endsWith('kustomization.yaml'))
+    .map((f) => relative(root, dirname(f)) || '.');
+
+  it('finds the three kustomizations (root, base, single-namespace overlay)', () => {
+    expect(dirs.sort()).toEqual(['.', 'base', 'overlays/single-namespace']);
+  });
+
+  it.each(dirs)('%s renders, and every object has a kind, a name and (except cluster-scoped ones) a namespace', (dir) => {
+    const objs = render(dir);
+    expect(objs.length).toBeGreaterThanOrEqual(6);
+    for (const o of objs) {
+      expect(typeof o.kind, JSON.stringify(o).slice(0, 200)).toBe('string');
+      expect(typeof o.metadata?.name).toBe('string');
+      if (!['ClusterRole', 'ClusterRoleBinding'].includes(o.kind as string) && dir !== 'base') expect(typeof o.metadata?.namespace, `${o.kind} ${o.metadata?.name}`).toBe('string');
+    }
+  });
+
+  it('cluster-wide: a ClusterRole and its binding, all into seldon-system', () => {
+    const objs = render('.');
+    expect(kinds(objs)).toEqual(['ClusterRole', 'ClusterRoleBinding', 'Deployment', 'PodDisruptionBudget', 'Service', 'ServiceAccount']);
+    for (const o of objs) if (o.metadata.namespace !== undefined) expect(o.metadata.namespace).toBe('seldon-system');
+    const binding = find(objs, 'ClusterRoleBinding');
+    expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: find(objs, 'ServiceAccount').metadata.name, namespace: 'seldon-system' }]);
+  });
+
+  it('single-namespace: a Role instead, everything in one namespace, and the Ambassador env set', () => {
+    const objs = render('overlays/single-namespace');
+    expect(kinds(objs)).toEqual(['Deployment', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'ServiceAccount']);
+    const ns = find(objs, 'Deployment').metadata.namespace as string;
+    for (const o of objs) expect(o.metadata.namespace).toBe(ns);
+    const env = (find(objs, 'Deployment').spec.template.spec.containers[0].env ?? []) as { name: string; value?: string; valueFrom?: Obj }[];
+    expect(env.find((e) => e.name === 'AMBASSADOR_SINGLE_NAMESPACE')?.value).toBe('true');
+    expect(env.find((e) => e.name === 'AMBASSADOR_NAMESPACE')?.valueFrom?.fieldRef?.fieldPath).toBe('metadata.namespace');
+  });
+});
