@@ -11,7 +11,7 @@ import { parseConfig } from '../gateway/config.js';
 import { startGateway } from '../gateway/process/serve.js';
 import { ManifestSource } from '../source/manifest-source.js';
 import { buildTable } from '../routing/table.js';
-import type { SeldonDeployment } from '../routing/types.js';
+import type { SeldonDeployment } from '../routing/seldon-deployment.js';
 
 function flag(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);

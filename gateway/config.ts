@@ -278,7 +278,7 @@ export function parseConfig(command: 'serve' | 'routes', argv: readonly string[]
   if (manifests !== undefined && kubernetes) throw new UsageError('--manifests and --kubernetes are two different sources: pass one');
   const endpointRouting = (str('endpoint-routing') ?? 'auto').trim().toLowerCase();
   if (!['auto', 'on', 'true', 'off', 'false'].includes(endpointRouting)) throw new UsageError(`--endpoint-routing: "${endpointRouting}" is not auto or off`);
-  // AMBASSADOR_NAMESPACE defaults to the gateway's own namespace in a cluster (SEMANTICS.md §0).
+  // AMBASSADOR_NAMESPACE defaults to the gateway's own namespace in a cluster (docs/routing.md#settings).
   const namespace = str('namespace') || 'default';
   const namespaceGiven = values['namespace'] !== undefined || Boolean(environment.AMBASSADOR_NAMESPACE);
   const effectiveNamespace = namespaceGiven ? namespace : (serviceAccountNamespace(environment) ?? namespace);

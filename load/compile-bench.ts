@@ -12,7 +12,8 @@ import { headerGetter, match } from '../routing/match.js';
 import { randomPicker, seededRandom } from '../routing/pick.js';
 import { MAX_PREDICTORS } from '../routing/compile.js';
 import { TableBuilder } from '../routing/table.js';
-import { DEFAULT_COMPILE_OPTIONS, type RouteRequest, type SeldonDeployment } from '../routing/types.js';
+import { DEFAULT_COMPILE_OPTIONS, type RouteRequest } from '../routing/types.js';
+import type { SeldonDeployment } from '../routing/seldon-deployment.js';
 
 const N = Number(process.env.SDEPS ?? 10_000);
 const P = Number(process.env.PREDICTORS ?? 10_000);

@@ -6,28 +6,43 @@
  *                                    [--connections 4] [--rounds 3] [--max-calls 2000000]
  *                                    [--compiled] [--no-pin]
  *
- * Three processes, all on 127.0.0.1: this one (the client), a @grpc/grpc-js backend (the test
- * fixture) and the gateway (one worker, h2c on its shared public port): `startGateway` from the
- * sources, or with --compiled the real entry point `node dist/gateway/main.js serve` (run
- * `npm run build` first), which is how it is deployed. With
+ * Three processes, all on 127.0.0.1: this one (the client), a @grpc/grpc-js backend
+ * (load/lib/grpc.ts, in a child running this script) and the gateway (one worker, h2c on its
+ * shared public port): `startGateway` from the sources, or with --compiled the real entry point
+ * `node dist/gateway/main.js serve` (run `npm run build` first), which is how it is deployed. With
  * taskset, the client and the backend share CPU 0 and the gateway gets CPU 1, so both phases give
  * the client+backend pair the same CPU and the gateway's cost shows as the difference.
  * Every phase is bounded by time and by call count. Each round runs direct, then gateway; the
  * ratio is taken per round and over the medians of the rounds' throughputs, so one stalled
  * phase (another process taking the CPU) does not decide the result. Latencies are pooled.
+ * Every child is stopped on exit, error, Ctrl-C or SIGTERM (load/lib/children.ts).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, existsSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import { grpcClients, startGrpcBackend, type GrpcClients, type SeldonMessage } from '../test/fixtures/grpc-backend.js';
-import { treeSeconds } from './proc.js';
+import { atCleanup, hasTaskset, pinSelf, runMain, startAnnounced, type Announced } from './lib/children.js';
+import { seldonClient, startBenchBackend, type SeldonClient, type SeldonMessage } from './lib/grpc.js';
+import { treeSeconds } from './lib/proc.js';
+import { median } from './lib/report.js';
 
 const ROLE = process.env['GRPC_BENCH_ROLE'];
 const SCRIPT = fileURLToPath(import.meta.url);
+
+const HELP = `Usage: npx vite-node load/grpc-bench.ts [options]
+
+  --duration S         seconds measured per target per round (1..120, default 10)
+  --warmup S           seconds of unmeasured calls before each measured phase (0..30, default 2)
+  --concurrency N      calls in flight (1..1024, default 64)
+  --connections N      client HTTP/2 connections they are spread over, one grpc-js channel each (1..64, default 4)
+  --rounds N           rounds of direct, then gateway (1..10, default 3)
+  --max-calls N        hard cap on calls per phase (default 2000000)
+  --compiled           run dist/gateway/main.js serve --workers 1 (npm run build first) instead of
+                       startGateway from the sources
+  --no-pin             do not pin (default when taskset exists: client + backend on CPU 0, gateway on CPU 1)
+`;
 
 // ---------------------------------------------------------------------------------------------
 // Child roles: print one "READY <json>" line, exit when stdin closes (so they never outlive the run).
@@ -39,7 +54,7 @@ function serveControl(info: Record<string, unknown>, beforeExit: () => Promise<v
 }
 
 async function runBackend(): Promise<void> {
-  const backend = await startGrpcBackend({ name: 'bench' });
+  const backend = await startBenchBackend('bench');
   serveControl({ port: backend.port });
 }
 
@@ -96,22 +111,13 @@ function options(argv: readonly string[]): Options {
     rounds: num('--rounds', 3, 1, 10),
     maxCalls: num('--max-calls', 2_000_000, 1, 10_000_000),
     compiled: argv.includes('--compiled'),
-    pin: !argv.includes('--no-pin') && spawnSync('taskset', ['-V']).status === 0,
+    pin: !argv.includes('--no-pin') && hasTaskset(),
   };
 }
 
-interface Child {
-  readonly proc: ChildProcess;
-  readonly port: number;
-  /** CPU seconds (user + system) the process has used, from /proc. */
-  cpuSeconds(): number;
+interface Child extends Announced {
   /** Ask it to exit; resolves with its STATS line, if it printed one (waits at most 5 s). */
-  stop(): Promise<string | undefined>;
-}
-
-/** CPU seconds of the process tree (a gateway primary and its workers). */
-function cpuSecondsOf(pid: number | undefined): number {
-  return pid === undefined ? NaN : treeSeconds(pid);
+  stopWithStats(): Promise<string | undefined>;
 }
 
 /**
@@ -119,34 +125,23 @@ function cpuSecondsOf(pid: number | undefined): number {
  * line from this script's roles, or the gateway's "listening" log line.
  */
 async function startChild(label: string, command: readonly string[], cpu: number | undefined, env: Record<string, string>): Promise<Child> {
-  const [cmd, ...args] = cpu === undefined ? command : ['taskset', '-c', String(cpu), ...command];
-  const proc = spawn(cmd!, args, { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'inherit'] });
   let stats: string | undefined;
-  const port = await new Promise<number>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`${label}: not ready within 60 s`)), 60_000);
-    proc.once('exit', (code) => reject(new Error(`${label} exited (${code}) before it was ready`)));
-    createInterface({ input: proc.stdout! }).on('line', (line) => {
+  const child = await startAnnounced(label, command, {
+    cpu,
+    env,
+    onLine: (line) => {
       if (line.startsWith('STATS ')) stats = line.slice(6);
-      const ready = line.startsWith('READY ') ? (JSON.parse(line.slice(6)) as { port: number }).port : undefined;
-      const logged = line.includes('seldon-gateway listening') ? (JSON.parse(line) as { port: number }).port : undefined;
-      if (ready ?? logged) {
-        clearTimeout(t);
-        resolve((ready ?? logged)!);
-      }
-    });
+    },
+    port: (line) => {
+      if (line.startsWith('READY ')) return (JSON.parse(line.slice(6)) as { port: number }).port;
+      if (line.includes('seldon-gateway listening')) return (JSON.parse(line) as { port: number }).port;
+      return undefined;
+    },
   });
   return {
-    proc,
-    port,
-    // taskset execs the command in place: the pid is the child's own.
-    cpuSeconds: () => cpuSecondsOf(proc.pid),
-    async stop() {
-      if (proc.exitCode === null) {
-        const exited = new Promise((r) => proc.once('exit', r));
-        proc.stdin!.end();
-        setTimeout(() => proc.kill('SIGTERM'), 3000).unref();
-        await Promise.race([exited, new Promise((r) => setTimeout(r, 5000).unref())]);
-      }
+    ...child,
+    async stopWithStats() {
+      await child.stop();
       return stats;
     },
   };
@@ -168,13 +163,13 @@ interface PhaseResult {
 const REQUEST: SeldonMessage = { data: { names: ['sepal_length', 'sepal_width', 'petal_length', 'petal_width'], tensor: { shape: [1, 4], values: [5.1, 3.5, 1.4, 0.2] } } };
 
 /** `concurrency` call loops spread over the clients, until `seconds` pass or `maxCalls` are made. */
-async function phase(clients: GrpcClients[], metadata: grpc.Metadata, concurrency: number, seconds: number, maxCalls: number): Promise<PhaseResult> {
+async function phase(clients: SeldonClient[], metadata: grpc.Metadata, concurrency: number, seconds: number, maxCalls: number): Promise<PhaseResult> {
   const latencies = new Float64Array(maxCalls);
   let calls = 0;
   let errors = 0;
   const start = performance.now();
   const end = start + seconds * 1000;
-  const loop = (c: GrpcClients): Promise<void> =>
+  const loop = (c: SeldonClient): Promise<void> =>
     new Promise((resolve) => {
       const once = (): void => {
         if (calls >= maxCalls || performance.now() >= end) {
@@ -182,7 +177,7 @@ async function phase(clients: GrpcClients[], metadata: grpc.Metadata, concurrenc
           return;
         }
         const t0 = performance.now();
-        c.seldon.Predict(REQUEST, metadata, (err) => {
+        c.Predict(REQUEST, metadata, (err) => {
           if (err) errors++;
           else if (calls < maxCalls) latencies[calls++] = performance.now() - t0;
           once();
@@ -222,17 +217,18 @@ function summarise(results: PhaseResult[]): Summary {
   return { rps: calls / seconds, p50: percentile(all, 50), p99: percentile(all, 99), max: all.length ? all[all.length - 1]! : NaN, calls, errors: results.reduce((n, r) => n + r.errors, 0) };
 }
 
-function connect(port: number, n: number): GrpcClients[] {
+function connect(port: number, n: number): SeldonClient[] {
   // A local subchannel pool per channel: n real TCP connections, not one shared.
-  return Array.from({ length: n }, (_, i) => grpcClients(`127.0.0.1:${port}`, { 'grpc.use_local_subchannel_pool': 1, 'grpc.bench_channel': i }));
+  return Array.from({ length: n }, (_, i) => seldonClient(`127.0.0.1:${port}`, { 'grpc.use_local_subchannel_pool': 1, 'grpc.bench_channel': i }));
 }
 
 async function main(): Promise<void> {
   const opt = options(process.argv.slice(2));
   const dir = mkdtempSync(join(tmpdir(), 'sgw-bench-'));
+  atCleanup(() => rmSync(dir, { recursive: true, force: true }));
   const children: Child[] = [];
   try {
-    if (opt.pin) spawnSync('taskset', ['-pc', '0', String(process.pid)], { stdio: 'ignore' });
+    if (opt.pin) pinSelf(0);
     const backend = await startChild('backend', selfCommand(), opt.pin ? 0 : undefined, { GRPC_BENCH_ROLE: 'backend' });
     children.push(backend);
     writeFileSync(
@@ -246,6 +242,8 @@ async function main(): Promise<void> {
       ? await startChild('gateway', [process.execPath, entry, 'serve', ...gwArgs, '--log-level', 'info'], opt.pin ? 1 : undefined, {})
       : await startChild('gateway', selfCommand(), opt.pin ? 1 : undefined, { GRPC_BENCH_ROLE: 'gateway', GRPC_BENCH_GATEWAY_ARGS: JSON.stringify(gwArgs) });
     children.push(gateway);
+    // CPU seconds (user + system) of the gateway's process tree (a primary and its worker), from /proc.
+    const gatewayCpuSeconds = (): number => treeSeconds(gateway.pid);
 
     const metadata = new grpc.Metadata();
     metadata.set('seldon', 'bench');
@@ -265,10 +263,10 @@ async function main(): Promise<void> {
         ['gateway', viaGateway],
       ] as const) {
         if (opt.warmupS > 0) await phase(clients, metadata, opt.concurrency, opt.warmupS, opt.maxCalls);
-        const before = gateway.cpuSeconds();
+        const before = gatewayCpuSeconds();
         const r = await phase(clients, metadata, opt.concurrency, opt.durationS, opt.maxCalls);
         if (name === 'gateway') {
-          gatewayCpuUs += (gateway.cpuSeconds() - before) * 1e6;
+          gatewayCpuUs += (gatewayCpuSeconds() - before) * 1e6;
           gatewayCalls += r.calls;
         }
         results[name].push(r);
@@ -280,10 +278,6 @@ async function main(): Promise<void> {
     const d = summarise(results.direct);
     const g = summarise(results.gateway);
     const rps = (r: PhaseResult): number => r.calls / r.seconds;
-    const median = (xs: number[]): number => {
-      const a = [...xs].sort((x, y) => x - y);
-      return a.length % 2 ? a[(a.length - 1) / 2]! : (a[a.length / 2 - 1]! + a[a.length / 2]!) / 2;
-    };
     const perRound = results.gateway.map((r, i) => rps(r) / rps(results.direct[i]!));
     d.rps = median(results.direct.map(rps));
     g.rps = median(results.gateway.map(rps));
@@ -295,14 +289,14 @@ async function main(): Promise<void> {
         `  throughput ratio gateway/direct: ${ratio.toFixed(2)}x (target >= 0.60x: ${ratio >= 0.6 ? 'met' : 'NOT met'}); per round: ${perRound.map((x) => x.toFixed(2)).join(', ')}\n` +
         `  gateway CPU per call: ${gatewayCalls ? (gatewayCpuUs / gatewayCalls).toFixed(1) : '?'} µs\n`,
     );
-    const counters = await gateway.stop();
+    const counters = await gateway.stopWithStats();
     if (counters) process.stdout.write(`  gateway counters (all phases, warm-up included): ${counters}\n`);
   } finally {
     for (const c of children) await c.stop();
-    rmSync(dir, { recursive: true, force: true });
   }
 }
 
-if (ROLE === 'backend') await runBackend();
+if (process.argv.includes('--help') || process.argv.includes('-h')) process.stdout.write(HELP);
+else if (ROLE === 'backend') await runBackend();
 else if (ROLE === 'gateway') await runGateway();
-else await main();
+else runMain('grpc-bench', main);

@@ -1,12 +1,13 @@
 /**
- * SEMANTICS.md §13 #3: RSS stays flat over many reconfigurations. Builds a table of SDEPS
+ * docs/architecture.md#table-updates: RSS stays flat over many reconfigurations. Builds a table of SDEPS
  * deployments (default 1,000), applies 2,000 updates to warm up, then RECONFIGS (default
  * 10,000) more, printing RSS after a GC every 2,000. Not a test: run it by hand.
  *
  *   npx tsc -p tsconfig.json --outDir /tmp/sgw-dist && node --expose-gc /tmp/sgw-dist/load/reconfig-rss.js
  */
 import { TableBuilder } from '../routing/table.js';
-import { DEFAULT_COMPILE_OPTIONS, type SeldonDeployment } from '../routing/types.js';
+import { DEFAULT_COMPILE_OPTIONS } from '../routing/types.js';
+import type { SeldonDeployment } from '../routing/seldon-deployment.js';
 
 const N = Number(process.env.SDEPS ?? 1000);
 const RECONFIGS = Number(process.env.RECONFIGS ?? 10_000);

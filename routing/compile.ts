@@ -1,33 +1,48 @@
 /**
- * One SeldonDeployment → its route specs and its report (SEMANTICS.md §2–§8).
+ * One SeldonDeployment → its route specs and its report (docs/routing.md).
  *
  * A spec is one backend's place in one group: its match (path, host, headers, gRPC identity),
  * whether it is a member or a mirror, and its explicit weight. `table.ts` gathers specs into
  * groups. Compilation looks at nothing but the SDep and the options, so the table is a pure
- * function of the current objects; any failure stays inside this SDep's report.
+ * function of the current objects; any failure stays inside this SDep's report. The
+ * `seldon.io/*` annotations are read into typed settings by `annotations.ts`; this file assembles
+ * them into routes.
  */
 import { confined, parseCustomConfig, scopeViolation, type MappingRoute } from './custom-config.js';
-import { explainerService, isDns1035Label, isDns1123Label, isDns1123Subdomain, predictorService, serviceKey, serviceOfHost } from './services.js';
-import { effectiveAnnotations, parseHeaderAnnotation, parseInteger, parseRegexHeaderAnnotation } from './values.js';
 import {
-  DEFAULT_BREAKER,
-  type Backend,
-  type BreakerLimits,
-  type CompileOptions,
-  type DeploymentReport,
-  type DeploymentState,
-  type Gate,
-  type HeaderConstraint,
-  type OAuthClient,
-  type Origin,
-  type PathMatcher,
-  type PredictorSpec,
-  type RateLimit,
-  type RetryPolicy,
-  type RouteMatch,
-  type SeldonDeployment,
-  type Upstream,
+  Findings,
+  ambassadorIdAnnotation,
+  breakerAnnotations,
+  customConfigAnnotation,
+  effectiveAnnotations,
+  gateAnnotations,
+  headerAnnotations,
+  legacyShadowAnnotation,
+  legacyWeightAnnotation,
+  oauthGateAnnotation,
+  predictorAnnotations,
+  predictorRateLimitAnnotation,
+  retriesAnnotation,
+  serviceNameAnnotation,
+  timeoutAnnotation,
+  type EffectiveAnnotations,
+} from './annotations.js';
+import { explainerService, isDns1123Label, isDns1123Subdomain, predictorService, serviceKey, serviceOfHost } from './services.js';
+import type {
+  Backend,
+  BreakerLimits,
+  CompileOptions,
+  DeploymentReport,
+  DeploymentState,
+  Gate,
+  OAuthClient,
+  Origin,
+  PathMatcher,
+  RetryPolicy,
+  RouteMatch,
+  Upstream,
 } from './types.js';
+import type { PredictorSpec, SeldonDeployment } from './seldon-deployment.js';
 
 /** One backend's place in one group: the group's match, plus its role and weight there. */
 export interface RouteSpec extends RouteMatch {
@@ -53,7 +68,7 @@ export interface CompiledDeployment {
   readonly key: string;
   readonly report: DeploymentReport;
   readonly routes: readonly RouteSpec[];
-  /** OAuth clients it claims (SEMANTICS.md §12); the table settles collisions. */
+  /** OAuth clients it claims (docs/routing.md#oauth-front-end); the table settles collisions. */
   readonly clients: readonly OAuthClient[];
   /** Set when it is OAuth-gated (whatever became of its routes): routes of others that reach these Services apply its gate. */
   readonly owned?: OwnedServices;
@@ -66,13 +81,10 @@ export interface CompiledDeployment {
  */
 export const MAX_PREDICTORS = 1000;
 
-/** `:path` of every generated gRPC route, matched in full (SEMANTICS.md §5.2). */
+/** `:path` of every generated gRPC route, matched in full (docs/routing.md#grpc-metadata-matching). */
 export const GRPC_PATH_SOURCE = '/(seldon.protos.*|tensorflow.serving.*|inference.*)/.*';
 const GRPC_PATH = new RegExp(`^(?:${GRPC_PATH_SOURCE})$`, 's');
 export const GRPC_PATH_MATCHER: PathMatcher = { kind: 'regex', source: GRPC_PATH_SOURCE, test: (p) => GRPC_PATH.test(p) };
-
-const MAX_IDLE_DEFAULT_MS = 300_000;
-const BAD_SERVICE_NAME = /[/?#%\s\p{Cc}]/u;
 
 /** A backend, always built with the same fields in the same order (one hidden class). */
 function makeBackend(
@@ -87,14 +99,6 @@ function makeBackend(
   gate: Gate | null,
 ): Backend {
   return { id, origin, upstream, rewrite, timeoutMs, idleTimeoutMs, retry, breaker, gate };
-}
-
-/** Collects reasons as the SDep is read; the state follows from them. */
-class Findings {
-  readonly warnings: string[] = [];
-  warn(msg: string): void {
-    this.warnings.push(msg);
-  }
 }
 
 function report(ns: string, name: string, id: string, state: DeploymentState, reasons: readonly string[]): DeploymentReport {
@@ -124,7 +128,7 @@ export function compileDeployment(d: SeldonDeployment, opts: CompileOptions): Co
 const NO_CLIENTS: readonly OAuthClient[] = [];
 
 /**
- * An OAuth-gated deployment's Services (SEMANTICS.md §8, tenant isolation): whatever became of its
+ * An OAuth-gated deployment's Services (docs/routing.md#gated-services): whatever became of its
  * own routes (rejected, custom config), the Services the operator made for its predictors and
  * explainers hold its models, and a route of anyone else that reaches them must apply its gate.
  */
@@ -132,16 +136,13 @@ function withOwnedServices(c: CompiledDeployment, d: SeldonDeployment, opts: Com
   if (c.report.state === 'skipped') return c;
   const { namespace: ns, name } = c.report;
   if (!isDns1123Label(ns) || !isDns1123Subdomain(name)) return c;
-  let ann: Map<string, string>;
+  let gate: Gate | null;
   try {
-    ann = effectiveAnnotations(d.metadata?.annotations, d.spec?.annotations);
+    gate = oauthGateAnnotation(effectiveAnnotations(d.metadata?.annotations, d.spec?.annotations), ns, name);
   } catch {
     return c;
   }
-  if (ann.get('seldon.io/gateway-auth')?.toLowerCase() !== 'oauth') return c;
-  const rawLimit = ann.get('seldon.io/gateway-rate-limit');
-  const limit = rawLimit ? parseRateLimit(rawLimit, `${ns}/${name}`) : null;
-  const gate: Gate = { auth: { namespace: ns, deployment: name }, rateLimits: limit === null || typeof limit === 'string' ? NO_LIMITS : [limit] };
+  if (gate === null) return c;
   const services = new Set<string>();
   const predictors: unknown = d.spec?.predictors;
   if (Array.isArray(predictors)) {
@@ -179,12 +180,12 @@ function compileRoutes(d: SeldonDeployment, opts: CompileOptions): CompiledDeplo
   let id = 'default';
   try {
     const ann = effectiveAnnotations(d.metadata?.annotations, d.spec?.annotations);
-    id = ann.get('seldon.io/ambassador-id') || 'default';
+    id = ambassadorIdAnnotation(ann);
     if (opts.singleNamespace && ns !== opts.namespace) {
       return { key, report: report(ns, name, id, 'skipped', [`namespace "${ns}" is outside the watched namespace "${opts.namespace}" (single-namespace mode)`]), routes: [], clients: NO_CLIENTS };
     }
     const f = new Findings();
-    const custom = ann.get('seldon.io/ambassador-config');
+    const custom = customConfigAnnotation(ann);
     if (custom && opts.honourCustomConfig) return compileCustom(key, ns, name, id, custom, ann, opts, f);
     if (id !== opts.ambassadorId) {
       return { key, report: report(ns, name, id, 'skipped', [`ambassador-id "${id}" ≠ gateway id "${opts.ambassadorId}"`]), routes: [], clients: NO_CLIENTS };
@@ -201,137 +202,11 @@ function compileRoutes(d: SeldonDeployment, opts: CompileOptions): CompiledDeplo
 }
 
 // ---------------------------------------------------------------------------------------------
-// Annotation readers.
+// Spec fields that are not annotations: OAuth clients and predictor traffic.
 // ---------------------------------------------------------------------------------------------
 
-function timeoutAnnotation(ann: Map<string, string>, key: string, legacy: string, dflt: number, f: Findings): number {
-  const k = ann.has(key) ? key : ann.has(legacy) ? legacy : null;
-  if (k === null) return dflt;
-  const v = parseInteger(ann.get(k)!);
-  if (v.ok) return v.value;
-  f.warn(`${k}: ${v.error}: default ${dflt} ms used`);
-  return dflt;
-}
-
-function retriesAnnotation(ann: Map<string, string>, f: Findings): RetryPolicy | null {
-  const raw = ann.get('seldon.io/ambassador-retries');
-  if (raw === undefined) return null;
-  const v = parseInteger(raw);
-  if (!v.ok) {
-    f.warn(`seldon.io/ambassador-retries: ${v.error}: no retries`);
-    return null;
-  }
-  return v.value > 0 ? { retryOn: 'gateway-error', numRetries: v.value, perTryTimeoutMs: 0 } : null;
-}
-
-function breakerAnnotations(ann: Map<string, string>, f: Findings): BreakerLimits {
-  const field = (suffix: string, dflt: number): number => {
-    const k = `seldon.io/ambassador-circuit-breakers-${suffix}`;
-    const raw = ann.get(k);
-    if (raw === undefined) return dflt;
-    const v = parseInteger(raw);
-    if (!v.ok) {
-      f.warn(`${k}: ${v.error}: default ${dflt} used`);
-      return dflt;
-    }
-    return v.value === 0 ? dflt : v.value;
-  };
-  const b = {
-    maxConnections: field('max-connections', DEFAULT_BREAKER.maxConnections),
-    maxPendingRequests: field('max-pending-requests', DEFAULT_BREAKER.maxPendingRequests),
-    maxRequests: field('max-requests', DEFAULT_BREAKER.maxRequests),
-    maxRetries: field('max-retries', DEFAULT_BREAKER.maxRetries),
-  };
-  const same =
-    b.maxConnections === DEFAULT_BREAKER.maxConnections &&
-    b.maxPendingRequests === DEFAULT_BREAKER.maxPendingRequests &&
-    b.maxRequests === DEFAULT_BREAKER.maxRequests &&
-    b.maxRetries === DEFAULT_BREAKER.maxRetries;
-  return same ? DEFAULT_BREAKER : b;
-}
-
-function legacyWeight(ann: Map<string, string>, f: Findings): number | null {
-  const raw = ann.get('seldon.io/ambassador-weight');
-  if (raw === undefined || raw === '') return null;
-  const t = raw.trim();
-  if (/^-[0-9]+$/.test(t)) {
-    f.warn(`seldon.io/ambassador-weight "${raw}" clamped to 0`);
-    return 0;
-  }
-  const v = parseInteger(t);
-  if (!v.ok) {
-    f.warn(`seldon.io/ambassador-weight: ${v.error}: ignored`);
-    return null;
-  }
-  if (v.value > 100) {
-    f.warn(`seldon.io/ambassador-weight ${v.value} clamped to 100`);
-    return 100;
-  }
-  return v.value;
-}
-
-function legacyShadow(ann: Map<string, string>, f: Findings): boolean {
-  const raw = ann.get('seldon.io/ambassador-shadow');
-  if (raw === undefined || raw === '') return false;
-  const v = raw.toLowerCase();
-  if (v === 'true') return true;
-  if (v === 'false') return false;
-  f.warn(`seldon.io/ambassador-shadow "${raw}" is not true or false: taken as true`);
-  return true;
-}
-
-const RATE_LIMIT = /^([0-9]+)\s*\/\s*(s|m|h)$/;
-const PERIOD_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000 };
-
-/** `"<n>/<s|m|h>"` → a limit on bucket `key`, or an error text. */
-export function parseRateLimit(raw: string, key: string): RateLimit | string {
-  const m = RATE_LIMIT.exec(raw.trim());
-  const n = m ? parseInteger(m[1]!) : undefined;
-  if (!m || !n?.ok || n.value === 0) return `"${raw}" is not a rate like 100/s, 600/m or 5000/h (n ≥ 1)`;
-  return { key, count: n.value, periodMs: PERIOD_MS[m[2]!]!, text: `${n.value}/${m[2]}` };
-}
-
-const NO_LIMITS: readonly RateLimit[] = [];
-
 /**
- * `seldon.io/gateway-auth` and the deployment's `seldon.io/gateway-rate-limit`. An auth value other
- * than `oauth` or `none` rejects the SDep (a typo must not open it); a bad rate limit only warns.
- * `gate(predictorLimit)` gives each backend its gate, sharing one object where they agree.
- */
-function gateAnnotations(ann: Map<string, string>, ns: string, name: string): { warnings: string[]; gate: (extra: RateLimit | null) => Gate | null } | string {
-  const warnings: string[] = [];
-  const rawAuth = ann.get('seldon.io/gateway-auth');
-  const authValue = rawAuth?.toLowerCase();
-  if (authValue !== undefined && authValue !== '' && authValue !== 'oauth' && authValue !== 'none') {
-    return `seldon.io/gateway-auth "${rawAuth}" is not "oauth" or "none"`;
-  }
-  const auth = authValue === 'oauth' ? { namespace: ns, deployment: name } : null;
-  let limit: RateLimit | null = null;
-  const rawLimit = ann.get('seldon.io/gateway-rate-limit');
-  if (rawLimit) {
-    const l = parseRateLimit(rawLimit, `${ns}/${name}`);
-    if (typeof l === 'string') warnings.push(`seldon.io/gateway-rate-limit: ${l}: no limit`);
-    else limit = l;
-  }
-  const shared = auth || limit ? { auth, rateLimits: limit ? [limit] : NO_LIMITS } : null;
-  return {
-    warnings,
-    gate: (extra) => (extra === null ? shared : { auth, rateLimits: limit ? [limit, extra] : [extra] }),
-  };
-}
-
-/** A predictor's own `seldon.io/gateway-rate-limit` (its annotations): a bucket of its own. */
-function predictorRateLimit(p: PredictorSpec, ns: string, name: string, f: Findings): RateLimit | null {
-  const raw = p.annotations?.['seldon.io/gateway-rate-limit'];
-  if (raw === undefined || raw === '') return null;
-  const l = typeof raw === 'string' ? parseRateLimit(raw, `${ns}/${name}/${p.name}`) : `${JSON.stringify(raw)} is not a string`;
-  if (typeof l !== 'string') return l;
-  f.warn(`predictor "${p.name}": seldon.io/gateway-rate-limit: ${l}: no limit`);
-  return null;
-}
-
-/**
- * The clients an SDep registers (SEMANTICS.md §12): `<oauth_key><namespace>`, plus the bare key in
+ * The clients an SDep registers (docs/routing.md#oauth-front-end): `<oauth_key><namespace>`, plus the bare key in
  * single-namespace mode, when both `spec.oauth_key` and `spec.oauth_secret` are non-empty strings.
  */
 function oauthClients(d: SeldonDeployment, ns: string, name: string, opts: CompileOptions): { clients: OAuthClient[]; warnings: string[] } {
@@ -370,10 +245,10 @@ function trafficOf(p: PredictorSpec, f: Findings): number {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Generated routes (SEMANTICS.md §5–§7).
+// Generated routes (docs/routing.md#urls-and-prefixes, docs/routing.md#several-deployments-behind-one-name).
 // ---------------------------------------------------------------------------------------------
 
-function compileGenerated(d: SeldonDeployment, ns: string, name: string, ann: Map<string, string>, opts: CompileOptions, f: Findings): RouteSpec[] | string {
+function compileGenerated(d: SeldonDeployment, ns: string, name: string, ann: EffectiveAnnotations, opts: CompileOptions, f: Findings): RouteSpec[] | string {
   const predictors = d.spec?.predictors;
   if (!Array.isArray(predictors) || predictors.length === 0) return 'spec.predictors is empty: nothing to route';
   const maxPredictors = opts.maxPredictors ?? MAX_PREDICTORS;
@@ -384,46 +259,22 @@ function compileGenerated(d: SeldonDeployment, ns: string, name: string, ann: Ma
     if (!isDns1123Label(p.name)) return `predictor name ${JSON.stringify(p.name)} is not a DNS-1123 label (lower-case letters, digits and "-", at most 63 characters)`;
     if (seen.has(p.name)) return `predictor name "${p.name}" is used twice`;
     seen.add(p.name);
-    const svcName = p.annotations?.['seldon.io/svc-name'];
-    if (svcName !== undefined && !isDns1035Label(svcName.trim())) {
-      return `predictor "${p.name}": seldon.io/svc-name "${svcName}" is not a DNS-1035 label of at most 63 characters`;
-    }
-    if (p.annotations?.['getambassador.io/config'] !== undefined) {
-      f.warn(`predictor "${p.name}": getambassador.io/config is ignored; use seldon.io/ambassador-config on the SeldonDeployment`);
-    }
+    const bad = predictorAnnotations(p, f);
+    if (bad !== null) return bad;
   }
 
-  let svcExt = name;
-  const rawSvc = ann.get('seldon.io/ambassador-service-name');
-  if (rawSvc !== undefined) {
-    if (rawSvc === '') f.warn('seldon.io/ambassador-service-name is empty: the deployment name is used');
-    else if (BAD_SERVICE_NAME.test(rawSvc)) return `seldon.io/ambassador-service-name "${rawSvc}" contains characters not allowed in a path segment`;
-    else svcExt = rawSvc;
-  }
-
-  const headers: HeaderConstraint[] = [];
-  const rawHeader = ann.get('seldon.io/ambassador-header');
-  if (rawHeader) {
-    const h = parseHeaderAnnotation(rawHeader);
-    if (!h.ok) return h.error;
-    headers.push(...h.value);
-  }
-  const rawRegex = ann.get('seldon.io/ambassador-regex-header');
-  if (rawRegex) {
-    const h = parseRegexHeaderAnnotation(rawRegex);
-    if (!h.ok) return h.error;
-    headers.push(...h.value);
-  }
-  const grpcHeaders = headers.filter((h) => h.name !== 'seldon' && h.name !== 'namespace');
-  if (grpcHeaders.length !== headers.length) f.warn('header constraints on "seldon" or "namespace" are ignored on gRPC routes');
-
-  const idleFor = (t: number): number => (t > MAX_IDLE_DEFAULT_MS ? t : opts.defaultIdleTimeoutMs);
-  const restTimeout = timeoutAnnotation(ann, 'seldon.io/rest-timeout', 'seldon.io/rest-read-timeout', opts.defaultTimeoutMs, f);
-  const grpcTimeout = timeoutAnnotation(ann, 'seldon.io/grpc-timeout', 'seldon.io/grpc-read-timeout', opts.defaultTimeoutMs, f);
+  // The deployment's annotations, in the order their warnings are reported.
+  const svcName = serviceNameAnnotation(ann, name, f);
+  if (!svcName.ok) return svcName.error;
+  const svcExt = svcName.value;
+  const headers = headerAnnotations(ann, f);
+  if (!headers.ok) return headers.error;
+  const rest = timeoutAnnotation(ann, 'rest', opts, f);
+  const grpc = timeoutAnnotation(ann, 'grpc', opts, f);
   const retry = retriesAnnotation(ann, f);
   const breaker = breakerAnnotations(ann, f);
-  const weightAll = legacyWeight(ann, f);
-  const shadowAll = legacyShadow(ann, f);
+  const weightAll = legacyWeightAnnotation(ann, f);
+  const shadowAll = legacyShadowAnnotation(ann, f);
   const gates = gateAnnotations(ann, ns, name);
   if (typeof gates === 'string') return gates;
   for (const w of gates.warnings) f.warn(w);
@@ -432,9 +283,8 @@ function compileGenerated(d: SeldonDeployment, ns: string, name: string, ann: Ma
   if (opts.singleNamespace) restPrefixes.push(`/seldon/${svcExt}/`);
 
   const specs: RouteSpec[] = [];
-  const restHeaders: readonly HeaderConstraint[] = headers;
-  const restIdle = idleFor(restTimeout);
-  const grpcIdle = idleFor(grpcTimeout);
+  const restHeaders = headers.value.rest;
+  const grpcHeaders = headers.value.grpc;
   const grpcIdentity = { seldon: svcExt, namespace: ns };
   const restPaths: PathMatcher[] = restPrefixes.map((prefix) => ({ kind: 'prefix', prefix }));
   // A plain loop and object literals of one shape each: a deployment may have many predictors.
@@ -452,19 +302,19 @@ function compileGenerated(d: SeldonDeployment, ns: string, name: string, ann: Ma
     if (typeof svc === 'string') return svc;
     const tls = typeof p.ssl?.certSecretName === 'string' && p.ssl.certSecretName !== '';
     const origin: Origin = { namespace: ns, deployment: name, predictor: pred };
-    const gate = gates.gate(predictorRateLimit(p, ns, name, f));
+    const gate = gates.gate(predictorRateLimitAnnotation(p, ns, name, f));
     const id = `${ns}/${name}/${pred}`;
     const target = serviceKey(ns, svc.name);
     if (svc.httpPort !== null) {
       const upstream: Upstream = { host: svc.host, port: svc.httpPort, tls, service: { name: svc.name, namespace: ns, portName: 'http' } };
-      const backend = makeBackend(id, origin, upstream, '/', restTimeout, restIdle, retry, breaker, gate);
+      const backend = makeBackend(id, origin, upstream, '/', rest.timeoutMs, rest.idleTimeoutMs, retry, breaker, gate);
       for (let i = 0; i < restPaths.length; i++) {
         specs.push({ kind: 'rest', namespace: ns, path: restPaths[i]!, host: null, headers: restHeaders, grpcIdentity: null, backend, shadow, weight, frontEnd: i === 0, target });
       }
     }
     if (svc.grpcPort !== null) {
       const upstream: Upstream = { host: svc.host, port: svc.grpcPort, tls, service: { name: svc.name, namespace: ns, portName: 'grpc' } };
-      const backend = makeBackend(id, origin, upstream, null, grpcTimeout, grpcIdle, retry, breaker, gate);
+      const backend = makeBackend(id, origin, upstream, null, grpc.timeoutMs, grpc.idleTimeoutMs, retry, breaker, gate);
       specs.push({ kind: 'grpc', namespace: ns, path: GRPC_PATH_MATCHER, host: null, headers: grpcHeaders, grpcIdentity, backend, shadow, weight, frontEnd: true, target });
     }
     if (typeof p.explainer?.type === 'string' && p.explainer.type !== '') {
@@ -473,11 +323,11 @@ function compileGenerated(d: SeldonDeployment, ns: string, name: string, ann: Ma
       if (ex.httpPort !== null) {
         const upstream: Upstream = { host: ex.host, port: ex.httpPort, tls: false, service: { name: ex.name, namespace: ns, portName: 'http' } };
         const exOrigin: Origin = { namespace: ns, deployment: name, predictor: `${pred}-explainer` };
-        const backend = makeBackend(`${id}#explainer`, exOrigin, upstream, '/', restTimeout, restIdle, retry, breaker, gate);
+        const backend = makeBackend(`${id}#explainer`, exOrigin, upstream, '/', rest.timeoutMs, rest.idleTimeoutMs, retry, breaker, gate);
         const prefixes = [`/seldon/${ns}/${svcExt}-explainer/${pred}/`];
         if (opts.singleNamespace) prefixes.push(`/seldon/${svcExt}-explainer/${pred}/`);
         const exTarget = serviceKey(ns, ex.name);
-        // Explainers always take 100 %: weightless, never mirrors (SEMANTICS.md §5.3).
+        // Explainers always take 100 %: weightless, never mirrors (docs/routing.md#explainers).
         for (const prefix of prefixes) {
           specs.push({ kind: 'rest', namespace: ns, path: { kind: 'prefix', prefix }, host: null, headers: restHeaders, grpcIdentity: null, backend, shadow: false, weight: null, target: exTarget });
         }
@@ -488,7 +338,7 @@ function compileGenerated(d: SeldonDeployment, ns: string, name: string, ann: Ma
 }
 
 // ---------------------------------------------------------------------------------------------
-// Custom Ambassador config (SEMANTICS.md §8).
+// Custom Ambassador config (docs/routing.md#custom-ambassador-config).
 // ---------------------------------------------------------------------------------------------
 
 function compileCustom(
@@ -497,7 +347,7 @@ function compileCustom(
   name: string,
   id: string,
   text: string,
-  ann: Map<string, string>,
+  ann: EffectiveAnnotations,
   opts: CompileOptions,
   f: Findings,
 ): CompiledDeployment {

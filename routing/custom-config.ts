@@ -1,5 +1,5 @@
 /**
- * `seldon.io/ambassador-config`: Ambassador Mappings written by hand (SEMANTICS.md §8).
+ * `seldon.io/ambassador-config`: Ambassador Mappings written by hand (docs/routing.md#custom-ambassador-config).
  *
  * Turns the YAML into route specs for `compile`. A parse failure, or no valid Mapping left,
  * rejects the SDep; one invalid Mapping is dropped with a reason; unknown keys warn once each.
@@ -273,7 +273,7 @@ export function parseCustomConfig(text: string, namespace: string): CustomConfig
 }
 
 // ---------------------------------------------------------------------------------------------
-// Tenant isolation (customConfigScope "namespace", SEMANTICS.md §8).
+// Tenant isolation (customConfigScope "namespace", docs/routing.md#custom-ambassador-config).
 // ---------------------------------------------------------------------------------------------
 
 /**

@@ -1,5 +1,5 @@
 /**
- * `match`: one request in, one routing decision out (SEMANTICS.md §5–§6).
+ * `match`: one request in, one routing decision out (docs/routing.md#urls-and-prefixes, docs/routing.md#grpc-metadata-matching, docs/routing.md#precedence-and-no-match).
  *
  * REST: the path (without query) is cut at each `/` from the longest end and looked up in the
  * prefix index; the first group in precedence order whose host and header constraints hold and
@@ -222,7 +222,7 @@ export function match(table: RouteTable, req: RouteRequest, picker: Picker, elig
 }
 
 /**
- * The OAuth front end (SEMANTICS.md §12): route a request to the deployment `key` (`ns/name`)
+ * The OAuth front end (docs/routing.md#oauth-front-end): route a request to the deployment `key` (`ns/name`)
  * through its own routes: its predictors, weights and shadows, no header constraints, the path
  * forwarded unchanged (after the same path hygiene as `match`).
  */

@@ -1,5 +1,5 @@
 /**
- * Weighted choice of a group member, and whether a mirror fires (SEMANTICS.md §6.2–§6.3).
+ * Weighted choice of a group member, and whether a mirror fires (docs/routing.md#picking-a-member, docs/routing.md#shadows).
  *
  * `randomPicker`: one uniform draw in [0, 100) per request against the group's cumulative
  * percents, members in canonical order. A member with 0 % has an empty interval and is never

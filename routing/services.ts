@@ -1,12 +1,13 @@
 /**
- * Upstream Service names and ports of predictors and explainers (SEMANTICS.md §4), and the checks
+ * Upstream Service names and ports of predictors and explainers (docs/routing.md#upstream-services-and-ports), and the checks
  * that keep every upstream a valid address: a port is an integer 1..65535, a Service name a
  * DNS-1035 label, a namespace a DNS-1123 label, a host a DNS-1123 subdomain, as Kubernetes would
  * accept them. Anything else is a reason (a string) that rejects the deployment: no input may
  * produce an upstream a client library cannot parse, or a host that names a Service somewhere else.
  */
 import { createHash } from 'node:crypto';
-import type { CompileOptions, PredictorSpec, SeldonDeployment, ServiceStatus } from './types.js';
+import type { CompileOptions } from './types.js';
+import type { PredictorSpec, SeldonDeployment, ServiceStatus } from './seldon-deployment.js';
 
 const MAX_NAME = 63;
 const MAX_SUBDOMAIN = 253;

@@ -7,7 +7,7 @@
  * are copied, the untouched groups shared). A full rebuild is the same builder fed every
  * deployment once, and must give an equal table (property-tested).
  *
- * Beside the routes, the table holds what the OAuth front end needs (SEMANTICS.md §12): the client
+ * Beside the routes, the table holds what the OAuth front end needs (docs/routing.md#oauth-front-end): the client
  * registry (a client_id claimed by two deployments goes to neither, and both are degraded) and each
  * deployment's own routes (its predictors only, no header constraints).
  */
@@ -29,10 +29,10 @@ import type {
   RateLimit,
   RouteGroup,
   RouteTable,
-  SeldonDeployment,
   RouteMatch,
   WeightedBackend,
 } from './types.js';
+import type { SeldonDeployment } from './seldon-deployment.js';
 
 function matcherText(p: PathMatcher): string {
   return p.kind === 'prefix' ? p.prefix : p.source;
@@ -67,7 +67,7 @@ function precedenceOf(spec: RouteMatch): Precedence {
 const byId = (a: { backend: { id: string } }, b: { backend: { id: string } }): number => (a.backend.id < b.backend.id ? -1 : a.backend.id > b.backend.id ? 1 : 0);
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
-/** SEMANTICS.md §6.5; namespace and key settle the (rare) ties between namespaces. */
+/** docs/routing.md#precedence-and-no-match; namespace and key settle the (rare) ties between namespaces. */
 export function comparePrecedence(a: RouteGroup, b: RouteGroup): number {
   const p = a.precedence;
   const q = b.precedence;
@@ -215,23 +215,40 @@ class Snapshots<K, V> {
   }
 }
 
+/** What a `Table` is made of: every field of a `RouteTable` but `groups`, which it gathers itself. */
+type TableFields = Omit<RouteTable, 'groups'>;
+
 class Table implements RouteTable {
+  readonly generation: number;
+  readonly options: Readonly<CompileOptions>;
+  readonly restByPrefix: ReadonlyMap<string, readonly RouteGroup[]>;
+  readonly restOddPrefixLengths: readonly number[];
+  readonly restRegex: readonly RouteGroup[];
+  readonly grpcByIdentity: ReadonlyMap<string, readonly RouteGroup[]>;
+  readonly grpcNamespaces: ReadonlyMap<string, readonly string[]>;
+  readonly grpcByPrefix: ReadonlyMap<string, readonly RouteGroup[]>;
+  readonly grpcOddPrefixLengths: readonly number[];
+  readonly grpcRegex: readonly RouteGroup[];
+  readonly deployments: ReadonlyMap<string, DeploymentReport>;
+  readonly oauthClients: ReadonlyMap<string, OAuthClient>;
+  readonly ownRoutes: ReadonlyMap<string, OwnRoutes>;
   private sorted: RouteGroup[] | undefined;
-  constructor(
-    readonly generation: number,
-    readonly options: Readonly<CompileOptions>,
-    readonly restByPrefix: ReadonlyMap<string, readonly RouteGroup[]>,
-    readonly restOddPrefixLengths: readonly number[],
-    readonly restRegex: readonly RouteGroup[],
-    readonly grpcByIdentity: ReadonlyMap<string, readonly RouteGroup[]>,
-    readonly grpcNamespaces: ReadonlyMap<string, readonly string[]>,
-    readonly grpcByPrefix: ReadonlyMap<string, readonly RouteGroup[]>,
-    readonly grpcOddPrefixLengths: readonly number[],
-    readonly grpcRegex: readonly RouteGroup[],
-    readonly deployments: ReadonlyMap<string, DeploymentReport>,
-    readonly oauthClients: ReadonlyMap<string, OAuthClient>,
-    readonly ownRoutes: ReadonlyMap<string, OwnRoutes>,
-  ) {}
+
+  constructor(f: TableFields) {
+    this.generation = f.generation;
+    this.options = f.options;
+    this.restByPrefix = f.restByPrefix;
+    this.restOddPrefixLengths = f.restOddPrefixLengths;
+    this.restRegex = f.restRegex;
+    this.grpcByIdentity = f.grpcByIdentity;
+    this.grpcNamespaces = f.grpcNamespaces;
+    this.grpcByPrefix = f.grpcByPrefix;
+    this.grpcOddPrefixLengths = f.grpcOddPrefixLengths;
+    this.grpcRegex = f.grpcRegex;
+    this.deployments = f.deployments;
+    this.oauthClients = f.oauthClients;
+    this.ownRoutes = f.ownRoutes;
+  }
 
   /** Every group in precedence order; gathered from the indexes (each group is in exactly one) on first use: listing only, never the hot path. */
   get groups(): readonly RouteGroup[] {
@@ -485,25 +502,25 @@ export class TableBuilder {
     this.dirtyDeployments.clear();
 
     this.generation++;
-    return new Table(
-      this.generation,
-      this.options,
-      this.snapshots.restByPrefix.snapshot(),
-      this.restOdd,
-      this.restRegex,
-      this.snapshots.grpcByIdentity.snapshot(),
-      this.grpcNamespacesSnapshots.snapshot(),
-      this.snapshots.grpcByPrefix.snapshot(),
-      this.grpcOdd,
-      this.grpcRegex,
-      this.reportSnapshots.snapshot(),
-      this.oauthClients,
-      this.ownSnapshots.snapshot(),
-    );
+    return new Table({
+      generation: this.generation,
+      options: this.options,
+      restByPrefix: this.snapshots.restByPrefix.snapshot(),
+      restOddPrefixLengths: this.restOdd,
+      restRegex: this.restRegex,
+      grpcByIdentity: this.snapshots.grpcByIdentity.snapshot(),
+      grpcNamespaces: this.grpcNamespacesSnapshots.snapshot(),
+      grpcByPrefix: this.snapshots.grpcByPrefix.snapshot(),
+      grpcOddPrefixLengths: this.grpcOdd,
+      grpcRegex: this.grpcRegex,
+      deployments: this.reportSnapshots.snapshot(),
+      oauthClients: this.oauthClients,
+      ownRoutes: this.ownSnapshots.snapshot(),
+    });
   }
 
   /**
-   * A spec's backend as served (SEMANTICS.md §8): a route to a Service of an OAuth-gated deployment
+   * A spec's backend as served (docs/routing.md#custom-ambassador-config): a route to a Service of an OAuth-gated deployment
    * applies that deployment's gate, whoever's route it is; to a Service two gated deployments claim,
    * a gate no token passes. Its own gate otherwise.
    */

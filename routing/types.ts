@@ -1,100 +1,11 @@
 /**
- * Domain types of the routing core.
- *
- * Inputs are SeldonDeployments as a cluster (or a manifest file) serves them; outputs are the
- * routes, groups and backends of an immutable `RouteTable`, and the `Decision` that `match`
- * returns for one request. Nothing here does I/O.
+ * Domain types of the routing core: the compile settings, the routes, groups and backends of an
+ * immutable `RouteTable`, and the `Decision` that `match` returns for one request. Nothing here
+ * does I/O. The input (SeldonDeployment and its parts) is in `seldon-deployment.ts`.
  */
 
 // ---------------------------------------------------------------------------------------------
-// Input: SeldonDeployment (machinelearning.seldon.io v1 / v1alpha2 / v1alpha3, and 0.x shapes).
-// Every field is optional because clusters and hand-written manifests omit what they like;
-// unknown fields are tolerated and ignored.
-// ---------------------------------------------------------------------------------------------
-
-export type Annotations = Record<string, string>;
-
-export interface ObjectMeta {
-  name?: string;
-  namespace?: string;
-  uid?: string;
-  resourceVersion?: string;
-  generation?: number;
-  annotations?: Annotations;
-  labels?: Record<string, string>;
-}
-
-export interface GraphEndpoint {
-  type?: string;
-  service_host?: string;
-  service_port?: number;
-  httpPort?: number;
-  grpcPort?: number;
-}
-
-export interface PredictiveUnit {
-  name?: string;
-  type?: string;
-  implementation?: string;
-  modelUri?: string;
-  endpoint?: GraphEndpoint;
-  children?: PredictiveUnit[];
-  [key: string]: unknown;
-}
-
-export interface ExplainerSpec {
-  type?: string;
-  modelUri?: string;
-  endpoint?: GraphEndpoint;
-  [key: string]: unknown;
-}
-
-export interface PredictorSpec {
-  name?: string;
-  graph?: PredictiveUnit;
-  traffic?: number;
-  shadow?: boolean;
-  annotations?: Annotations;
-  explainer?: ExplainerSpec;
-  ssl?: { certSecretName?: string };
-  replicas?: number;
-  [key: string]: unknown;
-}
-
-export interface SeldonDeploymentSpec {
-  name?: string;
-  annotations?: Annotations;
-  predictors?: PredictorSpec[];
-  oauth_key?: string;
-  oauth_secret?: string;
-  protocol?: string;
-  transport?: string;
-  [key: string]: unknown;
-}
-
-export interface ServiceStatus {
-  svcName?: string;
-  httpEndpoint?: string;
-  grpcEndpoint?: string;
-  explainerFor?: string;
-}
-
-export interface SeldonDeploymentStatus {
-  state?: string;
-  serviceStatus?: Record<string, ServiceStatus>;
-  [key: string]: unknown;
-}
-
-export interface SeldonDeployment {
-  apiVersion?: string;
-  kind?: string;
-  metadata?: ObjectMeta;
-  spec?: SeldonDeploymentSpec;
-  status?: SeldonDeploymentStatus;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Compile settings (SEMANTICS.md §0).
+// Compile settings (docs/routing.md#settings).
 // ---------------------------------------------------------------------------------------------
 
 export interface CompileOptions {
@@ -157,7 +68,7 @@ export interface Upstream {
   };
 }
 
-/** Retry policy (SEMANTICS.md §9). */
+/** Retry policy (docs/routing.md#timeouts-retries-and-circuit-breakers). */
 export type RetryOn = 'gateway-error' | '5xx' | 'connect-failure' | 'retriable-4xx' | 'refused-stream';
 
 export interface RetryPolicy {
@@ -168,7 +79,7 @@ export interface RetryPolicy {
   readonly perTryTimeoutMs: number;
 }
 
-/** Per-upstream limits (SEMANTICS.md §9). */
+/** Per-upstream limits (docs/routing.md#timeouts-retries-and-circuit-breakers). */
 export interface BreakerLimits {
   readonly maxConnections: number;
   readonly maxPendingRequests: number;
@@ -202,7 +113,7 @@ export interface RateLimit {
  */
 export interface Gate {
   /**
-   * `oauth`: a valid token of this deployment's own OAuth client is required (SEMANTICS.md §12).
+   * `oauth`: a valid token of this deployment's own OAuth client is required (docs/routing.md#oauth-front-end).
    * A route to a Service of another OAuth-gated deployment carries that one's auth; to a Service
    * several claim, `deployment` is `CONFLICTED_AUTH_DEPLOYMENT`, which no token is for.
    */
@@ -246,7 +157,7 @@ export interface Backend {
 /** A non-shadow member and its effective share of the group's traffic. */
 export interface WeightedBackend {
   readonly backend: Backend;
-  /** Effective percent after normalisation (SEMANTICS.md §6.2); may be fractional. */
+  /** Effective percent after normalisation (docs/routing.md#weights-and-normalisation); may be fractional. */
   readonly percent: number;
 }
 
@@ -265,7 +176,7 @@ export type PathMatcher =
   | { readonly kind: 'prefix'; readonly prefix: string }
   | { readonly kind: 'regex'; readonly source: string; readonly test: (path: string) => boolean };
 
-/** What a route matches: the fields of a group's key (SEMANTICS.md §6.1). */
+/** What a route matches: the fields of a group's key (docs/routing.md#route-groups). */
 export interface RouteMatch {
   readonly kind: RouteKind;
   /** Namespace of the deployment(s) the route belongs to (groups never span namespaces). */
@@ -279,7 +190,7 @@ export interface RouteMatch {
 }
 
 /**
- * A route group: all routes sharing one match key (SEMANTICS.md §6.1). Weights are normalised
+ * A route group: all routes sharing one match key (docs/routing.md#route-groups). Weights are normalised
  * within a group and never across groups.
  */
 export interface RouteGroup extends RouteMatch {
@@ -290,7 +201,7 @@ export interface RouteGroup extends RouteMatch {
   readonly mirrors: readonly Mirror[];
   /** Running sum of member percents, for the weighted pick. */
   readonly cumulative: readonly number[];
-  /** Precedence sort keys (SEMANTICS.md §6.5). */
+  /** Precedence sort keys (docs/routing.md#precedence-and-no-match). */
   readonly precedence: Precedence;
   /** Warnings from normalisation (e.g. "weights sum to 120, scaled to 100"). */
   readonly warnings: readonly string[];
@@ -315,7 +226,7 @@ export interface DeploymentReport {
   readonly reasons: readonly string[];
 }
 
-/** A client of the OAuth front end, registered by a SeldonDeployment (SEMANTICS.md §12). */
+/** A client of the OAuth front end, registered by a SeldonDeployment (docs/routing.md#oauth-front-end). */
 export interface OAuthClient {
   /** `<oauth_key><namespace>`, or the bare `<oauth_key>` in single-namespace mode. */
   readonly clientId: string;

@@ -1,9 +1,10 @@
 /**
- * Parsing of annotation values (SEMANTICS.md §2–§3): integers, booleans, header constraints and
- * RE2 patterns. Every parser returns a value or a human-readable error; none throws.
+ * Parsing of annotation values (docs/routing.md#effective-annotations, docs/routing.md#annotations): integers, booleans, header constraints and
+ * RE2 patterns. Every parser returns a value or a human-readable error; none throws. Which
+ * annotation holds which value, and what a bad one does, is `annotations.ts`.
  */
 import { RE2JS } from 're2js';
-import type { Annotations, HeaderConstraint } from './types.js';
+import type { HeaderConstraint } from './types.js';
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
 
@@ -19,19 +20,6 @@ export function parseInteger(raw: string): Parsed<number> {
   const n = Number(s);
   if (n > MAX_INT32) return { ok: false, error: `"${raw}" is larger than ${MAX_INT32}` };
   return { ok: true, value: n };
-}
-
-/**
- * Effective annotations: metadata overlaid by spec, spec winning by key presence (a present
- * empty value hides the metadata one). Values are trimmed.
- */
-export function effectiveAnnotations(metadata: Annotations | undefined, spec: Annotations | undefined): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const source of [metadata, spec]) {
-    if (!source || typeof source !== 'object') continue;
-    for (const [k, v] of Object.entries(source)) out.set(k, typeof v === 'string' ? v.trim() : String(v ?? '').trim());
-  }
-  return out;
 }
 
 /** Compile a pattern with RE2 semantics (linear time; no backreferences or lookaround), full match. */
@@ -106,7 +94,7 @@ export function constraintText(c: HeaderConstraint): string {
   }
 }
 
-/** Precedence weight of one constraint (SEMANTICS.md §6.5): presence counts 1, a regex adds 1. */
+/** Precedence weight of one constraint (docs/routing.md#precedence-and-no-match): presence counts 1, a regex adds 1. */
 export function constraintWeight(c: HeaderConstraint): number {
   switch (c.kind) {
     case 'exact':

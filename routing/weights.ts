@@ -1,5 +1,5 @@
 /**
- * Ambassador weight normalisation within one route group (SEMANTICS.md §6.2).
+ * Ambassador weight normalisation within one route group (docs/routing.md#weights-and-normalisation).
  *
  * Members carry an explicit weight (0..100) or none ("weightless": the first predictor, custom
  * Mappings without `weight`). With W the sum of explicit weights and U the weightless count, the

@@ -5,7 +5,7 @@
  * says `synced` once its initial state has been delivered. It knows nothing of routes. It never
  * throws at its caller: trouble is reported through `onProblem` and the source keeps going.
  */
-import type { SeldonDeployment } from '../routing/types.js';
+import type { SeldonDeployment } from '../routing/seldon-deployment.js';
 
 export type SourceEvent =
   | { readonly type: 'upsert'; readonly key: string; readonly deployment: SeldonDeployment }
@@ -35,7 +35,7 @@ export interface DeploymentSource {
   stop(): Promise<void>;
 }
 
-/** `namespace/name`, with an empty namespace read as `default` (SEMANTICS.md terms). */
+/** `namespace/name`, with an empty namespace read as `default` (docs/routing.md#terms). */
 export function deploymentKey(d: SeldonDeployment): string {
   const ns = d.metadata?.namespace || 'default';
   return `${ns}/${d.metadata?.name ?? ''}`;

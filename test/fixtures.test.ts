@@ -20,7 +20,7 @@ import { startHttpBackend, type HttpBackend } from './fixtures/http-backend.js';
 import { probability, startMockModel, type MockModel } from '../examples/mock-model.js';
 
 describe('seldon.proto wire layout', () => {
-  it('encodes SeldonMessage{strData:"hi"} as the SEMANTICS.md test vector', () => {
+  it('encodes SeldonMessage{strData:"hi"} as the test vector of docs/routing.md#payloads', () => {
     const bytes = encodeSeldonMessage({ strData: 'hi' });
     expect(bytes.toString('hex')).toBe('2a026869');
     expect(grpcFrame(bytes).toString('hex')).toBe('00000000042a026869');

@@ -148,7 +148,7 @@ describe('gRPC failures, timeouts and cancellation', () => {
     expect(f.code).toBe(grpc.status.DEADLINE_EXCEEDED);
     expect(f.details).toContain('route timeout of 300 ms');
     const call = backend.calls[before]!;
-    // The route timeout bounds the wait for headers only (SEMANTICS.md §9); grpc-timeout passes unchanged (§5.2).
+    // The route timeout bounds the wait for headers only (docs/routing.md#timeouts-retries-and-circuit-breakers); grpc-timeout passes unchanged (§5.2).
     expect(Math.abs(call.deadline! - (call.receivedAt + 10_000))).toBeLessThan(500);
   });
 

@@ -1,5 +1,5 @@
 /**
- * Upstream TLS for gRPC (SEMANTICS.md §5.4): a predictor with `ssl.certSecretName` is dialled
+ * Upstream TLS for gRPC (docs/routing.md#upstream-tls): a predictor with `ssl.certSecretName` is dialled
  * over TLS with ALPN h2 and SNI `<svc>.<ns>`; verification is off unless asked for.
  */
 import http2 from 'node:http2';

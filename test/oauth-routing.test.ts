@@ -8,7 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { PATH_BACKSLASH, PATH_DOT_SEGMENT, PATH_MERGE_SLASHES, PATH_OK, checkPath, match, matchDeployment } from '../routing/match.js';
 import { randomPicker, seededRandom } from '../routing/pick.js';
 import { buildTable, TableBuilder } from '../routing/table.js';
-import { DEFAULT_COMPILE_OPTIONS, type CompileOptions, type Decision, type PredictorSpec, type RouteRequest, type Routed, type SeldonDeployment } from '../routing/types.js';
+import { DEFAULT_COMPILE_OPTIONS, type CompileOptions, type Decision, type RouteRequest, type Routed } from '../routing/types.js';
+import type { PredictorSpec, SeldonDeployment } from '../routing/seldon-deployment.js';
 
 const opts = (o: Partial<CompileOptions> = {}): CompileOptions => ({ ...DEFAULT_COMPILE_OPTIONS, ...o });
 

@@ -1,5 +1,5 @@
 /**
- * The OAuth front end end to end (SEMANTICS.md §12): two gateway processes' worth of gateways
+ * The OAuth front end end to end (docs/routing.md#oauth-front-end): two gateway processes' worth of gateways
  * (in-process) sharing one real redis-server, real upstreams (HTTP and gRPC), real clients.
  * Token flow over REST and gRPC, reuse, expiry, wrong secret and namespace, the opt-in
  * `seldon.io/gateway-auth: oauth`, revocation on delete, and Redis killed and restarted.

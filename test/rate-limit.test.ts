@@ -17,7 +17,7 @@ import { startCli } from './helpers/cli.js';
 import { sdep, startTestGateway, type TestGateway } from './helpers/gateway.js';
 import { startRedis, type TestRedis } from './helpers/redis.js';
 import { Gcra } from '../gateway/auth/rate-limit.js';
-import { parseRateLimit } from '../routing/compile.js';
+import { parseRateLimit } from '../routing/annotations.js';
 import type { RateLimit } from '../routing/types.js';
 
 const PREDICT = '/api/v1.0/predictions';

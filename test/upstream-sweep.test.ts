@@ -9,7 +9,7 @@ import { DataPlane } from '../gateway/process/data-plane.js';
 import { parseConfig } from '../gateway/config.js';
 import { startHttpBackend, type HttpBackend } from './fixtures/http-backend.js';
 import { sdep } from './helpers/gateway.js';
-import type { SeldonDeployment } from '../routing/types.js';
+import type { SeldonDeployment } from '../routing/seldon-deployment.js';
 
 const deployment = (name: string): SeldonDeployment => JSON.parse(sdep(name, 'm', { predictors: [{ name: 'main' }] })) as SeldonDeployment;
 

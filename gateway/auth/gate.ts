@@ -9,7 +9,7 @@
  * PERMISSION_DENIED for another deployment's token). Then the rate limits: 429 with Retry-After /
  * RESOURCE_EXHAUSTED. The credential is stripped before the request goes upstream.
  *
- * The OAuth front end (SEMANTICS.md §12): `/api/v0.1/*` and `/api/v1.0/*` with a bearer token, and
+ * The OAuth front end (docs/routing.md#oauth-front-end): `/api/v0.1/*` and `/api/v1.0/*` with a bearer token, and
  * gRPC `seldon.protos.Seldon/*` calls with `oauth_token` and no `seldon` metadata, go to the
  * deployment that owns the token, through its own routes (`matchDeployment`), path unchanged.
  * Only the token's deployment decides where a call goes, never the path or metadata.

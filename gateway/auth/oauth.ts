@@ -1,5 +1,5 @@
 /**
- * OAuth (SEMANTICS.md §12): the token endpoint, token checks, and revocation.
+ * OAuth (docs/routing.md#oauth-front-end): the token endpoint, token checks, and revocation.
  *
  * Clients are registered by SeldonDeployments (`spec.oauth_key` + `spec.oauth_secret`, compiled
  * into `table.oauthClients`). `POST /oauth/token` with HTTP Basic `client_id:secret` and

@@ -270,7 +270,7 @@ export function addressBucket(address: string): string {
 }
 
 /**
- * Failed `/oauth/token` attempts, per client address and per client_id (SEMANTICS.md §12): each
+ * Failed `/oauth/token` attempts, per client address and per client_id (docs/routing.md#oauth-front-end): each
  * attempt first asks whether either budget is spent (then 429, the credentials are not even
  * checked), and only a failed attempt consumes. Successful logins cost nothing and are never
  * slowed. The buckets are the rate limits' (GCRA): in Redis when configured (every replica

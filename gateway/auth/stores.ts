@@ -6,7 +6,7 @@
  *   no Redis, 1 process  this process's memory.
  *   no Redis, workers    the primary's memory, reached over the cluster IPC channel, so every
  *                        worker of the instance accepts every token and counts against the same
- *                        limits (SEMANTICS.md §12). Other replicas cannot see it: one replica only.
+ *                        limits (docs/routing.md#oauth-front-end). Other replicas cannot see it: one replica only.
  *
  * An IPC call that gets no answer fails like a Redis call would (token checks 503, rate limits
  * use the worker's share: the limit divided by the worker count).

@@ -1,5 +1,5 @@
 /**
- * Where OAuth tokens live (SEMANTICS.md §12): in Redis, so every replica accepts every token, or
+ * Where OAuth tokens live (docs/routing.md#oauth-front-end): in Redis, so every replica accepts every token, or
  * in memory (one store per instance). Either way the store never holds a token itself: a token
  * is found by its SHA-256 (`TokenRecord` under `token:<hash>`), and a client's current token is
  * kept sealed (AES-GCM under a key derived from the client's secret, which only the SeldonDeployment

@@ -1,5 +1,5 @@
 /**
- * Errors the gateway itself produces (SEMANTICS.md §9): a Seldon-style JSON body for REST and a
+ * Errors the gateway itself produces (docs/routing.md#timeouts-retries-and-circuit-breakers): a Seldon-style JSON body for REST and a
  * gRPC status for gRPC. Upstream statuses and bodies are never rewritten.
  */
 

@@ -1,5 +1,5 @@
 /**
- * Answers the gateway itself makes on a client's gRPC stream (SEMANTICS.md §6.5, §9):
+ * Answers the gateway itself makes on a client's gRPC stream (docs/routing.md#precedence-and-no-match, docs/routing.md#error-mapping):
  * trailers-only (`:status 200`, `content-type: application/grpc`, `grpc-status`, a
  * percent-encoded `grpc-message`), or trailers after an upstream's headers went out.
  * Upstream statuses are never rewritten; these are only for what the gateway decided.

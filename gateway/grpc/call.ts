@@ -4,7 +4,7 @@
  * response headers and trailers pass unchanged (only `:scheme` follows the upstream, and
  * `grpc-timeout` passes unchanged, a retry carries what is left of it); nothing is parsed.
  *
- * Timeouts (SEMANTICS.md §9): the client's `grpc-timeout` runs from arrival, the route timeout
+ * Timeouts (docs/routing.md#timeouts-retries-and-circuit-breakers): the client's `grpc-timeout` runs from arrival, the route timeout
  * from the end of the request; whichever ends first before the upstream's response headers
  * answers DEADLINE_EXCEEDED. After headers only the idle timeout applies (no bytes either way),
  * which ends the call with trailers grpc-status 4.
@@ -19,7 +19,8 @@ import { randomUUID } from 'node:crypto';
 import http2, { type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { overflowInfo } from '../upstream/breaker.js';
 import { dropInternalHeaders } from '../edge/http-headers.js';
-import { backoffMs, retriesOn, type AttemptFailure } from '../upstream/retry-policy.js';
+import type { AttemptFailure } from '../upstream/retry-policy.js';
+import { Attempts } from '../upstream/attempts.js';
 import { GrpcStatus } from '../edge/errors.js';
 import { RESPOND_END_STREAM, RESPOND_WITH_TRAILERS, answerTrailersOnly, statusTrailers, stopReading } from './answer.js';
 import { answerStatus, type GrpcMirrors } from './mirror.js';
@@ -29,10 +30,9 @@ import type { LogBudget } from '../observe/log-budget.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import type { Backend, Routed } from '../../routing/types.js';
+import type { Routed } from '../../routing/types.js';
 
 const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM, NGHTTP2_FLAG_END_STREAM, NGHTTP2_INTERNAL_ERROR } = http2.constants;
-const IMPLICIT_RETRIES = 2;
 const OVERLOADED = { 'x-envoy-overloaded': 'true' } as const;
 const ignore = (): void => undefined;
 
@@ -126,9 +126,8 @@ type Failure = Exclude<AttemptFailure, number>;
 type Message = (where: string, full: boolean) => string;
 
 
-export class GrpcCall {
-  private readonly backend: Backend;
-  private readonly up: GrpcUpstream;
+/** One gRPC call across its attempts; the retry state is the shared one (upstream/attempts.ts). */
+export class GrpcCall extends Attempts<GrpcUpstream> {
   private readonly arrivedAt = performance.now();
   /** The client's grpc-timeout as sent, and its absolute deadline (performance.now() ms). */
   private readonly clientTimeout: string | undefined;
@@ -139,9 +138,6 @@ export class GrpcCall {
   private attemptSession: PooledSession | undefined;
   private attemptError: (Error & { code?: string }) | undefined;
   private attempts = 0;
-  private retriesLeft: number;
-  private implicitLeft = IMPLICIT_RETRIES;
-  private inRetry = false;
 
   /** Request chunks kept for replay and mirrors; complete while either flag holds. */
   private chunks: Buffer[] | undefined;
@@ -160,7 +156,6 @@ export class GrpcCall {
   private deadlineAt = Infinity;
   private deadlineWhy: 'client' | 'route' = 'route';
   private timer: NodeJS.Timeout | undefined;
-  private tryTimer: NodeJS.Timeout | undefined;
   private done = false;
 
   constructor(
@@ -172,14 +167,12 @@ export class GrpcCall {
     /** The client connection's peer and whether it is a trusted proxy. */
     peer: Peer,
   ) {
-    this.backend = decision.backend;
+    super(decision.backend, ctx.upstreams.for(decision.backend), ctx.metrics, 'grpc');
     // Clients cannot forge the gateway's own headers (x-seldon-predictor, x-envoy-*), as on REST.
     dropInternalHeaders(headers);
     forwardedHeaders(headers, peer);
     // As on REST (and as Envoy does for gRPC): every call upstream carries a request id.
     if (headers['x-request-id'] === undefined) headers['x-request-id'] = randomUUID();
-    this.up = ctx.upstreams.for(this.backend);
-    this.retriesLeft = this.backend.retry?.numRetries ?? 0;
     this.keepForRetry = ctx.retryBufferBytes > 0;
     this.keepForMirror = decision.mirrors.length > 0;
     const t = headers['grpc-timeout'];
@@ -196,7 +189,7 @@ export class GrpcCall {
       this.ctx.callEnded();
       return;
     }
-    const overflow = this.up.breaker.enter();
+    const overflow = this.admit();
     if (overflow) {
       this.done = true;
       this.ctx.metrics.overflow(this.backend, 'grpc', overflow);
@@ -222,7 +215,7 @@ export class GrpcCall {
 
   // ---- attempts ------------------------------------------------------------------------------
 
-  private dispatch(): void {
+  protected dispatch(): void {
     if (this.done) return;
     const now = performance.now();
     this.budgetHeader(now);
@@ -249,12 +242,11 @@ export class GrpcCall {
     if (this.chunks) for (const chunk of this.chunks) s.write(chunk);
     if (this.requestEnded) s.end();
     else if (this.client.isPaused()) this.client.resume();
-    const perTry = this.backend.retry?.perTryTimeoutMs ?? 0;
-    if (perTry > 0) this.tryTimer = setTimeout(this.onPerTryTimeout, perTry);
+    this.armTryTimer();
   }
 
   /**
-   * The upstream sees the client's budget: its grpc-timeout passes unchanged (SEMANTICS.md §5.2),
+   * The upstream sees the client's budget: its grpc-timeout passes unchanged (docs/routing.md#grpc-metadata-matching),
    * and a retry carries what is left of it. The route timeout is not imposed on the upstream: it
    * only bounds the wait for response headers (§9), so a long stream the route allows survives.
    */
@@ -268,7 +260,7 @@ export class GrpcCall {
     const s = this.attempt;
     if (!s) return;
     this.attempt = undefined;
-    if (this.tryTimer) clearTimeout(this.tryTimer);
+    this.clearTryTimer();
     s.off('response', this.onResponse);
     s.off('data', this.onUpstreamData);
     s.off('trailers', this.onUpstreamTrailers);
@@ -282,12 +274,7 @@ export class GrpcCall {
 
   private onAttemptFailed(failure: Failure, detail: string, cause: string): void {
     this.dropAttempt();
-    const replayable = this.keepForRetry;
-    if ((failure === 'connect' || failure === 'refused') && replayable && this.implicitLeft > 0) {
-      this.implicitLeft--;
-      this.dispatch();
-      return;
-    }
+    if (this.replayNow(failure, this.keepForRetry)) return;
     if (this.mayRetry(failure)) return;
     if (failure === 'connect') this.fail(GrpcStatus.UNAVAILABLE, (w, full) => `could not connect to ${w}: ${full ? detail : cause}`);
     else if (failure === 'refused') this.fail(GrpcStatus.UNAVAILABLE, (w, full) => `${w} refused the stream: ${full ? detail : cause}`);
@@ -296,23 +283,11 @@ export class GrpcCall {
 
   /** Retry under the route's policy (replayable, retries and breaker budget left); true if so. */
   private mayRetry(what: Failure | number): boolean {
-    if (!this.keepForRetry || this.retriesLeft <= 0 || !retriesOn(this.backend.retry, what) || !this.up.breaker.enterRetry()) return false;
-    this.ctx.metrics.retry(this.backend, 'grpc');
-    const n = (this.backend.retry?.numRetries ?? 0) - this.retriesLeft;
-    this.retriesLeft--;
-    this.inRetry = true;
+    if (!this.retry(what, this.keepForRetry)) return false;
+    // The client's further request bytes wait for the retry's stream.
     if (!this.requestEnded) this.client.pause();
-    // Backoff 25 ms × 2ⁿ with full jitter, capped at 250 ms (SEMANTICS.md §9).
-    setTimeout(this.retryNow, backoffMs(n));
     return true;
   }
-
-  private readonly retryNow = (): void => {
-    if (!this.inRetry) return; // finished meanwhile (client gone, deadline)
-    this.inRetry = false;
-    this.up.breaker.leaveRetry();
-    this.dispatch();
-  };
 
   // ---- client side ---------------------------------------------------------------------------
 
@@ -338,7 +313,7 @@ export class GrpcCall {
   }
 
   private readonly resumeClient = (): void => {
-    if (!this.done && !this.inRetry) this.client.resume();
+    if (!this.done && !this.retryPending) this.client.resume();
   };
 
   private readonly onClientEnd = (): void => {
@@ -369,7 +344,7 @@ export class GrpcCall {
 
   private readonly onResponse = (headers: IncomingHttpHeaders, flags: number): void => {
     if (this.done) return;
-    if (this.tryTimer) clearTimeout(this.tryTimer);
+    this.clearTryTimer();
     const httpStatus = Number(headers[':status']);
     if (httpStatus !== 200 && this.mayRetry(httpStatus)) {
       this.dropAttempt();
@@ -527,13 +502,14 @@ export class GrpcCall {
     );
   };
 
-  private readonly onPerTryTimeout = (): void => {
+  protected onPerTryTimeout(): void {
     if (this.done || this.responseStarted) return;
     this.dropAttempt();
+    // Retried as a 504 answer would be: when the policy's retry_on covers it.
     if (this.mayRetry(504)) return;
     this.ctx.metrics.timeout(this.backend, 'grpc');
     this.fail(GrpcStatus.DEADLINE_EXCEEDED, (w) => `${w} did not answer within the per-try timeout of ${this.backend.retry?.perTryTimeoutMs} ms`);
-  };
+  }
 
   private readonly onIdle = (): void => {
     if (this.done) return;
@@ -616,12 +592,7 @@ export class GrpcCall {
     if (this.done) return;
     this.done = true;
     if (this.timer) clearTimeout(this.timer);
-    if (this.tryTimer) clearTimeout(this.tryTimer);
-    if (this.inRetry) {
-      this.inRetry = false;
-      this.up.breaker.leaveRetry();
-    }
-    this.up.breaker.leave();
+    this.settle();
     if (this.backend.idleTimeoutMs > 0 && !this.client.destroyed) this.client.setTimeout(0);
     // Handlers stay attached (they check `done`); only an upstream stream still open needs a
     // word: cancelled if it never finished, NO_ERROR if it answered while the client kept sending.

@@ -1,17 +1,19 @@
 /**
- * gRPC mirroring (SEMANTICS.md §6.3): a fire-and-forget copy of a call to each chosen shadow's
+ * gRPC mirroring (docs/routing.md#shadows): a fire-and-forget copy of a call to each chosen shadow's
  * gRPC upstream, sent once the client's request half has ended within the body-size limit
  * (unary calls, client streams). Same path and metadata, `:authority` with `-shadow` inserted.
  *
  * The copy shares nothing with the primary but the (immutable) body chunks: it runs on the
- * shadow upstream's own sessions, under its own breaker and the per-upstream in-flight bound,
- * to its own timeout; its answer is read, discarded and counted.
+ * shadow upstream's own sessions, under its own breaker and the per-upstream in-flight bound
+ * (admission and settlement are upstream/mirror.ts, shared with REST), to its own timeout; its
+ * answer is read, discarded and counted.
  */
 import http2, { type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import { shadowHost } from '../edge/http-headers.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
-import type { GrpcUpstream, GrpcUpstreams } from './upstreams.js';
+import type { GrpcUpstreams } from './upstreams.js';
 import type { MirrorBudget } from '../upstream/mirror-budget.js';
+import { MirrorAdmission } from '../upstream/mirror.js';
 import type { Backend, Mirror } from '../../routing/types.js';
 
 const { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM } = http2.constants;
@@ -64,17 +66,14 @@ class MirrorCall {
   }
 }
 
-export class GrpcMirrors {
+export class GrpcMirrors extends MirrorAdmission {
   constructor(
     private readonly upstreams: GrpcUpstreams,
-    private readonly budget: MirrorBudget,
-    private readonly metrics: GatewayMetrics,
-    readonly maxBodyBytes: number,
-  ) {}
-
-  /** Count mirrors not sent because the request outgrew the limit. */
-  tooLarge(mirrors: readonly Mirror[]): void {
-    for (const m of mirrors) this.metrics.shadow(m.backend, 'grpc', 'dropped_body_size');
+    budget: MirrorBudget,
+    metrics: GatewayMetrics,
+    maxBodyBytes: number,
+  ) {
+    super(budget, metrics, 'grpc', maxBodyBytes);
   }
 
   /** `headers`: the primary's upstream headers (copied here, never changed). */
@@ -82,37 +81,18 @@ export class GrpcMirrors {
     const authority = String(headers[':authority'] ?? '');
     for (const m of mirrors) {
       const up = this.upstreams.for(m.backend);
-      if (!this.budget.take(up)) {
-        this.metrics.shadow(m.backend, 'grpc', 'dropped_in_flight');
-        continue;
-      }
-      if (up.breaker.enter() !== null) {
-        this.budget.give(up);
-        this.metrics.shadow(m.backend, 'grpc', 'dropped_breaker');
-        continue;
-      }
+      if (!this.admit(up, m.backend)) continue;
       let stream: ClientHttp2Stream;
       try {
         stream = up.request({ ...headers, ':authority': shadowHost(authority), ':scheme': up.tls ? 'https' : 'http' }).stream;
       } catch {
-        this.settled(up, m.backend, -1);
+        this.settle(up, m.backend, true, 0, null);
         continue;
       }
-      new MirrorCall(m.backend, stream, (backend, status) => this.settled(up, backend, status));
+      // status -1: the mirror ended (reset, timeout, unreachable) without an answer.
+      new MirrorCall(m.backend, stream, (backend, status) => this.settle(up, backend, status < 0, status, null));
       for (const chunk of body) stream.write(chunk);
       stream.end();
-    }
-  }
-
-  /** `status` -1: the mirror failed (reset, timeout, unreachable) without an answer. */
-  private settled(up: GrpcUpstream, backend: Backend, status: number): void {
-    up.breaker.leave();
-    this.budget.give(up);
-    if (status < 0) {
-      this.metrics.shadow(backend, 'grpc', 'failed');
-    } else {
-      this.metrics.shadow(backend, 'grpc', 'mirrored');
-      this.metrics.request(backend, 'grpc', 'shadow', status, null);
     }
   }
 }

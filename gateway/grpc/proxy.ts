@@ -18,7 +18,7 @@ import { GrpcCall, type CallContext, type Peer } from './call.js';
 import { GrpcMirrors } from './mirror.js';
 import { CLIENT_SESSION_IDLE_MS, CONNECTION_WINDOW_BYTES, SERVER_OPTIONS } from './settings.js';
 import { GrpcUpstreams } from './upstreams.js';
-import type { EndpointSource } from '../upstream/pools.js';
+import type { EndpointSource } from '../upstream/endpoints.js';
 import { GrpcStatus, errorBody, grpcStatusOf } from '../edge/errors.js';
 import { LogBudget } from '../observe/log-budget.js';
 import type { GatewayMetrics } from '../observe/metrics.js';

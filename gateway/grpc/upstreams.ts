@@ -2,12 +2,14 @@
  * Upstream HTTP/2 sessions for gRPC, pooled per upstream (address + TLS + breaker limits, as
  * the REST pools are) and shared by every call and mirror to it.
  *
- * A call takes the session with the fewest active streams; another session is opened when all
- * carry STREAMS_BEFORE_NEW_SESSION or more, up to MAX_SESSIONS_PER_UPSTREAM (and never above
- * the breaker's max_connections). A session that goes away (GOAWAY, reset, error, idle close)
- * leaves the pool at once, so later calls open a fresh one; streams it refused are the call's
- * to replay (grpc/call.ts). `--resolve` maps the Service address to a local one before dialling;
- * `:authority` stays the client's.
+ * The endpoint of each call (a pod, or the Service address) is chosen by the endpoint set REST
+ * uses too (upstream/endpoints.ts); the upstreams are kept and swept by the shared registry
+ * (upstream/registry.ts). On that endpoint, a call takes the session with the fewest active
+ * streams; another session is opened when all carry STREAMS_BEFORE_NEW_SESSION or more, up to
+ * MAX_SESSIONS_PER_UPSTREAM (and never above the breaker's max_connections). A session that
+ * goes away (GOAWAY, reset, error, idle close) leaves the pool at once, so later calls open a
+ * fresh one; streams it refused are the call's to replay (grpc/call.ts). `--resolve` maps the
+ * Service address to a local one before dialling; `:authority` stays the client's.
  */
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type OutgoingHttpHeaders, type Settings } from 'node:http2';
 import net from 'node:net';
@@ -21,8 +23,9 @@ import {
   UPSTREAM_SESSION_IDLE_MS,
   UPSTREAM_SESSION_OPTIONS,
 } from './settings.js';
-import { dialTarget, liveUpstreamKeys, upstreamKey, type EndpointSource } from '../upstream/pools.js';
-import type { Backend, BreakerLimits, RouteTable, Upstream } from '../../routing/types.js';
+import { EndpointSet, type EndpointKind, type EndpointSource } from '../upstream/endpoints.js';
+import { UpstreamRegistry } from '../upstream/registry.js';
+import type { Backend, BreakerLimits, Upstream } from '../../routing/types.js';
 
 export interface GrpcUpstreamSettings {
   readonly resolve: ReadonlyMap<string, { host: string; port: number }>;
@@ -69,14 +72,21 @@ class Target {
     readonly port: number,
   ) {}
 
-  get active(): number {
+  /** Streams in flight on its sessions (what the endpoint pick compares). */
+  get outstanding(): number {
     let n = 0;
     for (const ps of this.sessions) n += ps.active;
     return n;
   }
 }
 
-type Address = { readonly host: string; readonly port: number };
+/** A pod endpoint is opened without dialling (sessions open on demand); one that left closes its sessions once their streams finish. */
+const TARGETS: EndpointKind<Target> = {
+  open: (host, port) => new Target(host, port),
+  retire: (t) => {
+    for (const ps of t.sessions.splice(0)) ps.session.close();
+  },
+};
 
 /** No ready endpoint: the Service is known and none of its pods can take the call. */
 export class NoReadyEndpoint extends Error {
@@ -91,11 +101,7 @@ export class GrpcUpstream {
   readonly tls: boolean;
   private readonly maxSessions: number;
   private closed = false;
-  /** The Service address, when endpoints are unknown. */
-  private service: Target | undefined;
-  private readonly byAddress = new Map<string, Target>();
-  private seen: readonly Address[] | undefined;
-  private ready: Target[] = [];
+  private readonly targets: EndpointSet<Target>;
 
   constructor(
     private readonly upstream: Upstream,
@@ -106,6 +112,7 @@ export class GrpcUpstream {
     this.tls = upstream.tls;
     this.breaker = new Breaker(limits);
     this.maxSessions = Math.max(1, Math.min(MAX_SESSIONS_PER_UPSTREAM, limits.maxConnections));
+    this.targets = new EndpointSet(upstream, settings.resolve, settings.endpoints, TARGETS);
   }
 
   /**
@@ -116,7 +123,7 @@ export class GrpcUpstream {
   request(headers: OutgoingHttpHeaders, avoid?: PooledSession): { stream: ClientHttp2Stream; session: PooledSession } {
     let lastError: unknown;
     for (let tries = 0; tries < 3; tries++) {
-      const target = this.pickTarget(avoid?.target);
+      const target = this.targets.pick(avoid?.target);
       if (target === undefined) throw new NoReadyEndpoint(`no ready endpoint for ${this.name}`);
       const ps = this.pick(target);
       try {
@@ -134,59 +141,14 @@ export class GrpcUpstream {
 
   /** False only when the Service is known and has no ready endpoint. */
   hasReady(): boolean {
-    const ready = this.endpoints();
-    return ready === undefined || ready.length > 0;
+    return this.targets.hasReady();
   }
 
   close(): void {
     this.closed = true;
-    for (const t of [...this.byAddress.values(), ...(this.service ? [this.service] : [])]) {
+    for (const t of this.targets.all()) {
       for (const ps of t.sessions.splice(0)) ps.session.destroy();
     }
-  }
-
-  private endpoints(): readonly Target[] | undefined {
-    const svc = this.upstream.service;
-    const source = this.settings.endpoints;
-    if (source === undefined || svc?.portName === undefined) return undefined;
-    const list = source.endpointsOf(svc.name, svc.namespace, svc.portName);
-    if (list === undefined) return undefined;
-    if (list !== this.seen) {
-      this.seen = list;
-      const keep = new Set<string>();
-      this.ready = list.map(({ host, port }) => {
-        const key = `${host}:${port}`;
-        keep.add(key);
-        let t = this.byAddress.get(key);
-        if (!t) this.byAddress.set(key, (t = new Target(host, port)));
-        return t;
-      });
-      for (const [key, t] of this.byAddress) {
-        if (keep.has(key)) continue;
-        // Not ready, terminating or gone: no new calls; streams in flight finish, then it closes.
-        this.byAddress.delete(key);
-        for (const ps of t.sessions.splice(0)) ps.session.close();
-      }
-    }
-    return this.ready;
-  }
-
-  private pickTarget(avoid?: Target): Target | undefined {
-    const ready = this.endpoints();
-    if (ready === undefined) {
-      if (!this.service) {
-        const t = dialTarget(this.upstream, this.settings.resolve);
-        this.service = new Target(t.host, t.port);
-      }
-      return this.service;
-    }
-    const n = ready.length;
-    if (n <= 1) return ready[0];
-    let a = ready[Math.floor(Math.random() * n)]!;
-    let b = ready[Math.floor(Math.random() * n)]!;
-    if (a === avoid) [a, b] = [b, a];
-    if (b === avoid || a === b) return a !== avoid ? a : (ready.find((t) => t !== avoid) ?? a);
-    return b.active < a.active ? b : a;
   }
 
   private pick(target: Target): PooledSession {
@@ -277,46 +239,25 @@ export class GrpcUpstream {
   }
 }
 
-/** The pools of all gRPC upstreams, cached per Backend object so the hot path builds no key. */
-export class GrpcUpstreams {
-  private readonly byKey = new Map<string, GrpcUpstream>();
-  private readonly byBackend = new WeakMap<Backend, GrpcUpstream>();
-
-  constructor(private readonly settings: GrpcUpstreamSettings) {}
-
-  for(backend: Backend): GrpcUpstream {
-    let u = this.byBackend.get(backend);
-    if (u) return u;
-    const up = backend.upstream;
-    const b = backend.breaker;
-    const key = upstreamKey(backend, up.tls ? 'h2' : 'h2c');
-    u = this.byKey.get(key);
-    if (!u) {
-      u = new GrpcUpstream(up, b, this.settings);
-      this.byKey.set(key, u);
-    }
-    this.byBackend.set(backend, u);
-    return u;
+/** The gRPC upstreams: one GrpcUpstream (session pool and breaker) per upstream key. */
+export class GrpcUpstreams extends UpstreamRegistry<GrpcUpstream> {
+  constructor(private readonly settings: GrpcUpstreamSettings) {
+    super('grpc');
   }
 
-  /** For `match`: a member whose Service has no ready endpoint leaves the weighted pick. */
-  readonly eligible = (backend: Backend): boolean => this.for(backend).hasReady();
+  protected scheme(backend: Backend): string {
+    return backend.upstream.tls ? 'h2' : 'h2c';
+  }
 
-  /** Close the sessions of upstreams no gRPC route of `table` names any more, once idle (see Upstreams.sweep). */
-  sweep(table: RouteTable): number {
-    const live = liveUpstreamKeys(table, (b) => (b.upstream.tls ? 'h2' : 'h2c'), 'grpc');
-    let closed = 0;
-    for (const [key, u] of this.byKey) {
-      if (live.has(key) || u.breaker.inFlight > 0) continue;
-      this.byKey.delete(key);
-      u.close();
-      closed++;
-    }
-    return closed;
+  protected create(backend: Backend): GrpcUpstream {
+    return new GrpcUpstream(backend.upstream, backend.breaker, this.settings);
+  }
+
+  protected retire(u: GrpcUpstream): void {
+    u.close();
   }
 
   close(): void {
-    for (const u of this.byKey.values()) u.close();
-    this.byKey.clear();
+    for (const u of this.drain()) u.close();
   }
 }

@@ -7,10 +7,9 @@
  * A worker that does not answer within the timeout is left out of that gather.
  */
 import cluster, { type Worker } from 'node:cluster';
-import { AggregatorRegistry, type Registry } from 'prom-client';
-import type { GatewayMetrics } from './metrics.js';
-import { metricsJson, type Gathered, type MetricsJson } from './observed.js';
-import { latestDisagreements, type Disagreement, type ShadowComparer } from './shadow-compare.js';
+import type { Registry } from 'prom-client';
+import { metricsJson, type Gathered } from './observed.js';
+import { latestDisagreements } from './shadow-compare.js';
 
 interface ObserveRequest {
   readonly type: 'observe';
@@ -21,19 +20,19 @@ interface ObserveRequest {
 interface ObserveReply {
   readonly type: 'observed';
   readonly id: number;
-  readonly metrics: MetricsJson;
-  readonly disagreements: readonly Disagreement[];
+  /** What the worker's data plane gathered (the same `gather` the single process answers from). */
+  readonly gathered: Gathered;
 }
 
 const GATHER_TIMEOUT_MS = 2000;
 let nextId = 0;
 
-/** Worker side: answer the primary's observe requests from this worker's metrics and comparer. */
-export function answerObserveRequests(metrics: GatewayMetrics, comparer: ShadowComparer | undefined): void {
+/** Worker side: answer the primary's observe requests with what this worker's data plane gathers. */
+export function answerObserveRequests(gather: (names?: readonly string[]) => Promise<Gathered>): void {
   process.on('message', (msg: ObserveRequest) => {
     if (msg?.type !== 'observe') return;
-    void metricsJson(metrics.registry, msg.names).then((m) => {
-      const reply: ObserveReply = { type: 'observed', id: msg.id, metrics: m, disagreements: comparer?.recent() ?? [] };
+    void gather(msg.names).then((gathered) => {
+      const reply: ObserveReply = { type: 'observed', id: msg.id, gathered };
       if (process.connected) process.send?.(reply);
     });
   });
@@ -84,10 +83,6 @@ function askWorkers(workers: readonly Worker[], names: readonly string[] | undef
 export async function gatherCluster(own: Registry, names?: readonly string[], timeoutMs = GATHER_TIMEOUT_MS): Promise<Gathered> {
   const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && w.isConnected());
   const [mine, answered] = await Promise.all([metricsJson(own, names), askWorkers(workers, names, timeoutMs)]);
-  return { metrics: [mine, ...answered.map((r) => r.metrics)], disagreements: latestDisagreements(answered.map((r) => r.disagreements)) };
+  return { metrics: [mine, ...answered.flatMap((r) => r.gathered.metrics)], disagreements: latestDisagreements(answered.map((r) => r.gathered.disagreements)) };
 }
 
-/** Prometheus text for gathered metrics: one family per metric, summed across processes. */
-export async function aggregatedText(g: Gathered): Promise<string> {
-  return AggregatorRegistry.aggregate(g.metrics as MetricsJson[]).metrics();
-}

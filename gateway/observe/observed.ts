@@ -10,9 +10,9 @@
  * any traffic, while the gateway is younger than the window). A counter that went down (a
  * worker restarted) counts from zero.
  *
- * Also here: `observeDataPlane`, which turns the observation options on for one data plane.
+ * Also here: `dataPlaneObservers`, the observation options of one data plane, turned on.
  */
-import type { Registry } from 'prom-client';
+import { AggregatorRegistry, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { AccessLog, accessLogger } from './access-log.js';
 import type { GatewayConfig } from '../config.js';
@@ -45,6 +45,11 @@ export async function metricsJson(registry: Registry, names?: readonly string[])
   if (!names) return registry.getMetricsAsJSON();
   const out = await Promise.all(names.map((n) => registry.getSingleMetric(n)?.get()));
   return out.filter((m) => m !== undefined) as MetricsJson;
+}
+
+/** Prometheus text for gathered metrics: one family per metric, summed across processes (one process: its own). */
+export async function aggregatedText(g: Gathered): Promise<string> {
+  return AggregatorRegistry.aggregate(g.metrics as MetricsJson[]).metrics();
 }
 
 interface Sample {
@@ -185,38 +190,49 @@ export class TrafficHistory {
   }
 }
 
-/** The observation options of one data plane, turned on. */
+/** The observation options of one data plane, built before the data plane is. */
 export interface DataPlaneObservers {
+  /** --predictor-header: answers name their predictor (REST and gRPC). */
+  readonly predictorHeader: boolean;
   readonly comparer: ShadowComparer | undefined;
   readonly accessLog: AccessLog | undefined;
+  /** What the REST proxy taps answers with; undefined when nothing is observed (no per-request cost). */
+  readonly rest: RestObserve | undefined;
   /** Flush the access log (shutdown). */
   flush(): void;
 }
 
 /**
- * Turn on the predictor header (REST and gRPC), the access log and shadow comparison (REST) for a
- * data plane, as configured. `accessLogger` replaces the stdout access logger (tests).
+ * The predictor header (REST and gRPC), the access log and shadow comparison (REST), as
+ * configured, counting into `metrics`. `accessLoggerOverride` replaces the stdout access logger (tests).
  */
-export function observeDataPlane(
-  plane: { readonly rest: RestProxy; readonly grpc: GrpcProxy; readonly metrics: GatewayMetrics },
+export function dataPlaneObservers(
   config: Pick<GatewayConfig, 'predictorHeader' | 'accessLogSample' | 'shadowCompare'>,
+  metrics: GatewayMetrics,
   accessLoggerOverride?: Logger,
 ): DataPlaneObservers {
   const sc = config.shadowCompare;
-  const comparer = sc.enabled ? new ShadowComparer({ tolerance: sc.tolerance, ignore: sc.ignore, maxBodyBytes: sc.maxBodyBytes }, plane.metrics) : undefined;
+  const comparer = sc.enabled ? new ShadowComparer({ tolerance: sc.tolerance, ignore: sc.ignore, maxBodyBytes: sc.maxBodyBytes }, metrics) : undefined;
   let flush = (): void => undefined;
   let accessLog: AccessLog | undefined;
   if (config.accessLogSample > 0) {
     if (accessLoggerOverride) accessLog = new AccessLog(accessLoggerOverride, config.accessLogSample);
     else {
-      const out = accessLogger(plane.metrics);
+      const out = accessLogger(metrics);
       accessLog = new AccessLog(out.logger, config.accessLogSample);
       flush = out.flush;
     }
   }
-  plane.rest.deps.mirrors.compare = comparer;
   const options = { predictorHeader: config.predictorHeader, accessLog, comparer };
-  plane.rest.observe = RestObserve.needed(options) ? new RestObserve(options) : undefined;
-  plane.grpc.predictorHeader = config.predictorHeader;
-  return { comparer, accessLog, flush };
+  return { predictorHeader: config.predictorHeader, comparer, accessLog, rest: RestObserve.needed(options) ? new RestObserve(options) : undefined, flush };
+}
+
+/**
+ * Hand the observers to a data plane's proxies. The one wiring still done after construction:
+ * RestProxy, RestMirrors and GrpcProxy take them as settable fields, not constructor options.
+ */
+export function observeDataPlane(plane: { readonly rest: RestProxy; readonly grpc: GrpcProxy }, observers: DataPlaneObservers): void {
+  plane.rest.deps.mirrors.compare = observers.comparer;
+  plane.rest.observe = observers.rest;
+  plane.grpc.predictorHeader = observers.predictorHeader;
 }

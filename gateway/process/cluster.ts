@@ -1,13 +1,13 @@
 /**
  * Several worker processes (Node `cluster`), so the gateway uses every core.
  *
- * The primary is the control plane: it runs the SeldonDeployment source and the admin port, and
- * sends every batch of source events to each worker; a worker that (re)starts first gets the
- * whole current set. Each worker compiles the same table from the same objects (compilation
- * is pure) and serves the shared public port. Metrics are gathered from the workers and summed
- * (observe/observed-cluster.ts), for /metrics and the diagnostics page. SIGTERM
- * or SIGINT to the primary turns readiness off, asks every worker to drain, and exits 0 once
- * they have (or after the grace period).
+ * The primary runs the control plane (control-plane.ts, the same one a single process runs) with
+ * `WorkerPlanes` as its data planes: every batch of source events goes to each worker; a worker
+ * that (re)starts first gets the whole current set. Each worker runs a `LocalDataPlane`
+ * (local-plane.ts), compiles the same table from the same objects (compilation is pure) and
+ * serves the shared public port. Metrics are gathered from the workers and summed
+ * (observe/observed-cluster.ts), for /metrics and the diagnostics page. SIGTERM or SIGINT to
+ * the primary runs the control plane's shutdown (workers drain when told) and exits 0.
  *
  * Connections never pass through the primary. Node's default (round-robin) has the primary accept
  * every connection and pass it to a worker over IPC; out of file descriptors, that hand-over
@@ -20,26 +20,25 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import net from 'node:net';
-import type { AcceptFailure } from '../edge/accept-guard.js';
 import type { Logger } from 'pino';
-import { createAdminApp } from '../admin/server.js';
-import { diagnostics } from '../admin/page.js';
+import type { Registry } from 'prom-client';
+import type { AcceptFailure } from '../edge/accept-guard.js';
 import type { GatewayConfig } from '../config.js';
-import { DataPlane } from './data-plane.js';
 import { GatewayMetrics } from '../observe/metrics.js';
 import { serveStoresToWorkers } from '../auth/stores.js';
-import { OBSERVED_METRICS, TrafficHistory, observeDataPlane } from '../observe/observed.js';
-import { aggregatedText, answerObserveRequests, gatherCluster } from '../observe/observed-cluster.js';
+import { answerObserveRequests, gatherCluster } from '../observe/observed-cluster.js';
+import type { Gathered } from '../observe/observed.js';
 import { RouteState } from './route-state.js';
-import { StateSink, endpointsFor, keepServing, notAccepting, observeChanges, pageSettings, postEventsOnChanges, sourceFor } from './serve.js';
-import { LazyKubeSource } from '../../source/kubernetes/kubernetes.js';
+import { notAccepting, sourceFor, startControlPlane, type DataPlanes, type PlanesReadiness, type PublicPorts } from './control-plane.js';
+import { LocalDataPlane } from './local-plane.js';
+import { keepServing } from './serve.js';
 import type { SourceEvent } from '../../source/source.js';
-import type { SeldonDeployment } from '../../routing/types.js';
+import type { SeldonDeployment } from '../../routing/seldon-deployment.js';
 
 type ToWorker = { type: 'sdep-events'; events: readonly SourceEvent[] } | { type: 'sdep-snapshot'; deployments: [string, SeldonDeployment][] } | { type: 'drain'; graceMs: number };
 type ToPrimary =
   | { type: 'worker-hello' }
-  | { type: 'worker-ready'; port: number }
+  | { type: 'worker-ready'; ports: PublicPorts }
   | { type: 'worker-failed'; problem: string }
   | { type: 'worker-accept'; failing: AcceptFailure | null };
 
@@ -81,143 +80,150 @@ async function shareListeners(config: GatewayConfig): Promise<'reuse-port' | 'sh
   return ports.every((p) => p !== 0) && (await reusePortWorks()) ? 'reuse-port' : 'shared';
 }
 
-export async function runPrimary(config: GatewayConfig, log: Logger): Promise<void> {
-  const metrics = new GatewayMetrics();
-  const state = new RouteState(config.compile);
-  observeChanges(state, metrics, log);
-  const current = new Map<string, SeldonDeployment>();
-  const readyWorkers = new Set<number>();
+/** The control plane's data planes in a cluster primary: one per worker, reached over IPC. */
+class WorkerPlanes implements DataPlanes {
+  readonly processes: number;
+  /** The deployments as the source last gave them: a (re)started worker starts from these. */
+  private readonly current = new Map<string, SeldonDeployment>();
+  /** Workers listening, with their ports. */
+  private readonly listening = new Map<number, PublicPorts>();
   /** Workers that cannot accept connections now, and why. */
-  const notAcceptingWorkers = new Map<number, AcceptFailure>();
-  let adminPort = config.adminPort;
-  let shuttingDown = false;
-  let started = false;
-  const send = (w: Worker, msg: ToWorker): void => {
+  private readonly notAccepting = new Map<number, AcceptFailure>();
+  private sharing: 'reuse-port' | 'shared' = 'shared';
+  /** Until every worker listens: settles `start()`. */
+  private starting: { resolve(ports: PublicPorts): void; reject(err: Error): void } | undefined;
+  private stopping = false;
+  private stopStores: (() => void) | undefined;
+
+  constructor(
+    private readonly config: GatewayConfig,
+    private readonly log: Logger,
+    /** The primary's own metrics, gathered with the workers'. */
+    private readonly own: Registry,
+  ) {
+    this.processes = config.workers;
+  }
+
+  async start(): Promise<PublicPorts> {
+    this.sharing = await shareListeners(this.config);
+    // Without Redis, OAuth tokens and rate limits live here, one store for every worker (auth/stores.ts).
+    this.stopStores = this.config.redisUrl ? undefined : serveStoresToWorkers();
+    // Young-generation GC pauses set the hot path's tail latency (load/README.md): give workers room.
+    const semiSpace = this.config.maxSemiSpaceMb > 0 ? [`--max-semi-space-size=${this.config.maxSemiSpaceMb}`] : [];
+    cluster.setupPrimary({ execArgv: [...process.execArgv.filter((a) => !a.startsWith('--max-semi-space-size')), ...semiSpace] });
+    cluster.on('exit', (w, code, signal) => {
+      this.listening.delete(w.id);
+      this.notAccepting.delete(w.id);
+      if (this.stopping) return;
+      this.log.error({ worker: w.id, code, signal }, 'worker exited: starting another');
+      this.fork();
+    });
+    const started = new Promise<PublicPorts>((resolve, reject) => (this.starting = { resolve, reject }));
+    for (let i = 0; i < this.processes; i++) this.fork();
+    return started;
+  }
+
+  apply(events: readonly SourceEvent[]): void {
+    for (const e of events) {
+      if (e.type === 'upsert') this.current.set(e.key, e.deployment);
+      else this.current.delete(e.key);
+    }
+    this.broadcast({ type: 'sdep-events', events });
+  }
+
+  readiness(): PlanesReadiness {
+    for (const [id, reason] of this.notAccepting) return { ready: false, detail: notAccepting(reason, `worker ${id}`) };
+    return { ready: this.listening.size >= this.processes, detail: `${this.listening.size}/${this.processes} workers listening` };
+  }
+
+  gather(names?: readonly string[]): Promise<Gathered> {
+    return gatherCluster(this.own, names);
+  }
+
+  /** Every worker drains (its own grace period); any still running 2 s after it is killed. */
+  async drain(graceMs: number): Promise<void> {
+    await this.stop(graceMs, graceMs + 2000);
+  }
+
+  async close(): Promise<void> {
+    await this.stop(undefined, 0);
+  }
+
+  private async stop(drainMs: number | undefined, killAfterMs: number): Promise<void> {
+    this.stopping = true;
+    const workers = this.workers();
+    const exits = workers.map((w) => new Promise<void>((r) => (w.isDead() ? r() : w.once('exit', () => r()))));
+    if (drainMs !== undefined) this.broadcast({ type: 'drain', graceMs: drainMs });
+    const kill = (): void => {
+      for (const w of workers) if (!w.isDead()) w.process.kill('SIGKILL');
+    };
+    const hard = setTimeout(kill, killAfterMs);
+    await Promise.all(exits);
+    clearTimeout(hard);
+    this.stopStores?.();
+  }
+
+  private workers(): Worker[] {
+    return Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
+  }
+
+  private send(w: Worker, msg: ToWorker): void {
     if (w.isConnected()) w.send(msg);
-  };
-  const broadcast = (msg: ToWorker): void => {
-    for (const w of Object.values(cluster.workers ?? {})) if (w) send(w, msg);
-  };
-  const fork = (): void => {
-    const w = cluster.fork(listening === 'reuse-port' ? { [REUSE_PORT_ENV]: '1' } : {});
+  }
+
+  private broadcast(msg: ToWorker): void {
+    for (const w of this.workers()) this.send(w, msg);
+  }
+
+  private fork(): void {
+    const w = cluster.fork(this.sharing === 'reuse-port' ? { [REUSE_PORT_ENV]: '1' } : {});
     w.on('message', (msg: ToPrimary) => {
       // A worker says hello once it listens for messages; anything sent before is lost to it,
       // so it starts from the whole current set and then follows the event stream.
-      if (msg?.type === 'worker-hello') send(w, { type: 'sdep-snapshot', deployments: [...current] });
+      if (msg?.type === 'worker-hello') this.send(w, { type: 'sdep-snapshot', deployments: [...this.current] });
       else if (msg?.type === 'worker-ready') {
-        readyWorkers.add(w.id);
-        log.info({ worker: w.id, pid: w.process.pid, port: msg.port }, 'worker listening');
-        if (readyWorkers.size === config.workers && !started) {
-          started = true;
-          log.info({ port: msg.port, adminPort, workers: config.workers, listening }, 'seldon-gateway listening');
+        this.listening.set(w.id, msg.ports);
+        this.log.info({ worker: w.id, pid: w.process.pid, ...msg.ports, listening: this.sharing }, 'worker listening');
+        if (this.listening.size === this.processes && this.starting) {
+          this.starting.resolve(msg.ports);
+          this.starting = undefined;
         }
       } else if (msg?.type === 'worker-accept') {
-        if (msg.failing === null) notAcceptingWorkers.delete(w.id);
-        else notAcceptingWorkers.set(w.id, msg.failing);
+        if (msg.failing === null) this.notAccepting.delete(w.id);
+        else this.notAccepting.set(w.id, msg.failing);
       } else if (msg?.type === 'worker-failed') {
-        log.error({ worker: w.id, problem: msg.problem }, 'a worker could not listen');
-        // At start-up the gateway could never serve: exit non-zero rather than stay up, never ready.
-        if (!started) void fail();
+        this.log.error({ worker: w.id, problem: msg.problem }, 'a worker could not listen');
+        // At start-up the gateway could never serve: it stops (exit 1) rather than stay up, never ready.
+        if (this.starting) {
+          this.stopping = true;
+          this.starting.reject(new Error(`a worker could not listen: ${msg.problem}`));
+          this.starting = undefined;
+        }
       }
     });
-  };
-  const fail = async (): Promise<void> => {
-    if (shuttingDown) return;
-    shuttingDown = true;
-    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL');
-    log.error('seldon-gateway could not start: exiting');
-    process.exit(1);
-  };
-  cluster.on('exit', (w, code, signal) => {
-    readyWorkers.delete(w.id);
-    notAcceptingWorkers.delete(w.id);
-    if (shuttingDown) return;
-    log.error({ worker: w.id, code, signal }, 'worker exited: starting another');
-    fork();
-  });
-
-  const sink = new StateSink(
-    (events) => {
-      for (const e of events) {
-        if (e.type === 'upsert') current.set(e.key, e.deployment);
-        else current.delete(e.key);
-      }
-      state.apply(events);
-      broadcast({ type: 'sdep-events', events });
-    },
-    log,
-    metrics,
-    config.manifests ? 'manifests' : 'kubernetes',
-  );
-  const history = new TrafficHistory(() => gatherCluster(metrics.registry, OBSERVED_METRICS));
-  const ready = (): boolean => sink.synced && !shuttingDown && readyWorkers.size >= config.workers && notAcceptingWorkers.size === 0;
-  const admin = createAdminApp({
-    ready,
-    readiness: () => {
-      if (shuttingDown) return 'shutting down';
-      if (!sink.synced) return 'waiting for the initial sync';
-      for (const [id, reason] of notAcceptingWorkers) return notAccepting(reason, `worker ${id}`);
-      return `${readyWorkers.size}/${config.workers} workers listening`;
-    },
-    table: () => state.current,
-    appliedAt: () => state.lastAppliedAt,
-    metrics: async () => ({ contentType: metrics.registry.contentType, body: await aggregatedText(await gatherCluster(metrics.registry)) }),
-    problems: () => sink.problems,
-    diagnostics: async () => {
-      const { window, disagreements } = await history.observe();
-      return diagnostics({ table: state.current, appliedAt: state.lastAppliedAt, problems: sink.problems, window, disagreements, settings: pageSettings(config, config.workers) });
-    },
-  });
-  await admin.listen({ port: config.adminPort, host: config.adminHost });
-  const adminAddress = admin.server.address();
-  adminPort = typeof adminAddress === 'object' && adminAddress ? adminAddress.port : config.adminPort;
-  // Without Redis, OAuth tokens and rate limits live here, one store for every worker (auth/stores.ts).
-  const stopStores = config.redisUrl ? undefined : serveStoresToWorkers();
-  // Young-generation GC pauses set the hot path's tail latency (load/README.md): give workers room.
-  const semiSpace = config.maxSemiSpaceMb > 0 ? [`--max-semi-space-size=${config.maxSemiSpaceMb}`] : [];
-  const listening = await shareListeners(config);
-  cluster.setupPrimary({ execArgv: [...process.execArgv.filter((a) => !a.startsWith('--max-semi-space-size')), ...semiSpace] });
-  for (let i = 0; i < config.workers; i++) fork();
-  void history.start();
-  const source = sourceFor(config, { log });
-  const events = source instanceof LazyKubeSource ? await postEventsOnChanges(state, source, log) : undefined;
-  await source.start(sink);
-  log.info({ adminPort, workers: config.workers }, 'seldon-gateway primary started');
-  keepServing(log, metrics);
-
-  const stop = async (signal: string): Promise<void> => {
-    if (shuttingDown) return;
-    shuttingDown = true;
-    history.stop();
-    stopStores?.();
-    log.info({ signal, gracePeriodMs: config.gracePeriodMs }, 'shutting down: draining workers');
-    await source.stop();
-    events?.stop();
-    const exits = Object.values(cluster.workers ?? {}).map((w) => new Promise<void>((r) => (w && !w.isDead() ? w.once('exit', () => r()) : r())));
-    broadcast({ type: 'drain', graceMs: config.gracePeriodMs });
-    const hard = setTimeout(() => {
-      for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL');
-    }, config.gracePeriodMs + 2000);
-    await Promise.all(exits);
-    clearTimeout(hard);
-    await admin.close();
-    log.info('stopped');
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
+  }
 }
 
+/** The cluster primary: the control plane, with a data plane per worker. */
+export async function runPrimary(config: GatewayConfig, log: Logger): Promise<void> {
+  const metrics = new GatewayMetrics();
+  const planes = new WorkerPlanes(config, log, metrics.registry);
+  const gateway = await startControlPlane(config, { log, source: sourceFor(config, { log }), state: new RouteState(config.compile), metrics, planes });
+  keepServing(log, metrics);
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => void gateway.shutdown(signal).then(() => process.exit(0)));
+}
+
+/** A cluster worker: one data plane, fed and asked by the primary over IPC. */
 export async function runWorker(config: GatewayConfig, log: Logger): Promise<void> {
-  // Each worker watches EndpointSlices itself: endpoint changes reach its balancer without a hop.
-  const endpoints = await endpointsFor(config, sourceFor(config, { log }), log);
-  const plane = new DataPlane(config, undefined, log, endpoints);
-  plane.reusePort = process.env[REUSE_PORT_ENV] === '1';
-  plane.acceptChanged = (failing) => {
-    if (process.connected) process.send?.({ type: 'worker-accept', failing: failing ?? null } satisfies ToPrimary);
-  };
-  const observers = observeDataPlane(plane, config);
-  answerObserveRequests(plane.metrics, observers.comparer);
+  const plane = await LocalDataPlane.open(config, log, {
+    // Each worker watches EndpointSlices itself: endpoint changes reach its balancer without a hop.
+    source: sourceFor(config, { log }),
+    reusePort: process.env[REUSE_PORT_ENV] === '1',
+    acceptChanged: (failing) => {
+      if (process.connected) process.send?.({ type: 'worker-accept', failing: failing ?? null } satisfies ToPrimary);
+    },
+  });
+  answerObserveRequests((names) => plane.gather(names));
   // Signals are the primary's to handle; a worker drains when the primary says so.
   process.on('SIGINT', () => undefined);
   process.on('SIGTERM', () => undefined);
@@ -228,23 +234,19 @@ export async function runWorker(config: GatewayConfig, log: Logger): Promise<voi
       const events: SourceEvent[] = msg.deployments.map(([key, deployment]) => ({ type: 'upsert', key, deployment }));
       for (const k of plane.state.current.deployments.keys()) if (!keep.has(k)) events.push({ type: 'delete', key: k });
       plane.state.apply(events);
-    } else if (msg?.type === 'drain') {
-      void plane.drain(msg.graceMs).then(() => {
-        observers.flush();
-        process.exit(0);
-      });
-    }
+    } else if (msg?.type === 'drain') void plane.drain(msg.graceMs).then(() => process.exit(0));
   });
   process.send?.({ type: 'worker-hello' } satisfies ToPrimary);
+  let ports: PublicPorts;
   try {
-    await plane.listen();
+    ports = await plane.start();
   } catch (err) {
     const problem = err instanceof Error ? err.message : String(err);
     log.error({ pid: process.pid, problem }, 'worker could not listen');
     process.send?.({ type: 'worker-failed', problem } satisfies ToPrimary, () => process.exit(1));
     return;
   }
-  process.send?.({ type: 'worker-ready', port: plane.port } satisfies ToPrimary);
-  log.debug({ pid: process.pid, port: plane.port, reusePort: plane.reusePort }, 'worker listening');
+  process.send?.({ type: 'worker-ready', ports } satisfies ToPrimary);
+  log.debug({ pid: process.pid, ...ports }, 'worker listening');
   keepServing(log, plane.metrics);
 }

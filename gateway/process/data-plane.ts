@@ -127,8 +127,12 @@ export class DataPlane {
     log?: Logger,
     /** Ready pod endpoints per Service (EndpointSlices), when endpoint routing is on. */
     endpoints?: EndpointSource,
+    /** How a cluster worker accepts: with SO_REUSEPORT, and whom to tell when accepting fails (cluster.ts). */
+    accepting: { readonly reusePort?: boolean; readonly changed?: (failing: AcceptFailure | undefined) => void } = {},
   ) {
     this.logger = log;
+    this.reusePort = accepting.reusePort ?? false;
+    this.acceptChanged = accepting.changed ?? (() => undefined);
     this.state = new RouteState(config.compile);
     this.metrics = metrics ?? new GatewayMetrics();
     const ca = config.upstreamCa ? readFileSync(config.upstreamCa) : undefined;
@@ -319,7 +323,7 @@ export class DataPlane {
     });
     const gate = this.gate;
     const oauth = this.oauth;
-    // The OAuth front end (SEMANTICS.md §12), routed here only while some client is registered.
+    // The OAuth front end (docs/routing.md#oauth-front-end), routed here only while some client is registered.
     await this.app.register(async (scope) => {
       scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 64 * 1024 }, (_req, body, done) => {
         done(null, Object.fromEntries(new URLSearchParams(body as string)));
@@ -382,9 +386,9 @@ export class DataPlane {
   /** Where the data plane logs. */
   readonly logger: Logger | undefined;
   /** Listen with SO_REUSEPORT (cluster.ts decides, where Node supports it): each worker its own socket. */
-  reusePort = false;
+  readonly reusePort: boolean;
   /** Told when accepting starts or stops failing (a cluster worker tells the primary's /readyz). */
-  acceptChanged: (failing: AcceptFailure | undefined) => void = () => undefined;
+  private readonly acceptChanged: (failing: AcceptFailure | undefined) => void;
 
   private acceptGuard: AcceptGuard | undefined;
 

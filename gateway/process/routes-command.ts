@@ -8,7 +8,7 @@ import { ManifestSource } from '../../source/manifest-source.js';
 import type { SourceEvent } from '../../source/source.js';
 import { tableJson, tableText } from '../../routing/describe.js';
 import { buildTable } from '../../routing/table.js';
-import type { SeldonDeployment } from '../../routing/types.js';
+import type { SeldonDeployment } from '../../routing/seldon-deployment.js';
 
 export async function routesCommand(argv: string[]): Promise<number> {
   const config = parseConfig('routes', argv);

@@ -1,18 +1,20 @@
 /**
- * Mirroring (SEMANTICS.md §6.3): fire-and-forget copies of a request to shadow backends.
+ * Mirroring (docs/routing.md#shadows): fire-and-forget copies of a request to shadow backends.
  *
  * Algorithm: the primary request is never held for a mirror. The copy is sent once the
  * request body is complete (the body is teed while it streams to the primary), with the same
  * method, the primary's rewritten path, the same headers and `Host: <host>-shadow`. Each shadow
  * upstream has at most `maxInFlight` mirrors in flight and its own breaker; a mirror beyond
- * either, or with a body over `maxBodyBytes`, is dropped and counted, never queued. The mirror
+ * either, or with a body over `maxBodyBytes`, is dropped and counted, never queued (admission
+ * and settlement are upstream/mirror.ts, shared with gRPC). The mirror
  * runs to its own route timeout; its response is read and discarded, or, with comparison on
  * (observe/shadow-compare.ts), kept up to a limit and compared with the primary's once both have ended.
  */
 import type { Dispatcher } from 'undici';
-import type { GatewayMetrics, Protocol } from '../observe/metrics.js';
+import type { GatewayMetrics } from '../observe/metrics.js';
 import type { AnswerCollector, PrimaryCapture, ShadowComparer } from '../observe/shadow-compare.js';
 import type { MirrorBudget } from '../upstream/mirror-budget.js';
+import { MirrorAdmission } from '../upstream/mirror.js';
 import type { Upstreams } from '../upstream/pools.js';
 import type { Backend, Mirror } from '../../routing/types.js';
 
@@ -55,40 +57,27 @@ class MirrorExchange implements Dispatcher.DispatchHandler {
   }
 }
 
-export class RestMirrors {
+export class RestMirrors extends MirrorAdmission {
   /** Set (serve wiring) when shadow answers are compared with the primary's. */
   compare: ShadowComparer | undefined;
 
   constructor(
     private readonly upstreams: Upstreams,
-    private readonly budget: MirrorBudget,
-    readonly maxBodyBytes: number,
-    private readonly metrics: GatewayMetrics,
-  ) {}
-
-  /** Count a mirror that could not be sent because the body was too large. */
-  tooLarge(mirrors: readonly Mirror[], protocol: Protocol = 'rest'): void {
-    for (const m of mirrors) this.metrics.shadow(m.backend, protocol, 'dropped_body_size');
+    budget: MirrorBudget,
+    maxBodyBytes: number,
+    metrics: GatewayMetrics,
+  ) {
+    super(budget, metrics, 'rest', maxBodyBytes);
   }
 
   /** `capture`: the primary's answer, when comparison is on (`compare.capture()`). */
   send(mirrors: readonly Mirror[], method: string, path: string, headers: string[], body: Buffer | null, capture?: PrimaryCapture): void {
     for (const m of mirrors) {
       const up = this.upstreams.for(m.backend);
-      if (!this.budget.take(up)) {
-        this.metrics.shadow(m.backend, 'rest', 'dropped_in_flight');
-        continue;
-      }
-      if (up.breaker.enter() !== null) {
-        this.budget.give(up);
-        this.metrics.shadow(m.backend, 'rest', 'dropped_breaker');
-        continue;
-      }
+      if (!this.admit(up, m.backend)) continue;
       const endpoint = up.pick();
       if (endpoint === undefined) {
-        up.breaker.leave();
-        this.budget.give(up);
-        this.metrics.shadow(m.backend, 'rest', 'failed');
+        this.settle(up, m.backend, true, 0, null);
         continue;
       }
       endpoint.outstanding++;
@@ -98,10 +87,7 @@ export class RestMirrors {
         m.backend,
         (backend, status, failed, seconds) => {
           endpoint.outstanding--;
-          up.breaker.leave();
-          this.budget.give(up);
-          this.metrics.shadow(backend, 'rest', failed ? 'failed' : 'mirrored');
-          if (!failed) this.metrics.request(backend, 'rest', 'shadow', status, seconds);
+          this.settle(up, backend, failed, status, seconds);
           if (!failed && collected) compare!.shadowAnswered(capture!, backend, 'rest', collected);
         },
         collected,

@@ -4,15 +4,17 @@
  *
  * Per request: one `match`, one header copy, one dispatch. The body is buffered only when the
  * route can retry (up to `retryBufferBytes`) or mirrors (teed up to the shadow limit while it
- * streams to the primary). Timeouts, retries and breaker answers follow SEMANTICS.md §9;
- * every error the gateway makes has a Seldon-style JSON body.
+ * streams to the primary). Timeouts, retries and breaker answers follow docs/routing.md#timeouts-retries-and-circuit-breakers (the
+ * retry state is upstream/attempts.ts, shared with gRPC); every error the gateway makes has a
+ * Seldon-style JSON body.
  */
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import { overflowInfo } from '../upstream/breaker.js';
-import { backoffMs, retriesOn, type AttemptFailure } from '../upstream/retry-policy.js';
+import type { AttemptFailure } from '../upstream/retry-policy.js';
+import { Attempts } from '../upstream/attempts.js';
 import { errorBody, type GatewayReason } from '../edge/errors.js';
 import { clientResponseHeaders, shadowHost, upstreamRequestHeaders } from '../edge/http-headers.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
@@ -61,7 +63,6 @@ export function sendError(req: IncomingMessage, res: ServerResponse, status: num
 }
 
 const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT', 'ECONNABORTED', 'ERR_TLS_CERT_ALTNAME_INVALID', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'CERT_HAS_EXPIRED']);
-const IMPLICIT_CONNECT_RETRIES = 2;
 /** How long the rest of an abandoned request body is read and discarded before the connection is cut (nginx's lingering_timeout). */
 const LINGER_MS = 5000;
 
@@ -94,23 +95,20 @@ class AttemptAborted extends Error {
   }
 }
 
-/** One proxied request, across its attempts. Implements undici's (raw) dispatch handler. */
-class Exchange implements Dispatcher.DispatchHandler {
-  private readonly backend: Backend;
-  private readonly up: UpstreamPool;
+/**
+ * One proxied request, across its attempts (the retry state is the shared one of
+ * upstream/attempts.ts). Implements undici's (raw) dispatch handler.
+ */
+class Exchange extends Attempts<UpstreamPool> implements Dispatcher.DispatchHandler {
   private body: Buffer | RequestBody | null = null;
   /** The body can be sent again (absent, or fully buffered). */
   private replayable = true;
-  private retriesLeft: number;
-  private connectRetriesLeft = IMPLICIT_CONNECT_RETRIES;
   /** The endpoint of the attempt in flight (its outstanding count includes us). */
   private endpoint: Endpoint | undefined;
   /** The endpoint of the last failed attempt: the next one prefers another. */
   private failedEndpoint: Endpoint | undefined;
-  private inRetry = false;
   private abortAttempt: ((err?: Error) => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private tryTimer: NodeJS.Timeout | undefined;
   private sentAt = 0;
   private upstreamSeconds: number | null = null;
   private status = 0;
@@ -127,15 +125,13 @@ class Exchange implements Dispatcher.DispatchHandler {
     private readonly decision: Routed,
     private readonly headers: string[],
   ) {
-    this.backend = decision.backend;
-    this.up = proxy.deps.upstreams.for(this.backend);
-    this.retriesLeft = this.backend.retry?.numRetries ?? 0;
+    super(decision.backend, proxy.deps.upstreams.for(decision.backend), proxy.deps.metrics, 'rest');
   }
 
   start(): void {
     const observe = this.proxy.observe;
     if (observe !== undefined) this.tap = observe.begin(this.req, this.decision, this.headers, this.up.name);
-    const overflow = this.up.breaker.enter();
+    const overflow = this.admit();
     if (overflow) {
       this.done = true;
       this.proxy.deps.metrics.overflow(this.backend, 'rest', overflow);
@@ -220,7 +216,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.proxy.deps.mirrors.send(this.decision.mirrors, this.req.method ?? 'GET', this.decision.upstreamPath, headers, body, this.tap?.capture);
   }
 
-  /** The route timeout starts once the request has been received in full (SEMANTICS.md §9). */
+  /** The route timeout starts once the request has been received in full (docs/routing.md#timeouts-retries-and-circuit-breakers). */
   private startTimer(): void {
     const ms = this.backend.timeoutMs;
     if (ms > 0 && !this.done && !this.timer) this.timer = setTimeout(() => this.onTimeout(), ms);
@@ -244,14 +240,11 @@ class Exchange implements Dispatcher.DispatchHandler {
     a?.(err);
   }
 
-  private dispatch(): void {
+  protected dispatch(): void {
     if (this.done) return;
     this.discard = false;
     this.sentAt = performance.now();
-    const perTry = this.backend.retry?.perTryTimeoutMs ?? 0;
-    if (perTry > 0) {
-      this.tryTimer = setTimeout(() => this.abortUpstream(new AttemptAborted('per-try-timeout')), perTry);
-    }
+    this.armTryTimer();
     const endpoint = this.up.pick(this.failedEndpoint);
     if (endpoint === undefined) {
       const invalid = this.up.invalid;
@@ -275,6 +268,10 @@ class Exchange implements Dispatcher.DispatchHandler {
     );
   }
 
+  protected onPerTryTimeout(): void {
+    this.abortUpstream(new AttemptAborted('per-try-timeout'));
+  }
+
   // ---- undici dispatch handler (raw form: no header objects are built) ----
 
   onConnect(abort: (err?: Error) => void): void {
@@ -284,9 +281,9 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     if (statusCode < 200 || this.done) return true;
-    if (this.tryTimer) clearTimeout(this.tryTimer);
-    if (this.replayable && this.retriesLeft > 0 && retriesOn(this.backend.retry, statusCode) && this.up.breaker.enterRetry()) {
-      this.proxy.deps.metrics.retry(this.backend, 'rest');
+    this.clearTryTimer();
+    if (this.retryDecided(statusCode, this.replayable)) {
+      // Read and drop this answer; the retry is sent once it has ended.
       this.discard = true;
       return true;
     }
@@ -343,7 +340,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onError(err: Error & { code?: string }): void {
-    if (this.tryTimer) clearTimeout(this.tryTimer);
+    this.clearTryTimer();
     this.failedEndpoint = this.endpoint;
     this.releaseEndpoint();
     if (this.done) return;
@@ -353,12 +350,14 @@ class Exchange implements Dispatcher.DispatchHandler {
       this.finish();
       return;
     }
+    if (this.discard) {
+      // The answer being dropped for a retry broke off: the retry decided stands.
+      this.retryLater();
+      return;
+    }
     if (err instanceof AttemptAborted && err.why === 'per-try-timeout') {
-      if (this.replayable && this.retriesLeft > 0 && this.up.breaker.enterRetry()) {
-        this.proxy.deps.metrics.retry(this.backend, 'rest');
-        this.retryLater();
-        return;
-      }
+      // Any retry policy retries a per-try timeout, whatever its retry_on.
+      if (this.retry(null, this.replayable)) return;
       this.fail(504, 'UPSTREAM_TIMEOUT', `${this.who()} did not answer within the per-try timeout of ${this.backend.retry?.perTryTimeoutMs} ms`);
       return;
     }
@@ -369,16 +368,8 @@ class Exchange implements Dispatcher.DispatchHandler {
     }
     const failure = classify(err);
     const unread = this.body instanceof RequestBody ? !this.body.started : true;
-    if (failure === 'connect' && this.connectRetriesLeft > 0 && (this.replayable || unread)) {
-      this.connectRetriesLeft--;
-      this.dispatch();
-      return;
-    }
-    if (this.replayable && this.retriesLeft > 0 && retriesOn(this.backend.retry, failure) && this.up.breaker.enterRetry()) {
-      this.proxy.deps.metrics.retry(this.backend, 'rest');
-      this.retryLater();
-      return;
-    }
+    if (this.replayNow(failure, this.replayable || unread)) return;
+    if (this.retry(failure, this.replayable)) return;
     const cause = err.code ?? err.message;
     if (failure === 'idle') {
       this.proxy.deps.metrics.timeout(this.backend, 'rest');
@@ -388,20 +379,6 @@ class Exchange implements Dispatcher.DispatchHandler {
     } else {
       this.fail(503, 'UPSTREAM_RESET', `${this.who()} reset the connection before answering`, cause);
     }
-  }
-
-  /** Backoff 25 ms × 2ⁿ with full jitter, capped at 250 ms. */
-  private retryLater(): void {
-    const n = (this.backend.retry?.numRetries ?? 0) - this.retriesLeft;
-    this.retriesLeft--;
-    this.inRetry = true;
-    const delay = backoffMs(n);
-    setTimeout(() => {
-      if (!this.inRetry) return; // finished meanwhile (client gone, route timeout)
-      this.up.breaker.leaveRetry();
-      this.inRetry = false;
-      this.dispatch();
-    }, delay);
   }
 
   /** The upstream as error answers name it: the deployment's backend, its address only with --error-detail internal. */
@@ -448,12 +425,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (!this.req.complete) this.abandonBody();
     this.releaseEndpoint();
     if (this.timer) clearTimeout(this.timer);
-    if (this.tryTimer) clearTimeout(this.tryTimer);
-    if (this.inRetry) {
-      this.inRetry = false;
-      this.up.breaker.leaveRetry();
-    }
-    this.up.breaker.leave();
+    this.settle();
     this.proxy.deps.metrics.request(this.backend, 'rest', 'primary', this.status, this.upstreamSeconds);
     if (this.tap !== undefined) this.tap.end(this.status, this.upstreamSeconds, complete);
   }

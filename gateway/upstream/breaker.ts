@@ -1,5 +1,5 @@
 /**
- * Circuit breaker of one upstream (SEMANTICS.md §9), counted per upstream and per process as
+ * Circuit breaker of one upstream (docs/routing.md#timeouts-retries-and-circuit-breakers), counted per upstream and per process as
  * Envoy does per instance. Requests beyond the open connections count as pending; a request
  * that would exceed max_requests or max_pending_requests is refused at once (the caller answers
  * 503 with `x-envoy-overloaded: true`). Retries in flight are capped by max_retries.

@@ -1,5 +1,5 @@
 /**
- * The bound on mirrored work (SEMANTICS.md §6.3), shared by REST and gRPC mirrors: at most
+ * The bound on mirrored work (docs/routing.md#shadows), shared by REST and gRPC mirrors: at most
  * `maxInFlight` mirrors in flight per shadow upstream; a mirror beyond it is dropped (and counted
  * by the caller), never queued.
  */

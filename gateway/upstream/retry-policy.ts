@@ -1,5 +1,5 @@
 /**
- * The retry rules REST and gRPC share (SEMANTICS.md §9): which failures a route's `retry_on`
+ * The retry rules REST and gRPC share (docs/routing.md#timeouts-retries-and-circuit-breakers): which failures a route's `retry_on`
  * covers, and the backoff between attempts.
  */
 import type { RetryPolicy } from '../../routing/types.js';

@@ -1,6 +1,6 @@
 /**
  * Ready pod endpoints of Services, from a list+watch of discovery.k8s.io/v1 EndpointSlices
- * (SEMANTICS.md §4): the data plane balances each request across them itself instead of
+ * (docs/routing.md#upstream-services-and-ports): the data plane balances each request across them itself instead of
  * dialling the Service's DNS name (which pins an HTTP/2 connection to one pod).
  *
  * `endpointsOf(service, namespace, port)` answers from an in-memory index:

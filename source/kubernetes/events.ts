@@ -1,6 +1,6 @@
 /**
  * Kubernetes Events on SeldonDeployments the gateway rejects or degrades, so that
- * `kubectl describe sdep NAME` says why (SEMANTICS.md §0, "Route listing").
+ * `kubectl describe sdep NAME` says why (docs/routing.md#route-listing).
  *
  * One Warning Event per change of reason or message (`RouteRejected` / `RouteDegraded`, the
  * reasons joined). The same message again within `intervalMs` of the last post is dropped; after

@@ -1,6 +1,6 @@
 /**
  * A DeploymentSource backed by the Kubernetes API: list+watch of
- * machinelearning.seldon.io SeldonDeployments (SEMANTICS.md §1), cluster-wide or in one namespace.
+ * machinelearning.seldon.io SeldonDeployments (docs/routing.md#watching-seldondeployments), cluster-wide or in one namespace.
  *
  * Discovery picks the version first: `v1` where served (it returns objects created under every
  * version), else `v1alpha2` (Seldon 0.x); never both, or every object would appear twice. A missing
@@ -17,11 +17,11 @@ import { EventBatcher } from '../batcher.js';
 import { SILENT_LOG, describeError, statusOf, type KubeClient, type KubeLog } from './kube-client.js';
 import { deploymentKey, type DeploymentSource, type SourceSink } from '../source.js';
 import { WatchLoop } from './watch-loop.js';
-import type { SeldonDeployment } from '../../routing/types.js';
+import type { SeldonDeployment } from '../../routing/seldon-deployment.js';
 
 export const SELDON_GROUP = 'machinelearning.seldon.io';
 export const SELDON_PLURAL = 'seldondeployments';
-/** In order of preference (SEMANTICS.md §1). */
+/** In order of preference (docs/routing.md#watching-seldondeployments). */
 export const SELDON_VERSIONS = ['v1', 'v1alpha2'] as const;
 export type SeldonVersion = (typeof SELDON_VERSIONS)[number];
 

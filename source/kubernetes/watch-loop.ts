@@ -1,7 +1,7 @@
 /**
  * A list+watch of one resource that keeps going: `@kubernetes/client-node`'s ListWatch informer
  * (list, watch from the list's resourceVersion, relist on 410 Gone and reconcile deletions)
- * wrapped with what its 1.4.0 release lacks (DESIGN.md, facts):
+ * wrapped with what its 1.4.0 release lacks (docs/architecture.md#dependency-facts):
  *
  * - a failed list or watch stops that informer for good: restart it after a jittered backoff,
  *   and it resumes from the last resourceVersion it saw (no relist unless the server says 410);

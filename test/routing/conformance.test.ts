@@ -1,5 +1,5 @@
 /**
- * Conformance of the pure routing core (compile → table → match) with SEMANTICS.md: one block per
+ * Conformance of the pure routing core (compile → table → match) with docs/routing.md#conformance-checklist: one block per
  * routing-level line of its conformance checklist (items 2–33), plus split exactness (§6.2) and
  * bad-SDep isolation (§3, §13 #4). No sockets: requests are `RouteRequest`s, picks are seeded.
  */
@@ -19,14 +19,12 @@ import {
   type DeploymentReport,
   type NotRouted,
   type Picker,
-  type PredictorSpec,
   type RouteGroup,
   type RouteRequest,
   type RouteTable,
   type Routed,
-  type SeldonDeployment,
-  type ServiceStatus,
 } from '../../routing/types.js';
+import type { PredictorSpec, SeldonDeployment, ServiceStatus } from '../../routing/seldon-deployment.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers

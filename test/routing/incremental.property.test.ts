@@ -1,5 +1,5 @@
 /**
- * Property (SEMANTICS.md §13 #5, DESIGN "Compile"): after any sequence of upserts and removes on one
+ * Property (docs/architecture.md#table-updates): after any sequence of upserts and removes on one
  * `TableBuilder`, every `build()` equals a from-scratch `buildTable` of the current set (in either
  * order), in its JSON listing, its groups and its match indexes; and both route sample requests
  * identically.
@@ -15,13 +15,11 @@ import {
   DEFAULT_COMPILE_OPTIONS,
   type Backend,
   type CompileOptions,
-  type PredictorSpec,
   type RouteGroup,
   type RouteRequest,
   type RouteTable,
-  type SeldonDeployment,
-  type ServiceStatus,
 } from '../../routing/types.js';
+import type { PredictorSpec, SeldonDeployment, ServiceStatus } from '../../routing/seldon-deployment.js';
 
 // ---------------------------------------------------------------------------------------------
 // Canonical snapshot of a table: everything observable except `generation`.

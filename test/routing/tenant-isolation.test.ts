@@ -1,5 +1,5 @@
 /**
- * Issue 11 #3 in the routing core (SEMANTICS.md §8, "tenant isolation"): with the default
+ * Issue 11 #3 in the routing core (docs/routing.md#tenant-scope): with the default
  * customConfigScope "namespace", a SeldonDeployment's custom Mappings claim only prefixes under its
  * own /seldon/<namespace>/, gRPC for its own namespace and Services of its own namespace; "cluster"
  * restores Ambassador's global behaviour. Whatever route reaches a Service of an OAuth-gated
@@ -15,12 +15,11 @@ import {
   DEFAULT_COMPILE_OPTIONS,
   type CompileOptions,
   type Decision,
-  type PredictorSpec,
   type RouteRequest,
   type RouteTable,
   type Routed,
-  type SeldonDeployment,
 } from '../../routing/types.js';
+import type { PredictorSpec, SeldonDeployment } from '../../routing/seldon-deployment.js';
 
 const PRED = '/api/v1.0/predictions';
 const opts = (o: Partial<CompileOptions> = {}): CompileOptions => ({ ...DEFAULT_COMPILE_OPTIONS, ...o });
@@ -47,7 +46,7 @@ function sdep(ns: string, name: string, init: Init = {}): SeldonDeployment {
 }
 
 const custom = (ns: string, name: string, ...docs: string[]): SeldonDeployment => sdep(ns, name, { annotations: { 'seldon.io/ambassador-config': docs.join('\n---\n') } });
-/** beta in team-b: OAuth-gated (SEMANTICS.md §12). */
+/** beta in team-b: OAuth-gated (docs/routing.md#oauth-front-end). */
 const beta = (gated = true): SeldonDeployment => sdep('team-b', 'beta', { ...(gated ? { annotations: { 'seldon.io/gateway-auth': 'oauth' } } : {}), oauth: ['bk', 'bs'] });
 
 const rest = (path: string, headers: Record<string, string> = {}): RouteRequest => ({ kind: 'rest', method: 'POST', path, host: 'gw', header: headerGetter(headers) });

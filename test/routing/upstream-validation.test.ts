@@ -12,13 +12,10 @@ import { buildTable } from '../../routing/table.js';
 import {
   DEFAULT_COMPILE_OPTIONS,
   type CompileOptions,
-  type GraphEndpoint,
-  type PredictorSpec,
   type RouteRequest,
   type RouteTable,
-  type SeldonDeployment,
-  type ServiceStatus,
 } from '../../routing/types.js';
+import type { GraphEndpoint, PredictorSpec, SeldonDeployment, ServiceStatus } from '../../routing/seldon-deployment.js';
 
 const PRED = '/api/v1.0/predictions';
 

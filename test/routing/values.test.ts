@@ -1,5 +1,5 @@
 /**
- * Annotation value parsers (SEMANTICS.md §2–§3) and weight normalisation (§6.2), unit by unit.
+ * Annotation value parsers (docs/routing.md#effective-annotations, docs/routing.md#annotations) and weight normalisation (§6.2), unit by unit.
  */
 import { describe, expect, it } from 'vitest';
 import {
@@ -7,11 +7,11 @@ import {
   compileFullMatch,
   constraintText,
   constraintWeight,
-  effectiveAnnotations,
   parseHeaderAnnotation,
   parseInteger,
   parseRegexHeaderAnnotation,
 } from '../../routing/values.js';
+import { effectiveAnnotations } from '../../routing/annotations.js';
 import { cumulativeOf, normaliseWeights } from '../../routing/weights.js';
 import type { HeaderConstraint } from '../../routing/types.js';
 

@@ -1,5 +1,5 @@
 /**
- * Constant-rate, open-loop load generator for load/rest-bench.ts (wrk2 is not available here):
+ * Constant-rate, open-loop load generator, a child script of load/lib/fixed-rate.ts (no wrk2 here):
  * issues requests on a fixed schedule (request i is due at t0 + i/rate), whatever the server's
  * pace, over a fixed pool of keep-alive connections (undici), and records each latency from the
  * request's *scheduled* time, so a stall is charged to every request it delayed (no coordinated
@@ -197,7 +197,7 @@ async function finish(): Promise<void> {
 
 // A hard stop whatever happens: the schedule, the drain, and a margin.
 setTimeout(() => {
-  process.stderr.write('rest-bench-rate: hard deadline reached\n');
+  process.stderr.write('rate-generator: hard deadline reached\n');
   process.exit(3);
 }, 5 + config.warmupMs + config.durationMs + config.timeoutMs + 10_000).unref();
 

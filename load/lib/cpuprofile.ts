@@ -1,9 +1,9 @@
 /**
  * Summarise a V8 `.cpuprofile` (from `node --cpu-prof`): self time by function (name + file:line)
  * and by origin (gateway code, a package under node_modules, node internals, GC, idle).
- * Used by load/rest-bench.ts --profile; also runnable on its own:
+ * Used by load/rest-bench.ts --profile (lib/profile.ts); also runnable on its own:
  *
- *   npx vite-node load/rest-bench-cpuprofile.ts <file.cpuprofile> [top]
+ *   npx vite-node load/lib/cpuprofile.ts <file.cpuprofile> [top]
  */
 import { readFileSync } from 'node:fs';
 
@@ -136,7 +136,10 @@ export function formatSummary(s: ProfileSummary, top = 25, requests?: number): s
   return lines.join('\n');
 }
 
-if (/rest-bench-cpuprofile\.[jt]s$/.test(process.argv[1] ?? '') && process.argv[2]) {
-  const profile = JSON.parse(readFileSync(process.argv[2], 'utf8')) as CpuProfile;
-  process.stdout.write(formatSummary(summarise(profile), Number(process.argv[3] ?? 25)) + '\n');
+// Run as a script: `node .../cpuprofile.js <file>` (argv[1] is this file) or `npx vite-node
+// load/lib/cpuprofile.ts <file>` (vite-node leaves the script out of argv, hence the .cpuprofile test).
+const cliArgs = /(cpuprofile\.[jt]s|vite-node(\.mjs)?)$/.test(process.argv[1] ?? '') ? process.argv.slice(2) : [];
+if (cliArgs[0]?.endsWith('.cpuprofile')) {
+  const profile = JSON.parse(readFileSync(cliArgs[0], 'utf8')) as CpuProfile;
+  process.stdout.write(formatSummary(summarise(profile), Number(cliArgs[1] ?? 25)) + '\n');
 }

@@ -1,5 +1,5 @@
 /**
- * The fallback backend of load/rest-bench.ts when nginx is not installed: a minimal node:http
+ * The REST benchmark's backend when nginx is not installed (or --node-backend): a minimal node:http
  * server that drains the request body and answers a fixed ~100-byte JSON body with keep-alive.
  *
  * Configured by environment: BENCH_PORT, BENCH_HOST (default 127.0.0.1).

@@ -1,5 +1,5 @@
 /**
- * The "stock" baseline of load/rest-bench.ts: a static reverse proxy made the way the Fastify
+ * The "stock" baseline of the REST benchmark: a static reverse proxy made the way the Fastify
  * docs show it (fastify + @fastify/http-proxy, defaults, no logger), forwarding every path to one
  * upstream. Not the gateway: no routing table, no headers rules, no metrics.
  *

@@ -1,0 +1,252 @@
+/**
+ * The control plane of `seldon-gateway serve`: the one composition root, whatever serves traffic.
+ *
+ * It owns the SeldonDeployment source and the sink it feeds, the route state and its change
+ * observers (logs, metrics, Kubernetes Events), the traffic history, the admin listener and every
+ * one of its data sources (readiness, routes, problems, metrics, diagnostics), and the shutdown
+ * sequence. Where the data plane runs is the one thing it does not decide: it drives `DataPlanes`,
+ * which is one data plane in this process (serve.ts, `local-plane.ts`) or one per cluster worker,
+ * reached over IPC (cluster.ts). So the code the in-process tests exercise is the code production
+ * runs; only the transport to the data plane differs.
+ *
+ * Start: change observers, traffic baseline, admin listener, the source, then the data planes
+ * listen. Shutdown: readiness false at once, the source stops, the data planes drain within the
+ * grace period, the admin listener closes.
+ */
+import type { Logger } from 'pino';
+import { createAdminApp } from '../admin/server.js';
+import { diagnostics, type PageSettings } from '../admin/page.js';
+import type { AcceptFailure } from '../edge/accept-guard.js';
+import type { GatewayConfig } from '../config.js';
+import type { GatewayMetrics } from '../observe/metrics.js';
+import { OBSERVED_METRICS, TrafficHistory, aggregatedText, type Gathered } from '../observe/observed.js';
+import type { RouteState, TableChange } from './route-state.js';
+import { findClusterAccess, type KubeLog } from '../../source/kubernetes/cluster-access.js';
+import type { DeploymentEvents } from '../../source/kubernetes/events.js';
+import { LazyKubeSource, deploymentEventsFor } from '../../source/kubernetes/kubernetes.js';
+import { ManifestSource } from '../../source/manifest-source.js';
+import type { DeploymentSource, SourceEvent, SourceSink } from '../../source/source.js';
+import type { RouteTable } from '../../routing/types.js';
+
+/** The public ports the data planes listen on (the ones the kernel chose, for port 0). */
+export interface PublicPorts {
+  readonly port: number;
+  readonly grpcPort: number | undefined;
+  readonly oauthPort: number | undefined;
+}
+
+/** Whether the data planes can serve traffic now, and the /readyz detail that says so. */
+export interface PlanesReadiness {
+  readonly ready: boolean;
+  readonly detail: string;
+}
+
+/**
+ * Where traffic is served, as the control plane sees it: one data plane in this process, or one
+ * per cluster worker. The control plane calls nothing else.
+ */
+export interface DataPlanes {
+  /** Processes that serve traffic (the diagnostics page says how many). */
+  readonly processes: number;
+  /** Listen on the public ports; resolves once every data plane does, rejects if one cannot. */
+  start(): Promise<PublicPorts>;
+  /** A batch of source events the control plane has applied to its own table. */
+  apply(events: readonly SourceEvent[]): void;
+  /** Not ready while a data plane is not listening or cannot accept connections. */
+  readiness(): PlanesReadiness;
+  /** Every process's metrics (`names` only, when given), the control plane's own included, and kept shadow disagreements. */
+  gather(names?: readonly string[]): Promise<Gathered>;
+  /** Stop accepting, finish in-flight work within `graceMs`, then stop (flushing what they log). */
+  drain(graceMs: number): Promise<void>;
+  /** Stop at once. */
+  close(): Promise<void>;
+}
+
+/** A running gateway: what `startGateway` returns and what the cluster primary runs. */
+export interface Gateway extends PublicPorts {
+  readonly adminPort: number;
+  readonly state: RouteState;
+  readonly metrics: GatewayMetrics;
+  ready(): boolean;
+  /** Graceful: readiness false at once, stop accepting, finish in-flight work within the grace period. `why` is logged (a signal). */
+  shutdown(why?: string): Promise<void>;
+  /** Immediate stop (tests). */
+  close(): Promise<void>;
+}
+
+export interface ControlPlaneParts {
+  readonly log: Logger;
+  readonly source: DeploymentSource;
+  /** The table source events are applied to (in one process, the data plane's own). */
+  readonly state: RouteState;
+  /** This process's metrics (in one process, the data plane's too). */
+  readonly metrics: GatewayMetrics;
+  readonly planes: DataPlanes;
+}
+
+/**
+ * The source the config asks for: the manifests if given; else the Kubernetes API when --kubernetes
+ * is set or credentials are found (a kubeconfig, or the in-cluster service account).
+ */
+export function sourceFor(config: GatewayConfig, options: { environment?: NodeJS.ProcessEnv; log?: KubeLog } = {}): DeploymentSource {
+  if (config.manifests) return new ManifestSource({ path: config.manifests });
+  const access = findClusterAccess({ kubeconfig: config.kubeconfig, environment: options.environment ?? process.env });
+  if (access) return new LazyKubeSource({ access, namespace: config.watchNamespace, ...(options.log ? { log: options.log } : {}) });
+  if (config.kubernetes) throw new Error('--kubernetes: no kubeconfig (--kubeconfig, KUBECONFIG, ~/.kube/config) and no in-cluster service account found');
+  throw new Error('no SeldonDeployment source: pass --manifests <file-or-dir>, or --kubernetes with a kubeconfig (--kubeconfig or KUBECONFIG), or run in a cluster');
+}
+
+/** The source's name in logs and metrics (the `source` label). */
+export function sourceName(config: GatewayConfig): 'manifests' | 'kubernetes' {
+  return config.manifests ? 'manifests' : 'kubernetes';
+}
+
+/** The /readyz detail while a process cannot accept connections (edge/accept-guard.ts). */
+export function notAccepting(reason: AcceptFailure, who = 'this process'): string {
+  return `${who} cannot accept connections: ${reason === 'EMFILE' ? 'out of file descriptors (EMFILE)' : reason === 'ENFILE' ? 'the system is out of file descriptors (ENFILE)' : 'accept failed'}`;
+}
+
+/**
+ * Warning Events on SeldonDeployments that are rejected or degraded (Kubernetes source only).
+ * Called before the source starts, so the first table's rejections are posted too.
+ */
+async function postEventsOnChanges(state: RouteState, source: LazyKubeSource, log: Logger): Promise<DeploymentEvents> {
+  const events = await deploymentEventsFor(await source.load(), log);
+  state.onChange((_table, change) => {
+    for (const [key, report] of change.reports) {
+      const slash = key.indexOf('/');
+      if (report) events.report(report);
+      else events.forget(key.slice(0, slash), key.slice(slash + 1));
+    }
+  });
+  return events;
+}
+
+/** Logs and metrics for each applied change. */
+function observeChanges(state: RouteState, metrics: GatewayMetrics, log: Logger): void {
+  const onChange = (table: RouteTable, change: TableChange): void => {
+    metrics.generation.set(table.generation);
+    metrics.lastApplied.set(Date.now() / 1000);
+    const counts = { accepted: 0, degraded: 0, rejected: 0, skipped: 0 };
+    for (const r of table.deployments.values()) counts[r.state]++;
+    for (const [state, n] of Object.entries(counts)) metrics.deployments.labels(state).set(n);
+    log.info({ generation: change.generation, upserted: change.upserted, deleted: change.deleted, groups: table.groups.length }, 'route table updated');
+    for (const [key, r] of change.reports) {
+      if (!r) continue;
+      if (r.state === 'rejected') log.warn({ deployment: key, state: r.state, reasons: r.reasons }, 'SeldonDeployment rejected');
+      else if (r.state === 'degraded') log.warn({ deployment: key, state: r.state, reasons: r.reasons }, 'SeldonDeployment degraded');
+      else log.info({ deployment: key, state: r.state, reasons: r.reasons }, `SeldonDeployment ${r.state}`);
+    }
+  };
+  state.onChange(onChange);
+}
+
+/** A sink that applies source events (`apply`) and tracks sync and problems. */
+export class StateSink implements SourceSink {
+  synced = false;
+  readonly problems = new Map<string, string>();
+  constructor(
+    private readonly apply: (events: readonly SourceEvent[]) => void,
+    private readonly log: Logger,
+    private readonly metrics: GatewayMetrics,
+    private readonly sourceName: string,
+  ) {}
+  onEvents(events: readonly SourceEvent[]): void {
+    if (events.length) this.apply(events);
+  }
+  onSynced(): void {
+    if (this.synced) return;
+    this.synced = true;
+    this.log.info({ source: this.sourceName }, 'initial sync complete');
+  }
+  onProblem(where: string, message: string | null): void {
+    if (message === null) {
+      if (this.problems.delete(where)) this.log.info({ where }, 'source problem cleared');
+    } else {
+      this.problems.set(where, message);
+      this.log.warn({ where, problem: message }, 'source problem');
+    }
+  }
+  onConnected(connected: boolean): void {
+    this.metrics.sourceConnected.labels(this.sourceName).set(connected ? 1 : 0);
+    if (connected) this.log.info({ source: this.sourceName, connected }, 'source connected');
+    else this.log.warn({ source: this.sourceName, connected }, 'source disconnected: routes keep serving from the last table');
+  }
+  /** A full relist (after 410 Gone or a reconnect), for sources that have one. */
+  onResync(): void {
+    this.metrics.resyncs.labels(this.sourceName).inc();
+    this.log.info({ source: this.sourceName }, 'source resynced');
+  }
+}
+
+/** Start the gateway around `parts.planes`: see the header for the order. Rejects (having stopped what started) if a data plane cannot listen. */
+export async function startControlPlane(config: GatewayConfig, parts: ControlPlaneParts): Promise<Gateway> {
+  const { log, source, state, metrics, planes } = parts;
+  observeChanges(state, metrics, log);
+  const events = source instanceof LazyKubeSource ? await postEventsOnChanges(state, source, log) : undefined;
+  const sink = new StateSink(
+    (batch) => {
+      state.apply(batch);
+      planes.apply(batch);
+    },
+    log,
+    metrics,
+    sourceName(config),
+  );
+  let shuttingDown = false;
+  const history = new TrafficHistory(() => planes.gather(OBSERVED_METRICS));
+  const settings: PageSettings = { predictorHeader: config.predictorHeader, shadowCompare: config.shadowCompare.enabled, accessLogSample: config.accessLogSample, workers: planes.processes };
+  const ready = (): boolean => sink.synced && !shuttingDown && planes.readiness().ready;
+  const admin = createAdminApp({
+    ready,
+    readiness: () => (shuttingDown ? 'shutting down' : !sink.synced ? 'waiting for the initial sync' : planes.readiness().detail),
+    table: () => state.current,
+    appliedAt: () => state.lastAppliedAt,
+    metrics: async () => ({ contentType: metrics.registry.contentType, body: await aggregatedText(await planes.gather()) }),
+    problems: () => sink.problems,
+    diagnostics: async () => {
+      const { window, disagreements } = await history.observe();
+      return diagnostics({ table: state.current, appliedAt: state.lastAppliedAt, problems: sink.problems, window, disagreements, settings });
+    },
+  });
+
+  let stopped: Promise<void> | undefined;
+  const stop = (graceful: boolean, why: string | undefined): Promise<void> =>
+    (stopped ??= (async () => {
+      shuttingDown = true;
+      log.info({ ...(why ? { reason: why } : {}), graceful, gracePeriodMs: config.gracePeriodMs }, 'shutting down');
+      history.stop();
+      await source.stop();
+      events?.stop();
+      if (graceful) await planes.drain(config.gracePeriodMs);
+      else await planes.close();
+      await admin.close();
+      log.info('stopped');
+    })());
+
+  let ports: PublicPorts;
+  try {
+    // The baseline sample, before any traffic (and before any worker exists to be asked).
+    await history.start();
+    await admin.listen({ port: config.adminPort, host: config.adminHost });
+    // The source first: a data plane starts listening with the deployments known so far (a
+    // worker gets them when it says hello), not with an empty table.
+    await source.start(sink);
+    ports = await planes.start();
+  } catch (err) {
+    await stop(false, 'could not start').catch(() => undefined);
+    throw err;
+  }
+  const address = admin.server.address();
+  const adminPort = typeof address === 'object' && address ? address.port : config.adminPort;
+  log.info({ ...ports, adminPort, workers: planes.processes }, 'seldon-gateway listening');
+  return {
+    ...ports,
+    adminPort,
+    state,
+    metrics,
+    ready,
+    shutdown: (why) => stop(true, why),
+    close: () => stop(false, undefined),
+  };
+}

@@ -1,0 +1,99 @@
+/**
+ * One data plane in this process, with what it needs around it: its metrics, its observers
+ * (predictor header, access log, shadow comparison) and, with endpoint routing, its own
+ * EndpointSlice watcher. The single process hands it to the control plane as its `DataPlanes`
+ * (serve.ts); each cluster worker runs one and answers the primary over IPC (cluster.ts).
+ */
+import type { Logger } from 'pino';
+import type { AcceptFailure } from '../edge/accept-guard.js';
+import type { GatewayConfig } from '../config.js';
+import { DataPlane } from './data-plane.js';
+import { GatewayMetrics } from '../observe/metrics.js';
+import { dataPlaneObservers, metricsJson, observeDataPlane, type DataPlaneObservers, type Gathered } from '../observe/observed.js';
+import type { RouteState } from './route-state.js';
+import { notAccepting, type DataPlanes, type PlanesReadiness, type PublicPorts } from './control-plane.js';
+import type { EndpointWatcher } from '../../source/kubernetes/endpoints.js';
+import { LazyKubeSource, endpointWatcherFor } from '../../source/kubernetes/kubernetes.js';
+import type { DeploymentSource, SourceEvent } from '../../source/source.js';
+
+export interface LocalPlaneOptions {
+  /** The deployment source: with the Kubernetes API, the EndpointSlice watcher shares its connection and scope. */
+  readonly source: DeploymentSource;
+  /** Replaces the stdout access logger (tests). */
+  readonly accessLogger?: Logger;
+  /** Listen with SO_REUSEPORT (a cluster worker, where Node supports it). */
+  readonly reusePort?: boolean;
+  /** Told when accepting starts or stops failing (a cluster worker tells the primary). */
+  readonly acceptChanged?: (failing: AcceptFailure | undefined) => void;
+}
+
+/**
+ * With the Kubernetes source and endpoint routing on, an EndpointSlice watcher (started) on the
+ * same connection and scope; otherwise none, and upstreams are dialled by Service name.
+ */
+export async function endpointsFor(config: GatewayConfig, source: DeploymentSource, log: Logger): Promise<EndpointWatcher | undefined> {
+  if (!config.endpointRouting || !(source instanceof LazyKubeSource)) return undefined;
+  const watcher = await endpointWatcherFor(await source.load(), { log });
+  watcher.start();
+  return watcher;
+}
+
+export class LocalDataPlane implements DataPlanes {
+  readonly processes = 1;
+
+  private constructor(
+    private readonly plane: DataPlane,
+    private readonly observers: DataPlaneObservers,
+    private readonly endpoints: EndpointWatcher | undefined,
+  ) {}
+
+  static async open(config: GatewayConfig, log: Logger, options: LocalPlaneOptions): Promise<LocalDataPlane> {
+    const endpoints = await endpointsFor(config, options.source, log);
+    const metrics = new GatewayMetrics();
+    const observers = dataPlaneObservers(config, metrics, options.accessLogger);
+    const plane = new DataPlane(config, metrics, log, endpoints, {
+      ...(options.reusePort !== undefined ? { reusePort: options.reusePort } : {}),
+      ...(options.acceptChanged ? { changed: options.acceptChanged } : {}),
+    });
+    observeDataPlane(plane, observers);
+    return new LocalDataPlane(plane, observers, endpoints);
+  }
+
+  /** The table this data plane routes on. */
+  get state(): RouteState {
+    return this.plane.state;
+  }
+
+  get metrics(): GatewayMetrics {
+    return this.plane.metrics;
+  }
+
+  async start(): Promise<PublicPorts> {
+    await this.plane.listen();
+    return { port: this.plane.port, grpcPort: this.plane.grpcPort, oauthPort: this.plane.oauthPort };
+  }
+
+  /** Nothing to do: in one process the control plane applies events to this data plane's own table. */
+  apply(_events: readonly SourceEvent[]): void {}
+
+  readiness(): PlanesReadiness {
+    const failing = this.plane.acceptFailing;
+    return failing === undefined ? { ready: true, detail: 'synced' } : { ready: false, detail: notAccepting(failing) };
+  }
+
+  async gather(names?: readonly string[]): Promise<Gathered> {
+    return { metrics: [await metricsJson(this.plane.metrics.registry, names)], disagreements: this.observers.comparer?.recent() ?? [] };
+  }
+
+  async drain(graceMs: number): Promise<void> {
+    await this.endpoints?.stop();
+    await this.plane.drain(graceMs);
+    this.observers.flush();
+  }
+
+  async close(): Promise<void> {
+    await this.endpoints?.stop();
+    await this.plane.close();
+    this.observers.flush();
+  }
+}

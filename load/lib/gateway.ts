@@ -1,0 +1,126 @@
+/**
+ * The compiled gateway as a benchmark target: `node dist/gateway/main.js serve --workers 1` on
+ * 127.0.0.1 pinned to a core, every REST upstream of its table `--resolve`d to the backend (asked
+ * from its own `routes --json`), its admin /metrics counters, and which build it is.
+ */
+import { execFileSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { ROOT, startServer, waitFor, type Spawned } from './children.js';
+import { freePort, httpStatus } from './http.js';
+
+export const GATEWAY_MAIN = join(ROOT, 'dist', 'gateway', 'main.js');
+
+export interface RoutesJson {
+  deployments: { namespace: string; name: string; state: string; reasons: unknown[]; routes: { kind: string; match: { headers: unknown[]; prefix?: string }; members: { upstream: string; percent: number; predictor: string; deployment: string }[]; mirrors: { upstream: string }[] }[] }[];
+}
+
+/** Ask the gateway's own `routes --json` which REST upstreams the table dials, to --resolve them all. */
+export function restUpstreams(manifests: string, main = GATEWAY_MAIN): { upstreams: string[]; routes: RoutesJson } {
+  let text: string;
+  try {
+    text = execFileSync(process.execPath, [main, 'routes', '-f', manifests, '--json'], { cwd: ROOT, encoding: 'utf8', maxBuffer: 256 << 20 });
+  } catch (err) {
+    // Exit code 1 = some deployment rejected: still print the table.
+    const e = err as { stdout?: string; status?: number };
+    if (e.status !== 1 || !e.stdout) throw err;
+    text = e.stdout;
+  }
+  const routes = JSON.parse(text) as RoutesJson;
+  const ups = new Set<string>();
+  for (const d of routes.deployments)
+    for (const r of d.routes) {
+      if (r.kind !== 'rest') continue;
+      for (const m of r.members) ups.add(m.upstream);
+      for (const m of r.mirrors) ups.add(m.upstream);
+    }
+  return { upstreams: [...ups], routes };
+}
+
+export interface Gateway {
+  readonly server: Spawned;
+  readonly port: number;
+  readonly admin: number;
+}
+
+export interface GatewayLaunch {
+  /** Log file (stdout and stderr, at warn and above). */
+  readonly log: string;
+  readonly cpu: number;
+  readonly manifests: string;
+  readonly upstreams: readonly string[];
+  readonly backendPort: number;
+  /** node flags before main.js. */
+  readonly nodeArgs: readonly string[];
+  readonly main?: string;
+}
+
+/** Start a gateway and wait (at most 60 s) until its admin /readyz answers 200. */
+export async function startGateway(name: string, g: GatewayLaunch): Promise<Gateway> {
+  const [port, admin] = [await freePort(), await freePort()];
+  const args = [
+    ...g.nodeArgs,
+    g.main ?? GATEWAY_MAIN,
+    'serve',
+    '--manifests',
+    g.manifests,
+    '--port',
+    String(port),
+    '--admin-port',
+    String(admin),
+    '--host',
+    '127.0.0.1',
+    '--workers',
+    '1',
+    '--log-level',
+    'warn',
+    '--grace-period',
+    '1s',
+  ];
+  for (const u of g.upstreams) args.push('--resolve', `${u}=127.0.0.1:${g.backendPort}`);
+  const server = startServer(name, g.log, g.cpu, [process.execPath, ...args]);
+  await waitFor(name, server, async () => (await httpStatus(`http://127.0.0.1:${admin}/readyz`)) === 200, 60_000);
+  return { server, port, admin };
+}
+
+export async function metricsText(admin: number): Promise<string> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${admin}/metrics`, { signal: AbortSignal.timeout(5000) });
+    return await res.text();
+  } catch {
+    return '';
+  }
+}
+
+/** Sum of a counter's samples whose labels include every `want` pair. */
+export function counter(text: string, metric: string, want: Record<string, string>): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(metric + '{')) continue;
+    const labels = line.slice(metric.length + 1, line.lastIndexOf('}'));
+    if (Object.entries(want).every(([k, v]) => labels.includes(`${k}="${v}"`))) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
+
+/** Which gateway was measured: the newest file time under its dist folder, and the git HEAD of the checkout. */
+export function buildInfo(main: string): string {
+  const dir = dirname(main);
+  let newest = 0;
+  for (const sub of [dir, join(dir, '..', 'routing'), join(dir, '..', 'source')]) {
+    try {
+      for (const f of readdirSync(sub)) if (f.endsWith('.js')) newest = Math.max(newest, statSync(join(sub, f)).mtimeMs);
+    } catch {
+      /* absent */
+    }
+  }
+  let head = '';
+  try {
+    const git = (...args: string[]): string => execFileSync('git', ['-C', join(dir, '..', '..'), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    head = git('log', '-1', '--format=%h');
+    if (git('status', '--porcelain', '--untracked-files=no', '--', 'gateway', 'routing', 'source')) head += ' + uncommitted changes';
+  } catch {
+    /* not a checkout */
+  }
+  return `${main} (built ${newest ? new Date(newest).toISOString() : '?'}${head ? `, sources at ${head}` : ''})`;
+}

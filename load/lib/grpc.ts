@@ -1,0 +1,71 @@
+/**
+ * The gRPC benchmark's two ends, written for the benchmark: a seldon.protos.Seldon client (one
+ * grpc-js channel each) and a backend that serves Predict alone, echoing the request's data with
+ * a `backend` tag and an x-backend header, keeping no record of the calls. The protos are the
+ * Seldon copies in test/protos, read as data (as the k6 scripts do).
+ */
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { ROOT } from './children.js';
+
+const PROTO_DIR = join(ROOT, 'test', 'protos');
+const SELDON_SERVICE = 'seldon.protos.Seldon';
+
+/** The SeldonMessage fields the benchmark sends and echoes, as @grpc/proto-loader hands them over. */
+export interface SeldonMessage {
+  meta?: { puid?: string; tags?: Record<string, { stringValue: string }> } | null;
+  data?: { names?: string[]; tensor?: { shape?: number[]; values?: number[] } };
+  strData?: string;
+  /** Set on decoded messages: which member of the oneof is present. */
+  data_oneof?: 'data' | 'binData' | 'strData' | 'jsonData' | 'customData';
+}
+
+export interface SeldonClient extends grpc.Client {
+  Predict(req: SeldonMessage, metadata: grpc.Metadata, callback: grpc.requestCallback<SeldonMessage>): grpc.ClientUnaryCall;
+}
+
+let seldon: grpc.ServiceDefinition | undefined;
+
+/** seldon.protos.Seldon, loaded once (same loader options as the gateway's tests: keepCase, oneofs). */
+function seldonService(): grpc.ServiceDefinition {
+  if (seldon) return seldon;
+  const def = protoLoader.loadSync(['seldon.proto'], { includeDirs: [PROTO_DIR], keepCase: true, defaults: true, oneofs: true, longs: Number });
+  const s = def[SELDON_SERVICE];
+  // Message entries carry `format`; services are plain maps of method definitions.
+  if (!s || 'format' in s) throw new Error(`${SELDON_SERVICE} is not a service in ${PROTO_DIR}`);
+  seldon = s as grpc.ServiceDefinition;
+  return seldon;
+}
+
+/** A Seldon client on a channel of its own (h2c) to `address`, with these channel options. */
+export function seldonClient(address: string, channelOptions: grpc.ChannelOptions = {}): SeldonClient {
+  const Ctor = grpc.makeGenericClientConstructor(seldonService(), SELDON_SERVICE);
+  return new Ctor(address, grpc.credentials.createInsecure(), channelOptions) as unknown as SeldonClient;
+}
+
+export interface BenchBackend {
+  readonly port: number;
+  close(): void;
+}
+
+/** Serve seldon.protos.Seldon/Predict on 127.0.0.1 (port 0: any free one). */
+export async function startBenchBackend(name: string, port = 0): Promise<BenchBackend> {
+  const server = new grpc.Server();
+  const header = new grpc.Metadata();
+  header.set('x-backend', name);
+  const tags = { backend: { stringValue: name } };
+  const predict: grpc.handleUnaryCall<SeldonMessage, SeldonMessage> = (call, callback) => {
+    const req = call.request;
+    const out: SeldonMessage = { meta: { puid: req.meta?.puid ?? '', tags } };
+    if (req.data_oneof === 'data') out.data = req.data;
+    else if (req.data_oneof === 'strData') out.strData = req.strData;
+    call.sendMetadata(header.clone());
+    callback(null, out);
+  };
+  server.addService(seldonService(), { Predict: predict });
+  const bound = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  return { port: bound, close: () => server.forceShutdown() };
+}

@@ -1,0 +1,135 @@
+/**
+ * /proc accounting for the benchmarks (Linux only): a process tree's CPU time (a gateway primary
+ * and its workers, an nginx master and its worker), its read/write syscalls and context switches,
+ * and the whole machine's ticks split into ours, kernel threads and everyone else's.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import { cpus } from 'node:os';
+
+export const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** Every live descendant of `pid` (scans /proc once). */
+export function descendants(pid: number): number[] {
+  const parent = new Map<number, number[]>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const list = parent.get(ppid) ?? [];
+      list.push(Number(name));
+      parent.set(ppid, list);
+    } catch {
+      /* gone */
+    }
+  }
+  const out: number[] = [];
+  const walk = (p: number): void => {
+    for (const c of parent.get(p) ?? []) {
+      out.push(c);
+      walk(c);
+    }
+  };
+  walk(pid);
+  return out;
+}
+
+/** utime+stime (+ reaped children's) of a process, in ticks; 0 when gone. */
+export function procTicks(pid: number, withReaped: boolean): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const own = Number(f[11]) + Number(f[12]);
+    return withReaped ? own + Number(f[13]) + Number(f[14]) : own;
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU seconds of a process and its live descendants. */
+export function treeSeconds(pid: number): number {
+  let t = procTicks(pid, false);
+  for (const d of descendants(pid)) t += procTicks(d, false);
+  return t / CLK_TCK;
+}
+
+export interface Counters {
+  syscr: number;
+  syscw: number;
+  /** Context switches, every thread: voluntary (the thread slept: a wake-up each) and not. */
+  vcsw: number;
+  ivcsw: number;
+}
+
+/** Read/write syscalls (/proc/<pid>/io) and context switches of a process tree. */
+export function treeCounters(pid: number): Counters {
+  const c: Counters = { syscr: 0, syscw: 0, vcsw: 0, ivcsw: 0 };
+  for (const p of [pid, ...descendants(pid)]) {
+    try {
+      const io = readFileSync(`/proc/${p}/io`, 'utf8');
+      c.syscr += Number(/syscr: (\d+)/.exec(io)?.[1] ?? 0);
+      c.syscw += Number(/syscw: (\d+)/.exec(io)?.[1] ?? 0);
+      for (const tid of readdirSync(`/proc/${p}/task`)) {
+        const st = readFileSync(`/proc/${p}/task/${tid}/status`, 'utf8');
+        c.vcsw += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(st)?.[1] ?? 0);
+        c.ivcsw += Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(st)?.[1] ?? 0);
+      }
+    } catch {
+      /* gone */
+    }
+  }
+  return c;
+}
+
+export interface MachineTicks {
+  /** user+nice+system of all CPUs (/proc/stat). */
+  busy: number;
+  steal: number;
+  /** This process and everything it started, reaped load generators included. */
+  ours: number;
+  /** Kernel threads (softirq work, kworkers): not "someone else's load". */
+  kernel: number;
+}
+
+export function machineTicks(): MachineTicks {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal
+  const ours = new Set([process.pid, ...descendants(process.pid)]);
+  let own = 0;
+  let kernel = 0;
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const pid = Number(name);
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (ours.has(pid)) own += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+      else if (Number(f[6]) & 0x00200000 || Number(f[1]) === 2 || pid === 2) kernel += Number(f[11]) + Number(f[12]); // PF_KTHREAD
+    } catch {
+      /* gone */
+    }
+  }
+  return { busy: line[0]! + line[1]! + line[2]!, steal: line[7] ?? 0, ours: own, kernel };
+}
+
+/**
+ * CPU used between two snapshots by processes this one did not start (other people's builds,
+ * tests, benchmarks), as a percentage of the whole machine: all user+system time minus ours minus
+ * kernel threads. A noise indicator, not an exact account.
+ */
+export function foreignPct(a: MachineTicks, b: MachineTicks, seconds: number): number {
+  const ticks = b.busy - a.busy - (b.ours - a.ours) - (b.kernel - a.kernel);
+  return Math.max(0, (100 * ticks) / CLK_TCK / Math.max(1e-3, seconds) / cpus().length);
+}
+
+/** Hypervisor steal between two snapshots, as a percentage of the whole machine. */
+export function stealPct(a: MachineTicks, b: MachineTicks, seconds: number): number {
+  return (100 * (b.steal - a.steal)) / CLK_TCK / seconds / cpus().length;
+}

@@ -1,0 +1,33 @@
+/**
+ * Reporting helpers shared by the benchmarks: medians, number formats (– for a missing value),
+ * Markdown tables (first column left, the others right-aligned), ratios and target verdicts.
+ */
+
+export const log = (s: string): void => void process.stdout.write(s + '\n');
+
+export const median = (xs: readonly number[]): number => {
+  if (!xs.length) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+const missing = (n: number | null | undefined): n is null | undefined => n === null || n === undefined || !Number.isFinite(n);
+/** Integer with thousands separators. */
+export const f0 = (n: number | null | undefined): string => (missing(n) ? '–' : Math.round(n).toLocaleString('en-US'));
+export const f1 = (n: number | null | undefined): string => (missing(n) ? '–' : n.toFixed(1));
+export const f2 = (n: number | null | undefined): string => (missing(n) ? '–' : n.toFixed(2));
+/** Microseconds as milliseconds, 2 decimals. */
+export const ms = (us: number | null | undefined): string => (missing(us) ? '–' : (us / 1000).toFixed(2));
+
+/** `a / b` as "1.23x", or – when either is missing or b is not positive. */
+export const ratio = (a: number | null, b: number | null): string => (a !== null && b !== null && b > 0 ? `${(a / b).toFixed(2)}x` : '–');
+
+/** PASS / FAIL, or n/a when the measure is missing. */
+export const verdict = (ok: boolean | null): string => (ok === null ? 'n/a' : ok ? 'PASS' : 'FAIL');
+
+export function table(head: readonly string[], rows: readonly (readonly string[])[]): string {
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]): string => '| ' + cells.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join(' | ') + ' |';
+  return [line(head), '|' + w.map((n, i) => (i === 0 ? ':' : '') + '-'.repeat(n + 1) + (i === 0 ? '' : ':')).join('|') + '|', ...rows.map(line)].join('\n');
+}

@@ -1,0 +1,173 @@
+/**
+ * The REST benchmark's report: one line per run as it happens, then the tables over the rounds
+ * (medians over the runs no other process disturbed), syscalls per request, ratios between
+ * targets, the gateway's targets with their verdicts, and notes on foreign load.
+ */
+import type { RateResult } from './fixed-rate.js';
+import { counter } from './gateway.js';
+import type { Sample, Target } from './measure.js';
+import { MEASURED, SHADOWED } from './bench-table.js';
+import { f0, f1, f2, log, median, ms, ratio, table, verdict } from './report.js';
+
+export interface RestRuns {
+  readonly targets: readonly Target[];
+  readonly conns: readonly number[];
+  readonly rate: number;
+  readonly rounds: number;
+  /** Foreign load (% of the machine) from which a run counts as disturbed. */
+  readonly quietPct: number;
+  /** Closed-loop samples by `${target}@${conns}`. */
+  readonly closed: ReadonlyMap<string, Sample[]>;
+  /** Fixed-rate samples by target. */
+  readonly fixed: ReadonlyMap<string, Sample[]>;
+}
+
+const sys = (s: Sample): string => `r/w/sleep ${f1(s.perReq.syscr)}/${f1(s.perReq.syscw)}/${f1(s.perReq.vcsw)} per req`;
+
+export function closedLine(round: number, conns: number, key: string, s: Sample): string {
+  return (
+    `round ${round} c=${String(conns).padStart(3)} ${key.padEnd(9)} ${f0(s.rps).padStart(7)} req/s  proxy ${f1(s.proxyUsPerReq).padStart(5)} µs/req  backend ${f1(s.backendUsPerReq).padStart(5)} µs/req  p99 ${ms(s.p99us)} ms  non-2xx ${s.non2xx}  sock-err ${s.socketErrors}${s.errorDetail ? ` (${s.errorDetail})` : ''}  ${sys(s)}  other ${f0(s.otherPct)}%` +
+    (s.rps < 100 ? '  STALLED: the server answered (almost) nothing in this run' : '')
+  );
+}
+
+export function rateLine(round: number, rate: number, key: string, rr: RateResult, s: Sample): string {
+  return `round ${round} ${rate}/s  ${key.padEnd(9)} p50 ${ms(rr.latencyUs.p50)} p99 ${ms(rr.latencyUs.p99)} p99.9 ${ms(rr.latencyUs.p999)} max ${ms(rr.latencyUs.max)} ms  proxy ${f1(s.proxyUsPerReq)} µs/req  ${rr.completed}/${rr.scheduled} done, skipped ${rr.skipped}, non-2xx ${rr.non2xx}, errors ${rr.errors}${s.errorDetail ? ` (${s.errorDetail})` : ''}, send lag p99 ${ms(rr.sendLagUs.p99)} max ${ms(rr.sendLagUs.max)} ms  ${sys(s)}  other ${f0(s.otherPct)}%`;
+}
+
+/** The results, syscalls, ratios and (with a gateway target) targets tables. */
+export function printTables(r: RestRuns): void {
+  const { targets, conns: CONNS, rate: RATE, closed, fixed, quietPct } = r;
+  // Medians over the runs no other process disturbed (foreign load < quietPct); when every run
+  // of a cell was disturbed, over all of them, and the cell is marked '*'.
+  const clean = (xs: Sample[] | undefined): Sample[] => {
+    const quiet = (xs ?? []).filter((s) => s.otherPct < quietPct);
+    return quiet.length ? quiet : (xs ?? []);
+  };
+  const noisy = (xs: Sample[] | undefined): boolean => (xs ?? []).length > 0 && (xs ?? []).every((s) => s.otherPct >= quietPct);
+  const med = (xs: Sample[] | undefined, f: (s: Sample) => number | null): number | null => {
+    const v = clean(xs).map(f).filter((x): x is number => x !== null && Number.isFinite(x));
+    return v.length ? median(v) : null;
+  };
+  const mark = (xs: Sample[] | undefined, text: string): string => (noisy(xs) ? text + '*' : text);
+  const sum = (xs: Sample[] | undefined, f: (s: Sample) => number): number => (xs ?? []).reduce((a, s) => a + f(s), 0);
+
+  // ----- Results.
+  const head = ['target', ...CONNS.flatMap((c) => [`req/s @${c}`, `proxy CPU µs/req @${c}`]), `p50 ms @${RATE}/s`, `p99 ms @${RATE}/s`, `proxy CPU µs/req @${RATE}/s`, 'backend µs/req', 'non-2xx', 'socket errors', 'other load % med/max'];
+  const rows = targets.map((t) => {
+    const allSamples = [...CONNS.flatMap((c) => closed.get(`${t.key}@${c}`) ?? []), ...(fixed.get(t.key) ?? [])];
+    const fx = fixed.get(t.key);
+    return [
+      t.label,
+      ...CONNS.flatMap((c) => {
+        const xs = closed.get(`${t.key}@${c}`);
+        return [mark(xs, f0(med(xs, (s) => s.rps))), mark(xs, f1(med(xs, (s) => s.proxyUsPerReq)))];
+      }),
+      fx ? mark(fx, ms(med(fx, (s) => s.p50us))) : '–',
+      fx ? mark(fx, ms(med(fx, (s) => s.p99us))) : '–',
+      fx ? mark(fx, f1(med(fx, (s) => s.proxyUsPerReq))) : '–',
+      f1(med(closed.get(`${t.key}@${CONNS[0]}`), (s) => s.backendUsPerReq)),
+      String(sum(allSamples, (s) => s.non2xx)),
+      String(sum(allSamples, (s) => s.socketErrors)),
+      `${f0(med(allSamples, (s) => s.otherPct))}/${f0(Math.max(...allSamples.map((s) => s.otherPct)))}`,
+    ];
+  });
+  log('');
+  log(
+    `## Results (median of ${r.rounds} rounds, over the runs with < ${quietPct}% foreign load when there are any; * = every run of that cell was disturbed; non-2xx and socket errors summed over all runs)`,
+  );
+  log('');
+  log(table(head, rows));
+
+  // ----- Where the CPU goes, outside JavaScript: syscalls and sleeps per request.
+  const diagHead = ['target (proxy process; direct: backend)', ...[...CONNS.map((c) => `@${c}`), `@${RATE}/s`].map((c) => `reads / writes / sleeps per req ${c}`)];
+  const diag = (xs: Sample[] | undefined): string => {
+    if (!xs?.length) return '–';
+    return `${f2(med(xs, (s) => s.perReq.syscr))} / ${f2(med(xs, (s) => s.perReq.syscw))} / ${f2(med(xs, (s) => s.perReq.vcsw))}`;
+  };
+  log('');
+  log('Syscalls and sleeps per request (read-ish and write-ish syscalls from /proc/<pid>/io, voluntary context switches of every thread): a sleep is an epoll_wait that blocked, so a wake-up.');
+  log('');
+  log(table(diagHead, targets.map((t) => [t.label, ...CONNS.map((c) => diag(closed.get(`${t.key}@${c}`))), diag(fixed.get(t.key))])));
+
+  // ----- Ratios.
+  const rps = (k: string, c: number): number | null => med(closed.get(`${k}@${c}`), (s) => s.rps);
+  const cpu = (k: string, c: number): number | null => med(closed.get(`${k}@${c}`), (s) => s.proxyUsPerReq);
+  const p99 = (k: string): number | null => med(fixed.get(k), (s) => s.p99us);
+  const p50 = (k: string): number | null => med(fixed.get(k), (s) => s.p50us);
+  const ratioRows: string[][] = [];
+  for (const k of ['gateway', 'gateway-b', 'shadow', 'stock', 'nginx']) {
+    if (!targets.some((t) => t.key === k)) continue;
+    for (const base of k === 'gateway-b' ? ['gateway', 'direct', 'nginx', 'stock'] : ['direct', 'nginx', 'stock']) {
+      if (base === k || !targets.some((t) => t.key === base)) continue;
+      ratioRows.push([
+        `${k} / ${base}`,
+        ...CONNS.map((c) => ratio(rps(k, c), rps(base, c))),
+        ...CONNS.map((c) => (base === 'direct' ? '–' : ratio(cpu(k, c), cpu(base, c)))),
+        fixed.has(k) && fixed.has(base) ? `${f2(((p50(k) ?? NaN) - (p50(base) ?? NaN)) / 1000)} / ${f2(((p99(k) ?? NaN) - (p99(base) ?? NaN)) / 1000)}` : '–',
+      ]);
+    }
+  }
+  log('');
+  log('## Ratios');
+  log('');
+  log(table(['', ...CONNS.map((c) => `req/s @${c}`), ...CONNS.map((c) => `CPU/req @${c}`), `Δ p50 / Δ p99 ms @${RATE}/s`], ratioRows));
+
+  // ----- The gateway's targets.
+  if (!targets.some((t) => t.key === 'gateway')) return;
+  const checks: string[][] = [];
+  const cpuSat = CONNS.map((c) => cpu('gateway', c));
+  const cpuRate = med(fixed.get('gateway'), (s) => s.proxyUsPerReq);
+  checks.push([
+    'CPU per proxied request ≤ 75 µs, saturated',
+    cpuSat.map((v, i) => `${f1(v)} µs @${CONNS[i]}`).join(', '),
+    verdict(cpuSat.every((v) => v !== null) ? cpuSat.every((v) => v! <= 75) : null),
+  ]);
+  checks.push([`CPU per proxied request ≤ 75 µs, at ${RATE}/s`, `${f1(cpuRate)} µs`, verdict(cpuRate === null ? null : cpuRate <= 75)]);
+  const vsNginx = CONNS.map((c) => (rps('gateway', c) ?? NaN) / (rps('nginx', c) ?? NaN));
+  checks.push(['req/s ≥ 0.35x nginx', vsNginx.map((v, i) => `${Number.isFinite(v) ? v.toFixed(2) : '–'}x @${CONNS[i]}`).join(', '), verdict(vsNginx.every((v) => Number.isFinite(v)) ? vsNginx.every((v) => v >= 0.35) : null)]);
+  const gw99 = p99('gateway');
+  const direct99 = p99('direct');
+  const dp99 = gw99 !== null && direct99 !== null ? (gw99 - direct99) / 1000 : null;
+  checks.push([`p99 @${RATE}/s within 1 ms of direct`, dp99 === null ? '–' : `${ms(gw99)} vs ${ms(direct99)} ms: +${dp99.toFixed(2)} ms`, verdict(dp99 === null ? null : dp99 <= 1)]);
+  const shadowCost = CONNS.map((c) => 1 - (rps('shadow', c) ?? NaN) / (rps('gateway', c) ?? NaN));
+  // The same cost from the gateway's CPU alone (the mirrored request also costs the backend, which shares the core).
+  const shadowCpu = CONNS.map((c) => 1 - (cpu('gateway', c) ?? NaN) / (cpu('shadow', c) ?? NaN));
+  const pcts = (xs: number[]): string => xs.map((v, i) => `${Number.isFinite(v) ? (100 * v).toFixed(1) : '–'}% @${CONNS[i]}`).join(', ');
+  checks.push([
+    '100% shadow costs < 15% req/s',
+    `${pcts(shadowCost)} (from the gateway's CPU/req alone: ${pcts(shadowCpu)})`,
+    verdict(shadowCost.every((v) => Number.isFinite(v)) ? shadowCost.every((v) => v < 0.15) : null),
+  ]);
+  log('');
+  log('## Targets (gateway, full routing, 1 worker)');
+  log('');
+  log(table(['target', 'measured', 'verdict'], checks));
+}
+
+/** What the gateway itself counted between two /metrics scrapes: the canary split, the mirrors, non-2xx series. */
+export function gatewayCounters(before: string, after: string): string {
+  const d = (labels: Record<string, string>): number => counter(after, 'seldon_gateway_requests_total', labels) - counter(before, 'seldon_gateway_requests_total', labels);
+  const main = d({ deployment: MEASURED, predictor: 'main', kind: 'primary' });
+  const canary = d({ deployment: MEASURED, predictor: 'canary', kind: 'primary' });
+  const ds = (result: string): number =>
+    counter(after, 'seldon_gateway_shadow_requests_total', { deployment: SHADOWED, result }) - counter(before, 'seldon_gateway_shadow_requests_total', { deployment: SHADOWED, result });
+  const non200 = after
+    .split('\n')
+    .filter((l) => l.startsWith('seldon_gateway_requests_total{') && !/code="2\d\d"/.test(l) && Number(l.slice(l.lastIndexOf(' ') + 1)) > 0);
+  return (
+    `gateway's own counters over the rounds: ${MEASURED} main ${main} / canary ${canary} (${main + canary ? ((100 * canary) / (main + canary)).toFixed(1) : '–'}% canary); ` +
+    `${SHADOWED} shadow mirrors: mirrored ${ds('mirrored')}, dropped ${ds('dropped')}, failed ${ds('failed')}` +
+    (non200.length ? `; non-2xx series: ${non200.join(', ')}` : '')
+  );
+}
+
+/** Notes when other processes or the hypervisor took CPU during some runs. */
+export function printNoiseNotes(r: RestRuns): void {
+  const all = [...r.closed.values(), ...r.fixed.values()].flat();
+  const other = all.map((s) => s.otherPct);
+  const steal = all.map((s) => s.stealPct);
+  if (Math.max(...other, 0) > 5)
+    log(`note: other processes used up to ${f0(Math.max(...other))}% of the machine during some runs (median ${f0(median(other))}%): those runs are noisy; compare within one run only`);
+  if (Math.max(...steal, 0) > 1) log(`note: hypervisor steal up to ${f0(Math.max(...steal))}% during some runs`);
+}
