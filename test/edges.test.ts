@@ -11,43 +11,8 @@ import { Pool } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHttpBackend, type HttpBackend } from './fixtures/http-backend.js';
 import { sdep, startTestGateway, type TestGateway } from './helpers/gateway.js';
+import { raw, rawRequest as req, type RawAnswer } from './helpers/net.js';
 import { UsageError, parseConfig } from '../gateway/config.js';
-
-interface RawAnswer {
-  /** Status of the first response, 0 if none. */
-  status: number;
-  text: string;
-  /** The gateway closed the connection. */
-  closed: boolean;
-  ms: number;
-}
-
-/** Send `bytes` (then more `later` after `gapMs`) on a fresh socket; collect until close or `quietMs` of silence. */
-async function raw(port: number, bytes: string | Buffer, opts: { quietMs?: number; later?: string; gapMs?: number; maxMs?: number } = {}): Promise<RawAnswer> {
-  const t0 = Date.now();
-  const s = net.connect(port, '127.0.0.1');
-  await once(s, 'connect');
-  let text = '';
-  let closed = false;
-  let last = Date.now();
-  s.on('data', (d: Buffer) => {
-    text += d.toString('latin1');
-    last = Date.now();
-  });
-  s.on('error', () => undefined);
-  s.on('close', () => (closed = true));
-  if (bytes.length) s.write(bytes);
-  if (opts.later !== undefined) {
-    await new Promise((r) => setTimeout(r, opts.gapMs ?? 100));
-    if (!closed) s.write(opts.later);
-  }
-  const quiet = opts.quietMs ?? 300;
-  const max = opts.maxMs ?? 5000;
-  while (!closed && Date.now() - t0 < max && (text === '' || Date.now() - last < quiet)) await new Promise((r) => setTimeout(r, 10));
-  s.destroy();
-  const m = /^HTTP\/1\.1 (\d{3})/.exec(text);
-  return { status: m ? Number(m[1]) : 0, text, closed, ms: Date.now() - t0 };
-}
 
 /** The JSON body of a raw answer. */
 function bodyOf(a: RawAnswer): { status: { code: number; reason: string; info: string } } {
@@ -77,8 +42,6 @@ async function withGoodClient(gw: TestGateway, during: () => Promise<void>): Pro
   expect(seen.length).toBeGreaterThan(0);
   expect(seen.filter((s) => s !== 200)).toEqual([]);
 }
-
-const req = (lines: string[], body = ''): string => `${lines.join('\r\n')}\r\n\r\n${body}`;
 
 describe('hardened edge: smuggling, sizes, slow clients, methods', () => {
   let iris: HttpBackend;

@@ -37,8 +37,10 @@ import {
   type RawResponse,
   type RecordingUpstream,
 } from './fixtures/recording-upstream.js';
-import { countWorkerExits, freePort, poll, readyz, startCli, type CliGateway } from './helpers/cli.js';
+import { countWorkerExits, poll, readyz, startCli, type CliGateway } from './helpers/cli.js';
 import { sdep } from './helpers/gateway.js';
+import { freePort } from './helpers/net.js';
+import { sleep } from './helpers/wait.js';
 
 const NS = 'fi';
 const WORKERS = 2;
@@ -51,7 +53,6 @@ const PREDICT = '/api/v1.0/predictions';
 const BODY = Buffer.from('{"data":{"ndarray":[[5.1,3.5,1.4,0.2]]}}');
 const DATE = 'Mon, 01 Jan 2024 00:00:00 GMT';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const predictPath = (deployment: string): string => `/seldon/${NS}/${deployment}${PREDICT}`;
 const requestHeaders = (extra: HeaderLine[] = []): HeaderLine[] => [['Host', 'models.example.com'], ['Content-Type', 'application/json'], ...extra];
 

@@ -11,7 +11,6 @@
  * `-shadow`; no copy over --shadow-max-body). The retry kind's first attempt answers 503; the route
  * retries (seldon.io/ambassador-retries) unless the body is over --retry-buffer.
  */
-import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   connectRaw,
@@ -42,6 +41,7 @@ import {
   type Framing,
 } from './helpers/fidelity.js';
 import { sdep, startTestGateway, type TestGateway } from './helpers/gateway.js';
+import { fetchToken } from './helpers/oauth.js';
 
 const NS = 'fid';
 const PREDICT = '/api/v1.0/predictions';
@@ -172,14 +172,7 @@ describe('proxy fidelity: route kinds x body shapes', () => {
       },
       args: ['--random-seed', '7'],
     });
-    const t = await request(`${gw.url}/oauth/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from('fidkeyfid:fidsecret').toString('base64')}` },
-      body: 'grant_type=client_credentials',
-    });
-    const text = await t.body.text();
-    expect(t.statusCode, text).toBe(200);
-    token = (JSON.parse(text) as { access_token: string }).access_token;
+    token = await fetchToken(gw.url, 'fidkeyfid', 'fidsecret');
   });
   afterAll(async () => {
     await gw?.stop();

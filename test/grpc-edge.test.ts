@@ -6,21 +6,13 @@
  * @grpc/grpc-js client and backend, a raw node:http2 client for the resets.
  */
 import http2 from 'node:http2';
-import net, { type AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { grpcClients, startGrpcBackend, type GrpcBackend, type GrpcClients } from './fixtures/grpc-backend.js';
 import { md, predict, startRawUpstream, type Outcome, type RawUpstream } from './grpc-helpers.js';
 import { sdep, startTestGateway, type TestGateway } from './helpers/gateway.js';
+import { freePort } from './helpers/net.js';
 import { PREMATURE_RESET_STREAMS } from '../gateway/grpc/proxy.js';
-
-async function deadPort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 function details(o: Outcome): { code: number; details: string } {
   if (o.ok) throw new Error('expected a failure, got OK');
@@ -57,7 +49,7 @@ describe('gRPC edge', () => {
     backend = await startGrpcBackend({ name: 'ok' });
     resetting = await startRawUpstream((s) => s.close(http2.constants.NGHTTP2_INTERNAL_ERROR));
     slow = await startRawUpstream((s) => s.resume()); // never answers
-    dead = await deadPort();
+    dead = await freePort();
   });
   afterAll(async () => {
     await backend.close();

@@ -3,22 +3,13 @@
  * deadlines, cancellation, dead and resetting upstreams, GOAWAY, retries, breakers, drain.
  */
 import http2 from 'node:http2';
-import net, { type AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { grpcClients, startGrpcBackend, type GrpcBackend, type GrpcClients } from './fixtures/grpc-backend.js';
 import { answerOk, md, pool, predict, startRawUpstream, type Outcome, type RawUpstream } from './grpc-helpers.js';
 import { sdep, startTestGateway, waitFor, type TestGateway } from './helpers/gateway.js';
-
-/** A port nothing listens on. */
-async function deadPort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
+import { freePort } from './helpers/net.js';
 
 function failure(o: Outcome): { code: number; details: string; metadata: grpc.Metadata } {
   if (o.ok) throw new Error(`expected a failure, got OK (${o.result.response.strData})`);
@@ -77,7 +68,7 @@ describe('gRPC failures, timeouts and cancellation', () => {
       s.resume();
       setTimeout(() => answerOk(s, 'slow raw'), 60);
     });
-    const dead = await deadPort();
+    const dead = await freePort();
     gw = await startTestGateway({
       manifests: {
         'ok.yaml': sdep('ok', 'models', { predictors: [{ name: 'default' }] }),
@@ -148,7 +139,7 @@ describe('gRPC failures, timeouts and cancellation', () => {
     expect(f.code).toBe(grpc.status.DEADLINE_EXCEEDED);
     expect(f.details).toContain('route timeout of 300 ms');
     const call = backend.calls[before]!;
-    // The route timeout bounds the wait for headers only (docs/routing.md#timeouts-retries-and-circuit-breakers); grpc-timeout passes unchanged (§5.2).
+    // The route timeout bounds the wait for headers only (docs/routing.md#timeouts-retries-and-circuit-breakers); grpc-timeout passes unchanged (docs/routing.md#grpc-metadata-matching).
     expect(Math.abs(call.deadline! - (call.receivedAt + 10_000))).toBeLessThan(500);
   });
 

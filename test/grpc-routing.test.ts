@@ -27,7 +27,7 @@ describe('gRPC routing on the shared port', () => {
         'iris-a.yaml': sdep('iris', 'a', { predictors: [{ name: 'default' }] }),
         'iris-b.yaml': sdep('iris', 'b', { predictors: [{ name: 'default' }] }),
         'split.yaml': sdep('split', 'models', { predictors: [{ name: 'main' }, { name: 'canary', traffic: 25 }] }),
-        // §7: header and regex-header variants behind one external name.
+        // docs/routing.md#several-deployments-behind-one-name: header and regex-header variants behind one external name.
         'fraud.yaml': sdep('fraud', 'models', { predictors: [{ name: 'main' }] }),
         'fraud-eu.yaml': sdep('fraud-eu', 'models', { predictors: [{ name: 'main' }] }, { 'seldon.io/ambassador-service-name': 'fraud', 'seldon.io/ambassador-header': 'x-region:eu' }),
         'fraud-lond.yaml': sdep('fraud-lond', 'models', { predictors: [{ name: 'main' }] }, { 'seldon.io/ambassador-service-name': 'fraud', 'seldon.io/ambassador-regex-header': 'location: lond.*' }),

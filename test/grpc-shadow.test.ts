@@ -2,23 +2,15 @@
  * gRPC mirroring: shadows get a copy of unary calls and client streams (same path, metadata and
  * body, `:authority` with `-shadow`); what the shadow does never reaches the client.
  */
-import net, { type AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { grpcClients, startGrpcBackend, type GrpcBackend, type GrpcClients, type StreamRequest } from './fixtures/grpc-backend.js';
 import { answeredBy, md, predict, startRawUpstream, type RawUpstream } from './grpc-helpers.js';
 import { sdep, startTestGateway, waitFor, type TestGateway } from './helpers/gateway.js';
+import { freePort } from './helpers/net.js';
 
 const withShadow = (name: string): string => sdep(name, 'models', { predictors: [{ name: 'main' }, { name: 'audit', shadow: true }] });
 const meta = (seldon: string, extra: Record<string, string> = {}): grpc.Metadata => md({ seldon, namespace: 'models', ...extra });
-
-async function deadPort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 describe('gRPC shadows', () => {
   let main: GrpcBackend;
@@ -42,7 +34,7 @@ describe('gRPC shadows', () => {
       s.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '13', 'grpc-message': 'shadow broke' }, { endStream: true });
     });
     silent = await startRawUpstream((s) => s.resume()); // never answers
-    const dead = await deadPort();
+    const dead = await freePort();
     gw = await startTestGateway({
       manifests: {
         'fraud.yaml': withShadow('fraud'),

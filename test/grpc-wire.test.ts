@@ -1,40 +1,13 @@
 /**
- * The small wire pieces of the gRPC side: grpc-timeout values and grpc-message encoding (as the
- * real grpc-js client decodes it), and the optional gRPC-only port.
+ * The small wire pieces of the gRPC side: grpc-message encoding (as the real grpc-js client
+ * decodes it) and the optional gRPC-only port. grpc-timeout values are in units/grpc-timeout.test.ts.
  */
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeGrpcMessage } from '../gateway/grpc/answer.js';
-import { formatGrpcTimeout, parseGrpcTimeout } from '../gateway/grpc/timeout.js';
 import { grpcClients, startGrpcBackend, type GrpcBackend, type GrpcClients } from './fixtures/grpc-backend.js';
 import { answeredBy, md, predict } from './grpc-helpers.js';
 import { sdep, startTestGateway, type TestGateway } from './helpers/gateway.js';
-
-describe('grpc-timeout', () => {
-  it('parses every unit to milliseconds', () => {
-    expect(parseGrpcTimeout('1H')).toBe(3_600_000);
-    expect(parseGrpcTimeout('2M')).toBe(120_000);
-    expect(parseGrpcTimeout('3S')).toBe(3000);
-    expect(parseGrpcTimeout('250m')).toBe(250);
-    expect(parseGrpcTimeout('1500u')).toBe(1.5);
-    expect(parseGrpcTimeout('2000000n')).toBe(2);
-    expect(parseGrpcTimeout('99999999m')).toBe(99_999_999);
-  });
-
-  it('ignores absent and malformed values', () => {
-    for (const v of [undefined, '', 'm', '10', '10x', '-1m', '1.5S', '123456789m', ' 1m', '1 m']) expect(parseGrpcTimeout(v)).toBeUndefined();
-  });
-
-  it('formats a budget in the finest unit that fits 8 digits, rounding up, at least 1 ms', () => {
-    expect(formatGrpcTimeout(300)).toBe('300m');
-    expect(formatGrpcTimeout(0.2)).toBe('1m');
-    expect(formatGrpcTimeout(-5)).toBe('1m');
-    expect(formatGrpcTimeout(299.1)).toBe('300m');
-    expect(formatGrpcTimeout(99_999_999)).toBe('99999999m');
-    expect(formatGrpcTimeout(100_000_000)).toBe('100000S');
-    for (const ms of [1, 77, 3000, 12_345_678, 2 ** 40]) expect(parseGrpcTimeout(formatGrpcTimeout(ms))).toBeGreaterThanOrEqual(Math.min(ms, 99_999_999 * 3_600_000));
-  });
-});
 
 describe('grpc-message encoding', () => {
   it('leaves printable ASCII alone and percent-encodes % and everything else as UTF-8', () => {

@@ -10,6 +10,7 @@ import { stringify } from 'yaml';
 import { ManifestSource, type ManifestSourceOptions } from '../source/manifest-source.js';
 import type { SeldonDeployment } from '../routing/seldon-deployment.js';
 import { RecordingSink } from './helpers/recording-sink.js';
+import { sleep } from './helpers/wait.js';
 
 const API = 'machinelearning.seldon.io/v1';
 
@@ -32,10 +33,6 @@ async function until(what: string, condition: () => boolean, timeoutMs = 3000): 
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(10);
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 let dir: string;

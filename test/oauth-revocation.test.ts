@@ -15,11 +15,12 @@ import { grpcClients, startGrpcBackend, type GrpcBackend, type GrpcClients } fro
 import { startHttpBackend, type HttpBackend } from './fixtures/http-backend.js';
 import { md, predict } from './grpc-helpers.js';
 import { sdep, startTestGateway, waitFor, type TestGateway } from './helpers/gateway.js';
+import { metric } from './helpers/metrics.js';
+import { basic, bearer, fetchToken } from './helpers/oauth.js';
 import { startRedis, type TestRedis } from './helpers/redis.js';
+import { waitUntil } from './helpers/wait.js';
 import { addressBucket } from '../gateway/auth/rate-limit.js';
 
-const basic = (id: string, secret: string): string => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
-const bearer = (t: string): Record<string, string> => ({ authorization: `Bearer ${t}` });
 const LEAKS = /ECONNREFUSED|Connection is closed|127\.0\.0\.1:\d|ioredis|Stream isn't writeable|FST_ERR|no answer within/;
 
 interface Answer {
@@ -44,28 +45,8 @@ async function send(url: string, init: { method?: string; headers?: Record<strin
 const tokenRequest = (gw: TestGateway, authorization?: string, headers: Record<string, string> = {}): Promise<Answer> =>
   send(`${gw.url}/oauth/token`, { headers: { 'content-type': 'application/x-www-form-urlencoded', ...(authorization ? { authorization } : {}), ...headers }, body: 'grant_type=client_credentials' });
 
-async function token(gw: TestGateway, id: string, secret: string): Promise<string> {
-  const r = await tokenRequest(gw, basic(id, secret));
-  expect(r.status, r.text).toBe(200);
-  return r.json['access_token'] as string;
-}
-
 const predictRest = (url: string, headers: Record<string, string> = {}): Promise<Answer> =>
   send(url, { headers: { 'content-type': 'application/json', ...headers }, body: '{"data":{"ndarray":[[1]]}}' });
-
-async function metric(gw: TestGateway, series: string): Promise<number> {
-  const text = await (await request(`${gw.adminUrl}/metrics`)).body.text();
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line ? Number(line.slice(series.length + 1)) : 0;
-}
-
-async function waitUntil(cond: () => Promise<boolean>, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const tokenKey = (t: string): string => `seldon-gateway:oauth:token:${createHash('sha256').update(t).digest('base64url')}`;
 
@@ -83,7 +64,7 @@ describe('revocation across a Redis outage (two gateways, one Redis that comes b
     const resolve = { 'temp-main.models:8000': backend.port, 'keep-main.models:8000': backend.port, 'uidd-main.models:8000': backend.port };
     a = await startTestGateway({ manifests, resolve, args: ['--redis-url', redis.url, '--redis-timeout', '300ms'] });
     b = await startTestGateway({ manifests, resolve, args: ['--redis-url', redis.url, '--redis-timeout', '300ms'] });
-    for (const gw of [a, b]) await waitUntil(async () => (await metric(gw, 'seldon_gateway_redis_connected')) === 1);
+    for (const gw of [a, b]) await waitUntil(async () => (await metric(gw.adminUrl, 'seldon_gateway_redis_connected')) === 1);
   });
   afterAll(async () => {
     await a?.stop();
@@ -101,24 +82,24 @@ describe('revocation across a Redis outage (two gateways, one Redis that comes b
   };
   const down = async (): Promise<void> => {
     await redis.kill();
-    for (const gw of [a, b]) await waitUntil(async () => (await metric(gw, 'seldon_gateway_redis_connected')) === 0);
+    for (const gw of [a, b]) await waitUntil(async () => (await metric(gw.adminUrl, 'seldon_gateway_redis_connected')) === 0);
   };
   const up = async (): Promise<void> => {
     await redis.restart();
-    for (const gw of [a, b]) await waitUntil(async () => (await metric(gw, 'seldon_gateway_redis_connected')) === 1);
+    for (const gw of [a, b]) await waitUntil(async () => (await metric(gw.adminUrl, 'seldon_gateway_redis_connected')) === 1);
   };
 
   it('deleted while Redis refuses, Redis back, re-created with the same key and secret: the old token is dead and never handed back', async () => {
-    const t = await token(a, 'tempkeymodels', 'tempsecret');
+    const t = await fetchToken(a.url, 'tempkeymodels', 'tempsecret');
     expect((await predictRest(`${b.url}/api/v0.1/predictions`, bearer(t))).status).toBe(200);
     await down();
     await remove('temp.yaml');
     // The revocation could not be written: it waits, and is retried.
-    expect(await metric(a, 'seldon_gateway_oauth_revocations_pending')).toBeGreaterThan(0);
+    expect(await metric(a.adminUrl, 'seldon_gateway_oauth_revocations_pending')).toBeGreaterThan(0);
     await up();
     // Retried until Redis confirmed it: the client's entry is gone, the record marked revoked.
-    for (const gw of [a, b]) await waitUntil(async () => (await metric(gw, 'seldon_gateway_oauth_revocations_pending')) === 0);
-    expect(await metric(a, 'seldon_gateway_oauth_revocation_retries_total')).toBeGreaterThan(0);
+    for (const gw of [a, b]) await waitUntil(async () => (await metric(gw.adminUrl, 'seldon_gateway_oauth_revocations_pending')) === 0);
+    expect(await metric(a.adminUrl, 'seldon_gateway_oauth_revocation_retries_total')).toBeGreaterThan(0);
     expect(await redis.command('EXISTS', 'seldon-gateway:oauth:client:tempkeymodels')).toBe(':0\r\n');
     expect(await redis.command('GET', tokenKey(t))).toContain('"revoked":true');
     await a.write('temp.yaml', temp);
@@ -127,14 +108,14 @@ describe('revocation across a Redis outage (two gateways, one Redis that comes b
       const old = await predictRest(`${gw.url}/api/v0.1/predictions`, bearer(t));
       expect([old.status, old.json['error']], old.text).toEqual([401, 'invalid_token']);
     }
-    const fresh = await token(b, 'tempkeymodels', 'tempsecret');
+    const fresh = await fetchToken(b.url, 'tempkeymodels', 'tempsecret');
     expect(fresh).not.toBe(t);
-    expect(await token(a, 'tempkeymodels', 'tempsecret')).toBe(fresh);
+    expect(await fetchToken(a.url, 'tempkeymodels', 'tempsecret')).toBe(fresh);
     for (const gw of [a, b]) expect((await predictRest(`${gw.url}/api/v0.1/predictions`, bearer(fresh))).status).toBe(200);
   });
 
   it('deleted and re-created while Redis refuses: once Redis is back the old token is refused, a new one issued', async () => {
-    const t = await token(a, 'tempkeymodels', 'tempsecret');
+    const t = await fetchToken(a.url, 'tempkeymodels', 'tempsecret');
     await down();
     await remove('temp.yaml');
     await a.write('temp.yaml', temp);
@@ -146,20 +127,20 @@ describe('revocation across a Redis outage (two gateways, one Redis that comes b
       expect(old.status, old.text).not.toBe(200);
     }
     await waitUntil(async () => (await tokenRequest(a, basic('tempkeymodels', 'tempsecret'))).status === 200);
-    const fresh = await token(a, 'tempkeymodels', 'tempsecret');
+    const fresh = await fetchToken(a.url, 'tempkeymodels', 'tempsecret');
     expect(fresh).not.toBe(t);
-    expect(await token(b, 'tempkeymodels', 'tempsecret')).toBe(fresh);
+    expect(await fetchToken(b.url, 'tempkeymodels', 'tempsecret')).toBe(fresh);
     for (const gw of [a, b]) {
       expect((await predictRest(`${gw.url}/api/v0.1/predictions`, bearer(t))).status).toBe(401);
       expect((await predictRest(`${gw.url}/api/v0.1/predictions`, bearer(fresh))).status).toBe(200);
     }
     // A deployment that was never touched keeps its token through all of this.
-    const k = await token(a, 'keepkeymodels', 'keepsecret');
+    const k = await fetchToken(a.url, 'keepkeymodels', 'keepsecret');
     expect((await predictRest(`${b.url}/api/v0.1/predictions`, bearer(k))).status).toBe(200);
   });
 
   it('a token of a deleted deployment is refused for its re-created namesake even if its revocation never reached Redis', async () => {
-    const t = await token(a, 'tempkeymodels', 'tempsecret');
+    const t = await fetchToken(a.url, 'tempkeymodels', 'tempsecret');
     // What the revocation would have removed, as it is now.
     const entry = (await redis.command('GET', 'seldon-gateway:oauth:client:tempkeymodels')).split('\r\n')[1]!;
     const record = (await redis.command('GET', tokenKey(t))).split('\r\n')[1]!;
@@ -167,7 +148,7 @@ describe('revocation across a Redis outage (two gateways, one Redis that comes b
     await remove('temp.yaml');
     await a.write('temp.yaml', temp);
     await b.write('temp.yaml', temp);
-    for (const gw of [a, b]) await waitUntil(async () => (await metric(gw, 'seldon_gateway_oauth_revocations_pending')) === 0);
+    for (const gw of [a, b]) await waitUntil(async () => (await metric(gw.adminUrl, 'seldon_gateway_oauth_revocations_pending')) === 0);
     // Put the old client entry and token record back, unrevoked: as if the revocation had been lost.
     expect(await redis.command('SET', 'seldon-gateway:oauth:client:tempkeymodels', entry, 'PX', '600000')).toBe('+OK\r\n');
     expect(await redis.command('SET', tokenKey(t), record, 'PX', '600000')).toBe('+OK\r\n');
@@ -175,18 +156,18 @@ describe('revocation across a Redis outage (two gateways, one Redis that comes b
       const old = await predictRest(`${gw.url}/api/v0.1/predictions`, bearer(t));
       expect([old.status, old.json['error']], old.text).toEqual([401, 'invalid_token']);
     }
-    const fresh = await token(b, 'tempkeymodels', 'tempsecret');
+    const fresh = await fetchToken(b.url, 'tempkeymodels', 'tempsecret');
     expect(fresh).not.toBe(t);
-    expect(await token(a, 'tempkeymodels', 'tempsecret')).toBe(fresh);
+    expect(await fetchToken(a.url, 'tempkeymodels', 'tempsecret')).toBe(fresh);
   });
 
   it('edits keep the identity: a token survives a change of predictors on both gateways', async () => {
-    const t = await token(a, 'keepkeymodels', 'keepsecret');
+    const t = await fetchToken(a.url, 'keepkeymodels', 'keepsecret');
     const edited = sdep('keep', 'models', { oauth_key: 'keepkey', oauth_secret: 'keepsecret', predictors: [{ name: 'main', traffic: 100 }] }, { 'x-edit': '1' });
     await a.write('keep.yaml', edited);
     await b.write('keep.yaml', edited);
     for (const gw of [a, b]) expect((await predictRest(`${gw.url}/api/v0.1/predictions`, bearer(t))).status).toBe(200);
-    expect(await token(b, 'keepkeymodels', 'keepsecret')).toBe(t);
+    expect(await fetchToken(b.url, 'keepkeymodels', 'keepsecret')).toBe(t);
   });
 
   it('a new metadata.uid is a new client: a delete and re-create seen as one update (a relist) voids the old token', async () => {
@@ -197,7 +178,7 @@ describe('revocation across a Redis outage (two gateways, one Redis that comes b
     };
     await a.write('uidd.yaml', withUid('6f1c7e2a-0001'));
     await b.write('uidd.yaml', withUid('6f1c7e2a-0001'));
-    const t = await token(a, 'uidkeymodels', 'uidsecret');
+    const t = await fetchToken(a.url, 'uidkeymodels', 'uidsecret');
     expect((await predictRest(`${b.url}/api/v0.1/predictions`, bearer(t))).status).toBe(200);
     // The same name, key and secret, another object: no delete event in between.
     await a.write('uidd.yaml', withUid('9d3b5c4e-0002'));
@@ -206,7 +187,7 @@ describe('revocation across a Redis outage (two gateways, one Redis that comes b
       const old = await predictRest(`${gw.url}/api/v0.1/predictions`, bearer(t));
       expect([old.status, old.json['error']], old.text).toEqual([401, 'invalid_token']);
     }
-    const fresh = await token(b, 'uidkeymodels', 'uidsecret');
+    const fresh = await fetchToken(b.url, 'uidkeymodels', 'uidsecret');
     expect(fresh).not.toBe(t);
     expect((await predictRest(`${a.url}/api/v0.1/predictions`, bearer(fresh))).status).toBe(200);
   });
@@ -227,7 +208,7 @@ describe('failed /oauth/token attempts are throttled per address and per client_
     const args = ['--redis-url', redis.url, '--redis-timeout', '300ms', '--trust-forwarded-headers'];
     a = await startTestGateway({ manifests, resolve: { 'm-main.models:8000': backend.port }, args });
     b = await startTestGateway({ manifests, resolve: { 'm-main.models:8000': backend.port }, args });
-    for (const gw of [a, b]) await waitUntil(async () => (await metric(gw, 'seldon_gateway_redis_connected')) === 1);
+    for (const gw of [a, b]) await waitUntil(async () => (await metric(gw.adminUrl, 'seldon_gateway_redis_connected')) === 1);
   });
   afterAll(async () => {
     await a?.stop();
@@ -252,7 +233,7 @@ describe('failed /oauth/token attempts are throttled per address and per client_
     expect(r.text).not.toContain('msecret');
     // Another address is not affected.
     expect((await tokenRequest(b, basic('mkeymodels', 'msecret'), { 'x-forwarded-for': '192.0.2.8' })).status).toBe(200);
-    expect((await metric(a, 'seldon_gateway_oauth_token_throttled_total{by="address"}')) + (await metric(b, 'seldon_gateway_oauth_token_throttled_total{by="address"}'))).toBe(5);
+    expect((await metric(a.adminUrl, 'seldon_gateway_oauth_token_throttled_total{by="address"}')) + (await metric(b.adminUrl, 'seldon_gateway_oauth_token_throttled_total{by="address"}'))).toBe(5);
   });
 
   it('one client_id guessed from many addresses: 30 failures, then 429 for that client only', async () => {
@@ -263,7 +244,7 @@ describe('failed /oauth/token attempts are throttled per address and per client_
     expect([r.status, r.json['error']]).toEqual([429, 'too_many_requests']);
     expect(r.json['error_description']).toMatch(/for this client/);
     expect((await tokenRequest(a, basic('mkeymodels', 'msecret'), { 'x-forwarded-for': '198.51.100.201' })).status).toBe(200);
-    expect(await metric(a, 'seldon_gateway_oauth_token_throttled_total{by="client"}')).toBeGreaterThan(0);
+    expect(await metric(a.adminUrl, 'seldon_gateway_oauth_token_throttled_total{by="client"}')).toBeGreaterThan(0);
   });
 
   it('IPv6 addresses share a budget per /64', () => {
@@ -291,7 +272,7 @@ describe('error bodies of the OAuth front end, the gate and the token endpoint c
     pub = await startTestGateway({ manifests, resolve, args: ['--redis-url', redis.url, '--redis-timeout', '300ms'], logger: pino({ level: 'silent' }) });
     internal = await startTestGateway({ manifests, resolve, args: ['--redis-url', redis.url, '--redis-timeout', '300ms', '--error-detail', 'internal'] });
     clients = grpcClients(`127.0.0.1:${pub.port}`);
-    for (const gw of [pub, internal]) await waitUntil(async () => (await metric(gw, 'seldon_gateway_redis_connected')) === 1);
+    for (const gw of [pub, internal]) await waitUntil(async () => (await metric(gw.adminUrl, 'seldon_gateway_redis_connected')) === 1);
   });
   afterAll(async () => {
     clients?.close();
@@ -321,9 +302,9 @@ describe('error bodies of the OAuth front end, the gate and the token endpoint c
   });
 
   it('Redis down: token endpoint, front end, gate (REST and gRPC) answer 503 naming the deployment, with no Redis or library text', async () => {
-    const t = await token(pub, 'gkeymodels', 'gsecret');
+    const t = await fetchToken(pub.url, 'gkeymodels', 'gsecret');
     await redis.kill();
-    for (const gw of [pub, internal]) await waitUntil(async () => (await metric(gw, 'seldon_gateway_redis_connected')) === 0);
+    for (const gw of [pub, internal]) await waitUntil(async () => (await metric(gw.adminUrl, 'seldon_gateway_redis_connected')) === 0);
     const tok = await tokenRequest(pub, basic('gkeymodels', 'gsecret'));
     expect([tok.status, tok.json['error']]).toEqual([503, 'temporarily_unavailable']);
     const api = await predictRest(`${pub.url}/api/v0.1/predictions`, bearer(t));

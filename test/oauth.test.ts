@@ -14,12 +14,13 @@ import { grpcClients, startGrpcBackend, type GrpcBackend, type GrpcClients } fro
 import { startHttpBackend, type HttpBackend } from './fixtures/http-backend.js';
 import { answeredBy, md, predict } from './grpc-helpers.js';
 import { sdep, startTestGateway, waitFor, type TestGateway } from './helpers/gateway.js';
+import { metric } from './helpers/metrics.js';
+import { basic, bearer, fetchToken } from './helpers/oauth.js';
 import { startRedis, type TestRedis } from './helpers/redis.js';
+import { waitUntil } from './helpers/wait.js';
 
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const body = '{"data":{"ndarray":[[1,2]]}}';
-
-const basic = (id: string, secret: string): string => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
 
 interface TokenBody {
   access_token: string;
@@ -40,12 +41,6 @@ async function tokenRequest(gw: TestGateway, authorization?: string, form = 'gra
   return { status: r.statusCode, headers: r.headers, text, json: JSON.parse(text) as TokenBody };
 }
 
-async function token(gw: TestGateway, id: string, secret: string): Promise<string> {
-  const r = await tokenRequest(gw, basic(id, secret));
-  expect(r.status, r.text).toBe(200);
-  return r.json.access_token;
-}
-
 async function post(url: string, headers: Record<string, string> = {}) {
   const r = await request(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
   const text = await r.body.text();
@@ -57,8 +52,6 @@ async function post(url: string, headers: Record<string, string> = {}) {
   }
   return { status: r.statusCode, headers: r.headers, text, json };
 }
-
-const bearer = (t: string): Record<string, string> => ({ authorization: `Bearer ${t}` });
 
 describe('OAuth front end with two gateways sharing Redis', () => {
   let redis: TestRedis;
@@ -101,7 +94,7 @@ describe('OAuth front end with two gateways sharing Redis', () => {
     b = await startTestGateway({ manifests, resolve: resolve(), args: ['--redis-url', redis.url, '--redis-timeout', '300ms', '--oauth-port', '0'] });
     clientsA = grpcClients(`127.0.0.1:${a.port}`);
     clientsB = grpcClients(`127.0.0.1:${b.port}`);
-    for (const gw of [a, b]) await waitUntil(async () => (await metric(gw, 'seldon_gateway_redis_connected')) === 1);
+    for (const gw of [a, b]) await waitUntil(async () => (await metric(gw.adminUrl, 'seldon_gateway_redis_connected')) === 1);
   });
   afterAll(async () => {
     clientsA?.close();
@@ -132,7 +125,7 @@ describe('OAuth front end with two gateways sharing Redis', () => {
   });
 
   it('a token from one gateway works on the other: /api/v0.1/predictions and feedback reach the owner, credential stripped', async () => {
-    const t = await token(a, 'iriskeymodels', 'irissecret');
+    const t = await fetchToken(a.url, 'iriskeymodels', 'irissecret');
     for (const gw of [a, b]) {
       for (const path of ['/api/v0.1/predictions', '/api/v0.1/feedback', '/api/v1.0/predictions']) {
         const before = rest['iris']!.requests.length;
@@ -196,7 +189,7 @@ describe('OAuth front end with two gateways sharing Redis', () => {
     expect([grant.status, grant.json.error]).toEqual([400, 'unsupported_grant_type']);
     expect((await tokenRequest(a, basic('iriskeymodels', 'irissecret'), '')).status).toBe(400);
     // The same key in another namespace is another client, with its own secret and deployment.
-    const other = await token(b, 'iriskeyother', 'othersecret');
+    const other = await fetchToken(b.url, 'iriskeyother', 'othersecret');
     expect((await post(`${a.url}/api/v0.1/predictions`, bearer(other))).headers['x-backend']).toBe('other');
   });
 
@@ -211,7 +204,7 @@ describe('OAuth front end with two gateways sharing Redis', () => {
   });
 
   it('gRPC: oauth_token metadata (no seldon) reaches the owner with the token stripped; missing or bad: UNAUTHENTICATED', async () => {
-    const t = await token(b, 'iriskeymodels', 'irissecret');
+    const t = await fetchToken(b.url, 'iriskeymodels', 'irissecret');
     for (const clients of [clientsA, clientsB]) {
       const before = rpc['iris']!.calls.length;
       const ok = await predict(clients, { strData: 'hi' }, md({ oauth_token: t }));
@@ -232,10 +225,10 @@ describe('OAuth front end with two gateways sharing Redis', () => {
     expect(none.json).toEqual({ status: { code: 401, info: 'Full authentication is required to access this resource', reason: 'UNAUTHENTICATED', status: 'FAILURE' } });
     expect(none.headers['www-authenticate']).toMatch(/^Bearer/);
     expect((await post(url, bearer('bogus'))).status).toBe(401);
-    const iris = await token(a, 'iriskeymodels', 'irissecret');
+    const iris = await fetchToken(a.url, 'iriskeymodels', 'irissecret');
     const wrong = await post(url, bearer(iris));
     expect([wrong.status, (wrong.json.status as { reason: string }).reason]).toEqual([403, 'FORBIDDEN']);
-    const t = await token(b, 'fraudkeymodels', 'fraudsecret');
+    const t = await fetchToken(b.url, 'fraudkeymodels', 'fraudsecret');
     const before = rest['fraud']!.requests.length;
     const ok = await post(url, bearer(t));
     expect([ok.status, ok.headers['x-backend']]).toEqual([200, 'fraud']);
@@ -254,7 +247,7 @@ describe('OAuth front end with two gateways sharing Redis', () => {
   });
 
   it('deleting a deployment revokes its token: 404 (its deployment is gone), recreated: 401', async () => {
-    const t = await token(a, 'tempkeymodels', 'tempsecret');
+    const t = await fetchToken(a.url, 'tempkeymodels', 'tempsecret');
     expect((await post(`${b.url}/api/v0.1/predictions`, bearer(t))).headers['x-backend']).toBe('temp');
     for (const gw of [a, b]) {
       const before = gw.state.current.generation;
@@ -275,25 +268,25 @@ describe('OAuth front end with two gateways sharing Redis', () => {
     await b.write('temp.yaml', manifests['temp.yaml']!);
     const old = await post(`${a.url}/api/v0.1/predictions`, bearer(t));
     expect([old.status, old.json.error]).toEqual([401, 'invalid_token']);
-    const fresh = await token(b, 'tempkeymodels', 'tempsecret');
+    const fresh = await fetchToken(b.url, 'tempkeymodels', 'tempsecret');
     expect(fresh).not.toBe(t);
     expect((await post(`${a.url}/api/v0.1/predictions`, bearer(fresh))).status).toBe(200);
   });
 
   it('a changed secret invalidates the old token at once on every gateway', async () => {
-    const t = await token(a, 'tempkeymodels', 'tempsecret');
+    const t = await fetchToken(a.url, 'tempkeymodels', 'tempsecret');
     const rotated = sdep('temp', 'models', { oauth_key: 'tempkey', oauth_secret: 'rotated', predictors: [{ name: 'main' }] });
     await a.write('temp.yaml', rotated);
     await b.write('temp.yaml', rotated);
     for (const gw of [a, b]) expect((await post(`${gw.url}/api/v0.1/predictions`, bearer(t))).status).toBe(401);
     expect((await tokenRequest(a, basic('tempkeymodels', 'tempsecret'))).status).toBe(401);
-    expect((await post(`${b.url}/api/v0.1/predictions`, bearer(await token(a, 'tempkeymodels', 'rotated')))).status).toBe(200);
+    expect((await post(`${b.url}/api/v0.1/predictions`, bearer(await fetchToken(a.url, 'tempkeymodels', 'rotated')))).status).toBe(200);
   });
 
   it('Redis killed: token requests and token checks fail closed with 503, other routes keep routing; it recovers by itself', async () => {
-    const t = await token(a, 'fraudkeymodels', 'fraudsecret');
+    const t = await fetchToken(a.url, 'fraudkeymodels', 'fraudsecret');
     await redis.kill();
-    for (const gw of [a, b]) await waitUntil(async () => (await metric(gw, 'seldon_gateway_redis_connected')) === 0);
+    for (const gw of [a, b]) await waitUntil(async () => (await metric(gw.adminUrl, 'seldon_gateway_redis_connected')) === 0);
     const tok = await tokenRequest(a, basic('iriskeymodels', 'irissecret'));
     expect([tok.status, tok.json.error]).toEqual([503, 'temporarily_unavailable']);
     const api = await post(`${b.url}/api/v0.1/predictions`, bearer(t));
@@ -309,11 +302,11 @@ describe('OAuth front end with two gateways sharing Redis', () => {
     await redis.restart();
     // The clients reconnect by themselves; the restarted Redis is empty, so a new token is needed.
     for (const gw of [a, b]) await waitUntil(async () => (await tokenRequest(gw, basic('fraudkeymodels', 'fraudsecret'))).status === 200);
-    const fresh = await token(b, 'fraudkeymodels', 'fraudsecret');
+    const fresh = await fetchToken(b.url, 'fraudkeymodels', 'fraudsecret');
     expect((await post(`${a.url}/seldon/models/fraud/api/v1.0/predictions`, bearer(fresh))).status).toBe(200);
     expect((await post(`${a.url}/seldon/models/fraud/api/v1.0/predictions`, bearer(t))).status).toBe(401);
-    expect(await metric(b, 'seldon_gateway_redis_connected')).toBe(1);
-    expect(await metric(a, 'seldon_gateway_auth_failures_total{protocol="rest",reason="unavailable"}')).toBeGreaterThan(0);
+    expect(await metric(b.adminUrl, 'seldon_gateway_redis_connected')).toBe(1);
+    expect(await metric(a.adminUrl, 'seldon_gateway_auth_failures_total{protocol="rest",reason="unavailable"}')).toBeGreaterThan(0);
   });
 });
 
@@ -341,7 +334,7 @@ describe('OAuth token expiry and the in-memory store', () => {
     await new Promise((res) => setTimeout(res, 1200));
     const expired = await post(`${gw.url}/api/v0.1/predictions`, bearer(t));
     expect([expired.status, expired.json.error]).toEqual([401, 'invalid_token']);
-    const next = await token(gw, 'kmodels', 's');
+    const next = await fetchToken(gw.url, 'kmodels', 's');
     expect(next).not.toBe(t);
     expect((await post(`${gw.url}/api/v0.1/predictions`, bearer(next))).status).toBe(200);
   });
@@ -362,17 +355,3 @@ describe('OAuth token expiry and the in-memory store', () => {
   });
 });
 
-/** A sample's value from the gateway's admin /metrics (`name{labels}` as printed). */
-async function metric(gw: TestGateway, series: string): Promise<number> {
-  const text = await (await request(`${gw.adminUrl}/metrics`)).body.text();
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line ? Number(line.slice(series.length + 1)) : NaN;
-}
-
-async function waitUntil(cond: () => Promise<boolean>, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}

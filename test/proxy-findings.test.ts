@@ -7,7 +7,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,14 +29,15 @@ import {
 import { countWorkerExits } from './helpers/cli.js';
 import { jsonOfSize } from './helpers/fidelity.js';
 import { sdep, startTestGateway, type TestGateway } from './helpers/gateway.js';
+import { freePort } from './helpers/net.js';
+import { fetchToken } from './helpers/oauth.js';
+import { sleep } from './helpers/wait.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const NS = 'f';
 const PREDICT = '/api/v1.0/predictions';
 const DATE = 'Mon, 01 Jan 2024 00:00:00 GMT';
 const SMALL = Buffer.from('{"data":{"ndarray":[[5.1,3.5,1.4,0.2]]}}');
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** One request on a fresh raw connection; the answer (null: none) and the connection. */
 async function send(port: number, head: string, body: Buffer = Buffer.alloc(0), timeoutMs = 10_000): Promise<{ res: RawResponse | null; x: Awaited<ReturnType<typeof connectRaw>> }> {
@@ -107,14 +107,7 @@ describe('issue 10 findings, in-process gateway', () => {
       // Small limits so each body path of the tee is reached with small bodies.
       args: ['--shadow-max-body', '32KiB', '--retry-buffer', '8KiB'],
     });
-    const t = await request(`${gw.url}/oauth/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`gk${NS}:gs`).toString('base64')}` },
-      body: 'grant_type=client_credentials',
-    });
-    const text = await t.body.text();
-    expect(t.statusCode, text).toBe(200);
-    token = (JSON.parse(text) as { access_token: string }).access_token;
+    token = await fetchToken(gw.url, `gk${NS}`, 'gs');
   });
   afterAll(async () => {
     await gw?.stop();
@@ -362,14 +355,6 @@ describe('issue 10 findings, in-process gateway', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 describe('against the real CLI with one worker: no upstream answer or bad deployment crashes a worker', () => {
   const up: Record<string, RecordingUpstream> = {};

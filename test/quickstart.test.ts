@@ -24,10 +24,10 @@ import {
   type RecordingUpstream,
 } from './fixtures/recording-upstream.js';
 import { startTestGateway, type TestGateway } from './helpers/gateway.js';
+import { sleep } from './helpers/wait.js';
 import { readdirSync, readFileSync } from 'node:fs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface Curl {
   comment: string;

@@ -12,10 +12,12 @@ import { Pool, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { grpcClients, startGrpcBackend, type GrpcBackend, type GrpcClients } from './fixtures/grpc-backend.js';
 import { startHttpBackend, type HttpBackend } from './fixtures/http-backend.js';
-import { md, predict, sleep } from './grpc-helpers.js';
+import { md, predict } from './grpc-helpers.js';
 import { startCli } from './helpers/cli.js';
 import { sdep, startTestGateway, type TestGateway } from './helpers/gateway.js';
+import { metric } from './helpers/metrics.js';
 import { startRedis, type TestRedis } from './helpers/redis.js';
+import { sleep, waitUntil } from './helpers/wait.js';
 import { Gcra } from '../gateway/auth/rate-limit.js';
 import { parseRateLimit } from '../routing/annotations.js';
 import type { RateLimit } from '../routing/types.js';
@@ -23,20 +25,6 @@ import type { RateLimit } from '../routing/types.js';
 const PREDICT = '/api/v1.0/predictions';
 
 const limit = (text: string, key = 'ns/x'): RateLimit => parseRateLimit(text, key) as RateLimit;
-
-async function metric(adminUrl: string, series: string): Promise<number> {
-  const text = await (await request(`${adminUrl}/metrics`)).body.text();
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line ? Number(line.slice(series.length + 1)) : 0;
-}
-
-async function waitUntil(cond: () => Promise<boolean>, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await sleep(50);
-  }
-}
 
 /**
  * Closed-loop load on every url at once for `ms`: `loops` clients per url, each pausing `pauseMs`

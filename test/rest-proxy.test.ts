@@ -2,13 +2,12 @@
  * The REST data plane end to end: real gateway, real upstream servers, real sockets on 127.0.0.1.
  */
 import http from 'node:http';
-import net from 'node:net';
-import { once } from 'node:events';
 import { Readable } from 'node:stream';
 import { Pool, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHttpBackend, type HttpBackend } from './fixtures/http-backend.js';
 import { sdep, startTestGateway, type TestGateway } from './helpers/gateway.js';
+import { raw } from './helpers/net.js';
 
 const predict = '/api/v1.0/predictions';
 const json = { 'content-type': 'application/json' };
@@ -18,18 +17,6 @@ async function post(url: string, headers: Record<string, string> = {}, payload: 
   const r = await request(url, { method: 'POST', headers: { ...json, ...headers }, body: payload });
   const text = await r.body.text();
   return { status: r.statusCode, headers: r.headers, text, json: () => JSON.parse(text) as { status: { code: number; reason: string; info: string; status: string } } };
-}
-
-/** Send raw bytes on a fresh socket and return everything the gateway answers until it closes or goes quiet. */
-async function raw(port: number, bytes: string, quietMs = 300): Promise<string> {
-  const s = net.connect(port, '127.0.0.1');
-  await once(s, 'connect');
-  s.write(bytes);
-  let out = '';
-  s.on('data', (d: Buffer) => (out += d.toString('latin1')));
-  await Promise.race([once(s, 'close'), new Promise((r) => setTimeout(r, quietMs))]);
-  s.destroy();
-  return out;
 }
 
 describe('REST proxy: forwarding', () => {
@@ -116,7 +103,7 @@ describe('REST proxy: forwarding', () => {
 
   it('answers 400 BAD_REQUEST to dot segments, raw or encoded', async () => {
     for (const p of ['/seldon/models/iris/../split/x', '/seldon/models/iris/%2e%2e/split/x']) {
-      const out = await raw(gw.port, `GET ${p} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+      const out = (await raw(gw.port, `GET ${p} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`)).text;
       expect(out).toMatch(/^HTTP\/1\.1 400 /);
       expect(out).toContain('"reason":"BAD_REQUEST"');
     }
@@ -411,14 +398,14 @@ describe('REST proxy: bodies and malformed requests', () => {
   }, 30_000);
 
   it('answers Expect: 100-continue', async () => {
-    const out = await raw(gw.port, `POST /seldon/m/e${predict} HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n`, 200);
+    const out = (await raw(gw.port, `POST /seldon/m/e${predict} HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n`, { quietMs: 200 })).text;
     expect(out).toMatch(/^HTTP\/1\.1 100 Continue/);
   });
 
   it('rejects malformed requests with 4xx and keeps serving', async () => {
-    const badLength = await raw(gw.port, `POST /seldon/m/e${predict} HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n`);
+    const badLength = (await raw(gw.port, `POST /seldon/m/e${predict} HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n`)).text;
     expect(badLength).toMatch(/^HTTP\/1\.1 400/);
-    const hugeHeader = await raw(gw.port, `GET /seldon/m/e/x HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    const hugeHeader = (await raw(gw.port, `GET /seldon/m/e/x HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`)).text;
     expect(hugeHeader).toMatch(/^HTTP\/1\.1 431/);
     const ok = await post(`${gw.url}/seldon/m/e${predict}`);
     expect(ok.status).toBe(200);

@@ -9,25 +9,63 @@
  * PERMISSION_DENIED for another deployment's token). Then the rate limits: 429 with Retry-After /
  * RESOURCE_EXHAUSTED. The credential is stripped before the request goes upstream.
  *
+ * The gate decides; it writes nothing. Like Envoy's ext_authz, each check returns a `GateVerdict`
+ * (at once when it can, a promise when a store must answer): `Allow` with the decision to proxy
+ * and the request headers to remove, or `Deny` with what the refusal says. Each proxy renders it
+ * in its own protocol (rest/proxy.ts: the JSON error body, edge/http-answer.ts; grpc/proxy.ts: a
+ * trailers-only status, grpc/answer.ts), so this module imports neither proxy.
+ *
  * The OAuth front end (docs/routing.md#oauth-front-end): `/api/v0.1/*` and `/api/v1.0/*` with a bearer token, and
  * gRPC `seldon.protos.Seldon/*` calls with `oauth_token` and no `seldon` metadata, go to the
  * deployment that owns the token, through its own routes (`matchDeployment`), path unchanged.
  * Only the token's deployment decides where a call goes, never the path or metadata.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
-import { answerTrailersOnly } from '../grpc/answer.js';
-import { GrpcStatus, grpcStatusOf } from '../edge/errors.js';
+import type { IncomingHttpHeaders } from 'node:http2';
+import { grpcStatusOf, type GatewayReason } from '../edge/errors.js';
 import type { GatewayMetrics, Protocol } from '../observe/metrics.js';
 import { bearerToken, problemOf, queryToken, withDetail, type AuthOutcome, type OAuth } from './oauth.js';
 import type { RateLimiter, Verdict } from './rate-limit.js';
-import { sendError } from '../rest/proxy.js';
 import type { RouteState } from '../process/route-state.js';
 import { PATH_BACKSLASH, PATH_DOT_SEGMENT, checkPath, matchDeployment } from '../../routing/match.js';
 import type { Decision, Picker, RateLimit, RouteTable, Routed } from '../../routing/types.js';
 
-/** Proxy a routed REST request; `stripAuthorization`: drop the client's Authorization header. */
-export type RestForward = (req: IncomingMessage, res: ServerResponse, decision: Routed, stripAuthorization: boolean) => void;
+/** Proxy the request: `decision` is the one to use (the front end's own match, or the route with a query token dropped from its path). */
+export interface Allow {
+  readonly allow: true;
+  readonly decision: Routed;
+  /** Request headers (lower-case) to remove before the request goes upstream: the client's credential. */
+  readonly strip: readonly string[];
+}
+
+/**
+ * Refuse the request. REST renders `status` with the gateway's JSON error body (`reason`,
+ * `message`), or `body` when set, and `headers`; gRPC answers trailers-only with
+ * `grpcStatusOf(reason)`, `message` and `metadata`.
+ */
+export interface Deny {
+  readonly allow: false;
+  readonly status: number;
+  readonly reason: GatewayReason;
+  readonly message: string;
+  /** Extra REST headers: `www-authenticate`, `retry-after`. */
+  readonly headers?: Readonly<Record<string, string>> | undefined;
+  /** Extra gRPC metadata (the `retry-after` of a rate limit). */
+  readonly metadata?: Readonly<Record<string, string>> | undefined;
+  /** A REST body of its own instead of the error body (the front end's Spring OAuth2 shapes). */
+  readonly body?: string | undefined;
+}
+
+export type GateVerdict = Allow | Deny;
+
+/** A verdict now, or once a store has answered (the promise never rejects). */
+export type PendingVerdict = GateVerdict | Promise<GateVerdict>;
+
+/** What the gate reads of a REST request. */
+export interface GateRequest {
+  readonly url?: string | undefined;
+  readonly method?: string | undefined;
+  readonly headers: { readonly authorization?: string | undefined; readonly host?: string | undefined };
+}
 
 export interface GateDeps {
   readonly oauth: OAuth;
@@ -41,37 +79,43 @@ type Failed = Extract<AuthOutcome, { ok: false }>;
 
 const NO_HEADERS = (): undefined => undefined;
 const BEARER = 'Bearer realm="seldon-gateway"';
+/** Nothing to remove (rate limits only); the REST credential; gRPC's `oauth_token`, and a Bearer `authorization` when that carried the token. */
+const KEEP: readonly string[] = [];
+const STRIP_AUTHORIZATION: readonly string[] = ['authorization'];
+const STRIP_TOKEN: readonly string[] = ['oauth_token'];
+const STRIP_TOKEN_AND_AUTHORIZATION: readonly string[] = ['oauth_token', 'authorization'];
+const NO_LIMITS: readonly RateLimit[] = [];
+const RETRY_IN_1S: Readonly<Record<string, string>> = { 'retry-after': '1' };
 
 const single = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v[0] : v);
 
-/** The REST answer for a failed check (Seldon-style body; 401 carries WWW-Authenticate). */
-function restFailure(a: Failed): { status: number; reason: 'UNAUTHENTICATED' | 'FORBIDDEN' | 'NO_ROUTE' | 'AUTH_BACKEND_UNAVAILABLE'; extra?: Record<string, string> } {
+const allow = (decision: Routed, strip: readonly string[]): Allow => ({ allow: true, decision, strip });
+
+function deny(status: number, reason: GatewayReason, message: string, headers?: Readonly<Record<string, string>>): Deny {
+  return { allow: false, status, reason, message, headers };
+}
+
+/** A failed token check (REST: Seldon-style body, 401 with WWW-Authenticate; gRPC: the reason's status). */
+function authDenial(a: Failed): Deny {
   switch (a.failure) {
     case 'missing':
-      return { status: 401, reason: 'UNAUTHENTICATED', extra: { 'www-authenticate': BEARER } };
+      return deny(401, 'UNAUTHENTICATED', a.description, { 'www-authenticate': BEARER });
     case 'invalid':
     case 'expired':
-      return { status: 401, reason: 'UNAUTHENTICATED', extra: { 'www-authenticate': `${BEARER}, error="invalid_token"` } };
+      return deny(401, 'UNAUTHENTICATED', a.description, { 'www-authenticate': `${BEARER}, error="invalid_token"` });
     case 'forbidden':
-      return { status: 403, reason: 'FORBIDDEN', extra: { 'www-authenticate': `${BEARER}, error="insufficient_scope"` } };
+      return deny(403, 'FORBIDDEN', a.description, { 'www-authenticate': `${BEARER}, error="insufficient_scope"` });
     case 'gone':
-      return { status: 404, reason: 'NO_ROUTE' };
+      return deny(404, 'NO_ROUTE', a.description);
     case 'unavailable':
-      return { status: 503, reason: 'AUTH_BACKEND_UNAVAILABLE', extra: { 'retry-after': '1' } };
+      return deny(503, 'AUTH_BACKEND_UNAVAILABLE', a.description, RETRY_IN_1S);
   }
 }
 
-function grpcFailure(a: Failed): number {
-  switch (a.failure) {
-    case 'forbidden':
-      return GrpcStatus.PERMISSION_DENIED;
-    case 'gone':
-      return GrpcStatus.UNIMPLEMENTED;
-    case 'unavailable':
-      return GrpcStatus.UNAVAILABLE;
-    default:
-      return GrpcStatus.UNAUTHENTICATED;
-  }
+/** A token of another deployment than the one guarded: forbidden. */
+function owned(a: AuthOutcome, guarded: string | undefined): AuthOutcome {
+  if (a.ok && guarded !== undefined && a.owner !== guarded) return { ok: false, failure: 'forbidden', description: `this token is for ${a.owner}, not for ${guarded}` };
+  return a;
 }
 
 const retrySeconds = (v: Verdict): number => Math.max(1, Math.ceil(v.retryAfterMs / 1000));
@@ -89,113 +133,90 @@ export class Gatekeeper {
   }
 
   /** The token check itself threw (it should not): 503 naming the deployment, the detail to the log. */
-  private checkFailed(err: unknown, owner: string | undefined): string {
+  private checkFailed(err: unknown, owner: string | undefined): Deny {
     const problem = problemOf(err);
     this.d.oauth.log?.warn({ deployment: owner, problem }, 'token check failed');
-    return withDetail(this.d.oauth.errorDetail, owner === undefined ? 'the token check failed' : `the token check for ${owner} failed`, problem);
+    const message = withDetail(this.d.oauth.errorDetail, owner === undefined ? 'the token check failed' : `the token check for ${owner} failed`, problem);
+    return deny(503, 'AUTH_BACKEND_UNAVAILABLE', message, RETRY_IN_1S);
   }
 
-  private limited(protocol: Protocol, d: Routed, v: Verdict): void {
+  /** A refusal of a routed request, counted as its answer (REST: the HTTP status; gRPC: the gRPC status). */
+  private refused(protocol: Protocol, d: Routed, v: Deny): Deny {
+    this.d.metrics.request(d.backend, protocol, 'primary', protocol === 'rest' ? v.status : grpcStatusOf(v.reason), null);
+    return v;
+  }
+
+  /** The rate limits of a request that passed auth (if any). */
+  private limits(protocol: Protocol, d: Routed, limits: readonly RateLimit[], strip: readonly string[]): PendingVerdict {
+    if (limits.length === 0) return allow(d, strip);
+    const v = this.d.limiter.check(limits);
+    return v instanceof Promise ? v.then((x) => this.limited(protocol, d, x, strip)) : this.limited(protocol, d, v, strip);
+  }
+
+  private limited(protocol: Protocol, d: Routed, v: Verdict, strip: readonly string[]): GateVerdict {
+    if (v.allowed) return allow(d, strip);
     const o = d.backend.origin;
     this.d.metrics.rateLimited.labels(o.namespace, o.deployment, protocol, v.limit?.key ?? '').inc();
+    const s = retrySeconds(v);
+    const retry = { 'retry-after': String(s) };
+    const denial: Deny = { ...deny(429, 'RATE_LIMITED', `rate limit ${v.limit!.text} of ${v.limit!.key} exceeded: retry in ${s} s`, retry), metadata: retry };
+    return this.refused(protocol, d, denial);
   }
 
   // ---- REST --------------------------------------------------------------------------------
 
-  /** A routed REST request whose backend has a gate (`decision.backend.gate !== null`). */
-  rest(req: IncomingMessage, res: ServerResponse, decision: Routed, table: RouteTable, forward: RestForward): void {
+  /** A routed REST request whose backend has a gate (`decision.backend.gate !== null`), on the table it was matched with. */
+  rest(req: GateRequest, decision: Routed, table: RouteTable): PendingVerdict {
     const gate = decision.backend.gate!;
     const auth = gate.auth;
-    if (auth === null) {
-      this.restLimits(req, res, decision, gate.rateLimits, false, forward);
-      return;
-    }
+    if (auth === null) return this.limits('rest', decision, gate.rateLimits, KEEP);
+    const guarded = `${auth.namespace}/${auth.deployment}`;
     const fromQuery = queryToken(req.url ?? '/');
     const token = bearerToken(req.headers.authorization) ?? fromQuery.token;
-    this.d.oauth.authenticate(token, table, `${auth.namespace}/${auth.deployment}`).then(
-      (a) => {
-        if (a.ok && a.owner !== `${auth.namespace}/${auth.deployment}`) {
-          a = { ok: false, failure: 'forbidden', description: `this token is for ${a.owner}, not for ${auth.namespace}/${auth.deployment}` };
-        }
+    return this.d.oauth.authenticate(token, table, guarded).then(
+      (outcome) => {
+        const a = owned(outcome, guarded);
         if (!a.ok) {
           this.failed('rest', a);
-          const f = restFailure(a);
-          this.d.metrics.request(decision.backend, 'rest', 'primary', f.status, null);
-          sendError(req, res, f.status, f.reason, a.description, f.extra);
-          return;
+          return this.refused('rest', decision, authDenial(a));
         }
         const d = fromQuery.token === undefined ? decision : { ...decision, upstreamPath: queryToken(decision.upstreamPath).url };
-        this.restLimits(req, res, d, gate.rateLimits, true, forward);
+        return this.limits('rest', d, gate.rateLimits, STRIP_AUTHORIZATION);
       },
-      (err: unknown) => sendError(req, res, 503, 'AUTH_BACKEND_UNAVAILABLE', this.checkFailed(err, `${auth.namespace}/${auth.deployment}`), { 'retry-after': '1' }),
+      (err: unknown) => this.checkFailed(err, guarded),
     );
   }
 
-  private restLimits(req: IncomingMessage, res: ServerResponse, d: Routed, limits: readonly RateLimit[], strip: boolean, forward: RestForward): void {
-    if (limits.length === 0) {
-      this.forward(req, res, d, strip, forward);
-      return;
-    }
-    const v = this.d.limiter.check(limits);
-    if (v instanceof Promise) void v.then((x) => this.restVerdict(req, res, d, x, strip, forward));
-    else this.restVerdict(req, res, d, v, strip, forward);
-  }
-
-  private restVerdict(req: IncomingMessage, res: ServerResponse, d: Routed, v: Verdict, strip: boolean, forward: RestForward): void {
-    if (v.allowed) {
-      this.forward(req, res, d, strip, forward);
-      return;
-    }
-    this.limited('rest', d, v);
-    this.d.metrics.request(d.backend, 'rest', 'primary', 429, null);
-    const s = retrySeconds(v);
-    sendError(req, res, 429, 'RATE_LIMITED', `rate limit ${v.limit!.text} of ${v.limit!.key} exceeded: retry in ${s} s`, { 'retry-after': String(s) });
-  }
-
-  /** Forward unless the client went away while the checks ran. */
-  private forward(req: IncomingMessage, res: ServerResponse, d: Routed, strip: boolean, forward: RestForward): void {
-    if (res.destroyed || req.socket.destroyed) return;
-    forward(req, res, d, strip);
-  }
-
   /** The front end: `/api/v0.1/*`, `/api/v1.0/*` with a bearer token → the owner's own routes. */
-  api(req: IncomingMessage, res: ServerResponse, forward: RestForward): void {
+  api(req: GateRequest): PendingVerdict {
     const table = this.d.state.current;
     const fromQuery = queryToken(req.url ?? '/');
     // Path hygiene before anything else (matchDeployment says the same after the token check).
     const q = fromQuery.url.indexOf('?');
     const p = checkPath(q < 0 ? fromQuery.url : fromQuery.url.slice(0, q));
     if (p === PATH_DOT_SEGMENT || p === PATH_BACKSLASH) {
-      sendError(req, res, 400, 'BAD_REQUEST', `request path "${fromQuery.url}" has ${p === PATH_BACKSLASH ? 'a backslash' : '"." or ".." segments'}`);
-      return;
+      return deny(400, 'BAD_REQUEST', `request path "${fromQuery.url}" has ${p === PATH_BACKSLASH ? 'a backslash' : '"." or ".." segments'}`);
     }
     const token = bearerToken(req.headers.authorization) ?? fromQuery.token;
-    this.d.oauth.authenticate(token, table).then(
+    return this.d.oauth.authenticate(token, table).then(
       (a) => {
         if (!a.ok) {
           this.failed('rest', a);
-          if (a.failure === 'gone' || a.failure === 'unavailable') {
-            const f = restFailure(a);
-            sendError(req, res, f.status, f.reason, a.description, f.extra);
-            return;
-          }
+          if (a.failure === 'gone' || a.failure === 'unavailable') return authDenial(a);
           // The Spring OAuth2 shapes the old front end answered with; the token is never echoed.
           const error = a.failure === 'missing' ? 'unauthorized' : 'invalid_token';
-          const body = JSON.stringify({ error, error_description: a.description });
           const challenge = a.failure === 'missing' ? BEARER : `${BEARER}, error="invalid_token", error_description="${a.description}"`;
-          res.writeHead(401, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'www-authenticate': challenge });
-          res.end(req.method === 'HEAD' ? undefined : body);
-          return;
+          const denial: Deny = { ...deny(401, 'UNAUTHENTICATED', a.description, { 'www-authenticate': challenge }), body: JSON.stringify({ error, error_description: a.description }) };
+          return denial;
         }
         const decision = matchDeployment(table, a.owner, { kind: 'rest', method: req.method ?? 'GET', path: fromQuery.url, host: req.headers.host ?? '', header: NO_HEADERS }, this.d.picker);
         if (!decision.ok) {
           this.d.metrics.unrouted.labels('rest', decision.reason).inc();
-          sendError(req, res, decision.status, decision.reason, decision.info);
-          return;
+          return deny(decision.status, decision.reason, decision.info);
         }
-        this.restLimits(req, res, decision, decision.backend.gate?.rateLimits ?? [], true, forward);
+        return this.limits('rest', decision, decision.backend.gate?.rateLimits ?? NO_LIMITS, STRIP_AUTHORIZATION);
       },
-      (err: unknown) => sendError(req, res, 503, 'AUTH_BACKEND_UNAVAILABLE', this.checkFailed(err, undefined), { 'retry-after': '1' }),
+      (err: unknown) => this.checkFailed(err, undefined),
     );
   }
 
@@ -207,75 +228,42 @@ export class Gatekeeper {
   }
 
   /**
-   * A gRPC call whose route has a gate (`decision.ok`), or a front-end call (`frontEndCall`);
-   * `start` proxies it once the checks pass (with `oauth_token` / Bearer removed from `headers`).
+   * A gRPC call whose route has a gate (`decision.ok`), or a front-end call (`frontEndCall`). An
+   * allowed call goes with `oauth_token` (and a Bearer `authorization` that carried the token) removed.
    */
-  grpc(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, decision: Decision, start: (d: Routed) => void): void {
+  grpc(headers: IncomingHttpHeaders, decision: Decision): PendingVerdict {
     const table = this.d.state.current;
     const gate = decision.ok ? decision.backend.gate : null;
-    if (decision.ok && gate !== null && gate.auth === null) {
-      this.grpcLimits(stream, decision, gate.rateLimits, start);
-      return;
-    }
+    if (decision.ok && gate !== null && gate.auth === null) return this.limits('grpc', decision, gate.rateLimits, KEEP);
     const path = headers[':path'] ?? '';
     if (!decision.ok && !path.startsWith('/seldon.protos.Seldon/')) {
-      answerTrailersOnly(stream, GrpcStatus.UNIMPLEMENTED, `no route for gRPC ${path}: the OAuth front end serves seldon.protos.Seldon only`);
-      return;
+      return deny(404, 'NO_ROUTE', `no route for gRPC ${path}: the OAuth front end serves seldon.protos.Seldon only`);
     }
     const raw = single(headers['oauth_token']);
     const bearer = raw === undefined ? bearerToken(single(headers.authorization)) : undefined;
-    this.d.oauth.authenticate(raw ?? bearer, table, gate?.auth ? `${gate.auth.namespace}/${gate.auth.deployment}` : undefined).then(
-      (a) => {
-        const auth = gate?.auth;
-        if (a.ok && auth && a.owner !== `${auth.namespace}/${auth.deployment}`) {
-          a = { ok: false, failure: 'forbidden', description: `this token is for ${a.owner}, not for ${auth.namespace}/${auth.deployment}` };
-        }
+    const auth = gate?.auth;
+    const guarded = auth ? `${auth.namespace}/${auth.deployment}` : undefined;
+    return this.d.oauth.authenticate(raw ?? bearer, table, guarded).then(
+      (outcome) => {
+        const a = owned(outcome, guarded);
         if (!a.ok) {
           this.failed('grpc', a);
-          if (decision.ok) this.d.metrics.request(decision.backend, 'grpc', 'primary', grpcFailure(a), null);
-          answerTrailersOnly(stream, grpcFailure(a), a.description);
-          return;
+          const denial = authDenial(a);
+          return decision.ok ? this.refused('grpc', decision, denial) : denial;
         }
-        let d: Decision = decision;
-        if (!decision.ok) {
-          d = matchDeployment(table, a.owner, { kind: 'grpc', method: 'POST', path, host: headers[':authority'] ?? '', header: NO_HEADERS }, this.d.picker);
-          if (!d.ok) {
-            this.d.metrics.unrouted.labels('grpc', d.reason).inc();
-            answerTrailersOnly(stream, grpcStatusOf(d.reason), d.info);
-            return;
+        let d: Routed;
+        if (decision.ok) d = decision;
+        else {
+          const m = matchDeployment(table, a.owner, { kind: 'grpc', method: 'POST', path, host: headers[':authority'] ?? '', header: NO_HEADERS }, this.d.picker);
+          if (!m.ok) {
+            this.d.metrics.unrouted.labels('grpc', m.reason).inc();
+            return deny(m.status, m.reason, m.info);
           }
+          d = m;
         }
-        delete headers['oauth_token'];
-        if (bearer !== undefined) delete headers.authorization;
-        const routed = d as Routed;
-        this.grpcLimits(stream, routed, routed.backend.gate?.rateLimits ?? [], start);
+        return this.limits('grpc', d, d.backend.gate?.rateLimits ?? NO_LIMITS, bearer === undefined ? STRIP_TOKEN : STRIP_TOKEN_AND_AUTHORIZATION);
       },
-      (err: unknown) => answerTrailersOnly(stream, GrpcStatus.UNAVAILABLE, this.checkFailed(err, gate?.auth ? `${gate.auth.namespace}/${gate.auth.deployment}` : undefined)),
+      (err: unknown) => this.checkFailed(err, guarded),
     );
-  }
-
-  private grpcLimits(stream: ServerHttp2Stream, d: Routed, limits: readonly RateLimit[], start: (d: Routed) => void): void {
-    if (limits.length === 0) {
-      this.grpcStart(stream, d, start);
-      return;
-    }
-    const v = this.d.limiter.check(limits);
-    if (v instanceof Promise) void v.then((x) => this.grpcVerdict(stream, d, x, start));
-    else this.grpcVerdict(stream, d, v, start);
-  }
-
-  private grpcVerdict(stream: ServerHttp2Stream, d: Routed, v: Verdict, start: (d: Routed) => void): void {
-    if (v.allowed) {
-      this.grpcStart(stream, d, start);
-      return;
-    }
-    this.limited('grpc', d, v);
-    this.d.metrics.request(d.backend, 'grpc', 'primary', GrpcStatus.RESOURCE_EXHAUSTED, null);
-    const s = retrySeconds(v);
-    answerTrailersOnly(stream, GrpcStatus.RESOURCE_EXHAUSTED, `rate limit ${v.limit!.text} of ${v.limit!.key} exceeded: retry in ${s} s`, { 'retry-after': String(s) });
-  }
-
-  private grpcStart(stream: ServerHttp2Stream, d: Routed, start: (d: Routed) => void): void {
-    if (!stream.destroyed && !stream.closed) start(d);
   }
 }

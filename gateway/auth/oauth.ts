@@ -192,8 +192,9 @@ export class OAuth {
   private readonly resync: NodeJS.Timeout;
   private pendingRevocations = 0;
   private closed = false;
-  errorDetail: ErrorDetail;
-  private throttle: LoginThrottle;
+  /** --error-detail: what refusals say of the store's problems. */
+  readonly errorDetail: ErrorDetail;
+  private readonly throttle: LoginThrottle;
 
   constructor(private readonly o: OAuthOptions) {
     this.errorDetail = o.errorDetail ?? 'public';
@@ -216,12 +217,6 @@ export class OAuth {
 
   private throttleFor(shared: SharedLimits | null): LoginThrottle {
     return new LoginThrottle({ shared, timeoutMs: this.o.timeoutMs, perAddress: this.o.loginPerAddress ?? LOGIN_PER_ADDRESS, perClient: this.o.loginPerClient ?? LOGIN_PER_CLIENT });
-  }
-
-  /** Settings known only once the listener is set up (process/data-plane.ts). */
-  configure(settings: { readonly errorDetail?: ErrorDetail; readonly limits?: SharedLimits | null }): void {
-    if (settings.errorDetail !== undefined) this.errorDetail = settings.errorDetail;
-    if (settings.limits !== undefined) this.throttle = this.throttleFor(settings.limits);
   }
 
   get log(): Logger | undefined {

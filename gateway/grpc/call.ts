@@ -60,19 +60,19 @@ export interface CallContext {
   readonly mirrors: GrpcMirrors;
   readonly retryBufferBytes: number;
   /** Answers carry `x-seldon-predictor: <predictor>` in their initial metadata (--predictor-header). */
-  predictorHeader?: boolean;
+  readonly predictorHeader?: boolean;
   /** Called once per call when it is over (in-flight accounting for drain). */
   callEnded(): void;
   /** Where failures are logged with their details (bounded by `logBudget`). */
-  log: Logger | undefined;
+  readonly log: Logger | undefined;
   readonly logBudget: LogBudget;
   /**
    * --error-detail internal: statuses name upstream addresses and the underlying error, as the
    * log does. Public (the default): the deployment and the reason only.
    */
-  internalDetail: boolean;
+  readonly internalDetail: boolean;
   /** Whether the peer may set x-forwarded-for/-proto (--trusted-proxies), as on REST. */
-  trusts: (socket: Socket) => boolean;
+  readonly trusts: (socket: Socket) => boolean;
 }
 
 /** The client connection's address, and whether it may set x-forwarded-for/-proto. */
@@ -248,7 +248,7 @@ export class GrpcCall extends Attempts<GrpcUpstream> {
   /**
    * The upstream sees the client's budget: its grpc-timeout passes unchanged (docs/routing.md#grpc-metadata-matching),
    * and a retry carries what is left of it. The route timeout is not imposed on the upstream: it
-   * only bounds the wait for response headers (§9), so a long stream the route allows survives.
+   * only bounds the wait for response headers (docs/routing.md#timeouts), so a long stream the route allows survives.
    */
   private budgetHeader(now: number): void {
     if (this.clientDeadlineAt === undefined || this.attempts === 0) return;

@@ -5,7 +5,8 @@
  *
  * Per stream: one content-type check, one `match` over the metadata, one pooled upstream stream.
  * Gateway-made answers are trailers-only gRPC statuses that say what happened; HTTP/2 requests
- * that are not gRPC get the REST 404 JSON. Client connection trouble (garbage frames, resets)
+ * that are not gRPC get the REST 404 JSON. Gated calls get the gate's verdict (auth/gate.ts)
+ * rendered here: a refusal as a trailers-only status, an allowance as the call. Client connection trouble (garbage frames, resets)
  * ends that session or stream only: every session and stream has an 'error' listener.
  *
  * Shutdown: `drain()` sends each client session GOAWAY (first "no new streams soon", then, one
@@ -22,7 +23,7 @@ import type { EndpointSource } from '../upstream/endpoints.js';
 import { GrpcStatus, errorBody, grpcStatusOf } from '../edge/errors.js';
 import { LogBudget } from '../observe/log-budget.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
-import type { Gatekeeper } from '../auth/gate.js';
+import type { GateVerdict, Gatekeeper } from '../auth/gate.js';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { RouteState } from '../process/route-state.js';
@@ -46,6 +47,16 @@ export interface GrpcProxyDeps {
   readonly retryBufferBytes: number;
   /** Ready pod endpoints per Service, when endpoint routing is on: each call is balanced over them. */
   readonly endpoints?: EndpointSource | undefined;
+  /** Auth and rate limits (routes with `backend.gate`), the OAuth front end. */
+  readonly gate?: Gatekeeper | undefined;
+  /** Where failures are logged. */
+  readonly log?: Logger | undefined;
+  /** --error-detail internal: statuses also name upstream addresses and causes. */
+  readonly errorDetail?: 'public' | 'internal' | undefined;
+  /** Which peers may set x-forwarded-for/-proto (the REST side's rule); default: none. */
+  readonly trusts?: ((socket: Socket) => boolean) | undefined;
+  /** --predictor-header: answers carry `x-seldon-predictor` in their initial metadata. */
+  readonly predictorHeader?: boolean | undefined;
 }
 
 const { NGHTTP2_NO_ERROR, NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants;
@@ -91,30 +102,30 @@ export class GrpcProxy {
   private readonly eligible: ((backend: Backend) => boolean) | undefined;
   private readonly sessions = new Set<ServerHttp2Session>();
   private readonly upstreams: GrpcUpstreams;
-  private readonly ctx: CallContext;
+  private readonly ctx: Readonly<CallContext>;
   private draining = false;
   private inFlight = 0;
   private idleWaiters: (() => void)[] = [];
   private readonly sessionInfo = new WeakMap<Http2Session, SessionInfo>();
-  private log: Logger | undefined;
+  private readonly log: Logger | undefined;
   private readonly bugLog = new LogBudget();
-  /** Set by the data plane: auth and rate limits (routes with `backend.gate`), the OAuth front end. */
-  gate: Gatekeeper | undefined;
 
   constructor(private readonly deps: GrpcProxyDeps) {
     this.upstreams = new GrpcUpstreams({ resolve: deps.resolve, connectTimeoutMs: deps.connectTimeoutMs, tlsVerify: deps.tlsVerify, ca: deps.ca, endpoints: deps.endpoints });
     this.eligible = deps.endpoints ? this.upstreams.eligible : undefined;
     const mirrors = new GrpcMirrors(this.upstreams, deps.budget, deps.metrics, deps.shadowMaxBodyBytes);
+    this.log = deps.log;
     this.ctx = {
       metrics: deps.metrics,
       upstreams: this.upstreams,
       mirrors,
       retryBufferBytes: deps.retryBufferBytes,
+      predictorHeader: deps.predictorHeader ?? false,
       callEnded: () => this.callEnded(),
-      log: undefined,
+      log: deps.log,
       logBudget: new LogBudget(),
-      internalDetail: false,
-      trusts: () => false,
+      internalDetail: deps.errorDetail === 'internal',
+      trusts: deps.trusts ?? (() => false),
     };
     this.server = http2.createServer(SERVER_OPTIONS);
     // Sockets handed over by the listeners have Nagle on: small frames would wait for ACKs.
@@ -124,24 +135,9 @@ export class GrpcProxy {
     this.server.on('sessionError', ignore);
   }
 
-  /**
-   * Set by the data plane before it listens: the log, --error-detail, and which peers may set
-   * x-forwarded-for/-proto (the REST side's rule).
-   */
-  configure(o: { log?: Logger | undefined; errorDetail?: 'public' | 'internal'; trusts?: (socket: Socket) => boolean }): void {
-    if (o.log !== undefined) this.log = this.ctx.log = o.log;
-    if (o.errorDetail !== undefined) this.ctx.internalDetail = o.errorDetail === 'internal';
-    if (o.trusts !== undefined) this.ctx.trusts = o.trusts;
-  }
-
   /** True once drain() or close() began. */
   get closing(): boolean {
     return this.draining;
-  }
-
-  /** --predictor-header: answers carry `x-seldon-predictor` in their initial metadata. */
-  set predictorHeader(on: boolean) {
-    this.ctx.predictorHeader = on;
   }
 
   /** Calls being proxied now. */
@@ -292,10 +288,14 @@ export class GrpcProxy {
       this.deps.picker,
       this.eligible,
     );
-    const gate = this.gate;
+    const gate = this.deps.gate;
     if (decision.ok ? decision.backend.gate !== null : gate?.frontEndCall(headers)) {
       if (gate === undefined) answerTrailersOnly(stream, grpcStatusOf('AUTH_BACKEND_UNAVAILABLE'), `route of ${decision.ok ? decision.backend.id : path} needs auth or rate limits, which this process does not serve`);
-      else gate.grpc(stream, headers, decision, (routed) => this.run(stream, headers, routed));
+      else {
+        const verdict = gate.grpc(headers, decision);
+        if (verdict instanceof Promise) void verdict.then((v) => this.gated(stream, headers, v));
+        else this.gated(stream, headers, verdict);
+      }
       return;
     }
     if (!decision.ok) {
@@ -304,6 +304,19 @@ export class GrpcProxy {
       return;
     }
     this.run(stream, headers, decision);
+  }
+
+  /**
+   * The gate's verdict: allowed, the call runs with the credential removed (unless the stream
+   * ended while the checks ran); denied, a trailers-only status.
+   */
+  private gated(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, v: GateVerdict): void {
+    if (!v.allow) {
+      answerTrailersOnly(stream, grpcStatusOf(v.reason), v.message, v.metadata);
+      return;
+    }
+    for (const name of v.strip) delete headers[name];
+    if (!stream.destroyed && !stream.closed) this.run(stream, headers, v.decision);
   }
 
   /** HTTP/2 without gRPC's content-type matches no gRPC route: the REST-style 404. */

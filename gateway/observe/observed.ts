@@ -10,7 +10,8 @@
  * any traffic, while the gateway is younger than the window). A counter that went down (a
  * worker restarted) counts from zero.
  *
- * Also here: `dataPlaneObservers`, the observation options of one data plane, turned on.
+ * Also here: `dataPlaneObservers`, the observation options of one data plane, turned on; built
+ * before the data plane, whose proxies take them in their constructors.
  */
 import { AggregatorRegistry, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
@@ -18,8 +19,6 @@ import { AccessLog, accessLogger } from './access-log.js';
 import type { GatewayConfig } from '../config.js';
 import type { GatewayMetrics } from './metrics.js';
 import { RestObserve } from './observed-rest.js';
-import type { GrpcProxy } from '../grpc/proxy.js';
-import type { RestProxy } from '../rest/proxy.js';
 import { ShadowComparer, type Disagreement } from './shadow-compare.js';
 
 /** One registry's metrics as `registry.getMetricsAsJSON()` gives them (and IPC carries them). */
@@ -225,14 +224,4 @@ export function dataPlaneObservers(
   }
   const options = { predictorHeader: config.predictorHeader, accessLog, comparer };
   return { predictorHeader: config.predictorHeader, comparer, accessLog, rest: RestObserve.needed(options) ? new RestObserve(options) : undefined, flush };
-}
-
-/**
- * Hand the observers to a data plane's proxies. The one wiring still done after construction:
- * RestProxy, RestMirrors and GrpcProxy take them as settable fields, not constructor options.
- */
-export function observeDataPlane(plane: { readonly rest: RestProxy; readonly grpc: GrpcProxy }, observers: DataPlaneObservers): void {
-  plane.rest.deps.mirrors.compare = observers.comparer;
-  plane.rest.observe = observers.rest;
-  plane.grpc.predictorHeader = observers.predictorHeader;
 }

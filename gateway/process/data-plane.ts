@@ -12,14 +12,15 @@
  * header timeout. Each is answered on that connection only, with a JSON body, and closed.
  */
 import { readFileSync } from 'node:fs';
-import { STATUS_CODES, createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import cluster from 'node:cluster';
 import net from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { AcceptGuard, type AcceptFailure } from '../edge/accept-guard.js';
 import { addTrustedProxy, type GatewayConfig } from '../config.js';
-import { errorBody, type GatewayReason } from '../edge/errors.js';
+import type { GatewayReason } from '../edge/errors.js';
+import { rawAnswer, sendError } from '../edge/http-answer.js';
 import { GrpcProxy } from '../grpc/proxy.js';
 import { sniffingServer } from '../edge/listener.js';
 import { GatewayMetrics } from '../observe/metrics.js';
@@ -27,7 +28,8 @@ import { OAuth } from '../auth/oauth.js';
 import { Gatekeeper } from '../auth/gate.js';
 import { createStores, type Stores } from '../auth/stores.js';
 import { RateLimiter } from '../auth/rate-limit.js';
-import { RestProxy, sendError } from '../rest/proxy.js';
+import { RestProxy } from '../rest/proxy.js';
+import type { DataPlaneObservers } from '../observe/observed.js';
 import { RouteState } from './route-state.js';
 import { RestMirrors } from '../rest/mirrors.js';
 import { MirrorBudget } from '../upstream/mirror-budget.js';
@@ -84,13 +86,6 @@ function absoluteForm(req: IncomingMessage): void {
   req.headers.host = authority;
 }
 
-/** An answer written straight on a socket (before or outside HTTP parsing), then closed. */
-function rawAnswer(socket: net.Socket, status: number, reason: GatewayReason, info: string, extra = ''): void {
-  const body = errorBody(status, reason, info);
-  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}connection: close\r\n\r\n${body}`);
-  setTimeout(() => socket.destroy(), 1000).unref();
-}
-
 const CLIENT_ERRORS: Record<string, [number, GatewayReason, string, string]> = {
   HPE_HEADER_OVERFLOW: [431, 'HEADERS_TOO_LARGE', 'headers_too_large', 'the request head is larger than the gateway accepts'],
   ERR_HTTP_REQUEST_TIMEOUT: [408, 'REQUEST_TIMEOUT', 'request_timeout', 'the request was not received in time'],
@@ -98,6 +93,16 @@ const CLIENT_ERRORS: Record<string, [number, GatewayReason, string, string]> = {
 };
 
 const UPSTREAM_SWEEP_MS = 60_000;
+
+/** How a data plane is set up beyond its configuration (all optional). */
+export interface DataPlaneOptions {
+  /** Listen with SO_REUSEPORT (cluster.ts decides, where Node supports it): each worker its own socket. */
+  readonly reusePort?: boolean;
+  /** Told when accepting starts or stops failing (a cluster worker tells the primary's /readyz). */
+  readonly changed?: (failing: AcceptFailure | undefined) => void;
+  /** Predictor header, access log, shadow comparison (observe/observed.ts), built first; none when absent. */
+  readonly observers?: DataPlaneObservers;
+}
 
 export class DataPlane {
   readonly state: RouteState;
@@ -117,6 +122,8 @@ export class DataPlane {
   readonly stores: Stores;
   readonly oauth: OAuth;
   readonly gate: Gatekeeper;
+  /** Whether a peer may set X-Forwarded-For/-Proto (--trusted-proxies): REST, gRPC and the token endpoint. */
+  private readonly trusts: (socket: net.Socket) => boolean;
   port = 0;
   grpcPort: number | undefined;
   oauthPort: number | undefined;
@@ -127,32 +134,53 @@ export class DataPlane {
     log?: Logger,
     /** Ready pod endpoints per Service (EndpointSlices), when endpoint routing is on. */
     endpoints?: EndpointSource,
-    /** How a cluster worker accepts: with SO_REUSEPORT, and whom to tell when accepting fails (cluster.ts). */
-    accepting: { readonly reusePort?: boolean; readonly changed?: (failing: AcceptFailure | undefined) => void } = {},
+    /** How a cluster worker accepts (cluster.ts), and the observers (local-plane.ts). */
+    options: DataPlaneOptions = {},
   ) {
+    // Everything a component needs is built before it and handed to its constructor: the
+    // state, the CA (read once), the stores and the gate, the observers; nothing is set afterwards.
     this.logger = log;
-    this.reusePort = accepting.reusePort ?? false;
-    this.acceptChanged = accepting.changed ?? (() => undefined);
+    this.reusePort = options.reusePort ?? false;
+    this.acceptChanged = options.changed ?? (() => undefined);
     this.state = new RouteState(config.compile);
     this.metrics = metrics ?? new GatewayMetrics();
+    const observers = options.observers;
     const ca = config.upstreamCa ? readFileSync(config.upstreamCa) : undefined;
     this.upstreams = new Upstreams(
-      { resolve: config.resolve, connectTimeoutMs: config.connectTimeoutMs, tlsVerify: config.upstreamTlsVerify, caFile: config.upstreamCa, maxResponseHeaderBytes: config.maxResponseHeaderBytes },
+      { resolve: config.resolve, connectTimeoutMs: config.connectTimeoutMs, tlsVerify: config.upstreamTlsVerify, ca, maxResponseHeaderBytes: config.maxResponseHeaderBytes },
       endpoints,
     );
     const budget = new MirrorBudget(config.shadowMaxInFlight);
     const picker = pickerFor(config);
+    this.trusts = trustFor(config);
+    this.stores = createStores(config, this.metrics, log);
+    // Failed logins are throttled in the shared store; --error-detail decides what bodies say.
+    this.oauth = new OAuth({
+      store: this.stores.tokens,
+      state: this.state,
+      ttlMs: config.oauthTokenTtlMs,
+      timeoutMs: config.redisTimeoutMs,
+      metrics: this.metrics,
+      log,
+      errorDetail: config.errorDetail,
+      limits: this.stores.limits,
+    });
+    const limiter = new RateLimiter({ shared: this.stores.limits, timeoutMs: config.redisTimeoutMs, metrics: this.metrics });
+    this.gate = new Gatekeeper({ oauth: this.oauth, limiter, state: this.state, picker, metrics: this.metrics });
     this.rest = new RestProxy({
       state: this.state,
       picker,
       upstreams: this.upstreams,
       eligible: endpoints ? this.upstreams.eligible : undefined,
-      mirrors: new RestMirrors(this.upstreams, budget, config.shadowMaxBodyBytes, this.metrics),
+      mirrors: new RestMirrors(this.upstreams, budget, config.shadowMaxBodyBytes, this.metrics, observers?.comparer),
       metrics: this.metrics,
       retryBufferBytes: config.retryBufferBytes,
       errorDetail: config.errorDetail,
       maxResponseHeaderBytes: config.maxResponseHeaderBytes,
       log,
+      gate: this.gate,
+      trusts: this.trusts,
+      observe: observers?.rest,
     });
     this.grpc = new GrpcProxy({
       endpoints,
@@ -166,14 +194,12 @@ export class DataPlane {
       ...(ca ? { ca } : {}),
       shadowMaxBodyBytes: config.shadowMaxBodyBytes,
       retryBufferBytes: config.retryBufferBytes,
+      gate: this.gate,
+      log,
+      errorDetail: config.errorDetail,
+      trusts: this.trusts,
+      predictorHeader: observers?.predictorHeader ?? false,
     });
-    this.stores = createStores(config, this.metrics, log);
-    this.oauth = new OAuth({ store: this.stores.tokens, state: this.state, ttlMs: config.oauthTokenTtlMs, timeoutMs: config.redisTimeoutMs, metrics: this.metrics, log });
-    const limiter = new RateLimiter({ shared: this.stores.limits, timeoutMs: config.redisTimeoutMs, metrics: this.metrics });
-    this.gate = new Gatekeeper({ oauth: this.oauth, limiter, state: this.state, picker, metrics: this.metrics });
-    this.rest.gate = this.gate;
-    this.rest.trusts = trustFor(config);
-    this.grpc.gate = this.gate;
   }
 
   /**
@@ -307,7 +333,7 @@ export class DataPlane {
             const url = req.url;
             if (url === undefined || url.charCodeAt(0) !== 47 /* / */) handler(req, res);
             else if (url.charCodeAt(1) === 115 /* s: /seldon/ */ || !this.gate.frontEndActive) rest.handle(req, res);
-            else if (url.startsWith('/api/v0.1/') || url.startsWith('/api/v1.0/')) gate.api(req, res, rest.forward);
+            else if (url.startsWith('/api/v0.1/') || url.startsWith('/api/v1.0/')) rest.frontEnd(req, res);
             else if (url.startsWith('/oauth/') || /^\/(?:ping|ready)(?:\?|$)/.test(url)) handler(req, res);
             else rest.handle(req, res);
           },
@@ -321,15 +347,12 @@ export class DataPlane {
         return this.http1;
       },
     });
-    const gate = this.gate;
     const oauth = this.oauth;
     // The OAuth front end (docs/routing.md#oauth-front-end), routed here only while some client is registered.
     await this.app.register(async (scope) => {
       scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 64 * 1024 }, (_req, body, done) => {
         done(null, Object.fromEntries(new URLSearchParams(body as string)));
       });
-      // Failed logins are throttled in the shared store; --error-detail decides what bodies say.
-      oauth.configure({ errorDetail: this.config.errorDetail, limits: this.stores.limits });
       scope.addHook('onClose', async () => oauth.close());
       // Body and content-type problems: an OAuth-style 4xx, never fastify's codes or text.
       scope.setErrorHandler(async (err: { statusCode?: number; code?: string; message?: string }, _req, reply) => {
@@ -340,7 +363,7 @@ export class DataPlane {
         const body = req.body as Record<string, unknown> | undefined;
         const query = req.query as Record<string, unknown>;
         const grant = body?.['grant_type'] ?? query['grant_type'];
-        const answer = await oauth.token(req.headers.authorization, typeof grant === 'string' ? grant : undefined, oauth.clientAddress(req.raw, this.rest.trusts));
+        const answer = await oauth.token(req.headers.authorization, typeof grant === 'string' ? grant : undefined, oauth.clientAddress(req.raw, this.trusts));
         return reply.code(answer.status).headers(answer.headers).send(answer.body);
       });
       scope.get('/ping', async (_req, reply) => reply.type('text/plain').send('pong'));
@@ -359,7 +382,6 @@ export class DataPlane {
     this.http1!.on('connection', this.taken);
     this.grpc.server.on('connection', this.taken);
     const dispatch = sniffingServer(this.http1!, this.grpc.server, (s) => this.track(s));
-    this.grpc.configure({ log: this.logger, errorDetail: this.config.errorDetail, trusts: this.rest.trusts });
     this.publicServer = net.createServer((s) => this.accept(s, dispatch));
     this.port = await this.bindPublic(this.publicServer, this.config.port);
     if (this.config.oauthPort !== undefined) {
@@ -455,7 +477,7 @@ export class DataPlane {
    * (HTTP/1) or after GOAWAY (h2), wait up to `graceMs`, then cut what is left.
    */
   async drain(graceMs: number): Promise<void> {
-    this.rest.draining = true;
+    this.rest.drain();
     this.grpc.drain();
     const closed = Promise.all(
       [this.publicServer, this.grpcServer, this.oauthServer].filter((s): s is net.Server => s !== undefined).map((s) => new Promise<void>((r) => s.close(() => r()))),

@@ -9,7 +9,7 @@ import type { AcceptFailure } from '../edge/accept-guard.js';
 import type { GatewayConfig } from '../config.js';
 import { DataPlane } from './data-plane.js';
 import { GatewayMetrics } from '../observe/metrics.js';
-import { dataPlaneObservers, metricsJson, observeDataPlane, type DataPlaneObservers, type Gathered } from '../observe/observed.js';
+import { dataPlaneObservers, metricsJson, type DataPlaneObservers, type Gathered } from '../observe/observed.js';
 import type { RouteState } from './route-state.js';
 import { notAccepting, type DataPlanes, type PlanesReadiness, type PublicPorts } from './control-plane.js';
 import type { EndpointWatcher } from '../../source/kubernetes/endpoints.js';
@@ -54,8 +54,8 @@ export class LocalDataPlane implements DataPlanes {
     const plane = new DataPlane(config, metrics, log, endpoints, {
       ...(options.reusePort !== undefined ? { reusePort: options.reusePort } : {}),
       ...(options.acceptChanged ? { changed: options.acceptChanged } : {}),
+      observers,
     });
-    observeDataPlane(plane, observers);
     return new LocalDataPlane(plane, observers, endpoints);
   }
 

@@ -58,14 +58,13 @@ class MirrorExchange implements Dispatcher.DispatchHandler {
 }
 
 export class RestMirrors extends MirrorAdmission {
-  /** Set (serve wiring) when shadow answers are compared with the primary's. */
-  compare: ShadowComparer | undefined;
-
   constructor(
     private readonly upstreams: Upstreams,
     budget: MirrorBudget,
     maxBodyBytes: number,
     metrics: GatewayMetrics,
+    /** With --shadow-compare: shadow answers are compared with the primary's. */
+    private readonly compare?: ShadowComparer | undefined,
   ) {
     super(budget, metrics, 'rest', maxBodyBytes);
   }

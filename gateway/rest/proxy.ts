@@ -6,7 +6,8 @@
  * route can retry (up to `retryBufferBytes`) or mirrors (teed up to the shadow limit while it
  * streams to the primary). Timeouts, retries and breaker answers follow docs/routing.md#timeouts-retries-and-circuit-breakers (the
  * retry state is upstream/attempts.ts, shared with gRPC); every error the gateway makes has a
- * Seldon-style JSON body.
+ * Seldon-style JSON body (edge/http-answer.ts). A gated route (`backend.gate`) asks the gate
+ * (auth/gate.ts) for a verdict and renders it here: a refusal as that JSON, an allowance proxied.
  */
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -15,10 +16,11 @@ import type { Dispatcher } from 'undici';
 import { overflowInfo } from '../upstream/breaker.js';
 import type { AttemptFailure } from '../upstream/retry-policy.js';
 import { Attempts } from '../upstream/attempts.js';
-import { errorBody, type GatewayReason } from '../edge/errors.js';
+import type { GatewayReason } from '../edge/errors.js';
+import { sendError, sendJson } from '../edge/http-answer.js';
 import { clientResponseHeaders, shadowHost, upstreamRequestHeaders } from '../edge/http-headers.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
-import type { Gatekeeper } from '../auth/gate.js';
+import type { GateVerdict, Gatekeeper } from '../auth/gate.js';
 import type { ResponseTap, RestObserve } from '../observe/observed-rest.js';
 import { RequestBody } from './request-body.js';
 import type { RouteState } from '../process/route-state.js';
@@ -41,26 +43,15 @@ export interface RestProxyDeps {
   /** Largest upstream response head accepted (status line and headers); larger: 502. */
   readonly maxResponseHeaderBytes?: number;
   readonly log?: Logger | undefined;
+  /** Auth and rate limits, for routes that have them (`backend.gate`), and the OAuth front end. */
+  readonly gate?: Gatekeeper | undefined;
+  /** Whether a peer may set X-Forwarded-For/-Proto (--trusted-proxies); default: none may. */
+  readonly trusts?: ((socket: Socket) => boolean) | undefined;
+  /** When --predictor-header, --access-log-sample or --shadow-compare is on: the per-request tap. */
+  readonly observe?: RestObserve | undefined;
 }
 
-/**
- * Send a gateway-made error with its JSON body (none for HEAD). Never throws: when an answer has
- * already begun (or cannot be written), the client's stream is reset instead.
- */
-export function sendError(req: IncomingMessage, res: ServerResponse, status: number, reason: GatewayReason, info: string, extra?: Record<string, string>): void {
-  if (res.headersSent || res.destroyed) {
-    res.destroy();
-    return;
-  }
-  const body = errorBody(status, reason, info);
-  try {
-    // The reason phrase is always given: a failed writeHead (an upstream's bad one) leaves its own behind.
-    res.writeHead(status, STATUS_CODES[status] ?? 'Error', { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...extra });
-    res.end(req.method === 'HEAD' ? undefined : body);
-  } catch {
-    res.destroy();
-  }
-}
+const TRUST_NONE = (): boolean => false;
 
 const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT', 'ECONNABORTED', 'ERR_TLS_CERT_ALTNAME_INVALID', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'CERT_HAS_EXPIRED']);
 /** How long the rest of an abandoned request body is read and discarded before the connection is cut (nginx's lingering_timeout). */
@@ -129,7 +120,7 @@ class Exchange extends Attempts<UpstreamPool> implements Dispatcher.DispatchHand
   }
 
   start(): void {
-    const observe = this.proxy.observe;
+    const observe = this.proxy.deps.observe;
     if (observe !== undefined) this.tap = observe.begin(this.req, this.decision, this.headers, this.up.name);
     const overflow = this.admit();
     if (overflow) {
@@ -432,20 +423,25 @@ class Exchange extends Attempts<UpstreamPool> implements Dispatcher.DispatchHand
 }
 
 export class RestProxy {
-  /** Set while shutting down: responses carry `connection: close`. */
-  draining = false;
-  /** Set (serve wiring) when --predictor-header, --access-log-sample or --shadow-compare is on. */
-  observe: RestObserve | undefined;
-  /** Set by the data plane: auth and rate limits, for routes that have them (`backend.gate`). */
-  gate: Gatekeeper | undefined;
-  /** Set by the data plane: whether a peer may set X-Forwarded-For/-Proto (--trusted-proxies). */
-  trusts: (socket: Socket) => boolean = () => false;
-
+  private shuttingDown = false;
   /** --error-detail internal: error answers also name upstream addresses and causes. */
   readonly internalDetail: boolean;
+  /** Whether a peer may set X-Forwarded-For/-Proto (--trusted-proxies). */
+  readonly trusts: (socket: Socket) => boolean;
 
   constructor(readonly deps: RestProxyDeps) {
     this.internalDetail = deps.errorDetail === 'internal';
+    this.trusts = deps.trusts ?? TRUST_NONE;
+  }
+
+  /** Shutting down: responses carry `connection: close`. */
+  get draining(): boolean {
+    return this.shuttingDown;
+  }
+
+  /** From now on, answers close their connection (graceful shutdown). */
+  drain(): void {
+    this.shuttingDown = true;
   }
 
   /** An upstream as error answers name it: `<deployment backend>`, plus its address with --error-detail internal. */
@@ -501,15 +497,45 @@ export class RestProxy {
       return;
     }
     if (decision.backend.gate !== null) {
-      if (this.gate) this.gate.rest(req, res, decision, table, this.forward);
-      else sendError(req, res, 503, 'AUTH_BACKEND_UNAVAILABLE', `route of ${decision.backend.id} needs auth or rate limits, which this process does not serve`);
+      const gate = this.deps.gate;
+      if (gate === undefined) sendError(req, res, 503, 'AUTH_BACKEND_UNAVAILABLE', `route of ${decision.backend.id} needs auth or rate limits, which this process does not serve`);
+      else this.render(req, res, gate.rest(req, decision, table));
       return;
     }
     this.forward(req, res, decision, false);
   }
 
+  /** The OAuth front end (`/api/v0.1/*`, `/api/v1.0/*` with a bearer token while it is active): the gate routes it. */
+  frontEnd(req: IncomingMessage, res: ServerResponse): void {
+    const gate = this.deps.gate;
+    if (gate === undefined) {
+      this.handle(req, res);
+      return;
+    }
+    try {
+      this.render(req, res, gate.api(req));
+    } catch (err) {
+      this.internalError('request', err as Error);
+      sendError(req, res, 502, 'INTERNAL_ERROR', 'the gateway failed to handle this request', { connection: 'close' });
+    }
+  }
+
+  /** The gate's verdict, now or once its stores have answered. */
+  private render(req: IncomingMessage, res: ServerResponse, verdict: GateVerdict | Promise<GateVerdict>): void {
+    if (verdict instanceof Promise) void verdict.then((v) => this.answer(req, res, v));
+    else this.answer(req, res, verdict);
+  }
+
+  /** Allowed: proxy it, unless the client went away while the checks ran. Denied: the refusal, as JSON. */
+  private answer(req: IncomingMessage, res: ServerResponse, v: GateVerdict): void {
+    if (v.allow) {
+      if (!res.destroyed && !req.socket.destroyed) this.forward(req, res, v.decision, v.strip.includes('authorization'));
+    } else if (v.body !== undefined) sendJson(req, res, v.status, v.body, v.headers);
+    else sendError(req, res, v.status, v.reason, v.message, v.headers);
+  }
+
   /** Proxy a routed request (also after the gate); `stripAuthorization` drops the client's credential. */
-  readonly forward = (req: IncomingMessage, res: ServerResponse, decision: Routed, stripAuthorization: boolean): void => {
+  private forward(req: IncomingMessage, res: ServerResponse, decision: Routed, stripAuthorization: boolean): void {
     try {
       const headers = upstreamRequestHeaders(req.rawHeaders, {
         remoteAddress: req.socket.remoteAddress,
@@ -523,5 +549,5 @@ export class RestProxy {
       this.internalError('request', err as Error, decision.backend);
       sendError(req, res, 502, 'INTERNAL_ERROR', `the gateway failed to forward this request to ${decision.backend.id}`, { connection: 'close' });
     }
-  };
+  }
 }

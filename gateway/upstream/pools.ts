@@ -7,7 +7,6 @@
  * endpoint left is closed once its requests finish. The Host header the upstream sees stays the
  * client's, whichever address is dialled.
  */
-import { readFileSync } from 'node:fs';
 import { Pool } from 'undici';
 import { Breaker } from './breaker.js';
 import { EndpointSet, type EndpointKind, type EndpointSource } from './endpoints.js';
@@ -21,7 +20,8 @@ export interface UpstreamSettings {
   readonly resolve: ReadonlyMap<string, { host: string; port: number }>;
   readonly connectTimeoutMs: number;
   readonly tlsVerify: boolean;
-  readonly caFile?: string | undefined;
+  /** Extra CA certificates for TLS upstreams (--upstream-ca, read once by the data plane). */
+  readonly ca?: Buffer | undefined;
   /** Largest upstream response head (status line and headers) accepted; default 60 KiB, as Envoy's. */
   readonly maxResponseHeaderBytes?: number | undefined;
 }
@@ -82,14 +82,11 @@ export class UpstreamPool {
 
 /** The REST upstreams: one UpstreamPool per upstream key. */
 export class Upstreams extends UpstreamRegistry<UpstreamPool> {
-  private readonly ca: Buffer | undefined;
-
   constructor(
     private readonly settings: UpstreamSettings,
     private readonly endpoints?: EndpointSource,
   ) {
     super('rest');
-    this.ca = settings.caFile ? readFileSync(settings.caFile) : undefined;
   }
 
   protected scheme(backend: Backend): string {
@@ -110,7 +107,7 @@ export class Upstreams extends UpstreamRegistry<UpstreamPool> {
         maxHeaderSize: this.settings.maxResponseHeaderBytes ?? 60 * 1024,
         connect: {
           timeout: this.settings.connectTimeoutMs,
-          ...(up.tls ? { servername: up.host.replace(/:\d+$/, ''), rejectUnauthorized: this.settings.tlsVerify, ...(this.ca ? { ca: this.ca } : {}) } : {}),
+          ...(up.tls ? { servername: up.host.replace(/:\d+$/, ''), rejectUnauthorized: this.settings.tlsVerify, ...(this.settings.ca ? { ca: this.settings.ca } : {}) } : {}),
         },
       });
     return new UpstreamPool(`${up.host}:${up.port}`, new Breaker(b), up, this.settings.resolve, newPool, this.endpoints);

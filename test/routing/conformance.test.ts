@@ -1,7 +1,12 @@
 /**
  * Conformance of the pure routing core (compile → table → match) with docs/routing.md#conformance-checklist: one block per
- * routing-level line of its conformance checklist (items 2–33), plus split exactness (§6.2) and
- * bad-SDep isolation (§3, §13 #4). No sockets: requests are `RouteRequest`s, picks are seeded.
+ * routing-level line of that checklist (items 2–33), plus split exactness (docs/routing.md#picking-a-member)
+ * and bad-SDep isolation (docs/routing.md#deployment-states). No sockets: requests are `RouteRequest`s,
+ * picks are seeded.
+ *
+ * The number that starts a block's title ("13–16. weight normalisation") is the item number in
+ * docs/routing.md#conformance-checklist; the link in brackets is the section of docs/routing.md that
+ * states the rule.
  */
 import { describe, expect, it } from 'vitest';
 import { GRPC_PATH_SOURCE } from '../../routing/compile.js';
@@ -139,7 +144,7 @@ function customConfig(...docs: string[]): string {
 // 2. Effective annotations
 // ---------------------------------------------------------------------------------------------
 
-describe('2. effective annotations (§2)', () => {
+describe('2. effective annotations (docs/routing.md#effective-annotations)', () => {
   it('a metadata-only key takes effect', () => {
     const t = table([sdep('iris-v2', { meta: { 'seldon.io/ambassador-service-name': 'iris' } })]);
     expect(routed(t, rest(`/seldon/ns/iris${PRED}`)).backend.id).toBe('ns/iris-v2/main');
@@ -194,7 +199,7 @@ describe('2. effective annotations (§2)', () => {
 // 3–5. REST prefixes and rewrite
 // ---------------------------------------------------------------------------------------------
 
-describe('3. REST prefix and rewrite (§5.1)', () => {
+describe('3. REST prefix and rewrite (docs/routing.md#rest-prefixes-and-rewrite)', () => {
   const t = table([sdep('iris', { ns: 'models' })]);
   it.each([
     ['/seldon/models/iris/api/v1.0/predictions?x=1', '/api/v1.0/predictions?x=1'],
@@ -230,7 +235,7 @@ describe('3. REST prefix and rewrite (§5.1)', () => {
   });
 });
 
-describe('4. single-namespace short prefixes (§5.1, §0)', () => {
+describe('4. single-namespace short prefixes (docs/routing.md#single-namespace-mode)', () => {
   const ex = { type: 'AnchorTabular', modelUri: 'gs://x' };
   const deps = [sdep('iris', { ns: 'models', predictors: [pred('main', { explainer: ex })] }), sdep('other', { ns: 'elsewhere' })];
 
@@ -279,7 +284,7 @@ describe('5. the trailing slash is part of the prefix', () => {
 // 6. ambassador-service-name
 // ---------------------------------------------------------------------------------------------
 
-describe('6. seldon.io/ambassador-service-name (§3)', () => {
+describe('6. seldon.io/ambassador-service-name (docs/routing.md#external-name)', () => {
   it('moves the REST prefix, the explainer prefix and the gRPC seldon value', () => {
     const t = table([sdep('iris-v2', { spec: { 'seldon.io/ambassador-service-name': 'iris' }, predictors: [pred('main', { explainer: { type: 'AnchorTabular' } })] })]);
     expect(routed(t, rest(`/seldon/ns/iris${PRED}`)).backend.id).toBe('ns/iris-v2/main');
@@ -313,7 +318,7 @@ describe('6. seldon.io/ambassador-service-name (§3)', () => {
 // 7. Service names
 // ---------------------------------------------------------------------------------------------
 
-describe('7. Service names and MD5 hashing (§4)', () => {
+describe('7. Service names and MD5 hashing (docs/routing.md#upstream-services-and-ports)', () => {
   const long = 'my-very-long-seldon-deployment-name-for-testing-purposes-x';
   it.each([
     ['a'.repeat(55) + '-default', 63, 'a'.repeat(55) + '-default'],
@@ -371,7 +376,7 @@ describe('7. Service names and MD5 hashing (§4)', () => {
 // 8. Ports
 // ---------------------------------------------------------------------------------------------
 
-describe('8. upstream ports (§4)', () => {
+describe('8. upstream ports (docs/routing.md#upstream-services-and-ports)', () => {
   it('status.serviceStatus gives the ports', () => {
     const t = table([
       sdep('iris', { status: { 'iris-main': { svcName: 'iris-main', httpEndpoint: 'iris-main.ns:9001', grpcEndpoint: 'iris-main.ns:5002' } } }),
@@ -451,7 +456,7 @@ describe('8. upstream ports (§4)', () => {
 // 9–11. gRPC
 // ---------------------------------------------------------------------------------------------
 
-describe('9. gRPC :path full match (§5.2)', () => {
+describe('9. gRPC :path full match (docs/routing.md#grpc-metadata-matching)', () => {
   const t = table([sdep('iris')]);
   it.each([
     '/seldon.protos.Seldon/Predict',
@@ -486,7 +491,7 @@ describe('9. gRPC :path full match (§5.2)', () => {
   });
 });
 
-describe('10. gRPC namespace inference (§5.2)', () => {
+describe('10. gRPC namespace inference (docs/routing.md#grpc-metadata-matching)', () => {
   // Calls without `namespace`, cluster-wide: refused by default (tenant isolation, issue 11 #4);
   // with customConfigScope "cluster", Ambassador's behaviour: the unique namespace serving that name.
   const cluster = { customConfigScope: 'cluster' } as const;
@@ -568,7 +573,7 @@ describe('11. same-named SDeps in two namespaces never mix', () => {
       for (const id of hits.keys()) expect(id.startsWith(`${ns}/`)).toBe(true);
     }
   });
-  it('members of one group keep their own upstream, timeout, retry, breaker and TLS (§6.1)', () => {
+  it('members of one group keep their own upstream, timeout, retry, breaker and TLS (docs/routing.md#route-groups)', () => {
     const t2 = table([
       sdep('iris', { ns: 'a' }),
       sdep('iris-v2', {
@@ -603,7 +608,7 @@ describe('11. same-named SDeps in two namespaces never mix', () => {
 // 12. Explainers
 // ---------------------------------------------------------------------------------------------
 
-describe('12. explainers (§5.3)', () => {
+describe('12. explainers (docs/routing.md#explainers)', () => {
   const ex = { type: 'AnchorTabular' };
   const t = table([
     sdep('iris', {
@@ -644,7 +649,7 @@ describe('12. explainers (§5.3)', () => {
 // 13–16. Weights
 // ---------------------------------------------------------------------------------------------
 
-describe('13–16. weight normalisation (§6.2)', () => {
+describe('13–16. weight normalisation (docs/routing.md#weights-and-normalisation)', () => {
   const cases: Array<[string, PredictorSpec[], Record<string, number>]> = [
     ['[main 75, canary 25]', [pred('main', { traffic: 75 }), pred('canary', { traffic: 25 })], { main: 75, canary: 25 }],
     ['first traffic ignored [main 10, canary 25]', [pred('main', { traffic: 10 }), pred('canary', { traffic: 25 })], { main: 75, canary: 25 }],
@@ -737,7 +742,7 @@ describe('13–16. weight normalisation (§6.2)', () => {
   });
 });
 
-describe('13–16. split exactness over 10,000 requests (§6.2, §13 #7)', () => {
+describe('13–16. split exactness over 10,000 requests (docs/routing.md#picking-a-member)', () => {
   const N = 10_000;
   const splits: Array<[string, number[]]> = [
     ['90/10', [90, 10]],
@@ -807,7 +812,7 @@ describe('13–16. split exactness over 10,000 requests (§6.2, §13 #7)', () =>
 // 17. Shadows
 // ---------------------------------------------------------------------------------------------
 
-describe('17. shadow mirror percent (§6.3)', () => {
+describe('17. shadow mirror percent (docs/routing.md#shadows)', () => {
   const N = 10_000;
   it.each([
     ['absent', undefined, 100],
@@ -876,7 +881,7 @@ describe('17. shadow mirror percent (§6.3)', () => {
 // 20–22. Header matching and precedence
 // ---------------------------------------------------------------------------------------------
 
-describe('20. seldon.io/ambassador-header forms (§3, §6.4)', () => {
+describe('20. seldon.io/ambassador-header forms (docs/routing.md#header, docs/routing.md#header-and-regex-routes)', () => {
   const withHeader = (h: string) => table([sdep('iris'), sdep('variant', { spec: { 'seldon.io/ambassador-service-name': 'iris', 'seldon.io/ambassador-header': h } })]);
   const cases: Array<[string, Record<string, string | string[]>, boolean]> = [
     ['k:v', { k: 'v' }, true],
@@ -922,7 +927,7 @@ describe('20. seldon.io/ambassador-header forms (§3, §6.4)', () => {
   });
 });
 
-describe('21. seldon.io/ambassador-regex-header (§3)', () => {
+describe('21. seldon.io/ambassador-regex-header (docs/routing.md#regex-header)', () => {
   const withRegex = (r: string, extra: Record<string, string> = {}) =>
     table([sdep('iris'), sdep('variant', { spec: { 'seldon.io/ambassador-service-name': 'iris', 'seldon.io/ambassador-regex-header': r, ...extra } })]);
   it.each([
@@ -949,7 +954,7 @@ describe('21. seldon.io/ambassador-regex-header (§3)', () => {
     expect(routed(t, rest(`/seldon/ns/iris${PRED}`, { 'x-time': '1230', y: 'a', z: '1' })).backend.id).toBe('ns/iris/main');
   });
 
-  it('the same header in ambassador-header and ambassador-regex-header: both constraints, ANDed (§3, §6.4)', () => {
+  it('the same header in ambassador-header and ambassador-regex-header: both constraints, ANDed (docs/routing.md#header-and-regex-routes)', () => {
     const t = withRegex('location: lond.*', { 'seldon.io/ambassador-header': 'location:london' });
     expect(report(t, 'ns/variant').state).toBe('accepted');
     expect(routed(t, rest(`/seldon/ns/iris${PRED}`, { location: 'london' })).backend.id).toBe('ns/variant/main');
@@ -969,7 +974,7 @@ describe('21. seldon.io/ambassador-regex-header (§3)', () => {
   });
 });
 
-describe('22. precedence (§6.5)', () => {
+describe('22. precedence (docs/routing.md#precedence-and-no-match)', () => {
   // Header weights: iris-h "x-variant:hello" = 9 + 5 = 14; iris-r "x-variant: .*" = 9 + 2 + 1 = 12.
   const deps = [
     sdep('iris'),
@@ -998,7 +1003,7 @@ describe('22. precedence (§6.5)', () => {
     expect(rest1.map((g) => g.members.map((m) => m.backend.id).join())).toEqual(['ns/iris-h/main', 'ns/iris-r/main', 'ns/iris/main']);
   });
 
-  it('a heavier regex constraint outranks a lighter exact one (§6.5 key 2)', () => {
+  it('a heavier regex constraint outranks a lighter exact one (docs/routing.md#precedence-and-no-match, key 2)', () => {
     // "x-variant:h" = 10 < "x-variant: .*" = 12: the regex group is tried first.
     const t = table([
       sdep('iris-h', { spec: { 'seldon.io/ambassador-service-name': 'iris', 'seldon.io/ambassador-header': 'x-variant:h' } }),
@@ -1007,7 +1012,7 @@ describe('22. precedence (§6.5)', () => {
     expect(routed(t, rest(`/seldon/ns/iris${PRED}`, { 'x-variant': 'h' })).backend.id).toBe('ns/iris-r/main');
   });
 
-  it('more constraints outrank fewer at equal header weight (§6.5 key 3)', () => {
+  it('more constraints outrank fewer at equal header weight (docs/routing.md#precedence-and-no-match, key 3)', () => {
     // "ab:cd" = 4 vs "a:b:c:d" = 2 + 2 = 4: the two-constraint group is tried first.
     const t = table([
       sdep('one', { spec: { 'seldon.io/ambassador-service-name': 'iris', 'seldon.io/ambassador-header': 'ab:cd' } }),
@@ -1043,7 +1048,7 @@ describe('23. no match', () => {
 // 24. ambassador-id
 // ---------------------------------------------------------------------------------------------
 
-describe('24. ambassador-id scoping (§6.6)', () => {
+describe('24. ambassador-id scoping (docs/routing.md#ambassador-id)', () => {
   const deps = [
     sdep('untagged'),
     sdep('empty', { spec: { 'seldon.io/ambassador-id': '' } }),
@@ -1081,7 +1086,7 @@ describe('24. ambassador-id scoping (§6.6)', () => {
 // 25–28, 30. Timeouts, retries, breakers
 // ---------------------------------------------------------------------------------------------
 
-describe('25. timeouts (§3, §9)', () => {
+describe('25. timeouts (docs/routing.md#timeout-annotations, docs/routing.md#timeouts)', () => {
   type Expect = { rest: number; restIdle: number; grpc: number; grpcIdle: number; state: 'accepted' | 'degraded' };
   const cases: Array<[string, Record<string, string>, Expect]> = [
     ['defaults', {}, { rest: 3000, restIdle: 300000, grpc: 3000, grpcIdle: 300000, state: 'accepted' }],
@@ -1168,7 +1173,7 @@ describe('28/30. circuit breaker annotations', () => {
 // 29. Custom ambassador-config
 // ---------------------------------------------------------------------------------------------
 
-describe('29. seldon.io/ambassador-config (§8)', () => {
+describe('29. seldon.io/ambassador-config (docs/routing.md#custom-ambassador-config)', () => {
   // Ambassador's global behaviour (customConfigScope "cluster"); the default "namespace" scope is in "tenant isolation" below.
   const table = (sdeps: SeldonDeployment[], o: Partial<CompileOptions> = {}): RouteTable => buildTable(sdeps, opts({ customConfigScope: 'cluster', ...o }));
   const custom = (name: string, text: string, init: SdepInit = {}) => sdep(name, { ...init, spec: { ...(init.spec ?? {}), 'seldon.io/ambassador-config': text } });
@@ -1419,10 +1424,10 @@ describe('29. seldon.io/ambassador-config (§8)', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// 31. The §7 legacy example
+// 31. The legacy example (docs/routing.md#several-deployments-behind-one-name)
 // ---------------------------------------------------------------------------------------------
 
-describe('31. the §7 legacy annotation pattern', () => {
+describe('31. the legacy annotation pattern (docs/routing.md#several-deployments-behind-one-name)', () => {
   const main = pred('main', { graph: { name: 'scorer', implementation: 'SKLEARN_SERVER', modelUri: 'gs://acme-models/fraud/v7' } });
   const deps: SeldonDeployment[] = [
     sdep('fraud', { ns: 'models', predictors: [main] }),
@@ -1461,7 +1466,7 @@ describe('31. the §7 legacy annotation pattern', () => {
 // 32. Upstream TLS
 // ---------------------------------------------------------------------------------------------
 
-describe('32. upstream TLS from ssl.certSecretName (§5.4)', () => {
+describe('32. upstream TLS from ssl.certSecretName (docs/routing.md#upstream-tls)', () => {
   it('is originated to the REST and gRPC members of that predictor only', () => {
     const t = table([sdep('iris', { predictors: [pred('main', { ssl: { certSecretName: 'seldon-tls' } }), pred('plain', { traffic: 50, ssl: { certSecretName: '' } })] })]);
     const r = routed(t, rest(`/seldon/ns/iris${PRED}`)).group;
@@ -1477,7 +1482,7 @@ describe('32. upstream TLS from ssl.certSecretName (§5.4)', () => {
 // Path hygiene and Host
 // ---------------------------------------------------------------------------------------------
 
-describe('dot segments (§5.1) and Host (§13 #13)', () => {
+describe('dot segments (docs/routing.md#path-checks) and Host (docs/routing.md#rest-prefixes-and-rewrite)', () => {
   const t = table([sdep('iris')]);
   it.each(['/seldon/ns/iris/../x', '/seldon/ns/iris/./x', '/seldon/ns/iris/%2e%2e/x', '/seldon/ns/iris/%2E/x', '/seldon/ns/iris/.%2E/x', '/seldon/ns/iris/api/..', '/seldon/ns/../ns/iris/x'])(
     '%s → 400 BAD_REQUEST',
@@ -1501,7 +1506,7 @@ describe('dot segments (§5.1) and Host (§13 #13)', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// A bad SDep never affects others (§3, §13 #4)
+// A bad SDep never affects others (docs/routing.md#deployment-states)
 // ---------------------------------------------------------------------------------------------
 
 describe('a bad SDep never affects the others', () => {

@@ -299,7 +299,7 @@ function checkEqual(incremental: RouteTable, current: Map<string, SeldonDeployme
   }
 }
 
-describe('TableBuilder: incremental equals rebuild (§13 #5)', () => {
+describe('TableBuilder: incremental equals rebuild (docs/architecture.md#table-updates)', () => {
   it('after any upsert/remove sequence, every build() equals buildTable(current set)', () => {
     let builds = 0;
     let routed = 0;

@@ -1,5 +1,5 @@
 /**
- * Annotation value parsers (docs/routing.md#effective-annotations, docs/routing.md#annotations) and weight normalisation (§6.2), unit by unit.
+ * Annotation value parsers (docs/routing.md#effective-annotations, docs/routing.md#annotations) and weight normalisation (docs/routing.md#weights-and-normalisation), unit by unit.
  */
 import { describe, expect, it } from 'vitest';
 import {
@@ -15,7 +15,7 @@ import { effectiveAnnotations } from '../../routing/annotations.js';
 import { cumulativeOf, normaliseWeights } from '../../routing/weights.js';
 import type { HeaderConstraint } from '../../routing/types.js';
 
-describe('parseInteger (§3: ^[0-9]+$ after trimming, ≤ 2147483647)', () => {
+describe('parseInteger (docs/routing.md#deployment-states: ^[0-9]+$ after trimming, ≤ 2147483647)', () => {
   it.each([
     ['0', 0],
     ['42', 42],
@@ -33,7 +33,7 @@ describe('parseInteger (§3: ^[0-9]+$ after trimming, ≤ 2147483647)', () => {
   });
 });
 
-describe('effectiveAnnotations (§2)', () => {
+describe('effectiveAnnotations (docs/routing.md#effective-annotations)', () => {
   const eff = (m?: Record<string, string>, s?: Record<string, string>) => Object.fromEntries(effectiveAnnotations(m, s));
   it('merges metadata and spec, spec winning', () => {
     expect(eff({ a: '1', b: '2' }, { b: '3', c: '4' })).toEqual({ a: '1', b: '3', c: '4' });
@@ -55,7 +55,7 @@ describe('effectiveAnnotations (§2)', () => {
   });
 });
 
-describe('parseHeaderAnnotation (§3 seldon.io/ambassador-header)', () => {
+describe('parseHeaderAnnotation (seldon.io/ambassador-header, docs/routing.md#header)', () => {
   const texts = (cs: HeaderConstraint[]) => cs.map((c) => `${c.kind}:${constraintText(c)}`);
   it.each([
     ['k:v', ['exact:k=v']],
@@ -91,7 +91,7 @@ describe('parseHeaderAnnotation (§3 seldon.io/ambassador-header)', () => {
   });
 });
 
-describe('parseRegexHeaderAnnotation (§3 seldon.io/ambassador-regex-header)', () => {
+describe('parseRegexHeaderAnnotation (seldon.io/ambassador-regex-header, docs/routing.md#regex-header)', () => {
   it('splits at the first ":" and full-matches with RE2', () => {
     const r = parseRegexHeaderAnnotation('location: lond.*');
     if (!r.ok) throw new Error(r.error);
@@ -144,7 +144,7 @@ describe('compileFullMatch (RE2, linear time, full match)', () => {
   });
 });
 
-describe('header names, constraint text and weight (§6.5)', () => {
+describe('header names, constraint text and weight (docs/routing.md#precedence-and-no-match)', () => {
   it('checkHeaderName', () => {
     expect(checkHeaderName('x-region')).toBeUndefined();
     expect(checkHeaderName('')).toBe('empty header name');
@@ -158,7 +158,7 @@ describe('header names, constraint text and weight (§6.5)', () => {
   });
 });
 
-describe('normaliseWeights (§6.2)', () => {
+describe('normaliseWeights (docs/routing.md#weights-and-normalisation)', () => {
   const round = (xs: number[]) => xs.map((x) => Math.round(x * 10_000) / 10_000);
   it.each<[string, (number | null)[], number[], boolean]>([
     ['empty', [], [], false],

@@ -1,0 +1,38 @@
+/**
+ * Writing the gateway's own HTTP/1.1 answers (the bodies are edge/errors.ts's): one home for
+ * every error the gateway makes on REST, used by the REST proxy, the data plane's edge checks and
+ * the rendering of the gate's refusals.
+ */
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { errorBody, type GatewayReason } from './errors.js';
+
+/**
+ * Send a JSON answer the gateway made (no body for HEAD). Never throws: when an answer has
+ * already begun (or cannot be written), the client's stream is reset instead.
+ */
+export function sendJson(req: IncomingMessage, res: ServerResponse, status: number, body: string, extra?: Readonly<Record<string, string>>): void {
+  if (res.headersSent || res.destroyed) {
+    res.destroy();
+    return;
+  }
+  try {
+    // The reason phrase is always given: a failed writeHead (an upstream's bad one) leaves its own behind.
+    res.writeHead(status, STATUS_CODES[status] ?? 'Error', { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...extra });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  } catch {
+    res.destroy();
+  }
+}
+
+/** Send a gateway-made error with its Seldon-style JSON body (`errorBody`); see `sendJson`. */
+export function sendError(req: IncomingMessage, res: ServerResponse, status: number, reason: GatewayReason, info: string, extra?: Readonly<Record<string, string>>): void {
+  sendJson(req, res, status, errorBody(status, reason, info), extra);
+}
+
+/** An answer written straight on a socket (before or outside HTTP parsing), then closed. */
+export function rawAnswer(socket: Socket, status: number, reason: GatewayReason, info: string, extra = ''): void {
+  const body = errorBody(status, reason, info);
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}connection: close\r\n\r\n${body}`);
+  setTimeout(() => socket.destroy(), 1000).unref();
+}
