@@ -84,7 +84,18 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flag: 'help', short: 'h', env: '', kind: 'boolean', commands: BOTH, help: 'Show this help.' },
 ];
 
-export interface GatewayConfig {
+/** Where the gateway listens: the public port and its optional extras, the admin port. */
+export interface ListenConfig {
+  readonly port: number;
+  readonly host: string;
+  readonly grpcPort: number | undefined;
+  readonly oauthPort: number | undefined;
+  readonly adminPort: number;
+  readonly adminHost: string;
+}
+
+/** Where SeldonDeployments come from. */
+export interface SourceConfig {
   readonly manifests: string | undefined;
   /** --kubernetes given: use the Kubernetes API even if no credentials are found up front. */
   readonly kubernetes: boolean;
@@ -94,33 +105,37 @@ export interface GatewayConfig {
   readonly watchNamespace: string | undefined;
   /** Balance across EndpointSlice endpoints when the source is Kubernetes (--endpoint-routing auto). */
   readonly endpointRouting: boolean;
-  readonly port: number;
-  readonly host: string;
-  readonly grpcPort: number | undefined;
-  readonly oauthPort: number | undefined;
-  readonly adminPort: number;
-  readonly adminHost: string;
-  readonly resolve: ReadonlyMap<string, { host: string; port: number }>;
+}
+
+/** The processes: workers, their heap, shutdown, logging. */
+export interface ProcessConfig {
   readonly workers: number;
   readonly maxSemiSpaceMb: number;
   readonly gracePeriodMs: number;
+  readonly logLevel: string;
+}
+
+/** How upstreams are dialled and picked (the REST pools and the gRPC sessions take it whole). */
+export interface UpstreamConfig {
+  readonly resolve: ReadonlyMap<string, { host: string; port: number }>;
   readonly connectTimeoutMs: number;
-  readonly upstreamTlsVerify: boolean;
-  readonly upstreamCa: string | undefined;
-  readonly shadowMaxInFlight: number;
-  readonly shadowMaxBodyBytes: number;
+  readonly tlsVerify: boolean;
+  /** --upstream-ca: the PEM file's path (the data plane reads it once). */
+  readonly caFile: string | undefined;
+  readonly maxResponseHeaderBytes: number;
   readonly retryBufferBytes: number;
   readonly balance: 'random' | 'round-robin';
   readonly randomSeed: number | undefined;
-  readonly logLevel: string;
-  readonly predictorHeader: boolean;
-  readonly accessLogSample: number;
-  readonly shadowCompare: { readonly enabled: boolean; readonly tolerance: number; readonly ignore: readonly string[]; readonly maxBodyBytes: number };
-  readonly json: boolean;
-  readonly compile: CompileOptions;
-  readonly redisUrl: string | undefined;
-  readonly redisTimeoutMs: number;
-  readonly oauthTokenTtlMs: number;
+}
+
+/** Mirroring to shadow predictors. */
+export interface ShadowConfig {
+  readonly maxInFlight: number;
+  readonly maxBodyBytes: number;
+}
+
+/** The client side of the public listeners: trust, HTTP/1.1 guards, error answers. */
+export interface EdgeConfig {
   /** Addresses and CIDRs as given (validated); `trustForwardedHeaders` trusts every peer. */
   readonly trustedProxies: readonly string[];
   readonly trustForwardedHeaders: boolean;
@@ -128,7 +143,6 @@ export interface GatewayConfig {
   readonly maxBodyBytes: number;
   readonly maxHeaderBytes: number;
   readonly maxHeadersCount: number;
-  readonly maxResponseHeaderBytes: number;
   readonly clientHeaderTimeoutMs: number;
   /** 0: no limit. */
   readonly clientRequestTimeoutMs: number;
@@ -136,6 +150,35 @@ export interface GatewayConfig {
   readonly maxConnections: number;
   /** public: error answers name the deployment and reason only; internal: addresses and library text too. */
   readonly errorDetail: 'public' | 'internal';
+}
+
+/** OAuth tokens and rate limits, and the Redis they share. */
+export interface AuthConfig {
+  readonly redisUrl: string | undefined;
+  readonly redisTimeoutMs: number;
+  readonly oauthTokenTtlMs: number;
+}
+
+/** What is observed beside the traffic. */
+export interface ObserveConfig {
+  readonly predictorHeader: boolean;
+  readonly accessLogSample: number;
+  readonly shadowCompare: { readonly enabled: boolean; readonly tolerance: number; readonly ignore: readonly string[]; readonly maxBodyBytes: number };
+}
+
+export interface GatewayConfig {
+  readonly listen: ListenConfig;
+  readonly source: SourceConfig;
+  readonly process: ProcessConfig;
+  readonly upstream: UpstreamConfig;
+  readonly shadow: ShadowConfig;
+  readonly edge: EdgeConfig;
+  readonly auth: AuthConfig;
+  readonly observe: ObserveConfig;
+  /** The routing compiler's options (routing/types.ts). */
+  readonly compile: CompileOptions;
+  /** routes --json */
+  readonly json: boolean;
 }
 
 export class UsageError extends Error {}
@@ -210,142 +253,163 @@ export function parseConfig(command: 'serve' | 'routes', argv: readonly string[]
   } catch (e) {
     throw new UsageError(e instanceof Error ? e.message : String(e));
   }
-  const raw = (o: OptionSpec): string | boolean | string[] | undefined => {
+  // An option another command owns is not read from argv or env, but still has its default.
+  const spec = (flag: string): OptionSpec => {
+    const o = OPTIONS.find((x) => x.flag === flag);
+    if (!o) throw new Error(`no option --${flag}`);
+    return o;
+  };
+  const get = (flag: string): string | boolean | string[] | undefined => {
+    const o = spec(flag);
+    if (!specs.includes(o)) return o.default;
     const v = values[o.flag];
     if (v !== undefined) return v as string | boolean | string[];
     const e = o.env ? environment[o.env] : undefined;
     if (e !== undefined && e !== '') return o.kind === 'list' ? e.split(',').map((s) => s.trim()).filter(Boolean) : e;
     return o.default;
   };
-  const get = (flag: string): string | boolean | string[] | undefined => raw(specs.find((o) => o.flag === flag)!);
+  /** The value of an option that has a default in OPTIONS (so it is never missing). */
+  const need = <T>(flag: string, v: T | undefined): T => {
+    if (v === undefined) throw new Error(`--${flag} has no default in OPTIONS`);
+    return v;
+  };
   const str = (flag: string): string | undefined => {
-    const v = specs.some((o) => o.flag === flag) ? get(flag) : undefined;
+    const v = get(flag);
     return typeof v === 'string' ? v : undefined;
   };
   const bool = (flag: string): boolean => {
-    if (!specs.some((o) => o.flag === flag)) return false;
     const v = get(flag);
-    return typeof v === 'boolean' ? v : typeof v === 'string' ? parseBool(specs.find((o) => o.flag === flag)!.env || flag, v) : false;
+    return typeof v === 'boolean' ? v : typeof v === 'string' ? parseBool(spec(flag).env || flag, v) : false;
   };
   const int = (flag: string): number | undefined => {
     const v = str(flag);
     return v === undefined ? undefined : parseInt32(flag, v);
   };
-  const dur = (flag: string, dflt: number): number => {
-    const v = str(flag);
-    return v === undefined ? dflt : parseDuration(flag, v);
-  };
-  const num = (flag: string, dflt: number): number => {
-    const v = str(flag);
-    return v === undefined ? dflt : parseNumber(flag, v);
-  };
+  const dur = (flag: string): number => parseDuration(flag, need(flag, str(flag)));
+  const num = (flag: string): number => parseNumber(flag, need(flag, str(flag)));
+  const bytes = (flag: string): number => parseBytes(flag, need(flag, str(flag)));
   const list = (flag: string): string[] => {
-    const v = specs.some((o) => o.flag === flag) ? get(flag) : undefined;
+    const v = get(flag);
     return (Array.isArray(v) ? v : typeof v === 'string' ? v.split(',') : []).map((x) => x.trim()).filter(Boolean);
-  };
-  const bytes = (flag: string, dflt: number): number => {
-    const v = str(flag);
-    return v === undefined ? dflt : parseBytes(flag, v);
   };
 
   const resolve = new Map<string, { host: string; port: number }>();
-  const resolveRaw = specs.some((o) => o.flag === 'resolve') ? get('resolve') : undefined;
+  const resolveRaw = get('resolve');
   for (const entry of Array.isArray(resolveRaw) ? resolveRaw : []) {
     const [k, v] = parseResolve(entry);
     resolve.set(k, v);
   }
-  const balance = str('balance') ?? 'random';
+  const balance = need('balance', str('balance'));
   if (balance !== 'random' && balance !== 'round-robin') throw new UsageError(`--balance: "${balance}" is not random or round-robin`);
-  const port = int('port') ?? 8080;
-  const adminPort = int('admin-port') ?? 8877;
+  const port = need('port', int('port'));
+  const adminPort = need('admin-port', int('admin-port'));
   for (const [flag, p] of [['port', port], ['admin-port', adminPort], ['grpc-port', int('grpc-port')], ['oauth-port', int('oauth-port')]] as const) {
     if (p !== undefined && p > 65535) throw new UsageError(`--${flag}: ${p} is not a port`);
   }
-  const upstreamCa = str('upstream-ca');
-  const trustedRaw = specs.some((o) => o.flag === 'trusted-proxies') ? get('trusted-proxies') : undefined;
+  const caFile = str('upstream-ca');
+  const trustedRaw = get('trusted-proxies');
   const trustedProxies = (Array.isArray(trustedRaw) ? trustedRaw : []).flatMap((x) => x.split(',')).map((x) => x.trim()).filter(Boolean);
   for (const entry of trustedProxies) addTrustedProxy(new BlockList(), entry);
-  const clientHeaderTimeoutMs = dur('client-header-timeout', 60_000);
-  const clientRequestTimeoutMs = dur('client-request-timeout', 300_000);
+  const clientHeaderTimeoutMs = dur('client-header-timeout');
+  const clientRequestTimeoutMs = dur('client-request-timeout');
   if (clientHeaderTimeoutMs === 0) throw new UsageError('--client-header-timeout: must be more than 0');
   if (clientRequestTimeoutMs > 0 && clientRequestTimeoutMs < clientHeaderTimeoutMs) {
     throw new UsageError('--client-request-timeout: must be 0 or at least --client-header-timeout');
   }
-  const oauthTokenTtlMs = dur('oauth-token-ttl', 43_200_000);
+  const oauthTokenTtlMs = dur('oauth-token-ttl');
   if (oauthTokenTtlMs < 1000) throw new UsageError('--oauth-token-ttl: must be at least 1s');
   const manifests = str('manifests');
   const kubernetes = bool('kubernetes');
   if (manifests !== undefined && kubernetes) throw new UsageError('--manifests and --kubernetes are two different sources: pass one');
-  const endpointRouting = (str('endpoint-routing') ?? 'auto').trim().toLowerCase();
+  const endpointRouting = need('endpoint-routing', str('endpoint-routing')).trim().toLowerCase();
   if (!['auto', 'on', 'true', 'off', 'false'].includes(endpointRouting)) throw new UsageError(`--endpoint-routing: "${endpointRouting}" is not auto or off`);
   // AMBASSADOR_NAMESPACE defaults to the gateway's own namespace in a cluster (docs/routing.md#settings).
-  const namespace = str('namespace') || 'default';
+  // An empty --namespace / --ambassador-id falls back to the table's default too.
+  const namespace = str('namespace') || need('namespace', spec('namespace').default);
   const namespaceGiven = values['namespace'] !== undefined || Boolean(environment.AMBASSADOR_NAMESPACE);
   const effectiveNamespace = namespaceGiven ? namespace : (serviceAccountNamespace(environment) ?? namespace);
   const singleNamespace = bool('single-namespace');
   // Only the flag narrows the watch: Ambassador's AMBASSADOR_NAMESPACE is set in every install
   // (from the downward API) and means a watch scope only with AMBASSADOR_SINGLE_NAMESPACE.
   const watchNamespace = singleNamespace ? effectiveNamespace : typeof values['namespace'] === 'string' ? namespace : undefined;
-  const accessLogSample = num('access-log-sample', 0);
+  const accessLogSample = num('access-log-sample');
   if (accessLogSample < 0 || accessLogSample > 1) throw new UsageError(`--access-log-sample: ${accessLogSample} is not between 0 and 1`);
-  const errorDetail = (str('error-detail') ?? 'public').trim().toLowerCase();
+  const errorDetail = need('error-detail', str('error-detail')).trim().toLowerCase();
   if (errorDetail !== 'public' && errorDetail !== 'internal') throw new UsageError(`--error-detail: "${errorDetail}" is not public or internal`);
-  const customConfigScope = (str('custom-config-scope') ?? 'namespace').trim().toLowerCase();
+  const customConfigScope = need('custom-config-scope', str('custom-config-scope')).trim().toLowerCase();
   if (customConfigScope !== 'namespace' && customConfigScope !== 'cluster') throw new UsageError(`--custom-config-scope: "${customConfigScope}" is not namespace or cluster`);
-  const tolerance = num('shadow-compare-tolerance', 1e-6);
+  const tolerance = num('shadow-compare-tolerance');
   if (tolerance < 0) throw new UsageError(`--shadow-compare-tolerance: ${tolerance} is negative`);
 
   return {
     help: bool('help'),
-    manifests,
-    kubernetes,
-    kubeconfig: str('kubeconfig'),
-    watchNamespace,
-    endpointRouting: endpointRouting !== 'off' && endpointRouting !== 'false',
-    port,
-    host: str('host') ?? '0.0.0.0',
-    grpcPort: int('grpc-port'),
-    oauthPort: int('oauth-port'),
-    adminPort,
-    adminHost: str('admin-host') ?? (inCluster(environment) ? '0.0.0.0' : '127.0.0.1'),
-    resolve,
-    workers: Math.max(1, int('workers') ?? availableParallelism()),
-    maxSemiSpaceMb: int('max-semi-space-size') ?? 64,
-    gracePeriodMs: dur('grace-period', 10_000),
-    connectTimeoutMs: dur('connect-timeout', 3000),
-    upstreamTlsVerify: bool('upstream-tls-verify') || upstreamCa !== undefined,
-    upstreamCa,
-    shadowMaxInFlight: int('shadow-max-in-flight') ?? 64,
-    shadowMaxBodyBytes: bytes('shadow-max-body', 4 * 1024 * 1024),
-    retryBufferBytes: bytes('retry-buffer', 1024 * 1024),
-    balance,
-    randomSeed: int('random-seed'),
-    logLevel: str('log-level') ?? 'info',
-    predictorHeader: bool('predictor-header'),
-    accessLogSample,
-    shadowCompare: { enabled: bool('shadow-compare'), tolerance, ignore: list('shadow-compare-ignore'), maxBodyBytes: bytes('shadow-compare-max-body', 256 * 1024) },
     json: bool('json'),
-    redisUrl: str('redis-url'),
-    redisTimeoutMs: dur('redis-timeout', 100),
-    oauthTokenTtlMs,
-    trustedProxies,
-    trustForwardedHeaders: bool('trust-forwarded-headers'),
-    maxBodyBytes: bytes('max-body', 100 * 1024 * 1024),
-    maxHeaderBytes: bytes('max-header-size', 16 * 1024),
-    maxHeadersCount: Math.max(1, int('max-headers-count') ?? 100),
-    maxResponseHeaderBytes: bytes('max-response-header-size', 60 * 1024),
-    clientHeaderTimeoutMs,
-    clientRequestTimeoutMs,
-    maxConnections: int('max-connections') ?? 10_000,
-    errorDetail,
+    listen: {
+      port,
+      host: need('host', str('host')),
+      grpcPort: int('grpc-port'),
+      oauthPort: int('oauth-port'),
+      adminPort,
+      // No table default: it depends on where the gateway runs (the help says so).
+      adminHost: str('admin-host') ?? (inCluster(environment) ? '0.0.0.0' : '127.0.0.1'),
+    },
+    source: {
+      manifests,
+      kubernetes,
+      kubeconfig: str('kubeconfig'),
+      watchNamespace,
+      endpointRouting: endpointRouting !== 'off' && endpointRouting !== 'false',
+    },
+    process: {
+      // No table default: one per core.
+      workers: Math.max(1, int('workers') ?? availableParallelism()),
+      maxSemiSpaceMb: need('max-semi-space-size', int('max-semi-space-size')),
+      gracePeriodMs: dur('grace-period'),
+      logLevel: need('log-level', str('log-level')),
+    },
+    upstream: {
+      resolve,
+      connectTimeoutMs: dur('connect-timeout'),
+      tlsVerify: bool('upstream-tls-verify') || caFile !== undefined,
+      caFile,
+      maxResponseHeaderBytes: bytes('max-response-header-size'),
+      retryBufferBytes: bytes('retry-buffer'),
+      balance,
+      randomSeed: int('random-seed'),
+    },
+    shadow: {
+      maxInFlight: need('shadow-max-in-flight', int('shadow-max-in-flight')),
+      maxBodyBytes: bytes('shadow-max-body'),
+    },
+    edge: {
+      trustedProxies,
+      trustForwardedHeaders: bool('trust-forwarded-headers'),
+      maxBodyBytes: bytes('max-body'),
+      maxHeaderBytes: bytes('max-header-size'),
+      maxHeadersCount: Math.max(1, need('max-headers-count', int('max-headers-count'))),
+      clientHeaderTimeoutMs,
+      clientRequestTimeoutMs,
+      maxConnections: need('max-connections', int('max-connections')),
+      errorDetail,
+    },
+    auth: {
+      redisUrl: str('redis-url'),
+      redisTimeoutMs: dur('redis-timeout'),
+      oauthTokenTtlMs,
+    },
+    observe: {
+      predictorHeader: bool('predictor-header'),
+      accessLogSample,
+      shadowCompare: { enabled: bool('shadow-compare'), tolerance, ignore: list('shadow-compare-ignore'), maxBodyBytes: bytes('shadow-compare-max-body') },
+    },
     compile: {
-      ambassadorId: str('ambassador-id') || 'default',
+      ambassadorId: str('ambassador-id') || need('ambassador-id', spec('ambassador-id').default),
       singleNamespace,
       namespace: effectiveNamespace,
-      defaultTimeoutMs: dur('default-timeout', 3000),
-      defaultIdleTimeoutMs: dur('default-idle-timeout', 300_000),
-      defaultHttpPort: int('default-http-port') ?? 8000,
-      defaultGrpcPort: int('default-grpc-port') ?? 5001,
+      defaultTimeoutMs: dur('default-timeout'),
+      defaultIdleTimeoutMs: dur('default-idle-timeout'),
+      defaultHttpPort: need('default-http-port', int('default-http-port')),
+      defaultGrpcPort: need('default-grpc-port', int('default-grpc-port')),
       legacyServiceNaming: bool('legacy-service-naming'),
       honourCustomConfig: !bool('no-custom-config'),
       customConfigScope,

@@ -32,7 +32,7 @@ async function serve(argv: string[]): Promise<void> {
     process.stdout.write(helpText('serve'));
     return;
   }
-  const log = createLogger(config.logLevel);
+  const log = createLogger(config.process.logLevel);
   serving = true;
   // Traffic is served by workers (even one), so their V8 flags can be set for the hot path.
   if (cluster.isWorker) return runWorker(config, log);

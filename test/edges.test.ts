@@ -336,14 +336,14 @@ describe('hardened edge: forged headers', () => {
 
   it('--trusted-proxies takes addresses and CIDRs only', () => {
     for (const bad of ['nonsense', '10.0.0.0/33', '10.0.0.0/8/1', 'fd00::/129']) expect(() => parseConfig('serve', ['--trusted-proxies', bad], {}), bad).toThrow(UsageError);
-    expect(parseConfig('serve', [], { SELDON_GATEWAY_TRUSTED_PROXIES: '10.0.0.1, 10.1.0.0/16' }).trustedProxies).toEqual(['10.0.0.1', '10.1.0.0/16']);
+    expect(parseConfig('serve', [], { SELDON_GATEWAY_TRUSTED_PROXIES: '10.0.0.1, 10.1.0.0/16' }).edge.trustedProxies).toEqual(['10.0.0.1', '10.1.0.0/16']);
   });
 });
 
 describe('admin port', () => {
   it('binds 127.0.0.1 by default outside a cluster (0.0.0.0 inside one), never the public address', async () => {
-    expect(parseConfig('serve', [], {}).adminHost).toBe('127.0.0.1');
-    expect(parseConfig('serve', [], { KUBERNETES_SERVICE_HOST: '10.0.0.1' }).adminHost).toBe('0.0.0.0');
+    expect(parseConfig('serve', [], {}).listen.adminHost).toBe('127.0.0.1');
+    expect(parseConfig('serve', [], { KUBERNETES_SERVICE_HOST: '10.0.0.1' }).listen.adminHost).toBe('0.0.0.0');
     const backend = await startHttpBackend({ name: 'iris' });
     const gw = await startTestGateway({ manifests: { 'iris.yaml': sdep('iris', 'models', { predictors: [{ name: 'main' }] }) }, resolve: { 'iris-main.models:8000': backend.port } });
     try {

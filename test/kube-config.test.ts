@@ -32,28 +32,28 @@ const serve = (argv: string[], env: NodeJS.ProcessEnv = {}) => parseConfig('serv
 
 describe('options', () => {
   it('--kubeconfig and KUBECONFIG (the flag wins); --kubernetes; --manifests excludes --kubernetes', () => {
-    expect(serve(['--kubernetes', '--kubeconfig', '/a']).kubeconfig).toBe('/a');
-    expect(serve([], { KUBECONFIG: '/b:/c' }).kubeconfig).toBe('/b:/c');
-    expect(serve(['--kubeconfig', '/a'], { KUBECONFIG: '/b' }).kubeconfig).toBe('/a');
-    expect(serve(['--kubernetes']).kubernetes).toBe(true);
-    expect(serve([], { SELDON_GATEWAY_KUBERNETES: 'true' }).kubernetes).toBe(true);
+    expect(serve(['--kubernetes', '--kubeconfig', '/a']).source.kubeconfig).toBe('/a');
+    expect(serve([], { KUBECONFIG: '/b:/c' }).source.kubeconfig).toBe('/b:/c');
+    expect(serve(['--kubeconfig', '/a'], { KUBECONFIG: '/b' }).source.kubeconfig).toBe('/a');
+    expect(serve(['--kubernetes']).source.kubernetes).toBe(true);
+    expect(serve([], { SELDON_GATEWAY_KUBERNETES: 'true' }).source.kubernetes).toBe(true);
     expect(() => serve(['--kubernetes', '--manifests', 'x'])).toThrow(UsageError);
   });
 
   it('watch scope: cluster-wide by default; one namespace in single-namespace mode or with the --namespace flag', () => {
-    expect(serve([]).watchNamespace).toBeUndefined();
-    expect(serve(['--namespace', 'team-a']).watchNamespace).toBe('team-a');
-    expect(serve(['--single-namespace', '--namespace', 'team-a']).watchNamespace).toBe('team-a');
-    expect(serve([], { AMBASSADOR_SINGLE_NAMESPACE: 'true', AMBASSADOR_NAMESPACE: 'team-b' }).watchNamespace).toBe('team-b');
+    expect(serve([]).source.watchNamespace).toBeUndefined();
+    expect(serve(['--namespace', 'team-a']).source.watchNamespace).toBe('team-a');
+    expect(serve(['--single-namespace', '--namespace', 'team-a']).source.watchNamespace).toBe('team-a');
+    expect(serve([], { AMBASSADOR_SINGLE_NAMESPACE: 'true', AMBASSADOR_NAMESPACE: 'team-b' }).source.watchNamespace).toBe('team-b');
     // Ambassador installs always set AMBASSADOR_NAMESPACE (its own namespace): alone it is no scope.
-    expect(serve([], { AMBASSADOR_NAMESPACE: 'team-b' }).watchNamespace).toBeUndefined();
-    expect(serve([], { AMBASSADOR_SINGLE_NAMESPACE: 'true' }).watchNamespace).toBe('default');
+    expect(serve([], { AMBASSADOR_NAMESPACE: 'team-b' }).source.watchNamespace).toBeUndefined();
+    expect(serve([], { AMBASSADOR_SINGLE_NAMESPACE: 'true' }).source.watchNamespace).toBe('default');
   });
 
   it('--endpoint-routing: auto by default, off turns it off, anything else is a usage error', () => {
-    expect(serve([]).endpointRouting).toBe(true);
-    expect(serve(['--endpoint-routing', 'off']).endpointRouting).toBe(false);
-    expect(serve([], { SELDON_GATEWAY_ENDPOINT_ROUTING: 'off' }).endpointRouting).toBe(false);
+    expect(serve([]).source.endpointRouting).toBe(true);
+    expect(serve(['--endpoint-routing', 'off']).source.endpointRouting).toBe(false);
+    expect(serve([], { SELDON_GATEWAY_ENDPOINT_ROUTING: 'off' }).source.endpointRouting).toBe(false);
     expect(() => serve(['--endpoint-routing', 'sometimes'])).toThrow(UsageError);
   });
 });
@@ -105,9 +105,9 @@ describe('credentials', () => {
 describe('sourceFor', () => {
   it('manifests when given; else Kubernetes when a kubeconfig is found (no flag needed); else a clear error', async () => {
     const file = writeKubeconfig(tmp.dir, api);
-    expect(sourceFor(serve(['--manifests', tmp.dir]))).toBeInstanceOf(ManifestSource);
-    expect(sourceName(serve(['--manifests', tmp.dir]))).toBe('manifests');
-    const viaEnv = serve([], { KUBECONFIG: file });
+    expect(sourceFor(serve(['--manifests', tmp.dir]).source)).toBeInstanceOf(ManifestSource);
+    expect(sourceName(serve(['--manifests', tmp.dir]).source)).toBe('manifests');
+    const viaEnv = serve([], { KUBECONFIG: file }).source;
     const source = sourceFor(viaEnv, { environment: { HOME: join(tmp.dir, 'nohome') } });
     expect(source).toBeInstanceOf(LazyKubeSource);
     expect(sourceName(viaEnv)).toBe('kubernetes');
@@ -115,13 +115,13 @@ describe('sourceFor', () => {
     expect(kube).toBeInstanceOf(KubeSource);
     expect(kube.namespace).toBeUndefined();
     expect(kube.client.server).toBe(api.url);
-    const scoped = sourceFor(serve(['--kubeconfig', file, '--namespace', 'team-a']), { environment: {} });
+    const scoped = sourceFor(serve(['--kubeconfig', file, '--namespace', 'team-a']).source, { environment: {} });
     expect((await (scoped as LazyKubeSource).load()).namespace).toBe('team-a');
     // A kubeconfig that does not parse fails the start, naming the file.
     const broken = join(tmp.dir, 'broken.yaml');
     writeFileSync(broken, 'clusters: [');
-    await expect(sourceFor(serve(['--kubeconfig', broken]), { environment: {} }).start({ onEvents() {}, onSynced() {}, onProblem() {} })).rejects.toThrow(/broken\.yaml/);
-    expect(() => sourceFor(serve([]), { environment: { HOME: join(tmp.dir, 'nohome') } })).toThrow(/--manifests .*--kubernetes/);
-    expect(() => sourceFor(serve(['--kubernetes']), { environment: { HOME: join(tmp.dir, 'nohome') } })).toThrow(/--kubernetes: no kubeconfig/);
+    await expect(sourceFor(serve(['--kubeconfig', broken]).source, { environment: {} }).start({ onEvents() {}, onSynced() {}, onProblem() {} })).rejects.toThrow(/broken\.yaml/);
+    expect(() => sourceFor(serve([]).source, { environment: { HOME: join(tmp.dir, 'nohome') } })).toThrow(/--manifests .*--kubernetes/);
+    expect(() => sourceFor(serve(['--kubernetes']).source, { environment: { HOME: join(tmp.dir, 'nohome') } })).toThrow(/--kubernetes: no kubeconfig/);
   });
 });

@@ -93,11 +93,11 @@ describe('deploy/kustomize', () => {
     expect(c!.resources.requests.cpu).toBeDefined();
     expect(c!.resources.requests.memory).toBeDefined();
     const portNumber = (p: string | number): number => (typeof p === 'number' ? p : (c!.ports as Obj[]).find((x) => x.name === p)!.containerPort);
-    expect(portNumber('http')).toBe(defaults.port);
+    expect(portNumber('http')).toBe(defaults.listen.port);
     expect(c!.livenessProbe.httpGet.path).toBe('/healthz');
     expect(c!.readinessProbe.httpGet.path).toBe('/readyz');
-    expect(portNumber(c!.livenessProbe.httpGet.port)).toBe(defaults.adminPort);
-    expect(portNumber(c!.readinessProbe.httpGet.port)).toBe(defaults.adminPort);
+    expect(portNumber(c!.livenessProbe.httpGet.port)).toBe(defaults.listen.adminPort);
+    expect(portNumber(c!.readinessProbe.httpGet.port)).toBe(defaults.listen.adminPort);
     // The base is cluster-wide: no single-namespace settings.
     expect((c!.env as Obj[]).map((e) => e.name)).not.toContain('AMBASSADOR_SINGLE_NAMESPACE');
     // The image name is the one the kustomization's `images` rewrites.
@@ -115,7 +115,7 @@ describe('deploy/kustomize', () => {
     expect(http).toMatchObject({ port: 80, targetPort: 'http', appProtocol: 'http' });
     expect(grpc.targetPort).toBe('http');
     expect(grpc.appProtocol).toBe('kubernetes.io/h2c');
-    expect(ports.some((p) => p.targetPort === 'admin' || p.targetPort === defaults.adminPort)).toBe(false);
+    expect(ports.some((p) => p.targetPort === 'admin' || p.targetPort === defaults.listen.adminPort)).toBe(false);
   });
 
   it('the PodDisruptionBudget keeps one pod and selects the gateway', () => {
@@ -150,7 +150,7 @@ describe('deploy/kustomize', () => {
     expect(env).toContainEqual({ name: 'AMBASSADOR_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } });
     // Those settings mean what the gateway says they mean: one namespace, watched with a Role.
     const config = parseConfig('serve', [], { AMBASSADOR_SINGLE_NAMESPACE: 'true', AMBASSADOR_NAMESPACE: 'seldon' });
-    expect(config.watchNamespace).toBe('seldon');
+    expect(config.source.watchNamespace).toBe('seldon');
     expect(config.compile.singleNamespace).toBe(true);
   });
 });

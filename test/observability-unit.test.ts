@@ -185,13 +185,13 @@ describe('access log and predictor header', () => {
 describe('options', () => {
   it('flags, environment and defaults', () => {
     const dflt = parseConfig('serve', [], {});
-    expect(dflt.predictorHeader).toBe(false);
-    expect(dflt.accessLogSample).toBe(0);
-    expect(dflt.shadowCompare).toEqual({ enabled: false, tolerance: 1e-6, ignore: ['meta'], maxBodyBytes: 256 * 1024 });
+    expect(dflt.observe.predictorHeader).toBe(false);
+    expect(dflt.observe.accessLogSample).toBe(0);
+    expect(dflt.observe.shadowCompare).toEqual({ enabled: false, tolerance: 1e-6, ignore: ['meta'], maxBodyBytes: 256 * 1024 });
     const flags = parseConfig('serve', ['--predictor-header', '--access-log-sample', '0.25', '--shadow-compare', '--shadow-compare-tolerance', '0.01', '--shadow-compare-ignore', 'meta', '--shadow-compare-ignore', 'id', '--shadow-compare-max-body', '1MiB'], {});
-    expect(flags.predictorHeader).toBe(true);
-    expect(flags.accessLogSample).toBe(0.25);
-    expect(flags.shadowCompare).toEqual({ enabled: true, tolerance: 0.01, ignore: ['meta', 'id'], maxBodyBytes: 1024 * 1024 });
+    expect(flags.observe.predictorHeader).toBe(true);
+    expect(flags.observe.accessLogSample).toBe(0.25);
+    expect(flags.observe.shadowCompare).toEqual({ enabled: true, tolerance: 0.01, ignore: ['meta', 'id'], maxBodyBytes: 1024 * 1024 });
     const env = parseConfig('serve', [], {
       SELDON_GATEWAY_PREDICTOR_HEADER: 'true',
       SELDON_GATEWAY_ACCESS_LOG_SAMPLE: '1',
@@ -199,10 +199,10 @@ describe('options', () => {
       SELDON_GATEWAY_SHADOW_COMPARE_IGNORE: 'meta, model_version',
       SELDON_GATEWAY_SHADOW_COMPARE_TOLERANCE: '1e-3',
     });
-    expect(env.predictorHeader).toBe(true);
-    expect(env.accessLogSample).toBe(1);
-    expect(env.shadowCompare).toMatchObject({ enabled: true, tolerance: 0.001, ignore: ['meta', 'model_version'] });
-    expect(parseConfig('serve', ['--shadow-compare-ignore', ''], {}).shadowCompare.ignore).toEqual([]);
+    expect(env.observe.predictorHeader).toBe(true);
+    expect(env.observe.accessLogSample).toBe(1);
+    expect(env.observe.shadowCompare).toMatchObject({ enabled: true, tolerance: 0.001, ignore: ['meta', 'model_version'] });
+    expect(parseConfig('serve', ['--shadow-compare-ignore', ''], {}).observe.shadowCompare.ignore).toEqual([]);
   });
 
   it('rejects a sample outside 0..1, a negative tolerance, a non-number', () => {

@@ -13,7 +13,7 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
-import type { GatewayConfig } from '../config.js';
+import type { AuthConfig } from '../config.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import { Gcra, RedisLimits, type SharedLimits, type Verdict } from './rate-limit.js';
 import { RedisConnection } from './redis.js';
@@ -28,9 +28,10 @@ export interface Stores {
   close(): void;
 }
 
-export function createStores(config: Pick<GatewayConfig, 'redisUrl' | 'workers'>, metrics: GatewayMetrics, log?: Logger): Stores {
-  if (config.redisUrl) {
-    const redis = new RedisConnection(config.redisUrl, log);
+/** `workers`: the worker processes sharing this primary's in-memory limits (--workers). */
+export function createStores(auth: AuthConfig, workers: number, metrics: GatewayMetrics, log?: Logger): Stores {
+  if (auth.redisUrl) {
+    const redis = new RedisConnection(auth.redisUrl, log);
     metrics.redisConnected.set(0);
     redis.onState((up) => metrics.redisConnected.set(up ? 1 : 0));
     const limits = new RedisLimits(redis, (n) => metrics.rateLimitReplicas.set(n));
@@ -46,7 +47,7 @@ export function createStores(config: Pick<GatewayConfig, 'redisUrl' | 'workers'>
   }
   if (cluster.isWorker) {
     const ipc = new IpcClient();
-    return { tokens: new IpcTokenStore(ipc), limits: new IpcLimits(ipc, config.workers), redis: undefined, close: () => ipc.close() };
+    return { tokens: new IpcTokenStore(ipc), limits: new IpcLimits(ipc, workers), redis: undefined, close: () => ipc.close() };
   }
   const tokens = new MemoryTokenStore();
   return { tokens, limits: null, redis: undefined, close: () => tokens.close() };

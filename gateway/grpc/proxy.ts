@@ -28,6 +28,7 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { RouteState } from '../process/route-state.js';
 import type { MirrorBudget } from '../upstream/mirror-budget.js';
+import type { ShadowConfig, UpstreamConfig } from '../config.js';
 import { match } from '../../routing/match.js';
 import type { Backend, HeaderGetter, Picker, RouteTable, Routed } from '../../routing/types.js';
 
@@ -38,13 +39,12 @@ export interface GrpcProxyDeps {
   readonly metrics: GatewayMetrics;
   /** Per-shadow-upstream in-flight bound (keyed by the gRPC upstream object). */
   readonly budget: MirrorBudget;
-  readonly resolve: ReadonlyMap<string, { host: string; port: number }>;
-  readonly connectTimeoutMs: number;
-  /** Upstream TLS: ALPN h2, SNI = upstream host, rejectUnauthorized = tlsVerify. */
-  readonly tlsVerify: boolean;
-  readonly ca?: Buffer;
-  readonly shadowMaxBodyBytes: number;
-  readonly retryBufferBytes: number;
+  /** Dialling (resolve, connect timeout; TLS: ALPN h2, SNI = upstream host, rejectUnauthorized = tlsVerify) and the retry buffer. */
+  readonly upstream: UpstreamConfig;
+  /** The CA certificates of --upstream-ca, read once by the data plane. */
+  readonly ca?: Buffer | undefined;
+  /** The mirror body limit (the budget is `budget`). */
+  readonly shadow: ShadowConfig;
   /** Ready pod endpoints per Service, when endpoint routing is on: each call is balanced over them. */
   readonly endpoints?: EndpointSource | undefined;
   /** Auth and rate limits (routes with `backend.gate`), the OAuth front end. */
@@ -111,15 +111,15 @@ export class GrpcProxy {
   private readonly bugLog = new LogBudget();
 
   constructor(private readonly deps: GrpcProxyDeps) {
-    this.upstreams = new GrpcUpstreams({ resolve: deps.resolve, connectTimeoutMs: deps.connectTimeoutMs, tlsVerify: deps.tlsVerify, ca: deps.ca, endpoints: deps.endpoints });
+    this.upstreams = new GrpcUpstreams({ ...deps.upstream, ca: deps.ca, endpoints: deps.endpoints });
     this.eligible = deps.endpoints ? this.upstreams.eligible : undefined;
-    const mirrors = new GrpcMirrors(this.upstreams, deps.budget, deps.metrics, deps.shadowMaxBodyBytes);
+    const mirrors = new GrpcMirrors(this.upstreams, deps.budget, deps.metrics, deps.shadow.maxBodyBytes);
     this.log = deps.log;
     this.ctx = {
       metrics: deps.metrics,
       upstreams: this.upstreams,
       mirrors,
-      retryBufferBytes: deps.retryBufferBytes,
+      retryBufferBytes: deps.upstream.retryBufferBytes,
       predictorHeader: deps.predictorHeader ?? false,
       callEnded: () => this.callEnded(),
       log: deps.log,

@@ -16,7 +16,7 @@
 import { AggregatorRegistry, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { AccessLog, accessLogger } from './access-log.js';
-import type { GatewayConfig } from '../config.js';
+import type { ObserveConfig } from '../config.js';
 import type { GatewayMetrics } from './metrics.js';
 import { RestObserve } from './observed-rest.js';
 import { ShadowComparer, type Disagreement } from './shadow-compare.js';
@@ -206,7 +206,7 @@ export interface DataPlaneObservers {
  * configured, counting into `metrics`. `accessLoggerOverride` replaces the stdout access logger (tests).
  */
 export function dataPlaneObservers(
-  config: Pick<GatewayConfig, 'predictorHeader' | 'accessLogSample' | 'shadowCompare'>,
+  config: ObserveConfig,
   metrics: GatewayMetrics,
   accessLoggerOverride?: Logger,
 ): DataPlaneObservers {

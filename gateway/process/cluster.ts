@@ -76,7 +76,7 @@ export async function reusePortWorks(): Promise<boolean> {
  */
 async function shareListeners(config: GatewayConfig): Promise<'reuse-port' | 'shared'> {
   cluster.schedulingPolicy = cluster.SCHED_NONE;
-  const ports = [config.port, config.grpcPort, config.oauthPort].filter((p): p is number => p !== undefined);
+  const ports = [config.listen.port, config.listen.grpcPort, config.listen.oauthPort].filter((p): p is number => p !== undefined);
   return ports.every((p) => p !== 0) && (await reusePortWorks()) ? 'reuse-port' : 'shared';
 }
 
@@ -101,15 +101,15 @@ class WorkerPlanes implements DataPlanes {
     /** The primary's own metrics, gathered with the workers'. */
     private readonly own: Registry,
   ) {
-    this.processes = config.workers;
+    this.processes = config.process.workers;
   }
 
   async start(): Promise<PublicPorts> {
     this.sharing = await shareListeners(this.config);
     // Without Redis, OAuth tokens and rate limits live here, one store for every worker (auth/stores.ts).
-    this.stopStores = this.config.redisUrl ? undefined : serveStoresToWorkers();
+    this.stopStores = this.config.auth.redisUrl ? undefined : serveStoresToWorkers();
     // Young-generation GC pauses set the hot path's tail latency (load/README.md): give workers room.
-    const semiSpace = this.config.maxSemiSpaceMb > 0 ? [`--max-semi-space-size=${this.config.maxSemiSpaceMb}`] : [];
+    const semiSpace = this.config.process.maxSemiSpaceMb > 0 ? [`--max-semi-space-size=${this.config.process.maxSemiSpaceMb}`] : [];
     cluster.setupPrimary({ execArgv: [...process.execArgv.filter((a) => !a.startsWith('--max-semi-space-size')), ...semiSpace] });
     cluster.on('exit', (w, code, signal) => {
       this.listening.delete(w.id);
@@ -208,7 +208,7 @@ class WorkerPlanes implements DataPlanes {
 export async function runPrimary(config: GatewayConfig, log: Logger): Promise<void> {
   const metrics = new GatewayMetrics();
   const planes = new WorkerPlanes(config, log, metrics.registry);
-  const gateway = await startControlPlane(config, { log, source: sourceFor(config, { log }), state: new RouteState(config.compile), metrics, planes });
+  const gateway = await startControlPlane(config, { log, source: sourceFor(config.source, { log }), state: new RouteState(config.compile), metrics, planes });
   keepServing(log, metrics);
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => void gateway.shutdown(signal).then(() => process.exit(0)));
 }
@@ -217,7 +217,7 @@ export async function runPrimary(config: GatewayConfig, log: Logger): Promise<vo
 export async function runWorker(config: GatewayConfig, log: Logger): Promise<void> {
   const plane = await LocalDataPlane.open(config, log, {
     // Each worker watches EndpointSlices itself: endpoint changes reach its balancer without a hop.
-    source: sourceFor(config, { log }),
+    source: sourceFor(config.source, { log }),
     reusePort: process.env[REUSE_PORT_ENV] === '1',
     acceptChanged: (failing) => {
       if (process.connected) process.send?.({ type: 'worker-accept', failing: failing ?? null } satisfies ToPrimary);

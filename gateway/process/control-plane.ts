@@ -17,7 +17,7 @@ import type { Logger } from 'pino';
 import { createAdminApp } from '../admin/server.js';
 import { diagnostics, type PageSettings } from '../admin/page.js';
 import type { AcceptFailure } from '../edge/accept-guard.js';
-import type { GatewayConfig } from '../config.js';
+import type { GatewayConfig, SourceConfig } from '../config.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import { OBSERVED_METRICS, TrafficHistory, aggregatedText, type Gathered } from '../observe/observed.js';
 import type { RouteState, TableChange } from './route-state.js';
@@ -88,7 +88,7 @@ export interface ControlPlaneParts {
  * The source the config asks for: the manifests if given; else the Kubernetes API when --kubernetes
  * is set or credentials are found (a kubeconfig, or the in-cluster service account).
  */
-export function sourceFor(config: GatewayConfig, options: { environment?: NodeJS.ProcessEnv; log?: KubeLog } = {}): DeploymentSource {
+export function sourceFor(config: SourceConfig, options: { environment?: NodeJS.ProcessEnv; log?: KubeLog } = {}): DeploymentSource {
   if (config.manifests) return new ManifestSource({ path: config.manifests });
   const access = findClusterAccess({ kubeconfig: config.kubeconfig, environment: options.environment ?? process.env });
   if (access) return new LazyKubeSource({ access, namespace: config.watchNamespace, ...(options.log ? { log: options.log } : {}) });
@@ -97,7 +97,7 @@ export function sourceFor(config: GatewayConfig, options: { environment?: NodeJS
 }
 
 /** The source's name in logs and metrics (the `source` label). */
-export function sourceName(config: GatewayConfig): 'manifests' | 'kubernetes' {
+export function sourceName(config: SourceConfig): 'manifests' | 'kubernetes' {
   return config.manifests ? 'manifests' : 'kubernetes';
 }
 
@@ -191,11 +191,11 @@ export async function startControlPlane(config: GatewayConfig, parts: ControlPla
     },
     log,
     metrics,
-    sourceName(config),
+    sourceName(config.source),
   );
   let shuttingDown = false;
   const history = new TrafficHistory(() => planes.gather(OBSERVED_METRICS));
-  const settings: PageSettings = { predictorHeader: config.predictorHeader, shadowCompare: config.shadowCompare.enabled, accessLogSample: config.accessLogSample, workers: planes.processes };
+  const settings: PageSettings = { predictorHeader: config.observe.predictorHeader, shadowCompare: config.observe.shadowCompare.enabled, accessLogSample: config.observe.accessLogSample, workers: planes.processes };
   const ready = (): boolean => sink.synced && !shuttingDown && planes.readiness().ready;
   const admin = createAdminApp({
     ready,
@@ -214,11 +214,11 @@ export async function startControlPlane(config: GatewayConfig, parts: ControlPla
   const stop = (graceful: boolean, why: string | undefined): Promise<void> =>
     (stopped ??= (async () => {
       shuttingDown = true;
-      log.info({ ...(why ? { reason: why } : {}), graceful, gracePeriodMs: config.gracePeriodMs }, 'shutting down');
+      log.info({ ...(why ? { reason: why } : {}), graceful, gracePeriodMs: config.process.gracePeriodMs }, 'shutting down');
       history.stop();
       await source.stop();
       events?.stop();
-      if (graceful) await planes.drain(config.gracePeriodMs);
+      if (graceful) await planes.drain(config.process.gracePeriodMs);
       else await planes.close();
       await admin.close();
       log.info('stopped');
@@ -228,7 +228,7 @@ export async function startControlPlane(config: GatewayConfig, parts: ControlPla
   try {
     // The baseline sample, before any traffic (and before any worker exists to be asked).
     await history.start();
-    await admin.listen({ port: config.adminPort, host: config.adminHost });
+    await admin.listen({ port: config.listen.adminPort, host: config.listen.adminHost });
     // The source first: a data plane starts listening with the deployments known so far (a
     // worker gets them when it says hello), not with an empty table.
     await source.start(sink);
@@ -238,7 +238,7 @@ export async function startControlPlane(config: GatewayConfig, parts: ControlPla
     throw err;
   }
   const address = admin.server.address();
-  const adminPort = typeof address === 'object' && address ? address.port : config.adminPort;
+  const adminPort = typeof address === 'object' && address ? address.port : config.listen.adminPort;
   log.info({ ...ports, adminPort, workers: planes.processes }, 'seldon-gateway listening');
   return {
     ...ports,

@@ -18,7 +18,7 @@ import net from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { AcceptGuard, type AcceptFailure } from '../edge/accept-guard.js';
-import { addTrustedProxy, type GatewayConfig } from '../config.js';
+import { addTrustedProxy, type EdgeConfig, type GatewayConfig, type UpstreamConfig } from '../config.js';
 import type { GatewayReason } from '../edge/errors.js';
 import { rawAnswer, sendError } from '../edge/http-answer.js';
 import { GrpcProxy } from '../grpc/proxy.js';
@@ -37,13 +37,13 @@ import { Upstreams, type EndpointSource } from '../upstream/pools.js';
 import { randomPicker, roundRobinPicker, seededRandom } from '../../routing/pick.js';
 import type { Picker } from '../../routing/types.js';
 
-export function pickerFor(config: Pick<GatewayConfig, 'balance' | 'randomSeed'>): Picker {
+export function pickerFor(config: Pick<UpstreamConfig, 'balance' | 'randomSeed'>): Picker {
   const random = config.randomSeed === undefined ? Math.random : seededRandom(config.randomSeed);
   return config.balance === 'round-robin' ? roundRobinPicker(random) : randomPicker(random);
 }
 
 /** Whether a peer may set X-Forwarded-For/-Proto: decided once per connection. */
-function trustFor(config: Pick<GatewayConfig, 'trustForwardedHeaders' | 'trustedProxies'>): (socket: net.Socket) => boolean {
+function trustFor(config: Pick<EdgeConfig, 'trustForwardedHeaders' | 'trustedProxies'>): (socket: net.Socket) => boolean {
   if (config.trustForwardedHeaders) return () => true;
   if (config.trustedProxies.length === 0) return () => false;
   const list = new net.BlockList();
@@ -145,38 +145,34 @@ export class DataPlane {
     this.state = new RouteState(config.compile);
     this.metrics = metrics ?? new GatewayMetrics();
     const observers = options.observers;
-    const ca = config.upstreamCa ? readFileSync(config.upstreamCa) : undefined;
-    this.upstreams = new Upstreams(
-      { resolve: config.resolve, connectTimeoutMs: config.connectTimeoutMs, tlsVerify: config.upstreamTlsVerify, ca, maxResponseHeaderBytes: config.maxResponseHeaderBytes },
-      endpoints,
-    );
-    const budget = new MirrorBudget(config.shadowMaxInFlight);
-    const picker = pickerFor(config);
-    this.trusts = trustFor(config);
-    this.stores = createStores(config, this.metrics, log);
+    const ca = config.upstream.caFile ? readFileSync(config.upstream.caFile) : undefined;
+    this.upstreams = new Upstreams({ ...config.upstream, ca }, endpoints);
+    const budget = new MirrorBudget(config.shadow.maxInFlight);
+    const picker = pickerFor(config.upstream);
+    this.trusts = trustFor(config.edge);
+    this.stores = createStores(config.auth, config.process.workers, this.metrics, log);
     // Failed logins are throttled in the shared store; --error-detail decides what bodies say.
     this.oauth = new OAuth({
       store: this.stores.tokens,
       state: this.state,
-      ttlMs: config.oauthTokenTtlMs,
-      timeoutMs: config.redisTimeoutMs,
+      ttlMs: config.auth.oauthTokenTtlMs,
+      timeoutMs: config.auth.redisTimeoutMs,
       metrics: this.metrics,
       log,
-      errorDetail: config.errorDetail,
+      errorDetail: config.edge.errorDetail,
       limits: this.stores.limits,
     });
-    const limiter = new RateLimiter({ shared: this.stores.limits, timeoutMs: config.redisTimeoutMs, metrics: this.metrics });
+    const limiter = new RateLimiter({ shared: this.stores.limits, timeoutMs: config.auth.redisTimeoutMs, metrics: this.metrics });
     this.gate = new Gatekeeper({ oauth: this.oauth, limiter, state: this.state, picker, metrics: this.metrics });
     this.rest = new RestProxy({
       state: this.state,
       picker,
       upstreams: this.upstreams,
       eligible: endpoints ? this.upstreams.eligible : undefined,
-      mirrors: new RestMirrors(this.upstreams, budget, config.shadowMaxBodyBytes, this.metrics, observers?.comparer),
+      mirrors: new RestMirrors(this.upstreams, budget, config.shadow.maxBodyBytes, this.metrics, observers?.comparer),
       metrics: this.metrics,
-      retryBufferBytes: config.retryBufferBytes,
-      errorDetail: config.errorDetail,
-      maxResponseHeaderBytes: config.maxResponseHeaderBytes,
+      upstream: config.upstream,
+      errorDetail: config.edge.errorDetail,
       log,
       gate: this.gate,
       trusts: this.trusts,
@@ -188,15 +184,12 @@ export class DataPlane {
       picker,
       metrics: this.metrics,
       budget,
-      resolve: config.resolve,
-      connectTimeoutMs: config.connectTimeoutMs,
-      tlsVerify: config.upstreamTlsVerify,
-      ...(ca ? { ca } : {}),
-      shadowMaxBodyBytes: config.shadowMaxBodyBytes,
-      retryBufferBytes: config.retryBufferBytes,
+      upstream: config.upstream,
+      ca,
+      shadow: config.shadow,
       gate: this.gate,
       log,
-      errorDetail: config.errorDetail,
+      errorDetail: config.edge.errorDetail,
       trusts: this.trusts,
       predictorHeader: observers?.predictorHeader ?? false,
     });
@@ -218,8 +211,8 @@ export class DataPlane {
     for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host' && ++hosts > 1) return refuse(400, 'BAD_REQUEST', 'bad_request', 'more than one Host header');
     if (hosts === 0 && req.httpVersionMinor === 1) return refuse(400, 'BAD_REQUEST', 'bad_request', 'an HTTP/1.1 request needs a Host header');
     // Node's parser stops keeping header lines past maxHeadersCount (set one over the limit): refuse, never truncate.
-    if (raw.length / 2 > this.config.maxHeadersCount) {
-      return refuse(431, 'HEADERS_TOO_LARGE', 'headers_too_large', `the request has more than ${this.config.maxHeadersCount} header lines`);
+    if (raw.length / 2 > this.config.edge.maxHeadersCount) {
+      return refuse(431, 'HEADERS_TOO_LARGE', 'headers_too_large', `the request has more than ${this.config.edge.maxHeadersCount} header lines`);
     }
     const te = req.headers['transfer-encoding'];
     if (te !== undefined) {
@@ -227,7 +220,7 @@ export class DataPlane {
       // Like Envoy and nginx: a transfer coding other than chunked is not implemented (never forwarded as if plain).
       if (!/^[ \t]*chunked[ \t]*$/i.test(te)) return refuse(501, 'NOT_IMPLEMENTED', 'not_implemented', `Transfer-Encoding "${te}" is not implemented: only chunked is`);
     }
-    const max = this.config.maxBodyBytes;
+    const max = this.config.edge.maxBodyBytes;
     if (max === 0) return false;
     const cl = req.headers['content-length'];
     if (cl !== undefined) return Number(cl) > max ? refuse(413, 'PAYLOAD_TOO_LARGE', 'body_too_large', `the request body (${cl} bytes) is larger than ${max} bytes`) : false;
@@ -254,7 +247,7 @@ export class DataPlane {
 
   /** Public-port connections: refused over --max-connections; closed if silent for the header timeout. */
   private accept(socket: net.Socket, dispatch: net.Server): void {
-    const max = this.config.maxConnections;
+    const max = this.config.edge.maxConnections;
     if (max > 0 && this.publicConnections >= max) {
       this.metrics.clientErrors.labels('too_many_connections').inc();
       socket.on('error', () => socket.destroy());
@@ -266,7 +259,7 @@ export class DataPlane {
     socket.once('close', () => this.publicConnections--);
     this.acceptGuard?.poke();
     // Until a server takes it (first bytes), no HTTP timeout covers the connection.
-    socket.setTimeout(this.config.clientHeaderTimeoutMs, this.silent);
+    socket.setTimeout(this.config.edge.clientHeaderTimeoutMs, this.silent);
     dispatch.emit('connection', socket);
   }
 
@@ -315,7 +308,7 @@ export class DataPlane {
       // The gateway answers parse errors itself (fastify's default would answer 400 on top of an answer in flight).
       clientErrorHandler: this.clientError,
       serverFactory: (handler) => {
-        const c = this.config;
+        const c = this.config.edge;
         this.http1 = createHttpServer(
           {
             keepAliveTimeout: 65_000,
@@ -383,22 +376,22 @@ export class DataPlane {
     this.grpc.server.on('connection', this.taken);
     const dispatch = sniffingServer(this.http1!, this.grpc.server, (s) => this.track(s));
     this.publicServer = net.createServer((s) => this.accept(s, dispatch));
-    this.port = await this.bindPublic(this.publicServer, this.config.port);
-    if (this.config.oauthPort !== undefined) {
+    this.port = await this.bindPublic(this.publicServer, this.config.listen.port);
+    if (this.config.listen.oauthPort !== undefined) {
       // Old API front end clients dial their own port; it takes the same connections as the public one.
       this.oauthServer = net.createServer((s) => this.accept(s, dispatch));
-      this.oauthPort = await this.bindPublic(this.oauthServer, this.config.oauthPort);
+      this.oauthPort = await this.bindPublic(this.oauthServer, this.config.listen.oauthPort);
     }
     // Pools of deployments that went away must not pile up over thousands of changes.
     this.sweeper = setInterval(() => this.sweepUpstreams(), UPSTREAM_SWEEP_MS);
     this.sweeper.unref();
-    if (this.config.grpcPort !== undefined) {
+    if (this.config.listen.grpcPort !== undefined) {
       const grpcOnly = this.grpc.server;
       this.grpcServer = net.createServer((s) => {
         this.track(s);
         grpcOnly.emit('connection', s);
       });
-      this.grpcPort = await this.bindPublic(this.grpcServer, this.config.grpcPort);
+      this.grpcPort = await this.bindPublic(this.grpcServer, this.config.listen.grpcPort);
     }
     this.guardAccepting().start();
   }
@@ -445,9 +438,9 @@ export class DataPlane {
   private publicListenerPorts(): [net.Server, number][] {
     const again = (configured: number, bound: number | undefined): number => (cluster.isWorker ? configured : (bound ?? configured));
     const out: [net.Server, number][] = [];
-    if (this.publicServer) out.push([this.publicServer, again(this.config.port, this.port)]);
-    if (this.oauthServer && this.config.oauthPort !== undefined) out.push([this.oauthServer, again(this.config.oauthPort, this.oauthPort)]);
-    if (this.grpcServer && this.config.grpcPort !== undefined) out.push([this.grpcServer, again(this.config.grpcPort, this.grpcPort)]);
+    if (this.publicServer) out.push([this.publicServer, again(this.config.listen.port, this.port)]);
+    if (this.oauthServer && this.config.listen.oauthPort !== undefined) out.push([this.oauthServer, again(this.config.listen.oauthPort, this.oauthPort)]);
+    if (this.grpcServer && this.config.listen.grpcPort !== undefined) out.push([this.grpcServer, again(this.config.listen.grpcPort, this.grpcPort)]);
     return out;
   }
 
@@ -458,7 +451,7 @@ export class DataPlane {
     return new Promise((resolve, reject) => {
       const failed = (err: Error): void => reject(err);
       server.prependOnceListener('error', failed);
-      const options: net.ListenOptions & { reusePort?: boolean } = { port, host: this.config.host, ...(this.reusePort ? { reusePort: true } : {}) };
+      const options: net.ListenOptions & { reusePort?: boolean } = { port, host: this.config.listen.host, ...(this.reusePort ? { reusePort: true } : {}) };
       server.listen(options, () => {
         server.off('error', failed);
         const addr = server.address();

@@ -32,7 +32,7 @@ export interface LocalPlaneOptions {
  * same connection and scope; otherwise none, and upstreams are dialled by Service name.
  */
 export async function endpointsFor(config: GatewayConfig, source: DeploymentSource, log: Logger): Promise<EndpointWatcher | undefined> {
-  if (!config.endpointRouting || !(source instanceof LazyKubeSource)) return undefined;
+  if (!config.source.endpointRouting || !(source instanceof LazyKubeSource)) return undefined;
   const watcher = await endpointWatcherFor(await source.load(), { log });
   watcher.start();
   return watcher;
@@ -50,7 +50,7 @@ export class LocalDataPlane implements DataPlanes {
   static async open(config: GatewayConfig, log: Logger, options: LocalPlaneOptions): Promise<LocalDataPlane> {
     const endpoints = await endpointsFor(config, options.source, log);
     const metrics = new GatewayMetrics();
-    const observers = dataPlaneObservers(config, metrics, options.accessLogger);
+    const observers = dataPlaneObservers(config.observe, metrics, options.accessLogger);
     const plane = new DataPlane(config, metrics, log, endpoints, {
       ...(options.reusePort !== undefined ? { reusePort: options.reusePort } : {}),
       ...(options.acceptChanged ? { changed: options.acceptChanged } : {}),

@@ -16,10 +16,10 @@ export async function routesCommand(argv: string[]): Promise<number> {
     process.stdout.write(helpText('routes'));
     return 0;
   }
-  if (!config.manifests) throw new UsageError('routes needs -f <file-or-dir>');
+  if (!config.source.manifests) throw new UsageError('routes needs -f <file-or-dir>');
   const deployments = new Map<string, SeldonDeployment>();
   const problems = new Map<string, string>();
-  const source = new ManifestSource({ path: config.manifests });
+  const source = new ManifestSource({ path: config.source.manifests });
   await new Promise<void>((resolve) => {
     void source.start({
       onEvents: (events: readonly SourceEvent[]) => {

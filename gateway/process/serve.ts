@@ -44,8 +44,8 @@ export function keepServing(log: Logger, metrics: GatewayMetrics): void {
 }
 
 export async function startGateway(config: GatewayConfig, options: { source?: DeploymentSource; logger?: Logger; accessLogger?: Logger } = {}): Promise<Gateway> {
-  const log = options.logger ?? createLogger(config.logLevel);
-  const source = options.source ?? sourceFor(config, { log });
+  const log = options.logger ?? createLogger(config.process.logLevel);
+  const source = options.source ?? sourceFor(config.source, { log });
   const plane = await LocalDataPlane.open(config, log, { source, ...(options.accessLogger ? { accessLogger: options.accessLogger } : {}) });
   return startControlPlane(config, { log, source, state: plane.state, metrics: plane.metrics, planes: plane });
 }

@@ -28,6 +28,7 @@ import type { RestMirrors } from './mirrors.js';
 import type { Endpoint, Upstreams, UpstreamPool } from '../upstream/pools.js';
 import { match } from '../../routing/match.js';
 import type { Backend, Picker, Routed } from '../../routing/types.js';
+import type { UpstreamConfig } from '../config.js';
 
 export interface RestProxyDeps {
   readonly state: RouteState;
@@ -35,13 +36,12 @@ export interface RestProxyDeps {
   readonly upstreams: Upstreams;
   readonly mirrors: RestMirrors;
   readonly metrics: GatewayMetrics;
-  readonly retryBufferBytes: number;
+  /** The retry buffer and the largest upstream response head accepted (status line and headers; larger: 502). */
+  readonly upstream: Pick<UpstreamConfig, 'retryBufferBytes' | 'maxResponseHeaderBytes'>;
   /** With endpoint routing: members without a ready endpoint leave the weighted pick. */
   readonly eligible?: ((backend: Backend) => boolean) | undefined;
   /** public: error answers name the deployment and reason only; internal: upstream addresses and causes too. */
   readonly errorDetail?: 'public' | 'internal';
-  /** Largest upstream response head accepted (status line and headers); larger: 502. */
-  readonly maxResponseHeaderBytes?: number;
   readonly log?: Logger | undefined;
   /** Auth and rate limits, for routes that have them (`backend.gate`), and the OAuth front end. */
   readonly gate?: Gatekeeper | undefined;
@@ -168,7 +168,7 @@ class Exchange extends Attempts<UpstreamPool> implements Dispatcher.DispatchHand
 
   /** Routes that retry, and small bodies, are read first (up to the retry buffer) so they can be replayed. */
   private bufferThenDispatch(): void {
-    const limit = this.proxy.deps.retryBufferBytes;
+    const limit = this.proxy.deps.upstream.retryBufferBytes;
     const chunks: Buffer[] = [];
     let size = 0;
     const onData = (c: Buffer): void => {
@@ -354,7 +354,7 @@ class Exchange extends Attempts<UpstreamPool> implements Dispatcher.DispatchHand
     }
     if (err.code === 'UND_ERR_HEADERS_OVERFLOW') {
       // The upstream answered, with a head over the limit: the request was executed, never retry it.
-      this.fail(502, 'UPSTREAM_BAD_RESPONSE', `${this.who()} answered with response headers larger than ${this.proxy.deps.maxResponseHeaderBytes ?? 'the limit of'} bytes`);
+      this.fail(502, 'UPSTREAM_BAD_RESPONSE', `${this.who()} answered with response headers larger than ${this.proxy.deps.upstream.maxResponseHeaderBytes} bytes`);
       return;
     }
     const failure = classify(err);

@@ -12,18 +12,15 @@ import { Breaker } from './breaker.js';
 import { EndpointSet, type EndpointKind, type EndpointSource } from './endpoints.js';
 import { UpstreamRegistry } from './registry.js';
 import type { Backend, Upstream } from '../../routing/types.js';
+import type { UpstreamConfig } from '../config.js';
 
 export { dialTarget, type EndpointSource } from './endpoints.js';
 export { liveUpstreamKeys, upstreamKey } from './registry.js';
 
-export interface UpstreamSettings {
-  readonly resolve: ReadonlyMap<string, { host: string; port: number }>;
-  readonly connectTimeoutMs: number;
-  readonly tlsVerify: boolean;
+/** The upstream section (--resolve, --connect-timeout, TLS, --max-response-header-size) and the CA it names. */
+export interface UpstreamSettings extends Pick<UpstreamConfig, 'resolve' | 'connectTimeoutMs' | 'tlsVerify' | 'maxResponseHeaderBytes'> {
   /** Extra CA certificates for TLS upstreams (--upstream-ca, read once by the data plane). */
   readonly ca?: Buffer | undefined;
-  /** Largest upstream response head (status line and headers) accepted; default 60 KiB, as Envoy's. */
-  readonly maxResponseHeaderBytes?: number | undefined;
 }
 
 /** One dialable address with its connection pool and requests in flight. */
@@ -104,7 +101,7 @@ export class Upstreams extends UpstreamRegistry<UpstreamPool> {
         keepAliveMaxTimeout: 600_000,
         headersTimeout: 0,
         bodyTimeout: 0,
-        maxHeaderSize: this.settings.maxResponseHeaderBytes ?? 60 * 1024,
+        maxHeaderSize: this.settings.maxResponseHeaderBytes,
         connect: {
           timeout: this.settings.connectTimeoutMs,
           ...(up.tls ? { servername: up.host.replace(/:\d+$/, ''), rejectUnauthorized: this.settings.tlsVerify, ...(this.settings.ca ? { ca: this.settings.ca } : {}) } : {}),
