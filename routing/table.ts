@@ -218,36 +218,13 @@ class Snapshots<K, V> {
 /** What a `Table` is made of: every field of a `RouteTable` but `groups`, which it gathers itself. */
 type TableFields = Omit<RouteTable, 'groups'>;
 
+// The fields are `TableFields` (declaration merging): set once, from the builder's named fields.
+interface Table extends TableFields {}
 class Table implements RouteTable {
-  readonly generation: number;
-  readonly options: Readonly<CompileOptions>;
-  readonly restByPrefix: ReadonlyMap<string, readonly RouteGroup[]>;
-  readonly restOddPrefixLengths: readonly number[];
-  readonly restRegex: readonly RouteGroup[];
-  readonly grpcByIdentity: ReadonlyMap<string, readonly RouteGroup[]>;
-  readonly grpcNamespaces: ReadonlyMap<string, readonly string[]>;
-  readonly grpcByPrefix: ReadonlyMap<string, readonly RouteGroup[]>;
-  readonly grpcOddPrefixLengths: readonly number[];
-  readonly grpcRegex: readonly RouteGroup[];
-  readonly deployments: ReadonlyMap<string, DeploymentReport>;
-  readonly oauthClients: ReadonlyMap<string, OAuthClient>;
-  readonly ownRoutes: ReadonlyMap<string, OwnRoutes>;
   private sorted: RouteGroup[] | undefined;
 
   constructor(f: TableFields) {
-    this.generation = f.generation;
-    this.options = f.options;
-    this.restByPrefix = f.restByPrefix;
-    this.restOddPrefixLengths = f.restOddPrefixLengths;
-    this.restRegex = f.restRegex;
-    this.grpcByIdentity = f.grpcByIdentity;
-    this.grpcNamespaces = f.grpcNamespaces;
-    this.grpcByPrefix = f.grpcByPrefix;
-    this.grpcOddPrefixLengths = f.grpcOddPrefixLengths;
-    this.grpcRegex = f.grpcRegex;
-    this.deployments = f.deployments;
-    this.oauthClients = f.oauthClients;
-    this.ownRoutes = f.ownRoutes;
+    Object.assign(this, f);
   }
 
   /** Every group in precedence order; gathered from the indexes (each group is in exactly one) on first use: listing only, never the hot path. */
