@@ -22,6 +22,7 @@ import { clientResponseHeaders, shadowHost, upstreamRequestHeaders } from '../ed
 import type { GatewayMetrics } from '../observe/metrics.js';
 import type { GateVerdict, Gatekeeper } from '../auth/gate.js';
 import type { ResponseTap, RestObserve } from '../observe/observed-rest.js';
+import { LogBudget } from '../observe/log-budget.js';
 import { RequestBody } from './request-body.js';
 import type { RouteState } from '../process/route-state.js';
 import type { RestMirrors } from './mirrors.js';
@@ -449,27 +450,28 @@ export class RestProxy {
     return this.internalDetail ? `upstream ${up.name} of ${backend.id}` : `upstream of ${backend.id}`;
   }
 
-  private readonly failureLogged = new Map<string, { at: number; suppressed: number }>();
+  /** Upstream failures and caught bugs can repeat at request rate: their log lines are bounded, as gRPC's are. */
+  private readonly failureLog = new LogBudget();
+  private readonly bugLog = new LogBudget();
 
-  /** What error answers leave out goes to the log: at most one line per upstream every 5 s, with a count of the rest. */
+  /** What error answers leave out goes to the log (bounded; the skipped count rides on the next line). */
   upstreamFailure(up: UpstreamPool, backend: Backend, reason: GatewayReason, cause: string | undefined): void {
     const log = this.deps.log;
-    if (log === undefined) return;
-    const now = Date.now();
-    const last = this.failureLogged.get(up.name);
-    if (last !== undefined && now - last.at < 5000) {
-      last.suppressed++;
-      return;
-    }
-    this.failureLogged.set(up.name, { at: now, suppressed: 0 });
-    log.warn({ deployment: backend.id, upstream: up.name, reason, cause, suppressed: last?.suppressed ?? 0 }, 'upstream failure');
+    const skipped = log === undefined ? undefined : this.failureLog.take();
+    if (skipped === undefined) return;
+    log!.warn({ protocol: 'rest', deployment: backend.id, upstream: up.name, reason, cause, ...(skipped ? { notLogged: skipped } : {}) }, 'upstream failure');
   }
 
   /** Something inside the gateway failed a request: counted and logged, never a process exit. */
   internalError(where: string, err: Error, backend?: Backend): void {
     const o = backend?.origin;
     this.deps.metrics.internalErrors.labels('rest', o?.namespace ?? '', o?.deployment ?? '').inc();
-    this.deps.log?.error({ protocol: 'rest', where, deployment: backend?.id, err: { message: err.message, stack: err.stack } }, 'unexpected error while handling a REST request: the request fails, the gateway keeps serving');
+    const skipped = this.deps.log === undefined ? undefined : this.bugLog.take();
+    if (skipped === undefined) return;
+    this.deps.log!.error(
+      { protocol: 'rest', where, deployment: backend?.id, err: { message: err.message, stack: err.stack }, ...(skipped ? { notLogged: skipped } : {}) },
+      'unexpected error while handling a REST request: the request fails, the gateway keeps serving',
+    );
   }
 
   /** Last resort: nothing a request does may throw out of the proxy and end the process. */
