@@ -4,8 +4,8 @@
  * One reader per annotation: it takes the effective annotations (metadata overlaid by spec), applies
  * the default when the key is absent, and says what a bad value does. Two outcomes for a bad value,
  * and the reader decides which:
- * - a match-defining value (service name, headers, gateway-auth, a predictor's svc-name) returns an
- *   error text, and the caller rejects the deployment;
+ * - a match-defining value (service name, headers, gateway-auth, gateway-cors, a predictor's
+ *   svc-name) returns an error text, and the caller rejects the deployment;
  * - a tuning value (timeouts, retries, breakers, legacy weight and shadow, rate limits) falls back to
  *   its default and records a warning in `Findings`, which degrades the deployment.
  * The value syntax itself (integers, header lists, RE2 patterns) is parsed in `values.ts`; what the
@@ -13,8 +13,10 @@
  * input.
  */
 import { parseHeaderAnnotation, parseInteger, parseRegexHeaderAnnotation, type Parsed } from './values.js';
+import { parse as parseYaml } from 'yaml';
 import { isDns1035Label } from './services.js';
-import { DEFAULT_BREAKER, type BreakerLimits, type Gate, type HeaderConstraint, type RateLimit, type RetryPolicy } from './types.js';
+import { parseCorsPolicy } from './custom-config.js';
+import { DEFAULT_BREAKER, type BreakerLimits, type CorsPolicy, type Gate, type HeaderConstraint, type RateLimit, type RetryPolicy } from './types.js';
 import type { Annotations, PredictorSpec } from './seldon-deployment.js';
 
 /** The effective annotations of one SeldonDeployment: key → trimmed value. */
@@ -106,6 +108,29 @@ export function headerAnnotations(ann: EffectiveAnnotations, f: Findings): Parse
   const grpc = headers.filter((h) => h.name !== 'seldon' && h.name !== 'namespace');
   if (grpc.length !== headers.length) f.warn('header constraints on "seldon" or "namespace" are ignored on gRPC routes');
   return { ok: true, value: { rest: headers, grpc } };
+}
+
+/**
+ * `seldon.io/gateway-cors`: the CORS policy of every REST route of the deployment (explainers
+ * included; a Mapping's own `cors` replaces it on that Mapping's route), with the fields of
+ * Ambassador's Mapping `cors`, written as JSON or YAML. Null when absent or empty. A value that
+ * does not parse, or a bad field, is an error: CORS decides which requests the gateway answers
+ * itself, so a policy is applied whole or not at all. An unknown key only warns.
+ */
+export function corsAnnotation(ann: EffectiveAnnotations, f: Findings): Parsed<CorsPolicy | null> {
+  const raw = ann.get('seldon.io/gateway-cors');
+  if (raw === undefined || raw === '') return { ok: true, value: null };
+  let value: unknown;
+  try {
+    value = parseYaml(raw, { maxAliasCount: 100 });
+  } catch (e) {
+    const msg = (e instanceof Error ? e.message : String(e)).split('\n')[0];
+    return { ok: false, error: `seldon.io/gateway-cors does not parse as JSON or YAML: ${msg}` };
+  }
+  const p = parseCorsPolicy(value, 'seldon.io/gateway-cors');
+  if (!p.ok) return p;
+  for (const w of p.value.warnings) f.warn(w);
+  return { ok: true, value: p.value.policy };
 }
 
 /**

@@ -13,6 +13,7 @@ import {
   Findings,
   ambassadorIdAnnotation,
   breakerAnnotations,
+  corsAnnotation,
   customConfigAnnotation,
   effectiveAnnotations,
   gateAnnotations,
@@ -32,6 +33,7 @@ import type {
   Backend,
   BreakerLimits,
   CompileOptions,
+  CorsPolicy,
   DeploymentReport,
   DeploymentState,
   Gate,
@@ -97,8 +99,9 @@ function makeBackend(
   retry: RetryPolicy | null,
   breaker: BreakerLimits,
   gate: Gate | null,
+  cors: CorsPolicy | null,
 ): Backend {
-  return { id, origin, upstream, rewrite, timeoutMs, idleTimeoutMs, retry, breaker, gate };
+  return { id, origin, upstream, rewrite, timeoutMs, idleTimeoutMs, retry, breaker, gate, cors };
 }
 
 function report(ns: string, name: string, id: string, state: DeploymentState, reasons: readonly string[]): DeploymentReport {
@@ -278,6 +281,9 @@ function compileGenerated(d: SeldonDeployment, ns: string, name: string, ann: Ef
   const gates = gateAnnotations(ann, ns, name);
   if (typeof gates === 'string') return gates;
   for (const w of gates.warnings) f.warn(w);
+  const cors = corsAnnotation(ann, f);
+  if (!cors.ok) return cors.error;
+  const restCors = cors.value;
 
   const restPrefixes = [`/seldon/${ns}/${svcExt}/`];
   if (opts.singleNamespace) restPrefixes.push(`/seldon/${svcExt}/`);
@@ -307,14 +313,14 @@ function compileGenerated(d: SeldonDeployment, ns: string, name: string, ann: Ef
     const target = serviceKey(ns, svc.name);
     if (svc.httpPort !== null) {
       const upstream: Upstream = { host: svc.host, port: svc.httpPort, tls, service: { name: svc.name, namespace: ns, portName: 'http' } };
-      const backend = makeBackend(id, origin, upstream, '/', rest.timeoutMs, rest.idleTimeoutMs, retry, breaker, gate);
+      const backend = makeBackend(id, origin, upstream, '/', rest.timeoutMs, rest.idleTimeoutMs, retry, breaker, gate, restCors);
       for (let i = 0; i < restPaths.length; i++) {
         specs.push({ kind: 'rest', namespace: ns, path: restPaths[i]!, host: null, headers: restHeaders, grpcIdentity: null, backend, shadow, weight, frontEnd: i === 0, target });
       }
     }
     if (svc.grpcPort !== null) {
       const upstream: Upstream = { host: svc.host, port: svc.grpcPort, tls, service: { name: svc.name, namespace: ns, portName: 'grpc' } };
-      const backend = makeBackend(id, origin, upstream, null, grpc.timeoutMs, grpc.idleTimeoutMs, retry, breaker, gate);
+      const backend = makeBackend(id, origin, upstream, null, grpc.timeoutMs, grpc.idleTimeoutMs, retry, breaker, gate, null);
       specs.push({ kind: 'grpc', namespace: ns, path: GRPC_PATH_MATCHER, host: null, headers: grpcHeaders, grpcIdentity, backend, shadow, weight, frontEnd: true, target });
     }
     if (typeof p.explainer?.type === 'string' && p.explainer.type !== '') {
@@ -323,7 +329,7 @@ function compileGenerated(d: SeldonDeployment, ns: string, name: string, ann: Ef
       if (ex.httpPort !== null) {
         const upstream: Upstream = { host: ex.host, port: ex.httpPort, tls: false, service: { name: ex.name, namespace: ns, portName: 'http' } };
         const exOrigin: Origin = { namespace: ns, deployment: name, predictor: `${pred}-explainer` };
-        const backend = makeBackend(`${id}#explainer`, exOrigin, upstream, '/', rest.timeoutMs, rest.idleTimeoutMs, retry, breaker, gate);
+        const backend = makeBackend(`${id}#explainer`, exOrigin, upstream, '/', rest.timeoutMs, rest.idleTimeoutMs, retry, breaker, gate, restCors);
         const prefixes = [`/seldon/${ns}/${svcExt}-explainer/${pred}/`];
         if (opts.singleNamespace) prefixes.push(`/seldon/${svcExt}-explainer/${pred}/`);
         const exTarget = serviceKey(ns, ex.name);
@@ -365,6 +371,8 @@ function compileCustom(
   if (typeof gates === 'string') return { key, report: report(ns, name, id, 'rejected', [gates, ...f.warnings]), routes: [], clients: NO_CLIENTS };
   for (const w of gates.warnings) f.warn(w);
   const gate = gates.gate(null);
+  const cors = corsAnnotation(ann, f);
+  if (!cors.ok) return { key, report: report(ns, name, id, 'rejected', [cors.error, ...f.warnings]), routes: [], clients: NO_CLIENTS };
   // Tenant isolation (customConfigScope "namespace"): a Mapping that reaches past its own namespace is dropped.
   const scoped: MappingRoute[] = [];
   for (const m of served) {
@@ -377,11 +385,12 @@ function compileCustom(
     else f.warn(`Mapping "${m.name}" dropped: ${v} (custom-config-scope is namespace)`);
   }
   if (scoped.length === 0) return { key, report: report(ns, name, id, 'rejected', ['seldon.io/ambassador-config has no Mapping left within its namespace', ...f.warnings]), routes: [], clients: NO_CLIENTS };
-  const routes = scoped.map((m) => mappingSpec(m, ns, name, opts, gate));
+  const routes = scoped.map((m) => mappingSpec(m, ns, name, opts, gate, cors.value));
   return { key, report: report(ns, name, id, f.warnings.length ? 'degraded' : 'accepted', f.warnings), routes, clients: NO_CLIENTS };
 }
 
-function mappingSpec(m: MappingRoute, ns: string, name: string, opts: CompileOptions, gate: Gate | null): RouteSpec {
+/** `sdepCors`: the deployment's seldon.io/gateway-cors, for REST Mappings without a `cors` of their own. */
+function mappingSpec(m: MappingRoute, ns: string, name: string, opts: CompileOptions, gate: Gate | null, sdepCors: CorsPolicy | null): RouteSpec {
   const upstream: Upstream = {
     host: m.service.host,
     port: m.service.port,
@@ -389,7 +398,7 @@ function mappingSpec(m: MappingRoute, ns: string, name: string, opts: CompileOpt
     ...(m.service.serviceName ? { service: { name: m.service.serviceName, namespace: m.service.serviceNamespace ?? ns } } : {}),
   };
   const origin: Origin = { namespace: ns, deployment: name, predictor: m.name };
-  const backend = makeBackend(`${ns}/${name}/${m.name}`, origin, upstream, m.rewrite, m.timeoutMs ?? opts.defaultTimeoutMs, m.idleTimeoutMs ?? opts.defaultIdleTimeoutMs, m.retry, m.breaker, gate);
+  const backend = makeBackend(`${ns}/${name}/${m.name}`, origin, upstream, m.rewrite, m.timeoutMs ?? opts.defaultTimeoutMs, m.idleTimeoutMs ?? opts.defaultIdleTimeoutMs, m.retry, m.breaker, gate, m.grpc ? null : (m.cors ?? sdepCors));
   const svc = serviceOfHost(m.service.host, ns);
   return {
     kind: m.grpc ? 'grpc' : 'rest',

@@ -4,7 +4,7 @@
  */
 import { describeMatch } from './table.js';
 import { constraintText } from './values.js';
-import type { Backend, DeploymentReport, RouteGroup, RouteTable } from './types.js';
+import type { Backend, CorsPolicy, DeploymentReport, RouteGroup, RouteTable } from './types.js';
 
 export interface BackendJson {
   id: string;
@@ -19,6 +19,17 @@ export interface BackendJson {
   retry: { retryOn: string; numRetries: number; perTryTimeoutMs: number } | null;
   circuitBreakers: { maxConnections: number; maxPendingRequests: number; maxRequests: number; maxRetries: number };
   percent: number;
+  /** Only on routes with a CORS policy (docs/routing.md#cors). */
+  cors?: CorsJson;
+}
+
+export interface CorsJson {
+  origins: string[];
+  methods: string[];
+  headers: string[];
+  exposedHeaders: string[];
+  credentials: boolean;
+  maxAge: string | null;
 }
 
 export interface RouteJson {
@@ -50,8 +61,12 @@ export interface TableJson {
 /** Percent with at most 4 decimals, so 100/3 prints as 33.3333 in a stable way. */
 const pct = (n: number): number => Math.round(n * 10_000) / 10_000;
 
+function corsJson(c: CorsPolicy): CorsJson {
+  return { origins: [...c.origins], methods: [...c.methods], headers: [...c.headers], exposedHeaders: [...c.exposedHeaders], credentials: c.credentials, maxAge: c.maxAge };
+}
+
 function backendJson(b: Backend, percent: number): BackendJson {
-  return {
+  const json: BackendJson = {
     id: b.id,
     namespace: b.origin.namespace,
     deployment: b.origin.deployment,
@@ -65,6 +80,8 @@ function backendJson(b: Backend, percent: number): BackendJson {
     circuitBreakers: { ...b.breaker },
     percent: pct(percent),
   };
+  if (b.cors !== null) json.cors = corsJson(b.cors);
+  return json;
 }
 
 export function routeJson(g: RouteGroup): RouteJson {
@@ -128,6 +145,7 @@ function backendLine(b: Backend): string {
   if (cb.maxConnections !== 1024 || cb.maxPendingRequests !== 1024 || cb.maxRequests !== 1024 || cb.maxRetries !== 3) {
     parts.push(`breakers conn ${cb.maxConnections}/pending ${cb.maxPendingRequests}/req ${cb.maxRequests}/retries ${cb.maxRetries}`);
   }
+  if (b.cors !== null) parts.push(`cors ${b.cors.origins.join(',')}${b.cors.credentials ? ' with credentials' : ''}`);
   return parts.join('  ');
 }
 

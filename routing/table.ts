@@ -512,7 +512,7 @@ export class TableBuilder {
       gate = ownersGate(owners.values().next().value!, s.backend.gate);
     } else gate = conflictedGate(s.backend.gate);
     const b = s.backend;
-    return { id: b.id, origin: b.origin, upstream: b.upstream, rewrite: b.rewrite, timeoutMs: b.timeoutMs, idleTimeoutMs: b.idleTimeoutMs, retry: b.retry, breaker: b.breaker, gate };
+    return { id: b.id, origin: b.origin, upstream: b.upstream, rewrite: b.rewrite, timeoutMs: b.timeoutMs, idleTimeoutMs: b.idleTimeoutMs, retry: b.retry, breaker: b.breaker, gate, cors: b.cors };
   };
 
   /** Settle the client_ids whose claims changed; a new registry map only when one did. */

@@ -122,6 +122,30 @@ export interface Gate {
   readonly rateLimits: readonly RateLimit[];
 }
 
+/**
+ * A REST route's CORS policy (docs/routing.md#cors), from a Mapping's `cors` or the deployment's
+ * `seldon.io/gateway-cors`, normalised once at compile time: the proxy only looks values up.
+ */
+export interface CorsPolicy {
+  /** The allowed origins as normalised (lower case): exact `scheme://host[:port]`, `scheme://*.domain[:port]`, `null` or `*`. */
+  readonly origins: readonly string[];
+  /** Whether an `Origin` request header value is allowed (precomputed from `origins`). */
+  readonly allowsOrigin: (origin: string) => boolean;
+  /** `*` is allowed and credentials are not: answers say `Access-Control-Allow-Origin: *`, not the origin. */
+  readonly anyOrigin: boolean;
+  /** Upper-case methods; `['*']`: a preflight's requested method is echoed; empty: no Allow-Methods. */
+  readonly methods: readonly string[];
+  /** Lower-case header names; `['*']`: a preflight's requested headers are echoed; empty: no Allow-Headers. */
+  readonly headers: readonly string[];
+  /** Lower-case header names for Access-Control-Expose-Headers; empty: none. */
+  readonly exposedHeaders: readonly string[];
+  readonly credentials: boolean;
+  /** Access-Control-Max-Age in whole seconds, as sent; null: not sent. */
+  readonly maxAge: string | null;
+  /** The three lists as header values, joined once (`GET, POST`); `''` for an empty list. */
+  readonly text: { readonly methods: string; readonly headers: string; readonly exposedHeaders: string };
+}
+
 /** `Gate.auth.deployment` of a route to a Service several OAuth-gated deployments claim: no deployment has this name. */
 export const CONFLICTED_AUTH_DEPLOYMENT = '(a Service claimed by several OAuth deployments)';
 
@@ -152,6 +176,8 @@ export interface Backend {
   readonly breaker: BreakerLimits;
   /** Auth and rate limits to check first; null (the common case) when there are none. */
   readonly gate: Gate | null;
+  /** CORS policy of a REST route that has one (docs/routing.md#cors); null (the common case) otherwise, and always on gRPC. */
+  readonly cors: CorsPolicy | null;
 }
 
 /** A non-shadow member and its effective share of the group's traffic. */

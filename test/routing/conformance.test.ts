@@ -1357,12 +1357,12 @@ describe('29. seldon.io/ambassador-config (docs/routing.md#custom-ambassador-con
 
   it('unknown keys warn once per key per SDep; apiVersion, kind and namespace do not', () => {
     const t = table([
-      custom('iris', customConfig(m('name: a\nprefix: /a/\nservice: a\ncors: {origins: "*"}\nadd_request_headers: {x: y}'), m('name: b\nprefix: /b/\nservice: a\ncors: {origins: "*"}\nnamespace: ns'))),
+      custom('iris', customConfig(m('name: a\nprefix: /a/\nservice: a\nhost_rewrite: x\nadd_request_headers: {x: y}'), m('name: b\nprefix: /b/\nservice: a\nhost_rewrite: x\nnamespace: ns'))),
       custom('clean', m('name: c\nprefix: /c/\nservice: a\nnamespace: ns')),
     ]);
     const reasons = report(t, 'ns/iris').reasons;
     expect(report(t, 'ns/iris').state).toBe('degraded');
-    expect(reasons.filter((r) => r.includes('"cors"'))).toHaveLength(1);
+    expect(reasons.filter((r) => r.includes('"host_rewrite"'))).toHaveLength(1);
     expect(reasons.filter((r) => r.includes('"add_request_headers"'))).toHaveLength(1);
     expect(reasons).toHaveLength(2);
     expect(routed(t, rest('/a/')).backend.id).toBe('ns/iris/a');
