@@ -5,7 +5,8 @@
 # the in-cluster service account is found, and the admin port binds 0.0.0.0 for the probes.
 # test/docker-install.test.ts repeats the runtime stage's install without Docker.
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+# Node 24 LTS: the runtime CI tests (.ci/run pins the same 24.x line). Node 20 is end-of-life.
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 # ---- build: compile TypeScript with the dev dependencies --------------------------------------
 FROM ${NODE_IMAGE} AS build

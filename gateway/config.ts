@@ -32,12 +32,20 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flag: 'kubernetes', env: env('kubernetes'), kind: 'boolean', commands: SERVE, help: 'List and watch SeldonDeployments in the Kubernetes API. The default when no --manifests is given and a kubeconfig or an in-cluster service account is found.' },
   { flag: 'kubeconfig', env: 'KUBECONFIG', kind: 'string', commands: SERVE, help: 'kubeconfig file(s) for --kubernetes (a list separated by ":", as kubectl takes it). Default: ~/.kube/config, else the in-cluster service account.' },
   { flag: 'endpoint-routing', env: env('endpoint-routing'), kind: 'string', default: 'auto', commands: SERVE, help: 'auto: with --kubernetes, watch the EndpointSlices of routed Services and balance each request across ready pods (Service DNS if RBAC forbids it); off: always dial Service DNS names.' },
-  { flag: 'port', env: env('port'), kind: 'int', default: '8080', commands: SERVE, help: 'Public port: REST (HTTP/1.1) and gRPC (h2c) on one listener, as Ambassador had.' },
+  { flag: 'port', env: env('port'), kind: 'int', default: '8080', commands: SERVE, help: 'Public port: REST (HTTP/1.1 and h2c) and gRPC (h2c) on one listener, as Ambassador had.' },
   { flag: 'host', env: env('host'), kind: 'string', default: '0.0.0.0', commands: SERVE, help: 'Address the public port binds to.' },
   { flag: 'grpc-port', env: env('grpc-port'), kind: 'int', commands: SERVE, help: 'Optional extra port that serves h2c gRPC only.' },
   { flag: 'oauth-port', env: env('oauth-port'), kind: 'int', commands: SERVE, help: 'Optional extra listener (REST and gRPC) for clients of Seldon 0.x\'s OAuth API front end, which used their own port; it serves what the public port serves.' },
+  { flag: 'tls-cert', env: env('tls-cert'), kind: 'string', commands: SERVE, help: 'PEM certificate (chain) of the public port: it then takes TLS (REST over HTTP/1.1 and HTTP/2, gRPC by ALPN). With --tls-key; reloaded when the file changes.' },
+  { flag: 'tls-key', env: env('tls-key'), kind: 'string', commands: SERVE, help: 'PEM private key of --tls-cert (unencrypted).' },
+  { flag: 'tls-dir', env: env('tls-dir'), kind: 'string', commands: SERVE, help: 'Directory of certificate pairs chosen by SNI, laid out as mounted kubernetes.io/tls Secrets: tls.crt and tls.key in it and/or in each subdirectory; names from each certificate\'s subjectAltName (else CN); watched for changes.' },
+  { flag: 'tls-allow-cleartext', env: env('tls-allow-cleartext'), kind: 'boolean', commands: SERVE, help: 'With TLS on, the public port also serves cleartext HTTP/1.1 and h2c, told apart per connection (else they are refused).' },
+  { flag: 'tls-redirect-cleartext', env: env('tls-redirect-cleartext'), kind: 'boolean', commands: SERVE, help: 'With TLS on, answer cleartext HTTP/1.1 requests with a redirect to https:// (301 for GET and HEAD, else 308), as Ambassador\'s insecure action Redirect. Cleartext gRPC is refused unless --tls-allow-cleartext.' },
+  { flag: 'tls-client-ca', env: env('tls-client-ca'), kind: 'string', commands: SERVE, help: 'PEM CA certificate(s) client certificates must chain to (mutual TLS, as a TLSContext ca_secret); refused handshakes are counted.' },
+  { flag: 'tls-client-auth', env: env('tls-client-auth'), kind: 'string', default: 'required', commands: SERVE, help: 'With --tls-client-ca: required (every client presents a valid certificate) or optional (a client may present none; one it presents must be valid).' },
   { flag: 'admin-port', env: env('admin-port'), kind: 'int', default: '8877', commands: SERVE, help: 'Admin port: /healthz, /readyz, /routes, /metrics. Never served on the public port.' },
-  { flag: 'admin-host', env: env('admin-host'), kind: 'string', commands: SERVE, help: 'Address the admin port binds to. Default 127.0.0.1, or 0.0.0.0 inside a cluster (so probes reach it).' },
+  { flag: 'admin-host', env: env('admin-host'), kind: 'string', commands: SERVE, help: 'Address the admin port binds to. Default 127.0.0.1, or 0.0.0.0 inside a cluster, where the kubelet\'s probes and Prometheus reach it at the pod\'s address (guard it with --admin-token-file and a NetworkPolicy).' },
+  { flag: 'admin-token-file', env: env('admin-token-file'), kind: 'string', commands: SERVE, help: 'File holding a bearer token the admin port then requires (Authorization: Bearer <token>, or a browser login) on everything but /healthz and /readyz; re-read when it changes, as a mounted Secret does. Unset: no token.' },
   { flag: 'ambassador-id', env: 'AMBASSADOR_ID', kind: 'string', default: 'default', commands: BOTH, help: 'Serve only SeldonDeployments whose seldon.io/ambassador-id is this id (untagged ones are "default").' },
   { flag: 'single-namespace', env: 'AMBASSADOR_SINGLE_NAMESPACE', kind: 'boolean', commands: BOTH, help: 'Serve one namespace (--namespace) and also the un-namespaced /seldon/<name>/ prefixes.' },
   { flag: 'namespace', env: 'AMBASSADOR_NAMESPACE', kind: 'string', default: 'default', commands: BOTH, help: 'The namespace served in single-namespace mode (in a cluster: the gateway\'s own). Given as a flag, it also limits the Kubernetes watch to that namespace.' },
@@ -61,7 +69,13 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flag: 'balance', env: env('balance'), kind: 'string', default: 'random', commands: SERVE, help: 'How a weighted split picks: random (one uniform draw per request) or round-robin (smooth weighted).' },
   { flag: 'random-seed', env: env('random-seed'), kind: 'int', commands: SERVE, help: 'Seed the weighted pick for reproducible splits (tests, demos).' },
   { flag: 'predictor-header', env: env('predictor-header'), kind: 'boolean', commands: SERVE, help: 'Add x-seldon-predictor: <predictor> to every upstream answer (REST header, gRPC initial metadata), replacing any the upstream sent.' },
-  { flag: 'access-log-sample', env: env('access-log-sample'), kind: 'number', default: '0', commands: SERVE, help: 'Fraction (0..1) of REST requests written to the access log (JSON on stdout, never blocking; 0 = off).' },
+  { flag: 'access-log', env: env('access-log'), kind: 'string', default: 'on', commands: SERVE, help: 'on: a line on stdout for every REST request and gRPC call (the fields are in the README), as Envoy and ingress-nginx write one; written without ever holding a request (what stdout cannot take in time is dropped and counted). off: none.' },
+  { flag: 'access-log-format', env: env('access-log-format'), kind: 'string', default: 'json', commands: SERVE, help: 'json: one JSON object per line, with Envoy\'s JSON field names; text: Envoy\'s default access log line, the gateway\'s fields appended.' },
+  { flag: 'access-log-sample', env: env('access-log-sample'), kind: 'number', default: '1', commands: SERVE, help: 'Fraction (0..1) of requests the access log writes (0: none).' },
+  { flag: 'access-log-query', env: env('access-log-query'), kind: 'boolean', commands: SERVE, help: 'Write query strings in logged paths. Off: the path only, since queries can carry credentials (?access_token=).' },
+  { flag: 'access-log-buffer', env: env('access-log-buffer'), kind: 'bytes', default: '16MiB', commands: SERVE, help: 'Access log bytes waiting for stdout, at most, per process (nginx\'s access_log buffer); past it, lines are dropped and counted in seldon_gateway_access_log_dropped_total.' },
+  { flag: 'otlp-endpoint', env: env('otlp-endpoint'), kind: 'string', commands: SERVE, help: 'OpenTelemetry collector to send traces to, over OTLP/HTTP (protobuf, batched), e.g. http://otel-collector:4318 (spans go to /v1/traces; a URL with a path is used as it is). Unset: no tracing, at no cost. OTEL_SERVICE_NAME names the service (default seldon-gateway).' },
+  { flag: 'trace-sample', env: env('trace-sample'), kind: 'number', default: '1', commands: SERVE, help: 'Head sampling: the fraction (0..1) of requests without a trace context that start a sampled trace. Parent-based: a W3C or B3 context the client sent decides for its request, sampled or not.' },
   { flag: 'shadow-compare', env: env('shadow-compare'), kind: 'boolean', commands: SERVE, help: 'Compare each REST shadow answer with the primary\'s for the same request (status, JSON body): counted, and the last disagreements shown on the admin page.' },
   { flag: 'shadow-compare-tolerance', env: env('shadow-compare-tolerance'), kind: 'number', default: '0.000001', commands: SERVE, help: 'Numbers in compared JSON answers agree when they differ by at most tolerance x max(1, abs(a), abs(b)).' },
   { flag: 'shadow-compare-ignore', env: env('shadow-compare-ignore'), kind: 'list', default: 'meta', commands: SERVE, help: 'Top-level JSON fields left out of the comparison. Repeatable; env: comma-separated.' },
@@ -92,6 +106,19 @@ export interface ListenConfig {
   readonly oauthPort: number | undefined;
   readonly adminPort: number;
   readonly adminHost: string;
+  /** --admin-token-file: the file's path (the admin server reads it, and again when it changes). */
+  readonly adminTokenFile: string | undefined;
+}
+
+/** TLS on the public port (edge/tls.ts); absent when the port is cleartext only. */
+export interface TlsConfig {
+  readonly certFile: string | undefined;
+  readonly keyFile: string | undefined;
+  readonly dir: string | undefined;
+  readonly clientCaFile: string | undefined;
+  readonly clientAuth: 'optional' | 'required';
+  readonly allowCleartext: boolean;
+  readonly redirectCleartext: boolean;
 }
 
 /** Where SeldonDeployments come from. */
@@ -162,7 +189,20 @@ export interface AuthConfig {
 /** What is observed beside the traffic. */
 export interface ObserveConfig {
   readonly predictorHeader: boolean;
-  readonly accessLogSample: number;
+  readonly accessLog: {
+    readonly enabled: boolean;
+    readonly format: 'json' | 'text';
+    /** Fraction of requests logged, 0..1. */
+    readonly sample: number;
+    /** Keep query strings in logged paths. */
+    readonly query: boolean;
+    readonly bufferBytes: number;
+  };
+  readonly tracing: {
+    /** The OTLP/HTTP collector; undefined: tracing is off. */
+    readonly endpoint: string | undefined;
+    readonly sample: number;
+  };
   readonly shadowCompare: { readonly enabled: boolean; readonly tolerance: number; readonly ignore: readonly string[]; readonly maxBodyBytes: number };
 }
 
@@ -175,6 +215,8 @@ export interface GatewayConfig {
   readonly edge: EdgeConfig;
   readonly auth: AuthConfig;
   readonly observe: ObserveConfig;
+  /** undefined: no --tls-cert / --tls-dir, the public port is cleartext only. */
+  readonly tls: TlsConfig | undefined;
   /** The routing compiler's options (routing/types.ts). */
   readonly compile: CompileOptions;
   /** routes --json */
@@ -334,10 +376,26 @@ export function parseConfig(command: 'serve' | 'routes', argv: readonly string[]
   const watchNamespace = singleNamespace ? effectiveNamespace : typeof values['namespace'] === 'string' ? namespace : undefined;
   const accessLogSample = num('access-log-sample');
   if (accessLogSample < 0 || accessLogSample > 1) throw new UsageError(`--access-log-sample: ${accessLogSample} is not between 0 and 1`);
+  const accessLogOn = parseBool('--access-log', need('access-log', str('access-log')));
+  const accessLogFormat = need('access-log-format', str('access-log-format')).trim().toLowerCase();
+  if (accessLogFormat !== 'json' && accessLogFormat !== 'text') throw new UsageError(`--access-log-format: "${accessLogFormat}" is not json or text`);
+  const traceSample = num('trace-sample');
+  if (traceSample < 0 || traceSample > 1) throw new UsageError(`--trace-sample: ${traceSample} is not between 0 and 1`);
+  const otlpEndpoint = str('otlp-endpoint')?.trim() || undefined;
+  if (otlpEndpoint !== undefined) {
+    let url: URL | undefined;
+    try {
+      url = new URL(otlpEndpoint);
+    } catch {
+      url = undefined;
+    }
+    if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) throw new UsageError(`--otlp-endpoint: "${otlpEndpoint}" is not an http:// or https:// URL`);
+  }
   const errorDetail = need('error-detail', str('error-detail')).trim().toLowerCase();
   if (errorDetail !== 'public' && errorDetail !== 'internal') throw new UsageError(`--error-detail: "${errorDetail}" is not public or internal`);
   const customConfigScope = need('custom-config-scope', str('custom-config-scope')).trim().toLowerCase();
   if (customConfigScope !== 'namespace' && customConfigScope !== 'cluster') throw new UsageError(`--custom-config-scope: "${customConfigScope}" is not namespace or cluster`);
+  const tls = tlsConfig(str, bool, (flag) => values[flag] !== undefined || Boolean(environment[spec(flag).env]));
   const tolerance = num('shadow-compare-tolerance');
   if (tolerance < 0) throw new UsageError(`--shadow-compare-tolerance: ${tolerance} is negative`);
 
@@ -352,6 +410,7 @@ export function parseConfig(command: 'serve' | 'routes', argv: readonly string[]
       adminPort,
       // No table default: it depends on where the gateway runs (the help says so).
       adminHost: str('admin-host') ?? (inCluster(environment) ? '0.0.0.0' : '127.0.0.1'),
+      adminTokenFile: str('admin-token-file'),
     },
     source: {
       manifests,
@@ -397,9 +456,11 @@ export function parseConfig(command: 'serve' | 'routes', argv: readonly string[]
       redisTimeoutMs: dur('redis-timeout'),
       oauthTokenTtlMs,
     },
+    tls,
     observe: {
       predictorHeader: bool('predictor-header'),
-      accessLogSample,
+      accessLog: { enabled: accessLogOn, format: accessLogFormat, sample: accessLogSample, query: bool('access-log-query'), bufferBytes: bytes('access-log-buffer') },
+      tracing: { endpoint: otlpEndpoint, sample: traceSample },
       shadowCompare: { enabled: bool('shadow-compare'), tolerance, ignore: list('shadow-compare-ignore'), maxBodyBytes: bytes('shadow-compare-max-body') },
     },
     compile: {
@@ -415,6 +476,25 @@ export function parseConfig(command: 'serve' | 'routes', argv: readonly string[]
       customConfigScope,
     },
   };
+}
+
+/** The TLS section from its flags (`given`: set on the command line or in the environment). */
+function tlsConfig(str: (flag: string) => string | undefined, bool: (flag: string) => boolean, given: (flag: string) => boolean): TlsConfig | undefined {
+  const certFile = str('tls-cert');
+  const keyFile = str('tls-key');
+  const dir = str('tls-dir');
+  if ((certFile === undefined) !== (keyFile === undefined)) throw new UsageError('--tls-cert and --tls-key go together: give both');
+  const on = certFile !== undefined || dir !== undefined;
+  const dependents = ['tls-allow-cleartext', 'tls-redirect-cleartext', 'tls-client-ca', 'tls-client-auth'].filter(given);
+  if (!on) {
+    if (dependents.length > 0) throw new UsageError(`--${dependents[0]} needs TLS: give --tls-cert and --tls-key, or --tls-dir`);
+    return undefined;
+  }
+  const clientCaFile = str('tls-client-ca');
+  const clientAuth = (str('tls-client-auth') ?? 'required').trim().toLowerCase();
+  if (clientAuth !== 'optional' && clientAuth !== 'required') throw new UsageError(`--tls-client-auth: "${clientAuth}" is not optional or required`);
+  if (clientCaFile === undefined && given('tls-client-auth')) throw new UsageError('--tls-client-auth needs --tls-client-ca (the CA client certificates are checked against)');
+  return { certFile, keyFile, dir, clientCaFile, clientAuth, allowCleartext: bool('tls-allow-cleartext'), redirectCleartext: bool('tls-redirect-cleartext') };
 }
 
 /** `--help` text for a command, from the option table. */

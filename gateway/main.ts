@@ -9,6 +9,7 @@ import { runPrimary, runWorker } from './process/cluster.js';
 import { UsageError, helpText, parseConfig } from './config.js';
 import { routesCommand } from './process/routes-command.js';
 import { createLogger } from './process/serve.js';
+import { TlsFileError, checkTlsFiles, shareTicketKeys } from './edge/tls.js';
 
 const USAGE = `Usage: seldon-gateway [serve|routes] [options]
 
@@ -31,6 +32,15 @@ async function serve(argv: string[]): Promise<void> {
   if (config.help) {
     process.stdout.write(helpText('serve'));
     return;
+  }
+  if (config.tls && cluster.isPrimary) {
+    // Bad certificate files are a usage error (exit 2) before any worker starts; workers share one ticket key.
+    try {
+      checkTlsFiles(config.tls);
+    } catch (err) {
+      throw err instanceof TlsFileError ? new UsageError(err.message) : err;
+    }
+    shareTicketKeys();
   }
   const log = createLogger(config.process.logLevel);
   serving = true;

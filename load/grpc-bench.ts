@@ -1,32 +1,42 @@
 /**
  * gRPC benchmark: unary Predict throughput and p50/p99 through the gateway versus straight to the
- * backend, with the same client in the same run, and their ratio.
+ * backend, with the same client in the same run, their ratio, and the CPU each side spent per call.
  *
  *   npx vite-node load/grpc-bench.ts [--duration 10] [--warmup 2] [--concurrency 64]
  *                                    [--connections 4] [--rounds 3] [--max-calls 2000000]
- *                                    [--compiled] [--no-pin]
+ *                                    [--compiled] [--gateway-node BIN] [--gateway-b-node BIN] [--no-pin]
  *
  * Three processes, all on 127.0.0.1: this one (the client), a @grpc/grpc-js backend
  * (load/lib/grpc.ts, in a child running this script) and the gateway (one worker, h2c on its
  * shared public port): `startGateway` from the sources, or with --compiled the real entry point
- * `node dist/gateway/main.js serve` (run `npm run build` first), which is how it is deployed. With
- * taskset, the client and the backend share CPU 0 and the gateway gets CPU 1, so both phases give
- * the client+backend pair the same CPU and the gateway's cost shows as the difference.
- * Every phase is bounded by time and by call count. Each round runs direct, then gateway; the
- * ratio is taken per round and over the medians of the rounds' throughputs, so one stalled
- * phase (another process taking the CPU) does not decide the result. Latencies are pooled.
+ * `node dist/gateway/main.js serve` (run `npm run build` first), which is how it is deployed.
+ * --gateway-b-node adds a second gateway, the same compiled build under another node binary (a
+ * runtime A/B in one run; it implies --compiled). With taskset, the client and the backend share
+ * CPU 0 and the gateways get CPU 1, so every phase gives the client+backend pair the same CPU and
+ * a gateway's cost shows as the difference.
+ *
+ * Every phase is bounded by time and by call count, waits first for other processes to quiet
+ * down (load/lib/quiet.ts) and records the foreign load during it. Each round runs direct, then
+ * each gateway; the ratio is taken per round and over the medians of the rounds' throughputs, so
+ * one stalled phase does not decide the result. Latencies are pooled. CPU per call (utime+stime
+ * from /proc) is given for each process: the gateway's, the backend's (so the direct row shows
+ * what a grpc-js server spends per call, beside the gateway's) and the client's. With a compiled
+ * gateway, its own account of its stalls (event-loop delay, GC pauses) is read from its /metrics.
  * Every child is stopped on exit, error, Ctrl-C or SIGTERM (load/lib/children.ts).
  */
-import { mkdtempSync, existsSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { atCleanup, hasTaskset, pinSelf, runMain, startAnnounced, type Announced } from './lib/children.js';
+import { GATEWAY_MAIN, metricsText, nodeVersion, startGateway } from './lib/gateway.js';
 import { seldonClient, startBenchBackend, type SeldonClient, type SeldonMessage } from './lib/grpc.js';
-import { treeSeconds } from './lib/proc.js';
-import { median } from './lib/report.js';
+import { foreignPct, machineTicks, treeSeconds } from './lib/proc.js';
+import { QuietGate } from './lib/quiet.js';
+import { f0, f1, log, median, table } from './lib/report.js';
+import { formatRuntimeDelta, runtimeDelta, runtimeSnapshot, type RuntimeDelta } from './lib/runtime-stats.js';
 
 const ROLE = process.env['GRPC_BENCH_ROLE'];
 const SCRIPT = fileURLToPath(import.meta.url);
@@ -37,11 +47,19 @@ const HELP = `Usage: npx vite-node load/grpc-bench.ts [options]
   --warmup S           seconds of unmeasured calls before each measured phase (0..30, default 2)
   --concurrency N      calls in flight (1..1024, default 64)
   --connections N      client HTTP/2 connections they are spread over, one grpc-js channel each (1..64, default 4)
-  --rounds N           rounds of direct, then gateway (1..10, default 3)
+  --rounds N           rounds of direct, then each gateway (1..10, default 3)
   --max-calls N        hard cap on calls per phase (default 2000000)
   --compiled           run dist/gateway/main.js serve --workers 1 (npm run build first) instead of
                        startGateway from the sources
-  --no-pin             do not pin (default when taskset exists: client + backend on CPU 0, gateway on CPU 1)
+  --gateway-node BIN   the node binary of the (compiled) gateway (default: this one; implies --compiled)
+  --gateway-b-node BIN also measure gateway B: the same compiled build under this node binary, e.g.
+                       /opt/node24/bin/node (a runtime A/B in one run; implies --compiled)
+  --no-pin             do not pin (default when taskset exists: client + backend on CPU 0, gateways on CPU 1)
+  --keep               keep the temporary directory (manifest, compiled gateways' logs)
+
+Environment: BENCH_QUIET_BUDGET (seconds, default 60) bounds the wait for other processes to quiet
+down before the phases; phases with >10% foreign load are marked. BENCH_GATEWAY_NODE_ARGS: node
+flags of the compiled gateways (e.g. --trace-gc; the output goes to their logs, see --keep).
 `;
 
 // ---------------------------------------------------------------------------------------------
@@ -60,25 +78,13 @@ async function runBackend(): Promise<void> {
 
 async function runGateway(): Promise<void> {
   const { parseConfig } = await import('../gateway/config.js');
-  const { startGateway } = await import('../gateway/process/serve.js');
+  const { startGateway: startInProcess } = await import('../gateway/process/serve.js');
   const { pino } = await import('pino');
   const args = JSON.parse(process.env['GRPC_BENCH_GATEWAY_ARGS'] ?? '[]') as string[];
-  const gw = await startGateway(parseConfig('serve', args, {}), { logger: pino({ level: 'warn' }) });
+  const gw = await startInProcess(parseConfig('serve', args, {}), { logger: pino({ level: 'warn' }) });
   const end = Date.now() + 10_000;
   while (!gw.ready() && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
-  // On the way out: the gateway's own view of the gRPC calls (status codes, retries, timeouts).
-  serveControl({ port: gw.port }, async () => {
-    const text = await gw.metrics.registry.metrics();
-    const totals = new Map<string, number>();
-    for (const line of text.split('\n')) {
-      const m = /^seldon_gateway_(requests|retries|timeouts|unrouted_requests|breaker_rejections)_total\{(.*)\} (\d+)/.exec(line);
-      if (!m || !m[2]!.includes('protocol="grpc"')) continue;
-      const code = /code="(\d+)"/.exec(m[2]!)?.[1];
-      const key = m[1] === 'requests' ? `gRPC status ${code}` : m[1]!.replace('_', ' ');
-      totals.set(key, (totals.get(key) ?? 0) + Number(m[3]));
-    }
-    process.stdout.write(`STATS ${JSON.stringify(Object.fromEntries(totals))}\n`);
-  });
+  serveControl({ port: gw.port, admin: gw.adminPort });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -92,17 +98,29 @@ interface Options {
   rounds: number;
   maxCalls: number;
   compiled: boolean;
+  gatewayNode: string;
+  gatewayBNode: string | undefined;
   pin: boolean;
+  keep: boolean;
 }
 
 function options(argv: readonly string[]): Options {
-  const num = (flag: string, dflt: number, min: number, max: number): number => {
+  const value = (flag: string): string | undefined => {
     const i = argv.indexOf(flag);
-    if (i < 0) return dflt;
-    const v = Number(argv[i + 1]);
+    if (i < 0) return undefined;
+    const v = argv[i + 1];
+    if (v === undefined || v.startsWith('--')) throw new Error(`${flag} needs a value`);
+    return v;
+  };
+  const num = (flag: string, dflt: number, min: number, max: number): number => {
+    const text = value(flag);
+    if (text === undefined) return dflt;
+    const v = Number(text);
     if (!Number.isFinite(v) || v < min || v > max) throw new Error(`${flag} must be a number in ${min}..${max}`);
     return v;
   };
+  const gatewayNode = value('--gateway-node');
+  const gatewayBNode = value('--gateway-b-node');
   return {
     durationS: num('--duration', 10, 1, 120),
     warmupS: num('--warmup', 2, 0, 30),
@@ -110,41 +128,28 @@ function options(argv: readonly string[]): Options {
     connections: num('--connections', 4, 1, 64),
     rounds: num('--rounds', 3, 1, 10),
     maxCalls: num('--max-calls', 2_000_000, 1, 10_000_000),
-    compiled: argv.includes('--compiled'),
+    compiled: argv.includes('--compiled') || gatewayNode !== undefined || gatewayBNode !== undefined,
+    gatewayNode: gatewayNode ?? process.execPath,
+    gatewayBNode,
     pin: !argv.includes('--no-pin') && hasTaskset(),
+    keep: argv.includes('--keep'),
   };
 }
 
-interface Child extends Announced {
-  /** Ask it to exit; resolves with its STATS line, if it printed one (waits at most 5 s). */
-  stopWithStats(): Promise<string | undefined>;
-}
-
-/**
- * Start a child (pinned with taskset when `cpu` is given) and wait for its port: a "READY {port}"
- * line from this script's roles, or the gateway's "listening" log line.
- */
-async function startChild(label: string, command: readonly string[], cpu: number | undefined, env: Record<string, string>): Promise<Child> {
-  let stats: string | undefined;
-  const child = await startAnnounced(label, command, {
+/** Start one of this script's child roles (pinned when `cpu` is given) and wait for its READY line. */
+async function startRole(label: string, role: string, cpu: number | undefined, env: Record<string, string> = {}): Promise<Announced & { admin?: number }> {
+  let admin: number | undefined;
+  const child = await startAnnounced(label, selfCommand(), {
     cpu,
-    env,
-    onLine: (line) => {
-      if (line.startsWith('STATS ')) stats = line.slice(6);
-    },
+    env: { GRPC_BENCH_ROLE: role, ...env },
     port: (line) => {
-      if (line.startsWith('READY ')) return (JSON.parse(line.slice(6)) as { port: number }).port;
-      if (line.includes('seldon-gateway listening')) return (JSON.parse(line) as { port: number }).port;
-      return undefined;
+      if (!line.startsWith('READY ')) return undefined;
+      const info = JSON.parse(line.slice(6)) as { port: number; admin?: number };
+      admin = info.admin;
+      return info.port;
     },
   });
-  return {
-    ...child,
-    async stopWithStats() {
-      await child.stop();
-      return stats;
-    },
-  };
+  return { ...child, ...(admin !== undefined ? { admin } : {}) };
 }
 
 /** This script in a child role, run the way this one runs (under vite-node or compiled). */
@@ -195,18 +200,16 @@ function percentile(sorted: Float64Array, p: number): number {
 }
 
 interface Summary {
-  /** Pooled calls / pooled seconds; the report replaces it with the median of the rounds. */
-  rps: number;
   p50: number;
   p99: number;
+  p999: number;
   max: number;
   calls: number;
   errors: number;
 }
 
-function summarise(results: PhaseResult[]): Summary {
+function summarise(results: readonly PhaseResult[]): Summary {
   const calls = results.reduce((n, r) => n + r.calls, 0);
-  const seconds = results.reduce((n, r) => n + r.seconds, 0);
   const all = new Float64Array(calls);
   let o = 0;
   for (const r of results) {
@@ -214,7 +217,7 @@ function summarise(results: PhaseResult[]): Summary {
     o += r.calls;
   }
   all.sort();
-  return { rps: calls / seconds, p50: percentile(all, 50), p99: percentile(all, 99), max: all.length ? all[all.length - 1]! : NaN, calls, errors: results.reduce((n, r) => n + r.errors, 0) };
+  return { p50: percentile(all, 50), p99: percentile(all, 99), p999: percentile(all, 99.9), max: all.length ? all[all.length - 1]! : NaN, calls, errors: results.reduce((n, r) => n + r.errors, 0) };
 }
 
 function connect(port: number, n: number): SeldonClient[] {
@@ -222,77 +225,177 @@ function connect(port: number, n: number): SeldonClient[] {
   return Array.from({ length: n }, (_, i) => seldonClient(`127.0.0.1:${port}`, { 'grpc.use_local_subchannel_pool': 1, 'grpc.bench_channel': i }));
 }
 
+/** One measured phase with its accounting: CPU per call of each process, foreign load, the gateway's stalls. */
+interface Measured extends PhaseResult {
+  /** µs of CPU per call: the gateway's process tree (null for direct), the backend's, this client's. */
+  gatewayUs: number | null;
+  backendUs: number;
+  clientUs: number;
+  otherPct: number;
+  stalls: RuntimeDelta | null;
+}
+
+interface Target {
+  readonly key: string;
+  readonly label: string;
+  readonly port: number;
+  /** The gateway's process tree; undefined for direct. */
+  readonly pid?: number;
+  /** The gateway's admin port (its /metrics). */
+  readonly admin?: number;
+}
+
+const QUIET_PCT = 10;
+
 async function main(): Promise<void> {
   const opt = options(process.argv.slice(2));
   const dir = mkdtempSync(join(tmpdir(), 'sgw-bench-'));
-  atCleanup(() => rmSync(dir, { recursive: true, force: true }));
-  const children: Child[] = [];
+  atCleanup(() => {
+    if (opt.keep) process.stderr.write(`kept ${dir}\n`);
+    else rmSync(dir, { recursive: true, force: true });
+  });
+  const quiet = new QuietGate(Number(process.env.BENCH_QUIET_BUDGET ?? 60) * 1000, QUIET_PCT);
+  const stops: (() => Promise<void>)[] = [];
   try {
     if (opt.pin) pinSelf(0);
-    const backend = await startChild('backend', selfCommand(), opt.pin ? 0 : undefined, { GRPC_BENCH_ROLE: 'backend' });
-    children.push(backend);
+    const backend = await startRole('backend', 'backend', opt.pin ? 0 : undefined);
+    stops.push(() => backend.stop());
     writeFileSync(
       join(dir, 'bench.yaml'),
       JSON.stringify({ apiVersion: 'machinelearning.seldon.io/v1', kind: 'SeldonDeployment', metadata: { name: 'bench', namespace: 'load' }, spec: { predictors: [{ name: 'default' }] } }),
     );
-    const gwArgs = ['--manifests', dir, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1', '--workers', '1', '--resolve', `bench-default.load:5001=127.0.0.1:${backend.port}`];
-    const entry = fileURLToPath(new URL('../dist/gateway/main.js', import.meta.url));
-    if (opt.compiled && !existsSync(entry)) throw new Error(`--compiled needs ${entry}: run npm run build`);
-    const gateway = opt.compiled
-      ? await startChild('gateway', [process.execPath, entry, 'serve', ...gwArgs, '--log-level', 'info'], opt.pin ? 1 : undefined, {})
-      : await startChild('gateway', selfCommand(), opt.pin ? 1 : undefined, { GRPC_BENCH_ROLE: 'gateway', GRPC_BENCH_GATEWAY_ARGS: JSON.stringify(gwArgs) });
-    children.push(gateway);
-    // CPU seconds (user + system) of the gateway's process tree (a primary and its worker), from /proc.
-    const gatewayCpuSeconds = (): number => treeSeconds(gateway.pid);
+    const upstream = 'bench-default.load:5001';
+    if (opt.compiled && !existsSync(GATEWAY_MAIN)) throw new Error(`--compiled needs ${GATEWAY_MAIN}: run npm run build`);
+    const nodeArgs = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+    const compiled = async (name: string, node: string): Promise<Target> => {
+      const g = await startGateway(name, { log: join(dir, `${name}.log`), ...(opt.pin ? { cpu: 1 } : {}), manifests: dir, upstreams: [upstream], backendPort: backend.port, nodeArgs, node });
+      return { key: name, label: `${name} (node ${nodeVersion(node)})`, port: g.port, pid: g.server.pid, admin: g.admin };
+    };
+    const targets: Target[] = [{ key: 'direct', label: 'direct', port: backend.port }];
+    if (opt.compiled) targets.push(await compiled('gateway', opt.gatewayNode));
+    else {
+      const gwArgs = ['--manifests', dir, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1', '--workers', '1', '--resolve', `${upstream}=127.0.0.1:${backend.port}`];
+      const g = await startRole('gateway', 'gateway', opt.pin ? 1 : undefined, { GRPC_BENCH_GATEWAY_ARGS: JSON.stringify(gwArgs) });
+      stops.push(() => g.stop());
+      targets.push({ key: 'gateway', label: 'gateway (from the sources)', port: g.port, pid: g.pid, ...(g.admin !== undefined ? { admin: g.admin } : {}) });
+    }
+    if (opt.gatewayBNode) targets.push(await compiled('gateway-b', opt.gatewayBNode));
 
     const metadata = new grpc.Metadata();
     metadata.set('seldon', 'bench');
     metadata.set('namespace', 'load');
-    const direct = connect(backend.port, opt.connections);
-    const viaGateway = connect(gateway.port, opt.connections);
-    const results = { direct: [] as PhaseResult[], gateway: [] as PhaseResult[] };
-    let gatewayCpuUs = 0;
-    let gatewayCalls = 0;
-    process.stdout.write(
-      `gRPC unary Predict: ${opt.concurrency} concurrent calls over ${opt.connections} connections, ${opt.rounds} round(s) of ${opt.durationS} s per target, ` +
-        `gateway ${opt.compiled ? 'dist/gateway/main.js' : 'from source (vite-node)'}${opt.pin ? ', client+backend on CPU 0, gateway on CPU 1' : ', not pinned'}\n`,
+    const clients = new Map(targets.map((t) => [t.key, connect(t.port, opt.connections)]));
+    const results = new Map<string, Measured[]>(targets.map((t) => [t.key, []]));
+    log(
+      `gRPC unary Predict: ${opt.concurrency} concurrent calls over ${opt.connections} connections, ${opt.rounds} round(s) of ${opt.durationS} s per target; client ${process.version}; ` +
+        `gateway ${opt.compiled ? `${GATEWAY_MAIN} under ${targets.slice(1).map((t) => t.label).join(' and ')}` : 'from source (vite-node)'}` +
+        `${opt.pin ? '; client+backend on CPU 0, gateways on CPU 1' : '; not pinned'}${nodeArgs.length ? `; gateway node flags ${nodeArgs.join(' ')}` : ''}`,
     );
     for (let round = 1; round <= opt.rounds; round++) {
-      for (const [name, clients] of [
-        ['direct', direct],
-        ['gateway', viaGateway],
-      ] as const) {
-        if (opt.warmupS > 0) await phase(clients, metadata, opt.concurrency, opt.warmupS, opt.maxCalls);
-        const before = gatewayCpuSeconds();
-        const r = await phase(clients, metadata, opt.concurrency, opt.durationS, opt.maxCalls);
-        if (name === 'gateway') {
-          gatewayCpuUs += (gatewayCpuSeconds() - before) * 1e6;
-          gatewayCalls += r.calls;
-        }
-        results[name].push(r);
+      for (const t of targets) {
+        const cs = clients.get(t.key)!;
+        if (opt.warmupS > 0) await phase(cs, metadata, opt.concurrency, opt.warmupS, opt.maxCalls);
+        await quiet.wait();
+        const before = t.admin !== undefined ? runtimeSnapshot(await metricsText(t.admin)) : null;
+        const g0 = t.pid !== undefined ? treeSeconds(t.pid) : 0;
+        const b0 = treeSeconds(backend.pid);
+        const c0 = process.cpuUsage();
+        const m0 = machineTicks();
+        const r = await phase(cs, metadata, opt.concurrency, opt.durationS, opt.maxCalls);
+        const c1 = process.cpuUsage(c0);
+        const n = Math.max(1, r.calls + r.errors);
+        const m: Measured = {
+          ...r,
+          gatewayUs: t.pid !== undefined ? ((treeSeconds(t.pid) - g0) * 1e6) / n : null,
+          backendUs: ((treeSeconds(backend.pid) - b0) * 1e6) / n,
+          clientUs: (c1.user + c1.system) / n,
+          otherPct: foreignPct(m0, machineTicks(), r.seconds),
+          stalls: before && t.admin !== undefined ? runtimeDelta(before, runtimeSnapshot(await metricsText(t.admin))) : null,
+        };
+        results.get(t.key)!.push(m);
         const s = summarise([r]);
-        process.stdout.write(`  round ${round} ${name.padEnd(7)} ${s.rps.toFixed(0).padStart(7)} calls/s  p50 ${s.p50.toFixed(2)} ms  p99 ${s.p99.toFixed(2)} ms  max ${s.max.toFixed(0)} ms  (${s.calls} calls, ${s.errors} errors)\n`);
+        log(
+          `  round ${round} ${t.key.padEnd(9)} ${f0(r.calls / r.seconds).padStart(7)} calls/s  p50 ${s.p50.toFixed(2)} ms  p99 ${s.p99.toFixed(2)} ms  max ${s.max.toFixed(0)} ms  (${s.calls} calls, ${s.errors} errors)  ` +
+            `CPU µs/call: gateway ${f1(m.gatewayUs)}, backend ${f1(m.backendUs)}, client ${f1(m.clientUs)}  other ${f0(m.otherPct)}%` +
+            (m.stalls ? `\n        ${t.key} itself: ${formatRuntimeDelta(m.stalls)}` : ''),
+        );
       }
     }
-    for (const c of [...direct, ...viaGateway]) c.close();
-    const d = summarise(results.direct);
-    const g = summarise(results.gateway);
-    const rps = (r: PhaseResult): number => r.calls / r.seconds;
-    const perRound = results.gateway.map((r, i) => rps(r) / rps(results.direct[i]!));
-    d.rps = median(results.direct.map(rps));
-    g.rps = median(results.gateway.map(rps));
-    const ratio = g.rps / d.rps;
-    process.stdout.write(
-      `\n  target   calls/s (median of rounds)  p50 ms   p99 ms   max ms   calls      errors\n` +
-        `  direct   ${d.rps.toFixed(0).padStart(7)}                     ${d.p50.toFixed(2).padStart(7)}  ${d.p99.toFixed(2).padStart(7)}  ${d.max.toFixed(0).padStart(7)}   ${String(d.calls).padEnd(9)}  ${d.errors}\n` +
-        `  gateway  ${g.rps.toFixed(0).padStart(7)}                     ${g.p50.toFixed(2).padStart(7)}  ${g.p99.toFixed(2).padStart(7)}  ${g.max.toFixed(0).padStart(7)}   ${String(g.calls).padEnd(9)}  ${g.errors}\n\n` +
-        `  throughput ratio gateway/direct: ${ratio.toFixed(2)}x (target >= 0.60x: ${ratio >= 0.6 ? 'met' : 'NOT met'}); per round: ${perRound.map((x) => x.toFixed(2)).join(', ')}\n` +
-        `  gateway CPU per call: ${gatewayCalls ? (gatewayCpuUs / gatewayCalls).toFixed(1) : '?'} µs\n`,
-    );
-    const counters = await gateway.stopWithStats();
-    if (counters) process.stdout.write(`  gateway counters (all phases, warm-up included): ${counters}\n`);
+    for (const cs of clients.values()) for (const c of cs) c.close();
+
+    // ----- Report: medians over the phases no other process disturbed (all of them when every one was).
+    const clean = (xs: Measured[]): Measured[] => {
+      const q = xs.filter((x) => x.otherPct < QUIET_PCT);
+      return q.length ? q : xs;
+    };
+    const med = (xs: Measured[], f: (m: Measured) => number | null): number | null => {
+      const v = clean(xs)
+        .map(f)
+        .filter((x): x is number => x !== null && Number.isFinite(x));
+      return v.length ? median(v) : null;
+    };
+    const rps = (m: Measured): number => m.calls / m.seconds;
+    const direct = results.get('direct')!;
+    const rows = targets.map((t) => {
+      const xs = results.get(t.key)!;
+      const s = summarise(xs);
+      const noisy = xs.every((x) => x.otherPct >= QUIET_PCT) ? '*' : '';
+      const gw = med(xs, (m) => m.gatewayUs);
+      const be = med(xs, (m) => m.backendUs);
+      return [
+        t.label,
+        f0(med(xs, rps)) + noisy,
+        `${s.p50.toFixed(2)} / ${s.p99.toFixed(2)} / ${s.p999.toFixed(2)} / ${s.max.toFixed(0)}`,
+        f1(gw),
+        f1(be),
+        // What the server side spent per call: the backend alone for direct, gateway + backend through it.
+        f1((gw ?? 0) + (be ?? NaN)),
+        f1(med(xs, (m) => m.clientUs)),
+        String(s.calls),
+        String(s.errors),
+        `${f0(median(xs.map((x) => x.otherPct)))}/${f0(Math.max(...xs.map((x) => x.otherPct)))}`,
+      ];
+    });
+    log('');
+    log(`## Results (median of ${opt.rounds} rounds over the phases with < ${QUIET_PCT}% foreign load, * = all disturbed; latencies pooled)`);
+    log('');
+    log(table(['target', 'calls/s', 'p50 / p99 / p99.9 / max ms', 'gateway CPU µs/call', 'backend CPU µs/call', 'server side µs/call', 'client CPU µs/call', 'calls', 'errors', 'other load % med/max'], rows));
+    log('');
+    const ratioRows: string[][] = [];
+    const pairs: [string, string][] = [];
+    for (const t of targets.slice(1)) pairs.push([t.key, 'direct']);
+    if (results.has('gateway-b')) pairs.push(['gateway-b', 'gateway']);
+    for (const [a, b] of pairs) {
+      const xa = results.get(a)!;
+      const xb = results.get(b)!;
+      const ratio = (med(xa, rps) ?? NaN) / (med(xb, rps) ?? NaN);
+      const perRound = xa.map((x, i) => rps(x) / rps(xb[i]!));
+      const cpu = b === 'direct' ? '–' : `${((med(xa, (m) => m.gatewayUs) ?? NaN) / (med(xb, (m) => m.gatewayUs) ?? NaN)).toFixed(2)}x`;
+      ratioRows.push([`${a} / ${b}`, `${ratio.toFixed(2)}x`, perRound.map((x) => x.toFixed(2)).join(', '), cpu]);
+    }
+    log(table(['', 'calls/s (medians)', 'per round', 'gateway CPU/call'], ratioRows));
+    const gwRatio = (med(results.get('gateway')!, rps) ?? NaN) / (med(direct, rps) ?? NaN);
+    log('');
+    log(`throughput ratio gateway/direct: ${gwRatio.toFixed(2)}x (target >= 0.60x: ${gwRatio >= 0.6 ? 'met' : 'NOT met'})`);
+
+    // ----- The gateways' own counters (status codes) and stalls over the rounds.
+    for (const t of targets) {
+      if (t.admin === undefined) continue;
+      const text = await metricsText(t.admin);
+      const totals = new Map<string, number>();
+      for (const line of text.split('\n')) {
+        const mm = /^seldon_gateway_(requests|retries|timeouts|unrouted_requests|breaker_rejections)_total\{(.*)\} (\d+)/.exec(line);
+        if (!mm || !mm[2]!.includes('protocol="grpc"')) continue;
+        const code = /code="(\d+)"/.exec(mm[2]!)?.[1];
+        const key = mm[1] === 'requests' ? `gRPC status ${code}` : mm[1]!.replace('_', ' ');
+        totals.set(key, (totals.get(key) ?? 0) + Number(mm[3]));
+      }
+      log(`${t.key} counters (all phases, warm-up included): ${JSON.stringify(Object.fromEntries(totals))}`);
+    }
+    const disturbed = [...results.values()].flat().filter((x) => x.otherPct >= QUIET_PCT).length;
+    if (disturbed) log(`note: ${disturbed} of ${[...results.values()].flat().length} phases ran with ≥ ${QUIET_PCT}% foreign load (other processes on the machine): compare within one run only`);
   } finally {
-    for (const c of children) await c.stop();
+    for (const stop of stops) await stop();
   }
 }
 

@@ -8,17 +8,25 @@
  *            is a 90/10 canary with a header route beside it (requests carry no matching header,
  *            so every one checks the header rule and makes a weighted pick)
  *   gw+shadow the gateway on a deployment whose predictor is mirrored 100% to a shadow
- *   gateway B optional second gateway (other build or node flags): an A/B test in one run
+ *   gateway B optional second gateway (other build, node flags or node binary): an A/B test in one run
  *
- * Per target and round: requests/s at 16 and 64 connections (closed loop: wrk, or autocannon when
- * wrk is absent), and p50/p99 latency at a fixed 2,000 req/s (open loop, load/lib/rate-generator.ts);
- * for each, the CPU time (utime+stime from /proc, whole process tree) the proxy and the backend spent
- * per completed request. Rounds interleave the targets; the table shows medians. The load generator
- * runs on one core, the servers on the other (see --help for the arrangement). Other processes'
- * load is measured per run; disturbed runs are left out of the medians when undisturbed ones exist.
- * load/README.md ("REST benchmark") has the method, a measured table and how to read it.
+ * Two presets (--preset): `nginx-backend` (the default) loads an nginx `return 200` backend at 16
+ * and 64 connections, then at a fixed 2,000 req/s; `issue15` loads a node:http backend (sharing the
+ * proxy's core) with wrk at 64 connections, then at fixed rates of a quarter and a half of the
+ * gateway's own saturation throughput measured in the same run (--rate-fraction).
  *
- *   npm run build && npx vite-node load/rest-bench.ts [--rounds 3] [--duration 3] [--profile 8]
+ * Per target and round: requests/s (closed loop: wrk, or autocannon when wrk is absent), then
+ * p50/p99/p99.9 latency at each fixed rate (open loop, load/lib/rate-generator.ts); for each, the
+ * CPU time (utime+stime from /proc, whole process tree) the proxy and the backend spent per
+ * completed request, and for the gateways the stalls they counted in themselves (event-loop delay
+ * and GC pauses from their /metrics, lib/runtime-stats.ts). Rounds interleave the targets; the
+ * tables show medians. The load generator runs on one core, the servers on the other (see --help).
+ * Other processes' load is measured per run; disturbed runs are left out of the medians when
+ * undisturbed ones exist. load/README.md ("REST benchmark") has the method, results and how to
+ * read them.
+ *
+ *   npm run build && npx vite-node load/rest-bench.ts [--preset issue15] [--rounds 3] [--profile 8]
+ *   npx vite-node load/rest-bench.ts --preset issue15 --gateway-b-node /opt/node24/bin/node   # Node 20 vs 24
  *
  * This file composes the pieces in load/lib/: children (processes, pinning, cleanup), nginx,
  * bench-table and gateway (the targets), closed-loop and fixed-rate (the load), measure and proc
@@ -37,14 +45,15 @@ import { generateManifests, HEADER_SDEP, MEASURED, NS, predictionPath, SHADOWED 
 import { atCleanup, nodeScript, pinSelf, ROOT, runMain, startServer, waitFor, which, type Spawned } from './lib/children.js';
 import { ClosedLoop } from './lib/closed-loop.js';
 import { fixedRate } from './lib/fixed-rate.js';
-import { buildInfo, GATEWAY_MAIN, metricsText, restUpstreams, startGateway, type Gateway } from './lib/gateway.js';
+import { buildInfo, GATEWAY_MAIN, metricsText, nodeVersion, restUpstreams, startGateway, type Gateway } from './lib/gateway.js';
 import { freePort, postStatus } from './lib/http.js';
 import { measure, type Sample, type Target } from './lib/measure.js';
 import { backendConf, nginxBinary, proxyConf, startNginx } from './lib/nginx.js';
 import { CLK_TCK } from './lib/proc.js';
 import { profileGateway } from './lib/profile.js';
 import { QuietGate } from './lib/quiet.js';
-import { log } from './lib/report.js';
+import { f0, log, median } from './lib/report.js';
+import { formatRuntimeDelta, runtimeDelta, runtimeSnapshot, type RuntimeDelta } from './lib/runtime-stats.js';
 import { closedLine, gatewayCounters, printNoiseNotes, printTables, rateLine } from './lib/rest-report.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -52,9 +61,17 @@ import { closedLine, gatewayCounters, printNoiseNotes, printTables, rateLine } f
 
 const HELP = `Usage: npx vite-node load/rest-bench.ts [options]
 
+  --preset NAME        nginx-backend (default): nginx return-200 backend, wrk at 16 and 64
+                       connections, fixed 2,000 req/s, targets direct,nginx,stock,gateway,shadow;
+                       issue15: node:http backend on the proxy's core, wrk at 64 connections, fixed
+                       rates at 0.25 and 0.5 of the gateway's saturation, 8 s each, targets
+                       direct,nginx,gateway (BENCH_PRESET). Options below override the preset's.
   --rounds N           interleaved rounds; medians are reported (env BENCH_ROUNDS, default 3)
   --duration S         seconds per closed-loop run (BENCH_DURATION, default 3)
-  --rate R             fixed rate of the latency runs, req/s (BENCH_RATE, default 2000)
+  --rate LIST          fixed rates of the latency runs, req/s (BENCH_RATE, default 2000)
+  --rate-fraction LIST fixed rates as fractions of the gateway's saturation req/s (median at the
+                       highest --conns, measured first in the same run), e.g. 0.25,0.5; replaces
+                       --rate (BENCH_RATE_FRACTION)
   --rate-duration S    seconds per latency run, after a 1 s warm-up (BENCH_RATE_DURATION, default 4)
   --conns LIST         closed-loop connection counts (BENCH_CONNS, default 16,64)
   --deployments N      SeldonDeployments in the gateway's table (BENCH_DEPLOYMENTS, default 1000)
@@ -66,10 +83,14 @@ const HELP = `Usage: npx vite-node load/rest-bench.ts [options]
   --autocannon         use autocannon even when wrk is installed
   --profile S          after the table, profile the gateway under S seconds of load (--cpu-prof)
                        and print its self time by function (BENCH_PROFILE, default off)
+  --gateway-node BIN   the node binary that runs the gateway (BENCH_GATEWAY_NODE, default: this one)
   --gateway-b-main F   also measure a second gateway from this main.js (another build), interleaved
   --gateway-b-node-args "FLAGS"
                        node flags of that second gateway (same build unless --gateway-b-main), e.g.
                        "--max-semi-space-size=64" (env BENCH_GATEWAY_B_MAIN / BENCH_GATEWAY_B_NODE_ARGS)
+  --gateway-b-node BIN the node binary of that second gateway (same build and flags unless the
+                       options above say otherwise), e.g. /opt/node24/bin/node: a runtime A/B
+                       (BENCH_GATEWAY_B_NODE)
   --build              run 'npm run build' first
   --keep               keep the temporary directory (configs, logs, manifests)
 
@@ -98,6 +119,10 @@ const { values: argv } = parseArgs({
     build: { type: 'boolean' },
     'gateway-b-main': { type: 'string' },
     'gateway-b-node-args': { type: 'string' },
+    'gateway-b-node': { type: 'string' },
+    'gateway-node': { type: 'string' },
+    preset: { type: 'string' },
+    'rate-fraction': { type: 'string' },
     keep: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   },
@@ -108,38 +133,77 @@ if (argv.help) {
   process.exit(0);
 }
 
+/** What a preset sets; every one of them can be overridden by its option or environment variable. */
+interface Preset {
+  readonly nodeBackend: boolean;
+  readonly conns: string;
+  /** Fixed rates (req/s), or '' when `rateFraction` sets them. */
+  readonly rate: string;
+  readonly rateFraction: string;
+  readonly rateDuration: number;
+  readonly targets: string;
+}
+const PRESETS: Readonly<Record<string, Preset>> = {
+  'nginx-backend': { nodeBackend: false, conns: '16,64', rate: '2000', rateFraction: '', rateDuration: 4, targets: 'direct,nginx,stock,gateway,shadow' },
+  // Issue 15's arrangement: a node:http backend sharing the proxy's core, the load generator on
+  // core 0, wrk at 64 connections, then open-loop rates relative to the gateway's own saturation.
+  issue15: { nodeBackend: true, conns: '64', rate: '', rateFraction: '0.25,0.5', rateDuration: 8, targets: 'direct,nginx,gateway' },
+};
+const PRESET_NAME = argv.preset ?? process.env.BENCH_PRESET ?? 'nginx-backend';
+const PRESET = PRESETS[PRESET_NAME];
+if (!PRESET) throw new Error(`unknown --preset ${PRESET_NAME}: one of ${Object.keys(PRESETS).join(', ')}`);
+
 const opt = (flag: string | undefined, env: string, dflt: string): string => flag ?? process.env[env] ?? dflt;
 const num = (flag: string | undefined, env: string, dflt: number): number => {
   const v = Number(opt(flag, env, String(dflt)));
   if (!Number.isFinite(v) || v < 0) throw new Error(`bad number for ${env}: ${String(flag ?? process.env[env])}`);
   return v;
 };
+const list = (text: string, env: string, ok: (n: number) => boolean): number[] =>
+  text
+    .split(',')
+    .filter((x) => x.trim())
+    .map((x) => {
+      const v = Number(x);
+      if (!Number.isFinite(v) || !ok(v)) throw new Error(`bad value ${x} in ${env}`);
+      return v;
+    });
 const ROUNDS = Math.max(1, Math.floor(num(argv.rounds, 'BENCH_ROUNDS', 3)));
 const DURATION_S = Math.max(1, num(argv.duration, 'BENCH_DURATION', 3));
-const RATE = Math.max(1, num(argv.rate, 'BENCH_RATE', 2000));
-const RATE_DURATION_S = Math.max(1, num(argv['rate-duration'], 'BENCH_RATE_DURATION', 4));
-const CONNS = opt(argv.conns, 'BENCH_CONNS', '16,64')
-  .split(',')
-  .map((s) => Math.floor(Number(s)))
-  .filter((n) => n > 0 && n <= 1024);
+/** An explicit --rate replaces the preset's fractions, and --rate-fraction the preset's rates. */
+const RATE_FRACTIONS = list(
+  argv['rate-fraction'] ?? process.env.BENCH_RATE_FRACTION ?? (argv.rate ?? process.env.BENCH_RATE ? '' : PRESET.rateFraction),
+  'BENCH_RATE_FRACTION',
+  (v) => v > 0 && v <= 2,
+);
+const FIXED_RATES = RATE_FRACTIONS.length ? [] : list(opt(argv.rate, 'BENCH_RATE', PRESET.rate || '2000'), 'BENCH_RATE', (v) => v >= 1).map(Math.round);
+const RATE_DURATION_S = Math.max(1, num(argv['rate-duration'], 'BENCH_RATE_DURATION', PRESET.rateDuration));
+const CONNS = list(opt(argv.conns, 'BENCH_CONNS', PRESET.conns), 'BENCH_CONNS', (n) => n > 0 && n <= 1024).map(Math.floor);
 const DEPLOYMENTS = Math.max(3, Math.floor(num(argv.deployments, 'BENCH_DEPLOYMENTS', 1000)));
 const LOAD_CPU = Math.floor(num(argv['load-cpu'], 'BENCH_LOAD_CPU', 0));
 const SERVER_CPU = Math.floor(num(argv['server-cpu'], 'BENCH_SERVER_CPU', 1));
 const BACKEND_CPU = Math.floor(num(argv['backend-cpu'], 'BENCH_BACKEND_CPU', SERVER_CPU));
 const PROFILE_S = num(argv.profile, 'BENCH_PROFILE', 0);
-const TARGETS = new Set(opt(argv.targets, 'BENCH_TARGETS', 'direct,nginx,stock,gateway,shadow').split(','));
+const TARGETS = new Set(opt(argv.targets, 'BENCH_TARGETS', PRESET.targets).split(','));
+const NODE_BACKEND = argv['node-backend'] ?? PRESET.nodeBackend;
+if (RATE_FRACTIONS.length && !TARGETS.has('gateway')) throw new Error('--rate-fraction is relative to the gateway\'s saturation: the targets must include gateway');
 const WARMUP_S = 2;
 /** Extra node flags for the gateway (experiments: --max-semi-space-size=64, --trace-gc, ...). */
 const GATEWAY_NODE_ARGS = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+/** The node binary of the gateway (A). */
+const GATEWAY_NODE = argv['gateway-node'] ?? process.env.BENCH_GATEWAY_NODE ?? process.execPath;
 const RATE_WARMUP_MS = 1000;
 
 /** An optional second gateway measured beside the first (same table, backend and rounds). */
-const GATEWAY_B = ((): { main: string; nodeArgs: string[]; label: string } | null => {
+const GATEWAY_B = ((): { main: string; nodeArgs: string[]; node: string; label: string } | null => {
   const mainB = argv['gateway-b-main'] ?? process.env.BENCH_GATEWAY_B_MAIN;
   const argsB = argv['gateway-b-node-args'] ?? process.env.BENCH_GATEWAY_B_NODE_ARGS;
-  if (!mainB && argsB === undefined) return null;
-  const nodeArgs = (argsB ?? '').split(/\s+/).filter(Boolean);
-  return { main: mainB ?? GATEWAY_MAIN, nodeArgs, label: [mainB ? mainB : 'same build', nodeArgs.length ? nodeArgs.join(' ') : ''].filter(Boolean).join(', ') };
+  const nodeB = argv['gateway-b-node'] ?? process.env.BENCH_GATEWAY_B_NODE;
+  if (!mainB && argsB === undefined && !nodeB) return null;
+  const nodeArgs = argsB === undefined ? GATEWAY_NODE_ARGS : argsB.split(/\s+/).filter(Boolean);
+  const node = nodeB ?? GATEWAY_NODE;
+  const label = [mainB ? mainB : 'same build', nodeB ? `node ${nodeVersion(node)}` : '', argsB !== undefined && nodeArgs.length ? nodeArgs.join(' ') : ''].filter(Boolean).join(', ');
+  return { main: mainB ?? GATEWAY_MAIN, nodeArgs, node, label };
 })();
 /** Runs with this much foreign load (% of the machine) count as disturbed. */
 const QUIET_PCT = 10;
@@ -166,7 +230,7 @@ async function main(): Promise<void> {
   const loop = new ClosedLoop(wrk, LOAD_CPU, BODY, tmp);
   if (!wrk) notes.push('wrk not installed (apt-get install -y wrk): closed-loop runs use autocannon, a node process that may saturate its core before nginx does.');
   if (!nginx) notes.push('nginx not installed (apt-get install -y nginx): no nginx row and no "vs nginx" ratio; the backend is the node:http one.');
-  const useNginxBackend = !!nginx && !argv['node-backend'];
+  const useNginxBackend = !!nginx && !NODE_BACKEND;
 
   const cores = cpus().length;
   if (Math.max(LOAD_CPU, SERVER_CPU, BACKEND_CPU) >= cores) throw new Error(`only ${cores} cores: --load-cpu/--server-cpu/--backend-cpu must be < ${cores}`);
@@ -207,8 +271,10 @@ async function main(): Promise<void> {
   let gateway: Gateway | null = null;
   let upstreams: string[] = [];
   let tableNote = '';
-  const launchGateway = (name: string, port: number, extraNodeArgs: string[] = [], main = GATEWAY_MAIN, nodeArgs = GATEWAY_NODE_ARGS): Promise<Gateway> =>
-    startGateway(name, { log: join(tmp, `${name}.log`), cpu: SERVER_CPU, manifests, upstreams, backendPort: port, nodeArgs: [...nodeArgs, ...extraNodeArgs], main });
+  const launchGateway = (name: string, port: number, extraNodeArgs: string[] = [], main = GATEWAY_MAIN, nodeArgs = GATEWAY_NODE_ARGS, node = GATEWAY_NODE): Promise<Gateway> =>
+    startGateway(name, { log: join(tmp, `${name}.log`), cpu: SERVER_CPU, manifests, upstreams, backendPort: port, nodeArgs: [...nodeArgs, ...extraNodeArgs], main, node });
+  /** The gateways by target key, for their /metrics. */
+  const gateways = new Map<string, Gateway>();
   if (TARGETS.has('gateway') || TARGETS.has('shadow') || PROFILE_S > 0) {
     const count = generateManifests(manifests, DEPLOYMENTS);
     const t = restUpstreams(manifests);
@@ -229,11 +295,14 @@ async function main(): Promise<void> {
       const status = await postStatus(url(gateway.port, path), BODY, headers);
       if (status !== 200) throw new Error(`gateway answered ${status} for the ${what} deployment (${path}):\n${gateway.server.output().slice(-3000)}`);
     }
-    if (TARGETS.has('gateway')) targets.push({ key: 'gateway', label: 'gateway (90/10 canary + header rule)', url: url(gateway.port), proxyPid: gateway.server.pid });
+    const nodeNote = GATEWAY_B && GATEWAY_B.node !== GATEWAY_NODE ? `, node ${nodeVersion(GATEWAY_NODE)}` : '';
+    if (TARGETS.has('gateway')) targets.push({ key: 'gateway', label: `gateway (90/10 canary + header rule${nodeNote})`, url: url(gateway.port), proxyPid: gateway.server.pid });
+    gateways.set('gateway', gateway);
     if (TARGETS.has('shadow')) targets.push({ key: 'shadow', label: 'gateway, 100% shadow', url: url(gateway.port, predictionPath(SHADOWED)), proxyPid: gateway.server.pid });
     if (GATEWAY_B) {
       // A second gateway, same table and backend, other build and/or node flags: an A/B in one run.
-      const b = await launchGateway('gateway-b', backendPort, [], GATEWAY_B.main, GATEWAY_B.nodeArgs);
+      const b = await launchGateway('gateway-b', backendPort, [], GATEWAY_B.main, GATEWAY_B.nodeArgs, GATEWAY_B.node);
+      gateways.set('gateway-b', b);
       const status = await postStatus(url(b.port), BODY);
       if (status !== 200) throw new Error(`gateway B answered ${status}:\n${b.server.output().slice(-3000)}`);
       targets.push({ key: 'gateway-b', label: `gateway B (${GATEWAY_B.label})`, url: url(b.port), proxyPid: b.server.pid });
@@ -246,80 +315,113 @@ async function main(): Promise<void> {
       ? `load generator on core ${LOAD_CPU}; proxy under test AND backend on core ${SERVER_CPU} (the proxy→backend hop is a same-core wake-up, and the load core stays the load generator's alone; requests/s is therefore the proxy's and the backend's cost together: see the backend µs/req column)`
       : `load generator on core ${LOAD_CPU}; proxy under test on core ${SERVER_CPU}; backend on core ${BACKEND_CPU}`;
   log(`# rest-bench ${new Date().toISOString()}  node ${process.version}, ${cores} cores, CLK_TCK ${CLK_TCK}`);
-  log(`closed loop: ${wrk ? 'wrk -t1' : 'autocannon'}, ${DURATION_S}s per run at ${CONNS.join(' and ')} connections; fixed rate: ${RATE} req/s open loop for ${RATE_DURATION_S}s (after ${RATE_WARMUP_MS / 1000}s warm-up), 32 connections, ≤256 in flight; ${ROUNDS} interleaved rounds, medians`);
+  const rateText = RATE_FRACTIONS.length ? `${RATE_FRACTIONS.join(' and ')} of the gateway's saturation req/s @${Math.max(...CONNS)}` : `${FIXED_RATES.join(' and ')} req/s`;
+  log(`preset: ${PRESET_NAME}`);
+  log(
+    `closed loop: ${wrk ? 'wrk -t1' : 'autocannon'}, ${DURATION_S}s per run at ${CONNS.join(' and ')} connections; then fixed rate: ${rateText}, open loop for ${RATE_DURATION_S}s (after ${RATE_WARMUP_MS / 1000}s warm-up), 32 connections, ≤256 in flight; ${ROUNDS} interleaved rounds of each, medians`,
+  );
   log(`pinning: ${arrangement}`);
   log(`gateway build: ${buildInfo(GATEWAY_MAIN)}${GATEWAY_B && GATEWAY_B.main !== GATEWAY_MAIN ? `; gateway B: ${buildInfo(GATEWAY_B.main)}` : ''}`);
-  log(`backend: ${useNginxBackend ? 'nginx 1 worker, return 200' : 'node:http'} with a ${BACKEND_BODY.length}-byte JSON body; request: POST ${BODY.length}-byte JSON`);
+  log(`gateway node: ${GATEWAY_NODE} ${nodeVersion(GATEWAY_NODE)}${GATEWAY_B ? `; gateway B node: ${GATEWAY_B.node} ${nodeVersion(GATEWAY_B.node)}${GATEWAY_B.nodeArgs.length ? `, flags ${GATEWAY_B.nodeArgs.join(' ')}` : ''}` : ''}`);
+  log(`backend: ${useNginxBackend ? 'nginx 1 worker, return 200' : `node:http (${process.version})`} with a ${BACKEND_BODY.length}-byte JSON body; request: POST ${BODY.length}-byte JSON`);
   if (tableNote) log(tableNote);
   if (GATEWAY_NODE_ARGS.length) log(`gateway node flags: ${GATEWAY_NODE_ARGS.join(' ')}`);
   for (const n of notes) log(`note: ${n}`);
   log('');
 
-  // ----- The rounds. Warm-up first: JIT, connection pools.
+  // ----- Warm-up first: JIT, connection pools.
   for (const t of targets) await loop.run(t.url, Math.max(...CONNS), WARMUP_S);
 
   const closed = new Map<string, Sample[]>(); // key `${target}@${conns}`
-  const fixed = new Map<string, Sample[]>();
-  const push = (m: Map<string, Sample[]>, k: string, v: Sample): void => void m.set(k, [...(m.get(k) ?? []), v]);
+  const fixed = new Map<string, Sample[]>(); // key `${target}@${rate}`
+  const stalls = new Map<string, RuntimeDelta[]>(); // same keys, gateways only
+  const push = <T>(m: Map<string, T[]>, k: string, v: T): void => void m.set(k, [...(m.get(k) ?? []), v]);
   const metrics0 = gateway ? await metricsText(gateway.admin) : '';
+  const orderOf = (round: number): Target[] => targets.map((_, i) => targets[(i + round) % targets.length]!);
 
+  // ----- Closed loop: every round, every connection count, every target.
   for (let round = 0; round < ROUNDS; round++) {
-    const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
     for (const conns of CONNS) {
-      for (const t of order) {
+      for (const t of orderOf(round)) {
         const m = await measure(t, backend.pid, QUIET, () => loop.run(t.url, conns, DURATION_S), (r) => r.completed);
         const s: Sample = { ...m.result, proxyUsPerReq: m.proxyUsPerReq, backendUsPerReq: m.backendUsPerReq, otherPct: m.otherPct, stealPct: m.stealPct, perReq: m.perReq };
         push(closed, `${t.key}@${conns}`, s);
         log(closedLine(round + 1, conns, t.key, s));
       }
     }
-    for (const t of order) {
-      if (t.key === 'shadow') continue;
-      const config = {
-        url: t.url,
-        method: 'POST' as const,
-        body: BODY,
-        headers: { 'content-type': 'application/json' },
-        rate: RATE,
-        durationMs: RATE_DURATION_S * 1000,
-        warmupMs: RATE_WARMUP_MS,
-        connections: 32,
-        maxInFlight: 256,
-        timeoutMs: 5000,
-      };
-      const m = await measure(t, backend.pid, QUIET, () => fixedRate(config, LOAD_CPU), (r) => r.completedTotal);
-      const rr = m.result;
-      const s: Sample = {
-        rps: rr.achievedRate,
-        completed: rr.completed,
-        proxyUsPerReq: m.proxyUsPerReq,
-        backendUsPerReq: m.backendUsPerReq,
-        non2xx: rr.non2xx,
-        socketErrors: rr.errors,
-        errorDetail: Object.entries(rr.errorCodes)
-          .map(([k, v]) => `${k} ${v}`)
-          .join(', '),
-        p50us: rr.latencyUs.p50,
-        p99us: rr.latencyUs.p99,
-        otherPct: m.otherPct,
-        stealPct: m.stealPct,
-        perReq: m.perReq,
-      };
-      push(fixed, t.key, s);
-      log(rateLine(round + 1, RATE, t.key, rr, s));
+  }
+
+  // ----- The fixed rates: given, or fractions of the gateway's saturation just measured.
+  let rates = FIXED_RATES;
+  let rateNote = '';
+  if (RATE_FRACTIONS.length) {
+    const sat = closed.get(`gateway@${Math.max(...CONNS)}`) ?? [];
+    const quiet = sat.filter((x) => x.otherPct < QUIET_PCT);
+    const saturation = median((quiet.length ? quiet : sat).map((x) => x.rps));
+    if (!Number.isFinite(saturation) || saturation < 10) throw new Error(`no gateway saturation to take fractions of (median ${saturation} req/s)`);
+    rates = RATE_FRACTIONS.map((f) => Math.max(1, Math.round(f * saturation)));
+    rateNote = `${RATE_FRACTIONS.map((f, i) => `${f} x ${f0(saturation)} = ${f0(rates[i])} req/s`).join(', ')} (the gateway's median saturation at ${Math.max(...CONNS)} connections in this run${quiet.length ? '' : ', from disturbed runs'})`;
+    log(`\nfixed rates: ${rateNote}`);
+  }
+
+  // ----- Open loop: every round, every rate, every target (a shadow's latency is its primary's).
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const rate of rates) {
+      for (const t of orderOf(round)) {
+        if (t.key === 'shadow') continue;
+        const config = {
+          url: t.url,
+          method: 'POST' as const,
+          body: BODY,
+          headers: { 'content-type': 'application/json' },
+          rate,
+          durationMs: RATE_DURATION_S * 1000,
+          warmupMs: RATE_WARMUP_MS,
+          connections: 32,
+          maxInFlight: 256,
+          timeoutMs: 5000,
+        };
+        const gw = gateways.get(t.key);
+        const before = gw ? runtimeSnapshot(await metricsText(gw.admin)) : null;
+        const m = await measure(t, backend.pid, QUIET, () => fixedRate(config, LOAD_CPU), (r) => r.completedTotal);
+        // The warm-up second is in this window too: the gateway's count covers the whole run.
+        const stall = gw && before ? runtimeDelta(before, runtimeSnapshot(await metricsText(gw.admin))) : null;
+        const rr = m.result;
+        const s: Sample = {
+          rps: rr.achievedRate,
+          completed: rr.completed,
+          proxyUsPerReq: m.proxyUsPerReq,
+          backendUsPerReq: m.backendUsPerReq,
+          non2xx: rr.non2xx,
+          socketErrors: rr.errors,
+          errorDetail: Object.entries(rr.errorCodes)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', '),
+          p50us: rr.latencyUs.p50,
+          p99us: rr.latencyUs.p99,
+          p999us: rr.latencyUs.p999,
+          otherPct: m.otherPct,
+          stealPct: m.stealPct,
+          perReq: m.perReq,
+        };
+        push(fixed, `${t.key}@${rate}`, s);
+        if (stall) push(stalls, `${t.key}@${rate}`, stall);
+        log(rateLine(round + 1, rate, t.key, rr, s) + (stall ? `\n        ${t.key} itself: ${formatRuntimeDelta(stall)}` : ''));
+      }
     }
   }
 
   // ----- The report.
-  const runs = { targets, conns: CONNS, rate: RATE, rounds: ROUNDS, quietPct: QUIET_PCT, closed, fixed };
+  const runs = { targets, conns: CONNS, rate: rates[0]!, rates, rateNote, rounds: ROUNDS, quietPct: QUIET_PCT, closed, fixed, stalls };
   printTables(runs);
   if (gateway) {
     log('');
     log(gatewayCounters(metrics0, await metricsText(gateway.admin)));
+    // Its log at warn and above (the access log, on by default, and --trace-gc lines left out).
     const warnings = gateway.server
       .output()
       .split('\n')
-      .filter((l) => l.trim());
+      .filter((l) => l.trim() && !l.includes('"msg":"access"') && !/^\[\d+:0x[0-9a-f]+\]/.test(l));
     if (warnings.length) log(`gateway log (${warnings.length} lines at warn+), first: ${warnings.slice(0, 3).join(' | ').slice(0, 600)}`);
   }
   printNoiseNotes(runs);

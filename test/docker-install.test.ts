@@ -5,9 +5,9 @@
  * This catches a runtime import of a devDependency, and a Dockerfile that drifts from it.
  * It installs from the npm registry once (generous timeout).
  *
- * The install runs with the npm of the image's Node line (node:20 ships npm 10), not this
- * machine's: npm 11 rejects package-lock.json here because the registry this workplace reaches
- * lacks rollup's other-platform binaries, so they are absent from the lock (npm/cli#9846).
+ * The install runs with the npm of the image's Node line (node:24 ships npm 11), not this
+ * machine's, whichever Node runs the suite. The Dockerfile's Node line is also the one CI tests
+ * (.ci/run installs that Node): checked below, so the two cannot drift apart.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -19,8 +19,11 @@ import { seldonDeployment, startFakeKubeApi, until, writeKubeconfig, type FakeKu
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');
-/** The npm release bundled with the Dockerfile's base image (Node 20 → npm 10). */
-const IMAGE_NPM = 'npm@10';
+/** The npm release bundled with the Dockerfile's base image (Node 24 → npm 11). */
+const IMAGE_NPM = 'npm@11';
+/** The Node major of the base image, and the exact version CI runs the suite on. */
+const IMAGE_NODE_MAJOR = 24;
+const ciNodeVersion = /^NODE_VERSION=(\d+)\.(\d+)\.(\d+)$/m.exec(readFileSync(join(root, '.ci', 'run'), 'utf8'));
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
 
 /** The Dockerfile's stages: name (or index) → its lines. */
@@ -49,7 +52,12 @@ describe('Dockerfile', () => {
     expect(depsStage.lines.some((l) => /npm ci .*--omit=dev/.test(l))).toBe(true);
     expect(copies.some((l) => l.includes('dist'))).toBe(true);
     // The install below uses the npm of this Node line; a new base image needs IMAGE_NPM updated.
-    expect(dockerfile).toMatch(/^ARG NODE_IMAGE=node:20[-.]/m);
+    expect(dockerfile).toMatch(new RegExp(`^ARG NODE_IMAGE=node:${IMAGE_NODE_MAJOR}[-.]`, 'm'));
+  });
+
+  it('ships the Node line CI tests: the base image and .ci/run name the same major', () => {
+    expect(ciNodeVersion, '.ci/run sets NODE_VERSION=<major>.<minor>.<patch>').not.toBeNull();
+    expect(Number(ciNodeVersion![1])).toBe(IMAGE_NODE_MAJOR);
   });
 
   it('the build stage copies every source folder the build compiles', () => {

@@ -186,22 +186,28 @@ describe('gRPC routing on the shared port', () => {
     expect(out.filter((x) => x === 'rest')).toHaveLength(50);
   });
 
-  it('answers non-gRPC HTTP/2 requests with the REST 404 JSON', async () => {
+  it('non-gRPC HTTP/2 requests are REST (served as over HTTP/1.1; no route: the REST 404 JSON)', async () => {
     const session = http2.connect(gw.url);
     session.on('error', () => undefined);
-    const req = session.request({ ':method': 'POST', ':path': '/seldon/a/iris/api/v1.0/predictions', 'content-type': 'application/json' });
-    req.end('{}');
-    const [headers] = (await once(req, 'response')) as [http2.IncomingHttpHeaders];
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (d: string) => (body += d));
-    await once(req, 'end');
+    const send = async (path: string): Promise<[http2.IncomingHttpHeaders, string]> => {
+      const req = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/json' });
+      req.end('{}');
+      const [headers] = (await once(req, 'response')) as [http2.IncomingHttpHeaders];
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('data', (d: string) => (body += d));
+      await once(req, 'end');
+      return [headers, body];
+    };
+    const [served] = await send('/seldon/a/iris/api/v1.0/predictions');
+    const [headers, body] = await send('/seldon/a/nope/api/v1.0/predictions');
     session.close();
+    expect(served[':status']).toBe(200);
     expect(headers[':status']).toBe(404);
     expect(headers['content-type']).toBe('application/json');
     const parsed = JSON.parse(body) as { status: { code: number; reason: string; status: string; info: string } };
     expect(parsed.status).toMatchObject({ code: 404, reason: 'NO_ROUTE', status: 'FAILURE' });
-    expect(parsed.status.info).toContain('/seldon/a/iris/api/v1.0/predictions');
+    expect(parsed.status.info).toContain('/seldon/a/nope/api/v1.0/predictions');
   });
 
   it('a malformed :path is INTERNAL (BAD_REQUEST), trailers-only', async () => {

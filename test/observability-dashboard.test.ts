@@ -1,5 +1,5 @@
 /**
- * deploy/grafana-dashboard.json: it parses, it is a well-formed Grafana dashboard, every PromQL
+ * deploy/kustomize/components/dashboard/grafana-dashboard.json: it parses, it is a well-formed Grafana dashboard, every PromQL
  * expression names only metrics the gateway registers (and only their labels), and every gateway
  * metric is on it.
  */
@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { GatewayMetrics } from '../gateway/observe/metrics.js';
 
-const file = fileURLToPath(new URL('../deploy/grafana-dashboard.json', import.meta.url));
+const file = fileURLToPath(new URL('../deploy/kustomize/components/dashboard/grafana-dashboard.json', import.meta.url));
 
 interface Target {
   refId: string;

@@ -34,7 +34,7 @@ export interface ObservedGateway extends TestGateway {
 export async function startObservedGateway(opts: { manifests: Record<string, string>; resolve?: Record<string, number>; args?: string[]; logs?: boolean }): Promise<ObservedGateway> {
   const logs = opts.logs ? new LogCapture() : undefined;
   const logger = logs ? pino({ level: 'trace', base: { service: 'seldon-gateway' } }, logs) : undefined;
-  const gw = await startTestGateway({ ...opts, ...(logger ? { logger, accessLogger: logger } : {}) });
+  const gw = await startTestGateway({ ...opts, ...(logger ? { logger, accessSink: logs } : {}) });
   return { ...gw, logs };
 }
 

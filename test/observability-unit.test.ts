@@ -3,7 +3,6 @@
  * samples, access log sampling, the predictor header, and the new options.
  */
 import { describe, expect, it } from 'vitest';
-import { pino } from 'pino';
 import { AccessLog } from '../gateway/observe/access-log.js';
 import { UsageError, parseConfig } from '../gateway/config.js';
 import { GatewayMetrics } from '../gateway/observe/metrics.js';
@@ -168,11 +167,36 @@ describe('access log and predictor header', () => {
   it('samples with the configured rate and writes the entry as one JSON line', () => {
     const out = new LogCapture();
     const draws = [0.1, 0.6, 0.49, 0.5];
-    const log = new AccessLog(pino(out), 0.5, () => draws.shift()!);
+    const log = new AccessLog(out, { sample: 0.5, format: 'json', query: false }, () => draws.shift()!);
     expect([log.sampled(), log.sampled(), log.sampled(), log.sampled()]).toEqual([true, false, true, false]);
-    expect(new AccessLog(pino(out), 1, () => 0.999999).sampled()).toBe(true);
-    log.write({ reqId: 'r1', protocol: 'rest', method: 'GET', path: '/x', namespace: 'n', deployment: 'd', predictor: 'p', upstream: 'u:1', status: 200, durationMs: 1.5, upstreamMs: 1, mirrors: 0 });
-    expect(out.lines()[0]).toMatchObject({ msg: 'access', reqId: 'r1', status: 200 });
+    expect(new AccessLog(out, { sample: 1, format: 'json', query: false }, () => 0.999999).sampled()).toBe(true);
+    log.write({
+      startTime: Date.parse('2025-01-31T12:00:00.000Z'),
+      clientAddress: '127.0.0.1:5000',
+      forwardedFor: undefined,
+      method: 'GET',
+      authority: 'h',
+      path: log.path('/x?access_token=secret'),
+      protocol: 'HTTP/1.1',
+      responseCode: 200,
+      grpcStatus: undefined,
+      bytesReceived: 0,
+      bytesSent: 2,
+      durationMs: 1.5,
+      upstreamMs: 1,
+      upstreamHost: '127.0.0.1:9',
+      upstreamCluster: 'u.n:1',
+      namespace: 'n',
+      deployment: 'd',
+      predictor: 'p',
+      retries: 0,
+      shadows: 0,
+      requestId: 'r1',
+      traceId: undefined,
+      userAgent: 'ua',
+      peerSubject: undefined,
+    });
+    expect(out.lines()[0]).toMatchObject({ msg: 'access', level: 'info', request_id: 'r1', response_code: 200, path: '/x', start_time: '2025-01-31T12:00:00.000Z', trace_id: null });
   });
 
   it('x-seldon-predictor replaces any copy the upstream sent, whatever its case', () => {
@@ -186,21 +210,22 @@ describe('options', () => {
   it('flags, environment and defaults', () => {
     const dflt = parseConfig('serve', [], {});
     expect(dflt.observe.predictorHeader).toBe(false);
-    expect(dflt.observe.accessLogSample).toBe(0);
+    expect(dflt.observe.accessLog).toEqual({ enabled: true, format: 'json', sample: 1, query: false, bufferBytes: 16 * 1024 * 1024 });
+    expect(dflt.observe.tracing).toEqual({ endpoint: undefined, sample: 1 });
     expect(dflt.observe.shadowCompare).toEqual({ enabled: false, tolerance: 1e-6, ignore: ['meta'], maxBodyBytes: 256 * 1024 });
     const flags = parseConfig('serve', ['--predictor-header', '--access-log-sample', '0.25', '--shadow-compare', '--shadow-compare-tolerance', '0.01', '--shadow-compare-ignore', 'meta', '--shadow-compare-ignore', 'id', '--shadow-compare-max-body', '1MiB'], {});
     expect(flags.observe.predictorHeader).toBe(true);
-    expect(flags.observe.accessLogSample).toBe(0.25);
+    expect(flags.observe.accessLog.sample).toBe(0.25);
     expect(flags.observe.shadowCompare).toEqual({ enabled: true, tolerance: 0.01, ignore: ['meta', 'id'], maxBodyBytes: 1024 * 1024 });
     const env = parseConfig('serve', [], {
       SELDON_GATEWAY_PREDICTOR_HEADER: 'true',
-      SELDON_GATEWAY_ACCESS_LOG_SAMPLE: '1',
+      SELDON_GATEWAY_ACCESS_LOG_SAMPLE: '0.5',
       SELDON_GATEWAY_SHADOW_COMPARE: 'yes',
       SELDON_GATEWAY_SHADOW_COMPARE_IGNORE: 'meta, model_version',
       SELDON_GATEWAY_SHADOW_COMPARE_TOLERANCE: '1e-3',
     });
     expect(env.observe.predictorHeader).toBe(true);
-    expect(env.observe.accessLogSample).toBe(1);
+    expect(env.observe.accessLog.sample).toBe(0.5);
     expect(env.observe.shadowCompare).toMatchObject({ enabled: true, tolerance: 0.001, ignore: ['meta', 'model_version'] });
     expect(parseConfig('serve', ['--shadow-compare-ignore', ''], {}).observe.shadowCompare.ignore).toEqual([]);
   });

@@ -362,7 +362,7 @@ describe('logs', () => {
         'o.yaml': sdep('o', 'm', { oauth_key: 'key-o', oauth_secret: SECRETS[2], predictors: [{ name: 'main' }] }),
       },
       resolve: { 'a-main.m:8000': b.port, 'a-shadow.m:8000': b.port, 'o-main.m:8000': b.port },
-      args: ['--access-log-sample', '1', '--shadow-compare', '--predictor-header'],
+      args: ['--shadow-compare', '--predictor-header'],
       logs: true,
     });
   });
@@ -388,22 +388,23 @@ describe('logs', () => {
     const lines = gw.logs!.lines();
     const access = lines.filter((l) => l.msg === 'access');
     expect(access[0]).toMatchObject({
-      reqId: 'req-observed-1',
-      protocol: 'rest',
+      request_id: 'req-observed-1',
+      protocol: 'HTTP/1.1',
       method: 'POST',
       path: `/seldon/m/a${predict}`,
       namespace: 'm',
       deployment: 'a',
       predictor: 'main',
-      upstream: 'a-main.m:8000',
-      status: 200,
-      mirrors: 1,
+      upstream_cluster: 'a-main.m:8000',
+      upstream_host: `127.0.0.1:${b.port}`,
+      response_code: 200,
+      shadows: 1,
     });
-    expect(access[0]!.durationMs).toEqual(expect.any(Number));
-    expect(access[0]!.upstreamMs).toEqual(expect.any(Number));
+    expect(access[0]!.duration).toEqual(expect.any(Number));
+    expect(access[0]!.upstream_service_time).toEqual(expect.any(Number));
     // A request without an id gets the one the gateway made (and sent upstream).
-    expect(access[1]!.reqId).toBe(b.requests.find((x) => x.url === predict && x.headers.authorization?.startsWith('Basic'))!.headers['x-request-id']);
-    expect(access[2]).toMatchObject({ deployment: 'a', status: 500, path: '/seldon/m/a/x' });
+    expect(access[1]!.request_id).toBe(b.requests.find((x) => x.url === predict && x.headers.authorization?.startsWith('Basic'))!.headers['x-request-id']);
+    expect(access[2]).toMatchObject({ deployment: 'a', response_code: 500, path: '/seldon/m/a/x' });
 
     const changed = lines.filter((l) => l.msg === 'route table updated');
     expect(changed.at(-1)).toMatchObject({ generation: gw.state.current.generation, upserted: ['m/bad'] });

@@ -1,9 +1,12 @@
 /**
  * The admin listener (its own port, never the public one): liveness, readiness, the live route
- * table, Prometheus metrics, and the diagnostics page (`/`, data at `/diagnostics`).
+ * table, Prometheus metrics, and the diagnostics page (`/`, data at `/diagnostics`). With a token
+ * (`--admin-token-file`), everything but liveness and readiness needs it (login.ts).
  */
 import Fastify, { type FastifyInstance } from 'fastify';
+import { protectAdmin } from './login.js';
 import { renderPage, type DiagnosticsJson } from './page.js';
+import type { AdminToken } from './token.js';
 import { tableJson } from '../../routing/describe.js';
 import type { RouteTable } from '../../routing/types.js';
 
@@ -22,8 +25,9 @@ export interface AdminSources {
   diagnostics?(): Promise<DiagnosticsJson>;
 }
 
-export function createAdminApp(sources: AdminSources): FastifyInstance {
+export function createAdminApp(sources: AdminSources, options: { token?: AdminToken } = {}): FastifyInstance {
   const app = Fastify({ logger: false });
+  if (options.token) protectAdmin(app, options.token);
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
     const ok = sources.ready();

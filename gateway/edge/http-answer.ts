@@ -1,11 +1,24 @@
 /**
- * Writing the gateway's own HTTP/1.1 answers (the bodies are edge/errors.ts's): one home for
- * every error the gateway makes on REST, used by the REST proxy, the data plane's edge checks and
- * the rendering of the gate's refusals.
+ * Writing the gateway's own REST answers (the bodies are edge/errors.ts's): one home for every
+ * error the gateway makes on REST, used by the REST proxy, the data plane's edge checks and the
+ * rendering of the gate's refusals. Over HTTP/2 the response is rest/h2.ts's, which leaves out what
+ * HTTP/2 cannot carry (the reason phrase, `connection`).
  */
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { errorBody, type GatewayReason } from './errors.js';
+
+/**
+ * Headers every answer the gateway makes on one response carries besides its own: a CORS route's
+ * Access-Control-* for an allowed Origin (rest/cors.ts), so a browser can read a 401, 429 or 503.
+ * Kept aside, never set on the response: a proxied answer's head is written whole elsewhere.
+ */
+const answerHeaders = new WeakMap<object, Readonly<Record<string, string>>>();
+
+/** From now on, the gateway's own answers on `res` carry `headers` too. */
+export function addAnswerHeaders(res: object, headers: Readonly<Record<string, string>>): void {
+  answerHeaders.set(res, headers);
+}
 
 /**
  * Send a JSON answer the gateway made (no body for HEAD). Never throws: when an answer has
@@ -18,7 +31,7 @@ export function sendJson(req: IncomingMessage, res: ServerResponse, status: numb
   }
   try {
     // The reason phrase is always given: a failed writeHead (an upstream's bad one) leaves its own behind.
-    res.writeHead(status, STATUS_CODES[status] ?? 'Error', { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...extra });
+    res.writeHead(status, STATUS_CODES[status] ?? 'Error', { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...extra, ...answerHeaders.get(res) });
     res.end(req.method === 'HEAD' ? undefined : body);
   } catch {
     res.destroy();

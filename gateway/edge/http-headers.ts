@@ -63,6 +63,11 @@ export interface ForwardInfo {
   readonly stripAuthorization?: boolean;
 }
 
+/** The scheme a client connection used, for X-Forwarded-Proto: `https` over TLS (edge/tls.ts), else `http`. */
+export function schemeOf(socket: object | null | undefined): 'http' | 'https' {
+  return (socket as { encrypted?: unknown } | null | undefined)?.encrypted === true ? 'https' : 'http';
+}
+
 /** `x-envoy-*`, any case, without allocating for other names. */
 function isEnvoyHeader(name: string): boolean {
   return name.length > 8 && name.charCodeAt(1) === 45 && (name.charCodeAt(0) | 0x20) === 120 && name.slice(2, 8).toLowerCase() === 'envoy-';
@@ -71,6 +76,30 @@ function isEnvoyHeader(name: string): boolean {
 /** The same rule for HTTP/2 (gRPC) header objects, whose names are lower-case: drop the gateway's own. */
 export function dropInternalHeaders(headers: Record<string, unknown>): void {
   for (const name in headers) if (name === 'x-seldon-predictor' || isEnvoyHeader(name)) delete headers[name];
+}
+
+/**
+ * An HTTP/2 request's header list as the HTTP/1.1 request it becomes (rest/h2.ts): `host` first
+ * (the authority the caller decided, RFC 9113 §8.3.1), then every field in order without the
+ * pseudo-header fields and Host fields, the `cookie` fields joined with "; " into the first one
+ * (§8.2.3). HTTP/2 field names are lower case already (nghttp2 refuses others).
+ */
+export function h2RequestHeaders(raw: readonly string[], host: string): string[] {
+  const out: string[] = ['host', host];
+  let cookie = -1;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.charCodeAt(0) === 58 /* : */ || name === 'host') continue;
+    if (name === 'cookie') {
+      if (cookie >= 0) {
+        out[cookie] = `${out[cookie]!}; ${raw[i + 1]!}`;
+        continue;
+      }
+      cookie = out.length + 1;
+    }
+    out.push(name, raw[i + 1]!);
+  }
+  return out;
 }
 
 /** Headers for the upstream request: end-to-end ones unchanged, forwarding headers added. */

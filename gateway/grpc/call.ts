@@ -27,6 +27,7 @@ import { answerStatus, type GrpcMirrors } from './mirror.js';
 import { formatGrpcTimeout, parseGrpcTimeout } from './timeout.js';
 import type { GrpcUpstream, GrpcUpstreams, PooledSession } from './upstreams.js';
 import type { LogBudget } from '../observe/log-budget.js';
+import type { CallTap, GrpcObserve } from '../observe/observed-grpc.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
@@ -61,6 +62,8 @@ export interface CallContext {
   readonly retryBufferBytes: number;
   /** Answers carry `x-seldon-predictor: <predictor>` in their initial metadata (--predictor-header). */
   readonly predictorHeader?: boolean;
+  /** With --access-log or --otlp-endpoint: what taps each call; undefined, nothing is observed. */
+  readonly observe?: GrpcObserve | undefined;
   /** Called once per call when it is over (in-flight accounting for drain). */
   callEnded(): void;
   /** Where failures are logged with their details (bounded by `logBudget`). */
@@ -79,6 +82,8 @@ export interface CallContext {
 export interface Peer {
   readonly address: string | undefined;
   readonly trusted: boolean;
+  /** The client connection's scheme (TLS: https); absent: http. */
+  readonly proto?: 'http' | 'https';
 }
 
 /** A socket error as the public may see it: what happened, without addresses or library text. */
@@ -110,15 +115,14 @@ function publicCause(e: (Error & { code?: string }) | undefined): string {
  * not a trusted proxy the client's own are replaced by its address and the scheme; a trusted
  * proxy's are kept, its address appended to X-Forwarded-For.
  */
-function forwardedHeaders(headers: IncomingHttpHeaders, { address: peer, trusted }: Peer): void {
+function forwardedHeaders(headers: IncomingHttpHeaders, { address: peer, trusted, proto: scheme }: Peer): void {
   const xff = headers['x-forwarded-for'];
   const proto = headers['x-forwarded-proto'];
   const given = trusted && typeof xff === 'string' && xff !== '' ? xff : undefined;
   if (peer) headers['x-forwarded-for'] = given === undefined ? peer : `${given}, ${peer}`;
   else if (given !== undefined) headers['x-forwarded-for'] = given;
   else delete headers['x-forwarded-for'];
-  // The public listener is cleartext h2c (TLS, if any, ends in front of the gateway).
-  headers['x-forwarded-proto'] = trusted && typeof proto === 'string' && proto !== '' ? proto : 'http';
+  headers['x-forwarded-proto'] = trusted && typeof proto === 'string' && proto !== '' ? proto : (scheme ?? 'http');
 }
 
 type Failure = Exclude<AttemptFailure, number>;
@@ -157,6 +161,8 @@ export class GrpcCall extends Attempts<GrpcUpstream> {
   private deadlineWhy: 'client' | 'route' = 'route';
   private timer: NodeJS.Timeout | undefined;
   private done = false;
+  /** Access log and tracing: set only when one applies to this call. */
+  private readonly tap: CallTap | undefined;
 
   constructor(
     private readonly ctx: CallContext,
@@ -168,6 +174,8 @@ export class GrpcCall extends Attempts<GrpcUpstream> {
     peer: Peer,
   ) {
     super(decision.backend, ctx.upstreams.for(decision.backend), ctx.metrics, 'grpc');
+    // Taken as the call arrives, before its headers become the upstream's.
+    if (ctx.observe !== undefined) this.tap = ctx.observe.begin(client, headers, decision, this.up.name);
     // Clients cannot forge the gateway's own headers (x-seldon-predictor, x-envoy-*), as on REST.
     dropInternalHeaders(headers);
     forwardedHeaders(headers, peer);
@@ -186,6 +194,7 @@ export class GrpcCall extends Attempts<GrpcUpstream> {
       // The client left while the call waited (auth, rate limits): its 'close' has been and gone.
       this.done = true;
       this.ctx.metrics.request(this.backend, 'grpc', 'primary', GrpcStatus.CANCELLED, null);
+      this.tap?.end(GrpcStatus.CANCELLED, 0, null);
       this.ctx.callEnded();
       return;
     }
@@ -200,6 +209,7 @@ export class GrpcCall extends Attempts<GrpcUpstream> {
         overflowInfo(overflow, this.ctx.internalDetail ? `${this.up.name} (${this.backend.id})` : this.backend.id, this.backend.breaker),
         OVERLOADED,
       );
+      this.tap?.end(GrpcStatus.UNAVAILABLE, 0, null);
       this.ctx.callEnded();
       return;
     }
@@ -220,10 +230,12 @@ export class GrpcCall extends Attempts<GrpcUpstream> {
     const now = performance.now();
     this.budgetHeader(now);
     this.attempts++;
+    if (this.tap !== undefined) this.tap.attempt(this.headers);
     let opened: { stream: ClientHttp2Stream; session: PooledSession };
     try {
       // A retry prefers another endpoint than the attempt that failed.
       opened = this.up.request(this.headers, this.attempts > 1 ? this.attemptSession : undefined);
+      if (this.tap !== undefined) this.tap.attempted(opened.session.target.host, opened.session.target.port);
     } catch (err) {
       this.fail(GrpcStatus.UNAVAILABLE, (w, full) => `could not open a stream to ${w}${full ? `: ${(err as Error).message}` : ''}`);
       return;
@@ -274,6 +286,7 @@ export class GrpcCall extends Attempts<GrpcUpstream> {
 
   private onAttemptFailed(failure: Failure, detail: string, cause: string): void {
     this.dropAttempt();
+    if (this.tap !== undefined) this.tap.attemptFailed(failure);
     if (this.replayNow(failure, this.keepForRetry)) return;
     if (this.mayRetry(failure)) return;
     if (failure === 'connect') this.fail(GrpcStatus.UNAVAILABLE, (w, full) => `could not connect to ${w}: ${full ? detail : cause}`);
@@ -293,6 +306,7 @@ export class GrpcCall extends Attempts<GrpcUpstream> {
 
   private readonly onClientData = (chunk: Buffer): void => {
     if (this.done) return;
+    if (this.tap !== undefined) this.tap.received(chunk.length);
     if (this.keepForRetry || this.keepForMirror) this.keep(chunk);
     const s = this.attempt;
     if (s !== undefined && !s.write(chunk)) {
@@ -327,7 +341,7 @@ export class GrpcCall extends Attempts<GrpcUpstream> {
     }
     if (this.keepForMirror) {
       this.keepForMirror = false;
-      this.ctx.mirrors.send(this.decision.mirrors, { ...this.headers }, this.chunks ?? []);
+      this.ctx.mirrors.send(this.decision.mirrors, { ...this.headers }, this.chunks ?? [], this.tap);
       if (!this.keepForRetry) this.chunks = undefined;
     }
   };
@@ -346,6 +360,7 @@ export class GrpcCall extends Attempts<GrpcUpstream> {
     if (this.done) return;
     this.clearTryTimer();
     const httpStatus = Number(headers[':status']);
+    if (this.tap !== undefined) this.tap.attemptStatus(httpStatus);
     if (httpStatus !== 200 && this.mayRetry(httpStatus)) {
       this.dropAttempt();
       return;
@@ -381,6 +396,7 @@ export class GrpcCall extends Attempts<GrpcUpstream> {
   private readonly onUpstreamData = (chunk: Buffer): void => {
     const c = this.client;
     if (this.done || c.destroyed) return;
+    if (this.tap !== undefined) this.tap.sent(chunk.length);
     if (!c.write(chunk)) {
       this.attempt?.pause();
       c.once('drain', this.resumeUpstream);
@@ -505,6 +521,7 @@ export class GrpcCall extends Attempts<GrpcUpstream> {
   protected onPerTryTimeout(): void {
     if (this.done || this.responseStarted) return;
     this.dropAttempt();
+    if (this.tap !== undefined) this.tap.attemptFailed('per_try_timeout');
     // Retried as a 504 answer would be: when the policy's retry_on covers it.
     if (this.mayRetry(504)) return;
     this.ctx.metrics.timeout(this.backend, 'grpc');
@@ -561,6 +578,7 @@ export class GrpcCall extends Attempts<GrpcUpstream> {
       if (!this.client.destroyed) this.client.close(NGHTTP2_INTERNAL_ERROR);
       if (!this.done) {
         this.done = true;
+        this.tap?.end(GrpcStatus.INTERNAL, this.httpStatus, this.upstreamSeconds);
         this.ctx.callEnded();
       }
     }
@@ -602,6 +620,7 @@ export class GrpcCall extends Attempts<GrpcUpstream> {
     }
     stopReading(this.client);
     this.ctx.metrics.request(this.backend, 'grpc', 'primary', this.status, this.upstreamSeconds);
+    if (this.tap !== undefined) this.tap.end(this.status, this.httpStatus, this.upstreamSeconds);
     this.ctx.callEnded();
   }
 }

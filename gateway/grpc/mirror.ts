@@ -11,6 +11,7 @@
 import http2, { type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import { shadowHost } from '../edge/http-headers.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
+import type { CallTap } from '../observe/observed-grpc.js';
 import type { GrpcUpstreams } from './upstreams.js';
 import type { MirrorBudget } from '../upstream/mirror-budget.js';
 import { MirrorAdmission } from '../upstream/mirror.js';
@@ -76,21 +77,27 @@ export class GrpcMirrors extends MirrorAdmission {
     super(budget, metrics, 'grpc', maxBodyBytes);
   }
 
-  /** `headers`: the primary's upstream headers (copied here, never changed). */
-  send(mirrors: readonly Mirror[], headers: OutgoingHttpHeaders, body: readonly Buffer[]): void {
+  /** `headers`: the primary's upstream headers (copied here, never changed); `tap`: the primary's, which traces each shadow. */
+  send(mirrors: readonly Mirror[], headers: OutgoingHttpHeaders, body: readonly Buffer[], tap?: Pick<CallTap, 'shadow'>): void {
     const authority = String(headers[':authority'] ?? '');
     for (const m of mirrors) {
       const up = this.upstreams.for(m.backend);
       if (!this.admit(up, m.backend)) continue;
       let stream: ClientHttp2Stream;
+      const copy: OutgoingHttpHeaders = { ...headers, ':authority': shadowHost(authority), ':scheme': up.tls ? 'https' : 'http' };
+      const traced = tap?.shadow(m.backend, copy);
       try {
-        stream = up.request({ ...headers, ':authority': shadowHost(authority), ':scheme': up.tls ? 'https' : 'http' }).stream;
+        stream = up.request(copy).stream;
       } catch {
+        traced?.end(-1, true);
         this.settle(up, m.backend, true, 0, null);
         continue;
       }
       // status -1: the mirror ended (reset, timeout, unreachable) without an answer.
-      new MirrorCall(m.backend, stream, (backend, status) => this.settle(up, backend, status < 0, status, null));
+      new MirrorCall(m.backend, stream, (backend, status) => {
+        traced?.end(status, status < 0);
+        this.settle(up, backend, status < 0, status, null);
+      });
       for (const chunk of body) stream.write(chunk);
       stream.end();
     }

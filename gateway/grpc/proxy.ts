@@ -5,7 +5,8 @@
  *
  * Per stream: one content-type check, one `match` over the metadata, one pooled upstream stream.
  * Gateway-made answers are trailers-only gRPC statuses that say what happened; HTTP/2 requests
- * that are not gRPC get the REST 404 JSON. Gated calls get the gate's verdict (auth/gate.ts)
+ * that are not gRPC go to the REST side (`rest`: rest/h2.ts, REST over HTTP/2), or get the REST
+ * 404 JSON without it; rapid-reset protection and the SETTINGS cover them too. Gated calls get the gate's verdict (auth/gate.ts)
  * rendered here: a refusal as a trailers-only status, an allowance as the call. Client connection trouble (garbage frames, resets)
  * ends that session or stream only: every session and stream has an 'error' listener.
  *
@@ -13,16 +14,18 @@
  * ping later, the real last stream id) so in-flight streams finish and none are refused in a
  * race; `close()` ends everything still open.
  */
-import http2, { type Http2Server, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import http2, { type Http2Server, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream, type ServerOptions } from 'node:http2';
 import { answerTrailersOnly } from './answer.js';
 import { GrpcCall, type CallContext, type Peer } from './call.js';
 import { GrpcMirrors } from './mirror.js';
-import { CLIENT_SESSION_IDLE_MS, CONNECTION_WINDOW_BYTES, SERVER_OPTIONS } from './settings.js';
+import { CLIENT_SESSION_IDLE_MS, CONNECTION_WINDOW_BYTES, MAX_HEADER_LIST_BYTES, SERVER_OPTIONS } from './settings.js';
 import { GrpcUpstreams } from './upstreams.js';
 import type { EndpointSource } from '../upstream/endpoints.js';
 import { GrpcStatus, errorBody, grpcStatusOf } from '../edge/errors.js';
+import { schemeOf } from '../edge/http-headers.js';
 import { LogBudget } from '../observe/log-budget.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
+import type { GrpcObserve } from '../observe/observed-grpc.js';
 import type { GateVerdict, Gatekeeper } from '../auth/gate.js';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
@@ -57,7 +60,31 @@ export interface GrpcProxyDeps {
   readonly trusts?: ((socket: Socket) => boolean) | undefined;
   /** --predictor-header: answers carry `x-seldon-predictor` in their initial metadata. */
   readonly predictorHeader?: boolean | undefined;
+  /** --access-log, --otlp-endpoint: what observes each call; undefined when neither is on. */
+  readonly observe?: GrpcObserve | undefined;
+  /**
+   * HTTP/2 streams that are not gRPC (`content-type` not application/grpc*): REST over HTTP/2
+   * (rest/h2.ts, wired by the data plane). Without it they get the REST 404 JSON.
+   */
+  readonly rest?: ((stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[]) => void) | undefined;
+  /**
+   * The REST request head limits (--max-header-size, --max-headers-count): the server's
+   * SETTINGS_MAX_HEADER_LIST_SIZE and header pair limit grow to fit them (never below gRPC's own).
+   */
+  readonly restHead?: { readonly maxHeaderBytes: number; readonly maxHeadersCount: number } | undefined;
 }
+
+/** Server options fitting REST heads up to `head` (HTTP/2 counts 32 bytes more per field than the HTTP/1.1 line). */
+function serverOptions(head: GrpcProxyDeps['restHead']): ServerOptions {
+  if (head === undefined) return SERVER_OPTIONS;
+  const fields = head.maxHeadersCount + 8;
+  const list = head.maxHeaderBytes + 32 * fields;
+  const pairs = Math.max(DEFAULT_MAX_HEADER_PAIRS, fields);
+  if (list <= MAX_HEADER_LIST_BYTES && pairs === DEFAULT_MAX_HEADER_PAIRS) return SERVER_OPTIONS;
+  return { ...SERVER_OPTIONS, maxHeaderListPairs: pairs, settings: { ...SERVER_OPTIONS.settings, maxHeaderListSize: Math.max(list, MAX_HEADER_LIST_BYTES) } };
+}
+/** Node's default maxHeaderListPairs. */
+const DEFAULT_MAX_HEADER_PAIRS = 128;
 
 const { NGHTTP2_NO_ERROR, NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants;
 const MAX_STREAM_ID = 2 ** 31 - 1;
@@ -121,13 +148,14 @@ export class GrpcProxy {
       mirrors,
       retryBufferBytes: deps.upstream.retryBufferBytes,
       predictorHeader: deps.predictorHeader ?? false,
+      observe: deps.observe,
       callEnded: () => this.callEnded(),
       log: deps.log,
       logBudget: new LogBudget(),
       internalDetail: deps.errorDetail === 'internal',
       trusts: deps.trusts ?? (() => false),
     };
-    this.server = http2.createServer(SERVER_OPTIONS);
+    this.server = http2.createServer(serverOptions(deps.restHead));
     // Sockets handed over by the listeners have Nagle on: small frames would wait for ACKs.
     this.server.on('connection', (socket: Socket) => socket.setNoDelay(true));
     this.server.on('session', this.onSession);
@@ -176,7 +204,7 @@ export class GrpcProxy {
   private readonly onSession = (session: ServerHttp2Session): void => {
     this.sessions.add(session);
     const socket = session.socket as Socket | undefined;
-    this.sessionInfo.set(session, { peer: { address: socket?.remoteAddress, trusted: socket !== undefined && this.ctx.trusts(socket) }, closed: 0, premature: 0, cut: false });
+    this.sessionInfo.set(session, { peer: { address: socket?.remoteAddress, trusted: socket !== undefined && this.ctx.trusts(socket), proto: schemeOf(socket) }, closed: 0, premature: 0, cut: false });
     session.on('error', ignore);
     session.once('close', () => this.sessions.delete(session));
     // Node's connection window is 64 KiB; the settings only size stream windows.
@@ -279,7 +307,9 @@ export class GrpcProxy {
     const path = headers[':path'] ?? '';
     const ct = headers['content-type'];
     if (ct === undefined || !ct.startsWith('application/grpc')) {
-      this.notGrpc(stream, headers, path);
+      const rest = this.deps.rest;
+      if (rest !== undefined) rest(stream, headers, rawHeaders);
+      else this.notGrpc(stream, headers, path);
       return;
     }
     const decision = match(
@@ -290,8 +320,10 @@ export class GrpcProxy {
     );
     const gate = this.deps.gate;
     if (decision.ok ? decision.backend.gate !== null : gate?.frontEndCall(headers)) {
-      if (gate === undefined) answerTrailersOnly(stream, grpcStatusOf('AUTH_BACKEND_UNAVAILABLE'), `route of ${decision.ok ? decision.backend.id : path} needs auth or rate limits, which this process does not serve`);
-      else {
+      if (gate === undefined) {
+        answerTrailersOnly(stream, grpcStatusOf('AUTH_BACKEND_UNAVAILABLE'), `route of ${decision.ok ? decision.backend.id : path} needs auth or rate limits, which this process does not serve`);
+        this.deps.observe?.answered(stream, headers, grpcStatusOf('AUTH_BACKEND_UNAVAILABLE'), decision.ok ? decision.backend : undefined);
+      } else {
         const verdict = gate.grpc(headers, decision);
         if (verdict instanceof Promise) void verdict.then((v) => this.gated(stream, headers, v));
         else this.gated(stream, headers, verdict);
@@ -301,6 +333,7 @@ export class GrpcProxy {
     if (!decision.ok) {
       this.deps.metrics.unrouted.labels('grpc', decision.reason).inc();
       answerTrailersOnly(stream, grpcStatusOf(decision.reason), decision.info);
+      this.deps.observe?.answered(stream, headers, grpcStatusOf(decision.reason));
       return;
     }
     this.run(stream, headers, decision);
@@ -313,16 +346,17 @@ export class GrpcProxy {
   private gated(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, v: GateVerdict): void {
     if (!v.allow) {
       answerTrailersOnly(stream, grpcStatusOf(v.reason), v.message, v.metadata);
+      this.deps.observe?.answered(stream, headers, grpcStatusOf(v.reason));
       return;
     }
     for (const name of v.strip) delete headers[name];
     if (!stream.destroyed && !stream.closed) this.run(stream, headers, v.decision);
   }
 
-  /** HTTP/2 without gRPC's content-type matches no gRPC route: the REST-style 404. */
+  /** HTTP/2 without gRPC's content-type, and no REST side: the REST-style 404. */
   private notGrpc(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, path: string): void {
     this.deps.metrics.unrouted.labels('rest', 'NO_ROUTE').inc();
-    const body = errorBody(404, 'NO_ROUTE', `no route for ${path}: HTTP/2 requests on this port must be gRPC (content-type application/grpc); send REST over HTTP/1.1`);
+    const body = errorBody(404, 'NO_ROUTE', `no route for ${path}: HTTP/2 requests here must be gRPC (content-type application/grpc)`);
     const head = headers[':method'] === 'HEAD';
     stream.respond({ ':status': 404, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }, { endStream: head });
     if (!head) stream.end(body);

@@ -5,12 +5,43 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Backend } from '../../routing/types.js';
+import { registerRuntimeMetrics } from './runtime-metrics.js';
 
 export type Protocol = 'rest' | 'grpc';
 export type TrafficKind = 'primary' | 'shadow';
 export type ShadowResult = 'mirrored' | 'dropped_in_flight' | 'dropped_body_size' | 'dropped_breaker' | 'failed';
 /** A shadow answer against the primary's: agree, disagree, or skipped (too large, or the primary had no upstream answer). */
 export type ComparisonResult = 'agree' | 'disagree' | 'skipped';
+
+/** One series of a gauge computed from state: its label values (in the gauge's label order) and value. */
+export interface GaugeSeries {
+  readonly labels: readonly string[];
+  readonly value: number;
+}
+
+/**
+ * A gauge's series computed from state when metrics are read (never on the hot path). Only the
+ * series that changed since the last read are touched: setting 10,000 unchanged series again would
+ * cost more than computing them (prom-client hashes the labels of each).
+ */
+class ComputedSeries {
+  private current: ReadonlyMap<string, GaugeSeries> = new Map();
+  constructor(
+    private readonly gauge: Gauge<string>,
+    /** Every series by a key of its labels; undefined when nothing changed since the last call. */
+    private readonly source: () => ReadonlyMap<string, GaugeSeries> | undefined,
+  ) {}
+
+  collect(): void {
+    const next = this.source();
+    if (next === undefined) return;
+    for (const [key, s] of this.current) if (!next.has(key)) this.gauge.remove(...s.labels);
+    for (const [key, s] of next) {
+      if (this.current.get(key)?.value !== s.value) this.gauge.labels(...s.labels).set(s.value);
+    }
+    this.current = next;
+  }
+}
 
 /** Latency buckets from 1 ms to 30 s. */
 const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -73,7 +104,18 @@ export class GatewayMetrics {
   });
   readonly accessLogDropped = new Counter({
     name: 'seldon_gateway_access_log_dropped_total',
-    help: 'Access log lines dropped because the log output could not keep up.',
+    help: 'Access log lines dropped because the log output could not keep up (or a write failed, e.g. a full disk).',
+    registers: [this.registry],
+  });
+  readonly spansExported = new Counter({
+    name: 'seldon_gateway_tracing_spans_exported_total',
+    help: 'Spans the OTLP exporter delivered to the collector (--otlp-endpoint).',
+    registers: [this.registry],
+  });
+  readonly spansDropped = new Counter({
+    name: 'seldon_gateway_tracing_spans_dropped_total',
+    help: 'Spans not delivered: queue_full (the export queue was full), export_failed (the collector did not take them).',
+    labelNames: ['reason'],
     registers: [this.registry],
   });
   // Control-plane gauges: set by the process that owns the source (the primary with workers);
@@ -164,7 +206,7 @@ export class GatewayMetrics {
   });
   readonly clientErrors = new Counter({
     name: 'seldon_gateway_client_errors_total',
-    help: 'Requests and connections refused at the edge: bad_request (malformed, smuggling), headers_too_large, request_timeout, body_too_large, method_not_allowed, too_many_connections, idle_connection, too_many_premature_resets (an HTTP/2 connection closed for resetting streams faster than it completes them).',
+    help: 'Requests and connections refused at the edge: bad_request (malformed, smuggling), headers_too_large, request_timeout, body_too_large, method_not_allowed, too_many_connections, idle_connection, too_many_premature_resets (an HTTP/2 connection closed for resetting streams faster than it completes them), tls_on_cleartext_port (a TLS handshake on a port without TLS: closed).',
     labelNames: ['reason'],
     registers: [this.registry],
   });
@@ -192,12 +234,63 @@ export class GatewayMetrics {
     labelNames: ['kind'],
     registers: [this.registry],
   });
+  // TLS on the public port (edge/tls.ts), per worker; summed, except the expiry (the earliest any worker serves).
+  readonly tlsHandshakes = new Counter({
+    name: 'seldon_gateway_tls_handshakes_total',
+    help: 'TLS handshakes completed on the public port, by protocol version and whether the session was resumed (a ticket).',
+    labelNames: ['version', 'resumed'],
+    registers: [this.registry],
+  });
+  readonly tlsHandshakeErrors = new Counter({
+    name: 'seldon_gateway_tls_handshake_errors_total',
+    help: 'TLS connections refused or failed before a request: timeout (--client-header-timeout), reset (the client left), protocol (version, cipher, ALPN, malformed), certificate_rejected_by_client (the client refused the gateway\'s certificate), client_certificate_missing / client_certificate_invalid (mTLS), plaintext (cleartext on a TLS-only port), other.',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
+  readonly tlsReloads = new Counter({
+    name: 'seldon_gateway_tls_certificate_reloads_total',
+    help: 'Changed TLS certificate pairs (and client CA) read while running: success (serving it now) or failure (invalid or half written: the previous one keeps serving).',
+    labelNames: ['result'],
+    registers: [this.registry],
+  });
+  readonly tlsExpiry = new Gauge({
+    name: 'seldon_gateway_tls_certificate_expiry_timestamp_seconds',
+    help: 'When each served TLS certificate expires (Unix time), by its first DNS name.',
+    labelNames: ['name'],
+    aggregator: 'min',
+    registers: [this.registry],
+  });
+  // Operability (issue 14): what the alert rules (deploy/kustomize/components/alerts) compare traffic with.
+  readonly routeWeight = new Gauge({
+    name: 'seldon_gateway_route_weight',
+    help: 'Configured share of each predictor in its deployment\'s weighted split, in percent as `traffic` and seldon.io/ambassador-weight give it, by protocol (splits of two or more members only). Compare with requests_total to see a canary drift.',
+    labelNames: ['namespace', 'deployment', 'predictor', 'protocol'],
+    // Set by the process that owns the source; workers leave it empty.
+    aggregator: 'max',
+    registers: [this.registry],
+    collect: () => this.routeWeightSeries?.collect(),
+  });
+  readonly readyEndpoints = new Gauge({
+    name: 'seldon_gateway_upstream_ready_endpoints',
+    help: 'Ready, non-terminating endpoints of each routed predictor\'s Service, from its EndpointSlices (with endpoint routing only; as Envoy\'s membership_healthy). At 0 it leaves weighted splits, and requests only it can answer get 503 NO_HEALTHY_UPSTREAM.',
+    // No protocol: REST and gRPC reach the same pods.
+    labelNames: ['namespace', 'deployment', 'predictor', 'kind'],
+    // Each worker watches the slices itself: the lowest count is what some requests meet.
+    aggregator: 'min',
+    registers: [this.registry],
+    collect: () => this.readyEndpointSeries?.collect(),
+  });
+  private routeWeightSeries: ComputedSeries | undefined;
+  private readyEndpointSeries: ComputedSeries | undefined;
   private readonly children = new WeakMap<Backend, Children>();
   private readonly shadowChildren = new WeakMap<Backend, Children>();
   private readonly shadowResults = new WeakMap<Backend, Map<string, Counter.Internal>>();
 
   constructor(options: { processMetrics?: boolean } = {}) {
-    if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
+    if (options.processMetrics === false) return;
+    collectDefaultMetrics({ register: this.registry });
+    // Event-loop delay and GC pauses per process (observe/runtime-metrics.ts).
+    registerRuntimeMetrics(this.registry);
   }
 
   private childrenOf(b: Backend, protocol: Protocol, kind: TrafficKind): Children {
@@ -236,6 +329,16 @@ export class GatewayMetrics {
   /** `b`: the shadow backend whose answer was compared. */
   comparison(b: Backend, protocol: Protocol, result: ComparisonResult): void {
     this.comparisons.labels(b.origin.namespace, b.origin.deployment, b.origin.predictor, protocol, result).inc();
+  }
+
+  /** Where `seldon_gateway_route_weight` comes from (observe/route-gauges.ts), read when metrics are. */
+  weighRoutes(series: () => ReadonlyMap<string, GaugeSeries> | undefined): void {
+    this.routeWeightSeries = new ComputedSeries(this.routeWeight, series);
+  }
+
+  /** Where `seldon_gateway_upstream_ready_endpoints` comes from (observe/route-gauges.ts), read when metrics are. */
+  countReadyEndpoints(series: () => ReadonlyMap<string, GaugeSeries> | undefined): void {
+    this.readyEndpointSeries = new ComputedSeries(this.readyEndpoints, series);
   }
 
   retry(b: Backend, protocol: Protocol): void {

@@ -1,24 +1,44 @@
 /**
  * Optional per-request observation on the REST hot path: the `x-seldon-predictor` answer header
- * (`--predictor-header`), the sampled access log (`--access-log-sample`) and the capture of the
- * primary's answer for shadow comparison (`--shadow-compare`, requests that mirror).
+ * (`--predictor-header`), the access log (`--access-log`), tracing (`--otlp-endpoint`) and the
+ * capture of the primary's answer for shadow comparison (`--shadow-compare`, requests that mirror).
  *
  * The proxy holds one `RestObserve` only when one of these is on; without it an exchange does no
  * extra work. `begin` returns a tap only when the request needs one: a shared per-backend tap for
- * the header alone, a per-request one when this request is logged or its answer captured.
+ * the header alone, a per-request one when this request is logged, traced or its answer captured.
+ * The exchange tells its tap each attempt (address, answer or failure), each shadow, the answer's
+ * head and body, and the end; `answered` covers requests the gateway answers itself (no route,
+ * a refusal), so every REST request gets its line.
  */
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Attributes } from '@opentelemetry/api';
+import { clientSubject } from '../edge/tls.js';
 import type { AccessLog } from './access-log.js';
 import type { PrimaryCapture, ShadowComparer } from './shadow-compare.js';
+import { RAW_HEADERS, incomingTraceId, type CallTrace, type Tracing } from './tracing.js';
 import type { Backend, Routed } from '../../routing/types.js';
 
 /** The answer header naming the predictor that served a request. */
 export const PREDICTOR_HEADER = 'x-seldon-predictor';
 
+/** A shadow copy being traced: the headers to send it with (its own copy) and its end. */
+export interface ShadowStart {
+  readonly headers: string[];
+  end(status: number, failed: boolean): void;
+}
+
 /** What an exchange tells its tap. */
 export interface ResponseTap {
   /** The primary's answer, captured for comparison with this request's mirrors. */
   readonly capture: PrimaryCapture | undefined;
+  /** An attempt is about to be dispatched to `address` (`host:port`) with `headers` (the upstream request's; trace context goes in). */
+  attempt(address: string, headers: string[]): void;
+  /** The attempt's answer head arrived (whether it is then retried or passed on). */
+  attemptStatus(status: number): void;
+  /** The attempt failed without an answer: connect, reset, idle, per_try_timeout… */
+  attemptFailed(error: string): void;
+  /** A shadow of `backend` is about to be sent with `headers`; when traced, what to send instead. */
+  shadow(backend: Backend, headers: string[]): ShadowStart | undefined;
   /** The upstream answer's head is about to be sent; `headers` (client-bound) may be added to. */
   head(status: number, headers: string[], raw: Buffer[]): void;
   /** A chunk of the answer sent to the client. */
@@ -42,10 +62,83 @@ function requestId(headers: readonly string[]): string | undefined {
   return undefined;
 }
 
+const first = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v.join(', ') : v);
+
+/** `address:port` as Envoy writes a peer (`[v6]:port`). */
+export function peerAddress(address: string | undefined, port: number | undefined): string | undefined {
+  if (address === undefined) return undefined;
+  return `${address.includes(':') ? `[${address}]` : address}:${port ?? 0}`;
+}
+
+/** `host:port` → host and port (for span attributes). */
+export function hostPort(address: string): { host: string; port: number } {
+  const i = address.lastIndexOf(':');
+  return { host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)) };
+}
+
+/** The host of a Host header or :authority, without its port. */
+function hostOf(authority: string | undefined): string | undefined {
+  if (authority === undefined) return undefined;
+  if (authority.startsWith('[')) return authority.slice(1, authority.indexOf(']'));
+  const i = authority.indexOf(':');
+  return i < 0 ? authority : authority.slice(0, i);
+}
+
+/**
+ * How many body bytes a request brought: its Content-Length once it arrived whole (null when it
+ * did not: the client went away, or the answer came first); a body of unknown length (chunked,
+ * or HTTP/2 without Content-Length) is counted as it is handed over (whoever reads it, whenever).
+ */
+class BodyBytes {
+  private counted = 0;
+  private readonly chunked: boolean;
+
+  constructor(private readonly req: IncomingMessage) {
+    this.chunked = req.headers['content-length'] === undefined;
+    if (!this.chunked) return;
+    // Bytes already parsed and waiting (a gated request's verdict took a while): nothing read them yet.
+    this.counted = req.readableLength;
+    if (req.complete) return;
+    const push = req.push;
+    req.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
+      if (chunk !== null && chunk !== undefined) this.counted += (chunk as Buffer).length;
+      return push.call(req, chunk, encoding);
+    };
+  }
+
+  get bytes(): number | null {
+    if (this.chunked) return this.counted;
+    return this.req.complete ? Number(this.req.headers['content-length'] ?? 0) : null;
+  }
+}
+
+/**
+ * The body length of an answer the gateway made: its Content-Length. sendJson passes headers to
+ * writeHead whole, which getHeader does not see; Node keeps the length it wrote in `_contentLength`.
+ */
+function answerLength(res: ServerResponse): number {
+  const cl = res.getHeader('content-length') ?? (res as unknown as { _contentLength?: unknown })._contentLength;
+  const n = Number(cl ?? 0);
+  return Number.isFinite(n) ? n : 0;
+}
+
+/** HTTP/1.1, HTTP/1.0 or HTTP/2, as Envoy's %PROTOCOL% says. */
+const protocolOf = (req: IncomingMessage): string => (req.httpVersionMajor === 2 ? 'HTTP/2' : `HTTP/${req.httpVersion}`);
+
+/** A request that may carry a body (HTTP/2 says so only by sending DATA: assume it may). */
+const hasBody = (req: IncomingMessage): boolean =>
+  req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0') || req.httpVersionMajor === 2;
+
 /** The header alone: no per-request state. */
 class HeaderTap implements ResponseTap {
   readonly capture = undefined;
   constructor(private readonly predictor: string) {}
+  attempt(): void {}
+  attemptStatus(): void {}
+  attemptFailed(): void {}
+  shadow(): undefined {
+    return undefined;
+  }
   head(_status: number, headers: string[]): void {
     setPredictorHeader(headers, this.predictor);
   }
@@ -53,45 +146,137 @@ class HeaderTap implements ResponseTap {
   end(): void {}
 }
 
+/** The route as OpenTelemetry's `http.route`: the prefix (or regex) the request matched. */
+function routeOf(decision: Routed): string {
+  const p = decision.group.path;
+  return p.kind === 'prefix' ? p.prefix : p.source;
+}
+
 class RequestTap implements ResponseTap {
   private readonly startedAt = performance.now();
+  private readonly startTime = Date.now();
+  private attempts = 0;
+  private address: string | undefined;
+  private bytesSent = 0;
+  private readonly received: BodyBytes | undefined;
 
   constructor(
-    private readonly backend: Backend,
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+    private readonly decision: Routed,
     private readonly predictorHeader: boolean,
     readonly capture: PrimaryCapture | undefined,
-    private readonly log: { readonly accessLog: AccessLog; readonly req: IncomingMessage; readonly upstreamHeaders: readonly string[]; readonly upstream: string; readonly mirrors: number } | undefined,
-  ) {}
+    private readonly log: AccessLog | undefined,
+    private readonly trace: CallTrace<string[]> | undefined,
+    private readonly upstreamHeaders: readonly string[],
+    private readonly upstream: string,
+  ) {
+    if (log !== undefined && hasBody(req)) this.received = new BodyBytes(req);
+    const span = trace?.span;
+    if (span !== undefined) {
+      const o = decision.backend.origin;
+      const url = req.url ?? '/';
+      const q = url.indexOf('?');
+      const route = routeOf(decision);
+      span.updateName(`${req.method ?? 'GET'} ${route}`);
+      span.setAttributes({
+        'http.request.method': req.method ?? 'GET',
+        'url.path': q < 0 ? url : url.slice(0, q),
+        'url.scheme': (req.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http',
+        'http.route': route,
+        'network.protocol.version': req.httpVersion,
+        'client.address': req.socket.remoteAddress ?? '',
+        'seldon.namespace': o.namespace,
+        'seldon.deployment': o.deployment,
+        'seldon.predictor': o.predictor,
+        'seldon.upstream': upstream,
+        'seldon.shadows': decision.mirrors.length,
+      });
+      const host = hostOf(req.headers.host);
+      if (host !== undefined) span.setAttribute('server.address', host);
+      const ua = req.headers['user-agent'];
+      if (ua !== undefined) span.setAttribute('user_agent.original', ua);
+      const id = requestId(upstreamHeaders);
+      if (id !== undefined) span.setAttribute('seldon.request_id', id);
+    }
+  }
+
+  attempt(address: string, headers: string[]): void {
+    this.attempts++;
+    this.address = address;
+    const t = this.trace;
+    if (t === undefined || t.span === undefined) return;
+    const { host, port } = hostPort(address);
+    const attributes: Attributes = { 'http.request.method': this.req.method ?? 'GET', 'server.address': host, 'server.port': port, 'network.peer.address': host, 'seldon.upstream': this.upstream };
+    t.attempt(headers, `${this.req.method ?? 'GET'} upstream`, attributes);
+  }
+
+  attemptStatus(status: number): void {
+    this.trace?.attemptStatus(status);
+  }
+
+  attemptFailed(error: string): void {
+    this.trace?.attemptFailed(error);
+  }
+
+  shadow(backend: Backend, headers: string[]): ShadowStart | undefined {
+    const t = this.trace;
+    if (t === undefined || t.span === undefined) return undefined;
+    const copy = headers.slice();
+    const o = backend.origin;
+    const span = t.shadow(
+      copy,
+      `${this.req.method ?? 'GET'} shadow`,
+      { 'http.request.method': this.req.method ?? 'GET', 'seldon.shadow': true, 'seldon.namespace': o.namespace, 'seldon.deployment': o.deployment, 'seldon.predictor': o.predictor, 'seldon.upstream': `${backend.upstream.host}:${backend.upstream.port}` },
+      false,
+    );
+    return span === undefined ? undefined : { headers: copy, end: (status, failed) => span.end(status, failed) };
+  }
 
   head(status: number, headers: string[], raw: Buffer[]): void {
-    if (this.predictorHeader) setPredictorHeader(headers, this.backend.origin.predictor);
+    if (this.predictorHeader) setPredictorHeader(headers, this.decision.backend.origin.predictor);
     this.capture?.head(status, raw);
   }
 
   body(chunk: Buffer): void {
+    this.bytesSent += chunk.length;
     this.capture?.data(chunk);
   }
 
   end(status: number, upstreamSeconds: number | null, complete: boolean): void {
     this.capture?.end(complete);
-    const l = this.log;
-    if (!l) return;
-    const url = l.req.url ?? '/';
-    const q = url.indexOf('?');
-    const o = this.backend.origin;
-    l.accessLog.write({
-      reqId: requestId(l.upstreamHeaders),
-      protocol: 'rest',
-      method: l.req.method ?? 'GET',
-      path: q < 0 ? url : url.slice(0, q),
+    const t = this.trace;
+    if (t !== undefined) t.end(status, undefined);
+    const log = this.log;
+    if (log === undefined) return;
+    const req = this.req;
+    const o = this.decision.backend.origin;
+    log.write({
+      startTime: this.startTime,
+      clientAddress: peerAddress(req.socket.remoteAddress, req.socket.remotePort),
+      forwardedFor: first(req.headers['x-forwarded-for']),
+      method: req.method ?? 'GET',
+      authority: req.headers.host,
+      path: log.path(req.url ?? '/'),
+      protocol: protocolOf(req),
+      responseCode: status,
+      grpcStatus: undefined,
+      bytesReceived: this.received === undefined ? 0 : this.received.bytes,
+      // A gateway-made answer (no upstream answered): its body, by its Content-Length.
+      bytesSent: upstreamSeconds === null ? (req.method === 'HEAD' || !this.res.headersSent ? 0 : answerLength(this.res)) : this.bytesSent,
+      durationMs: performance.now() - this.startedAt,
+      upstreamMs: upstreamSeconds === null ? null : upstreamSeconds * 1000,
+      upstreamHost: this.address,
+      upstreamCluster: this.upstream,
       namespace: o.namespace,
       deployment: o.deployment,
       predictor: o.predictor,
-      upstream: l.upstream,
-      status,
-      durationMs: Math.round((performance.now() - this.startedAt) * 1000) / 1000,
-      upstreamMs: upstreamSeconds === null ? null : Math.round(upstreamSeconds * 1e6) / 1000,
-      mirrors: l.mirrors,
+      retries: Math.max(0, this.attempts - 1),
+      shadows: this.decision.mirrors.length,
+      requestId: requestId(this.upstreamHeaders),
+      traceId: t !== undefined ? t.traceId : incomingTraceId(req.headers),
+      userAgent: req.headers['user-agent'],
+      peerSubject: clientSubject(req.socket),
     });
   }
 }
@@ -100,6 +285,7 @@ export interface RestObserveOptions {
   readonly predictorHeader: boolean;
   readonly accessLog: AccessLog | undefined;
   readonly comparer: ShadowComparer | undefined;
+  readonly tracing?: Tracing | undefined;
 }
 
 export class RestObserve {
@@ -109,20 +295,75 @@ export class RestObserve {
 
   /** Whether any option needs a `RestObserve` at all. */
   static needed(o: RestObserveOptions): boolean {
-    return o.predictorHeader || o.accessLog !== undefined || o.comparer !== undefined;
+    return o.predictorHeader || o.accessLog !== undefined || o.comparer !== undefined || o.tracing !== undefined;
   }
 
-  /** The tap for one routed request, or undefined when this request needs none. */
-  begin(req: IncomingMessage, decision: Routed, upstreamHeaders: readonly string[], upstream: string): ResponseTap | undefined {
-    const { predictorHeader, accessLog, comparer } = this.options;
+  /** The tap for one routed request (`upstreamHeaders`: what the upstream will get), or undefined when this request needs none. */
+  begin(req: IncomingMessage, res: ServerResponse, decision: Routed, upstreamHeaders: string[], upstream: string): ResponseTap | undefined {
+    const { predictorHeader, accessLog, comparer, tracing } = this.options;
     const capture = comparer !== undefined && decision.mirrors.length > 0 ? comparer.capture(decision.backend) : undefined;
     const logged = accessLog !== undefined && accessLog.sampled();
-    if (capture === undefined && !logged) {
+    if (capture === undefined && !logged && tracing === undefined) {
       if (!predictorHeader) return undefined;
       let tap = this.headerTaps.get(decision.backend);
       if (!tap) this.headerTaps.set(decision.backend, (tap = new HeaderTap(decision.backend.origin.predictor)));
       return tap;
     }
-    return new RequestTap(decision.backend, predictorHeader, capture, logged ? { accessLog: accessLog!, req, upstreamHeaders, upstream, mirrors: decision.mirrors.length } : undefined);
+    const trace = tracing?.begin(req.headers, upstreamHeaders, RAW_HEADERS);
+    return new RequestTap(req, res, decision, predictorHeader, capture, logged ? accessLog : undefined, trace, upstreamHeaders, upstream);
+  }
+
+  /**
+   * A request the gateway answers itself (no route, a refusal, a preflight): logged (and traced)
+   * once its answer is sent. `backend`, when the route is known.
+   */
+  answered(req: IncomingMessage, res: ServerResponse, backend?: Backend): void {
+    const { accessLog, tracing } = this.options;
+    const logged = accessLog !== undefined && accessLog.sampled();
+    if (!logged && tracing === undefined) return;
+    const startedAt = performance.now();
+    const startTime = Date.now();
+    const trace = tracing?.begin(req.headers, [], RAW_HEADERS);
+    const span = trace?.span;
+    const url = req.url ?? '/';
+    if (span !== undefined) {
+      const q = url.indexOf('?');
+      span.updateName(req.method ?? 'GET');
+      span.setAttributes({ 'http.request.method': req.method ?? 'GET', 'url.path': q < 0 ? url : url.slice(0, q), 'client.address': req.socket.remoteAddress ?? '' });
+      if (backend !== undefined) span.setAttributes({ 'seldon.namespace': backend.origin.namespace, 'seldon.deployment': backend.origin.deployment, 'seldon.predictor': backend.origin.predictor });
+    }
+    const received = logged && hasBody(req) ? new BodyBytes(req) : undefined;
+    res.once('close', () => {
+      const status = res.headersSent ? res.statusCode : 499;
+      trace?.end(status, undefined);
+      if (!logged) return;
+      const o = backend?.origin;
+      accessLog!.write({
+        startTime,
+        clientAddress: peerAddress(req.socket?.remoteAddress, req.socket?.remotePort),
+        forwardedFor: first(req.headers['x-forwarded-for']),
+        method: req.method ?? 'GET',
+        authority: req.headers.host,
+        path: accessLog!.path(url),
+        protocol: protocolOf(req),
+        responseCode: status,
+        grpcStatus: undefined,
+        bytesReceived: received === undefined ? 0 : received.bytes,
+        bytesSent: req.method === 'HEAD' || !res.headersSent ? 0 : answerLength(res),
+        durationMs: performance.now() - startedAt,
+        upstreamMs: null,
+        upstreamHost: undefined,
+        upstreamCluster: undefined,
+        namespace: o?.namespace,
+        deployment: o?.deployment,
+        predictor: o?.predictor,
+        retries: 0,
+        shadows: 0,
+        requestId: first(req.headers['x-request-id']),
+        traceId: trace !== undefined ? trace.traceId : incomingTraceId(req.headers),
+        userAgent: req.headers['user-agent'],
+        peerSubject: clientSubject(req.socket),
+      });
+    });
   }
 }

@@ -15,11 +15,13 @@
  */
 import { AggregatorRegistry, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
-import { AccessLog, accessLogger } from './access-log.js';
+import { AccessLog, AccessLogOutput, type AccessSink } from './access-log.js';
 import type { ObserveConfig } from '../config.js';
 import type { GatewayMetrics } from './metrics.js';
+import { GrpcObserve } from './observed-grpc.js';
 import { RestObserve } from './observed-rest.js';
 import { ShadowComparer, type Disagreement } from './shadow-compare.js';
+import { Tracing } from './tracing.js';
 
 /** One registry's metrics as `registry.getMetricsAsJSON()` gives them (and IPC carries them). */
 export type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
@@ -195,33 +197,51 @@ export interface DataPlaneObservers {
   readonly predictorHeader: boolean;
   readonly comparer: ShadowComparer | undefined;
   readonly accessLog: AccessLog | undefined;
+  /** --otlp-endpoint: the tracer provider and its exporter. */
+  readonly tracing: Tracing | undefined;
   /** What the REST proxy taps answers with; undefined when nothing is observed (no per-request cost). */
   readonly rest: RestObserve | undefined;
-  /** Flush the access log (shutdown). */
-  flush(): void;
+  /** What gRPC calls are tapped with; undefined when neither the access log nor tracing is on. */
+  readonly grpc: GrpcObserve | undefined;
+  /** Write what the access log holds and export the spans still queued, within `timeoutMs` (shutdown). */
+  flush(timeoutMs?: number): Promise<void>;
 }
 
+/** How long a shutdown waits for access log lines and queued spans (a stuck stdout or a dead collector must not hold it). */
+const FLUSH_MS = 2000;
+
 /**
- * The predictor header (REST and gRPC), the access log and shadow comparison (REST), as
- * configured, counting into `metrics`. `accessLoggerOverride` replaces the stdout access logger (tests).
+ * The predictor header (REST and gRPC), the access log and tracing (REST and gRPC), shadow
+ * comparison (REST), as configured, counting into `metrics`. `accessSink` replaces stdout as
+ * where access log lines go (tests).
  */
-export function dataPlaneObservers(
-  config: ObserveConfig,
-  metrics: GatewayMetrics,
-  accessLoggerOverride?: Logger,
-): DataPlaneObservers {
+export function dataPlaneObservers(config: ObserveConfig, metrics: GatewayMetrics, accessSink?: AccessSink, log?: Logger): DataPlaneObservers {
   const sc = config.shadowCompare;
   const comparer = sc.enabled ? new ShadowComparer({ tolerance: sc.tolerance, ignore: sc.ignore, maxBodyBytes: sc.maxBodyBytes }, metrics) : undefined;
-  let flush = (): void => undefined;
+  const al = config.accessLog;
+  let output: AccessLogOutput | undefined;
   let accessLog: AccessLog | undefined;
-  if (config.accessLogSample > 0) {
-    if (accessLoggerOverride) accessLog = new AccessLog(accessLoggerOverride, config.accessLogSample);
+  if (al.enabled && al.sample > 0) {
+    const options = { sample: al.sample, format: al.format, query: al.query };
+    if (accessSink) accessLog = new AccessLog(accessSink, options);
     else {
-      const out = accessLogger(metrics);
-      accessLog = new AccessLog(out.logger, config.accessLogSample);
-      flush = out.flush;
+      output = new AccessLogOutput(1, al.bufferBytes, (lines) => metrics.accessLogDropped.inc(lines));
+      accessLog = new AccessLog(output, options);
     }
   }
-  const options = { predictorHeader: config.predictorHeader, accessLog, comparer };
-  return { predictorHeader: config.predictorHeader, comparer, accessLog, rest: RestObserve.needed(options) ? new RestObserve(options) : undefined, flush };
+  const t = config.tracing;
+  const tracing = t.endpoint === undefined ? undefined : new Tracing({ endpoint: t.endpoint, sample: t.sample }, metrics, log);
+  const rest = { predictorHeader: config.predictorHeader, accessLog, comparer, tracing };
+  const grpc = { accessLog, tracing };
+  return {
+    predictorHeader: config.predictorHeader,
+    comparer,
+    accessLog,
+    tracing,
+    rest: RestObserve.needed(rest) ? new RestObserve(rest) : undefined,
+    grpc: GrpcObserve.needed(grpc) ? new GrpcObserve(grpc) : undefined,
+    flush: async (timeoutMs = FLUSH_MS) => {
+      await Promise.all([output?.flush(timeoutMs), tracing?.shutdown(timeoutMs)]);
+    },
+  };
 }

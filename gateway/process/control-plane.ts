@@ -15,11 +15,13 @@
  */
 import type { Logger } from 'pino';
 import { createAdminApp } from '../admin/server.js';
+import { AdminToken } from '../admin/token.js';
 import { diagnostics, type PageSettings } from '../admin/page.js';
 import type { AcceptFailure } from '../edge/accept-guard.js';
 import type { GatewayConfig, SourceConfig } from '../config.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import { OBSERVED_METRICS, TrafficHistory, aggregatedText, type Gathered } from '../observe/observed.js';
+import { routeWeights } from '../observe/route-gauges.js';
 import type { RouteState, TableChange } from './route-state.js';
 import { findClusterAccess, type KubeLog } from '../../source/kubernetes/cluster-access.js';
 import type { DeploymentEvents } from '../../source/kubernetes/events.js';
@@ -99,6 +101,16 @@ export function sourceFor(config: SourceConfig, options: { environment?: NodeJS.
 /** The source's name in logs and metrics (the `source` label). */
 export function sourceName(config: SourceConfig): 'manifests' | 'kubernetes' {
   return config.manifests ? 'manifests' : 'kubernetes';
+}
+
+/** The admin token of --admin-token-file, if given (read now: an unusable file is an error). */
+async function loadAdminToken(file: string | undefined, log: Logger): Promise<AdminToken | undefined> {
+  return file === undefined ? undefined : AdminToken.load(file, { log });
+}
+
+/** 127.0.0.0/8, ::1 and localhost: only this host can reach an address like these. */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }
 
 /** The /readyz detail while a process cannot accept connections (edge/accept-guard.ts). */
@@ -182,7 +194,13 @@ export class StateSink implements SourceSink {
 /** Start the gateway around `parts.planes`: see the header for the order. Rejects (having stopped what started) if a data plane cannot listen. */
 export async function startControlPlane(config: GatewayConfig, parts: ControlPlaneParts): Promise<Gateway> {
   const { log, source, state, metrics, planes } = parts;
+  // First: a token file that cannot be used ends the start before anything listens.
+  const adminToken = await loadAdminToken(config.listen.adminTokenFile, log).catch(async (err: unknown) => {
+    await planes.close().catch(() => undefined);
+    throw err;
+  });
   observeChanges(state, metrics, log);
+  metrics.weighRoutes(routeWeights(() => state.current));
   const events = source instanceof LazyKubeSource ? await postEventsOnChanges(state, source, log) : undefined;
   const sink = new StateSink(
     (batch) => {
@@ -195,7 +213,7 @@ export async function startControlPlane(config: GatewayConfig, parts: ControlPla
   );
   let shuttingDown = false;
   const history = new TrafficHistory(() => planes.gather(OBSERVED_METRICS));
-  const settings: PageSettings = { predictorHeader: config.observe.predictorHeader, shadowCompare: config.observe.shadowCompare.enabled, accessLogSample: config.observe.accessLogSample, workers: planes.processes };
+  const settings: PageSettings = { predictorHeader: config.observe.predictorHeader, shadowCompare: config.observe.shadowCompare.enabled, accessLogSample: config.observe.accessLog.enabled ? config.observe.accessLog.sample : 0, workers: planes.processes };
   const ready = (): boolean => sink.synced && !shuttingDown && planes.readiness().ready;
   const admin = createAdminApp({
     ready,
@@ -208,7 +226,7 @@ export async function startControlPlane(config: GatewayConfig, parts: ControlPla
       const { window, disagreements } = await history.observe();
       return diagnostics({ table: state.current, appliedAt: state.lastAppliedAt, problems: sink.problems, window, disagreements, settings });
     },
-  });
+  }, adminToken ? { token: adminToken } : {});
 
   let stopped: Promise<void> | undefined;
   const stop = (graceful: boolean, why: string | undefined): Promise<void> =>
@@ -239,7 +257,10 @@ export async function startControlPlane(config: GatewayConfig, parts: ControlPla
   }
   const address = admin.server.address();
   const adminPort = typeof address === 'object' && address ? address.port : config.listen.adminPort;
-  log.info({ ...ports, adminPort, workers: planes.processes }, 'seldon-gateway listening');
+  log.info({ ...ports, adminPort, workers: planes.processes, adminToken: adminToken !== undefined }, 'seldon-gateway listening');
+  if (!adminToken && !isLoopback(config.listen.adminHost)) {
+    log.warn({ adminHost: config.listen.adminHost, adminPort }, 'the admin port answers /routes, /metrics and /diagnostics to anyone who reaches it: set --admin-token-file, or keep it behind a NetworkPolicy');
+  }
   return {
     ...ports,
     adminPort,

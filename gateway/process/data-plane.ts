@@ -23,12 +23,14 @@ import type { GatewayReason } from '../edge/errors.js';
 import { rawAnswer, sendError } from '../edge/http-answer.js';
 import { GrpcProxy } from '../grpc/proxy.js';
 import { sniffingServer } from '../edge/listener.js';
+import { TlsTermination } from '../edge/tls.js';
 import { GatewayMetrics } from '../observe/metrics.js';
 import { OAuth } from '../auth/oauth.js';
 import { Gatekeeper } from '../auth/gate.js';
 import { createStores, type Stores } from '../auth/stores.js';
 import { RateLimiter } from '../auth/rate-limit.js';
 import { RestProxy } from '../rest/proxy.js';
+import { H2Rest } from '../rest/h2.js';
 import type { DataPlaneObservers } from '../observe/observed.js';
 import { RouteState } from './route-state.js';
 import { RestMirrors } from '../rest/mirrors.js';
@@ -110,6 +112,8 @@ export class DataPlane {
   readonly upstreams: Upstreams;
   readonly rest: RestProxy;
   readonly grpc: GrpcProxy;
+  /** TLS on the public ports (--tls-cert / --tls-dir): certificates loaded (or a UsageError) at construction. */
+  readonly tls: TlsTermination | undefined;
   private app: FastifyInstance | undefined;
   private http1: HttpServer | undefined;
   private publicServer: net.Server | undefined;
@@ -144,6 +148,8 @@ export class DataPlane {
     this.acceptChanged = options.changed ?? (() => undefined);
     this.state = new RouteState(config.compile);
     this.metrics = metrics ?? new GatewayMetrics();
+    // First: bad certificate files stop start-up before anything else is opened.
+    this.tls = config.tls ? new TlsTermination(config.tls, { metrics: this.metrics, log, handshakeTimeoutMs: config.edge.clientHeaderTimeoutMs }) : undefined;
     const observers = options.observers;
     const ca = config.upstream.caFile ? readFileSync(config.upstream.caFile) : undefined;
     this.upstreams = new Upstreams({ ...config.upstream, ca }, endpoints);
@@ -178,7 +184,18 @@ export class DataPlane {
       trusts: this.trusts,
       observe: observers?.rest,
     });
+    // REST over HTTP/2: the HTTP/2 server's non-gRPC streams enter the same REST path as HTTP/1.1's (`serve`).
+    const h2rest = new H2Rest({
+      edge: config.edge,
+      metrics: this.metrics,
+      serve: this.serve,
+      grpcOnly: (socket) => this.grpcPort !== undefined && socket.localPort === this.grpcPort,
+      answered: (req, res) => this.rest.deps.observe?.answered(req, res),
+      failed: (err) => this.rest.internalError('request', err),
+    });
     this.grpc = new GrpcProxy({
+      rest: h2rest.stream,
+      restHead: config.edge,
       endpoints,
       state: this.state,
       picker,
@@ -192,6 +209,7 @@ export class DataPlane {
       errorDetail: config.edge.errorDetail,
       trusts: this.trusts,
       predictorHeader: observers?.predictorHeader ?? false,
+      observe: observers?.grpc,
     });
   }
 
@@ -243,6 +261,34 @@ export class DataPlane {
       };
     }
     return false;
+  }
+
+  /** fastify's handler: the gateway's own routes (the token endpoint, /ping, /ready), set when listen() builds it. */
+  private handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+
+  /**
+   * A REST request of either HTTP version (HTTP/2 through rest/h2.ts): the edge checks, then the
+   * proxy, the OAuth front end or the gateway's own routes.
+   */
+  private readonly serve = (req: IncomingMessage, res: ServerResponse): void => {
+    if (this.refused(req, res)) {
+      // Refused at the edge: in the access log too (a body refused later, as it streams, is its exchange's line).
+      this.rest.deps.observe?.answered(req, res);
+      return;
+    }
+    const rest = this.rest;
+    const url = req.url;
+    if (url === undefined || url.charCodeAt(0) !== 47 /* / */) this.served(req, res, this.handler!);
+    else if (url.charCodeAt(1) === 115 /* s: /seldon/ */ || !this.gate.frontEndActive) rest.handle(req, res);
+    else if (url.startsWith('/api/v0.1/') || url.startsWith('/api/v1.0/')) rest.frontEnd(req, res);
+    else if (url.startsWith('/oauth/') || /^\/(?:ping|ready)(?:\?|$)/.test(url)) this.served(req, res, this.handler!);
+    else rest.handle(req, res);
+  };
+
+  /** A request the gateway's own routes answer (the token endpoint, /ping): in the access log too. */
+  private served(req: IncomingMessage, res: ServerResponse, handler: (req: IncomingMessage, res: ServerResponse) => void): void {
+    this.rest.deps.observe?.answered(req, res);
+    handler(req, res);
   }
 
   /** Public-port connections: refused over --max-connections; closed if silent for the header timeout. */
@@ -322,15 +368,10 @@ export class DataPlane {
           },
           (req, res) => {
             if (req.url !== undefined && req.url.charCodeAt(0) !== 47 /* / */) absoluteForm(req);
-            if (this.refused(req, res)) return;
-            const url = req.url;
-            if (url === undefined || url.charCodeAt(0) !== 47 /* / */) handler(req, res);
-            else if (url.charCodeAt(1) === 115 /* s: /seldon/ */ || !this.gate.frontEndActive) rest.handle(req, res);
-            else if (url.startsWith('/api/v0.1/') || url.startsWith('/api/v1.0/')) rest.frontEnd(req, res);
-            else if (url.startsWith('/oauth/') || /^\/(?:ping|ready)(?:\?|$)/.test(url)) handler(req, res);
-            else rest.handle(req, res);
+            this.serve(req, res);
           },
         );
+        this.handler = handler;
         // One over the limit, so that refused() can tell a request that reached it (Node drops the rest silently).
         this.http1.maxHeadersCount = c.maxHeadersCount + 1;
         this.http1.on('connect', (_req: IncomingMessage, socket: net.Socket) => {
@@ -374,7 +415,11 @@ export class DataPlane {
     this.http1!.emit('listening');
     this.http1!.on('connection', this.taken);
     this.grpc.server.on('connection', this.taken);
-    const dispatch = sniffingServer(this.http1!, this.grpc.server, (s) => this.track(s));
+    const dispatch = sniffingServer(this.http1!, this.grpc.server, (s) => this.track(s), {
+      tls: this.tls,
+      refused: (reason) => this.metrics.clientErrors.labels(reason).inc(),
+      headerTimeoutMs: this.config.edge.clientHeaderTimeoutMs,
+    });
     this.publicServer = net.createServer((s) => this.accept(s, dispatch));
     this.port = await this.bindPublic(this.publicServer, this.config.listen.port);
     if (this.config.listen.oauthPort !== undefined) {
@@ -501,6 +546,7 @@ export class DataPlane {
     await this.grpc.close();
     this.upstreams.destroy();
     this.stores.close();
+    this.tls?.close();
     // Stops Node's connection checks (started by hand in listen()).
     this.http1?.close();
     await this.app?.close().catch(() => undefined);

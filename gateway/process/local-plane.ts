@@ -7,9 +7,11 @@
 import type { Logger } from 'pino';
 import type { AcceptFailure } from '../edge/accept-guard.js';
 import type { GatewayConfig } from '../config.js';
+import type { AccessSink } from '../observe/access-log.js';
 import { DataPlane } from './data-plane.js';
 import { GatewayMetrics } from '../observe/metrics.js';
 import { dataPlaneObservers, metricsJson, type DataPlaneObservers, type Gathered } from '../observe/observed.js';
+import { readyEndpointCounts } from '../observe/route-gauges.js';
 import type { RouteState } from './route-state.js';
 import { notAccepting, type DataPlanes, type PlanesReadiness, type PublicPorts } from './control-plane.js';
 import type { EndpointWatcher } from '../../source/kubernetes/endpoints.js';
@@ -19,8 +21,8 @@ import type { DeploymentSource, SourceEvent } from '../../source/source.js';
 export interface LocalPlaneOptions {
   /** The deployment source: with the Kubernetes API, the EndpointSlice watcher shares its connection and scope. */
   readonly source: DeploymentSource;
-  /** Replaces the stdout access logger (tests). */
-  readonly accessLogger?: Logger;
+  /** Where access log lines go instead of stdout (tests). */
+  readonly accessSink?: AccessSink;
   /** Listen with SO_REUSEPORT (a cluster worker, where Node supports it). */
   readonly reusePort?: boolean;
   /** Told when accepting starts or stops failing (a cluster worker tells the primary). */
@@ -50,12 +52,13 @@ export class LocalDataPlane implements DataPlanes {
   static async open(config: GatewayConfig, log: Logger, options: LocalPlaneOptions): Promise<LocalDataPlane> {
     const endpoints = await endpointsFor(config, options.source, log);
     const metrics = new GatewayMetrics();
-    const observers = dataPlaneObservers(config.observe, metrics, options.accessLogger);
+    const observers = dataPlaneObservers(config.observe, metrics, options.accessSink, log);
     const plane = new DataPlane(config, metrics, log, endpoints, {
       ...(options.reusePort !== undefined ? { reusePort: options.reusePort } : {}),
       ...(options.acceptChanged ? { changed: options.acceptChanged } : {}),
       observers,
     });
+    if (endpoints) metrics.countReadyEndpoints(readyEndpointCounts(() => plane.state.current, endpoints));
     return new LocalDataPlane(plane, observers, endpoints);
   }
 
@@ -88,12 +91,12 @@ export class LocalDataPlane implements DataPlanes {
   async drain(graceMs: number): Promise<void> {
     await this.endpoints?.stop();
     await this.plane.drain(graceMs);
-    this.observers.flush();
+    await this.observers.flush();
   }
 
   async close(): Promise<void> {
     await this.endpoints?.stop();
     await this.plane.close();
-    this.observers.flush();
+    await this.observers.flush();
   }
 }

@@ -6,7 +6,9 @@
  */
 import { pino, type Logger } from 'pino';
 import type { GatewayConfig } from '../config.js';
+import type { AccessSink } from '../observe/access-log.js';
 import { LogBudget } from '../observe/log-budget.js';
+import { LOG_FORMAT } from '../observe/log-format.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import { sourceFor, startControlPlane, type Gateway } from './control-plane.js';
 import { LocalDataPlane } from './local-plane.js';
@@ -17,6 +19,7 @@ export { sourceFor, sourceName } from './control-plane.js';
 
 export function createLogger(level: string): Logger {
   return pino({
+    ...LOG_FORMAT,
     level,
     base: { service: 'seldon-gateway' },
     // Never log credentials, whatever object a caller hands the logger.
@@ -43,9 +46,9 @@ export function keepServing(log: Logger, metrics: GatewayMetrics): void {
   process.on('unhandledRejection', (reason) => report('unhandledRejection', reason));
 }
 
-export async function startGateway(config: GatewayConfig, options: { source?: DeploymentSource; logger?: Logger; accessLogger?: Logger } = {}): Promise<Gateway> {
+export async function startGateway(config: GatewayConfig, options: { source?: DeploymentSource; logger?: Logger; accessSink?: AccessSink } = {}): Promise<Gateway> {
   const log = options.logger ?? createLogger(config.process.logLevel);
   const source = options.source ?? sourceFor(config.source, { log });
-  const plane = await LocalDataPlane.open(config, log, { source, ...(options.accessLogger ? { accessLogger: options.accessLogger } : {}) });
+  const plane = await LocalDataPlane.open(config, log, { source, ...(options.accessSink ? { accessSink: options.accessSink } : {}) });
   return startControlPlane(config, { log, source, state: plane.state, metrics: plane.metrics, planes: plane });
 }

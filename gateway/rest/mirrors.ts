@@ -12,6 +12,7 @@
  */
 import type { Dispatcher } from 'undici';
 import type { GatewayMetrics } from '../observe/metrics.js';
+import type { ResponseTap } from '../observe/observed-rest.js';
 import type { AnswerCollector, PrimaryCapture, ShadowComparer } from '../observe/shadow-compare.js';
 import type { MirrorBudget } from '../upstream/mirror-budget.js';
 import { MirrorAdmission } from '../upstream/mirror.js';
@@ -69,8 +70,8 @@ export class RestMirrors extends MirrorAdmission {
     super(budget, metrics, 'rest', maxBodyBytes);
   }
 
-  /** `capture`: the primary's answer, when comparison is on (`compare.capture()`). */
-  send(mirrors: readonly Mirror[], method: string, path: string, headers: string[], body: Buffer | null, capture?: PrimaryCapture): void {
+  /** `capture`: the primary's answer, when comparison is on (`compare.capture()`); `tap`: the primary's, which traces each shadow. */
+  send(mirrors: readonly Mirror[], method: string, path: string, headers: string[], body: Buffer | null, capture?: PrimaryCapture, tap?: Pick<ResponseTap, 'shadow'>): void {
     for (const m of mirrors) {
       const up = this.upstreams.for(m.backend);
       if (!this.admit(up, m.backend)) continue;
@@ -82,10 +83,12 @@ export class RestMirrors extends MirrorAdmission {
       endpoint.outstanding++;
       const compare = capture ? this.compare : undefined;
       const collected = compare?.collector();
+      const traced = tap?.shadow(m.backend, headers);
       const exchange = new MirrorExchange(
         m.backend,
         (backend, status, failed, seconds) => {
           endpoint.outstanding--;
+          traced?.end(status, failed);
           this.settle(up, backend, failed, status, seconds);
           if (!failed && collected) compare!.shadowAnswered(capture!, backend, 'rest', collected);
         },
@@ -93,7 +96,7 @@ export class RestMirrors extends MirrorAdmission {
       );
       endpoint.pool.dispatch(
         // The mirror's own timeouts, on undici's shared coarse timers (no timer per mirror).
-        { method: method as Dispatcher.HttpMethod, path, headers, body, headersTimeout: m.backend.timeoutMs, bodyTimeout: m.backend.idleTimeoutMs },
+        { method: method as Dispatcher.HttpMethod, path, headers: traced?.headers ?? headers, body, headersTimeout: m.backend.timeoutMs, bodyTimeout: m.backend.idleTimeoutMs },
         exchange,
       );
     }

@@ -18,7 +18,8 @@ import type { AttemptFailure } from '../upstream/retry-policy.js';
 import { Attempts } from '../upstream/attempts.js';
 import type { GatewayReason } from '../edge/errors.js';
 import { sendError, sendJson } from '../edge/http-answer.js';
-import { clientResponseHeaders, shadowHost, upstreamRequestHeaders } from '../edge/http-headers.js';
+import { clientResponseHeaders, schemeOf, shadowHost, upstreamRequestHeaders } from '../edge/http-headers.js';
+import { corsRequest, corsResponseHeaders } from './cors.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import type { GateVerdict, Gatekeeper } from '../auth/gate.js';
 import type { ResponseTap, RestObserve } from '../observe/observed-rest.js';
@@ -48,7 +49,7 @@ export interface RestProxyDeps {
   readonly gate?: Gatekeeper | undefined;
   /** Whether a peer may set X-Forwarded-For/-Proto (--trusted-proxies); default: none may. */
   readonly trusts?: ((socket: Socket) => boolean) | undefined;
-  /** When --predictor-header, --access-log-sample or --shadow-compare is on: the per-request tap. */
+  /** When --predictor-header, --access-log, --otlp-endpoint or --shadow-compare is on: the per-request tap. */
   readonly observe?: RestObserve | undefined;
 }
 
@@ -122,7 +123,7 @@ class Exchange extends Attempts<UpstreamPool> implements Dispatcher.DispatchHand
 
   start(): void {
     const observe = this.proxy.deps.observe;
-    if (observe !== undefined) this.tap = observe.begin(this.req, this.decision, this.headers, this.up.name);
+    if (observe !== undefined) this.tap = observe.begin(this.req, this.res, this.decision, this.headers, this.up.name);
     const overflow = this.admit();
     if (overflow) {
       this.done = true;
@@ -205,7 +206,7 @@ class Exchange extends Attempts<UpstreamPool> implements Dispatcher.DispatchHand
     for (let i = 0; i < headers.length; i += 2) {
       if (headers[i]!.length === 4 && headers[i]!.toLowerCase() === 'host') headers[i + 1] = shadowHost(host);
     }
-    this.proxy.deps.mirrors.send(this.decision.mirrors, this.req.method ?? 'GET', this.decision.upstreamPath, headers, body, this.tap?.capture);
+    this.proxy.deps.mirrors.send(this.decision.mirrors, this.req.method ?? 'GET', this.decision.upstreamPath, headers, body, this.tap?.capture, this.tap);
   }
 
   /** The route timeout starts once the request has been received in full (docs/routing.md#timeouts-retries-and-circuit-breakers). */
@@ -246,6 +247,7 @@ class Exchange extends Attempts<UpstreamPool> implements Dispatcher.DispatchHand
     }
     this.endpoint = endpoint;
     endpoint.outstanding++;
+    if (this.tap !== undefined) this.tap.attempt(endpoint.address, this.headers);
     const idle = this.backend.idleTimeoutMs;
     endpoint.pool.dispatch(
       {
@@ -274,6 +276,7 @@ class Exchange extends Attempts<UpstreamPool> implements Dispatcher.DispatchHand
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     if (statusCode < 200 || this.done) return true;
     this.clearTryTimer();
+    if (this.tap !== undefined) this.tap.attemptStatus(statusCode);
     if (this.retryDecided(statusCode, this.replayable)) {
       // Read and drop this answer; the retry is sent once it has ended.
       this.discard = true;
@@ -282,6 +285,7 @@ class Exchange extends Attempts<UpstreamPool> implements Dispatcher.DispatchHand
     this.upstreamSeconds = (performance.now() - this.sentAt) / 1000;
     this.status = statusCode;
     const headers = clientResponseHeaders(rawHeaders);
+    if (this.backend.cors !== null) corsResponseHeaders(headers, this.backend.cors, this.req);
     // Draining, or the model answered before the whole request body arrived (it will not be
     // forwarded, and the client may still be sending it): this connection ends with the answer.
     if (this.proxy.draining || !this.req.complete) headers.push('connection', 'close');
@@ -333,6 +337,7 @@ class Exchange extends Attempts<UpstreamPool> implements Dispatcher.DispatchHand
 
   onError(err: Error & { code?: string }): void {
     this.clearTryTimer();
+    if (this.tap !== undefined && !this.done) this.tap.attemptFailed(err instanceof AttemptAborted ? err.why : err.code ?? classify(err));
     this.failedEndpoint = this.endpoint;
     this.releaseEndpoint();
     if (this.done) return;
@@ -495,13 +500,21 @@ export class RestProxy {
     );
     if (!decision.ok) {
       this.deps.metrics.unrouted.labels('rest', decision.reason).inc();
+      this.deps.observe?.answered(req, res);
       sendError(req, res, decision.status, decision.reason, decision.info, this.draining ? { connection: 'close' } : undefined);
+      return;
+    }
+    // CORS first (as Envoy's filter precedes ext_authz): an allowed preflight is answered here.
+    if (decision.backend.cors !== null && corsRequest(req, res, decision.backend.cors, this.draining)) {
+      this.deps.observe?.answered(req, res, decision.backend);
       return;
     }
     if (decision.backend.gate !== null) {
       const gate = this.deps.gate;
-      if (gate === undefined) sendError(req, res, 503, 'AUTH_BACKEND_UNAVAILABLE', `route of ${decision.backend.id} needs auth or rate limits, which this process does not serve`);
-      else this.render(req, res, gate.rest(req, decision, table));
+      if (gate === undefined) {
+        this.deps.observe?.answered(req, res, decision.backend);
+        sendError(req, res, 503, 'AUTH_BACKEND_UNAVAILABLE', `route of ${decision.backend.id} needs auth or rate limits, which this process does not serve`);
+      } else this.render(req, res, gate.rest(req, decision, table), decision.backend);
       return;
     }
     this.forward(req, res, decision, false);
@@ -523,16 +536,19 @@ export class RestProxy {
   }
 
   /** The gate's verdict, now or once its stores have answered. */
-  private render(req: IncomingMessage, res: ServerResponse, verdict: GateVerdict | Promise<GateVerdict>): void {
-    if (verdict instanceof Promise) void verdict.then((v) => this.answer(req, res, v));
-    else this.answer(req, res, verdict);
+  private render(req: IncomingMessage, res: ServerResponse, verdict: GateVerdict | Promise<GateVerdict>, backend?: Backend): void {
+    if (verdict instanceof Promise) void verdict.then((v) => this.answer(req, res, v, backend));
+    else this.answer(req, res, verdict, backend);
   }
 
   /** Allowed: proxy it, unless the client went away while the checks ran. Denied: the refusal, as JSON. */
-  private answer(req: IncomingMessage, res: ServerResponse, v: GateVerdict): void {
+  private answer(req: IncomingMessage, res: ServerResponse, v: GateVerdict, backend: Backend | undefined): void {
     if (v.allow) {
       if (!res.destroyed && !req.socket.destroyed) this.forward(req, res, v.decision, v.strip.includes('authorization'));
-    } else if (v.body !== undefined) sendJson(req, res, v.status, v.body, v.headers);
+      return;
+    }
+    this.deps.observe?.answered(req, res, backend);
+    if (v.body !== undefined) sendJson(req, res, v.status, v.body, v.headers);
     else sendError(req, res, v.status, v.reason, v.message, v.headers);
   }
 
@@ -541,7 +557,7 @@ export class RestProxy {
     try {
       const headers = upstreamRequestHeaders(req.rawHeaders, {
         remoteAddress: req.socket.remoteAddress,
-        proto: 'http',
+        proto: schemeOf(req.socket),
         originalPath: req.url ?? '/',
         trusted: this.trusts(req.socket),
         stripAuthorization,

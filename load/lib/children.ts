@@ -140,8 +140,8 @@ export interface Spawned {
   output(): string;
 }
 
-/** Start a long-lived server child pinned to `cpu`, stdout and stderr to `log`. */
-export function startServer(name: string, log: string, cpu: number, command: readonly string[], env: Record<string, string> = {}): Spawned {
+/** Start a long-lived server child pinned to `cpu` (not pinned when undefined), stdout and stderr to `log`. */
+export function startServer(name: string, log: string, cpu: number | undefined, command: readonly string[], env: Record<string, string> = {}): Spawned {
   const fd = openSync(log, 'w');
   const [cmd, ...args] = pinned(command, cpu);
   const child = spawn(cmd!, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', fd, fd] });

@@ -1,6 +1,6 @@
 /**
  * The compiled gateway as a benchmark target: `node dist/gateway/main.js serve --workers 1` on
- * 127.0.0.1 pinned to a core, every REST upstream of its table `--resolve`d to the backend (asked
+ * 127.0.0.1 pinned to a core (under this node or another binary, for a runtime A/B), every REST upstream of its table `--resolve`d to the backend (asked
  * from its own `routes --json`), its admin /metrics counters, and which build it is.
  */
 import { execFileSync } from 'node:child_process';
@@ -46,13 +46,18 @@ export interface Gateway {
 export interface GatewayLaunch {
   /** Log file (stdout and stderr, at warn and above). */
   readonly log: string;
-  readonly cpu: number;
+  /** The core it is pinned to (none when absent). */
+  readonly cpu?: number;
   readonly manifests: string;
   readonly upstreams: readonly string[];
   readonly backendPort: number;
   /** node flags before main.js. */
   readonly nodeArgs: readonly string[];
   readonly main?: string;
+  /** The node binary that runs it (default: the one running the benchmark), e.g. /opt/node24/bin/node for a runtime A/B. */
+  readonly node?: string;
+  /** Extra gateway flags after the ones every benchmark gateway gets (e.g. --access-log off, --otlp-endpoint). */
+  readonly args?: readonly string[];
 }
 
 /** Start a gateway and wait (at most 60 s) until its admin /readyz answers 200. */
@@ -78,9 +83,15 @@ export async function startGateway(name: string, g: GatewayLaunch): Promise<Gate
     '1s',
   ];
   for (const u of g.upstreams) args.push('--resolve', `${u}=127.0.0.1:${g.backendPort}`);
-  const server = startServer(name, g.log, g.cpu, [process.execPath, ...args]);
+  if (g.args) args.push(...g.args);
+  const server = startServer(name, g.log, g.cpu, [g.node ?? process.execPath, ...args]);
   await waitFor(name, server, async () => (await httpStatus(`http://127.0.0.1:${admin}/readyz`)) === 200, 60_000);
   return { server, port, admin };
+}
+
+/** `node --version` of a node binary (e.g. v24.21.0); throws when it does not run. */
+export function nodeVersion(node: string): string {
+  return execFileSync(node, ['--version'], { encoding: 'utf8', timeout: 10_000 }).trim();
 }
 
 export async function metricsText(admin: number): Promise<string> {

@@ -43,6 +43,8 @@ export interface Sample {
   errorDetail: string;
   p50us: number;
   p99us: number;
+  /** Fixed-rate runs only: p99.9 latency. */
+  p999us?: number;
   otherPct: number;
   stealPct: number;
   perReq: PerRequest;

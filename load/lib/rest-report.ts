@@ -1,25 +1,37 @@
 /**
  * The REST benchmark's report: one line per run as it happens, then the tables over the rounds
  * (medians over the runs no other process disturbed), syscalls per request, ratios between
- * targets, the gateway's targets with their verdicts, and notes on foreign load.
+ * targets with the p99 and p99.9 differences at each fixed rate, the stalls the gateways counted
+ * in themselves, the gateway's targets with their verdicts, and notes on foreign load.
  */
 import type { RateResult } from './fixed-rate.js';
 import { counter } from './gateway.js';
 import type { Sample, Target } from './measure.js';
 import { MEASURED, SHADOWED } from './bench-table.js';
 import { f0, f1, f2, log, median, ms, ratio, table, verdict } from './report.js';
+import type { RuntimeDelta } from './runtime-stats.js';
 
 export interface RestRuns {
   readonly targets: readonly Target[];
   readonly conns: readonly number[];
+  /** The fixed rate of the latency runs (the first, when `rates` lists several). */
   readonly rate: number;
+  /**
+   * Every fixed rate, when given: `fixed` is then keyed `${target}@${rate}` (without it, by target
+   * alone, at `rate`).
+   */
+  readonly rates?: readonly number[];
+  /** How the rates were chosen, printed under the results (e.g. fractions of a measured saturation). */
+  readonly rateNote?: string;
   readonly rounds: number;
   /** Foreign load (% of the machine) from which a run counts as disturbed. */
   readonly quietPct: number;
   /** Closed-loop samples by `${target}@${conns}`. */
   readonly closed: ReadonlyMap<string, Sample[]>;
-  /** Fixed-rate samples by target. */
+  /** Fixed-rate samples by target (or `${target}@${rate}`, see `rates`). */
   readonly fixed: ReadonlyMap<string, Sample[]>;
+  /** The gateways' own account of their stalls in each fixed-rate run, keyed like `fixed` (lib/runtime-stats.ts). */
+  readonly stalls?: ReadonlyMap<string, RuntimeDelta[]>;
 }
 
 const sys = (s: Sample): string => `r/w/sleep ${f1(s.perReq.syscr)}/${f1(s.perReq.syscw)}/${f1(s.perReq.vcsw)} per req`;
@@ -35,9 +47,11 @@ export function rateLine(round: number, rate: number, key: string, rr: RateResul
   return `round ${round} ${rate}/s  ${key.padEnd(9)} p50 ${ms(rr.latencyUs.p50)} p99 ${ms(rr.latencyUs.p99)} p99.9 ${ms(rr.latencyUs.p999)} max ${ms(rr.latencyUs.max)} ms  proxy ${f1(s.proxyUsPerReq)} µs/req  ${rr.completed}/${rr.scheduled} done, skipped ${rr.skipped}, non-2xx ${rr.non2xx}, errors ${rr.errors}${s.errorDetail ? ` (${s.errorDetail})` : ''}, send lag p99 ${ms(rr.sendLagUs.p99)} max ${ms(rr.sendLagUs.max)} ms  ${sys(s)}  other ${f0(s.otherPct)}%`;
 }
 
-/** The results, syscalls, ratios and (with a gateway target) targets tables. */
+/** The results, syscalls, ratios, stalls and (with a gateway target) targets tables. */
 export function printTables(r: RestRuns): void {
   const { targets, conns: CONNS, rate: RATE, closed, fixed, quietPct } = r;
+  const RATES = r.rates ?? [RATE];
+  const fixedOf = (key: string, rate: number): Sample[] | undefined => (r.rates ? fixed.get(`${key}@${rate}`) : rate === RATE ? fixed.get(key) : undefined);
   // Medians over the runs no other process disturbed (foreign load < quietPct); when every run
   // of a cell was disturbed, over all of them, and the cell is marked '*'.
   const clean = (xs: Sample[] | undefined): Sample[] => {
@@ -45,27 +59,39 @@ export function printTables(r: RestRuns): void {
     return quiet.length ? quiet : (xs ?? []);
   };
   const noisy = (xs: Sample[] | undefined): boolean => (xs ?? []).length > 0 && (xs ?? []).every((s) => s.otherPct >= quietPct);
-  const med = (xs: Sample[] | undefined, f: (s: Sample) => number | null): number | null => {
-    const v = clean(xs).map(f).filter((x): x is number => x !== null && Number.isFinite(x));
+  const med = (xs: Sample[] | undefined, f: (s: Sample) => number | null | undefined): number | null => {
+    const v = clean(xs)
+      .map(f)
+      .filter((x): x is number => x !== null && x !== undefined && Number.isFinite(x));
     return v.length ? median(v) : null;
   };
   const mark = (xs: Sample[] | undefined, text: string): string => (noisy(xs) ? text + '*' : text);
   const sum = (xs: Sample[] | undefined, f: (s: Sample) => number): number => (xs ?? []).reduce((a, s) => a + f(s), 0);
+  const latencies = (xs: Sample[] | undefined): string =>
+    xs?.length ? mark(xs, `${ms(med(xs, (s) => s.p50us))} / ${ms(med(xs, (s) => s.p99us))} / ${ms(med(xs, (s) => s.p999us))}`) : '–';
 
   // ----- Results.
-  const head = ['target', ...CONNS.flatMap((c) => [`req/s @${c}`, `proxy CPU µs/req @${c}`]), `p50 ms @${RATE}/s`, `p99 ms @${RATE}/s`, `proxy CPU µs/req @${RATE}/s`, 'backend µs/req', 'non-2xx', 'socket errors', 'other load % med/max'];
+  const head = [
+    'target',
+    ...CONNS.flatMap((c) => [`req/s @${c}`, `proxy CPU µs/req @${c}`]),
+    ...RATES.flatMap((rate) => [`p50 / p99 / p99.9 ms @${rate}/s`, `proxy CPU µs/req @${rate}/s`]),
+    'backend µs/req',
+    'non-2xx',
+    'socket errors',
+    'other load % med/max',
+  ];
   const rows = targets.map((t) => {
-    const allSamples = [...CONNS.flatMap((c) => closed.get(`${t.key}@${c}`) ?? []), ...(fixed.get(t.key) ?? [])];
-    const fx = fixed.get(t.key);
+    const allSamples = [...CONNS.flatMap((c) => closed.get(`${t.key}@${c}`) ?? []), ...RATES.flatMap((rate) => fixedOf(t.key, rate) ?? [])];
     return [
       t.label,
       ...CONNS.flatMap((c) => {
         const xs = closed.get(`${t.key}@${c}`);
         return [mark(xs, f0(med(xs, (s) => s.rps))), mark(xs, f1(med(xs, (s) => s.proxyUsPerReq)))];
       }),
-      fx ? mark(fx, ms(med(fx, (s) => s.p50us))) : '–',
-      fx ? mark(fx, ms(med(fx, (s) => s.p99us))) : '–',
-      fx ? mark(fx, f1(med(fx, (s) => s.proxyUsPerReq))) : '–',
+      ...RATES.flatMap((rate) => {
+        const fx = fixedOf(t.key, rate);
+        return [latencies(fx), fx?.length ? mark(fx, f1(med(fx, (s) => s.proxyUsPerReq))) : '–'];
+      }),
       f1(med(closed.get(`${t.key}@${CONNS[0]}`), (s) => s.backendUsPerReq)),
       String(sum(allSamples, (s) => s.non2xx)),
       String(sum(allSamples, (s) => s.socketErrors)),
@@ -78,9 +104,10 @@ export function printTables(r: RestRuns): void {
   );
   log('');
   log(table(head, rows));
+  if (r.rateNote) log(`\nFixed rates: ${r.rateNote}.`);
 
   // ----- Where the CPU goes, outside JavaScript: syscalls and sleeps per request.
-  const diagHead = ['target (proxy process; direct: backend)', ...[...CONNS.map((c) => `@${c}`), `@${RATE}/s`].map((c) => `reads / writes / sleeps per req ${c}`)];
+  const diagHead = ['target (proxy process; direct: backend)', ...[...CONNS.map((c) => `@${c}`), ...RATES.map((rate) => `@${rate}/s`)].map((c) => `reads / writes / sleeps per req ${c}`)];
   const diag = (xs: Sample[] | undefined): string => {
     if (!xs?.length) return '–';
     return `${f2(med(xs, (s) => s.perReq.syscr))} / ${f2(med(xs, (s) => s.perReq.syscw))} / ${f2(med(xs, (s) => s.perReq.vcsw))}`;
@@ -88,13 +115,20 @@ export function printTables(r: RestRuns): void {
   log('');
   log('Syscalls and sleeps per request (read-ish and write-ish syscalls from /proc/<pid>/io, voluntary context switches of every thread): a sleep is an epoll_wait that blocked, so a wake-up.');
   log('');
-  log(table(diagHead, targets.map((t) => [t.label, ...CONNS.map((c) => diag(closed.get(`${t.key}@${c}`))), diag(fixed.get(t.key))])));
+  log(table(diagHead, targets.map((t) => [t.label, ...CONNS.map((c) => diag(closed.get(`${t.key}@${c}`))), ...RATES.map((rate) => diag(fixedOf(t.key, rate)))])));
 
-  // ----- Ratios.
+  // ----- Ratios, and latency differences at the fixed rates.
   const rps = (k: string, c: number): number | null => med(closed.get(`${k}@${c}`), (s) => s.rps);
   const cpu = (k: string, c: number): number | null => med(closed.get(`${k}@${c}`), (s) => s.proxyUsPerReq);
-  const p99 = (k: string): number | null => med(fixed.get(k), (s) => s.p99us);
-  const p50 = (k: string): number | null => med(fixed.get(k), (s) => s.p50us);
+  const lat = (k: string, rate: number, f: (s: Sample) => number | undefined): number | null => med(fixedOf(k, rate), f);
+  const delta = (k: string, base: string, rate: number): string => {
+    if (!fixedOf(k, rate)?.length || !fixedOf(base, rate)?.length) return '–';
+    const d = (f: (s: Sample) => number | undefined): string => {
+      const v = ((lat(k, rate, f) ?? NaN) - (lat(base, rate, f) ?? NaN)) / 1000;
+      return Number.isFinite(v) ? `${v >= 0 ? '+' : '−'}${Math.abs(v).toFixed(2)}` : '–';
+    };
+    return `${d((s) => s.p99us)} / ${d((s) => s.p999us)}`;
+  };
   const ratioRows: string[][] = [];
   for (const k of ['gateway', 'gateway-b', 'shadow', 'stock', 'nginx']) {
     if (!targets.some((t) => t.key === k)) continue;
@@ -104,46 +138,85 @@ export function printTables(r: RestRuns): void {
         `${k} / ${base}`,
         ...CONNS.map((c) => ratio(rps(k, c), rps(base, c))),
         ...CONNS.map((c) => (base === 'direct' ? '–' : ratio(cpu(k, c), cpu(base, c)))),
-        fixed.has(k) && fixed.has(base) ? `${f2(((p50(k) ?? NaN) - (p50(base) ?? NaN)) / 1000)} / ${f2(((p99(k) ?? NaN) - (p99(base) ?? NaN)) / 1000)}` : '–',
+        ...RATES.map((rate) => delta(k, base, rate)),
       ]);
     }
   }
   log('');
   log('## Ratios');
   log('');
-  log(table(['', ...CONNS.map((c) => `req/s @${c}`), ...CONNS.map((c) => `CPU/req @${c}`), `Δ p50 / Δ p99 ms @${RATE}/s`], ratioRows));
+  log(table(['', ...CONNS.map((c) => `req/s @${c}`), ...CONNS.map((c) => `CPU/req @${c}`), ...RATES.map((rate) => `Δ p99 / Δ p99.9 ms @${rate}/s`)], ratioRows));
+
+  // ----- The gateways' own account of their stalls during the fixed-rate runs.
+  if (r.stalls?.size) {
+    const stallRows: string[][] = [];
+    for (const t of targets) {
+      for (const rate of RATES) {
+        const ds = r.stalls.get(r.rates ? `${t.key}@${rate}` : t.key);
+        if (!ds?.length) continue;
+        const total = (f: (d: RuntimeDelta) => number): number => ds.reduce((a, d) => a + f(d), 0);
+        const worst = (f: (d: RuntimeDelta) => number): number => Math.max(...ds.map(f));
+        const kinds = [...new Set(ds.flatMap((d) => [...d.gc.keys()]))].sort();
+        const gc = kinds
+          .map((kind) => {
+            const n = total((d) => d.gc.get(kind)?.count ?? 0);
+            const secs = total((d) => d.gc.get(kind)?.seconds ?? 0);
+            return `${kind} ${n}× ${(secs * 1000).toFixed(0)} ms, max ≤${boundText(worst((d) => d.gc.get(kind)?.maxBound ?? 0))}`;
+          })
+          .join('; ');
+        stallRows.push([
+          `${t.label} @${rate}/s`,
+          f0(total((d) => d.probes)),
+          `${f0(total((d) => d.late5))} / ${f0(total((d) => d.late10))} / ${f0(total((d) => d.late25))}`,
+          `≤${boundText(worst((d) => d.p99))}`,
+          `≤${boundText(worst((d) => d.maxBound))}`,
+          gc || 'none',
+        ]);
+      }
+    }
+    log('');
+    log(`## Stalls the gateway saw in itself during the fixed-rate runs (its workers' seldon_gateway_event_loop_delay_seconds and seldon_gateway_gc_pause_seconds, every round)`);
+    log('');
+    log(table(['target', 'loop probes', 'late > 5 / 10 / 25 ms', 'worst round p99', 'worst probe', 'GC pauses (count, total, largest)'], stallRows));
+  }
 
   // ----- The gateway's targets.
   if (!targets.some((t) => t.key === 'gateway')) return;
   const checks: string[][] = [];
   const cpuSat = CONNS.map((c) => cpu('gateway', c));
-  const cpuRate = med(fixed.get('gateway'), (s) => s.proxyUsPerReq);
+  const cpuRate = med(fixedOf('gateway', RATES[0]!), (s) => s.proxyUsPerReq);
   checks.push([
     'CPU per proxied request ≤ 75 µs, saturated',
     cpuSat.map((v, i) => `${f1(v)} µs @${CONNS[i]}`).join(', '),
     verdict(cpuSat.every((v) => v !== null) ? cpuSat.every((v) => v! <= 75) : null),
   ]);
-  checks.push([`CPU per proxied request ≤ 75 µs, at ${RATE}/s`, `${f1(cpuRate)} µs`, verdict(cpuRate === null ? null : cpuRate <= 75)]);
+  checks.push([`CPU per proxied request ≤ 75 µs, at ${RATES[0]}/s`, `${f1(cpuRate)} µs`, verdict(cpuRate === null ? null : cpuRate <= 75)]);
   const vsNginx = CONNS.map((c) => (rps('gateway', c) ?? NaN) / (rps('nginx', c) ?? NaN));
   checks.push(['req/s ≥ 0.35x nginx', vsNginx.map((v, i) => `${Number.isFinite(v) ? v.toFixed(2) : '–'}x @${CONNS[i]}`).join(', '), verdict(vsNginx.every((v) => Number.isFinite(v)) ? vsNginx.every((v) => v >= 0.35) : null)]);
-  const gw99 = p99('gateway');
-  const direct99 = p99('direct');
-  const dp99 = gw99 !== null && direct99 !== null ? (gw99 - direct99) / 1000 : null;
-  checks.push([`p99 @${RATE}/s within 1 ms of direct`, dp99 === null ? '–' : `${ms(gw99)} vs ${ms(direct99)} ms: +${dp99.toFixed(2)} ms`, verdict(dp99 === null ? null : dp99 <= 1)]);
-  const shadowCost = CONNS.map((c) => 1 - (rps('shadow', c) ?? NaN) / (rps('gateway', c) ?? NaN));
-  // The same cost from the gateway's CPU alone (the mirrored request also costs the backend, which shares the core).
-  const shadowCpu = CONNS.map((c) => 1 - (cpu('gateway', c) ?? NaN) / (cpu('shadow', c) ?? NaN));
-  const pcts = (xs: number[]): string => xs.map((v, i) => `${Number.isFinite(v) ? (100 * v).toFixed(1) : '–'}% @${CONNS[i]}`).join(', ');
-  checks.push([
-    '100% shadow costs < 15% req/s',
-    `${pcts(shadowCost)} (from the gateway's CPU/req alone: ${pcts(shadowCpu)})`,
-    verdict(shadowCost.every((v) => Number.isFinite(v)) ? shadowCost.every((v) => v < 0.15) : null),
-  ]);
+  for (const rate of RATES) {
+    const gw99 = lat('gateway', rate, (s) => s.p99us);
+    const direct99 = lat('direct', rate, (s) => s.p99us);
+    const dp99 = gw99 !== null && direct99 !== null ? (gw99 - direct99) / 1000 : null;
+    checks.push([`p99 @${rate}/s within 1 ms of direct`, dp99 === null ? '–' : `${ms(gw99)} vs ${ms(direct99)} ms: +${dp99.toFixed(2)} ms`, verdict(dp99 === null ? null : dp99 <= 1)]);
+  }
+  if (targets.some((t) => t.key === 'shadow')) {
+    const shadowCost = CONNS.map((c) => 1 - (rps('shadow', c) ?? NaN) / (rps('gateway', c) ?? NaN));
+    // The same cost from the gateway's CPU alone (the mirrored request also costs the backend, which shares the core).
+    const shadowCpu = CONNS.map((c) => 1 - (cpu('gateway', c) ?? NaN) / (cpu('shadow', c) ?? NaN));
+    const pcts = (xs: number[]): string => xs.map((v, i) => `${Number.isFinite(v) ? (100 * v).toFixed(1) : '–'}% @${CONNS[i]}`).join(', ');
+    checks.push([
+      '100% shadow costs < 15% req/s',
+      `${pcts(shadowCost)} (from the gateway's CPU/req alone: ${pcts(shadowCpu)})`,
+      verdict(shadowCost.every((v) => Number.isFinite(v)) ? shadowCost.every((v) => v < 0.15) : null),
+    ]);
+  }
   log('');
   log('## Targets (gateway, full routing, 1 worker)');
   log('');
   log(table(['target', 'measured', 'verdict'], checks));
 }
+
+const boundText = (s: number): string => (s === Infinity ? '>1 s' : s >= 1 ? `${s} s` : `${+(s * 1000).toFixed(1)} ms`);
 
 /** What the gateway itself counted between two /metrics scrapes: the canary split, the mirrors, non-2xx series. */
 export function gatewayCounters(before: string, after: string): string {

@@ -6,6 +6,7 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
+import type { AccessSink } from '../../gateway/observe/access-log.js';
 import { parseConfig } from '../../gateway/config.js';
 import { startGateway, type Gateway } from '../../gateway/process/serve.js';
 
@@ -24,17 +25,18 @@ export async function startTestGateway(opts: {
   args?: string[];
   /** Default: silent. */
   logger?: Logger;
-  accessLogger?: Logger;
+  /** Where access log lines go; without one the access log is off (unless `args` turn it on: then stdout). */
+  accessSink?: AccessSink;
 }): Promise<TestGateway> {
   const dir = mkdtempSync(join(tmpdir(), 'sgw-'));
   for (const [file, yaml] of Object.entries(opts.manifests)) writeFileSync(join(dir, file), yaml);
   const resolve = Object.entries(opts.resolve ?? {}).flatMap(([addr, port]) => ['--resolve', `${addr}=127.0.0.1:${port}`]);
   const config = parseConfig(
     'serve',
-    ['--manifests', dir, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1', '--workers', '1', ...resolve, ...(opts.args ?? [])],
+    ['--manifests', dir, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1', '--workers', '1', ...(opts.accessSink ? [] : ['--access-log', 'off']), ...resolve, ...(opts.args ?? [])],
     {},
   );
-  const gw = await startGateway(config, { logger: opts.logger ?? pino({ level: 'silent' }), ...(opts.accessLogger ? { accessLogger: opts.accessLogger } : {}) });
+  const gw = await startGateway(config, { logger: opts.logger ?? pino({ level: 'silent' }), ...(opts.accessSink ? { accessSink: opts.accessSink } : {}) });
   await waitFor(() => gw.ready());
   return {
     ...gw,

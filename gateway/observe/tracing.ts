@@ -1,0 +1,415 @@
+/**
+ * Tracing with OpenTelemetry (`--otlp-endpoint`, `--trace-sample`): a server span per REST
+ * request and gRPC call, a client span per upstream attempt and per shadow, exported over
+ * OTLP/HTTP (protobuf) in batches. Without `--otlp-endpoint` none of this exists and the
+ * proxies pay nothing for it.
+ *
+ * Context in: W3C `traceparent`/`tracestate`, else B3 (single `b3` or multi `X-B3-*`).
+ * Context out, on each attempt and shadow: W3C always (a `tracestate` that came in goes on),
+ * plus B3 in the form it came in, so a B3-only upstream keeps its trace; the client's own
+ * trace headers are replaced, never forwarded beside ours.
+ *
+ * Head sampling, parent-based: a client's sampled context is always traced and its unsampled
+ * one never (its headers then pass on untouched); a request without one starts a trace that is
+ * sampled with probability `--trace-sample` (TraceIdRatioBased on its trace id). An unsampled new
+ * trace costs a random id and one header, `traceparent: 00-<trace>-<id>-00`, so the services
+ * behind the gateway follow its decision; no span object is made. Only sampled requests make
+ * spans (the SDK's ParentBased(TraceIdRatioBased) sampler decides them, on the same trace id).
+ *
+ * Export never holds a request: ended spans wait in a bounded queue (BatchSpanProcessor, one
+ * export in flight); a full queue drops spans, a collector that fails (or is not there) loses
+ * its batch after the exporter's retries, and both are counted
+ * (`seldon_gateway_tracing_spans_dropped_total{reason}`); delivered ones too.
+ */
+import { randomFillSync } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Logger } from 'pino';
+import {
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  TraceFlags,
+  createNoopMeter,
+  trace,
+  type Attributes,
+  type Context,
+  type Counter,
+  type Meter,
+  type MeterProvider,
+  type Span,
+  type TextMapGetter,
+  type TextMapSetter,
+  type Tracer,
+} from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { B3InjectEncoding, B3Propagator } from '@opentelemetry/propagator-b3';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { BatchSpanProcessor, ParentBasedSampler, SamplingDecision, TraceIdRatioBasedSampler, TracerProvider, type IdGenerator } from '@opentelemetry/sdk-trace';
+import { LogBudget } from './log-budget.js';
+import type { GatewayMetrics } from './metrics.js';
+
+/** Every trace-context header the gateway reads and writes (lower case). */
+export const TRACE_HEADERS: readonly string[] = ['traceparent', 'tracestate', 'b3', 'x-b3-traceid', 'x-b3-spanid', 'x-b3-parentspanid', 'x-b3-sampled', 'x-b3-flags'];
+const TRACE_HEADER_SET = new Set(TRACE_HEADERS);
+
+/** How a client sent B3 context (undefined: it did not), which is how the upstream gets it too. */
+export type B3Form = 'single' | 'multi' | undefined;
+
+/** Writing trace headers into one kind of upstream request headers. */
+export interface HeaderWriter<C> {
+  /** Remove every trace-context header (the client's). */
+  strip(carrier: C): void;
+  set(carrier: C, name: string, value: string): void;
+}
+
+/** REST: undici's raw header array (`[name, value, name, value, …]`, names in any case). */
+export const RAW_HEADERS: HeaderWriter<string[]> = {
+  strip(h) {
+    for (let i = h.length - 2; i >= 0; i -= 2) if (TRACE_HEADER_SET.has(h[i]!.toLowerCase())) h.splice(i, 2);
+  },
+  set(h, name, value) {
+    for (let i = 0; i < h.length; i += 2) {
+      if (h[i]!.length === name.length && h[i]!.toLowerCase() === name) {
+        h[i + 1] = value;
+        return;
+      }
+    }
+    h.push(name, value);
+  },
+};
+
+/** gRPC: an HTTP/2 header object (names lower case). */
+export const HEADER_OBJECT: HeaderWriter<Record<string, unknown>> = {
+  strip(h) {
+    for (const name of TRACE_HEADERS) delete h[name];
+  },
+  set(h, name, value) {
+    h[name] = value;
+  },
+};
+
+const HEADERS_GETTER: TextMapGetter<IncomingHttpHeaders> = {
+  keys: (c) => Object.keys(c),
+  get: (c, k) => c[k],
+};
+const RECORD_SETTER: TextMapSetter<Record<string, string>> = {
+  set: (c, k, v) => {
+    c[k] = v;
+  },
+};
+
+const first = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v[0] : v);
+const HEX32 = /^[0-9a-f]{32}$/;
+const HEX16OR32 = /^(?:[0-9a-f]{16}|[0-9a-f]{32})$/;
+
+/**
+ * The trace id a client's context carries (W3C, else B3), for the access log when the gateway
+ * does not trace itself; undefined when there is none or it is malformed.
+ */
+export function incomingTraceId(headers: IncomingHttpHeaders): string | undefined {
+  const tp = first(headers.traceparent);
+  if (tp !== undefined) {
+    const id = tp.slice(3, 35).toLowerCase();
+    if (tp.length >= 55 && tp[2] === '-' && tp[35] === '-' && HEX32.test(id) && id !== '0'.repeat(32)) return id;
+  }
+  const b3 = first(headers.b3) ?? first(headers['x-b3-traceid']);
+  if (b3 !== undefined) {
+    const dash = b3.indexOf('-');
+    const id = (dash < 0 ? b3 : b3.slice(0, dash)).toLowerCase();
+    if (HEX16OR32.test(id)) return id.padStart(32, '0');
+  }
+  return undefined;
+}
+
+/**
+ * Trace and span ids from a pooled crypto-random buffer (one `randomFillSync` per 256 ids).
+ * `next`, when set, is the trace id of the next root span the SDK starts: the one the
+ * sampling decision was made on.
+ */
+class PooledIds implements IdGenerator {
+  private readonly pool = Buffer.allocUnsafe(4096);
+  private at = this.pool.length;
+  next: string | undefined;
+
+  private hex(bytes: number): string {
+    for (;;) {
+      if (this.at + bytes > this.pool.length) {
+        randomFillSync(this.pool);
+        this.at = 0;
+      }
+      const s = this.pool.toString('hex', this.at, (this.at += bytes));
+      // All zeros is not a valid id (2^-64 odds).
+      if (s.charCodeAt(0) !== 48 || /[^0]/.test(s)) return s;
+    }
+  }
+
+  generateTraceId(): string {
+    const t = this.next;
+    if (t === undefined) return this.hex(16);
+    this.next = undefined;
+    return t;
+  }
+
+  generateSpanId(): string {
+    return this.hex(8);
+  }
+}
+
+/**
+ * The SDK's span processor reports its outcomes on an `otel.sdk.processor.span.processed`
+ * counter; this meter provider turns them into the gateway's counters (all else is a no-op).
+ */
+function spanCounting(metrics: GatewayMetrics, failed: (error: string) => void): MeterProvider {
+  const processed: Counter = {
+    add(count: number, attributes?: Attributes) {
+      const error = attributes?.['error.type'];
+      if (error === undefined) metrics.spansExported.inc(count);
+      else if (error === 'queue_full') metrics.spansDropped.labels('queue_full').inc(count);
+      else {
+        metrics.spansDropped.labels('export_failed').inc(count);
+        failed(String(error));
+      }
+    },
+  };
+  const noop = createNoopMeter();
+  const meter = Object.assign(Object.create(noop) as Meter, {
+    createCounter: (name: string, options?: Parameters<Meter['createCounter']>[1]) => (name === 'otel.sdk.processor.span.processed' ? processed : noop.createCounter(name, options)),
+  });
+  return { getMeter: () => meter };
+}
+
+export interface TracingOptions {
+  /** The collector: `http://host:4318` (spans go to `/v1/traces`) or a full URL with its path. */
+  readonly endpoint: string;
+  /** Probability that a request without a sampled or unsampled context is traced (0..1). */
+  readonly sample: number;
+  /** Ended spans waiting for export, at most; more are dropped (counted). */
+  readonly maxQueueSize?: number;
+  /** How long a batch waits for more spans before it is sent. */
+  readonly scheduledDelayMs?: number;
+  /** How long one export (with the exporter's retries) may take. */
+  readonly exportTimeoutMs?: number;
+}
+
+/** `--otlp-endpoint`: a base URL gets OTLP's `/v1/traces`; one with a path is used as it is. */
+export function tracesUrl(endpoint: string): string {
+  const u = new URL(endpoint);
+  if (u.pathname === '' || u.pathname === '/') u.pathname = '/v1/traces';
+  return u.toString();
+}
+
+const NO_ATTRIBUTES: Attributes = Object.freeze({});
+const SERVER = { kind: SpanKind.SERVER } as const;
+
+export class Tracing {
+  private readonly provider: TracerProvider;
+  private readonly tracer: Tracer;
+  private readonly ids = new PooledIds();
+  private readonly rootSampler: TraceIdRatioBasedSampler;
+  private readonly w3c = new W3CTraceContextPropagator();
+  private readonly b3Single = new B3Propagator({ injectEncoding: B3InjectEncoding.SINGLE_HEADER });
+  private readonly b3Multi = new B3Propagator({ injectEncoding: B3InjectEncoding.MULTI_HEADER });
+  private readonly failureLog = new LogBudget(1, 60_000);
+
+  constructor(
+    readonly options: TracingOptions,
+    metrics: GatewayMetrics,
+    log?: Logger,
+  ) {
+    this.rootSampler = new TraceIdRatioBasedSampler(options.sample);
+    const exporter = new OTLPTraceExporter({ url: tracesUrl(options.endpoint), timeoutMillis: options.exportTimeoutMs ?? 10_000, concurrencyLimit: 2 });
+    const failed = (error: string): void => {
+      const skipped = this.failureLog.take();
+      if (skipped !== undefined) log?.warn({ endpoint: options.endpoint, error, ...(skipped ? { notLogged: skipped } : {}) }, 'spans could not be exported to the OTLP collector: dropped (counted)');
+    };
+    const maxQueueSize = options.maxQueueSize ?? 4096;
+    const processor = new BatchSpanProcessor({
+      exporter,
+      maxQueueSize,
+      maxExportBatchSize: Math.min(512, maxQueueSize),
+      scheduledDelayMillis: options.scheduledDelayMs ?? 1000,
+      exportTimeoutMillis: options.exportTimeoutMs ?? 10_000,
+      selfObsMeterProvider: spanCounting(metrics, failed),
+    });
+    this.provider = new TracerProvider({
+      // OTEL_SERVICE_NAME names the service, as in every OpenTelemetry SDK.
+      resource: resourceFromAttributes({ 'service.name': process.env.OTEL_SERVICE_NAME || 'seldon-gateway' }),
+      sampler: new ParentBasedSampler({ root: this.rootSampler }),
+      idGenerator: this.ids,
+      spanProcessors: [processor],
+    });
+    this.tracer = this.provider.getTracer('seldon-gateway');
+  }
+
+  /**
+   * The trace of one request or call whose client sent `incoming`; `carrier` (the upstream
+   * request headers, written with `writer`) is prepared: an unsampled new trace's traceparent
+   * is set, a sampled trace's client headers are removed (each attempt sets its own). A sampled
+   * trace's server span has no name yet: the caller names it (and sets its attributes) only then.
+   */
+  begin<C>(incoming: IncomingHttpHeaders, carrier: C, writer: HeaderWriter<C>): CallTrace<C> {
+    const tp = incoming.traceparent;
+    const b3 = incoming.b3;
+    const mb3 = incoming['x-b3-traceid'];
+    let parent: Context = ROOT_CONTEXT;
+    let form: B3Form;
+    if (tp !== undefined || b3 !== undefined || mb3 !== undefined) {
+      parent = this.w3c.extract(ROOT_CONTEXT, incoming, HEADERS_GETTER);
+      if (trace.getSpanContext(parent) === undefined && (b3 !== undefined || mb3 !== undefined)) parent = this.b3Multi.extract(ROOT_CONTEXT, incoming, HEADERS_GETTER);
+      const sc = trace.getSpanContext(parent);
+      form = b3 !== undefined ? 'single' : mb3 !== undefined ? 'multi' : undefined;
+      if (sc !== undefined) {
+        // Parent-based: the client's decision stands. Unsampled: its headers pass on untouched.
+        if ((sc.traceFlags & TraceFlags.SAMPLED) === 0) return new CallTrace(this, writer, sc.traceId, undefined, undefined);
+        writer.strip(carrier);
+        return new CallTrace(this, writer, sc.traceId, this.tracer.startSpan('', SERVER, parent), form);
+      }
+      // Malformed context: a new trace, and the client's headers go.
+      writer.strip(carrier);
+    }
+    const traceId = this.ids.generateTraceId();
+    if (this.rootSampler.shouldSample(ROOT_CONTEXT, traceId).decision === SamplingDecision.NOT_RECORD) {
+      writer.set(carrier, 'traceparent', `00-${traceId}-${this.ids.generateSpanId()}-00`);
+      return new CallTrace(this, writer, traceId, undefined, undefined);
+    }
+    this.ids.next = traceId;
+    return new CallTrace(this, writer, traceId, this.tracer.startSpan('', SERVER, ROOT_CONTEXT), form);
+  }
+
+  /** A client span under `parent`. */
+  child(parent: Span, name: string, attributes: Attributes): Span {
+    return this.tracer.startSpan(name, { kind: SpanKind.CLIENT, attributes }, trace.setSpan(ROOT_CONTEXT, parent));
+  }
+
+  /** Write `span`'s context into `carrier`: W3C, and B3 in `form`. */
+  inject<C>(span: Span, form: B3Form, carrier: C, writer: HeaderWriter<C>): void {
+    const ctx = trace.setSpan(ROOT_CONTEXT, span);
+    const out: Record<string, string> = {};
+    this.w3c.inject(ctx, out, RECORD_SETTER);
+    if (form === 'single') this.b3Single.inject(ctx, out, RECORD_SETTER);
+    else if (form === 'multi') this.b3Multi.inject(ctx, out, RECORD_SETTER);
+    writer.strip(carrier);
+    for (const k in out) writer.set(carrier, k, out[k]!);
+  }
+
+  /** Export what is queued and stop, within `timeoutMs` (a dead collector must not hold a shutdown). */
+  async shutdown(timeoutMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.provider.shutdown().catch(() => undefined),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, timeoutMs);
+        timer.unref();
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+}
+
+/** What a shadow's span needs when the shadow is over. */
+export interface ShadowSpan {
+  /** `status`: HTTP status (REST) or gRPC status; `failed`: no answer. */
+  end(status: number, failed: boolean): void;
+}
+
+/** gRPC statuses a server span counts as errors (OpenTelemetry's RPC conventions). */
+const GRPC_SERVER_ERRORS = new Set([2, 4, 12, 13, 14, 15]);
+
+/**
+ * One request's trace: its id (for the access log) and, when sampled, its server span, the span
+ * of the attempt in flight and the shadows' spans. Unsampled, every method does nothing.
+ */
+export class CallTrace<C> {
+  private attemptSpan: Span | undefined;
+  private attempts = 0;
+
+  constructor(
+    private readonly tracing: Tracing,
+    private readonly writer: HeaderWriter<C>,
+    readonly traceId: string,
+    /** The server span, when this request is sampled. */
+    readonly span: Span | undefined,
+    private readonly form: B3Form,
+  ) {}
+
+  /** An attempt is about to be sent with `carrier`: its span starts (the previous one ends) and the carrier gets its context. */
+  attempt(carrier: C, name: string, attributes: Attributes): void {
+    const server = this.span;
+    if (server === undefined) return;
+    this.attemptSpan?.end();
+    const a = this.tracing.child(server, name, attributes);
+    if (this.attempts > 0) a.setAttribute('http.request.resend_count', this.attempts);
+    this.attempts++;
+    this.attemptSpan = a;
+    this.tracing.inject(a, this.form, carrier, this.writer);
+  }
+
+  /** Attributes learnt once the attempt is under way (the address dialled). */
+  attemptAttributes(attributes: Attributes): void {
+    this.attemptSpan?.setAttributes(attributes);
+  }
+
+  /** The attempt's answer head: its HTTP status. */
+  attemptStatus(status: number): void {
+    const a = this.attemptSpan;
+    if (a === undefined) return;
+    a.setAttribute('http.response.status_code', status);
+    if (status >= 500) a.setStatus({ code: SpanStatusCode.ERROR });
+  }
+
+  /** The attempt failed without an answer (`error.type`: connect, reset, refused, idle, per_try_timeout…). */
+  attemptFailed(error: string): void {
+    const a = this.attemptSpan;
+    if (a === undefined) return;
+    a.setAttribute('error.type', error);
+    a.setStatus({ code: SpanStatusCode.ERROR });
+    a.end();
+    this.attemptSpan = undefined;
+  }
+
+  /** A shadow copy is about to be sent with `carrier` (its own copy of the headers). */
+  shadow(carrier: C, name: string, attributes: Attributes, grpc: boolean): ShadowSpan | undefined {
+    const server = this.span;
+    if (server === undefined) return undefined;
+    const s = this.tracing.child(server, name, attributes);
+    this.tracing.inject(s, this.form, carrier, this.writer);
+    return {
+      end: (status, failed) => {
+        if (failed) {
+          s.setAttribute('error.type', status > 0 ? String(status) : 'no_answer');
+          s.setStatus({ code: SpanStatusCode.ERROR });
+        } else if (grpc) {
+          s.setAttribute('rpc.grpc.status_code', status);
+          if (status !== 0) s.setStatus({ code: SpanStatusCode.ERROR });
+        } else {
+          s.setAttribute('http.response.status_code', status);
+          if (status >= 500) s.setStatus({ code: SpanStatusCode.ERROR });
+        }
+        s.end();
+      },
+    };
+  }
+
+  /** The request is over: the attempt in flight and the server span end. `grpcStatus` for gRPC calls. */
+  end(httpStatus: number, grpcStatus: number | undefined, attributes: Attributes = NO_ATTRIBUTES): void {
+    const server = this.span;
+    if (server === undefined) return;
+    const a = this.attemptSpan;
+    if (a !== undefined) {
+      if (grpcStatus !== undefined) a.setAttribute('rpc.grpc.status_code', grpcStatus);
+      a.end();
+      this.attemptSpan = undefined;
+    }
+    server.setAttributes(attributes);
+    server.setAttribute('seldon.retries', Math.max(0, this.attempts - 1));
+    if (grpcStatus !== undefined) {
+      server.setAttribute('rpc.grpc.status_code', grpcStatus);
+      if (GRPC_SERVER_ERRORS.has(grpcStatus)) server.setStatus({ code: SpanStatusCode.ERROR });
+    } else {
+      if (httpStatus > 0) server.setAttribute('http.response.status_code', httpStatus);
+      if (httpStatus >= 500) server.setStatus({ code: SpanStatusCode.ERROR });
+    }
+    server.end();
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * CORS on REST routes that have a policy (`backend.cors`; docs/routing.md#cors), done as Envoy's
+ * cors filter does it for Ambassador, so browser apps keep working when they move over:
+ *
+ * - a preflight (OPTIONS with a non-empty `Origin` and `Access-Control-Request-Method`) from an
+ *   allowed origin is answered here, 200 with the policy's Access-Control-* headers, before auth and
+ *   rate limits (Envoy's cors filter runs before ext_authz: preflights carry no credentials) and
+ *   without reaching the model. The requested method and headers are not judged: the browser
+ *   compares them with the lists;
+ * - any other request from an allowed origin is proxied, and the answer gets Access-Control-Allow-
+ *   Origin, -Allow-Credentials and -Expose-Headers (replacing any of those the model sent) and
+ *   `Vary: Origin`; so do the gateway's own error answers (edge/http-answer.ts), so a browser can
+ *   read them;
+ * - a request without `Origin`, or from an origin the policy does not allow, preflight or not, is
+ *   proxied untouched (Envoy forwards non-matching preflights by default).
+ *
+ * Routes without a policy never get here: the proxy checks `backend.cors !== null` and nothing else.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { addAnswerHeaders } from '../edge/http-answer.js';
+import type { CorsPolicy } from '../../routing/types.js';
+
+/** The request's `Origin` if the policy allows it, else undefined. */
+function allowedOrigin(req: IncomingMessage, policy: CorsPolicy): string | undefined {
+  const origin = req.headers.origin;
+  return origin !== undefined && origin !== '' && policy.allowsOrigin(origin) ? origin : undefined;
+}
+
+/** The headers an answer to an allowed origin carries (not a preflight's), as an object. */
+function answerHeaders(policy: CorsPolicy, origin: string): Record<string, string> {
+  const h: Record<string, string> = { 'access-control-allow-origin': policy.anyOrigin ? '*' : origin };
+  if (policy.credentials) h['access-control-allow-credentials'] = 'true';
+  if (policy.text.exposedHeaders !== '') h['access-control-expose-headers'] = policy.text.exposedHeaders;
+  h.vary = 'Origin';
+  return h;
+}
+
+/**
+ * First thing for a request on a route with a policy. An allowed preflight is answered: true.
+ * Otherwise false, and for an allowed origin the gateway's own error answers on `res` will carry
+ * the CORS headers.
+ */
+export function corsRequest(req: IncomingMessage, res: ServerResponse, policy: CorsPolicy, draining: boolean): boolean {
+  const origin = allowedOrigin(req, policy);
+  if (origin === undefined) return false;
+  const requested = req.method === 'OPTIONS' ? req.headers['access-control-request-method'] : undefined;
+  if (requested === undefined || requested === '') {
+    addAnswerHeaders(res, answerHeaders(policy, origin));
+    return false;
+  }
+  const h: Record<string, string> = { 'access-control-allow-origin': policy.anyOrigin ? '*' : origin };
+  if (policy.credentials) h['access-control-allow-credentials'] = 'true';
+  // `*` echoes what the preflight asks for (Envoy's rule): a literal `*` means nothing to a browser sending credentials.
+  const methods = policy.text.methods === '*' ? requested : policy.text.methods;
+  if (methods !== '') h['access-control-allow-methods'] = methods;
+  const headers = policy.text.headers === '*' ? (req.headers['access-control-request-headers'] ?? '') : policy.text.headers;
+  if (headers !== '') h['access-control-allow-headers'] = headers;
+  if (policy.maxAge !== null) h['access-control-max-age'] = policy.maxAge;
+  h.vary = 'Origin';
+  h['content-length'] = '0';
+  // `connection` is HTTP/1.1 only (an HTTP/2 answer must not carry it).
+  if (draining && req.httpVersionMajor === 1) h.connection = 'close';
+  try {
+    res.writeHead(200, h);
+    res.end();
+  } catch {
+    res.destroy();
+  }
+  return true;
+}
+
+const ALLOW_ORIGIN = 'access-control-allow-origin';
+const ALLOW_CREDENTIALS = 'access-control-allow-credentials';
+const EXPOSE_HEADERS = 'access-control-expose-headers';
+
+/**
+ * The proxied answer's head (`headers`: flat name/value list, client-bound) on a route with a
+ * policy: for an allowed origin, the model's Access-Control-Allow-Origin, -Allow-Credentials and
+ * -Expose-Headers are replaced by the policy's, and `Vary: Origin` is added unless a Vary already
+ * names Origin or `*`. Nothing changes for other requests.
+ */
+export function corsResponseHeaders(headers: string[], policy: CorsPolicy, req: IncomingMessage): void {
+  const origin = allowedOrigin(req, policy);
+  if (origin === undefined) return;
+  let varies = false;
+  for (let i = headers.length - 2; i >= 0; i -= 2) {
+    const name = headers[i]!.toLowerCase();
+    if (name === ALLOW_ORIGIN || name === ALLOW_CREDENTIALS || name === EXPOSE_HEADERS) headers.splice(i, 2);
+    else if (name === 'vary' && /(?:^|,)\s*(?:origin|\*)\s*(?:,|$)/i.test(headers[i + 1]!)) varies = true;
+  }
+  headers.push(ALLOW_ORIGIN, policy.anyOrigin ? '*' : origin);
+  if (policy.credentials) headers.push(ALLOW_CREDENTIALS, 'true');
+  if (policy.text.exposedHeaders !== '') headers.push(EXPOSE_HEADERS, policy.text.exposedHeaders);
+  if (!varies) headers.push('vary', 'Origin');
+}

@@ -1,0 +1,172 @@
+/**
+ * The runtime metrics (gateway/observe/runtime-metrics.ts) on the real CLI with two workers:
+ * `seldon_gateway_event_loop_delay_seconds` and `seldon_gateway_gc_pause_seconds`, one series per
+ * process (`worker` = the cluster worker id, or `primary`) after the primary sums the workers.
+ *
+ * The stall is a real one, made the way production makes them: a manifest of a few thousand
+ * SeldonDeployments arrives, and every process compiles it in one synchronous stretch (and
+ * collects the garbage that leaves). No timing is asserted: only that the probes counted are
+ * consistent (cumulative buckets, +Inf = count, no more probes than the interval allows) and that
+ * the stall and the collections show up in each worker's own series.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EVENT_LOOP_DELAY_METRIC, GC_PAUSE_METRIC, PROBE_INTERVAL_MS } from '../gateway/observe/runtime-metrics.js';
+import { startHttpBackend, type HttpBackend } from './fixtures/http-backend.js';
+import { startCli, type CliGateway } from './helpers/cli.js';
+import { sdep } from './helpers/gateway.js';
+import { expositionProblems, getText, metricSum, parseMetrics, post, predict, startObservedGateway, type PromSample } from './observability-helpers.js';
+
+const DELAY_BOUNDS = ['0.001', '0.0025', '0.005', '0.01', '0.025', '0.05', '0.1', '0.25', '0.5', '1', '+Inf'];
+const GC_KINDS = ['minor', 'major', 'incremental', 'weakcb'];
+
+/** One histogram series (a name and its labels except `le`) as exposed: its buckets, sum and count. */
+interface Series {
+  readonly buckets: { le: string; count: number }[];
+  readonly sum: number;
+  readonly count: number;
+}
+
+function series(samples: readonly PromSample[], name: string, labels: Record<string, string>): Series | undefined {
+  const match = (s: PromSample): boolean => Object.entries(labels).every(([k, v]) => s.labels[k] === v) && Object.keys(s.labels).filter((k) => k !== 'le').length === Object.keys(labels).length;
+  const buckets = samples.filter((s) => s.name === `${name}_bucket` && match(s)).map((s) => ({ le: s.labels.le!, count: s.value }));
+  const count = samples.find((s) => s.name === `${name}_count` && match(s));
+  const sum = samples.find((s) => s.name === `${name}_sum` && match(s));
+  if (!count || !sum) return undefined;
+  return { buckets, sum: sum.value, count: count.value };
+}
+
+/** What every histogram series must satisfy: cumulative buckets, +Inf = count, a non-negative sum. */
+function expectConsistent(s: Series, what: string): void {
+  const counts = s.buckets.map((b) => b.count);
+  expect(counts, `${what}: cumulative buckets`).toEqual([...counts].sort((a, b) => a - b));
+  expect(s.buckets.at(-1), what).toEqual({ le: '+Inf', count: s.count });
+  expect(s.sum, what).toBeGreaterThanOrEqual(0);
+}
+
+/** Probes later than `le` seconds. */
+const over = (s: Series, le: string): number => s.count - s.buckets.find((b) => b.le === le)!.count;
+
+/** `n` SeldonDeployments with a canary and a shadow each, as one multi-document file. */
+function manyDeployments(n: number): string {
+  const docs: string[] = [];
+  for (let i = 0; i < n; i++)
+    docs.push(
+      sdep(`bulk-${i}`, `ns-${i % 20}`, {
+        predictors: [
+          { name: 'main', traffic: 80, graph: { name: 'model', implementation: 'SKLEARN_SERVER', modelUri: `gs://bulk/${i}` } },
+          { name: 'canary', traffic: 20, graph: { name: 'model', implementation: 'SKLEARN_SERVER', modelUri: `gs://bulk/${i}-c` } },
+          { name: 'mirror', shadow: true, graph: { name: 'model', implementation: 'SKLEARN_SERVER', modelUri: `gs://bulk/${i}-s` } },
+        ],
+      }),
+    );
+  return docs.join('\n---\n');
+}
+
+describe('event-loop delay and GC pauses, per process (the CLI, 2 workers)', () => {
+  let backend: HttpBackend;
+  let gw: CliGateway;
+  let dir: string;
+  let adminUrl: string;
+  const scrape = async (): Promise<{ text: string; samples: PromSample[] }> => {
+    const text = await getText(`${adminUrl}/metrics`);
+    return { text, samples: parseMetrics(text) };
+  };
+
+  beforeAll(async () => {
+    backend = await startHttpBackend({ name: 'main' });
+    dir = mkdtempSync(join(tmpdir(), 'sgw-runtime-'));
+    writeFileSync(join(dir, 'a.yaml'), sdep('a', 'm', { predictors: [{ name: 'main' }] }));
+    // A 1 MB young generation: the workers' scavenges are certain (with the default 64 MB, a worker
+    // may take in the whole bulk change below without one).
+    gw = await startCli(['--manifests', dir, '--workers', '2', '--max-semi-space-size', '1', '--log-level', 'warn', '--resolve', `a-main.m:8000=127.0.0.1:${backend.port}`]);
+    adminUrl = `http://127.0.0.1:${gw.admin}`;
+  });
+  afterAll(async () => {
+    await gw?.stop();
+    await backend?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('one event-loop histogram per process, buckets 1 ms to 1 s, consistent, counting no faster than the probe interval', async () => {
+    const t0 = performance.now();
+    const first = await scrape();
+    // Wait for a second sample of every process, then scrape again.
+    await new Promise((r) => setTimeout(r, 300));
+    const second = await scrape();
+    const elapsedMs = performance.now() - t0;
+
+    expect(expositionProblems(second.text)).toEqual([]);
+    expect(second.text).toContain(`# TYPE ${EVENT_LOOP_DELAY_METRIC} histogram`);
+    const workers = [...new Set(second.samples.filter((s) => s.name === `${EVENT_LOOP_DELAY_METRIC}_count`).map((s) => s.labels.worker))].sort();
+    expect(workers).toEqual(['1', '2', 'primary']);
+    for (const worker of workers) {
+      const a = series(first.samples, EVENT_LOOP_DELAY_METRIC, { worker: worker! })!;
+      const b = series(second.samples, EVENT_LOOP_DELAY_METRIC, { worker: worker! })!;
+      expect(b.buckets.map((x) => x.le), worker).toEqual(DELAY_BOUNDS);
+      expectConsistent(a, `worker ${worker}, first scrape`);
+      expectConsistent(b, `worker ${worker}, second scrape`);
+      // The probe keeps running, and fires at most once per interval (a timer never fires early
+      // by more than the loop clock's 1 ms granularity).
+      expect(b.count, worker).toBeGreaterThan(a.count);
+      expect(b.count - a.count, worker).toBeLessThanOrEqual(Math.ceil(elapsedMs / (PROBE_INTERVAL_MS - 1)) + 1);
+      expect(b.sum, worker).toBeGreaterThanOrEqual(a.sum);
+    }
+  });
+
+  it('traffic and a big table change: every worker shows the stall it lived through, and its own GC pauses', async () => {
+    for (let i = 0; i < 50; i++) expect((await post(`http://127.0.0.1:${gw.port}/seldon/m/a${predict}`)).status).toBe(200);
+    const before = (await scrape()).samples;
+    const delayed = (samples: readonly PromSample[], worker: string): number => over(series(samples, EVENT_LOOP_DELAY_METRIC, { worker })!, '0.01');
+
+    // Thousands of deployments at once: each process compiles them in one synchronous stretch.
+    writeFileSync(join(dir, 'bulk.yaml'), manyDeployments(3000));
+    let after: PromSample[] = before;
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      after = (await scrape()).samples;
+      const applied = metricSum(after, 'seldon_gateway_deployments', { state: 'accepted' }) >= 3001;
+      if (applied && ['1', '2'].every((w) => delayed(after, w) > delayed(before, w))) break;
+      if (Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    for (const worker of ['1', '2', 'primary']) {
+      // Probes later than 10 ms: the compile held this process's loop.
+      expect(delayed(after, worker), `worker ${worker}: probes delayed > 10 ms`).toBeGreaterThan(delayed(before, worker));
+      expectConsistent(series(after, EVENT_LOOP_DELAY_METRIC, { worker })!, `worker ${worker}`);
+    }
+    // GC: each worker has its own series, by kind; thousands of objects through a 1 MB young generation mean scavenges.
+    const gcSeries = after.filter((s) => s.name === `${GC_PAUSE_METRIC}_count`);
+    for (const s of gcSeries) expect(GC_KINDS, JSON.stringify(s.labels)).toContain(s.labels.kind);
+    for (const worker of ['1', '2']) {
+      const minor = series(after, GC_PAUSE_METRIC, { worker, kind: 'minor' });
+      expect(minor, `worker ${worker}: minor GC series`).toBeDefined();
+      expect(minor!.count).toBeGreaterThan(0);
+      expect(minor!.sum).toBeGreaterThan(0);
+      expectConsistent(minor!, `worker ${worker} minor GC`);
+      for (const kind of GC_KINDS) {
+        const s = series(after, GC_PAUSE_METRIC, { worker, kind });
+        if (s) expectConsistent(s, `worker ${worker} ${kind} GC`);
+      }
+    }
+    // The primary sums what the processes gathered, never across the worker label: each keeps its own series.
+    expect(new Set(gcSeries.map((s) => s.labels.worker))).toEqual(new Set(['1', '2', 'primary']));
+  }, 90_000);
+});
+
+describe('one process (in-process gateway)', () => {
+  it('labels its series worker="primary"', async () => {
+    const gw = await startObservedGateway({ manifests: {} });
+    try {
+      await new Promise((r) => setTimeout(r, 50));
+      const samples = parseMetrics(await getText(`${gw.adminUrl}/metrics`));
+      const workers = new Set(samples.filter((s) => s.name === `${EVENT_LOOP_DELAY_METRIC}_count`).map((s) => s.labels.worker));
+      expect(workers).toEqual(new Set(['primary']));
+      expectConsistent(series(samples, EVENT_LOOP_DELAY_METRIC, { worker: 'primary' })!, 'primary');
+    } finally {
+      await gw.stop();
+    }
+  });
+});
