@@ -88,6 +88,15 @@ const HELP = `Usage: npx vite-node load/rest-bench.ts [options]
   --gateway-b-node-args "FLAGS"
                        node flags of that second gateway (same build unless --gateway-b-main), e.g.
                        "--max-semi-space-size=64" (env BENCH_GATEWAY_B_MAIN / BENCH_GATEWAY_B_NODE_ARGS)
+  --access-log         every proxy logs each request: the gateways with their default access log
+                       (JSON lines, to a file here), the nginx proxy with a buffered access_log;
+                       without it neither logs (BENCH_ACCESS_LOG=1)
+  --gateway-args "FLAGS"
+                       extra gateway flags (after the benchmark's own), e.g. --gateway-args="--access-log off"
+                       (the = form: the value starts with a dash) (BENCH_GATEWAY_ARGS)
+  --gateway-b-args "FLAGS"
+                       gateway flags of the second gateway instead of --gateway-args: an A/B of
+                       a gateway option in one run (BENCH_GATEWAY_B_ARGS)
   --gateway-b-node BIN the node binary of that second gateway (same build and flags unless the
                        options above say otherwise), e.g. /opt/node24/bin/node: a runtime A/B
                        (BENCH_GATEWAY_B_NODE)
@@ -120,6 +129,9 @@ const { values: argv } = parseArgs({
     'gateway-b-main': { type: 'string' },
     'gateway-b-node-args': { type: 'string' },
     'gateway-b-node': { type: 'string' },
+    'gateway-args': { type: 'string' },
+    'access-log': { type: 'boolean' },
+    'gateway-b-args': { type: 'string' },
     'gateway-node': { type: 'string' },
     preset: { type: 'string' },
     'rate-fraction': { type: 'string' },
@@ -190,20 +202,32 @@ if (RATE_FRACTIONS.length && !TARGETS.has('gateway')) throw new Error('--rate-fr
 const WARMUP_S = 2;
 /** Extra node flags for the gateway (experiments: --max-semi-space-size=64, --trace-gc, ...). */
 const GATEWAY_NODE_ARGS = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+/** Like for like: nginx logs each request exactly when the gateways do. */
+const ACCESS_LOG = argv['access-log'] ?? process.env.BENCH_ACCESS_LOG === '1';
+/** Extra gateway flags (A, and B unless --gateway-b-args). Node flags the gateway sets itself for its
+ * workers (--max-semi-space-size) are gateway flags: as node flags they would be replaced. */
+const GATEWAY_ARGS = (argv['gateway-args'] ?? process.env.BENCH_GATEWAY_ARGS ?? '').split(/\s+/).filter(Boolean);
 /** The node binary of the gateway (A). */
 const GATEWAY_NODE = argv['gateway-node'] ?? process.env.BENCH_GATEWAY_NODE ?? process.execPath;
 const RATE_WARMUP_MS = 1000;
 
 /** An optional second gateway measured beside the first (same table, backend and rounds). */
-const GATEWAY_B = ((): { main: string; nodeArgs: string[]; node: string; label: string } | null => {
+const GATEWAY_B = ((): { main: string; nodeArgs: string[]; node: string; args: string[]; label: string } | null => {
   const mainB = argv['gateway-b-main'] ?? process.env.BENCH_GATEWAY_B_MAIN;
+  const gatewayArgsB = argv['gateway-b-args'] ?? process.env.BENCH_GATEWAY_B_ARGS;
   const argsB = argv['gateway-b-node-args'] ?? process.env.BENCH_GATEWAY_B_NODE_ARGS;
   const nodeB = argv['gateway-b-node'] ?? process.env.BENCH_GATEWAY_B_NODE;
-  if (!mainB && argsB === undefined && !nodeB) return null;
+  if (!mainB && argsB === undefined && !nodeB && gatewayArgsB === undefined) return null;
   const nodeArgs = argsB === undefined ? GATEWAY_NODE_ARGS : argsB.split(/\s+/).filter(Boolean);
+  const args = gatewayArgsB === undefined ? GATEWAY_ARGS : gatewayArgsB.split(/\s+/).filter(Boolean);
   const node = nodeB ?? GATEWAY_NODE;
-  const label = [mainB ? mainB : 'same build', nodeB ? `node ${nodeVersion(node)}` : '', argsB !== undefined && nodeArgs.length ? nodeArgs.join(' ') : ''].filter(Boolean).join(', ');
-  return { main: mainB ?? GATEWAY_MAIN, nodeArgs, node, label };
+  const label = [
+    mainB ? mainB : 'same build',
+    nodeB ? `node ${nodeVersion(node)}` : '',
+    argsB !== undefined && nodeArgs.length ? nodeArgs.join(' ') : '',
+    gatewayArgsB !== undefined ? `gateway ${args.join(' ') || 'defaults'}` : '',
+  ].filter(Boolean).join(', ');
+  return { main: mainB ?? GATEWAY_MAIN, nodeArgs, node, args, label };
 })();
 /** Runs with this much foreign load (% of the machine) count as disturbed. */
 const QUIET_PCT = 10;
@@ -253,7 +277,7 @@ async function main(): Promise<void> {
 
   if (nginx && TARGETS.has('nginx')) {
     const port = await freePort();
-    const s = await startNginx('proxy-nginx', SERVER_CPU, proxyConf(join(tmp, 'proxy-nginx'), port, backendPort), answers(port));
+    const s = await startNginx('proxy-nginx', SERVER_CPU, proxyConf(join(tmp, 'proxy-nginx'), port, backendPort, ACCESS_LOG), answers(port));
     targets.push({ key: 'nginx', label: 'nginx proxy (1 worker, keepalive 64)', url: url(port), proxyPid: s.pid });
   }
 
@@ -271,8 +295,8 @@ async function main(): Promise<void> {
   let gateway: Gateway | null = null;
   let upstreams: string[] = [];
   let tableNote = '';
-  const launchGateway = (name: string, port: number, extraNodeArgs: string[] = [], main = GATEWAY_MAIN, nodeArgs = GATEWAY_NODE_ARGS, node = GATEWAY_NODE): Promise<Gateway> =>
-    startGateway(name, { log: join(tmp, `${name}.log`), cpu: SERVER_CPU, manifests, upstreams, backendPort: port, nodeArgs: [...nodeArgs, ...extraNodeArgs], main, node });
+  const launchGateway = (name: string, port: number, extraNodeArgs: string[] = [], main = GATEWAY_MAIN, nodeArgs = GATEWAY_NODE_ARGS, node = GATEWAY_NODE, args = GATEWAY_ARGS): Promise<Gateway> =>
+    startGateway(name, { log: join(tmp, `${name}.log`), cpu: SERVER_CPU, manifests, upstreams, backendPort: port, nodeArgs: [...nodeArgs, ...extraNodeArgs], main, node, args: [...(ACCESS_LOG ? [] : ['--access-log', 'off']), ...args] });
   /** The gateways by target key, for their /metrics. */
   const gateways = new Map<string, Gateway>();
   if (TARGETS.has('gateway') || TARGETS.has('shadow') || PROFILE_S > 0) {
@@ -301,7 +325,7 @@ async function main(): Promise<void> {
     if (TARGETS.has('shadow')) targets.push({ key: 'shadow', label: 'gateway, 100% shadow', url: url(gateway.port, predictionPath(SHADOWED)), proxyPid: gateway.server.pid });
     if (GATEWAY_B) {
       // A second gateway, same table and backend, other build and/or node flags: an A/B in one run.
-      const b = await launchGateway('gateway-b', backendPort, [], GATEWAY_B.main, GATEWAY_B.nodeArgs, GATEWAY_B.node);
+      const b = await launchGateway('gateway-b', backendPort, [], GATEWAY_B.main, GATEWAY_B.nodeArgs, GATEWAY_B.node, GATEWAY_B.args);
       gateways.set('gateway-b', b);
       const status = await postStatus(url(b.port), BODY);
       if (status !== 200) throw new Error(`gateway B answered ${status}:\n${b.server.output().slice(-3000)}`);
@@ -326,6 +350,8 @@ async function main(): Promise<void> {
   log(`backend: ${useNginxBackend ? 'nginx 1 worker, return 200' : `node:http (${process.version})`} with a ${BACKEND_BODY.length}-byte JSON body; request: POST ${BODY.length}-byte JSON`);
   if (tableNote) log(tableNote);
   if (GATEWAY_NODE_ARGS.length) log(`gateway node flags: ${GATEWAY_NODE_ARGS.join(' ')}`);
+  log(`access logs: ${ACCESS_LOG ? 'on (gateways: their default JSON lines; nginx: buffered access_log)' : 'off in every proxy (--access-log turns them on)'}`);
+  if (GATEWAY_ARGS.length || GATEWAY_B?.args.length) log(`gateway flags: ${GATEWAY_ARGS.join(' ') || 'defaults'}${GATEWAY_B ? `; gateway B flags: ${GATEWAY_B.args.join(' ') || 'defaults'}` : ''}`);
   for (const n of notes) log(`note: ${n}`);
   log('');
 

@@ -9,15 +9,17 @@
  * a sibling worker could have served. Only when the reserve cannot be reopened does the server
  * emit 'error' (EMFILE, syscall accept), which without a listener kills the process.
  *
- * So the guard checks itself: every CHECK_MS, and on accepted connections at most every POKE_MS,
- * it tries to open LOW_WATER descriptors; when it
+ * So the guard checks itself: every CHECK_MS, and on accepted connections at most every POKE_MS
+ * once the connections accepted since the last check could have used the descriptors it counted
+ * free (/proc/self/fd against the limit; on every connection where they cannot be counted), it
+ * tries to open LOW_WATER descriptors; when it
  * cannot (or a listener reports EMFILE/ENFILE) the process is out. Then it counts
  * (`seldon_gateway_accept_errors_total{reason}`), logs (at most once per LOG_EVERY_MS), reports
  * not ready, and stops accepting: its listeners close, so the kernel hands new connections to
  * the other workers (or refuses them) instead of libuv taking and dropping them. It checks again
  * with backoff and resumes once HEADROOM descriptors can be opened.
  */
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { devNull } from 'node:os';
 import type { Logger } from 'pino';
 import { LogBudget } from '../observe/log-budget.js';
@@ -74,6 +76,27 @@ export function descriptorShortage(n: number): 'EMFILE' | 'ENFILE' | undefined {
   }
 }
 
+/** The soft RLIMIT_NOFILE from /proc/self/limits (Linux), or undefined (unlimited, or unknown). */
+function openFilesLimit(): number | undefined {
+  try {
+    const m = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'latin1'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Descriptors this process could still open (Linux: the limit less those open), or undefined. */
+export function freeDescriptors(limit: number | undefined): number | undefined {
+  if (limit === undefined) return undefined;
+  try {
+    // The directory's own descriptor is among those listed.
+    return limit - (readdirSync('/proc/self/fd').length - 1);
+  } catch {
+    return undefined;
+  }
+}
+
 export class AcceptGuard {
   private failingReason: AcceptFailure | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -86,6 +109,13 @@ export class AcceptGuard {
   private resuming = false;
   private stopped = false;
   private checkedAt = -Infinity;
+  private readonly limit = openFilesLimit();
+  /**
+   * Connections that may still be accepted before a check is due, as the last check counted them
+   * (each holds a descriptor and may open one towards a model); undefined where descriptors cannot
+   * be counted, and then every accepted connection may check (at most every POKE_MS).
+   */
+  private acceptable: number | undefined;
   private readonly otherLog = new LogBudget(1, LOG_EVERY_MS);
 
   constructor(private readonly o: AcceptGuardOptions) {}
@@ -121,11 +151,15 @@ export class AcceptGuard {
   }
 
   /**
-   * A connection was accepted: check now if the last check is older than POKE_MS, so that a
-   * burst of connections is noticed before libuv starts dropping them (not only every CHECK_MS).
+   * A connection was accepted: check now if it may be near the limit and the last check is older
+   * than POKE_MS, so that a burst of connections is noticed before libuv starts dropping them (not
+   * only every CHECK_MS). Far from the limit a poke costs a decrement: a check opens and closes
+   * LOW_WATER descriptors, which on every connection was a tenth of a cleartext connection's cost.
    */
   poke(): void {
-    if (this.failingReason === undefined && performance.now() - this.checkedAt >= POKE_MS) this.check();
+    if (this.failingReason !== undefined) return;
+    if (this.acceptable !== undefined && --this.acceptable > 0) return;
+    if (performance.now() - this.checkedAt >= POKE_MS) this.check();
   }
 
   /** Healthy state, every CHECK_MS (and on poke). */
@@ -133,12 +167,16 @@ export class AcceptGuard {
     if (!this.o.alive()) return this.stop();
     if (this.failingReason !== undefined) return;
     this.checkedAt = performance.now();
-    const short = descriptorShortage(this.o.lowWater ?? LOW_WATER);
-    if (short !== undefined) this.enter(short);
+    const lowWater = this.o.lowWater ?? LOW_WATER;
+    const short = descriptorShortage(lowWater);
+    if (short !== undefined) return this.enter(short);
+    const free = freeDescriptors(this.limit);
+    this.acceptable = free === undefined ? undefined : Math.floor((free - lowWater) / 2);
   }
 
   private enter(reason: AcceptFailure): void {
     this.failingReason = reason;
+    this.acceptable = undefined;
     this.since = Date.now();
     this.failedChecks = 1;
     this.backoffMs = BACKOFF_MIN_MS;

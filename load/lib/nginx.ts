@@ -1,5 +1,5 @@
 /**
- * nginx for the benchmarks, on 127.0.0.1: a generated configuration (1 worker, no access log,
+ * nginx for the benchmarks, on 127.0.0.1: a generated configuration (1 worker, no access log unless asked,
  * long keep-alive, every path inside its own directory) as a `return 200` backend or as a proxy
  * with upstream keep-alive, run in the foreground as a pinned child.
  */
@@ -48,13 +48,24 @@ ${inner}
 export const backendConf = (dir: string, port: number, body: string): string =>
   writeConf(dir, port, `    default_type application/json;\n    location / { return 200 '${body}'; }`);
 
-/** A proxy to 127.0.0.1:`backendPort`: HTTP/1.1 upstream, `Connection ""`, keepalive 64. */
-export const proxyConf = (dir: string, port: number, backendPort: number): string =>
+/** nginx's `combined` fields and the upstream's address, time and status. */
+const NGINX_LOG_FIELDS =
+  '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" ' +
+  '$request_length $request_time $upstream_addr $upstream_response_time $upstream_status';
+
+/**
+ * A proxy to 127.0.0.1:`backendPort`: HTTP/1.1 upstream, `Connection ""`, keepalive 64. With
+ * `accessLog`, a line per request to `<dir>/access.log` in the `combined` format plus the
+ * upstream's address and times, buffered (64 KiB, flushed every second) as production configs do.
+ */
+export const proxyConf = (dir: string, port: number, backendPort: number, accessLog = false): string =>
   writeConf(
     dir,
     port,
-    `    location / {\n      proxy_pass http://bench_backend;\n      proxy_http_version 1.1;\n      proxy_set_header Connection "";\n    }`,
-    `  upstream bench_backend {\n    server 127.0.0.1:${backendPort};\n    keepalive 64;\n    keepalive_requests 10000000;\n    keepalive_timeout 300s;\n  }`,
+    (accessLog ? `    access_log ${dir}/access.log bench buffer=64k flush=1s;\n` : '') +
+      `    location / {\n      proxy_pass http://bench_backend;\n      proxy_http_version 1.1;\n      proxy_set_header Connection "";\n    }`,
+    (accessLog ? `  log_format bench '${NGINX_LOG_FIELDS}';\n` : '') +
+      `  upstream bench_backend {\n    server 127.0.0.1:${backendPort};\n    keepalive 64;\n    keepalive_requests 10000000;\n    keepalive_timeout 300s;\n  }`,
   );
 
 /** Run nginx on `conf` pinned to `cpu` (log beside the config) until `ready` says yes. */
