@@ -57,6 +57,9 @@ const HELP = `Usage: npx vite-node load/tls-bench.ts [options]
   --server-cpu C   core of the gateway / nginx under test and of the backend (BENCH_SERVER_CPU, default 1)
   --build          run 'npm run build' first
   --keep           keep the temporary directory (certificates, configs, logs)
+
+Environment: BENCH_GATEWAY_NODE_ARGS: node flags of the gateway, e.g.
+"--cpu-prof --cpu-prof-dir=/tmp/p" (a profile of it under every mode; see load/lib/cpuprofile.ts).
 `;
 
 const { values: argv } = parseArgs({
@@ -273,7 +276,7 @@ async function main(): Promise<void> {
   // No access log: nginx has none either (access_log off).
   const settings = { SELDON_GATEWAY_TLS_CERT: pair.cert, SELDON_GATEWAY_TLS_KEY: pair.key, SELDON_GATEWAY_TLS_ALLOW_CLEARTEXT: 'true', SELDON_GATEWAY_ACCESS_LOG: 'off' };
   Object.assign(process.env, settings);
-  const gateway: Gateway = await startGateway('gateway', { log: join(tmp, 'gateway.log'), cpu: SERVER_CPU, manifests, upstreams, backendPort, nodeArgs: [], node: SERVER_NODE });
+  const gateway: Gateway = await startGateway('gateway', { log: join(tmp, 'gateway.log'), cpu: SERVER_CPU, manifests, upstreams, backendPort, nodeArgs: (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean), node: SERVER_NODE });
   for (const k of Object.keys(settings)) delete process.env[k];
   if ((await postStatus(`http://127.0.0.1:${gateway.port}${PATH}`, BODY)) !== 200) throw new Error(`the gateway does not answer:\n${gateway.server.output().slice(-2000)}`);
 
