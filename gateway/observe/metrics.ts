@@ -1,10 +1,12 @@
 /**
  * Prometheus metrics (prom-client), served on the admin port only. Labels are bounded: namespace,
- * deployment, predictor, protocol, kind, code — never paths or request ids. Per-backend label
- * children are cached so the hot path does no label hashing.
+ * deployment, predictor, protocol, kind, code — never paths or request ids. The two metrics every
+ * request touches are series bound once per backend (observe/bound-series.ts), so the hot path
+ * does no label hashing; the rest are prom-client's own.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Backend } from '../../routing/types.js';
+import { BoundCounter, BoundHistogram, type CounterSeries, type HistogramSeries } from './bound-series.js';
 import { registerRuntimeMetrics } from './runtime-metrics.js';
 
 export type Protocol = 'rest' | 'grpc';
@@ -47,25 +49,25 @@ class ComputedSeries {
 const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 interface Children {
-  readonly latency: Histogram.Internal<string>;
-  readonly byCode: Map<number, Counter.Internal>;
+  readonly latency: HistogramSeries;
+  readonly byCode: Map<number, CounterSeries>;
 }
 
 export class GatewayMetrics {
   readonly registry = new Registry();
-  private readonly requests = new Counter({
-    name: 'seldon_gateway_requests_total',
-    help: 'Requests answered, by deployment, predictor, protocol, kind (primary/shadow) and status code.',
-    labelNames: ['namespace', 'deployment', 'predictor', 'protocol', 'kind', 'code'],
-    registers: [this.registry],
-  });
-  private readonly latency = new Histogram({
-    name: 'seldon_gateway_upstream_latency_seconds',
-    help: 'Time from sending a request upstream to its response headers.',
-    labelNames: ['namespace', 'deployment', 'predictor', 'protocol', 'kind'],
-    buckets: BUCKETS,
-    registers: [this.registry],
-  });
+  private readonly requests = new BoundCounter(
+    'seldon_gateway_requests_total',
+    'Requests answered, by deployment, predictor, protocol, kind (primary/shadow) and status code.',
+    ['namespace', 'deployment', 'predictor', 'protocol', 'kind', 'code'],
+    this.registry,
+  );
+  private readonly latency = new BoundHistogram(
+    'seldon_gateway_upstream_latency_seconds',
+    'Time from sending a request upstream to its response headers.',
+    ['namespace', 'deployment', 'predictor', 'protocol', 'kind'],
+    BUCKETS,
+    this.registry,
+  );
   readonly unrouted = new Counter({
     name: 'seldon_gateway_unrouted_requests_total',
     help: 'Requests answered by the gateway without an upstream, by protocol and reason.',
@@ -298,7 +300,7 @@ export class GatewayMetrics {
     let c = cache.get(b);
     if (!c) {
       const o = b.origin;
-      c = { latency: this.latency.labels(o.namespace, o.deployment, o.predictor, protocol, kind), byCode: new Map() };
+      c = { latency: this.latency.series(o.namespace, o.deployment, o.predictor, protocol, kind), byCode: new Map() };
       cache.set(b, c);
     }
     return c;
@@ -310,7 +312,7 @@ export class GatewayMetrics {
     let counter = c.byCode.get(code);
     if (!counter) {
       const o = b.origin;
-      counter = this.requests.labels(o.namespace, o.deployment, o.predictor, protocol, kind, String(code));
+      counter = this.requests.series(o.namespace, o.deployment, o.predictor, protocol, kind, String(code));
       c.byCode.set(code, counter);
     }
     counter.inc();
