@@ -92,12 +92,13 @@ export class GatewayMetrics {
     labelNames: ['namespace', 'deployment', 'protocol'],
     registers: [this.registry],
   });
-  readonly shadows = new Counter({
-    name: 'seldon_gateway_shadow_requests_total',
-    help: 'Mirrored requests by outcome: mirrored, dropped (in-flight bound, body size, breaker) or failed.',
-    labelNames: ['namespace', 'deployment', 'predictor', 'protocol', 'result'],
-    registers: [this.registry],
-  });
+  /** Counted for every mirror, on the hot path: bound series too. */
+  private readonly shadows = new BoundCounter(
+    'seldon_gateway_shadow_requests_total',
+    'Mirrored requests by outcome: mirrored, dropped (in-flight bound, body size, breaker) or failed.',
+    ['namespace', 'deployment', 'predictor', 'protocol', 'result'],
+    this.registry,
+  );
   readonly comparisons = new Counter({
     name: 'seldon_gateway_shadow_comparisons_total',
     help: 'Shadow answers compared with the primary answer to the same request (status, JSON body): agree, disagree or skipped.',
@@ -286,7 +287,7 @@ export class GatewayMetrics {
   private readyEndpointSeries: ComputedSeries | undefined;
   private readonly children = new WeakMap<Backend, Children>();
   private readonly shadowChildren = new WeakMap<Backend, Children>();
-  private readonly shadowResults = new WeakMap<Backend, Map<string, Counter.Internal>>();
+  private readonly shadowResults = new WeakMap<Backend, Map<string, CounterSeries>>();
 
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics === false) return;
@@ -324,7 +325,7 @@ export class GatewayMetrics {
     if (!byResult) this.shadowResults.set(b, (byResult = new Map()));
     const key = `${protocol}/${result}`;
     let counter = byResult.get(key);
-    if (!counter) byResult.set(key, (counter = this.shadows.labels(b.origin.namespace, b.origin.deployment, b.origin.predictor, protocol, result)));
+    if (!counter) byResult.set(key, (counter = this.shadows.series(b.origin.namespace, b.origin.deployment, b.origin.predictor, protocol, result)));
     counter.inc();
   }
 
