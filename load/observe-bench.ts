@@ -42,6 +42,7 @@ import { freePort, postStatus } from './lib/http.js';
 import { measure, type Accounted, type Target } from './lib/measure.js';
 import { backendConf, nginxBinary, startNginx } from './lib/nginx.js';
 import { CLK_TCK } from './lib/proc.js';
+import { numberSetting } from './lib/options.js';
 import { QuietGate } from './lib/quiet.js';
 import { f0, f1, log, median, ms, table, verdict } from './lib/report.js';
 
@@ -78,21 +79,15 @@ if (argv.help) {
   process.exit(0);
 }
 
-const num = (v: string | undefined, env: string, dflt: number): number => {
-  const s = v ?? process.env[env];
-  const n = s === undefined ? dflt : Number(s);
-  if (!Number.isFinite(n)) throw new Error(`${env}: "${s}" is not a number`);
-  return n;
-};
-const ROUNDS = Math.max(1, Math.floor(num(argv.rounds, 'BENCH_ROUNDS', 2)));
-const DURATION_S = Math.max(1, num(argv.duration, 'BENCH_DURATION', 4));
-const CONNS = Math.max(1, Math.floor(num(argv.conns, 'BENCH_CONNS', 64)));
-const DEPLOYMENTS = Math.max(3, Math.floor(num(argv.deployments, 'BENCH_DEPLOYMENTS', 1000)));
-const LOAD_CPU = Math.floor(num(argv['load-cpu'], 'BENCH_LOAD_CPU', 0));
-const SERVER_CPU = Math.floor(num(argv['server-cpu'], 'BENCH_SERVER_CPU', 1));
-const PROFILE_S = num(argv.profile, 'BENCH_PROFILE', 0);
+const ROUNDS = Math.max(1, Math.floor(numberSetting(argv.rounds, 'BENCH_ROUNDS', 2)));
+const DURATION_S = Math.max(1, numberSetting(argv.duration, 'BENCH_DURATION', 4));
+const CONNS = Math.max(1, Math.floor(numberSetting(argv.conns, 'BENCH_CONNS', 64)));
+const DEPLOYMENTS = Math.max(3, Math.floor(numberSetting(argv.deployments, 'BENCH_DEPLOYMENTS', 1000)));
+const LOAD_CPU = Math.floor(numberSetting(argv['load-cpu'], 'BENCH_LOAD_CPU', 0));
+const SERVER_CPU = Math.floor(numberSetting(argv['server-cpu'], 'BENCH_SERVER_CPU', 1));
+const PROFILE_S = numberSetting(argv.profile, 'BENCH_PROFILE', 0);
 const WARMUP_S = 2;
-const QUIET = new QuietGate(num(undefined, 'BENCH_QUIET_BUDGET', 60) * 1000, 10);
+const QUIET = new QuietGate(numberSetting(undefined, 'BENCH_QUIET_BUDGET', 60) * 1000, 10);
 const LIB = join(dirname(fileURLToPath(import.meta.url)), 'lib');
 const BODY = '{"data":{"names":["a","b","c","d"],"ndarray":[[5.1,3.5,1.4,0.2]]}}';
 const BACKEND_BODY = '{"data":{"names":["t:0","t:1"],"ndarray":[[0.1,0.9]]},"meta":{"requestPath":{"model":"bench:1"}}}';

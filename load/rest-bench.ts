@@ -53,6 +53,7 @@ import { measure, type Sample, type Target } from './lib/measure.js';
 import { backendConf, nginxBinary, proxyConf, startNginx } from './lib/nginx.js';
 import { CLK_TCK } from './lib/proc.js';
 import { profileGateway } from './lib/profile.js';
+import { numberSetting, setting } from './lib/options.js';
 import { QuietGate } from './lib/quiet.js';
 import { f0, log, median } from './lib/report.js';
 import { formatRuntimeDelta, runtimeDelta, runtimeSnapshot, type RuntimeDelta } from './lib/runtime-stats.js';
@@ -170,12 +171,6 @@ const PRESET_NAME = argv.preset ?? process.env.BENCH_PRESET ?? 'nginx-backend';
 const PRESET = PRESETS[PRESET_NAME];
 if (!PRESET) throw new Error(`unknown --preset ${PRESET_NAME}: one of ${Object.keys(PRESETS).join(', ')}`);
 
-const opt = (flag: string | undefined, env: string, dflt: string): string => flag ?? process.env[env] ?? dflt;
-const num = (flag: string | undefined, env: string, dflt: number): number => {
-  const v = Number(opt(flag, env, String(dflt)));
-  if (!Number.isFinite(v) || v < 0) throw new Error(`bad number for ${env}: ${String(flag ?? process.env[env])}`);
-  return v;
-};
 const list = (text: string, env: string, ok: (n: number) => boolean): number[] =>
   text
     .split(',')
@@ -185,23 +180,23 @@ const list = (text: string, env: string, ok: (n: number) => boolean): number[] =
       if (!Number.isFinite(v) || !ok(v)) throw new Error(`bad value ${x} in ${env}`);
       return v;
     });
-const ROUNDS = Math.max(1, Math.floor(num(argv.rounds, 'BENCH_ROUNDS', 3)));
-const DURATION_S = Math.max(1, num(argv.duration, 'BENCH_DURATION', 3));
+const ROUNDS = Math.max(1, Math.floor(numberSetting(argv.rounds, 'BENCH_ROUNDS', 3)));
+const DURATION_S = Math.max(1, numberSetting(argv.duration, 'BENCH_DURATION', 3));
 /** An explicit --rate replaces the preset's fractions, and --rate-fraction the preset's rates. */
 const RATE_FRACTIONS = list(
   argv['rate-fraction'] ?? process.env.BENCH_RATE_FRACTION ?? (argv.rate ?? process.env.BENCH_RATE ? '' : PRESET.rateFraction),
   'BENCH_RATE_FRACTION',
   (v) => v > 0 && v <= 2,
 );
-const FIXED_RATES = RATE_FRACTIONS.length ? [] : list(opt(argv.rate, 'BENCH_RATE', PRESET.rate || '2000'), 'BENCH_RATE', (v) => v >= 1).map(Math.round);
-const RATE_DURATION_S = Math.max(1, num(argv['rate-duration'], 'BENCH_RATE_DURATION', PRESET.rateDuration));
-const CONNS = list(opt(argv.conns, 'BENCH_CONNS', PRESET.conns), 'BENCH_CONNS', (n) => n > 0 && n <= 1024).map(Math.floor);
-const DEPLOYMENTS = Math.max(3, Math.floor(num(argv.deployments, 'BENCH_DEPLOYMENTS', 1000)));
-const LOAD_CPU = Math.floor(num(argv['load-cpu'], 'BENCH_LOAD_CPU', 0));
-const SERVER_CPU = Math.floor(num(argv['server-cpu'], 'BENCH_SERVER_CPU', 1));
-const BACKEND_CPU = Math.floor(num(argv['backend-cpu'], 'BENCH_BACKEND_CPU', SERVER_CPU));
-const PROFILE_S = num(argv.profile, 'BENCH_PROFILE', 0);
-const TARGETS = new Set(opt(argv.targets, 'BENCH_TARGETS', PRESET.targets).split(','));
+const FIXED_RATES = RATE_FRACTIONS.length ? [] : list(setting(argv.rate, 'BENCH_RATE', PRESET.rate || '2000'), 'BENCH_RATE', (v) => v >= 1).map(Math.round);
+const RATE_DURATION_S = Math.max(1, numberSetting(argv['rate-duration'], 'BENCH_RATE_DURATION', PRESET.rateDuration));
+const CONNS = list(setting(argv.conns, 'BENCH_CONNS', PRESET.conns), 'BENCH_CONNS', (n) => n > 0 && n <= 1024).map(Math.floor);
+const DEPLOYMENTS = Math.max(3, Math.floor(numberSetting(argv.deployments, 'BENCH_DEPLOYMENTS', 1000)));
+const LOAD_CPU = Math.floor(numberSetting(argv['load-cpu'], 'BENCH_LOAD_CPU', 0));
+const SERVER_CPU = Math.floor(numberSetting(argv['server-cpu'], 'BENCH_SERVER_CPU', 1));
+const BACKEND_CPU = Math.floor(numberSetting(argv['backend-cpu'], 'BENCH_BACKEND_CPU', SERVER_CPU));
+const PROFILE_S = numberSetting(argv.profile, 'BENCH_PROFILE', 0);
+const TARGETS = new Set(setting(argv.targets, 'BENCH_TARGETS', PRESET.targets).split(','));
 const KNOWN_TARGETS = ['direct', 'nginx', 'stock', 'gateway', 'shadow', 'floor', 'floor-http'];
 for (const t of TARGETS) if (!KNOWN_TARGETS.includes(t)) throw new Error(`unknown target ${t} in --targets: one of ${KNOWN_TARGETS.join(', ')}`);
 const NODE_BACKEND = argv['node-backend'] ?? PRESET.nodeBackend;
@@ -238,7 +233,7 @@ const GATEWAY_B = ((): { main: string; nodeArgs: string[]; node: string; args: s
 })();
 /** Runs with this much foreign load (% of the machine) count as disturbed. */
 const QUIET_PCT = 10;
-const QUIET = new QuietGate(num(undefined, 'BENCH_QUIET_BUDGET', 60) * 1000, QUIET_PCT);
+const QUIET = new QuietGate(numberSetting(undefined, 'BENCH_QUIET_BUDGET', 60) * 1000, QUIET_PCT);
 const LIB = join(dirname(fileURLToPath(import.meta.url)), 'lib');
 const BODY = '{"data":{"names":["a","b","c","d"],"ndarray":[[5.1,3.5,1.4,0.2]]}}';
 /** What the backend answers (load/lib/node-backend.ts answers the same bytes). */
@@ -284,7 +279,7 @@ async function main(): Promise<void> {
 
   if (nginx && TARGETS.has('nginx')) {
     const port = await freePort();
-    const s = await startNginx('proxy-nginx', SERVER_CPU, proxyConf(join(tmp, 'proxy-nginx'), port, backendPort, ACCESS_LOG), answers(port));
+    const s = await startNginx('proxy-nginx', SERVER_CPU, proxyConf(join(tmp, 'proxy-nginx'), port, backendPort, { accessLog: ACCESS_LOG }), answers(port));
     targets.push({ key: 'nginx', label: 'nginx proxy (1 worker, keepalive 64)', url: url(port), proxyPid: s.pid });
   }
 

@@ -19,7 +19,6 @@ import {
   readHttpResponse,
   requestBytes,
   sha256,
-  startRecordingUpstream,
   writeRequest,
   type Answer,
   type HeaderLine,
@@ -38,6 +37,9 @@ import {
   forwardingHeaders,
   framingProblem,
   jsonOfSize,
+  routeKinds,
+  startRouteKindUpstreams,
+  waitForCase,
   type Framing,
 } from './helpers/fidelity.js';
 import { sdep, startTestGateway, type TestGateway } from './helpers/gateway.js';
@@ -96,7 +98,6 @@ describe('proxy fidelity: route kinds x body shapes', () => {
   const up: Record<string, RecordingUpstream> = {};
   /** What each upstream answered, per x-case (in order of attempts). */
   const answered = new Map<string, { upstream: string; answer: Answer }[]>();
-  const attempts = new Map<string, number>();
   let gw: TestGateway;
   let token = '';
 
@@ -129,44 +130,16 @@ describe('proxy fidelity: route kinds x body shapes', () => {
   };
 
   beforeAll(async () => {
-    const names = ['plain', 'canaryMain', 'canaryCanary', 'header', 'shadowMain', 'shadowCopy', 'retry', 'oauth', 'gated', 'explainer', 'custom'];
-    for (const n of names) {
-      up[n] = await startRecordingUpstream({
-        name: n,
-        bodyIdleMs: 3000,
-        responder: (req) => {
-          if (n === 'retry') {
-            const id = headerValue(req.headers, 'x-case') ?? '';
-            const k = (attempts.get(id) ?? 0) + 1;
-            attempts.set(id, k);
-            if (k === 1) return answerFor(n, req, 'HTTP/1.1 503 Service Unavailable');
-          }
-          return answerFor(n, req);
-        },
-      });
-    }
+    Object.assign(up, await startRouteKindUpstreams(['plain', 'canaryMain', 'canaryCanary', 'header', 'shadowMain', 'shadowCopy', 'retry', 'oauth', 'gated', 'explainer', 'custom'], answerFor));
+    const kinds = routeKinds(NS, up, { key: 'fidkey', secret: 'fidsecret' });
     gw = await startTestGateway({
       manifests: {
-        'plain.yaml': sdep('plain', NS, { predictors: [{ name: 'main' }] }),
-        'plain-eu.yaml': sdep('plain-eu', NS, { annotations: { 'seldon.io/ambassador-service-name': 'plain', 'seldon.io/ambassador-header': 'x-route: special' }, predictors: [{ name: 'main' }] }),
-        'canary.yaml': sdep('canary', NS, { predictors: [{ name: 'main', traffic: 50 }, { name: 'canary', traffic: 50 }] }),
-        'shadowed.yaml': sdep('shadowed', NS, { predictors: [{ name: 'main' }, { name: 'copy', shadow: true }] }),
-        'retry.yaml': sdep('retry', NS, { predictors: [{ name: 'main' }] }, { 'seldon.io/ambassador-retries': '2' }),
-        'secure.yaml': sdep('secure', NS, { oauth_key: 'fidkey', oauth_secret: 'fidsecret', predictors: [{ name: 'main' }] }),
-        'gated.yaml': sdep('gated', NS, { predictors: [{ name: 'main' }] }, { 'seldon.io/gateway-rate-limit': '100000/s' }),
+        ...kinds.manifests,
         'expl.yaml': sdep('expl', NS, { predictors: [{ name: 'main', explainer: { type: 'AnchorTabular' } }] }),
         'cust.yaml': sdep('cust', NS, { predictors: [{ name: 'main' }] }, { 'seldon.io/ambassador-config': CUSTOM_CONFIG }),
       },
       resolve: {
-        [`plain-main.${NS}:8000`]: up.plain!.port,
-        [`plain-eu-main.${NS}:8000`]: up.header!.port,
-        [`canary-main.${NS}:8000`]: up.canaryMain!.port,
-        [`canary-canary.${NS}:8000`]: up.canaryCanary!.port,
-        [`shadowed-main.${NS}:8000`]: up.shadowMain!.port,
-        [`shadowed-copy.${NS}:8000`]: up.shadowCopy!.port,
-        [`retry-main.${NS}:8000`]: up.retry!.port,
-        [`secure-main.${NS}:8000`]: up.oauth!.port,
-        [`gated-main.${NS}:8000`]: up.gated!.port,
+        ...kinds.resolve,
         [`expl-main-explainer.${NS}:9000`]: up.explainer!.port,
         [`cust-svc.${NS}:8000`]: up.custom!.port,
       },
@@ -195,18 +168,6 @@ describe('proxy fidelity: route kinds x body shapes', () => {
     };
     return m[kind].map((n) => up[n]!);
   };
-
-  async function waitForCase(ups: RecordingUpstream[], id: string, count: number, ms: number): Promise<RecordedRequest[]> {
-    const end = Date.now() + ms;
-    for (;;) {
-      const got = ups.flatMap((u) => u.byCase(id));
-      if (got.length >= count || Date.now() > end) {
-        await Promise.all(got.map((g) => Promise.race([g.bodyDone, new Promise((r) => setTimeout(r, 5000))])));
-        return got;
-      }
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  }
 
   function checkUpstream(got: RecordedRequest, sentLines: HeaderLine[], shape: Shape, kind: Kind, copy = false): void {
     const where = `${got.upstream} #${got.connection}.${got.indexOnConnection}`;

@@ -22,7 +22,7 @@ import net, { type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { headerValue, headerValues, sha256, startRecordingUpstream, type Answer, type HeaderLine, type RecordedRequest, type RecordingUpstream } from './fixtures/recording-upstream.js';
-import { comparableUpstreamLines, expectedUpstreamLines, forwardingHeaders, framingProblem, jsonOfSize, binaryOfSize, type Framing } from './helpers/fidelity.js';
+import { comparableUpstreamLines, expectedUpstreamLines, forwardingHeaders, framingProblem, jsonOfSize, binaryOfSize, routeKinds, startRouteKindUpstreams, waitForCase, type Framing } from './helpers/fidelity.js';
 import { sdep, startTestGateway, waitFor, type TestGateway } from './helpers/gateway.js';
 import { basic } from './helpers/oauth.js';
 import { LogCapture } from './observability-helpers.js';
@@ -301,7 +301,6 @@ const MODEL_FIELDS: HeaderLine[] = [
 
 describe('REST over HTTP/2 (h2c)', () => {
   const up: Record<string, RecordingUpstream> = {};
-  const retryAttempts = new Map<string, number>();
   let gw: TestGateway;
   let session: http2.ClientHttp2Session;
   /** A node:http model that drips its answer slowly and notes answers cut before they finished. */
@@ -315,22 +314,7 @@ describe('REST over HTTP/2 (h2c)', () => {
 
   beforeAll(async () => {
     process.on('warning', onWarning);
-    const names = ['plain', 'header', 'canaryMain', 'canaryCanary', 'shadowMain', 'shadowCopy', 'retry', 'oauth', 'gated', 'edge'];
-    for (const n of names) {
-      up[n] = await startRecordingUpstream({
-        name: n,
-        bodyIdleMs: 3000,
-        responder: (req) => {
-          if (n === 'retry') {
-            const id = headerValue(req.headers, 'x-case') ?? '';
-            const k = (retryAttempts.get(id) ?? 0) + 1;
-            retryAttempts.set(id, k);
-            if (k === 1) return modelAnswer(n, req, 'HTTP/1.1 503 Service Unavailable');
-          }
-          return modelAnswer(n, req);
-        },
-      });
-    }
+    Object.assign(up, await startRouteKindUpstreams(['plain', 'header', 'canaryMain', 'canaryCanary', 'shadowMain', 'shadowCopy', 'retry', 'oauth', 'gated', 'edge'], modelAnswer));
     slow = http.createServer((req: IncomingMessage, res: ServerResponse) => {
       const id = String(req.headers['x-case'] ?? '');
       slowOpen.add(res);
@@ -354,29 +338,16 @@ describe('REST over HTTP/2 (h2c)', () => {
       });
     });
     await new Promise<void>((r) => slow.listen(0, '127.0.0.1', () => r()));
+    const kinds = routeKinds(NS, up, { key: 'h2key', secret: 'h2secret' });
     gw = await startTestGateway({
       manifests: {
-        'plain.yaml': sdep('plain', NS, { predictors: [{ name: 'main' }] }),
-        'plain-eu.yaml': sdep('plain-eu', NS, { annotations: { 'seldon.io/ambassador-service-name': 'plain', 'seldon.io/ambassador-header': 'x-route: special' }, predictors: [{ name: 'main' }] }),
-        'canary.yaml': sdep('canary', NS, { predictors: [{ name: 'main', traffic: 50 }, { name: 'canary', traffic: 50 }] }),
-        'shadowed.yaml': sdep('shadowed', NS, { predictors: [{ name: 'main' }, { name: 'copy', shadow: true }] }),
-        'retry.yaml': sdep('retry', NS, { predictors: [{ name: 'main' }] }, { 'seldon.io/ambassador-retries': '2' }),
-        'secure.yaml': sdep('secure', NS, { oauth_key: 'h2key', oauth_secret: 'h2secret', predictors: [{ name: 'main' }] }),
-        'gated.yaml': sdep('gated', NS, { predictors: [{ name: 'main' }] }, { 'seldon.io/gateway-rate-limit': '100000/s' }),
+        ...kinds.manifests,
         'limited.yaml': sdep('limited', NS, { predictors: [{ name: 'main' }] }, { 'seldon.io/gateway-rate-limit': '2/m' }),
         'edge.yaml': sdep('edge', NS, { predictors: [{ name: 'main' }] }),
         'slow.yaml': sdep('slow', NS, { predictors: [{ name: 'main' }] }),
       },
       resolve: {
-        [`plain-main.${NS}:8000`]: up.plain!.port,
-        [`plain-eu-main.${NS}:8000`]: up.header!.port,
-        [`canary-main.${NS}:8000`]: up.canaryMain!.port,
-        [`canary-canary.${NS}:8000`]: up.canaryCanary!.port,
-        [`shadowed-main.${NS}:8000`]: up.shadowMain!.port,
-        [`shadowed-copy.${NS}:8000`]: up.shadowCopy!.port,
-        [`retry-main.${NS}:8000`]: up.retry!.port,
-        [`secure-main.${NS}:8000`]: up.oauth!.port,
-        [`gated-main.${NS}:8000`]: up.gated!.port,
+        ...kinds.resolve,
         [`limited-main.${NS}:8000`]: up.gated!.port,
         [`edge-main.${NS}:8000`]: up.edge!.port,
         [`slow-main.${NS}:8000`]: (slow.address() as AddressInfo).port,
@@ -393,18 +364,6 @@ describe('REST over HTTP/2 (h2c)', () => {
     slow?.closeAllConnections();
     await new Promise((r) => slow?.close(r));
   });
-
-  async function waitForCase(ups: RecordingUpstream[], id: string, count: number, ms = 3000): Promise<RecordedRequest[]> {
-    const end = Date.now() + ms;
-    for (;;) {
-      const got = ups.flatMap((u) => u.byCase(id));
-      if (got.length >= count || Date.now() > end) {
-        await Promise.all(got.map((g) => Promise.race([g.bodyDone, new Promise((r) => setTimeout(r, 5000))])));
-        return got;
-      }
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  }
 
   // ---- the matrix: route kinds x body shapes ------------------------------------------------
 

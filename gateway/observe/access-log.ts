@@ -16,6 +16,7 @@
 import { fstatSync, write as fsWrite } from 'node:fs';
 import { Socket } from 'node:net';
 import type { Writable } from 'node:stream';
+import type { Routed } from '../../routing/types.js';
 
 /** One access log line: Envoy's fields and the gateway's. */
 export interface AccessEntry {
@@ -61,6 +62,31 @@ export interface AccessEntry {
   readonly userAgent: string | undefined;
   /** The client certificate's subject on a TLS connection that presented one (Envoy's downstream_peer_subject). */
   readonly peerSubject: string | undefined;
+}
+
+/**
+ * The entry's fields that say where a routed request went, REST and gRPC alike: the route's
+ * origin and shadows, the upstream it names (`upstreamCluster`) and the address dialled, the
+ * attempts made, the time to the upstream's head (null: none answered).
+ */
+export function routedFields(
+  decision: Routed,
+  upstreamCluster: string,
+  upstreamHost: string | undefined,
+  attempts: number,
+  upstreamSeconds: number | null,
+): Pick<AccessEntry, 'upstreamMs' | 'upstreamHost' | 'upstreamCluster' | 'namespace' | 'deployment' | 'predictor' | 'retries' | 'shadows'> {
+  const o = decision.backend.origin;
+  return {
+    upstreamMs: upstreamSeconds === null ? null : upstreamSeconds * 1000,
+    upstreamHost,
+    upstreamCluster,
+    namespace: o.namespace,
+    deployment: o.deployment,
+    predictor: o.predictor,
+    retries: Math.max(0, attempts - 1),
+    shadows: decision.mirrors.length,
+  };
 }
 
 export type AccessLogFormat = 'json' | 'text';

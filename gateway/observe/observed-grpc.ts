@@ -10,8 +10,8 @@
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import { clientSubject } from '../edge/tls.js';
-import type { AccessLog } from './access-log.js';
-import { peerAddress } from './observed-rest.js';
+import { routedFields, type AccessEntry, type AccessLog } from './access-log.js';
+import { headerText, peerAddress } from './observed-rest.js';
 import { HEADER_OBJECT, incomingTraceId, type CallTrace, type ShadowSpan, type Tracing } from './tracing.js';
 import type { Backend, Routed } from '../../routing/types.js';
 
@@ -34,7 +34,6 @@ export interface CallTap {
   end(grpcStatus: number, httpStatus: number, upstreamSeconds: number | null): void;
 }
 
-const first = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v.join(', ') : v);
 
 /** `/pkg.Service/Method` → `pkg.Service/Method` (OpenTelemetry's RPC span name), service and method. */
 function rpcOf(path: string): { name: string; service: string; method: string } {
@@ -67,12 +66,29 @@ function arrival(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, log: A
     startedAt: performance.now(),
     startTime: Date.now(),
     clientAddress: peerAddress(socket?.remoteAddress, socket?.remotePort),
-    forwardedFor: first(headers['x-forwarded-for']),
-    authority: headers[':authority'] ?? first(headers.host),
+    forwardedFor: headerText(headers['x-forwarded-for']),
+    authority: headers[':authority'] ?? headerText(headers.host),
     path: log.path(headers[':path'] ?? ''),
-    userAgent: first(headers['user-agent']),
+    userAgent: headerText(headers['user-agent']),
     peerSubject: clientSubject(socket),
     incomingTraceId: traced ? undefined : incomingTraceId(headers),
+  };
+}
+
+/** The access-log fields a call's arrival decides, with its duration so far; the trace id is the gateway's when it traces the call. */
+function arrived(a: Arrival, trace: { readonly traceId: string } | undefined): Pick<AccessEntry, 'startTime' | 'clientAddress' | 'forwardedFor' | 'method' | 'authority' | 'path' | 'protocol' | 'durationMs' | 'traceId' | 'userAgent' | 'peerSubject'> {
+  return {
+    startTime: a.startTime,
+    clientAddress: a.clientAddress,
+    forwardedFor: a.forwardedFor,
+    method: 'POST',
+    authority: a.authority,
+    path: a.path,
+    protocol: 'HTTP/2',
+    durationMs: performance.now() - a.startedAt,
+    traceId: trace !== undefined ? trace.traceId : a.incomingTraceId,
+    userAgent: a.userAgent,
+    peerSubject: a.peerSubject,
   };
 }
 
@@ -116,7 +132,7 @@ class GrpcCallTap implements CallTap {
       });
       const authority = headers[':authority'];
       if (authority !== undefined) span.setAttribute('server.address', authority.replace(/:\d+$/, '').replace(/^\[|\]$/g, ''));
-      const ua = first(headers['user-agent']);
+      const ua = headerText(headers['user-agent']);
       if (ua !== undefined) span.setAttribute('user_agent.original', ua);
     }
   }
@@ -168,32 +184,14 @@ class GrpcCallTap implements CallTap {
     const log = this.log;
     const a = this.arrived;
     if (log === undefined || a === undefined) return;
-    const o = this.decision.backend.origin;
     log.write({
-      startTime: a.startTime,
-      clientAddress: a.clientAddress,
-      forwardedFor: a.forwardedFor,
-      method: 'POST',
-      authority: a.authority,
-      path: a.path,
-      protocol: 'HTTP/2',
+      ...arrived(a, t),
       responseCode,
       grpcStatus,
       bytesReceived: this.bytesIn,
       bytesSent: this.bytesOut,
-      durationMs: performance.now() - a.startedAt,
-      upstreamMs: upstreamSeconds === null ? null : upstreamSeconds * 1000,
-      upstreamHost: this.address,
-      upstreamCluster: this.upstream,
-      namespace: o.namespace,
-      deployment: o.deployment,
-      predictor: o.predictor,
-      retries: Math.max(0, this.attempts - 1),
-      shadows: this.decision.mirrors.length,
-      requestId: first(this.headers['x-request-id']),
-      traceId: t !== undefined ? t.traceId : a.incomingTraceId,
-      userAgent: a.userAgent,
-      peerSubject: a.peerSubject,
+      ...routedFields(this.decision, this.upstream, this.address, this.attempts, upstreamSeconds),
+      requestId: headerText(this.headers['x-request-id']),
     });
   }
 }
@@ -238,18 +236,11 @@ export class GrpcObserve {
     if (a === undefined) return;
     const o = backend?.origin;
     accessLog!.write({
-      startTime: a.startTime,
-      clientAddress: a.clientAddress,
-      forwardedFor: a.forwardedFor,
-      method: 'POST',
-      authority: a.authority,
-      path: a.path,
-      protocol: 'HTTP/2',
+      ...arrived(a, trace),
       responseCode: stream.headersSent ? 200 : 0,
       grpcStatus,
       bytesReceived: 0,
       bytesSent: 0,
-      durationMs: performance.now() - a.startedAt,
       upstreamMs: null,
       upstreamHost: undefined,
       upstreamCluster: undefined,
@@ -258,10 +249,7 @@ export class GrpcObserve {
       predictor: o?.predictor,
       retries: 0,
       shadows: 0,
-      requestId: first(headers['x-request-id']),
-      traceId: trace !== undefined ? trace.traceId : a.incomingTraceId,
-      userAgent: a.userAgent,
-      peerSubject: a.peerSubject,
+      requestId: headerText(headers['x-request-id']),
     });
   }
 }

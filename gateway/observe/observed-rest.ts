@@ -13,7 +13,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Attributes } from '@opentelemetry/api';
 import { clientSubject } from '../edge/tls.js';
-import type { AccessLog } from './access-log.js';
+import { routedFields, type AccessLog } from './access-log.js';
 import type { PrimaryCapture, ShadowComparer } from './shadow-compare.js';
 import { RAW_HEADERS, incomingTraceId, type CallTrace, type Tracing } from './tracing.js';
 import type { Backend, Routed } from '../../routing/types.js';
@@ -62,7 +62,8 @@ function requestId(headers: readonly string[]): string | undefined {
   return undefined;
 }
 
-const first = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v.join(', ') : v);
+/** A header's value as one text: repeated fields joined with `, ` (as HTTP combines them). */
+export const headerText = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v.join(', ') : v);
 
 /** `address:port` as Envoy writes a peer (`[v6]:port`). */
 export function peerAddress(address: string | undefined, port: number | undefined): string | undefined {
@@ -250,11 +251,10 @@ class RequestTap implements ResponseTap {
     const log = this.log;
     if (log === undefined) return;
     const req = this.req;
-    const o = this.decision.backend.origin;
     log.write({
       startTime: this.startTime,
       clientAddress: peerAddress(req.socket.remoteAddress, req.socket.remotePort),
-      forwardedFor: first(req.headers['x-forwarded-for']),
+      forwardedFor: headerText(req.headers['x-forwarded-for']),
       method: req.method ?? 'GET',
       authority: req.headers.host,
       path: log.path(req.url ?? '/'),
@@ -265,14 +265,7 @@ class RequestTap implements ResponseTap {
       // A gateway-made answer (no upstream answered): its body, by its Content-Length.
       bytesSent: upstreamSeconds === null ? (req.method === 'HEAD' || !this.res.headersSent ? 0 : answerLength(this.res)) : this.bytesSent,
       durationMs: performance.now() - this.startedAt,
-      upstreamMs: upstreamSeconds === null ? null : upstreamSeconds * 1000,
-      upstreamHost: this.address,
-      upstreamCluster: this.upstream,
-      namespace: o.namespace,
-      deployment: o.deployment,
-      predictor: o.predictor,
-      retries: Math.max(0, this.attempts - 1),
-      shadows: this.decision.mirrors.length,
+      ...routedFields(this.decision, this.upstream, this.address, this.attempts, upstreamSeconds),
       requestId: requestId(this.upstreamHeaders),
       traceId: t !== undefined ? t.traceId : incomingTraceId(req.headers),
       userAgent: req.headers['user-agent'],
@@ -341,7 +334,7 @@ export class RestObserve {
       accessLog!.write({
         startTime,
         clientAddress: peerAddress(req.socket?.remoteAddress, req.socket?.remotePort),
-        forwardedFor: first(req.headers['x-forwarded-for']),
+        forwardedFor: headerText(req.headers['x-forwarded-for']),
         method: req.method ?? 'GET',
         authority: req.headers.host,
         path: accessLog!.path(url),
@@ -359,7 +352,7 @@ export class RestObserve {
         predictor: o?.predictor,
         retries: 0,
         shadows: 0,
-        requestId: first(req.headers['x-request-id']),
+        requestId: headerText(req.headers['x-request-id']),
         traceId: trace !== undefined ? trace.traceId : incomingTraceId(req.headers),
         userAgent: req.headers['user-agent'],
         peerSubject: clientSubject(req.socket),

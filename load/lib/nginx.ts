@@ -10,8 +10,8 @@ import { startServer, waitFor, which, type Spawned } from './children.js';
 /** The nginx binary, or null when it is not installed. */
 export const nginxBinary = (): string | null => which('nginx');
 
-/** Write `<dir>/nginx.conf`: one server on 127.0.0.1:`port` with `inner` as its body. */
-function writeConf(dir: string, port: number, inner: string, upstreamBlock = ''): string {
+/** Write `<dir>/nginx.conf`: one server on 127.0.0.1:`port` (plus `listenFlags`, e.g. `ssl`) with `inner` as its body. */
+function writeConf(dir: string, port: number, inner: string, upstreamBlock = '', listenFlags = ''): string {
   mkdirSync(dir, { recursive: true });
   const conf = join(dir, 'nginx.conf');
   writeFileSync(
@@ -35,7 +35,7 @@ http {
   scgi_temp_path ${dir}/scgi;
 ${upstreamBlock}
   server {
-    listen 127.0.0.1:${port} backlog=4096;
+    listen 127.0.0.1:${port}${listenFlags} backlog=4096;
 ${inner}
   }
 }
@@ -53,19 +53,30 @@ const NGINX_LOG_FIELDS =
   '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" ' +
   '$request_length $request_time $upstream_addr $upstream_response_time $upstream_status';
 
+/** A certificate pair for nginx to terminate TLS with (PEM files). */
+export interface TlsPair {
+  readonly cert: string;
+  readonly key: string;
+}
+
 /**
  * A proxy to 127.0.0.1:`backendPort`: HTTP/1.1 upstream, `Connection ""`, keepalive 64. With
  * `accessLog`, a line per request to `<dir>/access.log` in the `combined` format plus the
  * upstream's address and times, buffered (64 KiB, flushed every second) as production configs do.
+ * With `tls`, it terminates TLS 1.2/1.3 with that pair, session tickets on.
  */
-export const proxyConf = (dir: string, port: number, backendPort: number, accessLog = false): string =>
+export const proxyConf = (dir: string, port: number, backendPort: number, options: { accessLog?: boolean; tls?: TlsPair } = {}): string =>
   writeConf(
     dir,
     port,
-    (accessLog ? `    access_log ${dir}/access.log bench buffer=64k flush=1s;\n` : '') +
+    (options.tls
+      ? `    ssl_certificate ${options.tls.cert};\n    ssl_certificate_key ${options.tls.key};\n    ssl_protocols TLSv1.2 TLSv1.3;\n    ssl_session_tickets on;\n    ssl_session_timeout 5m;\n`
+      : '') +
+      (options.accessLog ? `    access_log ${dir}/access.log bench buffer=64k flush=1s;\n` : '') +
       `    location / {\n      proxy_pass http://bench_backend;\n      proxy_http_version 1.1;\n      proxy_set_header Connection "";\n    }`,
-    (accessLog ? `  log_format bench '${NGINX_LOG_FIELDS}';\n` : '') +
+    (options.accessLog ? `  log_format bench '${NGINX_LOG_FIELDS}';\n` : '') +
       `  upstream bench_backend {\n    server 127.0.0.1:${backendPort};\n    keepalive 64;\n    keepalive_requests 10000000;\n    keepalive_timeout 300s;\n  }`,
+    options.tls ? ' ssl' : '',
   );
 
 /** Run nginx on `conf` pinned to `cpu` (log beside the config) until `ready` says yes. */

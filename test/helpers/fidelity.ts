@@ -18,7 +18,8 @@
  * Responses: hop-by-hop headers (and those the upstream's Connection lists) are dropped; the
  * gateway may add its own Connection / Keep-Alive / Transfer-Encoding.
  */
-import { headerValue, headerValues, type HeaderLine } from '../fixtures/recording-upstream.js';
+import { headerValue, headerValues, startRecordingUpstream, type Answer, type HeaderLine, type RecordedRequest, type RecordingUpstream } from '../fixtures/recording-upstream.js';
+import { sdep } from './gateway.js';
 
 const REQUEST_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect', 'proxy-authorization', 'proxy-authenticate']);
 const RESPONSE_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authenticate']);
@@ -150,4 +151,78 @@ export function binaryOfSize(n: number): Buffer {
   const b = Buffer.alloc(n);
   for (let i = 0; i < n; i++) b[i] = (i * 7 + 13) & 0xff;
   return b;
+}
+
+// ---- the route kinds every fidelity matrix runs through -------------------------------------------
+
+/** A model's answer for upstream `name` (its status line, or the default one). */
+export type ModelAnswer = (name: string, req: RecordedRequest, statusLine?: string) => Answer;
+
+/**
+ * Recording upstreams by name, each answering `answer`; the one named `retry` answers the first
+ * attempt of each case (`x-case`) 503, so the route's retry reaches it a second time.
+ */
+export async function startRouteKindUpstreams(names: readonly string[], answer: ModelAnswer): Promise<Record<string, RecordingUpstream>> {
+  const up: Record<string, RecordingUpstream> = {};
+  const attempts = new Map<string, number>();
+  for (const n of names) {
+    up[n] = await startRecordingUpstream({
+      name: n,
+      bodyIdleMs: 3000,
+      responder: (req) => {
+        if (n === 'retry') {
+          const id = headerValue(req.headers, 'x-case') ?? '';
+          const k = (attempts.get(id) ?? 0) + 1;
+          attempts.set(id, k);
+          if (k === 1) return answer(n, req, 'HTTP/1.1 503 Service Unavailable');
+        }
+        return answer(n, req);
+      },
+    });
+  }
+  return up;
+}
+
+/**
+ * The SeldonDeployments of the route kinds in namespace `ns` (plain, a header route beside it,
+ * a 50/50 canary, a shadow, retries, the OAuth front end with `oauth`'s key and secret, a gate),
+ * and where their Services resolve among `up` (the upstreams of `startRouteKindUpstreams` named
+ * plain, header, canaryMain, canaryCanary, shadowMain, shadowCopy, retry, oauth, gated).
+ */
+export function routeKinds(ns: string, up: Readonly<Record<string, RecordingUpstream>>, oauth: { key: string; secret: string }): { manifests: Record<string, string>; resolve: Record<string, number> } {
+  return {
+    manifests: {
+      'plain.yaml': sdep('plain', ns, { predictors: [{ name: 'main' }] }),
+      'plain-eu.yaml': sdep('plain-eu', ns, { annotations: { 'seldon.io/ambassador-service-name': 'plain', 'seldon.io/ambassador-header': 'x-route: special' }, predictors: [{ name: 'main' }] }),
+      'canary.yaml': sdep('canary', ns, { predictors: [{ name: 'main', traffic: 50 }, { name: 'canary', traffic: 50 }] }),
+      'shadowed.yaml': sdep('shadowed', ns, { predictors: [{ name: 'main' }, { name: 'copy', shadow: true }] }),
+      'retry.yaml': sdep('retry', ns, { predictors: [{ name: 'main' }] }, { 'seldon.io/ambassador-retries': '2' }),
+      'secure.yaml': sdep('secure', ns, { oauth_key: oauth.key, oauth_secret: oauth.secret, predictors: [{ name: 'main' }] }),
+      'gated.yaml': sdep('gated', ns, { predictors: [{ name: 'main' }] }, { 'seldon.io/gateway-rate-limit': '100000/s' }),
+    },
+    resolve: {
+      [`plain-main.${ns}:8000`]: up.plain!.port,
+      [`plain-eu-main.${ns}:8000`]: up.header!.port,
+      [`canary-main.${ns}:8000`]: up.canaryMain!.port,
+      [`canary-canary.${ns}:8000`]: up.canaryCanary!.port,
+      [`shadowed-main.${ns}:8000`]: up.shadowMain!.port,
+      [`shadowed-copy.${ns}:8000`]: up.shadowCopy!.port,
+      [`retry-main.${ns}:8000`]: up.retry!.port,
+      [`secure-main.${ns}:8000`]: up.oauth!.port,
+      [`gated-main.${ns}:8000`]: up.gated!.port,
+    },
+  };
+}
+
+/** The requests of case `id` that reached `ups`: once `count` have (or `ms` passed), with their bodies read. */
+export async function waitForCase(ups: readonly RecordingUpstream[], id: string, count: number, ms = 3000): Promise<RecordedRequest[]> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const got = ups.flatMap((u) => u.byCase(id));
+    if (got.length >= count || Date.now() > end) {
+      await Promise.all(got.map((g) => Promise.race([g.bodyDone, new Promise((r) => setTimeout(r, 5000))])));
+      return got;
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
