@@ -5,7 +5,9 @@
  *   nginx    nginx 1 worker, upstream keep-alive (skipped with a note when nginx is absent)
  *   stock    a static fastify + @fastify/http-proxy (load/lib/stock-proxy.ts)
  *   floor    a minimal proxy on undici, the gateway's upstream client, and floor-http the same on
- *            node:http's Agent (load/lib/floor-proxy.ts; only when --targets names them)
+ *            node:http's Agent, floor-raw on a few lines of socket code that only know
+ *            Content-Length answers, the price of any leaner client (load/lib/floor-proxy.ts;
+ *            only when --targets names them)
  *   gateway  seldon-gateway, --workers 1, a 1,000-SeldonDeployment table; the measured deployment
  *            is a 90/10 canary with a header route beside it (requests carry no matching header,
  *            so every one checks the header rule and makes a weighted pick)
@@ -78,10 +80,12 @@ const HELP = `Usage: npx vite-node load/rest-bench.ts [options]
   --rate-duration S    seconds per latency run, after a 1 s warm-up (BENCH_RATE_DURATION, default 4)
   --conns LIST         closed-loop connection counts (BENCH_CONNS, default 16,64)
   --deployments N      SeldonDeployments in the gateway's table (BENCH_DEPLOYMENTS, default 1000)
-  --targets LIST       subset of direct,nginx,stock,gateway,shadow,floor,floor-http (BENCH_TARGETS,
+  --targets LIST       subset of direct,nginx,stock,gateway,shadow,floor,floor-http,floor-raw (BENCH_TARGETS,
                        default: the preset's). floor / floor-http: a minimal proxy on undici (the
                        gateway's client) / on node:http's Agent (load/lib/floor-proxy.ts): what the
-                       runtime and the client cost with none of the gateway's work
+                       runtime and the client cost with none of the gateway's work; floor-raw: the
+                       same on raw sockets that know Content-Length answers only (not a usable
+                       proxy: what the leanest client could save)
   --load-cpu C         core of the load generators (BENCH_LOAD_CPU, default 0)
   --server-cpu C       core of the proxy under test (BENCH_SERVER_CPU, default 1)
   --backend-cpu C      core of the backend (BENCH_BACKEND_CPU, default: the server core)
@@ -197,7 +201,7 @@ const SERVER_CPU = Math.floor(numberSetting(argv['server-cpu'], 'BENCH_SERVER_CP
 const BACKEND_CPU = Math.floor(numberSetting(argv['backend-cpu'], 'BENCH_BACKEND_CPU', SERVER_CPU));
 const PROFILE_S = numberSetting(argv.profile, 'BENCH_PROFILE', 0);
 const TARGETS = new Set(setting(argv.targets, 'BENCH_TARGETS', PRESET.targets).split(','));
-const KNOWN_TARGETS = ['direct', 'nginx', 'stock', 'gateway', 'shadow', 'floor', 'floor-http'];
+const KNOWN_TARGETS = ['direct', 'nginx', 'stock', 'gateway', 'shadow', 'floor', 'floor-http', 'floor-raw'];
 for (const t of TARGETS) if (!KNOWN_TARGETS.includes(t)) throw new Error(`unknown target ${t} in --targets: one of ${KNOWN_TARGETS.join(', ')}`);
 const NODE_BACKEND = argv['node-backend'] ?? PRESET.nodeBackend;
 if (RATE_FRACTIONS.length && !TARGETS.has('gateway')) throw new Error('--rate-fraction is relative to the gateway\'s saturation: the targets must include gateway');
@@ -294,7 +298,11 @@ async function main(): Promise<void> {
   }
 
   // The floors: a minimal proxy on the gateway's upstream client (undici), and on node:http's.
-  for (const [key, client, label] of [['floor', 'undici', 'floor: minimal undici proxy'], ['floor-http', 'node-http', 'floor: minimal node:http proxy']] as const) {
+  for (const [key, client, label] of [
+    ['floor', 'undici', 'floor: minimal undici proxy'],
+    ['floor-http', 'node-http', 'floor: minimal node:http proxy'],
+    ['floor-raw', 'raw', 'floor: raw sockets, Content-Length only (not a usable proxy)'],
+  ] as const) {
     if (!TARGETS.has(key)) continue;
     const port = await freePort();
     const s = startServer(key, join(tmp, `${key}.log`), SERVER_CPU, [process.execPath, ...nodeScript(LIB, 'floor-proxy')], {

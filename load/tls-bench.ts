@@ -240,19 +240,30 @@ async function main(): Promise<void> {
     });
     targets.push({ key: 'nginx TLS', label: 'nginx, TLS (1 worker)', url: `https://127.0.0.1:${port}${PATH}`, proxyPid: s.pid, tls: true });
   }
-  // Connection-per-request runs only: Node's TLS stack alone.
+  // The floor of a Node TLS proxy: a minimal undici proxy on node:https (load/lib/floor-proxy.ts), every mode.
   const floorPort = await freePort();
-  const floor = startServer('node-https', join(tmp, 'node-https.log'), SERVER_CPU, [SERVER_NODE, '--input-type=module', '--eval', NODE_HTTPS], {
-    BENCH_NODE_HTTPS: JSON.stringify({ port: floorPort, cert: pair.cert, key: pair.key, body: BACKEND_BODY }),
+  const floor = startServer('floor-tls', join(tmp, 'floor-tls.log'), SERVER_CPU, [SERVER_NODE, ...nodeScript(LIB, 'floor-proxy')], {
+    BENCH_PORT: String(floorPort),
+    BENCH_UPSTREAM_PORT: String(backendPort),
+    BENCH_TLS_CERT: pair.cert,
+    BENCH_TLS_KEY: pair.key,
   });
-  await waitFor('node:https', floor, async () => ((await connectionPerRequest(floorPort, 'full', 0.2).catch(() => null))?.completed ?? 0) > 0);
-  const nodeHttps = { key: 'bare node:https', label: 'node:https answering itself', url: `https://127.0.0.1:${floorPort}${PATH}`, proxyPid: floor.pid, tls: true };
+  await waitFor('floor TLS', floor, async () => ((await connectionPerRequest(floorPort, 'full', 0.2).catch(() => null))?.completed ?? 0) > 0);
+  targets.push({ key: 'floor TLS', label: 'floor: minimal undici proxy on node:https', url: `https://127.0.0.1:${floorPort}${PATH}`, proxyPid: floor.pid, tls: true });
+  // Connection-per-request runs only: Node's TLS stack alone.
+  const barePort = await freePort();
+  const bare = startServer('node-https', join(tmp, 'node-https.log'), SERVER_CPU, [SERVER_NODE, '--input-type=module', '--eval', NODE_HTTPS], {
+    BENCH_NODE_HTTPS: JSON.stringify({ port: barePort, cert: pair.cert, key: pair.key, body: BACKEND_BODY }),
+  });
+  await waitFor('node:https', bare, async () => ((await connectionPerRequest(barePort, 'full', 0.2).catch(() => null))?.completed ?? 0) > 0);
+  const nodeHttps = { key: 'bare node:https', label: 'node:https answering itself', url: `https://127.0.0.1:${barePort}${PATH}`, proxyPid: bare.pid, tls: true };
 
   log(`# tls-bench ${new Date().toISOString()}  node ${process.version}, ${cores} cores, CLK_TCK ${CLK_TCK}`);
   log(`servers' node: ${SERVER_NODE} ${nodeVersion(SERVER_NODE)} (OpenSSL ${execFileSync(SERVER_NODE, ['-p', 'process.versions.openssl'], { encoding: 'utf8' }).trim()}); ${nginx ? spawnSync(nginx, ['-V'], { encoding: 'utf8' }).stderr.split('\n').slice(0, 2).join(', ') : 'nginx: absent'}`);
   log(`certificate: ${KEY === 'rsa' ? 'RSA 2048' : 'ECDSA P-256'}; clients offer up to ${MAX_VERSION}; ${ROUNDS} interleaved rounds of ${DURATION_S}s runs, medians`);
   log(`keep-alive: wrk -t1 -c${CONNS}; connection per request: node:tls client, ${HS_CONNS} loops, Connection: close`);
   log(`load generators on core ${LOAD_CPU}; gateway / nginx and the ${nginx ? 'nginx' : 'node:http'} backend on core ${SERVER_CPU}; CPU = the server's process tree (utime+stime)`);
+  log('floor TLS: a minimal undici proxy on node:https (load/lib/floor-proxy.ts), nothing of the gateway\'s: the least a Node TLS proxy costs');
   log('bare node:https (connection per request only): https.createServer with the same certificate, answering itself (no proxying): Node\'s TLS stack alone');
   if (!nginx) log('note: nginx is not installed: no nginx rows, no handshake ratio');
   log('');
@@ -262,7 +273,7 @@ async function main(): Promise<void> {
     await loop.run(t.url, CONNS, 1);
     if (t.tls) await connectionPerRequest(Number(new URL(t.url).port), 'full', 1);
   }
-  await connectionPerRequest(floorPort, 'full', 1);
+  await connectionPerRequest(barePort, 'full', 1);
 
   const cells = new Map<string, Row[]>();
   const push = (k: string, r: Row): void => void cells.set(k, [...(cells.get(k) ?? []), r]);
@@ -336,6 +347,9 @@ async function main(): Promise<void> {
   log(`resumed handshakes per second per core: gateway ${f0(perCore(gwResumed))}, nginx ${f0(perCore(ngResumed))} (${ratio(perCore(gwResumed), perCore(ngResumed))})`);
   const bareFull = med('full handshake|bare node:https', (r) => r.usPerReq);
   log(`Node's own TLS stack (bare node:https, no proxying) vs nginx (proxying), full handshakes per second per core: ${f0(perCore(bareFull))} / ${f0(perCore(ngFull))} = ${ratio(perCore(bareFull), perCore(ngFull))}`);
+  const flFull = med('full handshake|floor TLS', (r) => r.usPerReq);
+  const flTls = med('keep-alive|floor TLS', (r) => r.usPerReq);
+  log(`the floor (a minimal undici proxy on node:https) vs nginx, full handshakes per second per core: ${f0(perCore(flFull))} / ${f0(perCore(ngFull))} = ${ratio(perCore(flFull), perCore(ngFull))}; the gateway / the floor: ${ratio(perCore(gwFull), perCore(flFull))} (keep-alive TLS CPU per request: ${ratio(gwTls, flTls)} the floor's)`);
   if (gwFull !== null && gwConn !== null) log(`the gateway's full TLS handshake alone: ${f1(gwFull - gwConn)} µs of CPU (a TLS connection per request ${f1(gwFull)} µs, a cleartext one ${f1(gwConn)} µs); resumed: ${f1(gwResumed !== null ? gwResumed - gwConn : null)} µs`);
   const m1 = await metricsText(gateway.admin);
   const delta = (labels: Record<string, string>): number => counter(m1, 'seldon_gateway_tls_handshakes_total', labels) - counter(metrics0, 'seldon_gateway_tls_handshakes_total', labels);

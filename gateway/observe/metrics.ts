@@ -7,7 +7,7 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Backend } from '../../routing/types.js';
 import { BoundCounter, BoundHistogram, type CounterSeries, type HistogramSeries } from './bound-series.js';
-import { registerRuntimeMetrics } from './runtime-metrics.js';
+import { PROBE_INTERVAL_MS, registerRuntimeMetrics } from './runtime-metrics.js';
 
 export type Protocol = 'rest' | 'grpc';
 export type TrafficKind = 'primary' | 'shadow';
@@ -289,11 +289,17 @@ export class GatewayMetrics {
   private readonly shadowChildren = new WeakMap<Backend, Children>();
   private readonly shadowResults = new WeakMap<Backend, Map<string, CounterSeries>>();
 
-  constructor(options: { processMetrics?: boolean } = {}) {
+  /**
+   * `processMetrics: false`: none of the process's own (tests with many registries in one process).
+   * `loopProbeMs`: how often the event loop is probed, by runtime-metrics.ts and prom-client's
+   * monitor alike (default PROBE_INTERVAL_MS; a cluster primary: PRIMARY_PROBE_INTERVAL_MS).
+   */
+  constructor(options: { processMetrics?: boolean; loopProbeMs?: number } = {}) {
     if (options.processMetrics === false) return;
-    collectDefaultMetrics({ register: this.registry });
+    const probeMs = options.loopProbeMs ?? PROBE_INTERVAL_MS;
+    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: probeMs });
     // Event-loop delay and GC pauses per process (observe/runtime-metrics.ts).
-    registerRuntimeMetrics(this.registry);
+    registerRuntimeMetrics(this.registry, probeMs);
   }
 
   private childrenOf(b: Backend, protocol: Protocol, kind: TrafficKind): Children {

@@ -8,19 +8,29 @@
  * BENCH_CLIENT=node-http: node:http.request on a keep-alive Agent (Node's native llhttp), the other
  * client a Node proxy could use; the two rows price the parser and client hypothesis of issue 15.
  *
- * Both read the body whole (as the gateway does for small bodies), forward the client's headers
+ * BENCH_CLIENT=raw: not a usable client, a price: keep-alive net.Sockets that write each request
+ * in one write and read answers with a few lines of parsing that know Content-Length bodies only
+ * (no chunked, 1xx, HEAD, errors or timeouts). What any client, however lean, could save over
+ * undici: the "leaner upstream client" hypothesis of issue 15.
+ *
+ * All read the body whole (as the gateway does for small bodies), forward the client's headers
  * minus Connection, and stream the answer back with its raw headers. No routing, no limits.
  *
  * Configured by environment (the runner starts it): BENCH_UPSTREAM_PORT, BENCH_CLIENT, BENCH_PORT,
- * BENCH_HOST (default 127.0.0.1). Prints `listening <port>` once it listens.
+ * BENCH_HOST (default 127.0.0.1); BENCH_TLS_CERT and BENCH_TLS_KEY (PEM files): serve TLS
+ * (node:https, ALPN http/1.1, TLS 1.2 minimum), the TLS bench's floor. Prints `listening <port>`
+ * once it listens.
  */
+import { readFileSync } from 'node:fs';
 import http, { type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
 import { Pool, type Dispatcher } from 'undici';
 
 const upstreamPort = Number(process.env.BENCH_UPSTREAM_PORT);
 if (!upstreamPort) throw new Error('BENCH_UPSTREAM_PORT is required');
 const client = process.env.BENCH_CLIENT ?? 'undici';
-if (client !== 'undici' && client !== 'node-http') throw new Error(`BENCH_CLIENT: undici or node-http, not ${client}`);
+if (client !== 'undici' && client !== 'node-http' && client !== 'raw') throw new Error(`BENCH_CLIENT: undici, node-http or raw, not ${client}`);
 
 const pool = new Pool(`http://127.0.0.1:${upstreamPort}`, { connections: 64 });
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
@@ -76,12 +86,84 @@ function viaNodeHttp(req: IncomingMessage, res: ServerResponse, body: Buffer): v
   up.end(body);
 }
 
-const forward = client === 'undici' ? viaUndici : viaNodeHttp;
-const server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+/** One keep-alive connection of the raw client, answering one request at a time. */
+class RawConnection {
+  readonly socket = net.connect(upstreamPort, '127.0.0.1');
+  res: ServerResponse | undefined;
+  private pending: Buffer | null = null;
+  private status = 0;
+  private headers: string[] = [];
+  /** Body bytes still to come; -1 while the head is being read. */
+  private left = -1;
+
+  constructor(private readonly idle: RawConnection[]) {
+    this.socket.setNoDelay(true);
+    this.socket.on('data', (chunk: Buffer) => this.read(chunk));
+    this.socket.on('error', () => this.res?.destroy());
+  }
+
+  private read(chunk: Buffer): void {
+    let b = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
+    this.pending = null;
+    if (this.left < 0) {
+      const end = b.indexOf('\r\n\r\n');
+      if (end < 0) {
+        this.pending = b;
+        return;
+      }
+      const lines = b.toString('latin1', 0, end).split('\r\n');
+      this.status = Number(lines[0]!.slice(9, 12));
+      this.headers = [];
+      this.left = 0;
+      for (let i = 1; i < lines.length; i++) {
+        const colon = lines[i]!.indexOf(':');
+        const name = lines[i]!.slice(0, colon);
+        const value = lines[i]!.slice(colon + 1).trim();
+        const lower = name.toLowerCase();
+        if (lower === 'content-length') this.left = Number(value);
+        if (lower !== 'connection' && lower !== 'keep-alive') this.headers.push(name, value);
+      }
+      b = b.subarray(end + 4);
+      this.res!.writeHead(this.status, this.headers);
+    }
+    this.left -= b.length;
+    if (this.left > 0) {
+      this.res!.write(b);
+      return;
+    }
+    const res = this.res!;
+    this.res = undefined;
+    this.left = -1;
+    res.end(b);
+    this.idle.push(this);
+  }
+}
+const idleRaw: RawConnection[] = [];
+
+function viaRaw(req: IncomingMessage, res: ServerResponse, body: Buffer): void {
+  let head = `${req.method} ${req.url} HTTP/1.1\r\n`;
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    if (name !== 'connection' && name !== 'content-length' && name !== 'transfer-encoding') head += `${raw[i]}: ${raw[i + 1]}\r\n`;
+  }
+  const c = idleRaw.pop() ?? new RawConnection(idleRaw);
+  c.res = res;
+  c.socket.write(Buffer.concat([Buffer.from(`${head}content-length: ${body.length}\r\n\r\n`, 'latin1'), body]));
+}
+
+const forward = client === 'undici' ? viaUndici : client === 'raw' ? viaRaw : viaNodeHttp;
+const handle = (req: IncomingMessage, res: ServerResponse): void => {
   const chunks: Buffer[] = [];
   req.on('data', (c: Buffer) => chunks.push(c));
   req.on('end', () => forward(req, res, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
-});
+};
+const cert = process.env.BENCH_TLS_CERT;
+const key = process.env.BENCH_TLS_KEY;
+const server =
+  cert && key
+    ? https.createServer({ keepAliveTimeout: 65_000, cert: readFileSync(cert), key: readFileSync(key), ALPNProtocols: ['http/1.1'], minVersion: 'TLSv1.2' }, handle)
+    : http.createServer({ keepAliveTimeout: 65_000 }, handle);
 server.listen(Number(process.env.BENCH_PORT ?? 0), process.env.BENCH_HOST ?? '127.0.0.1', () => {
   const address = server.address();
   process.stdout.write(`listening ${typeof address === 'object' && address ? address.port : '?'}\n`);

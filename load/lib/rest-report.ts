@@ -130,7 +130,7 @@ export function printTables(r: RestRuns): void {
     return `${d((s) => s.p99us)} / ${d((s) => s.p999us)}`;
   };
   const ratioRows: string[][] = [];
-  for (const k of ['gateway', 'gateway-b', 'shadow', 'stock', 'floor-http', 'floor', 'nginx']) {
+  for (const k of ['gateway', 'gateway-b', 'shadow', 'stock', 'floor-raw', 'floor-http', 'floor', 'nginx']) {
     if (!targets.some((t) => t.key === k)) continue;
     for (const base of k === 'gateway-b' ? ['gateway', 'direct', 'nginx', 'stock', 'floor'] : ['direct', 'nginx', 'stock', 'floor']) {
       if (base === k || !targets.some((t) => t.key === base)) continue;
