@@ -35,6 +35,9 @@ function special(name: string): string | undefined {
 
 /** The header names a `Connection` value lists (besides close and keep-alive), added to `into`. */
 function connectionNames(value: string, into: Set<string> | undefined): Set<string> | undefined {
+  // Nearly every answer says just one of the two (models send `Connection: keep-alive`): no list to split.
+  const only = value.length === 10 || value.length === 5 ? value.toLowerCase() : '';
+  if (only === 'keep-alive' || only === 'close') return into;
   for (const t of value.split(',')) {
     const n = t.trim().toLowerCase();
     if (n && n !== 'close' && n !== 'keep-alive') (into ??= new Set()).add(n);
@@ -136,6 +139,20 @@ export function upstreamRequestHeaders(raw: readonly string[], info: ForwardInfo
   out.push('x-forwarded-proto', proto ?? info.proto, 'x-envoy-original-path', info.originalPath);
   if (!requestId) out.push('x-request-id', randomUUID());
   return out;
+}
+
+/**
+ * A request header's value as routing reads it (routing/types.ts HeaderGetter): the values of
+ * every field named `name` (lower case), joined with `,`, from the raw list, without building
+ * a header object; undefined when absent.
+ */
+export function rawHeaderValue(raw: readonly string[], name: string): string | undefined {
+  let value: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i]!;
+    if (n.length === name.length && (n === name || n.toLowerCase() === name)) value = value === undefined ? raw[i + 1]! : `${value},${raw[i + 1]!}`;
+  }
+  return value;
 }
 
 /** Upstream response headers for the client, hop-by-hop removed (with those its `Connection` lists). */

@@ -87,7 +87,6 @@ const compatSocket = Object.getOwnPropertyDescriptor(http2.Http2ServerRequest.pr
 export class H2Request extends http2.Http2ServerRequest {
   /** END_STREAM arrived: the whole body has been received. */
   received = false;
-  private distinct: Record<string, string[]> | undefined;
   /** The `socket` handed out (made on first use). */
   socketView: Socket | undefined;
 
@@ -112,15 +111,6 @@ export class H2Request extends http2.Http2ServerRequest {
   /** Node's reader asserts its stream is open: a request read after its stream closed has nothing more to give. */
   override _read(size: number): void {
     if (!this.stream.closed && !this.stream.destroyed) super._read(size);
-  }
-
-  /** As IncomingMessage.headersDistinct: every field's values (header-constraint routes read it). */
-  get headersDistinct(): Record<string, string[]> {
-    if (this.distinct !== undefined) return this.distinct;
-    const d: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
-    const raw = this.rawHeaders;
-    for (let i = 0; i < raw.length; i += 2) (d[raw[i]!] ??= []).push(raw[i + 1]!);
-    return (this.distinct = d);
   }
 }
 
@@ -247,7 +237,7 @@ export interface H2RestDeps {
 }
 
 /** What the REST path reads of a request: checked at compile time against the subclass (`rest`). */
-type RestReads = Pick<IncomingMessage, 'method' | 'url' | 'headers' | 'rawHeaders' | 'headersDistinct' | 'complete' | 'socket' | 'httpVersionMajor' | 'httpVersionMinor'>;
+type RestReads = Pick<IncomingMessage, 'method' | 'url' | 'headers' | 'rawHeaders' | 'complete' | 'socket' | 'httpVersionMajor' | 'httpVersionMinor'>;
 /** What it reads of a response besides writing to it. */
 type RestWrites = Pick<ServerResponse, 'headersSent' | 'destroyed' | 'statusCode'>;
 

@@ -5,7 +5,7 @@
  * asked, everything else in order and case), what the client gets back, and `-shadow` hosts.
  */
 import { describe, expect, it } from 'vitest';
-import { clientResponseHeaders, dropInternalHeaders, shadowHost, upstreamRequestHeaders, type ForwardInfo } from '../../gateway/edge/http-headers.js';
+import { clientResponseHeaders, dropInternalHeaders, rawHeaderValue, shadowHost, upstreamRequestHeaders, type ForwardInfo } from '../../gateway/edge/http-headers.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const PEER = '10.1.2.3';
@@ -223,6 +223,49 @@ describe('clientResponseHeaders', () => {
       ]),
     );
     expect(out).toEqual(['X-Kept', 'k']);
+  });
+
+  it('a Connection of just keep-alive or close (any case) lists nothing; names beside them still go', () => {
+    for (const only of ['keep-alive', 'Keep-Alive', 'close', 'CLOSE']) {
+      expect(clientResponseHeaders(buf([['Connection', only], ['Keep-Alive', 'timeout=5'], ['X-Kept', 'k']])), only).toEqual(['X-Kept', 'k']);
+    }
+    // Same lengths as the two tokens, but names: dropped with the Connection header that lists them.
+    expect(clientResponseHeaders(buf([['Connection', 'x-abcdefgh'], ['X-ABCDEFGH', '1'], ['Conn', 'x'], ['Connection', 'Conn ']]))).toEqual([]);
+    expect(clientResponseHeaders(buf([['Connection', 'keep-alive, X-Gone'], ['x-gone', '1'], ['X-Kept', 'k']]))).toEqual(['X-Kept', 'k']);
+  });
+});
+
+describe('rawHeaderValue (the header lookup of header-constraint routes)', () => {
+  const raw = ['Host', 'a.example', 'X-Variant', 'b', 'accept', 'text/plain', 'x-variant', 'c', 'X-Empty', ''];
+  it('finds a field in any case, joins repeated ones with a comma in order, and keeps an empty value', () => {
+    expect(rawHeaderValue(raw, 'x-variant')).toBe('b,c');
+    expect(rawHeaderValue(raw, 'host')).toBe('a.example');
+    expect(rawHeaderValue(raw, 'x-empty')).toBe('');
+  });
+  it('undefined for an absent field, including a prefix or an extension of a present name', () => {
+    expect(rawHeaderValue(raw, 'x-var')).toBeUndefined();
+    expect(rawHeaderValue(raw, 'x-variants')).toBeUndefined();
+    expect(rawHeaderValue([], 'host')).toBeUndefined();
+  });
+  it("agrees with Node's headersDistinct on a request Node parsed from the wire", async () => {
+    const { createServer } = await import('node:http');
+    const { connect } = await import('node:net');
+    const names = ['x-variant', 'host', 'accept', 'x-empty', 'absent'];
+    const seen = await new Promise<{ ours: (string | undefined)[]; node: (string | undefined)[] }>((resolve, reject) => {
+      const server = createServer((req, res) => {
+        resolve({ ours: names.map((n) => rawHeaderValue(req.rawHeaders, n)), node: names.map((n) => req.headersDistinct[n]?.join(',')) });
+        res.end();
+        server.close();
+      });
+      server.listen(0, '127.0.0.1', () => {
+        const port = (server.address() as { port: number }).port;
+        const c = connect(port, '127.0.0.1', () => c.end('GET / HTTP/1.1\r\nHost: a.example\r\nX-Variant: b\r\naccept: text/plain\r\nx-variant: c\r\nX-Empty:\r\nConnection: close\r\n\r\n'));
+        c.on('error', reject);
+        c.resume();
+      });
+    });
+    expect(seen.ours).toEqual(['b,c', 'a.example', 'text/plain', '', undefined]);
+    expect(seen.ours).toEqual(seen.node);
   });
 });
 
