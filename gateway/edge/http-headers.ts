@@ -8,6 +8,7 @@
  * address and the gateway's scheme; a trusted proxy's are kept (the peer appended to the first).
  */
 import { randomUUID } from 'node:crypto';
+import type { HeaderGetter } from '../../routing/types.js';
 
 /** RFC 9110 hop-by-hop headers, plus those the gateway owns and sets itself. */
 const REQUEST_DROP = new Set([
@@ -153,6 +154,11 @@ export function rawHeaderValue(raw: readonly string[], name: string): string | u
     if (n.length === name.length && (n === name || n.toLowerCase() === name)) value = value === undefined ? raw[i + 1]! : `${value},${raw[i + 1]!}`;
   }
   return value;
+}
+
+/** `match`'s header lookup over a raw list: a REST request's, or a gRPC call's metadata (names lower case there). */
+export function headerGetter(raw: readonly string[]): HeaderGetter {
+  return (name) => rawHeaderValue(raw, name);
 }
 
 /** Upstream response headers for the client, hop-by-hop removed (with those its `Connection` lists). */

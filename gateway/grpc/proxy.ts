@@ -22,7 +22,7 @@ import { CLIENT_SESSION_IDLE_MS, CONNECTION_WINDOW_BYTES, MAX_HEADER_LIST_BYTES,
 import { GrpcUpstreams } from './upstreams.js';
 import type { EndpointSource } from '../upstream/endpoints.js';
 import { GrpcStatus, errorBody, grpcStatusOf } from '../edge/errors.js';
-import { schemeOf } from '../edge/http-headers.js';
+import { headerGetter, schemeOf } from '../edge/http-headers.js';
 import { LogBudget } from '../observe/log-budget.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import type { GrpcObserve } from '../observe/observed-grpc.js';
@@ -33,7 +33,7 @@ import type { RouteState } from '../process/route-state.js';
 import type { MirrorBudget } from '../upstream/mirror-budget.js';
 import type { ShadowConfig, UpstreamConfig } from '../config.js';
 import { match } from '../../routing/match.js';
-import type { Backend, HeaderGetter, Picker, RouteTable, Routed } from '../../routing/types.js';
+import type { Backend, Picker, RouteTable, Routed } from '../../routing/types.js';
 
 export interface GrpcProxyDeps {
   /** `state.current` is read once per call, at match time. */
@@ -111,17 +111,6 @@ interface SessionInfo {
   premature: number;
   /** Closed for rapid reset (counted once). */
   cut: boolean;
-}
-
-/** Metadata lookup for `match`: repeated keys joined with ',' (as the REST side does). */
-function metadataGetter(raw: readonly string[]): HeaderGetter {
-  return (name) => {
-    let v: string | undefined;
-    for (let i = 0; i < raw.length; i += 2) {
-      if (raw[i] === name) v = v === undefined ? raw[i + 1] : `${v},${raw[i + 1]}`;
-    }
-    return v;
-  };
 }
 
 export class GrpcProxy {
@@ -314,7 +303,7 @@ export class GrpcProxy {
     }
     const decision = match(
       this.deps.state.current,
-      { kind: 'grpc', method: 'POST', path, host: headers[':authority'] ?? headers.host ?? '', header: metadataGetter(rawHeaders) },
+      { kind: 'grpc', method: 'POST', path, host: headers[':authority'] ?? headers.host ?? '', header: headerGetter(rawHeaders) },
       this.deps.picker,
       this.eligible,
     );

@@ -106,7 +106,7 @@ function startSampler(intervalMs: number): Sampler {
 }
 
 /** Start this process's sampler (once: the first call's interval holds) and expose its histograms in `registry`. */
-export function registerRuntimeMetrics(registry: Registry, intervalMs = PROBE_INTERVAL_MS): void {
+export function registerRuntimeMetrics(registry: Registry, intervalMs: number): void {
   sampler ??= startSampler(intervalMs);
   if (!registry.getSingleMetric(EVENT_LOOP_DELAY_METRIC)) registry.registerMetric(sampler.delay);
   if (!registry.getSingleMetric(GC_PAUSE_METRIC)) registry.registerMetric(sampler.gc);

@@ -18,7 +18,7 @@ import type { AttemptFailure } from '../upstream/retry-policy.js';
 import { Attempts } from '../upstream/attempts.js';
 import type { GatewayReason } from '../edge/errors.js';
 import { sendError, sendJson } from '../edge/http-answer.js';
-import { clientResponseHeaders, rawHeaderValue, schemeOf, shadowHost, upstreamRequestHeaders } from '../edge/http-headers.js';
+import { clientResponseHeaders, headerGetter, schemeOf, shadowHost, upstreamRequestHeaders } from '../edge/http-headers.js';
 import { corsRequest, corsResponseHeaders } from './cors.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import type { GateVerdict, Gatekeeper } from '../auth/gate.js';
@@ -494,7 +494,7 @@ export class RestProxy {
     const table = this.deps.state.current;
     const decision = match(
       table,
-      { kind: 'rest', method: req.method ?? 'GET', path: url, host: req.headers.host ?? '', header: (name) => rawHeaderValue(req.rawHeaders, name) },
+      { kind: 'rest', method: req.method ?? 'GET', path: url, host: req.headers.host ?? '', header: headerGetter(req.rawHeaders) },
       this.deps.picker,
       this.deps.eligible,
     );
