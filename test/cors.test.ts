@@ -199,10 +199,10 @@ describe('CORS', () => {
       const seen = model.byCase('plain-1');
       expect(seen).toHaveLength(1);
       expect(seen[0]!.requestLine).toBe(`OPTIONS ${PREDICT}?a=%2F HTTP/1.1`);
-      // Host first (the upstream connection's own), the client's lines in order and case, and only
-      // the gateway's usual forwarding headers besides (docs: "What passes through").
+      // The client's Host where and as it sent it, its other lines in order and case, and only the
+      // gateway's usual forwarding headers besides (docs: "What passes through").
       const lines = seen[0]!.headers;
-      expect(lines[0]).toEqual(['host', 'gw.example']);
+      expect(lines[0]).toEqual(['Host', 'gw.example']);
       const added = new Set(['connection', 'x-envoy-original-path', 'x-forwarded-for', 'x-forwarded-proto', 'x-request-id']);
       expect(lines.slice(1).filter(([k]) => !added.has(k.toLowerCase()))).toEqual(sent);
       expect(lines.slice(1).filter(([k]) => added.has(k.toLowerCase())).map(([k]) => k.toLowerCase()).sort()).toEqual([...added].sort());

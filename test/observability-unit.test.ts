@@ -65,7 +65,7 @@ describe('answer comparison', () => {
     const backend = (predictor: string): Backend => ({ id: `m/d/${predictor}`, origin: { namespace: 'm', deployment: 'd', predictor } }) as unknown as Backend;
     const main = backend('main');
     const shadow = backend('shadow');
-    const head = (ct: string): Buffer[] => [Buffer.from('Content-Type'), Buffer.from(ct)];
+    const head = (ct: string): string[] => ['Content-Type', ct];
     const run = async (primaryBody: string, shadowBody: string, primaryComplete = true): Promise<void> => {
       const cap = comparer.capture(main);
       const col = comparer.collector();

@@ -515,7 +515,7 @@ describe('REST over HTTP/2 (h2c)', () => {
     const [g1] = await waitForCase([up.plain!], 'same/h1', 1);
     const [g2] = await waitForCase([up.plain!], 'same/h2', 1);
     const strip = (r: RecordedRequest): HeaderLine[] => r.headers.filter(([k]) => !['x-request-id', 'x-case', 'host'].includes(k.toLowerCase()));
-    // undici writes host first; the names are lower case either way here.
+    // Host aside (h2's :authority becomes a first `host` line); the names are lower case either way here.
     expect(strip(g2!)).toEqual(strip(g1!));
     expect(g2!.target).toBe(g1!.target);
     expect(g2!.sha256).toBe(g1!.sha256);

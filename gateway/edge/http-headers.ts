@@ -162,17 +162,17 @@ export function headerGetter(raw: readonly string[]): HeaderGetter {
 }
 
 /** Upstream response headers for the client, hop-by-hop removed (with those its `Connection` lists). */
-export function clientResponseHeaders(raw: readonly Buffer[]): string[] {
+export function clientResponseHeaders(raw: readonly string[]): string[] {
   const out: string[] = [];
   let listed: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!.toString('latin1');
+    const name = raw[i]!;
     const s = special(name);
     if (s !== undefined && RESPONSE_DROP.has(s)) {
-      if (s === 'connection') listed = connectionNames(raw[i + 1]!.toString('latin1'), listed);
+      if (s === 'connection') listed = connectionNames(raw[i + 1]!, listed);
       continue;
     }
-    out.push(name, raw[i + 1]!.toString('latin1'));
+    out.push(name, raw[i + 1]!);
   }
   if (listed === undefined) return out;
   const kept: string[] = [];

@@ -40,7 +40,7 @@ export interface ResponseTap {
   /** A shadow of `backend` is about to be sent with `headers`; when traced, what to send instead. */
   shadow(backend: Backend, headers: string[]): ShadowStart | undefined;
   /** The upstream answer's head is about to be sent; `headers` (client-bound) may be added to. */
-  head(status: number, headers: string[], raw: Buffer[]): void;
+  head(status: number, headers: string[], raw: readonly string[]): void;
   /** A chunk of the answer sent to the client. */
   body(chunk: Buffer): void;
   /** The exchange ended: the status counted in metrics; `complete`, a whole upstream answer was sent. */
@@ -234,7 +234,7 @@ class RequestTap implements ResponseTap {
     return span === undefined ? undefined : { headers: copy, end: (status, failed) => span.end(status, failed) };
   }
 
-  head(status: number, headers: string[], raw: Buffer[]): void {
+  head(status: number, headers: string[], raw: readonly string[]): void {
     if (this.predictorHeader) setPredictorHeader(headers, this.decision.backend.origin.predictor);
     this.capture?.head(status, raw);
   }

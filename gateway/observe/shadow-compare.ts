@@ -147,15 +147,15 @@ export class AnswerCollector {
 
   constructor(private readonly limit: number) {}
 
-  /** Undici raw headers (name, value, … as Buffers). */
-  head(status: number, rawHeaders: readonly Buffer[]): void {
+  /** The upstream's raw headers (name, value, …). */
+  head(status: number, rawHeaders: readonly string[]): void {
     this.status = status;
     for (let i = 0; i < rawHeaders.length; i += 2) {
       const name = rawHeaders[i]!;
       if (name.length !== 12 && name.length !== 16) continue;
-      const n = name.toString('latin1').toLowerCase();
-      if (n === 'content-type') this.contentType = rawHeaders[i + 1]!.toString('latin1');
-      else if (n === 'content-encoding') this.contentEncoding = rawHeaders[i + 1]!.toString('latin1');
+      const n = name.toLowerCase();
+      if (n === 'content-type') this.contentType = rawHeaders[i + 1]!;
+      else if (n === 'content-encoding') this.contentEncoding = rawHeaders[i + 1]!;
     }
   }
 

@@ -63,7 +63,7 @@ export interface HeaderWriter<C> {
   set(carrier: C, name: string, value: string): void;
 }
 
-/** REST: undici's raw header array (`[name, value, name, value, …]`, names in any case). */
+/** REST: the upstream request's raw header array (`[name, value, name, value, …]`, names in any case). */
 export const RAW_HEADERS: HeaderWriter<string[]> = {
   strip(h) {
     for (let i = h.length - 2; i >= 0; i -= 2) if (TRACE_HEADER_SET.has(h[i]!.toLowerCase())) h.splice(i, 2);

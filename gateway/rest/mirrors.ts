@@ -10,7 +10,7 @@
  * runs to its own route timeout; its response is read and discarded, or, with comparison on
  * (observe/shadow-compare.ts), kept up to a limit and compared with the primary's once both have ended.
  */
-import type { Dispatcher } from 'undici';
+import type { ResponseHandler } from '../upstream/http1-client.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import type { ResponseTap } from '../observe/observed-rest.js';
 import type { AnswerCollector, PrimaryCapture, ShadowComparer } from '../observe/shadow-compare.js';
@@ -20,7 +20,7 @@ import type { Upstreams } from '../upstream/pools.js';
 import type { Backend, Mirror } from '../../routing/types.js';
 
 /** Discards (or collects, for comparison) the mirror's response and settles its slot exactly once. */
-class MirrorExchange implements Dispatcher.DispatchHandler {
+class MirrorExchange implements ResponseHandler {
   private done = false;
   private status = 0;
   private readonly sentAt = performance.now();
@@ -33,12 +33,10 @@ class MirrorExchange implements Dispatcher.DispatchHandler {
   ) {}
 
   onConnect(): void {}
-  onHeaders(statusCode: number, rawHeaders: Buffer[]): boolean {
-    if (statusCode >= 200) {
-      this.status = statusCode;
-      this.seconds = (performance.now() - this.sentAt) / 1000;
-      this.collect?.head(statusCode, rawHeaders);
-    }
+  onHeaders(statusCode: number, rawHeaders: string[]): boolean {
+    this.status = statusCode;
+    this.seconds = (performance.now() - this.sentAt) / 1000;
+    this.collect?.head(statusCode, rawHeaders);
     return true;
   }
   onData(chunk: Buffer): boolean {
@@ -95,8 +93,8 @@ export class RestMirrors extends MirrorAdmission {
         collected,
       );
       endpoint.pool.dispatch(
-        // The mirror's own timeouts, on undici's shared coarse timers (no timer per mirror).
-        { method: method as Dispatcher.HttpMethod, path, headers: traced?.headers ?? headers, body, headersTimeout: m.backend.timeoutMs, bodyTimeout: m.backend.idleTimeoutMs },
+        // The mirror's own timeouts, on its connection's one timer (no timer per mirror).
+        { method, path, headers: traced?.headers ?? headers, body, headersTimeout: m.backend.timeoutMs, bodyTimeout: m.backend.idleTimeoutMs },
         exchange,
       );
     }

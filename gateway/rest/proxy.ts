@@ -1,6 +1,6 @@
 /**
  * The REST hot path: match, then stream the request to the chosen upstream over a pooled
- * keep-alive connection (undici `dispatch`, raw headers) and stream the answer back.
+ * keep-alive connection (upstream/http1-client.ts, raw headers) and stream the answer back.
  *
  * Per request: one `match`, one header copy, one dispatch. The body is buffered only when the
  * route can retry (up to `retryBufferBytes`) or mirrors (teed up to the shadow limit while it
@@ -12,7 +12,6 @@
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import type { Dispatcher } from 'undici';
 import { overflowInfo } from '../upstream/breaker.js';
 import type { AttemptFailure } from '../upstream/retry-policy.js';
 import { Attempts } from '../upstream/attempts.js';
@@ -28,6 +27,7 @@ import { RequestBody } from './request-body.js';
 import type { RouteState } from '../process/route-state.js';
 import type { RestMirrors } from './mirrors.js';
 import type { Endpoint, Upstreams, UpstreamPool } from '../upstream/pools.js';
+import type { ResponseHandler, UpstreamAttempt } from '../upstream/http1-client.js';
 import { match } from '../../routing/match.js';
 import type { Backend, Picker, Routed } from '../../routing/types.js';
 import type { UpstreamConfig } from '../config.js';
@@ -55,14 +55,14 @@ export interface RestProxyDeps {
 
 const TRUST_NONE = (): boolean => false;
 
-const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT', 'ECONNABORTED', 'ERR_TLS_CERT_ALTNAME_INVALID', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'CERT_HAS_EXPIRED']);
+const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UPSTREAM_CONNECT_TIMEOUT', 'ECONNABORTED', 'ERR_TLS_CERT_ALTNAME_INVALID', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'CERT_HAS_EXPIRED']);
 /** How long the rest of an abandoned request body is read and discarded before the connection is cut (nginx's lingering_timeout). */
 const LINGER_MS = 5000;
 
 type Failure = Exclude<AttemptFailure, number>;
 
 function classify(err: Error & { code?: string }): Failure {
-  if (err.code === 'UND_ERR_HEADERS_TIMEOUT' || err.code === 'UND_ERR_BODY_TIMEOUT') return 'idle';
+  if (err.code === 'UPSTREAM_HEADERS_TIMEOUT' || err.code === 'UPSTREAM_BODY_TIMEOUT') return 'idle';
   if (err.code && CONNECT_CODES.has(err.code)) return 'connect';
   return 'reset';
 }
@@ -90,9 +90,9 @@ class AttemptAborted extends Error {
 
 /**
  * One proxied request, across its attempts (the retry state is the shared one of
- * upstream/attempts.ts). Implements undici's (raw) dispatch handler.
+ * upstream/attempts.ts). It is the upstream client's handler of each attempt.
  */
-class Exchange extends Attempts<UpstreamPool> implements Dispatcher.DispatchHandler {
+class Exchange extends Attempts<UpstreamPool> implements ResponseHandler {
   private body: Buffer | RequestBody | null = null;
   /** The body can be sent again (absent, or fully buffered). */
   private replayable = true;
@@ -100,14 +100,13 @@ class Exchange extends Attempts<UpstreamPool> implements Dispatcher.DispatchHand
   private endpoint: Endpoint | undefined;
   /** The endpoint of the last failed attempt: the next one prefers another. */
   private failedEndpoint: Endpoint | undefined;
-  private abortAttempt: ((err?: Error) => void) | undefined;
+  private attempt: UpstreamAttempt | undefined;
   private timer: NodeJS.Timeout | undefined;
   private sentAt = 0;
   private upstreamSeconds: number | null = null;
   private status = 0;
   private discard = false;
   private done = false;
-  private resume: (() => void) | undefined;
   /** Predictor header, access log, answer capture for comparison: set only when one applies. */
   private tap: ResponseTap | undefined;
 
@@ -228,9 +227,9 @@ class Exchange extends Attempts<UpstreamPool> implements Dispatcher.DispatchHand
   }
 
   private abortUpstream(err: AttemptAborted): void {
-    const a = this.abortAttempt;
-    this.abortAttempt = undefined;
-    a?.(err);
+    const a = this.attempt;
+    this.attempt = undefined;
+    a?.abort(err);
   }
 
   protected dispatch(): void {
@@ -251,7 +250,7 @@ class Exchange extends Attempts<UpstreamPool> implements Dispatcher.DispatchHand
     const idle = this.backend.idleTimeoutMs;
     endpoint.pool.dispatch(
       {
-        method: (this.req.method ?? 'GET') as Dispatcher.HttpMethod,
+        method: this.req.method ?? 'GET',
         path: this.decision.upstreamPath,
         headers: this.headers,
         body: this.body,
@@ -266,15 +265,15 @@ class Exchange extends Attempts<UpstreamPool> implements Dispatcher.DispatchHand
     this.abortUpstream(new AttemptAborted('per-try-timeout'));
   }
 
-  // ---- undici dispatch handler (raw form: no header objects are built) ----
+  // ---- the upstream client's handler (raw headers: no header objects are built) ----
 
-  onConnect(abort: (err?: Error) => void): void {
-    if (this.done) abort(new AttemptAborted('client'));
-    else this.abortAttempt = abort;
+  onConnect(attempt: UpstreamAttempt): void {
+    if (this.done) attempt.abort(new AttemptAborted('client'));
+    else this.attempt = attempt;
   }
 
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
-    if (statusCode < 200 || this.done) return true;
+  onHeaders(statusCode: number, rawHeaders: string[], statusText: string): boolean {
+    if (this.done) return true;
     this.clearTryTimer();
     if (this.tap !== undefined) this.tap.attemptStatus(statusCode);
     if (this.retryDecided(statusCode, this.replayable)) {
@@ -302,15 +301,9 @@ class Exchange extends Attempts<UpstreamPool> implements Dispatcher.DispatchHand
         this.proxy.internalError('response_head', err as Error, this.backend);
         sendError(this.req, this.res, 502, 'UPSTREAM_BAD_RESPONSE', `${this.who()} answered with a response head the gateway cannot forward`);
         this.finish();
-        return false;
+        this.abortUpstream(new AttemptAborted('client'));
+        return true;
       }
-    }
-    this.resume = resume;
-    if (statusCode === 304 || statusCode === 204) {
-      // No body follows (RFC 9110 §15.4.5, §15.3.5), whatever Content-Length says: the answer is
-      // complete now. (undici would report a length mismatch for a 304 that carries one.)
-      this.res.end();
-      this.finish(true);
     }
     return true;
   }
@@ -319,7 +312,8 @@ class Exchange extends Attempts<UpstreamPool> implements Dispatcher.DispatchHand
     if (this.discard || this.done) return true;
     if (this.tap !== undefined) this.tap.body(chunk);
     const ok = this.res.write(chunk);
-    if (!ok) this.res.once('drain', this.resume!);
+    // The client is slower than the model: read on from the upstream once it took what was written.
+    if (!ok) this.res.once('drain', () => this.attempt?.resume());
     return ok;
   }
 
@@ -358,9 +352,19 @@ class Exchange extends Attempts<UpstreamPool> implements Dispatcher.DispatchHand
       this.fail(504, 'UPSTREAM_TIMEOUT', `${this.who()} did not answer within the per-try timeout of ${this.backend.retry?.perTryTimeoutMs} ms`);
       return;
     }
-    if (err.code === 'UND_ERR_HEADERS_OVERFLOW') {
+    if (err.code === 'UPSTREAM_HEADERS_OVERFLOW') {
       // The upstream answered, with a head over the limit: the request was executed, never retry it.
       this.fail(502, 'UPSTREAM_BAD_RESPONSE', `${this.who()} answered with response headers larger than ${this.proxy.deps.upstream.maxResponseHeaderBytes} bytes`);
+      return;
+    }
+    if (err.code === 'UPSTREAM_BAD_RESPONSE') {
+      // An answer that is not HTTP the gateway can frame: executed too, never retried.
+      this.fail(502, 'UPSTREAM_BAD_RESPONSE', `${this.who()} answered with a response the gateway cannot parse`, err.message);
+      return;
+    }
+    if (err.code === 'UPSTREAM_INVALID_REQUEST') {
+      this.proxy.internalError('upstream_request', err, this.backend);
+      this.fail(502, 'INTERNAL_ERROR', `the gateway failed to forward this request to ${this.backend.id}`);
       return;
     }
     const failure = classify(err);

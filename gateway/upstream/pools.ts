@@ -2,12 +2,14 @@
  * Upstream HTTP/1.1 connection pools for REST, with their breakers.
  *
  * One `UpstreamPool` per upstream (address + TLS + breaker limits, docs/routing.md#timeouts-retries-and-circuit-breakers; the registry
- * is registry.ts) holds the breaker and one undici Pool per endpoint (endpoints.ts picks one per
- * attempt): keep-alive, capped at max_connections, never retrying on its own. A pool whose
+ * is registry.ts) holds the breaker and one connection pool per endpoint (http1-client.ts;
+ * endpoints.ts picks one per attempt): keep-alive, capped at max_connections, never retrying on
+ * its own. A pool whose
  * endpoint left is closed once its requests finish. The Host header the upstream sees stays the
  * client's, whichever address is dialled.
  */
-import { Pool } from 'undici';
+import { isIP } from 'node:net';
+import { Http1Pool } from './http1-client.js';
 import { Breaker } from './breaker.js';
 import { EndpointSet, type EndpointKind, type EndpointSource } from './endpoints.js';
 import { UpstreamRegistry } from './registry.js';
@@ -28,11 +30,11 @@ export class Endpoint {
   outstanding = 0;
   constructor(
     readonly address: string,
-    readonly pool: Pool,
+    readonly pool: Http1Pool,
   ) {}
 }
 
-type PoolFactory = (host: string, port: number) => Pool;
+type PoolFactory = (host: string, port: number) => Http1Pool;
 
 export class UpstreamPool {
   private readonly endpoints: EndpointSet<Endpoint>;
@@ -53,7 +55,7 @@ export class UpstreamPool {
     this.endpoints = new EndpointSet(upstream, resolve, source, kind);
   }
 
-  /** Why this upstream cannot be dialled (an address undici refuses), once found out. */
+  /** Why this upstream cannot be dialled (an address the client refuses), once found out. */
   get invalid(): string | undefined {
     return this.endpoints.invalid;
   }
@@ -77,6 +79,12 @@ export class UpstreamPool {
   }
 }
 
+/** The TLS server name for an upstream host (none for an IP address, which SNI cannot carry). */
+function sni(host: string): { servername?: string } {
+  const name = host.replace(/:\d+$/, '');
+  return isIP(name) === 0 ? { servername: name } : {};
+}
+
 /** The REST upstreams: one UpstreamPool per upstream key. */
 export class Upstreams extends UpstreamRegistry<UpstreamPool> {
   constructor(
@@ -94,18 +102,13 @@ export class Upstreams extends UpstreamRegistry<UpstreamPool> {
     const up = backend.upstream;
     const b = backend.breaker;
     const newPool: PoolFactory = (host, port) =>
-      new Pool(`${up.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`, {
+      new Http1Pool({
+        host,
+        port,
         connections: b.maxConnections,
-        pipelining: 1,
-        keepAliveTimeout: 60_000,
-        keepAliveMaxTimeout: 600_000,
-        headersTimeout: 0,
-        bodyTimeout: 0,
-        maxHeaderSize: this.settings.maxResponseHeaderBytes,
-        connect: {
-          timeout: this.settings.connectTimeoutMs,
-          ...(up.tls ? { servername: up.host.replace(/:\d+$/, ''), rejectUnauthorized: this.settings.tlsVerify, ...(this.settings.ca ? { ca: this.settings.ca } : {}) } : {}),
-        },
+        connectTimeoutMs: this.settings.connectTimeoutMs,
+        maxHeadBytes: this.settings.maxResponseHeaderBytes,
+        tls: up.tls ? { ...sni(up.host), rejectUnauthorized: this.settings.tlsVerify, ...(this.settings.ca ? { ca: this.settings.ca } : {}) } : undefined,
       });
     return new UpstreamPool(`${up.host}:${up.port}`, new Breaker(b), up, this.settings.resolve, newPool, this.endpoints);
   }

@@ -183,7 +183,7 @@ describe('upstreamRequestHeaders', () => {
 });
 
 describe('clientResponseHeaders', () => {
-  const buf = (p: [string, string][]): Buffer[] => p.flat().map((s) => Buffer.from(s, 'latin1'));
+  const raw = (p: [string, string][]): string[] => p.flat();
 
   it('keeps end-to-end headers in order and case, as latin1 text', () => {
     const p: [string, string][] = [
@@ -193,12 +193,12 @@ describe('clientResponseHeaders', () => {
       ['set-cookie', 'b=2'],
       ['X-Name', 'café'],
     ];
-    expect(pairs(clientResponseHeaders(buf(p)))).toEqual(p);
+    expect(pairs(clientResponseHeaders(raw(p)))).toEqual(p);
   });
 
   it('drops hop-by-hop headers, in any case', () => {
     const out = clientResponseHeaders(
-      buf([
+      raw([
         ['Connection', 'keep-alive'],
         ['Keep-Alive', 'timeout=5'],
         ['PROXY-CONNECTION', 'x'],
@@ -215,7 +215,7 @@ describe('clientResponseHeaders', () => {
 
   it('drops the names its Connection header lists, before or after it', () => {
     const out = clientResponseHeaders(
-      buf([
+      raw([
         ['X-Before', 'b'],
         ['Connection', 'close, x-before, X-After'],
         ['x-after', 'a'],
@@ -227,11 +227,11 @@ describe('clientResponseHeaders', () => {
 
   it('a Connection of just keep-alive or close (any case) lists nothing; names beside them still go', () => {
     for (const only of ['keep-alive', 'Keep-Alive', 'close', 'CLOSE']) {
-      expect(clientResponseHeaders(buf([['Connection', only], ['Keep-Alive', 'timeout=5'], ['X-Kept', 'k']])), only).toEqual(['X-Kept', 'k']);
+      expect(clientResponseHeaders(raw([['Connection', only], ['Keep-Alive', 'timeout=5'], ['X-Kept', 'k']])), only).toEqual(['X-Kept', 'k']);
     }
     // Same lengths as the two tokens, but names: dropped with the Connection header that lists them.
-    expect(clientResponseHeaders(buf([['Connection', 'x-abcdefgh'], ['X-ABCDEFGH', '1'], ['Conn', 'x'], ['Connection', 'Conn ']]))).toEqual([]);
-    expect(clientResponseHeaders(buf([['Connection', 'keep-alive, X-Gone'], ['x-gone', '1'], ['X-Kept', 'k']]))).toEqual(['X-Kept', 'k']);
+    expect(clientResponseHeaders(raw([['Connection', 'x-abcdefgh'], ['X-ABCDEFGH', '1'], ['Conn', 'x'], ['Connection', 'Conn ']]))).toEqual([]);
+    expect(clientResponseHeaders(raw([['Connection', 'keep-alive, X-Gone'], ['x-gone', '1'], ['X-Kept', 'k']]))).toEqual(['X-Kept', 'k']);
   });
 });
 

@@ -1,0 +1,624 @@
+/**
+ * The REST upstream client: a pool of keep-alive HTTP/1.1 connections to one address, each
+ * carrying one request at a time. It does what a proxy needs and nothing else, because the
+ * client was most of the REST hot path's cost (load/README.md, "The client is the lever left").
+ *
+ * Algorithm:
+ * - `dispatch` hands the request to the most recently idle connection (LIFO keeps few warm);
+ *   else opens one, up to `connections`; else queues it (FIFO) for the next to come free.
+ * - A request is written in one write: the head (method, path, the caller's headers in their
+ *   order and case, then the framing: `host` if absent, `content-length` or chunked, and
+ *   `connection: keep-alive`) and a buffered body. A stream body follows with backpressure.
+ *   Names and values that could split the head (CR, LF, NUL, chars over 0xFF) are refused.
+ * - The answer is parsed by http1-response.ts and passed on as it arrives: the head, then
+ *   body slices (`false` from the handler pauses reading until `attempt.resume()`).
+ * - A connection is reused only after an answer that ended cleanly, on a request that was
+ *   written whole, that the server keeps open, with no bytes after it. Idle, it closes after
+ *   `keepAliveMs`, or one second before the server's own `Keep-Alive: timeout`.
+ * - One timer per connection, re-armed per phase (connect, answer head, body gaps, idle).
+ *
+ * Errors reach `onError` once, with a code: the socket's (`ECONNREFUSED`, `ECONNRESET`, TLS
+ * codes), or `UPSTREAM_*` below. After `onComplete` or `onError` the handler hears nothing more.
+ */
+import net from 'node:net';
+import tls from 'node:tls';
+import type { Readable } from 'node:stream';
+import { ResponseParser, type ParseFailure, type ResponseHead, type ResponseSink } from './http1-response.js';
+
+export type UpstreamErrorCode =
+  | ParseFailure
+  | 'UPSTREAM_CONNECT_TIMEOUT'
+  | 'UPSTREAM_HEADERS_TIMEOUT'
+  | 'UPSTREAM_BODY_TIMEOUT'
+  | 'UPSTREAM_CLOSED'
+  | 'UPSTREAM_POOL_CLOSED'
+  | 'UPSTREAM_INVALID_REQUEST';
+
+export class UpstreamError extends Error {
+  constructor(
+    readonly code: UpstreamErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface UpstreamRequest {
+  readonly method: string;
+  readonly path: string;
+  /** `[name, value, …]`; framing headers (Content-Length, Transfer-Encoding) are the client's to set. */
+  readonly headers: readonly string[];
+  readonly body: Buffer | Readable | null;
+  /** Longest wait for the answer's head, in ms (0: none). */
+  readonly headersTimeout: number;
+  /** Longest gap between reads of the answer's body, in ms (0: none). */
+  readonly bodyTimeout: number;
+}
+
+/** The request in flight, as its handler holds it. */
+export interface UpstreamAttempt {
+  /** Give up on this request: its connection is closed, the handler hears `onError(err)`. */
+  abort(err: Error): void;
+  /** Read on after `onHeaders` or `onData` returned false. */
+  resume(): void;
+}
+
+export interface ResponseHandler {
+  /** First, synchronously within `dispatch`. */
+  onConnect(attempt: UpstreamAttempt): void;
+  /** The final head (interim 1xx answers are skipped); false pauses reading. */
+  onHeaders(status: number, headers: string[], reason: string): boolean;
+  /** A slice of the body; false pauses reading. */
+  onData(chunk: Buffer): boolean;
+  onComplete(): void;
+  onError(err: Error & { code?: string }): void;
+}
+
+export interface PoolOptions {
+  readonly host: string;
+  readonly port: number;
+  /** TLS to the upstream (servername, ca, rejectUnauthorized); absent: cleartext. */
+  readonly tls?: tls.ConnectionOptions | undefined;
+  /** Most connections open at once. */
+  readonly connections: number;
+  readonly connectTimeoutMs: number;
+  /** Largest answer head (status line and headers) accepted. */
+  readonly maxHeadBytes: number;
+  /** How long a connection stays open idle (default 60 s). */
+  readonly keepAliveMs?: number;
+}
+
+const KEEP_ALIVE_MS = 60_000;
+/** A connection is closed this long before the server's announced idle timeout, so both never race. */
+const KEEP_ALIVE_MARGIN_MS = 1000;
+/** Buffered bodies up to this size are copied after the head (one buffer); larger ones go as a second chunk of one writev. */
+const COPY_BODY_BYTES = 16 * 1024;
+const BAD_PATH = /[^\x21-\x7e\x80-\xff]/;
+const BAD_NAME = /[^!#$%&'*+\-.^_`|~0-9A-Za-z]/;
+const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+const HOSTNAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}$/;
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
+
+const ignore = (): void => undefined;
+
+const enum Phase {
+  Connect,
+  Head,
+  Body,
+  Idle,
+}
+
+class Task implements UpstreamAttempt {
+  conn: Connection | undefined;
+  done = false;
+
+  constructor(
+    readonly pool: Http1Pool,
+    readonly req: UpstreamRequest,
+    readonly handler: ResponseHandler,
+    /** The request head, written when a connection takes the task. */
+    readonly head: string,
+    /** A stream body's declared length (-1: none, sent chunked). */
+    readonly bodyLength: number,
+  ) {}
+
+  abort(err: Error): void {
+    this.pool.abort(this, err);
+  }
+
+  resume(): void {
+    if (!this.done && this.conn !== undefined) this.conn.resumeReading();
+  }
+}
+
+/** The head of a request, or an error naming what cannot be written. */
+function requestHead(req: UpstreamRequest, defaultHost: string, bodyLength: number): string {
+  if (BAD_NAME.test(req.method) || BAD_PATH.test(req.path) || req.path.length === 0) {
+    throw new UpstreamError('UPSTREAM_INVALID_REQUEST', 'a request line the gateway cannot write');
+  }
+  let head = `${req.method} ${req.path} HTTP/1.1\r\n`;
+  let host = false;
+  const h = req.headers;
+  for (let i = 0; i < h.length; i += 2) {
+    const name = h[i]!;
+    const value = h[i + 1]!;
+    const n = name.length;
+    if (n === 4 || n === 14 || n === 17 || n === 10) {
+      const lower = name.toLowerCase();
+      if (lower === 'host') host = true;
+      else if (lower === 'content-length' || lower === 'transfer-encoding' || lower === 'connection') continue;
+    }
+    if (BAD_NAME.test(name) || n === 0 || BAD_VALUE.test(value)) {
+      throw new UpstreamError('UPSTREAM_INVALID_REQUEST', `a header the gateway cannot write (${JSON.stringify(name.slice(0, 64))})`);
+    }
+    head += `${name}: ${value}\r\n`;
+  }
+  if (!host) head += `host: ${defaultHost}\r\n`;
+  if (bodyLength >= 0) head += `content-length: ${bodyLength}\r\n`;
+  else if (bodyLength === -2) head += 'transfer-encoding: chunked\r\n';
+  return `${head}connection: keep-alive\r\n\r\n`;
+}
+
+/** The Content-Length a stream body declares in the caller's headers (-1: none). */
+function declaredLength(headers: readonly string[]): number {
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i]!.length === 14 && headers[i]!.toLowerCase() === 'content-length') {
+      const v = headers[i + 1]!.trim();
+      return /^\d{1,15}$/.test(v) ? Number(v) : -1;
+    }
+  }
+  return -1;
+}
+
+class Connection implements ResponseSink {
+  readonly socket: net.Socket;
+  private readonly parser: ResponseParser;
+  task: Task | undefined;
+  connected = false;
+  /** The request in flight has been written whole. */
+  private written = false;
+  /** The answer ended (within the current read); the connection is released once that read is parsed. */
+  private ended = false;
+  private paused = false;
+  private phase = Phase.Connect;
+  private timer: NodeJS.Timeout | undefined;
+  /** When the timer fires, and the deadline it checks (0: none), in performance.now() ms. */
+  private timerDue = 0;
+  private deadline = 0;
+  /** The current phase's allowance, in ms. */
+  private timerMs = 0;
+  private error: (Error & { code?: string }) | undefined;
+  private body: Readable | undefined;
+  private bodyLeft = -1;
+
+  constructor(private readonly pool: Http1Pool) {
+    const o = pool.options;
+    this.socket = o.tls !== undefined ? tls.connect({ ...o.tls, host: o.host, port: o.port, ALPNProtocols: ['http/1.1'], session: pool.tlsSession }) : net.connect({ host: o.host, port: o.port });
+    this.parser = new ResponseParser(this, o.maxHeadBytes);
+    this.socket.setNoDelay(true);
+    this.socket.once(o.tls !== undefined ? 'secureConnect' : 'connect', () => this.onConnected());
+    if (o.tls !== undefined) this.socket.on('session', (s: Buffer) => (pool.tlsSession = s));
+    this.socket.on('data', (c: Buffer) => this.onRead(c));
+    this.socket.on('end', () => this.onSocketEnd());
+    this.socket.on('error', (err: Error) => (this.error ??= err));
+    this.socket.once('close', () => this.onClose());
+    this.arm(Phase.Connect, o.connectTimeoutMs);
+  }
+
+  /** Send `task` on this connection (connected, or once it is). */
+  start(task: Task): void {
+    this.task = task;
+    task.conn = this;
+    this.written = false;
+    this.ended = false;
+    this.parser.expect(task.req.method === 'HEAD');
+    if (this.connected) this.write(task);
+  }
+
+  private onConnected(): void {
+    this.connected = true;
+    if (this.task !== undefined) this.write(this.task);
+    else this.pool.release(this);
+  }
+
+  private write(task: Task): void {
+    const req = task.req;
+    this.arm(Phase.Head, req.headersTimeout);
+    const body = req.body;
+    const head = task.head;
+    const socket = this.socket;
+    if (body === null) {
+      socket.write(head, 'latin1');
+      this.written = true;
+    } else if (Buffer.isBuffer(body)) {
+      if (body.length <= COPY_BODY_BYTES) {
+        const n = head.length;
+        const out = Buffer.allocUnsafe(n + body.length);
+        out.write(head, 0, n, 'latin1');
+        body.copy(out, n);
+        socket.write(out);
+      } else {
+        socket.cork();
+        socket.write(head, 'latin1');
+        socket.write(body);
+        socket.uncork();
+      }
+      this.written = true;
+    } else {
+      socket.write(head, 'latin1');
+      this.bodyLeft = task.bodyLength;
+      this.streamBody(body);
+    }
+  }
+
+  /** Copy a stream body to the socket (chunked unless its length was declared), with backpressure both ways. */
+  private streamBody(body: Readable): void {
+    this.body = body;
+    // The stream may fail after this connection let go of it (the request was abandoned): that
+    // error is nobody's to handle any more, and must not become an uncaught exception.
+    if (!body.listeners('error').includes(ignore)) body.on('error', ignore);
+    body.on('data', this.onBodyData);
+    body.once('end', this.onBodyEnd);
+    body.once('error', this.onBodyError);
+    this.socket.on('drain', this.onDrain);
+    body.resume();
+  }
+
+  private readonly onBodyData = (c: Buffer): void => {
+    const socket = this.socket;
+    let ok: boolean;
+    if (this.bodyLeft >= 0) {
+      if (c.length > this.bodyLeft) {
+        this.failBody(new UpstreamError('UPSTREAM_INVALID_REQUEST', 'the request body is longer than its Content-Length'));
+        return;
+      }
+      this.bodyLeft -= c.length;
+      ok = socket.write(c);
+    } else {
+      if (c.length === 0) return;
+      socket.cork();
+      socket.write(`${c.length.toString(16)}\r\n`, 'latin1');
+      socket.write(c);
+      ok = socket.write('\r\n', 'latin1');
+      socket.uncork();
+    }
+    // Sending the body is progress too: the wait for the answer's head starts again.
+    this.touch();
+    if (!ok) this.body?.pause();
+  };
+
+  private readonly onBodyEnd = (): void => {
+    if (this.bodyLeft > 0) {
+      this.failBody(new UpstreamError('UPSTREAM_INVALID_REQUEST', 'the request body ended before its Content-Length'));
+      return;
+    }
+    if (this.bodyLeft < 0) this.socket.write('0\r\n\r\n', 'latin1');
+    this.detachBody();
+    this.written = true;
+  };
+
+  private readonly onBodyError = (err: Error): void => {
+    this.failBody(err);
+  };
+
+  private readonly onDrain = (): void => {
+    this.body?.resume();
+  };
+
+  private failBody(err: Error): void {
+    const task = this.task;
+    this.detachBody();
+    if (task !== undefined) this.pool.abort(task, err);
+  }
+
+  private detachBody(): void {
+    const body = this.body;
+    if (body === undefined) return;
+    this.body = undefined;
+    body.off('data', this.onBodyData);
+    body.off('end', this.onBodyEnd);
+    body.off('error', this.onBodyError);
+    this.socket.off('drain', this.onDrain);
+  }
+
+  private onRead(chunk: Buffer): void {
+    const task = this.task;
+    if (task === undefined) {
+      // Bytes nobody asked for: the connection's state is unknown.
+      this.socket.destroy();
+      return;
+    }
+    this.touch();
+    try {
+      this.parser.execute(chunk);
+    } catch (err) {
+      this.drop(task, err as Error);
+      return;
+    }
+    if (this.ended) this.release();
+  }
+
+  // ---- ResponseSink: the parser's events, for the request in flight ----
+
+  onHead(head: ResponseHead): void {
+    const task = this.task!;
+    this.arm(Phase.Body, task.req.bodyTimeout);
+    if (!task.handler.onHeaders(head.status, head.headers, head.reason)) this.pauseReading();
+  }
+
+  onBody(chunk: Buffer): void {
+    if (!this.task!.handler.onData(chunk)) this.pauseReading();
+  }
+
+  onEnd(): void {
+    const task = this.task!;
+    this.ended = true;
+    task.done = true;
+    this.pool.completed();
+    task.handler.onComplete();
+  }
+
+  // ----
+
+  private pauseReading(): void {
+    if (this.paused) return;
+    this.paused = true;
+    this.socket.pause();
+    // A reader that is slow to take the body is not an idle upstream.
+    this.arm(this.phase, 0);
+  }
+
+  resumeReading(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.arm(Phase.Body, this.task?.req.bodyTimeout ?? 0);
+    this.socket.resume();
+  }
+
+  /** The answer ended: keep the connection for the next request, or close it. */
+  private release(): void {
+    const task = this.task;
+    this.task = undefined;
+    if (task !== undefined) task.conn = undefined;
+    if (this.paused) {
+      this.paused = false;
+      this.socket.resume();
+    }
+    const s = this.socket;
+    const reusable = this.ended && this.written && this.parser.keepAlive && !this.parser.trailing && this.body === undefined && !s.destroyed && !s.readableEnded && s.writable;
+    this.ended = false;
+    if (!reusable) {
+      this.detachBody();
+      s.destroy();
+      return;
+    }
+    const hint = this.parser.keepAliveHintMs;
+    const idleMs = hint > 0 ? Math.min(hint - KEEP_ALIVE_MARGIN_MS, this.pool.keepAliveMs) : this.pool.keepAliveMs;
+    if (idleMs <= 0) {
+      this.socket.destroy();
+      return;
+    }
+    this.arm(Phase.Idle, idleMs);
+    this.pool.release(this);
+  }
+
+  /** Abandon the request in flight (already failed by the caller) and close the connection. */
+  abandon(): void {
+    this.parser.stop();
+    this.detachBody();
+    this.task = undefined;
+    this.socket.destroy();
+  }
+
+  /** Fail the request in flight with `err` and close the connection. */
+  private drop(task: Task, err: Error): void {
+    this.abandon();
+    this.pool.fail(task, err);
+  }
+
+  private onSocketEnd(): void {
+    // The server closed its side: an answer that runs until close ends here.
+    if (this.task !== undefined && this.parser.untilClose) {
+      this.parser.finish();
+      this.release();
+    }
+  }
+
+  private onClose(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.detachBody();
+    const task = this.task;
+    this.task = undefined;
+    this.pool.closed(this);
+    if (task === undefined || task.done) return;
+    const err =
+      this.error ??
+      new UpstreamError('UPSTREAM_CLOSED', this.parser.headParsed ? 'the upstream closed the connection before the answer ended' : 'the upstream closed the connection before answering');
+    this.pool.fail(task, err);
+  }
+
+  /**
+   * Set the deadline of `phase` (0 ms: none). The connection's one timer is a deadline check:
+   * moving the deadline later costs no timer; the timer is rescheduled only to fire sooner.
+   */
+  private arm(phase: Phase, ms: number): void {
+    this.phase = phase;
+    this.timerMs = ms;
+    if (ms <= 0) {
+      this.deadline = 0;
+      return;
+    }
+    const now = performance.now();
+    this.deadline = now + ms;
+    if (this.timer !== undefined && this.timerDue <= this.deadline) return;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.schedule(now, ms);
+  }
+
+  /** Push the deadline of the current phase back (the connection made progress). */
+  private touch(): void {
+    if (this.deadline !== 0) this.deadline = performance.now() + this.timerMs;
+  }
+
+  private schedule(now: number, ms: number): void {
+    this.timerDue = now + ms;
+    this.timer = setTimeout(Connection.check, ms, this);
+    this.timer.unref();
+  }
+
+  private static check(this: void, c: Connection): void {
+    c.timer = undefined;
+    if (c.deadline === 0 || c.socket.destroyed) return;
+    const now = performance.now();
+    if (now < c.deadline) {
+      c.schedule(now, Math.ceil(c.deadline - now));
+      return;
+    }
+    const task = c.task;
+    if (c.phase === Phase.Idle || task === undefined) {
+      c.socket.destroy();
+      return;
+    }
+    const err =
+      c.phase === Phase.Connect
+        ? new UpstreamError('UPSTREAM_CONNECT_TIMEOUT', `no connection within ${c.timerMs} ms`)
+        : c.phase === Phase.Head
+          ? new UpstreamError('UPSTREAM_HEADERS_TIMEOUT', `no answer within ${c.timerMs} ms`)
+          : new UpstreamError('UPSTREAM_BODY_TIMEOUT', `the answer's body paused for ${c.timerMs} ms`);
+    c.drop(task, err);
+  }
+}
+
+/** The attempt of a request refused before it was sent: nothing to abort or resume. */
+const NOT_SENT: UpstreamAttempt = { abort: () => undefined, resume: () => undefined };
+
+export class Http1Pool {
+  /** The Host header for requests that carry none. */
+  readonly hostHeader: string;
+  readonly keepAliveMs: number;
+  /** The last TLS session, offered to the next connection (resumption). */
+  tlsSession: Buffer | undefined;
+  private readonly all = new Set<Connection>();
+  private readonly idle: Connection[] = [];
+  private readonly queue: Task[] = [];
+  private active = 0;
+  private closing = false;
+  private whenClosed: (() => void) | undefined;
+  private shutdown: Promise<void> | undefined;
+
+  constructor(readonly options: PoolOptions) {
+    const { host, port } = options;
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`invalid port ${port}`);
+    if (net.isIP(host) === 0 && !HOSTNAME.test(host)) throw new Error(`invalid host ${JSON.stringify(host)}`);
+    this.hostHeader = `${net.isIPv6(host) ? `[${host}]` : host}:${port}`;
+    this.keepAliveMs = options.keepAliveMs ?? KEEP_ALIVE_MS;
+  }
+
+  dispatch(req: UpstreamRequest, handler: ResponseHandler): void {
+    const body = req.body;
+    let task: Task;
+    try {
+      const streamLength = body === null || Buffer.isBuffer(body) ? -1 : declaredLength(req.headers);
+      const framing = body === null ? (BODY_METHODS.has(req.method) ? 0 : -1) : Buffer.isBuffer(body) ? body.length : streamLength >= 0 ? streamLength : -2;
+      task = new Task(this, req, handler, requestHead(req, this.hostHeader, framing), streamLength);
+    } catch (err) {
+      // Nothing was sent: the handler hears it as any other failure of the attempt.
+      handler.onConnect(NOT_SENT);
+      handler.onError(err as Error);
+      return;
+    }
+    this.active++;
+    handler.onConnect(task);
+    if (task.done) return;
+    if (this.closing) {
+      this.fail(task, new UpstreamError('UPSTREAM_POOL_CLOSED', 'the upstream is closing'));
+      return;
+    }
+    const conn = this.idle.pop();
+    if (conn !== undefined) conn.start(task);
+    else if (this.all.size < this.options.connections) this.open().start(task);
+    else this.queue.push(task);
+  }
+
+  private open(): Connection {
+    const c = new Connection(this);
+    this.all.add(c);
+    return c;
+  }
+
+  /** A connection is free: the next queued request, or the idle list. */
+  release(c: Connection): void {
+    const next = this.queue.shift();
+    if (next !== undefined) {
+      c.start(next);
+      return;
+    }
+    if (this.closing) c.socket.destroy();
+    else this.idle.push(c);
+  }
+
+  /** A connection closed: forget it; a queued request gets a new one. */
+  closed(c: Connection): void {
+    this.all.delete(c);
+    const i = this.idle.indexOf(c);
+    if (i >= 0) this.idle.splice(i, 1);
+    if (this.queue.length > 0 && !this.closing && this.all.size < this.options.connections) this.open().start(this.queue.shift()!);
+  }
+
+  /** End a request with `err` (once); its connection, if any, is the caller's to close. */
+  fail(task: Task, err: Error): void {
+    if (task.done) return;
+    task.done = true;
+    task.conn = undefined;
+    this.finished();
+    task.handler.onError(err);
+  }
+
+  /** The handler gave up on its request. */
+  abort(task: Task, err: Error): void {
+    if (task.done) return;
+    const conn = task.conn;
+    if (conn !== undefined) conn.abandon();
+    else {
+      const i = this.queue.indexOf(task);
+      if (i >= 0) this.queue.splice(i, 1);
+    }
+    this.fail(task, err);
+  }
+
+  /** A request completed (its answer reached the handler). */
+  completed(): void {
+    this.finished();
+  }
+
+  private finished(): void {
+    this.active--;
+    if (this.closing && this.active <= 0) this.shut();
+  }
+
+  /** Finish the requests in flight and queued, then close every connection. */
+  close(): Promise<void> {
+    this.closing = true;
+    this.shutdown ??= new Promise((resolve) => {
+      this.whenClosed = resolve;
+      if (this.active <= 0) this.shut();
+    });
+    return this.shutdown;
+  }
+
+  /** Close every connection now; requests in flight and queued fail. */
+  destroy(): Promise<void> {
+    this.closing = true;
+    for (const t of this.queue.splice(0)) this.fail(t, new UpstreamError('UPSTREAM_POOL_CLOSED', 'the upstream was closed'));
+    for (const c of [...this.all]) c.socket.destroy();
+    return this.close();
+  }
+
+  private shut(): void {
+    for (const c of this.idle.splice(0)) c.socket.destroy();
+    for (const c of this.all) if (c.task === undefined) c.socket.destroy();
+    const done = this.whenClosed;
+    this.whenClosed = undefined;
+    done?.();
+  }
+}

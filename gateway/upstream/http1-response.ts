@@ -1,0 +1,388 @@
+/**
+ * The HTTP/1.1 response parser of the upstream client (http1-client.ts): bytes in, a head and
+ * body slices out. No I/O; one parser per connection, reset for each request.
+ *
+ * Strict by design (RFC 9112): this parses answers from the gateway's own upstreams, and an
+ * answer it cannot frame exactly is refused (a 502 for the client), never guessed at.
+ * - Head: status line `HTTP/1.x SSS [reason]`, then `name: value` lines ending in CRLF; a name
+ *   must be a token, a value has no control character but HTAB (obs-fold, bare LF, a space
+ *   before the colon: refused). Status line and headers together at most `maxHeadBytes`.
+ * - Interim answers (1xx) are skipped; a 101 is refused (the gateway asks for no upgrade).
+ * - Body length (RFC 9112 §6.3): none after HEAD, 204 and 304; else chunked when
+ *   Transfer-Encoding ends in chunked; else until the connection closes when Transfer-Encoding
+ *   names anything else; else Content-Length (repeats must agree); else until close.
+ * - Chunked: hex size (≤ 13 digits), extensions skipped (bounded), trailers read and dropped
+ *   (bounded by `maxHeadBytes`).
+ * Body slices share the socket's buffers (no copy).
+ */
+
+export type ParseFailure = 'UPSTREAM_BAD_RESPONSE' | 'UPSTREAM_HEADERS_OVERFLOW';
+
+export class ResponseParseError extends Error {
+  constructor(
+    readonly code: ParseFailure,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** What a parsed head says about the message and its connection. */
+export interface ResponseHead {
+  readonly status: number;
+  readonly reason: string;
+  /** `[name, value, …]` as received (names in their case, values without surrounding whitespace). */
+  readonly headers: string[];
+}
+
+export interface ResponseSink {
+  onHead(head: ResponseHead): void;
+  onBody(chunk: Buffer): void;
+  onEnd(): void;
+}
+
+const enum Mode {
+  Head,
+  Length,
+  Chunked,
+  UntilClose,
+  Done,
+}
+
+const enum Chunk {
+  Size,
+  SizeTail,
+  Extension,
+  SizeLf,
+  Data,
+  DataCr,
+  DataLf,
+  TrailerLine,
+  TrailerLf,
+}
+
+const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: ([\t\x20-\x7e\x80-\xff]*))?$/;
+/** Header lines, each CRLF-terminated: token, colon, field value without controls (but HTAB). */
+const HEADER_BLOCK = /^(?:[-!#$%&'*+.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*\r\n)*$/;
+const DIGITS = /^\d{1,15}$/;
+const MAX_EXTENSION_BYTES = 4096;
+
+/** The value without leading and trailing SP and HTAB (only those: obs-text is content). */
+function trimOws(s: string, from: number, to: number): string {
+  while (from < to && (s.charCodeAt(from) === 32 || s.charCodeAt(from) === 9)) from++;
+  while (to > from && (s.charCodeAt(to - 1) === 32 || s.charCodeAt(to - 1) === 9)) to--;
+  return s.slice(from, to);
+}
+
+/** Whether a comma-separated header value lists `token` (lower case). */
+function lists(value: string, token: string): boolean {
+  const lower = value.toLowerCase();
+  if (lower === token) return true;
+  if (!lower.includes(token)) return false;
+  for (const t of lower.split(',')) if (t.trim() === token) return true;
+  return false;
+}
+
+function hexValue(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  if (c >= 65 && c <= 70) return c - 55;
+  return -1;
+}
+
+export class ResponseParser {
+  private mode = Mode.Done;
+  /** Head bytes received so far when a head spans reads. */
+  private partial: Buffer | null = null;
+  private noBody = false;
+  private remaining = 0;
+  private chunkState = Chunk.Size;
+  private sizeDigits = 0;
+  private extensionBytes = 0;
+  private trailerBytes = 0;
+  private trailerLineEmpty = true;
+  /** The request was abandoned while its answer was being read: parse nothing more. */
+  private stopped = false;
+  /** The connection may carry another request after this answer. */
+  keepAlive = false;
+  /** The server's `Keep-Alive: timeout=N`, in ms (0: none given). */
+  keepAliveHintMs = 0;
+  /** Bytes received after the answer ended (the connection cannot be reused). */
+  trailing = false;
+
+  constructor(
+    private readonly sink: ResponseSink,
+    private readonly maxHeadBytes: number,
+  ) {}
+
+  /** Expect the answer to a new request (`head`: a HEAD request, whose answer has no body). */
+  expect(head: boolean): void {
+    this.mode = Mode.Head;
+    this.stopped = false;
+    this.partial = null;
+    this.noBody = head;
+    this.keepAlive = false;
+    this.keepAliveHintMs = 0;
+    this.trailing = false;
+  }
+
+  /** Stop parsing this answer (its request was abandoned); the connection will not be reused. */
+  stop(): void {
+    this.stopped = true;
+    this.mode = Mode.Done;
+  }
+
+  get done(): boolean {
+    return this.mode === Mode.Done;
+  }
+
+  /** True while the body runs until the connection closes (its end is then the answer's end). */
+  get untilClose(): boolean {
+    return this.mode === Mode.UntilClose;
+  }
+
+  /** True once a final head was parsed. */
+  get headParsed(): boolean {
+    return this.mode !== Mode.Head && this.mode !== Mode.Done;
+  }
+
+  /** Feed received bytes; throws ResponseParseError on an answer that cannot be framed. */
+  execute(data: Buffer): void {
+    let buf = data;
+    let at = 0;
+    while (at < buf.length && !this.stopped) {
+      switch (this.mode) {
+        case Mode.Head: {
+          if (this.partial !== null) {
+            buf = Buffer.concat([this.partial, buf.subarray(at)]);
+            at = 0;
+            this.partial = null;
+          }
+          const end = buf.indexOf('\r\n\r\n', at, 'latin1');
+          if (end < 0) {
+            if (buf.length - at > this.maxHeadBytes) throw new ResponseParseError('UPSTREAM_HEADERS_OVERFLOW', `response head over ${this.maxHeadBytes} bytes`);
+            this.partial = buf.subarray(at);
+            return;
+          }
+          if (end + 4 - at > this.maxHeadBytes) throw new ResponseParseError('UPSTREAM_HEADERS_OVERFLOW', `response head over ${this.maxHeadBytes} bytes`);
+          this.head(buf.toString('latin1', at, end + 2));
+          at = end + 4;
+          break;
+        }
+        case Mode.Length: {
+          const take = Math.min(this.remaining, buf.length - at);
+          this.remaining -= take;
+          const slice = at === 0 && take === buf.length ? buf : buf.subarray(at, at + take);
+          at += take;
+          this.sink.onBody(slice);
+          if (this.remaining === 0 && !this.stopped) this.end();
+          break;
+        }
+        case Mode.Chunked:
+          at = this.chunked(buf, at);
+          break;
+        case Mode.UntilClose:
+          this.sink.onBody(at === 0 ? buf : buf.subarray(at));
+          return;
+        case Mode.Done:
+          this.trailing = true;
+          return;
+      }
+    }
+  }
+
+  /** The connection closed: ends an answer that runs until close; false if one was cut short. */
+  finish(): boolean {
+    if (this.mode === Mode.UntilClose) {
+      this.mode = Mode.Done;
+      this.sink.onEnd();
+      return true;
+    }
+    return this.mode === Mode.Done;
+  }
+
+  /** Parse a head (status line and header lines, each ending in CRLF) and choose the body's framing. */
+  private head(text: string): void {
+    const eol = text.indexOf('\r\n');
+    const m = STATUS_LINE.exec(text.slice(0, eol));
+    if (m === null) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', `invalid status line ${JSON.stringify(text.slice(0, Math.min(eol, 64)))}`);
+    const block = text.slice(eol + 2);
+    if (!HEADER_BLOCK.test(block)) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', 'invalid header line');
+    const status = Number(m[2]);
+    const http10 = m[1] === '0';
+    const headers: string[] = [];
+    let length = -1;
+    let te: string | undefined;
+    let connection: string | undefined;
+    for (let i = 0; i < block.length; ) {
+      const lineEnd = block.indexOf('\r\n', i);
+      const colon = block.indexOf(':', i);
+      const name = block.slice(i, colon);
+      const value = trimOws(block, colon + 1, lineEnd);
+      i = lineEnd + 2;
+      headers.push(name, value);
+      const n = name.length;
+      if (n !== 10 && n !== 14 && n !== 17) continue;
+      const lower = name.toLowerCase();
+      if (lower === 'content-length') length = this.contentLength(value, length);
+      else if (lower === 'transfer-encoding') te = te === undefined ? value : `${te}, ${value}`;
+      else if (lower === 'connection') connection = connection === undefined ? value : `${connection}, ${value}`;
+      else if (lower === 'keep-alive') this.keepAliveHintMs = keepAliveTimeoutMs(value);
+    }
+    if (status < 200) {
+      if (status === 101) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', 'switched protocols, which the gateway did not ask for');
+      return; // interim: the final answer follows
+    }
+    this.keepAlive = connection === undefined ? !http10 : !lists(connection, 'close') && (!http10 || lists(connection, 'keep-alive'));
+    this.mode = Mode.Length; // the head is parsed: a body may follow (framing set below)
+    this.sink.onHead({ status, reason: m[3] ?? '', headers });
+    if (this.stopped) return;
+    if (this.noBody || status === 204 || status === 304) {
+      this.end();
+    } else if (te !== undefined) {
+      // Transfer-Encoding overrides Content-Length, and a message with both cannot share the connection.
+      if (length >= 0 || http10) this.keepAlive = false;
+      const codings = te.toLowerCase().split(',');
+      if (codings[codings.length - 1]!.trim() === 'chunked') {
+        this.mode = Mode.Chunked;
+        this.chunkState = Chunk.Size;
+        this.remaining = 0;
+        this.sizeDigits = 0;
+        this.extensionBytes = 0;
+        this.trailerBytes = 0;
+      } else {
+        this.mode = Mode.UntilClose;
+        this.keepAlive = false;
+      }
+    } else if (length > 0) {
+      this.mode = Mode.Length;
+      this.remaining = length;
+    } else if (length === 0) {
+      this.end();
+    } else {
+      this.mode = Mode.UntilClose;
+      this.keepAlive = false;
+    }
+  }
+
+  private end(): void {
+    this.mode = Mode.Done;
+    this.sink.onEnd();
+  }
+
+  private contentLength(value: string, before: number): number {
+    let n = -1;
+    for (const part of value.includes(',') ? value.split(',') : [value]) {
+      const v = part.trim();
+      if (!DIGITS.test(v)) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', `invalid Content-Length ${JSON.stringify(value.slice(0, 32))}`);
+      const x = Number(v);
+      if (n >= 0 && x !== n) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', 'conflicting Content-Length values');
+      n = x;
+    }
+    if (before >= 0 && before !== n) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', 'conflicting Content-Length values');
+    return n;
+  }
+
+  /** Decode chunked framing from `at`; returns where it stopped (the end, or just after the last chunk). */
+  private chunked(buf: Buffer, at: number): number {
+    const len = buf.length;
+    let i = at;
+    while (i < len) {
+      switch (this.chunkState) {
+        case Chunk.Size: {
+          const c = buf[i]!;
+          const h = hexValue(c);
+          if (h >= 0) {
+            if (++this.sizeDigits > 13) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', 'chunk size too large');
+            this.remaining = this.remaining * 16 + h;
+            i++;
+            break;
+          }
+          if (this.sizeDigits === 0) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', 'invalid chunk size');
+          this.chunkState = Chunk.SizeTail;
+          break;
+        }
+        case Chunk.SizeTail: {
+          // Optional whitespace, then CR or extensions (RFC 9112 §7.1.1).
+          const c = buf[i]!;
+          if (c === 13) this.chunkState = Chunk.SizeLf;
+          else if (c === 59) this.chunkState = Chunk.Extension;
+          else if (c !== 32 && c !== 9) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', 'invalid chunk size');
+          i++;
+          break;
+        }
+        case Chunk.Extension: {
+          // Extensions are skipped, up to CR (bounded).
+          const c = buf[i]!;
+          if (c === 13) this.chunkState = Chunk.SizeLf;
+          else if ((c < 32 && c !== 9) || c === 127 || ++this.extensionBytes > MAX_EXTENSION_BYTES) {
+            throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', 'invalid chunk extension');
+          }
+          i++;
+          break;
+        }
+        case Chunk.SizeLf:
+          if (buf[i] !== 10) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', 'invalid chunk size line');
+          i++;
+          this.extensionBytes = 0;
+          this.sizeDigits = 0;
+          if (this.remaining === 0) {
+            this.chunkState = Chunk.TrailerLine;
+            this.trailerLineEmpty = true;
+          } else this.chunkState = Chunk.Data;
+          break;
+        case Chunk.Data: {
+          const take = Math.min(this.remaining, len - i);
+          this.remaining -= take;
+          const slice = buf.subarray(i, i + take);
+          i += take;
+          if (this.remaining === 0) this.chunkState = Chunk.DataCr;
+          this.sink.onBody(slice);
+          if (this.stopped) return i;
+          break;
+        }
+        case Chunk.DataCr:
+          if (buf[i] !== 13) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', 'chunk data longer than its size');
+          i++;
+          this.chunkState = Chunk.DataLf;
+          break;
+        case Chunk.DataLf:
+          if (buf[i] !== 10) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', 'chunk data longer than its size');
+          i++;
+          this.chunkState = Chunk.Size;
+          break;
+        case Chunk.TrailerLine: {
+          // Trailer fields are read and dropped, up to the head limit; an empty line ends the message.
+          const c = buf[i]!;
+          i++;
+          if (c === 13) {
+            this.chunkState = Chunk.TrailerLf;
+          } else if (c === 10 || c === 0) {
+            throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', 'invalid trailer line');
+          } else {
+            this.trailerLineEmpty = false;
+          }
+          if (++this.trailerBytes > this.maxHeadBytes) throw new ResponseParseError('UPSTREAM_HEADERS_OVERFLOW', `response trailers over ${this.maxHeadBytes} bytes`);
+          break;
+        }
+        case Chunk.TrailerLf:
+          if (buf[i] !== 10) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', 'invalid trailer line');
+          i++;
+          if (this.trailerLineEmpty) {
+            this.end();
+            return i;
+          }
+          this.trailerLineEmpty = true;
+          this.chunkState = Chunk.TrailerLine;
+          break;
+      }
+    }
+    return i;
+  }
+}
+
+/** `timeout=N` of a Keep-Alive header, in ms (0 when absent or invalid). */
+function keepAliveTimeoutMs(value: string): number {
+  const m = /(?:^|[,;\s])timeout\s*=\s*(\d{1,9})/i.exec(value);
+  return m ? Number(m[1]) * 1000 : 0;
+}
