@@ -4,10 +4,10 @@
  *   direct   the backend itself (no proxy)
  *   nginx    nginx 1 worker, upstream keep-alive (skipped with a note when nginx is absent)
  *   stock    a static fastify + @fastify/http-proxy (load/lib/stock-proxy.ts)
- *   floor    a minimal proxy on undici, the gateway's upstream client, and floor-http the same on
- *            node:http's Agent, floor-raw on a few lines of socket code that only know
- *            Content-Length answers, the price of any leaner client (load/lib/floor-proxy.ts;
- *            only when --targets names them)
+ *   floor    a minimal proxy on undici; floor-gw the same on the gateway's own client
+ *            (gateway/upstream/http1-client.ts); floor-http on node:http's Agent; floor-raw on a
+ *            few lines of socket code that only know Content-Length answers, the least any client
+ *            could cost (load/lib/floor-proxy.ts; only when --targets names them)
  *   gateway  seldon-gateway, --workers 1, a 1,000-SeldonDeployment table; the measured deployment
  *            is a 90/10 canary with a header route beside it (requests carry no matching header,
  *            so every one checks the header rule and makes a weighted pick)
@@ -80,12 +80,13 @@ const HELP = `Usage: npx vite-node load/rest-bench.ts [options]
   --rate-duration S    seconds per latency run, after a 1 s warm-up (BENCH_RATE_DURATION, default 4)
   --conns LIST         closed-loop connection counts (BENCH_CONNS, default 16,64)
   --deployments N      SeldonDeployments in the gateway's table (BENCH_DEPLOYMENTS, default 1000)
-  --targets LIST       subset of direct,nginx,stock,gateway,shadow,floor,floor-http,floor-raw (BENCH_TARGETS,
-                       default: the preset's). floor / floor-http: a minimal proxy on undici (the
-                       gateway's client) / on node:http's Agent (load/lib/floor-proxy.ts): what the
-                       runtime and the client cost with none of the gateway's work; floor-raw: the
-                       same on raw sockets that know Content-Length answers only (not a usable
-                       proxy: what the leanest client could save)
+  --targets LIST       subset of direct,nginx,stock,gateway,shadow,floor,floor-gw,floor-http,floor-raw
+                       (BENCH_TARGETS, default: the preset's). floor / floor-gw / floor-http: a
+                       minimal proxy on undici / on the gateway's own client (from the build under
+                       test) / on node:http's Agent (load/lib/floor-proxy.ts): what the runtime and
+                       a client cost with none of the gateway's work; floor-raw: the same on raw
+                       sockets that know Content-Length answers only (not a usable proxy: what the
+                       leanest client could save)
   --load-cpu C         core of the load generators (BENCH_LOAD_CPU, default 0)
   --server-cpu C       core of the proxy under test (BENCH_SERVER_CPU, default 1)
   --backend-cpu C      core of the backend (BENCH_BACKEND_CPU, default: the server core)
@@ -201,7 +202,7 @@ const SERVER_CPU = Math.floor(numberSetting(argv['server-cpu'], 'BENCH_SERVER_CP
 const BACKEND_CPU = Math.floor(numberSetting(argv['backend-cpu'], 'BENCH_BACKEND_CPU', SERVER_CPU));
 const PROFILE_S = numberSetting(argv.profile, 'BENCH_PROFILE', 0);
 const TARGETS = new Set(setting(argv.targets, 'BENCH_TARGETS', PRESET.targets).split(','));
-const KNOWN_TARGETS = ['direct', 'nginx', 'stock', 'gateway', 'shadow', 'floor', 'floor-http', 'floor-raw'];
+const KNOWN_TARGETS = ['direct', 'nginx', 'stock', 'gateway', 'shadow', 'floor', 'floor-gw', 'floor-http', 'floor-raw'];
 for (const t of TARGETS) if (!KNOWN_TARGETS.includes(t)) throw new Error(`unknown target ${t} in --targets: one of ${KNOWN_TARGETS.join(', ')}`);
 const NODE_BACKEND = argv['node-backend'] ?? PRESET.nodeBackend;
 if (RATE_FRACTIONS.length && !TARGETS.has('gateway')) throw new Error('--rate-fraction is relative to the gateway\'s saturation: the targets must include gateway');
@@ -297,9 +298,10 @@ async function main(): Promise<void> {
     targets.push({ key: 'stock', label: 'stock @fastify/http-proxy', url: url(port), proxyPid: s.pid });
   }
 
-  // The floors: a minimal proxy on the gateway's upstream client (undici), and on node:http's.
+  // The floors: a minimal proxy on undici, on the gateway's own client, on node:http's, on raw sockets.
   for (const [key, client, label] of [
     ['floor', 'undici', 'floor: minimal undici proxy'],
+    ['floor-gw', 'gateway', 'floor: minimal proxy on the gateway\'s client'],
     ['floor-http', 'node-http', 'floor: minimal node:http proxy'],
     ['floor-raw', 'raw', 'floor: raw sockets, Content-Length only (not a usable proxy)'],
   ] as const) {
@@ -309,6 +311,7 @@ async function main(): Promise<void> {
       BENCH_PORT: String(port),
       BENCH_UPSTREAM_PORT: String(backendPort),
       BENCH_CLIENT: client,
+      BENCH_GATEWAY_CLIENT: join(dirname(GATEWAY_MAIN), 'upstream', 'http1-client.js'),
     });
     await waitFor(label, s, answers(port));
     targets.push({ key, label, url: url(port), proxyPid: s.pid });

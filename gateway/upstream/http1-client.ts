@@ -570,7 +570,7 @@ export class Http1Pool {
     if (task.done) return;
     task.done = true;
     task.conn = undefined;
-    this.finished();
+    this.completed();
     task.handler.onError(err);
   }
 
@@ -586,12 +586,8 @@ export class Http1Pool {
     this.fail(task, err);
   }
 
-  /** A request completed (its answer reached the handler). */
+  /** A request is over (answered, failed or aborted): a closing pool shuts once none is left. */
   completed(): void {
-    this.finished();
-  }
-
-  private finished(): void {
     this.active--;
     if (this.closing && this.active <= 0) this.shut();
   }

@@ -4,7 +4,10 @@
  * cost (this) and what the gateway's own work adds (routing, header rules, metrics, timeouts,
  * retries, breakers: the gateway row over this one).
  *
- * BENCH_CLIENT=undici: the gateway's own client (undici Pool `dispatch`, raw headers, WASM llhttp).
+ * BENCH_CLIENT=undici: undici's Pool `dispatch` (raw headers, WASM llhttp), the gateway's client until
+ * 2026-11 and the well-kept library of the field.
+ * BENCH_CLIENT=gateway: the gateway's own client (gateway/upstream/http1-client.ts, from the build that
+ * BENCH_GATEWAY_CLIENT names): the gateway row over this one is what the gateway adds to its client.
  * BENCH_CLIENT=node-http: node:http.request on a keep-alive Agent (Node's native llhttp), the other
  * client a Node proxy could use; the two rows price the parser and client hypothesis of issue 15.
  *
@@ -30,7 +33,7 @@ import { Pool, type Dispatcher } from 'undici';
 const upstreamPort = Number(process.env.BENCH_UPSTREAM_PORT);
 if (!upstreamPort) throw new Error('BENCH_UPSTREAM_PORT is required');
 const client = process.env.BENCH_CLIENT ?? 'undici';
-if (client !== 'undici' && client !== 'node-http' && client !== 'raw') throw new Error(`BENCH_CLIENT: undici, node-http or raw, not ${client}`);
+if (client !== 'undici' && client !== 'node-http' && client !== 'raw' && client !== 'gateway') throw new Error(`BENCH_CLIENT: undici, node-http, raw or gateway, not ${client}`);
 
 const pool = new Pool(`http://127.0.0.1:${upstreamPort}`, { connections: 64 });
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
@@ -42,32 +45,52 @@ function forwarded(raw: readonly string[]): string[] {
   return out;
 }
 
-function viaUndici(req: IncomingMessage, res: ServerResponse, body: Buffer): void {
-  pool.dispatch(
-    { method: req.method as Dispatcher.HttpMethod, path: req.url ?? '/', headers: forwarded(req.rawHeaders), body },
-    {
-      onConnect() {},
-      onHeaders(status: number, raw: Buffer[]) {
-        const headers: string[] = [];
-        for (let i = 0; i < raw.length; i += 2) {
-          const name = raw[i]!.toString('latin1');
-          if (name.toLowerCase() !== 'connection' && name.toLowerCase() !== 'keep-alive') headers.push(name, raw[i + 1]!.toString('latin1'));
-        }
-        res.writeHead(status, headers);
-        return true;
-      },
-      onData(chunk: Buffer) {
-        res.write(chunk);
-        return true;
-      },
-      onComplete() {
-        res.end();
-      },
-      onError() {
-        res.destroy();
-      },
+/** The gateway's own client, loaded from its build (the type is the one its source declares). */
+type GatewayPool = import('../../gateway/upstream/http1-client.js').Http1Pool;
+const gatewayPool: GatewayPool | undefined =
+  client === 'gateway'
+    ? new (((await import(process.env.BENCH_GATEWAY_CLIENT ?? '')) as typeof import('../../gateway/upstream/http1-client.js')).Http1Pool)({
+        host: '127.0.0.1',
+        port: upstreamPort,
+        connections: 64,
+        connectTimeoutMs: 5000,
+        maxHeadBytes: 64 * 1024,
+      })
+    : undefined;
+
+/** Streams an answer to `res` with its raw headers (strings, or undici's Buffers) minus the hop's own. */
+function relay(res: ServerResponse) {
+  return {
+    onConnect() {},
+    onHeaders(status: number, raw: readonly (string | Buffer)[]) {
+      const headers: string[] = [];
+      for (let i = 0; i < raw.length; i += 2) {
+        const name = raw[i]!.toString('latin1');
+        const lower = name.toLowerCase();
+        if (lower !== 'connection' && lower !== 'keep-alive') headers.push(name, raw[i + 1]!.toString('latin1'));
+      }
+      res.writeHead(status, headers);
+      return true;
     },
-  );
+    onData(chunk: Buffer) {
+      res.write(chunk);
+      return true;
+    },
+    onComplete() {
+      res.end();
+    },
+    onError() {
+      res.destroy();
+    },
+  };
+}
+
+function viaUndici(req: IncomingMessage, res: ServerResponse, body: Buffer): void {
+  pool.dispatch({ method: req.method as Dispatcher.HttpMethod, path: req.url ?? '/', headers: forwarded(req.rawHeaders), body }, relay(res));
+}
+
+function viaGateway(req: IncomingMessage, res: ServerResponse, body: Buffer): void {
+  gatewayPool!.dispatch({ method: req.method ?? 'GET', path: req.url ?? '/', headers: forwarded(req.rawHeaders), body, headersTimeout: 0, bodyTimeout: 0 }, relay(res));
 }
 
 function viaNodeHttp(req: IncomingMessage, res: ServerResponse, body: Buffer): void {
@@ -152,7 +175,7 @@ function viaRaw(req: IncomingMessage, res: ServerResponse, body: Buffer): void {
   c.socket.write(Buffer.concat([Buffer.from(`${head}content-length: ${body.length}\r\n\r\n`, 'latin1'), body]));
 }
 
-const forward = client === 'undici' ? viaUndici : client === 'raw' ? viaRaw : viaNodeHttp;
+const forward = client === 'undici' ? viaUndici : client === 'raw' ? viaRaw : client === 'gateway' ? viaGateway : viaNodeHttp;
 const handle = (req: IncomingMessage, res: ServerResponse): void => {
   const chunks: Buffer[] = [];
   req.on('data', (c: Buffer) => chunks.push(c));

@@ -130,9 +130,9 @@ export function printTables(r: RestRuns): void {
     return `${d((s) => s.p99us)} / ${d((s) => s.p999us)}`;
   };
   const ratioRows: string[][] = [];
-  for (const k of ['gateway', 'gateway-b', 'shadow', 'stock', 'floor-raw', 'floor-http', 'floor', 'nginx']) {
+  for (const k of ['gateway', 'gateway-b', 'shadow', 'stock', 'floor-raw', 'floor-http', 'floor-gw', 'floor', 'nginx']) {
     if (!targets.some((t) => t.key === k)) continue;
-    for (const base of k === 'gateway-b' ? ['gateway', 'direct', 'nginx', 'stock', 'floor'] : ['direct', 'nginx', 'stock', 'floor']) {
+    for (const base of k === 'gateway-b' ? ['gateway', 'direct', 'nginx', 'stock', 'floor-gw', 'floor'] : ['direct', 'nginx', 'stock', 'floor-gw', 'floor']) {
       if (base === k || !targets.some((t) => t.key === base)) continue;
       ratioRows.push([
         `${k} / ${base}`,
@@ -233,6 +233,10 @@ export function printTables(r: RestRuns): void {
     const [text] = each((c) => over(cpu('gateway', c), cpu('floor', c)), (x) => `${x.toFixed(2)}x`, () => true);
     checks.push(['(info) gateway CPU per request / the floor\'s', text, '–']);
     if (have('nginx')) checks.push(['(info) floor req/s / nginx\'s', each((c) => over(rps('floor', c), rps('nginx', c)), (x) => `${x.toFixed(2)}x`, () => true)[0], '–']);
+  }
+  if (have('floor-gw')) {
+    // Not a target: what the gateway adds to its own client (routing, header rules, metrics, timeouts).
+    checks.push(['(info) gateway CPU per request / floor-gw\'s', each((c) => over(cpu('gateway', c), cpu('floor-gw', c)), (x) => `${x.toFixed(2)}x`, () => true)[0], '–']);
   }
   log('');
   log('## Targets (issue 15; gateway, full routing, 1 worker; ratios within this run)');
