@@ -9,7 +9,7 @@
  * consistent (cumulative buckets, +Inf = count, no more probes than the interval allows) and that
  * the stall and the collections show up in each worker's own series.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -115,6 +115,19 @@ describe('event-loop delay and GC pauses, per process (the CLI, 2 workers)', () 
       expect(b.count - a.count, worker).toBeLessThanOrEqual(Math.ceil(elapsedMs / (interval - 1)) + 1);
       expect(b.sum, worker).toBeGreaterThanOrEqual(a.sum);
     }
+  });
+
+  it('workers run with the young generation set and V8\'s memory reducer off (it would shrink it back after a lull); the primary keeps its own flags', () => {
+    const primary = gw.child.pid!;
+    const children = readdirSync(`/proc/${primary}/task`).flatMap((t) => readFileSync(`/proc/${primary}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean));
+    const argv = (pid: string | number): string[] => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+    const workers = children.map(argv);
+    expect(workers).toHaveLength(2);
+    for (const w of workers) {
+      expect(w).toContain('--max-semi-space-size=1');
+      expect(w).toContain('--no-memory-reducer');
+    }
+    expect(argv(primary)).not.toContain('--no-memory-reducer');
   });
 
   it('traffic and a big table change: every worker shows the stall it lived through, and its own GC pauses', async () => {

@@ -82,6 +82,19 @@ async function shareListeners(config: GatewayConfig): Promise<'reuse-port' | 'sh
 }
 
 /** The control plane's data planes in a cluster primary: one per worker, reached over IPC. */
+/**
+ * The node flags of a worker: the primary's, with the young generation set by --max-semi-space-size
+ * (0: Node's defaults). Young-generation GC pauses set the hot path's tail latency (load/README.md),
+ * so workers get room, and keep it: after a lull, V8's memory reducer runs full GCs that shrink the
+ * young generation back to its minimum, and the next burst met scavenges several times as frequent.
+ * With a set size the reducer is off.
+ */
+export function workerExecArgv(primary: readonly string[], semiSpaceMb: number): string[] {
+  const own = (a: string): boolean => a.startsWith('--max-semi-space-size') || a === '--memory-reducer' || a === '--no-memory-reducer';
+  const young = semiSpaceMb > 0 ? [`--max-semi-space-size=${semiSpaceMb}`, '--no-memory-reducer'] : [];
+  return [...primary.filter((a) => !own(a)), ...young];
+}
+
 class WorkerPlanes implements DataPlanes {
   readonly processes: number;
   /** The deployments as the source last gave them: a (re)started worker starts from these. */
@@ -109,9 +122,7 @@ class WorkerPlanes implements DataPlanes {
     this.sharing = await shareListeners(this.config);
     // Without Redis, OAuth tokens and rate limits live here, one store for every worker (auth/stores.ts).
     this.stopStores = this.config.auth.redisUrl ? undefined : serveStoresToWorkers();
-    // Young-generation GC pauses set the hot path's tail latency (load/README.md): give workers room.
-    const semiSpace = this.config.process.maxSemiSpaceMb > 0 ? [`--max-semi-space-size=${this.config.process.maxSemiSpaceMb}`] : [];
-    cluster.setupPrimary({ execArgv: [...process.execArgv.filter((a) => !a.startsWith('--max-semi-space-size')), ...semiSpace] });
+    cluster.setupPrimary({ execArgv: workerExecArgv(process.execArgv, this.config.process.maxSemiSpaceMb) });
     cluster.on('exit', (w, code, signal) => {
       this.listening.delete(w.id);
       this.notAccepting.delete(w.id);
