@@ -417,8 +417,10 @@ class Connection implements ResponseSink {
   }
 
   private onSocketEnd(): void {
-    // The server closed its side: an answer that runs until close ends here.
-    if (this.task !== undefined && this.parser.untilClose) {
+    // The server closed its side: an answer that runs until close ends here; an idle connection
+    // is closed now, so no request is sent on it before its 'close' event.
+    if (this.task === undefined) this.socket.destroy();
+    else if (this.parser.untilClose) {
       this.parser.finish();
       this.release();
     }
@@ -534,7 +536,9 @@ export class Http1Pool {
       this.fail(task, new UpstreamError('UPSTREAM_POOL_CLOSED', 'the upstream is closing'));
       return;
     }
-    const conn = this.idle.pop();
+    let conn = this.idle.pop();
+    // Closed by the server meanwhile (its 'close' event not yet run): not for a new request.
+    while (conn !== undefined && conn.socket.destroyed) conn = this.idle.pop();
     if (conn !== undefined) conn.start(task);
     else if (this.all.size < this.options.connections) this.open().start(task);
     else this.queue.push(task);
