@@ -12,6 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Http1Pool, type ResponseHandler, type UpstreamAttempt, type UpstreamRequest } from '../gateway/upstream/http1-client.js';
 import { startRecordingUpstream, type RecordingUpstream } from './fixtures/recording-upstream.js';
 import { freePort } from './helpers/net.js';
+import { sleep } from './helpers/wait.js';
 import { certDir, makeCa } from './helpers/tls-certs.js';
 
 interface Outcome {
@@ -80,8 +81,6 @@ function send(pool: Http1Pool, r: UpstreamRequest, o?: { pauseMs?: number }): Re
   pool.dispatch(r, h);
   return h;
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 let up: RecordingUpstream;
 const pools: Http1Pool[] = [];

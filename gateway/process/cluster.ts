@@ -81,7 +81,6 @@ async function shareListeners(config: GatewayConfig): Promise<'reuse-port' | 'sh
   return ports.every((p) => p !== 0) && (await reusePortWorks()) ? 'reuse-port' : 'shared';
 }
 
-/** The control plane's data planes in a cluster primary: one per worker, reached over IPC. */
 /**
  * The node flags of a worker: the primary's, with the young generation set by --max-semi-space-size
  * (0: Node's defaults). Young-generation GC pauses set the hot path's tail latency (load/README.md),
@@ -95,6 +94,7 @@ export function workerExecArgv(primary: readonly string[], semiSpaceMb: number):
   return [...primary.filter((a) => !own(a)), ...young];
 }
 
+/** The control plane's data planes in a cluster primary: one per worker, reached over IPC. */
 class WorkerPlanes implements DataPlanes {
   readonly processes: number;
   /** The deployments as the source last gave them: a (re)started worker starts from these. */

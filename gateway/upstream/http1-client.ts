@@ -119,7 +119,7 @@ class Task implements UpstreamAttempt {
     /** The request head, written when a connection takes the task. */
     readonly head: string,
     /** A stream body's declared length (-1: none, sent chunked). */
-    readonly bodyLength: number,
+    readonly streamLength: number,
   ) {}
 
   abort(err: Error): void {
@@ -131,8 +131,20 @@ class Task implements UpstreamAttempt {
   }
 }
 
+/**
+ * The framing line of a request's head: the buffered body's length; a stream body's declared
+ * length (`streamLength`, -1: none), else chunked; no body: `content-length: 0` where a body is
+ * expected (POST, PUT, PATCH), else nothing.
+ */
+function framingLine(req: UpstreamRequest, streamLength: number): string {
+  const body = req.body;
+  if (body === null) return BODY_METHODS.has(req.method) ? 'content-length: 0\r\n' : '';
+  if (Buffer.isBuffer(body)) return `content-length: ${body.length}\r\n`;
+  return streamLength >= 0 ? `content-length: ${streamLength}\r\n` : 'transfer-encoding: chunked\r\n';
+}
+
 /** The head of a request, or an error naming what cannot be written. */
-function requestHead(req: UpstreamRequest, defaultHost: string, bodyLength: number): string {
+function requestHead(req: UpstreamRequest, defaultHost: string, framing: string): string {
   if (BAD_NAME.test(req.method) || BAD_PATH.test(req.path) || req.path.length === 0) {
     throw new UpstreamError('UPSTREAM_INVALID_REQUEST', 'a request line the gateway cannot write');
   }
@@ -154,9 +166,7 @@ function requestHead(req: UpstreamRequest, defaultHost: string, bodyLength: numb
     head += `${name}: ${value}\r\n`;
   }
   if (!host) head += `host: ${defaultHost}\r\n`;
-  if (bodyLength >= 0) head += `content-length: ${bodyLength}\r\n`;
-  else if (bodyLength === -2) head += 'transfer-encoding: chunked\r\n';
-  return `${head}connection: keep-alive\r\n\r\n`;
+  return `${head}${framing}connection: keep-alive\r\n\r\n`;
 }
 
 /** The Content-Length a stream body declares in the caller's headers (-1: none). */
@@ -246,7 +256,7 @@ class Connection implements ResponseSink {
       this.written = true;
     } else {
       socket.write(head, 'latin1');
-      this.bodyLeft = task.bodyLength;
+      this.bodyLeft = task.streamLength;
       this.streamBody(body);
     }
   }
@@ -521,8 +531,7 @@ export class Http1Pool {
     let task: Task;
     try {
       const streamLength = body === null || Buffer.isBuffer(body) ? -1 : declaredLength(req.headers);
-      const framing = body === null ? (BODY_METHODS.has(req.method) ? 0 : -1) : Buffer.isBuffer(body) ? body.length : streamLength >= 0 ? streamLength : -2;
-      task = new Task(this, req, handler, requestHead(req, this.hostHeader, framing), streamLength);
+      task = new Task(this, req, handler, requestHead(req, this.hostHeader, framingLine(req, streamLength)), streamLength);
     } catch (err) {
       // Nothing was sent: the handler hears it as any other failure of the attempt.
       handler.onConnect(NOT_SENT);
