@@ -7,7 +7,9 @@
  *   floor    a minimal proxy on undici; floor-gw the same on the gateway's own client
  *            (gateway/upstream/http1-client.ts); floor-http on node:http's Agent; floor-raw on a
  *            few lines of socket code that only know Content-Length answers, the least any client
- *            could cost (load/lib/floor-proxy.ts; only when --targets names them)
+ *            could cost (load/lib/floor-proxy.ts); floor-bare on raw sockets on both sides, no HTTP
+ *            stack at all: what the Node runtime alone costs (load/lib/bare-proxy.ts); floors run
+ *            only when --targets names them
  *   gateway  seldon-gateway, --workers 1, a 1,000-SeldonDeployment table; the measured deployment
  *            is a 90/10 canary with a header route beside it (requests carry no matching header,
  *            so every one checks the header rule and makes a weighted pick)
@@ -80,13 +82,16 @@ const HELP = `Usage: npx vite-node load/rest-bench.ts [options]
   --rate-duration S    seconds per latency run, after a 1 s warm-up (BENCH_RATE_DURATION, default 4)
   --conns LIST         closed-loop connection counts (BENCH_CONNS, default 16,64)
   --deployments N      SeldonDeployments in the gateway's table (BENCH_DEPLOYMENTS, default 1000)
-  --targets LIST       subset of direct,nginx,stock,gateway,shadow,floor,floor-gw,floor-http,floor-raw
+  --targets LIST       subset of direct,nginx,stock,gateway,shadow,floor,floor-gw,floor-http,floor-raw,
+                       floor-bare
                        (BENCH_TARGETS, default: the preset's). floor / floor-gw / floor-http: a
                        minimal proxy on undici / on the gateway's own client (from the build under
                        test) / on node:http's Agent (load/lib/floor-proxy.ts): what the runtime and
                        a client cost with none of the gateway's work; floor-raw: the same on raw
                        sockets that know Content-Length answers only (not a usable proxy: what the
-                       leanest client could save)
+                       leanest client could save); floor-bare: raw sockets on both sides, no HTTP
+                       stack (what the Node runtime alone costs: floor-raw over it is node:http's
+                       server side)
   --load-cpu C         core of the load generators (BENCH_LOAD_CPU, default 0)
   --server-cpu C       core of the proxy under test (BENCH_SERVER_CPU, default 1)
   --backend-cpu C      core of the backend (BENCH_BACKEND_CPU, default: the server core)
@@ -94,6 +99,8 @@ const HELP = `Usage: npx vite-node load/rest-bench.ts [options]
   --autocannon         use autocannon even when wrk is installed
   --profile S          after the table, profile the gateway under S seconds of load (--cpu-prof)
                        and print its self time by function (BENCH_PROFILE, default off)
+  --profile-target T   what --profile loads: gateway (the measured canary, default) or shadow
+                       (the 100%-mirrored deployment) (BENCH_PROFILE_TARGET)
   --gateway-node BIN   the node binary that runs the gateway (BENCH_GATEWAY_NODE, default: this one)
   --gateway-b-main F   also measure a second gateway from this main.js (another build), interleaved
   --gateway-b-node-args "FLAGS"
@@ -136,6 +143,7 @@ const { values: argv } = parseArgs({
     'node-backend': { type: 'boolean' },
     autocannon: { type: 'boolean' },
     profile: { type: 'string' },
+    'profile-target': { type: 'string' },
     build: { type: 'boolean' },
     'gateway-b-main': { type: 'string' },
     'gateway-b-node-args': { type: 'string' },
@@ -201,8 +209,10 @@ const LOAD_CPU = Math.floor(numberSetting(argv['load-cpu'], 'BENCH_LOAD_CPU', 0)
 const SERVER_CPU = Math.floor(numberSetting(argv['server-cpu'], 'BENCH_SERVER_CPU', 1));
 const BACKEND_CPU = Math.floor(numberSetting(argv['backend-cpu'], 'BENCH_BACKEND_CPU', SERVER_CPU));
 const PROFILE_S = numberSetting(argv.profile, 'BENCH_PROFILE', 0);
+const PROFILE_TARGET = setting(argv['profile-target'], 'BENCH_PROFILE_TARGET', 'gateway');
+if (PROFILE_TARGET !== 'gateway' && PROFILE_TARGET !== 'shadow') throw new Error(`--profile-target ${PROFILE_TARGET}: gateway or shadow`);
 const TARGETS = new Set(setting(argv.targets, 'BENCH_TARGETS', PRESET.targets).split(','));
-const KNOWN_TARGETS = ['direct', 'nginx', 'stock', 'gateway', 'shadow', 'floor', 'floor-gw', 'floor-http', 'floor-raw'];
+const KNOWN_TARGETS = ['direct', 'nginx', 'stock', 'gateway', 'shadow', 'floor', 'floor-gw', 'floor-http', 'floor-raw', 'floor-bare'];
 for (const t of TARGETS) if (!KNOWN_TARGETS.includes(t)) throw new Error(`unknown target ${t} in --targets: one of ${KNOWN_TARGETS.join(', ')}`);
 const NODE_BACKEND = argv['node-backend'] ?? PRESET.nodeBackend;
 if (RATE_FRACTIONS.length && !TARGETS.has('gateway')) throw new Error('--rate-fraction is relative to the gateway\'s saturation: the targets must include gateway');
@@ -298,16 +308,18 @@ async function main(): Promise<void> {
     targets.push({ key: 'stock', label: 'stock @fastify/http-proxy', url: url(port), proxyPid: s.pid });
   }
 
-  // The floors: a minimal proxy on undici, on the gateway's own client, on node:http's, on raw sockets.
+  // The floors: a minimal proxy on undici, on the gateway's own client, on node:http's, on raw
+  // sockets; and no HTTP stack at all (bare-proxy).
   for (const [key, client, label] of [
     ['floor', 'undici', 'floor: minimal undici proxy'],
     ['floor-gw', 'gateway', 'floor: minimal proxy on the gateway\'s client'],
     ['floor-http', 'node-http', 'floor: minimal node:http proxy'],
     ['floor-raw', 'raw', 'floor: raw sockets, Content-Length only (not a usable proxy)'],
+    ['floor-bare', 'bare', 'floor: raw sockets both sides, no HTTP stack (not a usable proxy)'],
   ] as const) {
     if (!TARGETS.has(key)) continue;
     const port = await freePort();
-    const s = startServer(key, join(tmp, `${key}.log`), SERVER_CPU, [process.execPath, ...nodeScript(LIB, 'floor-proxy')], {
+    const s = startServer(key, join(tmp, `${key}.log`), SERVER_CPU, [process.execPath, ...nodeScript(LIB, client === 'bare' ? 'bare-proxy' : 'floor-proxy')], {
       BENCH_PORT: String(port),
       BENCH_UPSTREAM_PORT: String(backendPort),
       BENCH_CLIENT: client,
@@ -484,7 +496,8 @@ async function main(): Promise<void> {
       seconds: PROFILE_S,
       warmupS: WARMUP_S,
       conns: Math.max(...CONNS),
-      path: probePath,
+      path: PROFILE_TARGET === 'shadow' ? predictionPath(SHADOWED) : probePath,
+      what: PROFILE_TARGET === 'shadow' ? 'the deployment mirrored 100% to a shadow' : 'measured deployment',
       loop,
       quiet: QUIET,
       serverCpu: SERVER_CPU,

@@ -1,10 +1,11 @@
 /**
- * The request body as the upstream client (undici) reads it.
+ * The request body as the upstream client (upstream/http1-client.ts) reads it.
  *
- * Why not hand undici the client's `IncomingMessage` itself: anything else that reads that
- * stream (a mirror's tee, a retry buffer) races undici for the bytes, and when undici is done
- * with a body early (the model answered before reading it all) it destroys the stream, which
- * for an `IncomingMessage` destroys the client's connection, cutting the answer just written.
+ * Why not hand the client the request's `IncomingMessage` itself: anything else that reads that
+ * stream (a mirror's tee, a retry buffer) would race the client for the bytes, and a body the
+ * upstream no longer wants (it answered early, the attempt was aborted) must not take the
+ * client's connection with it: destroying an `IncomingMessage` destroys its socket, cutting the
+ * answer being written.
  *
  * So the body is a stream of its own, pulled from the request with backpressure. It is the only
  * reader of the request; it can start with chunks read before (a retry buffer that overflowed)
@@ -41,11 +42,11 @@ export class RequestBody extends Readable {
     req.once('end', this.onEnd);
     req.once('error', this.onError);
     req.once('close', this.onClose);
-    // Nothing flows until undici reads (`_read`): the request stays paused until then.
+    // Nothing flows until the client reads (`_read`): the request stays paused until then.
     req.pause();
   }
 
-  /** True once undici has taken bytes (a connect failure before that can be retried with it). */
+  /** True once the client has taken bytes (a connect failure before that can be retried with it). */
   get started(): boolean {
     return this.readableDidRead;
   }

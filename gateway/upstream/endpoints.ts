@@ -1,6 +1,6 @@
 /**
  * The endpoints of one upstream and the choice of one for the next attempt, for REST and gRPC
- * alike (what one endpoint holds is the protocol's: an undici Pool, or a set of h2 sessions).
+ * alike (what one endpoint holds is the protocol's: an Http1Pool, or a set of h2 sessions).
  *
  * Algorithm:
  * - When the endpoint source knows the upstream's Service (EndpointSlices), the set follows its

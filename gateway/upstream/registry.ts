@@ -1,6 +1,6 @@
 /**
  * The upstreams of one protocol, each shared by every request, call and mirror to it (REST's
- * undici pools, gRPC's h2 sessions).
+ * HTTP/1.1 pools, gRPC's h2 sessions).
  *
  * Algorithm: one entry per `upstreamKey` (scheme, address, breaker limits: docs/routing.md#timeouts-retries-and-circuit-breakers),
  * created on first use and cached per Backend object (a WeakMap), so the hot path builds no key.

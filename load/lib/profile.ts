@@ -21,8 +21,9 @@ export interface ProfileRun {
   readonly seconds: number;
   readonly warmupS: number;
   readonly conns: number;
-  /** Request path of the measured deployment. */
+  /** Request path of the loaded deployment, and what it is (for the heading). */
   readonly path: string;
+  readonly what: string;
   readonly loop: ClosedLoop;
   readonly quiet: QuietGate;
   /** The gateway's core, which it gets to itself; the backend runs on `backendCpu`. */
@@ -36,7 +37,7 @@ export async function profileGateway(p: ProfileRun): Promise<void> {
   const profDir = join(p.dir, 'prof');
   mkdirSync(profDir, { recursive: true });
   log('');
-  log(`## CPU profile: gateway under ${p.seconds}s of ${p.loop.tool} at ${p.conns} connections (measured deployment), node --cpu-prof`);
+  log(`## CPU profile: gateway under ${p.seconds}s of ${p.loop.tool} at ${p.conns} connections (${p.what}), node --cpu-prof`);
   // V8's sampler charges wall time: a gateway preempted by the backend it just woke (same core)
   // would show that wait as self time of 'writev'. So this gateway gets its core alone, with a
   // backend of its own elsewhere.

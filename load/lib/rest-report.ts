@@ -130,9 +130,9 @@ export function printTables(r: RestRuns): void {
     return `${d((s) => s.p99us)} / ${d((s) => s.p999us)}`;
   };
   const ratioRows: string[][] = [];
-  for (const k of ['gateway', 'gateway-b', 'shadow', 'stock', 'floor-raw', 'floor-http', 'floor-gw', 'floor', 'nginx']) {
+  for (const k of ['gateway', 'gateway-b', 'shadow', 'stock', 'floor-bare', 'floor-raw', 'floor-http', 'floor-gw', 'floor', 'nginx']) {
     if (!targets.some((t) => t.key === k)) continue;
-    for (const base of k === 'gateway-b' ? ['gateway', 'direct', 'nginx', 'stock', 'floor-gw', 'floor'] : ['direct', 'nginx', 'stock', 'floor-gw', 'floor']) {
+    for (const base of k === 'gateway-b' ? ['gateway', 'direct', 'nginx', 'stock', 'floor-gw', 'floor'] : ['direct', 'nginx', 'stock', 'floor-bare', 'floor-gw', 'floor']) {
       if (base === k || !targets.some((t) => t.key === base)) continue;
       ratioRows.push([
         `${k} / ${base}`,
