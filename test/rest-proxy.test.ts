@@ -2,12 +2,15 @@
  * The REST data plane end to end: real gateway, real upstream servers, real sockets on 127.0.0.1.
  */
 import http from 'node:http';
+import net from 'node:net';
 import { Readable } from 'node:stream';
 import { Pool, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHttpBackend, type HttpBackend } from './fixtures/http-backend.js';
 import { sdep, startTestGateway, type TestGateway } from './helpers/gateway.js';
+import { metric } from './helpers/metrics.js';
 import { raw } from './helpers/net.js';
+import { sleep } from './helpers/wait.js';
 
 const predict = '/api/v1.0/predictions';
 const json = { 'content-type': 'application/json' };
@@ -409,5 +412,63 @@ describe('REST proxy: bodies and malformed requests', () => {
     expect(hugeHeader).toMatch(/^HTTP\/1\.1 431/);
     const ok = await post(`${gw.url}/seldon/m/e${predict}`);
     expect(ok.status).toBe(200);
+  });
+});
+
+describe('REST proxy: a model server that closes idle keep-alive connections unannounced', () => {
+  /**
+   * The way gunicorn (Seldon's Python server) does it: no Keep-Alive header, and idle connections
+   * are checked only when its loop wakes, so a request arriving on a connection idle longer than
+   * the keep-alive finds it closed with the request unread (a reset). Here the idle limit is 300 ms.
+   */
+  let model: net.Server;
+  let gw: TestGateway;
+  const read: string[] = [];
+  beforeAll(async () => {
+    model = net.createServer((c) => {
+      let answeredAt = 0;
+      let buf = '';
+      c.on('error', () => undefined);
+      c.on('data', (d: Buffer) => {
+        if (answeredAt > 0 && Date.now() - answeredAt > 300) {
+          c.resetAndDestroy();
+          return;
+        }
+        buf += d.toString('latin1');
+        const end = buf.indexOf('\r\n\r\n');
+        const length = /\r\ncontent-length: *(\d+)/i.exec(buf);
+        if (end < 0 || buf.length < end + 4 + Number(length?.[1] ?? 0)) return;
+        read.push(buf.slice(end + 4));
+        buf = '';
+        answeredAt = Date.now();
+        const answer = '{"data":{"ndarray":[[0.5]]}}';
+        c.write(`HTTP/1.1 200 OK\r\nServer: gunicorn\r\nConnection: keep-alive\r\nContent-Type: application/json\r\nContent-Length: ${answer.length}\r\n\r\n${answer}`);
+      });
+    });
+    await new Promise<void>((r) => model.listen(0, '127.0.0.1', r));
+    gw = await startTestGateway({
+      manifests: { 'g.yaml': sdep('g', 'm', { predictors: [{ name: 'main' }] }) },
+      resolve: { 'g-main.m:8000': (model.address() as net.AddressInfo).port },
+    });
+  });
+  afterAll(async () => {
+    await gw.stop();
+    await new Promise((r) => model.close(r));
+  });
+
+  it('requests after a pause longer than its keep-alive all succeed, each read once; the second sends are counted', async () => {
+    // Without the second send, each request that found a stale connection was a 503 UPSTREAM_RESET.
+    const send = (i: number) => post(`${gw.url}/seldon/m/g${predict}`, {}, `{"data":{"ndarray":[[${i}]]}}`);
+    // Four connections to the model, idle, then four requests on them after its keep-alive.
+    expect((await Promise.all([0, 1, 2, 3].map(send))).map((r) => r.status)).toEqual([200, 200, 200, 200]);
+    await sleep(400);
+    expect((await Promise.all([4, 5, 6, 7].map(send))).map((r) => r.status)).toEqual([200, 200, 200, 200]);
+    await sleep(400);
+    expect((await send(8)).status).toBe(200);
+    expect(read.map((b) => JSON.parse(b).data.ndarray[0][0]).sort()).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
+    // One second send per request that found a stale connection: at least one after each pause.
+    const replays = await metric(gw.adminUrl, 'seldon_gateway_upstream_replays_total');
+    expect(replays).toBeGreaterThanOrEqual(2);
+    expect(replays).toBeLessThanOrEqual(5);
   });
 });

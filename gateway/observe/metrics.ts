@@ -80,6 +80,11 @@ export class GatewayMetrics {
     labelNames: ['namespace', 'deployment', 'protocol'],
     registers: [this.registry],
   });
+  readonly upstreamReplays = new Counter({
+    name: 'seldon_gateway_upstream_replays_total',
+    help: 'REST requests sent again on a new connection because the upstream reset the reused keep-alive connection they were sent on before answering (it had closed it as idle, with the request unread).',
+    registers: [this.registry],
+  });
   readonly breakerRejections = new Counter({
     name: 'seldon_gateway_breaker_rejections_total',
     help: 'Requests refused by a circuit breaker (503 x-envoy-overloaded), by upstream limit.',

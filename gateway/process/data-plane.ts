@@ -152,7 +152,7 @@ export class DataPlane {
     this.tls = config.tls ? new TlsTermination(config.tls, { metrics: this.metrics, log, handshakeTimeoutMs: config.edge.clientHeaderTimeoutMs }) : undefined;
     const observers = options.observers;
     const ca = config.upstream.caFile ? readFileSync(config.upstream.caFile) : undefined;
-    this.upstreams = new Upstreams({ ...config.upstream, ca }, endpoints);
+    this.upstreams = new Upstreams({ ...config.upstream, ca, replayed: () => this.metrics.upstreamReplays.inc() }, endpoints);
     const budget = new MirrorBudget(config.shadow.maxInFlight);
     const picker = pickerFor(config.upstream);
     this.trusts = trustFor(config.edge);

@@ -16,6 +16,11 @@
  *   written whole, that the server keeps open, with no bytes after it. Idle, it closes after
  *   `keepAliveMs`, or one second before the server's own `Keep-Alive: timeout`.
  * - One timer per connection, re-armed per phase (connect, answer head, body gaps, idle).
+ * - A request whose reused connection the server resets before any byte of an answer is sent
+ *   once more, on a new connection, when its body is buffered. A reset means the server closed
+ *   with the request unread: it closed the connection as idle (its keep-alive timeout; gunicorn,
+ *   Seldon's Python server, checks it only between reads, so the race is wide) or went away. A
+ *   close without a reset, or a reset on a new connection, is the request's failure.
  *
  * Errors reach `onError` once, with a code: the socket's (`ECONNREFUSED`, `ECONNRESET`, TLS
  * codes), or `UPSTREAM_*` below. After `onComplete` or `onError` the handler hears nothing more.
@@ -86,6 +91,8 @@ export interface PoolOptions {
   readonly maxHeadBytes: number;
   /** How long a connection stays open idle (default 60 s). */
   readonly keepAliveMs?: number;
+  /** A request is being sent again after its reused connection was reset (for a metric). */
+  readonly replayed?: (() => void) | undefined;
 }
 
 const KEEP_ALIVE_MS = 60_000;
@@ -101,6 +108,12 @@ const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
 const ignore = (): void => undefined;
 
+/** A body that is read as it is sent (it cannot be sent twice). */
+const isStream = (body: UpstreamRequest['body']): body is Readable => body !== null && !Buffer.isBuffer(body);
+
+/** The server reset the connection: it closed it with bytes of ours unread. */
+const isReset = (err: Error & { code?: string }): boolean => err.code === 'ECONNRESET' || err.code === 'EPIPE';
+
 const enum Phase {
   Connect,
   Head,
@@ -111,6 +124,8 @@ const enum Phase {
 class Task implements UpstreamAttempt {
   conn: Connection | undefined;
   done = false;
+  /** Sent again after a reset on a reused connection (once at most). */
+  replayed = false;
 
   constructor(
     readonly pool: Http1Pool,
@@ -200,6 +215,10 @@ class Connection implements ResponseSink {
   private error: (Error & { code?: string }) | undefined;
   private body: Readable | undefined;
   private bodyLeft = -1;
+  /** Answers this connection carried to their end: it is a reused one once this is > 0. */
+  private answered = 0;
+  /** A byte of the current request's answer has arrived. */
+  private heard = false;
 
   constructor(private readonly pool: Http1Pool) {
     const o = pool.options;
@@ -221,6 +240,7 @@ class Connection implements ResponseSink {
     task.conn = this;
     this.written = false;
     this.ended = false;
+    this.heard = false;
     this.parser.expect(task.req.method === 'HEAD');
     if (this.connected) this.write(task);
   }
@@ -339,6 +359,7 @@ class Connection implements ResponseSink {
       return;
     }
     this.touch();
+    this.heard = true;
     try {
       this.parser.execute(chunk);
     } catch (err) {
@@ -363,6 +384,7 @@ class Connection implements ResponseSink {
   onEnd(): void {
     const task = this.task!;
     this.ended = true;
+    this.answered++;
     task.done = true;
     this.pool.completed();
     task.handler.onComplete();
@@ -446,7 +468,8 @@ class Connection implements ResponseSink {
     const err =
       this.error ??
       new UpstreamError('UPSTREAM_CLOSED', this.parser.headParsed ? 'the upstream closed the connection before the answer ended' : 'the upstream closed the connection before answering');
-    this.pool.fail(task, err);
+    if (this.answered > 0 && !this.heard && !task.replayed && isReset(err) && !isStream(task.req.body)) this.pool.replay(task);
+    else this.pool.fail(task, err);
   }
 
   /**
@@ -530,7 +553,7 @@ export class Http1Pool {
     const body = req.body;
     let task: Task;
     try {
-      const streamLength = body === null || Buffer.isBuffer(body) ? -1 : declaredLength(req.headers);
+      const streamLength = isStream(body) ? declaredLength(req.headers) : -1;
       task = new Task(this, req, handler, requestHead(req, this.hostHeader, framingLine(req, streamLength)), streamLength);
     } catch (err) {
       // Nothing was sent: the handler hears it as any other failure of the attempt.
@@ -576,6 +599,19 @@ export class Http1Pool {
     const i = this.idle.indexOf(c);
     if (i >= 0) this.idle.splice(i, 1);
     if (this.queue.length > 0 && !this.closing && this.all.size < this.options.connections) this.open().start(this.queue.shift()!);
+  }
+
+  /**
+   * Send `task` again after its reused connection was reset unanswered: on a new connection,
+   * since an idle one may be as stale as the one that failed; first in line when none can open.
+   */
+  replay(task: Task): void {
+    task.replayed = true;
+    task.conn = undefined;
+    this.options.replayed?.();
+    if (this.closing) this.fail(task, new UpstreamError('UPSTREAM_POOL_CLOSED', 'the upstream is closing'));
+    else if (this.all.size < this.options.connections) this.open().start(task);
+    else this.queue.unshift(task);
   }
 
   /** End a request with `err` (once); its connection, if any, is the caller's to close. */

@@ -4,7 +4,8 @@
  * One `UpstreamPool` per upstream (address + TLS + breaker limits, docs/routing.md#timeouts-retries-and-circuit-breakers; the registry
  * is registry.ts) holds the breaker and one connection pool per endpoint (http1-client.ts;
  * endpoints.ts picks one per attempt): keep-alive, capped at max_connections, never retrying on
- * its own. A pool whose
+ * its own (but for a request whose reused connection the upstream reset unanswered, sent once more
+ * on a new one: http1-client.ts). A pool whose
  * endpoint left is closed once its requests finish. The Host header the upstream sees stays the
  * client's, whichever address is dialled.
  */
@@ -23,6 +24,8 @@ export { liveUpstreamKeys, upstreamKey } from './registry.js';
 export interface UpstreamSettings extends Pick<UpstreamConfig, 'resolve' | 'connectTimeoutMs' | 'tlsVerify' | 'maxResponseHeaderBytes'> {
   /** Extra CA certificates for TLS upstreams (--upstream-ca, read once by the data plane). */
   readonly ca?: Buffer | undefined;
+  /** A request was sent again after a reset on a reused connection (http1-client.ts): counted. */
+  readonly replayed?: (() => void) | undefined;
 }
 
 /** One dialable address with its connection pool and requests in flight. */
@@ -108,6 +111,7 @@ export class Upstreams extends UpstreamRegistry<UpstreamPool> {
         connections: b.maxConnections,
         connectTimeoutMs: this.settings.connectTimeoutMs,
         maxHeadBytes: this.settings.maxResponseHeaderBytes,
+        replayed: this.settings.replayed,
         tls: up.tls ? { ...sni(up.host), rejectUnauthorized: this.settings.tlsVerify, ...(this.settings.ca ? { ca: this.settings.ca } : {}) } : undefined,
       });
     return new UpstreamPool(`${up.host}:${up.port}`, new Breaker(b), up, this.settings.resolve, newPool, this.endpoints);
