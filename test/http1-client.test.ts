@@ -104,63 +104,25 @@ afterEach(async () => {
 type ModelBehaviour = 'answer' | 'reset' | 'close' | 'partial-reset';
 
 /**
- * A keep-alive model on a raw socket that decides, per request (its connection's number and the
- * request's number on it), to answer `answer <conn>.<n>`, to reset the connection (as a server
- * closing it with our request unread does), to read the request and close (FIN), or to begin an
- * answer and reset. `read` lists the requests it read whole, with their bodies.
+ * The recording upstream as a keep-alive model that decides, per request (its connection's number
+ * in this test, from 0, and the request's number on it), to answer `answer <conn>.<n>`, to reset
+ * the connection (as a server closing it with our request unread does), to read the request and
+ * close (FIN), or to begin an answer and reset. `read` lists the requests it did not reset.
  */
-async function startKeepAliveModel(behave: (conn: number, n: number) => ModelBehaviour) {
+function keepAliveModel(behave: (conn: number, n: number) => ModelBehaviour): { read: { conn: number; head: string; body: string }[] } {
   const read: { conn: number; head: string; body: string }[] = [];
-  let conns = 0;
-  const server = net.createServer((c) => {
-    const conn = conns++;
-    let n = 0;
-    let buf = Buffer.alloc(0);
-    c.on('error', () => undefined);
-    c.on('data', (d: Buffer) => {
-      buf = Buffer.concat([buf, d]);
-      for (;;) {
-        const end = buf.indexOf('\r\n\r\n');
-        if (end < 0) return;
-        const head = buf.toString('latin1', 0, end);
-        const behaviour = behave(conn, n);
-        if (behaviour === 'reset') {
-          c.resetAndDestroy();
-          return;
-        }
-        const length = /\r\ncontent-length: *(\d+)/i.exec(head);
-        const chunked = /\r\ntransfer-encoding: *chunked/i.test(head);
-        let total = end + 4 + (length ? Number(length[1]) : 0);
-        if (chunked) {
-          const last = buf.indexOf('\r\n0\r\n\r\n', end);
-          if (last < 0) return;
-          total = last + 7;
-        }
-        if (buf.length < total) return;
-        const body = buf.subarray(end + 4, total).toString('latin1');
-        buf = buf.subarray(total);
-        read.push({ conn, head: head.slice(0, head.indexOf('\r\n')), body });
-        if (behaviour === 'close') {
-          c.end();
-          return;
-        }
-        if (behaviour === 'partial-reset') {
-          c.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npart', () => c.resetAndDestroy());
-          return;
-        }
-        const answer = `answer ${conn}.${n}`;
-        n++;
-        c.write(`HTTP/1.1 200 OK\r\nContent-Length: ${answer.length}\r\n\r\n${answer}`);
-      }
-    });
+  const conns = new Map<number, number>();
+  up.setResponder((r) => {
+    if (!conns.has(r.connection)) conns.set(r.connection, conns.size);
+    const conn = conns.get(r.connection)!;
+    const behaviour = behave(conn, r.indexOnConnection);
+    if (behaviour === 'reset') return { reset: true };
+    read.push({ conn, head: r.requestLine, body: r.body.toString('latin1') });
+    if (behaviour === 'close') return { raw: Buffer.alloc(0) };
+    if (behaviour === 'partial-reset') return { headers: [['Content-Length', '100']], body: 'part', framing: 'none', resetAfter: true };
+    return { body: `answer ${conn}.${r.indexOnConnection}` };
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as AddressInfo).port;
-  return {
-    read,
-    pool: (o: Partial<ConstructorParameters<typeof Http1Pool>[0]> = {}) => new Http1Pool({ host: '127.0.0.1', port, connections: 4, connectTimeoutMs: 2000, maxHeadBytes: 16 * 1024, ...o }),
-    close: () => new Promise<void>((r) => server.close(() => r())),
-  };
+  return { read };
 }
 
 describe('upstream client: what the model receives', () => {
@@ -424,9 +386,9 @@ describe('upstream client: answers and connections', () => {
   });
 
   it('a request on a reused connection the server resets unread is sent once more, on a new connection (gunicorn closing it as idle)', async () => {
-    const m = await startKeepAliveModel((conn, n) => (conn === 0 && n === 1 ? 'reset' : 'answer'));
+    const m = keepAliveModel((conn, n) => (conn === 0 && n === 1 ? 'reset' : 'answer'));
     let replays = 0;
-    const p = m.pool({ replayed: () => replays++ });
+    const p = pool({ replayed: () => replays++ });
     expect((await send(p, req({ path: '/first' })).done).body.toString()).toBe('answer 0.0');
     const again = await send(p, req({ method: 'POST', path: '/second', body: Buffer.from('{"data":1}') })).done;
     expect(again).toMatchObject({ status: 200, error: undefined, extra: 0 });
@@ -437,8 +399,6 @@ describe('upstream client: answers and connections', () => {
       { conn: 0, head: 'GET /first HTTP/1.1', body: '' },
       { conn: 1, head: 'POST /second HTTP/1.1', body: '{"data":1}' },
     ]);
-    await p.destroy();
-    await m.close();
   });
 
   it('no second send when it could have been read or cannot be sent again: a close without reset, a new connection, a stream body, an answer begun, a second reset', async () => {
@@ -453,9 +413,9 @@ describe('upstream client: answers and connections', () => {
       { name: 'reset twice', behave: (c, n) => (c === 0 && n === 1 ? 'reset' : c === 1 ? 'reset' : 'answer'), code: /^ECONNRESET$/, reads: 1 },
     ];
     for (const k of cases) {
-      const m = await startKeepAliveModel(k.behave);
+      const m = keepAliveModel(k.behave);
       let replays = 0;
-      const p = m.pool({ replayed: () => replays++ });
+      const p = pool({ replayed: () => replays++ });
       expect((await send(p, req()).done).status, k.name).toBe(200);
       // The 'fresh reset' case: the first connection is busy, so the second request opens another.
       const held = k.name === 'fresh reset' ? send(p, req({ path: '/slow' })) : undefined;
@@ -466,7 +426,6 @@ describe('upstream client: answers and connections', () => {
       expect(m.read.length, k.name).toBe(k.reads);
       await held?.done;
       await p.destroy();
-      await m.close();
     }
   });
 

@@ -2,11 +2,11 @@
  * The REST data plane end to end: real gateway, real upstream servers, real sockets on 127.0.0.1.
  */
 import http from 'node:http';
-import net from 'node:net';
 import { Readable } from 'node:stream';
 import { Pool, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHttpBackend, type HttpBackend } from './fixtures/http-backend.js';
+import { startRecordingUpstream, type RecordingUpstream } from './fixtures/recording-upstream.js';
 import { sdep, startTestGateway, type TestGateway } from './helpers/gateway.js';
 import { metric } from './helpers/metrics.js';
 import { raw } from './helpers/net.js';
@@ -421,39 +421,29 @@ describe('REST proxy: a model server that closes idle keep-alive connections una
    * are checked only when its loop wakes, so a request arriving on a connection idle longer than
    * the keep-alive finds it closed with the request unread (a reset). Here the idle limit is 300 ms.
    */
-  let model: net.Server;
+  let model: RecordingUpstream;
   let gw: TestGateway;
   const read: string[] = [];
   beforeAll(async () => {
-    model = net.createServer((c) => {
-      let answeredAt = 0;
-      let buf = '';
-      c.on('error', () => undefined);
-      c.on('data', (d: Buffer) => {
-        if (answeredAt > 0 && Date.now() - answeredAt > 300) {
-          c.resetAndDestroy();
-          return;
-        }
-        buf += d.toString('latin1');
-        const end = buf.indexOf('\r\n\r\n');
-        const length = /\r\ncontent-length: *(\d+)/i.exec(buf);
-        if (end < 0 || buf.length < end + 4 + Number(length?.[1] ?? 0)) return;
-        read.push(buf.slice(end + 4));
-        buf = '';
-        answeredAt = Date.now();
-        const answer = '{"data":{"ndarray":[[0.5]]}}';
-        c.write(`HTTP/1.1 200 OK\r\nServer: gunicorn\r\nConnection: keep-alive\r\nContent-Type: application/json\r\nContent-Length: ${answer.length}\r\n\r\n${answer}`);
-      });
+    const answeredAt = new Map<number, number>();
+    model = await startRecordingUpstream({
+      name: 'gunicorn',
+      responder: (r) => {
+        const last = answeredAt.get(r.connection);
+        if (last !== undefined && r.receivedAt - last > 300) return { reset: true };
+        read.push(r.body.toString());
+        answeredAt.set(r.connection, Date.now());
+        return { headers: [['Server', 'gunicorn'], ['Connection', 'keep-alive'], ['Content-Type', 'application/json']], body: '{"data":{"ndarray":[[0.5]]}}' };
+      },
     });
-    await new Promise<void>((r) => model.listen(0, '127.0.0.1', r));
     gw = await startTestGateway({
       manifests: { 'g.yaml': sdep('g', 'm', { predictors: [{ name: 'main' }] }) },
-      resolve: { 'g-main.m:8000': (model.address() as net.AddressInfo).port },
+      resolve: { 'g-main.m:8000': model.port },
     });
   });
   afterAll(async () => {
     await gw.stop();
-    await new Promise((r) => model.close(r));
+    await model.close();
   });
 
   it('requests after a pause longer than its keep-alive all succeed, each read once; the second sends are counted', async () => {

@@ -191,14 +191,9 @@ export class ResponseParser {
     }
   }
 
-  /** The connection closed: ends an answer that runs until close; false if one was cut short. */
-  finish(): boolean {
-    if (this.mode === Mode.UntilClose) {
-      this.mode = Mode.Done;
-      this.sink.onEnd();
-      return true;
-    }
-    return this.mode === Mode.Done;
+  /** The connection closed: that ends an answer that runs until close (any other is cut short). */
+  finish(): void {
+    if (this.mode === Mode.UntilClose) this.end();
   }
 
   /** Parse a head (status line and header lines, each ending in CRLF) and choose the body's framing. */
