@@ -10,6 +10,8 @@
  * The shadow kind is checked twice: what the primary received, and the mirror's copy (Host with
  * `-shadow`; no copy over --shadow-max-body). The retry kind's first attempt answers 503; the route
  * retries (seldon.io/ambassador-retries) unless the body is over --retry-buffer.
+ * Last, the route kinds once more with every upstream connection gone stale: the request sent a
+ * second time on a new connection must reach the upstream as the same bytes.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -19,6 +21,7 @@ import {
   readHttpResponse,
   requestBytes,
   sha256,
+  startRecordingUpstream,
   writeRequest,
   type Answer,
   type HeaderLine,
@@ -43,6 +46,7 @@ import {
   type Framing,
 } from './helpers/fidelity.js';
 import { sdep, startTestGateway, type TestGateway } from './helpers/gateway.js';
+import { metric } from './helpers/metrics.js';
 import { fetchToken } from './helpers/oauth.js';
 
 const NS = 'fid';
@@ -291,5 +295,106 @@ describe('proxy fidelity: route kinds x body shapes', () => {
     expect(up.canaryMain!.requests.length + up.canaryCanary!.requests.length).toBe(SHAPES.length);
     expect(up.canaryMain!.requests.length).toBeGreaterThan(0);
     expect(up.canaryCanary!.requests.length).toBeGreaterThan(0);
+  });
+});
+
+describe('proxy fidelity: a request that finds its upstream connection stale', () => {
+  /**
+   * Every route kind's upstream, once `stale` is set, resets the next request on each connection
+   * that carried an answer before (a model server closing idle keep-alive connections unannounced,
+   * as gunicorn does). The gateway sends such a request once more on a new connection: the
+   * upstream must get the same bytes both times, and the client the answer of the second send.
+   */
+  const SNS = 'fst';
+  const up: Record<string, RecordingUpstream> = {};
+  let gw: TestGateway;
+  let stale = false;
+  /** Per upstream: connections that carried an answer before `stale` was set, not yet reset. */
+  const warm = new Map<string, Set<number>>();
+  const answerOf = (name: string, req: RecordedRequest): Answer => ({
+    statusLine: 'HTTP/1.1 200 Fine By Model',
+    headers: [['Content-Type', 'application/json'], ['X-Upstream', name], ['Date', DATE]],
+    body: JSON.stringify({ upstream: name, case: headerValue(req.headers, 'x-case'), received: req.sha256 }),
+  });
+
+  beforeAll(async () => {
+    const retried = new Set<string>();
+    for (const n of ['plain', 'header', 'canaryMain', 'canaryCanary', 'shadowMain', 'shadowCopy', 'retry', 'oauth', 'gated']) {
+      warm.set(n, new Set());
+      up[n] = await startRecordingUpstream({
+        name: n,
+        responder: (req) => {
+          const w = warm.get(n)!;
+          if (!stale) w.add(req.connection);
+          else if (w.delete(req.connection)) return { reset: true };
+          const id = headerValue(req.headers, 'x-case') ?? '';
+          // The retry route's first answered attempt is a 503: a retry after a second send.
+          if (n === 'retry' && stale && !retried.has(id)) {
+            retried.add(id);
+            return { ...answerOf(n, req), statusLine: 'HTTP/1.1 503 Service Unavailable' };
+          }
+          return answerOf(n, req);
+        },
+      });
+    }
+    const kinds = routeKinds(SNS, up, { key: 'stalekey', secret: 'stalesecret' });
+    gw = await startTestGateway({ manifests: kinds.manifests, resolve: kinds.resolve, args: ['--random-seed', '7'] });
+  });
+  afterAll(async () => {
+    await gw?.stop();
+    await Promise.all(Object.values(up).map((u) => u.close()));
+  });
+
+  const cases: { kind: string; path: string; ups: string[]; copy?: string }[] = [
+    { kind: 'plain', path: `/seldon/${SNS}/plain${PREDICT}?q=1`, ups: ['plain'] },
+    { kind: 'canary', path: `/seldon/${SNS}/canary${PREDICT}`, ups: ['canaryMain', 'canaryCanary'] },
+    { kind: 'shadow', path: `/seldon/${SNS}/shadowed${PREDICT}`, ups: ['shadowMain'], copy: 'shadowCopy' },
+    { kind: 'retry', path: `/seldon/${SNS}/retry${PREDICT}`, ups: ['retry'] },
+    { kind: 'gated', path: `/seldon/${SNS}/gated${PREDICT}`, ups: ['gated'] },
+  ];
+
+  async function send(path: string, id: string): Promise<{ statusLine: string; headers: HeaderLine[]; body: Buffer } | null> {
+    const x = await connectRaw(gw.port);
+    try {
+      await writeRequest(x, { method: 'POST', target: path, headers: [['Host', 'models.example.com'], ['Content-Type', 'application/json'], ['X-Case', id]], framing: 'cl', body: SMALL_JSON });
+      return await readHttpResponse(x.reader, { method: 'POST', timeoutMs: 10_000 });
+    } finally {
+      x.socket.destroy();
+    }
+  }
+
+  it('each route kind: the upstream got the same bytes on both sends, the client the second answer, byte for byte', async () => {
+    // Warm every upstream's pool: sequential requests leave one idle connection per upstream (the
+    // canary's seeded picks reach both members).
+    for (const c of cases) for (let i = 0; i < (c.kind === 'canary' ? 8 : 1); i++) expect((await send(c.path, `warm/${c.kind}/${i}`))?.statusLine).toMatch(/^HTTP\/1\.1 200 /);
+    expect(up.canaryMain!.requests.length * up.canaryCanary!.requests.length, 'both canary members warmed').toBeGreaterThan(0);
+    stale = true;
+    for (const c of cases) {
+      const id = `stale/${c.kind}`;
+      const res = await send(c.path, id);
+      const got = await waitForCase(c.ups.map((n) => up[n]!), id, c.kind === 'retry' ? 3 : 2, 3000);
+      // Reset (its connection was stale), then sent again; the retry route then retries its 503.
+      expect(got.length, `${c.kind}: sends that reached the upstream`).toBe(c.kind === 'retry' ? 3 : 2);
+      for (const g of got.slice(1)) {
+        expect(g.rawHead.equals(got[0]!.rawHead), `${c.kind}: the same head, byte for byte`).toBe(true);
+        expect(g.body.equals(got[0]!.body), `${c.kind}: the same body`).toBe(true);
+      }
+      expect(got[0]!.body.equals(SMALL_JSON), `${c.kind}: the body the client sent`).toBe(true);
+      expect(got[1]!.connection, `${c.kind}: the second send on a new connection`).not.toBe(got[0]!.connection);
+      if (c.copy) {
+        const copies = await waitForCase([up[c.copy]!], id, 2, 3000);
+        expect(copies.length, `${c.kind}: the copy, reset then sent again`).toBe(2);
+        expect(copies[1]!.rawHead.equals(copies[0]!.rawHead) && copies[1]!.body.equals(copies[0]!.body), `${c.kind}: the copy's bytes, the same both times`).toBe(true);
+        expect(headerValue(copies[1]!.headers, 'host')).toBe('models.example.com-shadow');
+      }
+      // What the client got: exactly the answer of the last send.
+      const last = answerOf(got[got.length - 1]!.upstream, got[got.length - 1]!);
+      expect(res, `${c.kind}: an answer`).not.toBeNull();
+      expect(res!.statusLine).toBe(last.statusLine);
+      expect(res!.body.equals(Buffer.from(last.body as string)), `${c.kind}: the answer's body`).toBe(true);
+      expect(comparableClientLines(res!.headers)).toEqual(expectedClientLines([...(last.headers ?? []), ['Content-Length', String(Buffer.byteLength(last.body as string))]]));
+    }
+    // One second send per stale connection met: plain, canary, shadow primary and copy, retry, gated.
+    expect(await metric(gw.adminUrl, 'seldon_gateway_upstream_replays_total')).toBe(6);
   });
 });
