@@ -91,6 +91,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flag: 'max-response-header-size', env: env('max-response-header-size'), kind: 'bytes', default: '60KiB', commands: SERVE, help: 'Largest upstream response head (status line and headers); a larger one is answered 502 and never retried. Envoy\'s default is also 60 KiB.' },
   { flag: 'client-header-timeout', env: env('client-header-timeout'), kind: 'duration', default: '60s', commands: SERVE, help: 'A client must send its request headers within this (also the first byte of a connection); else 408.' },
   { flag: 'client-request-timeout', env: env('client-request-timeout'), kind: 'duration', default: '300s', commands: SERVE, help: 'A client must send its whole REST request within this; else 408. 0: no limit.' },
+  { flag: 'http1-server', env: env('http1-server'), kind: 'string', default: 'gateway', commands: SERVE, help: 'Who serves HTTP/1.1 on the public port. gateway: the gateway\'s own lean server takes the proxied requests of the common shape and leaves every other request, and its connection, to Node\'s; node: Node\'s server takes every request.' },
   { flag: 'max-connections', env: env('max-connections'), kind: 'int', default: '10000', commands: SERVE, help: 'Open client connections per process on the public port; more get 503 and are closed. 0: no limit.' },
   { flag: 'error-detail', env: env('error-detail'), kind: 'string', default: 'public', commands: SERVE, help: 'What the gateway\'s own error answers say. public: the deployment and the reason, never internal addresses or library text (those go to the log and metrics); internal: the details too, for debugging.' },
   { flag: 'log-level', env: env('log-level'), kind: 'string', default: 'info', commands: SERVE, help: 'fatal, error, warn, info, debug or trace.' },
@@ -177,6 +178,8 @@ export interface EdgeConfig {
   readonly maxConnections: number;
   /** public: error answers name the deployment and reason only; internal: addresses and library text too. */
   readonly errorDetail: 'public' | 'internal';
+  /** gateway: the lean HTTP/1.1 server (edge/http1-lane.ts) in front of Node's; node: Node's alone. */
+  readonly http1Server: 'gateway' | 'node';
 }
 
 /** OAuth tokens and rate limits, and the Redis they share. */
@@ -393,6 +396,8 @@ export function parseConfig(command: 'serve' | 'routes', argv: readonly string[]
   }
   const errorDetail = need('error-detail', str('error-detail')).trim().toLowerCase();
   if (errorDetail !== 'public' && errorDetail !== 'internal') throw new UsageError(`--error-detail: "${errorDetail}" is not public or internal`);
+  const http1Server = need('http1-server', str('http1-server')).trim().toLowerCase();
+  if (http1Server !== 'gateway' && http1Server !== 'node') throw new UsageError(`--http1-server: "${http1Server}" is not gateway or node`);
   const customConfigScope = need('custom-config-scope', str('custom-config-scope')).trim().toLowerCase();
   if (customConfigScope !== 'namespace' && customConfigScope !== 'cluster') throw new UsageError(`--custom-config-scope: "${customConfigScope}" is not namespace or cluster`);
   const tls = tlsConfig(str, bool, (flag) => values[flag] !== undefined || Boolean(environment[spec(flag).env]));
@@ -450,6 +455,7 @@ export function parseConfig(command: 'serve' | 'routes', argv: readonly string[]
       clientRequestTimeoutMs,
       maxConnections: need('max-connections', int('max-connections')),
       errorDetail,
+      http1Server,
     },
     auth: {
       redisUrl: str('redis-url'),

@@ -1,5 +1,6 @@
 /**
- * Proxy fidelity (issue 10): every REST route kind crossed with every request body shape. For each
+ * Proxy fidelity (issue 10): every REST route kind crossed with every request body shape, through
+ * each HTTP/1.1 server (the gateway's lane and Node's, --http1-server). For each
  * combination a raw-socket client sends exact bytes through one shared gateway to recording
  * upstreams (test/fixtures/recording-upstream.ts), and the test checks that
  *   - the upstream got exactly what was sent: method, target after the documented prefix rewrite,
@@ -98,7 +99,7 @@ const TARGETS: Record<Kind, { path: string; upstreamPath: string }> = {
 
 const CUSTOM_CONFIG = ['apiVersion: ambassador/v1', 'kind: Mapping', 'name: fid-custom', `prefix: /seldon/${NS}/custom-route/`, `service: cust-svc.${NS}:8000`].join('\n');
 
-describe('proxy fidelity: route kinds x body shapes', () => {
+describe.each(['gateway', 'node'] as const)('proxy fidelity (--http1-server %s): route kinds x body shapes', (server) => {
   const up: Record<string, RecordingUpstream> = {};
   /** What each upstream answered, per x-case (in order of attempts). */
   const answered = new Map<string, { upstream: string; answer: Answer }[]>();
@@ -147,7 +148,7 @@ describe('proxy fidelity: route kinds x body shapes', () => {
         [`expl-main-explainer.${NS}:9000`]: up.explainer!.port,
         [`cust-svc.${NS}:8000`]: up.custom!.port,
       },
-      args: ['--random-seed', '7'],
+      args: ['--random-seed', '7', '--http1-server', server],
     });
     token = await fetchToken(gw.url, 'fidkeyfid', 'fidsecret');
   });
@@ -289,6 +290,14 @@ describe('proxy fidelity: route kinds x body shapes', () => {
     expect(up.plain!.requests.length).toBeGreaterThanOrEqual(2 * SHAPES.length);
     expect(up.plain!.connections()).toBeLessThan(up.plain!.requests.length / 2);
     expect(up.plain!.requests.some((r) => r.indexOnConnection > 0)).toBe(true);
+  });
+
+  it('who read the requests: the lane all but the chunked, Expect and over-64-KiB ones, whose connections went to Node\'s server', async () => {
+    const handed = {
+      shape: await metric(gw.adminUrl, 'seldon_gateway_http1_handoffs_total{reason="request_shape"}'),
+      large: await metric(gw.adminUrl, 'seldon_gateway_http1_handoffs_total{reason="large_body"}'),
+    };
+    expect(handed).toEqual(server === 'gateway' ? { shape: 2 * KINDS.length, large: KINDS.length } : { shape: 0, large: 0 });
   });
 
   it('the canary members both took part (seeded pick)', () => {

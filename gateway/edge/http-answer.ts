@@ -4,9 +4,10 @@
  * rendering of the gate's refusals. Over HTTP/2 the response is rest/h2.ts's, which leaves out what
  * HTTP/2 cannot carry (the reason phrase, `connection`).
  */
-import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { errorBody, type GatewayReason } from './errors.js';
+import type { RestRequest, RestResponse } from './http1-lane.js';
 
 /**
  * Headers every answer the gateway makes on one response carries besides its own: a CORS route's
@@ -24,7 +25,7 @@ export function addAnswerHeaders(res: object, headers: Readonly<Record<string, s
  * Send a JSON answer the gateway made (no body for HEAD). Never throws: when an answer has
  * already begun (or cannot be written), the client's stream is reset instead.
  */
-export function sendJson(req: IncomingMessage, res: ServerResponse, status: number, body: string, extra?: Readonly<Record<string, string>>): void {
+export function sendJson(req: RestRequest, res: RestResponse, status: number, body: string, extra?: Readonly<Record<string, string>>): void {
   if (res.headersSent || res.destroyed) {
     res.destroy();
     return;
@@ -39,7 +40,7 @@ export function sendJson(req: IncomingMessage, res: ServerResponse, status: numb
 }
 
 /** Send a gateway-made error with its Seldon-style JSON body (`errorBody`); see `sendJson`. */
-export function sendError(req: IncomingMessage, res: ServerResponse, status: number, reason: GatewayReason, info: string, extra?: Readonly<Record<string, string>>): void {
+export function sendError(req: RestRequest, res: RestResponse, status: number, reason: GatewayReason, info: string, extra?: Readonly<Record<string, string>>): void {
   sendJson(req, res, status, errorBody(status, reason, info), extra);
 }
 

@@ -7,7 +7,8 @@
  *   (gRPC, REST over HTTP/2), `http/1.1` or none by the HTTP/1.1 server. Without TLS it is
  *   closed: a handshake cannot be answered in cleartext.
  * - the HTTP/2 preface (`PRI * …`): the HTTP/2 server;
- * - anything else: the HTTP/1.1 server.
+ * - anything else: HTTP/1.1 (the gateway's lane, edge/http1-lane.ts, in front of `node:http`'s
+ *   server, or that server alone).
  *
  * With TLS on, cleartext is served only with --tls-allow-cleartext. Otherwise HTTP/1.1 is
  * answered 400 (as nginx does, "plain HTTP request sent to HTTPS port", with the gateway's JSON
@@ -38,13 +39,21 @@ export interface ListenerOptions {
   readonly headerTimeoutMs?: number | undefined;
 }
 
+/** Who takes an HTTP/1.1 connection (its first bytes back on the socket, or a secured TLS socket). */
+export type Http1Target = (socket: net.Socket) => void;
+
 /** Where one kind of connection goes. */
 interface Targets {
-  readonly http1: HttpServer;
+  readonly http1: Http1Target;
   readonly http2: Http2Server;
 }
 
-export function sniffingServer(http1: HttpServer, http2: Http2Server, onConnection?: (socket: net.Socket) => void, options: ListenerOptions = {}): net.Server {
+const serverTarget =
+  (server: HttpServer): Http1Target =>
+  (socket) =>
+    server.emit('connection', socket);
+
+export function sniffingServer(http1: Http1Target, http2: Http2Server, onConnection?: (socket: net.Socket) => void, options: ListenerOptions = {}): net.Server {
   const termination = options.tls;
   // The servers cleartext connections go to: the serving ones, or (TLS on) ones that only answer.
   let cleartext: Targets = { http1, http2 };
@@ -52,17 +61,17 @@ export function sniffingServer(http1: HttpServer, http2: Http2Server, onConnecti
     const c = termination.config;
     cleartext = {
       http1: c.redirectCleartext
-        ? cleartextAnswers('redirect', options.headerTimeoutMs)
+        ? serverTarget(cleartextAnswers('redirect', options.headerTimeoutMs))
         : c.allowCleartext
           ? http1
-          : cleartextAnswers('refuse', options.headerTimeoutMs, () => termination.plaintext()),
+          : serverTarget(cleartextAnswers('refuse', options.headerTimeoutMs, () => termination.plaintext())),
       http2: c.allowCleartext ? http2 : h2cAnswers(() => termination.plaintext()),
     };
     termination.server.on('secureConnection', (socket: TLSSocket) => {
       // Refused by the client-certificate check (edge/tls.ts, which listens first).
       if (socket.destroyed) return;
       if (socket.alpnProtocol === 'h2') http2.emit('connection', socket);
-      else http1.emit('connection', socket);
+      else http1(socket);
     });
   }
   // Never listens itself: the caller (data-plane.ts) accepts and emits 'connection' on it.
@@ -95,7 +104,7 @@ export function sniffingServer(http1: HttpServer, http2: Http2Server, onConnecti
       if (chunk.toString('latin1', 0, 3) === PREFACE_START) {
         cleartext.http2.emit('connection', socket);
       } else {
-        cleartext.http1.emit('connection', socket);
+        cleartext.http1(socket);
         socket.resume();
       }
     };

@@ -212,6 +212,12 @@ export class GatewayMetrics {
     help: '1 while the Redis connection is ready (with --redis-url).',
     registers: [this.registry],
   });
+  readonly http1Handoffs = new Counter({
+    name: 'seldon_gateway_http1_handoffs_total',
+    help: 'HTTP/1.1 connections the gateway\'s own server (--http1-server gateway) gave to Node\'s at a request it does not serve itself, by reason: request_shape (any request but GET, POST, PUT, PATCH, DELETE and OPTIONS over HTTP/1.1 with at most a Content-Length body and plain headers: chunked, Expect, HEAD, HTTP/1.0, a malformed request), large_body (a body over 64 KiB), gateway_route (/oauth/token, /ping, /ready). Node\'s server serves the connection from that request on.',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
   readonly clientErrors = new Counter({
     name: 'seldon_gateway_client_errors_total',
     help: 'Requests and connections refused at the edge: bad_request (malformed, smuggling), headers_too_large, request_timeout, body_too_large, method_not_allowed, too_many_connections, idle_connection, too_many_premature_resets (an HTTP/2 connection closed for resetting streams faster than it completes them), tls_on_cleartext_port (a TLS handshake on a port without TLS: closed).',

@@ -10,8 +10,8 @@
  * head and body, and the end; `answered` covers requests the gateway answers itself (no route,
  * a refusal), so every REST request gets its line.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Attributes } from '@opentelemetry/api';
+import { LaneRequest, LaneResponse, type RestRequest, type RestResponse } from '../edge/http1-lane.js';
 import { clientSubject } from '../edge/tls.js';
 import { routedFields, type AccessLog } from './access-log.js';
 import type { PrimaryCapture, ShadowComparer } from './shadow-compare.js';
@@ -94,9 +94,9 @@ class BodyBytes {
   private counted = 0;
   private readonly chunked: boolean;
 
-  constructor(private readonly req: IncomingMessage) {
+  constructor(private readonly req: RestRequest) {
     this.chunked = req.headers['content-length'] === undefined;
-    if (!this.chunked) return;
+    if (!this.chunked || req instanceof LaneRequest) return;
     // Bytes already parsed and waiting (a gated request's verdict took a while): nothing read them yet.
     this.counted = req.readableLength;
     if (req.complete) return;
@@ -116,18 +116,20 @@ class BodyBytes {
 /**
  * The body length of an answer the gateway made: its Content-Length. sendJson passes headers to
  * writeHead whole, which getHeader does not see; Node keeps the length it wrote in `_contentLength`.
+ * The lane counts what it sent.
  */
-function answerLength(res: ServerResponse): number {
+function answerLength(res: RestResponse): number {
+  if (res instanceof LaneResponse) return res.bodyBytes;
   const cl = res.getHeader('content-length') ?? (res as unknown as { _contentLength?: unknown })._contentLength;
   const n = Number(cl ?? 0);
   return Number.isFinite(n) ? n : 0;
 }
 
 /** HTTP/1.1, HTTP/1.0 or HTTP/2, as Envoy's %PROTOCOL% says. */
-const protocolOf = (req: IncomingMessage): string => (req.httpVersionMajor === 2 ? 'HTTP/2' : `HTTP/${req.httpVersion}`);
+const protocolOf = (req: RestRequest): string => (req.httpVersionMajor === 2 ? 'HTTP/2' : `HTTP/${req.httpVersion}`);
 
 /** A request that may carry a body (HTTP/2 says so only by sending DATA: assume it may). */
-const hasBody = (req: IncomingMessage): boolean =>
+const hasBody = (req: RestRequest): boolean =>
   req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0') || req.httpVersionMajor === 2;
 
 /** The header alone: no per-request state. */
@@ -162,8 +164,8 @@ class RequestTap implements ResponseTap {
   private readonly received: BodyBytes | undefined;
 
   constructor(
-    private readonly req: IncomingMessage,
-    private readonly res: ServerResponse,
+    private readonly req: RestRequest,
+    private readonly res: RestResponse,
     private readonly decision: Routed,
     private readonly predictorHeader: boolean,
     readonly capture: PrimaryCapture | undefined,
@@ -292,7 +294,7 @@ export class RestObserve {
   }
 
   /** The tap for one routed request (`upstreamHeaders`: what the upstream will get), or undefined when this request needs none. */
-  begin(req: IncomingMessage, res: ServerResponse, decision: Routed, upstreamHeaders: string[], upstream: string): ResponseTap | undefined {
+  begin(req: RestRequest, res: RestResponse, decision: Routed, upstreamHeaders: string[], upstream: string): ResponseTap | undefined {
     const { predictorHeader, accessLog, comparer, tracing } = this.options;
     const capture = comparer !== undefined && decision.mirrors.length > 0 ? comparer.capture(decision.backend) : undefined;
     const logged = accessLog !== undefined && accessLog.sampled();
@@ -310,7 +312,7 @@ export class RestObserve {
    * A request the gateway answers itself (no route, a refusal, a preflight): logged (and traced)
    * once its answer is sent. `backend`, when the route is known.
    */
-  answered(req: IncomingMessage, res: ServerResponse, backend?: Backend): void {
+  answered(req: RestRequest, res: RestResponse, backend?: Backend): void {
     const { accessLog, tracing } = this.options;
     const logged = accessLog !== undefined && accessLog.sampled();
     if (!logged && tracing === undefined) return;

@@ -22,14 +22,15 @@ import { addTrustedProxy, type EdgeConfig, type GatewayConfig, type UpstreamConf
 import type { GatewayReason } from '../edge/errors.js';
 import { rawAnswer, sendError } from '../edge/http-answer.js';
 import { GrpcProxy } from '../grpc/proxy.js';
-import { sniffingServer } from '../edge/listener.js';
+import { sniffingServer, type Http1Target } from '../edge/listener.js';
+import { Http1Lane, type LaneRequest, type LaneResponse } from '../edge/http1-lane.js';
 import { TlsTermination } from '../edge/tls.js';
 import { GatewayMetrics } from '../observe/metrics.js';
 import { OAuth } from '../auth/oauth.js';
 import { Gatekeeper } from '../auth/gate.js';
 import { createStores, type Stores } from '../auth/stores.js';
 import { RateLimiter } from '../auth/rate-limit.js';
-import { RestProxy } from '../rest/proxy.js';
+import { RestProxy, SMALL_BODY_BYTES } from '../rest/proxy.js';
 import { H2Rest } from '../rest/h2.js';
 import type { DataPlaneObservers } from '../observe/observed.js';
 import { RouteState } from './route-state.js';
@@ -88,6 +89,8 @@ function absoluteForm(req: IncomingMessage): void {
   req.headers.host = authority;
 }
 
+/** How long an idle client connection is kept between requests (longer than common client pools' own idle timeouts). */
+const KEEP_ALIVE_TIMEOUT_MS = 65_000;
 const CLIENT_ERRORS: Record<string, [number, GatewayReason, string, string]> = {
   HPE_HEADER_OVERFLOW: [431, 'HEADERS_TOO_LARGE', 'headers_too_large', 'the request head is larger than the gateway accepts'],
   ERR_HTTP_REQUEST_TIMEOUT: [408, 'REQUEST_TIMEOUT', 'request_timeout', 'the request was not received in time'],
@@ -276,14 +279,55 @@ export class DataPlane {
       this.rest.deps.observe?.answered(req, res);
       return;
     }
-    const rest = this.rest;
-    const url = req.url;
-    if (url === undefined || url.charCodeAt(0) !== 47 /* / */) this.served(req, res, this.handler!);
-    else if (url.charCodeAt(1) === 115 /* s: /seldon/ */ || !this.gate.frontEndActive) rest.handle(req, res);
-    else if (url.startsWith('/api/v0.1/') || url.startsWith('/api/v1.0/')) rest.frontEnd(req, res);
-    else if (url.startsWith('/oauth/') || /^\/(?:ping|ready)(?:\?|$)/.test(url)) this.served(req, res, this.handler!);
-    else rest.handle(req, res);
+    const to = this.destination(req.url);
+    if (to === 'proxy') this.rest.handle(req, res);
+    else if (to === 'front') this.rest.frontEnd(req, res);
+    else this.served(req, res, this.handler!);
   };
+
+  /** A request the HTTP/1.1 lane read (edge/http1-lane.ts): its shape already passed the edge checks above. */
+  private readonly serveLane = (req: LaneRequest, res: LaneResponse): void => {
+    if (this.destination(req.url) === 'front') this.rest.frontEnd(req, res);
+    else this.rest.handle(req, res);
+  };
+
+  /** Who serves a request for `url`: the proxy, the OAuth front end, or the gateway's own routes (fastify). */
+  private destination(url: string | undefined): 'proxy' | 'front' | 'own' {
+    if (url === undefined || url.charCodeAt(0) !== 47 /* / */) return 'own';
+    if (url.charCodeAt(1) === 115 /* s: /seldon/ */ || !this.gate.frontEndActive) return 'proxy';
+    if (url.startsWith('/api/v0.1/') || url.startsWith('/api/v1.0/')) return 'front';
+    if (url.startsWith('/oauth/') || /^\/(?:ping|ready)(?:\?|$)/.test(url)) return 'own';
+    return 'proxy';
+  }
+
+  /** The HTTP/1.1 lane in front of `node:http` (--http1-server gateway), which takes the connections it leaves. */
+  private lane: Http1Lane | undefined;
+
+  private http1Target(): Http1Target {
+    const server = this.http1!;
+    const toNode: Http1Target = (socket) => server.emit('connection', socket);
+    const edge = this.config.edge;
+    if (edge.http1Server === 'node') return toNode;
+    const lane = (this.lane = new Http1Lane({
+      maxHeadBytes: edge.maxHeaderBytes,
+      maxHeaders: edge.maxHeadersCount,
+      maxBodyBytes: edge.maxBodyBytes > 0 ? Math.min(SMALL_BODY_BYTES, edge.maxBodyBytes) : SMALL_BODY_BYTES,
+      keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS,
+      headerTimeoutMs: edge.clientHeaderTimeoutMs,
+      requestTimeoutMs: edge.clientRequestTimeoutMs,
+      serves: (target) => this.destination(target) !== 'own',
+      serve: this.serveLane,
+      handOff: (socket, reason) => {
+        this.metrics.http1Handoffs.labels(reason).inc();
+        toNode(socket);
+      },
+      timedOut: (socket) => this.clientError(Object.assign(new Error('request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }), socket),
+    }));
+    return (socket) => {
+      this.taken(socket);
+      lane.connection(socket);
+    };
+  }
 
   /** A request the gateway's own routes answer (the token endpoint, /ping): in the access log too. */
   private served(req: IncomingMessage, res: ServerResponse, handler: (req: IncomingMessage, res: ServerResponse) => void): void {
@@ -357,7 +401,7 @@ export class DataPlane {
         const c = this.config.edge;
         this.http1 = createHttpServer(
           {
-            keepAliveTimeout: 65_000,
+            keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
             // Checked in refused(), so that the 400 has the gateway's JSON body.
             requireHostHeader: false,
             headersTimeout: c.clientHeaderTimeoutMs,
@@ -415,7 +459,7 @@ export class DataPlane {
     this.http1!.emit('listening');
     this.http1!.on('connection', this.taken);
     this.grpc.server.on('connection', this.taken);
-    const dispatch = sniffingServer(this.http1!, this.grpc.server, (s) => this.track(s), {
+    const dispatch = sniffingServer(this.http1Target(), this.grpc.server, (s) => this.track(s), {
       tls: this.tls,
       refused: (reason) => this.metrics.clientErrors.labels(reason).inc(),
       headerTimeoutMs: this.config.edge.clientHeaderTimeoutMs,
@@ -516,6 +560,7 @@ export class DataPlane {
    */
   async drain(graceMs: number): Promise<void> {
     this.rest.drain();
+    this.lane?.drain();
     this.grpc.drain();
     const closed = Promise.all(
       [this.publicServer, this.grpcServer, this.oauthServer].filter((s): s is net.Server => s !== undefined).map((s) => new Promise<void>((r) => s.close(() => r()))),

@@ -16,12 +16,12 @@
  *
  * Routes without a policy never get here: the proxy checks `backend.cors !== null` and nothing else.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { addAnswerHeaders } from '../edge/http-answer.js';
+import type { RestRequest, RestResponse } from '../edge/http1-lane.js';
 import type { CorsPolicy } from '../../routing/types.js';
 
 /** The request's `Origin` if the policy allows it, else undefined. */
-function allowedOrigin(req: IncomingMessage, policy: CorsPolicy): string | undefined {
+function allowedOrigin(req: RestRequest, policy: CorsPolicy): string | undefined {
   const origin = req.headers.origin;
   return origin !== undefined && origin !== '' && policy.allowsOrigin(origin) ? origin : undefined;
 }
@@ -40,7 +40,7 @@ function answerHeaders(policy: CorsPolicy, origin: string): Record<string, strin
  * Otherwise false, and for an allowed origin the gateway's own error answers on `res` will carry
  * the CORS headers.
  */
-export function corsRequest(req: IncomingMessage, res: ServerResponse, policy: CorsPolicy, draining: boolean): boolean {
+export function corsRequest(req: RestRequest, res: RestResponse, policy: CorsPolicy, draining: boolean): boolean {
   const origin = allowedOrigin(req, policy);
   if (origin === undefined) return false;
   const requested = req.method === 'OPTIONS' ? req.headers['access-control-request-method'] : undefined;
@@ -79,7 +79,7 @@ const EXPOSE_HEADERS = 'access-control-expose-headers';
  * -Expose-Headers are replaced by the policy's, and `Vary: Origin` is added unless a Vary already
  * names Origin or `*`. Nothing changes for other requests.
  */
-export function corsResponseHeaders(headers: string[], policy: CorsPolicy, req: IncomingMessage): void {
+export function corsResponseHeaders(headers: string[], policy: CorsPolicy, req: RestRequest): void {
   const origin = allowedOrigin(req, policy);
   if (origin === undefined) return;
   let varies = false;

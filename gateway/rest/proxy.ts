@@ -9,13 +9,14 @@
  * Seldon-style JSON body (edge/http-answer.ts). A gated route (`backend.gate`) asks the gate
  * (auth/gate.ts) for a verdict and renders it here: a refusal as that JSON, an allowance proxied.
  */
-import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { overflowInfo } from '../upstream/breaker.js';
 import type { AttemptFailure } from '../upstream/retry-policy.js';
 import { Attempts } from '../upstream/attempts.js';
 import type { GatewayReason } from '../edge/errors.js';
+import { LaneRequest, type RestRequest, type RestResponse } from '../edge/http1-lane.js';
 import { sendError, sendJson } from '../edge/http-answer.js';
 import { clientResponseHeaders, headerGetter, schemeOf, shadowHost, upstreamRequestHeaders } from '../edge/http-headers.js';
 import { corsRequest, corsResponseHeaders } from './cors.js';
@@ -68,16 +69,16 @@ function classify(err: Error & { code?: string }): Failure {
 }
 
 
-const hasBody = (req: IncomingMessage): boolean =>
+const hasBody = (req: RestRequest): boolean =>
   req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
 
 /**
  * A body this small (by Content-Length) is read whole before it is sent, as nginx buffers request
  * bodies: one write upstream instead of a stream, and a body that can be sent again after a
- * connect failure. Larger and chunked bodies stream.
+ * connect failure. Larger and chunked bodies stream. (The HTTP/1.1 lane reads bodies up to this whole.)
  */
-const SMALL_BODY_BYTES = 64 * 1024;
-const isSmall = (req: IncomingMessage): boolean => {
+export const SMALL_BODY_BYTES = 64 * 1024;
+const isSmall = (req: RestRequest): boolean => {
   const cl = req.headers['content-length'];
   return cl !== undefined && req.headers['transfer-encoding'] === undefined && Number(cl) <= SMALL_BODY_BYTES;
 };
@@ -112,8 +113,8 @@ class Exchange extends Attempts<UpstreamPool> implements ResponseHandler {
 
   constructor(
     private readonly proxy: RestProxy,
-    private readonly req: IncomingMessage,
-    private readonly res: ServerResponse,
+    private readonly req: RestRequest,
+    private readonly res: RestResponse,
     private readonly decision: Routed,
     private readonly headers: string[],
   ) {
@@ -138,37 +139,50 @@ class Exchange extends Attempts<UpstreamPool> implements ResponseHandler {
       this.finish();
       this.abortUpstream(new AttemptAborted('client'));
     });
-    const mirrors = this.decision.mirrors;
-    if (!hasBody(this.req)) {
-      this.startTimer();
-      this.dispatch();
-      if (mirrors.length) this.mirror(null);
-    } else if (this.backend.retry || isSmall(this.req)) {
-      this.bufferThenDispatch();
+    const req = this.req;
+    if (req instanceof LaneRequest) {
+      // The lane's requests arrive with their whole body; one over the retry buffer is still not retried.
+      if (req.body !== null && req.body.length > this.proxy.deps.upstream.retryBufferBytes) this.retriesLeft = 0;
+      this.dispatchWhole(req.body);
+    } else if (!hasBody(req)) {
+      this.dispatchWhole(null);
+    } else if (this.backend.retry || isSmall(req)) {
+      this.bufferThenDispatch(req);
     } else {
-      this.streamBody([], mirrors.length > 0);
+      this.streamBody(req, [], this.decision.mirrors.length > 0);
       this.dispatch();
     }
+  }
+
+  /** The whole body is here (or there is none): the route timeout starts, the primary and the mirrors go. */
+  private dispatchWhole(body: Buffer | null): void {
+    this.body = body;
+    this.startTimer();
+    this.dispatch();
+    const mirrors = this.decision.mirrors;
+    if (mirrors.length === 0) return;
+    if (body !== null && body.length > this.proxy.deps.mirrors.maxBodyBytes) this.proxy.deps.mirrors.tooLarge(mirrors);
+    else this.mirror(body);
   }
 
   /**
    * Stream the body to the upstream (after `head`, chunks already read); with `copy`, mirrors
    * get the whole body once it has ended, without holding the primary.
    */
-  private streamBody(head: Buffer[], copy: boolean): void {
+  private streamBody(req: IncomingMessage, head: Buffer[], copy: boolean): void {
     const mirrors = this.decision.mirrors;
     const limit = this.proxy.deps.mirrors.maxBodyBytes;
     this.body = new RequestBody(
-      this.req,
+      req,
       head,
       copy ? { limit, whole: (b) => (b === null ? this.proxy.deps.mirrors.tooLarge(mirrors) : this.mirror(b)) } : undefined,
     );
     this.replayable = false;
-    this.req.once('end', () => this.startTimer());
+    req.once('end', () => this.startTimer());
   }
 
   /** Routes that retry, and small bodies, are read first (up to the retry buffer) so they can be replayed. */
-  private bufferThenDispatch(): void {
+  private bufferThenDispatch(req: IncomingMessage): void {
     const limit = this.proxy.deps.upstream.retryBufferBytes;
     const chunks: Buffer[] = [];
     let size = 0;
@@ -177,26 +191,20 @@ class Exchange extends Attempts<UpstreamPool> implements ResponseHandler {
       size += c.length;
       if (size > limit) {
         // Too large to replay: stream what we have plus the rest, without retries.
-        this.req.off('data', onData);
-        this.req.off('end', onEnd);
+        req.off('data', onData);
+        req.off('end', onEnd);
         this.retriesLeft = 0;
         if (this.decision.mirrors.length) this.proxy.deps.mirrors.tooLarge(this.decision.mirrors);
-        this.streamBody(chunks, false);
+        this.streamBody(req, chunks, false);
         this.dispatch();
       }
     };
     const onEnd = (): void => {
-      this.req.off('data', onData);
-      this.body = Buffer.concat(chunks, size);
-      this.startTimer();
-      this.dispatch();
-      if (this.decision.mirrors.length) {
-        if (size > this.proxy.deps.mirrors.maxBodyBytes) this.proxy.deps.mirrors.tooLarge(this.decision.mirrors);
-        else this.mirror(this.body);
-      }
+      req.off('data', onData);
+      this.dispatchWhole(Buffer.concat(chunks, size));
     };
-    this.req.on('data', onData);
-    this.req.once('end', onEnd);
+    req.on('data', onData);
+    req.once('end', onEnd);
   }
 
   private mirror(body: Buffer | null): void {
@@ -405,7 +413,7 @@ class Exchange extends Attempts<UpstreamPool> implements ResponseHandler {
   private abandonBody(): void {
     if (this.body instanceof RequestBody) this.body.detach();
     const req = this.req;
-    if (req.destroyed) return;
+    if (req instanceof LaneRequest || req.destroyed) return;
     req.removeAllListeners('data');
     req.resume();
     const socket = req.socket;
@@ -484,7 +492,7 @@ export class RestProxy {
   }
 
   /** Last resort: nothing a request does may throw out of the proxy and end the process. */
-  handle(req: IncomingMessage, res: ServerResponse): void {
+  handle(req: RestRequest, res: RestResponse): void {
     try {
       this.route(req, res);
     } catch (err) {
@@ -493,7 +501,7 @@ export class RestProxy {
     }
   }
 
-  private route(req: IncomingMessage, res: ServerResponse): void {
+  private route(req: RestRequest, res: RestResponse): void {
     const url = req.url ?? '/';
     const table = this.deps.state.current;
     const decision = match(
@@ -525,7 +533,7 @@ export class RestProxy {
   }
 
   /** The OAuth front end (`/api/v0.1/*`, `/api/v1.0/*` with a bearer token while it is active): the gate routes it. */
-  frontEnd(req: IncomingMessage, res: ServerResponse): void {
+  frontEnd(req: RestRequest, res: RestResponse): void {
     const gate = this.deps.gate;
     if (gate === undefined) {
       this.handle(req, res);
@@ -540,13 +548,13 @@ export class RestProxy {
   }
 
   /** The gate's verdict, now or once its stores have answered. */
-  private render(req: IncomingMessage, res: ServerResponse, verdict: GateVerdict | Promise<GateVerdict>, backend?: Backend): void {
+  private render(req: RestRequest, res: RestResponse, verdict: GateVerdict | Promise<GateVerdict>, backend?: Backend): void {
     if (verdict instanceof Promise) void verdict.then((v) => this.answer(req, res, v, backend));
     else this.answer(req, res, verdict, backend);
   }
 
   /** Allowed: proxy it, unless the client went away while the checks ran. Denied: the refusal, as JSON. */
-  private answer(req: IncomingMessage, res: ServerResponse, v: GateVerdict, backend: Backend | undefined): void {
+  private answer(req: RestRequest, res: RestResponse, v: GateVerdict, backend: Backend | undefined): void {
     if (v.allow) {
       if (!res.destroyed && !req.socket.destroyed) this.forward(req, res, v.decision, v.strip.includes('authorization'));
       return;
@@ -557,7 +565,7 @@ export class RestProxy {
   }
 
   /** Proxy a routed request (also after the gate); `stripAuthorization` drops the client's credential. */
-  private forward(req: IncomingMessage, res: ServerResponse, decision: Routed, stripAuthorization: boolean): void {
+  private forward(req: RestRequest, res: RestResponse, decision: Routed, stripAuthorization: boolean): void {
     try {
       const headers = upstreamRequestHeaders(req.rawHeaders, {
         remoteAddress: req.socket.remoteAddress,

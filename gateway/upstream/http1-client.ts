@@ -28,6 +28,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Readable } from 'node:stream';
+import { Deadline } from '../edge/deadline.js';
 import { ResponseParser, type ParseFailure, type ResponseHead, type ResponseSink } from './http1-response.js';
 
 export type UpstreamErrorCode =
@@ -206,12 +207,7 @@ class Connection implements ResponseSink {
   private ended = false;
   private paused = false;
   private phase = Phase.Connect;
-  private timer: NodeJS.Timeout | undefined;
-  /** When the timer fires, and the deadline it checks (0: none), in performance.now() ms. */
-  private timerDue = 0;
-  private deadline = 0;
-  /** The current phase's allowance, in ms. */
-  private timerMs = 0;
+  private readonly deadline = new Deadline(() => this.expired());
   private error: (Error & { code?: string }) | undefined;
   private body: Readable | undefined;
   private bodyLeft = -1;
@@ -313,7 +309,7 @@ class Connection implements ResponseSink {
       socket.uncork();
     }
     // Sending the body is progress too: the wait for the answer's head starts again.
-    this.touch();
+    this.deadline.touch();
     if (!ok) this.body?.pause();
   };
 
@@ -358,7 +354,7 @@ class Connection implements ResponseSink {
       this.socket.destroy();
       return;
     }
-    this.touch();
+    this.deadline.touch();
     this.heard = true;
     try {
       this.parser.execute(chunk);
@@ -459,7 +455,7 @@ class Connection implements ResponseSink {
   }
 
   private onClose(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.deadline.clear();
     this.detachBody();
     const task = this.task;
     this.task = undefined;
@@ -472,55 +468,26 @@ class Connection implements ResponseSink {
     else this.pool.fail(task, err);
   }
 
-  /**
-   * Set the deadline of `phase` (0 ms: none). The connection's one timer is a deadline check:
-   * moving the deadline later costs no timer; the timer is rescheduled only to fire sooner.
-   */
+  /** The phase and its timeout (0 ms: none). */
   private arm(phase: Phase, ms: number): void {
     this.phase = phase;
-    this.timerMs = ms;
-    if (ms <= 0) {
-      this.deadline = 0;
-      return;
-    }
-    const now = performance.now();
-    this.deadline = now + ms;
-    if (this.timer !== undefined && this.timerDue <= this.deadline) return;
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.schedule(now, ms);
+    this.deadline.set(ms);
   }
 
-  /** Push the deadline of the current phase back (the connection made progress). */
-  private touch(): void {
-    if (this.deadline !== 0) this.deadline = performance.now() + this.timerMs;
-  }
-
-  private schedule(now: number, ms: number): void {
-    this.timerDue = now + ms;
-    this.timer = setTimeout(Connection.check, ms, this);
-    this.timer.unref();
-  }
-
-  private static check(this: void, c: Connection): void {
-    c.timer = undefined;
-    if (c.deadline === 0 || c.socket.destroyed) return;
-    const now = performance.now();
-    if (now < c.deadline) {
-      c.schedule(now, Math.ceil(c.deadline - now));
-      return;
-    }
-    const task = c.task;
-    if (c.phase === Phase.Idle || task === undefined) {
-      c.socket.destroy();
+  private expired(): void {
+    if (this.socket.destroyed) return;
+    const task = this.task;
+    if (this.phase === Phase.Idle || task === undefined) {
+      this.socket.destroy();
       return;
     }
     const err =
-      c.phase === Phase.Connect
-        ? new UpstreamError('UPSTREAM_CONNECT_TIMEOUT', `no connection within ${c.timerMs} ms`)
-        : c.phase === Phase.Head
-          ? new UpstreamError('UPSTREAM_HEADERS_TIMEOUT', `no answer within ${c.timerMs} ms`)
-          : new UpstreamError('UPSTREAM_BODY_TIMEOUT', `the answer's body paused for ${c.timerMs} ms`);
-    c.drop(task, err);
+      this.phase === Phase.Connect
+        ? new UpstreamError('UPSTREAM_CONNECT_TIMEOUT', `no connection within ${this.deadline.ms} ms`)
+        : this.phase === Phase.Head
+          ? new UpstreamError('UPSTREAM_HEADERS_TIMEOUT', `no answer within ${this.deadline.ms} ms`)
+          : new UpstreamError('UPSTREAM_BODY_TIMEOUT', `the answer's body paused for ${this.deadline.ms} ms`);
+    this.drop(task, err);
   }
 }
 

@@ -16,6 +16,8 @@
  * Body slices share the socket's buffers (no copy).
  */
 
+import { HEADER_BLOCK, lists, trimOws } from '../edge/http1-syntax.js';
+
 export type ParseFailure = 'UPSTREAM_BAD_RESPONSE' | 'UPSTREAM_HEADERS_OVERFLOW';
 
 export class ResponseParseError extends Error {
@@ -62,26 +64,8 @@ const enum Chunk {
 }
 
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: ([\t\x20-\x7e\x80-\xff]*))?$/;
-/** Header lines, each CRLF-terminated: token, colon, field value without controls (but HTAB). */
-const HEADER_BLOCK = /^(?:[-!#$%&'*+.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*\r\n)*$/;
 const DIGITS = /^\d{1,15}$/;
 const MAX_EXTENSION_BYTES = 4096;
-
-/** The value without leading and trailing SP and HTAB (only those: obs-text is content). */
-function trimOws(s: string, from: number, to: number): string {
-  while (from < to && (s.charCodeAt(from) === 32 || s.charCodeAt(from) === 9)) from++;
-  while (to > from && (s.charCodeAt(to - 1) === 32 || s.charCodeAt(to - 1) === 9)) to--;
-  return s.slice(from, to);
-}
-
-/** Whether a comma-separated header value lists `token` (lower case). */
-function lists(value: string, token: string): boolean {
-  const lower = value.toLowerCase();
-  if (lower === token) return true;
-  if (!lower.includes(token)) return false;
-  for (const t of lower.split(',')) if (t.trim() === token) return true;
-  return false;
-}
 
 function hexValue(c: number): number {
   if (c >= 48 && c <= 57) return c - 48;

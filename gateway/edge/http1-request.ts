@@ -1,0 +1,116 @@
+/**
+ * The request head parser of the gateway's own HTTP/1.1 server side (edge/http1-lane.ts). No I/O.
+ *
+ * It recognises one shape of request, the one the hot path serves, and says "other" for
+ * everything else, without judging it: those bytes go to `node:http`, which accepts or refuses
+ * them exactly as it always has. So the lane never answers a malformed request itself, and a
+ * request it takes is one that `node:http` would read the same way (a subset of what it accepts):
+ * - request line `METHOD SP origin-form SP HTTP/1.1` with GET, POST, PUT, PATCH, DELETE or
+ *   OPTIONS, and a target of RFC 3986 path and query characters only;
+ * - header lines as the upstream parser reads them (edge/http1-syntax.ts: token names, no
+ *   controls but HTAB in values, CRLF only: no obs-fold, no bare LF, no space before the colon);
+ * - exactly one Host; at most one Content-Length, of digits; no Transfer-Encoding, Expect or
+ *   Upgrade; Connection options that are tokens (`close` is honoured);
+ * - within the head byte and header count limits the `node:http` server has (over them it is
+ *   `node:http` that answers 431).
+ */
+import { HEADER_BLOCK, trimOws } from './http1-syntax.js';
+
+export interface RequestHead {
+  readonly method: string;
+  /** The request target (origin-form), as sent. */
+  readonly target: string;
+  /** `[name, value, …]` as received (names in their case, values without surrounding whitespace). */
+  readonly rawHeaders: string[];
+  readonly host: string;
+  /** Bytes from the request line to the empty line, both included. */
+  readonly size: number;
+  /** The body's length in bytes (0: no body). */
+  readonly contentLength: number;
+  /** The client asked for the connection to close after this exchange. */
+  readonly close: boolean;
+}
+
+export interface HeadLimits {
+  /** The largest head, request line and headers (--max-header-bytes). */
+  readonly maxHeadBytes: number;
+  /** The most header lines (--max-headers). */
+  readonly maxHeaders: number;
+}
+
+/** A head not here whole yet (and nothing seen so far rules the lane out). */
+export const MORE = 'more';
+/** Not a request the lane serves: `node:http` reads it (and everything after it on the connection). */
+export const OTHER = 'other';
+
+const REQUEST_LINE = /^(GET|POST|PUT|PATCH|DELETE|OPTIONS) (\/[-A-Za-z0-9._~!$&'()*+,;=:@/?%]*) HTTP\/1\.1$/;
+const DIGITS = /^\d{1,15}$/;
+const TOKEN = /^[-!#$%&'*+.^_`|~0-9a-z]+$/;
+
+/** Parse the request head starting at `at` in `buf`. */
+export function parseRequestHead(buf: Buffer, at: number, limits: HeadLimits): RequestHead | typeof MORE | typeof OTHER {
+  const end = buf.indexOf('\r\n\r\n', at, 'latin1');
+  if (end < 0) return incomplete(buf, at, limits);
+  const size = end + 4 - at;
+  if (size > limits.maxHeadBytes) return OTHER;
+  const text = buf.toString('latin1', at, end + 2);
+  const eol = text.indexOf('\r\n');
+  const line = REQUEST_LINE.exec(text.slice(0, eol));
+  if (line === null) return OTHER;
+  const block = text.slice(eol + 2);
+  if (!HEADER_BLOCK.test(block)) return OTHER;
+  const rawHeaders: string[] = [];
+  let host: string | undefined;
+  let length = -1;
+  let close = false;
+  for (let i = 0; i < block.length; ) {
+    const lineEnd = block.indexOf('\r\n', i);
+    const colon = block.indexOf(':', i);
+    const name = block.slice(i, colon);
+    const value = trimOws(block, colon + 1, lineEnd);
+    i = lineEnd + 2;
+    rawHeaders.push(name, value);
+    const n = name.length;
+    // Only the names that decide anything are looked at (by length first).
+    if (n !== 4 && n !== 6 && n !== 7 && n !== 10 && n !== 14 && n !== 17) continue;
+    switch (name.toLowerCase()) {
+      case 'host':
+        if (host !== undefined) return OTHER;
+        host = value;
+        break;
+      case 'content-length':
+        if (length >= 0 || !DIGITS.test(value)) return OTHER;
+        length = Number(value);
+        break;
+      case 'connection': {
+        // Other options name hop-by-hop fields, which the proxy drops (edge/http-headers.ts).
+        for (const token of value.toLowerCase().split(',')) {
+          const t = trimOws(token, 0, token.length);
+          if (t === 'close') close = true;
+          else if (t !== '' && !TOKEN.test(t)) return OTHER;
+        }
+        break;
+      }
+      case 'transfer-encoding':
+      case 'expect':
+      case 'upgrade':
+        return OTHER;
+    }
+  }
+  if (host === undefined || rawHeaders.length / 2 > limits.maxHeaders) return OTHER;
+  return { method: line[1]!, target: line[2]!, rawHeaders, host, size, contentLength: length < 0 ? 0 : length, close };
+}
+
+/**
+ * No head end yet: wait for more, unless what is here already rules the lane out (a request
+ * line of another shape, a bare LF, more than the head limit), so that `node:http` answers it
+ * now rather than after the header timeout.
+ */
+function incomplete(buf: Buffer, at: number, limits: HeadLimits): typeof MORE | typeof OTHER {
+  if (buf.length - at > limits.maxHeadBytes) return OTHER;
+  const first = buf.indexOf(10, at);
+  if (first < 0) return MORE;
+  if (first === at || buf[first - 1] !== 13 || !REQUEST_LINE.test(buf.toString('latin1', at, first - 1))) return OTHER;
+  for (let lf = buf.indexOf(10, first + 1); lf >= 0; lf = buf.indexOf(10, lf + 1)) if (buf[lf - 1] !== 13) return OTHER;
+  return MORE;
+}

@@ -1,0 +1,24 @@
+/**
+ * HTTP/1.1 field syntax (RFC 9110 §5, RFC 9112 §5) shared by the gateway's two parsers: the
+ * upstream client's response parser (upstream/http1-response.ts) and the public side's request
+ * head parser (edge/http1-request.ts). Both are strict in the same way.
+ */
+
+/** Header lines, each CRLF-terminated: token, colon, field value without controls (but HTAB). */
+export const HEADER_BLOCK = /^(?:[-!#$%&'*+.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*\r\n)*$/;
+
+/** The value without leading and trailing SP and HTAB (only those: obs-text is content). */
+export function trimOws(s: string, from: number, to: number): string {
+  while (from < to && (s.charCodeAt(from) === 32 || s.charCodeAt(from) === 9)) from++;
+  while (to > from && (s.charCodeAt(to - 1) === 32 || s.charCodeAt(to - 1) === 9)) to--;
+  return s.slice(from, to);
+}
+
+/** Whether a comma-separated header value lists `token` (lower case). */
+export function lists(value: string, token: string): boolean {
+  const lower = value.toLowerCase();
+  if (lower === token) return true;
+  if (!lower.includes(token)) return false;
+  for (const t of lower.split(',')) if (t.trim() === token) return true;
+  return false;
+}

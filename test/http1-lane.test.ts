@@ -1,0 +1,256 @@
+/**
+ * The gateway's own HTTP/1.1 server side (gateway/edge/http1-lane.ts) against Node's, which it
+ * stands in front of (`--http1-server gateway`, the default, and `node`):
+ *   - the same bytes on the wire both ways: each answer, byte for byte but the Date value, and
+ *     each request as the model received it, for proxied answers (Content-Length, chunked, 204),
+ *     the gateway's own (404, 503, a CORS preflight) and `Connection: close`;
+ *   - a connection moves to Node's server at the first request the lane does not serve, that
+ *     request's bytes unread: mid-connection, pipelined, and for hostile requests, which then get
+ *     exactly Node's answer (and never reach the model);
+ *   - a request dribbled a byte at a time is still read whole; the lane's own timeouts answer as
+ *     Node's do (408), and an idle connection is closed after the keep-alive timeout.
+ */
+import net, { type AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Http1Lane, type LaneRequest, type LaneResponse } from '../gateway/edge/http1-lane.js';
+import { headerValue, startRecordingUpstream, type Answer, type RecordedRequest, type RecordingUpstream } from './fixtures/recording-upstream.js';
+import { sdep, startTestGateway, type TestGateway } from './helpers/gateway.js';
+import { metric } from './helpers/metrics.js';
+import { freePort, raw } from './helpers/net.js';
+
+const PREDICT = '/api/v1.0/predictions';
+const CORS = JSON.stringify({ origins: 'https://app.example', methods: 'POST', headers: 'content-type' });
+
+/** The model's answers, by the request's x-case. */
+function answer(req: RecordedRequest): Answer {
+  const c = headerValue(req.headers, 'x-case') ?? '';
+  const base: Answer = { headers: [['Content-Type', 'application/json'], ['X-Case', c]], body: `{"case":"${c}","got":${req.body.length}}` };
+  if (c === 'chunked') return { ...base, framing: 'chunked' };
+  if (c === '204') return { headers: [['X-Case', c]], statusLine: 'HTTP/1.1 204 No Content', framing: 'none' };
+  if (c === 'odd') return { ...base, statusLine: 'HTTP/1.1 299 Od\xe9 Reason', headers: [['X-Dup', 'a'], ['x-dup', 'b'], ['Set-Cookie', 'a=1'], ['Set-Cookie', 'b=2']] };
+  return base;
+}
+
+/** Everything a connection received, with each Date header's value blanked (it is the clock). */
+/** How many answers a connection received. */
+const answers = (text: string): number => text.match(/HTTP\/1\.1 \d{3} /g)?.length ?? 0;
+
+const undated = (text: string): string => text.replace(/\r\nDate: [^\r]*/g, '\r\nDate: -');
+
+/** What the model received, with the per-request id blanked. */
+const received = (r: RecordedRequest): string => r.rawHead.toString('latin1').replace(/\r\nx-request-id: [0-9a-f-]{36}/, '\r\nx-request-id: -') + r.body.toString('latin1');
+
+describe('the lane and Node\'s server side by side', () => {
+  let lane: TestGateway;
+  let node: TestGateway;
+  let model: RecordingUpstream;
+  let closedPort: number;
+
+  beforeAll(async () => {
+    model = await startRecordingUpstream({ name: 'model', responder: answer });
+    closedPort = await freePort();
+    const manifests = {
+      'plain.yaml': sdep('plain', 'm', { predictors: [{ name: 'main' }] }),
+      'down.yaml': sdep('down', 'm', { predictors: [{ name: 'main' }] }),
+      'web.yaml': sdep('web', 'm', { predictors: [{ name: 'main' }] }, { 'seldon.io/gateway-cors': CORS }),
+    };
+    const resolve = { 'plain-main.m:8000': model.port, 'web-main.m:8000': model.port, 'down-main.m:8000': closedPort };
+    const args = ['--client-header-timeout', '400ms', '--client-request-timeout', '800ms'];
+    lane = await startTestGateway({ manifests, resolve, args });
+    node = await startTestGateway({ manifests, resolve, args: [...args, '--http1-server', 'node'] });
+  });
+  afterAll(async () => {
+    await lane?.stop();
+    await node?.stop();
+    await model?.close();
+  });
+
+  /** Send `bytes` (and `later`, 100 ms on) to both gateways on fresh connections; what each client and the model got. */
+  async function both(bytes: string, opts: { quietMs?: number; later?: string } = {}): Promise<{ lane: string; node: string; laneModel: string[]; nodeModel: string[] }> {
+    const o = { quietMs: opts.quietMs ?? 150, ...(opts.later !== undefined ? { later: opts.later, gapMs: 100 } : {}) };
+    const before = model.requests.length;
+    const a = await raw(lane.port, Buffer.from(bytes, 'latin1'), o);
+    await new Promise((r) => setTimeout(r, 50));
+    const mid = model.requests.length;
+    const b = await raw(node.port, Buffer.from(bytes, 'latin1'), o);
+    await new Promise((r) => setTimeout(r, 50));
+    return {
+      lane: undated(a.text),
+      node: undated(b.text),
+      laneModel: model.requests.slice(before, mid).map(received),
+      nodeModel: model.requests.slice(mid).map(received),
+    };
+  }
+
+  const post = (path: string, c: string, body: string, extra = ''): string =>
+    `POST ${path} HTTP/1.1\r\nHost: gw.example\r\nContent-Type: application/json\r\nX-Case: ${c}\r\n${extra}Content-Length: ${Buffer.byteLength(body, 'latin1')}\r\n\r\n${body}`;
+
+  it('the same answer bytes and the same upstream bytes, answer by answer (two requests per connection)', async () => {
+    const cases: [string, string][] = [
+      ['Content-Length answer', post(`/seldon/m/plain${PREDICT}`, 'cl', '{"data":{"ndarray":[[1,2]]}}')],
+      ['chunked answer, re-chunked', post(`/seldon/m/plain${PREDICT}?q=1`, 'chunked', '{}')],
+      ['204', `GET /seldon/m/plain/health/status HTTP/1.1\r\nHost: gw\r\nX-Case: 204\r\n\r\n`],
+      ['odd reason phrase, repeated fields', post(`/seldon/m/plain${PREDICT}`, 'odd', '{}')],
+      ['no route: 404', post(`/seldon/m/nope${PREDICT}`, 'x', '{}')],
+      ['connect failure: 503', post(`/seldon/m/down${PREDICT}`, 'x', '{}')],
+      ['CORS preflight answered by the gateway', `OPTIONS /seldon/m/web${PREDICT} HTTP/1.1\r\nHost: gw\r\nOrigin: https://app.example\r\nAccess-Control-Request-Method: POST\r\n\r\n`],
+      ['CORS headers on a proxied answer', post(`/seldon/m/web${PREDICT}`, 'cors', '{}', 'Origin: https://app.example\r\n')],
+      ['hop-by-hop fields named by Connection', post(`/seldon/m/plain${PREDICT}`, 'hop', '{}', 'Connection: keep-alive, X-Hop\r\nX-Hop: secret\r\nX-Obs: caf\xe9\r\n')],
+    ];
+    for (const [what, request] of cases) {
+      const r = await both(request + request);
+      expect(r.lane, what).toBe(r.node);
+      expect(answers(r.lane), `${what}: two answers`).toBe(2);
+      expect(r.laneModel, `${what}: what the model got`).toEqual(r.nodeModel);
+    }
+    expect(await metric(lane.adminUrl, 'seldon_gateway_http1_handoffs_total{reason="request_shape"}')).toBe(0);
+  });
+
+  it('Connection: close is answered with it, and the connection closed after the answer', async () => {
+    const r = await both(post(`/seldon/m/plain${PREDICT}`, 'close', '{}', 'Connection: close\r\n') + post(`/seldon/m/plain${PREDICT}`, 'after', '{}'));
+    expect(r.lane).toBe(r.node);
+    expect(r.lane).toContain('\r\nConnection: close\r\n');
+    expect(answers(r.lane)).toBe(1);
+    expect(r.laneModel.length).toBe(1);
+  });
+
+  it('mid-connection and pipelined: a chunked request moves the connection to Node\'s server, unread; every answer in order', async () => {
+    const chunked = `POST /seldon/m/plain${PREDICT} HTTP/1.1\r\nHost: gw\r\nX-Case: te\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n`;
+    const handed = await metric(lane.adminUrl, 'seldon_gateway_http1_handoffs_total{reason="request_shape"}');
+    // Pipelined: all in one write.
+    const r = await both(post(`/seldon/m/plain${PREDICT}`, 'p1', '{"a":1}') + chunked + post(`/seldon/m/plain${PREDICT}`, 'p3', '{"c":3}'));
+    expect(r.lane).toBe(r.node);
+    expect([...r.lane.matchAll(/"case":"(\w+)","got":(\d+)/g)].map((m) => `${m[1]}:${m[2]}`)).toEqual(['p1:7', 'te:3', 'p3:7']);
+    // Node's server reads pipelined requests ahead and proxies them at once, the lane one after the
+    // other (as nginx does): the model may see them in another order, never other bytes.
+    expect(r.laneModel.sort()).toEqual(r.nodeModel.sort());
+    expect(await metric(lane.adminUrl, 'seldon_gateway_http1_handoffs_total{reason="request_shape"}')).toBe(handed + 1);
+    // One after the other on a kept-alive connection: the same.
+    const s = net.connect(lane.port, '127.0.0.1');
+    let text = '';
+    s.on('data', (d: Buffer) => (text += d.toString('latin1')));
+    const answers = async (n: number): Promise<void> => {
+      for (let i = 0; i < 200 && (text.match(/"case"/g)?.length ?? 0) < n; i++) await new Promise((res) => setTimeout(res, 10));
+    };
+    s.write(post(`/seldon/m/plain${PREDICT}`, 'k1', '{}'));
+    await answers(1);
+    s.write(chunked);
+    await answers(2);
+    s.write(post(`/seldon/m/plain${PREDICT}`, 'k3', '{}'));
+    await answers(3);
+    s.destroy();
+    expect([...text.matchAll(/"case":"(\w+)"/g)].map((m) => m[1])).toEqual(['k1', 'te', 'k3']);
+  });
+
+  it('hostile requests after a served one get exactly Node\'s answer, and never reach the model', async () => {
+    const hostile = [
+      `POST /seldon/m/plain${PREDICT} HTTP/1.1\r\nHost: gw\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: gw\r\n\r\n`,
+      `POST /seldon/m/plain${PREDICT} HTTP/1.1\r\nHost: gw\r\nContent-Length: 3\r\nContent-Length: 30\r\n\r\nabc`,
+      `POST /seldon/m/plain${PREDICT} HTTP/1.1\r\nHost: gw\r\nX-Folded: a\r\n b\r\nContent-Length: 2\r\n\r\n{}`,
+      `POST /seldon/m/plain${PREDICT} HTTP/1.1\nHost: gw\nContent-Length: 2\n\n{}`,
+      `POST /seldon/m/plain${PREDICT} HTTP/1.1\r\nHost : gw\r\nContent-Length: 2\r\n\r\n{}`,
+      `GET /seldon/m/plain${PREDICT} HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n`,
+      `GET /seldon/m/plain${PREDICT} HTTP/1.1\r\n\r\n`,
+      `TRACE /seldon/m/plain${PREDICT} HTTP/1.1\r\nHost: gw\r\n\r\n`,
+      `GET /seldon/m/plain${PREDICT} HTTP/1.1\r\nHost: gw\r\nX: a\x00b\r\n\r\n`,
+      `GARBAGE\r\n\r\n`,
+    ];
+    for (const h of hostile) {
+      // After the first answer: pipelined, Node's server would read the hostile request early and
+      // close after the first answer instead of answering it (safe too, but not the same bytes).
+      const r = await both(post(`/seldon/m/plain${PREDICT}`, 'first', '{}'), { later: h });
+      expect(r.lane, JSON.stringify(h)).toBe(r.node);
+      expect(r.lane, JSON.stringify(h)).toMatch(/HTTP\/1\.1 200 OK[\s\S]*HTTP\/1\.1 4\d\d /);
+      expect(r.laneModel.length, JSON.stringify(h)).toBe(1);
+      expect(r.laneModel).toEqual(r.nodeModel);
+    }
+  });
+
+  it('a request dribbled one byte at a time is read whole by the lane', async () => {
+    const handed = await metric(lane.adminUrl, 'seldon_gateway_http1_handoffs_total{reason="request_shape"}');
+    const bytes = post(`/seldon/m/plain${PREDICT}`, 'drip', '{"data":{"ndarray":[[1]]}}');
+    const s = net.connect(lane.port, '127.0.0.1');
+    await new Promise((r) => s.once('connect', r));
+    let text = '';
+    s.on('data', (d: Buffer) => (text += d.toString('latin1')));
+    for (const ch of bytes) {
+      s.write(ch);
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    for (let i = 0; i < 200 && !text.includes('"case"'); i++) await new Promise((r) => setTimeout(r, 10));
+    s.destroy();
+    expect(text).toMatch(/^HTTP\/1\.1 200 OK[\s\S]*"case":"drip","got":26/);
+    expect(await metric(lane.adminUrl, 'seldon_gateway_http1_handoffs_total{reason="request_shape"}')).toBe(handed);
+  });
+
+  it('a head or a body slower than its timeout gets the same 408 from both', async () => {
+    const head = `POST /seldon/m/plain${PREDICT} HTTP/1.1\r\nHost: gw\r\n`;
+    const slowHead = await both(head, { quietMs: 1500 });
+    expect(slowHead.lane).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n[\s\S]*"reason":"REQUEST_TIMEOUT"/);
+    expect(slowHead.lane).toBe(slowHead.node);
+    const slowBody = await both(`${head}Content-Length: 10\r\n\r\n{"a"`, { quietMs: 1500 });
+    expect(slowBody.lane).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/);
+    expect(slowBody.lane).toBe(slowBody.node);
+    expect(slowBody.laneModel).toEqual([]);
+  });
+});
+
+describe('Http1Lane on its own: keep-alive timeout and shutdown', () => {
+  it('an idle connection is closed after the keep-alive timeout; drain closes idle ones at once, busy ones after their answer', async () => {
+    let held: LaneResponse | undefined;
+    const lane = new Http1Lane({
+      maxHeadBytes: 16384,
+      maxHeaders: 100,
+      maxBodyBytes: 65536,
+      keepAliveTimeoutMs: 300,
+      headerTimeoutMs: 1000,
+      requestTimeoutMs: 2000,
+      serves: () => true,
+      serve: (req: LaneRequest, res: LaneResponse) => {
+        if (req.url === '/hold') held = res;
+        else res.writeHead(200, 'OK', ['content-length', '2']).end('ok');
+      },
+      handOff: (socket) => socket.destroy(),
+      timedOut: (socket) => socket.destroy(),
+    });
+    const server = net.createServer((s) => lane.connection(s));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    const open = async (): Promise<{ s: net.Socket; text: () => string; closedAt: () => number }> => {
+      const s = net.connect(port, '127.0.0.1');
+      await new Promise((r) => s.once('connect', r));
+      let text = '';
+      let closedAt = 0;
+      s.on('data', (d: Buffer) => (text += d.toString('latin1')));
+      s.on('close', () => (closedAt = Date.now()));
+      return { s, text: () => text, closedAt: () => closedAt };
+    };
+    const until = async (cond: () => boolean, ms = 3000): Promise<void> => {
+      const end = Date.now() + ms;
+      while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+    };
+
+    const idle = await open();
+    idle.s.write('GET / HTTP/1.1\r\nHost: a\r\n\r\n');
+    await until(() => idle.text().endsWith('ok'));
+    const answeredAt = Date.now();
+    expect(idle.text()).toMatch(/^HTTP\/1\.1 200 OK\r\ncontent-length: 2\r\nDate: .+\r\nConnection: keep-alive\r\nKeep-Alive: timeout=0\r\n\r\nok$/);
+    await until(() => idle.closedAt() > 0);
+    expect(idle.closedAt() - answeredAt).toBeGreaterThanOrEqual(250);
+    expect(idle.closedAt() - answeredAt).toBeLessThan(1500);
+
+    const quiet = await open();
+    const busy = await open();
+    busy.s.write('GET /hold HTTP/1.1\r\nHost: a\r\n\r\n');
+    await until(() => held !== undefined);
+    lane.drain();
+    await until(() => quiet.closedAt() > 0, 500);
+    expect(quiet.closedAt(), 'the idle connection closed at once').toBeGreaterThan(0);
+    expect(busy.closedAt(), 'the busy one is still open').toBe(0);
+    held!.writeHead(200, 'OK', ['content-length', '4']).end('done');
+    await until(() => busy.closedAt() > 0, 1000);
+    expect(busy.text()).toMatch(/^HTTP\/1\.1 200 OK\r\ncontent-length: 4\r\nDate: .+\r\nConnection: close\r\n\r\ndone$/);
+    expect(lane.size).toBe(0);
+    server.close();
+  });
+});
