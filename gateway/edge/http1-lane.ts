@@ -122,6 +122,33 @@ function invalid(code: string, what: string): Error {
   return Object.assign(new TypeError(`Invalid ${what}`), { code });
 }
 
+/** One header line, checked as `node:http` checks it (it throws the same codes). */
+function headerLine(name: string, value: string): string {
+  if (!TOKEN.test(name)) throw invalid('ERR_INVALID_HTTP_TOKEN', `header name ${JSON.stringify(name)}`);
+  if (INVALID_VALUE.test(value)) throw invalid('ERR_INVALID_CHAR', `character in header content ${JSON.stringify(name)}`);
+  return `${name}: ${value}\r\n`;
+}
+
+/** What the answer's own fields already say, of what the server would add. */
+const DATE = 1;
+const CONNECTION = 2;
+const CLOSE = 4;
+const FRAMED = 8;
+function meaning(name: string, value: string): number {
+  switch (name.length) {
+    case 4:
+      return name.toLowerCase() === 'date' ? DATE : 0;
+    case 10:
+      return name.toLowerCase() !== 'connection' ? 0 : /(?:^|,)\s*close\s*(?:,|$)/i.test(value) ? CONNECTION | CLOSE : CONNECTION;
+    case 14:
+      return name.toLowerCase() === 'content-length' ? FRAMED : 0;
+    case 17:
+      return name.toLowerCase() === 'transfer-encoding' ? FRAMED : 0;
+    default:
+      return 0;
+  }
+}
+
 type Listener = () => void;
 
 /**
@@ -168,31 +195,28 @@ export class LaneResponse {
     // Shutting down since the request came in: this answer closes its connection too.
     if (this.connection.closing) this.last = true;
     let head = `HTTP/1.1 ${status} ${text}\r\n`;
-    let date = false;
-    let connection = false;
-    let framed = false;
-    const add = (name: string, value: unknown): void => {
-      if (!TOKEN.test(name)) throw invalid('ERR_INVALID_HTTP_TOKEN', `header name ${JSON.stringify(name)}`);
-      const v = String(value);
-      if (INVALID_VALUE.test(v)) throw invalid('ERR_INVALID_CHAR', `character in header content ${JSON.stringify(name)}`);
-      head += `${name}: ${v}\r\n`;
-      const n = name.length;
-      if (n === 4 && name.toLowerCase() === 'date') date = true;
-      else if (n === 10 && name.toLowerCase() === 'connection') {
-        connection = true;
-        if (/(?:^|,)\s*close\s*(?:,|$)/i.test(v)) this.last = true;
-      } else if ((n === 14 && name.toLowerCase() === 'content-length') || (n === 17 && name.toLowerCase() === 'transfer-encoding')) framed = true;
-    };
+    let seen = 0;
     if (Array.isArray(headers)) {
-      for (let i = 0; i < headers.length; i += 2) add(headers[i] as string, headers[i + 1]);
+      for (let i = 0; i < headers.length; i += 2) {
+        const name = headers[i] as string;
+        const value = String(headers[i + 1]);
+        head += headerLine(name, value);
+        seen |= meaning(name, value);
+      }
     } else if (headers !== undefined) {
       for (const name of Object.keys(headers)) {
         const value = (headers as OutgoingHttpHeaders)[name];
         if (value === undefined) continue;
-        if (Array.isArray(value)) for (const v of value) add(name, v);
-        else add(name, value);
+        for (const v of Array.isArray(value) ? value : [value]) {
+          head += headerLine(name, String(v));
+          seen |= meaning(name, String(v));
+        }
       }
     }
+    if ((seen & CLOSE) !== 0) this.last = true;
+    const date = (seen & DATE) !== 0;
+    const connection = (seen & CONNECTION) !== 0;
+    const framed = (seen & FRAMED) !== 0;
     if (!date) head += `Date: ${httpDate()}\r\n`;
     if (!connection) head += this.last ? 'Connection: close\r\n' : `Connection: keep-alive\r\nKeep-Alive: timeout=${this.connection.keepAliveSeconds}\r\n`;
     const bodiless = status === 204 || status === 304 || (status >= 100 && status < 200);

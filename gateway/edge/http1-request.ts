@@ -14,7 +14,7 @@
  * - within the head byte and header count limits the `node:http` server has (over them it is
  *   `node:http` that answers 431).
  */
-import { HEADER_BLOCK, trimOws } from './http1-syntax.js';
+import { HEADER_BLOCK, headerList, trimOws } from './http1-syntax.js';
 
 export interface RequestHead {
   readonly method: string;
@@ -59,17 +59,14 @@ export function parseRequestHead(buf: Buffer, at: number, limits: HeadLimits): R
   if (line === null) return OTHER;
   const block = text.slice(eol + 2);
   if (!HEADER_BLOCK.test(block)) return OTHER;
-  const rawHeaders: string[] = [];
+  const rawHeaders = headerList(block);
+  if (rawHeaders.length / 2 > limits.maxHeaders) return OTHER;
   let host: string | undefined;
   let length = -1;
   let close = false;
-  for (let i = 0; i < block.length; ) {
-    const lineEnd = block.indexOf('\r\n', i);
-    const colon = block.indexOf(':', i);
-    const name = block.slice(i, colon);
-    const value = trimOws(block, colon + 1, lineEnd);
-    i = lineEnd + 2;
-    rawHeaders.push(name, value);
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    const value = rawHeaders[i + 1]!;
     const n = name.length;
     // Only the names that decide anything are looked at (by length first).
     if (n !== 4 && n !== 6 && n !== 7 && n !== 10 && n !== 14 && n !== 17) continue;
@@ -97,7 +94,7 @@ export function parseRequestHead(buf: Buffer, at: number, limits: HeadLimits): R
         return OTHER;
     }
   }
-  if (host === undefined || rawHeaders.length / 2 > limits.maxHeaders) return OTHER;
+  if (host === undefined) return OTHER;
   return { method: line[1]!, target: line[2]!, rawHeaders, host, size, contentLength: length < 0 ? 0 : length, close };
 }
 

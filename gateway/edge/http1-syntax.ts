@@ -14,6 +14,18 @@ export function trimOws(s: string, from: number, to: number): string {
   return s.slice(from, to);
 }
 
+/** The lines of a header block that passed HEADER_BLOCK, as `[name, value, …]` (names as sent, values trimmed). */
+export function headerList(block: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < block.length; ) {
+    const lineEnd = block.indexOf('\r\n', i);
+    const colon = block.indexOf(':', i);
+    out.push(block.slice(i, colon), trimOws(block, colon + 1, lineEnd));
+    i = lineEnd + 2;
+  }
+  return out;
+}
+
 /** Whether a comma-separated header value lists `token` (lower case). */
 export function lists(value: string, token: string): boolean {
   const lower = value.toLowerCase();

@@ -16,7 +16,7 @@
  * Body slices share the socket's buffers (no copy).
  */
 
-import { HEADER_BLOCK, lists, trimOws } from '../edge/http1-syntax.js';
+import { HEADER_BLOCK, headerList, lists } from '../edge/http1-syntax.js';
 
 export type ParseFailure = 'UPSTREAM_BAD_RESPONSE' | 'UPSTREAM_HEADERS_OVERFLOW';
 
@@ -189,17 +189,13 @@ export class ResponseParser {
     if (!HEADER_BLOCK.test(block)) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', 'invalid header line');
     const status = Number(m[2]);
     const http10 = m[1] === '0';
-    const headers: string[] = [];
+    const headers = headerList(block);
     let length = -1;
     let te: string | undefined;
     let connection: string | undefined;
-    for (let i = 0; i < block.length; ) {
-      const lineEnd = block.indexOf('\r\n', i);
-      const colon = block.indexOf(':', i);
-      const name = block.slice(i, colon);
-      const value = trimOws(block, colon + 1, lineEnd);
-      i = lineEnd + 2;
-      headers.push(name, value);
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i]!;
+      const value = headers[i + 1]!;
       const n = name.length;
       if (n !== 10 && n !== 14 && n !== 17) continue;
       const lower = name.toLowerCase();
