@@ -71,6 +71,8 @@ export class LaneRequest {
   readonly method: string;
   readonly url: string;
   readonly rawHeaders: string[];
+  /** The Host header (exactly one: the parser says so). */
+  readonly host: string;
   private built: IncomingHttpHeaders | undefined;
 
   constructor(
@@ -82,6 +84,7 @@ export class LaneRequest {
     this.method = head.method;
     this.url = head.target;
     this.rawHeaders = head.rawHeaders;
+    this.host = head.host;
   }
 
   /** The headers by lower-case name, combined as `node:http` combines them (built when first read). */

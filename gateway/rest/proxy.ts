@@ -69,6 +69,9 @@ function classify(err: Error & { code?: string }): Failure {
 }
 
 
+/** The Host header (the lane has it from its parser: no header object is built for it). */
+const hostOf = (req: RestRequest): string => (req instanceof LaneRequest ? req.host : (req.headers.host ?? ''));
+
 const hasBody = (req: RestRequest): boolean =>
   req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
 
@@ -208,7 +211,7 @@ class Exchange extends Attempts<UpstreamPool> implements ResponseHandler {
   }
 
   private mirror(body: Buffer | null): void {
-    const host = this.req.headers.host ?? '';
+    const host = hostOf(this.req);
     const headers = this.headers.slice();
     for (let i = 0; i < headers.length; i += 2) {
       if (headers[i]!.length === 4 && headers[i]!.toLowerCase() === 'host') headers[i + 1] = shadowHost(host);
@@ -506,7 +509,7 @@ export class RestProxy {
     const table = this.deps.state.current;
     const decision = match(
       table,
-      { kind: 'rest', method: req.method ?? 'GET', path: url, host: req.headers.host ?? '', header: headerGetter(req.rawHeaders) },
+      { kind: 'rest', method: req.method ?? 'GET', path: url, host: hostOf(req), header: headerGetter(req.rawHeaders) },
       this.deps.picker,
       this.deps.eligible,
     );
