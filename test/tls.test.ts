@@ -192,6 +192,35 @@ describe('TLS with --tls-cert / --tls-key', () => {
     expect(JSON.parse(r.body).meta.tags.upstream).toBe('iris');
   });
 
+  it('one TLS connection: a request the lane serves, a chunked one (Node\'s server from there, its bytes unread), another: each answered, in order', async () => {
+    const before = upstream.requests.length;
+    const handed = await metric(gw.adminUrl, 'seldon_gateway_http1_handoffs_total{reason="request_shape"}');
+    const socket = tls.connect({ host: '127.0.0.1', port: gw.port, ca: serverCa.cert, servername: 'gateway.test', ALPNProtocols: ['http/1.1'] });
+    socket.on('error', () => undefined);
+    await new Promise((r) => socket.once('secureConnect', r));
+    let text = '';
+    socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+    const answers = async (n: number): Promise<void> => {
+      for (let i = 0; i < 300 && (text.match(/HTTP\/1\.1 200 /g)?.length ?? 0) < n; i++) await new Promise((r) => setTimeout(r, 10));
+    };
+    const plain = (c: string): string => `POST ${PATH} HTTP/1.1\r\nHost: gateway.test\r\nx-case: ${c}\r\ncontent-length: ${BODY.length}\r\n\r\n${BODY}`;
+    socket.write(plain('tls-lane-1'));
+    await answers(1);
+    socket.write(`POST ${PATH} HTTP/1.1\r\nHost: gateway.test\r\nx-case: tls-lane-2\r\ntransfer-encoding: chunked\r\n\r\n${BODY.length.toString(16)}\r\n${BODY}\r\n0\r\n\r\n`);
+    await answers(2);
+    socket.write(plain('tls-lane-3'));
+    await answers(3);
+    socket.destroy();
+    expect(text.match(/HTTP\/1\.1 200 /g)?.length).toBe(3);
+    const got = upstream.requests.slice(before).filter((q) => (headerValue(q.headers, 'x-case') ?? '').startsWith('tls-lane-'));
+    expect(got.map((q) => [headerValue(q.headers, 'x-case'), q.body.toString(), headerValue(q.headers, 'x-forwarded-proto')])).toEqual([
+      ['tls-lane-1', BODY, 'https'],
+      ['tls-lane-2', BODY, 'https'],
+      ['tls-lane-3', BODY, 'https'],
+    ]);
+    expect(await metric(gw.adminUrl, 'seldon_gateway_http1_handoffs_total{reason="request_shape"}')).toBe(handed + 1);
+  });
+
   it('ALPN: h2 when offered, http/1.1 when that is all, none when the client sends none; TLS 1.2 minimum', async () => {
     const both = await handshake(gw.port, { ALPNProtocols: ['h2', 'http/1.1'] });
     expect(both.alpn).toBe('h2');
