@@ -26,6 +26,7 @@ function answer(req: RecordedRequest): Answer {
   const c = headerValue(req.headers, 'x-case') ?? '';
   const base: Answer = { headers: [['Content-Type', 'application/json'], ['X-Case', c]], body: `{"case":"${c}","got":${req.body.length}}` };
   if (c === 'chunked') return { ...base, framing: 'chunked' };
+  if (c === 'big') return { ...base, body: Buffer.alloc(64 * 1024, 120) };
   if (c === '204') return { headers: [['X-Case', c]], statusLine: 'HTTP/1.1 204 No Content', framing: 'none' };
   if (c === 'odd') return { ...base, statusLine: 'HTTP/1.1 299 Od\xe9 Reason', headers: [['X-Dup', 'a'], ['x-dup', 'b'], ['Set-Cookie', 'a=1'], ['Set-Cookie', 'b=2']] };
   return base;
@@ -164,6 +165,29 @@ describe('the lane and Node\'s server side by side', () => {
       expect(r.laneModel.length, JSON.stringify(h)).toBe(1);
       expect(r.laneModel).toEqual(r.nodeModel);
     }
+  });
+
+  it('a client that pipelines requests and reads no answer: the lane stops taking requests until it reads', async () => {
+    const n = 400;
+    const before = model.requests.length;
+    const s = net.connect(lane.port, '127.0.0.1');
+    await new Promise((r) => s.once('connect', r));
+    s.pause();
+    s.write(`GET /seldon/m/plain${PREDICT} HTTP/1.1\r\nHost: gw\r\nX-Case: big\r\n\r\n`.repeat(n));
+    await new Promise((r) => setTimeout(r, 1000));
+    const whileNotReading = model.requests.length - before;
+    // Each answer is 64 KiB: the socket buffers take a few dozen, not 400 (25 MiB; Node's server,
+    // as the gateway drives it, proxies all 400 and holds their answers).
+    expect(whileNotReading).toBeGreaterThan(0);
+    expect(whileNotReading).toBeLessThan(n / 2);
+    let got = 0;
+    s.on('data', (d: Buffer) => (got += d.length));
+    s.resume();
+    for (let i = 0; i < 1000 && model.requests.length - before < n; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(model.requests.length - before).toBe(n);
+    for (let i = 0; i < 500 && got < n * 64 * 1024; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(got).toBeGreaterThan(n * 64 * 1024);
+    s.destroy();
   });
 
   it('a request dribbled one byte at a time is read whole by the lane', async () => {

@@ -347,6 +347,8 @@ class LaneConnection {
   private readonly deadline: Deadline;
   readonly keepAliveSeconds: number;
   private gone = false;
+  /** Answers are waiting in the socket's buffer for the client to read them. */
+  private unread = false;
 
   constructor(
     private readonly lane: Http1Lane,
@@ -364,7 +366,7 @@ class LaneConnection {
   }
 
   get idle(): boolean {
-    return this.res === undefined && this.buf === null;
+    return this.res === undefined && this.buf === null && !this.unread;
   }
 
   readonly onData = (chunk: Buffer): void => {
@@ -376,7 +378,7 @@ class LaneConnection {
       this.buf = Buffer.concat([buf.subarray(this.at), chunk]);
       this.at = 0;
     }
-    if (this.res === undefined) this.next();
+    if (this.res === undefined && !this.unread) this.next();
     else if (this.buf.length > READ_AHEAD_BYTES) this.socket.pause();
   };
 
@@ -423,6 +425,25 @@ class LaneConnection {
       this.socket.end();
       return;
     }
+    if (this.socket.writableNeedDrain) {
+      // The client is not reading its answers: serve nothing more until it does (a pipelining
+      // client cannot make the gateway hold answers without bound), for as long as a keep-alive lasts.
+      this.unread = true;
+      this.waitIdle();
+      this.socket.once('drain', this.onDrain);
+      return;
+    }
+    this.proceed();
+  }
+
+  private readonly onDrain = (): void => {
+    this.unread = false;
+    this.proceed();
+  };
+
+  /** Go on to the next request, or wait for one. */
+  private proceed(): void {
+    if (this.gone) return;
     if (this.socket.isPaused()) this.socket.resume();
     if (this.buf === null) this.waitIdle();
     else process.nextTick(nextLater, this);
