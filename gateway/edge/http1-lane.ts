@@ -299,7 +299,8 @@ export class LaneResponse {
       return;
     }
     let size = 0;
-    for (const p of pending) size += typeof p === 'string' ? p.length : p.length;
+    // A latin1 string has as many bytes as characters.
+    for (const p of pending) size += p.length;
     const out = Buffer.allocUnsafe(size);
     let at = 0;
     for (const p of pending) at += typeof p === 'string' ? out.write(p, at, 'latin1') : p.copy(out, at);
@@ -370,6 +371,8 @@ class LaneConnection {
   }
 
   readonly onData = (chunk: Buffer): void => {
+    // Closing (after `Connection: close`, a timeout): nothing more is served, so nothing more is kept.
+    if (this.gone) return;
     const buf = this.buf;
     if (buf === null) {
       this.buf = chunk;
@@ -422,7 +425,8 @@ class LaneConnection {
     this.res = undefined;
     if (res.last) {
       this.gone = true;
-      this.socket.end();
+      // As node:http does: the answer goes out, then the socket closes (not waiting for the client's FIN).
+      this.socket.destroySoon();
       return;
     }
     if (this.socket.writableNeedDrain) {
@@ -482,7 +486,7 @@ class LaneConnection {
   close(): void {
     if (this.idle) {
       this.gone = true;
-      this.socket.end();
+      this.socket.destroySoon();
     }
   }
 
