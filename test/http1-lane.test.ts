@@ -229,8 +229,7 @@ describe('Http1Lane on its own: keep-alive timeout and shutdown', () => {
       keepAliveTimeoutMs: 300,
       headerTimeoutMs: 1000,
       requestTimeoutMs: 2000,
-      serves: () => true,
-      serve: (req: LaneRequest, res: LaneResponse) => {
+      route: () => (req: LaneRequest, res: LaneResponse) => {
         if (req.url === '/hold') held = res;
         else res.writeHead(200, 'OK', ['content-length', '2']).end('ok');
       },

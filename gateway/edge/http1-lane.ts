@@ -11,7 +11,7 @@
  * What it serves, and what it leaves: it takes a connection from the listener and serves its
  * requests while each one is of the simple shape the parser recognises, has a body of at most
  * `maxBodyBytes` (read whole before it is served, as nginx buffers small bodies) and goes to the
- * proxy (`serves`). At the first request that is not (a malformed one, chunked, `Expect`,
+ * proxy or the OAuth front end (`route`). At the first request that is not (a malformed one, chunked, `Expect`,
  * HTTP/1.0, HEAD, a larger body, the gateway's own routes), it gives the connection to
  * `node:http` at that request's first byte, unread: from there `node:http` serves it as it
  * always has, parse errors and their answers included. Nothing is read twice or lost.
@@ -42,15 +42,16 @@ export interface LaneOptions extends HeadLimits {
   readonly headerTimeoutMs: number;
   /** --client-request-timeout: from a request's first byte to the end of its body (0: none). */
   readonly requestTimeoutMs: number;
-  /** Whether the lane serves a request to this target (the proxy's paths, not the gateway's own routes). */
-  serves(target: string): boolean;
-  /** Serve one request. */
-  serve(req: LaneRequest, res: LaneResponse): void;
+  /** Who serves a request to this target (the proxy, the OAuth front end); undefined: not the lane (the gateway's own routes). */
+  route(target: string): LaneHandler | undefined;
   /** `node:http` takes the connection from here (its unread bytes are back on the socket), and why. */
   handOff(socket: Socket, reason: HandOffReason): void;
   /** A request was not received within its timeout: answer it (408) and close. */
   timedOut(socket: Socket): void;
 }
+
+/** Serves one request the lane read. */
+export type LaneHandler = (req: LaneRequest, res: LaneResponse) => void;
 
 /** Why a connection went to `node:http` (seldon_gateway_http1_handoffs_total). */
 export type HandOffReason = 'request_shape' | 'large_body' | 'gateway_route';
@@ -180,10 +181,6 @@ export class LaneResponse {
     close: boolean,
   ) {
     this.last = close;
-  }
-
-  get socket(): Socket {
-    return this.connection.socket;
   }
 
   writeHead(status: number, reason?: string | OutgoingHttpHeaders | readonly string[], headers?: OutgoingHttpHeaders | readonly string[]): this {
@@ -400,7 +397,8 @@ class LaneConnection {
     if (head === MORE) return;
     if (head === OTHER) return this.handOff('request_shape');
     if (head.contentLength > options.maxBodyBytes) return this.handOff('large_body');
-    if (!options.serves(head.target)) return this.handOff('gateway_route');
+    const handler = options.route(head.target);
+    if (handler === undefined) return this.handOff('gateway_route');
     const end = this.at + head.size + head.contentLength;
     if (buf.length < end) {
       // The head is here, the body is coming: the request timeout covers the rest.
@@ -416,7 +414,7 @@ class LaneConnection {
     this.deadline.stop();
     const res = new LaneResponse(this, head.close);
     this.res = res;
-    options.serve(new LaneRequest(head, body, this.socket), res);
+    handler(new LaneRequest(head, body, this.socket), res);
   }
 
   /** The answer in flight ended: close the connection, or go on to the next request. */

@@ -23,7 +23,7 @@ import type { GatewayReason } from '../edge/errors.js';
 import { rawAnswer, sendError } from '../edge/http-answer.js';
 import { GrpcProxy } from '../grpc/proxy.js';
 import { sniffingServer, type Http1Target } from '../edge/listener.js';
-import { Http1Lane, type LaneRequest, type LaneResponse } from '../edge/http1-lane.js';
+import { Http1Lane, type LaneHandler } from '../edge/http1-lane.js';
 import { TlsTermination } from '../edge/tls.js';
 import { GatewayMetrics } from '../observe/metrics.js';
 import { OAuth } from '../auth/oauth.js';
@@ -285,11 +285,17 @@ export class DataPlane {
     else this.served(req, res, this.handler!);
   };
 
-  /** A request the HTTP/1.1 lane read (edge/http1-lane.ts): its shape already passed the edge checks above. */
-  private readonly serveLane = (req: LaneRequest, res: LaneResponse): void => {
-    if (this.destination(req.url) === 'front') this.rest.frontEnd(req, res);
-    else this.rest.handle(req, res);
-  };
+  /**
+   * Who serves a request the HTTP/1.1 lane read (edge/http1-lane.ts), by its target: its shape
+   * already passed the edge checks of `refused`; the gateway's own routes stay with fastify.
+   */
+  private laneRoute(target: string): LaneHandler | undefined {
+    const to = this.destination(target);
+    return to === 'proxy' ? this.laneProxy : to === 'front' ? this.laneFrontEnd : undefined;
+  }
+
+  private readonly laneProxy: LaneHandler = (req, res) => this.rest.handle(req, res);
+  private readonly laneFrontEnd: LaneHandler = (req, res) => this.rest.frontEnd(req, res);
 
   /** Who serves a request for `url`: the proxy, the OAuth front end, or the gateway's own routes (fastify). */
   private destination(url: string | undefined): 'proxy' | 'front' | 'own' {
@@ -315,8 +321,7 @@ export class DataPlane {
       keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS,
       headerTimeoutMs: edge.clientHeaderTimeoutMs,
       requestTimeoutMs: edge.clientRequestTimeoutMs,
-      serves: (target) => this.destination(target) !== 'own',
-      serve: this.serveLane,
+      route: (target) => this.laneRoute(target),
       handOff: (socket, reason) => {
         this.metrics.http1Handoffs.labels(reason).inc();
         toNode(socket);

@@ -72,7 +72,7 @@ function classify(err: Error & { code?: string }): Failure {
 /** The Host header (the lane has it from its parser: no header object is built for it). */
 const hostOf = (req: RestRequest): string => (req instanceof LaneRequest ? req.host : (req.headers.host ?? ''));
 
-const hasBody = (req: RestRequest): boolean =>
+const hasBody = (req: IncomingMessage): boolean =>
   req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
 
 /**
@@ -81,7 +81,7 @@ const hasBody = (req: RestRequest): boolean =>
  * connect failure. Larger and chunked bodies stream. (The HTTP/1.1 lane reads bodies up to this whole.)
  */
 export const SMALL_BODY_BYTES = 64 * 1024;
-const isSmall = (req: RestRequest): boolean => {
+const isSmall = (req: IncomingMessage): boolean => {
   const cl = req.headers['content-length'];
   return cl !== undefined && req.headers['transfer-encoding'] === undefined && Number(cl) <= SMALL_BODY_BYTES;
 };
