@@ -54,6 +54,11 @@ const HELP = `Usage: npx vite-node load/grpc-bench.ts [options]
   --gateway-node BIN   the node binary of the (compiled) gateway (default: this one; implies --compiled)
   --gateway-b-node BIN also measure gateway B: the same compiled build under this node binary, e.g.
                        /opt/node24/bin/node (a runtime A/B in one run; implies --compiled)
+  --gateway-args="FLAGS"
+                       extra flags of the compiled gateway, e.g. --gateway-args="--max-semi-space-size 16"
+  --gateway-b-args="FLAGS"
+                       gateway B's flags instead: an A/B of a gateway option in one run (implies
+                       gateway B, under --gateway-b-node or the same node)
   --no-pin             do not pin (default when taskset exists: client + backend on CPU 0, gateways on CPU 1)
   --keep               keep the temporary directory (manifest, compiled gateways' logs)
 
@@ -100,6 +105,9 @@ interface Options {
   compiled: boolean;
   gatewayNode: string;
   gatewayBNode: string | undefined;
+  /** Extra gateway flags of gateway A (and B unless gatewayBArgs). */
+  gatewayArgs: string[];
+  gatewayBArgs: string[] | undefined;
   pin: boolean;
   keep: boolean;
 }
@@ -121,6 +129,15 @@ function options(argv: readonly string[]): Options {
   };
   const gatewayNode = value('--gateway-node');
   const gatewayBNode = value('--gateway-b-node');
+  // The = form too: a value of gateway flags starts with a dash.
+  const flags = (flag: string): string[] | undefined => {
+    const eq = argv.find((a) => a.startsWith(`${flag}=`));
+    const text = eq !== undefined ? eq.slice(flag.length + 1) : argv.includes(flag) ? value(flag) : undefined;
+    return text === undefined ? undefined : text.split(/\s+/).filter(Boolean);
+  };
+  const gatewayArgs = flags('--gateway-args') ?? [];
+  const gatewayBArgs = flags('--gateway-b-args');
+  if (gatewayBArgs !== undefined && gatewayBNode === undefined && gatewayNode === undefined && !argv.includes('--compiled')) throw new Error('--gateway-b-args needs --compiled (gateway B is the compiled build)');
   return {
     durationS: num('--duration', 10, 1, 120),
     warmupS: num('--warmup', 2, 0, 30),
@@ -130,7 +147,9 @@ function options(argv: readonly string[]): Options {
     maxCalls: num('--max-calls', 2_000_000, 1, 10_000_000),
     compiled: argv.includes('--compiled') || gatewayNode !== undefined || gatewayBNode !== undefined,
     gatewayNode: gatewayNode ?? process.execPath,
-    gatewayBNode,
+    gatewayBNode: gatewayBNode ?? (gatewayBArgs !== undefined ? gatewayNode ?? process.execPath : undefined),
+    gatewayArgs,
+    gatewayBArgs,
     pin: !argv.includes('--no-pin') && hasTaskset(),
     keep: argv.includes('--keep'),
   };
@@ -267,19 +286,19 @@ async function main(): Promise<void> {
     const upstream = 'bench-default.load:5001';
     if (opt.compiled && !existsSync(GATEWAY_MAIN)) throw new Error(`--compiled needs ${GATEWAY_MAIN}: run npm run build`);
     const nodeArgs = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
-    const compiled = async (name: string, node: string): Promise<Target> => {
-      const g = await startGateway(name, { log: join(dir, `${name}.log`), ...(opt.pin ? { cpu: 1 } : {}), manifests: dir, upstreams: [upstream], backendPort: backend.port, nodeArgs, node });
-      return { key: name, label: `${name} (node ${nodeVersion(node)})`, port: g.port, pid: g.server.pid, admin: g.admin };
+    const compiled = async (name: string, node: string, args: string[]): Promise<Target> => {
+      const g = await startGateway(name, { log: join(dir, `${name}.log`), ...(opt.pin ? { cpu: 1 } : {}), manifests: dir, upstreams: [upstream], backendPort: backend.port, nodeArgs, node, args });
+      return { key: name, label: `${name} (node ${nodeVersion(node)}${args.length ? ` ${args.join(' ')}` : ''})`, port: g.port, pid: g.server.pid, admin: g.admin };
     };
     const targets: Target[] = [{ key: 'direct', label: 'direct', port: backend.port }];
-    if (opt.compiled) targets.push(await compiled('gateway', opt.gatewayNode));
+    if (opt.compiled) targets.push(await compiled('gateway', opt.gatewayNode, opt.gatewayArgs));
     else {
-      const gwArgs = ['--manifests', dir, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1', '--workers', '1', '--resolve', `${upstream}=127.0.0.1:${backend.port}`];
+      const gwArgs = ['--manifests', dir, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1', '--workers', '1', '--resolve', `${upstream}=127.0.0.1:${backend.port}`, ...opt.gatewayArgs];
       const g = await startRole('gateway', 'gateway', opt.pin ? 1 : undefined, { GRPC_BENCH_GATEWAY_ARGS: JSON.stringify(gwArgs) });
       stops.push(() => g.stop());
       targets.push({ key: 'gateway', label: 'gateway (from the sources)', port: g.port, pid: g.pid, ...(g.admin !== undefined ? { admin: g.admin } : {}) });
     }
-    if (opt.gatewayBNode) targets.push(await compiled('gateway-b', opt.gatewayBNode));
+    if (opt.gatewayBNode) targets.push(await compiled('gateway-b', opt.gatewayBNode, opt.gatewayBArgs ?? opt.gatewayArgs));
 
     const metadata = new grpc.Metadata();
     metadata.set('seldon', 'bench');

@@ -13,6 +13,7 @@
  *   gateway  seldon-gateway, --workers 1, a 1,000-SeldonDeployment table; the measured deployment
  *            is a 90/10 canary with a header route beside it (requests carry no matching header,
  *            so every one checks the header rule and makes a weighted pick)
+ *   nginx+mirror the nginx proxy mirroring every request to the backend (nginx's `mirror`)
  *   gw+shadow the gateway on a deployment whose predictor is mirrored 100% to a shadow
  *   gateway B optional second gateway (other build, node flags or node binary): an A/B test in one run
  *
@@ -82,9 +83,11 @@ const HELP = `Usage: npx vite-node load/rest-bench.ts [options]
   --rate-duration S    seconds per latency run, after a 1 s warm-up (BENCH_RATE_DURATION, default 4)
   --conns LIST         closed-loop connection counts (BENCH_CONNS, default 16,64)
   --deployments N      SeldonDeployments in the gateway's table (BENCH_DEPLOYMENTS, default 1000)
-  --targets LIST       subset of direct,nginx,stock,gateway,shadow,floor,floor-gw,floor-http,floor-raw,
-                       floor-bare
-                       (BENCH_TARGETS, default: the preset's). floor / floor-gw / floor-http: a
+  --targets LIST       subset of direct,nginx,nginx-shadow,stock,gateway,shadow,floor,floor-gw,floor-http,
+                       floor-raw,floor-bare
+                       (BENCH_TARGETS, default: the preset's). nginx-shadow: the nginx proxy with
+                       every request mirrored by its own mirror directive (the reference for
+                       the gateway's shadow cost). floor / floor-gw / floor-http: a
                        minimal proxy on undici / on the gateway's own client (from the build under
                        test) / on node:http's Agent (load/lib/floor-proxy.ts): what the runtime and
                        a client cost with none of the gateway's work; floor-raw: the same on raw
@@ -212,7 +215,7 @@ const PROFILE_S = numberSetting(argv.profile, 'BENCH_PROFILE', 0);
 const PROFILE_TARGET = setting(argv['profile-target'], 'BENCH_PROFILE_TARGET', 'gateway');
 if (PROFILE_TARGET !== 'gateway' && PROFILE_TARGET !== 'shadow') throw new Error(`--profile-target ${PROFILE_TARGET}: gateway or shadow`);
 const TARGETS = new Set(setting(argv.targets, 'BENCH_TARGETS', PRESET.targets).split(','));
-const KNOWN_TARGETS = ['direct', 'nginx', 'stock', 'gateway', 'shadow', 'floor', 'floor-gw', 'floor-http', 'floor-raw', 'floor-bare'];
+const KNOWN_TARGETS = ['direct', 'nginx', 'nginx-shadow', 'stock', 'gateway', 'shadow', 'floor', 'floor-gw', 'floor-http', 'floor-raw', 'floor-bare'];
 for (const t of TARGETS) if (!KNOWN_TARGETS.includes(t)) throw new Error(`unknown target ${t} in --targets: one of ${KNOWN_TARGETS.join(', ')}`);
 const NODE_BACKEND = argv['node-backend'] ?? PRESET.nodeBackend;
 if (RATE_FRACTIONS.length && !TARGETS.has('gateway')) throw new Error('--rate-fraction is relative to the gateway\'s saturation: the targets must include gateway');
@@ -296,6 +299,11 @@ async function main(): Promise<void> {
     const port = await freePort();
     const s = await startNginx('proxy-nginx', SERVER_CPU, proxyConf(join(tmp, 'proxy-nginx'), port, backendPort, { accessLog: ACCESS_LOG }), answers(port));
     targets.push({ key: 'nginx', label: 'nginx proxy (1 worker, keepalive 64)', url: url(port), proxyPid: s.pid });
+  }
+  if (nginx && TARGETS.has('nginx-shadow')) {
+    const port = await freePort();
+    const s = await startNginx('proxy-nginx-shadow', SERVER_CPU, proxyConf(join(tmp, 'proxy-nginx-shadow'), port, backendPort, { accessLog: ACCESS_LOG, mirror: true }), answers(port));
+    targets.push({ key: 'nginx-shadow', label: 'nginx proxy, 100% mirror', url: url(port), proxyPid: s.pid });
   }
 
   if (TARGETS.has('stock')) {
@@ -432,7 +440,7 @@ async function main(): Promise<void> {
   for (let round = 0; round < ROUNDS; round++) {
     for (const rate of rates) {
       for (const t of orderOf(round)) {
-        if (t.key === 'shadow') continue;
+        if (t.key === 'shadow' || t.key === 'nginx-shadow') continue;
         const config = {
           url: t.url,
           method: 'POST' as const,

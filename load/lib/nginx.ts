@@ -63,9 +63,10 @@ export interface TlsPair {
  * A proxy to 127.0.0.1:`backendPort`: HTTP/1.1 upstream, `Connection ""`, keepalive 64. With
  * `accessLog`, a line per request to `<dir>/access.log` in the `combined` format plus the
  * upstream's address and times, buffered (64 KiB, flushed every second) as production configs do.
- * With `tls`, it terminates TLS 1.2/1.3 with that pair, session tickets on.
+ * With `tls`, it terminates TLS 1.2/1.3 with that pair, session tickets on. With `mirror`, every
+ * request is also sent to the backend as a shadow by nginx's `mirror` (the reference for the gateway's shadows).
  */
-export const proxyConf = (dir: string, port: number, backendPort: number, options: { accessLog?: boolean; tls?: TlsPair } = {}): string =>
+export const proxyConf = (dir: string, port: number, backendPort: number, options: { accessLog?: boolean; tls?: TlsPair; mirror?: boolean } = {}): string =>
   writeConf(
     dir,
     port,
@@ -73,7 +74,11 @@ export const proxyConf = (dir: string, port: number, backendPort: number, option
       ? `    ssl_certificate ${options.tls.cert};\n    ssl_certificate_key ${options.tls.key};\n    ssl_protocols TLSv1.2 TLSv1.3;\n    ssl_session_tickets on;\n    ssl_session_timeout 5m;\n`
       : '') +
       (options.accessLog ? `    access_log ${dir}/access.log bench buffer=64k flush=1s;\n` : '') +
-      `    location / {\n      proxy_pass http://bench_backend;\n      proxy_http_version 1.1;\n      proxy_set_header Connection "";\n    }`,
+      `    location / {\n${options.mirror ? '      mirror /bench-mirror;\n      mirror_request_body on;\n' : ''}      proxy_pass http://bench_backend;\n      proxy_http_version 1.1;\n      proxy_set_header Connection "";\n    }` +
+      // nginx's own shadowing: a subrequest per request, its answer discarded (like the gateway's Host: <host>-shadow).
+      (options.mirror
+        ? `\n    location = /bench-mirror {\n      internal;\n      proxy_pass http://bench_backend$request_uri;\n      proxy_http_version 1.1;\n      proxy_set_header Connection "";\n      proxy_set_header Host "$host-shadow";\n    }`
+        : ''),
     (options.accessLog ? `  log_format bench '${NGINX_LOG_FIELDS}';\n` : '') +
       `  upstream bench_backend {\n    server 127.0.0.1:${backendPort};\n    keepalive 64;\n    keepalive_requests 10000000;\n    keepalive_timeout 300s;\n  }`,
     options.tls ? ' ssl' : '',

@@ -130,7 +130,7 @@ export function printTables(r: RestRuns): void {
     return `${d((s) => s.p99us)} / ${d((s) => s.p999us)}`;
   };
   const ratioRows: string[][] = [];
-  for (const k of ['gateway', 'gateway-b', 'shadow', 'stock', 'floor-bare', 'floor-raw', 'floor-http', 'floor-gw', 'floor', 'nginx']) {
+  for (const k of ['gateway', 'gateway-b', 'shadow', 'nginx-shadow', 'stock', 'floor-bare', 'floor-raw', 'floor-http', 'floor-gw', 'floor', 'nginx']) {
     if (!targets.some((t) => t.key === k)) continue;
     for (const base of k === 'gateway-b' ? ['gateway', 'direct', 'nginx', 'stock', 'floor-gw', 'floor'] : ['direct', 'nginx', 'stock', 'floor-bare', 'floor-gw', 'floor']) {
       if (base === k || !targets.some((t) => t.key === base)) continue;
@@ -217,6 +217,11 @@ export function printTables(r: RestRuns): void {
     const shadowCpu = CONNS.map((c) => 1 - (cpu('gateway', c) ?? NaN) / (cpu('shadow', c) ?? NaN));
     const [text, v] = each((c) => 1 - (rps('shadow', c) ?? NaN) / (rps('gateway', c) ?? NaN), (x) => `${(100 * x).toFixed(1)}%`, (x) => x < 0.15);
     checks.push(['100% shadow costs < 15% req/s', `${text} (from the gateway's CPU/req alone: ${shadowCpu.map((x, i) => `${Number.isFinite(x) ? (100 * x).toFixed(1) : '–'}% @${CONNS[i]}`).join(', ')})`, v]);
+  }
+  if (have('nginx-shadow') && have('nginx')) {
+    // The reference: what a 100% mirror costs nginx itself (its `mirror` directive), on the same backend and core.
+    const [text] = each((c) => 1 - (rps('nginx-shadow', c) ?? NaN) / (rps('nginx', c) ?? NaN), (x) => `${(100 * x).toFixed(1)}%`, () => true);
+    checks.push(["(reference) nginx's 100% mirror costs it", text, '–']);
   }
   if (have('gateway-b')) {
     // Gateway B as the runtime (or build) under test: at least as good as gateway on every row.
