@@ -59,6 +59,7 @@ const HELP = `Usage: npx vite-node load/grpc-bench.ts [options]
   --gateway-b-args="FLAGS"
                        gateway B's flags instead: an A/B of a gateway option in one run (implies
                        gateway B, under --gateway-b-node or the same node)
+  --gateway-b-main F   gateway B from this main.js (another build): an A/B of two builds in one run
   --no-pin             do not pin (default when taskset exists: client + backend on CPU 0, gateways on CPU 1)
   --keep               keep the temporary directory (manifest, compiled gateways' logs)
 
@@ -108,6 +109,8 @@ interface Options {
   /** Extra gateway flags of gateway A (and B unless gatewayBArgs). */
   gatewayArgs: string[];
   gatewayBArgs: string[] | undefined;
+  /** Gateway B from another build's main.js. */
+  gatewayBMain: string | undefined;
   pin: boolean;
   keep: boolean;
 }
@@ -137,7 +140,8 @@ function options(argv: readonly string[]): Options {
   };
   const gatewayArgs = flags('--gateway-args') ?? [];
   const gatewayBArgs = flags('--gateway-b-args');
-  if (gatewayBArgs !== undefined && gatewayBNode === undefined && gatewayNode === undefined && !argv.includes('--compiled')) throw new Error('--gateway-b-args needs --compiled (gateway B is the compiled build)');
+  const gatewayBMain = value('--gateway-b-main');
+  const bWanted = gatewayBArgs !== undefined || gatewayBMain !== undefined;
   return {
     durationS: num('--duration', 10, 1, 120),
     warmupS: num('--warmup', 2, 0, 30),
@@ -145,9 +149,10 @@ function options(argv: readonly string[]): Options {
     connections: num('--connections', 4, 1, 64),
     rounds: num('--rounds', 3, 1, 10),
     maxCalls: num('--max-calls', 2_000_000, 1, 10_000_000),
-    compiled: argv.includes('--compiled') || gatewayNode !== undefined || gatewayBNode !== undefined,
+    compiled: argv.includes('--compiled') || gatewayNode !== undefined || gatewayBNode !== undefined || bWanted,
     gatewayNode: gatewayNode ?? process.execPath,
-    gatewayBNode: gatewayBNode ?? (gatewayBArgs !== undefined ? gatewayNode ?? process.execPath : undefined),
+    gatewayBNode: gatewayBNode ?? (bWanted ? gatewayNode ?? process.execPath : undefined),
+    gatewayBMain,
     gatewayArgs,
     gatewayBArgs,
     pin: !argv.includes('--no-pin') && hasTaskset(),
@@ -286,9 +291,9 @@ async function main(): Promise<void> {
     const upstream = 'bench-default.load:5001';
     if (opt.compiled && !existsSync(GATEWAY_MAIN)) throw new Error(`--compiled needs ${GATEWAY_MAIN}: run npm run build`);
     const nodeArgs = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
-    const compiled = async (name: string, node: string, args: string[]): Promise<Target> => {
-      const g = await startGateway(name, { log: join(dir, `${name}.log`), ...(opt.pin ? { cpu: 1 } : {}), manifests: dir, upstreams: [upstream], backendPort: backend.port, nodeArgs, node, args });
-      return { key: name, label: `${name} (node ${nodeVersion(node)}${args.length ? ` ${args.join(' ')}` : ''})`, port: g.port, pid: g.server.pid, admin: g.admin };
+    const compiled = async (name: string, node: string, args: string[], main?: string): Promise<Target> => {
+      const g = await startGateway(name, { log: join(dir, `${name}.log`), ...(opt.pin ? { cpu: 1 } : {}), manifests: dir, upstreams: [upstream], backendPort: backend.port, nodeArgs, node, args, ...(main ? { main } : {}) });
+      return { key: name, label: `${name} (node ${nodeVersion(node)}${args.length ? ` ${args.join(' ')}` : ''}${main ? ` ${main}` : ''})`, port: g.port, pid: g.server.pid, admin: g.admin };
     };
     const targets: Target[] = [{ key: 'direct', label: 'direct', port: backend.port }];
     if (opt.compiled) targets.push(await compiled('gateway', opt.gatewayNode, opt.gatewayArgs));
@@ -298,7 +303,7 @@ async function main(): Promise<void> {
       stops.push(() => g.stop());
       targets.push({ key: 'gateway', label: 'gateway (from the sources)', port: g.port, pid: g.pid, ...(g.admin !== undefined ? { admin: g.admin } : {}) });
     }
-    if (opt.gatewayBNode) targets.push(await compiled('gateway-b', opt.gatewayBNode, opt.gatewayBArgs ?? opt.gatewayArgs));
+    if (opt.gatewayBNode) targets.push(await compiled('gateway-b', opt.gatewayBNode, opt.gatewayBArgs ?? opt.gatewayArgs, opt.gatewayBMain));
 
     const metadata = new grpc.Metadata();
     metadata.set('seldon', 'bench');
