@@ -273,6 +273,12 @@ export class GrpcCall extends Attempts<GrpcUpstream> {
     if (!s) return;
     this.attempt = undefined;
     this.clearTryTimer();
+    this.unlisten(s);
+    if (!s.closed && !s.destroyed) s.close(code);
+  }
+
+  /** Take this call's handlers off an upstream stream (its errors are ignored from now on). */
+  private unlisten(s: ClientHttp2Stream): void {
     s.off('response', this.onResponse);
     s.off('data', this.onUpstreamData);
     s.off('trailers', this.onUpstreamTrailers);
@@ -281,7 +287,6 @@ export class GrpcCall extends Attempts<GrpcUpstream> {
     s.off('close', this.onUpstreamClose);
     s.off('drain', this.resumeClient);
     s.on('error', ignore);
-    if (!s.closed && !s.destroyed) s.close(code);
   }
 
   private onAttemptFailed(failure: Failure, detail: string, cause: string): void {
@@ -612,8 +617,8 @@ export class GrpcCall extends Attempts<GrpcUpstream> {
     if (this.timer) clearTimeout(this.timer);
     this.settle();
     if (this.backend.idleTimeoutMs > 0 && !this.client.destroyed) this.client.setTimeout(0);
-    // Handlers stay attached (they check `done`); only an upstream stream still open needs a
-    // word: cancelled if it never finished, NO_ERROR if it answered while the client kept sending.
+    // An upstream stream still open needs a word: cancelled if it never finished, NO_ERROR if it
+    // answered while the client kept sending.
     const s = this.attempt;
     if (s !== undefined && !s.closed && !s.destroyed && !(this.upstreamEnded && s.writableEnded)) {
       s.close(this.upstreamEnded ? NGHTTP2_NO_ERROR : NGHTTP2_CANCEL);
@@ -622,5 +627,15 @@ export class GrpcCall extends Attempts<GrpcUpstream> {
     this.ctx.metrics.request(this.backend, 'grpc', 'primary', this.status, this.upstreamSeconds);
     if (this.tap !== undefined) this.tap.end(this.status, this.httpStatus, this.upstreamSeconds);
     this.ctx.callEnded();
+    // The handlers would only find `done`: off they come, so the call is not kept alive by its
+    // streams. Node 20 keeps a closed stream through young-generation collections until a full
+    // one (load/README.md, gRPC), and all the call holds would be copied and promoted with it.
+    if (s !== undefined) this.unlisten(s);
+    const c = this.client;
+    c.off('close', this.onClientClose);
+    c.off('data', this.onClientData);
+    c.off('end', this.onClientEnd);
+    c.off('timeout', this.onIdle);
+    c.off('drain', this.resumeUpstream);
   }
 }
