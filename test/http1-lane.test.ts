@@ -8,11 +8,14 @@
  *     request's bytes unread: mid-connection, pipelined, and for hostile requests, which then get
  *     exactly Node's answer (and never reach the model);
  *   - a request dribbled a byte at a time is still read whole; the lane's own timeouts answer as
- *     Node's do (408), and an idle connection is closed after the keep-alive timeout.
+ *     Node's do (408), and an idle connection is closed after the keep-alive timeout;
+ *   - 600 seeded random requests (valid, odd and hostile shapes, alone or after a served request on
+ *     the same connection) get the same answer bytes and put the same bytes at the model.
  */
 import net, { type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Http1Lane, type LaneRequest, type LaneResponse } from '../gateway/edge/http1-lane.js';
+import { seededRandom } from '../routing/pick.js';
 import { headerValue, startRecordingUpstream, type Answer, type RecordedRequest, type RecordingUpstream } from './fixtures/recording-upstream.js';
 import { sdep, startTestGateway, type TestGateway } from './helpers/gateway.js';
 import { metric } from './helpers/metrics.js';
@@ -216,6 +219,151 @@ describe('the lane and Node\'s server side by side', () => {
     expect(slowBody.lane).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/);
     expect(slowBody.lane).toBe(slowBody.node);
     expect(slowBody.laneModel).toEqual([]);
+  });
+});
+
+/**
+ * A request assembled from parts a client, a fuzzer or a smuggler would send, with the seeded
+ * random source `r`. Every body is as long as the framing it declares (when that framing means a
+ * length at all), so no request waits for bytes that never come.
+ */
+function randomRequest(r: () => number, id: string): string {
+  const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
+  const maybe = (p: number): boolean => r() < p;
+  const method = maybe(0.9) ? pick(['POST', 'POST', 'GET', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']) : pick(['HEAD', 'TRACE', 'CONNECT', 'post', 'PO ST', 'GET\t', 'BREW']);
+  const paths = [`/seldon/m/plain${PREDICT}`, `/seldon/m/web${PREDICT}`, `/seldon/m/nope${PREDICT}`, '/seldon/m/plain/health/status', '/ping', '/'];
+  let target = pick(paths);
+  if (maybe(0.3)) target += pick(['?q=1', '?a=1&b=%20x', '?x=\xe9', '#frag', '?', '?q=a|b']);
+  if (maybe(0.08)) target = pick([`http://gw.example${target}`, '*', `//seldon/m/plain${PREDICT}`, `/seldon/m/plain/../plain${PREDICT}`, `/seldon/m/pl ain${PREDICT}`, `/seldon/m/plain${PREDICT}"`, '']);
+  const version = maybe(0.95) ? 'HTTP/1.1' : pick(['HTTP/1.0', 'HTTP/2.0', 'HTTP/1.10', 'http/1.1', 'HTTP/1', '']);
+  const lines: string[] = [`X-Case: ${id}`];
+  const hosts = maybe(0.92) ? 1 : pick([0, 2]);
+  for (let i = 0; i < hosts; i++) lines.push(`Host: ${maybe(0.9) ? pick(['gw.example', 'gw.example:8080', '127.0.0.1', '[::1]:80']) : pick(['', 'a b', 'gw.example\t'])}`);
+  if (maybe(0.5)) lines.push(`Content-Type: ${pick(['application/json', 'text/plain; charset=utf-8', ''])}`);
+  const extras = [
+    'X-Dup: a', 'x-dup: b', 'X-Tab:\tv\t', 'X-Trail: v   ', 'X-Obs: caf\xe9', 'X-Empty:', 'X_Under: 1', 'X.Dot: 1',
+    'Connection: close', 'Connection: keep-alive', 'Connection: keep-alive, X-Hop', 'X-Hop: secret', 'Connection: upgrade', 'Connection: Close, TE',
+    'Upgrade: websocket', 'Expect: 100-continue', 'TE: trailers', 'Keep-Alive: timeout=5', 'Proxy-Connection: keep-alive',
+    'Origin: https://app.example', 'Access-Control-Request-Method: POST', 'Authorization: Bearer abc', 'X-Forwarded-For: 10.0.0.1',
+    'X-Forwarded-Proto: https', 'X-Request-Id: client-chosen', 'x-seldon-predictor: main', 'Cookie: a=1', `X-Long: ${'v'.repeat(pick([100, 4000, 9000]))}`,
+  ];
+  for (let n = Math.floor(r() * 3); n > 0; n--) lines.push(pick(extras));
+  // Framing: a length the body matches, chunked (well formed), or something a parser must refuse.
+  const body = maybe(0.08) ? 'x'.repeat(70_000) : pick(['', '{}', '{}', '{"data":{"ndarray":[[1,2,3]]}}', '{"data":{"ndarray":[[1,2,3]]}}']);
+  const framing = r();
+  let tail = body;
+  if (framing < 0.8) {
+    if (body.length > 0 || maybe(0.5)) lines.push(`Content-Length: ${body.length}`);
+  } else if (framing < 0.88) {
+    lines.push(`Transfer-Encoding: ${pick(['chunked', 'chunked', 'Chunked', 'gzip, chunked'])}`);
+    tail = `${body.length ? `${body.length.toString(16)}\r\n${body}\r\n` : ''}0\r\n\r\n`;
+  } else if (framing < 0.93) {
+    tail = '{}';
+    lines.push(`Content-Length: ${pick(['02', '+2', '2, 2', ' 2 ', '2 2', '0x2', '1e0', '-2', '99999999999999999999'])}`);
+  } else if (framing < 0.97) {
+    tail = '{}';
+    lines.push('Content-Length: 2', pick(['Content-Length: 2', 'Content-Length: 3', 'Transfer-Encoding: chunked', 'Transfer-Encoding: identity']));
+  } else {
+    tail = '';
+  }
+  for (let i = lines.length - 1; i > 0; i--) {
+    const j = 1 + Math.floor(r() * i);
+    [lines[i], lines[j]] = [lines[j]!, lines[i]!];
+  }
+  let head = `${method} ${target} ${version}`.replace(/ $/, '') + '\r\n' + lines.map((l) => `${l}\r\n`).join('');
+  // Line-level damage, now and then: a bare LF, obs-fold, a space before the colon, a NUL, a bare CR.
+  if (maybe(0.08)) {
+    const at = head.indexOf('\r\n', head.indexOf('\r\n') + 2);
+    if (at > 0) head = head.slice(0, at) + pick(['\n', '\r\n \tfolded\r\n', '\r\nX-Sp : 1\r\n', '\r\nX-Nul: a\x00b\r\n', '\r\nX-Cr: a\rb\r\n', '\r\n: novalue\r\n']) + head.slice(at + 2);
+  }
+  return `${head}\r\n${tail}`;
+}
+
+describe('random requests, seeded: the lane answers each exactly as Node\'s server does', () => {
+  let lane: TestGateway;
+  let node: TestGateway;
+  // One model per gateway: the two run each case at the same time.
+  let laneModel: RecordingUpstream;
+  let nodeModel: RecordingUpstream;
+
+  beforeAll(async () => {
+    laneModel = await startRecordingUpstream({ name: 'lane-model', responder: answer });
+    nodeModel = await startRecordingUpstream({ name: 'node-model', responder: answer });
+    const manifests = {
+      'plain.yaml': sdep('plain', 'm', { predictors: [{ name: 'main' }] }),
+      'web.yaml': sdep('web', 'm', { predictors: [{ name: 'main' }] }, { 'seldon.io/gateway-cors': CORS }),
+    };
+    const resolve = (port: number): Record<string, number> => ({ 'plain-main.m:8000': port, 'web-main.m:8000': port });
+    const args = ['--client-header-timeout', '400ms', '--client-request-timeout', '800ms', '--max-body', '100kb'];
+    lane = await startTestGateway({ manifests, resolve: resolve(laneModel.port), args });
+    node = await startTestGateway({ manifests, resolve: resolve(nodeModel.port), args: [...args, '--http1-server', 'node'] });
+  });
+  afterAll(async () => {
+    await lane?.stop();
+    await node?.stop();
+    await laneModel?.close();
+    await nodeModel?.close();
+  });
+
+  // SELDON_GATEWAY_FUZZ_SEED and _CASES run another sequence (its cases are named by seed and number).
+  const seed = Number(process.env.SELDON_GATEWAY_FUZZ_SEED ?? 20261123);
+  const CASES = Number(process.env.SELDON_GATEWAY_FUZZ_CASES ?? 600);
+  /** Cases in flight at once, each on its own connections. */
+  const BATCH = 10;
+
+  it(`${CASES} requests (seed ${seed}): the same answer bytes, the same bytes at the model, never more than one request there`, async () => {
+    const r = seededRandom(seed);
+    const served: Record<string, number> = {};
+    const handoffs = async (): Promise<number> => {
+      let n = 0;
+      for (const reason of ['request_shape', 'large_body', 'gateway_route']) n += await metric(lane.adminUrl, `seldon_gateway_http1_handoffs_total{reason="${reason}"}`);
+      return n;
+    };
+    const handedBefore = await handoffs();
+    // What a model received for a case, by its X-Case (its first header, never damaged).
+    // A request without a Host gets the upstream's address, which is each model's own port.
+    const at = (model: RecordingUpstream, id: string): string[] =>
+      model.requests
+        .filter((q) => headerValue(q.headers, 'x-case')?.startsWith(`${id} `) || headerValue(q.headers, 'x-case') === id)
+        .map((q) => received(q).replace(`\r\nhost: 127.0.0.1:${model.port}\r\n`, '\r\nhost: <the model>\r\n'));
+    // Every third case follows a served request on the same connection, sent once that one is answered.
+    const cases = Array.from({ length: CASES }, (_, i) => {
+      const id = `f${seed}-${i}`;
+      return { id, request: randomRequest(r, id), after: i % 3 === 2 ? `POST /seldon/m/plain${PREDICT} HTTP/1.1\r\nHost: gw\r\nX-Case: ${id}-first\r\nContent-Length: 2\r\n\r\n{}` : undefined };
+    });
+    for (let b = 0; b < CASES; b += BATCH) {
+      const batch = cases.slice(b, b + BATCH);
+      const answers = await Promise.all(
+        batch.flatMap(({ request, after }) =>
+          [lane, node].map((gw) =>
+            after === undefined
+              ? raw(gw.port, Buffer.from(request, 'latin1'), { quietMs: 60, maxMs: 3000 })
+              : raw(gw.port, Buffer.from(after, 'latin1'), { quietMs: 60, maxMs: 3000, later: request, gapMs: 50 }),
+          ),
+        ),
+      );
+      await new Promise((res) => setTimeout(res, 20));
+      batch.forEach(({ id, request }, k) => {
+        const what = `case ${id}: ${JSON.stringify(request.length > 400 ? `${request.slice(0, 400)}…` : request)}`;
+        const [l, n] = [undated(answers[2 * k]!.text), undated(answers[2 * k + 1]!.text)];
+        expect(l, what).toBe(n);
+        const [lm, nm] = [at(laneModel, id), at(nodeModel, id)];
+        expect(lm, what).toEqual(nm);
+        expect(lm.length, what).toBeLessThanOrEqual(1);
+        if (cases[b + k]!.after !== undefined) expect(l, `${what}: the first request's answer`).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*"case":"[^"]*-first"/);
+        const status = [...l.matchAll(/HTTP\/1\.1 (\d)\d\d /g)].pop()?.[1] ?? 'none';
+        served[status] = (served[status] ?? 0) + 1;
+      });
+    }
+    // Nothing reached a model that no case sent.
+    expect(laneModel.requests.length).toBe(cases.reduce((sum, c) => sum + at(laneModel, c.id).length + (c.after === undefined ? 0 : at(laneModel, `${c.id}-first`).length), 0));
+    // The sequence must exercise both sides: answers from the model and refusals, requests the
+    // lane served and requests it left to Node's server.
+    expect(served['2'] ?? 0, JSON.stringify(served)).toBeGreaterThan(CASES / 6);
+    expect(served['4'] ?? 0, JSON.stringify(served)).toBeGreaterThan(CASES / 10);
+    const handed = (await handoffs()) - handedBefore;
+    expect(handed, 'requests the lane handed to Node\'s server').toBeGreaterThan(CASES / 10);
+    expect(CASES - handed, 'random requests the lane served').toBeGreaterThan(CASES / 4);
   });
 });
 
