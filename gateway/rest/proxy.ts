@@ -389,7 +389,7 @@ class Exchange extends Attempts<UpstreamPool> implements ResponseHandler {
     } else if (failure === 'connect') {
       this.fail(503, 'UPSTREAM_CONNECT_FAILURE', `could not connect to ${this.who()}`, cause);
     } else {
-      this.fail(503, 'UPSTREAM_RESET', `${this.who()} reset the connection before answering`, cause);
+      this.fail(503, 'UPSTREAM_RESET', `${this.who()} closed or reset the connection before answering`, cause);
     }
   }
 
