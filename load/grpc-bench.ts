@@ -27,6 +27,7 @@
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
@@ -115,48 +116,57 @@ interface Options {
   keep: boolean;
 }
 
-function options(argv: readonly string[]): Options {
-  const value = (flag: string): string | undefined => {
-    const i = argv.indexOf(flag);
-    if (i < 0) return undefined;
-    const v = argv[i + 1];
-    if (v === undefined || v.startsWith('--')) throw new Error(`${flag} needs a value`);
-    return v;
-  };
-  const num = (flag: string, dflt: number, min: number, max: number): number => {
-    const text = value(flag);
-    if (text === undefined) return dflt;
+function options(args: readonly string[]): Options {
+  const { values: argv } = parseArgs({
+    args: [...args],
+    options: {
+      duration: { type: 'string' },
+      warmup: { type: 'string' },
+      concurrency: { type: 'string' },
+      connections: { type: 'string' },
+      rounds: { type: 'string' },
+      'max-calls': { type: 'string' },
+      compiled: { type: 'boolean' },
+      'gateway-node': { type: 'string' },
+      'gateway-b-node': { type: 'string' },
+      // Values of gateway flags start with a dash: the = form (--gateway-args="--a 1").
+      'gateway-args': { type: 'string' },
+      'gateway-b-args': { type: 'string' },
+      'gateway-b-main': { type: 'string' },
+      'no-pin': { type: 'boolean' },
+      keep: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    allowPositionals: false,
+  });
+  const num = (flag: keyof typeof argv, dflt: number, min: number, max: number): number => {
+    const text = argv[flag];
+    if (typeof text !== 'string') return dflt;
     const v = Number(text);
-    if (!Number.isFinite(v) || v < min || v > max) throw new Error(`${flag} must be a number in ${min}..${max}`);
+    if (!Number.isFinite(v) || v < min || v > max) throw new Error(`--${flag} must be a number in ${min}..${max}`);
     return v;
   };
-  const gatewayNode = value('--gateway-node');
-  const gatewayBNode = value('--gateway-b-node');
-  // The = form too: a value of gateway flags starts with a dash.
-  const flags = (flag: string): string[] | undefined => {
-    const eq = argv.find((a) => a.startsWith(`${flag}=`));
-    const text = eq !== undefined ? eq.slice(flag.length + 1) : argv.includes(flag) ? value(flag) : undefined;
-    return text === undefined ? undefined : text.split(/\s+/).filter(Boolean);
-  };
-  const gatewayArgs = flags('--gateway-args') ?? [];
-  const gatewayBArgs = flags('--gateway-b-args');
-  const gatewayBMain = value('--gateway-b-main');
+  const words = (text: string | undefined): string[] | undefined => text?.split(/\s+/).filter(Boolean);
+  const gatewayNode = argv['gateway-node'];
+  const gatewayBNode = argv['gateway-b-node'];
+  const gatewayBArgs = words(argv['gateway-b-args']);
+  const gatewayBMain = argv['gateway-b-main'];
   const bWanted = gatewayBArgs !== undefined || gatewayBMain !== undefined;
   return {
-    durationS: num('--duration', 10, 1, 120),
-    warmupS: num('--warmup', 2, 0, 30),
-    concurrency: num('--concurrency', 64, 1, 1024),
-    connections: num('--connections', 4, 1, 64),
-    rounds: num('--rounds', 3, 1, 10),
-    maxCalls: num('--max-calls', 2_000_000, 1, 10_000_000),
-    compiled: argv.includes('--compiled') || gatewayNode !== undefined || gatewayBNode !== undefined || bWanted,
+    durationS: num('duration', 10, 1, 120),
+    warmupS: num('warmup', 2, 0, 30),
+    concurrency: num('concurrency', 64, 1, 1024),
+    connections: num('connections', 4, 1, 64),
+    rounds: num('rounds', 3, 1, 10),
+    maxCalls: num('max-calls', 2_000_000, 1, 10_000_000),
+    compiled: argv.compiled === true || gatewayNode !== undefined || gatewayBNode !== undefined || bWanted,
     gatewayNode: gatewayNode ?? process.execPath,
     gatewayBNode: gatewayBNode ?? (bWanted ? gatewayNode ?? process.execPath : undefined),
     gatewayBMain,
-    gatewayArgs,
+    gatewayArgs: words(argv['gateway-args']) ?? [],
     gatewayBArgs,
-    pin: !argv.includes('--no-pin') && hasTaskset(),
-    keep: argv.includes('--keep'),
+    pin: argv['no-pin'] !== true && hasTaskset(),
+    keep: argv.keep === true,
   };
 }
 

@@ -44,6 +44,24 @@ const undated = (text: string): string => text.replace(/\r\nDate: [^\r]*/g, '\r\
 /** What the model received, with the per-request id blanked. */
 const received = (r: RecordedRequest): string => r.rawHead.toString('latin1').replace(/\r\nx-request-id: [0-9a-f-]{36}/, '\r\nx-request-id: -') + r.body.toString('latin1');
 
+/** The deployments both describes route to: plain, and one with CORS configured. */
+const MANIFESTS = {
+  'plain.yaml': sdep('plain', 'm', { predictors: [{ name: 'main' }] }),
+  'web.yaml': sdep('web', 'm', { predictors: [{ name: 'main' }] }, { 'seldon.io/gateway-cors': CORS }),
+};
+const TIMEOUTS = ['--client-header-timeout', '400ms', '--client-request-timeout', '800ms'];
+
+/** The same gateway twice: with the lane (the default) and with `--http1-server node`. */
+async function sideBySide(
+  manifests: Record<string, string>,
+  resolve: { lane: Record<string, number>; node: Record<string, number> },
+  args: string[],
+): Promise<{ lane: TestGateway; node: TestGateway }> {
+  const lane = await startTestGateway({ manifests, resolve: resolve.lane, args });
+  const node = await startTestGateway({ manifests, resolve: resolve.node, args: [...args, '--http1-server', 'node'] });
+  return { lane, node };
+}
+
 describe('the lane and Node\'s server side by side', () => {
   let lane: TestGateway;
   let node: TestGateway;
@@ -53,15 +71,9 @@ describe('the lane and Node\'s server side by side', () => {
   beforeAll(async () => {
     model = await startRecordingUpstream({ name: 'model', responder: answer });
     closedPort = await freePort();
-    const manifests = {
-      'plain.yaml': sdep('plain', 'm', { predictors: [{ name: 'main' }] }),
-      'down.yaml': sdep('down', 'm', { predictors: [{ name: 'main' }] }),
-      'web.yaml': sdep('web', 'm', { predictors: [{ name: 'main' }] }, { 'seldon.io/gateway-cors': CORS }),
-    };
+    const manifests = { ...MANIFESTS, 'down.yaml': sdep('down', 'm', { predictors: [{ name: 'main' }] }) };
     const resolve = { 'plain-main.m:8000': model.port, 'web-main.m:8000': model.port, 'down-main.m:8000': closedPort };
-    const args = ['--client-header-timeout', '400ms', '--client-request-timeout', '800ms'];
-    lane = await startTestGateway({ manifests, resolve, args });
-    node = await startTestGateway({ manifests, resolve, args: [...args, '--http1-server', 'node'] });
+    ({ lane, node } = await sideBySide(manifests, { lane: resolve, node: resolve }, TIMEOUTS));
   });
   afterAll(async () => {
     await lane?.stop();
@@ -289,14 +301,8 @@ describe('random requests, seeded: the lane answers each exactly as Node\'s serv
   beforeAll(async () => {
     laneModel = await startRecordingUpstream({ name: 'lane-model', responder: answer });
     nodeModel = await startRecordingUpstream({ name: 'node-model', responder: answer });
-    const manifests = {
-      'plain.yaml': sdep('plain', 'm', { predictors: [{ name: 'main' }] }),
-      'web.yaml': sdep('web', 'm', { predictors: [{ name: 'main' }] }, { 'seldon.io/gateway-cors': CORS }),
-    };
     const resolve = (port: number): Record<string, number> => ({ 'plain-main.m:8000': port, 'web-main.m:8000': port });
-    const args = ['--client-header-timeout', '400ms', '--client-request-timeout', '800ms', '--max-body', '100kb'];
-    lane = await startTestGateway({ manifests, resolve: resolve(laneModel.port), args });
-    node = await startTestGateway({ manifests, resolve: resolve(nodeModel.port), args: [...args, '--http1-server', 'node'] });
+    ({ lane, node } = await sideBySide(MANIFESTS, { lane: resolve(laneModel.port), node: resolve(nodeModel.port) }, [...TIMEOUTS, '--max-body', '100kb']));
   });
   afterAll(async () => {
     await lane?.stop();

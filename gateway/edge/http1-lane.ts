@@ -27,6 +27,7 @@ import { STATUS_CODES, type IncomingHttpHeaders, type IncomingMessage, type Outg
 import type { Socket } from 'node:net';
 import { Deadline } from './deadline.js';
 import { MORE, OTHER, parseRequestHead, type HeadLimits, type RequestHead } from './http1-request.js';
+import { lists, TOKEN } from './http1-syntax.js';
 
 /** A REST request as the proxy reads it: `node:http`'s (HTTP/1.1, and HTTP/2 through rest/h2.ts) or the lane's. */
 export type RestRequest = IncomingMessage | LaneRequest;
@@ -105,7 +106,6 @@ export class LaneRequest {
   }
 }
 
-const TOKEN = /^[-!#$%&'*+.^_`|~0-9A-Za-z]+$/;
 const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 
 /** An HTTP date, as `node:http` writes it, made at most once a second. */
@@ -143,7 +143,7 @@ function meaning(name: string, value: string): number {
     case 4:
       return name.toLowerCase() === 'date' ? DATE : 0;
     case 10:
-      return name.toLowerCase() !== 'connection' ? 0 : /(?:^|,)\s*close\s*(?:,|$)/i.test(value) ? CONNECTION | CLOSE : CONNECTION;
+      return name.toLowerCase() !== 'connection' ? 0 : lists(value, 'close') ? CONNECTION | CLOSE : CONNECTION;
     case 14:
       return name.toLowerCase() === 'content-length' ? FRAMED : 0;
     case 17:
@@ -208,8 +208,9 @@ export class LaneResponse {
         const value = (headers as OutgoingHttpHeaders)[name];
         if (value === undefined) continue;
         for (const v of Array.isArray(value) ? value : [value]) {
-          head += headerLine(name, String(v));
-          seen |= meaning(name, String(v));
+          const text = String(v);
+          head += headerLine(name, text);
+          seen |= meaning(name, text);
         }
       }
     }

@@ -14,7 +14,7 @@
  * - within the head byte and header count limits the `node:http` server has (over them it is
  *   `node:http` that answers 431).
  */
-import { HEADER_BLOCK, headerList, trimOws } from './http1-syntax.js';
+import { HEADER_BLOCK, headerList, TOKEN, trimOws } from './http1-syntax.js';
 
 export interface RequestHead {
   readonly method: string;
@@ -45,7 +45,6 @@ export const OTHER = 'other';
 
 const REQUEST_LINE = /^(GET|POST|PUT|PATCH|DELETE|OPTIONS) (\/[-A-Za-z0-9._~!$&'()*+,;=:@/?%]*) HTTP\/1\.1$/;
 const DIGITS = /^\d{1,15}$/;
-const TOKEN = /^[-!#$%&'*+.^_`|~0-9a-z]+$/;
 
 /** Parse the request head starting at `at` in `buf`. */
 export function parseRequestHead(buf: Buffer, at: number, limits: HeadLimits): RequestHead | typeof MORE | typeof OTHER {

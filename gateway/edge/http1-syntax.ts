@@ -4,6 +4,9 @@
  * head parser (edge/http1-request.ts). Both are strict in the same way.
  */
 
+/** A token (RFC 9110 §5.6.2): a field name, a Connection option. */
+export const TOKEN = /^[-!#$%&'*+.^_`|~0-9A-Za-z]+$/;
+
 /** Header lines, each CRLF-terminated: token, colon, field value without controls (but HTAB). */
 export const HEADER_BLOCK = /^(?:[-!#$%&'*+.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*\r\n)*$/;
 
