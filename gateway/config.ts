@@ -61,6 +61,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flag: 'legacy-service-naming', env: env('legacy-service-naming'), kind: 'boolean', commands: BOTH, help: 'Use Seldon <= 0.3 Service names (<spec.name>-<sdep>, one Service for all predictors).' },
   { flag: 'no-custom-config', env: env('no-custom-config'), kind: 'boolean', commands: BOTH, help: 'Ignore seldon.io/ambassador-config (as Seldon\'s resource mode did).' },
   { flag: 'custom-config-scope', env: env('custom-config-scope'), kind: 'string', default: 'namespace', commands: BOTH, help: 'What a SeldonDeployment\'s seldon.io/ambassador-config Mappings may claim. namespace: only prefixes under /seldon/<its namespace>/, gRPC for its own namespace and Services in its own namespace (tenants cannot reach each other), and a gRPC call without namespace metadata is routed only in single-namespace mode; cluster: anything, as Ambassador allowed, and a missing gRPC namespace means the one namespace serving that name.' },
+  { flag: 'regex-max-size', env: env('regex-max-size'), kind: 'int', default: '200', commands: BOTH, help: 'Largest RE2 program size of a regex in seldon.io/ambassador-regex-header or a custom Mapping (regex_headers, prefix_regex), as Ambassador\'s regex_max_size: matching a request costs in proportion to it, so a larger one rejects its SeldonDeployment (or drops its Mapping).' },
   { flag: 'upstream-tls-verify', env: env('upstream-tls-verify'), kind: 'boolean', commands: SERVE, help: 'Verify upstream TLS certificates (predictors with ssl). Off by default: Seldon uses self-signed ones.' },
   { flag: 'upstream-ca', env: env('upstream-ca'), kind: 'string', commands: SERVE, help: 'PEM file of CA certificates to verify upstream TLS against (implies --upstream-tls-verify).' },
   { flag: 'shadow-max-in-flight', env: env('shadow-max-in-flight'), kind: 'int', default: '64', commands: SERVE, help: 'Mirrored requests in flight per shadow upstream; more are dropped and counted.' },
@@ -398,6 +399,8 @@ export function parseConfig(command: 'serve' | 'routes', argv: readonly string[]
   if (errorDetail !== 'public' && errorDetail !== 'internal') throw new UsageError(`--error-detail: "${errorDetail}" is not public or internal`);
   const http1Server = need('http1-server', str('http1-server')).trim().toLowerCase();
   if (http1Server !== 'gateway' && http1Server !== 'node') throw new UsageError(`--http1-server: "${http1Server}" is not gateway or node`);
+  const regexMaxSize = need('regex-max-size', int('regex-max-size'));
+  if (regexMaxSize < 1) throw new UsageError(`--regex-max-size: ${regexMaxSize} is not a positive whole number`);
   const customConfigScope = need('custom-config-scope', str('custom-config-scope')).trim().toLowerCase();
   if (customConfigScope !== 'namespace' && customConfigScope !== 'cluster') throw new UsageError(`--custom-config-scope: "${customConfigScope}" is not namespace or cluster`);
   const tls = tlsConfig(str, bool, (flag) => values[flag] !== undefined || Boolean(environment[spec(flag).env]));
@@ -480,6 +483,7 @@ export function parseConfig(command: 'serve' | 'routes', argv: readonly string[]
       legacyServiceNaming: bool('legacy-service-naming'),
       honourCustomConfig: !bool('no-custom-config'),
       customConfigScope,
+      regexMaxSize,
     },
   };
 }

@@ -270,7 +270,7 @@ function compileGenerated(d: SeldonDeployment, ns: string, name: string, ann: Ef
   const svcName = serviceNameAnnotation(ann, name, f);
   if (!svcName.ok) return svcName.error;
   const svcExt = svcName.value;
-  const headers = headerAnnotations(ann, f);
+  const headers = headerAnnotations(ann, f, opts.regexMaxSize);
   if (!headers.ok) return headers.error;
   const rest = timeoutAnnotation(ann, 'rest', opts, f);
   const grpc = timeoutAnnotation(ann, 'grpc', opts, f);
@@ -357,7 +357,7 @@ function compileCustom(
   opts: CompileOptions,
   f: Findings,
 ): CompiledDeployment {
-  const parsed = parseCustomConfig(text, ns);
+  const parsed = parseCustomConfig(text, ns, opts.regexMaxSize);
   if (!parsed.ok) return { key, report: report(ns, name, id, 'rejected', [parsed.error]), routes: [], clients: NO_CLIENTS };
   for (const w of parsed.warnings) f.warn(w);
   const served = parsed.mappings.filter((m) => (m.ambassadorIds ?? [id]).includes(opts.ambassadorId));

@@ -31,6 +31,8 @@ export interface CompileOptions {
   customConfigScope: 'namespace' | 'cluster';
   /** Most predictors one SeldonDeployment may have (absent: `MAX_PREDICTORS`, 1000); more rejects it. */
   maxPredictors?: number;
+  /** Largest RE2 program size of a header or path regex (absent: `REGEX_MAX_SIZE`, 200, Ambassador's `regex_max_size`); a larger one is refused. */
+  regexMaxSize?: number;
 }
 
 export const DEFAULT_COMPILE_OPTIONS: Readonly<CompileOptions> = Object.freeze({

@@ -37,6 +37,32 @@ describe('seldon-gateway routes', () => {
     expect(r.out).toMatch(/SKIPPED\s+seldon\/pricing/);
   });
 
+  it('--regex-max-size / SELDON_GATEWAY_REGEX_MAX_SIZE: a header regex over the limit (200) rejects its deployment; a larger limit takes it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sgw-regex-'));
+    const manifest = {
+      apiVersion: 'machinelearning.seldon.io/v1',
+      kind: 'SeldonDeployment',
+      metadata: { name: 'rx', namespace: 'seldon', annotations: { 'seldon.io/ambassador-regex-header': 'x-v: (?:a?){99}b' } },
+      spec: { predictors: [{ name: 'main', graph: { name: 'm' } }] },
+    };
+    writeFileSync(join(dir, 'rx.json'), JSON.stringify(manifest));
+    // Exit 1 says some deployment was rejected.
+    const state = (args: string[], env: Record<string, string> = {}) => {
+      const r = cli(['routes', '-f', dir, '--json', ...args], env);
+      const d = (JSON.parse(r.out) as RoutesJson).deployments.find((x) => x.name === 'rx')!;
+      expect(r.code, r.err).toBe(d.state === 'rejected' ? 1 : 0);
+      return d;
+    };
+    const dflt = state([]);
+    expect(dflt.state).toBe('rejected');
+    expect(dflt.reasons.join(' ')).toContain('its RE2 program size is 201, over 200 (--regex-max-size');
+    expect(state(['--regex-max-size', '201']).state).toBe('accepted');
+    expect(state([], { SELDON_GATEWAY_REGEX_MAX_SIZE: '300' }).state).toBe('accepted');
+    const bad = cli(['routes', '-f', dir, '--regex-max-size', '0']);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain('--regex-max-size');
+  });
+
   it('--json gives the /routes shape; --ambassador-id and AMBASSADOR_ID select the scoped deployment', () => {
     const r = cli(['routes', '-f', examples, '--json']);
     expect(r.code).toBe(0);

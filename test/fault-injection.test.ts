@@ -3,7 +3,8 @@
  * small descriptor limit (`ulimit -n`) serves a healthy deployment `good` to a steady client
  * loop on keep-alive connections opened beforehand, while, in turn,
  *   1. bad SeldonDeployments are written into the watched directory (ports out of range, names
- *      that cannot be a Service host, a 5,000-level nested file, 10,000 predictors): each is
+ *      that cannot be a Service host, a header regex too costly to match, a 5,000-level nested
+ *      file, 10,000 predictors): each is
  *      rejected in the admin /routes with its reason, and requests to it get a Seldon-style error;
  *   2. the `hostile` deployment's upstream answers badly (a Latin-1 reason phrase, a 70 KiB
  *      header, a reset mid-body, a 304 with Content-Length, a garbage status line);
@@ -355,6 +356,14 @@ describe('fault injection: traffic to an unrelated deployment survives bad deplo
         text: sdep('explport', NS, { predictors: [{ name: 'main', explainer: { type: 'AnchorTabular', endpoint: { service_port: 70000 } } }] }),
         path: `/seldon/${NS}/explport-explainer/main/api/v1.0/explain`,
         why: /^rejected: .*service_port 70000 is not a port/,
+      },
+      // A header regex whose matching any client could make cost 385 ms a request (16 KB value).
+      {
+        name: 'regexbomb',
+        file: 'regexbomb.yaml',
+        text: sdep('regexbomb', NS, { predictors: [{ name: 'main' }] }, { 'seldon.io/ambassador-regex-header': 'x-h: (?:a|aa){0,999}b' }),
+        path: predictPath('regexbomb'),
+        why: /^rejected: .*too complex: its RE2 program size is 4998, over 200/,
       },
       // Not a deployment at all: the file is reported as a source problem.
       { name: 'deep', file: 'deep.json', text: deep, path: predictPath('deep'), why: /^source problem: .*nested deeper than/ },

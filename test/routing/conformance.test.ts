@@ -966,6 +966,17 @@ describe('21. seldon.io/ambassador-regex-header (docs/routing.md#regex-header)',
     expect(routed(never, rest(`/seldon/ns/iris${PRED}`, { location: 'london' })).backend.id).toBe('ns/iris/main');
   });
 
+  it('a pattern over --regex-max-size rejects only that SDep, naming its size; a larger limit takes it', () => {
+    // Matching costs grow with the program: (?:a|aa){0,999}b took 385 ms against a 16 KB header.
+    const t = withRegex('x: (?:a|aa){0,999}b');
+    expect(report(t, 'ns/variant').state).toBe('rejected');
+    expect(report(t, 'ns/variant').reasons.join(' ')).toContain('regex-header: regex "(?:a|aa){0,999}b" is too complex: its RE2 program size is 4998, over 200');
+    expect(routed(t, rest(`/seldon/ns/iris${PRED}`, { x: 'aab' })).backend.id).toBe('ns/iris/main');
+    const lifted = table([sdep('iris'), sdep('variant', { spec: { 'seldon.io/ambassador-service-name': 'iris', 'seldon.io/ambassador-regex-header': 'x: (?:a|aa){0,999}b' } })], { regexMaxSize: 5000 });
+    expect(report(lifted, 'ns/variant').state).toBe('accepted');
+    expect(routed(lifted, rest(`/seldon/ns/iris${PRED}`, { x: 'aab' })).backend.id).toBe('ns/variant/main');
+  });
+
   it.each(['x: (a)\\1', 'x: (?=a)a', 'x: (?!a).*', 'x: (?<=a)b', 'x: [', 'x:', ': abc', 'no-colon'])('%j rejects only that SDep', (r) => {
     const t = withRegex(r);
     expect(report(t, 'ns/variant').state).toBe('rejected');
@@ -1267,6 +1278,25 @@ describe('29. seldon.io/ambassador-config (docs/routing.md#custom-ambassador-con
     expect([routed(t, rest('/b/')).backend.timeoutMs, routed(t, rest('/b/')).backend.idleTimeoutMs]).toEqual([0, 300000]);
     expect(routed(t, rest('/c/')).backend.timeoutMs).toBe(3000);
     expect(report(t, 'ns/bad').state).toBe('degraded');
+  });
+
+  it('a regex_headers or prefix_regex pattern over --regex-max-size drops its Mapping only', () => {
+    const t = table([
+      custom(
+        'iris',
+        customConfig(
+          m('name: ok\nprefix: /h/\nservice: ok'),
+          m('name: hbomb\nprefix: /h/\nservice: hbomb\nregex_headers:\n  x-re: "(?:a|aa){0,999}b"'),
+          m('name: pbomb\nprefix: "/p/(?:a|aa){0,999}b"\nprefix_regex: true\nservice: pbomb'),
+        ),
+      ),
+    ]);
+    expect(report(t, 'ns/iris').state).toBe('degraded');
+    const reasons = report(t, 'ns/iris').reasons.join(' ');
+    expect(reasons).toMatch(/"hbomb" dropped: regex_headers\.x-re: regex .* is too complex: its RE2 program size is 4998, over 200/);
+    expect(reasons).toMatch(/"pbomb" dropped: prefix: regex .* is too complex: its RE2 program size is 5001, over 200/);
+    expect(routed(t, rest('/h/', { 'x-re': 'aab' })).backend.id).toBe('ns/iris/ok');
+    expect(refused(t, rest('/p/aab')).status).toBe(404);
   });
 
   it('headers (exact and presence) and regex_headers', () => {

@@ -130,6 +130,20 @@ describe('parseRegexHeaderAnnotation (seldon.io/ambassador-regex-header, docs/ro
 });
 
 describe('compileFullMatch (RE2, linear time, full match)', () => {
+  it('refuses a pattern whose RE2 program is over the limit (Ambassador\'s regex_max_size, 200 by default), naming its size', () => {
+    const over = compileFullMatch('(?:a?){99}b');
+    expect(over.ok).toBe(false);
+    if (!over.ok) expect(over.error).toBe('regex "(?:a?){99}b" is too complex: its RE2 program size is 201, over 200 (--regex-max-size, Ambassador\'s regex_max_size)');
+    const under = compileFullMatch('(?:a?){98}b');
+    if (!under.ok) throw new Error(under.error);
+    expect([under.value(`${'a'.repeat(98)}b`), under.value(`${'a'.repeat(99)}b`)]).toEqual([true, false]);
+    // The limit is the caller's: a larger one takes the first, and still refuses a far larger program.
+    expect(compileFullMatch('(?:a?){99}b', 1000).ok).toBe(true);
+    const bomb = compileFullMatch('(?:a|aa){0,999}b', 1000);
+    expect(bomb.ok).toBe(false);
+    if (!bomb.ok) expect(bomb.error).toContain('program size is 4998, over 1000');
+  });
+
   it('is anchored at both ends without being told', () => {
     const r = compileFullMatch('a|b');
     if (!r.ok) throw new Error(r.error);
