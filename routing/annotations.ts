@@ -12,7 +12,7 @@
  * settings become (routes, groups) is assembled in `compile.ts`. Nothing here does I/O or throws on
  * input.
  */
-import { parseHeaderAnnotation, parseInteger, parseRegexHeaderAnnotation, REGEX_MAX_SIZE, type Parsed } from './values.js';
+import { parseHeaderAnnotation, parseInteger, parseRegexHeaderAnnotation, RegexBudget, type Parsed } from './values.js';
 import { parse as parseYaml } from 'yaml';
 import { isDns1035Label } from './services.js';
 import { parseCorsPolicy } from './custom-config.js';
@@ -91,7 +91,7 @@ export interface HeaderConstraints {
  * (RE2 full match), ANDed. A malformed value of either is an error. Constraints on `seldon` or
  * `namespace` are left off the gRPC routes, with a warning.
  */
-export function headerAnnotations(ann: EffectiveAnnotations, f: Findings, regexMaxSize = REGEX_MAX_SIZE): Parsed<HeaderConstraints> {
+export function headerAnnotations(ann: EffectiveAnnotations, f: Findings, regexes = new RegexBudget()): Parsed<HeaderConstraints> {
   const headers: HeaderConstraint[] = [];
   const rawHeader = ann.get('seldon.io/ambassador-header');
   if (rawHeader) {
@@ -101,7 +101,7 @@ export function headerAnnotations(ann: EffectiveAnnotations, f: Findings, regexM
   }
   const rawRegex = ann.get('seldon.io/ambassador-regex-header');
   if (rawRegex) {
-    const h = parseRegexHeaderAnnotation(rawRegex, regexMaxSize);
+    const h = parseRegexHeaderAnnotation(rawRegex, regexes);
     if (!h.ok) return h;
     headers.push(...h.value);
   }

@@ -29,6 +29,7 @@ import {
   type EffectiveAnnotations,
 } from './annotations.js';
 import { explainerService, isDns1123Label, isDns1123Subdomain, predictorService, serviceKey, serviceOfHost } from './services.js';
+import { RegexBudget } from './values.js';
 import type {
   Backend,
   BreakerLimits,
@@ -270,7 +271,7 @@ function compileGenerated(d: SeldonDeployment, ns: string, name: string, ann: Ef
   const svcName = serviceNameAnnotation(ann, name, f);
   if (!svcName.ok) return svcName.error;
   const svcExt = svcName.value;
-  const headers = headerAnnotations(ann, f, opts.regexMaxSize);
+  const headers = headerAnnotations(ann, f, new RegexBudget(opts.regexMaxSize));
   if (!headers.ok) return headers.error;
   const rest = timeoutAnnotation(ann, 'rest', opts, f);
   const grpc = timeoutAnnotation(ann, 'grpc', opts, f);
@@ -357,7 +358,7 @@ function compileCustom(
   opts: CompileOptions,
   f: Findings,
 ): CompiledDeployment {
-  const parsed = parseCustomConfig(text, ns, opts.regexMaxSize);
+  const parsed = parseCustomConfig(text, ns, new RegexBudget(opts.regexMaxSize));
   if (!parsed.ok) return { key, report: report(ns, name, id, 'rejected', [parsed.error]), routes: [], clients: NO_CLIENTS };
   for (const w of parsed.warnings) f.warn(w);
   const served = parsed.mappings.filter((m) => (m.ambassadorIds ?? [id]).includes(opts.ambassadorId));

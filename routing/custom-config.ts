@@ -5,7 +5,7 @@
  * rejects the SDep; one invalid Mapping is dropped with a reason; unknown keys warn once each.
  */
 import { parseAllDocuments } from 'yaml';
-import { compileFullMatch, checkHeaderName, parseInteger, REGEX_MAX_SIZE, type Parsed } from './values.js';
+import { compileFullMatch, checkHeaderName, parseInteger, RegexBudget, type Parsed } from './values.js';
 import type { BreakerLimits, CorsPolicy, HeaderConstraint, PathMatcher, RetryOn, RetryPolicy } from './types.js';
 import { DEFAULT_BREAKER } from './types.js';
 import { isDns1123Subdomain, serviceOfHost, validPort } from './services.js';
@@ -84,7 +84,7 @@ function parseService(raw: unknown, namespace: string): MappingRoute['service'] 
   return { host, port, tls, serviceName: null, serviceNamespace: null };
 }
 
-function parseConstraints(m: Obj, regexMaxSize: number): HeaderConstraint[] | string {
+function parseConstraints(m: Obj, regexes: RegexBudget): HeaderConstraint[] | string {
   const out: HeaderConstraint[] = [];
   if (m.headers !== undefined) {
     if (!isObj(m.headers)) return 'headers must be a map';
@@ -104,7 +104,7 @@ function parseConstraints(m: Obj, regexMaxSize: number): HeaderConstraint[] | st
       const bad = checkHeaderName(name);
       if (bad) return `regex_headers: ${bad}`;
       if (typeof v !== 'string' || v === '') return `regex_headers.${name} must be a non-empty pattern`;
-      const test = compileFullMatch(v, regexMaxSize);
+      const test = compileFullMatch(v, regexes);
       if (!test.ok) return `regex_headers.${name}: ${test.error}`;
       out.push({ kind: 'regex', name, pattern: v, test: test.value });
     }
@@ -148,14 +148,14 @@ function parseBreakers(raw: unknown, warn: (w: string) => void): BreakerLimits {
 }
 
 /** One Mapping document → a route, or why it was dropped. */
-function parseMapping(m: Obj, index: number, namespace: string, regexMaxSize: number, warn: (w: string) => void): MappingRoute | string {
+function parseMapping(m: Obj, index: number, namespace: string, regexes: RegexBudget, warn: (w: string) => void): MappingRoute | string {
   const name = typeof m.name === 'string' && m.name.trim() !== '' ? m.name.trim() : `mapping-${index}`;
   if (typeof m.prefix !== 'string' || !m.prefix.startsWith('/')) return `prefix must be a path starting with "/"`;
   const regex = m.prefix_regex === true;
   let path: PathMatcher;
   let rewrite: string | null;
   if (regex) {
-    const test = compileFullMatch(m.prefix, regexMaxSize);
+    const test = compileFullMatch(m.prefix, regexes);
     if (!test.ok) return `prefix: ${test.error}`;
     path = { kind: 'regex', source: m.prefix, test: test.value };
     if (m.rewrite !== undefined && m.rewrite !== '') return 'rewrite is not allowed on a prefix_regex Mapping';
@@ -168,7 +168,7 @@ function parseMapping(m: Obj, index: number, namespace: string, regexMaxSize: nu
   }
   const service = parseService(m.service, namespace);
   if (typeof service === 'string') return service;
-  const headers = parseConstraints(m, regexMaxSize);
+  const headers = parseConstraints(m, regexes);
   if (typeof headers === 'string') return headers;
 
   let host: string | null = null;
@@ -236,7 +236,7 @@ function parseMapping(m: Obj, index: number, namespace: string, regexMaxSize: nu
   };
 }
 
-export function parseCustomConfig(text: string, namespace: string, regexMaxSize = REGEX_MAX_SIZE): CustomConfig {
+export function parseCustomConfig(text: string, namespace: string, regexes = new RegexBudget()): CustomConfig {
   let docs: unknown[];
   try {
     const parsed = parseAllDocuments(text);
@@ -268,7 +268,7 @@ export function parseCustomConfig(text: string, namespace: string, regexMaxSize 
         warnings.push(`Mapping key "${key}" is not supported: ignored`);
       }
     }
-    const m = parseMapping(doc, i, namespace, regexMaxSize, (w) => warnings.push(w));
+    const m = parseMapping(doc, i, namespace, regexes, (w) => warnings.push(w));
     if (typeof m === 'string') {
       warnings.push(`Mapping ${typeof doc.name === 'string' ? `"${doc.name}"` : `#${i + 1}`} dropped: ${m}`);
       return;

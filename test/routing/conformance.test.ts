@@ -977,6 +977,15 @@ describe('21. seldon.io/ambassador-regex-header (docs/routing.md#regex-header)',
     expect(routed(lifted, rest(`/seldon/ns/iris${PRED}`, { x: 'aab' })).backend.id).toBe('ns/variant/main');
   });
 
+  it('more than 32 regexes reject only that SDep (each process compiles them on every change)', () => {
+    const lines = (n: number): string => Array.from({ length: n }, (_, i) => `x-${i}: v${i}`).join('\n');
+    expect(report(withRegex(lines(32)), 'ns/variant').state).toBe('accepted');
+    const t = withRegex(lines(10_000));
+    expect(report(t, 'ns/variant').state).toBe('rejected');
+    expect(report(t, 'ns/variant').reasons.join(' ')).toContain('regex "v32" is one too many: at most 32 regexes in one SeldonDeployment');
+    expect(routed(t, rest(`/seldon/ns/iris${PRED}`)).backend.id).toBe('ns/iris/main');
+  });
+
   it.each(['x: (a)\\1', 'x: (?=a)a', 'x: (?!a).*', 'x: (?<=a)b', 'x: [', 'x:', ': abc', 'no-colon'])('%j rejects only that SDep', (r) => {
     const t = withRegex(r);
     expect(report(t, 'ns/variant').state).toBe('rejected');
@@ -1278,6 +1287,16 @@ describe('29. seldon.io/ambassador-config (docs/routing.md#custom-ambassador-con
     expect([routed(t, rest('/b/')).backend.timeoutMs, routed(t, rest('/b/')).backend.idleTimeoutMs]).toEqual([0, 300000]);
     expect(routed(t, rest('/c/')).backend.timeoutMs).toBe(3000);
     expect(report(t, 'ns/bad').state).toBe('degraded');
+  });
+
+  it('past 32 regexes in one SDep, each further Mapping with one is dropped, compiled or not', () => {
+    const many = Array.from({ length: 40 }, (_, i) => m(`name: r${i}\nprefix: /r${i}/\nservice: s${i}\nregex_headers:\n  x-re: "(?:a|aa){0,999}b"`));
+    const t = table([custom('iris', customConfig(m('name: ok\nprefix: /ok/\nservice: ok\nregex_headers:\n  x-re: "v[0-9]+"'), ...many))]);
+    expect(report(t, 'ns/iris').state).toBe('degraded');
+    const reasons = report(t, 'ns/iris').reasons;
+    expect(reasons.filter((r) => r.includes('is too complex'))).toHaveLength(31);
+    expect(reasons.filter((r) => r.includes('one too many: at most 32 regexes'))).toHaveLength(9);
+    expect(routed(t, rest('/ok/', { 'x-re': 'v1' })).backend.id).toBe('ns/iris/ok');
   });
 
   it('a regex_headers or prefix_regex pattern over --regex-max-size drops its Mapping only', () => {

@@ -10,6 +10,8 @@ import {
   parseHeaderAnnotation,
   parseInteger,
   parseRegexHeaderAnnotation,
+  REGEX_MAX_COUNT,
+  RegexBudget,
 } from '../../routing/values.js';
 import { effectiveAnnotations } from '../../routing/annotations.js';
 import { cumulativeOf, normaliseWeights } from '../../routing/weights.js';
@@ -138,10 +140,20 @@ describe('compileFullMatch (RE2, linear time, full match)', () => {
     if (!under.ok) throw new Error(under.error);
     expect([under.value(`${'a'.repeat(98)}b`), under.value(`${'a'.repeat(99)}b`)]).toEqual([true, false]);
     // The limit is the caller's: a larger one takes the first, and still refuses a far larger program.
-    expect(compileFullMatch('(?:a?){99}b', 1000).ok).toBe(true);
-    const bomb = compileFullMatch('(?:a|aa){0,999}b', 1000);
+    expect(compileFullMatch('(?:a?){99}b', new RegexBudget(1000)).ok).toBe(true);
+    const bomb = compileFullMatch('(?:a|aa){0,999}b', new RegexBudget(1000));
     expect(bomb.ok).toBe(false);
     if (!bomb.ok) expect(bomb.error).toContain('program size is 4998, over 1000');
+  });
+
+  it('compiles at most REGEX_MAX_COUNT (32) patterns on one budget, the refused ones counted too', () => {
+    const budget = new RegexBudget();
+    expect(compileFullMatch('(?:a|aa){0,999}b', budget).ok).toBe(false);
+    for (let i = 1; i < REGEX_MAX_COUNT; i++) expect(compileFullMatch(`v${i}`, budget).ok).toBe(true);
+    const one = compileFullMatch('v', budget);
+    expect(one.ok).toBe(false);
+    if (!one.ok) expect(one.error).toBe('regex "v" is one too many: at most 32 regexes in one SeldonDeployment');
+    expect(compileFullMatch('v', new RegexBudget(200, 1)).ok).toBe(true);
   });
 
   it('is anchored at both ends without being told', () => {
