@@ -13,7 +13,7 @@
  *   gateway  seldon-gateway, --workers 1, a 1,000-SeldonDeployment table; the measured deployment
  *            is a 90/10 canary with a header route beside it (requests carry no matching header,
  *            so every one checks the header rule and makes a weighted pick)
- *   nginx+mirror the nginx proxy mirroring every request to the backend (nginx's `mirror`)
+ *   nginx-shadow the nginx proxy mirroring every request to the backend (nginx's `mirror`)
  *   gw+shadow the gateway on a deployment whose predictor is mirrored 100% to a shadow
  *   gateway B optional second gateway (other build, node flags or node binary): an A/B test in one run
  *

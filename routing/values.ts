@@ -61,7 +61,6 @@ export class RegexBudget {
  */
 export function compileFullMatch(pattern: string, budget = new RegexBudget()): Parsed<(value: string) => boolean> {
   if (!budget.take()) return { ok: false, error: `regex "${pattern}" is one too many: at most ${budget.maxCount} regexes in one SeldonDeployment` };
-  const maxSize = budget.maxSize;
   let re: RE2JS;
   try {
     re = RE2JS.compile(pattern);
@@ -69,8 +68,8 @@ export function compileFullMatch(pattern: string, budget = new RegexBudget()): P
     return { ok: false, error: `invalid regex "${pattern}": ${e instanceof Error ? e.message : String(e)}` };
   }
   const size = re.programSize();
-  if (size > maxSize) {
-    return { ok: false, error: `regex "${pattern}" is too complex: its RE2 program size is ${size}, over ${maxSize} (--regex-max-size, Ambassador's regex_max_size)` };
+  if (size > budget.maxSize) {
+    return { ok: false, error: `regex "${pattern}" is too complex: its RE2 program size is ${size}, over ${budget.maxSize} (--regex-max-size, Ambassador's regex_max_size)` };
   }
   return { ok: true, value: (v: string) => re.matches(v) };
 }

@@ -20,6 +20,7 @@ import { headerValue, startRecordingUpstream, type Answer, type RecordedRequest,
 import { sdep, startTestGateway, type TestGateway } from './helpers/gateway.js';
 import { metric } from './helpers/metrics.js';
 import { freePort, raw } from './helpers/net.js';
+import { draws, fuzzSequence } from './helpers/random.js';
 
 const PREDICT = '/api/v1.0/predictions';
 const CORS = JSON.stringify({ origins: 'https://app.example', methods: 'POST', headers: 'content-type' });
@@ -240,8 +241,7 @@ describe('the lane and Node\'s server side by side', () => {
  * length at all), so no request waits for bytes that never come.
  */
 function randomRequest(r: () => number, id: string): string {
-  const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
-  const maybe = (p: number): boolean => r() < p;
+  const { pick, maybe } = draws(r);
   const method = maybe(0.9) ? pick(['POST', 'POST', 'GET', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']) : pick(['HEAD', 'TRACE', 'CONNECT', 'post', 'PO ST', 'GET\t', 'BREW']);
   const paths = [`/seldon/m/plain${PREDICT}`, `/seldon/m/web${PREDICT}`, `/seldon/m/nope${PREDICT}`, '/seldon/m/plain/health/status', '/ping', '/'];
   let target = pick(paths);
@@ -312,8 +312,7 @@ describe('random requests, seeded: the lane answers each exactly as Node\'s serv
   });
 
   // SELDON_GATEWAY_FUZZ_SEED and _CASES run another sequence (its cases are named by seed and number).
-  const seed = Number(process.env.SELDON_GATEWAY_FUZZ_SEED ?? 20261123);
-  const CASES = Number(process.env.SELDON_GATEWAY_FUZZ_CASES ?? 600);
+  const { seed, cases: CASES } = fuzzSequence(600);
   /** Cases in flight at once, each on its own connections. */
   const BATCH = 10;
 

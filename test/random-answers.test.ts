@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom } from '../routing/pick.js';
 import { connectRaw, headerValue, readHttpResponse, startRecordingUpstream, writeRequest, type HeaderLine, type RecordingUpstream } from './fixtures/recording-upstream.js';
 import { sdep, startTestGateway, type TestGateway } from './helpers/gateway.js';
+import { draws, fuzzSequence } from './helpers/random.js';
 
 const PATH = '/seldon/m/model/api/v1.0/predictions';
 /** Fields a proxy does not pass on (RFC 9110 §7.6.1), or frames itself. */
@@ -31,8 +32,7 @@ interface Case {
 }
 
 function randomCase(r: () => number, id: string): Case {
-  const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
-  const maybe = (p: number): boolean => r() < p;
+  const { pick, maybe } = draws(r);
   const status = pick([200, 200, 200, 201, 202, 206, 299, 400, 404, 418, 500, 503]);
   const reason = pick(['OK', 'Whatever It Likes', '', 'caf\xe9']);
   const headers: HeaderLine[] = [];
@@ -128,8 +128,7 @@ describe('a broken model, at random (seeded): what the client gets is the answer
     await model?.close();
   });
 
-  const seed = Number(process.env.SELDON_GATEWAY_FUZZ_SEED ?? 20261123);
-  const CASES = Number(process.env.SELDON_GATEWAY_FUZZ_CASES ?? 300);
+  const { seed, cases: CASES } = fuzzSequence(300);
 
   it(`${CASES} answers (seed ${seed})`, async () => {
     const r = seededRandom(seed);

@@ -27,7 +27,7 @@ import { STATUS_CODES, type IncomingHttpHeaders, type IncomingMessage, type Outg
 import type { Socket } from 'node:net';
 import { Deadline } from './deadline.js';
 import { MORE, OTHER, parseRequestHead, type HeadLimits, type RequestHead } from './http1-request.js';
-import { lists, TOKEN } from './http1-syntax.js';
+import { lists, NOT_VALUE_CHAR, TOKEN } from './http1-syntax.js';
 
 /** A REST request as the proxy reads it: `node:http`'s (HTTP/1.1, and HTTP/2 through rest/h2.ts) or the lane's. */
 export type RestRequest = IncomingMessage | LaneRequest;
@@ -106,7 +106,6 @@ export class LaneRequest {
   }
 }
 
-const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 
 /** An HTTP date, as `node:http` writes it, made at most once a second. */
 let dateSecond = 0;
@@ -129,7 +128,7 @@ function invalid(code: string, what: string): Error {
 /** One header line, checked as `node:http` checks it (it throws the same codes). */
 function headerLine(name: string, value: string): string {
   if (!TOKEN.test(name)) throw invalid('ERR_INVALID_HTTP_TOKEN', `header name ${JSON.stringify(name)}`);
-  if (INVALID_VALUE.test(value)) throw invalid('ERR_INVALID_CHAR', `character in header content ${JSON.stringify(name)}`);
+  if (NOT_VALUE_CHAR.test(value)) throw invalid('ERR_INVALID_CHAR', `character in header content ${JSON.stringify(name)}`);
   return `${name}: ${value}\r\n`;
 }
 
@@ -191,7 +190,7 @@ export class LaneResponse {
       headers = reason;
       text = STATUS_CODES[status] ?? 'unknown';
     }
-    if (INVALID_VALUE.test(text)) throw invalid('ERR_INVALID_CHAR', 'character in statusMessage');
+    if (NOT_VALUE_CHAR.test(text)) throw invalid('ERR_INVALID_CHAR', 'character in statusMessage');
     // Shutting down since the request came in: this answer closes its connection too.
     if (this.connection.closing) this.last = true;
     let head = `HTTP/1.1 ${status} ${text}\r\n`;

@@ -1,14 +1,26 @@
 /**
- * HTTP/1.1 field syntax (RFC 9110 §5, RFC 9112 §5) shared by the gateway's two parsers: the
- * upstream client's response parser (upstream/http1-response.ts) and the public side's request
- * head parser (edge/http1-request.ts). Both are strict in the same way.
+ * HTTP/1.1 field syntax (RFC 9110 §5, RFC 9112 §5), one definition for the gateway's parsers (the
+ * upstream client's response parser, upstream/http1-response.ts, and the public side's request head
+ * parser, edge/http1-request.ts) and for the heads it writes (the lane's answers, edge/http1-lane.ts,
+ * and the upstream requests, upstream/http1-client.ts). All are strict in the same way.
  */
 
-/** A token (RFC 9110 §5.6.2): a field name, a Connection option. */
-export const TOKEN = /^[-!#$%&'*+.^_`|~0-9A-Za-z]+$/;
+/** Token characters (RFC 9110 §5.6.2), as the inside of a character class. */
+const TCHARS = "-!#$%&'*+.^_`|~0-9A-Za-z";
+/** Field-value characters: visible ASCII, SP, HTAB and obs-text; no other control. */
+const VCHARS = '\\t\\x20-\\x7e\\x80-\\xff';
+
+/** A token: a field name, a Connection option. */
+export const TOKEN = new RegExp(`^[${TCHARS}]+$`);
+
+/** Finds a character a field name may not have. */
+export const NOT_TOKEN_CHAR = new RegExp(`[^${TCHARS}]`);
+
+/** Finds a character a field value (or a reason phrase) may not have. */
+export const NOT_VALUE_CHAR = new RegExp(`[^${VCHARS}]`);
 
 /** Header lines, each CRLF-terminated: token, colon, field value without controls (but HTAB). */
-export const HEADER_BLOCK = /^(?:[-!#$%&'*+.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*\r\n)*$/;
+export const HEADER_BLOCK = new RegExp(`^(?:[${TCHARS}]+:[${VCHARS}]*\\r\\n)*$`);
 
 /** The value without leading and trailing SP and HTAB (only those: obs-text is content). */
 export function trimOws(s: string, from: number, to: number): string {

@@ -29,6 +29,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Readable } from 'node:stream';
 import { Deadline } from '../edge/deadline.js';
+import { NOT_TOKEN_CHAR, NOT_VALUE_CHAR } from '../edge/http1-syntax.js';
 import { ResponseParser, type ParseFailure, type ResponseHead, type ResponseSink } from './http1-response.js';
 
 export type UpstreamErrorCode =
@@ -102,8 +103,6 @@ const KEEP_ALIVE_MARGIN_MS = 1000;
 /** Buffered bodies up to this size are copied after the head (one buffer); larger ones go as a second chunk of one writev. */
 const COPY_BODY_BYTES = 16 * 1024;
 const BAD_PATH = /[^\x21-\x7e\x80-\xff]/;
-const BAD_NAME = /[^!#$%&'*+\-.^_`|~0-9A-Za-z]/;
-const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 const HOSTNAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}$/;
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
@@ -161,7 +160,7 @@ function framingLine(req: UpstreamRequest, streamLength: number): string {
 
 /** The head of a request, or an error naming what cannot be written. */
 function requestHead(req: UpstreamRequest, defaultHost: string, framing: string): string {
-  if (BAD_NAME.test(req.method) || BAD_PATH.test(req.path) || req.path.length === 0) {
+  if (NOT_TOKEN_CHAR.test(req.method) || BAD_PATH.test(req.path) || req.path.length === 0) {
     throw new UpstreamError('UPSTREAM_INVALID_REQUEST', 'a request line the gateway cannot write');
   }
   let head = `${req.method} ${req.path} HTTP/1.1\r\n`;
@@ -176,7 +175,7 @@ function requestHead(req: UpstreamRequest, defaultHost: string, framing: string)
       if (lower === 'host') host = true;
       else if (lower === 'content-length' || lower === 'transfer-encoding' || lower === 'connection') continue;
     }
-    if (BAD_NAME.test(name) || n === 0 || BAD_VALUE.test(value)) {
+    if (NOT_TOKEN_CHAR.test(name) || n === 0 || NOT_VALUE_CHAR.test(value)) {
       throw new UpstreamError('UPSTREAM_INVALID_REQUEST', `a header the gateway cannot write (${JSON.stringify(name.slice(0, 64))})`);
     }
     head += `${name}: ${value}\r\n`;
