@@ -71,6 +71,10 @@ ${curl('/seldon/seldon/churn/api/v1.0/predictions')}
   # a header route: x-region: eu goes to fraud-eu
 ${curl('/seldon/seldon/fraud/api/v1.0/predictions', "-H 'x-region: eu' ")}
 
+  # a rollout: v2 gets more of the traffic step by step (this script sends it some);
+  # watch it on the admin page: http://localhost:${gateway.adminPort}/
+${curl('/seldon/seldon/sentiment/api/v1.0/predictions', '-i ')}
+
   # what the gateway made of the manifests (admin port)
   curl -s http://localhost:${gateway.adminPort}/routes
   curl -s http://localhost:${gateway.adminPort}/metrics | grep seldon_gateway_requests_total
@@ -78,7 +82,19 @@ ${curl('/seldon/seldon/fraud/api/v1.0/predictions', "-H 'x-region: eu' ")}
 Ctrl-C stops everything.
 `);
 
+// A little traffic to every deployment with a rollout, so the page shows it progressing.
+const rollouts = deployments.filter((d) => d.metadata?.annotations?.['seldon.io/gateway-rollout']);
+const traffic = setInterval(() => {
+  for (const d of rollouts) {
+    const url = `${base}/seldon/${d.metadata?.namespace ?? 'default'}/${d.metadata?.name}/api/v1.0/predictions`;
+    void fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"data":{"ndarray":[[5.1,3.5,1.4,0.2]]}}' })
+      .then((r) => r.arrayBuffer())
+      .catch(() => undefined);
+  }
+}, 20);
+
 const stop = (): void => {
+  clearInterval(traffic);
   void gateway.shutdown().then(async () => {
     await Promise.all([...models.values()].map((m) => m.close()));
     process.exit(0);

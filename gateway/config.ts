@@ -83,6 +83,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flag: 'shadow-compare-max-body', env: env('shadow-compare-max-body'), kind: 'bytes', default: '256KiB', commands: SERVE, help: 'Largest answer (primary or shadow) kept for comparison; larger pairs are counted as skipped.' },
   { flag: 'redis-url', env: 'REDIS_URL', kind: 'string', commands: SERVE, help: 'Redis for state every replica shares (OAuth tokens, rate limits), e.g. redis://redis:6379/0. Unset: kept in this instance\'s memory.' },
   { flag: 'redis-timeout', env: env('redis-timeout'), kind: 'duration', default: '100ms', commands: SERVE, help: 'How long a request waits for Redis: then token checks answer 503 and rate limits use this replica\'s share.' },
+  { flag: 'steering-key-file', env: env('steering-key-file'), kind: 'string', commands: SERVE, help: 'HMAC keys, one per line (a mounted Secret; the first signs), for what clients send back: bandit attribution tokens and sticky cookies. Unset: a key shared through --redis-url, else one per instance.' },
   { flag: 'oauth-token-ttl', env: env('oauth-token-ttl'), kind: 'duration', default: '43200s', commands: SERVE, help: 'Lifetime of the bearer tokens POST /oauth/token issues (a client gets its unexpired token again).' },
   { flag: 'trusted-proxies', env: env('trusted-proxies'), kind: 'list', commands: SERVE, help: 'Peers (addresses or CIDRs) whose X-Forwarded-For/-Proto are kept and appended to; others\' are replaced. Repeatable; env: comma-separated.' },
   { flag: 'trust-forwarded-headers', env: env('trust-forwarded-headers'), kind: 'boolean', commands: SERVE, help: 'Trust X-Forwarded-For/-Proto from every peer (only behind a proxy that sets them).' },
@@ -186,6 +187,8 @@ export interface EdgeConfig {
 /** OAuth tokens and rate limits, and the Redis they share. */
 export interface AuthConfig {
   readonly redisUrl: string | undefined;
+  /** --steering-key-file: the keys that sign attribution tokens and sticky cookies (gateway/steer/keys.ts). */
+  readonly steeringKeyFile: string | undefined;
   readonly redisTimeoutMs: number;
   readonly oauthTokenTtlMs: number;
 }
@@ -462,6 +465,7 @@ export function parseConfig(command: 'serve' | 'routes', argv: readonly string[]
     },
     auth: {
       redisUrl: str('redis-url'),
+      steeringKeyFile: str('steering-key-file'),
       redisTimeoutMs: dur('redis-timeout'),
       oauthTokenTtlMs,
     },

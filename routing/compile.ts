@@ -46,6 +46,18 @@ import type {
   Upstream,
 } from './types.js';
 import type { PredictorSpec, SeldonDeployment } from './seldon-deployment.js';
+import { parseBanditAnnotation } from './bandit.js';
+import { parseRolloutAnnotation } from './rollout.js';
+import {
+  BANDIT_ANNOTATION,
+  ROLLOUT_ACTION_ANNOTATION,
+  ROLLOUT_ANNOTATION,
+  STICKY_ANNOTATION,
+  parseSticky,
+  runHash,
+  type DeploymentSteering,
+  type StickySpec,
+} from './steering.js';
 
 /** One backend's place in one group: the group's match, plus its role and weight there. */
 export interface RouteSpec extends RouteMatch {
@@ -75,6 +87,8 @@ export interface CompiledDeployment {
   readonly clients: readonly OAuthClient[];
   /** Set when it is OAuth-gated (whatever became of its routes): routes of others that reach these Services apply its gate. */
   readonly owned?: OwnedServices;
+  /** Set when a rollout, a bandit or sticky assignment steers its weights at run time (routing/steering.ts). */
+  readonly steering?: DeploymentSteering;
 }
 
 /**
@@ -101,8 +115,9 @@ function makeBackend(
   breaker: BreakerLimits,
   gate: Gate | null,
   cors: CorsPolicy | null,
+  steered = false,
 ): Backend {
-  return { id, origin, upstream, rewrite, timeoutMs, idleTimeoutMs, retry, breaker, gate, cors };
+  return { id, origin, upstream, rewrite, timeoutMs, idleTimeoutMs, retry, breaker, gate, cors, steered };
 }
 
 function report(ns: string, name: string, id: string, state: DeploymentState, reasons: readonly string[]): DeploymentReport {
@@ -197,7 +212,8 @@ function compileRoutes(d: SeldonDeployment, opts: CompileOptions): CompiledDeplo
     if (custom) f.warn('seldon.io/ambassador-config is ignored: custom config is turned off on this gateway');
     const result = compileGenerated(d, ns, name, ann, opts, f);
     if (typeof result === 'string') return { key, report: report(ns, name, id, 'rejected', [result, ...f.warnings]), routes: [], clients: NO_CLIENTS };
-    return { key, report: report(ns, name, id, f.warnings.length ? 'degraded' : 'accepted', f.warnings), routes: result, clients: NO_CLIENTS };
+    const c: CompiledDeployment = { key, report: report(ns, name, id, f.warnings.length ? 'degraded' : 'accepted', f.warnings), routes: result.specs, clients: NO_CLIENTS };
+    return result.steering ? { ...c, steering: result.steering } : c;
   } catch (e) {
     // A bug or an input shape nobody foresaw must stay inside this SDep.
     const msg = e instanceof Error ? e.message : String(e);
@@ -252,7 +268,14 @@ function trafficOf(p: PredictorSpec, f: Findings): number {
 // Generated routes (docs/routing.md#urls-and-prefixes, docs/routing.md#several-deployments-behind-one-name).
 // ---------------------------------------------------------------------------------------------
 
-function compileGenerated(d: SeldonDeployment, ns: string, name: string, ann: EffectiveAnnotations, opts: CompileOptions, f: Findings): RouteSpec[] | string {
+function compileGenerated(
+  d: SeldonDeployment,
+  ns: string,
+  name: string,
+  ann: EffectiveAnnotations,
+  opts: CompileOptions,
+  f: Findings,
+): { specs: RouteSpec[]; steering: DeploymentSteering | null } | string {
   const predictors = d.spec?.predictors;
   if (!Array.isArray(predictors) || predictors.length === 0) return 'spec.predictors is empty: nothing to route';
   const maxPredictors = opts.maxPredictors ?? MAX_PREDICTORS;
@@ -285,6 +308,7 @@ function compileGenerated(d: SeldonDeployment, ns: string, name: string, ann: Ef
   const cors = corsAnnotation(ann, f);
   if (!cors.ok) return cors.error;
   const restCors = cors.value;
+  const steering = steeringAnnotations(`${ns}/${name}`, predictors, ann, shadowAll, f);
 
   const restPrefixes = [`/seldon/${ns}/${svcExt}/`];
   if (opts.singleNamespace) restPrefixes.push(`/seldon/${svcExt}/`);
@@ -300,6 +324,7 @@ function compileGenerated(d: SeldonDeployment, ns: string, name: string, ann: Ef
     const pred = p.name!;
     const traffic = trafficOf(p, f);
     const shadow = shadowAll || p.shadow === true;
+    const steered = steering !== null && !shadow;
     let weight: number | null;
     if (shadow) weight = shadowAll ? (weightAll ?? 100) : traffic >= 1 ? traffic : 100;
     else if (weightAll !== null) weight = weightAll;
@@ -314,14 +339,14 @@ function compileGenerated(d: SeldonDeployment, ns: string, name: string, ann: Ef
     const target = serviceKey(ns, svc.name);
     if (svc.httpPort !== null) {
       const upstream: Upstream = { host: svc.host, port: svc.httpPort, tls, service: { name: svc.name, namespace: ns, portName: 'http' } };
-      const backend = makeBackend(id, origin, upstream, '/', rest.timeoutMs, rest.idleTimeoutMs, retry, breaker, gate, restCors);
+      const backend = makeBackend(id, origin, upstream, '/', rest.timeoutMs, rest.idleTimeoutMs, retry, breaker, gate, restCors, steered);
       for (let i = 0; i < restPaths.length; i++) {
         specs.push({ kind: 'rest', namespace: ns, path: restPaths[i]!, host: null, headers: restHeaders, grpcIdentity: null, backend, shadow, weight, frontEnd: i === 0, target });
       }
     }
     if (svc.grpcPort !== null) {
       const upstream: Upstream = { host: svc.host, port: svc.grpcPort, tls, service: { name: svc.name, namespace: ns, portName: 'grpc' } };
-      const backend = makeBackend(id, origin, upstream, null, grpc.timeoutMs, grpc.idleTimeoutMs, retry, breaker, gate, null);
+      const backend = makeBackend(id, origin, upstream, null, grpc.timeoutMs, grpc.idleTimeoutMs, retry, breaker, gate, null, steered);
       specs.push({ kind: 'grpc', namespace: ns, path: GRPC_PATH_MATCHER, host: null, headers: grpcHeaders, grpcIdentity, backend, shadow, weight, frontEnd: true, target });
     }
     if (typeof p.explainer?.type === 'string' && p.explainer.type !== '') {
@@ -341,7 +366,55 @@ function compileGenerated(d: SeldonDeployment, ns: string, name: string, ann: Ef
       }
     }
   }
-  return specs;
+  return { specs, steering };
+}
+
+/** Predictor fields that do not start a new rollout or bandit run when they change (a promotion writes `traffic`). */
+const NOT_A_NEW_RUN = new Set(['traffic', 'replicas']);
+
+/**
+ * `seldon.io/gateway-rollout`, `-rollout-action`, `-bandit` and `-sticky` (docs/rollouts.md,
+ * docs/bandits.md). A malformed value degrades the deployment: that steering is ignored and the
+ * configured `traffic` applies.
+ */
+function steeringAnnotations(key: string, predictors: readonly PredictorSpec[], ann: EffectiveAnnotations, shadowAll: boolean, f: Findings): DeploymentSteering | null {
+  const rawRollout = ann.get(ROLLOUT_ANNOTATION);
+  const rawBandit = ann.get(BANDIT_ANNOTATION);
+  const rawSticky = ann.get(STICKY_ANNOTATION);
+  if (!rawRollout && !rawBandit && !rawSticky) return null;
+  const live = shadowAll ? [] : predictors.filter((p) => p.shadow !== true);
+  const names = live.map((p) => p.name!);
+  const runOf = (ps: readonly PredictorSpec[]): string =>
+    runHash(ps.map((p) => Object.fromEntries(Object.entries(p).filter(([k]) => !NOT_A_NEW_RUN.has(k)))));
+  if (rawRollout && rawBandit) {
+    f.warn(`${ROLLOUT_ANNOTATION} and ${BANDIT_ANNOTATION} cannot steer one deployment together: both are ignored, the configured traffic applies`);
+    return null;
+  }
+  let rollout: DeploymentSteering['rollout'] = null;
+  let bandit: DeploymentSteering['bandit'] = null;
+  let sticky: StickySpec | null = null;
+  if (rawRollout) {
+    const parsed = parseRolloutAnnotation(rawRollout, names);
+    if (!parsed.ok) f.warn(`${ROLLOUT_ANNOTATION} is ignored, the configured traffic applies: ${parsed.error}`);
+    else {
+      const canary = live.find((p) => p.name === parsed.value.canary)!;
+      rollout = { config: parsed.value, run: runOf([canary]), action: ann.get(ROLLOUT_ACTION_ANNOTATION) ?? '' };
+      sticky = parsed.value.sticky;
+    }
+  }
+  if (rawBandit) {
+    const parsed = parseBanditAnnotation(rawBandit, names);
+    if (!parsed.ok) f.warn(`${BANDIT_ANNOTATION} is ignored, the configured traffic applies: ${parsed.error}`);
+    else bandit = { config: parsed.value, run: runOf(live.filter((p) => parsed.value.arms.includes(p.name!))) };
+  }
+  if (rawSticky && !sticky) {
+    const parsed = parseSticky(rawSticky);
+    if (typeof parsed === 'string') f.warn(`${STICKY_ANNOTATION} is ignored: ${parsed}`);
+    else if (names.length < 2) f.warn(`${STICKY_ANNOTATION} is ignored: the deployment has fewer than two predictors to stick to`);
+    else sticky = parsed;
+  }
+  if (!rollout && !bandit && !sticky) return null;
+  return { key, predictors: names, rollout, bandit, sticky };
 }
 
 // ---------------------------------------------------------------------------------------------

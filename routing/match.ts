@@ -119,9 +119,15 @@ function decide(
   eligible: ((b: Backend) => boolean) | undefined,
 ): Decision | undefined {
   for (let i = 0; i < groups.length; i++) {
-    const g = groups[i]!;
+    let g = groups[i]!;
     if (g.members.length === 0 || !constraintsHold(g, req)) continue;
-    const backend = picker.pick(g, eligible);
+    let point: number | undefined;
+    if (g.steered) {
+      // A rollout or bandit sets these shares at run time (routing/steering.ts).
+      g = picker.steer(g);
+      if (g.sticky !== null && req.sticky) point = req.sticky(g.sticky);
+    }
+    const backend = picker.pick(g, eligible, point);
     if (!backend) {
       const ids = g.members.map((m) => m.backend.id).join(', ');
       return notRouted(503, 'NO_HEALTHY_UPSTREAM', `no healthy upstream for ${ids}`);

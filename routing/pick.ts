@@ -34,16 +34,19 @@ function mirrorWith(random: Random) {
   return (percent: number): boolean => percent >= 100 || (percent > 0 && random() * 100 < percent);
 }
 
+/** The table's own group: a picker that knows no live shares. */
+const unsteered = (group: RouteGroup): RouteGroup => group;
+
 export function randomPicker(random: Random = Math.random): Picker {
   return {
-    pick(group: RouteGroup, eligible?: (b: Backend) => boolean): Backend | undefined {
+    pick(group: RouteGroup, eligible?: (b: Backend) => boolean, point?: number): Backend | undefined {
       const members = group.members;
       if (members.length === 1) {
         const only = members[0]!.backend;
         return !eligible || eligible(only) ? only : undefined;
       }
       if (!eligible) {
-        const r = random() * 100;
+        const r = (point ?? random()) * 100;
         const cumulative = group.cumulative;
         for (let i = 0; i < cumulative.length; i++) if (r < cumulative[i]!) return members[i]!.backend;
         // Float sums can end a hair under 100: the draw falls to the last member with a share.
@@ -59,7 +62,7 @@ export function randomPicker(random: Random = Math.random): Picker {
         }
       }
       if (count === 0) return undefined;
-      let r = random() * (total > 0 ? total : count);
+      let r = (point ?? random()) * (total > 0 ? total : count);
       let last: Backend | undefined;
       for (const m of members) {
         if (!eligible(m.backend)) continue;
@@ -72,13 +75,17 @@ export function randomPicker(random: Random = Math.random): Picker {
       return last;
     },
     mirror: mirrorWith(random),
+    steer: unsteered,
   };
 }
 
 export function roundRobinPicker(random: Random = Math.random): Picker {
   const scores = new WeakMap<RouteGroup, number[]>();
+  const sticky = randomPicker(random);
   return {
-    pick(group: RouteGroup, eligible?: (b: Backend) => boolean): Backend | undefined {
+    pick(group: RouteGroup, eligible?: (b: Backend) => boolean, point?: number): Backend | undefined {
+      // A sticky request goes where its point falls, as with the random picker.
+      if (point !== undefined) return sticky.pick(group, eligible, point);
       const members = group.members;
       let state = scores.get(group);
       if (!state) {
@@ -108,5 +115,6 @@ export function roundRobinPicker(random: Random = Math.random): Picker {
       return members[best]!.backend;
     },
     mirror: mirrorWith(random),
+    steer: unsteered,
   };
 }

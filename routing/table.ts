@@ -15,6 +15,7 @@ import { compileDeployment, type CompiledDeployment, type RouteSpec } from './co
 import { constraintText, constraintWeight } from './values.js';
 import { cumulativeOf, normaliseWeights } from './weights.js';
 import { CONFLICTED_AUTH_DEPLOYMENT } from './types.js';
+import type { DeploymentSteering, StickySpec } from './steering.js';
 import type {
   Backend,
   CompileOptions,
@@ -85,7 +86,7 @@ export function comparePrecedence(a: RouteGroup, b: RouteGroup): number {
 const asCompiled = (s: RouteSpec): Backend => s.backend;
 
 /** `effective` gives each spec's backend as served (its gate settled against the Services' owners). */
-function buildGroup(key: string, specs: readonly RouteSpec[], effective: (s: RouteSpec) => Backend = asCompiled): RouteGroup {
+function buildGroup(key: string, specs: readonly RouteSpec[], effective: (s: RouteSpec) => Backend = asCompiled, stickyOf: (deployment: string) => StickySpec | null = noSticky): RouteGroup {
   // Specs sharing a key agree on the match, except that a custom copy of a generated gRPC Mapping
   // (regex path plus exact `seldon`/`namespace` headers) carries the identity as plain headers:
   // the generated form stands for the group, so the result never depends on arrival order.
@@ -98,6 +99,7 @@ function buildGroup(key: string, specs: readonly RouteSpec[], effective: (s: Rou
     .sort(byId)
     .map((s) => ({ backend: effective(s), percent: s.weight ?? 100 }));
   const headers: HeaderConstraint[] = [...first.headers].sort((a, b) => cmp(`${a.kind}:${constraintText(a)}`, `${b.kind}:${constraintText(b)}`));
+  const steeredMember = members.find((m) => m.backend.steered);
   return {
     key,
     kind: first.kind,
@@ -111,8 +113,12 @@ function buildGroup(key: string, specs: readonly RouteSpec[], effective: (s: Rou
     cumulative: cumulativeOf(percents),
     precedence: precedenceOf(first),
     warnings: warning ? [warning] : [],
+    steered: steeredMember !== undefined,
+    sticky: steeredMember ? stickyOf(deploymentKeyOf(steeredMember.backend)) : null,
   };
 }
+
+const noSticky = (): null => null;
 
 /** Which index a group lives in. */
 function indexOf(g: RouteGroup): { map: 'restByPrefix' | 'grpcByPrefix' | 'grpcByIdentity'; key: string } | { list: 'restRegex' | 'grpcRegex' } {
@@ -294,6 +300,8 @@ export class TableBuilder {
     const c = compileDeployment(d, this.options);
     this.detach(c.key);
     this.compiled.set(c.key, c);
+    if (c.steering) this.setSteering(c.key, c.steering);
+    else this.setSteering(c.key, undefined);
     const touched = new Set<string>();
     // A deployment's specs share their match objects; the key is computed once per distinct match.
     let last: RouteSpec | undefined;
@@ -341,6 +349,7 @@ export class TableBuilder {
   remove(key: string): void {
     this.detach(key);
     this.compiled.delete(key);
+    this.setSteering(key, undefined);
     this.groupsOfDeployment.delete(key);
     this.reports.delete(key);
     this.reportSnapshots.touch(key);
@@ -399,7 +408,7 @@ export class TableBuilder {
     for (const gk of this.dirtyGroups) {
       const old = this.groups.get(gk);
       const byDep = this.specs.get(gk);
-      const group = byDep ? buildGroup(gk, [...byDep.values()].flat(), this.effective) : undefined;
+      const group = byDep ? buildGroup(gk, [...byDep.values()].flat(), this.effective, this.stickyOf) : undefined;
       for (const g of [old, group]) {
         if (!g) continue;
         const where = indexOf(g);
@@ -493,8 +502,21 @@ export class TableBuilder {
       deployments: this.reportSnapshots.snapshot(),
       oauthClients: this.oauthClients,
       ownRoutes: this.ownSnapshots.snapshot(),
+      steering: (this.steeringSnapshot ??= new Map(this.steering)),
     });
   }
+
+  /** Steered deployments (routing/steering.ts); the table's map is copied only after a change. */
+  private readonly steering = new Map<string, DeploymentSteering>();
+  private steeringSnapshot: ReadonlyMap<string, DeploymentSteering> | undefined;
+
+  private setSteering(key: string, steering: DeploymentSteering | undefined): void {
+    if (steering) this.steering.set(key, steering);
+    else if (!this.steering.delete(key)) return;
+    this.steeringSnapshot = undefined;
+  }
+
+  private readonly stickyOf = (deployment: string): StickySpec | null => this.steering.get(deployment)?.sticky ?? null;
 
   /**
    * A spec's backend as served (docs/routing.md#custom-ambassador-config): a route to a Service of an OAuth-gated deployment
@@ -512,7 +534,7 @@ export class TableBuilder {
       gate = ownersGate(owners.values().next().value!, s.backend.gate);
     } else gate = conflictedGate(s.backend.gate);
     const b = s.backend;
-    return { id: b.id, origin: b.origin, upstream: b.upstream, rewrite: b.rewrite, timeoutMs: b.timeoutMs, idleTimeoutMs: b.idleTimeoutMs, retry: b.retry, breaker: b.breaker, gate, cors: b.cors };
+    return { id: b.id, origin: b.origin, upstream: b.upstream, rewrite: b.rewrite, timeoutMs: b.timeoutMs, idleTimeoutMs: b.idleTimeoutMs, retry: b.retry, breaker: b.breaker, gate, cors: b.cors, steered: b.steered };
   };
 
   /** Settle the client_ids whose claims changed; a new registry map only when one did. */

@@ -3,6 +3,7 @@
  * immutable `RouteTable`, and the `Decision` that `match` returns for one request. Nothing here
  * does I/O. The input (SeldonDeployment and its parts) is in `seldon-deployment.ts`.
  */
+import type { DeploymentSteering, StickySpec } from './steering.js';
 
 // ---------------------------------------------------------------------------------------------
 // Compile settings (docs/routing.md#settings).
@@ -180,6 +181,8 @@ export interface Backend {
   readonly gate: Gate | null;
   /** CORS policy of a REST route that has one (docs/routing.md#cors); null (the common case) otherwise, and always on gRPC. */
   readonly cors: CorsPolicy | null;
+  /** A predictor of a deployment whose weights are steered at run time (a rollout or a bandit, routing/steering.ts): its answers are counted for that. */
+  readonly steered: boolean;
 }
 
 /** A non-shadow member and its effective share of the group's traffic. */
@@ -233,6 +236,10 @@ export interface RouteGroup extends RouteMatch {
   readonly precedence: Precedence;
   /** Warnings from normalisation (e.g. "weights sum to 120, scaled to 100"). */
   readonly warnings: readonly string[];
+  /** Some member's weights are steered at run time: `Picker.steer` gives the group a request is picked from. */
+  readonly steered: boolean;
+  /** Sticky assignment of the steered deployment (routing/steering.ts), or null. */
+  readonly sticky: StickySpec | null;
 }
 
 export interface Precedence {
@@ -301,6 +308,8 @@ export interface RouteTable {
   readonly oauthClients: ReadonlyMap<string, OAuthClient>;
   /** Each deployment's own routes (OAuth front end), keyed `ns/name`. */
   readonly ownRoutes: ReadonlyMap<string, OwnRoutes>;
+  /** Deployments whose weights are steered at run time (rollouts, bandits), keyed `ns/name`. */
+  readonly steering: ReadonlyMap<string, DeploymentSteering>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -318,11 +327,16 @@ export interface RouteRequest {
   /** Host / :authority as received (may carry a port). */
   readonly host: string;
   readonly header: HeaderGetter;
+  /** The request's sticky point in [0, 1) under a sticky group's spec (routing/steering.ts), or undefined to draw at random. */
+  readonly sticky?: (spec: StickySpec) => number | undefined;
 }
 
 /** A weighted pick over a group's members; the seam for random, round-robin or sticky choice. */
 export interface Picker {
-  pick(group: RouteGroup, eligible?: (backend: Backend) => boolean): Backend | undefined;
+  /** `point` in [0, 1): a sticky request's place (taken instead of a draw). */
+  pick(group: RouteGroup, eligible?: (backend: Backend) => boolean, point?: number): Backend | undefined;
+  /** The group a request is picked from: a steered group (`group.steered`) with its live shares. */
+  steer(group: RouteGroup): RouteGroup;
   /** Whether a mirror of `percent` % fires for this request. */
   mirror(percent: number): boolean;
 }

@@ -13,6 +13,7 @@ import { tableJson, type BackendJson, type RouteJson } from '../../routing/descr
 import type { DeploymentState, RouteTable } from '../../routing/types.js';
 import type { ObservedWindow, RequestCounts } from '../observe/observed.js';
 import type { Disagreement } from '../observe/shadow-compare.js';
+import { steeringHtml, STEERING_STYLE, type SteeringJson } from './steering-html.js';
 
 export interface PageSettings {
   readonly predictorHeader: boolean;
@@ -59,6 +60,8 @@ export interface DeploymentView {
   readonly state: DeploymentState;
   readonly reasons: readonly string[];
   readonly routes: readonly RouteView[];
+  /** A rollout or bandit steering its weights (gateway/steer/describe.ts). */
+  readonly steering?: SteeringJson;
 }
 
 export interface DiagnosticsJson {
@@ -82,6 +85,8 @@ export interface DiagnosticsInput {
   readonly window: ObservedWindow;
   readonly disagreements: readonly Disagreement[];
   readonly settings: PageSettings;
+  /** Rollouts and bandits by deployment key. */
+  readonly steering?: ReadonlyMap<string, SteeringJson>;
 }
 
 const round1 = (n: number): number => Math.round(n * 10) / 10;
@@ -138,14 +143,18 @@ export function diagnostics(input: DiagnosticsInput): DiagnosticsJson {
     counts,
     sourceProblems: Object.fromEntries(input.problems),
     settings: input.settings,
-    deployments: t.deployments.map((d) => ({
-      namespace: d.namespace,
-      name: d.name,
-      ambassadorId: d.ambassadorId,
-      state: d.state,
-      reasons: d.reasons,
-      routes: d.routes.map((r) => routeView(r, w)),
-    })),
+    deployments: t.deployments.map((d) => {
+      const steering = input.steering?.get(`${d.namespace}/${d.name}`);
+      return {
+        namespace: d.namespace,
+        name: d.name,
+        ambassadorId: d.ambassadorId,
+        state: d.state,
+        reasons: d.reasons,
+        routes: d.routes.map((r) => routeView(r, w)),
+        ...(steering ? { steering } : {}),
+      };
+    }),
     disagreements: [...input.disagreements].reverse(),
   };
 }
@@ -240,6 +249,7 @@ function deploymentHtml(d: DeploymentView): string {
   return `<section class="deployment state-${d.state}" data-deployment="${esc(key)}">
 <h2>${esc(key)} <span class="state">${d.state}</span>${d.ambassadorId !== 'default' ? ` <span class="ambassador-id">ambassador-id ${esc(d.ambassadorId)}</span>` : ''}</h2>
 ${problems}
+${d.steering ? steeringHtml(d.steering) : ''}
 ${routes}
 </section>`;
 }
@@ -318,7 +328,7 @@ export function renderPage(d: DiagnosticsJson): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>seldon-gateway diagnostics</title>
 <meta name="viewport" content="width=device-width,initial-scale=1">
-<style>${STYLE}</style></head>
+<style>${STYLE}${STEERING_STYLE}</style></head>
 <body>
 <header class="top"><h1>seldon-gateway</h1><label><input type="checkbox" id="auto" checked> auto-refresh</label><span id="status"></span>
 <nav><a href="/routes">/routes</a> · <a href="/diagnostics">/diagnostics</a> · <a href="/metrics">/metrics</a> · <a href="/readyz">/readyz</a></nav></header>

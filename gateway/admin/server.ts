@@ -7,8 +7,9 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { protectAdmin } from './login.js';
 import { renderPage, type DiagnosticsJson } from './page.js';
 import type { AdminToken } from './token.js';
-import { tableJson } from '../../routing/describe.js';
+import { tableJson, type DeploymentJson } from '../../routing/describe.js';
 import type { RouteTable } from '../../routing/types.js';
+import type { SteeringJson } from '../steer/describe.js';
 
 export interface AdminSources {
   /** True once the first full sync produced a table, and until shutdown starts. */
@@ -23,6 +24,8 @@ export interface AdminSources {
   problems(): ReadonlyMap<string, string>;
   /** The diagnostics page's data: the table with what was observed over the last minutes. */
   diagnostics?(): Promise<DiagnosticsJson>;
+  /** Rollouts and bandits as this replica knows them, by deployment key (gateway/steer/describe.ts). */
+  steering?(): ReadonlyMap<string, SteeringJson>;
 }
 
 export function createAdminApp(sources: AdminSources, options: { token?: AdminToken } = {}): FastifyInstance {
@@ -33,10 +36,17 @@ export function createAdminApp(sources: AdminSources, options: { token?: AdminTo
     const ok = sources.ready();
     return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', detail: sources.readiness() });
   });
-  app.get('/routes', async () => ({
-    ...tableJson(sources.table(), sources.appliedAt()),
-    sourceProblems: Object.fromEntries(sources.problems()),
-  }));
+  app.get('/routes', async () => {
+    const json = tableJson(sources.table(), sources.appliedAt());
+    const steering = sources.steering?.();
+    const deployments: (DeploymentJson & { steering?: SteeringJson })[] = steering?.size
+      ? json.deployments.map((d) => {
+          const s = steering.get(`${d.namespace}/${d.name}`);
+          return s ? { ...d, steering: s } : d;
+        })
+      : json.deployments;
+    return { ...json, deployments, sourceProblems: Object.fromEntries(sources.problems()) };
+  });
   app.get('/metrics', async (_req, reply) => {
     const m = await sources.metrics();
     return reply.type(m.contentType).send(m.body);

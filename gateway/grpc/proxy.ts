@@ -33,12 +33,15 @@ import type { RouteState } from '../process/route-state.js';
 import type { MirrorBudget } from '../upstream/mirror-budget.js';
 import type { ShadowConfig, UpstreamConfig } from '../config.js';
 import { match } from '../../routing/match.js';
-import type { Backend, Picker, RouteTable, Routed } from '../../routing/types.js';
+import type { Backend, Picker, RouteRequest, RouteTable, Routed } from '../../routing/types.js';
+import type { StickyKeys } from '../steer/sticky.js';
 
 export interface GrpcProxyDeps {
   /** `state.current` is read once per call, at match time. */
   readonly state: RouteState;
   readonly picker: Picker;
+  /** Sticky assignment's keys (gateway/steer/sticky.ts). */
+  readonly sticky?: StickyKeys | undefined;
   readonly metrics: GatewayMetrics;
   /** Per-shadow-upstream in-flight bound (keyed by the gRPC upstream object). */
   readonly budget: MirrorBudget;
@@ -301,9 +304,13 @@ export class GrpcProxy {
       else this.notGrpc(stream, headers, path);
       return;
     }
+    const table = this.deps.state.current;
+    const header = headerGetter(rawHeaders);
+    const request: RouteRequest = { kind: 'grpc', method: 'POST', path, host: headers[':authority'] ?? headers.host ?? '', header };
+    const sticky = this.deps.sticky;
     const decision = match(
-      this.deps.state.current,
-      { kind: 'grpc', method: 'POST', path, host: headers[':authority'] ?? headers.host ?? '', header: headerGetter(rawHeaders) },
+      table,
+      table.steering.size === 0 || sticky === undefined ? request : { ...request, sticky: (spec) => sticky.point(spec, header, false) },
       this.deps.picker,
       this.eligible,
     );

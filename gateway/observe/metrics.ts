@@ -7,6 +7,7 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Backend } from '../../routing/types.js';
 import { BoundCounter, BoundHistogram, type CounterSeries, type HistogramSeries } from './bound-series.js';
+import { SteerTally } from './steer-tally.js';
 import { PROBE_INTERVAL_MS, registerRuntimeMetrics } from './runtime-metrics.js';
 
 export type Protocol = 'rest' | 'grpc';
@@ -296,6 +297,8 @@ export class GatewayMetrics {
   });
   private routeWeightSeries: ComputedSeries | undefined;
   private readyEndpointSeries: ComputedSeries | undefined;
+  /** What rollouts and bandits count (observe/steer-tally.ts), taken once a second by the control plane. */
+  readonly steering = new SteerTally();
   private readonly children = new WeakMap<Backend, Children>();
   private readonly shadowChildren = new WeakMap<Backend, Children>();
   private readonly shadowResults = new WeakMap<Backend, Map<string, CounterSeries>>();
@@ -326,6 +329,10 @@ export class GatewayMetrics {
 
   /** One answered request: its status code, and the upstream latency when one answered. */
   request(b: Backend, protocol: Protocol, kind: TrafficKind, code: number, upstreamSeconds: number | null): void {
+    if (b.steered) {
+      if (kind === 'primary') this.steering.request(b, protocol, code, upstreamSeconds);
+      else this.steering.mirrored(b);
+    }
     const c = this.childrenOf(b, protocol, kind);
     let counter = c.byCode.get(code);
     if (!counter) {
@@ -348,6 +355,7 @@ export class GatewayMetrics {
 
   /** `b`: the shadow backend whose answer was compared. */
   comparison(b: Backend, protocol: Protocol, result: ComparisonResult): void {
+    if (b.steered && result !== 'skipped') this.steering.compared(b, result === 'agree');
     this.comparisons.labels(b.origin.namespace, b.origin.deployment, b.origin.predictor, protocol, result).inc();
   }
 

@@ -280,8 +280,12 @@ export interface RestObserveOptions {
   readonly predictorHeader: boolean;
   readonly accessLog: AccessLog | undefined;
   readonly comparer: ShadowComparer | undefined;
+  /** Compare every mirror's answers (--shadow-compare); otherwise only mirrors of steered predictors (a rollout's mirror phase). */
+  readonly compareAll?: boolean;
   readonly tracing?: Tracing | undefined;
 }
+
+const steeredMirror = (m: { readonly backend: Backend }): boolean => m.backend.steered;
 
 export class RestObserve {
   private readonly headerTaps = new WeakMap<Backend, HeaderTap>();
@@ -296,7 +300,8 @@ export class RestObserve {
   /** The tap for one routed request (`upstreamHeaders`: what the upstream will get), or undefined when this request needs none. */
   begin(req: RestRequest, res: RestResponse, decision: Routed, upstreamHeaders: string[], upstream: string): ResponseTap | undefined {
     const { predictorHeader, accessLog, comparer, tracing } = this.options;
-    const capture = comparer !== undefined && decision.mirrors.length > 0 ? comparer.capture(decision.backend) : undefined;
+    const mirrors = decision.mirrors;
+    const capture = comparer !== undefined && mirrors.length > 0 && (this.options.compareAll !== false || mirrors.some(steeredMirror)) ? comparer.capture(decision.backend) : undefined;
     const logged = accessLog !== undefined && accessLog.sampled();
     if (capture === undefined && !logged && tracing === undefined) {
       if (!predictorHeader) return undefined;

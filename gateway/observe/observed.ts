@@ -217,7 +217,9 @@ const FLUSH_MS = 2000;
  */
 export function dataPlaneObservers(config: ObserveConfig, metrics: GatewayMetrics, accessSink?: AccessSink, log?: Logger): DataPlaneObservers {
   const sc = config.shadowCompare;
-  const comparer = sc.enabled ? new ShadowComparer({ tolerance: sc.tolerance, ignore: sc.ignore, maxBodyBytes: sc.maxBodyBytes }, metrics) : undefined;
+  // Without --shadow-compare, only a rollout's mirrored canary answers are compared (its agreement check).
+  const comparer = new ShadowComparer({ tolerance: sc.tolerance, ignore: sc.ignore, maxBodyBytes: sc.maxBodyBytes }, metrics);
+  const compareAll = sc.enabled;
   const al = config.accessLog;
   let output: AccessLogOutput | undefined;
   let accessLog: AccessLog | undefined;
@@ -231,7 +233,7 @@ export function dataPlaneObservers(config: ObserveConfig, metrics: GatewayMetric
   }
   const t = config.tracing;
   const tracing = t.endpoint === undefined ? undefined : new Tracing({ endpoint: t.endpoint, sample: t.sample }, metrics, log);
-  const rest = { predictorHeader: config.predictorHeader, accessLog, comparer, tracing };
+  const rest = { predictorHeader: config.predictorHeader, accessLog, comparer, compareAll, tracing };
   const grpc = { accessLog, tracing };
   return {
     predictorHeader: config.predictorHeader,

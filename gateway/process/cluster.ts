@@ -34,14 +34,26 @@ import { notAccepting, sourceFor, startControlPlane, type DataPlanes, type Plane
 import { LocalDataPlane } from './local-plane.js';
 import { keepServing } from './serve.js';
 import type { SourceEvent } from '../../source/source.js';
+import { addCounts, type SteerCounts } from '../observe/steer-tally.js';
+import { fromWire, toWire, type SteerOverridesWire } from '../steer/overrides.js';
+import type { SteerOverride } from '../../routing/steering.js';
 import type { SeldonDeployment } from '../../routing/seldon-deployment.js';
 
-type ToWorker = { type: 'sdep-events'; events: readonly SourceEvent[] } | { type: 'sdep-snapshot'; deployments: [string, SeldonDeployment][] } | { type: 'drain'; graceMs: number };
+type ToWorker =
+  | { type: 'sdep-events'; events: readonly SourceEvent[] }
+  | { type: 'sdep-snapshot'; deployments: [string, SeldonDeployment][] }
+  | { type: 'steer'; overrides: SteerOverridesWire }
+  | { type: 'steer-keys'; keys: string[] }
+  | { type: 'drain'; graceMs: number };
 type ToPrimary =
   | { type: 'worker-hello' }
+  | { type: 'steer-counts'; counts: SteerCounts }
   | { type: 'worker-ready'; ports: PublicPorts }
   | { type: 'worker-failed'; problem: string }
   | { type: 'worker-accept'; failing: AcceptFailure | null };
+
+/** How often a worker sends its rollout and bandit counts to the primary. */
+const STEER_COUNTS_MS = 1000;
 
 /** Set in a worker's environment when it should listen with SO_REUSEPORT. */
 const REUSE_PORT_ENV = 'SELDON_GATEWAY_REUSE_PORT';
@@ -108,6 +120,12 @@ class WorkerPlanes implements DataPlanes {
   private starting: { resolve(ports: PublicPorts): void; reject(err: Error): void } | undefined;
   private stopping = false;
   private stopStores: (() => void) | undefined;
+  /** Rollout and bandit counts the workers sent since the control plane last took them. */
+  private counts: SteerCounts = {};
+  /** The live shares last sent: a (re)started worker gets them after its snapshot. */
+  private overrides: SteerOverridesWire = {};
+  /** The steering keys (hex), for workers that (re)start. */
+  private keys: string[] = [];
 
   constructor(
     private readonly config: GatewayConfig,
@@ -141,6 +159,22 @@ class WorkerPlanes implements DataPlanes {
       else this.current.delete(e.key);
     }
     this.broadcast({ type: 'sdep-events', events });
+  }
+
+  async takeCounts(): Promise<SteerCounts> {
+    const counts = this.counts;
+    this.counts = {};
+    return counts;
+  }
+
+  steer(overrides: ReadonlyMap<string, SteerOverride>): void {
+    this.overrides = toWire(overrides);
+    this.broadcast({ type: 'steer', overrides: this.overrides });
+  }
+
+  steerKeys(keys: readonly Buffer[]): void {
+    this.keys = keys.map((k) => k.toString('hex'));
+    this.broadcast({ type: 'steer-keys', keys: this.keys });
   }
 
   readiness(): PlanesReadiness {
@@ -192,7 +226,11 @@ class WorkerPlanes implements DataPlanes {
     w.on('message', (msg: ToPrimary) => {
       // A worker says hello once it listens for messages; anything sent before is lost to it,
       // so it starts from the whole current set and then follows the event stream.
-      if (msg?.type === 'worker-hello') this.send(w, { type: 'sdep-snapshot', deployments: [...this.current] });
+      if (msg?.type === 'worker-hello') {
+        this.send(w, { type: 'sdep-snapshot', deployments: [...this.current] });
+        this.send(w, { type: 'steer-keys', keys: this.keys });
+        this.send(w, { type: 'steer', overrides: this.overrides });
+      } else if (msg?.type === 'steer-counts') addCounts(this.counts, msg.counts);
       else if (msg?.type === 'worker-ready') {
         this.listening.set(w.id, msg.ports);
         this.log.info({ worker: w.id, pid: w.process.pid, ...msg.ports, listening: this.sharing }, 'worker listening');
@@ -247,8 +285,16 @@ export async function runWorker(config: GatewayConfig, log: Logger): Promise<voi
       const events: SourceEvent[] = msg.deployments.map(([key, deployment]) => ({ type: 'upsert', key, deployment }));
       for (const k of plane.state.current.deployments.keys()) if (!keep.has(k)) events.push({ type: 'delete', key: k });
       plane.state.apply(events);
-    } else if (msg?.type === 'drain') void plane.drain(msg.graceMs).then(() => process.exit(0));
+    } else if (msg?.type === 'steer') plane.steer(fromWire(msg.overrides));
+    else if (msg?.type === 'steer-keys') plane.steerKeys(msg.keys.map((k) => Buffer.from(k, 'hex')));
+    else if (msg?.type === 'drain') void plane.drain(msg.graceMs).then(() => process.exit(0));
   });
+  // Rollout and bandit counts go to the primary once a second (gateway/steer/controller.ts).
+  setInterval(() => {
+    void plane.takeCounts().then((counts) => {
+      if (process.connected && Object.keys(counts).length > 0) process.send?.({ type: 'steer-counts', counts } satisfies ToPrimary);
+    });
+  }, STEER_COUNTS_MS).unref();
   process.send?.({ type: 'worker-hello' } satisfies ToPrimary);
   let ports: PublicPorts;
   try {

@@ -29,6 +29,14 @@ import { LazyKubeSource, deploymentEventsFor } from '../../source/kubernetes/kub
 import { ManifestSource } from '../../source/manifest-source.js';
 import type { DeploymentSource, SourceEvent, SourceSink } from '../../source/source.js';
 import type { RouteTable } from '../../routing/types.js';
+import type { SteerOverride } from '../../routing/steering.js';
+import type { SteerCounts } from '../observe/steer-tally.js';
+import { registerSteerMetrics } from '../observe/steer-metrics.js';
+import { RedisConnection } from '../auth/redis.js';
+import { SteerController } from '../steer/controller.js';
+import { steeringJson } from '../steer/describe.js';
+import { loadKeys } from '../steer/keys.js';
+import { MemorySteerStore, RedisSteerStore, type SteerStore } from '../steer/store.js';
 
 /** The public ports the data planes listen on (the ones the kernel chose, for port 0). */
 export interface PublicPorts {
@@ -58,6 +66,12 @@ export interface DataPlanes {
   readiness(): PlanesReadiness;
   /** Every process's metrics (`names` only, when given), the control plane's own included, and kept shadow disagreements. */
   gather(names?: readonly string[]): Promise<Gathered>;
+  /** What every data plane counted for rollouts and bandits since the last call (observe/steer-tally.ts). */
+  takeCounts(): Promise<SteerCounts>;
+  /** Every data plane applies these live shares of steered deployments from now on (gateway/steer/). */
+  steer(overrides: ReadonlyMap<string, SteerOverride>): void;
+  /** Every data plane signs and checks what clients send back (tokens, sticky cookies) with these keys (gateway/steer/keys.ts). */
+  steerKeys(keys: readonly Buffer[]): void;
   /** Stop accepting, finish in-flight work within `graceMs`, then stop (flushing what they log). */
   drain(graceMs: number): Promise<void>;
   /** Stop at once. */
@@ -69,6 +83,8 @@ export interface Gateway extends PublicPorts {
   readonly adminPort: number;
   readonly state: RouteState;
   readonly metrics: GatewayMetrics;
+  /** Rollouts and bandits: this replica's view and its decisions (gateway/steer/). */
+  readonly steering: SteerController;
   ready(): boolean;
   /** Graceful: readiness false at once, stop accepting, finish in-flight work within the grace period. `why` is logged (a signal). */
   shutdown(why?: string): Promise<void>;
@@ -212,6 +228,23 @@ export async function startControlPlane(config: GatewayConfig, parts: ControlPla
     sourceName(config.source),
   );
   let shuttingDown = false;
+  // Rollouts and bandits: decided here, once per replica, never on a worker (gateway/steer/).
+  const steerRedis = config.auth.redisUrl ? new RedisConnection(config.auth.redisUrl, log) : undefined;
+  const steerStore: SteerStore = steerRedis ? new RedisSteerStore(steerRedis) : new MemorySteerStore();
+  const steerMetrics = registerSteerMetrics(metrics.registry);
+  const steering = new SteerController({
+    store: steerStore,
+    planes,
+    table: () => state.current,
+    log,
+    observers: {
+      event: (ns, name, type, reason, message) => events?.post(ns, name, type, reason, message),
+      transition: (deployment, canary, t) => steerMetrics.transition(deployment, canary, t),
+      judged: (deployment, canary, checks) => steerMetrics.judged(deployment, canary, checks),
+    },
+  });
+  steerMetrics.follow(steering);
+  let stopKeys = (): void => undefined;
   const history = new TrafficHistory(() => planes.gather(OBSERVED_METRICS));
   const settings: PageSettings = { predictorHeader: config.observe.predictorHeader, shadowCompare: config.observe.shadowCompare.enabled, accessLogSample: config.observe.accessLog.enabled ? config.observe.accessLog.sample : 0, workers: planes.processes };
   const ready = (): boolean => sink.synced && !shuttingDown && planes.readiness().ready;
@@ -222,9 +255,10 @@ export async function startControlPlane(config: GatewayConfig, parts: ControlPla
     appliedAt: () => state.lastAppliedAt,
     metrics: async () => ({ contentType: metrics.registry.contentType, body: await aggregatedText(await planes.gather()) }),
     problems: () => sink.problems,
+    steering: () => steeringJson(steering.rolloutViews(), steering.banditViews()),
     diagnostics: async () => {
       const { window, disagreements } = await history.observe();
-      return diagnostics({ table: state.current, appliedAt: state.lastAppliedAt, problems: sink.problems, window, disagreements, settings });
+      return diagnostics({ table: state.current, appliedAt: state.lastAppliedAt, problems: sink.problems, window, disagreements, settings, steering: steeringJson(steering.rolloutViews(), steering.banditViews()) });
     },
   }, adminToken ? { token: adminToken } : {});
 
@@ -234,6 +268,10 @@ export async function startControlPlane(config: GatewayConfig, parts: ControlPla
       shuttingDown = true;
       log.info({ ...(why ? { reason: why } : {}), graceful, gracePeriodMs: config.process.gracePeriodMs }, 'shutting down');
       history.stop();
+      stopKeys();
+      await steering.stop();
+      steerStore.close();
+      steerRedis?.close();
       await source.stop();
       events?.stop();
       if (graceful) await planes.drain(config.process.gracePeriodMs);
@@ -244,6 +282,8 @@ export async function startControlPlane(config: GatewayConfig, parts: ControlPla
 
   let ports: PublicPorts;
   try {
+    // A key file that cannot be used ends the start, as a bad token file does.
+    stopKeys = loadKeys({ file: config.auth.steeringKeyFile, redis: steerRedis }, (keys) => planes.steerKeys(keys));
     // The baseline sample, before any traffic (and before any worker exists to be asked).
     await history.start();
     await admin.listen({ port: config.listen.adminPort, host: config.listen.adminHost });
@@ -251,6 +291,7 @@ export async function startControlPlane(config: GatewayConfig, parts: ControlPla
     // worker gets them when it says hello), not with an empty table.
     await source.start(sink);
     ports = await planes.start();
+    steering.start();
   } catch (err) {
     await stop(false, 'could not start').catch(() => undefined);
     throw err;
@@ -266,6 +307,7 @@ export async function startControlPlane(config: GatewayConfig, parts: ControlPla
     adminPort,
     state,
     metrics,
+    steering,
     ready,
     shutdown: (why) => stop(true, why),
     close: () => stop(false, undefined),

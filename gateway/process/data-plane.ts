@@ -38,6 +38,8 @@ import { RestMirrors } from '../rest/mirrors.js';
 import { MirrorBudget } from '../upstream/mirror-budget.js';
 import { Upstreams, type EndpointSource } from '../upstream/pools.js';
 import { randomPicker, roundRobinPicker, seededRandom } from '../../routing/pick.js';
+import { SteerOverrides, steeredPicker } from '../steer/overrides.js';
+import { StickyKeys } from '../steer/sticky.js';
 import type { Picker } from '../../routing/types.js';
 
 export function pickerFor(config: Pick<UpstreamConfig, 'balance' | 'randomSeed'>): Picker {
@@ -127,6 +129,10 @@ export class DataPlane {
   /** Open connections on the public port (for --max-connections). */
   private publicConnections = 0;
   readonly stores: Stores;
+  /** Live shares of rollouts and bandits, as the control plane sends them (gateway/steer/). */
+  readonly steering = new SteerOverrides();
+  /** The keys that sign sticky cookies (and attribution tokens), as the control plane sends them. */
+  readonly sticky = new StickyKeys();
   readonly oauth: OAuth;
   readonly gate: Gatekeeper;
   /** Whether a peer may set X-Forwarded-For/-Proto (--trusted-proxies): REST, gRPC and the token endpoint. */
@@ -157,7 +163,7 @@ export class DataPlane {
     const ca = config.upstream.caFile ? readFileSync(config.upstream.caFile) : undefined;
     this.upstreams = new Upstreams({ ...config.upstream, ca, replayed: () => this.metrics.upstreamReplays.inc() }, endpoints);
     const budget = new MirrorBudget(config.shadow.maxInFlight);
-    const picker = pickerFor(config.upstream);
+    const picker = steeredPicker(pickerFor(config.upstream), this.steering);
     this.trusts = trustFor(config.edge);
     this.stores = createStores(config.auth, config.process.workers, this.metrics, log);
     // Failed logins are throttled in the shared store; --error-detail decides what bodies say.
@@ -186,6 +192,7 @@ export class DataPlane {
       gate: this.gate,
       trusts: this.trusts,
       observe: observers?.rest,
+      sticky: this.sticky,
     });
     // REST over HTTP/2: the HTTP/2 server's non-gRPC streams enter the same REST path as HTTP/1.1's (`serve`).
     const h2rest = new H2Rest({
@@ -213,6 +220,7 @@ export class DataPlane {
       trusts: this.trusts,
       predictorHeader: observers?.predictorHeader ?? false,
       observe: observers?.grpc,
+      sticky: this.sticky,
     });
   }
 

@@ -13,6 +13,8 @@ import { GatewayMetrics } from '../observe/metrics.js';
 import { dataPlaneObservers, metricsJson, type DataPlaneObservers, type Gathered } from '../observe/observed.js';
 import { readyEndpointCounts } from '../observe/route-gauges.js';
 import type { RouteState } from './route-state.js';
+import type { SteerCounts } from '../observe/steer-tally.js';
+import type { SteerOverride } from '../../routing/steering.js';
 import { notAccepting, type DataPlanes, type PlanesReadiness, type PublicPorts } from './control-plane.js';
 import type { EndpointWatcher } from '../../source/kubernetes/endpoints.js';
 import { LazyKubeSource, endpointWatcherFor } from '../../source/kubernetes/kubernetes.js';
@@ -82,6 +84,18 @@ export class LocalDataPlane implements DataPlanes {
   readiness(): PlanesReadiness {
     const failing = this.plane.acceptFailing;
     return failing === undefined ? { ready: true, detail: 'synced' } : { ready: false, detail: notAccepting(failing) };
+  }
+
+  async takeCounts(): Promise<SteerCounts> {
+    return this.plane.metrics.steering.take();
+  }
+
+  steer(overrides: ReadonlyMap<string, SteerOverride>): void {
+    this.plane.steering.set(overrides);
+  }
+
+  steerKeys(keys: readonly Buffer[]): void {
+    this.plane.sticky.setKeys(keys);
   }
 
   async gather(names?: readonly string[]): Promise<Gathered> {

@@ -30,7 +30,8 @@ import type { RestMirrors } from './mirrors.js';
 import type { Endpoint, Upstreams, UpstreamPool } from '../upstream/pools.js';
 import type { ResponseHandler, UpstreamAttempt } from '../upstream/http1-client.js';
 import { match } from '../../routing/match.js';
-import type { Backend, Picker, Routed } from '../../routing/types.js';
+import type { Backend, Picker, RouteRequest, Routed } from '../../routing/types.js';
+import { StickyKeys } from '../steer/sticky.js';
 import type { UpstreamConfig } from '../config.js';
 
 export interface RestProxyDeps {
@@ -52,6 +53,8 @@ export interface RestProxyDeps {
   readonly trusts?: ((socket: Socket) => boolean) | undefined;
   /** When --predictor-header, --access-log, --otlp-endpoint or --shadow-compare is on: the per-request tap. */
   readonly observe?: RestObserve | undefined;
+  /** Sticky assignment's keys (gateway/steer/sticky.ts); without them sticky cookies are neither read nor set. */
+  readonly sticky?: StickyKeys | undefined;
 }
 
 const TRUST_NONE = (): boolean => false;
@@ -120,6 +123,8 @@ class Exchange extends Attempts<UpstreamPool> implements ResponseHandler {
     private readonly res: RestResponse,
     private readonly decision: Routed,
     private readonly headers: string[],
+    /** Headers the gateway adds to the model's answer (a new sticky cookie), as name, value pairs. */
+    private readonly answerHeaders: readonly string[] | undefined,
   ) {
     super(decision.backend, proxy.deps.upstreams.for(decision.backend), proxy.deps.metrics, 'rest');
   }
@@ -295,6 +300,7 @@ class Exchange extends Attempts<UpstreamPool> implements ResponseHandler {
     this.upstreamSeconds = (performance.now() - this.sentAt) / 1000;
     this.status = statusCode;
     const headers = clientResponseHeaders(rawHeaders);
+    if (this.answerHeaders !== undefined) headers.push(...this.answerHeaders);
     if (this.backend.cors !== null) corsResponseHeaders(headers, this.backend.cors, this.req);
     // Draining, or the model answered before the whole request body arrived (it will not be
     // forwarded, and the client may still be sending it): this connection ends with the answer.
@@ -507,12 +513,18 @@ export class RestProxy {
   private route(req: RestRequest, res: RestResponse): void {
     const url = req.url ?? '/';
     const table = this.deps.state.current;
+    const header = headerGetter(req.rawHeaders);
+    const request: RouteRequest = { kind: 'rest', method: req.method ?? 'GET', path: url, host: hostOf(req), header };
+    // Only a table with steered deployments can have a sticky group (routing/steering.ts).
+    let minted: string | undefined;
+    const sticky = this.deps.sticky;
     const decision = match(
       table,
-      { kind: 'rest', method: req.method ?? 'GET', path: url, host: hostOf(req), header: headerGetter(req.rawHeaders) },
+      table.steering.size === 0 || sticky === undefined ? request : { ...request, sticky: (spec) => sticky.point(spec, header, true, (v) => (minted = v)) },
       this.deps.picker,
       this.deps.eligible,
     );
+    const answerHeaders = minted === undefined ? undefined : ['set-cookie', StickyKeys.setCookie(minted)];
     if (!decision.ok) {
       this.deps.metrics.unrouted.labels('rest', decision.reason).inc();
       this.deps.observe?.answered(req, res);
@@ -529,10 +541,10 @@ export class RestProxy {
       if (gate === undefined) {
         this.deps.observe?.answered(req, res, decision.backend);
         sendError(req, res, 503, 'AUTH_BACKEND_UNAVAILABLE', `route of ${decision.backend.id} needs auth or rate limits, which this process does not serve`);
-      } else this.render(req, res, gate.rest(req, decision, table), decision.backend);
+      } else this.render(req, res, gate.rest(req, decision, table), decision.backend, answerHeaders);
       return;
     }
-    this.forward(req, res, decision, false);
+    this.forward(req, res, decision, false, answerHeaders);
   }
 
   /** The OAuth front end (`/api/v0.1/*`, `/api/v1.0/*` with a bearer token while it is active): the gate routes it. */
@@ -551,15 +563,15 @@ export class RestProxy {
   }
 
   /** The gate's verdict, now or once its stores have answered. */
-  private render(req: RestRequest, res: RestResponse, verdict: GateVerdict | Promise<GateVerdict>, backend?: Backend): void {
-    if (verdict instanceof Promise) void verdict.then((v) => this.answer(req, res, v, backend));
-    else this.answer(req, res, verdict, backend);
+  private render(req: RestRequest, res: RestResponse, verdict: GateVerdict | Promise<GateVerdict>, backend?: Backend, answerHeaders?: readonly string[]): void {
+    if (verdict instanceof Promise) void verdict.then((v) => this.answer(req, res, v, backend, answerHeaders));
+    else this.answer(req, res, verdict, backend, answerHeaders);
   }
 
   /** Allowed: proxy it, unless the client went away while the checks ran. Denied: the refusal, as JSON. */
-  private answer(req: RestRequest, res: RestResponse, v: GateVerdict, backend: Backend | undefined): void {
+  private answer(req: RestRequest, res: RestResponse, v: GateVerdict, backend: Backend | undefined, answerHeaders?: readonly string[]): void {
     if (v.allow) {
-      if (!res.destroyed && !req.socket.destroyed) this.forward(req, res, v.decision, v.strip.includes('authorization'));
+      if (!res.destroyed && !req.socket.destroyed) this.forward(req, res, v.decision, v.strip.includes('authorization'), answerHeaders);
       return;
     }
     this.deps.observe?.answered(req, res, backend);
@@ -568,7 +580,7 @@ export class RestProxy {
   }
 
   /** Proxy a routed request (also after the gate); `stripAuthorization` drops the client's credential. */
-  private forward(req: RestRequest, res: RestResponse, decision: Routed, stripAuthorization: boolean): void {
+  private forward(req: RestRequest, res: RestResponse, decision: Routed, stripAuthorization: boolean, answerHeaders?: readonly string[]): void {
     try {
       const headers = upstreamRequestHeaders(req.rawHeaders, {
         remoteAddress: req.socket.remoteAddress,
@@ -577,7 +589,7 @@ export class RestProxy {
         trusted: this.trusts(req.socket),
         stripAuthorization,
       });
-      new Exchange(this, req, res, decision, headers).start();
+      new Exchange(this, req, res, decision, headers, answerHeaders).start();
     } catch (err) {
       this.internalError('request', err as Error, decision.backend);
       sendError(req, res, 502, 'INTERNAL_ERROR', `the gateway failed to forward this request to ${decision.backend.id}`, { connection: 'close' });

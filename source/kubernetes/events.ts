@@ -41,6 +41,7 @@ export interface DeploymentEventsOptions {
 }
 
 interface Posted {
+  type: 'Normal' | 'Warning';
   reason: string;
   message: string;
   count: number;
@@ -95,9 +96,16 @@ export class DeploymentEvents {
       this.enqueue(() => this.bump(report.namespace, report.name, previous));
       return;
     }
-    const entry: Posted = { reason, message, count: 1, lastAt: now, eventName: undefined };
+    const entry: Posted = { type: 'Warning', reason, message, count: 1, lastAt: now, eventName: undefined };
     this.posted.set(key, entry);
     this.enqueue(() => this.create(report.namespace, report.name, entry));
+  }
+
+  /** One Event that is not a state report: a rollout's transition (`RolloutAdvanced`, …). Each call posts one. */
+  post(namespace: string, name: string, type: 'Normal' | 'Warning', reason: string, message: string): void {
+    if (this.stopped) return;
+    const entry: Posted = { type, reason, message: truncate(message, MAX_MESSAGE), count: 1, lastAt: this.now(), eventName: undefined };
+    this.enqueue(() => this.create(namespace, name, entry));
   }
 
   /** The deployment is gone: forget its rate-limit state. */
@@ -146,7 +154,7 @@ export class DeploymentEvents {
     const body: CoreV1Event = {
       metadata: { name: this.eventName(name), namespace },
       involvedObject: { kind: 'SeldonDeployment', apiVersion: ref.apiVersion, name, namespace, ...(ref.uid ? { uid: ref.uid } : {}) },
-      type: 'Warning',
+      type: entry.type,
       reason: entry.reason,
       message: entry.message,
       count: entry.count,

@@ -71,6 +71,7 @@ function snapshot(t: RouteTable) {
     ownRoutes: [...t.ownRoutes.entries()]
       .map(([k, o]): [string, unknown, unknown] => [k, o.rest && groupView(o.rest), o.grpc && groupView(o.grpc)])
       .sort((a, b) => cmp(a[0], b[0])),
+    steering: [...t.steering.entries()].map(([k, s]) => [k, JSON.stringify(s)]).sort((a, b) => cmp(a[0]!, b[0]!)),
   };
 }
 
@@ -457,6 +458,7 @@ describe('TableBuilder: incremental equals rebuild (docs/architecture.md#table-u
       deployments: t.deployments,
       oauthClients: t.oauthClients,
       ownRoutes: t.ownRoutes,
+      steering: t.steering,
     };
     expect(snapshot(tampered).json).toEqual(snapshot(t).json);
     expect(snapshot(tampered)).not.toEqual(snapshot(t));

@@ -1,0 +1,70 @@
+/**
+ * The HMAC keys every replica shares, for what clients send back: a bandit's attribution tokens
+ * and sticky cookies (docs/bandits.md#attribution, docs/rollouts.md#sticky). The first key signs,
+ * every key verifies (so a key can be rotated: add the new one first, drop the old one later).
+ *
+ *   --steering-key-file   one key per line (a Kubernetes Secret): what every replica reads.
+ *   --redis-url           the first replica to start stores a random key in Redis (SET NX); the
+ *                         others read it. Until Redis answers, a replica signs with a key of its own.
+ *   neither               a random key, made once by the primary and given to its workers.
+ *
+ * Keys never reach a log.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { KEY_PREFIX, type RedisConnection } from '../auth/redis.js';
+
+export const STEERING_KEY = `${KEY_PREFIX}steer:hmac-key`;
+const MIN_KEY_BYTES = 16;
+
+/** Keys from a file: one per line (hex, base64 or raw text of at least 16 bytes), blank lines ignored. */
+export function keysFromFile(path: string): Buffer[] {
+  const keys = readFileSync(path, 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '')
+    .map((l) => Buffer.from(l, 'utf8'));
+  if (keys.length === 0) throw new Error(`--steering-key-file ${path}: no key in it`);
+  for (const k of keys) if (k.length < MIN_KEY_BYTES) throw new Error(`--steering-key-file ${path}: a key is shorter than ${MIN_KEY_BYTES} bytes`);
+  return keys;
+}
+
+/** The replicas' shared key in Redis: stored by the first one that asks, read by the others. */
+export async function sharedKey(redis: RedisConnection): Promise<Buffer> {
+  const mine = randomBytes(32).toString('hex');
+  await redis.client.set(STEERING_KEY, mine, 'NX');
+  const stored = await redis.client.get(STEERING_KEY);
+  if (!stored) throw new Error('the shared steering key vanished from Redis');
+  return Buffer.from(stored, 'hex');
+}
+
+/**
+ * This replica's keys, as they become known: `changed` gets the first set at once (the file's, or
+ * a random one) and, with Redis, the shared key once Redis has answered (retried until it does).
+ */
+export function loadKeys(options: { file?: string | undefined; redis?: RedisConnection | undefined }, changed: (keys: readonly Buffer[]) => void): () => void {
+  if (options.file) {
+    changed(keysFromFile(options.file));
+    return () => undefined;
+  }
+  const own = randomBytes(32);
+  changed([own]);
+  const redis = options.redis;
+  if (!redis) return () => undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const attempt = (): void => {
+    sharedKey(redis).then(
+      // Tokens this replica signed with its own key meanwhile still verify.
+      (key) => changed([key, own]),
+      () => {
+        if (!stopped) timer = setTimeout(attempt, 1000).unref();
+      },
+    );
+  };
+  attempt();
+  return () => {
+    stopped = true;
+    if (timer) clearTimeout(timer);
+  };
+}

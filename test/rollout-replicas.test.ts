@@ -1,0 +1,216 @@
+/**
+ * Rollouts end to end, as a platform team runs them: two gateway processes (two workers each)
+ * sharing a real redis-server, two stand-in models whose error rate can be switched mid-run, and
+ * traffic through both gateways. What is asserted is what the models received and what every
+ * replica's /routes says:
+ *
+ * - a good canary advances step by step on both replicas and is promoted; every step is taken once;
+ * - a canary whose errors jump is rolled back, and from then on no request reaches it;
+ * - with Redis paused no step is taken; killing the lease holder skips no step and repeats none.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startHttpBackend, type HttpBackend } from './fixtures/http-backend.js';
+import { startCli, type CliGateway } from './helpers/cli.js';
+import { startRedis, type TestRedis } from './helpers/redis.js';
+import { waitUntil } from './helpers/wait.js';
+
+interface RolloutJson {
+  run: string;
+  phase: string;
+  step: number;
+  weight: number;
+  leader: boolean;
+  storeUnreachable: boolean;
+  needs: string | null;
+  transitions: { at: number; from: string; to: string; step: number; weight: number; kind: string; reason: string }[];
+}
+
+async function rolloutOf(gw: CliGateway): Promise<RolloutJson | undefined> {
+  const r = await request(`http://127.0.0.1:${gw.admin}/routes`, { headersTimeout: 5000, bodyTimeout: 5000 });
+  const body = (await r.body.json()) as { deployments: { namespace: string; name: string; steering?: { rollout?: RolloutJson } }[] };
+  return body.deployments.find((d) => d.name === 'iris')?.steering?.rollout;
+}
+
+function manifest(canaryImage: string): string {
+  return `apiVersion: machinelearning.seldon.io/v1
+kind: SeldonDeployment
+metadata:
+  name: iris
+  namespace: models
+  annotations:
+    seldon.io/gateway-rollout: |
+      canary: v2
+      steps: [20, 50, 100]
+      interval: 1s
+      minRequests: 30
+      maxErrorRate: "+5%"
+      maxLatencyShift: 200%
+spec:
+  predictors:
+  - name: main
+    graph: {name: model, implementation: SKLEARN_SERVER, modelUri: "gs://models/iris/v1"}
+  - name: v2
+    graph: {name: model, implementation: SKLEARN_SERVER, modelUri: "${canaryImage}"}
+`;
+}
+
+/** A model that answers 200, or 500 for every request while `failing`. */
+function setFailing(model: HttpBackend, failing: boolean): void {
+  model.setHandler((_req, res) => {
+    res.writeHead(failing ? 500 : 200, { 'content-type': 'application/json' });
+    res.end(failing ? '{"status":{"code":500,"info":"boom","status":"FAILURE"}}' : '{"data":{"ndarray":[[1]]}}');
+  });
+}
+
+/** Requests spread over the gateways, `perSecond` of them, until `stop()`; counts the answers by status. */
+function traffic(gateways: () => CliGateway[], perSecond: number): { stop(): Promise<void>; statuses: Map<number, number> } {
+  const statuses = new Map<number, number>();
+  let running = true;
+  let n = 0;
+  const one = async (): Promise<void> => {
+    const list = gateways();
+    const gw = list[n++ % list.length]!;
+    try {
+      const r = await request(`http://127.0.0.1:${gw.port}/seldon/models/iris/api/v1.0/predictions`, { method: 'POST', body: '{"data":{"ndarray":[[1]]}}', headers: { 'content-type': 'application/json' }, headersTimeout: 5000, bodyTimeout: 5000 });
+      await r.body.dump();
+      statuses.set(r.statusCode, (statuses.get(r.statusCode) ?? 0) + 1);
+    } catch {
+      statuses.set(0, (statuses.get(0) ?? 0) + 1);
+    }
+  };
+  const loop = (async () => {
+    const started = Date.now();
+    // Bounded: at most ten minutes of traffic whatever happens.
+    while (running && Date.now() - started < 600_000) {
+      const t0 = Date.now();
+      await Promise.all(Array.from({ length: Math.ceil(perSecond / 10) }, one));
+      const left = 100 - (Date.now() - t0);
+      if (left > 0) await new Promise((r) => setTimeout(r, left));
+    }
+  })();
+  return {
+    statuses,
+    async stop() {
+      running = false;
+      await loop;
+    },
+  };
+}
+
+describe('rollouts across replicas: two gateways, two workers each, one redis-server', () => {
+  let redis: TestRedis;
+  let main: HttpBackend;
+  let canary: HttpBackend;
+  let dir: string;
+  let gateways: CliGateway[] = [];
+
+  const start = (): Promise<CliGateway> =>
+    startCli(['--manifests', dir, '--workers', '2', '--redis-url', redis.url, '--resolve', `iris-main.models:8000=127.0.0.1:${main.port}`, '--resolve', `iris-v2.models:8000=127.0.0.1:${canary.port}`, '--log-level', 'info'], { readyWithinMs: 30_000 });
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    main = await startHttpBackend({ name: 'main' });
+    canary = await startHttpBackend({ name: 'v2' });
+    setFailing(main, false);
+    setFailing(canary, false);
+    dir = mkdtempSync(join(tmpdir(), 'sgw-rollout-'));
+  });
+
+  afterEach(async () => {
+    await Promise.all(gateways.map((g) => g.stop()));
+    gateways = [];
+  });
+
+  afterAll(async () => {
+    await Promise.all([main?.close(), canary?.close(), redis?.stop()]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a good canary advances one step at a time on both replicas and is promoted; every step is taken once', async () => {
+    writeFileSync(join(dir, 'iris.yaml'), manifest('gs://models/iris/v2-good'));
+    gateways = [await start(), await start()];
+    const load = traffic(() => gateways, 150);
+    try {
+      await waitUntil(async () => (await rolloutOf(gateways[0]!))?.phase === 'Promoted', 90_000);
+      await waitUntil(async () => (await rolloutOf(gateways[1]!))?.phase === 'Promoted', 10_000);
+    } finally {
+      await load.stop();
+    }
+    const r = (await rolloutOf(gateways[0]!))!;
+    const steps = r.transitions.filter((t) => ['RolloutStarted', 'RolloutAdvanced', 'RolloutPromoted'].includes(t.kind)).map((t) => `${t.kind} ${t.weight}`);
+    expect(steps).toEqual(['RolloutStarted 20', 'RolloutAdvanced 50', 'RolloutPromoted 100']);
+    expect(r.weight).toBe(100);
+    // Both replicas read one state; one of them decided.
+    const other = (await rolloutOf(gateways[1]!))!;
+    expect(other.run).toBe(r.run);
+    expect([r.leader, other.leader].filter(Boolean)).toHaveLength(1);
+    expect(load.statuses.get(200)).toBeGreaterThan(0);
+    expect([...load.statuses.keys()]).toEqual([200]);
+  }, 120_000);
+
+  it('a canary whose errors jump is rolled back, and within 1.5 s of the decision no request reaches it', async () => {
+    writeFileSync(join(dir, 'iris.yaml'), manifest('gs://models/iris/v2-bad'));
+    gateways = [await start(), await start()];
+    const load = traffic(() => gateways, 150);
+    try {
+      // Once the canary has live traffic, it starts failing every request.
+      await waitUntil(async () => ((await rolloutOf(gateways[0]!))?.weight ?? 0) > 0, 60_000);
+      setFailing(canary, true);
+      await waitUntil(async () => (await rolloutOf(gateways[0]!))?.phase === 'RolledBack', 30_000);
+      const rolledBackAt = Date.now();
+      await waitUntil(async () => (await rolloutOf(gateways[1]!))?.phase === 'RolledBack', 5_000);
+      const seen = canary.requests.length;
+      // Wait until plenty of requests were sent after the decision had reached every worker.
+      await waitUntil(async () => main.requests.filter((q) => q.receivedAt > rolledBackAt + 1500).length >= 200, 30_000);
+      const late = canary.requests.filter((q) => q.receivedAt > rolledBackAt + 1500);
+      expect(late).toHaveLength(0);
+      expect(canary.requests.length - seen).toBeLessThan(150);
+    } finally {
+      await load.stop();
+      setFailing(canary, false);
+    }
+    const r = (await rolloutOf(gateways[0]!))!;
+    const back = r.transitions.find((t) => t.kind === 'RolloutRolledBack')!;
+    expect(back.reason).toMatch(/error/i);
+    expect(r.weight).toBe(0);
+  }, 120_000);
+
+  it('no step is taken while Redis is paused, and killing the lease holder skips no step and repeats none', async () => {
+    writeFileSync(join(dir, 'iris.yaml'), manifest('gs://models/iris/v2-failover').replace('steps: [20, 50, 100]', 'steps: [10, 20, 30, 40, 50, 100]'));
+    gateways = [await start(), await start()];
+    const load = traffic(() => gateways, 150);
+    try {
+      await waitUntil(async () => ((await rolloutOf(gateways[0]!))?.step ?? -1) >= 1, 60_000);
+      // Paused: the state read before and after the pause is the same step.
+      const pausedAt = Date.now();
+      await redis.command('CLIENT', 'PAUSE', '3000', 'ALL');
+      // Redis answers again once the pause is over.
+      await waitUntil(() => redis.command('PING').then(() => true, () => false), 10_000);
+      const resumedAt = Date.now();
+      expect(resumedAt - pausedAt).toBeGreaterThanOrEqual(2900);
+      await waitUntil(async () => ((await rolloutOf(gateways[0]!))?.transitions.length ?? 0) > 0, 10_000);
+      const after = (await rolloutOf(gateways[0]!))!;
+      // Transitions carry the store's clock (Redis TIME, this machine's clock): none inside the pause.
+      const stepsDuringPause = after.transitions.filter((t) => (t.kind === 'RolloutAdvanced' || t.kind === 'RolloutPromoted') && t.at > pausedAt + 50 && t.at < resumedAt - 50);
+      expect(stepsDuringPause).toEqual([]);
+      // Kill the replica that holds the lease (once one holds it again after the pause); the other takes over.
+      await waitUntil(async () => (await Promise.all(gateways.map(rolloutOf))).some((s) => s?.leader), 15_000);
+      const states = await Promise.all(gateways.map(rolloutOf));
+      const holder = states.findIndex((s) => s?.leader);
+      expect(holder).toBeGreaterThanOrEqual(0);
+      gateways[holder]!.child.kill('SIGKILL');
+      const survivor = gateways[1 - holder]!;
+      gateways = [survivor];
+      await waitUntil(async () => (await rolloutOf(survivor))?.phase === 'Promoted', 90_000);
+    } finally {
+      await load.stop();
+    }
+    const r = (await rolloutOf(gateways[0]!))!;
+    const weights = r.transitions.filter((t) => ['RolloutStarted', 'RolloutAdvanced', 'RolloutPromoted'].includes(t.kind)).map((t) => t.weight);
+    expect(weights).toEqual([10, 20, 30, 40, 50, 100]);
+  }, 180_000);
+});
