@@ -35,6 +35,7 @@ import type { ShadowConfig, UpstreamConfig } from '../config.js';
 import { match } from '../../routing/match.js';
 import type { Backend, Picker, RouteRequest, RouteTable, Routed } from '../../routing/types.js';
 import type { StickyKeys } from '../steer/sticky.js';
+import type { BanditEdge } from '../steer/bandit-edge.js';
 
 export interface GrpcProxyDeps {
   /** `state.current` is read once per call, at match time. */
@@ -42,6 +43,8 @@ export interface GrpcProxyDeps {
   readonly picker: Picker;
   /** Sticky assignment's keys (gateway/steer/sticky.ts). */
   readonly sticky?: StickyKeys | undefined;
+  /** Bandits: tokens on answers, feedback to its arm (gateway/steer/bandit-edge.ts). */
+  readonly bandits?: BanditEdge | undefined;
   readonly metrics: GatewayMetrics;
   /** Per-shadow-upstream in-flight bound (keyed by the gRPC upstream object). */
   readonly budget: MirrorBudget;

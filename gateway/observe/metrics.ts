@@ -111,6 +111,12 @@ export class GatewayMetrics {
     labelNames: ['namespace', 'deployment', 'predictor', 'protocol', 'result'],
     registers: [this.registry],
   });
+  readonly banditFeedback = new Counter({
+    name: 'seldon_gateway_bandit_feedback_total',
+    help: 'Feedback to bandit deployments by outcome: attributed (reward recorded for the arm that answered), unattributed (no token or no reward), expired, forged, duplicate (a token already counted), dropped (the store stayed away too long).',
+    labelNames: ['namespace', 'deployment', 'predictor', 'outcome'],
+    registers: [this.registry],
+  });
   readonly accessLogDropped = new Counter({
     name: 'seldon_gateway_access_log_dropped_total',
     help: 'Access log lines dropped because the log output could not keep up (or a write failed, e.g. a full disk).',

@@ -36,6 +36,8 @@ import { keepServing } from './serve.js';
 import type { SourceEvent } from '../../source/source.js';
 import { addCounts, type SteerCounts } from '../observe/steer-tally.js';
 import { fromWire, toWire, type SteerOverridesWire } from '../steer/overrides.js';
+import type { RewardSink } from '../steer/bandit-edge.js';
+import { serveRewardsToWorkers } from '../steer/reward-ipc.js';
 import type { SteerOverride } from '../../routing/steering.js';
 import type { SeldonDeployment } from '../../routing/seldon-deployment.js';
 
@@ -126,6 +128,8 @@ class WorkerPlanes implements DataPlanes {
   private overrides: SteerOverridesWire = {};
   /** The steering keys (hex), for workers that (re)start. */
   private keys: string[] = [];
+  private rewards: RewardSink | undefined;
+  private stopRewards: (() => void) | undefined;
 
   constructor(
     private readonly config: GatewayConfig,
@@ -140,6 +144,7 @@ class WorkerPlanes implements DataPlanes {
     this.sharing = await shareListeners(this.config);
     // Without Redis, OAuth tokens and rate limits live here, one store for every worker (auth/stores.ts).
     this.stopStores = this.config.auth.redisUrl ? undefined : serveStoresToWorkers();
+    this.stopRewards = this.config.auth.redisUrl ? undefined : serveRewardsToWorkers(() => this.rewards);
     cluster.setupPrimary({ execArgv: workerExecArgv(process.execArgv, this.config.process.maxSemiSpaceMb) });
     cluster.on('exit', (w, code, signal) => {
       this.listening.delete(w.id);
@@ -170,6 +175,11 @@ class WorkerPlanes implements DataPlanes {
   steer(overrides: ReadonlyMap<string, SteerOverride>): void {
     this.overrides = toWire(overrides);
     this.broadcast({ type: 'steer', overrides: this.overrides });
+  }
+
+  /** Rewards the workers send (no Redis) are recorded here. */
+  rewardsTo(sink: RewardSink): void {
+    this.rewards = sink;
   }
 
   steerKeys(keys: readonly Buffer[]): void {
@@ -207,6 +217,7 @@ class WorkerPlanes implements DataPlanes {
     await Promise.all(exits);
     clearTimeout(hard);
     this.stopStores?.();
+    this.stopRewards?.();
   }
 
   private workers(): Worker[] {

@@ -36,6 +36,7 @@ import { RedisConnection } from '../auth/redis.js';
 import { SteerController } from '../steer/controller.js';
 import { steeringJson } from '../steer/describe.js';
 import { loadKeys } from '../steer/keys.js';
+import type { RewardSink } from '../steer/bandit-edge.js';
 import { MemorySteerStore, RedisSteerStore, type SteerStore } from '../steer/store.js';
 
 /** The public ports the data planes listen on (the ones the kernel chose, for port 0). */
@@ -72,6 +73,8 @@ export interface DataPlanes {
   steer(overrides: ReadonlyMap<string, SteerOverride>): void;
   /** Every data plane signs and checks what clients send back (tokens, sticky cookies) with these keys (gateway/steer/keys.ts). */
   steerKeys(keys: readonly Buffer[]): void;
+  /** Without Redis: where the data planes record bandit rewards (the control plane's memory store). */
+  rewardsTo(sink: RewardSink): void;
   /** Stop accepting, finish in-flight work within `graceMs`, then stop (flushing what they log). */
   drain(graceMs: number): Promise<void>;
   /** Stop at once. */
@@ -244,6 +247,7 @@ export async function startControlPlane(config: GatewayConfig, parts: ControlPla
     },
   });
   steerMetrics.follow(steering);
+  if (!steerStore.shared) planes.rewardsTo(steerStore);
   let stopKeys = (): void => undefined;
   const history = new TrafficHistory(() => planes.gather(OBSERVED_METRICS));
   const settings: PageSettings = { predictorHeader: config.observe.predictorHeader, shadowCompare: config.observe.shadowCompare.enabled, accessLogSample: config.observe.accessLog.enabled ? config.observe.accessLog.sample : 0, workers: planes.processes };

@@ -40,6 +40,9 @@ import { Upstreams, type EndpointSource } from '../upstream/pools.js';
 import { randomPicker, roundRobinPicker, seededRandom } from '../../routing/pick.js';
 import { SteerOverrides, steeredPicker } from '../steer/overrides.js';
 import { StickyKeys } from '../steer/sticky.js';
+import { BanditEdge, type RewardSink } from '../steer/bandit-edge.js';
+import { IpcRewardSink } from '../steer/reward-ipc.js';
+import { RedisSteerStore } from '../steer/store.js';
 import type { Picker } from '../../routing/types.js';
 
 export function pickerFor(config: Pick<UpstreamConfig, 'balance' | 'randomSeed'>): Picker {
@@ -133,6 +136,10 @@ export class DataPlane {
   readonly steering = new SteerOverrides();
   /** The keys that sign sticky cookies (and attribution tokens), as the control plane sends them. */
   readonly sticky = new StickyKeys();
+  /** Bandits: attribution tokens on answers, feedback to the arm that earned it (gateway/steer/bandit-edge.ts). */
+  readonly bandits: BanditEdge;
+  /** Where this process records bandit rewards: Redis, the primary (a worker without Redis), or the control plane's memory (`rewardsTo`). */
+  private rewardSink: RewardSink | undefined;
   readonly oauth: OAuth;
   readonly gate: Gatekeeper;
   /** Whether a peer may set X-Forwarded-For/-Proto (--trusted-proxies): REST, gRPC and the token endpoint. */
@@ -166,6 +173,15 @@ export class DataPlane {
     const picker = steeredPicker(pickerFor(config.upstream), this.steering);
     this.trusts = trustFor(config.edge);
     this.stores = createStores(config.auth, config.process.workers, this.metrics, log);
+    this.rewardSink = this.stores.redis ? new RedisSteerStore(this.stores.redis) : cluster.isWorker ? new IpcRewardSink() : undefined;
+    this.bandits = new BanditEdge(
+      () => this.rewardSink,
+      (deployment, arm, outcome) => {
+        const slash = deployment.indexOf('/');
+        this.metrics.banditFeedback.labels(deployment.slice(0, slash), deployment.slice(slash + 1), arm, outcome).inc();
+      },
+      log,
+    );
     // Failed logins are throttled in the shared store; --error-detail decides what bodies say.
     this.oauth = new OAuth({
       store: this.stores.tokens,
@@ -193,6 +209,7 @@ export class DataPlane {
       trusts: this.trusts,
       observe: observers?.rest,
       sticky: this.sticky,
+      bandits: this.bandits,
     });
     // REST over HTTP/2: the HTTP/2 server's non-gRPC streams enter the same REST path as HTTP/1.1's (`serve`).
     const h2rest = new H2Rest({
@@ -221,6 +238,7 @@ export class DataPlane {
       predictorHeader: observers?.predictorHeader ?? false,
       observe: observers?.grpc,
       sticky: this.sticky,
+      bandits: this.bandits,
     });
   }
 
@@ -401,6 +419,11 @@ export class DataPlane {
       rawAnswer(socket, status, reason, info);
     } else socket.destroy();
   };
+
+  /** Without Redis, in one process: rewards go to the control plane's memory store. */
+  rewardsTo(sink: RewardSink): void {
+    if (!this.stores.redis && !cluster.isWorker) this.rewardSink = sink;
+  }
 
   async listen(): Promise<void> {
     const rest = this.rest;

@@ -14,6 +14,7 @@ import { dataPlaneObservers, metricsJson, type DataPlaneObservers, type Gathered
 import { readyEndpointCounts } from '../observe/route-gauges.js';
 import type { RouteState } from './route-state.js';
 import type { SteerCounts } from '../observe/steer-tally.js';
+import type { RewardSink } from '../steer/bandit-edge.js';
 import type { SteerOverride } from '../../routing/steering.js';
 import { notAccepting, type DataPlanes, type PlanesReadiness, type PublicPorts } from './control-plane.js';
 import type { EndpointWatcher } from '../../source/kubernetes/endpoints.js';
@@ -96,6 +97,11 @@ export class LocalDataPlane implements DataPlanes {
 
   steerKeys(keys: readonly Buffer[]): void {
     this.plane.sticky.setKeys(keys);
+    this.plane.bandits.setKeys(keys);
+  }
+
+  rewardsTo(sink: RewardSink): void {
+    this.plane.rewardsTo(sink);
   }
 
   async gather(names?: readonly string[]): Promise<Gathered> {

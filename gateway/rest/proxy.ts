@@ -30,8 +30,10 @@ import type { RestMirrors } from './mirrors.js';
 import type { Endpoint, Upstreams, UpstreamPool } from '../upstream/pools.js';
 import type { ResponseHandler, UpstreamAttempt } from '../upstream/http1-client.js';
 import { match } from '../../routing/match.js';
-import type { Backend, Picker, RouteRequest, Routed } from '../../routing/types.js';
+import type { Backend, Decision, Picker, RouteRequest, Routed } from '../../routing/types.js';
 import { StickyKeys } from '../steer/sticky.js';
+import { ARM_HEADER, isFeedbackPath, type BanditEdge, type BanditOf } from '../steer/bandit-edge.js';
+import { tagJsonAnswer, tokenFromFeedbackJson } from '../steer/answer-tag.js';
 import type { UpstreamConfig } from '../config.js';
 
 export interface RestProxyDeps {
@@ -55,7 +57,40 @@ export interface RestProxyDeps {
   readonly observe?: RestObserve | undefined;
   /** Sticky assignment's keys (gateway/steer/sticky.ts); without them sticky cookies are neither read nor set. */
   readonly sticky?: StickyKeys | undefined;
+  /** Bandits: tokens on answers, feedback to its arm (gateway/steer/bandit-edge.ts). */
+  readonly bandits?: BanditEdge | undefined;
 }
+
+/** What the gateway adds to one exchange beyond proxying it. */
+export interface ExchangeExtras {
+  /** Headers added to the model's answer (a new sticky cookie), as name, value pairs. */
+  readonly answerHeaders?: readonly string[] | undefined;
+  /** A bandit's attribution token: on the answer's header, and in its JSON `meta.tags` when it fits. */
+  readonly token?: string | undefined;
+  /** The body, already read (feedback read for its token). */
+  readonly body?: Buffer | null | undefined;
+  /** The start of a body read in part (feedback too large to read for a token): the rest streams after it. */
+  readonly bodyHead?: Buffer[] | undefined;
+}
+
+const NO_EXTRAS: ExchangeExtras = {};
+
+/** A deferred answer head while a bandit's answer is read whole to carry its token. */
+interface Tagging {
+  readonly status: number;
+  readonly statusText: string;
+  readonly headers: string[];
+  readonly chunks: Buffer[];
+  size: number;
+}
+
+/** The value of header `name` (lower case) in a name, value array. */
+function valueOf(headers: readonly string[], name: string): string | undefined {
+  for (let i = 0; i < headers.length; i += 2) if (headers[i]!.length === name.length && headers[i]!.toLowerCase() === name) return headers[i + 1];
+  return undefined;
+}
+
+const JSON_TYPE = /^application\/(?:[\w.+-]*\+)?json\b/i;
 
 const TRUST_NONE = (): boolean => false;
 
@@ -89,6 +124,36 @@ const isSmall = (req: IncomingMessage): boolean => {
   return cl !== undefined && req.headers['transfer-encoding'] === undefined && Number(cl) <= SMALL_BODY_BYTES;
 };
 
+/** Largest bandit answer read whole to carry its token in `meta.tags` (larger ones carry the header alone). */
+export const TAG_MAX_BYTES = 64 * 1024;
+/** Largest feedback body read for its token (a Seldon Feedback echoes a prediction answer). */
+const FEEDBACK_MAX_BYTES = 1024 * 1024;
+
+/**
+ * Read a body up to `limit` bytes: `done(body)` when it ended within it, else `done(null, chunks
+ * read so far)` with the stream paused for whoever streams the rest.
+ */
+function readSmallBody(req: IncomingMessage, limit: number, done: (body: Buffer | null, rest?: Buffer[]) => void): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const onData = (c: Buffer): void => {
+    chunks.push(c);
+    size += c.length;
+    if (size > limit) {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.pause();
+      done(null, chunks);
+    }
+  };
+  const onEnd = (): void => {
+    req.off('data', onData);
+    done(Buffer.concat(chunks, size));
+  };
+  req.on('data', onData);
+  req.once('end', onEnd);
+}
+
 class AttemptAborted extends Error {
   constructor(readonly why: 'timeout' | 'per-try-timeout' | 'client') {
     super(why);
@@ -116,6 +181,8 @@ class Exchange extends Attempts<UpstreamPool> implements ResponseHandler {
   private done = false;
   /** Predictor header, access log, answer capture for comparison: set only when one applies. */
   private tap: ResponseTap | undefined;
+  /** A bandit's answer being read whole to carry its token. */
+  private tagging: Tagging | undefined;
 
   constructor(
     private readonly proxy: RestProxy,
@@ -123,8 +190,7 @@ class Exchange extends Attempts<UpstreamPool> implements ResponseHandler {
     private readonly res: RestResponse,
     private readonly decision: Routed,
     private readonly headers: string[],
-    /** Headers the gateway adds to the model's answer (a new sticky cookie), as name, value pairs. */
-    private readonly answerHeaders: readonly string[] | undefined,
+    private readonly extras: ExchangeExtras,
   ) {
     super(decision.backend, proxy.deps.upstreams.for(decision.backend), proxy.deps.metrics, 'rest');
   }
@@ -148,7 +214,17 @@ class Exchange extends Attempts<UpstreamPool> implements ResponseHandler {
       this.abortUpstream(new AttemptAborted('client'));
     });
     const req = this.req;
-    if (req instanceof LaneRequest) {
+    if (this.extras.bodyHead !== undefined && !(req instanceof LaneRequest)) {
+      // Read in part already (feedback, for its token): too large to replay.
+      this.retriesLeft = 0;
+      if (this.decision.mirrors.length) this.proxy.deps.mirrors.tooLarge(this.decision.mirrors);
+      this.streamBody(req, this.extras.bodyHead, false);
+      this.dispatch();
+    } else if (this.extras.body !== undefined) {
+      // Read already (feedback, for its token).
+      if (this.extras.body !== null && this.extras.body.length > this.proxy.deps.upstream.retryBufferBytes) this.retriesLeft = 0;
+      this.dispatchWhole(this.extras.body);
+    } else if (req instanceof LaneRequest) {
       // The lane's requests arrive with their whole body; one over the retry buffer is still not retried.
       if (req.body !== null && req.body.length > this.proxy.deps.upstream.retryBufferBytes) this.retriesLeft = 0;
       this.dispatchWhole(req.body);
@@ -300,12 +376,33 @@ class Exchange extends Attempts<UpstreamPool> implements ResponseHandler {
     this.upstreamSeconds = (performance.now() - this.sentAt) / 1000;
     this.status = statusCode;
     const headers = clientResponseHeaders(rawHeaders);
-    if (this.answerHeaders !== undefined) headers.push(...this.answerHeaders);
+    const { answerHeaders, token } = this.extras;
+    if (answerHeaders !== undefined) headers.push(...answerHeaders);
+    if (token !== undefined) headers.push(ARM_HEADER, token);
     if (this.backend.cors !== null) corsResponseHeaders(headers, this.backend.cors, this.req);
     // Draining, or the model answered before the whole request body arrived (it will not be
     // forwarded, and the client may still be sending it): this connection ends with the answer.
     if (this.proxy.draining || !this.req.complete) headers.push('connection', 'close');
     if (this.tap !== undefined) this.tap.head(statusCode, headers, rawHeaders);
+    if (token !== undefined && this.taggable(statusCode, headers)) {
+      // The token goes into the JSON answer too: it is read whole (it is small), then written.
+      this.tagging = { status: statusCode, statusText, headers, chunks: [], size: 0 };
+      return true;
+    }
+    return this.writeHead(statusCode, statusText, headers);
+  }
+
+  /** A bandit answer that can carry its token in its body: a 2xx JSON answer, not encoded, not said to be over the limit. */
+  private taggable(status: number, headers: readonly string[]): boolean {
+    if (status < 200 || status >= 300 || this.req.method === 'HEAD') return false;
+    const type = valueOf(headers, 'content-type');
+    const encoding = valueOf(headers, 'content-encoding');
+    const length = valueOf(headers, 'content-length');
+    return type !== undefined && JSON_TYPE.test(type) && (encoding === undefined || encoding.toLowerCase() === 'identity') && (length === undefined || Number(length) <= TAG_MAX_BYTES);
+  }
+
+  /** The answer's head to the client; false when it cannot be written (the 502 was sent instead). */
+  private writeHead(statusCode: number, statusText: string, headers: string[]): boolean {
     try {
       this.res.writeHead(statusCode, statusText, headers);
     } catch {
@@ -328,6 +425,16 @@ class Exchange extends Attempts<UpstreamPool> implements ResponseHandler {
   onData(chunk: Buffer): boolean {
     if (this.discard || this.done) return true;
     if (this.tap !== undefined) this.tap.body(chunk);
+    const t = this.tagging;
+    if (t !== undefined) {
+      t.chunks.push(chunk);
+      t.size += chunk.length;
+      if (t.size <= TAG_MAX_BYTES) return true;
+      // Longer than it said: passed on as it comes, with the token in the header only.
+      this.tagging = undefined;
+      if (!this.writeHead(t.status, t.statusText, t.headers)) return true;
+      return this.res.write(Buffer.concat(t.chunks, t.size));
+    }
     const ok = this.res.write(chunk);
     // The client is slower than the model: read on from the upstream once it took what was written.
     if (!ok) this.res.once('drain', () => this.attempt?.resume());
@@ -340,6 +447,25 @@ class Exchange extends Attempts<UpstreamPool> implements ResponseHandler {
       this.failedEndpoint = this.endpoint;
       this.releaseEndpoint();
       this.retryLater();
+      return;
+    }
+    const t = this.tagging;
+    if (t !== undefined) {
+      this.tagging = undefined;
+      const body = Buffer.concat(t.chunks, t.size);
+      const tagged = tagJsonAnswer(body, this.extras.token!) ?? body;
+      // Read whole, it is sent with its length (a chunked answer too).
+      let length = false;
+      for (let i = 0; i < t.headers.length; i += 2) {
+        if (t.headers[i]!.toLowerCase() === 'content-length') {
+          t.headers[i + 1] = String(tagged.length);
+          length = true;
+        }
+      }
+      if (!length) t.headers.push('content-length', String(tagged.length));
+      if (!this.writeHead(t.status, t.statusText, t.headers)) return;
+      this.res.end(tagged);
+      this.finish(true);
       return;
     }
     this.res.end();
@@ -525,6 +651,45 @@ export class RestProxy {
       this.deps.eligible,
     );
     const answerHeaders = minted === undefined ? undefined : ['set-cookie', StickyKeys.setCookie(minted)];
+    if (decision.ok && decision.backend.steered) {
+      const bandit = this.deps.bandits?.of(table, decision.backend);
+      if (bandit !== undefined) {
+        this.bandit(req, res, decision, bandit, answerHeaders);
+        return;
+      }
+    }
+    this.routed(req, res, decision, answerHeaders, NO_EXTRAS);
+  }
+
+  /**
+   * A bandit's request: a prediction gets a token for its answer; feedback is read for the token
+   * of the answer it is about, and goes to the arm that gave that answer (gateway/steer/bandit-edge.ts).
+   */
+  private bandit(req: RestRequest, res: RestResponse, decision: Routed, bandit: BanditOf, answerHeaders: readonly string[] | undefined): void {
+    const bandits = this.deps.bandits!;
+    if (!isFeedbackPath(decision.upstreamPath)) {
+      this.routed(req, res, decision, answerHeaders, { token: bandits.token(bandit, decision.backend) });
+      return;
+    }
+    const attribute = (body: Buffer | null): void => {
+      const reading = body === null ? null : tokenFromFeedbackJson(body);
+      const routed = bandits.feedback(bandit, decision, reading?.token ? { token: reading.token, reward: reading.reward } : null);
+      this.routed(req, res, routed, answerHeaders, { body });
+    };
+    if (req instanceof LaneRequest) attribute(req.body);
+    else if (!hasBody(req)) attribute(null);
+    else readSmallBody(req, FEEDBACK_MAX_BYTES, (body, rest) => {
+      if (rest === undefined) attribute(body);
+      // Too large to be read for a token: forwarded as drawn, its body streamed on.
+      else {
+        bandits.feedback(bandit, decision, null);
+        this.routed(req, res, decision, answerHeaders, { bodyHead: rest });
+      }
+    });
+  }
+
+  private routed(req: RestRequest, res: RestResponse, decision: Decision, answerHeaders: readonly string[] | undefined, extras: ExchangeExtras): void {
+    const table = this.deps.state.current;
     if (!decision.ok) {
       this.deps.metrics.unrouted.labels('rest', decision.reason).inc();
       this.deps.observe?.answered(req, res);
@@ -541,10 +706,10 @@ export class RestProxy {
       if (gate === undefined) {
         this.deps.observe?.answered(req, res, decision.backend);
         sendError(req, res, 503, 'AUTH_BACKEND_UNAVAILABLE', `route of ${decision.backend.id} needs auth or rate limits, which this process does not serve`);
-      } else this.render(req, res, gate.rest(req, decision, table), decision.backend, answerHeaders);
+      } else this.render(req, res, gate.rest(req, decision, table), decision.backend, { ...extras, answerHeaders });
       return;
     }
-    this.forward(req, res, decision, false, answerHeaders);
+    this.forward(req, res, decision, false, { ...extras, answerHeaders });
   }
 
   /** The OAuth front end (`/api/v0.1/*`, `/api/v1.0/*` with a bearer token while it is active): the gate routes it. */
@@ -563,15 +728,15 @@ export class RestProxy {
   }
 
   /** The gate's verdict, now or once its stores have answered. */
-  private render(req: RestRequest, res: RestResponse, verdict: GateVerdict | Promise<GateVerdict>, backend?: Backend, answerHeaders?: readonly string[]): void {
-    if (verdict instanceof Promise) void verdict.then((v) => this.answer(req, res, v, backend, answerHeaders));
-    else this.answer(req, res, verdict, backend, answerHeaders);
+  private render(req: RestRequest, res: RestResponse, verdict: GateVerdict | Promise<GateVerdict>, backend?: Backend, extras: ExchangeExtras = NO_EXTRAS): void {
+    if (verdict instanceof Promise) void verdict.then((v) => this.answer(req, res, v, backend, extras));
+    else this.answer(req, res, verdict, backend, extras);
   }
 
   /** Allowed: proxy it, unless the client went away while the checks ran. Denied: the refusal, as JSON. */
-  private answer(req: RestRequest, res: RestResponse, v: GateVerdict, backend: Backend | undefined, answerHeaders?: readonly string[]): void {
+  private answer(req: RestRequest, res: RestResponse, v: GateVerdict, backend: Backend | undefined, extras: ExchangeExtras = NO_EXTRAS): void {
     if (v.allow) {
-      if (!res.destroyed && !req.socket.destroyed) this.forward(req, res, v.decision, v.strip.includes('authorization'), answerHeaders);
+      if (!res.destroyed && !req.socket.destroyed) this.forward(req, res, v.decision, v.strip.includes('authorization'), extras);
       return;
     }
     this.deps.observe?.answered(req, res, backend);
@@ -580,7 +745,7 @@ export class RestProxy {
   }
 
   /** Proxy a routed request (also after the gate); `stripAuthorization` drops the client's credential. */
-  private forward(req: RestRequest, res: RestResponse, decision: Routed, stripAuthorization: boolean, answerHeaders?: readonly string[]): void {
+  private forward(req: RestRequest, res: RestResponse, decision: Routed, stripAuthorization: boolean, extras: ExchangeExtras = NO_EXTRAS): void {
     try {
       const headers = upstreamRequestHeaders(req.rawHeaders, {
         remoteAddress: req.socket.remoteAddress,
@@ -589,7 +754,7 @@ export class RestProxy {
         trusted: this.trusts(req.socket),
         stripAuthorization,
       });
-      new Exchange(this, req, res, decision, headers, answerHeaders).start();
+      new Exchange(this, req, res, decision, headers, extras).start();
     } catch (err) {
       this.internalError('request', err as Error, decision.backend);
       sendError(req, res, 502, 'INTERNAL_ERROR', `the gateway failed to forward this request to ${decision.backend.id}`, { connection: 'close' });
