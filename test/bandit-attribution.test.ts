@@ -16,7 +16,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import * as grpc from '@grpc/grpc-js';
 import { startHttpBackend, type HttpBackend } from './fixtures/http-backend.js';
+import { grpcClients, startGrpcBackend, unaryCall, type GrpcBackend, type GrpcClients, type SeldonMessage } from './fixtures/grpc-backend.js';
+import { md } from './grpc-helpers.js';
 import { startCli, type CliGateway } from './helpers/cli.js';
 import { startRedis, type TestRedis } from './helpers/redis.js';
 import { waitUntil } from './helpers/wait.js';
@@ -183,5 +186,64 @@ describe('bandit attribution over REST, as the Seldon client sends feedback', ()
   it('without Redis, one gateway of two workers: the same, the rewards recorded by the primary', async () => {
     gateways = [await start([])];
     await run('memory');
+  }, 120_000);
+});
+
+describe('bandit attribution over gRPC, as the Seldon client sends feedback', () => {
+  let backends: Record<string, GrpcBackend>;
+  let dir: string;
+  let redis: TestRedis;
+  let gw: CliGateway | undefined;
+  let clients: GrpcClients | undefined;
+
+  beforeAll(async () => {
+    backends = Object.fromEntries(await Promise.all(ARMS.map(async (a) => [a, await startGrpcBackend({ name: a })] as const)));
+    dir = mkdtempSync(join(tmpdir(), 'sgw-bandit-grpc-'));
+    writeFileSync(join(dir, 'rec.yaml'), MANIFEST);
+    redis = await startRedis();
+    gw = await startCli(['--manifests', dir, '--workers', '2', '--redis-url', redis.url, ...ARMS.flatMap((a) => ['--resolve', `rec-${a}.models:5001=127.0.0.1:${backends[a]!.port}`]), '--log-level', 'warn'], { readyWithinMs: 30_000 });
+    clients = grpcClients(`127.0.0.1:${gw.port}`);
+  });
+
+  afterAll(async () => {
+    clients?.close();
+    await gw?.stop();
+    await Promise.all([...Object.values(backends ?? {}).map((b) => b.close()), redis?.stop()]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('Predict answers carry the token in metadata and meta.tags; SendFeedback reaches the arm that answered, once per token', async () => {
+    const metadata = (): grpc.Metadata => md({ seldon: 'rec', namespace: 'models' });
+    const served: Record<string, number> = { a: 0, b: 0, c: 0 };
+    const answers: SeldonMessage[] = [];
+    for (let i = 0; i < 120; i++) {
+      const p = await unaryCall(clients!.seldon.Predict, clients!.seldon, { meta: {}, data: { ndarray: { values: [{ numberValue: 1 }] } } }, metadata());
+      const arm = p.response.meta?.tags?.['backend']?.stringValue as string;
+      const token = p.headers.get('seldon-gateway-arm')[0];
+      expect(typeof token).toBe('string');
+      // The model's own tags survive beside the token.
+      expect(p.response.meta?.tags?.[TAG]?.stringValue).toBe(token);
+      served[arm]!++;
+      answers.push(p.response);
+      const f = await unaryCall(clients!.seldon.SendFeedback, clients!.seldon, { request: { meta: {} }, response: p.response, reward: arm === 'c' ? 1 : 0 }, metadata());
+      expect(f.response.meta?.tags?.['backend']?.stringValue).toBe(arm);
+    }
+    for (const a of ARMS) {
+      const got = backends[a]!.feedbacks.map((f) => f.response?.meta?.tags?.['backend']?.stringValue);
+      expect(got.every((x) => x === a)).toBe(true);
+      expect(got.length).toBe(served[a]);
+    }
+    await waitUntil(async () => {
+      const s = await shares(gw!);
+      return s !== undefined && ARMS.every((a) => s[a]!.rewards === served[a]);
+    }, 20_000);
+    // A replay is forwarded to its arm and recorded nothing.
+    const first = answers[0]!;
+    const arm = first.meta!.tags!['backend']!.stringValue as string;
+    await unaryCall(clients!.seldon.SendFeedback, clients!.seldon, { response: first, reward: 1 }, metadata());
+    expect(backends[arm]!.feedbacks.length).toBe(served[arm]! + 1);
+    await waitUntil(async () => (await outcomes(gw!, 'duplicate')) === 1, 10_000);
+    const s = (await shares(gw!))!;
+    expect(s[arm]!.rewards).toBe(served[arm]);
   }, 120_000);
 });

@@ -31,6 +31,8 @@ import type { CallTap, GrpcObserve } from '../observe/observed-grpc.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
+import { ARM_HEADER } from '../steer/bandit-edge.js';
+import { tagGrpcFrame } from '../steer/answer-tag.js';
 import type { Routed } from '../../routing/types.js';
 
 const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM, NGHTTP2_FLAG_END_STREAM, NGHTTP2_INTERNAL_ERROR } = http2.constants;
@@ -131,6 +133,9 @@ type Message = (where: string, full: boolean) => string;
 
 
 /** One gRPC call across its attempts; the retry state is the shared one (upstream/attempts.ts). */
+/** Largest bandit answer read whole to carry its token in its SeldonMessage (larger ones carry the metadata alone). */
+export const TAG_MAX_BYTES = 64 * 1024;
+
 export class GrpcCall extends Attempts<GrpcUpstream> {
   private readonly arrivedAt = performance.now();
   /** The client's grpc-timeout as sent, and its absolute deadline (performance.now() ms). */
@@ -163,6 +168,8 @@ export class GrpcCall extends Attempts<GrpcUpstream> {
   private done = false;
   /** Access log and tracing: set only when one applies to this call. */
   private readonly tap: CallTap | undefined;
+  /** A bandit prediction's answer, read whole (up to TAG_MAX_BYTES) to carry its token in its SeldonMessage. */
+  private tagging: { chunks: Buffer[]; size: number } | undefined;
 
   constructor(
     private readonly ctx: CallContext,
@@ -172,6 +179,8 @@ export class GrpcCall extends Attempts<GrpcUpstream> {
     private readonly decision: Routed,
     /** The client connection's peer and whether it is a trusted proxy. */
     peer: Peer,
+    /** A bandit's: the token its answer carries (metadata and SeldonMessage), or the request already read (feedback). */
+    private readonly extras: { readonly token?: string | undefined; readonly request?: readonly Buffer[] | undefined } = {},
   ) {
     super(decision.backend, ctx.upstreams.for(decision.backend), ctx.metrics, 'grpc');
     // Taken as the call arrives, before its headers become the upstream's.
@@ -215,11 +224,23 @@ export class GrpcCall extends Attempts<GrpcUpstream> {
     }
     const c = this.client;
     c.on('close', this.onClientClose);
-    c.on('data', this.onClientData);
-    c.once('end', this.onClientEnd);
+    const request = this.extras.request;
+    if (request === undefined) {
+      c.on('data', this.onClientData);
+      c.once('end', this.onClientEnd);
+    }
     if (this.backend.idleTimeoutMs > 0) c.setTimeout(this.backend.idleTimeoutMs, this.onIdle);
     if (this.clientDeadlineAt !== undefined) this.armDeadline(this.clientDeadlineAt, 'client');
     this.headers[':scheme'] = this.up.tls ? 'https' : 'http';
+    if (request !== undefined) {
+      // Read whole already (feedback, for its token): sent as one, and the request has ended.
+      this.chunks = [...request];
+      this.size = request.reduce((n, c) => n + c.length, 0);
+      if (this.size > this.ctx.retryBufferBytes) this.keepForRetry = false;
+      this.dispatch();
+      this.onClientEnd();
+      return;
+    }
     this.dispatch();
   }
 
@@ -381,6 +402,11 @@ export class GrpcCall extends Attempts<GrpcUpstream> {
     const trailersOnly = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
     if (!trailersOnly) c.once('wantTrailers', this.onWantTrailers);
     if (this.ctx.predictorHeader) headers['x-seldon-predictor'] = this.backend.origin.predictor;
+    const token = this.extras.token;
+    if (token !== undefined) {
+      headers[ARM_HEADER] = token;
+      if (!trailersOnly && httpStatus === 200) this.tagging = { chunks: [], size: 0 };
+    }
     try {
       c.respond(headers, trailersOnly ? RESPOND_END_STREAM : RESPOND_WITH_TRAILERS);
     } catch (err) {
@@ -402,6 +428,15 @@ export class GrpcCall extends Attempts<GrpcUpstream> {
     const c = this.client;
     if (this.done || c.destroyed) return;
     if (this.tap !== undefined) this.tap.sent(chunk.length);
+    const t = this.tagging;
+    if (t !== undefined) {
+      t.chunks.push(chunk);
+      t.size += chunk.length;
+      if (t.size <= TAG_MAX_BYTES) return;
+      // Larger than a tag is worth: passed on as it comes, the token in the metadata only.
+      this.tagging = undefined;
+      chunk = Buffer.concat(t.chunks, t.size);
+    }
     if (!c.write(chunk)) {
       this.attempt?.pause();
       c.once('drain', this.resumeUpstream);
@@ -474,6 +509,13 @@ export class GrpcCall extends Attempts<GrpcUpstream> {
     if (c.destroyed || c.closed) {
       this.finish();
       return;
+    }
+    const t = this.tagging;
+    if (t !== undefined) {
+      this.tagging = undefined;
+      const answer = Buffer.concat(t.chunks, t.size);
+      // One whole uncompressed message gets the tag; anything else (a stream, compression) goes as it came.
+      if (answer.length > 0) c.write(tagGrpcFrame(answer, this.extras.token!) ?? answer);
     }
     c.end();
   }

@@ -36,6 +36,43 @@ import { match } from '../../routing/match.js';
 import type { Backend, Picker, RouteRequest, RouteTable, Routed } from '../../routing/types.js';
 import type { StickyKeys } from '../steer/sticky.js';
 import type { BanditEdge } from '../steer/bandit-edge.js';
+import { grpcFramePayload, tokenFromFeedbackProto } from '../steer/answer-tag.js';
+
+/** Largest SendFeedback read for its token (it echoes a prediction answer). */
+const FEEDBACK_MAX_BYTES = 1024 * 1024;
+
+/** The token and reward of a gRPC Feedback call's one message, or null. */
+function tokenFromGrpcFeedback(frame: Buffer): { token: string; reward: number | null } | null {
+  const payload = grpcFramePayload(frame);
+  const r = payload && tokenFromFeedbackProto(payload);
+  return r?.token ? { token: r.token, reward: r.reward } : null;
+}
+
+/**
+ * Read a call's whole request (up to `limit`): `done([the request as one buffer])`; or, over the
+ * limit, `done(null)` with what was read put back for the call to stream (it is not attributed).
+ */
+function readCall(stream: ServerHttp2Stream, limit: number, done: (request: Buffer[] | null) => void): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const onData = (c: Buffer): void => {
+    chunks.push(c);
+    size += c.length;
+    if (size > limit) {
+      stream.off('data', onData);
+      stream.off('end', onEnd);
+      stream.pause();
+      for (let i = chunks.length - 1; i >= 0; i--) stream.unshift(chunks[i]!);
+      done(null);
+    }
+  };
+  const onEnd = (): void => {
+    stream.off('data', onData);
+    done([Buffer.concat(chunks, size)]);
+  };
+  stream.on('data', onData);
+  stream.once('end', onEnd);
+}
 
 export interface GrpcProxyDeps {
   /** `state.current` is read once per call, at match time. */
@@ -285,12 +322,32 @@ export class GrpcProxy {
 
   /** Run a routed call; whatever it throws fails that call only. */
   private run(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, routed: Routed): void {
+    const bandits = this.deps.bandits;
+    const bandit = bandits?.of(this.deps.state.current, routed.backend);
+    if (bandit !== undefined) {
+      const path = headers[':path'] ?? '';
+      if (path.endsWith('/SendFeedback')) {
+        // Read for the token of the answer it is about: it goes to the arm that gave that answer.
+        readCall(stream, FEEDBACK_MAX_BYTES, (request) => {
+          const reading = request && request.length === 1 ? tokenFromGrpcFeedback(request[0]!) : null;
+          const decided = bandits!.feedback(bandit, routed, reading);
+          this.call(stream, headers, decided, { request: request ?? undefined });
+        });
+        return;
+      }
+      this.call(stream, headers, routed, { token: bandits!.token(bandit, routed.backend) });
+      return;
+    }
+    this.call(stream, headers, routed, undefined);
+  }
+
+  private call(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, routed: Routed, extras: ConstructorParameters<typeof GrpcCall>[5]): void {
     this.inFlight++;
     let call: GrpcCall | undefined;
     try {
       const session = stream.session;
       const peer = (session && this.sessionInfo.get(session)?.peer) ?? NO_PEER;
-      call = new GrpcCall(this.ctx, stream, headers, routed, peer);
+      call = new GrpcCall(this.ctx, stream, headers, routed, peer, extras);
       call.start();
     } catch (err) {
       if (call === undefined) this.callEnded();
