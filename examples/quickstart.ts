@@ -7,6 +7,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { startMockModel, type MockModel } from './mock-model.js';
+import { sendRewards } from './bandit-rewards.js';
 import { parseConfig } from '../gateway/config.js';
 import { startGateway } from '../gateway/process/serve.js';
 import { ManifestSource } from '../source/manifest-source.js';
@@ -73,7 +74,11 @@ ${curl('/seldon/seldon/fraud/api/v1.0/predictions', "-H 'x-region: eu' ")}
 
   # a rollout: v2 gets more of the traffic step by step (this script sends it some);
   # watch it on the admin page: http://localhost:${gateway.adminPort}/
-${curl('/seldon/seldon/sentiment/api/v1.0/predictions', '-i ')}
+${curl('/seldon/seldon/reviews/api/v1.0/predictions', '-i ')}
+
+  # a bandit: traffic moves to the predictor earning the best reward (this script sends rewards,
+  # examples/bandit-rewards.ts); the answer's seldon-gateway-arm header is its attribution token
+${curl('/seldon/seldon/recommender/api/v1.0/predictions', '-i ')}
 
   # what the gateway made of the manifests (admin port)
   curl -s http://localhost:${gateway.adminPort}/routes
@@ -93,8 +98,14 @@ const traffic = setInterval(() => {
   }
 }, 20);
 
+// Rewards for every bandit deployment (arm "c" is the best), so the page shows the shares moving.
+const bandits = deployments
+  .filter((d) => d.metadata?.annotations?.['seldon.io/gateway-bandit'])
+  .map((d) => sendRewards({ url: base, deployment: `${d.metadata?.namespace ?? 'default'}/${d.metadata?.name}`, rates: { a: 0.3, b: 0.35, c: 0.45 }, perSecond: 20 }));
+
 const stop = (): void => {
   clearInterval(traffic);
+  for (const b of bandits) b.stop();
   void gateway.shutdown().then(async () => {
     await Promise.all([...models.values()].map((m) => m.close()));
     process.exit(0);

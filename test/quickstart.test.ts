@@ -122,6 +122,8 @@ function expectedModel(c: Curl): RegExp | undefined {
   if (p.startsWith('/seldon/seldon/iris/')) return /^seldon\/iris\/default$/;
   if (p.startsWith('/seldon/seldon/income/')) return /^seldon\/income\/(main|canary)$/;
   if (p.startsWith('/seldon/seldon/churn/')) return /^seldon\/churn\/main$/;
+  if (p.startsWith('/seldon/seldon/reviews/')) return /^seldon\/reviews\/(main|v2)$/;
+  if (p.startsWith('/seldon/seldon/recommender/')) return /^seldon\/recommender\/(a|b|c)$/;
   if (p.startsWith('/seldon/seldon/fraud/')) return c.headers.some(([k, v]) => k.toLowerCase() === 'x-region' && v === 'eu') ? /^seldon\/fraud-eu\/main$/ : /^seldon\/fraud\/main$/;
   return undefined;
 }
@@ -150,8 +152,8 @@ describe('the quick start (npm start): every curl line it prints answers 200 fro
     }
   });
 
-  it('prints the five model examples and the two admin lines', () => {
-    expect(curls.filter((c) => c.url.pathname.startsWith('/seldon/')).length, banner).toBe(5);
+  it('prints the seven model examples and the two admin lines', () => {
+    expect(curls.filter((c) => c.url.pathname.startsWith('/seldon/')).length, banner).toBe(7);
     expect(curls.filter((c) => !c.url.pathname.startsWith('/seldon/')).map((c) => c.url.pathname)).toEqual(['/routes', '/metrics']);
     for (const c of curls) if (c.url.pathname.startsWith('/seldon/')) expect(expectedModel(c), c.line).toBeDefined();
   });
@@ -168,8 +170,27 @@ describe('the quick start (npm start): every curl line it prints answers 200 fro
         expect(() => JSON.parse(res!.body.toString()) as unknown, 'a JSON answer').not.toThrow();
       }
     }
-    expect(seen.length).toBe(25);
+    expect(seen.length).toBe(35);
   });
+
+  it('the rollout example progresses and the bandit example records rewards, with the traffic the quick start sends', async () => {
+    const routesLine = curls.find((c) => c.url.pathname === '/routes')!;
+    type Steered = { name: string; steering?: { rollout?: { transitions: { kind: string }[] }; bandit?: { arms: Record<string, { rewards: number }> } } };
+    const steering = async (name: string): Promise<Steered['steering']> => {
+      const res = await sendCurl({ ...routesLine, grep: undefined }, Number(routesLine.url.port));
+      return (JSON.parse(res?.body.toString() ?? '{}') as { deployments?: Steered[] }).deployments?.find((d) => d.name === name)?.steering;
+    };
+    const end = Date.now() + 90_000;
+    let advanced = false;
+    let rewarded = false;
+    while ((!advanced || !rewarded) && Date.now() < end) {
+      advanced = (await steering('reviews'))?.rollout?.transitions.some((t) => t.kind === 'RolloutAdvanced') ?? false;
+      rewarded = Object.values((await steering('recommender'))?.bandit?.arms ?? {}).every((a) => a.rewards > 0);
+      if (!advanced || !rewarded) await sleep(500);
+    }
+    expect(advanced, 'reviews advanced past its first step').toBe(true);
+    expect(rewarded, 'every recommender arm has rewards recorded').toBe(true);
+  }, 120_000);
 
   it('the admin lines answer 200 (and /metrics has what the grep looks for)', async () => {
     for (const c of curls.filter((x) => !x.url.pathname.startsWith('/seldon/'))) {
