@@ -40,7 +40,7 @@ export interface GrpcProxyDeps {
   readonly state: RouteState;
   readonly picker: Picker;
   readonly metrics: GatewayMetrics;
-  /** Per-shadow-upstream in-flight bound (keyed by the gRPC upstream object). */
+  /** The optional cap on copies per shadow upstream, --shadow-max-in-flight (keyed by the gRPC upstream object). */
   readonly budget: MirrorBudget;
   /** Dialling (resolve, connect timeout; TLS: ALPN h2, SNI = upstream host, rejectUnauthorized = tlsVerify) and the retry buffer. */
   readonly upstream: UpstreamConfig;
