@@ -283,7 +283,7 @@ class Exchange extends Attempts<UpstreamPool> implements ResponseHandler {
     else this.attempt = attempt;
   }
 
-  onHeaders(statusCode: number, rawHeaders: string[], statusText: string): boolean {
+  onHeaders(statusCode: number, rawHeaders: string[], statusText: string, length: number): boolean {
     if (this.done) return true;
     this.clearTryTimer();
     if (this.tap !== undefined) this.tap.attemptStatus(statusCode);
@@ -294,7 +294,8 @@ class Exchange extends Attempts<UpstreamPool> implements ResponseHandler {
     }
     this.upstreamSeconds = (performance.now() - this.sentAt) / 1000;
     this.status = statusCode;
-    const headers = clientResponseHeaders(rawHeaders);
+    // Framed by the gateway: the model's Content-Length only when it is the body's (docs/routing.md#answer-framing).
+    const headers = clientResponseHeaders(rawHeaders, length);
     if (this.backend.cors !== null) corsResponseHeaders(headers, this.backend.cors, this.req);
     // Draining, or the model answered before the whole request body arrived (it will not be
     // forwarded, and the client may still be sending it): this connection ends with the answer.
