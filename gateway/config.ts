@@ -64,7 +64,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flag: 'regex-max-size', env: env('regex-max-size'), kind: 'int', default: '200', commands: BOTH, help: 'Largest RE2 program size of a regex in seldon.io/ambassador-regex-header or a custom Mapping (regex_headers, prefix_regex), as Ambassador\'s regex_max_size: matching a request costs in proportion to it, so a larger one rejects its SeldonDeployment (or drops its Mapping).' },
   { flag: 'upstream-tls-verify', env: env('upstream-tls-verify'), kind: 'boolean', commands: SERVE, help: 'Verify upstream TLS certificates (predictors with ssl). Off by default: Seldon uses self-signed ones.' },
   { flag: 'upstream-ca', env: env('upstream-ca'), kind: 'string', commands: SERVE, help: 'PEM file of CA certificates to verify upstream TLS against (implies --upstream-tls-verify).' },
-  { flag: 'shadow-max-in-flight', env: env('shadow-max-in-flight'), kind: 'int', default: '64', commands: SERVE, help: 'Mirrored requests in flight per shadow upstream; more are dropped and counted.' },
+  { flag: 'shadow-max-in-flight', env: env('shadow-max-in-flight'), kind: 'int', commands: SERVE, help: 'Optional cap on mirrored requests outstanding (waiting or sent) per shadow upstream; more are dropped and counted. Unset or 0: none; as in Envoy, copies are bounded by the shadow\'s circuit breaker (max_requests, max_pending_requests) and its route timeout alone. The request bytes copies hold are at most that bound x --shadow-max-body.' },
   { flag: 'shadow-max-body', env: env('shadow-max-body'), kind: 'bytes', default: '4MiB', commands: SERVE, help: 'Largest request body that is mirrored; larger ones are not mirrored (counted).' },
   { flag: 'retry-buffer', env: env('retry-buffer'), kind: 'bytes', default: '1MiB', commands: SERVE, help: 'Largest request body kept for retries; larger requests are not retried.' },
   { flag: 'balance', env: env('balance'), kind: 'string', default: 'random', commands: SERVE, help: 'How a weighted split picks: random (one uniform draw per request) or round-robin (smooth weighted).' },
@@ -160,7 +160,8 @@ export interface UpstreamConfig {
 
 /** Mirroring to shadow predictors. */
 export interface ShadowConfig {
-  readonly maxInFlight: number;
+  /** --shadow-max-in-flight; undefined: no cap beside the shadow upstream's breaker. */
+  readonly maxInFlight: number | undefined;
   readonly maxBodyBytes: number;
 }
 
@@ -448,7 +449,7 @@ export function parseConfig(command: 'serve' | 'routes', argv: readonly string[]
       randomSeed: int('random-seed'),
     },
     shadow: {
-      maxInFlight: need('shadow-max-in-flight', int('shadow-max-in-flight')),
+      maxInFlight: int('shadow-max-in-flight') || undefined,
       maxBodyBytes: bytes('shadow-max-body'),
     },
     edge: {

@@ -257,16 +257,27 @@ describe('upstream client: answers and connections', () => {
     expect(up.connections() - c1).toBe(1);
   });
 
-  it('HEAD, 204 and 304 answers end at their head, and the connection is reused', async () => {
+  it('HEAD, 204 and 304 answers end at their head; the connection is reused unless the head announced a body', async () => {
     const p = pool();
     const c0 = up.connections();
-    up.setResponder((r) => (r.method === 'HEAD' ? { headers: [['Content-Length', '1234']], framing: 'none' } : { statusLine: r.target === '/204' ? 'HTTP/1.1 204 No Content' : 'HTTP/1.1 304 Not Modified', headers: [['Content-Length', '99']], framing: 'none' }));
-    const head = await send(p, req({ method: 'HEAD' })).done;
-    expect(head).toMatchObject({ status: 200, error: undefined });
+    // `/n`: Content-Length n (none for -1); a model that sends one may still send that body, which the next request would read.
+    const said = (target: string): [string, string][] => (target.endsWith('/-1') ? [] : [['Content-Length', target.slice(target.lastIndexOf('/') + 1)]]);
+    up.setResponder((r) =>
+      r.method === 'HEAD'
+        ? { headers: said(r.target), framing: 'none' }
+        : { statusLine: r.target.startsWith('/204') ? 'HTTP/1.1 204 No Content' : 'HTTP/1.1 304 Not Modified', headers: said(r.target), framing: 'none' },
+    );
+    const head = await send(p, req({ method: 'HEAD', path: '/1234' })).done;
+    expect(head).toMatchObject({ status: 200, error: undefined, headers: ['Content-Length', '1234'] });
     expect(head.body.length).toBe(0);
-    expect((await send(p, req({ path: '/204' })).done).status).toBe(204);
-    expect((await send(p, req({ path: '/304' })).done).status).toBe(304);
-    expect(up.connections() - c0).toBe(1);
+    expect((await send(p, req({ path: '/204/99' })).done).status).toBe(204);
+    expect((await send(p, req({ path: '/304/99' })).done).status).toBe(304);
+    expect(up.connections() - c0).toBe(3);
+    expect((await send(p, req({ method: 'HEAD', path: '/-1' })).done).status).toBe(200);
+    expect((await send(p, req({ method: 'HEAD', path: '/0' })).done).status).toBe(200);
+    expect((await send(p, req({ path: '/204/-1' })).done).status).toBe(204);
+    expect((await send(p, req({ path: '/304/-1' })).done).status).toBe(304);
+    expect(up.connections() - c0).toBe(4);
   });
 
   it('interim 100 and 103 answers are skipped', async () => {

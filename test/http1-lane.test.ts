@@ -14,7 +14,7 @@
  */
 import net, { type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Http1Lane, type LaneRequest, type LaneResponse } from '../gateway/edge/http1-lane.js';
+import { Http1Lane, type LaneHandler, type LaneResponse } from '../gateway/edge/http1-lane.js';
 import { seededRandom } from '../routing/pick.js';
 import { headerValue, startRecordingUpstream, type Answer, type RecordedRequest, type RecordingUpstream } from './fixtures/recording-upstream.js';
 import { sdep, startTestGateway, type TestGateway } from './helpers/gateway.js';
@@ -372,26 +372,31 @@ describe('random requests, seeded: the lane answers each exactly as Node\'s serv
   });
 });
 
+/** A lane alone on a port of 127.0.0.1 (nothing handed off: those connections close), serving every request with `serve`. */
+async function standaloneLane(keepAliveTimeoutMs: number, serve: LaneHandler): Promise<{ lane: Http1Lane; server: net.Server; port: number }> {
+  const lane = new Http1Lane({
+    maxHeadBytes: 16384,
+    maxHeaders: 100,
+    maxBodyBytes: 65536,
+    keepAliveTimeoutMs,
+    headerTimeoutMs: 1000,
+    requestTimeoutMs: 2000,
+    route: () => serve,
+    handOff: (socket) => socket.destroy(),
+    timedOut: (socket) => socket.destroy(),
+  });
+  const server = net.createServer((s) => lane.connection(s));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { lane, server, port: (server.address() as AddressInfo).port };
+}
+
 describe('Http1Lane on its own: keep-alive timeout and shutdown', () => {
   it('an idle connection is closed after the keep-alive timeout; drain closes idle ones at once, busy ones after their answer', async () => {
     let held: LaneResponse | undefined;
-    const lane = new Http1Lane({
-      maxHeadBytes: 16384,
-      maxHeaders: 100,
-      maxBodyBytes: 65536,
-      keepAliveTimeoutMs: 300,
-      headerTimeoutMs: 1000,
-      requestTimeoutMs: 2000,
-      route: () => (req: LaneRequest, res: LaneResponse) => {
-        if (req.url === '/hold') held = res;
-        else res.writeHead(200, 'OK', ['content-length', '2']).end('ok');
-      },
-      handOff: (socket) => socket.destroy(),
-      timedOut: (socket) => socket.destroy(),
+    const { lane, server, port } = await standaloneLane(300, (req, res) => {
+      if (req.url === '/hold') held = res;
+      else res.writeHead(200, 'OK', ['content-length', '2']).end('ok');
     });
-    const server = net.createServer((s) => lane.connection(s));
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const port = (server.address() as AddressInfo).port;
     const open = async (): Promise<{ s: net.Socket; text: () => string; closedAt: () => number }> => {
       const s = net.connect(port, '127.0.0.1');
       await new Promise((r) => s.once('connect', r));
@@ -427,6 +432,34 @@ describe('Http1Lane on its own: keep-alive timeout and shutdown', () => {
     await until(() => busy.closedAt() > 0, 1000);
     expect(busy.text()).toMatch(/^HTTP\/1\.1 200 OK\r\ncontent-length: 4\r\nDate: .+\r\nConnection: close\r\n\r\ndone$/);
     expect(lane.size).toBe(0);
+    server.close();
+  });
+});
+
+describe('Http1Lane on its own: an answer\'s framing never lies to a pipelining client', () => {
+  it('a 204\'s or 304\'s body is dropped; a body over or short of its Content-Length cuts the connection, nothing after it answered', async () => {
+    const { server, port } = await standaloneLane(5000, (req, res) => {
+      if (req.url === '/204') res.writeHead(204, 'No Content', ['x-a', 'a']).end('a body');
+      else if (req.url === '/304') res.writeHead(304, 'Not Modified', ['content-length', '55']).end('a body');
+      else if (req.url === '/over') res.writeHead(200, 'OK', ['content-length', '2']).end('over');
+      else if (req.url === '/short') res.writeHead(200, 'OK', ['content-length', '10']).end('short');
+      else res.writeHead(200, 'OK', ['content-length', '2']).end('ok');
+    });
+    const pipelined = async (targets: string[]): Promise<string> => {
+      const s = net.connect(port, '127.0.0.1');
+      let text = '';
+      s.on('data', (d: Buffer) => (text += d.toString('latin1')));
+      s.once('connect', () => s.write(targets.map((t) => `GET ${t} HTTP/1.1\r\nHost: a\r\n\r\n`).join('')));
+      await new Promise((r) => s.once('close', r));
+      return undated(text);
+    };
+    const ok = 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\nDate: -\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\nok';
+    expect(await pipelined(['/204', '/304', '/ok', '/over', '/ok'])).toBe(
+      'HTTP/1.1 204 No Content\r\nx-a: a\r\nDate: -\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\n' +
+        'HTTP/1.1 304 Not Modified\r\ncontent-length: 55\r\nDate: -\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\n' +
+        ok,
+    );
+    expect(await pipelined(['/ok', '/short', '/ok'])).toBe(ok);
     server.close();
   });
 });

@@ -371,4 +371,24 @@ describe('mirror admission: budget, breaker, settlement', () => {
       'shadow grpc dropped_body_size',
     ]);
   });
+
+  it('without --shadow-max-in-flight (unset or 0) the breaker alone bounds copies: max_connections + max_pending_requests, then max_requests', () => {
+    for (const cap of [undefined, 0]) {
+      const metrics = new RecordingMetrics();
+      const gate = new MirrorAdmission(new MirrorBudget(cap), metrics, 'rest', 1024);
+      const b = backend();
+      // Envoy's defaults: far beyond the 64 the gateway once capped copies at.
+      const pending = { breaker: new Breaker({ maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 3 }) };
+      let admitted = 0;
+      while (gate.admit(pending, b)) admitted++;
+      expect(admitted).toBe(1024);
+      const queued = { breaker: new Breaker({ maxConnections: 2, maxPendingRequests: 3, maxRequests: 1024, maxRetries: 3 }) };
+      admitted = 0;
+      while (gate.admit(queued, b)) admitted++;
+      expect(admitted).toBe(5); // 2 on connections, 3 waiting for one
+      gate.settle(queued, b, false, 200, 0.01);
+      expect(gate.admit(queued, b)).toBe(true);
+      expect(metrics.calls.filter((c) => c.startsWith('shadow')).sort()).toEqual(['shadow rest dropped_breaker', 'shadow rest dropped_breaker', 'shadow rest mirrored']);
+    }
+  });
 });

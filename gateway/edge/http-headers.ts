@@ -27,7 +27,7 @@ const REQUEST_DROP = new Set([
   'x-seldon-predictor',
 ]);
 const RESPONSE_DROP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
-const DROP_LENGTHS = new Set([...REQUEST_DROP, ...RESPONSE_DROP, 'x-forwarded-for', 'x-request-id'].map((h) => h.length));
+const DROP_LENGTHS = new Set([...REQUEST_DROP, ...RESPONSE_DROP, 'x-forwarded-for', 'x-request-id', 'content-length'].map((h) => h.length));
 
 /** Lower-cased name when it could be one we treat specially, else undefined (no allocation). */
 function special(name: string): string | undefined {
@@ -161,16 +161,34 @@ export function headerGetter(raw: readonly string[]): HeaderGetter {
   return (name) => rawHeaderValue(raw, name);
 }
 
-/** Upstream response headers for the client, hop-by-hop removed (with those its `Connection` lists). */
-export function clientResponseHeaders(raw: readonly string[]): string[] {
+/**
+ * Upstream response headers for the client, hop-by-hop removed (with those its `Connection` lists).
+ *
+ * The answer's framing is the gateway's to write (RFC 9112 §6.3): `length` is the Content-Length
+ * the upstream parser allows (http1-response.ts `ResponseHead.length`, -1: none). It goes where
+ * the model's first Content-Length was, the model's others are dropped, and with -1 none is
+ * kept: beside Transfer-Encoding (which is dropped too: the body is forwarded de-chunked and
+ * framed anew, chunked or HTTP/2 DATA), on a 204, on an answer that runs until close. A length
+ * forwarded beside a body it does not describe would make the client read the next answer on
+ * its connection as part of this one, or this one's rest as the next.
+ */
+export function clientResponseHeaders(raw: readonly string[], length: number): string[] {
   const out: string[] = [];
   let listed: Set<string> | undefined;
+  let framed = false;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const s = special(name);
-    if (s !== undefined && RESPONSE_DROP.has(s)) {
-      if (s === 'connection') listed = connectionNames(raw[i + 1]!, listed);
-      continue;
+    if (s !== undefined) {
+      if (RESPONSE_DROP.has(s)) {
+        if (s === 'connection') listed = connectionNames(raw[i + 1]!, listed);
+        continue;
+      }
+      if (s === 'content-length') {
+        if (length >= 0 && !framed) out.push(name, String(length));
+        framed = true;
+        continue;
+      }
     }
     out.push(name, raw[i + 1]!);
   }

@@ -137,6 +137,7 @@ const DATE = 1;
 const CONNECTION = 2;
 const CLOSE = 4;
 const FRAMED = 8;
+const LENGTH = 16;
 function meaning(name: string, value: string): number {
   switch (name.length) {
     case 4:
@@ -144,12 +145,17 @@ function meaning(name: string, value: string): number {
     case 10:
       return name.toLowerCase() !== 'connection' ? 0 : lists(value, 'close') ? CONNECTION | CLOSE : CONNECTION;
     case 14:
-      return name.toLowerCase() === 'content-length' ? FRAMED : 0;
+      return name.toLowerCase() === 'content-length' ? FRAMED | LENGTH : 0;
     case 17:
       return name.toLowerCase() === 'transfer-encoding' ? FRAMED : 0;
     default:
       return 0;
   }
+}
+
+/** A Content-Length value as a number (-1: not one plain decimal). */
+function lengthOf(value: string): number {
+  return /^\d{1,15}$/.test(value) ? Number(value) : -1;
 }
 
 type Listener = () => void;
@@ -158,6 +164,12 @@ type Listener = () => void;
  * The answer to one `LaneRequest`, with the part of ServerResponse's interface the proxy uses.
  * The head is kept until the first body bytes or the end, so that a whole answer (head and a
  * body read in one piece) leaves in one socket write.
+ *
+ * Its framing never lies to the client: a 204's or 304's body is not sent (as `node:http` drops
+ * it), and an answer given a Content-Length that its body would overrun or fall short of is cut
+ * instead (the client would read the next answer as the rest of this one, or this one's rest as
+ * the next). The proxy gives only lengths that hold (docs/routing.md#answer-framing); this is the
+ * last guard.
  */
 export class LaneResponse {
   statusCode = 200;
@@ -167,6 +179,10 @@ export class LaneResponse {
   bodyBytes = 0;
   private ended = false;
   private chunked = false;
+  /** The status has no body (204, 304, 1xx): writes are dropped. */
+  private bodiless = false;
+  /** The Content-Length the head was given (-1: none). */
+  private declared = -1;
   /** Head and body pieces not written yet (until the end, or the next tick). */
   private pending: (string | Buffer)[] | null = null;
   private flushQueued = false;
@@ -195,12 +211,15 @@ export class LaneResponse {
     if (this.connection.closing) this.last = true;
     let head = `HTTP/1.1 ${status} ${text}\r\n`;
     let seen = 0;
+    let declared = -1;
     if (Array.isArray(headers)) {
       for (let i = 0; i < headers.length; i += 2) {
         const name = headers[i] as string;
         const value = String(headers[i + 1]);
         head += headerLine(name, value);
-        seen |= meaning(name, value);
+        const m = meaning(name, value);
+        if ((m & LENGTH) !== 0) declared = lengthOf(value);
+        seen |= m;
       }
     } else if (headers !== undefined) {
       for (const name of Object.keys(headers)) {
@@ -209,7 +228,9 @@ export class LaneResponse {
         for (const v of Array.isArray(value) ? value : [value]) {
           const text = String(v);
           head += headerLine(name, text);
-          seen |= meaning(name, text);
+          const m = meaning(name, text);
+          if ((m & LENGTH) !== 0) declared = lengthOf(text);
+          seen |= m;
         }
       }
     }
@@ -224,6 +245,8 @@ export class LaneResponse {
       this.chunked = true;
       head += 'Transfer-Encoding: chunked\r\n';
     }
+    this.bodiless = bodiless;
+    this.declared = bodiless ? -1 : declared;
     this.statusCode = status;
     this.headersSent = true;
     this.pending = [`${head}\r\n`];
@@ -234,7 +257,11 @@ export class LaneResponse {
     if (this.ended || this.destroyed) return false;
     if (!this.headersSent) this.writeHead(this.statusCode);
     const data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-    if (data.length === 0) return true;
+    if (data.length === 0 || this.bodiless) return true;
+    if (this.declared >= 0 && this.bodyBytes + data.length > this.declared) {
+      this.destroy();
+      return false;
+    }
     this.bodyBytes += data.length;
     const pending = this.pending;
     if (pending !== null) {
@@ -260,6 +287,11 @@ export class LaneResponse {
     if (this.ended || this.destroyed) return this;
     if (chunk !== undefined) this.write(chunk);
     else if (!this.headersSent) this.writeHead(this.statusCode);
+    if (this.destroyed) return this;
+    if (this.bodyBytes < this.declared) {
+      this.destroy();
+      return this;
+    }
     this.ended = true;
     if (this.chunked) (this.pending ??= []).push('0\r\n\r\n');
     this.flush();

@@ -4,9 +4,10 @@
  * (unary calls, client streams). Same path and metadata, `:authority` with `-shadow` inserted.
  *
  * The copy shares nothing with the primary but the (immutable) body chunks: it runs on the
- * shadow upstream's own sessions, under its own breaker and the per-upstream in-flight bound
- * (admission and settlement are upstream/mirror.ts, shared with REST), to its own timeout; its
- * answer is read, discarded and counted.
+ * shadow upstream's own sessions, under that upstream's breaker (admission and settlement are
+ * upstream/mirror.ts, shared with REST). Admitted, it waits for a stream as any call does (a
+ * session at the server's SETTINGS_MAX_CONCURRENT_STREAMS holds new streams until one ends), to
+ * the shadow route's timeout from admission; its answer is read, discarded and counted.
  */
 import http2, { type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import { shadowHost } from '../edge/http-headers.js';

@@ -83,7 +83,7 @@ export interface GrpcProxyDeps {
   /** Bandits: tokens on answers, feedback to its arm (gateway/steer/bandit-edge.ts). */
   readonly bandits?: BanditEdge | undefined;
   readonly metrics: GatewayMetrics;
-  /** Per-shadow-upstream in-flight bound (keyed by the gRPC upstream object). */
+  /** The optional cap on copies per shadow upstream, --shadow-max-in-flight (keyed by the gRPC upstream object). */
   readonly budget: MirrorBudget;
   /** Dialling (resolve, connect timeout; TLS: ALPN h2, SNI = upstream host, rejectUnauthorized = tlsVerify) and the retry buffer. */
   readonly upstream: UpstreamConfig;

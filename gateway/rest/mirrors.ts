@@ -3,14 +3,16 @@
  *
  * Algorithm: the primary request is never held for a mirror. The copy is sent once the
  * request body is complete (the body is teed while it streams to the primary), with the same
- * method, the primary's rewritten path, the same headers and `Host: <host>-shadow`. Each shadow
- * upstream has at most `maxInFlight` mirrors in flight and its own breaker; a mirror beyond
- * either, or with a body over `maxBodyBytes`, is dropped and counted, never queued (admission
- * and settlement are upstream/mirror.ts, shared with gRPC). The mirror
- * runs to its own route timeout; its response is read and discarded, or, with comparison on
+ * method, the primary's rewritten path, the same headers and `Host: <host>-shadow`. Admission
+ * and settlement are upstream/mirror.ts, shared with gRPC: a copy counts against its shadow
+ * upstream's breaker, and one admitted waits in that upstream's pool for a connection as any
+ * request does (up to max_connections open, the rest queued); one refused, or with a body over
+ * `maxBodyBytes`, is dropped and counted. The copy runs to the shadow route's timeout from
+ * admission, waiting included (one timer per copy, as the primary has); its connection's own timer
+ * is the idle timeout. Its response is read and discarded, or, with comparison on
  * (observe/shadow-compare.ts), kept up to a limit and compared with the primary's once both have ended.
  */
-import type { ResponseHandler } from '../upstream/http1-client.js';
+import { UpstreamError, type ResponseHandler, type UpstreamAttempt } from '../upstream/http1-client.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import type { ResponseTap } from '../observe/observed-rest.js';
 import type { AnswerCollector, PrimaryCapture, ShadowComparer } from '../observe/shadow-compare.js';
@@ -25,14 +27,31 @@ class MirrorExchange implements ResponseHandler {
   private status = 0;
   private readonly sentAt = performance.now();
   private seconds: number | null = null;
+  private attempt: UpstreamAttempt | undefined;
+  /** The copy's route timeout, from admission: it covers the wait for a connection too. */
+  private timer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly backend: Backend,
     private readonly settle: (backend: Backend, status: number, failed: boolean, seconds: number | null) => void,
     private readonly collect?: AnswerCollector,
-  ) {}
+  ) {
+    if (backend.timeoutMs > 0) {
+      this.timer = setTimeout(MirrorExchange.expired, backend.timeoutMs, this);
+      this.timer.unref();
+    }
+  }
 
-  onConnect(): void {}
+  private static expired(this: void, x: MirrorExchange): void {
+    x.timer = undefined;
+    const err = new UpstreamError('UPSTREAM_HEADERS_TIMEOUT', `the mirror was not answered within ${x.backend.timeoutMs} ms`);
+    if (x.attempt !== undefined) x.attempt.abort(err);
+    else x.onError();
+  }
+
+  onConnect(attempt: UpstreamAttempt): void {
+    this.attempt = attempt;
+  }
   onHeaders(statusCode: number, rawHeaders: string[]): boolean {
     this.status = statusCode;
     this.seconds = (performance.now() - this.sentAt) / 1000;
@@ -52,6 +71,7 @@ class MirrorExchange implements ResponseHandler {
   private finish(failed: boolean): void {
     if (this.done) return;
     this.done = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
     this.settle(this.backend, this.status, failed, this.seconds);
   }
 }
@@ -93,8 +113,8 @@ export class RestMirrors extends MirrorAdmission {
         collected,
       );
       endpoint.pool.dispatch(
-        // The mirror's own timeouts, on its connection's one timer (no timer per mirror).
-        { method, path, headers: traced?.headers ?? headers, body, headersTimeout: m.backend.timeoutMs, bodyTimeout: m.backend.idleTimeoutMs },
+        // The route timeout is the exchange's; the connection's own timer is the idle timeout, as the primary's.
+        { method, path, headers: traced?.headers ?? headers, body, headersTimeout: m.backend.idleTimeoutMs, bodyTimeout: m.backend.idleTimeoutMs },
         exchange,
       );
     }

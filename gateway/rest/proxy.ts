@@ -364,7 +364,7 @@ class Exchange extends Attempts<UpstreamPool> implements ResponseHandler {
     else this.attempt = attempt;
   }
 
-  onHeaders(statusCode: number, rawHeaders: string[], statusText: string): boolean {
+  onHeaders(statusCode: number, rawHeaders: string[], statusText: string, length: number): boolean {
     if (this.done) return true;
     this.clearTryTimer();
     if (this.tap !== undefined) this.tap.attemptStatus(statusCode);
@@ -375,7 +375,8 @@ class Exchange extends Attempts<UpstreamPool> implements ResponseHandler {
     }
     this.upstreamSeconds = (performance.now() - this.sentAt) / 1000;
     this.status = statusCode;
-    const headers = clientResponseHeaders(rawHeaders);
+    // Framed by the gateway: the model's Content-Length only when it is the body's (docs/routing.md#answer-framing).
+    const headers = clientResponseHeaders(rawHeaders, length);
     const { answerHeaders, token } = this.extras;
     if (answerHeaders !== undefined) headers.push(...answerHeaders);
     if (token !== undefined) headers.push(ARM_HEADER, token);

@@ -10,8 +10,9 @@
  *   order and case, then the framing: `host` if absent, `content-length` or chunked, and
  *   `connection: keep-alive`) and a buffered body. A stream body follows with backpressure.
  *   Names and values that could split the head (CR, LF, NUL, chars over 0xFF) are refused.
- * - The answer is parsed by http1-response.ts and passed on as it arrives: the head, then
- *   body slices (`false` from the handler pauses reading until `attempt.resume()`).
+ * - The answer is parsed by http1-response.ts and passed on as it arrives: the head (with the
+ *   Content-Length it may be forwarded with), then body slices (`false` from the handler pauses
+ *   reading until `attempt.resume()`).
  * - A connection is reused only after an answer that ended cleanly, on a request that was
  *   written whole, that the server keeps open, with no bytes after it. Idle, it closes after
  *   `keepAliveMs`, or one second before the server's own `Keep-Alive: timeout`.
@@ -73,8 +74,12 @@ export interface UpstreamAttempt {
 export interface ResponseHandler {
   /** First, synchronously within `dispatch`. */
   onConnect(attempt: UpstreamAttempt): void;
-  /** The final head (interim 1xx answers are skipped); false pauses reading. */
-  onHeaders(status: number, headers: string[], reason: string): boolean;
+  /**
+   * The final head (interim 1xx answers are skipped); false pauses reading. `headers` are as
+   * received; `length` is the only Content-Length the answer may be passed on with (-1: none;
+   * http1-response.ts `ResponseHead.length`).
+   */
+  onHeaders(status: number, headers: string[], reason: string, length: number): boolean;
   /** A slice of the body; false pauses reading. */
   onData(chunk: Buffer): boolean;
   onComplete(): void;
@@ -369,7 +374,7 @@ class Connection implements ResponseSink {
   onHead(head: ResponseHead): void {
     const task = this.task!;
     this.arm(Phase.Body, task.req.bodyTimeout);
-    if (!task.handler.onHeaders(head.status, head.headers, head.reason)) this.pauseReading();
+    if (!task.handler.onHeaders(head.status, head.headers, head.reason, head.length)) this.pauseReading();
   }
 
   onBody(chunk: Buffer): void {

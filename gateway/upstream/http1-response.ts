@@ -9,8 +9,16 @@
  *   before the colon: refused). Status line and headers together at most `maxHeadBytes`.
  * - Interim answers (1xx) are skipped; a 101 is refused (the gateway asks for no upgrade).
  * - Body length (RFC 9112 §6.3): none after HEAD, 204 and 304; else chunked when
- *   Transfer-Encoding ends in chunked; else until the connection closes when Transfer-Encoding
- *   names anything else; else Content-Length (repeats must agree); else until close.
+ *   Transfer-Encoding is present; else Content-Length (repeats must agree); else until close.
+ *   A bodiless answer whose head announces a body (Content-Length over 0, Transfer-Encoding)
+ *   ends its connection: what the model sends after it is no answer to a next request.
+ * - Transfer-Encoding on an answer with a body must be exactly `chunked`, in an HTTP/1.1 answer:
+ *   any other coding (`gzip, chunked`, `identity`, `gzip`, chunked twice) is refused, since the
+ *   gateway decodes chunked only and would pass the rest on unlabelled (nginx ≥ 1.23 and
+ *   haproxy refuse them too), and an HTTP/1.0 answer with it has faulty framing (RFC 9112 §6.1).
+ *   With Content-Length beside it, chunked decides and the length is ignored (§6.3 item 3).
+ * - The head reports `length`, the only Content-Length the gateway may pass on (docs/routing.md,
+ *   "Answer framing"); the model's own Content-Length fields are never forwarded as they are.
  * - Chunked: hex size (≤ 13 digits), extensions skipped (bounded), trailers read and dropped
  *   (bounded by `maxHeadBytes`).
  * Body slices share the socket's buffers (no copy).
@@ -35,6 +43,14 @@ export interface ResponseHead {
   readonly reason: string;
   /** `[name, value, …]` as received (names in their case, values without surrounding whitespace). */
   readonly headers: string[];
+  /**
+   * The Content-Length the client may be told, -1 for none: the body's length when Content-Length
+   * frames it; on an answer to HEAD and on a 304, the model's value when it sent no
+   * Transfer-Encoding (RFC 9110 §8.6 allows it there, and nginx passes it); never on a 204, a
+   * chunked answer (the length the model put beside Transfer-Encoding is not the body's) or one
+   * that runs until the connection closes.
+   */
+  readonly length: number;
 }
 
 export interface ResponseSink {
@@ -209,26 +225,33 @@ export class ResponseParser {
       return; // interim: the final answer follows
     }
     this.keepAlive = connection === undefined ? !http10 : !lists(connection, 'close') && (!http10 || lists(connection, 'keep-alive'));
+    const bodiless = this.noBody || status === 204 || status === 304;
+    // A bodiless answer whose head announces a body: bytes the model may still send for it would be
+    // read as the next request's answer, so the connection is not reused.
+    if (bodiless && (length > 0 || te !== undefined)) this.keepAlive = false;
+    if (te !== undefined) {
+      // Both framings, or Transfer-Encoding in HTTP/1.0: what else the model wrote on this
+      // connection cannot be trusted either (RFC 9112 §6.1, §6.3), so it is not reused.
+      if (length >= 0 || http10) this.keepAlive = false;
+      if (!bodiless) {
+        if (http10) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', 'Transfer-Encoding in an HTTP/1.0 answer');
+        if (te.trim().toLowerCase() !== 'chunked') throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', `Transfer-Encoding ${JSON.stringify(te.slice(0, 64))}: the gateway decodes chunked only`);
+      }
+    }
+    // The length the client may be told (ResponseHead.length): none beside Transfer-Encoding, none on a 204.
+    const told = te !== undefined || status === 204 ? -1 : length;
     this.mode = Mode.Length; // the head is parsed: a body may follow (framing set below)
-    this.sink.onHead({ status, reason: m[3] ?? '', headers });
+    this.sink.onHead({ status, reason: m[3] ?? '', headers, length: told });
     if (this.stopped) return;
-    if (this.noBody || status === 204 || status === 304) {
+    if (bodiless) {
       this.end();
     } else if (te !== undefined) {
-      // Transfer-Encoding overrides Content-Length, and a message with both cannot share the connection.
-      if (length >= 0 || http10) this.keepAlive = false;
-      const codings = te.toLowerCase().split(',');
-      if (codings[codings.length - 1]!.trim() === 'chunked') {
-        this.mode = Mode.Chunked;
-        this.chunkState = Chunk.Size;
-        this.remaining = 0;
-        this.sizeDigits = 0;
-        this.extensionBytes = 0;
-        this.trailerBytes = 0;
-      } else {
-        this.mode = Mode.UntilClose;
-        this.keepAlive = false;
-      }
+      this.mode = Mode.Chunked;
+      this.chunkState = Chunk.Size;
+      this.remaining = 0;
+      this.sizeDigits = 0;
+      this.extensionBytes = 0;
+      this.trailerBytes = 0;
     } else if (length > 0) {
       this.mode = Mode.Length;
       this.remaining = length;

@@ -2,12 +2,21 @@
  * Admission and settlement of mirrors (docs/routing.md#shadows), whatever the protocol: one shadow
  * writer for REST (rest/mirrors.ts) and gRPC (grpc/mirror.ts), which only send the copy.
  *
- * Algorithm, per mirror of a request: it is dropped and counted, never queued, when its body is
- * over `maxBodyBytes` (`dropped_body_size`), when its shadow upstream already has the budget's
- * `maxInFlight` mirrors in flight (`dropped_in_flight`, mirror-budget.ts), or when that
- * upstream's breaker refuses it (`dropped_breaker`). Admitted, it holds a budget slot and a
- * breaker slot until `settle`, exactly once: both are given back and the mirror counted as
- * `mirrored` (with the shadow's status and time) or `failed` (no endpoint, no answer).
+ * Algorithm, per mirror of a request, as Envoy bounds shadows: a copy counts only against its
+ * shadow upstream's breaker, which admits it while that upstream has fewer than max_requests in
+ * flight and fewer than max_pending_requests beyond its max_connections. Admitted, the copy WAITS
+ * for a connection or stream like any request (the REST pool's queue, HTTP/2's stream limit), to
+ * its own timeout (the shadow route's, from admission). It is dropped and counted, never queued,
+ * when its body is over `maxBodyBytes` (`dropped_body_size`), when the breaker refuses it
+ * (`dropped_breaker`), or, only with --shadow-max-in-flight set, when its upstream already has that
+ * many copies outstanding (`dropped_in_flight`, mirror-budget.ts). An admitted copy holds its
+ * slots until `settle`, exactly once: both are given back and it is counted as `mirrored` (with
+ * the shadow's status and time) or `failed` (no endpoint, no answer, its timeout).
+ *
+ * Memory: a copy holds its body (at most `maxBodyBytes`) from admission to settlement, so the
+ * bodies held for one shadow upstream, per process, are at most
+ * min(max_requests, max_connections + max_pending_requests, --shadow-max-in-flight) x
+ * --shadow-max-body, and no longer than the copy's timeout (docs/routing.md#shadows).
  */
 import type { Breaker } from './breaker.js';
 import type { MirrorBudget } from './mirror-budget.js';

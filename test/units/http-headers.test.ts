@@ -193,7 +193,7 @@ describe('clientResponseHeaders', () => {
       ['set-cookie', 'b=2'],
       ['X-Name', 'café'],
     ];
-    expect(pairs(clientResponseHeaders(raw(p)))).toEqual(p);
+    expect(pairs(clientResponseHeaders(raw(p), 12))).toEqual(p);
   });
 
   it('drops hop-by-hop headers, in any case', () => {
@@ -209,6 +209,7 @@ describe('clientResponseHeaders', () => {
         ['Upgrade', 'h2c'],
         ['Content-Type', 'text/plain'],
       ]),
+      -1,
     );
     expect(out).toEqual(['Content-Type', 'text/plain']);
   });
@@ -221,17 +222,28 @@ describe('clientResponseHeaders', () => {
         ['x-after', 'a'],
         ['X-Kept', 'k'],
       ]),
+      -1,
     );
     expect(out).toEqual(['X-Kept', 'k']);
   });
 
   it('a Connection of just keep-alive or close (any case) lists nothing; names beside them still go', () => {
     for (const only of ['keep-alive', 'Keep-Alive', 'close', 'CLOSE']) {
-      expect(clientResponseHeaders(raw([['Connection', only], ['Keep-Alive', 'timeout=5'], ['X-Kept', 'k']])), only).toEqual(['X-Kept', 'k']);
+      expect(clientResponseHeaders(raw([['Connection', only], ['Keep-Alive', 'timeout=5'], ['X-Kept', 'k']]), -1), only).toEqual(['X-Kept', 'k']);
     }
     // Same lengths as the two tokens, but names: dropped with the Connection header that lists them.
-    expect(clientResponseHeaders(raw([['Connection', 'x-abcdefgh'], ['X-ABCDEFGH', '1'], ['Conn', 'x'], ['Connection', 'Conn ']]))).toEqual([]);
-    expect(clientResponseHeaders(raw([['Connection', 'keep-alive, X-Gone'], ['x-gone', '1'], ['X-Kept', 'k']]))).toEqual(['X-Kept', 'k']);
+    expect(clientResponseHeaders(raw([['Connection', 'x-abcdefgh'], ['X-ABCDEFGH', '1'], ['Conn', 'x'], ['Connection', 'Conn ']]), -1)).toEqual([]);
+    expect(clientResponseHeaders(raw([['Connection', 'keep-alive, X-Gone'], ['x-gone', '1'], ['X-Kept', 'k']]), -1)).toEqual(['X-Kept', 'k']);
+  });
+
+  it('Content-Length is the gateway\'s: the length given, once, where the model\'s first one was; none with -1', () => {
+    const model = raw([['X-A', 'a'], ['content-length', '002, 2'], ['Transfer-Encoding', 'chunked'], ['Content-Length', '2'], ['X-B', 'b']]);
+    expect(pairs(clientResponseHeaders(model, 2))).toEqual([['X-A', 'a'], ['content-length', '2'], ['X-B', 'b']]);
+    // Beside Transfer-Encoding, on a 204, until close: the model's length describes nothing the client gets.
+    expect(pairs(clientResponseHeaders(model, -1))).toEqual([['X-A', 'a'], ['X-B', 'b']]);
+    expect(pairs(clientResponseHeaders(raw([['CONTENT-LENGTH', '0'], ['Content-Type', 'text/plain']]), -1))).toEqual([['Content-Type', 'text/plain']]);
+    // A length the model did not send is not added (the answer is framed chunked, or is bodiless).
+    expect(clientResponseHeaders(raw([['X-A', 'a']]), 5)).toEqual(['X-A', 'a']);
   });
 });
 
