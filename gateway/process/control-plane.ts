@@ -31,7 +31,7 @@ import type { DeploymentSource, SourceEvent, SourceSink } from '../../source/sou
 import type { RouteTable } from '../../routing/types.js';
 import type { SteerOverride } from '../../routing/steering.js';
 import type { SteerCounts } from '../observe/steer-tally.js';
-import { registerSteerMetrics } from '../observe/steer-metrics.js';
+import { registerSteerMetrics } from '../steer/metrics.js';
 import { RedisConnection } from '../auth/redis.js';
 import { SteerController } from '../steer/controller.js';
 import { steeringJson } from '../steer/describe.js';

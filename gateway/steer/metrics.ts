@@ -5,7 +5,7 @@
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Phase, RolloutChecks, Transition } from '../../routing/rollout.js';
-import type { SteerController } from '../steer/controller.js';
+import type { SteerController } from './controller.js';
 
 const PHASES: readonly Phase[] = ['Mirroring', 'Progressing', 'Paused', 'Promoted', 'RolledBack'];
 
