@@ -48,7 +48,7 @@ import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { generateManifests, HEADER_SDEP, MEASURED, NS, predictionPath, SHADOWED } from './lib/bench-table.js';
+import { BANDIT, generateManifests, HEADER_SDEP, MEASURED, NS, predictionPath, ROLLED_OUT, SHADOWED } from './lib/bench-table.js';
 import { atCleanup, nodeScript, pinSelf, ROOT, runMain, startServer, waitFor, which, type Spawned } from './lib/children.js';
 import { ClosedLoop } from './lib/closed-loop.js';
 import { fixedRate } from './lib/fixed-rate.js';
@@ -215,7 +215,7 @@ const PROFILE_S = numberSetting(argv.profile, 'BENCH_PROFILE', 0);
 const PROFILE_TARGET = setting(argv['profile-target'], 'BENCH_PROFILE_TARGET', 'gateway');
 if (PROFILE_TARGET !== 'gateway' && PROFILE_TARGET !== 'shadow') throw new Error(`--profile-target ${PROFILE_TARGET}: gateway or shadow`);
 const TARGETS = new Set(setting(argv.targets, 'BENCH_TARGETS', PRESET.targets).split(','));
-const KNOWN_TARGETS = ['direct', 'nginx', 'nginx-shadow', 'stock', 'gateway', 'shadow', 'floor', 'floor-gw', 'floor-http', 'floor-raw', 'floor-bare'];
+const KNOWN_TARGETS = ['direct', 'nginx', 'nginx-shadow', 'stock', 'gateway', 'shadow', 'rollout', 'bandit', 'floor', 'floor-gw', 'floor-http', 'floor-raw', 'floor-bare'];
 for (const t of TARGETS) if (!KNOWN_TARGETS.includes(t)) throw new Error(`unknown target ${t} in --targets: one of ${KNOWN_TARGETS.join(', ')}`);
 const NODE_BACKEND = argv['node-backend'] ?? PRESET.nodeBackend;
 if (RATE_FRACTIONS.length && !TARGETS.has('gateway')) throw new Error('--rate-fraction is relative to the gateway\'s saturation: the targets must include gateway');
@@ -345,7 +345,7 @@ async function main(): Promise<void> {
     startGateway(name, { log: join(tmp, `${name}.log`), cpu: SERVER_CPU, manifests, upstreams, backendPort: port, nodeArgs: [...nodeArgs, ...extraNodeArgs], main, node, args: [...(ACCESS_LOG ? [] : ['--access-log', 'off']), ...args] });
   /** The gateways by target key, for their /metrics. */
   const gateways = new Map<string, Gateway>();
-  if (TARGETS.has('gateway') || TARGETS.has('shadow') || PROFILE_S > 0) {
+  if (TARGETS.has('gateway') || TARGETS.has('shadow') || TARGETS.has('rollout') || TARGETS.has('bandit') || PROFILE_S > 0) {
     const count = generateManifests(manifests, DEPLOYMENTS);
     const t = restUpstreams(manifests);
     upstreams = t.upstreams;
@@ -369,6 +369,8 @@ async function main(): Promise<void> {
     if (TARGETS.has('gateway')) targets.push({ key: 'gateway', label: `gateway (90/10 canary + header rule${nodeNote})`, url: url(gateway.port), proxyPid: gateway.server.pid });
     gateways.set('gateway', gateway);
     if (TARGETS.has('shadow')) targets.push({ key: 'shadow', label: 'gateway, 100% shadow', url: url(gateway.port, predictionPath(SHADOWED)), proxyPid: gateway.server.pid });
+    if (TARGETS.has('rollout')) targets.push({ key: 'rollout', label: 'gateway, rollout at 10% (counted, live shares)', url: url(gateway.port, predictionPath(ROLLED_OUT)), proxyPid: gateway.server.pid });
+    if (TARGETS.has('bandit')) targets.push({ key: 'bandit', label: 'gateway, bandit (token in header and meta.tags)', url: url(gateway.port, predictionPath(BANDIT)), proxyPid: gateway.server.pid });
     if (GATEWAY_B) {
       // A second gateway, same table and backend, other build and/or node flags: an A/B in one run.
       const b = await launchGateway('gateway-b', backendPort, [], GATEWAY_B.main, GATEWAY_B.nodeArgs, GATEWAY_B.node, GATEWAY_B.args);

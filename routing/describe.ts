@@ -104,8 +104,11 @@ function inGroup(g: RouteGroup, ns: string, name: string): boolean {
   return g.members.some((m) => mine(m.backend)) || g.mirrors.some((m) => mine(m.backend));
 }
 
-/** Deployments sorted by key, each with the groups it has a route in (precedence order). */
-export function tableJson(table: RouteTable, appliedAt: Date | null = null): TableJson {
+/**
+ * Deployments sorted by key, each with the groups it has a route in (precedence order). `steer`:
+ * the live shares of steered groups (routing/steering.ts), shown instead of the configured ones.
+ */
+export function tableJson(table: RouteTable, appliedAt: Date | null = null, steer?: (g: RouteGroup) => RouteGroup): TableJson {
   const byDeployment = new Map<string, RouteGroup[]>();
   for (const g of table.groups) {
     const seen = new Set<string>();
@@ -127,7 +130,7 @@ export function tableJson(table: RouteTable, appliedAt: Date | null = null): Tab
     deployments: keys.map((k) => {
       const r = table.deployments.get(k)!;
       const groups = (byDeployment.get(k) ?? []).filter((g) => inGroup(g, r.namespace, r.name));
-      return { ...r, reasons: [...r.reasons], routes: groups.map(routeJson) };
+      return { ...r, reasons: [...r.reasons], routes: groups.map((g) => routeJson(steer && g.steered ? steer(g) : g)) };
     }),
   };
 }

@@ -10,7 +10,7 @@
  * the table and the observed window (observed.ts): no I/O here.
  */
 import { tableJson, type BackendJson, type RouteJson } from '../../routing/describe.js';
-import type { DeploymentState, RouteTable } from '../../routing/types.js';
+import type { DeploymentState, RouteGroup, RouteTable } from '../../routing/types.js';
 import type { ObservedWindow, RequestCounts } from '../observe/observed.js';
 import type { Disagreement } from '../observe/shadow-compare.js';
 import { steeringHtml, STEERING_STYLE, type SteeringJson } from './steering-html.js';
@@ -87,6 +87,8 @@ export interface DiagnosticsInput {
   readonly settings: PageSettings;
   /** Rollouts and bandits by deployment key. */
   readonly steering?: ReadonlyMap<string, SteeringJson>;
+  /** A steered group with its live shares, shown as its weights. */
+  readonly steer?: (group: RouteGroup) => RouteGroup;
 }
 
 const round1 = (n: number): number => Math.round(n * 10) / 10;
@@ -130,7 +132,7 @@ function routeView(r: RouteJson, w: ObservedWindow): RouteView {
 }
 
 export function diagnostics(input: DiagnosticsInput): DiagnosticsJson {
-  const t = tableJson(input.table, input.appliedAt);
+  const t = tableJson(input.table, input.appliedAt, input.steer);
   const counts: Record<DeploymentState, number> = { accepted: 0, degraded: 0, rejected: 0, skipped: 0 };
   for (const d of t.deployments) counts[d.state]++;
   const w = input.window;

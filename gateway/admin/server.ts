@@ -8,7 +8,7 @@ import { protectAdmin } from './login.js';
 import { renderPage, type DiagnosticsJson } from './page.js';
 import type { AdminToken } from './token.js';
 import { tableJson, type DeploymentJson } from '../../routing/describe.js';
-import type { RouteTable } from '../../routing/types.js';
+import type { RouteGroup, RouteTable } from '../../routing/types.js';
 import type { SteeringJson } from '../steer/describe.js';
 
 export interface AdminSources {
@@ -26,6 +26,8 @@ export interface AdminSources {
   diagnostics?(): Promise<DiagnosticsJson>;
   /** Rollouts and bandits as this replica knows them, by deployment key (gateway/steer/describe.ts). */
   steering?(): ReadonlyMap<string, SteeringJson>;
+  /** A steered group with its live shares (what the workers apply). */
+  steer?(group: RouteGroup): RouteGroup;
 }
 
 export function createAdminApp(sources: AdminSources, options: { token?: AdminToken } = {}): FastifyInstance {
@@ -37,7 +39,7 @@ export function createAdminApp(sources: AdminSources, options: { token?: AdminTo
     return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', detail: sources.readiness() });
   });
   app.get('/routes', async () => {
-    const json = tableJson(sources.table(), sources.appliedAt());
+    const json = tableJson(sources.table(), sources.appliedAt(), sources.steer?.bind(sources));
     const steering = sources.steering?.();
     const deployments: (DeploymentJson & { steering?: SteeringJson })[] = steering?.size
       ? json.deployments.map((d) => {

@@ -30,10 +30,10 @@ tr.verdict-fail td.verdict{color:#c62828;font-weight:700}tr.verdict-hold td.verd
 svg.shares{background:#fff;border:1px solid #e3e6ea}
 `;
 
-/** A bar: `value` against `threshold` (the marker), on a scale that shows both. */
-function bar(value: number | null, threshold: number | null): string {
+/** A bar: `value` against `threshold` (the marker), on a scale up to `max` (default: one that shows both). */
+function bar(value: number | null, threshold: number | null, max?: number): string {
   if (value === null) return '<span class="bar"></span>';
-  const top = Math.max(Math.abs(value), Math.abs(threshold ?? 0), 1e-9) * 1.25;
+  const top = max ?? Math.max(Math.abs(value), Math.abs(threshold ?? 0), 1e-9) * 1.25;
   const w = Math.min(100, (Math.abs(value) / top) * 100);
   const marker = threshold === null ? '' : `<b style="left:${Math.min(100, (Math.abs(threshold) / top) * 100).toFixed(1)}%"></b>`;
   return `<span class="bar"><i style="width:${w.toFixed(1)}%"></i>${marker}</span>`;
@@ -62,7 +62,7 @@ export function rolloutHtml(r: RolloutJson): string {
   return `<div class="steering rollout phase-${esc(r.phase)}" data-rollout-phase="${esc(r.phase)}">
 <h3>rollout of <b>${esc(r.canary)}</b><span class="phase">${esc(r.phase)}</span> <span class="run">run ${esc(r.run)}</span>${r.leader ? ' <span class="leader">decided here</span>' : ''}${r.storeUnreachable ? ' <span class="needs">store unreachable: holding, may only roll back</span>' : ''}</h3>
 <p class="steps">steps ${steps}</p>
-<p>canary weight: declared <b>${declared ?? 0}%</b>, effective <b class="effective-weight">${r.weight}%</b> ${bar(r.weight, declared ?? null)}${r.mirror > 0 ? ` · mirrored <b>${r.mirror}%</b>` : ''}</p>
+<p>canary weight: declared <b>${declared ?? 0}%</b>, effective <b class="effective-weight">${r.weight}%</b> ${bar(r.weight, declared ?? null, 100)}${r.mirror > 0 ? ` · mirrored <b>${r.mirror}%</b>` : ''}</p>
 ${r.needs.length ? `<p class="needs">${r.needs.map(esc).join('; ')}</p>` : ''}
 ${r.warnings.length ? `<ul class="steer-warnings">${r.warnings.map((w) => `<li>${esc(w)}</li>`).join('')}</ul>` : ''}
 ${checks ? `<table class="checks"><thead><tr><th>check</th><th>value</th><th>threshold</th><th></th><th>verdict</th><th></th></tr></thead><tbody>${checks}</tbody></table>` : ''}
@@ -91,7 +91,7 @@ export function banditHtml(b: BanditJson): string {
   const rows = Object.entries(b.arms)
     .map(
       ([arm, a], i) =>
-        `<tr data-arm="${esc(arm)}"><td><span style="color:${COLOURS[i % COLOURS.length]}">■</span> ${esc(arm)}</td><td class="num share">${num(a.share, 3)}%</td><td>${bar(a.share, null)}</td><td class="num">${num(a.mean)} [${num(a.interval[0])}, ${num(a.interval[1])}]</td><td class="num">${num(a.probabilityBest)}</td><td class="num">${a.rewards}</td></tr>`,
+        `<tr data-arm="${esc(arm)}"><td><span style="color:${COLOURS[i % COLOURS.length]}">■</span> ${esc(arm)}</td><td class="num share">${num(a.share, 3)}%</td><td>${bar(a.share, null, 100)}</td><td class="num">${num(a.mean)} [${num(a.interval[0])}, ${num(a.interval[1])}]</td><td class="num">${num(a.probabilityBest)}</td><td class="num">${a.rewards}</td></tr>`,
     )
     .join('');
   return `<div class="steering bandit">

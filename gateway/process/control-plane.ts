@@ -29,7 +29,7 @@ import { LazyKubeSource, deploymentEventsFor } from '../../source/kubernetes/kub
 import { ManifestSource } from '../../source/manifest-source.js';
 import type { DeploymentSource, SourceEvent, SourceSink } from '../../source/source.js';
 import type { RouteTable } from '../../routing/types.js';
-import type { SteerOverride } from '../../routing/steering.js';
+import { steerGroup, type SteerOverride } from '../../routing/steering.js';
 import type { SteerCounts } from '../observe/steer-tally.js';
 import { registerSteerMetrics } from '../steer/metrics.js';
 import { RedisConnection } from '../auth/redis.js';
@@ -260,9 +260,10 @@ export async function startControlPlane(config: GatewayConfig, parts: ControlPla
     metrics: async () => ({ contentType: metrics.registry.contentType, body: await aggregatedText(await planes.gather()) }),
     problems: () => sink.problems,
     steering: () => steeringJson(steering.rolloutViews(), steering.banditViews()),
+    steer: (g) => steerGroup(g, steering.overrides()),
     diagnostics: async () => {
       const { window, disagreements } = await history.observe();
-      return diagnostics({ table: state.current, appliedAt: state.lastAppliedAt, problems: sink.problems, window, disagreements, settings, steering: steeringJson(steering.rolloutViews(), steering.banditViews()) });
+      return diagnostics({ table: state.current, appliedAt: state.lastAppliedAt, problems: sink.problems, window, disagreements, settings, steering: steeringJson(steering.rolloutViews(), steering.banditViews()), steer: (g) => steerGroup(g, steering.overrides()) });
     },
   }, adminToken ? { token: adminToken } : {});
 

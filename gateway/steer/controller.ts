@@ -194,6 +194,7 @@ export class SteerController {
   private running: Promise<void> | undefined;
   private stopped = false;
   private lastSent = '';
+  private current: ReadonlyMap<string, SteerOverride> = new Map();
 
   constructor(private readonly o: SteerControllerOptions) {
     this.tickMs = o.tickMs ?? 1000;
@@ -228,6 +229,11 @@ export class SteerController {
     await Promise.all([...this.rollouts.values()].map((r) => this.rollout(r, counts[r.deployment])));
     await Promise.all([...this.bandits.values()].map((b) => this.bandit(b, counts[b.deployment])));
     this.apply(table.steering);
+  }
+
+  /** The live shares last sent to the data planes. */
+  overrides(): ReadonlyMap<string, SteerOverride> {
+    return this.current;
   }
 
   rolloutViews(): RolloutView[] {
@@ -397,6 +403,7 @@ export class SteerController {
     const text = JSON.stringify([...overrides].map(([k, o]) => [k, [...o.percents], [...o.mirrors], o.lead]));
     if (text === this.lastSent) return;
     this.lastSent = text;
+    this.current = overrides;
     this.o.planes.steer(overrides);
   }
 }

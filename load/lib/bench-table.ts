@@ -1,8 +1,8 @@
 /**
  * The REST benchmark's routing table: N generated SeldonDeployments as YAML files (canaries,
  * shadows, header routes, explainers across 50 namespaces; most never called, they make the table
- * realistic) and the three that are called: a 90/10 canary, a header route beside it, and a
- * deployment mirrored 100% to a shadow.
+ * realistic) and the ones that are called: a 90/10 canary, a header route beside it, a
+ * deployment mirrored 100% to a shadow, one under a rollout and one under a bandit.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,6 +15,10 @@ export const MEASURED = 'measured';
 export const HEADER_SDEP = 'measured-b';
 /** The deployment whose predictor is mirrored 100% to a shadow. */
 export const SHADOWED = 'shadowed';
+/** A deployment under a rollout held at 10% (its interval outlasts any run): each request is counted for it and picked from live shares. */
+export const ROLLED_OUT = 'rolled-out';
+/** A deployment under a bandit of two arms: each answer carries an attribution token (header and meta.tags). */
+export const BANDIT = 'bandit';
 
 export const predictionPath = (name: string): string => `/seldon/${NS}/${name}/api/v1.0/predictions`;
 
@@ -42,6 +46,8 @@ export function generateManifests(dir: string, count: number): number {
       { name: 'main', graph },
       { name: 'shadow', shadow: true, graph },
     ]),
+    sdep(ROLLED_OUT, NS, [{ name: 'main', graph }, { name: 'v2', graph }], { 'seldon.io/gateway-rollout': 'canary: v2\nsteps: [10, 100]\ninterval: 24h' }),
+    sdep(BANDIT, NS, [{ name: 'a', graph }, { name: 'b', graph }], { 'seldon.io/gateway-bandit': 'arms: [a, b]' }),
   ];
   for (let i = 0; all.length < count; i++) {
     const ns = `team-${i % 50}`;
