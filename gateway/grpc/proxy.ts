@@ -33,8 +33,8 @@ import type { RouteState } from '../process/route-state.js';
 import type { MirrorBudget } from '../upstream/mirror-budget.js';
 import type { ShadowConfig, UpstreamConfig } from '../config.js';
 import { match } from '../../routing/match.js';
-import type { Backend, Picker, RouteRequest, RouteTable, Routed } from '../../routing/types.js';
-import type { StickyKeys } from '../steer/sticky.js';
+import type { Backend, Picker, RouteTable, Routed } from '../../routing/types.js';
+import { StickyRouteRequest, type StickyKeys } from '../steer/sticky.js';
 import type { BanditEdge } from '../steer/bandit-edge.js';
 import { grpcFramePayload, tokenFromFeedbackProto } from '../steer/answer-tag.js';
 
@@ -365,12 +365,10 @@ export class GrpcProxy {
       return;
     }
     const table = this.deps.state.current;
-    const header = headerGetter(rawHeaders);
-    const request: RouteRequest = { kind: 'grpc', method: 'POST', path, host: headers[':authority'] ?? headers.host ?? '', header };
-    const sticky = this.deps.sticky;
+    const request = new StickyRouteRequest('grpc', 'POST', path, headers[':authority'] ?? headers.host ?? '', headerGetter(rawHeaders), this.deps.sticky);
     const decision = match(
       table,
-      table.steering.size === 0 || sticky === undefined ? request : { ...request, sticky: (spec) => sticky.point(spec, header, false) },
+      request,
       this.deps.picker,
       this.eligible,
     );

@@ -30,8 +30,8 @@ import type { RestMirrors } from './mirrors.js';
 import type { Endpoint, Upstreams, UpstreamPool } from '../upstream/pools.js';
 import type { ResponseHandler, UpstreamAttempt } from '../upstream/http1-client.js';
 import { match } from '../../routing/match.js';
-import type { Backend, Decision, Picker, RouteRequest, Routed } from '../../routing/types.js';
-import { StickyKeys } from '../steer/sticky.js';
+import type { Backend, Decision, Picker, Routed } from '../../routing/types.js';
+import { StickyKeys, StickyRouteRequest } from '../steer/sticky.js';
 import { ARM_HEADER, isFeedbackPath, type BanditEdge, type BanditOf } from '../steer/bandit-edge.js';
 import { tagJsonAnswer, tokenFromFeedbackJson } from '../steer/answer-tag.js';
 import type { UpstreamConfig } from '../config.js';
@@ -640,17 +640,9 @@ export class RestProxy {
   private route(req: RestRequest, res: RestResponse): void {
     const url = req.url ?? '/';
     const table = this.deps.state.current;
-    const header = headerGetter(req.rawHeaders);
-    const request: RouteRequest = { kind: 'rest', method: req.method ?? 'GET', path: url, host: hostOf(req), header };
-    // Only a table with steered deployments can have a sticky group (routing/steering.ts).
-    let minted: string | undefined;
-    const sticky = this.deps.sticky;
-    const decision = match(
-      table,
-      table.steering.size === 0 || sticky === undefined ? request : { ...request, sticky: (spec) => sticky.point(spec, header, true, (v) => (minted = v)) },
-      this.deps.picker,
-      this.deps.eligible,
-    );
+    const request = new StickyRouteRequest('rest', req.method ?? 'GET', url, hostOf(req), headerGetter(req.rawHeaders), this.deps.sticky);
+    const decision = match(table, request, this.deps.picker, this.deps.eligible);
+    const minted = request.minted;
     const answerHeaders = minted === undefined ? undefined : ['set-cookie', StickyKeys.setCookie(minted)];
     if (decision.ok && decision.backend.steered) {
       const bandit = this.deps.bandits?.of(table, decision.backend);

@@ -14,7 +14,8 @@
  * here (bounded) and are recorded once it answers; the nonce still makes each count once.
  */
 import type { Logger } from 'pino';
-import { issueToken, verifyToken } from './attribution.js';
+import { randomBytes } from 'node:crypto';
+import { NONCE_BYTES, issueToken, verifyToken } from './attribution.js';
 import type { RewardOutcome } from './store.js';
 import { scaleReward, type BanditConfig } from '../../routing/bandit.js';
 import type { Backend, RouteTable, Routed } from '../../routing/types.js';
@@ -50,6 +51,8 @@ interface Waiting {
 
 export class BanditEdge {
   private keys: readonly Buffer[] = [];
+  private noncePrefix = randomBytes(NONCE_BYTES - 4);
+  private nonceCount = 0;
   private readonly waiting: Waiting[] = [];
   private flushing = false;
 
@@ -76,7 +79,19 @@ export class BanditEdge {
   /** A token for a prediction `backend` (an arm) answers; undefined until the keys are known. */
   token(bandit: BanditOf, backend: Backend): string | undefined {
     if (this.keys.length === 0) return undefined;
-    return issueToken(this.keys, backend.origin.predictor, bandit.deployment, this.clock());
+    return issueToken(this.keys, backend.origin.predictor, bandit.deployment, this.clock(), this.nonce());
+  }
+
+  /**
+   * A nonce needs to be unique, not secret (the token's MAC covers it): 8 random bytes per process
+   * and a counter. randomBytes per token doubled the cost of issuing one (9 → 19 µs of CPU).
+   */
+  private nonce(): Buffer {
+    const n = Buffer.allocUnsafe(NONCE_BYTES);
+    this.noncePrefix.copy(n, 0);
+    n.writeUInt32BE((this.nonceCount = (this.nonceCount + 1) >>> 0), NONCE_BYTES - 4);
+    if (this.nonceCount === 0) this.noncePrefix = randomBytes(NONCE_BYTES - 4);
+    return n;
   }
 
   /**
