@@ -291,7 +291,8 @@ export class SteerController {
           r.state = after;
           r.epoch = (state?.epoch ?? 0) + 1;
           if (windows.length > 0) this.o.observers?.judged?.(r.deployment, r.config.canary, after.checks);
-          this.announce(r, transitions);
+          // A run this write started: its start is a transition too.
+          this.announce(r, state ? transitions : [...before.transitions, ...transitions]);
         }
       } else {
         const state = await store.readState(r.deployment, r.run);
