@@ -55,6 +55,8 @@ const defaults = parseConfig('serve', [], {});
 const base = resources(join(root, 'base'));
 const overlayDir = join(root, 'overlays/single-namespace');
 const overlay = docs(join(overlayDir, 'kustomization.yaml'))[0]!;
+/** Kinds without a namespace of their own. */
+const CLUSTER_SCOPED = ['ClusterRole', 'ClusterRoleBinding', 'Namespace'];
 const EXPECTED_RULES = [
   { apiGroups: ['machinelearning.seldon.io'], resources: ['seldondeployments'], verbs: ['list', 'watch'] },
   { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['list', 'watch'] },
@@ -189,19 +191,20 @@ describe('kubectl kustomize renders every kustomization', () => {
     for (const o of objs) {
       expect(typeof o.kind, JSON.stringify(o).slice(0, 200)).toBe('string');
       expect(typeof o.metadata?.name).toBe('string');
-      if (!['ClusterRole', 'ClusterRoleBinding'].includes(o.kind as string) && dir !== 'base') expect(typeof o.metadata?.namespace, `${o.kind} ${o.metadata?.name}`).toBe('string');
+      if (!CLUSTER_SCOPED.includes(o.kind as string) && dir !== 'base') expect(typeof o.metadata?.namespace, `${o.kind} ${o.metadata?.name}`).toBe('string');
     }
   });
 
-  it('cluster-wide: a ClusterRole and its binding, all into seldon-system', () => {
+  it('cluster-wide: a ClusterRole and its binding, all into seldon-system, which it creates', () => {
     const objs = render('.');
-    expect(kinds(objs)).toEqual(['ClusterRole', 'ClusterRoleBinding', 'Deployment', 'PodDisruptionBudget', 'Service', 'ServiceAccount']);
+    expect(kinds(objs)).toEqual(['ClusterRole', 'ClusterRoleBinding', 'Deployment', 'Namespace', 'PodDisruptionBudget', 'Service', 'ServiceAccount']);
     for (const o of objs) if (o.metadata.namespace !== undefined) expect(o.metadata.namespace).toBe('seldon-system');
+    expect(find(objs, 'Namespace').metadata.name).toBe('seldon-system');
     const binding = find(objs, 'ClusterRoleBinding');
     expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: find(objs, 'ServiceAccount').metadata.name, namespace: 'seldon-system' }]);
   });
 
-  it('single-namespace: a Role instead, everything in one namespace, and the Ambassador env set', () => {
+  it('single-namespace: a Role instead, everything in one namespace (where the SeldonDeployments are: not created), and the Ambassador env set', () => {
     const objs = render('overlays/single-namespace');
     expect(kinds(objs)).toEqual(['Deployment', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'ServiceAccount']);
     const ns = find(objs, 'Deployment').metadata.namespace as string;
@@ -283,18 +286,19 @@ function promqlProblems(where: string, expr: string, series: Map<string, readonl
 
 describe('kustomize components', () => {
   it('are Components, each renders mixed into the base, and changes nothing it does not own', () => {
-    expect(components).toEqual(expect.arrayContaining(['monitoring', 'pod-monitor', 'alerts', 'dashboard', 'network-policy', 'hpa', 'admin-token', 'ambassador-service']));
+    expect(components).toEqual(expect.arrayContaining(['namespace', 'monitoring', 'pod-monitor', 'alerts', 'dashboard', 'network-policy', 'hpa', 'admin-token', 'ambassador-service']));
     const plain = baseWith([]);
     for (const c of components) {
       expect(docs(join(componentsDir, c, 'kustomization.yaml'))[0]!.kind, c).toBe('Component');
       const objs = baseWith([c]);
       // The base's objects are all still there, in their namespace.
       for (const o of plain) expect(objs.some((x) => x.kind === o.kind && x.metadata.name === o.metadata.name), `${c} keeps ${o.kind} ${o.metadata.name}`).toBe(true);
-      for (const o of objs) if (!['ClusterRole', 'ClusterRoleBinding'].includes(o.kind as string)) expect(o.metadata.namespace, `${c}: ${o.kind} ${o.metadata.name}`).toBe('seldon-system');
+      for (const o of objs) if (!CLUSTER_SCOPED.includes(o.kind as string)) expect(o.metadata.namespace, `${c}: ${o.kind} ${o.metadata.name}`).toBe('seldon-system');
     }
   });
 
   it.each([
+    ['namespace', ['Namespace/seldon-system']],
     ['monitoring', ['Service/seldon-gateway-admin', 'ServiceMonitor/seldon-gateway']],
     ['pod-monitor', ['PodMonitor/seldon-gateway']],
     ['alerts', ['PrometheusRule/seldon-gateway']],
@@ -309,11 +313,12 @@ describe('kustomize components', () => {
     expect(after.filter((k) => !before.has(k)).sort()).toEqual([...added].sort());
   });
 
-  it('the production overlay renders with the monitoring, alerts, dashboard, network policy, HPA and admin token', () => {
+  it('the production overlay renders with its Namespace, the monitoring, alerts, dashboard, network policy, HPA and admin token', () => {
     const objs = kustomize(join(root, 'overlays/production'));
     expect(objs.map((o) => o.kind as string).sort()).toEqual(
-      ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'HorizontalPodAutoscaler', 'NetworkPolicy', 'PodDisruptionBudget', 'PrometheusRule', 'Service', 'Service', 'ServiceAccount', 'ServiceMonitor'],
+      ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'HorizontalPodAutoscaler', 'Namespace', 'NetworkPolicy', 'PodDisruptionBudget', 'PrometheusRule', 'Service', 'Service', 'ServiceAccount', 'ServiceMonitor'],
     );
+    expect(named(objs, 'Namespace', 'seldon-system')).toBeDefined();
     for (const o of objs) if (o.metadata.namespace !== undefined) expect(o.metadata.namespace).toBe('seldon-system');
     // The ServiceMonitor got the token: the admin-token component is listed after monitoring.
     expect(named(objs, 'ServiceMonitor', 'seldon-gateway').spec.endpoints[0].authorization).toBeDefined();
