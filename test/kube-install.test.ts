@@ -12,11 +12,10 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
+import { kustomize, parseManifests, type Obj } from './helpers/kustomize.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const readme = readFileSync(join(root, 'README.md'), 'utf8');
-type Obj = Record<string, any>;
 
 /** The fenced block right after `<!-- install:<name> -->` in the README. */
 function readmeBlock(name: string): string {
@@ -39,7 +38,6 @@ function snapshot(dir: string): Map<string, string> {
   return out;
 }
 
-const parse = (text: string): Obj[] => parseAllDocuments(text).map((d) => d.toJS() as Obj).filter((o) => o !== null);
 const CLUSTER_SCOPED = ['ClusterRole', 'ClusterRoleBinding', 'Namespace'];
 
 describe("the README's install with kubectl alone", () => {
@@ -70,7 +68,7 @@ describe("the README's install with kubectl alone", () => {
     const image = /^docker build -t (\S+) \.$/.exec(build ?? '')?.[1];
     expect(image, build).toBeDefined();
     expect(push).toBe(`docker push ${image}`);
-    const objs = parse(run.stdout);
+    const objs = parseManifests(run.stdout);
     const ns = objs.filter((o) => o.kind === 'Namespace');
     expect(ns.map((o) => o.metadata.name)).toEqual(['seldon-system']);
     for (const o of objs) if (!CLUSTER_SCOPED.includes(o.kind)) expect(o.metadata.namespace, `${o.kind} ${o.metadata.name}`).toBe('seldon-system');
@@ -95,9 +93,7 @@ describe("the README's install with kubectl alone", () => {
     expect(overlay).toContain('  - ../kustomize ');
     const dir = mkdtempSync(join(work, 'deploy/variant-'));
     writeFileSync(join(dir, 'kustomization.yaml'), overlay.replace('  - ../kustomize ', `  - ${resource} `) + extra);
-    const r = spawnSync('kubectl', ['kustomize', dir], { encoding: 'utf8' });
-    expect(r.status, r.stderr).toBe(0);
-    return parse(r.stdout);
+    return kustomize(dir);
   };
 
   it('the overlays the README names in its place render: production creates seldon-system, single-namespace creates nothing', () => {

@@ -7,19 +7,16 @@
  * exists: Service and monitor ports to named container ports, selectors to the pod labels, alert
  * rules and the dashboard to metrics the gateway registers (parsed as PromQL).
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { OPTIONS, parseConfig } from '../gateway/config.js';
+import { baseWith, kustomize, type Obj } from './helpers/kustomize.js';
 import { gatewaySeries, promqlUses } from './helpers/promql.js';
 
 const root = fileURLToPath(new URL('../deploy/kustomize', import.meta.url));
-// Parsed YAML trees, walked freely (test code, not a hot path).
-type Obj = Record<string, any>;
 
 function yamlFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -169,12 +166,7 @@ function docs2(text: string): Obj[] {
 }
 
 describe('kubectl kustomize renders every kustomization', () => {
-  const render = (dir: string): Obj[] => {
-    const r = spawnSync('kubectl', ['kustomize', join(root, dir)], { encoding: 'utf8' });
-    if (r.error) throw new Error(`kubectl is needed for this test (kubectl kustomize): ${r.error.message}`);
-    expect(r.status, r.stderr).toBe(0);
-    return docs2(r.stdout).filter((o) => o !== null);
-  };
+  const render = (dir: string): Obj[] => kustomize(join(root, dir));
   const kinds = (objs: Obj[]): string[] => objs.map((o) => o.kind as string).sort();
   // Kustomizations only: components are rendered mixed into the base (below).
   const dirs = yamlFiles(root)
@@ -219,27 +211,6 @@ describe('kubectl kustomize renders every kustomization', () => {
 
 const componentsDir = join(root, 'components');
 const components = readdirSync(componentsDir).filter((d) => existsSync(join(componentsDir, d, 'kustomization.yaml')));
-
-/** `kubectl kustomize <dir>` (absolute), parsed. */
-function kustomize(dir: string): Obj[] {
-  const r = spawnSync('kubectl', ['kustomize', dir], { encoding: 'utf8' });
-  if (r.error) throw new Error(`kubectl is needed for this test (kubectl kustomize): ${r.error.message}`);
-  expect(r.status, r.stderr).toBe(0);
-  return docs2(r.stdout).filter((o) => o !== null);
-}
-
-/** The base with `names` mixed in, in this order, through an overlay written to a temp dir. */
-function baseWith(names: readonly string[]): Obj[] {
-  const dir = mkdtempSync(join(tmpdir(), 'sgw-kustomize-'));
-  try {
-    const rel = (p: string): string => relative(dir, join(root, p));
-    const lines = ['apiVersion: kustomize.config.k8s.io/v1beta1', 'kind: Kustomization', 'namespace: seldon-system', `resources: [${rel('base')}]`, `components: [${names.map((n) => rel(`components/${n}`)).join(', ')}]`];
-    writeFileSync(join(dir, 'kustomization.yaml'), lines.join('\n') + '\n');
-    return kustomize(dir);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 const all = (objs: Obj[], kind: string): Obj[] => objs.filter((o) => o.kind === kind);
 const named = (objs: Obj[], kind: string, name: string): Obj => {
@@ -392,6 +363,9 @@ describe('what the components refer to exists (rendered: base + every component)
     expect(mount.subPath, 'a subPath mount never sees Secret updates').toBeUndefined();
     const volume = (pod.volumes as Obj[]).find((v) => v.name === mount.name)!;
     expect(volume.secret.optional ?? false, 'no token, no pod: fail closed').toBe(false);
+    // 0440 is readable by the gateway (non-root) only through the fsGroup that owns the files.
+    expect(volume.secret.defaultMode & 0o004).toBe(0);
+    expect(pod.securityContext.fsGroup).toBe(pod.securityContext.runAsGroup);
     const item = (volume.secret.items as Obj[]).find((i) => `${mount.mountPath}/${i.path}` === file)!;
     expect(item).toBeDefined();
     const credential = { name: volume.secret.secretName, key: item.key };
