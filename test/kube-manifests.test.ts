@@ -7,19 +7,16 @@
  * exists: Service and monitor ports to named container ports, selectors to the pod labels, alert
  * rules and the dashboard to metrics the gateway registers (parsed as PromQL).
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { OPTIONS, parseConfig } from '../gateway/config.js';
+import { baseWith, kustomize, type Obj } from './helpers/kustomize.js';
 import { gatewaySeries, promqlUses } from './helpers/promql.js';
 
 const root = fileURLToPath(new URL('../deploy/kustomize', import.meta.url));
-// Parsed YAML trees, walked freely (test code, not a hot path).
-type Obj = Record<string, any>;
 
 function yamlFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -55,6 +52,8 @@ const defaults = parseConfig('serve', [], {});
 const base = resources(join(root, 'base'));
 const overlayDir = join(root, 'overlays/single-namespace');
 const overlay = docs(join(overlayDir, 'kustomization.yaml'))[0]!;
+/** Kinds without a namespace of their own. */
+const CLUSTER_SCOPED = ['ClusterRole', 'ClusterRoleBinding', 'Namespace'];
 const EXPECTED_RULES = [
   { apiGroups: ['machinelearning.seldon.io'], resources: ['seldondeployments'], verbs: ['list', 'watch'] },
   { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['list', 'watch'] },
@@ -167,12 +166,7 @@ function docs2(text: string): Obj[] {
 }
 
 describe('kubectl kustomize renders every kustomization', () => {
-  const render = (dir: string): Obj[] => {
-    const r = spawnSync('kubectl', ['kustomize', join(root, dir)], { encoding: 'utf8' });
-    if (r.error) throw new Error(`kubectl is needed for this test (kubectl kustomize): ${r.error.message}`);
-    expect(r.status, r.stderr).toBe(0);
-    return docs2(r.stdout).filter((o) => o !== null);
-  };
+  const render = (dir: string): Obj[] => kustomize(join(root, dir));
   const kinds = (objs: Obj[]): string[] => objs.map((o) => o.kind as string).sort();
   // Kustomizations only: components are rendered mixed into the base (below).
   const dirs = yamlFiles(root)
@@ -189,19 +183,20 @@ describe('kubectl kustomize renders every kustomization', () => {
     for (const o of objs) {
       expect(typeof o.kind, JSON.stringify(o).slice(0, 200)).toBe('string');
       expect(typeof o.metadata?.name).toBe('string');
-      if (!['ClusterRole', 'ClusterRoleBinding'].includes(o.kind as string) && dir !== 'base') expect(typeof o.metadata?.namespace, `${o.kind} ${o.metadata?.name}`).toBe('string');
+      if (!CLUSTER_SCOPED.includes(o.kind as string) && dir !== 'base') expect(typeof o.metadata?.namespace, `${o.kind} ${o.metadata?.name}`).toBe('string');
     }
   });
 
-  it('cluster-wide: a ClusterRole and its binding, all into seldon-system', () => {
+  it('cluster-wide: a ClusterRole and its binding, all into seldon-system, which it creates', () => {
     const objs = render('.');
-    expect(kinds(objs)).toEqual(['ClusterRole', 'ClusterRoleBinding', 'Deployment', 'PodDisruptionBudget', 'Service', 'ServiceAccount']);
+    expect(kinds(objs)).toEqual(['ClusterRole', 'ClusterRoleBinding', 'Deployment', 'Namespace', 'PodDisruptionBudget', 'Service', 'ServiceAccount']);
     for (const o of objs) if (o.metadata.namespace !== undefined) expect(o.metadata.namespace).toBe('seldon-system');
+    expect(find(objs, 'Namespace').metadata.name).toBe('seldon-system');
     const binding = find(objs, 'ClusterRoleBinding');
     expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: find(objs, 'ServiceAccount').metadata.name, namespace: 'seldon-system' }]);
   });
 
-  it('single-namespace: a Role instead, everything in one namespace, and the Ambassador env set', () => {
+  it('single-namespace: a Role instead, everything in one namespace (where the SeldonDeployments are: not created), and the Ambassador env set', () => {
     const objs = render('overlays/single-namespace');
     expect(kinds(objs)).toEqual(['Deployment', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'ServiceAccount']);
     const ns = find(objs, 'Deployment').metadata.namespace as string;
@@ -216,27 +211,6 @@ describe('kubectl kustomize renders every kustomization', () => {
 
 const componentsDir = join(root, 'components');
 const components = readdirSync(componentsDir).filter((d) => existsSync(join(componentsDir, d, 'kustomization.yaml')));
-
-/** `kubectl kustomize <dir>` (absolute), parsed. */
-function kustomize(dir: string): Obj[] {
-  const r = spawnSync('kubectl', ['kustomize', dir], { encoding: 'utf8' });
-  if (r.error) throw new Error(`kubectl is needed for this test (kubectl kustomize): ${r.error.message}`);
-  expect(r.status, r.stderr).toBe(0);
-  return docs2(r.stdout).filter((o) => o !== null);
-}
-
-/** The base with `names` mixed in, in this order, through an overlay written to a temp dir. */
-function baseWith(names: readonly string[]): Obj[] {
-  const dir = mkdtempSync(join(tmpdir(), 'sgw-kustomize-'));
-  try {
-    const rel = (p: string): string => relative(dir, join(root, p));
-    const lines = ['apiVersion: kustomize.config.k8s.io/v1beta1', 'kind: Kustomization', 'namespace: seldon-system', `resources: [${rel('base')}]`, `components: [${names.map((n) => rel(`components/${n}`)).join(', ')}]`];
-    writeFileSync(join(dir, 'kustomization.yaml'), lines.join('\n') + '\n');
-    return kustomize(dir);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 const all = (objs: Obj[], kind: string): Obj[] => objs.filter((o) => o.kind === kind);
 const named = (objs: Obj[], kind: string, name: string): Obj => {
@@ -283,18 +257,19 @@ function promqlProblems(where: string, expr: string, series: Map<string, readonl
 
 describe('kustomize components', () => {
   it('are Components, each renders mixed into the base, and changes nothing it does not own', () => {
-    expect(components).toEqual(expect.arrayContaining(['monitoring', 'pod-monitor', 'alerts', 'dashboard', 'network-policy', 'hpa', 'admin-token', 'ambassador-service']));
+    expect(components).toEqual(expect.arrayContaining(['namespace', 'monitoring', 'pod-monitor', 'alerts', 'dashboard', 'network-policy', 'hpa', 'admin-token', 'ambassador-service']));
     const plain = baseWith([]);
     for (const c of components) {
       expect(docs(join(componentsDir, c, 'kustomization.yaml'))[0]!.kind, c).toBe('Component');
       const objs = baseWith([c]);
       // The base's objects are all still there, in their namespace.
       for (const o of plain) expect(objs.some((x) => x.kind === o.kind && x.metadata.name === o.metadata.name), `${c} keeps ${o.kind} ${o.metadata.name}`).toBe(true);
-      for (const o of objs) if (!['ClusterRole', 'ClusterRoleBinding'].includes(o.kind as string)) expect(o.metadata.namespace, `${c}: ${o.kind} ${o.metadata.name}`).toBe('seldon-system');
+      for (const o of objs) if (!CLUSTER_SCOPED.includes(o.kind as string)) expect(o.metadata.namespace, `${c}: ${o.kind} ${o.metadata.name}`).toBe('seldon-system');
     }
   });
 
   it.each([
+    ['namespace', ['Namespace/seldon-system']],
     ['monitoring', ['Service/seldon-gateway-admin', 'ServiceMonitor/seldon-gateway']],
     ['pod-monitor', ['PodMonitor/seldon-gateway']],
     ['alerts', ['PrometheusRule/seldon-gateway']],
@@ -309,11 +284,12 @@ describe('kustomize components', () => {
     expect(after.filter((k) => !before.has(k)).sort()).toEqual([...added].sort());
   });
 
-  it('the production overlay renders with the monitoring, alerts, dashboard, network policy, HPA and admin token', () => {
+  it('the production overlay renders with its Namespace, the monitoring, alerts, dashboard, network policy, HPA and admin token', () => {
     const objs = kustomize(join(root, 'overlays/production'));
     expect(objs.map((o) => o.kind as string).sort()).toEqual(
-      ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'HorizontalPodAutoscaler', 'NetworkPolicy', 'PodDisruptionBudget', 'PrometheusRule', 'Service', 'Service', 'ServiceAccount', 'ServiceMonitor'],
+      ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'HorizontalPodAutoscaler', 'Namespace', 'NetworkPolicy', 'PodDisruptionBudget', 'PrometheusRule', 'Service', 'Service', 'ServiceAccount', 'ServiceMonitor'],
     );
+    expect(named(objs, 'Namespace', 'seldon-system')).toBeDefined();
     for (const o of objs) if (o.metadata.namespace !== undefined) expect(o.metadata.namespace).toBe('seldon-system');
     // The ServiceMonitor got the token: the admin-token component is listed after monitoring.
     expect(named(objs, 'ServiceMonitor', 'seldon-gateway').spec.endpoints[0].authorization).toBeDefined();
@@ -387,6 +363,9 @@ describe('what the components refer to exists (rendered: base + every component)
     expect(mount.subPath, 'a subPath mount never sees Secret updates').toBeUndefined();
     const volume = (pod.volumes as Obj[]).find((v) => v.name === mount.name)!;
     expect(volume.secret.optional ?? false, 'no token, no pod: fail closed').toBe(false);
+    // 0440 is readable by the gateway (non-root) only through the fsGroup that owns the files.
+    expect(volume.secret.defaultMode & 0o004).toBe(0);
+    expect(pod.securityContext.fsGroup).toBe(pod.securityContext.runAsGroup);
     const item = (volume.secret.items as Obj[]).find((i) => `${mount.mountPath}/${i.path}` === file)!;
     expect(item).toBeDefined();
     const credential = { name: volume.secret.secretName, key: item.key };

@@ -3,6 +3,7 @@
  * person (a tree) or a program (`--json`, the admin /routes shape). Exit 0 when everything
  * compiled, 1 when a deployment was rejected or a file did not parse, 2 on usage errors.
  */
+import { existsSync } from 'node:fs';
 import { UsageError, helpText, parseConfig } from '../config.js';
 import { ManifestSource } from '../../source/manifest-source.js';
 import type { SourceEvent } from '../../source/source.js';
@@ -17,6 +18,8 @@ export async function routesCommand(argv: string[]): Promise<number> {
     return 0;
   }
   if (!config.source.manifests) throw new UsageError('routes needs -f <file-or-dir>');
+  // `serve` waits for a missing path to appear; `routes` reads once, so a missing one is a mistake.
+  if (!existsSync(config.source.manifests)) throw new UsageError(`-f ${config.source.manifests}: no such file or directory`);
   const deployments = new Map<string, SeldonDeployment>();
   const problems = new Map<string, string>();
   const source = new ManifestSource({ path: config.source.manifests });
