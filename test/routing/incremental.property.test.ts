@@ -40,8 +40,10 @@ function groupView(g: RouteGroup) {
     headers: g.headers.map((h) => (h.kind === 'exact' ? `${h.name}=${h.value}` : h.kind === 'presence' ? h.name : `${h.name}~${h.pattern}`)),
     grpcIdentity: g.grpcIdentity,
     namespace: g.namespace,
-    members: g.members.map((m) => [m.backend.id, m.percent, gateView(m.backend)]),
-    mirrors: g.mirrors.map((m) => [m.backend.id, m.percent, gateView(m.backend)]),
+    members: g.members.map((m) => [m.backend.id, m.percent, gateView(m.backend), m.backend.steered]),
+    mirrors: g.mirrors.map((m) => [m.backend.id, m.percent, gateView(m.backend), m.backend.steered]),
+    steered: g.steered,
+    sticky: g.sticky,
     cumulative: g.cumulative,
     precedence: g.precedence,
     warnings: g.warnings,
@@ -158,6 +160,10 @@ const ANNOTATION_VALUES: Record<string, readonly string[]> = {
   'seldon.io/ambassador-config': CUSTOM_CONFIGS,
   'seldon.io/gateway-auth': ['oauth', 'oauth', 'none', 'OAuth', 'bogus'],
   'seldon.io/gateway-rate-limit': ['10/s', '600 / m', '0/s', 'lots'],
+  // Steering: sticky and a rollout make groups steered (and sticky), across the legacy pattern too.
+  'seldon.io/gateway-rollout': ['canary: canary\nsteps: [10, 50, 100]', 'canary: canary\nsticky: header:x-user', 'canary: nope', 'steps: [5]'],
+  'seldon.io/gateway-bandit': ['arms: [main, canary]', 'arms: [main]', 'policy: greedy'],
+  'seldon.io/gateway-sticky': ['header:x-user', 'cookie', 'nonsense'],
 };
 
 /** How much likelier each key is to be absent than present (per annotation map; there are two). */
