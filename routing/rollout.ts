@@ -1,0 +1,922 @@
+/**
+ * The rollout's decision (docs/rollouts.md): a pure `decide(state, windows, config, now, action)`
+ * that judges a canary predictor against the primary in the same closed windows and moves the run
+ * along its phases. No I/O, no clock, no randomness: the caller passes the store's time and the
+ * windows, stores the returned state (a plain JSON value, compare-and-set on `epoch`) and turns the
+ * returned transitions into Events, log lines and metrics.
+ *
+ * Phases: Mirroring (optional; live weight 0, a percent of requests mirrored to the canary) →
+ * Progressing (one step after another) → Promoted (the last step's weight holds), or RolledBack
+ * (weight 0 until the canary changes or `retry`). Paused freezes the weight.
+ *
+ * The checks, each window (docs/rollouts.md#the-statistics):
+ * - errors: a Bernoulli CUSUM over the canary's requests against the primary's error rate in
+ *   the same windows (plus `maxErrorRate`); its alarm rolls back;
+ * - latency, per interval of at least `interval` and 50 samples a side: a one-sided Mann-Whitney
+ *   test of "the canary is slower than the primary by more than `maxLatencyShift`", and the
+ *   canary's own p99 against `maxP99`; `threshold` failing intervals at one step roll back;
+ * - agreement (mirror phase): Wilson bounds on agree/compared over the phase; the upper bound under
+ *   `minAgreement` rolls back, the lower bound over it passes.
+ * No data never advances and never rolls back: the step holds and `needs` says what it waits for.
+ */
+import { bucketShiftOf, LATENCY_BOUNDS_MS, LATENCY_BUCKET_RATIO, quantileOf, emptyLatencyCounts, totalOf } from './latency-buckets.js';
+import type { RolloutConfig } from './rollout-config.js';
+import { bernoulliCusum, binomialTail, exactBounds, hodgesLehmann, mannWhitneyGreater, normalQuantile, shiftCounts, wilson } from './statistics.js';
+
+export { parseRolloutAnnotation, ROLLOUT_ANNOTATION, ROLLOUT_ACTION_ANNOTATION, ROLLOUT_DEFAULTS } from './rollout-config.js';
+export type { RolloutConfig, MirrorConfig, ErrorLimit, Sticky } from './rollout-config.js';
+
+// ---------------------------------------------------------------------------------------------
+// Inputs.
+// ---------------------------------------------------------------------------------------------
+
+/** One predictor side's counts in one window. */
+export interface Tally {
+  readonly requests: number;
+  readonly errors: number;
+  /** Counts per latency bucket (`latency-buckets.ts`), `LATENCY_BUCKET_COUNT` long. */
+  readonly latency: readonly number[];
+}
+
+/**
+ * One closed window of counts, ms on the store's clock. In the mirror phase `canary` counts the
+ * mirrored requests (their errors and latencies are judged as live ones would be) and `agreement`
+ * how many of the mirrored answers were compared with the primary's and agreed.
+ */
+export interface RolloutWindow {
+  readonly start: number;
+  readonly end: number;
+  readonly primary: Tally;
+  readonly canary: Tally;
+  readonly agreement: { readonly compared: number; readonly agree: number };
+}
+
+const GRPC_ERRORS = new Set([2 /* UNKNOWN */, 4 /* DEADLINE_EXCEEDED */, 13 /* INTERNAL */, 14 /* UNAVAILABLE */]);
+
+/** Whether an answer counts as an error: a 5xx status, or gRPC UNKNOWN, DEADLINE_EXCEEDED, INTERNAL or UNAVAILABLE (`code` is the grpc-status). */
+export function isRolloutError(protocol: 'rest' | 'grpc', code: number): boolean {
+  return protocol === 'rest' ? code >= 500 && code <= 599 : GRPC_ERRORS.has(code);
+}
+
+// ---------------------------------------------------------------------------------------------
+// State.
+// ---------------------------------------------------------------------------------------------
+
+export type Phase = 'Mirroring' | 'Progressing' | 'Paused' | 'Promoted' | 'RolledBack';
+export type TransitionKind =
+  | 'RolloutStarted'
+  | 'RolloutAdvanced'
+  | 'RolloutPromoted'
+  | 'RolloutRolledBack'
+  | 'RolloutPaused'
+  | 'RolloutResumed'
+  | 'RolloutHeld'
+  | 'RolloutRetried';
+
+export interface Transition {
+  /** When it was decided (the `now` of that `decide`). */
+  readonly at: number;
+  readonly kind: TransitionKind;
+  readonly from: Phase;
+  readonly to: Phase;
+  /** Step index after the transition (0-based; -1 in the mirror phase) and the live canary percent. */
+  readonly step: number;
+  readonly weight: number;
+  /** A sentence with the numbers that caused it. */
+  readonly reason: string;
+}
+
+export type Verdict = 'pass' | 'fail' | 'hold';
+
+/** One check's current value against its threshold, for the page and the metrics. */
+export interface Check {
+  readonly value: number | null;
+  readonly threshold: number | null;
+  readonly verdict: Verdict;
+  readonly detail: string;
+}
+
+export interface RolloutChecks {
+  /** Canary error rate at this step against the rate it is held to (primary + maxErrorRate, or the absolute limit). */
+  readonly errors: Check;
+  /** The CUSUM statistic against its alarm level. */
+  readonly sequential: Check;
+  /** Canary latency over the primary's (Hodges-Lehmann ratio − 1) against maxLatencyShift, last closed interval. */
+  readonly latencyShift: Check;
+  /** Canary p99 in ms against maxP99, last closed interval. */
+  readonly p99: Check;
+  /** Agreement of the mirrored answers over the mirror phase against minAgreement. */
+  readonly agreement: Check;
+}
+
+export interface Counts {
+  requests: number;
+  errors: number;
+}
+
+/** What the last closed latency interval showed. */
+export interface LatencyJudgement {
+  readonly end: number;
+  readonly canarySamples: number;
+  readonly primarySamples: number;
+  /** Hodges-Lehmann estimate of canary/primary − 1. */
+  readonly shift: number | null;
+  /** One-sided Mann-Whitney p-value of "slower by more than the margin". */
+  readonly p: number;
+  readonly shiftVerdict: Verdict;
+  readonly canaryP99: number | null;
+  readonly primaryP99: number | null;
+  readonly p99Verdict: Verdict;
+  readonly verdict: Verdict;
+}
+
+export interface RolloutState {
+  readonly version: 1;
+  readonly runId: string;
+  /** 1, and one more at each `retry`. */
+  attempt: number;
+  /** Raised by one at every `decide`; store the result only if the stored epoch is still the input's. */
+  epoch: number;
+  phase: Phase;
+  /** What `resume` returns to while Paused. */
+  resumeTo: 'Mirroring' | 'Progressing' | null;
+  /** Index into `steps`; -1 in the mirror phase. */
+  step: number;
+  /** Live canary percent. */
+  weight: number;
+  /** Percent of requests mirrored to the canary. */
+  mirrorPercent: number;
+  startedAt: number;
+  stepStartedAt: number;
+  /** Canary and primary counts at this step (windows that started after it began). */
+  stepCanary: Counts;
+  stepPrimary: Counts;
+  /** The latency interval being filled. */
+  interval: { start: number; canary: number[]; primary: number[] };
+  lastInterval: LatencyJudgement | null;
+  /** Failing latency intervals at this step. */
+  failingIntervals: number;
+  /** Latency intervals judged, and failed, over this attempt. */
+  intervals: { judged: number; failed: number };
+  /** Mirror-phase comparisons. */
+  agreement: { compared: number; agree: number };
+  /** The primary's error counts, decayed: a fast pool (the same windows) and a slow one (its prior). */
+  baseline: { fast: Counts; slow: Counts; at: number | null };
+  /** CUSUM statistic, and the canary's counts since it last stood at 0. */
+  cusum: { s: number; since: Counts };
+  /** A rollback the run met while Paused: it happens at `resume`. */
+  pendingRollback: string | null;
+  /** End of the last window consumed: a window is judged at most once. */
+  consumedUntil: number;
+  /** The action annotation's value last acted on. */
+  action: string;
+  actionNote: string | null;
+  /** The step a RolloutHeld was recorded for (one per step). */
+  heldStep: number | null;
+  checks: RolloutChecks;
+  /** What the run waits for, in words ("needs 212 more canary requests at step 1 (1%)"). */
+  needs: string[];
+  warnings: string[];
+  /** The last 20 transitions, oldest first. */
+  transitions: Transition[];
+}
+
+/** The judge's fixed parameters (docs/rollouts.md#the-statistics). Overridable in `decide`'s options, for simulations. */
+export interface RolloutParameters {
+  /** CUSUM alarm level h. */
+  readonly cusumAlarm: number;
+  /** Samples each side a latency interval needs before it is judged. */
+  readonly minLatencySamples: number;
+  /** Significance of the latency test and of the p99 ceiling. */
+  readonly latencyAlpha: number;
+  /** One-sided confidence of the agreement bounds. */
+  readonly agreementConfidence: number;
+  /** Comparisons the agreement needs before it is judged either way. */
+  readonly minComparisons: number;
+  /** Half-lives of the primary's error-rate pools. */
+  readonly baselineFastHalfLifeMs: number;
+  readonly baselineSlowHalfLifeMs: number;
+  /** Requests' worth of the slow pool's rate added to the fast pool, so a quiet second does not read as 0%. */
+  readonly baselinePrior: number;
+  /** Primary error rate (its lower bound) over which the primary itself is unhealthy, with a relative `maxErrorRate`. */
+  readonly primaryUnhealthyRate: number;
+  /** A window whose primary error count is this unlikely under the pools' rate (either way) restarts both pools from it: a shared outage is seen at once. */
+  readonly baselineJump: number;
+}
+
+export const ROLLOUT_PARAMETERS: Readonly<RolloutParameters> = Object.freeze({
+  cusumAlarm: 5.3,
+  minLatencySamples: 50,
+  latencyAlpha: 0.01,
+  agreementConfidence: 0.95,
+  minComparisons: 50,
+  baselineFastHalfLifeMs: 5_000,
+  baselineSlowHalfLifeMs: 120_000,
+  baselinePrior: 100,
+  primaryUnhealthyRate: 0.05,
+  baselineJump: 1e-6,
+});
+
+const TRANSITIONS_KEPT = 20;
+const P99_SHARE = 0.01;
+
+export interface DecideOptions {
+  /** False on a replica that cannot reach the store: it may roll back (or pause), never advance, promote, resume or retry. */
+  readonly mayAdvance?: boolean;
+  readonly parameters?: Partial<RolloutParameters>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Text.
+// ---------------------------------------------------------------------------------------------
+
+const pct = (x: number, digits = 1): string => `${(x * 100).toFixed(digits)}%`;
+const signedPct = (x: number): string => `${x >= 0 ? '+' : '−'}${Math.abs(x * 100).toFixed(1)}%`;
+const ms = (x: number | null): string => (x === null ? 'n/a' : x >= 1000 ? `${(x / 1000).toFixed(2)} s` : `${x < 10 ? x.toFixed(1) : Math.round(x)} ms`);
+const secs = (x: number): string => `${Math.ceil(x / 1000)}s`;
+/** Thousands separated by commas (toLocaleString costs a tenth of a simulated run). */
+const int = (x: number): string => String(Math.round(x)).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+
+function stepName(config: RolloutConfig, step: number): string {
+  if (step < 0) return 'the mirror phase';
+  return `step ${step + 1} of ${config.steps.length} (${config.steps[step]}%)`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Construction.
+// ---------------------------------------------------------------------------------------------
+
+const PASS_NOTHING: Check = { value: null, threshold: null, verdict: 'hold', detail: 'no data yet' };
+
+function freshEvidence(now: number): Pick<RolloutState, 'stepStartedAt' | 'stepCanary' | 'stepPrimary' | 'interval' | 'lastInterval' | 'failingIntervals'> {
+  return {
+    stepStartedAt: now,
+    stepCanary: { requests: 0, errors: 0 },
+    stepPrimary: { requests: 0, errors: 0 },
+    interval: { start: now, canary: emptyLatencyCounts(), primary: emptyLatencyCounts() },
+    lastInterval: null,
+    failingIntervals: 0,
+  };
+}
+
+function firstPhase(config: RolloutConfig): Pick<RolloutState, 'phase' | 'step' | 'weight' | 'mirrorPercent'> {
+  return config.mirror
+    ? { phase: 'Mirroring', step: -1, weight: 0, mirrorPercent: config.mirror.percent }
+    : { phase: 'Progressing', step: 0, weight: config.steps[0]!, mirrorPercent: 0 };
+}
+
+/**
+ * A new run at `now`. `action` is the action annotation's value when the run starts: a value
+ * left over from an earlier run is not acted on.
+ */
+export function initialState(runId: string, config: RolloutConfig, now: number, action = ''): RolloutState {
+  const first = firstPhase(config);
+  const s: RolloutState = {
+    version: 1,
+    runId,
+    attempt: 1,
+    epoch: 0,
+    ...first,
+    resumeTo: null,
+    startedAt: now,
+    ...freshEvidence(now),
+    agreement: { compared: 0, agree: 0 },
+    intervals: { judged: 0, failed: 0 },
+    baseline: { fast: { requests: 0, errors: 0 }, slow: { requests: 0, errors: 0 }, at: null },
+    cusum: { s: 0, since: { requests: 0, errors: 0 } },
+    pendingRollback: null,
+    consumedUntil: now,
+    action: action.trim(),
+    actionNote: null,
+    heldStep: null,
+    checks: { errors: PASS_NOTHING, sequential: PASS_NOTHING, latencyShift: PASS_NOTHING, p99: PASS_NOTHING, agreement: PASS_NOTHING },
+    needs: [],
+    warnings: [],
+    transitions: [],
+  };
+  s.transitions.push({
+    at: now,
+    kind: 'RolloutStarted',
+    from: first.phase,
+    to: first.phase,
+    step: first.step,
+    weight: first.weight,
+    reason: `run ${runId} started: ${first.phase === 'Mirroring' ? `mirroring ${first.mirrorPercent}% of requests to ${config.canary}` : `${config.canary} at ${first.weight}%`}`,
+  });
+  refresh({ s, config, P: ROLLOUT_PARAMETERS, mayAdvance: true, out: [], now });
+  return s;
+}
+
+function cloneState(s: RolloutState): RolloutState {
+  return {
+    ...s,
+    stepCanary: { ...s.stepCanary },
+    stepPrimary: { ...s.stepPrimary },
+    interval: { start: s.interval.start, canary: [...s.interval.canary], primary: [...s.interval.primary] },
+    agreement: { ...s.agreement },
+    intervals: { ...s.intervals },
+    baseline: { fast: { ...s.baseline.fast }, slow: { ...s.baseline.slow }, at: s.baseline.at },
+    cusum: { s: s.cusum.s, since: { ...s.cusum.since } },
+    needs: [...s.needs],
+    warnings: [...s.warnings],
+    transitions: [...s.transitions],
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The decision.
+// ---------------------------------------------------------------------------------------------
+
+interface Ctx {
+  readonly s: RolloutState;
+  readonly config: RolloutConfig;
+  readonly P: RolloutParameters;
+  readonly mayAdvance: boolean;
+  readonly out: Transition[];
+  readonly now: number;
+}
+
+/**
+ * Act on a changed action value, then consume the windows that end after `consumedUntil` (in
+ * start order; each at most once), judging each as it comes. Returns the new state (epoch + 1)
+ * and the transitions taken, in order.
+ */
+export function decide(
+  state: RolloutState,
+  windows: readonly RolloutWindow[],
+  config: RolloutConfig,
+  now: number,
+  action: string,
+  options: DecideOptions = {},
+): { state: RolloutState; transitions: Transition[] } {
+  const s = cloneState(state);
+  s.epoch++;
+  const ctx: Ctx = { s, config, P: { ...ROLLOUT_PARAMETERS, ...options.parameters }, mayAdvance: options.mayAdvance ?? true, out: [], now };
+  followConfig(ctx);
+  applyAction(ctx, action);
+  const fresh = windows.filter((w) => w.end > s.consumedUntil).sort((a, b) => a.start - b.start || a.end - b.end);
+  for (const w of fresh) {
+    consume(ctx, w);
+    s.consumedUntil = Math.max(s.consumedUntil, w.end);
+  }
+  refresh(ctx);
+  return { state: s, transitions: ctx.out };
+}
+
+/** Read through a call, so that TypeScript does not narrow the phase across the calls that change it. */
+const rolledBack = (s: RolloutState): boolean => s.phase === 'RolledBack';
+const active = (p: Phase): boolean => p === 'Mirroring' || p === 'Progressing' || p === 'Paused';
+/** The phase whose rules apply: a paused run is judged as the phase it resumes to. */
+const judgedPhase = (s: RolloutState): Phase => (s.phase === 'Paused' ? s.resumeTo! : s.phase);
+
+function record(ctx: Ctx, kind: TransitionKind, from: Phase, reason: string): void {
+  const { s } = ctx;
+  const t: Transition = { at: ctx.now, kind, from, to: s.phase, step: s.step, weight: s.weight, reason };
+  ctx.out.push(t);
+  s.transitions.push(t);
+  if (s.transitions.length > TRANSITIONS_KEPT) s.transitions.splice(0, s.transitions.length - TRANSITIONS_KEPT);
+}
+
+/** A config edited mid-run: keep the step inside `steps`, leave a mirror phase that is gone, follow the step's weight. */
+function followConfig(ctx: Ctx): void {
+  const { s, config } = ctx;
+  const phase = judgedPhase(s);
+  if (phase === 'Mirroring' && !config.mirror) {
+    s.step = 0;
+    s.mirrorPercent = 0;
+    if (s.phase === 'Paused') s.resumeTo = 'Progressing';
+    else s.phase = 'Progressing';
+  }
+  if (phase === 'Mirroring' && config.mirror) s.mirrorPercent = config.mirror.percent;
+  if (s.step >= config.steps.length) s.step = config.steps.length - 1;
+  if (active(s.phase) && s.step >= 0) s.weight = config.steps[s.step]!;
+}
+
+function rollBack(ctx: Ctx, reason: string): void {
+  const { s } = ctx;
+  const from = s.phase;
+  s.phase = 'RolledBack';
+  s.resumeTo = null;
+  s.weight = 0;
+  s.mirrorPercent = 0;
+  s.pendingRollback = null;
+  record(ctx, 'RolloutRolledBack', from, reason);
+}
+
+/** Roll back now, or, while Paused, at `resume`. */
+function mustRollBack(ctx: Ctx, reason: string): void {
+  if (ctx.s.phase === 'Paused') ctx.s.pendingRollback ??= reason;
+  else rollBack(ctx, reason);
+}
+
+function promote(ctx: Ctx, reason: string): void {
+  const { s, config } = ctx;
+  const from = s.phase;
+  s.phase = 'Promoted';
+  s.resumeTo = null;
+  s.step = config.steps.length - 1;
+  s.weight = config.steps[s.step]!;
+  s.mirrorPercent = 0;
+  s.pendingRollback = null;
+  record(ctx, 'RolloutPromoted', from, `${reason}; write traffic: ${s.weight} for ${config.canary} into the SeldonDeployment`);
+}
+
+/** To the next step; reaching a 100% step, or passing the last one, is promotion. */
+function advance(ctx: Ctx, reason: string): void {
+  const { s, config } = ctx;
+  const next = s.step + 1;
+  if (next >= config.steps.length || config.steps[next] === 100) {
+    if (next < config.steps.length) s.step = next;
+    promote(ctx, reason);
+    return;
+  }
+  const from = s.phase;
+  s.phase = 'Progressing';
+  s.step = next;
+  s.weight = config.steps[next]!;
+  s.mirrorPercent = 0;
+  Object.assign(s, freshEvidence(ctx.now));
+  record(ctx, 'RolloutAdvanced', from, `${reason}; ${config.canary} now at ${s.weight}%`);
+}
+
+const ACTIONS = ['pause', 'resume', 'abort', 'promote', 'retry'];
+
+/**
+ * The action annotation acts when its value changes. Its first word is the action, so
+ * `retry 2` after `retry` acts again. A replica without the store acts only on pause and abort
+ * and leaves the others for the one that has it.
+ */
+function applyAction(ctx: Ctx, raw: string): void {
+  const { s, config } = ctx;
+  const value = raw.trim();
+  if (value === s.action) return;
+  const word = (value.split(/\s+/)[0] ?? '').toLowerCase();
+  if (!ctx.mayAdvance && word !== '' && word !== 'pause' && word !== 'abort') return;
+  s.action = value;
+  s.actionNote = null;
+  const ignored = (why: string) => {
+    s.actionNote = `action "${value}" ignored: ${why}`;
+  };
+  const by = `by seldon.io/gateway-rollout-action "${value}"`;
+  switch (word) {
+    case '':
+      return;
+    case 'pause':
+      if (s.phase !== 'Mirroring' && s.phase !== 'Progressing') return ignored(`the run is ${s.phase}`);
+      s.resumeTo = s.phase;
+      s.phase = 'Paused';
+      return record(ctx, 'RolloutPaused', s.resumeTo, `paused ${by} at ${stepName(config, s.step)}; the weight holds until resume`);
+    case 'resume': {
+      if (s.phase !== 'Paused') return ignored(`the run is ${s.phase}, not Paused`);
+      s.phase = s.resumeTo!;
+      s.resumeTo = null;
+      record(ctx, 'RolloutResumed', 'Paused', `resumed ${by} at ${stepName(config, s.step)}`);
+      if (s.pendingRollback) rollBack(ctx, `${s.pendingRollback} (met while paused)`);
+      return;
+    }
+    case 'abort':
+      if (!active(s.phase)) return ignored(`the run is ${s.phase}`);
+      return rollBack(ctx, `aborted ${by} at ${stepName(config, s.step)}`);
+    case 'promote':
+      if (s.phase === 'Promoted') return ignored('the run is already Promoted');
+      return promote(ctx, `promoted ${by} from ${s.phase} at ${stepName(config, s.step)}`);
+    case 'retry': {
+      if (s.phase !== 'RolledBack') return ignored(`only a RolledBack run is retried; this one is ${s.phase}`);
+      const first = firstPhase(config);
+      Object.assign(s, first, freshEvidence(ctx.now), {
+        attempt: s.attempt + 1,
+        resumeTo: null,
+        startedAt: ctx.now,
+        agreement: { compared: 0, agree: 0 },
+        intervals: { judged: 0, failed: 0 },
+        cusum: { s: 0, since: { requests: 0, errors: 0 } },
+        pendingRollback: null,
+        heldStep: null,
+      });
+      return record(ctx, 'RolloutRetried', 'RolledBack', `retried ${by}: attempt ${s.attempt} starts at ${stepName(config, s.step)}`);
+    }
+    default:
+      return ignored(`not one of ${ACTIONS.join(', ')}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors: the primary's rate and the CUSUM.
+// ---------------------------------------------------------------------------------------------
+
+function decayTo(c: Counts, factor: number): void {
+  c.requests *= factor;
+  c.errors *= factor;
+}
+
+function updateBaseline(ctx: Ctx, primary: Tally, at: number): void {
+  const b = ctx.s.baseline;
+  const r = slowRate(ctx.s);
+  if (r && primary.requests > 0) {
+    const rate = (r.errors + 0.5) / (r.requests + 1);
+    const e = Math.min(primary.errors, primary.requests);
+    if (binomialTail(e, primary.requests, rate) < ctx.P.baselineJump || 1 - binomialTail(e + 1, primary.requests, rate) < ctx.P.baselineJump) {
+      b.fast = { requests: primary.requests, errors: e };
+      b.slow = { requests: primary.requests, errors: e };
+      b.at = at;
+      return;
+    }
+  }
+  if (b.at !== null && at > b.at) {
+    decayTo(b.fast, 2 ** (-(at - b.at) / ctx.P.baselineFastHalfLifeMs));
+    decayTo(b.slow, 2 ** (-(at - b.at) / ctx.P.baselineSlowHalfLifeMs));
+  }
+  b.at = Math.max(b.at ?? at, at);
+  b.fast.requests += primary.requests;
+  b.fast.errors += primary.errors;
+  b.slow.requests += primary.requests;
+  b.slow.errors += primary.errors;
+}
+
+interface Rate {
+  readonly rate: number;
+  readonly requests: number;
+  readonly errors: number;
+}
+
+/** The slow pool's rate (the last minutes); null with no primary data. */
+function slowRate(s: RolloutState): Rate | null {
+  const { slow } = s.baseline;
+  return slow.requests > 0 ? { rate: slow.errors / slow.requests, requests: slow.requests, errors: slow.errors } : null;
+}
+
+/** The fast pool's rate (the last seconds), with `baselinePrior` requests at the slow pool's rate so a quiet second does not read as 0%. */
+function fastRate(s: RolloutState, P: RolloutParameters): Rate | null {
+  const slow = slowRate(s);
+  if (!slow) return null;
+  const k = Math.min(P.baselinePrior, slow.requests);
+  const errors = s.baseline.fast.errors + k * slow.rate;
+  const requests = s.baseline.fast.requests + k;
+  return { rate: errors / requests, requests, errors };
+}
+
+/** The primary's error rate the canary is held to. */
+function primaryRate(s: RolloutState, P: RolloutParameters): Rate | null {
+  return (P as any).location === 'fast' ? fastRate(s, P) : slowRate(s);
+}
+
+/** The primary's error rate is moving: its last seconds differ from its last minutes beyond chance (`baselineMoving`). */
+function primaryMoving(s: RolloutState, P: RolloutParameters): { fast: number; slow: number } | null {
+  const slow = slowRate(s);
+  const { fast } = s.baseline;
+  const alpha = (P as any).baselineMoving ?? 0;
+  if (!slow || !(alpha > 0) || fast.requests < 1) return null;
+  const n = Math.round(fast.requests);
+  const e = Math.min(Math.round(fast.errors), n);
+  const p = (slow.errors + 0.5) / (slow.requests + 1);
+  return binomialTail(e, n, p) < alpha || 1 - binomialTail(e + 1, n, p) < alpha ? { fast: fast.errors / fast.requests, slow: slow.rate } : null;
+}
+
+/** The primary is failing by itself: its error rate's lower bound is over the limit (the absolute one, or `primaryUnhealthyRate`). */
+function primaryUnhealthy(s: RolloutState, config: RolloutConfig, P: RolloutParameters): number | null {
+  const r = fastRate(s, P);
+  if (!r) return null;
+  const limit = config.maxErrorRate.kind === 'absolute' ? config.maxErrorRate.rate : P.primaryUnhealthyRate;
+  return wilson(r.errors, r.requests, normalQuantile(0.99)).lower > limit ? r.rate : null;
+}
+
+/** The error rates the CUSUM tests: fine at `pOk` (a quarter of the allowed excess), bad at `pBad` (all of it). Null: no judgement (no baseline, or the primary over an absolute limit). */
+function errorRates(s: RolloutState, config: RolloutConfig, P: RolloutParameters): { pOk: number; pBad: number; base: number } | null {
+  const limit = config.maxErrorRate;
+  if (limit.kind === 'absolute') {
+    if (primaryUnhealthy(s, config, P) !== null) return null;
+    return { pOk: limit.rate / 4, pBad: limit.rate, base: 0 };
+  }
+  const r = primaryRate(s, P);
+  if (!r || r.rate + limit.rate >= 1) return null;
+  return { pOk: r.rate + limit.rate / 4, pBad: r.rate + limit.rate, base: r.rate };
+}
+
+function cusumVerdict(s: RolloutState, P: RolloutParameters): Verdict {
+  return s.cusum.s >= P.cusumAlarm ? 'fail' : s.cusum.s >= P.cusumAlarm / 2 ? 'hold' : 'pass';
+}
+
+function judgeErrors(ctx: Ctx, canary: Tally): void {
+  const { s, config, P } = ctx;
+  if (canary.requests <= 0) return;
+  const rates = errorRates(s, config, P);
+  if (!rates || primaryMoving(s, P)) return;
+  const errors = Math.min(canary.errors, canary.requests);
+  const r = bernoulliCusum(s.cusum.s, errors, canary.requests - errors, rates.pOk, rates.pBad);
+  s.cusum.since.requests += canary.requests;
+  s.cusum.since.errors += errors;
+  const since = { ...s.cusum.since };
+  s.cusum.s = r.s;
+  if (r.s === 0) s.cusum.since = { requests: 0, errors: 0 };
+  if (r.peak >= P.cusumAlarm) {
+    const held = config.maxErrorRate.kind === 'relative' ? `the primary's ${pct(rates.base, 2)} + ${pct(config.maxErrorRate.rate)} allowed` : `the ${pct(config.maxErrorRate.rate)} limit`;
+    s.cusum.s = r.peak;
+    mustRollBack(
+      ctx,
+      `canary errors: ${int(since.errors)} of ${int(since.requests)} requests (${pct(since.errors / since.requests)}) against ${held}; the error statistic reached ${r.peak.toFixed(2)} ≥ ${P.cusumAlarm} at ${stepName(config, s.step)}`,
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Latency, per interval.
+// ---------------------------------------------------------------------------------------------
+
+/** Samples at or over `limitMs` (whole buckets whose lower bound is at or above it: a slight undercount). */
+function countOver(counts: readonly number[], limitMs: number): number {
+  let n = 0;
+  for (let i = 1; i < counts.length; i++) if (LATENCY_BOUNDS_MS[i - 1]! >= limitMs) n += counts[i]!;
+  return n;
+}
+
+/** Judge an interval's two samples; null while either side has fewer than `minLatencySamples`. */
+export function judgeLatency(
+  canary: readonly number[],
+  primary: readonly number[],
+  config: RolloutConfig,
+  end: number,
+  P: RolloutParameters = ROLLOUT_PARAMETERS,
+): LatencyJudgement | null {
+  const n1 = totalOf(canary);
+  const n2 = totalOf(primary);
+  if (n1 < P.minLatencySamples || n2 < P.minLatencySamples) return null;
+  const test = mannWhitneyGreater(canary, shiftCounts(primary, bucketShiftOf(1 + config.maxLatencyShift)));
+  const hl = hodgesLehmann(canary, primary);
+  const shiftVerdict: Verdict = test.p < P.latencyAlpha ? 'fail' : 'pass';
+  const canaryP99 = quantileOf(canary, 0.99);
+  const primaryP99 = quantileOf(primary, 0.99);
+  let p99Verdict: Verdict = 'pass';
+  if (config.maxP99Ms !== null) {
+    const z = normalQuantile(1 - P.latencyAlpha);
+    const over = (counts: readonly number[], n: number) => wilson(countOver(counts, config.maxP99Ms!), n, z).lower > P99_SHARE;
+    if (over(canary, n1)) p99Verdict = over(primary, n2) ? 'hold' : 'fail';
+  }
+  const verdict: Verdict = shiftVerdict === 'fail' || p99Verdict === 'fail' ? 'fail' : p99Verdict === 'hold' ? 'hold' : 'pass';
+  return {
+    end,
+    canarySamples: n1,
+    primarySamples: n2,
+    shift: hl === null ? null : LATENCY_BUCKET_RATIO ** hl - 1,
+    p: test.p,
+    shiftVerdict,
+    canaryP99,
+    primaryP99,
+    p99Verdict,
+    verdict,
+  };
+}
+
+function describeLatency(j: LatencyJudgement, config: RolloutConfig): string {
+  const shift = `latency ${j.shift === null ? 'n/a' : signedPct(j.shift)} against the primary (allowed +${pct(config.maxLatencyShift, 0)}; one-sided Mann-Whitney p = ${j.p.toPrecision(2)}, ${int(j.canarySamples)} canary and ${int(j.primarySamples)} primary samples)`;
+  const p99 = config.maxP99Ms === null ? '' : `, canary p99 ${ms(j.canaryP99)} (ceiling ${ms(config.maxP99Ms)}, primary ${ms(j.primaryP99)})`;
+  return shift + p99;
+}
+
+// ---------------------------------------------------------------------------------------------
+// One window.
+// ---------------------------------------------------------------------------------------------
+
+function addInto(into: number[], from: readonly number[]): void {
+  const n = Math.min(into.length, from.length);
+  for (let i = 0; i < n; i++) into[i]! += from[i]!;
+}
+
+function agreementBounds(s: RolloutState, P: RolloutParameters) {
+  return exactBounds(s.agreement.agree, s.agreement.compared, P.agreementConfidence);
+}
+
+/**
+ * Fail when the agreement's exact upper bound is under `minAgreement` (so few agreed that a
+ * canary at minAgreement would agree this little with probability under 1 − confidence); pass
+ * when its lower bound is at or over it; else hold. Two binomial tails, not the bounds themselves.
+ */
+function agreementVerdict(s: RolloutState, config: RolloutConfig, P: RolloutParameters): Verdict {
+  const { compared, agree } = s.agreement;
+  const min = config.mirror?.minAgreement;
+  if (min === undefined || compared < P.minComparisons) return 'hold';
+  const alpha = 1 - P.agreementConfidence;
+  if (1 - binomialTail(agree + 1, compared, min) < alpha) return 'fail';
+  return binomialTail(agree, compared, min) < alpha ? 'pass' : 'hold';
+}
+
+/** How many comparisons agreeing at rate `p` would show agreement at or over `min`; null when p ≤ min. */
+function comparisonsToPass(p: number, min: number, alpha: number, atLeast: number): number | null {
+  if (p <= min) return null;
+  const passes = (n: number) => binomialTail(Math.round(p * n), n, min) < alpha;
+  let hi = Math.max(atLeast, 1);
+  while (!passes(hi)) {
+    hi *= 2;
+    if (hi > 1e9) return null;
+  }
+  let lo = Math.max(atLeast, hi / 2);
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (passes(mid)) hi = mid;
+    else lo = mid;
+  }
+  return hi;
+}
+
+function phaseTime(ctx: Ctx): number {
+  return judgedPhase(ctx.s) === 'Mirroring' ? (ctx.config.mirror?.forMs ?? 0) : ctx.config.intervalMs;
+}
+
+function consume(ctx: Ctx, w: RolloutWindow): void {
+  const { s, config, P } = ctx;
+  updateBaseline(ctx, w.primary, w.end);
+  if (!active(s.phase)) return;
+  const mirroring = judgedPhase(s) === 'Mirroring';
+
+  judgeErrors(ctx, w.canary);
+  if (rolledBack(s)) return;
+
+  if (w.start >= s.stepStartedAt) {
+    s.stepCanary.requests += w.canary.requests;
+    s.stepCanary.errors += w.canary.errors;
+    s.stepPrimary.requests += w.primary.requests;
+    s.stepPrimary.errors += w.primary.errors;
+    addInto(s.interval.canary, w.canary.latency);
+    addInto(s.interval.primary, w.primary.latency);
+    if (mirroring) {
+      s.agreement.compared += w.agreement.compared;
+      s.agreement.agree += Math.min(w.agreement.agree, w.agreement.compared);
+    }
+  }
+
+  if (mirroring && config.mirror && agreementVerdict(s, config, P) === 'fail') {
+    const b = agreementBounds(s, P);
+    mustRollBack(
+      ctx,
+      `agreement: ${int(s.agreement.agree)} of ${int(s.agreement.compared)} mirrored answers agreed (${pct(s.agreement.agree / s.agreement.compared)}); at ${pct(P.agreementConfidence, 0)} confidence at most ${pct(b.upper)}, under the ${pct(config.mirror.minAgreement)} required`,
+    );
+    if (rolledBack(s)) return;
+  }
+
+  let closed: LatencyJudgement | null = null;
+  if (w.end - s.interval.start >= config.intervalMs) {
+    closed = judgeLatency(s.interval.canary, s.interval.primary, config, w.end, P);
+    if (closed) {
+      s.lastInterval = closed;
+      s.interval = { start: w.end, canary: emptyLatencyCounts(), primary: emptyLatencyCounts() };
+      s.intervals.judged++;
+      if (closed.verdict === 'fail') {
+        s.intervals.failed++;
+        s.failingIntervals++;
+        if (s.failingIntervals >= config.threshold) {
+          mustRollBack(ctx, `${s.failingIntervals} failing latency intervals at ${stepName(config, s.step)} (threshold ${config.threshold}); the last: ${describeLatency(closed, config)}`);
+          if (rolledBack(s)) return;
+        }
+      }
+    }
+  }
+
+  if (s.phase === 'Paused') return;
+  const timeUp = w.end - s.stepStartedAt >= phaseTime(ctx);
+  if (closed?.verdict === 'pass' && timeUp && ctx.mayAdvance && blockers(ctx, false).length === 0) {
+    const errs = s.stepCanary.requests > 0 ? `, ${pct(s.stepCanary.errors / s.stepCanary.requests)} errors, error statistic ${s.cusum.s.toFixed(2)} of ${P.cusumAlarm}` : '';
+    const agree = mirroring ? `, agreement ${pct(s.agreement.agree / s.agreement.compared)} over ${int(s.agreement.compared)} comparisons (at least ${pct(agreementBounds(s, P).lower)} at ${pct(P.agreementConfidence, 0)} confidence)` : '';
+    advance(ctx, `${stepName(config, s.step)} passed after ${secs(w.end - s.stepStartedAt)}: ${int(s.stepCanary.requests)} canary requests${errs}${agree}; ${describeLatency(closed, config)}`);
+    return;
+  }
+  if (timeUp && s.heldStep !== s.step && s.lastInterval?.verdict !== 'fail') {
+    const waits = blockers(ctx, true);
+    if (waits.length > 0) {
+      s.heldStep = s.step;
+      record(ctx, 'RolloutHeld', s.phase, `${stepName(config, s.step)} holds after ${secs(w.end - s.stepStartedAt)}: ${waits.join('; ')}`);
+    }
+  }
+}
+
+/**
+ * What keeps the current step from advancing for want of evidence, in words; empty when the
+ * data are all there (the last interval's verdict and the time are judged by the caller).
+ * `samples`: include the samples the interval being filled still needs (not when one was just judged).
+ */
+function blockers(ctx: Ctx, samples: boolean): string[] {
+  const { s, config, P } = ctx;
+  const out: string[] = [];
+  const mirroring = judgedPhase(s) === 'Mirroring';
+  const what = mirroring ? 'mirrored canary requests' : 'canary requests';
+  if (s.stepCanary.requests < config.minRequests) {
+    out.push(`needs ${int(config.minRequests - s.stepCanary.requests)} more ${what} (${int(s.stepCanary.requests)} of ${int(config.minRequests)} at ${stepName(config, s.step)})`);
+  }
+  const n1 = totalOf(s.interval.canary);
+  const n2 = totalOf(s.interval.primary);
+  if (samples && n1 < P.minLatencySamples) out.push(`needs ${int(P.minLatencySamples - n1)} more canary latency samples in this interval (${int(n1)} of ${P.minLatencySamples})`);
+  if (samples && n2 < P.minLatencySamples) out.push(`needs ${int(P.minLatencySamples - n2)} more primary latency samples in this interval (${int(n2)} of ${P.minLatencySamples})`);
+  if (s.lastInterval?.verdict === 'hold') out.push(`needs the primary's own p99 back under ${ms(config.maxP99Ms)} (it is ${ms(s.lastInterval.primaryP99)})`);
+  if (cusumVerdict(s, P) === 'hold') out.push(`needs the error statistic under ${(P.cusumAlarm / 2).toFixed(2)} (it is ${s.cusum.s.toFixed(2)})`);
+  if (!primaryRate(s, P)) out.push('needs primary requests to compare the canary with');
+  const sick = primaryUnhealthy(s, config, P);
+  if (sick !== null) out.push(`needs the primary to recover: it fails ${pct(sick)} of its requests`);
+  if (mirroring && config.mirror) {
+    const { compared, agree } = s.agreement;
+    if (agreementVerdict(s, config, P) !== 'pass') {
+      const min = config.mirror.minAgreement;
+      const p = compared > 0 ? agree / compared : 1;
+      const total = comparisonsToPass(p, min, 1 - P.agreementConfidence, P.minComparisons);
+      const more = total === null ? '' : `, about ${int(Math.max(total - compared, 1))} more if it stays at ${pct(p)}`;
+      out.push(
+        compared < P.minComparisons
+          ? `needs ${int(P.minComparisons - compared)} more comparisons of mirrored answers before agreement is judged (${int(compared)} of ${P.minComparisons}; ${pct(min)} required)`
+          : `needs more comparisons: ${pct(p)} agreement over ${int(compared)} is not yet shown at or above ${pct(min)}${more}`,
+      );
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the page shows.
+// ---------------------------------------------------------------------------------------------
+
+function refresh(ctx: Ctx): void {
+  const { s, config, P } = ctx;
+  const rates = errorRates(s, config, P);
+  const base = primaryRate(s, P);
+  const stepErr = s.stepCanary.requests > 0 ? s.stepCanary.errors / s.stepCanary.requests : null;
+  const allowed = config.maxErrorRate.kind === 'absolute' ? config.maxErrorRate.rate : base ? base.rate + config.maxErrorRate.rate : null;
+  const seq = cusumVerdict(s, P);
+  const errors: Check = {
+    value: stepErr,
+    threshold: allowed,
+    verdict: !rates ? 'hold' : seq,
+    detail:
+      (stepErr === null ? 'no canary requests at this step yet' : `${int(s.stepCanary.errors)} of ${int(s.stepCanary.requests)} canary requests failed at this step`) +
+      (config.maxErrorRate.kind === 'relative' ? (base ? `; primary ${pct(base.rate, 2)} + ${pct(config.maxErrorRate.rate)} allowed` : '; no primary requests yet') : `; absolute limit ${pct(config.maxErrorRate.rate)}`),
+  };
+  const sequential: Check = {
+    value: s.cusum.s,
+    threshold: P.cusumAlarm,
+    verdict: !rates ? 'hold' : seq,
+    detail: rates
+      ? `CUSUM of the canary's errors, fine at ${pct(rates.pOk, 2)} and bad at ${pct(rates.pBad, 2)}; ${int(s.cusum.since.errors)} errors in ${int(s.cusum.since.requests)} requests since it last stood at 0; rolls back at ${P.cusumAlarm}, advances under ${(P.cusumAlarm / 2).toFixed(2)}`
+      : 'not running: no primary requests to compare with, or the primary is over the absolute limit itself',
+  };
+  const j = s.lastInterval;
+  const n1 = totalOf(s.interval.canary);
+  const n2 = totalOf(s.interval.primary);
+  const filling = `this interval so far: ${int(n1)} canary and ${int(n2)} primary samples (${P.minLatencySamples} each needed)`;
+  const latencyShift: Check = j
+    ? { value: j.shift, threshold: config.maxLatencyShift, verdict: j.shiftVerdict, detail: `last interval: ${describeLatency(j, config)}; ${filling}` }
+    : { value: null, threshold: config.maxLatencyShift, verdict: 'hold', detail: `no interval judged at this step yet; ${filling}` };
+  const p99: Check =
+    config.maxP99Ms === null
+      ? { value: j?.canaryP99 ?? null, threshold: null, verdict: 'pass', detail: 'no ceiling set (maxP99)' }
+      : j
+        ? { value: j.canaryP99, threshold: config.maxP99Ms, verdict: j.p99Verdict, detail: `last interval: canary p99 ${ms(j.canaryP99)}, primary ${ms(j.primaryP99)}; fails when more than 1% of the canary's requests are shown slower than ${ms(config.maxP99Ms)}` }
+        : { value: null, threshold: config.maxP99Ms, verdict: 'hold', detail: `no interval judged at this step yet; ${filling}` };
+  let agreement: Check;
+  if (!config.mirror) agreement = { value: null, threshold: null, verdict: 'pass', detail: 'no mirror phase' };
+  else if (judgedPhase(s) !== 'Mirroring' && s.checks.agreement.threshold !== null) agreement = s.checks.agreement; // as the mirror phase left it
+  else {
+    const { compared, agree } = s.agreement;
+    const b = agreementBounds(s, P);
+    agreement = {
+      value: compared > 0 ? agree / compared : null,
+      threshold: config.mirror.minAgreement,
+      verdict: agreementVerdict(s, config, P),
+      detail: `${int(agree)} of ${int(compared)} mirrored answers agreed; between ${pct(b.lower)} and ${pct(b.upper)} at ${pct(P.agreementConfidence, 0)} confidence`,
+    };
+  }
+  s.checks = { errors, sequential, latencyShift, p99, agreement };
+
+  s.warnings = [];
+  const sick = primaryUnhealthy(s, config, P);
+  if (sick !== null && active(s.phase)) {
+    s.warnings.push(`the primary itself is unhealthy: it fails ${pct(sick)} of its requests; the canary is not rolled back for failing alike, and the run does not advance`);
+  }
+  if (j?.p99Verdict === 'hold' && active(s.phase)) {
+    s.warnings.push(`the primary's own p99 (${ms(j.primaryP99)}) is over maxP99 (${ms(config.maxP99Ms)}) as well: the ceiling is not held against the canary`);
+  }
+  if (s.pendingRollback) s.warnings.push(`rolls back at resume: ${s.pendingRollback}`);
+  if (s.actionNote) s.warnings.push(s.actionNote);
+
+  switch (s.phase) {
+    case 'Promoted':
+      s.needs = [`nothing: promoted at ${s.weight}%; write traffic: ${s.weight} for ${config.canary} into the SeldonDeployment`];
+      break;
+    case 'RolledBack':
+      s.needs = ['nothing: rolled back; change the canary predictor or set seldon.io/gateway-rollout-action to retry'];
+      break;
+    default: {
+      const needs = blockers(ctx, true);
+      const left = phaseTime(ctx) - (s.consumedUntil - s.stepStartedAt);
+      if (left > 0) needs.push(`needs ${secs(left)} more at ${stepName(config, s.step)}`);
+      if (s.phase === 'Paused') needs.unshift('paused: set seldon.io/gateway-rollout-action to resume');
+      s.needs = needs;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the workers apply.
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The canary's live percent and the percent of requests mirrored to it. The primaries share
+ * `100 − canaryPercent` as their static split says.
+ */
+export function effectiveWeights(state: RolloutState, config: RolloutConfig): { canary: string; canaryPercent: number; mirrorPercent: number } {
+  return { canary: config.canary, canaryPercent: state.weight, mirrorPercent: state.mirrorPercent };
+}
