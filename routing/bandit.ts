@@ -30,8 +30,6 @@ export interface BanditConfig {
   readonly rewardRange: readonly [number, number];
   /** How long after its answer a prediction's feedback is credited, in ms. */
   readonly attributionTtlMs: number;
-  /** Accepted but ignored settings (e.g. epsilon with thompson): they degrade the deployment. */
-  readonly warnings: readonly string[];
 }
 
 export const BANDIT_ANNOTATION = 'seldon.io/gateway-bandit';
@@ -86,7 +84,6 @@ export function parseBanditAnnotation(raw: string, predictors: readonly string[]
   if (!isObj(doc)) return fail(`must be a mapping of fields (${FIELDS.join(', ')}), not ${show(doc)}`);
   const unknown = Object.keys(doc).filter((k) => !(FIELDS as readonly string[]).includes(k));
   if (unknown.length) return fail(`unknown field ${show(unknown[0])} (fields: ${FIELDS.join(', ')})`);
-  const warnings: string[] = [];
 
   let arms: string[];
   if (doc.arms === undefined || doc.arms === null) arms = [...predictors];
@@ -113,8 +110,7 @@ export function parseBanditAnnotation(raw: string, predictors: readonly string[]
   let epsilon = BANDIT_DEFAULTS.epsilon;
   if (doc.epsilon !== undefined) {
     if (typeof doc.epsilon !== 'number' || !(doc.epsilon >= 0 && doc.epsilon <= 1)) return fail(`epsilon must be a number from 0 to 1, like 0.1, not ${show(doc.epsilon)}`);
-    epsilon = doc.epsilon;
-    if (policy !== 'epsilon-greedy') warnings.push(`${BANDIT_ANNOTATION}: epsilon is used by policy epsilon-greedy only; ignored with ${policy}`);
+    epsilon = doc.epsilon; // kept with thompson too, so switching policy is a one-line change
   }
 
   let floor = BANDIT_DEFAULTS.floor;
@@ -154,7 +150,7 @@ export function parseBanditAnnotation(raw: string, predictors: readonly string[]
     attributionTtlMs = ms;
   }
 
-  return { ok: true, value: { arms, policy, epsilon, floor, halfLifeMs, rewardRange, attributionTtlMs, warnings } };
+  return { ok: true, value: { arms, policy, epsilon, floor, halfLifeMs, rewardRange, attributionTtlMs } };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -40,14 +40,14 @@ function error(raw: string, predictors = PREDICTORS): string {
 
 describe('parseBanditAnnotation', () => {
   it('an empty value is every default, all predictors as arms', () => {
-    expect(parsed('')).toEqual({ arms: ['a', 'b', 'c'], ...BANDIT_DEFAULTS, warnings: [] });
+    expect(parsed('')).toEqual({ arms: ['a', 'b', 'c'], ...BANDIT_DEFAULTS });
     expect(parsed('{}').arms).toEqual(['a', 'b', 'c']);
     expect(BANDIT_DEFAULTS).toEqual({ policy: 'thompson', epsilon: 0.1, floor: 2, halfLifeMs: 3_600_000, rewardRange: [0, 1], attributionTtlMs: 3_600_000 });
   });
 
   it('reads every field of the documented example', () => {
     const raw = ['arms: [a, c]', 'policy: epsilon-greedy', 'epsilon: 0.2', 'floor: 2.5%', 'halfLife: 2m', 'rewardRange: [-1, 1]', 'attributionTtl: 90s'].join('\n');
-    expect(parsed(raw)).toEqual({ arms: ['a', 'c'], policy: 'epsilon-greedy', epsilon: 0.2, floor: 2.5, halfLifeMs: 120_000, rewardRange: [-1, 1], attributionTtlMs: 90_000, warnings: [] });
+    expect(parsed(raw)).toEqual({ arms: ['a', 'c'], policy: 'epsilon-greedy', epsilon: 0.2, floor: 2.5, halfLifeMs: 120_000, rewardRange: [-1, 1], attributionTtlMs: 90_000 });
   });
 
   it('takes JSON too, and every duration unit', () => {
@@ -58,8 +58,17 @@ describe('parseBanditAnnotation', () => {
     expect(parsed('attributionTtl: 7d').attributionTtlMs).toBe(7 * 86_400_000);
   });
 
-  it('epsilon with thompson is accepted with a warning', () => {
-    expect(parsed('epsilon: 0.3').warnings).toEqual(['seldon.io/gateway-bandit: epsilon is used by policy epsilon-greedy only; ignored with thompson']);
+  it('the issue example, comments and all, parses as written (epsilon kept, unused by thompson)', () => {
+    const example = [
+      'arms: [a, b, c]          # predictor names; default: all predictors',
+      'policy: thompson         # thompson (Beta-Bernoulli on rewards in rewardRange) | epsilon-greedy',
+      'epsilon: 0.1             # epsilon-greedy only',
+      'floor: 2%                # every arm keeps at least this share, so a changed arm can be noticed',
+      'halfLife: 2m             # old rewards fade: weight 2^(-age/halfLife); "none" = never',
+      'rewardRange: [0, 1]      # rewards are clipped and scaled into [0, 1]',
+      "attributionTtl: 1h       # how long an answer's feedback is credited",
+    ].join('\n');
+    expect(parsed(example)).toEqual({ arms: ['a', 'b', 'c'], policy: 'thompson', epsilon: 0.1, floor: 2, halfLifeMs: 120_000, rewardRange: [0, 1], attributionTtlMs: 3_600_000 });
   });
 
   it.each([
