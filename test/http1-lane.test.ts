@@ -9,16 +9,24 @@
  *     exactly Node's answer (and never reach the model);
  *   - a request dribbled a byte at a time is still read whole; the lane's own timeouts answer as
  *     Node's do (408), and an idle connection is closed after the keep-alive timeout;
- *   - 600 seeded random requests (valid, odd and hostile shapes, alone or after a served request on
- *     the same connection) get the same answer bytes and put the same bytes at the model.
+ *   - 600 seeded random requests (valid, odd and hostile shapes; bodies by Content-Length around the
+ *     lane's 64 KiB, chunked with extensions and trailers, malformed chunked framing; alone or after
+ *     a served request on the same connection) get the same answer bytes and put the same bytes at
+ *     the model, and agree with llhttp (Node's own parser, called directly): a request it refuses
+ *     is refused and closed with nothing behind it served and nothing whole at the model, one it
+ *     reads reaches the model with the body it decoded;
+ *   - 20,000 seeded random heads: every one the lane's parser takes, llhttp reads the same way.
  */
+import { once } from 'node:events';
 import net, { type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Http1Lane, type LaneHandler, type LaneResponse } from '../gateway/edge/http1-lane.js';
+import { OTHER, parseRequestHead } from '../gateway/edge/http1-request.js';
 import { seededRandom } from '../routing/pick.js';
-import { headerValue, startRecordingUpstream, type Answer, type RecordedRequest, type RecordingUpstream } from './fixtures/recording-upstream.js';
+import { ByteReader, headerValue, readHttpResponse, startRecordingUpstream, type Answer, type RecordedRequest, type RecordingUpstream } from './fixtures/recording-upstream.js';
 import { sdep, startTestGateway, type TestGateway } from './helpers/gateway.js';
 import { metric } from './helpers/metrics.js';
+import { llhttp } from './helpers/llhttp.js';
 import { freePort, raw } from './helpers/net.js';
 import { draws, fuzzSequence } from './helpers/random.js';
 
@@ -138,9 +146,8 @@ describe('the lane and Node\'s server side by side', () => {
     const r = await both(post(`/seldon/m/plain${PREDICT}`, 'p1', '{"a":1}') + chunked + post(`/seldon/m/plain${PREDICT}`, 'p3', '{"c":3}'));
     expect(r.lane).toBe(r.node);
     expect([...r.lane.matchAll(/"case":"(\w+)","got":(\d+)/g)].map((m) => `${m[1]}:${m[2]}`)).toEqual(['p1:7', 'te:3', 'p3:7']);
-    // Node's server reads pipelined requests ahead and proxies them at once, the lane one after the
-    // other (as nginx does): the model may see them in another order, never other bytes.
-    expect(r.laneModel.sort()).toEqual(r.nodeModel.sort());
+    // Both serve a pipeline one request after the other (as nginx does): the same order at the model.
+    expect(r.laneModel).toEqual(r.nodeModel);
     expect(await metric(lane.adminUrl, 'seldon_gateway_http1_handoffs_total{reason="request_shape"}')).toBe(handed + 1);
     // One after the other on a kept-alive connection: the same.
     const s = net.connect(lane.port, '127.0.0.1');
@@ -235,6 +242,28 @@ describe('the lane and Node\'s server side by side', () => {
   });
 });
 
+/** Chunked bodies llhttp refuses (each a whole body after `Transfer-Encoding: chunked`). */
+const MALFORMED_CHUNKED = [
+  'ffffffffffffffff1\r\nAA\r\n0\r\n\r\n', '0x2\r\nAA\r\n0\r\n\r\n', ' 2\r\nAA\r\n0\r\n\r\n', '-2\r\nAA\r\n0\r\n\r\n', '2 \r\nAA\r\n0\r\n\r\n',
+  '2;a\nb\r\nAA\r\n0\r\n\r\n', '2\r\nA\nA\r\n0\r\n\r\n', '2\r\nAAX\r\n0\r\n\r\n', '2\nAA\r\n0\r\n\r\n', '2;\r\nAA\r\n0\r\n\r\n',
+  `2;${'e'.repeat(20_000)}\r\nAA\r\n0\r\n\r\n`, '2\r\nAA\r\n0\r\nContent-Length: 5\r\n\r\n', '2\r\nAA\r\n0\r\nX-T : 1\r\n\r\n', 'zz\r\n\r\n',
+];
+
+/** `body` as chunks of random sizes, with sizes in either case and leading zeros, extensions and trailers now and then. */
+function chunked(r: () => number, body: string): string {
+  const { pick, maybe } = draws(r);
+  let out = '';
+  for (let at = 0; at < body.length; ) {
+    const n = Math.min(body.length - at, 1 + Math.floor(r() * Math.max(1, body.length / 2)));
+    let size = n.toString(16);
+    if (maybe(0.3)) size = size.toUpperCase();
+    if (maybe(0.2)) size = `00${size}`;
+    out += `${size}${maybe(0.2) ? pick([';a=b', ';name="v;x"', ';x']) : ''}\r\n${body.slice(at, at + n)}\r\n`;
+    at += n;
+  }
+  return `${out}0${maybe(0.1) ? ';last' : ''}\r\n${maybe(0.15) ? 'X-Trailer: t\r\n' : ''}\r\n`;
+}
+
 /**
  * A request assembled from parts a client, a fuzzer or a smuggler would send, with the seeded
  * random source `r`. Every body is as long as the framing it declares (when that framing means a
@@ -260,21 +289,26 @@ function randomRequest(r: () => number, id: string): string {
     'X-Forwarded-Proto: https', 'X-Request-Id: client-chosen', 'x-seldon-predictor: main', 'Cookie: a=1', `X-Long: ${'v'.repeat(pick([100, 4000, 9000]))}`,
   ];
   for (let n = Math.floor(r() * 3); n > 0; n--) lines.push(pick(extras));
-  // Framing: a length the body matches, chunked (well formed), or something a parser must refuse.
-  const body = maybe(0.08) ? 'x'.repeat(70_000) : pick(['', '{}', '{}', '{"data":{"ndarray":[[1,2,3]]}}', '{"data":{"ndarray":[[1,2,3]]}}']);
+  // Framing: a length the body matches (around the lane's 64 KiB too), a chunked body (chunks,
+  // sizes in any case with leading zeros, extensions, trailers), a malformed chunked body, or
+  // framing fields a parser must refuse.
+  const body = maybe(0.08) ? 'x'.repeat(pick([70_000, 65_536, 65_535])) : pick(['', '{}', '{}', '{"data":{"ndarray":[[1,2,3]]}}', '{"data":{"ndarray":[[1,2,3]]}}']);
   const framing = r();
   let tail = body;
-  if (framing < 0.8) {
+  if (framing < 0.66) {
     if (body.length > 0 || maybe(0.5)) lines.push(`Content-Length: ${body.length}`);
+  } else if (framing < 0.8) {
+    lines.push(`Transfer-Encoding: ${pick(['chunked', 'chunked', 'Chunked', 'gzip, chunked', ' chunked'])}`);
+    tail = chunked(r, body);
   } else if (framing < 0.88) {
-    lines.push(`Transfer-Encoding: ${pick(['chunked', 'chunked', 'Chunked', 'gzip, chunked'])}`);
-    tail = `${body.length ? `${body.length.toString(16)}\r\n${body}\r\n` : ''}0\r\n\r\n`;
+    lines.push('Transfer-Encoding: chunked');
+    tail = pick(MALFORMED_CHUNKED);
   } else if (framing < 0.93) {
     tail = '{}';
-    lines.push(`Content-Length: ${pick(['02', '+2', '2, 2', ' 2 ', '2 2', '0x2', '1e0', '-2', '99999999999999999999'])}`);
+    lines.push(`Content-Length: ${pick(['02', '+2', '2, 2', ' 2 ', '2 2', '0x2', '1e0', '-2', '99999999999999999999', '2\t', '\t2'])}`);
   } else if (framing < 0.97) {
     tail = '{}';
-    lines.push('Content-Length: 2', pick(['Content-Length: 2', 'Content-Length: 3', 'Transfer-Encoding: chunked', 'Transfer-Encoding: identity']));
+    lines.push('Content-Length: 2', pick(['Content-Length: 2', 'Content-Length: 3', 'Transfer-Encoding: chunked', 'Transfer-Encoding: identity', 'Transfer_Encoding: chunked']));
   } else {
     tail = '';
   }
@@ -291,7 +325,30 @@ function randomRequest(r: () => number, id: string): string {
   return `${head}\r\n${tail}`;
 }
 
-describe('random requests, seeded: the lane answers each exactly as Node\'s server does', () => {
+/**
+ * Send `bytes` on a new connection (after `first` has been answered in full, when given), then a
+ * sentinel request that closes the connection, and collect everything received until the gateway
+ * closes it: the exchange ends on an event, never on a quiet spell.
+ */
+async function exchange(port: number, bytes: string, sentinel: string, first?: string): Promise<string> {
+  const s = net.connect(port, '127.0.0.1');
+  await once(s, 'connect');
+  s.on('error', () => undefined);
+  let text = '';
+  s.on('data', (d: Buffer) => (text += d.toString('latin1')));
+  const closed = once(s, 'close');
+  if (first !== undefined) {
+    const reader = new ByteReader(s);
+    s.write(Buffer.from(first, 'latin1'));
+    await readHttpResponse(reader, { timeoutMs: 5000 });
+  }
+  s.write(Buffer.from(bytes + sentinel, 'latin1'));
+  await Promise.race([closed, new Promise((r) => setTimeout(r, 5000))]);
+  s.destroy();
+  return text;
+}
+
+describe('random requests, seeded: the lane answers each exactly as Node\'s server does, and as llhttp reads it', () => {
   let lane: TestGateway;
   let node: TestGateway;
   // One model per gateway: the two run each case at the same time.
@@ -316,7 +373,7 @@ describe('random requests, seeded: the lane answers each exactly as Node\'s serv
   /** Cases in flight at once, each on its own connections. */
   const BATCH = 10;
 
-  it(`${CASES} requests (seed ${seed}): the same answer bytes, the same bytes at the model, never more than one request there`, async () => {
+  it(`${CASES} requests (seed ${seed}): the same answer bytes, the same bytes at the model, and what llhttp reads`, async () => {
     const r = seededRandom(seed);
     const served: Record<string, number> = {};
     const handoffs = async (): Promise<number> => {
@@ -326,42 +383,57 @@ describe('random requests, seeded: the lane answers each exactly as Node\'s serv
     };
     const handedBefore = await handoffs();
     // What a model received for a case, by its X-Case (its first header, never damaged).
+    const at = (model: RecordingUpstream, id: string): RecordedRequest[] =>
+      model.requests.filter((q) => headerValue(q.headers, 'x-case')?.startsWith(`${id} `) || headerValue(q.headers, 'x-case') === id);
     // A request without a Host gets the upstream's address, which is each model's own port.
-    const at = (model: RecordingUpstream, id: string): string[] =>
-      model.requests
-        .filter((q) => headerValue(q.headers, 'x-case')?.startsWith(`${id} `) || headerValue(q.headers, 'x-case') === id)
-        .map((q) => received(q).replace(`\r\nhost: 127.0.0.1:${model.port}\r\n`, '\r\nhost: <the model>\r\n'));
+    const seen = (model: RecordingUpstream, id: string): string[] => at(model, id).map((q) => received(q).replace(`\r\nhost: 127.0.0.1:${model.port}\r\n`, '\r\nhost: <the model>\r\n'));
     // Every third case follows a served request on the same connection, sent once that one is answered.
     const cases = Array.from({ length: CASES }, (_, i) => {
       const id = `f${seed}-${i}`;
-      return { id, request: randomRequest(r, id), after: i % 3 === 2 ? `POST /seldon/m/plain${PREDICT} HTTP/1.1\r\nHost: gw\r\nX-Case: ${id}-first\r\nContent-Length: 2\r\n\r\n{}` : undefined };
+      return {
+        id,
+        request: randomRequest(r, id),
+        after: i % 3 === 2 ? `POST /seldon/m/plain${PREDICT} HTTP/1.1\r\nHost: gw\r\nX-Case: ${id}-first\r\nContent-Length: 2\r\n\r\n{}` : undefined,
+        sentinel: `GET /seldon/m/plain${PREDICT} HTTP/1.1\r\nHost: gw\r\nX-Case: ${id}-end\r\nConnection: close\r\n\r\n`,
+      };
     });
     for (let b = 0; b < CASES; b += BATCH) {
       const batch = cases.slice(b, b + BATCH);
-      const answers = await Promise.all(
-        batch.flatMap(({ request, after }) =>
-          [lane, node].map((gw) =>
-            after === undefined
-              ? raw(gw.port, Buffer.from(request, 'latin1'), { quietMs: 60, maxMs: 3000 })
-              : raw(gw.port, Buffer.from(after, 'latin1'), { quietMs: 60, maxMs: 3000, later: request, gapMs: 50 }),
-          ),
-        ),
-      );
-      await new Promise((res) => setTimeout(res, 20));
-      batch.forEach(({ id, request }, k) => {
+      const texts = await Promise.all(batch.flatMap(({ request, after, sentinel }) => [lane, node].map((gw) => exchange(gw.port, request, sentinel, after))));
+      // Each connection ended with its sentinel's answer (or a refusal): what the case got through reached the model before.
+      batch.forEach(({ id, request, after }, k) => {
         const what = `case ${id}: ${JSON.stringify(request.length > 400 ? `${request.slice(0, 400)}…` : request)}`;
-        const [l, n] = [undated(answers[2 * k]!.text), undated(answers[2 * k + 1]!.text)];
+        const [l, n] = [undated(texts[2 * k]!), undated(texts[2 * k + 1]!)];
         expect(l, what).toBe(n);
-        const [lm, nm] = [at(laneModel, id), at(nodeModel, id)];
-        expect(lm, what).toEqual(nm);
-        expect(lm.length, what).toBeLessThanOrEqual(1);
-        if (cases[b + k]!.after !== undefined) expect(l, `${what}: the first request's answer`).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*"case":"[^"]*-first"/);
-        const status = [...l.matchAll(/HTTP\/1\.1 (\d)\d\d /g)].pop()?.[1] ?? 'none';
-        served[status] = (served[status] ?? 0) + 1;
+        expect(seen(laneModel, id), what).toEqual(seen(nodeModel, id));
+        const got = at(laneModel, id);
+        expect(got.length, what).toBeLessThanOrEqual(1);
+        if (after !== undefined) expect(l, `${what}: the first request's answer`).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*"case":"[^"]*-first"/);
+        // The oracle: what Node's own parser reads of the case's bytes.
+        const oracle = llhttp(Buffer.from(request, 'latin1'));
+        const read = oracle.requests[0];
+        // Final answers only (a 100 Continue is not one).
+        const statuses = [...l.matchAll(/HTTP\/1\.1 ([2-5]\d\d) /g)].map((m) => Number(m[1]));
+        const mine = statuses[after === undefined ? 0 : 1];
+        if (oracle.error !== undefined || read?.complete !== true) {
+          // Framing llhttp refuses: the client gets a refusal and the connection closes with it
+          // (the sentinel is never served); nothing of the request reaches the model whole.
+          expect(mine, `${what}: refused`).toBeGreaterThanOrEqual(400);
+          expect(statuses.length, `${what}: nothing served after the refusal`).toBe(after === undefined ? 1 : 2);
+          for (const q of got) expect(q.complete, `${what}: never whole at the model`).toBe(false);
+        } else if (got.length === 1 && got[0]!.complete) {
+          // What the model got is what llhttp read: the same body bytes.
+          expect(got[0]!.body.toString('latin1'), what).toBe(read.body);
+        }
+        const family = mine === undefined ? 'none' : String(mine)[0]!;
+        served[family] = (served[family] ?? 0) + 1;
       });
     }
-    // Nothing reached a model that no case sent.
-    expect(laneModel.requests.length).toBe(cases.reduce((sum, c) => sum + at(laneModel, c.id).length + (c.after === undefined ? 0 : at(laneModel, `${c.id}-first`).length), 0));
+    // Nothing reached a model that no case sent (the sentinels aside).
+    const sent = (model: RecordingUpstream): number =>
+      cases.reduce((sum, c) => sum + at(model, c.id).length + at(model, `${c.id}-end`).length + (c.after === undefined ? 0 : at(model, `${c.id}-first`).length), 0);
+    expect(laneModel.requests.length).toBe(sent(laneModel));
+    expect(nodeModel.requests.length).toBe(sent(nodeModel));
     // The sequence must exercise both sides: answers from the model and refusals, requests the
     // lane served and requests it left to Node's server.
     expect(served['2'] ?? 0, JSON.stringify(served)).toBeGreaterThan(CASES / 6);
@@ -369,6 +441,65 @@ describe('random requests, seeded: the lane answers each exactly as Node\'s serv
     const handed = (await handoffs()) - handedBefore;
     expect(handed, 'requests the lane handed to Node\'s server').toBeGreaterThan(CASES / 10);
     expect(CASES - handed, 'random requests the lane served').toBeGreaterThan(CASES / 4);
+  }, 120_000);
+});
+
+/** A request head of the kinds the lane must judge exactly as llhttp: framing and connection fields, odd bytes anywhere. */
+function randomHead(r: () => number): string {
+  const { pick, maybe } = draws(r);
+  const anyByte = (): string => (maybe(0.5) ? String.fromCharCode(Math.floor(r() * 256)) : pick([' ', '\t', 'a', 'Z', '0', '-', ',', ';', '"', '\x7f', '\x80', '\xff', '\x00', '\x0b', '\r', '\n']));
+  const some = (n: number): string => Array.from({ length: n }, anyByte).join('');
+  const names = ['Host', 'Content-Length', 'Transfer-Encoding', 'Connection', 'Proxy-Connection', 'Upgrade', 'Expect', 'Keep-Alive', 'TE', 'X-A', 'Content_Length', 'Transfer_Encoding', 'Content-Lengths', 'Hosts'];
+  const values = ['5', '0', '05', ' 5', '5 ', '5\t', '\t5', 'close', 'keep-alive', 'upgrade', 'chunked', 'h', '100-continue', 'websocket', 'trailers', ''];
+  const lines: string[] = [];
+  if (maybe(0.9)) lines.push('Host: h');
+  for (let n = Math.floor(r() * 5); n > 0; n--) {
+    let name = maybe(0.85) ? pick(names) : some(1 + Math.floor(r() * 3));
+    if (maybe(0.3)) name = maybe(0.5) ? name.toUpperCase() : name.toLowerCase();
+    if (maybe(0.05)) name = some(1) + name;
+    if (maybe(0.05)) name += some(1);
+    let value = pick(values);
+    if (maybe(0.25)) value = some(Math.floor(r() * 3)) + value;
+    if (maybe(0.25)) value += some(Math.floor(r() * 3));
+    if (maybe(0.1)) value += `,${pick(values)}`;
+    lines.push(`${name}:${pick(['', ' ', ' ', '\t', '  '])}${value}`);
+  }
+  const target = maybe(0.7) ? '/p' : `/p${some(1 + Math.floor(r() * 3))}`;
+  const method = maybe(0.9) ? pick(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']) : pick(['get', 'HEAD', 'TRACE', 'QUERY', 'PO ST']);
+  const version = maybe(0.95) ? 'HTTP/1.1' : pick(['HTTP/1.0', 'HTTP/1.2', 'HTTP/2.0']);
+  return `${method} ${target} ${version}\r\n${lines.map((l) => `${l}\r\n`).join('')}\r\n`;
+}
+
+describe('the lane\'s head parser against llhttp', () => {
+  const limits = { maxHeadBytes: 16384, maxHeaders: 100 };
+
+  it('every head it takes, llhttp reads the same way: method, target, fields, body length, keep-alive, no upgrade (seeded random heads)', () => {
+    const { seed } = fuzzSequence(0);
+    const r = seededRandom(seed);
+    let taken = 0;
+    for (let i = 0; i < 20_000; i++) {
+      const text = randomHead(r);
+      const head = parseRequestHead(Buffer.from(text, 'latin1'), 0, limits);
+      if (typeof head === 'string') continue;
+      taken++;
+      const what = JSON.stringify(text.slice(0, head.size));
+      const oracle = llhttp(Buffer.from(text.slice(0, head.size) + 'x'.repeat(head.contentLength), 'latin1'));
+      expect(oracle.error, what).toBeUndefined();
+      const read = oracle.requests[0]!;
+      expect([read.method, read.target, read.rawHeaders, read.body.length, read.complete, read.keepAlive, read.upgrade], what).toEqual([head.method, head.target, head.rawHeaders, head.contentLength, true, !head.close, false]);
+    }
+    // The sequence must give the lane heads to take, and heads to leave.
+    expect(taken).toBeGreaterThan(2000);
+    expect(taken).toBeLessThan(18_000);
+  });
+
+  it('fields llhttp versions read differently are left to Node\'s server; Proxy-Connection: close closes as llhttp says', () => {
+    for (const field of ['Content-Length: 5\t', 'Content-Length: 5 \t', 'Connection: close\t', 'Proxy-Connection: close\t', 'Transfer_Encoding: chunked', 'Content_Length: 5']) {
+      expect(parseRequestHead(Buffer.from(`POST /p HTTP/1.1\r\nHost: h\r\n${field}\r\n\r\n`, 'latin1'), 0, limits), JSON.stringify(field)).toBe(OTHER);
+    }
+    const head = parseRequestHead(Buffer.from('GET /p HTTP/1.1\r\nHost: h\r\nProxy-Connection: close\r\n\r\n', 'latin1'), 0, limits);
+    expect(typeof head === 'object' && head.close).toBe(true);
+    expect(llhttp(Buffer.from('GET /p HTTP/1.1\r\nHost: h\r\nProxy-Connection: close\r\n\r\n', 'latin1')).requests[0]!.keepAlive).toBe(false);
   });
 });
 

@@ -5,6 +5,8 @@
  * `seldon.io/gateway-auth: oauth`, revocation on delete, and Redis killed and restarted.
  */
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import http2 from 'node:http2';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -15,6 +17,7 @@ import { startHttpBackend, type HttpBackend } from './fixtures/http-backend.js';
 import { answeredBy, md, predict } from './grpc-helpers.js';
 import { sdep, startTestGateway, waitFor, type TestGateway } from './helpers/gateway.js';
 import { metric } from './helpers/metrics.js';
+import { raw } from './helpers/net.js';
 import { basic, bearer, fetchToken } from './helpers/oauth.js';
 import { startRedis, type TestRedis } from './helpers/redis.js';
 import { waitUntil } from './helpers/wait.js';
@@ -343,6 +346,61 @@ describe('OAuth token expiry and the in-memory store', () => {
     const ping = await request(`${gw.url}/ping`);
     expect([ping.statusCode, await ping.body.text()]).toEqual([200, 'pong']);
     expect((await request(`${gw.url}/ready`)).statusCode).toBe(200);
+  });
+
+  it('nothing on the public port answers in fastify\'s words: bad URLs, other methods and paths, content types, bodies, over HTTP/1.1 and HTTP/2', async () => {
+    const form = 'application/x-www-form-urlencoded';
+    const probes: [string, string, Record<string, string>, string][] = [
+      ['GET', '/oauth/%zz', {}, ''],
+      ['POST', '/oauth/%zz', { 'content-type': form }, 'a=b'],
+      ['GET', '/oauth/token%zz', {}, ''],
+      ['GET', '/oauth/x', {}, ''],
+      ['GET', '/oauth/token', {}, ''],
+      ['PROPFIND', '/oauth/token', {}, ''],
+      ['SEARCH', '/ping', {}, ''],
+      ['DELETE', '/ready', {}, ''],
+      ['POST', '/ping', { 'content-type': 'application/xml' }, '<a/>'],
+      ['POST', '/ping', { 'content-type': 'application/json' }, '{bad'],
+      ['POST', '/oauth/token', { 'content-type': 'application/json' }, '{bad'],
+      ['POST', '/oauth/token', { 'content-type': 'application/xml' }, '<a/>'],
+      ['POST', '/oauth/token', { 'content-type': ';;;' }, 'a=b'],
+      ['POST', '/oauth/token', {}, 'a=b'],
+      ['POST', '/oauth/token', { 'content-type': form }, `a=${'b'.repeat(70_000)}`],
+      ['POST', '/oauth/token?x=%zz', { 'content-type': form }, 'grant_type=client_credentials'],
+    ];
+    const kinds = new Set<string>();
+    const check = (what: string, status: number, body: string): void => {
+      expect(body, what).not.toMatch(/FST_|"statusCode"|"message"|Route [A-Z]+:/);
+      const json = JSON.parse(body) as { status?: { code: number; reason: string }; error?: string };
+      // The gateway's JSON, or the token endpoint's OAuth error.
+      if (json.status !== undefined) expect(json.status.code, what).toBe(status);
+      else expect(json.error, what).toMatch(/^(invalid_request|unauthorized)$/);
+      kinds.add(json.status !== undefined ? 'seldon' : 'oauth');
+    };
+    for (const [method, path, headers, body] of probes) {
+      const lines = [`${method} ${path} HTTP/1.1`, 'Host: gw', ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`), ...(body ? [`Content-Length: ${body.length}`] : []), 'Connection: close'];
+      const a = await raw(gw.port, `${lines.join('\r\n')}\r\n\r\n${body}`);
+      const what = `HTTP/1.1 ${method} ${path} ${JSON.stringify(headers)}`;
+      expect(a.status, what).toBeGreaterThanOrEqual(400);
+      check(what, a.status, a.text.slice(a.text.indexOf('\r\n\r\n') + 4));
+    }
+    const session = http2.connect(gw.url);
+    try {
+      for (const [method, path, headers, body] of probes) {
+        const what = `h2 ${method} ${path} ${JSON.stringify(headers)}`;
+        const stream = session.request({ ':method': method, ':path': path, ...headers }, { endStream: body === '' });
+        if (body !== '') stream.end(body);
+        const [h] = (await once(stream, 'response')) as [http2.IncomingHttpHeaders];
+        let text = '';
+        for await (const chunk of stream) text += String(chunk);
+        const status = Number(h[':status']);
+        expect(status, what).toBeGreaterThanOrEqual(400);
+        check(what, status, text);
+      }
+    } finally {
+      session.close();
+    }
+    expect([...kinds].sort()).toEqual(['oauth', 'seldon']);
   });
 
   it('without a registered client the front end is off: its paths are ordinary (unrouted) paths', async () => {

@@ -3,7 +3,7 @@
  * (gateway/rest/h2.ts into process/data-plane.ts `serve` and rest/proxy.ts), forwarded to the model
  * over HTTP/1.1. A real gateway, recording upstreams (test/fixtures/recording-upstream.ts: what the
  * model received, byte for byte), and three clients: node's http2.connect, curl
- * --http2-prior-knowledge (when installed), and a raw frame writer for what those refuse to send
+ * --http2-prior-knowledge (when installed), and a raw frame writer (helpers/raw-h2.ts) for what those refuse to send
  * (connection-specific fields, `te: gzip`, a reset in the middle of a body).
  *
  * Checked: every route kind (plain, canary, header route, shadow primary and copy, retry, OAuth
@@ -25,6 +25,7 @@ import { headerValue, headerValues, sha256, startRecordingUpstream, type Answer,
 import { comparableUpstreamLines, expectedUpstreamLines, forwardingHeaders, framingProblem, jsonOfSize, binaryOfSize, routeKinds, startRouteKindUpstreams, waitForCase, type Framing } from './helpers/fidelity.js';
 import { sdep, startTestGateway, waitFor, type TestGateway } from './helpers/gateway.js';
 import { basic } from './helpers/oauth.js';
+import { RawH2 } from './helpers/raw-h2.js';
 import { LogCapture } from './observability-helpers.js';
 import { h2RequestHeaders } from '../gateway/edge/http-headers.js';
 import { h2Host } from '../gateway/rest/h2.js';
@@ -152,103 +153,6 @@ function pieces(b: Buffer, n: number): Buffer[] {
   return out;
 }
 
-/**
- * A raw HTTP/2 client for what node's client will not send: it writes frames as given (HPACK
- * literals without indexing or Huffman) and records the frames it gets (type, flags, stream, payload).
- */
-class RawH2 {
-  readonly frames: { type: number; flags: number; stream: number; payload: Buffer }[] = [];
-  private buf = Buffer.alloc(0);
-  closed = false;
-
-  private constructor(readonly socket: net.Socket) {
-    socket.on('data', (d: Buffer) => {
-      this.buf = Buffer.concat([this.buf, d]);
-      while (this.buf.length >= 9) {
-        const len = this.buf.readUIntBE(0, 3);
-        if (this.buf.length < 9 + len) break;
-        const f = { type: this.buf[3]!, flags: this.buf[4]!, stream: this.buf.readUInt32BE(5) & 0x7fffffff, payload: this.buf.subarray(9, 9 + len) };
-        this.buf = this.buf.subarray(9 + len);
-        this.frames.push(f);
-        // SETTINGS from the server: acknowledge.
-        if (f.type === 4 && (f.flags & 1) === 0) socket.write(RawH2.frame(4, 1, 0, Buffer.alloc(0)));
-      }
-    });
-    socket.on('error', () => undefined);
-    socket.on('close', () => (this.closed = true));
-  }
-
-  static async connect(port: number): Promise<RawH2> {
-    const socket = net.connect(port, '127.0.0.1');
-    await once(socket, 'connect');
-    const c = new RawH2(socket);
-    socket.write(Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'));
-    socket.write(RawH2.frame(4, 0, 0, Buffer.alloc(0)));
-    return c;
-  }
-
-  static frame(type: number, flags: number, stream: number, payload: Buffer): Buffer {
-    const h = Buffer.alloc(9);
-    h.writeUIntBE(payload.length, 0, 3);
-    h[3] = type;
-    h[4] = flags;
-    h.writeUInt32BE(stream, 5);
-    return Buffer.concat([h, payload]);
-  }
-
-  private static int(v: number, prefix: number): number[] {
-    const max = (1 << prefix) - 1;
-    if (v < max) return [v];
-    const out = [max];
-    for (v -= max; v >= 128; v >>= 7) out.push((v & 127) | 128);
-    out.push(v);
-    return out;
-  }
-
-  headers(stream: number, fields: HeaderLine[], endStream: boolean): void {
-    const block: number[] = [];
-    for (const [n, v] of fields) block.push(0, ...RawH2.int(Buffer.byteLength(n), 7), ...Buffer.from(n), ...RawH2.int(Buffer.byteLength(v), 7), ...Buffer.from(v));
-    this.socket.write(RawH2.frame(1, 4 | (endStream ? 1 : 0), stream, Buffer.from(block)));
-  }
-
-  /** DATA frames of at most 16 KiB (the default SETTINGS_MAX_FRAME_SIZE); within the initial 64 KiB window. */
-  data(stream: number, payload: Buffer, endStream: boolean): void {
-    for (let i = 0; i < payload.length || i === 0; i += 16384) {
-      const last = i + 16384 >= payload.length;
-      this.socket.write(RawH2.frame(0, endStream && last ? 1 : 0, stream, payload.subarray(i, i + 16384)));
-    }
-  }
-
-  rst(stream: number, code: number): void {
-    const p = Buffer.alloc(4);
-    p.writeUInt32BE(code);
-    this.socket.write(RawH2.frame(3, 0, stream, p));
-  }
-
-  /** The RST_STREAM code the server sent for `stream`, once it has (or undefined after `ms`). */
-  async rstOf(stream: number, ms = 3000): Promise<number | undefined> {
-    const end = Date.now() + ms;
-    for (;;) {
-      const f = this.frames.find((x) => x.type === 3 && x.stream === stream);
-      if (f) return f.payload.readUInt32BE(0);
-      if (Date.now() > end || this.closed) return undefined;
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  }
-
-  /** The DATA bytes of `stream` once it has ended (END_STREAM on DATA), or what came within `ms`. */
-  async bodyOf(stream: number, ms = 3000): Promise<Buffer> {
-    const end = Date.now() + ms;
-    while (!this.frames.some((x) => x.stream === stream && (x.flags & 1) === 1 && (x.type === 0 || x.type === 1)) && Date.now() < end && !this.closed) {
-      await new Promise((r) => setTimeout(r, 5));
-    }
-    return Buffer.concat(this.frames.filter((x) => x.type === 0 && x.stream === stream).map((x) => x.payload));
-  }
-
-  close(): void {
-    this.socket.destroy();
-  }
-}
 
 const CURL = await new Promise<boolean>((resolve) => {
   execFile('curl', ['--version'], (err, stdout) => resolve(err === null && /\bHTTP2\b/.test(stdout)));

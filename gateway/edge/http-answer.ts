@@ -23,11 +23,12 @@ export function addAnswerHeaders(res: object, headers: Readonly<Record<string, s
 
 /**
  * Send a JSON answer the gateway made (no body for HEAD). Never throws: when an answer has
- * already begun (or cannot be written), the client's stream is reset instead.
+ * already begun (or cannot be written), the client's stream is reset instead; one already
+ * complete (the edge's answer to a request whose body broke off) is left to go out.
  */
 export function sendJson(req: RestRequest, res: RestResponse, status: number, body: string, extra?: Readonly<Record<string, string>>): void {
   if (res.headersSent || res.destroyed) {
-    res.destroy();
+    if (!res.writableEnded) res.destroy();
     return;
   }
   try {

@@ -300,6 +300,11 @@ export class LaneResponse {
     return this;
   }
 
+  /** The whole answer has been written (as ServerResponse's). */
+  get writableEnded(): boolean {
+    return this.ended;
+  }
+
   /** Cut the connection (the answer cannot be completed). */
   destroy(): void {
     if (this.destroyed) return;

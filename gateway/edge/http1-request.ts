@@ -10,9 +10,17 @@
  * - header lines as the upstream parser reads them (edge/http1-syntax.ts: token names, no
  *   controls but HTAB in values, CRLF only: no obs-fold, no bare LF, no space before the colon);
  * - exactly one Host; at most one Content-Length, of digits; no Transfer-Encoding, Expect or
- *   Upgrade; Connection options that are tokens (`close` is honoured);
+ *   Upgrade, nor a framing field's look-alike with `_` (http1-syntax.ts `FRAMING_LOOKALIKE`);
+ *   Connection (and Proxy-Connection, which llhttp reads as Connection) options that are tokens
+ *   (`close` is honoured);
+ * - no HTAB in the value of a field that frames the request or the connection (Content-Length,
+ *   Connection, Proxy-Connection): llhttp versions differ on it (Node 20's refuses
+ *   `Content-Length: 5<HTAB>` and does not read `Connection: close<HTAB>` as close; Node 24's
+ *   takes both), and the lane takes only what every supported `node:http` reads as it does;
  * - within the head byte and header count limits the `node:http` server has (over them it is
  *   `node:http` that answers 431).
+ *
+ * test/http1-lane.test.ts checks that subset against llhttp itself, on seeded random heads.
  */
 import { HEADER_BLOCK, headerList, TOKEN, trimOws } from './http1-syntax.js';
 
@@ -45,6 +53,8 @@ export const OTHER = 'other';
 
 const REQUEST_LINE = /^(GET|POST|PUT|PATCH|DELETE|OPTIONS) (\/[-A-Za-z0-9._~!$&'()*+,;=:@/?%]*) HTTP\/1\.1$/;
 const DIGITS = /^\d{1,15}$/;
+/** A framing field's line with an HTAB in its value (see the header: llhttp versions read it differently). */
+const FRAMING_TAB = /(?:^|\n)(?:content-length|connection|proxy-connection):[^\r]*\t/i;
 
 /** Parse the request head starting at `at` in `buf`. */
 export function parseRequestHead(buf: Buffer, at: number, limits: HeadLimits): RequestHead | typeof MORE | typeof OTHER {
@@ -58,6 +68,7 @@ export function parseRequestHead(buf: Buffer, at: number, limits: HeadLimits): R
   if (line === null) return OTHER;
   const block = text.slice(eol + 2);
   if (!HEADER_BLOCK.test(block)) return OTHER;
+  if (block.includes('\t') && FRAMING_TAB.test(block)) return OTHER;
   const rawHeaders = headerList(block);
   if (rawHeaders.length / 2 > limits.maxHeaders) return OTHER;
   let host: string | undefined;
@@ -68,7 +79,7 @@ export function parseRequestHead(buf: Buffer, at: number, limits: HeadLimits): R
     const value = rawHeaders[i + 1]!;
     const n = name.length;
     // Only the names that decide anything are looked at (by length first).
-    if (n !== 4 && n !== 6 && n !== 7 && n !== 10 && n !== 14 && n !== 17) continue;
+    if (n !== 4 && n !== 6 && n !== 7 && n !== 10 && n !== 14 && n !== 16 && n !== 17) continue;
     switch (name.toLowerCase()) {
       case 'host':
         if (host !== undefined) return OTHER;
@@ -78,7 +89,8 @@ export function parseRequestHead(buf: Buffer, at: number, limits: HeadLimits): R
         if (length >= 0 || !DIGITS.test(value)) return OTHER;
         length = Number(value);
         break;
-      case 'connection': {
+      case 'connection':
+      case 'proxy-connection': {
         // Other options name hop-by-hop fields, which the proxy drops (edge/http-headers.ts).
         for (const token of value.toLowerCase().split(',')) {
           const t = trimOws(token, 0, token.length);
@@ -90,6 +102,9 @@ export function parseRequestHead(buf: Buffer, at: number, limits: HeadLimits): R
       case 'transfer-encoding':
       case 'expect':
       case 'upgrade':
+      // Refused by the edge checks (FRAMING_LOOKALIKE): `node:http` answers them.
+      case 'content_length':
+      case 'transfer_encoding':
         return OTHER;
     }
   }

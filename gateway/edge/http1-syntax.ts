@@ -22,6 +22,13 @@ export const NOT_VALUE_CHAR = new RegExp(`[^${VCHARS}]`);
 /** Header lines, each CRLF-terminated: token, colon, field value without controls (but HTAB). */
 export const HEADER_BLOCK = new RegExp(`^(?:[${TCHARS}]+:[${VCHARS}]*\\r\\n)*$`);
 
+/**
+ * A field name that is Content-Length or Transfer-Encoding with `_` for `-`: not a framing field
+ * in HTTP, but servers that map `_` to `-` (CGI-style environments) would frame a body by it, so
+ * a request that has one is refused rather than forwarded (as nginx drops such names by default).
+ */
+export const FRAMING_LOOKALIKE = /^(?:content_length|transfer_encoding)$/i;
+
 /** The value without leading and trailing SP and HTAB (only those: obs-text is content). */
 export function trimOws(s: string, from: number, to: number): string {
   while (from < to && (s.charCodeAt(from) === 32 || s.charCodeAt(from) === 9)) from++;

@@ -4,26 +4,30 @@
  * end and the gate (auth, rate limits) with their stores.
  *
  * The HTTP/1.1 edge is hardened: Node's parser refuses smuggling shapes (Content-Length with
- * Transfer-Encoding, differing or repeated Content-Length, obsolete line folding, bad methods)
- * with 400; the gateway adds 400 for a repeated Host or a Transfer-Encoding that does not end in
- * chunked, 405 for TRACE and CONNECT, 413 over --max-body, 431 over --max-header-size, 408 for
- * headers or requests slower than --client-header-timeout / --client-request-timeout, and 503
- * for connections over --max-connections. A connection that sends nothing is closed after the
- * header timeout. Each is answered on that connection only, with a JSON body, and closed.
+ * Transfer-Encoding, differing or repeated Content-Length, obsolete line folding, bad methods,
+ * malformed chunked bodies) with 400; the gateway adds 400 for a repeated Host, a Transfer-Encoding
+ * that does not end in chunked or a Content_Length / Transfer_Encoding field, 405 for TRACE and
+ * CONNECT, 413 over --max-body, 431 over --max-header-size, 408 for headers or requests slower
+ * than --client-header-timeout / --client-request-timeout, and 503 for connections over
+ * --max-connections. A connection that sends nothing is closed after the header timeout. Each is
+ * answered on that connection only, with a JSON body, and closed; requests pipelined behind it
+ * are never served (edge/http1-pipeline.ts). Nothing on the public port answers in fastify's words.
  */
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import cluster from 'node:cluster';
 import net from 'node:net';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { AcceptGuard, type AcceptFailure } from '../edge/accept-guard.js';
 import { addTrustedProxy, type EdgeConfig, type GatewayConfig, type UpstreamConfig } from '../config.js';
-import type { GatewayReason } from '../edge/errors.js';
+import { errorBody, type GatewayReason } from '../edge/errors.js';
 import { rawAnswer, sendError } from '../edge/http-answer.js';
 import { GrpcProxy } from '../grpc/proxy.js';
 import { sniffingServer, type Http1Target } from '../edge/listener.js';
 import { Http1Lane, type LaneHandler } from '../edge/http1-lane.js';
+import { Http1Pipelines } from '../edge/http1-pipeline.js';
+import { FRAMING_LOOKALIKE } from '../edge/http1-syntax.js';
 import { TlsTermination } from '../edge/tls.js';
 import { GatewayMetrics } from '../observe/metrics.js';
 import { OAuth } from '../auth/oauth.js';
@@ -103,6 +107,8 @@ const CLIENT_ERRORS: Record<string, [number, GatewayReason, string, string]> = {
 };
 
 const UPSTREAM_SWEEP_MS = 60_000;
+/** The paths fastify serves (the OAuth front end's token endpoint and probes), with any query. */
+const OWN_ROUTES = /^\/(?:oauth\/token|ping|ready)(?:\?|$)/;
 
 /** How a data plane is set up beyond its configuration (all optional). */
 export interface DataPlaneOptions {
@@ -244,7 +250,8 @@ export class DataPlane {
 
   /**
    * Requests refused before routing: repeated Host, a Transfer-Encoding not ending in chunked,
-   * TRACE, a body over --max-body (by Content-Length at once, or as a chunked body streams).
+   * a framing field's look-alike, TRACE, a body over --max-body (by Content-Length at once, or as
+   * a chunked body streams).
    */
   private refused(req: IncomingMessage, res: ServerResponse): boolean {
     const refuse = (status: number, reason: GatewayReason, label: string, info: string, extra?: Record<string, string>): true => {
@@ -255,7 +262,13 @@ export class DataPlane {
     if (req.method === 'TRACE') return refuse(405, 'METHOD_NOT_ALLOWED', 'method_not_allowed', 'TRACE is not allowed', { allow: 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS' });
     const raw = req.rawHeaders;
     let hosts = 0;
-    for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host' && ++hosts > 1) return refuse(400, 'BAD_REQUEST', 'bad_request', 'more than one Host header');
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!;
+      if (name.length === 4 && name.toLowerCase() === 'host' && ++hosts > 1) return refuse(400, 'BAD_REQUEST', 'bad_request', 'more than one Host header');
+      if ((name.length === 14 || name.length === 17) && FRAMING_LOOKALIKE.test(name)) {
+        return refuse(400, 'BAD_REQUEST', 'bad_request', `a "${name}" header is refused: a server that reads "_" as "-" would frame the body by it`);
+      }
+    }
     if (hosts === 0 && req.httpVersionMinor === 1) return refuse(400, 'BAD_REQUEST', 'bad_request', 'an HTTP/1.1 request needs a Host header');
     // Node's parser stops keeping header lines past maxHeadersCount (set one over the limit): refuse, never truncate.
     if (raw.length / 2 > this.config.edge.maxHeadersCount) {
@@ -272,18 +285,22 @@ export class DataPlane {
     const cl = req.headers['content-length'];
     if (cl !== undefined) return Number(cl) > max ? refuse(413, 'PAYLOAD_TOO_LARGE', 'body_too_large', `the request body (${cl} bytes) is larger than ${max} bytes`) : false;
     if (te !== undefined) {
-      // A chunked body is counted as Node's parser hands it over; over the limit, the request
-      // stops being read and is answered 413 (unless an answer has started: then it is cut).
+      // A chunked body is counted as Node's parser hands it over; over the limit, it is answered
+      // 413 (unless an answer has started: then it is cut) and nothing more of it is passed on,
+      // not even its end: what was already streamed to the model never arrives whole (the
+      // upstream request is aborted when the answer closes). The rest is read and dropped.
       let size = 0;
+      let over = false;
       const push = req.push;
       req.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
+        if (over) return true;
         if (chunk !== null && chunk !== undefined) {
           size += (chunk as Buffer).length;
           if (size > max) {
-            req.push = push;
+            over = true;
             if (res.headersSent) res.destroy();
             else refuse(413, 'PAYLOAD_TOO_LARGE', 'body_too_large', `the request body is larger than ${max} bytes`);
-            return false;
+            return true;
           }
         }
         return push.call(req, chunk, encoding);
@@ -323,12 +340,15 @@ export class DataPlane {
   private readonly laneProxy: LaneHandler = (req, res) => this.rest.handle(req, res);
   private readonly laneFrontEnd: LaneHandler = (req, res) => this.rest.frontEnd(req, res);
 
-  /** Who serves a request for `url`: the proxy, the OAuth front end, or the gateway's own routes (fastify). */
+  /**
+   * Who serves a request for `url`: the proxy, the OAuth front end, or the gateway's own routes
+   * (fastify: exactly /oauth/token, /ping and /ready; any other path, under /oauth/ too, is the
+   * proxy's, whose 404 is the gateway's JSON).
+   */
   private destination(url: string | undefined): 'proxy' | 'front' | 'own' {
-    if (url === undefined || url.charCodeAt(0) !== 47 /* / */) return 'own';
-    if (url.charCodeAt(1) === 115 /* s: /seldon/ */ || !this.gate.frontEndActive) return 'proxy';
+    if (url === undefined || url.charCodeAt(1) === 115 /* s: /seldon/ */ || !this.gate.frontEndActive) return 'proxy';
     if (url.startsWith('/api/v0.1/') || url.startsWith('/api/v1.0/')) return 'front';
-    if (url.startsWith('/oauth/') || /^\/(?:ping|ready)(?:\?|$)/.test(url)) return 'own';
+    if (OWN_ROUTES.test(url)) return 'own';
     return 'proxy';
   }
 
@@ -394,36 +414,49 @@ export class DataPlane {
     socket.setTimeout(0);
   };
 
-  /** Node's parser refused the request: answer on that connection (if nothing is in flight there) and close it. */
+  /**
+   * Node's parser refused what it read (or a request timed out): the edge's answer, then the
+   * connection closes. Where the answer goes (the request being served, after the answers before
+   * it, or the bare socket now) is the pipeline's call (edge/http1-pipeline.ts).
+   */
   private readonly clientError = (err: Error & { code?: string }, socket: net.Socket): void => {
-    const known = err.code ? CLIENT_ERRORS[err.code] : undefined;
-    const parse = err.code?.startsWith('HPE_') === true;
-    const inFlight = (socket as net.Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
-    if (parse && inFlight && !inFlight.writableFinished && !inFlight.destroyed) {
-      // Bytes after a request whose answer is still coming (after `Connection: close`, or
-      // pipelined garbage): the answer is not cut. It goes out, then the connection closes.
-      if (err.code !== 'HPE_CLOSED_CONNECTION') this.metrics.clientErrors.labels(known?.[2] ?? 'bad_request').inc();
-      socket.pause();
-      if (!inFlight.headersSent) inFlight.shouldKeepAlive = false;
-      inFlight.once('close', () => socket.destroySoon());
+    if (err.code === 'HPE_CLOSED_CONNECTION') {
+      // Bytes after `Connection: close`: nothing to serve or answer; an answer still coming goes first.
+      if (!this.pipelines.refuse(socket, null)) socket.destroy();
       return;
     }
-    if (err.code === 'HPE_CLOSED_CONNECTION') {
-      // Bytes after `Connection: close` once its answer is done: nothing to answer.
+    const known = err.code ? CLIENT_ERRORS[err.code] : undefined;
+    if (known === undefined && err.code?.startsWith('HPE_') !== true) {
       socket.destroy();
       return;
     }
-    if (known || parse) this.metrics.clientErrors.labels(known?.[2] ?? 'bad_request').inc();
-    if ((known || parse) && socket.writable && !inFlight?.headersSent) {
-      const [status, reason, , info] = known ?? [400, 'BAD_REQUEST', 'bad_request', `malformed request (${err.code})`];
-      rawAnswer(socket, status, reason, info);
-    } else socket.destroy();
+    const [status, reason, label, info] = known ?? [400, 'BAD_REQUEST', 'bad_request', `malformed request (${err.code})`];
+    this.metrics.clientErrors.labels(label).inc();
+    const refusal = { status, reason, info };
+    if (this.pipelines.refuse(socket, refusal)) return;
+    if (socket.writable) rawAnswer(socket, status, reason, info);
+    else socket.destroy();
   };
 
   /** Without Redis, in one process: rewards go to the control plane's memory store. */
   rewardsTo(sink: RewardSink): void {
     if (!this.stores.redis && !cluster.isWorker) this.rewardSink = sink;
   }
+
+  /** Node's server's requests, one at a time per connection, none after an answer that closes it. */
+  private readonly pipelines = new Http1Pipelines({
+    serve: (req, res) => {
+      if (req.url !== undefined && req.url.charCodeAt(0) !== 47 /* / */) absoluteForm(req);
+      this.serve(req, res);
+    },
+    // The request's own exchange (the proxy's, fastify's) logs it and sees its answer close. No
+    // Date: the answer reads as the lane's and the bare socket's (rawAnswer) do.
+    respond: (req, res, r) => {
+      res.sendDate = false;
+      sendError(req, res, r.status, r.reason, r.info, { connection: 'close' });
+    },
+    answer: (socket, r) => rawAnswer(socket, r.status, r.reason, r.info),
+  });
 
   async listen(): Promise<void> {
     const rest = this.rest;
@@ -433,6 +466,14 @@ export class DataPlane {
       logger: false,
       // The gateway answers parse errors itself (fastify's default would answer 400 on top of an answer in flight).
       clientErrorHandler: this.clientError,
+      // Nothing on the public port answers in fastify's words: a URL its router cannot decode
+      // is the proxy's to answer (a 404 or 400 in the gateway's JSON, as without the front end).
+      frameworkErrors: (_err, req, reply) => {
+        reply.hijack();
+        rest.handle(req.raw, reply.raw);
+      },
+      // While it closes, fastify would answer 503 with a body of its own: requests are served as before.
+      return503OnClosing: false,
       serverFactory: (handler) => {
         const c = this.config.edge;
         this.http1 = createHttpServer(
@@ -446,10 +487,7 @@ export class DataPlane {
             // How often Node checks the two timeouts above (its default, 30 s, would blur them).
             connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(c.clientHeaderTimeoutMs / 4))),
           },
-          (req, res) => {
-            if (req.url !== undefined && req.url.charCodeAt(0) !== 47 /* / */) absoluteForm(req);
-            this.serve(req, res);
-          },
+          this.pipelines.request,
         );
         this.handler = handler;
         // One over the limit, so that refused() can tell a request that reached it (Node drops the rest silently).
@@ -483,9 +521,24 @@ export class DataPlane {
       scope.get('/ping', async (_req, reply) => reply.type('text/plain').send('pong'));
       scope.get('/ready', async (_req, reply) => reply.type('text/plain').send('ready'));
     });
-    this.app.all('*', async (req, reply) => {
-      reply.hijack();
-      rest.handle(req.raw, reply.raw);
+    // Other methods and paths on fastify's server are the proxy's, their bodies unread (a no-op
+    // content-type parser: fastify's would answer 415 or a JSON parse error in its own words).
+    await this.app.register(async (scope) => {
+      scope.removeAllContentTypeParsers();
+      scope.addContentTypeParser('*', (_req, _payload, done) => done(null));
+      const toProxy = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
+        reply.hijack();
+        rest.handle(req.raw, reply.raw);
+      };
+      scope.all('*', toProxy);
+      scope.setNotFoundHandler(toProxy);
+    });
+    // Whatever else fails in fastify: the gateway's JSON error, never fastify's text.
+    this.app.setErrorHandler(async (err: { statusCode?: number }, _req, reply) => {
+      const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+      const [reason, info]: [GatewayReason, string] =
+        status === 413 ? ['PAYLOAD_TOO_LARGE', 'the request body is larger than this endpoint accepts'] : status < 500 ? ['BAD_REQUEST', 'malformed request'] : ['INTERNAL_ERROR', 'the gateway failed to handle this request'];
+      return reply.code(status).type('application/json').send(errorBody(status, reason, info));
     });
     await this.app.ready();
     // This server never listens itself (the public listener hands it sockets), so Node would never

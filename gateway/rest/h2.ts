@@ -25,9 +25,16 @@
  *   as the HTTP/1.1 head it becomes: 431), --client-request-timeout (408), CONNECT (405),
  *   `Expect` (100 Continue, or 417).
  *
- * Requests with connection-specific fields or a `te` other than "trailers" never get here: nghttp2
- * resets such a stream (PROTOCOL_ERROR), RFC 9113 §8.2.2 makes them malformed. Rapid-reset
- * protection, SETTINGS and GOAWAY on drain are the server's (grpc/proxy.ts), for REST streams too.
+ * Requests with connection-specific fields, a `te` other than "trailers", upper-case field names or
+ * a content-length that is not one number never get here: nghttp2 resets such a stream
+ * (PROTOCOL_ERROR), RFC 9113 §8.2 makes them malformed; so it does when DATA contradicts the
+ * content-length (beyond it, Node 24's nghttp2 ends the whole session with GOAWAY). Fields whose
+ * value holds CR, LF or NUL or surrounding whitespace, or whose name is not a token, are malformed
+ * too (§8.2.1), but nghttp2 hands them to Node's on-invalid-header callback, which ignores them,
+ * and Node offers no way to see or change that: such a request arrives here without those fields,
+ * and is served without them (they never reach the model; nginx and haproxy reset the stream).
+ * Rapid-reset protection, SETTINGS and GOAWAY on drain are the server's (grpc/proxy.ts), for REST
+ * streams too.
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';

@@ -209,7 +209,9 @@ class Exchange extends Attempts<UpstreamPool> implements ResponseHandler {
     }
     this.res.once('close', () => {
       if (this.done) return;
-      this.status = 499;
+      // The edge answered the request itself (its body broke off: malformed framing, too slow):
+      // that answer's status; otherwise the client went away.
+      this.status = this.res.writableEnded ? this.res.statusCode : 499;
       this.finish();
       this.abortUpstream(new AttemptAborted('client'));
     });
