@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { registerSteerMetrics } from '../gateway/steer/metrics.js';
 import { GatewayMetrics } from '../gateway/observe/metrics.js';
 
 const file = fileURLToPath(new URL('../deploy/kustomize/components/dashboard/grafana-dashboard.json', import.meta.url));
@@ -63,6 +64,8 @@ function selectors(expr: string): [string, string[]][] {
 
 async function registered(): Promise<Map<string, { family: string; labels: string[] }>> {
   const metrics = new GatewayMetrics();
+  // The control plane's rollout and bandit metrics live in the same registry (gateway/steer/metrics.ts).
+  registerSteerMetrics(metrics.registry);
   const names = new Map<string, { family: string; labels: string[] }>();
   for (const m of await metrics.registry.getMetricsAsJSON()) {
     const type = String(m.type);
