@@ -430,6 +430,9 @@ export function banditShares(arms: ReadonlyMap<string, ArmStats>, config: ShareC
  */
 export function floorShares(weights: readonly number[], floor: number): number[] {
   const k = weights.length;
+  // Scaled by the largest first: proportions of denormal weights (5e-324) lose no precision.
+  const top = Math.max(0, ...weights);
+  if (top > 0 && top < 1) weights = weights.map((w) => w / top);
   const pinned = new Array<boolean>(k).fill(false);
   const out = new Array<number>(k).fill(floor);
   for (;;) {

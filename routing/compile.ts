@@ -327,6 +327,9 @@ function compileGenerated(
     const steered = steering !== null && !shadow;
     let weight: number | null;
     if (shadow) weight = shadowAll ? (weightAll ?? 100) : traffic >= 1 ? traffic : 100;
+    // Until the control plane's first shares arrive, a bandit's arms split evenly (the prior), as
+    // its shares would before any evidence; predictors that are not arms get none, as they will.
+    else if (steering?.bandit) weight = steering.bandit.config.arms.includes(pred) ? null : 0;
     else if (weightAll !== null) weight = weightAll;
     else weight = index === 0 ? null : traffic;
 

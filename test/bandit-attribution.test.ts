@@ -144,6 +144,8 @@ describe('bandit attribution over REST, as the Seldon client sends feedback', ()
       // Feedback through the other gateway: any replica accepts any token.
       expect(await feedback(gateways[(i + 1) % gateways.length]!, p.body, p.arm === 'c' ? 1 : 0)).toBe(200);
     }
+    // From the first request on, every arm is drawn (the even prior before the first shares, then the floor).
+    for (const a of ARMS) expect(served[a], `${label}: ${JSON.stringify(served)}`).toBeGreaterThan(0);
     // 100% of feedback reached the model that served its prediction, and each model got exactly its own.
     for (const a of ARMS) {
       const echoed = echoedArms(models[a]!);

@@ -132,6 +132,9 @@ function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }
 
+/** How long a start waits for the replicas' shared steering key from Redis (its connect timeout, and a little). */
+const STEER_KEY_WAIT_MS = 3000;
+
 /** The /readyz detail while a process cannot accept connections (edge/accept-guard.ts). */
 export function notAccepting(reason: AcceptFailure, who = 'this process'): string {
   return `${who} cannot accept connections: ${reason === 'EMFILE' ? 'out of file descriptors (EMFILE)' : reason === 'ENFILE' ? 'the system is out of file descriptors (ENFILE)' : 'accept failed'}`;
@@ -288,13 +291,16 @@ export async function startControlPlane(config: GatewayConfig, parts: ControlPla
   let ports: PublicPorts;
   try {
     // A key file that cannot be used ends the start, as a bad token file does.
-    stopKeys = loadKeys({ file: config.auth.steeringKeyFile, redis: steerRedis }, (keys) => planes.steerKeys(keys));
+    const keys = loadKeys({ file: config.auth.steeringKeyFile, redis: steerRedis }, (k) => planes.steerKeys(k));
+    stopKeys = keys.stop;
     // The baseline sample, before any traffic (and before any worker exists to be asked).
     await history.start();
     await admin.listen({ port: config.listen.adminPort, host: config.listen.adminHost });
     // The source first: a data plane starts listening with the deployments known so far (a
     // worker gets them when it says hello), not with an empty table.
     await source.start(sink);
+    // With Redis, the replicas' shared key before the first token is signed (keys.ts), within the store's deadline.
+    await Promise.race([keys.first, new Promise((resolve) => setTimeout(resolve, STEER_KEY_WAIT_MS).unref())]);
     ports = await planes.start();
     steering.start();
   } catch (err) {

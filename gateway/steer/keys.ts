@@ -41,30 +41,48 @@ export async function sharedKey(redis: RedisConnection): Promise<Buffer> {
 /**
  * This replica's keys, as they become known: `changed` gets the first set at once (the file's, or
  * a random one) and, with Redis, the shared key once Redis has answered (retried until it does).
+ * `first` settles at the first answer from a connected Redis, either way: a replica that starts serving
+ * before it has the shared key signs tokens the others cannot check, so the start waits for it
+ * (bounded: a Redis outage must not keep a replica from serving).
  */
-export function loadKeys(options: { file?: string | undefined; redis?: RedisConnection | undefined }, changed: (keys: readonly Buffer[]) => void): () => void {
+export function loadKeys(options: { file?: string | undefined; redis?: RedisConnection | undefined }, changed: (keys: readonly Buffer[]) => void): { stop: () => void; first: Promise<void> } {
   if (options.file) {
     changed(keysFromFile(options.file));
-    return () => undefined;
+    return { stop: () => undefined, first: Promise.resolve() };
   }
   const own = randomBytes(32);
   changed([own]);
   const redis = options.redis;
-  if (!redis) return () => undefined;
+  if (!redis) return { stop: () => undefined, first: Promise.resolve() };
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
+  let answered: () => void = () => undefined;
+  const first = new Promise<void>((resolve) => (answered = resolve));
   const attempt = (): void => {
+    // Commands fail at once while not connected (no offline queue): ask once it is.
+    if (!redis.up) {
+      timer = setTimeout(attempt, 50).unref();
+      return;
+    }
     sharedKey(redis).then(
-      // Tokens this replica signed with its own key meanwhile still verify.
-      (key) => changed([key, own]),
+      (key) => {
+        // Tokens this replica signed with its own key meanwhile still verify.
+        changed([key, own]);
+        answered();
+      },
       () => {
+        answered();
         if (!stopped) timer = setTimeout(attempt, 1000).unref();
       },
     );
   };
   attempt();
-  return () => {
-    stopped = true;
-    if (timer) clearTimeout(timer);
+  return {
+    stop: () => {
+      stopped = true;
+      answered();
+      if (timer) clearTimeout(timer);
+    },
+    first,
   };
 }

@@ -241,6 +241,8 @@ describe('floorShares', () => {
     expect(floorShares([0.5, 0.5, 0], 2)).toEqual([49, 49, 2]);
     expect(floorShares([0, 0, 1], 0)).toEqual([0, 0, 100]);
     expect(floorShares([0, 0, 0], 2)).toEqual([100 / 3, 100 / 3, 100 / 3]);
+    // Denormal weights keep their proportions: 100 × 5e-324 / 5e-324 is not 100 in floating point.
+    expect(floorShares([0, 5e-324], 1e-8)).toEqual([1e-8, 100 - 1e-8]);
   });
 
   it('repeats until no arm falls under: raising two arms pushes a third under', () => {

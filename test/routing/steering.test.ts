@@ -53,6 +53,15 @@ describe('steerGroup: a deployment override moves shares among its own members o
     expect(shares(g)).toEqual({ 'iris/main': 100, 'iris/v2': 0 });
   });
 
+  it('before the first live shares: a bandit\'s arms split evenly, non-arms get nothing; a rollout keeps the configured traffic', () => {
+    // A bandit spec that gives everything to the first predictor, as Seldon's defaults do.
+    const bandit = buildTable([sdep('rec', { 'seldon.io/gateway-bandit': 'arms: [a, b, c]' }, [{ name: 'a' }, { name: 'b', traffic: 0 }, { name: 'c', traffic: 0 }, { name: 'd', traffic: 0 }])], DEFAULT_COMPILE_OPTIONS);
+    expect(shares(restGroup(bandit, '/seldon/models/rec/'))).toEqual({ 'rec/a': 33.333, 'rec/b': 33.333, 'rec/c': 33.333, 'rec/d': 0 });
+    expect(restGroup(bandit, '/seldon/models/rec/').warnings).toEqual([]);
+    const rollout = buildTable([sdep('iris', ROLLOUT, [{ name: 'main', traffic: 70 }, { name: 'v2', traffic: 30 }])], DEFAULT_COMPILE_OPTIONS);
+    expect(shares(restGroup(rollout, '/seldon/models/iris/'))).toEqual({ 'iris/main': 70, 'iris/v2': 30 });
+  });
+
   it('in a group shared with another deployment (the legacy pattern) the other keeps its share', () => {
     const a = sdep('fraud', ROLLOUT, [{ name: 'main' }, { name: 'v2', traffic: 0 }]);
     const b = sdep('fraud-v8', { 'seldon.io/ambassador-service-name': 'fraud', 'seldon.io/ambassador-weight': '20' }, [{ name: 'main' }]);
