@@ -21,6 +21,7 @@ import { AcceptGuard, type AcceptFailure } from '../edge/accept-guard.js';
 import { addTrustedProxy, type EdgeConfig, type GatewayConfig, type UpstreamConfig } from '../config.js';
 import type { GatewayReason } from '../edge/errors.js';
 import { rawAnswer, sendError } from '../edge/http-answer.js';
+import { isLingering, lingerOnClose, lingeringClose } from '../edge/lingering-close.js';
 import { GrpcProxy } from '../grpc/proxy.js';
 import { sniffingServer, type Http1Target } from '../edge/listener.js';
 import { Http1Lane, type LaneHandler } from '../edge/http1-lane.js';
@@ -342,6 +343,7 @@ export class DataPlane {
 
   /** Public-port connections: refused over --max-connections; closed if silent for the header timeout. */
   private accept(socket: net.Socket, dispatch: net.Server): void {
+    lingerOnClose(socket, this.config.edge.lingering);
     const max = this.config.edge.maxConnections;
     if (max > 0 && this.publicConnections >= max) {
       this.metrics.clientErrors.labels('too_many_connections').inc();
@@ -364,12 +366,16 @@ export class DataPlane {
 
   /** A server took the connection: its own timeouts apply from now on. */
   private readonly taken = (socket: net.Socket): void => {
+    // A TLS connection's socket is another than the one accepted: it lingers too.
+    lingerOnClose(socket, this.config.edge.lingering);
     socket.off('timeout', this.silent);
     socket.setTimeout(0);
   };
 
   /** Node's parser refused the request: answer on that connection (if nothing is in flight there) and close it. */
   private readonly clientError = (err: Error & { code?: string }, socket: net.Socket): void => {
+    // Its lingering close reads and drops the rest: the parser's end-of-input error is no request's.
+    if (isLingering(socket)) return;
     const known = err.code ? CLIENT_ERRORS[err.code] : undefined;
     const parse = err.code?.startsWith('HPE_') === true;
     const inFlight = (socket as net.Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
@@ -384,7 +390,7 @@ export class DataPlane {
     }
     if (err.code === 'HPE_CLOSED_CONNECTION') {
       // Bytes after `Connection: close` once its answer is done: nothing to answer.
-      socket.destroy();
+      lingeringClose(socket);
       return;
     }
     if (known || parse) this.metrics.clientErrors.labels(known?.[2] ?? 'bad_request').inc();
