@@ -32,13 +32,17 @@ describe('table swaps', () => {
     });
     const pool = new Pool(gw.url, { connections: 8 });
     const startGeneration = gw.state.current.generation;
-    // The churn counts swaps the gateway applied, not writes or elapsed time, so a slow machine
-    // cannot starve it; requests flow until it has done its swaps (or 15 s pass).
+    // The churn counts swaps the gateway applied and requests served, not writes or elapsed time,
+    // so a slow machine cannot starve it: it goes on until it has done its swaps while at least
+    // 600 requests were served (or 15 s pass); requests flow until it stops.
     const swaps = 8;
+    const served = 600;
     let stop = false;
+    const codes: Record<number, number> = {};
+    const deadline = Date.now() + 15_000;
     const churn = (async () => {
       try {
-        for (let flip = 1; flip <= swaps; flip++) {
+        for (let flip = 1; (flip <= swaps || (codes[200] ?? 0) < served) && Date.now() < deadline; flip++) {
           const before = gw.state.current.generation;
           if (flip % 3 === 0) writeFileSync(join(gw.dir, 'churn.yaml'), '');
           else writeFileSync(join(gw.dir, 'churn.yaml'), sdep('churn', 'm', { predictors: [{ name: 'main' }, { name: 'c', traffic: flip }] }));
@@ -49,8 +53,6 @@ describe('table swaps', () => {
         stop = true;
       }
     })();
-    const codes: Record<number, number> = {};
-    const deadline = Date.now() + 15_000;
     await Promise.all(
       Array.from({ length: 8 }, async () => {
         for (let i = 0; i < 20_000 && !stop && Date.now() < deadline; i++) {
@@ -63,7 +65,7 @@ describe('table swaps', () => {
     await churn;
     await pool.close();
     expect(Object.keys(codes)).toEqual(['200']);
-    expect(codes[200]).toBeGreaterThan(500);
+    expect(codes[200]).toBeGreaterThanOrEqual(served);
     expect(gw.state.current.generation - startGeneration).toBeGreaterThanOrEqual(swaps);
     await gw.stop();
   }, 20_000);
@@ -153,9 +155,11 @@ describe('graceful shutdown', () => {
   for (const workers of [1, 2]) {
     it(`the CLI with ${workers} worker(s): SIGTERM drains in-flight requests and exits 0`, async () => {
       const { child, port } = await startCli(['--workers', String(workers), '--grace-period', '5s']);
+      const at = (b: HttpBackend): number => b.requests.filter((r) => r.url === '/sleep/500').length;
+      const before = at(backend) + at(canary);
       const inflight = Array.from({ length: 6 }, () => request(`http://127.0.0.1:${port}/seldon/m/a/sleep/500`, { method: 'POST', body: '{}' }));
-      // The canary backend answers too: both sleep, both must finish.
-      await new Promise((r) => setTimeout(r, 150));
+      // In flight: all six at the backends (the canary answers too: both sleep, both must finish).
+      await waitFor(() => at(backend) + at(canary) - before >= 6, 10_000);
       child.kill('SIGTERM');
       const statuses = await Promise.all(inflight.map(async (p) => (await p).statusCode));
       expect(statuses).toEqual(Array(6).fill(200));
