@@ -63,7 +63,7 @@ function publish(port: number, endpoints: FakeEndpoint[]): void {
 async function start(): Promise<string> {
   api.upsert('seldondeployments', seldonDeployment('iris', 'models'));
   const kubeconfig = writeKubeconfig(tmp.dir, api);
-  const config = parseConfig('serve', ['--kubernetes', '--kubeconfig', kubeconfig, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1', '--workers', '1'], {});
+  const config = parseConfig('serve', ['--kubernetes', '--kubeconfig', kubeconfig, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1', '--workers', '1', '--access-log', 'off'], {});
   gw = await startGateway(config, { logger: pino({ level: 'silent' }) });
   await until(() => gw!.ready(), 5000, 'ready');
   const url = `http://127.0.0.1:${gw.port}`;

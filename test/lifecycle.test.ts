@@ -34,12 +34,12 @@ describe('table swaps', () => {
     const startGeneration = gw.state.current.generation;
     // The churn counts swaps the gateway applied and requests served, not writes or elapsed time,
     // so a slow machine cannot starve it: it goes on until it has done its swaps while at least
-    // 600 requests were served (or 15 s pass); requests flow until it stops.
+    // 600 requests were served (or 45 s pass); requests flow until it stops.
     const swaps = 8;
     const served = 600;
     let stop = false;
     const codes: Record<number, number> = {};
-    const deadline = Date.now() + 15_000;
+    const deadline = Date.now() + 45_000;
     const churn = (async () => {
       try {
         for (let flip = 1; (flip <= swaps || (codes[200] ?? 0) < served) && Date.now() < deadline; flip++) {
@@ -68,7 +68,7 @@ describe('table swaps', () => {
     expect(codes[200]).toBeGreaterThanOrEqual(served);
     expect(gw.state.current.generation - startGeneration).toBeGreaterThanOrEqual(swaps);
     await gw.stop();
-  }, 20_000);
+  }, 90_000);
 
   it('a malformed deployment is rejected alone; a broken file keeps its routes; fixes are picked up', async () => {
     const gw = await startTestGateway({
@@ -143,14 +143,14 @@ describe('graceful shutdown', () => {
       let err = '';
       child.stdout!.on('data', (d: Buffer) => (err += d.toString()));
       child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 40_000);
       const [code] = (await once(child, 'exit')) as [number | null];
       clearTimeout(timer);
       expect(code).toBe(1);
       expect(err).toContain('EADDRINUSE');
     }
     taken.close();
-  }, 40_000);
+  }, 90_000);
 
   for (const workers of [1, 2]) {
     it(`the CLI with ${workers} worker(s): SIGTERM drains in-flight requests and exits 0`, async () => {
@@ -165,7 +165,7 @@ describe('graceful shutdown', () => {
       expect(statuses).toEqual(Array(6).fill(200));
       const [code] = (await once(child, 'exit')) as [number | null];
       expect(code).toBe(0);
-    }, 30_000);
+    }, 90_000);
   }
 
   it('two workers route identically: the 75/25 split holds across the cluster', async () => {
@@ -190,5 +190,6 @@ describe('graceful shutdown', () => {
     expect(counts.main! + counts.canary!).toBe(10_000);
     expect(Math.abs(counts.main! / 100 - 75)).toBeLessThanOrEqual(1.5);
     expect(Math.abs(counts.canary! / 100 - 25)).toBeLessThanOrEqual(1.5);
-  }, 60_000);
+    // 10,000 requests through two workers: seconds alone, minutes on a busy machine.
+  }, 240_000);
 });

@@ -233,7 +233,7 @@ describe('issue 10 findings, in-process gateway', () => {
           }
         }
         expect(outcomes.every((o) => o === '400/200' || o === '400/closed'), outcomes.join(' ')).toBe(true);
-      }, 30_000);
+      }, 90_000);
     }
   });
 
@@ -416,7 +416,7 @@ describe('against the real CLI with one worker: no upstream answer or bad deploy
     );
     child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-    const deadline = Date.now() + 15_000;
+    const deadline = Date.now() + 45_000;
     for (;;) {
       try {
         const r = await request(`http://127.0.0.1:${admin}/readyz`);
@@ -428,7 +428,7 @@ describe('against the real CLI with one worker: no upstream answer or bad deploy
       if (Date.now() > deadline) throw new Error(`gateway did not become ready:\n${out}`);
       await sleep(100);
     }
-  }, 30_000);
+  }, 90_000);
   afterAll(async () => {
     if (child && child.exitCode === null) {
       child.kill('SIGTERM');
@@ -493,7 +493,7 @@ describe('against the real CLI with one worker: no upstream answer or bad deploy
     }
     expect(child.exitCode, 'the gateway process').toBeNull();
     expect(workerExits() - exitsBefore, `worker exits:\n${out.split('\n').filter((l) => /exit|error/i.test(l)).join('\n').slice(0, 2000)}`).toBe(0);
-  }, 30_000);
+  }, 90_000);
 
   for (const name of ['port70000', 'portneg', 'spacename', 'explport']) {
     it(`issue 11 item 1: a deployment with an invalid upstream (${name}) gets a Seldon-style error, the worker lives, other routes answer`, async () => {

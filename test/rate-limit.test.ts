@@ -123,7 +123,8 @@ describe('rate limits shared by two gateways through Redis', () => {
   let a: TestGateway;
   let b: TestGateway;
   let clients: GrpcClients;
-  const RATE = 40;
+  // Low enough that the clients here exceed it even on a busy machine (they share its CPU with both gateways).
+  const RATE = 10;
 
   beforeAll(async () => {
     redis = await startRedis();
@@ -171,7 +172,7 @@ describe('rate limits shared by two gateways through Redis', () => {
     // Both gateways admitted some: the bucket is shared, not split.
     expect(await metric(a.adminUrl, 'seldon_gateway_rate_limited_total{namespace="models",deployment="limited",protocol="rest",bucket="models/limited"}')).toBeGreaterThan(0);
     expect(await metric(b.adminUrl, 'seldon_gateway_rate_limited_total{namespace="models",deployment="limited",protocol="rest",bucket="models/limited"}')).toBeGreaterThan(0);
-  }, 20_000);
+  }, 90_000);
 
   it('over the limit: 429 with Retry-After and a JSON body, on either gateway; gRPC gets RESOURCE_EXHAUSTED', async () => {
     const url = (gw: TestGateway): string => `${gw.url}/seldon/models/slow${PREDICT}`;
@@ -223,7 +224,7 @@ describe('rate limits shared by two gateways through Redis', () => {
     expect(await metric(a.adminUrl, 'seldon_gateway_rate_limit_fallback_total{reason="slow"}')).toBeGreaterThan(0);
     // Redis answers again once its pause is over.
     await waitUntil(async () => (await redis.command('PING').catch(() => '')).startsWith('+PONG'), 10_000);
-  }, 30_000);
+  }, 90_000);
 
   it(`Redis down: each gateway limits to its share (${RATE}/2 s), together still about ${RATE}/s, nothing blocked; back to shared when Redis returns`, async () => {
     await redis.kill();
@@ -243,7 +244,7 @@ describe('rate limits shared by two gateways through Redis', () => {
       await request(`${gw.url}/seldon/models/fallback${PREDICT}`, { method: 'POST', body: '{}' });
       await waitUntil(async () => (await metric(gw.adminUrl, 'seldon_gateway_rate_limit_fallback_active')) === 0);
     }
-  }, 30_000);
+  }, 90_000);
 });
 
 describe('rate limits without Redis', () => {
@@ -301,5 +302,5 @@ describe('rate limits without Redis', () => {
       await gw.stop();
       await http.close();
     }
-  }, 30_000);
+  }, 90_000);
 });

@@ -348,7 +348,8 @@ describe('TableBuilder: incremental equals rebuild (docs/architecture.md#table-u
     expect(collisions).toBeGreaterThan(100);
     expect(gated).toBeGreaterThan(500);
     expect(foreignGated).toBeGreaterThan(5);
-  });
+    // 1,000 runs, CPU only: about 15 s alone, three minutes beside a CPU hog.
+  }, 300_000);
 
   // Shrunk counterexamples found by the property, kept as plain regressions.
   describe('regressions', () => {
