@@ -200,9 +200,7 @@ describe('TLS with --tls-cert / --tls-key', () => {
     await new Promise((r) => socket.once('secureConnect', r));
     let text = '';
     socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
-    const answers = async (n: number): Promise<void> => {
-      for (let i = 0; i < 300 && (text.match(/HTTP\/1\.1 200 /g)?.length ?? 0) < n; i++) await new Promise((r) => setTimeout(r, 10));
-    };
+    const answers = (n: number): Promise<void> => waitFor(() => (text.match(/HTTP\/1\.1 200 /g)?.length ?? 0) >= n, 10_000);
     const plain = (c: string): string => `POST ${PATH} HTTP/1.1\r\nHost: gateway.test\r\nx-case: ${c}\r\ncontent-length: ${BODY.length}\r\n\r\n${BODY}`;
     socket.write(plain('tls-lane-1'));
     await answers(1);

@@ -300,7 +300,7 @@ function checkEqual(incremental: RouteTable, current: Map<string, SeldonDeployme
 }
 
 describe('TableBuilder: incremental equals rebuild (docs/architecture.md#table-updates)', () => {
-  it('after any upsert/remove sequence, every build() equals buildTable(current set)', () => {
+  it('after any upsert/remove sequence, every build() equals buildTable(current set)', async () => {
     let builds = 0;
     let routed = 0;
     let clients = 0;
@@ -308,8 +308,11 @@ describe('TableBuilder: incremental equals rebuild (docs/architecture.md#table-u
     let gated = 0;
     let foreignGated = 0;
     const states: Record<string, number> = {};
-    fc.assert(
-      fc.property(optionsArb, fc.array(opArb, { minLength: 1, maxLength: 60, size: 'max' }), (options, ops) => {
+    await fc.assert(
+      fc.asyncProperty(optionsArb, fc.array(opArb, { minLength: 1, maxLength: 60, size: 'max' }), async (options, ops) => {
+        // A turn of the event loop per run: minutes of CPU on a busy machine must not block the
+        // test worker's messages to vitest (they time out after 60 s).
+        await new Promise((r) => setImmediate(r));
         const b = new TableBuilder(options);
         const current = new Map<string, SeldonDeployment>();
         for (const o of ops) {
