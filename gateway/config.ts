@@ -120,6 +120,10 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flag: 'max-response-header-size', section: 'upstream', env: env('max-response-header-size'), kind: 'bytes', default: '60KiB', commands: SERVE, help: 'Largest upstream response head (status line and headers); a larger one is answered 502 and never retried. Envoy\'s default is also 60 KiB.' },
   { flag: 'client-header-timeout', section: 'listen', env: env('client-header-timeout'), kind: 'duration', default: '60s', commands: SERVE, help: 'A client must send its request headers within this (also the first byte of a connection); else 408.' },
   { flag: 'client-request-timeout', section: 'listen', env: env('client-request-timeout'), kind: 'duration', default: '300s', commands: SERVE, help: 'A client must send its whole REST request within this; else 408. 0: no limit.' },
+  { flag: 'lingering-close', section: 'listen', value: 'on|off', env: env('lingering-close'), kind: 'string', default: 'on', commands: SERVE, help: 'on: a connection closed while its client may still be sending (an answer before the whole request was read: the model\'s early answer, a 413 or 408, bytes after Connection: close) lingers as nginx\'s lingering_close does: the answer goes out, the gateway shuts its side and reads and drops what the client still sends, within --lingering-time, --lingering-timeout and --lingering-bytes, then closes. Closed at once, the client\'s system would reset the connection and drop the answer unread. off: closed as soon as the answer is sent.' },
+  { flag: 'lingering-time', section: 'listen', env: env('lingering-time'), kind: 'duration', default: '30s', commands: SERVE, help: 'The longest a lingering close reads after the answer was sent (nginx\'s lingering_time).' },
+  { flag: 'lingering-timeout', section: 'listen', env: env('lingering-timeout'), kind: 'duration', default: '5s', commands: SERVE, help: 'The longest a lingering close waits for more bytes from the client (nginx\'s lingering_timeout).' },
+  { flag: 'lingering-bytes', section: 'listen', env: env('lingering-bytes'), kind: 'bytes', default: '100MiB', commands: SERVE, help: 'The most bytes a lingering close reads and drops before it closes (nginx has no such bound). Clients that send a whole body before reading the answer see it only when their body fits: keep it at least --max-body.' },
   { flag: 'http1-server', section: 'listen', value: 'gateway|node', env: env('http1-server'), kind: 'string', default: 'gateway', commands: SERVE, help: 'Who serves HTTP/1.1 on the public port. gateway: the gateway\'s own lean server takes the proxied requests of the common shape and leaves every other request, and its connection, to Node\'s; node: Node\'s server takes every request.' },
   { flag: 'max-connections', section: 'listen', env: env('max-connections'), kind: 'int', default: '10000', commands: SERVE, help: 'Open client connections per process on the public port; more get 503 and are closed. 0: no limit.' },
   { flag: 'error-detail', section: 'listen', value: 'public|internal', env: env('error-detail'), kind: 'string', default: 'public', commands: SERVE, help: 'What the gateway\'s own error answers say. public: the deployment and the reason, never internal addresses or library text (those go to the log and metrics); internal: the details too, for debugging.' },
@@ -210,6 +214,20 @@ export interface EdgeConfig {
   readonly errorDetail: 'public' | 'internal';
   /** gateway: the lean HTTP/1.1 server (edge/http1-lane.ts) in front of Node's; node: Node's alone. */
   readonly http1Server: 'gateway' | 'node';
+  /** How a connection whose client may still be sending is closed (edge/lingering-close.ts). */
+  readonly lingering: LingerConfig;
+}
+
+/** --lingering-*: nginx's lingering close, and a byte budget. */
+export interface LingerConfig {
+  /** Off: closed as soon as the answer is sent. */
+  readonly enabled: boolean;
+  /** The longest the client's bytes are read after the answer was sent (lingering_time), ms. */
+  readonly timeMs: number;
+  /** The longest wait for more bytes (lingering_timeout), ms. */
+  readonly timeoutMs: number;
+  /** The most bytes read and dropped. */
+  readonly maxBytes: number;
 }
 
 /** OAuth tokens and rate limits, and the Redis they share. */
@@ -430,6 +448,12 @@ export function parseConfig(command: 'serve' | 'routes', argv: readonly string[]
   if (errorDetail !== 'public' && errorDetail !== 'internal') throw new UsageError(`--error-detail: "${errorDetail}" is not public or internal`);
   const http1Server = need('http1-server', str('http1-server')).trim().toLowerCase();
   if (http1Server !== 'gateway' && http1Server !== 'node') throw new UsageError(`--http1-server: "${http1Server}" is not gateway or node`);
+  const lingeringClose = need('lingering-close', str('lingering-close')).trim().toLowerCase();
+  if (lingeringClose !== 'on' && lingeringClose !== 'off') throw new UsageError(`--lingering-close: "${lingeringClose}" is not on or off`);
+  const lingering: LingerConfig = { enabled: lingeringClose === 'on', timeMs: dur('lingering-time'), timeoutMs: dur('lingering-timeout'), maxBytes: bytes('lingering-bytes') };
+  for (const [flag, v] of [['lingering-time', lingering.timeMs], ['lingering-timeout', lingering.timeoutMs]] as const) {
+    if (lingering.enabled && v === 0) throw new UsageError(`--${flag}: must be more than 0 (--lingering-close off closes at once)`);
+  }
   const regexMaxSize = need('regex-max-size', int('regex-max-size'));
   if (regexMaxSize < 1) throw new UsageError(`--regex-max-size: ${regexMaxSize} is not a positive whole number`);
   const customConfigScope = need('custom-config-scope', str('custom-config-scope')).trim().toLowerCase();
@@ -490,6 +514,7 @@ export function parseConfig(command: 'serve' | 'routes', argv: readonly string[]
       maxConnections: need('max-connections', int('max-connections')),
       errorDetail,
       http1Server,
+      lingering,
     },
     auth: {
       redisUrl: str('redis-url'),

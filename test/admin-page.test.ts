@@ -119,8 +119,9 @@ describe('admin diagnostics page in Chromium', () => {
     expect(await cell('m/churn', 'm/churn/shadow', 'agreement').textContent()).toBe('80%');
     expect(await cell('m/churn', 'm/churn/shadow', 'dropped').textContent()).toBe('0');
     expect(await cell('m/churn', 'm/churn/shadow', 'rate').textContent()).toMatch(/^[0-9.]+\/s$/);
-    // A disagreeing shadow stands out.
-    expect(await cell('m/churn', 'm/churn/shadow', 'agreement').evaluate(color)).toBe('rgb(198, 40, 40)');
+    // A disagreeing shadow stands out. (Polled: the page re-renders itself, and an element it has
+    // just replaced has no computed colour.)
+    await expect.poll(() => cell('m/churn', 'm/churn/shadow', 'agreement').evaluate(color)).toBe('rgb(198, 40, 40)');
 
     const d = page.locator('#disagreements article.disagreement');
     expect(await d.count()).toBe(2);
@@ -134,7 +135,7 @@ describe('admin diagnostics page in Chromium', () => {
     expect(await bad.getAttribute('class')).toContain('state-rejected');
     expect(await bad.locator('.state').textContent()).toBe('rejected');
     expect(await bad.locator('ul.problems li').first().textContent()).toContain('a:b:c');
-    expect(await bad.locator('ul.problems li').first().evaluate(color)).toBe('rgb(198, 40, 40)');
+    await expect.poll(() => bad.locator('ul.problems li').first().evaluate(color)).toBe('rgb(198, 40, 40)');
     const meh = page.locator('section[data-deployment="m/meh"]');
     expect(await meh.getAttribute('class')).toContain('state-degraded');
     expect(await meh.locator('ul.problems li').first().textContent()).toContain('seldon.io/ambassador-retries');

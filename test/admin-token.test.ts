@@ -58,7 +58,7 @@ describe('admin port with --admin-token-file (real CLI)', () => {
     // A trailing newline, as `kubectl create secret --from-file` keeps it: trimmed.
     writeFileSync(tokenFile, `${TOKEN}\n`);
     gw = await startCli(['--manifests', manifests, '--workers', '1', '--admin-token-file', tokenFile, '--resolve', 'iris-default.models:8000=127.0.0.1:9']);
-  }, 30_000);
+  }, 90_000);
 
   afterAll(async () => {
     await gw?.stop();

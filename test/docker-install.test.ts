@@ -145,7 +145,7 @@ describe('the image install, without Docker', () => {
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
     try {
       // Ready = first sync done and every worker listening (the log says both).
-      await until(() => (/initial sync complete/.test(out) && /seldon-gateway listening/.test(out)) || child.exitCode !== null, 15_000, 'initial sync');
+      await until(() => (/initial sync complete/.test(out) && /seldon-gateway listening/.test(out)) || child.exitCode !== null, 45_000, 'initial sync');
       expect(out).toMatch(/initial sync complete/);
       const adminPort = Number(/"adminPort":(\d+)/.exec(out)?.[1]);
       const ready = await fetch(`http://127.0.0.1:${adminPort}/readyz`);
@@ -156,5 +156,5 @@ describe('the image install, without Docker', () => {
       child.kill('SIGTERM');
       await until(() => child.exitCode !== null || child.signalCode !== null, 15_000, 'exit');
     }
-  });
+  }, 90_000);
 });

@@ -5,6 +5,7 @@
  * "Pods" are real HTTP servers on 127.0.0.2, .3, … sharing one port, as pods share a targetPort.
  */
 import * as grpc from '@grpc/grpc-js';
+import type { ServerResponse } from 'node:http';
 import { Pool } from 'undici';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -20,6 +21,8 @@ let api: FakeKubeApi;
 let tmp: ReturnType<typeof tempDir>;
 let gw: Gateway | undefined;
 let pods: HttpBackend[] = [];
+/** Requests each pod (by name) is serving now. */
+const serving = new Map<string, number>();
 let pool: Pool | undefined;
 
 beforeEach(async () => {
@@ -34,6 +37,7 @@ afterEach(async () => {
   gw = undefined;
   await Promise.all(pods.map((p) => p.close().catch(() => undefined)));
   pods = [];
+  serving.clear();
   await api.close();
   tmp.cleanup();
 });
@@ -42,6 +46,10 @@ afterEach(async () => {
 async function startPods(ips: string[], port = 0): Promise<number> {
   for (const ip of ips) {
     const p = await startHttpBackend({ name: ip, host: ip, port: port || (pods[0]?.port ?? 0) });
+    p.server.on('request', (_req, res: ServerResponse) => {
+      serving.set(ip, (serving.get(ip) ?? 0) + 1);
+      res.once('close', () => serving.set(ip, serving.get(ip)! - 1));
+    });
     pods.push(p);
     port = p.port;
   }
@@ -55,12 +63,28 @@ function publish(port: number, endpoints: FakeEndpoint[]): void {
 async function start(): Promise<string> {
   api.upsert('seldondeployments', seldonDeployment('iris', 'models'));
   const kubeconfig = writeKubeconfig(tmp.dir, api);
-  const config = parseConfig('serve', ['--kubernetes', '--kubeconfig', kubeconfig, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1', '--workers', '1'], {});
+  const config = parseConfig('serve', ['--kubernetes', '--kubeconfig', kubeconfig, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1', '--workers', '1', '--access-log', 'off'], {});
   gw = await startGateway(config, { logger: pino({ level: 'silent' }) });
   await until(() => gw!.ready(), 5000, 'ready');
   const url = `http://127.0.0.1:${gw.port}`;
   pool = new Pool(url, { connections: 8 });
   return url;
+}
+
+/** Wait until the gateway routes to `n` ready endpoints of iris's predictor (its gauge reads the view requests are balanced on). */
+async function readyEndpoints(n: number): Promise<void> {
+  const value = async (): Promise<number> => {
+    const text = await gw!.metrics.registry.getSingleMetricAsString('seldon_gateway_upstream_ready_endpoints');
+    const line = text.split('\n').find((l) => l.includes('deployment="iris"') && l.includes('predictor="default"'));
+    return line === undefined ? -1 : Number(line.slice(line.lastIndexOf(' ') + 1));
+  };
+  const end = Date.now() + 10_000;
+  let v = await value();
+  while (v !== n) {
+    if (Date.now() > end) throw new Error(`ready endpoints: ${v}, not ${n}, after 10 s`);
+    await new Promise((r) => setTimeout(r, 20));
+    v = await value();
+  }
 }
 
 async function send(n: number, concurrency = 8): Promise<Record<string, number>> {
@@ -89,13 +113,13 @@ describe('endpoint routing', () => {
     for (const ip of ['127.0.0.2', '127.0.0.3', '127.0.0.4']) expect(Math.abs(spread[ip]! / 30 - 33.3)).toBeLessThanOrEqual(5);
 
     publish(port, [{ ip: '127.0.0.2' }, { ip: '127.0.0.3', ready: false }, { ip: '127.0.0.4', terminating: true }]);
-    // The watch delivers the change within a batch window; then nothing reaches .3 or .4.
-    await new Promise((r) => setTimeout(r, 300));
+    // Once the gateway has the change, nothing reaches .3 or .4.
+    await readyEndpoints(1);
     const only = await send(500);
     expect(only).toEqual({ '127.0.0.2': 500 });
 
     publish(port, [{ ip: '127.0.0.2', ready: false }]);
-    await new Promise((r) => setTimeout(r, 300));
+    await readyEndpoints(0);
     const none = await send(5, 1);
     expect(none).toEqual({ 'status 503': 5 });
   }, 30_000);
@@ -126,14 +150,19 @@ describe('endpoint routing', () => {
       await startPods([fresh], port);
       live = [...live, fresh];
       publish(port, live.map((ip) => ({ ip })));
-      await new Promise((r) => setTimeout(r, 300));
+      await readyEndpoints(live.length);
       publish(port, live.map((ip) => ({ ip, ...(ip === old ? { terminating: true, ready: false } : {}) })));
-      await new Promise((r) => setTimeout(r, 300));
+      // The old pod stops once the gateway no longer sends to it and it has served what it had.
+      await readyEndpoints(live.length - 1);
+      await until(() => (serving.get(old) ?? 0) === 0, 5000, `${old} idle`);
       await pods.find((p) => p.name === old)!.close();
       live = live.filter((ip) => ip !== old);
       publish(port, live.map((ip) => ({ ip })));
-      await new Promise((r) => setTimeout(r, 300));
     }
+    // Load over the final pods too.
+    const total = (): number => Object.values(statuses).reduce((a, b) => a + b, 0);
+    const rolled = total();
+    await until(() => total() >= Math.max(rolled + 200, 600), 15_000, 'requests after the roll');
     stop = true;
     await load;
     expect(Object.keys(statuses)).toEqual(['200']);

@@ -311,7 +311,7 @@ describe('fault injection: traffic to an unrelated deployment survives bad deplo
     await loop.warm();
     loop.start();
     expect(await loop.okInPhase(20, 5000), `the loop before any trouble: ${loop.failures.join('\n')}`).toBe(true);
-  }, 30_000);
+  }, 90_000);
 
   afterAll(async () => {
     await loop?.stop();
@@ -399,7 +399,7 @@ describe('fault injection: traffic to an unrelated deployment survives bad deplo
     const t = await routes(gw.admin);
     expect(t.deployments.find((d) => d.name === 'good')?.state).toBe('accepted');
     expect(await loop.okInPhase(20, 3000), loop.failures.join('\n')).toBe(true);
-  }, 30_000);
+  }, 90_000);
 
   it('(2) bad answers from the hostile upstream are answered and nothing else is touched', async () => {
     loop.phase = 'bad answers';
@@ -424,7 +424,7 @@ describe('fault injection: traffic to an unrelated deployment survives bad deplo
     // Cut after the head went out (the client sees a short body), or a 5xx before it did.
     for (const o of seen['reset-mid-body']!) expect(o).toMatch(/^(200 cut short|no answer \(closed\)|5\d\d [A-Z_]+)$/);
     expect(await loop.okInPhase(20, 3000), loop.failures.join('\n')).toBe(true);
-  }, 30_000);
+  }, 90_000);
 
   it('(3) descriptor exhaustion: new connections are refused, /readyz 503, then both recover by themselves', async () => {
     loop.phase = 'descriptor exhaustion';
@@ -502,7 +502,7 @@ describe('fault injection: traffic to an unrelated deployment survives bad deplo
     expect(gw.output()).toContain('out of file descriptors: not accepting connections');
     expect(gw.output()).toContain('file descriptors free again: accepting connections');
     expect(await loop.okInPhase(20, 3000), loop.failures.join('\n')).toBe(true);
-  }, 40_000);
+  }, 90_000);
 
   it('throughout: zero failures to `good`, zero worker exits; the gateway lives and exits 0 on SIGTERM', async () => {
     await loop.stop();
@@ -527,5 +527,5 @@ describe('fault injection: traffic to an unrelated deployment survives bad deplo
     expect(await metric(gw.admin, 'seldon_gateway_internal_errors_total'), 'requests failed by an error inside the gateway').toBe(0);
     expect({ exitCode: gw.child.exitCode, signal: gw.child.signalCode }, 'the gateway process').toEqual({ exitCode: null, signal: null });
     expect(await gw.stop(), 'exit code on SIGTERM').toBe(0);
-  }, 20_000);
+  }, 90_000);
 });

@@ -10,7 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { grpcClients, startGrpcBackend, type GrpcBackend, type GrpcClients } from './fixtures/grpc-backend.js';
 import { md, predict, startRawUpstream, type Outcome, type RawUpstream } from './grpc-helpers.js';
-import { sdep, startTestGateway, type TestGateway } from './helpers/gateway.js';
+import { sdep, startTestGateway, waitFor, type TestGateway } from './helpers/gateway.js';
 import { freePort } from './helpers/net.js';
 import { PREMATURE_RESET_STREAMS } from '../gateway/grpc/proxy.js';
 
@@ -133,9 +133,10 @@ describe('gRPC edge', () => {
       expect(timeout.details).toBe('the upstream of models/slow/default did not answer within the route timeout of 200 ms');
       const internalTimeout = details(await predict(internalClients, { strData: 'x' }, meta('slow')));
       expect(internalTimeout.details).toBe(`upstream slow-default.models:5001 (models/slow/default) did not answer within the route timeout of 200 ms`);
-      // Breaker: one call holds the only slot; the next is refused.
+      // Breaker: one call holds the only slot (it is at the upstream, which never answers); the next is refused.
+      const streams = slow.streams.length;
       const held = predict(pubClients, { strData: 'x' }, meta('tight'), { deadline: Date.now() + 1500 });
-      await new Promise((r) => setTimeout(r, 200));
+      await waitFor(() => slow.streams.length > streams);
       const open = details(await predict(pubClients, { strData: 'x' }, meta('tight')));
       expect(open.code).toBe(grpc.status.UNAVAILABLE);
       expect(open.details).toBe('circuit breaker open for models/tight/default: max_requests (1) reached');

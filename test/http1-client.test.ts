@@ -12,6 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Http1Pool, type ResponseHandler, type UpstreamAttempt, type UpstreamRequest } from '../gateway/upstream/http1-client.js';
 import { startRecordingUpstream, type RecordingUpstream } from './fixtures/recording-upstream.js';
 import { freePort } from './helpers/net.js';
+import { waitFor } from './helpers/gateway.js';
 import { sleep } from './helpers/wait.js';
 import { certDir, makeCa } from './helpers/tls-certs.js';
 
@@ -193,13 +194,18 @@ describe('upstream client: what the model receives', () => {
     process.prependListener('uncaughtException', onUncaught);
     try {
       const body = new Readable({ read: () => undefined });
+      const before = up.requests.length;
       const h = send(pool(), req({ method: 'POST', body }));
       body.push(Buffer.from('part'));
-      await sleep(30);
+      // The request is under way: the model has its head.
+      await waitFor(() => h.attempt !== undefined && up.requests.length > before);
       h.attempt!.abort(new Error('client gone'));
       expect((await h.done).error?.message).toBe('client gone');
+      // (Not events.once: it would listen for the 'error' itself.)
+      const closed = new Promise((r) => body.once('close', r));
       body.destroy(new Error('the client closed the connection before the request body ended'));
-      await sleep(30);
+      // Its 'error' (uncaught, if nobody listened) comes before its 'close'.
+      await closed;
       expect(uncaught).toBeUndefined();
     } finally {
       process.off('uncaughtException', onUncaught);
@@ -327,7 +333,8 @@ describe('upstream client: answers and connections', () => {
     const before = up.requests.length;
     const inFlight = send(p, req({ path: '/first' }));
     const queued = send(p, req({ path: '/queued' }));
-    await sleep(50);
+    // The first is at the model (its one connection busy), the second queued.
+    await waitFor(() => up.requests.length > before);
     queued.attempt!.abort(new Error('client gone'));
     inFlight.attempt!.abort(new Error('timeout'));
     expect((await queued.done).error?.message).toBe('client gone');
@@ -392,7 +399,6 @@ describe('upstream client: answers and connections', () => {
     up.setResponder(() => ({ body: 'then closed', close: true }));
     await send(p, req()).done;
     up.setResponder(undefined);
-    await sleep(50);
     expect((await send(p, req()).done).status).toBe(200);
   });
 
@@ -441,15 +447,18 @@ describe('upstream client: answers and connections', () => {
   });
 
   it('bytes on an idle connection close it; the next request is unaffected', async () => {
+    let strayClosed: Promise<unknown> | undefined;
     const s = net.createServer((c) => {
       c.once('data', () => c.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'));
+      // Stray bytes once the connection is idle; the pool must close it.
       setTimeout(() => c.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray'), 100);
       c.on('error', () => undefined);
+      strayClosed ??= once(c, 'close');
     });
     await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
     const p = new Http1Pool({ host: '127.0.0.1', port: (s.address() as AddressInfo).port, connections: 1, connectTimeoutMs: 1000, maxHeadBytes: 1024 });
     expect((await send(p, req()).done).body.toString()).toBe('ok');
-    await sleep(200);
+    await strayClosed;
     const next = await send(p, req()).done;
     expect(next.body.toString()).toBe('ok');
     await p.destroy();
@@ -462,8 +471,10 @@ describe('upstream client: answers and connections', () => {
       return { body: 'finished' };
     });
     const p = pool();
+    const before = up.requests.length;
     const h = send(p, req());
-    await sleep(20);
+    // In flight: at the model.
+    await waitFor(() => up.requests.length > before);
     const closed = p.close();
     expect((await h.done).body.toString()).toBe('finished');
     await closed;

@@ -24,7 +24,7 @@ import { Http1Lane, type LaneHandler, type LaneResponse } from '../gateway/edge/
 import { OTHER, parseRequestHead } from '../gateway/edge/http1-request.js';
 import { seededRandom } from '../routing/pick.js';
 import { ByteReader, headerValue, readHttpResponse, startRecordingUpstream, type Answer, type RecordedRequest, type RecordingUpstream } from './fixtures/recording-upstream.js';
-import { sdep, startTestGateway, type TestGateway } from './helpers/gateway.js';
+import { sdep, startTestGateway, waitFor, type TestGateway } from './helpers/gateway.js';
 import { metric } from './helpers/metrics.js';
 import { llhttp } from './helpers/llhttp.js';
 import { freePort, raw } from './helpers/net.js';
@@ -90,15 +90,17 @@ describe('the lane and Node\'s server side by side', () => {
     await model?.close();
   });
 
-  /** Send `bytes` (and `later`, 100 ms on) to both gateways on fresh connections; what each client and the model got. */
-  async function both(bytes: string, opts: { quietMs?: number; later?: string } = {}): Promise<{ lane: string; node: string; laneModel: string[]; nodeModel: string[] }> {
-    const o = { quietMs: opts.quietMs ?? 150, ...(opts.later !== undefined ? { later: opts.later, gapMs: 100 } : {}) };
+  /**
+   * Send `bytes` (and `later`, once the first answer is in) to both gateways on fresh connections,
+   * reading `answers` answers; what each client and the model got (the model has every request
+   * once its answer is back: it records a request before answering it).
+   */
+  async function both(bytes: string, opts: { answers?: number; later?: string } = {}): Promise<{ lane: string; node: string; laneModel: string[]; nodeModel: string[] }> {
+    const o = { quietMs: 150, ...opts };
     const before = model.requests.length;
     const a = await raw(lane.port, Buffer.from(bytes, 'latin1'), o);
-    await new Promise((r) => setTimeout(r, 50));
     const mid = model.requests.length;
     const b = await raw(node.port, Buffer.from(bytes, 'latin1'), o);
-    await new Promise((r) => setTimeout(r, 50));
     return {
       lane: undated(a.text),
       node: undated(b.text),
@@ -123,7 +125,7 @@ describe('the lane and Node\'s server side by side', () => {
       ['hop-by-hop fields named by Connection', post(`/seldon/m/plain${PREDICT}`, 'hop', '{}', 'Connection: keep-alive, X-Hop\r\nX-Hop: secret\r\nX-Obs: caf\xe9\r\n')],
     ];
     for (const [what, request] of cases) {
-      const r = await both(request + request);
+      const r = await both(request + request, { answers: 2 });
       expect(r.lane, what).toBe(r.node);
       expect(answers(r.lane), `${what}: two answers`).toBe(2);
       expect(r.laneModel, `${what}: what the model got`).toEqual(r.nodeModel);
@@ -143,7 +145,7 @@ describe('the lane and Node\'s server side by side', () => {
     const chunked = `POST /seldon/m/plain${PREDICT} HTTP/1.1\r\nHost: gw\r\nX-Case: te\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n`;
     const handed = await metric(lane.adminUrl, 'seldon_gateway_http1_handoffs_total{reason="request_shape"}');
     // Pipelined: all in one write.
-    const r = await both(post(`/seldon/m/plain${PREDICT}`, 'p1', '{"a":1}') + chunked + post(`/seldon/m/plain${PREDICT}`, 'p3', '{"c":3}'));
+    const r = await both(post(`/seldon/m/plain${PREDICT}`, 'p1', '{"a":1}') + chunked + post(`/seldon/m/plain${PREDICT}`, 'p3', '{"c":3}'), { answers: 3 });
     expect(r.lane).toBe(r.node);
     expect([...r.lane.matchAll(/"case":"(\w+)","got":(\d+)/g)].map((m) => `${m[1]}:${m[2]}`)).toEqual(['p1:7', 'te:3', 'p3:7']);
     // Both serve a pipeline one request after the other (as nginx does): the same order at the model.
@@ -153,9 +155,7 @@ describe('the lane and Node\'s server side by side', () => {
     const s = net.connect(lane.port, '127.0.0.1');
     let text = '';
     s.on('data', (d: Buffer) => (text += d.toString('latin1')));
-    const answers = async (n: number): Promise<void> => {
-      for (let i = 0; i < 200 && (text.match(/"case"/g)?.length ?? 0) < n; i++) await new Promise((res) => setTimeout(res, 10));
-    };
+    const answers = (n: number): Promise<void> => waitFor(() => (text.match(/"case"/g)?.length ?? 0) >= n, 10_000);
     s.write(post(`/seldon/m/plain${PREDICT}`, 'k1', '{}'));
     await answers(1);
     s.write(chunked);
@@ -183,7 +183,7 @@ describe('the lane and Node\'s server side by side', () => {
       // After the first answer: pipelined, Node's server would read the hostile request early and
       // close after the first answer instead of answering it (safe too, but not the same bytes).
       // Each is refused and closed: the exchange ends when the connection closes, not after a quiet spell.
-      const r = await both(post(`/seldon/m/plain${PREDICT}`, 'first', '{}'), { later: h, quietMs: 5000 });
+      const r = await both(post(`/seldon/m/plain${PREDICT}`, 'first', '{}'), { later: h });
       expect(r.lane, JSON.stringify(h)).toBe(r.node);
       expect(r.lane, JSON.stringify(h)).toMatch(/HTTP\/1\.1 200 OK[\s\S]*HTTP\/1\.1 4\d\d /);
       expect(r.laneModel.length, JSON.stringify(h)).toBe(1);
@@ -198,8 +198,14 @@ describe('the lane and Node\'s server side by side', () => {
     await new Promise((r) => s.once('connect', r));
     s.pause();
     s.write(`GET /seldon/m/plain${PREDICT} HTTP/1.1\r\nHost: gw\r\nX-Case: big\r\n\r\n`.repeat(n));
-    await new Promise((r) => setTimeout(r, 1000));
-    const whileNotReading = model.requests.length - before;
+    // Until the lane has stopped taking them: some served, then none for a while (an absence, so a bounded look).
+    const served = (): number => model.requests.length - before;
+    await waitFor(() => served() > 0, 10_000);
+    for (let last = -1, end = Date.now() + 10_000; served() !== last && Date.now() < end; ) {
+      last = served();
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    const whileNotReading = served();
     // Each answer is 64 KiB: the socket buffers take a few dozen, not 400 (25 MiB; Node's server,
     // as the gateway drives it, proxies all 400 and holds their answers).
     expect(whileNotReading).toBeGreaterThan(0);
@@ -207,9 +213,8 @@ describe('the lane and Node\'s server side by side', () => {
     let got = 0;
     s.on('data', (d: Buffer) => (got += d.length));
     s.resume();
-    for (let i = 0; i < 1000 && model.requests.length - before < n; i++) await new Promise((r) => setTimeout(r, 10));
-    expect(model.requests.length - before).toBe(n);
-    for (let i = 0; i < 500 && got < n * 64 * 1024; i++) await new Promise((r) => setTimeout(r, 10));
+    await waitFor(() => served() === n && got > n * 64 * 1024, 20_000).catch(() => undefined);
+    expect(served()).toBe(n);
     expect(got).toBeGreaterThan(n * 64 * 1024);
     s.destroy();
   });
@@ -221,11 +226,14 @@ describe('the lane and Node\'s server side by side', () => {
     await new Promise((r) => s.once('connect', r));
     let text = '';
     s.on('data', (d: Buffer) => (text += d.toString('latin1')));
+    // One byte a write, each read by the lane before the next is written (a turn of the event
+    // loop they share): the whole request well within --client-request-timeout, however busy the machine.
+    s.setNoDelay(true);
     for (const ch of bytes) {
       s.write(ch);
-      await new Promise((r) => setTimeout(r, 1));
+      await new Promise((r) => setImmediate(r));
     }
-    for (let i = 0; i < 200 && !text.includes('"case"'); i++) await new Promise((r) => setTimeout(r, 10));
+    await waitFor(() => text.includes('"case"'), 10_000).catch(() => undefined);
     s.destroy();
     expect(text).toMatch(/^HTTP\/1\.1 200 OK[\s\S]*"case":"drip","got":26/);
     expect(await metric(lane.adminUrl, 'seldon_gateway_http1_handoffs_total{reason="request_shape"}')).toBe(handed);
@@ -233,10 +241,10 @@ describe('the lane and Node\'s server side by side', () => {
 
   it('a head or a body slower than its timeout gets the same 408 from both', async () => {
     const head = `POST /seldon/m/plain${PREDICT} HTTP/1.1\r\nHost: gw\r\n`;
-    const slowHead = await both(head, { quietMs: 1500 });
+    const slowHead = await both(head);
     expect(slowHead.lane).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n[\s\S]*"reason":"REQUEST_TIMEOUT"/);
     expect(slowHead.lane).toBe(slowHead.node);
-    const slowBody = await both(`${head}Content-Length: 10\r\n\r\n{"a"`, { quietMs: 1500 });
+    const slowBody = await both(`${head}Content-Length: 10\r\n\r\n{"a"`);
     expect(slowBody.lane).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/);
     expect(slowBody.lane).toBe(slowBody.node);
     expect(slowBody.laneModel).toEqual([]);

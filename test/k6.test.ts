@@ -26,6 +26,7 @@ import {
 } from '../load/k6/lib.js';
 import { startHttpBackend, type HttpBackend } from './fixtures/http-backend.js';
 import { sdep } from './helpers/gateway.js';
+import { sleep } from './helpers/wait.js';
 import { getJson, getText, post, startObservedGateway, type ObservedGateway } from './observability-helpers.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -166,9 +167,14 @@ describe('k6 helpers against a real gateway', () => {
     expect(report.ok).toBe(true);
     expect(formatSplitReport(report)).toMatch(/main\s+\d+\s+[\d.]+%\s+75%/);
 
-    // The shadow check: metric differences between two scrapes.
-    await new Promise((r) => setTimeout(r, 200));
-    const after = parsePrometheus(await getText(`${gw.adminUrl}/metrics`));
+    // The shadow check: metric differences between two scrapes, the second once every mirror
+    // (they end after their primaries) is counted and compared.
+    const counted = (m: ReturnType<typeof parsePrometheus>, name: string): number => sumSamples(m, name, { deployment: 'income' }) - sumSamples(before, name, { deployment: 'income' });
+    let after = parsePrometheus(await getText(`${gw.adminUrl}/metrics`));
+    for (const end = Date.now() + 15_000; Date.now() < end && (counted(after, 'seldon_gateway_shadow_requests_total') < 400 || counted(after, 'seldon_gateway_shadow_comparisons_total') < 400); ) {
+      await sleep(50);
+      after = parsePrometheus(await getText(`${gw.adminUrl}/metrics`));
+    }
     expect(sumSamples(after, 'seldon_gateway_requests_total', { deployment: 'income', kind: 'primary' }) - sumSamples(before, 'seldon_gateway_requests_total', { deployment: 'income', kind: 'primary' })).toBe(400);
     const rows = shadowReport(before, after, 'seldon', expectedMirrors(routes, 'seldon', 'income'), 400);
     expect(rows).toEqual([

@@ -5,7 +5,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EndpointWatcher, type EndpointWatcherOptions } from '../source/kubernetes/endpoints.js';
-import { FAST, RecordingLog, clientFor, delay, endpointSlice, startFakeKubeApi, tempDir, until, type FakeEndpoint, type FakeKubeApi } from './fixtures/fake-kube-api.js';
+import { FAST, RecordingLog, clientFor, endpointSlice, startFakeKubeApi, tempDir, until, type FakeEndpoint, type FakeKubeApi } from './fixtures/fake-kube-api.js';
 
 let api: FakeKubeApi;
 let tmp: ReturnType<typeof tempDir>;
@@ -82,7 +82,8 @@ describe('changes', () => {
     api.upsert('endpointslices', slice('other-a', [{ ip: '10.0.5.1' }], 'other'));
     const { watcher, changes } = start();
     await until(() => watcher.state === 'synced' && api.openWatches() === 1);
-    await delay(30);
+    // The listed slices' own notification, before the changes under test.
+    await until(() => changes.length > 0, 2000, 'the list notified');
     changes.length = 0;
     const http = () => hosts(watcher.endpointsOf('iris-default', 'models', 'http'));
     const first = watcher.endpointsOf('iris-default', 'models', 'http');
@@ -153,7 +154,8 @@ describe('RBAC', () => {
     api.upsert('endpointslices', slice('iris-default-a', [{ ip: '10.0.0.1' }]));
     const { watcher, changes } = start({ forbiddenRetryMs: 10_000 });
     await until(() => watcher.state === 'synced' && api.openWatches() === 1);
-    await delay(30);
+    // The listed slices' own notification, before the changes under test.
+    await until(() => changes.length > 0, 2000, 'the list notified');
     changes.length = 0;
     api.forbidden.add('endpointslices');
     api.dropWatches();

@@ -39,7 +39,7 @@ afterEach(async () => {
 async function start(): Promise<{ gw: Gateway; url: string; admin: string }> {
   const kubeconfig = writeKubeconfig(tmp.dir, api);
   const resolve = ['iris', 'income', 'fraud', 'late'].flatMap((n) => ['--resolve', `${n}-default.models:8000=127.0.0.1:${backend.port}`]);
-  const config = parseConfig('serve', ['--kubernetes', '--kubeconfig', kubeconfig, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1', '--workers', '1', ...resolve], {});
+  const config = parseConfig('serve', ['--kubernetes', '--kubeconfig', kubeconfig, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1', '--workers', '1', '--access-log', 'off', ...resolve], {});
   gw = await startGateway(config, { logger: pino({ level: 'silent' }) });
   return { gw, url: `http://127.0.0.1:${gw.port}`, admin: `http://127.0.0.1:${gw.adminPort}` };
 }

@@ -32,6 +32,10 @@ async function startSource(options: Partial<KubeSourceOptions> & { token?: strin
   return { source, sink };
 }
 
+/** Where the source's watch resumes: its informer's resourceVersion (@kubernetes/client-node keeps it; nothing else shows it). */
+const resumesFrom = (source: KubeSource): string | undefined =>
+  (source as unknown as { loop?: { informer: { latestResourceVersion(): string } } }).loop?.informer.latestResourceVersion();
+
 const sdep = (name: string, ns: string, traffic = 100) => seldonDeployment(name, ns, { predictors: [{ name: 'default', traffic, graph: { name: 'model', type: 'MODEL' } }] });
 
 describe('initial sync', () => {
@@ -64,7 +68,7 @@ describe('initial sync', () => {
 
 describe('watch events', () => {
   it('ADDED, MODIFIED and DELETED become upsert/upsert/delete; BOOKMARK moves the resume point silently', async () => {
-    const { sink } = await startSource();
+    const { source, sink } = await startSource();
     await until(() => sink.synced && api.openWatches() === 1);
     api.upsert('seldondeployments', sdep('a', 'ns1', 100));
     await until(() => sink.state.has('ns1/a'), 2000, 'ADDED');
@@ -79,7 +83,7 @@ describe('watch events', () => {
     const batchesBefore = sink.batches.length;
     api.bookmark();
     const bookmarkRv = String(api.resourceVersion);
-    await delay(100);
+    await until(() => resumesFrom(source) === bookmarkRv, 3000, 'the bookmark read');
     expect(sink.batches.length).toBe(batchesBefore);
     api.dropWatches();
     await until(() => api.requestsTo('/seldondeployments', 'watch').length === 2, 3000, 're-watch');
@@ -227,10 +231,9 @@ describe('scope and versions', () => {
     const { sink } = await startSource();
     await until(() => typeof sink.problem === 'string', 3000, 'problem');
     expect(sink.problem).toMatch(/CRD installed/);
-    await delay(300);
-    expect(sink.synced).toBe(false);
     // Retried quietly: the problem is reported once, not re-raised on every attempt.
-    expect(api.requests.filter((r) => r.path === '/apis/machinelearning.seldon.io/v1').length).toBeGreaterThan(1);
+    await until(() => api.requests.filter((r) => r.path === '/apis/machinelearning.seldon.io/v1').length > 1, 3000, 'retried');
+    expect(sink.synced).toBe(false);
     expect(sink.calls.filter((c) => c.startsWith('problem'))).toEqual(['problem']);
     api.seldonVersions = ['v1'];
     api.upsert('seldondeployments', sdep('a', 'ns1'));

@@ -101,7 +101,10 @@ describe('graceful shutdown', () => {
     backend = await startHttpBackend({ name: 'main' });
     canary = await startHttpBackend({ name: 'canary' });
   });
+  /** CLI gateways started here: stopped at the end even when a test failed or timed out with one running. */
+  const started: CliGateway[] = [];
   afterAll(async () => {
+    await Promise.all(started.map((g) => g.stop()));
     await backend.close();
     await canary.close();
   });
@@ -127,7 +130,9 @@ describe('graceful shutdown', () => {
   async function startCli(args: string[]): Promise<CliGateway> {
     const dir = mkdtempSync(join(tmpdir(), 'sgw-life-'));
     writeFileSync(join(dir, 'a.yaml'), sdep('a', 'm', { predictors: [{ name: 'main' }, { name: 'canary', traffic: 25 }] }));
-    return startCliGateway(['--manifests', dir, '--resolve', `a-main.m:8000=127.0.0.1:${backend.port}`, '--resolve', `a-canary.m:8000=127.0.0.1:${canary.port}`, '--log-level', 'warn', ...args]);
+    const gw = await startCliGateway(['--manifests', dir, '--resolve', `a-main.m:8000=127.0.0.1:${backend.port}`, '--resolve', `a-canary.m:8000=127.0.0.1:${canary.port}`, '--log-level', 'warn', ...args]);
+    started.push(gw);
+    return gw;
   }
 
   it('the CLI exits 1 when it cannot listen on its port (it does not stay up, never ready)', async () => {
@@ -143,50 +148,55 @@ describe('graceful shutdown', () => {
       let err = '';
       child.stdout!.on('data', (d: Buffer) => (err += d.toString()));
       child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 40_000);
       const [code] = (await once(child, 'exit')) as [number | null];
       clearTimeout(timer);
       expect(code).toBe(1);
       expect(err).toContain('EADDRINUSE');
     }
     taken.close();
-  }, 40_000);
+  }, 90_000);
 
   for (const workers of [1, 2]) {
     it(`the CLI with ${workers} worker(s): SIGTERM drains in-flight requests and exits 0`, async () => {
       const { child, port } = await startCli(['--workers', String(workers), '--grace-period', '5s']);
+      const at = (b: HttpBackend): number => b.requests.filter((r) => r.url === '/sleep/500').length;
+      const before = at(backend) + at(canary);
       const inflight = Array.from({ length: 6 }, () => request(`http://127.0.0.1:${port}/seldon/m/a/sleep/500`, { method: 'POST', body: '{}' }));
-      // The canary backend answers too: both sleep, both must finish.
-      await new Promise((r) => setTimeout(r, 150));
+      // In flight: all six at the backends (the canary answers too: both sleep, both must finish).
+      await waitFor(() => at(backend) + at(canary) - before >= 6, 10_000);
       child.kill('SIGTERM');
       const statuses = await Promise.all(inflight.map(async (p) => (await p).statusCode));
       expect(statuses).toEqual(Array(6).fill(200));
       const [code] = (await once(child, 'exit')) as [number | null];
       expect(code).toBe(0);
-    }, 30_000);
+    }, 90_000);
   }
 
   it('two workers route identically: the 75/25 split holds across the cluster', async () => {
-    const { child, port } = await startCli(['--workers', '2']);
-    const pool = new Pool(`http://127.0.0.1:${port}`, { connections: 16 });
+    const gw = await startCli(['--workers', '2']);
+    const pool = new Pool(`http://127.0.0.1:${gw.port}`, { connections: 16 });
     const counts: Record<string, number> = {};
     let next = 0;
-    await Promise.all(
-      Array.from({ length: 32 }, async () => {
-        while (next < 10_000) {
-          next++;
-          const r = await pool.request({ path: `/seldon/m/a${predict}`, method: 'POST', body: '{}' });
-          await r.body.text();
-          const who = r.statusCode === 200 ? String(r.headers['x-backend']) : String(r.statusCode);
-          counts[who] = (counts[who] ?? 0) + 1;
-        }
-      }),
-    );
-    await pool.close();
-    child.kill('SIGTERM');
-    await once(child, 'exit');
+    try {
+      await Promise.all(
+        Array.from({ length: 32 }, async () => {
+          while (next < 10_000) {
+            next++;
+            const r = await pool.request({ path: `/seldon/m/a${predict}`, method: 'POST', body: '{}' });
+            await r.body.text();
+            const who = r.statusCode === 200 ? String(r.headers['x-backend']) : String(r.statusCode);
+            counts[who] = (counts[who] ?? 0) + 1;
+          }
+        }),
+      );
+    } finally {
+      await pool.close();
+      await gw.stop();
+    }
     expect(counts.main! + counts.canary!).toBe(10_000);
     expect(Math.abs(counts.main! / 100 - 75)).toBeLessThanOrEqual(1.5);
     expect(Math.abs(counts.canary! / 100 - 25)).toBeLessThanOrEqual(1.5);
-  }, 60_000);
+    // 10,000 requests through two workers: seconds alone, minutes on a busy machine.
+  }, 240_000);
 });

@@ -32,7 +32,7 @@ describe('log lines (real CLI)', () => {
     expect(r.statusCode).toBe(200);
     await r.body.text();
     await poll('access line written', async () => gw.output().includes('"access"'), (seen) => seen, 5000);
-  }, 30_000);
+  }, 90_000);
 
   afterAll(async () => {
     await gw?.stop();

@@ -65,7 +65,7 @@ describe('seldon_gateway_upstream_ready_endpoints', () => {
     const publish = (endpoints: { ip: string; ready?: boolean; terminating?: boolean }[]) =>
       api!.upsert('endpointslices', endpointSlice('iris-default', 'models', 'iris-default-abc', endpoints, [{ name: 'http', port: 9000 }]));
     publish([{ ip: '10.0.0.1' }, { ip: '10.0.0.2' }, { ip: '10.0.0.3', ready: false }]);
-    const config = parseConfig('serve', ['--kubernetes', '--kubeconfig', writeKubeconfig(tmp.dir, api), '--port', '0', '--admin-port', '0', '--host', '127.0.0.1', '--workers', '1'], {});
+    const config = parseConfig('serve', ['--kubernetes', '--kubeconfig', writeKubeconfig(tmp.dir, api), '--port', '0', '--admin-port', '0', '--host', '127.0.0.1', '--workers', '1', '--access-log', 'off'], {});
     gw = await startGateway(config, { logger: pino({ level: 'silent' }) });
     await until(() => gw!.ready(), 5000, 'ready');
     const admin = `http://127.0.0.1:${gw.adminPort}`;

@@ -17,6 +17,7 @@ import { EVENT_LOOP_DELAY_METRIC, GC_PAUSE_METRIC, PRIMARY_PROBE_INTERVAL_MS, PR
 import { startHttpBackend, type HttpBackend } from './fixtures/http-backend.js';
 import { startCli, type CliGateway } from './helpers/cli.js';
 import { sdep } from './helpers/gateway.js';
+import { sleep } from './helpers/wait.js';
 import { expositionProblems, getText, metricSum, parseMetrics, post, predict, startObservedGateway, type PromSample } from './observability-helpers.js';
 
 const DELAY_BOUNDS = ['0.001', '0.0025', '0.005', '0.01', '0.025', '0.05', '0.1', '0.25', '0.5', '1', '+Inf'];
@@ -93,9 +94,13 @@ describe('event-loop delay and GC pauses, per process (the CLI, 2 workers)', () 
   it('one event-loop histogram per process, buckets 1 ms to 1 s, consistent, counting no faster than the probe interval (the primary ten times slower)', async () => {
     const t0 = performance.now();
     const first = await scrape();
-    // Wait for a few samples of every process (the primary's come every PRIMARY_PROBE_INTERVAL_MS), then scrape again.
-    await new Promise((r) => setTimeout(r, 4 * PRIMARY_PROBE_INTERVAL_MS));
-    const second = await scrape();
+    // Scrape again once every process has taken new samples (the primary's come every PRIMARY_PROBE_INTERVAL_MS).
+    const count = (samples: PromSample[], worker: string): number => series(samples, EVENT_LOOP_DELAY_METRIC, { worker })?.count ?? 0;
+    let second = await scrape();
+    for (const end = Date.now() + 30_000; Date.now() < end && !['1', '2', 'primary'].every((w) => count(second.samples, w) > count(first.samples, w) + 1); ) {
+      await sleep(PROBE_INTERVAL_MS);
+      second = await scrape();
+    }
     const elapsedMs = performance.now() - t0;
 
     expect(expositionProblems(second.text)).toEqual([]);
@@ -132,8 +137,17 @@ describe('event-loop delay and GC pauses, per process (the CLI, 2 workers)', () 
 
   it('traffic and a big table change: every worker shows the stall it lived through, and its own GC pauses', async () => {
     for (let i = 0; i < 50; i++) expect((await post(`http://127.0.0.1:${gw.port}/seldon/m/a${predict}`)).status).toBe(200);
-    const before = (await scrape()).samples;
-    const delayed = (samples: readonly PromSample[], worker: string): number => over(series(samples, EVENT_LOOP_DELAY_METRIC, { worker })!, '0.01');
+    // Probes later than 10 ms, by process; undefined when a scrape lacks the process (the primary
+    // gathers each worker's metrics within a bound, and a worker busy compiling may miss it).
+    const delayed = (samples: readonly PromSample[], worker: string): number | undefined => {
+      const s = series(samples, EVENT_LOOP_DELAY_METRIC, { worker });
+      return s && over(s, '0.01');
+    };
+    let before = (await scrape()).samples;
+    for (const end = Date.now() + 30_000; ['1', '2', 'primary'].some((w) => delayed(before, w) === undefined) && Date.now() < end; ) {
+      await sleep(100);
+      before = (await scrape()).samples;
+    }
 
     // Thousands of deployments at once: each process compiles them in one synchronous stretch.
     writeFileSync(join(dir, 'bulk.yaml'), manyDeployments(3000));
@@ -142,13 +156,13 @@ describe('event-loop delay and GC pauses, per process (the CLI, 2 workers)', () 
     for (;;) {
       after = (await scrape()).samples;
       const applied = metricSum(after, 'seldon_gateway_deployments', { state: 'accepted' }) >= 3001;
-      if (applied && ['1', '2'].every((w) => delayed(after, w) > delayed(before, w))) break;
+      if (applied && ['1', '2'].every((w) => (delayed(after, w) ?? -1) > delayed(before, w)!)) break;
       if (Date.now() > deadline) break;
       await new Promise((r) => setTimeout(r, 200));
     }
     for (const worker of ['1', '2', 'primary']) {
       // Probes later than 10 ms: the compile held this process's loop.
-      expect(delayed(after, worker), `worker ${worker}: probes delayed > 10 ms`).toBeGreaterThan(delayed(before, worker));
+      expect(delayed(after, worker), `worker ${worker}: probes delayed > 10 ms`).toBeGreaterThan(delayed(before, worker) ?? Infinity);
       expectConsistent(series(after, EVENT_LOOP_DELAY_METRIC, { worker })!, `worker ${worker}`);
     }
     // GC: each worker has its own series, by kind; thousands of objects through a 1 MB young generation mean scavenges.
@@ -174,8 +188,12 @@ describe('one process (in-process gateway)', () => {
   it('labels its series worker="primary"', async () => {
     const gw = await startObservedGateway({ manifests: {} });
     try {
-      await new Promise((r) => setTimeout(r, 50));
-      const samples = parseMetrics(await getText(`${gw.adminUrl}/metrics`));
+      // Once it has taken a sample.
+      let samples = parseMetrics(await getText(`${gw.adminUrl}/metrics`));
+      for (const end = Date.now() + 10_000; Date.now() < end && !samples.some((s) => s.name === `${EVENT_LOOP_DELAY_METRIC}_count` && s.value > 0); ) {
+        await sleep(20);
+        samples = parseMetrics(await getText(`${gw.adminUrl}/metrics`));
+      }
       const workers = new Set(samples.filter((s) => s.name === `${EVENT_LOOP_DELAY_METRIC}_count`).map((s) => s.labels.worker));
       expect(workers).toEqual(new Set(['primary']));
       expectConsistent(series(samples, EVENT_LOOP_DELAY_METRIC, { worker: 'primary' })!, 'primary');

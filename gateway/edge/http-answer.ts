@@ -8,6 +8,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { errorBody, type GatewayReason } from './errors.js';
 import type { RestRequest, RestResponse } from './http1-lane.js';
+import { lingeringClose } from './lingering-close.js';
 
 /**
  * Headers every answer the gateway makes on one response carries besides its own: a CORS route's
@@ -45,9 +46,9 @@ export function sendError(req: RestRequest, res: RestResponse, status: number, r
   sendJson(req, res, status, errorBody(status, reason, info), extra);
 }
 
-/** An answer written straight on a socket (before or outside HTTP parsing), then closed. */
+/** An answer written straight on a socket (before or outside HTTP parsing), then closed (lingering: the client may be sending). */
 export function rawAnswer(socket: Socket, status: number, reason: GatewayReason, info: string, extra = ''): void {
   const body = errorBody(status, reason, info);
-  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}connection: close\r\n\r\n${body}`);
-  setTimeout(() => socket.destroy(), 1000).unref();
+  socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}connection: close\r\n\r\n${body}`);
+  lingeringClose(socket);
 }

@@ -28,6 +28,7 @@ import type { Socket } from 'node:net';
 import { Deadline } from './deadline.js';
 import { MORE, OTHER, parseRequestHead, type HeadLimits, type RequestHead } from './http1-request.js';
 import { lists, NOT_VALUE_CHAR, TOKEN } from './http1-syntax.js';
+import { lingeringClose } from './lingering-close.js';
 
 /** A REST request as the proxy reads it: `node:http`'s (HTTP/1.1, and HTTP/2 through rest/h2.ts) or the lane's. */
 export type RestRequest = IncomingMessage | LaneRequest;
@@ -460,8 +461,9 @@ class LaneConnection {
     this.res = undefined;
     if (res.last) {
       this.gone = true;
-      // As node:http does: the answer goes out, then the socket closes (not waiting for the client's FIN).
-      this.socket.destroySoon();
+      // The answer goes out, then what the client may still send is read and dropped for a while
+      // (closed at once, the client's system could drop the answer unread).
+      lingeringClose(this.socket);
       return;
     }
     if (this.socket.writableNeedDrain) {

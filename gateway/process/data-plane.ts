@@ -23,6 +23,7 @@ import { AcceptGuard, type AcceptFailure } from '../edge/accept-guard.js';
 import { addTrustedProxy, type EdgeConfig, type GatewayConfig, type UpstreamConfig } from '../config.js';
 import { errorBody, type GatewayReason } from '../edge/errors.js';
 import { rawAnswer, sendError } from '../edge/http-answer.js';
+import { isLingering, lingerOnClose, lingeringClose } from '../edge/lingering-close.js';
 import { GrpcProxy } from '../grpc/proxy.js';
 import { sniffingServer, type Http1Target } from '../edge/listener.js';
 import { Http1Lane, type LaneHandler } from '../edge/http1-lane.js';
@@ -388,6 +389,7 @@ export class DataPlane {
 
   /** Public-port connections: refused over --max-connections; closed if silent for the header timeout. */
   private accept(socket: net.Socket, dispatch: net.Server): void {
+    lingerOnClose(socket, this.config.edge.lingering);
     const max = this.config.edge.maxConnections;
     if (max > 0 && this.publicConnections >= max) {
       this.metrics.clientErrors.labels('too_many_connections').inc();
@@ -410,6 +412,8 @@ export class DataPlane {
 
   /** A server took the connection: its own timeouts apply from now on. */
   private readonly taken = (socket: net.Socket): void => {
+    // A TLS connection's socket is another than the one accepted: it lingers too.
+    lingerOnClose(socket, this.config.edge.lingering);
     socket.off('timeout', this.silent);
     socket.setTimeout(0);
   };
@@ -420,9 +424,11 @@ export class DataPlane {
    * it, or the bare socket now) is the pipeline's call (edge/http1-pipeline.ts).
    */
   private readonly clientError = (err: Error & { code?: string }, socket: net.Socket): void => {
+    // Its lingering close reads and drops the rest: the parser's end-of-input error is no request's.
+    if (isLingering(socket)) return;
     if (err.code === 'HPE_CLOSED_CONNECTION') {
       // Bytes after `Connection: close`: nothing to serve or answer; an answer still coming goes first.
-      if (!this.pipelines.refuse(socket, null)) socket.destroy();
+      if (!this.pipelines.refuse(socket, null)) lingeringClose(socket);
       return;
     }
     const known = err.code ? CLIENT_ERRORS[err.code] : undefined;

@@ -95,8 +95,6 @@ const JSON_TYPE = /^application\/(?:[\w.+-]*\+)?json\b/i;
 const TRUST_NONE = (): boolean => false;
 
 const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UPSTREAM_CONNECT_TIMEOUT', 'ECONNABORTED', 'ERR_TLS_CERT_ALTNAME_INVALID', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'CERT_HAS_EXPIRED']);
-/** How long the rest of an abandoned request body is read and discarded before the connection is cut (nginx's lingering_timeout). */
-const LINGER_MS = 5000;
 
 type Failure = Exclude<AttemptFailure, number>;
 
@@ -545,8 +543,9 @@ class Exchange extends Attempts<UpstreamPool> implements ResponseHandler {
 
   /**
    * The answer is decided while the client is still sending its body (an early answer, an error):
-   * stop forwarding it, read and discard the rest so the client can read the answer (whose
-   * `connection: close` ends the connection), and cut a client that keeps sending past the bound.
+   * stop forwarding it and discard the rest while the answer goes out; its `connection: close`
+   * then ends the connection with a lingering close (edge/lingering-close.ts), whose budgets cut
+   * a client that keeps sending.
    */
   private abandonBody(): void {
     if (this.body instanceof RequestBody) this.body.detach();
@@ -554,10 +553,6 @@ class Exchange extends Attempts<UpstreamPool> implements ResponseHandler {
     if (req instanceof LaneRequest || req.destroyed) return;
     req.removeAllListeners('data');
     req.resume();
-    const socket = req.socket;
-    const linger = setTimeout(() => socket.destroy(), LINGER_MS);
-    linger.unref();
-    socket.once('close', () => clearTimeout(linger));
   }
 
   private releaseEndpoint(): void {

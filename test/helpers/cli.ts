@@ -15,6 +15,8 @@ import { request } from 'undici';
 import { freePort } from './net.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
+/** How long a CLI gateway may take to be ready: a primary and its workers each load the whole gateway, slowly on a busy machine. */
+const READY_WITHIN_MS = 45_000;
 
 export interface CliGateway {
   readonly child: ChildProcess;
@@ -55,7 +57,7 @@ export async function startCli(args: string[], options: { ulimit?: number; ready
     child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
     let exited: number | null | undefined;
     child.once('exit', (code) => (exited = code));
-    const deadline = Date.now() + (options.readyWithinMs ?? 15_000);
+    const deadline = Date.now() + (options.readyWithinMs ?? READY_WITHIN_MS);
     for (;;) {
       if (exited !== undefined) break;
       if ((await readyz(admin)).status === 200) {
@@ -74,7 +76,7 @@ export async function startCli(args: string[], options: { ulimit?: number; ready
       }
       if (Date.now() > deadline) {
         child.kill('SIGKILL');
-        throw new Error(`gateway did not become ready within ${options.readyWithinMs ?? 15_000} ms; output:\n${out}`);
+        throw new Error(`gateway did not become ready within ${options.readyWithinMs ?? READY_WITHIN_MS} ms; output:\n${out}`);
       }
       await new Promise((r) => setTimeout(r, 100));
     }

@@ -5,6 +5,8 @@
  */
 import { once } from 'node:events';
 import net, { type AddressInfo } from 'node:net';
+import { ByteReader, headerValue, readHttpResponse } from '../fixtures/recording-upstream.js';
+import { sleep } from './wait.js';
 
 /** A port on 127.0.0.1 that the kernel just handed out and nothing listens on any more. */
 export async function freePort(): Promise<number> {
@@ -28,13 +30,21 @@ export interface RawAnswer {
   ms: number;
 }
 
+/** The method of the request at the start of `bytes` (a HEAD's answer has no body). */
+const methodOf = (bytes: string | Buffer): string => (typeof bytes === 'string' ? bytes : bytes.toString('latin1', 0, 16)).split(' ')[0] ?? '';
+
 /**
- * Send `bytes` (then more, `later`, after `gapMs`) on a fresh connection to 127.0.0.1:`port`;
- * collect the answer until the connection closes, `quietMs` of silence after the first bytes, or
- * `maxMs` in all.
+ * Send `bytes` on a fresh connection to 127.0.0.1:`port` and collect what comes back: `answers`
+ * whole responses (default 1; interim 1xx ones are not counted), then, when the last one says
+ * `Connection: close`, the close; otherwise `quietMs` (default 100) without more bytes, where
+ * anything sent beyond the answers shows up. Stops early when the connection closes, and after
+ * `maxMs` in all. `later`: more bytes, sent once the first answer has arrived whole (and one more
+ * answer is then awaited); not sent if none came.
  */
-export async function raw(port: number, bytes: string | Buffer, opts: { quietMs?: number; later?: string; gapMs?: number; maxMs?: number } = {}): Promise<RawAnswer> {
+export async function raw(port: number, bytes: string | Buffer, opts: { answers?: number; quietMs?: number; later?: string; maxMs?: number } = {}): Promise<RawAnswer> {
   const t0 = Date.now();
+  const deadline = t0 + (opts.maxMs ?? 5000);
+  const left = (): number => Math.max(1, deadline - Date.now());
   const s = net.connect(port, '127.0.0.1');
   await once(s, 'connect');
   let text = '';
@@ -45,15 +55,30 @@ export async function raw(port: number, bytes: string | Buffer, opts: { quietMs?
     last = Date.now();
   });
   s.on('error', () => undefined);
-  s.on('close', () => (closed = true));
+  const gone = new Promise<void>((resolve) => s.on('close', () => resolve()));
+  void gone.then(() => (closed = true));
+  // The same bytes, parsed: when the answers are whole.
+  const reader = new ByteReader(s);
   if (bytes.length) s.write(bytes);
-  if (opts.later !== undefined) {
-    await new Promise((r) => setTimeout(r, opts.gapMs ?? 100));
-    if (!closed) s.write(opts.later);
+  let closing = false;
+  const read = async (method: string, n: number): Promise<number> => {
+    let got = 0;
+    for (; got < n; got++) {
+      const res = await readHttpResponse(reader, { method, timeoutMs: left() });
+      if (res === null) break;
+      closing = /(?:^|,)\s*close\s*(?:,|$)/i.test(headerValue(res.headers, 'connection') ?? '');
+    }
+    return got;
+  };
+  const first = await read(methodOf(bytes), Math.max(opts.answers ?? 1, opts.later === undefined ? 0 : 1));
+  if (opts.later !== undefined && first > 0 && !closed) {
+    s.write(opts.later);
+    await read(methodOf(opts.later), 1);
   }
-  const quiet = opts.quietMs ?? 300;
-  const max = opts.maxMs ?? 5000;
-  while (!closed && Date.now() - t0 < max && (text === '' || Date.now() - last < quiet)) await new Promise((r) => setTimeout(r, 10));
+  if (closing) await Promise.race([gone, sleep(left())]);
+  const quiet = opts.quietMs ?? 100;
+  // What comes beyond the answers (if anything does): bounded, an absence cannot be awaited.
+  while (!closed && Date.now() < deadline && (text === '' || Date.now() - last < quiet)) await Promise.race([gone, sleep(10)]);
   s.destroy();
   const m = /^HTTP\/1\.1 (\d{3})/.exec(text);
   return { status: m ? Number(m[1]) : 0, text, closed, ms: Date.now() - t0 };

@@ -311,7 +311,7 @@ function checkEqual(incremental: RouteTable, current: Map<string, SeldonDeployme
 }
 
 describe('TableBuilder: incremental equals rebuild (docs/architecture.md#table-updates)', () => {
-  it('after any upsert/remove sequence, every build() equals buildTable(current set)', () => {
+  it('after any upsert/remove sequence, every build() equals buildTable(current set)', async () => {
     let builds = 0;
     let routed = 0;
     let clients = 0;
@@ -319,8 +319,11 @@ describe('TableBuilder: incremental equals rebuild (docs/architecture.md#table-u
     let gated = 0;
     let foreignGated = 0;
     const states: Record<string, number> = {};
-    fc.assert(
-      fc.property(optionsArb, fc.array(opArb, { minLength: 1, maxLength: 60, size: 'max' }), (options, ops) => {
+    await fc.assert(
+      fc.asyncProperty(optionsArb, fc.array(opArb, { minLength: 1, maxLength: 60, size: 'max' }), async (options, ops) => {
+        // A turn of the event loop per run: minutes of CPU on a busy machine must not block the
+        // test worker's messages to vitest (they time out after 60 s).
+        await new Promise((r) => setImmediate(r));
         const b = new TableBuilder(options);
         const current = new Map<string, SeldonDeployment>();
         for (const o of ops) {
@@ -359,7 +362,8 @@ describe('TableBuilder: incremental equals rebuild (docs/architecture.md#table-u
     expect(collisions).toBeGreaterThan(100);
     expect(gated).toBeGreaterThan(500);
     expect(foreignGated).toBeGreaterThan(5);
-  });
+    // 1,000 runs, CPU only: about 15 s alone, three minutes beside a CPU hog.
+  }, 300_000);
 
   // Shrunk counterexamples found by the property, kept as plain regressions.
   describe('regressions', () => {
