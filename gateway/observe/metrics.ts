@@ -231,7 +231,7 @@ export class GatewayMetrics {
     labelNames: ['reason'],
     registers: [this.registry],
   });
-  // Robustness (issue 11): descriptor exhaustion, bugs caught at the last resort.
+  // Robustness: descriptor exhaustion, bugs caught at the last resort.
   readonly acceptErrors = new Counter({
     name: 'seldon_gateway_accept_errors_total',
     help: 'Times a worker found it could not accept connections, by reason (EMFILE: out of file descriptors for the process, ENFILE: for the system, other): an accept error, or a descriptor check that failed. While it lasts the worker stops accepting and /readyz is false.',
@@ -281,7 +281,7 @@ export class GatewayMetrics {
     aggregator: 'min',
     registers: [this.registry],
   });
-  // Operability (issue 14): what the alert rules (deploy/kustomize/components/alerts) compare traffic with.
+  // Operability: what the alert rules (deploy/kustomize/components/alerts) compare traffic with.
   readonly routeWeight = new Gauge({
     name: 'seldon_gateway_route_weight',
     help: 'Configured share of each predictor in its deployment\'s weighted split, in percent as `traffic` and seldon.io/ambassador-weight give it, by protocol (splits of two or more members only). Compare with requests_total to see a canary drift.',
