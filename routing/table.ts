@@ -225,7 +225,9 @@ class Snapshots<K, V> {
 type TableFields = Omit<RouteTable, 'groups'>;
 
 // The fields are `TableFields` (declaration merging): set once, from the builder's named fields.
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type, @typescript-eslint/no-unsafe-declaration-merging -- the merge is the point
 interface Table extends TableFields {}
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging -- see above
 class Table implements RouteTable {
   private sorted: RouteGroup[] | undefined;
 
