@@ -4,7 +4,7 @@
  * request touches are series bound once per backend (observe/bound-series.ts), so the hot path
  * does no label hashing; the rest are prom-client's own.
  */
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Backend } from '../../routing/types.js';
 import { BoundCounter, BoundHistogram, type CounterSeries, type HistogramSeries } from './bound-series.js';
 import { SteerTally } from './steer-tally.js';
@@ -167,6 +167,20 @@ export class GatewayMetrics {
     name: 'seldon_gateway_auth_failures_total',
     help: 'Requests refused by the OAuth check: missing, invalid, expired, forbidden (another deployment\'s token), gone (its deployment was deleted), unavailable (token store down).',
     labelNames: ['protocol', 'reason'],
+    registers: [this.registry],
+  });
+  // The external auth service (auth/ext-auth.ts).
+  readonly extAuth = new Counter({
+    name: 'seldon_gateway_ext_auth_total',
+    help: 'Decisions on requests checked by the external auth service: allowed, denied (its answer returned), body_too_large (413 before asking), error / timeout / overflow (it failed, was slow, or too many checks were in flight: refused with --ext-auth-status-on-error), error_allowed (it failed and --ext-auth-failure-mode-allow let the request through).',
+    labelNames: ['protocol', 'result'],
+    registers: [this.registry],
+  });
+  readonly extAuthSeconds = new Histogram({
+    name: 'seldon_gateway_ext_auth_duration_seconds',
+    help: 'Time each external auth decision took, from the start of the check (body reading included) to the verdict.',
+    labelNames: ['protocol', 'result'],
+    buckets: BUCKETS,
     registers: [this.registry],
   });
   readonly tokenRequests = new Counter({
