@@ -74,6 +74,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flag: 'admin-port', section: 'admin', value: 'port', env: env('admin-port'), kind: 'int', default: '8877', commands: SERVE, help: 'Admin port: /healthz, /readyz, /routes, /metrics. Never served on the public port.' },
   { flag: 'admin-host', section: 'admin', value: 'address', env: env('admin-host'), kind: 'string', commands: SERVE, help: 'Address the admin port binds to. Default 127.0.0.1, or 0.0.0.0 inside a cluster, where the kubelet\'s probes and Prometheus reach it at the pod\'s address (guard it with --admin-token-file and a NetworkPolicy).' },
   { flag: 'admin-token-file', section: 'admin', value: 'path', env: env('admin-token-file'), kind: 'string', commands: SERVE, help: 'File holding a bearer token the admin port then requires (Authorization: Bearer <token>, or a browser login) on everything but /healthz and /readyz; re-read when it changes, as a mounted Secret does. Unset: no token.' },
+  { flag: 'admin-page-sample', section: 'admin', env: env('admin-page-sample'), kind: 'duration', default: '10s', commands: SERVE, help: 'How often the admin page samples the traffic counters: its window is 30 samples (5 minutes at 10s), its charts one point per sample.' },
   { flag: 'ambassador-id', section: 'source', value: 'id', env: 'AMBASSADOR_ID', kind: 'string', default: 'default', commands: BOTH, help: 'Serve only SeldonDeployments whose seldon.io/ambassador-id is this id (untagged ones are "default").' },
   { flag: 'single-namespace', section: 'source', env: 'AMBASSADOR_SINGLE_NAMESPACE', kind: 'boolean', commands: BOTH, help: 'Serve one namespace (--namespace) and also the un-namespaced /seldon/<name>/ prefixes.' },
   { flag: 'namespace', section: 'source', value: 'namespace', env: 'AMBASSADOR_NAMESPACE', kind: 'string', default: 'default', commands: BOTH, help: 'The namespace served in single-namespace mode (in a cluster: the gateway\'s own). Given as a flag, it also limits the Kubernetes watch to that namespace.' },
@@ -159,6 +160,8 @@ export interface ListenConfig {
   readonly adminHost: string;
   /** --admin-token-file: the file's path (the admin server reads it, and again when it changes). */
   readonly adminTokenFile: string | undefined;
+  /** --admin-page-sample: the admin page's traffic sample interval (its window is 30 of them). */
+  readonly adminPageSampleMs: number;
 }
 
 /** TLS on the public port (edge/tls.ts); absent when the port is cleartext only. */
@@ -522,6 +525,7 @@ export function parseConfig(command: 'serve' | 'routes', argv: readonly string[]
       // No table default: it depends on where the gateway runs (the help says so).
       adminHost: str('admin-host') ?? (inCluster(environment) ? '0.0.0.0' : '127.0.0.1'),
       adminTokenFile: str('admin-token-file'),
+      adminPageSampleMs: dur('admin-page-sample'),
     },
     source: {
       manifests,

@@ -73,7 +73,7 @@ function grpcRoute(f: Fixture, deployment: string): Decision {
 }
 
 const rest = (f: Fixture, d: Routed, authorization?: string, url = '/seldon/models/x/api/v1.0/predictions'): PendingVerdict =>
-  f.gate.rest({ url, method: 'POST', headers: { authorization, host: 'gw' } }, d, f.state.current);
+  f.gate.rest({ url, method: 'POST', headers: { authorization, host: 'gw' } }, d, f.state.current, performance.now());
 
 async function allowed(v: PendingVerdict): Promise<Allow> {
   const x: GateVerdict = await v;
@@ -209,13 +209,13 @@ describe('Gatekeeper verdicts (OAuth front end and gRPC)', () => {
   it('REST front end: the owner\'s route; a missing token gets the Spring OAuth2 body; dot segments 400 at once', async () => {
     expect(f.gate.frontEndActive).toBe(true);
     const token = await tokenFor(f, 'iriskey');
-    const ok = await allowed(f.gate.api({ url: '/api/v1.0/predictions', method: 'POST', headers: { authorization: `Bearer ${token}`, host: 'gw' } }));
+    const ok = await allowed(f.gate.api({ url: '/api/v1.0/predictions', method: 'POST', headers: { authorization: `Bearer ${token}`, host: 'gw' } }, performance.now()));
     expect(ok.decision.backend.origin.deployment).toBe('iris');
     expect(ok.strip).toEqual(['authorization']);
-    const missing = await denied(f.gate.api({ url: '/api/v1.0/predictions', method: 'POST', headers: {} }));
+    const missing = await denied(f.gate.api({ url: '/api/v1.0/predictions', method: 'POST', headers: {} }, performance.now()));
     expect(missing).toMatchObject({ status: 401, headers: { 'www-authenticate': BEARER } });
     expect(JSON.parse(missing.body!)).toEqual({ error: 'unauthorized', error_description: 'Full authentication is required to access this resource' });
-    const dots = f.gate.api({ url: '/api/v1.0/../predictions', method: 'POST', headers: {} });
+    const dots = f.gate.api({ url: '/api/v1.0/../predictions', method: 'POST', headers: {} }, performance.now());
     expect(dots).not.toBeInstanceOf(Promise);
     expect(dots).toMatchObject({ allow: false, status: 400, reason: 'BAD_REQUEST' });
   });
@@ -226,13 +226,13 @@ describe('Gatekeeper verdicts (OAuth front end and gRPC)', () => {
     expect(f.gate.frontEndCall(headers)).toBe(true);
     const none = grpcRoute(f, 'nobody');
     expect(none.ok).toBe(false);
-    const v = await allowed(f.gate.grpc(headers, none));
+    const v = await allowed(f.gate.grpc(headers, none, performance.now()));
     expect(v.strip).toEqual(['oauth_token']);
     expect(v.decision.backend.origin.deployment).toBe('iris');
     expect(headers.oauth_token).toBe(token); // the gate changes nothing itself
-    const b = await allowed(f.gate.grpc({ ':path': '/seldon.protos.Seldon/Predict', authorization: `Bearer ${token}` }, none));
+    const b = await allowed(f.gate.grpc({ ':path': '/seldon.protos.Seldon/Predict', authorization: `Bearer ${token}` }, none, performance.now()));
     expect(b.strip).toEqual(['oauth_token', 'authorization']);
-    const other = await denied(f.gate.grpc({ ':path': '/other.Service/Call', oauth_token: token }, none));
+    const other = await denied(f.gate.grpc({ ':path': '/other.Service/Call', oauth_token: token }, none, performance.now()));
     expect(other.reason).toBe('NO_ROUTE');
     expect(grpcStatusOf(other.reason)).toBe(GrpcStatus.UNIMPLEMENTED);
   });
@@ -240,10 +240,10 @@ describe('Gatekeeper verdicts (OAuth front end and gRPC)', () => {
   it('gRPC gated route: a bad token is UNAUTHENTICATED; a good one is allowed on the route it matched', async () => {
     const d = grpcRoute(f, 'iris');
     expect(d.ok).toBe(true);
-    const bad = await denied(f.gate.grpc({ oauth_token: 'bogus' }, d));
+    const bad = await denied(f.gate.grpc({ oauth_token: 'bogus' }, d, performance.now()));
     expect(grpcStatusOf(bad.reason)).toBe(GrpcStatus.UNAUTHENTICATED);
     expect(bad.message).toBe('Invalid access token');
-    const ok = await allowed(f.gate.grpc({ oauth_token: await tokenFor(f, 'iriskey') }, d));
+    const ok = await allowed(f.gate.grpc({ oauth_token: await tokenFor(f, 'iriskey') }, d, performance.now()));
     expect(ok.decision).toBe(d);
   });
 });

@@ -432,6 +432,8 @@ describe('what the components refer to exists (rendered: base + every component)
     expect(reads('SeldonGatewayRateLimitFallback')).toEqual(['seldon_gateway_rate_limit_fallback_active']);
     expect(reads('SeldonGatewayShadowFailing')).toContain('seldon_gateway_shadow_requests_total');
     expect(reads('SeldonGatewayCanarySplitDrift')).toEqual(expect.arrayContaining(['seldon_gateway_requests_total', 'seldon_gateway_route_weight']));
+    expect(reads('SeldonGatewaySlowRequests')).toEqual(['seldon_gateway_request_duration_seconds_bucket', 'seldon_gateway_request_duration_seconds_count']);
+    expect(reads('SeldonGatewayEventLoopStalled')).toEqual(['seldon_gateway_event_loop_delay_seconds_bucket']);
     // The job label the rules use is the one both monitors give.
     expect(rules.find((r) => r.alert === 'SeldonGatewayScrapeDown')!.expr).toContain('job="seldon-gateway"');
   });

@@ -261,7 +261,10 @@ describe('metrics after known traffic', () => {
     }
     expect(metricSum(m, 'seldon_gateway_source_connected', { source: 'manifests' })).toBe(1);
     expect(m.some((s) => s.name === 'process_cpu_user_seconds_total')).toBe(true);
-    expect(m.some((s) => s.name === 'nodejs_eventloop_lag_seconds')).toBe(true);
+    // One set of event-loop series: the gateway's histogram, not prom-client's gauges beside it.
+    expect(m.some((s) => s.name === 'seldon_gateway_event_loop_delay_seconds_count')).toBe(true);
+    expect(m.filter((s) => s.name.startsWith('nodejs_eventloop_lag')).map((s) => s.name)).toEqual([]);
+    expect(m.some((s) => s.name === 'nodejs_heap_size_used_bytes')).toBe(true);
     expect(expositionProblems(await getText(`${gw.adminUrl}/metrics`))).toEqual([]);
   });
 

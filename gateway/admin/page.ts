@@ -1,9 +1,12 @@
 /**
  * The diagnostics page at `/` on the admin port (and its data at `/diagnostics`): every
- * SeldonDeployment with its state and problems, its routes with each predictor's configured
- * weight beside the split observed over the last few minutes, status codes, timeouts and
- * retries, each shadow's mirror rate, drops, failures and agreement with the primary, and the
- * last disagreeing answer pairs.
+ * SeldonDeployment with its state and problems beside its traffic health over the last few
+ * minutes (requests, error ratio, 4xx and 5xx in colour, request-rate and error-rate charts),
+ * problems first: rejected, degraded, then those answering errors. Its routes with each
+ * predictor's configured weight against the observed share as a bar, status codes, p50/p99
+ * request duration, timeouts and retries; routes without requests folded; each shadow's mirror
+ * rate, drops, failures and agreement with the primary as a gauge; the last disagreeing answer
+ * pairs. `/?deployment=<namespace>/<name>` shows one deployment (each name links there).
  *
  * Plain server-rendered HTML; a small script re-fetches the page every few seconds and swaps
  * the content in (`?refresh=<seconds>`, default 10; a checkbox pauses it). Pure functions of
@@ -11,8 +14,10 @@
  */
 import { tableJson, type BackendJson, type RouteJson } from '../../routing/describe.js';
 import type { DeploymentState, RouteGroup, RouteTable } from '../../routing/types.js';
-import type { ObservedWindow, RequestCounts } from '../observe/observed.js';
+import { codeClass } from '../observe/code-class.js';
+import type { Latency, ObservedWindow, RequestCounts, TimelinePoint } from '../observe/observed.js';
 import type { Disagreement } from '../observe/shadow-compare.js';
+import { agreementGauge, errorChart, rateChart, shareBar } from './charts.js';
 import { steeringHtml, STEERING_STYLE, type SteeringJson } from './steering-html.js';
 
 export interface PageSettings {
@@ -28,6 +33,11 @@ export interface MemberView extends BackendJson {
   readonly observed: RequestCounts;
   /** Its share of the route's observed requests, in percent; null without traffic. */
   readonly observedPercent: number | null;
+  /** Its answers' code classes over the window. */
+  readonly c4xx: number;
+  readonly c5xx: number;
+  /** Request duration (arrival to the end of the answer) p50 and p99 over the window, seconds. */
+  readonly latency: Latency;
 }
 
 export interface MirrorView extends BackendJson {
@@ -51,6 +61,20 @@ export interface RouteView {
   readonly members: readonly MemberView[];
   readonly mirrors: readonly MirrorView[];
   readonly warnings: readonly string[];
+  /** Nothing routed or mirrored here over the window (folded on the page). */
+  readonly idle: boolean;
+}
+
+/** A deployment's primary traffic over the window, both protocols. */
+export interface HealthView {
+  readonly requests: number;
+  readonly perSecond: number | null;
+  readonly c4xx: number;
+  readonly c5xx: number;
+  /** (4xx + 5xx) / requests in percent; null without requests. */
+  readonly errorPercent: number | null;
+  /** One step per sample of the window. */
+  readonly timeline: readonly TimelinePoint[];
 }
 
 export interface DeploymentView {
@@ -60,6 +84,7 @@ export interface DeploymentView {
   readonly state: DeploymentState;
   readonly reasons: readonly string[];
   readonly routes: readonly RouteView[];
+  readonly health: HealthView;
   /** A rollout or bandit steering its weights (gateway/steer/describe.ts). */
   readonly steering?: SteeringJson;
 }
@@ -105,10 +130,28 @@ function matchText(r: RouteJson): string {
   return parts.join(' ');
 }
 
+/** 4xx and 5xx answers among `codes` (a gRPC status by its HTTP class). */
+function errorClasses(kind: 'rest' | 'grpc', codes: Readonly<Record<string, number>>): { c4xx: number; c5xx: number } {
+  let c4xx = 0;
+  let c5xx = 0;
+  for (const [code, n] of Object.entries(codes)) {
+    const c = codeClass(kind, code);
+    if (c === '4xx') c4xx += n;
+    else if (c === '5xx') c5xx += n;
+  }
+  return { c4xx, c5xx };
+}
+
 function routeView(r: RouteJson, w: ObservedWindow): RouteView {
   const observed = r.members.map((b) => w.requests(b.namespace, b.deployment, b.predictor, r.kind));
   const total = observed.reduce((s, o) => s + o.total, 0);
-  const members = r.members.map((b, i) => ({ ...b, observed: observed[i]!, observedPercent: total > 0 ? round1((observed[i]!.total / total) * 100) : null }));
+  const members = r.members.map((b, i) => ({
+    ...b,
+    observed: observed[i]!,
+    observedPercent: total > 0 ? round1((observed[i]!.total / total) * 100) : null,
+    ...errorClasses(r.kind, observed[i]!.codes),
+    latency: w.latency(b.namespace, b.deployment, b.predictor, r.kind),
+  }));
   const mirrors = r.mirrors.map((b): MirrorView => {
     const outcomes = w.shadows(b.namespace, b.deployment, b.predictor, r.kind);
     const c = w.comparisons(b.namespace, b.deployment, b.predictor, r.kind);
@@ -128,7 +171,36 @@ function routeView(r: RouteJson, w: ObservedWindow): RouteView {
       agreement: agree + disagree > 0 ? round1((agree / (agree + disagree)) * 100) : null,
     };
   });
-  return { kind: r.kind, match: matchText(r), observedTotal: total, members, mirrors, warnings: r.warnings };
+  const idle = total === 0 && mirrors.every((m) => m.mirrored + m.failed + m.dropped === 0);
+  return { kind: r.kind, match: matchText(r), observedTotal: total, members, mirrors, warnings: r.warnings, idle };
+}
+
+/**
+ * A deployment's traffic from its own routes' members (a member another deployment routes to
+ * counts there too, as its requests are that predictor's), each predictor and protocol once.
+ */
+function healthView(namespace: string, name: string, routes: readonly RouteView[], w: ObservedWindow): HealthView {
+  const seen = new Set<string>();
+  let requests = 0;
+  let c4xx = 0;
+  let c5xx = 0;
+  for (const r of routes) {
+    for (const m of r.members) {
+      if (m.namespace !== namespace || m.deployment !== name || seen.has(`${r.kind} ${m.predictor}`)) continue;
+      seen.add(`${r.kind} ${m.predictor}`);
+      requests += m.observed.total;
+      c4xx += m.c4xx;
+      c5xx += m.c5xx;
+    }
+  }
+  return {
+    requests,
+    perSecond: w.seconds > 0 ? Math.round((requests / w.seconds) * 100) / 100 : null,
+    c4xx,
+    c5xx,
+    errorPercent: requests > 0 ? round1(((c4xx + c5xx) / requests) * 100) : null,
+    timeline: w.timeline(namespace, name),
+  };
 }
 
 export function diagnostics(input: DiagnosticsInput): DiagnosticsJson {
@@ -147,13 +219,15 @@ export function diagnostics(input: DiagnosticsInput): DiagnosticsJson {
     settings: input.settings,
     deployments: t.deployments.map((d) => {
       const steering = input.steering?.get(`${d.namespace}/${d.name}`);
+      const routes = d.routes.map((r) => routeView(r, w));
       return {
         namespace: d.namespace,
         name: d.name,
         ambassadorId: d.ambassadorId,
         state: d.state,
         reasons: d.reasons,
-        routes: d.routes.map((r) => routeView(r, w)),
+        routes,
+        health: healthView(d.namespace, d.name, routes, w),
         ...(steering ? { steering } : {}),
       };
     }),
@@ -176,10 +250,25 @@ function duration(seconds: number): string {
   return s ? `${m} min ${s} s` : `${m} min`;
 }
 
-function codes(c: Readonly<Record<string, number>>): string {
+function codes(kind: 'rest' | 'grpc', c: Readonly<Record<string, number>>): string {
   const entries = Object.entries(c).sort(([a], [b]) => Number(a) - Number(b));
   if (!entries.length) return '–';
-  return entries.map(([code, n]) => `<span class="code ${Number(code) >= 500 || (Number(code) > 0 && Number(code) < 100) ? 'bad' : Number(code) >= 400 ? 'warn' : 'ok'}">${esc(code)}×${n}</span>`).join(' ');
+  const cls = (code: string): string => {
+    const k = codeClass(kind, code);
+    return k === '5xx' || k === 'other' ? 'bad' : k === '4xx' ? 'warn' : 'ok';
+  };
+  return entries.map(([code, n]) => `<span class="code ${cls(code)}">${esc(code)}×${n}</span>`).join(' ');
+}
+
+/** Seconds as ms (or s from 10 s), three significant digits. */
+function seconds(v: number | null): string {
+  if (v === null) return '–';
+  return v >= 10 ? `${Number(v.toPrecision(3))} s` : `${Number((v * 1000).toPrecision(3))} ms`;
+}
+
+/** The error ratio's class: bad with any 5xx, warn with 4xx only, ok without errors, idle without requests. */
+function errorLevel(c4xx: number, c5xx: number, total: number): 'bad' | 'warn' | 'ok' | 'idle' {
+  return total === 0 ? 'idle' : c5xx > 0 ? 'bad' : c4xx > 0 ? 'warn' : 'ok';
 }
 
 function retries(b: BackendJson): string {
@@ -193,29 +282,36 @@ function drifts(m: MemberView, total: number): boolean {
 
 function routeHtml(r: RouteView, owner: string): string {
   const rows = r.members
-    .map(
-      (m) => `<tr class="member${m.deployment !== owner ? ' foreign' : ''}${drifts(m, r.observedTotal) ? ' drift' : ''}" data-backend="${esc(m.id)}">
+    .map((m) => {
+      const drift = drifts(m, r.observedTotal);
+      const level = errorLevel(m.c4xx, m.c5xx, m.observed.total);
+      return `<tr class="member${m.deployment !== owner ? ' foreign' : ''}${drift ? ' drift' : ''} errors-${level}" data-backend="${esc(m.id)}">
   <td class="predictor">${esc(m.deployment !== owner ? `${m.deployment}/${m.predictor}` : m.predictor)}</td>
   <td class="weight num">${m.percent}%</td>
+  <td class="share-cell">${shareBar(m.percent, m.observedPercent, drift)}</td>
   <td class="observed num">${pct(m.observedPercent)}</td>
   <td class="count num">${m.observed.total}</td>
-  <td class="codes">${codes(m.observed.codes)}</td>
+  <td class="error-ratio num">${m.observed.total > 0 ? `${round1(((m.c4xx + m.c5xx) / m.observed.total) * 100)}%` : '–'}</td>
+  <td class="codes">${codes(r.kind, m.observed.codes)}</td>
+  <td class="p50 num">${seconds(m.latency.p50)}</td>
+  <td class="p99 num">${seconds(m.latency.p99)}</td>
   <td class="timeout num">${ms(m.timeoutMs)}</td>
   <td class="idle num">${ms(m.idleTimeoutMs)}</td>
   <td class="retries">${retries(m)}</td>
   <td class="upstream">${esc(m.upstream)}${m.tls ? ' (TLS)' : ''}</td>
-</tr>`,
-    )
+</tr>`;
+    })
     .join('\n');
   const mirrors = r.mirrors.length
     ? `<table class="mirrors">
-<thead><tr><th>Shadow</th><th>Mirror</th><th>Mirrored</th><th>Rate</th><th>Dropped</th><th>Failed</th><th>Agree</th><th>Disagree</th><th>Skipped</th><th>Agreement</th><th>Timeout</th><th>Upstream</th></tr></thead>
+<thead><tr><th>Shadow</th><th>Mirror</th><th>Agreement</th><th>Mirrored</th><th>Rate</th><th>Dropped</th><th>Failed</th><th>Agree</th><th>Disagree</th><th>Skipped</th><th>Agree %</th><th>Timeout</th><th>Upstream</th></tr></thead>
 <tbody>
 ${r.mirrors
   .map(
     (m) => `<tr class="mirror${m.comparisons.disagree > 0 ? ' disagreeing' : ''}${m.dropped + m.failed > 0 ? ' lossy' : ''}" data-backend="${esc(m.id)}">
   <td class="predictor">${esc(m.deployment !== owner ? `${m.deployment}/${m.predictor}` : m.predictor)}</td>
   <td class="weight num">${m.percent}%</td>
+  <td class="gauge-cell">${agreementGauge(m.agreement)}</td>
   <td class="mirrored num">${m.mirrored}</td>
   <td class="rate num">${m.perSecond === null ? '–' : `${m.perSecond}/s`}</td>
   <td class="dropped num" title="${esc(Object.entries(m.outcomes).filter(([k]) => k.startsWith('dropped')).map(([k, v]) => `${k}: ${v}`).join(', '))}">${m.dropped}</td>
@@ -232,28 +328,73 @@ ${r.mirrors
 </tbody></table>`
     : '';
   const warnings = r.warnings.length ? `<ul class="warnings">${r.warnings.map((w) => `<li>${esc(w)}</li>`).join('')}</ul>` : '';
-  return `<div class="route" data-kind="${r.kind}">
+  return `<div class="route${r.idle ? ' idle-route' : ''}" data-kind="${r.kind}">
 <h3><span class="kind">${r.kind === 'rest' ? 'REST' : 'gRPC'}</span> <code class="match">${esc(r.match)}</code> <span class="total">${r.observedTotal} requests</span></h3>
 ${warnings}
 <table class="members">
-<thead><tr><th>Predictor</th><th>Weight</th><th>Observed</th><th>Requests</th><th>Status codes</th><th>Timeout</th><th>Idle</th><th>Retries</th><th>Upstream</th></tr></thead>
+<thead><tr><th>Predictor</th><th>Weight</th><th>Configured / observed</th><th>Observed</th><th>Requests</th><th>Errors</th><th>Status codes</th><th>p50</th><th>p99</th><th>Timeout</th><th>Idle</th><th>Retries</th><th>Upstream</th></tr></thead>
 <tbody>
-${rows || '<tr><td colspan="9" class="none">shadows only: nothing is routed here</td></tr>'}
+${rows || '<tr><td colspan="13" class="none">shadows only: nothing is routed here</td></tr>'}
 </tbody></table>
 ${mirrors}
 </div>`;
 }
 
+function healthHtml(h: HealthView): string {
+  const level = errorLevel(h.c4xx, h.c5xx, h.requests);
+  return `<div class="health errors-${level}">
+<span class="requests"><b>${h.requests}</b> requests${h.perSecond === null ? '' : ` · ${h.perSecond}/s`}</span>
+<span class="error-ratio">${h.errorPercent === null ? 'no traffic' : `${h.errorPercent}% errors`}</span>
+<span class="c4xx${h.c4xx > 0 ? ' warn' : ''}">4xx ${h.c4xx}</span>
+<span class="c5xx${h.c5xx > 0 ? ' bad' : ''}">5xx ${h.c5xx}</span>
+<span class="charts">${rateChart(h.timeline)}${errorChart(h.timeline)}</span>
+</div>`;
+}
+
+/** Where a deployment's own view is: the page with `?deployment=`. */
+const deploymentLink = (key: string): string => `/?deployment=${encodeURIComponent(key)}`;
+
 function deploymentHtml(d: DeploymentView): string {
   const key = `${d.namespace}/${d.name}`;
   const problems = d.reasons.length ? `<ul class="problems">${d.reasons.map((r) => `<li>${esc(r)}</li>`).join('')}</ul>` : '';
-  const routes = d.routes.length ? d.routes.map((r) => routeHtml(r, d.name)).join('\n') : d.state === 'accepted' || d.state === 'degraded' ? '<p class="none">no routes</p>' : '';
-  return `<section class="deployment state-${d.state}" data-deployment="${esc(key)}">
-<h2>${esc(key)} <span class="state">${d.state}</span>${d.ambassadorId !== 'default' ? ` <span class="ambassador-id">ambassador-id ${esc(d.ambassadorId)}</span>` : ''}</h2>
+  const active = d.routes.filter((r) => !r.idle);
+  const idle = d.routes.filter((r) => r.idle);
+  const folded = idle.length
+    ? `<details class="idle-routes"><summary>${idle.length} idle route${idle.length === 1 ? '' : 's'} (no requests in the window)</summary>
+${idle.map((r) => routeHtml(r, d.name)).join('\n')}
+</details>`
+    : '';
+  const routes = d.routes.length ? `${active.map((r) => routeHtml(r, d.name)).join('\n')}\n${folded}` : d.state === 'accepted' || d.state === 'degraded' ? '<p class="none">no routes</p>' : '';
+  const served = d.state === 'accepted' || d.state === 'degraded';
+  return `<section class="deployment state-${d.state}" id="${esc(key)}" data-deployment="${esc(key)}">
+<h2><a class="deployment-link" href="${esc(deploymentLink(key))}">${esc(key)}</a> <span class="state">${d.state}</span>${d.ambassadorId !== 'default' ? ` <span class="ambassador-id">ambassador-id ${esc(d.ambassadorId)}</span>` : ''}</h2>
+${served ? healthHtml(d.health) : ''}
 ${problems}
 ${d.steering ? steeringHtml(d.steering) : ''}
 ${routes}
 </section>`;
+}
+
+/**
+ * Problems first: rejected, degraded, then accepted deployments answering 5xx, then 4xx (the
+ * higher ratio first), then the healthy ones, busiest first, the idle ones and the skipped last.
+ */
+export function problemOrder(a: DeploymentView, b: DeploymentView): number {
+  const rank = (d: DeploymentView): number => {
+    if (d.state === 'rejected') return 0;
+    if (d.state === 'degraded') return 1;
+    if (d.state === 'skipped') return 6;
+    const h = d.health;
+    return h.c5xx > 0 ? 2 : h.c4xx > 0 ? 3 : h.requests > 0 ? 4 : 5;
+  };
+  const ratio = (d: DeploymentView, n: number): number => (d.health.requests > 0 ? n / d.health.requests : 0);
+  return (
+    rank(a) - rank(b) ||
+    ratio(b, b.health.c5xx) - ratio(a, a.health.c5xx) ||
+    ratio(b, b.health.c4xx) - ratio(a, a.health.c4xx) ||
+    b.health.requests - a.health.requests ||
+    (`${a.namespace}/${a.name}` < `${b.namespace}/${b.name}` ? -1 : 1)
+  );
 }
 
 function disagreementHtml(x: Disagreement): string {
@@ -289,7 +430,20 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}
 tr.drift td.observed{color:#c62828;font-weight:700}
 tr.disagreeing td.agreement,tr.disagreeing td.disagree{color:#c62828;font-weight:700}
 tr.lossy td.dropped,tr.lossy td.failed{color:#8a6100;font-weight:700}
-.code.bad{color:#c62828}.code.warn{color:#8a6100}
+.code.bad{color:#c62828;font-weight:600}.code.warn{color:#8a6100;font-weight:600}
+.health{display:flex;gap:14px;align-items:center;margin:2px 0 4px;font-variant-numeric:tabular-nums}
+.health .error-ratio{padding:1px 6px;border-radius:3px;font-weight:700}
+.health.errors-ok .error-ratio{background:#e6f4ea;color:#256b3a}.health.errors-warn .error-ratio{background:#fff3cd;color:#8a6100}
+.health.errors-bad .error-ratio{background:#fdecea;color:#c62828}.health.errors-idle .error-ratio{background:#eceff1;color:#5b6570}
+.health .warn{color:#8a6100;font-weight:700}.health .bad,.summary .bad{color:#c62828;font-weight:700}
+.charts{display:inline-flex;gap:6px}svg.chart{background:#fbfcfd;border:1px solid #e3e6ea}
+tr.errors-bad td.error-ratio{color:#c62828;font-weight:700}tr.errors-warn td.error-ratio{color:#8a6100;font-weight:700}
+.share{display:inline-block;position:relative;width:120px;height:14px;background:#eceff1;border-radius:2px;vertical-align:middle}
+.share b{position:absolute;left:0;top:0;height:6px;background:#9aa3ad;border-radius:2px 2px 0 0}
+.share i{position:absolute;left:0;bottom:0;height:8px;border-radius:0 0 2px 2px}
+details.idle-routes{margin:4px 0;color:#5b6570}details.idle-routes summary{cursor:pointer;font-size:12px}
+h2 a.deployment-link{color:inherit;text-decoration:none;border-bottom:1px dotted #9aa3ad}h2 a.deployment-link:hover{color:#3f6fb5}
+p.only{background:#e3f0ff;padding:4px 8px;border-radius:3px}
 .none{color:#5b6570;font-style:italic}
 article.disagreement{background:#fff;border:1px solid #f0c0c0;border-radius:4px;margin:8px 0;padding:6px 12px}
 .bodies{display:flex;gap:12px}.bodies>div{flex:1;min-width:0}
@@ -322,11 +476,14 @@ const SCRIPT = `
 })();
 `;
 
-export function renderPage(d: DiagnosticsJson): string {
+/** `only`: one deployment's key (`namespace/name`), from `/?deployment=`. */
+export function renderPage(d: DiagnosticsJson, options: { only?: string | undefined } = {}): string {
   const problems = Object.entries(d.sourceProblems);
   const s = d.settings;
-  const order: Record<DeploymentState, number> = { rejected: 0, degraded: 1, accepted: 2, skipped: 3 };
-  const deployments = [...d.deployments].sort((a, b) => order[a.state] - order[b.state] || (`${a.namespace}/${a.name}` < `${b.namespace}/${b.name}` ? -1 : 1));
+  const only = options.only;
+  const deployments = d.deployments.filter((x) => only === undefined || `${x.namespace}/${x.name}` === only).sort(problemOrder);
+  const erring = d.deployments.filter((x) => x.health.c5xx + x.health.c4xx > 0).length;
+  const disagreements = d.disagreements.filter((x) => only === undefined || `${x.namespace}/${x.deployment}` === only);
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>seldon-gateway diagnostics</title>
 <meta name="viewport" content="width=device-width,initial-scale=1">
@@ -338,11 +495,13 @@ export function renderPage(d: DiagnosticsJson): string {
 <p class="summary"><span>generation <b id="generation">${d.generation}</b></span><span>applied <time>${esc(d.appliedAt)}</time></span><span>ambassador-id <b>${esc(d.ambassadorId)}</b>${d.singleNamespace ? ' (single namespace)' : ''}</span>
 <span id="window" data-seconds="${d.window.seconds}">observed over the last ${duration(d.window.seconds)}</span><span>workers ${s.workers}</span></p>
 <p class="summary counts"><span class="accepted">${d.counts.accepted} accepted</span><span class="degraded">${d.counts.degraded} degraded</span><span class="rejected">${d.counts.rejected} rejected</span><span class="skipped">${d.counts.skipped} skipped</span>
+<span class="erring${erring > 0 ? ' bad' : ''}">${erring} answering errors</span>
 <span>predictor header ${s.predictorHeader ? 'on' : 'off'}</span><span>shadow comparison ${s.shadowCompare ? 'on' : 'off'}</span><span>access log ${s.accessLogSample > 0 ? `${s.accessLogSample * 100}%` : 'off'}</span></p>
 ${problems.length ? `<ul class="source-problems">${problems.map(([w, m]) => `<li><code>${esc(w)}</code>: ${esc(m)}</li>`).join('')}</ul>` : ''}
-${deployments.map(deploymentHtml).join('\n') || '<p class="none">no SeldonDeployments</p>'}
+${only !== undefined ? `<p class="only">showing <b>${esc(only)}</b> only · <a href="/">all deployments</a></p>` : ''}
+${deployments.map(deploymentHtml).join('\n') || `<p class="none">${only !== undefined ? `no SeldonDeployment ${esc(only)}` : 'no SeldonDeployments'}</p>`}
 <section id="disagreements"><h2>Last shadow disagreements</h2>
-${d.disagreements.length ? d.disagreements.map(disagreementHtml).join('\n') : `<p class="none">${s.shadowCompare ? 'none' : 'shadow comparison is off (--shadow-compare)'}</p>`}
+${disagreements.length ? disagreements.map(disagreementHtml).join('\n') : `<p class="none">${s.shadowCompare ? 'none' : 'shadow comparison is off (--shadow-compare)'}</p>`}
 </section>
 </main>
 <script>${SCRIPT}</script>

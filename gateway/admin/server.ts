@@ -1,6 +1,7 @@
 /**
  * The admin listener (its own port, never the public one): liveness, readiness, the live route
- * table, Prometheus metrics, and the diagnostics page (`/`, data at `/diagnostics`). With a token
+ * table (`/routes`, indented with `?pretty`), Prometheus metrics, and the diagnostics page (`/`,
+ * one deployment with `?deployment=<namespace>/<name>`, data at `/diagnostics`). With a token
  * (`--admin-token-file`), everything but liveness and readiness needs it (login.ts).
  */
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -30,6 +31,8 @@ export interface AdminSources {
   steer?(group: RouteGroup): RouteGroup;
 }
 
+const queryOf = (req: { query: unknown }): Record<string, unknown> => (typeof req.query === 'object' && req.query !== null ? (req.query as Record<string, unknown>) : {});
+
 export function createAdminApp(sources: AdminSources, options: { token?: AdminToken } = {}): FastifyInstance {
   const app = Fastify({ logger: false });
   if (options.token) protectAdmin(app, options.token);
@@ -38,7 +41,7 @@ export function createAdminApp(sources: AdminSources, options: { token?: AdminTo
     const ok = sources.ready();
     return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', detail: sources.readiness() });
   });
-  app.get('/routes', async () => {
+  app.get('/routes', async (req, reply) => {
     const json = tableJson(sources.table(), sources.appliedAt(), sources.steer?.bind(sources));
     const steering = sources.steering?.();
     const deployments: (DeploymentJson & { steering?: SteeringJson })[] = steering?.size
@@ -47,7 +50,10 @@ export function createAdminApp(sources: AdminSources, options: { token?: AdminTo
           return s ? { ...d, steering: s } : d;
         })
       : json.deployments;
-    return { ...json, deployments, sourceProblems: Object.fromEntries(sources.problems()) };
+    const body = { ...json, deployments, sourceProblems: Object.fromEntries(sources.problems()) };
+    // `?pretty` (any value): indented, for people reading it in a browser or a terminal.
+    if (queryOf(req).pretty !== undefined) return reply.type('application/json; charset=utf-8').send(`${JSON.stringify(body, null, 2)}\n`);
+    return body;
   });
   app.get('/metrics', async (_req, reply) => {
     const m = await sources.metrics();
@@ -56,7 +62,10 @@ export function createAdminApp(sources: AdminSources, options: { token?: AdminTo
   const diagnostics = sources.diagnostics?.bind(sources);
   if (diagnostics) {
     app.get('/diagnostics', async () => diagnostics());
-    app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(renderPage(await diagnostics())));
+    app.get('/', async (req, reply) => {
+      const only = queryOf(req).deployment;
+      return reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(renderPage(await diagnostics(), { only: typeof only === 'string' && only !== '' ? only : undefined }));
+    });
   }
   return app;
 }

@@ -177,45 +177,46 @@ export class Gatekeeper {
   }
 
   /** A refusal of a routed request, counted as its answer (REST: the HTTP status; gRPC: the gRPC status). */
-  private refused(protocol: Protocol, d: Routed, v: Deny): Deny {
-    this.d.metrics.request(d.backend, protocol, 'primary', protocol === 'rest' ? v.status : grpcStatusOf(v.reason), null);
+  private refused(protocol: Protocol, d: Routed, v: Deny, since: number): Deny {
+    this.d.metrics.request(d.backend, protocol, 'primary', protocol === 'rest' ? v.status : grpcStatusOf(v.reason), null, since);
     return v;
   }
 
   /** The rate limits of a request that passed auth (if any). */
-  private limits(protocol: Protocol, d: Routed, limits: readonly RateLimit[], strip: readonly string[]): PendingVerdict {
+  private limits(protocol: Protocol, d: Routed, limits: readonly RateLimit[], strip: readonly string[], since: number): PendingVerdict {
     if (limits.length === 0) return allow(d, strip);
     const v = this.d.limiter.check(limits);
-    return v instanceof Promise ? v.then((x) => this.limited(protocol, d, x, strip)) : this.limited(protocol, d, v, strip);
+    return v instanceof Promise ? v.then((x) => this.limited(protocol, d, x, strip, since)) : this.limited(protocol, d, v, strip, since);
   }
 
-  private limited(protocol: Protocol, d: Routed, v: Verdict, strip: readonly string[]): GateVerdict {
+  private limited(protocol: Protocol, d: Routed, v: Verdict, strip: readonly string[], since: number): GateVerdict {
     if (v.allowed) return allow(d, strip);
     const o = d.backend.origin;
     this.d.metrics.rateLimited.labels(o.namespace, o.deployment, protocol, v.limit?.key ?? '').inc();
     const s = retrySeconds(v);
     const retry = { 'retry-after': String(s) };
     const denial: Deny = { ...deny(429, 'RATE_LIMITED', `rate limit ${v.limit!.text} of ${v.limit!.key} exceeded: retry in ${s} s`, retry), metadata: retry };
-    return this.refused(protocol, d, denial);
+    return this.refused(protocol, d, denial, since);
   }
 
   // ---- REST --------------------------------------------------------------------------------
 
   /**
    * A routed REST request whose backend has a gate (`decision.backend.gate !== null`), on the table
-   * it was matched with; `preread`: its body, when it was read already (a bandit's feedback).
+   * it was matched with; `since`: when it reached the gateway (performance.now() ms), for its
+   * duration; `preread`: its body, when it was read already (a bandit's feedback).
    */
-  rest(req: GateRequest, decision: Routed, table: RouteTable, preread?: Buffer | null): PendingVerdict {
-    if (decision.backend.gate!.external) return this.externally('rest', decision, () => this.restCheck(decision, req, preread), (d) => this.restGate(req, d, table));
-    return this.restGate(req, decision, table);
+  rest(req: GateRequest, decision: Routed, table: RouteTable, since: number, preread?: Buffer | null): PendingVerdict {
+    if (decision.backend.gate!.external) return this.externally('rest', decision, since, () => this.restCheck(decision, req, preread), (d) => this.restGate(req, d, table, since));
+    return this.restGate(req, decision, table, since);
   }
 
   // ---- External auth (auth/ext-auth.ts): before OAuth and rate limits, as Envoy's ext_authz precedes them ----
 
   /** The external check first; on an allowed request, `next` (OAuth, rate limits), its allowance carrying the check's. */
-  private externally(protocol: Protocol, d: Routed, check: () => Promise<{ verdict: ExtVerdict; read: ReadBody }>, next: (d: Routed) => PendingVerdict): Promise<GateVerdict> {
+  private externally(protocol: Protocol, d: Routed, since: number, check: () => Promise<{ verdict: ExtVerdict; read: ReadBody }>, next: (d: Routed) => PendingVerdict): Promise<GateVerdict> {
     return check().then(({ verdict, read }) => {
-      if (!verdict.allow) return this.refused(protocol, d, verdict);
+      if (!verdict.allow) return this.refused(protocol, d, verdict, since);
       const external: ExternalAllowance = { headers: verdict.headers, remove: verdict.remove, answer: verdict.answer, read };
       const merge = (v: GateVerdict): GateVerdict => (v.allow ? { ...v, external } : v);
       const v = next(d);
@@ -251,10 +252,10 @@ export class Gatekeeper {
     return ext.check(grpcSubject(headers, call.rawHeaders, call.socket, trusted), startedAt).then((verdict) => ({ verdict, read: NOTHING_READ }));
   }
 
-  private restGate(req: GateRequest, decision: Routed, table: RouteTable): PendingVerdict {
+  private restGate(req: GateRequest, decision: Routed, table: RouteTable, since: number): PendingVerdict {
     const gate = decision.backend.gate!;
     const auth = gate.auth;
-    if (auth === null) return this.limits('rest', decision, gate.rateLimits, KEEP);
+    if (auth === null) return this.limits('rest', decision, gate.rateLimits, KEEP, since);
     const guarded = `${auth.namespace}/${auth.deployment}`;
     const fromQuery = queryToken(req.url ?? '/');
     const token = bearerToken(req.headers.authorization) ?? fromQuery.token;
@@ -263,17 +264,17 @@ export class Gatekeeper {
         const a = owned(outcome, guarded);
         if (!a.ok) {
           this.failed('rest', a);
-          return this.refused('rest', decision, authDenial(a));
+          return this.refused('rest', decision, authDenial(a), since);
         }
         const d = fromQuery.token === undefined ? decision : { ...decision, upstreamPath: queryToken(decision.upstreamPath).url };
-        return this.limits('rest', d, gate.rateLimits, STRIP_AUTHORIZATION);
+        return this.limits('rest', d, gate.rateLimits, STRIP_AUTHORIZATION, since);
       },
       (err: unknown) => this.checkFailed(err, guarded),
     );
   }
 
   /** The front end: `/api/v0.1/*`, `/api/v1.0/*` with a bearer token → the owner's own routes. */
-  api(req: GateRequest): PendingVerdict {
+  api(req: GateRequest, since: number): PendingVerdict {
     const table = this.d.state.current;
     const fromQuery = queryToken(req.url ?? '/');
     // Path hygiene before anything else (matchDeployment says the same after the token check).
@@ -296,11 +297,11 @@ export class Gatekeeper {
         }
         const decision = matchDeployment(table, a.owner, { kind: 'rest', method: req.method ?? 'GET', path: fromQuery.url, host: req.headers.host ?? '', header: NO_HEADERS }, this.d.picker);
         if (!decision.ok) {
-          this.d.metrics.unrouted.labels('rest', decision.reason).inc();
+          this.d.metrics.unroutedRequest('rest', decision.reason, decision.status, since);
           return deny(decision.status, decision.reason, decision.info);
         }
-        const limited = (d: Routed): PendingVerdict => this.limits('rest', d, d.backend.gate?.rateLimits ?? NO_LIMITS, STRIP_AUTHORIZATION);
-        if (decision.backend.gate?.external) return this.externally('rest', decision, () => this.restCheck(decision, req, undefined), limited);
+        const limited = (d: Routed): PendingVerdict => this.limits('rest', d, d.backend.gate?.rateLimits ?? NO_LIMITS, STRIP_AUTHORIZATION, since);
+        if (decision.backend.gate?.external) return this.externally('rest', decision, since, () => this.restCheck(decision, req, undefined), limited);
         return limited(decision);
       },
       (err: unknown) => this.checkFailed(err, undefined),
@@ -318,15 +319,15 @@ export class Gatekeeper {
    * A gRPC call whose route has a gate (`decision.ok`), or a front-end call (`frontEndCall`). An
    * allowed call goes with `oauth_token` (and a Bearer `authorization` that carried the token) removed.
    */
-  grpc(headers: IncomingHttpHeaders, decision: Decision, call?: GrpcCallInfo): PendingVerdict {
-    if (decision.ok && decision.backend.gate?.external) return this.externally('grpc', decision, () => this.grpcCheck(decision, headers, call), (d) => this.grpcGate(headers, d, call));
-    return this.grpcGate(headers, decision, call);
+  grpc(headers: IncomingHttpHeaders, decision: Decision, since: number, call?: GrpcCallInfo): PendingVerdict {
+    if (decision.ok && decision.backend.gate?.external) return this.externally('grpc', decision, since, () => this.grpcCheck(decision, headers, call), (d) => this.grpcGate(headers, d, since, call));
+    return this.grpcGate(headers, decision, since, call);
   }
 
-  private grpcGate(headers: IncomingHttpHeaders, decision: Decision, call: GrpcCallInfo | undefined): PendingVerdict {
+  private grpcGate(headers: IncomingHttpHeaders, decision: Decision, since: number, call: GrpcCallInfo | undefined): PendingVerdict {
     const table = this.d.state.current;
     const gate = decision.ok ? decision.backend.gate : null;
-    if (decision.ok && gate !== null && gate.auth === null) return this.limits('grpc', decision, gate.rateLimits, KEEP);
+    if (decision.ok && gate !== null && gate.auth === null) return this.limits('grpc', decision, gate.rateLimits, KEEP, since);
     const path = headers[':path'] ?? '';
     if (!decision.ok && !path.startsWith('/seldon.protos.Seldon/')) {
       return deny(404, 'NO_ROUTE', `no route for gRPC ${path}: the OAuth front end serves seldon.protos.Seldon only`);
@@ -341,22 +342,22 @@ export class Gatekeeper {
         if (!a.ok) {
           this.failed('grpc', a);
           const denial = authDenial(a);
-          return decision.ok ? this.refused('grpc', decision, denial) : denial;
+          return decision.ok ? this.refused('grpc', decision, denial, since) : denial;
         }
         let d: Routed;
         if (decision.ok) d = decision;
         else {
           const m = matchDeployment(table, a.owner, { kind: 'grpc', method: 'POST', path, host: headers[':authority'] ?? '', header: NO_HEADERS }, this.d.picker);
           if (!m.ok) {
-            this.d.metrics.unrouted.labels('grpc', m.reason).inc();
+            this.d.metrics.unroutedRequest('grpc', m.reason, grpcStatusOf(m.reason), since);
             return deny(m.status, m.reason, m.info);
           }
           d = m;
         }
         const strip = bearer === undefined ? STRIP_TOKEN : STRIP_TOKEN_AND_AUTHORIZATION;
-        const limited = (r: Routed): PendingVerdict => this.limits('grpc', r, r.backend.gate?.rateLimits ?? NO_LIMITS, strip);
+        const limited = (r: Routed): PendingVerdict => this.limits('grpc', r, r.backend.gate?.rateLimits ?? NO_LIMITS, strip, since);
         // A front-end call is checked once its deployment is known (a routed one was checked first).
-        if (!decision.ok && d.backend.gate?.external) return this.externally('grpc', d, () => this.grpcCheck(d, headers, call), limited);
+        if (!decision.ok && d.backend.gate?.external) return this.externally('grpc', d, since, () => this.grpcCheck(d, headers, call), limited);
         return limited(d);
       },
       (err: unknown) => this.checkFailed(err, guarded),

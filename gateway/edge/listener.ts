@@ -37,6 +37,8 @@ export interface ListenerOptions {
   readonly refused?: ((reason: 'tls_on_cleartext_port') => void) | undefined;
   /** --client-header-timeout: how long the cleartext answers on a TLS port wait for a request head. */
   readonly headerTimeoutMs?: number | undefined;
+  /** What an accepted connection's first bytes said it speaks (for the connection metrics). */
+  readonly spoke?: ((socket: net.Socket, protocol: 'http1' | 'http2' | 'tls') => void) | undefined;
 }
 
 /** Who takes an HTTP/1.1 connection (its first bytes back on the socket, or a secured TLS socket). */
@@ -85,6 +87,7 @@ export function sniffingServer(http1: Http1Target, http2: Http2Server, onConnect
           socket.destroy();
           return;
         }
+        options.spoke?.(socket, 'tls');
         socket.pause();
         socket.unshift(chunk);
         // From here the handshake timeout (--client-header-timeout, idle) bounds it, then the
@@ -102,8 +105,10 @@ export function sniffingServer(http1: Http1Target, http2: Http2Server, onConnect
       socket.pause();
       socket.unshift(chunk);
       if (chunk.toString('latin1', 0, 3) === PREFACE_START) {
+        options.spoke?.(socket, 'http2');
         cleartext.http2.emit('connection', socket);
       } else {
+        options.spoke?.(socket, 'http1');
         cleartext.http1(socket);
         socket.resume();
       }

@@ -181,6 +181,8 @@ export class GrpcCall extends Attempts<GrpcUpstream> {
     peer: Peer,
     /** A bandit's: the token its answer carries (metadata and SeldonMessage), or the request already read (feedback). */
     private readonly extras: { readonly token?: string | undefined; readonly request?: readonly Buffer[] | undefined } = {},
+    /** When the call reached the gateway (performance.now() ms), before auth and rate limits: its duration counts from then. */
+    private readonly since: number = performance.now(),
   ) {
     super(decision.backend, ctx.upstreams.for(decision.backend), ctx.metrics, 'grpc');
     // Taken as the call arrives, before its headers become the upstream's.
@@ -202,7 +204,7 @@ export class GrpcCall extends Attempts<GrpcUpstream> {
     if (this.client.destroyed || this.client.closed) {
       // The client left while the call waited (auth, rate limits): its 'close' has been and gone.
       this.done = true;
-      this.ctx.metrics.request(this.backend, 'grpc', 'primary', GrpcStatus.CANCELLED, null);
+      this.ctx.metrics.request(this.backend, 'grpc', 'primary', GrpcStatus.CANCELLED, null, this.since);
       this.tap?.end(GrpcStatus.CANCELLED, 0, null);
       this.ctx.callEnded();
       return;
@@ -211,7 +213,7 @@ export class GrpcCall extends Attempts<GrpcUpstream> {
     if (overflow) {
       this.done = true;
       this.ctx.metrics.overflow(this.backend, 'grpc', overflow);
-      this.ctx.metrics.request(this.backend, 'grpc', 'primary', GrpcStatus.UNAVAILABLE, null);
+      this.ctx.metrics.request(this.backend, 'grpc', 'primary', GrpcStatus.UNAVAILABLE, null, this.since);
       answerTrailersOnly(
         this.client,
         GrpcStatus.UNAVAILABLE,
@@ -666,7 +668,7 @@ export class GrpcCall extends Attempts<GrpcUpstream> {
       s.close(this.upstreamEnded ? NGHTTP2_NO_ERROR : NGHTTP2_CANCEL);
     }
     stopReading(this.client);
-    this.ctx.metrics.request(this.backend, 'grpc', 'primary', this.status, this.upstreamSeconds);
+    this.ctx.metrics.request(this.backend, 'grpc', 'primary', this.status, this.upstreamSeconds, this.since);
     if (this.tap !== undefined) this.tap.end(this.status, this.httpStatus, this.upstreamSeconds);
     this.ctx.callEnded();
     // The handlers would only find `done`: off they come, so the call is not kept alive by its

@@ -322,7 +322,7 @@ export class GrpcProxy {
   }
 
   /** Run a routed call; whatever it throws fails that call only. */
-  private run(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, routed: Routed): void {
+  private run(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, routed: Routed, since: number): void {
     const bandits = this.deps.bandits;
     const bandit = bandits?.of(this.deps.state.current, routed.backend);
     if (bandit !== undefined) {
@@ -332,23 +332,23 @@ export class GrpcProxy {
         readCall(stream, FEEDBACK_MAX_BYTES, (request) => {
           const reading = request && request.length === 1 ? tokenFromGrpcFeedback(request[0]!) : null;
           const decided = bandits!.feedback(bandit, routed, reading);
-          this.call(stream, headers, decided, { request: request ?? undefined });
+          this.call(stream, headers, decided, { request: request ?? undefined }, since);
         });
         return;
       }
-      this.call(stream, headers, routed, { token: bandits!.token(bandit, routed.backend) });
+      this.call(stream, headers, routed, { token: bandits!.token(bandit, routed.backend) }, since);
       return;
     }
-    this.call(stream, headers, routed, undefined);
+    this.call(stream, headers, routed, undefined, since);
   }
 
-  private call(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, routed: Routed, extras: ConstructorParameters<typeof GrpcCall>[5]): void {
+  private call(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, routed: Routed, extras: ConstructorParameters<typeof GrpcCall>[5], since: number): void {
     this.inFlight++;
     let call: GrpcCall | undefined;
     try {
       const session = stream.session;
       const peer = (session && this.sessionInfo.get(session)?.peer) ?? NO_PEER;
-      call = new GrpcCall(this.ctx, stream, headers, routed, peer, extras);
+      call = new GrpcCall(this.ctx, stream, headers, routed, peer, extras, since);
       call.start();
     } catch (err) {
       if (call === undefined) this.callEnded();
@@ -357,12 +357,13 @@ export class GrpcProxy {
   }
 
   private route(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[]): void {
+    const since = performance.now();
     const path = headers[':path'] ?? '';
     const ct = headers['content-type'];
     if (ct === undefined || !ct.startsWith('application/grpc')) {
       const rest = this.deps.rest;
       if (rest !== undefined) rest(stream, headers, rawHeaders);
-      else this.notGrpc(stream, headers, path);
+      else this.notGrpc(stream, headers, path, since);
       return;
     }
     const table = this.deps.state.current;
@@ -379,26 +380,26 @@ export class GrpcProxy {
         answerTrailersOnly(stream, grpcStatusOf('AUTH_BACKEND_UNAVAILABLE'), `route of ${decision.ok ? decision.backend.id : path} needs auth or rate limits, which this process does not serve`);
         this.deps.observe?.answered(stream, headers, grpcStatusOf('AUTH_BACKEND_UNAVAILABLE'), decision.ok ? decision.backend : undefined);
       } else {
-        const verdict = gate.grpc(headers, decision, { rawHeaders, socket: stream.session?.socket as Socket | undefined });
-        if (verdict instanceof Promise) void verdict.then((v) => this.gated(stream, headers, v));
-        else this.gated(stream, headers, verdict);
+        const verdict = gate.grpc(headers, decision, since, { rawHeaders, socket: stream.session?.socket as Socket | undefined });
+        if (verdict instanceof Promise) void verdict.then((v) => this.gated(stream, headers, v, since));
+        else this.gated(stream, headers, verdict, since);
       }
       return;
     }
     if (!decision.ok) {
-      this.deps.metrics.unrouted.labels('grpc', decision.reason).inc();
+      this.deps.metrics.unroutedRequest('grpc', decision.reason, grpcStatusOf(decision.reason), since);
       answerTrailersOnly(stream, grpcStatusOf(decision.reason), decision.info);
       this.deps.observe?.answered(stream, headers, grpcStatusOf(decision.reason));
       return;
     }
-    this.run(stream, headers, decision);
+    this.run(stream, headers, decision, since);
   }
 
   /**
    * The gate's verdict: allowed, the call runs with the credential removed (unless the stream
    * ended while the checks ran); denied, a trailers-only status.
    */
-  private gated(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, v: GateVerdict): void {
+  private gated(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, v: GateVerdict, since: number): void {
     if (!v.allow) {
       const status = v.grpcStatus ?? grpcStatusOf(v.reason);
       answerTrailersOnly(stream, status, v.message, v.metadata);
@@ -407,12 +408,12 @@ export class GrpcProxy {
     }
     for (const name of v.strip) delete headers[name];
     if (v.external !== undefined) applyGrpcEdits(headers, v.external);
-    if (!stream.destroyed && !stream.closed) this.run(stream, headers, v.decision);
+    if (!stream.destroyed && !stream.closed) this.run(stream, headers, v.decision, since);
   }
 
   /** HTTP/2 without gRPC's content-type, and no REST side: the REST-style 404. */
-  private notGrpc(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, path: string): void {
-    this.deps.metrics.unrouted.labels('rest', 'NO_ROUTE').inc();
+  private notGrpc(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, path: string, since: number): void {
+    this.deps.metrics.unroutedRequest('rest', 'NO_ROUTE', 404, since);
     const body = errorBody(404, 'NO_ROUTE', `no route for ${path}: HTTP/2 requests here must be gRPC (content-type application/grpc)`);
     const head = headers[':method'] === 'HEAD';
     stream.respond({ ':status': 404, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }, { endStream: head });

@@ -1,5 +1,5 @@
 /**
- * The two per-request metrics (requests by code, upstream latency) as series bound once per
+ * The per-request metrics (requests by code, upstream latency, request duration) as series bound once per
  * label set, for the hot path: counting is an addition, observing a bucket search and three
  * additions. prom-client's own children hash their label object on every `inc` and `observe`
  * (≈4 µs per proxied request, measured with a CPU profile under load); these do it once, when a

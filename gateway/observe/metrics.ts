@@ -1,13 +1,16 @@
 /**
  * Prometheus metrics (prom-client), served on the admin port only. Labels are bounded: namespace,
- * deployment, predictor, protocol, kind, code — never paths or request ids. The two metrics every
+ * deployment, predictor, protocol, kind, code, code class — never paths or request ids. The metrics every
  * request touches are series bound once per backend (observe/bound-series.ts), so the hot path
  * does no label hashing; the rest are prom-client's own.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Backend } from '../../routing/types.js';
 import { BoundCounter, BoundHistogram, type CounterSeries, type HistogramSeries } from './bound-series.js';
+import { CODE_CLASSES, codeClassIndex } from './code-class.js';
 import { SteerTally } from './steer-tally.js';
+import { ConnectionMetrics } from './connection-metrics.js';
+import { collectProcessMetrics } from './process-metrics.js';
 import { PROBE_INTERVAL_MS, registerRuntimeMetrics } from './runtime-metrics.js';
 
 export type Protocol = 'rest' | 'grpc';
@@ -52,7 +55,11 @@ const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5
 interface Children {
   readonly latency: HistogramSeries;
   readonly byCode: Map<number, CounterSeries>;
+  /** Request duration by code class (CODE_CLASSES order), bound on first use; primary traffic only. */
+  readonly duration: (HistogramSeries | undefined)[];
 }
+
+export const REQUEST_DURATION_METRIC = 'seldon_gateway_request_duration_seconds';
 
 export class GatewayMetrics {
   readonly registry = new Registry();
@@ -69,6 +76,15 @@ export class GatewayMetrics {
     BUCKETS,
     this.registry,
   );
+  private readonly duration = new BoundHistogram(
+    REQUEST_DURATION_METRIC,
+    'Time from a request reaching the gateway (REST request, gRPC call) to the end of its answer, by the route\'s namespace, deployment and predictor (empty when nothing routed it), protocol and code class (2xx, 4xx, 5xx…; a gRPC status by the HTTP status it maps to: CANCELLED 4xx, UNAVAILABLE 5xx…).',
+    ['namespace', 'deployment', 'predictor', 'protocol', 'code_class'],
+    BUCKETS,
+    this.registry,
+  );
+  /** Unrouted answers' durations by protocol and code class index. */
+  private readonly unroutedDuration = new Map<string, HistogramSeries>();
   readonly unrouted = new Counter({
     name: 'seldon_gateway_unrouted_requests_total',
     help: 'Requests answered by the gateway without an upstream, by protocol and reason.',
@@ -317,6 +333,8 @@ export class GatewayMetrics {
   });
   private routeWeightSeries: ComputedSeries | undefined;
   private readyEndpointSeries: ComputedSeries | undefined;
+  /** Open client connections and their bytes, per listener (observe/connection-metrics.ts). */
+  readonly connections = new ConnectionMetrics(this.registry);
   /** What rollouts and bandits count (observe/steer-tally.ts), taken once a second by the control plane. */
   readonly steering = new SteerTally();
   private readonly children = new WeakMap<Backend, Children>();
@@ -325,15 +343,15 @@ export class GatewayMetrics {
 
   /**
    * `processMetrics: false`: none of the process's own (tests with many registries in one process).
-   * `loopProbeMs`: how often the event loop is probed, by runtime-metrics.ts and prom-client's
-   * monitor alike (default PROBE_INTERVAL_MS; a cluster primary: PRIMARY_PROBE_INTERVAL_MS).
+   * `loopProbeMs`: how often the event loop is probed by runtime-metrics.ts (default
+   * PROBE_INTERVAL_MS; a cluster primary: PRIMARY_PROBE_INTERVAL_MS).
    */
   constructor(options: { processMetrics?: boolean; loopProbeMs?: number } = {}) {
     if (options.processMetrics === false) return;
-    const probeMs = options.loopProbeMs ?? PROBE_INTERVAL_MS;
-    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: probeMs });
-    // Event-loop delay and GC pauses per process (observe/runtime-metrics.ts).
-    registerRuntimeMetrics(this.registry, probeMs);
+    // prom-client's process metrics, but for its event-loop gauges (observe/process-metrics.ts).
+    collectProcessMetrics(this.registry);
+    // Event-loop delay and GC pauses per process (observe/runtime-metrics.ts): the event loop's one set of series.
+    registerRuntimeMetrics(this.registry, options.loopProbeMs ?? PROBE_INTERVAL_MS);
   }
 
   private childrenOf(b: Backend, protocol: Protocol, kind: TrafficKind): Children {
@@ -341,14 +359,17 @@ export class GatewayMetrics {
     let c = cache.get(b);
     if (!c) {
       const o = b.origin;
-      c = { latency: this.latency.series(o.namespace, o.deployment, o.predictor, protocol, kind), byCode: new Map() };
+      c = { latency: this.latency.series(o.namespace, o.deployment, o.predictor, protocol, kind), byCode: new Map(), duration: [] };
       cache.set(b, c);
     }
     return c;
   }
 
-  /** One answered request: its status code, and the upstream latency when one answered. */
-  request(b: Backend, protocol: Protocol, kind: TrafficKind, code: number, upstreamSeconds: number | null): void {
+  /**
+   * One answered request: its status code, the upstream latency when one answered, and (primary
+   * traffic) `since`, when it reached the gateway (performance.now() ms), for its duration.
+   */
+  request(b: Backend, protocol: Protocol, kind: TrafficKind, code: number, upstreamSeconds: number | null, since?: number): void {
     if (b.steered) {
       if (kind === 'primary') this.steering.request(b, protocol, code, upstreamSeconds);
       else this.steering.mirrored(b);
@@ -362,6 +383,25 @@ export class GatewayMetrics {
     }
     counter.inc();
     if (upstreamSeconds !== null) c.latency.observe(upstreamSeconds);
+    if (since !== undefined) {
+      const i = codeClassIndex(protocol, code);
+      let d = c.duration[i];
+      if (d === undefined) {
+        const o = b.origin;
+        d = c.duration[i] = this.duration.series(o.namespace, o.deployment, o.predictor, protocol, CODE_CLASSES[i]!);
+      }
+      d.observe((performance.now() - since) / 1000);
+    }
+  }
+
+  /** A request answered without a route (`reason`, its status `code`), `since` it reached the gateway (performance.now() ms). */
+  unroutedRequest(protocol: Protocol, reason: string, code: number, since: number): void {
+    this.unrouted.labels(protocol, reason).inc();
+    const cls = CODE_CLASSES[codeClassIndex(protocol, code)]!;
+    const key = `${protocol} ${cls}`;
+    let d = this.unroutedDuration.get(key);
+    if (d === undefined) this.unroutedDuration.set(key, (d = this.duration.series('', '', '', protocol, cls)));
+    d.observe((performance.now() - since) / 1000);
   }
 
   shadow(b: Backend, protocol: Protocol, result: ShadowResult): void {

@@ -17,7 +17,8 @@ import { AggregatorRegistry, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { AccessLog, AccessLogOutput, type AccessSink } from './access-log.js';
 import type { ObserveConfig } from '../config.js';
-import type { GatewayMetrics } from './metrics.js';
+import { codeClass } from './code-class.js';
+import { REQUEST_DURATION_METRIC, type GatewayMetrics } from './metrics.js';
 import { GrpcObserve } from './observed-grpc.js';
 import { RestObserve } from './observed-rest.js';
 import { ShadowComparer, type Disagreement } from './shadow-compare.js';
@@ -37,8 +38,9 @@ export interface Gathered {
 const REQUESTS = 'seldon_gateway_requests_total';
 const SHADOWS = 'seldon_gateway_shadow_requests_total';
 const COMPARISONS = 'seldon_gateway_shadow_comparisons_total';
-/** The counters a window is made of: all a sample needs from each process. */
-export const OBSERVED_METRICS: readonly string[] = [REQUESTS, SHADOWS, COMPARISONS];
+const DURATION_BUCKETS = `${REQUEST_DURATION_METRIC}_bucket`;
+/** The counters a window is made of (and the request duration histogram): all a sample needs from each process. */
+export const OBSERVED_METRICS: readonly string[] = [REQUESTS, SHADOWS, COMPARISONS, REQUEST_DURATION_METRIC];
 const SEP = '\u0000';
 
 /** `names` of a registry as `getMetricsAsJSON` gives them (only those, to keep samples cheap). */
@@ -55,8 +57,10 @@ export async function aggregatedText(g: Gathered): Promise<string> {
 
 interface Sample {
   readonly at: number;
-  /** Keyed `r|s|c \0 namespace \0 deployment \0 predictor \0 protocol \0 (kind \0 code | result)`. */
+  /** Keyed `r|s|c|d \0 namespace \0 deployment \0 predictor \0 protocol \0 (kind \0 code | result | le)`. */
   readonly counts: ReadonlyMap<string, number>;
+  /** Primary requests so far by deployment (`namespace \0 deployment`): [all, 4xx, 5xx]; computed once, for the timelines. */
+  byDeployment?: Map<string, [number, number, number]>;
 }
 
 function label(v: string | number | undefined): string {
@@ -71,11 +75,13 @@ export function sampleOf(metrics: readonly MetricsJson[], at: number): Sample {
   };
   for (const registry of metrics) {
     for (const m of registry) {
-      const prefix = m.name === REQUESTS ? 'r' : m.name === SHADOWS ? 's' : m.name === COMPARISONS ? 'c' : undefined;
+      const prefix = m.name === REQUESTS ? 'r' : m.name === SHADOWS ? 's' : m.name === COMPARISONS ? 'c' : m.name === REQUEST_DURATION_METRIC ? 'd' : undefined;
       if (prefix === undefined) continue;
       for (const v of m.values) {
+        // The duration histogram: its buckets only, summed over code classes.
+        if (prefix === 'd' && (v as { metricName?: string }).metricName !== DURATION_BUCKETS) continue;
         const l = v.labels as Record<string, string | number | undefined>;
-        const tail = prefix === 'r' ? [label(l.kind), label(l.code)] : [label(l.result)];
+        const tail = prefix === 'r' ? [label(l.kind), label(l.code)] : prefix === 'd' ? [label(l.le)] : [label(l.result)];
         add([prefix, label(l.namespace), label(l.deployment), label(l.predictor), label(l.protocol), ...tail].join(SEP), v.value);
       }
     }
@@ -89,6 +95,41 @@ export interface RequestCounts {
   readonly codes: Readonly<Record<string, number>>;
 }
 
+/** Request duration quantiles over a window, in seconds (as Prometheus' histogram_quantile interpolates them); null without requests. */
+export interface Latency {
+  readonly p50: number | null;
+  readonly p99: number | null;
+}
+
+/** One step of a deployment's timeline: primary requests between two samples, and how many were 4xx and 5xx. */
+export interface TimelinePoint {
+  /** Seconds from the window's start to the end of this step. */
+  readonly at: number;
+  readonly seconds: number;
+  readonly total: number;
+  readonly c4xx: number;
+  readonly c5xx: number;
+}
+
+/** The `q` quantile of cumulative buckets (upper bound → count), linear within a bucket; the highest finite bound past it. */
+export function bucketQuantile(q: number, buckets: readonly (readonly [number, number])[]): number | null {
+  const sorted = [...buckets].sort((a, b) => a[0] - b[0]);
+  const total = sorted.length ? sorted[sorted.length - 1]![1] : 0;
+  if (total <= 0) return null;
+  const rank = q * total;
+  let lowerBound = 0;
+  let lowerCount = 0;
+  for (const [bound, count] of sorted) {
+    if (count >= rank) {
+      if (!Number.isFinite(bound)) return lowerBound;
+      return lowerBound + (bound - lowerBound) * ((rank - lowerCount) / Math.max(count - lowerCount, Number.MIN_VALUE));
+    }
+    lowerBound = bound;
+    lowerCount = count;
+  }
+  return lowerBound;
+}
+
 /** Counter differences over one window, indexed for the page. */
 export class ObservedWindow {
   private readonly index = new Map<string, Record<string, number>>();
@@ -99,6 +140,10 @@ export class ObservedWindow {
     readonly from: Date,
     readonly to: Date,
     deltas: ReadonlyMap<string, number>,
+    /** Per deployment (`namespace \0 deployment`), the steps from the window's start to now. */
+    private readonly timelines: ReadonlyMap<string, readonly TimelinePoint[]> = new Map(),
+    /** The steps' ends (seconds from the window's start), the same for every deployment. */
+    readonly steps: readonly number[] = [],
   ) {
     for (const [key, n] of deltas) {
       const cut = key.lastIndexOf(SEP);
@@ -122,10 +167,68 @@ export class ObservedWindow {
     return { ...(this.index.get(['s', namespace, deployment, predictor, protocol].join(SEP)) ?? {}) };
   }
 
+  /** p50 and p99 of one predictor's request durations over the window (primary, every code class). */
+  latency(namespace: string, deployment: string, predictor: string, protocol: string): Latency {
+    const rec = this.index.get(['d', namespace, deployment, predictor, protocol].join(SEP));
+    if (!rec) return { p50: null, p99: null };
+    const buckets = Object.entries(rec).map(([le, n]) => [le === '+Inf' ? Infinity : Number(le), n] as const);
+    return { p50: bucketQuantile(0.5, buckets), p99: bucketQuantile(0.99, buckets) };
+  }
+
+  /** A deployment's primary requests, step by step over the window (empty steps included). */
+  timeline(namespace: string, deployment: string): readonly TimelinePoint[] {
+    return this.timelines.get(namespace + SEP + deployment) ?? this.steps.map((at, i) => ({ at, seconds: at - (this.steps[i - 1] ?? 0), total: 0, c4xx: 0, c5xx: 0 }));
+  }
+
   /** Comparison results of one shadow predictor: agree, disagree, skipped. */
   comparisons(namespace: string, deployment: string, predictor: string, protocol: string): Readonly<Record<string, number>> {
     return { ...(this.index.get(['c', namespace, deployment, predictor, protocol].join(SEP)) ?? {}) };
   }
+}
+
+/** A sample's primary requests by deployment: all, 4xx, 5xx (computed once per sample). */
+function byDeployment(s: Sample): Map<string, [number, number, number]> {
+  if (s.byDeployment) return s.byDeployment;
+  const out = new Map<string, [number, number, number]>();
+  for (const [key, n] of s.counts) {
+    if (key.charCodeAt(0) !== 114 /* r */) continue;
+    const [, namespace, deployment, , protocol, kind, code] = key.split(SEP);
+    if (kind !== 'primary') continue;
+    const k = namespace + SEP + deployment;
+    let t = out.get(k);
+    if (!t) out.set(k, (t = [0, 0, 0]));
+    t[0] += n;
+    const cls = codeClass(protocol === 'grpc' ? 'grpc' : 'rest', code!);
+    if (cls === '4xx') t[1] += n;
+    else if (cls === '5xx') t[2] += n;
+  }
+  s.byDeployment = out;
+  return out;
+}
+
+/** Each deployment's steps between consecutive samples (a counter that went down counts from zero). */
+function timelines(samples: readonly Sample[]): { steps: number[]; byDeployment: Map<string, TimelinePoint[]> } {
+  const steps: number[] = [];
+  const out = new Map<string, TimelinePoint[]>();
+  if (samples.length < 2) return { steps, byDeployment: out };
+  const t0 = samples[0]!.at;
+  for (let i = 1; i < samples.length; i++) steps.push((samples[i]!.at - t0) / 1000);
+  for (let i = 1; i < samples.length; i++) {
+    const before = byDeployment(samples[i - 1]!);
+    const now = byDeployment(samples[i]!);
+    const at = steps[i - 1]!;
+    const seconds = at - (steps[i - 2] ?? 0);
+    for (const [k, t] of now) {
+      const b = before.get(k);
+      const d = (j: number): number => (b === undefined ? t[j]! : t[j]! >= b[j]! ? t[j]! - b[j]! : t[j]!);
+      let line = out.get(k);
+      if (!line) out.set(k, (line = steps.slice(0, i - 1).map((a, j) => ({ at: a, seconds: a - (steps[j - 1] ?? 0), total: 0, c4xx: 0, c5xx: 0 }))));
+      line.push({ at, seconds, total: d(0), c4xx: d(1), c5xx: d(2) });
+    }
+    // Deployments seen before but not in this sample: an empty step.
+    for (const line of out.values()) if (line.length < i) line.push({ at, seconds, total: 0, c4xx: 0, c5xx: 0 });
+  }
+  return { steps, byDeployment: out };
 }
 
 function difference(now: Sample, base: Sample | undefined): Map<string, number> {
@@ -139,7 +242,9 @@ function difference(now: Sample, base: Sample | undefined): Map<string, number> 
 }
 
 export const SAMPLE_INTERVAL_MS = 10_000;
-export const WINDOW_MS = 5 * 60_000;
+/** Samples in a window: 5 minutes at the default interval. */
+export const WINDOW_SAMPLES = 30;
+export const WINDOW_MS = WINDOW_SAMPLES * SAMPLE_INTERVAL_MS;
 
 /** Samples of the counters every `intervalMs`, kept for `windowMs`. */
 export class TrafficHistory {
@@ -185,8 +290,10 @@ export class TrafficHistory {
     const g = await this.gather();
     const now = sampleOf(g.metrics, at);
     const oldest = now.at - this.windowMs;
-    const base = this.samples.find((s) => s.at >= oldest) ?? this.samples[this.samples.length - 1];
-    const window = new ObservedWindow(base ? (now.at - base.at) / 1000 : 0, new Date(base?.at ?? now.at), new Date(now.at), difference(now, base));
+    const kept = this.samples.filter((s) => s.at >= oldest);
+    const base = kept[0] ?? this.samples[this.samples.length - 1];
+    const line = timelines(base ? [...(kept.length ? kept : [base]), now] : []);
+    const window = new ObservedWindow(base ? (now.at - base.at) / 1000 : 0, new Date(base?.at ?? now.at), new Date(now.at), difference(now, base), line.byDeployment, line.steps);
     return { window, disagreements: g.disagreements, gathered: g };
   }
 }

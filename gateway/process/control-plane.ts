@@ -20,7 +20,7 @@ import { diagnostics, type PageSettings } from '../admin/page.js';
 import type { AcceptFailure } from '../edge/accept-guard.js';
 import type { GatewayConfig, SourceConfig } from '../config.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
-import { OBSERVED_METRICS, TrafficHistory, aggregatedText, type Gathered } from '../observe/observed.js';
+import { OBSERVED_METRICS, TrafficHistory, WINDOW_SAMPLES, aggregatedText, type Gathered } from '../observe/observed.js';
 import { routeWeights } from '../observe/route-gauges.js';
 import type { RouteState, TableChange } from './route-state.js';
 import { findClusterAccess, type KubeLog } from '../../source/kubernetes/cluster-access.js';
@@ -252,7 +252,8 @@ export async function startControlPlane(config: GatewayConfig, parts: ControlPla
   steerMetrics.follow(steering);
   if (!steerStore.shared) planes.rewardsTo(steerStore);
   let stopKeys = (): void => undefined;
-  const history = new TrafficHistory(() => planes.gather(OBSERVED_METRICS));
+  const sampleMs = config.listen.adminPageSampleMs;
+  const history = new TrafficHistory(() => planes.gather(OBSERVED_METRICS), sampleMs, sampleMs * WINDOW_SAMPLES);
   const settings: PageSettings = { predictorHeader: config.observe.predictorHeader, shadowCompare: config.observe.shadowCompare.enabled, accessLogSample: config.observe.accessLog.enabled ? config.observe.accessLog.sample : 0, workers: planes.processes };
   const ready = (): boolean => sink.synced && !shuttingDown && planes.readiness().ready;
   const admin = createAdminApp({

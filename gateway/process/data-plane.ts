@@ -390,7 +390,7 @@ export class DataPlane {
   }
 
   /** Public-port connections: refused over --max-connections; closed if silent for the header timeout. */
-  private accept(socket: net.Socket, dispatch: net.Server): void {
+  private accept(socket: net.Socket, dispatch: net.Server, listener: 'public' | 'oauth'): void {
     lingerOnClose(socket, this.config.edge.lingering);
     const max = this.config.edge.maxConnections;
     if (max > 0 && this.publicConnections >= max) {
@@ -402,6 +402,7 @@ export class DataPlane {
     }
     this.publicConnections++;
     socket.once('close', () => this.publicConnections--);
+    this.metrics.connections.accepted(socket, listener);
     this.acceptGuard?.poke();
     // Until a server takes it (first bytes), no HTTP timeout covers the connection.
     socket.setTimeout(this.config.edge.clientHeaderTimeoutMs, this.silent);
@@ -560,12 +561,13 @@ export class DataPlane {
       tls: this.tls,
       refused: (reason) => this.metrics.clientErrors.labels(reason).inc(),
       headerTimeoutMs: this.config.edge.clientHeaderTimeoutMs,
+      spoke: (socket, protocol) => this.metrics.connections.spoke(socket, protocol),
     });
-    this.publicServer = net.createServer((s) => this.accept(s, dispatch));
+    this.publicServer = net.createServer((s) => this.accept(s, dispatch, 'public'));
     this.port = await this.bindPublic(this.publicServer, this.config.listen.port);
     if (this.config.listen.oauthPort !== undefined) {
       // Old API front end clients dial their own port; it takes the same connections as the public one.
-      this.oauthServer = net.createServer((s) => this.accept(s, dispatch));
+      this.oauthServer = net.createServer((s) => this.accept(s, dispatch, 'oauth'));
       this.oauthPort = await this.bindPublic(this.oauthServer, this.config.listen.oauthPort);
     }
     // Pools of deployments that went away must not pile up over thousands of changes.
@@ -575,6 +577,7 @@ export class DataPlane {
       const grpcOnly = this.grpc.server;
       this.grpcServer = net.createServer((s) => {
         this.track(s);
+        this.metrics.connections.accepted(s, 'grpc', 'http2');
         grpcOnly.emit('connection', s);
       });
       this.grpcPort = await this.bindPublic(this.grpcServer, this.config.listen.grpcPort);

@@ -315,7 +315,8 @@ export class H2Rest {
 
   private refuse(req: IncomingMessage, res: ServerResponse, status: number, reason: GatewayReason, label: string, info: string, extra?: Record<string, string>): void {
     if (label !== '') this.deps.metrics.clientErrors.labels(label).inc();
-    else this.deps.metrics.unrouted.labels('rest', reason).inc();
+    // Answered from the head on arrival: its duration is the answer's own.
+    else this.deps.metrics.unroutedRequest('rest', reason, status, performance.now());
     this.deps.answered?.(req, res);
     sendError(req, res, status, reason, info, extra);
   }

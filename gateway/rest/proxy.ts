@@ -75,6 +75,8 @@ export interface ExchangeExtras {
   readonly bodyHead?: Buffer[] | undefined;
   /** The external auth service's edits of the request (auth/ext-auth.ts). */
   readonly authorized?: Authorized | undefined;
+  /** When the request reached the gateway (performance.now() ms): its duration is counted from then. */
+  readonly since?: number | undefined;
 }
 
 const NO_EXTRAS: ExchangeExtras = {};
@@ -179,7 +181,7 @@ class Exchange extends Attempts<UpstreamPool> implements ResponseHandler {
     if (overflow) {
       this.done = true;
       this.proxy.deps.metrics.overflow(this.backend, 'rest', overflow);
-      this.proxy.deps.metrics.request(this.backend, 'rest', 'primary', 503, null);
+      this.proxy.deps.metrics.request(this.backend, 'rest', 'primary', 503, null, this.extras.since);
       this.tap?.end(503, null, false);
       sendError(this.req, this.res, 503, 'UPSTREAM_OVERFLOW', overflowInfo(overflow, this.proxy.upstreamName(this.up, this.backend), this.backend.breaker), { 'x-envoy-overloaded': 'true' });
       return;
@@ -547,7 +549,7 @@ class Exchange extends Attempts<UpstreamPool> implements ResponseHandler {
     this.releaseEndpoint();
     if (this.timer) clearTimeout(this.timer);
     this.settle();
-    this.proxy.deps.metrics.request(this.backend, 'rest', 'primary', this.status, this.upstreamSeconds);
+    this.proxy.deps.metrics.request(this.backend, 'rest', 'primary', this.status, this.upstreamSeconds, this.extras.since);
     if (this.tap !== undefined) this.tap.end(this.status, this.upstreamSeconds, complete);
   }
 }
@@ -614,6 +616,7 @@ export class RestProxy {
   }
 
   private route(req: RestRequest, res: RestResponse): void {
+    const since = performance.now();
     const url = req.url ?? '/';
     const table = this.deps.state.current;
     const request = new StickyRouteRequest('rest', req.method ?? 'GET', url, hostOf(req), headerGetter(req.rawHeaders), this.deps.sticky);
@@ -623,27 +626,27 @@ export class RestProxy {
     if (decision.ok && decision.backend.steered) {
       const bandit = this.deps.bandits?.of(table, decision.backend);
       if (bandit !== undefined) {
-        this.bandit(req, res, decision, bandit, answerHeaders);
+        this.bandit(req, res, decision, bandit, answerHeaders, since);
         return;
       }
     }
-    this.routed(req, res, decision, answerHeaders, NO_EXTRAS);
+    this.routed(req, res, decision, answerHeaders, NO_EXTRAS, since);
   }
 
   /**
    * A bandit's request: a prediction gets a token for its answer; feedback is read for the token
    * of the answer it is about, and goes to the arm that gave that answer (gateway/steer/bandit-edge.ts).
    */
-  private bandit(req: RestRequest, res: RestResponse, decision: Routed, bandit: BanditOf, answerHeaders: readonly string[] | undefined): void {
+  private bandit(req: RestRequest, res: RestResponse, decision: Routed, bandit: BanditOf, answerHeaders: readonly string[] | undefined, since: number): void {
     const bandits = this.deps.bandits!;
     if (!isFeedbackPath(decision.upstreamPath)) {
-      this.routed(req, res, decision, answerHeaders, { token: bandits.token(bandit, decision.backend) });
+      this.routed(req, res, decision, answerHeaders, { token: bandits.token(bandit, decision.backend) }, since);
       return;
     }
     const attribute = (body: Buffer | null): void => {
       const reading = body === null ? null : tokenFromFeedbackJson(body);
       const routed = bandits.feedback(bandit, decision, reading?.token ? { token: reading.token, reward: reading.reward } : null);
-      this.routed(req, res, routed, answerHeaders, { body });
+      this.routed(req, res, routed, answerHeaders, { body }, since);
     };
     if (req instanceof LaneRequest) attribute(req.body);
     else if (!hasBody(req)) attribute(null);
@@ -652,15 +655,15 @@ export class RestProxy {
       // Too large to be read for a token: forwarded as drawn, its body streamed on.
       else {
         bandits.feedback(bandit, decision, null);
-        this.routed(req, res, decision, answerHeaders, { bodyHead: rest });
+        this.routed(req, res, decision, answerHeaders, { bodyHead: rest }, since);
       }
     });
   }
 
-  private routed(req: RestRequest, res: RestResponse, decision: Decision, answerHeaders: readonly string[] | undefined, extras: ExchangeExtras): void {
+  private routed(req: RestRequest, res: RestResponse, decision: Decision, answerHeaders: readonly string[] | undefined, extras: ExchangeExtras, since: number): void {
     const table = this.deps.state.current;
     if (!decision.ok) {
-      this.deps.metrics.unrouted.labels('rest', decision.reason).inc();
+      this.deps.metrics.unroutedRequest('rest', decision.reason, decision.status, since);
       this.deps.observe?.answered(req, res);
       sendError(req, res, decision.status, decision.reason, decision.info, this.draining ? { connection: 'close' } : undefined);
       return;
@@ -675,10 +678,10 @@ export class RestProxy {
       if (gate === undefined) {
         this.deps.observe?.answered(req, res, decision.backend);
         sendError(req, res, 503, 'AUTH_BACKEND_UNAVAILABLE', `route of ${decision.backend.id} needs auth or rate limits, which this process does not serve`);
-      } else this.render(req, res, gate.rest(req, decision, table, extras.bodyHead !== undefined ? null : extras.body), decision.backend, { ...extras, answerHeaders });
+      } else this.render(req, res, gate.rest(req, decision, table, since, extras.bodyHead !== undefined ? null : extras.body), decision.backend, { ...extras, answerHeaders, since });
       return;
     }
-    this.forward(req, res, decision, false, { ...extras, answerHeaders });
+    this.forward(req, res, decision, false, { ...extras, answerHeaders, since });
   }
 
   /** The OAuth front end (`/api/v0.1/*`, `/api/v1.0/*` with a bearer token while it is active): the gate routes it. */
@@ -688,8 +691,9 @@ export class RestProxy {
       this.handle(req, res);
       return;
     }
+    const since = performance.now();
     try {
-      this.render(req, res, gate.api(req));
+      this.render(req, res, gate.api(req, since), undefined, { since });
     } catch (err) {
       this.internalError('request', err as Error);
       sendError(req, res, 502, 'INTERNAL_ERROR', 'the gateway failed to handle this request', { connection: 'close' });
