@@ -195,9 +195,11 @@ export interface RolloutParameters {
   readonly minLatencySamples: number;
   /** Significance of the latency test and of the p99 ceiling. */
   readonly latencyAlpha: number;
-  /** One-sided confidence of the agreement bounds. */
+  /** One-sided confidence of the agreement's lower bound that passes the mirror phase. */
   readonly agreementConfidence: number;
-  /** Comparisons the agreement needs before it is judged either way. */
+  /** One-sided confidence of the agreement's upper bound that fails it (lower: failing costs a retry, no user saw the canary). */
+  readonly agreementFailConfidence: number;
+  /** Comparisons the agreement needs before it is judged either way, at least (and at least 1/(1 − minAgreement): one disagreement expected at the threshold). */
   readonly minComparisons: number;
   /** Half-life of the primary's error rate the canary is held to. */
   readonly baselineHalfLifeMs: number;
@@ -214,6 +216,7 @@ export const ROLLOUT_PARAMETERS: Readonly<RolloutParameters> = Object.freeze({
   minLatencySamples: 50,
   latencyAlpha: 0.01,
   agreementConfidence: 0.95,
+  agreementFailConfidence: 0.85,
   minComparisons: 50,
   baselineHalfLifeMs: 60_000,
   primaryUnhealthyRate: 0.05,
@@ -616,8 +619,10 @@ function judgeErrors(ctx: Ctx, w: RolloutWindow): void {
   }
   const why = unconfirmed(s, config, P);
   if (why) {
-    // Held at the alarm level: a shared failure does not pile up a debt to pay off later.
-    c.s = Math.min(Math.max(r.s, P.cusumAlarm / 2), P.cusumAlarm);
+    // Back to half the alarm level (the run holds): the next test needs that much new evidence,
+    // so a shared failure is not re-tested every window until a chance excess confirms it, and
+    // does not pile up a debt to pay off later. The counts stay: a bad canary's next test has more.
+    c.s = P.cusumAlarm / 2;
     c.unconfirmed = why;
     return;
   }
@@ -692,8 +697,10 @@ function addInto(into: number[], from: readonly number[]): void {
   for (let i = 0; i < n; i++) into[i]! += from[i]!;
 }
 
-function agreementBounds(s: RolloutState, P: RolloutParameters) {
-  return exactBounds(s.agreement.agree, s.agreement.compared, P.agreementConfidence);
+/** The pass side's lower bound and the fail side's upper bound, each exact at its own confidence. */
+function agreementBounds(s: RolloutState, P: RolloutParameters): { lower: number; upper: number } {
+  const { agree, compared } = s.agreement;
+  return { lower: exactBounds(agree, compared, P.agreementConfidence).lower, upper: exactBounds(agree, compared, P.agreementFailConfidence).upper };
 }
 
 /**
@@ -704,10 +711,18 @@ function agreementBounds(s: RolloutState, P: RolloutParameters) {
 function agreementVerdict(s: RolloutState, config: RolloutConfig, P: RolloutParameters): Verdict {
   const { compared, agree } = s.agreement;
   const min = config.mirror?.minAgreement;
-  if (min === undefined || compared < P.minComparisons) return 'hold';
-  const alpha = 1 - P.agreementConfidence;
-  if (1 - binomialTail(agree + 1, compared, min) < alpha) return 'fail';
-  return binomialTail(agree, compared, min) < alpha ? 'pass' : 'hold';
+  if (min === undefined || compared < comparisonsNeeded(min, P)) return 'hold';
+  if (1 - binomialTail(agree + 1, compared, min) < 1 - P.agreementFailConfidence) return 'fail';
+  return binomialTail(agree, compared, min) < 1 - P.agreementConfidence ? 'pass' : 'hold';
+}
+
+/**
+ * Comparisons before agreement is judged: `minComparisons`, and no fewer than a canary at
+ * `minAgreement` needs to be expected to disagree once (100 at 99%): before that one
+ * disagreement says nothing, and every look at a few dozen is a chance to fail a good canary.
+ */
+function comparisonsNeeded(min: number, P: RolloutParameters): number {
+  return min < 1 ? Math.max(P.minComparisons, Math.ceil(1 / (1 - min) - 1e-9)) : P.minComparisons;
 }
 
 /** How many comparisons agreeing at rate `p` would show agreement at or over `min`; null when p ≤ min. */
@@ -758,7 +773,7 @@ function consume(ctx: Ctx, w: RolloutWindow): void {
     const b = agreementBounds(s, P);
     mustRollBack(
       ctx,
-      `agreement: ${int(s.agreement.agree)} of ${int(s.agreement.compared)} mirrored answers agreed (${pct(s.agreement.agree / s.agreement.compared)}); at ${pct(P.agreementConfidence, 0)} confidence at most ${pct(b.upper)}, under the ${pct(config.mirror.minAgreement)} required`,
+      `agreement: ${int(s.agreement.agree)} of ${int(s.agreement.compared)} mirrored answers agreed (${pct(s.agreement.agree / s.agreement.compared)}); at ${pct(P.agreementFailConfidence, 0)} confidence at most ${pct(b.upper)}, under the ${pct(config.mirror.minAgreement)} required`,
     );
     if (rolledBack(s)) return;
   }
@@ -827,11 +842,12 @@ function blockers(ctx: Ctx, samples: boolean): string[] {
     if (agreementVerdict(s, config, P) !== 'pass') {
       const min = config.mirror.minAgreement;
       const p = compared > 0 ? agree / compared : 1;
-      const total = comparisonsToPass(p, min, 1 - P.agreementConfidence, P.minComparisons);
+      const needed = comparisonsNeeded(min, P);
+      const total = comparisonsToPass(p, min, 1 - P.agreementConfidence, needed);
       const more = total === null ? '' : `, about ${int(Math.max(total - compared, 1))} more if it stays at ${pct(p)}`;
       out.push(
-        compared < P.minComparisons
-          ? `needs ${int(P.minComparisons - compared)} more comparisons of mirrored answers before agreement is judged (${int(compared)} of ${P.minComparisons}; ${pct(min)} required)`
+        compared < needed
+          ? `needs ${int(needed - compared)} more comparisons of mirrored answers before agreement is judged (${int(compared)} of ${int(needed)}; ${pct(min)} required)`
           : `needs more comparisons: ${pct(p)} agreement over ${int(compared)} is not yet shown at or above ${pct(min)}${more}`,
       );
     }
@@ -889,7 +905,7 @@ function refresh(ctx: Ctx): void {
       value: compared > 0 ? agree / compared : null,
       threshold: config.mirror.minAgreement,
       verdict: agreementVerdict(s, config, P),
-      detail: `${int(agree)} of ${int(compared)} mirrored answers agreed; between ${pct(b.lower)} and ${pct(b.upper)} at ${pct(P.agreementConfidence, 0)} confidence`,
+      detail: `${int(agree)} of ${int(compared)} mirrored answers agreed; at least ${pct(b.lower)} at ${pct(P.agreementConfidence, 0)} confidence (passes at ${pct(config.mirror.minAgreement)}), at most ${pct(b.upper)} at ${pct(P.agreementFailConfidence, 0)} (fails under it)`,
     };
   }
   s.checks = { errors, sequential, latencyShift, p99, agreement };

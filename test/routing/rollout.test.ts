@@ -341,6 +341,37 @@ describe('decide: rolling back', () => {
     expect(d.state.needs.join()).toContain('needs the primary to recover');
   });
 
+  it('an alarm the primary explains in the same windows does not roll back: it warns, holds the step and halves the statistic', () => {
+    // 120 s of both sides at 0.5%, then both at 4%: under the unhealthy level, and too
+    // small a rise (4 of 100 a window) to restart the primary's rate, which lags behind.
+    const config = { ...BASE, minRequests: 100_000 };
+    const calm = drive(initialState('r', config, T0), config, 0, 120, (t) => window(t, { requests: 100, errors: t % 2 }, { requests: 25, errors: t % 8 === 0 ? 1 : 0 }));
+    const both = (t: number) => window(t, { requests: 100, errors: 4 }, { requests: 25, errors: 1 });
+    let state = calm.state;
+    let warned: string | undefined;
+    let peak = 0;
+    const transitions: Transition[] = [];
+    for (let t = 120; t < 300; t++) {
+      const d = drive(state, config, t, 1, both);
+      state = d.state;
+      transitions.push(...d.transitions);
+      warned ??= state.warnings.find((w) => w.startsWith('the error statistic reached its alarm level'));
+      peak = Math.max(peak, state.cusum.s);
+    }
+    expect(kinds(transitions).filter((k) => k !== 'RolloutHeld')).toEqual([]);
+    expect(state.phase).toBe('Progressing');
+    expect(warned).toMatch(/^the error statistic reached its alarm level, but the canary's \d+ errors in [\d,]+ requests are not shown above the primary's \d+ of [\d,]+ in the same windows \(at most \d\.\d%\) \+ 0\.50%: not rolled back$/);
+    expect(peak).toBeLessThan(5.3);
+  });
+
+  it('the same canary errors with a healthy primary in the same windows roll back', () => {
+    const config = { ...BASE, minRequests: 100_000 };
+    const calm = drive(initialState('r', config, T0), config, 0, 120, (t) => window(t, { requests: 100, errors: t % 2 }, { requests: 25, errors: t % 8 === 0 ? 1 : 0 }));
+    const d = drive(calm.state, config, 120, 180, (t) => window(t, { requests: 100, errors: t % 2 }, { requests: 25, errors: 1 }));
+    expect(kinds(d.transitions)).toEqual(['RolloutRolledBack']);
+    expect(d.transitions[0]!.reason).toMatch(/^canary errors: \d+ of [\d,]+ requests \(\d\.\d%\) against the primary's \d of [\d,]+ in the same windows \+ 2\.0% allowed/);
+  });
+
   it('an absolute limit is held whatever the primary does, but not while the primary is over it too', () => {
     const config: RolloutConfig = { ...BASE, maxErrorRate: { kind: 'absolute', rate: 0.03 } };
     const bad = drive(initialState('r', config, T0), config, 0, 30, (t) => window(t, { requests: 95 }, { requests: 10, errors: 2 }));
@@ -361,7 +392,7 @@ describe('decide: the mirror phase', () => {
     const s0 = initialState('r', config, T0);
     expect(s0).toMatchObject({ phase: 'Mirroring', step: -1, weight: 0, mirrorPercent: 50 });
     const d = drive(s0, config, 0, 25, () => null);
-    expect(d.state.needs).toContain('needs 50 more comparisons of mirrored answers before agreement is judged (0 of 50; 99.0% required)');
+    expect(d.state.needs).toContain('needs 100 more comparisons of mirrored answers before agreement is judged (0 of 100; 99.0% required)');
     const ok = drive(s0, config, 0, 20, mirrored(() => 0));
     expect(kinds(ok.transitions)).toEqual(['RolloutAdvanced']);
     expect(ok.transitions[0]).toMatchObject({ from: 'Mirroring', to: 'Progressing', step: 0, weight: 5, at: T0 + 20_000 });
@@ -370,18 +401,19 @@ describe('decide: the mirror phase', () => {
     expect(ok.state.checks.agreement).toMatchObject({ verdict: 'pass', value: 1, threshold: 0.99 });
   });
 
-  it('rolls back on agreement shown under minAgreement, with no live request sent', () => {
+  it('rolls back on agreement shown under minAgreement, with no live request sent, once a canary at minAgreement would have disagreed once', () => {
     const d = drive(initialState('r', config, T0), config, 0, 20, mirrored(() => 5));
     expect(kinds(d.transitions)).toEqual(['RolloutRolledBack']);
     expect(d.transitions[0]).toMatchObject({ from: 'Mirroring', weight: 0, step: -1 });
-    expect(d.transitions[0]!.reason).toMatch(/^agreement: 70 of 80 mirrored answers agreed \(87\.5%\); at 95% confidence at most 9\d\.\d%, under the 99\.0% required$/);
-    expect(d.transitions[0]!.at).toBe(T0 + 2000);
+    // 80 comparisons are too few at 99% (100 needed); 120 show it.
+    expect(d.transitions[0]!.reason).toMatch(/^agreement: 105 of 120 mirrored answers agreed \(87\.5%\); at 85% confidence at most 9\d\.\d%, under the 99\.0% required$/);
+    expect(d.transitions[0]!.at).toBe(T0 + 3000);
     expect(d.state.mirrorPercent).toBe(0);
   });
 
   it('holds while agreement is neither shown above nor below minAgreement, and says about how many more comparisons it needs', () => {
-    // 1 of 80 disagreeing: 98.75%, near the 99% required.
-    const d = drive(initialState('r', config, T0), config, 0, 60, mirrored((t) => (t % 2 === 0 ? 1 : 0)));
+    // 1 of 120 disagreeing: 99.2%, near the 99% required.
+    const d = drive(initialState('r', config, T0), config, 0, 60, mirrored((t) => (t % 3 === 0 ? 1 : 0)));
     expect(d.state.phase).toBe('Mirroring');
     expect(d.state.checks.agreement).toMatchObject({ verdict: 'hold', threshold: 0.99 });
     expect(kinds(d.transitions)).toEqual(['RolloutHeld']);
