@@ -1,6 +1,6 @@
 /**
  * The rollout judge's acceptance figures over many seeds (docs/rollouts.md#simulated-figures):
- * `npx vite-node load/rollout-sim.ts --seeds 1000` (add `--only errors` etc. for one scenario).
+ * `nice -n 19 npx vite-node load/rollout-sim.ts --seeds 200` (add `--only errors` etc. for one scenario).
  * Deterministic: the same seeds give the same table. What each scenario does is in
  * `lib/rollout-sim.ts`.
  */
