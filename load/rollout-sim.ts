@@ -1,6 +1,6 @@
 /**
  * The rollout judge's acceptance figures over many seeds (docs/rollouts.md#simulated-figures):
- * `npx vite-node load/rollout-sim.ts --seeds 1000` (add `--only errors` etc. for one scenario).
+ * `nice -n 19 npx vite-node load/rollout-sim.ts --seeds 200` (add `--only errors` etc. for one scenario).
  * Deterministic: the same seeds give the same table. What each scenario does is in
  * `lib/rollout-sim.ts`.
  */
@@ -82,6 +82,13 @@ run('latency', () => {
 
 run('mirror', () => {
   for (const mirror of [10, 100]) {
+    const good = mirrorDisagreement(first, seeds, 0.995, mirror);
+    rows.push([
+      `(beyond the table) agreement 99.5% while mirroring ${mirror}% (minAgreement 99%)`,
+      `rolled back in the mirror phase in ${good.comparisons.length} of ${good.seeds} (${pct(good.comparisons.length, good.seeds)})`,
+      'rarely',
+      '',
+    ]);
     const m = mirrorDisagreement(first, seeds, 0.95, mirror);
     const all = [...m.comparisons, ...Array<number>(m.missed).fill(Infinity)];
     const p99 = quantile(all, 0.99);
@@ -97,6 +104,13 @@ run('mirror', () => {
 run('no-traffic', () => {
   const n = noCanaryTraffic(first, Math.min(seeds, 100));
   rows.push(['no canary traffic for an hour', `advanced in ${n.advanced} of ${n.seeds}; needs: ${n.needs.join('; ')}`, 'never advances; says what it waits for', verdict(n.advanced === 0)]);
+});
+
+run('shared-moderate', () => {
+  for (const rate of [0.03, 0.05]) {
+    const s = sharedOutage(first, seeds, rate, 400);
+    rows.push([`(beyond the table) primary and canary both at ${rate * 100}% errors from second 400`, `rolled back ${s.rolledBack} of ${s.seeds} (${pct(s.rolledBack, s.seeds)})`, 'rarely', '']);
+  }
 });
 
 run('shared', () => {

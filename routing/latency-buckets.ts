@@ -10,6 +10,7 @@
  * under the margin for ties not to eat the test's power; at 5% a 10% margin is two buckets, and a
  * count array is 275 numbers (one per backend per second on the counting side).
  */
+import { sumOf } from './statistics.js';
 
 /** Ratio between consecutive bounds. */
 export const LATENCY_BUCKET_RATIO = 1.05;
@@ -46,19 +47,12 @@ export function emptyLatencyCounts(): number[] {
   return new Array<number>(LATENCY_BUCKET_COUNT).fill(0);
 }
 
-/** Sum of a count array. */
-export function totalOf(counts: readonly number[]): number {
-  let n = 0;
-  for (const c of counts) n += c;
-  return n;
-}
-
 /**
  * The `q` quantile (0..1) of a count array, in ms, or null when it is empty: the rank's bucket,
  * interpolated geometrically inside it (bucket 0 and the overflow bucket give their one bound).
  */
 export function quantileOf(counts: readonly number[], q: number): number | null {
-  const total = totalOf(counts);
+  const total = sumOf(counts);
   if (total <= 0) return null;
   const rank = Math.min(Math.max(q, 0), 1) * total;
   let below = 0;

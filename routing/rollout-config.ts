@@ -218,6 +218,9 @@ export function parseRolloutAnnotation(raw: string, predictors: readonly string[
   if (!mirror.ok) return mirror;
   const steps = parseSteps(doc.steps);
   if (!steps.ok) return steps;
+  if (steps.value[0] === 100 && !mirror.value) {
+    return fail('steps', 'start at 100%: every request would go to the canary before anything was judged (add a smaller first step or a mirror phase)');
+  }
   const intervalMs = durationField(doc, 'interval', 'interval', ROLLOUT_DEFAULTS.intervalMs, 1000);
   if (!intervalMs.ok) return intervalMs;
   const minRequests = intField(doc, 'minRequests', ROLLOUT_DEFAULTS.minRequests, 1);

@@ -10,18 +10,20 @@
  * (weight 0 until the canary changes or `retry`). Paused freezes the weight.
  *
  * The checks, each window (docs/rollouts.md#the-statistics):
- * - errors: a Bernoulli CUSUM over the canary's requests against the primary's error rate in
- *   the same windows (plus `maxErrorRate`); its alarm rolls back;
+ * - errors: a Bernoulli CUSUM over the canary's requests against the primary's recent error
+ *   rate (plus `maxErrorRate`); an alarm rolls back once the canary's errors are confirmed above
+ *   the primary's in exactly the same windows;
  * - latency, per interval of at least `interval` and 50 samples a side: a one-sided Mann-Whitney
  *   test of "the canary is slower than the primary by more than `maxLatencyShift`", and the
  *   canary's own p99 against `maxP99`; `threshold` failing intervals at one step roll back;
- * - agreement (mirror phase): Wilson bounds on agree/compared over the phase; the upper bound under
+ * - agreement (mirror phase): exact bounds on agree/compared over the phase; the upper bound under
  *   `minAgreement` rolls back, the lower bound over it passes.
+ * Nothing is judged against an unhealthy primary (5% errors or more): the run holds and warns.
  * No data never advances and never rolls back: the step holds and `needs` says what it waits for.
  */
-import { bucketShiftOf, LATENCY_BOUNDS_MS, LATENCY_BUCKET_RATIO, quantileOf, emptyLatencyCounts, totalOf } from './latency-buckets.js';
+import { bucketShiftOf, emptyLatencyCounts, LATENCY_BOUNDS_MS, LATENCY_BUCKET_RATIO, quantileOf } from './latency-buckets.js';
 import type { RolloutConfig } from './rollout-config.js';
-import { bernoulliCusum, binomialTail, exactBounds, hodgesLehmann, mannWhitneyGreater, normalQuantile, shiftCounts, wilson } from './statistics.js';
+import { bernoulliCusum, binomialTail, exactBounds, hodgesLehmann, mannWhitneyGreater, normalQuantile, shiftCounts, sumOf, wilson } from './statistics.js';
 
 export { parseRolloutAnnotation, ROLLOUT_ANNOTATION, ROLLOUT_ACTION_ANNOTATION, ROLLOUT_DEFAULTS } from './rollout-config.js';
 export type { RolloutConfig, MirrorConfig, ErrorLimit, Sticky } from './rollout-config.js';
@@ -160,10 +162,14 @@ export interface RolloutState {
   intervals: { judged: number; failed: number };
   /** Mirror-phase comparisons. */
   agreement: { compared: number; agree: number };
-  /** The primary's error counts, decayed: a fast pool (the same windows) and a slow one (its prior). */
-  baseline: { fast: Counts; slow: Counts; at: number | null };
+  /** The primary's error counts, decayed with `baselineHalfLifeMs`, as of `at`. */
+  baseline: { requests: number; errors: number; at: number | null };
   /** CUSUM statistic, and the canary's counts since it last stood at 0. */
-  cusum: { s: number; since: Counts };
+  /**
+   * CUSUM statistic; the canary's and the primary's counts over the same windows since it last
+   * stood at 0 (what an alarm is confirmed on); why the last alarm was not confirmed.
+   */
+  cusum: { s: number; since: Counts; primarySince: Counts; unconfirmed: string | null };
   /** A rollback the run met while Paused: it happens at `resume`. */
   pendingRollback: string | null;
   /** End of the last window consumed: a window is judged at most once. */
@@ -189,19 +195,20 @@ export interface RolloutParameters {
   readonly minLatencySamples: number;
   /** Significance of the latency test and of the p99 ceiling. */
   readonly latencyAlpha: number;
-  /** One-sided confidence of the agreement bounds. */
+  /** One-sided confidence of the agreement's lower bound that passes the mirror phase. */
   readonly agreementConfidence: number;
-  /** Comparisons the agreement needs before it is judged either way. */
+  /** One-sided confidence of the agreement's upper bound that fails it (lower: failing costs a retry, no user saw the canary). */
+  readonly agreementFailConfidence: number;
+  /** Comparisons the agreement needs before it is judged either way, at least (and at least 1/(1 − minAgreement): one disagreement expected at the threshold). */
   readonly minComparisons: number;
-  /** Half-lives of the primary's error-rate pools. */
-  readonly baselineFastHalfLifeMs: number;
-  readonly baselineSlowHalfLifeMs: number;
-  /** Requests' worth of the slow pool's rate added to the fast pool, so a quiet second does not read as 0%. */
-  readonly baselinePrior: number;
+  /** Half-life of the primary's error rate the canary is held to. */
+  readonly baselineHalfLifeMs: number;
   /** Primary error rate (its lower bound) over which the primary itself is unhealthy, with a relative `maxErrorRate`. */
   readonly primaryUnhealthyRate: number;
-  /** A window whose primary error count is this unlikely under the pools' rate (either way) restarts both pools from it: a shared outage is seen at once. */
+  /** A window whose primary error count is this unlikely under that rate (either way) restarts it from the window: a sudden shared outage is seen at once. */
   readonly baselineJump: number;
+  /** Significance of the same-window test that confirms an alarm of the error statistic. */
+  readonly confirmAlpha: number;
 }
 
 export const ROLLOUT_PARAMETERS: Readonly<RolloutParameters> = Object.freeze({
@@ -209,12 +216,12 @@ export const ROLLOUT_PARAMETERS: Readonly<RolloutParameters> = Object.freeze({
   minLatencySamples: 50,
   latencyAlpha: 0.01,
   agreementConfidence: 0.95,
+  agreementFailConfidence: 0.85,
   minComparisons: 50,
-  baselineFastHalfLifeMs: 5_000,
-  baselineSlowHalfLifeMs: 120_000,
-  baselinePrior: 100,
+  baselineHalfLifeMs: 60_000,
   primaryUnhealthyRate: 0.05,
   baselineJump: 1e-6,
+  confirmAlpha: 0.01,
 });
 
 const TRANSITIONS_KEPT = 20;
@@ -259,6 +266,10 @@ function freshEvidence(now: number): Pick<RolloutState, 'stepStartedAt' | 'stepC
   };
 }
 
+function freshCusum(): RolloutState['cusum'] {
+  return { s: 0, since: { requests: 0, errors: 0 }, primarySince: { requests: 0, errors: 0 }, unconfirmed: null };
+}
+
 function firstPhase(config: RolloutConfig): Pick<RolloutState, 'phase' | 'step' | 'weight' | 'mirrorPercent'> {
   return config.mirror
     ? { phase: 'Mirroring', step: -1, weight: 0, mirrorPercent: config.mirror.percent }
@@ -282,8 +293,8 @@ export function initialState(runId: string, config: RolloutConfig, now: number, 
     ...freshEvidence(now),
     agreement: { compared: 0, agree: 0 },
     intervals: { judged: 0, failed: 0 },
-    baseline: { fast: { requests: 0, errors: 0 }, slow: { requests: 0, errors: 0 }, at: null },
-    cusum: { s: 0, since: { requests: 0, errors: 0 } },
+    baseline: { requests: 0, errors: 0, at: null },
+    cusum: freshCusum(),
     pendingRollback: null,
     consumedUntil: now,
     action: action.trim(),
@@ -315,8 +326,8 @@ function cloneState(s: RolloutState): RolloutState {
     interval: { start: s.interval.start, canary: [...s.interval.canary], primary: [...s.interval.primary] },
     agreement: { ...s.agreement },
     intervals: { ...s.intervals },
-    baseline: { fast: { ...s.baseline.fast }, slow: { ...s.baseline.slow }, at: s.baseline.at },
-    cusum: { s: s.cusum.s, since: { ...s.cusum.since } },
+    baseline: { ...s.baseline },
+    cusum: { s: s.cusum.s, since: { ...s.cusum.since }, primarySince: { ...s.cusum.primarySince }, unconfirmed: s.cusum.unconfirmed },
     needs: [...s.needs],
     warnings: [...s.warnings],
     transitions: [...s.transitions],
@@ -489,7 +500,7 @@ function applyAction(ctx: Ctx, raw: string): void {
         startedAt: ctx.now,
         agreement: { compared: 0, agree: 0 },
         intervals: { judged: 0, failed: 0 },
-        cusum: { s: 0, since: { requests: 0, errors: 0 } },
+        cusum: freshCusum(),
         pendingRollback: null,
         heldStep: null,
       });
@@ -504,33 +515,26 @@ function applyAction(ctx: Ctx, raw: string): void {
 // Errors: the primary's rate and the CUSUM.
 // ---------------------------------------------------------------------------------------------
 
-function decayTo(c: Counts, factor: number): void {
-  c.requests *= factor;
-  c.errors *= factor;
-}
-
+/** The primary's errors and requests, decayed; a window beyond chance for the rate so far restarts them from it. */
 function updateBaseline(ctx: Ctx, primary: Tally, at: number): void {
   const b = ctx.s.baseline;
-  const r = slowRate(ctx.s);
-  if (r && primary.requests > 0) {
-    const rate = (r.errors + 0.5) / (r.requests + 1);
-    const e = Math.min(primary.errors, primary.requests);
-    if (binomialTail(e, primary.requests, rate) < ctx.P.baselineJump || 1 - binomialTail(e + 1, primary.requests, rate) < ctx.P.baselineJump) {
-      b.fast = { requests: primary.requests, errors: e };
-      b.slow = { requests: primary.requests, errors: e };
-      b.at = at;
+  const n = primary.requests;
+  const e = Math.min(primary.errors, n);
+  if (b.requests > 0 && n > 0) {
+    const rate = (b.errors + 0.5) / (b.requests + 1);
+    if (binomialTail(e, n, rate) < ctx.P.baselineJump || 1 - binomialTail(e + 1, n, rate) < ctx.P.baselineJump) {
+      Object.assign(b, { requests: n, errors: e, at });
       return;
     }
   }
   if (b.at !== null && at > b.at) {
-    decayTo(b.fast, 2 ** (-(at - b.at) / ctx.P.baselineFastHalfLifeMs));
-    decayTo(b.slow, 2 ** (-(at - b.at) / ctx.P.baselineSlowHalfLifeMs));
+    const f = 2 ** (-(at - b.at) / ctx.P.baselineHalfLifeMs);
+    b.requests *= f;
+    b.errors *= f;
   }
   b.at = Math.max(b.at ?? at, at);
-  b.fast.requests += primary.requests;
-  b.fast.errors += primary.errors;
-  b.slow.requests += primary.requests;
-  b.slow.errors += primary.errors;
+  b.requests += n;
+  b.errors += e;
 }
 
 interface Rate {
@@ -539,83 +543,95 @@ interface Rate {
   readonly errors: number;
 }
 
-/** The slow pool's rate (the last minutes); null with no primary data. */
-function slowRate(s: RolloutState): Rate | null {
-  const { slow } = s.baseline;
-  return slow.requests > 0 ? { rate: slow.errors / slow.requests, requests: slow.requests, errors: slow.errors } : null;
-}
-
-/** The fast pool's rate (the last seconds), with `baselinePrior` requests at the slow pool's rate so a quiet second does not read as 0%. */
-function fastRate(s: RolloutState, P: RolloutParameters): Rate | null {
-  const slow = slowRate(s);
-  if (!slow) return null;
-  const k = Math.min(P.baselinePrior, slow.requests);
-  const errors = s.baseline.fast.errors + k * slow.rate;
-  const requests = s.baseline.fast.requests + k;
-  return { rate: errors / requests, requests, errors };
-}
-
-/** The primary's error rate the canary is held to. */
-function primaryRate(s: RolloutState, P: RolloutParameters): Rate | null {
-  return (P as any).location === 'fast' ? fastRate(s, P) : slowRate(s);
-}
-
-/** The primary's error rate is moving: its last seconds differ from its last minutes beyond chance (`baselineMoving`). */
-function primaryMoving(s: RolloutState, P: RolloutParameters): { fast: number; slow: number } | null {
-  const slow = slowRate(s);
-  const { fast } = s.baseline;
-  const alpha = (P as any).baselineMoving ?? 0;
-  if (!slow || !(alpha > 0) || fast.requests < 1) return null;
-  const n = Math.round(fast.requests);
-  const e = Math.min(Math.round(fast.errors), n);
-  const p = (slow.errors + 0.5) / (slow.requests + 1);
-  return binomialTail(e, n, p) < alpha || 1 - binomialTail(e + 1, n, p) < alpha ? { fast: fast.errors / fast.requests, slow: slow.rate } : null;
+/** The primary's error rate the canary is held to; null with no primary data yet. */
+function primaryRate(s: RolloutState): Rate | null {
+  const { requests, errors } = s.baseline;
+  return requests > 0 ? { rate: errors / requests, requests, errors } : null;
 }
 
 /** The primary is failing by itself: its error rate's lower bound is over the limit (the absolute one, or `primaryUnhealthyRate`). */
 function primaryUnhealthy(s: RolloutState, config: RolloutConfig, P: RolloutParameters): number | null {
-  const r = fastRate(s, P);
+  const r = primaryRate(s);
   if (!r) return null;
   const limit = config.maxErrorRate.kind === 'absolute' ? config.maxErrorRate.rate : P.primaryUnhealthyRate;
   return wilson(r.errors, r.requests, normalQuantile(0.99)).lower > limit ? r.rate : null;
 }
 
-/** The error rates the CUSUM tests: fine at `pOk` (a quarter of the allowed excess), bad at `pBad` (all of it). Null: no judgement (no baseline, or the primary over an absolute limit). */
-function errorRates(s: RolloutState, config: RolloutConfig, P: RolloutParameters): { pOk: number; pBad: number; base: number } | null {
+/**
+ * The error rates the CUSUM tests: fine at `pOk` (a quarter of the allowed excess), bad at `pBad`
+ * (all of it). Null: no judgement, for want of primary requests to compare with, or because the
+ * primary is unhealthy itself (nothing is judged against a failing baseline).
+ */
+function errorRates(s: RolloutState, config: RolloutConfig, P: RolloutParameters): { pOk: number; pBad: number } | null {
   const limit = config.maxErrorRate;
-  if (limit.kind === 'absolute') {
-    if (primaryUnhealthy(s, config, P) !== null) return null;
-    return { pOk: limit.rate / 4, pBad: limit.rate, base: 0 };
-  }
-  const r = primaryRate(s, P);
-  if (!r || r.rate + limit.rate >= 1) return null;
-  return { pOk: r.rate + limit.rate / 4, pBad: r.rate + limit.rate, base: r.rate };
+  const r = primaryRate(s);
+  if (!r || primaryUnhealthy(s, config, P) !== null) return null;
+  if (limit.kind === 'absolute') return { pOk: limit.rate / 4, pBad: limit.rate };
+  if (r.rate + limit.rate >= 1) return null;
+  return { pOk: r.rate + limit.rate / 4, pBad: r.rate + limit.rate };
 }
 
 function cusumVerdict(s: RolloutState, P: RolloutParameters): Verdict {
   return s.cusum.s >= P.cusumAlarm ? 'fail' : s.cusum.s >= P.cusumAlarm / 2 ? 'hold' : 'pass';
 }
 
-function judgeErrors(ctx: Ctx, canary: Tally): void {
+/**
+ * Whether the canary's errors since the CUSUM last stood at 0 are more than the primary's in the
+ * very same windows allow (its rate's upper bound plus a quarter of the excess allowed, or a
+ * quarter of an absolute limit): an exact binomial test at `confirmAlpha`. Null when they are;
+ * else why not.
+ */
+function unconfirmed(s: RolloutState, config: RolloutConfig, P: RolloutParameters): string | null {
+  const { since, primarySince } = s.cusum;
+  const limit = config.maxErrorRate;
+  let allowed: number;
+  let against: string;
+  if (limit.kind === 'absolute') {
+    allowed = limit.rate / 4;
+    against = `a quarter of the ${pct(limit.rate)} limit`;
+  } else {
+    const pool = primaryRate(s);
+    const upper = primarySince.requests > 0 ? wilson(primarySince.errors, primarySince.requests, normalQuantile(1 - P.confirmAlpha)).upper : (pool?.rate ?? 1);
+    allowed = upper + limit.rate / 4;
+    against = `the primary's ${int(primarySince.errors)} of ${int(primarySince.requests)} in the same windows (at most ${pct(upper)}) + ${pct(limit.rate / 4, 2)}`;
+  }
+  if (allowed < 1 && binomialTail(since.errors, since.requests, allowed) < P.confirmAlpha) return null;
+  return `the error statistic reached its alarm level, but the canary's ${int(since.errors)} errors in ${int(since.requests)} requests are not shown above ${against}: not rolled back`;
+}
+
+function judgeErrors(ctx: Ctx, w: RolloutWindow): void {
   const { s, config, P } = ctx;
+  const canary = w.canary;
   if (canary.requests <= 0) return;
   const rates = errorRates(s, config, P);
-  if (!rates || primaryMoving(s, P)) return;
+  if (!rates) return;
   const errors = Math.min(canary.errors, canary.requests);
   const r = bernoulliCusum(s.cusum.s, errors, canary.requests - errors, rates.pOk, rates.pBad);
-  s.cusum.since.requests += canary.requests;
-  s.cusum.since.errors += errors;
-  const since = { ...s.cusum.since };
-  s.cusum.s = r.s;
-  if (r.s === 0) s.cusum.since = { requests: 0, errors: 0 };
-  if (r.peak >= P.cusumAlarm) {
-    const held = config.maxErrorRate.kind === 'relative' ? `the primary's ${pct(rates.base, 2)} + ${pct(config.maxErrorRate.rate)} allowed` : `the ${pct(config.maxErrorRate.rate)} limit`;
-    s.cusum.s = r.peak;
-    mustRollBack(
-      ctx,
-      `canary errors: ${int(since.errors)} of ${int(since.requests)} requests (${pct(since.errors / since.requests)}) against ${held}; the error statistic reached ${r.peak.toFixed(2)} ≥ ${P.cusumAlarm} at ${stepName(config, s.step)}`,
-    );
+  const c = s.cusum;
+  c.since.requests += canary.requests;
+  c.since.errors += errors;
+  c.primarySince.requests += w.primary.requests;
+  c.primarySince.errors += Math.min(w.primary.errors, w.primary.requests);
+  c.s = r.s;
+  if (r.peak < P.cusumAlarm) {
+    if (r.s === 0) Object.assign(c, freshCusum());
+    return;
   }
+  const why = unconfirmed(s, config, P);
+  if (why) {
+    // Back to half the alarm level (the run holds): the next test needs that much new evidence,
+    // so a shared failure is not re-tested every window until a chance excess confirms it, and
+    // does not pile up a debt to pay off later. The counts stay: a bad canary's next test has more.
+    c.s = P.cusumAlarm / 2;
+    c.unconfirmed = why;
+    return;
+  }
+  const held = config.maxErrorRate.kind === 'relative' ? `the primary's ${int(c.primarySince.errors)} of ${int(c.primarySince.requests)} in the same windows + ${pct(config.maxErrorRate.rate)} allowed` : `the ${pct(config.maxErrorRate.rate)} limit`;
+  c.s = r.peak;
+  mustRollBack(
+    ctx,
+    `canary errors: ${int(c.since.errors)} of ${int(c.since.requests)} requests (${pct(c.since.errors / c.since.requests)}) against ${held}; the error statistic reached ${r.peak.toFixed(2)} ≥ ${P.cusumAlarm} at ${stepName(config, s.step)}`,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -637,8 +653,8 @@ export function judgeLatency(
   end: number,
   P: RolloutParameters = ROLLOUT_PARAMETERS,
 ): LatencyJudgement | null {
-  const n1 = totalOf(canary);
-  const n2 = totalOf(primary);
+  const n1 = sumOf(canary);
+  const n2 = sumOf(primary);
   if (n1 < P.minLatencySamples || n2 < P.minLatencySamples) return null;
   const test = mannWhitneyGreater(canary, shiftCounts(primary, bucketShiftOf(1 + config.maxLatencyShift)));
   const hl = hodgesLehmann(canary, primary);
@@ -647,8 +663,8 @@ export function judgeLatency(
   const primaryP99 = quantileOf(primary, 0.99);
   let p99Verdict: Verdict = 'pass';
   if (config.maxP99Ms !== null) {
-    const z = normalQuantile(1 - P.latencyAlpha);
-    const over = (counts: readonly number[], n: number) => wilson(countOver(counts, config.maxP99Ms!), n, z).lower > P99_SHARE;
+    // More than 1% shown over the ceiling: that many would come from a 1% share with probability under α.
+    const over = (counts: readonly number[], n: number) => binomialTail(Math.round(countOver(counts, config.maxP99Ms!)), Math.round(n), P99_SHARE) < P.latencyAlpha;
     if (over(canary, n1)) p99Verdict = over(primary, n2) ? 'hold' : 'fail';
   }
   const verdict: Verdict = shiftVerdict === 'fail' || p99Verdict === 'fail' ? 'fail' : p99Verdict === 'hold' ? 'hold' : 'pass';
@@ -681,8 +697,10 @@ function addInto(into: number[], from: readonly number[]): void {
   for (let i = 0; i < n; i++) into[i]! += from[i]!;
 }
 
-function agreementBounds(s: RolloutState, P: RolloutParameters) {
-  return exactBounds(s.agreement.agree, s.agreement.compared, P.agreementConfidence);
+/** The pass side's lower bound and the fail side's upper bound, each exact at its own confidence. */
+function agreementBounds(s: RolloutState, P: RolloutParameters): { lower: number; upper: number } {
+  const { agree, compared } = s.agreement;
+  return { lower: exactBounds(agree, compared, P.agreementConfidence).lower, upper: exactBounds(agree, compared, P.agreementFailConfidence).upper };
 }
 
 /**
@@ -693,10 +711,18 @@ function agreementBounds(s: RolloutState, P: RolloutParameters) {
 function agreementVerdict(s: RolloutState, config: RolloutConfig, P: RolloutParameters): Verdict {
   const { compared, agree } = s.agreement;
   const min = config.mirror?.minAgreement;
-  if (min === undefined || compared < P.minComparisons) return 'hold';
-  const alpha = 1 - P.agreementConfidence;
-  if (1 - binomialTail(agree + 1, compared, min) < alpha) return 'fail';
-  return binomialTail(agree, compared, min) < alpha ? 'pass' : 'hold';
+  if (min === undefined || compared < comparisonsNeeded(min, P)) return 'hold';
+  if (1 - binomialTail(agree + 1, compared, min) < 1 - P.agreementFailConfidence) return 'fail';
+  return binomialTail(agree, compared, min) < 1 - P.agreementConfidence ? 'pass' : 'hold';
+}
+
+/**
+ * Comparisons before agreement is judged: `minComparisons`, and no fewer than a canary at
+ * `minAgreement` needs to be expected to disagree once (100 at 99%): before that one
+ * disagreement says nothing, and every look at a few dozen is a chance to fail a good canary.
+ */
+function comparisonsNeeded(min: number, P: RolloutParameters): number {
+  return min < 1 ? Math.max(P.minComparisons, Math.ceil(1 / (1 - min) - 1e-9)) : P.minComparisons;
 }
 
 /** How many comparisons agreeing at rate `p` would show agreement at or over `min`; null when p ≤ min. */
@@ -727,7 +753,7 @@ function consume(ctx: Ctx, w: RolloutWindow): void {
   if (!active(s.phase)) return;
   const mirroring = judgedPhase(s) === 'Mirroring';
 
-  judgeErrors(ctx, w.canary);
+  judgeErrors(ctx, w);
   if (rolledBack(s)) return;
 
   if (w.start >= s.stepStartedAt) {
@@ -747,13 +773,14 @@ function consume(ctx: Ctx, w: RolloutWindow): void {
     const b = agreementBounds(s, P);
     mustRollBack(
       ctx,
-      `agreement: ${int(s.agreement.agree)} of ${int(s.agreement.compared)} mirrored answers agreed (${pct(s.agreement.agree / s.agreement.compared)}); at ${pct(P.agreementConfidence, 0)} confidence at most ${pct(b.upper)}, under the ${pct(config.mirror.minAgreement)} required`,
+      `agreement: ${int(s.agreement.agree)} of ${int(s.agreement.compared)} mirrored answers agreed (${pct(s.agreement.agree / s.agreement.compared)}); at ${pct(P.agreementFailConfidence, 0)} confidence at most ${pct(b.upper)}, under the ${pct(config.mirror.minAgreement)} required`,
     );
     if (rolledBack(s)) return;
   }
 
   let closed: LatencyJudgement | null = null;
-  if (w.end - s.interval.start >= config.intervalMs) {
+  const intervalDue = w.end - s.interval.start >= config.intervalMs;
+  if (intervalDue) {
     closed = judgeLatency(s.interval.canary, s.interval.primary, config, w.end, P);
     if (closed) {
       s.lastInterval = closed;
@@ -778,8 +805,9 @@ function consume(ctx: Ctx, w: RolloutWindow): void {
     advance(ctx, `${stepName(config, s.step)} passed after ${secs(w.end - s.stepStartedAt)}: ${int(s.stepCanary.requests)} canary requests${errs}${agree}; ${describeLatency(closed, config)}`);
     return;
   }
-  if (timeUp && s.heldStep !== s.step && s.lastInterval?.verdict !== 'fail') {
-    const waits = blockers(ctx, true);
+  // Held: the step could have passed now (its time is up, an interval was due) but evidence is short.
+  if (timeUp && intervalDue && s.heldStep !== s.step && s.lastInterval?.verdict !== 'fail') {
+    const waits = blockers(ctx, closed === null);
     if (waits.length > 0) {
       s.heldStep = s.step;
       record(ctx, 'RolloutHeld', s.phase, `${stepName(config, s.step)} holds after ${secs(w.end - s.stepStartedAt)}: ${waits.join('; ')}`);
@@ -800,13 +828,13 @@ function blockers(ctx: Ctx, samples: boolean): string[] {
   if (s.stepCanary.requests < config.minRequests) {
     out.push(`needs ${int(config.minRequests - s.stepCanary.requests)} more ${what} (${int(s.stepCanary.requests)} of ${int(config.minRequests)} at ${stepName(config, s.step)})`);
   }
-  const n1 = totalOf(s.interval.canary);
-  const n2 = totalOf(s.interval.primary);
+  const n1 = sumOf(s.interval.canary);
+  const n2 = sumOf(s.interval.primary);
   if (samples && n1 < P.minLatencySamples) out.push(`needs ${int(P.minLatencySamples - n1)} more canary latency samples in this interval (${int(n1)} of ${P.minLatencySamples})`);
   if (samples && n2 < P.minLatencySamples) out.push(`needs ${int(P.minLatencySamples - n2)} more primary latency samples in this interval (${int(n2)} of ${P.minLatencySamples})`);
   if (s.lastInterval?.verdict === 'hold') out.push(`needs the primary's own p99 back under ${ms(config.maxP99Ms)} (it is ${ms(s.lastInterval.primaryP99)})`);
   if (cusumVerdict(s, P) === 'hold') out.push(`needs the error statistic under ${(P.cusumAlarm / 2).toFixed(2)} (it is ${s.cusum.s.toFixed(2)})`);
-  if (!primaryRate(s, P)) out.push('needs primary requests to compare the canary with');
+  if (!primaryRate(s)) out.push('needs primary requests to compare the canary with');
   const sick = primaryUnhealthy(s, config, P);
   if (sick !== null) out.push(`needs the primary to recover: it fails ${pct(sick)} of its requests`);
   if (mirroring && config.mirror) {
@@ -814,11 +842,12 @@ function blockers(ctx: Ctx, samples: boolean): string[] {
     if (agreementVerdict(s, config, P) !== 'pass') {
       const min = config.mirror.minAgreement;
       const p = compared > 0 ? agree / compared : 1;
-      const total = comparisonsToPass(p, min, 1 - P.agreementConfidence, P.minComparisons);
+      const needed = comparisonsNeeded(min, P);
+      const total = comparisonsToPass(p, min, 1 - P.agreementConfidence, needed);
       const more = total === null ? '' : `, about ${int(Math.max(total - compared, 1))} more if it stays at ${pct(p)}`;
       out.push(
-        compared < P.minComparisons
-          ? `needs ${int(P.minComparisons - compared)} more comparisons of mirrored answers before agreement is judged (${int(compared)} of ${P.minComparisons}; ${pct(min)} required)`
+        compared < needed
+          ? `needs ${int(needed - compared)} more comparisons of mirrored answers before agreement is judged (${int(compared)} of ${int(needed)}; ${pct(min)} required)`
           : `needs more comparisons: ${pct(p)} agreement over ${int(compared)} is not yet shown at or above ${pct(min)}${more}`,
       );
     }
@@ -833,7 +862,7 @@ function blockers(ctx: Ctx, samples: boolean): string[] {
 function refresh(ctx: Ctx): void {
   const { s, config, P } = ctx;
   const rates = errorRates(s, config, P);
-  const base = primaryRate(s, P);
+  const base = primaryRate(s);
   const stepErr = s.stepCanary.requests > 0 ? s.stepCanary.errors / s.stepCanary.requests : null;
   const allowed = config.maxErrorRate.kind === 'absolute' ? config.maxErrorRate.rate : base ? base.rate + config.maxErrorRate.rate : null;
   const seq = cusumVerdict(s, P);
@@ -851,11 +880,11 @@ function refresh(ctx: Ctx): void {
     verdict: !rates ? 'hold' : seq,
     detail: rates
       ? `CUSUM of the canary's errors, fine at ${pct(rates.pOk, 2)} and bad at ${pct(rates.pBad, 2)}; ${int(s.cusum.since.errors)} errors in ${int(s.cusum.since.requests)} requests since it last stood at 0; rolls back at ${P.cusumAlarm}, advances under ${(P.cusumAlarm / 2).toFixed(2)}`
-      : 'not running: no primary requests to compare with, or the primary is over the absolute limit itself',
+      : 'waiting: no primary requests to compare with yet, or the primary is unhealthy itself',
   };
   const j = s.lastInterval;
-  const n1 = totalOf(s.interval.canary);
-  const n2 = totalOf(s.interval.primary);
+  const n1 = sumOf(s.interval.canary);
+  const n2 = sumOf(s.interval.primary);
   const filling = `this interval so far: ${int(n1)} canary and ${int(n2)} primary samples (${P.minLatencySamples} each needed)`;
   const latencyShift: Check = j
     ? { value: j.shift, threshold: config.maxLatencyShift, verdict: j.shiftVerdict, detail: `last interval: ${describeLatency(j, config)}; ${filling}` }
@@ -876,7 +905,7 @@ function refresh(ctx: Ctx): void {
       value: compared > 0 ? agree / compared : null,
       threshold: config.mirror.minAgreement,
       verdict: agreementVerdict(s, config, P),
-      detail: `${int(agree)} of ${int(compared)} mirrored answers agreed; between ${pct(b.lower)} and ${pct(b.upper)} at ${pct(P.agreementConfidence, 0)} confidence`,
+      detail: `${int(agree)} of ${int(compared)} mirrored answers agreed; at least ${pct(b.lower)} at ${pct(P.agreementConfidence, 0)} confidence (passes at ${pct(config.mirror.minAgreement)}), at most ${pct(b.upper)} at ${pct(P.agreementFailConfidence, 0)} (fails under it)`,
     };
   }
   s.checks = { errors, sequential, latencyShift, p99, agreement };
@@ -889,6 +918,7 @@ function refresh(ctx: Ctx): void {
   if (j?.p99Verdict === 'hold' && active(s.phase)) {
     s.warnings.push(`the primary's own p99 (${ms(j.primaryP99)}) is over maxP99 (${ms(config.maxP99Ms)}) as well: the ceiling is not held against the canary`);
   }
+  if (s.cusum.unconfirmed && active(s.phase)) s.warnings.push(s.cusum.unconfirmed);
   if (s.pendingRollback) s.warnings.push(`rolls back at resume: ${s.pendingRollback}`);
   if (s.actionNote) s.warnings.push(s.actionNote);
 

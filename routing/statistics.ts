@@ -193,7 +193,7 @@ export function exactBounds(successes: number, n: number, confidence: number): {
 }
 
 /** Sum of a count array. */
-function sum(xs: readonly number[]): number {
+export function sumOf(xs: readonly number[]): number {
   let n = 0;
   for (const x of xs) n += x;
   return n;
@@ -241,8 +241,8 @@ export interface RankTest {
  * Normal approximation: use it with at least ~20 samples a side. Either sample empty → p = 1.
  */
 export function mannWhitneyGreater(x: readonly number[], y: readonly number[]): RankTest {
-  const n1 = sum(x);
-  const n2 = sum(y);
+  const n1 = sumOf(x);
+  const n2 = sumOf(y);
   const N = n1 + n2;
   let u = 0;
   let yBelow = 0;
