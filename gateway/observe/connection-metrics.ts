@@ -27,7 +27,9 @@ export class ConnectionMetrics {
   private readonly closed = new Map<ListenerName, [number, number]>();
 
   constructor(registry: Registry) {
-    const self = this;
+    // prom-client calls collect() with the metric as `this`: the maps are captured instead.
+    const open = this.open;
+    const closed = this.closed;
     new Gauge({
       name: 'seldon_gateway_open_connections',
       help: 'Open client connections by listener (public, oauth, grpc) and protocol: http1, http2 (h2c and the gRPC port), tls (HTTP/1.1 or h2 inside, by ALPN), unknown (no bytes read yet).',
@@ -35,7 +37,7 @@ export class ConnectionMetrics {
       registers: [registry],
       collect() {
         const counts = new Map<string, number>();
-        for (const o of self.open.values()) counts.set(`${o.listener} ${o.protocol}`, (counts.get(`${o.listener} ${o.protocol}`) ?? 0) + 1);
+        for (const o of open.values()) counts.set(`${o.listener} ${o.protocol}`, (counts.get(`${o.listener} ${o.protocol}`) ?? 0) + 1);
         this.reset();
         for (const [key, n] of counts) {
           const [listener, protocol] = key.split(' ');
@@ -52,8 +54,8 @@ export class ConnectionMetrics {
         collect() {
           this.reset();
           const sums = new Map<ListenerName, number>();
-          for (const [listener, totals] of self.closed) sums.set(listener, totals[which]);
-          for (const [socket, o] of self.open) sums.set(o.listener, (sums.get(o.listener) ?? 0) + (which === 0 ? socket.bytesRead : socket.bytesWritten));
+          for (const [listener, totals] of closed) sums.set(listener, totals[which]);
+          for (const [socket, o] of open) sums.set(o.listener, (sums.get(o.listener) ?? 0) + (which === 0 ? socket.bytesRead : socket.bytesWritten));
           for (const [listener, n] of sums) if (n > 0) this.inc({ listener }, n);
         },
       });
