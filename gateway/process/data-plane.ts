@@ -3,15 +3,16 @@
  * port, upstream pools, mirrors and the proxies, all reading one `RouteState`; the OAuth front
  * end and the gate (auth, rate limits) with their stores.
  *
- * The HTTP/1.1 edge is hardened: Node's parser refuses smuggling shapes (Content-Length with
- * Transfer-Encoding, differing or repeated Content-Length, obsolete line folding, bad methods,
- * malformed chunked bodies) with 400; the gateway adds 400 for a repeated Host, a Transfer-Encoding
- * that does not end in chunked or a Content_Length / Transfer_Encoding field, 405 for TRACE and
- * CONNECT, 413 over --max-body, 431 over --max-header-size, 408 for headers or requests slower
- * than --client-header-timeout / --client-request-timeout, and 503 for connections over
- * --max-connections. A connection that sends nothing is closed after the header timeout. Each is
- * answered on that connection only, with a JSON body, and closed; requests pipelined behind it
- * are never served (edge/http1-pipeline.ts). Nothing on the public port answers in fastify's words.
+ * It composes and decides nothing of the edge itself: the HTTP/1.1 edge is hardened in edge/ —
+ * Node's parser refuses smuggling shapes (Content-Length with Transfer-Encoding, differing or
+ * repeated Content-Length, obsolete line folding, bad methods, malformed chunked bodies) with 400
+ * (edge/http1-edge.ts answers them, and 431, 408, 405 for CONNECT); edge/refusals.ts adds 400 for
+ * a repeated Host, a Transfer-Encoding that does not end in chunked or a Content_Length /
+ * Transfer_Encoding field, 405 for TRACE, 413 over --max-body, 431 over --max-headers-count; 503
+ * for connections over --max-connections is the listener's (`accept`, here). A connection that
+ * sends nothing is closed after the header timeout. Each is answered on that connection only,
+ * with a JSON body, and closed; requests pipelined behind it are never served
+ * (edge/http1-pipeline.ts). Nothing on the public port answers in fastify's words.
  */
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
