@@ -18,7 +18,7 @@
  *   gateway B optional second gateway (other build, node flags or node binary): an A/B test in one run
  *
  * Two presets (--preset): `nginx-backend` (the default) loads an nginx `return 200` backend at 16
- * and 64 connections, then at a fixed 2,000 req/s; `issue15` loads a node:http backend (sharing the
+ * and 64 connections, then at a fixed 2,000 req/s; `shared-core` loads a node:http backend (sharing the
  * proxy's core) with wrk at 64 connections, then at fixed rates of a quarter and a half of the
  * gateway's own saturation throughput measured in the same run (--rate-fraction).
  *
@@ -32,8 +32,8 @@
  * undisturbed ones exist. load/README.md ("REST benchmark") has the method, results and how to
  * read them.
  *
- *   npm run build && npx vite-node load/rest-bench.ts [--preset issue15] [--rounds 3] [--profile 8]
- *   npx vite-node load/rest-bench.ts --preset issue15 --gateway-b-node /opt/node24/bin/node   # Node 20 vs 24
+ *   npm run build && npx vite-node load/rest-bench.ts [--preset shared-core] [--rounds 3] [--profile 8]
+ *   npx vite-node load/rest-bench.ts --preset shared-core --gateway-b-node /opt/node24/bin/node   # Node 20 vs 24
  *
  * This file composes the pieces in load/lib/: children (processes, pinning, cleanup), nginx,
  * bench-table and gateway (the targets), closed-loop and fixed-rate (the load), measure and proc
@@ -71,7 +71,7 @@ const HELP = `Usage: npx vite-node load/rest-bench.ts [options]
 
   --preset NAME        nginx-backend (default): nginx return-200 backend, wrk at 16 and 64
                        connections, fixed 2,000 req/s, targets direct,nginx,stock,gateway,shadow;
-                       issue15: node:http backend on the proxy's core, wrk at 64 connections, fixed
+                       shared-core: node:http backend on the proxy's core, wrk at 64 connections, fixed
                        rates at 0.25 and 0.5 of the gateway's saturation, 8 s each, targets
                        direct,nginx,gateway (BENCH_PRESET). Options below override the preset's.
   --rounds N           interleaved rounds; medians are reported (env BENCH_ROUNDS, default 3)
@@ -181,7 +181,7 @@ const PRESETS: Readonly<Record<string, Preset>> = {
   'nginx-backend': { nodeBackend: false, conns: '16,64', rate: '2000', rateFraction: '', rateDuration: 4, targets: 'direct,nginx,stock,gateway,shadow' },
   // Issue 15's arrangement: a node:http backend sharing the proxy's core, the load generator on
   // core 0, wrk at 64 connections, then open-loop rates relative to the gateway's own saturation.
-  issue15: { nodeBackend: true, conns: '64', rate: '', rateFraction: '0.25,0.5', rateDuration: 8, targets: 'direct,nginx,gateway' },
+  'shared-core': { nodeBackend: true, conns: '64', rate: '', rateFraction: '0.25,0.5', rateDuration: 8, targets: 'direct,nginx,gateway' },
 };
 const PRESET_NAME = argv.preset ?? process.env.BENCH_PRESET ?? 'nginx-backend';
 const PRESET = PRESETS[PRESET_NAME];

@@ -282,19 +282,26 @@ export interface GateAnnotations {
   gate(extra: RateLimit | null): Gate | null;
 }
 
+/** `seldon.io/gateway-auth: external`: the deployment's routes are checked by the external auth service even where --ext-auth-default is off. */
+export function externalAuthAnnotation(ann: EffectiveAnnotations, extAuthDefault: boolean): boolean {
+  return extAuthDefault || ann.get('seldon.io/gateway-auth')?.toLowerCase() === 'external';
+}
+
 /**
  * `seldon.io/gateway-auth` and the deployment's `seldon.io/gateway-rate-limit`. An auth value other
- * than `oauth` or `none` is an error text (a typo must not leave the deployment open); a bad rate
- * limit only warns.
+ * than `oauth`, `external` or `none` is an error text (a typo must not leave the deployment open); a
+ * bad rate limit only warns. `extAuthDefault` (--ext-auth-default on): every route is checked by the
+ * external auth service whatever the value, as Ambassador's AuthService checks every Mapping.
  */
-export function gateAnnotations(ann: EffectiveAnnotations, ns: string, name: string): GateAnnotations | string {
+export function gateAnnotations(ann: EffectiveAnnotations, ns: string, name: string, extAuthDefault = false): GateAnnotations | string {
   const warnings: string[] = [];
   const rawAuth = ann.get('seldon.io/gateway-auth');
   const authValue = rawAuth?.toLowerCase();
-  if (authValue !== undefined && authValue !== '' && authValue !== 'oauth' && authValue !== 'none') {
-    return `seldon.io/gateway-auth "${rawAuth}" is not "oauth" or "none"`;
+  if (authValue !== undefined && authValue !== '' && authValue !== 'oauth' && authValue !== 'external' && authValue !== 'none') {
+    return `seldon.io/gateway-auth "${rawAuth}" is not "oauth", "external" or "none"`;
   }
   const auth = authValue === 'oauth' ? { namespace: ns, deployment: name } : null;
+  const external = externalAuthAnnotation(ann, extAuthDefault);
   let limit: RateLimit | null = null;
   const rawLimit = ann.get('seldon.io/gateway-rate-limit');
   if (rawLimit) {
@@ -302,23 +309,23 @@ export function gateAnnotations(ann: EffectiveAnnotations, ns: string, name: str
     if (typeof l === 'string') warnings.push(`seldon.io/gateway-rate-limit: ${l}: no limit`);
     else limit = l;
   }
-  const shared = auth || limit ? { auth, rateLimits: limit ? [limit] : NO_LIMITS } : null;
+  const shared = auth || limit || external ? { auth, rateLimits: limit ? [limit] : NO_LIMITS, external } : null;
   return {
     warnings,
-    gate: (extra) => (extra === null ? shared : { auth, rateLimits: limit ? [limit, extra] : [extra] }),
+    gate: (extra) => (extra === null ? shared : { auth, rateLimits: limit ? [limit, extra] : [extra], external }),
   };
 }
 
 /**
  * The gate of an OAuth-gated deployment (`seldon.io/gateway-auth: oauth`) as its Services impose it
- * on anyone's route to them: its auth and its valid deployment-wide rate limit. Null when it is not
- * OAuth-gated.
+ * on anyone's route to them: its auth and its valid deployment-wide rate limit (and the external
+ * check, when its routes have it). Null when it is not OAuth-gated.
  */
-export function oauthGateAnnotation(ann: EffectiveAnnotations, ns: string, name: string): Gate | null {
+export function oauthGateAnnotation(ann: EffectiveAnnotations, ns: string, name: string, extAuthDefault = false): Gate | null {
   if (ann.get('seldon.io/gateway-auth')?.toLowerCase() !== 'oauth') return null;
   const rawLimit = ann.get('seldon.io/gateway-rate-limit');
   const limit = rawLimit ? parseRateLimit(rawLimit, `${ns}/${name}`) : null;
-  return { auth: { namespace: ns, deployment: name }, rateLimits: limit === null || typeof limit === 'string' ? NO_LIMITS : [limit] };
+  return { auth: { namespace: ns, deployment: name }, rateLimits: limit === null || typeof limit === 'string' ? NO_LIMITS : [limit], external: extAuthDefault };
 }
 
 /** A predictor's own `seldon.io/gateway-rate-limit` (its annotations): a bucket of its own; null when absent or bad (warned). */

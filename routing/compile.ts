@@ -15,6 +15,7 @@ import {
   breakerAnnotations,
   corsAnnotation,
   customConfigAnnotation,
+  externalAuthAnnotation,
   effectiveAnnotations,
   gateAnnotations,
   headerAnnotations,
@@ -87,6 +88,8 @@ export interface CompiledDeployment {
   readonly clients: readonly OAuthClient[];
   /** Set when it is OAuth-gated (whatever became of its routes): routes of others that reach these Services apply its gate. */
   readonly owned?: OwnedServices;
+  /** Its Services (`ns/name`), when its routes are checked by the external auth service: no route of another deployment to them bypasses the check. */
+  readonly externallyChecked?: readonly string[];
   /** Set when a rollout, a bandit or sticky assignment steers its weights at run time (routing/steering.ts). */
   readonly steering?: DeploymentSteering;
 }
@@ -156,32 +159,42 @@ function withOwnedServices(c: CompiledDeployment, d: SeldonDeployment, opts: Com
   const { namespace: ns, name } = c.report;
   if (!isDns1123Label(ns) || !isDns1123Subdomain(name)) return c;
   let gate: Gate | null;
+  let external: boolean;
   try {
-    gate = oauthGateAnnotation(effectiveAnnotations(d.metadata?.annotations, d.spec?.annotations), ns, name);
+    const ann = effectiveAnnotations(d.metadata?.annotations, d.spec?.annotations);
+    gate = oauthGateAnnotation(ann, ns, name, opts.extAuthDefault ?? false);
+    external = externalAuthAnnotation(ann, opts.extAuthDefault ?? false);
   } catch {
     return c;
   }
-  if (gate === null) return c;
+  if (gate === null && !external) return c;
+  const services = [...deploymentServices(d, ns, opts)].sort();
+  if (services.length === 0) return c;
+  const owned = gate === null ? c : { ...c, owned: { services, gate } };
+  return external ? { ...owned, externallyChecked: services } : owned;
+}
+
+/** The `ns/name` of the Services the operator makes for a deployment's predictors and explainers. */
+function deploymentServices(d: SeldonDeployment, ns: string, opts: CompileOptions): Set<string> {
   const services = new Set<string>();
   const predictors: unknown = d.spec?.predictors;
-  if (Array.isArray(predictors)) {
-    for (const p of predictors as unknown[]) {
-      if (!p || typeof p !== 'object') continue;
-      const ps = p as PredictorSpec;
-      try {
-        const svc = predictorService(d, ps, ns, opts);
-        if (typeof svc === 'string') continue;
-        services.add(serviceKey(ns, svc.name));
-        if (typeof ps.explainer?.type === 'string' && ps.explainer.type !== '') {
-          const ex = explainerService(d, ps, ns, opts, svc.name);
-          if (typeof ex !== 'string') services.add(serviceKey(ns, ex.name));
-        }
-      } catch {
-        // A shape nobody foresaw: that predictor names no Service.
+  if (!Array.isArray(predictors)) return services;
+  for (const p of predictors as unknown[]) {
+    if (!p || typeof p !== 'object') continue;
+    const ps = p as PredictorSpec;
+    try {
+      const svc = predictorService(d, ps, ns, opts);
+      if (typeof svc === 'string') continue;
+      services.add(serviceKey(ns, svc.name));
+      if (typeof ps.explainer?.type === 'string' && ps.explainer.type !== '') {
+        const ex = explainerService(d, ps, ns, opts, svc.name);
+        if (typeof ex !== 'string') services.add(serviceKey(ns, ex.name));
       }
+    } catch {
+      // A shape nobody foresaw: that predictor names no Service.
     }
   }
-  return services.size ? { ...c, owned: { services: [...services].sort(), gate } } : c;
+  return services;
 }
 
 function compileRoutes(d: SeldonDeployment, opts: CompileOptions): CompiledDeployment {
@@ -302,7 +315,7 @@ function compileGenerated(
   const breaker = breakerAnnotations(ann, f);
   const weightAll = legacyWeightAnnotation(ann, f);
   const shadowAll = legacyShadowAnnotation(ann, f);
-  const gates = gateAnnotations(ann, ns, name);
+  const gates = gateAnnotations(ann, ns, name, opts.extAuthDefault ?? false);
   if (typeof gates === 'string') return gates;
   for (const w of gates.warnings) f.warn(w);
   const cors = corsAnnotation(ann, f);
@@ -444,7 +457,7 @@ function compileCustom(
   if (ann.has('seldon.io/ambassador-header') || ann.has('seldon.io/ambassador-regex-header')) {
     f.warn('header annotations are ignored: seldon.io/ambassador-config replaces the generated routes');
   }
-  const gates = gateAnnotations(ann, ns, name);
+  const gates = gateAnnotations(ann, ns, name, opts.extAuthDefault ?? false);
   if (typeof gates === 'string') return { key, report: report(ns, name, id, 'rejected', [gates, ...f.warnings]), routes: [], clients: NO_CLIENTS };
   for (const w of gates.warnings) f.warn(w);
   const gate = gates.gate(null);
@@ -466,6 +479,12 @@ function compileCustom(
   return { key, report: report(ns, name, id, f.warnings.length ? 'degraded' : 'accepted', f.warnings), routes, clients: NO_CLIENTS };
 }
 
+/** A Mapping's `bypass_auth: true`: its gate without the external check (null when nothing else is left). */
+function bypassed(gate: Gate | null): Gate | null {
+  if (gate === null || !gate.external) return gate;
+  return gate.auth === null && gate.rateLimits.length === 0 ? null : { auth: gate.auth, rateLimits: gate.rateLimits, external: false };
+}
+
 /** `sdepCors`: the deployment's seldon.io/gateway-cors, for REST Mappings without a `cors` of their own. */
 function mappingSpec(m: MappingRoute, ns: string, name: string, opts: CompileOptions, gate: Gate | null, sdepCors: CorsPolicy | null): RouteSpec {
   const upstream: Upstream = {
@@ -475,7 +494,8 @@ function mappingSpec(m: MappingRoute, ns: string, name: string, opts: CompileOpt
     ...(m.service.serviceName ? { service: { name: m.service.serviceName, namespace: m.service.serviceNamespace ?? ns } } : {}),
   };
   const origin: Origin = { namespace: ns, deployment: name, predictor: m.name };
-  const backend = makeBackend(`${ns}/${name}/${m.name}`, origin, upstream, m.rewrite, m.timeoutMs ?? opts.defaultTimeoutMs, m.idleTimeoutMs ?? opts.defaultIdleTimeoutMs, m.retry, m.breaker, gate, m.grpc ? null : (m.cors ?? sdepCors));
+  const checked = m.bypassAuth ? bypassed(gate) : gate;
+  const backend = makeBackend(`${ns}/${name}/${m.name}`, origin, upstream, m.rewrite, m.timeoutMs ?? opts.defaultTimeoutMs, m.idleTimeoutMs ?? opts.defaultIdleTimeoutMs, m.retry, m.breaker, checked, m.grpc ? null : (m.cors ?? sdepCors));
   const svc = serviceOfHost(m.service.host, ns);
   return {
     kind: m.grpc ? 'grpc' : 'rest',

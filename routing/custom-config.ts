@@ -29,6 +29,12 @@ export interface MappingRoute {
   readonly host: string | null;
   /** The Mapping's own `cors` (REST only); null: the deployment's `seldon.io/gateway-cors`, if any, applies. */
   readonly cors: CorsPolicy | null;
+  /**
+   * `bypass_auth: true`: the external auth service is not asked, as Ambassador skips its AuthService;
+   * honoured for the Mapping's own deployment's Services only (a Service of another deployment keeps
+   * that one's check, routing/table.ts).
+   */
+  readonly bypassAuth: boolean;
 }
 
 export type CustomConfig = { ok: true; mappings: MappingRoute[]; warnings: string[] } | { ok: false; error: string };
@@ -36,7 +42,7 @@ export type CustomConfig = { ok: true; mappings: MappingRoute[]; warnings: strin
 const HONOURED = new Set([
   'name', 'prefix', 'prefix_regex', 'rewrite', 'service', 'grpc', 'timeout_ms', 'idle_timeout_ms', 'headers',
   'regex_headers', 'weight', 'shadow', 'ambassador_id', 'retry_policy', 'circuit_breakers', 'host', 'cors',
-  'apiVersion', 'kind', 'namespace',
+  'bypass_auth', 'apiVersion', 'kind', 'namespace',
 ]);
 const RETRY_ON: readonly RetryOn[] = ['5xx', 'gateway-error', 'connect-failure', 'retriable-4xx', 'refused-stream'];
 
@@ -212,6 +218,7 @@ function parseMapping(m: Obj, index: number, namespace: string, regexes: RegexBu
     if (typeof r === 'string') warn(`${name}: ${r}: retry policy dropped`);
     else retry = r;
   }
+  if (m.bypass_auth !== undefined && typeof m.bypass_auth !== 'boolean') warn(`${name}: bypass_auth "${String(m.bypass_auth)}" is not true or false: the auth service is asked`);
   let ambassadorIds: string[] | null = null;
   if (m.ambassador_id !== undefined) {
     const ids = Array.isArray(m.ambassador_id) ? m.ambassador_id : [m.ambassador_id];
@@ -233,6 +240,7 @@ function parseMapping(m: Obj, index: number, namespace: string, regexes: RegexBu
     breaker: m.circuit_breakers === undefined ? DEFAULT_BREAKER : parseBreakers(m.circuit_breakers, (w) => warn(`${name}: ${w}`)),
     host,
     cors,
+    bypassAuth: m.bypass_auth === true,
   };
 }
 

@@ -81,7 +81,10 @@ export function steerGroup(group: RouteGroup, overrides: ReadonlyMap<string, Ste
     }
   }
   const order = members.map((_, i) => i);
-  if (lead > 0) order.splice(order.indexOf(lead), 1), order.unshift(lead);
+  if (lead > 0) {
+    order.splice(order.indexOf(lead), 1);
+    order.unshift(lead);
+  }
   const steered: WeightedBackend[] = order.map((i) => ({ backend: members[i]!.backend, percent: percents[i]! }));
   return {
     ...group,

@@ -130,16 +130,22 @@ function indexOf(g: RouteGroup): { map: 'restByPrefix' | 'grpcByPrefix' | 'grpcB
 const deploymentKeyOf = (b: Backend): string => `${b.origin.namespace}/${b.origin.deployment}`;
 
 /** The gate of a route to a Service that several OAuth-gated deployments claim: no token is any of theirs (fail closed). */
-function conflictedGate(own: Gate | null): Gate {
-  return { auth: { namespace: '', deployment: CONFLICTED_AUTH_DEPLOYMENT }, rateLimits: own?.rateLimits ?? NO_LIMITS };
+function conflictedGate(own: Gate | null, external: boolean): Gate {
+  return { auth: { namespace: '', deployment: CONFLICTED_AUTH_DEPLOYMENT }, rateLimits: own?.rateLimits ?? NO_LIMITS, external: external || (own?.external ?? false) };
 }
 
 /** The owner's gate, with the route's own rate limits kept as well. */
-function ownersGate(owner: Gate, own: Gate | null): Gate {
-  if (!own || own.rateLimits.length === 0) return owner;
+function ownersGate(owner: Gate, own: Gate | null, external: boolean): Gate {
+  const checked = external || owner.external || (own?.external ?? false);
+  if ((!own || own.rateLimits.length === 0) && checked === owner.external) return owner;
   const limits = [...owner.rateLimits];
-  for (const l of own.rateLimits) if (!limits.some((x) => x.key === l.key)) limits.push(l);
-  return { auth: owner.auth, rateLimits: limits };
+  for (const l of own?.rateLimits ?? NO_LIMITS) if (!limits.some((x) => x.key === l.key)) limits.push(l);
+  return { auth: owner.auth, rateLimits: limits, external: checked };
+}
+
+/** A route's own gate with the external check a Service's owner imposes on it. */
+function externallyCheckedGate(own: Gate | null): Gate {
+  return own === null ? { auth: null, rateLimits: NO_LIMITS, external: true } : { auth: own.auth, rateLimits: own.rateLimits, external: true };
 }
 
 const NO_LIMITS: readonly RateLimit[] = [];
@@ -225,7 +231,9 @@ class Snapshots<K, V> {
 type TableFields = Omit<RouteTable, 'groups'>;
 
 // The fields are `TableFields` (declaration merging): set once, from the builder's named fields.
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type, @typescript-eslint/no-unsafe-declaration-merging -- the merge is the point
 interface Table extends TableFields {}
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging -- see above
 class Table implements RouteTable {
   private sorted: RouteGroup[] | undefined;
 
@@ -286,6 +294,8 @@ export class TableBuilder {
   private readonly dirtyOwn = new Set<string>();
   /** Service key → OAuth-gated deployment key → the gate every route to that Service applies. */
   private readonly owners = new Map<string, Map<string, Gate>>();
+  /** Service key → deployments whose routes the external auth service checks and that make that Service. */
+  private readonly checkedBy = new Map<string, Set<string>>();
   /** Service key → deployments with a route to it; and each deployment's Service keys. */
   private readonly targeting = new Map<string, Set<string>>();
   private readonly targetsOf = new Map<string, readonly string[]>();
@@ -341,6 +351,12 @@ export class TableBuilder {
       byDep.set(c.key, c.owned!.gate);
       this.dirtyServices.add(svc);
     }
+    for (const svc of c.externallyChecked ?? []) {
+      let deps = this.checkedBy.get(svc);
+      if (!deps) this.checkedBy.set(svc, (deps = new Set()));
+      deps.add(c.key);
+      this.dirtyServices.add(svc);
+    }
     this.dirtyOwn.add(c.key);
     return c;
   }
@@ -371,6 +387,12 @@ export class TableBuilder {
       const byDep = this.owners.get(svc);
       byDep?.delete(key);
       if (byDep && byDep.size === 0) this.owners.delete(svc);
+      this.dirtyServices.add(svc);
+    }
+    for (const svc of previous?.externallyChecked ?? []) {
+      const deps = this.checkedBy.get(svc);
+      deps?.delete(key);
+      if (deps && deps.size === 0) this.checkedBy.delete(svc);
       this.dirtyServices.add(svc);
     }
     for (const t of this.targetsOf.get(key) ?? []) {
@@ -526,13 +548,16 @@ export class TableBuilder {
   private readonly effective = (s: RouteSpec): Backend => {
     if (s.target === null) return s.backend;
     const owners = this.owners.get(s.target);
-    if (!owners) return s.backend;
     const self = deploymentKeyOf(s.backend);
+    // A Service another deployment makes, whose routes the external auth service checks: so is this route (a Mapping's bypass_auth covers its own deployment's Services only).
+    const checkers = this.checkedBy.get(s.target);
+    const external = checkers !== undefined && !(s.backend.gate?.external ?? false) && (checkers.size > 1 || !checkers.has(self));
     let gate: Gate;
-    if (owners.size === 1) {
-      if (owners.has(self)) return s.backend;
-      gate = ownersGate(owners.values().next().value!, s.backend.gate);
-    } else gate = conflictedGate(s.backend.gate);
+    if (!owners || (owners.size === 1 && owners.has(self))) {
+      if (!external) return s.backend;
+      gate = externallyCheckedGate(s.backend.gate);
+    } else if (owners.size === 1) gate = ownersGate(owners.values().next().value!, s.backend.gate, external);
+    else gate = conflictedGate(s.backend.gate, external);
     const b = s.backend;
     return { id: b.id, origin: b.origin, upstream: b.upstream, rewrite: b.rewrite, timeoutMs: b.timeoutMs, idleTimeoutMs: b.idleTimeoutMs, retry: b.retry, breaker: b.breaker, gate, cors: b.cors, steered: b.steered };
   };

@@ -34,6 +34,8 @@ export interface CompileOptions {
   maxPredictors?: number;
   /** Largest RE2 program size of a header or path regex (absent: `REGEX_MAX_SIZE`, 200, Ambassador's `regex_max_size`); a larger one is refused. */
   regexMaxSize?: number;
+  /** Every route is checked by the external auth service unless a Mapping bypasses it (--ext-auth-service with --ext-auth-default on); absent: off. */
+  extAuthDefault?: boolean;
 }
 
 export const DEFAULT_COMPILE_OPTIONS: Readonly<CompileOptions> = Object.freeze({
@@ -123,6 +125,13 @@ export interface Gate {
   readonly auth: { readonly namespace: string; readonly deployment: string } | null;
   /** Every limit that applies; a request consumes from all of them or from none. */
   readonly rateLimits: readonly RateLimit[];
+  /**
+   * The external auth service (--ext-auth-service) must allow the request first, as Ambassador's
+   * AuthService checks a Mapping: every route when --ext-auth-default is on, else deployments
+   * annotated `seldon.io/gateway-auth: external`; a custom Mapping's `bypass_auth: true` clears it
+   * for the routes of its own deployment's Services (docs/routing.md#external-auth).
+   */
+  readonly external: boolean;
 }
 
 /**

@@ -402,9 +402,9 @@ function parseJson(text: string): unknown {
   } catch (err) {
     // V8 reports a character offset; operators want a line.
     const at = /at position (\d+)/.exec(errorMessage(err));
-    if (!at?.[1]) throw new Error(`JSON: ${errorMessage(err)}`);
+    if (!at?.[1]) throw new Error(`JSON: ${errorMessage(err)}`, { cause: err });
     const before = text.slice(0, Number(at[1])).split('\n');
-    throw new Error(`JSON: ${errorMessage(err)} (line ${before.length}, column ${(before.at(-1)?.length ?? 0) + 1})`);
+    throw new Error(`JSON: ${errorMessage(err)} (line ${before.length}, column ${(before.at(-1)?.length ?? 0) + 1})`, { cause: err });
   }
 }
 

@@ -1,5 +1,5 @@
 /**
- * Descriptor exhaustion through the real CLI (issue 11, item 2): a gateway started with
+ * Descriptor exhaustion through the real CLI: a gateway started with
  * `ulimit -n 140` is sent more client connections than it has descriptors. It must say so
  * (/readyz 503, seldon_gateway_accept_errors_total), stop accepting, and come back by itself
  * once the connections close: ready again, requests answered. (With the cluster primary

@@ -1,5 +1,5 @@
 /**
- * Endpoint-level balancing (issue 5): the gateway on the Kubernetes source spreads each REST
+ * Endpoint-level balancing: the gateway on the Kubernetes source spreads each REST
  * request across the ready endpoints of a Service's EndpointSlices, drops endpoints that are not
  * ready or terminating, and lets a rolling restart pass under load with zero failed requests.
  * "Pods" are real HTTP servers on 127.0.0.2, .3, … sharing one port, as pods share a targetPort.

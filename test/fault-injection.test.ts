@@ -1,5 +1,5 @@
 /**
- * Fault injection through the real CLI (issue 11, "Tests"): one gateway with 2 workers and a
+ * Fault injection through the real CLI: one gateway with 2 workers and a
  * small descriptor limit (`ulimit -n`) serves a healthy deployment `good` to a steady client
  * loop on keep-alive connections opened beforehand, while, in turn,
  *   1. bad SeldonDeployments are written into the watched directory (ports out of range, names

@@ -1,5 +1,5 @@
 /**
- * Proxy fidelity (issue 10): every REST route kind crossed with every request body shape, through
+ * Proxy fidelity: every REST route kind crossed with every request body shape, through
  * each HTTP/1.1 server (the gateway's lane and Node's, --http1-server). For each
  * combination a raw-socket client sends exact bytes through one shared gateway to recording
  * upstreams (test/fixtures/recording-upstream.ts), and the test checks that

@@ -1,5 +1,5 @@
 /**
- * The gRPC edge against what a client may send or learn (issue 11): forwarding headers treated
+ * The gRPC edge against what a client may send or learn: forwarding headers treated
  * as REST's (item 8), public statuses without internal addresses or library text unless
  * --error-detail internal (item 9), and HTTP/2 rapid reset (CVE-2023-44487) closing the
  * connection after a bounded number of premature resets (item 10). Real gateway, real

@@ -114,7 +114,7 @@ describe('gRPC routing on the shared port', () => {
   });
 
   it('without namespace metadata a call is UNIMPLEMENTED, asking for namespace metadata without naming namespaces', async () => {
-    // Tenant isolation (issue 11, item 4): outside single-namespace mode a call must say its
+    // Tenant isolation: outside single-namespace mode a call must say its
     // namespace, whether or not the name is served in several; no message names a namespace.
     for (const seldon of ['iris', 'split']) {
       const o = await predict(clients, { strData: 'x' }, md({ seldon }));

@@ -207,7 +207,7 @@ describe('kubectl kustomize renders every kustomization', () => {
   });
 });
 
-// ---- Operability (issue 14): the components, the production overlay, what they refer to ----
+// ---- Operability: the components, the production overlay, what they refer to ----
 
 const componentsDir = join(root, 'components');
 const components = readdirSync(componentsDir).filter((d) => existsSync(join(componentsDir, d, 'kustomization.yaml')));
@@ -424,7 +424,7 @@ describe('what the components refer to exists (rendered: base + every component)
       expect(r.annotations.summary, r.alert).toBeTruthy();
       expect(r.annotations.description, r.alert).toBeTruthy();
     }
-    // The alerts issue 14 asks for, each on the metric that tells it.
+    // The alerts an operator needs, each on the metric that tells it.
     const reads = (name: string): string[] => promqlUses(rules.find((r) => r.alert === name)!.expr).selectors.map((s) => s.metric);
     expect(reads('SeldonGatewayHighErrorRate')).toContain('seldon_gateway_requests_total');
     expect(reads('SeldonGatewayNoReadyEndpoints')).toEqual(['seldon_gateway_upstream_ready_endpoints']);
@@ -465,7 +465,7 @@ describe('what the components refer to exists (rendered: base + every component)
   });
 });
 
-// ---- TLS (issue 13): components/tls and components/cert-manager ----
+// ---- TLS: components/tls and components/cert-manager ----
 
 describe('the tls and cert-manager components', () => {
   const objs = baseWith(['tls', 'cert-manager']);

@@ -316,7 +316,7 @@ describe('ManifestSource content rules', () => {
   });
 });
 
-describe('ManifestSource limits: a file fails alone, whatever it holds (issue 11 #6)', () => {
+describe('ManifestSource limits: a file fails alone, whatever it holds', () => {
   const deepJson = (levels: number): string => '['.repeat(levels) + ']'.repeat(levels);
 
   it('a 5,000-level JSON file is a problem; every other file is applied and the source syncs', async () => {

@@ -1,7 +1,6 @@
 /**
- * Issue 11, the OAuth front end's part: revocation that holds across a Redis outage (item 5), a
- * throttle on failed `/oauth/token` attempts (item 10), and error bodies without internals
- * (item 9). Real gateways on 127.0.0.1, a real redis-server killed and restarted mid-test (with
+ * The OAuth front end under attack: revocation that holds across a Redis outage, a
+ * throttle on failed `/oauth/token` attempts, and error bodies without internals. Real gateways on 127.0.0.1, a real redis-server killed and restarted mid-test (with
  * its data kept, so Redis "refuses" the gateway and comes back as it was), real clients.
  */
 import { createHash } from 'node:crypto';

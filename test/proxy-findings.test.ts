@@ -1,7 +1,6 @@
 /**
- * One test per finding of issue 10 (and the REST items of issue 11 that are about what a client
- * or an upstream sends), each against a real gateway, raw sockets on 127.0.0.1 and recording
- * upstreams (test/fixtures/recording-upstream.ts). The worker-crash findings run against the real
+ * What a client or an upstream can send that once went wrong at the proxy, one test each, against a real gateway, raw sockets on 127.0.0.1 and recording
+ * upstreams (test/fixtures/recording-upstream.ts). The worker-crash cases run against the real
  * CLI with one worker (`node dist/gateway/main.js serve`), where a crash is a worker exit.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -65,7 +64,7 @@ const ok = (name: string, extra: HeaderLine[] = []): Answer => ({
   body: JSON.stringify({ data: { ndarray: [[1]] }, meta: { tags: { upstream: name } } }),
 });
 
-describe('issue 10 findings, in-process gateway', () => {
+describe('what clients and models send, through an in-process gateway', () => {
   const up: Record<string, RecordingUpstream> = {};
   let gw: TestGateway;
   let token = '';
@@ -200,7 +199,7 @@ describe('issue 10 findings, in-process gateway', () => {
     });
   });
 
-  describe('finding 2: keep-alive after an early answer to a large body', () => {
+  describe('keep-alive after an early answer to a large body', () => {
     for (const variant of ['upstream keeps reading', 'upstream closes'] as const) {
       it(`${variant}: the next request on the client connection is answered (or the connection closed) promptly, 3 of 3 runs`, async () => {
         up.early!.setResponder(
@@ -237,7 +236,7 @@ describe('issue 10 findings, in-process gateway', () => {
     }
   });
 
-  it('finding 3: a 304 with Content-Length reaches the client as it was answered, and the connection stays usable', async () => {
+  it('a 304 with Content-Length reaches the client as it was answered, and the connection stays usable', async () => {
     up.raw!.setResponder(() => ({
       statusLine: 'HTTP/1.1 304 Not Modified',
       headers: [['ETag', '"v1"'], ['Date', DATE], ['Content-Length', '1234'], ['Cache-Control', 'max-age=60']],
@@ -259,7 +258,7 @@ describe('issue 10 findings, in-process gateway', () => {
     }
   });
 
-  it('finding 4: Transfer-Encoding: gzip, chunked is refused with 501 and never forwarded', async () => {
+  it('Transfer-Encoding: gzip, chunked is refused with 501 and never forwarded', async () => {
     const before = up.plain!.requests.length;
     const gz = Buffer.from('1f8b0800000000000003abae0500', 'hex');
     const { res, x } = await send(gw.port, `POST /seldon/${NS}/plain${PREDICT} HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n${gz.length.toString(16)}\r\n`, Buffer.concat([gz, Buffer.from('\r\n0\r\n\r\n')]));
@@ -269,7 +268,7 @@ describe('issue 10 findings, in-process gateway', () => {
     expect(up.plain!.requests.length - before, 'requests forwarded').toBe(0);
   });
 
-  describe('finding 5 (and issue 11 item 10): more request header lines than the limit: 431, never truncated', () => {
+  describe('more request header lines than the limit: 431, never truncated', () => {
     const lines = (n: number): string => 'a: 1\r\n'.repeat(n);
     it('1,100 header lines: 431', async () => {
       const before = up.plain!.requests.length;
@@ -298,7 +297,7 @@ describe('issue 10 findings, in-process gateway', () => {
     });
   });
 
-  describe('finding 6: large upstream response heads', () => {
+  describe('large upstream response heads', () => {
     const bigAnswer = (req: RecordedRequest): Answer => ({
       ...ok('big', [['X-Big', 'b'.repeat(Number(headerValue(req.headers, 'x-head-bytes') ?? '0'))]]),
     });
@@ -323,7 +322,7 @@ describe('issue 10 findings, in-process gateway', () => {
     }
   });
 
-  it('finding 7: headers named in a response Connection header do not reach the client', async () => {
+  it('headers named in a response Connection header do not reach the client', async () => {
     up.raw!.setResponder(() => ok('raw', [['Connection', 'X-Secret, x-other'], ['X-Secret', 's'], ['X-Other', 'o'], ['X-Kept', 'k']]));
     try {
       const { res, x } = await send(gw.port, post(`/seldon/${NS}/raw${PREDICT}`, [], SMALL), SMALL);
@@ -337,7 +336,7 @@ describe('issue 10 findings, in-process gateway', () => {
     }
   });
 
-  it('finding 8: an absolute-form request target is accepted and routed like origin-form', async () => {
+  it('an absolute-form request target is accepted and routed like origin-form', async () => {
     const id = 'absolute-form';
     const { res, x } = await send(
       gw.port,
@@ -353,7 +352,7 @@ describe('issue 10 findings, in-process gateway', () => {
     expect(got[0]!.sha256).toBe(sha256(SMALL));
   });
 
-  it('issue 11 item 10: Connection: close with trailing bytes after the request: the in-flight answer still arrives', async () => {
+  it('Connection: close with trailing bytes after the request: the in-flight answer still arrives', async () => {
     const { res, x } = await send(gw.port, `POST /seldon/${NS}/slow${PREDICT} HTTP/1.1\r\nHost: h\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${SMALL.length}\r\n\r\n`, Buffer.concat([SMALL, Buffer.from('GARBAGE AFTER THE REQUEST\r\n\r\n')]));
     x.socket.destroy();
     expect(res?.statusLine).toBe('HTTP/1.1 200 OK');
@@ -457,7 +456,7 @@ describe('against the real CLI with one worker: no upstream answer or bad deploy
     }
   }
 
-  it('finding 1: a non-ASCII reason phrase neither crashes the worker nor cuts a stream in flight on another route', async () => {
+  it('a non-ASCII reason phrase neither crashes the worker nor cuts a stream in flight on another route', async () => {
     await serving();
     const exitsBefore = workerExits();
     // A stream on another route, in flight for about 3 s.
@@ -496,7 +495,7 @@ describe('against the real CLI with one worker: no upstream answer or bad deploy
   }, 90_000);
 
   for (const name of ['port70000', 'portneg', 'spacename', 'explport']) {
-    it(`issue 11 item 1: a deployment with an invalid upstream (${name}) gets a Seldon-style error, the worker lives, other routes answer`, async () => {
+    it(`a deployment with an invalid upstream (${name}) gets a Seldon-style error, the worker lives, other routes answer`, async () => {
       await serving();
       const exitsBefore = workerExits();
       const path = name === 'explport' ? `/seldon/${NS}/${name}-explainer/main/api/v1.0/explain` : `/seldon/${NS}/${name}${PREDICT}`;

@@ -1,5 +1,5 @@
 /**
- * The quick start is a test (issue 10): run what `npm start` runs (the built
+ * The quick start is a test: run what `npm start` runs (the built
  * `dist/examples/quickstart.js`, on OS-chosen ports), parse every curl line it prints, send each
  * as curl would, and expect 200 from the model the comment above it names (the mock model says
  * who it is in `x-seldon-model`). The shadow example must also reach the shadow model (the

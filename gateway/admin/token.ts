@@ -69,7 +69,7 @@ export class AdminToken {
     try {
       text = await readFile(path, 'utf8');
     } catch (err) {
-      throw new Error(`--admin-token-file ${path}: cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+      throw new Error(`--admin-token-file ${path}: cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`, { cause: err });
     }
     const parsed = parseToken(text);
     if ('problem' in parsed) throw new Error(`--admin-token-file ${path}: ${parsed.problem}`);

@@ -21,7 +21,11 @@
  * Only the token's deployment decides where a call goes, never the path or metadata.
  */
 import type { IncomingHttpHeaders } from 'node:http2';
+import type { Socket } from 'node:net';
 import { grpcStatusOf, type GatewayReason } from '../edge/errors.js';
+import type { RestRequest } from '../edge/exchange.js';
+import type { ExtVerdict, ExternalAuth } from './ext-auth.js';
+import { grpcSubject, restSubject, type Authorized, type ReadBody } from './ext-auth-subject.js';
 import type { GatewayMetrics, Protocol } from '../observe/metrics.js';
 import { bearerToken, problemOf, queryToken, withDetail, type AuthOutcome, type OAuth } from './oauth.js';
 import type { RateLimiter, Verdict } from './rate-limit.js';
@@ -35,6 +39,16 @@ export interface Allow {
   readonly decision: Routed;
   /** Request headers (lower-case) to remove before the request goes upstream: the client's credential. */
   readonly strip: readonly string[];
+  /** Set when the external auth service allowed it: its edits, and what of the body was read for it. */
+  readonly external?: ExternalAllowance | undefined;
+}
+
+/** What an external auth allowance adds to the request (auth/ext-auth.ts). */
+export interface ExternalAllowance extends Authorized {
+  /** `name, value` pairs for the client's answer (a refreshed session cookie). */
+  readonly answer: readonly string[];
+  /** REST: the body as read for the check, handed on to the model. */
+  readonly read: ReadBody;
 }
 
 /**
@@ -53,6 +67,10 @@ export interface Deny {
   readonly metadata?: Readonly<Record<string, string>> | undefined;
   /** A REST body of its own instead of the error body (the front end's Spring OAuth2 shapes). */
   readonly body?: string | undefined;
+  /** The gRPC status, when `reason` does not say it (an external auth service's answer, --ext-auth-status-on-error). */
+  readonly grpcStatus?: number | undefined;
+  /** The external auth service's own answer, returned to a REST client as it came (`status`, these headers, this body). */
+  readonly raw?: { readonly headers: readonly string[]; readonly body: Buffer } | undefined;
 }
 
 export type GateVerdict = Allow | Deny;
@@ -65,6 +83,14 @@ export interface GateRequest {
   readonly url?: string | undefined;
   readonly method?: string | undefined;
   readonly headers: { readonly authorization?: string | undefined; readonly host?: string | undefined };
+  /** The whole request (a `RestRequest`), which the external auth check describes; without it an external check fails closed. */
+  readonly rawHeaders?: string[] | undefined;
+}
+
+/** What a gRPC call's external auth check reads beside its headers. */
+export interface GrpcCallInfo {
+  readonly rawHeaders: readonly string[];
+  readonly socket: Socket | undefined;
 }
 
 export interface GateDeps {
@@ -73,6 +99,10 @@ export interface GateDeps {
   readonly state: RouteState;
   readonly picker: Picker;
   readonly metrics: GatewayMetrics;
+  /** The external auth service (--ext-auth-service); routes that need it fail closed without it. */
+  readonly external?: ExternalAuth | undefined;
+  /** Whether a peer's X-Forwarded-For/-Proto are kept (--trusted-proxies), for what the auth service is told. */
+  readonly trusts?: ((socket: Socket) => boolean) | undefined;
 }
 
 type Failed = Extract<AuthOutcome, { ok: false }>;
@@ -86,6 +116,7 @@ const STRIP_TOKEN: readonly string[] = ['oauth_token'];
 const STRIP_TOKEN_AND_AUTHORIZATION: readonly string[] = ['oauth_token', 'authorization'];
 const NO_LIMITS: readonly RateLimit[] = [];
 const RETRY_IN_1S: Readonly<Record<string, string>> = { 'retry-after': '1' };
+const NOTHING_READ: ReadBody = {};
 
 const single = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v[0] : v);
 
@@ -122,6 +153,11 @@ const retrySeconds = (v: Verdict): number => Math.max(1, Math.ceil(v.retryAfterM
 
 export class Gatekeeper {
   constructor(private readonly d: GateDeps) {}
+
+  /** Close the connections to the external auth service. */
+  close(): void {
+    this.d.external?.close();
+  }
 
   /** The front end's paths are served (some deployment registers an OAuth client). */
   get frontEndActive(): boolean {
@@ -165,8 +201,57 @@ export class Gatekeeper {
 
   // ---- REST --------------------------------------------------------------------------------
 
-  /** A routed REST request whose backend has a gate (`decision.backend.gate !== null`), on the table it was matched with. */
-  rest(req: GateRequest, decision: Routed, table: RouteTable): PendingVerdict {
+  /**
+   * A routed REST request whose backend has a gate (`decision.backend.gate !== null`), on the table
+   * it was matched with; `preread`: its body, when it was read already (a bandit's feedback).
+   */
+  rest(req: GateRequest, decision: Routed, table: RouteTable, preread?: Buffer | null): PendingVerdict {
+    if (decision.backend.gate!.external) return this.externally('rest', decision, () => this.restCheck(decision, req, preread), (d) => this.restGate(req, d, table));
+    return this.restGate(req, decision, table);
+  }
+
+  // ---- External auth (auth/ext-auth.ts): before OAuth and rate limits, as Envoy's ext_authz precedes them ----
+
+  /** The external check first; on an allowed request, `next` (OAuth, rate limits), its allowance carrying the check's. */
+  private externally(protocol: Protocol, d: Routed, check: () => Promise<{ verdict: ExtVerdict; read: ReadBody }>, next: (d: Routed) => PendingVerdict): Promise<GateVerdict> {
+    return check().then(({ verdict, read }) => {
+      if (!verdict.allow) return this.refused(protocol, d, verdict);
+      const external: ExternalAllowance = { headers: verdict.headers, remove: verdict.remove, answer: verdict.answer, read };
+      const merge = (v: GateVerdict): GateVerdict => (v.allow ? { ...v, external } : v);
+      const v = next(d);
+      return v instanceof Promise ? v.then(merge) : merge(v);
+    });
+  }
+
+  /** No --ext-auth-service, or a request the check cannot describe: refused (fail closed). */
+  private unchecked(d: Routed): { verdict: ExtVerdict; read: ReadBody } {
+    const message = this.d.external === undefined ? `route of ${d.backend.id} is checked by an external auth service, which this gateway has not been given (--ext-auth-service)` : `the request to ${d.backend.id} could not be described to the external auth service`;
+    return { verdict: deny(503, 'AUTH_BACKEND_UNAVAILABLE', message, RETRY_IN_1S), read: NOTHING_READ };
+  }
+
+  private restCheck(d: Routed, req: GateRequest, preread: Buffer | null | undefined): Promise<{ verdict: ExtVerdict; read: ReadBody }> {
+    const ext = this.d.external;
+    const startedAt = performance.now();
+    if (ext === undefined || req.rawHeaders === undefined) return Promise.resolve(this.unchecked(d));
+    const r = req as RestRequest;
+    const trusted = this.d.trusts?.(r.socket as Socket) ?? false;
+    return new Promise((resolve) => {
+      restSubject(r, ext.config, trusted, preread, (s) => {
+        if ('tooLarge' in s) resolve({ verdict: ext.tooLarge('rest', startedAt), read: NOTHING_READ });
+        else void ext.check(s.subject, startedAt).then((verdict) => resolve({ verdict, read: s.read }));
+      });
+    });
+  }
+
+  private grpcCheck(d: Routed, headers: IncomingHttpHeaders, call: GrpcCallInfo | undefined): Promise<{ verdict: ExtVerdict; read: ReadBody }> {
+    const ext = this.d.external;
+    const startedAt = performance.now();
+    if (ext === undefined || call === undefined) return Promise.resolve(this.unchecked(d));
+    const trusted = call.socket !== undefined && (this.d.trusts?.(call.socket) ?? false);
+    return ext.check(grpcSubject(headers, call.rawHeaders, call.socket, trusted), startedAt).then((verdict) => ({ verdict, read: NOTHING_READ }));
+  }
+
+  private restGate(req: GateRequest, decision: Routed, table: RouteTable): PendingVerdict {
     const gate = decision.backend.gate!;
     const auth = gate.auth;
     if (auth === null) return this.limits('rest', decision, gate.rateLimits, KEEP);
@@ -214,7 +299,9 @@ export class Gatekeeper {
           this.d.metrics.unrouted.labels('rest', decision.reason).inc();
           return deny(decision.status, decision.reason, decision.info);
         }
-        return this.limits('rest', decision, decision.backend.gate?.rateLimits ?? NO_LIMITS, STRIP_AUTHORIZATION);
+        const limited = (d: Routed): PendingVerdict => this.limits('rest', d, d.backend.gate?.rateLimits ?? NO_LIMITS, STRIP_AUTHORIZATION);
+        if (decision.backend.gate?.external) return this.externally('rest', decision, () => this.restCheck(decision, req, undefined), limited);
+        return limited(decision);
       },
       (err: unknown) => this.checkFailed(err, undefined),
     );
@@ -231,7 +318,12 @@ export class Gatekeeper {
    * A gRPC call whose route has a gate (`decision.ok`), or a front-end call (`frontEndCall`). An
    * allowed call goes with `oauth_token` (and a Bearer `authorization` that carried the token) removed.
    */
-  grpc(headers: IncomingHttpHeaders, decision: Decision): PendingVerdict {
+  grpc(headers: IncomingHttpHeaders, decision: Decision, call?: GrpcCallInfo): PendingVerdict {
+    if (decision.ok && decision.backend.gate?.external) return this.externally('grpc', decision, () => this.grpcCheck(decision, headers, call), (d) => this.grpcGate(headers, d, call));
+    return this.grpcGate(headers, decision, call);
+  }
+
+  private grpcGate(headers: IncomingHttpHeaders, decision: Decision, call: GrpcCallInfo | undefined): PendingVerdict {
     const table = this.d.state.current;
     const gate = decision.ok ? decision.backend.gate : null;
     if (decision.ok && gate !== null && gate.auth === null) return this.limits('grpc', decision, gate.rateLimits, KEEP);
@@ -261,7 +353,11 @@ export class Gatekeeper {
           }
           d = m;
         }
-        return this.limits('grpc', d, d.backend.gate?.rateLimits ?? NO_LIMITS, bearer === undefined ? STRIP_TOKEN : STRIP_TOKEN_AND_AUTHORIZATION);
+        const strip = bearer === undefined ? STRIP_TOKEN : STRIP_TOKEN_AND_AUTHORIZATION;
+        const limited = (r: Routed): PendingVerdict => this.limits('grpc', r, r.backend.gate?.rateLimits ?? NO_LIMITS, strip);
+        // A front-end call is checked once its deployment is known (a routed one was checked first).
+        if (!decision.ok && d.backend.gate?.external) return this.externally('grpc', d, () => this.grpcCheck(d, headers, call), limited);
+        return limited(d);
       },
       (err: unknown) => this.checkFailed(err, guarded),
     );

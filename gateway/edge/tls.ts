@@ -113,7 +113,7 @@ function readPair(source: PairSource, ca: Buffer | undefined, ticketKeys: Buffer
     try {
       return readFileSync(file);
     } catch (err) {
-      throw new Error(`${what} ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? errorText(err)})`);
+      throw new Error(`${what} ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? errorText(err)})`, { cause: err });
     }
   };
   const cert = read('certificate', source.certFile);
@@ -122,20 +122,20 @@ function readPair(source: PairSource, ca: Buffer | undefined, ticketKeys: Buffer
   try {
     x509 = new X509Certificate(cert);
   } catch (err) {
-    throw new Error(`certificate ${source.certFile}: not a PEM certificate (${errorText(err)})`);
+    throw new Error(`certificate ${source.certFile}: not a PEM certificate (${errorText(err)})`, { cause: err });
   }
   let privateKey;
   try {
     privateKey = createPrivateKey(key);
   } catch (err) {
-    throw new Error(`key ${source.keyFile}: not an unencrypted PEM private key (${errorText(err)})`);
+    throw new Error(`key ${source.keyFile}: not an unencrypted PEM private key (${errorText(err)})`, { cause: err });
   }
   if (!x509.checkPrivateKey(privateKey)) throw new Error(`key ${source.keyFile} does not match certificate ${source.certFile}`);
   let context: SecureContext;
   try {
     context = tls.createSecureContext({ cert, key, ...(ca ? { ca } : {}), minVersion: MIN_VERSION, ticketKeys });
   } catch (err) {
-    throw new Error(`certificate ${source.certFile} with key ${source.keyFile}: ${errorText(err)}`);
+    throw new Error(`certificate ${source.certFile} with key ${source.keyFile}: ${errorText(err)}`, { cause: err });
   }
   const names = certificateNames(x509);
   return {

@@ -27,6 +27,7 @@ import { LogBudget } from '../observe/log-budget.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import type { GrpcObserve } from '../observe/observed-grpc.js';
 import type { GateVerdict, Gatekeeper } from '../auth/gate.js';
+import { applyGrpcEdits } from '../auth/ext-auth-subject.js';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { RouteState } from '../process/route-state.js';
@@ -378,7 +379,7 @@ export class GrpcProxy {
         answerTrailersOnly(stream, grpcStatusOf('AUTH_BACKEND_UNAVAILABLE'), `route of ${decision.ok ? decision.backend.id : path} needs auth or rate limits, which this process does not serve`);
         this.deps.observe?.answered(stream, headers, grpcStatusOf('AUTH_BACKEND_UNAVAILABLE'), decision.ok ? decision.backend : undefined);
       } else {
-        const verdict = gate.grpc(headers, decision);
+        const verdict = gate.grpc(headers, decision, { rawHeaders, socket: stream.session?.socket as Socket | undefined });
         if (verdict instanceof Promise) void verdict.then((v) => this.gated(stream, headers, v));
         else this.gated(stream, headers, verdict);
       }
@@ -399,11 +400,13 @@ export class GrpcProxy {
    */
   private gated(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, v: GateVerdict): void {
     if (!v.allow) {
-      answerTrailersOnly(stream, grpcStatusOf(v.reason), v.message, v.metadata);
-      this.deps.observe?.answered(stream, headers, grpcStatusOf(v.reason));
+      const status = v.grpcStatus ?? grpcStatusOf(v.reason);
+      answerTrailersOnly(stream, status, v.message, v.metadata);
+      this.deps.observe?.answered(stream, headers, status);
       return;
     }
     for (const name of v.strip) delete headers[name];
+    if (v.external !== undefined) applyGrpcEdits(headers, v.external);
     if (!stream.destroyed && !stream.closed) this.run(stream, headers, v.decision);
   }
 

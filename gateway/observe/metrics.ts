@@ -4,7 +4,7 @@
  * request touches are series bound once per backend (observe/bound-series.ts), so the hot path
  * does no label hashing; the rest are prom-client's own.
  */
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Backend } from '../../routing/types.js';
 import { BoundCounter, BoundHistogram, type CounterSeries, type HistogramSeries } from './bound-series.js';
 import { SteerTally } from './steer-tally.js';
@@ -169,6 +169,20 @@ export class GatewayMetrics {
     labelNames: ['protocol', 'reason'],
     registers: [this.registry],
   });
+  // The external auth service (auth/ext-auth.ts).
+  readonly extAuth = new Counter({
+    name: 'seldon_gateway_ext_auth_total',
+    help: 'Decisions on requests checked by the external auth service: allowed, denied (its answer returned), body_too_large (413 before asking), error / timeout / overflow (it failed, was slow, or too many checks were in flight: refused with --ext-auth-status-on-error), error_allowed (it failed and --ext-auth-failure-mode-allow let the request through).',
+    labelNames: ['protocol', 'result'],
+    registers: [this.registry],
+  });
+  readonly extAuthSeconds = new Histogram({
+    name: 'seldon_gateway_ext_auth_duration_seconds',
+    help: 'Time each external auth decision took, from the start of the check (body reading included) to the verdict.',
+    labelNames: ['protocol', 'result'],
+    buckets: BUCKETS,
+    registers: [this.registry],
+  });
   readonly tokenRequests = new Counter({
     name: 'seldon_gateway_oauth_token_requests_total',
     help: 'POST /oauth/token answers: issued, reused, unauthorized, bad_request, unavailable.',
@@ -231,7 +245,7 @@ export class GatewayMetrics {
     labelNames: ['reason'],
     registers: [this.registry],
   });
-  // Robustness (issue 11): descriptor exhaustion, bugs caught at the last resort.
+  // Robustness: descriptor exhaustion, bugs caught at the last resort.
   readonly acceptErrors = new Counter({
     name: 'seldon_gateway_accept_errors_total',
     help: 'Times a worker found it could not accept connections, by reason (EMFILE: out of file descriptors for the process, ENFILE: for the system, other): an accept error, or a descriptor check that failed. While it lasts the worker stops accepting and /readyz is false.',
@@ -281,7 +295,7 @@ export class GatewayMetrics {
     aggregator: 'min',
     registers: [this.registry],
   });
-  // Operability (issue 14): what the alert rules (deploy/kustomize/components/alerts) compare traffic with.
+  // Operability: what the alert rules (deploy/kustomize/components/alerts) compare traffic with.
   readonly routeWeight = new Gauge({
     name: 'seldon_gateway_route_weight',
     help: 'Configured share of each predictor in its deployment\'s weighted split, in percent as `traffic` and seldon.io/ambassador-weight give it, by protocol (splits of two or more members only). Compare with requests_total to see a canary drift.',

@@ -252,10 +252,9 @@ export class Tracing {
     const tp = incoming.traceparent;
     const b3 = incoming.b3;
     const mb3 = incoming['x-b3-traceid'];
-    let parent: Context = ROOT_CONTEXT;
     let form: B3Form;
     if (tp !== undefined || b3 !== undefined || mb3 !== undefined) {
-      parent = this.w3c.extract(ROOT_CONTEXT, incoming, HEADERS_GETTER);
+      let parent: Context = this.w3c.extract(ROOT_CONTEXT, incoming, HEADERS_GETTER);
       if (trace.getSpanContext(parent) === undefined && (b3 !== undefined || mb3 !== undefined)) parent = this.b3Multi.extract(ROOT_CONTEXT, incoming, HEADERS_GETTER);
       const sc = trace.getSpanContext(parent);
       form = b3 !== undefined ? 'single' : mb3 !== undefined ? 'multi' : undefined;

@@ -37,6 +37,7 @@ import { TlsTermination } from '../edge/tls.js';
 import { GatewayMetrics } from '../observe/metrics.js';
 import { OAuth } from '../auth/oauth.js';
 import { Gatekeeper } from '../auth/gate.js';
+import { externalAuth } from '../auth/ext-auth-service.js';
 import { createStores, type Stores } from '../auth/stores.js';
 import { RateLimiter } from '../auth/rate-limit.js';
 import { RestProxy, SMALL_BODY_BYTES } from '../rest/proxy.js';
@@ -191,7 +192,8 @@ export class DataPlane {
       limits: this.stores.limits,
     });
     const limiter = new RateLimiter({ shared: this.stores.limits, timeoutMs: config.auth.redisTimeoutMs, metrics: this.metrics });
-    this.gate = new Gatekeeper({ oauth: this.oauth, limiter, state: this.state, picker, metrics: this.metrics });
+    const external = config.extAuth && externalAuth(config.extAuth, config.upstream, this.metrics, log, config.edge.errorDetail === 'internal');
+    this.gate = new Gatekeeper({ oauth: this.oauth, limiter, state: this.state, picker, metrics: this.metrics, external, trusts: this.trusts });
     this.rest = new RestProxy({
       state: this.state,
       picker,
@@ -573,6 +575,7 @@ export class DataPlane {
     this.oauthServer?.close();
     await this.grpc.close();
     this.upstreams.destroy();
+    this.gate.close();
     this.stores.close();
     this.tls?.close();
     // Stops Node's connection checks (started by hand in listen()).

@@ -23,9 +23,11 @@ import { clientResponseHeaders, headerGetter, schemeOf, shadowHost, upstreamRequ
 import { corsRequest, corsResponseHeaders } from './cors.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import type { GateVerdict, Gatekeeper } from '../auth/gate.js';
+import { applyEdits, type Authorized } from '../auth/ext-auth-subject.js';
+import { sendRawDenial, withAllowance } from './ext-auth-answer.js';
 import type { ResponseTap, RestObserve } from '../observe/observed-rest.js';
 import { LogBudget } from '../observe/log-budget.js';
-import { RequestBody } from './request-body.js';
+import { RequestBody, readSmallBody } from './request-body.js';
 import type { RouteState } from '../process/route-state.js';
 import type { RestMirrors } from './mirrors.js';
 import type { Endpoint, Upstreams, UpstreamPool } from '../upstream/pools.js';
@@ -72,6 +74,8 @@ export interface ExchangeExtras {
   readonly body?: Buffer | null | undefined;
   /** The start of a body read in part (feedback too large to read for a token): the rest streams after it. */
   readonly bodyHead?: Buffer[] | undefined;
+  /** The external auth service's edits of the request (auth/ext-auth.ts). */
+  readonly authorized?: Authorized | undefined;
 }
 
 const NO_EXTRAS: ExchangeExtras = {};
@@ -123,31 +127,6 @@ const isSmall = (req: RestRequest): boolean => {
 export const TAG_MAX_BYTES = 64 * 1024;
 /** Largest feedback body read for its token (a Seldon Feedback echoes a prediction answer). */
 const FEEDBACK_MAX_BYTES = 1024 * 1024;
-
-/**
- * Read a body up to `limit` bytes: `done(body)` when it ended within it, else `done(null, chunks
- * read so far)` with the stream paused for whoever streams the rest.
- */
-function readSmallBody(req: Readable, limit: number, done: (body: Buffer | null, rest?: Buffer[]) => void): void {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  const onData = (c: Buffer): void => {
-    chunks.push(c);
-    size += c.length;
-    if (size > limit) {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.pause();
-      done(null, chunks);
-    }
-  };
-  const onEnd = (): void => {
-    req.off('data', onData);
-    done(Buffer.concat(chunks, size));
-  };
-  req.on('data', onData);
-  req.once('end', onEnd);
-}
 
 class AttemptAborted extends Error {
   constructor(readonly why: 'timeout' | 'per-try-timeout' | 'client') {
@@ -696,7 +675,7 @@ export class RestProxy {
       if (gate === undefined) {
         this.deps.observe?.answered(req, res, decision.backend);
         sendError(req, res, 503, 'AUTH_BACKEND_UNAVAILABLE', `route of ${decision.backend.id} needs auth or rate limits, which this process does not serve`);
-      } else this.render(req, res, gate.rest(req, decision, table), decision.backend, { ...extras, answerHeaders });
+      } else this.render(req, res, gate.rest(req, decision, table, extras.bodyHead !== undefined ? null : extras.body), decision.backend, { ...extras, answerHeaders });
       return;
     }
     this.forward(req, res, decision, false, { ...extras, answerHeaders });
@@ -726,12 +705,14 @@ export class RestProxy {
   /** Allowed: proxy it, unless the client went away while the checks ran. Denied: the refusal, as JSON. */
   private answer(req: RestRequest, res: RestResponse, v: GateVerdict, backend: Backend | undefined, extras: ExchangeExtras = NO_EXTRAS): void {
     if (v.allow) {
-      if (!res.destroyed && !req.socket.destroyed) this.forward(req, res, v.decision, v.strip.includes('authorization'), extras);
+      if (!res.destroyed && !req.socket.destroyed) this.forward(req, res, v.decision, v.strip.includes('authorization'), v.external === undefined ? extras : withAllowance(extras, v.external));
       return;
     }
     this.deps.observe?.answered(req, res, backend);
-    if (v.body !== undefined) sendJson(req, res, v.status, v.body, v.headers);
-    else sendError(req, res, v.status, v.reason, v.message, v.headers);
+    if (v.raw !== undefined) sendRawDenial(req, res, { ...v, raw: v.raw });
+    else if (v.body !== undefined) sendJson(req, res, v.status, v.body, v.headers);
+    // A body the client is still sending is not read for a refusal: the connection closes after it (lingering).
+    else sendError(req, res, v.status, v.reason, v.message, req.complete ? v.headers : { ...v.headers, connection: 'close' });
   }
 
   /** Proxy a routed request (also after the gate); `stripAuthorization` drops the client's credential. */
@@ -744,6 +725,7 @@ export class RestProxy {
         trusted: this.trusts(req.socket),
         stripAuthorization,
       });
+      if (extras.authorized !== undefined) applyEdits(headers, extras.authorized);
       new Exchange(this, req, res, decision, headers, extras).start();
     } catch (err) {
       this.internalError('request', err as Error, decision.backend);

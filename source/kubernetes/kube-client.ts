@@ -33,7 +33,7 @@ export function loadKubeConfig(access: ClusterAccess): KubeConfig {
     try {
       into.loadFromFile(file);
     } catch (err) {
-      throw new Error(`kubeconfig ${file}: ${describeError(err)}`);
+      throw new Error(`kubeconfig ${file}: ${describeError(err)}`, { cause: err });
     }
   };
   load(kc, first);

@@ -109,7 +109,10 @@ describe('tuning annotations keep the default and warn', () => {
     expect(oauthGateAnnotation(ann({ 'seldon.io/gateway-auth': 'oauth', 'seldon.io/gateway-rate-limit': '5/s' }), 'ns', 'x')).toEqual({
       auth: { namespace: 'ns', deployment: 'x' },
       rateLimits: [{ key: 'ns/x', count: 5, periodMs: 1000, text: '5/s' }],
+      external: false,
     });
     expect(oauthGateAnnotation(ann({ 'seldon.io/gateway-auth': 'oauth', 'seldon.io/gateway-rate-limit': 'lots' }), 'ns', 'x')?.rateLimits).toEqual([]);
+    // With --ext-auth-default on, the Services' gate carries the external check too.
+    expect(oauthGateAnnotation(ann({ 'seldon.io/gateway-auth': 'oauth' }), 'ns', 'x', true)?.external).toBe(true);
   });
 });

@@ -492,7 +492,7 @@ describe('9. gRPC :path full match (docs/routing.md#grpc-metadata-matching)', ()
 });
 
 describe('10. gRPC namespace inference (docs/routing.md#grpc-metadata-matching)', () => {
-  // Calls without `namespace`, cluster-wide: refused by default (tenant isolation, issue 11 #4);
+  // Calls without `namespace`, cluster-wide: refused by default (tenant isolation);
   // with customConfigScope "cluster", Ambassador's behaviour: the unique namespace serving that name.
   const cluster = { customConfigScope: 'cluster' } as const;
 

@@ -301,7 +301,7 @@ function checkEqual(incremental: RouteTable, current: Map<string, SeldonDeployme
   expect(snap).toEqual(snapshot(scratch));
   expect(snapshot(buildTable([...current.values()].reverse(), options))).toEqual(snap);
   expect(decisions(incremental)).toEqual(decisions(scratch));
-  // No input yields an upstream a URL parser reads differently (issue 11 #1).
+  // No input yields an upstream a URL parser reads differently.
   for (const g of incremental.groups) {
     for (const { backend: b } of [...g.members, ...g.mirrors]) {
       const u = new URL(`http://${b.upstream.host}:${b.upstream.port}`);

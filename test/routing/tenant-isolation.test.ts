@@ -1,5 +1,5 @@
 /**
- * Issue 11 #3 in the routing core (docs/routing.md#tenant-scope): with the default
+ * Tenant scope in the routing core (docs/routing.md#tenant-scope): with the default
  * customConfigScope "namespace", a SeldonDeployment's custom Mappings claim only prefixes under its
  * own /seldon/<namespace>/, gRPC for its own namespace and Services of its own namespace; "cluster"
  * restores Ambassador's global behaviour. Whatever route reaches a Service of an OAuth-gated

@@ -1,5 +1,5 @@
 /**
- * Issue 11 #1 and #7 in the routing core: no SeldonDeployment, however written, yields an upstream
+ * Upstream validation in the routing core: no SeldonDeployment, however written, yields an upstream
  * a client library cannot parse (port outside 1..65535, a host with `/`, `:` or a space) or a host
  * that names a Service elsewhere; a bad one is rejected alone, with its reason. And the
  * per-deployment predictor limit.
@@ -72,7 +72,7 @@ function expectRejectedAlone(bad: SeldonDeployment, reason: RegExp, o: Partial<C
   expectParseableUpstreams(t);
 }
 
-describe('issue 11 #1: ports are 1..65535', () => {
+describe('ports are 1..65535', () => {
   it.each([70000, -1, 0.5, 65536, 'abc', '80x', true])('no-engine graph.endpoint.httpPort %j rejects only that SDep', (port) => {
     expectRejectedAlone(sdep('bad', [noEngine({ httpPort: port })]), /graph\.endpoint\.httpPort/);
   });
@@ -116,7 +116,7 @@ describe('issue 11 #1: ports are 1..65535', () => {
   });
 });
 
-describe('issue 11 #1: names that become part of a Service host are what Kubernetes accepts', () => {
+describe('names that become part of a Service host are what Kubernetes accepts', () => {
   it.each(['a/b', 'a:b', 'a b', 'Main', 'a.b', '-a', 'a_b', 'x'.repeat(64), 'a\u0000b'])('predictor name %j rejects only that SDep', (name) => {
     expectRejectedAlone(sdep('bad', [pred(name)]), /predictor name .* DNS-1123/);
   });
@@ -152,7 +152,7 @@ describe('issue 11 #1: names that become part of a Service host are what Kuberne
   });
 });
 
-describe('issue 11 #1: custom Mapping services', () => {
+describe('custom Mapping services', () => {
   const custom = (name: string, service: string): SeldonDeployment =>
     sdep(name, [pred('main')], { annotations: { 'seldon.io/ambassador-config': `apiVersion: ambassador/v1\nkind: Mapping\nname: m\nprefix: /seldon/ns/${name}/\nservice: ${service}` } });
 
@@ -170,7 +170,7 @@ describe('issue 11 #1: custom Mapping services', () => {
   });
 });
 
-describe('issue 11 #7: at most MAX_PREDICTORS predictors per SeldonDeployment', () => {
+describe('at most MAX_PREDICTORS predictors per SeldonDeployment', () => {
   it(`${MAX_PREDICTORS + 1} predictors reject only that SDep; ${MAX_PREDICTORS} are served`, () => {
     const many = (n: number): PredictorSpec[] => Array.from({ length: n }, (_, i) => pred(`p${i}`, i ? { traffic: 0 } : {}));
     expectRejectedAlone(sdep('bad', many(MAX_PREDICTORS + 1)), new RegExp(`${MAX_PREDICTORS + 1} predictors: at most ${MAX_PREDICTORS}`));

@@ -1,0 +1,26 @@
+/**
+ * The external auth service of --ext-auth-service, built once per data plane: the protocol's
+ * client (HTTP or Envoy gRPC), dialled where --resolve says, with TLS as --ext-auth-tls-verify and
+ * --ext-auth-ca say, under the policy of auth/ext-auth.ts.
+ */
+import { readFileSync } from 'node:fs';
+import type { Logger } from 'pino';
+import type { ExtAuthConfig, UpstreamConfig } from '../config.js';
+import type { GatewayMetrics } from '../observe/metrics.js';
+import { ExternalAuth } from './ext-auth.js';
+import { HttpAuthClient, tlsOptions } from './ext-auth-http.js';
+import { GrpcAuthClient } from './ext-auth-grpc.js';
+
+export function externalAuth(config: ExtAuthConfig, upstream: Pick<UpstreamConfig, 'resolve' | 'connectTimeoutMs'>, metrics: GatewayMetrics, log: Logger | undefined, internalDetail: boolean): ExternalAuth {
+  const ca = config.caFile ? readFileSync(config.caFile) : undefined;
+  const connectTimeoutMs = Math.min(upstream.connectTimeoutMs, config.timeoutMs);
+  const client =
+    config.proto === 'grpc'
+      ? new GrpcAuthClient(config, { resolve: upstream.resolve, connectTimeoutMs, ca })
+      : new HttpAuthClient(
+          config,
+          { ...(upstream.resolve.get(`${config.host}:${config.port}`) ?? { host: config.host, port: config.port }), tls: config.tls ? tlsOptions(config.host, config.tlsVerify, ca) : undefined },
+          connectTimeoutMs,
+        );
+  return new ExternalAuth({ config, client, metrics, log, internalDetail });
+}

@@ -1,0 +1,46 @@
+/**
+ * The REST side of an external auth decision (auth/ext-auth.ts): a denial written as the auth
+ * service gave it, and an allowance's additions folded into what the exchange carries.
+ */
+import { STATUS_CODES } from 'node:http';
+import type { RestRequest, RestResponse } from '../edge/exchange.js';
+import type { Deny, ExternalAllowance } from '../auth/gate.js';
+import type { ExchangeExtras } from './proxy.js';
+
+/** Headers of the auth service's answer never copied (the gateway frames the answer itself). */
+const FRAMING = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'trailer', 'te']);
+
+/**
+ * The auth service's denial, as it came: its status, the headers it may return, its body. A body
+ * still coming from the client is not read: the connection closes after the answer (lingering).
+ */
+export function sendRawDenial(req: RestRequest, res: RestResponse, v: Deny & { raw: NonNullable<Deny['raw']> }): void {
+  if (res.headersSent || res.destroyed) {
+    if (!res.writableEnded) res.destroy();
+    return;
+  }
+  const { headers, body } = v.raw;
+  const out: Record<string, string | string[]> = {};
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i]!;
+    if (FRAMING.has(name)) continue;
+    const had = out[name];
+    out[name] = had === undefined ? headers[i + 1]! : [...(Array.isArray(had) ? had : [had]), headers[i + 1]!];
+  }
+  out['content-length'] = String(body.length);
+  if (!req.complete) out.connection = 'close';
+  try {
+    res.writeHead(v.status, STATUS_CODES[v.status] ?? 'Unknown', out);
+    if (req.method === 'HEAD') res.end();
+    else res.end(body);
+  } catch {
+    res.destroy();
+  }
+}
+
+/** What an allowed exchange carries besides: the auth service's request edits, its answer headers, the body read for the check. */
+export function withAllowance(extras: ExchangeExtras, a: ExternalAllowance): ExchangeExtras {
+  const answerHeaders = a.answer.length === 0 ? extras.answerHeaders : [...(extras.answerHeaders ?? []), ...a.answer];
+  const read = a.read;
+  return { ...extras, ...(read.body !== undefined ? { body: read.body } : {}), ...(read.head !== undefined ? { bodyHead: read.head } : {}), answerHeaders, authorized: a };
+}
