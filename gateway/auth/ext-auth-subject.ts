@@ -8,10 +8,9 @@
  * max_bytes with allow_partial, else refused with 413 before the auth service is asked. What was
  * read is handed on with the allowance, so the model still gets the whole body.
  */
-import type { IncomingMessage } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http2';
 import type { Socket } from 'node:net';
-import { LaneRequest, type RestRequest } from '../edge/http1-lane.js';
+import { isWhole, type RestRequest } from '../edge/exchange.js';
 import { schemeOf, upstreamRequestHeaders } from '../edge/http-headers.js';
 import { readSmallBody } from '../rest/request-body.js';
 import type { CheckSubject } from './ext-auth.js';
@@ -46,16 +45,16 @@ function withForwardedHost(h: string[], host: string): string[] {
 
 /** The check of a REST request; the body read as include_body says (`preread`: a body read already, for a bandit's feedback). */
 export function restSubject(req: RestRequest, config: ExtAuthConfig, trusted: boolean, preread: Buffer | null | undefined, done: (s: Subject) => void): void {
-  const socket = req.socket as Socket;
+  const socket = req.socket;
   const rawHeaders = req.rawHeaders;
-  const headers = upstreamRequestHeaders(rawHeaders, { remoteAddress: socket.remoteAddress, proto: schemeOf(socket), originalPath: req.url ?? '/', trusted });
+  const headers = upstreamRequestHeaders(rawHeaders, { remoteAddress: socket.remoteAddress, proto: schemeOf(socket), originalPath: req.url, trusted });
   // Proxy-Authorization is hop-by-hop to a model, but Ambassador sends it to the auth service.
   for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.toLowerCase() === 'proxy-authorization') headers.push('proxy-authorization', rawHeaders[i + 1]!);
-  const host = req instanceof LaneRequest ? req.host : (req.headers.host ?? '');
+  const host = req.host;
   const base = {
     protocol: 'rest' as const,
-    method: req.method ?? 'GET',
-    path: req.url ?? '/',
+    method: req.method,
+    path: req.url,
     host,
     scheme: schemeOf(socket),
     httpVersion: `HTTP/${req.httpVersion}`,
@@ -66,7 +65,8 @@ export function restSubject(req: RestRequest, config: ExtAuthConfig, trusted: bo
     headers: withForwardedHost(lowerNames(headers), host),
   };
   const limit = config.includeBody;
-  const size = req instanceof LaneRequest ? (req.body?.length ?? 0) : declared(req.headers['content-length']);
+  const stream = req.body;
+  const size = isWhole(stream) ? (stream?.length ?? 0) : declared(req.headers['content-length']);
   const whole = (body: Buffer | null, read: ReadBody): void => {
     if (limit === undefined || body === null) return done({ subject: { ...base, body: null, partial: false, size }, read });
     if (body.length <= limit.maxBytes) return done({ subject: { ...base, body, partial: false, size }, read });
@@ -74,10 +74,9 @@ export function restSubject(req: RestRequest, config: ExtAuthConfig, trusted: bo
     done({ subject: { ...base, body: body.subarray(0, limit.maxBytes), partial: true, size }, read });
   };
   if (preread !== undefined) return whole(preread, {});
-  if (req instanceof LaneRequest) return whole(req.body, {});
-  const message = req as IncomingMessage;
-  if (limit === undefined || !hasBody(message)) return whole(null, {});
-  readSmallBody(message, limit.maxBytes, (body, rest) => {
+  if (isWhole(stream)) return whole(stream, {});
+  if (limit === undefined || !hasBody(req)) return whole(null, {});
+  readSmallBody(stream, limit.maxBytes, (body, rest) => {
     if (rest === undefined) return whole(body, { body });
     // Longer than max_bytes: checked by its start; the rest streams to the model once allowed.
     const head = Buffer.concat(rest);
@@ -86,7 +85,7 @@ export function restSubject(req: RestRequest, config: ExtAuthConfig, trusted: bo
   });
 }
 
-const hasBody = (req: IncomingMessage): boolean =>
+const hasBody = (req: RestRequest): boolean =>
   req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
 
 /** The check of a gRPC call (its messages are not read: a call's body is a stream of them). */

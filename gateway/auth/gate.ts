@@ -23,7 +23,7 @@
 import type { IncomingHttpHeaders } from 'node:http2';
 import type { Socket } from 'node:net';
 import { grpcStatusOf, type GatewayReason } from '../edge/errors.js';
-import type { RestRequest } from '../edge/http1-lane.js';
+import type { RestRequest } from '../edge/exchange.js';
 import type { ExtVerdict, ExternalAuth } from './ext-auth.js';
 import { grpcSubject, restSubject, type Authorized, type ReadBody } from './ext-auth-subject.js';
 import type { GatewayMetrics, Protocol } from '../observe/metrics.js';

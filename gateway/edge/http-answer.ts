@@ -1,13 +1,13 @@
 /**
  * Writing the gateway's own REST answers (the bodies are edge/errors.ts's): one home for every
  * error the gateway makes on REST, used by the REST proxy, the data plane's edge checks and the
- * rendering of the gate's refusals. Over HTTP/2 the response is rest/h2.ts's, which leaves out what
- * HTTP/2 cannot carry (the reason phrase, `connection`).
+ * rendering of the gate's refusals. Over HTTP/2 the response is edge/h2-exchange.ts's, which leaves out
+ * what HTTP/2 cannot carry (the reason phrase, `connection`).
  */
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { errorBody, type GatewayReason } from './errors.js';
-import type { RestRequest, RestResponse } from './http1-lane.js';
+import type { RestRequest, RestResponse } from './exchange.js';
 import { lingeringClose } from './lingering-close.js';
 
 /**
@@ -35,7 +35,8 @@ export function sendJson(req: RestRequest, res: RestResponse, status: number, bo
   try {
     // The reason phrase is always given: a failed writeHead (an upstream's bad one) leaves its own behind.
     res.writeHead(status, STATUS_CODES[status] ?? 'Error', { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...extra, ...answerHeaders.get(res) });
-    res.end(req.method === 'HEAD' ? undefined : body);
+    if (req.method === 'HEAD') res.end();
+    else res.end(body);
   } catch {
     res.destroy();
   }

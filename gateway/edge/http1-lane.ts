@@ -5,8 +5,9 @@
  * events and its corked writes) cost as much CPU per proxied request as all of the gateway's own
  * work together (load/README.md, "The public side is the lever left"). The lane reads a request
  * head with a strict parser (edge/http1-request.ts), takes the whole body from the socket's
- * reads, hands the proxy a `LaneRequest` and a `LaneResponse` in place of Node's two objects, and
- * writes each answer in one socket write when it can.
+ * reads, hands the proxy a `LaneRequest` and a `LaneResponse` (its adapter of the REST exchange,
+ * edge/exchange.ts) in place of Node's two objects, and writes each answer in one socket write
+ * when it can.
  *
  * What it serves, and what it leaves: it takes a connection from the listener and serves its
  * requests while each one is of the simple shape the parser recognises, has a body of at most
@@ -23,17 +24,13 @@
  * timeout between requests, --client-header-timeout for a head and --client-request-timeout for a
  * whole request (answered 408 as `node:http`'s are, by `timedOut`).
  */
-import { STATUS_CODES, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import { Deadline } from './deadline.js';
+import type { RestRequest, RestResponse } from './exchange.js';
 import { MORE, OTHER, parseRequestHead, type HeadLimits, type RequestHead } from './http1-request.js';
 import { lists, NOT_VALUE_CHAR, TOKEN } from './http1-syntax.js';
 import { lingeringClose } from './lingering-close.js';
-
-/** A REST request as the proxy reads it: `node:http`'s (HTTP/1.1, and HTTP/2 through rest/h2.ts) or the lane's. */
-export type RestRequest = IncomingMessage | LaneRequest;
-/** The answer to a `RestRequest`. */
-export type RestResponse = ServerResponse | LaneResponse;
 
 export interface LaneOptions extends HeadLimits {
   /** The largest body the lane reads whole before serving (larger: `node:http` streams it). */
@@ -65,7 +62,7 @@ export type HandOffReason = 'request_shape' | 'large_body' | 'gateway_route';
 const FIRST_ONLY = new Set(['age', 'authorization', 'content-length', 'content-type', 'etag', 'expires', 'from', 'host', 'if-modified-since', 'if-unmodified-since', 'last-modified', 'location', 'max-forwards', 'proxy-authorization', 'referer', 'retry-after', 'server', 'user-agent']);
 
 /** A request the lane read: its head as parsed and its whole body. */
-export class LaneRequest {
+export class LaneRequest implements RestRequest {
   readonly httpVersion = '1.1';
   readonly httpVersionMajor = 1;
   readonly httpVersionMinor = 1;
@@ -162,7 +159,7 @@ function lengthOf(value: string): number {
 type Listener = () => void;
 
 /**
- * The answer to one `LaneRequest`, with the part of ServerResponse's interface the proxy uses.
+ * The answer to one `LaneRequest`, written as `node:http` writes ServerResponse's.
  * The head is kept until the first body bytes or the end, so that a whole answer (head and a
  * body read in one piece) leaves in one socket write.
  *
@@ -172,7 +169,7 @@ type Listener = () => void;
  * the next). The proxy gives only lengths that hold (docs/routing.md#answer-framing); this is the
  * last guard.
  */
-export class LaneResponse {
+export class LaneResponse implements RestResponse {
   statusCode = 200;
   headersSent = false;
   destroyed = false;

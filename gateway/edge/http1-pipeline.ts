@@ -14,9 +14,9 @@
  * response close, aborts the upstream request and frees its connection); an error in a later head
  * is answered after the requests before it, then the connection closes.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { GatewayReason } from './errors.js';
+import type { NodeRequest, NodeResponse } from './node-exchange.js';
 
 /** An answer the edge makes itself, with the connection closed after it. */
 export interface EdgeRefusal {
@@ -27,20 +27,17 @@ export interface EdgeRefusal {
 
 export interface PipelineDeps {
   /** Serve one request (its turn has come). */
-  serve(req: IncomingMessage, res: ServerResponse): void;
+  serve(req: NodeRequest, res: NodeResponse): void;
   /** Answer `req` on its own response, with `connection: close`. */
-  respond(req: IncomingMessage, res: ServerResponse, refusal: EdgeRefusal): void;
+  respond(req: NodeRequest, res: NodeResponse, refusal: EdgeRefusal): void;
   /** Answer on the bare socket (no request of it is being served), then close it. */
   answer(socket: Socket, refusal: EdgeRefusal): void;
 }
 
 interface Turn {
-  readonly req: IncomingMessage;
-  readonly res: ServerResponse;
+  readonly req: NodeRequest;
+  readonly res: NodeResponse;
 }
-
-/** What a response says of its connection: `node:http` sets `_last` when the answer closes it. */
-type NodeResponse = ServerResponse & { _last?: boolean };
 
 class Connection {
   /** The request being served. */
@@ -48,7 +45,7 @@ class Connection {
   /** Requests read ahead, waiting for their turn. */
   waiting: Turn[] = [];
   /** The last request `node:http` read on this connection. */
-  latest: IncomingMessage | undefined;
+  latest: NodeRequest | undefined;
   /** An answer closed the connection: nothing more is served. */
   closed = false;
   /** A parse error ended the connection: after the requests before it, this answer (null: none), then close. */
@@ -61,7 +58,7 @@ export class Http1Pipelines {
   constructor(private readonly deps: PipelineDeps) {}
 
   /** `node:http`'s 'request' listener. */
-  readonly request = (req: IncomingMessage, res: ServerResponse): void => {
+  readonly request = (req: NodeRequest, res: NodeResponse): void => {
     const socket = req.socket;
     let c = this.connections.get(socket);
     if (c === undefined) this.connections.set(socket, (c = new Connection()));
@@ -72,7 +69,7 @@ export class Http1Pipelines {
     else this.start(c, socket, req, res);
   };
 
-  private start(c: Connection, socket: Socket, req: IncomingMessage, res: ServerResponse): void {
+  private start(c: Connection, socket: Socket, req: NodeRequest, res: NodeResponse): void {
     c.current = { req, res };
     res.once('close', () => this.done(c, socket, res));
     this.deps.serve(req, res);

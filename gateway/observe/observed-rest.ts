@@ -11,7 +11,7 @@
  * a refusal), so every REST request gets its line.
  */
 import type { Attributes } from '@opentelemetry/api';
-import { LaneRequest, LaneResponse, type RestRequest, type RestResponse } from '../edge/http1-lane.js';
+import { isWhole, type RestRequest, type RestResponse } from '../edge/exchange.js';
 import { clientSubject } from '../edge/tls.js';
 import { routedFields, type AccessLog } from './access-log.js';
 import type { PrimaryCapture, ShadowComparer } from './shadow-compare.js';
@@ -96,14 +96,15 @@ class BodyBytes {
 
   constructor(private readonly req: RestRequest) {
     this.chunked = req.headers['content-length'] === undefined;
-    if (!this.chunked || req instanceof LaneRequest) return;
+    const body = req.body;
+    if (!this.chunked || isWhole(body)) return;
     // Bytes already parsed and waiting (a gated request's verdict took a while): nothing read them yet.
-    this.counted = req.readableLength;
+    this.counted = body.readableLength;
     if (req.complete) return;
-    const push = req.push;
-    req.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
+    const push = body.push;
+    body.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
       if (chunk !== null && chunk !== undefined) this.counted += (chunk as Buffer).length;
-      return push.call(req, chunk, encoding);
+      return push.call(body, chunk, encoding);
     };
   }
 
@@ -111,18 +112,6 @@ class BodyBytes {
     if (this.chunked) return this.counted;
     return this.req.complete ? Number(this.req.headers['content-length'] ?? 0) : null;
   }
-}
-
-/**
- * The body length of an answer the gateway made: its Content-Length. sendJson passes headers to
- * writeHead whole, which getHeader does not see; Node keeps the length it wrote in `_contentLength`.
- * The lane counts what it sent.
- */
-function answerLength(res: RestResponse): number {
-  if (res instanceof LaneResponse) return res.bodyBytes;
-  const cl = res.getHeader('content-length') ?? (res as unknown as { _contentLength?: unknown })._contentLength;
-  const n = Number(cl ?? 0);
-  return Number.isFinite(n) ? n : 0;
 }
 
 /** HTTP/1.1, HTTP/1.0 or HTTP/2, as Envoy's %PROTOCOL% says. */
@@ -178,12 +167,12 @@ class RequestTap implements ResponseTap {
     const span = trace?.span;
     if (span !== undefined) {
       const o = decision.backend.origin;
-      const url = req.url ?? '/';
+      const url = req.url;
       const q = url.indexOf('?');
       const route = routeOf(decision);
-      span.updateName(`${req.method ?? 'GET'} ${route}`);
+      span.updateName(`${req.method} ${route}`);
       span.setAttributes({
-        'http.request.method': req.method ?? 'GET',
+        'http.request.method': req.method,
         'url.path': q < 0 ? url : url.slice(0, q),
         'url.scheme': (req.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http',
         'http.route': route,
@@ -210,8 +199,8 @@ class RequestTap implements ResponseTap {
     const t = this.trace;
     if (t === undefined || t.span === undefined) return;
     const { host, port } = hostPort(address);
-    const attributes: Attributes = { 'http.request.method': this.req.method ?? 'GET', 'server.address': host, 'server.port': port, 'network.peer.address': host, 'seldon.upstream': this.upstream };
-    t.attempt(headers, `${this.req.method ?? 'GET'} upstream`, attributes);
+    const attributes: Attributes = { 'http.request.method': this.req.method, 'server.address': host, 'server.port': port, 'network.peer.address': host, 'seldon.upstream': this.upstream };
+    t.attempt(headers, `${this.req.method} upstream`, attributes);
   }
 
   attemptStatus(status: number): void {
@@ -229,8 +218,8 @@ class RequestTap implements ResponseTap {
     const o = backend.origin;
     const span = t.shadow(
       copy,
-      `${this.req.method ?? 'GET'} shadow`,
-      { 'http.request.method': this.req.method ?? 'GET', 'seldon.shadow': true, 'seldon.namespace': o.namespace, 'seldon.deployment': o.deployment, 'seldon.predictor': o.predictor, 'seldon.upstream': `${backend.upstream.host}:${backend.upstream.port}` },
+      `${this.req.method} shadow`,
+      { 'http.request.method': this.req.method, 'seldon.shadow': true, 'seldon.namespace': o.namespace, 'seldon.deployment': o.deployment, 'seldon.predictor': o.predictor, 'seldon.upstream': `${backend.upstream.host}:${backend.upstream.port}` },
       false,
     );
     return span === undefined ? undefined : { headers: copy, end: (status, failed) => span.end(status, failed) };
@@ -257,15 +246,15 @@ class RequestTap implements ResponseTap {
       startTime: this.startTime,
       clientAddress: peerAddress(req.socket.remoteAddress, req.socket.remotePort),
       forwardedFor: headerText(req.headers['x-forwarded-for']),
-      method: req.method ?? 'GET',
+      method: req.method,
       authority: req.headers.host,
-      path: log.path(req.url ?? '/'),
+      path: log.path(req.url),
       protocol: protocolOf(req),
       responseCode: status,
       grpcStatus: undefined,
       bytesReceived: this.received === undefined ? 0 : this.received.bytes,
       // A gateway-made answer (no upstream answered): its body, by its Content-Length.
-      bytesSent: upstreamSeconds === null ? (req.method === 'HEAD' || !this.res.headersSent ? 0 : answerLength(this.res)) : this.bytesSent,
+      bytesSent: upstreamSeconds === null ? (req.method === 'HEAD' || !this.res.headersSent ? 0 : this.res.bodyBytes) : this.bytesSent,
       durationMs: performance.now() - this.startedAt,
       ...routedFields(this.decision, this.upstream, this.address, this.attempts, upstreamSeconds),
       requestId: requestId(this.upstreamHeaders),
@@ -325,11 +314,11 @@ export class RestObserve {
     const startTime = Date.now();
     const trace = tracing?.begin(req.headers, [], RAW_HEADERS);
     const span = trace?.span;
-    const url = req.url ?? '/';
+    const url = req.url;
     if (span !== undefined) {
       const q = url.indexOf('?');
-      span.updateName(req.method ?? 'GET');
-      span.setAttributes({ 'http.request.method': req.method ?? 'GET', 'url.path': q < 0 ? url : url.slice(0, q), 'client.address': req.socket.remoteAddress ?? '' });
+      span.updateName(req.method);
+      span.setAttributes({ 'http.request.method': req.method, 'url.path': q < 0 ? url : url.slice(0, q), 'client.address': req.socket.remoteAddress ?? '' });
       if (backend !== undefined) span.setAttributes({ 'seldon.namespace': backend.origin.namespace, 'seldon.deployment': backend.origin.deployment, 'seldon.predictor': backend.origin.predictor });
     }
     const received = logged && hasBody(req) ? new BodyBytes(req) : undefined;
@@ -342,14 +331,14 @@ export class RestObserve {
         startTime,
         clientAddress: peerAddress(req.socket?.remoteAddress, req.socket?.remotePort),
         forwardedFor: headerText(req.headers['x-forwarded-for']),
-        method: req.method ?? 'GET',
+        method: req.method,
         authority: req.headers.host,
         path: accessLog!.path(url),
         protocol: protocolOf(req),
         responseCode: status,
         grpcStatus: undefined,
         bytesReceived: received === undefined ? 0 : received.bytes,
-        bytesSent: req.method === 'HEAD' || !res.headersSent ? 0 : answerLength(res),
+        bytesSent: req.method === 'HEAD' || !res.headersSent ? 0 : res.bodyBytes,
         durationMs: performance.now() - startedAt,
         upstreamMs: null,
         upstreamHost: undefined,

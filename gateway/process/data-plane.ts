@@ -3,18 +3,19 @@
  * port, upstream pools, mirrors and the proxies, all reading one `RouteState`; the OAuth front
  * end and the gate (auth, rate limits) with their stores.
  *
- * The HTTP/1.1 edge is hardened: Node's parser refuses smuggling shapes (Content-Length with
- * Transfer-Encoding, differing or repeated Content-Length, obsolete line folding, bad methods,
- * malformed chunked bodies) with 400; the gateway adds 400 for a repeated Host, a Transfer-Encoding
- * that does not end in chunked or a Content_Length / Transfer_Encoding field, 405 for TRACE and
- * CONNECT, 413 over --max-body, 431 over --max-header-size, 408 for headers or requests slower
- * than --client-header-timeout / --client-request-timeout, and 503 for connections over
- * --max-connections. A connection that sends nothing is closed after the header timeout. Each is
- * answered on that connection only, with a JSON body, and closed; requests pipelined behind it
- * are never served (edge/http1-pipeline.ts). Nothing on the public port answers in fastify's words.
+ * It composes and decides nothing of the edge itself: the HTTP/1.1 edge is hardened in edge/ —
+ * Node's parser refuses smuggling shapes (Content-Length with Transfer-Encoding, differing or
+ * repeated Content-Length, obsolete line folding, bad methods, malformed chunked bodies) with 400
+ * (edge/http1-edge.ts answers them, and 431, 408, 405 for CONNECT); edge/refusals.ts adds 400 for
+ * a repeated Host, a Transfer-Encoding that does not end in chunked or a Content_Length /
+ * Transfer_Encoding field, 405 for TRACE, 413 over --max-body, 431 over --max-headers-count; 503
+ * for connections over --max-connections is the listener's (`accept`, here). A connection that
+ * sends nothing is closed after the header timeout. Each is answered on that connection only,
+ * with a JSON body, and closed; requests pipelined behind it are never served
+ * (edge/http1-pipeline.ts). Nothing on the public port answers in fastify's words.
  */
 import { readFileSync } from 'node:fs';
-import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import cluster from 'node:cluster';
 import net from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -22,13 +23,16 @@ import type { Logger } from 'pino';
 import { AcceptGuard, type AcceptFailure } from '../edge/accept-guard.js';
 import { addTrustedProxy, type EdgeConfig, type GatewayConfig, type UpstreamConfig } from '../config.js';
 import { errorBody, type GatewayReason } from '../edge/errors.js';
-import { rawAnswer, sendError } from '../edge/http-answer.js';
-import { isLingering, lingerOnClose, lingeringClose } from '../edge/lingering-close.js';
+import type { RestRequest, RestResponse } from '../edge/exchange.js';
+import type { H2Request, H2Response } from '../edge/h2-exchange.js';
+import { rawAnswer } from '../edge/http-answer.js';
+import { Http1Edge } from '../edge/http1-edge.js';
+import { lingerOnClose } from '../edge/lingering-close.js';
 import { GrpcProxy } from '../grpc/proxy.js';
 import { sniffingServer, type Http1Target } from '../edge/listener.js';
 import { Http1Lane, type LaneHandler } from '../edge/http1-lane.js';
-import { Http1Pipelines } from '../edge/http1-pipeline.js';
-import { FRAMING_LOOKALIKE } from '../edge/http1-syntax.js';
+import { NODE_EXCHANGE, type NodeRequest, type NodeResponse } from '../edge/node-exchange.js';
+import { EdgeRefusals } from '../edge/refusals.js';
 import { TlsTermination } from '../edge/tls.js';
 import { GatewayMetrics } from '../observe/metrics.js';
 import { OAuth } from '../auth/oauth.js';
@@ -75,42 +79,22 @@ function trustFor(config: Pick<EdgeConfig, 'trustForwardedHeaders' | 'trustedPro
   };
 }
 
-/**
- * An absolute-form request target (`POST http://host/seldon/...`, RFC 9112 §3.2.2) is served as
- * its origin form, with the target's authority as the Host (the received Host is ignored).
- */
-function absoluteForm(req: IncomingMessage): void {
-  const m = /^https?:\/\/([^/?#]*)([^#]*)/i.exec(req.url!);
-  if (m === null) return;
-  const authority = m[1]!.slice(m[1]!.lastIndexOf('@') + 1);
-  const path = m[2]!;
-  req.url = path.startsWith('/') ? path : `/${path}`;
-  const raw = req.rawHeaders;
-  let replaced = false;
-  for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host') {
-      if (replaced) {
-        raw.splice(i, 2);
-        i -= 2;
-      } else raw[i + 1] = authority;
-      replaced = true;
-    }
-  }
-  if (!replaced) raw.push('Host', authority);
-  req.headers.host = authority;
-}
-
 /** How long an idle client connection is kept between requests (longer than common client pools' own idle timeouts). */
 const KEEP_ALIVE_TIMEOUT_MS = 65_000;
-const CLIENT_ERRORS: Record<string, [number, GatewayReason, string, string]> = {
-  HPE_HEADER_OVERFLOW: [431, 'HEADERS_TOO_LARGE', 'headers_too_large', 'the request head is larger than the gateway accepts'],
-  ERR_HTTP_REQUEST_TIMEOUT: [408, 'REQUEST_TIMEOUT', 'request_timeout', 'the request was not received in time'],
-  HPE_CHUNK_EXTENSIONS_OVERFLOW: [413, 'PAYLOAD_TOO_LARGE', 'body_too_large', 'chunk extensions are too large'],
-};
 
 const UPSTREAM_SWEEP_MS = 60_000;
 /** The paths fastify serves (the OAuth front end's token endpoint and probes), with any query. */
 const OWN_ROUTES = /^\/(?:oauth\/token|ping|ready)(?:\?|$)/;
+
+/** fastify's handler, given the REST requests that are the gateway's own routes (of either HTTP version). */
+type NodeServer = HttpServer<typeof NodeRequest, typeof NodeResponse>;
+type OwnRoutes = (req: NodeRequest | H2Request, res: NodeResponse | H2Response) => void;
+
+/**
+ * The exchange fastify hands back to the proxy: its raw objects are the ones its handler was given,
+ * made by edge/node-exchange.ts (or edge/h2-exchange.ts); its types name Node's base classes.
+ */
+const fromFastify = (req: FastifyRequest, reply: FastifyReply): [RestRequest, RestResponse] => [req.raw as NodeRequest, reply.raw as NodeResponse];
 
 /** How a data plane is set up beyond its configuration (all optional). */
 export interface DataPlaneOptions {
@@ -131,7 +115,7 @@ export class DataPlane {
   /** TLS on the public ports (--tls-cert / --tls-dir): certificates loaded (or a UsageError) at construction. */
   readonly tls: TlsTermination | undefined;
   private app: FastifyInstance | undefined;
-  private http1: HttpServer | undefined;
+  private http1: NodeServer | undefined;
   private publicServer: net.Server | undefined;
   private grpcServer: net.Server | undefined;
   private oauthServer: net.Server | undefined;
@@ -146,6 +130,10 @@ export class DataPlane {
   readonly sticky = new StickyKeys();
   /** Bandits: attribution tokens on answers, feedback to the arm that earned it (gateway/steer/bandit-edge.ts). */
   readonly bandits: BanditEdge;
+  /** REST requests refused before routing (Node's HTTP/1.1 server's and HTTP/2's). */
+  private readonly refusals: EdgeRefusals;
+  /** Node's HTTP/1.1 server's edge: pipelining, absolute-form, parse errors, CONNECT. */
+  private readonly http1Edge: Http1Edge;
   /** Where this process records bandit rewards: Redis, the primary (a worker without Redis), or the control plane's memory (`rewardsTo`). */
   private rewardSink: RewardSink | undefined;
   readonly oauth: OAuth;
@@ -172,6 +160,8 @@ export class DataPlane {
     this.acceptChanged = options.changed ?? (() => undefined);
     this.state = new RouteState(config.compile);
     this.metrics = metrics ?? new GatewayMetrics();
+    this.refusals = new EdgeRefusals(config.edge, this.metrics);
+    this.http1Edge = new Http1Edge({ metrics: this.metrics, serve: this.serve });
     // First: bad certificate files stop start-up before anything else is opened.
     this.tls = config.tls ? new TlsTermination(config.tls, { metrics: this.metrics, log, handshakeTimeoutMs: config.edge.clientHeaderTimeoutMs }) : undefined;
     const observers = options.observers;
@@ -251,76 +241,15 @@ export class DataPlane {
     });
   }
 
-  /**
-   * Requests refused before routing: repeated Host, a Transfer-Encoding not ending in chunked,
-   * a framing field's look-alike, TRACE, a body over --max-body (by Content-Length at once, or as
-   * a chunked body streams).
-   */
-  private refused(req: IncomingMessage, res: ServerResponse): boolean {
-    const refuse = (status: number, reason: GatewayReason, label: string, info: string, extra?: Record<string, string>): true => {
-      this.metrics.clientErrors.labels(label).inc();
-      sendError(req, res, status, reason, info, { connection: 'close', ...extra });
-      return true;
-    };
-    if (req.method === 'TRACE') return refuse(405, 'METHOD_NOT_ALLOWED', 'method_not_allowed', 'TRACE is not allowed', { allow: 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS' });
-    const raw = req.rawHeaders;
-    let hosts = 0;
-    for (let i = 0; i < raw.length; i += 2) {
-      const name = raw[i]!;
-      if (name.length === 4 && name.toLowerCase() === 'host' && ++hosts > 1) return refuse(400, 'BAD_REQUEST', 'bad_request', 'more than one Host header');
-      if ((name.length === 14 || name.length === 17) && FRAMING_LOOKALIKE.test(name)) {
-        return refuse(400, 'BAD_REQUEST', 'bad_request', `a "${name}" header is refused: a server that reads "_" as "-" would frame the body by it`);
-      }
-    }
-    if (hosts === 0 && req.httpVersionMinor === 1) return refuse(400, 'BAD_REQUEST', 'bad_request', 'an HTTP/1.1 request needs a Host header');
-    // Node's parser stops keeping header lines past maxHeadersCount (set one over the limit): refuse, never truncate.
-    if (raw.length / 2 > this.config.edge.maxHeadersCount) {
-      return refuse(431, 'HEADERS_TOO_LARGE', 'headers_too_large', `the request has more than ${this.config.edge.maxHeadersCount} header lines`);
-    }
-    const te = req.headers['transfer-encoding'];
-    if (te !== undefined) {
-      if (!/(?:^|,)[ \t]*chunked[ \t]*$/i.test(te)) return refuse(400, 'BAD_REQUEST', 'bad_request', `Transfer-Encoding "${te}" does not end in chunked`);
-      // Like Envoy and nginx: a transfer coding other than chunked is not implemented (never forwarded as if plain).
-      if (!/^[ \t]*chunked[ \t]*$/i.test(te)) return refuse(501, 'NOT_IMPLEMENTED', 'not_implemented', `Transfer-Encoding "${te}" is not implemented: only chunked is`);
-    }
-    const max = this.config.edge.maxBodyBytes;
-    if (max === 0) return false;
-    const cl = req.headers['content-length'];
-    if (cl !== undefined) return Number(cl) > max ? refuse(413, 'PAYLOAD_TOO_LARGE', 'body_too_large', `the request body (${cl} bytes) is larger than ${max} bytes`) : false;
-    if (te !== undefined) {
-      // A chunked body is counted as Node's parser hands it over; over the limit, it is answered
-      // 413 (unless an answer has started: then it is cut) and nothing more of it is passed on,
-      // not even its end: what was already streamed to the model never arrives whole (the
-      // upstream request is aborted when the answer closes). The rest is read and dropped.
-      let size = 0;
-      let over = false;
-      const push = req.push;
-      req.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
-        if (over) return true;
-        if (chunk !== null && chunk !== undefined) {
-          size += (chunk as Buffer).length;
-          if (size > max) {
-            over = true;
-            if (res.headersSent) res.destroy();
-            else refuse(413, 'PAYLOAD_TOO_LARGE', 'body_too_large', `the request body is larger than ${max} bytes`);
-            return true;
-          }
-        }
-        return push.call(req, chunk, encoding);
-      };
-    }
-    return false;
-  }
-
   /** fastify's handler: the gateway's own routes (the token endpoint, /ping, /ready), set when listen() builds it. */
-  private handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+  private handler: OwnRoutes | undefined;
 
   /**
    * A REST request of either HTTP version (HTTP/2 through rest/h2.ts): the edge checks, then the
    * proxy, the OAuth front end or the gateway's own routes.
    */
-  private readonly serve = (req: IncomingMessage, res: ServerResponse): void => {
-    if (this.refused(req, res)) {
+  private readonly serve = (req: NodeRequest | H2Request, res: NodeResponse | H2Response): void => {
+    if (this.refusals.refused(req, res)) {
       // Refused at the edge: in the access log too (a body refused later, as it streams, is its exchange's line).
       this.rest.deps.observe?.answered(req, res);
       return;
@@ -333,7 +262,7 @@ export class DataPlane {
 
   /**
    * Who serves a request the HTTP/1.1 lane read (edge/http1-lane.ts), by its target: its shape
-   * already passed the edge checks of `refused`; the gateway's own routes stay with fastify.
+   * already passed the edge checks of edge/refusals.ts; the gateway's own routes stay with fastify.
    */
   private laneRoute(target: string): LaneHandler | undefined {
     const to = this.destination(target);
@@ -375,7 +304,7 @@ export class DataPlane {
         this.metrics.http1Handoffs.labels(reason).inc();
         toNode(socket);
       },
-      timedOut: (socket) => this.clientError(Object.assign(new Error('request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }), socket),
+      timedOut: this.http1Edge.timedOut,
     }));
     return (socket) => {
       this.taken(socket);
@@ -384,7 +313,7 @@ export class DataPlane {
   }
 
   /** A request the gateway's own routes answer (the token endpoint, /ping): in the access log too. */
-  private served(req: IncomingMessage, res: ServerResponse, handler: (req: IncomingMessage, res: ServerResponse) => void): void {
+  private served(req: NodeRequest | H2Request, res: NodeResponse | H2Response, handler: OwnRoutes): void {
     this.rest.deps.observe?.answered(req, res);
     handler(req, res);
   }
@@ -421,51 +350,10 @@ export class DataPlane {
     socket.setTimeout(0);
   };
 
-  /**
-   * Node's parser refused what it read (or a request timed out): the edge's answer, then the
-   * connection closes. Where the answer goes (the request being served, after the answers before
-   * it, or the bare socket now) is the pipeline's call (edge/http1-pipeline.ts).
-   */
-  private readonly clientError = (err: Error & { code?: string }, socket: net.Socket): void => {
-    // Its lingering close reads and drops the rest: the parser's end-of-input error is no request's.
-    if (isLingering(socket)) return;
-    if (err.code === 'HPE_CLOSED_CONNECTION') {
-      // Bytes after `Connection: close`: nothing to serve or answer; an answer still coming goes first.
-      if (!this.pipelines.refuse(socket, null)) lingeringClose(socket);
-      return;
-    }
-    const known = err.code ? CLIENT_ERRORS[err.code] : undefined;
-    if (known === undefined && err.code?.startsWith('HPE_') !== true) {
-      socket.destroy();
-      return;
-    }
-    const [status, reason, label, info] = known ?? [400, 'BAD_REQUEST', 'bad_request', `malformed request (${err.code})`];
-    this.metrics.clientErrors.labels(label).inc();
-    const refusal = { status, reason, info };
-    if (this.pipelines.refuse(socket, refusal)) return;
-    if (socket.writable) rawAnswer(socket, status, reason, info);
-    else socket.destroy();
-  };
-
   /** Without Redis, in one process: rewards go to the control plane's memory store. */
   rewardsTo(sink: RewardSink): void {
     if (!this.stores.redis && !cluster.isWorker) this.rewardSink = sink;
   }
-
-  /** Node's server's requests, one at a time per connection, none after an answer that closes it. */
-  private readonly pipelines = new Http1Pipelines({
-    serve: (req, res) => {
-      if (req.url !== undefined && req.url.charCodeAt(0) !== 47 /* / */) absoluteForm(req);
-      this.serve(req, res);
-    },
-    // The request's own exchange (the proxy's, fastify's) logs it and sees its answer close. No
-    // Date: the answer reads as the lane's and the bare socket's (rawAnswer) do.
-    respond: (req, res, r) => {
-      res.sendDate = false;
-      sendError(req, res, r.status, r.reason, r.info, { connection: 'close' });
-    },
-    answer: (socket, r) => rawAnswer(socket, r.status, r.reason, r.info),
-  });
 
   async listen(): Promise<void> {
     const rest = this.rest;
@@ -474,12 +362,12 @@ export class DataPlane {
     this.app = Fastify({
       logger: false,
       // The gateway answers parse errors itself (fastify's default would answer 400 on top of an answer in flight).
-      clientErrorHandler: this.clientError,
+      clientErrorHandler: this.http1Edge.clientError,
       // Nothing on the public port answers in fastify's words: a URL its router cannot decode
       // is the proxy's to answer (a 404 or 400 in the gateway's JSON, as without the front end).
       frameworkErrors: (_err, req, reply) => {
         reply.hijack();
-        rest.handle(req.raw, reply.raw);
+        rest.handle(...fromFastify(req, reply));
       },
       // While it closes, fastify would answer 503 with a body of its own: requests are served as before.
       return503OnClosing: false,
@@ -487,8 +375,10 @@ export class DataPlane {
         const c = this.config.edge;
         this.http1 = createHttpServer(
           {
+            // Its requests and responses are the REST exchange's (edge/node-exchange.ts).
+            ...NODE_EXCHANGE,
             keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
-            // Checked in refused(), so that the 400 has the gateway's JSON body.
+            // Checked in edge/refusals.ts, so that the 400 has the gateway's JSON body.
             requireHostHeader: false,
             headersTimeout: c.clientHeaderTimeoutMs,
             requestTimeout: c.clientRequestTimeoutMs,
@@ -496,15 +386,13 @@ export class DataPlane {
             // How often Node checks the two timeouts above (its default, 30 s, would blur them).
             connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(c.clientHeaderTimeoutMs / 4))),
           },
-          this.pipelines.request,
+          this.http1Edge.request,
         );
-        this.handler = handler;
-        // One over the limit, so that refused() can tell a request that reached it (Node drops the rest silently).
+        // fastify serves HTTP/2 compatibility objects as it serves Node's (its types name Node's only).
+        this.handler = handler as OwnRoutes;
+        // One over the limit, so that edge/refusals.ts can tell a request that reached it (Node drops the rest silently).
         this.http1.maxHeadersCount = c.maxHeadersCount + 1;
-        this.http1.on('connect', (_req: IncomingMessage, socket: net.Socket) => {
-          this.metrics.clientErrors.labels('method_not_allowed').inc();
-          rawAnswer(socket, 405, 'METHOD_NOT_ALLOWED', 'CONNECT is not allowed: this is a reverse proxy', 'allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n');
-        });
+        this.http1.on('connect', this.http1Edge.connect);
         return this.http1;
       },
     });
@@ -537,7 +425,7 @@ export class DataPlane {
       scope.addContentTypeParser('*', (_req, _payload, done) => done(null));
       const toProxy = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
         reply.hijack();
-        rest.handle(req.raw, reply.raw);
+        rest.handle(...fromFastify(req, reply));
       };
       scope.all('*', toProxy);
       scope.setNotFoundHandler(toProxy);

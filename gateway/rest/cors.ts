@@ -17,7 +17,7 @@
  * Routes without a policy never get here: the proxy checks `backend.cors !== null` and nothing else.
  */
 import { addAnswerHeaders } from '../edge/http-answer.js';
-import type { RestRequest, RestResponse } from '../edge/http1-lane.js';
+import type { RestRequest, RestResponse } from '../edge/exchange.js';
 import type { CorsPolicy } from '../../routing/types.js';
 
 /** The request's `Origin` if the policy allows it, else undefined. */

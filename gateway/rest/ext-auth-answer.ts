@@ -3,7 +3,7 @@
  * service gave it, and an allowance's additions folded into what the exchange carries.
  */
 import { STATUS_CODES } from 'node:http';
-import type { RestRequest, RestResponse } from '../edge/http1-lane.js';
+import type { RestRequest, RestResponse } from '../edge/exchange.js';
 import type { Deny, ExternalAllowance } from '../auth/gate.js';
 import type { ExchangeExtras } from './proxy.js';
 
@@ -31,7 +31,8 @@ export function sendRawDenial(req: RestRequest, res: RestResponse, v: Deny & { r
   if (!req.complete) out.connection = 'close';
   try {
     res.writeHead(v.status, STATUS_CODES[v.status] ?? 'Unknown', out);
-    res.end(req.method === 'HEAD' ? undefined : body);
+    if (req.method === 'HEAD') res.end();
+    else res.end(body);
   } catch {
     res.destroy();
   }

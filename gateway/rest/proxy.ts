@@ -9,14 +9,15 @@
  * Seldon-style JSON body (edge/http-answer.ts). A gated route (`backend.gate`) asks the gate
  * (auth/gate.ts) for a verdict and renders it here: a refusal as that JSON, an allowance proxied.
  */
-import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { overflowInfo } from '../upstream/breaker.js';
 import type { AttemptFailure } from '../upstream/retry-policy.js';
 import { Attempts } from '../upstream/attempts.js';
 import type { GatewayReason } from '../edge/errors.js';
-import { LaneRequest, type RestRequest, type RestResponse } from '../edge/http1-lane.js';
+import { isWhole, type RestRequest, type RestResponse } from '../edge/exchange.js';
 import { sendError, sendJson } from '../edge/http-answer.js';
 import { clientResponseHeaders, headerGetter, schemeOf, shadowHost, upstreamRequestHeaders } from '../edge/http-headers.js';
 import { corsRequest, corsResponseHeaders } from './cors.js';
@@ -110,11 +111,7 @@ function classify(err: Error & { code?: string }): Failure {
   return 'reset';
 }
 
-
-/** The Host header (the lane has it from its parser: no header object is built for it). */
-const hostOf = (req: RestRequest): string => (req instanceof LaneRequest ? req.host : (req.headers.host ?? ''));
-
-const hasBody = (req: IncomingMessage): boolean =>
+const hasBody = (req: RestRequest): boolean =>
   req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
 
 /**
@@ -123,7 +120,7 @@ const hasBody = (req: IncomingMessage): boolean =>
  * connect failure. Larger and chunked bodies stream. (The HTTP/1.1 lane reads bodies up to this whole.)
  */
 export const SMALL_BODY_BYTES = 64 * 1024;
-const isSmall = (req: IncomingMessage): boolean => {
+const isSmall = (req: RestRequest): boolean => {
   const cl = req.headers['content-length'];
   return cl !== undefined && req.headers['transfer-encoding'] === undefined && Number(cl) <= SMALL_BODY_BYTES;
 };
@@ -195,26 +192,27 @@ class Exchange extends Attempts<UpstreamPool> implements ResponseHandler {
       this.abortUpstream(new AttemptAborted('client'));
     });
     const req = this.req;
-    if (this.extras.bodyHead !== undefined && !(req instanceof LaneRequest)) {
+    const body = req.body;
+    if (this.extras.bodyHead !== undefined && !isWhole(body)) {
       // Read in part already (feedback, for its token): too large to replay.
       this.retriesLeft = 0;
       if (this.decision.mirrors.length) this.proxy.deps.mirrors.tooLarge(this.decision.mirrors);
-      this.streamBody(req, this.extras.bodyHead, false);
+      this.streamBody(body, this.extras.bodyHead, false);
       this.dispatch();
     } else if (this.extras.body !== undefined) {
       // Read already (feedback, for its token).
       if (this.extras.body !== null && this.extras.body.length > this.proxy.deps.upstream.retryBufferBytes) this.retriesLeft = 0;
       this.dispatchWhole(this.extras.body);
-    } else if (req instanceof LaneRequest) {
-      // The lane's requests arrive with their whole body; one over the retry buffer is still not retried.
-      if (req.body !== null && req.body.length > this.proxy.deps.upstream.retryBufferBytes) this.retriesLeft = 0;
-      this.dispatchWhole(req.body);
+    } else if (isWhole(body)) {
+      // Read whole before it was served (the lane's); one over the retry buffer is still not retried.
+      if (body !== null && body.length > this.proxy.deps.upstream.retryBufferBytes) this.retriesLeft = 0;
+      this.dispatchWhole(body);
     } else if (!hasBody(req)) {
       this.dispatchWhole(null);
     } else if (this.backend.retry || isSmall(req)) {
-      this.bufferThenDispatch(req);
+      this.bufferThenDispatch(body);
     } else {
-      this.streamBody(req, [], this.decision.mirrors.length > 0);
+      this.streamBody(body, [], this.decision.mirrors.length > 0);
       this.dispatch();
     }
   }
@@ -234,20 +232,21 @@ class Exchange extends Attempts<UpstreamPool> implements ResponseHandler {
    * Stream the body to the upstream (after `head`, chunks already read); with `copy`, mirrors
    * get the whole body once it has ended, without holding the primary.
    */
-  private streamBody(req: IncomingMessage, head: Buffer[], copy: boolean): void {
+  private streamBody(stream: Readable, head: Buffer[], copy: boolean): void {
     const mirrors = this.decision.mirrors;
     const limit = this.proxy.deps.mirrors.maxBodyBytes;
     this.body = new RequestBody(
-      req,
+      this.req,
+      stream,
       head,
       copy ? { limit, whole: (b) => (b === null ? this.proxy.deps.mirrors.tooLarge(mirrors) : this.mirror(b)) } : undefined,
     );
     this.replayable = false;
-    req.once('end', () => this.startTimer());
+    stream.once('end', () => this.startTimer());
   }
 
   /** Routes that retry, and small bodies, are read first (up to the retry buffer) so they can be replayed. */
-  private bufferThenDispatch(req: IncomingMessage): void {
+  private bufferThenDispatch(req: Readable): void {
     const limit = this.proxy.deps.upstream.retryBufferBytes;
     const chunks: Buffer[] = [];
     let size = 0;
@@ -273,12 +272,12 @@ class Exchange extends Attempts<UpstreamPool> implements ResponseHandler {
   }
 
   private mirror(body: Buffer | null): void {
-    const host = hostOf(this.req);
+    const host = this.req.host;
     const headers = this.headers.slice();
     for (let i = 0; i < headers.length; i += 2) {
       if (headers[i]!.length === 4 && headers[i]!.toLowerCase() === 'host') headers[i + 1] = shadowHost(host);
     }
-    this.proxy.deps.mirrors.send(this.decision.mirrors, this.req.method ?? 'GET', this.decision.upstreamPath, headers, body, this.tap?.capture, this.tap);
+    this.proxy.deps.mirrors.send(this.decision.mirrors, this.req.method, this.decision.upstreamPath, headers, body, this.tap?.capture, this.tap);
   }
 
   /** The route timeout starts once the request has been received in full (docs/routing.md#timeouts-retries-and-circuit-breakers). */
@@ -323,7 +322,7 @@ class Exchange extends Attempts<UpstreamPool> implements ResponseHandler {
     const idle = this.backend.idleTimeoutMs;
     endpoint.pool.dispatch(
       {
-        method: this.req.method ?? 'GET',
+        method: this.req.method,
         path: this.decision.upstreamPath,
         headers: this.headers,
         body: this.body,
@@ -530,10 +529,10 @@ class Exchange extends Attempts<UpstreamPool> implements ResponseHandler {
    */
   private abandonBody(): void {
     if (this.body instanceof RequestBody) this.body.detach();
-    const req = this.req;
-    if (req instanceof LaneRequest || req.destroyed) return;
-    req.removeAllListeners('data');
-    req.resume();
+    const body = this.req.body;
+    if (isWhole(body) || body.destroyed) return;
+    body.removeAllListeners('data');
+    body.resume();
   }
 
   private releaseEndpoint(): void {
@@ -617,9 +616,9 @@ export class RestProxy {
 
   private route(req: RestRequest, res: RestResponse): void {
     const since = performance.now();
-    const url = req.url ?? '/';
+    const url = req.url;
     const table = this.deps.state.current;
-    const request = new StickyRouteRequest('rest', req.method ?? 'GET', url, hostOf(req), headerGetter(req.rawHeaders), this.deps.sticky);
+    const request = new StickyRouteRequest('rest', req.method, url, req.host, headerGetter(req.rawHeaders), this.deps.sticky);
     const decision = match(table, request, this.deps.picker, this.deps.eligible);
     const minted = request.minted;
     const answerHeaders = minted === undefined ? undefined : ['set-cookie', StickyKeys.setCookie(minted)];
@@ -648,9 +647,10 @@ export class RestProxy {
       const routed = bandits.feedback(bandit, decision, reading?.token ? { token: reading.token, reward: reading.reward } : null);
       this.routed(req, res, routed, answerHeaders, { body }, since);
     };
-    if (req instanceof LaneRequest) attribute(req.body);
+    const body = req.body;
+    if (isWhole(body)) attribute(body);
     else if (!hasBody(req)) attribute(null);
-    else readSmallBody(req, FEEDBACK_MAX_BYTES, (body, rest) => {
+    else readSmallBody(body, FEEDBACK_MAX_BYTES, (body, rest) => {
       if (rest === undefined) attribute(body);
       // Too large to be read for a token: forwarded as drawn, its body streamed on.
       else {
@@ -725,7 +725,7 @@ export class RestProxy {
       const headers = upstreamRequestHeaders(req.rawHeaders, {
         remoteAddress: req.socket.remoteAddress,
         proto: schemeOf(req.socket),
-        originalPath: req.url ?? '/',
+        originalPath: req.url,
         trusted: this.trusts(req.socket),
         stripAuthorization,
       });

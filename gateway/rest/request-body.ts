@@ -1,7 +1,7 @@
 /**
  * The request body as the upstream client (upstream/http1-client.ts) reads it.
  *
- * Why not hand the client the request's `IncomingMessage` itself: anything else that reads that
+ * Why not hand the client the request's body stream (the request itself, `RestRequest.body`): anything else that reads that
  * stream (a mirror's tee, a retry buffer) would race the client for the bytes, and a body the
  * upstream no longer wants (it answered early, the attempt was aborted) must not take the
  * client's connection with it: destroying an `IncomingMessage` destroys its socket, cutting the
@@ -12,8 +12,8 @@
  * and can keep a copy for mirrors, up to a limit. Destroying it only detaches it from the
  * request: what becomes of the rest of the request body is the proxy's decision.
  */
-import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
+import type { RestRequest } from '../edge/exchange.js';
 
 export interface BodyCopy {
   /** Largest body kept; a larger one is dropped and `whole` is called with null. */
@@ -28,7 +28,10 @@ export class RequestBody extends Readable {
   private over = false;
 
   constructor(
-    private readonly req: IncomingMessage,
+    /** The request, for `complete`. */
+    private readonly request: RestRequest,
+    /** Its body as it streams. */
+    private readonly req: Readable,
     head: readonly Buffer[] = [],
     private readonly copy?: BodyCopy,
   ) {
@@ -76,7 +79,7 @@ export class RequestBody extends Readable {
 
   /** The client went away before the body ended. */
   private readonly onClose = (): void => {
-    if (!this.req.complete) this.destroy(new Error('the client closed the connection before the request body ended'));
+    if (!this.request.complete) this.destroy(new Error('the client closed the connection before the request body ended'));
   };
 
   override _read(): void {
@@ -101,7 +104,7 @@ export class RequestBody extends Readable {
  * Read a body up to `limit` bytes: `done(body)` when it ended within it, else `done(null, chunks
  * read so far)` with the stream paused for whoever streams the rest.
  */
-export function readSmallBody(req: IncomingMessage, limit: number, done: (body: Buffer | null, rest?: Buffer[]) => void): void {
+export function readSmallBody(req: Readable, limit: number, done: (body: Buffer | null, rest?: Buffer[]) => void): void {
   const chunks: Buffer[] = [];
   let size = 0;
   const onData = (c: Buffer): void => {

@@ -1,0 +1,74 @@
+/**
+ * One REST exchange as the REST path (rest/, observe/, auth/) reads and writes it, whichever
+ * server received it: the interface each of the three codecs implements, as Envoy's codecs give
+ * its router one stream API.
+ *
+ * The adapters, each the server's own objects (no wrapper per request):
+ * - the lane (edge/http1-lane.ts): `LaneRequest`, `LaneResponse`, its body read whole;
+ * - Node's HTTP/1.1 server (edge/node-exchange.ts): `NodeRequest`, `NodeResponse`, the classes
+ *   `node:http` makes its IncomingMessage and ServerResponse of;
+ * - HTTP/2 (edge/h2-exchange.ts): `H2Request`, `H2Response`, the compatibility API's classes with
+ *   the gaps to an HTTP/1.1 message closed.
+ *
+ * test/exchange-contract.test.ts runs one contract against the three over real sockets.
+ */
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
+
+/**
+ * The request body: whole, read before the request was served (the lane's; null: none), or the
+ * stream it arrives on (Node's and HTTP/2's, the request's own Readable; it may turn out empty).
+ */
+export type RestBody = Buffer | null | Readable;
+
+/** The body arrived whole before the request was served (or there is none): nothing to stream. */
+export const isWhole = (body: RestBody): body is Buffer | null => body === null || Buffer.isBuffer(body);
+
+/** A REST request: its head, its peer, its body. */
+export interface RestRequest {
+  readonly method: string;
+  /** The target in origin form (absolute-form is rewritten at the edge: edge/http1-edge.ts). */
+  readonly url: string;
+  /** The Host (HTTP/2: `:authority`), '' when there is none. */
+  readonly host: string;
+  /** Name, value, name, value…: what goes upstream (HTTP/2: the HTTP/1.1 fields it becomes). */
+  readonly rawHeaders: string[];
+  /** The fields by lower-case name, combined as `node:http` combines them. */
+  readonly headers: IncomingHttpHeaders;
+  readonly httpVersion: string;
+  readonly httpVersionMajor: number;
+  readonly httpVersionMinor: number;
+  /** The peer: its addresses, TLS (HTTP/2: a stand-in whose `destroy` resets the stream only). */
+  readonly socket: Socket;
+  /** The whole body has been received. */
+  readonly complete: boolean;
+  readonly body: RestBody;
+}
+
+/** The answer to a `RestRequest`. */
+export interface RestResponse {
+  /** The status written (or to be written by a bare `end`). */
+  readonly statusCode: number;
+  readonly headersSent: boolean;
+  /** Cut (the stream reset, the connection destroyed): nothing more reaches the client. */
+  readonly destroyed: boolean;
+  /** The whole answer has been written. */
+  readonly writableEnded: boolean;
+  /**
+   * The body length of an answer the gateway made (the access log's bytes sent): the lane counts
+   * what it wrote, Node's servers report its Content-Length.
+   */
+  readonly bodyBytes: number;
+  /** Headers as an object or a flat name, value list; throws (writing nothing) on a field the server will not write. */
+  writeHead(status: number, reason: string, headers?: OutgoingHttpHeaders | string[]): this;
+  writeHead(status: number, headers?: OutgoingHttpHeaders | string[]): this;
+  /** False: wait for 'drain' before writing more. */
+  write(chunk: Buffer): boolean;
+  end(): this;
+  end(chunk: Buffer | string): this;
+  /** The answer cannot be completed: the client must not take what it got for the whole. */
+  destroy(): void;
+  /** 'close': the answer ended or its connection went first (once); 'drain': room to write again. */
+  once(event: 'close' | 'drain', listener: () => void): this;
+}

@@ -1,0 +1,119 @@
+/**
+ * The edge policy of Node's HTTP/1.1 server (and of the lane's timeouts, answered the same way):
+ * what it does before a request reaches the REST path and what it answers itself.
+ *
+ * - requests are served one at a time per connection, none after an answer that closes it
+ *   (edge/http1-pipeline.ts), an absolute-form target as its origin form;
+ * - a parse error (llhttp's), a head over --max-header-size, a request slower than
+ *   --client-request-timeout: the gateway's JSON answer (400, 431, 413, 408), placed by the
+ *   pipeline, then the connection closes; anything else Node reports ends the connection;
+ * - CONNECT: 405 (this is a reverse proxy).
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { GatewayMetrics } from '../observe/metrics.js';
+import type { GatewayReason } from './errors.js';
+import { rawAnswer, sendError } from './http-answer.js';
+import { Http1Pipelines } from './http1-pipeline.js';
+import { isLingering, lingeringClose } from './lingering-close.js';
+import type { NodeRequest, NodeResponse } from './node-exchange.js';
+
+const CLIENT_ERRORS: Record<string, [number, GatewayReason, string, string]> = {
+  HPE_HEADER_OVERFLOW: [431, 'HEADERS_TOO_LARGE', 'headers_too_large', 'the request head is larger than the gateway accepts'],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'REQUEST_TIMEOUT', 'request_timeout', 'the request was not received in time'],
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: [413, 'PAYLOAD_TOO_LARGE', 'body_too_large', 'chunk extensions are too large'],
+};
+
+/**
+ * An absolute-form request target (`POST http://host/seldon/...`, RFC 9112 §3.2.2) is served as
+ * its origin form, with the target's authority as the Host (the received Host is ignored).
+ */
+export function absoluteForm(req: NodeRequest): void {
+  const m = /^https?:\/\/([^/?#]*)([^#]*)/i.exec(req.url);
+  if (m === null) return;
+  const authority = m[1]!.slice(m[1]!.lastIndexOf('@') + 1);
+  const path = m[2]!;
+  req.url = path.startsWith('/') ? path : `/${path}`;
+  const raw = req.rawHeaders;
+  let replaced = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host') {
+      if (replaced) {
+        raw.splice(i, 2);
+        i -= 2;
+      } else raw[i + 1] = authority;
+      replaced = true;
+    }
+  }
+  if (!replaced) raw.push('Host', authority);
+  req.headers.host = authority;
+}
+
+export interface Http1EdgeDeps {
+  readonly metrics: GatewayMetrics;
+  /** A request in its turn, in origin form: the data plane's entry to the REST path. */
+  readonly serve: (req: NodeRequest, res: NodeResponse) => void;
+}
+
+export class Http1Edge {
+  /** Node's server's requests, one at a time per connection, none after an answer that closes it. */
+  private readonly pipelines: Http1Pipelines;
+
+  constructor(private readonly deps: Http1EdgeDeps) {
+    this.pipelines = new Http1Pipelines({
+      serve: (req, res) => {
+        if (req.url.charCodeAt(0) !== 47 /* / */) absoluteForm(req);
+        deps.serve(req, res);
+      },
+      // The request's own exchange (the proxy's, fastify's) logs it and sees its answer close. No
+      // Date: the answer reads as the lane's and the bare socket's (rawAnswer) do.
+      respond: (req, res, r) => {
+        res.sendDate = false;
+        sendError(req, res, r.status, r.reason, r.info, { connection: 'close' });
+      },
+      answer: (socket, r) => rawAnswer(socket, r.status, r.reason, r.info),
+    });
+  }
+
+  /** `node:http`'s 'request' listener. */
+  get request(): (req: NodeRequest, res: NodeResponse) => void {
+    return this.pipelines.request;
+  }
+
+  /**
+   * Node's parser refused what it read (or a request timed out): the edge's answer, then the
+   * connection closes. Where the answer goes (the request being served, after the answers before
+   * it, or the bare socket now) is the pipeline's call (edge/http1-pipeline.ts).
+   */
+  readonly clientError = (err: Error & { code?: string }, socket: Socket): void => {
+    // Its lingering close reads and drops the rest: the parser's end-of-input error is no request's.
+    if (isLingering(socket)) return;
+    if (err.code === 'HPE_CLOSED_CONNECTION') {
+      // Bytes after `Connection: close`: nothing to serve or answer; an answer still coming goes first.
+      if (!this.pipelines.refuse(socket, null)) lingeringClose(socket);
+      return;
+    }
+    const known = err.code ? CLIENT_ERRORS[err.code] : undefined;
+    if (known === undefined && err.code?.startsWith('HPE_') !== true) {
+      socket.destroy();
+      return;
+    }
+    const [status, reason, label, info] = known ?? [400, 'BAD_REQUEST', 'bad_request', `malformed request (${err.code})`];
+    this.deps.metrics.clientErrors.labels(label).inc();
+    const refusal = { status, reason, info };
+    if (this.pipelines.refuse(socket, refusal)) return;
+    if (socket.writable) rawAnswer(socket, status, reason, info);
+    else socket.destroy();
+  };
+
+  /** A request the lane was receiving was not received in time: answered as Node's server answers its own. */
+  readonly timedOut = (socket: Socket): void => {
+    this.clientError(Object.assign(new Error('request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }), socket);
+  };
+
+  /** `node:http`'s 'connect' listener: a reverse proxy tunnels nothing. */
+  readonly connect = (_req: IncomingMessage, socket: Socket): void => {
+    this.deps.metrics.clientErrors.labels('method_not_allowed').inc();
+    rawAnswer(socket, 405, 'METHOD_NOT_ALLOWED', 'CONNECT is not allowed: this is a reverse proxy', 'allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n');
+  };
+}

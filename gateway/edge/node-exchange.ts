@@ -1,0 +1,40 @@
+/**
+ * Node's HTTP/1.1 server as a REST exchange (edge/exchange.ts): the classes `node:http` makes its
+ * requests and responses of (`NODE_EXCHANGE`, given to createServer), so each object it builds
+ * already is the exchange: no wrapper, no copy. What they add is read from what Node keeps.
+ */
+import { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
+import type { RestRequest, RestResponse } from './exchange.js';
+
+export class NodeRequest extends IncomingMessage implements RestRequest {
+  // Always set on a server's request (the types serve the client side too).
+  declare method: string;
+  /** Mutable: the edge rewrites an absolute-form target (edge/http1-edge.ts). */
+  declare url: string;
+
+  get host(): string {
+    return this.headers.host ?? '';
+  }
+
+  /** The body streams on the request itself. */
+  get body(): Readable {
+    return this;
+  }
+}
+
+/** Generic as ServerResponse is (so that a server of these is one of Node's servers to the types); always of a NodeRequest. */
+export class NodeResponse<Request extends IncomingMessage = NodeRequest> extends ServerResponse<Request> implements RestResponse {
+  /** Set by `node:http` when this answer closes its connection. */
+  declare _last?: boolean;
+  /** The Content-Length `node:http` wrote from writeHead's own headers (getHeader does not see those). */
+  declare _contentLength?: unknown;
+
+  get bodyBytes(): number {
+    const n = Number(this.getHeader('content-length') ?? this._contentLength ?? 0);
+    return Number.isFinite(n) ? n : 0;
+  }
+}
+
+/** createServer's options that make its objects these. */
+export const NODE_EXCHANGE = { IncomingMessage: NodeRequest, ServerResponse: NodeResponse } as const;
