@@ -355,6 +355,15 @@ function normalQuantileApprox(p: number): number {
 /** Monte-Carlo draws per Thompson share computation: P(best) to about ±1.6 points (2 sd at 0.5). */
 export const THOMPSON_DRAWS = 1000;
 
+/**
+ * thompson: the arms split evenly (the prior) until each has this many rewards. With fewer, an arm's
+ * mean is known to worse than ±0.1 (one sd at 0.5), and P(best) from a handful of rewards sends a
+ * whole refresh of traffic one way (94/2/4 after 10 rewards): rewards come back seconds later, so
+ * an arm whose first few rewards were unlucky then sits at its floor, slow to gather the evidence
+ * that clears it (docs/bandits.md#the-policy-in-plain-words).
+ */
+export const THOMPSON_WARM_UP_REWARDS = 25;
+
 export interface BanditShares {
   /** Percent of traffic per arm, each at least the floor, summing to 100. */
   readonly share: ReadonlyMap<string, number>;
@@ -371,7 +380,8 @@ export type ShareConfig = Pick<BanditConfig, 'arms' | 'policy' | 'epsilon' | 'fl
 /**
  * The traffic shares of `config.arms` from the store's `arms` (a missing arm has no evidence yet),
  * faded to store time `now`. Each arm's posterior is Beta(1 + s, 1 + f).
- * - thompson: share ∝ P(arm is best), from `draws` joint draws of the posteriors;
+ * - thompson: share ∝ P(arm is best), from `draws` joint draws of the posteriors, once every arm
+ *   has `THOMPSON_WARM_UP_REWARDS` rewards (`n`, never faded); evenly before;
  * - epsilon-greedy: 1 − ε to the arm with the best posterior mean (split on a tie), ε evenly;
  * then the floor (`floorShares`). `random` only feeds the Monte-Carlo draws.
  */
@@ -406,8 +416,10 @@ export function banditShares(arms: ReadonlyMap<string, ArmStats>, config: ShareC
   const means = names.map((_, i) => a[i]! / (a[i]! + b[i]!));
 
   let weights: number[];
-  if (config.policy === 'thompson') weights = probabilityBest;
-  else {
+  if (config.policy === 'thompson') {
+    const warm = names.every((name) => (arms.get(name)?.n ?? 0) >= THOMPSON_WARM_UP_REWARDS);
+    weights = warm ? probabilityBest : probabilityBest.map(() => 1);
+  } else {
     const top = Math.max(...means);
     const leaders = means.filter((m) => m === top).length;
     weights = means.map((m) => (m === top ? (1 - config.epsilon) / leaders : 0) + config.epsilon / k);

@@ -8,6 +8,7 @@ import {
   addReward,
   BANDIT_DEFAULTS,
   banditShares,
+  THOMPSON_WARM_UP_REWARDS,
   betaCdf,
   betaQuantile,
   betaSampler,
@@ -267,13 +268,13 @@ describe('banditShares', () => {
   const config: ShareConfig = { arms: ['a', 'b', 'c'], policy: 'thompson', epsilon: 0.1, floor: 2, halfLifeMs: null, rewardRange: [0, 1] };
   const sum = (m: ReadonlyMap<string, number>): number => [...m.values()].reduce((x, y) => x + y, 0);
 
-  it('no evidence: each arm about equally likely best, the prior mean and interval', () => {
+  it('no evidence: each arm about equally likely best, an even split, the prior mean and interval', () => {
     const out = banditShares(new Map(), config, seededRandom(5), 0);
     expect(sum(out.share)).toBeCloseTo(100, 9);
     for (const arm of config.arms) {
       // 1,000 draws: P(best) = 1/3 ± 5 standard errors (0.075).
       expect(Math.abs(out.probabilityBest.get(arm)! - 1 / 3)).toBeLessThan(0.075);
-      expect(out.share.get(arm)).toBeCloseTo(out.probabilityBest.get(arm)! * 100, 9);
+      expect(out.share.get(arm)).toBeCloseTo(100 / 3, 9);
       expect(out.mean.get(arm)).toBe(0.5);
       expect(out.interval.get(arm)![0]).toBeCloseTo(0.025, 9);
       expect(out.interval.get(arm)![1]).toBeCloseTo(0.975, 9);
@@ -309,6 +310,26 @@ describe('banditShares', () => {
     expect(sum(out.share)).toBeCloseTo(100, 9);
   });
 
+  it(`thompson splits evenly until every arm has ${THOMPSON_WARM_UP_REWARDS} rewards, then by P(best)`, () => {
+    const n = THOMPSON_WARM_UP_REWARDS;
+    // c looks far better, but b has one reward too few.
+    const early = new Map<string, ArmStats>([
+      ['a', { s: 0, f: n, t: 0, n }],
+      ['b', { s: 0, f: n - 1, t: 0, n: n - 1 }],
+      ['c', { s: n, f: 0, t: 0, n }],
+    ]);
+    const before = banditShares(early, config, seededRandom(12), 0);
+    expect(before.probabilityBest.get('c')).toBe(1);
+    for (const arm of config.arms) expect(before.share.get(arm)).toBeCloseTo(100 / 3, 9);
+    const ready = new Map(early).set('b', { s: 0, f: n, t: 0, n });
+    expect(Object.fromEntries(banditShares(ready, config, seededRandom(12), 0).share)).toEqual({ a: 2, b: 2, c: 96 });
+    // Rewards count once recorded, however faded: old evidence does not restart the warm-up.
+    const halved = banditShares(ready, { ...config, halfLifeMs: 60_000 }, seededRandom(12), 60_000);
+    expect(Object.fromEntries(halved.share)).toEqual({ a: 2, b: 2, c: 96 });
+    // epsilon-greedy has no warm-up: its 1 − ε goes to the best mean from the start.
+    expect(banditShares(early, { ...config, policy: 'epsilon-greedy' }, seededRandom(12), 0).share.get('c')).toBeCloseTo(90 + 10 / 3, 9);
+  });
+
   it('the same seed gives the same shares', () => {
     const arms = new Map<string, ArmStats>([['a', { s: 10, f: 12, t: 0, n: 22 }]]);
     expect(banditShares(arms, config, seededRandom(8), 0)).toEqual(banditShares(arms, config, seededRandom(8), 0));
@@ -317,6 +338,7 @@ describe('banditShares', () => {
   it('fades evidence to now: old certainty becomes doubt', () => {
     const old = new Map<string, ArmStats>([
       ['a', { s: 0, f: 1000, t: 0, n: 1000 }],
+      ['b', { s: 0, f: 1000, t: 0, n: 1000 }],
       ['c', { s: 1000, f: 0, t: 0, n: 1000 }],
     ]);
     const fresh = banditShares(old, { ...config, halfLifeMs: 60_000 }, seededRandom(9), 0);
