@@ -47,7 +47,11 @@ export function probability(row: number[]): number {
 function numbersIn(v: Json): number[] {
   if (typeof v === 'number') return [v];
   if (typeof v === 'boolean') return [v ? 1 : 0];
-  if (typeof v === 'string') return v.split(/[\s,]+/).map(Number).filter(Number.isFinite);
+  if (typeof v === 'string')
+    return v
+      .split(/[\s,]+/)
+      .map(Number)
+      .filter(Number.isFinite);
   if (Array.isArray(v)) return v.flatMap(numbersIn);
   if (isObject(v)) return Object.values(v).flatMap(numbersIn);
   return [];
@@ -136,8 +140,7 @@ export async function startMockModel(opts: MockModelOptions = {}): Promise<MockM
     });
     res.end(text);
   };
-  const seldonBadData = (res: ServerResponse, info: string): void =>
-    send(res, 400, { status: { status: 1, info, code: -1, reason: 'MICROSERVICE_BAD_DATA' } });
+  const seldonBadData = (res: ServerResponse, info: string): void => send(res, 400, { status: { status: 1, info, code: -1, reason: 'MICROSERVICE_BAD_DATA' } });
 
   const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = new URL(req.url ?? '/', 'http://model').pathname;

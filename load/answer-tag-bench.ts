@@ -33,10 +33,10 @@ function ndarrayAnswer(bytes: number): Buffer {
     size += row.length + 1;
   }
   return Buffer.from(
-    JSON.stringify({ data: { names: ['t:0', 't:1', 't:2', 't:3', 't:4', 't:5', 't:6', 't:7'], ndarray: 'ROWS' }, meta: { puid: 'p8fl3nbrsq2kuhhq05j0ki5ri5', tags: { model: 'income' }, routing: {}, requestPath: { classifier: 'seldonio/sklearnserver:1.17.1' }, metrics: [] } }).replace(
-      '"ROWS"',
-      `[${rows.join(',')}]`,
-    ),
+    JSON.stringify({
+      data: { names: ['t:0', 't:1', 't:2', 't:3', 't:4', 't:5', 't:6', 't:7'], ndarray: 'ROWS' },
+      meta: { puid: 'p8fl3nbrsq2kuhhq05j0ki5ri5', tags: { model: 'income' }, routing: {}, requestPath: { classifier: 'seldonio/sklearnserver:1.17.1' }, metrics: [] },
+    }).replace('"ROWS"', `[${rows.join(',')}]`),
   );
 }
 
@@ -103,7 +103,8 @@ function time(fn: () => unknown): Timing {
 
 const rows: string[][] = [];
 const checks: [string, Timing][] = [];
-const row = (name: string, bytes: number, t: Timing): void => void rows.push([name, f0(bytes), f2(t.all.p50), f2(t.all.p99), f2(t.running.p50), f2(t.running.p99), `${(t.preempted * 100).toFixed(1)}%`]);
+const row = (name: string, bytes: number, t: Timing): void =>
+  void rows.push([name, f0(bytes), f2(t.all.p50), f2(t.all.p99), f2(t.running.p50), f2(t.running.p99), `${(t.preempted * 100).toFixed(1)}%`]);
 
 for (const kib of [1, 16, 64]) {
   const limit = 64 * 1024;
@@ -112,20 +113,45 @@ for (const kib of [1, 16, 64]) {
     ['jsonData answer, no meta', jsonDataAnswer(kib * 1024 - 100)],
   ];
   for (const [name, body] of answers) {
-    row(`tagJsonAnswer, ${name}`, body.length, time(() => tagJsonAnswer(body, TOKEN, limit)));
-    row(`JSON.parse + stringify, ${name}`, body.length, time(() => parseAndStringify(body, TOKEN)));
+    row(
+      `tagJsonAnswer, ${name}`,
+      body.length,
+      time(() => tagJsonAnswer(body, TOKEN, limit)),
+    );
+    row(
+      `JSON.parse + stringify, ${name}`,
+      body.length,
+      time(() => parseAndStringify(body, TOKEN)),
+    );
     if (kib <= 16) checks.push([`issueToken + tagJsonAnswer, ${name}, ${kib} KiB`, time(() => tagJsonAnswer(body, issue(), limit))]);
   }
   const frame = tensorFrame(Math.floor((kib * 1024) / 8) - 10);
-  row('tagGrpcFrame, tensor answer', frame.length, time(() => tagGrpcFrame(frame, TOKEN)));
+  row(
+    'tagGrpcFrame, tensor answer',
+    frame.length,
+    time(() => tagGrpcFrame(frame, TOKEN)),
+  );
   if (kib <= 16) checks.push([`issueToken + tagGrpcFrame, ${kib} KiB`, time(() => tagGrpcFrame(frame, issue()))]);
   const feedback = Buffer.from(`{"request":{"data":{"ndarray":[[1,2,3]]}},"response":${tagJsonAnswer(answers[0]![1], TOKEN, limit)!.toString()},"reward":0.9}`);
-  row('tokenFromFeedbackJson, feedback echoing the answer', feedback.length, time(() => tokenFromFeedbackJson(feedback)));
+  row(
+    'tokenFromFeedbackJson, feedback echoing the answer',
+    feedback.length,
+    time(() => tokenFromFeedbackJson(feedback)),
+  );
 }
 row('issueToken', TOKEN.length, time(issue));
-row('verifyToken', TOKEN.length, time(() => verifyToken(KEY, TOKEN, 'seldon/income', Date.now(), 3_600_000)));
+row(
+  'verifyToken',
+  TOKEN.length,
+  time(() => verifyToken(KEY, TOKEN, 'seldon/income', Date.now(), 3_600_000)),
+);
 
 log(`## Attribution token costs, µs per call (${f0(CALLS)} calls each, node ${process.version}, load average ${loadavg()[0]!.toFixed(1)} on ${availableParallelism()} CPUs)\n`);
 log(table(['operation', 'bytes', 'p50', 'p99', 'p50 not preempted', 'p99 not preempted', 'preempted'], rows));
 log(`\n## Target: issuing a token and adding it ≤ 200 µs at p99, answers up to 16 KiB (calls not preempted)\n`);
-log(table(['check', 'p50', 'p99', 'p99 not preempted', 'verdict'], checks.map(([name, t]) => [name, f2(t.all.p50), f2(t.all.p99), f2(t.running.p99), verdict(t.running.p99 <= 200)])));
+log(
+  table(
+    ['check', 'p50', 'p99', 'p99 not preempted', 'verdict'],
+    checks.map(([name, t]) => [name, f2(t.all.p50), f2(t.all.p99), f2(t.running.p99), verdict(t.running.p99 <= 200)]),
+  ),
+);

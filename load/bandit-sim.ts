@@ -10,21 +10,7 @@
  * every worker, other half-lives after a change).
  */
 import { parseArgs } from 'node:util';
-import {
-  BASE,
-  drift,
-  EPSILON_GREEDY,
-  fractionTo,
-  recoveryOf,
-  REPLICAS,
-  REPLICAS_PER_WORKER,
-  regretOf,
-  simulate,
-  UNIFORM,
-  RECOVERED_SHARE,
-  type Scenario,
-  type SimResult,
-} from './lib/bandit-sim.js';
+import { BASE, drift, EPSILON_GREEDY, fractionTo, recoveryOf, REPLICAS, REPLICAS_PER_WORKER, regretOf, simulate, UNIFORM, RECOVERED_SHARE, type Scenario, type SimResult } from './lib/bandit-sim.js';
 import { f0, f1, log, quantile, table, verdict } from './lib/report.js';
 
 const { values: argv } = parseArgs({ options: { seeds: { type: 'string', default: '1000' }, 'extra-seeds': { type: 'string', default: '100' } } });
@@ -78,7 +64,20 @@ const ratio = (xs: readonly Stationary[]): number => mean(xs.map((x) => x.regret
 log(`## Regret after 10,000 predictions (${seeds} seeds; --extra-seeds ${extraSeeds})\n`);
 const row = (name: string, xs: readonly Stationary[]): string[] => {
   const r = xs.map((x) => x.regret);
-  return [name, f0(xs.length), f1(quantile(r, 0.5)), f1(quantile(r, 0.99)), f1(mean(r)), pct(r.filter((x) => x <= 140).length / r.length), pct(quantile(xs.map((x) => x.bestLast1000), 0.01))];
+  return [
+    name,
+    f0(xs.length),
+    f1(quantile(r, 0.5)),
+    f1(quantile(r, 0.99)),
+    f1(mean(r)),
+    pct(r.filter((x) => x <= 140).length / r.length),
+    pct(
+      quantile(
+        xs.map((x) => x.bestLast1000),
+        0.01,
+      ),
+    ),
+  ];
 };
 log(
   table(
@@ -108,7 +107,13 @@ log(
 
 log(`\n## Best arm changes after ${f0(CHANGE_AT)} predictions: predictions until the new best has ${RECOVERED_SHARE}%\n`);
 const never = (x: number): string => (Number.isFinite(x) ? f0(x) : 'never');
-const driftRow = (name: string, xs: readonly number[]): string[] => [name, f0(xs.length), never(quantile(xs, 0.5)), never(quantile(xs, 0.95)), pct(xs.filter((x) => !Number.isFinite(x)).length / xs.length)];
+const driftRow = (name: string, xs: readonly number[]): string[] => [
+  name,
+  f0(xs.length),
+  never(quantile(xs, 0.5)),
+  never(quantile(xs, 0.95)),
+  pct(xs.filter((x) => !Number.isFinite(x)).length / xs.length),
+];
 log(table(['halfLife', 'seeds', 'median', 'p95', 'never within 30,000'], [driftRow('2m', drift2m), driftRow('1h (default)', drift1h), driftRow('none', driftNone)]));
 
 log(`\n## Acceptance\n`);
@@ -118,7 +123,21 @@ log(
     ['check', 'measured', 'verdict'],
     [
       ['regret ≤ 140 in ≥ 99% of seeds', pct(allThompson.filter((x) => x <= 140).length / seeds), verdict(allThompson.filter((x) => x <= 140).length >= 0.99 * seeds)],
-      ['best arm ≥ 94% of the last 1,000 in ≥ 99% of seeds', pct(quantile(thompson.map((x) => x.bestLast1000), 0.01)), verdict(quantile(thompson.map((x) => x.bestLast1000), 0.01) >= 0.94)],
+      [
+        'best arm ≥ 94% of the last 1,000 in ≥ 99% of seeds',
+        pct(
+          quantile(
+            thompson.map((x) => x.bestLast1000),
+            0.01,
+          ),
+        ),
+        verdict(
+          quantile(
+            thompson.map((x) => x.bestLast1000),
+            0.01,
+          ) >= 0.94,
+        ),
+      ],
       ['4 × 4 regret within 10% of one process', `${f1(mean(replicas.map((x) => x.regret)))} vs ${f1(single)}`, verdict(within(ratio(replicas)))],
       ['stored counts = attributed feedback', counts(replicas), verdict(replicas.every((x) => x.countsMatch))],
       ['new best at 80% within 12,500 (p95, halfLife 2m)', f0(quantile(drift2m, 0.95)), verdict(quantile(drift2m, 0.95) <= 12_500)],

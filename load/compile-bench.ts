@@ -76,7 +76,7 @@ const mem = process.memoryUsage();
 console.log(`routing core, ${N} SeldonDeployments (${table.groups.length} route groups)`);
 console.log(`  full compile          ${fullMs.toFixed(0)} ms            (target < 1000 ms)`);
 console.log(`  one-deployment update ${updateMs.toFixed(2)} ms           (target < 5 ms; mean of ${updates}, incl. table snapshot)`);
-console.log(`  match                 ${((decisions / matchMs) * 1000 / 1e6).toFixed(2)} M decisions/s  (target > 1 M/s per core; ${routed} routed)`);
+console.log(`  match                 ${(((decisions / matchMs) * 1000) / 1e6).toFixed(2)} M decisions/s  (target > 1 M/s per core; ${routed} routed)`);
 console.log(`  heap for the table    ${mb(mem.heapUsed - heap0)}${global.gc ? '' : ' (run with --expose-gc for a settled figure)'}`);
 console.log(`  RSS after compile     ${mb(rssAfterCompile)}           (target < 200 MB; the whole process, input objects included)`);
 console.log(`  RSS at the end        ${mb(mem.rss)}           (after ${updates} updates and ${decisions / 1e6} M matches: V8 keeps pages it grew into)`);

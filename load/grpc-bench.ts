@@ -161,7 +161,7 @@ function options(args: readonly string[]): Options {
     maxCalls: num('max-calls', 2_000_000, 1, 10_000_000),
     compiled: argv.compiled === true || gatewayNode !== undefined || gatewayBNode !== undefined || bWanted,
     gatewayNode: gatewayNode ?? process.execPath,
-    gatewayBNode: gatewayBNode ?? (bWanted ? gatewayNode ?? process.execPath : undefined),
+    gatewayBNode: gatewayBNode ?? (bWanted ? (gatewayNode ?? process.execPath) : undefined),
     gatewayBMain,
     gatewayArgs: words(argv['gateway-args']) ?? [],
     gatewayBArgs,
@@ -302,7 +302,17 @@ async function main(): Promise<void> {
     if (opt.compiled && !existsSync(GATEWAY_MAIN)) throw new Error(`--compiled needs ${GATEWAY_MAIN}: run npm run build`);
     const nodeArgs = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
     const compiled = async (name: string, node: string, args: string[], main?: string): Promise<Target> => {
-      const g = await startGateway(name, { log: join(dir, `${name}.log`), ...(opt.pin ? { cpu: 1 } : {}), manifests: dir, upstreams: [upstream], backendPort: backend.port, nodeArgs, node, args, ...(main ? { main } : {}) });
+      const g = await startGateway(name, {
+        log: join(dir, `${name}.log`),
+        ...(opt.pin ? { cpu: 1 } : {}),
+        manifests: dir,
+        upstreams: [upstream],
+        backendPort: backend.port,
+        nodeArgs,
+        node,
+        args,
+        ...(main ? { main } : {}),
+      });
       return { key: name, label: `${name} (node ${nodeVersion(node)}${args.length ? ` ${args.join(' ')}` : ''}${main ? ` ${main}` : ''})`, port: g.port, pid: g.server.pid, admin: g.admin };
     };
     const targets: Target[] = [{ key: 'direct', label: 'direct', port: backend.port }];
@@ -322,7 +332,14 @@ async function main(): Promise<void> {
     const results = new Map<string, Measured[]>(targets.map((t) => [t.key, []]));
     log(
       `gRPC unary Predict: ${opt.concurrency} concurrent calls over ${opt.connections} connections, ${opt.rounds} round(s) of ${opt.durationS} s per target; client ${process.version}; ` +
-        `gateway ${opt.compiled ? `${GATEWAY_MAIN} under ${targets.slice(1).map((t) => t.label).join(' and ')}` : 'from source (vite-node)'}` +
+        `gateway ${
+          opt.compiled
+            ? `${GATEWAY_MAIN} under ${targets
+                .slice(1)
+                .map((t) => t.label)
+                .join(' and ')}`
+            : 'from source (vite-node)'
+        }` +
         `${opt.pin ? '; client+backend on CPU 0, gateways on CPU 1' : '; not pinned'}${nodeArgs.length ? `; gateway node flags ${nodeArgs.join(' ')}` : ''}`,
     );
     for (let round = 1; round <= opt.rounds; round++) {
@@ -393,7 +410,12 @@ async function main(): Promise<void> {
     log('');
     log(`## Results (median of ${opt.rounds} rounds over the phases with < ${QUIET_PCT}% foreign load, * = all disturbed; latencies pooled)`);
     log('');
-    log(table(['target', 'calls/s', 'p50 / p99 / p99.9 / max ms', 'gateway CPU µs/call', 'backend CPU µs/call', 'server side µs/call', 'client CPU µs/call', 'calls', 'errors', 'other load % med/max'], rows));
+    log(
+      table(
+        ['target', 'calls/s', 'p50 / p99 / p99.9 / max ms', 'gateway CPU µs/call', 'backend CPU µs/call', 'server side µs/call', 'client CPU µs/call', 'calls', 'errors', 'other load % med/max'],
+        rows,
+      ),
+    );
     log('');
     const ratioRows: string[][] = [];
     const pairs: [string, string][] = [];

@@ -38,10 +38,22 @@ function time(count: () => void, observe: (s: number) => void): number {
 const promUs: number[] = [];
 const boundUs: number[] = [];
 for (let round = 0; round < ROUNDS; round++) {
-  promUs.push(time(() => counter.inc(), (s) => histogram.observe(s)));
-  boundUs.push(time(() => boundCounter.inc(), (s) => boundHistogram.observe(s)));
+  promUs.push(
+    time(
+      () => counter.inc(),
+      (s) => histogram.observe(s),
+    ),
+  );
+  boundUs.push(
+    time(
+      () => boundCounter.inc(),
+      (s) => boundHistogram.observe(s),
+    ),
+  );
   console.log(`round ${round + 1}: prom-client children ${promUs.at(-1)!.toFixed(3)} µs/request, bound series ${boundUs.at(-1)!.toFixed(3)} µs/request`);
 }
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-console.log(`median: prom-client ${median(promUs).toFixed(3)} µs, bound ${median(boundUs).toFixed(3)} µs per request (${(median(promUs) / median(boundUs)).toFixed(0)}x); both expose the same text (test/units/bound-series.test.ts)`);
+console.log(
+  `median: prom-client ${median(promUs).toFixed(3)} µs, bound ${median(boundUs).toFixed(3)} µs per request (${(median(promUs) / median(boundUs)).toFixed(0)}x); both expose the same text (test/units/bound-series.test.ts)`,
+);
 if ((await ours.metrics()).length === 0 || (await theirs.metrics()).length === 0) throw new Error('nothing counted');

@@ -184,7 +184,9 @@ async function main(): Promise<void> {
   log(`load: ${wrk ? 'wrk -t1' : 'autocannon'} at ${CONNS} connections, ${DURATION_S}s per run, ${ROUNDS} interleaved rounds (medians); POST ${BODY.length}-byte JSON`);
   log(`pinning: load generator, runner and OTLP sink on core ${LOAD_CPU}; each gateway (--workers 1) and the backend on core ${SERVER_CPU}`);
   log(`gateway build: ${buildInfo(GATEWAY_MAIN)}`);
-  log(`table: ${count} SeldonDeployments, ${upstreams.length} REST upstreams --resolve'd to the backend (${nginxBinary() ? 'nginx return 200' : 'node:http'}); measured: the 90/10 canary ${probePath}`);
+  log(
+    `table: ${count} SeldonDeployments, ${upstreams.length} REST upstreams --resolve'd to the backend (${nginxBinary() ? 'nginx return 200' : 'node:http'}); measured: the 90/10 canary ${probePath}`,
+  );
   log('');
 
   for (const t of targets) await loop.run(t.url, CONNS, WARMUP_S);
@@ -195,9 +197,17 @@ async function main(): Promise<void> {
   for (let round = 0; round < ROUNDS; round++) {
     const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
     for (const t of order) {
-      const a = await measure(t, backend.pid, QUIET, () => loop.run(t.url, CONNS, DURATION_S), (r) => r.completed);
+      const a = await measure(
+        t,
+        backend.pid,
+        QUIET,
+        () => loop.run(t.url, CONNS, DURATION_S),
+        (r) => r.completed,
+      );
       runs.set(t.key, [...(runs.get(t.key) ?? []), a]);
-      log(`  round ${round + 1} ${t.key.padEnd(5)} ${f0(a.result.rps)} req/s, gateway ${f1(a.proxyUsPerReq)} µs/req, p99 ${ms(a.result.p99us)} ms, foreign load ${f1(a.otherPct)}%${a.result.non2xx || a.result.socketErrors ? `, ${a.result.non2xx} non-2xx, ${a.result.socketErrors} socket errors` : ''}`);
+      log(
+        `  round ${round + 1} ${t.key.padEnd(5)} ${f0(a.result.rps)} req/s, gateway ${f1(a.proxyUsPerReq)} µs/req, p99 ${ms(a.result.p99us)} ms, foreign load ${f1(a.otherPct)}%${a.result.non2xx || a.result.socketErrors ? `, ${a.result.non2xx} non-2xx, ${a.result.socketErrors} socket errors` : ''}`,
+      );
     }
   }
 
@@ -241,7 +251,11 @@ async function main(): Promise<void> {
     const m1 = await metricsText(g.admin);
     const m0 = metrics0.get(k) ?? '';
     const d = (name: string): number => total(m1, name) - total(m0, name);
-    const parts = [`spans exported ${f0(d('seldon_gateway_tracing_spans_exported_total'))}`, `spans dropped ${f0(d('seldon_gateway_tracing_spans_dropped_total'))}`, `access lines dropped ${f0(d('seldon_gateway_access_log_dropped_total'))}`];
+    const parts = [
+      `spans exported ${f0(d('seldon_gateway_tracing_spans_exported_total'))}`,
+      `spans dropped ${f0(d('seldon_gateway_tracing_spans_dropped_total'))}`,
+      `access lines dropped ${f0(d('seldon_gateway_access_log_dropped_total'))}`,
+    ];
     let size = 0;
     try {
       size = statSync(join(tmp, `gateway-${k}.log`)).size;
@@ -299,8 +313,10 @@ async function profileObservation(tmp: string, sinkUrl: string, manifests: strin
   const mine = busiest.functions.filter((f) => OBSERVE.test(f.key));
   const otel = busiest.functions.filter((f) => f.origin.startsWith('@opentelemetry/'));
   const sum = (fs: readonly { ms: number }[]): number => fs.reduce((a, f) => a + f.ms, 0);
-  log(`main thread: ${perReq(busiest.busyMs)} busy in all; self time in the observation code ${perReq(sum(mine))} (${share(sum(mine))}), in @opentelemetry/* ${perReq(sum(otel))} (${share(sum(otel))})`);
-  log('(self time only: what those functions call in node or V8 built-ins, their garbage and the access log\'s writes are counted elsewhere)');
+  log(
+    `main thread: ${perReq(busiest.busyMs)} busy in all; self time in the observation code ${perReq(sum(mine))} (${share(sum(mine))}), in @opentelemetry/* ${perReq(sum(otel))} (${share(sum(otel))})`,
+  );
+  log("(self time only: what those functions call in node or V8 built-ins, their garbage and the access log's writes are counted elsewhere)");
   for (const f of [...mine, ...otel].sort((a, b) => b.ms - a.ms).slice(0, 12)) log(`  ${share(f.ms).padStart(6)} ${perReq(f.ms).padStart(14)}  ${f.key}`);
 }
 

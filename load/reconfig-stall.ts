@@ -65,7 +65,24 @@ const port = await freePort();
 const admin = await freePort();
 const child = spawn(
   process.execPath,
-  [join(root, 'dist/gateway/main.js'), 'serve', '--manifests', dir, '--port', String(port), '--admin-port', String(admin), '--host', '127.0.0.1', '--workers', '1', '--log-level', 'warn', '--resolve', `probe-p0.bench:8000=127.0.0.1:${backendPort}`],
+  [
+    join(root, 'dist/gateway/main.js'),
+    'serve',
+    '--manifests',
+    dir,
+    '--port',
+    String(port),
+    '--admin-port',
+    String(admin),
+    '--host',
+    '127.0.0.1',
+    '--workers',
+    '1',
+    '--log-level',
+    'warn',
+    '--resolve',
+    `probe-p0.bench:8000=127.0.0.1:${backendPort}`,
+  ],
   { stdio: ['ignore', 'ignore', 'inherit'] },
 );
 const readyBy = Date.now() + 120_000;

@@ -200,7 +200,7 @@ const ROUNDS = Math.max(1, Math.floor(numberSetting(argv.rounds, 'BENCH_ROUNDS',
 const DURATION_S = Math.max(1, numberSetting(argv.duration, 'BENCH_DURATION', 3));
 /** An explicit --rate replaces the preset's fractions, and --rate-fraction the preset's rates. */
 const RATE_FRACTIONS = list(
-  argv['rate-fraction'] ?? process.env.BENCH_RATE_FRACTION ?? (argv.rate ?? process.env.BENCH_RATE ? '' : PRESET.rateFraction),
+  argv['rate-fraction'] ?? process.env.BENCH_RATE_FRACTION ?? ((argv.rate ?? process.env.BENCH_RATE) ? '' : PRESET.rateFraction),
   'BENCH_RATE_FRACTION',
   (v) => v > 0 && v <= 2,
 );
@@ -218,7 +218,7 @@ const TARGETS = new Set(setting(argv.targets, 'BENCH_TARGETS', PRESET.targets).s
 const KNOWN_TARGETS = ['direct', 'nginx', 'nginx-shadow', 'stock', 'gateway', 'shadow', 'rollout', 'bandit', 'floor', 'floor-gw', 'floor-http', 'floor-raw', 'floor-bare'];
 for (const t of TARGETS) if (!KNOWN_TARGETS.includes(t)) throw new Error(`unknown target ${t} in --targets: one of ${KNOWN_TARGETS.join(', ')}`);
 const NODE_BACKEND = argv['node-backend'] ?? PRESET.nodeBackend;
-if (RATE_FRACTIONS.length && !TARGETS.has('gateway')) throw new Error('--rate-fraction is relative to the gateway\'s saturation: the targets must include gateway');
+if (RATE_FRACTIONS.length && !TARGETS.has('gateway')) throw new Error("--rate-fraction is relative to the gateway's saturation: the targets must include gateway");
 const WARMUP_S = 2;
 /** Extra node flags for the gateway (experiments: --max-semi-space-size=64, --trace-gc, ...). */
 const GATEWAY_NODE_ARGS = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
@@ -246,7 +246,9 @@ const GATEWAY_B = ((): { main: string; nodeArgs: string[]; node: string; args: s
     nodeB ? `node ${nodeVersion(node)}` : '',
     argsB !== undefined && nodeArgs.length ? nodeArgs.join(' ') : '',
     gatewayArgsB !== undefined ? `gateway ${args.join(' ') || 'defaults'}` : '',
-  ].filter(Boolean).join(', ');
+  ]
+    .filter(Boolean)
+    .join(', ');
   return { main: mainB ?? GATEWAY_MAIN, nodeArgs, node, args, label };
 })();
 /** Runs with this much foreign load (% of the machine) count as disturbed. */
@@ -320,7 +322,7 @@ async function main(): Promise<void> {
   // sockets; and no HTTP stack at all (bare-proxy).
   for (const [key, client, label] of [
     ['floor', 'undici', 'floor: minimal undici proxy'],
-    ['floor-gw', 'gateway', 'floor: minimal proxy on the gateway\'s client'],
+    ['floor-gw', 'gateway', "floor: minimal proxy on the gateway's client"],
     ['floor-http', 'node-http', 'floor: minimal node:http proxy'],
     ['floor-raw', 'raw', 'floor: raw sockets, Content-Length only (not a usable proxy)'],
     ['floor-bare', 'bare', 'floor: raw sockets both sides, no HTTP stack (not a usable proxy)'],
@@ -342,7 +344,17 @@ async function main(): Promise<void> {
   let upstreams: string[] = [];
   let tableNote = '';
   const launchGateway = (name: string, port: number, extraNodeArgs: string[] = [], main = GATEWAY_MAIN, nodeArgs = GATEWAY_NODE_ARGS, node = GATEWAY_NODE, args = GATEWAY_ARGS): Promise<Gateway> =>
-    startGateway(name, { log: join(tmp, `${name}.log`), cpu: SERVER_CPU, manifests, upstreams, backendPort: port, nodeArgs: [...nodeArgs, ...extraNodeArgs], main, node, args: [...(ACCESS_LOG ? [] : ['--access-log', 'off']), ...args] });
+    startGateway(name, {
+      log: join(tmp, `${name}.log`),
+      cpu: SERVER_CPU,
+      manifests,
+      upstreams,
+      backendPort: port,
+      nodeArgs: [...nodeArgs, ...extraNodeArgs],
+      main,
+      node,
+      args: [...(ACCESS_LOG ? [] : ['--access-log', 'off']), ...args],
+    });
   /** The gateways by target key, for their /metrics. */
   const gateways = new Map<string, Gateway>();
   if (TARGETS.has('gateway') || TARGETS.has('shadow') || TARGETS.has('rollout') || TARGETS.has('bandit') || PROFILE_S > 0) {
@@ -369,7 +381,8 @@ async function main(): Promise<void> {
     if (TARGETS.has('gateway')) targets.push({ key: 'gateway', label: `gateway (90/10 canary + header rule${nodeNote})`, url: url(gateway.port), proxyPid: gateway.server.pid });
     gateways.set('gateway', gateway);
     if (TARGETS.has('shadow')) targets.push({ key: 'shadow', label: 'gateway, 100% shadow', url: url(gateway.port, predictionPath(SHADOWED)), proxyPid: gateway.server.pid });
-    if (TARGETS.has('rollout')) targets.push({ key: 'rollout', label: 'gateway, rollout at 10% (counted, live shares)', url: url(gateway.port, predictionPath(ROLLED_OUT)), proxyPid: gateway.server.pid });
+    if (TARGETS.has('rollout'))
+      targets.push({ key: 'rollout', label: 'gateway, rollout at 10% (counted, live shares)', url: url(gateway.port, predictionPath(ROLLED_OUT)), proxyPid: gateway.server.pid });
     if (TARGETS.has('bandit')) targets.push({ key: 'bandit', label: 'gateway, bandit (token in header and meta.tags)', url: url(gateway.port, predictionPath(BANDIT)), proxyPid: gateway.server.pid });
     if (GATEWAY_B) {
       // A second gateway, same table and backend, other build and/or node flags: an A/B in one run.
@@ -394,7 +407,9 @@ async function main(): Promise<void> {
   );
   log(`pinning: ${arrangement}`);
   log(`gateway build: ${buildInfo(GATEWAY_MAIN)}${GATEWAY_B && GATEWAY_B.main !== GATEWAY_MAIN ? `; gateway B: ${buildInfo(GATEWAY_B.main)}` : ''}`);
-  log(`gateway node: ${GATEWAY_NODE} ${nodeVersion(GATEWAY_NODE)}${GATEWAY_B ? `; gateway B node: ${GATEWAY_B.node} ${nodeVersion(GATEWAY_B.node)}${GATEWAY_B.nodeArgs.length ? `, flags ${GATEWAY_B.nodeArgs.join(' ')}` : ''}` : ''}`);
+  log(
+    `gateway node: ${GATEWAY_NODE} ${nodeVersion(GATEWAY_NODE)}${GATEWAY_B ? `; gateway B node: ${GATEWAY_B.node} ${nodeVersion(GATEWAY_B.node)}${GATEWAY_B.nodeArgs.length ? `, flags ${GATEWAY_B.nodeArgs.join(' ')}` : ''}` : ''}`,
+  );
   log(`backend: ${useNginxBackend ? 'nginx 1 worker, return 200' : `node:http (${process.version})`} with a ${BACKEND_BODY.length}-byte JSON body; request: POST ${BODY.length}-byte JSON`);
   if (tableNote) log(tableNote);
   if (GATEWAY_NODE_ARGS.length) log(`gateway node flags: ${GATEWAY_NODE_ARGS.join(' ')}`);
@@ -417,7 +432,13 @@ async function main(): Promise<void> {
   for (let round = 0; round < ROUNDS; round++) {
     for (const conns of CONNS) {
       for (const t of orderOf(round)) {
-        const m = await measure(t, backend.pid, QUIET, () => loop.run(t.url, conns, DURATION_S), (r) => r.completed);
+        const m = await measure(
+          t,
+          backend.pid,
+          QUIET,
+          () => loop.run(t.url, conns, DURATION_S),
+          (r) => r.completed,
+        );
         const s: Sample = { ...m.result, proxyUsPerReq: m.proxyUsPerReq, backendUsPerReq: m.backendUsPerReq, otherPct: m.otherPct, stealPct: m.stealPct, perReq: m.perReq };
         push(closed, `${t.key}@${conns}`, s);
         log(closedLine(round + 1, conns, t.key, s));
@@ -457,7 +478,13 @@ async function main(): Promise<void> {
         };
         const gw = gateways.get(t.key);
         const before = gw ? runtimeSnapshot(await metricsText(gw.admin)) : null;
-        const m = await measure(t, backend.pid, QUIET, () => fixedRate(config, LOAD_CPU), (r) => r.completedTotal);
+        const m = await measure(
+          t,
+          backend.pid,
+          QUIET,
+          () => fixedRate(config, LOAD_CPU),
+          (r) => r.completedTotal,
+        );
         // The warm-up second is in this window too: the gateway's count covers the whole run.
         const stall = gw && before ? runtimeDelta(before, runtimeSnapshot(await metricsText(gw.admin))) : null;
         const rr = m.result;

@@ -69,7 +69,10 @@ const request = (name: string, withSticky: boolean): RouteRequest => ({
   header: (n) => headers[n],
   ...(withSticky ? { sticky: (spec) => (spec.kind === 'header' && headers[spec.name] ? stickyPoint(headers[spec.name]!) : undefined) } : {}),
 });
-const bandits = new BanditEdge(() => undefined, () => undefined);
+const bandits = new BanditEdge(
+  () => undefined,
+  () => undefined,
+);
 bandits.setKeys([Buffer.alloc(32, 7)]);
 const banditOf = { deployment: `${NS}/bandit`, run: 'r', config: table.steering.get(`${NS}/bandit`)!.bandit!.config };
 const armA = table.restByPrefix.get(`/seldon/${NS}/bandit/`)![0]!.members[0]!.backend;

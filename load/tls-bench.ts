@@ -176,7 +176,24 @@ function makeCertificate(dir: string): { cert: string; key: string } {
   run(['req', '-x509', ...newKey, '-nodes', '-keyout', join(dir, 'ca.key'), '-out', join(dir, 'ca.crt'), '-days', '2', '-subj', '/CN=Bench CA', '-addext', 'basicConstraints=critical,CA:TRUE']);
   run(['req', ...newKey, '-nodes', '-keyout', join(dir, 'tls.key'), '-out', join(dir, 'tls.csr'), '-subj', `/CN=${SERVERNAME}`]);
   writeFileSync(join(dir, 'ext'), `subjectAltName=DNS:${SERVERNAME}\nextendedKeyUsage=serverAuth\n`);
-  run(['x509', '-req', '-in', join(dir, 'tls.csr'), '-CA', join(dir, 'ca.crt'), '-CAkey', join(dir, 'ca.key'), '-set_serial', '1', '-days', '2', '-extfile', join(dir, 'ext'), '-out', join(dir, 'tls.crt')]);
+  run([
+    'x509',
+    '-req',
+    '-in',
+    join(dir, 'tls.csr'),
+    '-CA',
+    join(dir, 'ca.crt'),
+    '-CAkey',
+    join(dir, 'ca.key'),
+    '-set_serial',
+    '1',
+    '-days',
+    '2',
+    '-extfile',
+    join(dir, 'ext'),
+    '-out',
+    join(dir, 'tls.crt'),
+  ]);
   return { cert: join(dir, 'tls.crt'), key: join(dir, 'tls.key') };
 }
 
@@ -224,7 +241,15 @@ async function main(): Promise<void> {
   // No access log: nginx has none either (access_log off).
   const settings = { SELDON_GATEWAY_TLS_CERT: pair.cert, SELDON_GATEWAY_TLS_KEY: pair.key, SELDON_GATEWAY_TLS_ALLOW_CLEARTEXT: 'true', SELDON_GATEWAY_ACCESS_LOG: 'off' };
   Object.assign(process.env, settings);
-  const gateway: Gateway = await startGateway('gateway', { log: join(tmp, 'gateway.log'), cpu: SERVER_CPU, manifests, upstreams, backendPort, nodeArgs: (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean), node: SERVER_NODE });
+  const gateway: Gateway = await startGateway('gateway', {
+    log: join(tmp, 'gateway.log'),
+    cpu: SERVER_CPU,
+    manifests,
+    upstreams,
+    backendPort,
+    nodeArgs: (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean),
+    node: SERVER_NODE,
+  });
   for (const k of Object.keys(settings)) delete process.env[k];
   if ((await postStatus(`http://127.0.0.1:${gateway.port}${PATH}`, BODY)) !== 200) throw new Error(`the gateway does not answer:\n${gateway.server.output().slice(-2000)}`);
 
@@ -259,12 +284,14 @@ async function main(): Promise<void> {
   const nodeHttps = { key: 'bare node:https', label: 'node:https answering itself', url: `https://127.0.0.1:${barePort}${PATH}`, proxyPid: bare.pid, tls: true };
 
   log(`# tls-bench ${new Date().toISOString()}  node ${process.version}, ${cores} cores, CLK_TCK ${CLK_TCK}`);
-  log(`servers' node: ${SERVER_NODE} ${nodeVersion(SERVER_NODE)} (OpenSSL ${execFileSync(SERVER_NODE, ['-p', 'process.versions.openssl'], { encoding: 'utf8' }).trim()}); ${nginx ? spawnSync(nginx, ['-V'], { encoding: 'utf8' }).stderr.split('\n').slice(0, 2).join(', ') : 'nginx: absent'}`);
+  log(
+    `servers' node: ${SERVER_NODE} ${nodeVersion(SERVER_NODE)} (OpenSSL ${execFileSync(SERVER_NODE, ['-p', 'process.versions.openssl'], { encoding: 'utf8' }).trim()}); ${nginx ? spawnSync(nginx, ['-V'], { encoding: 'utf8' }).stderr.split('\n').slice(0, 2).join(', ') : 'nginx: absent'}`,
+  );
   log(`certificate: ${KEY === 'rsa' ? 'RSA 2048' : 'ECDSA P-256'}; clients offer up to ${MAX_VERSION}; ${ROUNDS} interleaved rounds of ${DURATION_S}s runs, medians`);
   log(`keep-alive: wrk -t1 -c${CONNS}; connection per request: node:tls client, ${HS_CONNS} loops, Connection: close`);
   log(`load generators on core ${LOAD_CPU}; gateway / nginx and the ${nginx ? 'nginx' : 'node:http'} backend on core ${SERVER_CPU}; CPU = the server's process tree (utime+stime)`);
-  log('floor TLS: a minimal undici proxy on node:https (load/lib/floor-proxy.ts), nothing of the gateway\'s: the least a Node TLS proxy costs');
-  log('bare node:https (connection per request only): https.createServer with the same certificate, answering itself (no proxying): Node\'s TLS stack alone');
+  log("floor TLS: a minimal undici proxy on node:https (load/lib/floor-proxy.ts), nothing of the gateway's: the least a Node TLS proxy costs");
+  log("bare node:https (connection per request only): https.createServer with the same certificate, answering itself (no proxying): Node's TLS stack alone");
   if (!nginx) log('note: nginx is not installed: no nginx rows, no handshake ratio');
   log('');
 
@@ -285,8 +312,22 @@ async function main(): Promise<void> {
     if (round % 2 === 1) units[0]!.reverse();
     const order = units.map((_, i) => units[(i + round) % units.length]!).flat();
     for (const t of order) {
-      const m = await measure(t, backend.pid, QUIET, () => loop.run(t.url, CONNS, DURATION_S), (r: LoadResult) => r.completed);
-      const row: Row = { rps: m.result.rps, usPerReq: m.proxyUsPerReq, backendUsPerReq: m.backendUsPerReq, errors: m.result.non2xx + m.result.socketErrors, errorDetail: m.result.errorDetail, resumedPct: null, otherPct: m.otherPct };
+      const m = await measure(
+        t,
+        backend.pid,
+        QUIET,
+        () => loop.run(t.url, CONNS, DURATION_S),
+        (r: LoadResult) => r.completed,
+      );
+      const row: Row = {
+        rps: m.result.rps,
+        usPerReq: m.proxyUsPerReq,
+        backendUsPerReq: m.backendUsPerReq,
+        errors: m.result.non2xx + m.result.socketErrors,
+        errorDetail: m.result.errorDetail,
+        resumedPct: null,
+        otherPct: m.otherPct,
+      };
       push(`keep-alive|${t.key}`, row);
       log(`round ${round + 1} keep-alive       ${t.key.padEnd(18)} ${f0(row.rps).padStart(7)} req/s  ${f1(row.usPerReq).padStart(6)} µs CPU/req  (other load ${f0(row.otherPct)}%)`);
     }
@@ -294,20 +335,30 @@ async function main(): Promise<void> {
       for (const t of [...order, nodeHttps]) {
         if (mode === 'cleartext' ? t.key !== 'gateway cleartext' : !t.tls) continue;
         const port = Number(new URL(t.url).port);
-        const m = await measure(t, backend.pid, QUIET, () => connectionPerRequest(port, mode, DURATION_S), (r) => r.completed + r.failed);
+        const m = await measure(
+          t,
+          backend.pid,
+          QUIET,
+          () => connectionPerRequest(port, mode, DURATION_S),
+          (r) => r.completed + r.failed,
+        );
         const r = m.result;
         const row: Row = {
           rps: r.completed / r.seconds,
           usPerReq: m.proxyUsPerReq,
           backendUsPerReq: m.backendUsPerReq,
           errors: r.failed,
-          errorDetail: Object.entries(r.codes).map(([k, v]) => `${k} ${v}`).join(', '),
+          errorDetail: Object.entries(r.codes)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', '),
           resumedPct: mode === 'cleartext' ? null : (100 * r.resumed) / Math.max(1, r.handshakes),
           otherPct: m.otherPct,
         };
         const name = mode === 'cleartext' ? 'conn/request' : `${mode} handshake`;
         push(`${name}|${t.key}`, row);
-        log(`round ${round + 1} ${name.padEnd(16)} ${t.key.padEnd(18)} ${f0(row.rps).padStart(7)} req/s  ${f1(row.usPerReq).padStart(6)} µs CPU/req  resumed ${row.resumedPct === null ? '–' : f0(row.resumedPct) + '%'}  (other load ${f0(row.otherPct)}%)`);
+        log(
+          `round ${round + 1} ${name.padEnd(16)} ${t.key.padEnd(18)} ${f0(row.rps).padStart(7)} req/s  ${f1(row.usPerReq).padStart(6)} µs CPU/req  resumed ${row.resumedPct === null ? '–' : f0(row.resumedPct) + '%'}  (other load ${f0(row.otherPct)}%)`,
+        );
       }
     }
   }
@@ -325,7 +376,19 @@ async function main(): Promise<void> {
     const [mode, target] = k.split('|') as [string, string];
     const us = med(k, (r) => r.usPerReq);
     const errs = (cells.get(k) ?? []).reduce((a, r) => a + r.errors, 0);
-    rows.push([mode, target, f0(med(k, (r) => r.rps)), f1(us), mode === 'keep-alive' ? '' : f0(us ? 1e6 / us : null), f1(med(k, (r) => r.backendUsPerReq)), (() => { const p = med(k, (r) => r.resumedPct); return p === null ? '' : `${f0(p)}%`; })(), String(errs)]);
+    rows.push([
+      mode,
+      target,
+      f0(med(k, (r) => r.rps)),
+      f1(us),
+      mode === 'keep-alive' ? '' : f0(us ? 1e6 / us : null),
+      f1(med(k, (r) => r.backendUsPerReq)),
+      (() => {
+        const p = med(k, (r) => r.resumedPct);
+        return p === null ? '' : `${f0(p)}%`;
+      })(),
+      String(errs),
+    ]);
   }
   log(table(['mode', 'server', 'req/s', 'µs CPU/req', 'conns/s per core', 'backend µs/req', 'resumed', 'errors'], rows));
 
@@ -346,22 +409,41 @@ async function main(): Promise<void> {
     table(
       ['target', 'measured', 'target', 'verdict'],
       [
-        ['gateway TLS / cleartext CPU per request, keep-alive (median of the rounds\' side-by-side pairs)', pairedMedian !== null ? `${f2(pairedMedian)}x (${paired.map((x) => f2(x)).join(', ')}; medians ${f1(gwTls)} / ${f1(gwClear)} µs = ${ratio(gwTls, gwClear)})` : '–', '≤ 1.3x', verdict(pairedMedian !== null ? pairedMedian <= 1.3 : null)],
-        ['full handshakes per second per core, gateway / nginx', gwFull !== null && ngFull !== null ? `${f0(perCore(gwFull))} / ${f0(perCore(ngFull))} = ${ratio(perCore(gwFull), perCore(ngFull))}` : '–', '≥ 0.67x', verdict(gwFull !== null && ngFull !== null ? ngFull / gwFull >= 0.67 : null)],
+        [
+          "gateway TLS / cleartext CPU per request, keep-alive (median of the rounds' side-by-side pairs)",
+          pairedMedian !== null ? `${f2(pairedMedian)}x (${paired.map((x) => f2(x)).join(', ')}; medians ${f1(gwTls)} / ${f1(gwClear)} µs = ${ratio(gwTls, gwClear)})` : '–',
+          '≤ 1.3x',
+          verdict(pairedMedian !== null ? pairedMedian <= 1.3 : null),
+        ],
+        [
+          'full handshakes per second per core, gateway / nginx',
+          gwFull !== null && ngFull !== null ? `${f0(perCore(gwFull))} / ${f0(perCore(ngFull))} = ${ratio(perCore(gwFull), perCore(ngFull))}` : '–',
+          '≥ 0.67x',
+          verdict(gwFull !== null && ngFull !== null ? ngFull / gwFull >= 0.67 : null),
+        ],
       ],
     ),
   );
   log('');
   log(`resumed handshakes per second per core: gateway ${f0(perCore(gwResumed))}, nginx ${f0(perCore(ngResumed))} (${ratio(perCore(gwResumed), perCore(ngResumed))})`);
   const bareFull = med('full handshake|bare node:https', (r) => r.usPerReq);
-  log(`Node's own TLS stack (bare node:https, no proxying) vs nginx (proxying), full handshakes per second per core: ${f0(perCore(bareFull))} / ${f0(perCore(ngFull))} = ${ratio(perCore(bareFull), perCore(ngFull))}`);
+  log(
+    `Node's own TLS stack (bare node:https, no proxying) vs nginx (proxying), full handshakes per second per core: ${f0(perCore(bareFull))} / ${f0(perCore(ngFull))} = ${ratio(perCore(bareFull), perCore(ngFull))}`,
+  );
   const flFull = med('full handshake|floor TLS', (r) => r.usPerReq);
   const flTls = med('keep-alive|floor TLS', (r) => r.usPerReq);
-  log(`the floor (a minimal undici proxy on node:https) vs nginx, full handshakes per second per core: ${f0(perCore(flFull))} / ${f0(perCore(ngFull))} = ${ratio(perCore(flFull), perCore(ngFull))}; the gateway / the floor: ${ratio(perCore(gwFull), perCore(flFull))} (keep-alive TLS CPU per request: ${ratio(gwTls, flTls)} the floor's)`);
-  if (gwFull !== null && gwConn !== null) log(`the gateway's full TLS handshake alone: ${f1(gwFull - gwConn)} µs of CPU (a TLS connection per request ${f1(gwFull)} µs, a cleartext one ${f1(gwConn)} µs); resumed: ${f1(gwResumed !== null ? gwResumed - gwConn : null)} µs`);
+  log(
+    `the floor (a minimal undici proxy on node:https) vs nginx, full handshakes per second per core: ${f0(perCore(flFull))} / ${f0(perCore(ngFull))} = ${ratio(perCore(flFull), perCore(ngFull))}; the gateway / the floor: ${ratio(perCore(gwFull), perCore(flFull))} (keep-alive TLS CPU per request: ${ratio(gwTls, flTls)} the floor's)`,
+  );
+  if (gwFull !== null && gwConn !== null)
+    log(
+      `the gateway's full TLS handshake alone: ${f1(gwFull - gwConn)} µs of CPU (a TLS connection per request ${f1(gwFull)} µs, a cleartext one ${f1(gwConn)} µs); resumed: ${f1(gwResumed !== null ? gwResumed - gwConn : null)} µs`,
+    );
   const m1 = await metricsText(gateway.admin);
   const delta = (labels: Record<string, string>): number => counter(m1, 'seldon_gateway_tls_handshakes_total', labels) - counter(metrics0, 'seldon_gateway_tls_handshakes_total', labels);
-  log(`gateway counters over the runs: handshakes ${f0(delta({}))} (resumed ${f0(delta({ resumed: 'true' }))}), handshake errors ${f0(counter(m1, 'seldon_gateway_tls_handshake_errors_total', {}) - counter(metrics0, 'seldon_gateway_tls_handshake_errors_total', {}))}`);
+  log(
+    `gateway counters over the runs: handshakes ${f0(delta({}))} (resumed ${f0(delta({ resumed: 'true' }))}), handshake errors ${f0(counter(m1, 'seldon_gateway_tls_handshake_errors_total', {}) - counter(metrics0, 'seldon_gateway_tls_handshake_errors_total', {}))}`,
+  );
   log(`ratio of CPU: gateway full-handshake connection / nginx: ${f2(gwFull !== null && ngFull !== null ? gwFull / ngFull : null)}`);
 }
 

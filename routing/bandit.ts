@@ -98,7 +98,11 @@ export function parseBanditAnnotation(raw: string, predictors: readonly string[]
     seen.add(a);
   }
   if (arms.length < 2) {
-    return fail(doc.arms === undefined || doc.arms === null ? `a bandit needs at least 2 arms, and the deployment has ${predictors.length} predictor${predictors.length === 1 ? '' : 's'}` : `arms: a bandit needs at least 2 arms, got ${arms.length}`);
+    return fail(
+      doc.arms === undefined || doc.arms === null
+        ? `a bandit needs at least 2 arms, and the deployment has ${predictors.length} predictor${predictors.length === 1 ? '' : 's'}`
+        : `arms: a bandit needs at least 2 arms, got ${arms.length}`,
+    );
   }
 
   let policy = BANDIT_DEFAULTS.policy;
@@ -265,7 +269,9 @@ export function betaSampler(a: number, b: number, random: Uniform, normal = norm
 // The Beta posterior's mean and 95% interval (exact quantiles).
 // ---------------------------------------------------------------------------------------------
 
-const LANCZOS = [0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7];
+const LANCZOS = [
+  0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
+];
 
 /** ln Γ(x) for x > 0 (Lanczos, g = 7). */
 function logGamma(x: number): number {

@@ -31,34 +31,11 @@ import {
 } from './annotations.js';
 import { explainerService, isDns1123Label, isDns1123Subdomain, predictorService, serviceKey, serviceOfHost } from './services.js';
 import { RegexBudget } from './values.js';
-import type {
-  Backend,
-  BreakerLimits,
-  CompileOptions,
-  CorsPolicy,
-  DeploymentReport,
-  DeploymentState,
-  Gate,
-  OAuthClient,
-  Origin,
-  PathMatcher,
-  RetryPolicy,
-  RouteMatch,
-  Upstream,
-} from './types.js';
+import type { Backend, BreakerLimits, CompileOptions, CorsPolicy, DeploymentReport, DeploymentState, Gate, OAuthClient, Origin, PathMatcher, RetryPolicy, RouteMatch, Upstream } from './types.js';
 import type { PredictorSpec, SeldonDeployment } from './seldon-deployment.js';
 import { parseBanditAnnotation } from './bandit.js';
 import { parseRolloutAnnotation } from './rollout.js';
-import {
-  BANDIT_ANNOTATION,
-  ROLLOUT_ACTION_ANNOTATION,
-  ROLLOUT_ANNOTATION,
-  STICKY_ANNOTATION,
-  parseSticky,
-  runHash,
-  type DeploymentSteering,
-  type StickySpec,
-} from './steering.js';
+import { BANDIT_ANNOTATION, ROLLOUT_ACTION_ANNOTATION, ROLLOUT_ANNOTATION, STICKY_ANNOTATION, parseSticky, runHash, type DeploymentSteering, type StickySpec } from './steering.js';
 
 /** One backend's place in one group: the group's match, plus its role and weight there. */
 export interface RouteSpec extends RouteMatch {
@@ -248,7 +225,11 @@ function oauthClients(d: SeldonDeployment, ns: string, name: string, opts: Compi
   const set = (v: unknown): boolean => v !== undefined && v !== null && v !== '';
   if (!set(key) && !set(secret)) return { clients: [], warnings: [] };
   if (typeof key !== 'string' || typeof secret !== 'string' || !set(key) || !set(secret)) {
-    const what = !set(key) ? 'spec.oauth_secret is set without spec.oauth_key' : !set(secret) ? 'spec.oauth_key is set without spec.oauth_secret' : 'spec.oauth_key and spec.oauth_secret must be strings';
+    const what = !set(key)
+      ? 'spec.oauth_secret is set without spec.oauth_key'
+      : !set(secret)
+        ? 'spec.oauth_key is set without spec.oauth_secret'
+        : 'spec.oauth_key and spec.oauth_secret must be strings';
     return { clients: [], warnings: [`${what}: no OAuth client is registered`] };
   }
   const uid: unknown = d.metadata?.uid;
@@ -400,8 +381,7 @@ function steeringAnnotations(key: string, predictors: readonly PredictorSpec[], 
   if (!rawRollout && !rawBandit && !rawSticky) return null;
   const live = shadowAll ? [] : predictors.filter((p) => p.shadow !== true);
   const names = live.map((p) => p.name!);
-  const runOf = (ps: readonly PredictorSpec[]): string =>
-    runHash(ps.map((p) => Object.fromEntries(Object.entries(p).filter(([k]) => !NOT_A_NEW_RUN.has(k)))));
+  const runOf = (ps: readonly PredictorSpec[]): string => runHash(ps.map((p) => Object.fromEntries(Object.entries(p).filter(([k]) => !NOT_A_NEW_RUN.has(k)))));
   if (rawRollout && rawBandit) {
     f.warn(`${ROLLOUT_ANNOTATION} and ${BANDIT_ANNOTATION} cannot steer one deployment together: both are ignored, the configured traffic applies`);
     return null;
@@ -437,16 +417,7 @@ function steeringAnnotations(key: string, predictors: readonly PredictorSpec[], 
 // Custom Ambassador config (docs/routing.md#custom-ambassador-config).
 // ---------------------------------------------------------------------------------------------
 
-function compileCustom(
-  key: string,
-  ns: string,
-  name: string,
-  id: string,
-  text: string,
-  ann: EffectiveAnnotations,
-  opts: CompileOptions,
-  f: Findings,
-): CompiledDeployment {
+function compileCustom(key: string, ns: string, name: string, id: string, text: string, ann: EffectiveAnnotations, opts: CompileOptions, f: Findings): CompiledDeployment {
   const parsed = parseCustomConfig(text, ns, new RegexBudget(opts.regexMaxSize));
   if (!parsed.ok) return { key, report: report(ns, name, id, 'rejected', [parsed.error]), routes: [], clients: NO_CLIENTS };
   for (const w of parsed.warnings) f.warn(w);
@@ -474,7 +445,8 @@ function compileCustom(
     if (v === null) scoped.push(confined(m, ns, opts.singleNamespace));
     else f.warn(`Mapping "${m.name}" dropped: ${v} (custom-config-scope is namespace)`);
   }
-  if (scoped.length === 0) return { key, report: report(ns, name, id, 'rejected', ['seldon.io/ambassador-config has no Mapping left within its namespace', ...f.warnings]), routes: [], clients: NO_CLIENTS };
+  if (scoped.length === 0)
+    return { key, report: report(ns, name, id, 'rejected', ['seldon.io/ambassador-config has no Mapping left within its namespace', ...f.warnings]), routes: [], clients: NO_CLIENTS };
   const routes = scoped.map((m) => mappingSpec(m, ns, name, opts, gate, cors.value));
   return { key, report: report(ns, name, id, f.warnings.length ? 'degraded' : 'accepted', f.warnings), routes, clients: NO_CLIENTS };
 }
@@ -495,7 +467,18 @@ function mappingSpec(m: MappingRoute, ns: string, name: string, opts: CompileOpt
   };
   const origin: Origin = { namespace: ns, deployment: name, predictor: m.name };
   const checked = m.bypassAuth ? bypassed(gate) : gate;
-  const backend = makeBackend(`${ns}/${name}/${m.name}`, origin, upstream, m.rewrite, m.timeoutMs ?? opts.defaultTimeoutMs, m.idleTimeoutMs ?? opts.defaultIdleTimeoutMs, m.retry, m.breaker, checked, m.grpc ? null : (m.cors ?? sdepCors));
+  const backend = makeBackend(
+    `${ns}/${name}/${m.name}`,
+    origin,
+    upstream,
+    m.rewrite,
+    m.timeoutMs ?? opts.defaultTimeoutMs,
+    m.idleTimeoutMs ?? opts.defaultIdleTimeoutMs,
+    m.retry,
+    m.breaker,
+    checked,
+    m.grpc ? null : (m.cors ?? sdepCors),
+  );
   const svc = serviceOfHost(m.service.host, ns);
   return {
     kind: m.grpc ? 'grpc' : 'rest',

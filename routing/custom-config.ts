@@ -40,9 +40,27 @@ export interface MappingRoute {
 export type CustomConfig = { ok: true; mappings: MappingRoute[]; warnings: string[] } | { ok: false; error: string };
 
 const HONOURED = new Set([
-  'name', 'prefix', 'prefix_regex', 'rewrite', 'service', 'grpc', 'timeout_ms', 'idle_timeout_ms', 'headers',
-  'regex_headers', 'weight', 'shadow', 'ambassador_id', 'retry_policy', 'circuit_breakers', 'host', 'cors',
-  'bypass_auth', 'apiVersion', 'kind', 'namespace',
+  'name',
+  'prefix',
+  'prefix_regex',
+  'rewrite',
+  'service',
+  'grpc',
+  'timeout_ms',
+  'idle_timeout_ms',
+  'headers',
+  'regex_headers',
+  'weight',
+  'shadow',
+  'ambassador_id',
+  'retry_policy',
+  'circuit_breakers',
+  'host',
+  'cors',
+  'bypass_auth',
+  'apiVersion',
+  'kind',
+  'namespace',
 ]);
 const RETRY_ON: readonly RetryOn[] = ['5xx', 'gateway-error', 'connect-failure', 'retriable-4xx', 'refused-stream'];
 

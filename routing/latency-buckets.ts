@@ -20,9 +20,7 @@ const LOG_RATIO = Math.log(LATENCY_BUCKET_RATIO);
 const BOUND_COUNT = Math.ceil(Math.log(60_000 / LATENCY_MIN_MS) / LOG_RATIO) + 1;
 
 /** Upper bounds of the buckets, in ms, increasing; the overflow bucket has none. */
-export const LATENCY_BOUNDS_MS: readonly number[] = Object.freeze(
-  Array.from({ length: BOUND_COUNT }, (_, i) => LATENCY_MIN_MS * LATENCY_BUCKET_RATIO ** i),
-);
+export const LATENCY_BOUNDS_MS: readonly number[] = Object.freeze(Array.from({ length: BOUND_COUNT }, (_, i) => LATENCY_MIN_MS * LATENCY_BUCKET_RATIO ** i));
 
 /** Length of a count array: one slot per bound, plus overflow. */
 export const LATENCY_BUCKET_COUNT = BOUND_COUNT + 1;

@@ -61,7 +61,8 @@ export function checkPath(path: string): number {
     else if (c === PERCENT && i + 2 < n) {
       const hi = path.charCodeAt(i + 1);
       const lo = path.charCodeAt(i + 2) | 0x20;
-      if (hi === 0x32 && lo === 0x65) dot = true; // %2e
+      if (hi === 0x32 && lo === 0x65)
+        dot = true; // %2e
       else if ((hi === 0x32 && lo === 0x66) || (hi === 0x35 && lo === 0x63)) sep = true; // %2f, %5c
       if (dot || sep) i += 2;
     } else if (c === BACKSLASH) return PATH_BACKSLASH;
@@ -110,14 +111,7 @@ function upstreamPath(backend: Backend, g: RouteGroup, path: string, query: stri
 }
 
 /** First group that accepts the request, then the weighted pick and the mirrors. */
-function decide(
-  groups: readonly RouteGroup[],
-  req: RouteRequest,
-  path: string,
-  query: string,
-  picker: Picker,
-  eligible: ((b: Backend) => boolean) | undefined,
-): Decision | undefined {
+function decide(groups: readonly RouteGroup[], req: RouteRequest, path: string, query: string, picker: Picker, eligible: ((b: Backend) => boolean) | undefined): Decision | undefined {
   for (let i = 0; i < groups.length; i++) {
     let g = groups[i]!;
     if (g.members.length === 0 || !constraintsHold(g, req)) continue;
@@ -241,7 +235,11 @@ export function matchDeployment(table: RouteTable, key: string, req: RouteReques
   const g = req.kind === 'grpc' ? own?.grpc : own?.rest;
   if (!g) {
     const r = table.deployments.get(key);
-    const why = !r ? 'no longer exists' : r.state === 'rejected' || r.state === 'skipped' ? `is ${r.state}: ${r.reasons.join('; ')}` : `has no generated ${req.kind === 'grpc' ? 'gRPC' : 'REST'} route`;
+    const why = !r
+      ? 'no longer exists'
+      : r.state === 'rejected' || r.state === 'skipped'
+        ? `is ${r.state}: ${r.reasons.join('; ')}`
+        : `has no generated ${req.kind === 'grpc' ? 'gRPC' : 'REST'} route`;
     return notRouted(404, 'NO_ROUTE', `no route for ${path}: deployment ${key} ${why}`);
   }
   const d = decide([g], req, path, q < 0 ? '' : raw.slice(q), picker, eligible);

@@ -73,7 +73,7 @@ const PERCENT = /^(\+)?([0-9]+(?:\.[0-9]+)?)\s*%$/;
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-const show = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v) : JSON.stringify(v) ?? String(v));
+const show = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v) : (JSON.stringify(v) ?? String(v)));
 
 /** `250ms`, `30s`, `5m`, `1h`, `1m30s`, in ms; a bare number has no unit and is refused. */
 export function parseDuration(v: unknown): number | null {

@@ -65,15 +65,7 @@ export function isRolloutError(protocol: 'rest' | 'grpc', code: number): boolean
 // ---------------------------------------------------------------------------------------------
 
 export type Phase = 'Mirroring' | 'Progressing' | 'Paused' | 'Promoted' | 'RolledBack';
-export type TransitionKind =
-  | 'RolloutStarted'
-  | 'RolloutAdvanced'
-  | 'RolloutPromoted'
-  | 'RolloutRolledBack'
-  | 'RolloutPaused'
-  | 'RolloutResumed'
-  | 'RolloutHeld'
-  | 'RolloutRetried';
+export type TransitionKind = 'RolloutStarted' | 'RolloutAdvanced' | 'RolloutPromoted' | 'RolloutRolledBack' | 'RolloutPaused' | 'RolloutResumed' | 'RolloutHeld' | 'RolloutRetried';
 
 export interface Transition {
   /** When it was decided (the `now` of that `decide`). */
@@ -271,9 +263,7 @@ function freshCusum(): RolloutState['cusum'] {
 }
 
 function firstPhase(config: RolloutConfig): Pick<RolloutState, 'phase' | 'step' | 'weight' | 'mirrorPercent'> {
-  return config.mirror
-    ? { phase: 'Mirroring', step: -1, weight: 0, mirrorPercent: config.mirror.percent }
-    : { phase: 'Progressing', step: 0, weight: config.steps[0]!, mirrorPercent: 0 };
+  return config.mirror ? { phase: 'Mirroring', step: -1, weight: 0, mirrorPercent: config.mirror.percent } : { phase: 'Progressing', step: 0, weight: config.steps[0]!, mirrorPercent: 0 };
 }
 
 /**
@@ -626,7 +616,10 @@ function judgeErrors(ctx: Ctx, w: RolloutWindow): void {
     c.unconfirmed = why;
     return;
   }
-  const held = config.maxErrorRate.kind === 'relative' ? `the primary's ${int(c.primarySince.errors)} of ${int(c.primarySince.requests)} in the same windows + ${pct(config.maxErrorRate.rate)} allowed` : `the ${pct(config.maxErrorRate.rate)} limit`;
+  const held =
+    config.maxErrorRate.kind === 'relative'
+      ? `the primary's ${int(c.primarySince.errors)} of ${int(c.primarySince.requests)} in the same windows + ${pct(config.maxErrorRate.rate)} allowed`
+      : `the ${pct(config.maxErrorRate.rate)} limit`;
   c.s = r.peak;
   mustRollBack(
     ctx,
@@ -646,13 +639,7 @@ function countOver(counts: readonly number[], limitMs: number): number {
 }
 
 /** Judge an interval's two samples; null while either side has fewer than `minLatencySamples`. */
-export function judgeLatency(
-  canary: readonly number[],
-  primary: readonly number[],
-  config: RolloutConfig,
-  end: number,
-  P: RolloutParameters = ROLLOUT_PARAMETERS,
-): LatencyJudgement | null {
+export function judgeLatency(canary: readonly number[], primary: readonly number[], config: RolloutConfig, end: number, P: RolloutParameters = ROLLOUT_PARAMETERS): LatencyJudgement | null {
   const n1 = sumOf(canary);
   const n2 = sumOf(primary);
   if (n1 < P.minLatencySamples || n2 < P.minLatencySamples) return null;
@@ -801,7 +788,9 @@ function consume(ctx: Ctx, w: RolloutWindow): void {
   const timeUp = w.end - s.stepStartedAt >= phaseTime(ctx);
   if (closed?.verdict === 'pass' && timeUp && ctx.mayAdvance && blockers(ctx, false).length === 0) {
     const errs = s.stepCanary.requests > 0 ? `, ${pct(s.stepCanary.errors / s.stepCanary.requests)} errors, error statistic ${s.cusum.s.toFixed(2)} of ${P.cusumAlarm}` : '';
-    const agree = mirroring ? `, agreement ${pct(s.agreement.agree / s.agreement.compared)} over ${int(s.agreement.compared)} comparisons (at least ${pct(agreementBounds(s, P).lower)} at ${pct(P.agreementConfidence, 0)} confidence)` : '';
+    const agree = mirroring
+      ? `, agreement ${pct(s.agreement.agree / s.agreement.compared)} over ${int(s.agreement.compared)} comparisons (at least ${pct(agreementBounds(s, P).lower)} at ${pct(P.agreementConfidence, 0)} confidence)`
+      : '';
     advance(ctx, `${stepName(config, s.step)} passed after ${secs(w.end - s.stepStartedAt)}: ${int(s.stepCanary.requests)} canary requests${errs}${agree}; ${describeLatency(closed, config)}`);
     return;
   }
@@ -872,7 +861,11 @@ function refresh(ctx: Ctx): void {
     verdict: !rates ? 'hold' : seq,
     detail:
       (stepErr === null ? 'no canary requests at this step yet' : `${int(s.stepCanary.errors)} of ${int(s.stepCanary.requests)} canary requests failed at this step`) +
-      (config.maxErrorRate.kind === 'relative' ? (base ? `; primary ${pct(base.rate, 2)} + ${pct(config.maxErrorRate.rate)} allowed` : '; no primary requests yet') : `; absolute limit ${pct(config.maxErrorRate.rate)}`),
+      (config.maxErrorRate.kind === 'relative'
+        ? base
+          ? `; primary ${pct(base.rate, 2)} + ${pct(config.maxErrorRate.rate)} allowed`
+          : '; no primary requests yet'
+        : `; absolute limit ${pct(config.maxErrorRate.rate)}`),
   };
   const sequential: Check = {
     value: s.cusum.s,
@@ -893,11 +886,17 @@ function refresh(ctx: Ctx): void {
     config.maxP99Ms === null
       ? { value: j?.canaryP99 ?? null, threshold: null, verdict: 'pass', detail: 'no ceiling set (maxP99)' }
       : j
-        ? { value: j.canaryP99, threshold: config.maxP99Ms, verdict: j.p99Verdict, detail: `last interval: canary p99 ${ms(j.canaryP99)}, primary ${ms(j.primaryP99)}; fails when more than 1% of the canary's requests are shown slower than ${ms(config.maxP99Ms)}` }
+        ? {
+            value: j.canaryP99,
+            threshold: config.maxP99Ms,
+            verdict: j.p99Verdict,
+            detail: `last interval: canary p99 ${ms(j.canaryP99)}, primary ${ms(j.primaryP99)}; fails when more than 1% of the canary's requests are shown slower than ${ms(config.maxP99Ms)}`,
+          }
         : { value: null, threshold: config.maxP99Ms, verdict: 'hold', detail: `no interval judged at this step yet; ${filling}` };
   let agreement: Check;
   if (!config.mirror) agreement = { value: null, threshold: null, verdict: 'pass', detail: 'no mirror phase' };
-  else if (judgedPhase(s) !== 'Mirroring' && s.checks.agreement.threshold !== null) agreement = s.checks.agreement; // as the mirror phase left it
+  else if (judgedPhase(s) !== 'Mirroring' && s.checks.agreement.threshold !== null)
+    agreement = s.checks.agreement; // as the mirror phase left it
   else {
     const { compared, agree } = s.agreement;
     const b = agreementBounds(s, P);

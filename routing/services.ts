@@ -122,11 +122,7 @@ export function predictorService(d: SeldonDeployment, p: PredictorSpec, ns: stri
   const specName = d.spec?.name ?? '';
   const statuses = d.status?.serviceStatus;
   if (statuses && typeof statuses === 'object' && !opts.legacyServiceNaming) {
-    const candidates = [
-      p.annotations?.['seldon.io/svc-name']?.trim(),
-      hashedServiceName(`${sdep}-${p.name ?? ''}`),
-      hashedServiceName(`${sdep}-${specName}-${p.name ?? ''}`),
-    ];
+    const candidates = [p.annotations?.['seldon.io/svc-name']?.trim(), hashedServiceName(`${sdep}-${p.name ?? ''}`), hashedServiceName(`${sdep}-${specName}-${p.name ?? ''}`)];
     for (const c of candidates) {
       const entry = c ? statuses[c] : undefined;
       if (entry && typeof entry === 'object') return fromStatus(c!, entry, ns);

@@ -69,7 +69,7 @@ export function steerGroup(group: RouteGroup, overrides: ReadonlyMap<string, Ste
     for (const i of own) {
       const p = o.percents.get(members[i]!.backend.origin.predictor);
       if (p === undefined) rest.push(i);
-      else listed += (percents[i] = Math.max(0, Math.min(100, p)) * (total / 100));
+      else listed += percents[i] = Math.max(0, Math.min(100, p)) * (total / 100);
     }
     const left = Math.max(0, total - listed);
     const restConfigured = rest.reduce((s, i) => s + members[i]!.percent, 0);

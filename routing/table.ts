@@ -317,7 +317,15 @@ export class TableBuilder {
     let last: RouteSpec | undefined;
     let gk = '';
     for (const spec of c.routes) {
-      if (!last || spec.path !== last.path || spec.headers !== last.headers || spec.grpcIdentity !== last.grpcIdentity || spec.host !== last.host || spec.kind !== last.kind || spec.namespace !== last.namespace) {
+      if (
+        !last ||
+        spec.path !== last.path ||
+        spec.headers !== last.headers ||
+        spec.grpcIdentity !== last.grpcIdentity ||
+        spec.host !== last.host ||
+        spec.kind !== last.kind ||
+        spec.namespace !== last.namespace
+      ) {
         gk = groupKeyOf(spec);
         last = spec;
       }
@@ -559,7 +567,19 @@ export class TableBuilder {
     } else if (owners.size === 1) gate = ownersGate(owners.values().next().value!, s.backend.gate, external);
     else gate = conflictedGate(s.backend.gate, external);
     const b = s.backend;
-    return { id: b.id, origin: b.origin, upstream: b.upstream, rewrite: b.rewrite, timeoutMs: b.timeoutMs, idleTimeoutMs: b.idleTimeoutMs, retry: b.retry, breaker: b.breaker, gate, cors: b.cors, steered: b.steered };
+    return {
+      id: b.id,
+      origin: b.origin,
+      upstream: b.upstream,
+      rewrite: b.rewrite,
+      timeoutMs: b.timeoutMs,
+      idleTimeoutMs: b.idleTimeoutMs,
+      retry: b.retry,
+      breaker: b.breaker,
+      gate,
+      cors: b.cors,
+      steered: b.steered,
+    };
   };
 
   /** Settle the client_ids whose claims changed; a new registry map only when one did. */

@@ -212,9 +212,7 @@ export type HeaderConstraint =
   | { readonly kind: 'presence'; readonly name: string }
   | { readonly kind: 'regex'; readonly name: string; readonly pattern: string; readonly test: (value: string) => boolean };
 
-export type PathMatcher =
-  | { readonly kind: 'prefix'; readonly prefix: string }
-  | { readonly kind: 'regex'; readonly source: string; readonly test: (path: string) => boolean };
+export type PathMatcher = { readonly kind: 'prefix'; readonly prefix: string } | { readonly kind: 'regex'; readonly source: string; readonly test: (path: string) => boolean };
 
 /** What a route matches: the fields of a group's key (docs/routing.md#route-groups). */
 export interface RouteMatch {

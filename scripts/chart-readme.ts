@@ -51,7 +51,12 @@ export function valueRows(valuesYaml: string): ValueRow[] {
       const comment = (isScalar(pair.key) ? pair.key.commentBefore : undefined) ?? (i === 0 ? node.commentBefore : undefined) ?? '';
       const at = comment.split('\n').findIndex((l) => l.trimStart().startsWith('-- '));
       if (at >= 0) {
-        const description = comment.split('\n').slice(at).map((l, i) => (i === 0 ? l.trimStart().slice(3) : l.trim())).join(' ').trim();
+        const description = comment
+          .split('\n')
+          .slice(at)
+          .map((l, i) => (i === 0 ? l.trimStart().slice(3) : l.trim()))
+          .join(' ')
+          .trim();
         const value: unknown = pair.value === null ? null : (pair.value as Node).toJSON();
         rows.push({ key: full, type: typeOf(value), default: value, description });
       }

@@ -44,10 +44,7 @@ interface ReadLimits {
 const MANIFEST_EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
 const SELDON_GROUP = 'machinelearning.seldon.io';
 
-type ReadResult =
-  | { readonly kind: 'gone' }
-  | { readonly kind: 'broken'; readonly message: string }
-  | { readonly kind: 'ok'; readonly deployments: SeldonDeployment[]; readonly problems: string[] };
+type ReadResult = { readonly kind: 'gone' } | { readonly kind: 'broken'; readonly message: string } | { readonly kind: 'ok'; readonly deployments: SeldonDeployment[]; readonly problems: string[] };
 
 interface Emitted {
   readonly deployment: SeldonDeployment;
@@ -416,7 +413,8 @@ function jsonDepth(text: string): number {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 92) i++; // backslash: skip the escaped character
+      if (c === 92)
+        i++; // backslash: skip the escaped character
       else if (c === 34) inString = false;
     } else if (c === 34) inString = true;
     else if (c === 91 || c === 123) {
@@ -446,11 +444,7 @@ function withinDepth(root: unknown, limit: number): boolean {
 }
 
 function isSeldonDeployment(value: Record<string, unknown>): boolean {
-  return (
-    value.kind === 'SeldonDeployment' &&
-    typeof value.apiVersion === 'string' &&
-    value.apiVersion.split('/')[0] === SELDON_GROUP
-  );
+  return value.kind === 'SeldonDeployment' && typeof value.apiVersion === 'string' && value.apiVersion.split('/')[0] === SELDON_GROUP;
 }
 
 async function nearestExistingDir(path: string): Promise<string> {

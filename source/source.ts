@@ -7,9 +7,7 @@
  */
 import type { SeldonDeployment } from '../routing/seldon-deployment.js';
 
-export type SourceEvent =
-  | { readonly type: 'upsert'; readonly key: string; readonly deployment: SeldonDeployment }
-  | { readonly type: 'delete'; readonly key: string };
+export type SourceEvent = { readonly type: 'upsert'; readonly key: string; readonly deployment: SeldonDeployment } | { readonly type: 'delete'; readonly key: string };
 
 export interface SourceSink {
   /** A batch of changes, applied together (sources coalesce bursts). */

@@ -50,7 +50,12 @@ describe('descriptor exhaustion (ulimit -n 140)', () => {
           s.on('error', () => undefined);
           held.push(s);
         }
-        const down = await poll('readiness while out of descriptors', () => readyz(gw.admin), (r) => r.status === 503, 10_000);
+        const down = await poll(
+          'readiness while out of descriptors',
+          () => readyz(gw.admin),
+          (r) => r.status === 503,
+          10_000,
+        );
         expect(down.body).toContain('out of file descriptors (EMFILE)');
         const metrics = await (await request(`http://127.0.0.1:${gw.admin}/metrics`)).body.text();
         const counted = /^seldon_gateway_accept_errors_total\{reason="EMFILE"\} (\d+)/m.exec(metrics);
@@ -58,7 +63,12 @@ describe('descriptor exhaustion (ulimit -n 140)', () => {
         expect(gw.output()).toContain('out of file descriptors: not accepting connections');
 
         for (const s of held) s.destroy();
-        await poll('readiness after the connections closed', () => readyz(gw.admin), (r) => r.status === 200, 10_000);
+        await poll(
+          'readiness after the connections closed',
+          () => readyz(gw.admin),
+          (r) => r.status === 200,
+          10_000,
+        );
         const codes: (number | string)[] = [];
         for (let i = 0; i < 20; i++) codes.push(await predict(gw.port));
         expect(codes).toEqual(Array(20).fill(200));

@@ -35,9 +35,34 @@ const hex = (bytes: number): string => randomBytes(bytes).toString('hex');
 
 /** Every field of a JSON access line, in order. */
 const FIELDS = [
-  'level', 'severity', 'time', 'msg', 'start_time', 'downstream_remote_address', 'x_forwarded_for', 'method', 'authority', 'path', 'protocol',
-  'response_code', 'grpc_status', 'bytes_received', 'bytes_sent', 'duration', 'upstream_service_time', 'upstream_host', 'upstream_cluster',
-  'namespace', 'deployment', 'predictor', 'retries', 'shadows', 'request_id', 'trace_id', 'user_agent', 'downstream_peer_subject',
+  'level',
+  'severity',
+  'time',
+  'msg',
+  'start_time',
+  'downstream_remote_address',
+  'x_forwarded_for',
+  'method',
+  'authority',
+  'path',
+  'protocol',
+  'response_code',
+  'grpc_status',
+  'bytes_received',
+  'bytes_sent',
+  'duration',
+  'upstream_service_time',
+  'upstream_host',
+  'upstream_cluster',
+  'namespace',
+  'deployment',
+  'predictor',
+  'retries',
+  'shadows',
+  'request_id',
+  'trace_id',
+  'user_agent',
+  'downstream_peer_subject',
 ];
 
 type Line = Record<string, unknown>;
@@ -133,7 +158,11 @@ describe('access log lines (JSON), REST and gRPC', () => {
     const traceId = hex(16);
     const payload = Buffer.from('{"data":{"ndarray":[[1,2,3]]}}');
     const t0 = Date.now();
-    const r = await send(`${gw.url}/seldon/m/a${predictPath}?access_token=SECRET-TOKEN&x=1`, { 'user-agent': 'al-test/1.0', 'x-forwarded-for': '203.0.113.7', 'x-request-id': 'al-rest-1', traceparent: `00-${traceId}-${hex(8)}-01` }, payload);
+    const r = await send(
+      `${gw.url}/seldon/m/a${predictPath}?access_token=SECRET-TOKEN&x=1`,
+      { 'user-agent': 'al-test/1.0', 'x-forwarded-for': '203.0.113.7', 'x-request-id': 'al-rest-1', traceparent: `00-${traceId}-${hex(8)}-01` },
+      payload,
+    );
     const t1 = Date.now();
     expect(r.status).toBe(200);
     const line = await lineWhere(logs, (l) => l.request_id === 'al-rest-1');
@@ -265,7 +294,14 @@ describe('access log lines (JSON), REST and gRPC', () => {
     const o = await predict(clients, { strData: 'x' }, md({ seldon: 'dead', namespace: 'm', 'x-request-id': 'al-grpc-dead' }));
     expect(o.ok).toBe(false);
     const dead = await lineWhere(logs, (l) => l.request_id === 'al-grpc-dead');
-    expect(dead).toMatchObject({ grpc_status: grpc.status.UNAVAILABLE, response_code: 200, upstream_service_time: null, retries: IMPLICIT_RETRIES, deployment: 'dead', upstream_cluster: 'dead-main.m:5001' });
+    expect(dead).toMatchObject({
+      grpc_status: grpc.status.UNAVAILABLE,
+      response_code: 200,
+      upstream_service_time: null,
+      retries: IMPLICIT_RETRIES,
+      deployment: 'dead',
+      upstream_cluster: 'dead-main.m:5001',
+    });
     const none = await predict(clients, { strData: 'x' }, md({ seldon: 'no-such', namespace: 'm', 'x-request-id': 'al-grpc-none' }));
     expect(none.ok).toBe(false);
     const unrouted = await lineWhere(logs, (l) => l.request_id === 'al-grpc-none');
@@ -273,8 +309,8 @@ describe('access log lines (JSON), REST and gRPC', () => {
   });
 });
 
-describe('mutual TLS: the client certificate\'s subject', () => {
-  it('REST over TLS and gRPC over TLS: downstream_peer_subject is the verified client certificate\'s subject', async () => {
+describe("mutual TLS: the client certificate's subject", () => {
+  it("REST over TLS and gRPC over TLS: downstream_peer_subject is the verified client certificate's subject", async () => {
     const dir = certDir();
     const serverCa = makeCa(dir, 'AL Server CA');
     const clientCa = makeCa(dir, 'AL Client CA');
@@ -300,7 +336,18 @@ describe('mutual TLS: the client certificate\'s subject', () => {
     try {
       const status = await new Promise<number>((resolve, reject) => {
         const req = https.request(
-          { host: '127.0.0.1', port: gw.port, servername: 'localhost', path: `/seldon/m/a${predictPath}`, method: 'POST', ca: serverCa.cert, cert: client.cert, key: client.key, agent: false, headers: { 'content-type': 'application/json', 'x-request-id': 'al-mtls' } },
+          {
+            host: '127.0.0.1',
+            port: gw.port,
+            servername: 'localhost',
+            path: `/seldon/m/a${predictPath}`,
+            method: 'POST',
+            ca: serverCa.cert,
+            cert: client.cert,
+            key: client.key,
+            agent: false,
+            headers: { 'content-type': 'application/json', 'x-request-id': 'al-mtls' },
+          },
           (res) => {
             res.resume();
             res.on('end', () => resolve(res.statusCode ?? 0));
@@ -326,7 +373,7 @@ describe('mutual TLS: the client certificate\'s subject', () => {
 });
 
 describe('text format, query strings, sampling, options', () => {
-  it('--access-log-format text: Envoy\'s default line and the gateway\'s fields; quotes escaped; --access-log-query keeps the query', async () => {
+  it("--access-log-format text: Envoy's default line and the gateway's fields; quotes escaped; --access-log-query keeps the query", async () => {
     const backend = await startHttpBackend({ name: 'main' });
     const logs = new LogCapture();
     const gw = await startTestGateway({
@@ -341,7 +388,9 @@ describe('text format, query strings, sampling, options', () => {
       await waitFor(() => logs.text.includes('txt-1'));
       const line = logs.text.split('\n').find((l) => l.includes('txt-1'))!;
       const m =
-        /^\[(\S+)\] "POST (\S+) HTTP\/1\.1" 200 - (\d+) (\d+) ([\d.]+) ([\d.]+) "([^"]*)" "((?:[^"\\]|\\.)*)" "([^"]*)" "([^"]*)" "([^"]*)" - "([^"]*)" "([^"]*)" (\d+) (\d+) "([^"]*)" "([^"]*)" "([^"]*)"$/.exec(line);
+        /^\[(\S+)\] "POST (\S+) HTTP\/1\.1" 200 - (\d+) (\d+) ([\d.]+) ([\d.]+) "([^"]*)" "((?:[^"\\]|\\.)*)" "([^"]*)" "([^"]*)" "([^"]*)" - "([^"]*)" "([^"]*)" (\d+) (\d+) "([^"]*)" "([^"]*)" "([^"]*)"$/.exec(
+          line,
+        );
       expect(m, line).not.toBeNull();
       const [, start, path, rx, tx, , , xff, ua, id, authority, upstreamHost, route, cluster, retries, shadows, traceId, client, subject] = m!;
       expect(Date.parse(start!)).not.toBeNaN();
@@ -367,7 +416,10 @@ describe('text format, query strings, sampling, options', () => {
 
   it('--access-log off and --access-log-sample 0 write nothing; the options parse as documented', async () => {
     const backend = await startHttpBackend({ name: 'main' });
-    for (const args of [['--access-log', 'off'], ['--access-log-sample', '0']]) {
+    for (const args of [
+      ['--access-log', 'off'],
+      ['--access-log-sample', '0'],
+    ]) {
       const logs = new LogCapture();
       const gw = await startTestGateway({ manifests: { 'a.yaml': sdep('a', 'm', { predictors: [{ name: 'main' }] }) }, resolve: { 'a-main.m:8000': backend.port }, accessSink: logs, args });
       try {
@@ -381,7 +433,11 @@ describe('text format, query strings, sampling, options', () => {
     await backend.close();
     expect(parseConfig('serve', ['--access-log', 'off'], {}).observe.accessLog.enabled).toBe(false);
     expect(parseConfig('serve', [], { SELDON_GATEWAY_ACCESS_LOG: 'false' }).observe.accessLog.enabled).toBe(false);
-    expect(parseConfig('serve', [], { SELDON_GATEWAY_ACCESS_LOG_FORMAT: 'TEXT', SELDON_GATEWAY_ACCESS_LOG_BUFFER: '1MiB' }).observe.accessLog).toMatchObject({ enabled: true, format: 'text', bufferBytes: 1024 * 1024 });
+    expect(parseConfig('serve', [], { SELDON_GATEWAY_ACCESS_LOG_FORMAT: 'TEXT', SELDON_GATEWAY_ACCESS_LOG_BUFFER: '1MiB' }).observe.accessLog).toMatchObject({
+      enabled: true,
+      format: 'text',
+      bufferBytes: 1024 * 1024,
+    });
     expect(parseConfig('serve', ['--otlp-endpoint', 'http://c:4318', '--trace-sample', '0.01'], {}).observe.tracing).toEqual({ endpoint: 'http://c:4318', sample: 0.01 });
     expect(() => parseConfig('serve', ['--access-log', 'sometimes'], {})).toThrow(UsageError);
     expect(() => parseConfig('serve', ['--access-log-format', 'xml'], {})).toThrow(/json or text/);
@@ -501,7 +557,12 @@ describe('where the lines go', () => {
           .filter((l) => l.startsWith('{'))
           .map((l) => JSON.parse(l) as Line)
           .filter((l) => l.msg === 'access');
-      await poll('access lines', async () => lines().length, (n) => n >= 2, 5000);
+      await poll(
+        'access lines',
+        async () => lines().length,
+        (n) => n >= 2,
+        5000,
+      );
       expect(lines().find((l) => l.request_id === 'cli-rest')).toMatchObject({ protocol: 'HTTP/1.1', response_code: 200, deployment: 'a' });
       expect(lines().find((l) => l.request_id === 'cli-grpc')).toMatchObject({ protocol: 'HTTP/2', grpc_status: 0, deployment: 'a' });
     } finally {
@@ -519,17 +580,45 @@ describe('where the lines go', () => {
     writeFileSync(join(dir, 'a.yaml'), sdep('a', 'm', { predictors: [{ name: 'main' }] }));
     const port = await freePort();
     const admin = await freePort();
-    const argv = [join(root, 'dist/gateway/main.js'), 'serve', '--port', String(port), '--admin-port', String(admin), '--host', '127.0.0.1', '--manifests', dir, '--workers', '1', '--access-log-buffer', '64KiB', '--resolve', `a-main.m:8000=127.0.0.1:${backend.port}`];
+    const argv = [
+      join(root, 'dist/gateway/main.js'),
+      'serve',
+      '--port',
+      String(port),
+      '--admin-port',
+      String(admin),
+      '--host',
+      '127.0.0.1',
+      '--manifests',
+      dir,
+      '--workers',
+      '1',
+      '--access-log-buffer',
+      '64KiB',
+      '--resolve',
+      `a-main.m:8000=127.0.0.1:${backend.port}`,
+    ];
     const child: ChildProcess = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     // Never read: the pipe fills and stays full. (stderr is read: it is not the access log's.)
     child.stdout!.pause();
     let err = '';
     child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
     try {
-      await poll('readyz', async () => (await readyz(admin)).status, (s) => s === 200, 15_000);
+      await poll(
+        'readyz',
+        async () => (await readyz(admin)).status,
+        (s) => s === 200,
+        15_000,
+      );
       // Each line is ~600 bytes: 3000 of them are far more than the pipe and the 64 KiB buffer hold.
       const statuses = await pool(3000, 16, async (i) => {
-        const r = await request(`http://127.0.0.1:${port}/seldon/m/a${predictPath}?i=${i}`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json', 'user-agent': `blocked-stdout-${'u'.repeat(200)}` }, headersTimeout: 5000, bodyTimeout: 5000 });
+        const r = await request(`http://127.0.0.1:${port}/seldon/m/a${predictPath}?i=${i}`, {
+          method: 'POST',
+          body: '{}',
+          headers: { 'content-type': 'application/json', 'user-agent': `blocked-stdout-${'u'.repeat(200)}` },
+          headersTimeout: 5000,
+          bodyTimeout: 5000,
+        });
         await r.body.text();
         return r.statusCode;
       });

@@ -58,7 +58,12 @@ describe('admin page: problems first, traffic health, charts, gauges (Chromium)'
     const names = ['split', 'flaky', 'picky', 'slow', 'quiet', 'churn', 'meh'];
     gw = await startObservedGateway({
       manifests: {
-        'split.yaml': sdep('split', 'm', { predictors: [{ name: 'main', traffic: 75 }, { name: 'canary', traffic: 25 }] }),
+        'split.yaml': sdep('split', 'm', {
+          predictors: [
+            { name: 'main', traffic: 75 },
+            { name: 'canary', traffic: 25 },
+          ],
+        }),
         'flaky.yaml': sdep('flaky', 'm', { predictors: [{ name: 'main' }] }),
         'picky.yaml': sdep('picky', 'm', { predictors: [{ name: 'main' }] }),
         'slow.yaml': sdep('slow', 'm', { predictors: [{ name: 'main' }] }),
@@ -111,7 +116,7 @@ describe('admin page: problems first, traffic health, charts, gauges (Chromium)'
     expect(await page.locator('.summary .erring').textContent()).toBe('2 answering errors');
   });
 
-  it('shows each deployment\'s error ratio with its 4xx and 5xx, in colour', async () => {
+  it("shows each deployment's error ratio with its 4xx and 5xx, in colour", async () => {
     const flaky = section('m/flaky').locator('.health');
     expect(await flaky.locator('.requests b').textContent()).toBe('10');
     expect(await flaky.locator('.error-ratio').textContent()).toBe('40% errors');
@@ -138,7 +143,10 @@ describe('admin page: problems first, traffic health, charts, gauges (Chromium)'
     expect(Number(await section('m/split').locator('svg.rate-chart').getAttribute('data-max'))).toBeGreaterThan(0);
     expect(await section('m/split').locator('svg.rate-chart rect').count()).toBeGreaterThan(0);
     expect(await section('m/split').locator('svg.error-chart rect').count()).toBe(0);
-    const fills = async (key: string): Promise<string[]> => section(key).locator('svg.error-chart rect').evaluateAll((els) => [...new Set(els.map((e) => e.getAttribute('fill')!))].sort());
+    const fills = async (key: string): Promise<string[]> =>
+      section(key)
+        .locator('svg.error-chart rect')
+        .evaluateAll((els) => [...new Set(els.map((e) => e.getAttribute('fill')!))].sort());
     expect(await fills('m/flaky')).toEqual(['#c62828', '#d49b00']);
     expect(await fills('m/picky')).toEqual(['#d49b00']);
     expect(await section('m/quiet').locator('svg.rate-chart rect').count()).toBe(0);
@@ -146,7 +154,10 @@ describe('admin page: problems first, traffic health, charts, gauges (Chromium)'
 
   it('shows the configured weight against the observed share as a bar, and p50/p99 per predictor', async () => {
     expect(seen.main! + seen.canary!).toBe(200);
-    for (const [predictor, weight] of [['main', 75], ['canary', 25]] as const) {
+    for (const [predictor, weight] of [
+      ['main', 75],
+      ['canary', 25],
+    ] as const) {
       const row = member('m/split', `m/split/${predictor}`);
       const observed = Math.round((seen[predictor]! / 200) * 1000) / 10;
       expect(await row.locator('td.weight').textContent()).toBe(`${weight}%`);
@@ -163,7 +174,7 @@ describe('admin page: problems first, traffic health, charts, gauges (Chromium)'
     expect(await member('m/quiet', 'm/quiet/main').locator('td.p50').textContent()).toBe('–');
   });
 
-  it('folds idle routes: a deployment\'s unused gRPC route, a deployment without requests', async () => {
+  it("folds idle routes: a deployment's unused gRPC route, a deployment without requests", async () => {
     const split = section('m/split');
     expect(await split.locator(':scope > .route[data-kind="rest"]').count()).toBe(1);
     const folded = split.locator('details.idle-routes');
@@ -176,7 +187,7 @@ describe('admin page: problems first, traffic health, charts, gauges (Chromium)'
     expect(await folded.locator('.route[data-kind="grpc"]').isVisible()).toBe(true);
   });
 
-  it('shows a shadow\'s agreement as a gauge, red below 95%', async () => {
+  it("shows a shadow's agreement as a gauge, red below 95%", async () => {
     const row = member('m/churn', 'm/churn/shadow');
     await expect.poll(() => row.locator('svg.gauge').getAttribute('data-value')).toBe('80');
     expect(await row.locator('svg.gauge text').textContent()).toBe('80%');

@@ -52,7 +52,13 @@ describe('admin diagnostics page in Chromium', () => {
     shadow = await startHttpBackend({ name: 'shadow', handler: shadowHandler });
     gw = await startObservedGateway({
       manifests: {
-        'split.yaml': sdep('split', 'm', { annotations: { 'seldon.io/rest-timeout': '5000', 'seldon.io/ambassador-retries': '1' }, predictors: [{ name: 'main', traffic: 75 }, { name: 'canary', traffic: 25 }] }),
+        'split.yaml': sdep('split', 'm', {
+          annotations: { 'seldon.io/rest-timeout': '5000', 'seldon.io/ambassador-retries': '1' },
+          predictors: [
+            { name: 'main', traffic: 75 },
+            { name: 'canary', traffic: 25 },
+          ],
+        }),
         'churn.yaml': sdep('churn', 'm', { predictors: [{ name: 'main' }, { name: 'shadow', shadow: true }] }),
         'fraud.yaml': sdep('fraud', 'm', { predictors: [{ name: 'main' }] }),
         'fraud-eu.yaml': sdep('fraud-eu', 'm', { annotations: { 'seldon.io/ambassador-service-name': 'fraud', 'seldon.io/ambassador-header': 'x-region: eu' }, predictors: [{ name: 'main' }] }),
@@ -93,7 +99,10 @@ describe('admin diagnostics page in Chromium', () => {
     expect(r?.status()).toBe(200);
     expect(await page.title()).toBe('seldon-gateway diagnostics');
     expect(seen.main! + seen.canary!).toBe(120);
-    for (const [predictor, weight] of [['main', 75], ['canary', 25]] as const) {
+    for (const [predictor, weight] of [
+      ['main', 75],
+      ['canary', 25],
+    ] as const) {
       await expect.poll(() => cell('m/split', `m/split/${predictor}`, 'count').textContent()).toBe(String(seen[predictor]));
       expect(await cell('m/split', `m/split/${predictor}`, 'weight').textContent()).toBe(`${weight}%`);
       expect(await cell('m/split', `m/split/${predictor}`, 'observed').textContent()).toBe(`${round1((seen[predictor]! / 120) * 100)}%`);

@@ -157,23 +157,41 @@ describe('admin port with --admin-token-file (real CLI)', () => {
   it('a rotated token file takes effect without a restart and ends the old sessions; an emptied one keeps the last good token', async () => {
     const oldSession = cookieOf(await login(gw, TOKEN));
     rotate(tokenFile, NEXT_TOKEN);
-    await poll('new token accepted', async () => (await admin(gw, '/routes', { headers: bearer(NEXT_TOKEN) })).status, (s) => s === 200, 5000);
+    await poll(
+      'new token accepted',
+      async () => (await admin(gw, '/routes', { headers: bearer(NEXT_TOKEN) })).status,
+      (s) => s === 200,
+      5000,
+    );
     expect((await admin(gw, '/routes', { headers: bearer(TOKEN) })).status).toBe(401);
     expect((await admin(gw, '/routes', { headers: { cookie: oldSession } })).status).toBe(401);
 
     rotate(tokenFile, '');
-    await poll('unusable file reported', async () => {
-      await admin(gw, '/routes', { headers: bearer(NEXT_TOKEN) });
-      return gw.output().includes('admin token file unusable');
-    }, (seen) => seen, 5000);
+    await poll(
+      'unusable file reported',
+      async () => {
+        await admin(gw, '/routes', { headers: bearer(NEXT_TOKEN) });
+        return gw.output().includes('admin token file unusable');
+      },
+      (seen) => seen,
+      5000,
+    );
     expect((await admin(gw, '/routes', { headers: bearer(NEXT_TOKEN) })).status).toBe(200);
     rotate(tokenFile, `${TOKEN}\n`);
-    await poll('first token again', async () => (await admin(gw, '/routes', { headers: bearer(TOKEN) })).status, (s) => s === 200, 5000);
+    await poll(
+      'first token again',
+      async () => (await admin(gw, '/routes', { headers: bearer(TOKEN) })).status,
+      (s) => s === 200,
+      5000,
+    );
   });
 
   it('the log says the admin port has a token, and never holds a token, a session or an Authorization header', () => {
     const out = gw.output();
-    const listening = out.split('\n').filter((l) => l.includes('seldon-gateway listening')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const listening = out
+      .split('\n')
+      .filter((l) => l.includes('seldon-gateway listening'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(listening[0]).toMatchObject({ adminToken: true });
     expect(out).toContain('admin token changed');
     for (const secret of [TOKEN, NEXT_TOKEN, 'seldon-gateway-admin=', 'Bearer ']) expect(out).not.toContain(secret);
@@ -185,7 +203,26 @@ describe('--admin-token-file that cannot be used stops the start, naming the fil
   const dir = mkdtempSync(join(tmpdir(), 'sgw-admin-token-bad-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const serve = (tokenFile: string) =>
-    spawnSync(process.execPath, [join(root, 'dist/gateway/main.js'), 'serve', '--manifests', join(root, 'examples/deployments'), '--port', '0', '--admin-port', '0', '--host', '127.0.0.1', '--workers', '1', '--admin-token-file', tokenFile], { encoding: 'utf8', timeout: 15_000 });
+    spawnSync(
+      process.execPath,
+      [
+        join(root, 'dist/gateway/main.js'),
+        'serve',
+        '--manifests',
+        join(root, 'examples/deployments'),
+        '--port',
+        '0',
+        '--admin-port',
+        '0',
+        '--host',
+        '127.0.0.1',
+        '--workers',
+        '1',
+        '--admin-token-file',
+        tokenFile,
+      ],
+      { encoding: 'utf8', timeout: 15_000 },
+    );
 
   it.each([
     ['missing', null, /--admin-token-file .*missing: cannot be read \(ENOENT\)/],

@@ -108,7 +108,9 @@ describe('bandit attribution over REST, as the Seldon client sends feedback', ()
   let gateways: CliGateway[] = [];
 
   const start = (extra: string[]): Promise<CliGateway> =>
-    startCli(['--manifests', dir, '--workers', '2', ...ARMS.flatMap((a) => ['--resolve', `rec-${a}.models:8000=127.0.0.1:${models[a]!.port}`]), '--log-level', 'warn', ...extra], { readyWithinMs: 30_000 });
+    startCli(['--manifests', dir, '--workers', '2', ...ARMS.flatMap((a) => ['--resolve', `rec-${a}.models:8000=127.0.0.1:${models[a]!.port}`]), '--log-level', 'warn', ...extra], {
+      readyWithinMs: 30_000,
+    });
 
   beforeAll(async () => {
     models = Object.fromEntries(await Promise.all(ARMS.map(async (a) => [a, await model(a)] as const)));
@@ -149,7 +151,10 @@ describe('bandit attribution over REST, as the Seldon client sends feedback', ()
     // 100% of feedback reached the model that served its prediction, and each model got exactly its own.
     for (const a of ARMS) {
       const echoed = echoedArms(models[a]!);
-      expect(echoed.every((x) => x === a), `${label}: ${a} received feedback for ${echoed.filter((x) => x !== a).join(',')}`).toBe(true);
+      expect(
+        echoed.every((x) => x === a),
+        `${label}: ${a} received feedback for ${echoed.filter((x) => x !== a).join(',')}`,
+      ).toBe(true);
       expect(echoed.length, label).toBe(served[a]);
     }
     // The rewards recorded equal the attributed feedback, arm by arm.
@@ -157,7 +162,7 @@ describe('bandit attribution over REST, as the Seldon client sends feedback', ()
       const s = await shares(gateways[0]!);
       return s !== undefined && ARMS.every((a) => s[a]!.rewards === served[a]);
     }, 20_000);
-    expect(await outcomes(gateways[0]!, 'attributed') + (gateways[1] ? await outcomes(gateways[1], 'attributed') : 0)).toBe(240);
+    expect((await outcomes(gateways[0]!, 'attributed')) + (gateways[1] ? await outcomes(gateways[1], 'attributed') : 0)).toBe(240);
     // And the shares moved to c.
     await waitUntil(async () => ((await shares(gateways[0]!))?.c?.share ?? 0) > 60, 20_000);
 
@@ -203,7 +208,10 @@ describe('bandit attribution over gRPC, as the Seldon client sends feedback', ()
     dir = mkdtempSync(join(tmpdir(), 'sgw-bandit-grpc-'));
     writeFileSync(join(dir, 'rec.yaml'), MANIFEST);
     redis = await startRedis();
-    gw = await startCli(['--manifests', dir, '--workers', '2', '--redis-url', redis.url, ...ARMS.flatMap((a) => ['--resolve', `rec-${a}.models:5001=127.0.0.1:${backends[a]!.port}`]), '--log-level', 'warn'], { readyWithinMs: 30_000 });
+    gw = await startCli(
+      ['--manifests', dir, '--workers', '2', '--redis-url', redis.url, ...ARMS.flatMap((a) => ['--resolve', `rec-${a}.models:5001=127.0.0.1:${backends[a]!.port}`]), '--log-level', 'warn'],
+      { readyWithinMs: 30_000 },
+    );
     clients = grpcClients(`127.0.0.1:${gw.port}`);
   });
 

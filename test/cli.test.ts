@@ -18,7 +18,13 @@ function cli(args: string[], env: Record<string, string> = {}) {
 }
 
 interface RoutesJson {
-  deployments: { namespace: string; name: string; state: string; reasons: string[]; routes: { kind: string; match: { prefix?: string }; members: { id: string; percent: number; upstream: string }[]; mirrors: { id: string; percent: number }[] }[] }[];
+  deployments: {
+    namespace: string;
+    name: string;
+    state: string;
+    reasons: string[];
+    routes: { kind: string; match: { prefix?: string }; members: { id: string; percent: number; upstream: string }[]; mirrors: { id: string; percent: number }[] }[];
+  }[];
 }
 
 describe('seldon-gateway routes', () => {
@@ -77,7 +83,10 @@ describe('seldon-gateway routes', () => {
     ]);
     expect(t.deployments.find((d) => d.name === 'pricing')!.state).toBe('skipped');
 
-    for (const [args, env] of [[['--ambassador-id', 'blue'], {}], [[], { AMBASSADOR_ID: 'blue' }]] as const) {
+    for (const [args, env] of [
+      [['--ambassador-id', 'blue'], {}],
+      [[], { AMBASSADOR_ID: 'blue' }],
+    ] as const) {
       const blue = JSON.parse(cli(['routes', '-f', examples, '--json', ...args], env).out) as RoutesJson;
       expect(blue.deployments.find((d) => d.name === 'pricing')!.state).toBe('accepted');
       expect(blue.deployments.find((d) => d.name === 'iris')!.state).toBe('skipped');
@@ -85,7 +94,10 @@ describe('seldon-gateway routes', () => {
   });
 
   it('single-namespace mode adds the un-namespaced prefixes (flag and env)', () => {
-    for (const [args, env] of [[['--single-namespace', '--namespace', 'seldon'], {}], [[], { AMBASSADOR_SINGLE_NAMESPACE: 'true', AMBASSADOR_NAMESPACE: 'seldon' }]] as const) {
+    for (const [args, env] of [
+      [['--single-namespace', '--namespace', 'seldon'], {}],
+      [[], { AMBASSADOR_SINGLE_NAMESPACE: 'true', AMBASSADOR_NAMESPACE: 'seldon' }],
+    ] as const) {
       const r = cli(['routes', '-f', examples, ...args], env);
       expect(r.code).toBe(0);
       expect(r.out).toContain('REST /seldon/iris/');
@@ -99,7 +111,12 @@ describe('seldon-gateway routes', () => {
     writeFileSync(join(dir, 'ok.yaml'), readFileSync(join(examples, '01-iris.yaml')));
     writeFileSync(
       join(dir, 'bad.yaml'),
-      JSON.stringify({ apiVersion: 'machinelearning.seldon.io/v1', kind: 'SeldonDeployment', metadata: { name: 'bad', namespace: 'seldon' }, spec: { annotations: { 'seldon.io/ambassador-header': 'a:b:c' }, predictors: [{ name: 'main' }] } }),
+      JSON.stringify({
+        apiVersion: 'machinelearning.seldon.io/v1',
+        kind: 'SeldonDeployment',
+        metadata: { name: 'bad', namespace: 'seldon' },
+        spec: { annotations: { 'seldon.io/ambassador-header': 'a:b:c' }, predictors: [{ name: 'main' }] },
+      }),
     );
     const r = cli(['routes', '-f', dir]);
     expect(r.code).toBe(1);
@@ -166,7 +183,10 @@ describe('seldon-gateway routes', () => {
       const headings = Object.entries(SECTIONS).filter(([section]) => options.some((o) => o.section === section));
       // Each heading once, in SECTIONS order; each option's line between its heading and the next.
       const at = headings.map(([, heading]) => help.indexOf(`\n${heading}:\n`));
-      expect(at.every((i) => i > 0), `${command}: every heading`).toBe(true);
+      expect(
+        at.every((i) => i > 0),
+        `${command}: every heading`,
+      ).toBe(true);
       expect([...at].sort((a, b) => a - b)).toEqual(at);
       for (const o of options) {
         const line = `\n  ${o.short ? `-${o.short}, ` : ''}--${o.flag}${o.kind === 'boolean' ? '' : ` ${valueName(o)}`}\n`;
@@ -177,7 +197,17 @@ describe('seldon-gateway routes', () => {
       }
     }
     const serve = cli(['serve', '--help']).out;
-    for (const line of ['--grace-period <duration>', '-f, --manifests <path>', '--shadow-max-body <size>', '--redis-url <url>', '--workers <n>', '--port <port>', '--access-log-format <json|text>', '--kubernetes\n']) expect(serve).toContain(`  ${line}`);
+    for (const line of [
+      '--grace-period <duration>',
+      '-f, --manifests <path>',
+      '--shadow-max-body <size>',
+      '--redis-url <url>',
+      '--workers <n>',
+      '--port <port>',
+      '--access-log-format <json|text>',
+      '--kubernetes\n',
+    ])
+      expect(serve).toContain(`  ${line}`);
   });
 
   it('the README configuration reference lists every option', () => {

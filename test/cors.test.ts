@@ -48,8 +48,7 @@ const MAPPED_CONFIG = [
 ].join('\n---\n');
 
 /** Only the CORS-related header lines of an answer, names lower-cased, in order. */
-const corsLines = (lines: readonly HeaderLine[]): string[] =>
-  lines.filter(([k]) => /^(access-control-|vary$)/i.test(k)).map(([k, v]) => `${k.toLowerCase()}: ${v}`);
+const corsLines = (lines: readonly HeaderLine[]): string[] => lines.filter(([k]) => /^(access-control-|vary$)/i.test(k)).map(([k, v]) => `${k.toLowerCase()}: ${v}`);
 
 describe('CORS', () => {
   let model: RecordingUpstream;
@@ -75,7 +74,10 @@ describe('CORS', () => {
       name: 'model',
       // The model's own CORS headers, for the cases that check they are replaced or left alone.
       responder: (req) => {
-        const base: HeaderLine[] = [['Content-Type', 'application/json'], ['X-Upstream', 'model']];
+        const base: HeaderLine[] = [
+          ['Content-Type', 'application/json'],
+          ['X-Upstream', 'model'],
+        ];
         if (headerValue(req.headers, 'x-upstream-cors') !== undefined) {
           base.push(['Access-Control-Allow-Origin', '*'], ['access-control-allow-credentials', 'false'], ['Access-Control-Expose-Headers', 'x-model'], ['Vary', 'Accept-Encoding']);
         }
@@ -94,7 +96,12 @@ describe('CORS', () => {
         'open.yaml': sdep('open', 'models', { predictors: [{ name: 'main' }] }, { 'seldon.io/gateway-cors': 'origins: "*"\nmethods: "*"\nheaders: "*"\n' }),
         'mapped.yaml': sdep('mapped', 'models', { predictors: [{ name: 'main' }] }, { 'seldon.io/ambassador-config': MAPPED_CONFIG, 'seldon.io/gateway-cors': JSON.stringify({ origins: APP }) }),
         'plain.yaml': sdep('plain', 'models', { predictors: [{ name: 'main' }] }),
-        'gated.yaml': sdep('gated', 'models', { predictors: [{ name: 'main' }], oauth_key: 'gk', oauth_secret: 'gs' }, { 'seldon.io/gateway-auth': 'oauth', 'seldon.io/gateway-cors': JSON.stringify({ origins: APP, headers: 'authorization' }) }),
+        'gated.yaml': sdep(
+          'gated',
+          'models',
+          { predictors: [{ name: 'main' }], oauth_key: 'gk', oauth_secret: 'gs' },
+          { 'seldon.io/gateway-auth': 'oauth', 'seldon.io/gateway-cors': JSON.stringify({ origins: APP, headers: 'authorization' }) },
+        ),
         'limited.yaml': sdep('limited', 'models', { predictors: [{ name: 'main' }] }, { 'seldon.io/gateway-rate-limit': '1/h', 'seldon.io/gateway-cors': JSON.stringify({ origins: APP }) }),
         'down.yaml': sdep('down', 'models', { predictors: [{ name: 'main' }] }, { 'seldon.io/gateway-cors': JSON.stringify({ origins: APP, credentials: true }) }),
         'bad.yaml': sdep('bad', 'models', { predictors: [{ name: 'main' }] }, { 'seldon.io/gateway-cors': '{"origins": ["https://app.example.com/"]}' }),
@@ -158,7 +165,15 @@ describe('CORS', () => {
       const r = await send(preflight(`/seldon/models/gated${PREDICT}`, APP, 'POST', 'authorization', 'pf-5'));
       expect(r.status).toBe(200);
       expect(corsLines(r.headers)).toEqual([`access-control-allow-origin: ${APP}`, 'access-control-allow-headers: authorization', 'vary: Origin']);
-      const denied = await send({ target: `/seldon/models/gated${PREDICT}`, headers: [['Origin', APP], ['Content-Type', 'application/json'], ['x-case', 'pf-5']], body: Buffer.from('{}') });
+      const denied = await send({
+        target: `/seldon/models/gated${PREDICT}`,
+        headers: [
+          ['Origin', APP],
+          ['Content-Type', 'application/json'],
+          ['x-case', 'pf-5'],
+        ],
+        body: Buffer.from('{}'),
+      });
       expect(denied.status).toBe(401);
       expect(JSON.parse(denied.body.toString()).status.reason).toBe('UNAUTHENTICATED');
       expect(corsLines(denied.headers)).toEqual([`access-control-allow-origin: ${APP}`, 'vary: Origin']);
@@ -184,17 +199,37 @@ describe('CORS', () => {
     });
 
     it('an OPTIONS without Access-Control-Request-Method is not a preflight: proxied, and the answer gets the CORS headers', async () => {
-      const r = await send({ method: 'OPTIONS', target: `/seldon/models/web${PREDICT}`, headers: [['Origin', APP], ['x-case', 'opt-1']] });
+      const r = await send({
+        method: 'OPTIONS',
+        target: `/seldon/models/web${PREDICT}`,
+        headers: [
+          ['Origin', APP],
+          ['x-case', 'opt-1'],
+        ],
+      });
       expect(model.byCase('opt-1')).toHaveLength(1);
       expect(r.status).toBe(200);
       expect(headerValue(r.headers, 'access-control-allow-origin')).toBe(APP);
-      const empty = await send({ method: 'OPTIONS', target: `/seldon/models/web${PREDICT}`, headers: [['Origin', APP], ['Access-Control-Request-Method', ''], ['x-case', 'opt-2']] });
+      const empty = await send({
+        method: 'OPTIONS',
+        target: `/seldon/models/web${PREDICT}`,
+        headers: [
+          ['Origin', APP],
+          ['Access-Control-Request-Method', ''],
+          ['x-case', 'opt-2'],
+        ],
+      });
       expect(empty.status).toBe(200);
       expect(model.byCase('opt-2')).toHaveLength(1);
     });
 
-    it('a deployment without a policy: a preflight reaches the model byte for byte, the answer is the model\'s', async () => {
-      const sent: HeaderLine[] = [['Origin', APP], ['Access-Control-Request-Method', 'POST'], ['Access-Control-Request-Headers', 'content-type'], ['x-case', 'plain-1']];
+    it("a deployment without a policy: a preflight reaches the model byte for byte, the answer is the model's", async () => {
+      const sent: HeaderLine[] = [
+        ['Origin', APP],
+        ['Access-Control-Request-Method', 'POST'],
+        ['Access-Control-Request-Headers', 'content-type'],
+        ['x-case', 'plain-1'],
+      ];
       const r = await send({ method: 'OPTIONS', target: `/seldon/models/plain${PREDICT}?a=%2F`, headers: sent });
       const seen = model.byCase('plain-1');
       expect(seen).toHaveLength(1);
@@ -205,27 +240,55 @@ describe('CORS', () => {
       expect(lines[0]).toEqual(['Host', 'gw.example']);
       const added = new Set(['connection', 'x-envoy-original-path', 'x-forwarded-for', 'x-forwarded-proto', 'x-request-id']);
       expect(lines.slice(1).filter(([k]) => !added.has(k.toLowerCase()))).toEqual(sent);
-      expect(lines.slice(1).filter(([k]) => added.has(k.toLowerCase())).map(([k]) => k.toLowerCase()).sort()).toEqual([...added].sort());
+      expect(
+        lines
+          .slice(1)
+          .filter(([k]) => added.has(k.toLowerCase()))
+          .map(([k]) => k.toLowerCase())
+          .sort(),
+      ).toEqual([...added].sort());
       expect(seen[0]!.body.length).toBe(0);
       expect(r.status).toBe(200);
       expect(corsLines(r.headers)).toEqual([]);
       expect(r.body.toString()).toBe('{"ok":true}');
     });
 
-    it('without an Origin header nothing is added, and the model\'s own CORS headers pass as they are', async () => {
-      const r = await send({ target: `/seldon/models/web${PREDICT}`, headers: [['x-upstream-cors', '1'], ['x-case', 'no-origin']], body: Buffer.from('{}') });
+    it("without an Origin header nothing is added, and the model's own CORS headers pass as they are", async () => {
+      const r = await send({
+        target: `/seldon/models/web${PREDICT}`,
+        headers: [
+          ['x-upstream-cors', '1'],
+          ['x-case', 'no-origin'],
+        ],
+        body: Buffer.from('{}'),
+      });
       expect(r.status).toBe(200);
       expect(corsLines(r.headers)).toEqual(['access-control-allow-origin: *', 'access-control-allow-credentials: false', 'access-control-expose-headers: x-model', 'vary: Accept-Encoding']);
       expect(r.headers.find(([k]) => k === 'access-control-allow-credentials')).toBeDefined(); // the model's case kept
     });
 
     it('an origin the policy does not allow: nothing added, nothing removed', async () => {
-      const r = await send({ target: `/seldon/models/web${PREDICT}`, headers: [['Origin', 'https://evil.example'], ['x-upstream-cors', '1']], body: Buffer.from('{}') });
+      const r = await send({
+        target: `/seldon/models/web${PREDICT}`,
+        headers: [
+          ['Origin', 'https://evil.example'],
+          ['x-upstream-cors', '1'],
+        ],
+        body: Buffer.from('{}'),
+      });
       expect(corsLines(r.headers)).toEqual(['access-control-allow-origin: *', 'access-control-allow-credentials: false', 'access-control-expose-headers: x-model', 'vary: Accept-Encoding']);
     });
 
     it('hostile Origin values: two Origin lines or one with a path match nothing; an 8 KB subdomain is just a subdomain', async () => {
-      const two = await send({ target: `/seldon/models/web${PREDICT}`, headers: [['Origin', APP], ['Origin', 'https://evil.example'], ['x-case', 'h-1']], body: Buffer.from('{}') });
+      const two = await send({
+        target: `/seldon/models/web${PREDICT}`,
+        headers: [
+          ['Origin', APP],
+          ['Origin', 'https://evil.example'],
+          ['x-case', 'h-1'],
+        ],
+        body: Buffer.from('{}'),
+      });
       expect(two.status).toBe(200);
       expect(corsLines(two.headers)).toEqual([]);
       const huge = await send(preflight(`/seldon/models/web${PREDICT}`, `https://${'a'.repeat(8000)}.example.org`, 'POST', undefined, 'h-2'));
@@ -245,7 +308,14 @@ describe('CORS', () => {
         const first = await readHttpResponse(x.reader, { method: 'OPTIONS', timeoutMs: 5000 });
         expect(first?.status).toBe(200);
         expect(headerValue(first!.headers, 'access-control-allow-origin')).toBe(APP);
-        await writeRequest(x, { target: `/seldon/models/web${PREDICT}`, headers: [['Host', 'gw'], ['x-case', 'body-2']], body: Buffer.from('{"next":1}') });
+        await writeRequest(x, {
+          target: `/seldon/models/web${PREDICT}`,
+          headers: [
+            ['Host', 'gw'],
+            ['x-case', 'body-2'],
+          ],
+          body: Buffer.from('{"next":1}'),
+        });
         const second = await readHttpResponse(x.reader, { timeoutMs: 5000 });
         expect(second?.status).toBe(200);
         expect(second!.body.toString()).toBe('{"ok":true}');
@@ -258,8 +328,17 @@ describe('CORS', () => {
   });
 
   describe('answers to allowed origins', () => {
-    it('the policy\'s headers replace the model\'s; Vary gets Origin beside the model\'s; the request reaches the model as sent', async () => {
-      const r = await send({ target: `/seldon/models/web${PREDICT}`, headers: [['Origin', APP], ['x-upstream-cors', '1'], ['Content-Type', 'application/json'], ['x-case', 'simple-1']], body: Buffer.from('{"data":1}') });
+    it("the policy's headers replace the model's; Vary gets Origin beside the model's; the request reaches the model as sent", async () => {
+      const r = await send({
+        target: `/seldon/models/web${PREDICT}`,
+        headers: [
+          ['Origin', APP],
+          ['x-upstream-cors', '1'],
+          ['Content-Type', 'application/json'],
+          ['x-case', 'simple-1'],
+        ],
+        body: Buffer.from('{"data":1}'),
+      });
       expect(r.status).toBe(200);
       expect(corsLines(r.headers)).toEqual([
         'vary: Accept-Encoding',
@@ -276,16 +355,35 @@ describe('CORS', () => {
     });
 
     it('a Vary that already names Origin is not repeated; an Origin in capitals is allowed and echoed as sent', async () => {
-      const r = await send({ method: 'GET', target: `/seldon/models/web/health/status`, headers: [['Origin', 'HTTPS://APP.EXAMPLE.COM'], ['x-vary-origin', '1']] });
-      expect(corsLines(r.headers)).toEqual(['vary: Accept, origin', 'access-control-allow-origin: HTTPS://APP.EXAMPLE.COM', 'access-control-allow-credentials: true', 'access-control-expose-headers: x-upstream, x-seldon-predictor']);
+      const r = await send({
+        method: 'GET',
+        target: `/seldon/models/web/health/status`,
+        headers: [
+          ['Origin', 'HTTPS://APP.EXAMPLE.COM'],
+          ['x-vary-origin', '1'],
+        ],
+      });
+      expect(corsLines(r.headers)).toEqual([
+        'vary: Accept, origin',
+        'access-control-allow-origin: HTTPS://APP.EXAMPLE.COM',
+        'access-control-allow-credentials: true',
+        'access-control-expose-headers: x-upstream, x-seldon-predictor',
+      ]);
     });
 
     it('"*" without credentials: Access-Control-Allow-Origin: *', async () => {
-      const r = await send({ method: 'GET', target: `/seldon/models/open/x`, headers: [['Origin', 'https://any.test'], ['x-upstream-cors', '1']] });
+      const r = await send({
+        method: 'GET',
+        target: `/seldon/models/open/x`,
+        headers: [
+          ['Origin', 'https://any.test'],
+          ['x-upstream-cors', '1'],
+        ],
+      });
       expect(corsLines(r.headers)).toEqual(['vary: Accept-Encoding', 'access-control-allow-origin: *', 'vary: Origin']);
     });
 
-    it('the gateway\'s own errors carry the headers: 503 connect failure, 429 rate limit', async () => {
+    it("the gateway's own errors carry the headers: 503 connect failure, 429 rate limit", async () => {
       const down = await send({ target: `/seldon/models/down${PREDICT}`, headers: [['Origin', APP]], body: Buffer.from('{}') });
       expect(down.status).toBe(503);
       expect(JSON.parse(down.body.toString()).status.reason).toBe('UPSTREAM_CONNECT_FAILURE');
@@ -312,7 +410,7 @@ describe('CORS', () => {
   });
 
   describe('Mapping cors and the annotation', () => {
-    it('a Mapping\'s own cors wins on its prefix; a Mapping without one takes seldon.io/gateway-cors', async () => {
+    it("a Mapping's own cors wins on its prefix; a Mapping without one takes seldon.io/gateway-cors", async () => {
       const own = await send(preflight('/seldon/models/mapped/own/x', 'http://localhost:3000', 'POST', undefined, 'm-1'));
       expect(corsLines(own.headers)).toEqual(['access-control-allow-origin: http://localhost:3000', 'access-control-allow-methods: POST', 'access-control-max-age: 86400', 'vary: Origin']);
       expect(model.byCase('m-1')).toHaveLength(0);
@@ -325,7 +423,9 @@ describe('CORS', () => {
     });
 
     it('a malformed seldon.io/gateway-cors rejects that deployment alone, with the reason in /routes', async () => {
-      const routes = (await (await request(`${gw.adminUrl}/routes`)).body.json()) as { deployments: { name: string; state: string; reasons: string[]; routes: { kind: string; members: { cors?: unknown }[] }[] }[] };
+      const routes = (await (await request(`${gw.adminUrl}/routes`)).body.json()) as {
+        deployments: { name: string; state: string; reasons: string[]; routes: { kind: string; members: { cors?: unknown }[] }[] }[];
+      };
       const bad = routes.deployments.find((d) => d.name === 'bad')!;
       expect(bad.state).toBe('rejected');
       expect(bad.reasons.join('\n')).toMatch(/seldon\.io\/gateway-cors: origins: "https:\/\/app\.example\.com\/" is not an origin .*no path/);
@@ -375,12 +475,19 @@ describe('CORS through the CLI with workers', () => {
 
   it('every worker answers preflights and adds the headers (each compiles the policy itself)', async () => {
     for (let i = 0; i < 6; i++) {
-      const pf = await request(`http://127.0.0.1:${cli.port}/seldon/models/web${PREDICT}`, { method: 'OPTIONS', headers: { origin: APP, 'access-control-request-method': 'POST', connection: 'close' } });
+      const pf = await request(`http://127.0.0.1:${cli.port}/seldon/models/web${PREDICT}`, {
+        method: 'OPTIONS',
+        headers: { origin: APP, 'access-control-request-method': 'POST', connection: 'close' },
+      });
       await pf.body.dump();
       expect(pf.statusCode).toBe(200);
       expect(pf.headers['access-control-allow-origin']).toBe(APP);
       expect(pf.headers['access-control-max-age']).toBe('60');
-      const r = await request(`http://127.0.0.1:${cli.port}/seldon/models/web${PREDICT}`, { method: 'POST', headers: { origin: APP, 'content-type': 'application/json', connection: 'close' }, body: '{}' });
+      const r = await request(`http://127.0.0.1:${cli.port}/seldon/models/web${PREDICT}`, {
+        method: 'POST',
+        headers: { origin: APP, 'content-type': 'application/json', connection: 'close' },
+        body: '{}',
+      });
       await r.body.dump();
       expect(r.statusCode).toBe(200);
       expect(r.headers['access-control-allow-credentials']).toBe('true');

@@ -43,7 +43,10 @@ describe('Dockerfile', () => {
     const all = stages();
     expect(all.length).toBeGreaterThanOrEqual(2);
     const runtime = all.at(-1)!;
-    const user = runtime.lines.find((l) => l.startsWith('USER '))?.slice(5).trim();
+    const user = runtime.lines
+      .find((l) => l.startsWith('USER '))
+      ?.slice(5)
+      .trim();
     expect(user).toMatch(/^[1-9][0-9]*(:[0-9]+)?$/);
     expect(runtime.lines).toContain('ENTRYPOINT ["node", "dist/gateway/main.js"]');
     // The runtime stage gets node_modules from a production-only install, never from the build stage.
@@ -99,8 +102,13 @@ describe('the image install, without Docker', () => {
     for (const f of ['package.json', 'package-lock.json']) cpSync(join(root, f), join(dir, f));
     cpSync(join(root, 'dist'), join(dir, 'dist'), { recursive: true });
     // Exactly the deps stage's command (the part before any `&& npm cache clean`).
-    const modulesFrom = stages().at(-1)!.lines.find((l) => l.startsWith('COPY --from=') && l.includes('node_modules'))!.match(/--from=(\S+)/)![1];
-    const run = stages().find((s) => s.name === modulesFrom)!.lines.find((l) => l.startsWith('RUN npm ci'))!;
+    const modulesFrom = stages()
+      .at(-1)!
+      .lines.find((l) => l.startsWith('COPY --from=') && l.includes('node_modules'))!
+      .match(/--from=(\S+)/)![1];
+    const run = stages()
+      .find((s) => s.name === modulesFrom)!
+      .lines.find((l) => l.startsWith('RUN npm ci'))!;
     const args = run.slice('RUN npm '.length).split('&&')[0]!.trim().split(/\s+/);
     const r = spawnSync('npx', ['--yes', '--package', IMAGE_NPM, 'npm', ...args], { cwd: dir, encoding: 'utf8', timeout: 110_000, env: { ...process.env, NODE_ENV: 'production' } });
     install = { status: r.status, stderr: r.stderr };
@@ -117,7 +125,9 @@ describe('the image install, without Docker', () => {
     expect(existsSync(join(dir, 'node_modules/@kubernetes/client-node/package.json'))).toBe(true);
     // Nothing the lock marks dev-only (typescript, vitest, …) is on disk.
     const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean }> };
-    const devOnly = Object.entries(lock.packages).filter(([path, p]) => path && p.dev).map(([path]) => path);
+    const devOnly = Object.entries(lock.packages)
+      .filter(([path, p]) => path && p.dev)
+      .map(([path]) => path);
     expect(devOnly).toContain('node_modules/typescript');
     expect(devOnly.filter((path) => existsSync(join(dir, path)))).toEqual([]);
   });

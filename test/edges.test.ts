@@ -268,10 +268,13 @@ describe('hardened edge: paths never reach another deployment or leave the prefi
     expect(backend.requests[before]!.headers['x-envoy-original-path']).toBe(path);
   });
 
-  it.each(['/seldon/models/%69ris/api', '/seldon/models/IRIS/api', '/seldon/%6dodels/iris/api', '/seldon/models/iris', '/seldon/models/iris%2f/api'])('%s → 404 (names are never decoded)', async (path) => {
-    const a = await raw(gw.port, req([`GET ${path} HTTP/1.1`, 'Host: a', 'Connection: close']));
-    expect(a.status).toBe(404);
-  });
+  it.each(['/seldon/models/%69ris/api', '/seldon/models/IRIS/api', '/seldon/%6dodels/iris/api', '/seldon/models/iris', '/seldon/models/iris%2f/api'])(
+    '%s → 404 (names are never decoded)',
+    async (path) => {
+      const a = await raw(gw.port, req([`GET ${path} HTTP/1.1`, 'Host: a', 'Connection: close']));
+      expect(a.status).toBe(404);
+    },
+  );
 
   it('tricks towards the OAuth-guarded deployment get 400 or its 401, never its upstream', async () => {
     const before = iris.requests.length;

@@ -149,15 +149,24 @@ describe('endpoint routing', () => {
     for (const [old, fresh] of steps) {
       await startPods([fresh], port);
       live = [...live, fresh];
-      publish(port, live.map((ip) => ({ ip })));
+      publish(
+        port,
+        live.map((ip) => ({ ip })),
+      );
       await readyEndpoints(live.length);
-      publish(port, live.map((ip) => ({ ip, ...(ip === old ? { terminating: true, ready: false } : {}) })));
+      publish(
+        port,
+        live.map((ip) => ({ ip, ...(ip === old ? { terminating: true, ready: false } : {}) })),
+      );
       // The old pod stops once the gateway no longer sends to it and it has served what it had.
       await readyEndpoints(live.length - 1);
       await until(() => (serving.get(old) ?? 0) === 0, 5000, `${old} idle`);
       await pods.find((p) => p.name === old)!.close();
       live = live.filter((ip) => ip !== old);
-      publish(port, live.map((ip) => ({ ip })));
+      publish(
+        port,
+        live.map((ip) => ({ ip })),
+      );
     }
     // Load over the final pods too.
     const total = (): number => Object.values(statuses).reduce((a, b) => a + b, 0);
@@ -182,7 +191,16 @@ describe('endpoint routing for gRPC', () => {
       grpcPods.push(await startGrpcBackend({ name: ip, host: ip, port: grpcPods[0]?.port ?? 0 }));
     }
     const port = grpcPods[0]!.port;
-    api.upsert('endpointslices', endpointSlice('iris-default', 'models', 'iris-default-grpc', ['127.0.0.2', '127.0.0.3', '127.0.0.4'].map((ip) => ({ ip })), [{ name: 'grpc', port }]));
+    api.upsert(
+      'endpointslices',
+      endpointSlice(
+        'iris-default',
+        'models',
+        'iris-default-grpc',
+        ['127.0.0.2', '127.0.0.3', '127.0.0.4'].map((ip) => ({ ip })),
+        [{ name: 'grpc', port }],
+      ),
+    );
     await start();
     const clients = grpcClients(`127.0.0.1:${gw!.port}`);
     const md = new grpc.Metadata();

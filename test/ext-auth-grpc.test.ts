@@ -28,7 +28,10 @@ interface DecodedCheck {
   attributes: {
     source?: { address?: { socket_address?: { address: string; port_value: number } } };
     destination?: { address?: { socket_address?: { address: string; port_value: number } } };
-    request: { time: { seconds: string }; http: { id: string; method: string; headers: Record<string, string>; path: string; host: string; scheme: string; size: string; protocol: string; body: string; raw_body: Buffer } };
+    request: {
+      time: { seconds: string };
+      http: { id: string; method: string; headers: Record<string, string>; path: string; host: string; scheme: string; size: string; protocol: string; body: string; raw_body: Buffer };
+    };
   };
 }
 
@@ -110,14 +113,26 @@ describe('external auth over Envoy gRPC Check', () => {
     expect(http.protocol).toBe('HTTP/1.1');
     expect(http.size).toBe(String(BODY.length));
     expect(http.body).toBe(BODY.toString());
-    expect(http.headers).toMatchObject({ ':method': 'POST', ':path': `/seldon/models/plain${PREDICT}?q=1`, ':authority': 'gw.example', authorization: 'Bearer good', 'x-tenant': 't9', 'x-case': 'attrs', 'x-forwarded-for': '127.0.0.1' });
+    expect(http.headers).toMatchObject({
+      ':method': 'POST',
+      ':path': `/seldon/models/plain${PREDICT}?q=1`,
+      ':authority': 'gw.example',
+      authorization: 'Bearer good',
+      'x-tenant': 't9',
+      'x-case': 'attrs',
+      'x-forwarded-for': '127.0.0.1',
+    });
     expect(http.headers['x-request-id']).toBe(http.id);
     expect(auth.checks[before]!.attributes.source?.address?.socket_address?.address).toBe('127.0.0.1');
     expect(Number(auth.checks[before]!.attributes.request.time.seconds)).toBeGreaterThan(1_700_000_000);
   });
 
-  it('OkHttpResponse: headers set (one appended), removed, and added to the client\'s answer', async () => {
-    const r = await post('ok', 'Bearer good', [['X-Api-Secret', 's'], ['X-Tags', 'a'], ['X-Auth-User', 'mallory']]);
+  it("OkHttpResponse: headers set (one appended), removed, and added to the client's answer", async () => {
+    const r = await post('ok', 'Bearer good', [
+      ['X-Api-Secret', 's'],
+      ['X-Tags', 'a'],
+      ['X-Auth-User', 'mallory'],
+    ]);
     expect(r.status).toBe(200);
     expect(headerValue(r.headers, 'x-auth-note')).toBe('checked');
     const seen = model.byCase('ok')[0]!;
@@ -142,7 +157,7 @@ describe('external auth over Envoy gRPC Check', () => {
     expect(await metric(gw.adminUrl, 'seldon_gateway_ext_auth_total{protocol="rest",result="error"}')).toBeGreaterThan(0);
   });
 
-  it('gRPC prediction calls are checked too: denied with the status\'s gRPC code and the body as message; allowed with the edits as metadata', async () => {
+  it("gRPC prediction calls are checked too: denied with the status's gRPC code and the body as message; allowed with the edits as metadata", async () => {
     const before = grpcModel.calls.length;
     const checksBefore = auth.checks.length;
     const denied = await predict(clients, { strData: 'x' }, md({ seldon: 'plain', namespace: 'models', authorization: 'Bearer bad' }));

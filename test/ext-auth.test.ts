@@ -54,13 +54,16 @@ async function startAuthService(slowMs: number): Promise<{ port: number; checks:
       checks.push({ method: req.method!, url: req.url!, raw: req.rawHeaders, body: Buffer.concat(chunks) });
       const auth = req.headers.authorization;
       if (auth === 'Bearer good') {
-        res.writeHead(200, [
-          ['X-Auth-User', 'alice'],
-          ['Authorization', 'Bearer internal-token'],
-          ['X-Not-Allowed', 'must not reach the model'],
-          ['x-envoy-auth-headers-to-remove', 'x-api-secret'],
-          ['Set-Cookie', 'session=refreshed; Path=/; HttpOnly'],
-        ].flat());
+        res.writeHead(
+          200,
+          [
+            ['X-Auth-User', 'alice'],
+            ['Authorization', 'Bearer internal-token'],
+            ['X-Not-Allowed', 'must not reach the model'],
+            ['x-envoy-auth-headers-to-remove', 'x-api-secret'],
+            ['Set-Cookie', 'session=refreshed; Path=/; HttpOnly'],
+          ].flat(),
+        );
         res.end('ignored body of an allowance');
       } else if (auth === undefined) {
         res.writeHead(302, { Location: 'https://login.example/oauth2/start?rd=%2Fseldon', 'Set-Cookie': '_oauth2_proxy_csrf=abc123; Path=/; Secure', 'Content-Type': 'text/html' });
@@ -80,10 +83,11 @@ async function startAuthService(slowMs: number): Promise<{ port: number; checks:
   return {
     port: (server.address() as AddressInfo).port,
     checks,
-    close: () => new Promise<void>((r) => {
-      server.closeAllConnections();
-      server.close(() => r());
-    }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 
@@ -125,23 +129,38 @@ describe('external auth over HTTP', () => {
     gw = await startTestGateway({
       manifests: {
         'plain.yaml': sdep('plain', 'models', { predictors: [{ name: 'main' }], oauth_key: 'pk', oauth_secret: 'ps' }),
-        'split.yaml': sdep('split', 'models', { predictors: [{ name: 'main', traffic: 50 }, { name: 'canary', traffic: 50 }] }),
+        'split.yaml': sdep('split', 'models', {
+          predictors: [
+            { name: 'main', traffic: 50 },
+            { name: 'canary', traffic: 50 },
+          ],
+        }),
         'mirrored.yaml': sdep('mirrored', 'models', { predictors: [{ name: 'main' }, { name: 'audit', shadow: true }] }),
         // Its own Service bypasses; the same flag on a Mapping to another deployment's Service does not.
-        'public.yaml': sdep('public', 'models', { predictors: [{ name: 'main' }] }, {
-          'seldon.io/ambassador-config': [
-            'apiVersion: getambassador.io/v2\nkind: Mapping\nname: open\nprefix: /seldon/models/public/open/\nservice: public-main.models:8000\nbypass_auth: true',
-            'apiVersion: getambassador.io/v2\nkind: Mapping\nname: borrowed\nprefix: /seldon/models/public/borrowed/\nservice: plain-main.models:8000\nbypass_auth: true',
-          ].join('\n---\n'),
-        }),
+        'public.yaml': sdep(
+          'public',
+          'models',
+          { predictors: [{ name: 'main' }] },
+          {
+            'seldon.io/ambassador-config': [
+              'apiVersion: getambassador.io/v2\nkind: Mapping\nname: open\nprefix: /seldon/models/public/open/\nservice: public-main.models:8000\nbypass_auth: true',
+              'apiVersion: getambassador.io/v2\nkind: Mapping\nname: borrowed\nprefix: /seldon/models/public/borrowed/\nservice: plain-main.models:8000\nbypass_auth: true',
+            ].join('\n---\n'),
+          },
+        ),
       },
       resolve,
       args: [
-        '--ext-auth-service', `http://127.0.0.1:${auth.port}`,
-        '--ext-auth-path-prefix', '/check',
-        '--ext-auth-timeout', '300ms',
-        '--ext-auth-allowed-request-headers', 'X-Tenant',
-        '--ext-auth-allowed-authorization-headers', 'x-auth-user',
+        '--ext-auth-service',
+        `http://127.0.0.1:${auth.port}`,
+        '--ext-auth-path-prefix',
+        '/check',
+        '--ext-auth-timeout',
+        '300ms',
+        '--ext-auth-allowed-request-headers',
+        'X-Tenant',
+        '--ext-auth-allowed-authorization-headers',
+        'x-auth-user',
       ],
     });
   });
@@ -154,7 +173,15 @@ describe('external auth over HTTP', () => {
 
   it('asks the auth service with the method, the prefixed path and the allowed headers only, no body', async () => {
     const before = auth.checks.length;
-    const r = await send(predict(`/seldon/models/plain${PREDICT}?x=1`, 'ask', [['Authorization', 'Bearer good'], ['X-Tenant', 't1'], ['X-Api-Secret', 's3cret'], ['User-Agent', 'probe/1'], ['Cookie', 'a=b']]));
+    const r = await send(
+      predict(`/seldon/models/plain${PREDICT}?x=1`, 'ask', [
+        ['Authorization', 'Bearer good'],
+        ['X-Tenant', 't1'],
+        ['X-Api-Secret', 's3cret'],
+        ['User-Agent', 'probe/1'],
+        ['Cookie', 'a=b'],
+      ]),
+    );
     expect(r.status).toBe(200);
     expect(auth.checks).toHaveLength(before + 1);
     const c = auth.checks[before]!;
@@ -176,7 +203,13 @@ describe('external auth over HTTP', () => {
   });
 
   it('allowed: the model gets the body byte for byte, the allowed headers set, the removed one gone; the cookie goes to the client', async () => {
-    const r = await send(predict(`/seldon/models/plain${PREDICT}`, 'allow', [['Authorization', 'Bearer good'], ['X-Api-Secret', 's3cret'], ['X-Auth-User', 'mallory']]));
+    const r = await send(
+      predict(`/seldon/models/plain${PREDICT}`, 'allow', [
+        ['Authorization', 'Bearer good'],
+        ['X-Api-Secret', 's3cret'],
+        ['X-Auth-User', 'mallory'],
+      ]),
+    );
     expect(r.status).toBe(200);
     expect(headerValues(r.headers, 'set-cookie')).toEqual(['session=refreshed; Path=/; HttpOnly']);
     const [seen] = model.byCase('allow');
@@ -193,7 +226,7 @@ describe('external auth over HTTP', () => {
     expect(headerValue(seen!.headers, 'content-type')).toBe('application/json');
   });
 
-  it('denied: the auth service\'s status, allowed headers and body as they came; the model sees nothing', async () => {
+  it("denied: the auth service's status, allowed headers and body as they came; the model sees nothing", async () => {
     const r = await send(predict(`/seldon/models/plain${PREDICT}`, 'deny', [['Authorization', 'Bearer bad']]));
     expect(r.statusLine).toBe('HTTP/1.1 401 Unauthorized');
     expect(r.body.toString()).toBe('go away');
@@ -203,7 +236,7 @@ describe('external auth over HTTP', () => {
     expect(model.byCase('deny')).toHaveLength(0);
   });
 
-  it('oauth2-proxy\'s way: a redirect to the login page with its cookie passes through', async () => {
+  it("oauth2-proxy's way: a redirect to the login page with its cookie passes through", async () => {
     const r = await send(predict(`/seldon/models/plain${PREDICT}`, 'login'));
     expect(r.status).toBe(302);
     expect(headerValue(r.headers, 'location')).toBe('https://login.example/oauth2/start?rd=%2Fseldon');
@@ -225,7 +258,7 @@ describe('external auth over HTTP', () => {
     expect(shadow.byCase('mirror-deny')).toHaveLength(0);
   });
 
-  it('bypass_auth skips the check for the Mapping\'s own deployment\'s Service only', async () => {
+  it("bypass_auth skips the check for the Mapping's own deployment's Service only", async () => {
     const before = auth.checks.length;
     const open = await send(predict('/seldon/models/public/open/predict', 'bypass-own', [['Authorization', 'Bearer bad']]));
     expect(open.status).toBe(200);
@@ -237,7 +270,7 @@ describe('external auth over HTTP', () => {
     expect(model.byCase('bypass-other')).toHaveLength(0);
   });
 
-  it('the gateway\'s own /oauth/token is not checked', async () => {
+  it("the gateway's own /oauth/token is not checked", async () => {
     const before = auth.checks.length;
     const basic = `Basic ${Buffer.from('pkmodels:ps').toString('base64')}`;
     const r = await request(`${gw.url}/oauth/token`, { method: 'POST', headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials' });
@@ -269,10 +302,11 @@ async function startGarbageServer(): Promise<{ port: number; close(): Promise<vo
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     port: (server.address() as AddressInfo).port,
-    close: () => new Promise<void>((r) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => r());
-    }),
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
   };
 }
 
@@ -298,13 +332,25 @@ describe('external auth failures', () => {
   }
 
   async function post(g: TestGateway, caseId: string): Promise<RawResponse> {
-    const { res, x } = await rawRequest(g.port, { target: `/seldon/models/plain${PREDICT}`, headers: [['Host', 'gw'], ['x-case', caseId], ['Content-Type', 'application/json']], body: BODY }, 10_000);
+    const { res, x } = await rawRequest(
+      g.port,
+      {
+        target: `/seldon/models/plain${PREDICT}`,
+        headers: [
+          ['Host', 'gw'],
+          ['x-case', caseId],
+          ['Content-Type', 'application/json'],
+        ],
+        body: BODY,
+      },
+      10_000,
+    );
     x.socket.destroy();
     if (!res) throw new Error('no answer');
     return res;
   }
 
-  it('a dead auth service: 403, the gateway\'s words only; another --ext-auth-status-on-error is used as given', async () => {
+  it("a dead auth service: 403, the gateway's words only; another --ext-auth-status-on-error is used as given", async () => {
     const dead = await freePort();
     const g = await gatewayWith(['--ext-auth-service', `127.0.0.1:${dead}`]);
     const r = await post(g, 'dead');
@@ -347,7 +393,18 @@ describe('external auth failures', () => {
     });
     gateways.push(g);
     expect((await post(g, 'unguarded')).status).toBe(200);
-    const { res, x } = await rawRequest(g.port, { target: `/seldon/models/guarded${PREDICT}`, headers: [['Host', 'gw'], ['x-case', 'guarded']], body: BODY }, 10_000);
+    const { res, x } = await rawRequest(
+      g.port,
+      {
+        target: `/seldon/models/guarded${PREDICT}`,
+        headers: [
+          ['Host', 'gw'],
+          ['x-case', 'guarded'],
+        ],
+        body: BODY,
+      },
+      10_000,
+    );
     x.socket.destroy();
     expect(res?.status).toBe(403);
     expect(model.byCase('guarded')).toHaveLength(0);
@@ -376,7 +433,19 @@ describe('external auth with include_body', () => {
 
   it('a body within max_bytes goes with the check, and whole to the model once allowed', async () => {
     const before = auth.checks.length;
-    const { res, x } = await rawRequest(gw.port, { target: `/seldon/models/plain${PREDICT}`, headers: [['Host', 'gw'], ['x-case', 'small'], ['Authorization', 'Bearer good']], body: BODY }, 10_000);
+    const { res, x } = await rawRequest(
+      gw.port,
+      {
+        target: `/seldon/models/plain${PREDICT}`,
+        headers: [
+          ['Host', 'gw'],
+          ['x-case', 'small'],
+          ['Authorization', 'Bearer good'],
+        ],
+        body: BODY,
+      },
+      10_000,
+    );
     x.socket.destroy();
     expect(res?.status).toBe(200);
     const c = auth.checks[before]!;
@@ -388,7 +457,19 @@ describe('external auth with include_body', () => {
   it('a larger body without allow_partial: 413 before the auth service is asked', async () => {
     const before = auth.checks.length;
     const big = Buffer.alloc(200_000, 0x61);
-    const { res, x } = await rawRequest(gw.port, { target: `/seldon/models/plain${PREDICT}`, headers: [['Host', 'gw'], ['x-case', 'big'], ['Authorization', 'Bearer good']], body: big }, 10_000);
+    const { res, x } = await rawRequest(
+      gw.port,
+      {
+        target: `/seldon/models/plain${PREDICT}`,
+        headers: [
+          ['Host', 'gw'],
+          ['x-case', 'big'],
+          ['Authorization', 'Bearer good'],
+        ],
+        body: big,
+      },
+      10_000,
+    );
     x.socket.destroy();
     expect(res?.status).toBe(413);
     expect(auth.checks).toHaveLength(before);
@@ -400,7 +481,17 @@ describe('external auth with include_body', () => {
     const x = await connectRaw(partial.port);
     const start = Buffer.from('0123456789abcdefghijklmnopqrstuvwxyz');
     // A 10 MB body is announced; only its first 36 bytes are sent before the answer is read.
-    await writeRequest(x, { target: `/seldon/models/plain${PREDICT}`, headers: [['Host', 'gw'], ['x-case', 'partial'], ['Authorization', 'Bearer bad'], ['Content-Length', String(10 * 1024 * 1024)]], body: start, framing: 'none' });
+    await writeRequest(x, {
+      target: `/seldon/models/plain${PREDICT}`,
+      headers: [
+        ['Host', 'gw'],
+        ['x-case', 'partial'],
+        ['Authorization', 'Bearer bad'],
+        ['Content-Length', String(10 * 1024 * 1024)],
+      ],
+      body: start,
+      framing: 'none',
+    });
     await new Promise<void>((r) => x.socket.write(start, () => r()));
     const res = await readHttpResponse(x.reader, { timeoutMs: 10_000 });
     x.socket.destroy();

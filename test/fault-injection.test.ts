@@ -264,10 +264,39 @@ function seldonError(res: RawResponse | null): { status: number; reason: string;
 
 /** Each bad answer shape of the hostile upstream, by the request's `x-case`. */
 const HOSTILE: Record<string, Answer> = {
-  latin1: { statusLine: Buffer.from('HTTP/1.1 200 caf\xe9', 'latin1'), headers: [['Content-Type', 'application/json'], ['Date', DATE]], body: '{"cafe":true}' },
-  'huge-header': { headers: [['Content-Type', 'application/json'], ['X-Huge', 'h'.repeat(70 * 1024)]], body: '{}' },
-  'reset-mid-body': { headers: [['Content-Type', 'application/json'], ['Content-Length', '4096']], body: '{"data":{"ndarray":[[1', framing: 'none', resetAfter: true },
-  '304-with-length': { statusLine: 'HTTP/1.1 304 Not Modified', headers: [['ETag', '"v1"'], ['Date', DATE], ['Content-Length', '1234']], framing: 'none' },
+  latin1: {
+    statusLine: Buffer.from('HTTP/1.1 200 caf\xe9', 'latin1'),
+    headers: [
+      ['Content-Type', 'application/json'],
+      ['Date', DATE],
+    ],
+    body: '{"cafe":true}',
+  },
+  'huge-header': {
+    headers: [
+      ['Content-Type', 'application/json'],
+      ['X-Huge', 'h'.repeat(70 * 1024)],
+    ],
+    body: '{}',
+  },
+  'reset-mid-body': {
+    headers: [
+      ['Content-Type', 'application/json'],
+      ['Content-Length', '4096'],
+    ],
+    body: '{"data":{"ndarray":[[1',
+    framing: 'none',
+    resetAfter: true,
+  },
+  '304-with-length': {
+    statusLine: 'HTTP/1.1 304 Not Modified',
+    headers: [
+      ['ETag', '"v1"'],
+      ['Date', DATE],
+      ['Content-Length', '1234'],
+    ],
+    framing: 'none',
+  },
   garbage: { raw: Buffer.from('\x00\x01GARBAGE/9.9 ??? nonsense\r\nfoo\r\n\r\n', 'latin1') },
 };
 
@@ -299,11 +328,16 @@ describe('fault injection: traffic to an unrelated deployment survives bad deplo
     place('hostile.yaml', sdep('hostile', NS, { predictors: [{ name: 'main' }] }, { 'seldon.io/rest-timeout': '2000' }));
     gw = await startCli(
       [
-        '--manifests', dir,
-        '--workers', String(WORKERS),
-        '--log-level', 'info',
-        '--resolve', `good-main.${NS}:8000=127.0.0.1:${good.port}`,
-        '--resolve', `hostile-main.${NS}:8000=127.0.0.1:${hostile.port}`,
+        '--manifests',
+        dir,
+        '--workers',
+        String(WORKERS),
+        '--log-level',
+        'info',
+        '--resolve',
+        `good-main.${NS}:8000=127.0.0.1:${good.port}`,
+        '--resolve',
+        `hostile-main.${NS}:8000=127.0.0.1:${hostile.port}`,
       ],
       { ulimit: LIMIT },
     );
@@ -477,7 +511,12 @@ describe('fault injection: traffic to an unrelated deployment survives bad deplo
         newcomer.socket.destroy();
       }
       expect(newcomerOutcome, 'a new connection while out of descriptors').not.toMatch(/ 200 /);
-      await poll('/readyz while out of descriptors', () => readyz(gw.admin), (r) => r.status === 503, 5000);
+      await poll(
+        '/readyz while out of descriptors',
+        () => readyz(gw.admin),
+        (r) => r.status === 503,
+        5000,
+      );
       const down = await readyz(gw.admin);
       expect(down.body).toContain('out of file descriptors (EMFILE)');
       // Traffic to `good` goes on over the connections it already had.
@@ -491,7 +530,12 @@ describe('fault injection: traffic to an unrelated deployment survives bad deplo
       for (const s of held) s.destroy();
     }
     loop.phase = 'recovered';
-    await poll('/readyz after the connections closed', () => readyz(gw.admin), (r) => r.status === 200, 10_000);
+    await poll(
+      '/readyz after the connections closed',
+      () => readyz(gw.admin),
+      (r) => r.status === 200,
+      10_000,
+    );
     const fresh: (number | string)[] = [];
     for (let i = 0; i < 10; i++) {
       const res = await once(gw.port, predictPath('good'));

@@ -181,9 +181,7 @@ describe.each(['gateway', 'node'] as const)('proxy fidelity (--http1-server %s):
     expect(got.method, `${where}: method`).toBe('POST');
     expect(got.target, `${where}: target`).toBe(TARGETS[kind].upstreamPath);
     expect(got.version, `${where}: version`).toBe('HTTP/1.1');
-    expect(comparableUpstreamLines(got.headers), `${where}: header lines`).toEqual(
-      expectedUpstreamLines(sentLines, { dropAuthorization: kind === 'oauth front end', shadow: copy }),
-    );
+    expect(comparableUpstreamLines(got.headers), `${where}: header lines`).toEqual(expectedUpstreamLines(sentLines, { dropAuthorization: kind === 'oauth front end', shadow: copy }));
     expect(headerValues(got.headers, 'host'), `${where}: Host`).toEqual(expectedHost(sentLines, { shadow: copy }));
     expect(foreignConnectionTokens(got.headers), `${where}: Connection of the upstream hop`).toEqual([]);
     const f = forwardingHeaders(got.headers);
@@ -277,12 +275,22 @@ describe.each(['gateway', 'node'] as const)('proxy fidelity (--http1-server %s):
         expect(last, 'the upstream answered').toBeDefined();
         if (last === undefined) return;
         expect(res.statusLine, 'status line').toBe(String(last.statusLine));
-        expect(comparableClientLines(res.headers), 'response header lines').toEqual(expectedClientLines([...(last.headers ?? []), ...(last.framing === 'chunked' ? [] : [['Content-Length', String((last.body as Buffer).length)] as HeaderLine])]));
+        expect(comparableClientLines(res.headers), 'response header lines').toEqual(
+          expectedClientLines([...(last.headers ?? []), ...(last.framing === 'chunked' ? [] : [['Content-Length', String((last.body as Buffer).length)] as HeaderLine])]),
+        );
         expect(res.complete, 'response body complete').toBe(true);
         expect({ bytes: res.body.length, sha256: res.sha256 }, 'response body').toEqual({ bytes: (last.body as Buffer).length, sha256: sha256(last.body as Buffer) });
 
         // ---- and the connection is still good for another request (keep-alive)
-        const again: RawRequestSpec = { method: 'GET', target: `/seldon/${NS}/plain/health/ping`, headers: [['Host', 'h'], ['X-Case', `${id}/again`]], framing: 'none' };
+        const again: RawRequestSpec = {
+          method: 'GET',
+          target: `/seldon/${NS}/plain/health/ping`,
+          headers: [
+            ['Host', 'h'],
+            ['X-Case', `${id}/again`],
+          ],
+          framing: 'none',
+        };
         await writeRequest(x, again);
         const second = await readHttpResponse(x.reader, { method: 'GET', timeoutMs: 5000 });
         expect(second?.status, 'a second request on the same connection').toBe(201);
@@ -299,7 +307,7 @@ describe.each(['gateway', 'node'] as const)('proxy fidelity (--http1-server %s):
     expect(up.plain!.requests.some((r) => r.indexOnConnection > 0)).toBe(true);
   });
 
-  it('who read the requests: the lane all but the chunked, Expect and over-64-KiB ones, whose connections went to Node\'s server', async () => {
+  it("who read the requests: the lane all but the chunked, Expect and over-64-KiB ones, whose connections went to Node's server", async () => {
     const handed = {
       shape: await metric(gw.adminUrl, 'seldon_gateway_http1_handoffs_total{reason="request_shape"}'),
       large: await metric(gw.adminUrl, 'seldon_gateway_http1_handoffs_total{reason="large_body"}'),
@@ -329,7 +337,11 @@ describe('proxy fidelity: a request that finds its upstream connection stale', (
   const warm = new Map<string, Set<number>>();
   const answerOf = (name: string, req: RecordedRequest): Answer => ({
     statusLine: 'HTTP/1.1 200 Fine By Model',
-    headers: [['Content-Type', 'application/json'], ['X-Upstream', name], ['Date', DATE]],
+    headers: [
+      ['Content-Type', 'application/json'],
+      ['X-Upstream', name],
+      ['Date', DATE],
+    ],
     body: JSON.stringify({ upstream: name, case: headerValue(req.headers, 'x-case'), received: req.sha256 }),
   });
 
@@ -372,7 +384,17 @@ describe('proxy fidelity: a request that finds its upstream connection stale', (
   async function send(path: string, id: string): Promise<{ statusLine: string; headers: HeaderLine[]; body: Buffer } | null> {
     const x = await connectRaw(gw.port);
     try {
-      await writeRequest(x, { method: 'POST', target: path, headers: [['Host', 'models.example.com'], ['Content-Type', 'application/json'], ['X-Case', id]], framing: 'cl', body: SMALL_JSON });
+      await writeRequest(x, {
+        method: 'POST',
+        target: path,
+        headers: [
+          ['Host', 'models.example.com'],
+          ['Content-Type', 'application/json'],
+          ['X-Case', id],
+        ],
+        framing: 'cl',
+        body: SMALL_JSON,
+      });
       return await readHttpResponse(x.reader, { method: 'POST', timeoutMs: 10_000 });
     } finally {
       x.socket.destroy();
@@ -388,7 +410,12 @@ describe('proxy fidelity: a request that finds its upstream connection stale', (
     for (const c of cases) {
       const id = `stale/${c.kind}`;
       const res = await send(c.path, id);
-      const got = await waitForCase(c.ups.map((n) => up[n]!), id, c.kind === 'retry' ? 3 : 2, 3000);
+      const got = await waitForCase(
+        c.ups.map((n) => up[n]!),
+        id,
+        c.kind === 'retry' ? 3 : 2,
+        3000,
+      );
       // Reset (its connection was stale), then sent again; the retry route then retries its 503.
       expect(got.length, `${c.kind}: sends that reached the upstream`).toBe(c.kind === 'retry' ? 3 : 2);
       for (const g of got.slice(1)) {

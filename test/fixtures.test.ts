@@ -116,25 +116,23 @@ describe('grpc-backend', () => {
     const session = http2.connect(`http://${backend.address}`);
     try {
       const raw = (strData: string) =>
-        new Promise<{ headers: http2.IncomingHttpHeaders; trailers: http2.IncomingHttpHeaders; body: Buffer }>(
-          (resolve, reject) => {
-            const req = session.request({
-              ':method': 'POST',
-              ':path': '/seldon.protos.Seldon/Predict',
-              'content-type': 'application/grpc',
-              te: 'trailers',
-            });
-            let headers: http2.IncomingHttpHeaders = {};
-            let trailers: http2.IncomingHttpHeaders = {};
-            const chunks: Buffer[] = [];
-            req.on('response', (h) => (headers = h));
-            req.on('trailers', (t) => (trailers = t));
-            req.on('data', (c: Buffer) => chunks.push(c));
-            req.on('end', () => resolve({ headers, trailers, body: Buffer.concat(chunks) }));
-            req.on('error', reject);
-            req.end(grpcFrame(encodeSeldonMessage({ strData })));
-          },
-        );
+        new Promise<{ headers: http2.IncomingHttpHeaders; trailers: http2.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
+          const req = session.request({
+            ':method': 'POST',
+            ':path': '/seldon.protos.Seldon/Predict',
+            'content-type': 'application/grpc',
+            te: 'trailers',
+          });
+          let headers: http2.IncomingHttpHeaders = {};
+          let trailers: http2.IncomingHttpHeaders = {};
+          const chunks: Buffer[] = [];
+          req.on('response', (h) => (headers = h));
+          req.on('trailers', (t) => (trailers = t));
+          req.on('data', (c: Buffer) => chunks.push(c));
+          req.on('end', () => resolve({ headers, trailers, body: Buffer.concat(chunks) }));
+          req.on('error', reject);
+          req.end(grpcFrame(encodeSeldonMessage({ strData })));
+        });
       const ok = await raw('hi');
       expect(ok.headers[':status']).toBe(200);
       // grpc-js answers 'application/grpc+proto', a legal variant a proxy must pass as it is.
@@ -317,8 +315,7 @@ describe('mock-model', () => {
     await model.close();
   });
 
-  const post = (path: string, body: string): Promise<Response> =>
-    fetch(`${model.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  const post = (path: string, body: string): Promise<Response> => fetch(`${model.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
 
   it('predicts on ndarray input, one row per row', async () => {
     const res = await post('/api/v1.0/predictions', '{"meta":{},"data":{"ndarray":[[5.1,3.5,1.4,0.2],[1,1,1,1]]}}');

@@ -62,7 +62,11 @@ async function tokenFor(f: Fixture, key: string): Promise<string> {
 }
 
 function restRoute(f: Fixture, deployment: string, query = ''): Routed {
-  const d = match(f.state.current, { kind: 'rest', method: 'POST', path: `/seldon/models/${deployment}/api/v1.0/predictions${query}`, host: 'gw', header: () => undefined }, randomPicker(seededRandom(1)));
+  const d = match(
+    f.state.current,
+    { kind: 'rest', method: 'POST', path: `/seldon/models/${deployment}/api/v1.0/predictions${query}`, host: 'gw', header: () => undefined },
+    randomPicker(seededRandom(1)),
+  );
   if (!d.ok) throw new Error(`no route to ${deployment}: ${d.info}`);
   return d;
 }
@@ -100,7 +104,7 @@ describe('Gatekeeper verdicts (REST routes)', () => {
     vi.useRealTimers();
   });
 
-  it('allow: the deployment\'s own token, with the credential to strip and the decision unchanged', async () => {
+  it("allow: the deployment's own token, with the credential to strip and the decision unchanged", async () => {
     const d = restRoute(f, 'iris');
     const v = await allowed(rest(f, d, `Bearer ${await tokenFor(f, 'iriskey')}`));
     expect(v.strip).toEqual(['authorization']);
@@ -130,9 +134,14 @@ describe('Gatekeeper verdicts (REST routes)', () => {
     expect(v).toMatchObject({ status: 401, reason: 'UNAUTHENTICATED', message: 'Invalid access token', headers: { 'www-authenticate': `${BEARER}, error="invalid_token"` } });
   });
 
-  it('deny: another deployment\'s token → 403 FORBIDDEN (gRPC PERMISSION_DENIED)', async () => {
+  it("deny: another deployment's token → 403 FORBIDDEN (gRPC PERMISSION_DENIED)", async () => {
     const v = await denied(rest(f, restRoute(f, 'iris'), `Bearer ${await tokenFor(f, 'fraudkey')}`));
-    expect(v).toMatchObject({ status: 403, reason: 'FORBIDDEN', message: 'this token is for models/fraud, not for models/iris', headers: { 'www-authenticate': `${BEARER}, error="insufficient_scope"` } });
+    expect(v).toMatchObject({
+      status: 403,
+      reason: 'FORBIDDEN',
+      message: 'this token is for models/fraud, not for models/iris',
+      headers: { 'www-authenticate': `${BEARER}, error="insufficient_scope"` },
+    });
     expect(grpcStatusOf(v.reason)).toBe(GrpcStatus.PERMISSION_DENIED);
   });
 
@@ -206,7 +215,7 @@ describe('Gatekeeper verdicts (OAuth front end and gRPC)', () => {
     store.close();
   });
 
-  it('REST front end: the owner\'s route; a missing token gets the Spring OAuth2 body; dot segments 400 at once', async () => {
+  it("REST front end: the owner's route; a missing token gets the Spring OAuth2 body; dot segments 400 at once", async () => {
     expect(f.gate.frontEndActive).toBe(true);
     const token = await tokenFor(f, 'iriskey');
     const ok = await allowed(f.gate.api({ url: '/api/v1.0/predictions', method: 'POST', headers: { authorization: `Bearer ${token}`, host: 'gw' } }, performance.now()));

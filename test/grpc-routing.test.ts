@@ -68,7 +68,7 @@ describe('gRPC routing on the shared port', () => {
     expect(Buffer.from(call.metadata['trace-bin'] as string, 'base64')).toEqual(Buffer.from([0, 1, 2, 255]));
   });
 
-  it('drops metadata forging the gateway\'s own headers (x-seldon-predictor, x-envoy-*)', async () => {
+  it("drops metadata forging the gateway's own headers (x-seldon-predictor, x-envoy-*)", async () => {
     const before = backends['iris-a']!.calls.length;
     const o = await predict(clients, { strData: 'x' }, md({ seldon: 'iris', namespace: 'a', 'x-seldon-predictor': 'forged', 'x-envoy-overloaded': 'true', 'x-kept': '1' }));
     expect(o.ok).toBe(true);

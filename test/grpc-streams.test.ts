@@ -65,10 +65,7 @@ describe('gRPC call shapes and sizes through the gateway', () => {
       if (m.seq !== next) inOrder = false;
       next++;
     });
-    const [status, headers] = await Promise.all([
-      new Promise<grpc.StatusObject>((r) => call.on('status', r)),
-      new Promise<grpc.Metadata>((r) => call.on('metadata', r)),
-    ]);
+    const [status, headers] = await Promise.all([new Promise<grpc.StatusObject>((r) => call.on('status', r)), new Promise<grpc.Metadata>((r) => call.on('metadata', r))]);
     expect(status.code).toBe(grpc.status.OK);
     expect(next).toBe(10_000);
     expect(inOrder).toBe(true);

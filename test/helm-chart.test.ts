@@ -18,7 +18,9 @@ import { KUSTOMIZE_ROOT, baseWith, kustomize, parseManifests, type Obj } from '.
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const chart = join(root, 'deploy/helm/seldon-gateway');
-const examples = readdirSync(join(chart, 'examples')).filter((f) => f.endsWith('.yaml')).sort();
+const examples = readdirSync(join(chart, 'examples'))
+  .filter((f) => f.endsWith('.yaml'))
+  .sort();
 const CLUSTER_SCOPED = ['ClusterRole', 'ClusterRoleBinding', 'Namespace'];
 
 let helm = '';
@@ -138,11 +140,20 @@ describe('the Helm chart', () => {
       }
       const single = values.includes('single-namespace.yaml');
       const [role, binding] = single ? ['Role', 'RoleBinding'] : ['ClusterRole', 'ClusterRoleBinding'];
-      expect(objs.filter((o) => /Role/.test(o.kind)).map((o) => o.kind).sort(), where).toEqual([role, binding]);
+      expect(
+        objs
+          .filter((o) => /Role/.test(o.kind))
+          .map((o) => o.kind)
+          .sort(),
+        where,
+      ).toEqual([role, binding]);
       expect(named(objs, binding).roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: role, name: named(objs, role).metadata.name });
       expect(named(objs, binding).subjects).toEqual([{ kind: 'ServiceAccount', name: named(objs, 'ServiceAccount').metadata.name, namespace: 'models' }]);
       const env = named(objs, 'Deployment').spec.template.spec.containers[0].env as Obj[];
-      expect(env.some((e) => e.name === 'AMBASSADOR_SINGLE_NAMESPACE'), where).toBe(single);
+      expect(
+        env.some((e) => e.name === 'AMBASSADOR_SINGLE_NAMESPACE'),
+        where,
+      ).toBe(single);
     }
   });
 
@@ -193,7 +204,10 @@ describe('the Helm chart', () => {
     expect(parseConfig('serve', [], env).auth.redisUrl).toBe(values.redis.url);
     // From a Secret instead of a value.
     const fromSecret = template({ set: ['redis.urlSecret.name=redis-credentials'] });
-    expect((named(fromSecret, 'Deployment').spec.template.spec.containers[0].env as Obj[]).find((e) => e.name === 'REDIS_URL')).toEqual({ name: 'REDIS_URL', valueFrom: { secretKeyRef: { name: 'redis-credentials', key: 'url' } } });
+    expect((named(fromSecret, 'Deployment').spec.template.spec.containers[0].env as Obj[]).find((e) => e.name === 'REDIS_URL')).toEqual({
+      name: 'REDIS_URL',
+      valueFrom: { secretKeyRef: { name: 'redis-credentials', key: 'url' } },
+    });
   });
 
   it('extraArgs come after `serve --kubernetes` and parse as the gateway parses them; extraEnv is passed on', () => {

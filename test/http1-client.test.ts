@@ -135,7 +135,7 @@ describe('upstream client: what the model receives', () => {
     expect(r.rawHead.toString('latin1')).toBe('GET /seldon/ns/m/api/v1.0/predictions?x=%20y HTTP/1.1\r\nX-B: b\r\nHost: model.example\r\nx-a:  spaced  value\r\nconnection: keep-alive\r\n\r\n');
   });
 
-  it('a buffered POST body: its exact bytes with their own Content-Length (the caller\'s length and framing are replaced)', async () => {
+  it("a buffered POST body: its exact bytes with their own Content-Length (the caller's length and framing are replaced)", async () => {
     const body = Buffer.from('{"data":{"ndarray":[[1,2]]}}\u00e9', 'utf8');
     const before = up.requests.length;
     await send(pool(), req({ method: 'POST', body, headers: ['Host', 'h', 'Content-Length', '999', 'Transfer-Encoding', 'chunked', 'Connection', 'x-hop'] })).done;
@@ -236,9 +236,17 @@ describe('upstream client: what the model receives', () => {
 
 describe('upstream client: answers and connections', () => {
   it('passes the answer on as received: status, reason, raw headers, body', async () => {
-    up.setResponder(() => ({ statusLine: 'HTTP/1.1 418 I\'m a teapot', headers: [['X-Model', 'm'], ['set-cookie', 'a=1'], ['Set-Cookie', 'b=2']], body: 'short and stout' }));
+    up.setResponder(() => ({
+      statusLine: "HTTP/1.1 418 I'm a teapot",
+      headers: [
+        ['X-Model', 'm'],
+        ['set-cookie', 'a=1'],
+        ['Set-Cookie', 'b=2'],
+      ],
+      body: 'short and stout',
+    }));
     const o = await send(pool(), req()).done;
-    expect(o).toMatchObject({ status: 418, reason: 'I\'m a teapot', headers: ['X-Model', 'm', 'set-cookie', 'a=1', 'Set-Cookie', 'b=2', 'Content-Length', '15'], extra: 0 });
+    expect(o).toMatchObject({ status: 418, reason: "I'm a teapot", headers: ['X-Model', 'm', 'set-cookie', 'a=1', 'Set-Cookie', 'b=2', 'Content-Length', '15'], extra: 0 });
     expect(o.body.toString()).toBe('short and stout');
   });
 

@@ -36,11 +36,27 @@ const CORS = JSON.stringify({ origins: 'https://app.example', methods: 'POST', h
 /** The model's answers, by the request's x-case. */
 function answer(req: RecordedRequest): Answer {
   const c = headerValue(req.headers, 'x-case') ?? '';
-  const base: Answer = { headers: [['Content-Type', 'application/json'], ['X-Case', c]], body: `{"case":"${c}","got":${req.body.length}}` };
+  const base: Answer = {
+    headers: [
+      ['Content-Type', 'application/json'],
+      ['X-Case', c],
+    ],
+    body: `{"case":"${c}","got":${req.body.length}}`,
+  };
   if (c === 'chunked') return { ...base, framing: 'chunked' };
   if (c === 'big') return { ...base, body: Buffer.alloc(64 * 1024, 120) };
   if (c === '204') return { headers: [['X-Case', c]], statusLine: 'HTTP/1.1 204 No Content', framing: 'none' };
-  if (c === 'odd') return { ...base, statusLine: 'HTTP/1.1 299 Od\xe9 Reason', headers: [['X-Dup', 'a'], ['x-dup', 'b'], ['Set-Cookie', 'a=1'], ['Set-Cookie', 'b=2']] };
+  if (c === 'odd')
+    return {
+      ...base,
+      statusLine: 'HTTP/1.1 299 Od\xe9 Reason',
+      headers: [
+        ['X-Dup', 'a'],
+        ['x-dup', 'b'],
+        ['Set-Cookie', 'a=1'],
+        ['Set-Cookie', 'b=2'],
+      ],
+    };
   return base;
 }
 
@@ -71,7 +87,7 @@ async function sideBySide(
   return { lane, node };
 }
 
-describe('the lane and Node\'s server side by side', () => {
+describe("the lane and Node's server side by side", () => {
   let lane: TestGateway;
   let node: TestGateway;
   let model: RecordingUpstream;
@@ -141,7 +157,7 @@ describe('the lane and Node\'s server side by side', () => {
     expect(r.laneModel.length).toBe(1);
   });
 
-  it('mid-connection and pipelined: a chunked request moves the connection to Node\'s server, unread; every answer in order', async () => {
+  it("mid-connection and pipelined: a chunked request moves the connection to Node's server, unread; every answer in order", async () => {
     const chunked = `POST /seldon/m/plain${PREDICT} HTTP/1.1\r\nHost: gw\r\nX-Case: te\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n`;
     const handed = await metric(lane.adminUrl, 'seldon_gateway_http1_handoffs_total{reason="request_shape"}');
     // Pipelined: all in one write.
@@ -166,7 +182,7 @@ describe('the lane and Node\'s server side by side', () => {
     expect([...text.matchAll(/"case":"(\w+)"/g)].map((m) => m[1])).toEqual(['k1', 'te', 'k3']);
   });
 
-  it('hostile requests after a served one get exactly Node\'s answer, and never reach the model', async () => {
+  it("hostile requests after a served one get exactly Node's answer, and never reach the model", async () => {
     const hostile = [
       `POST /seldon/m/plain${PREDICT} HTTP/1.1\r\nHost: gw\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: gw\r\n\r\n`,
       `POST /seldon/m/plain${PREDICT} HTTP/1.1\r\nHost: gw\r\nContent-Length: 3\r\nContent-Length: 30\r\n\r\nabc`,
@@ -201,7 +217,7 @@ describe('the lane and Node\'s server side by side', () => {
     // Until the lane has stopped taking them: some served, then none for a while (an absence, so a bounded look).
     const served = (): number => model.requests.length - before;
     await waitFor(() => served() > 0, 10_000);
-    for (let last = -1, end = Date.now() + 10_000; served() !== last && Date.now() < end; ) {
+    for (let last = -1, end = Date.now() + 10_000; served() !== last && Date.now() < end;) {
       last = served();
       await new Promise((r) => setTimeout(r, 300));
     }
@@ -253,16 +269,27 @@ describe('the lane and Node\'s server side by side', () => {
 
 /** Chunked bodies llhttp refuses (each a whole body after `Transfer-Encoding: chunked`). */
 const MALFORMED_CHUNKED = [
-  'ffffffffffffffff1\r\nAA\r\n0\r\n\r\n', '0x2\r\nAA\r\n0\r\n\r\n', ' 2\r\nAA\r\n0\r\n\r\n', '-2\r\nAA\r\n0\r\n\r\n', '2 \r\nAA\r\n0\r\n\r\n',
-  '2;a\nb\r\nAA\r\n0\r\n\r\n', '2\r\nA\nA\r\n0\r\n\r\n', '2\r\nAAX\r\n0\r\n\r\n', '2\nAA\r\n0\r\n\r\n', '2;\r\nAA\r\n0\r\n\r\n',
-  `2;${'e'.repeat(20_000)}\r\nAA\r\n0\r\n\r\n`, '2\r\nAA\r\n0\r\nContent-Length: 5\r\n\r\n', '2\r\nAA\r\n0\r\nX-T : 1\r\n\r\n', 'zz\r\n\r\n',
+  'ffffffffffffffff1\r\nAA\r\n0\r\n\r\n',
+  '0x2\r\nAA\r\n0\r\n\r\n',
+  ' 2\r\nAA\r\n0\r\n\r\n',
+  '-2\r\nAA\r\n0\r\n\r\n',
+  '2 \r\nAA\r\n0\r\n\r\n',
+  '2;a\nb\r\nAA\r\n0\r\n\r\n',
+  '2\r\nA\nA\r\n0\r\n\r\n',
+  '2\r\nAAX\r\n0\r\n\r\n',
+  '2\nAA\r\n0\r\n\r\n',
+  '2;\r\nAA\r\n0\r\n\r\n',
+  `2;${'e'.repeat(20_000)}\r\nAA\r\n0\r\n\r\n`,
+  '2\r\nAA\r\n0\r\nContent-Length: 5\r\n\r\n',
+  '2\r\nAA\r\n0\r\nX-T : 1\r\n\r\n',
+  'zz\r\n\r\n',
 ];
 
 /** `body` as chunks of random sizes, with sizes in either case and leading zeros, extensions and trailers now and then. */
 function chunked(r: () => number, body: string): string {
   const { pick, maybe } = draws(r);
   let out = '';
-  for (let at = 0; at < body.length; ) {
+  for (let at = 0; at < body.length;) {
     const n = Math.min(body.length - at, 1 + Math.floor(r() * Math.max(1, body.length / 2)));
     let size = n.toString(16);
     if (maybe(0.3)) size = size.toUpperCase();
@@ -284,18 +311,42 @@ function randomRequest(r: () => number, id: string): string {
   const paths = [`/seldon/m/plain${PREDICT}`, `/seldon/m/web${PREDICT}`, `/seldon/m/nope${PREDICT}`, '/seldon/m/plain/health/status', '/ping', '/'];
   let target = pick(paths);
   if (maybe(0.3)) target += pick(['?q=1', '?a=1&b=%20x', '?x=\xe9', '#frag', '?', '?q=a|b']);
-  if (maybe(0.08)) target = pick([`http://gw.example${target}`, '*', `//seldon/m/plain${PREDICT}`, `/seldon/m/plain/../plain${PREDICT}`, `/seldon/m/pl ain${PREDICT}`, `/seldon/m/plain${PREDICT}"`, '']);
+  if (maybe(0.08))
+    target = pick([`http://gw.example${target}`, '*', `//seldon/m/plain${PREDICT}`, `/seldon/m/plain/../plain${PREDICT}`, `/seldon/m/pl ain${PREDICT}`, `/seldon/m/plain${PREDICT}"`, '']);
   const version = maybe(0.95) ? 'HTTP/1.1' : pick(['HTTP/1.0', 'HTTP/2.0', 'HTTP/1.10', 'http/1.1', 'HTTP/1', '']);
   const lines: string[] = [`X-Case: ${id}`];
   const hosts = maybe(0.92) ? 1 : pick([0, 2]);
   for (let i = 0; i < hosts; i++) lines.push(`Host: ${maybe(0.9) ? pick(['gw.example', 'gw.example:8080', '127.0.0.1', '[::1]:80']) : pick(['', 'a b', 'gw.example\t'])}`);
   if (maybe(0.5)) lines.push(`Content-Type: ${pick(['application/json', 'text/plain; charset=utf-8', ''])}`);
   const extras = [
-    'X-Dup: a', 'x-dup: b', 'X-Tab:\tv\t', 'X-Trail: v   ', 'X-Obs: caf\xe9', 'X-Empty:', 'X_Under: 1', 'X.Dot: 1',
-    'Connection: close', 'Connection: keep-alive', 'Connection: keep-alive, X-Hop', 'X-Hop: secret', 'Connection: upgrade', 'Connection: Close, TE',
-    'Upgrade: websocket', 'Expect: 100-continue', 'TE: trailers', 'Keep-Alive: timeout=5', 'Proxy-Connection: keep-alive',
-    'Origin: https://app.example', 'Access-Control-Request-Method: POST', 'Authorization: Bearer abc', 'X-Forwarded-For: 10.0.0.1',
-    'X-Forwarded-Proto: https', 'X-Request-Id: client-chosen', 'x-seldon-predictor: main', 'Cookie: a=1', `X-Long: ${'v'.repeat(pick([100, 4000, 9000]))}`,
+    'X-Dup: a',
+    'x-dup: b',
+    'X-Tab:\tv\t',
+    'X-Trail: v   ',
+    'X-Obs: caf\xe9',
+    'X-Empty:',
+    'X_Under: 1',
+    'X.Dot: 1',
+    'Connection: close',
+    'Connection: keep-alive',
+    'Connection: keep-alive, X-Hop',
+    'X-Hop: secret',
+    'Connection: upgrade',
+    'Connection: Close, TE',
+    'Upgrade: websocket',
+    'Expect: 100-continue',
+    'TE: trailers',
+    'Keep-Alive: timeout=5',
+    'Proxy-Connection: keep-alive',
+    'Origin: https://app.example',
+    'Access-Control-Request-Method: POST',
+    'Authorization: Bearer abc',
+    'X-Forwarded-For: 10.0.0.1',
+    'X-Forwarded-Proto: https',
+    'X-Request-Id: client-chosen',
+    'x-seldon-predictor: main',
+    'Cookie: a=1',
+    `X-Long: ${'v'.repeat(pick([100, 4000, 9000]))}`,
   ];
   for (let n = Math.floor(r() * 3); n > 0; n--) lines.push(pick(extras));
   // Framing: a length the body matches (around the lane's 64 KiB too), a chunked body (chunks,
@@ -357,7 +408,7 @@ async function exchange(port: number, bytes: string, sentinel: string, first?: s
   return text;
 }
 
-describe('random requests, seeded: the lane answers each exactly as Node\'s server does, and as llhttp reads it', () => {
+describe("random requests, seeded: the lane answers each exactly as Node's server does, and as llhttp reads it", () => {
   let lane: TestGateway;
   let node: TestGateway;
   // One model per gateway: the two run each case at the same time.
@@ -448,7 +499,7 @@ describe('random requests, seeded: the lane answers each exactly as Node\'s serv
     expect(served['2'] ?? 0, JSON.stringify(served)).toBeGreaterThan(CASES / 6);
     expect(served['4'] ?? 0, JSON.stringify(served)).toBeGreaterThan(CASES / 10);
     const handed = (await handoffs()) - handedBefore;
-    expect(handed, 'requests the lane handed to Node\'s server').toBeGreaterThan(CASES / 10);
+    expect(handed, "requests the lane handed to Node's server").toBeGreaterThan(CASES / 10);
     expect(CASES - handed, 'random requests the lane served').toBeGreaterThan(CASES / 4);
   }, 120_000);
 });
@@ -458,7 +509,22 @@ function randomHead(r: () => number): string {
   const { pick, maybe } = draws(r);
   const anyByte = (): string => (maybe(0.5) ? String.fromCharCode(Math.floor(r() * 256)) : pick([' ', '\t', 'a', 'Z', '0', '-', ',', ';', '"', '\x7f', '\x80', '\xff', '\x00', '\x0b', '\r', '\n']));
   const some = (n: number): string => Array.from({ length: n }, anyByte).join('');
-  const names = ['Host', 'Content-Length', 'Transfer-Encoding', 'Connection', 'Proxy-Connection', 'Upgrade', 'Expect', 'Keep-Alive', 'TE', 'X-A', 'Content_Length', 'Transfer_Encoding', 'Content-Lengths', 'Hosts'];
+  const names = [
+    'Host',
+    'Content-Length',
+    'Transfer-Encoding',
+    'Connection',
+    'Proxy-Connection',
+    'Upgrade',
+    'Expect',
+    'Keep-Alive',
+    'TE',
+    'X-A',
+    'Content_Length',
+    'Transfer_Encoding',
+    'Content-Lengths',
+    'Hosts',
+  ];
   const values = ['5', '0', '05', ' 5', '5 ', '5\t', '\t5', 'close', 'keep-alive', 'upgrade', 'chunked', 'h', '100-continue', 'websocket', 'trailers', ''];
   const lines: string[] = [];
   if (maybe(0.9)) lines.push('Host: h');
@@ -479,7 +545,7 @@ function randomHead(r: () => number): string {
   return `${method} ${target} ${version}\r\n${lines.map((l) => `${l}\r\n`).join('')}\r\n`;
 }
 
-describe('the lane\'s head parser against llhttp', () => {
+describe("the lane's head parser against llhttp", () => {
   const limits = { maxHeadBytes: 16384, maxHeaders: 100 };
 
   it('every head it takes, llhttp reads the same way: method, target, fields, body length, keep-alive, no upgrade (seeded random heads)', () => {
@@ -495,14 +561,22 @@ describe('the lane\'s head parser against llhttp', () => {
       const oracle = llhttp(Buffer.from(text.slice(0, head.size) + 'x'.repeat(head.contentLength), 'latin1'));
       expect(oracle.error, what).toBeUndefined();
       const read = oracle.requests[0]!;
-      expect([read.method, read.target, read.rawHeaders, read.body.length, read.complete, read.keepAlive, read.upgrade], what).toEqual([head.method, head.target, head.rawHeaders, head.contentLength, true, !head.close, false]);
+      expect([read.method, read.target, read.rawHeaders, read.body.length, read.complete, read.keepAlive, read.upgrade], what).toEqual([
+        head.method,
+        head.target,
+        head.rawHeaders,
+        head.contentLength,
+        true,
+        !head.close,
+        false,
+      ]);
     }
     // The sequence must give the lane heads to take, and heads to leave.
     expect(taken).toBeGreaterThan(2000);
     expect(taken).toBeLessThan(18_000);
   });
 
-  it('fields llhttp versions read differently are left to Node\'s server; Proxy-Connection: close closes as llhttp says', () => {
+  it("fields llhttp versions read differently are left to Node's server; Proxy-Connection: close closes as llhttp says", () => {
     for (const field of ['Content-Length: 5\t', 'Content-Length: 5 \t', 'Connection: close\t', 'Proxy-Connection: close\t', 'Transfer_Encoding: chunked', 'Content_Length: 5']) {
       expect(parseRequestHead(Buffer.from(`POST /p HTTP/1.1\r\nHost: h\r\n${field}\r\n\r\n`, 'latin1'), 0, limits), JSON.stringify(field)).toBe(OTHER);
     }
@@ -576,8 +650,8 @@ describe('Http1Lane on its own: keep-alive timeout and shutdown', () => {
   });
 });
 
-describe('Http1Lane on its own: an answer\'s framing never lies to a pipelining client', () => {
-  it('a 204\'s or 304\'s body is dropped; a body over or short of its Content-Length cuts the connection, nothing after it answered', async () => {
+describe("Http1Lane on its own: an answer's framing never lies to a pipelining client", () => {
+  it("a 204's or 304's body is dropped; a body over or short of its Content-Length cuts the connection, nothing after it answered", async () => {
     const { server, port } = await standaloneLane(5000, (req, res) => {
       if (req.url === '/204') res.writeHead(204, 'No Content', ['x-a', 'a']).end('a body');
       else if (req.url === '/304') res.writeHead(304, 'Not Modified', ['content-length', '55']).end('a body');

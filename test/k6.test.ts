@@ -132,7 +132,15 @@ describe('k6 helpers against a real gateway', () => {
       },
     });
     gw = await startObservedGateway({
-      manifests: { 'income.yaml': sdep('income', 'seldon', { predictors: [{ name: 'main', traffic: 75 }, { name: 'canary', traffic: 25 }, { name: 'shadow', shadow: true }] }) },
+      manifests: {
+        'income.yaml': sdep('income', 'seldon', {
+          predictors: [
+            { name: 'main', traffic: 75 },
+            { name: 'canary', traffic: 25 },
+            { name: 'shadow', shadow: true },
+          ],
+        }),
+      },
       resolve: { 'income-main.seldon:8000': main.port, 'income-canary.seldon:8000': canary.port, 'income-shadow.seldon:8000': shadow.port },
       args: ['--predictor-header', '--shadow-compare'],
     });
@@ -171,14 +179,29 @@ describe('k6 helpers against a real gateway', () => {
     // (they end after their primaries) is counted and compared.
     const counted = (m: ReturnType<typeof parsePrometheus>, name: string): number => sumSamples(m, name, { deployment: 'income' }) - sumSamples(before, name, { deployment: 'income' });
     let after = parsePrometheus(await getText(`${gw.adminUrl}/metrics`));
-    for (const end = Date.now() + 15_000; Date.now() < end && (counted(after, 'seldon_gateway_shadow_requests_total') < 400 || counted(after, 'seldon_gateway_shadow_comparisons_total') < 400); ) {
+    for (const end = Date.now() + 15_000; Date.now() < end && (counted(after, 'seldon_gateway_shadow_requests_total') < 400 || counted(after, 'seldon_gateway_shadow_comparisons_total') < 400);) {
       await sleep(50);
       after = parsePrometheus(await getText(`${gw.adminUrl}/metrics`));
     }
-    expect(sumSamples(after, 'seldon_gateway_requests_total', { deployment: 'income', kind: 'primary' }) - sumSamples(before, 'seldon_gateway_requests_total', { deployment: 'income', kind: 'primary' })).toBe(400);
+    expect(
+      sumSamples(after, 'seldon_gateway_requests_total', { deployment: 'income', kind: 'primary' }) - sumSamples(before, 'seldon_gateway_requests_total', { deployment: 'income', kind: 'primary' }),
+    ).toBe(400);
     const rows = shadowReport(before, after, 'seldon', expectedMirrors(routes, 'seldon', 'income'), 400);
     expect(rows).toEqual([
-      { shadow: 'income/shadow', percent: 100, expected: 400, mirrored: 400, droppedInFlight: 0, droppedBodySize: 0, droppedBreaker: 0, failed: 0, agree: 360, disagree: 40, skipped: 0, agreement: 90 },
+      {
+        shadow: 'income/shadow',
+        percent: 100,
+        expected: 400,
+        mirrored: 400,
+        droppedInFlight: 0,
+        droppedBodySize: 0,
+        droppedBreaker: 0,
+        failed: 0,
+        agree: 360,
+        disagree: 40,
+        skipped: 0,
+        agreement: 90,
+      },
     ]);
     expect(formatShadowReport(rows, 400)).toContain('360 agree, 40 disagree, 0 skipped: 90% agreement');
   });

@@ -37,7 +37,10 @@ const hosts = (eps: readonly { host: string; port: number }[] | undefined) => ep
 
 describe('endpointsOf', () => {
   it('merges the slices of a Service and keeps ready, non-terminating endpoints, by port name or number', async () => {
-    api.upsert('endpointslices', slice('iris-default-a', [{ ip: '10.0.0.2' }, { ip: '10.0.0.1' }, { ip: '10.0.0.3', ready: false }, { ip: '10.0.0.4', terminating: true }, { ip: '10.0.0.5', ready: null }]));
+    api.upsert(
+      'endpointslices',
+      slice('iris-default-a', [{ ip: '10.0.0.2' }, { ip: '10.0.0.1' }, { ip: '10.0.0.3', ready: false }, { ip: '10.0.0.4', terminating: true }, { ip: '10.0.0.5', ready: null }]),
+    );
     api.upsert('endpointslices', slice('iris-default-b', [{ ip: '10.0.1.1' }]));
     api.upsert('endpointslices', slice('other-x', [{ ip: '10.9.9.9' }], 'other'));
     const { watcher } = start();

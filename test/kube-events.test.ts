@@ -48,7 +48,14 @@ describe('DeploymentEvents', () => {
     expect(ev.metadata.namespace).toBe('models');
     expect(ev.metadata.name).toMatch(/^fraud\.[0-9a-f]+$/);
     expect(ev.involvedObject).toEqual({ kind: 'SeldonDeployment', apiVersion: 'machinelearning.seldon.io/v1', name: 'fraud', namespace: 'models', uid: 'uid-of-models-fraud' });
-    expect(ev).toMatchObject({ type: 'Warning', reason: 'RouteRejected', message: 'seldon.io/ambassador-header: odd number of parts; second reason', count: 1, source: { component: 'seldon-gateway', host: 'gw-pod-1' }, reportingComponent: 'seldon-gateway' });
+    expect(ev).toMatchObject({
+      type: 'Warning',
+      reason: 'RouteRejected',
+      message: 'seldon.io/ambassador-header: odd number of parts; second reason',
+      count: 1,
+      source: { component: 'seldon-gateway', host: 'gw-pod-1' },
+      reportingComponent: 'seldon-gateway',
+    });
     expect(typeof ev.firstTimestamp).toBe('string');
   });
 

@@ -141,10 +141,25 @@ describe('gateway on the Kubernetes source', () => {
 describe('rollouts on the Kubernetes source', () => {
   it('each transition is one Event on the SeldonDeployment, in the order of the run, with the numbers that caused it', async () => {
     const annotations = { 'seldon.io/gateway-rollout': 'canary: canary\nsteps: [25, 50, 100]\ninterval: 1s\nminRequests: 20\nmaxLatencyShift: 300%' };
-    api.upsert('seldondeployments', seldonDeployment('roll', 'models', { predictors: [{ name: 'main', graph: { name: 'model', type: 'MODEL' } }, { name: 'canary', graph: { name: 'model', type: 'MODEL' } }] }, annotations));
+    api.upsert(
+      'seldondeployments',
+      seldonDeployment(
+        'roll',
+        'models',
+        {
+          predictors: [
+            { name: 'main', graph: { name: 'model', type: 'MODEL' } },
+            { name: 'canary', graph: { name: 'model', type: 'MODEL' } },
+          ],
+        },
+        annotations,
+      ),
+    );
     const kubeconfig = writeKubeconfig(tmp.dir, api);
     const resolve = ['main', 'canary'].flatMap((p) => ['--resolve', `roll-${p}.models:8000=127.0.0.1:${backend.port}`]);
-    gw = await startGateway(parseConfig('serve', ['--kubernetes', '--kubeconfig', kubeconfig, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1', '--workers', '1', ...resolve], {}), { logger: pino({ level: 'silent' }) });
+    gw = await startGateway(parseConfig('serve', ['--kubernetes', '--kubeconfig', kubeconfig, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1', '--workers', '1', ...resolve], {}), {
+      logger: pino({ level: 'silent' }),
+    });
     await until(() => gw!.ready(), 5000, 'ready');
     const url = `http://127.0.0.1:${gw.port}/seldon/models/roll${predict}`;
     const reasons = (): string[] => [...api.events.values()].filter((e) => (e.involvedObject as { name?: string } | undefined)?.name === 'roll').map((e) => e.reason ?? '');

@@ -147,7 +147,10 @@ describe('deploy/kustomize', () => {
     const binding = find(added, 'RoleBinding');
     expect(binding.roleRef).toMatchObject({ kind: 'Role', name: role.metadata.name });
     expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: 'seldon-gateway', namespace: overlay.namespace }]);
-    const deleted = (overlay.patches as { patch?: string }[]).flatMap((p) => (p.patch ? docs2(p.patch) : [])).filter((d) => d.$patch === 'delete').map((d) => d.kind);
+    const deleted = (overlay.patches as { patch?: string }[])
+      .flatMap((p) => (p.patch ? docs2(p.patch) : []))
+      .filter((d) => d.$patch === 'delete')
+      .map((d) => d.kind);
     expect(deleted.sort()).toEqual(['ClusterRole', 'ClusterRoleBinding']);
     const envPatch = docs(join(overlayDir, 'deployment-env.yaml'))[0]!;
     const env = envPatch.spec.template.spec.containers[0].env as Obj[];
@@ -263,7 +266,11 @@ describe('kustomize components', () => {
       expect(docs(join(componentsDir, c, 'kustomization.yaml'))[0]!.kind, c).toBe('Component');
       const objs = baseWith([c]);
       // The base's objects are all still there, in their namespace.
-      for (const o of plain) expect(objs.some((x) => x.kind === o.kind && x.metadata.name === o.metadata.name), `${c} keeps ${o.kind} ${o.metadata.name}`).toBe(true);
+      for (const o of plain)
+        expect(
+          objs.some((x) => x.kind === o.kind && x.metadata.name === o.metadata.name),
+          `${c} keeps ${o.kind} ${o.metadata.name}`,
+        ).toBe(true);
       for (const o of objs) if (!CLUSTER_SCOPED.includes(o.kind as string)) expect(o.metadata.namespace, `${c}: ${o.kind} ${o.metadata.name}`).toBe('seldon-system');
     }
   });
@@ -286,9 +293,21 @@ describe('kustomize components', () => {
 
   it('the production overlay renders with its Namespace, the monitoring, alerts, dashboard, network policy, HPA and admin token', () => {
     const objs = kustomize(join(root, 'overlays/production'));
-    expect(objs.map((o) => o.kind as string).sort()).toEqual(
-      ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'HorizontalPodAutoscaler', 'Namespace', 'NetworkPolicy', 'PodDisruptionBudget', 'PrometheusRule', 'Service', 'Service', 'ServiceAccount', 'ServiceMonitor'],
-    );
+    expect(objs.map((o) => o.kind as string).sort()).toEqual([
+      'ClusterRole',
+      'ClusterRoleBinding',
+      'ConfigMap',
+      'Deployment',
+      'HorizontalPodAutoscaler',
+      'Namespace',
+      'NetworkPolicy',
+      'PodDisruptionBudget',
+      'PrometheusRule',
+      'Service',
+      'Service',
+      'ServiceAccount',
+      'ServiceMonitor',
+    ]);
     expect(named(objs, 'Namespace', 'seldon-system')).toBeDefined();
     for (const o of objs) if (o.metadata.namespace !== undefined) expect(o.metadata.namespace).toBe('seldon-system');
     // The ServiceMonitor got the token: the admin-token component is listed after monitoring.
@@ -325,7 +344,7 @@ describe('what the components refer to exists (rendered: base + every component)
     }
   });
 
-  it('the ServiceMonitor selects the admin Service (only) and scrapes its admin port at /metrics, keeping the gateway\'s namespace label', () => {
+  it("the ServiceMonitor selects the admin Service (only) and scrapes its admin port at /metrics, keeping the gateway's namespace label", () => {
     const sm = named(objs, 'ServiceMonitor', 'seldon-gateway');
     expect(sm.apiVersion).toBe('monitoring.coreos.com/v1');
     const selected = all(objs, 'Service').filter((s) => s.metadata.namespace === sm.metadata.namespace && selects(sm.spec.selector.matchLabels, s.metadata.labels ?? {}));
@@ -351,7 +370,7 @@ describe('what the components refer to exists (rendered: base + every component)
     expect(labels[pm.spec.jobLabel]).toBe('seldon-gateway');
   });
 
-  it('admin-token: the env the gateway reads points into a read-only Secret volume, and both monitors send that Secret\'s key', () => {
+  it("admin-token: the env the gateway reads points into a read-only Secret volume, and both monitors send that Secret's key", () => {
     const option = OPTIONS.find((o) => o.flag === 'admin-token-file')!;
     const env = (container.env as Obj[]).find((e) => e.name === option.env);
     expect(env?.value, `${option.env} is set`).toBeDefined();
@@ -511,7 +530,16 @@ describe('the tls and cert-manager components', () => {
 
   it('tls alone (your own Secret) adds no object; cert-manager adds the Issuer and the Certificate', () => {
     const before = new Set(baseWith([]).map((o) => `${o.kind}/${o.metadata.name}`));
-    expect(baseWith(['tls']).map((o) => `${o.kind}/${o.metadata.name}`).filter((k) => !before.has(k))).toEqual([]);
-    expect(objs.map((o) => `${o.kind}/${o.metadata.name}`).filter((k) => !before.has(k)).sort()).toEqual(['Certificate/seldon-gateway', 'Issuer/seldon-gateway']);
+    expect(
+      baseWith(['tls'])
+        .map((o) => `${o.kind}/${o.metadata.name}`)
+        .filter((k) => !before.has(k)),
+    ).toEqual([]);
+    expect(
+      objs
+        .map((o) => `${o.kind}/${o.metadata.name}`)
+        .filter((k) => !before.has(k))
+        .sort(),
+    ).toEqual(['Certificate/seldon-gateway', 'Issuer/seldon-gateway']);
   });
 });

@@ -33,8 +33,7 @@ async function startSource(options: Partial<KubeSourceOptions> & { token?: strin
 }
 
 /** Where the source's watch resumes: its informer's resourceVersion (@kubernetes/client-node keeps it; nothing else shows it). */
-const resumesFrom = (source: KubeSource): string | undefined =>
-  (source as unknown as { loop?: { informer: { latestResourceVersion(): string } } }).loop?.informer.latestResourceVersion();
+const resumesFrom = (source: KubeSource): string | undefined => (source as unknown as { loop?: { informer: { latestResourceVersion(): string } } }).loop?.informer.latestResourceVersion();
 
 const sdep = (name: string, ns: string, traffic = 100) => seldonDeployment(name, ns, { predictors: [{ name: 'default', traffic, graph: { name: 'model', type: 'MODEL' } }] });
 
@@ -184,7 +183,12 @@ describe('resilience', () => {
     await until(() => sink.connected === true, 5000, 'reconnected');
     await until(() => sink.state.has('ns1/b'), 3000, 'caught up');
     expect(sink.problem).toBeNull();
-    expect(sink.batches.slice(batches).flat().map((e) => e.key)).toEqual(['ns1/b']);
+    expect(
+      sink.batches
+        .slice(batches)
+        .flat()
+        .map((e) => e.key),
+    ).toEqual(['ns1/b']);
     expect(sink.calls.filter((c) => c === 'connected:false')).toHaveLength(1);
     expect(sink.calls.filter((c) => c === 'synced')).toHaveLength(1);
   });

@@ -130,7 +130,17 @@ describe('graceful shutdown', () => {
   async function startCli(args: string[]): Promise<CliGateway> {
     const dir = mkdtempSync(join(tmpdir(), 'sgw-life-'));
     writeFileSync(join(dir, 'a.yaml'), sdep('a', 'm', { predictors: [{ name: 'main' }, { name: 'canary', traffic: 25 }] }));
-    const gw = await startCliGateway(['--manifests', dir, '--resolve', `a-main.m:8000=127.0.0.1:${backend.port}`, '--resolve', `a-canary.m:8000=127.0.0.1:${canary.port}`, '--log-level', 'warn', ...args]);
+    const gw = await startCliGateway([
+      '--manifests',
+      dir,
+      '--resolve',
+      `a-main.m:8000=127.0.0.1:${backend.port}`,
+      '--resolve',
+      `a-canary.m:8000=127.0.0.1:${canary.port}`,
+      '--log-level',
+      'warn',
+      ...args,
+    ]);
     started.push(gw);
     return gw;
   }
@@ -142,9 +152,13 @@ describe('graceful shutdown', () => {
     const dir = mkdtempSync(join(tmpdir(), 'sgw-life-'));
     writeFileSync(join(dir, 'a.yaml'), sdep('a', 'm', { predictors: [{ name: 'main' }] }));
     for (const workers of ['1', '2']) {
-      const child = spawn(process.execPath, [join(root, 'dist/gateway/main.js'), 'serve', '--manifests', dir, '--port', String(port), '--admin-port', '0', '--host', '127.0.0.1', '--workers', workers, '--log-level', 'warn'], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      const child = spawn(
+        process.execPath,
+        [join(root, 'dist/gateway/main.js'), 'serve', '--manifests', dir, '--port', String(port), '--admin-port', '0', '--host', '127.0.0.1', '--workers', workers, '--log-level', 'warn'],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
       let err = '';
       child.stdout!.on('data', (d: Buffer) => (err += d.toString()));
       child.stderr!.on('data', (d: Buffer) => (err += d.toString()));

@@ -202,11 +202,11 @@ describe('an answer sent while the client is still sending reaches it, every rou
   };
   const refused = { status: 413, body: REFUSAL };
 
-  it('the model refuses a 32 MiB Content-Length body after its head (the lane hands the request to Node\'s server)', async () => {
+  it("the model refuses a 32 MiB Content-Length body after its head (the lane hands the request to Node's server)", async () => {
     expectAll(await rounds(() => round(cleartext(gw.port), upload(LARGE_UPLOAD, 'cl'), refused)));
   }, 60_000);
 
-  it('the model refuses a 32 MiB chunked body after its head (Node\'s server)', async () => {
+  it("the model refuses a 32 MiB chunked body after its head (Node's server)", async () => {
     expectAll(await rounds(() => round(cleartext(gw.port), upload(LARGE_UPLOAD, 'chunked'), refused)));
   }, 60_000);
 
@@ -331,7 +331,7 @@ describe('a lingering close ends within its budgets', () => {
 });
 
 describe('lingering close settings', () => {
-  it('default to nginx\'s lingering_time and lingering_timeout (the defaults the close falls back on), and are checked', () => {
+  it("default to nginx's lingering_time and lingering_timeout (the defaults the close falls back on), and are checked", () => {
     expect(parseConfig('serve', [], {}).edge.lingering).toEqual(LINGER_DEFAULTS);
     expect(LINGER_DEFAULTS).toEqual({ enabled: true, timeMs: 30_000, timeoutMs: 5_000, maxBytes: 100 * MiB });
     expect(parseConfig('serve', ['--lingering-close', 'off', '--lingering-time', '0'], {}).edge.lingering).toMatchObject({ enabled: false, timeMs: 0 });

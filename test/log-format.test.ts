@@ -28,10 +28,19 @@ describe('log lines (real CLI)', () => {
     // Rejected: a warn line.
     writeFileSync(join(dir, 'bad.yaml'), sdep('bad', 'models', { annotations: { 'seldon.io/ambassador-header': 'a:b:c' }, predictors: [{ name: 'default' }] }));
     gw = await startCli(['--manifests', dir, '--workers', '1', '--access-log-sample', '1', '--resolve', `iris-default.models:8000=127.0.0.1:${backend.port}`]);
-    const r = await request(`http://127.0.0.1:${gw.port}/seldon/models/iris/api/v1.0/predictions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"data":{"ndarray":[[1]]}}' });
+    const r = await request(`http://127.0.0.1:${gw.port}/seldon/models/iris/api/v1.0/predictions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"data":{"ndarray":[[1]]}}',
+    });
     expect(r.statusCode).toBe(200);
     await r.body.text();
-    await poll('access line written', async () => gw.output().includes('"access"'), (seen) => seen, 5000);
+    await poll(
+      'access line written',
+      async () => gw.output().includes('"access"'),
+      (seen) => seen,
+      5000,
+    );
   }, 90_000);
 
   afterAll(async () => {

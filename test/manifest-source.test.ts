@@ -90,10 +90,7 @@ describe('ManifestSource initial sync', () => {
     );
     // The API's typed list leaves kind/apiVersion off its items.
     const { apiVersion: _a, kind: _k, ...bare } = sdep('e', 'listed');
-    await writeFile(
-      join(dir, 'sub', 'typed.yaml'),
-      stringify({ apiVersion: API, kind: 'SeldonDeploymentList', items: [bare] }),
-    );
+    await writeFile(join(dir, 'sub', 'typed.yaml'), stringify({ apiVersion: API, kind: 'SeldonDeploymentList', items: [bare] }));
     await writeFile(join(dir, '.hidden.yaml'), stringify(sdep('hidden', 'models')));
     await writeFile(join(dir, 'notes.txt'), stringify(sdep('txt', 'models')));
     await writeFile(join(dir, 'other-group.yaml'), stringify({ ...sdep('x', 'models'), apiVersion: 'example.com/v1' }));
@@ -186,10 +183,7 @@ describe('ManifestSource changes', () => {
     await sleep(100); // past the start-up catch-up scan, so the rewrites below get scans of their own
     const before = sink.batches.length;
     await writeFile(join(dir, 'b.yaml'), stringify(sdep('b1', 'ns')));
-    await writeFile(
-      join(dir, 'a.yaml'),
-      yamlDocs(sdep('a1', 'ns'), { apiVersion: 'v1', kind: 'Service', metadata: { name: 'new' } }, sdep('a2', 'ns')),
-    );
+    await writeFile(join(dir, 'a.yaml'), yamlDocs(sdep('a1', 'ns'), { apiVersion: 'v1', kind: 'Service', metadata: { name: 'new' } }, sdep('a2', 'ns')));
     await sleep(100); // let those scans run on their own before the barrier's
     expect(await barrier(sink)).toBe(before);
   });
@@ -199,7 +193,12 @@ describe('ManifestSource changes', () => {
     const before = sink.batches.length;
     await writeFile(join(dir, 'c.yaml'), stringify(sdep('c1', 'ns')));
     await until('c1', () => sink.state.has('ns/c1'));
-    expect(sink.batches.slice(before).flat().map((e) => `${e.type} ${e.key}`)).toEqual(['upsert ns/c1']);
+    expect(
+      sink.batches
+        .slice(before)
+        .flat()
+        .map((e) => `${e.type} ${e.key}`),
+    ).toEqual(['upsert ns/c1']);
   });
 
   it('a deleted file yields deletes for its deployments only', async () => {
@@ -208,7 +207,10 @@ describe('ManifestSource changes', () => {
     await unlink(join(dir, 'a.yaml'));
     await until('a1 and a2 gone', () => !sink.state.has('ns/a1') && !sink.state.has('ns/a2'));
     const end = await barrier(sink);
-    const events = sink.batches.slice(before, end).flat().map((e) => `${e.type} ${e.key}`);
+    const events = sink.batches
+      .slice(before, end)
+      .flat()
+      .map((e) => `${e.type} ${e.key}`);
     expect(events.sort()).toEqual(['delete ns/a1', 'delete ns/a2']);
     expect(sink.keys()).toEqual(['barrier/barrier-' + barriers, 'ns/b1']);
   });

@@ -27,11 +27,17 @@ const ok = (d: Decision): Routed => {
 
 describe('OAuth client registry', () => {
   it('registers <oauth_key><namespace>, plus the bare key in single-namespace mode; never for skipped deployments', () => {
-    const t = buildTable([sdep('iris', 'models', { oauth_key: 'key', oauth_secret: 's' }), sdep('blue', 'models', { oauth_key: 'b', oauth_secret: 's' }, { 'seldon.io/ambassador-id': 'blue' })], opts());
+    const t = buildTable(
+      [sdep('iris', 'models', { oauth_key: 'key', oauth_secret: 's' }), sdep('blue', 'models', { oauth_key: 'b', oauth_secret: 's' }, { 'seldon.io/ambassador-id': 'blue' })],
+      opts(),
+    );
     expect([...t.oauthClients.keys()]).toEqual(['keymodels']);
     expect(t.oauthClients.get('keymodels')).toEqual({ clientId: 'keymodels', namespace: 'models', deployment: 'iris', secret: 's' });
     expect(t.deployments.get('models/iris')!.state).toBe('accepted');
-    const single = buildTable([sdep('iris', 'models', { oauth_key: 'key', oauth_secret: 's' }), sdep('x', 'elsewhere', { oauth_key: 'k2', oauth_secret: 's' })], opts({ singleNamespace: true, namespace: 'models' }));
+    const single = buildTable(
+      [sdep('iris', 'models', { oauth_key: 'key', oauth_secret: 's' }), sdep('x', 'elsewhere', { oauth_key: 'k2', oauth_secret: 's' })],
+      opts({ singleNamespace: true, namespace: 'models' }),
+    );
     expect([...single.oauthClients.keys()].sort()).toEqual(['key', 'keymodels']);
   });
 
@@ -93,7 +99,11 @@ describe('gates: seldon.io/gateway-auth and seldon.io/gateway-rate-limit', () =>
         sdep(
           'iris',
           'models',
-          { oauth_key: 'k', oauth_secret: 's', predictors: [{ name: 'main', explainer: { type: 'AnchorTabular' } }, { name: 'canary', traffic: 10, annotations: { 'seldon.io/gateway-rate-limit': '5/m' } } as PredictorSpec] },
+          {
+            oauth_key: 'k',
+            oauth_secret: 's',
+            predictors: [{ name: 'main', explainer: { type: 'AnchorTabular' } }, { name: 'canary', traffic: 10, annotations: { 'seldon.io/gateway-rate-limit': '5/m' } } as PredictorSpec],
+          },
           { 'seldon.io/gateway-auth': 'OAuth', 'seldon.io/gateway-rate-limit': '100/s' },
         ),
       ],
@@ -110,7 +120,14 @@ describe('gates: seldon.io/gateway-auth and seldon.io/gateway-rate-limit', () =>
 
   it('a custom-config deployment gets its gates on its Mappings', () => {
     const t = buildTable(
-      [sdep('c', 'models', {}, { 'seldon.io/ambassador-config': 'apiVersion: ambassador/v1\nkind: Mapping\nname: m\nprefix: /seldon/models/custom/\nservice: c:80', 'seldon.io/gateway-rate-limit': '10/m' })],
+      [
+        sdep(
+          'c',
+          'models',
+          {},
+          { 'seldon.io/ambassador-config': 'apiVersion: ambassador/v1\nkind: Mapping\nname: m\nprefix: /seldon/models/custom/\nservice: c:80', 'seldon.io/gateway-rate-limit': '10/m' },
+        ),
+      ],
       opts(),
     );
     expect(ok(match(t, rest('/seldon/models/custom/x'), picker())).backend.gate!.rateLimits[0]!.key).toBe('models/c');
@@ -147,7 +164,12 @@ describe('matchDeployment: the OAuth front end routes a deployment through its o
       // Same external name and a header constraint: part of /seldon/models/fraud/, never of fraud's own routes.
       sdep('fraud-eu', 'models', {}, { 'seldon.io/ambassador-service-name': 'fraud', 'seldon.io/ambassador-weight': '50' }),
       sdep('headers', 'models', { oauth_key: 'h', oauth_secret: 's' }, { 'seldon.io/ambassador-header': 'x-region:eu' }),
-      sdep('custom', 'models', { oauth_key: 'c', oauth_secret: 's' }, { 'seldon.io/ambassador-config': 'apiVersion: ambassador/v1\nkind: Mapping\nname: m\nprefix: /seldon/models/custom/\nservice: c:80' }),
+      sdep(
+        'custom',
+        'models',
+        { oauth_key: 'c', oauth_secret: 's' },
+        { 'seldon.io/ambassador-config': 'apiVersion: ambassador/v1\nkind: Mapping\nname: m\nprefix: /seldon/models/custom/\nservice: c:80' },
+      ),
     ],
     opts(),
   );

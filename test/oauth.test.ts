@@ -154,7 +154,11 @@ describe('OAuth front end with two gateways sharing Redis', () => {
     expect(b.oauthPort).toBeGreaterThan(0);
     expect(b.oauthPort).not.toBe(b.port);
     const oauthUrl = `http://127.0.0.1:${b.oauthPort}`;
-    const r = await request(`${oauthUrl}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic('iriskeymodels', 'irissecret') }, body: 'grant_type=client_credentials' });
+    const r = await request(`${oauthUrl}/oauth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic('iriskeymodels', 'irissecret') },
+      body: 'grant_type=client_credentials',
+    });
     const t = ((await r.body.json()) as { access_token: string }).access_token;
     expect(r.statusCode).toBe(200);
     const p = await post(`${oauthUrl}/api/v0.1/predictions`, bearer(t));
@@ -221,7 +225,7 @@ describe('OAuth front end with two gateways sharing Redis', () => {
     expect(!bad.ok && bad.error.details).toBe('Invalid access token');
   });
 
-  it('seldon.io/gateway-auth: oauth guards the deployment\'s own REST and gRPC routes; others stay open', async () => {
+  it("seldon.io/gateway-auth: oauth guards the deployment's own REST and gRPC routes; others stay open", async () => {
     const url = `${a.url}/seldon/models/fraud/api/v1.0/predictions`;
     const none = await post(url);
     expect(none.status).toBe(401);
@@ -348,7 +352,7 @@ describe('OAuth token expiry and the in-memory store', () => {
     expect((await request(`${gw.url}/ready`)).statusCode).toBe(200);
   });
 
-  it('nothing on the public port answers in fastify\'s words: bad URLs, other methods and paths, content types, bodies, over HTTP/1.1 and HTTP/2', async () => {
+  it("nothing on the public port answers in fastify's words: bad URLs, other methods and paths, content types, bodies, over HTTP/1.1 and HTTP/2", async () => {
     const form = 'application/x-www-form-urlencoded';
     const probes: [string, string, Record<string, string>, string][] = [
       ['GET', '/oauth/%zz', {}, ''],
@@ -412,4 +416,3 @@ describe('OAuth token expiry and the in-memory store', () => {
     expect((await tokenRequest(gw, basic('kmodels', 's'))).status).toBe(404);
   });
 });
-

@@ -112,7 +112,12 @@ describe('the Grafana dashboard', () => {
       for (const [n, labels] of selectors(expr)) {
         for (const l of labels) if (known.has(n) && !known.get(n)!.labels.includes(l)) problems.push(`${where}: ${n} has no label ${l}`);
       }
-      const grouped = [...expr.matchAll(/\b(?:by|without)\s*\(([^)]*)\)/g)].flatMap((m) => m[1]!.split(',').map((x) => x.trim()).filter(Boolean));
+      const grouped = [...expr.matchAll(/\b(?:by|without)\s*\(([^)]*)\)/g)].flatMap((m) =>
+        m[1]!
+          .split(',')
+          .map((x) => x.trim())
+          .filter(Boolean),
+      );
       const available = new Set(['instance', 'job', ...names.flatMap((n) => known.get(n)?.labels ?? [])]);
       for (const l of grouped) if (!available.has(l)) problems.push(`${where}: groups by ${l}, which none of ${names.join(', ')} has`);
     }

@@ -94,11 +94,15 @@ describe('answer comparison', () => {
 
   it('merges disagreements from several processes: the newest, oldest first', () => {
     const d = (at: string): Disagreement => ({ at, why: at }) as unknown as Disagreement;
-    expect(latestDisagreements([[d('2024-01-01T00:00:01Z'), d('2024-01-01T00:00:04Z')], [d('2024-01-01T00:00:02Z'), d('2024-01-01T00:00:03Z')]], 3).map((x) => x.at)).toEqual([
-      '2024-01-01T00:00:02Z',
-      '2024-01-01T00:00:03Z',
-      '2024-01-01T00:00:04Z',
-    ]);
+    expect(
+      latestDisagreements(
+        [
+          [d('2024-01-01T00:00:01Z'), d('2024-01-01T00:00:04Z')],
+          [d('2024-01-01T00:00:02Z'), d('2024-01-01T00:00:03Z')],
+        ],
+        3,
+      ).map((x) => x.at),
+    ).toEqual(['2024-01-01T00:00:02Z', '2024-01-01T00:00:03Z', '2024-01-01T00:00:04Z']);
   });
 });
 
@@ -117,11 +121,26 @@ describe('observed window', () => {
   it('sums processes and differences a fresh sample against the oldest kept one', async () => {
     let now = 1_000_000;
     let current: MetricsJson[] = [requests([['main', '200', 0]])];
-    const history = new TrafficHistory(async (): Promise<Gathered> => ({ metrics: current, disagreements: [] }), 10_000, 60_000, () => now);
+    const history = new TrafficHistory(
+      async (): Promise<Gathered> => ({ metrics: current, disagreements: [] }),
+      10_000,
+      60_000,
+      () => now,
+    );
     await history.start();
     history.stop();
     // Two processes (workers) each served some.
-    current = [requests([['main', '200', 30], ['canary', '200', 10]]), requests([['main', '200', 45], ['main', '503', 5], ['canary', '200', 10]])];
+    current = [
+      requests([
+        ['main', '200', 30],
+        ['canary', '200', 10],
+      ]),
+      requests([
+        ['main', '200', 45],
+        ['main', '503', 5],
+        ['canary', '200', 10],
+      ]),
+    ];
     now += 20_000;
     const w = (await history.observe()).window;
     expect(w.seconds).toBe(20);
@@ -134,7 +153,12 @@ describe('observed window', () => {
   it('forgets samples older than the window; a counter that went down (worker restart) counts from zero', async () => {
     let now = 0;
     let main = 0;
-    const history = new TrafficHistory(async () => ({ metrics: [requests([['main', '200', main]])], disagreements: [] }), 10_000, 60_000, () => now);
+    const history = new TrafficHistory(
+      async () => ({ metrics: [requests([['main', '200', main]])], disagreements: [] }),
+      10_000,
+      60_000,
+      () => now,
+    );
     // Samples every 10 s, by hand: 100 requests per 10 s.
     for (let t = 0; t <= 120_000; t += 10_000) {
       now = t;
@@ -213,7 +237,24 @@ describe('options', () => {
     expect(dflt.observe.accessLog).toEqual({ enabled: true, format: 'json', sample: 1, query: false, bufferBytes: 16 * 1024 * 1024 });
     expect(dflt.observe.tracing).toEqual({ endpoint: undefined, sample: 1 });
     expect(dflt.observe.shadowCompare).toEqual({ enabled: false, tolerance: 1e-6, ignore: ['meta'], maxBodyBytes: 256 * 1024 });
-    const flags = parseConfig('serve', ['--predictor-header', '--access-log-sample', '0.25', '--shadow-compare', '--shadow-compare-tolerance', '0.01', '--shadow-compare-ignore', 'meta', '--shadow-compare-ignore', 'id', '--shadow-compare-max-body', '1MiB'], {});
+    const flags = parseConfig(
+      'serve',
+      [
+        '--predictor-header',
+        '--access-log-sample',
+        '0.25',
+        '--shadow-compare',
+        '--shadow-compare-tolerance',
+        '0.01',
+        '--shadow-compare-ignore',
+        'meta',
+        '--shadow-compare-ignore',
+        'id',
+        '--shadow-compare-max-body',
+        '1MiB',
+      ],
+      {},
+    );
     expect(flags.observe.predictorHeader).toBe(true);
     expect(flags.observe.accessLog.sample).toBe(0.25);
     expect(flags.observe.shadowCompare).toEqual({ enabled: true, tolerance: 0.01, ignore: ['meta', 'id'], maxBodyBytes: 1024 * 1024 });

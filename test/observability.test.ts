@@ -54,7 +54,12 @@ describe('metrics after known traffic', () => {
     });
     gw = await startObservedGateway({
       manifests: {
-        'split.yaml': sdep('split', 'm', { predictors: [{ name: 'main', traffic: 75 }, { name: 'canary', traffic: 25 }] }),
+        'split.yaml': sdep('split', 'm', {
+          predictors: [
+            { name: 'main', traffic: 75 },
+            { name: 'canary', traffic: 25 },
+          ],
+        }),
         'churn.yaml': sdep('churn', 'm', { predictors: [{ name: 'main' }, { name: 'shadow', shadow: true }] }),
         'dead.yaml': sdep('dead', 'm', { predictors: [{ name: 'main' }, { name: 'shadow', shadow: true }] }),
         'slow.yaml': sdep('slow', 'm', { annotations: { 'seldon.io/rest-timeout': '200' }, predictors: [{ name: 'main' }] }),
@@ -228,7 +233,13 @@ describe('metrics after known traffic', () => {
   });
 
   it('/routes: the `routes --json` shape, with rejected, degraded and skipped deployments and why', async () => {
-    const routes = await getJson<{ generation: number; appliedAt: string; ambassadorId: string; deployments: { name: string; state: string; reasons: string[]; routes: unknown[] }[]; sourceProblems: Record<string, string> }>(`${gw.adminUrl}/routes`);
+    const routes = await getJson<{
+      generation: number;
+      appliedAt: string;
+      ambassadorId: string;
+      deployments: { name: string; state: string; reasons: string[]; routes: unknown[] }[];
+      sourceProblems: Record<string, string>;
+    }>(`${gw.adminUrl}/routes`);
     const bad = routes.deployments.find((x) => x.name === 'bad')!;
     expect(bad.state).toBe('rejected');
     expect(bad.reasons.join(' ')).toContain('a:b:c');
@@ -296,7 +307,12 @@ describe('gRPC with --predictor-header', () => {
     });
     gw = await startObservedGateway({
       manifests: {
-        'split.yaml': sdep('split', 'm', { predictors: [{ name: 'main', traffic: 75 }, { name: 'canary', traffic: 25 }] }),
+        'split.yaml': sdep('split', 'm', {
+          predictors: [
+            { name: 'main', traffic: 75 },
+            { name: 'canary', traffic: 25 },
+          ],
+        }),
         'forge.yaml': sdep('forge', 'm', { predictors: [{ name: 'main' }] }),
       },
       resolve: { 'split-main.m:5001': main.port, 'split-canary.m:5001': canary.port, 'forge-main.m:5001': forger.port },
@@ -435,7 +451,16 @@ describe('several workers (the CLI)', () => {
 
   it('the primary sums every worker: /metrics is one well-formed exposition, the observed split and disagreements cover all workers', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sgw-obs-cluster-'));
-    writeFileSync(join(dir, 'a.yaml'), sdep('a', 'm', { predictors: [{ name: 'main', traffic: 75 }, { name: 'canary', traffic: 25 }, { name: 'shadow', shadow: true }] }));
+    writeFileSync(
+      join(dir, 'a.yaml'),
+      sdep('a', 'm', {
+        predictors: [
+          { name: 'main', traffic: 75 },
+          { name: 'canary', traffic: 25 },
+          { name: 'shadow', shadow: true },
+        ],
+      }),
+    );
     const gw = await startCli([
       '--manifests',
       dir,

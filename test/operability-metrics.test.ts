@@ -25,20 +25,45 @@ describe('seldon_gateway_route_weight', () => {
     gw = undefined;
   });
 
-  it('is each predictor\'s percent in a split of two or more, per protocol; follows edits and deletions', async () => {
+  it("is each predictor's percent in a split of two or more, per protocol; follows edits and deletions", async () => {
     gw = await startObservedGateway({
       manifests: {
-        'split.yaml': sdep('split', 'm', { predictors: [{ name: 'main', traffic: 75 }, { name: 'canary', traffic: 25 }, { name: 'dark', shadow: true }] }),
+        'split.yaml': sdep('split', 'm', {
+          predictors: [
+            { name: 'main', traffic: 75 },
+            { name: 'canary', traffic: 25 },
+            { name: 'dark', shadow: true },
+          ],
+        }),
         'solo.yaml': sdep('solo', 'm', { predictors: [{ name: 'main' }] }),
       },
     });
     const weight = (deployment: string, predictor: string, protocol: string, value: number) => ({ labels: { namespace: 'm', deployment, predictor, protocol }, value });
-    expect(only(await scrape(gw.adminUrl), 'seldon_gateway_route_weight')).toEqual(
-      [weight('split', 'canary', 'grpc', 25), weight('split', 'canary', 'rest', 25), weight('split', 'main', 'grpc', 75), weight('split', 'main', 'rest', 75)],
-    );
+    expect(only(await scrape(gw.adminUrl), 'seldon_gateway_route_weight')).toEqual([
+      weight('split', 'canary', 'grpc', 25),
+      weight('split', 'canary', 'rest', 25),
+      weight('split', 'main', 'grpc', 75),
+      weight('split', 'main', 'rest', 75),
+    ]);
 
-    await gw.write('split.yaml', sdep('split', 'm', { predictors: [{ name: 'main', traffic: 50 }, { name: 'canary', traffic: 50 }] }));
-    await gw.write('solo.yaml', sdep('solo', 'm', { predictors: [{ name: 'a', traffic: 90 }, { name: 'b', traffic: 10 }] }));
+    await gw.write(
+      'split.yaml',
+      sdep('split', 'm', {
+        predictors: [
+          { name: 'main', traffic: 50 },
+          { name: 'canary', traffic: 50 },
+        ],
+      }),
+    );
+    await gw.write(
+      'solo.yaml',
+      sdep('solo', 'm', {
+        predictors: [
+          { name: 'a', traffic: 90 },
+          { name: 'b', traffic: 10 },
+        ],
+      }),
+    );
     const after = only(await scrape(gw.adminUrl), 'seldon_gateway_route_weight').filter((s) => s.labels.protocol === 'rest');
     expect(after).toEqual([weight('solo', 'a', 'rest', 90), weight('solo', 'b', 'rest', 10), weight('split', 'canary', 'rest', 50), weight('split', 'main', 'rest', 50)]);
 
@@ -58,19 +83,22 @@ describe('seldon_gateway_upstream_ready_endpoints', () => {
     gw = api = tmp = undefined;
   });
 
-  it('counts the ready, non-terminating endpoints of each predictor\'s Service, and drops to 0 with them', async () => {
+  it("counts the ready, non-terminating endpoints of each predictor's Service, and drops to 0 with them", async () => {
     api = await startFakeKubeApi();
     tmp = tempDir();
     api.upsert('seldondeployments', seldonDeployment('iris', 'models'));
     const publish = (endpoints: { ip: string; ready?: boolean; terminating?: boolean }[]) =>
       api!.upsert('endpointslices', endpointSlice('iris-default', 'models', 'iris-default-abc', endpoints, [{ name: 'http', port: 9000 }]));
     publish([{ ip: '10.0.0.1' }, { ip: '10.0.0.2' }, { ip: '10.0.0.3', ready: false }]);
-    const config = parseConfig('serve', ['--kubernetes', '--kubeconfig', writeKubeconfig(tmp.dir, api), '--port', '0', '--admin-port', '0', '--host', '127.0.0.1', '--workers', '1', '--access-log', 'off'], {});
+    const config = parseConfig(
+      'serve',
+      ['--kubernetes', '--kubeconfig', writeKubeconfig(tmp.dir, api), '--port', '0', '--admin-port', '0', '--host', '127.0.0.1', '--workers', '1', '--access-log', 'off'],
+      {},
+    );
     gw = await startGateway(config, { logger: pino({ level: 'silent' }) });
     await until(() => gw!.ready(), 5000, 'ready');
     const admin = `http://127.0.0.1:${gw.adminPort}`;
-    const ready = async (): Promise<number | undefined> =>
-      (await scrape(admin)).find((s) => s.name === 'seldon_gateway_upstream_ready_endpoints' && s.labels.deployment === 'iris')?.value;
+    const ready = async (): Promise<number | undefined> => (await scrape(admin)).find((s) => s.name === 'seldon_gateway_upstream_ready_endpoints' && s.labels.deployment === 'iris')?.value;
 
     await expect.poll(ready, { timeout: 5000 }).toBe(2);
     const samples = (await scrape(admin)).filter((s) => s.name === 'seldon_gateway_upstream_ready_endpoints');

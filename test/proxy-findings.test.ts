@@ -126,7 +126,11 @@ describe('what clients and models send, through an in-process gateway', () => {
       try {
         await writeRequest(x, {
           target: path,
-          headers: [['Host', 'models.example.com'], ['Content-Type', 'application/json'], ['X-Case', id]],
+          headers: [
+            ['Host', 'models.example.com'],
+            ['Content-Type', 'application/json'],
+            ['X-Case', id],
+          ],
           body,
           framing,
           chunkSize: 1000,
@@ -171,7 +175,16 @@ describe('what clients and models send, through an in-process gateway', () => {
       const body = jsonOfSize(16 * 1024);
       const x = await connectRaw(gw.port);
       try {
-        await writeRequest(x, { target: `/seldon/${NS}/teer${PREDICT}`, headers: [['Host', 'h'], ['Content-Type', 'application/json'], ['X-Case', 'teer-over-retry']], body, framing: 'cl' });
+        await writeRequest(x, {
+          target: `/seldon/${NS}/teer${PREDICT}`,
+          headers: [
+            ['Host', 'h'],
+            ['Content-Type', 'application/json'],
+            ['X-Case', 'teer-over-retry'],
+          ],
+          body,
+          framing: 'cl',
+        });
         const res = await readHttpResponse(x.reader, { method: 'POST', timeoutMs: 10_000 });
         expect(res?.status, res?.body.toString()).toBe(200);
         const main = await waitRequests(up.teeMain!, 'teer-over-retry', 1, 2000);
@@ -186,7 +199,16 @@ describe('what clients and models send, through an in-process gateway', () => {
       const statuses: number[] = [];
       try {
         for (let i = 0; i < 60; i++) {
-          await writeRequest(x, { target: `/seldon/${NS}/tee${PREDICT}`, headers: [['Host', 'h'], ['Content-Type', 'application/json'], ['X-Case', `tee-run-${i}`]], body: SMALL, framing: 'cl' });
+          await writeRequest(x, {
+            target: `/seldon/${NS}/tee${PREDICT}`,
+            headers: [
+              ['Host', 'h'],
+              ['Content-Type', 'application/json'],
+              ['X-Case', `tee-run-${i}`],
+            ],
+            body: SMALL,
+            framing: 'cl',
+          });
           const res = await readHttpResponse(x.reader, { method: 'POST', timeoutMs: 5000 });
           statuses.push(res?.status ?? 0);
           if (res === null) break;
@@ -207,7 +229,10 @@ describe('what clients and models send, through an in-process gateway', () => {
             early: true,
             drainAfterEarly: variant === 'upstream keeps reading',
             statusLine: 'HTTP/1.1 400 BAD REQUEST',
-            headers: [['Content-Type', 'application/json'], ['Date', DATE]],
+            headers: [
+              ['Content-Type', 'application/json'],
+              ['Date', DATE],
+            ],
             body: JSON.stringify({ status: { code: -1, info: 'rejected before reading', reason: 'MICROSERVICE_BAD_DATA', status: 'FAILURE' } }),
             ...(variant === 'upstream closes' ? { close: true } : {}),
           }),
@@ -231,7 +256,10 @@ describe('what clients and models send, through an in-process gateway', () => {
             x.socket.destroy();
           }
         }
-        expect(outcomes.every((o) => o === '400/200' || o === '400/closed'), outcomes.join(' ')).toBe(true);
+        expect(
+          outcomes.every((o) => o === '400/200' || o === '400/closed'),
+          outcomes.join(' '),
+        ).toBe(true);
       }, 90_000);
     }
   });
@@ -239,7 +267,12 @@ describe('what clients and models send, through an in-process gateway', () => {
   it('a 304 with Content-Length reaches the client as it was answered, and the connection stays usable', async () => {
     up.raw!.setResponder(() => ({
       statusLine: 'HTTP/1.1 304 Not Modified',
-      headers: [['ETag', '"v1"'], ['Date', DATE], ['Content-Length', '1234'], ['Cache-Control', 'max-age=60']],
+      headers: [
+        ['ETag', '"v1"'],
+        ['Date', DATE],
+        ['Content-Length', '1234'],
+        ['Cache-Control', 'max-age=60'],
+      ],
       framing: 'none',
     }));
     const x = await connectRaw(gw.port);
@@ -247,7 +280,12 @@ describe('what clients and models send, through an in-process gateway', () => {
       x.socket.write(`GET /seldon/${NS}/raw/api/v1.0/metadata HTTP/1.1\r\nHost: h\r\nIf-None-Match: "v1"\r\n\r\n`);
       const res = await readHttpResponse(x.reader, { method: 'GET', timeoutMs: 5000 });
       expect(res?.statusLine).toBe('HTTP/1.1 304 Not Modified');
-      expect(res?.headers.filter(([k]) => !['connection', 'keep-alive'].includes(k.toLowerCase()))).toEqual([['ETag', '"v1"'], ['Date', DATE], ['Content-Length', '1234'], ['Cache-Control', 'max-age=60']]);
+      expect(res?.headers.filter(([k]) => !['connection', 'keep-alive'].includes(k.toLowerCase()))).toEqual([
+        ['ETag', '"v1"'],
+        ['Date', DATE],
+        ['Content-Length', '1234'],
+        ['Cache-Control', 'max-age=60'],
+      ]);
       up.raw!.setResponder(() => ok('raw'));
       x.socket.write(`GET /seldon/${NS}/raw/again HTTP/1.1\r\nHost: h\r\n\r\n`);
       const again = await readHttpResponse(x.reader, { method: 'GET', timeoutMs: 3000 });
@@ -261,7 +299,11 @@ describe('what clients and models send, through an in-process gateway', () => {
   it('Transfer-Encoding: gzip, chunked is refused with 501 and never forwarded', async () => {
     const before = up.plain!.requests.length;
     const gz = Buffer.from('1f8b0800000000000003abae0500', 'hex');
-    const { res, x } = await send(gw.port, `POST /seldon/${NS}/plain${PREDICT} HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n${gz.length.toString(16)}\r\n`, Buffer.concat([gz, Buffer.from('\r\n0\r\n\r\n')]));
+    const { res, x } = await send(
+      gw.port,
+      `POST /seldon/${NS}/plain${PREDICT} HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n${gz.length.toString(16)}\r\n`,
+      Buffer.concat([gz, Buffer.from('\r\n0\r\n\r\n')]),
+    );
     x.socket.destroy();
     expect(res?.status).toBe(501);
     await sleep(100);
@@ -301,11 +343,17 @@ describe('what clients and models send, through an in-process gateway', () => {
     const bigAnswer = (req: RecordedRequest): Answer => ({
       ...ok('big', [['X-Big', 'b'.repeat(Number(headerValue(req.headers, 'x-head-bytes') ?? '0'))]]),
     });
-    for (const [route, retries] of [['big', 0], ['bigr', 3]] as const) {
+    for (const [route, retries] of [
+      ['big', 0],
+      ['bigr', 3],
+    ] as const) {
       it(`${route} (retries ${retries}): a 30 KiB header passes intact; a 70 KiB one is 502; the POST is executed once either way`, async () => {
         up.big!.setResponder(bigAnswer);
         try {
-          for (const [bytes, status] of [[30 * 1024, 200], [70 * 1024, 502]] as const) {
+          for (const [bytes, status] of [
+            [30 * 1024, 200],
+            [70 * 1024, 502],
+          ] as const) {
             const id = `big-${route}-${bytes}`;
             const { res, x } = await send(gw.port, post(`/seldon/${NS}/${route}${PREDICT}`, [`X-Case: ${id}`, `X-Head-Bytes: ${bytes}`], SMALL), SMALL);
             x.socket.destroy();
@@ -323,7 +371,14 @@ describe('what clients and models send, through an in-process gateway', () => {
   });
 
   it('headers named in a response Connection header do not reach the client', async () => {
-    up.raw!.setResponder(() => ok('raw', [['Connection', 'X-Secret, x-other'], ['X-Secret', 's'], ['X-Other', 'o'], ['X-Kept', 'k']]));
+    up.raw!.setResponder(() =>
+      ok('raw', [
+        ['Connection', 'X-Secret, x-other'],
+        ['X-Secret', 's'],
+        ['X-Other', 'o'],
+        ['X-Kept', 'k'],
+      ]),
+    );
     try {
       const { res, x } = await send(gw.port, post(`/seldon/${NS}/raw${PREDICT}`, [], SMALL), SMALL);
       x.socket.destroy();
@@ -353,7 +408,11 @@ describe('what clients and models send, through an in-process gateway', () => {
   });
 
   it('Connection: close with trailing bytes after the request: the in-flight answer still arrives', async () => {
-    const { res, x } = await send(gw.port, `POST /seldon/${NS}/slow${PREDICT} HTTP/1.1\r\nHost: h\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${SMALL.length}\r\n\r\n`, Buffer.concat([SMALL, Buffer.from('GARBAGE AFTER THE REQUEST\r\n\r\n')]));
+    const { res, x } = await send(
+      gw.port,
+      `POST /seldon/${NS}/slow${PREDICT} HTTP/1.1\r\nHost: h\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${SMALL.length}\r\n\r\n`,
+      Buffer.concat([SMALL, Buffer.from('GARBAGE AFTER THE REQUEST\r\n\r\n')]),
+    );
     x.socket.destroy();
     expect(res?.statusLine).toBe('HTTP/1.1 200 OK');
     expect(headerValue(res?.headers ?? [], 'x-upstream')).toBe('slow');
@@ -375,13 +434,25 @@ describe('against the real CLI with one worker: no upstream answer or bad deploy
       responder: (req) => ({
         // The reason phrase's é as Latin-1 (0xE9) or UTF-8 (0xC3 0xA9): obs-text either way.
         statusLine: Buffer.concat([Buffer.from('HTTP/1.1 200 caf'), headerValue(req.headers, 'x-enc') === 'utf8' ? Buffer.from([0xc3, 0xa9]) : Buffer.from([0xe9])]),
-        headers: [['Content-Type', 'application/json'], ['Date', DATE]],
+        headers: [
+          ['Content-Type', 'application/json'],
+          ['Date', DATE],
+        ],
         body: '{"cafe":true}',
       }),
     });
     up.stream = await startRecordingUpstream({
       name: 'stream',
-      responder: () => ({ headers: [['Content-Type', 'application/octet-stream'], ['Date', DATE]], body: Buffer.alloc(60 * 1024, 0x73), framing: 'chunked', chunkSize: 1024, dripMs: 50 }),
+      responder: () => ({
+        headers: [
+          ['Content-Type', 'application/octet-stream'],
+          ['Date', DATE],
+        ],
+        body: Buffer.alloc(60 * 1024, 0x73),
+        framing: 'chunked',
+        chunkSize: 1024,
+        dripMs: 50,
+      }),
     });
     up.plain = await startRecordingUpstream({ name: 'plain', responder: () => ok('plain') });
     dir = mkdtempSync(join(tmpdir(), 'sgw-findings-'));
@@ -401,15 +472,24 @@ describe('against the real CLI with one worker: no upstream answer or bad deploy
       [
         join(root, 'dist/gateway/main.js'),
         'serve',
-        '--manifests', dir,
-        '--port', String(port),
-        '--admin-port', String(admin),
-        '--host', '127.0.0.1',
-        '--workers', '1',
-        '--log-level', 'info',
-        '--resolve', `cafe-main.${NS}:8000=127.0.0.1:${up.cafe.port}`,
-        '--resolve', `stream-main.${NS}:8000=127.0.0.1:${up.stream.port}`,
-        '--resolve', `plain-main.${NS}:8000=127.0.0.1:${up.plain.port}`,
+        '--manifests',
+        dir,
+        '--port',
+        String(port),
+        '--admin-port',
+        String(admin),
+        '--host',
+        '127.0.0.1',
+        '--workers',
+        '1',
+        '--log-level',
+        'info',
+        '--resolve',
+        `cafe-main.${NS}:8000=127.0.0.1:${up.cafe.port}`,
+        '--resolve',
+        `stream-main.${NS}:8000=127.0.0.1:${up.stream.port}`,
+        '--resolve',
+        `plain-main.${NS}:8000=127.0.0.1:${up.plain.port}`,
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -491,7 +571,14 @@ describe('against the real CLI with one worker: no upstream answer or bad deploy
       expect([Buffer.from([0x63, 0x61, 0x66, 0xe9]).toString('hex'), Buffer.from('caf\u00e9').toString('hex'), Buffer.from('OK').toString('hex')]).toContain(reason.toString('hex'));
     }
     expect(child.exitCode, 'the gateway process').toBeNull();
-    expect(workerExits() - exitsBefore, `worker exits:\n${out.split('\n').filter((l) => /exit|error/i.test(l)).join('\n').slice(0, 2000)}`).toBe(0);
+    expect(
+      workerExits() - exitsBefore,
+      `worker exits:\n${out
+        .split('\n')
+        .filter((l) => /exit|error/i.test(l))
+        .join('\n')
+        .slice(0, 2000)}`,
+    ).toBe(0);
   }, 90_000);
 
   for (const name of ['port70000', 'portneg', 'spacename', 'explport']) {
@@ -510,7 +597,14 @@ describe('against the real CLI with one worker: no upstream answer or bad deploy
       plain.x.socket.destroy();
       expect(plain.res?.status, 'an unrelated route').toBe(200);
       expect(child.exitCode, 'the gateway process').toBeNull();
-      expect(workerExits() - exitsBefore, `worker exits:\n${out.split('\n').filter((l) => /exit|error/i.test(l)).join('\n').slice(0, 2000)}`).toBe(0);
+      expect(
+        workerExits() - exitsBefore,
+        `worker exits:\n${out
+          .split('\n')
+          .filter((l) => /exit|error/i.test(l))
+          .join('\n')
+          .slice(0, 2000)}`,
+      ).toBe(0);
     });
   }
 });

@@ -12,17 +12,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  connectRaw,
-  headerValue,
-  readHttpResponse,
-  sha256,
-  startRecordingUpstream,
-  writeRequest,
-  type HeaderLine,
-  type RawResponse,
-  type RecordingUpstream,
-} from './fixtures/recording-upstream.js';
+import { connectRaw, headerValue, readHttpResponse, sha256, startRecordingUpstream, writeRequest, type HeaderLine, type RawResponse, type RecordingUpstream } from './fixtures/recording-upstream.js';
 import { startTestGateway, type TestGateway } from './helpers/gateway.js';
 import { sleep } from './helpers/wait.js';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -141,7 +131,10 @@ describe('the quick start (npm start): every curl line it prints answers 200 fro
     const end = Date.now() + 20_000;
     while (!all.includes('Ctrl-C stops everything') && Date.now() < end && child.exitCode === null) await sleep(50);
     if (!all.includes('Ctrl-C stops everything')) throw new Error(`the quick start did not print its banner:\n${all}`);
-    banner = all.split('\n').filter((l) => !l.startsWith('{')).join('\n');
+    banner = all
+      .split('\n')
+      .filter((l) => !l.startsWith('{'))
+      .join('\n');
     curls = parseCurls(banner);
   }, 30_000);
   afterAll(async () => {
@@ -228,7 +221,13 @@ describe('the quick start shadow example in-process: the primary and the shadow 
 
   beforeAll(async () => {
     // Seldon-like strict models: a short or non-JSON body is a 400 MICROSERVICE_BAD_DATA.
-    const answer = (name: string) => () => ({ headers: [['Content-Type', 'application/json'], ['x-seldon-model', name]] as HeaderLine[], body: JSON.stringify({ data: { names: ['proba'], ndarray: [[0.6]] }, meta: {} }) });
+    const answer = (name: string) => () => ({
+      headers: [
+        ['Content-Type', 'application/json'],
+        ['x-seldon-model', name],
+      ] as HeaderLine[],
+      body: JSON.stringify({ data: { names: ['proba'], ndarray: [[0.6]] }, meta: {} }),
+    });
     main = await startRecordingUpstream({ name: 'churn-main', strict: true, responder: answer('seldon/churn/main') });
     shadow = await startRecordingUpstream({ name: 'churn-shadow', strict: true, responder: answer('seldon/churn/shadow') });
     const examples = join(root, 'examples/deployments');

@@ -37,9 +37,22 @@ function randomCase(r: () => number, id: string): Case {
   const reason = pick(['OK', 'Whatever It Likes', '', 'caf\xe9']);
   const headers: HeaderLine[] = [];
   const pool: HeaderLine[] = [
-    ['Content-Type', 'application/json'], ['content-type', 'text/plain; charset=utf-8'], ['X-Dup', 'a'], ['x-dup', 'b'], ['Set-Cookie', 'a=1; Path=/'],
-    ['Set-Cookie', 'b=2'], ['Cache-Control', 'no-store'], ['Vary', 'Origin'], ['Server', 'gunicorn'], ['X-Obs', 'caf\xe9'], ['X-Empty', ''],
-    ['Keep-Alive', 'timeout=5'], ['Connection', 'keep-alive'], ['Connection', 'X-Listed'], ['X-Listed', 'hop'], ['X-Long', 'v'.repeat(3000)],
+    ['Content-Type', 'application/json'],
+    ['content-type', 'text/plain; charset=utf-8'],
+    ['X-Dup', 'a'],
+    ['x-dup', 'b'],
+    ['Set-Cookie', 'a=1; Path=/'],
+    ['Set-Cookie', 'b=2'],
+    ['Cache-Control', 'no-store'],
+    ['Vary', 'Origin'],
+    ['Server', 'gunicorn'],
+    ['X-Obs', 'caf\xe9'],
+    ['X-Empty', ''],
+    ['Keep-Alive', 'timeout=5'],
+    ['Connection', 'keep-alive'],
+    ['Connection', 'X-Listed'],
+    ['X-Listed', 'hop'],
+    ['X-Long', 'v'.repeat(3000)],
   ];
   for (let n = Math.floor(r() * 5); n > 0; n--) headers.push(pick(pool));
   const size = pick([0, 2, 57, 1000, 17_000, 70_000]);
@@ -61,7 +74,7 @@ function randomCase(r: () => number, id: string): Case {
     if (framing === 'length') return { id, raw: bytes(head([...said, ['Content-Length', String(size)]]), body), close, meant, broken: false };
     if (framing === 'close') return { id, raw: bytes(head(headers), body), close: true, meant, broken: false };
     const parts: (string | Buffer)[] = [head([...said, ['Transfer-Encoding', 'chunked']])];
-    for (let at = 0; at < size; ) {
+    for (let at = 0; at < size;) {
       const n = Math.min(size - at, 1 + Math.floor(r() * 9000));
       parts.push(`${n.toString(16)}${maybe(0.2) ? ';ext=1' : ''}\r\n`, body.subarray(at, at + n), '\r\n');
       at += n;
@@ -77,15 +90,48 @@ function randomCase(r: () => number, id: string): Case {
     ['a header without a colon', () => bytes(`HTTP/1.1 ${status} OK\r\nX-Bad header\r\nContent-Length: 2\r\n\r\n{}`), true],
     ['NUL in a header', () => bytes(`HTTP/1.1 ${status} OK\r\nX-Nul: a\x00b\r\nContent-Length: 2\r\n\r\n{}`), true],
     ['a length of letters', () => bytes(head([['Content-Length', 'abc']]), '{}'), true],
-    ['two lengths', () => bytes(head([['Content-Length', '2'], ['Content-Length', '3']]), '{}x'), true],
+    [
+      'two lengths',
+      () =>
+        bytes(
+          head([
+            ['Content-Length', '2'],
+            ['Content-Length', '3'],
+          ]),
+          '{}x',
+        ),
+      true,
+    ],
 
     ['a chunk size of letters', () => bytes(head([['Transfer-Encoding', 'chunked']]), 'zz\r\n{}\r\n0\r\n\r\n'), true],
     ['a chunk longer than it says', () => bytes(head([['Transfer-Encoding', 'chunked']]), '2\r\n{}xx\r\n0\r\n\r\n'), true],
     ['a body cut short', () => bytes(head([['Content-Length', String(size + 10)]]), body), true],
     ['chunks cut short', () => bytes(head([['Transfer-Encoding', 'chunked']]), '10\r\n{}'), true],
-    ['a head too large', () => bytes(head([['X-Huge', 'h'.repeat(70 * 1024)], ['Content-Length', '2']]), '{}'), true],
+    [
+      'a head too large',
+      () =>
+        bytes(
+          head([
+            ['X-Huge', 'h'.repeat(70 * 1024)],
+            ['Content-Length', '2'],
+          ]),
+          '{}',
+        ),
+      true,
+    ],
     // RFC 9112 §6.3: Transfer-Encoding overrides Content-Length; a proxy may refuse it or forward it decoded.
-    ['length and chunked', () => bytes(head([['Content-Length', '2'], ['Transfer-Encoding', 'chunked']]), '2\r\n{}\r\n0\r\n\r\n'), false],
+    [
+      'length and chunked',
+      () =>
+        bytes(
+          head([
+            ['Content-Length', '2'],
+            ['Transfer-Encoding', 'chunked'],
+          ]),
+          '2\r\n{}\r\n0\r\n\r\n',
+        ),
+      false,
+    ],
     ['HTTP/1.0 without a length', () => bytes(head(headers, `HTTP/1.0 ${status} OK`), body), false],
     ['bare LF line ends', () => bytes(`HTTP/1.1 ${status} OK\nConnection: close\nContent-Length: 2\n\n{}`), false],
     ['a folded header', () => bytes(`HTTP/1.1 ${status} OK\r\nConnection: close\r\nX-Fold: a\r\n b\r\nContent-Length: 2\r\n\r\n{}`), false],
@@ -105,7 +151,7 @@ function isGateway502(status: number, body: Buffer): boolean {
   }
 }
 
-describe('a broken model, at random (seeded): what the client gets is the answer meant, or the gateway\'s 502', () => {
+describe("a broken model, at random (seeded): what the client gets is the answer meant, or the gateway's 502", () => {
   let model: RecordingUpstream;
   let gw: TestGateway;
   const cases = new Map<string, Case>();
@@ -139,7 +185,15 @@ describe('a broken model, at random (seeded): what the client gets is the answer
       await Promise.all(
         all.slice(b, b + 10).map(async (c) => {
           const x = await connectRaw(gw.port);
-          await writeRequest(x, { target: PATH, headers: [['Host', 'gw'], ['X-Case', c.id], ['Content-Type', 'application/json']], body: Buffer.from('{}') });
+          await writeRequest(x, {
+            target: PATH,
+            headers: [
+              ['Host', 'gw'],
+              ['X-Case', c.id],
+              ['Content-Type', 'application/json'],
+            ],
+            body: Buffer.from('{}'),
+          });
           const res = await readHttpResponse(x.reader, { timeoutMs: 5000 });
           x.socket.destroy();
           const what = `${c.id}: ${JSON.stringify(c.raw.subarray(0, 300).toString('latin1'))} -> ${res?.statusLine ?? 'no answer'} ${res?.body.subarray(0, 200).toString('latin1') ?? ''}`;

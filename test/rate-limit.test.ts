@@ -204,7 +204,10 @@ describe('rate limits shared by two gateways through Redis', () => {
     }
     // canary (about half the picks) admits 2 in the minute; main admits all of its picks.
     expect(seen[429]).toBeGreaterThan(10);
-    expect(await metric(a.adminUrl, 'seldon_gateway_requests_total{namespace="models",deployment="perpred",predictor="canary",protocol="rest",kind="primary",code="200"}') + (await metric(b.adminUrl, 'seldon_gateway_requests_total{namespace="models",deployment="perpred",predictor="canary",protocol="rest",kind="primary",code="200"}'))).toBe(2);
+    expect(
+      (await metric(a.adminUrl, 'seldon_gateway_requests_total{namespace="models",deployment="perpred",predictor="canary",protocol="rest",kind="primary",code="200"}')) +
+        (await metric(b.adminUrl, 'seldon_gateway_requests_total{namespace="models",deployment="perpred",predictor="canary",protocol="rest",kind="primary",code="200"}')),
+    ).toBe(2);
   });
 
   it('Redis slow: decisions fall back to the local share after --redis-timeout instead of waiting', async () => {
@@ -264,7 +267,7 @@ describe('rate limits without Redis', () => {
     }
   });
 
-  it('two workers share the primary\'s limiter and token store over IPC', async () => {
+  it("two workers share the primary's limiter and token store over IPC", async () => {
     const http = await startHttpBackend({ name: 'up' });
     const dir = mkdtempSync(join(tmpdir(), 'sgw-rl-'));
     writeFileSync(join(dir, 'x.yaml'), sdep('x', 'models', { oauth_key: 'k', oauth_secret: 's', predictors: [{ name: 'main' }] }, { 'seldon.io/gateway-rate-limit': '10/m' }));

@@ -29,7 +29,7 @@ function imageArgs(): Record<string, string> {
 }
 
 describe('release', () => {
-  it('the version is package.json\'s: the chart\'s appVersion, the image label, the kustomize image tag and the changelog follow it', () => {
+  it("the version is package.json's: the chart's appVersion, the image label, the kustomize image tag and the changelog follow it", () => {
     expect(pkg.version).toMatch(/^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/);
     const chart = parseYaml(read('deploy/helm/seldon-gateway/Chart.yaml')) as { appVersion: string; version: string };
     expect(chart.appVersion).toBe(pkg.version);
@@ -64,7 +64,7 @@ describe('release', () => {
     expect(license.split('\n').length).toBeGreaterThan(190);
   });
 
-  it('the image carries the OCI labels: title, description, version, licenses (package.json\'s), source and revision (build arguments)', () => {
+  it("the image carries the OCI labels: title, description, version, licenses (package.json's), source and revision (build arguments)", () => {
     const labels = imageLabels();
     expect(labels['org.opencontainers.image.title']).toBe('seldon-gateway');
     expect(labels['org.opencontainers.image.description']).toBe(pkg.description);

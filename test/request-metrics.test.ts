@@ -120,7 +120,9 @@ describe('request duration, connections and bytes on /metrics', () => {
     await once(silent, 'connect');
     await waitUntil(async () => metricSum(await scrape(gw.adminUrl), 'seldon_gateway_open_connections', { listener: 'public', protocol: 'unknown' }) === 1, 5000);
 
-    const request = Buffer.from(`POST /seldon/m/iris/api/v1.0/predictions HTTP/1.1\r\nhost: gw\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`);
+    const request = Buffer.from(
+      `POST /seldon/m/iris/api/v1.0/predictions HTTP/1.1\r\nhost: gw\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
+    );
     const s = net.connect(gw.port, '127.0.0.1');
     await once(s, 'connect');
     let answer = Buffer.alloc(0);

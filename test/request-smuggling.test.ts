@@ -112,7 +112,10 @@ let sentinels = 0;
 async function receivedSince(side: Side, mark: number): Promise<RecordedRequest[]> {
   const id = `sentinel-${++sentinels}`;
   const out = await send(side, `GET ${ONE}/sentinel HTTP/1.1\r\nHost: h\r\nX-Case: ${id}\r\nConnection: close\r\n\r\n`);
-  expect(out.answers.map((a) => a.status), `${side.name}: the sentinel after the probe is served (the upstream connection was given back)`).toEqual([200]);
+  expect(
+    out.answers.map((a) => a.status),
+    `${side.name}: the sentinel after the probe is served (the upstream connection was given back)`,
+  ).toEqual([200]);
   expect(JSON.parse(out.answers[0]!.body.toString()).case).toBe(id);
   const got = side.model.requests.slice(mark);
   const sentinel = got.findIndex((r) => headerValue(r.headers, 'x-case') === id);
@@ -148,7 +151,10 @@ async function probe(side: Side, what: string, bytes: string, request = bytes): 
 /** The client got exactly one answer, a refusal with `status` and `connection: close`, at once, and the connection closed. */
 function expectRefused(side: Side, what: string, out: Outcome, status: number): void {
   const label = `${side.name} ${what}`;
-  expect(out.answers.map((a) => a.status), label).toEqual([status]);
+  expect(
+    out.answers.map((a) => a.status),
+    label,
+  ).toEqual([status]);
   expect(headerValue(out.answers[0]!.headers, 'connection')?.toLowerCase(), label).toBe('close');
   expect(JSON.parse(out.answers[0]!.body.toString()).status.code, label).toBe(status);
   expect(out.closed, `${label}: closed`).toBe(true);
@@ -218,7 +224,7 @@ describe('requests behind a refusal are never served', () => {
     ['Content-Length over --max-body', post('/a', [`Content-Length: ${MAX_BODY + 1}`], ''), 413],
     ['a chunked body over --max-body', post('/a', ['Transfer-Encoding: chunked'], `${chunk('x'.repeat(MAX_BODY + 1))}0\r\n\r\n`), 413],
     ['a malformed chunk size', post('/a', ['Transfer-Encoding: chunked'], 'zz\r\nAA\r\n0\r\n\r\n'), 400],
-    ['a chunk extension over llhttp\'s limit', post('/a', ['Transfer-Encoding: chunked'], `2;${'e'.repeat(20_000)}\r\nAA\r\n0\r\n\r\n`), 413],
+    ["a chunk extension over llhttp's limit", post('/a', ['Transfer-Encoding: chunked'], `2;${'e'.repeat(20_000)}\r\nAA\r\n0\r\n\r\n`), 413],
     ['Content-Length with Transfer-Encoding', post('/a', ['Content-Length: 5', 'Transfer-Encoding: chunked'], '0\r\n\r\n'), 400],
     ['two Content-Lengths', post('/a', ['Content-Length: 2', 'Content-Length: 3'], 'abc'), 400],
     ['obsolete line folding', post('/a', ['X-Fold: a', ' b', 'Content-Length: 0'], ''), 400],
@@ -259,7 +265,10 @@ describe('requests behind a refusal are never served', () => {
     for (const side of sides) {
       const mark = side.model.requests.length;
       const out = await send(side, `GET ${ONE}/first HTTP/1.1\r\nHost: h\r\n\r\nGET ${ONE}/a HTTP/1.1\r\nHost: h\r\nHost: i\r\n\r\n${smuggled}`);
-      expect(out.answers.map((a) => a.status), side.name).toEqual([200, 400]);
+      expect(
+        out.answers.map((a) => a.status),
+        side.name,
+      ).toEqual([200, 400]);
       expect(out.closed).toBe(true);
       expect((await receivedSince(side, mark)).map((r) => r.target)).toEqual(['/first']);
     }
@@ -269,7 +278,10 @@ describe('requests behind a refusal are never served', () => {
     for (const side of sides) {
       const mark = side.model.requests.length;
       const out = await send(side, `GET ${ONE}/first HTTP/1.1\r\nHost: h\r\n\r\nGET ${ONE}/second HTTP/1.1\r\nHost: h\r\n\r\nGET /x HTTP/1.1\r\nHost : h\r\n\r\n${smuggled}`);
-      expect(out.answers.map((a) => a.status), side.name).toEqual([200, 200, 400]);
+      expect(
+        out.answers.map((a) => a.status),
+        side.name,
+      ).toEqual([200, 200, 400]);
       expect(out.answers.slice(0, 2).map((a) => JSON.parse(a.body.toString()).target)).toEqual(['/first', '/second']);
       expect(out.closed).toBe(true);
       expect((await receivedSince(side, mark)).map((r) => r.target)).toEqual(['/first', '/second']);
@@ -278,7 +290,29 @@ describe('requests behind a refusal are never served', () => {
 });
 
 describe('Transfer-Encoding spellings, as CL.TE and TE.CL', () => {
-  const SPELLINGS = ['chunked', 'Chunked', 'CHUNKED', ' chunked', 'chunked ', '\tchunked', 'chunked\t', 'identity, chunked', 'chunked, chunked', 'gzip, chunked', 'chunked, identity', 'chunked;q=1', '"chunked"', 'x-chunked', 'chunk', '', ' ', 'chunked\x0b', '\x0bchunked', 'chunked,', ', chunked'];
+  const SPELLINGS = [
+    'chunked',
+    'Chunked',
+    'CHUNKED',
+    ' chunked',
+    'chunked ',
+    '\tchunked',
+    'chunked\t',
+    'identity, chunked',
+    'chunked, chunked',
+    'gzip, chunked',
+    'chunked, identity',
+    'chunked;q=1',
+    '"chunked"',
+    'x-chunked',
+    'chunk',
+    '',
+    ' ',
+    'chunked\x0b',
+    '\x0bchunked',
+    'chunked,',
+    ', chunked',
+  ];
   const NAMES = ['Transfer-Encoding', 'transfer-encoding', 'Transfer_Encoding', 'Transfer-Encoding ', ' Transfer-Encoding', 'X: y\r\n Transfer-Encoding', 'Transfer-Encoding\t'];
 
   /** The smuggled request as the body of one interpretation: after `0\r\n\r\n` (CL.TE) or inside a chunk (TE.CL). */
@@ -288,7 +322,7 @@ describe('Transfer-Encoding spellings, as CL.TE and TE.CL', () => {
   };
   const tecl = (te: string, name = 'Transfer-Encoding'): string => post('/tecl', [`${name}: ${te}`, 'Content-Length: 4'], `${chunk(smuggled)}0\r\n\r\n`);
 
-  it('with both framings, every spelling is refused, nothing reaches the model, no answer is another request\'s', async () => {
+  it("with both framings, every spelling is refused, nothing reaches the model, no answer is another request's", async () => {
     for (const side of sides) {
       const probes = [...SPELLINGS.flatMap((s) => [clte(s), tecl(s)]), ...NAMES.flatMap((n) => [clte('chunked', n), tecl('chunked', n)])];
       for (const bytes of probes) {
@@ -314,8 +348,14 @@ describe('Transfer-Encoding spellings, as CL.TE and TE.CL', () => {
         const { oracle, out, got } = await probe(side, what, bytes);
         const servable = oracle.error === undefined && oracle.requests.length === 1 && /^[ \t]*chunked[ \t]*$/i.test(te);
         if (servable) {
-          expect(out.answers.map((a) => a.status), what).toEqual([200]);
-          expect(got.map((r) => [r.target, r.body.toString('latin1'), r.complete]), what).toEqual([['/te', '{"a":1}', true]]);
+          expect(
+            out.answers.map((a) => a.status),
+            what,
+          ).toEqual([200]);
+          expect(
+            got.map((r) => [r.target, r.body.toString('latin1'), r.complete]),
+            what,
+          ).toEqual([['/te', '{"a":1}', true]]);
         } else {
           expect(out.answers.length, what).toBe(1);
           expect(out.answers[0]!.status, what).toBeGreaterThanOrEqual(400);
@@ -329,7 +369,7 @@ describe('Transfer-Encoding spellings, as CL.TE and TE.CL', () => {
 describe('Content-Length variants', () => {
   const VALUES = ['4', '04', '+4', '-4', ' 4', '4 ', '\t4', '4\t', '4,4', '4, 4', '4 4', '0x4', '4.0', '1e0', '', '99999999999999999999', '4\x00', '4\x0b'];
 
-  it('served exactly as llhttp reads it (the model gets the 4 bytes, and the next request is the client\'s own), else refused with nothing at the model', async () => {
+  it("served exactly as llhttp reads it (the model gets the 4 bytes, and the next request is the client's own), else refused with nothing at the model", async () => {
     for (const side of sides) {
       for (const v of VALUES) {
         const bytes = `${post('/cl', [`Content-Length: ${v}`], 'abcd')}GET ${ONE}/next HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n`;
@@ -338,8 +378,17 @@ describe('Content-Length variants', () => {
         expect(foreignAnswers(out, [`${ONE}/cl`, `${ONE}/next`]), what).toEqual([]);
         if (oracle.error === undefined) {
           expect(oracle.requests.map((r) => r.body)).toEqual(['abcd', '']);
-          expect(out.answers.map((a) => a.status), what).toEqual([200, 200]);
-          expect(got.map((r) => [r.target, r.body.toString('latin1')]), what).toEqual([['/cl', 'abcd'], ['/next', '']]);
+          expect(
+            out.answers.map((a) => a.status),
+            what,
+          ).toEqual([200, 200]);
+          expect(
+            got.map((r) => [r.target, r.body.toString('latin1')]),
+            what,
+          ).toEqual([
+            ['/cl', 'abcd'],
+            ['/next', ''],
+          ]);
         } else {
           expectRefused(side, v, out, 400);
           expect(got, what).toEqual([]);
@@ -385,8 +434,14 @@ describe('chunk sizes, extensions and trailers', () => {
         const label = `${side.name} ${what}`;
         const { oracle, out, got } = await probe(side, label, request + smuggled, request);
         if (oracle.error === undefined) {
-          expect(out.answers.map((a) => a.status), label).toEqual([200]);
-          expect(got.map((r) => [r.target, r.body.toString('latin1'), r.complete]), label).toEqual([['/chunked', oracle.requests[0]!.body, true]]);
+          expect(
+            out.answers.map((a) => a.status),
+            label,
+          ).toEqual([200]);
+          expect(
+            got.map((r) => [r.target, r.body.toString('latin1'), r.complete]),
+            label,
+          ).toEqual([['/chunked', oracle.requests[0]!.body, true]]);
         } else {
           expectRefused(side, what, out, oracle.error === 'HPE_CHUNK_EXTENSIONS_OVERFLOW' ? 413 : 400);
           for (const r of got) expect(r.complete, label).toBe(false);
@@ -395,7 +450,7 @@ describe('chunk sizes, extensions and trailers', () => {
     }
   });
 
-  it('a malformed body that arrives after the head was streamed to the model: the model\'s connection is closed, the next request gets a new one', async () => {
+  it("a malformed body that arrives after the head was streamed to the model: the model's connection is closed, the next request gets a new one", async () => {
     for (const side of sides) {
       const socket = await connect(side);
       socket.on('error', () => undefined);
@@ -429,7 +484,7 @@ describe('a pipeline split at every CR and LF', () => {
     `GET ${ONE}/p3 HTTP/1.1\r\nHost: h\r\nX-Case: p3\r\nConnection: close\r\n\r\n`,
   ].join('');
 
-  it('answers in order, each the client\'s own, and the model gets the same three requests whatever the split', async () => {
+  it("answers in order, each the client's own, and the model gets the same three requests whatever the split", async () => {
     const cuts: number[] = [];
     for (let i = 0; i < PIPELINE.length; i++) if (PIPELINE[i] === '\r' || PIPELINE[i] === '\n') cuts.push(i + 1);
     for (const side of sides) {
@@ -437,10 +492,24 @@ describe('a pipeline split at every CR and LF', () => {
         const what = `${side.name} split after ${JSON.stringify(PIPELINE.slice(Math.max(0, cut - 20), cut))}`;
         const mark = side.model.requests.length;
         const out = await send(side, [PIPELINE.slice(0, cut), PIPELINE.slice(cut)], 5);
-        expect(out.answers.map((a) => [a.status, JSON.parse(a.body.toString()).target]), what).toEqual([[200, '/p1'], [200, '/p2'], [200, '/p3']]);
+        expect(
+          out.answers.map((a) => [a.status, JSON.parse(a.body.toString()).target]),
+          what,
+        ).toEqual([
+          [200, '/p1'],
+          [200, '/p2'],
+          [200, '/p3'],
+        ]);
         expect(out.closed, what).toBe(true);
         const got = await receivedSince(side, mark);
-        expect(got.map((r) => [r.target, r.body.toString(), r.complete]), what).toEqual([['/p1', '{"a":1}', true], ['/p2', '{"b":2}', true], ['/p3', '', true]]);
+        expect(
+          got.map((r) => [r.target, r.body.toString(), r.complete]),
+          what,
+        ).toEqual([
+          ['/p1', '{"a":1}', true],
+          ['/p2', '{"b":2}', true],
+          ['/p3', '', true],
+        ]);
       }
     }
   });
@@ -448,7 +517,13 @@ describe('a pipeline split at every CR and LF', () => {
 
 describe('HTTP/2 to HTTP/1.1: downgrade probes', () => {
   const h2Sides = (): Side[] => sides.filter((s) => s.name !== 'node');
-  const base = (path: string): [string, string][] => [[':method', 'POST'], [':path', `${ONE}${path}`], [':scheme', 'http'], [':authority', 'h'], ['content-type', 'application/json']];
+  const base = (path: string): [string, string][] => [
+    [':method', 'POST'],
+    [':path', `${ONE}${path}`],
+    [':scheme', 'http'],
+    [':authority', 'h'],
+    ['content-type', 'application/json'],
+  ];
 
   it('content-length against DATA, connection-specific fields, te other than trailers: the stream is reset (PROTOCOL_ERROR), nothing whole at the model', async () => {
     for (const side of h2Sides()) {
@@ -456,7 +531,14 @@ describe('HTTP/2 to HTTP/1.1: downgrade probes', () => {
       const probes: [string, [string, string][], Buffer | null][] = [
         ['more DATA than content-length', [['content-length', '4']], Buffer.from(`abcd${smuggled}`)],
         ['less DATA than content-length', [['content-length', '40']], Buffer.from('abcd')],
-        ['two content-lengths', [['content-length', '4'], ['content-length', '5']], Buffer.from('abcd')],
+        [
+          'two content-lengths',
+          [
+            ['content-length', '4'],
+            ['content-length', '5'],
+          ],
+          Buffer.from('abcd'),
+        ],
         ['a content-length list', [['content-length', '4, 4']], Buffer.from('abcd')],
         ['transfer-encoding: chunked', [['transfer-encoding', 'chunked']], Buffer.from(`0\r\n\r\n${smuggled}`)],
         ['te: gzip', [['te', 'gzip']], Buffer.from('{}')],
@@ -502,7 +584,10 @@ describe('HTTP/2 to HTTP/1.1: downgrade probes', () => {
       expect(raw.answered(1)).toBe(false);
       raw.close();
       const got = await receivedSince(side, mark);
-      expect(got.map((r) => [r.target, r.complete]), side.name).toEqual([['/streamed', false]]);
+      expect(
+        got.map((r) => [r.target, r.complete]),
+        side.name,
+      ).toEqual([['/streamed', false]]);
       expect(got[0]!.body.length, side.name).toBeLessThanOrEqual(70_000);
     }
   });
@@ -525,12 +610,20 @@ describe('HTTP/2 to HTTP/1.1: downgrade probes', () => {
     }
   });
 
-  it('fields with CR, LF or NUL, or a name that is not a token, never reach the model (Node\'s HTTP/2 drops them: see the file header of rest/h2.ts)', async () => {
+  it("fields with CR, LF or NUL, or a name that is not a token, never reach the model (Node's HTTP/2 drops them: see the file header of rest/h2.ts)", async () => {
     for (const side of h2Sides()) {
       const scheme = side.tls === undefined ? 'http' : 'https';
       const raw = await RawH2.connect(side.gw.port, side.tls);
       const mark = side.model.requests.length;
-      const bad: [string, string][] = [['x-inject', `a\r\nTransfer-Encoding: chunked`], ['x-lf', 'a\nb'], ['x-nul', 'a\x00b'], ['x b', 'v'], ['x:c', 'v'], ['x-lead', ' v'], ['x-trail', 'v ']];
+      const bad: [string, string][] = [
+        ['x-inject', `a\r\nTransfer-Encoding: chunked`],
+        ['x-lf', 'a\nb'],
+        ['x-nul', 'a\x00b'],
+        ['x b', 'v'],
+        ['x:c', 'v'],
+        ['x-lead', ' v'],
+        ['x-trail', 'v '],
+      ];
       let id = 1;
       for (const field of bad) {
         raw.headers(id, [...base('/fields').map(([k, v]): [string, string] => [k, k === ':scheme' ? scheme : v]), ['x-case', `f${id}`], field], false);
@@ -542,7 +635,11 @@ describe('HTTP/2 to HTTP/1.1: downgrade probes', () => {
       const got = await receivedSince(side, mark);
       expectClean(side, 'h2 fields', got);
       for (const r of got) {
-        for (const [name] of bad) expect(r.headers.some(([k]) => k.toLowerCase() === name), `${side.name}: ${name}`).toBe(false);
+        for (const [name] of bad)
+          expect(
+            r.headers.some(([k]) => k.toLowerCase() === name),
+            `${side.name}: ${name}`,
+          ).toBe(false);
         expect(r.rawHead.toString('latin1')).not.toMatch(/x-inject|\r\nTransfer-Encoding: chunked\r\n/);
       }
     }

@@ -22,7 +22,18 @@ import net, { type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { headerValue, headerValues, sha256, startRecordingUpstream, type Answer, type HeaderLine, type RecordedRequest, type RecordingUpstream } from './fixtures/recording-upstream.js';
-import { comparableUpstreamLines, expectedUpstreamLines, forwardingHeaders, framingProblem, jsonOfSize, binaryOfSize, routeKinds, startRouteKindUpstreams, waitForCase, type Framing } from './helpers/fidelity.js';
+import {
+  comparableUpstreamLines,
+  expectedUpstreamLines,
+  forwardingHeaders,
+  framingProblem,
+  jsonOfSize,
+  binaryOfSize,
+  routeKinds,
+  startRouteKindUpstreams,
+  waitForCase,
+  type Framing,
+} from './helpers/fidelity.js';
 import { sdep, startTestGateway, waitFor, type TestGateway } from './helpers/gateway.js';
 import { basic } from './helpers/oauth.js';
 import { RawH2 } from './helpers/raw-h2.js';
@@ -152,7 +163,6 @@ function pieces(b: Buffer, n: number): Buffer[] {
   for (let i = 0; i < b.length; i += size) out.push(b.subarray(i, i + size));
   return out;
 }
-
 
 const CURL = await new Promise<boolean>((resolve) => {
   execFile('curl', ['--version'], (err, stdout) => resolve(err === null && /\bHTTP2\b/.test(stdout)));
@@ -335,7 +345,10 @@ describe('REST over HTTP/2 (h2c)', () => {
     expect(got.target, `${where}: target`).toBe(TARGETS[kind].upstreamPath);
     expect(got.version, `${where}: version`).toBe('HTTP/1.1');
     // Never a pseudo-header field, in any form.
-    expect(got.headers.filter(([k]) => k.startsWith(':')), `${where}: pseudo-header fields`).toEqual([]);
+    expect(
+      got.headers.filter(([k]) => k.startsWith(':')),
+      `${where}: pseudo-header fields`,
+    ).toEqual([]);
     expect(comparableUpstreamLines(got.headers), `${where}: header lines in order`).toEqual(expectedUpstreamLines(sent, { dropAuthorization: kind === 'oauth front end' }));
     expect(headerValues(got.headers, 'host'), `${where}: Host is :authority`).toEqual([opts.copy ? `127.0.0.1-shadow:${gw.port}` : `127.0.0.1:${gw.port}`]);
     const f = forwardingHeaders(got.headers);
@@ -367,7 +380,11 @@ describe('REST over HTTP/2 (h2c)', () => {
   describe('route kinds x body shapes', () => {
     beforeAll(async () => {
       // The OAuth front end's token, asked for over h2 too.
-      const t = await h2(session, { ':path': '/oauth/token', 'content-type': 'application/x-www-form-urlencoded', authorization: basic('h2keyh2', 'h2secret') }, { body: Buffer.from('grant_type=client_credentials') });
+      const t = await h2(
+        session,
+        { ':path': '/oauth/token', 'content-type': 'application/x-www-form-urlencoded', authorization: basic('h2keyh2', 'h2secret') },
+        { body: Buffer.from('grant_type=client_credentials') },
+      );
       expect(t.status, t.body.toString()).toBe(200);
       token = (JSON.parse(t.body.toString()) as { access_token: string }).access_token;
     });
@@ -471,7 +488,14 @@ describe('REST over HTTP/2 (h2c)', () => {
   });
 
   it('h2RequestHeaders and h2Host: the HTTP/1.1 head of an HTTP/2 request', () => {
-    expect(h2RequestHeaders([':method', 'GET', ':authority', 'a:1', 'cookie', 'x=1', 'accept', '*/*', 'host', 'a:1', 'cookie', 'y=2', ':path', '/'], 'a:1')).toEqual(['host', 'a:1', 'cookie', 'x=1; y=2', 'accept', '*/*']);
+    expect(h2RequestHeaders([':method', 'GET', ':authority', 'a:1', 'cookie', 'x=1', 'accept', '*/*', 'host', 'a:1', 'cookie', 'y=2', ':path', '/'], 'a:1')).toEqual([
+      'host',
+      'a:1',
+      'cookie',
+      'x=1; y=2',
+      'accept',
+      '*/*',
+    ]);
     expect(h2Host({ ':authority': 'A.example:80', ':scheme': 'http' }, ['host', 'a.example'])).toEqual({ host: 'A.example:80' });
     expect(h2Host({ ':authority': 'a.example:443', ':scheme': 'https' }, ['host', 'a.example'])).toEqual({ host: 'a.example:443' });
     expect(h2Host({ ':authority': 'a.example:443', ':scheme': 'http' }, ['host', 'a.example'])).toHaveProperty('problem');
@@ -517,7 +541,11 @@ describe('REST over HTTP/2 (h2c)', () => {
   it('10 MiB bodies, by content-length and without it, arrive whole (the latter chunked to the model)', async () => {
     const body = jsonOfSize(10 * 1024 * 1024);
     const [a, b] = await Promise.all([
-      h2(session, { ':path': `/seldon/${NS}/plain${PREDICT}`, 'x-case': 'big/cl', 'content-type': 'application/json', 'content-length': String(body.length) }, { body: pieces(body, 40), timeoutMs: 60_000 }),
+      h2(
+        session,
+        { ':path': `/seldon/${NS}/plain${PREDICT}`, 'x-case': 'big/cl', 'content-type': 'application/json', 'content-length': String(body.length) },
+        { body: pieces(body, 40), timeoutMs: 60_000 },
+      ),
       h2(session, { ':path': `/seldon/${NS}/plain${PREDICT}`, 'x-case': 'big/chunkless', 'content-type': 'application/json' }, { body: pieces(body, 40), timeoutMs: 60_000 }),
     ]);
     expect([a.status, b.status]).toEqual([201, 201]);
@@ -572,7 +600,9 @@ describe('REST over HTTP/2 (h2c)', () => {
     const tasks = Array.from({ length: 60 }, (_, i) => {
       const body = jsonOfSize(1000 + i * 37);
       const route = routes[i % routes.length]!;
-      return h2(session, { ':path': `/seldon/${NS}/${route}${PREDICT}`, 'x-case': `many/${i}`, ...(i % 2 ? { 'content-length': String(body.length) } : {}) }, { body: pieces(body, 1 + (i % 3)) }).then((a) => ({ a, body, i }));
+      return h2(session, { ':path': `/seldon/${NS}/${route}${PREDICT}`, 'x-case': `many/${i}`, ...(i % 2 ? { 'content-length': String(body.length) } : {}) }, { body: pieces(body, 1 + (i % 3)) }).then(
+        (a) => ({ a, body, i }),
+      );
     });
     const done = await Promise.all(tasks);
     for (const { a, body, i } of done) {
@@ -617,13 +647,36 @@ describe('REST over HTTP/2 (h2c)', () => {
   it('a field HTTP/2 writes once only, repeated by the model, goes with its first value; an answer HTTP/2 cannot carry is a clean 502', async () => {
     up.edge!.setResponder((req) =>
       headerValue(req.headers, 'x-case') === 'dup'
-        ? { headers: [['Content-Type', 'text/plain'], ['content-type', 'text/html'], ['ETag', '"a"'], ['ETag', '"b"'], ['X-Multi', '1'], ['X-Multi', '2']], body: 'dup' }
-        : { statusLine: 'HTTP/1.1 999 Beyond HTTP/2', headers: [['X-Model', 'yes'], ['Content-Type', 'text/plain']], body: 'odd' },
+        ? {
+            headers: [
+              ['Content-Type', 'text/plain'],
+              ['content-type', 'text/html'],
+              ['ETag', '"a"'],
+              ['ETag', '"b"'],
+              ['X-Multi', '1'],
+              ['X-Multi', '2'],
+            ],
+            body: 'dup',
+          }
+        : {
+            statusLine: 'HTTP/1.1 999 Beyond HTTP/2',
+            headers: [
+              ['X-Model', 'yes'],
+              ['Content-Type', 'text/plain'],
+            ],
+            body: 'odd',
+          },
     );
     try {
       const dup = await h2(session, { ':method': 'GET', ':path': `/seldon/${NS}/edge${PREDICT}`, 'x-case': 'dup' });
       expect(dup.status).toBe(200);
-      expect(answerLines(dup)).toEqual([['content-type', 'text/plain'], ['etag', '"a"'], ['x-multi', '1'], ['x-multi', '2'], ['content-length', '3']]);
+      expect(answerLines(dup)).toEqual([
+        ['content-type', 'text/plain'],
+        ['etag', '"a"'],
+        ['x-multi', '1'],
+        ['x-multi', '2'],
+        ['content-length', '3'],
+      ]);
       expect(dup.body.toString()).toBe('dup');
       const odd = await h2(session, { ':method': 'GET', ':path': `/seldon/${NS}/edge${PREDICT}`, 'x-case': 'odd' });
       expect(odd.status).toBe(502);
@@ -640,16 +693,48 @@ describe('REST over HTTP/2 (h2c)', () => {
     up.edge!.setResponder((req) => {
       const c = headerValue(req.headers, 'x-case');
       if (c === 'ans/204') return { statusLine: 'HTTP/1.1 204 No Content', headers: [['X-S', '204']], framing: 'none' };
-      if (c === 'ans/304') return { statusLine: 'HTTP/1.1 304 Not Modified', headers: [['ETag', '"v1"'], ['Content-Length', '42']], framing: 'none' };
-      return { headers: [['Content-Type', 'application/json'], ['Content-Length', '123']], framing: 'none' };
+      if (c === 'ans/304')
+        return {
+          statusLine: 'HTTP/1.1 304 Not Modified',
+          headers: [
+            ['ETag', '"v1"'],
+            ['Content-Length', '42'],
+          ],
+          framing: 'none',
+        };
+      return {
+        headers: [
+          ['Content-Type', 'application/json'],
+          ['Content-Length', '123'],
+        ],
+        framing: 'none',
+      };
     });
     try {
       const head = await h2(session, { ':method': 'HEAD', ':path': `/seldon/${NS}/edge${PREDICT}`, 'x-case': 'ans/head' });
-      expect({ status: head.status, cl: head.headers['content-length'], body: head.body.length, ended: head.ended, error: head.error }).toEqual({ status: 200, cl: '123', body: 0, ended: true, error: undefined });
+      expect({ status: head.status, cl: head.headers['content-length'], body: head.body.length, ended: head.ended, error: head.error }).toEqual({
+        status: 200,
+        cl: '123',
+        body: 0,
+        ended: true,
+        error: undefined,
+      });
       const noContent = await h2(session, { ':method': 'GET', ':path': `/seldon/${NS}/edge${PREDICT}`, 'x-case': 'ans/204' });
-      expect({ status: noContent.status, s: noContent.headers['x-s'], body: noContent.body.length, ended: noContent.ended, error: noContent.error }).toEqual({ status: 204, s: '204', body: 0, ended: true, error: undefined });
+      expect({ status: noContent.status, s: noContent.headers['x-s'], body: noContent.body.length, ended: noContent.ended, error: noContent.error }).toEqual({
+        status: 204,
+        s: '204',
+        body: 0,
+        ended: true,
+        error: undefined,
+      });
       const notModified = await h2(session, { ':method': 'GET', ':path': `/seldon/${NS}/edge${PREDICT}`, 'x-case': 'ans/304', 'if-none-match': '"v1"' });
-      expect({ status: notModified.status, etag: notModified.headers.etag, body: notModified.body.length, ended: notModified.ended, error: notModified.error }).toEqual({ status: 304, etag: '"v1"', body: 0, ended: true, error: undefined });
+      expect({ status: notModified.status, etag: notModified.headers.etag, body: notModified.body.length, ended: notModified.ended, error: notModified.error }).toEqual({
+        status: 304,
+        etag: '"v1"',
+        body: 0,
+        ended: true,
+        error: undefined,
+      });
       const [got] = await waitForCase([up.edge!], 'ans/head', 1);
       expect(got!.method).toBe('HEAD');
       // The session still serves.
@@ -690,7 +775,17 @@ describe('REST over HTTP/2 (h2c)', () => {
     const before = await code499('edge');
     const raw = await RawH2.connect(gw.port);
     try {
-      raw.headers(1, [[':method', 'POST'], [':scheme', 'http'], [':authority', 'x'], [':path', `/seldon/${NS}/edge${PREDICT}`], ['x-case', 'reset/body']], false);
+      raw.headers(
+        1,
+        [
+          [':method', 'POST'],
+          [':scheme', 'http'],
+          [':authority', 'x'],
+          [':path', `/seldon/${NS}/edge${PREDICT}`],
+          ['x-case', 'reset/body'],
+        ],
+        false,
+      );
       raw.data(1, Buffer.alloc(30 * 1024, 'a'), false);
       // Not waitForCase: it waits for the body, which has not ended.
       await waitFor(() => up.edge!.byCase('reset/body').length === 1, 3000);
@@ -701,7 +796,17 @@ describe('REST over HTTP/2 (h2c)', () => {
       expect(got!.complete, 'the chunked body was never terminated').toBe(false);
       await expect.poll(() => code499('edge')).toBe(before + 1);
       // Same connection, next stream: served.
-      raw.headers(3, [[':method', 'GET'], [':scheme', 'http'], [':authority', 'x'], [':path', `/seldon/${NS}/plain${PREDICT}`], ['x-case', 'reset/after']], true);
+      raw.headers(
+        3,
+        [
+          [':method', 'GET'],
+          [':scheme', 'http'],
+          [':authority', 'x'],
+          [':path', `/seldon/${NS}/plain${PREDICT}`],
+          ['x-case', 'reset/after'],
+        ],
+        true,
+      );
       const [after] = await waitForCase([up.plain!], 'reset/after', 1);
       expect(after).toBeDefined();
     } finally {
@@ -712,7 +817,17 @@ describe('REST over HTTP/2 (h2c)', () => {
   it('a client that closes its connection mid-body: the same', async () => {
     const before = await code499('edge');
     const raw = await RawH2.connect(gw.port);
-    raw.headers(1, [[':method', 'POST'], [':scheme', 'http'], [':authority', 'x'], [':path', `/seldon/${NS}/edge${PREDICT}`], ['x-case', 'reset/socket']], false);
+    raw.headers(
+      1,
+      [
+        [':method', 'POST'],
+        [':scheme', 'http'],
+        [':authority', 'x'],
+        [':path', `/seldon/${NS}/edge${PREDICT}`],
+        ['x-case', 'reset/socket'],
+      ],
+      false,
+    );
     raw.data(1, Buffer.alloc(30 * 1024, 'b'), false);
     await waitFor(() => up.edge!.byCase('reset/socket').length === 1, 3000);
     const got = up.edge!.byCase('reset/socket')[0];
@@ -739,15 +854,27 @@ describe('REST over HTTP/2 (h2c)', () => {
   // ---- the gateway's edges on h2 -------------------------------------------------------------
 
   it('OAuth front end over h2: /oauth/token (and its refusals), then the token on /api/v0.1', async () => {
-    const bad = await h2(session, { ':path': '/oauth/token', 'content-type': 'application/x-www-form-urlencoded', authorization: basic('h2keyh2', 'wrong') }, { body: Buffer.from('grant_type=client_credentials') });
+    const bad = await h2(
+      session,
+      { ':path': '/oauth/token', 'content-type': 'application/x-www-form-urlencoded', authorization: basic('h2keyh2', 'wrong') },
+      { body: Buffer.from('grant_type=client_credentials') },
+    );
     expect(bad.status).toBe(401);
     expect(bad.headers['www-authenticate']).toBe('Basic realm="oauth2/client"');
     expect(JSON.parse(bad.body.toString())).toMatchObject({ error: 'unauthorized' });
-    const ok = await h2(session, { ':path': '/oauth/token', 'content-type': 'application/x-www-form-urlencoded', authorization: basic('h2keyh2', 'h2secret') }, { body: pieces(Buffer.from('grant_type=client_credentials'), 3) });
+    const ok = await h2(
+      session,
+      { ':path': '/oauth/token', 'content-type': 'application/x-www-form-urlencoded', authorization: basic('h2keyh2', 'h2secret') },
+      { body: pieces(Buffer.from('grant_type=client_credentials'), 3) },
+    );
     expect(ok.status, ok.body.toString()).toBe(200);
     const t = JSON.parse(ok.body.toString()) as { access_token: string; token_type: string };
     expect(t.token_type).toBe('bearer');
-    const call = await h2(session, { ':path': '/api/v0.1/predictions', 'x-case': 'oauth/use', authorization: `Bearer ${t.access_token}`, 'content-type': 'application/json' }, { body: Buffer.from('{}') });
+    const call = await h2(
+      session,
+      { ':path': '/api/v0.1/predictions', 'x-case': 'oauth/use', authorization: `Bearer ${t.access_token}`, 'content-type': 'application/json' },
+      { body: Buffer.from('{}') },
+    );
     expect(call.status).toBe(201);
     const [got] = await waitForCase([up.oauth!], 'oauth/use', 1);
     expect(headerValues(got!.headers, 'authorization')).toEqual([]);
@@ -824,7 +951,21 @@ describe('REST over HTTP/2 (h2c)', () => {
   it.skipIf(!CURL)('curl --http2-prior-knowledge: a POST and a HEAD, answered like HTTP/1.1', async () => {
     const body = jsonOfSize(20_000);
     const post = await new Promise<{ code: number | null; out: string }>((resolve) => {
-      const child = spawn('curl', ['--silent', '--show-error', '--max-time', '20', '--http2-prior-knowledge', '-i', '-H', 'content-type: application/json', '-H', 'x-case: curl/post', '--data-binary', '@-', `${gw.url}/seldon/${NS}/plain${PREDICT}`]);
+      const child = spawn('curl', [
+        '--silent',
+        '--show-error',
+        '--max-time',
+        '20',
+        '--http2-prior-knowledge',
+        '-i',
+        '-H',
+        'content-type: application/json',
+        '-H',
+        'x-case: curl/post',
+        '--data-binary',
+        '@-',
+        `${gw.url}/seldon/${NS}/plain${PREDICT}`,
+      ]);
       let out = '';
       child.stdout.on('data', (d: Buffer) => (out += d.toString('latin1')));
       child.on('close', (code) => resolve({ code, out }));
@@ -971,7 +1112,12 @@ describe('REST over h2: the access log', () => {
       });
       const none = await h2(s, { ':method': 'GET', ':path': `/seldon/${NS}/nope`, 'x-request-id': 'h2-404' });
       expect(none.status).toBe(404);
-      expect(await lineWhere((l) => l.request_id === 'h2-404')).toMatchObject({ downstream_remote_address: `127.0.0.1:${local}`, protocol: 'HTTP/2', response_code: 404, bytes_sent: none.body.length });
+      expect(await lineWhere((l) => l.request_id === 'h2-404')).toMatchObject({
+        downstream_remote_address: `127.0.0.1:${local}`,
+        protocol: 'HTTP/2',
+        response_code: 404,
+        bytes_sent: none.body.length,
+      });
       const big = await h2(s, { ':path': `/seldon/${NS}/m${PREDICT}`, 'x-request-id': 'h2-413', 'content-length': '5000' }, { body: Buffer.alloc(5000) });
       expect(big.status).toBe(413);
       expect(await lineWhere((l) => l.request_id === 'h2-413')).toMatchObject({ downstream_remote_address: `127.0.0.1:${local}`, protocol: 'HTTP/2', response_code: 413 });

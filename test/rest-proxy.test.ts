@@ -32,8 +32,18 @@ describe('REST proxy: forwarding', () => {
     gw = await startTestGateway({
       manifests: {
         'iris.yaml': sdep('iris', 'models', { predictors: [{ name: 'main' }] }),
-        'split.yaml': sdep('split', 'models', { predictors: [{ name: 'main', traffic: 75 }, { name: 'canary', traffic: 25 }] }),
-        'zero.yaml': sdep('zero', 'models', { predictors: [{ name: 'main', traffic: 100 }, { name: 'canary', traffic: 0 }] }),
+        'split.yaml': sdep('split', 'models', {
+          predictors: [
+            { name: 'main', traffic: 75 },
+            { name: 'canary', traffic: 25 },
+          ],
+        }),
+        'zero.yaml': sdep('zero', 'models', {
+          predictors: [
+            { name: 'main', traffic: 100 },
+            { name: 'canary', traffic: 0 },
+          ],
+        }),
       },
       resolve: {
         'iris-main.models:8000': main.port,
@@ -56,7 +66,16 @@ describe('REST proxy: forwarding', () => {
     const r = await new Promise<http.IncomingMessage>((resolve, reject) => {
       const req = http.request(`${gw.url}/seldon/models/iris${predict}?x=1&y=%2F`, {
         method: 'POST',
-        headers: { ...json, host: 'api.example.com:8080', 'seldon-puid': 'p1', 'x-forwarded-for': '10.9.9.9', 'keep-alive': 'timeout=5', connection: 'keep-alive, x-hop', 'x-hop': '1', 'x-custom': 'v' },
+        headers: {
+          ...json,
+          host: 'api.example.com:8080',
+          'seldon-puid': 'p1',
+          'x-forwarded-for': '10.9.9.9',
+          'keep-alive': 'timeout=5',
+          connection: 'keep-alive, x-hop',
+          'x-hop': '1',
+          'x-custom': 'v',
+        },
       });
       req.on('response', resolve).on('error', reject);
       req.end(body);
@@ -434,7 +453,14 @@ describe('REST proxy: a model server that closes idle keep-alive connections una
         if (last !== undefined && r.receivedAt - last > 300) return { reset: true };
         read.push(r.body.toString());
         answeredAt.set(r.connection, Date.now());
-        return { headers: [['Server', 'gunicorn'], ['Connection', 'keep-alive'], ['Content-Type', 'application/json']], body: '{"data":{"ndarray":[[0.5]]}}' };
+        return {
+          headers: [
+            ['Server', 'gunicorn'],
+            ['Connection', 'keep-alive'],
+            ['Content-Type', 'application/json'],
+          ],
+          body: '{"data":{"ndarray":[[0.5]]}}',
+        };
       },
     });
     gw = await startTestGateway({

@@ -75,7 +75,13 @@ function traffic(gateways: () => CliGateway[], perSecond: number): { stop(): Pro
     const list = gateways();
     const gw = list[n++ % list.length]!;
     try {
-      const r = await request(`http://127.0.0.1:${gw.port}/seldon/models/iris/api/v1.0/predictions`, { method: 'POST', body: '{"data":{"ndarray":[[1]]}}', headers: { 'content-type': 'application/json' }, headersTimeout: 5000, bodyTimeout: 5000 });
+      const r = await request(`http://127.0.0.1:${gw.port}/seldon/models/iris/api/v1.0/predictions`, {
+        method: 'POST',
+        body: '{"data":{"ndarray":[[1]]}}',
+        headers: { 'content-type': 'application/json' },
+        headersTimeout: 5000,
+        bodyTimeout: 5000,
+      });
       await r.body.dump();
       statuses.set(r.statusCode, (statuses.get(r.statusCode) ?? 0) + 1);
     } catch {
@@ -109,7 +115,23 @@ describe('rollouts across replicas: two gateways, two workers each, one redis-se
   let gateways: CliGateway[] = [];
 
   const start = (): Promise<CliGateway> =>
-    startCli(['--manifests', dir, '--workers', '2', '--redis-url', redis.url, '--resolve', `iris-main.models:8000=127.0.0.1:${main.port}`, '--resolve', `iris-v2.models:8000=127.0.0.1:${canary.port}`, '--log-level', 'info'], { readyWithinMs: 30_000 });
+    startCli(
+      [
+        '--manifests',
+        dir,
+        '--workers',
+        '2',
+        '--redis-url',
+        redis.url,
+        '--resolve',
+        `iris-main.models:8000=127.0.0.1:${main.port}`,
+        '--resolve',
+        `iris-v2.models:8000=127.0.0.1:${canary.port}`,
+        '--log-level',
+        'info',
+      ],
+      { readyWithinMs: 30_000 },
+    );
 
   beforeAll(async () => {
     redis = await startRedis();
@@ -189,7 +211,14 @@ describe('rollouts across replicas: two gateways, two workers each, one redis-se
       const pausedAt = Date.now();
       await redis.command('CLIENT', 'PAUSE', '3000', 'ALL');
       // Redis answers again once the pause is over.
-      await waitUntil(() => redis.command('PING').then(() => true, () => false), 10_000);
+      await waitUntil(
+        () =>
+          redis.command('PING').then(
+            () => true,
+            () => false,
+          ),
+        10_000,
+      );
       const resumedAt = Date.now();
       expect(resumedAt - pausedAt).toBeGreaterThanOrEqual(2900);
       await waitUntil(async () => ((await rolloutOf(gateways[0]!))?.transitions.length ?? 0) > 0, 10_000);

@@ -31,7 +31,14 @@ function runtimeSpecifiers(fileName: string, text: string): string[] {
   const visit = (node: ts.Node): void => {
     if (ts.isImportDeclaration(node) && ts.isStringLiteral(node.moduleSpecifier)) {
       const clause = node.importClause;
-      const typeOnly = clause !== undefined && (clause.isTypeOnly || (clause.name === undefined && clause.namedBindings !== undefined && ts.isNamedImports(clause.namedBindings) && clause.namedBindings.elements.length > 0 && clause.namedBindings.elements.every((e) => e.isTypeOnly)));
+      const typeOnly =
+        clause !== undefined &&
+        (clause.isTypeOnly ||
+          (clause.name === undefined &&
+            clause.namedBindings !== undefined &&
+            ts.isNamedImports(clause.namedBindings) &&
+            clause.namedBindings.elements.length > 0 &&
+            clause.namedBindings.elements.every((e) => e.isTypeOnly)));
       if (!typeOnly) out.push(node.moduleSpecifier.text);
     } else if (ts.isExportDeclaration(node) && node.moduleSpecifier && ts.isStringLiteral(node.moduleSpecifier) && !node.isTypeOnly) {
       out.push(node.moduleSpecifier.text);
@@ -100,7 +107,9 @@ describe('runtime dependencies', () => {
       "const m = await import('dynamic');",
       "const r = require('required/sub');",
     ].join('\n');
-    const names = runtimeSpecifiers('probe.ts', text).map(packageOf).filter((n) => n !== undefined);
+    const names = runtimeSpecifiers('probe.ts', text)
+      .map(packageOf)
+      .filter((n) => n !== undefined);
     expect(names).toEqual(['mixed', 'side-effect', '@scope/pkg', 'dynamic', 'required']);
   });
 });

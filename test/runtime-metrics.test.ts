@@ -97,7 +97,7 @@ describe('event-loop delay and GC pauses, per process (the CLI, 2 workers)', () 
     // Scrape again once every process has taken new samples (the primary's come every PRIMARY_PROBE_INTERVAL_MS).
     const count = (samples: PromSample[], worker: string): number => series(samples, EVENT_LOOP_DELAY_METRIC, { worker })?.count ?? 0;
     let second = await scrape();
-    for (const end = Date.now() + 30_000; Date.now() < end && !['1', '2', 'primary'].every((w) => count(second.samples, w) > count(first.samples, w) + 1); ) {
+    for (const end = Date.now() + 30_000; Date.now() < end && !['1', '2', 'primary'].every((w) => count(second.samples, w) > count(first.samples, w) + 1);) {
       await sleep(PROBE_INTERVAL_MS);
       second = await scrape();
     }
@@ -110,7 +110,10 @@ describe('event-loop delay and GC pauses, per process (the CLI, 2 workers)', () 
     for (const worker of workers) {
       const a = series(first.samples, EVENT_LOOP_DELAY_METRIC, { worker: worker! })!;
       const b = series(second.samples, EVENT_LOOP_DELAY_METRIC, { worker: worker! })!;
-      expect(b.buckets.map((x) => x.le), worker).toEqual(DELAY_BOUNDS);
+      expect(
+        b.buckets.map((x) => x.le),
+        worker,
+      ).toEqual(DELAY_BOUNDS);
       expectConsistent(a, `worker ${worker}, first scrape`);
       expectConsistent(b, `worker ${worker}, second scrape`);
       // The probe keeps running, and fires at most once per interval (a timer never fires early
@@ -122,7 +125,7 @@ describe('event-loop delay and GC pauses, per process (the CLI, 2 workers)', () 
     }
   });
 
-  it('workers run with the young generation set and V8\'s memory reducer off (it would shrink it back after a lull); the primary keeps its own flags', () => {
+  it("workers run with the young generation set and V8's memory reducer off (it would shrink it back after a lull); the primary keeps its own flags", () => {
     const primary = gw.child.pid!;
     const children = readdirSync(`/proc/${primary}/task`).flatMap((t) => readFileSync(`/proc/${primary}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean));
     const argv = (pid: string | number): string[] => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
@@ -144,7 +147,7 @@ describe('event-loop delay and GC pauses, per process (the CLI, 2 workers)', () 
       return s && over(s, '0.01');
     };
     let before = (await scrape()).samples;
-    for (const end = Date.now() + 30_000; ['1', '2', 'primary'].some((w) => delayed(before, w) === undefined) && Date.now() < end; ) {
+    for (const end = Date.now() + 30_000; ['1', '2', 'primary'].some((w) => delayed(before, w) === undefined) && Date.now() < end;) {
       await sleep(100);
       before = (await scrape()).samples;
     }
@@ -190,7 +193,7 @@ describe('one process (in-process gateway)', () => {
     try {
       // Once it has taken a sample.
       let samples = parseMetrics(await getText(`${gw.adminUrl}/metrics`));
-      for (const end = Date.now() + 10_000; Date.now() < end && !samples.some((s) => s.name === `${EVENT_LOOP_DELAY_METRIC}_count` && s.value > 0); ) {
+      for (const end = Date.now() + 10_000; Date.now() < end && !samples.some((s) => s.name === `${EVENT_LOOP_DELAY_METRIC}_count` && s.value > 0);) {
         await sleep(20);
         samples = parseMetrics(await getText(`${gw.adminUrl}/metrics`));
       }

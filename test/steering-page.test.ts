@@ -45,7 +45,12 @@ describe('rollouts, bandits and sticky cookies, seen from outside', () => {
     }
     gw = await startObservedGateway({
       manifests: {
-        'reviews.yaml': sdep('reviews', 'm', { predictors: [{ name: 'main' }, { name: 'v2' }] }, { 'seldon.io/gateway-rollout': 'canary: v2\nsteps: [20, 60, 100]\ninterval: 1s\nminRequests: 20\nmaxLatencyShift: 300%' }),
+        'reviews.yaml': sdep(
+          'reviews',
+          'm',
+          { predictors: [{ name: 'main' }, { name: 'v2' }] },
+          { 'seldon.io/gateway-rollout': 'canary: v2\nsteps: [20, 60, 100]\ninterval: 1s\nminRequests: 20\nmaxLatencyShift: 300%' },
+        ),
         'rec.yaml': sdep('rec', 'm', { predictors: [{ name: 'a' }, { name: 'b' }] }, { 'seldon.io/gateway-bandit': 'arms: [a, b]\nhalfLife: none' }),
         'split.yaml': sdep('split', 'm', { predictors: [{ name: 'left' }, { name: 'right', traffic: 50 }] }, { 'seldon.io/gateway-sticky': 'cookie' }),
       },

@@ -85,7 +85,16 @@ function post(agent: https.Agent | false, servername: string): Promise<Sent> {
         const serial = socket.getPeerCertificate().serialNumber;
         let body = '';
         res.on('data', (d: Buffer) => (body += d.toString()));
-        res.on('end', () => resolve({ ok: res.statusCode === 200 && body.includes('"upstream":"iris"'), ...(res.statusCode === 200 ? {} : { error: `status ${res.statusCode}: ${body}` }), serial, socket, reusedSocket: req.reusedSocket, at: Date.now() }));
+        res.on('end', () =>
+          resolve({
+            ok: res.statusCode === 200 && body.includes('"upstream":"iris"'),
+            ...(res.statusCode === 200 ? {} : { error: `status ${res.statusCode}: ${body}` }),
+            serial,
+            socket,
+            reusedSocket: req.reusedSocket,
+            at: Date.now(),
+          }),
+        );
       },
     );
     req.on('timeout', () => req.destroy(new Error('timed out')));
@@ -145,7 +154,12 @@ describe('certificate rotation under load (two workers)', () => {
     expect(await servedSerial('rot.test')).toBe('01');
     const traffic = load('rot.test', 4, 2);
     try {
-      await poll('traffic flowing', async () => traffic.results.length, (n) => n >= 40, 10_000);
+      await poll(
+        'traffic flowing',
+        async () => traffic.results.length,
+        (n) => n >= 40,
+        10_000,
+      );
       const beforeSwap = traffic.results.length;
       const next = ca.issue({ cn: 'rot.test', san: ['rot.test'], serial: 2, days: 3 });
       const reloads = await metricSum('seldon_gateway_tls_certificate_reloads_total{result="success"}');
@@ -161,11 +175,26 @@ describe('certificate rotation under load (two workers)', () => {
         (serials) => serials.every((s) => s === '02'),
         10_000,
       );
-      await poll('both workers counted the reload', () => metricSum('seldon_gateway_tls_certificate_reloads_total{result="success"}'), (n) => n === reloads + 2, 5000);
+      await poll(
+        'both workers counted the reload',
+        () => metricSum('seldon_gateway_tls_certificate_reloads_total{result="success"}'),
+        (n) => n === reloads + 2,
+        5000,
+      );
       const expiry = Math.floor(new Date(new X509Certificate(next.cert).validTo).getTime() / 1000);
-      await poll('expiry gauge', () => metricSum('seldon_gateway_tls_certificate_expiry_timestamp_seconds{name="rot.test"}'), (v) => v === expiry, 5000);
+      await poll(
+        'expiry gauge',
+        () => metricSum('seldon_gateway_tls_certificate_expiry_timestamp_seconds{name="rot.test"}'),
+        (v) => v === expiry,
+        5000,
+      );
       // More traffic after the swap, then stop.
-      await poll('traffic after the swap', async () => traffic.results.length, (n) => n >= beforeSwap + 150, 20_000);
+      await poll(
+        'traffic after the swap',
+        async () => traffic.results.length,
+        (n) => n >= beforeSwap + 150,
+        20_000,
+      );
     } finally {
       await traffic.stop();
     }
@@ -188,14 +217,29 @@ describe('certificate rotation under load (two workers)', () => {
       const failures = await metricSum('seldon_gateway_tls_certificate_reloads_total{result="failure"}');
       const next = ca.issue({ cn: 'half.test', san: ['half.test'], serial: 11 });
       writeFileSync(join(secret, 'half', 'tls.crt'), next.cert);
-      await poll('the mismatch counted by both workers', () => metricSum('seldon_gateway_tls_certificate_reloads_total{result="failure"}'), (n) => n === failures + 2, 10_000);
+      await poll(
+        'the mismatch counted by both workers',
+        () => metricSum('seldon_gateway_tls_certificate_reloads_total{result="failure"}'),
+        (n) => n === failures + 2,
+        10_000,
+      );
       for (let i = 0; i < 6; i++) expect(await servedSerial('half.test')).toBe('0A');
       writeFileSync(join(secret, 'half', 'tls.key'), next.key);
-      await poll('the completed pair served', async () => Promise.all(Array.from({ length: 8 }, () => servedSerial('half.test'))), (s) => s.every((x) => x === '0B'), 10_000);
+      await poll(
+        'the completed pair served',
+        async () => Promise.all(Array.from({ length: 8 }, () => servedSerial('half.test'))),
+        (s) => s.every((x) => x === '0B'),
+        10_000,
+      );
       // Truncated: half of the PEM.
       const third = ca.issue({ cn: 'half.test', san: ['half.test'], serial: 12 });
       writeFileSync(join(secret, 'half', 'tls.crt'), third.cert.slice(0, third.cert.length / 2));
-      await poll('the truncated file counted', () => metricSum('seldon_gateway_tls_certificate_reloads_total{result="failure"}'), (n) => n === failures + 4, 10_000);
+      await poll(
+        'the truncated file counted',
+        () => metricSum('seldon_gateway_tls_certificate_reloads_total{result="failure"}'),
+        (n) => n === failures + 4,
+        10_000,
+      );
       for (let i = 0; i < 6; i++) expect(await servedSerial('half.test')).toBe('0B');
       // The other pair was never disturbed.
       expect(await servedSerial('rot.test')).toBe('02');
@@ -213,11 +257,31 @@ describe('certificate rotation under load (two workers)', () => {
     mkdirSync(join(secret, 'new'));
     writeFileSync(join(secret, 'new', 'tls.key'), added.key);
     writeFileSync(join(secret, 'new', 'tls.crt'), added.cert);
-    await poll('the new name served', async () => Promise.all(Array.from({ length: 8 }, () => servedSerial('new.test'))), (s) => s.every((x) => x === '14'), 10_000);
+    await poll(
+      'the new name served',
+      async () => Promise.all(Array.from({ length: 8 }, () => servedSerial('new.test'))),
+      (s) => s.every((x) => x === '14'),
+      10_000,
+    );
     const expiry = Math.floor(new Date(new X509Certificate(added.cert).validTo).getTime() / 1000);
-    await poll('its expiry gauge', () => metricSum('seldon_gateway_tls_certificate_expiry_timestamp_seconds{name="new.test"}'), (v) => v === expiry, 5000);
+    await poll(
+      'its expiry gauge',
+      () => metricSum('seldon_gateway_tls_certificate_expiry_timestamp_seconds{name="new.test"}'),
+      (v) => v === expiry,
+      5000,
+    );
     rmSync(join(secret, 'new'), { recursive: true });
-    await poll('the default again', async () => Promise.all(Array.from({ length: 8 }, () => servedSerial('new.test'))), (s) => s.every((x) => x === '02'), 10_000);
-    await poll('its gauge gone', () => metricSum('seldon_gateway_tls_certificate_expiry_timestamp_seconds{name="new.test"}'), (v) => v === 0, 5000);
+    await poll(
+      'the default again',
+      async () => Promise.all(Array.from({ length: 8 }, () => servedSerial('new.test'))),
+      (s) => s.every((x) => x === '02'),
+      10_000,
+    );
+    await poll(
+      'its gauge gone',
+      () => metricSum('seldon_gateway_tls_certificate_expiry_timestamp_seconds{name="new.test"}'),
+      (v) => v === 0,
+      5000,
+    );
   });
 });

@@ -77,7 +77,10 @@ interface Answer {
 }
 
 /** One REST request over a new TLS connection (HTTP/1.1, node https). */
-function httpsPost(port: number, opts: { servername?: string; ca?: string; cert?: string; key?: string; headers?: Record<string, string>; path?: string; session?: Buffer; agent?: https.Agent } = {}): Promise<Answer> {
+function httpsPost(
+  port: number,
+  opts: { servername?: string; ca?: string; cert?: string; key?: string; headers?: Record<string, string>; path?: string; session?: Buffer; agent?: https.Agent } = {},
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = https.request(
       {
@@ -192,7 +195,7 @@ describe('TLS with --tls-cert / --tls-key', () => {
     expect(JSON.parse(r.body).meta.tags.upstream).toBe('iris');
   });
 
-  it('one TLS connection: a request the lane serves, a chunked one (Node\'s server from there, its bytes unread), another: each answered, in order', async () => {
+  it("one TLS connection: a request the lane serves, a chunked one (Node's server from there, its bytes unread), another: each answered, in order", async () => {
     const before = upstream.requests.length;
     const handed = await metric(gw.adminUrl, 'seldon_gateway_http1_handoffs_total{reason="request_shape"}');
     const socket = tls.connect({ host: '127.0.0.1', port: gw.port, ca: serverCa.cert, servername: 'gateway.test', ALPNProtocols: ['http/1.1'] });
@@ -242,7 +245,23 @@ describe('TLS with --tls-cert / --tls-key', () => {
   it('curl over TLS with HTTP/1.1 (--cacert, --resolve)', async () => {
     const before = upstream.requests.length;
     // Not spawnSync: the gateway runs in this process and must keep serving meanwhile.
-    const r = await run('curl', ['-sS', '--http1.1', '--cacert', files.serverCa!, '--resolve', `gateway.test:${gw.port}:127.0.0.1`, '-H', 'content-type: application/json', '-H', 'x-case: curl', '--data-binary', BODY, '-w', '\n%{http_code} %{http_version}', `https://gateway.test:${gw.port}${PATH}`]);
+    const r = await run('curl', [
+      '-sS',
+      '--http1.1',
+      '--cacert',
+      files.serverCa!,
+      '--resolve',
+      `gateway.test:${gw.port}:127.0.0.1`,
+      '-H',
+      'content-type: application/json',
+      '-H',
+      'x-case: curl',
+      '--data-binary',
+      BODY,
+      '-w',
+      '\n%{http_code} %{http_version}',
+      `https://gateway.test:${gw.port}${PATH}`,
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const lines = r.stdout.trim().split('\n');
     expect(lines.at(-1)).toBe('200 1.1');
@@ -265,7 +284,7 @@ describe('TLS with --tls-cert / --tls-key', () => {
     }
   });
 
-  it('gRPC over TLS without trusting the gateway\'s CA fails (the client checks the certificate)', async () => {
+  it("gRPC over TLS without trusting the gateway's CA fails (the client checks the certificate)", async () => {
     const clients = grpcClients(`localhost:${gw.port}`, {}, grpc.credentials.createSsl(Buffer.from(otherCa.cert)));
     try {
       const o = await predict(clients, { strData: 'x' }, md({ seldon: 'iris', namespace: 'models' }), { deadline: Date.now() + 3000 });
@@ -276,7 +295,7 @@ describe('TLS with --tls-cert / --tls-key', () => {
     }
   });
 
-  it('a client that refuses the gateway\'s certificate with an alert (openssl s_client) is counted as such', async () => {
+  it("a client that refuses the gateway's certificate with an alert (openssl s_client) is counted as such", async () => {
     const before = await metric(gw.adminUrl, 'seldon_gateway_tls_handshake_errors_total{reason="certificate_rejected_by_client"}');
     const other = write('other-ca.pem', otherCa.cert);
     const r = await run('openssl', ['s_client', '-connect', `127.0.0.1:${gw.port}`, '-servername', 'gateway.test', '-CAfile', other, '-verify_return_error']);
@@ -400,7 +419,11 @@ describe('SNI with --tls-dir (Secret-shaped pairs)', () => {
   });
 
   it('the expiry of every certificate is a gauge, by its first name', async () => {
-    for (const [name, pem] of [['gateway.test', main], ['a.test', certA], ['b.test', certB]] as const) {
+    for (const [name, pem] of [
+      ['gateway.test', main],
+      ['a.test', certA],
+      ['b.test', certB],
+    ] as const) {
       const expiry = await metric(gw.adminUrl, `seldon_gateway_tls_certificate_expiry_timestamp_seconds{name="${name}"}`);
       expect(expiry).toBe(Math.floor(new Date(new X509Certificate(pem.cert).validTo).getTime() / 1000));
     }
@@ -616,7 +639,16 @@ describe('handshakes that do not come or do not finish', () => {
       // (a new one could still meet the limit while the gateway counts a probe's close).
       agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
       const kept = agent;
-      await expect.poll(() => httpsPost(gw.port, { agent: kept }).then((r) => r.status, () => 0), { timeout: 10_000 }).toBe(200);
+      await expect
+        .poll(
+          () =>
+            httpsPost(gw.port, { agent: kept }).then(
+              (r) => r.status,
+              () => 0,
+            ),
+          { timeout: 10_000 },
+        )
+        .toBe(200);
       // Drain: an answer that takes 500 ms, over TLS, then shutdown.
       upstream.setResponder(async (req) => {
         await new Promise((r) => setTimeout(r, 500));
@@ -647,11 +679,15 @@ describe('start-up: bad files are a usage error (exit 2) naming the file', () =>
 
   it.each([
     ['a missing certificate', () => ['--tls-cert', join(dir, 'missing.crt'), '--tls-key', files.key!], () => /--tls-cert.*missing\.crt.*ENOENT/],
-    ['a key that is not the certificate\'s', () => ['--tls-cert', files.cert!, '--tls-key', write('wrong.key', certA.key)], () => /wrong\.key does not match certificate .*main\/tls\.crt/],
+    ["a key that is not the certificate's", () => ['--tls-cert', files.cert!, '--tls-key', write('wrong.key', certA.key)], () => /wrong\.key does not match certificate .*main\/tls\.crt/],
     ['a certificate that is not PEM', () => ['--tls-cert', write('garbage.crt', '-----BEGIN CERTIFICATE-----\nnope\n'), '--tls-key', files.key!], () => /garbage\.crt: not a PEM certificate/],
     ['an unreadable client CA', () => ['--tls-cert', files.cert!, '--tls-key', files.key!, '--tls-client-ca', join(dir, 'no-ca.pem')], () => /--tls-client-ca .*no-ca\.pem/],
     ['a --tls-dir without pairs', () => ['--tls-dir', (mkdirSync(join(dir, 'empty'), { recursive: true }), join(dir, 'empty'))], () => /--tls-dir .*empty: no tls\.crt/],
-    ['a --tls-dir pair that does not match', () => ['--tls-dir', (write('baddir/x/tls.crt', certA.cert), write('baddir/x/tls.key', certB.key), join(dir, 'baddir'))], () => /baddir\/x\/tls\.key does not match/],
+    [
+      'a --tls-dir pair that does not match',
+      () => ['--tls-dir', (write('baddir/x/tls.crt', certA.cert), write('baddir/x/tls.key', certB.key), join(dir, 'baddir'))],
+      () => /baddir\/x\/tls\.key does not match/,
+    ],
     ['--tls-cert without --tls-key', () => ['--tls-cert', files.cert!], () => /--tls-cert and --tls-key go together/],
     ['--tls-client-auth without a CA', () => ['--tls-cert', files.cert!, '--tls-key', files.key!, '--tls-client-auth', 'optional'], () => /--tls-client-auth needs --tls-client-ca/],
     ['--tls-allow-cleartext without TLS', () => ['--tls-allow-cleartext'], () => /--tls-allow-cleartext needs TLS/],
@@ -677,7 +713,20 @@ describe('start-up: bad files are a usage error (exit 2) naming the file', () =>
 
 describe('the CLI with two workers', () => {
   it('REST and gRPC over TLS, and a session ticket from one worker resumes on any other (one ticket key per gateway)', async () => {
-    const gw = await startCli(['-f', write('m/iris.yaml', manifests['iris.yaml']), '--workers', '2', '--resolve', `iris-default.models:8000=127.0.0.1:${upstream.port}`, '--resolve', `iris-default.models:5001=127.0.0.1:${grpcBackend.port}`, '--tls-cert', files.cert!, '--tls-key', files.key!]);
+    const gw = await startCli([
+      '-f',
+      write('m/iris.yaml', manifests['iris.yaml']),
+      '--workers',
+      '2',
+      '--resolve',
+      `iris-default.models:8000=127.0.0.1:${upstream.port}`,
+      '--resolve',
+      `iris-default.models:5001=127.0.0.1:${grpcBackend.port}`,
+      '--tls-cert',
+      files.cert!,
+      '--tls-key',
+      files.key!,
+    ]);
     const clients = grpcClients(`localhost:${gw.port}`, {}, grpc.credentials.createSsl(Buffer.from(serverCa.cert)));
     try {
       expect((await httpsPost(gw.port)).status).toBe(200);

@@ -113,15 +113,21 @@ describe('tracing: REST and gRPC spans over OTLP/HTTP', () => {
     await collector?.close();
   });
 
-  it('REST, W3C traceparent: the server span is the client span\'s child, the attempt the server span\'s, the upstream the attempt\'s', async () => {
+  it("REST, W3C traceparent: the server span is the client span's child, the attempt the server span's, the upstream the attempt's", async () => {
     const traceId = hex(16);
     const parent = hex(8);
     const id = `w3c-${hex(4)}`;
     const r = await post(`${gw.url}/seldon/m/plain${predictPath}?secret=1`, { traceparent: `00-${traceId}-${parent}-01`, tracestate: 'vendor=abc', 'x-request-id': id, 'user-agent': 'trace-test/1' });
     expect(r.status).toBe(200);
     const spans = await traceSpans(collector, traceId, 2);
-    const server = one(spans.filter((s) => s.kind === SERVER), 'server spans');
-    const attempt = one(spans.filter((s) => s.kind === CLIENT), 'attempt spans');
+    const server = one(
+      spans.filter((s) => s.kind === SERVER),
+      'server spans',
+    );
+    const attempt = one(
+      spans.filter((s) => s.kind === CLIENT),
+      'attempt spans',
+    );
     expect(server.parentSpanId).toBe(parent);
     expect(attempt.parentSpanId).toBe(server.spanId);
     expect(server.traceState).toBe('vendor=abc');
@@ -142,7 +148,13 @@ describe('tracing: REST and gRPC spans over OTLP/HTTP', () => {
     });
     // The query string stays out of traces.
     expect(JSON.stringify(server.attributes)).not.toContain('secret');
-    expect(attempt.attributes).toMatchObject({ 'http.request.method': 'POST', 'server.address': '127.0.0.1', 'server.port': backend.port, 'network.peer.address': '127.0.0.1', 'http.response.status_code': 200 });
+    expect(attempt.attributes).toMatchObject({
+      'http.request.method': 'POST',
+      'server.address': '127.0.0.1',
+      'server.port': backend.port,
+      'network.peer.address': '127.0.0.1',
+      'http.response.status_code': 200,
+    });
     expect(server.resource['service.name']).toBe('seldon-gateway');
     const rec = one(byId(backend.requests, id), 'upstream requests');
     // Exactly one traceparent, ours: the client's is replaced, never forwarded beside it.
@@ -153,14 +165,20 @@ describe('tracing: REST and gRPC spans over OTLP/HTTP', () => {
     expect(collector.requests.every((q) => q.contentType === 'application/x-protobuf' && q.path === '/v1/traces')).toBe(true);
   });
 
-  it('REST, B3 single: parent from b3, and the upstream gets b3 (single) and traceparent with the attempt\'s id', async () => {
+  it("REST, B3 single: parent from b3, and the upstream gets b3 (single) and traceparent with the attempt's id", async () => {
     const traceId = hex(16);
     const parent = hex(8);
     const id = `b3s-${hex(4)}`;
     expect((await post(`${gw.url}/seldon/m/plain${predictPath}`, { b3: `${traceId}-${parent}-1`, 'x-request-id': id })).status).toBe(200);
     const spans = await traceSpans(collector, traceId, 2);
-    const server = one(spans.filter((s) => s.kind === SERVER), 'server spans');
-    const attempt = one(spans.filter((s) => s.kind === CLIENT), 'attempt spans');
+    const server = one(
+      spans.filter((s) => s.kind === SERVER),
+      'server spans',
+    );
+    const attempt = one(
+      spans.filter((s) => s.kind === CLIENT),
+      'attempt spans',
+    );
     expect(server.parentSpanId).toBe(parent);
     expect(attempt.parentSpanId).toBe(server.spanId);
     const rec = one(byId(backend.requests, id), 'upstream requests');
@@ -169,15 +187,21 @@ describe('tracing: REST and gRPC spans over OTLP/HTTP', () => {
     expect(rec.headers['x-b3-traceid']).toBeUndefined();
   });
 
-  it('REST, B3 multi: parent from X-B3-*, and the upstream gets X-B3-* with the attempt\'s id', async () => {
+  it("REST, B3 multi: parent from X-B3-*, and the upstream gets X-B3-* with the attempt's id", async () => {
     const traceId = hex(16);
     const parent = hex(8);
     const id = `b3m-${hex(4)}`;
     const r = await post(`${gw.url}/seldon/m/plain${predictPath}`, { 'X-B3-TraceId': traceId, 'X-B3-SpanId': parent, 'X-B3-ParentSpanId': hex(8), 'X-B3-Sampled': '1', 'x-request-id': id });
     expect(r.status).toBe(200);
     const spans = await traceSpans(collector, traceId, 2);
-    const server = one(spans.filter((s) => s.kind === SERVER), 'server spans');
-    const attempt = one(spans.filter((s) => s.kind === CLIENT), 'attempt spans');
+    const server = one(
+      spans.filter((s) => s.kind === SERVER),
+      'server spans',
+    );
+    const attempt = one(
+      spans.filter((s) => s.kind === CLIENT),
+      'attempt spans',
+    );
     expect(server.parentSpanId).toBe(parent);
     const rec = one(byId(backend.requests, id), 'upstream requests');
     expect(rawValues(rec, 'x-b3-traceid')).toEqual([traceId]);
@@ -198,9 +222,17 @@ describe('tracing: REST and gRPC spans over OTLP/HTTP', () => {
     const [, traceId, attemptId, flags] = tp[0]!.split('-');
     expect(flags).toBe('01');
     const spans = await traceSpans(collector, traceId!, 2);
-    const server = one(spans.filter((s) => s.kind === SERVER), 'server spans');
+    const server = one(
+      spans.filter((s) => s.kind === SERVER),
+      'server spans',
+    );
     expect(server.parentSpanId).toBe('');
-    expect(one(spans.filter((s) => s.kind === CLIENT), 'attempt spans').spanId).toBe(attemptId);
+    expect(
+      one(
+        spans.filter((s) => s.kind === CLIENT),
+        'attempt spans',
+      ).spanId,
+    ).toBe(attemptId);
   });
 
   it('an unsampled client context is followed: no spans, and its headers pass untouched', async () => {
@@ -226,15 +258,23 @@ describe('tracing: REST and gRPC spans over OTLP/HTTP', () => {
     expect(tp).toHaveLength(1);
     expect(tp[0]).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
     const spans = await traceSpans(collector, tp[0]!.split('-')[1]!, 2);
-    expect(one(spans.filter((s) => s.kind === SERVER), 'server spans').parentSpanId).toBe('');
+    expect(
+      one(
+        spans.filter((s) => s.kind === SERVER),
+        'server spans',
+      ).parentSpanId,
+    ).toBe('');
   });
 
-  it('a retry: one span per attempt under the server span, each attempt\'s upstream request carries its own span id', async () => {
+  it("a retry: one span per attempt under the server span, each attempt's upstream request carries its own span id", async () => {
     const traceId = hex(16);
     const id = `retry-${hex(4)}`;
     expect((await post(`${gw.url}/seldon/m/retry${predictPath}`, { traceparent: `00-${traceId}-${hex(8)}-01`, 'x-request-id': id })).status).toBe(200);
     const spans = await traceSpans(collector, traceId, 3);
-    const server = one(spans.filter((s) => s.kind === SERVER), 'server spans');
+    const server = one(
+      spans.filter((s) => s.kind === SERVER),
+      'server spans',
+    );
     const attempts = spans.filter((s) => s.kind === CLIENT).sort(byAttempt);
     expect(attempts).toHaveLength(2);
     for (const a of attempts) expect(a.parentSpanId).toBe(server.spanId);
@@ -246,14 +286,23 @@ describe('tracing: REST and gRPC spans over OTLP/HTTP', () => {
     expect(recs.map((r) => rawValues(r, 'traceparent'))).toEqual(attempts.map((a) => [`00-${traceId}-${a.spanId}-01`]));
   });
 
-  it('a shadow: its own child span, and the shadow upstream gets the shadow span\'s context', async () => {
+  it("a shadow: its own child span, and the shadow upstream gets the shadow span's context", async () => {
     const traceId = hex(16);
     const id = `mirror-${hex(4)}`;
     expect((await post(`${gw.url}/seldon/m/mirror${predictPath}`, { traceparent: `00-${traceId}-${hex(8)}-01`, 'x-request-id': id })).status).toBe(200);
     const spans = await traceSpans(collector, traceId, 3);
-    const server = one(spans.filter((s) => s.kind === SERVER), 'server spans');
-    const shadow = one(spans.filter((s) => s.attributes['seldon.shadow'] === true), 'shadow spans');
-    const attempt = one(spans.filter((s) => s.kind === CLIENT && s.attributes['seldon.shadow'] === undefined), 'attempt spans');
+    const server = one(
+      spans.filter((s) => s.kind === SERVER),
+      'server spans',
+    );
+    const shadow = one(
+      spans.filter((s) => s.attributes['seldon.shadow'] === true),
+      'shadow spans',
+    );
+    const attempt = one(
+      spans.filter((s) => s.kind === CLIENT && s.attributes['seldon.shadow'] === undefined),
+      'attempt spans',
+    );
     expect(shadow.parentSpanId).toBe(server.spanId);
     expect(shadow.kind).toBe(CLIENT);
     expect(shadow.attributes).toMatchObject({ 'seldon.predictor': 'shadow', 'seldon.deployment': 'mirror', 'http.response.status_code': 200 });
@@ -276,15 +325,24 @@ describe('tracing: REST and gRPC spans over OTLP/HTTP', () => {
   const grpcMeta = (seldon: string, extra: Record<string, string>): grpc.Metadata => md({ seldon, namespace: 'm', ...extra });
   const callsWith = (b: GrpcBackend, traceId: string): GrpcCallRecord[] => b.calls.filter((c) => JSON.stringify(c.metadata).includes(traceId));
 
-  it('gRPC, W3C: server span (rpc attributes), attempt and shadow children, each upstream with its span\'s context', async () => {
+  it("gRPC, W3C: server span (rpc attributes), attempt and shadow children, each upstream with its span's context", async () => {
     const traceId = hex(16);
     const parent = hex(8);
     const o = await predict(clients, { strData: 'traced' }, grpcMeta('g', { traceparent: `00-${traceId}-${parent}-01`, tracestate: 'g=1' }));
     expect(o.ok).toBe(true);
     const spans = await traceSpans(collector, traceId, 3);
-    const server = one(spans.filter((s) => s.kind === SERVER), 'server spans');
-    const shadow = one(spans.filter((s) => s.attributes['seldon.shadow'] === true), 'shadow spans');
-    const attempt = one(spans.filter((s) => s.kind === CLIENT && s.attributes['seldon.shadow'] === undefined), 'attempt spans');
+    const server = one(
+      spans.filter((s) => s.kind === SERVER),
+      'server spans',
+    );
+    const shadow = one(
+      spans.filter((s) => s.attributes['seldon.shadow'] === true),
+      'shadow spans',
+    );
+    const attempt = one(
+      spans.filter((s) => s.kind === CLIENT && s.attributes['seldon.shadow'] === undefined),
+      'attempt spans',
+    );
     expect(server.parentSpanId).toBe(parent);
     expect(server.name).toBe('seldon.protos.Seldon/Predict');
     expect(server.attributes).toMatchObject({
@@ -318,29 +376,44 @@ describe('tracing: REST and gRPC spans over OTLP/HTTP', () => {
     expect((await predict(clients, { strData: 'b3m' }, grpcMeta('g', { 'x-b3-traceid': multi, 'x-b3-spanid': multiParent, 'x-b3-sampled': '1' }))).ok).toBe(true);
 
     const s1 = await traceSpans(collector, single, 3);
-    const server1 = one(s1.filter((s) => s.kind === SERVER), 'server spans');
-    const attempt1 = one(s1.filter((s) => s.kind === CLIENT && s.attributes['seldon.shadow'] === undefined), 'attempt spans');
+    const server1 = one(
+      s1.filter((s) => s.kind === SERVER),
+      'server spans',
+    );
+    const attempt1 = one(
+      s1.filter((s) => s.kind === CLIENT && s.attributes['seldon.shadow'] === undefined),
+      'attempt spans',
+    );
     expect(server1.parentSpanId).toBe(singleParent);
     const c1 = one(callsWith(grpcMain, single), 'calls');
     expect(c1.metadata.b3).toBe(`${single}-${attempt1.spanId}-1`);
     expect(c1.metadata['x-b3-traceid']).toBeUndefined();
 
     const s2 = await traceSpans(collector, multi, 3);
-    const server2 = one(s2.filter((s) => s.kind === SERVER), 'server spans');
-    const attempt2 = one(s2.filter((s) => s.kind === CLIENT && s.attributes['seldon.shadow'] === undefined), 'attempt spans');
+    const server2 = one(
+      s2.filter((s) => s.kind === SERVER),
+      'server spans',
+    );
+    const attempt2 = one(
+      s2.filter((s) => s.kind === CLIENT && s.attributes['seldon.shadow'] === undefined),
+      'attempt spans',
+    );
     expect(server2.parentSpanId).toBe(multiParent);
     const c2 = one(callsWith(grpcMain, multi), 'calls');
     expect(c2.metadata).toMatchObject({ 'x-b3-traceid': multi, 'x-b3-spanid': attempt2.spanId, 'x-b3-sampled': '1', traceparent: `00-${multi}-${attempt2.spanId}-01` });
     expect(c2.metadata.b3).toBeUndefined();
   });
 
-  it('gRPC retry: two attempt spans, the first with the upstream\'s 503, each upstream stream with its own span id', async () => {
+  it("gRPC retry: two attempt spans, the first with the upstream's 503, each upstream stream with its own span id", async () => {
     const traceId = hex(16);
     const before = grpcFlaky.streams.length;
     const o = await predict(clients, { strData: 'again' }, grpcMeta('gr', { traceparent: `00-${traceId}-${hex(8)}-01` }));
     expect(o.ok).toBe(true);
     const spans = await traceSpans(collector, traceId, 3);
-    const server = one(spans.filter((s) => s.kind === SERVER), 'server spans');
+    const server = one(
+      spans.filter((s) => s.kind === SERVER),
+      'server spans',
+    );
     const attempts = spans.filter((s) => s.kind === CLIENT).sort(byAttempt);
     expect(attempts).toHaveLength(2);
     expect(attempts[0]!.attributes['http.response.status_code']).toBe(503);
@@ -477,7 +550,7 @@ describe('shutdown and the pieces', () => {
     await collector.close();
   });
 
-  it('without --otlp-endpoint the client\'s context passes untouched and none is added', async () => {
+  it("without --otlp-endpoint the client's context passes untouched and none is added", async () => {
     const backend = await startHttpBackend({ name: 'main' });
     const gw = await startTestGateway({ manifests: { 'plain.yaml': sdep('plain', 'm', { predictors: [{ name: 'main' }] }) }, resolve: { 'plain-main.m:8000': backend.port } });
     try {

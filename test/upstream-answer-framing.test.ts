@@ -252,7 +252,13 @@ function h1Answers(bytes: Buffer, head: boolean): H1Answer[] {
       out.push({ status: m === null ? 0 : Number(m[1]), headers: [], body: Buffer.alloc(0), complete: false, problems: m === null ? [`not an answer: ${JSON.stringify(text.slice(0, 80))}`] : [] });
       break;
     }
-    const a: H1Answer = { status: Number(m[1]), headers: lines.slice(1).map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()]), body: Buffer.alloc(0), complete: true, problems: [] };
+    const a: H1Answer = {
+      status: Number(m[1]),
+      headers: lines.slice(1).map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()]),
+      body: Buffer.alloc(0),
+      complete: true,
+      problems: [],
+    };
     out.push(a);
     at = end + 4;
     const cl = field(a, 'content-length');
@@ -308,9 +314,7 @@ async function pipeline(port: number, c: Case, mode: H1Mode): Promise<Buffer> {
         ? `POST ${base}/evil HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n${chunked('{}')}`
         : `GET ${base}/evil HTTP/1.1\r\nHost: gw\r\n\r\n`;
   const bytes = `${first}GET ${base}/other?n=2 HTTP/1.1\r\nHost: gw\r\n\r\nGET ${base}/other?n=3 HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n`;
-  const socket = mode.tls
-    ? tls.connect({ host: '127.0.0.1', port, ca, servername: 'gateway.test', ALPNProtocols: ['http/1.1'] })
-    : net.connect(port, '127.0.0.1');
+  const socket = mode.tls ? tls.connect({ host: '127.0.0.1', port, ca, servername: 'gateway.test', ALPNProtocols: ['http/1.1'] }) : net.connect(port, '127.0.0.1');
   const chunks: Buffer[] = [];
   socket.on('data', (d: Buffer) => chunks.push(d));
   socket.on('error', () => undefined);
@@ -355,7 +359,10 @@ function checkH1(c: Case, bytes: Buffer): void {
     expect(field(first!, 'content-length'), what).toEqual(c.outcome.length === undefined ? [] : [String(c.outcome.length)]);
   }
   // The next two are their own, and nothing follows them.
-  expect(rest.map((a) => [a.status, a.complete, a.body.toString('latin1')]), what).toEqual([
+  expect(
+    rest.map((a) => [a.status, a.complete, a.body.toString('latin1')]),
+    what,
+  ).toEqual([
     [200, true, mine(c.id, 2)],
     [200, true, mine(c.id, 3)],
   ]);
@@ -444,7 +451,7 @@ const HANDOFFS = 'seldon_gateway_http1_handoffs_total{reason="request_shape"}';
 
 const H1_MODES: H1Mode[] = [
   { name: 'HTTP/1.1, the lane', gateway: () => gw },
-  { name: 'HTTP/1.1, Node\'s server (a chunked first request hands the connection over)', gateway: () => gw, chunkedFirst: true },
+  { name: "HTTP/1.1, Node's server (a chunked first request hands the connection over)", gateway: () => gw, chunkedFirst: true },
   { name: 'HTTP/1.1, --http1-server node', gateway: () => gwNode },
   { name: 'HTTP/1.1 over TLS', gateway: () => gwTls, tls: true },
 ];

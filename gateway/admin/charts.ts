@@ -36,14 +36,28 @@ function bars(kind: string, title: string, steps: readonly (readonly [number, st
 export function rateChart(line: readonly TimelinePoint[]): string {
   const rates = line.map((p) => (p.seconds > 0 ? p.total / p.seconds : 0));
   const max = Math.max(0, ...rates);
-  return bars('rate-chart', `requests/s, up to ${fmt(max)}`, rates.map((r) => [[r, BLUE]] as const));
+  return bars(
+    'rate-chart',
+    `requests/s, up to ${fmt(max)}`,
+    rates.map((r) => [[r, BLUE]] as const),
+  );
 }
 
 /** Errors per second, one bar per step: 5xx (red) under 4xx (amber). */
 export function errorChart(line: readonly TimelinePoint[]): string {
   const per = (n: number, p: TimelinePoint): number => (p.seconds > 0 ? n / p.seconds : 0);
   const max = Math.max(0, ...line.map((p) => per(p.c4xx + p.c5xx, p)));
-  return bars('error-chart', `errors/s (5xx red, 4xx amber), up to ${fmt(max)}`, line.map((p) => [[per(p.c5xx, p), RED], [per(p.c4xx, p), AMBER]] as const));
+  return bars(
+    'error-chart',
+    `errors/s (5xx red, 4xx amber), up to ${fmt(max)}`,
+    line.map(
+      (p) =>
+        [
+          [per(p.c5xx, p), RED],
+          [per(p.c4xx, p), AMBER],
+        ] as const,
+    ),
+  );
 }
 
 /** A predictor's configured weight (grey, top) above its observed share (blue, or red when it drifts). */

@@ -314,7 +314,12 @@ ${r.mirrors
   <td class="gauge-cell">${agreementGauge(m.agreement)}</td>
   <td class="mirrored num">${m.mirrored}</td>
   <td class="rate num">${m.perSecond === null ? '–' : `${m.perSecond}/s`}</td>
-  <td class="dropped num" title="${esc(Object.entries(m.outcomes).filter(([k]) => k.startsWith('dropped')).map(([k, v]) => `${k}: ${v}`).join(', '))}">${m.dropped}</td>
+  <td class="dropped num" title="${esc(
+    Object.entries(m.outcomes)
+      .filter(([k]) => k.startsWith('dropped'))
+      .map(([k, v]) => `${k}: ${v}`)
+      .join(', '),
+  )}">${m.dropped}</td>
   <td class="failed num">${m.failed}</td>
   <td class="agree num">${m.comparisons.agree}</td>
   <td class="disagree num">${m.comparisons.disagree}</td>

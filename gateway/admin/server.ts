@@ -64,7 +64,10 @@ export function createAdminApp(sources: AdminSources, options: { token?: AdminTo
     app.get('/diagnostics', async () => diagnostics());
     app.get('/', async (req, reply) => {
       const only = queryOf(req).deployment;
-      return reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(renderPage(await diagnostics(), { only: typeof only === 'string' && only !== '' ? only : undefined }));
+      return reply
+        .type('text/html; charset=utf-8')
+        .header('cache-control', 'no-store')
+        .send(renderPage(await diagnostics(), { only: typeof only === 'string' && only !== '' ? only : undefined }));
     });
   }
   return app;

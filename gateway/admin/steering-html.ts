@@ -54,7 +54,11 @@ function checkRow(name: string, c: Check): string {
 export function rolloutHtml(r: RolloutJson): string {
   const steps = r.steps.map((w, i) => `<span class="${i < r.step ? 'done' : i === r.step ? 'now' : ''}">${w}%</span>`).join('');
   const declared = r.step >= 0 ? r.steps[r.step] : 0;
-  const checks = r.checks ? Object.entries(r.checks).map(([n, c]) => checkRow(n, c as Check)).join('') : '';
+  const checks = r.checks
+    ? Object.entries(r.checks)
+        .map(([n, c]) => checkRow(n, c as Check))
+        .join('')
+    : '';
   const transitions = [...r.transitions]
     .reverse()
     .map((t) => `<tr><td><time>${time(t.at)}</time></td><td>${esc(t.kind)}</td><td>${esc(t.from)} → ${esc(t.to)}</td><td class="num">${t.weight}%</td><td>${esc(t.reason)}</td></tr>`)

@@ -55,10 +55,7 @@ export class HttpAuthClient implements AuthServiceClient {
     return new Promise<ServiceAnswer>((resolve, reject) => {
       const handler = new AnswerReader(this.taken, resolve, reject);
       signal.addEventListener('abort', () => handler.abort(signal.reason as Error), { once: true });
-      this.pool.dispatch(
-        { method: subject.method, path: `${this.config.pathPrefix}${subject.path}`, headers, body: subject.body, headersTimeout: 0, bodyTimeout: 0 },
-        handler,
-      );
+      this.pool.dispatch({ method: subject.method, path: `${this.config.pathPrefix}${subject.path}`, headers, body: subject.body, headersTimeout: 0, bodyTimeout: 0 }, handler);
     });
   }
 

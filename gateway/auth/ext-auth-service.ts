@@ -11,7 +11,13 @@ import { ExternalAuth } from './ext-auth.js';
 import { HttpAuthClient, tlsOptions } from './ext-auth-http.js';
 import { GrpcAuthClient } from './ext-auth-grpc.js';
 
-export function externalAuth(config: ExtAuthConfig, upstream: Pick<UpstreamConfig, 'resolve' | 'connectTimeoutMs'>, metrics: GatewayMetrics, log: Logger | undefined, internalDetail: boolean): ExternalAuth {
+export function externalAuth(
+  config: ExtAuthConfig,
+  upstream: Pick<UpstreamConfig, 'resolve' | 'connectTimeoutMs'>,
+  metrics: GatewayMetrics,
+  log: Logger | undefined,
+  internalDetail: boolean,
+): ExternalAuth {
   const ca = config.caFile ? readFileSync(config.caFile) : undefined;
   const connectTimeoutMs = Math.min(upstream.connectTimeoutMs, config.timeoutMs);
   const client =

@@ -85,8 +85,7 @@ export function restSubject(req: RestRequest, config: ExtAuthConfig, trusted: bo
   });
 }
 
-const hasBody = (req: RestRequest): boolean =>
-  req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+const hasBody = (req: RestRequest): boolean => req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
 
 /** The check of a gRPC call (its messages are not read: a call's body is a stream of them). */
 export function grpcSubject(headers: IncomingHttpHeaders, rawHeaders: readonly string[], socket: Socket | undefined, trusted: boolean): CheckSubject {

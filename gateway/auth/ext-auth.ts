@@ -174,7 +174,13 @@ export class ExternalAuth {
   /** A body over --ext-auth-include-body without --ext-auth-allow-partial: 413 before the auth service is asked (as Envoy). */
   tooLarge(protocol: Protocol, startedAt: number): Deny {
     this.count(protocol, 'body_too_large', startedAt);
-    return { allow: false, status: 413, reason: 'PAYLOAD_TOO_LARGE', message: `the request body is larger than the ${this.config.includeBody?.maxBytes} bytes the external auth check may read`, grpcStatus: GrpcStatus.RESOURCE_EXHAUSTED };
+    return {
+      allow: false,
+      status: 413,
+      reason: 'PAYLOAD_TOO_LARGE',
+      message: `the request body is larger than the ${this.config.includeBody?.maxBytes} bytes the external auth check may read`,
+      grpcStatus: GrpcStatus.RESOURCE_EXHAUSTED,
+    };
   }
 
   close(): void {

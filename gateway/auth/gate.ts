@@ -207,7 +207,14 @@ export class Gatekeeper {
    * duration; `preread`: its body, when it was read already (a bandit's feedback).
    */
   rest(req: GateRequest, decision: Routed, table: RouteTable, since: number, preread?: Buffer | null): PendingVerdict {
-    if (decision.backend.gate!.external) return this.externally('rest', decision, since, () => this.restCheck(decision, req, preread), (d) => this.restGate(req, d, table, since));
+    if (decision.backend.gate!.external)
+      return this.externally(
+        'rest',
+        decision,
+        since,
+        () => this.restCheck(decision, req, preread),
+        (d) => this.restGate(req, d, table, since),
+      );
     return this.restGate(req, decision, table, since);
   }
 
@@ -226,7 +233,10 @@ export class Gatekeeper {
 
   /** No --ext-auth-service, or a request the check cannot describe: refused (fail closed). */
   private unchecked(d: Routed): { verdict: ExtVerdict; read: ReadBody } {
-    const message = this.d.external === undefined ? `route of ${d.backend.id} is checked by an external auth service, which this gateway has not been given (--ext-auth-service)` : `the request to ${d.backend.id} could not be described to the external auth service`;
+    const message =
+      this.d.external === undefined
+        ? `route of ${d.backend.id} is checked by an external auth service, which this gateway has not been given (--ext-auth-service)`
+        : `the request to ${d.backend.id} could not be described to the external auth service`;
     return { verdict: deny(503, 'AUTH_BACKEND_UNAVAILABLE', message, RETRY_IN_1S), read: NOTHING_READ };
   }
 
@@ -320,7 +330,14 @@ export class Gatekeeper {
    * allowed call goes with `oauth_token` (and a Bearer `authorization` that carried the token) removed.
    */
   grpc(headers: IncomingHttpHeaders, decision: Decision, since: number, call?: GrpcCallInfo): PendingVerdict {
-    if (decision.ok && decision.backend.gate?.external) return this.externally('grpc', decision, since, () => this.grpcCheck(decision, headers, call), (d) => this.grpcGate(headers, d, since, call));
+    if (decision.ok && decision.backend.gate?.external)
+      return this.externally(
+        'grpc',
+        decision,
+        since,
+        () => this.grpcCheck(decision, headers, call),
+        (d) => this.grpcGate(headers, d, since, call),
+      );
     return this.grpcGate(headers, decision, since, call);
   }
 

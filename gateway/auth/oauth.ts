@@ -45,9 +45,7 @@ export const TOKEN_SCOPE = 'read write';
 
 export type AuthFailure = 'missing' | 'invalid' | 'expired' | 'forbidden' | 'gone' | 'unavailable';
 
-export type AuthOutcome =
-  | { readonly ok: true; readonly owner: string; readonly clientId: string }
-  | { readonly ok: false; readonly failure: AuthFailure; readonly description: string };
+export type AuthOutcome = { readonly ok: true; readonly owner: string; readonly clientId: string } | { readonly ok: false; readonly failure: AuthFailure; readonly description: string };
 
 export type ErrorDetail = 'public' | 'internal';
 
@@ -95,7 +93,6 @@ export function queryToken(url: string): { token: string | undefined; url: strin
   return { token: token === '' ? undefined : token, url: url.slice(0, q) + (rest ? `?${rest}` : '') };
 }
 
-
 const uidOf = (c: OAuthClient): string | undefined => {
   const uid = c.uid;
   return typeof uid === 'string' && uid !== '' ? uid : undefined;
@@ -116,7 +113,9 @@ function derive(c: OAuthClient): Promise<Buffer> {
 
 /** Fingerprint of a registration: stored with each token, compared on every check. */
 function fingerprint(key: Buffer, c: OAuthClient, identity: string): string {
-  return sha256(Buffer.concat([key, Buffer.from(`\u0000${c.clientId}\u0000${deploymentOf(c)}\u0000${identity}`)])).toString('base64url').slice(0, 22);
+  return sha256(Buffer.concat([key, Buffer.from(`\u0000${c.clientId}\u0000${deploymentOf(c)}\u0000${identity}`)]))
+    .toString('base64url')
+    .slice(0, 22);
 }
 
 function seal(key: Buffer, token: string): string {
@@ -164,9 +163,7 @@ export interface OAuthOptions {
 
 /** Work on the token store that must not be lost: retried until the store confirms it. */
 type Job =
-  | { readonly kind: 'revoke'; readonly client: OAuthClient; readonly identity: string | undefined }
-  | { readonly kind: 'retire'; readonly identity: string | undefined }
-  | { readonly kind: 'register' };
+  { readonly kind: 'revoke'; readonly client: OAuthClient; readonly identity: string | undefined } | { readonly kind: 'retire'; readonly identity: string | undefined } | { readonly kind: 'register' };
 
 /** One deployment's identity and its queue of store work (run in order, one at a time). */
 interface Tracked {
@@ -538,7 +535,10 @@ export class OAuth {
           const min = this.o.retryMinMs ?? 100;
           const delay = Math.min(this.o.retryMaxMs ?? 5000, min * 2 ** Math.min(t.attempt - 1, 16)) + Math.floor(Math.random() * min);
           if (t.attempt === 1 || t.attempt % 20 === 0) {
-            this.o.log?.warn({ deployment, job: job.kind, attempts: t.attempt, retryInMs: delay, problem: problemOf(err) }, 'OAuth: the token store did not confirm; retrying (old tokens are refused meanwhile)');
+            this.o.log?.warn(
+              { deployment, job: job.kind, attempts: t.attempt, retryInMs: delay, problem: problemOf(err) },
+              'OAuth: the token store did not confirm; retrying (old tokens are refused meanwhile)',
+            );
           }
           t.timer = setTimeout(() => void this.run(deployment, t), delay);
           t.timer.unref();
@@ -572,7 +572,8 @@ export class OAuth {
         const proposed = t.id ?? `inc:${randomUUID()}`;
         const id = await withTimeout(this.o.store.incarnation(deployment, proposed, Math.max(2 * this.o.ttlMs, 3_600_000)), wait, 'token store');
         if (!t.present || (t.id !== undefined && !t.incarnated)) return;
-        if (t.id !== undefined && t.id !== id) this.o.log?.info({ deployment }, 'OAuth: adopted the identity the token store holds for this deployment (tokens issued under the other one are refused)');
+        if (t.id !== undefined && t.id !== id)
+          this.o.log?.info({ deployment }, 'OAuth: adopted the identity the token store holds for this deployment (tokens issued under the other one are refused)');
         t.incarnated = true;
         if (t.id !== id) this.setIdentity(t, id);
         return;

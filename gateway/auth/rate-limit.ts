@@ -104,8 +104,10 @@ for i = 1, n do
 end
 return {1, '0', 0}`,
 };
-const GCRA_PEEK_LUA = { lua: `${GCRA_CHECK}
-return {1, '0', 0}` };
+const GCRA_PEEK_LUA = {
+  lua: `${GCRA_CHECK}
+return {1, '0', 0}`,
+};
 
 // KEYS: the replica set. ARGV: this replica's id, how long a silent replica counts (ms).
 const HEARTBEAT_LUA = {
@@ -266,7 +268,10 @@ export function addressBucket(address: string): string {
   const left = head === '' ? [] : head.split(':');
   const right = tail === '' ? [] : tail.split(':');
   const groups = address.includes('::') ? [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right] : left;
-  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '').toLowerCase()).join(':')}::/64`;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.replace(/^0+(?=.)/, '').toLowerCase())
+    .join(':')}::/64`;
 }
 
 /**

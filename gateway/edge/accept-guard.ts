@@ -230,12 +230,14 @@ export class AcceptGuard {
     this.logged = now - this.lastLogAt >= LOG_EVERY_MS;
     if (this.logged) {
       this.lastLogAt = now;
-      this.o.log()?.warn(
-        { reason, ...(this.suppressed ? { episodesNotLogged: this.suppressed } : {}) },
-        reason === 'ENFILE'
-          ? 'the system is out of file descriptors: not accepting connections (not ready) until some are free'
-          : 'this process is out of file descriptors: not accepting connections (not ready) until some are free',
-      );
+      this.o
+        .log()
+        ?.warn(
+          { reason, ...(this.suppressed ? { episodesNotLogged: this.suppressed } : {}) },
+          reason === 'ENFILE'
+            ? 'the system is out of file descriptors: not accepting connections (not ready) until some are free'
+            : 'this process is out of file descriptors: not accepting connections (not ready) until some are free',
+        );
       this.suppressed = 0;
     } else this.suppressed++;
     this.o.pause();

@@ -39,11 +39,40 @@ const connectionSpecific = (name: string): boolean => CONNECTION_SPECIFIC_LENGTH
  * Content-Types) goes with its first value rather than cost the whole answer.
  */
 const SINGLE_VALUE = new Set([
-  'access-control-allow-credentials', 'access-control-max-age', 'access-control-request-method', 'age', 'authorization',
-  'content-encoding', 'content-language', 'content-length', 'content-location', 'content-md5', 'content-range', 'content-type',
-  'date', 'dnt', 'etag', 'expires', 'from', 'host', 'if-match', 'if-modified-since', 'if-none-match', 'if-range',
-  'if-unmodified-since', 'last-modified', 'location', 'max-forwards', 'proxy-authorization', 'range', 'referer', 'retry-after',
-  'tk', 'upgrade-insecure-requests', 'user-agent', 'x-content-type-options',
+  'access-control-allow-credentials',
+  'access-control-max-age',
+  'access-control-request-method',
+  'age',
+  'authorization',
+  'content-encoding',
+  'content-language',
+  'content-length',
+  'content-location',
+  'content-md5',
+  'content-range',
+  'content-type',
+  'date',
+  'dnt',
+  'etag',
+  'expires',
+  'from',
+  'host',
+  'if-match',
+  'if-modified-since',
+  'if-none-match',
+  'if-range',
+  'if-unmodified-since',
+  'last-modified',
+  'location',
+  'max-forwards',
+  'proxy-authorization',
+  'range',
+  'referer',
+  'retry-after',
+  'tk',
+  'upgrade-insecure-requests',
+  'user-agent',
+  'x-content-type-options',
 ]);
 
 /** The connection's addresses, read once when the stream arrives: they outlive the stream (the access log reads them after it closed). */
@@ -77,7 +106,12 @@ export class H2Request extends http2.Http2ServerRequest implements RestRequest {
   /** The `socket` handed out (made on first use). */
   socketView: Socket | undefined;
 
-  constructor(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[], readonly peer: H2Peer) {
+  constructor(
+    stream: ServerHttp2Stream,
+    headers: IncomingHttpHeaders,
+    rawHeaders: string[],
+    readonly peer: H2Peer,
+  ) {
     super(stream, headers, NO_OPTIONS, rawHeaders);
   }
 

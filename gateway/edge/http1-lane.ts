@@ -59,7 +59,26 @@ export type HandOffReason = 'request_shape' | 'large_body' | 'gateway_route';
  * Header fields `node:http` keeps only the first of in `headers` (its `matchKnownFields`); the
  * others repeated are joined with `, ` (`cookie` with `; `, `set-cookie` kept as a list).
  */
-const FIRST_ONLY = new Set(['age', 'authorization', 'content-length', 'content-type', 'etag', 'expires', 'from', 'host', 'if-modified-since', 'if-unmodified-since', 'last-modified', 'location', 'max-forwards', 'proxy-authorization', 'referer', 'retry-after', 'server', 'user-agent']);
+const FIRST_ONLY = new Set([
+  'age',
+  'authorization',
+  'content-length',
+  'content-type',
+  'etag',
+  'expires',
+  'from',
+  'host',
+  'if-modified-since',
+  'if-unmodified-since',
+  'last-modified',
+  'location',
+  'max-forwards',
+  'proxy-authorization',
+  'referer',
+  'retry-after',
+  'server',
+  'user-agent',
+]);
 
 /** A request the lane read: its head as parsed and its whole body. */
 export class LaneRequest implements RestRequest {
@@ -103,7 +122,6 @@ export class LaneRequest implements RestRequest {
     return (this.built = h as IncomingHttpHeaders);
   }
 }
-
 
 /** An HTTP date, as `node:http` writes it, made at most once a second. */
 let dateSecond = 0;

@@ -39,7 +39,7 @@ export function trimOws(s: string, from: number, to: number): string {
 /** The lines of a header block that passed HEADER_BLOCK, as `[name, value, …]` (names as sent, values trimmed). */
 export function headerList(block: string): string[] {
   const out: string[] = [];
-  for (let i = 0; i < block.length; ) {
+  for (let i = 0; i < block.length;) {
     const lineEnd = block.indexOf('\r\n', i);
     const colon = block.indexOf(':', i);
     out.push(block.slice(i, colon), trimOws(block, colon + 1, lineEnd));

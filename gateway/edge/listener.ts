@@ -123,25 +123,25 @@ export function sniffingServer(http1: Http1Target, http2: Http2Server, onConnect
  * client sent it, port included: the port that answered also takes TLS.
  */
 function cleartextAnswers(mode: 'refuse' | 'redirect', headerTimeoutMs = 60_000, counted?: () => void): HttpServer {
-  const server = createHttpServer({ requireHostHeader: false, headersTimeout: headerTimeoutMs, requestTimeout: headerTimeoutMs, connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headerTimeoutMs / 4))) }, (req: IncomingMessage, res: ServerResponse) => {
-    req.resume();
-    const target = mode === 'redirect' ? httpsLocation(req) : undefined;
-    if (target !== undefined) {
-      // 301 is what browsers and Ambassador use; 308 keeps a POST a POST (and its body).
-      const status = req.method === 'GET' || req.method === 'HEAD' ? 301 : 308;
-      res.writeHead(status, { location: target, 'content-length': 0, connection: 'close' });
-      res.end();
-      return;
-    }
-    counted?.();
-    const info =
-      mode === 'redirect'
-        ? 'the plain HTTP request was sent to a TLS port, without a Host to redirect to: use https://'
-        : 'the plain HTTP request was sent to a TLS port: use https://';
-    const body = errorBody(400, 'BAD_REQUEST', info);
-    res.writeHead(400, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' });
-    res.end(req.method === 'HEAD' ? undefined : body);
-  });
+  const server = createHttpServer(
+    { requireHostHeader: false, headersTimeout: headerTimeoutMs, requestTimeout: headerTimeoutMs, connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headerTimeoutMs / 4))) },
+    (req: IncomingMessage, res: ServerResponse) => {
+      req.resume();
+      const target = mode === 'redirect' ? httpsLocation(req) : undefined;
+      if (target !== undefined) {
+        // 301 is what browsers and Ambassador use; 308 keeps a POST a POST (and its body).
+        const status = req.method === 'GET' || req.method === 'HEAD' ? 301 : 308;
+        res.writeHead(status, { location: target, 'content-length': 0, connection: 'close' });
+        res.end();
+        return;
+      }
+      counted?.();
+      const info = mode === 'redirect' ? 'the plain HTTP request was sent to a TLS port, without a Host to redirect to: use https://' : 'the plain HTTP request was sent to a TLS port: use https://';
+      const body = errorBody(400, 'BAD_REQUEST', info);
+      res.writeHead(400, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' });
+      res.end(req.method === 'HEAD' ? undefined : body);
+    },
+  );
   // Never listens itself: 'listening' starts Node's header and request timeout checks (an unref'd interval).
   server.emit('listening');
   return server;

@@ -55,15 +55,7 @@ const ALPN = ['h2', 'http/1.1'];
 const TICKET_KEYS_ENV = 'SELDON_GATEWAY_INTERNAL_TLS_TICKET_KEYS';
 
 /** Why a handshake (or what came instead of one) failed: the `reason` of the handshake-errors metric. */
-export type HandshakeErrorReason =
-  | 'timeout'
-  | 'reset'
-  | 'protocol'
-  | 'certificate_rejected_by_client'
-  | 'client_certificate_missing'
-  | 'client_certificate_invalid'
-  | 'plaintext'
-  | 'other';
+export type HandshakeErrorReason = 'timeout' | 'reset' | 'protocol' | 'certificate_rejected_by_client' | 'client_certificate_missing' | 'client_certificate_invalid' | 'plaintext' | 'other';
 
 /** Where one pair comes from: its label (logs, errors) and its two files. */
 interface PairSource {

@@ -131,7 +131,6 @@ type Failure = Exclude<AttemptFailure, number>;
 /** A message given where the upstream is named (`where`), in full (internal detail) or not. */
 type Message = (where: string, full: boolean) => string;
 
-
 /** One gRPC call across its attempts; the retry state is the shared one (upstream/attempts.ts). */
 /** Largest bandit answer read whole to carry its token in its SeldonMessage (larger ones carry the metadata alone). */
 export const TAG_MAX_BYTES = 64 * 1024;
@@ -528,7 +527,10 @@ export class GrpcCall extends Attempts<GrpcUpstream> {
       // An upstream that ends a 200 gRPC answer without a status broke the protocol; say so.
       t =
         this.httpStatus === 200
-          ? statusTrailers(GrpcStatus.INTERNAL, this.logged(GrpcStatus.INTERNAL, (w) => `${w} ended the stream without a grpc-status`))
+          ? statusTrailers(
+              GrpcStatus.INTERNAL,
+              this.logged(GrpcStatus.INTERNAL, (w) => `${w} ended the stream without a grpc-status`),
+            )
           : {};
     }
     this.status = answerStatus(t, this.httpStatus);

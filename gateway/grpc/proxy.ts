@@ -368,12 +368,7 @@ export class GrpcProxy {
     }
     const table = this.deps.state.current;
     const request = new StickyRouteRequest('grpc', 'POST', path, headers[':authority'] ?? headers.host ?? '', headerGetter(rawHeaders), this.deps.sticky);
-    const decision = match(
-      table,
-      request,
-      this.deps.picker,
-      this.eligible,
-    );
+    const decision = match(table, request, this.deps.picker, this.eligible);
     const gate = this.deps.gate;
     if (decision.ok ? decision.backend.gate !== null : gate?.frontEndCall(headers)) {
       if (gate === undefined) {

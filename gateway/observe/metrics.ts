@@ -78,7 +78,7 @@ export class GatewayMetrics {
   );
   private readonly duration = new BoundHistogram(
     REQUEST_DURATION_METRIC,
-    'Time from a request reaching the gateway (REST request, gRPC call) to the end of its answer, by the route\'s namespace, deployment and predictor (empty when nothing routed it), protocol and code class (2xx, 4xx, 5xx…; a gRPC status by the HTTP status it maps to: CANCELLED 4xx, UNAVAILABLE 5xx…).',
+    "Time from a request reaching the gateway (REST request, gRPC call) to the end of its answer, by the route's namespace, deployment and predictor (empty when nothing routed it), protocol and code class (2xx, 4xx, 5xx…; a gRPC status by the HTTP status it maps to: CANCELLED 4xx, UNAVAILABLE 5xx…).",
     ['namespace', 'deployment', 'predictor', 'protocol', 'code_class'],
     BUCKETS,
     this.registry,
@@ -181,7 +181,7 @@ export class GatewayMetrics {
   // OAuth, rate limits and the hardened edge (auth/gate.ts, oauth.ts, rate-limit.ts, process/data-plane.ts).
   readonly authFailures = new Counter({
     name: 'seldon_gateway_auth_failures_total',
-    help: 'Requests refused by the OAuth check: missing, invalid, expired, forbidden (another deployment\'s token), gone (its deployment was deleted), unavailable (token store down).',
+    help: "Requests refused by the OAuth check: missing, invalid, expired, forbidden (another deployment's token), gone (its deployment was deleted), unavailable (token store down).",
     labelNames: ['protocol', 'reason'],
     registers: [this.registry],
   });
@@ -229,7 +229,7 @@ export class GatewayMetrics {
   });
   readonly rateLimitFallback = new Counter({
     name: 'seldon_gateway_rate_limit_fallback_total',
-    help: 'Rate-limit decisions made locally with this replica\'s share of the limit because the shared store was down or slow.',
+    help: "Rate-limit decisions made locally with this replica's share of the limit because the shared store was down or slow.",
     labelNames: ['reason'],
     registers: [this.registry],
   });
@@ -251,7 +251,7 @@ export class GatewayMetrics {
   });
   readonly http1Handoffs = new Counter({
     name: 'seldon_gateway_http1_handoffs_total',
-    help: 'HTTP/1.1 connections the gateway\'s own server (--http1-server gateway) gave to Node\'s at a request it does not serve itself, by reason: request_shape (any request but GET, POST, PUT, PATCH, DELETE and OPTIONS over HTTP/1.1 with at most a Content-Length body and plain headers: chunked, Expect, HEAD, HTTP/1.0, a malformed request), large_body (a body over 64 KiB), gateway_route (/oauth/token, /ping, /ready). Node\'s server serves the connection from that request on.',
+    help: "HTTP/1.1 connections the gateway's own server (--http1-server gateway) gave to Node's at a request it does not serve itself, by reason: request_shape (any request but GET, POST, PUT, PATCH, DELETE and OPTIONS over HTTP/1.1 with at most a Content-Length body and plain headers: chunked, Expect, HEAD, HTTP/1.0, a malformed request), large_body (a body over 64 KiB), gateway_route (/oauth/token, /ping, /ready). Node's server serves the connection from that request on.",
     labelNames: ['reason'],
     registers: [this.registry],
   });
@@ -294,7 +294,7 @@ export class GatewayMetrics {
   });
   readonly tlsHandshakeErrors = new Counter({
     name: 'seldon_gateway_tls_handshake_errors_total',
-    help: 'TLS connections refused or failed before a request: timeout (--client-header-timeout), reset (the client left), protocol (version, cipher, ALPN, malformed), certificate_rejected_by_client (the client refused the gateway\'s certificate), client_certificate_missing / client_certificate_invalid (mTLS), plaintext (cleartext on a TLS-only port), other.',
+    help: "TLS connections refused or failed before a request: timeout (--client-header-timeout), reset (the client left), protocol (version, cipher, ALPN, malformed), certificate_rejected_by_client (the client refused the gateway's certificate), client_certificate_missing / client_certificate_invalid (mTLS), plaintext (cleartext on a TLS-only port), other.",
     labelNames: ['reason'],
     registers: [this.registry],
   });
@@ -314,7 +314,7 @@ export class GatewayMetrics {
   // Operability: what the alert rules (deploy/kustomize/components/alerts) compare traffic with.
   readonly routeWeight = new Gauge({
     name: 'seldon_gateway_route_weight',
-    help: 'Configured share of each predictor in its deployment\'s weighted split, in percent as `traffic` and seldon.io/ambassador-weight give it, by protocol (splits of two or more members only). Compare with requests_total to see a canary drift.',
+    help: "Configured share of each predictor in its deployment's weighted split, in percent as `traffic` and seldon.io/ambassador-weight give it, by protocol (splits of two or more members only). Compare with requests_total to see a canary drift.",
     labelNames: ['namespace', 'deployment', 'predictor', 'protocol'],
     // Set by the process that owns the source; workers leave it empty.
     aggregator: 'max',
@@ -323,7 +323,7 @@ export class GatewayMetrics {
   });
   readonly readyEndpoints = new Gauge({
     name: 'seldon_gateway_upstream_ready_endpoints',
-    help: 'Ready, non-terminating endpoints of each routed predictor\'s Service, from its EndpointSlices (with endpoint routing only; as Envoy\'s membership_healthy). At 0 it leaves weighted splits, and requests only it can answer get 503 NO_HEALTHY_UPSTREAM.',
+    help: "Ready, non-terminating endpoints of each routed predictor's Service, from its EndpointSlices (with endpoint routing only; as Envoy's membership_healthy). At 0 it leaves weighted splits, and requests only it can answer get 503 NO_HEALTHY_UPSTREAM.",
     // No protocol: REST and gRPC reach the same pods.
     labelNames: ['namespace', 'deployment', 'predictor', 'kind'],
     // Each worker watches the slices itself: the lowest count is what some requests meet.

@@ -85,4 +85,3 @@ export async function gatherCluster(own: Registry, names?: readonly string[], ti
   const [mine, answered] = await Promise.all([metricsJson(own, names), askWorkers(workers, names, timeoutMs)]);
   return { metrics: [mine, ...answered.flatMap((r) => r.gathered.metrics)], disagreements: latestDisagreements(answered.map((r) => r.gathered.disagreements)) };
 }
-

@@ -34,7 +34,6 @@ export interface CallTap {
   end(grpcStatus: number, httpStatus: number, upstreamSeconds: number | null): void;
 }
 
-
 /** `/pkg.Service/Method` → `pkg.Service/Method` (OpenTelemetry's RPC span name), service and method. */
 function rpcOf(path: string): { name: string; service: string; method: string } {
   const name = path.startsWith('/') ? path.slice(1) : path;
@@ -76,7 +75,10 @@ function arrival(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, log: A
 }
 
 /** The access-log fields a call's arrival decides, with its duration so far; the trace id is the gateway's when it traces the call. */
-function arrived(a: Arrival, trace: { readonly traceId: string } | undefined): Pick<AccessEntry, 'startTime' | 'clientAddress' | 'forwardedFor' | 'method' | 'authority' | 'path' | 'protocol' | 'durationMs' | 'traceId' | 'userAgent' | 'peerSubject'> {
+function arrived(
+  a: Arrival,
+  trace: { readonly traceId: string } | undefined,
+): Pick<AccessEntry, 'startTime' | 'clientAddress' | 'forwardedFor' | 'method' | 'authority' | 'path' | 'protocol' | 'durationMs' | 'traceId' | 'userAgent' | 'peerSubject'> {
   return {
     startTime: a.startTime,
     clientAddress: a.clientAddress,
@@ -172,7 +174,14 @@ class GrpcCallTap implements CallTap {
     return t.shadow(
       headers,
       `${this.rpc} shadow`,
-      { 'rpc.system': 'grpc', 'seldon.shadow': true, 'seldon.namespace': o.namespace, 'seldon.deployment': o.deployment, 'seldon.predictor': o.predictor, 'seldon.upstream': `${backend.upstream.host}:${backend.upstream.port}` },
+      {
+        'rpc.system': 'grpc',
+        'seldon.shadow': true,
+        'seldon.namespace': o.namespace,
+        'seldon.deployment': o.deployment,
+        'seldon.predictor': o.predictor,
+        'seldon.upstream': `${backend.upstream.host}:${backend.upstream.port}`,
+      },
       true,
     );
   }

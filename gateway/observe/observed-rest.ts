@@ -219,7 +219,14 @@ class RequestTap implements ResponseTap {
     const span = t.shadow(
       copy,
       `${this.req.method} shadow`,
-      { 'http.request.method': this.req.method, 'seldon.shadow': true, 'seldon.namespace': o.namespace, 'seldon.deployment': o.deployment, 'seldon.predictor': o.predictor, 'seldon.upstream': `${backend.upstream.host}:${backend.upstream.port}` },
+      {
+        'http.request.method': this.req.method,
+        'seldon.shadow': true,
+        'seldon.namespace': o.namespace,
+        'seldon.deployment': o.deployment,
+        'seldon.predictor': o.predictor,
+        'seldon.upstream': `${backend.upstream.host}:${backend.upstream.port}`,
+      },
       false,
     );
     return span === undefined ? undefined : { headers: copy, end: (status, failed) => span.end(status, failed) };

@@ -61,7 +61,10 @@ export function readyEndpointCounts(table: () => RouteTable, endpoints: WatchedE
     changed = false;
     const out = new Map<string, GaugeSeries>();
     for (const g of t.groups) {
-      for (const [members, kind] of [[g.members, 'primary'], [g.mirrors, 'shadow']] as const) {
+      for (const [members, kind] of [
+        [g.members, 'primary'],
+        [g.mirrors, 'shadow'],
+      ] as const) {
         for (const { backend } of members) {
           const svc = backend.upstream.service;
           if (svc?.portName === undefined) continue;

@@ -254,22 +254,39 @@ export async function startControlPlane(config: GatewayConfig, parts: ControlPla
   let stopKeys = (): void => undefined;
   const sampleMs = config.listen.adminPageSampleMs;
   const history = new TrafficHistory(() => planes.gather(OBSERVED_METRICS), sampleMs, sampleMs * WINDOW_SAMPLES);
-  const settings: PageSettings = { predictorHeader: config.observe.predictorHeader, shadowCompare: config.observe.shadowCompare.enabled, accessLogSample: config.observe.accessLog.enabled ? config.observe.accessLog.sample : 0, workers: planes.processes };
+  const settings: PageSettings = {
+    predictorHeader: config.observe.predictorHeader,
+    shadowCompare: config.observe.shadowCompare.enabled,
+    accessLogSample: config.observe.accessLog.enabled ? config.observe.accessLog.sample : 0,
+    workers: planes.processes,
+  };
   const ready = (): boolean => sink.synced && !shuttingDown && planes.readiness().ready;
-  const admin = createAdminApp({
-    ready,
-    readiness: () => (shuttingDown ? 'shutting down' : !sink.synced ? 'waiting for the initial sync' : planes.readiness().detail),
-    table: () => state.current,
-    appliedAt: () => state.lastAppliedAt,
-    metrics: async () => ({ contentType: metrics.registry.contentType, body: await aggregatedText(await planes.gather()) }),
-    problems: () => sink.problems,
-    steering: () => steeringJson(steering.rolloutViews(), steering.banditViews()),
-    steer: (g) => steerGroup(g, steering.overrides()),
-    diagnostics: async () => {
-      const { window, disagreements } = await history.observe();
-      return diagnostics({ table: state.current, appliedAt: state.lastAppliedAt, problems: sink.problems, window, disagreements, settings, steering: steeringJson(steering.rolloutViews(), steering.banditViews()), steer: (g) => steerGroup(g, steering.overrides()) });
+  const admin = createAdminApp(
+    {
+      ready,
+      readiness: () => (shuttingDown ? 'shutting down' : !sink.synced ? 'waiting for the initial sync' : planes.readiness().detail),
+      table: () => state.current,
+      appliedAt: () => state.lastAppliedAt,
+      metrics: async () => ({ contentType: metrics.registry.contentType, body: await aggregatedText(await planes.gather()) }),
+      problems: () => sink.problems,
+      steering: () => steeringJson(steering.rolloutViews(), steering.banditViews()),
+      steer: (g) => steerGroup(g, steering.overrides()),
+      diagnostics: async () => {
+        const { window, disagreements } = await history.observe();
+        return diagnostics({
+          table: state.current,
+          appliedAt: state.lastAppliedAt,
+          problems: sink.problems,
+          window,
+          disagreements,
+          settings,
+          steering: steeringJson(steering.rolloutViews(), steering.banditViews()),
+          steer: (g) => steerGroup(g, steering.overrides()),
+        });
+      },
     },
-  }, adminToken ? { token: adminToken } : {});
+    adminToken ? { token: adminToken } : {},
+  );
 
   let stopped: Promise<void> | undefined;
   const stop = (graceful: boolean, why: string | undefined): Promise<void> =>
@@ -312,7 +329,10 @@ export async function startControlPlane(config: GatewayConfig, parts: ControlPla
   const adminPort = typeof address === 'object' && address ? address.port : config.listen.adminPort;
   log.info({ ...ports, adminPort, workers: planes.processes, adminToken: adminToken !== undefined }, 'seldon-gateway listening');
   if (!adminToken && !isLoopback(config.listen.adminHost)) {
-    log.warn({ adminHost: config.listen.adminHost, adminPort }, 'the admin port answers /routes, /metrics and /diagnostics to anyone who reaches it: set --admin-token-file, or keep it behind a NetworkPolicy');
+    log.warn(
+      { adminHost: config.listen.adminHost, adminPort },
+      'the admin port answers /routes, /metrics and /diagnostics to anyone who reaches it: set --admin-token-file, or keep it behind a NetworkPolicy',
+    );
   }
   return {
     ...ports,

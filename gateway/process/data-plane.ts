@@ -434,8 +434,15 @@ export class DataPlane {
     this.app.setErrorHandler(async (err: { statusCode?: number }, _req, reply) => {
       const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
       const [reason, info]: [GatewayReason, string] =
-        status === 413 ? ['PAYLOAD_TOO_LARGE', 'the request body is larger than this endpoint accepts'] : status < 500 ? ['BAD_REQUEST', 'malformed request'] : ['INTERNAL_ERROR', 'the gateway failed to handle this request'];
-      return reply.code(status).type('application/json').send(errorBody(status, reason, info));
+        status === 413
+          ? ['PAYLOAD_TOO_LARGE', 'the request body is larger than this endpoint accepts']
+          : status < 500
+            ? ['BAD_REQUEST', 'malformed request']
+            : ['INTERNAL_ERROR', 'the gateway failed to handle this request'];
+      return reply
+        .code(status)
+        .type('application/json')
+        .send(errorBody(status, reason, info));
     });
     await this.app.ready();
     // This server never listens itself (the public listener hands it sockets), so Node would never
@@ -488,7 +495,7 @@ export class DataPlane {
     return (this.acceptGuard ??= new AcceptGuard({
       metrics: this.metrics,
       log: () => this.logger,
-        pause: () => {
+      pause: () => {
         for (const s of this.publicListeners()) if (s.listening) s.close();
       },
       resume: async () => {
@@ -550,9 +557,7 @@ export class DataPlane {
     this.rest.drain();
     this.lane?.drain();
     this.grpc.drain();
-    const closed = Promise.all(
-      [this.publicServer, this.grpcServer, this.oauthServer].filter((s): s is net.Server => s !== undefined).map((s) => new Promise<void>((r) => s.close(() => r()))),
-    );
+    const closed = Promise.all([this.publicServer, this.grpcServer, this.oauthServer].filter((s): s is net.Server => s !== undefined).map((s) => new Promise<void>((r) => s.close(() => r()))));
     this.http1?.closeIdleConnections();
     const deadline = Date.now() + graceMs;
     while (this.sockets.size > 0 && Date.now() < deadline) {

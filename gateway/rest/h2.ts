@@ -44,7 +44,6 @@ const { NGHTTP2_NO_ERROR, NGHTTP2_INTERNAL_ERROR, NGHTTP2_CANCEL } = http2.const
 const ALLOW = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS';
 const ignore = (): void => undefined;
 
-
 /**
  * The Host an HTTP/1.1 request made of this one carries: `:authority` (RFC 9113 §8.3.1), or a
  * single Host field without it; a problem (a 400) when they name different authorities.

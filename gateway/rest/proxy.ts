@@ -101,7 +101,20 @@ const JSON_TYPE = /^application\/(?:[\w.+-]*\+)?json\b/i;
 
 const TRUST_NONE = (): boolean => false;
 
-const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UPSTREAM_CONNECT_TIMEOUT', 'ECONNABORTED', 'ERR_TLS_CERT_ALTNAME_INVALID', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'CERT_HAS_EXPIRED']);
+const CONNECT_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UPSTREAM_CONNECT_TIMEOUT',
+  'ECONNABORTED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'CERT_HAS_EXPIRED',
+]);
 
 type Failure = Exclude<AttemptFailure, number>;
 
@@ -111,8 +124,7 @@ function classify(err: Error & { code?: string }): Failure {
   return 'reset';
 }
 
-const hasBody = (req: RestRequest): boolean =>
-  req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+const hasBody = (req: RestRequest): boolean => req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
 
 /**
  * A body this small (by Content-Length) is read whole before it is sent, as nginx buffers request
@@ -235,12 +247,7 @@ class Exchange extends Attempts<UpstreamPool> implements ResponseHandler {
   private streamBody(stream: Readable, head: Buffer[], copy: boolean): void {
     const mirrors = this.decision.mirrors;
     const limit = this.proxy.deps.mirrors.maxBodyBytes;
-    this.body = new RequestBody(
-      this.req,
-      stream,
-      head,
-      copy ? { limit, whole: (b) => (b === null ? this.proxy.deps.mirrors.tooLarge(mirrors) : this.mirror(b)) } : undefined,
-    );
+    this.body = new RequestBody(this.req, stream, head, copy ? { limit, whole: (b) => (b === null ? this.proxy.deps.mirrors.tooLarge(mirrors) : this.mirror(b)) } : undefined);
     this.replayable = false;
     stream.once('end', () => this.startTimer());
   }
@@ -455,7 +462,7 @@ class Exchange extends Attempts<UpstreamPool> implements ResponseHandler {
 
   onError(err: Error & { code?: string }): void {
     this.clearTryTimer();
-    if (this.tap !== undefined && !this.done) this.tap.attemptFailed(err instanceof AttemptAborted ? err.why : err.code ?? classify(err));
+    if (this.tap !== undefined && !this.done) this.tap.attemptFailed(err instanceof AttemptAborted ? err.why : (err.code ?? classify(err)));
     this.failedEndpoint = this.endpoint;
     this.releaseEndpoint();
     if (this.done) return;
@@ -650,14 +657,15 @@ export class RestProxy {
     const body = req.body;
     if (isWhole(body)) attribute(body);
     else if (!hasBody(req)) attribute(null);
-    else readSmallBody(body, FEEDBACK_MAX_BYTES, (body, rest) => {
-      if (rest === undefined) attribute(body);
-      // Too large to be read for a token: forwarded as drawn, its body streamed on.
-      else {
-        bandits.feedback(bandit, decision, null);
-        this.routed(req, res, decision, answerHeaders, { bodyHead: rest }, since);
-      }
-    });
+    else
+      readSmallBody(body, FEEDBACK_MAX_BYTES, (body, rest) => {
+        if (rest === undefined) attribute(body);
+        // Too large to be read for a token: forwarded as drawn, its body streamed on.
+        else {
+          bandits.feedback(bandit, decision, null);
+          this.routed(req, res, decision, answerHeaders, { bodyHead: rest }, since);
+        }
+      });
   }
 
   private routed(req: RestRequest, res: RestResponse, decision: Decision, answerHeaders: readonly string[] | undefined, extras: ExchangeExtras, since: number): void {

@@ -93,13 +93,7 @@ export function tagGrpcMessage(message: Buffer, token: string): Buffer | null {
   const last = meta as { at: number; afterTag: number; start: number; end: number } | null;
   if (last === null) return Buffer.concat([message, armTagFragment(token)]);
   const entry = tagsEntry(token);
-  return Buffer.concat([
-    message.subarray(0, last.afterTag),
-    Buffer.from(varintBytes(last.end - last.start + entry.length)),
-    message.subarray(last.start, last.end),
-    entry,
-    message.subarray(last.end),
-  ]);
+  return Buffer.concat([message.subarray(0, last.afterTag), Buffer.from(varintBytes(last.end - last.start + entry.length)), message.subarray(last.start, last.end), entry, message.subarray(last.end)]);
 }
 
 /** The payload of one whole, uncompressed gRPC length-prefixed message, or null. */

@@ -168,7 +168,10 @@ export function windowOf(p: CountsPiece, canary: string, predictors: readonly st
 
 /** The store with every call bounded: one that does not answer in time fails like an unreachable store. */
 function withDeadlines(store: SteerStore, ms: number): SteerStore {
-  const bounded = <A extends unknown[], T>(what: string, f: (...args: A) => Promise<T>) => (...args: A): Promise<T> => withTimeout(f.apply(store, args), ms, what);
+  const bounded =
+    <A extends unknown[], T>(what: string, f: (...args: A) => Promise<T>) =>
+    (...args: A): Promise<T> =>
+      withTimeout(f.apply(store, args), ms, what);
   return {
     shared: store.shared,
     addCounts: bounded('steer store addCounts', store.addCounts),
@@ -258,7 +261,18 @@ export class SteerController {
       if (s.rollout) {
         const cur = this.rollouts.get(dep);
         if (!cur || cur.run !== s.rollout.run) {
-          this.rollouts.set(dep, { deployment: dep, run: s.rollout.run, config: s.rollout.config, predictors: s.predictors, action: s.rollout.action, state: null, epoch: null, leader: false, storeUnreachable: false, unwritten: false });
+          this.rollouts.set(dep, {
+            deployment: dep,
+            run: s.rollout.run,
+            config: s.rollout.config,
+            predictors: s.predictors,
+            action: s.rollout.action,
+            state: null,
+            epoch: null,
+            leader: false,
+            storeUnreachable: false,
+            unwritten: false,
+          });
         } else {
           cur.config = s.rollout.config;
           cur.predictors = s.predictors;
@@ -267,7 +281,8 @@ export class SteerController {
       } else this.rollouts.delete(dep);
       if (s.bandit) {
         const cur = this.bandits.get(dep);
-        if (!cur || cur.run !== s.bandit.run) this.bandits.set(dep, { deployment: dep, run: s.bandit.run, config: s.bandit.config, arms: new Map(), computedAt: null, computedLocally: 0, history: [] });
+        if (!cur || cur.run !== s.bandit.run)
+          this.bandits.set(dep, { deployment: dep, run: s.bandit.run, config: s.bandit.config, arms: new Map(), computedAt: null, computedLocally: 0, history: [] });
         else cur.config = s.bandit.config;
       } else this.bandits.delete(dep);
     }
@@ -304,7 +319,11 @@ export class SteerController {
       if (r.storeUnreachable) this.o.log.info({ deployment: r.deployment }, 'rollout store reachable again: decisions resume');
       r.storeUnreachable = false;
     } catch (err) {
-      if (!r.storeUnreachable) this.o.log.warn({ deployment: r.deployment, problem: err instanceof Error ? err.message : String(err) }, 'rollout store unreachable: this replica holds the step and may only roll back, on its own counts');
+      if (!r.storeUnreachable)
+        this.o.log.warn(
+          { deployment: r.deployment, problem: err instanceof Error ? err.message : String(err) },
+          'rollout store unreachable: this replica holds the step and may only roll back, on its own counts',
+        );
       r.storeUnreachable = true;
       r.leader = false;
       this.decideAlone(r, fields);

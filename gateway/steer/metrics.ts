@@ -57,16 +57,48 @@ export function registerSteerMetrics(registry: Registry): SteerMetrics {
       }
     }
   };
-  const weight = new Gauge({ name: 'seldon_gateway_rollout_weight', help: "A rollout's live canary weight (percent of its deployment's traffic).", labelNames: labels, registers: [registry], collect: rolloutGauges });
-  const phase = new Gauge({ name: 'seldon_gateway_rollout_phase', help: "A rollout's phase: 1 for the current one (Mirroring, Progressing, Paused, Promoted, RolledBack), 0 for the others.", labelNames: [...labels, 'phase'], registers: [registry] });
-  const statistic = new Gauge({ name: 'seldon_gateway_rollout_statistic', help: "A rollout check's current value (errors: the CUSUM statistic; latency: the canary's shift over the primary; p99: ms; agreement: the lower bound).", labelNames: [...labels, 'check'], registers: [registry] });
+  const weight = new Gauge({
+    name: 'seldon_gateway_rollout_weight',
+    help: "A rollout's live canary weight (percent of its deployment's traffic).",
+    labelNames: labels,
+    registers: [registry],
+    collect: rolloutGauges,
+  });
+  const phase = new Gauge({
+    name: 'seldon_gateway_rollout_phase',
+    help: "A rollout's phase: 1 for the current one (Mirroring, Progressing, Paused, Promoted, RolledBack), 0 for the others.",
+    labelNames: [...labels, 'phase'],
+    registers: [registry],
+  });
+  const statistic = new Gauge({
+    name: 'seldon_gateway_rollout_statistic',
+    help: "A rollout check's current value (errors: the CUSUM statistic; latency: the canary's shift over the primary; p99: ms; agreement: the lower bound).",
+    labelNames: [...labels, 'check'],
+    registers: [registry],
+  });
   const threshold = new Gauge({ name: 'seldon_gateway_rollout_threshold', help: "The level a rollout check's statistic is judged against.", labelNames: [...labels, 'check'], registers: [registry] });
-  const checks = new Counter({ name: 'seldon_gateway_rollout_checks_total', help: 'Rollout checks judged, by check and result (pass, fail, hold).', labelNames: [...labels, 'check', 'result'], registers: [registry] });
+  const checks = new Counter({
+    name: 'seldon_gateway_rollout_checks_total',
+    help: 'Rollout checks judged, by check and result (pass, fail, hold).',
+    labelNames: [...labels, 'check', 'result'],
+    registers: [registry],
+  });
   const transitions = new Counter({ name: 'seldon_gateway_rollout_transitions_total', help: 'Rollout transitions, by the phase entered.', labelNames: [...labels, 'to'], registers: [registry] });
-  const share = new Gauge({ name: 'seldon_gateway_bandit_share', help: "A bandit arm's share of its deployment's traffic (percent).", labelNames: labels, registers: [registry], collect: banditGauges });
-  const best = new Gauge({ name: 'seldon_gateway_bandit_probability_best', help: "The probability that a bandit arm is the best one, from its posterior.", labelNames: labels, registers: [registry] });
+  const share = new Gauge({
+    name: 'seldon_gateway_bandit_share',
+    help: "A bandit arm's share of its deployment's traffic (percent).",
+    labelNames: labels,
+    registers: [registry],
+    collect: banditGauges,
+  });
+  const best = new Gauge({ name: 'seldon_gateway_bandit_probability_best', help: 'The probability that a bandit arm is the best one, from its posterior.', labelNames: labels, registers: [registry] });
   const mean = new Gauge({ name: 'seldon_gateway_bandit_reward_mean', help: "A bandit arm's mean reward (decayed, scaled to [0, 1]).", labelNames: labels, registers: [registry] });
-  const age = new Gauge({ name: 'seldon_gateway_bandit_shares_age_seconds', help: "How long ago a bandit's shares were computed from the store (they freeze while it cannot be reached).", labelNames: ['namespace', 'deployment'], registers: [registry] });
+  const age = new Gauge({
+    name: 'seldon_gateway_bandit_shares_age_seconds',
+    help: "How long ago a bandit's shares were computed from the store (they freeze while it cannot be reached).",
+    labelNames: ['namespace', 'deployment'],
+    registers: [registry],
+  });
   return {
     follow(c) {
       controller = c;

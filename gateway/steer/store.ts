@@ -242,7 +242,15 @@ export class RedisSteerStore implements SteerStore {
   }
 
   async reward(deployment: string, run: string, arm: string, reward: number, nonce: string, nonceTtlMs: number, halfLifeMs: number | null): Promise<RewardOutcome> {
-    const r = await this.rewardScript(keyOf(deployment, run, 'arms'), keyOf(deployment, run, `nonce:${nonce}`), arm, reward, Math.max(1, Math.ceil(nonceTtlMs)), halfLifeMs === null ? '' : halfLifeMs, TTL_MS);
+    const r = await this.rewardScript(
+      keyOf(deployment, run, 'arms'),
+      keyOf(deployment, run, `nonce:${nonce}`),
+      arm,
+      reward,
+      Math.max(1, Math.ceil(nonceTtlMs)),
+      halfLifeMs === null ? '' : halfLifeMs,
+      TTL_MS,
+    );
     return Number(r) === 1 ? 'recorded' : 'duplicate';
   }
 

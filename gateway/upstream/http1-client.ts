@@ -34,13 +34,7 @@ import { NOT_TOKEN_CHAR, NOT_VALUE_CHAR } from '../edge/http1-syntax.js';
 import { ResponseParser, type ParseFailure, type ResponseHead, type ResponseSink } from './http1-response.js';
 
 export type UpstreamErrorCode =
-  | ParseFailure
-  | 'UPSTREAM_CONNECT_TIMEOUT'
-  | 'UPSTREAM_HEADERS_TIMEOUT'
-  | 'UPSTREAM_BODY_TIMEOUT'
-  | 'UPSTREAM_CLOSED'
-  | 'UPSTREAM_POOL_CLOSED'
-  | 'UPSTREAM_INVALID_REQUEST';
+  ParseFailure | 'UPSTREAM_CONNECT_TIMEOUT' | 'UPSTREAM_HEADERS_TIMEOUT' | 'UPSTREAM_BODY_TIMEOUT' | 'UPSTREAM_CLOSED' | 'UPSTREAM_POOL_CLOSED' | 'UPSTREAM_INVALID_REQUEST';
 
 export class UpstreamError extends Error {
   constructor(
@@ -466,8 +460,7 @@ class Connection implements ResponseSink {
     this.pool.closed(this);
     if (task === undefined || task.done) return;
     const err =
-      this.error ??
-      new UpstreamError('UPSTREAM_CLOSED', this.parser.headParsed ? 'the upstream closed the connection before the answer ended' : 'the upstream closed the connection before answering');
+      this.error ?? new UpstreamError('UPSTREAM_CLOSED', this.parser.headParsed ? 'the upstream closed the connection before the answer ended' : 'the upstream closed the connection before answering');
     if (this.answered > 0 && !this.heard && !task.replayed && isReset(err) && !isStream(task.req.body)) this.pool.replay(task);
     else this.pool.fail(task, err);
   }

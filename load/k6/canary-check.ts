@@ -47,7 +47,7 @@ export default function (expected: Record<string, number>): void {
   const counts: Record<string, number> = {};
   const statuses: Record<string, number> = {};
   let unnamed = 0;
-  for (let sent = 0; sent < REQUESTS; ) {
+  for (let sent = 0; sent < REQUESTS;) {
     const n = Math.min(BATCH, REQUESTS - sent);
     const batch = http.batch(Array.from({ length: n }, () => ({ method: 'POST', url: URL, body: BODY, params: { headers: HEADERS, tags: { name: 'predict' } } })));
     for (const r of batch) {

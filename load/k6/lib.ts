@@ -38,7 +38,17 @@ export function parseSplit(text: string): Record<string, number> {
 
 /** The parts of the admin /routes JSON the scripts read. */
 export interface RoutesJson {
-  deployments: { namespace: string; name: string; state: string; routes: { kind: string; match: { headers: string[] }; members: { deployment: string; predictor: string; percent: number }[]; mirrors: { deployment: string; predictor: string; percent: number }[] }[] }[];
+  deployments: {
+    namespace: string;
+    name: string;
+    state: string;
+    routes: {
+      kind: string;
+      match: { headers: string[] };
+      members: { deployment: string; predictor: string; percent: number }[];
+      mirrors: { deployment: string; predictor: string; percent: number }[];
+    }[];
+  }[];
 }
 
 /** The REST route of a deployment (the one without header constraints) in the admin /routes JSON. */
@@ -90,7 +100,13 @@ export interface SplitReport {
  * points, or by default by 4 standard deviations of a binomial share (plus half a point), so an
  * honest split fails about once in 15,000 runs; a 0% predictor must get nothing.
  */
-export function splitReport(counts: Readonly<Record<string, number>>, statuses: Readonly<Record<string, number>>, unnamed: number, expected: Readonly<Record<string, number>>, tolerance?: number): SplitReport {
+export function splitReport(
+  counts: Readonly<Record<string, number>>,
+  statuses: Readonly<Record<string, number>>,
+  unnamed: number,
+  expected: Readonly<Record<string, number>>,
+  tolerance?: number,
+): SplitReport {
   const named = Object.values(counts).reduce((a, b) => a + b, 0);
   const names = [...new Set([...Object.keys(expected), ...Object.keys(counts)])].sort();
   const rows = names.map((predictor): SplitRow => {
@@ -98,7 +114,7 @@ export function splitReport(counts: Readonly<Record<string, number>>, statuses: 
     const observed = named > 0 ? (count / named) * 100 : 0;
     const exp = expected[predictor];
     const p = (exp ?? 0) / 100;
-    const allowed = exp === 0 || exp === undefined ? 0 : tolerance ?? 0.5 + 400 * Math.sqrt((p * (1 - p)) / Math.max(1, named));
+    const allowed = exp === 0 || exp === undefined ? 0 : (tolerance ?? 0.5 + 400 * Math.sqrt((p * (1 - p)) / Math.max(1, named)));
     const ok = exp === undefined || exp === 0 ? count === 0 : Math.abs(observed - exp) <= allowed;
     return { predictor, count, observed: Math.round(observed * 100) / 100, expected: exp, allowed: Math.round(allowed * 100) / 100, ok };
   });
@@ -106,7 +122,13 @@ export function splitReport(counts: Readonly<Record<string, number>>, statuses: 
 }
 
 export function formatSplitReport(r: SplitReport): string {
-  const lines = [`observed split over ${r.total} answers (statuses: ${Object.entries(r.statuses).map(([s, n]) => `${s}×${n}`).join(' ') || 'none'})`];
+  const lines = [
+    `observed split over ${r.total} answers (statuses: ${
+      Object.entries(r.statuses)
+        .map(([s, n]) => `${s}×${n}`)
+        .join(' ') || 'none'
+    })`,
+  ];
   lines.push('  predictor                 answers   observed   expected   allowed');
   for (const x of r.rows) {
     lines.push(
@@ -164,7 +186,13 @@ export interface ShadowRow {
 }
 
 /** Shadow outcomes for the requests sent: metric differences between two scrapes of one gateway. */
-export function shadowReport(before: readonly PromSample[], after: readonly PromSample[], namespace: string, mirrors: readonly { deployment: string; predictor: string; percent: number }[], sent: number): ShadowRow[] {
+export function shadowReport(
+  before: readonly PromSample[],
+  after: readonly PromSample[],
+  namespace: string,
+  mirrors: readonly { deployment: string; predictor: string; percent: number }[],
+  sent: number,
+): ShadowRow[] {
   return mirrors.map((m) => {
     const labels = { namespace, deployment: m.deployment, predictor: m.predictor, protocol: 'rest' };
     const delta = (name: string, extra: Record<string, string>) => sumSamples(after, name, { ...labels, ...extra }) - sumSamples(before, name, { ...labels, ...extra });

@@ -51,7 +51,7 @@ export default function (): void {
   if (!mirrors.length) fail(`${NAMESPACE}/${DEPLOYMENT} has no shadow predictor`);
   const before = parsePrometheus(scrape());
   let ok = 0;
-  for (let sent = 0; sent < REQUESTS; ) {
+  for (let sent = 0; sent < REQUESTS;) {
     const n = Math.min(BATCH, REQUESTS - sent);
     const batch = http.batch(Array.from({ length: n }, () => ({ method: 'POST', url: URL, body: BODY, params: { headers: HEADERS, tags: { name: 'predict' } } })));
     for (const r of batch) if (r.status === 200) ok++;
@@ -62,7 +62,8 @@ export default function (): void {
   console.log(`\n${NAMESPACE}/${DEPLOYMENT}: ${ok}/${REQUESTS} primary answers 200\n${formatShadowReport(rows, REQUESTS)}`);
   const diag = http.get(`${ADMIN}/diagnostics`, { tags: { name: 'admin' } });
   if (diag.status === 200) {
-    const last = (diag.json() as { disagreements?: { at: string; deployment: string; namespace: string; why: string; primary: { predictor: string }; shadow: { predictor: string } }[] }).disagreements ?? [];
+    const last =
+      (diag.json() as { disagreements?: { at: string; deployment: string; namespace: string; why: string; primary: { predictor: string }; shadow: { predictor: string } }[] }).disagreements ?? [];
     for (const d of last.filter((x) => x.namespace === NAMESPACE && x.deployment === DEPLOYMENT).slice(0, 5)) {
       console.log(`  disagreement ${d.at}: ${d.primary.predictor} vs shadow ${d.shadow.predictor}: ${d.why}`);
     }

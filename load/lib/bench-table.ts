@@ -46,8 +46,24 @@ export function generateManifests(dir: string, count: number): number {
       { name: 'main', graph },
       { name: 'shadow', shadow: true, graph },
     ]),
-    sdep(ROLLED_OUT, NS, [{ name: 'main', graph }, { name: 'v2', graph }], { 'seldon.io/gateway-rollout': 'canary: v2\nsteps: [10, 100]\ninterval: 24h' }),
-    sdep(BANDIT, NS, [{ name: 'a', graph }, { name: 'b', graph }], { 'seldon.io/gateway-bandit': 'arms: [a, b]' }),
+    sdep(
+      ROLLED_OUT,
+      NS,
+      [
+        { name: 'main', graph },
+        { name: 'v2', graph },
+      ],
+      { 'seldon.io/gateway-rollout': 'canary: v2\nsteps: [10, 100]\ninterval: 24h' },
+    ),
+    sdep(
+      BANDIT,
+      NS,
+      [
+        { name: 'a', graph },
+        { name: 'b', graph },
+      ],
+      { 'seldon.io/gateway-bandit': 'arms: [a, b]' },
+    ),
   ];
   for (let i = 0; all.length < count; i++) {
     const ns = `team-${i % 50}`;

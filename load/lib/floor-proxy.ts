@@ -49,7 +49,7 @@ function forwarded(raw: readonly string[]): string[] {
 type GatewayPool = import('../../gateway/upstream/http1-client.js').Http1Pool;
 const gatewayPool: GatewayPool | undefined =
   client === 'gateway'
-    ? new (((await import(process.env.BENCH_GATEWAY_CLIENT ?? '')) as typeof import('../../gateway/upstream/http1-client.js')).Http1Pool)({
+    ? new ((await import(process.env.BENCH_GATEWAY_CLIENT ?? '')) as typeof import('../../gateway/upstream/http1-client.js')).Http1Pool({
         host: '127.0.0.1',
         port: upstreamPort,
         connections: 64,

@@ -12,7 +12,18 @@ import { freePort, httpStatus } from './http.js';
 export const GATEWAY_MAIN = join(ROOT, 'dist', 'gateway', 'main.js');
 
 export interface RoutesJson {
-  deployments: { namespace: string; name: string; state: string; reasons: unknown[]; routes: { kind: string; match: { headers: unknown[]; prefix?: string }; members: { upstream: string; percent: number; predictor: string; deployment: string }[]; mirrors: { upstream: string }[] }[] }[];
+  deployments: {
+    namespace: string;
+    name: string;
+    state: string;
+    reasons: unknown[];
+    routes: {
+      kind: string;
+      match: { headers: unknown[]; prefix?: string };
+      members: { upstream: string; percent: number; predictor: string; deployment: string }[];
+      mirrors: { upstream: string }[];
+    }[];
+  }[];
 }
 
 /** Ask the gateway's own `routes --json` which REST upstreams the table dials, to --resolve them all. */

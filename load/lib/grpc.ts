@@ -64,8 +64,6 @@ export async function startBenchBackend(name: string, port = 0): Promise<BenchBa
     callback(null, out);
   };
   server.addService(seldonService(), { Predict: predict });
-  const bound = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-  );
+  const bound = await new Promise<number>((resolve, reject) => server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
   return { port: bound, close: () => server.forceShutdown() };
 }

@@ -45,8 +45,7 @@ ${inner}
 }
 
 /** A backend that answers every request `return 200 '<body>'` as application/json. */
-export const backendConf = (dir: string, port: number, body: string): string =>
-  writeConf(dir, port, `    default_type application/json;\n    location / { return 200 '${body}'; }`);
+export const backendConf = (dir: string, port: number, body: string): string => writeConf(dir, port, `    default_type application/json;\n    location / { return 200 '${body}'; }`);
 
 /** nginx's `combined` fields and the upstream's address, time and status. */
 const NGINX_LOG_FIELDS =

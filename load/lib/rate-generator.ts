@@ -196,9 +196,12 @@ async function finish(): Promise<void> {
 }
 
 // A hard stop whatever happens: the schedule, the drain, and a margin.
-setTimeout(() => {
-  process.stderr.write('rate-generator: hard deadline reached\n');
-  process.exit(3);
-}, 5 + config.warmupMs + config.durationMs + config.timeoutMs + 10_000).unref();
+setTimeout(
+  () => {
+    process.stderr.write('rate-generator: hard deadline reached\n');
+    process.exit(3);
+  },
+  5 + config.warmupMs + config.durationMs + config.timeoutMs + 10_000,
+).unref();
 
 setTimeout(tick, 5);

@@ -67,8 +67,7 @@ export function printTables(r: RestRuns): void {
   };
   const mark = (xs: Sample[] | undefined, text: string): string => (noisy(xs) ? text + '*' : text);
   const sum = (xs: Sample[] | undefined, f: (s: Sample) => number): number => (xs ?? []).reduce((a, s) => a + f(s), 0);
-  const latencies = (xs: Sample[] | undefined): string =>
-    xs?.length ? mark(xs, `${ms(med(xs, (s) => s.p50us))} / ${ms(med(xs, (s) => s.p99us))} / ${ms(med(xs, (s) => s.p999us))}`) : '–';
+  const latencies = (xs: Sample[] | undefined): string => (xs?.length ? mark(xs, `${ms(med(xs, (s) => s.p50us))} / ${ms(med(xs, (s) => s.p99us))} / ${ms(med(xs, (s) => s.p999us))}`) : '–');
 
   // ----- Results.
   const head = [
@@ -115,7 +114,12 @@ export function printTables(r: RestRuns): void {
   log('');
   log('Syscalls and sleeps per request (read-ish and write-ish syscalls from /proc/<pid>/io, voluntary context switches of every thread): a sleep is an epoll_wait that blocked, so a wake-up.');
   log('');
-  log(table(diagHead, targets.map((t) => [t.label, ...CONNS.map((c) => diag(closed.get(`${t.key}@${c}`))), ...RATES.map((rate) => diag(fixedOf(t.key, rate)))])));
+  log(
+    table(
+      diagHead,
+      targets.map((t) => [t.label, ...CONNS.map((c) => diag(closed.get(`${t.key}@${c}`))), ...RATES.map((rate) => diag(fixedOf(t.key, rate)))]),
+    ),
+  );
 
   // ----- Ratios, and latency differences at the fixed rates.
   const rps = (k: string, c: number): number | null => med(closed.get(`${k}@${c}`), (s) => s.rps);
@@ -191,12 +195,30 @@ export function printTables(r: RestRuns): void {
   };
   const over = (a: number | null, b: number | null): number | null => (a !== null && b !== null && b > 0 ? a / b : null);
   if (have('nginx')) {
-    checks.push(['req/s ≥ 0.5x nginx', ...each((c) => over(rps('gateway', c), rps('nginx', c)), (v) => `${v.toFixed(2)}x`, (v) => v >= 0.5)]);
-    checks.push(['CPU per request ≤ 3x nginx', ...each((c) => over(cpu('gateway', c), cpu('nginx', c)), (v) => `${v.toFixed(2)}x`, (v) => v <= 3)]);
+    checks.push([
+      'req/s ≥ 0.5x nginx',
+      ...each(
+        (c) => over(rps('gateway', c), rps('nginx', c)),
+        (v) => `${v.toFixed(2)}x`,
+        (v) => v >= 0.5,
+      ),
+    ]);
+    checks.push([
+      'CPU per request ≤ 3x nginx',
+      ...each(
+        (c) => over(cpu('gateway', c), cpu('nginx', c)),
+        (v) => `${v.toFixed(2)}x`,
+        (v) => v <= 3,
+      ),
+    ]);
     const top = Math.max(...CONNS);
     const cl = (k: string): number | null => med(closed.get(`${k}@${top}`), (s) => s.p99us);
     const p99ratio = over(cl('gateway'), cl('nginx'));
-    checks.push([`closed-loop p99 @${top} ≤ 3x nginx's`, p99ratio === null ? '–' : `${ms(cl('gateway'))} vs ${ms(cl('nginx'))} ms: ${p99ratio.toFixed(2)}x`, verdict(p99ratio === null ? null : p99ratio <= 3)]);
+    checks.push([
+      `closed-loop p99 @${top} ≤ 3x nginx's`,
+      p99ratio === null ? '–' : `${ms(cl('gateway'))} vs ${ms(cl('nginx'))} ms: ${p99ratio.toFixed(2)}x`,
+      verdict(p99ratio === null ? null : p99ratio <= 3),
+    ]);
     for (const rate of RATES) {
       const d = (f: (s: Sample) => number | undefined): number | null => {
         const g = lat('gateway', rate, f);
@@ -215,18 +237,44 @@ export function printTables(r: RestRuns): void {
   if (have('shadow')) {
     // The same cost from the gateway's CPU alone (the mirrored request also costs the backend, which shares the core).
     const shadowCpu = CONNS.map((c) => 1 - (cpu('gateway', c) ?? NaN) / (cpu('shadow', c) ?? NaN));
-    const [text, v] = each((c) => 1 - (rps('shadow', c) ?? NaN) / (rps('gateway', c) ?? NaN), (x) => `${(100 * x).toFixed(1)}%`, (x) => x < 0.15);
-    checks.push(['100% shadow costs < 15% req/s', `${text} (from the gateway's CPU/req alone: ${shadowCpu.map((x, i) => `${Number.isFinite(x) ? (100 * x).toFixed(1) : '–'}% @${CONNS[i]}`).join(', ')})`, v]);
+    const [text, v] = each(
+      (c) => 1 - (rps('shadow', c) ?? NaN) / (rps('gateway', c) ?? NaN),
+      (x) => `${(100 * x).toFixed(1)}%`,
+      (x) => x < 0.15,
+    );
+    checks.push([
+      '100% shadow costs < 15% req/s',
+      `${text} (from the gateway's CPU/req alone: ${shadowCpu.map((x, i) => `${Number.isFinite(x) ? (100 * x).toFixed(1) : '–'}% @${CONNS[i]}`).join(', ')})`,
+      v,
+    ]);
   }
   if (have('nginx-shadow') && have('nginx')) {
     // The reference: what a 100% mirror costs nginx itself (its `mirror` directive), on the same backend and core.
-    const [text] = each((c) => 1 - (rps('nginx-shadow', c) ?? NaN) / (rps('nginx', c) ?? NaN), (x) => `${(100 * x).toFixed(1)}%`, () => true);
+    const [text] = each(
+      (c) => 1 - (rps('nginx-shadow', c) ?? NaN) / (rps('nginx', c) ?? NaN),
+      (x) => `${(100 * x).toFixed(1)}%`,
+      () => true,
+    );
     checks.push(["(reference) nginx's 100% mirror costs it", text, '–']);
   }
   if (have('gateway-b')) {
     // Gateway B as the runtime (or build) under test: at least as good as gateway on every row.
-    checks.push(['gateway B req/s ≥ gateway', ...each((c) => over(rps('gateway-b', c), rps('gateway', c)), (x) => `${x.toFixed(2)}x`, (x) => x >= 1)]);
-    checks.push(['gateway B CPU per request ≤ gateway', ...each((c) => over(cpu('gateway-b', c), cpu('gateway', c)), (x) => `${x.toFixed(2)}x`, (x) => x <= 1)]);
+    checks.push([
+      'gateway B req/s ≥ gateway',
+      ...each(
+        (c) => over(rps('gateway-b', c), rps('gateway', c)),
+        (x) => `${x.toFixed(2)}x`,
+        (x) => x >= 1,
+      ),
+    ]);
+    checks.push([
+      'gateway B CPU per request ≤ gateway',
+      ...each(
+        (c) => over(cpu('gateway-b', c), cpu('gateway', c)),
+        (x) => `${x.toFixed(2)}x`,
+        (x) => x <= 1,
+      ),
+    ]);
     for (const rate of RATES) {
       const b = lat('gateway-b', rate, (s) => s.p99us);
       const g = lat('gateway', rate, (s) => s.p99us);
@@ -235,13 +283,34 @@ export function printTables(r: RestRuns): void {
   }
   if (have('floor')) {
     // Not a target: how much of the gateway's cost is its own work, over a proxy with none.
-    const [text] = each((c) => over(cpu('gateway', c), cpu('floor', c)), (x) => `${x.toFixed(2)}x`, () => true);
-    checks.push(['(info) gateway CPU per request / the floor\'s', text, '–']);
-    if (have('nginx')) checks.push(['(info) floor req/s / nginx\'s', each((c) => over(rps('floor', c), rps('nginx', c)), (x) => `${x.toFixed(2)}x`, () => true)[0], '–']);
+    const [text] = each(
+      (c) => over(cpu('gateway', c), cpu('floor', c)),
+      (x) => `${x.toFixed(2)}x`,
+      () => true,
+    );
+    checks.push(["(info) gateway CPU per request / the floor's", text, '–']);
+    if (have('nginx'))
+      checks.push([
+        "(info) floor req/s / nginx's",
+        each(
+          (c) => over(rps('floor', c), rps('nginx', c)),
+          (x) => `${x.toFixed(2)}x`,
+          () => true,
+        )[0],
+        '–',
+      ]);
   }
   if (have('floor-gw')) {
     // Not a target: what the gateway adds to its own client (routing, header rules, metrics, timeouts).
-    checks.push(['(info) gateway CPU per request / floor-gw\'s', each((c) => over(cpu('gateway', c), cpu('floor-gw', c)), (x) => `${x.toFixed(2)}x`, () => true)[0], '–']);
+    checks.push([
+      "(info) gateway CPU per request / floor-gw's",
+      each(
+        (c) => over(cpu('gateway', c), cpu('floor-gw', c)),
+        (x) => `${x.toFixed(2)}x`,
+        () => true,
+      )[0],
+      '–',
+    ]);
   }
   log('');
   log('## Targets (issue 15; gateway, full routing, 1 worker; ratios within this run)');
@@ -258,9 +327,7 @@ export function gatewayCounters(before: string, after: string): string {
   const canary = d({ deployment: MEASURED, predictor: 'canary', kind: 'primary' });
   const ds = (result: string): number =>
     counter(after, 'seldon_gateway_shadow_requests_total', { deployment: SHADOWED, result }) - counter(before, 'seldon_gateway_shadow_requests_total', { deployment: SHADOWED, result });
-  const non200 = after
-    .split('\n')
-    .filter((l) => l.startsWith('seldon_gateway_requests_total{') && !/code="2\d\d"/.test(l) && Number(l.slice(l.lastIndexOf(' ') + 1)) > 0);
+  const non200 = after.split('\n').filter((l) => l.startsWith('seldon_gateway_requests_total{') && !/code="2\d\d"/.test(l) && Number(l.slice(l.lastIndexOf(' ') + 1)) > 0);
   return (
     `gateway's own counters over the rounds: ${MEASURED} main ${main} / canary ${canary} (${main + canary ? ((100 * canary) / (main + canary)).toFixed(1) : '–'}% canary); ` +
     `${SHADOWED} shadow mirrors: mirrored ${ds('mirrored')}, dropped ${ds('dropped')}, failed ${ds('failed')}` +

@@ -325,7 +325,16 @@ export function mirrorDisagreement(
   let missed = 0;
   let liveRequests = 0;
   for (const seed of seedsFrom(first, count)) {
-    const r = simulate({ seed, config, rate: RATE, maxSeconds: 3600, primary: () => healthy(), canary: () => ({ ...healthy(), agreement }), parameters, until: (run) => run.state.phase !== 'Mirroring' });
+    const r = simulate({
+      seed,
+      config,
+      rate: RATE,
+      maxSeconds: 3600,
+      primary: () => healthy(),
+      canary: () => ({ ...healthy(), agreement }),
+      parameters,
+      until: (run) => run.state.phase !== 'Mirroring',
+    });
     if (r.rolledBack) comparisons.push(r.rolledBack.comparisons);
     else missed++;
     liveRequests += r.liveCanaryRequests;

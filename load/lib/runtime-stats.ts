@@ -120,8 +120,6 @@ const bound = (s: number): string => (s === Infinity ? '>1 s' : s >= 1 ? `${s} s
 export function formatRuntimeDelta(d: RuntimeDelta | null): string {
   if (!d) return 'no runtime metrics';
   if (d.probes === 0) return 'no event-loop probes (gateway without seldon_gateway_event_loop_delay_seconds?)';
-  const gc = [...d.gc]
-    .map(([kind, g]) => `${kind} ${g.count}× ${(g.seconds * 1000).toFixed(0)} ms (≤${bound(g.maxBound)})`)
-    .join(', ');
+  const gc = [...d.gc].map(([kind, g]) => `${kind} ${g.count}× ${(g.seconds * 1000).toFixed(0)} ms (≤${bound(g.maxBound)})`).join(', ');
   return `loop: ${d.probes} probes, late >5/>10/>25 ms: ${d.late5}/${d.late10}/${d.late25}, p99 ≤${bound(d.p99)}, max ≤${bound(d.maxBound)}; GC: ${gc || 'none'}`;
 }

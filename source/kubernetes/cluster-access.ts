@@ -17,9 +17,7 @@ export const SILENT_LOG: KubeLog = { info: () => undefined, warn: () => undefine
 
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
-export type ClusterAccess =
-  | { readonly kind: 'kubeconfig'; readonly files: readonly string[] }
-  | { readonly kind: 'in-cluster'; readonly serviceAccountDir: string };
+export type ClusterAccess = { readonly kind: 'kubeconfig'; readonly files: readonly string[] } | { readonly kind: 'in-cluster'; readonly serviceAccountDir: string };
 
 export interface FindClusterOptions {
   /** `--kubeconfig` or `KUBECONFIG`: one file or a `:`-separated list, as kubectl takes it. */

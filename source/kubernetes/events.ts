@@ -192,7 +192,8 @@ export class DeploymentEvents {
 
   private failed(err: unknown): void {
     const status = statusOf(err);
-    if (status === 403) this.warnOnce('forbidden', { error: describeError(err) }, 'cannot post Kubernetes Events (RBAC: create and patch on events): rejected deployments are only in the log and /routes');
+    if (status === 403)
+      this.warnOnce('forbidden', { error: describeError(err) }, 'cannot post Kubernetes Events (RBAC: create and patch on events): rejected deployments are only in the log and /routes');
     else this.warnOnce(describeError(err), { error: describeError(err) }, 'could not post a Kubernetes Event');
   }
 

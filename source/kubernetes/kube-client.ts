@@ -4,16 +4,7 @@
  * (Importing this loads client-node, ≈0.3 s and tens of MB: only the Kubernetes source does.)
  */
 import { delimiter } from 'node:path';
-import {
-  ApiException,
-  CoreV1Api,
-  CustomObjectsApi,
-  DiscoveryV1Api,
-  KubeConfig,
-  Observable,
-  type ConfigurationOptions,
-  type ObservableMiddleware,
-} from '@kubernetes/client-node';
+import { ApiException, CoreV1Api, CustomObjectsApi, DiscoveryV1Api, KubeConfig, Observable, type ConfigurationOptions, type ObservableMiddleware } from '@kubernetes/client-node';
 import { SERVICE_ACCOUNT_DIR, type ClusterAccess } from './cluster-access.js';
 
 export { SILENT_LOG, type KubeLog } from './cluster-access.js';

@@ -190,12 +190,21 @@ export async function startRouteKindUpstreams(names: readonly string[], answer: 
  * and where their Services resolve among `up` (the upstreams of `startRouteKindUpstreams` named
  * plain, header, canaryMain, canaryCanary, shadowMain, shadowCopy, retry, oauth, gated).
  */
-export function routeKinds(ns: string, up: Readonly<Record<string, RecordingUpstream>>, oauth: { key: string; secret: string }): { manifests: Record<string, string>; resolve: Record<string, number> } {
+export function routeKinds(
+  ns: string,
+  up: Readonly<Record<string, RecordingUpstream>>,
+  oauth: { key: string; secret: string },
+): { manifests: Record<string, string>; resolve: Record<string, number> } {
   return {
     manifests: {
       'plain.yaml': sdep('plain', ns, { predictors: [{ name: 'main' }] }),
       'plain-eu.yaml': sdep('plain-eu', ns, { annotations: { 'seldon.io/ambassador-service-name': 'plain', 'seldon.io/ambassador-header': 'x-route: special' }, predictors: [{ name: 'main' }] }),
-      'canary.yaml': sdep('canary', ns, { predictors: [{ name: 'main', traffic: 50 }, { name: 'canary', traffic: 50 }] }),
+      'canary.yaml': sdep('canary', ns, {
+        predictors: [
+          { name: 'main', traffic: 50 },
+          { name: 'canary', traffic: 50 },
+        ],
+      }),
       'shadowed.yaml': sdep('shadowed', ns, { predictors: [{ name: 'main' }, { name: 'copy', shadow: true }] }),
       'retry.yaml': sdep('retry', ns, { predictors: [{ name: 'main' }] }, { 'seldon.io/ambassador-retries': '2' }),
       'secure.yaml': sdep('secure', ns, { oauth_key: oauth.key, oauth_secret: oauth.secret, predictors: [{ name: 'main' }] }),

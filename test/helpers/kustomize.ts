@@ -36,7 +36,13 @@ export function baseWith(components: readonly string[], namespace = 'seldon-syst
   const dir = mkdtempSync(join(tmpdir(), 'sgw-kustomize-'));
   try {
     const rel = (p: string): string => relative(dir, join(KUSTOMIZE_ROOT, p));
-    const lines = ['apiVersion: kustomize.config.k8s.io/v1beta1', 'kind: Kustomization', `namespace: ${namespace}`, `resources: [${rel('base')}]`, `components: [${components.map((n) => rel(`components/${n}`)).join(', ')}]`];
+    const lines = [
+      'apiVersion: kustomize.config.k8s.io/v1beta1',
+      'kind: Kustomization',
+      `namespace: ${namespace}`,
+      `resources: [${rel('base')}]`,
+      `components: [${components.map((n) => rel(`components/${n}`)).join(', ')}]`,
+    ];
     writeFileSync(join(dir, 'kustomization.yaml'), lines.join('\n') + '\n');
     return kustomize(dir);
   } finally {

@@ -57,4 +57,3 @@ export class RecordingSink implements SourceSink {
     return [...this.state.keys()].sort();
   }
 }
-

@@ -41,8 +41,29 @@ export function makeCa(dir: string, name = 'Test CA'): Ca {
   const id = `ca${counter++}`;
   const key = join(dir, `${id}.key`);
   const cert = join(dir, `${id}.crt`);
-  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', `/CN=${name}`,
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign', '-set_serial', '1']);
+  openssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    key,
+    '-out',
+    cert,
+    '-days',
+    '2',
+    '-subj',
+    `/CN=${name}`,
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+    '-set_serial',
+    '1',
+  ]);
   const ca: Pem = { cert: readFileSync(cert, 'utf8'), key: readFileSync(key, 'utf8'), serial: '01' };
   return {
     ...ca,

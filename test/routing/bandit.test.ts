@@ -53,7 +53,13 @@ describe('parseBanditAnnotation', () => {
 
   it('takes JSON too, and every duration unit', () => {
     expect(parsed('{"arms": ["b", "a"], "halfLife": "none"}')).toMatchObject({ arms: ['b', 'a'], halfLifeMs: null });
-    for (const [text, ms] of [['250ms', 250], ['1.5s', 1500], ['2m', 120_000], ['3h', 10_800_000], ['1d', 86_400_000]] as const) {
+    for (const [text, ms] of [
+      ['250ms', 250],
+      ['1.5s', 1500],
+      ['2m', 120_000],
+      ['3h', 10_800_000],
+      ['1d', 86_400_000],
+    ] as const) {
       expect(parsed(`halfLife: ${text}`).halfLifeMs).toBe(ms);
     }
     expect(parsed('attributionTtl: 7d').attributionTtlMs).toBe(7 * 86_400_000);

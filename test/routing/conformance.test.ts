@@ -378,9 +378,7 @@ describe('7. Service names and MD5 hashing (docs/routing.md#upstream-services-an
 
 describe('8. upstream ports (docs/routing.md#upstream-services-and-ports)', () => {
   it('status.serviceStatus gives the ports', () => {
-    const t = table([
-      sdep('iris', { status: { 'iris-main': { svcName: 'iris-main', httpEndpoint: 'iris-main.ns:9001', grpcEndpoint: 'iris-main.ns:5002' } } }),
-    ]);
+    const t = table([sdep('iris', { status: { 'iris-main': { svcName: 'iris-main', httpEndpoint: 'iris-main.ns:9001', grpcEndpoint: 'iris-main.ns:5002' } } })]);
     expect(upstreamOf(routed(t, rest(`/seldon/ns/iris${PRED}`)))).toBe('iris-main.ns:9001');
     expect(upstreamOf(routed(t, grpc({ seldon: 'iris', namespace: 'ns' })))).toBe('iris-main.ns:5002');
   });
@@ -403,7 +401,11 @@ describe('8. upstream ports (docs/routing.md#upstream-services-and-ports)', () =
         status: { custom: { httpEndpoint: 'custom.ns:7001', grpcEndpoint: 'custom.ns:7002' }, 'a-p': { httpEndpoint: 'a-p.ns:1', grpcEndpoint: 'a-p.ns:2' } },
       }),
       sdep('b', { specName: 'g', status: { 'b-g-p': { svcName: 'b-g-p', httpEndpoint: 'b-g-p.ns:7101', grpcEndpoint: 'b-g-p.ns:7102' } }, predictors: [pred('p')] }),
-      sdep('c', { specName: 'g', status: { 'c-p': { httpEndpoint: 'c-p.ns:7201', grpcEndpoint: 'c-p.ns:7202' }, 'c-g-p': { httpEndpoint: 'c-g-p.ns:1', grpcEndpoint: 'c-g-p.ns:2' } }, predictors: [pred('p')] }),
+      sdep('c', {
+        specName: 'g',
+        status: { 'c-p': { httpEndpoint: 'c-p.ns:7201', grpcEndpoint: 'c-p.ns:7202' }, 'c-g-p': { httpEndpoint: 'c-g-p.ns:1', grpcEndpoint: 'c-g-p.ns:2' } },
+        predictors: [pred('p')],
+      }),
     ]);
     expect(upstreamOf(routed(t, rest(`/seldon/ns/a${PRED}`)))).toBe('custom.ns:7001');
     expect(upstreamOf(routed(t, rest(`/seldon/ns/b${PRED}`)))).toBe('b-g-p.ns:7101');
@@ -507,7 +509,7 @@ describe('10. gRPC namespace inference (docs/routing.md#grpc-metadata-matching)'
     expect(routed(t, grpc({ seldon: 'rose', namespace: 'team-b' })).backend.id).toBe('team-b/rose/main');
   });
 
-  it('tenant isolation (default): a squatter never gets the victim\'s calls, nor fails them, present or deleted', () => {
+  it("tenant isolation (default): a squatter never gets the victim's calls, nor fails them, present or deleted", () => {
     const b = new TableBuilder(opts());
     b.upsert(sdep('iris', { ns: 'victim' }));
     b.upsert(sdep('iris', { ns: 'squatter' }));
@@ -589,7 +591,15 @@ describe('11. same-named SDeps in two namespaces never mix', () => {
       }),
     ]);
     const g = routed(t2, rest(`/seldon/a/iris${PRED}`)).group;
-    const view = g.members.map((x) => [x.backend.id, upstreamOf({ backend: x.backend } as Routed), x.backend.timeoutMs, x.backend.retry?.numRetries ?? 0, x.backend.breaker.maxRequests, x.backend.upstream.tls, x.percent]);
+    const view = g.members.map((x) => [
+      x.backend.id,
+      upstreamOf({ backend: x.backend } as Routed),
+      x.backend.timeoutMs,
+      x.backend.retry?.numRetries ?? 0,
+      x.backend.breaker.maxRequests,
+      x.backend.upstream.tls,
+      x.percent,
+    ]);
     expect(view).toEqual([
       ['a/iris-v2/main', 'iris-v2-main.a:8000', 9000, 1, 5, true, 10],
       ['a/iris/main', 'iris-main.a:8000', 3000, 0, 1024, false, 90],
@@ -675,7 +685,7 @@ describe('13–16. weight normalisation (docs/routing.md#weights-and-normalisati
   function legacy(name: string, weight: string | undefined): SeldonDeployment {
     return sdep(name, { spec: { 'seldon.io/ambassador-service-name': 'shared', ...(weight !== undefined ? { 'seldon.io/ambassador-weight': weight } : {}) } });
   }
-  const perms = <T,>(xs: T[]): T[][] => (xs.length <= 1 ? [xs] : xs.flatMap((x, i) => perms([...xs.slice(0, i), ...xs.slice(i + 1)]).map((r) => [x, ...r])));
+  const perms = <T>(xs: T[]): T[][] => (xs.length <= 1 ? [xs] : xs.flatMap((x, i) => perms([...xs.slice(0, i), ...xs.slice(i + 1)]).map((r) => [x, ...r])));
 
   it('an all-explicit sum > 100 is scaled, independent of event order', () => {
     const deps = [legacy('a', '60'), legacy('b', '60'), legacy('c', '30')];
@@ -784,11 +794,22 @@ describe('13–16. split exactness over 10,000 requests (docs/routing.md#picking
     it('a draw at either end of [0, 1) never selects a 0 % member', () => {
       const t = table([deployment([0, 100, 0])]);
       for (const r of [0, 0.5, 0.9999999999]) {
-        const d = routed(t, rest(`/seldon/ns/iris${PRED}`), randomPicker(() => r));
+        const d = routed(
+          t,
+          rest(`/seldon/ns/iris${PRED}`),
+          randomPicker(() => r),
+        );
         expect(d.backend.id).toBe('ns/iris/p1');
       }
       const t2 = table([deployment([100, 0])]);
-      for (const r of [0, 0.9999999999]) expect(routed(t2, rest(`/seldon/ns/iris${PRED}`), randomPicker(() => r)).backend.id).toBe('ns/iris/p0');
+      for (const r of [0, 0.9999999999])
+        expect(
+          routed(
+            t2,
+            rest(`/seldon/ns/iris${PRED}`),
+            randomPicker(() => r),
+          ).backend.id,
+        ).toBe('ns/iris/p0');
     });
 
     it('a 0 % member takes the requests when it is the only ready one', () => {
@@ -972,7 +993,9 @@ describe('21. seldon.io/ambassador-regex-header (docs/routing.md#regex-header)',
     expect(report(t, 'ns/variant').state).toBe('rejected');
     expect(report(t, 'ns/variant').reasons.join(' ')).toContain('regex-header: regex "(?:a|aa){0,999}b" is too complex: its RE2 program size is 4998, over 200');
     expect(routed(t, rest(`/seldon/ns/iris${PRED}`, { x: 'aab' })).backend.id).toBe('ns/iris/main');
-    const lifted = table([sdep('iris'), sdep('variant', { spec: { 'seldon.io/ambassador-service-name': 'iris', 'seldon.io/ambassador-regex-header': 'x: (?:a|aa){0,999}b' } })], { regexMaxSize: 5000 });
+    const lifted = table([sdep('iris'), sdep('variant', { spec: { 'seldon.io/ambassador-service-name': 'iris', 'seldon.io/ambassador-regex-header': 'x: (?:a|aa){0,999}b' } })], {
+      regexMaxSize: 5000,
+    });
     expect(report(lifted, 'ns/variant').state).toBe('accepted');
     expect(routed(lifted, rest(`/seldon/ns/iris${PRED}`, { x: 'aab' })).backend.id).toBe('ns/variant/main');
   });
@@ -1115,7 +1138,11 @@ describe('25. timeouts (docs/routing.md#timeout-annotations, docs/routing.md#tim
     ['0 = none', { 'seldon.io/rest-timeout': '0', 'seldon.io/grpc-timeout': '0' }, { rest: 0, restIdle: 300000, grpc: 0, grpcIdle: 300000, state: 'accepted' }],
     ['300000 keeps the idle default', { 'seldon.io/rest-timeout': '300000' }, { rest: 300000, restIdle: 300000, grpc: 3000, grpcIdle: 300000, state: 'accepted' }],
     ['> 300000 sets idle', { 'seldon.io/rest-timeout': '400000', 'seldon.io/grpc-timeout': '300001' }, { rest: 400000, restIdle: 400000, grpc: 300001, grpcIdle: 300001, state: 'accepted' }],
-    ['legacy read-timeouts when the new keys are absent', { 'seldon.io/rest-read-timeout': '7000', 'seldon.io/grpc-read-timeout': '8000' }, { rest: 7000, restIdle: 300000, grpc: 8000, grpcIdle: 300000, state: 'accepted' }],
+    [
+      'legacy read-timeouts when the new keys are absent',
+      { 'seldon.io/rest-read-timeout': '7000', 'seldon.io/grpc-read-timeout': '8000' },
+      { rest: 7000, restIdle: 300000, grpc: 8000, grpcIdle: 300000, state: 'accepted' },
+    ],
     [
       'legacy read-timeouts ignored when the new keys are present',
       { 'seldon.io/rest-read-timeout': '7000', 'seldon.io/rest-timeout': '6000', 'seldon.io/grpc-read-timeout': '8000', 'seldon.io/grpc-timeout': '9000' },
@@ -1320,7 +1347,10 @@ describe('29. seldon.io/ambassador-config (docs/routing.md#custom-ambassador-con
 
   it('headers (exact and presence) and regex_headers', () => {
     const t = table([
-      custom('iris', customConfig(m('name: plain\nprefix: /h/\nservice: plain'), m('name: hdr\nprefix: /h/\nservice: hdr\nheaders:\n  X-Exact: yes\n  x-present: true\nregex_headers:\n  x-re: "v[0-9]+"'))),
+      custom(
+        'iris',
+        customConfig(m('name: plain\nprefix: /h/\nservice: plain'), m('name: hdr\nprefix: /h/\nservice: hdr\nheaders:\n  X-Exact: yes\n  x-present: true\nregex_headers:\n  x-re: "v[0-9]+"')),
+      ),
     ]);
     expect(routed(t, rest('/h/', { 'x-exact': 'yes', 'x-present': '', 'x-re': 'v12' })).backend.id).toBe('ns/iris/hdr');
     expect(routed(t, rest('/h/', { 'x-exact': 'yes', 'x-present': '', 'x-re': 'v12x' })).backend.id).toBe('ns/iris/plain');
@@ -1371,7 +1401,13 @@ describe('29. seldon.io/ambassador-config (docs/routing.md#custom-ambassador-con
 
   it('retry_policy; an invalid one is dropped with a warning', () => {
     const t = table([
-      custom('iris', customConfig(m('name: a\nprefix: /a/\nservice: a\nretry_policy:\n  retry_on: 5xx\n  num_retries: 3\n  per_try_timeout: 500ms'), m('name: b\nprefix: /b/\nservice: a\nretry_policy:\n  retry_on: gateway-error'))),
+      custom(
+        'iris',
+        customConfig(
+          m('name: a\nprefix: /a/\nservice: a\nretry_policy:\n  retry_on: 5xx\n  num_retries: 3\n  per_try_timeout: 500ms'),
+          m('name: b\nprefix: /b/\nservice: a\nretry_policy:\n  retry_on: gateway-error'),
+        ),
+      ),
       custom('bad', m('name: c\nprefix: /c/\nservice: a\nretry_policy:\n  retry_on: sometimes')),
     ]);
     expect(routed(t, rest('/a/')).backend.retry).toEqual({ retryOn: '5xx', numRetries: 3, perTryTimeoutMs: 500 });
@@ -1396,7 +1432,14 @@ describe('29. seldon.io/ambassador-config (docs/routing.md#custom-ambassador-con
 
   it('host: exact, case-insensitive, port-insensitive; outranks the plain group; a wildcard drops the Mapping', () => {
     const t = table([
-      custom('iris', customConfig(m('name: plain\nprefix: /h/\nservice: plain'), m('name: api\nprefix: /h/\nservice: api\nhost: API.example.com:8443'), m('name: wild\nprefix: /w/\nservice: w\nhost: "*.example.com"'))),
+      custom(
+        'iris',
+        customConfig(
+          m('name: plain\nprefix: /h/\nservice: plain'),
+          m('name: api\nprefix: /h/\nservice: api\nhost: API.example.com:8443'),
+          m('name: wild\nprefix: /w/\nservice: w\nhost: "*.example.com"'),
+        ),
+      ),
     ]);
     for (const host of ['api.example.com', 'api.example.com:443', 'Api.Example.Com:8080']) expect(routed(t, rest('/h/', {}, host)).backend.id).toBe('ns/iris/api');
     for (const host of ['other.example.com', 'xapi.example.com:443']) expect(routed(t, rest('/h/', {}, host)).backend.id).toBe('ns/iris/plain');
@@ -1460,7 +1503,10 @@ describe('29. seldon.io/ambassador-config (docs/routing.md#custom-ambassador-con
       m(`name: grpc\ngrpc: true\nprefix: "${GRPC_PATH_SOURCE}"\nprefix_regex: true\nrewrite: ""\nheaders:\n  seldon: iris\n  namespace: ns\nservice: iris-canary-main:5001\nweight: 20`),
     );
     const snapshots = new Set<string>();
-    for (const order of [[sdep('iris'), canary], [canary, sdep('iris')]]) {
+    for (const order of [
+      [sdep('iris'), canary],
+      [canary, sdep('iris')],
+    ]) {
       const t = table(order);
       for (const md of [{ seldon: 'iris', namespace: 'ns' }, { seldon: 'iris' }] as Array<Record<string, string>>) {
         const g = routed(t, grpc(md)).group;
@@ -1613,11 +1659,7 @@ describe('a bad SDep never affects the others', () => {
   it('every bad one is rejected; the good ones compile exactly as alone, in any position', () => {
     const alone = table(good);
     for (const r of alone.deployments.values()) expect(r.state).toBe('accepted');
-    const mixes = [
-      [...bad, ...good],
-      [...good, ...bad],
-      good.flatMap((g, i) => [g, ...bad.slice(i * 3, i * 3 + 3)]).concat(bad.slice(good.length * 3)),
-    ];
+    const mixes = [[...bad, ...good], [...good, ...bad], good.flatMap((g, i) => [g, ...bad.slice(i * 3, i * 3 + 3)]).concat(bad.slice(good.length * 3))];
     for (const mix of mixes) {
       const t = table(mix);
       for (const [k, r] of t.deployments) if (!goodKeys.has(k)) expect([k, r.state]).toEqual([k, 'rejected']);

@@ -43,8 +43,15 @@ function backendAt(t: RouteTable, path: string, kind: 'rest' | 'grpc' = 'rest', 
 }
 
 describe('parseCorsPolicy: fields', () => {
-  it('reads every field of Ambassador\'s example and normalises it', () => {
-    const p = policy({ origins: 'http://foo.example,http://bar.example', methods: 'POST, GET, OPTIONS', headers: 'Content-Type', credentials: true, exposed_headers: 'X-Custom-Header', max_age: '86400' });
+  it("reads every field of Ambassador's example and normalises it", () => {
+    const p = policy({
+      origins: 'http://foo.example,http://bar.example',
+      methods: 'POST, GET, OPTIONS',
+      headers: 'Content-Type',
+      credentials: true,
+      exposed_headers: 'X-Custom-Header',
+      max_age: '86400',
+    });
     expect(p.origins).toEqual(['http://foo.example', 'http://bar.example']);
     expect(p.methods).toEqual(['POST', 'GET', 'OPTIONS']);
     expect(p.headers).toEqual(['content-type']);
@@ -119,10 +126,23 @@ describe('parseCorsPolicy: fields', () => {
     expect(error({ origins: 42 })).toMatch(/origins must be a list or a comma-separated string/);
   });
 
-  it('origins that can never equal a browser\'s Origin are errors, with the reason', () => {
+  it("origins that can never equal a browser's Origin are errors, with the reason", () => {
     expect(error({ origins: 'https://app.example.com/' })).toMatch(/an origin has no path, not even "\/"/);
     expect(error({ origins: 'https://app.example.com/x' })).toMatch(/an origin has no path/);
-    for (const bad of ['app.example.com', '*.example.com', 'https://*', 'https://a.*.example.com', 'https://*example.com', 'https://.*\\.example\\.com', 'https://a b.com', 'https://app.example.com?x=1', 'https://app.example.com#x', 'https://üñí.example', '//app.example.com', 'https://']) {
+    for (const bad of [
+      'app.example.com',
+      '*.example.com',
+      'https://*',
+      'https://a.*.example.com',
+      'https://*example.com',
+      'https://.*\\.example\\.com',
+      'https://a b.com',
+      'https://app.example.com?x=1',
+      'https://app.example.com#x',
+      'https://üñí.example',
+      '//app.example.com',
+      'https://',
+    ]) {
       expect(error({ origins: bad })).toMatch(/is not an origin like/);
     }
     expect(error({ origins: 'https://a.example:0' })).toMatch(/invalid port/);
@@ -229,7 +249,12 @@ describe('seldon.io/gateway-cors', () => {
 
   it('a YAML alias bomb is refused, not expanded', () => {
     const lines = ['a0: &a0 [x, x, x, x, x, x, x, x, x, x]'];
-    for (let i = 1; i < 12; i++) lines.push(`a${i}: &a${i} [${Array(10).fill(`*a${i - 1}`).join(', ')}]`);
+    for (let i = 1; i < 12; i++)
+      lines.push(
+        `a${i}: &a${i} [${Array(10)
+          .fill(`*a${i - 1}`)
+          .join(', ')}]`,
+      );
     lines.push('origins: "*"');
     const r = corsAnnotation(ann({ 'seldon.io/gateway-cors': lines.join('\n') }), new Findings());
     expect(r.ok).toBe(false);
@@ -244,7 +269,14 @@ describe('seldon.io/gateway-cors', () => {
     const r = corsAnnotation(ann({ 'seldon.io/gateway-cors': value }), f);
     expect(r.ok).toBe(true);
     if (!r.ok) return;
-    expect(r.value).toMatchObject({ origins: ['https://app.example.com', 'https://*.example.org'], methods: ['POST', 'GET'], headers: ['content-type', 'authorization'], credentials: true, exposedHeaders: ['x-seldon-predictor'], maxAge: '600' });
+    expect(r.value).toMatchObject({
+      origins: ['https://app.example.com', 'https://*.example.org'],
+      methods: ['POST', 'GET'],
+      headers: ['content-type', 'authorization'],
+      credentials: true,
+      exposedHeaders: ['x-seldon-predictor'],
+      maxAge: '600',
+    });
     expect(f.warnings).toEqual([]);
     const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
     // The README shows the same value, line for line.
@@ -296,7 +328,7 @@ describe('which routes get which policy', () => {
     expect(c.report.reasons[0]).toMatch(/^seldon\.io\/gateway-cors: must be a map/);
   });
 
-  it('a Mapping\'s cors on its own route; the annotation on the Mappings without one; gRPC Mappings none', () => {
+  it("a Mapping's cors on its own route; the annotation on the Mappings without one; gRPC Mappings none", () => {
     const config = [
       'kind: Mapping\nname: own\nprefix: /seldon/models/c/own/\nservice: c-main\ncors:\n  origins: https://own.example\n  credentials: true',
       'kind: Mapping\nname: inherits\nprefix: /seldon/models/c/inh/\nservice: c-main',
@@ -317,7 +349,10 @@ describe('which routes get which policy', () => {
 
   it('a bad Mapping cors drops that Mapping with the reason; `cors` is no longer an unsupported key', () => {
     const cfg = parseCustomConfig(
-      ['kind: Mapping\nname: bad\nprefix: /seldon/models/c/a/\nservice: c-main\ncors:\n  origins: https://x.example\n  max_age: 1d', 'kind: Mapping\nname: ok\nprefix: /seldon/models/c/b/\nservice: c-main\ncors: {origins: "*"}'].join('\n---\n'),
+      [
+        'kind: Mapping\nname: bad\nprefix: /seldon/models/c/a/\nservice: c-main\ncors:\n  origins: https://x.example\n  max_age: 1d',
+        'kind: Mapping\nname: ok\nprefix: /seldon/models/c/b/\nservice: c-main\ncors: {origins: "*"}',
+      ].join('\n---\n'),
       'models',
     );
     expect(cfg.ok).toBe(true);
@@ -331,9 +366,11 @@ describe('which routes get which policy', () => {
     expect(nul.ok && nul.mappings[0]!.cors).toBeNull();
   });
 
-  it('a route to an OAuth-gated deployment\'s Service keeps its own CORS policy beside the owner\'s gate', () => {
+  it("a route to an OAuth-gated deployment's Service keeps its own CORS policy beside the owner's gate", () => {
     const owner = sdep('models', 'owner', { 'seldon.io/gateway-auth': 'oauth' }, [pred('main')], { oauth_key: 'k', oauth_secret: 's' });
-    const other = sdep('models', 'other', { 'seldon.io/ambassador-config': 'kind: Mapping\nname: m\nprefix: /seldon/models/other/\nservice: owner-main:8000\ncors:\n  origins: https://app.example.com' });
+    const other = sdep('models', 'other', {
+      'seldon.io/ambassador-config': 'kind: Mapping\nname: m\nprefix: /seldon/models/other/\nservice: owner-main:8000\ncors:\n  origins: https://app.example.com',
+    });
     const t = buildTable([owner, other], opts());
     const b = backendAt(t, '/seldon/models/other/x');
     expect(b.gate?.auth).toEqual({ namespace: 'models', deployment: 'owner' });
@@ -341,7 +378,10 @@ describe('which routes get which policy', () => {
   });
 
   it('/routes and the routes command show the policy, and only where there is one', () => {
-    const t = buildTable([sdep('models', 'iris', { 'seldon.io/gateway-cors': '{"origins":"*, https://a.example","credentials":true,"exposed_headers":"X-Seldon-Predictor","max_age":60}' }), sdep('models', 'plain')], opts());
+    const t = buildTable(
+      [sdep('models', 'iris', { 'seldon.io/gateway-cors': '{"origins":"*, https://a.example","credentials":true,"exposed_headers":"X-Seldon-Predictor","max_age":60}' }), sdep('models', 'plain')],
+      opts(),
+    );
     const json = tableJson(t);
     const iris = json.deployments.find((d) => d.name === 'iris')!;
     const rest = iris.routes.find((r) => r.kind === 'rest')!;

@@ -11,14 +11,7 @@ import { tableJson } from '../../routing/describe.js';
 import { headerGetter, match } from '../../routing/match.js';
 import { randomPicker, seededRandom } from '../../routing/pick.js';
 import { buildTable, TableBuilder } from '../../routing/table.js';
-import {
-  DEFAULT_COMPILE_OPTIONS,
-  type Backend,
-  type CompileOptions,
-  type RouteGroup,
-  type RouteRequest,
-  type RouteTable,
-} from '../../routing/types.js';
+import { DEFAULT_COMPILE_OPTIONS, type Backend, type CompileOptions, type RouteGroup, type RouteRequest, type RouteTable } from '../../routing/types.js';
 import type { PredictorSpec, SeldonDeployment, ServiceStatus } from '../../routing/seldon-deployment.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -70,9 +63,7 @@ function snapshot(t: RouteTable) {
     grpcRegex: t.grpcRegex.map((g) => g.key),
     reports: [...t.deployments.entries()].sort((a, b) => cmp(a[0], b[0])),
     oauthClients: [...t.oauthClients.entries()].map(([id, c]) => [id, c.namespace, c.deployment, c.secret].join('|')).sort(),
-    ownRoutes: [...t.ownRoutes.entries()]
-      .map(([k, o]): [string, unknown, unknown] => [k, o.rest && groupView(o.rest), o.grpc && groupView(o.grpc)])
-      .sort((a, b) => cmp(a[0], b[0])),
+    ownRoutes: [...t.ownRoutes.entries()].map(([k, o]): [string, unknown, unknown] => [k, o.rest && groupView(o.rest), o.grpc && groupView(o.grpc)]).sort((a, b) => cmp(a[0], b[0])),
     steering: [...t.steering.entries()].map(([k, s]) => [k, JSON.stringify(s)]).sort((a, b) => cmp(a[0]!, b[0]!)),
   };
 }
@@ -123,7 +114,7 @@ function decisions(t: RouteTable): string[] {
 // ---------------------------------------------------------------------------------------------
 
 /** Mostly absent, sometimes one of `values`. */
-const sometimes = <T,>(values: readonly T[], absentWeight = 6): fc.Arbitrary<T | undefined> =>
+const sometimes = <T>(values: readonly T[], absentWeight = 6): fc.Arbitrary<T | undefined> =>
   fc.oneof({ arbitrary: fc.constant(undefined), weight: absentWeight }, { arbitrary: fc.constantFrom(...values), weight: 1 });
 
 const m = (body: string) => `apiVersion: ambassador/v1\nkind: Mapping\n${body}`;
@@ -138,11 +129,17 @@ const CUSTOM_CONFIGS = [
   'kind: Mapping\nprefix: [oops',
   m(`name: copy\ngrpc: true\nprefix: "${GRPC_PATH_SOURCE}"\nprefix_regex: true\nrewrite: ""\nheaders:\n  seldon: iris\n  namespace: a\nservice: c:5001\nweight: 20`),
   m('name: ginf\nprefix: "/inference.*"\nprefix_regex: true\ngrpc: true\nservice: gi:9000'),
-  [m('name: one\nprefix: /seldon/b/iris/\nservice: one\ncors: {}\nambassador_id: [blue, default]'), m('name: two\nprefix: /seldon/b/iris/\nservice: two\nweight: 150\nheaders: {x-region: eu}'), 'kind: Module\nname: x'].join('\n---\n'),
+  [
+    m('name: one\nprefix: /seldon/b/iris/\nservice: one\ncors: {}\nambassador_id: [blue, default]'),
+    m('name: two\nprefix: /seldon/b/iris/\nservice: two\nweight: 150\nheaders: {x-region: eu}'),
+    'kind: Module\nname: x',
+  ].join('\n---\n'),
   // Routes to other deployments' Services (gates follow the Services' OAuth owners), in and out of scope.
   m('name: toiris\nprefix: /seldon/a/x/\nservice: iris-main.a:8000'),
   m('name: tofraud\nprefix: /seldon/b/fraud/\nservice: fraud-main.b.svc.cluster.local\nweight: 50'),
-  [m('name: near\nprefix: /seldon/default/x/\nservice: iris-canary'), m('name: gnear\ngrpc: true\nprefix: /seldon.protos.Seldon/\nrewrite: ""\nheaders: {namespace: a}\nservice: iris-main:5001')].join('\n---\n'),
+  [m('name: near\nprefix: /seldon/default/x/\nservice: iris-canary'), m('name: gnear\ngrpc: true\nprefix: /seldon.protos.Seldon/\nrewrite: ""\nheaders: {namespace: a}\nservice: iris-main:5001')].join(
+    '\n---\n',
+  ),
 ];
 
 const ANNOTATION_VALUES: Record<string, readonly string[]> = {
@@ -242,7 +239,17 @@ const sdepArb: fc.Arbitrary<SeldonDeployment> = fc.oneof(
         spec: annotationsArb,
         status: fc.constantFrom<StatusKind>('none', 'none', 'none', 'full', 'no-grpc', 'no-http', 'stale'),
         // OAuth clients: shared keys collide within a namespace; `ka` bare (single-namespace) meets `k`+`a`.
-        oauth: sometimes<[unknown, unknown]>([['k', 's1'], ['k', 's2'], ['ka', 's3'], ['key', ''], ['', 'lonely'], [7, 's']], 2),
+        oauth: sometimes<[unknown, unknown]>(
+          [
+            ['k', 's1'],
+            ['k', 's2'],
+            ['ka', 's3'],
+            ['key', ''],
+            ['', 'lonely'],
+            [7, 's'],
+          ],
+          2,
+        ),
       })
       .map(({ name, ns, predictors, meta, spec, status, oauth }) => {
         const d: SeldonDeployment = {
@@ -259,14 +266,16 @@ const sdepArb: fc.Arbitrary<SeldonDeployment> = fc.oneof(
   {
     // Shapes a cluster should never serve, but might.
     weight: 1,
-    arbitrary: fc.record({ name: fc.constantFrom(...NAMES), ns: fc.constantFrom(...NAMESPACES) }).chain(({ name, ns }) =>
-      fc.constantFrom<SeldonDeployment>(
-        { metadata: { name, namespace: ns } },
-        { metadata: { name, namespace: ns }, spec: { predictors: 'oops' as unknown as PredictorSpec[] } },
-        { metadata: { name, namespace: ns, annotations: 'oops' as unknown as Record<string, string> }, spec: { predictors: [{ name: 'main' }] } },
-        { metadata: { name, namespace: ns }, spec: { predictors: [{ name: 'main', annotations: { 'seldon.io/svc-name': 7 as unknown as string } }] } },
+    arbitrary: fc
+      .record({ name: fc.constantFrom(...NAMES), ns: fc.constantFrom(...NAMESPACES) })
+      .chain(({ name, ns }) =>
+        fc.constantFrom<SeldonDeployment>(
+          { metadata: { name, namespace: ns } },
+          { metadata: { name, namespace: ns }, spec: { predictors: 'oops' as unknown as PredictorSpec[] } },
+          { metadata: { name, namespace: ns, annotations: 'oops' as unknown as Record<string, string> }, spec: { predictors: [{ name: 'main' }] } },
+          { metadata: { name, namespace: ns }, spec: { predictors: [{ name: 'main', annotations: { 'seldon.io/svc-name': 7 as unknown as string } }] } },
+        ),
       ),
-    ),
   },
 );
 
@@ -277,17 +286,19 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 2, arbitrary: fc.constant<Op>({ op: 'build' }) },
 );
 
-const optionsArb: fc.Arbitrary<CompileOptions> = fc.constantFrom<Partial<CompileOptions>>(
-  {},
-  {},
-  {},
-  { singleNamespace: true, namespace: 'a' },
-  { ambassadorId: 'blue' },
-  { honourCustomConfig: false },
-  { legacyServiceNaming: true },
-  { customConfigScope: 'cluster' },
-  { customConfigScope: 'cluster' },
-).map((o) => ({ ...DEFAULT_COMPILE_OPTIONS, ...o }));
+const optionsArb: fc.Arbitrary<CompileOptions> = fc
+  .constantFrom<Partial<CompileOptions>>(
+    {},
+    {},
+    {},
+    { singleNamespace: true, namespace: 'a' },
+    { ambassadorId: 'blue' },
+    { honourCustomConfig: false },
+    { legacyServiceNaming: true },
+    { customConfigScope: 'cluster' },
+    { customConfigScope: 'cluster' },
+  )
+  .map((o) => ({ ...DEFAULT_COMPILE_OPTIONS, ...o }));
 
 const keyOf = (d: SeldonDeployment): string => `${d.metadata?.namespace || 'default'}/${d.metadata?.name ?? ''}`;
 
@@ -396,7 +407,9 @@ describe('TableBuilder: incremental equals rebuild (docs/architecture.md#table-u
         metadata: { name: 'x', namespace: 'a' },
         spec: {
           annotations: {
-            'seldon.io/ambassador-config': m(`name: copy\ngrpc: true\nprefix: "${GRPC_PATH_SOURCE}"\nprefix_regex: true\nrewrite: ""\nheaders:\n  seldon: iris\n  namespace: a\nservice: c:5001\nweight: 20`),
+            'seldon.io/ambassador-config': m(
+              `name: copy\ngrpc: true\nprefix: "${GRPC_PATH_SOURCE}"\nprefix_regex: true\nrewrite: ""\nheaders:\n  seldon: iris\n  namespace: a\nservice: c:5001\nweight: 20`,
+            ),
           },
           predictors: [{ name: 'main' }],
         },

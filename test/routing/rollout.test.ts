@@ -75,9 +75,7 @@ describe('parseRolloutAnnotation', () => {
     };
     expect(parse(yaml)).toEqual({ ok: true, value: want });
     expect(
-      parse(
-        '{"canary":"v2","mirror":{"percent":100,"for":"5m","minAgreement":"99%"},"interval":"30s","maxErrorRate":"+2%","maxLatencyShift":"10%","maxP99":"250ms","sticky":"header:x-user-id"}',
-      ),
+      parse('{"canary":"v2","mirror":{"percent":100,"for":"5m","minAgreement":"99%"},"interval":"30s","maxErrorRate":"+2%","maxLatencyShift":"10%","maxP99":"250ms","sticky":"header:x-user-id"}'),
     ).toEqual({ ok: true, value: want });
   });
 
@@ -210,7 +208,9 @@ describe('decide: progressing', () => {
     expect(kinds(d.transitions)).toEqual(['RolloutAdvanced']);
     const t = d.transitions[0]!;
     expect(t).toMatchObject({ from: 'Progressing', to: 'Progressing', step: 1, weight: 20, at: T0 + 10_000 });
-    expect(t.reason).toMatch(/^step 1 of 4 \(5%\) passed after 10s: 100 canary requests, 0\.0% errors, error statistic 0\.00 of 5\.3; latency [+−]\d\.\d% against the primary \(allowed \+10%; one-sided Mann-Whitney p = [\d.e-]+, 100 canary and 950 primary samples\); v2 now at 20%$/);
+    expect(t.reason).toMatch(
+      /^step 1 of 4 \(5%\) passed after 10s: 100 canary requests, 0\.0% errors, error statistic 0\.00 of 5\.3; latency [+−]\d\.\d% against the primary \(allowed \+10%; one-sided Mann-Whitney p = [\d.e-]+, 100 canary and 950 primary samples\); v2 now at 20%$/,
+    );
     expect(d.state).toMatchObject({ step: 1, weight: 20, stepStartedAt: T0 + 10_000, stepCanary: { requests: 0, errors: 0 }, failingIntervals: 0, lastInterval: null });
     expect(JSON.parse(JSON.stringify(d.state))).toEqual(d.state);
   });
@@ -237,7 +237,9 @@ describe('decide: progressing', () => {
     const slow = (t: number) => window(t, { requests: 95 }, { requests: t % 2 === 0 ? 3 : 2 });
     const d = drive(initialState('r', BASE, T0), BASE, 0, 30, slow);
     expect(kinds(d.transitions)).toEqual(['RolloutHeld']);
-    expect(d.transitions[0]!.reason).toBe('step 1 of 4 (5%) holds after 10s: needs 75 more canary requests (25 of 100 at step 1 of 4 (5%)); needs 25 more canary latency samples in this interval (25 of 50)');
+    expect(d.transitions[0]!.reason).toBe(
+      'step 1 of 4 (5%) holds after 10s: needs 75 more canary requests (25 of 100 at step 1 of 4 (5%)); needs 25 more canary latency samples in this interval (25 of 50)',
+    );
     expect(d.state).toMatchObject({ phase: 'Progressing', step: 0, heldStep: 0 });
     expect(d.state.needs).toEqual(['needs 25 more canary requests (75 of 100 at step 1 of 4 (5%))', 'needs 25 more canary latency samples in this interval (25 of 50)']);
     // Once the requests are there, it advances.
@@ -360,7 +362,9 @@ describe('decide: rolling back', () => {
     }
     expect(kinds(transitions).filter((k) => k !== 'RolloutHeld')).toEqual([]);
     expect(state.phase).toBe('Progressing');
-    expect(warned).toMatch(/^the error statistic reached its alarm level, but the canary's \d+ errors in [\d,]+ requests are not shown above the primary's \d+ of [\d,]+ in the same windows \(at most \d\.\d%\) \+ 0\.50%: not rolled back$/);
+    expect(warned).toMatch(
+      /^the error statistic reached its alarm level, but the canary's \d+ errors in [\d,]+ requests are not shown above the primary's \d+ of [\d,]+ in the same windows \(at most \d\.\d%\) \+ 0\.50%: not rolled back$/,
+    );
     expect(peak).toBeLessThan(5.3);
   });
 
@@ -393,7 +397,13 @@ describe('decide: the mirror phase', () => {
     expect(s0).toMatchObject({ phase: 'Mirroring', step: -1, weight: 0, mirrorPercent: 50 });
     const d = drive(s0, config, 0, 25, () => null);
     expect(d.state.needs).toContain('needs 100 more comparisons of mirrored answers before agreement is judged (0 of 100; 99.0% required)');
-    const ok = drive(s0, config, 0, 20, mirrored(() => 0));
+    const ok = drive(
+      s0,
+      config,
+      0,
+      20,
+      mirrored(() => 0),
+    );
     expect(kinds(ok.transitions)).toEqual(['RolloutAdvanced']);
     expect(ok.transitions[0]).toMatchObject({ from: 'Mirroring', to: 'Progressing', step: 0, weight: 5, at: T0 + 20_000 });
     expect(ok.transitions[0]!.reason).toMatch(/^the mirror phase passed after 20s: 800 canary requests, .*agreement 100\.0% over 800 comparisons \(at least 99\.6% at 95% confidence\)/);
@@ -402,7 +412,13 @@ describe('decide: the mirror phase', () => {
   });
 
   it('rolls back on agreement shown under minAgreement, with no live request sent, once a canary at minAgreement would have disagreed once', () => {
-    const d = drive(initialState('r', config, T0), config, 0, 20, mirrored(() => 5));
+    const d = drive(
+      initialState('r', config, T0),
+      config,
+      0,
+      20,
+      mirrored(() => 5),
+    );
     expect(kinds(d.transitions)).toEqual(['RolloutRolledBack']);
     expect(d.transitions[0]).toMatchObject({ from: 'Mirroring', weight: 0, step: -1 });
     // 80 comparisons are too few at 99% (100 needed); 120 show it.
@@ -413,11 +429,23 @@ describe('decide: the mirror phase', () => {
 
   it('holds while agreement is neither shown above nor below minAgreement, and says about how many more comparisons it needs', () => {
     // 1 of 120 disagreeing: 99.2%, near the 99% required.
-    const d = drive(initialState('r', config, T0), config, 0, 60, mirrored((t) => (t % 3 === 0 ? 1 : 0)));
+    const d = drive(
+      initialState('r', config, T0),
+      config,
+      0,
+      60,
+      mirrored((t) => (t % 3 === 0 ? 1 : 0)),
+    );
     expect(d.state.phase).toBe('Mirroring');
     expect(d.state.checks.agreement).toMatchObject({ verdict: 'hold', threshold: 0.99 });
     expect(kinds(d.transitions)).toEqual(['RolloutHeld']);
-    const near = drive(initialState('r', config, T0), config, 0, 3, mirrored((t) => (t === 0 ? 1 : 0)));
+    const near = drive(
+      initialState('r', config, T0),
+      config,
+      0,
+      3,
+      mirrored((t) => (t === 0 ? 1 : 0)),
+    );
     expect(near.state.needs.join()).toMatch(/needs more comparisons: 99\.2% agreement over 120 is not yet shown at or above 99\.0%, about [\d,]+ more if it stays at 99\.2%/);
   });
 });

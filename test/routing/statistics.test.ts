@@ -3,27 +3,8 @@
  * computed by hand or by brute force on small samples.
  */
 import { describe, expect, it } from 'vitest';
-import {
-  bernoulliCusum,
-  binomialTail,
-  exactBounds,
-  hodgesLehmann,
-  logGamma,
-  mannWhitneyGreater,
-  normalCdf,
-  normalQuantile,
-  shiftCounts,
-  wilson,
-} from '../../routing/statistics.js';
-import {
-  bucketShiftOf,
-  emptyLatencyCounts,
-  LATENCY_BOUNDS_MS,
-  LATENCY_BUCKET_COUNT,
-  LATENCY_OVERFLOW,
-  latencyBucket,
-  quantileOf,
-} from '../../routing/latency-buckets.js';
+import { bernoulliCusum, binomialTail, exactBounds, hodgesLehmann, logGamma, mannWhitneyGreater, normalCdf, normalQuantile, shiftCounts, wilson } from '../../routing/statistics.js';
+import { bucketShiftOf, emptyLatencyCounts, LATENCY_BOUNDS_MS, LATENCY_BUCKET_COUNT, LATENCY_OVERFLOW, latencyBucket, quantileOf } from '../../routing/latency-buckets.js';
 import { seededRandom } from '../../routing/pick.js';
 
 describe('normal distribution', () => {

@@ -33,12 +33,24 @@ function restGroup(table: ReturnType<typeof buildTable>, prefix: string): RouteG
 
 /** A REST request whose sticky point comes from its header, as the gateway computes it. */
 function matchFor(t: RouteTable, path: string, headers: Record<string, string>, picker: Picker): Routed {
-  const d = match(t, { kind: 'rest', method: 'POST', path, host: 'gw', header: (n) => headers[n], sticky: (spec) => (spec.kind === 'header' && headers[spec.name] !== undefined ? stickyPoint(headers[spec.name]!) : undefined) }, picker);
+  const d = match(
+    t,
+    {
+      kind: 'rest',
+      method: 'POST',
+      path,
+      host: 'gw',
+      header: (n) => headers[n],
+      sticky: (spec) => (spec.kind === 'header' && headers[spec.name] !== undefined ? stickyPoint(headers[spec.name]!) : undefined),
+    },
+    picker,
+  );
   if (!d.ok) throw new Error(d.info);
   return d;
 }
 
-const shares = (g: RouteGroup): Record<string, number> => Object.fromEntries(g.members.map((m) => [`${m.backend.origin.deployment}/${m.backend.origin.predictor}`, Math.round(m.percent * 1000) / 1000]));
+const shares = (g: RouteGroup): Record<string, number> =>
+  Object.fromEntries(g.members.map((m) => [`${m.backend.origin.deployment}/${m.backend.origin.predictor}`, Math.round(m.percent * 1000) / 1000]));
 
 describe('steerGroup: a deployment override moves shares among its own members only', () => {
   it('a rollout weight moves the canary from its configured 0% to the live percent, the primary keeps the rest', () => {
@@ -53,12 +65,23 @@ describe('steerGroup: a deployment override moves shares among its own members o
     expect(shares(g)).toEqual({ 'iris/main': 100, 'iris/v2': 0 });
   });
 
-  it('before the first live shares: a bandit\'s arms split evenly, non-arms get nothing; a rollout keeps the configured traffic', () => {
+  it("before the first live shares: a bandit's arms split evenly, non-arms get nothing; a rollout keeps the configured traffic", () => {
     // A bandit spec that gives everything to the first predictor, as Seldon's defaults do.
-    const bandit = buildTable([sdep('rec', { 'seldon.io/gateway-bandit': 'arms: [a, b, c]' }, [{ name: 'a' }, { name: 'b', traffic: 0 }, { name: 'c', traffic: 0 }, { name: 'd', traffic: 0 }])], DEFAULT_COMPILE_OPTIONS);
+    const bandit = buildTable(
+      [sdep('rec', { 'seldon.io/gateway-bandit': 'arms: [a, b, c]' }, [{ name: 'a' }, { name: 'b', traffic: 0 }, { name: 'c', traffic: 0 }, { name: 'd', traffic: 0 }])],
+      DEFAULT_COMPILE_OPTIONS,
+    );
     expect(shares(restGroup(bandit, '/seldon/models/rec/'))).toEqual({ 'rec/a': 33.333, 'rec/b': 33.333, 'rec/c': 33.333, 'rec/d': 0 });
     expect(restGroup(bandit, '/seldon/models/rec/').warnings).toEqual([]);
-    const rollout = buildTable([sdep('iris', ROLLOUT, [{ name: 'main', traffic: 70 }, { name: 'v2', traffic: 30 }])], DEFAULT_COMPILE_OPTIONS);
+    const rollout = buildTable(
+      [
+        sdep('iris', ROLLOUT, [
+          { name: 'main', traffic: 70 },
+          { name: 'v2', traffic: 30 },
+        ]),
+      ],
+      DEFAULT_COMPILE_OPTIONS,
+    );
     expect(shares(restGroup(rollout, '/seldon/models/iris/'))).toEqual({ 'iris/main': 70, 'iris/v2': 30 });
   });
 
@@ -92,7 +115,10 @@ describe('steerGroup: a deployment override moves shares among its own members o
 
 describe('sticky points', () => {
   it('as the canary weight rises a client only ever moves from the primary to the canary, never back', () => {
-    const t = buildTable([sdep('iris', { ...ROLLOUT, 'seldon.io/gateway-rollout': 'canary: v2\nsteps: [10, 50, 100]\nsticky: header:x-user-id' }, [{ name: 'main' }, { name: 'v2', traffic: 0 }])], DEFAULT_COMPILE_OPTIONS);
+    const t = buildTable(
+      [sdep('iris', { ...ROLLOUT, 'seldon.io/gateway-rollout': 'canary: v2\nsteps: [10, 50, 100]\nsticky: header:x-user-id' }, [{ name: 'main' }, { name: 'v2', traffic: 0 }])],
+      DEFAULT_COMPILE_OPTIONS,
+    );
     const g = restGroup(t, '/seldon/models/iris/');
     expect(g.sticky).toEqual({ kind: 'header', name: 'x-user-id' });
     const picker = randomPicker(seededRandom(1));

@@ -10,15 +10,7 @@ import { GRPC_PATH_SOURCE } from '../../routing/compile.js';
 import { headerGetter, match, matchDeployment } from '../../routing/match.js';
 import { randomPicker, seededRandom } from '../../routing/pick.js';
 import { buildTable, TableBuilder } from '../../routing/table.js';
-import {
-  CONFLICTED_AUTH_DEPLOYMENT,
-  DEFAULT_COMPILE_OPTIONS,
-  type CompileOptions,
-  type Decision,
-  type RouteRequest,
-  type RouteTable,
-  type Routed,
-} from '../../routing/types.js';
+import { CONFLICTED_AUTH_DEPLOYMENT, DEFAULT_COMPILE_OPTIONS, type CompileOptions, type Decision, type RouteRequest, type RouteTable, type Routed } from '../../routing/types.js';
 import type { PredictorSpec, SeldonDeployment } from '../../routing/seldon-deployment.js';
 
 const PRED = '/api/v1.0/predictions';
@@ -89,7 +81,10 @@ describe('tenant isolation: custom Mappings stay in their namespace (default sco
     expect(routed(t, rest('/seldon/team-x/a/b')).backend.id).toBe('team-x/x/rx');
     expect(routed(t, rest(`/seldon/team-b/beta${PRED}`)).backend.id).toBe('team-b/beta/main');
     // With cluster scope the same regex is Ambassador's: it matches both (and wins on length).
-    const c = buildTable([beta(false), custom('team-x', 'x', mapping('name: rx\nprefix: "/seldon/team-x/a/.*|/seldon/team-b/beta/.*"\nprefix_regex: true\nservice: s'))], opts({ customConfigScope: 'cluster' }));
+    const c = buildTable(
+      [beta(false), custom('team-x', 'x', mapping('name: rx\nprefix: "/seldon/team-x/a/.*|/seldon/team-b/beta/.*"\nprefix_regex: true\nservice: s'))],
+      opts({ customConfigScope: 'cluster' }),
+    );
     expect(routed(c, rest(`/seldon/team-b/beta${PRED}`)).backend.id).toBe('team-x/x/rx');
   });
 
@@ -137,7 +132,18 @@ describe('tenant isolation: custom Mappings stay in their namespace (default sco
 
   it('single-namespace mode: un-namespaced /seldon/ prefixes are allowed, the rest of the URL space is not', () => {
     const o = opts({ singleNamespace: true, namespace: 'models' });
-    const t = buildTable([custom('models', 'x', mapping('name: short\nprefix: /seldon/iris/\nservice: s'), mapping('name: long\nprefix: /seldon/models/iris/\nservice: s'), mapping('name: api\nprefix: /api/v0.1/\nservice: s'))], o);
+    const t = buildTable(
+      [
+        custom(
+          'models',
+          'x',
+          mapping('name: short\nprefix: /seldon/iris/\nservice: s'),
+          mapping('name: long\nprefix: /seldon/models/iris/\nservice: s'),
+          mapping('name: api\nprefix: /api/v0.1/\nservice: s'),
+        ),
+      ],
+      o,
+    );
     expect(routed(t, rest('/seldon/iris/x')).backend.id).toBe('models/x/short');
     expect(routed(t, rest('/seldon/models/iris/x')).backend.id).toBe('models/x/long');
     expect(route(t, rest('/api/v0.1/predictions')).ok).toBe(false);
@@ -150,10 +156,10 @@ describe('tenant isolation: custom Mappings stay in their namespace (default sco
   });
 });
 
-describe('tenant isolation: a route to a gated deployment\'s Service applies its gate', () => {
+describe("tenant isolation: a route to a gated deployment's Service applies its gate", () => {
   const gateOf = (d: Routed): string => (d.backend.gate?.auth ? `${d.backend.gate.auth.namespace}/${d.backend.gate.auth.deployment}` : 'open');
 
-  it.each(['beta-main.team-b:8000', 'beta-main.team-b.svc.cluster.local:8000', 'BETA-MAIN.team-b:8000'])('a Mapping (cluster scope) with service %j needs beta\'s token', (service) => {
+  it.each(['beta-main.team-b:8000', 'beta-main.team-b.svc.cluster.local:8000', 'BETA-MAIN.team-b:8000'])("a Mapping (cluster scope) with service %j needs beta's token", (service) => {
     const t = buildTable([beta(), custom('team-x', 'x', mapping(`name: m\nprefix: /x/\nservice: ${service}`))], opts({ customConfigScope: 'cluster' }));
     expect(gateOf(routed(t, rest('/x/')))).toBe('team-b/beta');
     expect(reasons(t, 'team-x/x')).toMatch(/Service team-b\/beta-main belongs to OAuth-gated deployment team-b\/beta/);
@@ -200,7 +206,10 @@ describe('tenant isolation: a route to a gated deployment\'s Service applies its
 
   it('a rejected or custom-config gated deployment still owns its Services', () => {
     const rejected = sdep('team-b', 'beta', { annotations: { 'seldon.io/gateway-auth': 'oauth', 'seldon.io/ambassador-header': 'a:b:c' }, oauth: ['bk', 'bs'] });
-    const customBeta = sdep('team-b', 'beta', { annotations: { 'seldon.io/gateway-auth': 'oauth', 'seldon.io/ambassador-config': mapping('name: m\nprefix: /seldon/team-b/beta/\nservice: beta-main') }, oauth: ['bk', 'bs'] });
+    const customBeta = sdep('team-b', 'beta', {
+      annotations: { 'seldon.io/gateway-auth': 'oauth', 'seldon.io/ambassador-config': mapping('name: m\nprefix: /seldon/team-b/beta/\nservice: beta-main') },
+      oauth: ['bk', 'bs'],
+    });
     const x = custom('team-x', 'x', mapping('name: m\nprefix: /x/\nservice: beta-main.team-b'));
     for (const b of [rejected, customBeta]) expect(gateOf(routed(buildTable([b, x], opts({ customConfigScope: 'cluster' })), rest('/x/')))).toBe('team-b/beta');
   });

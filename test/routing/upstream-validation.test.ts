@@ -9,17 +9,16 @@ import { MAX_PREDICTORS } from '../../routing/compile.js';
 import { headerGetter, match } from '../../routing/match.js';
 import { randomPicker, seededRandom } from '../../routing/pick.js';
 import { buildTable } from '../../routing/table.js';
-import {
-  DEFAULT_COMPILE_OPTIONS,
-  type CompileOptions,
-  type RouteRequest,
-  type RouteTable,
-} from '../../routing/types.js';
+import { DEFAULT_COMPILE_OPTIONS, type CompileOptions, type RouteRequest, type RouteTable } from '../../routing/types.js';
 import type { GraphEndpoint, PredictorSpec, SeldonDeployment, ServiceStatus } from '../../routing/seldon-deployment.js';
 
 const PRED = '/api/v1.0/predictions';
 
-function sdep(name: string, predictors: PredictorSpec[], extra: { ns?: string; status?: Record<string, ServiceStatus>; specName?: string; annotations?: Record<string, string> } = {}): SeldonDeployment {
+function sdep(
+  name: string,
+  predictors: PredictorSpec[],
+  extra: { ns?: string; status?: Record<string, ServiceStatus>; specName?: string; annotations?: Record<string, string> } = {},
+): SeldonDeployment {
   return {
     apiVersion: 'machinelearning.seldon.io/v1',
     kind: 'SeldonDeployment',
@@ -34,8 +33,7 @@ function sdep(name: string, predictors: PredictorSpec[], extra: { ns?: string; s
 }
 
 const pred = (name: string, extra: Partial<PredictorSpec> = {}): PredictorSpec => ({ name, graph: { name: 'model', type: 'MODEL' }, ...extra });
-const noEngine = (endpoint: Record<string, unknown>): PredictorSpec =>
-  pred('main', { annotations: { 'seldon.io/no-engine': 'true' }, graph: { name: 'model', endpoint: endpoint as GraphEndpoint } });
+const noEngine = (endpoint: Record<string, unknown>): PredictorSpec => pred('main', { annotations: { 'seldon.io/no-engine': 'true' }, graph: { name: 'model', endpoint: endpoint as GraphEndpoint } });
 const opts = (o: Partial<CompileOptions> = {}): CompileOptions => ({ ...DEFAULT_COMPILE_OPTIONS, ...o });
 const good = sdep('good', [pred('main')]);
 
@@ -83,12 +81,7 @@ describe('ports are 1..65535', () => {
 
   it('no-engine ports in range (or absent / 0 = default) are used', () => {
     const t = buildTable([sdep('a', [noEngine({ httpPort: 65535, grpcPort: 1 })]), sdep('b', [noEngine({ httpPort: 0 })])], opts());
-    expect(t.groups.map((g) => `${g.members[0]!.backend.upstream.host}:${g.members[0]!.backend.upstream.port}`).sort()).toEqual([
-      'a-main.ns:1',
-      'a-main.ns:65535',
-      'b-main.ns:9000',
-      'b-main.ns:9500',
-    ]);
+    expect(t.groups.map((g) => `${g.members[0]!.backend.upstream.host}:${g.members[0]!.backend.upstream.port}`).sort()).toEqual(['a-main.ns:1', 'a-main.ns:65535', 'b-main.ns:9000', 'b-main.ns:9500']);
   });
 
   it.each([70000, -1, 1.5, 'lots'])('explainer service_port %j rejects only that SDep', (port) => {

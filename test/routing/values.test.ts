@@ -132,7 +132,7 @@ describe('parseRegexHeaderAnnotation (seldon.io/ambassador-regex-header, docs/ro
 });
 
 describe('compileFullMatch (RE2, linear time, full match)', () => {
-  it('refuses a pattern whose RE2 program is over the limit (Ambassador\'s regex_max_size, 200 by default), naming its size', () => {
+  it("refuses a pattern whose RE2 program is over the limit (Ambassador's regex_max_size, 200 by default), naming its size", () => {
     const over = compileFullMatch('(?:a?){99}b');
     expect(over.ok).toBe(false);
     if (!over.ok) expect(over.error).toBe('regex "(?:a?){99}b" is too complex: its RE2 program size is 201, over 200 (--regex-max-size, Ambassador\'s regex_max_size)');

@@ -5,16 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import {
-  ARM_TAG,
-  armTagFragment,
-  DEFAULT_TAG_MAX_BYTES,
-  tagGrpcFrame,
-  tagGrpcMessage,
-  tagJsonAnswer,
-  tokenFromFeedbackJson,
-  tokenFromFeedbackProto,
-} from '../../gateway/steer/answer-tag.js';
+import { ARM_TAG, armTagFragment, DEFAULT_TAG_MAX_BYTES, tagGrpcFrame, tagGrpcMessage, tagJsonAnswer, tokenFromFeedbackJson, tokenFromFeedbackProto } from '../../gateway/steer/answer-tag.js';
 import { readTopObject } from '../../gateway/steer/json-scan.js';
 import { decodeSeldonMessage, encodeSeldonMessage, grpcFrame, loadSeldonProtos, toProtoValue, type Feedback, type SeldonMessage } from '../fixtures/grpc-backend.js';
 
@@ -105,16 +96,14 @@ describe('tagJsonAnswer', () => {
 
   it('accepts exactly what JSON.parse accepts as an object, on mutated JSON text', () => {
     const noise = fc.constantFrom('{', '}', '[', ']', ',', ':', '"', '\\', ' ', '\n', '0', '-', '.', 'e', '+', 't', 'n', 'u', 'x', '\u0001', 'é');
-    const mutated = fc
-      .tuple(fc.dictionary(fc.string(), fc.jsonValue()), fc.array(fc.tuple(fc.nat(), fc.nat(3), noise), { maxLength: 4 }))
-      .map(([v, edits]) => {
-        let s = JSON.stringify(v);
-        for (const [at, op, c] of edits) {
-          const i = s.length ? at % (s.length + 1) : 0;
-          s = op === 0 ? s.slice(0, i) + s.slice(i + 1) : op === 1 ? s.slice(0, i) + c + s.slice(i + 1) : s.slice(0, i) + c + s.slice(i);
-        }
-        return s;
-      });
+    const mutated = fc.tuple(fc.dictionary(fc.string(), fc.jsonValue()), fc.array(fc.tuple(fc.nat(), fc.nat(3), noise), { maxLength: 4 })).map(([v, edits]) => {
+      let s = JSON.stringify(v);
+      for (const [at, op, c] of edits) {
+        const i = s.length ? at % (s.length + 1) : 0;
+        s = op === 0 ? s.slice(0, i) + s.slice(i + 1) : op === 1 ? s.slice(0, i) + c + s.slice(i + 1) : s.slice(0, i) + c + s.slice(i);
+      }
+      return s;
+    });
     fc.assert(
       fc.property(mutated, (text) => {
         const bytes = Buffer.from(text);
@@ -172,7 +161,17 @@ describe('tagGrpcFrame', () => {
     ['strData', { strData: 'hi' }],
     ['binData', { binData: Buffer.from([0, 1, 2, 255]) }],
     ['jsonData', { jsonData: toProtoValue({ a: [1, 'b', null, true] }) }],
-    ['ndarray', { data: { ndarray: toProtoValue([[1, 2], [3, 4]]).listValue! } }],
+    [
+      'ndarray',
+      {
+        data: {
+          ndarray: toProtoValue([
+            [1, 2],
+            [3, 4],
+          ]).listValue!,
+        },
+      },
+    ],
     ['empty', {}],
     ['a tag of that name already', { meta: { tags: { [ARM_TAG]: { stringValue: 'old' } } } }],
   ])('%s: intact, tagged', (_name, msg) => {
@@ -182,7 +181,11 @@ describe('tagGrpcFrame', () => {
 
   it('random SeldonMessages decode intact, tagged', () => {
     const str = fc.string({ maxLength: 12 });
-    const value = fc.oneof(str.map((s) => ({ stringValue: s })), fc.double({ noNaN: true }).map((n) => ({ numberValue: n })), fc.boolean().map((b) => ({ boolValue: b })));
+    const value = fc.oneof(
+      str.map((s) => ({ stringValue: s })),
+      fc.double({ noNaN: true }).map((n) => ({ numberValue: n })),
+      fc.boolean().map((b) => ({ boolValue: b })),
+    );
     const message = fc.record(
       {
         meta: fc.record({ puid: str, tags: fc.dictionary(str, value), routing: fc.dictionary(str, fc.integer({ min: -5, max: 5 })), requestPath: fc.dictionary(str, str) }, { requiredKeys: [] }),

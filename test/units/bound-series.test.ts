@@ -51,7 +51,10 @@ describe('bound series', () => {
   });
 
   it('aggregate across cluster workers exactly as prom-client does', async () => {
-    const w1 = both([{ labels: ['ns', 'd', 'main', 'rest', 'primary'], seconds: 0.003 }, { labels: ['ns', 'd', 'canary', 'rest', 'primary'], seconds: 2 }]);
+    const w1 = both([
+      { labels: ['ns', 'd', 'main', 'rest', 'primary'], seconds: 0.003 },
+      { labels: ['ns', 'd', 'canary', 'rest', 'primary'], seconds: 2 },
+    ]);
     const w2 = both([{ labels: ['ns', 'd', 'main', 'rest', 'primary'], seconds: 0.04 }]);
     const ours = AggregatorRegistry.aggregate([await w1.ours.getMetricsAsJSON(), await w2.ours.getMetricsAsJSON()]);
     const theirs = AggregatorRegistry.aggregate([await w1.theirs.getMetricsAsJSON(), await w2.theirs.getMetricsAsJSON()]);

@@ -18,7 +18,10 @@ function pairs(raw: readonly string[]): [string, string][] {
   return out;
 }
 const flat = (p: [string, string][]): string[] => p.flat();
-const values = (raw: readonly string[], name: string): string[] => pairs(raw).filter(([k]) => k.toLowerCase() === name).map(([, v]) => v);
+const values = (raw: readonly string[], name: string): string[] =>
+  pairs(raw)
+    .filter(([k]) => k.toLowerCase() === name)
+    .map(([, v]) => v);
 /** The output without the x-request-id the gateway generated (checked for form). */
 function withoutGeneratedId(out: string[]): [string, string][] {
   const p = pairs(out);
@@ -90,7 +93,7 @@ describe('upstreamRequestHeaders', () => {
     expect(values(upstreamRequestHeaders(raw, info()), 'x-forwarded-for')).toEqual([PEER]);
   });
 
-  it("from a trusted proxy: keeps its x-forwarded-for (joined, the peer appended) and its first x-forwarded-proto", () => {
+  it('from a trusted proxy: keeps its x-forwarded-for (joined, the peer appended) and its first x-forwarded-proto', () => {
     const raw = flat([
       ['Host', 'h'],
       ['X-Forwarded-For', '1.1.1.1, 3.3.3.3'],
@@ -229,19 +232,71 @@ describe('clientResponseHeaders', () => {
 
   it('a Connection of just keep-alive or close (any case) lists nothing; names beside them still go', () => {
     for (const only of ['keep-alive', 'Keep-Alive', 'close', 'CLOSE']) {
-      expect(clientResponseHeaders(raw([['Connection', only], ['Keep-Alive', 'timeout=5'], ['X-Kept', 'k']]), -1), only).toEqual(['X-Kept', 'k']);
+      expect(
+        clientResponseHeaders(
+          raw([
+            ['Connection', only],
+            ['Keep-Alive', 'timeout=5'],
+            ['X-Kept', 'k'],
+          ]),
+          -1,
+        ),
+        only,
+      ).toEqual(['X-Kept', 'k']);
     }
     // Same lengths as the two tokens, but names: dropped with the Connection header that lists them.
-    expect(clientResponseHeaders(raw([['Connection', 'x-abcdefgh'], ['X-ABCDEFGH', '1'], ['Conn', 'x'], ['Connection', 'Conn ']]), -1)).toEqual([]);
-    expect(clientResponseHeaders(raw([['Connection', 'keep-alive, X-Gone'], ['x-gone', '1'], ['X-Kept', 'k']]), -1)).toEqual(['X-Kept', 'k']);
+    expect(
+      clientResponseHeaders(
+        raw([
+          ['Connection', 'x-abcdefgh'],
+          ['X-ABCDEFGH', '1'],
+          ['Conn', 'x'],
+          ['Connection', 'Conn '],
+        ]),
+        -1,
+      ),
+    ).toEqual([]);
+    expect(
+      clientResponseHeaders(
+        raw([
+          ['Connection', 'keep-alive, X-Gone'],
+          ['x-gone', '1'],
+          ['X-Kept', 'k'],
+        ]),
+        -1,
+      ),
+    ).toEqual(['X-Kept', 'k']);
   });
 
-  it('Content-Length is the gateway\'s: the length given, once, where the model\'s first one was; none with -1', () => {
-    const model = raw([['X-A', 'a'], ['content-length', '002, 2'], ['Transfer-Encoding', 'chunked'], ['Content-Length', '2'], ['X-B', 'b']]);
-    expect(pairs(clientResponseHeaders(model, 2))).toEqual([['X-A', 'a'], ['content-length', '2'], ['X-B', 'b']]);
+  it("Content-Length is the gateway's: the length given, once, where the model's first one was; none with -1", () => {
+    const model = raw([
+      ['X-A', 'a'],
+      ['content-length', '002, 2'],
+      ['Transfer-Encoding', 'chunked'],
+      ['Content-Length', '2'],
+      ['X-B', 'b'],
+    ]);
+    expect(pairs(clientResponseHeaders(model, 2))).toEqual([
+      ['X-A', 'a'],
+      ['content-length', '2'],
+      ['X-B', 'b'],
+    ]);
     // Beside Transfer-Encoding, on a 204, until close: the model's length describes nothing the client gets.
-    expect(pairs(clientResponseHeaders(model, -1))).toEqual([['X-A', 'a'], ['X-B', 'b']]);
-    expect(pairs(clientResponseHeaders(raw([['CONTENT-LENGTH', '0'], ['Content-Type', 'text/plain']]), -1))).toEqual([['Content-Type', 'text/plain']]);
+    expect(pairs(clientResponseHeaders(model, -1))).toEqual([
+      ['X-A', 'a'],
+      ['X-B', 'b'],
+    ]);
+    expect(
+      pairs(
+        clientResponseHeaders(
+          raw([
+            ['CONTENT-LENGTH', '0'],
+            ['Content-Type', 'text/plain'],
+          ]),
+          -1,
+        ),
+      ),
+    ).toEqual([['Content-Type', 'text/plain']]);
     // A length the model did not send is not added (the answer is framed chunked, or is bodiless).
     expect(clientResponseHeaders(raw([['X-A', 'a']]), 5)).toEqual(['X-A', 'a']);
   });
@@ -282,7 +337,7 @@ describe('rawHeaderValue (the header lookup of header-constraint routes)', () =>
 });
 
 describe('dropInternalHeaders (HTTP/2 header objects)', () => {
-  it("deletes x-seldon-predictor and x-envoy-*, nothing else", () => {
+  it('deletes x-seldon-predictor and x-envoy-*, nothing else', () => {
     const h: Record<string, unknown> = { ':path': '/a', 'x-seldon-predictor': 'f', 'x-envoy-retry-on': '5xx', 'x-envoyx': 'k', 'x-seldon': 'k', seldon: 'iris' };
     dropInternalHeaders(h);
     expect(h).toEqual({ ':path': '/a', 'x-envoyx': 'k', 'x-seldon': 'k', seldon: 'iris' });

@@ -11,10 +11,10 @@ import { MORE, OTHER, parseRequestHead, type RequestHead } from '../../gateway/e
 
 const LIMITS = { maxHeadBytes: 16 * 1024, maxHeaders: 100 };
 const bytes = (s: string): Buffer => Buffer.from(s, 'latin1');
-const parse = (s: string | Buffer, at = 0, limits = LIMITS): RequestHead | typeof MORE | typeof OTHER =>
-  parseRequestHead(typeof s === 'string' ? bytes(s) : s, at, limits);
+const parse = (s: string | Buffer, at = 0, limits = LIMITS): RequestHead | typeof MORE | typeof OTHER => parseRequestHead(typeof s === 'string' ? bytes(s) : s, at, limits);
 
-const POST = 'POST /seldon/models/iris/api/v1.0/predictions?x=1&y=%20 HTTP/1.1\r\nHost: gw:8080\r\nContent-Type:application/json\r\nContent-Length: 2\r\nX-Pad: \t a b \t\r\nConnection: keep-alive\r\n\r\n';
+const POST =
+  'POST /seldon/models/iris/api/v1.0/predictions?x=1&y=%20 HTTP/1.1\r\nHost: gw:8080\r\nContent-Type:application/json\r\nContent-Length: 2\r\nX-Pad: \t a b \t\r\nConnection: keep-alive\r\n\r\n';
 
 /** Requests the lane serves (each with a body as its Content-Length says). */
 const ACCEPTED = [

@@ -123,7 +123,11 @@ describe('response parser: framing', () => {
   });
 
   it('chunked with Content-Length too: chunked frames the body, the length is not reported, no reuse', () => {
-    for (const [cl, te] of [['100', 'chunked'], ['0', 'chunked'], ['0', 'CHUNKED']]) {
+    for (const [cl, te] of [
+      ['100', 'chunked'],
+      ['0', 'chunked'],
+      ['0', 'CHUNKED'],
+    ]) {
       for (const order of [`Content-Length: ${cl}\r\nTransfer-Encoding: ${te}`, `Transfer-Encoding: ${te}\r\nContent-Length: ${cl}`]) {
         const wire = `HTTP/1.1 200 OK\r\n${order}\r\n\r\n2\r\nok\r\n0\r\n\r\n`;
         const both = cl === '100' && order.startsWith('C') ? parseEverySplit(wire) : parse(wire);
@@ -133,7 +137,7 @@ describe('response parser: framing', () => {
     }
   });
 
-  it('the length reported is the one the client may be told: the body\'s, or on HEAD and 304 the model\'s without Transfer-Encoding', () => {
+  it("the length reported is the one the client may be told: the body's, or on HEAD and 304 the model's without Transfer-Encoding", () => {
     const length = (wire: string, o: { head?: boolean; closeAfter?: boolean } = {}): number => parse(wire, [], o).heads[0]!.length;
     expect(length('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok')).toBe(2);
     expect(length('HTTP/1.1 200 OK\r\nContent-Length: 002, 2\r\n\r\nok')).toBe(2);
