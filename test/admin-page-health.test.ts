@@ -185,6 +185,11 @@ describe('admin page: problems first, traffic health, charts, gauges (Chromium)'
     expect(await section('m/quiet').locator('details.idle-routes summary').textContent()).toBe('2 idle routes (no requests in the window)');
     await folded.locator('summary').click();
     expect(await folded.locator('.route[data-kind="grpc"]').isVisible()).toBe(true);
+    // The page refreshes itself every second here: an opened fold stays open across refreshes.
+    const status = await page.locator('#status').textContent();
+    await expect.poll(() => page.locator('#status').textContent(), { timeout: 15_000 }).not.toBe(status);
+    await expect.poll(() => page.locator('#status').textContent(), { timeout: 15_000 }).not.toBe(await page.locator('#status').textContent());
+    expect(await section('m/split').locator('details.idle-routes .route[data-kind="grpc"]').isVisible()).toBe(true);
   });
 
   it("shows a shadow's agreement as a gauge, red below 95%", async () => {

@@ -365,7 +365,7 @@ function deploymentHtml(d: DeploymentView): string {
   const active = d.routes.filter((r) => !r.idle);
   const idle = d.routes.filter((r) => r.idle);
   const folded = idle.length
-    ? `<details class="idle-routes"><summary>${idle.length} idle route${idle.length === 1 ? '' : 's'} (no requests in the window)</summary>
+    ? `<details class="idle-routes" data-key="${esc(key)}"><summary>${idle.length} idle route${idle.length === 1 ? '' : 's'} (no requests in the window)</summary>
 ${idle.map((r) => routeHtml(r, d.name)).join('\n')}
 </details>`
     : '';
@@ -469,7 +469,15 @@ const SCRIPT = `
       if (!r.ok) throw new Error(String(r.status));
       var doc = new DOMParser().parseFromString(await r.text(), 'text/html');
       var next = doc.querySelector('main');
-      if (next) document.querySelector('main').replaceWith(next);
+      if (next) {
+        // A fold the reader opened stays open across the refresh.
+        document.querySelectorAll('details[data-key][open]').forEach(function (d) {
+          next.querySelectorAll('details[data-key]').forEach(function (n) {
+            if (n.className === d.className && n.getAttribute('data-key') === d.getAttribute('data-key')) n.open = true;
+          });
+        });
+        document.querySelector('main').replaceWith(next);
+      }
       document.getElementById('status').textContent = 'updated ' + new Date().toLocaleTimeString();
     } catch (e) {
       document.getElementById('status').textContent = 'refresh failed: ' + e.message;
