@@ -10,7 +10,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http2';
 import type { Socket } from 'node:net';
-import { isWhole, type RestRequest } from '../edge/exchange.js';
+import { announcesBody, isWhole, type RestRequest } from '../edge/exchange.js';
 import { schemeOf, upstreamRequestHeaders } from '../edge/http-headers.js';
 import { readSmallBody } from '../rest/request-body.js';
 import type { CheckSubject } from './ext-auth.js';
@@ -75,7 +75,7 @@ export function restSubject(req: RestRequest, config: ExtAuthConfig, trusted: bo
   };
   if (preread !== undefined) return whole(preread, {});
   if (isWhole(stream)) return whole(stream, {});
-  if (limit === undefined || !hasBody(req)) return whole(null, {});
+  if (limit === undefined || !announcesBody(req)) return whole(null, {});
   readSmallBody(stream, limit.maxBytes, (body, rest) => {
     if (rest === undefined) return whole(body, { body });
     // Longer than max_bytes: checked by its start; the rest streams to the model once allowed.
@@ -84,8 +84,6 @@ export function restSubject(req: RestRequest, config: ExtAuthConfig, trusted: bo
     done({ subject: { ...base, body: head.subarray(0, limit.maxBytes), partial: true, size }, read: { head: rest } });
   });
 }
-
-const hasBody = (req: RestRequest): boolean => req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
 
 /** The check of a gRPC call (its messages are not read: a call's body is a stream of them). */
 export function grpcSubject(headers: IncomingHttpHeaders, rawHeaders: readonly string[], socket: Socket | undefined, trusted: boolean): CheckSubject {

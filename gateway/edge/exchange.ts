@@ -46,6 +46,9 @@ export interface RestRequest {
   readonly body: RestBody;
 }
 
+/** Whether a request's head announces a body (Transfer-Encoding, or a Content-Length other than 0). */
+export const announcesBody = (req: RestRequest): boolean => req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+
 /** The answer to a `RestRequest`. */
 export interface RestResponse {
   /** The status written (or to be written by a bare `end`). */

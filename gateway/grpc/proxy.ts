@@ -38,6 +38,7 @@ import type { Backend, Picker, RouteTable, Routed } from '../../routing/types.js
 import { StickyRouteRequest, type StickyKeys } from '../steer/sticky.js';
 import type { BanditEdge } from '../steer/bandit-edge.js';
 import { grpcFramePayload, tokenFromFeedbackProto } from '../steer/answer-tag.js';
+import { readSmallBody } from '../rest/request-body.js';
 
 /** Largest SendFeedback read for its token (it echoes a prediction answer). */
 const FEEDBACK_MAX_BYTES = 1024 * 1024;
@@ -54,25 +55,11 @@ function tokenFromGrpcFeedback(frame: Buffer): { token: string; reward: number |
  * limit, `done(null)` with what was read put back for the call to stream (it is not attributed).
  */
 function readCall(stream: ServerHttp2Stream, limit: number, done: (request: Buffer[] | null) => void): void {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  const onData = (c: Buffer): void => {
-    chunks.push(c);
-    size += c.length;
-    if (size > limit) {
-      stream.off('data', onData);
-      stream.off('end', onEnd);
-      stream.pause();
-      for (let i = chunks.length - 1; i >= 0; i--) stream.unshift(chunks[i]!);
-      done(null);
-    }
-  };
-  const onEnd = (): void => {
-    stream.off('data', onData);
-    done([Buffer.concat(chunks, size)]);
-  };
-  stream.on('data', onData);
-  stream.once('end', onEnd);
+  readSmallBody(stream, limit, (body, rest) => {
+    if (body !== null) return done([body]);
+    for (let i = rest!.length - 1; i >= 0; i--) stream.unshift(rest![i]!);
+    done(null);
+  });
 }
 
 export interface GrpcProxyDeps {

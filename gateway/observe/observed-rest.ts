@@ -11,7 +11,7 @@
  * a refusal), so every REST request gets its line.
  */
 import type { Attributes } from '@opentelemetry/api';
-import { isWhole, type RestRequest, type RestResponse } from '../edge/exchange.js';
+import { announcesBody, isWhole, type RestRequest, type RestResponse } from '../edge/exchange.js';
 import { clientSubject } from '../edge/tls.js';
 import { routedFields, type AccessLog } from './access-log.js';
 import type { PrimaryCapture, ShadowComparer } from './shadow-compare.js';
@@ -118,8 +118,7 @@ class BodyBytes {
 const protocolOf = (req: RestRequest): string => (req.httpVersionMajor === 2 ? 'HTTP/2' : `HTTP/${req.httpVersion}`);
 
 /** A request that may carry a body (HTTP/2 says so only by sending DATA: assume it may). */
-const hasBody = (req: RestRequest): boolean =>
-  req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0') || req.httpVersionMajor === 2;
+const hasBody = (req: RestRequest): boolean => announcesBody(req) || req.httpVersionMajor === 2;
 
 /** The header alone: no per-request state. */
 class HeaderTap implements ResponseTap {

@@ -17,7 +17,7 @@ import { overflowInfo } from '../upstream/breaker.js';
 import type { AttemptFailure } from '../upstream/retry-policy.js';
 import { Attempts } from '../upstream/attempts.js';
 import type { GatewayReason } from '../edge/errors.js';
-import { isWhole, type RestRequest, type RestResponse } from '../edge/exchange.js';
+import { announcesBody, isWhole, type RestRequest, type RestResponse } from '../edge/exchange.js';
 import { sendError, sendJson } from '../edge/http-answer.js';
 import { clientResponseHeaders, headerGetter, schemeOf, shadowHost, upstreamRequestHeaders } from '../edge/http-headers.js';
 import { corsRequest, corsResponseHeaders } from './cors.js';
@@ -124,8 +124,6 @@ function classify(err: Error & { code?: string }): Failure {
   return 'reset';
 }
 
-const hasBody = (req: RestRequest): boolean => req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
-
 /**
  * A body this small (by Content-Length) is read whole before it is sent, as nginx buffers request
  * bodies: one write upstream instead of a stream, and a body that can be sent again after a
@@ -219,7 +217,7 @@ class Exchange extends Attempts<UpstreamPool> implements ResponseHandler {
       // Read whole before it was served (the lane's); one over the retry buffer is still not retried.
       if (body !== null && body.length > this.proxy.deps.upstream.retryBufferBytes) this.retriesLeft = 0;
       this.dispatchWhole(body);
-    } else if (!hasBody(req)) {
+    } else if (!announcesBody(req)) {
       this.dispatchWhole(null);
     } else if (this.backend.retry || isSmall(req)) {
       this.bufferThenDispatch(body);
@@ -656,7 +654,7 @@ export class RestProxy {
     };
     const body = req.body;
     if (isWhole(body)) attribute(body);
-    else if (!hasBody(req)) attribute(null);
+    else if (!announcesBody(req)) attribute(null);
     else
       readSmallBody(body, FEEDBACK_MAX_BYTES, (body, rest) => {
         if (rest === undefined) attribute(body);
