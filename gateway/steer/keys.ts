@@ -58,14 +58,13 @@ export function loadKeys(options: { file?: string | undefined; redis?: RedisConn
   let stopped = false;
   let answered: () => void = () => undefined;
   const first = new Promise<void>((resolve) => (answered = resolve));
+  let loaded = false;
   const attempt = (): void => {
-    // Commands fail at once while not connected (no offline queue): ask once it is.
-    if (!redis.up) {
-      timer = setTimeout(attempt, 50).unref();
-      return;
-    }
+    // Commands fail at once while not connected (no offline queue): the connection's 'ready' asks again.
+    if (stopped || loaded || !redis.up) return;
     sharedKey(redis).then(
       (key) => {
+        loaded = true;
         // Tokens this replica signed with its own key meanwhile still verify.
         changed([key, own]);
         answered();
@@ -76,6 +75,7 @@ export function loadKeys(options: { file?: string | undefined; redis?: RedisConn
       },
     );
   };
+  redis.onState((up) => up && attempt());
   attempt();
   return {
     stop: () => {
