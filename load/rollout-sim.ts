@@ -5,6 +5,7 @@
  * `lib/rollout-sim.ts`.
  */
 import { parseArgs } from 'node:util';
+import { ROLLOUT_PARAMETERS, type RolloutParameters } from '../routing/rollout.js';
 import { errorJump, goodCanary, goodCanaryLong, latencyRegression, mirrorDisagreement, noCanaryTraffic, quantile, sharedOutage } from './lib/rollout-sim.js';
 
 const { values } = parseArgs({
@@ -12,8 +13,16 @@ const { values } = parseArgs({
     seeds: { type: 'string', default: '1000' },
     first: { type: 'string', default: '1' },
     only: { type: 'string' },
+    // A judge parameter other than the shipped one (routing/rollout.ts ROLLOUT_PARAMETERS), to measure it: --parameter burstAlarm=9.
+    parameter: { type: 'string', multiple: true },
   },
 });
+const parameters: Partial<Record<keyof RolloutParameters, number>> = {};
+for (const p of values.parameter ?? []) {
+  const [k, v] = p.split('=');
+  if (!k || !(k in ROLLOUT_PARAMETERS) || !Number.isFinite(Number(v))) throw new Error(`--parameter takes name=number, one of ${Object.keys(ROLLOUT_PARAMETERS).join(', ')}`);
+  parameters[k as keyof RolloutParameters] = Number(v);
+}
 const seeds = Number(values.seeds);
 const first = Number(values.first);
 if (!Number.isInteger(seeds) || seeds < 1 || !Number.isInteger(first)) throw new Error('--seeds and --first take whole numbers');
@@ -29,7 +38,7 @@ const run = (name: string, f: () => void) => {
 const verdict = (ok: boolean) => (ok ? 'ok' : '**FAILS**');
 
 run('good', () => {
-  const g = goodCanary(first, seeds);
+  const g = goodCanary(first, seeds, undefined, parameters);
   rows.push([
     'good canary (example annotation)',
     `promoted ${pct(g.promoted, g.seeds)}, rolled back ${pct(g.rolledBack, g.seeds)}; median ${g.medianSeconds} s and ${g.medianCanaryRequests} canary requests to promotion; latency intervals failed ${g.intervalsFailed} of ${g.intervalsJudged} (${pct(g.intervalsFailed, g.intervalsJudged)})`,
@@ -39,7 +48,7 @@ run('good', () => {
 });
 
 run('good-long', () => {
-  const g = goodCanaryLong(first, seeds);
+  const g = goodCanaryLong(first, seeds, undefined, parameters);
   rows.push([
     'good canary over 20,000 canary requests',
     `rolled back ${g.rolledBack} of ${g.seeds} (${pct(g.rolledBack, g.seeds)}); latency intervals failed ${g.intervalsFailed} of ${g.intervalsJudged}`,
@@ -55,7 +64,7 @@ for (const [rate, limit] of [
 ] as const) {
   for (const after of [150, 500]) {
     run(`errors-${rate}-${after}`, () => {
-      const e = errorJump(first, seeds, rate, after);
+      const e = errorJump(first, seeds, rate, after, parameters);
       const all = [...e.caught, ...Array<number>(e.missed).fill(Infinity)];
       const p99 = quantile(all, 0.99);
       rows.push([
@@ -69,7 +78,7 @@ for (const [rate, limit] of [
 }
 
 run('latency', () => {
-  const l = latencyRegression(first, seeds);
+  const l = latencyRegression(first, seeds, undefined, undefined, parameters);
   const all = [...l.intervals, ...Array<number>(l.missed).fill(Infinity)];
   const within3 = all.filter((n) => n <= 3).length;
   rows.push([
@@ -82,14 +91,14 @@ run('latency', () => {
 
 run('mirror', () => {
   for (const mirror of [10, 100]) {
-    const good = mirrorDisagreement(first, seeds, 0.995, mirror);
+    const good = mirrorDisagreement(first, seeds, 0.995, mirror, parameters);
     rows.push([
       `(beyond the table) agreement 99.5% while mirroring ${mirror}% (minAgreement 99%)`,
       `rolled back in the mirror phase in ${good.comparisons.length} of ${good.seeds} (${pct(good.comparisons.length, good.seeds)})`,
       'rarely',
       '',
     ]);
-    const m = mirrorDisagreement(first, seeds, 0.95, mirror);
+    const m = mirrorDisagreement(first, seeds, 0.95, mirror, parameters);
     const all = [...m.comparisons, ...Array<number>(m.missed).fill(Infinity)];
     const p99 = quantile(all, 0.99);
     rows.push([
@@ -108,14 +117,14 @@ run('no-traffic', () => {
 
 run('shared-moderate', () => {
   for (const rate of [0.03, 0.05]) {
-    const s = sharedOutage(first, seeds, rate, 400);
+    const s = sharedOutage(first, seeds, rate, 400, parameters);
     rows.push([`(beyond the table) primary and canary both at ${rate * 100}% errors from second 400`, `rolled back ${s.rolledBack} of ${s.seeds} (${pct(s.rolledBack, s.seeds)})`, 'rarely', '']);
   }
 });
 
 run('shared', () => {
   for (const from of [0, 400]) {
-    const s = sharedOutage(first, seeds, 0.2, from);
+    const s = sharedOutage(first, seeds, 0.2, from, parameters);
     rows.push([
       `primary and canary both at 20% errors ${from === 0 ? 'from the start' : `from second ${from} (step 4 or 5)`}`,
       `rolled back ${s.rolledBack} of ${s.seeds}; advanced during the outage ${s.advancedDuring}; warned ${s.warned}: "${s.warning}"`,
@@ -125,7 +134,7 @@ run('shared', () => {
   }
 });
 
-console.log(`seeds ${first}..${first + seeds - 1}\n`);
+console.log(`seeds ${first}..${first + seeds - 1}${Object.keys(parameters).length ? `; parameters ${JSON.stringify(parameters)}` : ''}\n`);
 console.log('| scenario | measured | must hold | |');
 console.log('|---|---|---|---|');
 for (const r of rows) console.log(`| ${r.join(' | ')} |`);

@@ -10,9 +10,10 @@
  * (weight 0 until the canary changes or `retry`). Paused freezes the weight.
  *
  * The checks, each window (docs/rollouts.md#the-statistics):
- * - errors: a Bernoulli CUSUM over the canary's requests against the primary's recent error
- *   rate (plus `maxErrorRate`); an alarm rolls back once the canary's errors are confirmed above
- *   the primary's in exactly the same windows;
+ * - errors: two Bernoulli CUSUMs over the canary's requests against the primary's recent error
+ *   rate, one bad at the excess `maxErrorRate` allows (steady), one at five times it (burst: a
+ *   sudden failure within a few requests); an alarm of either rolls back once the canary's errors
+ *   are confirmed above the primary's in exactly the same windows;
  * - latency, per interval of at least `interval` and 50 samples a side: a one-sided Mann-Whitney
  *   test of "the canary is slower than the primary by more than `maxLatencyShift`", and the
  *   canary's own p99 against `maxP99`; `threshold` failing intervals at one step roll back;
@@ -93,8 +94,10 @@ export interface Check {
 export interface RolloutChecks {
   /** Canary error rate at this step against the rate it is held to (primary + maxErrorRate, or the absolute limit). */
   readonly errors: Check;
-  /** The CUSUM statistic against its alarm level. */
+  /** The steady CUSUM statistic against its alarm level. */
   readonly sequential: Check;
+  /** The burst CUSUM statistic against its alarm level. */
+  readonly burst: Check;
   /** Canary latency over the primary's (Hodges-Lehmann ratio − 1) against maxLatencyShift, last closed interval. */
   readonly latencyShift: Check;
   /** Canary p99 in ms against maxP99, last closed interval. */
@@ -106,6 +109,13 @@ export interface RolloutChecks {
 export interface Counts {
   requests: number;
   errors: number;
+}
+
+/** A CUSUM chart: its statistic, and the canary's and the primary's counts in the same windows since it last stood at 0 (what an alarm is confirmed on). */
+export interface Chart {
+  s: number;
+  since: Counts;
+  primarySince: Counts;
 }
 
 /** What the last closed latency interval showed. */
@@ -156,12 +166,10 @@ export interface RolloutState {
   agreement: { compared: number; agree: number };
   /** The primary's error counts, decayed with `baselineHalfLifeMs`, as of `at`. */
   baseline: { requests: number; errors: number; at: number | null };
-  /** CUSUM statistic, and the canary's counts since it last stood at 0. */
-  /**
-   * CUSUM statistic; the canary's and the primary's counts over the same windows since it last
-   * stood at 0 (what an alarm is confirmed on); why the last alarm was not confirmed.
-   */
-  cusum: { s: number; since: Counts; primarySince: Counts; unconfirmed: string | null };
+  /** The steady error chart (bad at the primary's rate + `maxErrorRate`), and why the last alarm of either chart was not confirmed. */
+  cusum: Chart & { unconfirmed: string | null };
+  /** The burst chart (bad at `burstShift` times the excess allowed): a sudden failure is caught within a few requests. */
+  burst: Chart;
   /** A rollback the run met while Paused: it happens at `resume`. */
   pendingRollback: string | null;
   /** End of the last window consumed: a window is judged at most once. */
@@ -181,8 +189,13 @@ export interface RolloutState {
 
 /** The judge's fixed parameters (docs/rollouts.md#the-statistics). Overridable in `decide`'s options, for simulations. */
 export interface RolloutParameters {
-  /** CUSUM alarm level h. */
+  /** The steady chart's alarm level h. */
   readonly cusumAlarm: number;
+  /** The burst chart's bad rate: the primary's rate + this many times `maxErrorRate` (this many times an absolute limit), at most `burstCeiling`. */
+  readonly burstShift: number;
+  readonly burstCeiling: number;
+  /** The burst chart's alarm level. */
+  readonly burstAlarm: number;
   /** Samples each side a latency interval needs before it is judged. */
   readonly minLatencySamples: number;
   /** Significance of the latency test and of the p99 ceiling. */
@@ -204,7 +217,10 @@ export interface RolloutParameters {
 }
 
 export const ROLLOUT_PARAMETERS: Readonly<RolloutParameters> = Object.freeze({
-  cusumAlarm: 5.3,
+  cusumAlarm: 5.15,
+  burstShift: 5,
+  burstCeiling: 0.5,
+  burstAlarm: 10,
   minLatencySamples: 50,
   latencyAlpha: 0.01,
   agreementConfidence: 0.95,
@@ -258,9 +274,15 @@ function freshEvidence(now: number): Pick<RolloutState, 'stepStartedAt' | 'stepC
   };
 }
 
-function freshCusum(): RolloutState['cusum'] {
-  return { s: 0, since: { requests: 0, errors: 0 }, primarySince: { requests: 0, errors: 0 }, unconfirmed: null };
+function freshChart(): Chart {
+  return { s: 0, since: { requests: 0, errors: 0 }, primarySince: { requests: 0, errors: 0 } };
 }
+
+function freshCusum(): RolloutState['cusum'] {
+  return { ...freshChart(), unconfirmed: null };
+}
+
+const cloneChart = (c: Chart): Chart => ({ s: c.s, since: { ...c.since }, primarySince: { ...c.primarySince } });
 
 function firstPhase(config: RolloutConfig): Pick<RolloutState, 'phase' | 'step' | 'weight' | 'mirrorPercent'> {
   return config.mirror ? { phase: 'Mirroring', step: -1, weight: 0, mirrorPercent: config.mirror.percent } : { phase: 'Progressing', step: 0, weight: config.steps[0]!, mirrorPercent: 0 };
@@ -285,12 +307,13 @@ export function initialState(runId: string, config: RolloutConfig, now: number, 
     intervals: { judged: 0, failed: 0 },
     baseline: { requests: 0, errors: 0, at: null },
     cusum: freshCusum(),
+    burst: freshChart(),
     pendingRollback: null,
     consumedUntil: now,
     action: action.trim(),
     actionNote: null,
     heldStep: null,
-    checks: { errors: PASS_NOTHING, sequential: PASS_NOTHING, latencyShift: PASS_NOTHING, p99: PASS_NOTHING, agreement: PASS_NOTHING },
+    checks: { errors: PASS_NOTHING, sequential: PASS_NOTHING, burst: PASS_NOTHING, latencyShift: PASS_NOTHING, p99: PASS_NOTHING, agreement: PASS_NOTHING },
     needs: [],
     warnings: [],
     transitions: [],
@@ -317,7 +340,9 @@ function cloneState(s: RolloutState): RolloutState {
     agreement: { ...s.agreement },
     intervals: { ...s.intervals },
     baseline: { ...s.baseline },
-    cusum: { s: s.cusum.s, since: { ...s.cusum.since }, primarySince: { ...s.cusum.primarySince }, unconfirmed: s.cusum.unconfirmed },
+    cusum: { ...cloneChart(s.cusum), unconfirmed: s.cusum.unconfirmed },
+    // A state stored by a build without the burst chart starts it afresh.
+    burst: s.burst ? cloneChart(s.burst) : freshChart(),
     needs: [...s.needs],
     warnings: [...s.warnings],
     transitions: [...s.transitions],
@@ -491,6 +516,7 @@ function applyAction(ctx: Ctx, raw: string): void {
         agreement: { compared: 0, agree: 0 },
         intervals: { judged: 0, failed: 0 },
         cusum: freshCusum(),
+        burst: freshChart(),
         pendingRollback: null,
         heldStep: null,
       });
@@ -547,32 +573,48 @@ function primaryUnhealthy(s: RolloutState, config: RolloutConfig, P: RolloutPara
   return wilson(r.errors, r.requests, normalQuantile(0.99)).lower > limit ? r.rate : null;
 }
 
+/** The error rates the charts test: fine at `pOk`, bad at `pBad` (steady chart) or `pBurst` (burst chart). */
+interface ChartRates {
+  readonly pOk: number;
+  readonly pBad: number;
+  readonly pBurst: number;
+}
+
 /**
- * The error rates the CUSUM tests: fine at `pOk` (a quarter of the allowed excess), bad at `pBad`
- * (all of it). Null: no judgement, for want of primary requests to compare with, or because the
- * primary is unhealthy itself (nothing is judged against a failing baseline).
+ * The error rates the charts test: fine at `pOk` (a quarter of the allowed excess), bad at `pBad`
+ * (all of it) for the steady chart, at `burstShift` times it for the burst chart. Null: no
+ * judgement, for want of primary requests to compare with, or because the primary is unhealthy
+ * itself (nothing is judged against a failing baseline).
  */
-function errorRates(s: RolloutState, config: RolloutConfig, P: RolloutParameters): { pOk: number; pBad: number } | null {
+function errorRates(s: RolloutState, config: RolloutConfig, P: RolloutParameters): ChartRates | null {
   const limit = config.maxErrorRate;
   const r = primaryRate(s);
   if (!r || primaryUnhealthy(s, config, P) !== null) return null;
-  if (limit.kind === 'absolute') return { pOk: limit.rate / 4, pBad: limit.rate };
-  if (r.rate + limit.rate >= 1) return null;
-  return { pOk: r.rate + limit.rate / 4, pBad: r.rate + limit.rate };
+  const base = limit.kind === 'absolute' ? 0 : r.rate;
+  const pOk = base + limit.rate / 4;
+  const pBad = base + limit.rate;
+  if (pBad >= 1) return null;
+  return { pOk, pBad, pBurst: Math.max(pBad, Math.min(P.burstCeiling, base + P.burstShift * limit.rate)) };
 }
 
+function chartVerdict(c: Chart, alarm: number): Verdict {
+  return c.s >= alarm ? 'fail' : c.s >= alarm / 2 ? 'hold' : 'pass';
+}
+
+/** The worse of the two charts' verdicts: a run advances only while both are under half their alarm levels. */
 function cusumVerdict(s: RolloutState, P: RolloutParameters): Verdict {
-  return s.cusum.s >= P.cusumAlarm ? 'fail' : s.cusum.s >= P.cusumAlarm / 2 ? 'hold' : 'pass';
+  const v = [chartVerdict(s.cusum, P.cusumAlarm), chartVerdict(s.burst, P.burstAlarm)];
+  return v.includes('fail') ? 'fail' : v.includes('hold') ? 'hold' : 'pass';
 }
 
 /**
- * Whether the canary's errors since the CUSUM last stood at 0 are more than the primary's in the
+ * Whether the canary's errors since a chart last stood at 0 are more than the primary's in the
  * very same windows allow (its rate's upper bound plus a quarter of the excess allowed, or a
  * quarter of an absolute limit): an exact binomial test at `confirmAlpha`. Null when they are;
  * else why not.
  */
-function unconfirmed(s: RolloutState, config: RolloutConfig, P: RolloutParameters): string | null {
-  const { since, primarySince } = s.cusum;
+function unconfirmed(s: RolloutState, c: Chart, config: RolloutConfig, P: RolloutParameters): string | null {
+  const { since, primarySince } = c;
   const limit = config.maxErrorRate;
   let allowed: number;
   let against: string;
@@ -586,44 +628,65 @@ function unconfirmed(s: RolloutState, config: RolloutConfig, P: RolloutParameter
     against = `the primary's ${int(primarySince.errors)} of ${int(primarySince.requests)} in the same windows (at most ${pct(upper)}) + ${pct(limit.rate / 4, 2)}`;
   }
   if (allowed < 1 && binomialTail(since.errors, since.requests, allowed) < P.confirmAlpha) return null;
-  return `the error statistic reached its alarm level, but the canary's ${int(since.errors)} errors in ${int(since.requests)} requests are not shown above ${against}: not rolled back`;
+  return `an error statistic reached its alarm level, but the canary's ${int(since.errors)} errors in ${int(since.requests)} requests are not shown above ${against}: not rolled back`;
 }
 
-function judgeErrors(ctx: Ctx, w: RolloutWindow): void {
-  const { s, config, P } = ctx;
-  const canary = w.canary;
-  if (canary.requests <= 0) return;
-  const rates = errorRates(s, config, P);
-  if (!rates) return;
-  const errors = Math.min(canary.errors, canary.requests);
-  const r = bernoulliCusum(s.cusum.s, errors, canary.requests - errors, rates.pOk, rates.pBad);
-  const c = s.cusum;
-  c.since.requests += canary.requests;
+/** One window into a chart: its counts and statistic; the peak inside the window. */
+function chartStep(c: Chart, w: RolloutWindow, pOk: number, pBad: number): number {
+  const errors = Math.min(w.canary.errors, w.canary.requests);
+  const r = bernoulliCusum(c.s, errors, w.canary.requests - errors, pOk, pBad);
+  c.since.requests += w.canary.requests;
   c.since.errors += errors;
   c.primarySince.requests += w.primary.requests;
   c.primarySince.errors += Math.min(w.primary.errors, w.primary.requests);
   c.s = r.s;
-  if (r.peak < P.cusumAlarm) {
-    if (r.s === 0) Object.assign(c, freshCusum());
-    return;
-  }
-  const why = unconfirmed(s, config, P);
-  if (why) {
+  return r.peak;
+}
+
+/**
+ * Two CUSUM charts over the same canary requests (a "multi-chart" CUSUM): the steady one, bad at
+ * the excess allowed, catches a canary a little over it; the burst one, bad at `burstShift` times
+ * it, adds several times more per error and drains as fast, so a canary that suddenly fails often
+ * is caught within a few requests and chance pairs of errors never add up. Either chart's alarm,
+ * confirmed on its own counts by the same-window test, rolls back.
+ */
+function judgeErrors(ctx: Ctx, w: RolloutWindow): void {
+  const { s, config, P } = ctx;
+  if (w.canary.requests <= 0) return;
+  const rates = errorRates(s, config, P);
+  if (!rates) return;
+  const charts = [
+    { name: 'steady', c: s.cusum as Chart, alarm: P.cusumAlarm, peak: chartStep(s.cusum, w, rates.pOk, rates.pBad) },
+    { name: 'burst', c: s.burst, alarm: P.burstAlarm, peak: chartStep(s.burst, w, rates.pOk, rates.pBurst) },
+  ];
+  let confirmed: (typeof charts)[number] | null = null;
+  for (const k of charts) {
+    if (k.peak < k.alarm) {
+      if (k.c.s === 0) Object.assign(k.c, freshChart());
+      continue;
+    }
+    const why = unconfirmed(s, k.c, config, P);
+    if (!why) {
+      confirmed ??= k;
+      continue;
+    }
     // Back to half the alarm level (the run holds): the next test needs that much new evidence,
     // so a shared failure is not re-tested every window until a chance excess confirms it, and
     // does not pile up a debt to pay off later. The counts stay: a bad canary's next test has more.
-    c.s = P.cusumAlarm / 2;
-    c.unconfirmed = why;
-    return;
+    k.c.s = k.alarm / 2;
+    s.cusum.unconfirmed = why;
   }
+  if (s.cusum.s === 0 && s.burst.s === 0) s.cusum.unconfirmed = null;
+  if (!confirmed) return;
+  const c = confirmed.c;
   const held =
     config.maxErrorRate.kind === 'relative'
       ? `the primary's ${int(c.primarySince.errors)} of ${int(c.primarySince.requests)} in the same windows + ${pct(config.maxErrorRate.rate)} allowed`
       : `the ${pct(config.maxErrorRate.rate)} limit`;
-  c.s = r.peak;
+  c.s = confirmed.peak;
   mustRollBack(
     ctx,
-    `canary errors: ${int(c.since.errors)} of ${int(c.since.requests)} requests (${pct(c.since.errors / c.since.requests)}) against ${held}; the error statistic reached ${r.peak.toFixed(2)} ≥ ${P.cusumAlarm} at ${stepName(config, s.step)}`,
+    `canary errors: ${int(c.since.errors)} of ${int(c.since.requests)} requests (${pct(c.since.errors / c.since.requests)}) against ${held}; the ${confirmed.name} error statistic reached ${confirmed.peak.toFixed(2)} ≥ ${confirmed.alarm} at ${stepName(config, s.step)}`,
   );
 }
 
@@ -822,7 +885,8 @@ function blockers(ctx: Ctx, samples: boolean): string[] {
   if (samples && n1 < P.minLatencySamples) out.push(`needs ${int(P.minLatencySamples - n1)} more canary latency samples in this interval (${int(n1)} of ${P.minLatencySamples})`);
   if (samples && n2 < P.minLatencySamples) out.push(`needs ${int(P.minLatencySamples - n2)} more primary latency samples in this interval (${int(n2)} of ${P.minLatencySamples})`);
   if (s.lastInterval?.verdict === 'hold') out.push(`needs the primary's own p99 back under ${ms(config.maxP99Ms)} (it is ${ms(s.lastInterval.primaryP99)})`);
-  if (cusumVerdict(s, P) === 'hold') out.push(`needs the error statistic under ${(P.cusumAlarm / 2).toFixed(2)} (it is ${s.cusum.s.toFixed(2)})`);
+  if (chartVerdict(s.cusum, P.cusumAlarm) === 'hold') out.push(`needs the error statistic under ${(P.cusumAlarm / 2).toFixed(2)} (it is ${s.cusum.s.toFixed(2)})`);
+  if (chartVerdict(s.burst, P.burstAlarm) === 'hold') out.push(`needs the error burst statistic under ${(P.burstAlarm / 2).toFixed(2)} (it is ${s.burst.s.toFixed(2)})`);
   if (!primaryRate(s)) out.push('needs primary requests to compare the canary with');
   const sick = primaryUnhealthy(s, config, P);
   if (sick !== null) out.push(`needs the primary to recover: it fails ${pct(sick)} of its requests`);
@@ -867,14 +931,16 @@ function refresh(ctx: Ctx): void {
           : '; no primary requests yet'
         : `; absolute limit ${pct(config.maxErrorRate.rate)}`),
   };
-  const sequential: Check = {
-    value: s.cusum.s,
-    threshold: P.cusumAlarm,
-    verdict: !rates ? 'hold' : seq,
+  const chartCheck = (c: Chart, alarm: number, bad: number | undefined): Check => ({
+    value: c.s,
+    threshold: alarm,
+    verdict: !rates ? 'hold' : chartVerdict(c, alarm),
     detail: rates
-      ? `CUSUM of the canary's errors, fine at ${pct(rates.pOk, 2)} and bad at ${pct(rates.pBad, 2)}; ${int(s.cusum.since.errors)} errors in ${int(s.cusum.since.requests)} requests since it last stood at 0; rolls back at ${P.cusumAlarm}, advances under ${(P.cusumAlarm / 2).toFixed(2)}`
+      ? `CUSUM of the canary's errors, fine at ${pct(rates.pOk, 2)} and bad at ${pct(bad!, 2)}; ${int(c.since.errors)} errors in ${int(c.since.requests)} requests since it last stood at 0; rolls back at ${alarm}, advances under ${(alarm / 2).toFixed(2)}`
       : 'waiting: no primary requests to compare with yet, or the primary is unhealthy itself',
-  };
+  });
+  const sequential = chartCheck(s.cusum, P.cusumAlarm, rates?.pBad);
+  const burst = chartCheck(s.burst, P.burstAlarm, rates?.pBurst);
   const j = s.lastInterval;
   const n1 = sumOf(s.interval.canary);
   const n2 = sumOf(s.interval.primary);
@@ -907,7 +973,7 @@ function refresh(ctx: Ctx): void {
       detail: `${int(agree)} of ${int(compared)} mirrored answers agreed; at least ${pct(b.lower)} at ${pct(P.agreementConfidence, 0)} confidence (passes at ${pct(config.mirror.minAgreement)}), at most ${pct(b.upper)} at ${pct(P.agreementFailConfidence, 0)} (fails under it)`,
     };
   }
-  s.checks = { errors, sequential, latencyShift, p99, agreement };
+  s.checks = { errors, sequential, burst, latencyShift, p99, agreement };
 
   s.warnings = [];
   const sick = primaryUnhealthy(s, config, P);

@@ -42,6 +42,7 @@ function bar(value: number | null, threshold: number | null, max?: number): stri
 const CHECK_NAMES: Record<string, string> = {
   errors: 'error rate',
   sequential: 'errors (CUSUM vs alarm)',
+  burst: 'error burst (CUSUM vs alarm)',
   latencyShift: 'latency shift',
   p99: 'canary p99 (ms)',
   agreement: 'agreement (lower bound)',

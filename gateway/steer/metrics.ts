@@ -72,7 +72,7 @@ export function registerSteerMetrics(registry: Registry): SteerMetrics {
   });
   const statistic = new Gauge({
     name: 'seldon_gateway_rollout_statistic',
-    help: "A rollout check's current value (errors: the CUSUM statistic; latency: the canary's shift over the primary; p99: ms; agreement: the lower bound).",
+    help: "A rollout check's current value (errors: the canary's error rate at this step; sequential, burst: the steady and the burst CUSUM statistic; latencyShift: the canary's shift over the primary; p99: ms; agreement: agreed over compared).",
     labelNames: [...labels, 'check'],
     registers: [registry],
   });

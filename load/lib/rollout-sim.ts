@@ -235,8 +235,8 @@ export interface GoodCanaryFigures {
 }
 
 /** A canary that behaves as the primary (0.5% errors, same latency), the example annotation, 100 requests/s. */
-export function goodCanary(first: number, count: number, config: RolloutConfig = SIM_CONFIG): GoodCanaryFigures {
-  const runs = seedsFrom(first, count).map((seed) => simulate({ seed, config, rate: RATE, maxSeconds: 4 * 3600, primary: () => healthy(), canary: () => healthy() }));
+export function goodCanary(first: number, count: number, config: RolloutConfig = SIM_CONFIG, parameters?: Partial<RolloutParameters>): GoodCanaryFigures {
+  const runs = seedsFrom(first, count).map((seed) => simulate({ seed, config, rate: RATE, maxSeconds: 4 * 3600, primary: () => healthy(), canary: () => healthy(), parameters }));
   return {
     seeds: count,
     promoted: runs.filter((r) => r.state.phase === 'Promoted').length,
@@ -255,10 +255,15 @@ export function goodCanary(first: number, count: number, config: RolloutConfig =
 }
 
 /** A good canary held at its steps until it has served `canaryRequests` (minRequests that high; 200 requests/s): how many runs rolled back. */
-export function goodCanaryLong(first: number, count: number, canaryRequests = 20_000): { seeds: number; rolledBack: number; intervalsJudged: number; intervalsFailed: number } {
+export function goodCanaryLong(
+  first: number,
+  count: number,
+  canaryRequests = 20_000,
+  parameters?: Partial<RolloutParameters>,
+): { seeds: number; rolledBack: number; intervalsJudged: number; intervalsFailed: number } {
   const config: RolloutConfig = { ...SIM_CONFIG, steps: [5, 10, 25, 50, 100], minRequests: canaryRequests };
   const runs = seedsFrom(first, count).map((seed) =>
-    simulate({ seed, config, rate: 200, maxSeconds: 4 * 3600, primary: () => healthy(), canary: () => healthy(), until: (r) => r.liveCanaryRequests >= canaryRequests }),
+    simulate({ seed, config, rate: 200, maxSeconds: 4 * 3600, primary: () => healthy(), canary: () => healthy(), until: (r) => r.liveCanaryRequests >= canaryRequests, parameters }),
   );
   return {
     seeds: count,
@@ -273,7 +278,7 @@ export function goodCanaryLong(first: number, count: number, canaryRequests = 20
  * more it served until the decision that rolled it back (its whole window included). Runs that
  * never rolled back count as Infinity.
  */
-export function errorJump(first: number, count: number, rate: number, after: number): { seeds: number; caught: number[]; missed: number } {
+export function errorJump(first: number, count: number, rate: number, after: number, parameters?: Partial<RolloutParameters>): { seeds: number; caught: number[]; missed: number } {
   const caught: number[] = [];
   let missed = 0;
   for (const seed of seedsFrom(first, count)) {
@@ -284,6 +289,7 @@ export function errorJump(first: number, count: number, rate: number, after: num
       maxSeconds: 4 * 3600,
       primary: () => healthy(),
       canary: (p) => healthy(p.canaryRequests >= after ? rate : 0.005),
+      parameters,
     });
     if (r.rolledBack && r.rolledBack.canaryRequests > after) caught.push(r.rolledBack.canaryRequests - after);
     else missed++;
@@ -292,7 +298,13 @@ export function errorJump(first: number, count: number, rate: number, after: num
 }
 
 /** The canary's latency ×`factor` from the start, at `rate` requests/s: intervals judged until the rollback. */
-export function latencyRegression(first: number, count: number, factor = 1.5, rate = 200): { seeds: number; intervals: number[]; missed: number; withFewSamples: number } {
+export function latencyRegression(
+  first: number,
+  count: number,
+  factor = 1.5,
+  rate = 200,
+  parameters?: Partial<RolloutParameters>,
+): { seeds: number; intervals: number[]; missed: number; withFewSamples: number } {
   const intervals: number[] = [];
   let missed = 0;
   let withFewSamples = 0;
@@ -304,6 +316,7 @@ export function latencyRegression(first: number, count: number, factor = 1.5, ra
       maxSeconds: 4 * 3600,
       primary: () => healthy(),
       canary: () => ({ ...healthy(), latencyFactor: factor }),
+      parameters,
     });
     if (r.rolledBack) intervals.push(r.rolledBack.intervalsJudged);
     else missed++;
@@ -358,7 +371,13 @@ export function noCanaryTraffic(first: number, count: number): { seeds: number; 
  * Primary and canary both fail `rate` of requests, from the start (`fromSecond` 0) or from a later
  * second: how many runs rolled back, advanced while both failed, and the warning shown.
  */
-export function sharedOutage(first: number, count: number, rate = 0.2, fromSecond = 0): { seeds: number; rolledBack: number; advancedDuring: number; warned: number; warning: string | null } {
+export function sharedOutage(
+  first: number,
+  count: number,
+  rate = 0.2,
+  fromSecond = 0,
+  parameters?: Partial<RolloutParameters>,
+): { seeds: number; rolledBack: number; advancedDuring: number; warned: number; warning: string | null } {
   let rolledBack = 0;
   let advancedDuring = 0;
   let warned = 0;
@@ -373,6 +392,7 @@ export function sharedOutage(first: number, count: number, rate = 0.2, fromSecon
       maxSeconds: fromSecond + 600,
       primary: sick,
       canary: sick,
+      parameters,
       until: (run) => {
         if (run.seconds === fromSecond + 5) stepAtOutage = run.state.step;
         return false;

@@ -11,6 +11,7 @@ import {
   isRolloutError,
   parseRolloutAnnotation,
   ROLLOUT_DEFAULTS,
+  ROLLOUT_PARAMETERS,
   type RolloutConfig,
   type RolloutState,
   type RolloutWindow,
@@ -209,7 +210,7 @@ describe('decide: progressing', () => {
     const t = d.transitions[0]!;
     expect(t).toMatchObject({ from: 'Progressing', to: 'Progressing', step: 1, weight: 20, at: T0 + 10_000 });
     expect(t.reason).toMatch(
-      /^step 1 of 4 \(5%\) passed after 10s: 100 canary requests, 0\.0% errors, error statistic 0\.00 of 5\.3; latency [+−]\d\.\d% against the primary \(allowed \+10%; one-sided Mann-Whitney p = [\d.e-]+, 100 canary and 950 primary samples\); v2 now at 20%$/,
+      /^step 1 of 4 \(5%\) passed after 10s: 100 canary requests, 0\.0% errors, error statistic 0\.00 of 5\.15; latency [+−]\d\.\d% against the primary \(allowed \+10%; one-sided Mann-Whitney p = [\d.e-]+, 100 canary and 950 primary samples\); v2 now at 20%$/,
     );
     expect(d.state).toMatchObject({ step: 1, weight: 20, stepStartedAt: T0 + 10_000, stepCanary: { requests: 0, errors: 0 }, failingIntervals: 0, lastInterval: null });
     expect(JSON.parse(JSON.stringify(d.state))).toEqual(d.state);
@@ -292,15 +293,52 @@ describe('decide: progressing', () => {
 
 describe('decide: rolling back', () => {
   it('rolls back on the error statistic’s alarm, with the numbers', () => {
-    const bad = (t: number) => window(t, { requests: 95, errors: t % 200 === 0 ? 1 : 0 }, { requests: 10, errors: 5 });
+    const bad = (t: number) => window(t, { requests: 95, errors: t % 200 === 100 ? 1 : 0 }, { requests: 10, errors: 5 });
     const d = drive(initialState('r', BASE, T0), BASE, 0, 10, bad);
     expect(kinds(d.transitions)).toEqual(['RolloutRolledBack']);
-    expect(d.transitions[0]).toMatchObject({ from: 'Progressing', to: 'RolledBack', weight: 0, step: 0, at: T0 + 2000 });
+    // Half of the first window's ten requests fail: an alarm at its end (both charts cross; the steady one is named first).
+    expect(d.transitions[0]).toMatchObject({ from: 'Progressing', to: 'RolledBack', weight: 0, step: 0, at: T0 + 1000 });
     expect(d.transitions[0]!.reason).toMatch(
-      /^canary errors: 10 of 20 requests \(50\.0%\) against the primary's 1 of 190 in the same windows \+ 2\.0% allowed; the error statistic reached \d\.\d\d ≥ 5\.3 at step 1 of 4 \(5%\)$/,
+      /^canary errors: 5 of 10 requests \(50\.0%\) against the primary's 0 of 95 in the same windows \+ 2\.0% allowed; the steady error statistic reached \d\.\d\d ≥ 5\.15 at step 1 of 4 \(5%\)$/,
     );
     expect(d.state).toMatchObject({ phase: 'RolledBack', weight: 0, mirrorPercent: 0 });
     expect(d.state.needs[0]).toContain('retry');
+  });
+
+  it('a steady excess a little over the allowed one is caught by the steady chart, not the burst chart', () => {
+    // 5% canary errors (one in each second window of ten requests) against a primary at 0.5%.
+    const config = { ...BASE, minRequests: 100_000 };
+    const d = drive(initialState('r', config, T0), config, 0, 600, (t) => window(t, { requests: 100, errors: t % 2 }, { requests: 10, errors: t % 2 }));
+    expect(kinds(d.transitions).filter((k) => k !== 'RolloutHeld')).toEqual(['RolloutRolledBack']);
+    expect(d.transitions.find((x) => x.kind === 'RolloutRolledBack')!.reason).toMatch(/the steady error statistic reached \d\.\d\d ≥ 5\.15 at step 1 of 4/);
+    expect(d.state.burst.s).toBeLessThan(ROLLOUT_PARAMETERS.burstAlarm);
+  });
+
+  it('the burst chart drains between chance errors: pairs of errors a minute apart never add up', () => {
+    const config = { ...BASE, minRequests: 100_000 };
+    let peak = 0;
+    let state = initialState('r', config, T0);
+    for (let t = 0; t < 1200; t++) {
+      const d = drive(state, config, t, 1, (s) => window(s, { requests: 100, errors: s % 2 }, { requests: 10, errors: s % 60 === 0 ? 2 : 0 }));
+      expect(kinds(d.transitions).filter((k) => k !== 'RolloutHeld')).toEqual([]);
+      state = d.state;
+      peak = Math.max(peak, state.burst.s);
+    }
+    // A pair in one second holds the step for a few requests (over half the alarm), never more.
+    expect(peak).toBeGreaterThan(ROLLOUT_PARAMETERS.burstAlarm / 2);
+    expect(peak).toBeLessThan(ROLLOUT_PARAMETERS.burstAlarm);
+    expect(state.checks.burst).toMatchObject({ threshold: ROLLOUT_PARAMETERS.burstAlarm, verdict: 'pass' });
+    expect(state.checks.burst.detail).toMatch(/^CUSUM of the canary's errors, fine at 1\.0\d% and bad at 10\.\d\d%; /);
+  });
+
+  it('a state stored without the burst chart (an older build) goes on, with the chart started afresh', () => {
+    const calm = drive(initialState('r', BASE, T0), BASE, 0, 3, (t) => window(t, { requests: 95 }, { requests: 10 }));
+    const { burst: _, ...older } = calm.state;
+    const d = drive(older as RolloutState, BASE, 3, 1, (t) => window(t, { requests: 95 }, { requests: 10, errors: 2 }));
+    expect(d.transitions).toEqual([]);
+    expect(d.state.burst).toMatchObject({ since: { requests: 10, errors: 2 }, primarySince: { requests: 95, errors: 0 } });
+    expect(d.state.burst.s).toBeGreaterThan(0);
+    expect(d.state.checks.burst.value).toBe(d.state.burst.s);
   });
 
   it('rolls back after `threshold` failing latency intervals at one step, not after one', () => {
@@ -357,15 +395,15 @@ describe('decide: rolling back', () => {
       const d = drive(state, config, t, 1, both);
       state = d.state;
       transitions.push(...d.transitions);
-      warned ??= state.warnings.find((w) => w.startsWith('the error statistic reached its alarm level'));
+      warned ??= state.warnings.find((w) => w.startsWith('an error statistic reached its alarm level'));
       peak = Math.max(peak, state.cusum.s);
     }
     expect(kinds(transitions).filter((k) => k !== 'RolloutHeld')).toEqual([]);
     expect(state.phase).toBe('Progressing');
     expect(warned).toMatch(
-      /^the error statistic reached its alarm level, but the canary's \d+ errors in [\d,]+ requests are not shown above the primary's \d+ of [\d,]+ in the same windows \(at most \d\.\d%\) \+ 0\.50%: not rolled back$/,
+      /^an error statistic reached its alarm level, but the canary's \d+ errors in [\d,]+ requests are not shown above the primary's \d+ of [\d,]+ in the same windows \(at most \d\.\d%\) \+ 0\.50%: not rolled back$/,
     );
-    expect(peak).toBeLessThan(5.3);
+    expect(peak).toBeLessThan(ROLLOUT_PARAMETERS.cusumAlarm);
   });
 
   it('the same canary errors with a healthy primary in the same windows roll back', () => {
