@@ -1,5 +1,5 @@
 /**
- * How long a worker stops routing while a deployment is edited (issue 11 item 7): the real CLI
+ * How long a worker stops routing while a deployment is edited: the real CLI
  * (one worker) over SDEPS background deployments (default 10,000) and one deployment of
  * PREDICTORS predictors (default 1,000, the per-deployment limit), a client sending predictions
  * one after another on one keep-alive connection, first for BASE_S seconds with no change, then
@@ -12,30 +12,21 @@
  *
  * Bounded: BASE_S + EDIT_S seconds of traffic (default 3 + 6), to 127.0.0.1 only.
  */
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import net, { type AddressInfo } from 'node:net';
+import { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Pool, request } from 'undici';
+import { Pool } from 'undici';
+import { atCleanup, runMain, sleep } from './lib/children.js';
+import { metricsText, startGateway } from './lib/gateway.js';
 
 const SDEPS = Number(process.env.SDEPS ?? 10_000);
 const PREDICTORS = Number(process.env.PREDICTORS ?? 1000);
 const BASE_S = Number(process.env.BASE_S ?? 3);
 const EDIT_S = Number(process.env.EDIT_S ?? 6);
 const EDIT_MS = Number(process.env.EDIT_MS ?? 500);
-const root = fileURLToPath(new URL('..', import.meta.url));
-
-const freePort = async (): Promise<number> => {
-  const s = net.createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as AddressInfo).port;
-  s.close();
-  return port;
-};
 
 const sdep = (name: string, namespace: string, predictors: number, revision: number): object => ({
   apiVersion: 'machinelearning.seldon.io/v1',
@@ -47,94 +38,70 @@ const sdep = (name: string, namespace: string, predictors: number, revision: num
   },
 });
 
-const dir = mkdtempSync(join(tmpdir(), 'sgw-stall-'));
-const background = Array.from({ length: SDEPS }, (_, i) => sdep(`bg-${i}`, `team-${i % 50}`, 2, 0));
-writeFileSync(join(dir, 'background.json'), JSON.stringify({ apiVersion: 'v1', kind: 'List', items: background }));
-writeFileSync(join(dir, 'probe.json'), JSON.stringify(sdep('probe', 'bench', 1, 0)));
-const writeBig = (revision: number): void => writeFileSync(join(dir, 'big.json'), JSON.stringify(sdep('big', 'bench', PREDICTORS, revision)));
-writeBig(0);
-
-const backend = createServer((req, res) => {
-  req.resume();
-  req.once('end', () => res.end('{"data":{"ndarray":[[1]]}}'));
-}).listen(0, '127.0.0.1');
-await once(backend, 'listening');
-const backendPort = (backend.address() as AddressInfo).port;
-
-const port = await freePort();
-const admin = await freePort();
-const child = spawn(
-  process.execPath,
-  [
-    join(root, 'dist/gateway/main.js'),
-    'serve',
-    '--manifests',
-    dir,
-    '--port',
-    String(port),
-    '--admin-port',
-    String(admin),
-    '--host',
-    '127.0.0.1',
-    '--workers',
-    '1',
-    '--log-level',
-    'warn',
-    '--resolve',
-    `probe-p0.bench:8000=127.0.0.1:${backendPort}`,
-  ],
-  { stdio: ['ignore', 'ignore', 'inherit'] },
-);
-const readyBy = Date.now() + 120_000;
-for (;;) {
-  const ok = await request(`http://127.0.0.1:${admin}/readyz`).then(
-    async (r) => (await r.body.text(), r.statusCode === 200),
-    () => false,
-  );
-  if (ok) break;
-  if (Date.now() > readyBy) throw new Error('gateway not ready in 120 s');
-  await new Promise((r) => setTimeout(r, 200));
-}
-const generation = async (): Promise<number> => {
-  const text = await (await request(`http://127.0.0.1:${admin}/metrics`)).body.text();
-  return Number(/^seldon_gateway_config_generation (\d+)/m.exec(text)?.[1] ?? 0);
-};
-
-const pool = new Pool(`http://127.0.0.1:${port}`, { connections: 1 });
-async function phase(seconds: number): Promise<number[]> {
-  const out: number[] = [];
-  const end = performance.now() + seconds * 1000;
-  while (performance.now() < end) {
-    const t0 = performance.now();
-    const r = await pool.request({ method: 'POST', path: '/seldon/bench/probe/api/v1.0/predictions', headers: { 'content-type': 'application/json' }, body: '{"data":{"ndarray":[[1]]}}' });
-    await r.body.text();
-    if (r.statusCode !== 200) throw new Error(`probe answered ${r.statusCode}`);
-    out.push(performance.now() - t0);
-  }
-  return out;
-}
 const summary = (name: string, ms: number[]): string => {
   const s = [...ms].sort((a, b) => a - b);
   const q = (p: number): string => s[Math.min(s.length - 1, Math.floor(p * s.length))]!.toFixed(2);
   return `${name.padEnd(26)} ${String(s.length).padStart(6)} requests   p50 ${q(0.5)} ms   p99 ${q(0.99)} ms   max ${s[s.length - 1]!.toFixed(2)} ms`;
 };
 
-await phase(1); // warm-up
-const base = await phase(BASE_S);
-const before = await generation();
-let revision = 0;
-const editor = setInterval(() => writeBig(++revision), EDIT_MS);
-const during = await phase(EDIT_S);
-clearInterval(editor);
-await new Promise((r) => setTimeout(r, 500));
-const applied = (await generation()) - before;
+runMain('reconfig-stall', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sgw-stall-'));
+  atCleanup(() => rmSync(dir, { recursive: true, force: true }));
+  const background = Array.from({ length: SDEPS }, (_, i) => sdep(`bg-${i}`, `team-${i % 50}`, 2, 0));
+  writeFileSync(join(dir, 'background.json'), JSON.stringify({ apiVersion: 'v1', kind: 'List', items: background }));
+  writeFileSync(join(dir, 'probe.json'), JSON.stringify(sdep('probe', 'bench', 1, 0)));
+  const writeBig = (revision: number): void => writeFileSync(join(dir, 'big.json'), JSON.stringify(sdep('big', 'bench', PREDICTORS, revision)));
+  writeBig(0);
 
-console.log(`${SDEPS} background deployments; edits of one deployment with ${PREDICTORS} predictors every ${EDIT_MS} ms (${revision} written, ${applied} tables applied)`);
-console.log(summary('no edits', base));
-console.log(summary('while editing', during));
+  const backend = createServer((req, res) => {
+    req.resume();
+    req.once('end', () => res.end('{"data":{"ndarray":[[1]]}}'));
+  }).listen(0, '127.0.0.1');
+  await once(backend, 'listening');
+  atCleanup(() => backend.close());
 
-await pool.close();
-child.kill('SIGTERM');
-await once(child, 'exit');
-backend.close();
-rmSync(dir, { recursive: true, force: true });
+  const gw = await startGateway('gateway', {
+    log: join(dir, 'gateway.log'),
+    manifests: dir,
+    upstreams: ['probe-p0.bench:8000'],
+    backendPort: (backend.address() as AddressInfo).port,
+    nodeArgs: [],
+    readyTimeoutMs: 120_000,
+  });
+  const generation = async (): Promise<number> => Number(/^seldon_gateway_config_generation (\d+)/m.exec(await metricsText(gw.admin))?.[1] ?? 0);
+
+  const pool = new Pool(`http://127.0.0.1:${gw.port}`, { connections: 1 });
+  const phase = async (seconds: number): Promise<number[]> => {
+    const out: number[] = [];
+    const end = performance.now() + seconds * 1000;
+    while (performance.now() < end) {
+      const t0 = performance.now();
+      const r = await pool.request({ method: 'POST', path: '/seldon/bench/probe/api/v1.0/predictions', headers: { 'content-type': 'application/json' }, body: '{"data":{"ndarray":[[1]]}}' });
+      await r.body.text();
+      if (r.statusCode !== 200) throw new Error(`probe answered ${r.statusCode}`);
+      out.push(performance.now() - t0);
+    }
+    return out;
+  };
+
+  await phase(1); // warm-up
+  const base = await phase(BASE_S);
+  const before = await generation();
+  let revision = 0;
+  const editor = setInterval(() => writeBig(++revision), EDIT_MS);
+  const during = await phase(EDIT_S);
+  clearInterval(editor);
+  // The last edits may still be on their way (the file watch debounces): count tables until a second passes without one.
+  let applied = await generation();
+  for (let quiet = 0; quiet < 10;) {
+    await sleep(100);
+    const now = await generation();
+    quiet = now === applied ? quiet + 1 : 0;
+    applied = now;
+  }
+
+  console.log(`${SDEPS} background deployments; edits of one deployment with ${PREDICTORS} predictors every ${EDIT_MS} ms (${revision} written, ${applied - before} tables applied)`);
+  console.log(summary('no edits', base));
+  console.log(summary('while editing', during));
+  await pool.close();
+});

@@ -69,9 +69,11 @@ export interface GatewayLaunch {
   readonly node?: string;
   /** Extra gateway flags after the ones every benchmark gateway gets (e.g. --access-log off, --otlp-endpoint). */
   readonly args?: readonly string[];
+  /** How long it may take to be ready (default 60 s; a table of 10,000 deployments takes longer on a busy host). */
+  readonly readyTimeoutMs?: number;
 }
 
-/** Start a gateway and wait (at most 60 s) until its admin /readyz answers 200. */
+/** Start a gateway and wait (at most `readyTimeoutMs`) until its admin /readyz answers 200. */
 export async function startGateway(name: string, g: GatewayLaunch): Promise<Gateway> {
   const [port, admin] = [await freePort(), await freePort()];
   const args = [
@@ -96,7 +98,7 @@ export async function startGateway(name: string, g: GatewayLaunch): Promise<Gate
   for (const u of g.upstreams) args.push('--resolve', `${u}=127.0.0.1:${g.backendPort}`);
   if (g.args) args.push(...g.args);
   const server = startServer(name, g.log, g.cpu, [g.node ?? process.execPath, ...args]);
-  await waitFor(name, server, async () => (await httpStatus(`http://127.0.0.1:${admin}/readyz`)) === 200, 60_000);
+  await waitFor(name, server, async () => (await httpStatus(`http://127.0.0.1:${admin}/readyz`)) === 200, g.readyTimeoutMs ?? 60_000);
   return { server, port, admin };
 }
 
