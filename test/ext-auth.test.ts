@@ -310,19 +310,47 @@ async function startGarbageServer(): Promise<{ port: number; close(): Promise<vo
   };
 }
 
+/** An auth service that is failing: every check gets a 503 with words of its own, as an overloaded one answers. */
+async function startFailingAuthService(): Promise<{ port: number; checks: number; close(): Promise<void> }> {
+  const state = { checks: 0 };
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      state.checks++;
+      res.writeHead(503, { 'Content-Type': 'text/plain', 'WWW-Authenticate': 'Bearer realm="down"', 'Retry-After': '7' });
+      res.end('auth backend db-7 is overloaded');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as AddressInfo).port,
+    get checks() {
+      return state.checks;
+    },
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
+
 describe('external auth failures', () => {
   let model: RecordingUpstream;
   let garbage: Awaited<ReturnType<typeof startGarbageServer>>;
+  let failing: Awaited<ReturnType<typeof startFailingAuthService>>;
   const gateways: TestGateway[] = [];
 
   beforeAll(async () => {
     model = await startRecordingUpstream({ name: 'model' });
     garbage = await startGarbageServer();
+    failing = await startFailingAuthService();
   });
   afterAll(async () => {
     for (const g of gateways) await g.stop();
     await model?.close();
     await garbage?.close();
+    await failing?.close();
   });
 
   async function gatewayWith(args: string[]): Promise<TestGateway> {
@@ -363,6 +391,26 @@ describe('external auth failures', () => {
     expect(model.byCase('dead')).toHaveLength(0);
     expect(model.byCase('dead-503')).toHaveLength(0);
     expect(await metric(g.adminUrl, 'seldon_gateway_ext_auth_total{protocol="rest",result="error"}')).toBe(1);
+  });
+
+  it("an auth service answering 5xx has failed, as Envoy takes it: --ext-auth-status-on-error in the gateway's words, never its own", async () => {
+    const g = await gatewayWith(['--ext-auth-service', `http://127.0.0.1:${failing.port}`]);
+    const r = await post(g, 'auth-503');
+    expect(failing.checks).toBeGreaterThanOrEqual(1);
+    expect(r.status).toBe(403);
+    const body = JSON.parse(r.body.toString()) as { status: { reason: string } };
+    expect(body.status.reason).toBe('AUTH_BACKEND_UNAVAILABLE');
+    expect(r.body.toString()).not.toContain('db-7');
+    expect(headerValue(r.headers, 'www-authenticate')).toBeUndefined();
+    expect(headerValue(r.headers, 'retry-after')).toBeUndefined();
+    expect(model.byCase('auth-503')).toHaveLength(0);
+    expect(await metric(g.adminUrl, 'seldon_gateway_ext_auth_total{protocol="rest",result="error"}')).toBe(1);
+    expect(await metric(g.adminUrl, 'seldon_gateway_ext_auth_total{protocol="rest",result="denied"}')).toBe(0);
+    // Under --ext-auth-failure-mode-allow the same answer lets the request through, unchanged.
+    const open = await gatewayWith(['--ext-auth-service', `http://127.0.0.1:${failing.port}`, '--ext-auth-failure-mode-allow']);
+    expect((await post(open, 'auth-503-open')).status).toBe(200);
+    expect(model.byCase('auth-503-open')[0]!.body.equals(BODY)).toBe(true);
+    expect(await metric(open.adminUrl, 'seldon_gateway_ext_auth_total{protocol="rest",result="error_allowed"}')).toBe(1);
   });
 
   it('an auth service that answers garbage fails closed; its bytes are never returned', async () => {

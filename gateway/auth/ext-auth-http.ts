@@ -3,9 +3,11 @@
  * its path after --ext-auth-path-prefix, and its allowed headers (those always sent, and
  * --ext-auth-allowed-request-headers), with the body when include_body says so. A 2xx answer allows
  * the request: the answer's allowed authorization headers are set on it (Set-Cookie goes to the
- * client's answer instead), and `x-envoy-auth-headers-to-remove` names headers to remove. Any other
- * answer is the denial, returned to the client as it came: status, body, and the headers it may
- * return (the allowed authorization headers, and Content-Type for its body).
+ * client's answer instead), and `x-envoy-auth-headers-to-remove` names headers to remove. A 5xx is
+ * the auth service failing, as Envoy takes it: no decision (--ext-auth-status-on-error, or
+ * through under --ext-auth-failure-mode-allow), its words never returned. Any other answer is the
+ * denial, returned to the client as it came: status, body, and the headers it may return (the
+ * allowed authorization headers, and Content-Type for its body).
  *
  * Requests go over the gateway's own pooled keep-alive HTTP/1.1 client (upstream/http1-client.ts).
  */
@@ -106,6 +108,7 @@ class AnswerReader implements ResponseHandler {
   }
 
   onComplete(): void {
+    if (this.status >= 500) return this.fail(new CheckFailed('error', `it answered ${this.status}`));
     if (this.done) return;
     this.done = true;
     const body = Buffer.concat(this.chunks, this.size);
