@@ -658,6 +658,24 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: "PEM CA certificate(s) the auth service's TLS certificate must chain to (AuthService tls, as a TLSContext ca_secret).",
   },
   {
+    flag: 'ext-auth-cert',
+    section: 'extauth',
+    value: 'path',
+    env: env('ext-auth-cert'),
+    kind: 'string',
+    commands: SERVE,
+    help: 'PEM client certificate (chain) the gateway presents to an https:// or grpcs:// auth service that asks for one (a TLSContext cert_chain_file); with --ext-auth-key.',
+  },
+  {
+    flag: 'ext-auth-key',
+    section: 'extauth',
+    value: 'path',
+    env: env('ext-auth-key'),
+    kind: 'string',
+    commands: SERVE,
+    help: 'PEM private key of --ext-auth-cert (a TLSContext private_key_file).',
+  },
+  {
     flag: 'ext-auth-max-connections',
     section: 'extauth',
     env: env('ext-auth-max-connections'),
@@ -941,6 +959,9 @@ export interface ExtAuthConfig {
   readonly tlsVerify: boolean;
   /** --ext-auth-ca: the PEM file's path (the data plane reads it once). */
   readonly caFile: string | undefined;
+  /** --ext-auth-cert and --ext-auth-key: the client certificate presented to the auth service, both or neither. */
+  readonly certFile: string | undefined;
+  readonly keyFile: string | undefined;
   readonly maxConnections: number;
   readonly maxRequests: number;
 }
@@ -1325,6 +1346,10 @@ function extAuthConfig(
   const maxRequests = int('ext-auth-max-requests') ?? 1024;
   if (maxConnections < 1 || maxRequests < 1) throw new UsageError('--ext-auth-max-connections and --ext-auth-max-requests: must be at least 1');
   const tlsVerify = parseBool('--ext-auth-tls-verify', str('ext-auth-tls-verify') ?? 'on');
+  const certFile = str('ext-auth-cert');
+  const keyFile = str('ext-auth-key');
+  if ((certFile === undefined) !== (keyFile === undefined)) throw new UsageError('--ext-auth-cert and --ext-auth-key go together: give both');
+  if (certFile !== undefined && !known.tls) throw new UsageError(`--ext-auth-cert: the auth service "${raw}" is not https:// or grpcs://, so no certificate would be presented`);
   return {
     proto: known.proto,
     tls: known.tls,
@@ -1341,6 +1366,8 @@ function extAuthConfig(
     failureModeAllow: bool('ext-auth-failure-mode-allow'),
     tlsVerify,
     caFile: str('ext-auth-ca'),
+    certFile,
+    keyFile,
     maxConnections,
     maxRequests,
   };

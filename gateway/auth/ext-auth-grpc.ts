@@ -11,7 +11,7 @@
  * dependency: the messages are small and hand-encoded.
  */
 import http2, { type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
-import { GrpcUpstream } from '../grpc/upstreams.js';
+import { GrpcUpstream, type TlsIdentity } from '../grpc/upstreams.js';
 import type { ExtAuthConfig } from '../config.js';
 import { CheckFailed, type AuthServiceClient, type CheckSubject, type ServiceAnswer } from './ext-auth.js';
 import { MalformedCheckResponse, decodeCheckResponse, encodeCheckRequest, type HeaderEdit } from './envoy-authz-wire.js';
@@ -24,6 +24,7 @@ export interface GrpcDialSettings {
   readonly resolve: ReadonlyMap<string, { host: string; port: number }>;
   readonly connectTimeoutMs: number;
   readonly ca: Buffer | undefined;
+  readonly identity: TlsIdentity | undefined;
 }
 
 /** `CheckRequest.attributes.request.http.headers`: names lower case, repeated ones joined with `,`, pseudo-headers first. */
@@ -58,7 +59,7 @@ export class GrpcAuthClient implements AuthServiceClient {
     this.upstream = new GrpcUpstream(
       { host: config.host, port: config.port, tls: config.tls },
       { maxConnections: config.maxConnections, maxPendingRequests: config.maxRequests, maxRequests: config.maxRequests, maxRetries: 0 },
-      { resolve: settings.resolve, connectTimeoutMs: settings.connectTimeoutMs, tlsVerify: config.tlsVerify, ca: settings.ca },
+      { resolve: settings.resolve, connectTimeoutMs: settings.connectTimeoutMs, tlsVerify: config.tlsVerify, ca: settings.ca, identity: settings.identity },
     );
     this.authority = config.address;
   }

@@ -17,6 +17,7 @@ import { Http1Pool, type ResponseHandler, type UpstreamAttempt } from '../upstre
 import type { ExtAuthConfig } from '../config.js';
 import { CheckFailed, type AuthServiceClient, type CheckSubject, type ServiceAnswer } from './ext-auth.js';
 import type { HeaderEdit } from './envoy-authz-wire.js';
+import type { TlsIdentity } from '../grpc/upstreams.js';
 
 /** Sent to the auth service whatever --ext-auth-allowed-request-headers says (Ambassador's list), with Host. */
 const ALWAYS_SENT = ['authorization', 'cookie', 'from', 'proxy-authorization', 'user-agent', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'host'];
@@ -147,7 +148,7 @@ class AnswerReader implements ResponseHandler {
   }
 }
 
-/** The TLS options of a dial to `host` (SNI unless it is an address). */
-export function tlsOptions(host: string, verify: boolean, ca: Buffer | undefined): ConnectionOptions {
-  return { ...(isIP(host) === 0 ? { servername: host } : {}), rejectUnauthorized: verify, ...(ca ? { ca } : {}) };
+/** The TLS options of a dial to `host` (SNI unless it is an address), with the client certificate to present when there is one. */
+export function tlsOptions(host: string, verify: boolean, ca: Buffer | undefined, identity?: TlsIdentity): ConnectionOptions {
+  return { ...(isIP(host) === 0 ? { servername: host } : {}), rejectUnauthorized: verify, ...(ca ? { ca } : {}), ...(identity ? { cert: identity.cert, key: identity.key } : {}) };
 }

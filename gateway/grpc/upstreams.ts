@@ -27,6 +27,14 @@ export interface GrpcUpstreamSettings {
   readonly connectTimeoutMs: number;
   readonly tlsVerify: boolean;
   readonly ca?: Buffer | undefined;
+  /** A client certificate to present (the external auth service's --ext-auth-cert; models get none). */
+  readonly identity?: TlsIdentity | undefined;
+}
+
+/** A client certificate and its key, PEM. */
+export interface TlsIdentity {
+  readonly cert: Buffer;
+  readonly key: Buffer;
 }
 
 /** A connect timeout, reported like the socket errors a refused connection gives. */
@@ -225,6 +233,7 @@ export class GrpcUpstream {
       rejectUnauthorized: this.settings.tlsVerify,
       ...(net.isIP(sni) ? {} : { servername: sni }),
       ...(this.settings.ca ? { ca: this.settings.ca } : {}),
+      ...(this.settings.identity ? { cert: this.settings.identity.cert, key: this.settings.identity.key } : {}),
     });
     socket.setNoDelay(true);
     socket.on('error', ignore);
