@@ -14,92 +14,15 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
-import { startHttpBackend, type HttpBackend } from './fixtures/http-backend.js';
+import type { HttpBackend } from './fixtures/http-backend.js';
 import { grpcClients, startGrpcBackend, unaryCall, type GrpcBackend, type GrpcClients, type SeldonMessage } from './fixtures/grpc-backend.js';
 import { md } from './grpc-helpers.js';
+import { ARMS, ARM_TAG, BANDIT_MANIFEST, armResolves, banditModel, echoedArms, feedback, outcomes, predict, shares, type Prediction } from './helpers/bandit.js';
 import { startCli, type CliGateway } from './helpers/cli.js';
 import { startRedis, type TestRedis } from './helpers/redis.js';
 import { waitUntil } from './helpers/wait.js';
-
-const ARMS = ['a', 'b', 'c'] as const;
-const TAG = 'seldon.io/gateway-arm';
-
-const MANIFEST = `apiVersion: machinelearning.seldon.io/v1
-kind: SeldonDeployment
-metadata:
-  name: rec
-  namespace: models
-  annotations:
-    seldon.io/gateway-bandit: |
-      arms: [a, b, c]
-      floor: 5%
-      halfLife: none
-spec:
-  predictors:
-${ARMS.map((a) => `  - name: ${a}\n    graph: {name: model, implementation: SKLEARN_SERVER, modelUri: "gs://models/rec/${a}"}`).join('\n')}
-`;
-
-/** A model that answers predictions naming itself, and feedback with an empty SeldonMessage. */
-function model(name: string): Promise<HttpBackend> {
-  return startHttpBackend({
-    name,
-    handler: (req, res) => {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(req.url?.endsWith('/feedback') ? '{}' : JSON.stringify({ data: { names: [name], ndarray: [[1]] }, meta: { requestPath: { model: `rec-${name}:1` } } }));
-    },
-  });
-}
-
-interface Prediction {
-  arm: string;
-  header: string | undefined;
-  body: { data: { names: string[] }; meta: { tags?: Record<string, string> } };
-}
-
-async function predict(gw: CliGateway): Promise<Prediction> {
-  const r = await request(`http://127.0.0.1:${gw.port}/seldon/models/rec/api/v1.0/predictions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: '{"meta":{},"data":{"ndarray":[[1,2]]}}',
-  });
-  const body = (await r.body.json()) as Prediction['body'];
-  expect(r.statusCode).toBe(200);
-  return { arm: body.data.names[0]!, header: r.headers['seldon-gateway-arm'] as string | undefined, body };
-}
-
-async function feedback(gw: CliGateway, response: unknown, reward: number): Promise<number> {
-  const r = await request(`http://127.0.0.1:${gw.port}/seldon/models/rec/api/v1.0/feedback`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ request: { meta: {}, data: { ndarray: [[1, 2]] } }, response, reward }),
-  });
-  await r.body.dump();
-  return r.statusCode;
-}
-
-/** Feedback bodies a model received: the arm named in each echoed response. */
-function echoedArms(m: HttpBackend): string[] {
-  return m.requests.filter((q) => q.url.endsWith('/feedback')).map((q) => (JSON.parse(q.body.toString()) as { response: Prediction['body'] }).response.data.names[0]!);
-}
-
-async function shares(gw: CliGateway): Promise<Record<string, { share: number; rewards: number }> | undefined> {
-  const r = await request(`http://127.0.0.1:${gw.admin}/routes`);
-  const body = (await r.body.json()) as { deployments: { name: string; steering?: { bandit?: { arms: Record<string, { share: number; rewards: number }> } } }[] };
-  return body.deployments.find((d) => d.name === 'rec')?.steering?.bandit?.arms;
-}
-
-/** Feedback outcomes counted by a gateway (summed over its workers and arms). */
-async function outcomes(gw: CliGateway, outcome: string): Promise<number> {
-  const text = await (await request(`http://127.0.0.1:${gw.admin}/metrics`)).body.text();
-  let n = 0;
-  for (const line of text.split('\n')) {
-    if (line.startsWith('seldon_gateway_bandit_feedback_total{') && line.includes(`outcome="${outcome}"`)) n += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return n;
-}
 
 describe('bandit attribution over REST, as the Seldon client sends feedback', () => {
   let models: Record<string, HttpBackend>;
@@ -108,14 +31,14 @@ describe('bandit attribution over REST, as the Seldon client sends feedback', ()
   let gateways: CliGateway[] = [];
 
   const start = (extra: string[]): Promise<CliGateway> =>
-    startCli(['--manifests', dir, '--workers', '2', ...ARMS.flatMap((a) => ['--resolve', `rec-${a}.models:8000=127.0.0.1:${models[a]!.port}`]), '--log-level', 'warn', ...extra], {
+    startCli(['--manifests', dir, '--workers', '2', ...armResolves(models), '--log-level', 'warn', ...extra], {
       readyWithinMs: 30_000,
     });
 
   beforeAll(async () => {
-    models = Object.fromEntries(await Promise.all(ARMS.map(async (a) => [a, await model(a)] as const)));
+    models = Object.fromEntries(await Promise.all(ARMS.map(async (a) => [a, await banditModel(a)] as const)));
     dir = mkdtempSync(join(tmpdir(), 'sgw-bandit-'));
-    writeFileSync(join(dir, 'rec.yaml'), MANIFEST);
+    writeFileSync(join(dir, 'rec.yaml'), BANDIT_MANIFEST);
     redis = await startRedis();
   });
 
@@ -139,7 +62,7 @@ describe('bandit attribution over REST, as the Seldon client sends feedback', ()
       const p = await predict(gw);
       expect(p.header, label).toMatch(/^[A-Za-z0-9_.~-]+$/);
       // The token is in the answer's meta.tags too, next to what the model put in meta.
-      expect(p.body.meta.tags?.[TAG]).toBe(p.header);
+      expect(p.body.meta.tags?.[ARM_TAG]).toBe(p.header);
       expect((p.body.meta as { requestPath?: unknown }).requestPath).toEqual({ model: `rec-${p.arm}:1` });
       served[p.arm]!++;
       predictions.push(p);
@@ -177,7 +100,7 @@ describe('bandit attribution over REST, as the Seldon client sends feedback', ()
     const other = replay.arm === 'c' ? 'a' : 'c';
     const parts = replay.header!.split('.');
     parts[1] = other;
-    forged.meta.tags![TAG] = parts.join('.');
+    forged.meta.tags![ARM_TAG] = parts.join('.');
     expect(await feedback(gateways[0]!, forged, 1)).toBe(200);
     expect(await feedback(gateways[0]!, { data: { names: ['x'] }, meta: {} }, 1)).toBe(200);
     await waitUntil(async () => (await outcomes(gateways[0]!, 'forged')) === 1 && (await outcomes(gateways[0]!, 'unattributed')) === 1, 10_000);
@@ -206,12 +129,9 @@ describe('bandit attribution over gRPC, as the Seldon client sends feedback', ()
   beforeAll(async () => {
     backends = Object.fromEntries(await Promise.all(ARMS.map(async (a) => [a, await startGrpcBackend({ name: a })] as const)));
     dir = mkdtempSync(join(tmpdir(), 'sgw-bandit-grpc-'));
-    writeFileSync(join(dir, 'rec.yaml'), MANIFEST);
+    writeFileSync(join(dir, 'rec.yaml'), BANDIT_MANIFEST);
     redis = await startRedis();
-    gw = await startCli(
-      ['--manifests', dir, '--workers', '2', '--redis-url', redis.url, ...ARMS.flatMap((a) => ['--resolve', `rec-${a}.models:5001=127.0.0.1:${backends[a]!.port}`]), '--log-level', 'warn'],
-      { readyWithinMs: 30_000 },
-    );
+    gw = await startCli(['--manifests', dir, '--workers', '2', '--redis-url', redis.url, ...armResolves(backends, 5001), '--log-level', 'warn'], { readyWithinMs: 30_000 });
     clients = grpcClients(`127.0.0.1:${gw.port}`);
   });
 
@@ -232,7 +152,7 @@ describe('bandit attribution over gRPC, as the Seldon client sends feedback', ()
       const token = p.headers.get('seldon-gateway-arm')[0];
       expect(typeof token).toBe('string');
       // The model's own tags survive beside the token.
-      expect(p.response.meta?.tags?.[TAG]?.stringValue).toBe(token);
+      expect(p.response.meta?.tags?.[ARM_TAG]?.stringValue).toBe(token);
       served[arm]!++;
       answers.push(p.response);
       const f = await unaryCall(clients!.seldon.SendFeedback, clients!.seldon, { request: { meta: {} }, response: p.response, reward: arm === 'c' ? 1 : 0 }, metadata());

@@ -3,6 +3,8 @@
  * (`--save '' --appendonly no`), killed after. `kill()` and `restart()` (same port) let a test
  * take Redis away mid-run. With `persist: true`, `kill()` saves a snapshot first (SAVE) and
  * `restart()` loads it: Redis refuses the gateway for a while and comes back with its data.
+ * With `down: true` the port is chosen but nothing listens on it until `restart()`: a gateway
+ * can start while Redis is away.
  * Needs `redis-server` on PATH (.ci/run installs it).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -18,7 +20,7 @@ export interface TestRedis {
   readonly url: string;
   /** SIGKILL, like a crash (after a SAVE with `persist`); resolves once the process is gone. */
   kill(): Promise<void>;
-  /** Start again on the same port (empty unless `persist`: then with the data saved by kill()). */
+  /** Start (again) on its port (empty unless `persist`: then with the data saved by kill()). */
   restart(): Promise<void>;
   /** One command over a fresh connection (inline protocol), its raw reply. */
   command(...args: string[]): Promise<string>;
@@ -49,7 +51,7 @@ function send(port: number, args: string[]): Promise<string> {
   });
 }
 
-export async function startRedis(options: { persist?: boolean } = {}): Promise<TestRedis> {
+export async function startRedis(options: { persist?: boolean; down?: boolean } = {}): Promise<TestRedis> {
   const port = await freePort();
   const dir = options.persist ? mkdtempSync(join(tmpdir(), 'sgw-redis-')) : undefined;
   let proc: ChildProcess | undefined;
@@ -77,7 +79,7 @@ export async function startRedis(options: { persist?: boolean } = {}): Promise<T
     p.kill('SIGKILL');
     await gone;
   };
-  await start();
+  if (!options.down) await start();
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
