@@ -9,7 +9,9 @@
  *   that served it and is credited to it once the store answers;
  * - once redis-server starts, A stores the shared key (asked on the connection's ready event),
  *   and a gateway B started afterwards credits A's tokens, and A credits B's;
- * - tokens A signed with its own key before Redis came up still verify on A (and on A only).
+ * - tokens A signed with its own key before Redis came up still verify on A (and on A only);
+ * - a Redis that restarts empty gets the shared key back from the running gateways (each offers
+ *   it again on reconnection), so a gateway C started afterwards credits their tokens.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -43,6 +45,7 @@ describe('the shared steering key when Redis is down as a gateway starts', () =>
   let redis: TestRedis;
   let a: CliGateway | undefined;
   let b: CliGateway | undefined;
+  let c: CliGateway | undefined;
   /** A's predictions while Redis was away: feedback for the first half was sent then, the rest is held back. */
   let early: Prediction[] = [];
   let held: Prediction[] = [];
@@ -97,7 +100,7 @@ describe('the shared steering key when Redis is down as a gateway starts', () =>
   });
 
   afterAll(async () => {
-    await Promise.all([a?.stop(), b?.stop()]);
+    await Promise.all([a?.stop(), b?.stop(), c?.stop()]);
     await Promise.all([...Object.values(models ?? {}).map((m) => m.close()), redis?.stop()]);
     rmSync(dir, { recursive: true, force: true });
   });
@@ -182,4 +185,29 @@ describe('the shared steering key when Redis is down as a gateway starts', () =>
     await rewardsReach(a!);
     await rewardsReach(b!);
   }, 120_000);
+
+  it('a Redis that restarts empty gets the same shared key back, and a gateway started after it credits the running ones’ tokens', async () => {
+    const shared = (await storedKey(redis))!;
+    await redis.kill();
+    await redis.restart();
+    // A and B offer their key again on reconnection (SET NX): the first to be back stores it.
+    const back = await poll(
+      'the shared key back in Redis',
+      () => storedKey(redis),
+      (k) => k !== undefined,
+      30_000,
+    );
+    expect(back!.equals(shared)).toBe(true);
+    c = await start();
+    resetModels();
+    const served: Prediction[] = [];
+    for (let i = 0; i < 20; i++) {
+      const p = await predict(i % 2 === 0 ? a! : b!, { fresh: true });
+      served.push(p);
+      expect(await feedback(c, p.body, rewardOf(p.arm))).toBe(200);
+    }
+    expectFeedbackAtServingArms(count(served), 'to a gateway started after Redis restarted');
+    await attributedReach(c, 'C', served.length);
+    for (const bad of ['forged', 'expired', 'unattributed', 'duplicate']) expect(await outcomes(c, bad), bad).toBe(0);
+  }, 180_000);
 });

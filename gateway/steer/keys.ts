@@ -6,6 +6,9 @@
  *   --steering-key-file   one key per line (a Kubernetes Secret): what every replica reads.
  *   --redis-url           the first replica to start stores a random key in Redis (SET NX); the
  *                         others read it. Until Redis answers, a replica signs with a key of its own.
+ *                         On every reconnection a replica offers the key it signs with again (SET
+ *                         NX), so a Redis that restarted empty gets the same key back, not a new
+ *                         one that replicas started later would sign with.
  *   neither               a random key, made once by the primary and given to its workers.
  *
  * Keys never reach a log.
@@ -29,10 +32,9 @@ export function keysFromFile(path: string): Buffer[] {
   return keys;
 }
 
-/** The replicas' shared key in Redis: stored by the first one that asks, read by the others. */
-export async function sharedKey(redis: RedisConnection): Promise<Buffer> {
-  const mine = randomBytes(32).toString('hex');
-  await redis.client.set(STEERING_KEY, mine, 'NX');
+/** The replicas' shared key in Redis: stored by the first one that asks (`offer`, else a random one), read by the others. */
+export async function sharedKey(redis: RedisConnection, offer: Buffer = randomBytes(32)): Promise<Buffer> {
+  await redis.client.set(STEERING_KEY, offer.toString('hex'), 'NX');
   const stored = await redis.client.get(STEERING_KEY);
   if (!stored) throw new Error('the shared steering key vanished from Redis');
   return Buffer.from(stored, 'hex');
@@ -58,23 +60,41 @@ export function loadKeys(options: { file?: string | undefined; redis?: RedisConn
   let stopped = false;
   let answered: () => void = () => undefined;
   const first = new Promise<void>((resolve) => (answered = resolve));
-  let loaded = false;
+  /** The shared keys this replica has signed with, newest first. */
+  let shared: Buffer[] = [];
+  let asking = false;
+  /** A reconnection while a request was out: ask again when it is back. */
+  let again = false;
   const attempt = (): void => {
     // Commands fail at once while not connected (no offline queue): the connection's 'ready' asks again.
-    if (stopped || loaded || !redis.up) return;
-    sharedKey(redis).then(
+    if (stopped || !redis.up) return;
+    if (asking) {
+      again = true;
+      return;
+    }
+    asking = true;
+    again = false;
+    const settled = (): void => {
+      asking = false;
+      answered();
+      if (again) attempt();
+    };
+    sharedKey(redis, shared[0]).then(
       (key) => {
-        loaded = true;
-        // Tokens this replica signed with its own key meanwhile still verify.
-        changed([key, own]);
-        answered();
+        if (!shared[0]?.equals(key)) {
+          // Tokens signed with an earlier key (this replica's own, or a shared one Redis lost) still verify.
+          shared = [key, ...shared].slice(0, 3);
+          changed([...shared, own]);
+        }
+        settled();
       },
       () => {
-        answered();
-        if (!stopped) timer = setTimeout(attempt, 1000).unref();
+        if (!stopped && shared.length === 0) timer = setTimeout(attempt, 1000).unref();
+        settled();
       },
     );
   };
+  // Every (re)connection: the first asks for the key, the later ones offer it back to a Redis that may have lost it.
   redis.onState((up) => up && attempt());
   attempt();
   return {
