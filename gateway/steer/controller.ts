@@ -299,7 +299,10 @@ export class SteerController {
       r.leader = await store.lease(r.deployment, this.holder, this.leaseMs);
       if (r.leader) {
         const { pieces, state, now } = await store.pending(r.deployment, r.run, MAX_PIECES_PER_DECISION);
-        const before = state ? (JSON.parse(state.json) as RolloutState) : initialState(r.run, r.config, now, r.action);
+        // No stored state: a new run, or a Redis that lost it (restarted empty). The run this replica
+        // last saw goes on from where it was rather than starting over at the first step.
+        const known = !state && r.state?.runId === r.run ? r.state : null;
+        const before = state ? (JSON.parse(state.json) as RolloutState) : (known ?? initialState(r.run, r.config, now, r.action));
         const windows = pieces.map((p) => windowOf(p, r.config.canary, r.predictors, this.tickMs));
         const { state: after, transitions } = decide(before, windows, r.config, now, r.action);
         if (await store.writeState(r.deployment, r.run, state?.epoch ?? null, JSON.stringify(after), pieces.length, this.holder, false)) {
@@ -307,7 +310,12 @@ export class SteerController {
           r.epoch = (state?.epoch ?? 0) + 1;
           if (windows.length > 0) this.o.observers?.judged?.(r.deployment, r.config.canary, after.checks);
           // A run this write started: its start is a transition too.
-          this.announce(r, state ? transitions : [...before.transitions, ...transitions]);
+          this.announce(r, state || known ? transitions : [...before.transitions, ...transitions]);
+          if (known)
+            this.o.log.warn(
+              { deployment: r.deployment, run: r.run, step: after.step },
+              'rollout state missing from the store (Redis restarted empty?): the run goes on from the state this replica had',
+            );
         }
       } else {
         const state = await store.readState(r.deployment, r.run);
