@@ -196,6 +196,8 @@ export interface RolloutParameters {
   readonly burstCeiling: number;
   /** The burst chart's alarm level. */
   readonly burstAlarm: number;
+  /** The share of `maxErrorRate` the canary must be shown above the primary by (in the same windows) to confirm a burst alarm (the steady chart's: a quarter). */
+  readonly burstConfirmShare: number;
   /** Samples each side a latency interval needs before it is judged. */
   readonly minLatencySamples: number;
   /** Significance of the latency test and of the p99 ceiling. */
@@ -221,6 +223,7 @@ export const ROLLOUT_PARAMETERS: Readonly<RolloutParameters> = Object.freeze({
   burstShift: 5,
   burstCeiling: 0.5,
   burstAlarm: 10,
+  burstConfirmShare: 1,
   minLatencySamples: 50,
   latencyAlpha: 0.01,
   agreementConfidence: 0.95,
@@ -613,19 +616,20 @@ function cusumVerdict(s: RolloutState, P: RolloutParameters): Verdict {
  * quarter of an absolute limit): an exact binomial test at `confirmAlpha`. Null when they are;
  * else why not.
  */
-function unconfirmed(s: RolloutState, c: Chart, config: RolloutConfig, P: RolloutParameters): string | null {
+function unconfirmed(s: RolloutState, c: Chart, share: number, config: RolloutConfig, P: RolloutParameters): string | null {
   const { since, primarySince } = c;
   const limit = config.maxErrorRate;
+  const margin = limit.rate * share;
   let allowed: number;
   let against: string;
   if (limit.kind === 'absolute') {
-    allowed = limit.rate / 4;
-    against = `a quarter of the ${pct(limit.rate)} limit`;
+    allowed = margin;
+    against = share === 1 ? `the ${pct(limit.rate)} limit` : `a quarter of the ${pct(limit.rate)} limit`;
   } else {
     const pool = primaryRate(s);
     const upper = primarySince.requests > 0 ? wilson(primarySince.errors, primarySince.requests, normalQuantile(1 - P.confirmAlpha)).upper : (pool?.rate ?? 1);
-    allowed = upper + limit.rate / 4;
-    against = `the primary's ${int(primarySince.errors)} of ${int(primarySince.requests)} in the same windows (at most ${pct(upper)}) + ${pct(limit.rate / 4, 2)}`;
+    allowed = upper + margin;
+    against = `the primary's ${int(primarySince.errors)} of ${int(primarySince.requests)} in the same windows (at most ${pct(upper)}) + ${pct(margin, 2)}`;
   }
   if (allowed < 1 && binomialTail(since.errors, since.requests, allowed) < P.confirmAlpha) return null;
   return `an error statistic reached its alarm level, but the canary's ${int(since.errors)} errors in ${int(since.requests)} requests are not shown above ${against}: not rolled back`;
@@ -656,8 +660,8 @@ function judgeErrors(ctx: Ctx, w: RolloutWindow): void {
   const rates = errorRates(s, config, P);
   if (!rates) return;
   const charts = [
-    { name: 'steady', c: s.cusum as Chart, alarm: P.cusumAlarm, peak: chartStep(s.cusum, w, rates.pOk, rates.pBad) },
-    { name: 'burst', c: s.burst, alarm: P.burstAlarm, peak: chartStep(s.burst, w, rates.pOk, rates.pBurst) },
+    { name: 'steady', c: s.cusum as Chart, alarm: P.cusumAlarm, confirmShare: 0.25, peak: chartStep(s.cusum, w, rates.pOk, rates.pBad) },
+    { name: 'burst', c: s.burst, alarm: P.burstAlarm, confirmShare: P.burstConfirmShare, peak: chartStep(s.burst, w, rates.pOk, rates.pBurst) },
   ];
   let confirmed: (typeof charts)[number] | null = null;
   for (const k of charts) {
@@ -665,7 +669,7 @@ function judgeErrors(ctx: Ctx, w: RolloutWindow): void {
       if (k.c.s === 0) Object.assign(k.c, freshChart());
       continue;
     }
-    const why = unconfirmed(s, k.c, config, P);
+    const why = unconfirmed(s, k.c, k.confirmShare, config, P);
     if (!why) {
       confirmed ??= k;
       continue;
