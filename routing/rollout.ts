@@ -660,7 +660,7 @@ function judgeErrors(ctx: Ctx, w: RolloutWindow): void {
   const rates = errorRates(s, config, P);
   if (!rates) return;
   const charts = [
-    { name: 'steady', c: s.cusum as Chart, alarm: P.cusumAlarm, confirmShare: 0.25, peak: chartStep(s.cusum, w, rates.pOk, rates.pBad) },
+    { name: 'steady', c: s.cusum, alarm: P.cusumAlarm, confirmShare: 0.25, peak: chartStep(s.cusum, w, rates.pOk, rates.pBad) },
     { name: 'burst', c: s.burst, alarm: P.burstAlarm, confirmShare: P.burstConfirmShare, peak: chartStep(s.burst, w, rates.pOk, rates.pBurst) },
   ];
   let confirmed: (typeof charts)[number] | null = null;

@@ -150,5 +150,5 @@ class AnswerReader implements ResponseHandler {
 
 /** The TLS options of a dial to `host` (SNI unless it is an address), with the client certificate to present when there is one. */
 export function tlsOptions(host: string, verify: boolean, ca: Buffer | undefined, identity?: TlsIdentity): ConnectionOptions {
-  return { ...(isIP(host) === 0 ? { servername: host } : {}), rejectUnauthorized: verify, ...(ca ? { ca } : {}), ...(identity ? { cert: identity.cert, key: identity.key } : {}) };
+  return { ...(isIP(host) === 0 ? { servername: host } : {}), rejectUnauthorized: verify, ...(ca ? { ca } : {}), ...identity };
 }

@@ -31,11 +31,8 @@ export interface GrpcUpstreamSettings {
   readonly identity?: TlsIdentity | undefined;
 }
 
-/** A client certificate and its key, PEM. */
-export interface TlsIdentity {
-  readonly cert: Buffer;
-  readonly key: Buffer;
-}
+/** A client certificate and its key, PEM, as node:tls takes them. */
+export type TlsIdentity = Pick<tls.SecureContextOptions, 'cert' | 'key'>;
 
 /** A connect timeout, reported like the socket errors a refused connection gives. */
 class ConnectTimeout extends Error {
@@ -233,7 +230,7 @@ export class GrpcUpstream {
       rejectUnauthorized: this.settings.tlsVerify,
       ...(net.isIP(sni) ? {} : { servername: sni }),
       ...(this.settings.ca ? { ca: this.settings.ca } : {}),
-      ...(this.settings.identity ? { cert: this.settings.identity.cert, key: this.settings.identity.key } : {}),
+      ...this.settings.identity,
     });
     socket.setNoDelay(true);
     socket.on('error', ignore);
