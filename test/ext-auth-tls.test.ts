@@ -8,7 +8,6 @@
  */
 import https from 'node:https';
 import { rmSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +18,7 @@ import { parseConfig, UsageError } from '../gateway/config.js';
 import { rawRequest, startRecordingUpstream, type RawResponse, type RecordingUpstream } from './fixtures/recording-upstream.js';
 import { sdep, startTestGateway, type TestGateway } from './helpers/gateway.js';
 import { metric } from './helpers/metrics.js';
+import { listenLocal } from './helpers/net.js';
 import { certDir, makeCa, serialHex, type Ca, type Pem } from './helpers/tls-certs.js';
 
 const PROTO_DIR = fileURLToPath(new URL('./protos/', import.meta.url));
@@ -46,16 +46,7 @@ async function startHttpsAuth(server: Pem, clientCa: Ca): Promise<{ port: number
     });
   });
   s.on('tlsClientError', () => undefined);
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  return {
-    port: (s.address() as AddressInfo).port,
-    seen,
-    close: () =>
-      new Promise<void>((r) => {
-        s.closeAllConnections();
-        s.close(() => r());
-      }),
-  };
+  return { ...(await listenLocal(s)), seen };
 }
 
 /** A grpcs:// Envoy Check server that requires a client certificate signed by `clientCa`: `Bearer good` allowed, anything else denied 401. */

@@ -24,7 +24,7 @@ import {
 } from './fixtures/recording-upstream.js';
 import { sdep, startTestGateway, type TestGateway } from './helpers/gateway.js';
 import { metric } from './helpers/metrics.js';
-import { freePort } from './helpers/net.js';
+import { freePort, listenLocal } from './helpers/net.js';
 import { waitUntil } from './helpers/wait.js';
 
 const PREDICT = '/api/v1.0/predictions';
@@ -79,16 +79,7 @@ async function startAuthService(slowMs: number): Promise<{ port: number; checks:
       }
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    port: (server.address() as AddressInfo).port,
-    checks,
-    close: () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  };
+  return { ...(await listenLocal(server)), checks };
 }
 
 /** The header lines of a raw list whose names are among `names` (lower-case), as `name: value`. */
@@ -321,17 +312,13 @@ async function startFailingAuthService(): Promise<{ port: number; checks: number
       res.end('auth backend db-7 is overloaded');
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port, close } = await listenLocal(server);
   return {
-    port: (server.address() as AddressInfo).port,
+    port,
     get checks() {
       return state.checks;
     },
-    close: () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
+    close,
   };
 }
 

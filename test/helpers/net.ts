@@ -4,6 +4,7 @@
  * byte-exact tests is in fixtures/recording-upstream.ts (`connectRaw`, `readHttpResponse`).
  */
 import { once } from 'node:events';
+import type { Server as HttpServer } from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { ByteReader, headerValue, readHttpResponse } from '../fixtures/recording-upstream.js';
 import { sleep } from './wait.js';
@@ -15,6 +16,19 @@ export async function freePort(): Promise<number> {
   const port = (s.address() as AddressInfo).port;
   await new Promise((r) => s.close(r));
   return port;
+}
+
+/** Listen on a free port of 127.0.0.1; `close` ends its connections, kept-alive ones too, and the server. */
+export async function listenLocal(server: HttpServer): Promise<{ port: number; close(): Promise<void> }> {
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
 }
 
 /** The request lines of a raw HTTP/1.1 request, each ended by CRLF, the empty line, then `body`. */
