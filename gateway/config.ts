@@ -9,6 +9,7 @@ import { BlockList, isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { serviceAccountNamespace } from '../source/kubernetes/cluster-access.js';
+import { parseRedisUrl } from './auth/redis-url.js';
 import type { CompileOptions } from '../routing/types.js';
 
 type Kind = 'string' | 'boolean' | 'int' | 'number' | 'bytes' | 'duration' | 'list';
@@ -499,7 +500,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: 'REDIS_URL',
     kind: 'string',
     commands: SERVE,
-    help: "Redis for state every replica shares (OAuth tokens, rate limits), e.g. redis://redis:6379/0. Unset: kept in this instance's memory.",
+    help: "Redis for state every replica shares (OAuth tokens, rate limits, rollouts, bandits): redis://redis:6379/0, redis+sentinel://s1:26379,s2:26379/mymaster, redis+cluster://n1:6379,n2:6379 (rediss… for TLS; docs/redis.md). Unset: kept in this instance's memory.",
   },
   {
     flag: 'redis-timeout',
@@ -1007,6 +1008,18 @@ export interface GatewayConfig {
 
 export class UsageError extends Error {}
 
+/** --redis-url as given, once it parses (gateway/auth/redis-url.ts): a malformed one is a usage error. */
+function redisUrl(v: string | undefined): string | undefined {
+  if (v) {
+    try {
+      parseRedisUrl(v);
+    } catch (err) {
+      throw new UsageError(err instanceof Error ? err.message : String(err));
+    }
+  }
+  return v;
+}
+
 const UNITS: Record<string, number> = { b: 1, kb: 1e3, kib: 1024, mb: 1e6, mib: 1024 ** 2, gb: 1e9, gib: 1024 ** 3 };
 
 function parseBytes(flag: string, v: string): number {
@@ -1266,7 +1279,7 @@ export function parseConfig(command: 'serve' | 'routes', argv: readonly string[]
       lingering,
     },
     auth: {
-      redisUrl: str('redis-url'),
+      redisUrl: redisUrl(str('redis-url')),
       steeringKeyFile: str('steering-key-file'),
       redisTimeoutMs: dur('redis-timeout'),
       oauthTokenTtlMs,

@@ -18,6 +18,7 @@ import { codeClass } from '../observe/code-class.js';
 import type { Latency, ObservedWindow, RequestCounts, TimelinePoint } from '../observe/observed.js';
 import type { Disagreement } from '../observe/shadow-compare.js';
 import { agreementGauge, errorChart, rateChart, shareBar } from './charts.js';
+import type { RedisStatus } from '../auth/redis.js';
 import { steeringHtml, STEERING_STYLE, type SteeringJson } from './steering-html.js';
 
 export interface PageSettings {
@@ -26,6 +27,8 @@ export interface PageSettings {
   readonly accessLogSample: number;
   /** Processes serving traffic. */
   readonly workers: number;
+  /** The shared store (--redis-url): its topology, primary, or why the gateway is in fallback. */
+  readonly redis?: RedisStatus | undefined;
 }
 
 export interface MemberView extends BackendJson {
@@ -489,6 +492,15 @@ const SCRIPT = `
 })();
 `;
 
+/** Which Redis the replicas share, and its primary; or why the gateway is deciding locally. */
+function redisHtml(r: RedisStatus | undefined): string {
+  if (r === undefined) return '<span id="redis">shared store: this instance\'s memory</span>';
+  const where = `redis ${esc(r.topology)} <code>${esc(r.url)}</code>`;
+  return r.connected
+    ? `<span id="redis">${where}, primary <b>${esc(r.primary ?? 'unknown')}</b></span>`
+    : `<span id="redis" class="bad">${where}: unavailable, in fallback (${esc(r.reason ?? 'not connected')})</span>`;
+}
+
 /** `only`: one deployment's key (`namespace/name`), from `/?deployment=`. */
 export function renderPage(d: DiagnosticsJson, options: { only?: string | undefined } = {}): string {
   const problems = Object.entries(d.sourceProblems);
@@ -506,7 +518,7 @@ export function renderPage(d: DiagnosticsJson, options: { only?: string | undefi
 <nav><a href="/routes">/routes</a> · <a href="/diagnostics">/diagnostics</a> · <a href="/metrics">/metrics</a> · <a href="/readyz">/readyz</a></nav></header>
 <main data-generation="${d.generation}">
 <p class="summary"><span>generation <b id="generation">${d.generation}</b></span><span>applied <time>${esc(d.appliedAt)}</time></span><span>ambassador-id <b>${esc(d.ambassadorId)}</b>${d.singleNamespace ? ' (single namespace)' : ''}</span>
-<span id="window" data-seconds="${d.window.seconds}">observed over the last ${duration(d.window.seconds)}</span><span>workers ${s.workers}</span></p>
+<span id="window" data-seconds="${d.window.seconds}">observed over the last ${duration(d.window.seconds)}</span><span>workers ${s.workers}</span>${redisHtml(s.redis)}</p>
 <p class="summary counts"><span class="accepted">${d.counts.accepted} accepted</span><span class="degraded">${d.counts.degraded} degraded</span><span class="rejected">${d.counts.rejected} rejected</span><span class="skipped">${d.counts.skipped} skipped</span>
 <span class="erring${erring > 0 ? ' bad' : ''}">${erring} answering errors</span>
 <span>predictor header ${s.predictorHeader ? 'on' : 'off'}</span><span>shadow comparison ${s.shadowCompare ? 'on' : 'off'}</span><span>access log ${s.accessLogSample > 0 ? `${s.accessLogSample * 100}%` : 'off'}</span></p>

@@ -6,6 +6,7 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import { protectAdmin } from './login.js';
+import type { RedisStatus } from '../auth/redis.js';
 import { renderPage, type DiagnosticsJson } from './page.js';
 import type { AdminToken } from './token.js';
 import { tableJson, type DeploymentJson } from '../../routing/describe.js';
@@ -17,6 +18,8 @@ export interface AdminSources {
   ready(): boolean;
   /** Why not ready, for the /readyz body. */
   readiness(): string;
+  /** The shared store (--redis-url), for /readyz: which topology and primary, or why in fallback. */
+  redis?(): RedisStatus;
   table(): RouteTable;
   appliedAt(): Date;
   /** Prometheus exposition text and its content type. */
@@ -39,7 +42,9 @@ export function createAdminApp(sources: AdminSources, options: { token?: AdminTo
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
     const ok = sources.ready();
-    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', detail: sources.readiness() });
+    // Redis away does not make a replica unready: it serves in fallback, and says so here.
+    const redis = sources.redis?.();
+    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', detail: sources.readiness(), ...(redis ? { redis } : {}) });
   });
   app.get('/routes', async (req, reply) => {
     const json = tableJson(sources.table(), sources.appliedAt(), sources.steer?.bind(sources));

@@ -33,6 +33,17 @@ const ALLOWED: Verdict = Object.freeze({ allowed: true, retryAfterMs: 0 });
 /** A bucket's identity: the limit is part of it, so a changed limit starts afresh. */
 export const bucketKey = (l: RateLimit): string => `${l.key}:${l.text}`;
 
+/**
+ * A bucket's Redis Cluster hash tag: a deployment's buckets (`ns/sdep`, `ns/sdep/pred`) share the
+ * deployment's slot, so one script checks every limit of a request; any other bucket (the login
+ * throttle's) is a slot of its own. Different deployments land on different slots.
+ */
+export function bucketTag(l: RateLimit): string {
+  if (l.key.startsWith('oauth-login:')) return l.key;
+  const parts = l.key.split('/');
+  return parts.length < 2 ? l.key : `${parts[0]}/${parts[1]}`;
+}
+
 /** GCRA over a map of theoretical arrival times (ms). `share` < 1 gives a fraction of each limit. */
 export class Gcra {
   private readonly tat = new Map<string, number>();
@@ -121,7 +132,8 @@ redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
 return redis.call('ZCARD', KEYS[1])`,
 };
 
-const LIMIT = `${KEY_PREFIX}ratelimit:`;
+/** `seldon-gateway:ratelimit:{<tag>}:<bucket>` (docs/redis.md). */
+const limitKey = (l: RateLimit): string => `${KEY_PREFIX}ratelimit:{${bucketTag(l)}}:${bucketKey(l)}`;
 const REPLICAS = `${KEY_PREFIX}ratelimit-replicas`;
 const HEARTBEAT_MS = 5000;
 
@@ -153,12 +165,21 @@ export class RedisLimits implements SharedLimits {
   }
 
   private async run(script: (...args: (string | number)[]) => Promise<unknown>, limits: readonly RateLimit[]): Promise<Verdict> {
+    if (limits.length === 0) return ALLOWED;
+    const tag = bucketTag(limits[0]!);
+    if (limits.some((l) => bucketTag(l) !== tag)) {
+      // Buckets in different slots (the login throttle's address and client): one script each.
+      // Only asking spans them; consuming is always one bucket's slot (LoginThrottle.failed).
+      if (script !== this.gcraPeek) throw new Error('a rate-limit take spans buckets in different slots');
+      const verdicts = await Promise.all(limits.map((l) => this.run(script, [l])));
+      return verdicts.reduce((worst, v) => (!v.allowed && (worst.allowed || v.retryAfterMs > worst.retryAfterMs) ? v : worst), ALLOWED);
+    }
     const args: (string | number)[] = [];
     for (const l of limits) {
       const interval = l.periodMs / l.count;
       args.push(interval, Math.max(0, l.periodMs - interval));
     }
-    const keys = limits.map((l) => LIMIT + bucketKey(l));
+    const keys = limits.map(limitKey);
     const r = (await script(keys.length, ...keys, ...args)) as [number, string, number];
     if (r[0] === 1) return ALLOWED;
     return { allowed: false, retryAfterMs: Number(r[1]), limit: limits[r[2] - 1]! };

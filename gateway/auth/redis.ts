@@ -1,17 +1,23 @@
 /**
- * The Redis connection every replica shares (ioredis): OAuth tokens and rate limits live there.
+ * The Redis connection every replica shares (ioredis): OAuth tokens, rate limits, rollout and
+ * bandit state live there. One server, a Sentinel set or a Redis Cluster (redis-url.ts): the same
+ * connection either way, and scripts are defined on it with `script` (docs/redis.md).
  *
  * A request never waits behind an outage: the offline queue is off and commands in flight when
- * the connection drops are not replayed, so while Redis is away a command fails at once; the
- * caller decides what that means (token checks fail closed, rate limits fall back to a local
- * share). The client reconnects by itself with capped, jittered backoff. Scripts are sent by
- * SHA (EVALSHA, falling back to EVAL once per connection), so each one is one round trip.
+ * the connection drops are not replayed, so while Redis is away (or a failover is under way) a
+ * command fails at once; the caller decides what that means (token checks fail closed, rate limits
+ * fall back to a local share). The client reconnects by itself with capped, jittered backoff and
+ * finds the primary again: through the sentinels (never a replica: ioredis checks the role), or
+ * from the cluster's slot map (MOVED and ASK followed). Scripts are sent by SHA (EVALSHA, falling
+ * back to EVAL once per connection), so each one is one round trip.
  *
- * One Redis server (6.0 or later: KEEPTTL) is supported, not Redis Cluster: the scripts touch a
- * client's key and its token's key together.
+ * Redis replicates asynchronously. Writes that must survive a failover are made with
+ * `durableScript`: on a second connection, each followed by `WAIT 1` (bounded), so a replica has
+ * them before they count as done; the first connection, which the request path uses, never waits.
  */
-import { Redis } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
+import { parseRedisUrl, type RedisTarget, type Topology } from './redis-url.js';
 
 /** Every key the gateway writes starts with this. */
 export const KEY_PREFIX = 'seldon-gateway:';
@@ -51,41 +57,151 @@ export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise
   });
 }
 
-export class RedisConnection {
-  readonly client: Redis;
-  private lastProblem: string | undefined;
-  private readonly listeners: ((up: boolean) => void)[] = [];
+/** What /readyz and the admin page say about the shared store. */
+export interface RedisStatus {
+  readonly topology: Topology;
+  readonly url: string;
+  readonly connected: boolean;
+  /** The primary commands go to (`host:port`; every primary of a cluster, comma-separated), once known. */
+  readonly primary: string | undefined;
+  /** While not connected: why (what the last attempt got). */
+  readonly reason: string | undefined;
+}
 
+/** A write a replica must have before it is done; see `durableScript`. */
+export interface DurableOptions {
+  /** Fail (StoreUnavailable) when no replica acknowledged in time; otherwise it is logged and counts as done. */
+  readonly requireAck?: boolean;
+}
+
+/** Reconnect for ever: 50 ms doubling to 2 s, plus jitter so replicas do not reconnect in step. */
+const backoff = (times: number): number => Math.min(2000, 50 * 2 ** Math.min(times, 6)) + Math.floor(Math.random() * 100);
+
+const COMMON: RedisOptions = { enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: 2000, retryStrategy: backoff };
+
+function createClient(t: RedisTarget): Redis | Cluster {
+  const auth = { ...(t.username ? { username: t.username } : {}), ...(t.password ? { password: t.password } : {}) };
+  if (t.kind === 'single') return new Redis(t.url, COMMON);
+  if (t.kind === 'sentinel') {
+    return new Redis({
+      ...COMMON,
+      ...auth,
+      sentinels: t.sentinels.map((s) => ({ ...s })),
+      name: t.masterName,
+      role: 'master',
+      db: t.db,
+      // A failover announced by a sentinel reconnects at once, even while the old primary is still up.
+      failoverDetector: true,
+      sentinelRetryStrategy: (times) => Math.min(1000, 50 * times),
+      ...(t.sentinelUsername ? { sentinelUsername: t.sentinelUsername } : {}),
+      ...(t.sentinelPassword ? { sentinelPassword: t.sentinelPassword } : {}),
+      ...(t.tls ? { tls: {}, sentinelTLS: {}, enableTLSForSentinelMode: true } : {}),
+    });
+  }
+  const options: ClusterOptions = {
+    enableOfflineQueue: false,
+    scaleReads: 'master',
+    slotsRefreshTimeout: 2000,
+    clusterRetryStrategy: backoff,
+    redisOptions: { ...COMMON, ...auth, ...(t.tls ? { tls: {} } : {}) },
+    // With TLS, connect to the address the cluster announces (no lookup that would change the certificate's name).
+    ...(t.tls ? { dnsLookup: (address: string, done: (err: Error | null, a: string) => void) => done(null, address) } : {}),
+  };
+  return new Cluster(
+    t.seeds.map((s) => ({ ...s })),
+    options,
+  );
+}
+
+/**
+ * How long a durable write waits for a replica: within --redis-timeout, which bounds the callers
+ * that wait on one (a token request), leaving half of it for the write itself.
+ */
+export const ackTimeoutMs = (redisTimeoutMs: number): number => Math.max(10, Math.floor(redisTimeoutMs / 2));
+
+/** Replicas that must have a durable write. */
+const ACK_REPLICAS = 1;
+
+type Pipeline = Record<string, (...a: (string | number)[]) => unknown> & { wait(n: number, ms: number): unknown; exec(): Promise<[Error | null, unknown][] | null> };
+
+export class RedisConnection {
+  readonly client: Redis | Cluster;
+  readonly target: RedisTarget;
+  /** For durable writes: their WAITs never hold up the request path's commands. */
+  private durable: Redis | Cluster | undefined;
+  private lastProblem: string | undefined;
+  private lastSentinelProblem: string | undefined;
+  private readonly listeners: ((up: boolean) => void)[] = [];
+  private unacked = 0;
+  private unackedLogged = 0;
+
+  /** `ackTimeoutMs`: how long a durable write waits for a replica (WAIT's timeout). */
   constructor(
     url: string,
     private readonly log: Logger | undefined,
+    private readonly ackTimeoutMs = 1000,
   ) {
-    this.client = new Redis(url, {
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      connectTimeout: 2000,
-      // Reconnect for ever: 50 ms doubling to 2 s, plus jitter so replicas do not reconnect in step.
-      retryStrategy: (times) => Math.min(2000, 50 * 2 ** Math.min(times, 6)) + Math.floor(Math.random() * 100),
-    });
+    this.target = parseRedisUrl(url);
+    this.client = createClient(this.target);
     this.client.on('ready', () => {
       this.lastProblem = undefined;
-      this.log?.info({ redis: redactUrl(url) }, 'redis connected');
+      this.lastSentinelProblem = undefined;
+      this.log?.info({ redis: this.target.redacted, topology: this.target.kind, primary: this.primary() }, 'redis connected');
       for (const l of this.listeners) l(true);
     });
     this.client.on('close', () => {
       for (const l of this.listeners) l(false);
     });
-    // Without a listener ioredis would throw; say it once per distinct problem, not per retry.
-    this.client.on('error', (err: Error) => {
-      if (err.message === this.lastProblem) return;
-      this.lastProblem = err.message;
-      this.log?.warn({ redis: redactUrl(url), problem: err.message }, 'redis unavailable: token checks answer 503, rate limits use the local share; reconnecting');
+    // Sentinels that answer but do not know the master say so here, not in 'error'.
+    this.client.on('sentinelError', (err: Error) => {
+      this.lastSentinelProblem = this.explain(err.message);
     });
+    this.client.on('node error', (err: Error, node?: string) => this.problem(`${node ?? 'a cluster node'}: ${err.message}`));
+    // Without a listener ioredis would throw; say it once per distinct problem, not per retry.
+    this.client.on('error', (err: Error) => this.problem(err.message));
+  }
+
+  private explain(message: string): string {
+    if (this.target.kind === 'sentinel' && message.includes('invalid reply: null')) {
+      const from = /sentinel (\S+) successfully/.exec(message)?.[1] ?? 'a sentinel';
+      return `sentinel ${from} does not know a master named "${this.target.masterName}"`;
+    }
+    return message;
+  }
+
+  private problem(message: string): void {
+    const m = this.lastSentinelProblem && message.includes('All sentinels are unreachable') ? `${this.lastSentinelProblem} (${message})` : this.explain(message);
+    if (m === this.lastProblem) return;
+    this.lastProblem = m;
+    this.log?.warn({ redis: this.target.redacted, topology: this.target.kind, problem: m }, 'redis unavailable: token checks answer 503, rate limits use the local share; reconnecting');
   }
 
   /** Connected and ready for commands now. */
   get up(): boolean {
     return this.client.status === 'ready';
+  }
+
+  /** The primary in use now, `host:port` (every primary of a cluster, comma-separated). */
+  primary(): string | undefined {
+    if (!this.up) return undefined;
+    if (this.client instanceof Cluster) {
+      const nodes = this.client.nodes('master').map((n) => `${n.options.host}:${n.options.port}`);
+      return nodes.length > 0 ? nodes.sort().join(',') : undefined;
+    }
+    const s = this.client.stream as { remoteAddress?: string; remotePort?: number } | undefined;
+    if (!s?.remoteAddress) return undefined;
+    return `${s.remoteAddress.includes(':') ? `[${s.remoteAddress}]` : s.remoteAddress}:${s.remotePort}`;
+  }
+
+  status(): RedisStatus {
+    const connected = this.up;
+    return {
+      topology: this.target.kind,
+      url: this.target.redacted,
+      connected,
+      primary: this.primary(),
+      reason: connected ? undefined : (this.lastProblem ?? this.lastSentinelProblem ?? `not connected yet (${this.client.status})`),
+    };
   }
 
   onState(listener: (up: boolean) => void): void {
@@ -94,23 +210,66 @@ export class RedisConnection {
 
   /** Define a script (once per name) and return its caller: KEYS then ARGV. */
   script(name: string, spec: ScriptSpec): ScriptCall {
-    const commands = this.client as unknown as Record<string, ScriptCall | undefined>;
-    if (!commands[name]) this.client.defineCommand(name, spec);
-    return commands[name]!.bind(this.client);
+    return defineOn(this.client, name, spec);
+  }
+
+  /**
+   * A script whose writes must survive a failover: sent on the durable connection and followed by
+   * `WAIT 1 <ackTimeoutMs>` in the same round trip, so it resolves once a replica has it (or the
+   * wait ran out: logged, and an error with `requireAck`). One server (redis://) has no failover
+   * the gateway follows: there it is the plain script, as before.
+   */
+  durableScript(name: string, spec: ScriptSpec, options: DurableOptions = {}): ScriptCall {
+    if (this.target.kind === 'single') return this.script(name, spec);
+    const durable = (this.durable ??= this.openDurable());
+    defineOn(durable, name, spec);
+    return async (...args) => {
+      const pipeline = durable.pipeline() as unknown as Pipeline;
+      pipeline[name]!(...args);
+      pipeline.wait(ACK_REPLICAS, this.ackTimeoutMs);
+      const r = await pipeline.exec();
+      if (!r) throw new StoreUnavailable('down', `${name}: no answer`);
+      const [[err, value], [waitErr, acked]] = r as [[Error | null, unknown], [Error | null, unknown]];
+      if (err) throw err;
+      if (waitErr || Number(acked) < ACK_REPLICAS) {
+        this.unacknowledged(name, waitErr?.message);
+        if (options.requireAck) throw new StoreUnavailable('timeout', `${name}: no replica acknowledged within ${this.ackTimeoutMs} ms`);
+      }
+      return value;
+    };
+  }
+
+  /** Durable writes that no replica acknowledged in time, so far. */
+  get unacknowledgedWrites(): number {
+    return this.unacked;
+  }
+
+  private unacknowledged(name: string, problem: string | undefined): void {
+    this.unacked++;
+    const now = Date.now();
+    if (now - this.unackedLogged < 60_000) return;
+    this.unackedLogged = now;
+    this.log?.warn(
+      { redis: this.target.redacted, write: name, waitedMs: this.ackTimeoutMs, ...(problem ? { problem } : {}), unacknowledged: this.unacked },
+      'redis: no replica acknowledged a write in time; it is on the primary only, and a failover now could lose it',
+    );
+  }
+
+  private openDurable(): Redis | Cluster {
+    const c = createClient(this.target);
+    // Its problems are the main connection's (the same servers): said there, not twice.
+    c.on('error', () => undefined);
+    return c;
   }
 
   close(): void {
     this.client.disconnect();
+    this.durable?.disconnect();
   }
 }
 
-/** The URL without its password, for logs. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = 'redacted';
-    return u.toString();
-  } catch {
-    return 'redis://(unparseable url)';
-  }
+function defineOn(client: Redis | Cluster, name: string, spec: ScriptSpec): ScriptCall {
+  const commands = client as unknown as Record<string, ScriptCall | undefined>;
+  if (!commands[name]) client.defineCommand(name, spec);
+  return commands[name]!.bind(client);
 }

@@ -16,7 +16,7 @@ import type { Logger } from 'pino';
 import type { AuthConfig } from '../config.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import { Gcra, RedisLimits, type SharedLimits, type Verdict } from './rate-limit.js';
-import { RedisConnection } from './redis.js';
+import { RedisConnection, ackTimeoutMs } from './redis.js';
 import { MemoryTokenStore, RedisTokenStore, type ClientEntry, type TokenRecord, type TokenStore } from './token-store.js';
 import type { RateLimit } from '../../routing/types.js';
 
@@ -31,7 +31,7 @@ export interface Stores {
 /** `workers`: the worker processes sharing this primary's in-memory limits (--workers). */
 export function createStores(auth: AuthConfig, workers: number, metrics: GatewayMetrics, log?: Logger): Stores {
   if (auth.redisUrl) {
-    const redis = new RedisConnection(auth.redisUrl, log);
+    const redis = new RedisConnection(auth.redisUrl, log, ackTimeoutMs(auth.redisTimeoutMs));
     metrics.redisConnected.set(0);
     redis.onState((up) => metrics.redisConnected.set(up ? 1 : 0));
     const limits = new RedisLimits(redis, (n) => metrics.rateLimitReplicas.set(n));

@@ -140,41 +140,47 @@ export class MemoryTokenStore implements TokenStore {
   }
 }
 
-// KEYS: client key, new token key. ARGV: entry JSON, record JSON, TTL ms, fingerprint.
-const ISSUE = {
-  numberOfKeys: 2,
+// Each script touches one key, so any topology takes it (a Redis Cluster keeps a client's key and
+// a token's key in different slots: a token is looked up by its hash alone). Issuing and revoking
+// are therefore a few steps, ordered so that a step that never happens leaves nothing a client
+// could use: a token's record is written before the client's entry names it, and a revoked
+// token's record is marked before the entry is dropped.
+
+// KEYS: a token's record. ARGV: record JSON, TTL ms.
+const PUT_RECORD = { numberOfKeys: 1, lua: `return redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])` };
+
+// KEYS: client key. ARGV: entry JSON, TTL ms, fingerprint. The current entry if it has that fingerprint, else stores the new one.
+const CLAIM = {
+  numberOfKeys: 1,
   lua: `
 local cur = redis.call('GET', KEYS[1])
 if cur then
   local ok, e = pcall(cjson.decode, cur)
-  if ok and type(e) == 'table' and e.fp == ARGV[4] then return cur end
+  if ok and type(e) == 'table' and e.fp == ARGV[3] then return cur end
 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
-redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return false`,
 };
 
-// KEYS: client key. ARGV: token key prefix, fingerprint ('' for any). Drops the client's entry if
-// it has that fingerprint (or is unreadable), and marks its token's record revoked.
-const REVOKE = {
+// KEYS: a token's record. Marks it revoked (kept until it expires, so the answer can say why).
+const MARK_REVOKED = {
   numberOfKeys: 1,
   lua: `
-local cur = redis.call('GET', KEYS[1])
-if not cur then return 0 end
-local ok, e = pcall(cjson.decode, cur)
-if ok and type(e) == 'table' and ARGV[2] ~= '' and e.fp ~= ARGV[2] then return 0 end
-redis.call('DEL', KEYS[1])
-if not ok or type(e) ~= 'table' or type(e.tokenHash) ~= 'string' then return 1 end
-local tk = ARGV[1] .. e.tokenHash
-local rec = redis.call('GET', tk)
-if rec then
-  local ok2, r = pcall(cjson.decode, rec)
-  if ok2 and type(r) == 'table' then
-    r.revoked = true
-    redis.call('SET', tk, cjson.encode(r), 'KEEPTTL')
-  end
-end
+local rec = redis.call('GET', KEYS[1])
+if not rec then return 0 end
+local ok, r = pcall(cjson.decode, rec)
+if not ok or type(r) ~= 'table' then return 0 end
+r.revoked = true
+redis.call('SET', KEYS[1], cjson.encode(r), 'KEEPTTL')
 return 1`,
+};
+
+// KEYS: client key. ARGV: the entry as read. Drops it unless it changed meanwhile (a new registration's token).
+const FORGET = {
+  numberOfKeys: 1,
+  lua: `
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end
+return 0`,
 };
 
 // KEYS: incarnation key. ARGV: proposed identity, TTL ms. Returns the identity now stored.
@@ -195,23 +201,36 @@ if ARGV[1] == '' or redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL',
 return 1`,
 };
 
+/**
+ * Tokens in Redis. Every write is durable (RedisConnection.durableScript): a replica has it before
+ * the client gets its token or a revocation is confirmed, so a failover loses neither; a revocation
+ * no replica confirmed fails and is retried (oauth.ts).
+ */
 export class RedisTokenStore implements TokenStore {
-  private readonly issueScript;
-  private readonly revokeScript;
+  private readonly putRecord;
+  private readonly claim;
+  private readonly markRevoked;
+  private readonly forget;
   private readonly incarnationScript;
   private readonly retireScript;
 
   constructor(private readonly redis: RedisConnection) {
-    this.issueScript = redis.script('sgwOauthIssue', ISSUE);
-    this.revokeScript = redis.script('sgwOauthRevokeFp', REVOKE);
-    this.incarnationScript = redis.script('sgwOauthIncarnation', INCARNATION);
-    this.retireScript = redis.script('sgwOauthRetire', RETIRE);
+    this.putRecord = redis.durableScript('sgwOauthRecord', PUT_RECORD);
+    this.claim = redis.durableScript('sgwOauthClaim', CLAIM);
+    this.markRevoked = redis.durableScript('sgwOauthMarkRevoked', MARK_REVOKED, { requireAck: true });
+    this.forget = redis.durableScript('sgwOauthForget', FORGET, { requireAck: true });
+    this.incarnationScript = redis.durableScript('sgwOauthIncarnation', INCARNATION);
+    this.retireScript = redis.durableScript('sgwOauthRetire', RETIRE, { requireAck: true });
   }
 
   async issue(clientId: string, entry: ClientEntry, record: TokenRecord): Promise<ClientEntry | null> {
     const ttl = Math.max(1, record.expiresAt - Date.now());
-    const cur = await this.issueScript(CLIENT + clientId, TOKEN + entry.tokenHash, JSON.stringify(entry), JSON.stringify(record), ttl, record.fp);
-    return cur ? parse<ClientEntry>(cur) : null;
+    await this.putRecord(TOKEN + entry.tokenHash, JSON.stringify(record), ttl);
+    const cur = await this.claim(CLIENT + clientId, JSON.stringify(entry), ttl, record.fp);
+    if (!cur) return null;
+    // Another token is current: the record just written names a token nobody was given.
+    this.redis.client.del(TOKEN + entry.tokenHash).catch(() => undefined);
+    return parse<ClientEntry>(cur);
   }
 
   async lookup(tokenHash: string): Promise<TokenRecord | null> {
@@ -219,7 +238,12 @@ export class RedisTokenStore implements TokenStore {
   }
 
   async revoke(clientId: string, fp?: string): Promise<void> {
-    await this.revokeScript(CLIENT + clientId, TOKEN, fp ?? '');
+    const raw = await this.redis.client.get(CLIENT + clientId);
+    if (raw === null) return;
+    const e = parse<Partial<ClientEntry>>(raw);
+    if (e && typeof e === 'object' && fp !== undefined && e.fp !== fp) return;
+    if (e && typeof e.tokenHash === 'string') await this.markRevoked(TOKEN + e.tokenHash);
+    await this.forget(CLIENT + clientId, raw);
   }
 
   async incarnation(deployment: string, proposed: string, ttlMs: number): Promise<string> {

@@ -32,7 +32,7 @@ import type { RouteTable } from '../../routing/types.js';
 import { steerGroup, type SteerOverride } from '../../routing/steering.js';
 import type { SteerCounts } from '../observe/steer-tally.js';
 import { registerSteerMetrics } from '../steer/metrics.js';
-import { RedisConnection } from '../auth/redis.js';
+import { RedisConnection, ackTimeoutMs } from '../auth/redis.js';
 import { SteerController } from '../steer/controller.js';
 import { steeringJson } from '../steer/describe.js';
 import { loadKeys } from '../steer/keys.js';
@@ -235,7 +235,7 @@ export async function startControlPlane(config: GatewayConfig, parts: ControlPla
   );
   let shuttingDown = false;
   // Rollouts and bandits: decided here, once per replica, never on a worker (gateway/steer/).
-  const steerRedis = config.auth.redisUrl ? new RedisConnection(config.auth.redisUrl, log) : undefined;
+  const steerRedis = config.auth.redisUrl ? new RedisConnection(config.auth.redisUrl, log, ackTimeoutMs(config.auth.redisTimeoutMs)) : undefined;
   const steerStore: SteerStore = steerRedis ? new RedisSteerStore(steerRedis) : new MemorySteerStore();
   const steerMetrics = registerSteerMetrics(metrics.registry);
   const steering = new SteerController({
@@ -265,6 +265,7 @@ export async function startControlPlane(config: GatewayConfig, parts: ControlPla
     {
       ready,
       readiness: () => (shuttingDown ? 'shutting down' : !sink.synced ? 'waiting for the initial sync' : planes.readiness().detail),
+      ...(steerRedis ? { redis: () => steerRedis.status() } : {}),
       table: () => state.current,
       appliedAt: () => state.lastAppliedAt,
       metrics: async () => ({ contentType: metrics.registry.contentType, body: await aggregatedText(await planes.gather()) }),
@@ -279,7 +280,7 @@ export async function startControlPlane(config: GatewayConfig, parts: ControlPla
           problems: sink.problems,
           window,
           disagreements,
-          settings,
+          settings: { ...settings, redis: steerRedis?.status() },
           steering: steeringJson(steering.rolloutViews(), steering.banditViews()),
           steer: (g) => steerGroup(g, steering.overrides()),
         });

@@ -34,11 +34,14 @@ export function keysFromFile(path: string): Buffer[] {
 
 /** The replicas' shared key in Redis: stored by the first one that asks (`offer`, else a random one), read by the others. */
 export async function sharedKey(redis: RedisConnection, offer: Buffer = randomBytes(32)): Promise<Buffer> {
-  await redis.client.set(STEERING_KEY, offer.toString('hex'), 'NX');
-  const stored = await redis.client.get(STEERING_KEY);
-  if (!stored) throw new Error('the shared steering key vanished from Redis');
+  // Durable: a key a failover lost would be replaced by another, and tokens signed with it refused.
+  const stored = await redis.durableScript('sgwSteeringKey', OFFER_KEY)(STEERING_KEY, offer.toString('hex'));
+  if (typeof stored !== 'string' || stored === '') throw new Error('the shared steering key vanished from Redis');
   return Buffer.from(stored, 'hex');
 }
+
+// KEYS: the key. ARGV: the key offered. Stores it unless one is there; returns the stored one.
+const OFFER_KEY = { numberOfKeys: 1, lua: `redis.call('SET', KEYS[1], ARGV[1], 'NX') return redis.call('GET', KEYS[1])` };
 
 /**
  * This replica's keys, as they become known: `changed` gets the first set at once (the file's, or

@@ -7,7 +7,9 @@
  *   otherwise     this process's memory (the cluster primary, or the single process).
  *
  * Redis is written only by the scripts below, each one atomic, and every key of one deployment
- * carries the hash tag `{ns/name}`, so each script touches one slot (Redis Cluster works too).
+ * carries the hash tag `{ns/name}`, so each script touches one slot (Redis Cluster works too). The
+ * state and the lease are written durably (a replica acknowledges them: RedisConnection.durableScript);
+ * counts and rewards are not (docs/redis.md says why).
  * Times are the store's clock (Redis TIME), never a replica's: windows, decay and the lease agree
  * whichever replica wrote them.
  *
@@ -197,8 +199,9 @@ export class RedisSteerStore implements SteerStore {
   constructor(private readonly redis: RedisConnection) {
     this.addScript = redis.script('sgwSteerAdd', ADD_COUNTS);
     this.pendingScript = redis.script('sgwSteerPending', PENDING);
-    this.writeScript = redis.script('sgwSteerWrite', WRITE_STATE);
-    this.leaseScript = redis.script('sgwSteerLease', LEASE);
+    // A step written, or a lease taken, must survive a failover (docs/redis.md): a replica has it first.
+    this.writeScript = redis.durableScript('sgwSteerWrite', WRITE_STATE);
+    this.leaseScript = redis.durableScript('sgwSteerLease', LEASE);
     this.rewardScript = redis.script('sgwSteerReward', REWARD);
     this.armsScript = redis.script('sgwSteerArms', ARMS);
   }
