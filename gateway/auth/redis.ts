@@ -132,6 +132,7 @@ export class RedisConnection {
   private lastProblem: string | undefined;
   private lastSentinelProblem: string | undefined;
   private readonly listeners: ((up: boolean) => void)[] = [];
+  private wasUp = false;
   private unacked = 0;
   private unackedLogged = 0;
 
@@ -143,15 +144,21 @@ export class RedisConnection {
   ) {
     this.target = parseRedisUrl(url);
     this.client = createClient(this.target);
+    // Sentinel and Cluster have replicas to wait for: durable writes get their own connection, from the start.
+    if (this.target.kind !== 'single') {
+      this.durable = createClient(this.target);
+      // Its problems are the main connection's (the same servers): said there, not twice.
+      this.durable.on('error', () => undefined);
+      this.durable.on('ready', () => this.changed());
+      this.durable.on('close', () => this.changed());
+    }
     this.client.on('ready', () => {
       this.lastProblem = undefined;
       this.lastSentinelProblem = undefined;
       this.log?.info({ redis: this.target.redacted, topology: this.target.kind, primary: this.primary() }, 'redis connected');
-      for (const l of this.listeners) l(true);
+      this.changed();
     });
-    this.client.on('close', () => {
-      for (const l of this.listeners) l(false);
-    });
+    this.client.on('close', () => this.changed());
     // Sentinels that answer but do not know the master say so here, not in 'error'.
     this.client.on('sentinelError', (err: Error) => {
       this.lastSentinelProblem = this.explain(err.message);
@@ -159,6 +166,14 @@ export class RedisConnection {
     this.client.on('node error', (err: Error, node?: string) => this.problem(`${node ?? 'a cluster node'}: ${err.message}`));
     // Without a listener ioredis would throw; say it once per distinct problem, not per retry.
     this.client.on('error', (err: Error) => this.problem(err.message));
+  }
+
+  /** Tell the listeners when `up` changes. */
+  private changed(): void {
+    const up = this.up;
+    if (up === this.wasUp) return;
+    this.wasUp = up;
+    for (const l of this.listeners) l(up);
   }
 
   private explain(message: string): string {
@@ -176,9 +191,9 @@ export class RedisConnection {
     this.log?.warn({ redis: this.target.redacted, topology: this.target.kind, problem: m }, 'redis unavailable: token checks answer 503, rate limits use the local share; reconnecting');
   }
 
-  /** Connected and ready for commands now. */
+  /** Connected and ready for commands now (both connections, with Sentinel or Cluster). */
   get up(): boolean {
-    return this.client.status === 'ready';
+    return this.client.status === 'ready' && (this.durable === undefined || this.durable.status === 'ready');
   }
 
   /** The primary in use now, `host:port` (every primary of a cluster, comma-separated). */
@@ -220,8 +235,8 @@ export class RedisConnection {
    * the gateway follows: there it is the plain script, as before.
    */
   durableScript(name: string, spec: ScriptSpec, options: DurableOptions = {}): ScriptCall {
-    if (this.target.kind === 'single') return this.script(name, spec);
-    const durable = (this.durable ??= this.openDurable());
+    const durable = this.durable;
+    if (durable === undefined) return this.script(name, spec);
     defineOn(durable, name, spec);
     return async (...args) => {
       const pipeline = durable.pipeline() as unknown as Pipeline;
@@ -253,13 +268,6 @@ export class RedisConnection {
       { redis: this.target.redacted, write: name, waitedMs: this.ackTimeoutMs, ...(problem ? { problem } : {}), unacknowledged: this.unacked },
       'redis: no replica acknowledged a write in time; it is on the primary only, and a failover now could lose it',
     );
-  }
-
-  private openDurable(): Redis | Cluster {
-    const c = createClient(this.target);
-    // Its problems are the main connection's (the same servers): said there, not twice.
-    c.on('error', () => undefined);
-    return c;
   }
 
   close(): void {
