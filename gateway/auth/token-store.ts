@@ -201,12 +201,22 @@ if ARGV[1] == '' or redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL',
 return 1`,
 };
 
+/** How long a record read from Redis may answer for it while Redis is away, and how many are kept. */
+const LAST_KNOWN_MS = 30_000;
+const LAST_KNOWN_MAX = 10_000;
+
 /**
  * Tokens in Redis. Every write is durable (RedisConnection.durableScript): a replica has it before
  * the client gets its token or a revocation is confirmed, so a failover loses neither; a revocation
  * no replica confirmed fails and is retried (oauth.ts).
  */
 export class RedisTokenStore implements TokenStore {
+  /**
+   * Records read in the last LAST_KNOWN_MS, answered while Redis cannot be: a failover (seconds)
+   * does not fail the predictions of clients whose tokens were just checked. The gate still checks
+   * expiry, the registration's fingerprint and this replica's pending revocations (oauth.ts).
+   */
+  private readonly lastKnown = new Map<string, { record: TokenRecord; at: number }>();
   private readonly putRecord;
   private readonly claim;
   private readonly markRevoked;
@@ -234,7 +244,21 @@ export class RedisTokenStore implements TokenStore {
   }
 
   async lookup(tokenHash: string): Promise<TokenRecord | null> {
-    return parse<TokenRecord>(await this.redis.client.get(TOKEN + tokenHash));
+    let raw: string | null;
+    try {
+      raw = await this.redis.client.get(TOKEN + tokenHash);
+    } catch (err) {
+      const known = this.lastKnown.get(tokenHash);
+      if (known && Date.now() - known.at < LAST_KNOWN_MS) return known.record;
+      throw err;
+    }
+    const record = parse<TokenRecord>(raw);
+    if (record) {
+      this.lastKnown.delete(tokenHash);
+      this.lastKnown.set(tokenHash, { record, at: Date.now() });
+      if (this.lastKnown.size > LAST_KNOWN_MAX) this.lastKnown.delete(this.lastKnown.keys().next().value!);
+    } else this.lastKnown.delete(tokenHash);
+    return record;
   }
 
   async revoke(clientId: string, fp?: string): Promise<void> {
