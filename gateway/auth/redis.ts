@@ -177,8 +177,8 @@ export class RedisConnection {
   }
 
   private explain(message: string): string {
-    if (this.target.kind === 'sentinel' && message.includes('invalid reply: null')) {
-      const from = /sentinel (\S+) successfully/.exec(message)?.[1] ?? 'a sentinel';
+    if (this.target.kind === 'sentinel' && (message.includes('invalid reply: null') || message.includes('No such master with that name'))) {
+      const from = /sentinel (\S+?)(?: successfully| because)/.exec(message)?.[1] ?? 'a sentinel';
       return `sentinel ${from} does not know a master named "${this.target.masterName}"`;
     }
     return message;
