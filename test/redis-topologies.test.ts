@@ -43,7 +43,8 @@ function manifests(dir: string): void {
   write('steady', sdep('steady', 'models', pred, { 'seldon.io/gateway-rate-limit': '6000/m' }));
   write('secure', sdep('secure', 'models', { oauth_key: 'securekey', oauth_secret: 'securesecret', ...pred }, { 'seldon.io/gateway-auth': 'oauth' }));
   write('temp', sdep('temp', 'models', { oauth_key: 'tempkey', oauth_secret: 'tempsecret', ...pred }, { 'seldon.io/gateway-auth': 'oauth' }));
-  for (const d of PLAIN.filter((n) => /^d\d\d$/.test(n))) write(d, sdep(d, 'models', pred, { 'seldon.io/gateway-rate-limit': '600/m' }));
+  // 2 a minute: a bucket's key lives a minute, long enough to be found.
+  for (const d of PLAIN.filter((n) => /^d\d\d$/.test(n))) write(d, sdep(d, 'models', pred, { 'seldon.io/gateway-rate-limit': '2/m' }));
   write('rec', BANDIT_MANIFEST);
   write(
     'iris',
@@ -327,7 +328,9 @@ function topologySuite(kind: 'sentinel' | 'cluster'): void {
       // Written before: a token, a revocation, rewards.
       const token = await fetchToken(`http://127.0.0.1:${gateways[0]!.port}`, 'securekeymodels', 'securesecret');
       const revoked = await fetchToken(`http://127.0.0.1:${gateways[1]!.port}`, 'tempkeymodels', 'tempsecret');
-      const revokedKey = `seldon-gateway:oauth:token:${createHash('sha256').update(revoked).digest('base64url')}`;
+      const keyOf = (t: string): string => `seldon-gateway:oauth:token:${createHash('sha256').update(t).digest('base64url')}`;
+      const revokedKey = keyOf(revoked);
+      const tokenKey = keyOf(token);
       rmSync(join(dir, 'temp.yaml'));
       await waitFor('the revocation in the store', async () => ((await store.command(revokedKey, 'GET', revokedKey)).includes('"revoked":true') ? true : undefined));
       const creditedBefore = (await outcomes(gateways[0]!, 'attributed')) + (await outcomes(gateways[1]!, 'attributed'));
@@ -361,7 +364,11 @@ function topologySuite(kind: 'sentinel' | 'cluster'): void {
           oldPort = sentinel.primary.port;
           await sentinel.primary.kill();
         } else {
-          oldPort = await cluster!.primaryOf('seldon-gateway:ratelimit:{models/steady}:x');
+          // The primary holding most of what is checked after: the rollout's state and lease, the limits, the rewards, the tokens.
+          const held = await Promise.all(
+            ['seldon-gateway:steer:{models/iris}:lease', 'seldon-gateway:ratelimit:{models/steady}:x', 'seldon-gateway:steer:{models/rec}:x', revokedKey, tokenKey].map((k) => cluster!.primaryOf(k)),
+          );
+          oldPort = held.sort((a, b) => held.filter((p) => p === b).length - held.filter((p) => p === a).length)[0]!;
           await cluster!.nodes.find((n) => n.port === oldPort)!.kill();
         }
         const fellBack = waitFor('a limit decided locally', async () => ((await fallbackTotal(gateways)) > fallbacksBefore ? Date.now() : undefined), 30_000);

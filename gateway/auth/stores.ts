@@ -31,12 +31,13 @@ export interface Stores {
 /** `workers`: the worker processes sharing this primary's in-memory limits (--workers). */
 export function createStores(auth: AuthConfig, workers: number, metrics: GatewayMetrics, log?: Logger): Stores {
   if (auth.redisUrl) {
-    const redis = new RedisConnection(auth.redisUrl, log, ackTimeoutMs(auth.redisTimeoutMs));
+    const patience = ackTimeoutMs(auth.redisTimeoutMs);
+    const redis = new RedisConnection(auth.redisUrl, log, patience);
     metrics.redisConnected.set(0);
     redis.onState((up) => metrics.redisConnected.set(up ? 1 : 0));
     const limits = new RedisLimits(redis, (n) => metrics.rateLimitReplicas.set(n));
     return {
-      tokens: new RedisTokenStore(redis),
+      tokens: new RedisTokenStore(redis, patience),
       limits,
       redis,
       close: () => {

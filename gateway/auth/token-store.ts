@@ -224,7 +224,11 @@ export class RedisTokenStore implements TokenStore {
   private readonly incarnationScript;
   private readonly retireScript;
 
-  constructor(private readonly redis: RedisConnection) {
+  /** `staleAfterMs`: how long a read may take before the last record read answers instead (within --redis-timeout). */
+  constructor(
+    private readonly redis: RedisConnection,
+    private readonly staleAfterMs = 50,
+  ) {
     this.putRecord = redis.durableScript('sgwOauthRecord', PUT_RECORD);
     this.claim = redis.durableScript('sgwOauthClaim', CLAIM);
     this.markRevoked = redis.durableScript('sgwOauthMarkRevoked', MARK_REVOKED, { requireAck: true });
@@ -244,21 +248,31 @@ export class RedisTokenStore implements TokenStore {
   }
 
   async lookup(tokenHash: string): Promise<TokenRecord | null> {
-    let raw: string | null;
-    try {
-      raw = await this.redis.client.get(TOKEN + tokenHash);
-    } catch (err) {
-      const known = this.lastKnown.get(tokenHash);
-      if (known && Date.now() - known.at < LAST_KNOWN_MS) return known.record;
-      throw err;
-    }
-    const record = parse<TokenRecord>(raw);
-    if (record) {
+    const read = this.redis.client.get(TOKEN + tokenHash).then((raw) => {
+      const record = parse<TokenRecord>(raw);
       this.lastKnown.delete(tokenHash);
-      this.lastKnown.set(tokenHash, { record, at: Date.now() });
-      if (this.lastKnown.size > LAST_KNOWN_MAX) this.lastKnown.delete(this.lastKnown.keys().next().value!);
-    } else this.lastKnown.delete(tokenHash);
-    return record;
+      if (record) {
+        this.lastKnown.set(tokenHash, { record, at: Date.now() });
+        if (this.lastKnown.size > LAST_KNOWN_MAX) this.lastKnown.delete(this.lastKnown.keys().next().value!);
+      }
+      return record;
+    });
+    const known = this.lastKnown.get(tokenHash);
+    if (!known || Date.now() - known.at >= LAST_KNOWN_MS) return read;
+    // A failover may leave the read failing, or hanging until a node is known dead: the record read before answers.
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(known.record), this.staleAfterMs);
+      read.then(
+        (r) => {
+          clearTimeout(timer);
+          resolve(r);
+        },
+        () => {
+          clearTimeout(timer);
+          resolve(known.record);
+        },
+      );
+    });
   }
 
   async revoke(clientId: string, fp?: string): Promise<void> {
