@@ -212,10 +212,12 @@ const LAST_KNOWN_MAX = 10_000;
  */
 export class RedisTokenStore implements TokenStore {
   /**
-   * Records read in the last LAST_KNOWN_MS, answered while Redis cannot be: a failover (seconds)
-   * does not fail the predictions of clients whose tokens were just checked. The gate still checks
-   * expiry, the registration's fingerprint and this replica's pending revocations (oauth.ts).
+   * Sentinel and Cluster: records read in the last LAST_KNOWN_MS, answered while Redis cannot be,
+   * so a failover (seconds) does not fail the predictions of clients whose tokens were just checked.
+   * The gate still checks expiry, the registration's fingerprint and this replica's pending
+   * revocations (oauth.ts). One server has no failover: there an outage fails closed (503), as before.
    */
+  private readonly failover: boolean;
   private readonly lastKnown = new Map<string, { record: TokenRecord; at: number }>();
   private readonly putRecord;
   private readonly claim;
@@ -229,6 +231,7 @@ export class RedisTokenStore implements TokenStore {
     private readonly redis: RedisConnection,
     private readonly staleAfterMs = 50,
   ) {
+    this.failover = redis.target.kind !== 'single';
     this.putRecord = redis.durableScript('sgwOauthRecord', PUT_RECORD);
     this.claim = redis.durableScript('sgwOauthClaim', CLAIM);
     this.markRevoked = redis.durableScript('sgwOauthMarkRevoked', MARK_REVOKED, { requireAck: true });
@@ -251,13 +254,13 @@ export class RedisTokenStore implements TokenStore {
     const read = this.redis.client.get(TOKEN + tokenHash).then((raw) => {
       const record = parse<TokenRecord>(raw);
       this.lastKnown.delete(tokenHash);
-      if (record) {
+      if (record && this.failover) {
         this.lastKnown.set(tokenHash, { record, at: Date.now() });
         if (this.lastKnown.size > LAST_KNOWN_MAX) this.lastKnown.delete(this.lastKnown.keys().next().value!);
       }
       return record;
     });
-    const known = this.lastKnown.get(tokenHash);
+    const known = this.failover ? this.lastKnown.get(tokenHash) : undefined;
     if (!known || Date.now() - known.at >= LAST_KNOWN_MS) return read;
     // A failover may leave the read failing, or hanging until a node is known dead: the record read before answers.
     return new Promise((resolve) => {
