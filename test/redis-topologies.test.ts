@@ -352,7 +352,7 @@ function topologySuite(kind: 'sentinel' | 'cluster'): void {
 
       const load = steadyTraffic(gateways, token);
       const lease = watchLease(gateways);
-      let timings: Record<string, number> = {};
+      let timings: Record<string, number> | undefined;
       try {
         // The rollout under way (past its first step), and the writes above at least 2 s old.
         await waitUntil(async () => ((await rolloutOf(gateways[0]!))?.weight ?? 0) >= 25, 90_000);
@@ -397,7 +397,10 @@ function topologySuite(kind: 'sentinel' | 'cluster'): void {
       expect(load.sent()).toBeGreaterThan(100);
       const steps = (await rolloutOf(gateways[0]!))!.transitions.filter((t) => ['RolloutStarted', 'RolloutAdvanced', 'RolloutPromoted'].includes(t.kind)).map((t) => `${t.kind} ${t.weight}`);
       expect(steps).toEqual(['RolloutStarted 10', 'RolloutAdvanced 25', 'RolloutAdvanced 50', 'RolloutAdvanced 75', 'RolloutPromoted 100']);
-      expect(holders.every((h) => !h.includes('+')), holders.join(' → ')).toBe(true);
+      expect(
+        holders.every((h) => !h.includes('+')),
+        holders.join(' → '),
+      ).toBe(true);
       expect(holders.length).toBeLessThanOrEqual(2);
       // Still there: the token (on both gateways), the revocation, the rewards.
       for (const g of gateways) expect(await post(g, path('secure'), bearer(token))).toBe(200);

@@ -250,7 +250,11 @@ export async function startRedisCluster(): Promise<RedisClusterSet> {
         if (!f[2]?.includes('master') || f[2].includes('fail')) continue;
         const port = Number(/:(\d+)@/.exec(f[1] ?? '')?.[1]);
         const slots = f.slice(8).map((r) => r.split('-').map(Number) as [number, number?]);
-        if (slots.length > 0) map.set(port, slots.map(([a, b]) => [a, b ?? a]));
+        if (slots.length > 0)
+          map.set(
+            port,
+            slots.map(([a, b]) => [a, b ?? a]),
+          );
       }
       return map;
     };

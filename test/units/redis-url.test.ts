@@ -4,7 +4,14 @@ import { parseRedisUrl, redactRedisUrl } from '../../gateway/auth/redis-url.js';
 
 describe('--redis-url', () => {
   it('one server: as ioredis takes it, credentials read for the record', () => {
-    expect(parseRedisUrl('redis://user:p%40ss@redis:6380/2')).toMatchObject({ kind: 'single', url: 'redis://user:p%40ss@redis:6380/2', username: 'user', password: 'p@ss', tls: false, redacted: 'redis://user:redacted@redis:6380/2' });
+    expect(parseRedisUrl('redis://user:p%40ss@redis:6380/2')).toMatchObject({
+      kind: 'single',
+      url: 'redis://user:p%40ss@redis:6380/2',
+      username: 'user',
+      password: 'p@ss',
+      tls: false,
+      redacted: 'redis://user:redacted@redis:6380/2',
+    });
     expect(parseRedisUrl('rediss://redis')).toMatchObject({ kind: 'single', tls: true });
   });
 
@@ -25,7 +32,14 @@ describe('--redis-url', () => {
       tls: false,
       redacted: 'redis+sentinel://:redacted@s1:26380,s2,[::1]:5000/mymaster/3',
     });
-    expect(parseRedisUrl('rediss+sentinel://app:pw@s1/m?sentinelPassword=sp')).toMatchObject({ tls: true, username: 'app', password: 'pw', sentinelPassword: 'sp', db: 0, redacted: 'rediss+sentinel://app:redacted@s1/m?sentinelPassword=redacted' });
+    expect(parseRedisUrl('rediss+sentinel://app:pw@s1/m?sentinelPassword=sp')).toMatchObject({
+      tls: true,
+      username: 'app',
+      password: 'pw',
+      sentinelPassword: 'sp',
+      db: 0,
+      redacted: 'rediss+sentinel://app:redacted@s1/m?sentinelPassword=redacted',
+    });
   });
 
   it('Cluster: the seeds (default port 6379), TLS and an ACL user', () => {
