@@ -125,6 +125,7 @@ describe('the Helm chart', () => {
     ['single-namespace.yaml', 'seldon', () => kustomize(join(KUSTOMIZE_ROOT, 'overlays/single-namespace'))],
     ['tls-cert-manager.yaml', 'seldon-system', () => baseWith(['tls', 'cert-manager'])],
     ['ambassador-takeover.yaml', 'seldon-system', () => baseWith(['ambassador-service', 'pod-monitor', 'admin-token'])],
+    ['redis-cluster.yaml', 'seldon-system', () => baseWith(['redis'])],
   ])('examples/%s in %s renders what its kustomize counterpart renders', (values, namespace, counterpart) => {
     expectSameObjects(template({ values: [values], namespace }), counterpart());
   });
@@ -208,6 +209,16 @@ describe('the Helm chart', () => {
       name: 'REDIS_URL',
       valueFrom: { secretKeyRef: { name: 'redis-credentials', key: 'url' } },
     });
+  });
+
+  it('examples/redis-sentinel.yaml and redis-cluster.yaml: REDIS_URL is a Sentinel URL the gateway parses, or the Secret holding the cluster URL', () => {
+    const env = (values: string): Obj[] => named(template({ values: [values] }), 'Deployment').spec.template.spec.containers[0].env as Obj[];
+    const sentinel = Object.fromEntries(env('redis-sentinel.yaml').map((e) => [e.name, e.value]));
+    expect(parseConfig('serve', [], sentinel).auth.redisUrl).toBe('redis+sentinel://redis.redis:26379/mymaster');
+    expect(env('redis-cluster.yaml').find((e) => e.name === 'REDIS_URL')).toEqual({ name: 'REDIS_URL', valueFrom: { secretKeyRef: { name: 'seldon-gateway-redis', key: 'url' } } });
+    // The schema takes every topology's scheme, and still refuses another.
+    for (const url of ['redis+cluster://n1:6379', 'rediss+sentinel://s:26379/m', 'rediss://r:6379']) expect(run(['lint', chart, '--strict', '--set', `redis.url=${url}`]).status, url).toBe(0);
+    expect(run(['lint', chart, '--strict', '--set', 'redis.url=memcached://m:11211']).status).not.toBe(0);
   });
 
   it('extraArgs come after `serve --kubernetes` and parse as the gateway parses them; extraEnv is passed on', () => {

@@ -370,6 +370,12 @@ describe('what the components refer to exists (rendered: base + every component)
     expect(labels[pm.spec.jobLabel]).toBe('seldon-gateway');
   });
 
+  it('redis: REDIS_URL, the name the gateway reads, comes from the seldon-gateway-redis Secret', () => {
+    const env = gatewayPod(baseWith(['redis'])).container.env as Obj[];
+    expect(env.filter((e) => e.name === 'REDIS_URL')).toEqual([{ name: 'REDIS_URL', valueFrom: { secretKeyRef: { name: 'seldon-gateway-redis', key: 'url' } } }]);
+    expect(OPTIONS.find((o) => o.flag === 'redis-url')?.env).toBe('REDIS_URL');
+  });
+
   it("admin-token: the env the gateway reads points into a read-only Secret volume, and both monitors send that Secret's key", () => {
     const option = OPTIONS.find((o) => o.flag === 'admin-token-file')!;
     const env = (container.env as Obj[]).find((e) => e.name === option.env);
