@@ -19,20 +19,9 @@ import { buildShadow, buildShadowCompare } from '../../../gateway/config/shadows
 import { buildSource } from '../../../gateway/config/source.js';
 import { buildTls } from '../../../gateway/config/tls.js';
 import { buildUpstream } from '../../../gateway/config/upstream.js';
-import { UsageError } from '../../../gateway/config/values.js';
+import { refusal } from './refusal.js';
 
 const read = (argv: string[] = [], environment: NodeJS.ProcessEnv = {}, command: Command = 'serve'): Reader => createReader(command, argv, environment, OPTIONS);
-
-/** The UsageError message `f` throws. */
-const refusal = (f: () => unknown): string => {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(UsageError);
-    return (e as Error).message;
-  }
-  throw new Error('accepted');
-};
 
 describe('the reader', () => {
   it('a flag wins over its variable, the variable over the default', () => {

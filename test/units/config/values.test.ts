@@ -4,30 +4,8 @@
  */
 import { BlockList } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import {
-  UsageError,
-  addTrustedProxy,
-  orList,
-  parseBool,
-  parseBytes,
-  parseChoice,
-  parseDuration,
-  parseFraction,
-  parseNumber,
-  parsePort,
-  parseResolve,
-  parseWhole,
-} from '../../../gateway/config/values.js';
-
-const refusal = (f: () => unknown): string => {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(UsageError);
-    return (e as Error).message;
-  }
-  throw new Error('accepted');
-};
+import { addTrustedProxy, orList, parseBool, parseBytes, parseChoice, parseDuration, parseFraction, parseNumber, parsePort, parseResolve, parseWhole } from '../../../gateway/config/values.js';
+import { refusal } from './refusal.js';
 
 describe('durations', () => {
   it('take ms, s, m or h, with decimals and blanks', () => {
