@@ -29,6 +29,7 @@ import { sdep } from './helpers/gateway.js';
 import { metric } from './helpers/metrics.js';
 import { freePort } from './helpers/net.js';
 import { bearer, fetchToken } from './helpers/oauth.js';
+import { rolloutManifest, rolloutOf, stepsOf } from './helpers/rollout.js';
 import { redisCli, startRedisCluster, startSentinelSet, waitFor, type RedisClusterSet, type SentinelSet } from './helpers/redis-topology.js';
 import { sleep, waitUntil } from './helpers/wait.js';
 
@@ -46,29 +47,7 @@ function manifests(dir: string): void {
   // 2 a minute: a bucket's key lives a minute, long enough to be found.
   for (const d of PLAIN.filter((n) => /^d\d\d$/.test(n))) write(d, sdep(d, 'models', pred, { 'seldon.io/gateway-rate-limit': '2/m' }));
   write('rec', BANDIT_MANIFEST);
-  write(
-    'iris',
-    `apiVersion: machinelearning.seldon.io/v1
-kind: SeldonDeployment
-metadata:
-  name: iris
-  namespace: models
-  annotations:
-    seldon.io/gateway-rollout: |
-      canary: v2
-      steps: [10, 25, 50, 75, 100]
-      interval: 1s
-      minRequests: 15
-      maxErrorRate: "+5%"
-      maxLatencyShift: 400%
-spec:
-  predictors:
-  - name: main
-    graph: {name: model, implementation: SKLEARN_SERVER, modelUri: "gs://models/iris/v1"}
-  - name: v2
-    graph: {name: model, implementation: SKLEARN_SERVER, modelUri: "gs://models/iris/v2"}
-`,
-  );
+  write('iris', rolloutManifest('gs://models/iris/v2', { steps: [10, 25, 50, 75, 100], minRequests: 15, maxLatencyShift: '400%' }));
 }
 
 const path = (d: string): string => `/seldon/models/${d}/api/v1.0/predictions`;
@@ -98,22 +77,6 @@ async function burst(gateways: CliGateway[], d: string, n: number): Promise<Map<
     out.set(s, (out.get(s) ?? 0) + 1);
   }
   return out;
-}
-
-interface RolloutJson {
-  phase: string;
-  weight: number;
-  leader: boolean;
-  transitions: { kind: string; weight: number }[];
-}
-
-async function routesOf(gw: CliGateway): Promise<{ deployments: { name: string; steering?: { rollout?: RolloutJson } }[] }> {
-  const r = await request(`http://127.0.0.1:${gw.admin}/routes`, { headersTimeout: 5000, bodyTimeout: 5000 });
-  return (await r.body.json()) as never;
-}
-
-async function rolloutOf(gw: CliGateway): Promise<RolloutJson | undefined> {
-  return (await routesOf(gw)).deployments.find((d) => d.name === 'iris')?.steering?.rollout;
 }
 
 async function redisStatus(gw: CliGateway): Promise<{ topology: string; connected: boolean; primary?: string; reason?: string; url: string }> {
@@ -395,7 +358,7 @@ function topologySuite(kind: 'sentinel' | 'cluster'): void {
       console.log(`failover timings (${kind}): ${JSON.stringify(timings)}; ${load.sent()} predictions; lease holders ${holders.join(' → ')}`);
       expect(load.failed).toEqual([]);
       expect(load.sent()).toBeGreaterThan(100);
-      const steps = (await rolloutOf(gateways[0]!))!.transitions.filter((t) => ['RolloutStarted', 'RolloutAdvanced', 'RolloutPromoted'].includes(t.kind)).map((t) => `${t.kind} ${t.weight}`);
+      const steps = stepsOf((await rolloutOf(gateways[0]!))!);
       expect(steps).toEqual(['RolloutStarted 10', 'RolloutAdvanced 25', 'RolloutAdvanced 50', 'RolloutAdvanced 75', 'RolloutPromoted 100']);
       expect(
         holders.every((h) => !h.includes('+')),

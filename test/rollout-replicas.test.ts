@@ -18,47 +18,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startHttpBackend, type HttpBackend } from './fixtures/http-backend.js';
 import { startCli, type CliGateway } from './helpers/cli.js';
 import { startRedis, type TestRedis } from './helpers/redis.js';
+import { rolloutManifest, rolloutOf, stepsOf } from './helpers/rollout.js';
 import { waitUntil } from './helpers/wait.js';
 
-interface RolloutJson {
-  run: string;
-  phase: string;
-  step: number;
-  weight: number;
-  leader: boolean;
-  storeUnreachable: boolean;
-  needs: string | null;
-  transitions: { at: number; from: string; to: string; step: number; weight: number; kind: string; reason: string }[];
-}
-
-async function rolloutOf(gw: CliGateway): Promise<RolloutJson | undefined> {
-  const r = await request(`http://127.0.0.1:${gw.admin}/routes`, { headersTimeout: 5000, bodyTimeout: 5000 });
-  const body = (await r.body.json()) as { deployments: { namespace: string; name: string; steering?: { rollout?: RolloutJson } }[] };
-  return body.deployments.find((d) => d.name === 'iris')?.steering?.rollout;
-}
-
-function manifest(canaryImage: string): string {
-  return `apiVersion: machinelearning.seldon.io/v1
-kind: SeldonDeployment
-metadata:
-  name: iris
-  namespace: models
-  annotations:
-    seldon.io/gateway-rollout: |
-      canary: v2
-      steps: [20, 50, 100]
-      interval: 1s
-      minRequests: 30
-      maxErrorRate: "+5%"
-      maxLatencyShift: 200%
-spec:
-  predictors:
-  - name: main
-    graph: {name: model, implementation: SKLEARN_SERVER, modelUri: "gs://models/iris/v1"}
-  - name: v2
-    graph: {name: model, implementation: SKLEARN_SERVER, modelUri: "${canaryImage}"}
-`;
-}
+/** The rollout every test here runs, by three steps unless told otherwise. */
+const manifest = (canaryUri: string, steps: readonly number[] = [20, 50, 100]): string => rolloutManifest(canaryUri, { steps, minRequests: 30, maxLatencyShift: '200%' });
 
 /** A model that answers 200, or 500 for every request while `failing`. */
 function setFailing(model: HttpBackend, failing: boolean): void {
@@ -165,7 +129,7 @@ describe('rollouts across replicas: two gateways, two workers each, one redis-se
       await load.stop();
     }
     const r = (await rolloutOf(gateways[0]!))!;
-    const steps = r.transitions.filter((t) => ['RolloutStarted', 'RolloutAdvanced', 'RolloutPromoted'].includes(t.kind)).map((t) => `${t.kind} ${t.weight}`);
+    const steps = stepsOf(r);
     expect(steps).toEqual(['RolloutStarted 20', 'RolloutAdvanced 50', 'RolloutPromoted 100']);
     expect(r.weight).toBe(100);
     // Both replicas read one state; one of them decided.
@@ -204,7 +168,7 @@ describe('rollouts across replicas: two gateways, two workers each, one redis-se
   }, 120_000);
 
   it('no step is taken while Redis is paused, and killing the lease holder skips no step and repeats none', async () => {
-    writeFileSync(join(dir, 'iris.yaml'), manifest('gs://models/iris/v2-failover').replace('steps: [20, 50, 100]', 'steps: [10, 20, 30, 40, 50, 100]'));
+    writeFileSync(join(dir, 'iris.yaml'), manifest('gs://models/iris/v2-failover', [10, 20, 30, 40, 50, 100]));
     gateways = [await start(), await start()];
     const load = traffic(() => gateways, 150);
     try {
@@ -246,7 +210,7 @@ describe('rollouts across replicas: two gateways, two workers each, one redis-se
   }, 180_000);
 
   it('a Redis that restarts empty mid-run: the run goes on from the step it had reached, not from the first', async () => {
-    writeFileSync(join(dir, 'iris.yaml'), manifest('gs://models/iris/v2-amnesia').replace('steps: [20, 50, 100]', 'steps: [10, 20, 30, 40, 50, 100]'));
+    writeFileSync(join(dir, 'iris.yaml'), manifest('gs://models/iris/v2-amnesia', [10, 20, 30, 40, 50, 100]));
     gateways = [await start(), await start()];
     const load = traffic(() => gateways, 150);
     /** The steps each replica showed once Redis was back. */
