@@ -132,8 +132,16 @@ redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
 return redis.call('ZCARD', KEYS[1])`,
 };
 
-/** `seldon-gateway:ratelimit:{<tag>}:<bucket>` (docs/redis.md). */
-const limitKey = (l: RateLimit): string => `${KEY_PREFIX}ratelimit:{${bucketTag(l)}}:${bucketKey(l)}`;
+/** A bucket's key, `seldon-gateway:ratelimit:{<tag>}:<bucket>` (docs/redis.md), and its tag: once per compiled limit. */
+const redisKeys = new WeakMap<RateLimit, { key: string; tag: string }>();
+function redisKeyOf(l: RateLimit): { key: string; tag: string } {
+  let k = redisKeys.get(l);
+  if (k === undefined) {
+    const tag = bucketTag(l);
+    redisKeys.set(l, (k = { key: `${KEY_PREFIX}ratelimit:{${tag}}:${bucketKey(l)}`, tag }));
+  }
+  return k;
+}
 const REPLICAS = `${KEY_PREFIX}ratelimit-replicas`;
 const HEARTBEAT_MS = 5000;
 
@@ -166,8 +174,9 @@ export class RedisLimits implements SharedLimits {
 
   private async run(script: (...args: (string | number)[]) => Promise<unknown>, limits: readonly RateLimit[]): Promise<Verdict> {
     if (limits.length === 0) return ALLOWED;
-    const tag = bucketTag(limits[0]!);
-    if (limits.some((l) => bucketTag(l) !== tag)) {
+    const keys = limits.map((l) => redisKeyOf(l).key);
+    const tag = redisKeyOf(limits[0]!).tag;
+    if (limits.some((l) => redisKeyOf(l).tag !== tag)) {
       // Buckets in different slots (the login throttle's address and client): one script each.
       // Only asking spans them; consuming is always one bucket's slot (LoginThrottle.failed).
       if (script !== this.gcraPeek) throw new Error('a rate-limit take spans buckets in different slots');
@@ -179,7 +188,6 @@ export class RedisLimits implements SharedLimits {
       const interval = l.periodMs / l.count;
       args.push(interval, Math.max(0, l.periodMs - interval));
     }
-    const keys = limits.map(limitKey);
     const r = (await script(keys.length, ...keys, ...args)) as [number, string, number];
     if (r[0] === 1) return ALLOWED;
     return { allowed: false, retryAfterMs: Number(r[1]), limit: limits[r[2] - 1]! };
