@@ -238,20 +238,29 @@ export class RedisConnection {
     const durable = this.durable;
     if (durable === undefined) return this.script(name, spec);
     defineOn(durable, name, spec);
-    return async (...args) => {
+    const send = async (args: (string | number)[], redirected: boolean): Promise<unknown> => {
       const pipeline = durable.pipeline() as unknown as Pipeline;
       pipeline[name]!(...args);
       pipeline.wait(ACK_REPLICAS, this.ackTimeoutMs);
       const r = await pipeline.exec();
       if (!r) throw new StoreUnavailable('down', `${name}: no answer`);
       const [[err, value], [waitErr, acked]] = r as [[Error | null, unknown], [Error | null, unknown]];
-      if (err) throw err;
+      if (err) {
+        // ioredis follows a redirection in a pipeline only when every command got it, and WAIT (no key) never
+        // does: after a cluster failover, learn the new slot map and send it again, once.
+        if (!redirected && durable instanceof Cluster && /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN) /.test(err.message)) {
+          await new Promise<void>((resolve) => durable.refreshSlotsCache(() => resolve()));
+          return send(args, true);
+        }
+        throw err;
+      }
       if (waitErr || Number(acked) < ACK_REPLICAS) {
         this.unacknowledged(name, waitErr?.message);
         if (options.requireAck) throw new StoreUnavailable('timeout', `${name}: no replica acknowledged within ${this.ackTimeoutMs} ms`);
       }
       return value;
     };
+    return (...args) => send(args, false);
   }
 
   /** Durable writes that no replica acknowledged in time, so far. */
