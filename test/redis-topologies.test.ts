@@ -47,7 +47,7 @@ function manifests(dir: string): void {
   // 2 a minute: a bucket's key lives a minute, long enough to be found.
   for (const d of PLAIN.filter((n) => /^d\d\d$/.test(n))) write(d, sdep(d, 'models', pred, { 'seldon.io/gateway-rate-limit': '2/m' }));
   write('rec', BANDIT_MANIFEST);
-  write('iris', rolloutManifest('gs://models/iris/v2', { steps: [10, 25, 50, 75, 100], minRequests: 15, maxLatencyShift: '400%' }));
+  write('iris', rolloutManifest('gs://models/iris/v2', { steps: [10, 25, 50, 75, 100], minRequests: 15, maxLatencyShift: '400%', rateLimit: '6000/m' }));
 }
 
 const path = (d: string): string => `/seldon/models/${d}/api/v1.0/predictions`;
@@ -326,8 +326,8 @@ function topologySuite(kind: 'sentinel' | 'cluster'): void {
           oldPort = sentinel.primary.port;
           await sentinel.primary.kill();
         } else {
-          // The primary holding the rollout's state and lease (its durable writes must follow the failover); the
-          // others checked after (limits, rewards, tokens) are wherever their slots put them.
+          // The primary holding the rollout's state, its lease and its rate limit (one slot: {models/iris}); the
+          // others checked after (rewards, tokens) are wherever their slots put them.
           oldPort = await cluster!.primaryOf('seldon-gateway:steer:{models/iris}:lease');
           await cluster!.nodes.find((n) => n.port === oldPort)!.kill();
         }

@@ -26,14 +26,14 @@ export async function rolloutOf(gw: CliGateway): Promise<RolloutJson | undefined
 /** The steps a run took, as `<kind> <weight>` (started, advanced, promoted), in order. */
 export const stepsOf = (r: RolloutJson): string[] => r.transitions.filter((t) => ['RolloutStarted', 'RolloutAdvanced', 'RolloutPromoted'].includes(t.kind)).map((t) => `${t.kind} ${t.weight}`);
 
-/** `iris` rolling out its canary `v2` (model `canaryUri`) by `steps`, each held `interval` and `minRequests` long. */
-export function rolloutManifest(canaryUri: string, o: { steps: readonly number[]; minRequests: number; maxLatencyShift: string }): string {
+/** `iris` rolling out its canary `v2` (model `canaryUri`) by `steps`, each held `interval` and `minRequests` long; with `rateLimit`, limited too. */
+export function rolloutManifest(canaryUri: string, o: { steps: readonly number[]; minRequests: number; maxLatencyShift: string; rateLimit?: string }): string {
   return `apiVersion: machinelearning.seldon.io/v1
 kind: SeldonDeployment
 metadata:
   name: iris
   namespace: models
-  annotations:
+  annotations:${o.rateLimit ? `\n    seldon.io/gateway-rate-limit: "${o.rateLimit}"` : ''}
     seldon.io/gateway-rollout: |
       canary: v2
       steps: [${o.steps.join(', ')}]
