@@ -30,7 +30,7 @@ import { metric } from './helpers/metrics.js';
 import { freePort } from './helpers/net.js';
 import { bearer, fetchToken } from './helpers/oauth.js';
 import { rolloutManifest, rolloutOf, stepsOf } from './helpers/rollout.js';
-import { redisCli, startRedisCluster, startSentinelSet, waitFor, type RedisClusterSet, type SentinelSet } from './helpers/redis-topology.js';
+import { monitor, redisCli, startRedisCluster, startSentinelSet, waitFor, type RedisClusterSet, type SentinelSet } from './helpers/redis-topology.js';
 import { sleep, waitUntil } from './helpers/wait.js';
 
 const PLAIN = ['open', 'limited', 'limited-after', 'steady', 'secure', 'temp', 'iris', ...Array.from({ length: 12 }, (_, i) => `d${String(i + 1).padStart(2, '0')}`)];
@@ -252,11 +252,18 @@ function topologySuite(kind: 'sentinel' | 'cluster'): void {
       expect(page).toMatch(new RegExp(`redis ${kind} <code>[^<]+</code>, primary <b>127\\.0\\.0\\.1:\\d+`));
     });
 
-    it('a rate limit of 10 per minute is exact across both gateways', async () => {
+    it('a rate limit of 10 per minute is exact across both gateways, one script (one round trip) per request', async () => {
+      const bucket = 'seldon-gateway:ratelimit:{models/limited}:';
+      const watch = await monitor(sentinel ? (await sentinel.primaryPort())! : await cluster!.primaryOf(bucket));
       const before = limitedModel.requests.length;
       const statuses = await burst(gateways, 'limited', 30);
+      // What the gateways sent (MONITOR also shows the commands a script runs, as client "lua").
+      const seen = (await watch.stop()).filter((l) => l.includes(bucket) && !l.includes(' lua] '));
       expect(Object.fromEntries(statuses)).toEqual({ 200: 10, 429: 20 });
       expect(limitedModel.requests.length - before).toBe(10);
+      // One command per request: the script (EVAL the first time on a connection, EVALSHA after).
+      expect(seen).toHaveLength(30);
+      for (const l of seen) expect(l).toMatch(/"(evalsha|eval)"/);
     });
 
     it('a token issued through one gateway is accepted by the other; a bandit token signed by one is credited by the other', async () => {

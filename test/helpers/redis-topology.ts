@@ -43,6 +43,23 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
   }
 }
 
+/** `redis-cli MONITOR` on `port`, started (its OK read) before this resolves; `stop()` returns the commands it saw. */
+export async function monitor(port: number): Promise<{ stop(): Promise<string[]> }> {
+  const child = spawn('redis-cli', ['-h', '127.0.0.1', '-p', String(port), 'MONITOR'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  await waitFor(`MONITOR on ${port}`, async () => (out.startsWith('OK') ? true : undefined), 10_000);
+  return {
+    async stop() {
+      const gone = once(child, 'exit');
+      child.kill('SIGKILL');
+      await gone;
+      // One line per command ("<time> [<db> <client>] ..."); a script's source may span several.
+      return out.split('\n').filter((l) => /^\d+\.\d+ \[/.test(l));
+    },
+  };
+}
+
 export interface RedisNode {
   readonly port: number;
   /** Alive (not killed). */
