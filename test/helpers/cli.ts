@@ -40,17 +40,17 @@ export async function readyz(admin: number): Promise<{ status: number; body: str
 
 /**
  * `args` follow `serve --port P --admin-port A --host 127.0.0.1`. `ulimit`: the descriptor
- * limit of the gateway's processes (`bash -c 'ulimit -n N; exec node …'`).
+ * limit of the gateway's processes (`bash -c 'ulimit -n N; exec node …'`). `env`: added to this process's.
  */
-export async function startCli(args: string[], options: { ulimit?: number; readyWithinMs?: number } = {}): Promise<CliGateway> {
+export async function startCli(args: string[], options: { ulimit?: number; readyWithinMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CliGateway> {
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     const admin = await freePort();
     const argv = [join(root, 'dist/gateway/main.js'), 'serve', '--port', String(port), '--admin-port', String(admin), '--host', '127.0.0.1', ...args];
     const child =
       options.ulimit === undefined
-        ? spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] })
-        : spawn('bash', ['-c', `ulimit -n ${options.ulimit} && exec "$0" "$@"`, process.execPath, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
+        ? spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } })
+        : spawn('bash', ['-c', `ulimit -n ${options.ulimit} && exec "$0" "$@"`, process.execPath, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
     let out = '';
     // Always read the pipes: a full pipe would block the gateway's logging.
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));

@@ -21,9 +21,18 @@ import { sleep } from './wait.js';
 
 const run = promisify(execFile);
 
-/** One redis-cli command against 127.0.0.1:`port`; its output, trimmed. Rejects when the server does not answer. */
+/** TLS files of a node (a set started with `tls`): redis-cli needs them to talk to it. */
+export interface TlsFiles {
+  readonly cert: string;
+  readonly key: string;
+  readonly ca: string;
+}
+const tlsOf = new Map<number, TlsFiles>();
+
+/** One redis-cli command against 127.0.0.1:`port` (over TLS if it is a TLS node); its output, trimmed. Rejects when the server does not answer. */
 export async function redisCli(port: number, ...args: string[]): Promise<string> {
-  const { stdout } = await run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { timeout: 5000 });
+  const tls = tlsOf.get(port);
+  const { stdout } = await run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...(tls ? ['--tls', '--cacert', tls.ca] : []), ...args], { timeout: 5000 });
   return stdout.trim();
 }
 
@@ -96,9 +105,16 @@ class Node implements RedisNode {
   }
 }
 
-function nodeConf(dir: string, port: number, extra: string[]): string {
+/** Listening on `port`: plain, or TLS only (replication and sentinels' links too). */
+function listen(port: number, tls: TlsFiles | undefined): string[] {
+  if (!tls) return [`port ${port}`];
+  tlsOf.set(port, tls);
+  return ['port 0', `tls-port ${port}`, `tls-cert-file ${tls.cert}`, `tls-key-file ${tls.key}`, `tls-ca-cert-file ${tls.ca}`, 'tls-auth-clients no', 'tls-replication yes'];
+}
+
+function nodeConf(dir: string, port: number, extra: string[], tls?: TlsFiles): string {
   const file = join(dir, `${port}.conf`);
-  writeFileSync(file, [`port ${port}`, 'bind 127.0.0.1', `dir ${dir}`, `dbfilename dump-${port}.rdb`, 'save ""', 'appendonly no', 'protected-mode no', ...extra, ''].join('\n'));
+  writeFileSync(file, [...listen(port, tls), 'bind 127.0.0.1', `dir ${dir}`, `dbfilename dump-${port}.rdb`, 'save ""', 'appendonly no', 'protected-mode no', ...extra, ''].join('\n'));
   return file;
 }
 
@@ -123,7 +139,9 @@ export interface SentinelSet {
   stop(): Promise<void>;
 }
 
-export async function startSentinelSet(options: { masterName?: string } = {}): Promise<SentinelSet> {
+/** `tls`: every node and sentinel listens with TLS only (the URL is then `rediss+sentinel://…`). */
+export async function startSentinelSet(options: { masterName?: string; tls?: TlsFiles } = {}): Promise<SentinelSet> {
+  const tls = options.tls;
   const masterName = options.masterName ?? 'sgwmaster';
   const dir = mkdtempSync(join(tmpdir(), 'sgw-sentinel-'));
   const nodes: Node[] = [];
@@ -133,13 +151,13 @@ export async function startSentinelSet(options: { masterName?: string } = {}): P
   };
   try {
     const pPort = await freePort();
-    const primaryNode = new Node(pPort, nodeConf(dir, pPort, []));
+    const primaryNode = new Node(pPort, nodeConf(dir, pPort, [], tls));
     nodes.push(primaryNode);
     await primaryNode.start();
     const replicas: Node[] = [];
     for (let i = 0; i < 2; i++) {
       const port = await freePort();
-      const r = new Node(port, nodeConf(dir, port, [`replicaof 127.0.0.1 ${pPort}`, 'replica-priority 100']));
+      const r = new Node(port, nodeConf(dir, port, [`replicaof 127.0.0.1 ${pPort}`, 'replica-priority 100'], tls));
       nodes.push(r);
       replicas.push(r);
       await r.start();
@@ -155,7 +173,7 @@ export async function startSentinelSet(options: { masterName?: string } = {}): P
       writeFileSync(
         conf,
         [
-          `port ${port}`,
+          ...listen(port, tls),
           'bind 127.0.0.1',
           `dir ${dir}`,
           'protected-mode no',
@@ -197,7 +215,7 @@ export async function startSentinelSet(options: { masterName?: string } = {}): P
       primary: primaryNode,
       replicas,
       sentinels,
-      url: `redis+sentinel://${sentinels.map((s) => `127.0.0.1:${s.port}`).join(',')}/${masterName}`,
+      url: `${tls ? 'rediss' : 'redis'}+sentinel://${sentinels.map((s) => `127.0.0.1:${s.port}`).join(',')}/${masterName}`,
       primaryPort,
       async waitForPromotion(oldPort: number, ms = 60_000): Promise<number> {
         return waitFor(
