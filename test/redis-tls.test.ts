@@ -7,10 +7,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { request } from 'undici';
 import { startHttpBackend, type HttpBackend } from './fixtures/http-backend.js';
 import { readyz, startCli, type CliGateway } from './helpers/cli.js';
 import { sdep } from './helpers/gateway.js';
+import { predictionStatus } from './helpers/predict.js';
 import { redisCli, startSentinelSet, type SentinelSet } from './helpers/redis-topology.js';
 import { certDir, makeCa } from './helpers/tls-certs.js';
 import { waitUntil } from './helpers/wait.js';
@@ -19,16 +19,7 @@ async function status(gw: CliGateway): Promise<{ topology: string; url: string; 
   return (JSON.parse((await readyz(gw.admin)).body) as { redis: never }).redis;
 }
 
-async function limited(gw: CliGateway): Promise<number> {
-  const r = await request(`http://127.0.0.1:${gw.port}/seldon/models/limited/api/v1.0/predictions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: '{"data":{"ndarray":[[1]]}}',
-    reset: true,
-  });
-  await r.body.dump();
-  return r.statusCode;
-}
+const limited = (gw: CliGateway): Promise<number> => predictionStatus(gw, '/seldon/models/limited/api/v1.0/predictions');
 
 describe('a Sentinel set over TLS (rediss+sentinel://)', () => {
   let certs: string;

@@ -29,6 +29,7 @@ import { sdep } from './helpers/gateway.js';
 import { metric } from './helpers/metrics.js';
 import { freePort } from './helpers/net.js';
 import { bearer, fetchToken } from './helpers/oauth.js';
+import { predictionStatus } from './helpers/predict.js';
 import { rolloutManifest, rolloutOf, stepsOf } from './helpers/rollout.js';
 import { monitor, redisCli, startRedisCluster, startSentinelSet, waitFor, type RedisClusterSet, type SentinelSet } from './helpers/redis-topology.js';
 import { sleep, waitUntil } from './helpers/wait.js';
@@ -52,22 +53,7 @@ function manifests(dir: string): void {
 
 const path = (d: string): string => `/seldon/models/${d}/api/v1.0/predictions`;
 
-async function post(gw: CliGateway, p: string, headers: Record<string, string> = {}): Promise<number> {
-  try {
-    const r = await request(`http://127.0.0.1:${gw.port}${p}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...headers },
-      body: '{"data":{"ndarray":[[1]]}}',
-      reset: true,
-      headersTimeout: 5000,
-      bodyTimeout: 5000,
-    });
-    await r.body.dump();
-    return r.statusCode;
-  } catch {
-    return 0;
-  }
-}
+const post = predictionStatus;
 
 /** `n` requests to deployment `d`, alternating between the gateways, each on its own connection (so every worker takes some). */
 async function burst(gateways: CliGateway[], d: string, n: number): Promise<Map<number, number>> {
