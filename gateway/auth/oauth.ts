@@ -159,6 +159,8 @@ export interface OAuthOptions {
   /** Backoff of revocation retries (default 100 ms doubling to 5 s, plus jitter). */
   readonly retryMinMs?: number | undefined;
   readonly retryMaxMs?: number | undefined;
+  /** The clock token expiry is read from (default Date.now; tests move it instead of sleeping). */
+  readonly now?: (() => number) | undefined;
 }
 
 /** Work on the token store that must not be lost: retried until the store confirms it. */
@@ -356,12 +358,16 @@ export class OAuth {
     return last === '' ? peer : last;
   }
 
+  private now(): number {
+    return (this.o.now ?? Date.now)();
+  }
+
   private async issue(client: OAuthClient, retry = true): Promise<{ token: string; expiresIn: number; reused: boolean }> {
     // The identity waits at most timeoutMs (identityOf); the key derivation is CPU, not the store.
     const { key, fp } = await this.fingerprintOf(client);
     const token = randomUUID();
     const hash = tokenHash(token);
-    const expiresAt = Date.now() + this.o.ttlMs;
+    const expiresAt = this.now() + this.o.ttlMs;
     const record: TokenRecord = { clientId: client.clientId, namespace: client.namespace, sdep: client.deployment, scope: TOKEN_SCOPE, fp, expiresAt };
     const current = await withTimeout(this.o.store.issue(client.clientId, { tokenHash: hash, sealed: seal(key, token), fp, expiresAt }, record), this.o.timeoutMs, 'token store');
     if (current === null) return { token, expiresIn: Math.ceil(this.o.ttlMs / 1000), reused: false };
@@ -372,7 +378,7 @@ export class OAuth {
       await withTimeout(this.o.store.revoke(client.clientId, current.fp), this.o.timeoutMs, 'token store');
       return this.issue(client, false);
     }
-    return { token: again, expiresIn: Math.max(0, Math.floor((current.expiresAt - Date.now()) / 1000)), reused: true };
+    return { token: again, expiresIn: Math.max(0, Math.floor((current.expiresAt - this.now()) / 1000)), reused: true };
   }
 
   /**
@@ -389,7 +395,7 @@ export class OAuth {
       return this.unavailable(err, guarding);
     }
     if (rec === null) return { ok: false, failure: 'invalid', description: 'Invalid access token' };
-    if (rec.expiresAt <= Date.now()) return { ok: false, failure: 'expired', description: 'Access token expired' };
+    if (rec.expiresAt <= this.now()) return { ok: false, failure: 'expired', description: 'Access token expired' };
     const owner = `${rec.namespace}/${rec.sdep}`;
     const client = table.oauthClients.get(rec.clientId);
     if (!rec.revoked && client !== undefined && client.namespace === rec.namespace && client.deployment === rec.sdep) {

@@ -28,8 +28,8 @@ export interface Stores {
   close(): void;
 }
 
-/** `workers`: the worker processes sharing this primary's in-memory limits (--workers). */
-export function createStores(auth: AuthConfig, workers: number, metrics: GatewayMetrics, log?: Logger): Stores {
+/** `workers`: the worker processes sharing this primary's in-memory limits (--workers). `now`: the in-memory token store's clock. */
+export function createStores(auth: AuthConfig, workers: number, metrics: GatewayMetrics, log?: Logger, now?: () => number): Stores {
   if (auth.redisUrl) {
     const redis = new RedisConnection(auth.redisUrl, log);
     metrics.redisConnected.set(0);
@@ -49,7 +49,7 @@ export function createStores(auth: AuthConfig, workers: number, metrics: Gateway
     const ipc = new IpcClient();
     return { tokens: new IpcTokenStore(ipc), limits: new IpcLimits(ipc, workers), redis: undefined, close: () => ipc.close() };
   }
-  const tokens = new MemoryTokenStore();
+  const tokens = new MemoryTokenStore(undefined, now);
   return { tokens, limits: null, redis: undefined, close: () => tokens.close() };
 }
 

@@ -46,9 +46,10 @@ export function keepServing(log: Logger, metrics: GatewayMetrics): void {
   process.on('unhandledRejection', (reason) => report('unhandledRejection', reason));
 }
 
-export async function startGateway(config: GatewayConfig, options: { source?: DeploymentSource; logger?: Logger; accessSink?: AccessSink } = {}): Promise<Gateway> {
+/** `now`: the clock OAuth token expiry is read from (tests move it instead of sleeping). */
+export async function startGateway(config: GatewayConfig, options: { source?: DeploymentSource; logger?: Logger; accessSink?: AccessSink; now?: () => number } = {}): Promise<Gateway> {
   const log = options.logger ?? createLogger(config.process.logLevel);
   const source = options.source ?? sourceFor(config.source, { log });
-  const plane = await LocalDataPlane.open(config, log, { source, ...(options.accessSink ? { accessSink: options.accessSink } : {}) });
+  const plane = await LocalDataPlane.open(config, log, { source, ...(options.accessSink ? { accessSink: options.accessSink } : {}), now: options.now });
   return startControlPlane(config, { log, source, state: plane.state, metrics: plane.metrics, planes: plane });
 }
