@@ -374,6 +374,7 @@ describe('TLS with --tls-cert / --tls-key', () => {
       agent.on('free', (s) => sockets.push(s));
       const first = await httpsPost(g.port, { agent });
       expect(first.status).toBe(200);
+      // The case: idle between requests for three times --client-header-timeout.
       await new Promise((r) => setTimeout(r, 900));
       const second = await httpsPost(g.port, { agent });
       expect(second.status).toBe(200);
