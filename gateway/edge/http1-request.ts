@@ -22,7 +22,7 @@
  *
  * test/http1-lane.test.ts checks that subset against llhttp itself, on seeded random heads.
  */
-import { HEADER_BLOCK, headerList, TOKEN, trimOws } from './http1-syntax.js';
+import { HEADER_BLOCK, headerList, TOKEN, trimOws } from '../wire/http1-syntax.js';
 
 export interface RequestHead {
   readonly method: string;

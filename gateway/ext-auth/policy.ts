@@ -13,11 +13,10 @@
  */
 import type { Logger } from 'pino';
 import { Breaker } from '../upstream/breaker.js';
-import { GrpcStatus, type GatewayReason } from '../edge/errors.js';
+import { GrpcStatus, type Deny, type GatewayReason } from '../edge/errors.js';
 import { LogBudget } from '../observe/log-budget.js';
 import type { GatewayMetrics, Protocol } from '../observe/metrics.js';
 import type { ExtAuthConfig } from '../config.js';
-import type { Deny } from './gate.js';
 import type { HeaderEdit } from './envoy-authz-wire.js';
 
 /** What is checked: the request as the gateway received it, and what of its body the check carries. */

@@ -13,7 +13,7 @@ import type { Socket } from 'node:net';
 import { announcesBody, isWhole, type RestRequest } from '../edge/exchange.js';
 import { schemeOf, upstreamRequestHeaders } from '../edge/http-headers.js';
 import { readSmallBody } from '../rest/request-body.js';
-import type { CheckSubject } from './ext-auth.js';
+import type { CheckSubject } from './policy.js';
 import type { HeaderEdit } from './envoy-authz-wire.js';
 import type { ExtAuthConfig } from '../config.js';
 

@@ -11,9 +11,9 @@
  * dependency: the messages are small and hand-encoded.
  */
 import http2, { type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
-import { GrpcUpstream, type TlsIdentity } from '../grpc/upstreams.js';
+import { GrpcUpstream, type TlsIdentity } from '../upstream/grpc-sessions.js';
 import type { ExtAuthConfig } from '../config.js';
-import { CheckFailed, type AuthServiceClient, type CheckSubject, type ServiceAnswer } from './ext-auth.js';
+import { CheckFailed, type AuthServiceClient, type CheckSubject, type ServiceAnswer } from './policy.js';
 import { MalformedCheckResponse, decodeCheckResponse, encodeCheckRequest, type HeaderEdit } from './envoy-authz-wire.js';
 
 const CHECK_PATH = '/envoy.service.auth.v3.Authorization/Check';

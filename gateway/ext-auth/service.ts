@@ -7,9 +7,9 @@ import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { ExtAuthConfig, UpstreamConfig } from '../config.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
-import { ExternalAuth } from './ext-auth.js';
-import { HttpAuthClient, tlsOptions } from './ext-auth-http.js';
-import { GrpcAuthClient } from './ext-auth-grpc.js';
+import { ExternalAuth } from './policy.js';
+import { HttpAuthClient, tlsOptions } from './http-client.js';
+import { GrpcAuthClient } from './grpc-client.js';
 
 export function externalAuth(
   config: ExtAuthConfig,
