@@ -43,7 +43,7 @@ export interface Allow {
   readonly external?: ExternalAllowance | undefined;
 }
 
-/** What an external auth allowance adds to the request (auth/ext-auth.ts). */
+/** What an external auth allowance adds to the request (ext-auth/policy.ts). */
 export interface ExternalAllowance extends Authorized {
   /** `name, value` pairs for the client's answer (a refreshed session cookie). */
   readonly answer: readonly string[];
@@ -196,7 +196,7 @@ export class Gatekeeper {
     return this.restGate(req, decision, table, since);
   }
 
-  // ---- External auth (auth/ext-auth.ts): before OAuth and rate limits, as Envoy's ext_authz precedes them ----
+  // ---- External auth (ext-auth/policy.ts): before OAuth and rate limits, as Envoy's ext_authz precedes them ----
 
   /** The external check first; on an allowed request, `next` (OAuth, rate limits), its allowance carrying the check's. */
   private externally(protocol: Protocol, d: Routed, since: number, check: () => Promise<{ verdict: ExtVerdict; read: ReadBody }>, next: (d: Routed) => PendingVerdict): Promise<GateVerdict> {

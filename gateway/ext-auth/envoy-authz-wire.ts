@@ -1,7 +1,7 @@
 /**
  * Envoy's external authorization messages on the wire (envoy.service.auth.v3, the protocol
  * OPA-Envoy and Authorino serve): a `CheckRequest` written, a `CheckResponse` read, by hand from
- * the published field numbers, with the protobuf wire helpers of steer/protobuf-wire.ts. Only what
+ * the published field numbers, with the protobuf wire helpers of wire/protobuf.ts. Only what
  * the gateway sends or acts on is encoded or decoded; unknown fields are skipped.
  *
  * Field numbers (envoy/service/auth/v3/external_auth.proto, attribute_context.proto,

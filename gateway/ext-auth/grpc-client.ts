@@ -7,7 +7,7 @@
  * headers; body). A call that ends without a CheckResponse (a gRPC error status, a reset, bytes
  * that do not decode) is a failure, never a decision.
  *
- * Calls go over the gateway's own pooled HTTP/2 sessions (grpc/upstreams.ts), with no new
+ * Calls go over the gateway's own pooled HTTP/2 sessions (upstream/grpc-sessions.ts), with no new
  * dependency: the messages are small and hand-encoded.
  */
 import http2, { type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';

@@ -1,8 +1,8 @@
 /**
  * External authorization (docs/routing.md#external-auth): an auth service the operator already runs
  * decides on each request of a route whose gate says `external`, before anything reaches a model,
- * as Ambassador's AuthService does. Two protocols, as AuthService speaks them: HTTP (ext-auth-http.ts)
- * and Envoy's `envoy.service.auth.v3.Authorization/Check` over gRPC (ext-auth-grpc.ts).
+ * as Ambassador's AuthService does. Two protocols, as AuthService speaks them: HTTP (http-client.ts)
+ * and Envoy's `envoy.service.auth.v3.Authorization/Check` over gRPC (grpc-client.ts).
  *
  * This module is the policy around either client: the breaker (checks in flight, at most
  * --ext-auth-max-requests), the timeout, what a failure means (fail closed with

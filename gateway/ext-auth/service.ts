@@ -1,7 +1,7 @@
 /**
  * The external auth service of --ext-auth-service, built once per data plane: the protocol's
  * client (HTTP or Envoy gRPC), dialled where --resolve says, with TLS as --ext-auth-tls-verify,
- * --ext-auth-ca and --ext-auth-cert/--ext-auth-key say, under the policy of auth/ext-auth.ts.
+ * --ext-auth-ca and --ext-auth-cert/--ext-auth-key say, under the policy of policy.ts.
  */
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';

@@ -1,5 +1,5 @@
 /**
- * What the external auth check is told about a request (auth/ext-auth.ts `CheckSubject`), from a
+ * What the external auth check is told about a request (ext-auth/policy.ts `CheckSubject`), from a
  * REST request or a gRPC call as the proxies hold them, and what an allowed request then carries.
  *
  * The body: without include_body nothing of it is read before the decision (a denied request's
