@@ -43,10 +43,10 @@ describe('the import check', () => {
     plant('gateway/upstream/pool.ts', "import type { Left } from '../../routing/left.js';\nexport const pool = (l: Left): Left => l;\n");
     // auth/ may not import upstream/.
     plant('gateway/auth/gate.ts', "import { pool } from '../upstream/pool.js';\nexport const gate = pool;\n");
-    // admin/ may import steer/ by `import type` only.
-    plant('gateway/steer/run.ts', 'export interface Run { step: number }\nexport const RUN: Run = { step: 0 };\n');
-    plant('gateway/admin/page.ts', "import type { Run } from '../steer/run.js';\nexport const step = (r: Run): number => r.step;\n");
-    plant('gateway/admin/steal.ts', "import { RUN } from '../steer/run.js';\nexport const run = RUN;\n");
+    // admin/ may import steer/describe.ts by `import type` only.
+    plant('gateway/steer/describe.ts', 'export interface Run { step: number }\nexport const RUN: Run = { step: 0 };\n');
+    plant('gateway/admin/page.ts', "import type { Run } from '../steer/describe.js';\nexport const step = (r: Run): number => r.step;\n");
+    plant('gateway/admin/steal.ts', "import { RUN } from '../steer/describe.js';\nexport const run = RUN;\n");
     // A folder the table has no row for.
     plant('gateway/stray/thing.ts', "import { pool } from '../upstream/pool.js';\nexport const thing = pool;\n");
     // Allowed: rest/ imports upstream/ and auth/'s types.
@@ -59,7 +59,7 @@ describe('the import check', () => {
     // An error fails `depcruise` (and so `npm run lint`).
     expect(violations.map((v) => v.rule.severity)).toEqual(violations.map(() => 'error'));
     expect(found(violations)).toEqual([
-      'import-rules:admin/:types: gateway/admin/steal.ts → gateway/steer/run.ts',
+      'import-rules:admin/:types: gateway/admin/steal.ts → gateway/steer/describe.ts',
       'import-rules:auth/: gateway/auth/gate.ts → gateway/upstream/pool.ts',
       'no-circular: routing/left.ts → routing/right.ts',
       'not-in-table: gateway/stray/thing.ts → gateway/upstream/pool.ts',
