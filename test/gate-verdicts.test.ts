@@ -5,11 +5,11 @@
  */
 import type { IncomingHttpHeaders } from 'node:http2';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Gatekeeper, type Allow, type GateVerdict, type PendingVerdict } from '../gateway/auth/gate.js';
+import { Gatekeeper, type Allow, type Deny, type GateVerdict, type PendingVerdict } from '../gateway/auth/gate.js';
 import { OAuth, tokenHash } from '../gateway/auth/oauth.js';
 import { RateLimiter } from '../gateway/auth/rate-limit.js';
 import { MemoryTokenStore, type TokenStore } from '../gateway/auth/token-store.js';
-import { grpcStatusOf, GrpcStatus, type Deny } from '../gateway/edge/errors.js';
+import { grpcStatusOf, GrpcStatus } from '../gateway/edge/errors.js';
 import { GatewayMetrics } from '../gateway/observe/metrics.js';
 import { RouteState } from '../gateway/process/route-state.js';
 import { match } from '../routing/match.js';

@@ -51,6 +51,9 @@ export interface ExternalAllowance extends Authorized {
   readonly read: ReadBody;
 }
 
+/** A refusal: `edge/errors.ts`'s, which the external auth check gives too; part of the gate's verdicts. */
+export type { Deny };
+
 export type GateVerdict = Allow | Deny;
 
 /** A verdict now, or once a store has answered (the promise never rejects). */

@@ -6,7 +6,7 @@
  * UNIMPLEMENTED 501, UNAVAILABLE 503, UNAUTHENTICATED 401 … so client faults are 4xx and the
  * gateway's or the model's are 5xx.
  */
-import type { RouteKind } from '../../routing/types.js';
+import type { RouteKind as Protocol } from '../../routing/types.js';
 
 export type CodeClass = '1xx' | '2xx' | '3xx' | '4xx' | '5xx' | 'other';
 export const CODE_CLASSES: readonly CodeClass[] = ['1xx', '2xx', '3xx', '4xx', '5xx', 'other'];
@@ -36,12 +36,12 @@ const GRPC_INDEX: readonly number[] = GRPC_CLASS.map((c) => CODE_CLASSES.indexOf
 const OTHER = CODE_CLASSES.length - 1;
 
 /** Index of the class in CODE_CLASSES (for arrays of series per class; on the hot path). */
-export function codeClassIndex(protocol: RouteKind, code: number): number {
+export function codeClassIndex(protocol: Protocol, code: number): number {
   if (protocol === 'grpc') return GRPC_INDEX[code] ?? OTHER;
   const hundreds = Math.floor(code / 100);
   return hundreds >= 1 && hundreds <= 5 ? hundreds - 1 : OTHER;
 }
 
-export function codeClass(protocol: RouteKind, code: number | string): CodeClass {
+export function codeClass(protocol: Protocol, code: number | string): CodeClass {
   return CODE_CLASSES[codeClassIndex(protocol, Number(code))]!;
 }

@@ -4,8 +4,7 @@
  */
 import { STATUS_CODES } from 'node:http';
 import type { RestRequest, RestResponse } from '../edge/exchange.js';
-import type { ExternalAllowance } from '../auth/gate.js';
-import type { Deny } from '../edge/errors.js';
+import type { Deny, ExternalAllowance } from '../auth/gate.js';
 import type { ExchangeExtras } from './proxy.js';
 
 /** Headers of the auth service's answer never copied (the gateway frames the answer itself). */
