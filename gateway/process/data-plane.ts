@@ -40,7 +40,7 @@ import { TlsTermination } from '../edge/tls.js';
 import { GatewayMetrics } from '../observe/metrics.js';
 import { OAuth } from '../auth/oauth.js';
 import { Gatekeeper } from '../auth/gate.js';
-import { externalAuth } from '../auth/ext-auth-service.js';
+import { externalAuth } from '../ext-auth/service.js';
 import { createStores, type Stores } from '../auth/stores.js';
 import { RateLimiter } from '../auth/rate-limit.js';
 import { RestProxy, SMALL_BODY_BYTES } from '../rest/proxy.js';
