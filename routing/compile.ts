@@ -34,7 +34,7 @@ import { RegexBudget } from './values.js';
 import type { Backend, BreakerLimits, CompileOptions, CorsPolicy, DeploymentReport, DeploymentState, Gate, OAuthClient, Origin, PathMatcher, RetryPolicy, RouteMatch, Upstream } from './types.js';
 import type { PredictorSpec, SeldonDeployment } from './seldon-deployment.js';
 import { parseBanditAnnotation } from './bandit.js';
-import { parseRolloutAnnotation } from './rollout.js';
+import { parseRolloutAnnotation } from './rollout/config.js';
 import { BANDIT_ANNOTATION, ROLLOUT_ACTION_ANNOTATION, ROLLOUT_ANNOTATION, STICKY_ANNOTATION, parseSticky, runHash, type DeploymentSteering, type StickySpec } from './steering.js';
 
 /** One backend's place in one group: the group's match, plus its role and weight there. */

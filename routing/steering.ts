@@ -10,7 +10,7 @@
  * gives that deployment, so the others keep theirs.
  */
 import type { BanditConfig } from './bandit.js';
-import type { RolloutConfig } from './rollout.js';
+import type { RolloutConfig } from './rollout/config.js';
 import type { Mirror, RouteGroup, WeightedBackend } from './types.js';
 import { cumulativeOf } from './weights.js';
 

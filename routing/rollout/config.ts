@@ -7,7 +7,7 @@
  * user never chose.
  */
 import { parse as parseYaml } from 'yaml';
-import { checkHeaderName, type Parsed } from './values.js';
+import { checkHeaderName, type Parsed } from '../values.js';
 
 export type Sticky = { kind: 'header'; name: string } | { kind: 'cookie' };
 
