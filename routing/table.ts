@@ -12,16 +12,16 @@
  * deployment's own routes (its predictors only, no header constraints).
  */
 import { compileDeployment, type CompiledDeployment, type RouteSpec } from './compile.js';
-import { constraintText, constraintWeight } from './values.js';
+import { constraintText, constraintWeight, type HeaderConstraint } from './values.js';
 import { cumulativeOf, normaliseWeights } from './weights.js';
 import { CONFLICTED_AUTH_DEPLOYMENT } from './types.js';
-import type { DeploymentSteering, StickySpec } from './steering.js';
+import type { DeploymentSteering } from './steering-spec.js';
+import type { StickySpec } from './sticky.js';
 import type {
   Backend,
   CompileOptions,
   DeploymentReport,
   Gate,
-  HeaderConstraint,
   Mirror,
   OAuthClient,
   OwnRoutes,
