@@ -9,7 +9,8 @@ import { runPrimary, runWorker } from './process/cluster.js';
 import { UsageError, helpText, parseConfig } from './config.js';
 import { routesCommand } from './process/routes-command.js';
 import { createLogger } from './process/serve.js';
-import { TlsFileError, checkTlsFiles, shareTicketKeys } from './edge/tls.js';
+import { TlsFileError, checkTlsFiles } from './edge/tls-files.js';
+import { shareTicketKeys } from './edge/tls-ticket-keys.js';
 
 const USAGE = `Usage: seldon-gateway [serve|routes] [options]
 
