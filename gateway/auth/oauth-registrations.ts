@@ -40,14 +40,20 @@ interface Tracked {
 /** The identity of a deployment is not (yet) agreed with the token store. */
 export class IdentityPending extends Error {}
 
-export interface RegistrationOptions {
+/** The token store and the settings the registrations share with the token endpoint. */
+export interface StoreOptions {
   readonly store: TokenStore;
   readonly ttlMs: number;
+  /** How long a request waits for the token store before 503. */
   readonly timeoutMs: number;
   readonly metrics: GatewayMetrics;
   readonly log?: Logger | undefined;
+  /** Backoff of revocation retries (default 100 ms doubling to 5 s, plus jitter). */
   readonly retryMinMs?: number | undefined;
   readonly retryMaxMs?: number | undefined;
+}
+
+export interface RegistrationOptions extends StoreOptions {
   /** The AES key derived from a client's secret (cached by the caller). */
   readonly keyOf: (c: OAuthClient) => Promise<Buffer>;
 }

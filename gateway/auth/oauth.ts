@@ -34,14 +34,13 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import type { GatewayMetrics } from '../observe/metrics.js';
 import { problemOf, withDetail, type ErrorDetail } from './error-detail.js';
-import { Registrations } from './oauth-registrations.js';
+import { Registrations, type StoreOptions } from './oauth-registrations.js';
 import { LOGIN_PER_ADDRESS, LOGIN_PER_CLIENT, LoginThrottle, type FailureBudget, type SharedLimits } from './rate-limit.js';
 import { withTimeout } from './redis.js';
 import type { RouteState } from '../process/route-state.js';
 import { deploymentOf, derive, fingerprint, sameSecret, seal, tokenHash, unseal } from './token-crypto.js';
-import type { TokenRecord, TokenStore } from './token-store.js';
+import type { TokenRecord } from './token-store.js';
 import type { OAuthClient, RouteTable } from '../../routing/types.js';
 
 export const TOKEN_SCOPE = 'read write';
@@ -83,14 +82,8 @@ export function queryToken(url: string): { token: string | undefined; url: strin
   return { token: token === '' ? undefined : token, url: url.slice(0, q) + (rest ? `?${rest}` : '') };
 }
 
-export interface OAuthOptions {
-  readonly store: TokenStore;
+export interface OAuthOptions extends StoreOptions {
   readonly state: RouteState;
-  readonly ttlMs: number;
-  /** How long a request waits for the token store before 503. */
-  readonly timeoutMs: number;
-  readonly metrics: GatewayMetrics;
-  readonly log?: Logger | undefined;
   readonly errorDetail?: ErrorDetail | undefined;
   /** Where the failed-login budgets live (null or absent: this process). */
   readonly limits?: SharedLimits | null | undefined;
@@ -98,9 +91,6 @@ export interface OAuthOptions {
   readonly loginPerClient?: FailureBudget | undefined;
   /** How often each process re-reads its deployments' incarnations (default 30 s). */
   readonly resyncMs?: number | undefined;
-  /** Backoff of revocation retries (default 100 ms doubling to 5 s, plus jitter). */
-  readonly retryMinMs?: number | undefined;
-  readonly retryMaxMs?: number | undefined;
 }
 
 /** The token endpoint and token checks; the registrations behind them are `oauth-registrations.ts`'s. */
