@@ -8,7 +8,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { STICKY_COOKIE, stickyPoint } from '../../routing/steering.js';
 import type { StickySpec } from '../../routing/sticky.js';
-import type { HeaderGetter, RouteKind, RouteRequest } from '../../routing/types.js';
+import type { HeaderGetter, RouteRequest } from '../../routing/types.js';
 
 const ID_BYTES = 16;
 const MAC_BYTES = 16;
@@ -92,7 +92,7 @@ export class StickyRouteRequest implements RouteRequest {
   minted: string | undefined;
 
   constructor(
-    readonly kind: RouteKind,
+    readonly kind: 'rest' | 'grpc',
     readonly method: string,
     readonly path: string,
     readonly host: string,
