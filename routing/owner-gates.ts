@@ -46,18 +46,6 @@ export function servedBackend(s: RouteSpec, owners: ReadonlyMap<string, Readonly
     gate = externallyCheckedGate(s.backend.gate);
   } else if (gated.size === 1) gate = ownersGate(gated.values().next().value!, s.backend.gate, external);
   else gate = conflictedGate(s.backend.gate, external);
-  const b = s.backend;
-  return {
-    id: b.id,
-    origin: b.origin,
-    upstream: b.upstream,
-    rewrite: b.rewrite,
-    timeoutMs: b.timeoutMs,
-    idleTimeoutMs: b.idleTimeoutMs,
-    retry: b.retry,
-    breaker: b.breaker,
-    gate,
-    cors: b.cors,
-    steered: b.steered,
-  };
+  // Every other field as compiled (a spread keeps the compiled object's shape and any field added to Backend).
+  return { ...s.backend, gate };
 }
