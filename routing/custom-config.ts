@@ -32,7 +32,7 @@ export interface MappingRoute {
   /**
    * `bypass_auth: true`: the external auth service is not asked, as Ambassador skips its AuthService;
    * honoured for the Mapping's own deployment's Services only (a Service of another deployment keeps
-   * that one's check, routing/table.ts).
+   * that one's check, routing/owner-gates.ts).
    */
   readonly bypassAuth: boolean;
 }

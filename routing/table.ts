@@ -344,7 +344,7 @@ export class TableBuilder {
     });
   }
 
-  /** Steered deployments (routing/steering.ts); the table's map is copied only after a change. */
+  /** Steered deployments (routing/steering-spec.ts); the table's map is copied only after a change. */
   private readonly steering = new Map<string, DeploymentSteering>();
   private steeringSnapshot: ReadonlyMap<string, DeploymentSteering> | undefined;
 

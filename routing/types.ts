@@ -242,7 +242,7 @@ export interface RouteGroup extends RouteMatch {
   readonly warnings: readonly string[];
   /** Some member's weights are steered at run time: `Picker.steer` gives the group a request is picked from. */
   readonly steered: boolean;
-  /** Sticky assignment of the steered deployment (routing/steering.ts), or null. */
+  /** Sticky assignment of the steered deployment (routing/sticky.ts), or null. */
   readonly sticky: StickySpec | null;
 }
 
