@@ -6,8 +6,7 @@
  * gathering its workers' metrics (observe/observed-cluster.ts).
  *
  * A request that gets no answer within the timeout, or cannot be sent, rejects: the caller fails as
- * it would when its store is away. Written with erasable TypeScript only, so a test's child process
- * runs it from source.
+ * it would when its store is away.
  */
 import type { Serializable } from 'node:child_process';
 import cluster, { type Worker } from 'node:cluster';

@@ -4,7 +4,11 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { channel, fromWorkers, Requester, serve, worker } from '../../gateway/ipc/request-reply.js';
 
@@ -21,16 +25,22 @@ const COUNT = channel<{ n: number }, number>('test-count');
 describe('IPC request and reply with a cluster worker', () => {
   let w: Worker;
   let echo: Requester<Echo, { echoed: string; pid: number }>;
+  const dir = mkdtempSync(join(tmpdir(), 'sgw-ipc-'));
 
   beforeAll(async () => {
+    // The worker runs the helper's own source, transpiled as the build does (any supported Node runs it).
+    const source = fileURLToPath(new URL('../../gateway/ipc/request-reply.ts', import.meta.url));
+    const helper = join(dir, 'request-reply.mjs');
+    writeFileSync(helper, ts.transpileModule(readFileSync(source, 'utf8'), { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 }, fileName: source }).outputText);
     cluster.setupPrimary({ exec: fileURLToPath(new URL('../fixtures/ipc-peer.mjs', import.meta.url)), silent: true });
-    w = cluster.fork();
-    await once(w, 'online');
+    w = cluster.fork({ SGW_IPC_HELPER: helper });
+    await new Promise<void>((resolve) => w.on('message', (m: { type?: string }) => m?.type === 'test-ready' && resolve()));
     echo = new Requester(ECHO, fromWorkers, 5000);
   });
   afterAll(() => {
     echo.close();
     if (w.isConnected()) w.kill();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('answers a request with the value the worker computed', async () => {
