@@ -157,7 +157,7 @@ describe('rollouts on the Kubernetes source', () => {
     );
     const kubeconfig = writeKubeconfig(tmp.dir, api);
     const resolve = ['main', 'canary'].flatMap((p) => ['--resolve', `roll-${p}.models:8000=127.0.0.1:${backend.port}`]);
-    gw = await startGateway(parseConfig('serve', ['--kubernetes', '--kubeconfig', kubeconfig, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1', '--workers', '1', ...resolve], {}), {
+    gw = await startGateway(parseConfig('serve', ['--kubernetes', '--kubeconfig', kubeconfig, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1', '--workers', '1', '--access-log', 'off', ...resolve], {}), {
       logger: pino({ level: 'silent' }),
     });
     await until(() => gw!.ready(), 5000, 'ready');

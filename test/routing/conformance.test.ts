@@ -743,6 +743,28 @@ describe('13–16. weight normalisation (docs/routing.md#weights-and-normalisati
     expect(report(big, 'ns/iris').reasons.join(' ')).toContain('150');
   });
 
+  it("the first predictor's traffic is ignored, so a bad value there is reported as ignored, not as clamped", () => {
+    const t = table([sdep('income', { predictors: [pred('main', { traffic: 150 }), pred('canary', { traffic: 25 })] })]);
+    expect(percents(routed(t, rest(`/seldon/ns/income${PRED}`)).group)).toEqual({ 'ns/income/main': 75, 'ns/income/canary': 25 });
+    expect(report(t, 'ns/income').reasons).toEqual(['predictor "main": traffic 150 is outside 0..100, and is ignored anyway: the first predictor takes what the others leave']);
+    const word = table([sdep('income', { predictors: [pred('main', { traffic: 'most' as unknown as number }), pred('canary', { traffic: 25 })] })]);
+    expect(report(word, 'ns/income').reasons).toEqual(['predictor "main": traffic "most" is not a number, and is ignored anyway: the first predictor takes what the others leave']);
+    const fine = table([sdep('income', { predictors: [pred('main', { traffic: 10 }), pred('canary', { traffic: 25 })] })]);
+    expect(report(fine, 'ns/income')).toMatchObject({ state: 'accepted', reasons: [] });
+  });
+
+  it('spec.predictors of the wrong type is named as such, not as empty', () => {
+    const notAList = { apiVersion: 'machinelearning.seldon.io/v1', kind: 'SeldonDeployment', metadata: { name: 'odd', namespace: 'ns' }, spec: { predictors: 'not a list' } };
+    const aMap = { ...notAList, metadata: { name: 'map', namespace: 'ns' }, spec: { predictors: { main: {} } } };
+    const none = { ...notAList, metadata: { name: 'none', namespace: 'ns' }, spec: {} };
+    const empty = { ...notAList, metadata: { name: 'empty', namespace: 'ns' }, spec: { predictors: [] } };
+    const t = table([notAList, aMap, none, empty] as unknown as SeldonDeployment[]);
+    expect(report(t, 'ns/odd')).toMatchObject({ state: 'rejected', reasons: ['spec.predictors is a string "not a list", not a list: nothing to route'] });
+    expect(report(t, 'ns/map')).toMatchObject({ state: 'rejected', reasons: ['spec.predictors is a map, not a list: nothing to route'] });
+    expect(report(t, 'ns/none')).toMatchObject({ state: 'rejected', reasons: ['spec.predictors is missing: nothing to route'] });
+    expect(report(t, 'ns/empty')).toMatchObject({ state: 'rejected', reasons: ['spec.predictors is empty: nothing to route'] });
+  });
+
   it('duplicate predictor names reject the SDep', () => {
     const t = table([sdep('iris', { predictors: [pred('main'), pred('main', { traffic: 20 })] }), sdep('good')]);
     expect(report(t, 'ns/iris').state).toBe('rejected');
