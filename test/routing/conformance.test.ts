@@ -765,6 +765,19 @@ describe('13–16. weight normalisation (docs/routing.md#weights-and-normalisati
     expect(report(t, 'ns/empty')).toMatchObject({ state: 'rejected', reasons: ['spec.predictors is empty: nothing to route'] });
   });
 
+  it('a request for a rejected deployment gets a 404 that names it and says why (REST, its explainer, gRPC)', () => {
+    const t = table([sdep('iris', { predictors: [pred('main'), pred('main', { traffic: 20 })] }), sdep('good')]);
+    const why = 'deployment ns/iris is rejected: predictor name "main" is used twice';
+    expect(refused(t, rest(`/seldon/ns/iris${PRED}`))).toMatchObject({ status: 404, reason: 'NO_ROUTE', info: `no route for /seldon/ns/iris${PRED}: ${why}` });
+    expect(refused(t, rest('/seldon/ns/iris-explainer/main/api/v1.0/explain')).info).toBe(`no route for /seldon/ns/iris-explainer/main/api/v1.0/explain: ${why}`);
+    expect(refused(t, grpc({ seldon: 'iris', namespace: 'ns' })).info).toBe(`no route for gRPC ${SELDON_PREDICT} with seldon="iris" namespace="ns": ${why}`);
+    // Deployments that do not exist, or that route, say nothing more; a call without its namespace names none.
+    expect(refused(t, rest(`/seldon/ns/nothing${PRED}`)).info).toBe(`no route for /seldon/ns/nothing${PRED}`);
+    expect(refused(t, grpc({ seldon: 'iris' })).info).not.toContain('rejected');
+    const single = table([sdep('iris', { predictors: [pred('main'), pred('main', { traffic: 20 })] })], { singleNamespace: true, namespace: 'ns' });
+    expect(refused(single, rest(`/seldon/iris${PRED}`)).info).toBe(`no route for /seldon/iris${PRED}: ${why}`);
+  });
+
   it('duplicate predictor names reject the SDep', () => {
     const t = table([sdep('iris', { predictors: [pred('main'), pred('main', { traffic: 20 })] }), sdep('good')]);
     expect(report(t, 'ns/iris').state).toBe('rejected');
