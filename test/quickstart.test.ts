@@ -8,14 +8,14 @@
  * upstreams in place of churn's two models, the shadow's copy must carry the same body as the
  * primary's.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectRaw, headerValue, readHttpResponse, sha256, startRecordingUpstream, writeRequest, type HeaderLine, type RawResponse, type RecordingUpstream } from './fixtures/recording-upstream.js';
 import { startTestGateway, type TestGateway } from './helpers/gateway.js';
 import { sleep } from './helpers/wait.js';
+import { startQuickstart, type Quickstart } from './helpers/quickstart.js';
 import { readdirSync, readFileSync } from 'node:fs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -121,31 +121,20 @@ function expectedModel(c: Curl): RegExp | undefined {
 }
 
 describe('the quick start (npm start): every curl line it prints answers 200 from the expected model', () => {
-  let child: ChildProcess;
-  let all = '';
+  let qs: Quickstart;
   let banner = '';
   let curls: Curl[] = [];
 
   beforeAll(async () => {
-    child = spawn(process.execPath, [join(root, 'dist/examples/quickstart.js'), '--port', '0', '--admin-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout?.on('data', (d: Buffer) => (all += d.toString()));
-    child.stderr?.on('data', (d: Buffer) => (all += d.toString()));
-    const end = Date.now() + 20_000;
-    while (!all.includes('Ctrl-C stops everything') && Date.now() < end && child.exitCode === null) await sleep(50);
-    if (!all.includes('Ctrl-C stops everything')) throw new Error(`the quick start did not print its banner:\n${all}`);
-    banner = all
+    qs = await startQuickstart();
+    banner = qs
+      .output()
       .split('\n')
       .filter((l) => !l.startsWith('{'))
       .join('\n');
     curls = parseCurls(banner);
   }, 30_000);
-  afterAll(async () => {
-    if (child && child.exitCode === null) {
-      child.kill('SIGTERM');
-      await Promise.race([once(child, 'exit'), sleep(5000)]);
-      if (child.exitCode === null) child.kill('SIGKILL');
-    }
-  });
+  afterAll(() => qs?.stop());
 
   it('prints the curl lines once the gateway is ready: the seven model examples and the two admin lines', () => {
     expect(banner).toMatch(/seldon-gateway is ready on http:\/\/localhost:\d+/);
@@ -201,14 +190,17 @@ describe('the quick start (npm start): every curl line it prints answers 200 fro
 
   it("the terminal has the reader's requests in its access log, and none of the demo's own traffic (a summary line instead)", async () => {
     const end = Date.now() + 45_000;
-    while (!all.includes('demo traffic in the last') && Date.now() < end) await sleep(250);
-    const access = all.split('\n').filter((l) => l.includes('"msg":"access"'));
+    while (!qs.output().includes('demo traffic in the last') && Date.now() < end) await sleep(250);
+    const access = qs
+      .output()
+      .split('\n')
+      .filter((l) => l.includes('"msg":"access"'));
     expect(access.filter((l) => l.includes('"user_agent":"curl/8.5.0"')).length, 'the requests sent above').toBeGreaterThan(0);
     expect(
       access.filter((l) => !l.includes('"user_agent":"curl/')),
       'access lines not from curl',
     ).toEqual([]);
-    expect(all).toMatch(/demo traffic in the last 30 s \(not in the access log\): \d+ to seldon\/reviews/);
+    expect(qs.output()).toMatch(/demo traffic in the last 30 s \(not in the access log\): \d+ to seldon\/reviews/);
   }, 60_000);
 
   it('the admin lines answer 200 (and /metrics has what the grep looks for)', async () => {

@@ -7,13 +7,12 @@
  * why a block is not run (it needs a cluster, or it is the suite itself). A new block without a
  * marker fails here, so no command in the README goes untried.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sleep } from './helpers/wait.js';
+import { startQuickstart, type Quickstart } from './helpers/quickstart.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const readme = readFileSync(join(root, 'README.md'), 'utf8');
@@ -57,28 +56,15 @@ describe("the README's shell blocks", () => {
 });
 
 describe("the README's quick start commands, run by bash against the quick start", () => {
-  let child: ChildProcess;
+  let qs: Quickstart;
   let port = '';
   let admin = '';
 
   beforeAll(async () => {
-    child = spawn(process.execPath, [join(root, 'dist/examples/quickstart.js'), '--port', '0', '--admin-port', '0'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-    let all = '';
-    child.stdout?.on('data', (d: Buffer) => (all += d.toString()));
-    child.stderr?.on('data', (d: Buffer) => (all += d.toString()));
-    const end = Date.now() + 20_000;
-    while (!all.includes('Ctrl-C stops everything') && Date.now() < end && child.exitCode === null) await sleep(50);
-    const m = /ready on http:\/\/localhost:(\d+) .*admin page on http:\/\/localhost:(\d+)\//.exec(all);
-    if (!m) throw new Error(`the quick start did not say it was ready:\n${all}`);
-    [port, admin] = [m[1]!, m[2]!];
+    qs = await startQuickstart();
+    [port, admin] = [String(qs.port), String(qs.admin)];
   }, 30_000);
-  afterAll(async () => {
-    if (child && child.exitCode === null) {
-      child.kill('SIGTERM');
-      await Promise.race([once(child, 'exit'), sleep(5000)]);
-      if (child.exitCode === null) child.kill('SIGKILL');
-    }
-  });
+  afterAll(() => qs?.stop());
 
   it.each(runnable.map((b) => [`README.md:${b.line}`, b] as const))('%s exits 0, every curl answered 2xx', (_, b) => {
     const script = b.body.replace(/localhost:8003\b/g, `localhost:${port}`).replace(/localhost:8877\b/g, `localhost:${admin}`);
