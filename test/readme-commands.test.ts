@@ -3,7 +3,8 @@
  * line above it: `<!-- run:quickstart -->` blocks are run here with bash against a started quick
  * start (`node dist/examples/quickstart.js`, what `npm start` runs, on OS-chosen ports put in place
  * of 8003 and 8877), curl failing on any HTTP error status (`--fail-with-body`);
- * `<!-- install:… -->` blocks are run by test/kube-install.test.ts; `<!-- not-run: why -->` says
+ * `<!-- install:… -->` blocks are run by test/kube-install.test.ts, `<!-- helm:install (…) -->` by
+ * test/helm-chart.test.ts (as `helm template`); `<!-- not-run: why -->` says
  * why a block is not run (it needs a cluster, or it is the suite itself). A new block without a
  * marker fails here, so no command in the README goes untried.
  */
@@ -45,8 +46,8 @@ const shellBlocks = blocks(readme).filter((b) => SHELL.has(b.lang));
 const runnable = shellBlocks.filter((b) => b.marker === 'run:quickstart');
 
 describe("the README's shell blocks", () => {
-  it('each says whether and where it is run (run:quickstart, install:<name>, or not-run: <why>)', () => {
-    const unmarked = shellBlocks.filter((b) => !b.marker || !/^(run:quickstart|install:[\w-]+|not-run: .+)$/.test(b.marker));
+  it('each says whether and where it is run (run:quickstart, install:<name>, helm:install (…), or not-run: <why>)', () => {
+    const unmarked = shellBlocks.filter((b) => !b.marker || !/^(run:quickstart|install:[\w-]+|helm:install \(.+\)|not-run: .+)$/.test(b.marker));
     expect(
       unmarked.map((b) => `README.md:${b.line}`),
       'shell blocks without a marker',
