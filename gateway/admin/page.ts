@@ -453,7 +453,7 @@ h3{font-size:13px;margin:8px 0 4px}h3 .total{color:#5b6570;font-weight:400}
 table{border-collapse:collapse;margin:2px 0 8px;min-width:60%}
 th,td{border-bottom:1px solid #e3e6ea;padding:2px 8px;text-align:left;white-space:nowrap}
 td.predictor,td.upstream,td.retries,td.codes,td.detail,td.why{white-space:normal;overflow-wrap:anywhere;min-width:6em}
-td.detail,td.why{min-width:16em}
+td.detail,td.why{min-width:16em}td.upstream{min-width:12em}
 section.deployment,section#disagreements,ul,p{overflow-wrap:anywhere}
 .weights-moved{color:#5b6570;font-size:12px;margin:2px 0}
 th{font-size:12px;color:#5b6570;font-weight:600}
