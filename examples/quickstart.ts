@@ -15,7 +15,7 @@ import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startMockModel, type MockModel } from './mock-model.js';
 import { sendRewards } from './bandit-rewards.js';
-import { parseConfig } from '../gateway/config.js';
+import { parseConfig } from '../gateway/config/parse.js';
 import { createLogger, startGateway } from '../gateway/process/serve.js';
 import { DEMO_USER_AGENT, QuickstartTerminal } from './quickstart-terminal.js';
 import { RerunSource } from './rerun-source.js';
