@@ -33,9 +33,11 @@ import { explainerService, isDns1123Label, isDns1123Subdomain, predictorService,
 import { RegexBudget } from './values.js';
 import type { Backend, BreakerLimits, CompileOptions, CorsPolicy, DeploymentReport, DeploymentState, Gate, OAuthClient, Origin, PathMatcher, RetryPolicy, RouteMatch, Upstream } from './types.js';
 import type { PredictorSpec, SeldonDeployment } from './seldon-deployment.js';
-import { parseBanditAnnotation } from './bandit.js';
-import { parseRolloutAnnotation } from './rollout.js';
-import { BANDIT_ANNOTATION, ROLLOUT_ACTION_ANNOTATION, ROLLOUT_ANNOTATION, STICKY_ANNOTATION, parseSticky, runHash, type DeploymentSteering, type StickySpec } from './steering.js';
+import { BANDIT_ANNOTATION, parseBanditAnnotation } from './bandit.js';
+import { parseRolloutAnnotation, ROLLOUT_ACTION_ANNOTATION, ROLLOUT_ANNOTATION } from './rollout/config.js';
+import type { DeploymentSteering } from './steering-spec.js';
+import { runHash } from './steering.js';
+import { parseSticky, STICKY_ANNOTATION, type StickySpec } from './sticky.js';
 
 /** One backend's place in one group: the group's match, plus its role and weight there. */
 export interface RouteSpec extends RouteMatch {

@@ -21,7 +21,7 @@
  * decision object.
  */
 import { GRPC_PATH_MATCHER } from './compile.js';
-import { comparePrecedence } from './table.js';
+import { comparePrecedence } from './route-group.js';
 import type { Backend, Decision, HeaderGetter, Mirror, NotRouted, Picker, RouteGroup, RouteRequest, RouteTable } from './types.js';
 
 const SLASH = 47;
