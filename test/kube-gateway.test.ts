@@ -157,9 +157,12 @@ describe('rollouts on the Kubernetes source', () => {
     );
     const kubeconfig = writeKubeconfig(tmp.dir, api);
     const resolve = ['main', 'canary'].flatMap((p) => ['--resolve', `roll-${p}.models:8000=127.0.0.1:${backend.port}`]);
-    gw = await startGateway(parseConfig('serve', ['--kubernetes', '--kubeconfig', kubeconfig, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1', '--workers', '1', ...resolve], {}), {
-      logger: pino({ level: 'silent' }),
-    });
+    gw = await startGateway(
+      parseConfig('serve', ['--kubernetes', '--kubeconfig', kubeconfig, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1', '--workers', '1', '--access-log', 'off', ...resolve], {}),
+      {
+        logger: pino({ level: 'silent' }),
+      },
+    );
     await until(() => gw!.ready(), 5000, 'ready');
     const url = `http://127.0.0.1:${gw.port}/seldon/models/roll${predict}`;
     const reasons = (): string[] => [...api.events.values()].filter((e) => (e.involvedObject as { name?: string } | undefined)?.name === 'roll').map((e) => e.reason ?? '');

@@ -62,7 +62,7 @@ export function rolloutHtml(r: RolloutJson): string {
     : '';
   const transitions = [...r.transitions]
     .reverse()
-    .map((t) => `<tr><td><time>${time(t.at)}</time></td><td>${esc(t.kind)}</td><td>${esc(t.from)} → ${esc(t.to)}</td><td class="num">${t.weight}%</td><td>${esc(t.reason)}</td></tr>`)
+    .map((t) => `<tr><td><time>${time(t.at)}</time></td><td>${esc(t.kind)}</td><td>${esc(t.from)} → ${esc(t.to)}</td><td class="num">${t.weight}%</td><td class="why">${esc(t.reason)}</td></tr>`)
     .join('');
   return `<div class="steering rollout phase-${esc(r.phase)}" data-rollout-phase="${esc(r.phase)}">
 <h3>rollout of <b>${esc(r.canary)}</b><span class="phase">${esc(r.phase)}</span> <span class="run">run ${esc(r.run)}</span>${r.leader ? ' <span class="leader">decided here</span>' : ''}${r.storeUnreachable ? ' <span class="needs">store unreachable: holding, may only roll back</span>' : ''}</h3>

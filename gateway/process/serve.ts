@@ -17,14 +17,16 @@ import type { DeploymentSource } from '../../source/source.js';
 export type { Gateway } from './control-plane.js';
 export { sourceFor, sourceName } from './control-plane.js';
 
-export function createLogger(level: string): Logger {
-  return pino({
+/** The gateway's logger: JSON lines on stdout, or on `destination` (the quick start's terminal). */
+export function createLogger(level: string, destination?: { write(line: string): void }): Logger {
+  const options = {
     ...LOG_FORMAT,
     level,
     base: { service: 'seldon-gateway' },
     // Never log credentials, whatever object a caller hands the logger.
     redact: { paths: ['*.authorization', '*.Authorization', '*.token', '*.access_token', '*.oauth_secret', 'headers.authorization'], censor: '[redacted]' },
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
 }
 
 /**
