@@ -11,7 +11,8 @@ import { pino } from 'pino';
 import { parseConfig } from '../gateway/config/parse.js';
 import { startGateway, type Gateway } from '../gateway/process/serve.js';
 import { startHttpBackend, type HttpBackend } from './fixtures/http-backend.js';
-import { delay, seldonDeployment, startFakeKubeApi, tempDir, until, writeKubeconfig, type FakeKubeApi } from './fixtures/fake-kube-api.js';
+import { seldonDeployment, startFakeKubeApi, tempDir, until, writeKubeconfig, type FakeKubeApi } from './fixtures/fake-kube-api.js';
+import { sleep } from './helpers/wait.js';
 
 const predict = '/api/v1.0/predictions';
 let backend: HttpBackend;
@@ -103,7 +104,7 @@ describe('gateway on the Kubernetes source', () => {
       else failed++;
       expect(await status(`${admin}/readyz`, 'GET')).toBe(200);
       if (!sawDisconnected && (await metric(admin, 'seldon_gateway_source_connected')) === 0) sawDisconnected = true;
-      await delay(50);
+      await sleep(50); // the clients' pace while the API server is down
     }
     expect(failed).toBe(0);
     expect(served).toBeGreaterThan(10);
