@@ -12,7 +12,8 @@ import { parseConfig } from './config/parse.js';
 import { UsageError } from './config/values.js';
 import { routesCommand } from './process/routes-command.js';
 import { createLogger } from './process/serve.js';
-import { TlsFileError, checkTlsFiles, shareTicketKeys } from './edge/tls.js';
+import { TlsFileError, checkTlsFiles } from './edge/tls-files.js';
+import { shareTicketKeys } from './edge/tls-ticket-keys.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };

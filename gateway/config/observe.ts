@@ -21,7 +21,7 @@ export const OBSERVE_OPTIONS: readonly OptionSpec[] = [
     kind: 'string',
     default: 'on',
     commands: SERVE,
-    help: 'on: a line on stdout for every REST request and gRPC call (the fields are in the README), as Envoy and ingress-nginx write one; written without ever holding a request (what stdout cannot take in time is dropped and counted). off: none.',
+    help: 'on: a line on stdout for every REST request and gRPC call (its fields: docs/observability.md#access-log), as Envoy and ingress-nginx write one; written without ever holding a request (what stdout cannot take in time is dropped and counted). off: none.',
   },
   {
     flag: 'access-log-format',
