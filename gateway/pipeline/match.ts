@@ -4,15 +4,14 @@
  * it is the OAuth front end's call, which the gate routes by its token.
  */
 import type { Gatekeeper } from '../auth/gate.js';
-import type { RouteState } from '../process/route-state.js';
 import { match } from '../../routing/match.js';
-import type { Backend, Picker } from '../../routing/types.js';
+import type { Backend, Picker, RouteTable } from '../../routing/types.js';
 import type { PipelineRequest } from './request.js';
 import type { Stage } from './stage.js';
 
 export interface MatchDeps {
-  /** `state.current` is read once per request, here. */
-  readonly state: RouteState;
+  /** The live table (process/route-state.ts): `state.current` is read once per request, here. */
+  readonly state: { readonly current: RouteTable };
   readonly picker: Picker;
   /** With endpoint routing: members without a ready endpoint leave the weighted pick. */
   readonly eligible?: ((backend: Backend) => boolean) | undefined;
