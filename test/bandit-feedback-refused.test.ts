@@ -176,8 +176,8 @@ describe('a bandit feedback refused by the gate moves nothing; the same token cr
         return { refused: {}, allowed: {}, status: { rest: 429, grpc: grpc.status.RESOURCE_EXHAUSTED }, allow: (name) => gw.write(`${name}.yaml`, manifest(name, 'none')) };
       case 'oauth': {
         const token = await fetchToken(gw.url, `${name}models`, 's');
-        const allowed = protocol === 'rest' ? { authorization: `Bearer ${token}` } : { oauth_token: token };
-        const refused = protocol === 'rest' ? { authorization: 'Bearer not-a-token' } : { oauth_token: 'not-a-token' };
+        const allowed: Record<string, string> = protocol === 'rest' ? { authorization: `Bearer ${token}` } : { oauth_token: token };
+        const refused: Record<string, string> = protocol === 'rest' ? { authorization: 'Bearer not-a-token' } : { oauth_token: 'not-a-token' };
         return { refused, allowed, status: { rest: 401, grpc: grpc.status.UNAUTHENTICATED } };
       }
       case 'external':
