@@ -17,83 +17,37 @@
  */
 import { randomUUID } from 'node:crypto';
 import http2, { type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
-import type { Socket } from 'node:net';
-import type { Logger } from 'pino';
 import { overflowInfo } from '../upstream/breaker.js';
 import { RetryState } from '../upstream/attempts.js';
-import { REAL_CLOCK, type Clock, type Timer } from '../upstream/clock.js';
+import { REAL_CLOCK, type Clock } from '../upstream/clock.js';
 import { dropInternalHeaders, forwardHeaderObject, type Peer } from '../edge/http-headers.js';
 import { GrpcStatus } from '../edge/errors.js';
-import type { LogBudget } from '../observe/log-budget.js';
-import type { CallTap, GrpcObserve } from '../observe/observed-grpc.js';
-import type { GatewayMetrics } from '../observe/metrics.js';
+import type { CallTap } from '../observe/observed-grpc.js';
 import { ARM_HEADER } from '../steer/bandit-edge.js';
 import type { Backend, Routed } from '../../routing/types.js';
 import { RESPOND_END_STREAM, RESPOND_WITH_TRAILERS, answerTrailersOnly, statusTrailers, stopReading } from './answer.js';
 import { GrpcAttempt, type Failure, type GrpcAttemptOwner } from './attempt.js';
-import { answerStatus, type GrpcMirrors } from './mirror.js';
+import { answerStatus } from './mirror.js';
+import { NO_EXTRAS, failureMessage, type CallContext, type CallExtras, type Message } from './call-context.js';
 import { TaggedGrpcAnswer, type CallAnswer } from './tagged-answer.js';
-import { formatGrpcTimeout, parseGrpcTimeout } from './timeout.js';
-import type { GrpcUpstream, GrpcUpstreams, PooledSession } from './upstreams.js';
+import { CallDeadline, type DeadlineOwner } from './call-deadline.js';
+import type { GrpcUpstream, PooledSession } from './upstreams.js';
 
 const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_FLAG_END_STREAM, NGHTTP2_INTERNAL_ERROR } = http2.constants;
 const OVERLOADED = { 'x-envoy-overloaded': 'true' } as const;
-
-/** What the proxy shares with its calls. */
-export interface CallContext {
-  readonly metrics: GatewayMetrics;
-  readonly upstreams: GrpcUpstreams;
-  readonly mirrors: GrpcMirrors;
-  readonly retryBufferBytes: number;
-  /** Answers carry `x-seldon-predictor: <predictor>` in their initial metadata (--predictor-header). */
-  readonly predictorHeader?: boolean;
-  /** With --access-log or --otlp-endpoint: what taps each call; undefined, nothing is observed. */
-  readonly observe?: GrpcObserve | undefined;
-  /** Called once per call when it is over (in-flight accounting for drain). */
-  callEnded(): void;
-  /** Where failures are logged with their details (bounded by `logBudget`). */
-  readonly log: Logger | undefined;
-  readonly logBudget: LogBudget;
-  /**
-   * --error-detail internal: statuses name upstream addresses and the underlying error, as the
-   * log does. Public (the default): the deployment and the reason only.
-   */
-  readonly internalDetail: boolean;
-  /** Whether the peer may set x-forwarded-for/-proto (--trusted-proxies), as on REST. */
-  readonly trusts: (socket: Socket) => boolean;
-  /** The timers' clock (upstream/clock.ts); the real one unless a test drives it. */
-  readonly clock?: Clock | undefined;
-}
-
-/** What the pipeline decided for a call (grpc/grpc-request.ts). */
-export interface CallExtras {
-  /** A bandit prediction's token: its answer carries it (metadata and SeldonMessage). */
-  readonly token?: string | undefined;
-  /** The request, read whole already (a feedback, for its token). */
-  readonly request?: readonly Buffer[] | undefined;
-  /** Apply what steering decided (a feedback's credit): called once the upstream's breaker admitted the call. */
-  commit?(): void;
-}
-
-const NO_EXTRAS: CallExtras = {};
-
-/** A message given where the upstream is named (`where`), in full (internal detail) or not. */
-type Message = (where: string, full: boolean) => string;
 
 /**
  * One gRPC call across its attempts: each attempt is an object of its own (grpc/attempt.ts), the
  * retries are the retry state's (upstream/attempts.ts), the answer goes to the client through
  * `answer` (itself, or the token's decorator, grpc/tagged-answer.ts).
  */
-export class GrpcCall implements GrpcAttemptOwner, CallAnswer {
+export class GrpcCall implements GrpcAttemptOwner, CallAnswer, DeadlineOwner {
   private readonly backend: Backend;
   private readonly up: GrpcUpstream;
   private readonly retries: RetryState;
   private readonly clock: Clock;
-  private readonly arrivedAt: number;
-  /** The client's grpc-timeout as sent, and its absolute deadline (clock ms). */
-  private readonly clientTimeout: string | undefined;
-  private readonly clientDeadlineAt: number | undefined;
+  /** The client's grpc-timeout and the route timeout, before the response headers. */
+  private readonly deadline: CallDeadline;
 
   /** The attempt in flight. */
   private attempt: GrpcAttempt | undefined;
@@ -114,9 +68,6 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer {
   private httpStatus = 0;
   private status: number = GrpcStatus.CANCELLED;
   private upstreamSeconds: number | null = null;
-  private deadlineAt = Infinity;
-  private deadlineWhy: 'client' | 'route' = 'route';
-  private timer: Timer | undefined;
   private done = false;
   /** Where the upstream's answer is written: this call, or the token's decorator of it. */
   private answer: CallAnswer = this;
@@ -139,7 +90,6 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer {
     this.backend = decision.backend;
     this.up = ctx.upstreams.for(decision.backend);
     this.clock = ctx.clock ?? REAL_CLOCK;
-    this.arrivedAt = this.clock.now();
     this.retries = new RetryState(this.backend, this.up.breaker, ctx.metrics, 'grpc', this, this.clock);
     // Taken as the call arrives, before its headers become the upstream's.
     if (ctx.observe !== undefined) this.tap = ctx.observe.begin(client, headers, decision, this.up.name);
@@ -150,34 +100,21 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer {
     if (headers['x-request-id'] === undefined) headers['x-request-id'] = randomUUID();
     this.keepForRetry = ctx.retryBufferBytes > 0;
     this.keepForMirror = decision.mirrors.length > 0;
-    const t = headers['grpc-timeout'];
-    this.clientTimeout = typeof t === 'string' ? t : undefined;
-    const ms = parseGrpcTimeout(this.clientTimeout);
-    this.clientDeadlineAt = ms === undefined ? undefined : this.arrivedAt + ms;
+    this.deadline = new CallDeadline(this, this.clock, headers['grpc-timeout']);
   }
 
   start(): void {
     if (this.client.destroyed || this.client.closed) {
       // The client left while the call waited (auth, rate limits): its 'close' has been and gone.
-      this.done = true;
-      this.ctx.metrics.request(this.backend, 'grpc', 'primary', GrpcStatus.CANCELLED, null, this.since);
-      this.tap?.end(GrpcStatus.CANCELLED, 0, null);
-      this.ctx.callEnded();
+      this.endedBeforeAttempts(GrpcStatus.CANCELLED);
       return;
     }
     const overflow = this.retries.admit();
     if (overflow) {
-      this.done = true;
       this.ctx.metrics.overflow(this.backend, 'grpc', overflow);
-      this.ctx.metrics.request(this.backend, 'grpc', 'primary', GrpcStatus.UNAVAILABLE, null, this.since);
-      answerTrailersOnly(
-        this.client,
-        GrpcStatus.UNAVAILABLE,
-        overflowInfo(overflow, this.ctx.internalDetail ? `${this.up.name} (${this.backend.id})` : this.backend.id, this.backend.breaker),
-        OVERLOADED,
-      );
-      this.tap?.end(GrpcStatus.UNAVAILABLE, 0, null);
-      this.ctx.callEnded();
+      const who = this.ctx.internalDetail ? `${this.up.name} (${this.backend.id})` : this.backend.id;
+      answerTrailersOnly(this.client, GrpcStatus.UNAVAILABLE, overflowInfo(overflow, who, this.backend.breaker), OVERLOADED);
+      this.endedBeforeAttempts(GrpcStatus.UNAVAILABLE);
       return;
     }
     this.extras.commit?.();
@@ -189,7 +126,7 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer {
       c.once('end', this.onClientEnd);
     }
     if (this.backend.idleTimeoutMs > 0) c.setTimeout(this.backend.idleTimeoutMs, this.onIdle);
-    if (this.clientDeadlineAt !== undefined) this.armDeadline(this.clientDeadlineAt, 'client');
+    this.deadline.startClient();
     this.headers[':scheme'] = this.up.tls ? 'https' : 'http';
     if (request !== undefined) {
       // Read whole already (feedback, for its token): sent as one, and the request has ended.
@@ -203,12 +140,26 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer {
     this.dispatch();
   }
 
+  /** Over before any attempt (the client left, the breaker is full): counted, nothing went upstream. */
+  private endedBeforeAttempts(status: number): void {
+    this.done = true;
+    this.ctx.metrics.request(this.backend, 'grpc', 'primary', status, null, this.since);
+    this.tap?.end(status, 0, null);
+    this.ctx.callEnded();
+  }
+
   // ---- attempts ------------------------------------------------------------------------------
 
   /** Send the next attempt (the first, a replay or a retry). */
   dispatch(): void {
     if (this.done) return;
-    this.budgetHeader(this.clock.now());
+    // The upstream sees the client's budget (docs/routing.md#grpc-metadata-matching): its
+    // grpc-timeout as sent, on a retry what is left of it. The route timeout only bounds the wait
+    // for response headers (docs/routing.md#timeouts), so a long stream the route allows survives.
+    if (this.attempts > 0) {
+      const left = this.deadline.remaining();
+      if (left !== undefined) this.headers['grpc-timeout'] = left;
+    }
     this.attempts++;
     if (this.tap !== undefined) this.tap.attempt(this.headers);
     let attempt: GrpcAttempt;
@@ -227,16 +178,6 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer {
     if (this.chunks) for (const chunk of this.chunks) s.write(chunk);
     if (this.requestEnded) s.end();
     else if (this.client.isPaused()) this.client.resume();
-  }
-
-  /**
-   * The upstream sees the client's budget: its grpc-timeout passes unchanged (docs/routing.md#grpc-metadata-matching),
-   * and a retry carries what is left of it. The route timeout is not imposed on the upstream: it
-   * only bounds the wait for response headers (docs/routing.md#timeouts), so a long stream the route allows survives.
-   */
-  private budgetHeader(now: number): void {
-    if (this.clientDeadlineAt === undefined || this.attempts === 0) return;
-    this.headers['grpc-timeout'] = formatGrpcTimeout(this.clientDeadlineAt - now);
   }
 
   /** Done with the attempt in flight before it answered: cancelled upstream (RST_STREAM CANCEL). */
@@ -291,7 +232,7 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer {
     if (this.done) return;
     this.attempt?.stream.end();
     const routeMs = this.backend.timeoutMs;
-    if (!this.responseStarted && routeMs > 0) this.armDeadline(this.clock.now() + routeMs, 'route');
+    if (!this.responseStarted) this.deadline.startRoute(routeMs);
     if (this.keepForMirror) {
       this.keepForMirror = false;
       this.ctx.mirrors.send(this.decision.mirrors, { ...this.headers }, this.chunks ?? [], this.tap);
@@ -321,7 +262,7 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer {
       this.dropAttempt();
       return;
     }
-    this.clearDeadline();
+    this.deadline.clear();
     this.responseStarted = true;
     this.httpStatus = httpStatus;
     this.upstreamSeconds = (this.clock.now() - a.sentAt) / 1000;
@@ -453,28 +394,14 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer {
 
   // ---- timeouts ------------------------------------------------------------------------------
 
-  private armDeadline(at: number, why: 'client' | 'route'): void {
-    if (at >= this.deadlineAt) return;
-    if (this.timer) this.clock.clearTimeout(this.timer);
-    this.deadlineAt = at;
-    this.deadlineWhy = why;
-    this.timer = this.clock.setTimeout(GrpcCall.deadlineExpired, Math.max(0, at - this.clock.now()), this);
-  }
-
-  private clearDeadline(): void {
-    if (this.timer) this.clock.clearTimeout(this.timer);
-    this.timer = undefined;
-    this.deadlineAt = Infinity;
-  }
-
-  private static deadlineExpired(this: void, call: GrpcCall): void {
-    if (call.done || call.responseStarted) return;
-    call.ctx.metrics.timeout(call.backend, 'grpc');
-    call.dropAttempt();
-    call.fail(GrpcStatus.DEADLINE_EXCEEDED, (where) =>
-      call.deadlineWhy === 'route'
-        ? `${where} did not answer within the route timeout of ${call.backend.timeoutMs} ms`
-        : `the client's deadline (grpc-timeout ${call.clientTimeout}) expired before ${where} answered`,
+  deadlineExpired(why: 'client' | 'route'): void {
+    if (this.done || this.responseStarted) return;
+    this.ctx.metrics.timeout(this.backend, 'grpc');
+    this.dropAttempt();
+    this.fail(GrpcStatus.DEADLINE_EXCEEDED, (where) =>
+      why === 'route'
+        ? `${where} did not answer within the route timeout of ${this.backend.timeoutMs} ms`
+        : `the client's deadline (grpc-timeout ${this.deadline.clientTimeout}) expired before ${where} answered`,
     );
   }
 
@@ -487,31 +414,9 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer {
 
   // ---- endings -------------------------------------------------------------------------------
 
-  /**
-   * The upstream as a message names it: with --error-detail internal (and in the log) its address
-   * and backend (`upstream host:port (ns/name/predictor)`), else only the backend: no Service
-   * names, ports or addresses reach the public.
-   */
-  private where(full: boolean): string {
-    return full ? `upstream ${this.up.name} (${this.backend.id})` : `the upstream of ${this.backend.id}`;
-  }
-
-  /**
-   * Log a failure of the gateway's in full (bounded by the log budget) and give the client's
-   * message: in full with --error-detail internal, else without addresses or library text.
-   */
+  /** Log a failure of the gateway's and give the client's message (grpc/call-context.ts). */
   private logged(code: number, text: Message): string {
-    const full = text(this.where(true), true);
-    const log = this.ctx.log;
-    const skipped = log === undefined ? undefined : this.ctx.logBudget.take();
-    if (log !== undefined && skipped !== undefined) {
-      const o = this.backend.origin;
-      log.warn(
-        { protocol: 'grpc', deployment: `${o.namespace}/${o.deployment}`, backend: this.backend.id, grpcStatus: code, problem: full, ...(skipped ? { notLogged: skipped } : {}) },
-        'gRPC call failed',
-      );
-    }
-    return this.ctx.internalDetail ? full : text(this.where(false), false);
+    return failureMessage(this.ctx, this.up.name, this.backend, code, text);
   }
 
   /**
@@ -559,7 +464,7 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer {
   private finish(): void {
     if (this.done) return;
     this.done = true;
-    if (this.timer) this.clock.clearTimeout(this.timer);
+    this.deadline.clear();
     this.retries.settle();
     if (this.backend.idleTimeoutMs > 0 && !this.client.destroyed) this.client.setTimeout(0);
     // An upstream stream still open needs a word: cancelled if it never finished, NO_ERROR if it

@@ -16,7 +16,8 @@
  */
 import http2, { type Http2Server, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream, type ServerOptions } from 'node:http2';
 import { answerTrailersOnly } from './answer.js';
-import { GrpcCall, type CallContext, type CallExtras } from './call.js';
+import { GrpcCall } from './call.js';
+import type { CallContext, CallExtras } from './call-context.js';
 import { GrpcPipelineRequest, type GrpcHost } from './grpc-request.js';
 import { requestPipeline } from '../pipeline/chain.js';
 import type { Stage } from '../pipeline/stage.js';
