@@ -46,6 +46,8 @@ export interface CallExtras {
   readonly request?: readonly Buffer[] | undefined;
   /** Apply what steering decided (a feedback's credit): called once the upstream's breaker admitted the call. */
   commit?(): void;
+  /** The call is over (answered, failed, the client left, refused by the breaker): called once. */
+  ended?(): void;
 }
 
 export const NO_EXTRAS: CallExtras = {};

@@ -306,7 +306,10 @@ export class GrpcProxy {
       call = new GrpcCall(this.ctx, stream, headers, routed, peer, extras, since);
       call.start();
     } catch (err) {
-      if (call === undefined) this.callEnded();
+      if (call === undefined) {
+        this.callEnded();
+        extras.ended?.();
+      }
       this.failed(stream, routed.backend, err, call);
     }
   }

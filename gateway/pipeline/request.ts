@@ -40,6 +40,8 @@ export abstract class PipelineRequest implements RouteRequest {
   credit: FeedbackCredit | undefined;
   /** Where `credit` is applied. */
   bandits: BanditEdge | undefined;
+  /** Told once when the forwarded request is over (`onEnded`). */
+  private endListener: (() => void) | undefined;
 
   constructor(
     readonly kind: Protocol,
@@ -71,6 +73,23 @@ export abstract class PipelineRequest implements RouteRequest {
     if (credit === undefined) return;
     this.credit = undefined;
     this.bandits!.commit(credit);
+  }
+
+  /**
+   * Be told once when this request, forwarded, is over: its answer ended, it failed, the client
+   * left, or the upstream's breaker refused it. For a stage that holds something for it until then
+   * (flow control's slot); one listener.
+   */
+  onEnded(listener: () => void): void {
+    this.endListener = listener;
+  }
+
+  /** The proxy's exchange or call is over (called by it, once). */
+  ended(): void {
+    const listener = this.endListener;
+    if (listener === undefined) return;
+    this.endListener = undefined;
+    listener();
   }
 
   // ---- what the protocol does (the adapters) ----

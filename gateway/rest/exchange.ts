@@ -74,6 +74,8 @@ export interface ExchangeExtras {
   readonly since?: number | undefined;
   /** Apply what steering decided (a feedback's credit): called once the upstream's breaker admitted the request. */
   commit?(): void;
+  /** The exchange is over (answered, failed, refused by the breaker): called once. */
+  ended?(): void;
 }
 
 const CONNECT_CODES = new Set([
@@ -153,6 +155,7 @@ export class Exchange implements AttemptOwner, AnswerSink {
       this.proxy.deps.metrics.request(this.backend, 'rest', 'primary', 503, null, this.extras.since);
       this.tap?.end(503, null, false);
       sendError(this.req, this.res, 503, 'UPSTREAM_OVERFLOW', overflowInfo(overflow, this.who(), this.backend.breaker), { 'x-envoy-overloaded': 'true' });
+      this.extras.ended?.();
       return;
     }
     this.extras.commit?.();
@@ -461,5 +464,6 @@ export class Exchange implements AttemptOwner, AnswerSink {
     this.retries.settle();
     this.proxy.deps.metrics.request(this.backend, 'rest', 'primary', this.status, this.upstreamSeconds, this.extras.since);
     if (this.tap !== undefined) this.tap.end(this.status, this.upstreamSeconds, complete);
+    this.extras.ended?.();
   }
 }

@@ -143,6 +143,7 @@ export class RestPipelineRequest extends PipelineRequest implements ExchangeExtr
     } catch (err) {
       this.proxy.internalError('request', err as Error, routed.backend);
       sendError(req, res, 502, 'INTERNAL_ERROR', `the gateway failed to forward this request to ${routed.backend.id}`, { connection: 'close' });
+      this.ended();
     }
   }
 

@@ -302,6 +302,15 @@ describe('the pipeline, in order', () => {
     expect(rewards).toHaveLength(1);
   });
 
+  it('a stage that holds something for a forwarded request is told once when it is over', () => {
+    const r = new RecordingRequest(path('iris'));
+    let released = 0;
+    r.onEnded(() => released++);
+    r.ended();
+    r.ended();
+    expect(released).toBe(1);
+  });
+
   it('a plain route runs straight through to forward, synchronously', () => {
     const { edge } = bandits();
     const r = new RecordingRequest(path('iris'));
