@@ -1,14 +1,15 @@
 /**
  * The gRPC side of the public port: an h2c server (not listening itself: the public listener
  * hands it the sockets that start with the HTTP/2 preface; `--grpc-port` listens with it) that
- * routes each gRPC stream from the live table and proxies it transparently (grpc/call.ts).
+ * runs each gRPC stream through the request pipeline (gateway/pipeline/chain.ts, its adapter
+ * grpc/grpc-request.ts) and proxies it transparently (grpc/call.ts).
  *
- * Per stream: one content-type check, one `match` over the metadata, one pooled upstream stream.
- * Gateway-made answers are trailers-only gRPC statuses that say what happened; HTTP/2 requests
- * that are not gRPC go to the REST side (`rest`: rest/h2.ts, REST over HTTP/2), or get the REST
- * 404 JSON without it; rapid-reset protection and the SETTINGS cover them too. Gated calls get the gate's verdict (auth/gate.ts)
- * rendered here: a refusal as a trailers-only status, an allowance as the call. Client connection trouble (garbage frames, resets)
- * ends that session or stream only: every session and stream has an 'error' listener.
+ * Per stream: one content-type check, the pipeline (one `match` over the metadata, the stages a
+ * route has), one pooled upstream stream. Gateway-made answers are trailers-only gRPC statuses
+ * that say what happened; HTTP/2 requests that are not gRPC go to the REST side (`rest`:
+ * rest/h2.ts, REST over HTTP/2), or get the REST 404 JSON without it; rapid-reset protection and
+ * the SETTINGS cover them too. Client connection trouble (garbage frames, resets) ends that
+ * session or stream only: every session and stream has an 'error' listener.
  *
  * Shutdown: `drain()` sends each client session GOAWAY (first "no new streams soon", then, one
  * ping later, the real last stream id) so in-flight streams finish and none are refused in a
