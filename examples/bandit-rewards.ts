@@ -22,20 +22,21 @@ function armOf(token: string | null): string | undefined {
   return arm === undefined ? undefined : arm.startsWith('~') ? Buffer.from(arm.slice(1), 'base64url').toString() : arm;
 }
 
-export function sendRewards(options: { url: string; deployment: string; rates: Record<string, number>; perSecond: number; random?: () => number }): RewardLoop {
+export function sendRewards(options: { url: string; deployment: string; rates: Record<string, number>; perSecond: number; random?: () => number; userAgent?: string }): RewardLoop {
   const [ns, name] = options.deployment.split('/');
   const base = `${options.url}/seldon/${ns}/${name}/api/v1.0`;
   const random = options.random ?? Math.random;
   const served: Record<string, number> = {};
   const request = { meta: {}, data: { ndarray: [[5.1, 3.5, 1.4, 0.2]] } };
+  const headers = { 'content-type': 'application/json', ...(options.userAgent ? { 'user-agent': options.userAgent } : {}) };
   const one = async (): Promise<void> => {
-    const p = await fetch(`${base}/predictions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request) });
+    const p = await fetch(`${base}/predictions`, { method: 'POST', headers, body: JSON.stringify(request) });
     const response: unknown = await p.json();
     const arm = armOf(p.headers.get('seldon-gateway-arm'));
     if (arm === undefined) return;
     served[arm] = (served[arm] ?? 0) + 1;
     const reward = random() < (options.rates[arm] ?? 0) ? 1 : 0;
-    const f = await fetch(`${base}/feedback`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ request, response, reward }) });
+    const f = await fetch(`${base}/feedback`, { method: 'POST', headers, body: JSON.stringify({ request, response, reward }) });
     await f.arrayBuffer();
   };
   const timer = setInterval(() => void one().catch(() => undefined), 1000 / options.perSecond);

@@ -3,13 +3,22 @@
  * SeldonDeployments in examples/deployments, with a mock model server standing in for every
  * REST upstream the table names, wired with --resolve. No cluster needed.
  *
+ * Once the gateway is ready it prints curl lines to try (again on Enter), then the access log of
+ * the reader's own requests. The demo's rollout and bandit traffic stays out of that log: a line
+ * every 30 s sums it up, with where the rollout and the bandit stand. A rollout that has ended
+ * starts again a minute later (examples/rerun-source.ts), so the admin page always has one moving.
+ *
  *   node dist/examples/quickstart.js [--port 8003] [--admin-port 8877] [--manifests DIR]
  */
+import { createInterface } from 'node:readline';
+import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startMockModel, type MockModel } from './mock-model.js';
 import { sendRewards } from './bandit-rewards.js';
-import { parseConfig } from '../gateway/config.js';
-import { startGateway } from '../gateway/process/serve.js';
+import { parseConfig } from '../gateway/config/parse.js';
+import { createLogger, startGateway } from '../gateway/process/serve.js';
+import { DEMO_USER_AGENT, QuickstartTerminal } from './quickstart-terminal.js';
+import { RerunSource } from './rerun-source.js';
 import { ManifestSource } from '../source/manifest-source.js';
 import { buildTable } from '../routing/table.js';
 import type { SeldonDeployment } from '../routing/seldon-deployment.js';
@@ -52,18 +61,18 @@ for (const g of table.groups) {
 }
 const resolve = [...models].flatMap(([address, m]) => ['--resolve', `${address}=127.0.0.1:${m.port}`]);
 const config = parseConfig('serve', ['--manifests', manifests, '--port', port, '--admin-port', adminPort, '--workers', '1', ...resolve]);
-const gateway = await startGateway(config);
+const terminal = new QuickstartTerminal();
+const source = new RerunSource(new ManifestSource({ path: manifests }));
+const gateway = await startGateway(config, { source, logger: createLogger(config.process.logLevel, terminal.log), accessSink: terminal.access });
+while (!gateway.ready()) await new Promise((r) => setTimeout(r, 20));
 
 const base = `http://localhost:${gateway.port}`;
-const body = `'{"data":{"ndarray":[[5.1,3.5,1.4,0.2]]}}'`;
-const curl = (path: string, extra = ''): string => `  curl -s ${extra}-H 'content-type: application/json' -d ${body} ${base}${path}`;
-process.stdout.write(`
-seldon-gateway is serving ${deployments.length} SeldonDeployments from ${manifests}
-with ${models.size} mock models behind it. Try:
-
-  # a single model
+const admin = `http://localhost:${gateway.adminPort}`;
+const data = '{"data":{"ndarray":[[5.1,3.5,1.4,0.2]]}}';
+const curl = (path: string, extra = ''): string => `  curl -s ${extra}-H 'content-type: application/json' -d '${data}' ${base}${path}`;
+const where = relative(process.cwd(), manifests);
+const curlLines = `  # a single model, and its explainer
 ${curl('/seldon/seldon/iris/api/v1.0/predictions')}
-  # its explainer
 ${curl('/seldon/seldon/iris-explainer/default/api/v1.0/explain')}
   # a 75/25 canary (the x-seldon-model response header says who answered)
 ${curl('/seldon/seldon/income/api/v1.0/predictions', '-i ')}
@@ -71,28 +80,38 @@ ${curl('/seldon/seldon/income/api/v1.0/predictions', '-i ')}
 ${curl('/seldon/seldon/churn/api/v1.0/predictions')}
   # a header route: x-region: eu goes to fraud-eu
 ${curl('/seldon/seldon/fraud/api/v1.0/predictions', "-H 'x-region: eu' ")}
-
-  # a rollout: v2 gets more of the traffic step by step (this script sends it some);
-  # watch it on the admin page: http://localhost:${gateway.adminPort}/
+  # a rollout: v2 gets more of the traffic step by step, judged against main (the demo sends it
+  # traffic, and starts it again a minute after it ends); watch it on ${admin}/
 ${curl('/seldon/seldon/reviews/api/v1.0/predictions', '-i ')}
-
-  # a bandit: traffic moves to the predictor earning the best reward (this script sends rewards,
+  # a bandit: traffic moves to the predictor earning the best reward (the demo sends rewards,
   # examples/bandit-rewards.ts); the answer's seldon-gateway-arm header is its attribution token
 ${curl('/seldon/seldon/recommender/api/v1.0/predictions', '-i ')}
-
+  # OAuth, as Seldon's API front end: a token for the client 09-oauth.yaml registers, then a prediction
+  TOKEN=$(curl -s -u iriskeyseldon:irissecret -d grant_type=client_credentials ${base}/oauth/token | sed 's/.*"access_token":"\\([^"]*\\)".*/\\1/')
+  curl -s -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '${data}' ${base}/api/v0.1/predictions
   # what the gateway made of the manifests (admin port)
-  curl -s http://localhost:${gateway.adminPort}/routes
-  curl -s http://localhost:${gateway.adminPort}/metrics | grep seldon_gateway_requests_total
+  curl -s ${admin}/routes
+  curl -s ${admin}/metrics | grep seldon_gateway_requests_total
+`;
+terminal.banner(`
+seldon-gateway is ready on ${base} (REST and gRPC), with its admin page on ${admin}/
+serving the ${deployments.length} SeldonDeployments in ${where.startsWith('..') ? manifests : where}, a mock model behind each predictor.
+Try these in another terminal (press Enter here to see them again):
 
+${curlLines}
+Below: the access log of your requests, the gateway's log, and every 30 s a line on the demo's own traffic.
 Ctrl-C stops everything.
+
 `);
+if (process.stdin.isTTY) createInterface({ input: process.stdin }).on('line', () => process.stdout.write(`\n${curlLines}\n`));
 
 // A little traffic to every deployment with a rollout, so the page shows it progressing.
+const demoHeaders = { 'content-type': 'application/json', 'user-agent': DEMO_USER_AGENT };
 const rollouts = deployments.filter((d) => d.metadata?.annotations?.['seldon.io/gateway-rollout']);
 const traffic = setInterval(() => {
   for (const d of rollouts) {
     const url = `${base}/seldon/${d.metadata?.namespace ?? 'default'}/${d.metadata?.name}/api/v1.0/predictions`;
-    void fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"data":{"ndarray":[[5.1,3.5,1.4,0.2]]}}' })
+    void fetch(url, { method: 'POST', headers: demoHeaders, body: data })
       .then((r) => r.arrayBuffer())
       .catch(() => undefined);
   }
@@ -101,10 +120,55 @@ const traffic = setInterval(() => {
 // Rewards for every bandit deployment (arm "c" is the best), so the page shows the shares moving.
 const bandits = deployments
   .filter((d) => d.metadata?.annotations?.['seldon.io/gateway-bandit'])
-  .map((d) => sendRewards({ url: base, deployment: `${d.metadata?.namespace ?? 'default'}/${d.metadata?.name}`, rates: { a: 0.3, b: 0.35, c: 0.45 }, perSecond: 20 }));
+  .map((d) => sendRewards({ url: base, deployment: `${d.metadata?.namespace ?? 'default'}/${d.metadata?.name}`, rates: { a: 0.3, b: 0.35, c: 0.45 }, perSecond: 20, userAgent: DEMO_USER_AGENT }));
+
+interface Steered {
+  namespace: string;
+  name: string;
+  steering?: { rollout?: { canary: string; phase: string; weight: number; step: number; steps: number[] }; bandit?: { arms: Record<string, { share: number }> } };
+}
+/** Where each rollout and bandit stands, from the admin port's /routes; a rollout that ended a minute ago starts again. */
+const ended = new Map<string, number>();
+const RERUN_AFTER_MS = 60_000;
+async function steeringStatus(): Promise<string> {
+  const routes = (await (await fetch(`${admin}/routes`)).json()) as { deployments: Steered[] };
+  const parts: string[] = [];
+  for (const d of routes.deployments) {
+    const key = `${d.namespace}/${d.name}`;
+    const r = d.steering?.rollout;
+    if (r) {
+      parts.push(`${d.name}: ${r.phase}, ${r.canary} at ${r.weight}%`);
+      if (r.phase !== 'Promoted' && r.phase !== 'RolledBack') ended.delete(key);
+      else if (!ended.has(key)) ended.set(key, Date.now());
+      else if (Date.now() - ended.get(key)! >= RERUN_AFTER_MS && source.rerun(key, r.canary)) {
+        ended.delete(key);
+        terminal.note(`demo: ${key}'s rollout ended (${r.phase}) a minute ago; starting it again, so the page shows one moving`);
+      }
+    }
+    const arms = d.steering?.bandit?.arms;
+    if (arms)
+      parts.push(
+        `${d.name}: ${Object.entries(arms)
+          .map(([arm, a]) => `${arm} ${Math.round(a.share)}%`)
+          .join(', ')}`,
+      );
+  }
+  return parts.join('; ');
+}
+const SUMMARY_SECONDS = 30;
+let ticks = 0;
+const watch = setInterval(() => {
+  ticks++;
+  void steeringStatus()
+    .then((status) => {
+      if (ticks % (SUMMARY_SECONDS / 5) === 0) terminal.summary(SUMMARY_SECONDS, status);
+    })
+    .catch(() => undefined);
+}, 5000);
 
 const stop = (): void => {
   clearInterval(traffic);
+  clearInterval(watch);
   for (const b of bandits) b.stop();
   void gateway.shutdown().then(async () => {
     await Promise.all([...models.values()].map((m) => m.close()));

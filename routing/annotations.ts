@@ -12,11 +12,11 @@
  * settings become (routes, groups) is assembled in `compile.ts`. Nothing here does I/O or throws on
  * input.
  */
-import { parseHeaderAnnotation, parseInteger, parseRegexHeaderAnnotation, RegexBudget, type Parsed } from './values.js';
+import { parseHeaderAnnotation, parseInteger, parseRegexHeaderAnnotation, RegexBudget, type HeaderConstraint, type Parsed } from './values.js';
 import { parse as parseYaml } from 'yaml';
 import { isDns1035Label } from './services.js';
 import { parseCorsPolicy } from './custom-config.js';
-import { DEFAULT_BREAKER, type BreakerLimits, type CorsPolicy, type Gate, type HeaderConstraint, type Protocol, type RateLimit, type RetryPolicy } from './types.js';
+import { DEFAULT_BREAKER, type BreakerLimits, type CorsPolicy, type Gate, type Protocol, type RateLimit, type RetryPolicy } from './types.js';
 import type { Annotations, PredictorSpec } from './seldon-deployment.js';
 
 /** The effective annotations of one SeldonDeployment: key → trimmed value. */

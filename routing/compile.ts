@@ -33,9 +33,11 @@ import { explainerService, isDns1123Label, isDns1123Subdomain, predictorService,
 import { RegexBudget } from './values.js';
 import type { Backend, BreakerLimits, CompileOptions, CorsPolicy, DeploymentReport, DeploymentState, Gate, OAuthClient, Origin, PathMatcher, RetryPolicy, RouteMatch, Upstream } from './types.js';
 import type { PredictorSpec, SeldonDeployment } from './seldon-deployment.js';
-import { parseBanditAnnotation } from './bandit.js';
-import { parseRolloutAnnotation } from './rollout.js';
-import { BANDIT_ANNOTATION, ROLLOUT_ACTION_ANNOTATION, ROLLOUT_ANNOTATION, STICKY_ANNOTATION, parseSticky, runHash, type DeploymentSteering, type StickySpec } from './steering.js';
+import { BANDIT_ANNOTATION, parseBanditAnnotation } from './bandit.js';
+import { parseRolloutAnnotation, ROLLOUT_ACTION_ANNOTATION, ROLLOUT_ANNOTATION } from './rollout/config.js';
+import type { DeploymentSteering } from './steering-spec.js';
+import { runHash } from './steering.js';
+import { parseSticky, STICKY_ANNOTATION, type StickySpec } from './sticky.js';
 
 /** One backend's place in one group: the group's match, plus its role and weight there. */
 export interface RouteSpec extends RouteMatch {
@@ -239,28 +241,39 @@ function oauthClients(d: SeldonDeployment, ns: string, name: string, opts: Compi
   return { clients, warnings: [] };
 }
 
-/** `traffic` as a number in 0..100; missing is 0 (Go writers drop zero values). */
-function trafficOf(p: PredictorSpec, f: Findings): number {
+/** `traffic` as a number in 0..100 (missing is 0: Go writers drop zero values), and what is wrong with it if anything. */
+function readTraffic(p: PredictorSpec): { value: number; problem: string | null } {
   const t = p.traffic as unknown;
-  if (t === undefined || t === null) return 0;
+  if (t === undefined || t === null) return { value: 0, problem: null };
   let n: number;
   if (typeof t === 'number' && Number.isFinite(t)) n = t;
   else if (typeof t === 'string' && /^-?[0-9]+$/.test(t.trim())) n = Number(t.trim());
-  else {
-    f.warn(`predictor "${p.name}": traffic ${JSON.stringify(t)} is not a number: taken as 0`);
-    return 0;
-  }
-  if (n < 0 || n > 100) {
-    const c = n < 0 ? 0 : 100;
-    f.warn(`predictor "${p.name}": traffic ${n} is outside 0..100: clamped to ${c}`);
-    return c;
-  }
-  return n;
+  else return { value: 0, problem: `traffic ${JSON.stringify(t)} is not a number` };
+  if (n < 0 || n > 100) return { value: n < 0 ? 0 : 100, problem: `traffic ${n} is outside 0..100` };
+  return { value: n, problem: null };
+}
+
+/** The predictor's `traffic` as its weight: a bad value is taken as 0 or clamped, with a warning. */
+function trafficOf(p: PredictorSpec, f: Findings): number {
+  const { value, problem } = readTraffic(p);
+  if (problem !== null) f.warn(`predictor "${p.name}": ${problem}: ${problem.endsWith('not a number') ? 'taken as 0' : `clamped to ${value}`}`);
+  return value;
+}
+
+/** A `traffic` nothing reads (`why` says what decides instead): a bad value is still reported, as ignored. */
+function ignoredTraffic(p: PredictorSpec, why: string, f: Findings): void {
+  const { problem } = readTraffic(p);
+  if (problem !== null) f.warn(`predictor "${p.name}": ${problem}, and is ignored anyway: ${why}`);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Generated routes (docs/routing.md#urls-and-prefixes, docs/routing.md#several-deployments-behind-one-name).
 // ---------------------------------------------------------------------------------------------
+
+/** A value of the wrong type as a message names it: `a string "not a list"`, `a map`. */
+function describeValue(v: unknown): string {
+  return typeof v === 'object' ? 'a map' : `a ${typeof v} ${JSON.stringify(v).slice(0, 40)}`;
+}
 
 function compileGenerated(
   d: SeldonDeployment,
@@ -271,7 +284,9 @@ function compileGenerated(
   f: Findings,
 ): { specs: RouteSpec[]; steering: DeploymentSteering | null } | string {
   const predictors = d.spec?.predictors;
-  if (!Array.isArray(predictors) || predictors.length === 0) return 'spec.predictors is empty: nothing to route';
+  if (predictors === undefined || predictors === null) return 'spec.predictors is missing: nothing to route';
+  if (!Array.isArray(predictors)) return `spec.predictors is ${describeValue(predictors)}, not a list: nothing to route`;
+  if (predictors.length === 0) return 'spec.predictors is empty: nothing to route';
   const maxPredictors = opts.maxPredictors ?? MAX_PREDICTORS;
   if (predictors.length > maxPredictors) return `spec.predictors has ${predictors.length} predictors: at most ${maxPredictors} are served`;
   const seen = new Set<string>();
@@ -316,16 +331,28 @@ function compileGenerated(
   for (let index = 0; index < predictors.length; index++) {
     const p = predictors[index]!;
     const pred = p.name!;
-    const traffic = trafficOf(p, f);
     const shadow = shadowAll || p.shadow === true;
     const steered = steering !== null && !shadow;
     let weight: number | null;
-    if (shadow) weight = shadowAll ? (weightAll ?? 100) : traffic >= 1 ? traffic : 100;
+    if (shadow && !shadowAll) {
+      const traffic = trafficOf(p, f);
+      weight = traffic >= 1 ? traffic : 100;
+    } else if (shadow) {
+      ignoredTraffic(p, `seldon.io/ambassador-shadow mirrors ${weightAll ?? 100}%`, f);
+      weight = weightAll ?? 100;
+    }
     // Until the control plane's first shares arrive, a bandit's arms split evenly (the prior), as
     // its shares would before any evidence; predictors that are not arms get none, as they will.
-    else if (steering?.bandit) weight = steering.bandit.config.arms.includes(pred) ? null : 0;
-    else if (weightAll !== null) weight = weightAll;
-    else weight = index === 0 ? null : traffic;
+    else if (steering?.bandit) {
+      ignoredTraffic(p, `${BANDIT_ANNOTATION} sets the shares`, f);
+      weight = steering.bandit.config.arms.includes(pred) ? null : 0;
+    } else if (weightAll !== null) {
+      ignoredTraffic(p, 'seldon.io/ambassador-weight sets every weight', f);
+      weight = weightAll;
+    } else if (index === 0) {
+      ignoredTraffic(p, 'the first predictor takes what the others leave', f);
+      weight = null;
+    } else weight = trafficOf(p, f);
 
     const svc = predictorService(d, p, ns, opts);
     if (typeof svc === 'string') return svc;

@@ -5,8 +5,8 @@
  * rejects the SDep; one invalid Mapping is dropped with a reason; unknown keys warn once each.
  */
 import { parseAllDocuments } from 'yaml';
-import { compileFullMatch, checkHeaderName, parseInteger, RegexBudget, type Parsed } from './values.js';
-import type { BreakerLimits, CorsPolicy, HeaderConstraint, PathMatcher, RetryOn, RetryPolicy } from './types.js';
+import { compileFullMatch, checkHeaderName, parseInteger, RegexBudget, type HeaderConstraint, type Parsed } from './values.js';
+import type { BreakerLimits, CorsPolicy, PathMatcher, RetryOn, RetryPolicy } from './types.js';
 import { DEFAULT_BREAKER } from './types.js';
 import { isDns1123Subdomain, serviceOfHost, validPort } from './services.js';
 
@@ -32,7 +32,7 @@ export interface MappingRoute {
   /**
    * `bypass_auth: true`: the external auth service is not asked, as Ambassador skips its AuthService;
    * honoured for the Mapping's own deployment's Services only (a Service of another deployment keeps
-   * that one's check, routing/table.ts).
+   * that one's check, routing/owner-gates.ts).
    */
   readonly bypassAuth: boolean;
 }

@@ -2,7 +2,7 @@
  * The table as operators see it: a stable JSON form (`routes --json`, admin `/routes`) and a
  * readable tree (`routes`). Both are pure functions of the table.
  */
-import { describeMatch } from './table.js';
+import { describeMatch } from './route-group.js';
 import { constraintText } from './values.js';
 import type { Backend, CorsPolicy, DeploymentReport, Protocol, RouteGroup, RouteTable } from './types.js';
 

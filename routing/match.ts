@@ -21,7 +21,7 @@
  * decision object.
  */
 import { GRPC_PATH_MATCHER } from './compile.js';
-import { comparePrecedence } from './table.js';
+import { comparePrecedence } from './route-group.js';
 import type { Backend, Decision, HeaderGetter, Mirror, NotRouted, Picker, RouteGroup, RouteRequest, RouteTable } from './types.js';
 
 const SLASH = 47;
@@ -165,7 +165,27 @@ function matchRest(table: RouteTable, req: RouteRequest, path: string, query: st
     const d = decide(candidates, req, path, query, picker, eligible);
     if (d) return d;
   }
-  return notRouted(404, 'NO_ROUTE', `no route for ${path}`);
+  return notRouted(404, 'NO_ROUTE', `no route for ${path}${whyNotServed(table, restDeployment(table, path))}`);
+}
+
+/** The deployment a `/seldon/<ns>/<name>/` (or single-namespace `/seldon/<name>/`) path names, as `ns/name`. */
+function restDeployment(table: RouteTable, path: string): string | undefined {
+  if (!path.startsWith('/seldon/')) return undefined;
+  const [a, b] = path.slice('/seldon/'.length).split('/', 2);
+  if (!a) return undefined;
+  const twoSegments = b ? `${a}/${b}` : undefined;
+  if (twoSegments && table.deployments.has(twoSegments)) return twoSegments;
+  return table.options.singleNamespace ? `${table.options.namespace}/${a}` : twoSegments;
+}
+
+/**
+ * On a miss only: when the request names a deployment the table rejected, its reasons (as /routes
+ * shows them), so the client learns why its deployment is not served.
+ */
+function whyNotServed(table: RouteTable, key: string | undefined): string {
+  if (key === undefined) return '';
+  const r = table.deployments.get(key) ?? (key.endsWith('-explainer') ? table.deployments.get(key.slice(0, -'-explainer'.length)) : undefined);
+  return r?.state === 'rejected' ? `: deployment ${r.namespace}/${r.name} is rejected: ${r.reasons.join('; ')}` : '';
 }
 
 function matchGrpc(table: RouteTable, req: RouteRequest, path: string, picker: Picker, eligible?: (b: Backend) => boolean): Decision {
@@ -205,7 +225,7 @@ function matchGrpc(table: RouteTable, req: RouteRequest, path: string, picker: P
   if (d) return d;
   if (ambiguity) return notRouted(404, 'NO_ROUTE', `no route for gRPC ${path}: ${ambiguity}`);
   const who = seldon === undefined ? 'no "seldon" metadata' : sent === undefined ? `seldon="${seldon}" and no "namespace" metadata` : `seldon="${seldon}" namespace="${sent}"`;
-  return notRouted(404, 'NO_ROUTE', `no route for gRPC ${path} with ${who}`);
+  return notRouted(404, 'NO_ROUTE', `no route for gRPC ${path} with ${who}${whyNotServed(table, seldon !== undefined && sent !== undefined ? `${sent}/${seldon}` : undefined)}`);
 }
 
 /**

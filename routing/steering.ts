@@ -3,33 +3,18 @@
  * docs/bandits.md). The table says which deployments are steered and how (`DeploymentSteering`,
  * from their annotations); the gateway decides their live shares (a rollout's step, a bandit's
  * shares) and hands each data plane a `SteerOverride` per deployment; `steerGroup` turns a group of
- * the table into the group a request is picked from. Pure: no I/O, no clock.
+ * the table into the group a request is picked from. Pure: no I/O, no clock. The steering specs
+ * themselves are in `steering-spec.ts` and `sticky.ts`.
  *
  * A group may hold members of several deployments (the legacy pattern, docs/routing.md): an
  * override moves shares only among the deployment's own members, within the share the group
  * gives that deployment, so the others keep theirs.
  */
-import type { BanditConfig } from './bandit.js';
-import type { RolloutConfig } from './rollout.js';
 import type { Mirror, RouteGroup, WeightedBackend } from './types.js';
 import { cumulativeOf } from './weights.js';
 
-/** Sticky assignment: the key that keeps a client on one predictor (docs/rollouts.md#sticky). */
-export type StickySpec = { readonly kind: 'header'; readonly name: string } | { readonly kind: 'cookie' };
-
 /** The cookie `sticky: cookie` sets when the client has none. */
 export const STICKY_COOKIE = 'seldon-gateway-sticky';
-
-export interface DeploymentSteering {
-  /** `ns/name`. */
-  readonly key: string;
-  /** Its non-shadow predictors, in spec order. */
-  readonly predictors: readonly string[];
-  /** `run` changes when a run starts anew: the canary predictor's spec or the rollout changed. */
-  readonly rollout: { readonly config: RolloutConfig; readonly run: string; readonly action: string } | null;
-  readonly bandit: { readonly config: BanditConfig; readonly run: string } | null;
-  readonly sticky: StickySpec | null;
-}
 
 /** A deployment's live shares, as the gateway decided them. */
 export interface SteerOverride {
@@ -108,21 +93,6 @@ export function stickyPoint(value: string): number {
   h = Math.imul(h, 0xc2b2ae35);
   h ^= h >>> 16;
   return (h >>> 0) / 4294967296;
-}
-
-/** The annotations a deployment is steered by. */
-export const ROLLOUT_ANNOTATION = 'seldon.io/gateway-rollout';
-export const ROLLOUT_ACTION_ANNOTATION = 'seldon.io/gateway-rollout-action';
-export const BANDIT_ANNOTATION = 'seldon.io/gateway-bandit';
-export const STICKY_ANNOTATION = 'seldon.io/gateway-sticky';
-
-/** `header:<name>` or `cookie`: the sticky spec, or an error sentence. */
-export function parseSticky(raw: string): StickySpec | string {
-  const v = raw.trim();
-  if (v === 'cookie') return { kind: 'cookie' };
-  const m = /^header:\s*([!#$%&'*+.^_`|~0-9A-Za-z-]+)$/.exec(v);
-  if (m) return { kind: 'header', name: m[1]!.toLowerCase() };
-  return `"${raw}" is not "header:<name>" or "cookie"`;
 }
 
 /** A short stable hash of a JSON value (keys sorted), naming a run: FNV-1a 64 bits, hex. */

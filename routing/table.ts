@@ -10,115 +10,18 @@
  * Beside the routes, the table holds what the OAuth front end needs (docs/routing.md#oauth-front-end): the client
  * registry (a client_id claimed by two deployments goes to neither, and both are degraded) and each
  * deployment's own routes (its predictors only, no header constraints).
+ *
+ * The groups themselves are built in `route-group.ts`, the gates of routes to other deployments'
+ * Services settled in `owner-gates.ts`, and the indexes snapshotted by `snapshots.ts`.
  */
 import { compileDeployment, type CompiledDeployment, type RouteSpec } from './compile.js';
-import { constraintText, constraintWeight } from './values.js';
-import { cumulativeOf, normaliseWeights } from './weights.js';
-import { CONFLICTED_AUTH_DEPLOYMENT } from './types.js';
-import type { DeploymentSteering, StickySpec } from './steering.js';
-import type {
-  Backend,
-  CompileOptions,
-  DeploymentReport,
-  Gate,
-  HeaderConstraint,
-  Mirror,
-  OAuthClient,
-  OwnRoutes,
-  PathMatcher,
-  Precedence,
-  RateLimit,
-  RouteGroup,
-  RouteTable,
-  RouteMatch,
-  WeightedBackend,
-} from './types.js';
+import { servedBackend } from './owner-gates.js';
+import { buildGroup, comparePrecedence, deploymentKeyOf, describeMatch, groupKeyOf, ownRoutesOf } from './route-group.js';
 import type { SeldonDeployment } from './seldon-deployment.js';
-
-function matcherText(p: PathMatcher): string {
-  return p.kind === 'prefix' ? p.prefix : p.source;
-}
-
-function constraintsOf(spec: RouteMatch): string[] {
-  const out = spec.headers.map((h) => `${h.kind}:${constraintText(h)}`);
-  if (spec.host !== null) out.push(`host:${spec.host}`);
-  if (spec.grpcIdentity) out.push(`exact:namespace=${spec.grpcIdentity.namespace}`, `exact:seldon=${spec.grpcIdentity.seldon}`);
-  return out.sort();
-}
-
-function groupKeyOf(spec: RouteMatch): string {
-  return [spec.kind, spec.namespace, `${spec.path.kind}:${matcherText(spec.path)}`, constraintsOf(spec).join('\u0001')].join('\u0000');
-}
-
-function precedenceOf(spec: RouteMatch): Precedence {
-  let headerWeight = 0;
-  for (const h of spec.headers) headerWeight += constraintWeight(h);
-  if (spec.host !== null) headerWeight += 'host'.length + spec.host.length;
-  if (spec.grpcIdentity) headerWeight += 'seldon'.length + spec.grpcIdentity.seldon.length + 'namespace'.length + spec.grpcIdentity.namespace.length;
-  const constraints = constraintsOf(spec);
-  return {
-    matcherLength: matcherText(spec.path).length,
-    headerWeight,
-    constraintCount: constraints.length,
-    matcherText: matcherText(spec.path),
-    constraintText: constraints.join(','),
-  };
-}
-
-const byId = (a: { backend: { id: string } }, b: { backend: { id: string } }): number => (a.backend.id < b.backend.id ? -1 : a.backend.id > b.backend.id ? 1 : 0);
-const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
-
-/** docs/routing.md#precedence-and-no-match; namespace and key settle the (rare) ties between namespaces. */
-export function comparePrecedence(a: RouteGroup, b: RouteGroup): number {
-  const p = a.precedence;
-  const q = b.precedence;
-  return (
-    q.matcherLength - p.matcherLength ||
-    q.headerWeight - p.headerWeight ||
-    q.constraintCount - p.constraintCount ||
-    cmp(p.matcherText, q.matcherText) ||
-    cmp(p.constraintText, q.constraintText) ||
-    cmp(a.namespace, b.namespace) ||
-    cmp(a.key, b.key)
-  );
-}
-
-const asCompiled = (s: RouteSpec): Backend => s.backend;
-
-/** `effective` gives each spec's backend as served (its gate settled against the Services' owners). */
-function buildGroup(key: string, specs: readonly RouteSpec[], effective: (s: RouteSpec) => Backend = asCompiled, stickyOf: (deployment: string) => StickySpec | null = noSticky): RouteGroup {
-  // Specs sharing a key agree on the match, except that a custom copy of a generated gRPC Mapping
-  // (regex path plus exact `seldon`/`namespace` headers) carries the identity as plain headers:
-  // the generated form stands for the group, so the result never depends on arrival order.
-  const first = specs.find((s) => s.grpcIdentity !== null) ?? specs[0]!;
-  const memberSpecs = specs.filter((s) => !s.shadow).sort(byId);
-  const { percents, warning } = normaliseWeights(memberSpecs.map((s) => s.weight));
-  const members: WeightedBackend[] = memberSpecs.map((s, i) => ({ backend: effective(s), percent: percents[i]! }));
-  const mirrors: Mirror[] = specs
-    .filter((s) => s.shadow)
-    .sort(byId)
-    .map((s) => ({ backend: effective(s), percent: s.weight ?? 100 }));
-  const headers: HeaderConstraint[] = [...first.headers].sort((a, b) => cmp(`${a.kind}:${constraintText(a)}`, `${b.kind}:${constraintText(b)}`));
-  const steeredMember = members.find((m) => m.backend.steered);
-  return {
-    key,
-    kind: first.kind,
-    path: first.path,
-    host: first.host,
-    headers,
-    grpcIdentity: first.grpcIdentity,
-    namespace: first.namespace,
-    members,
-    mirrors,
-    cumulative: cumulativeOf(percents),
-    precedence: precedenceOf(first),
-    warnings: warning ? [warning] : [],
-    steered: steeredMember !== undefined,
-    sticky: steeredMember ? stickyOf(deploymentKeyOf(steeredMember.backend)) : null,
-  };
-}
-
-const noSticky = (): null => null;
+import { Snapshots } from './snapshots.js';
+import type { DeploymentSteering } from './steering-spec.js';
+import type { StickySpec } from './sticky.js';
+import type { Backend, CompileOptions, DeploymentReport, Gate, OAuthClient, OwnRoutes, RouteGroup, RouteTable } from './types.js';
 
 /** Which index a group lives in. */
 function indexOf(g: RouteGroup): { map: 'restByPrefix' | 'grpcByPrefix' | 'grpcByIdentity'; key: string } | { list: 'restRegex' | 'grpcRegex' } {
@@ -127,104 +30,10 @@ function indexOf(g: RouteGroup): { map: 'restByPrefix' | 'grpcByPrefix' | 'grpcB
   return { map: g.kind === 'rest' ? 'restByPrefix' : 'grpcByPrefix', key: g.path.prefix };
 }
 
-const deploymentKeyOf = (b: Backend): string => `${b.origin.namespace}/${b.origin.deployment}`;
-
-/** The gate of a route to a Service that several OAuth-gated deployments claim: no token is any of theirs (fail closed). */
-function conflictedGate(own: Gate | null, external: boolean): Gate {
-  return { auth: { namespace: '', deployment: CONFLICTED_AUTH_DEPLOYMENT }, rateLimits: own?.rateLimits ?? NO_LIMITS, external: external || (own?.external ?? false) };
-}
-
-/** The owner's gate, with the route's own rate limits kept as well. */
-function ownersGate(owner: Gate, own: Gate | null, external: boolean): Gate {
-  const checked = external || owner.external || (own?.external ?? false);
-  if ((!own || own.rateLimits.length === 0) && checked === owner.external) return owner;
-  const limits = [...owner.rateLimits];
-  for (const l of own?.rateLimits ?? NO_LIMITS) if (!limits.some((x) => x.key === l.key)) limits.push(l);
-  return { auth: owner.auth, rateLimits: limits, external: checked };
-}
-
-/** A route's own gate with the external check a Service's owner imposes on it. */
-function externallyCheckedGate(own: Gate | null): Gate {
-  return own === null ? { auth: null, rateLimits: NO_LIMITS, external: true } : { auth: own.auth, rateLimits: own.rateLimits, external: true };
-}
-
-const NO_LIMITS: readonly RateLimit[] = [];
-
 function oddLengths(prefixes: Iterable<string>): number[] {
   const lengths = new Set<number>();
   for (const p of prefixes) if (!p.endsWith('/')) lengths.add(p.length);
   return [...lengths].sort((a, b) => b - a);
-}
-
-const GONE: unique symbol = Symbol('gone');
-
-/**
- * An immutable map as a frozen `base` plus a small `top` of what changed since (GONE: deleted).
- * A table snapshot then costs what changed, not the whole index (10,000 deployments made every
- * one-deployment edit copy five maps of that size). A lookup that misses `top` costs one more
- * small-map probe; `top` is folded into a new base once it grows past an eighth of it.
- */
-class LayeredMap<K, V> implements ReadonlyMap<K, V> {
-  constructor(
-    private readonly base: ReadonlyMap<K, V>,
-    private readonly top: ReadonlyMap<K, V | typeof GONE>,
-    readonly size: number,
-  ) {}
-  get(key: K): V | undefined {
-    if (this.top.size !== 0) {
-      const v = this.top.get(key);
-      if (v !== undefined) return v === GONE ? undefined : v;
-    }
-    return this.base.get(key);
-  }
-  has(key: K): boolean {
-    return this.get(key) !== undefined;
-  }
-  *entries(): MapIterator<[K, V]> {
-    for (const [k, v] of this.top) if (v !== GONE) yield [k, v];
-    for (const e of this.base) if (!this.top.has(e[0])) yield e;
-  }
-  *keys(): MapIterator<K> {
-    for (const [k] of this.entries()) yield k;
-  }
-  *values(): MapIterator<V> {
-    for (const [, v] of this.entries()) yield v;
-  }
-  [Symbol.iterator](): MapIterator<[K, V]> {
-    return this.entries();
-  }
-  forEach(callback: (value: V, key: K, map: ReadonlyMap<K, V>) => void, thisArg?: unknown): void {
-    for (const [k, v] of this.entries()) callback.call(thisArg, v, k, this);
-  }
-}
-
-/** Takes immutable snapshots of one mutable map, told which keys changed since the last. */
-class Snapshots<K, V> {
-  private base: ReadonlyMap<K, V> = new Map();
-  private top = new Map<K, V | typeof GONE>();
-  private changed = new Set<K>();
-  private current: ReadonlyMap<K, V> | undefined;
-  constructor(private readonly live: ReadonlyMap<K, V>) {}
-  touch(key: K): void {
-    this.changed.add(key);
-  }
-  snapshot(): ReadonlyMap<K, V> {
-    if (this.current && this.changed.size === 0) return this.current;
-    if (this.top.size + this.changed.size > 64 + this.live.size / 8) {
-      this.base = new Map(this.live);
-      this.top = new Map();
-    } else {
-      const top = new Map(this.top);
-      for (const k of this.changed) {
-        const v = this.live.get(k);
-        top.set(k, v === undefined ? GONE : v);
-      }
-      this.top = top;
-    }
-    this.changed.clear();
-    this.current = this.top.size === 0 ? this.base : new LayeredMap(this.base, this.top, this.live.size);
-    return this.current;
-  }
 }
 
 /** What a `Table` is made of: every field of a `RouteTable` but `groups`, which it gathers itself. */
@@ -251,7 +60,6 @@ class Table implements RouteTable {
     return this.sorted;
   }
 }
-
 export class TableBuilder {
   readonly options: Readonly<CompileOptions>;
   private generation = 0;
@@ -536,7 +344,7 @@ export class TableBuilder {
     });
   }
 
-  /** Steered deployments (routing/steering.ts); the table's map is copied only after a change. */
+  /** Steered deployments (routing/steering-spec.ts); the table's map is copied only after a change. */
   private readonly steering = new Map<string, DeploymentSteering>();
   private steeringSnapshot: ReadonlyMap<string, DeploymentSteering> | undefined;
 
@@ -548,39 +356,8 @@ export class TableBuilder {
 
   private readonly stickyOf = (deployment: string): StickySpec | null => this.steering.get(deployment)?.sticky ?? null;
 
-  /**
-   * A spec's backend as served (docs/routing.md#custom-ambassador-config): a route to a Service of an OAuth-gated deployment
-   * applies that deployment's gate, whoever's route it is; to a Service two gated deployments claim,
-   * a gate no token passes. Its own gate otherwise.
-   */
-  private readonly effective = (s: RouteSpec): Backend => {
-    if (s.target === null) return s.backend;
-    const owners = this.owners.get(s.target);
-    const self = deploymentKeyOf(s.backend);
-    // A Service another deployment makes, whose routes the external auth service checks: so is this route (a Mapping's bypass_auth covers its own deployment's Services only).
-    const checkers = this.checkedBy.get(s.target);
-    const external = checkers !== undefined && !(s.backend.gate?.external ?? false) && (checkers.size > 1 || !checkers.has(self));
-    let gate: Gate;
-    if (!owners || (owners.size === 1 && owners.has(self))) {
-      if (!external) return s.backend;
-      gate = externallyCheckedGate(s.backend.gate);
-    } else if (owners.size === 1) gate = ownersGate(owners.values().next().value!, s.backend.gate, external);
-    else gate = conflictedGate(s.backend.gate, external);
-    const b = s.backend;
-    return {
-      id: b.id,
-      origin: b.origin,
-      upstream: b.upstream,
-      rewrite: b.rewrite,
-      timeoutMs: b.timeoutMs,
-      idleTimeoutMs: b.idleTimeoutMs,
-      retry: b.retry,
-      breaker: b.breaker,
-      gate,
-      cors: b.cors,
-      steered: b.steered,
-    };
-  };
+  /** A spec's backend as served: its gate settled against the owners of the Service it targets (owner-gates.ts). */
+  private readonly effective = (s: RouteSpec): Backend => servedBackend(s, this.owners, this.checkedBy);
 
   /** Settle the client_ids whose claims changed; a new registry map only when one did. */
   private refreshClients(): void {
@@ -643,39 +420,6 @@ export class TableBuilder {
     const state = r.state === 'accepted' ? 'degraded' : r.state;
     this.reports.set(dk, { ...r, state, reasons: [...r.reasons, ...[...new Set(extra)].sort()] });
   }
-}
-
-/**
- * A deployment's own routes for the OAuth front end: its generated predictor routes of each kind
- * (members with their weights, shadows as mirrors), without header constraints.
- */
-function ownRoutesOf(c: CompiledDeployment, effective: (s: RouteSpec) => Backend): OwnRoutes | null {
-  const { namespace, name } = c.report;
-  const group = (kind: 'rest' | 'grpc'): RouteGroup | null => {
-    const seen = new Set<string>();
-    const specs: RouteSpec[] = [];
-    for (const s of c.routes) {
-      if (!s.frontEnd || s.kind !== kind || seen.has(s.backend.id)) continue;
-      seen.add(s.backend.id);
-      // A predictor whose Service another OAuth deployment owns is not reached with this one's token.
-      const backend = effective(s);
-      const auth = backend.gate?.auth;
-      if (auth && (auth.namespace !== namespace || auth.deployment !== name)) continue;
-      specs.push({ ...s, headers: [], backend });
-    }
-    return specs.length ? buildGroup(`own\u0000${c.key}\u0000${kind}`, specs) : null;
-  };
-  const rest = group('rest');
-  const grpc = group('grpc');
-  return rest || grpc ? { rest, grpc } : null;
-}
-
-/** Short human text for a group's match, used in reasons. */
-export function describeMatch(g: RouteGroup): string {
-  const what = g.grpcIdentity ? `gRPC seldon=${g.grpcIdentity.seldon} namespace=${g.grpcIdentity.namespace}` : `${g.kind === 'grpc' ? 'gRPC ' : ''}${matcherText(g.path)}`;
-  const hs = g.headers.map((h) => constraintText(h));
-  if (g.host) hs.push(`host=${g.host}`);
-  return hs.length ? `${what} [${hs.join(', ')}]` : what;
 }
 
 /** A table from scratch. */

@@ -3,7 +3,9 @@
  * immutable `RouteTable`, and the `Decision` that `match` returns for one request. Nothing here
  * does I/O. The input (SeldonDeployment and its parts) is in `seldon-deployment.ts`.
  */
-import type { DeploymentSteering, StickySpec } from './steering.js';
+import type { DeploymentSteering } from './steering-spec.js';
+import type { StickySpec } from './sticky.js';
+import type { HeaderConstraint } from './values.js';
 
 // ---------------------------------------------------------------------------------------------
 // Compile settings (docs/routing.md#settings).
@@ -208,11 +210,6 @@ export interface Mirror {
   readonly percent: number;
 }
 
-export type HeaderConstraint =
-  | { readonly kind: 'exact'; readonly name: string; readonly value: string }
-  | { readonly kind: 'presence'; readonly name: string }
-  | { readonly kind: 'regex'; readonly name: string; readonly pattern: string; readonly test: (value: string) => boolean };
-
 export type PathMatcher = { readonly kind: 'prefix'; readonly prefix: string } | { readonly kind: 'regex'; readonly source: string; readonly test: (path: string) => boolean };
 
 /** What a route matches: the fields of a group's key (docs/routing.md#route-groups). */
@@ -246,7 +243,7 @@ export interface RouteGroup extends RouteMatch {
   readonly warnings: readonly string[];
   /** Some member's weights are steered at run time: `Picker.steer` gives the group a request is picked from. */
   readonly steered: boolean;
-  /** Sticky assignment of the steered deployment (routing/steering.ts), or null. */
+  /** Sticky assignment of the steered deployment (routing/sticky.ts), or null. */
   readonly sticky: StickySpec | null;
 }
 

@@ -4,7 +4,12 @@
  * annotation holds which value, and what a bad one does, is `annotations.ts`.
  */
 import { RE2JS } from 're2js';
-import type { HeaderConstraint } from './types.js';
+
+/** One header condition of a route: a value, presence, or an RE2 pattern the whole value matches. */
+export type HeaderConstraint =
+  | { readonly kind: 'exact'; readonly name: string; readonly value: string }
+  | { readonly kind: 'presence'; readonly name: string }
+  | { readonly kind: 'regex'; readonly name: string; readonly pattern: string; readonly test: (value: string) => boolean };
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
 

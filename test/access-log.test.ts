@@ -17,7 +17,8 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { UsageError, parseConfig } from '../gateway/config.js';
+import { parseConfig } from '../gateway/config/parse.js';
+import { UsageError } from '../gateway/config/values.js';
 import { AccessLogOutput, isoTime, jsonLine, textLine, type AccessEntry } from '../gateway/observe/access-log.js';
 import { IMPLICIT_RETRIES } from '../gateway/upstream/attempts.js';
 import { encodeSeldonMessage, grpcClients, type GrpcClients } from './fixtures/grpc-backend.js';
@@ -545,7 +546,18 @@ describe('where the lines go', () => {
     });
     const dir = mkdtempSync(join(tmpdir(), 'sgw-al-'));
     writeFileSync(join(dir, 'a.yaml'), sdep('a', 'm', { predictors: [{ name: 'main' }] }));
-    const cli = await startCli(['--manifests', dir, '--workers', '1', '--resolve', `a-main.m:8000=127.0.0.1:${backend.port}`, '--resolve', `a-main.m:5001=127.0.0.1:${grpcUp.port}`]);
+    const cli = await startCli([
+      '--manifests',
+      dir,
+      '--workers',
+      '1',
+      '--access-log',
+      'on',
+      '--resolve',
+      `a-main.m:8000=127.0.0.1:${backend.port}`,
+      '--resolve',
+      `a-main.m:5001=127.0.0.1:${grpcUp.port}`,
+    ]);
     const clients = grpcClients(`127.0.0.1:${cli.port}`);
     try {
       expect((await send(`http://127.0.0.1:${cli.port}/seldon/m/a${predictPath}`, { 'x-request-id': 'cli-rest' }, Buffer.from('{}'))).status).toBe(200);

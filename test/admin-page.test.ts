@@ -169,6 +169,7 @@ describe('admin diagnostics page in Chromium', () => {
     // Paused: nothing changes.
     await page.locator('#auto').uncheck();
     await sendSplit(10);
+    // The case is an absence: two and a half refresh periods (?refresh=1) in which it would have refreshed twice.
     await new Promise((r) => setTimeout(r, 2500));
     expect(Number(await cell('m/split', 'm/split/main', 'count').textContent()) + Number(await cell('m/split', 'm/split/canary', 'count').textContent())).toBe(150);
   });

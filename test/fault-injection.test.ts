@@ -163,7 +163,7 @@ class SteadyLoop {
         return;
       }
       await this.exchange(i);
-      await sleep(this.o.pauseMs);
+      await sleep(this.o.pauseMs); // the loop's pace: a client's think time between requests
     }
   }
 
@@ -182,7 +182,7 @@ class SteadyLoop {
       const c = await connectWithin(this.port, this.o.timeoutMs);
       if (typeof c === 'string') {
         this.fail(i, c);
-        await sleep(100);
+        await sleep(100); // a client's back-off before it reconnects
         return;
       }
       // Head and body go out as two writes: without this, Nagle holds the body for the ACK.
@@ -496,7 +496,7 @@ describe('fault injection: traffic to an unrelated deployment survives bad deplo
       const deadline = Date.now() + 15_000;
       while (Date.now() < deadline) {
         if (held.length < MAX_OPENED) await Promise.all(Array.from({ length: 20 }, open));
-        else await sleep(100);
+        else await sleep(100); // at the cap: poll the metric below
         if (notTaken() > 0 && (paused = await metric(gw.admin, 'seldon_gateway_accept_paused')) === WORKERS) break;
         await sleep(20);
       }
@@ -522,7 +522,7 @@ describe('fault injection: traffic to an unrelated deployment survives bad deplo
       // Traffic to `good` goes on over the connections it already had.
       loop.phase = 'exhausted';
       expect(await loop.okInPhase(30, 5000), `the loop while out of descriptors: ${loop.failures.join('\n')}`).toBe(true);
-      await sleep(1000);
+      await sleep(1000); // the case: it stays so, a second (several descriptor checks) later
       expect((await readyz(gw.admin)).status, 'still out of descriptors').toBe(503);
       expect(await metric(gw.admin, 'seldon_gateway_accept_paused'), 'workers still not accepting').toBe(WORKERS);
     } finally {

@@ -6,7 +6,8 @@
 import type { IncomingHttpHeaders } from 'node:http2';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Gatekeeper, type Allow, type Deny, type GateVerdict, type PendingVerdict } from '../gateway/auth/gate.js';
-import { OAuth, tokenHash } from '../gateway/auth/oauth.js';
+import { OAuth } from '../gateway/auth/oauth.js';
+import { tokenHash } from '../gateway/auth/token-crypto.js';
 import { RateLimiter } from '../gateway/auth/rate-limit.js';
 import { MemoryTokenStore, type TokenStore } from '../gateway/auth/token-store.js';
 import { grpcStatusOf, GrpcStatus } from '../gateway/edge/errors.js';

@@ -30,9 +30,6 @@ export function answeredBy(o: Outcome): string | undefined {
   return o.ok ? o.result.response.meta?.tags?.['backend']?.stringValue : undefined;
 }
 
-/** Resolve after `ms`. */
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 /** Run `task` for i = 0..n-1 with at most `concurrency` in flight. */
 export async function pool<T>(n: number, concurrency: number, task: (i: number) => Promise<T>): Promise<T[]> {
   const out = new Array<T>(n);

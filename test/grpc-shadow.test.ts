@@ -93,8 +93,10 @@ describe('gRPC shadows', () => {
     const o = await predict(clients, { binData: Buffer.alloc(100_000, 1) }, meta('fraud'));
     expect(answeredBy(o)).toBe('main');
     expect(await shadowCount('fraud', 'dropped_body_size')).toBe(1);
-    await new Promise((r) => setTimeout(r, 100));
-    expect(audit.calls.length).toBe(before);
+    // Then a small one, which is mirrored: once its copy has arrived, a copy of the big one would have too.
+    expect(answeredBy(await predict(clients, { strData: 'small' }, meta('fraud')))).toBe('main');
+    await waitFor(() => audit.calls.length > before, 2000);
+    expect(audit.calls.length - 1).toBe(before);
   });
 
   it("a failing or unreachable shadow's outcome never reaches the client", async () => {

@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { OPTIONS, parseConfig } from '../gateway/config.js';
+import { OPTIONS } from '../gateway/config/options.js';
+import { parseConfig } from '../gateway/config/parse.js';
 import { withValuesTable } from '../scripts/chart-readme.js';
 import { KUSTOMIZE_ROOT, baseWith, kustomize, parseManifests, type Obj } from './helpers/kustomize.js';
 
@@ -100,6 +101,30 @@ function expectSameObjects(helmObjs: Obj[], kustomizeObjs: Obj[]): void {
 }
 
 describe('the Helm chart', () => {
+  it("the README's helm install line, rendered as helm template, runs the image it names", () => {
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const block = /<!-- helm:install [^\n]*-->\n```sh\n([\s\S]*?)\n```/.exec(readme);
+    expect(block, 'the README block marked helm:install').not.toBeNull();
+    const words = block![1]!
+      .replace(/\\\n\s*/g, ' ')
+      .trim()
+      .split(/\s+/);
+    expect(words.slice(0, 4)).toEqual(['helm', 'install', 'seldon-gateway', 'deploy/helm/seldon-gateway']);
+    // As written, but `template` (no cluster): --create-namespace is install's alone.
+    const out = run([
+      'template',
+      ...words
+        .slice(2)
+        .map((w) => (w === 'deploy/helm/seldon-gateway' ? chart : w))
+        .filter((w) => w !== '--create-namespace'),
+    ]);
+    expect(out.status, out.stderr).toBe(0);
+    const image = words.find((w) => w.startsWith('image.repository='))!.slice('image.repository='.length);
+    const deployment = named(parseManifests(out.stdout), 'Deployment');
+    expect(deployment.metadata.namespace).toBe('seldon-system');
+    expect((deployment.spec as { template: { spec: { containers: { image: string }[] } } }).template.spec.containers[0]!.image).toMatch(new RegExp(`^${image.replace(/\./g, '\\.')}:`));
+  });
+
   it('helm lint --strict passes for the defaults and for each example', () => {
     for (const values of [[], ...examples.map((e) => [e])]) {
       const out = run(['lint', '--strict', chart, ...valueArgs({ values })]);

@@ -52,6 +52,7 @@ class Recorder implements ResponseHandler {
     this.chunks.push(Buffer.from(chunk));
     if (this.o.pauseMs !== undefined && this.paused === 0) {
       this.paused++;
+      // The pause is the case (backpressure): the handler holds the answer this long.
       setTimeout(() => this.attempt!.resume(), this.o.pauseMs);
       return false;
     }
@@ -333,8 +334,11 @@ describe('upstream client: answers and connections', () => {
   });
 
   it('abort: a queued request is never sent; one in flight closes its connection; the handler hears one error each', async () => {
+    let answeredLate!: () => void;
+    const late = new Promise<void>((r) => (answeredLate = r));
     up.setResponder(async () => {
-      await sleep(300);
+      await sleep(300); // a slow model: the first request is still in flight when it is aborted
+      answeredLate();
       return { body: 'late' };
     });
     const p = pool({ connections: 1 });
@@ -349,7 +353,8 @@ describe('upstream client: answers and connections', () => {
     expect((await inFlight.done).error?.message).toBe('timeout');
     up.setResponder(undefined);
     expect((await send(p, req({ path: '/after' })).done).status).toBe(200);
-    await sleep(350);
+    // The model has given its late answer to /first: nothing more can come for the aborted ones.
+    await late;
     expect(up.requests.slice(before).map((r) => r.target)).toEqual(['/first', '/after']);
     expect(inFlight.out.extra + queued.out.extra).toBe(0);
   });
@@ -376,7 +381,7 @@ describe('upstream client: answers and connections', () => {
   it('timeouts: no head within headersTimeout; a body that pauses longer than bodyTimeout; a handshake that never ends', async () => {
     const p = pool();
     up.setResponder(async () => {
-      await sleep(400);
+      await sleep(400); // a model slower than the head timeout below: the case
       return { body: 'late' };
     });
     expect((await send(p, req({ headersTimeout: 100 })).done).error?.code).toBe('UPSTREAM_HEADERS_TIMEOUT');
@@ -455,17 +460,19 @@ describe('upstream client: answers and connections', () => {
   });
 
   it('bytes on an idle connection close it; the next request is unaffected', async () => {
+    let first: net.Socket | undefined;
     let strayClosed: Promise<unknown> | undefined;
     const s = net.createServer((c) => {
       c.once('data', () => c.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'));
-      // Stray bytes once the connection is idle; the pool must close it.
-      setTimeout(() => c.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray'), 100);
       c.on('error', () => undefined);
+      first ??= c;
       strayClosed ??= once(c, 'close');
     });
     await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
     const p = new Http1Pool({ host: '127.0.0.1', port: (s.address() as AddressInfo).port, connections: 1, connectTimeoutMs: 1000, maxHeadBytes: 1024 });
     expect((await send(p, req()).done).body.toString()).toBe('ok');
+    // Stray bytes now that the connection is idle (its answer read); the pool must close it.
+    first!.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray');
     await strayClosed;
     const next = await send(p, req()).done;
     expect(next.body.toString()).toBe('ok');
@@ -475,7 +482,7 @@ describe('upstream client: answers and connections', () => {
 
   it('close(): requests in flight finish, then connections close; later requests are refused', async () => {
     up.setResponder(async () => {
-      await sleep(100);
+      await sleep(100); // a model that takes a while: the request is in flight when close() comes
       return { body: 'finished' };
     });
     const p = pool();

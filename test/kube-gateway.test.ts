@@ -8,10 +8,11 @@
 import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { parseConfig } from '../gateway/config.js';
+import { parseConfig } from '../gateway/config/parse.js';
 import { startGateway, type Gateway } from '../gateway/process/serve.js';
 import { startHttpBackend, type HttpBackend } from './fixtures/http-backend.js';
-import { delay, seldonDeployment, startFakeKubeApi, tempDir, until, writeKubeconfig, type FakeKubeApi } from './fixtures/fake-kube-api.js';
+import { seldonDeployment, startFakeKubeApi, tempDir, until, writeKubeconfig, type FakeKubeApi } from './fixtures/fake-kube-api.js';
+import { sleep } from './helpers/wait.js';
 
 const predict = '/api/v1.0/predictions';
 let backend: HttpBackend;
@@ -103,7 +104,7 @@ describe('gateway on the Kubernetes source', () => {
       else failed++;
       expect(await status(`${admin}/readyz`, 'GET')).toBe(200);
       if (!sawDisconnected && (await metric(admin, 'seldon_gateway_source_connected')) === 0) sawDisconnected = true;
-      await delay(50);
+      await sleep(50); // the clients' pace while the API server is down
     }
     expect(failed).toBe(0);
     expect(served).toBeGreaterThan(10);
@@ -157,9 +158,12 @@ describe('rollouts on the Kubernetes source', () => {
     );
     const kubeconfig = writeKubeconfig(tmp.dir, api);
     const resolve = ['main', 'canary'].flatMap((p) => ['--resolve', `roll-${p}.models:8000=127.0.0.1:${backend.port}`]);
-    gw = await startGateway(parseConfig('serve', ['--kubernetes', '--kubeconfig', kubeconfig, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1', '--workers', '1', ...resolve], {}), {
-      logger: pino({ level: 'silent' }),
-    });
+    gw = await startGateway(
+      parseConfig('serve', ['--kubernetes', '--kubeconfig', kubeconfig, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1', '--workers', '1', '--access-log', 'off', ...resolve], {}),
+      {
+        logger: pino({ level: 'silent' }),
+      },
+    );
     await until(() => gw!.ready(), 5000, 'ready');
     const url = `http://127.0.0.1:${gw.port}/seldon/models/roll${predict}`;
     const reasons = (): string[] => [...api.events.values()].filter((e) => (e.involvedObject as { name?: string } | undefined)?.name === 'roll').map((e) => e.reason ?? '');

@@ -15,9 +15,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { kustomize, parseManifests, type Obj } from './helpers/kustomize.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const readme = readFileSync(join(root, 'README.md'), 'utf8');
+/** The README's install, and docs/deployment.md, which has the rest (another namespace). */
+const readme = ['README.md', 'docs/deployment.md'].map((f) => readFileSync(join(root, f), 'utf8')).join('\n');
 
-/** The fenced block right after `<!-- install:<name> -->` in the README. */
+/** The fenced block right after `<!-- install:<name> -->` in the README or docs/deployment.md. */
 function readmeBlock(name: string): string {
   const m = new RegExp(`<!-- install:${name} -->\\n\`\`\`[a-z]*\\n([\\s\\S]*?)\\n\`\`\`\\n`).exec(readme);
   expect(m, `README block install:${name}`).not.toBeNull();

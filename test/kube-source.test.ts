@@ -6,7 +6,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { KubeSource, type KubeSourceOptions } from '../source/kubernetes/kube-source.js';
-import { FAST, RecordingSink, clientFor, delay, seldonDeployment, startFakeKubeApi, tempDir, until, type FakeKubeApi } from './fixtures/fake-kube-api.js';
+import { FAST, RecordingSink, clientFor, seldonDeployment, startFakeKubeApi, tempDir, until, type FakeKubeApi } from './fixtures/fake-kube-api.js';
 
 let api: FakeKubeApi;
 let tmp: ReturnType<typeof tempDir>;
@@ -34,6 +34,9 @@ async function startSource(options: Partial<KubeSourceOptions> & { token?: strin
 
 /** Where the source's watch resumes: its informer's resourceVersion (@kubernetes/client-node keeps it; nothing else shows it). */
 const resumesFrom = (source: KubeSource): string | undefined => (source as unknown as { loop?: { informer: { latestResourceVersion(): string } } }).loop?.informer.latestResourceVersion();
+
+/** The resourceVersion of what the sink last got for `key` (the source passes the object as the API sent it). */
+const resourceVersionOf = (sink: RecordingSink, key: string): string | undefined => (sink.state.get(key) as { metadata?: { resourceVersion?: string } } | undefined)?.metadata?.resourceVersion;
 
 const sdep = (name: string, ns: string, traffic = 100) => seldonDeployment(name, ns, { predictors: [{ name: 'default', traffic, graph: { name: 'model', type: 'MODEL' } }] });
 
@@ -274,9 +277,11 @@ describe('coalescing', () => {
     const { sink } = await startSource({ batchMs: 50 });
     await until(() => sink.synced && api.openWatches() === 1);
     const before = sink.batches.length;
-    for (let i = 1; i <= 1000; i++) api.upsert('seldondeployments', sdep('hot', 'ns1', i % 101));
-    await until(() => sink.traffic('ns1/hot') === 1000 % 101, 5000, 'final state');
-    await delay(120);
+    let last = '';
+    for (let i = 1; i <= 1000; i++) last = api.upsert('seldondeployments', sdep('hot', 'ns1', i % 101)).metadata.resourceVersion!;
+    // The last write delivered (its resourceVersion: the same traffic recurs earlier in the burst).
+    await until(() => resourceVersionOf(sink, 'ns1/hot') === last, 5000, 'final state');
+    expect(sink.traffic('ns1/hot')).toBe(1000 % 101);
     const batches = sink.batches.length - before;
     expect(batches).toBeGreaterThanOrEqual(1);
     expect(batches).toBeLessThan(20);

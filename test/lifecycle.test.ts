@@ -25,7 +25,7 @@ describe('table swaps', () => {
   });
   afterAll(() => backend.close());
 
-  it('one unrelated deployment changing every 100 ms while requests flow: zero errors on the others', async () => {
+  it('one unrelated deployment changing over and over while requests flow: zero errors on the others', async () => {
     const gw = await startTestGateway({
       manifests: { 'stable.yaml': sdep('stable', 'm', { predictors: [{ name: 'main' }, { name: 'canary', traffic: 50 }] }) },
       resolve: { 'stable-main.m:8000': backend.port, 'stable-canary.m:8000': backend.port },
@@ -47,7 +47,9 @@ describe('table swaps', () => {
           if (flip % 3 === 0) writeFileSync(join(gw.dir, 'churn.yaml'), '');
           else writeFileSync(join(gw.dir, 'churn.yaml'), sdep('churn', 'm', { predictors: [{ name: 'main' }, { name: 'c', traffic: flip }] }));
           await waitFor(() => gw.state.current.generation > before, 5000);
-          await new Promise((r) => setTimeout(r, 100));
+          // Some requests answered on this table before the next swap.
+          const seen = answered();
+          await waitFor(() => answered() >= seen + 20 || Date.now() > deadline, 70_000);
         }
       } finally {
         stop = true;

@@ -2,7 +2,7 @@
  * ManifestSource against real temp directories and real fs.watch: initial sync, diffs, broken
  * files, duplicates, defaults, debouncing and stop.
  */
-import { mkdir, mkdtemp, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -55,6 +55,27 @@ async function start(options: Partial<ManifestSourceOptions> = {}): Promise<Reco
   sources.push(source);
   await source.start(sink);
   return sink;
+}
+
+/** A source's own state (nothing else shows it): the directories it watches, a scan pending or running, the files as it last read them. */
+interface Inside {
+  readonly watchers: ReadonlyMap<string, unknown>;
+  readonly timer: NodeJS.Timeout | undefined;
+  readonly running: Promise<void> | undefined;
+  readonly parsed: ReadonlyMap<string, { readonly stamp: string }>;
+}
+const inside = (source: ManifestSource | undefined): Inside => source as unknown as Inside;
+const idle = (source: ManifestSource | undefined): boolean => inside(source).timer === undefined && inside(source).running === undefined;
+
+/** Until a scan has read each file as it is now (ManifestSource.read's stamp) and no other is pending. */
+async function scanned(source: ManifestSource | undefined, ...files: string[]): Promise<void> {
+  const stamps = await Promise.all(
+    files.map(async (f) => {
+      const st = await stat(f);
+      return `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+    }),
+  );
+  await until(`a scan of ${files.join(', ')}`, () => files.every((f, i) => inside(source).parsed.get(f)?.stamp === stamps[i]) && idle(source));
 }
 
 /**
@@ -150,10 +171,12 @@ describe('ManifestSource initial sync', () => {
     const file = join(dir, 'p', 'q', 'm.yaml');
     const sink = await start({ path: file });
     expect(sink.problemAt(file)).toMatch(/does not exist/);
+    const source = sources.at(-1);
+    // Each level appears once the watcher has moved down to the one before.
     await mkdir(join(dir, 'p'));
-    await sleep(100); // let the watcher move down a level before the next one appears
+    await until('a watch on p', () => inside(source).watchers.has(join(dir, 'p')));
     await mkdir(join(dir, 'p', 'q'));
-    await sleep(100);
+    await until('a watch on p/q', () => inside(source).watchers.has(join(dir, 'p', 'q')));
     await writeFile(file, stringify(sdep('m', 'ns')));
     await until('m to appear', () => sink.state.has('ns/m'));
     expect(sink.problemAt(file)).toBeNull();
@@ -180,11 +203,12 @@ describe('ManifestSource changes', () => {
 
   it('a rewrite with identical SeldonDeployments (or only other kinds changed) emits nothing', async () => {
     const sink = await start();
-    await sleep(100); // past the start-up catch-up scan, so the rewrites below get scans of their own
+    const source = sources.at(-1);
+    await until('the start-up catch-up scan', () => idle(source)); // so the rewrites below get scans of their own
     const before = sink.batches.length;
     await writeFile(join(dir, 'b.yaml'), stringify(sdep('b1', 'ns')));
     await writeFile(join(dir, 'a.yaml'), yamlDocs(sdep('a1', 'ns'), { apiVersion: 'v1', kind: 'Service', metadata: { name: 'new' } }, sdep('a2', 'ns')));
-    await sleep(100); // let those scans run on their own before the barrier's
+    await scanned(source, join(dir, 'b.yaml'), join(dir, 'a.yaml')); // those scans on their own, before the barrier's
     expect(await barrier(sink)).toBe(before);
   });
 
@@ -270,7 +294,8 @@ describe('ManifestSource changes', () => {
 
     await writeFile(join(dir, 'b.yaml'), stringify(sdep('b1', 'ns', 5)));
     await until('witness sees b1 at 5', () => witness.traffic('ns/b1') === 5);
-    await sleep(150); // a few debounce periods: anything still pending would have fired
+    // A full scan cycle later on the witness (same debounce): a scan the stopped one still had pending would have run.
+    await barrier(witness);
     expect(stopped.calls.length).toBe(calls);
   });
 

@@ -18,6 +18,7 @@ import { answeredBy, md, predict } from './grpc-helpers.js';
 import { sdep, startTestGateway, waitFor, type TestGateway } from './helpers/gateway.js';
 import { metric } from './helpers/metrics.js';
 import { raw } from './helpers/net.js';
+import { TestClock } from './helpers/clock.js';
 import { basic, bearer, fetchToken } from './helpers/oauth.js';
 import { startRedis, type TestRedis } from './helpers/redis.js';
 import { waitUntil } from './helpers/wait.js';
@@ -57,6 +58,8 @@ async function post(url: string, headers: Record<string, string> = {}) {
 }
 
 describe('OAuth front end with two gateways sharing Redis', () => {
+  // The gateways' clock: a token's remaining time moves without sleeping.
+  const clock = new TestClock();
   let redis: TestRedis;
   const rest: Record<string, HttpBackend> = {};
   const rpc: Record<string, GrpcBackend> = {};
@@ -93,8 +96,8 @@ describe('OAuth front end with two gateways sharing Redis', () => {
     redis = await startRedis();
     for (const n of ['iris', 'iris-eu', 'other', 'fraud', 'open', 'temp']) rest[n] = await startHttpBackend({ name: n });
     for (const n of ['iris', 'iris-eu', 'other', 'fraud']) rpc[n] = await startGrpcBackend({ name: n });
-    a = await startTestGateway({ manifests, resolve: resolve(), args: ['--redis-url', redis.url, '--redis-timeout', '300ms'] });
-    b = await startTestGateway({ manifests, resolve: resolve(), args: ['--redis-url', redis.url, '--redis-timeout', '300ms', '--oauth-port', '0'] });
+    a = await startTestGateway({ manifests, resolve: resolve(), args: ['--redis-url', redis.url, '--redis-timeout', '300ms'], now: clock.now });
+    b = await startTestGateway({ manifests, resolve: resolve(), args: ['--redis-url', redis.url, '--redis-timeout', '300ms', '--oauth-port', '0'], now: clock.now });
     clientsA = grpcClients(`127.0.0.1:${a.port}`);
     clientsB = grpcClients(`127.0.0.1:${b.port}`);
     for (const gw of [a, b]) await waitUntil(async () => (await metric(gw.adminUrl, 'seldon_gateway_redis_connected')) === 1);
@@ -113,7 +116,7 @@ describe('OAuth front end with two gateways sharing Redis', () => {
     expect(first.status).toBe(200);
     expect(first.headers['cache-control']).toBe('no-store');
     expect(first.json).toEqual({ access_token: expect.stringMatching(UUID_V4), token_type: 'bearer', expires_in: 43200, scope: 'read write' });
-    await new Promise((r) => setTimeout(r, 1100));
+    clock.advance(1100);
     // The other gateway hands back the same token (the store is shared), with less time left.
     const again = await tokenRequest(b, basic('iriskeymodels', 'irissecret'));
     expect(again.json.access_token).toBe(first.json.access_token);
@@ -318,6 +321,8 @@ describe('OAuth front end with two gateways sharing Redis', () => {
 });
 
 describe('OAuth token expiry and the in-memory store', () => {
+  // The gateway's clock: the token expires without sleeping.
+  const clock = new TestClock();
   let backend: HttpBackend;
   let gw: TestGateway;
   beforeAll(async () => {
@@ -326,6 +331,7 @@ describe('OAuth token expiry and the in-memory store', () => {
       manifests: { 'iris.yaml': sdep('iris', 'models', { oauth_key: 'k', oauth_secret: 's', predictors: [{ name: 'main' }] }) },
       resolve: { 'iris-main.models:8000': backend.port },
       args: ['--oauth-token-ttl', '1s'],
+      now: clock.now,
     });
   });
   afterAll(async () => {
@@ -338,7 +344,7 @@ describe('OAuth token expiry and the in-memory store', () => {
     expect(r.json.expires_in).toBe(1);
     const t = r.json.access_token;
     expect((await post(`${gw.url}/api/v0.1/predictions`, bearer(t))).status).toBe(200);
-    await new Promise((res) => setTimeout(res, 1200));
+    clock.advance(1200);
     const expired = await post(`${gw.url}/api/v0.1/predictions`, bearer(t));
     expect([expired.status, expired.json.error]).toEqual([401, 'invalid_token']);
     const next = await fetchToken(gw.url, 'kmodels', 's');

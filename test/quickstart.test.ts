@@ -2,19 +2,20 @@
  * The quick start is a test: run what `npm start` runs (the built
  * `dist/examples/quickstart.js`, on OS-chosen ports), parse every curl line it prints, send each
  * as curl would, and expect 200 from the model the comment above it names (the mock model says
- * who it is in `x-seldon-model`). The shadow example must also reach the shadow model (the
+ * who it is in `x-seldon-model`); the OAuth pair, which uses the shell, is run by bash as printed.
+ * The terminal keeps the reader's requests in its access log and sums up the demo's own traffic. The shadow example must also reach the shadow model (the
  * gateway's metrics count its 200), and, in-process over the same manifests with recording
  * upstreams in place of churn's two models, the shadow's copy must carry the same body as the
  * primary's.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectRaw, headerValue, readHttpResponse, sha256, startRecordingUpstream, writeRequest, type HeaderLine, type RawResponse, type RecordingUpstream } from './fixtures/recording-upstream.js';
 import { startTestGateway, type TestGateway } from './helpers/gateway.js';
 import { sleep } from './helpers/wait.js';
+import { startQuickstart, type Quickstart } from './helpers/quickstart.js';
 import { readdirSync, readFileSync } from 'node:fs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -66,7 +67,8 @@ function parseCurls(banner: string): Curl[] {
   for (const raw of banner.split('\n')) {
     const line = raw.trim();
     if (line.startsWith('#')) comment = line.slice(1).trim();
-    if (!line.startsWith('curl ')) continue;
+    // Lines that use the shell (the OAuth pair's $TOKEN) are run by bash instead (below).
+    if (!line.startsWith('curl ') || line.includes('$')) continue;
     const [cmd, grep] = line.split('|').map((s) => s.trim());
     const w = words(cmd!);
     const headers: HeaderLine[] = [];
@@ -119,33 +121,23 @@ function expectedModel(c: Curl): RegExp | undefined {
 }
 
 describe('the quick start (npm start): every curl line it prints answers 200 from the expected model', () => {
-  let child: ChildProcess;
+  let qs: Quickstart;
   let banner = '';
   let curls: Curl[] = [];
 
   beforeAll(async () => {
-    child = spawn(process.execPath, [join(root, 'dist/examples/quickstart.js'), '--port', '0', '--admin-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let all = '';
-    child.stdout?.on('data', (d: Buffer) => (all += d.toString()));
-    child.stderr?.on('data', (d: Buffer) => (all += d.toString()));
-    const end = Date.now() + 20_000;
-    while (!all.includes('Ctrl-C stops everything') && Date.now() < end && child.exitCode === null) await sleep(50);
-    if (!all.includes('Ctrl-C stops everything')) throw new Error(`the quick start did not print its banner:\n${all}`);
-    banner = all
+    qs = await startQuickstart();
+    banner = qs
+      .output()
       .split('\n')
       .filter((l) => !l.startsWith('{'))
       .join('\n');
     curls = parseCurls(banner);
   }, 30_000);
-  afterAll(async () => {
-    if (child && child.exitCode === null) {
-      child.kill('SIGTERM');
-      await Promise.race([once(child, 'exit'), sleep(5000)]);
-      if (child.exitCode === null) child.kill('SIGKILL');
-    }
-  });
+  afterAll(() => qs?.stop());
 
-  it('prints the seven model examples and the two admin lines', () => {
+  it('prints the curl lines once the gateway is ready: the seven model examples and the two admin lines', () => {
+    expect(banner).toMatch(/seldon-gateway is ready on http:\/\/localhost:\d+/);
     expect(curls.filter((c) => c.url.pathname.startsWith('/seldon/')).length, banner).toBe(7);
     expect(curls.filter((c) => !c.url.pathname.startsWith('/seldon/')).map((c) => c.url.pathname)).toEqual(['/routes', '/metrics']);
     for (const c of curls) if (c.url.pathname.startsWith('/seldon/')) expect(expectedModel(c), c.line).toBeDefined();
@@ -184,6 +176,32 @@ describe('the quick start (npm start): every curl line it prints answers 200 fro
     expect(advanced, 'reviews advanced past its first step').toBe(true);
     expect(rewarded, 'every recommender arm has rewards recorded').toBe(true);
   }, 120_000);
+
+  it('the OAuth lines, run by bash as printed: a token from /oauth/token, then a prediction iris-oauth answers', () => {
+    const lines = banner.split('\n').map((l) => l.trim());
+    const first = lines.findIndex((l) => l.startsWith('TOKEN=$(curl '));
+    expect(first, banner).toBeGreaterThan(0);
+    const script = lines.slice(first, first + 2).join('\n');
+    expect(script).toContain('$TOKEN');
+    const r = spawnSync('bash', ['-e', '-o', 'pipefail', '-c', script], { encoding: 'utf8', timeout: 20_000 });
+    expect(r.status, `${script}\n${r.stderr}`).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ meta: { requestPath: { 'seldon/iris-oauth/default': expect.any(String) } } });
+  });
+
+  it("the terminal has the reader's requests in its access log, and none of the demo's own traffic (a summary line instead)", async () => {
+    const end = Date.now() + 45_000;
+    while (!qs.output().includes('demo traffic in the last') && Date.now() < end) await sleep(250);
+    const access = qs
+      .output()
+      .split('\n')
+      .filter((l) => l.includes('"msg":"access"'));
+    expect(access.filter((l) => l.includes('"user_agent":"curl/8.5.0"')).length, 'the requests sent above').toBeGreaterThan(0);
+    expect(
+      access.filter((l) => !l.includes('"user_agent":"curl/')),
+      'access lines not from curl',
+    ).toEqual([]);
+    expect(qs.output()).toMatch(/demo traffic in the last 30 s \(not in the access log\): \d+ to seldon\/reviews/);
+  }, 60_000);
 
   it('the admin lines answer 200 (and /metrics has what the grep looks for)', async () => {
     for (const c of curls.filter((x) => !x.url.pathname.startsWith('/seldon/'))) {

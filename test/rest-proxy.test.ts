@@ -478,9 +478,10 @@ describe('REST proxy: a model server that closes idle keep-alive connections una
     const send = (i: number) => post(`${gw.url}/seldon/m/g${predict}`, {}, `{"data":{"ndarray":[[${i}]]}}`);
     // Four connections to the model, idle, then four requests on them after its keep-alive.
     expect((await Promise.all([0, 1, 2, 3].map(send))).map((r) => r.status)).toEqual([200, 200, 200, 200]);
+    // The case: a pause longer than the model's keep-alive, so the gateway meets connections the model is closing.
     await sleep(400);
     expect((await Promise.all([4, 5, 6, 7].map(send))).map((r) => r.status)).toEqual([200, 200, 200, 200]);
-    await sleep(400);
+    await sleep(400); // and again
     expect((await send(8)).status).toBe(200);
     expect(read.map((b) => JSON.parse(b).data.ndarray[0][0]).sort()).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
     // One second send per request that found a stale connection: at least one after each pause.

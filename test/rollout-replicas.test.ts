@@ -97,6 +97,7 @@ function traffic(gateways: () => CliGateway[], perSecond: number): { stop(): Pro
       const t0 = Date.now();
       await Promise.all(Array.from({ length: Math.ceil(perSecond / 10) }, one));
       const left = 100 - (Date.now() - t0);
+      // The fixed rate itself: each tenth of a second's requests, then the rest of that tenth.
       if (left > 0) await new Promise((r) => setTimeout(r, left));
     }
   })();

@@ -1,5 +1,5 @@
 /**
- * Certificate rotation under load (edge/tls.ts): the CLI with two workers serves a --tls-dir laid
+ * Certificate rotation under load (edge/certificate-store.ts): the CLI with two workers serves a --tls-dir laid
  * out as kubelet mounts a Secret (`tls.crt -> ..data/tls.crt`, `..data -> ..<timestamp>`), while
  * keep-alive clients and clients that open a new connection per request keep sending. The
  * Secret is swapped the way kubelet does it (a new timestamped directory, `..data` renamed over

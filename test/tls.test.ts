@@ -20,8 +20,10 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GatewayMetrics } from '../gateway/observe/metrics.js';
-import { TlsTermination, clientSubject, certificateNames } from '../gateway/edge/tls.js';
-import { parseConfig, UsageError } from '../gateway/config.js';
+import { TlsTermination, clientSubject } from '../gateway/edge/tls.js';
+import { certificateNames } from '../gateway/edge/tls-files.js';
+import { parseConfig } from '../gateway/config/parse.js';
+import { UsageError } from '../gateway/config/values.js';
 import { grpcClients, startGrpcBackend, type GrpcBackend } from './fixtures/grpc-backend.js';
 import { headerValue, startRecordingUpstream, type RecordingUpstream } from './fixtures/recording-upstream.js';
 import { md, predict } from './grpc-helpers.js';
@@ -373,6 +375,7 @@ describe('TLS with --tls-cert / --tls-key', () => {
       agent.on('free', (s) => sockets.push(s));
       const first = await httpsPost(g.port, { agent });
       expect(first.status).toBe(200);
+      // The case: idle between requests for three times --client-header-timeout.
       await new Promise((r) => setTimeout(r, 900));
       const second = await httpsPost(g.port, { agent });
       expect(second.status).toBe(200);

@@ -63,6 +63,11 @@ export interface RouteView {
   readonly warnings: readonly string[];
   /** Nothing routed or mirrored here over the window (folded on the page). */
   readonly idle: boolean;
+  /**
+   * Why the observed shares are not held against the weights: the weights changed within the window
+   * (a rollout step or promotion, at `since`), or a bandit moves them all the time. Null: they hold.
+   */
+  readonly weightsMoved: { readonly why: string; readonly since?: string } | null;
 }
 
 /** A deployment's primary traffic over the window, both protocols. */
@@ -142,7 +147,19 @@ function errorClasses(kind: Protocol, codes: Readonly<Record<string, number>>): 
   return { c4xx, c5xx };
 }
 
-function routeView(r: RouteJson, w: ObservedWindow): RouteView {
+/**
+ * When a steered deployment's weights last changed, if within the window: the observed shares then
+ * mix traffic from before and after, and a promoted rollout's primary would show 0% against the
+ * share it had. A bandit's shares move all the time.
+ */
+function weightsMoved(steering: SteeringJson | undefined, w: ObservedWindow): RouteView['weightsMoved'] {
+  if (steering?.bandit) return { why: 'a bandit moves the shares all the time' };
+  const last = steering?.rollout?.transitions.at(-1);
+  if (last && last.at > w.from.getTime()) return { why: `the rollout changed the weights (${last.kind})`, since: new Date(last.at).toISOString() };
+  return null;
+}
+
+function routeView(r: RouteJson, w: ObservedWindow, moved: RouteView['weightsMoved'] = null): RouteView {
   const observed = r.members.map((b) => w.requests(b.namespace, b.deployment, b.predictor, r.kind));
   const total = observed.reduce((s, o) => s + o.total, 0);
   const members = r.members.map((b, i) => ({
@@ -172,7 +189,7 @@ function routeView(r: RouteJson, w: ObservedWindow): RouteView {
     };
   });
   const idle = total === 0 && mirrors.every((m) => m.mirrored + m.failed + m.dropped === 0);
-  return { kind: r.kind, match: matchText(r), observedTotal: total, members, mirrors, warnings: r.warnings, idle };
+  return { kind: r.kind, match: matchText(r), observedTotal: total, members, mirrors, warnings: r.warnings, idle, weightsMoved: moved };
 }
 
 /**
@@ -219,7 +236,8 @@ export function diagnostics(input: DiagnosticsInput): DiagnosticsJson {
     settings: input.settings,
     deployments: t.deployments.map((d) => {
       const steering = input.steering?.get(`${d.namespace}/${d.name}`);
-      const routes = d.routes.map((r) => routeView(r, w));
+      const moved = weightsMoved(steering, w);
+      const routes = d.routes.map((r) => routeView(r, w, moved));
       return {
         namespace: d.namespace,
         name: d.name,
@@ -275,15 +293,15 @@ function retries(b: BackendJson): string {
   return b.retry ? `${esc(b.retry.retryOn)} ×${b.retry.numRetries}${b.retry.perTryTimeoutMs ? `, ${ms(b.retry.perTryTimeoutMs)} per try` : ''}` : 'none';
 }
 
-/** Observed share far from the configured weight (only meaningful with enough traffic). */
-function drifts(m: MemberView, total: number): boolean {
-  return total >= 100 && m.observedPercent !== null && Math.abs(m.observedPercent - m.percent) > 10;
+/** Observed share far from the configured weight (only meaningful with enough traffic, and weights that held over the window). */
+function drifts(m: MemberView, r: RouteView): boolean {
+  return r.weightsMoved === null && r.observedTotal >= 100 && m.observedPercent !== null && Math.abs(m.observedPercent - m.percent) > 10;
 }
 
 function routeHtml(r: RouteView, owner: string): string {
   const rows = r.members
     .map((m) => {
-      const drift = drifts(m, r.observedTotal);
+      const drift = drifts(m, r);
       const level = errorLevel(m.c4xx, m.c5xx, m.observed.total);
       return `<tr class="member${m.deployment !== owner ? ' foreign' : ''}${drift ? ' drift' : ''} errors-${level}" data-backend="${esc(m.id)}">
   <td class="predictor">${esc(m.deployment !== owner ? `${m.deployment}/${m.predictor}` : m.predictor)}</td>
@@ -335,7 +353,11 @@ ${r.mirrors
   const warnings = r.warnings.length ? `<ul class="warnings">${r.warnings.map((w) => `<li>${esc(w)}</li>`).join('')}</ul>` : '';
   return `<div class="route${r.idle ? ' idle-route' : ''}" data-kind="${r.kind}">
 <h3><span class="kind">${r.kind === 'rest' ? 'REST' : 'gRPC'}</span> <code class="match">${esc(r.match)}</code> <span class="total">${r.observedTotal} requests</span></h3>
-${warnings}
+${warnings}${
+    r.weightsMoved
+      ? `<p class="weights-moved">Observed shares are not held against the weights: ${esc(r.weightsMoved.why)}${r.weightsMoved.since ? ` at <time>${esc(r.weightsMoved.since.slice(11, 19))}</time>, within the window, which still holds traffic from before` : ''}.</p>`
+      : ''
+  }
 <table class="members">
 <thead><tr><th>Predictor</th><th>Weight</th><th>Configured / observed</th><th>Observed</th><th>Requests</th><th>Errors</th><th>Status codes</th><th>p50</th><th>p99</th><th>Timeout</th><th>Idle</th><th>Retries</th><th>Upstream</th></tr></thead>
 <tbody>
@@ -430,6 +452,10 @@ ul.warnings li,.warn-list li{color:#8a6100}
 h3{font-size:13px;margin:8px 0 4px}h3 .total{color:#5b6570;font-weight:400}
 table{border-collapse:collapse;margin:2px 0 8px;min-width:60%}
 th,td{border-bottom:1px solid #e3e6ea;padding:2px 8px;text-align:left;white-space:nowrap}
+td.predictor,td.upstream,td.retries,td.codes,td.detail,td.why{white-space:normal;overflow-wrap:anywhere;min-width:6em}
+td.detail,td.why{min-width:16em}td.upstream{min-width:12em}
+section.deployment,section#disagreements,ul,p{overflow-wrap:anywhere}
+.weights-moved{color:#5b6570;font-size:12px;margin:2px 0}
 th{font-size:12px;color:#5b6570;font-weight:600}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 tr.drift td.observed{color:#c62828;font-weight:700}

@@ -5,7 +5,7 @@
  * shares, reward means and intervals, and the shares over the last hour as a chart. Pure: JSON in,
  * HTML out.
  */
-import type { Check } from '../../routing/rollout.js';
+import type { Check } from '../../routing/rollout/state.js';
 import type { BanditJson, RolloutJson, SteeringJson } from '../steer/describe.js';
 
 export type { SteeringJson } from '../steer/describe.js';
@@ -62,7 +62,7 @@ export function rolloutHtml(r: RolloutJson): string {
     : '';
   const transitions = [...r.transitions]
     .reverse()
-    .map((t) => `<tr><td><time>${time(t.at)}</time></td><td>${esc(t.kind)}</td><td>${esc(t.from)} → ${esc(t.to)}</td><td class="num">${t.weight}%</td><td>${esc(t.reason)}</td></tr>`)
+    .map((t) => `<tr><td><time>${time(t.at)}</time></td><td>${esc(t.kind)}</td><td>${esc(t.from)} → ${esc(t.to)}</td><td class="num">${t.weight}%</td><td class="why">${esc(t.reason)}</td></tr>`)
     .join('');
   return `<div class="steering rollout phase-${esc(r.phase)}" data-rollout-phase="${esc(r.phase)}">
 <h3>rollout of <b>${esc(r.canary)}</b><span class="phase">${esc(r.phase)}</span> <span class="run">run ${esc(r.run)}</span>${r.leader ? ' <span class="leader">decided here</span>' : ''}${r.storeUnreachable ? ' <span class="needs">store unreachable: holding, may only roll back</span>' : ''}</h3>

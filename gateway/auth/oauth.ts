@@ -30,15 +30,17 @@
  * (fail closed). Tokens, secrets and Authorization headers are never logged or echoed, and public
  * bodies never carry store or library error text (`--error-detail internal` adds it back).
  */
-import { createCipheriv, createDecipheriv, createHash, randomBytes, randomUUID, scrypt, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import type { GatewayMetrics } from '../observe/metrics.js';
+import { problemOf, withDetail, type ErrorDetail } from './error-detail.js';
+import { Registrations, type StoreOptions } from './oauth-registrations.js';
 import { LOGIN_PER_ADDRESS, LOGIN_PER_CLIENT, LoginThrottle, type FailureBudget, type SharedLimits } from './rate-limit.js';
 import { withTimeout } from './redis.js';
 import type { RouteState } from '../process/route-state.js';
-import type { TokenRecord, TokenStore } from './token-store.js';
+import { deploymentOf, derive, fingerprint, sameSecret, seal, tokenHash, unseal } from './token-crypto.js';
+import type { TokenRecord } from './token-store.js';
 import type { OAuthClient, RouteTable } from '../../routing/types.js';
 
 export const TOKEN_SCOPE = 'read write';
@@ -47,25 +49,12 @@ export type AuthFailure = 'missing' | 'invalid' | 'expired' | 'forbidden' | 'gon
 
 export type AuthOutcome = { readonly ok: true; readonly owner: string; readonly clientId: string } | { readonly ok: false; readonly failure: AuthFailure; readonly description: string };
 
-export type ErrorDetail = 'public' | 'internal';
-
-/** A public description, with the internal detail appended when `--error-detail internal`. */
-export const withDetail = (mode: ErrorDetail, text: string, detail: string): string => (mode === 'internal' ? `${text} (${detail})` : text);
-
-/** The message of whatever was thrown. */
-export const problemOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
-
 /** The answer of the token endpoint. */
 export interface TokenAnswer {
   readonly status: number;
   readonly body: Record<string, string | number>;
   readonly headers: Record<string, string>;
 }
-
-const sha256 = (s: string | Buffer): Buffer => createHash('sha256').update(s).digest();
-
-/** The key under which a token's record is stored. */
-export const tokenHash = (token: string): string => sha256(token).toString('base64url');
 
 /** `Authorization: Bearer <t>` → t (scheme case-insensitive). */
 export function bearerToken(authorization: string | undefined): string | undefined {
@@ -93,62 +82,8 @@ export function queryToken(url: string): { token: string | undefined; url: strin
   return { token: token === '' ? undefined : token, url: url.slice(0, q) + (rest ? `?${rest}` : '') };
 }
 
-const uidOf = (c: OAuthClient): string | undefined => {
-  const uid = c.uid;
-  return typeof uid === 'string' && uid !== '' ? uid : undefined;
-};
-
-const deploymentOf = (c: OAuthClient): string => `${c.namespace}/${c.deployment}`;
-
-/** AES key sealing the client's token; derived from its secret once per registration and process. */
-function derive(c: OAuthClient): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    // N = 2^14: about 30 ms and 16 MiB, once per registration and process.
-    scrypt(c.secret, `seldon-gateway oauth ${c.clientId}`, 32, { N: 16384, r: 8, p: 1 }, (err, key) => {
-      if (err) reject(err);
-      else resolve(key);
-    });
-  });
-}
-
-/** Fingerprint of a registration: stored with each token, compared on every check. */
-function fingerprint(key: Buffer, c: OAuthClient, identity: string): string {
-  return sha256(Buffer.concat([key, Buffer.from(`\u0000${c.clientId}\u0000${deploymentOf(c)}\u0000${identity}`)]))
-    .toString('base64url')
-    .slice(0, 22);
-}
-
-function seal(key: Buffer, token: string): string {
-  const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', key, iv);
-  const body = Buffer.concat([cipher.update(token, 'utf8'), cipher.final()]);
-  return Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64url');
-}
-
-function unseal(key: Buffer, sealed: string): string | undefined {
-  try {
-    const raw = Buffer.from(sealed, 'base64url');
-    const decipher = createDecipheriv('aes-256-gcm', key, raw.subarray(0, 12));
-    decipher.setAuthTag(raw.subarray(12, 28));
-    return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8');
-  } catch {
-    return undefined;
-  }
-}
-
-/** Same-length digests compared in constant time: neither length nor content leaks. */
-function sameSecret(given: string, expected: string): boolean {
-  return timingSafeEqual(sha256(given), sha256(expected));
-}
-
-export interface OAuthOptions {
-  readonly store: TokenStore;
+export interface OAuthOptions extends StoreOptions {
   readonly state: RouteState;
-  readonly ttlMs: number;
-  /** How long a request waits for the token store before 503. */
-  readonly timeoutMs: number;
-  readonly metrics: GatewayMetrics;
-  readonly log?: Logger | undefined;
   readonly errorDetail?: ErrorDetail | undefined;
   /** Where the failed-login budgets live (null or absent: this process). */
   readonly limits?: SharedLimits | null | undefined;
@@ -156,39 +91,15 @@ export interface OAuthOptions {
   readonly loginPerClient?: FailureBudget | undefined;
   /** How often each process re-reads its deployments' incarnations (default 30 s). */
   readonly resyncMs?: number | undefined;
-  /** Backoff of revocation retries (default 100 ms doubling to 5 s, plus jitter). */
-  readonly retryMinMs?: number | undefined;
-  readonly retryMaxMs?: number | undefined;
+  /** The clock token expiry is read from (default Date.now; tests move it instead of sleeping). */
+  readonly now?: (() => number) | undefined;
 }
 
-/** Work on the token store that must not be lost: retried until the store confirms it. */
-type Job =
-  { readonly kind: 'revoke'; readonly client: OAuthClient; readonly identity: string | undefined } | { readonly kind: 'retire'; readonly identity: string | undefined } | { readonly kind: 'register' };
-
-/** One deployment's identity and its queue of store work (run in order, one at a time). */
-interface Tracked {
-  /** Known identity; undefined until the store has agreed one (or after a delete). */
-  id: string | undefined;
-  /** Whether the identity comes from the stored incarnation (not a uid). */
-  incarnated: boolean;
-  waiters: ((id: string) => void)[];
-  readonly queue: Job[];
-  running: boolean;
-  attempt: number;
-  timer: NodeJS.Timeout | undefined;
-  /** Registered in the current table. */
-  present: boolean;
-}
-
-class IdentityPending extends Error {}
-
+/** The token endpoint and token checks; the registrations behind them are `oauth-registrations.ts`'s. */
 export class OAuth {
   private readonly derived = new WeakMap<OAuthClient, Promise<Buffer>>();
-  private registered: ReadonlyMap<string, OAuthClient> = new Map();
-  private readonly tracked = new Map<string, Tracked>();
+  private readonly registrations: Registrations;
   private readonly resync: NodeJS.Timeout;
-  private pendingRevocations = 0;
-  private closed = false;
   /** --error-detail: what refusals say of the store's problems. */
   readonly errorDetail: ErrorDetail;
   private readonly throttle: LoginThrottle;
@@ -196,20 +107,12 @@ export class OAuth {
   constructor(private readonly o: OAuthOptions) {
     this.errorDetail = o.errorDetail ?? 'public';
     this.throttle = this.throttleFor(o.limits ?? null);
-    this.onTable(o.state.current, new Set());
-    o.state.onChange((table, change) => this.onTable(table, new Set(change.deleted)));
-    this.resync = setInterval(() => this.refresh(), o.resyncMs ?? 30_000);
+    const r = (this.registrations = new Registrations({ ...o, keyOf: (c) => this.keyOf(c) }));
+    r.onTable(o.state.current, new Set());
+    o.state.onChange((table, change) => r.onTable(table, new Set(change.deleted)));
+    this.resync = setInterval(() => r.refresh(), o.resyncMs ?? 30_000);
     this.resync.unref();
-    o.store.onAvailable?.(() => this.retryNow());
-  }
-
-  /** The store is back: whatever waits for a retry goes now. */
-  private retryNow(): void {
-    for (const [d, t] of this.tracked) {
-      if (t.timer === undefined || this.closed) continue;
-      clearTimeout(t.timer);
-      void this.run(d, t);
-    }
+    o.store.onAvailable?.(() => r.retryNow());
   }
 
   private throttleFor(shared: SharedLimits | null): LoginThrottle {
@@ -231,31 +134,10 @@ export class OAuth {
     return d;
   }
 
-  /** The identity of the client's deployment, once the store has agreed it (else IdentityPending after the timeout). */
-  private identityOf(c: OAuthClient): string | Promise<string> {
-    const uid = uidOf(c);
-    if (uid !== undefined) return `uid:${uid}`;
-    const t = this.tracked.get(deploymentOf(c));
-    if (t?.id !== undefined) return t.id;
-    if (!t) return Promise.reject(new IdentityPending(`${deploymentOf(c)} is not registered`));
-    return new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        const i = t.waiters.indexOf(done);
-        if (i >= 0) t.waiters.splice(i, 1);
-        reject(new IdentityPending(`the identity of ${deploymentOf(c)} is not yet agreed with the token store`));
-      }, this.o.timeoutMs);
-      const done = (id: string): void => {
-        clearTimeout(timer);
-        resolve(id);
-      };
-      t.waiters.push(done);
-    });
-  }
-
   private readonly fps = new WeakMap<OAuthClient, { readonly identity: string; readonly fp: string }>();
 
   private async fingerprintOf(c: OAuthClient): Promise<{ key: Buffer; fp: string }> {
-    const [key, identity] = await Promise.all([this.keyOf(c), this.identityOf(c)]);
+    const [key, identity] = await Promise.all([this.keyOf(c), this.registrations.identityOf(c)]);
     let known = this.fps.get(c);
     if (known?.identity !== identity) this.fps.set(c, (known = { identity, fp: fingerprint(key, c, identity) }));
     return { key, fp: known.fp };
@@ -356,12 +238,16 @@ export class OAuth {
     return last === '' ? peer : last;
   }
 
+  private now(): number {
+    return (this.o.now ?? Date.now)();
+  }
+
   private async issue(client: OAuthClient, retry = true): Promise<{ token: string; expiresIn: number; reused: boolean }> {
     // The identity waits at most timeoutMs (identityOf); the key derivation is CPU, not the store.
     const { key, fp } = await this.fingerprintOf(client);
     const token = randomUUID();
     const hash = tokenHash(token);
-    const expiresAt = Date.now() + this.o.ttlMs;
+    const expiresAt = this.now() + this.o.ttlMs;
     const record: TokenRecord = { clientId: client.clientId, namespace: client.namespace, sdep: client.deployment, scope: TOKEN_SCOPE, fp, expiresAt };
     const current = await withTimeout(this.o.store.issue(client.clientId, { tokenHash: hash, sealed: seal(key, token), fp, expiresAt }, record), this.o.timeoutMs, 'token store');
     if (current === null) return { token, expiresIn: Math.ceil(this.o.ttlMs / 1000), reused: false };
@@ -372,7 +258,7 @@ export class OAuth {
       await withTimeout(this.o.store.revoke(client.clientId, current.fp), this.o.timeoutMs, 'token store');
       return this.issue(client, false);
     }
-    return { token: again, expiresIn: Math.max(0, Math.floor((current.expiresAt - Date.now()) / 1000)), reused: true };
+    return { token: again, expiresIn: Math.max(0, Math.floor((current.expiresAt - this.now()) / 1000)), reused: true };
   }
 
   /**
@@ -389,7 +275,7 @@ export class OAuth {
       return this.unavailable(err, guarding);
     }
     if (rec === null) return { ok: false, failure: 'invalid', description: 'Invalid access token' };
-    if (rec.expiresAt <= Date.now()) return { ok: false, failure: 'expired', description: 'Access token expired' };
+    if (rec.expiresAt <= this.now()) return { ok: false, failure: 'expired', description: 'Access token expired' };
     const owner = `${rec.namespace}/${rec.sdep}`;
     const client = table.oauthClients.get(rec.clientId);
     if (!rec.revoked && client !== undefined && client.namespace === rec.namespace && client.deployment === rec.sdep) {
@@ -421,176 +307,13 @@ export class OAuth {
     return { ok: false, failure: 'unavailable', description: withDetail(this.errorDetail, text, problem) };
   }
 
-  // ---- registrations, identities and revocation -------------------------------------------------
-
-  private trackedOf(deployment: string): Tracked {
-    let t = this.tracked.get(deployment);
-    if (!t) this.tracked.set(deployment, (t = { id: undefined, incarnated: false, waiters: [], queue: [], running: false, attempt: 0, timer: undefined, present: false }));
-    return t;
-  }
-
-  private setIdentity(t: Tracked, id: string): void {
-    t.id = id;
-    const waiters = t.waiters.splice(0);
-    for (const w of waiters) w(id);
-  }
-
-  /**
-   * A new table: revoke every client whose registration it dropped or changed, retire the
-   * identities of deleted deployments, agree identities for new ones. `deleted`: deployments the
-   * change deleted (even if re-created in the same batch).
-   */
-  private onTable(table: RouteTable, deleted: ReadonlySet<string>): void {
-    const next = table.oauthClients;
-    const prev = this.registered;
-    this.registered = next;
-    // Identities as they were, before this change touches them (for the revocations' fingerprints).
-    const before = new Map<string, string | undefined>();
-    const identityBefore = (c: OAuthClient): string | undefined => {
-      const uid = uidOf(c);
-      if (uid !== undefined) return `uid:${uid}`;
-      const d = deploymentOf(c);
-      if (!before.has(d)) before.set(d, this.tracked.get(d)?.id);
-      return before.get(d);
-    };
-    for (const [id, c] of prev) {
-      const n = next.get(id);
-      const same = n !== undefined && n.secret === c.secret && n.namespace === c.namespace && n.deployment === c.deployment && uidOf(n) === uidOf(c) && !deleted.has(deploymentOf(c));
-      if (same) continue;
-      this.enqueue(deploymentOf(c), { kind: 'revoke', client: c, identity: identityBefore(c) });
-    }
-    const present = new Map<string, OAuthClient>();
-    for (const c of next.values()) present.set(deploymentOf(c), c);
-    for (const d of deleted) {
-      const t = this.tracked.get(d);
-      if (!t) continue;
-      if (t.incarnated || t.id === undefined) this.enqueue(d, { kind: 'retire', identity: t.id });
-      // A re-created deployment (same batch or later) waits for a new identity.
-      t.id = undefined;
-      t.incarnated = false;
-      // A registration that never ran is moot; a new one follows if the deployment is back.
-      this.dropQueued(t, 'register');
-    }
-    for (const [d, t] of this.tracked) {
-      t.present = present.has(d);
-      if (!t.present) this.dropQueued(t, 'register');
-    }
-    for (const [d, c] of present) {
-      const t = this.trackedOf(d);
-      t.present = true;
-      const uid = uidOf(c);
-      if (uid !== undefined) {
-        // Kubernetes: the uid is the identity; a stored incarnation (before the uid was known) is retired.
-        if (t.incarnated) this.enqueue(d, { kind: 'retire', identity: t.id });
-        t.incarnated = false;
-        if (t.id !== `uid:${uid}`) this.setIdentity(t, `uid:${uid}`);
-      } else if (t.id === undefined || t.id.startsWith('uid:')) {
-        if (t.id?.startsWith('uid:')) t.id = undefined;
-        if (!t.queue.some((j) => j.kind === 'register')) this.enqueue(d, { kind: 'register' });
-      }
-    }
-    this.forget();
-  }
-
-  private dropQueued(t: Tracked, kind: Job['kind']): void {
-    // The head may be running: leave it.
-    for (let i = t.queue.length - 1; i >= (t.running ? 1 : 0); i--) if (t.queue[i]!.kind === kind) t.queue.splice(i, 1);
-  }
-
-  /** Deployments gone from the table with nothing left to do. */
-  private forget(): void {
-    for (const [d, t] of this.tracked) if (!t.present && t.queue.length === 0 && !t.running) this.tracked.delete(d);
-  }
-
-  /** Every `resyncMs`: re-read each incarnation (renewing it), so every process converges on the stored one. */
-  private refresh(): void {
-    for (const [d, t] of this.tracked) if (t.present && t.queue.length === 0 && !t.running && (t.incarnated || t.id === undefined)) this.enqueue(d, { kind: 'register' });
-  }
-
-  private enqueue(deployment: string, job: Job): void {
-    if (this.closed) return;
-    const t = this.trackedOf(deployment);
-    t.queue.push(job);
-    if (job.kind !== 'register') this.countPending(1);
-    if (!t.running && t.timer === undefined) void this.run(deployment, t);
-  }
-
-  private countPending(delta: number): void {
-    this.pendingRevocations += delta;
-    this.o.metrics.revocationsPending.set(this.pendingRevocations);
-  }
-
-  private async run(deployment: string, t: Tracked): Promise<void> {
-    t.timer = undefined;
-    if (t.running) return;
-    t.running = true;
-    try {
-      while (t.queue.length > 0 && !this.closed) {
-        const job = t.queue[0]!;
-        try {
-          await this.perform(deployment, t, job);
-        } catch (err) {
-          t.attempt++;
-          this.o.metrics.revocationRetries.inc();
-          const min = this.o.retryMinMs ?? 100;
-          const delay = Math.min(this.o.retryMaxMs ?? 5000, min * 2 ** Math.min(t.attempt - 1, 16)) + Math.floor(Math.random() * min);
-          if (t.attempt === 1 || t.attempt % 20 === 0) {
-            this.o.log?.warn(
-              { deployment, job: job.kind, attempts: t.attempt, retryInMs: delay, problem: problemOf(err) },
-              'OAuth: the token store did not confirm; retrying (old tokens are refused meanwhile)',
-            );
-          }
-          t.timer = setTimeout(() => void this.run(deployment, t), delay);
-          t.timer.unref();
-          return;
-        }
-        t.queue.shift();
-        if (job.kind !== 'register') this.countPending(-1);
-        if (t.attempt > 0) this.o.log?.info({ deployment, job: job.kind, attempts: t.attempt + 1 }, 'OAuth: the token store confirmed after retries');
-        t.attempt = 0;
-      }
-    } finally {
-      t.running = false;
-    }
-    this.forget();
-  }
-
-  private async perform(deployment: string, t: Tracked, job: Job): Promise<void> {
-    const wait = Math.max(1000, this.o.timeoutMs);
-    switch (job.kind) {
-      case 'revoke': {
-        const fp = job.identity === undefined ? undefined : fingerprint(await this.keyOf(job.client), job.client, job.identity);
-        await withTimeout(this.o.store.revoke(job.client.clientId, fp), wait, 'token store');
-        this.o.log?.info({ deployment }, 'OAuth client unregistered or changed: its token is revoked');
-        return;
-      }
-      case 'retire':
-        await withTimeout(this.o.store.retire(deployment, job.identity), wait, 'token store');
-        return;
-      case 'register': {
-        if (!t.present || (t.id !== undefined && !t.incarnated)) return;
-        const proposed = t.id ?? `inc:${randomUUID()}`;
-        const id = await withTimeout(this.o.store.incarnation(deployment, proposed, Math.max(2 * this.o.ttlMs, 3_600_000)), wait, 'token store');
-        if (!t.present || (t.id !== undefined && !t.incarnated)) return;
-        if (t.id !== undefined && t.id !== id)
-          this.o.log?.info({ deployment }, 'OAuth: adopted the identity the token store holds for this deployment (tokens issued under the other one are refused)');
-        t.incarnated = true;
-        if (t.id !== id) this.setIdentity(t, id);
-        return;
-      }
-    }
-  }
-
   /** Revocations and registrations still waiting for the store (tests, diagnostics). */
   get pending(): number {
-    let n = 0;
-    for (const t of this.tracked.values()) n += t.queue.length;
-    return n;
+    return this.registrations.pending;
   }
 
   close(): void {
-    this.closed = true;
     clearInterval(this.resync);
-    for (const t of this.tracked.values()) if (t.timer) clearTimeout(t.timer);
+    this.registrations.close();
   }
 }

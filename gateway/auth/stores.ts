@@ -11,9 +11,10 @@
  * An IPC call that gets no answer fails like a Redis call would (token checks 503, rate limits
  * use the worker's share: the limit divided by the worker count).
  */
-import cluster, { type Worker } from 'node:cluster';
+import cluster from 'node:cluster';
 import type { Logger } from 'pino';
-import type { AuthConfig } from '../config.js';
+import type { AuthConfig } from '../config/auth.js';
+import { channel, fromParent, fromWorkers, parent, Requester, serve } from '../ipc/request-reply.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import { Gcra, RedisLimits, type SharedLimits, type Verdict } from './rate-limit.js';
 import { RedisConnection } from './redis.js';
@@ -28,8 +29,8 @@ export interface Stores {
   close(): void;
 }
 
-/** `workers`: the worker processes sharing this primary's in-memory limits (--workers). */
-export function createStores(auth: AuthConfig, workers: number, metrics: GatewayMetrics, log?: Logger): Stores {
+/** `workers`: the worker processes sharing this primary's in-memory limits (--workers). `now`: the in-memory token store's clock. */
+export function createStores(auth: AuthConfig, workers: number, metrics: GatewayMetrics, log?: Logger, now?: () => number): Stores {
   if (auth.redisUrl) {
     const redis = new RedisConnection(auth.redisUrl, log);
     metrics.redisConnected.set(0);
@@ -46,78 +47,32 @@ export function createStores(auth: AuthConfig, workers: number, metrics: Gateway
     };
   }
   if (cluster.isWorker) {
-    const ipc = new IpcClient();
+    const ipc = new IpcStore();
     return { tokens: new IpcTokenStore(ipc), limits: new IpcLimits(ipc, workers), redis: undefined, close: () => ipc.close() };
   }
-  const tokens = new MemoryTokenStore();
+  const tokens = new MemoryTokenStore(undefined, now);
   return { tokens, limits: null, redis: undefined, close: () => tokens.close() };
 }
 
 // ---- IPC ----------------------------------------------------------------------------------------
 
 type Op = 'issue' | 'lookup' | 'revoke' | 'incarnation' | 'retire' | 'take' | 'peek';
-interface Call {
-  readonly type: 'sgw-store-call';
-  readonly id: number;
-  readonly op: Op;
-  readonly args: unknown[];
-}
-interface Reply {
-  readonly type: 'sgw-store-reply';
-  readonly id: number;
-  readonly value?: unknown;
-  readonly error?: string;
-}
-
+const STORE = channel<{ readonly op: Op; readonly args: unknown[] }, unknown>('sgw-store');
 const IPC_TIMEOUT_MS = 5000;
 
-class IpcClient {
-  private next = 1;
-  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
-
-  constructor() {
-    process.on('message', this.onMessage);
-  }
-
+/** The primary's store, asked over IPC. */
+class IpcStore {
+  private readonly requests = new Requester(STORE, fromParent, IPC_TIMEOUT_MS);
   call(op: Op, args: unknown[]): Promise<unknown> {
-    const send = process.send?.bind(process);
-    if (!send || !process.connected) return Promise.reject(new Error('no IPC channel to the primary'));
-    const id = this.next++;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new Error(`the primary did not answer within ${IPC_TIMEOUT_MS} ms`));
-      }, IPC_TIMEOUT_MS);
-      timer.unref();
-      this.pending.set(id, { resolve, reject, timer });
-      send({ type: 'sgw-store-call', id, op, args } satisfies Call, undefined, undefined, (err: Error | null) => {
-        if (!err) return;
-        clearTimeout(timer);
-        this.pending.delete(id);
-        reject(err);
-      });
-    });
+    return this.requests.request(parent, { op, args });
   }
-
-  private readonly onMessage = (msg: Reply): void => {
-    if (msg?.type !== 'sgw-store-reply') return;
-    const p = this.pending.get(msg.id);
-    if (!p) return;
-    this.pending.delete(msg.id);
-    clearTimeout(p.timer);
-    if (msg.error !== undefined) p.reject(new Error(msg.error));
-    else p.resolve(msg.value);
-  };
-
   close(): void {
-    process.off('message', this.onMessage);
-    for (const p of this.pending.values()) clearTimeout(p.timer);
-    this.pending.clear();
+    this.requests.close();
   }
 }
 
 class IpcTokenStore implements TokenStore {
-  constructor(private readonly ipc: IpcClient) {}
+  constructor(private readonly ipc: IpcStore) {}
   issue(clientId: string, entry: ClientEntry, record: TokenRecord): Promise<ClientEntry | null> {
     return this.ipc.call('issue', [clientId, entry, record]) as Promise<ClientEntry | null>;
   }
@@ -138,7 +93,7 @@ class IpcTokenStore implements TokenStore {
 
 class IpcLimits implements SharedLimits {
   constructor(
-    private readonly ipc: IpcClient,
+    private readonly ipc: IpcStore,
     private readonly workers: number,
   ) {}
   take(limits: readonly RateLimit[]): Promise<Verdict> {
@@ -157,32 +112,17 @@ class IpcLimits implements SharedLimits {
 export function serveStoresToWorkers(): () => void {
   const tokens = new MemoryTokenStore();
   const gcra = new Gcra();
-  const onMessage = (worker: Worker, msg: Call): void => {
-    if (msg?.type !== 'sgw-store-call') return;
-    let result: Promise<unknown>;
-    try {
-      const a = msg.args;
-      if (msg.op === 'issue') result = tokens.issue(a[0] as string, a[1] as ClientEntry, a[2] as TokenRecord);
-      else if (msg.op === 'lookup') result = tokens.lookup(a[0] as string);
-      else if (msg.op === 'revoke') result = tokens.revoke(a[0] as string, (a[1] as string | null) ?? undefined);
-      else if (msg.op === 'incarnation') result = tokens.incarnation(a[0] as string, a[1] as string, a[2] as number);
-      else if (msg.op === 'retire') result = tokens.retire(a[0] as string, (a[1] as string | null) ?? undefined);
-      else if (msg.op === 'peek') result = Promise.resolve(gcra.peek(a[0] as RateLimit[], Date.now()));
-      else result = Promise.resolve(gcra.take(a[0] as RateLimit[], Date.now()));
-    } catch (err) {
-      result = Promise.reject(err);
-    }
-    const reply = (r: Reply): void => {
-      if (worker.isConnected()) worker.send(r);
-    };
-    result.then(
-      (value) => reply({ type: 'sgw-store-reply', id: msg.id, value: value ?? null }),
-      (err: unknown) => reply({ type: 'sgw-store-reply', id: msg.id, error: err instanceof Error ? err.message : String(err) }),
-    );
-  };
-  cluster.on('message', onMessage);
+  const stop = serve(STORE, fromWorkers, async ({ op, args: a }) => {
+    if (op === 'issue') return tokens.issue(a[0] as string, a[1] as ClientEntry, a[2] as TokenRecord);
+    if (op === 'lookup') return tokens.lookup(a[0] as string);
+    if (op === 'revoke') return tokens.revoke(a[0] as string, (a[1] as string | null) ?? undefined);
+    if (op === 'incarnation') return tokens.incarnation(a[0] as string, a[1] as string, a[2] as number);
+    if (op === 'retire') return tokens.retire(a[0] as string, (a[1] as string | null) ?? undefined);
+    if (op === 'peek') return gcra.peek(a[0] as RateLimit[], Date.now());
+    return gcra.take(a[0] as RateLimit[], Date.now());
+  });
   return () => {
-    cluster.off('message', onMessage);
+    stop();
     tokens.close();
   };
 }

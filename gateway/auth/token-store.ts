@@ -85,13 +85,17 @@ export class MemoryTokenStore implements TokenStore {
   private readonly incarnations = new Map<string, { id: string; expiresAt: number }>();
   private readonly sweeper: NodeJS.Timeout;
 
-  constructor(sweepMs = 60_000) {
-    this.sweeper = setInterval(() => this.sweep(Date.now()), sweepMs);
+  /** `now`: the clock expiry is read from (tests move it instead of sleeping). */
+  constructor(
+    sweepMs = 60_000,
+    private readonly now: () => number = () => Date.now(),
+  ) {
+    this.sweeper = setInterval(() => this.sweep(this.now()), sweepMs);
     this.sweeper.unref();
   }
 
   async issue(clientId: string, entry: ClientEntry, record: TokenRecord): Promise<ClientEntry | null> {
-    const now = Date.now();
+    const now = this.now();
     const cur = this.clients.get(clientId);
     if (cur && cur.expiresAt > now && cur.fp === record.fp) return cur;
     this.clients.set(clientId, entry);
@@ -101,7 +105,7 @@ export class MemoryTokenStore implements TokenStore {
 
   async lookup(tokenHash: string): Promise<TokenRecord | null> {
     const r = this.tokens.get(tokenHash);
-    if (r && r.expiresAt <= Date.now()) {
+    if (r && r.expiresAt <= this.now()) {
       this.tokens.delete(tokenHash);
       return null;
     }
@@ -117,7 +121,7 @@ export class MemoryTokenStore implements TokenStore {
   }
 
   async incarnation(deployment: string, proposed: string, ttlMs: number): Promise<string> {
-    const now = Date.now();
+    const now = this.now();
     const cur = this.incarnations.get(deployment);
     const id = cur && cur.expiresAt > now ? cur.id : proposed;
     this.incarnations.set(deployment, { id, expiresAt: now + ttlMs });

@@ -9,7 +9,7 @@ import { perTryTimer } from '../upstream/attempts.js';
 import type { Clock, Timer } from '../upstream/clock.js';
 import type { AttemptFailure } from '../upstream/retry-policy.js';
 import type { Backend } from '../../routing/types.js';
-import type { PooledSession } from './upstreams.js';
+import type { PooledSession } from '../upstream/grpc-sessions.js';
 
 const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
 const ignore = (): void => undefined;

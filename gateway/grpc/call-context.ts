@@ -10,7 +10,7 @@ import type { GatewayMetrics } from '../observe/metrics.js';
 import type { Clock } from '../upstream/clock.js';
 import type { Backend } from '../../routing/types.js';
 import type { GrpcMirrors } from './mirror.js';
-import type { GrpcUpstreams } from './upstreams.js';
+import type { GrpcUpstreams } from '../upstream/grpc-sessions.js';
 
 /** What the proxy shares with its calls. */
 export interface CallContext {

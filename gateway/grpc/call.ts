@@ -31,7 +31,7 @@ import { answerStatus } from './mirror.js';
 import { NO_EXTRAS, failureMessage, type CallContext, type CallExtras, type Message } from './call-context.js';
 import { TaggedGrpcAnswer, type CallAnswer } from './tagged-answer.js';
 import { CallDeadline, type DeadlineOwner } from './call-deadline.js';
-import type { GrpcUpstream, PooledSession } from './upstreams.js';
+import type { GrpcUpstream, PooledSession } from '../upstream/grpc-sessions.js';
 
 const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_FLAG_END_STREAM, NGHTTP2_INTERNAL_ERROR } = http2.constants;
 const OVERLOADED = { 'x-envoy-overloaded': 'true' } as const;

@@ -7,7 +7,7 @@
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Allow, Deny, Gatekeeper, PendingVerdict } from '../auth/gate.js';
-import { applyGrpcEdits } from '../auth/ext-auth-subject.js';
+import { applyGrpcEdits } from '../ext-auth/subject.js';
 import { grpcStatusOf } from '../edge/errors.js';
 import { headerGetter } from '../edge/http-headers.js';
 import { readSmallBody } from '../edge/small-body.js';

@@ -8,80 +8,35 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import type { Registry } from 'prom-client';
+import { channel, fromParent, fromWorkers, Requester, serve, worker } from '../ipc/request-reply.js';
 import { metricsJson, type Gathered } from './observed.js';
 import { latestDisagreements } from './shadow-compare.js';
 
-interface ObserveRequest {
-  readonly type: 'observe';
-  readonly id: number;
-  /** Only these metrics (a traffic sample); all when absent (/metrics). */
-  readonly names?: readonly string[];
-}
-interface ObserveReply {
-  readonly type: 'observed';
-  readonly id: number;
-  /** What the worker's data plane gathered (the same `gather` the single process answers from). */
-  readonly gathered: Gathered;
-}
-
+/**
+ * Only these metrics (a traffic sample), all when absent (/metrics); the reply is what the
+ * worker's data plane gathered (the same `gather` the single process answers from).
+ */
+type ObserveRequest = { readonly names?: readonly string[] };
+const OBSERVE = channel<ObserveRequest, Gathered>('sgw-observe');
 const GATHER_TIMEOUT_MS = 2000;
-let nextId = 0;
 
 /** Worker side: answer the primary's observe requests with what this worker's data plane gathers. */
 export function answerObserveRequests(gather: (names?: readonly string[]) => Promise<Gathered>): void {
-  process.on('message', (msg: ObserveRequest) => {
-    if (msg?.type !== 'observe') return;
-    void gather(msg.names).then((gathered) => {
-      const reply: ObserveReply = { type: 'observed', id: msg.id, gathered };
-      if (process.connected) process.send?.(reply);
-    });
-  });
+  serve(OBSERVE, fromParent, ({ names }) => gather(names));
 }
 
-/** Replies by request id; one 'message' listener on the cluster for every gather. */
-const pending = new Map<number, (workerId: number, reply: ObserveReply) => void>();
-let listening = false;
+let requester: Requester<ObserveRequest, Gathered> | undefined;
 
-function listen(): void {
-  if (listening) return;
-  listening = true;
-  cluster.on('message', (w: Worker, msg: ObserveReply) => {
-    if (msg?.type === 'observed') pending.get(msg.id)?.(w.id, msg);
-  });
-}
-
-function askWorkers(workers: readonly Worker[], names: readonly string[] | undefined, timeoutMs: number): Promise<ObserveReply[]> {
-  listen();
-  const id = nextId++;
-  return new Promise((resolve) => {
-    const replies = new Map<number, ObserveReply>();
-    const waiting = new Set<number>();
-    const done = (): void => {
-      clearTimeout(timer);
-      pending.delete(id);
-      resolve([...replies.values()]);
-    };
-    const timer = setTimeout(done, timeoutMs);
-    pending.set(id, (workerId, reply) => {
-      if (!waiting.delete(workerId)) return;
-      replies.set(workerId, reply);
-      if (waiting.size === 0) done();
-    });
-    for (const w of workers) {
-      try {
-        w.send({ type: 'observe', id, ...(names ? { names } : {}) } satisfies ObserveRequest);
-        waiting.add(w.id);
-      } catch {
-        // exiting: left out
-      }
-    }
-    if (waiting.size === 0) done();
-  });
+/** Every connected worker's answer; a worker that does not answer within the timeout is left out. */
+async function askWorkers(workers: readonly Worker[], names: readonly string[] | undefined): Promise<Gathered[]> {
+  requester ??= new Requester(OBSERVE, fromWorkers, GATHER_TIMEOUT_MS);
+  const asked = workers.map((w) => requester!.request(worker(w), names ? { names } : {}).catch(() => null));
+  return (await Promise.all(asked)).filter((g): g is Gathered => g !== null);
 }
 
 /** Primary side: gather the primary's own metrics and every connected worker's (`names` only, when given). */
-export async function gatherCluster(own: Registry, names?: readonly string[], timeoutMs = GATHER_TIMEOUT_MS): Promise<Gathered> {
+export async function gatherCluster(own: Registry, names?: readonly string[]): Promise<Gathered> {
   const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && w.isConnected());
-  const [mine, answered] = await Promise.all([metricsJson(own, names), askWorkers(workers, names, timeoutMs)]);
-  return { metrics: [mine, ...answered.flatMap((r) => r.gathered.metrics)], disagreements: latestDisagreements(answered.map((r) => r.gathered.disagreements)) };
+  const [mine, answered] = await Promise.all([metricsJson(own, names), askWorkers(workers, names)]);
+  return { metrics: [mine, ...answered.flatMap((g) => g.metrics)], disagreements: latestDisagreements(answered.map((g) => g.disagreements)) };
 }

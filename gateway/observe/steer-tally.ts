@@ -10,7 +10,7 @@
  * as plain JSON with the histograms sparse, and starts again from zero.
  */
 import { LATENCY_BOUNDS_MS, latencyBucket } from '../../routing/latency-buckets.js';
-import { isRolloutError } from '../../routing/rollout.js';
+import { isRolloutError } from '../../routing/rollout/inputs.js';
 import type { Backend, Protocol } from '../../routing/types.js';
 
 /** One predictor's counts over one flush period. Latency: bucket index → count. */

@@ -13,7 +13,7 @@ import type { Allow, Deny, Gatekeeper, PendingVerdict } from '../auth/gate.js';
 import type { GatewayReason } from '../edge/errors.js';
 import type { BanditEdge, FeedbackCredit, FeedbackReading } from '../steer/bandit-edge.js';
 import type { StickyKeys } from '../steer/sticky.js';
-import type { StickySpec } from '../../routing/steering.js';
+import type { StickySpec } from '../../routing/sticky.js';
 import type { CorsPolicy, HeaderGetter, NotRouted, Protocol, RouteRequest, RouteTable, Routed } from '../../routing/types.js';
 
 /** A refusal of the gateway's own, which each protocol renders (REST: the JSON error; gRPC: a trailers-only status). */

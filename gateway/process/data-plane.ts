@@ -19,7 +19,10 @@ import cluster from 'node:cluster';
 import net from 'node:net';
 import type { Logger } from 'pino';
 import type { AcceptFailure } from '../edge/accept-guard.js';
-import { addTrustedProxy, type EdgeConfig, type GatewayConfig, type UpstreamConfig } from '../config.js';
+import type { EdgeConfig } from '../config/edge.js';
+import type { GatewayConfig } from '../config/parse.js';
+import type { UpstreamConfig } from '../config/upstream.js';
+import { addTrustedProxy } from '../config/values.js';
 import type { H2Request, H2Response } from '../edge/h2-exchange.js';
 import { Http1Edge } from '../edge/http1-edge.js';
 import { GrpcProxy } from '../grpc/proxy.js';
@@ -31,7 +34,7 @@ import { TlsTermination } from '../edge/tls.js';
 import { GatewayMetrics } from '../observe/metrics.js';
 import { OAuth } from '../auth/oauth.js';
 import { Gatekeeper } from '../auth/gate.js';
-import { externalAuth } from '../auth/ext-auth-service.js';
+import { externalAuth } from '../ext-auth/service.js';
 import { createStores, type Stores } from '../auth/stores.js';
 import { RateLimiter } from '../auth/rate-limit.js';
 import { RestProxy } from '../rest/proxy.js';
@@ -88,6 +91,8 @@ export interface DataPlaneOptions {
   readonly changed?: (failing: AcceptFailure | undefined) => void;
   /** Predictor header, access log, shadow comparison (observe/observed.ts), built first; none when absent. */
   readonly observers?: DataPlaneObservers;
+  /** The clock OAuth token expiry is read from (default Date.now; tests move it instead of sleeping). */
+  readonly now?: () => number;
 }
 
 export class DataPlane {
@@ -148,7 +153,7 @@ export class DataPlane {
     const budget = new MirrorBudget(config.shadow.maxInFlight);
     const picker = steeredPicker(pickerFor(config.upstream), this.steering);
     this.trusts = trustFor(config.edge);
-    this.stores = createStores(config.auth, config.process.workers, this.metrics, log);
+    this.stores = createStores(config.auth, config.process.workers, this.metrics, log, options.now);
     this.rewardSink = this.stores.redis ? new RedisSteerStore(this.stores.redis) : cluster.isWorker ? new IpcRewardSink() : undefined;
     this.bandits = new BanditEdge(
       () => this.rewardSink,
@@ -168,6 +173,7 @@ export class DataPlane {
       log,
       errorDetail: config.edge.errorDetail,
       limits: this.stores.limits,
+      now: options.now,
     });
     const limiter = new RateLimiter({ shared: this.stores.limits, timeoutMs: config.auth.redisTimeoutMs, metrics: this.metrics });
     const external = config.extAuth && externalAuth(config.extAuth, config.upstream, this.metrics, log, config.edge.errorDetail === 'internal');

@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { AcceptFailure } from '../edge/accept-guard.js';
-import type { GatewayConfig } from '../config.js';
+import type { GatewayConfig } from '../config/parse.js';
 import type { AccessSink } from '../observe/access-log.js';
 import { DataPlane } from './data-plane.js';
 import { GatewayMetrics } from '../observe/metrics.js';
@@ -30,6 +30,8 @@ export interface LocalPlaneOptions {
   readonly reusePort?: boolean;
   /** Told when accepting starts or stops failing (a cluster worker tells the primary). */
   readonly acceptChanged?: (failing: AcceptFailure | undefined) => void;
+  /** The clock OAuth token expiry is read from (tests). */
+  readonly now?: () => number;
 }
 
 /**
@@ -60,6 +62,7 @@ export class LocalDataPlane implements DataPlanes {
       ...(options.reusePort !== undefined ? { reusePort: options.reusePort } : {}),
       ...(options.acceptChanged ? { changed: options.acceptChanged } : {}),
       observers,
+      now: options.now,
     });
     if (endpoints) metrics.countReadyEndpoints(readyEndpointCounts(() => plane.state.current, endpoints));
     return new LocalDataPlane(plane, observers, endpoints);

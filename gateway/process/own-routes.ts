@@ -9,7 +9,7 @@
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import type net from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import type { EdgeConfig } from '../config.js';
+import type { EdgeConfig } from '../config/edge.js';
 import { errorBody, type GatewayReason } from '../edge/errors.js';
 import type { RestRequest, RestResponse } from '../edge/exchange.js';
 import type { H2Request, H2Response } from '../edge/h2-exchange.js';

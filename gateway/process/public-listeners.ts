@@ -12,7 +12,8 @@ import type { Logger } from 'pino';
 import { AcceptGuard, type AcceptFailure } from '../edge/accept-guard.js';
 import { rawAnswer } from '../edge/http-answer.js';
 import { lingerOnClose } from '../edge/lingering-close.js';
-import type { EdgeConfig, ListenConfig } from '../config.js';
+import type { EdgeConfig } from '../config/edge.js';
+import type { ListenConfig } from '../config/listen.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 
 export interface PublicListenersDeps {

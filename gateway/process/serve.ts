@@ -5,7 +5,7 @@
  * every gateway process sets up for itself (its logger, its last-resort error policy).
  */
 import { pino, type Logger } from 'pino';
-import type { GatewayConfig } from '../config.js';
+import type { GatewayConfig } from '../config/parse.js';
 import type { AccessSink } from '../observe/access-log.js';
 import { LogBudget } from '../observe/log-budget.js';
 import { LOG_FORMAT } from '../observe/log-format.js';
@@ -17,14 +17,16 @@ import type { DeploymentSource } from '../../source/source.js';
 export type { Gateway } from './control-plane.js';
 export { sourceFor, sourceName } from './control-plane.js';
 
-export function createLogger(level: string): Logger {
-  return pino({
+/** The gateway's logger: JSON lines on stdout, or on `destination` (the quick start's terminal). */
+export function createLogger(level: string, destination?: { write(line: string): void }): Logger {
+  const options = {
     ...LOG_FORMAT,
     level,
     base: { service: 'seldon-gateway' },
     // Never log credentials, whatever object a caller hands the logger.
     redact: { paths: ['*.authorization', '*.Authorization', '*.token', '*.access_token', '*.oauth_secret', 'headers.authorization'], censor: '[redacted]' },
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
 }
 
 /**
@@ -46,9 +48,10 @@ export function keepServing(log: Logger, metrics: GatewayMetrics): void {
   process.on('unhandledRejection', (reason) => report('unhandledRejection', reason));
 }
 
-export async function startGateway(config: GatewayConfig, options: { source?: DeploymentSource; logger?: Logger; accessSink?: AccessSink } = {}): Promise<Gateway> {
+/** `now`: the clock OAuth token expiry is read from (tests move it instead of sleeping). */
+export async function startGateway(config: GatewayConfig, options: { source?: DeploymentSource; logger?: Logger; accessSink?: AccessSink; now?: () => number } = {}): Promise<Gateway> {
   const log = options.logger ?? createLogger(config.process.logLevel);
   const source = options.source ?? sourceFor(config.source, { log });
-  const plane = await LocalDataPlane.open(config, log, { source, ...(options.accessSink ? { accessSink: options.accessSink } : {}) });
+  const plane = await LocalDataPlane.open(config, log, { source, ...(options.accessSink ? { accessSink: options.accessSink } : {}), now: options.now });
   return startControlPlane(config, { log, source, state: plane.state, metrics: plane.metrics, planes: plane });
 }

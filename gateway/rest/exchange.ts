@@ -22,7 +22,7 @@ import { clientResponseHeaders, shadowHost } from '../edge/http-headers.js';
 import { isSmall, readSmallBody } from '../edge/small-body.js';
 import { corsResponseHeaders } from './cors.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
-import type { Authorized } from '../auth/ext-auth-subject.js';
+import type { Authorized } from '../ext-auth/subject.js';
 import type { ResponseTap, RestObserve } from '../observe/observed-rest.js';
 import { RequestBody } from './request-body.js';
 import type { RestMirrors } from './mirrors.js';
@@ -31,7 +31,7 @@ import type { Backend, Routed } from '../../routing/types.js';
 import { ARM_HEADER } from '../steer/bandit-edge.js';
 import { AttemptAborted, RestAttempt, type AttemptOwner } from './attempt.js';
 import { TaggedJsonAnswer, taggable, type AnswerSink } from './tagged-answer.js';
-import type { UpstreamConfig } from '../config.js';
+import type { UpstreamConfig } from '../config/upstream.js';
 
 /** What an exchange uses of the REST proxy's dependencies. */
 export interface ExchangeDeps {

@@ -6,7 +6,7 @@
  * stages decided (answer headers, token, the body read, the auth service's edits).
  */
 import type { Allow, Deny, Gatekeeper, PendingVerdict } from '../auth/gate.js';
-import { applyEdits, type Authorized } from '../auth/ext-auth-subject.js';
+import { applyEdits, type Authorized } from '../ext-auth/subject.js';
 import { announcesBody, isWhole, type RestRequest, type RestResponse } from '../edge/exchange.js';
 import { sendError, sendJson } from '../edge/http-answer.js';
 import { headerGetter, schemeOf, upstreamRequestHeaders } from '../edge/http-headers.js';

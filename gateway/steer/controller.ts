@@ -5,7 +5,7 @@
  *   1. takes what its data planes counted (observe/steer-tally.ts) and appends it, per run, to the
  *      store (one script call per steered deployment: no Redis call per request anywhere);
  *   2. for each rollout, takes or keeps the deployment's lease; the holder reads the pending counts
- *      and the stored state, runs the pure `decide` (routing/rollout.ts) and writes the new state
+ *      and the stored state, runs the pure `decide` (routing/rollout/decide.ts) and writes the new state
  *      by compare-and-set on its epoch, consuming exactly the counts it read; other replicas read
  *      the state;
  *   3. for each bandit, reads the arms' decayed sums and computes the shares (routing/bandit.ts);
@@ -21,8 +21,12 @@ import type { Logger } from 'pino';
 import { banditShares, type BanditConfig } from '../../routing/bandit.js';
 import { seededRandom } from '../../routing/pick.js';
 import { LATENCY_BOUNDS_MS } from '../../routing/latency-buckets.js';
-import { decide, effectiveWeights, initialState, type RolloutChecks, type RolloutConfig, type RolloutState, type RolloutWindow, type Tally, type Transition } from '../../routing/rollout.js';
-import type { DeploymentSteering, SteerOverride } from '../../routing/steering.js';
+import type { RolloutConfig } from '../../routing/rollout/config.js';
+import { decide, effectiveWeights, initialState } from '../../routing/rollout/decide.js';
+import type { RolloutWindow, Tally } from '../../routing/rollout/inputs.js';
+import type { RolloutChecks, RolloutState, Transition } from '../../routing/rollout/state.js';
+import type { DeploymentSteering } from '../../routing/steering-spec.js';
+import type { SteerOverride } from '../../routing/steering.js';
 import type { RouteTable } from '../../routing/types.js';
 import type { SteerCounts } from '../observe/steer-tally.js';
 import type { CountsPiece, SteerStore } from './store.js';

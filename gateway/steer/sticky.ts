@@ -6,7 +6,8 @@
  * one with the answer (gRPC: the metadata key `seldon-gateway-sticky`, the client's own value).
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { STICKY_COOKIE, stickyPoint, type StickySpec } from '../../routing/steering.js';
+import { STICKY_COOKIE, stickyPoint } from '../../routing/steering.js';
+import type { StickySpec } from '../../routing/sticky.js';
 import type { HeaderGetter } from '../../routing/types.js';
 
 const ID_BYTES = 16;

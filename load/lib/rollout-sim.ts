@@ -12,7 +12,11 @@
 import { seededRandom, type Random } from '../../routing/pick.js';
 import { emptyLatencyCounts, LATENCY_BOUNDS_MS, LATENCY_BUCKET_COUNT } from '../../routing/latency-buckets.js';
 import { normalCdf } from '../../routing/statistics.js';
-import { decide, initialState, ROLLOUT_DEFAULTS, type RolloutConfig, type RolloutParameters, type RolloutState, type RolloutWindow, type Transition } from '../../routing/rollout.js';
+import { ROLLOUT_DEFAULTS, type RolloutConfig } from '../../routing/rollout/config.js';
+import { decide, initialState } from '../../routing/rollout/decide.js';
+import type { RolloutWindow } from '../../routing/rollout/inputs.js';
+import type { RolloutParameters } from '../../routing/rollout/parameters.js';
+import type { RolloutState, Transition } from '../../routing/rollout/state.js';
 
 /** How one side behaves for a request. */
 export interface Behaviour {

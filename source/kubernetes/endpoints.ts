@@ -18,9 +18,8 @@
  * and quietly retries now and then in case the permission is granted later.
  */
 import type { V1EndpointSlice } from '@kubernetes/client-node';
-import type { BackoffOptions } from '../backoff.js';
 import { SILENT_LOG, describeError, statusOf, type KubeClient, type KubeLog } from './kube-client.js';
-import { WatchLoop } from './watch-loop.js';
+import { WatchLoop, type WatchTuning } from './watch-loop.js';
 
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 
@@ -35,7 +34,7 @@ export type EndpointPort = 'http' | 'grpc' | number;
 /** starting: no list yet; synced: listed at least once; forbidden: RBAC denies EndpointSlices. */
 export type EndpointWatcherState = 'starting' | 'synced' | 'forbidden';
 
-export interface EndpointWatcherOptions {
+export interface EndpointWatcherOptions extends WatchTuning {
   client: KubeClient;
   /** Same scope as the SeldonDeployment watch: one namespace, or undefined for all. */
   namespace?: string | undefined;
@@ -44,10 +43,6 @@ export interface EndpointWatcherOptions {
   batchMs?: number;
   /** While forbidden, how often to try again (default 5 minutes). */
   forbiddenRetryMs?: number;
-  backoff?: Partial<BackoffOptions>;
-  watchTimeoutSeconds?: number;
-  watchStallMs?: number;
-  stableMs?: number;
 }
 
 interface SliceView {

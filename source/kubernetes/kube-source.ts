@@ -12,11 +12,11 @@
  * batched (EventBatcher) before they reach the sink. While the API server is unreachable nothing
  * is emitted: the last table keeps serving, and the sink hears onConnected(false) and a problem.
  */
-import { Backoff, sleep, type BackoffOptions } from '../backoff.js';
+import { Backoff, sleep } from '../backoff.js';
 import { EventBatcher } from '../batcher.js';
 import { SILENT_LOG, describeError, statusOf, type KubeClient, type KubeLog } from './kube-client.js';
 import { deploymentKey, type DeploymentSource, type SourceSink } from '../source.js';
-import { WatchLoop } from './watch-loop.js';
+import { WatchLoop, type WatchTuning } from './watch-loop.js';
 import type { SeldonDeployment } from '../../routing/seldon-deployment.js';
 
 export const SELDON_GROUP = 'machinelearning.seldon.io';
@@ -28,16 +28,12 @@ export type SeldonVersion = (typeof SELDON_VERSIONS)[number];
 /** Where problems of this source are reported (`onProblem(where, …)`). */
 export const KUBERNETES_PROBLEM = 'kubernetes';
 
-export interface KubeSourceOptions {
+export interface KubeSourceOptions extends WatchTuning {
   client: KubeClient;
   /** Watch only this namespace (a Role suffices); undefined watches every namespace. */
   namespace?: string | undefined;
   /** Coalescing window for watch events (default 50 ms). */
   batchMs?: number;
-  backoff?: Partial<BackoffOptions>;
-  watchTimeoutSeconds?: number;
-  watchStallMs?: number;
-  stableMs?: number;
   log?: KubeLog;
 }
 

@@ -30,6 +30,9 @@ export interface WatchLoopHandlers<T> {
   failed(err: unknown): void;
 }
 
+/** How a watch loop retries and when it gives up on a watch: the tuning its users pass through. */
+export type WatchTuning = Pick<WatchLoopOptions<KubernetesObject>, 'backoff' | 'watchTimeoutSeconds' | 'watchStallMs' | 'stableMs'>;
+
 export interface WatchLoopOptions<T extends KubernetesObject> {
   /** For logs: what is watched, e.g. `seldondeployments`. */
   name: string;

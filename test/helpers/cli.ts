@@ -39,14 +39,17 @@ export async function readyz(admin: number): Promise<{ status: number; body: str
 }
 
 /**
- * `args` follow `serve --port P --admin-port A --host 127.0.0.1`. `ulimit`: the descriptor
+ * `args` follow `serve --port P --admin-port A --host 127.0.0.1` (and `--access-log off`, unless
+ * `args` name an `--access-log` option). `ulimit`: the descriptor
  * limit of the gateway's processes (`bash -c 'ulimit -n N; exec node …'`).
  */
 export async function startCli(args: string[], options: { ulimit?: number; readyWithinMs?: number } = {}): Promise<CliGateway> {
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     const admin = await freePort();
-    const argv = [join(root, 'dist/gateway/main.js'), 'serve', '--port', String(port), '--admin-port', String(admin), '--host', '127.0.0.1', ...args];
+    // No access log unless the test asks for it (any --access-log* flag): nothing reads it otherwise.
+    const accessLog = args.some((a) => a.startsWith('--access-log')) ? [] : ['--access-log', 'off'];
+    const argv = [join(root, 'dist/gateway/main.js'), 'serve', '--port', String(port), '--admin-port', String(admin), '--host', '127.0.0.1', ...accessLog, ...args];
     const child =
       options.ulimit === undefined
         ? spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] })

@@ -1,5 +1,5 @@
 /**
- * The documented header rules of the REST proxy (README "Headers", gateway/edge/http-headers.ts,
+ * The documented header rules of the REST proxy (docs/edge.md "Headers", gateway/edge/http-headers.ts,
  * docs/routing.md#rest-prefixes-and-rewrite), as a test states them: what an upstream may see differ from what the client
  * sent, and what a client may see differ from what the upstream answered. Everything else must be
  * byte for byte the same, in order, with the original case.

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import type { AccessSink } from '../../gateway/observe/access-log.js';
-import { parseConfig } from '../../gateway/config.js';
+import { parseConfig } from '../../gateway/config/parse.js';
 import { startGateway, type Gateway } from '../../gateway/process/serve.js';
 
 export interface TestGateway extends Gateway {
@@ -27,6 +27,8 @@ export async function startTestGateway(opts: {
   logger?: Logger;
   /** Where access log lines go; without one the access log is off (unless `args` turn it on: then stdout). */
   accessSink?: AccessSink;
+  /** The clock OAuth token expiry is read from (test/helpers/clock.ts): tests move it instead of sleeping. */
+  now?: () => number;
 }): Promise<TestGateway> {
   const dir = mkdtempSync(join(tmpdir(), 'sgw-'));
   for (const [file, yaml] of Object.entries(opts.manifests)) writeFileSync(join(dir, file), yaml);
@@ -36,7 +38,7 @@ export async function startTestGateway(opts: {
     ['--manifests', dir, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1', '--workers', '1', ...(opts.accessSink ? [] : ['--access-log', 'off']), ...resolve, ...(opts.args ?? [])],
     {},
   );
-  const gw = await startGateway(config, { logger: opts.logger ?? pino({ level: 'silent' }), ...(opts.accessSink ? { accessSink: opts.accessSink } : {}) });
+  const gw = await startGateway(config, { logger: opts.logger ?? pino({ level: 'silent' }), ...(opts.accessSink ? { accessSink: opts.accessSink } : {}), now: opts.now });
   await waitFor(() => gw.ready());
   return {
     ...gw,

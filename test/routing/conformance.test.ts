@@ -743,6 +743,41 @@ describe('13–16. weight normalisation (docs/routing.md#weights-and-normalisati
     expect(report(big, 'ns/iris').reasons.join(' ')).toContain('150');
   });
 
+  it("the first predictor's traffic is ignored, so a bad value there is reported as ignored, not as clamped", () => {
+    const t = table([sdep('income', { predictors: [pred('main', { traffic: 150 }), pred('canary', { traffic: 25 })] })]);
+    expect(percents(routed(t, rest(`/seldon/ns/income${PRED}`)).group)).toEqual({ 'ns/income/main': 75, 'ns/income/canary': 25 });
+    expect(report(t, 'ns/income').reasons).toEqual(['predictor "main": traffic 150 is outside 0..100, and is ignored anyway: the first predictor takes what the others leave']);
+    const word = table([sdep('income', { predictors: [pred('main', { traffic: 'most' as unknown as number }), pred('canary', { traffic: 25 })] })]);
+    expect(report(word, 'ns/income').reasons).toEqual(['predictor "main": traffic "most" is not a number, and is ignored anyway: the first predictor takes what the others leave']);
+    const fine = table([sdep('income', { predictors: [pred('main', { traffic: 10 }), pred('canary', { traffic: 25 })] })]);
+    expect(report(fine, 'ns/income')).toMatchObject({ state: 'accepted', reasons: [] });
+  });
+
+  it('spec.predictors of the wrong type is named as such, not as empty', () => {
+    const notAList = { apiVersion: 'machinelearning.seldon.io/v1', kind: 'SeldonDeployment', metadata: { name: 'odd', namespace: 'ns' }, spec: { predictors: 'not a list' } };
+    const aMap = { ...notAList, metadata: { name: 'map', namespace: 'ns' }, spec: { predictors: { main: {} } } };
+    const none = { ...notAList, metadata: { name: 'none', namespace: 'ns' }, spec: {} };
+    const empty = { ...notAList, metadata: { name: 'empty', namespace: 'ns' }, spec: { predictors: [] } };
+    const t = table([notAList, aMap, none, empty] as unknown as SeldonDeployment[]);
+    expect(report(t, 'ns/odd')).toMatchObject({ state: 'rejected', reasons: ['spec.predictors is a string "not a list", not a list: nothing to route'] });
+    expect(report(t, 'ns/map')).toMatchObject({ state: 'rejected', reasons: ['spec.predictors is a map, not a list: nothing to route'] });
+    expect(report(t, 'ns/none')).toMatchObject({ state: 'rejected', reasons: ['spec.predictors is missing: nothing to route'] });
+    expect(report(t, 'ns/empty')).toMatchObject({ state: 'rejected', reasons: ['spec.predictors is empty: nothing to route'] });
+  });
+
+  it('a request for a rejected deployment gets a 404 that names it and says why (REST, its explainer, gRPC)', () => {
+    const t = table([sdep('iris', { predictors: [pred('main'), pred('main', { traffic: 20 })] }), sdep('good')]);
+    const why = 'deployment ns/iris is rejected: predictor name "main" is used twice';
+    expect(refused(t, rest(`/seldon/ns/iris${PRED}`))).toMatchObject({ status: 404, reason: 'NO_ROUTE', info: `no route for /seldon/ns/iris${PRED}: ${why}` });
+    expect(refused(t, rest('/seldon/ns/iris-explainer/main/api/v1.0/explain')).info).toBe(`no route for /seldon/ns/iris-explainer/main/api/v1.0/explain: ${why}`);
+    expect(refused(t, grpc({ seldon: 'iris', namespace: 'ns' })).info).toBe(`no route for gRPC ${SELDON_PREDICT} with seldon="iris" namespace="ns": ${why}`);
+    // Deployments that do not exist, or that route, say nothing more; a call without its namespace names none.
+    expect(refused(t, rest(`/seldon/ns/nothing${PRED}`)).info).toBe(`no route for /seldon/ns/nothing${PRED}`);
+    expect(refused(t, grpc({ seldon: 'iris' })).info).not.toContain('rejected');
+    const single = table([sdep('iris', { predictors: [pred('main'), pred('main', { traffic: 20 })] })], { singleNamespace: true, namespace: 'ns' });
+    expect(refused(single, rest(`/seldon/iris${PRED}`)).info).toBe(`no route for /seldon/iris${PRED}: ${why}`);
+  });
+
   it('duplicate predictor names reject the SDep', () => {
     const t = table([sdep('iris', { predictors: [pred('main'), pred('main', { traffic: 20 })] }), sdep('good')]);
     expect(report(t, 'ns/iris').state).toBe('rejected');

@@ -260,7 +260,7 @@ describe('seldon.io/gateway-cors', () => {
     expect(r.ok).toBe(false);
   });
 
-  it('the example of docs/routing.md#cors and the README parses as written', () => {
+  it('the example of docs/routing.md#cors and docs/security.md parses as written', () => {
     const doc = readFileSync(new URL('../../docs/routing.md', import.meta.url), 'utf8');
     const block = /## CORS[\s\S]*?seldon\.io\/gateway-cors: \|\n((?: {6}.*\n)+)/.exec(doc);
     expect(block).not.toBeNull();
@@ -278,9 +278,9 @@ describe('seldon.io/gateway-cors', () => {
       maxAge: '600',
     });
     expect(f.warnings).toEqual([]);
-    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-    // The README shows the same value, line for line.
-    for (const line of block![1]!.split('\n').filter((l) => l.trim() !== '')) expect(readme).toContain(line);
+    const security = readFileSync(new URL('../../docs/security.md', import.meta.url), 'utf8');
+    // docs/security.md shows the same value, line for line.
+    for (const line of block![1]!.split('\n').filter((l) => l.trim() !== '')) expect(security).toContain(line);
   });
 
   it('unknown keys warn (the deployment is degraded, the policy applies)', () => {

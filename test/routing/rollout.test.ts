@@ -4,19 +4,11 @@
  * what the state says, driven window by window as the runtime drives it.
  */
 import { describe, expect, it } from 'vitest';
-import {
-  decide,
-  effectiveWeights,
-  initialState,
-  isRolloutError,
-  parseRolloutAnnotation,
-  ROLLOUT_DEFAULTS,
-  ROLLOUT_PARAMETERS,
-  type RolloutConfig,
-  type RolloutState,
-  type RolloutWindow,
-  type Transition,
-} from '../../routing/rollout.js';
+import { parseRolloutAnnotation, ROLLOUT_DEFAULTS, type RolloutConfig } from '../../routing/rollout/config.js';
+import { decide, effectiveWeights, initialState } from '../../routing/rollout/decide.js';
+import { isRolloutError, type RolloutWindow } from '../../routing/rollout/inputs.js';
+import { ROLLOUT_PARAMETERS } from '../../routing/rollout/parameters.js';
+import type { RolloutState, Transition } from '../../routing/rollout/state.js';
 import { emptyLatencyCounts, latencyBucket } from '../../routing/latency-buckets.js';
 import { normalQuantile } from '../../routing/statistics.js';
 

@@ -15,7 +15,7 @@ import {
 } from '../../routing/values.js';
 import { effectiveAnnotations } from '../../routing/annotations.js';
 import { cumulativeOf, normaliseWeights } from '../../routing/weights.js';
-import type { HeaderConstraint } from '../../routing/types.js';
+import type { HeaderConstraint } from '../../routing/values.js';
 
 describe('parseInteger (docs/routing.md#deployment-states: ^[0-9]+$ after trimming, ≤ 2147483647)', () => {
   it.each([

@@ -9,7 +9,7 @@ import http2, { type ClientHttp2Stream } from 'node:http2';
 import { describe, expect, it } from 'vitest';
 import { CallDeadline } from '../../../gateway/grpc/call-deadline.js';
 import { GrpcAttempt, type GrpcAttemptOwner } from '../../../gateway/grpc/attempt.js';
-import type { PooledSession } from '../../../gateway/grpc/upstreams.js';
+import type { PooledSession } from '../../../gateway/upstream/grpc-sessions.js';
 import { AttemptAborted, RestAttempt, type AttemptOwner } from '../../../gateway/rest/attempt.js';
 import type { Endpoint } from '../../../gateway/upstream/pools.js';
 import type { UpstreamAttempt } from '../../../gateway/upstream/http1-client.js';

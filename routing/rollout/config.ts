@@ -7,9 +7,8 @@
  * user never chose.
  */
 import { parse as parseYaml } from 'yaml';
-import { checkHeaderName, type Parsed } from './values.js';
-
-export type Sticky = { kind: 'header'; name: string } | { kind: 'cookie' };
+import { parseSticky as stickySpecOf, type StickySpec } from '../sticky.js';
+import { type Parsed } from '../values.js';
 
 export interface MirrorConfig {
   /** Percent of requests mirrored to the canary (1..100). */
@@ -44,7 +43,7 @@ export interface RolloutConfig {
   readonly maxP99Ms: number | null;
   /** Failing latency intervals at one step before a rollback. */
   readonly threshold: number;
-  readonly sticky: Sticky | null;
+  readonly sticky: StickySpec | null;
 }
 
 export const ROLLOUT_ANNOTATION = 'seldon.io/gateway-rollout';
@@ -180,16 +179,10 @@ function parseMaxP99(v: unknown): Parsed<number | null> {
   return { ok: true, value: ms };
 }
 
-function parseSticky(v: unknown): Parsed<Sticky | null> {
+function parseSticky(v: unknown): Parsed<StickySpec | null> {
   if (v === undefined || v === null || v === '') return { ok: true, value: null };
-  if (v === 'cookie') return { ok: true, value: { kind: 'cookie' } };
-  if (typeof v === 'string' && v.startsWith('header:')) {
-    const name = v.slice('header:'.length).trim().toLowerCase();
-    const bad = checkHeaderName(name);
-    if (bad) return fail('sticky', `${show(v)}: ${bad}`);
-    return { ok: true, value: { kind: 'header', name } };
-  }
-  return fail('sticky', `${show(v)} is not header:<name> or cookie`);
+  const spec = typeof v === 'string' ? stickySpecOf(v) : `${show(v)} is not header:<name> or cookie`;
+  return typeof spec === 'string' ? fail('sticky', spec) : { ok: true, value: spec };
 }
 
 /**

@@ -1,0 +1,282 @@
+/**
+ * The served certificates by name (SNI), reloaded while the gateway runs. The directories holding
+ * the files are watched and stat'ed every few seconds; a changed pair that validates replaces the
+ * old one for new handshakes, one that does not keeps it, logged and counted once per content.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { dirname } from 'node:path';
+import type { SecureContext } from 'node:tls';
+import type { Logger } from 'pino';
+import type { TlsConfig } from '../config/tls.js';
+import type { GatewayMetrics } from '../observe/metrics.js';
+import { checkCa, checkTlsFiles, errorText, pairDigest, pairSources, readClientCa, readPair, type LoadedPair } from './tls-files.js';
+
+/** How often the files are stat'ed besides being watched. */
+const POLL_MS = 3000;
+/** Events that arrive together (a Secret update touches several entries) make one reload. */
+const SETTLE_MS = 100;
+
+/** Counters and logs of the certificate store. */
+export interface StoreDeps {
+  readonly metrics?: GatewayMetrics | undefined;
+  readonly log?: Logger | undefined;
+}
+
+/**
+ * The certificates by name, reloaded when their files change. `select` is the SNICallback's
+ * lookup; `defaultPair` is what the tls.Server's own context serves.
+ */
+export class CertificateStore {
+  private pairs: LoadedPair[] = [];
+  private exact = new Map<string, LoadedPair>();
+  private wildcard = new Map<string, LoadedPair>();
+  private defaultPair: LoadedPair | undefined;
+  private clientCa: Buffer | undefined;
+  private clientCaDigest = '';
+  /** Digests of content that failed to load, by pair id: counted and logged once. */
+  private readonly failed = new Map<string, string>();
+  private readonly watchers = new Map<string, FSWatcher>();
+  private poller: NodeJS.Timeout | undefined;
+  private settle: NodeJS.Timeout | undefined;
+  private lastStat = '';
+  private closed = false;
+  /** Told when the default pair changes (the tls.Server's own context is replaced). */
+  onDefaultChange: (pair: { readonly cert: Buffer; readonly key: Buffer; readonly ca: Buffer | undefined }) => void = () => undefined;
+
+  constructor(
+    private readonly config: TlsConfig,
+    private readonly keys: Buffer,
+    private readonly deps: StoreDeps = {},
+  ) {
+    // Start-up: every problem is fatal and names its file.
+    this.clientCa = readClientCa(config);
+    this.clientCaDigest = this.clientCa ? createHash('sha256').update(this.clientCa).digest('hex') : '';
+    checkTlsFiles(config);
+    const loaded = pairSources(config).map((s) => readPair(s, this.clientCa, keys));
+    this.install(loaded);
+    for (const p of loaded) this.logLoaded(p, 'loaded');
+    this.lastStat = this.statSignature();
+  }
+
+  /** The default certificate and key (PEM), for the tls.Server's own context. */
+  get defaults(): { readonly cert: Buffer; readonly key: Buffer; readonly ca: Buffer | undefined } {
+    const d = this.defaultPair!;
+    return { cert: d.cert, key: d.key, ca: this.clientCa };
+  }
+
+  /** Serials and names of what is served now (tests, diagnostics). */
+  describe(): { id: string; names: readonly string[]; serial: string; notAfter: string; default: boolean }[] {
+    return this.pairs.map((p) => ({ id: p.id, names: p.names, serial: p.serial, notAfter: p.notAfter.toISOString(), default: p === this.defaultPair }));
+  }
+
+  /** The context for an SNI name: undefined means the default (the server's own context). */
+  select(servername: string): SecureContext | undefined {
+    const name = servername.toLowerCase();
+    let p = this.exact.get(name);
+    if (p === undefined) {
+      const dot = name.indexOf('.');
+      if (dot > 0) p = this.wildcard.get(name.slice(dot + 1));
+    }
+    return p === undefined || p === this.defaultPair ? undefined : p.context;
+  }
+
+  /** Watch the directories and poll them; changes are applied within about a second. */
+  watch(): void {
+    this.rewatch();
+    this.poller = setInterval(() => {
+      const sig = this.statSignature();
+      if (sig !== this.lastStat) this.reload();
+    }, POLL_MS);
+    this.poller.unref();
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.poller) clearInterval(this.poller);
+    if (this.settle) clearTimeout(this.settle);
+    for (const w of this.watchers.values()) w.close();
+    this.watchers.clear();
+  }
+
+  /**
+   * Read the files again: changed pairs that validate replace the old ones, those that do not
+   * keep them (logged and counted once per content). Never throws.
+   */
+  reload(): void {
+    if (this.closed) return;
+    try {
+      this.lastStat = this.statSignature();
+      this.reloadNow();
+    } catch (err) {
+      this.deps.log?.error({ err }, 'TLS certificate reload failed: the certificates loaded before keep serving');
+      this.deps.metrics?.tlsReloads.labels('failure').inc();
+    }
+    this.rewatch();
+  }
+
+  private reloadNow(): void {
+    const metrics = this.deps.metrics;
+    const log = this.deps.log;
+    let caChanged = false;
+    if (this.config.clientCaFile !== undefined) {
+      try {
+        const ca = readFileSync(this.config.clientCaFile);
+        const digest = createHash('sha256').update(ca).digest('hex');
+        if (digest !== this.clientCaDigest && this.failed.get('--tls-client-ca') !== digest) {
+          try {
+            checkCa(ca);
+            this.clientCa = ca;
+            this.clientCaDigest = digest;
+            this.failed.delete('--tls-client-ca');
+            caChanged = true;
+            metrics?.tlsReloads.labels('success').inc();
+            log?.info({ file: this.config.clientCaFile }, 'TLS client CA reloaded');
+          } catch (err) {
+            this.failed.set('--tls-client-ca', digest);
+            metrics?.tlsReloads.labels('failure').inc();
+            log?.warn({ file: this.config.clientCaFile, problem: errorText(err) }, 'TLS client CA not reloaded: the previous one keeps verifying');
+          }
+        }
+      } catch (err) {
+        log?.debug({ file: this.config.clientCaFile, problem: errorText(err) }, 'TLS client CA unreadable now: the previous one keeps verifying');
+      }
+    }
+    const previous = new Map(this.pairs.map((p) => [p.id, p]));
+    const next: LoadedPair[] = [];
+    let changed = caChanged;
+    for (const source of pairSources(this.config)) {
+      const old = previous.get(source.id);
+      let digest: string;
+      try {
+        digest = pairDigest(readFileSync(source.certFile), readFileSync(source.keyFile));
+      } catch (err) {
+        // Mid-swap or removed: keep what was loaded; a pair that never loaded waits.
+        if (old) next.push(old);
+        log?.debug({ pair: source.id, problem: errorText(err) }, 'TLS pair unreadable now: kept as it was');
+        continue;
+      }
+      if (old && old.digest === digest && !caChanged) {
+        next.push(old);
+        continue;
+      }
+      if (this.failed.get(source.id) === digest) {
+        if (old) next.push(old);
+        continue;
+      }
+      try {
+        const p = readPair(source, this.clientCa, this.keys);
+        this.failed.delete(source.id);
+        next.push(p);
+        changed = true;
+        if (!old || old.digest !== p.digest) {
+          metrics?.tlsReloads.labels('success').inc();
+          this.logLoaded(p, old ? 'reloaded' : 'added');
+        }
+      } catch (err) {
+        this.failed.set(source.id, digest);
+        metrics?.tlsReloads.labels('failure').inc();
+        log?.warn({ pair: source.id, problem: errorText(err) }, old ? 'TLS certificate not reloaded: the previous one keeps serving' : 'TLS certificate not loaded');
+        if (old) next.push(old);
+      }
+    }
+    // A pair whose files are gone (a subdirectory removed) stops serving, unless it is the last one.
+    const removed = this.pairs.filter((p) => !next.includes(p) && !next.some((n) => n.id === p.id));
+    if (next.length === 0) return;
+    if (removed.length > 0) {
+      changed = true;
+      for (const p of removed) log?.info({ pair: p.id, names: p.names }, 'TLS certificate removed');
+    }
+    if (changed) this.install(next);
+  }
+
+  private install(pairs: LoadedPair[]): void {
+    const exact = new Map<string, LoadedPair>();
+    const wildcard = new Map<string, LoadedPair>();
+    // The first pair to claim a name keeps it (--tls-cert, then the directory's own, then subdirectories by name).
+    for (const p of pairs) {
+      for (const n of p.names) {
+        if (n.startsWith('*.')) {
+          if (!wildcard.has(n.slice(2))) wildcard.set(n.slice(2), p);
+        } else if (!exact.has(n)) exact.set(n, p);
+      }
+    }
+    const before = this.defaultPair;
+    // A name no pair has any more leaves the expiry gauge.
+    for (const p of this.pairs) if (!pairs.some((n) => n.label === p.label)) this.deps.metrics?.tlsExpiry.remove(p.label);
+    this.pairs = pairs;
+    this.exact = exact;
+    this.wildcard = wildcard;
+    this.defaultPair = pairs[0];
+    for (const p of pairs) this.deps.metrics?.tlsExpiry.labels(p.label).set(Math.floor(p.notAfter.getTime() / 1000));
+    if (before !== undefined && this.defaultPair !== before) this.onDefaultChange(this.defaults);
+  }
+
+  private logLoaded(p: LoadedPair, what: string): void {
+    const log = this.deps.log;
+    if (!log) return;
+    const fields = { pair: p.id, names: p.names, serial: p.serial, notAfter: p.notAfter.toISOString() };
+    if (p.notAfter.getTime() < Date.now()) log.warn(fields, `TLS certificate ${what}, and it has EXPIRED: clients will refuse it`);
+    else log.info(fields, `TLS certificate ${what}`);
+  }
+
+  /** Inode, size and mtime of every file (symlinks followed), and the directory's entries. */
+  private statSignature(): string {
+    const parts: string[] = [];
+    const add = (f: string | undefined): void => {
+      if (f === undefined) return;
+      const s = statSync(f, { throwIfNoEntry: false });
+      parts.push(s ? `${f}:${s.ino}:${s.size}:${s.mtimeMs}` : `${f}:-`);
+    };
+    add(this.config.clientCaFile);
+    try {
+      for (const s of pairSources(this.config)) {
+        add(s.certFile);
+        add(s.keyFile);
+      }
+    } catch {
+      parts.push('?');
+    }
+    return parts.join('|');
+  }
+
+  /** Watch every directory that holds a file in use (or may: the --tls-dir subdirectories). */
+  private rewatch(): void {
+    if (this.closed) return;
+    const dirs = new Set<string>();
+    const c = this.config;
+    for (const f of [c.certFile, c.keyFile, c.clientCaFile]) if (f !== undefined) dirs.add(dirname(f));
+    if (c.dir !== undefined) {
+      dirs.add(c.dir);
+      for (const s of pairSources(c)) dirs.add(dirname(s.certFile));
+    }
+    for (const [d, w] of this.watchers) {
+      if (!dirs.has(d)) {
+        w.close();
+        this.watchers.delete(d);
+      }
+    }
+    for (const d of dirs) {
+      if (this.watchers.has(d)) continue;
+      try {
+        const w = watch(d, { persistent: false }, () => this.changed());
+        w.on('error', () => {
+          w.close();
+          this.watchers.delete(d);
+        });
+        this.watchers.set(d, w);
+      } catch {
+        // Not watchable (gone, no inotify): the poll covers it.
+      }
+    }
+  }
+
+  private changed(): void {
+    if (this.settle || this.closed) return;
+    this.settle = setTimeout(() => {
+      this.settle = undefined;
+      this.reload();
+    }, SETTLE_MS);
+    this.settle.unref();
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * Route groups (docs/routing.md#route-groups): the key specs sharing a match are gathered under,
+ * a group built from its specs (members normalised, shadows as mirrors), precedence between
+ * groups (docs/routing.md#precedence-and-no-match), and a deployment's own routes for the OAuth front end.
+ */
+import type { CompiledDeployment, RouteSpec } from './compile.js';
+import type { StickySpec } from './sticky.js';
+import type { Backend, Mirror, OwnRoutes, PathMatcher, Precedence, Protocol, RouteGroup, RouteMatch, WeightedBackend } from './types.js';
+import { constraintText, constraintWeight, type HeaderConstraint } from './values.js';
+import { cumulativeOf, normaliseWeights } from './weights.js';
+
+function matcherText(p: PathMatcher): string {
+  return p.kind === 'prefix' ? p.prefix : p.source;
+}
+
+function constraintsOf(spec: RouteMatch): string[] {
+  const out = spec.headers.map((h) => `${h.kind}:${constraintText(h)}`);
+  if (spec.host !== null) out.push(`host:${spec.host}`);
+  if (spec.grpcIdentity) out.push(`exact:namespace=${spec.grpcIdentity.namespace}`, `exact:seldon=${spec.grpcIdentity.seldon}`);
+  return out.sort();
+}
+
+export function groupKeyOf(spec: RouteMatch): string {
+  return [spec.kind, spec.namespace, `${spec.path.kind}:${matcherText(spec.path)}`, constraintsOf(spec).join('\u0001')].join('\u0000');
+}
+
+function precedenceOf(spec: RouteMatch): Precedence {
+  let headerWeight = 0;
+  for (const h of spec.headers) headerWeight += constraintWeight(h);
+  if (spec.host !== null) headerWeight += 'host'.length + spec.host.length;
+  if (spec.grpcIdentity) headerWeight += 'seldon'.length + spec.grpcIdentity.seldon.length + 'namespace'.length + spec.grpcIdentity.namespace.length;
+  const constraints = constraintsOf(spec);
+  return {
+    matcherLength: matcherText(spec.path).length,
+    headerWeight,
+    constraintCount: constraints.length,
+    matcherText: matcherText(spec.path),
+    constraintText: constraints.join(','),
+  };
+}
+
+const byId = (a: { backend: { id: string } }, b: { backend: { id: string } }): number => (a.backend.id < b.backend.id ? -1 : a.backend.id > b.backend.id ? 1 : 0);
+const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** docs/routing.md#precedence-and-no-match; namespace and key settle the (rare) ties between namespaces. */
+export function comparePrecedence(a: RouteGroup, b: RouteGroup): number {
+  const p = a.precedence;
+  const q = b.precedence;
+  return (
+    q.matcherLength - p.matcherLength ||
+    q.headerWeight - p.headerWeight ||
+    q.constraintCount - p.constraintCount ||
+    cmp(p.matcherText, q.matcherText) ||
+    cmp(p.constraintText, q.constraintText) ||
+    cmp(a.namespace, b.namespace) ||
+    cmp(a.key, b.key)
+  );
+}
+
+const noSticky = (): null => null;
+
+const asCompiled = (s: RouteSpec): Backend => s.backend;
+
+/** `effective` gives each spec's backend as served (its gate settled against the Services' owners). */
+export function buildGroup(key: string, specs: readonly RouteSpec[], effective: (s: RouteSpec) => Backend = asCompiled, stickyOf: (deployment: string) => StickySpec | null = noSticky): RouteGroup {
+  // Specs sharing a key agree on the match, except that a custom copy of a generated gRPC Mapping
+  // (regex path plus exact `seldon`/`namespace` headers) carries the identity as plain headers:
+  // the generated form stands for the group, so the result never depends on arrival order.
+  const first = specs.find((s) => s.grpcIdentity !== null) ?? specs[0]!;
+  const memberSpecs = specs.filter((s) => !s.shadow).sort(byId);
+  const { percents, warning } = normaliseWeights(memberSpecs.map((s) => s.weight));
+  const members: WeightedBackend[] = memberSpecs.map((s, i) => ({ backend: effective(s), percent: percents[i]! }));
+  const mirrors: Mirror[] = specs
+    .filter((s) => s.shadow)
+    .sort(byId)
+    .map((s) => ({ backend: effective(s), percent: s.weight ?? 100 }));
+  const headers: HeaderConstraint[] = [...first.headers].sort((a, b) => cmp(`${a.kind}:${constraintText(a)}`, `${b.kind}:${constraintText(b)}`));
+  const steeredMember = members.find((m) => m.backend.steered);
+  return {
+    key,
+    kind: first.kind,
+    path: first.path,
+    host: first.host,
+    headers,
+    grpcIdentity: first.grpcIdentity,
+    namespace: first.namespace,
+    members,
+    mirrors,
+    cumulative: cumulativeOf(percents),
+    precedence: precedenceOf(first),
+    warnings: warning ? [warning] : [],
+    steered: steeredMember !== undefined,
+    sticky: steeredMember ? stickyOf(deploymentKeyOf(steeredMember.backend)) : null,
+  };
+}
+
+export const deploymentKeyOf = (b: Backend): string => `${b.origin.namespace}/${b.origin.deployment}`;
+
+/**
+ * A deployment's own routes for the OAuth front end: its generated predictor routes of each kind
+ * (members with their weights, shadows as mirrors), without header constraints.
+ */
+export function ownRoutesOf(c: CompiledDeployment, effective: (s: RouteSpec) => Backend): OwnRoutes | null {
+  const { namespace, name } = c.report;
+  const group = (kind: Protocol): RouteGroup | null => {
+    const seen = new Set<string>();
+    const specs: RouteSpec[] = [];
+    for (const s of c.routes) {
+      if (!s.frontEnd || s.kind !== kind || seen.has(s.backend.id)) continue;
+      seen.add(s.backend.id);
+      // A predictor whose Service another OAuth deployment owns is not reached with this one's token.
+      const backend = effective(s);
+      const auth = backend.gate?.auth;
+      if (auth && (auth.namespace !== namespace || auth.deployment !== name)) continue;
+      specs.push({ ...s, headers: [], backend });
+    }
+    return specs.length ? buildGroup(`own\u0000${c.key}\u0000${kind}`, specs) : null;
+  };
+  const rest = group('rest');
+  const grpc = group('grpc');
+  return rest || grpc ? { rest, grpc } : null;
+}
+
+/** Short human text for a group's match, used in reasons. */
+export function describeMatch(g: RouteGroup): string {
+  const what = g.grpcIdentity ? `gRPC seldon=${g.grpcIdentity.seldon} namespace=${g.grpcIdentity.namespace}` : `${g.kind === 'grpc' ? 'gRPC ' : ''}${matcherText(g.path)}`;
+  const hs = g.headers.map((h) => constraintText(h));
+  if (g.host) hs.push(`host=${g.host}`);
+  return hs.length ? `${what} [${hs.join(', ')}]` : what;
+}
