@@ -1,6 +1,6 @@
 /**
  * One attempt of a gRPC call (grpc/call.ts): a stream on a pooled upstream session
- * (grpc/upstreams.ts), its per-try timer, and its listeners, which report to the call with the
+ * (upstream/grpc-sessions.ts), its per-try timer, and its listeners, which report to the call with the
  * attempt itself. Once the call is done with it (`drop`, `detach`), its listeners are off: the
  * call only hears from the attempt in flight, and a closed stream does not keep it alive.
  */

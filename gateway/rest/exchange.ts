@@ -68,7 +68,7 @@ export interface ExchangeExtras {
   readonly body?: Buffer | null | undefined;
   /** The start of a body read in part (feedback too large to read for a token): the rest streams after it. */
   readonly bodyHead?: Buffer[] | undefined;
-  /** The external auth service's edits of the request (auth/ext-auth.ts). */
+  /** The external auth service's edits of the request (ext-auth/policy.ts). */
   readonly authorized?: Authorized | undefined;
   /** When the request reached the gateway (performance.now() ms): its duration is counted from then. */
   readonly since?: number | undefined;

@@ -1,5 +1,5 @@
 /**
- * The REST side of an external auth decision (auth/ext-auth.ts): a denial written as the auth
+ * The REST side of an external auth decision (ext-auth/policy.ts): a denial written as the auth
  * service gave it (an allowance's additions are rest/rest-request.ts's `allowed`).
  */
 import { STATUS_CODES } from 'node:http';

@@ -33,7 +33,7 @@ export class RestPipelineRequest extends PipelineRequest implements ExchangeExtr
   body: Buffer | null | undefined;
   /** The start of a body read in part (too large to read whole): the rest streams after it. */
   bodyHead: Buffer[] | undefined;
-  /** The external auth service's edits of the request (auth/ext-auth.ts). */
+  /** The external auth service's edits of the request (ext-auth/policy.ts). */
   authorized: Authorized | undefined;
   /** The gate took the client's credential: it does not go upstream. */
   private stripAuthorization = false;
