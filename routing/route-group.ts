@@ -5,7 +5,7 @@
  */
 import type { CompiledDeployment, RouteSpec } from './compile.js';
 import type { StickySpec } from './sticky.js';
-import type { Backend, Mirror, OwnRoutes, PathMatcher, Precedence, RouteGroup, RouteMatch, WeightedBackend } from './types.js';
+import type { Backend, Mirror, OwnRoutes, PathMatcher, Precedence, Protocol, RouteGroup, RouteMatch, WeightedBackend } from './types.js';
 import { constraintText, constraintWeight, type HeaderConstraint } from './values.js';
 import { cumulativeOf, normaliseWeights } from './weights.js';
 
@@ -102,7 +102,7 @@ export const deploymentKeyOf = (b: Backend): string => `${b.origin.namespace}/${
  */
 export function ownRoutesOf(c: CompiledDeployment, effective: (s: RouteSpec) => Backend): OwnRoutes | null {
   const { namespace, name } = c.report;
-  const group = (kind: 'rest' | 'grpc'): RouteGroup | null => {
+  const group = (kind: Protocol): RouteGroup | null => {
     const seen = new Set<string>();
     const specs: RouteSpec[] = [];
     for (const s of c.routes) {

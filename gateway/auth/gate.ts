@@ -3,7 +3,7 @@
  *
  * A routed request whose backend has a gate (`seldon.io/gateway-auth: oauth`, a
  * `seldon.io/gateway-rate-limit`) comes here before it is proxied; every other request never
- * does (the proxies test `backend.gate !== null`, nothing more). Auth first: a bearer token
+ * does (the gate stage tests `backend.gate !== null`, nothing more). Auth first: a bearer token
  * (`Authorization: Bearer`, or `access_token` in the query; gRPC: `oauth_token` metadata, or
  * `authorization: Bearer`) of the deployment's own client, else 401 / UNAUTHENTICATED (403 /
  * PERMISSION_DENIED for another deployment's token). Then the rate limits: 429 with Retry-After /
@@ -11,9 +11,10 @@
  *
  * The gate decides; it writes nothing. Like Envoy's ext_authz, each check returns a `GateVerdict`
  * (at once when it can, a promise when a store must answer): `Allow` with the decision to proxy
- * and the request headers to remove, or `Deny` with what the refusal says. Each proxy renders it
- * in its own protocol (rest/proxy.ts: the JSON error body, edge/http-answer.ts; grpc/proxy.ts: a
- * trailers-only status, grpc/answer.ts), so this module imports neither proxy.
+ * and the request headers to remove, or `Deny` with what the refusal says. The pipeline's gate
+ * stage (pipeline/gate.ts) asks for it, and each protocol's adapter renders it (rest/rest-request.ts:
+ * the JSON error body, edge/http-answer.ts; grpc/grpc-request.ts: a trailers-only status,
+ * grpc/answer.ts), so this module imports neither proxy.
  *
  * The OAuth front end (docs/routing.md#oauth-front-end): `/api/v0.1/*` and `/api/v1.0/*` with a bearer token, and
  * gRPC `seldon.protos.Seldon/*` calls with `oauth_token` and no `seldon` metadata, go to the
@@ -26,7 +27,8 @@ import { grpcStatusOf, type Deny, type GatewayReason } from '../edge/errors.js';
 import type { RestRequest } from '../edge/exchange.js';
 import type { ExtVerdict, ExternalAuth } from '../ext-auth/policy.js';
 import { grpcSubject, restSubject, type Authorized, type ReadBody } from '../ext-auth/subject.js';
-import type { GatewayMetrics, Protocol } from '../observe/metrics.js';
+import type { GatewayMetrics } from '../observe/metrics.js';
+import type { Protocol } from '../../routing/types.js';
 import { problemOf, withDetail } from './error-detail.js';
 import { bearerToken, queryToken, type AuthOutcome, type OAuth } from './oauth.js';
 import type { RateLimiter, Verdict } from './rate-limit.js';
@@ -158,9 +160,9 @@ export class Gatekeeper {
     return deny(503, 'AUTH_BACKEND_UNAVAILABLE', message, RETRY_IN_1S);
   }
 
-  /** A refusal of a routed request, counted as its answer (REST: the HTTP status; gRPC: the gRPC status). */
+  /** A refusal of a routed request, counted as its answer (REST: the HTTP status; gRPC: the gRPC status), never as a model's outcome. */
   private refused(protocol: Protocol, d: Routed, v: Deny, since: number): Deny {
-    this.d.metrics.request(d.backend, protocol, 'primary', protocol === 'rest' ? v.status : grpcStatusOf(v.reason), null, since);
+    this.d.metrics.refused(d.backend, protocol, protocol === 'rest' ? v.status : grpcStatusOf(v.reason), since);
     return v;
   }
 

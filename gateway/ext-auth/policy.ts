@@ -15,7 +15,8 @@ import type { Logger } from 'pino';
 import { Breaker } from '../upstream/breaker.js';
 import { GrpcStatus, type Deny, type GatewayReason } from '../edge/errors.js';
 import { LogBudget } from '../observe/log-budget.js';
-import type { GatewayMetrics, Protocol } from '../observe/metrics.js';
+import type { GatewayMetrics } from '../observe/metrics.js';
+import type { Protocol } from '../../routing/types.js';
 import type { ExtAuthConfig } from '../config/ext-auth.js';
 import type { HeaderEdit } from './envoy-authz-wire.js';
 

@@ -8,7 +8,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { STICKY_COOKIE, stickyPoint } from '../../routing/steering.js';
 import type { StickySpec } from '../../routing/sticky.js';
-import type { HeaderGetter, RouteRequest } from '../../routing/types.js';
+import type { HeaderGetter } from '../../routing/types.js';
 
 const ID_BYTES = 16;
 const MAC_BYTES = 16;
@@ -61,10 +61,10 @@ export class StickyKeys {
 
   /**
    * The request's point under `spec`. For a REST cookie spec without a valid cookie, a new value is
-   * minted and passed to `minted` (to be set on the answer); gRPC (`rest` false) reads the metadata
-   * key instead and mints nothing.
+   * minted and set on `mintedFor.minted` (to be set on the answer; no closure per request); gRPC
+   * (`rest` false) reads the metadata key instead and mints nothing.
    */
-  point(spec: StickySpec, header: HeaderGetter, rest: boolean, minted?: (value: string) => void): number | undefined {
+  point(spec: StickySpec, header: HeaderGetter, rest: boolean, mintedFor?: { minted: string | undefined }): number | undefined {
     if (spec.kind === 'header') {
       const v = header(spec.name);
       return v === undefined || v === '' ? undefined : stickyPoint(v);
@@ -76,32 +76,9 @@ export class StickyKeys {
     const given = cookieValue(header('cookie'), STICKY_COOKIE);
     const id = given === undefined ? undefined : this.verify(given);
     if (id !== undefined) return stickyPoint(id);
-    if (!minted) return undefined;
+    if (mintedFor === undefined) return undefined;
     const value = this.mint();
-    minted(value);
+    mintedFor.minted = value;
     return stickyPoint(value.slice(0, value.indexOf('.')));
-  }
-}
-
-/**
- * A request as `match` sees it on the data plane: the same one object as before steering existed,
- * with `sticky` a method (no closure per request); it runs only for a sticky group. A REST request
- * without a valid sticky cookie gets one minted (`minted`, to be set on the answer).
- */
-export class StickyRouteRequest implements RouteRequest {
-  minted: string | undefined;
-
-  constructor(
-    readonly kind: 'rest' | 'grpc',
-    readonly method: string,
-    readonly path: string,
-    readonly host: string,
-    readonly header: HeaderGetter,
-    private readonly keys: StickyKeys | undefined,
-  ) {}
-
-  sticky(spec: StickySpec): number | undefined {
-    if (this.keys === undefined) return undefined;
-    return this.keys.point(spec, this.header, this.kind === 'rest', this.kind === 'rest' ? (v) => (this.minted = v) : undefined);
   }
 }

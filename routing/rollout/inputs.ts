@@ -1,4 +1,5 @@
 /** What a rollout is judged on: one predictor side's counts, one closed window of both sides, and which answers are errors. */
+import type { Protocol } from '../types.js';
 
 /** One predictor side's counts in one window. */
 export interface Tally {
@@ -24,6 +25,6 @@ export interface RolloutWindow {
 const GRPC_ERRORS = new Set([2 /* UNKNOWN */, 4 /* DEADLINE_EXCEEDED */, 13 /* INTERNAL */, 14 /* UNAVAILABLE */]);
 
 /** Whether an answer counts as an error: a 5xx status, or gRPC UNKNOWN, DEADLINE_EXCEEDED, INTERNAL or UNAVAILABLE (`code` is the grpc-status). */
-export function isRolloutError(protocol: 'rest' | 'grpc', code: number): boolean {
+export function isRolloutError(protocol: Protocol, code: number): boolean {
   return protocol === 'rest' ? code >= 500 && code <= 599 : GRPC_ERRORS.has(code);
 }

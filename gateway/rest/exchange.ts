@@ -1,0 +1,469 @@
+/**
+ * One proxied REST request across its attempts, once the pipeline (gateway/pipeline/chain.ts)
+ * has forwarded it: the body strategy, the route timeout, the retries (upstream/attempts.ts's
+ * state), the answer streamed back (with a bandit's token, steer/answer-tag.ts) and every error
+ * the gateway makes as a Seldon-style JSON body (edge/http-answer.ts).
+ *
+ * Per request: one header copy, one dispatch. The body is buffered only when the route can retry
+ * (up to `retryBufferBytes`) or mirrors (teed up to the shadow limit while it streams to the
+ * primary). Timeouts, retries and breaker answers follow
+ * docs/routing.md#timeouts-retries-and-circuit-breakers.
+ */
+import { STATUS_CODES } from 'node:http';
+import type { Readable } from 'node:stream';
+import { overflowInfo } from '../upstream/breaker.js';
+import type { AttemptFailure } from '../upstream/retry-policy.js';
+import { RetryState } from '../upstream/attempts.js';
+import { REAL_CLOCK, type Clock, type Timer } from '../upstream/clock.js';
+import type { GatewayReason } from '../edge/errors.js';
+import { announcesBody, isWhole, type RestRequest, type RestResponse } from '../edge/exchange.js';
+import { sendError } from '../edge/http-answer.js';
+import { clientResponseHeaders, shadowHost } from '../edge/http-headers.js';
+import { isSmall, readSmallBody } from '../edge/small-body.js';
+import { corsResponseHeaders } from './cors.js';
+import type { GatewayMetrics } from '../observe/metrics.js';
+import type { Authorized } from '../ext-auth/subject.js';
+import type { ResponseTap, RestObserve } from '../observe/observed-rest.js';
+import { RequestBody } from './request-body.js';
+import type { RestMirrors } from './mirrors.js';
+import type { Endpoint, Upstreams, UpstreamPool } from '../upstream/pools.js';
+import type { Backend, Routed } from '../../routing/types.js';
+import { ARM_HEADER } from '../steer/bandit-edge.js';
+import { AttemptAborted, RestAttempt, type AttemptOwner } from './attempt.js';
+import { TaggedJsonAnswer, taggable, type AnswerSink } from './tagged-answer.js';
+import type { UpstreamConfig } from '../config/upstream.js';
+
+/** What an exchange uses of the REST proxy's dependencies. */
+export interface ExchangeDeps {
+  readonly upstreams: Upstreams;
+  readonly mirrors: RestMirrors;
+  readonly metrics: GatewayMetrics;
+  /** The retry buffer and the largest upstream response head accepted (status line and headers; larger: 502). */
+  readonly upstream: Pick<UpstreamConfig, 'retryBufferBytes' | 'maxResponseHeaderBytes'>;
+  /** When --predictor-header, --access-log, --otlp-endpoint or --shadow-compare is on: the per-request tap. */
+  readonly observe?: RestObserve | undefined;
+  /** The timers' clock (upstream/clock.ts); the real one unless a test drives it. */
+  readonly clock?: Clock | undefined;
+}
+
+/** What an exchange asks of the REST proxy (rest/proxy.ts). */
+export interface ExchangeHost {
+  readonly deps: ExchangeDeps;
+  /** Shutting down: answers carry `connection: close`. */
+  readonly draining: boolean;
+  /** --error-detail internal: error answers also name upstream addresses and causes. */
+  readonly internalDetail: boolean;
+  upstreamName(up: UpstreamPool, backend: Backend): string;
+  upstreamFailure(up: UpstreamPool, backend: Backend, reason: GatewayReason, cause: string | undefined): void;
+  internalError(where: string, err: Error, backend?: Backend): void;
+}
+
+/** What the gateway adds to one exchange beyond proxying it. */
+export interface ExchangeExtras {
+  /** Headers added to the model's answer (a new sticky cookie), as name, value pairs. */
+  readonly answerHeaders?: readonly string[] | undefined;
+  /** A bandit's attribution token: on the answer's header, and in its JSON `meta.tags` when it fits. */
+  readonly token?: string | undefined;
+  /** The body, already read (feedback read for its token). */
+  readonly body?: Buffer | null | undefined;
+  /** The start of a body read in part (feedback too large to read for a token): the rest streams after it. */
+  readonly bodyHead?: Buffer[] | undefined;
+  /** The external auth service's edits of the request (ext-auth/policy.ts). */
+  readonly authorized?: Authorized | undefined;
+  /** When the request reached the gateway (performance.now() ms): its duration is counted from then. */
+  readonly since?: number | undefined;
+  /** Apply what steering decided (a feedback's credit): called once the upstream's breaker admitted the request. */
+  commit?(): void;
+  /** The exchange is over (answered, failed, refused by the breaker): called once. */
+  ended?(): void;
+}
+
+const CONNECT_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UPSTREAM_CONNECT_TIMEOUT',
+  'ECONNABORTED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'CERT_HAS_EXPIRED',
+]);
+
+type Failure = Exclude<AttemptFailure, number>;
+
+function classify(err: Error & { code?: string }): Failure {
+  if (err.code === 'UPSTREAM_HEADERS_TIMEOUT' || err.code === 'UPSTREAM_BODY_TIMEOUT') return 'idle';
+  if (err.code && CONNECT_CODES.has(err.code)) return 'connect';
+  return 'reset';
+}
+
+/**
+ * One proxied request, across its attempts: each attempt is an object of its own
+ * (rest/attempt.ts), the retries are the retry state's (upstream/attempts.ts), the answer goes to
+ * the client through `answer` (itself, or the token's decorator, rest/tagged-answer.ts).
+ */
+export class Exchange implements AttemptOwner, AnswerSink {
+  private readonly backend: Backend;
+  private readonly up: UpstreamPool;
+  private readonly retries: RetryState;
+  private readonly clock: Clock;
+  private body: Buffer | RequestBody | null = null;
+  /** The body can be sent again (absent, or fully buffered). */
+  private replayable = true;
+  /** The attempt in flight. */
+  private attempt: RestAttempt | undefined;
+  /** The endpoint of the last failed attempt: the next one prefers another. */
+  private failedEndpoint: Endpoint | undefined;
+  /** The route timeout. */
+  private timer: Timer | undefined;
+  private upstreamSeconds: number | null = null;
+  private status = 0;
+  private done = false;
+  /** What an attempt still in flight is cut for when the exchange ends: the route timeout, or the client (gone, or answered). */
+  private cutBy: 'timeout' | 'client' = 'client';
+  /** Where the model's answer is written: this exchange, or the token's decorator of it. */
+  private answer: AnswerSink = this;
+  /** Predictor header, access log, answer capture for comparison: set only when one applies. */
+  private tap: ResponseTap | undefined;
+
+  constructor(
+    private readonly proxy: ExchangeHost,
+    private readonly req: RestRequest,
+    private readonly res: RestResponse,
+    private readonly decision: Routed,
+    private readonly headers: string[],
+    private readonly extras: ExchangeExtras,
+  ) {
+    const deps = proxy.deps;
+    this.backend = decision.backend;
+    this.up = deps.upstreams.for(decision.backend);
+    this.clock = deps.clock ?? REAL_CLOCK;
+    this.retries = new RetryState(this.backend, this.up.breaker, deps.metrics, 'rest', this, this.clock);
+  }
+
+  start(): void {
+    const observe = this.proxy.deps.observe;
+    if (observe !== undefined) this.tap = observe.begin(this.req, this.res, this.decision, this.headers, this.up.name);
+    const overflow = this.retries.admit();
+    if (overflow) {
+      this.done = true;
+      this.proxy.deps.metrics.overflow(this.backend, 'rest', overflow);
+      this.proxy.deps.metrics.request(this.backend, 'rest', 'primary', 503, null, this.extras.since);
+      this.tap?.end(503, null, false);
+      sendError(this.req, this.res, 503, 'UPSTREAM_OVERFLOW', overflowInfo(overflow, this.who(), this.backend.breaker), { 'x-envoy-overloaded': 'true' });
+      this.extras.ended?.();
+      return;
+    }
+    this.extras.commit?.();
+    this.res.once('close', () => {
+      if (this.done) return;
+      // The edge answered the request itself (its body broke off: malformed framing, too slow):
+      // that answer's status; otherwise the client went away.
+      this.status = this.res.writableEnded ? this.res.statusCode : 499;
+      this.finish();
+    });
+    const req = this.req;
+    const body = req.body;
+    const retryBuffer = this.proxy.deps.upstream.retryBufferBytes;
+    if (this.extras.bodyHead !== undefined && !isWhole(body)) {
+      // Read in part already (feedback, for its token): too large to replay.
+      this.retries.noRetries();
+      if (this.decision.mirrors.length) this.proxy.deps.mirrors.tooLarge(this.decision.mirrors);
+      this.streamBody(body, this.extras.bodyHead, false);
+      this.dispatch();
+    } else if (this.extras.body !== undefined) {
+      // Read already (feedback, for its token).
+      if (this.extras.body !== null && this.extras.body.length > retryBuffer) this.retries.noRetries();
+      this.dispatchWhole(this.extras.body);
+    } else if (isWhole(body)) {
+      // Read whole before it was served (the lane's); one over the retry buffer is still not retried.
+      if (body !== null && body.length > retryBuffer) this.retries.noRetries();
+      this.dispatchWhole(body);
+    } else if (!announcesBody(req)) {
+      this.dispatchWhole(null);
+    } else if (this.backend.retry || isSmall(req)) {
+      this.bufferThenDispatch(body);
+    } else {
+      this.streamBody(body, [], this.decision.mirrors.length > 0);
+      this.dispatch();
+    }
+  }
+
+  /** The whole body is here (or there is none): the route timeout starts, the primary and the mirrors go. */
+  private dispatchWhole(body: Buffer | null): void {
+    this.body = body;
+    this.startTimer();
+    this.dispatch();
+    const mirrors = this.decision.mirrors;
+    if (mirrors.length === 0) return;
+    if (body !== null && body.length > this.proxy.deps.mirrors.maxBodyBytes) this.proxy.deps.mirrors.tooLarge(mirrors);
+    else this.mirror(body);
+  }
+
+  /**
+   * Stream the body to the upstream (after `head`, chunks already read); with `copy`, mirrors
+   * get the whole body once it has ended, without holding the primary.
+   */
+  private streamBody(stream: Readable, head: Buffer[], copy: boolean): void {
+    const mirrors = this.decision.mirrors;
+    const limit = this.proxy.deps.mirrors.maxBodyBytes;
+    this.body = new RequestBody(this.req, stream, head, copy ? { limit, whole: (b) => (b === null ? this.proxy.deps.mirrors.tooLarge(mirrors) : this.mirror(b)) } : undefined);
+    this.replayable = false;
+    stream.once('end', () => this.startTimer());
+  }
+
+  /** Routes that retry, and small bodies, are read first (up to the retry buffer) so they can be replayed. */
+  private bufferThenDispatch(req: Readable): void {
+    readSmallBody(req, this.proxy.deps.upstream.retryBufferBytes, (body, read) => {
+      if (body !== null) {
+        this.dispatchWhole(body);
+        return;
+      }
+      // Too large to replay: stream what we have plus the rest, without retries.
+      this.retries.noRetries();
+      if (this.decision.mirrors.length) this.proxy.deps.mirrors.tooLarge(this.decision.mirrors);
+      this.streamBody(req, read!, false);
+      this.dispatch();
+    });
+  }
+
+  private mirror(body: Buffer | null): void {
+    const host = this.req.host;
+    const headers = this.headers.slice();
+    for (let i = 0; i < headers.length; i += 2) {
+      if (headers[i]!.length === 4 && headers[i]!.toLowerCase() === 'host') headers[i + 1] = shadowHost(host);
+    }
+    this.proxy.deps.mirrors.send(this.decision.mirrors, this.req.method, this.decision.upstreamPath, headers, body, this.tap?.capture, this.tap);
+  }
+
+  /** The route timeout starts once the request has been received in full (docs/routing.md#timeouts-retries-and-circuit-breakers). */
+  private startTimer(): void {
+    const ms = this.backend.timeoutMs;
+    if (ms > 0 && !this.done && !this.timer) this.timer = this.clock.setTimeout(Exchange.timedOut, ms, this);
+  }
+
+  private static timedOut(this: void, x: Exchange): void {
+    if (x.done) return;
+    x.cutBy = 'timeout';
+    x.proxy.deps.metrics.timeout(x.backend, 'rest');
+    if (x.res.headersSent) {
+      x.res.destroy();
+      x.finish();
+    } else {
+      x.fail(504, 'UPSTREAM_TIMEOUT', `${x.who()} did not answer within ${x.backend.timeoutMs} ms`);
+    }
+  }
+
+  /** Send the next attempt (the first, a replay or a retry). */
+  dispatch(): void {
+    if (this.done) return;
+    const endpoint = this.up.pick(this.failedEndpoint);
+    if (endpoint === undefined) {
+      const invalid = this.up.invalid;
+      if (invalid !== undefined) this.proxy.internalError('upstream', new Error(invalid), this.backend);
+      this.fail(503, 'NO_HEALTHY_UPSTREAM', invalid !== undefined ? `${this.who()} has an address that cannot be dialled` : `${this.who()} has no ready endpoint`, invalid);
+      return;
+    }
+    const attempt = (this.attempt = new RestAttempt(this, endpoint, this.backend, this.clock));
+    if (this.tap !== undefined) this.tap.attempt(endpoint.address, this.headers);
+    const idle = this.backend.idleTimeoutMs;
+    endpoint.pool.dispatch(
+      {
+        method: this.req.method,
+        path: this.decision.upstreamPath,
+        headers: this.headers,
+        body: this.body,
+        headersTimeout: idle,
+        bodyTimeout: idle,
+      },
+      attempt,
+    );
+  }
+
+  /** The attempt failed or its answer was dropped: the next one prefers another endpoint. */
+  private dropAttempt(a: RestAttempt): void {
+    this.failedEndpoint = a.endpoint;
+    a.end();
+    if (this.attempt === a) this.attempt = undefined;
+  }
+
+  // ---- what the attempt in flight reports ----
+
+  attemptHeaders(a: RestAttempt, statusCode: number, rawHeaders: string[], statusText: string, length: number): boolean {
+    if (this.tap !== undefined) this.tap.attemptStatus(statusCode);
+    if (this.retries.retryDecided(statusCode, this.replayable)) {
+      // Read and drop this answer; the retry is sent once it has ended.
+      a.discard = true;
+      return true;
+    }
+    this.upstreamSeconds = (this.clock.now() - a.sentAt) / 1000;
+    this.status = statusCode;
+    // Framed by the gateway: the model's Content-Length only when it is the body's (docs/routing.md#answer-framing).
+    const headers = clientResponseHeaders(rawHeaders, length);
+    const { answerHeaders, token } = this.extras;
+    if (answerHeaders !== undefined) headers.push(...answerHeaders);
+    if (token !== undefined) headers.push(ARM_HEADER, token);
+    if (this.backend.cors !== null) corsResponseHeaders(headers, this.backend.cors, this.req);
+    // Draining, or the model answered before the whole request body arrived (it will not be
+    // forwarded, and the client may still be sending it): this connection ends with the answer.
+    if (this.proxy.draining || !this.req.complete) headers.push('connection', 'close');
+    if (this.tap !== undefined) this.tap.head(statusCode, headers, rawHeaders);
+    // A bandit's token goes into the JSON answer too, when it can carry it.
+    if (token !== undefined && taggable(this.req.method, statusCode, headers)) this.answer = new TaggedJsonAnswer(this, token);
+    this.answer.head(statusCode, statusText, headers);
+    return true;
+  }
+
+  attemptData(_a: RestAttempt, chunk: Buffer): boolean {
+    if (this.tap !== undefined) this.tap.body(chunk);
+    return this.answer.data(chunk);
+  }
+
+  attemptComplete(a: RestAttempt): void {
+    if (a.discard) {
+      this.dropAttempt(a);
+      this.retries.retryLater();
+      return;
+    }
+    this.answer.end();
+  }
+
+  attemptFailed(a: RestAttempt, err: Error & { code?: string }): void {
+    if (this.tap !== undefined) this.tap.attemptFailed(err instanceof AttemptAborted ? err.why : (err.code ?? classify(err)));
+    this.dropAttempt(a);
+    if (this.res.headersSent) {
+      // Bytes already reached the client: nothing to retry or rewrite, reset its stream.
+      this.res.destroy();
+      this.finish();
+      return;
+    }
+    if (a.discard) {
+      // The answer being dropped for a retry broke off: the retry decided stands.
+      this.retries.retryLater();
+      return;
+    }
+    if (err instanceof AttemptAborted && err.why === 'per-try-timeout') {
+      // Any retry policy retries a per-try timeout, whatever its retry_on.
+      if (this.retries.retry(null, this.replayable)) return;
+      this.fail(504, 'UPSTREAM_TIMEOUT', `${this.who()} did not answer within the per-try timeout of ${this.backend.retry?.perTryTimeoutMs} ms`);
+      return;
+    }
+    if (err.code === 'UPSTREAM_HEADERS_OVERFLOW') {
+      // The upstream answered, with a head over the limit: the request was executed, never retry it.
+      this.fail(502, 'UPSTREAM_BAD_RESPONSE', `${this.who()} answered with response headers larger than ${this.proxy.deps.upstream.maxResponseHeaderBytes} bytes`);
+      return;
+    }
+    if (err.code === 'UPSTREAM_BAD_RESPONSE') {
+      // An answer that is not HTTP the gateway can frame: executed too, never retried.
+      this.fail(502, 'UPSTREAM_BAD_RESPONSE', `${this.who()} answered with a response the gateway cannot parse`, err.message);
+      return;
+    }
+    if (err.code === 'UPSTREAM_INVALID_REQUEST') {
+      this.proxy.internalError('upstream_request', err, this.backend);
+      this.fail(502, 'INTERNAL_ERROR', `the gateway failed to forward this request to ${this.backend.id}`);
+      return;
+    }
+    const failure = classify(err);
+    const unread = this.body instanceof RequestBody ? !this.body.started : true;
+    if (this.retries.replayNow(failure, this.replayable || unread)) return;
+    if (this.retries.retry(failure, this.replayable)) return;
+    const cause = err.code ?? err.message;
+    if (failure === 'idle') {
+      this.proxy.deps.metrics.timeout(this.backend, 'rest');
+      this.fail(504, 'UPSTREAM_TIMEOUT', `${this.who()} was idle for ${this.backend.idleTimeoutMs} ms`);
+    } else if (failure === 'connect') {
+      this.fail(503, 'UPSTREAM_CONNECT_FAILURE', `could not connect to ${this.who()}`, cause);
+    } else {
+      this.fail(503, 'UPSTREAM_RESET', `${this.who()} closed or reset the connection before answering`, cause);
+    }
+  }
+
+  // ---- the answer, to the client (AnswerSink) ----
+
+  head(statusCode: number, statusText: string, headers: string[]): boolean {
+    try {
+      this.res.writeHead(statusCode, statusText, headers);
+    } catch {
+      // A reason phrase Node will not write (obs-text that is not valid UTF-8): the standard one.
+      try {
+        this.res.writeHead(statusCode, STATUS_CODES[statusCode] ?? 'Unknown', headers);
+      } catch (err) {
+        // A header Node will not write either: the answer cannot be passed on as it is.
+        this.status = 502;
+        this.proxy.internalError('response_head', err as Error, this.backend);
+        sendError(this.req, this.res, 502, 'UPSTREAM_BAD_RESPONSE', `${this.who()} answered with a response head the gateway cannot forward`);
+        this.finish();
+        return false;
+      }
+    }
+    return true;
+  }
+
+  data(chunk: Buffer): boolean {
+    if (this.done) return true;
+    const ok = this.res.write(chunk);
+    // The client is slower than the model: read on from the upstream once it took what was written.
+    if (!ok) this.res.once('drain', () => this.attempt?.resume());
+    return ok;
+  }
+
+  end(last?: Buffer): void {
+    if (this.done) return;
+    if (last === undefined) this.res.end();
+    else this.res.end(last);
+    this.finish(true);
+  }
+
+  // ---- endings ----
+
+  /** The upstream as error answers name it: the deployment's backend, its address only with --error-detail internal. */
+  private who(): string {
+    return this.proxy.upstreamName(this.up, this.backend);
+  }
+
+  /** `cause`: the library's words, for --error-detail internal only. */
+  private fail(status: number, reason: GatewayReason, info: string, cause?: string): void {
+    this.status = status;
+    const text = cause !== undefined && this.proxy.internalDetail ? `${info}: ${cause}` : info;
+    if (status >= 500) this.proxy.upstreamFailure(this.up, this.backend, reason, cause);
+    const close = this.proxy.draining || !this.req.complete;
+    sendError(this.req, this.res, status, reason, text, close ? { connection: 'close' } : undefined);
+    this.finish();
+  }
+
+  /**
+   * The answer is decided while the client is still sending its body (an early answer, an error):
+   * stop forwarding it and discard the rest while the answer goes out; its `connection: close`
+   * then ends the connection with a lingering close (edge/lingering-close.ts), whose budgets cut
+   * a client that keeps sending.
+   */
+  private abandonBody(): void {
+    if (this.body instanceof RequestBody) this.body.detach();
+    const body = this.req.body;
+    if (isWhole(body) || body.destroyed) return;
+    body.removeAllListeners('data');
+    body.resume();
+  }
+
+  /** `complete`: the whole upstream answer reached the client. An attempt still in flight is cut. */
+  private finish(complete = false): void {
+    if (this.done) return;
+    this.done = true;
+    if (!this.req.complete) this.abandonBody();
+    const a = this.attempt;
+    this.attempt = undefined;
+    if (a !== undefined) {
+      a.end();
+      if (!complete) a.abort(new AttemptAborted(this.cutBy));
+    }
+    if (this.timer) this.clock.clearTimeout(this.timer);
+    this.retries.settle();
+    this.proxy.deps.metrics.request(this.backend, 'rest', 'primary', this.status, this.upstreamSeconds, this.extras.since);
+    if (this.tap !== undefined) this.tap.end(this.status, this.upstreamSeconds, complete);
+    this.extras.ended?.();
+  }
+}
