@@ -290,7 +290,16 @@ export class FlowController implements FlowDemandSource {
     for (const f of this.byId.values()) {
       const o = f.backend.origin;
       const c = f.core;
-      out.push({ namespace: o.namespace, deployment: o.deployment, predictor: o.predictor, concurrency: c.policy.concurrency, limit: c.limit, inflight: c.inflight, queued: c.queue.size, refused: f.refusedTotal() });
+      out.push({
+        namespace: o.namespace,
+        deployment: o.deployment,
+        predictor: o.predictor,
+        concurrency: c.policy.concurrency,
+        limit: c.limit,
+        inflight: c.inflight,
+        queued: c.queue.size,
+        refused: f.refusedTotal(),
+      });
     }
     return out;
   }
