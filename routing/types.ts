@@ -56,7 +56,8 @@ export const DEFAULT_COMPILE_OPTIONS: Readonly<CompileOptions> = Object.freeze({
 // Output: the routing table.
 // ---------------------------------------------------------------------------------------------
 
-export type RouteKind = 'rest' | 'grpc';
+/** The two protocols the gateway serves; the one spelling of it (the proxies, metrics, the admin page, routing). */
+export type Protocol = 'rest' | 'grpc';
 
 /** Where a member's traffic goes: a Kubernetes Service address (or a custom Mapping's host). */
 export interface Upstream {
@@ -219,7 +220,7 @@ export type PathMatcher = { readonly kind: 'prefix'; readonly prefix: string } |
 
 /** What a route matches: the fields of a group's key (docs/routing.md#route-groups). */
 export interface RouteMatch {
-  readonly kind: RouteKind;
+  readonly kind: Protocol;
   /** Namespace of the deployment(s) the route belongs to (groups never span namespaces). */
   readonly namespace: string;
   readonly path: PathMatcher;
@@ -330,7 +331,7 @@ export interface RouteTable {
 export type HeaderGetter = (name: string) => string | undefined;
 
 export interface RouteRequest {
-  readonly kind: RouteKind;
+  readonly kind: Protocol;
   readonly method: string;
   /** Raw request target: path plus optional `?query`, as received (no decoding). */
   readonly path: string;

@@ -10,9 +10,9 @@ import { EndpointSet, type EndpointSource } from '../gateway/upstream/endpoints.
 import { MirrorAdmission } from '../gateway/upstream/mirror.js';
 import { MirrorBudget } from '../gateway/upstream/mirror-budget.js';
 import { UpstreamRegistry, upstreamKey } from '../gateway/upstream/registry.js';
-import { GatewayMetrics, type Protocol } from '../gateway/observe/metrics.js';
+import { GatewayMetrics } from '../gateway/observe/metrics.js';
 import type { AttemptFailure } from '../gateway/upstream/retry-policy.js';
-import type { Backend, BreakerLimits, RetryPolicy, RouteTable, Upstream } from '../routing/types.js';
+import type { Backend, BreakerLimits, Protocol, RetryPolicy, RouteTable, Upstream } from '../routing/types.js';
 
 const LIMITS: BreakerLimits = { maxConnections: 10, maxPendingRequests: 10, maxRequests: 10, maxRetries: 3 };
 

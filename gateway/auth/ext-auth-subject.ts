@@ -12,7 +12,7 @@ import type { IncomingHttpHeaders } from 'node:http2';
 import type { Socket } from 'node:net';
 import { announcesBody, isWhole, type RestRequest } from '../edge/exchange.js';
 import { schemeOf, upstreamRequestHeaders } from '../edge/http-headers.js';
-import { readSmallBody } from '../rest/request-body.js';
+import { readSmallBody } from '../edge/small-body.js';
 import type { CheckSubject } from './ext-auth.js';
 import type { HeaderEdit } from './envoy-authz-wire.js';
 import type { ExtAuthConfig } from '../config.js';

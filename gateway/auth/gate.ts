@@ -26,7 +26,8 @@ import { grpcStatusOf, type GatewayReason } from '../edge/errors.js';
 import type { RestRequest } from '../edge/exchange.js';
 import type { ExtVerdict, ExternalAuth } from './ext-auth.js';
 import { grpcSubject, restSubject, type Authorized, type ReadBody } from './ext-auth-subject.js';
-import type { GatewayMetrics, Protocol } from '../observe/metrics.js';
+import type { GatewayMetrics } from '../observe/metrics.js';
+import type { Protocol } from '../../routing/types.js';
 import { bearerToken, problemOf, queryToken, withDetail, type AuthOutcome, type OAuth } from './oauth.js';
 import type { RateLimiter, Verdict } from './rate-limit.js';
 import type { RouteState } from '../process/route-state.js';
@@ -176,9 +177,9 @@ export class Gatekeeper {
     return deny(503, 'AUTH_BACKEND_UNAVAILABLE', message, RETRY_IN_1S);
   }
 
-  /** A refusal of a routed request, counted as its answer (REST: the HTTP status; gRPC: the gRPC status). */
+  /** A refusal of a routed request, counted as its answer (REST: the HTTP status; gRPC: the gRPC status), never as a model's outcome. */
   private refused(protocol: Protocol, d: Routed, v: Deny, since: number): Deny {
-    this.d.metrics.request(d.backend, protocol, 'primary', protocol === 'rest' ? v.status : grpcStatusOf(v.reason), null, since);
+    this.d.metrics.refused(d.backend, protocol, protocol === 'rest' ? v.status : grpcStatusOf(v.reason), since);
     return v;
   }
 

@@ -33,7 +33,7 @@ import type { GatewayMetrics } from '../observe/metrics.js';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { ARM_HEADER } from '../steer/bandit-edge.js';
-import { tagGrpcFrame } from '../steer/answer-tag.js';
+import { DEFAULT_TAG_MAX_BYTES as TAG_MAX_BYTES, tagGrpcFrame } from '../steer/answer-tag.js';
 import type { Routed } from '../../routing/types.js';
 
 const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM, NGHTTP2_FLAG_END_STREAM, NGHTTP2_INTERNAL_ERROR } = http2.constants;
@@ -132,10 +132,21 @@ type Failure = Exclude<AttemptFailure, number>;
 /** A message given where the upstream is named (`where`), in full (internal detail) or not. */
 type Message = (where: string, full: boolean) => string;
 
-/** One gRPC call across its attempts; the retry state is the shared one (upstream/attempts.ts). */
-/** Largest bandit answer read whole to carry its token in its SeldonMessage (larger ones carry the metadata alone). */
-export const TAG_MAX_BYTES = 64 * 1024;
+/** What the pipeline decided for a call (grpc/grpc-request.ts). */
+export interface CallExtras {
+  /** A bandit prediction's token: its answer carries it (metadata and SeldonMessage). */
+  readonly token?: string | undefined;
+  /** The request, read whole already (a feedback, for its token). */
+  readonly request?: readonly Buffer[] | undefined;
+  /** Apply what steering decided (a feedback's credit): called once the upstream's breaker admitted the call. */
+  commit?(): void;
+  /** Its slot under flow control (gateway/flow/), held until the call settles. */
+  readonly flow?: FlowSlot | undefined;
+}
 
+const NO_EXTRAS: CallExtras = {};
+
+/** One gRPC call across its attempts; the retry state is the shared one (upstream/attempts.ts). */
 export class GrpcCall extends Attempts<GrpcUpstream> {
   private readonly arrivedAt = performance.now();
   /** The client's grpc-timeout as sent, and its absolute deadline (performance.now() ms). */
@@ -180,7 +191,7 @@ export class GrpcCall extends Attempts<GrpcUpstream> {
     /** The client connection's peer and whether it is a trusted proxy. */
     peer: Peer,
     /** A bandit's: the token its answer carries (metadata and SeldonMessage), or the request already read (feedback). */
-    private readonly extras: { readonly token?: string | undefined; readonly request?: readonly Buffer[] | undefined; readonly flow?: FlowSlot | undefined } = {},
+    private readonly extras: CallExtras = NO_EXTRAS,
     /** When the call reached the gateway (performance.now() ms), before auth and rate limits: its duration counts from then. */
     private readonly since: number = performance.now(),
   ) {
@@ -227,6 +238,7 @@ export class GrpcCall extends Attempts<GrpcUpstream> {
       this.ctx.callEnded();
       return;
     }
+    this.extras.commit?.();
     const c = this.client;
     c.on('close', this.onClientClose);
     const request = this.extras.request;

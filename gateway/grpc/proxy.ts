@@ -16,53 +16,29 @@
  */
 import http2, { type Http2Server, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream, type ServerOptions } from 'node:http2';
 import { answerTrailersOnly } from './answer.js';
-import { GrpcCall, type CallContext, type Peer } from './call.js';
+import { GrpcCall, type CallContext, type CallExtras, type Peer } from './call.js';
+import { GrpcPipelineRequest, type GrpcHost } from './grpc-request.js';
+import { requestPipeline } from '../pipeline/chain.js';
+import type { FlowController } from '../flow/controller.js';
+import type { Stage } from '../pipeline/stage.js';
 import { GrpcMirrors } from './mirror.js';
 import { CLIENT_SESSION_IDLE_MS, CONNECTION_WINDOW_BYTES, MAX_HEADER_LIST_BYTES, SERVER_OPTIONS } from './settings.js';
 import { GrpcUpstreams } from './upstreams.js';
 import type { EndpointSource } from '../upstream/endpoints.js';
-import { GrpcStatus, errorBody, grpcStatusOf } from '../edge/errors.js';
-import { headerGetter, schemeOf } from '../edge/http-headers.js';
+import { GrpcStatus, errorBody } from '../edge/errors.js';
+import { schemeOf } from '../edge/http-headers.js';
 import { LogBudget } from '../observe/log-budget.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import type { GrpcObserve } from '../observe/observed-grpc.js';
-import type { GateVerdict, Gatekeeper } from '../auth/gate.js';
-import { applyGrpcEdits } from '../auth/ext-auth-subject.js';
+import type { Gatekeeper } from '../auth/gate.js';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { RouteState } from '../process/route-state.js';
 import type { MirrorBudget } from '../upstream/mirror-budget.js';
 import type { ShadowConfig, UpstreamConfig } from '../config.js';
-import { match } from '../../routing/match.js';
 import type { Backend, Picker, RouteTable, Routed } from '../../routing/types.js';
-import { StickyRouteRequest, type StickyKeys } from '../steer/sticky.js';
+import type { StickyKeys } from '../steer/sticky.js';
 import type { BanditEdge } from '../steer/bandit-edge.js';
-import { grpcFramePayload, tokenFromFeedbackProto } from '../steer/answer-tag.js';
-import { readSmallBody } from '../rest/request-body.js';
-import type { FlowController } from '../flow/controller.js';
-import { grpcFlowStage } from '../flow/stage.js';
-
-/** Largest SendFeedback read for its token (it echoes a prediction answer). */
-const FEEDBACK_MAX_BYTES = 1024 * 1024;
-
-/** The token and reward of a gRPC Feedback call's one message, or null. */
-function tokenFromGrpcFeedback(frame: Buffer): { token: string; reward: number | null } | null {
-  const payload = grpcFramePayload(frame);
-  const r = payload && tokenFromFeedbackProto(payload);
-  return r?.token ? { token: r.token, reward: r.reward } : null;
-}
-
-/**
- * Read a call's whole request (up to `limit`): `done([the request as one buffer])`; or, over the
- * limit, `done(null)` with what was read put back for the call to stream (it is not attributed).
- */
-function readCall(stream: ServerHttp2Stream, limit: number, done: (request: Buffer[] | null) => void): void {
-  readSmallBody(stream, limit, (body, rest) => {
-    if (body !== null) return done([body]);
-    for (let i = rest!.length - 1; i >= 0; i--) stream.unshift(rest![i]!);
-    done(null);
-  });
-}
 
 export interface GrpcProxyDeps {
   /** `state.current` is read once per call, at match time. */
@@ -160,6 +136,9 @@ export class GrpcProxy {
   private readonly sessionInfo = new WeakMap<Http2Session, SessionInfo>();
   private readonly log: Logger | undefined;
   private readonly bugLog = new LogBudget();
+  /** The request pipeline (gateway/pipeline/chain.ts), gRPC's instance, and what its requests ask of this proxy. */
+  private readonly pipeline: Stage;
+  private readonly host: GrpcHost;
 
   constructor(private readonly deps: GrpcProxyDeps) {
     this.upstreams = new GrpcUpstreams({ ...deps.upstream, ca: deps.ca, endpoints: deps.endpoints });
@@ -179,6 +158,14 @@ export class GrpcProxy {
       internalDetail: deps.errorDetail === 'internal',
       trusts: deps.trusts ?? (() => false),
     };
+    this.host = {
+      metrics: deps.metrics,
+      observe: deps.observe,
+      sticky: deps.sticky,
+      call: (stream, headers, routed, extras, since) => this.call(stream, headers, routed, extras, since),
+      failed: (stream, backend, err) => this.failed(stream, backend, err),
+    };
+    this.pipeline = requestPipeline({ state: deps.state, picker: deps.picker, eligible: this.eligible, gate: deps.gate, bandits: deps.bandits, flow: deps.flow, metrics: deps.metrics });
     this.server = http2.createServer(serverOptions(deps.restHead));
     // Sockets handed over by the listeners have Nagle on: small frames would wait for ACKs.
     this.server.on('connection', (socket: Socket) => socket.setNoDelay(true));
@@ -312,33 +299,7 @@ export class GrpcProxy {
     }
   }
 
-  /** Run a routed call; whatever it throws fails that call only. */
-  private run(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, routed: Routed, since: number): void {
-    const bandits = this.deps.bandits;
-    const bandit = bandits?.of(this.deps.state.current, routed.backend);
-    if (bandit !== undefined) {
-      const path = headers[':path'] ?? '';
-      if (path.endsWith('/SendFeedback')) {
-        // Read for the token of the answer it is about: it goes to the arm that gave that answer.
-        readCall(stream, FEEDBACK_MAX_BYTES, (request) => {
-          const reading = request && request.length === 1 ? tokenFromGrpcFeedback(request[0]!) : null;
-          const decided = bandits!.feedback(bandit, routed, reading);
-          this.call(stream, headers, decided, { request: request ?? undefined }, since);
-        });
-        return;
-      }
-      this.call(stream, headers, routed, { token: bandits!.token(bandit, routed.backend) }, since);
-      return;
-    }
-    this.call(stream, headers, routed, undefined, since);
-  }
-
-  private call(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, routed: Routed, extras: ConstructorParameters<typeof GrpcCall>[5], since: number): void {
-    const flow = this.deps.flow;
-    if (routed.backend.flow !== null && flow !== undefined && extras?.flow === undefined) {
-      grpcFlowStage(flow, routed.backend, stream, headers, since, (slot) => this.call(stream, headers, routed, { ...extras, flow: slot }, since));
-      return;
-    }
+  private call(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, routed: Routed, extras: CallExtras, since: number): void {
     this.inFlight++;
     let call: GrpcCall | undefined;
     try {
@@ -348,7 +309,7 @@ export class GrpcProxy {
       call.start();
     } catch (err) {
       if (call === undefined) {
-        extras?.flow?.release(false);
+        extras.flow?.release(false);
         this.callEnded();
       }
       this.failed(stream, routed.backend, err, call);
@@ -365,44 +326,7 @@ export class GrpcProxy {
       else this.notGrpc(stream, headers, path, since);
       return;
     }
-    const table = this.deps.state.current;
-    const request = new StickyRouteRequest('grpc', 'POST', path, headers[':authority'] ?? headers.host ?? '', headerGetter(rawHeaders), this.deps.sticky);
-    const decision = match(table, request, this.deps.picker, this.eligible);
-    const gate = this.deps.gate;
-    if (decision.ok ? decision.backend.gate !== null : gate?.frontEndCall(headers)) {
-      if (gate === undefined) {
-        answerTrailersOnly(stream, grpcStatusOf('AUTH_BACKEND_UNAVAILABLE'), `route of ${decision.ok ? decision.backend.id : path} needs auth or rate limits, which this process does not serve`);
-        this.deps.observe?.answered(stream, headers, grpcStatusOf('AUTH_BACKEND_UNAVAILABLE'), decision.ok ? decision.backend : undefined);
-      } else {
-        const verdict = gate.grpc(headers, decision, since, { rawHeaders, socket: stream.session?.socket as Socket | undefined });
-        if (verdict instanceof Promise) void verdict.then((v) => this.gated(stream, headers, v, since));
-        else this.gated(stream, headers, verdict, since);
-      }
-      return;
-    }
-    if (!decision.ok) {
-      this.deps.metrics.unroutedRequest('grpc', decision.reason, grpcStatusOf(decision.reason), since);
-      answerTrailersOnly(stream, grpcStatusOf(decision.reason), decision.info);
-      this.deps.observe?.answered(stream, headers, grpcStatusOf(decision.reason));
-      return;
-    }
-    this.run(stream, headers, decision, since);
-  }
-
-  /**
-   * The gate's verdict: allowed, the call runs with the credential removed (unless the stream
-   * ended while the checks ran); denied, a trailers-only status.
-   */
-  private gated(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, v: GateVerdict, since: number): void {
-    if (!v.allow) {
-      const status = v.grpcStatus ?? grpcStatusOf(v.reason);
-      answerTrailersOnly(stream, status, v.message, v.metadata);
-      this.deps.observe?.answered(stream, headers, status);
-      return;
-    }
-    for (const name of v.strip) delete headers[name];
-    if (v.external !== undefined) applyGrpcEdits(headers, v.external);
-    if (!stream.destroyed && !stream.closed) this.run(stream, headers, v.decision, since);
+    this.pipeline.run(new GrpcPipelineRequest(this.host, stream, headers, rawHeaders, path, since));
   }
 
   /** HTTP/2 without gRPC's content-type, and no REST side: the REST-style 404. */

@@ -13,7 +13,7 @@ import { ConnectionMetrics } from './connection-metrics.js';
 import { collectProcessMetrics } from './process-metrics.js';
 import { PROBE_INTERVAL_MS, registerRuntimeMetrics } from './runtime-metrics.js';
 
-export type Protocol = 'rest' | 'grpc';
+import type { Protocol } from '../../routing/types.js';
 export type TrafficKind = 'primary' | 'shadow';
 export type ShadowResult = 'mirrored' | 'dropped_in_flight' | 'dropped_body_size' | 'dropped_breaker' | 'failed';
 /** A shadow answer against the primary's: agree, disagree, or skipped (too large, or the primary had no upstream answer). */
@@ -374,6 +374,19 @@ export class GatewayMetrics {
       if (kind === 'primary') this.steering.request(b, protocol, code, upstreamSeconds);
       else this.steering.mirrored(b);
     }
+    this.answered(b, protocol, kind, code, upstreamSeconds, since);
+  }
+
+  /**
+   * A routed request the gateway refused before forwarding it (the gate: auth, rate limits): counted
+   * as its answer in the request metrics, never as a predictor's outcome for rollouts and bandits
+   * (observe/steer-tally.ts), since no model saw it.
+   */
+  refused(b: Backend, protocol: Protocol, code: number, since: number): void {
+    this.answered(b, protocol, 'primary', code, null, since);
+  }
+
+  private answered(b: Backend, protocol: Protocol, kind: TrafficKind, code: number, upstreamSeconds: number | null, since: number | undefined): void {
     const c = this.childrenOf(b, protocol, kind);
     let counter = c.byCode.get(code);
     if (!counter) {

@@ -13,7 +13,8 @@
  * the primary answer has been sent, once the shadow has answered, on a later tick; a pair over
  * the size limit is not compared (counted as skipped).
  */
-import type { ComparisonResult, GatewayMetrics, Protocol } from './metrics.js';
+import type { ComparisonResult, GatewayMetrics } from './metrics.js';
+import type { Protocol } from '../../routing/types.js';
 import type { Backend } from '../../routing/types.js';
 
 export interface CompareSettings {

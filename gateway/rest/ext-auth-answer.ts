@@ -1,11 +1,10 @@
 /**
  * The REST side of an external auth decision (auth/ext-auth.ts): a denial written as the auth
- * service gave it, and an allowance's additions folded into what the exchange carries.
+ * service gave it (an allowance's additions are rest/rest-request.ts's `allowed`).
  */
 import { STATUS_CODES } from 'node:http';
 import type { RestRequest, RestResponse } from '../edge/exchange.js';
-import type { Deny, ExternalAllowance } from '../auth/gate.js';
-import type { ExchangeExtras } from './proxy.js';
+import type { Deny } from '../auth/gate.js';
 
 /** Headers of the auth service's answer never copied (the gateway frames the answer itself). */
 const FRAMING = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'trailer', 'te']);
@@ -36,11 +35,4 @@ export function sendRawDenial(req: RestRequest, res: RestResponse, v: Deny & { r
   } catch {
     res.destroy();
   }
-}
-
-/** What an allowed exchange carries besides: the auth service's request edits, its answer headers, the body read for the check. */
-export function withAllowance(extras: ExchangeExtras, a: ExternalAllowance): ExchangeExtras {
-  const answerHeaders = a.answer.length === 0 ? extras.answerHeaders : [...(extras.answerHeaders ?? []), ...a.answer];
-  const read = a.read;
-  return { ...extras, ...(read.body !== undefined ? { body: read.body } : {}), ...(read.head !== undefined ? { bodyHead: read.head } : {}), answerHeaders, authorized: a };
 }

@@ -99,28 +99,3 @@ export class RequestBody extends Readable {
     this.req.off('close', this.onClose);
   }
 }
-
-/**
- * Read a body up to `limit` bytes: `done(body)` when it ended within it, else `done(null, chunks
- * read so far)` with the stream paused for whoever streams the rest.
- */
-export function readSmallBody(req: Readable, limit: number, done: (body: Buffer | null, rest?: Buffer[]) => void): void {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  const onData = (c: Buffer): void => {
-    chunks.push(c);
-    size += c.length;
-    if (size > limit) {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.pause();
-      done(null, chunks);
-    }
-  };
-  const onEnd = (): void => {
-    req.off('data', onData);
-    done(Buffer.concat(chunks, size));
-  };
-  req.on('data', onData);
-  req.once('end', onEnd);
-}

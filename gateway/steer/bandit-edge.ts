@@ -45,6 +45,24 @@ export function isFeedbackPath(path: string): boolean {
   return p.endsWith('/feedback');
 }
 
+/** What a feedback's body says: the token it echoes and its reward. */
+export interface FeedbackReading {
+  readonly token: string;
+  readonly reward: number | null;
+}
+
+/**
+ * A feedback's effect on its bandit, decided before it is forwarded and applied after
+ * (`BanditEdge.commit`): an outcome to count, or a reward to record (run, scaled reward, the
+ * token's nonce, when the token expires, the half-life), counted as the store answers.
+ */
+export type FeedbackCredit =
+  | { readonly deployment: string; readonly arm: string; readonly outcome: 'unattributed' | 'expired' | 'forged'; readonly reward?: undefined }
+  | { readonly deployment: string; readonly arm: string; readonly outcome?: undefined; readonly reward: readonly [string, number, string, number, number | null] };
+
+/** Largest feedback body read for its token (a Seldon Feedback echoes a prediction answer), REST and gRPC. */
+export const FEEDBACK_MAX_BYTES = 1024 * 1024;
+
 interface Waiting {
   readonly args: Parameters<RewardSink['reward']>;
 }
@@ -95,32 +113,35 @@ export class BanditEdge {
   }
 
   /**
-   * Feedback whose token (and reward) were read from its body: where it goes and what becomes of
-   * its reward. Returns the decision to forward with (the arm's member of the same group when the
-   * token is valid, else the one drawn).
+   * Feedback whose token (and reward) were read from its body: where it goes (the arm's member of
+   * the same group when the token is valid, else the one drawn) and what becomes of its reward.
+   * Deciding changes nothing: the credit is applied by `commit`, once the feedback is forwarded
+   * (a feedback the gate or flow control refuses never moves the bandit).
    */
-  feedback(bandit: BanditOf, decision: Routed, reading: { token: string; reward: number | null } | null): Routed {
-    if (reading === null) {
-      this.count(bandit.deployment, '', 'unattributed');
-      return decision;
-    }
+  decide(bandit: BanditOf, decision: Routed, reading: FeedbackReading | null): { readonly decision: Routed; readonly credit: FeedbackCredit } {
+    if (reading === null) return { decision, credit: { deployment: bandit.deployment, arm: '', outcome: 'unattributed' } };
     const v = verifyToken(this.keys, reading.token, bandit.deployment, this.clock(), bandit.config.attributionTtlMs);
-    if (!v.ok) {
-      this.count(bandit.deployment, '', v.outcome === 'expired' ? 'expired' : 'forged');
-      return decision;
-    }
+    if (!v.ok) return { decision, credit: { deployment: bandit.deployment, arm: '', outcome: v.outcome === 'expired' ? 'expired' : 'forged' } };
     const arm = decision.group.members.find((m) => m.backend.origin.predictor === v.arm && `${m.backend.origin.namespace}/${m.backend.origin.deployment}` === bandit.deployment);
     if (!arm || !bandit.config.arms.includes(v.arm)) {
       // Signed by us, for an arm that is no longer one: forwarded as drawn, the reward is not counted.
-      this.count(bandit.deployment, v.arm, 'unattributed');
-      return decision;
+      return { decision, credit: { deployment: bandit.deployment, arm: v.arm, outcome: 'unattributed' } };
     }
-    if (reading.reward !== null && Number.isFinite(reading.reward)) {
-      const r = scaleReward(reading.reward, bandit.config.rewardRange);
-      const ttl = Math.max(1, v.issuedAt + bandit.config.attributionTtlMs - this.clock());
-      this.record([bandit.deployment, bandit.run, v.arm, r, v.nonce, ttl, bandit.config.halfLifeMs]);
-    } else this.count(bandit.deployment, v.arm, 'unattributed');
-    return arm.backend === decision.backend ? decision : { ...decision, backend: arm.backend };
+    const routed = arm.backend === decision.backend ? decision : { ...decision, backend: arm.backend };
+    if (reading.reward === null || !Number.isFinite(reading.reward)) return { decision: routed, credit: { deployment: bandit.deployment, arm: v.arm, outcome: 'unattributed' } };
+    const r = scaleReward(reading.reward, bandit.config.rewardRange);
+    return { decision: routed, credit: { deployment: bandit.deployment, arm: v.arm, reward: [bandit.run, r, v.nonce, v.issuedAt + bandit.config.attributionTtlMs, bandit.config.halfLifeMs] } };
+  }
+
+  /** Apply a decided credit: count its outcome, or record its reward (once per token: the store's nonce). */
+  commit(credit: FeedbackCredit): void {
+    const reward = credit.reward;
+    if (reward === undefined) {
+      this.count(credit.deployment, credit.arm, credit.outcome);
+      return;
+    }
+    const [run, r, nonce, expiresAt, halfLifeMs] = reward;
+    this.record([credit.deployment, run, credit.arm, r, nonce, Math.max(1, expiresAt - this.clock()), halfLifeMs]);
   }
 
   private record(args: Parameters<RewardSink['reward']>): void {

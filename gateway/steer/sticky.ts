@@ -7,7 +7,7 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { STICKY_COOKIE, stickyPoint, type StickySpec } from '../../routing/steering.js';
-import type { HeaderGetter, RouteRequest } from '../../routing/types.js';
+import type { HeaderGetter } from '../../routing/types.js';
 
 const ID_BYTES = 16;
 const MAC_BYTES = 16;
@@ -79,28 +79,5 @@ export class StickyKeys {
     const value = this.mint();
     minted(value);
     return stickyPoint(value.slice(0, value.indexOf('.')));
-  }
-}
-
-/**
- * A request as `match` sees it on the data plane: the same one object as before steering existed,
- * with `sticky` a method (no closure per request); it runs only for a sticky group. A REST request
- * without a valid sticky cookie gets one minted (`minted`, to be set on the answer).
- */
-export class StickyRouteRequest implements RouteRequest {
-  minted: string | undefined;
-
-  constructor(
-    readonly kind: 'rest' | 'grpc',
-    readonly method: string,
-    readonly path: string,
-    readonly host: string,
-    readonly header: HeaderGetter,
-    private readonly keys: StickyKeys | undefined,
-  ) {}
-
-  sticky(spec: StickySpec): number | undefined {
-    if (this.keys === undefined) return undefined;
-    return this.keys.point(spec, this.header, this.kind === 'rest', this.kind === 'rest' ? (v) => (this.minted = v) : undefined);
   }
 }

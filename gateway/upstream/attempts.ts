@@ -18,7 +18,8 @@
  */
 import { backoffMs, retriesOn, type AttemptFailure } from './retry-policy.js';
 import type { Breaker, Overflow } from './breaker.js';
-import type { GatewayMetrics, Protocol } from '../observe/metrics.js';
+import type { GatewayMetrics } from '../observe/metrics.js';
+import type { Protocol } from '../../routing/types.js';
 import type { Backend } from '../../routing/types.js';
 
 /** Replays at once of an attempt the upstream never saw (Envoy's transparent retries). */

@@ -20,7 +20,8 @@
  */
 import type { Breaker } from './breaker.js';
 import type { MirrorBudget } from './mirror-budget.js';
-import type { GatewayMetrics, Protocol } from '../observe/metrics.js';
+import type { GatewayMetrics } from '../observe/metrics.js';
+import type { Protocol } from '../../routing/types.js';
 import type { Backend, Mirror } from '../../routing/types.js';
 
 export class MirrorAdmission {

@@ -1,0 +1,137 @@
+/**
+ * The gRPC adapter of the request pipeline (gateway/pipeline/request.ts): one gRPC call as the
+ * stages see it. It only translates: refusals into trailers-only statuses (grpc/answer.ts), a
+ * SendFeedback's message into its token, the forward into a call (grpc/call.ts), which it also
+ * serves as the extras the stages decided (token, the request read).
+ */
+import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import type { Socket } from 'node:net';
+import type { Allow, Deny, Gatekeeper, PendingVerdict } from '../auth/gate.js';
+import { applyGrpcEdits } from '../auth/ext-auth-subject.js';
+import { grpcStatusOf } from '../edge/errors.js';
+import { headerGetter } from '../edge/http-headers.js';
+import { readSmallBody } from '../edge/small-body.js';
+import type { GatewayMetrics } from '../observe/metrics.js';
+import type { GrpcObserve } from '../observe/observed-grpc.js';
+import { PipelineRequest, type Refusal } from '../pipeline/request.js';
+import { grpcFramePayload, tokenFromFeedbackProto } from '../steer/answer-tag.js';
+import { FEEDBACK_MAX_BYTES, type FeedbackReading } from '../steer/bandit-edge.js';
+import type { StickyKeys } from '../steer/sticky.js';
+import type { NotRouted, Routed } from '../../routing/types.js';
+import { answerTrailersOnly } from './answer.js';
+import { parseGrpcTimeout } from './timeout.js';
+import type { CallExtras } from './call.js';
+
+/** What a call's request asks of the gRPC proxy (grpc/proxy.ts). */
+export interface GrpcHost {
+  readonly metrics: GatewayMetrics;
+  readonly observe: GrpcObserve | undefined;
+  readonly sticky: StickyKeys | undefined;
+  /** Run the call (in-flight accounting, the last resort around it). */
+  call(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, routed: Routed, extras: CallExtras, since: number): void;
+  /** Fail the call with INTERNAL: an unexpected error while handling it. */
+  failed(stream: ServerHttp2Stream, backend: Routed['backend'] | undefined, err: unknown): void;
+}
+
+/** The gate's view of a front-end call before its token names its deployment. */
+const NOT_MATCHED: NotRouted = { ok: false, status: 404, reason: 'NO_ROUTE', info: '' };
+
+/** The token and reward of a gRPC Feedback call's one message, or null. */
+function tokenFromGrpcFeedback(frame: Buffer): FeedbackReading | null {
+  const payload = grpcFramePayload(frame);
+  const r = payload && tokenFromFeedbackProto(payload);
+  return r?.token ? { token: r.token, reward: r.reward } : null;
+}
+
+export class GrpcPipelineRequest extends PipelineRequest implements CallExtras {
+  /** The call's request, read whole already (a feedback, for its token). */
+  request: readonly Buffer[] | undefined;
+
+  constructor(
+    private readonly proxy: GrpcHost,
+    readonly stream: ServerHttp2Stream,
+    /** The client's headers; the gate's allowance edits them, the call makes them the upstream's. */
+    readonly headers: IncomingHttpHeaders,
+    private readonly rawHeaders: string[],
+    path: string,
+    since: number,
+  ) {
+    super('grpc', 'POST', path, headers[':authority'] ?? headers.host ?? '', headerGetter(rawHeaders), since, proxy.sticky, false);
+  }
+
+  frontEndCall(gate: Gatekeeper | undefined): boolean {
+    return gate?.frontEndCall(this.headers) ?? false;
+  }
+
+  unrouted(d: NotRouted): void {
+    const status = grpcStatusOf(d.reason);
+    this.proxy.metrics.unroutedRequest('grpc', d.reason, status, this.since);
+    answerTrailersOnly(this.stream, status, d.info);
+    this.proxy.observe?.answered(this.stream, this.headers, status);
+  }
+
+  corsAnswered(): boolean {
+    // CORS is a browser's, over REST: no gRPC call is a preflight.
+    return false;
+  }
+
+  askGate(gate: Gatekeeper): PendingVerdict {
+    return gate.grpc(this.headers, this.routed ?? NOT_MATCHED, this.since, { rawHeaders: this.rawHeaders, socket: this.stream.session?.socket as Socket | undefined });
+  }
+
+  allowed(v: Allow): void {
+    for (const name of v.strip) delete this.headers[name];
+    if (v.external !== undefined) applyGrpcEdits(this.headers, v.external);
+  }
+
+  denied(v: Deny): void {
+    const status = v.grpcStatus ?? grpcStatusOf(v.reason);
+    answerTrailersOnly(this.stream, status, v.message, v.metadata);
+    this.proxy.observe?.answered(this.stream, this.headers, status);
+  }
+
+  refuse(r: Refusal): void {
+    const status = grpcStatusOf(r.reason);
+    answerTrailersOnly(this.stream, status, r.message, r.headers);
+    this.proxy.observe?.answered(this.stream, this.headers, status, this.routed?.backend);
+  }
+
+  gone(): boolean {
+    return this.stream.destroyed || this.stream.closed;
+  }
+
+  onGone(listener: () => void): void {
+    this.stream.once('close', listener);
+  }
+
+  override deadlineMs(now: number): number {
+    const ms = parseGrpcTimeout(this.header('grpc-timeout'));
+    return ms === undefined ? Infinity : ms - (now - this.since);
+  }
+
+  isFeedback(): boolean {
+    return this.path.endsWith('/SendFeedback');
+  }
+
+  readFeedback(done: (reading: FeedbackReading | null) => void): void {
+    const stream = this.stream;
+    readSmallBody(stream, FEEDBACK_MAX_BYTES, (body, read) => {
+      if (body !== null) {
+        this.request = [body];
+        done(tokenFromGrpcFeedback(body));
+        return;
+      }
+      // Over the limit: what was read is put back for the call to stream; it is not attributed.
+      for (let i = read!.length - 1; i >= 0; i--) stream.unshift(read![i]!);
+      done(null);
+    });
+  }
+
+  forward(): void {
+    this.proxy.call(this.stream, this.headers, this.routed!, this, this.since);
+  }
+
+  failed(err: unknown): void {
+    this.proxy.failed(this.stream, this.routed?.backend, err);
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * The request pipeline: the stages every request runs through, REST (HTTP/1.1 and HTTP/2) and
+ * gRPC alike, in this order (docs/architecture.md#the-request-pipeline):
+ *
+ *   match → sticky → CORS → gate → steer → [flow control] → forward
+ *
+ * Each stage is built around the one after it (Traefik's `NewX(next)`); the order is this list
+ * and nowhere else. A stage that refuses answers the request and stops it: nothing after it runs,
+ * so nothing after it counts, credits or reaches a model. Steering only decides; its effects are
+ * committed by forward (after the upstream's breaker admits the request), so every stage that can
+ * refuse, flow control included, sits before them.
+ *
+ * Flow control (pipeline/flow.ts) sits between steer and forward: it may refuse
+ * (`request.refuse({ status: 503, … })`) or hold the request and run `next` later
+ * (`continueWith(next, request)` after checking `request.gone()`). It sees the final decision
+ * (`request.routed`: a feedback's arm already chosen) and nothing has been committed yet.
+ */
+import type { BanditEdge } from '../steer/bandit-edge.js';
+import type { FlowController } from '../flow/controller.js';
+import type { GatewayMetrics } from '../observe/metrics.js';
+import { CorsStage } from './cors.js';
+import { FlowStage } from './flow.js';
+import { ForwardStage } from './forward.js';
+import { GateStage } from './gate.js';
+import { MatchStage, type MatchDeps } from './match.js';
+import { SteerStage } from './steer.js';
+import { StickyStage } from './sticky.js';
+import type { Stage } from './stage.js';
+
+export interface PipelineDeps extends MatchDeps {
+  /** Bandits: tokens on answers, feedback credited to its arm (steer/bandit-edge.ts). */
+  readonly bandits?: BanditEdge | undefined;
+  /** Flow control of backends with a `seldon.io/gateway-flow` policy (gateway/flow/), and where its refusals are counted. */
+  readonly flow?: FlowController | undefined;
+  readonly metrics?: GatewayMetrics | undefined;
+}
+
+/** A stage made around the next one. */
+type Link = (next: Stage) => Stage;
+
+/** The stages in order, first to last (the last, forward, ends the list). */
+function stages(d: PipelineDeps): Link[] {
+  return [
+    (next) => new MatchStage(d, next),
+    (next) => new StickyStage(next),
+    (next) => new CorsStage(next),
+    (next) => new GateStage(d.gate, next),
+    (next) => new SteerStage(d.bandits, next),
+    (next) => new FlowStage(d.flow, d.metrics, next),
+  ];
+}
+
+/** The pipeline of one proxy: its first stage. */
+export function requestPipeline(d: PipelineDeps, forward: Stage = new ForwardStage()): Stage {
+  return stages(d).reduceRight<Stage>((next, link) => link(next), forward);
+}

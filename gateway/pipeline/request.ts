@@ -1,0 +1,128 @@
+/**
+ * One request on its way through the pipeline (gateway/pipeline/chain.ts), whatever its protocol:
+ * what the stages read and decide, and the few things only the protocol can do, which each
+ * adapter implements (rest/rest-request.ts for HTTP/1.1 and HTTP/2 REST, grpc/grpc-request.ts for
+ * gRPC). A stage reads and sets the fields and calls these methods; it never asks which protocol
+ * it runs in.
+ *
+ * It is the one object made per request before the proxy's own (rest/exchange.ts, grpc/call.ts):
+ * it is also what `match` reads (a `RouteRequest`, with `sticky` a method, no closure), and what
+ * the exchange reads of the stages' decisions (answer headers, token, body read).
+ */
+import type { Allow, Deny, Gatekeeper, PendingVerdict } from '../auth/gate.js';
+import type { FlowSlot } from '../flow/controller.js';
+import type { GatewayReason } from '../edge/errors.js';
+import type { BanditEdge, FeedbackCredit, FeedbackReading } from '../steer/bandit-edge.js';
+import type { StickyKeys } from '../steer/sticky.js';
+import type { StickySpec } from '../../routing/steering.js';
+import type { CorsPolicy, HeaderGetter, NotRouted, Protocol, RouteRequest, RouteTable, Routed } from '../../routing/types.js';
+
+/** A refusal of the gateway's own, which each protocol renders (REST: the JSON error; gRPC: a trailers-only status). */
+export interface Refusal {
+  readonly status: number;
+  readonly reason: GatewayReason;
+  readonly message: string;
+  /** Extra REST headers (`retry-after`); gRPC metadata. */
+  readonly headers?: Readonly<Record<string, string>> | undefined;
+}
+
+export abstract class PipelineRequest implements RouteRequest {
+  /** The table it was matched on (the match stage's read of the route state). */
+  table: RouteTable | undefined;
+  /** Where it goes: set by the match stage, replaced by the gate (the front end's own match) and steering (a feedback's arm). */
+  routed: Routed | undefined;
+  /** REST: a sticky cookie minted while matching, to be set on the answer. */
+  minted: string | undefined;
+  /** Headers added to the model's answer, as name, value pairs (a sticky cookie, the auth service's). */
+  answerHeaders: readonly string[] | undefined;
+  /** A bandit prediction's attribution token, carried by its answer (steer/answer-tag.ts). */
+  token: string | undefined;
+  /** A bandit feedback's effect, decided by steering and applied by `commit` once it is forwarded. */
+  credit: FeedbackCredit | undefined;
+  /** Where `credit` is applied. */
+  bandits: BanditEdge | undefined;
+  /** Its slot under flow control (pipeline/flow.ts), held until its exchange settles. */
+  flow: FlowSlot | undefined;
+
+  constructor(
+    readonly kind: Protocol,
+    readonly method: string,
+    /** The raw request target, as `match` reads it. */
+    readonly path: string,
+    readonly host: string,
+    readonly header: HeaderGetter,
+    /** When it reached the gateway (performance.now() ms): its duration counts from then. */
+    readonly since: number,
+    private readonly stickyKeys: StickyKeys | undefined,
+    /**
+     * The OAuth front end's (REST `/api/v0.1/*`, `/api/v1.0/*` while it is on; a gRPC call with
+     * `oauth_token` and no route, found by the match stage): the gate routes it by its token.
+     */
+    public frontEnd: boolean,
+  ) {}
+
+  /** Its point under a sticky group's spec (steer/sticky.ts); a REST request without a valid cookie gets one minted. */
+  sticky(spec: StickySpec): number | undefined {
+    const keys = this.stickyKeys;
+    if (keys === undefined) return undefined;
+    return this.kind === 'rest' ? keys.point(spec, this.header, true, this.mintedBy) : keys.point(spec, this.header, false);
+  }
+
+  private readonly mintedBy = (value: string): void => {
+    this.minted = value;
+  };
+
+  /** Apply the steering stage's decided effects: called once, when the request is forwarded (after every stage that can refuse). */
+  commit(): void {
+    const credit = this.credit;
+    if (credit === undefined) return;
+    this.credit = undefined;
+    this.bandits!.commit(credit);
+  }
+
+  // ---- what the protocol does (the adapters) ----
+
+  /** No route matched: is it the OAuth front end's call (gRPC `oauth_token` metadata), which the gate routes? */
+  abstract frontEndCall(gate: Gatekeeper | undefined): boolean;
+
+  /** No route: the refusal, counted as unrouted. */
+  abstract unrouted(d: NotRouted): void;
+
+  /** CORS (REST only, its rule): an allowed preflight is answered here; true if it was. */
+  abstract corsAnswered(policy: CorsPolicy): boolean;
+
+  /** The gate's verdict on this request (auth/gate.ts), now or once its stores have answered. */
+  abstract askGate(gate: Gatekeeper): PendingVerdict;
+
+  /** Allowed by the gate: the credential goes, the auth service's edits apply (`v.decision` is already `routed`). */
+  abstract allowed(v: Allow): void;
+
+  /** Refused by the gate, as the gate's verdict says. */
+  abstract denied(v: Deny): void;
+
+  /** Refused by the gateway itself (no gate in this process; flow control). */
+  abstract refuse(r: Refusal): void;
+
+  /** The client went away (while a stage waited): nothing more is done for it. */
+  abstract gone(): boolean;
+
+  /** Call `listener` once the client leaves (or the request's answer ends): flow control frees a waiting request's place. */
+  abstract onGone(listener: () => void): void;
+
+  /** Ms left at `now` before the client's own deadline (gRPC's grpc-timeout); Infinity without one. */
+  deadlineMs(_now: number): number {
+    return Infinity;
+  }
+
+  /** A bandit's feedback (REST `…/feedback`, gRPC `SendFeedback`)? */
+  abstract isFeedback(): boolean;
+
+  /** Read the feedback's body for its token (up to steer's FEEDBACK_MAX_BYTES); null when it has none or is too large. */
+  abstract readFeedback(done: (reading: FeedbackReading | null) => void): void;
+
+  /** Hand it to the proxy: the attempts begin (the exchange calls `commit` once the upstream's breaker admitted it). */
+  abstract forward(): void;
+
+  /** Something failed inside the gateway while a stage ran asynchronously: the request fails (502 / INTERNAL), never the process. */
+  abstract failed(err: unknown): void;
+}

@@ -1,0 +1,158 @@
+/**
+ * The REST adapter of the request pipeline (gateway/pipeline/request.ts): one REST request, over
+ * HTTP/1.1 or HTTP/2 (the exchange interface of edge/exchange.ts), as the stages see it. It only
+ * translates: the gate's verdicts into the gateway's JSON answers, a feedback's JSON body into its
+ * token, the forward into an exchange (rest/exchange.ts), which it also serves as the extras the
+ * stages decided (answer headers, token, the body read, the auth service's edits).
+ */
+import type { Allow, Deny, Gatekeeper, PendingVerdict } from '../auth/gate.js';
+import { applyEdits, type Authorized } from '../auth/ext-auth-subject.js';
+import { announcesBody, isWhole, type RestRequest, type RestResponse } from '../edge/exchange.js';
+import { sendError, sendJson } from '../edge/http-answer.js';
+import { headerGetter, schemeOf, upstreamRequestHeaders } from '../edge/http-headers.js';
+import { readSmallBody } from '../edge/small-body.js';
+import { PipelineRequest, type Refusal } from '../pipeline/request.js';
+import { tokenFromFeedbackJson } from '../steer/answer-tag.js';
+import { FEEDBACK_MAX_BYTES, isFeedbackPath, type FeedbackReading } from '../steer/bandit-edge.js';
+import type { CorsPolicy, NotRouted } from '../../routing/types.js';
+import { corsRequest } from './cors.js';
+import { Exchange, type ExchangeDeps, type ExchangeExtras, type ExchangeHost } from './exchange.js';
+import { sendRawDenial } from './ext-auth-answer.js';
+import type { Socket } from 'node:net';
+import type { StickyKeys } from '../steer/sticky.js';
+
+/** What a request asks of the REST proxy (rest/proxy.ts) beyond what its exchange does. */
+export interface RestHost extends ExchangeHost {
+  readonly deps: ExchangeDeps & { readonly sticky?: StickyKeys | undefined };
+  /** Whether a peer may set X-Forwarded-For/-Proto (--trusted-proxies). */
+  readonly trusts: (socket: Socket) => boolean;
+}
+
+export class RestPipelineRequest extends PipelineRequest implements ExchangeExtras {
+  /** The body, already read (a feedback read for its token, a body read for the auth service). */
+  body: Buffer | null | undefined;
+  /** The start of a body read in part (too large to read whole): the rest streams after it. */
+  bodyHead: Buffer[] | undefined;
+  /** The external auth service's edits of the request (auth/ext-auth.ts). */
+  authorized: Authorized | undefined;
+  /** The gate took the client's credential: it does not go upstream. */
+  private stripAuthorization = false;
+
+  constructor(
+    private readonly proxy: RestHost,
+    readonly req: RestRequest,
+    readonly res: RestResponse,
+    since: number,
+    frontEnd: boolean,
+  ) {
+    super('rest', req.method, req.url, req.host, headerGetter(req.rawHeaders), since, proxy.deps.sticky, frontEnd);
+  }
+
+  frontEndCall(): boolean {
+    // REST's front end is its own entry (RestProxy.frontEnd), decided by path before matching.
+    return false;
+  }
+
+  unrouted(d: NotRouted): void {
+    this.proxy.deps.metrics.unroutedRequest('rest', d.reason, d.status, this.since);
+    this.proxy.deps.observe?.answered(this.req, this.res);
+    sendError(this.req, this.res, d.status, d.reason, d.info, this.proxy.draining ? { connection: 'close' } : undefined);
+  }
+
+  corsAnswered(policy: CorsPolicy): boolean {
+    if (!corsRequest(this.req, this.res, policy, this.proxy.draining)) return false;
+    this.proxy.deps.observe?.answered(this.req, this.res, this.routed?.backend);
+    return true;
+  }
+
+  askGate(gate: Gatekeeper): PendingVerdict {
+    return this.frontEnd ? gate.api(this.req, this.since) : gate.rest(this.req, this.routed!, this.table!, this.since);
+  }
+
+  allowed(v: Allow): void {
+    this.stripAuthorization = v.strip.includes('authorization');
+    const a = v.external;
+    if (a === undefined) return;
+    // The auth service's edits, its answer headers (a refreshed session cookie), the body it read.
+    if (a.answer.length > 0) this.answerHeaders = this.answerHeaders === undefined ? a.answer : [...this.answerHeaders, ...a.answer];
+    if (a.read.body !== undefined) this.body = a.read.body;
+    if (a.read.head !== undefined) this.bodyHead = a.read.head;
+    this.authorized = a;
+  }
+
+  denied(v: Deny): void {
+    const { req, res } = this;
+    this.proxy.deps.observe?.answered(req, res, this.routed?.backend);
+    if (v.raw !== undefined) sendRawDenial(req, res, { ...v, raw: v.raw });
+    else if (v.body !== undefined) sendJson(req, res, v.status, v.body, v.headers);
+    // A body the client is still sending is not read for a refusal: the connection closes after it (lingering).
+    else sendError(req, res, v.status, v.reason, v.message, req.complete ? v.headers : { ...v.headers, connection: 'close' });
+  }
+
+  refuse(r: Refusal): void {
+    const { req, res } = this;
+    this.proxy.deps.observe?.answered(req, res, this.routed?.backend);
+    sendError(req, res, r.status, r.reason, r.message, req.complete && !this.proxy.draining ? r.headers : { ...r.headers, connection: 'close' });
+  }
+
+  gone(): boolean {
+    return this.res.destroyed || this.req.socket.destroyed;
+  }
+
+  onGone(listener: () => void): void {
+    this.res.once('close', listener);
+  }
+
+  isFeedback(): boolean {
+    return isFeedbackPath(this.routed!.upstreamPath);
+  }
+
+  readFeedback(done: (reading: FeedbackReading | null) => void): void {
+    const take = (body: Buffer | null): void => {
+      this.body = body;
+      const r = body === null ? null : tokenFromFeedbackJson(body);
+      done(r?.token ? { token: r.token, reward: r.reward } : null);
+    };
+    // Too large to be read for a token: forwarded as drawn, its body streamed on after what was read.
+    const tooLarge = (read: Buffer[]): void => {
+      this.bodyHead = read;
+      done(null);
+    };
+    const body = this.req.body;
+    const head = this.bodyHead;
+    if (this.body !== undefined) take(this.body);
+    else if (head !== undefined) {
+      // The auth service read its start: read on from there.
+      const size = head.reduce((n, c) => n + c.length, 0);
+      if (isWhole(body) || size > FEEDBACK_MAX_BYTES) tooLarge(head);
+      else readSmallBody(body, FEEDBACK_MAX_BYTES - size, (rest, more) => (rest !== null ? take(Buffer.concat([...head, rest])) : tooLarge([...head, ...more!])));
+    } else if (isWhole(body)) take(body);
+    else if (!announcesBody(this.req)) take(null);
+    else readSmallBody(body, FEEDBACK_MAX_BYTES, (whole, read) => (whole !== null ? take(whole) : tooLarge(read!)));
+  }
+
+  forward(): void {
+    const { req, res } = this;
+    const routed = this.routed!;
+    try {
+      const headers = upstreamRequestHeaders(req.rawHeaders, {
+        remoteAddress: req.socket.remoteAddress,
+        proto: schemeOf(req.socket),
+        originalPath: req.url,
+        trusted: this.proxy.trusts(req.socket),
+        stripAuthorization: this.stripAuthorization,
+      });
+      if (this.authorized !== undefined) applyEdits(headers, this.authorized);
+      new Exchange(this.proxy, req, res, routed, headers, this).start();
+    } catch (err) {
+      this.flow?.release(false);
+      this.proxy.internalError('request', err as Error, routed.backend);
+      sendError(req, res, 502, 'INTERNAL_ERROR', `the gateway failed to forward this request to ${routed.backend.id}`, { connection: 'close' });
+    }
+  }
+
+  failed(err: unknown): void {
+    this.proxy.internalError('request', err as Error, this.routed?.backend);
+    sendError(this.req, this.res, 502, 'INTERNAL_ERROR', 'the gateway failed to handle this request', { connection: 'close' });
+  }
+}
