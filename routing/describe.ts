@@ -164,7 +164,10 @@ function backendLine(b: Backend): string {
   }
   if (b.cors !== null) parts.push(`cors ${b.cors.origins.join(',')}${b.cors.credentials ? ' with credentials' : ''}`);
   const f = b.flow;
-  if (f !== null) parts.push(`flow ${f.concurrency === 'adaptive' ? 'adaptive' : `${f.concurrency}/endpoint`} queue ${f.queue} ${f.queueTimeoutMs}ms${f.tenantHeader ? ` tenant ${f.tenantHeader}` : ''}${f.scaleFromZeroMs ? ` hold ${f.scaleFromZeroMs}ms` : ''}`);
+  if (f !== null)
+    parts.push(
+      `flow ${f.concurrency === 'adaptive' ? 'adaptive' : `${f.concurrency}/endpoint`} queue ${f.queue} ${f.queueTimeoutMs}ms${f.tenantHeader ? ` tenant ${f.tenantHeader}` : ''}${f.scaleFromZeroMs ? ` hold ${f.scaleFromZeroMs}ms` : ''}`,
+    );
   return parts.join('  ');
 }
 
