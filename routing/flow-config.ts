@@ -10,9 +10,8 @@
  * one) degrades the deployment: the predictors it covers are served without limits, and the
  * compile says why.
  */
-import { parse as parseYaml } from 'yaml';
 import { parseDuration } from './rollout-config.js';
-import { checkHeaderName, type Parsed } from './values.js';
+import { checkHeaderName, parseFieldsDocument, type Parsed } from './values.js';
 
 export const FLOW_ANNOTATION = 'seldon.io/gateway-flow';
 
@@ -41,8 +40,6 @@ export const MAX_FLOW_QUEUE = 100_000;
 export const MAX_FLOW_CONCURRENCY = 100_000;
 
 const FIELDS = ['concurrency', 'queue', 'queueTimeout', 'tenant', 'scaleFromZero'] as const;
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const show = (v: unknown): string => JSON.stringify(v) ?? String(v);
 
 /** The fields one annotation value sets (a partial policy), or `off`, or an error. */
@@ -53,16 +50,9 @@ export function parseFlowFields(raw: string): Parsed<FlowFields> {
   const fail = (error: string): Parsed<FlowFields> => ({ ok: false, error: `${FLOW_ANNOTATION}: ${error}` });
   const text = raw.trim();
   if (text === 'off' || text === 'none') return { ok: true, value: 'off' };
-  let doc: unknown;
-  try {
-    doc = text === '' ? null : parseYaml(text, { maxAliasCount: 100 });
-  } catch (e) {
-    return fail(`does not parse as YAML or JSON: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`);
-  }
-  if (doc === null || doc === undefined) doc = {};
-  if (!isObj(doc)) return fail(`must be a mapping of fields (${FIELDS.join(', ')}), not ${show(doc)}`);
-  const unknown = Object.keys(doc).filter((k) => !(FIELDS as readonly string[]).includes(k));
-  if (unknown.length) return fail(`unknown field ${show(unknown[0])} (fields: ${FIELDS.join(', ')})`);
+  const parsed = parseFieldsDocument(text, FIELDS);
+  if (!parsed.ok) return fail(parsed.error);
+  const doc = parsed.value;
   const out: { -readonly [K in keyof Omit<FlowPolicy, 'key'>]?: FlowPolicy[K] } = {};
 
   const c = doc.concurrency;

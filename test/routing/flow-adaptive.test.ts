@@ -8,49 +8,22 @@ import { FlowCore, FlowWaiter } from '../../routing/flow-core.js';
 import { flowPolicy } from '../../routing/flow-config.js';
 import { seededRandom } from '../../routing/pick.js';
 import { priorityOf } from '../../routing/flow-queue.js';
+import { TimeHeap } from '../../load/lib/time-heap.js';
 
-/** A min-heap of timed events. */
+/** The simulation's clock and what is due on it. */
 class Events {
-  private readonly heap: { at: number; seq: number; run: () => void }[] = [];
-  private seq = 0;
+  private readonly heap = new TimeHeap<{ at: number; run: () => void }>();
   now = 0;
   at(at: number, run: () => void): void {
-    const h = this.heap;
-    h.push({ at, seq: this.seq++, run });
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (this.less(h[p]!, h[i]!)) break;
-      [h[p], h[i]] = [h[i]!, h[p]!];
-      i = p;
-    }
+    this.heap.push({ at, run });
   }
   runUntil(end: number): void {
-    const h = this.heap;
-    while (h.length && h[0]!.at <= end) {
-      const top = h[0]!;
-      const last = h.pop()!;
-      if (h.length) {
-        h[0] = last;
-        let i = 0;
-        for (;;) {
-          const l = 2 * i + 1;
-          const r = l + 1;
-          let m = i;
-          if (l < h.length && this.less(h[l]!, h[m]!)) m = l;
-          if (r < h.length && this.less(h[r]!, h[m]!)) m = r;
-          if (m === i) break;
-          [h[m], h[i]] = [h[i]!, h[m]!];
-          i = m;
-        }
-      }
-      this.now = top.at;
-      top.run();
+    for (let e = this.heap.peek(); e !== undefined && e.at <= end; e = this.heap.peek()) {
+      this.heap.pop();
+      this.now = e.at;
+      e.run();
     }
     this.now = end;
-  }
-  private less(a: { at: number; seq: number }, b: { at: number; seq: number }): boolean {
-    return a.at < b.at || (a.at === b.at && a.seq < b.seq);
   }
 }
 
