@@ -226,4 +226,18 @@ describe('flow control in front of a model of fixed concurrency', () => {
     expect(text).toContain('seldon_gateway_flow_refused_total{namespace="m",deployment="fair",predictor="main",priority="critical"} 0');
     expect(text).toContain('seldon_gateway_flow_limit{namespace="m",deployment="refuse",predictor="main"} 1');
   });
+
+  it("shows each protected predictor's limit, in flight, queue and refusals on the admin page", async () => {
+    const diag = (await (await request(`${gw.adminUrl}/diagnostics`)).body.json()) as { deployments: { name: string; flow?: unknown[] }[] };
+    const of = (n: string) => diag.deployments.find((d) => d.name === n)!;
+    expect(of('refuse').flow).toEqual([
+      { predictor: 'main', limit: 1, inflight: 0, queued: 0, refused: [0, 2, 0], settings: { concurrency: 1, queue: 1, queueTimeoutMs: 30_000, tenantHeader: null, scaleFromZeroMs: 0 } },
+    ]);
+    expect(of('plain').flow).toBeUndefined();
+    expect(of('bad').flow).toBeUndefined();
+    const html = await (await request(`${gw.adminUrl}/?deployment=m%2Ffair`)).body.text();
+    expect(html).toContain('<table class="flow">');
+    expect(html).toMatch(/<tr class="flow-predictor" data-predictor="main">\s*<td class="predictor">main<\/td>\s*<td class="limit num">1<\/td>/);
+    expect(html).toContain('1 per endpoint, queue 20, queueTimeout 30 s, tenant x-tenant');
+  });
 });

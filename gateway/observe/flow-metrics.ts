@@ -11,6 +11,7 @@
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { PRIORITIES } from '../../routing/flow-queue.js';
+import type { MetricsJson } from './observed.js';
 
 /** One predictor under flow control, as metrics and the admin page see it. */
 export interface FlowStats {
@@ -58,4 +59,39 @@ export function registerFlowMetrics(registry: Registry, stats: () => readonly Fl
       }
     },
   });
+}
+
+/** The flow metric names, for gathering them from every process. */
+export const FLOW_METRICS = ['seldon_gateway_flow_limit', 'seldon_gateway_flow_inflight', 'seldon_gateway_flow_queued', 'seldon_gateway_flow_refused_total'] as const;
+
+/** One protected predictor summed over the processes: what the admin page shows. */
+export interface FlowView {
+  limit: number;
+  inflight: number;
+  queued: number;
+  /** By priority class: critical, standard, sheddable. */
+  refused: [number, number, number];
+}
+
+/** Gathered flow metrics (one entry per process) → each predictor's view, keyed `ns/deployment/predictor`. */
+export function flowViews(gathered: readonly MetricsJson[]): Map<string, FlowView> {
+  const out = new Map<string, FlowView>();
+  for (const process of gathered) {
+    for (const m of process) {
+      for (const v of m.values) {
+        const l = v.labels;
+        const key = `${l.namespace}/${l.deployment}/${l.predictor}`;
+        let view = out.get(key);
+        if (view === undefined) out.set(key, (view = { limit: 0, inflight: 0, queued: 0, refused: [0, 0, 0] }));
+        if (m.name === 'seldon_gateway_flow_limit') view.limit += v.value;
+        else if (m.name === 'seldon_gateway_flow_inflight') view.inflight += v.value;
+        else if (m.name === 'seldon_gateway_flow_queued') view.queued += v.value;
+        else {
+          const p = PRIORITIES.indexOf(l.priority as (typeof PRIORITIES)[number]);
+          if (p >= 0) view.refused[p] = view.refused[p]! + v.value;
+        }
+      }
+    }
+  }
+  return out;
 }
