@@ -18,7 +18,7 @@ import { metric } from './helpers/metrics.js';
 import { waitUntil } from './helpers/wait.js';
 
 const FLOW = 'seldon.io/gateway-flow';
-const NAMES = ['refuse', 'prio', 'fair', 'leave', 'slow', 'bad', 'plain'] as const;
+const NAMES = ['refuse', 'prio', 'fair', 'leave', 'slow', 'early', 'bad', 'plain'] as const;
 type Name = (typeof NAMES)[number];
 const ANNOTATIONS: Record<Name, string | undefined> = {
   refuse: 'concurrency: 1\nqueue: 1\nqueueTimeout: 30s',
@@ -26,6 +26,7 @@ const ANNOTATIONS: Record<Name, string | undefined> = {
   fair: '{"concurrency": 1, "queue": 20, "queueTimeout": "30s", "tenant": "header:x-tenant"}',
   leave: 'concurrency: 1\nqueue: 5\nqueueTimeout: 30s',
   slow: 'concurrency: 1\nqueue: 5\nqueueTimeout: 300ms',
+  early: 'concurrency: 1\nqueue: 50\nqueueTimeout: 10s',
   bad: 'concurrency: 0\nqueue: 1',
   plain: undefined,
 };
@@ -36,7 +37,8 @@ describe('flow control in front of a model of fixed concurrency', () => {
   let clients: GrpcClients;
 
   beforeAll(async () => {
-    for (const n of NAMES) models[n] = await startLimitedModel({ concurrency: 1, serviceMs: null });
+    // Each model finishes a request when its test says so; `early`'s takes 400 ms.
+    for (const n of NAMES) models[n] = await startLimitedModel({ concurrency: 1, serviceMs: n === 'early' ? 400 : null });
     const manifests: Record<string, string> = {};
     const resolve: Record<string, number> = {};
     for (const n of NAMES) {
@@ -201,6 +203,26 @@ describe('flow control in front of a model of fixed concurrency', () => {
     model.finish();
     expect((await head).status).toBe(200);
     expect(model.arrived).toEqual(['h']);
+  });
+
+  it('refuses at once a request that could not start within what is left of its timeout, from the observed service time (REST route timeout, gRPC deadline)', async () => {
+    const model = models.early;
+    // One answer teaches the service time (400 ms).
+    expect((await post('early', 'e1')).status).toBe(200);
+    const head = post('early', 'e2');
+    await model.servedCount(2);
+    // A gRPC call with 300 ms left: it would wait ~400 ms and be served in ~400 more. Refused at once
+    // (its words say so: waiting, it would have met its deadline, DEADLINE_EXCEEDED).
+    const g = await predict(clients, { strData: 'x' }, md({ seldon: 'early', namespace: 'm', 'x-test-id': 'g' }), { deadline: Date.now() + 300 });
+    expect(g.ok ? 'ok' : [g.error.code, g.error.details]).toEqual([
+      grpc.status.UNAVAILABLE,
+      expect.stringMatching(/^m\/early\/main is overloaded: it could not be answered within the \d+ ms left of its timeout$/),
+    ]);
+    // REST within its 3 s route timeout: it waits its turn.
+    const next = post('early', 'e3');
+    expect((await head).status).toBe(200);
+    expect((await next).status).toBe(200);
+    expect(model.arrived).toEqual(['e1', 'e2', 'e3']);
   });
 
   it('degrades a deployment with a malformed annotation alone: served without limits, the reason in /routes', async () => {
