@@ -4,7 +4,8 @@
  * admission. They are pure state: no sockets, nothing mocked but the clock.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { Attempts, IMPLICIT_RETRIES } from '../gateway/upstream/attempts.js';
+import { IMPLICIT_RETRIES, RetryState, perTryTimer } from '../gateway/upstream/attempts.js';
+import { REAL_CLOCK, type Timer } from '../gateway/upstream/clock.js';
 import { Breaker } from '../gateway/upstream/breaker.js';
 import { EndpointSet, type EndpointSource } from '../gateway/upstream/endpoints.js';
 import { MirrorAdmission } from '../gateway/upstream/mirror.js';
@@ -51,33 +52,33 @@ class Up {
   constructor(readonly breaker: Breaker) {}
 }
 
-/** An exchange without a codec: counts its attempts and per-try expiries. */
-class Probe extends Attempts<Up> {
+/** An exchange without a codec: counts its attempts and per-try expiries; its retry state is the shared one. */
+class Probe {
   dispatched = 0;
   tryExpired = 0;
-  constructor(b: Backend, up: Up, metrics: GatewayMetrics) {
-    super(b, up, metrics, 'rest');
+  private readonly state: RetryState;
+  private tryTimer: Timer | undefined;
+  constructor(
+    private readonly b: Backend,
+    up: Up,
+    metrics: GatewayMetrics,
+  ) {
+    this.state = new RetryState(b, up.breaker, metrics, 'rest', { dispatch: () => this.dispatched++ }, REAL_CLOCK);
   }
-  protected dispatch(): void {
-    this.dispatched++;
-  }
-  protected onPerTryTimeout(): void {
-    this.tryExpired++;
-  }
-  // The protected steps, as a protocol drives them.
-  enter = () => this.admit();
-  replay = (f: AttemptFailure, replayable: boolean) => this.replayNow(f, replayable);
-  decide = (w: AttemptFailure | null, replayable: boolean) => this.retryDecided(w, replayable);
-  later = () => this.retryLater();
-  retryNow = (w: AttemptFailure | null, replayable: boolean) => this.retry(w, replayable);
-  arm = () => this.armTryTimer();
-  disarm = () => this.clearTryTimer();
-  end = () => this.settle();
+  // The steps, as a protocol drives them.
+  enter = () => this.state.admit();
+  replay = (f: AttemptFailure, replayable: boolean) => this.state.replayNow(f, replayable);
+  decide = (w: AttemptFailure | null, replayable: boolean) => this.state.retryDecided(w, replayable);
+  later = () => this.state.retryLater();
+  retryNow = (w: AttemptFailure | null, replayable: boolean) => this.state.retry(w, replayable);
+  arm = () => (this.tryTimer = perTryTimer(this.b, REAL_CLOCK, (p: Probe) => p.tryExpired++, this));
+  disarm = () => this.tryTimer && REAL_CLOCK.clearTimeout(this.tryTimer);
+  end = () => this.state.settle();
   get left(): number {
-    return this.retriesLeft;
+    return this.state.left;
   }
   get pending(): boolean {
-    return this.retryPending;
+    return this.state.pending;
   }
 }
 

@@ -3,7 +3,7 @@
  *
  * A routed request whose backend has a gate (`seldon.io/gateway-auth: oauth`, a
  * `seldon.io/gateway-rate-limit`) comes here before it is proxied; every other request never
- * does (the proxies test `backend.gate !== null`, nothing more). Auth first: a bearer token
+ * does (the gate stage tests `backend.gate !== null`, nothing more). Auth first: a bearer token
  * (`Authorization: Bearer`, or `access_token` in the query; gRPC: `oauth_token` metadata, or
  * `authorization: Bearer`) of the deployment's own client, else 401 / UNAUTHENTICATED (403 /
  * PERMISSION_DENIED for another deployment's token). Then the rate limits: 429 with Retry-After /
@@ -11,9 +11,10 @@
  *
  * The gate decides; it writes nothing. Like Envoy's ext_authz, each check returns a `GateVerdict`
  * (at once when it can, a promise when a store must answer): `Allow` with the decision to proxy
- * and the request headers to remove, or `Deny` with what the refusal says. Each proxy renders it
- * in its own protocol (rest/proxy.ts: the JSON error body, edge/http-answer.ts; grpc/proxy.ts: a
- * trailers-only status, grpc/answer.ts), so this module imports neither proxy.
+ * and the request headers to remove, or `Deny` with what the refusal says. The pipeline's gate
+ * stage (pipeline/gate.ts) asks for it, and each protocol's adapter renders it (rest/rest-request.ts:
+ * the JSON error body, edge/http-answer.ts; grpc/grpc-request.ts: a trailers-only status,
+ * grpc/answer.ts), so this module imports neither proxy.
  *
  * The OAuth front end (docs/routing.md#oauth-front-end): `/api/v0.1/*` and `/api/v1.0/*` with a bearer token, and
  * gRPC `seldon.protos.Seldon/*` calls with `oauth_token` and no `seldon` metadata, go to the

@@ -8,6 +8,7 @@
  * address and the gateway's scheme; a trusted proxy's are kept (the peer appended to the first).
  */
 import { randomUUID } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http2';
 import type { HeaderGetter } from '../../routing/types.js';
 
 /** RFC 9110 hop-by-hop headers, plus those the gateway owns and sets itself. */
@@ -106,6 +107,37 @@ export function h2RequestHeaders(raw: readonly string[], host: string): string[]
   return out;
 }
 
+/**
+ * X-Forwarded-For as it goes upstream (REST and gRPC): a trusted proxy's own list (`given`: only
+ * from a trusted proxy), with the peer's address appended; from anyone else, the peer's alone.
+ */
+export function forwardedFor(given: string | undefined, peer: string | undefined): string | undefined {
+  if (!peer) return given;
+  return given === undefined ? peer : `${given}, ${peer}`;
+}
+
+/** A gRPC client connection's address, whether it may set x-forwarded-for/-proto, and its scheme. */
+export interface Peer {
+  readonly address: string | undefined;
+  readonly trusted: boolean;
+  /** The client connection's scheme (TLS: https); absent: http. */
+  readonly proto?: 'http' | 'https';
+}
+
+/**
+ * X-Forwarded-For and X-Forwarded-Proto on a gRPC call's header object, by the rule of
+ * `upstreamRequestHeaders`: from a peer that is not a trusted proxy the client's own are replaced
+ * by its address and the scheme; a trusted proxy's are kept, its address appended.
+ */
+export function forwardHeaderObject(headers: IncomingHttpHeaders, { address, trusted, proto: scheme }: Peer): void {
+  const xff = headers['x-forwarded-for'];
+  const proto = headers['x-forwarded-proto'];
+  const value = forwardedFor(trusted && typeof xff === 'string' && xff !== '' ? xff : undefined, address);
+  if (value === undefined) delete headers['x-forwarded-for'];
+  else headers['x-forwarded-for'] = value;
+  headers['x-forwarded-proto'] = trusted && typeof proto === 'string' && proto !== '' ? proto : (scheme ?? 'http');
+}
+
 /** Headers for the upstream request: end-to-end ones unchanged, forwarding headers added. */
 export function upstreamRequestHeaders(raw: readonly string[], info: ForwardInfo, hostOverride?: string): string[] {
   const out: string[] = [];
@@ -135,7 +167,7 @@ export function upstreamRequestHeaders(raw: readonly string[], info: ForwardInfo
     }
     out.push(name, raw[i + 1]!);
   }
-  if (info.remoteAddress) xff = xff === undefined ? info.remoteAddress : `${xff}, ${info.remoteAddress}`;
+  xff = forwardedFor(xff, info.remoteAddress);
   if (xff !== undefined) out.push('x-forwarded-for', xff);
   out.push('x-forwarded-proto', proto ?? info.proto, 'x-envoy-original-path', info.originalPath);
   if (!requestId) out.push('x-request-id', randomUUID());

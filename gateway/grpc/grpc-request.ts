@@ -20,7 +20,7 @@ import type { StickyKeys } from '../steer/sticky.js';
 import type { NotRouted, Routed } from '../../routing/types.js';
 import { answerTrailersOnly } from './answer.js';
 import { parseGrpcTimeout } from './timeout.js';
-import type { CallExtras } from './call.js';
+import type { CallExtras } from './call-context.js';
 
 /** What a call's request asks of the gRPC proxy (grpc/proxy.ts). */
 export interface GrpcHost {

@@ -16,7 +16,8 @@
  */
 import http2, { type Http2Server, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream, type ServerOptions } from 'node:http2';
 import { answerTrailersOnly } from './answer.js';
-import { GrpcCall, type CallContext, type CallExtras, type Peer } from './call.js';
+import { GrpcCall } from './call.js';
+import type { CallContext, CallExtras } from './call-context.js';
 import { GrpcPipelineRequest, type GrpcHost } from './grpc-request.js';
 import { requestPipeline } from '../pipeline/chain.js';
 import type { FlowController } from '../flow/controller.js';
@@ -26,7 +27,7 @@ import { CLIENT_SESSION_IDLE_MS, CONNECTION_WINDOW_BYTES, MAX_HEADER_LIST_BYTES,
 import { GrpcUpstreams } from './upstreams.js';
 import type { EndpointSource } from '../upstream/endpoints.js';
 import { GrpcStatus, errorBody } from '../edge/errors.js';
-import { schemeOf } from '../edge/http-headers.js';
+import { schemeOf, type Peer } from '../edge/http-headers.js';
 import { LogBudget } from '../observe/log-budget.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import type { GrpcObserve } from '../observe/observed-grpc.js';

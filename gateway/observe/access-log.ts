@@ -16,7 +16,7 @@
 import { fstatSync, write as fsWrite } from 'node:fs';
 import { Socket } from 'node:net';
 import type { Writable } from 'node:stream';
-import type { Routed } from '../../routing/types.js';
+import type { Backend, Routed } from '../../routing/types.js';
 
 /** One access log line: Envoy's fields and the gateway's. */
 export interface AccessEntry {
@@ -86,6 +86,24 @@ export function routedFields(
     predictor: o.predictor,
     retries: Math.max(0, attempts - 1),
     shadows: decision.mirrors.length,
+  };
+}
+
+/**
+ * The fields of a request the gateway answered itself (no route, a refusal, a preflight), REST
+ * and gRPC alike: no upstream, nothing retried or mirrored; the route's origin when it is known.
+ */
+export function answeredFields(backend: Backend | undefined): ReturnType<typeof routedFields> {
+  const o = backend?.origin;
+  return {
+    upstreamMs: null,
+    upstreamHost: undefined,
+    upstreamCluster: undefined,
+    namespace: o?.namespace,
+    deployment: o?.deployment,
+    predictor: o?.predictor,
+    retries: 0,
+    shadows: 0,
   };
 }
 

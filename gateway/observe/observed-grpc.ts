@@ -10,9 +10,9 @@
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import { clientSubject } from '../edge/tls.js';
-import { routedFields, type AccessEntry, type AccessLog } from './access-log.js';
+import { answeredFields, routedFields, type AccessEntry, type AccessLog } from './access-log.js';
 import { headerText, peerAddress } from './observed-rest.js';
-import { HEADER_OBJECT, incomingTraceId, type CallTrace, type ShadowSpan, type Tracing } from './tracing.js';
+import { HEADER_OBJECT, incomingTraceId, originAttributes, type CallTrace, type ShadowSpan, type Tracing } from './tracing.js';
 import type { Backend, Routed } from '../../routing/types.js';
 
 /** What a gRPC call tells its tap. */
@@ -239,25 +239,17 @@ export class GrpcObserve {
       const rpc = rpcOf(headers[':path'] ?? '');
       span.updateName(rpc.name);
       span.setAttributes({ 'rpc.system': 'grpc', 'rpc.service': rpc.service, 'rpc.method': rpc.method });
-      if (backend !== undefined) span.setAttributes({ 'seldon.namespace': backend.origin.namespace, 'seldon.deployment': backend.origin.deployment, 'seldon.predictor': backend.origin.predictor });
+      if (backend !== undefined) span.setAttributes(originAttributes(backend));
     }
     trace?.end(200, grpcStatus);
     if (a === undefined) return;
-    const o = backend?.origin;
     accessLog!.write({
       ...arrived(a, trace),
       responseCode: stream.headersSent ? 200 : 0,
       grpcStatus,
       bytesReceived: 0,
       bytesSent: 0,
-      upstreamMs: null,
-      upstreamHost: undefined,
-      upstreamCluster: undefined,
-      namespace: o?.namespace,
-      deployment: o?.deployment,
-      predictor: o?.predictor,
-      retries: 0,
-      shadows: 0,
+      ...answeredFields(backend),
       requestId: headerText(headers['x-request-id']),
     });
   }

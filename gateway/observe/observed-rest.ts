@@ -13,9 +13,9 @@
 import type { Attributes } from '@opentelemetry/api';
 import { announcesBody, isWhole, type RestRequest, type RestResponse } from '../edge/exchange.js';
 import { clientSubject } from '../edge/tls.js';
-import { routedFields, type AccessLog } from './access-log.js';
+import { answeredFields, routedFields, type AccessLog } from './access-log.js';
 import type { PrimaryCapture, ShadowComparer } from './shadow-compare.js';
-import { RAW_HEADERS, incomingTraceId, type CallTrace, type Tracing } from './tracing.js';
+import { RAW_HEADERS, incomingTraceId, originAttributes, type CallTrace, type Tracing } from './tracing.js';
 import type { Backend, Routed } from '../../routing/types.js';
 
 /** The answer header naming the predictor that served a request. */
@@ -325,14 +325,13 @@ export class RestObserve {
       const q = url.indexOf('?');
       span.updateName(req.method);
       span.setAttributes({ 'http.request.method': req.method, 'url.path': q < 0 ? url : url.slice(0, q), 'client.address': req.socket.remoteAddress ?? '' });
-      if (backend !== undefined) span.setAttributes({ 'seldon.namespace': backend.origin.namespace, 'seldon.deployment': backend.origin.deployment, 'seldon.predictor': backend.origin.predictor });
+      if (backend !== undefined) span.setAttributes(originAttributes(backend));
     }
     const received = logged && hasBody(req) ? new BodyBytes(req) : undefined;
     res.once('close', () => {
       const status = res.headersSent ? res.statusCode : 499;
       trace?.end(status, undefined);
       if (!logged) return;
-      const o = backend?.origin;
       accessLog!.write({
         startTime,
         clientAddress: peerAddress(req.socket?.remoteAddress, req.socket?.remotePort),
@@ -346,14 +345,7 @@ export class RestObserve {
         bytesReceived: received === undefined ? 0 : received.bytes,
         bytesSent: req.method === 'HEAD' || !res.headersSent ? 0 : res.bodyBytes,
         durationMs: performance.now() - startedAt,
-        upstreamMs: null,
-        upstreamHost: undefined,
-        upstreamCluster: undefined,
-        namespace: o?.namespace,
-        deployment: o?.deployment,
-        predictor: o?.predictor,
-        retries: 0,
-        shadows: 0,
+        ...answeredFields(backend),
         requestId: headerText(req.headers['x-request-id']),
         traceId: trace !== undefined ? trace.traceId : incomingTraceId(req.headers),
         userAgent: req.headers['user-agent'],

@@ -48,6 +48,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, ParentBasedSampler, SamplingDecision, TraceIdRatioBasedSampler, TracerProvider, type IdGenerator } from '@opentelemetry/sdk-trace';
 import { LogBudget } from './log-budget.js';
 import type { GatewayMetrics } from './metrics.js';
+import type { Backend } from '../../routing/types.js';
 
 /** Every trace-context header the gateway reads and writes (lower case). */
 export const TRACE_HEADERS: readonly string[] = ['traceparent', 'tracestate', 'b3', 'x-b3-traceid', 'x-b3-spanid', 'x-b3-parentspanid', 'x-b3-sampled', 'x-b3-flags'];
@@ -102,6 +103,12 @@ const RECORD_SETTER: TextMapSetter<Record<string, string>> = {
 const first = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v[0] : v);
 const HEX32 = /^[0-9a-f]{32}$/;
 const HEX16OR32 = /^(?:[0-9a-f]{16}|[0-9a-f]{32})$/;
+
+/** A routed request's span attributes naming where it was routed (the deployment's predictor). */
+export function originAttributes(b: Backend): { 'seldon.namespace': string; 'seldon.deployment': string; 'seldon.predictor': string } {
+  const o = b.origin;
+  return { 'seldon.namespace': o.namespace, 'seldon.deployment': o.deployment, 'seldon.predictor': o.predictor };
+}
 
 /**
  * The trace id a client's context carries (W3C, else B3), for the access log when the gateway

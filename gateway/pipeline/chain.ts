@@ -2,7 +2,7 @@
  * The request pipeline: the stages every request runs through, REST (HTTP/1.1 and HTTP/2) and
  * gRPC alike, in this order (docs/architecture.md#the-request-pipeline):
  *
- *   match → sticky → CORS → gate → steer → [flow control] → forward
+ *   match → sticky → CORS → gate → steer → flow control → forward
  *
  * Each stage is built around the one after it (Traefik's `NewX(next)`); the order is this list
  * and nowhere else. A stage that refuses answers the request and stops it: nothing after it runs,

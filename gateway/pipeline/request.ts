@@ -65,12 +65,8 @@ export abstract class PipelineRequest implements RouteRequest {
   sticky(spec: StickySpec): number | undefined {
     const keys = this.stickyKeys;
     if (keys === undefined) return undefined;
-    return this.kind === 'rest' ? keys.point(spec, this.header, true, this.mintedBy) : keys.point(spec, this.header, false);
+    return this.kind === 'rest' ? keys.point(spec, this.header, true, this) : keys.point(spec, this.header, false);
   }
-
-  private readonly mintedBy = (value: string): void => {
-    this.minted = value;
-  };
 
   /** Apply the steering stage's decided effects: called once, when the request is forwarded (after every stage that can refuse). */
   commit(): void {

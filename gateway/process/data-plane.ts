@@ -9,29 +9,23 @@
  * (edge/http1-edge.ts answers them, and 431, 408, 405 for CONNECT); edge/refusals.ts adds 400 for
  * a repeated Host, a Transfer-Encoding that does not end in chunked or a Content_Length /
  * Transfer_Encoding field, 405 for TRACE, 413 over --max-body, 431 over --max-headers-count; 503
- * for connections over --max-connections is the listener's (`accept`, here). A connection that
+ * for connections over --max-connections is the listener's (process/public-listeners.ts `accept`). A connection that
  * sends nothing is closed after the header timeout. Each is answered on that connection only,
  * with a JSON body, and closed; requests pipelined behind it are never served
  * (edge/http1-pipeline.ts). Nothing on the public port answers in fastify's words.
  */
 import { readFileSync } from 'node:fs';
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import cluster from 'node:cluster';
 import net from 'node:net';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { AcceptGuard, type AcceptFailure } from '../edge/accept-guard.js';
+import type { AcceptFailure } from '../edge/accept-guard.js';
 import { addTrustedProxy, type EdgeConfig, type GatewayConfig, type UpstreamConfig } from '../config.js';
-import { errorBody, type GatewayReason } from '../edge/errors.js';
-import type { RestRequest, RestResponse } from '../edge/exchange.js';
 import type { H2Request, H2Response } from '../edge/h2-exchange.js';
-import { rawAnswer } from '../edge/http-answer.js';
 import { Http1Edge } from '../edge/http1-edge.js';
-import { lingerOnClose } from '../edge/lingering-close.js';
 import { GrpcProxy } from '../grpc/proxy.js';
 import { sniffingServer, type Http1Target } from '../edge/listener.js';
 import { Http1Lane, type LaneHandler } from '../edge/http1-lane.js';
-import { NODE_EXCHANGE, type NodeRequest, type NodeResponse } from '../edge/node-exchange.js';
+import type { NodeRequest, NodeResponse } from '../edge/node-exchange.js';
 import { EdgeRefusals } from '../edge/refusals.js';
 import { TlsTermination } from '../edge/tls.js';
 import { GatewayMetrics } from '../observe/metrics.js';
@@ -52,6 +46,8 @@ import type { WatchedEndpoints } from '../observe/route-gauges.js';
 import { registerFlowMetrics } from '../observe/flow-metrics.js';
 import { FlowController } from '../flow/controller.js';
 import type { ReplicaCount } from '../flow/demand.js';
+import { KEEP_ALIVE_TIMEOUT_MS, OwnRoutes } from './own-routes.js';
+import { PublicListeners } from './public-listeners.js';
 import { randomPicker, roundRobinPicker, seededRandom } from '../../routing/pick.js';
 import { SteerOverrides, steeredPicker } from '../steer/overrides.js';
 import { StickyKeys } from '../steer/sticky.js';
@@ -84,22 +80,9 @@ function trustFor(config: Pick<EdgeConfig, 'trustForwardedHeaders' | 'trustedPro
   };
 }
 
-/** How long an idle client connection is kept between requests (longer than common client pools' own idle timeouts). */
-const KEEP_ALIVE_TIMEOUT_MS = 65_000;
-
 const UPSTREAM_SWEEP_MS = 60_000;
 /** The paths fastify serves (the OAuth front end's token endpoint and probes), with any query. */
 const OWN_ROUTES = /^\/(?:oauth\/token|ping|ready)(?:\?|$)/;
-
-/** fastify's handler, given the REST requests that are the gateway's own routes (of either HTTP version). */
-type NodeServer = HttpServer<typeof NodeRequest, typeof NodeResponse>;
-type OwnRoutes = (req: NodeRequest | H2Request, res: NodeResponse | H2Response) => void;
-
-/**
- * The exchange fastify hands back to the proxy: its raw objects are the ones its handler was given,
- * made by edge/node-exchange.ts (or edge/h2-exchange.ts); its types name Node's base classes.
- */
-const fromFastify = (req: FastifyRequest, reply: FastifyReply): [RestRequest, RestResponse] => [req.raw as NodeRequest, reply.raw as NodeResponse];
 
 /** How a data plane is set up beyond its configuration (all optional). */
 export interface DataPlaneOptions {
@@ -121,15 +104,15 @@ export class DataPlane {
   readonly grpc: GrpcProxy;
   /** TLS on the public ports (--tls-cert / --tls-dir): certificates loaded (or a UsageError) at construction. */
   readonly tls: TlsTermination | undefined;
-  private app: FastifyInstance | undefined;
-  private http1: NodeServer | undefined;
-  private publicServer: net.Server | undefined;
-  private grpcServer: net.Server | undefined;
-  private oauthServer: net.Server | undefined;
-  private readonly sockets = new Set<net.Socket>();
+  /** fastify's own routes (the token endpoint, /ping, /ready) and Node's HTTP/1.1 server. */
+  private readonly own: OwnRoutes;
+  /** The HTTP/1.1 lane in front of `node:http` (--http1-server gateway), which takes the connections it leaves. */
+  private readonly lane: Http1Lane | undefined;
+  /** The listening sockets, accepting, and the connections a drain waits for. */
+  private readonly listeners: PublicListeners;
+  /** Where the public port's connections go once sniffed (edge/listener.ts). */
+  private readonly dispatch: net.Server;
   private sweeper: NodeJS.Timeout | undefined;
-  /** Open connections on the public port (for --max-connections). */
-  private publicConnections = 0;
   readonly stores: Stores;
   /** Live shares of rollouts and bandits, as the control plane sends them (gateway/steer/). */
   readonly steering = new SteerOverrides();
@@ -149,9 +132,6 @@ export class DataPlane {
   readonly gate: Gatekeeper;
   /** Whether a peer may set X-Forwarded-For/-Proto (--trusted-proxies): REST, gRPC and the token endpoint. */
   private readonly trusts: (socket: net.Socket) => boolean;
-  port = 0;
-  grpcPort: number | undefined;
-  oauthPort: number | undefined;
 
   constructor(
     private readonly config: GatewayConfig,
@@ -164,9 +144,6 @@ export class DataPlane {
   ) {
     // Everything a component needs is built before it and handed to its constructor: the
     // state, the CA (read once), the stores and the gate, the observers; nothing is set afterwards.
-    this.logger = log;
-    this.reusePort = options.reusePort ?? false;
-    this.acceptChanged = options.changed ?? (() => undefined);
     this.state = new RouteState(config.compile);
     this.metrics = metrics ?? new GatewayMetrics();
     this.refusals = new EdgeRefusals(config.edge, this.metrics);
@@ -255,10 +232,40 @@ export class DataPlane {
       bandits: this.bandits,
       flow: this.flow,
     });
+    const rest = this.rest;
+    this.own = new OwnRoutes({ edge: config.edge, http1Edge: this.http1Edge, oauth: this.oauth, trusts: this.trusts, proxy: (req, res) => rest.handle(req, res) });
+    this.listeners = new PublicListeners({
+      listen: config.listen,
+      edge: config.edge,
+      metrics: this.metrics,
+      log,
+      reusePort: options.reusePort ?? false,
+      changed: options.changed ?? (() => undefined),
+      alive: () => !this.rest.draining && !this.grpc.closing,
+    });
+    this.lane = config.edge.http1Server === 'gateway' ? this.newLane() : undefined;
+    this.own.http1.on('connection', this.listeners.taken);
+    this.grpc.server.on('connection', this.listeners.taken);
+    this.dispatch = sniffingServer(this.http1Target(), this.grpc.server, this.listeners.track, {
+      tls: this.tls,
+      refused: (reason) => this.metrics.clientErrors.labels(reason).inc(),
+      headerTimeoutMs: config.edge.clientHeaderTimeoutMs,
+      spoke: (socket, protocol) => this.metrics.connections.spoke(socket, protocol),
+    });
   }
 
-  /** fastify's handler: the gateway's own routes (the token endpoint, /ping, /ready), set when listen() builds it. */
-  private handler: OwnRoutes | undefined;
+  /** The public port's bound port, and --grpc-port's and --oauth-port's (once listening). */
+  get port(): number {
+    return this.listeners.port;
+  }
+
+  get grpcPort(): number | undefined {
+    return this.listeners.grpcPort;
+  }
+
+  get oauthPort(): number | undefined {
+    return this.listeners.oauthPort;
+  }
 
   /**
    * A REST request of either HTTP version (HTTP/2 through rest/h2.ts): the edge checks, then the
@@ -273,7 +280,7 @@ export class DataPlane {
     const to = this.destination(req.url);
     if (to === 'proxy') this.rest.handle(req, res);
     else if (to === 'front') this.rest.frontEnd(req, res);
-    else this.served(req, res, this.handler!);
+    else this.served(req, res);
   };
 
   /**
@@ -300,15 +307,10 @@ export class DataPlane {
     return 'proxy';
   }
 
-  /** The HTTP/1.1 lane in front of `node:http` (--http1-server gateway), which takes the connections it leaves. */
-  private lane: Http1Lane | undefined;
-
-  private http1Target(): Http1Target {
-    const server = this.http1!;
-    const toNode: Http1Target = (socket) => server.emit('connection', socket);
+  /** The HTTP/1.1 lane (edge/http1-lane.ts): the hot path's requests; it hands the others' connections to Node's server. */
+  private newLane(): Http1Lane {
     const edge = this.config.edge;
-    if (edge.http1Server === 'node') return toNode;
-    const lane = (this.lane = new Http1Lane({
+    return new Http1Lane({
       maxHeadBytes: edge.maxHeaderBytes,
       maxHeaders: edge.maxHeadersCount,
       maxBodyBytes: edge.maxBodyBytes > 0 ? Math.min(SMALL_BODY_BYTES, edge.maxBodyBytes) : SMALL_BODY_BYTES,
@@ -318,251 +320,48 @@ export class DataPlane {
       route: (target) => this.laneRoute(target),
       handOff: (socket, reason) => {
         this.metrics.http1Handoffs.labels(reason).inc();
-        toNode(socket);
+        this.own.http1.emit('connection', socket);
       },
       timedOut: this.http1Edge.timedOut,
-    }));
+    });
+  }
+
+  /** Where a cleartext or TLS HTTP/1.1 connection goes: the lane, or Node's server. */
+  private http1Target(): Http1Target {
+    const server = this.own.http1;
+    const lane = this.lane;
+    if (lane === undefined) return (socket) => server.emit('connection', socket);
     return (socket) => {
-      this.taken(socket);
+      this.listeners.taken(socket);
       lane.connection(socket);
     };
   }
 
   /** A request the gateway's own routes answer (the token endpoint, /ping): in the access log too. */
-  private served(req: NodeRequest | H2Request, res: NodeResponse | H2Response, handler: OwnRoutes): void {
+  private served(req: NodeRequest | H2Request, res: NodeResponse | H2Response): void {
     this.rest.deps.observe?.answered(req, res);
-    handler(req, res);
+    this.own.handler(req, res);
   }
-
-  /** Public-port connections: refused over --max-connections; closed if silent for the header timeout. */
-  private accept(socket: net.Socket, dispatch: net.Server, listener: 'public' | 'oauth'): void {
-    lingerOnClose(socket, this.config.edge.lingering);
-    const max = this.config.edge.maxConnections;
-    if (max > 0 && this.publicConnections >= max) {
-      this.metrics.clientErrors.labels('too_many_connections').inc();
-      socket.on('error', () => socket.destroy());
-      socket.resume();
-      rawAnswer(socket, 503, 'TOO_MANY_CONNECTIONS', `this gateway process has ${max} open connections, its limit`, 'retry-after: 1\r\n');
-      return;
-    }
-    this.publicConnections++;
-    socket.once('close', () => this.publicConnections--);
-    this.metrics.connections.accepted(socket, listener);
-    this.acceptGuard?.poke();
-    // Until a server takes it (first bytes), no HTTP timeout covers the connection.
-    socket.setTimeout(this.config.edge.clientHeaderTimeoutMs, this.silent);
-    dispatch.emit('connection', socket);
-  }
-
-  private readonly silent = function (this: net.Socket): void {
-    this.destroy();
-  };
-
-  /** A server took the connection: its own timeouts apply from now on. */
-  private readonly taken = (socket: net.Socket): void => {
-    // A TLS connection's socket is another than the one accepted: it lingers too.
-    lingerOnClose(socket, this.config.edge.lingering);
-    socket.off('timeout', this.silent);
-    socket.setTimeout(0);
-  };
 
   /** Without Redis, in one process: rewards go to the control plane's memory store. */
   rewardsTo(sink: RewardSink): void {
     if (!this.stores.redis && !cluster.isWorker) this.rewardSink = sink;
   }
 
+  /** Register the own routes, then listen: the public port (and --oauth-port), --grpc-port. */
   async listen(): Promise<void> {
-    const rest = this.rest;
-    // fastify owns the HTTP/1.1 server and its lifecycle; proxied paths bypass its router and
-    // body parsing (a proxy must not parse or buffer what it forwards).
-    this.app = Fastify({
-      logger: false,
-      // The gateway answers parse errors itself (fastify's default would answer 400 on top of an answer in flight).
-      clientErrorHandler: this.http1Edge.clientError,
-      // Nothing on the public port answers in fastify's words: a URL its router cannot decode
-      // is the proxy's to answer (a 404 or 400 in the gateway's JSON, as without the front end).
-      frameworkErrors: (_err, req, reply) => {
-        reply.hijack();
-        rest.handle(...fromFastify(req, reply));
-      },
-      // While it closes, fastify would answer 503 with a body of its own: requests are served as before.
-      return503OnClosing: false,
-      serverFactory: (handler) => {
-        const c = this.config.edge;
-        this.http1 = createHttpServer(
-          {
-            // Its requests and responses are the REST exchange's (edge/node-exchange.ts).
-            ...NODE_EXCHANGE,
-            keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
-            // Checked in edge/refusals.ts, so that the 400 has the gateway's JSON body.
-            requireHostHeader: false,
-            headersTimeout: c.clientHeaderTimeoutMs,
-            requestTimeout: c.clientRequestTimeoutMs,
-            maxHeaderSize: c.maxHeaderBytes,
-            // How often Node checks the two timeouts above (its default, 30 s, would blur them).
-            connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(c.clientHeaderTimeoutMs / 4))),
-          },
-          this.http1Edge.request,
-        );
-        // fastify serves HTTP/2 compatibility objects as it serves Node's (its types name Node's only).
-        this.handler = handler as OwnRoutes;
-        // One over the limit, so that edge/refusals.ts can tell a request that reached it (Node drops the rest silently).
-        this.http1.maxHeadersCount = c.maxHeadersCount + 1;
-        this.http1.on('connect', this.http1Edge.connect);
-        return this.http1;
-      },
-    });
-    const oauth = this.oauth;
-    // The OAuth front end (docs/routing.md#oauth-front-end), routed here only while some client is registered.
-    await this.app.register(async (scope) => {
-      scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 64 * 1024 }, (_req, body, done) => {
-        done(null, Object.fromEntries(new URLSearchParams(body as string)));
-      });
-      scope.addHook('onClose', async () => oauth.close());
-      // Body and content-type problems: an OAuth-style 4xx, never fastify's codes or text.
-      scope.setErrorHandler(async (err: { statusCode?: number; code?: string; message?: string }, _req, reply) => {
-        const answer = oauth.requestError(err);
-        return reply.code(answer.status).headers(answer.headers).send(answer.body);
-      });
-      scope.post('/oauth/token', async (req, reply) => {
-        const body = req.body as Record<string, unknown> | undefined;
-        const query = req.query as Record<string, unknown>;
-        const grant = body?.['grant_type'] ?? query['grant_type'];
-        const answer = await oauth.token(req.headers.authorization, typeof grant === 'string' ? grant : undefined, oauth.clientAddress(req.raw, this.trusts));
-        return reply.code(answer.status).headers(answer.headers).send(answer.body);
-      });
-      scope.get('/ping', async (_req, reply) => reply.type('text/plain').send('pong'));
-      scope.get('/ready', async (_req, reply) => reply.type('text/plain').send('ready'));
-    });
-    // Other methods and paths on fastify's server are the proxy's, their bodies unread (a no-op
-    // content-type parser: fastify's would answer 415 or a JSON parse error in its own words).
-    await this.app.register(async (scope) => {
-      scope.removeAllContentTypeParsers();
-      scope.addContentTypeParser('*', (_req, _payload, done) => done(null));
-      const toProxy = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
-        reply.hijack();
-        rest.handle(...fromFastify(req, reply));
-      };
-      scope.all('*', toProxy);
-      scope.setNotFoundHandler(toProxy);
-    });
-    // Whatever else fails in fastify: the gateway's JSON error, never fastify's text.
-    this.app.setErrorHandler(async (err: { statusCode?: number }, _req, reply) => {
-      const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
-      const [reason, info]: [GatewayReason, string] =
-        status === 413
-          ? ['PAYLOAD_TOO_LARGE', 'the request body is larger than this endpoint accepts']
-          : status < 500
-            ? ['BAD_REQUEST', 'malformed request']
-            : ['INTERNAL_ERROR', 'the gateway failed to handle this request'];
-      return reply
-        .code(status)
-        .type('application/json')
-        .send(errorBody(status, reason, info));
-    });
-    await this.app.ready();
-    // This server never listens itself (the public listener hands it sockets), so Node would never
-    // start what 'listening' starts: connection tracking and the checks behind headersTimeout and
-    // requestTimeout (and closeIdleConnections, used by drain). Say it is listening: it is, through
-    // the public listener. (test/edges.test.ts's slow-client cases fail if this stops working.)
-    this.http1!.emit('listening');
-    this.http1!.on('connection', this.taken);
-    this.grpc.server.on('connection', this.taken);
-    const dispatch = sniffingServer(this.http1Target(), this.grpc.server, (s) => this.track(s), {
-      tls: this.tls,
-      refused: (reason) => this.metrics.clientErrors.labels(reason).inc(),
-      headerTimeoutMs: this.config.edge.clientHeaderTimeoutMs,
-      spoke: (socket, protocol) => this.metrics.connections.spoke(socket, protocol),
-    });
-    this.publicServer = net.createServer((s) => this.accept(s, dispatch, 'public'));
-    this.port = await this.bindPublic(this.publicServer, this.config.listen.port);
-    if (this.config.listen.oauthPort !== undefined) {
-      // Old API front end clients dial their own port; it takes the same connections as the public one.
-      this.oauthServer = net.createServer((s) => this.accept(s, dispatch, 'oauth'));
-      this.oauthPort = await this.bindPublic(this.oauthServer, this.config.listen.oauthPort);
-    }
+    await this.own.ready();
+    await this.listeners.listenPublic(this.dispatch);
     // Pools of deployments that went away must not pile up over thousands of changes.
     this.sweeper = setInterval(() => this.sweepUpstreams(), UPSTREAM_SWEEP_MS);
     this.sweeper.unref();
-    if (this.config.listen.grpcPort !== undefined) {
-      const grpcOnly = this.grpc.server;
-      this.grpcServer = net.createServer((s) => {
-        this.track(s);
-        this.metrics.connections.accepted(s, 'grpc', 'http2');
-        grpcOnly.emit('connection', s);
-      });
-      this.grpcPort = await this.bindPublic(this.grpcServer, this.config.listen.grpcPort);
-    }
-    this.guardAccepting().start();
-  }
-
-  // ---- accepting under descriptor exhaustion (edge/accept-guard.ts) --------------------------------
-
-  /** Where the data plane logs. */
-  readonly logger: Logger | undefined;
-  /** Listen with SO_REUSEPORT (cluster.ts decides, where Node supports it): each worker its own socket. */
-  readonly reusePort: boolean;
-  /** Told when accepting starts or stops failing (a cluster worker tells the primary's /readyz). */
-  private readonly acceptChanged: (failing: AcceptFailure | undefined) => void;
-
-  private acceptGuard: AcceptGuard | undefined;
-
-  private guardAccepting(): AcceptGuard {
-    return (this.acceptGuard ??= new AcceptGuard({
-      metrics: this.metrics,
-      log: () => this.logger,
-      pause: () => {
-        for (const s of this.publicListeners()) if (s.listening) s.close();
-      },
-      resume: async () => {
-        for (const [server, port] of this.publicListenerPorts()) if (!server.listening) await this.bindPublic(server, port);
-      },
-      changed: (failing) => this.acceptChanged(failing),
-      alive: () => !this.rest.draining && !this.grpc.closing,
-    }));
+    await this.listeners.listenGrpc(this.grpc.server);
+    this.listeners.guard();
   }
 
   /** Why this process cannot accept connections now (out of descriptors), or undefined. */
   get acceptFailing(): AcceptFailure | undefined {
-    return this.acceptGuard?.failing;
-  }
-
-  private publicListeners(): net.Server[] {
-    return [this.publicServer, this.oauthServer, this.grpcServer].filter((s): s is net.Server => s !== undefined);
-  }
-
-  /**
-   * Each listener and the port to listen on again: as configured in a cluster worker (port 0 then
-   * finds the handle the other workers share), else the one it had.
-   */
-  private publicListenerPorts(): [net.Server, number][] {
-    const again = (configured: number, bound: number | undefined): number => (cluster.isWorker ? configured : (bound ?? configured));
-    const out: [net.Server, number][] = [];
-    if (this.publicServer) out.push([this.publicServer, again(this.config.listen.port, this.port)]);
-    if (this.oauthServer && this.config.listen.oauthPort !== undefined) out.push([this.oauthServer, again(this.config.listen.oauthPort, this.oauthPort)]);
-    if (this.grpcServer && this.config.listen.grpcPort !== undefined) out.push([this.grpcServer, again(this.config.listen.grpcPort, this.grpcPort)]);
-    return out;
-  }
-
-  /** Listen on a public port (again, after a pause); accept errors go to the guard. */
-  private bindPublic(server: net.Server, port: number): Promise<number> {
-    // Once listening, an 'error' is an accept failure (EMFILE when libuv's reserve is gone too).
-    if (server.listenerCount('error') === 0) server.on('error', (err: NodeJS.ErrnoException) => server.listening && this.guardAccepting().noteError(err));
-    return new Promise((resolve, reject) => {
-      const failed = (err: Error): void => reject(err);
-      server.prependOnceListener('error', failed);
-      const options: net.ListenOptions & { reusePort?: boolean } = { port, host: this.config.listen.host, ...(this.reusePort ? { reusePort: true } : {}) };
-      server.listen(options, () => {
-        server.off('error', failed);
-        const addr = server.address();
-        resolve(typeof addr === 'object' && addr ? addr.port : port);
-      });
-    });
-  }
-
-  private track(s: net.Socket): void {
-    this.sockets.add(s);
-    s.once('close', () => this.sockets.delete(s));
+    return this.listeners.acceptFailing;
   }
 
   /**
@@ -573,14 +372,15 @@ export class DataPlane {
     this.rest.drain();
     this.lane?.drain();
     this.grpc.drain();
-    const closed = Promise.all([this.publicServer, this.grpcServer, this.oauthServer].filter((s): s is net.Server => s !== undefined).map((s) => new Promise<void>((r) => s.close(() => r()))));
-    this.http1?.closeIdleConnections();
+    const closed = this.listeners.stopAccepting();
+    const http1 = this.own.http1;
+    http1.closeIdleConnections();
     const deadline = Date.now() + graceMs;
-    while (this.sockets.size > 0 && Date.now() < deadline) {
-      this.http1?.closeIdleConnections();
+    while (this.listeners.open > 0 && Date.now() < deadline) {
+      http1.closeIdleConnections();
       await new Promise((r) => setTimeout(r, 50));
     }
-    for (const s of this.sockets) s.destroy();
+    this.listeners.cut();
     await closed;
     await this.close();
   }
@@ -593,17 +393,12 @@ export class DataPlane {
 
   async close(): Promise<void> {
     if (this.sweeper) clearInterval(this.sweeper);
-    for (const s of this.sockets) s.destroy();
-    this.publicServer?.close();
-    this.grpcServer?.close();
-    this.oauthServer?.close();
+    this.listeners.close();
     await this.grpc.close();
     this.upstreams.destroy();
     this.gate.close();
     this.stores.close();
     this.tls?.close();
-    // Stops Node's connection checks (started by hand in listen()).
-    this.http1?.close();
-    await this.app?.close().catch(() => undefined);
+    await this.own.close();
   }
 }

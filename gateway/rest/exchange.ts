@@ -14,7 +14,8 @@ import type { Readable } from 'node:stream';
 import { overflowInfo } from '../upstream/breaker.js';
 import type { FlowSlot } from '../flow/controller.js';
 import type { AttemptFailure } from '../upstream/retry-policy.js';
-import { Attempts } from '../upstream/attempts.js';
+import { RetryState } from '../upstream/attempts.js';
+import { REAL_CLOCK, type Clock, type Timer } from '../upstream/clock.js';
 import type { GatewayReason } from '../edge/errors.js';
 import { announcesBody, isWhole, type RestRequest, type RestResponse } from '../edge/exchange.js';
 import { sendError } from '../edge/http-answer.js';
@@ -27,10 +28,10 @@ import type { ResponseTap, RestObserve } from '../observe/observed-rest.js';
 import { RequestBody } from './request-body.js';
 import type { RestMirrors } from './mirrors.js';
 import type { Endpoint, Upstreams, UpstreamPool } from '../upstream/pools.js';
-import type { ResponseHandler, UpstreamAttempt } from '../upstream/http1-client.js';
 import type { Backend, Routed } from '../../routing/types.js';
 import { ARM_HEADER } from '../steer/bandit-edge.js';
-import { DEFAULT_TAG_MAX_BYTES as TAG_MAX_BYTES, tagJsonAnswer } from '../steer/answer-tag.js';
+import { AttemptAborted, RestAttempt, type AttemptOwner } from './attempt.js';
+import { TaggedJsonAnswer, taggable, type AnswerSink } from './tagged-answer.js';
 import type { UpstreamConfig } from '../config.js';
 
 /** What an exchange uses of the REST proxy's dependencies. */
@@ -42,6 +43,8 @@ export interface ExchangeDeps {
   readonly upstream: Pick<UpstreamConfig, 'retryBufferBytes' | 'maxResponseHeaderBytes'>;
   /** When --predictor-header, --access-log, --otlp-endpoint or --shadow-compare is on: the per-request tap. */
   readonly observe?: RestObserve | undefined;
+  /** The timers' clock (upstream/clock.ts); the real one unless a test drives it. */
+  readonly clock?: Clock | undefined;
 }
 
 /** What an exchange asks of the REST proxy (rest/proxy.ts). */
@@ -76,23 +79,6 @@ export interface ExchangeExtras {
   readonly flow?: FlowSlot | undefined;
 }
 
-/** A deferred answer head while a bandit's answer is read whole to carry its token. */
-interface Tagging {
-  readonly status: number;
-  readonly statusText: string;
-  readonly headers: string[];
-  readonly chunks: Buffer[];
-  size: number;
-}
-
-/** The value of header `name` (lower case) in a name, value array. */
-function valueOf(headers: readonly string[], name: string): string | undefined {
-  for (let i = 0; i < headers.length; i += 2) if (headers[i]!.length === name.length && headers[i]!.toLowerCase() === name) return headers[i + 1];
-  return undefined;
-}
-
-const JSON_TYPE = /^application\/(?:[\w.+-]*\+)?json\b/i;
-
 const CONNECT_CODES = new Set([
   'ECONNREFUSED',
   'ENOTFOUND',
@@ -116,35 +102,34 @@ function classify(err: Error & { code?: string }): Failure {
   return 'reset';
 }
 
-class AttemptAborted extends Error {
-  constructor(readonly why: 'timeout' | 'per-try-timeout' | 'client') {
-    super(why);
-  }
-}
-
 /**
- * One proxied request, across its attempts (the retry state is the shared one of
- * upstream/attempts.ts). It is the upstream client's handler of each attempt.
+ * One proxied request, across its attempts: each attempt is an object of its own
+ * (rest/attempt.ts), the retries are the retry state's (upstream/attempts.ts), the answer goes to
+ * the client through `answer` (itself, or the token's decorator, rest/tagged-answer.ts).
  */
-export class Exchange extends Attempts<UpstreamPool> implements ResponseHandler {
+export class Exchange implements AttemptOwner, AnswerSink {
+  private readonly backend: Backend;
+  private readonly up: UpstreamPool;
+  private readonly retries: RetryState;
+  private readonly clock: Clock;
   private body: Buffer | RequestBody | null = null;
   /** The body can be sent again (absent, or fully buffered). */
   private replayable = true;
-  /** The endpoint of the attempt in flight (its outstanding count includes us). */
-  private endpoint: Endpoint | undefined;
+  /** The attempt in flight. */
+  private attempt: RestAttempt | undefined;
   /** The endpoint of the last failed attempt: the next one prefers another. */
   private failedEndpoint: Endpoint | undefined;
-  private attempt: UpstreamAttempt | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private sentAt = 0;
+  /** The route timeout. */
+  private timer: Timer | undefined;
   private upstreamSeconds: number | null = null;
   private status = 0;
-  private discard = false;
   private done = false;
+  /** What an attempt still in flight is cut for when the exchange ends: the route timeout, or the client (gone, or answered). */
+  private cutBy: 'timeout' | 'client' = 'client';
+  /** Where the model's answer is written: this exchange, or the token's decorator of it. */
+  private answer: AnswerSink = this;
   /** Predictor header, access log, answer capture for comparison: set only when one applies. */
   private tap: ResponseTap | undefined;
-  /** A bandit's answer being read whole to carry its token. */
-  private tagging: Tagging | undefined;
 
   constructor(
     private readonly proxy: ExchangeHost,
@@ -154,20 +139,24 @@ export class Exchange extends Attempts<UpstreamPool> implements ResponseHandler 
     private readonly headers: string[],
     private readonly extras: ExchangeExtras,
   ) {
-    super(decision.backend, proxy.deps.upstreams.for(decision.backend), proxy.deps.metrics, 'rest');
+    const deps = proxy.deps;
+    this.backend = decision.backend;
+    this.up = deps.upstreams.for(decision.backend);
+    this.clock = deps.clock ?? REAL_CLOCK;
+    this.retries = new RetryState(this.backend, this.up.breaker, deps.metrics, 'rest', this, this.clock);
   }
 
   start(): void {
     const observe = this.proxy.deps.observe;
     if (observe !== undefined) this.tap = observe.begin(this.req, this.res, this.decision, this.headers, this.up.name);
-    const overflow = this.admit();
+    const overflow = this.retries.admit();
     if (overflow) {
       this.done = true;
       this.extras.flow?.release(false);
       this.proxy.deps.metrics.overflow(this.backend, 'rest', overflow);
       this.proxy.deps.metrics.request(this.backend, 'rest', 'primary', 503, null, this.extras.since);
       this.tap?.end(503, null, false);
-      sendError(this.req, this.res, 503, 'UPSTREAM_OVERFLOW', overflowInfo(overflow, this.proxy.upstreamName(this.up, this.backend), this.backend.breaker), { 'x-envoy-overloaded': 'true' });
+      sendError(this.req, this.res, 503, 'UPSTREAM_OVERFLOW', overflowInfo(overflow, this.who(), this.backend.breaker), { 'x-envoy-overloaded': 'true' });
       return;
     }
     this.extras.commit?.();
@@ -177,23 +166,23 @@ export class Exchange extends Attempts<UpstreamPool> implements ResponseHandler 
       // that answer's status; otherwise the client went away.
       this.status = this.res.writableEnded ? this.res.statusCode : 499;
       this.finish();
-      this.abortUpstream(new AttemptAborted('client'));
     });
     const req = this.req;
     const body = req.body;
+    const retryBuffer = this.proxy.deps.upstream.retryBufferBytes;
     if (this.extras.bodyHead !== undefined && !isWhole(body)) {
       // Read in part already (feedback, for its token): too large to replay.
-      this.retriesLeft = 0;
+      this.retries.noRetries();
       if (this.decision.mirrors.length) this.proxy.deps.mirrors.tooLarge(this.decision.mirrors);
       this.streamBody(body, this.extras.bodyHead, false);
       this.dispatch();
     } else if (this.extras.body !== undefined) {
       // Read already (feedback, for its token).
-      if (this.extras.body !== null && this.extras.body.length > this.proxy.deps.upstream.retryBufferBytes) this.retriesLeft = 0;
+      if (this.extras.body !== null && this.extras.body.length > retryBuffer) this.retries.noRetries();
       this.dispatchWhole(this.extras.body);
     } else if (isWhole(body)) {
       // Read whole before it was served (the lane's); one over the retry buffer is still not retried.
-      if (body !== null && body.length > this.proxy.deps.upstream.retryBufferBytes) this.retriesLeft = 0;
+      if (body !== null && body.length > retryBuffer) this.retries.noRetries();
       this.dispatchWhole(body);
     } else if (!announcesBody(req)) {
       this.dispatchWhole(null);
@@ -236,7 +225,7 @@ export class Exchange extends Attempts<UpstreamPool> implements ResponseHandler 
         return;
       }
       // Too large to replay: stream what we have plus the rest, without retries.
-      this.retriesLeft = 0;
+      this.retries.noRetries();
       if (this.decision.mirrors.length) this.proxy.deps.mirrors.tooLarge(this.decision.mirrors);
       this.streamBody(req, read!, false);
       this.dispatch();
@@ -257,32 +246,24 @@ export class Exchange extends Attempts<UpstreamPool> implements ResponseHandler 
     const ms = this.backend.timeoutMs;
     // Time spent waiting for a flow control slot counts against it (docs/flow-control.md#timeouts).
     const waited = this.extras.flow?.waitedMs ?? 0;
-    if (ms > 0 && !this.done && !this.timer) this.timer = setTimeout(() => this.onTimeout(), waited > 0 ? Math.max(1, ms - waited) : ms);
+    if (ms > 0 && !this.done && !this.timer) this.timer = this.clock.setTimeout(Exchange.timedOut, waited > 0 ? Math.max(1, ms - waited) : ms, this);
   }
 
-  private onTimeout(): void {
-    if (this.done) return;
-    this.proxy.deps.metrics.timeout(this.backend, 'rest');
-    if (this.res.headersSent) {
-      this.res.destroy();
-      this.finish();
+  private static timedOut(this: void, x: Exchange): void {
+    if (x.done) return;
+    x.cutBy = 'timeout';
+    x.proxy.deps.metrics.timeout(x.backend, 'rest');
+    if (x.res.headersSent) {
+      x.res.destroy();
+      x.finish();
     } else {
-      this.fail(504, 'UPSTREAM_TIMEOUT', `${this.who()} did not answer within ${this.backend.timeoutMs} ms`);
+      x.fail(504, 'UPSTREAM_TIMEOUT', `${x.who()} did not answer within ${x.backend.timeoutMs} ms`);
     }
-    this.abortUpstream(new AttemptAborted('timeout'));
   }
 
-  private abortUpstream(err: AttemptAborted): void {
-    const a = this.attempt;
-    this.attempt = undefined;
-    a?.abort(err);
-  }
-
-  protected dispatch(): void {
+  /** Send the next attempt (the first, a replay or a retry). */
+  dispatch(): void {
     if (this.done) return;
-    this.discard = false;
-    this.sentAt = performance.now();
-    this.armTryTimer();
     const endpoint = this.up.pick(this.failedEndpoint);
     if (endpoint === undefined) {
       const invalid = this.up.invalid;
@@ -290,8 +271,7 @@ export class Exchange extends Attempts<UpstreamPool> implements ResponseHandler 
       this.fail(503, 'NO_HEALTHY_UPSTREAM', invalid !== undefined ? `${this.who()} has an address that cannot be dialled` : `${this.who()} has no ready endpoint`, invalid);
       return;
     }
-    this.endpoint = endpoint;
-    endpoint.outstanding++;
+    const attempt = (this.attempt = new RestAttempt(this, endpoint, this.backend, this.clock));
     if (this.tap !== undefined) this.tap.attempt(endpoint.address, this.headers);
     const idle = this.backend.idleTimeoutMs;
     endpoint.pool.dispatch(
@@ -303,31 +283,27 @@ export class Exchange extends Attempts<UpstreamPool> implements ResponseHandler 
         headersTimeout: idle,
         bodyTimeout: idle,
       },
-      this,
+      attempt,
     );
   }
 
-  protected onPerTryTimeout(): void {
-    this.abortUpstream(new AttemptAborted('per-try-timeout'));
+  /** The attempt failed or its answer was dropped: the next one prefers another endpoint. */
+  private dropAttempt(a: RestAttempt): void {
+    this.failedEndpoint = a.endpoint;
+    a.end();
+    if (this.attempt === a) this.attempt = undefined;
   }
 
-  // ---- the upstream client's handler (raw headers: no header objects are built) ----
+  // ---- what the attempt in flight reports ----
 
-  onConnect(attempt: UpstreamAttempt): void {
-    if (this.done) attempt.abort(new AttemptAborted('client'));
-    else this.attempt = attempt;
-  }
-
-  onHeaders(statusCode: number, rawHeaders: string[], statusText: string, length: number): boolean {
-    if (this.done) return true;
-    this.clearTryTimer();
+  attemptHeaders(a: RestAttempt, statusCode: number, rawHeaders: string[], statusText: string, length: number): boolean {
     if (this.tap !== undefined) this.tap.attemptStatus(statusCode);
-    if (this.retryDecided(statusCode, this.replayable)) {
+    if (this.retries.retryDecided(statusCode, this.replayable)) {
       // Read and drop this answer; the retry is sent once it has ended.
-      this.discard = true;
+      a.discard = true;
       return true;
     }
-    this.upstreamSeconds = (performance.now() - this.sentAt) / 1000;
+    this.upstreamSeconds = (this.clock.now() - a.sentAt) / 1000;
     this.status = statusCode;
     // Framed by the gateway: the model's Content-Length only when it is the body's (docs/routing.md#answer-framing).
     const headers = clientResponseHeaders(rawHeaders, length);
@@ -339,114 +315,43 @@ export class Exchange extends Attempts<UpstreamPool> implements ResponseHandler 
     // forwarded, and the client may still be sending it): this connection ends with the answer.
     if (this.proxy.draining || !this.req.complete) headers.push('connection', 'close');
     if (this.tap !== undefined) this.tap.head(statusCode, headers, rawHeaders);
-    if (token !== undefined && this.taggable(statusCode, headers)) {
-      // The token goes into the JSON answer too: it is read whole (it is small), then written.
-      this.tagging = { status: statusCode, statusText, headers, chunks: [], size: 0 };
-      return true;
-    }
-    return this.writeHead(statusCode, statusText, headers);
-  }
-
-  /** A bandit answer that can carry its token in its body: a 2xx JSON answer, not encoded, not said to be over the limit. */
-  private taggable(status: number, headers: readonly string[]): boolean {
-    if (status < 200 || status >= 300 || this.req.method === 'HEAD') return false;
-    const type = valueOf(headers, 'content-type');
-    const encoding = valueOf(headers, 'content-encoding');
-    const length = valueOf(headers, 'content-length');
-    return type !== undefined && JSON_TYPE.test(type) && (encoding === undefined || encoding.toLowerCase() === 'identity') && (length === undefined || Number(length) <= TAG_MAX_BYTES);
-  }
-
-  /** The answer's head to the client; false when it cannot be written (the 502 was sent instead). */
-  private writeHead(statusCode: number, statusText: string, headers: string[]): boolean {
-    try {
-      this.res.writeHead(statusCode, statusText, headers);
-    } catch {
-      // A reason phrase Node will not write (obs-text that is not valid UTF-8): the standard one.
-      try {
-        this.res.writeHead(statusCode, STATUS_CODES[statusCode] ?? 'Unknown', headers);
-      } catch (err) {
-        // A header Node will not write either: the answer cannot be passed on as it is.
-        this.status = 502;
-        this.proxy.internalError('response_head', err as Error, this.backend);
-        sendError(this.req, this.res, 502, 'UPSTREAM_BAD_RESPONSE', `${this.who()} answered with a response head the gateway cannot forward`);
-        this.finish();
-        this.abortUpstream(new AttemptAborted('client'));
-        return true;
-      }
-    }
+    // A bandit's token goes into the JSON answer too, when it can carry it.
+    if (token !== undefined && taggable(this.req.method, statusCode, headers)) this.answer = new TaggedJsonAnswer(this, token);
+    this.answer.head(statusCode, statusText, headers);
     return true;
   }
 
-  onData(chunk: Buffer): boolean {
-    if (this.discard || this.done) return true;
+  attemptData(_a: RestAttempt, chunk: Buffer): boolean {
     if (this.tap !== undefined) this.tap.body(chunk);
-    const t = this.tagging;
-    if (t !== undefined) {
-      t.chunks.push(chunk);
-      t.size += chunk.length;
-      if (t.size <= TAG_MAX_BYTES) return true;
-      // Longer than it said: passed on as it comes, with the token in the header only.
-      this.tagging = undefined;
-      if (!this.writeHead(t.status, t.statusText, t.headers)) return true;
-      return this.res.write(Buffer.concat(t.chunks, t.size));
-    }
-    const ok = this.res.write(chunk);
-    // The client is slower than the model: read on from the upstream once it took what was written.
-    if (!ok) this.res.once('drain', () => this.attempt?.resume());
-    return ok;
+    return this.answer.data(chunk);
   }
 
-  onComplete(): void {
-    if (this.done) return;
-    if (this.discard) {
-      this.failedEndpoint = this.endpoint;
-      this.releaseEndpoint();
-      this.retryLater();
+  attemptComplete(a: RestAttempt): void {
+    if (a.discard) {
+      this.dropAttempt(a);
+      this.retries.retryLater();
       return;
     }
-    const t = this.tagging;
-    if (t !== undefined) {
-      this.tagging = undefined;
-      const body = Buffer.concat(t.chunks, t.size);
-      const tagged = tagJsonAnswer(body, this.extras.token!) ?? body;
-      // Read whole, it is sent with its length (a chunked answer too).
-      let length = false;
-      for (let i = 0; i < t.headers.length; i += 2) {
-        if (t.headers[i]!.toLowerCase() === 'content-length') {
-          t.headers[i + 1] = String(tagged.length);
-          length = true;
-        }
-      }
-      if (!length) t.headers.push('content-length', String(tagged.length));
-      if (!this.writeHead(t.status, t.statusText, t.headers)) return;
-      this.res.end(tagged);
-      this.finish(true);
-      return;
-    }
-    this.res.end();
-    this.finish(true);
+    this.answer.end();
   }
 
-  onError(err: Error & { code?: string }): void {
-    this.clearTryTimer();
-    if (this.tap !== undefined && !this.done) this.tap.attemptFailed(err instanceof AttemptAborted ? err.why : (err.code ?? classify(err)));
-    this.failedEndpoint = this.endpoint;
-    this.releaseEndpoint();
-    if (this.done) return;
+  attemptFailed(a: RestAttempt, err: Error & { code?: string }): void {
+    if (this.tap !== undefined) this.tap.attemptFailed(err instanceof AttemptAborted ? err.why : (err.code ?? classify(err)));
+    this.dropAttempt(a);
     if (this.res.headersSent) {
       // Bytes already reached the client: nothing to retry or rewrite, reset its stream.
       this.res.destroy();
       this.finish();
       return;
     }
-    if (this.discard) {
+    if (a.discard) {
       // The answer being dropped for a retry broke off: the retry decided stands.
-      this.retryLater();
+      this.retries.retryLater();
       return;
     }
     if (err instanceof AttemptAborted && err.why === 'per-try-timeout') {
       // Any retry policy retries a per-try timeout, whatever its retry_on.
-      if (this.retry(null, this.replayable)) return;
+      if (this.retries.retry(null, this.replayable)) return;
       this.fail(504, 'UPSTREAM_TIMEOUT', `${this.who()} did not answer within the per-try timeout of ${this.backend.retry?.perTryTimeoutMs} ms`);
       return;
     }
@@ -467,8 +372,8 @@ export class Exchange extends Attempts<UpstreamPool> implements ResponseHandler 
     }
     const failure = classify(err);
     const unread = this.body instanceof RequestBody ? !this.body.started : true;
-    if (this.replayNow(failure, this.replayable || unread)) return;
-    if (this.retry(failure, this.replayable)) return;
+    if (this.retries.replayNow(failure, this.replayable || unread)) return;
+    if (this.retries.retry(failure, this.replayable)) return;
     const cause = err.code ?? err.message;
     if (failure === 'idle') {
       this.proxy.deps.metrics.timeout(this.backend, 'rest');
@@ -479,6 +384,44 @@ export class Exchange extends Attempts<UpstreamPool> implements ResponseHandler 
       this.fail(503, 'UPSTREAM_RESET', `${this.who()} closed or reset the connection before answering`, cause);
     }
   }
+
+  // ---- the answer, to the client (AnswerSink) ----
+
+  head(statusCode: number, statusText: string, headers: string[]): boolean {
+    try {
+      this.res.writeHead(statusCode, statusText, headers);
+    } catch {
+      // A reason phrase Node will not write (obs-text that is not valid UTF-8): the standard one.
+      try {
+        this.res.writeHead(statusCode, STATUS_CODES[statusCode] ?? 'Unknown', headers);
+      } catch (err) {
+        // A header Node will not write either: the answer cannot be passed on as it is.
+        this.status = 502;
+        this.proxy.internalError('response_head', err as Error, this.backend);
+        sendError(this.req, this.res, 502, 'UPSTREAM_BAD_RESPONSE', `${this.who()} answered with a response head the gateway cannot forward`);
+        this.finish();
+        return false;
+      }
+    }
+    return true;
+  }
+
+  data(chunk: Buffer): boolean {
+    if (this.done) return true;
+    const ok = this.res.write(chunk);
+    // The client is slower than the model: read on from the upstream once it took what was written.
+    if (!ok) this.res.once('drain', () => this.attempt?.resume());
+    return ok;
+  }
+
+  end(last?: Buffer): void {
+    if (this.done) return;
+    if (last === undefined) this.res.end();
+    else this.res.end(last);
+    this.finish(true);
+  }
+
+  // ---- endings ----
 
   /** The upstream as error answers name it: the deployment's backend, its address only with --error-detail internal. */
   private who(): string {
@@ -509,19 +452,19 @@ export class Exchange extends Attempts<UpstreamPool> implements ResponseHandler 
     body.resume();
   }
 
-  private releaseEndpoint(): void {
-    if (this.endpoint) this.endpoint.outstanding--;
-    this.endpoint = undefined;
-  }
-
-  /** `complete`: the whole upstream answer reached the client. */
+  /** `complete`: the whole upstream answer reached the client. An attempt still in flight is cut. */
   private finish(complete = false): void {
     if (this.done) return;
     this.done = true;
     if (!this.req.complete) this.abandonBody();
-    this.releaseEndpoint();
-    if (this.timer) clearTimeout(this.timer);
-    this.settle();
+    const a = this.attempt;
+    this.attempt = undefined;
+    if (a !== undefined) {
+      a.end();
+      if (!complete) a.abort(new AttemptAborted(this.cutBy));
+    }
+    if (this.timer) this.clock.clearTimeout(this.timer);
+    this.retries.settle();
     this.extras.flow?.release(this.upstreamSeconds !== null);
     this.proxy.deps.metrics.request(this.backend, 'rest', 'primary', this.status, this.upstreamSeconds, this.extras.since);
     if (this.tap !== undefined) this.tap.end(this.status, this.upstreamSeconds, complete);

@@ -60,10 +60,10 @@ export class StickyKeys {
 
   /**
    * The request's point under `spec`. For a REST cookie spec without a valid cookie, a new value is
-   * minted and passed to `minted` (to be set on the answer); gRPC (`rest` false) reads the metadata
-   * key instead and mints nothing.
+   * minted and set on `mintedFor.minted` (to be set on the answer; no closure per request); gRPC
+   * (`rest` false) reads the metadata key instead and mints nothing.
    */
-  point(spec: StickySpec, header: HeaderGetter, rest: boolean, minted?: (value: string) => void): number | undefined {
+  point(spec: StickySpec, header: HeaderGetter, rest: boolean, mintedFor?: { minted: string | undefined }): number | undefined {
     if (spec.kind === 'header') {
       const v = header(spec.name);
       return v === undefined || v === '' ? undefined : stickyPoint(v);
@@ -75,9 +75,9 @@ export class StickyKeys {
     const given = cookieValue(header('cookie'), STICKY_COOKIE);
     const id = given === undefined ? undefined : this.verify(given);
     if (id !== undefined) return stickyPoint(id);
-    if (!minted) return undefined;
+    if (mintedFor === undefined) return undefined;
     const value = this.mint();
-    minted(value);
+    mintedFor.minted = value;
     return stickyPoint(value.slice(0, value.indexOf('.')));
   }
 }

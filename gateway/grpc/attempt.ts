@@ -1,0 +1,189 @@
+/**
+ * One attempt of a gRPC call (grpc/call.ts): a stream on a pooled upstream session
+ * (grpc/upstreams.ts), its per-try timer, and its listeners, which report to the call with the
+ * attempt itself. Once the call is done with it (`drop`, `detach`), its listeners are off: the
+ * call only hears from the attempt in flight, and a closed stream does not keep it alive.
+ */
+import http2, { type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
+import { perTryTimer } from '../upstream/attempts.js';
+import type { Clock, Timer } from '../upstream/clock.js';
+import type { AttemptFailure } from '../upstream/retry-policy.js';
+import type { Backend } from '../../routing/types.js';
+import type { PooledSession } from './upstreams.js';
+
+const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
+const ignore = (): void => undefined;
+
+const RST_NAMES = [
+  'NO_ERROR',
+  'PROTOCOL_ERROR',
+  'INTERNAL_ERROR',
+  'FLOW_CONTROL_ERROR',
+  'SETTINGS_TIMEOUT',
+  'STREAM_CLOSED',
+  'FRAME_SIZE_ERROR',
+  'REFUSED_STREAM',
+  'CANCEL',
+  'COMPRESSION_ERROR',
+  'CONNECT_ERROR',
+  'ENHANCE_YOUR_CALM',
+  'INADEQUATE_SECURITY',
+  'HTTP_1_1_REQUIRED',
+];
+
+/** A socket error as the public may see it: what happened, without addresses or library text. */
+function publicCause(e: (Error & { code?: string }) | undefined): string {
+  const code = e?.code;
+  switch (code) {
+    case 'ECONNREFUSED':
+      return 'connection refused';
+    case 'ETIMEDOUT':
+      return 'connection timed out';
+    case 'ECONNRESET':
+    case 'EPIPE':
+      return 'connection reset';
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return 'name not resolved';
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return 'host unreachable';
+    case undefined:
+      return 'connection failed';
+    default:
+      return /CERT|SSL|TLS|SELF_SIGNED|HOSTNAME/i.test(code) ? 'TLS handshake failed' : 'connection failed';
+  }
+}
+
+export type Failure = Exclude<AttemptFailure, number>;
+
+/** Why an attempt's stream closed before it answered: the failure, in full (the log, --error-detail internal) and for the public. */
+export interface AttemptEnding {
+  readonly failure: Failure;
+  readonly detail: string;
+  readonly cause: string;
+}
+
+/** What an attempt reports to its call. */
+export interface GrpcAttemptOwner {
+  attemptResponse(a: GrpcAttempt, headers: IncomingHttpHeaders, flags: number): void;
+  attemptData(a: GrpcAttempt, chunk: Buffer): void;
+  attemptTrailers(a: GrpcAttempt, trailers: IncomingHttpHeaders): void;
+  attemptEnd(a: GrpcAttempt): void;
+  attemptClose(a: GrpcAttempt): void;
+  /** Its per-try timeout ran out. */
+  attemptExpired(a: GrpcAttempt): void;
+  /** It took the request bytes it had refused: the client may send more. */
+  attemptDrained(a: GrpcAttempt): void;
+}
+
+export class GrpcAttempt {
+  /** When it was sent (clock ms). */
+  readonly sentAt: number;
+  private error: (Error & { code?: string }) | undefined;
+  private tryTimer: Timer | undefined;
+
+  constructor(
+    private readonly owner: GrpcAttemptOwner,
+    readonly stream: ClientHttp2Stream,
+    readonly session: PooledSession,
+    backend: Backend,
+    private readonly clock: Clock,
+  ) {
+    this.sentAt = clock.now();
+    stream.on('response', this.onResponse);
+    stream.on('data', this.onData);
+    stream.on('trailers', this.onTrailers);
+    stream.on('end', this.onEnd);
+    stream.on('error', this.onError);
+    stream.on('close', this.onClose);
+    this.tryTimer = perTryTimer(backend, clock, GrpcAttempt.expired, this);
+  }
+
+  private static expired(this: void, a: GrpcAttempt): void {
+    a.owner.attemptExpired(a);
+  }
+
+  stopTimer(): void {
+    if (this.tryTimer !== undefined) {
+      this.clock.clearTimeout(this.tryTimer);
+      this.tryTimer = undefined;
+    }
+  }
+
+  /** A request chunk upstream; false when the stream is full (`attemptDrained` follows). */
+  write(chunk: Buffer): boolean {
+    if (this.stream.write(chunk)) return true;
+    this.stream.once('drain', this.onDrain);
+    return false;
+  }
+
+  /** The call is done with it before it answered: listeners off, and the stream cancelled upstream (RST_STREAM `code`). */
+  drop(code: number = NGHTTP2_CANCEL): void {
+    this.detach();
+    const s = this.stream;
+    if (!s.closed && !s.destroyed) s.close(code);
+  }
+
+  /** Listeners off (its errors are ignored from now on): nothing it does reaches the call any more. */
+  detach(): void {
+    this.stopTimer();
+    const s = this.stream;
+    s.off('response', this.onResponse);
+    s.off('data', this.onData);
+    s.off('trailers', this.onTrailers);
+    s.off('end', this.onEnd);
+    s.off('error', this.onError);
+    s.off('close', this.onClose);
+    s.off('drain', this.onDrain);
+    s.on('error', ignore);
+  }
+
+  /** Why its stream closed before its answer ended (read on 'close'). */
+  ending(): AttemptEnding {
+    const s = this.stream;
+    const ps = this.session;
+    if (!ps.connected) {
+      // Node cancels streams queued on a session that failed to connect; the socket error is the cause.
+      const e = ps.failure ?? ((this.error?.cause as (Error & { code?: string }) | undefined) || this.error);
+      return { failure: 'connect', detail: e?.code ?? e?.message ?? 'connection failed', cause: publicCause(e) };
+    }
+    if (s.rstCode === NGHTTP2_REFUSED_STREAM) return { failure: 'refused', detail: 'REFUSED_STREAM (it was not processed)', cause: 'REFUSED_STREAM (it was not processed)' };
+    const rst = `${RST_NAMES[s.rstCode] ?? 'code'} (${s.rstCode})`;
+    const lost = ps.session.destroyed || ps.session.closed;
+    return {
+      failure: 'reset',
+      detail: lost ? `the connection closed${ps.failure ? `: ${ps.failure.code ?? ps.failure.message}` : ''}` : `RST_STREAM ${rst}`,
+      cause: lost ? 'the connection closed' : `RST_STREAM ${rst}`,
+    };
+  }
+
+  private readonly onResponse = (headers: IncomingHttpHeaders, flags: number): void => {
+    this.stopTimer();
+    this.owner.attemptResponse(this, headers, flags);
+  };
+
+  private readonly onData = (chunk: Buffer): void => {
+    this.owner.attemptData(this, chunk);
+  };
+
+  private readonly onTrailers = (trailers: IncomingHttpHeaders): void => {
+    this.owner.attemptTrailers(this, trailers);
+  };
+
+  private readonly onEnd = (): void => {
+    this.owner.attemptEnd(this);
+  };
+
+  private readonly onError = (err: Error & { code?: string }): void => {
+    this.error = err;
+  };
+
+  private readonly onClose = (): void => {
+    this.owner.attemptClose(this);
+  };
+
+  private readonly onDrain = (): void => {
+    this.owner.attemptDrained(this);
+  };
+}

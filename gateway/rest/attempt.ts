@@ -1,0 +1,111 @@
+/**
+ * One attempt of a REST exchange (rest/exchange.ts): the endpoint it was sent to (counted in that
+ * endpoint's outstanding requests while it runs), the upstream client's handle of it, its per-try
+ * timer and the client's callbacks (upstream/http1-client.ts `ResponseHandler`), which it passes
+ * to its exchange with itself. Once the exchange is done with it (`end`: answered, failed, or the
+ * exchange is over), whatever it still reports is dropped here: an exchange only hears from the
+ * attempt in flight.
+ */
+import type { Clock, Timer } from '../upstream/clock.js';
+import { perTryTimer } from '../upstream/attempts.js';
+import type { Endpoint } from '../upstream/pools.js';
+import type { ResponseHandler, UpstreamAttempt } from '../upstream/http1-client.js';
+import type { Backend } from '../../routing/types.js';
+
+/** Why the gateway cut an attempt: the route timeout, its per-try timeout, or the client (gone, or answered). */
+export class AttemptAborted extends Error {
+  constructor(readonly why: 'timeout' | 'per-try-timeout' | 'client') {
+    super(why);
+  }
+}
+
+/** What an attempt reports to its exchange. */
+export interface AttemptOwner {
+  attemptHeaders(a: RestAttempt, statusCode: number, rawHeaders: string[], statusText: string, length: number): boolean;
+  attemptData(a: RestAttempt, chunk: Buffer): boolean;
+  attemptComplete(a: RestAttempt): void;
+  attemptFailed(a: RestAttempt, err: Error & { code?: string }): void;
+}
+
+export class RestAttempt implements ResponseHandler {
+  /** When it was sent (clock ms). */
+  readonly sentAt: number;
+  /** Its answer is read and dropped: a retry was decided on its status. */
+  discard = false;
+  private upstream: UpstreamAttempt | undefined;
+  private tryTimer: Timer | undefined;
+  /** The exchange is done with it. */
+  private over = false;
+  private counted = true;
+
+  constructor(
+    private readonly owner: AttemptOwner,
+    readonly endpoint: Endpoint,
+    backend: Backend,
+    private readonly clock: Clock,
+  ) {
+    this.sentAt = clock.now();
+    endpoint.outstanding++;
+    this.tryTimer = perTryTimer(backend, clock, RestAttempt.expired, this);
+  }
+
+  private static expired(this: void, a: RestAttempt): void {
+    a.abort(new AttemptAborted('per-try-timeout'));
+  }
+
+  /** Cut it upstream (the client's handle reports the error to `onError`). */
+  abort(err: AttemptAborted): void {
+    const u = this.upstream;
+    this.upstream = undefined;
+    u?.abort(err);
+  }
+
+  /** Read on from the upstream (the client took what was written). */
+  resume(): void {
+    this.upstream?.resume();
+  }
+
+  /** The exchange is done with it: its endpoint's count and its timer end; what it reports from now on is dropped. */
+  end(): void {
+    this.over = true;
+    this.stopTimer();
+    if (this.counted) {
+      this.counted = false;
+      this.endpoint.outstanding--;
+    }
+  }
+
+  private stopTimer(): void {
+    if (this.tryTimer !== undefined) {
+      this.clock.clearTimeout(this.tryTimer);
+      this.tryTimer = undefined;
+    }
+  }
+
+  // ---- the upstream client's handler (raw headers: no header objects are built) ----
+
+  onConnect(attempt: UpstreamAttempt): void {
+    if (this.over) attempt.abort(new AttemptAborted('client'));
+    else this.upstream = attempt;
+  }
+
+  onHeaders(statusCode: number, rawHeaders: string[], statusText: string, length: number): boolean {
+    if (this.over) return true;
+    this.stopTimer();
+    return this.owner.attemptHeaders(this, statusCode, rawHeaders, statusText, length);
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.over || this.discard) return true;
+    return this.owner.attemptData(this, chunk);
+  }
+
+  onComplete(): void {
+    if (!this.over) this.owner.attemptComplete(this);
+  }
+
+  onError(err: Error & { code?: string }): void {
+    this.stopTimer();
+    if (!this.over) this.owner.attemptFailed(this, err);
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * A bandit prediction's answer carrying its attribution token in its JSON `meta.tags`
+ * (steer/answer-tag.ts), as a decorator of the answer an exchange writes: the head is held and
+ * the body read whole (it is small), then written tagged, with its length. An answer longer than
+ * it said passes on as it comes, the token in its header only. Only a 2xx JSON answer, not
+ * encoded and not said to be over the limit, is tagged (`taggable`).
+ */
+import { DEFAULT_TAG_MAX_BYTES as TAG_MAX_BYTES, tagJsonAnswer } from '../steer/answer-tag.js';
+
+/** Where an exchange writes the model's answer: the client's response, or a decorator of it. */
+export interface AnswerSink {
+  /** The answer's head; false when it cannot be written (the gateway answered 502 instead). */
+  head(statusCode: number, statusText: string, headers: string[]): boolean;
+  /** A body chunk; false: the client is slower than the model (read on after its 'drain'). */
+  data(chunk: Buffer): boolean;
+  /** The answer is complete (`last`: its last bytes). */
+  end(last?: Buffer): void;
+}
+
+/** The value of header `name` (lower case) in a name, value array. */
+function valueOf(headers: readonly string[], name: string): string | undefined {
+  for (let i = 0; i < headers.length; i += 2) if (headers[i]!.length === name.length && headers[i]!.toLowerCase() === name) return headers[i + 1];
+  return undefined;
+}
+
+const JSON_TYPE = /^application\/(?:[\w.+-]*\+)?json\b/i;
+
+/** An answer that can carry its token in its body: a 2xx JSON answer, not encoded, not said to be over the limit. */
+export function taggable(method: string, status: number, headers: readonly string[]): boolean {
+  if (status < 200 || status >= 300 || method === 'HEAD') return false;
+  const type = valueOf(headers, 'content-type');
+  const encoding = valueOf(headers, 'content-encoding');
+  const length = valueOf(headers, 'content-length');
+  return type !== undefined && JSON_TYPE.test(type) && (encoding === undefined || encoding.toLowerCase() === 'identity') && (length === undefined || Number(length) <= TAG_MAX_BYTES);
+}
+
+export class TaggedJsonAnswer implements AnswerSink {
+  private status = 0;
+  private statusText = '';
+  private headers: string[] = [];
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
+  /** Over the limit: passed on as it comes. */
+  private passing = false;
+
+  constructor(
+    private readonly inner: AnswerSink,
+    private readonly token: string,
+  ) {}
+
+  head(statusCode: number, statusText: string, headers: string[]): boolean {
+    this.status = statusCode;
+    this.statusText = statusText;
+    this.headers = headers;
+    return true;
+  }
+
+  data(chunk: Buffer): boolean {
+    if (this.passing) return this.inner.data(chunk);
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+    if (this.size <= TAG_MAX_BYTES) return true;
+    // Longer than it said: passed on as it comes, with the token in the header only.
+    this.passing = true;
+    if (!this.inner.head(this.status, this.statusText, this.headers)) return true;
+    return this.inner.data(Buffer.concat(this.chunks, this.size));
+  }
+
+  end(): void {
+    if (this.passing) {
+      this.inner.end();
+      return;
+    }
+    const body = Buffer.concat(this.chunks, this.size);
+    const tagged = tagJsonAnswer(body, this.token) ?? body;
+    // Read whole, it is sent with its length (a chunked answer too).
+    const h = this.headers;
+    let length = false;
+    for (let i = 0; i < h.length; i += 2) {
+      if (h[i]!.toLowerCase() === 'content-length') {
+        h[i + 1] = String(tagged.length);
+        length = true;
+      }
+    }
+    if (!length) h.push('content-length', String(tagged.length));
+    if (this.inner.head(this.status, this.statusText, h)) this.inner.end(tagged);
+  }
+}
