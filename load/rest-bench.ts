@@ -386,7 +386,12 @@ async function main(): Promise<void> {
     if (TARGETS.has('bandit')) targets.push({ key: 'bandit', label: 'gateway, bandit (token in header and meta.tags)', url: url(gateway.port, predictionPath(BANDIT)), proxyPid: gateway.server.pid });
     if (TARGETS.has('plain')) targets.push({ key: 'plain', label: 'gateway, one predictor', url: url(gateway.port, predictionPath(PLAIN)), proxyPid: gateway.server.pid });
     if (TARGETS.has('flow'))
-      targets.push({ key: 'flow', label: `gateway, one predictor under flow control below its limit (${FLOWED_ANNOTATION.replace(/\n/g, ', ')})`, url: url(gateway.port, predictionPath(FLOWED)), proxyPid: gateway.server.pid });
+      targets.push({
+        key: 'flow',
+        label: `gateway, one predictor under flow control below its limit (${FLOWED_ANNOTATION.replace(/\n/g, ', ')})`,
+        url: url(gateway.port, predictionPath(FLOWED)),
+        proxyPid: gateway.server.pid,
+      });
     if (GATEWAY_B) {
       // A second gateway, same table and backend, other build and/or node flags: an A/B in one run.
       const b = await launchGateway('gateway-b', backendPort, [], GATEWAY_B.main, GATEWAY_B.nodeArgs, GATEWAY_B.node, GATEWAY_B.args);
