@@ -18,7 +18,7 @@ import { metric } from './helpers/metrics.js';
 import { waitUntil } from './helpers/wait.js';
 
 const FLOW = 'seldon.io/gateway-flow';
-const NAMES = ['refuse', 'prio', 'fair', 'leave', 'slow', 'early', 'bad', 'plain'] as const;
+const NAMES = ['refuse', 'prio', 'fair', 'leave', 'slow', 'early', 'budget', 'bad', 'plain'] as const;
 type Name = (typeof NAMES)[number];
 const ANNOTATIONS: Record<Name, string | undefined> = {
   refuse: 'concurrency: 1\nqueue: 1\nqueueTimeout: 30s',
@@ -27,6 +27,7 @@ const ANNOTATIONS: Record<Name, string | undefined> = {
   leave: 'concurrency: 1\nqueue: 5\nqueueTimeout: 30s',
   slow: 'concurrency: 1\nqueue: 5\nqueueTimeout: 300ms',
   early: 'concurrency: 1\nqueue: 50\nqueueTimeout: 10s',
+  budget: 'concurrency: 1\nqueue: 5\nqueueTimeout: 10s',
   bad: 'concurrency: 0\nqueue: 1',
   plain: undefined,
 };
@@ -43,7 +44,9 @@ describe('flow control in front of a model of fixed concurrency', () => {
     const resolve: Record<string, number> = {};
     for (const n of NAMES) {
       const a = ANNOTATIONS[n];
-      manifests[`${n}.yaml`] = sdep(n, 'm', { predictors: [{ name: 'main' }] }, a === undefined ? undefined : { [FLOW]: a });
+      // `budget` has a route timeout of 600 ms.
+      const annotations = { ...(a === undefined ? {} : { [FLOW]: a }), ...(n === 'budget' ? { 'seldon.io/rest-timeout': '600' } : {}) };
+      manifests[`${n}.yaml`] = sdep(n, 'm', { predictors: [{ name: 'main' }] }, annotations);
       resolve[`${n}-main.m:8000`] = models[n].restPort;
       resolve[`${n}-main.m:5001`] = models[n].grpcPort;
     }
@@ -223,6 +226,27 @@ describe('flow control in front of a model of fixed concurrency', () => {
     expect((await head).status).toBe(200);
     expect((await next).status).toBe(200);
     expect(model.arrived).toEqual(['e1', 'e2', 'e3']);
+  });
+
+  it('counts the time a request waited for its slot against its route timeout', async () => {
+    const model = models.budget;
+    const head = post('budget', 'b1');
+    await model.servedCount(1);
+    const arrived = performance.now();
+    const waiting = post('budget', 'b2');
+    await untilQueued('budget', 1);
+    // The time b2 waits for its slot is the point here: 400 ms of its 600.
+    await new Promise((r) => setTimeout(r, 400));
+    model.finish();
+    expect((await head).status).toBe(200);
+    await model.servedCount(2);
+    // The model never answers b2: the route timeout ends it 600 ms after it arrived, not 600 ms after it was sent.
+    const late = await waiting;
+    const elapsed = performance.now() - arrived;
+    expect(late.status).toBe(504);
+    expect(JSON.parse(late.text).status.reason).toBe('UPSTREAM_TIMEOUT');
+    expect(elapsed).toBeGreaterThanOrEqual(590);
+    expect(elapsed).toBeLessThan(950);
   });
 
   it('degrades a deployment with a malformed annotation alone: served without limits, the reason in /routes', async () => {
