@@ -2,8 +2,8 @@
  * Flow control in one process (docs/flow-control.md): one state per predictor under a
  * `seldon.io/gateway-flow` policy, the requests waiting in it, their timers, and the demand the
  * KEDA side reports. The decisions are routing/flow-core.ts's; this file owns the clock, the timers
- * and the requests, through the protocol-neutral `FlowExchange` (gateway/flow/stage.ts adapts
- * REST and gRPC to it).
+ * and the requests, through the protocol-neutral `FlowExchange` (the pipeline's flow stage,
+ * gateway/pipeline/flow.ts, adapts a request of either protocol to it).
  *
  * - A predictor's state is keyed by its backend id (`ns/sdep/pred`, REST and gRPC together: they
  *   reach the same model pods) and kept across table swaps while its policy is unchanged; a changed
