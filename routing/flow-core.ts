@@ -6,10 +6,15 @@
  * requests.
  *
  * Refusing early: a request that would wait is refused at once when the wait estimated from its
- * place in the queue and the observed service time, (ahead + 1) × service time / limit, is over
- * `queueTimeout`, or when that wait plus one service time is over what is left of its budget (the
- * route timeout or the gRPC deadline): waiting would only end in a timeout. Without an observed
- * service time yet, only a full queue refuses.
+ * place in the queue, (ahead + 1) × the time between two completions, is over `ADMIT_SHARE` (80%)
+ * of `queueTimeout`, or when that wait plus one service time is over what is left of its budget
+ * (the route timeout or the gRPC deadline): waiting would only end in a timeout. The time between
+ * two completions is measured while the predictor is saturated (it includes what the service time
+ * alone does not: the gateway's own delay between a slot freeing and the next request going out),
+ * and is at least service time / limit. The margin keeps a steady overload, whose queue sits at the
+ * admission bound, from timing out the requests it admitted: a refusal after waiting costs the client
+ * the whole queue timeout, one at once nothing. Without an observed service time yet, only a full
+ * queue refuses.
  *
  * Holding at zero: while the predictor has no ready endpoint and `scaleFromZero` is set, requests
  * wait (up to `queue`) without an estimate, until an endpoint is ready.
@@ -38,6 +43,8 @@ const ONE_PROCESS: Sharing = { replicas: () => 1, workers: 1, index: 0 };
 const START: Arrival<never> = Object.freeze({ kind: 'start' });
 /** Longest Retry-After, in seconds. */
 export const MAX_RETRY_AFTER_S = 60;
+/** A request is admitted to wait only when it is expected to start within this share of queueTimeout. */
+export const ADMIT_SHARE = 0.8;
 
 export class FlowCore<W extends FlowWaiter> {
   /** Sent to the model and not yet settled. */
@@ -46,6 +53,10 @@ export class FlowCore<W extends FlowWaiter> {
   /** Refusals by priority class, since the start. */
   readonly refused = [0, 0, 0];
   readonly service = new ServiceTime();
+  /** Time between two completions while saturated (ms, moving average); null until measured. */
+  private readonly cycle = new ServiceTime(0.05);
+  /** When the last completion while saturated happened (null: the one before was not saturated). */
+  private lastSaturatedSettle: number | null = null;
   private readonly adaptive: AdaptiveLimit | null;
   /** Ready endpoints (1 when unknown: the Service address). */
   private endpoints = 1;
@@ -104,8 +115,8 @@ export class FlowCore<W extends FlowWaiter> {
     if (this.inflight < limit && this.queue.size === 0) return START;
     const service = this.service.ms;
     if (service !== null) {
-      const wait = ((this.queue.ahead(w.priority, w.tenant) + 1) * service) / limit;
-      if (wait > this.policy.queueTimeoutMs) return this.refusal(w, `it could not start within the queue timeout of ${this.policy.queueTimeoutMs} ms`);
+      const wait = (this.queue.ahead(w.priority, w.tenant) + 1) * this.perCompletion(service, limit);
+      if (wait > this.policy.queueTimeoutMs * ADMIT_SHARE) return this.refusal(w, `it could not start within the queue timeout of ${this.policy.queueTimeoutMs} ms`);
       if (wait + service > budgetMs) return this.refusal(w, `it could not be answered within the ${Math.round(budgetMs)} ms left of its timeout`);
     } else if (this.policy.queueTimeoutMs === 0) return this.refusal(w, 'the model is at its limit and the queue timeout is 0');
     let displaced: W | undefined;
@@ -131,7 +142,10 @@ export class FlowCore<W extends FlowWaiter> {
    * (an error, the client left, a timeout): only real answers teach the limit and the estimate.
    */
   settled(now: number, latencyMs: number | null, tag: number): void {
+    const saturated = this.inflight >= this.limit || this.queue.size > 0;
     this.inflight--;
+    if (saturated && this.lastSaturatedSettle !== null) this.cycle.add(now - this.lastSaturatedSettle);
+    this.lastSaturatedSettle = saturated ? now : null;
     if (latencyMs === null) return;
     this.service.add(latencyMs);
     this.adaptive?.sample(now, latencyMs, tag);
@@ -163,8 +177,13 @@ export class FlowCore<W extends FlowWaiter> {
     const limit = this.limit;
     if (limit === 0) return Math.min(MAX_RETRY_AFTER_S, Math.max(1, Math.ceil(this.policy.scaleFromZeroMs / 1000)));
     if (service === null) return 1;
-    const drainMs = ((this.queue.size + this.inflight) * service) / limit;
+    const drainMs = (this.queue.size + this.inflight) * this.perCompletion(service, limit);
     return Math.min(MAX_RETRY_AFTER_S, Math.max(1, Math.ceil(drainMs / 1000)));
+  }
+
+  /** Ms between two completions while saturated: measured, and at least service time / limit. */
+  private perCompletion(service: number, limit: number): number {
+    return Math.max(service / limit, this.cycle.ms ?? 0);
   }
 
   private refusal(w: W, why: string): Arrival<W> {

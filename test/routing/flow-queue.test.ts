@@ -187,12 +187,34 @@ describe('the decisions of one predictor', () => {
     core.settled(50, 50, 0);
     core.arrive(50, W(), Infinity);
     core.started(50);
-    // Places 1..3 wait 25, 50, 75 ms: queued; place 4 would wait 100 ms: still within; place 5: 125 ms, refused.
-    for (let i = 0; i < 4; i++) expect(core.arrive(50, W(), Infinity).kind).toBe('wait');
+    // Places 1..3 wait 25, 50, 75 ms: queued; place 4 would wait 100 ms, over 80% of the queue
+    // timeout (ADMIT_SHARE): refused, so that a steady overload does not time out what it admitted.
+    for (let i = 0; i < 3; i++) expect(core.arrive(50, W(), Infinity).kind).toBe('wait');
     const r = core.arrive(50, W(), Infinity);
     expect(r).toMatchObject({ kind: 'refuse', why: 'it could not start within the queue timeout of 100 ms' });
     // A critical request stands ahead of them all: it waits.
     expect(core.arrive(50, W(0), Infinity).kind).toBe('wait');
+  });
+
+  it('estimates the wait from the time between completions while saturated, when it is longer than service time / limit', () => {
+    const core = new FlowCore<FlowWaiter>(flowPolicy({ concurrency: 2, queue: 100, queueTimeoutMs: 1000 }), seededRandom(1));
+    for (let i = 0; i < 2; i++) {
+      core.arrive(0, W(), Infinity);
+      core.started(0);
+    }
+    // Before any answer nothing is refused by estimate: 50 wait.
+    for (let i = 0; i < 50; i++) expect(core.arrive(0, W(), Infinity).kind).toBe('wait');
+    // The model answers in 50 ms, but a slot frees only every 40 ms (not 25): the gateway's own delays.
+    for (let t = 40; t <= 1000; t += 40) {
+      core.settled(t, 50, 0);
+      core.next();
+      core.started(t);
+    }
+    expect(core.queue.size).toBe(25);
+    // The 26th in line would start in about 26 × 40 = 1,040 ms (over 800): refused; at 25 ms apart it would be 650.
+    expect(core.arrive(1000, W(), Infinity)).toMatchObject({ kind: 'refuse', why: 'it could not start within the queue timeout of 1000 ms' });
+    // Retry-After: 25 queued and 2 in flight, 40 ms apart: 1.08 s, rounded up.
+    expect(core.retryAfterS()).toBe(2);
   });
 
   it('refuses at once a request whose wait and service would outlast what is left of its timeout', () => {
