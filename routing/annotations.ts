@@ -16,7 +16,7 @@ import { parseHeaderAnnotation, parseInteger, parseRegexHeaderAnnotation, RegexB
 import { parse as parseYaml } from 'yaml';
 import { isDns1035Label } from './services.js';
 import { parseCorsPolicy } from './custom-config.js';
-import { DEFAULT_BREAKER, type BreakerLimits, type CorsPolicy, type Gate, type HeaderConstraint, type RateLimit, type RetryPolicy } from './types.js';
+import { DEFAULT_BREAKER, type BreakerLimits, type CorsPolicy, type Gate, type HeaderConstraint, type Protocol, type RateLimit, type RetryPolicy } from './types.js';
 import type { Annotations, PredictorSpec } from './seldon-deployment.js';
 
 /** The effective annotations of one SeldonDeployment: key → trimmed value. */
@@ -167,7 +167,7 @@ export interface Timeouts {
  * only when the new key is absent): whole milliseconds, 0 for none, `defaultTimeoutMs` otherwise.
  * The idle timeout is the default one, or the request timeout when that is longer than 300 s.
  */
-export function timeoutAnnotation(ann: EffectiveAnnotations, kind: 'rest' | 'grpc', defaults: { readonly defaultTimeoutMs: number; readonly defaultIdleTimeoutMs: number }, f: Findings): Timeouts {
+export function timeoutAnnotation(ann: EffectiveAnnotations, kind: Protocol, defaults: { readonly defaultTimeoutMs: number; readonly defaultIdleTimeoutMs: number }, f: Findings): Timeouts {
   const key = `seldon.io/${kind}-timeout`;
   const legacy = `seldon.io/${kind}-read-timeout`;
   const k = ann.has(key) ? key : ann.has(legacy) ? legacy : null;

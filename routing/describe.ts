@@ -4,7 +4,7 @@
  */
 import { describeMatch } from './table.js';
 import { constraintText } from './values.js';
-import type { Backend, CorsPolicy, DeploymentReport, RouteGroup, RouteTable } from './types.js';
+import type { Backend, CorsPolicy, DeploymentReport, Protocol, RouteGroup, RouteTable } from './types.js';
 
 export interface BackendJson {
   id: string;
@@ -43,7 +43,7 @@ export interface CorsJson {
 }
 
 export interface RouteJson {
-  kind: 'rest' | 'grpc';
+  kind: Protocol;
   match: {
     prefix?: string;
     regex?: string;

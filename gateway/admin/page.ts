@@ -13,7 +13,7 @@
  * the table and the observed window (observed.ts): no I/O here.
  */
 import { tableJson, type BackendJson, type FlowJson, type RouteJson } from '../../routing/describe.js';
-import type { DeploymentState, RouteGroup, RouteTable } from '../../routing/types.js';
+import type { DeploymentState, Protocol, RouteGroup, RouteTable } from '../../routing/types.js';
 import { codeClass } from '../observe/code-class.js';
 import type { Latency, ObservedWindow, RequestCounts, TimelinePoint } from '../observe/observed.js';
 import type { Disagreement } from '../observe/shadow-compare.js';
@@ -55,7 +55,7 @@ export interface MirrorView extends BackendJson {
 }
 
 export interface RouteView {
-  readonly kind: 'rest' | 'grpc';
+  readonly kind: Protocol;
   /** The match as text: prefix or regex, header constraints, host, gRPC identity. */
   readonly match: string;
   readonly observedTotal: number;
@@ -154,7 +154,7 @@ function matchText(r: RouteJson): string {
 }
 
 /** 4xx and 5xx answers among `codes` (a gRPC status by its HTTP class). */
-function errorClasses(kind: 'rest' | 'grpc', codes: Readonly<Record<string, number>>): { c4xx: number; c5xx: number } {
+function errorClasses(kind: Protocol, codes: Readonly<Record<string, number>>): { c4xx: number; c5xx: number } {
   let c4xx = 0;
   let c5xx = 0;
   for (const [code, n] of Object.entries(codes)) {
@@ -275,7 +275,7 @@ function duration(seconds: number): string {
   return s ? `${m} min ${s} s` : `${m} min`;
 }
 
-function codes(kind: 'rest' | 'grpc', c: Readonly<Record<string, number>>): string {
+function codes(kind: Protocol, c: Readonly<Record<string, number>>): string {
   const entries = Object.entries(c).sort(([a], [b]) => Number(a) - Number(b));
   if (!entries.length) return '–';
   const cls = (code: string): string => {

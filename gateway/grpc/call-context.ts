@@ -47,8 +47,10 @@ export interface CallExtras {
   readonly request?: readonly Buffer[] | undefined;
   /** Apply what steering decided (a feedback's credit): called once the upstream's breaker admitted the call. */
   commit?(): void;
-  /** Its slot under flow control (gateway/flow/), held until the call settles. */
+  /** Its slot under flow control (gateway/flow/): how long it waited for it. */
   readonly flow?: FlowSlot | undefined;
+  /** The call is over (answered, failed, the client left, refused by the breaker): called once; `answered`: the model answered it. */
+  ended?(answered: boolean): void;
 }
 
 export const NO_EXTRAS: CallExtras = {};

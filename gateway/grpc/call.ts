@@ -144,10 +144,10 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer, DeadlineOwner {
   /** Over before any attempt (the client left, the breaker is full): counted, nothing went upstream. */
   private endedBeforeAttempts(status: number): void {
     this.done = true;
-    this.extras.flow?.release(false);
     this.ctx.metrics.request(this.backend, 'grpc', 'primary', status, null, this.since);
     this.tap?.end(status, 0, null);
     this.ctx.callEnded();
+    this.extras.ended?.(false);
   }
 
   // ---- attempts ------------------------------------------------------------------------------
@@ -252,14 +252,14 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer, DeadlineOwner {
     this.finish();
   };
 
-  // ---- what the attempt in flight reports ------------------------------------------------------
+  // ---- what the attempt in flight reports --------------------------------------------------
+  // (a dropped attempt, and the last one once the call is over, is detached: nothing of it gets here)
 
   attemptDrained(): void {
-    if (!this.done && !this.retries.pending) this.client.resume();
+    if (!this.retries.pending) this.client.resume();
   }
 
   attemptResponse(a: GrpcAttempt, headers: IncomingHttpHeaders, flags: number): void {
-    if (this.done) return;
     const httpStatus = Number(headers[':status']);
     if (this.tap !== undefined) this.tap.attemptStatus(httpStatus);
     if (httpStatus !== 200 && this.mayRetry(httpStatus)) {
@@ -300,7 +300,7 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer, DeadlineOwner {
   }
 
   attemptData(_a: GrpcAttempt, chunk: Buffer): void {
-    if (this.done || this.client.destroyed) return;
+    if (this.client.destroyed) return;
     if (this.tap !== undefined) this.tap.sent(chunk.length);
     this.answer.write(chunk);
   }
@@ -310,7 +310,7 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer, DeadlineOwner {
   }
 
   attemptEnd(a: GrpcAttempt): void {
-    if (this.done || !this.responseStarted) return;
+    if (!this.responseStarted) return;
     // Node also ends the readable side of a stream its session lost; without trailers that is
     // not an answer but a failure, which 'close' reports.
     if (this.trailers === undefined && a.stream.destroyed) return;
@@ -319,7 +319,7 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer, DeadlineOwner {
   }
 
   attemptClose(a: GrpcAttempt): void {
-    if (this.done || this.upstreamEnded) return;
+    if (this.upstreamEnded) return;
     if (this.responseStarted && this.trailers !== undefined && a.stream.rstCode === NGHTTP2_NO_ERROR) {
       // Complete answer, then RST_STREAM(NO_ERROR): the upstream is done with our request half.
       this.upstreamEnded = true;
@@ -337,7 +337,7 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer, DeadlineOwner {
   }
 
   attemptExpired(): void {
-    if (this.done || this.responseStarted) return;
+    if (this.responseStarted) return;
     this.dropAttempt();
     if (this.tap !== undefined) this.tap.attemptFailed('per_try_timeout');
     // Retried as a 504 answer would be: when the policy's retry_on covers it.
@@ -439,6 +439,7 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer, DeadlineOwner {
         this.done = true;
         this.tap?.end(GrpcStatus.INTERNAL, this.httpStatus, this.upstreamSeconds);
         this.ctx.callEnded();
+        this.extras.ended?.(false);
       }
     }
   }
@@ -470,7 +471,6 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer, DeadlineOwner {
     this.done = true;
     this.deadline.clear();
     this.retries.settle();
-    this.extras.flow?.release(this.upstreamSeconds !== null);
     if (this.backend.idleTimeoutMs > 0 && !this.client.destroyed) this.client.setTimeout(0);
     // An upstream stream still open needs a word: cancelled if it never finished, NO_ERROR if it
     // answered while the client kept sending.
@@ -483,6 +483,7 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer, DeadlineOwner {
     this.ctx.metrics.request(this.backend, 'grpc', 'primary', this.status, this.upstreamSeconds, this.since);
     if (this.tap !== undefined) this.tap.end(this.status, this.httpStatus, this.upstreamSeconds);
     this.ctx.callEnded();
+    this.extras.ended?.(this.upstreamSeconds !== null);
     // The listeners would only find `done`: off they come, so the call is not kept alive by its
     // streams. Node 20 keeps a closed stream through young-generation collections until a full
     // one (load/README.md, gRPC), and all the call holds would be copied and promoted with it.

@@ -310,8 +310,8 @@ export class GrpcProxy {
       call.start();
     } catch (err) {
       if (call === undefined) {
-        extras.flow?.release(false);
         this.callEnded();
+        extras.ended?.(false);
       }
       this.failed(stream, routed.backend, err, call);
     }

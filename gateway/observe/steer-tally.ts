@@ -11,7 +11,7 @@
  */
 import { LATENCY_BOUNDS_MS, latencyBucket } from '../../routing/latency-buckets.js';
 import { isRolloutError } from '../../routing/rollout.js';
-import type { Backend } from '../../routing/types.js';
+import type { Backend, Protocol } from '../../routing/types.js';
 
 /** One predictor's counts over one flush period. Latency: bucket index → count. */
 export interface PredictorCounts {
@@ -61,7 +61,7 @@ export class SteerTally {
   }
 
   /** One answered primary request: its status (HTTP, or the gRPC status), and its upstream latency when one answered. */
-  request(b: Backend, protocol: 'rest' | 'grpc', code: number, upstreamSeconds: number | null): void {
+  request(b: Backend, protocol: Protocol, code: number, upstreamSeconds: number | null): void {
     const t = this.tallyOf(b);
     t.n++;
     if (isRolloutError(protocol, code)) t.e++;

@@ -11,9 +11,11 @@
  * refuse, flow control included, sits before them.
  *
  * Flow control (pipeline/flow.ts) sits between steer and forward: it may refuse
- * (`request.refuse({ status: 503, … })`) or hold the request and run `next` later
- * (`continueWith(next, request)` after checking `request.gone()`). It sees the final decision
- * (`request.routed`: a feedback's arm already chosen) and nothing has been committed yet.
+ * (`request.refuse({ status: 503, reason, message, headers })`) or hold the request and run `next`
+ * later (`continueWith(next, request)` after checking `request.gone()`). It sees the final decision
+ * (`request.routed`: a feedback's arm already chosen), nothing has been committed yet, and
+ * `request.onEnded(release)` tells it once the forwarded request is over (answered, failed, the
+ * client gone, the breaker's refusal), to free its slot.
  */
 import type { BanditEdge } from '../steer/bandit-edge.js';
 import type { FlowController } from '../flow/controller.js';

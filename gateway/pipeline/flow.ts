@@ -2,7 +2,8 @@
  * Flow control (docs/flow-control.md): the last stage before forward, for REST and gRPC alike. A
  * request to a backend without a `seldon.io/gateway-flow` policy passes with one property check.
  * One with a policy is admitted by the controller (gateway/flow/controller.ts): forwarded now or
- * once a slot frees, holding its slot until its exchange settles (`PipelineRequest.flow`), or
+ * once a slot frees, holding its slot until the forwarded request is over (`PipelineRequest.onEnded`:
+ * its exchange or call settles, the breaker refuses it, the forward fails), or
  * refused: `503 OVERLOADED` with `x-envoy-overloaded: true` and `Retry-After` (REST), trailers-only
  * `UNAVAILABLE` with the same words and metadata (gRPC). A refusal reaches no model and is counted
  * as the request's answer but never as a predictor's outcome (`GatewayMetrics.refused`); steering's
@@ -46,6 +47,7 @@ class FlowRequest implements FlowExchange {
       return;
     }
     r.flow = slot;
+    r.onEnded((answered) => slot.release(answered));
     continueWith(this.next, r);
   }
 }

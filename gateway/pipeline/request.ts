@@ -41,8 +41,10 @@ export abstract class PipelineRequest implements RouteRequest {
   credit: FeedbackCredit | undefined;
   /** Where `credit` is applied. */
   bandits: BanditEdge | undefined;
-  /** Its slot under flow control (pipeline/flow.ts), held until its exchange settles. */
+  /** Its slot under flow control (pipeline/flow.ts): how long it waited for it. */
   flow: FlowSlot | undefined;
+  /** Told once when the forwarded request is over (`onEnded`). */
+  private endListener: ((answered: boolean) => void) | undefined;
 
   constructor(
     readonly kind: Protocol,
@@ -74,6 +76,24 @@ export abstract class PipelineRequest implements RouteRequest {
     if (credit === undefined) return;
     this.credit = undefined;
     this.bandits!.commit(credit);
+  }
+
+  /**
+   * Be told once when this request, forwarded, is over: its answer ended, it failed, the client
+   * left, or the upstream's breaker refused it. For a stage that holds something for it until then
+   * (flow control's slot); one listener. `answered`: the model answered it (only then does its time
+   * say how fast the model is).
+   */
+  onEnded(listener: (answered: boolean) => void): void {
+    this.endListener = listener;
+  }
+
+  /** The proxy's exchange or call is over (called by it, once). */
+  ended(answered: boolean): void {
+    const listener = this.endListener;
+    if (listener === undefined) return;
+    this.endListener = undefined;
+    listener(answered);
   }
 
   // ---- what the protocol does (the adapters) ----

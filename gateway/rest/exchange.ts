@@ -75,8 +75,10 @@ export interface ExchangeExtras {
   readonly since?: number | undefined;
   /** Apply what steering decided (a feedback's credit): called once the upstream's breaker admitted the request. */
   commit?(): void;
-  /** Its slot under flow control (gateway/flow/), held until the exchange settles. */
+  /** Its slot under flow control (gateway/flow/): how long it waited for it. */
   readonly flow?: FlowSlot | undefined;
+  /** The exchange is over (answered, failed, refused by the breaker): called once; `answered`: the model answered it. */
+  ended?(answered: boolean): void;
 }
 
 const CONNECT_CODES = new Set([
@@ -152,11 +154,11 @@ export class Exchange implements AttemptOwner, AnswerSink {
     const overflow = this.retries.admit();
     if (overflow) {
       this.done = true;
-      this.extras.flow?.release(false);
       this.proxy.deps.metrics.overflow(this.backend, 'rest', overflow);
       this.proxy.deps.metrics.request(this.backend, 'rest', 'primary', 503, null, this.extras.since);
       this.tap?.end(503, null, false);
       sendError(this.req, this.res, 503, 'UPSTREAM_OVERFLOW', overflowInfo(overflow, this.who(), this.backend.breaker), { 'x-envoy-overloaded': 'true' });
+      this.extras.ended?.(false);
       return;
     }
     this.extras.commit?.();
@@ -465,8 +467,8 @@ export class Exchange implements AttemptOwner, AnswerSink {
     }
     if (this.timer) this.clock.clearTimeout(this.timer);
     this.retries.settle();
-    this.extras.flow?.release(this.upstreamSeconds !== null);
     this.proxy.deps.metrics.request(this.backend, 'rest', 'primary', this.status, this.upstreamSeconds, this.extras.since);
     if (this.tap !== undefined) this.tap.end(this.status, this.upstreamSeconds, complete);
+    this.extras.ended?.(this.upstreamSeconds !== null);
   }
 }

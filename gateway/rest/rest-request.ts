@@ -145,9 +145,9 @@ export class RestPipelineRequest extends PipelineRequest implements ExchangeExtr
       if (this.authorized !== undefined) applyEdits(headers, this.authorized);
       new Exchange(this.proxy, req, res, routed, headers, this).start();
     } catch (err) {
-      this.flow?.release(false);
       this.proxy.internalError('request', err as Error, routed.backend);
       sendError(req, res, 502, 'INTERNAL_ERROR', `the gateway failed to forward this request to ${routed.backend.id}`, { connection: 'close' });
+      this.ended(false);
     }
   }
 

@@ -9,7 +9,7 @@
  * flight.
  */
 import type { Breaker } from './breaker.js';
-import type { Backend, RouteTable } from '../../routing/types.js';
+import type { Backend, Protocol, RouteTable } from '../../routing/types.js';
 
 /** What the registry needs of an upstream. */
 export interface UpstreamEntry {
@@ -22,7 +22,7 @@ export abstract class UpstreamRegistry<U extends UpstreamEntry> {
   private readonly byKey = new Map<string, U>();
   private readonly byBackend = new WeakMap<Backend, U>();
 
-  constructor(private readonly kind: 'rest' | 'grpc') {}
+  constructor(private readonly kind: Protocol) {}
 
   /** The key's scheme for a backend (e.g. `https`/`http`, `h2`/`h2c`). */
   protected abstract scheme(backend: Backend): string;
@@ -82,7 +82,7 @@ export function upstreamKey(backend: Backend, scheme: string): string {
 }
 
 /** The upstream keys every member and mirror of `table` uses (of one kind of route, if given). */
-export function liveUpstreamKeys(table: RouteTable, scheme: (b: Backend) => string, kind?: 'rest' | 'grpc'): Set<string> {
+export function liveUpstreamKeys(table: RouteTable, scheme: (b: Backend) => string, kind?: Protocol): Set<string> {
   const live = new Set<string>();
   for (const g of table.groups) {
     if (kind !== undefined && g.kind !== kind) continue;

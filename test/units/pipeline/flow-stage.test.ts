@@ -69,8 +69,8 @@ describe('the flow stage', () => {
     expect(await metrics.registry.metrics()).toMatch(/seldon_gateway_requests_total\{[^}]*deployment="rec",predictor="a"[^}]*code="503"[^}]*\} 1/);
     expect(flow.stats().find((s) => s.predictor === 'a')!.refused).toEqual([0, 1, 0]);
 
-    first.flow!.release(true);
-    first.flow!.release(true);
+    first.ended(true);
+    first.ended(true);
     const third = feedback('a');
     pipeline.run(third);
     expect(third.calls).toEqual(['readFeedback', 'forward:models/rec/a']);

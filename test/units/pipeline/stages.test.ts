@@ -302,6 +302,15 @@ describe('the pipeline, in order', () => {
     expect(rewards).toHaveLength(1);
   });
 
+  it('a stage that holds something for a forwarded request is told once when it is over', () => {
+    const r = new RecordingRequest(path('iris'));
+    const released: boolean[] = [];
+    r.onEnded((answered) => released.push(answered));
+    r.ended(true);
+    r.ended(false);
+    expect(released).toEqual([true]);
+  });
+
   it('a plain route runs straight through to forward, synchronously', () => {
     const { edge } = bandits();
     const r = new RecordingRequest(path('iris'));
