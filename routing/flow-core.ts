@@ -52,6 +52,8 @@ export const MAX_RETRY_AFTER_S = 60;
 export const ADMIT_SHARE = 0.8;
 /** Time constant of the start rates by class, in ms. */
 const RATE_WINDOW_MS = 2000;
+/** A start rate counts once it has been measured this long, in ms. */
+const RATE_MIN_AGE_MS = 500;
 /** Below this share of the model left by higher classes, a request of a lower class is refused at once. */
 const MIN_SHARE_LEFT = 0.05;
 /** Tenants whose start rate is kept (beyond, idle ones are forgotten first). */
@@ -66,8 +68,14 @@ interface Rate {
   since: number;
 }
 const decayed = (r: Rate, now: number): number => r.perMs * Math.exp((r.at - now) / RATE_WINDOW_MS);
-/** The rate now; 0 while it has been counted for less than a window (it would read low). */
-const rateAt = (r: Rate | undefined, now: number): number => (r === undefined || now - r.since < RATE_WINDOW_MS ? 0 : decayed(r, now));
+/**
+ * The rate now: 0 while it has been counted for under RATE_MIN_AGE_MS (too few starts to say), then
+ * corrected for a count younger than the window, which would read low by 1 − e^(−age/window).
+ */
+function rateAt(r: Rate | undefined, now: number): number {
+  if (r === undefined || now - r.since < RATE_MIN_AGE_MS) return 0;
+  return decayed(r, now) / (1 - Math.exp((r.since - now) / RATE_WINDOW_MS));
+}
 /** One more start now, on `r` or, the first time, a new rate (returned). */
 function bump(r: Rate | undefined, now: number): Rate {
   if (r === undefined) return { perMs: 1 / RATE_WINDOW_MS, at: now, since: now };
