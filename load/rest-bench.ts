@@ -48,7 +48,7 @@ import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { BANDIT, generateManifests, HEADER_SDEP, MEASURED, NS, predictionPath, ROLLED_OUT, SHADOWED } from './lib/bench-table.js';
+import { BANDIT, FLOWED, FLOWED_ANNOTATION, generateManifests, HEADER_SDEP, MEASURED, NS, PLAIN, predictionPath, ROLLED_OUT, SHADOWED } from './lib/bench-table.js';
 import { atCleanup, nodeScript, pinSelf, ROOT, runMain, startServer, waitFor, which, type Spawned } from './lib/children.js';
 import { ClosedLoop } from './lib/closed-loop.js';
 import { fixedRate } from './lib/fixed-rate.js';
@@ -83,7 +83,7 @@ const HELP = `Usage: npx vite-node load/rest-bench.ts [options]
   --rate-duration S    seconds per latency run, after a 1 s warm-up (BENCH_RATE_DURATION, default 4)
   --conns LIST         closed-loop connection counts (BENCH_CONNS, default 16,64)
   --deployments N      SeldonDeployments in the gateway's table (BENCH_DEPLOYMENTS, default 1000)
-  --targets LIST       subset of direct,nginx,nginx-shadow,stock,gateway,shadow,floor,floor-gw,floor-http,
+  --targets LIST       subset of direct,nginx,nginx-shadow,stock,gateway,shadow,rollout,bandit,plain,flow,floor,floor-gw,floor-http,
                        floor-raw,floor-bare
                        (BENCH_TARGETS, default: the preset's). nginx-shadow: the nginx proxy with
                        every request mirrored by its own mirror directive (the reference for
@@ -215,7 +215,7 @@ const PROFILE_S = numberSetting(argv.profile, 'BENCH_PROFILE', 0);
 const PROFILE_TARGET = setting(argv['profile-target'], 'BENCH_PROFILE_TARGET', 'gateway');
 if (PROFILE_TARGET !== 'gateway' && PROFILE_TARGET !== 'shadow') throw new Error(`--profile-target ${PROFILE_TARGET}: gateway or shadow`);
 const TARGETS = new Set(setting(argv.targets, 'BENCH_TARGETS', PRESET.targets).split(','));
-const KNOWN_TARGETS = ['direct', 'nginx', 'nginx-shadow', 'stock', 'gateway', 'shadow', 'rollout', 'bandit', 'floor', 'floor-gw', 'floor-http', 'floor-raw', 'floor-bare'];
+const KNOWN_TARGETS = ['direct', 'nginx', 'nginx-shadow', 'stock', 'gateway', 'shadow', 'rollout', 'bandit', 'plain', 'flow', 'floor', 'floor-gw', 'floor-http', 'floor-raw', 'floor-bare'];
 for (const t of TARGETS) if (!KNOWN_TARGETS.includes(t)) throw new Error(`unknown target ${t} in --targets: one of ${KNOWN_TARGETS.join(', ')}`);
 const NODE_BACKEND = argv['node-backend'] ?? PRESET.nodeBackend;
 if (RATE_FRACTIONS.length && !TARGETS.has('gateway')) throw new Error("--rate-fraction is relative to the gateway's saturation: the targets must include gateway");
@@ -357,7 +357,7 @@ async function main(): Promise<void> {
     });
   /** The gateways by target key, for their /metrics. */
   const gateways = new Map<string, Gateway>();
-  if (TARGETS.has('gateway') || TARGETS.has('shadow') || TARGETS.has('rollout') || TARGETS.has('bandit') || PROFILE_S > 0) {
+  if (['gateway', 'shadow', 'rollout', 'bandit', 'plain', 'flow'].some((t) => TARGETS.has(t)) || PROFILE_S > 0) {
     const count = generateManifests(manifests, DEPLOYMENTS);
     const t = restUpstreams(manifests);
     upstreams = t.upstreams;
@@ -384,6 +384,14 @@ async function main(): Promise<void> {
     if (TARGETS.has('rollout'))
       targets.push({ key: 'rollout', label: 'gateway, rollout at 10% (counted, live shares)', url: url(gateway.port, predictionPath(ROLLED_OUT)), proxyPid: gateway.server.pid });
     if (TARGETS.has('bandit')) targets.push({ key: 'bandit', label: 'gateway, bandit (token in header and meta.tags)', url: url(gateway.port, predictionPath(BANDIT)), proxyPid: gateway.server.pid });
+    if (TARGETS.has('plain')) targets.push({ key: 'plain', label: 'gateway, one predictor', url: url(gateway.port, predictionPath(PLAIN)), proxyPid: gateway.server.pid });
+    if (TARGETS.has('flow'))
+      targets.push({
+        key: 'flow',
+        label: `gateway, one predictor under flow control below its limit (${FLOWED_ANNOTATION.replace(/\n/g, ', ')})`,
+        url: url(gateway.port, predictionPath(FLOWED)),
+        proxyPid: gateway.server.pid,
+      });
     if (GATEWAY_B) {
       // A second gateway, same table and backend, other build and/or node flags: an A/B in one run.
       const b = await launchGateway('gateway-b', backendPort, [], GATEWAY_B.main, GATEWAY_B.nodeArgs, GATEWAY_B.node, GATEWAY_B.args);

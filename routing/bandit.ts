@@ -11,8 +11,7 @@
  * `int(reward × rows)`, so 0.9 is not a failure. With a half-life, both sums fade by
  * 2^(−Δt / halfLife) between updates, on the store's clock.
  */
-import { parse as parseYaml } from 'yaml';
-import type { Parsed } from './values.js';
+import { parseFieldsDocument, type Parsed } from './values.js';
 
 export type BanditPolicy = 'thompson' | 'epsilon-greedy';
 
@@ -54,8 +53,6 @@ const DURATION = /^([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h|d)$/;
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const PERCENT = /^([0-9]+(?:\.[0-9]+)?)\s*%$/;
 
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const show = (v: unknown): string => JSON.stringify(v) ?? String(v);
 const utf8Bytes = (s: string): number => new TextEncoder().encode(s).length;
 
@@ -74,16 +71,9 @@ function durationMs(v: unknown): number | null {
  */
 export function parseBanditAnnotation(raw: string, predictors: readonly string[]): Parsed<BanditConfig> {
   const fail = (error: string): Parsed<BanditConfig> => ({ ok: false, error: `${BANDIT_ANNOTATION}: ${error}` });
-  let doc: unknown;
-  try {
-    doc = raw.trim() === '' ? null : parseYaml(raw, { maxAliasCount: 100 });
-  } catch (e) {
-    return fail(`does not parse as YAML or JSON: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`);
-  }
-  if (doc === null || doc === undefined) doc = {};
-  if (!isObj(doc)) return fail(`must be a mapping of fields (${FIELDS.join(', ')}), not ${show(doc)}`);
-  const unknown = Object.keys(doc).filter((k) => !(FIELDS as readonly string[]).includes(k));
-  if (unknown.length) return fail(`unknown field ${show(unknown[0])} (fields: ${FIELDS.join(', ')})`);
+  const parsed = parseFieldsDocument(raw, FIELDS);
+  if (!parsed.ok) return fail(parsed.error);
+  const doc = parsed.value;
 
   let arms: string[];
   if (doc.arms === undefined || doc.arms === null) arms = [...predictors];

@@ -6,6 +6,7 @@
 import type { DeploymentSteering } from './steering-spec.js';
 import type { StickySpec } from './sticky.js';
 import type { HeaderConstraint } from './values.js';
+import type { FlowPolicy } from './flow-config.js';
 
 // ---------------------------------------------------------------------------------------------
 // Compile settings (docs/routing.md#settings).
@@ -195,6 +196,8 @@ export interface Backend {
   readonly cors: CorsPolicy | null;
   /** A predictor of a deployment whose weights are steered at run time (a rollout or a bandit, routing/steering.ts): its answers are counted for that. */
   readonly steered: boolean;
+  /** Flow control of a predictor (`seldon.io/gateway-flow`, docs/flow-control.md); null (the common case): none. */
+  readonly flow: FlowPolicy | null;
 }
 
 /** A non-shadow member and its effective share of the group's traffic. */

@@ -4,6 +4,7 @@
  * annotation holds which value, and what a bad one does, is `annotations.ts`.
  */
 import { RE2JS } from 're2js';
+import { parse as parseYaml } from 'yaml';
 
 /** One header condition of a route: a value, presence, or an RE2 pattern the whole value matches. */
 export type HeaderConstraint =
@@ -151,4 +152,22 @@ export function constraintWeight(c: HeaderConstraint): number {
     case 'regex':
       return c.name.length + c.pattern.length + 1;
   }
+}
+
+/**
+ * An annotation written as a YAML (or JSON) mapping of the fields `fields`, every one optional: the
+ * mapping (an empty value is `{}`), or an error text (unparsable, not a mapping, an unknown field).
+ */
+export function parseFieldsDocument(raw: string, fields: readonly string[]): Parsed<Record<string, unknown>> {
+  let doc: unknown;
+  try {
+    doc = raw.trim() === '' ? null : parseYaml(raw, { maxAliasCount: 100 });
+  } catch (e) {
+    return { ok: false, error: `does not parse as YAML or JSON: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}` };
+  }
+  if (doc === null || doc === undefined) return { ok: true, value: {} };
+  if (typeof doc !== 'object' || Array.isArray(doc)) return { ok: false, error: `must be a mapping of fields (${fields.join(', ')}), not ${JSON.stringify(doc) ?? String(doc)}` };
+  const unknown = Object.keys(doc).filter((k) => !fields.includes(k));
+  if (unknown.length) return { ok: false, error: `unknown field ${JSON.stringify(unknown[0])} (fields: ${fields.join(', ')})` };
+  return { ok: true, value: doc as Record<string, unknown> };
 }

@@ -12,11 +12,12 @@
  * the content in (`?refresh=<seconds>`, default 10; a checkbox pauses it). Pure functions of
  * the table and the observed window (observed.ts): no I/O here.
  */
-import { tableJson, type BackendJson, type RouteJson } from '../../routing/describe.js';
+import { tableJson, type BackendJson, type FlowJson, type RouteJson } from '../../routing/describe.js';
 import type { DeploymentState, Protocol, RouteGroup, RouteTable } from '../../routing/types.js';
 import { codeClass } from '../observe/code-class.js';
 import type { Latency, ObservedWindow, RequestCounts, TimelinePoint } from '../observe/observed.js';
 import type { Disagreement } from '../observe/shadow-compare.js';
+import type { FlowView } from '../observe/flow-metrics.js';
 import { agreementGauge, errorChart, rateChart, shareBar } from './charts.js';
 import type { RedisStatus } from '../auth/redis.js';
 import { steeringHtml, STEERING_STYLE, type SteeringJson } from './steering-html.js';
@@ -95,6 +96,13 @@ export interface DeploymentView {
   readonly health: HealthView;
   /** A rollout or bandit steering its weights (gateway/steer/describe.ts). */
   readonly steering?: SteeringJson;
+  /** Its predictors under flow control (docs/flow-control.md): settings and state now, summed over processes. */
+  readonly flow?: readonly PredictorFlowView[];
+}
+
+export interface PredictorFlowView extends FlowView {
+  readonly predictor: string;
+  readonly settings: FlowJson;
 }
 
 export interface DiagnosticsJson {
@@ -122,6 +130,21 @@ export interface DiagnosticsInput {
   readonly steering?: ReadonlyMap<string, SteeringJson>;
   /** A steered group with its live shares, shown as its weights. */
   readonly steer?: (group: RouteGroup) => RouteGroup;
+  /** Predictors under flow control now, keyed `ns/deployment/predictor` (observe/flow-metrics.ts). */
+  readonly flow?: ReadonlyMap<string, FlowView>;
+}
+
+/** A deployment's predictors under flow control, from its routes' settings and the gathered state. */
+function flowOf(ns: string, routes: readonly RouteJson[], flow: ReadonlyMap<string, FlowView> | undefined): PredictorFlowView[] {
+  const out = new Map<string, PredictorFlowView>();
+  for (const r of routes) {
+    for (const m of r.members) {
+      if (m.flow === undefined || out.has(m.predictor)) continue;
+      const now = flow?.get(`${ns}/${m.deployment}/${m.predictor}`) ?? { limit: 0, inflight: 0, queued: 0, refused: [0, 0, 0] as [number, number, number] };
+      out.set(m.predictor, { predictor: m.predictor, settings: m.flow, ...now });
+    }
+  }
+  return [...out.values()];
 }
 
 const round1 = (n: number): number => Math.round(n * 10) / 10;
@@ -241,6 +264,7 @@ export function diagnostics(input: DiagnosticsInput): DiagnosticsJson {
       const steering = input.steering?.get(`${d.namespace}/${d.name}`);
       const moved = weightsMoved(steering, w);
       const routes = d.routes.map((r) => routeView(r, w, moved));
+      const flow = flowOf(d.namespace, d.routes, input.flow);
       return {
         namespace: d.namespace,
         name: d.name,
@@ -250,6 +274,7 @@ export function diagnostics(input: DiagnosticsInput): DiagnosticsJson {
         routes,
         health: healthView(d.namespace, d.name, routes, w),
         ...(steering ? { steering } : {}),
+        ...(flow.length ? { flow } : {}),
       };
     }),
     disagreements: [...input.disagreements].reverse(),
@@ -370,6 +395,28 @@ ${mirrors}
 </div>`;
 }
 
+function flowHtml(flow: readonly PredictorFlowView[]): string {
+  const rows = flow
+    .map((f) => {
+      const s = f.settings;
+      const refused = f.refused[0] + f.refused[1] + f.refused[2];
+      return `<tr class="flow-predictor${refused > 0 ? ' refusing' : ''}" data-predictor="${esc(f.predictor)}">
+  <td class="predictor">${esc(f.predictor)}</td>
+  <td class="limit num">${f.limit}</td>
+  <td class="inflight num">${f.inflight}</td>
+  <td class="queued num">${f.queued}</td>
+  <td class="refused num" title="critical ${f.refused[0]}, standard ${f.refused[1]}, sheddable ${f.refused[2]}">${refused}</td>
+  <td class="settings">${esc(`${s.concurrency === 'adaptive' ? 'adaptive' : `${s.concurrency} per endpoint`}, queue ${s.queue}, queueTimeout ${ms(s.queueTimeoutMs)}${s.tenantHeader ? `, tenant ${s.tenantHeader}` : ''}${s.scaleFromZeroMs ? `, scaleFromZero ${ms(s.scaleFromZeroMs)}` : ''}`)}</td>
+</tr>`;
+    })
+    .join('\n');
+  return `<table class="flow">
+<thead><tr><th>Flow control</th><th>Limit</th><th>In flight</th><th>Queued</th><th>Refused</th><th>Settings</th></tr></thead>
+<tbody>
+${rows}
+</tbody></table>`;
+}
+
 function healthHtml(h: HealthView): string {
   const level = errorLevel(h.c4xx, h.c5xx, h.requests);
   return `<div class="health errors-${level}">
@@ -401,6 +448,7 @@ ${idle.map((r) => routeHtml(r, d.name)).join('\n')}
 ${served ? healthHtml(d.health) : ''}
 ${problems}
 ${d.steering ? steeringHtml(d.steering) : ''}
+${d.flow ? flowHtml(d.flow) : ''}
 ${routes}
 </section>`;
 }

@@ -11,6 +11,7 @@ import type { Clock } from '../upstream/clock.js';
 import type { Backend } from '../../routing/types.js';
 import type { GrpcMirrors } from './mirror.js';
 import type { GrpcUpstreams } from '../upstream/grpc-sessions.js';
+import type { FlowSlot } from '../flow/controller.js';
 
 /** What the proxy shares with its calls. */
 export interface CallContext {
@@ -46,8 +47,10 @@ export interface CallExtras {
   readonly request?: readonly Buffer[] | undefined;
   /** Apply what steering decided (a feedback's credit): called once the upstream's breaker admitted the call. */
   commit?(): void;
-  /** The call is over (answered, failed, the client left, refused by the breaker): called once. */
-  ended?(): void;
+  /** Its slot under flow control (gateway/flow/): how long it waited for it. */
+  readonly flow?: FlowSlot | undefined;
+  /** The call is over (answered, failed, the client left, refused by the breaker): called once; `answered`: the model answered it. */
+  ended?(answered: boolean): void;
 }
 
 export const NO_EXTRAS: CallExtras = {};

@@ -26,10 +26,12 @@ export class CallDeadline {
     private readonly owner: DeadlineOwner,
     private readonly clock: Clock,
     grpcTimeout: string | string[] | undefined,
+    /** When the call arrived (clock ms); default: now. */
+    arrivedAt = clock.now(),
   ) {
     this.clientTimeout = typeof grpcTimeout === 'string' ? grpcTimeout : undefined;
     const ms = parseGrpcTimeout(this.clientTimeout);
-    this.clientAt = ms === undefined ? undefined : clock.now() + ms;
+    this.clientAt = ms === undefined ? undefined : arrivedAt + ms;
   }
 
   /** The client's deadline runs (from the call's arrival). */

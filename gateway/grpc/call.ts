@@ -100,7 +100,8 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer, DeadlineOwner {
     if (headers['x-request-id'] === undefined) headers['x-request-id'] = randomUUID();
     this.keepForRetry = ctx.retryBufferBytes > 0;
     this.keepForMirror = decision.mirrors.length > 0;
-    this.deadline = new CallDeadline(this, this.clock, headers['grpc-timeout']);
+    // After waiting under flow control, the client's deadline runs from the call's arrival, the wait included.
+    this.deadline = new CallDeadline(this, this.clock, headers['grpc-timeout'], this.extras.flow !== undefined ? this.since : undefined);
   }
 
   start(): void {
@@ -146,7 +147,7 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer, DeadlineOwner {
     this.ctx.metrics.request(this.backend, 'grpc', 'primary', status, null, this.since);
     this.tap?.end(status, 0, null);
     this.ctx.callEnded();
-    this.extras.ended?.();
+    this.extras.ended?.(false);
   }
 
   // ---- attempts ------------------------------------------------------------------------------
@@ -232,8 +233,10 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer, DeadlineOwner {
     this.requestEnded = true;
     if (this.done) return;
     this.attempt?.stream.end();
+    // Time spent waiting for a flow control slot counts against the route timeout (docs/flow-control.md#timeouts).
     const routeMs = this.backend.timeoutMs;
-    if (!this.responseStarted) this.deadline.startRoute(routeMs);
+    const waited = this.extras.flow?.waitedMs ?? 0;
+    if (!this.responseStarted) this.deadline.startRoute(waited > 0 && routeMs > 0 ? Math.max(1, routeMs - waited) : routeMs);
     if (this.keepForMirror) {
       this.keepForMirror = false;
       this.ctx.mirrors.send(this.decision.mirrors, { ...this.headers }, this.chunks ?? [], this.tap);
@@ -436,7 +439,7 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer, DeadlineOwner {
         this.done = true;
         this.tap?.end(GrpcStatus.INTERNAL, this.httpStatus, this.upstreamSeconds);
         this.ctx.callEnded();
-        this.extras.ended?.();
+        this.extras.ended?.(false);
       }
     }
   }
@@ -480,7 +483,7 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer, DeadlineOwner {
     this.ctx.metrics.request(this.backend, 'grpc', 'primary', this.status, this.upstreamSeconds, this.since);
     if (this.tap !== undefined) this.tap.end(this.status, this.httpStatus, this.upstreamSeconds);
     this.ctx.callEnded();
-    this.extras.ended?.();
+    this.extras.ended?.(this.upstreamSeconds !== null);
     // The listeners would only find `done`: off they come, so the call is not kept alive by its
     // streams. Node 20 keeps a closed stream through young-generation collections until a full
     // one (load/README.md, gRPC), and all the call holds would be copied and promoted with it.

@@ -19,6 +19,7 @@ import { FEEDBACK_MAX_BYTES, type FeedbackReading } from '../steer/bandit-edge.j
 import type { StickyKeys } from '../steer/sticky.js';
 import type { NotRouted, Routed } from '../../routing/types.js';
 import { answerTrailersOnly } from './answer.js';
+import { parseGrpcTimeout } from './timeout.js';
 import type { CallExtras } from './call-context.js';
 
 /** What a call's request asks of the gRPC proxy (grpc/proxy.ts). */
@@ -97,6 +98,15 @@ export class GrpcPipelineRequest extends PipelineRequest implements CallExtras {
 
   gone(): boolean {
     return this.stream.destroyed || this.stream.closed;
+  }
+
+  onGone(listener: () => void): void {
+    this.stream.once('close', listener);
+  }
+
+  override deadlineMs(now: number): number {
+    const ms = parseGrpcTimeout(this.header('grpc-timeout'));
+    return ms === undefined ? Infinity : ms - (now - this.since);
   }
 
   isFeedback(): boolean {

@@ -21,6 +21,7 @@ import { GrpcCall } from './call.js';
 import type { CallContext, CallExtras } from './call-context.js';
 import { GrpcPipelineRequest, type GrpcHost } from './grpc-request.js';
 import { requestPipeline } from '../pipeline/chain.js';
+import type { FlowController } from '../flow/controller.js';
 import type { Stage } from '../pipeline/stage.js';
 import { GrpcMirrors } from './mirror.js';
 import { CLIENT_SESSION_IDLE_MS, CONNECTION_WINDOW_BYTES, MAX_HEADER_LIST_BYTES, SERVER_OPTIONS } from '../wire/h2-settings.js';
@@ -50,6 +51,8 @@ export interface GrpcProxyDeps {
   readonly sticky?: StickyKeys | undefined;
   /** Bandits: tokens on answers, feedback to its arm (gateway/steer/bandit-edge.ts). */
   readonly bandits?: BanditEdge | undefined;
+  /** Flow control (gateway/flow/), for backends with a `seldon.io/gateway-flow` policy. */
+  readonly flow?: FlowController | undefined;
   readonly metrics: GatewayMetrics;
   /** The optional cap on copies per shadow upstream, --shadow-max-in-flight (keyed by the gRPC upstream object). */
   readonly budget: MirrorBudget;
@@ -165,7 +168,7 @@ export class GrpcProxy {
       call: (stream, headers, routed, extras, since) => this.call(stream, headers, routed, extras, since),
       failed: (stream, backend, err) => this.failed(stream, backend, err),
     };
-    this.pipeline = requestPipeline({ state: deps.state, picker: deps.picker, eligible: this.eligible, gate: deps.gate, bandits: deps.bandits });
+    this.pipeline = requestPipeline({ state: deps.state, picker: deps.picker, eligible: this.eligible, gate: deps.gate, bandits: deps.bandits, flow: deps.flow, metrics: deps.metrics });
     this.server = http2.createServer(serverOptions(deps.restHead));
     // Sockets handed over by the listeners have Nagle on: small frames would wait for ACKs.
     this.server.on('connection', (socket: Socket) => socket.setNoDelay(true));
@@ -310,7 +313,7 @@ export class GrpcProxy {
     } catch (err) {
       if (call === undefined) {
         this.callEnded();
-        extras.ended?.();
+        extras.ended?.(false);
       }
       this.failed(stream, routed.backend, err, call);
     }

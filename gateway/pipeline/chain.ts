@@ -2,7 +2,7 @@
  * The request pipeline: the stages every request runs through, REST (HTTP/1.1 and HTTP/2) and
  * gRPC alike, in this order (docs/architecture.md#the-request-pipeline):
  *
- *   match → sticky → CORS → gate → steer → [flow control] → forward
+ *   match → sticky → CORS → gate → steer → flow control → forward
  *
  * Each stage is built around the one after it (Traefik's `NewX(next)`); the order is this list
  * and nowhere else. A stage that refuses answers the request and stops it: nothing after it runs,
@@ -10,15 +10,18 @@
  * committed by forward (after the upstream's breaker admits the request), so every stage that can
  * refuse, flow control included, sits before them.
  *
- * Flow control (FLOW.md) plugs in between steer and forward: a `Stage` built around `forward`
- * that may refuse (`request.refuse({ status: 503, reason, message, headers })`) or hold the request
- * and run `next` later (`continueWith(next, request)` after checking `request.gone()`). It sees the
- * final decision (`request.routed`: a feedback's arm already chosen), nothing has been committed
- * yet, and `request.onEnded(release)` tells it once the forwarded request is over (answered,
- * failed, the client gone, the breaker's refusal), to free its slot.
+ * Flow control (pipeline/flow.ts) sits between steer and forward: it may refuse
+ * (`request.refuse({ status: 503, reason, message, headers })`) or hold the request and run `next`
+ * later (`continueWith(next, request)` after checking `request.gone()`). It sees the final decision
+ * (`request.routed`: a feedback's arm already chosen), nothing has been committed yet, and
+ * `request.onEnded(release)` tells it once the forwarded request is over (answered, failed, the
+ * client gone, the breaker's refusal), to free its slot.
  */
 import type { BanditEdge } from '../steer/bandit-edge.js';
+import type { FlowController } from '../flow/controller.js';
+import type { GatewayMetrics } from '../observe/metrics.js';
 import { CorsStage } from './cors.js';
+import { FlowStage } from './flow.js';
 import { ForwardStage } from './forward.js';
 import { GateStage } from './gate.js';
 import { MatchStage, type MatchDeps } from './match.js';
@@ -29,6 +32,9 @@ import type { Stage } from './stage.js';
 export interface PipelineDeps extends MatchDeps {
   /** Bandits: tokens on answers, feedback credited to its arm (steer/bandit-edge.ts). */
   readonly bandits?: BanditEdge | undefined;
+  /** Flow control of backends with a `seldon.io/gateway-flow` policy (gateway/flow/), and where its refusals are counted. */
+  readonly flow?: FlowController | undefined;
+  readonly metrics?: GatewayMetrics | undefined;
 }
 
 /** A stage made around the next one. */
@@ -42,7 +48,7 @@ function stages(d: PipelineDeps): Link[] {
     (next) => new CorsStage(next),
     (next) => new GateStage(d.gate, next),
     (next) => new SteerStage(d.bandits, next),
-    // Flow control goes here: (next) => new FlowStage(d.flow, next).
+    (next) => new FlowStage(d.flow, d.metrics, next),
   ];
 }
 

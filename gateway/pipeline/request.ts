@@ -10,6 +10,7 @@
  * the exchange reads of the stages' decisions (answer headers, token, body read).
  */
 import type { Allow, Deny, Gatekeeper, PendingVerdict } from '../auth/gate.js';
+import type { FlowSlot } from '../flow/controller.js';
 import type { GatewayReason } from '../edge/errors.js';
 import type { BanditEdge, FeedbackCredit, FeedbackReading } from '../steer/bandit-edge.js';
 import type { StickyKeys } from '../steer/sticky.js';
@@ -40,8 +41,10 @@ export abstract class PipelineRequest implements RouteRequest {
   credit: FeedbackCredit | undefined;
   /** Where `credit` is applied. */
   bandits: BanditEdge | undefined;
+  /** Its slot under flow control (pipeline/flow.ts): how long it waited for it. */
+  flow: FlowSlot | undefined;
   /** Told once when the forwarded request is over (`onEnded`). */
-  private endListener: (() => void) | undefined;
+  private endListener: ((answered: boolean) => void) | undefined;
 
   constructor(
     readonly kind: Protocol,
@@ -78,18 +81,19 @@ export abstract class PipelineRequest implements RouteRequest {
   /**
    * Be told once when this request, forwarded, is over: its answer ended, it failed, the client
    * left, or the upstream's breaker refused it. For a stage that holds something for it until then
-   * (flow control's slot); one listener.
+   * (flow control's slot); one listener. `answered`: the model answered it (only then does its time
+   * say how fast the model is).
    */
-  onEnded(listener: () => void): void {
+  onEnded(listener: (answered: boolean) => void): void {
     this.endListener = listener;
   }
 
   /** The proxy's exchange or call is over (called by it, once). */
-  ended(): void {
+  ended(answered: boolean): void {
     const listener = this.endListener;
     if (listener === undefined) return;
     this.endListener = undefined;
-    listener();
+    listener(answered);
   }
 
   // ---- what the protocol does (the adapters) ----
@@ -117,6 +121,14 @@ export abstract class PipelineRequest implements RouteRequest {
 
   /** The client went away (while a stage waited): nothing more is done for it. */
   abstract gone(): boolean;
+
+  /** Call `listener` once the client leaves (or the request's answer ends): flow control frees a waiting request's place. */
+  abstract onGone(listener: () => void): void;
+
+  /** Ms left at `now` before the client's own deadline (gRPC's grpc-timeout); Infinity without one. */
+  deadlineMs(_now: number): number {
+    return Infinity;
+  }
 
   /** A bandit's feedback (REST `…/feedback`, gRPC `SendFeedback`)? */
   abstract isFeedback(): boolean;

@@ -17,6 +17,7 @@ import type { Logger } from 'pino';
 import { createAdminApp } from '../admin/server.js';
 import { AdminToken } from '../admin/token.js';
 import { diagnostics, type PageSettings } from '../admin/page.js';
+import { FLOW_METRICS, flowViews } from '../observe/flow-metrics.js';
 import type { AcceptFailure } from '../edge/accept-guard.js';
 import type { GatewayConfig } from '../config/parse.js';
 import type { SourceConfig } from '../config/source.js';
@@ -275,7 +276,9 @@ export async function startControlPlane(config: GatewayConfig, parts: ControlPla
       steer: (g) => steerGroup(g, steering.overrides()),
       diagnostics: async () => {
         const { window, disagreements } = await history.observe();
+        const flow = flowViews((await planes.gather(FLOW_METRICS)).metrics);
         return diagnostics({
+          flow,
           table: state.current,
           appliedAt: state.lastAppliedAt,
           problems: sink.problems,

@@ -12,6 +12,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { Readable } from 'node:stream';
 import { overflowInfo } from '../upstream/breaker.js';
+import type { FlowSlot } from '../flow/controller.js';
 import type { AttemptFailure } from '../upstream/retry-policy.js';
 import { RetryState } from '../upstream/attempts.js';
 import { REAL_CLOCK, type Clock, type Timer } from '../upstream/clock.js';
@@ -74,8 +75,10 @@ export interface ExchangeExtras {
   readonly since?: number | undefined;
   /** Apply what steering decided (a feedback's credit): called once the upstream's breaker admitted the request. */
   commit?(): void;
-  /** The exchange is over (answered, failed, refused by the breaker): called once. */
-  ended?(): void;
+  /** Its slot under flow control (gateway/flow/): how long it waited for it. */
+  readonly flow?: FlowSlot | undefined;
+  /** The exchange is over (answered, failed, refused by the breaker): called once; `answered`: the model answered it. */
+  ended?(answered: boolean): void;
 }
 
 const CONNECT_CODES = new Set([
@@ -155,7 +158,7 @@ export class Exchange implements AttemptOwner, AnswerSink {
       this.proxy.deps.metrics.request(this.backend, 'rest', 'primary', 503, null, this.extras.since);
       this.tap?.end(503, null, false);
       sendError(this.req, this.res, 503, 'UPSTREAM_OVERFLOW', overflowInfo(overflow, this.who(), this.backend.breaker), { 'x-envoy-overloaded': 'true' });
-      this.extras.ended?.();
+      this.extras.ended?.(false);
       return;
     }
     this.extras.commit?.();
@@ -243,7 +246,9 @@ export class Exchange implements AttemptOwner, AnswerSink {
   /** The route timeout starts once the request has been received in full (docs/routing.md#timeouts-retries-and-circuit-breakers). */
   private startTimer(): void {
     const ms = this.backend.timeoutMs;
-    if (ms > 0 && !this.done && !this.timer) this.timer = this.clock.setTimeout(Exchange.timedOut, ms, this);
+    // Time spent waiting for a flow control slot counts against it (docs/flow-control.md#timeouts).
+    const waited = this.extras.flow?.waitedMs ?? 0;
+    if (ms > 0 && !this.done && !this.timer) this.timer = this.clock.setTimeout(Exchange.timedOut, waited > 0 ? Math.max(1, ms - waited) : ms, this);
   }
 
   private static timedOut(this: void, x: Exchange): void {
@@ -464,6 +469,6 @@ export class Exchange implements AttemptOwner, AnswerSink {
     this.retries.settle();
     this.proxy.deps.metrics.request(this.backend, 'rest', 'primary', this.status, this.upstreamSeconds, this.extras.since);
     if (this.tap !== undefined) this.tap.end(this.status, this.upstreamSeconds, complete);
-    this.extras.ended?.();
+    this.extras.ended?.(this.upstreamSeconds !== null);
   }
 }

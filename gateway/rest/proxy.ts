@@ -24,6 +24,7 @@ import type { Backend, Picker } from '../../routing/types.js';
 import type { StickyKeys } from '../steer/sticky.js';
 import type { BanditEdge } from '../steer/bandit-edge.js';
 import type { ExchangeDeps } from './exchange.js';
+import type { FlowController } from '../flow/controller.js';
 import { RestPipelineRequest } from './rest-request.js';
 
 export interface RestProxyDeps extends ExchangeDeps {
@@ -42,6 +43,8 @@ export interface RestProxyDeps extends ExchangeDeps {
   readonly sticky?: StickyKeys | undefined;
   /** Bandits: tokens on answers, feedback to its arm (gateway/steer/bandit-edge.ts). */
   readonly bandits?: BanditEdge | undefined;
+  /** Flow control (gateway/flow/), for backends with a `seldon.io/gateway-flow` policy. */
+  readonly flow?: FlowController | undefined;
 }
 
 const TRUST_NONE = (): boolean => false;

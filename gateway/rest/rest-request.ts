@@ -99,6 +99,10 @@ export class RestPipelineRequest extends PipelineRequest implements ExchangeExtr
     return this.res.destroyed || this.req.socket.destroyed;
   }
 
+  onGone(listener: () => void): void {
+    this.res.once('close', listener);
+  }
+
   isFeedback(): boolean {
     return isFeedbackPath(this.routed!.upstreamPath);
   }
@@ -143,7 +147,7 @@ export class RestPipelineRequest extends PipelineRequest implements ExchangeExtr
     } catch (err) {
       this.proxy.internalError('request', err as Error, routed.backend);
       sendError(req, res, 502, 'INTERNAL_ERROR', `the gateway failed to forward this request to ${routed.backend.id}`, { connection: 'close' });
-      this.ended();
+      this.ended(false);
     }
   }
 

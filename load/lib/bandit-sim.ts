@@ -13,6 +13,7 @@ import { addReward, banditShares, EMPTY_ARM, type ArmStats, type ShareConfig } f
 import { seededRandom } from '../../routing/pick.js';
 import { cumulativeOf } from '../../routing/weights.js';
 import { issueToken, NONCE_BYTES, verifyToken } from '../../gateway/steer/attribution.js';
+import { TimeHeap } from './time-heap.js';
 
 export interface Scenario {
   /** Each arm's mean reward (Bernoulli), arms named by index in `config.arms` order. */
@@ -74,52 +75,6 @@ interface Pending {
   token: string | null;
 }
 
-/** A binary min-heap of pending rewards by arrival time (ties: first pushed first). */
-class RewardQueue {
-  private readonly items: { p: Pending; seq: number }[] = [];
-  private seq = 0;
-  get size(): number {
-    return this.items.length;
-  }
-  peek(): Pending | undefined {
-    return this.items[0]?.p;
-  }
-  push(p: Pending): void {
-    const h = this.items;
-    h.push({ p, seq: this.seq++ });
-    let i = h.length - 1;
-    while (i > 0) {
-      const up = (i - 1) >> 1;
-      if (!this.less(h[i]!, h[up]!)) break;
-      [h[i], h[up]] = [h[up]!, h[i]!];
-      i = up;
-    }
-  }
-  pop(): Pending | undefined {
-    const h = this.items;
-    const top = h[0];
-    const last = h.pop();
-    if (h.length > 0 && last) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && this.less(h[l]!, h[m]!)) m = l;
-        if (r < h.length && this.less(h[r]!, h[m]!)) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m]!, h[i]!];
-        i = m;
-      }
-    }
-    return top?.p;
-  }
-  private less(a: { p: Pending; seq: number }, b: { p: Pending; seq: number }): boolean {
-    return a.p.at < b.p.at || (a.p.at === b.p.at && a.seq < b.seq);
-  }
-}
-
 const EPOCH = 1_700_000_000_000;
 const DEPLOYMENT = 'sim/bandit';
 const KEY = Buffer.from('bandit-simulation-shared-key-000');
@@ -145,7 +100,7 @@ export function simulate(s: Scenario, seed: number): SimResult {
   const storedCounts = new Array<number>(k).fill(0);
   const attributedCounts = new Array<number>(k).fill(0);
   let duplicates = 0;
-  const queue = new RewardQueue();
+  const queue = new TimeHeap<Pending>();
   const picks = new Uint8Array(s.predictions);
   const regret = new Float64Array(s.predictions);
   const history: ShareSnapshot[] = [];

@@ -2,7 +2,8 @@
  * The REST benchmark's routing table: N generated SeldonDeployments as YAML files (canaries,
  * shadows, header routes, explainers across 50 namespaces; most never called, they make the table
  * realistic) and the ones that are called: a 90/10 canary, a header route beside it, a
- * deployment mirrored 100% to a shadow, one under a rollout and one under a bandit.
+ * deployment mirrored 100% to a shadow, one under a rollout, one under a bandit, and a single
+ * predictor with and without flow control.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,6 +20,10 @@ export const SHADOWED = 'shadowed';
 export const ROLLED_OUT = 'rolled-out';
 /** A deployment under a bandit of two arms: each answer carries an attribution token (header and meta.tags). */
 export const BANDIT = 'bandit';
+/** One predictor under flow control (seldon.io/gateway-flow) with a limit no run reaches, and the same without it: the flow stage's cost below its limit. */
+export const FLOWED = 'flowed';
+export const PLAIN = 'plain';
+export const FLOWED_ANNOTATION = 'concurrency: 10000\nqueue: 100\nqueueTimeout: 1s';
 
 export const predictionPath = (name: string): string => `/seldon/${NS}/${name}/api/v1.0/predictions`;
 
@@ -64,6 +69,8 @@ export function generateManifests(dir: string, count: number): number {
       ],
       { 'seldon.io/gateway-bandit': 'arms: [a, b]' },
     ),
+    sdep(FLOWED, NS, [{ name: 'main', graph }], { 'seldon.io/gateway-flow': FLOWED_ANNOTATION }),
+    sdep(PLAIN, NS, [{ name: 'main', graph }]),
   ];
   for (let i = 0; all.length < count; i++) {
     const ns = `team-${i % 50}`;

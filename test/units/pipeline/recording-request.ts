@@ -70,6 +70,9 @@ export class RecordingRequest extends PipelineRequest {
   gone(): boolean {
     return this.left;
   }
+  onGone(): void {
+    // Nothing waits on a recording request's client.
+  }
   isFeedback(): boolean {
     return this.o.isFeedback ?? false;
   }

@@ -304,11 +304,11 @@ describe('the pipeline, in order', () => {
 
   it('a stage that holds something for a forwarded request is told once when it is over', () => {
     const r = new RecordingRequest(path('iris'));
-    let released = 0;
-    r.onEnded(() => released++);
-    r.ended();
-    r.ended();
-    expect(released).toBe(1);
+    const released: boolean[] = [];
+    r.onEnded((answered) => released.push(answered));
+    r.ended(true);
+    r.ended(false);
+    expect(released).toEqual([true]);
   });
 
   it('a plain route runs straight through to forward, synchronously', () => {
