@@ -20,6 +20,8 @@ import { notAccepting, type DataPlanes, type PlanesReadiness, type PublicPorts }
 import type { EndpointWatcher } from '../../source/kubernetes/endpoints.js';
 import { LazyKubeSource, endpointWatcherFor } from '../../source/kubernetes/kubernetes.js';
 import type { DeploymentSource, SourceEvent } from '../../source/source.js';
+import type { FlowDemandSource } from '../flow/demand.js';
+import { NO_DEMAND, SettableReplicaCount } from '../keda/worker-demand.js';
 
 export interface LocalPlaneOptions {
   /** The deployment source: with the Kubernetes API, the EndpointSlice watcher shares its connection and scope. */
@@ -30,6 +32,8 @@ export interface LocalPlaneOptions {
   readonly reusePort?: boolean;
   /** Told when accepting starts or stops failing (a cluster worker tells the primary). */
   readonly acceptChanged?: (failing: AcceptFailure | undefined) => void;
+  /** The flow demand this data plane reports (gateway/keda/): its flow controller's. */
+  readonly demand?: FlowDemandSource;
 }
 
 /**
@@ -50,6 +54,9 @@ export class LocalDataPlane implements DataPlanes {
     private readonly plane: DataPlane,
     private readonly observers: DataPlaneObservers,
     private readonly endpoints: EndpointWatcher | undefined,
+    readonly demand: FlowDemandSource,
+    /** How many replicas share the fixed flow limits, as the control plane last said. */
+    private readonly replicas: SettableReplicaCount,
   ) {}
 
   static async open(config: GatewayConfig, log: Logger, options: LocalPlaneOptions): Promise<LocalDataPlane> {
@@ -62,7 +69,7 @@ export class LocalDataPlane implements DataPlanes {
       observers,
     });
     if (endpoints) metrics.countReadyEndpoints(readyEndpointCounts(() => plane.state.current, endpoints));
-    return new LocalDataPlane(plane, observers, endpoints);
+    return new LocalDataPlane(plane, observers, endpoints, options.demand ?? NO_DEMAND, new SettableReplicaCount());
   }
 
   /** The table this data plane routes on. */
@@ -102,6 +109,10 @@ export class LocalDataPlane implements DataPlanes {
 
   rewardsTo(sink: RewardSink): void {
     this.plane.rewardsTo(sink);
+  }
+
+  replicaCount(n: number): void {
+    this.replicas.set(n);
   }
 
   async gather(names?: readonly string[]): Promise<Gathered> {
