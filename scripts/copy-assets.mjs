@@ -2,10 +2,10 @@
 // (KEDA's vendored externalscaler.proto), copied beside the compiled modules in dist/ so that
 // `new URL('./x.proto', import.meta.url)` finds it from the sources and from dist alike.
 import { cpSync, readdirSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 function protos(dir) {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? protos(join(dir, e.name)) : e.name.endsWith('.proto') ? [join(dir, e.name)] : []));
