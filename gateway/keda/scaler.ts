@@ -132,7 +132,7 @@ export async function startKedaScaler(options: { host: string; port: number; tot
     StreamIsActive: (call: grpc.ServerWritableStream<ScaledObjectRef, unknown>) => {
       const first = measure(call.request);
       if ('code' in first) {
-        call.destroy(first);
+        call.emit('error', first);
         return;
       }
       const { scaled } = first;
@@ -157,7 +157,7 @@ export async function startKedaScaler(options: { host: string; port: number; tot
     StreamMetricSpec: (call: grpc.ServerWritableStream<ScaledObjectRef, unknown>) => {
       const m = measure(call.request);
       if ('code' in m) {
-        call.destroy(m);
+        call.emit('error', m);
         return;
       }
       call.write({ metricSpecs: [{ metricName: m.scaled.metricName, targetSizeFloat: m.scaled.target, targetSize: Math.max(1, Math.round(m.scaled.target)) }] });
