@@ -8,7 +8,7 @@
 import { fileURLToPath } from 'node:url';
 import { startMockModel, type MockModel } from './mock-model.js';
 import { sendRewards } from './bandit-rewards.js';
-import { parseConfig } from '../gateway/config.js';
+import { parseConfig } from '../gateway/config/parse.js';
 import { startGateway } from '../gateway/process/serve.js';
 import { ManifestSource } from '../source/manifest-source.js';
 import { buildTable } from '../routing/table.js';

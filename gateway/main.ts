@@ -6,7 +6,9 @@
 import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { runPrimary, runWorker } from './process/cluster.js';
-import { UsageError, helpText, parseConfig } from './config.js';
+import { helpText } from './config/help.js';
+import { parseConfig } from './config/parse.js';
+import { UsageError } from './config/values.js';
 import { routesCommand } from './process/routes-command.js';
 import { createLogger } from './process/serve.js';
 import { TlsFileError, checkTlsFiles, shareTicketKeys } from './edge/tls.js';

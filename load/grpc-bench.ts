@@ -84,7 +84,7 @@ async function runBackend(): Promise<void> {
 }
 
 async function runGateway(): Promise<void> {
-  const { parseConfig } = await import('../gateway/config.js');
+  const { parseConfig } = await import('../gateway/config/parse.js');
   const { startGateway: startInProcess } = await import('../gateway/process/serve.js');
   const { pino } = await import('pino');
   const args = JSON.parse(process.env['GRPC_BENCH_GATEWAY_ARGS'] ?? '[]') as string[];

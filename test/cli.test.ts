@@ -7,7 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { OPTIONS, SECTIONS, nearestOption, valueName } from '../gateway/config.js';
+import { nearest } from '../gateway/config/hints.js';
+import { SECTIONS, valueName } from '../gateway/config/option.js';
+import { OPTIONS } from '../gateway/config/options.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const examples = join(root, 'examples/deployments');
@@ -166,13 +168,13 @@ describe('seldon-gateway routes', () => {
 
   it('the nearest option: swaps and one-letter slips find it, unrelated words find nothing', () => {
     const flags = OPTIONS.map((o) => o.flag);
-    expect(nearestOption('prot', flags)).toBe('port');
-    expect(nearestOption('admin-prot', flags)).toBe('admin-port');
-    expect(nearestOption('manifest', flags)).toBe('manifests');
-    expect(nearestOption('kubernets', flags)).toBe('kubernetes');
-    expect(nearestOption('tls-allow-cleartxt', flags)).toBe('tls-allow-cleartext');
-    expect(nearestOption('verbose', flags)).toBeUndefined();
-    expect(nearestOption('xyz', flags)).toBeUndefined();
+    expect(nearest('prot', flags)).toBe('port');
+    expect(nearest('admin-prot', flags)).toBe('admin-port');
+    expect(nearest('manifest', flags)).toBe('manifests');
+    expect(nearest('kubernets', flags)).toBe('kubernetes');
+    expect(nearest('tls-allow-cleartxt', flags)).toBe('tls-allow-cleartext');
+    expect(nearest('verbose', flags)).toBeUndefined();
+    expect(nearest('xyz', flags)).toBeUndefined();
   });
 
   it('--help groups the options by section, in order, each with a value name (never <value>)', () => {

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../gateway/config.js';
+import { parseConfig } from '../gateway/config/parse.js';
 import { seldonDeployment, startFakeKubeApi, until, writeKubeconfig, type FakeKubeApi } from './fixtures/fake-kube-api.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));

@@ -12,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHttpBackend, type HttpBackend } from './fixtures/http-backend.js';
 import { sdep, startTestGateway, type TestGateway } from './helpers/gateway.js';
 import { raw, rawRequest as req, type RawAnswer } from './helpers/net.js';
-import { UsageError, parseConfig } from '../gateway/config.js';
+import { parseConfig } from '../gateway/config/parse.js';
+import { UsageError } from '../gateway/config/values.js';
 
 /** The JSON body of a raw answer. */
 function bodyOf(a: RawAnswer): { status: { code: number; reason: string; info: string } } {

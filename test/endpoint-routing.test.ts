@@ -9,7 +9,7 @@ import type { ServerResponse } from 'node:http';
 import { Pool } from 'undici';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { parseConfig } from '../gateway/config.js';
+import { parseConfig } from '../gateway/config/parse.js';
 import { startGateway, type Gateway } from '../gateway/process/serve.js';
 import { grpcClients, startGrpcBackend, type GrpcBackend } from './fixtures/grpc-backend.js';
 import { startHttpBackend, type HttpBackend } from './fixtures/http-backend.js';

@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { OPTIONS, parseConfig } from '../gateway/config.js';
+import { OPTIONS } from '../gateway/config/options.js';
+import { parseConfig } from '../gateway/config/parse.js';
 import { withValuesTable } from '../scripts/chart-readme.js';
 import { KUSTOMIZE_ROOT, baseWith, kustomize, parseManifests, type Obj } from './helpers/kustomize.js';
 

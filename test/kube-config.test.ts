@@ -6,7 +6,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { UsageError, parseConfig } from '../gateway/config.js';
+import { parseConfig } from '../gateway/config/parse.js';
+import { UsageError } from '../gateway/config/values.js';
 import { sourceFor, sourceName } from '../gateway/process/serve.js';
 import { findClusterAccess, serviceAccountNamespace } from '../source/kubernetes/cluster-access.js';
 import { loadKubeConfig } from '../source/kubernetes/kube-client.js';

@@ -8,7 +8,7 @@
 import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { parseConfig } from '../gateway/config.js';
+import { parseConfig } from '../gateway/config/parse.js';
 import { startGateway, type Gateway } from '../gateway/process/serve.js';
 import { startHttpBackend, type HttpBackend } from './fixtures/http-backend.js';
 import { delay, seldonDeployment, startFakeKubeApi, tempDir, until, writeKubeconfig, type FakeKubeApi } from './fixtures/fake-kube-api.js';

@@ -12,7 +12,8 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { OPTIONS, parseConfig } from '../gateway/config.js';
+import { OPTIONS } from '../gateway/config/options.js';
+import { parseConfig } from '../gateway/config/parse.js';
 import { baseWith, kustomize, type Obj } from './helpers/kustomize.js';
 import { gatewaySeries, promqlUses } from './helpers/promql.js';
 

@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { AccessLog } from '../gateway/observe/access-log.js';
-import { UsageError, parseConfig } from '../gateway/config.js';
+import { parseConfig } from '../gateway/config/parse.js';
+import { UsageError } from '../gateway/config/values.js';
 import { GatewayMetrics } from '../gateway/observe/metrics.js';
 import { TrafficHistory, sampleOf, type Gathered, type MetricsJson } from '../gateway/observe/observed.js';
 import { setPredictorHeader } from '../gateway/observe/observed-rest.js';

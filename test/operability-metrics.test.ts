@@ -6,7 +6,7 @@
  */
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseConfig } from '../gateway/config.js';
+import { parseConfig } from '../gateway/config/parse.js';
 import { startGateway, type Gateway } from '../gateway/process/serve.js';
 import { endpointSlice, seldonDeployment, startFakeKubeApi, tempDir, until, writeKubeconfig, type FakeKubeApi } from './fixtures/fake-kube-api.js';
 import { sdep } from './helpers/gateway.js';

@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../gateway/config.js';
+import { parseConfig } from '../gateway/config/parse.js';
 import { grpcClients, grpcFrame, encodeSeldonMessage, startGrpcBackend, type GrpcBackend, type GrpcClients } from './fixtures/grpc-backend.js';
 import { startHttpBackend, type HttpBackend } from './fixtures/http-backend.js';
 import { spawnReportingModel, type ReceivedRequest, type ReportingModel } from './fixtures/reporting-model.js';

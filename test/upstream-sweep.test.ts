@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DataPlane } from '../gateway/process/data-plane.js';
-import { parseConfig } from '../gateway/config.js';
+import { parseConfig } from '../gateway/config/parse.js';
 import { startHttpBackend, type HttpBackend } from './fixtures/http-backend.js';
 import { sdep } from './helpers/gateway.js';
 import type { SeldonDeployment } from '../routing/seldon-deployment.js';

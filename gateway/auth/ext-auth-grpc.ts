@@ -12,7 +12,7 @@
  */
 import http2, { type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
 import { GrpcUpstream, type TlsIdentity } from '../grpc/upstreams.js';
-import type { ExtAuthConfig } from '../config.js';
+import type { ExtAuthConfig } from '../config/ext-auth.js';
 import { CheckFailed, type AuthServiceClient, type CheckSubject, type ServiceAnswer } from './ext-auth.js';
 import { MalformedCheckResponse, decodeCheckResponse, encodeCheckRequest, type HeaderEdit } from './envoy-authz-wire.js';
 

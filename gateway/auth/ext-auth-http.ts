@@ -14,7 +14,7 @@
 import type { ConnectionOptions } from 'node:tls';
 import { isIP } from 'node:net';
 import { Http1Pool, type ResponseHandler, type UpstreamAttempt } from '../upstream/http1-client.js';
-import type { ExtAuthConfig } from '../config.js';
+import type { ExtAuthConfig } from '../config/ext-auth.js';
 import { CheckFailed, type AuthServiceClient, type CheckSubject, type ServiceAnswer } from './ext-auth.js';
 import type { HeaderEdit } from './envoy-authz-wire.js';
 import type { TlsIdentity } from '../grpc/upstreams.js';

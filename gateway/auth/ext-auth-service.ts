@@ -5,7 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import type { ExtAuthConfig, UpstreamConfig } from '../config.js';
+import type { ExtAuthConfig } from '../config/ext-auth.js';
+import type { UpstreamConfig } from '../config/upstream.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import { ExternalAuth } from './ext-auth.js';
 import { HttpAuthClient, tlsOptions } from './ext-auth-http.js';

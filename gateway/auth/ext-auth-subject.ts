@@ -15,7 +15,7 @@ import { schemeOf, upstreamRequestHeaders } from '../edge/http-headers.js';
 import { readSmallBody } from '../rest/request-body.js';
 import type { CheckSubject } from './ext-auth.js';
 import type { HeaderEdit } from './envoy-authz-wire.js';
-import type { ExtAuthConfig } from '../config.js';
+import type { ExtAuthConfig } from '../config/ext-auth.js';
 
 /** The body as read for the check: whole (`body`), or its start with the rest still to stream (`head`). */
 export interface ReadBody {

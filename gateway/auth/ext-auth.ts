@@ -16,7 +16,7 @@ import { Breaker } from '../upstream/breaker.js';
 import { GrpcStatus, type GatewayReason } from '../edge/errors.js';
 import { LogBudget } from '../observe/log-budget.js';
 import type { GatewayMetrics, Protocol } from '../observe/metrics.js';
-import type { ExtAuthConfig } from '../config.js';
+import type { ExtAuthConfig } from '../config/ext-auth.js';
 import type { Deny } from './gate.js';
 import type { HeaderEdit } from './envoy-authz-wire.js';
 

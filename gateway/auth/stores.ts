@@ -13,7 +13,7 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
-import type { AuthConfig } from '../config.js';
+import type { AuthConfig } from '../config/auth.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import { Gcra, RedisLimits, type SharedLimits, type Verdict } from './rate-limit.js';
 import { RedisConnection } from './redis.js';

@@ -14,7 +14,7 @@
  * socket from then on: Node's HTTP parser is detached (no request on it is served or refused).
  */
 import type { Socket } from 'node:net';
-import type { LingerConfig } from '../config.js';
+import type { LingerConfig } from '../config/edge.js';
 
 /** nginx's defaults (lingering_time 30s, lingering_timeout 5s); the byte budget is the default --max-body. */
 export const LINGER_DEFAULTS: LingerConfig = { enabled: true, timeMs: 30_000, timeoutMs: 5_000, maxBytes: 100 * 1024 * 1024 };

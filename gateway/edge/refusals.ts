@@ -5,7 +5,7 @@
  * Transfer-Encoding other than chunked, a body over --max-body. Each is answered with the
  * gateway's JSON error and `connection: close`, and counted.
  */
-import type { EdgeConfig } from '../config.js';
+import type { EdgeConfig } from '../config/edge.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import type { GatewayReason } from './errors.js';
 import { isWhole, type RestRequest, type RestResponse } from './exchange.js';

@@ -38,7 +38,7 @@ import { dirname, join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import tls, { type SecureContext, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
-import type { TlsConfig } from '../config.js';
+import type { TlsConfig } from '../config/tls.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 
 /** The files of one pair in a `--tls-dir` (the names cert-manager and `kubectl create secret tls` use). */

@@ -16,7 +16,7 @@
 import { AggregatorRegistry, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { AccessLog, AccessLogOutput, type AccessSink } from './access-log.js';
-import type { ObserveConfig } from '../config.js';
+import type { ObserveConfig } from '../config/observe.js';
 import { codeClass } from './code-class.js';
 import { REQUEST_DURATION_METRIC, type GatewayMetrics } from './metrics.js';
 import { GrpcObserve } from './observed-grpc.js';

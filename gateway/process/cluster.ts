@@ -23,7 +23,7 @@ import net from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { AcceptFailure } from '../edge/accept-guard.js';
-import type { GatewayConfig } from '../config.js';
+import type { GatewayConfig } from '../config/parse.js';
 import { GatewayMetrics } from '../observe/metrics.js';
 import { PRIMARY_PROBE_INTERVAL_MS } from '../observe/runtime-metrics.js';
 import { serveStoresToWorkers } from '../auth/stores.js';

@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { AcceptFailure } from '../edge/accept-guard.js';
-import type { GatewayConfig } from '../config.js';
+import type { GatewayConfig } from '../config/parse.js';
 import type { AccessSink } from '../observe/access-log.js';
 import { DataPlane } from './data-plane.js';
 import { GatewayMetrics } from '../observe/metrics.js';

@@ -4,7 +4,9 @@
  * compiled, 1 when a deployment was rejected or a file did not parse, 2 on usage errors.
  */
 import { existsSync } from 'node:fs';
-import { UsageError, helpText, parseConfig } from '../config.js';
+import { helpText } from '../config/help.js';
+import { parseConfig } from '../config/parse.js';
+import { UsageError } from '../config/values.js';
 import { ManifestSource } from '../../source/manifest-source.js';
 import type { SourceEvent } from '../../source/source.js';
 import { tableJson, tableText } from '../../routing/describe.js';

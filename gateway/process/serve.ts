@@ -5,7 +5,7 @@
  * every gateway process sets up for itself (its logger, its last-resort error policy).
  */
 import { pino, type Logger } from 'pino';
-import type { GatewayConfig } from '../config.js';
+import type { GatewayConfig } from '../config/parse.js';
 import type { AccessSink } from '../observe/access-log.js';
 import { LogBudget } from '../observe/log-budget.js';
 import { LOG_FORMAT } from '../observe/log-format.js';

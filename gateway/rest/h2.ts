@@ -38,7 +38,7 @@ import { H2Request, H2Response, peerOf } from '../edge/h2-exchange.js';
 import { sendError } from '../edge/http-answer.js';
 import { h2RequestHeaders } from '../edge/http-headers.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
-import type { EdgeConfig } from '../config.js';
+import type { EdgeConfig } from '../config/edge.js';
 
 const { NGHTTP2_NO_ERROR, NGHTTP2_INTERNAL_ERROR, NGHTTP2_CANCEL } = http2.constants;
 const ALLOW = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS';

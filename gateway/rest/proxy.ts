@@ -37,7 +37,7 @@ import type { Backend, Decision, Picker, Routed } from '../../routing/types.js';
 import { StickyKeys, StickyRouteRequest } from '../steer/sticky.js';
 import { ARM_HEADER, isFeedbackPath, type BanditEdge, type BanditOf } from '../steer/bandit-edge.js';
 import { tagJsonAnswer, tokenFromFeedbackJson } from '../steer/answer-tag.js';
-import type { UpstreamConfig } from '../config.js';
+import type { UpstreamConfig } from '../config/upstream.js';
 
 export interface RestProxyDeps {
   readonly state: RouteState;

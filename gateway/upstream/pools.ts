@@ -15,7 +15,7 @@ import { Breaker } from './breaker.js';
 import { EndpointSet, type EndpointKind, type EndpointSource } from './endpoints.js';
 import { UpstreamRegistry } from './registry.js';
 import type { Backend, Upstream } from '../../routing/types.js';
-import type { UpstreamConfig } from '../config.js';
+import type { UpstreamConfig } from '../config/upstream.js';
 
 export { dialTarget, type EndpointSource } from './endpoints.js';
 export { liveUpstreamKeys, upstreamKey } from './registry.js';

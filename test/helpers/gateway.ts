@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import type { AccessSink } from '../../gateway/observe/access-log.js';
-import { parseConfig } from '../../gateway/config.js';
+import { parseConfig } from '../../gateway/config/parse.js';
 import { startGateway, type Gateway } from '../../gateway/process/serve.js';
 
 export interface TestGateway extends Gateway {

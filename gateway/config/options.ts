@@ -1,0 +1,39 @@
+/**
+ * Every option: the rows of each section, in the order `--help` and the configuration reference
+ * list them. A new option is a row in its section's file (and a line in that section's builder).
+ */
+import { ADMIN_OPTIONS } from './admin.js';
+import { AUTH_OPTIONS } from './auth.js';
+import { EDGE_OPTIONS } from './edge.js';
+import { EXT_AUTH_OPTIONS } from './ext-auth.js';
+import { LISTEN_OPTIONS } from './listen.js';
+import { OBSERVE_OPTIONS } from './observe.js';
+import { BOTH, env, type OptionSpec } from './option.js';
+import { PROCESS_OPTIONS } from './process.js';
+import { ROUTE_DEFAULT_OPTIONS } from './route-defaults.js';
+import { SHADOW_OPTIONS } from './shadows.js';
+import { SOURCE_OPTIONS } from './source.js';
+import { TLS_OPTIONS } from './tls.js';
+import { UPSTREAM_OPTIONS } from './upstream.js';
+
+/** What the command itself reads: its help, and the output form of `routes`. */
+const GENERAL_OPTIONS: readonly OptionSpec[] = [
+  { flag: 'json', section: 'general', env: env('json'), kind: 'boolean', commands: ['routes'], help: 'Print the table as JSON (the shape of the admin /routes).' },
+  { flag: 'help', section: 'general', short: 'h', env: '', kind: 'boolean', commands: BOTH, help: 'Show this help.' },
+];
+
+export const OPTIONS: readonly OptionSpec[] = [
+  ...SOURCE_OPTIONS,
+  ...LISTEN_OPTIONS,
+  ...EDGE_OPTIONS,
+  ...TLS_OPTIONS,
+  ...ADMIN_OPTIONS,
+  ...UPSTREAM_OPTIONS,
+  ...ROUTE_DEFAULT_OPTIONS,
+  ...SHADOW_OPTIONS,
+  ...AUTH_OPTIONS,
+  ...EXT_AUTH_OPTIONS,
+  ...OBSERVE_OPTIONS,
+  ...PROCESS_OPTIONS,
+  ...GENERAL_OPTIONS,
+];

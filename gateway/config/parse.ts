@@ -1,0 +1,61 @@
+/**
+ * `parseConfig`: argv and the environment into a GatewayConfig, each section built by its own file
+ * from its own rows. Flags win over env, env over the rows' defaults.
+ */
+import type { CompileOptions } from '../../routing/types.js';
+import { buildAdmin } from './admin.js';
+import { buildAuth, type AuthConfig } from './auth.js';
+import { buildEdge, type EdgeConfig } from './edge.js';
+import { buildExtAuth, buildExtAuthDefault, type ExtAuthConfig } from './ext-auth.js';
+import { buildListen, type ListenConfig } from './listen.js';
+import { buildObserve, type ObserveConfig } from './observe.js';
+import type { Command } from './option.js';
+import { OPTIONS } from './options.js';
+import { buildProcess, type ProcessConfig } from './process.js';
+import { createReader } from './read.js';
+import { buildRouteDefaults } from './route-defaults.js';
+import { buildShadow, buildShadowCompare, type ShadowConfig } from './shadows.js';
+import { buildSource, type SourceConfig } from './source.js';
+import { buildTls, type TlsConfig } from './tls.js';
+import { buildUpstream, type UpstreamConfig } from './upstream.js';
+
+export interface GatewayConfig {
+  readonly listen: ListenConfig;
+  readonly source: SourceConfig;
+  readonly process: ProcessConfig;
+  readonly upstream: UpstreamConfig;
+  readonly shadow: ShadowConfig;
+  readonly edge: EdgeConfig;
+  readonly auth: AuthConfig;
+  /** undefined: no --ext-auth-service. */
+  readonly extAuth: ExtAuthConfig | undefined;
+  readonly observe: ObserveConfig;
+  /** undefined: no --tls-cert / --tls-dir, the public port is cleartext only. */
+  readonly tls: TlsConfig | undefined;
+  /** The routing compiler's options (routing/types.ts). */
+  readonly compile: CompileOptions;
+  /** routes --json */
+  readonly json: boolean;
+}
+
+/** Parse argv (after the sub-command) and the environment. Throws UsageError on bad input. */
+export function parseConfig(command: Command, argv: readonly string[], environment: NodeJS.ProcessEnv = process.env): GatewayConfig & { help: boolean } {
+  const read = createReader(command, argv, environment, OPTIONS);
+  const { source, served } = buildSource(read);
+  return {
+    help: read.bool('help'),
+    json: read.bool('json'),
+    listen: { ...buildListen(read), ...buildAdmin(read) },
+    source,
+    process: buildProcess(read),
+    upstream: buildUpstream(read),
+    shadow: buildShadow(read),
+    edge: buildEdge(read),
+    auth: buildAuth(read),
+    // Only serve dials the auth service; routes needs to know whether one is set (extAuthDefault).
+    extAuth: command === 'serve' ? buildExtAuth(read) : undefined,
+    tls: buildTls(read),
+    observe: { ...buildObserve(read), shadowCompare: buildShadowCompare(read) },
+    compile: { ...served, ...buildRouteDefaults(read), extAuthDefault: buildExtAuthDefault(read) },
+  };
+}

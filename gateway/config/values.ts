@@ -1,0 +1,102 @@
+/**
+ * The value parsers of the command line and environment: each takes the flag (for its message) and
+ * the text, and returns the value or throws a UsageError in the gateway's words (exit 2).
+ */
+import { type BlockList, isIP } from 'node:net';
+
+/** Bad input on the command line or in the environment: `main.ts` prints it and exits 2. */
+export class UsageError extends Error {}
+
+const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1e3, kib: 1024, mb: 1e6, mib: 1024 ** 2, gb: 1e9, gib: 1024 ** 3 };
+
+/** `1048576`, `512KiB`, `4MiB`, `1GB`: bytes. */
+export function parseBytes(flag: string, v: string): number {
+  const m = /^([0-9]+)\s*([a-z]*)$/i.exec(v.trim());
+  const unit = m ? SIZE_UNITS[(m[2] || 'b').toLowerCase()] : undefined;
+  if (!m || unit === undefined) throw new UsageError(`--${flag}: "${v}" is not a size like 1048576, 512KiB or 4MiB`);
+  return Number(m[1]) * unit;
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/**
+ * `500ms`, `10s`, `2m`, `12h`: milliseconds. A number needs its unit, as in Envoy and Kubernetes
+ * (a bare `3` was once taken as 3 ms, silently); only `0` needs none.
+ */
+export function parseDuration(flag: string, v: string): number {
+  const m = /^([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h)?$/.exec(v.trim());
+  if (!m) throw new UsageError(`--${flag}: "${v}" is not a duration like 500ms, 10s or 2m`);
+  const n = Number(m[1]);
+  if (m[2] === undefined) {
+    if (n === 0) return 0;
+    throw new UsageError(`--${flag}: "${v}" has no unit: durations take ms, s, m or h (${m[1]}ms, ${m[1]}s)`);
+  }
+  return Math.round(n * DURATION_UNITS[m[2]]!);
+}
+
+/** A whole number, 0 or more. */
+export function parseWhole(flag: string, v: string): number {
+  if (!/^[0-9]+$/.test(v.trim())) throw new UsageError(`--${flag}: "${v}" is not a whole number`);
+  return Number(v.trim());
+}
+
+/** A port: a whole number up to 65535 (0: any free port). */
+export function parsePort(flag: string, v: string): number {
+  const n = parseWhole(flag, v);
+  if (n > 65535) throw new UsageError(`--${flag}: ${n} is not a port`);
+  return n;
+}
+
+export function parseNumber(flag: string, v: string): number {
+  const n = Number(v.trim());
+  if (v.trim() === '' || !Number.isFinite(n)) throw new UsageError(`--${flag}: "${v}" is not a number`);
+  return n;
+}
+
+/** A fraction, 0..1 (sampling rates). */
+export function parseFraction(flag: string, v: string): number {
+  const n = parseNumber(flag, v);
+  if (n < 0 || n > 1) throw new UsageError(`--${flag}: ${n} is not between 0 and 1`);
+  return n;
+}
+
+/** `name` is what the message calls the setting: `--flag`, or the environment variable a boolean came from. */
+export function parseBool(name: string, v: string): boolean {
+  const s = v.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(s)) return true;
+  if (['0', 'false', 'no', 'off', ''].includes(s)) return false;
+  throw new UsageError(`${name}: "${v}" is not true or false`);
+}
+
+/** `a`, `a or b`, `a, b or c`. */
+export function orList(words: readonly string[]): string {
+  return words.length < 2 ? (words[0] ?? '') : `${words.slice(0, -1).join(', ')} or ${words.at(-1)}`;
+}
+
+/** One of `choices`, case and surrounding blanks ignored; the message lists the accepted values. */
+export function parseChoice<T extends string>(flag: string, v: string, choices: readonly T[]): T {
+  const s = v.trim().toLowerCase();
+  if (!(choices as readonly string[]).includes(s)) throw new UsageError(`--${flag}: "${s}" is not ${orList(choices)}`);
+  return s as T;
+}
+
+/** `<svc>.<ns>:<port>=<host>:<port>` (--resolve). */
+export function parseResolve(entry: string): [string, { host: string; port: number }] {
+  const m = /^([^=\s]+):([0-9]+)=(\[[^\]]+\]|[^:=\s]+):([0-9]+)$/.exec(entry.trim());
+  if (!m) throw new UsageError(`--resolve: "${entry}" is not <svc>.<ns>:<port>=<host>:<port>`);
+  return [`${m[1]}:${m[2]}`, { host: m[3]!.replace(/^\[|\]$/g, ''), port: Number(m[4]) }];
+}
+
+/** An address or `<address>/<prefix>`, IPv4 or IPv6, added to `list` (--trusted-proxies); throws UsageError otherwise. */
+export function addTrustedProxy(list: BlockList, entry: string): void {
+  const [addr = '', prefix, ...rest] = entry.trim().split('/');
+  const family = isIP(addr);
+  const bits = prefix === undefined ? (family === 6 ? 128 : 32) : /^[0-9]+$/.test(prefix) ? Number(prefix) : -1;
+  if (family === 0 || rest.length || bits < 0 || bits > (family === 6 ? 128 : 32)) {
+    throw new UsageError(`--trusted-proxies: "${entry}" is not an address or CIDR like 10.0.0.0/8 or fd00::/8`);
+  }
+  list.addSubnet(addr, bits, family === 6 ? 'ipv6' : 'ipv4');
+}
+
+/** A header name (RFC 9110 token), lower-cased. */
+export const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
