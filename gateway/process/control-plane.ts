@@ -336,7 +336,7 @@ export async function startControlPlane(config: GatewayConfig, parts: ControlPla
     flowDemand = await startFlowDemand({
       planes,
       redis: steerRedis,
-      kedaPort: (config.listen as { kedaPort?: number }).kedaPort,
+      kedaPort: config.listen.kedaPort,
       host: config.listen.host,
       metrics,
       log,
