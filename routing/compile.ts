@@ -34,6 +34,7 @@ import { RegexBudget } from './values.js';
 import type { Backend, BreakerLimits, CompileOptions, CorsPolicy, DeploymentReport, DeploymentState, Gate, OAuthClient, Origin, PathMatcher, RetryPolicy, RouteMatch, Upstream } from './types.js';
 import type { PredictorSpec, SeldonDeployment } from './seldon-deployment.js';
 import { parseBanditAnnotation } from './bandit.js';
+import { FLOW_ANNOTATION, flowAnnotations, type FlowPolicy } from './flow-config.js';
 import { parseRolloutAnnotation } from './rollout.js';
 import { BANDIT_ANNOTATION, ROLLOUT_ACTION_ANNOTATION, ROLLOUT_ANNOTATION, STICKY_ANNOTATION, parseSticky, runHash, type DeploymentSteering, type StickySpec } from './steering.js';
 
@@ -96,8 +97,9 @@ function makeBackend(
   gate: Gate | null,
   cors: CorsPolicy | null,
   steered = false,
+  flow: FlowPolicy | null = null,
 ): Backend {
-  return { id, origin, upstream, rewrite, timeoutMs, idleTimeoutMs, retry, breaker, gate, cors, steered };
+  return { id, origin, upstream, rewrite, timeoutMs, idleTimeoutMs, retry, breaker, gate, cors, steered, flow };
 }
 
 function report(ns: string, name: string, id: string, state: DeploymentState, reasons: readonly string[]): DeploymentReport {
@@ -303,6 +305,9 @@ function compileGenerated(
   if (!cors.ok) return cors.error;
   const restCors = cors.value;
   const steering = steeringAnnotations(`${ns}/${name}`, predictors, ann, shadowAll, f);
+  const flows = flowAnnotations(ann.get(FLOW_ANNOTATION));
+  for (const w of flows.warnings) f.warn(w);
+  const warn = (msg: string): void => f.warn(msg);
 
   const restPrefixes = [`/seldon/${ns}/${svcExt}/`];
   if (opts.singleNamespace) restPrefixes.push(`/seldon/${svcExt}/`);
@@ -334,16 +339,17 @@ function compileGenerated(
     const gate = gates.gate(predictorRateLimitAnnotation(p, ns, name, f));
     const id = `${ns}/${name}/${pred}`;
     const target = serviceKey(ns, svc.name);
+    const flow = shadow ? null : flows.of(pred, p.annotations?.[FLOW_ANNOTATION], warn);
     if (svc.httpPort !== null) {
       const upstream: Upstream = { host: svc.host, port: svc.httpPort, tls, service: { name: svc.name, namespace: ns, portName: 'http' } };
-      const backend = makeBackend(id, origin, upstream, '/', rest.timeoutMs, rest.idleTimeoutMs, retry, breaker, gate, restCors, steered);
+      const backend = makeBackend(id, origin, upstream, '/', rest.timeoutMs, rest.idleTimeoutMs, retry, breaker, gate, restCors, steered, flow);
       for (let i = 0; i < restPaths.length; i++) {
         specs.push({ kind: 'rest', namespace: ns, path: restPaths[i]!, host: null, headers: restHeaders, grpcIdentity: null, backend, shadow, weight, frontEnd: i === 0, target });
       }
     }
     if (svc.grpcPort !== null) {
       const upstream: Upstream = { host: svc.host, port: svc.grpcPort, tls, service: { name: svc.name, namespace: ns, portName: 'grpc' } };
-      const backend = makeBackend(id, origin, upstream, null, grpc.timeoutMs, grpc.idleTimeoutMs, retry, breaker, gate, null, steered);
+      const backend = makeBackend(id, origin, upstream, null, grpc.timeoutMs, grpc.idleTimeoutMs, retry, breaker, gate, null, steered, flow);
       specs.push({ kind: 'grpc', namespace: ns, path: GRPC_PATH_MATCHER, host: null, headers: grpcHeaders, grpcIdentity, backend, shadow, weight, frontEnd: true, target });
     }
     if (typeof p.explainer?.type === 'string' && p.explainer.type !== '') {

@@ -21,6 +21,16 @@ export interface BackendJson {
   percent: number;
   /** Only on routes with a CORS policy (docs/routing.md#cors). */
   cors?: CorsJson;
+  /** Only on predictors under flow control (docs/flow-control.md). */
+  flow?: FlowJson;
+}
+
+export interface FlowJson {
+  concurrency: number | 'adaptive';
+  queue: number;
+  queueTimeoutMs: number;
+  tenantHeader: string | null;
+  scaleFromZeroMs: number;
 }
 
 export interface CorsJson {
@@ -81,6 +91,10 @@ function backendJson(b: Backend, percent: number): BackendJson {
     percent: pct(percent),
   };
   if (b.cors !== null) json.cors = corsJson(b.cors);
+  if (b.flow !== null) {
+    const f = b.flow;
+    json.flow = { concurrency: f.concurrency, queue: f.queue, queueTimeoutMs: f.queueTimeoutMs, tenantHeader: f.tenantHeader, scaleFromZeroMs: f.scaleFromZeroMs };
+  }
   return json;
 }
 
@@ -149,6 +163,8 @@ function backendLine(b: Backend): string {
     parts.push(`breakers conn ${cb.maxConnections}/pending ${cb.maxPendingRequests}/req ${cb.maxRequests}/retries ${cb.maxRetries}`);
   }
   if (b.cors !== null) parts.push(`cors ${b.cors.origins.join(',')}${b.cors.credentials ? ' with credentials' : ''}`);
+  const f = b.flow;
+  if (f !== null) parts.push(`flow ${f.concurrency === 'adaptive' ? 'adaptive' : `${f.concurrency}/endpoint`} queue ${f.queue} ${f.queueTimeoutMs}ms${f.tenantHeader ? ` tenant ${f.tenantHeader}` : ''}${f.scaleFromZeroMs ? ` hold ${f.scaleFromZeroMs}ms` : ''}`);
   return parts.join('  ');
 }
 

@@ -579,6 +579,7 @@ export class TableBuilder {
       gate,
       cors: b.cors,
       steered: b.steered,
+      flow: b.flow,
     };
   };
 

@@ -4,6 +4,7 @@
  * does I/O. The input (SeldonDeployment and its parts) is in `seldon-deployment.ts`.
  */
 import type { DeploymentSteering, StickySpec } from './steering.js';
+import type { FlowPolicy } from './flow-config.js';
 
 // ---------------------------------------------------------------------------------------------
 // Compile settings (docs/routing.md#settings).
@@ -192,6 +193,8 @@ export interface Backend {
   readonly cors: CorsPolicy | null;
   /** A predictor of a deployment whose weights are steered at run time (a rollout or a bandit, routing/steering.ts): its answers are counted for that. */
   readonly steered: boolean;
+  /** Flow control of a predictor (`seldon.io/gateway-flow`, docs/flow-control.md); null (the common case): none. */
+  readonly flow: FlowPolicy | null;
 }
 
 /** A non-shadow member and its effective share of the group's traffic. */

@@ -110,8 +110,11 @@ describe('request duration, connections and bytes on /metrics', () => {
     expect(le('+Inf')).toBe(6);
     expect(metricSum(samples, `${DURATION}_sum`, { deployment: 'iris', protocol: 'rest', code_class: '2xx' })).toBeGreaterThanOrEqual(0.15);
 
-    // Closed connections leave the gauge.
+    // Closed connections leave the gauge, whose series stay at 0: a gauge that vanished at zero could not be alerted on.
     await waitUntil(async () => metricSum(await scrape(gw.adminUrl), 'seldon_gateway_open_connections') === 0, 5000);
+    const text = await (await fetch(`${gw.adminUrl}/metrics`)).text();
+    expect(text).toContain('seldon_gateway_open_connections{listener="public",protocol="http1"} 0\n');
+    expect(text).toContain('seldon_gateway_open_connections{listener="public",protocol="http2"} 0\n');
   });
 
   it('counts the bytes each connection read and wrote, and a connection that sent nothing yet as unknown', async () => {

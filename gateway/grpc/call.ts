@@ -25,6 +25,7 @@ import { GrpcStatus } from '../edge/errors.js';
 import { RESPOND_END_STREAM, RESPOND_WITH_TRAILERS, answerTrailersOnly, statusTrailers, stopReading } from './answer.js';
 import { answerStatus, type GrpcMirrors } from './mirror.js';
 import { formatGrpcTimeout, parseGrpcTimeout } from './timeout.js';
+import type { FlowSlot } from '../flow/controller.js';
 import type { GrpcUpstream, GrpcUpstreams, PooledSession } from './upstreams.js';
 import type { LogBudget } from '../observe/log-budget.js';
 import type { CallTap, GrpcObserve } from '../observe/observed-grpc.js';
@@ -179,7 +180,7 @@ export class GrpcCall extends Attempts<GrpcUpstream> {
     /** The client connection's peer and whether it is a trusted proxy. */
     peer: Peer,
     /** A bandit's: the token its answer carries (metadata and SeldonMessage), or the request already read (feedback). */
-    private readonly extras: { readonly token?: string | undefined; readonly request?: readonly Buffer[] | undefined } = {},
+    private readonly extras: { readonly token?: string | undefined; readonly request?: readonly Buffer[] | undefined; readonly flow?: FlowSlot | undefined } = {},
     /** When the call reached the gateway (performance.now() ms), before auth and rate limits: its duration counts from then. */
     private readonly since: number = performance.now(),
   ) {
@@ -196,13 +197,15 @@ export class GrpcCall extends Attempts<GrpcUpstream> {
     const t = headers['grpc-timeout'];
     this.clientTimeout = typeof t === 'string' ? t : undefined;
     const ms = parseGrpcTimeout(this.clientTimeout);
-    this.clientDeadlineAt = ms === undefined ? undefined : this.arrivedAt + ms;
+    // After waiting under flow control, the deadline runs from the call's arrival, the wait included.
+    this.clientDeadlineAt = ms === undefined ? undefined : (extras.flow !== undefined ? since : this.arrivedAt) + ms;
   }
 
   start(): void {
     if (this.client.destroyed || this.client.closed) {
       // The client left while the call waited (auth, rate limits): its 'close' has been and gone.
       this.done = true;
+      this.extras.flow?.release(false);
       this.ctx.metrics.request(this.backend, 'grpc', 'primary', GrpcStatus.CANCELLED, null, this.since);
       this.tap?.end(GrpcStatus.CANCELLED, 0, null);
       this.ctx.callEnded();
@@ -211,6 +214,7 @@ export class GrpcCall extends Attempts<GrpcUpstream> {
     const overflow = this.admit();
     if (overflow) {
       this.done = true;
+      this.extras.flow?.release(false);
       this.ctx.metrics.overflow(this.backend, 'grpc', overflow);
       this.ctx.metrics.request(this.backend, 'grpc', 'primary', GrpcStatus.UNAVAILABLE, null, this.since);
       answerTrailersOnly(
@@ -363,7 +367,9 @@ export class GrpcCall extends Attempts<GrpcUpstream> {
     this.attempt?.end();
     const routeMs = this.backend.timeoutMs;
     if (!this.responseStarted && routeMs > 0) {
-      this.routeDeadlineAt = performance.now() + routeMs;
+      // Time spent waiting for a flow control slot counts against it (docs/flow-control.md#timeouts).
+      const waited = this.extras.flow?.waitedMs ?? 0;
+      this.routeDeadlineAt = performance.now() + (waited > 0 ? Math.max(1, routeMs - waited) : routeMs);
       this.armDeadline(this.routeDeadlineAt, 'route');
     }
     if (this.keepForMirror) {
@@ -662,6 +668,7 @@ export class GrpcCall extends Attempts<GrpcUpstream> {
     this.done = true;
     if (this.timer) clearTimeout(this.timer);
     this.settle();
+    this.extras.flow?.release(this.upstreamSeconds !== null);
     if (this.backend.idleTimeoutMs > 0 && !this.client.destroyed) this.client.setTimeout(0);
     // An upstream stream still open needs a word: cancelled if it never finished, NO_ERROR if it
     // answered while the client kept sending.

@@ -40,6 +40,8 @@ import { StickyRouteRequest, type StickyKeys } from '../steer/sticky.js';
 import type { BanditEdge } from '../steer/bandit-edge.js';
 import { grpcFramePayload, tokenFromFeedbackProto } from '../steer/answer-tag.js';
 import { readSmallBody } from '../rest/request-body.js';
+import type { FlowController } from '../flow/controller.js';
+import { grpcFlowStage } from '../flow/stage.js';
 
 /** Largest SendFeedback read for its token (it echoes a prediction answer). */
 const FEEDBACK_MAX_BYTES = 1024 * 1024;
@@ -71,6 +73,8 @@ export interface GrpcProxyDeps {
   readonly sticky?: StickyKeys | undefined;
   /** Bandits: tokens on answers, feedback to its arm (gateway/steer/bandit-edge.ts). */
   readonly bandits?: BanditEdge | undefined;
+  /** Flow control (gateway/flow/), for backends with a `seldon.io/gateway-flow` policy. */
+  readonly flow?: FlowController | undefined;
   readonly metrics: GatewayMetrics;
   /** The optional cap on copies per shadow upstream, --shadow-max-in-flight (keyed by the gRPC upstream object). */
   readonly budget: MirrorBudget;
@@ -331,6 +335,11 @@ export class GrpcProxy {
   }
 
   private call(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, routed: Routed, extras: ConstructorParameters<typeof GrpcCall>[5], since: number): void {
+    const flow = this.deps.flow;
+    if (routed.backend.flow !== null && flow !== undefined && extras?.flow === undefined) {
+      grpcFlowStage(flow, routed.backend, stream, headers, since, (slot) => this.call(stream, headers, routed, { ...extras, flow: slot }, since));
+      return;
+    }
     this.inFlight++;
     let call: GrpcCall | undefined;
     try {
@@ -339,7 +348,10 @@ export class GrpcProxy {
       call = new GrpcCall(this.ctx, stream, headers, routed, peer, extras, since);
       call.start();
     } catch (err) {
-      if (call === undefined) this.callEnded();
+      if (call === undefined) {
+        extras?.flow?.release(false);
+        this.callEnded();
+      }
       this.failed(stream, routed.backend, err, call);
     }
   }

@@ -15,6 +15,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 
 export type ListenerName = 'public' | 'oauth' | 'grpc';
 export type ConnectionProtocol = 'http1' | 'http2' | 'tls' | 'unknown';
+const PROTOCOLS: readonly ConnectionProtocol[] = ['http1', 'http2', 'tls', 'unknown'];
 
 interface Open {
   readonly listener: ListenerName;
@@ -30,6 +31,9 @@ export class ConnectionMetrics {
     // prom-client calls collect() with the metric as `this`: the maps are captured instead.
     const open = this.open;
     const closed = this.closed;
+    // A series, once seen, stays (at 0 when nothing is open): a gauge that vanishes at zero cannot be alerted on.
+    // The public listener's exist from the start.
+    const known = new Set<string>(PROTOCOLS.map((p) => `public ${p}`));
     new Gauge({
       name: 'seldon_gateway_open_connections',
       help: 'Open client connections by listener (public, oauth, grpc) and protocol: http1, http2 (h2c and the gRPC port), tls (HTTP/1.1 or h2 inside, by ALPN), unknown (no bytes read yet).',
@@ -37,7 +41,12 @@ export class ConnectionMetrics {
       registers: [registry],
       collect() {
         const counts = new Map<string, number>();
-        for (const o of open.values()) counts.set(`${o.listener} ${o.protocol}`, (counts.get(`${o.listener} ${o.protocol}`) ?? 0) + 1);
+        for (const key of known) counts.set(key, 0);
+        for (const o of open.values()) {
+          const key = `${o.listener} ${o.protocol}`;
+          known.add(key);
+          counts.set(key, (counts.get(key) ?? 0) + 1);
+        }
         this.reset();
         for (const [key, n] of counts) {
           const [listener, protocol] = key.split(' ');

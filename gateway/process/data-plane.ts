@@ -49,7 +49,11 @@ import type { DataPlaneObservers } from '../observe/observed.js';
 import { RouteState } from './route-state.js';
 import { RestMirrors } from '../rest/mirrors.js';
 import { MirrorBudget } from '../upstream/mirror-budget.js';
-import { Upstreams, type EndpointSource } from '../upstream/pools.js';
+import { Upstreams } from '../upstream/pools.js';
+import type { WatchedEndpoints } from '../observe/route-gauges.js';
+import { registerFlowMetrics } from '../observe/flow-metrics.js';
+import { FlowController } from '../flow/controller.js';
+import type { ReplicaCount } from '../flow/demand.js';
 import { randomPicker, roundRobinPicker, seededRandom } from '../../routing/pick.js';
 import { SteerOverrides, steeredPicker } from '../steer/overrides.js';
 import { StickyKeys } from '../steer/sticky.js';
@@ -107,6 +111,8 @@ export interface DataPlaneOptions {
   readonly changed?: (failing: AcceptFailure | undefined) => void;
   /** Predictor header, access log, shadow comparison (observe/observed.ts), built first; none when absent. */
   readonly observers?: DataPlaneObservers;
+  /** The gateway's replicas sharing fixed flow limits (gateway/flow/demand.ts); one when absent. */
+  readonly replicas?: ReplicaCount;
 }
 
 export class DataPlane {
@@ -133,6 +139,8 @@ export class DataPlane {
   readonly sticky = new StickyKeys();
   /** Bandits: attribution tokens on answers, feedback to the arm that earned it (gateway/steer/bandit-edge.ts). */
   readonly bandits: BanditEdge;
+  /** Flow control of predictors with `seldon.io/gateway-flow` (gateway/flow/); its demand is what KEDA is told. */
+  readonly flow: FlowController;
   /** REST requests refused before routing (Node's HTTP/1.1 server's and HTTP/2's). */
   private readonly refusals: EdgeRefusals;
   /** Node's HTTP/1.1 server's edge: pipelining, absolute-form, parse errors, CONNECT. */
@@ -152,7 +160,7 @@ export class DataPlane {
     metrics?: GatewayMetrics,
     log?: Logger,
     /** Ready pod endpoints per Service (EndpointSlices), when endpoint routing is on. */
-    endpoints?: EndpointSource,
+    endpoints?: WatchedEndpoints,
     /** How a cluster worker accepts (cluster.ts), and the observers (local-plane.ts). */
     options: DataPlaneOptions = {},
   ) {
@@ -197,6 +205,11 @@ export class DataPlane {
     const limiter = new RateLimiter({ shared: this.stores.limits, timeoutMs: config.auth.redisTimeoutMs, metrics: this.metrics });
     const external = config.extAuth && externalAuth(config.extAuth, config.upstream, this.metrics, log, config.edge.errorDetail === 'internal');
     this.gate = new Gatekeeper({ oauth: this.oauth, limiter, state: this.state, picker, metrics: this.metrics, external, trusts: this.trusts });
+    // A worker's share of fixed flow limits follows its place among the workers (docs/flow-control.md#limits).
+    const worker = cluster.isWorker ? { workers: config.process.workers, index: (cluster.worker?.id ?? 1) - 1 } : {};
+    this.flow = new FlowController({ endpoints, replicas: options.replicas, ...worker });
+    this.state.onChange((table) => this.flow.tableChanged(table));
+    registerFlowMetrics(this.metrics.registry, () => this.flow.stats());
     this.rest = new RestProxy({
       state: this.state,
       picker,
@@ -212,6 +225,7 @@ export class DataPlane {
       observe: observers?.rest,
       sticky: this.sticky,
       bandits: this.bandits,
+      flow: this.flow,
     });
     // REST over HTTP/2: the HTTP/2 server's non-gRPC streams enter the same REST path as HTTP/1.1's (`serve`).
     const h2rest = new H2Rest({
@@ -241,6 +255,7 @@ export class DataPlane {
       observe: observers?.grpc,
       sticky: this.sticky,
       bandits: this.bandits,
+      flow: this.flow,
     });
   }
 

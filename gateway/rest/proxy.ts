@@ -38,6 +38,8 @@ import { StickyKeys, StickyRouteRequest } from '../steer/sticky.js';
 import { ARM_HEADER, isFeedbackPath, type BanditEdge, type BanditOf } from '../steer/bandit-edge.js';
 import { tagJsonAnswer, tokenFromFeedbackJson } from '../steer/answer-tag.js';
 import type { UpstreamConfig } from '../config/upstream.js';
+import type { FlowController, FlowSlot } from '../flow/controller.js';
+import { restFlowStage } from '../flow/stage.js';
 
 export interface RestProxyDeps {
   readonly state: RouteState;
@@ -62,6 +64,8 @@ export interface RestProxyDeps {
   readonly sticky?: StickyKeys | undefined;
   /** Bandits: tokens on answers, feedback to its arm (gateway/steer/bandit-edge.ts). */
   readonly bandits?: BanditEdge | undefined;
+  /** Flow control (gateway/flow/), for backends with a `seldon.io/gateway-flow` policy. */
+  readonly flow?: FlowController | undefined;
 }
 
 /** What the gateway adds to one exchange beyond proxying it. */
@@ -78,6 +82,8 @@ export interface ExchangeExtras {
   readonly authorized?: Authorized | undefined;
   /** When the request reached the gateway (performance.now() ms): its duration is counted from then. */
   readonly since?: number | undefined;
+  /** Its slot under flow control (gateway/flow/), held until the exchange settles. */
+  readonly flow?: FlowSlot | undefined;
 }
 
 const NO_EXTRAS: ExchangeExtras = {};
@@ -187,6 +193,7 @@ class Exchange extends Attempts<UpstreamPool> implements ResponseHandler {
     const overflow = this.admit();
     if (overflow) {
       this.done = true;
+      this.extras.flow?.release(false);
       this.proxy.deps.metrics.overflow(this.backend, 'rest', overflow);
       this.proxy.deps.metrics.request(this.backend, 'rest', 'primary', 503, null, this.extras.since);
       this.tap?.end(503, null, false);
@@ -288,7 +295,9 @@ class Exchange extends Attempts<UpstreamPool> implements ResponseHandler {
   /** The route timeout starts once the request has been received in full (docs/routing.md#timeouts-retries-and-circuit-breakers). */
   private startTimer(): void {
     const ms = this.backend.timeoutMs;
-    if (ms > 0 && !this.done && !this.timer) this.timer = setTimeout(() => this.onTimeout(), ms);
+    // Time spent waiting for a flow control slot counts against it (docs/flow-control.md#timeouts).
+    const waited = this.extras.flow?.waitedMs ?? 0;
+    if (ms > 0 && !this.done && !this.timer) this.timer = setTimeout(() => this.onTimeout(), waited > 0 ? Math.max(1, ms - waited) : ms);
   }
 
   private onTimeout(): void {
@@ -553,6 +562,7 @@ class Exchange extends Attempts<UpstreamPool> implements ResponseHandler {
     this.releaseEndpoint();
     if (this.timer) clearTimeout(this.timer);
     this.settle();
+    this.extras.flow?.release(this.upstreamSeconds !== null);
     this.proxy.deps.metrics.request(this.backend, 'rest', 'primary', this.status, this.upstreamSeconds, this.extras.since);
     if (this.tap !== undefined) this.tap.end(this.status, this.upstreamSeconds, complete);
   }
@@ -727,6 +737,11 @@ export class RestProxy {
 
   /** Proxy a routed request (also after the gate); `stripAuthorization` drops the client's credential. */
   private forward(req: RestRequest, res: RestResponse, decision: Routed, stripAuthorization: boolean, extras: ExchangeExtras = NO_EXTRAS): void {
+    const flow = this.deps.flow;
+    if (decision.backend.flow !== null && flow !== undefined && extras.flow === undefined) {
+      restFlowStage(flow, decision.backend, req, res, (slot) => this.forward(req, res, decision, stripAuthorization, { ...extras, flow: slot }));
+      return;
+    }
     try {
       const headers = upstreamRequestHeaders(req.rawHeaders, {
         remoteAddress: req.socket.remoteAddress,
@@ -738,6 +753,7 @@ export class RestProxy {
       if (extras.authorized !== undefined) applyEdits(headers, extras.authorized);
       new Exchange(this, req, res, decision, headers, extras).start();
     } catch (err) {
+      extras.flow?.release(false);
       this.internalError('request', err as Error, decision.backend);
       sendError(req, res, 502, 'INTERNAL_ERROR', `the gateway failed to forward this request to ${decision.backend.id}`, { connection: 'close' });
     }

@@ -44,8 +44,11 @@ export abstract class UpstreamRegistry<U extends UpstreamEntry> {
     return u;
   }
 
-  /** For `match`: a member whose Service has no ready endpoint leaves the weighted pick. */
-  readonly eligible = (backend: Backend): boolean => this.for(backend).hasReady();
+  /**
+   * For `match`: a member whose Service has no ready endpoint leaves the weighted pick, unless flow
+   * control holds its requests until one is ready (`scaleFromZero`, docs/flow-control.md#scale-from-zero).
+   */
+  readonly eligible = (backend: Backend): boolean => this.for(backend).hasReady() || (backend.flow !== null && backend.flow.scaleFromZeroMs > 0);
 
   /**
    * Close the upstreams no route of `table` names any more, once they have nothing in flight;

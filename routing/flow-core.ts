@@ -1,0 +1,174 @@
+/**
+ * The decisions of flow control for one predictor in one process (docs/flow-control.md): start a
+ * request now, let it wait, or refuse it at once; which waiter goes next when a slot frees; and
+ * what a refusal's Retry-After says. Pure: the clock (`now`, ms) is an argument of every call and
+ * the randomness is injected; the controller (gateway/flow/controller.ts) owns the timers and the
+ * requests.
+ *
+ * Refusing early: a request that would wait is refused at once when the wait estimated from its
+ * place in the queue and the observed service time, (ahead + 1) × service time / limit, is over
+ * `queueTimeout`, or when that wait plus one service time is over what is left of its budget (the
+ * route timeout or the gRPC deadline): waiting would only end in a timeout. Without an observed
+ * service time yet, only a full queue refuses.
+ *
+ * Holding at zero: while the predictor has no ready endpoint and `scaleFromZero` is set, requests
+ * wait (up to `queue`) without an estimate, until an endpoint is ready.
+ */
+import type { FlowPolicy } from './flow-config.js';
+import { FlowQueue, Waiter } from './flow-queue.js';
+import { AdaptiveLimit, ServiceTime, fixedShare } from './flow-limit.js';
+
+/** What happens to an arriving request. */
+export type Arrival<W> =
+  | { readonly kind: 'start' }
+  | { readonly kind: 'wait'; readonly deadline: number; readonly displaced: W | undefined }
+  | { readonly kind: 'refuse'; readonly retryAfterS: number; readonly why: string };
+
+/** A waiting request, with its own deadline (set by the controller from `Arrival.deadline`). */
+export class FlowWaiter extends Waiter {}
+
+/** How this process's share of a fixed limit is found: the gateway's replicas and this process's place among its workers. */
+export interface Sharing {
+  replicas(): number;
+  readonly workers: number;
+  readonly index: number;
+}
+
+const ONE_PROCESS: Sharing = { replicas: () => 1, workers: 1, index: 0 };
+const START: Arrival<never> = Object.freeze({ kind: 'start' });
+/** Longest Retry-After, in seconds. */
+export const MAX_RETRY_AFTER_S = 60;
+
+export class FlowCore<W extends FlowWaiter> {
+  /** Sent to the model and not yet settled. */
+  inflight = 0;
+  readonly queue = new FlowQueue<W>();
+  /** Refusals by priority class, since the start. */
+  readonly refused = [0, 0, 0];
+  readonly service = new ServiceTime();
+  private readonly adaptive: AdaptiveLimit | null;
+  /** Ready endpoints (1 when unknown: the Service address). */
+  private endpoints = 1;
+  private fixed: number;
+
+  constructor(
+    readonly policy: FlowPolicy,
+    random: () => number,
+    private readonly sharing: Sharing = ONE_PROCESS,
+  ) {
+    this.adaptive = policy.concurrency === 'adaptive' ? new AdaptiveLimit(random) : null;
+    this.fixed = this.share();
+  }
+
+  /** This process's limit now; 0 while there is no ready endpoint. */
+  get limit(): number {
+    if (this.endpoints === 0) return 0;
+    return this.adaptive === null ? this.fixed : this.adaptive.limit;
+  }
+
+  /** Holding requests for an endpoint: none is ready and `scaleFromZero` is set. */
+  get holding(): boolean {
+    return this.endpoints === 0 && this.policy.scaleFromZeroMs > 0;
+  }
+
+  /** The ready endpoint count changed (or the replica count): the fixed share follows. */
+  setEndpoints(n: number): void {
+    this.endpoints = n;
+    this.fixed = this.share();
+  }
+
+  /** The replica count may have changed. */
+  reshare(): void {
+    this.fixed = this.share();
+  }
+
+  private share(): number {
+    const c = this.policy.concurrency;
+    return c === 'adaptive' ? 0 : fixedShare(c * this.endpoints, this.sharing.replicas(), this.sharing.workers, this.sharing.index);
+  }
+
+  /**
+   * A request arrives with `budgetMs` left (route timeout or gRPC deadline; Infinity: none).
+   * `start`: it may go now (the caller then calls `started`). `wait`: it is queued until
+   * `deadline` (a displaced waiter, if any, must be refused by the caller). `refuse`: at once.
+   */
+  arrive(now: number, w: W, budgetMs: number): Arrival<W> {
+    const limit = this.limit;
+    if (this.holding) {
+      if (this.queue.size >= this.policy.queue) return this.refusal(w, 'the queue of requests held until an endpoint is ready is full');
+      this.queue.push(w);
+      return { kind: 'wait', deadline: now + Math.min(this.policy.scaleFromZeroMs, budgetMs), displaced: undefined };
+    }
+    // No endpoint and no holding: through, to fail fast as without flow control.
+    if (limit === 0) return START;
+    if (this.inflight < limit && this.queue.size === 0) return START;
+    const service = this.service.ms;
+    if (service !== null) {
+      const wait = ((this.queue.ahead(w.priority, w.tenant) + 1) * service) / limit;
+      if (wait > this.policy.queueTimeoutMs) return this.refusal(w, `it could not start within the queue timeout of ${this.policy.queueTimeoutMs} ms`);
+      if (wait + service > budgetMs) return this.refusal(w, `it could not be answered within the ${Math.round(budgetMs)} ms left of its timeout`);
+    } else if (this.policy.queueTimeoutMs === 0) return this.refusal(w, 'the model is at its limit and the queue timeout is 0');
+    let displaced: W | undefined;
+    if (this.queue.size >= this.policy.queue) {
+      displaced = this.queue.victim(w.priority, w.tenant);
+      if (displaced === undefined) return this.refusal(w, 'the queue is full');
+      this.queue.remove(displaced);
+      this.refused[displaced.priority]!++;
+    }
+    this.queue.push(w);
+    return { kind: 'wait', deadline: now + Math.min(this.policy.queueTimeoutMs, budgetMs), displaced };
+  }
+
+  /** A request is sent to the model now: the tag to give back to `settled`. */
+  started(now: number): number {
+    const tag = this.adaptive === null ? 0 : this.adaptive.started(now, this.inflight);
+    this.inflight++;
+    return tag;
+  }
+
+  /**
+   * A sent request is over; `latencyMs` is the model's answer time, null when it did not answer
+   * (an error, the client left, a timeout): only real answers teach the limit and the estimate.
+   */
+  settled(now: number, latencyMs: number | null, tag: number): void {
+    this.inflight--;
+    if (latencyMs === null) return;
+    this.service.add(latencyMs);
+    this.adaptive?.sample(now, latencyMs, tag);
+  }
+
+  /** The next waiter that may start now (the caller starts it, calling `started`), if any. */
+  next(): W | undefined {
+    const limit = this.limit;
+    if (limit === 0 || this.inflight >= limit) return undefined;
+    return this.queue.pop();
+  }
+
+  /** A waiter left before it started (its client went, its deadline passed); false if it was not waiting. */
+  leave(w: W): boolean {
+    return this.queue.remove(w);
+  }
+
+  /** A waiter timed out: count its refusal. */
+  timedOut(w: W): void {
+    this.refused[w.priority]!++;
+  }
+
+  /**
+   * Retry-After in whole seconds: the time to drain what is queued and in flight at the observed
+   * service time and the current limit (at least 1 s; while holding, the scale-from-zero bound).
+   */
+  retryAfterS(): number {
+    const service = this.service.ms;
+    const limit = this.limit;
+    if (limit === 0) return Math.min(MAX_RETRY_AFTER_S, Math.max(1, Math.ceil(this.policy.scaleFromZeroMs / 1000)));
+    if (service === null) return 1;
+    const drainMs = ((this.queue.size + this.inflight) * service) / limit;
+    return Math.min(MAX_RETRY_AFTER_S, Math.max(1, Math.ceil(drainMs / 1000)));
+  }
+
+  private refusal(w: W, why: string): Arrival<W> {
+    this.refused[w.priority]!++;
+    return { kind: 'refuse', retryAfterS: this.retryAfterS(), why };
+  }
+}
