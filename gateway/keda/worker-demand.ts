@@ -25,9 +25,6 @@ export const REPORT_DEBOUNCE_MS = 100;
 /** A worker reports at least this often, changed or not. */
 export const REPORT_EVERY_MS = 1000;
 
-/** A source with no predictor under flow control (a data plane without a flow stage). */
-export const NO_DEMAND: FlowDemandSource = { snapshot: () => [], onChange: () => () => undefined };
-
 /** `ns/deployment/predictor` */
 export function predictorKey(d: Pick<PredictorDemand, 'namespace' | 'deployment' | 'predictor'>): string {
   return `${d.namespace}/${d.deployment}/${d.predictor}`;

@@ -21,7 +21,7 @@ import type { EndpointWatcher } from '../../source/kubernetes/endpoints.js';
 import { LazyKubeSource, endpointWatcherFor } from '../../source/kubernetes/kubernetes.js';
 import type { DeploymentSource, SourceEvent } from '../../source/source.js';
 import type { FlowDemandSource } from '../flow/demand.js';
-import { NO_DEMAND, SettableReplicaCount } from '../keda/worker-demand.js';
+import { SettableReplicaCount } from '../keda/worker-demand.js';
 
 export interface LocalPlaneOptions {
   /** The deployment source: with the Kubernetes API, the EndpointSlice watcher shares its connection and scope. */
@@ -32,8 +32,6 @@ export interface LocalPlaneOptions {
   readonly reusePort?: boolean;
   /** Told when accepting starts or stops failing (a cluster worker tells the primary). */
   readonly acceptChanged?: (failing: AcceptFailure | undefined) => void;
-  /** The flow demand this data plane reports (gateway/keda/): its flow controller's. */
-  readonly demand?: FlowDemandSource;
 }
 
 /**
@@ -54,22 +52,29 @@ export class LocalDataPlane implements DataPlanes {
     private readonly plane: DataPlane,
     private readonly observers: DataPlaneObservers,
     private readonly endpoints: EndpointWatcher | undefined,
-    readonly demand: FlowDemandSource,
     /** How many replicas share the fixed flow limits, as the control plane last said. */
     private readonly replicas: SettableReplicaCount,
   ) {}
+
+  /** This data plane's flow demand: its flow controller's (reported to KEDA, gateway/keda/). */
+  get demand(): FlowDemandSource {
+    return this.plane.flow;
+  }
 
   static async open(config: GatewayConfig, log: Logger, options: LocalPlaneOptions): Promise<LocalDataPlane> {
     const endpoints = await endpointsFor(config, options.source, log);
     const metrics = new GatewayMetrics();
     const observers = dataPlaneObservers(config.observe, metrics, options.accessSink, log);
+    // The control plane sets the replica count (gateway/keda/); the flow controller splits fixed limits by it.
+    const replicas = new SettableReplicaCount();
     const plane = new DataPlane(config, metrics, log, endpoints, {
+      replicas,
       ...(options.reusePort !== undefined ? { reusePort: options.reusePort } : {}),
       ...(options.acceptChanged ? { changed: options.acceptChanged } : {}),
       observers,
     });
     if (endpoints) metrics.countReadyEndpoints(readyEndpointCounts(() => plane.state.current, endpoints));
-    return new LocalDataPlane(plane, observers, endpoints, options.demand ?? NO_DEMAND, new SettableReplicaCount());
+    return new LocalDataPlane(plane, observers, endpoints, replicas);
   }
 
   /** The table this data plane routes on. */

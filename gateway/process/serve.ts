@@ -13,7 +13,6 @@ import type { GatewayMetrics } from '../observe/metrics.js';
 import { sourceFor, startControlPlane, type Gateway } from './control-plane.js';
 import { LocalDataPlane } from './local-plane.js';
 import type { DeploymentSource } from '../../source/source.js';
-import type { FlowDemandSource } from '../flow/demand.js';
 
 export type { Gateway } from './control-plane.js';
 export { sourceFor, sourceName } from './control-plane.js';
@@ -47,13 +46,9 @@ export function keepServing(log: Logger, metrics: GatewayMetrics): void {
   process.on('unhandledRejection', (reason) => report('unhandledRejection', reason));
 }
 
-export async function startGateway(config: GatewayConfig, options: { source?: DeploymentSource; logger?: Logger; accessSink?: AccessSink; demand?: FlowDemandSource } = {}): Promise<Gateway> {
+export async function startGateway(config: GatewayConfig, options: { source?: DeploymentSource; logger?: Logger; accessSink?: AccessSink } = {}): Promise<Gateway> {
   const log = options.logger ?? createLogger(config.process.logLevel);
   const source = options.source ?? sourceFor(config.source, { log });
-  const plane = await LocalDataPlane.open(config, log, {
-    source,
-    ...(options.accessSink ? { accessSink: options.accessSink } : {}),
-    ...(options.demand ? { demand: options.demand } : {}),
-  });
+  const plane = await LocalDataPlane.open(config, log, { source, ...(options.accessSink ? { accessSink: options.accessSink } : {}) });
   return startControlPlane(config, { log, source, state: plane.state, metrics: plane.metrics, planes: plane });
 }
