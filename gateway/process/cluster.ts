@@ -320,8 +320,9 @@ export async function runWorker(config: GatewayConfig, log: Logger): Promise<voi
       if (process.connected && Object.keys(counts).length > 0) process.send?.({ type: 'steer-counts', counts } satisfies ToPrimary);
     });
   }, STEER_COUNTS_MS).unref();
-  // Flow demand goes to the primary on change and every second (gateway/keda/worker-demand.ts).
-  reportDemandToPrimary(plane.demand);
+  // Flow demand goes to the primary on change and every second (gateway/keda/worker-demand.ts), when
+  // something there reads it: KEDA's scaler, or the records in Redis that count the replicas.
+  if (config.listen.kedaPort !== undefined || config.auth.redisUrl) reportDemandToPrimary(plane.demand);
   process.send?.({ type: 'worker-hello' } satisfies ToPrimary);
   let ports: PublicPorts;
   try {
