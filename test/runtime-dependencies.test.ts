@@ -86,7 +86,7 @@ describe('runtime dependencies', () => {
     expect(missing, 'imported at run time but absent from the image (npm ci --omit=dev)').toEqual([]);
   });
 
-  it('the gRPC libraries serve KEDA\'s external scaler only: the proxies never load them', () => {
+  it("the gRPC libraries serve KEDA's external scaler only: the proxies never load them", () => {
     for (const name of ['@grpc/grpc-js', '@grpc/proto-loader']) {
       expect(pkg.devDependencies[name], name).toBeUndefined();
       expect(uses.get(name), name).toEqual(['gateway/keda/scaler.ts']);
