@@ -6,20 +6,13 @@
 import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { runPrimary, runWorker } from './process/cluster.js';
-import { helpText } from './config/help.js';
+import { COMMANDS, helpText, overviewText } from './config/help.js';
+import { unknownCommand } from './config/hints.js';
 import { parseConfig } from './config/parse.js';
 import { UsageError } from './config/values.js';
 import { routesCommand } from './process/routes-command.js';
 import { createLogger } from './process/serve.js';
 import { TlsFileError, checkTlsFiles, shareTicketKeys } from './edge/tls.js';
-
-const USAGE = `Usage: seldon-gateway [serve|routes] [options]
-
-  serve    Serve REST and gRPC predictions for SeldonDeployments (default)
-  routes   Print the routing table compiled from manifests
-
-Run 'seldon-gateway <command> --help' for the options of a command.
-`;
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -58,13 +51,13 @@ async function main(): Promise<number | undefined> {
     return 0;
   }
   if (first === 'help' || ((first === '--help' || first === '-h') && rest.length === 0)) {
-    process.stdout.write(USAGE + '\n' + helpText('serve'));
+    process.stdout.write(overviewText());
     return 0;
   }
   if (first === 'routes') return routesCommand(rest);
   if (first === 'serve') await serve(rest);
   else if (first === undefined || first.startsWith('-')) await serve(process.argv.slice(2));
-  else throw new UsageError(`unknown command "${first}"\n\n${USAGE}`);
+  else throw new UsageError(unknownCommand(first, [...Object.keys(COMMANDS), 'help']));
   return undefined;
 }
 

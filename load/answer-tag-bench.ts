@@ -12,7 +12,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { issueToken, verifyToken } from '../gateway/steer/attribution.js';
 import { ARM_TAG, tagGrpcFrame, tagJsonAnswer, tokenFromFeedbackJson } from '../gateway/steer/answer-tag.js';
-import { lenField, varintBytes } from '../gateway/steer/protobuf-wire.js';
+import { lenField, varintBytes } from '../gateway/wire/protobuf.js';
 import { f0, f2, log, quantile, table, verdict } from './lib/report.js';
 import { seededRandom } from '../routing/pick.js';
 

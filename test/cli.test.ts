@@ -212,11 +212,48 @@ describe('seldon-gateway routes', () => {
       expect(serve).toContain(`  ${line}`);
   });
 
-  it('the README configuration reference lists every option', () => {
-    const readme = readFileSync(join(root, 'README.md'), 'utf8');
-    for (const o of OPTIONS.filter((x) => x.env)) {
-      expect(readme).toContain(`\`--${o.flag}\``);
-      expect(readme).toContain(`\`${o.env}\``);
+  it('a bad --log-level is a usage error (exit 2) that lists the levels, from the flag or the environment', () => {
+    const expected = 'seldon-gateway: --log-level: "verbose" is not fatal, error, warn, info, debug or trace\n';
+    for (const r of [cli(['serve', '-f', examples, '--log-level', 'verbose']), cli(['-f', examples], { SELDON_GATEWAY_LOG_LEVEL: 'verbose' })]) {
+      expect(r.code).toBe(2);
+      expect(r.err).toBe(expected);
+      expect(r.out).toBe('');
     }
+  });
+
+  it('a duration without a unit is a usage error naming the flag; with one it is taken', () => {
+    const bare = cli(['routes', '-f', examples, '--default-timeout', '3']);
+    expect(bare.code).toBe(2);
+    expect(bare.err).toBe('seldon-gateway: --default-timeout: "3" has no unit: durations take ms, s, m or h (3ms, 3s)\n');
+    const env = cli(['serve', '-f', examples], { SELDON_GATEWAY_GRACE_PERIOD: '10' });
+    expect(env.code).toBe(2);
+    expect(env.err).toMatch(/^seldon-gateway: --grace-period: "10" has no unit/);
+    expect(cli(['routes', '-f', examples, '--default-timeout', '3s']).code).toBe(0);
+  });
+
+  it('a mistyped command names the nearest one; a word far from every command says where to look', () => {
+    const typo = cli(['rotues', '-f', examples]);
+    expect(typo.code).toBe(2);
+    expect(typo.err).toBe("seldon-gateway: Unknown command 'rotues'. Did you mean 'routes'?\n");
+    expect(cli(['frobnicate']).err).toBe("seldon-gateway: Unknown command 'frobnicate'. Run 'seldon-gateway --help' for the commands.\n");
+  });
+
+  it('--help is a short overview that lists --version and points at serve --help for every option', () => {
+    for (const args of [['--help'], ['-h'], ['help']]) {
+      const r = cli(args);
+      expect(r.code).toBe(0);
+      expect(r.out.split('\n').length).toBeLessThan(40);
+      expect(r.out).toContain('  -v, --version\n');
+      expect(r.out).toContain("'seldon-gateway serve --help'");
+      expect(r.out).toMatch(/^ {2}routes +Print the routing table/m);
+    }
+    expect(cli(['-v']).code).toBe(0);
+    expect(cli(['serve', '--help']).out.split('\n').length).toBeGreaterThan(150);
+  });
+
+  it('routes --help says -f is read once (serve is the command that watches it)', () => {
+    const line = / {2}-f, --manifests <path>\n {6}(.*)\n/.exec(cli(['routes', '--help']).out)![1]!;
+    expect(line).toContain('routes reads it once');
+    expect(line).not.toContain('watched for changes');
   });
 });

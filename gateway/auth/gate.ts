@@ -22,10 +22,10 @@
  */
 import type { IncomingHttpHeaders } from 'node:http2';
 import type { Socket } from 'node:net';
-import { grpcStatusOf, type GatewayReason } from '../edge/errors.js';
+import { grpcStatusOf, type Deny, type GatewayReason } from '../edge/errors.js';
 import type { RestRequest } from '../edge/exchange.js';
-import type { ExtVerdict, ExternalAuth } from './ext-auth.js';
-import { grpcSubject, restSubject, type Authorized, type ReadBody } from './ext-auth-subject.js';
+import type { ExtVerdict, ExternalAuth } from '../ext-auth/policy.js';
+import { grpcSubject, restSubject, type Authorized, type ReadBody } from '../ext-auth/subject.js';
 import type { GatewayMetrics, Protocol } from '../observe/metrics.js';
 import { bearerToken, problemOf, queryToken, withDetail, type AuthOutcome, type OAuth } from './oauth.js';
 import type { RateLimiter, Verdict } from './rate-limit.js';
@@ -43,7 +43,7 @@ export interface Allow {
   readonly external?: ExternalAllowance | undefined;
 }
 
-/** What an external auth allowance adds to the request (auth/ext-auth.ts). */
+/** What an external auth allowance adds to the request (ext-auth/policy.ts). */
 export interface ExternalAllowance extends Authorized {
   /** `name, value` pairs for the client's answer (a refreshed session cookie). */
   readonly answer: readonly string[];
@@ -51,27 +51,8 @@ export interface ExternalAllowance extends Authorized {
   readonly read: ReadBody;
 }
 
-/**
- * Refuse the request. REST renders `status` with the gateway's JSON error body (`reason`,
- * `message`), or `body` when set, and `headers`; gRPC answers trailers-only with
- * `grpcStatusOf(reason)`, `message` and `metadata`.
- */
-export interface Deny {
-  readonly allow: false;
-  readonly status: number;
-  readonly reason: GatewayReason;
-  readonly message: string;
-  /** Extra REST headers: `www-authenticate`, `retry-after`. */
-  readonly headers?: Readonly<Record<string, string>> | undefined;
-  /** Extra gRPC metadata (the `retry-after` of a rate limit). */
-  readonly metadata?: Readonly<Record<string, string>> | undefined;
-  /** A REST body of its own instead of the error body (the front end's Spring OAuth2 shapes). */
-  readonly body?: string | undefined;
-  /** The gRPC status, when `reason` does not say it (an external auth service's answer, --ext-auth-status-on-error). */
-  readonly grpcStatus?: number | undefined;
-  /** The external auth service's own answer, returned to a REST client as it came (`status`, these headers, this body). */
-  readonly raw?: { readonly headers: readonly string[]; readonly body: Buffer } | undefined;
-}
+/** A refusal: `edge/errors.ts`'s, which the external auth check gives too; part of the gate's verdicts. */
+export type { Deny };
 
 export type GateVerdict = Allow | Deny;
 
@@ -218,7 +199,7 @@ export class Gatekeeper {
     return this.restGate(req, decision, table, since);
   }
 
-  // ---- External auth (auth/ext-auth.ts): before OAuth and rate limits, as Envoy's ext_authz precedes them ----
+  // ---- External auth (ext-auth/policy.ts): before OAuth and rate limits, as Envoy's ext_authz precedes them ----
 
   /** The external check first; on an allowed request, `next` (OAuth, rate limits), its allowance carrying the check's. */
   private externally(protocol: Protocol, d: Routed, since: number, check: () => Promise<{ verdict: ExtVerdict; read: ReadBody }>, next: (d: Routed) => PendingVerdict): Promise<GateVerdict> {

@@ -171,7 +171,7 @@ export const EXT_AUTH_OPTIONS: readonly OptionSpec[] = [
   },
 ];
 
-/** The external auth service (gateway/auth/ext-auth.ts); absent when --ext-auth-service is unset. */
+/** The external auth service (gateway/ext-auth/policy.ts); absent when --ext-auth-service is unset. */
 export interface ExtAuthConfig {
   readonly proto: 'http' | 'grpc';
   readonly tls: boolean;

@@ -51,3 +51,9 @@ function editDistance(a: string, b: string): number {
   }
   return d[a.length]![b.length]!;
 }
+
+/** A word where a command was expected, in the gateway's words: the nearest command if it looks mistyped. */
+export function unknownCommand(typed: string, commands: readonly string[]): string {
+  const near = nearest(typed, commands);
+  return near === undefined ? `Unknown command '${typed}'. Run 'seldon-gateway --help' for the commands.` : `Unknown command '${typed}'. Did you mean '${near}'?`;
+}

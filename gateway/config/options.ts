@@ -1,6 +1,7 @@
 /**
- * Every option: the rows of each section, in the order `--help` and the configuration reference
- * list them. A new option is a row in its section's file (and a line in that section's builder).
+ * Every option: the rows of each section file. `--help` and the configuration reference list them
+ * grouped by their `section`, in this order within a group. A new option is a row in its section's
+ * file (and a line in that section's builder).
  */
 import { ADMIN_OPTIONS } from './admin.js';
 import { AUTH_OPTIONS } from './auth.js';
@@ -23,17 +24,17 @@ const GENERAL_OPTIONS: readonly OptionSpec[] = [
 ];
 
 export const OPTIONS: readonly OptionSpec[] = [
-  ...SOURCE_OPTIONS,
   ...LISTEN_OPTIONS,
   ...EDGE_OPTIONS,
+  ...SOURCE_OPTIONS,
   ...TLS_OPTIONS,
-  ...ADMIN_OPTIONS,
   ...UPSTREAM_OPTIONS,
   ...ROUTE_DEFAULT_OPTIONS,
   ...SHADOW_OPTIONS,
   ...AUTH_OPTIONS,
   ...EXT_AUTH_OPTIONS,
   ...OBSERVE_OPTIONS,
+  ...ADMIN_OPTIONS,
   ...PROCESS_OPTIONS,
   ...GENERAL_OPTIONS,
 ];

@@ -14,7 +14,7 @@ export const SOURCE_OPTIONS: readonly OptionSpec[] = [
     env: env('manifests'),
     kind: 'string',
     commands: BOTH,
-    help: 'File or directory of SeldonDeployment manifests (YAML/JSON) to serve; watched for changes.',
+    help: 'File or directory of SeldonDeployment manifests (YAML/JSON) to serve: serve watches it for changes (and waits for a missing one to appear), routes reads it once.',
   },
   {
     flag: 'kubernetes',

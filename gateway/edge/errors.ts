@@ -67,6 +67,29 @@ export function grpcStatusOf(reason: GatewayReason): number {
   return GRPC_OF[reason];
 }
 
+/**
+ * A refusal the gateway answers itself (the gate's, auth/gate.ts; the external auth service's,
+ * ext-auth/policy.ts). REST renders `status` with the gateway's JSON error body (`reason`,
+ * `message`), or `body` when set, and `headers`; gRPC answers trailers-only with
+ * `grpcStatusOf(reason)`, `message` and `metadata`.
+ */
+export interface Deny {
+  readonly allow: false;
+  readonly status: number;
+  readonly reason: GatewayReason;
+  readonly message: string;
+  /** Extra REST headers: `www-authenticate`, `retry-after`. */
+  readonly headers?: Readonly<Record<string, string>> | undefined;
+  /** Extra gRPC metadata (the `retry-after` of a rate limit). */
+  readonly metadata?: Readonly<Record<string, string>> | undefined;
+  /** A REST body of its own instead of the error body (the front end's Spring OAuth2 shapes). */
+  readonly body?: string | undefined;
+  /** The gRPC status, when `reason` does not say it (an external auth service's answer, --ext-auth-status-on-error). */
+  readonly grpcStatus?: number | undefined;
+  /** The external auth service's own answer, returned to a REST client as it came (`status`, these headers, this body). */
+  readonly raw?: { readonly headers: readonly string[]; readonly body: Buffer } | undefined;
+}
+
 /** `{"status":{"code":…,"info":…,"reason":…,"status":"FAILURE"}}` */
 export function errorBody(code: number, reason: GatewayReason, info: string): string {
   return JSON.stringify({ status: { code, info, reason, status: 'FAILURE' } });

@@ -29,7 +29,7 @@ import type { Socket } from 'node:net';
 import { Deadline } from './deadline.js';
 import type { RestRequest, RestResponse } from './exchange.js';
 import { MORE, OTHER, parseRequestHead, type HeadLimits, type RequestHead } from './http1-request.js';
-import { lists, NOT_VALUE_CHAR, TOKEN } from './http1-syntax.js';
+import { lists, NOT_VALUE_CHAR, TOKEN } from '../wire/http1-syntax.js';
 import { lingeringClose } from './lingering-close.js';
 
 export interface LaneOptions extends HeadLimits {

@@ -7,7 +7,7 @@
  * request it takes is one that `node:http` would read the same way (a subset of what it accepts):
  * - request line `METHOD SP origin-form SP HTTP/1.1` with GET, POST, PUT, PATCH, DELETE or
  *   OPTIONS, and a target of RFC 3986 path and query characters only;
- * - header lines as the upstream parser reads them (edge/http1-syntax.ts: token names, no
+ * - header lines as the upstream parser reads them (wire/http1-syntax.ts: token names, no
  *   controls but HTAB in values, CRLF only: no obs-fold, no bare LF, no space before the colon);
  * - exactly one Host; at most one Content-Length, of digits; no Transfer-Encoding, Expect or
  *   Upgrade, nor a framing field's look-alike with `_` (http1-syntax.ts `FRAMING_LOOKALIKE`);
@@ -22,7 +22,7 @@
  *
  * test/http1-lane.test.ts checks that subset against llhttp itself, on seeded random heads.
  */
-import { HEADER_BLOCK, headerList, TOKEN, trimOws } from './http1-syntax.js';
+import { HEADER_BLOCK, headerList, TOKEN, trimOws } from '../wire/http1-syntax.js';
 
 export interface RequestHead {
   readonly method: string;

@@ -10,7 +10,7 @@ import type { GatewayMetrics } from '../observe/metrics.js';
 import type { GatewayReason } from './errors.js';
 import { isWhole, type RestRequest, type RestResponse } from './exchange.js';
 import { sendError } from './http-answer.js';
-import { FRAMING_LOOKALIKE } from './http1-syntax.js';
+import { FRAMING_LOOKALIKE } from '../wire/http1-syntax.js';
 
 export class EdgeRefusals {
   constructor(

@@ -26,7 +26,7 @@ import { RESPOND_END_STREAM, RESPOND_WITH_TRAILERS, answerTrailersOnly, statusTr
 import { answerStatus, type GrpcMirrors } from './mirror.js';
 import { formatGrpcTimeout, parseGrpcTimeout } from './timeout.js';
 import type { FlowSlot } from '../flow/controller.js';
-import type { GrpcUpstream, GrpcUpstreams, PooledSession } from './upstreams.js';
+import type { GrpcUpstream, GrpcUpstreams, PooledSession } from '../upstream/grpc-sessions.js';
 import type { LogBudget } from '../observe/log-budget.js';
 import type { CallTap, GrpcObserve } from '../observe/observed-grpc.js';
 import type { GatewayMetrics } from '../observe/metrics.js';

@@ -13,7 +13,7 @@ import http2, { type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingH
 import { shadowHost } from '../edge/http-headers.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import type { CallTap } from '../observe/observed-grpc.js';
-import type { GrpcUpstreams } from './upstreams.js';
+import type { GrpcUpstreams } from '../upstream/grpc-sessions.js';
 import type { MirrorBudget } from '../upstream/mirror-budget.js';
 import { MirrorAdmission } from '../upstream/mirror.js';
 import type { Backend, Mirror } from '../../routing/types.js';

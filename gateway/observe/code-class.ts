@@ -6,7 +6,7 @@
  * UNIMPLEMENTED 501, UNAVAILABLE 503, UNAUTHENTICATED 401 … so client faults are 4xx and the
  * gateway's or the model's are 5xx.
  */
-import type { Protocol } from './metrics.js';
+import type { RouteKind as Protocol } from '../../routing/types.js';
 
 export type CodeClass = '1xx' | '2xx' | '3xx' | '4xx' | '5xx' | 'other';
 export const CODE_CLASSES: readonly CodeClass[] = ['1xx', '2xx', '3xx', '4xx', '5xx', 'other'];

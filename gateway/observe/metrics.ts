@@ -185,7 +185,7 @@ export class GatewayMetrics {
     labelNames: ['protocol', 'reason'],
     registers: [this.registry],
   });
-  // The external auth service (auth/ext-auth.ts).
+  // The external auth service (ext-auth/policy.ts).
   readonly extAuth = new Counter({
     name: 'seldon_gateway_ext_auth_total',
     help: 'Decisions on requests checked by the external auth service: allowed, denied (its answer returned), body_too_large (413 before asking), error / timeout / overflow (it failed, was slow, or too many checks were in flight: refused with --ext-auth-status-on-error), error_allowed (it failed and --ext-auth-failure-mode-allow let the request through).',

@@ -16,7 +16,6 @@
  *
  * Series are keyed by their labels, as `GaugeSeries` (labels in the gauges' label order).
  */
-import type { EndpointSource } from '../upstream/endpoints.js';
 import type { GaugeSeries } from './metrics.js';
 import type { RouteTable } from '../../routing/types.js';
 
@@ -44,8 +43,12 @@ export function routeWeights(table: () => RouteTable): () => ReadonlyMap<string,
   };
 }
 
-/** An endpoint source that says when some Services' endpoints changed (source/kubernetes/endpoints.ts). */
-export interface WatchedEndpoints extends EndpointSource {
+/**
+ * What the gauge reads of the EndpointSlice watcher (source/kubernetes/endpoints.ts): how many
+ * endpoints a Service port has ready (undefined: unknown), and when some Services' endpoints changed.
+ */
+export interface WatchedEndpoints {
+  endpointsOf(service: string, namespace: string, port: 'http' | 'grpc'): { readonly length: number } | undefined;
   onChange(listener: (services: ReadonlySet<string>) => void): () => void;
 }
 

@@ -40,7 +40,7 @@ import { TlsTermination } from '../edge/tls.js';
 import { GatewayMetrics } from '../observe/metrics.js';
 import { OAuth } from '../auth/oauth.js';
 import { Gatekeeper } from '../auth/gate.js';
-import { externalAuth } from '../auth/ext-auth-service.js';
+import { externalAuth } from '../ext-auth/service.js';
 import { createStores, type Stores } from '../auth/stores.js';
 import { RateLimiter } from '../auth/rate-limit.js';
 import { RestProxy, SMALL_BODY_BYTES } from '../rest/proxy.js';
@@ -50,6 +50,7 @@ import { RouteState } from './route-state.js';
 import { RestMirrors } from '../rest/mirrors.js';
 import { MirrorBudget } from '../upstream/mirror-budget.js';
 import { Upstreams } from '../upstream/pools.js';
+import type { EndpointSource } from '../upstream/endpoints.js';
 import type { WatchedEndpoints } from '../observe/route-gauges.js';
 import { registerFlowMetrics } from '../observe/flow-metrics.js';
 import { FlowController } from '../flow/controller.js';
@@ -159,8 +160,8 @@ export class DataPlane {
     private readonly config: GatewayConfig,
     metrics?: GatewayMetrics,
     log?: Logger,
-    /** Ready pod endpoints per Service (EndpointSlices), when endpoint routing is on. */
-    endpoints?: WatchedEndpoints,
+    /** Ready pod endpoints per Service (EndpointSlices), when endpoint routing is on: dialled, and followed by flow control. */
+    endpoints?: EndpointSource & WatchedEndpoints,
     /** How a cluster worker accepts (cluster.ts), and the observers (local-plane.ts). */
     options: DataPlaneOptions = {},
   ) {

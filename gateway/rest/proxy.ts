@@ -23,7 +23,7 @@ import { clientResponseHeaders, headerGetter, schemeOf, shadowHost, upstreamRequ
 import { corsRequest, corsResponseHeaders } from './cors.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import type { GateVerdict, Gatekeeper } from '../auth/gate.js';
-import { applyEdits, type Authorized } from '../auth/ext-auth-subject.js';
+import { applyEdits, type Authorized } from '../ext-auth/subject.js';
 import { sendRawDenial, withAllowance } from './ext-auth-answer.js';
 import type { ResponseTap, RestObserve } from '../observe/observed-rest.js';
 import { LogBudget } from '../observe/log-budget.js';

@@ -11,7 +11,7 @@
  * - Feedback: the token and the reward, found without decoding the rest (JSON or protobuf).
  */
 import { lastMember, memberValue, readObject, readTopObject, type ObjectSpan } from './json-scan.js';
-import { FIXED32, FIXED64, LEN, lenField, VARINT, varintBytes, walkFields, type WireField } from './protobuf-wire.js';
+import { FIXED32, FIXED64, LEN, lenField, VARINT, varintBytes, walkFields, type WireField } from '../wire/protobuf.js';
 
 /** The `meta.tags` key that carries the token. */
 export const ARM_TAG = 'seldon.io/gateway-arm';

@@ -30,7 +30,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Readable } from 'node:stream';
 import { Deadline } from '../edge/deadline.js';
-import { NOT_TOKEN_CHAR, NOT_VALUE_CHAR } from '../edge/http1-syntax.js';
+import { NOT_TOKEN_CHAR, NOT_VALUE_CHAR } from '../wire/http1-syntax.js';
 import { ResponseParser, type ParseFailure, type ResponseHead, type ResponseSink } from './http1-response.js';
 
 export type UpstreamErrorCode =

@@ -24,7 +24,7 @@
  * Body slices share the socket's buffers (no copy).
  */
 
-import { HEADER_BLOCK, headerList, lists } from '../edge/http1-syntax.js';
+import { HEADER_BLOCK, headerList, lists } from '../wire/http1-syntax.js';
 
 export type ParseFailure = 'UPSTREAM_BAD_RESPONSE' | 'UPSTREAM_HEADERS_OVERFLOW';
 

@@ -6,7 +6,7 @@
  * copies outstanding (waiting or sent); a copy beyond it is dropped (and counted by the caller).
  */
 export class MirrorBudget {
-  // Keyed by any per-upstream object: a REST UpstreamPool or a gRPC upstream (grpc-upstreams.ts).
+  // Keyed by any per-upstream object: a REST UpstreamPool or a gRPC upstream (upstream/grpc-sessions.ts).
   private readonly inFlight = new WeakMap<object, number>();
   /** undefined: no cap of its own (0 given on the command line means the same). */
   readonly maxInFlight: number | undefined;

@@ -1,8 +1,8 @@
 /**
  * External authorization (docs/routing.md#external-auth): an auth service the operator already runs
  * decides on each request of a route whose gate says `external`, before anything reaches a model,
- * as Ambassador's AuthService does. Two protocols, as AuthService speaks them: HTTP (ext-auth-http.ts)
- * and Envoy's `envoy.service.auth.v3.Authorization/Check` over gRPC (ext-auth-grpc.ts).
+ * as Ambassador's AuthService does. Two protocols, as AuthService speaks them: HTTP (http-client.ts)
+ * and Envoy's `envoy.service.auth.v3.Authorization/Check` over gRPC (grpc-client.ts).
  *
  * This module is the policy around either client: the breaker (checks in flight, at most
  * --ext-auth-max-requests), the timeout, what a failure means (fail closed with
@@ -13,11 +13,10 @@
  */
 import type { Logger } from 'pino';
 import { Breaker } from '../upstream/breaker.js';
-import { GrpcStatus, type GatewayReason } from '../edge/errors.js';
+import { GrpcStatus, type Deny, type GatewayReason } from '../edge/errors.js';
 import { LogBudget } from '../observe/log-budget.js';
 import type { GatewayMetrics, Protocol } from '../observe/metrics.js';
 import type { ExtAuthConfig } from '../config/ext-auth.js';
-import type { Deny } from './gate.js';
 import type { HeaderEdit } from './envoy-authz-wire.js';
 
 /** What is checked: the request as the gateway received it, and what of its body the check carries. */

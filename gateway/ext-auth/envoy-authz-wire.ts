@@ -1,7 +1,7 @@
 /**
  * Envoy's external authorization messages on the wire (envoy.service.auth.v3, the protocol
  * OPA-Envoy and Authorino serve): a `CheckRequest` written, a `CheckResponse` read, by hand from
- * the published field numbers, with the protobuf wire helpers of steer/protobuf-wire.ts. Only what
+ * the published field numbers, with the protobuf wire helpers of wire/protobuf.ts. Only what
  * the gateway sends or acts on is encoded or decoded; unknown fields are skipped.
  *
  * Field numbers (envoy/service/auth/v3/external_auth.proto, attribute_context.proto,
@@ -15,7 +15,7 @@
  *   OkHttpResponse: headers 2, headers_to_remove 5, response_headers_to_add 6.
  *   HeaderValueOption: header 1 (HeaderValue: key 1, value 2, raw_value 3), append 2 (BoolValue: value 1), append_action 3.
  */
-import { LEN, VARINT, lenField, readVarint, varintBytes, walkFields } from '../steer/protobuf-wire.js';
+import { LEN, VARINT, lenField, readVarint, varintBytes, walkFields } from '../wire/protobuf.js';
 
 /** What a check describes: the request as the gateway received it. */
 export interface CheckAttributes {

@@ -1,5 +1,5 @@
 /**
- * What the external auth check is told about a request (auth/ext-auth.ts `CheckSubject`), from a
+ * What the external auth check is told about a request (ext-auth/policy.ts `CheckSubject`), from a
  * REST request or a gRPC call as the proxies hold them, and what an allowed request then carries.
  *
  * The body: without include_body nothing of it is read before the decision (a denied request's
@@ -13,7 +13,7 @@ import type { Socket } from 'node:net';
 import { announcesBody, isWhole, type RestRequest } from '../edge/exchange.js';
 import { schemeOf, upstreamRequestHeaders } from '../edge/http-headers.js';
 import { readSmallBody } from '../rest/request-body.js';
-import type { CheckSubject } from './ext-auth.js';
+import type { CheckSubject } from './policy.js';
 import type { HeaderEdit } from './envoy-authz-wire.js';
 import type { ExtAuthConfig } from '../config/ext-auth.js';
 

@@ -14,10 +14,10 @@
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type OutgoingHttpHeaders, type Settings } from 'node:http2';
 import net from 'node:net';
 import tls from 'node:tls';
-import { Breaker } from '../upstream/breaker.js';
-import { CONNECTION_WINDOW_BYTES, MAX_CONCURRENT_STREAMS, MAX_SESSIONS_PER_UPSTREAM, STREAMS_BEFORE_NEW_SESSION, UPSTREAM_SESSION_IDLE_MS, UPSTREAM_SESSION_OPTIONS } from './settings.js';
-import { EndpointSet, type EndpointKind, type EndpointSource } from '../upstream/endpoints.js';
-import { UpstreamRegistry } from '../upstream/registry.js';
+import { Breaker } from './breaker.js';
+import { CONNECTION_WINDOW_BYTES, MAX_CONCURRENT_STREAMS, MAX_SESSIONS_PER_UPSTREAM, STREAMS_BEFORE_NEW_SESSION, UPSTREAM_SESSION_IDLE_MS, UPSTREAM_SESSION_OPTIONS } from '../wire/h2-settings.js';
+import { EndpointSet, type EndpointKind, type EndpointSource } from './endpoints.js';
+import { UpstreamRegistry } from './registry.js';
 import type { Backend, BreakerLimits, Upstream } from '../../routing/types.js';
 
 export interface GrpcUpstreamSettings {

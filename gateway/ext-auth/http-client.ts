@@ -15,9 +15,9 @@ import type { ConnectionOptions } from 'node:tls';
 import { isIP } from 'node:net';
 import { Http1Pool, type ResponseHandler, type UpstreamAttempt } from '../upstream/http1-client.js';
 import type { ExtAuthConfig } from '../config/ext-auth.js';
-import { CheckFailed, type AuthServiceClient, type CheckSubject, type ServiceAnswer } from './ext-auth.js';
+import { CheckFailed, type AuthServiceClient, type CheckSubject, type ServiceAnswer } from './policy.js';
 import type { HeaderEdit } from './envoy-authz-wire.js';
-import type { TlsIdentity } from '../grpc/upstreams.js';
+import type { TlsIdentity } from '../upstream/grpc-sessions.js';
 
 /** Sent to the auth service whatever --ext-auth-allowed-request-headers says (Ambassador's list), with Host. */
 const ALWAYS_SENT = ['authorization', 'cookie', 'from', 'proxy-authorization', 'user-agent', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'host'];

@@ -7,13 +7,13 @@
  * headers; body). A call that ends without a CheckResponse (a gRPC error status, a reset, bytes
  * that do not decode) is a failure, never a decision.
  *
- * Calls go over the gateway's own pooled HTTP/2 sessions (grpc/upstreams.ts), with no new
+ * Calls go over the gateway's own pooled HTTP/2 sessions (upstream/grpc-sessions.ts), with no new
  * dependency: the messages are small and hand-encoded.
  */
 import http2, { type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
-import { GrpcUpstream, type TlsIdentity } from '../grpc/upstreams.js';
+import { GrpcUpstream, type TlsIdentity } from '../upstream/grpc-sessions.js';
 import type { ExtAuthConfig } from '../config/ext-auth.js';
-import { CheckFailed, type AuthServiceClient, type CheckSubject, type ServiceAnswer } from './ext-auth.js';
+import { CheckFailed, type AuthServiceClient, type CheckSubject, type ServiceAnswer } from './policy.js';
 import { MalformedCheckResponse, decodeCheckResponse, encodeCheckRequest, type HeaderEdit } from './envoy-authz-wire.js';
 
 const CHECK_PATH = '/envoy.service.auth.v3.Authorization/Check';

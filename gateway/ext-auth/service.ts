@@ -1,16 +1,16 @@
 /**
  * The external auth service of --ext-auth-service, built once per data plane: the protocol's
  * client (HTTP or Envoy gRPC), dialled where --resolve says, with TLS as --ext-auth-tls-verify,
- * --ext-auth-ca and --ext-auth-cert/--ext-auth-key say, under the policy of auth/ext-auth.ts.
+ * --ext-auth-ca and --ext-auth-cert/--ext-auth-key say, under the policy of policy.ts.
  */
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { ExtAuthConfig } from '../config/ext-auth.js';
 import type { UpstreamConfig } from '../config/upstream.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
-import { ExternalAuth } from './ext-auth.js';
-import { HttpAuthClient, tlsOptions } from './ext-auth-http.js';
-import { GrpcAuthClient } from './ext-auth-grpc.js';
+import { ExternalAuth } from './policy.js';
+import { HttpAuthClient, tlsOptions } from './http-client.js';
+import { GrpcAuthClient } from './grpc-client.js';
 
 export function externalAuth(
   config: ExtAuthConfig,
