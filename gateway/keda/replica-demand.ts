@@ -96,7 +96,8 @@ export class ReplicaDemand implements DemandTotals, ReplicaCount {
   private stopped = false;
   private readonly unsubscribe: () => void;
   private readonly notify = debounced(NOTIFY_DEBOUNCE_MS, () => this.localChanged());
-  private redisWasUp = true;
+  /** Whether the last call reached Redis ('unknown' until one did or failed): each outage is logged once. */
+  private redis: 'unknown' | 'up' | 'away' = 'unknown';
 
   constructor(private readonly options: ReplicaDemandOptions) {
     this.id = options.id ?? replicaId();
@@ -196,16 +197,17 @@ export class ReplicaDemand implements DemandTotals, ReplicaCount {
       others.set(key, sum);
       live = Math.max(live, n);
     }
-    if (!this.redisWasUp) this.options.log?.info('flow demand: redis is back, counting every replica again');
-    this.redisWasUp = true;
+    if (this.redis === 'away') this.options.log?.info('flow demand: redis is back, counting every replica again');
+    this.redis = 'up';
     this.apply(others, snapshot.length > 0 ? live : this.count);
   }
 
   private redisAway(err: unknown): void {
-    if (this.redisWasUp) {
+    // At start-up the connection may not be ready yet: RedisConnection says so itself.
+    if (this.redis === 'up') {
       this.options.log?.warn({ problem: err instanceof Error ? err.message : String(err) }, 'flow demand: redis unavailable, KEDA is told this replica alone and fixed limits are not split');
     }
-    this.redisWasUp = false;
+    this.redis = 'away';
     this.apply(new Map(), 1);
   }
 
