@@ -286,6 +286,11 @@ describe('the Helm chart', () => {
       return out.stdout.slice(notes);
     };
     const plain = install({ namespace: 'ml', release: 'edge' });
+    expect(plain).not.toContain('KEDA');
+    const keda = install({ namespace: 'ml', release: 'edge', set: ['keda.enabled=true'] });
+    expect(keda).toContain('scalerAddress: edge-seldon-gateway-keda.ml:9095');
+    expect(keda).toContain('Without redis.url each of the 2 replicas reports only the requests it holds itself.');
+    expect(install({ namespace: 'ml', release: 'edge', set: ['keda.enabled=true', 'redis.url=redis://redis:6379'] })).not.toContain('Without redis.url');
     expect(plain).toContain('http://edge-seldon-gateway.ml:80/seldon/<namespace>/<deployment>/api/v1.0/predictions');
     expect(plain).toContain('kubectl -n ml port-forward svc/edge-seldon-gateway 8080:80');
     expect(plain).toContain('kubectl -n ml port-forward deploy/edge-seldon-gateway 8877');
