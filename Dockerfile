@@ -22,6 +22,8 @@ COPY gateway gateway
 COPY routing routing
 COPY source source
 COPY examples examples
+# The build copies the .proto files the gateway loads at run time (KEDA's scaler) into dist/.
+COPY scripts/copy-assets.mjs scripts/
 RUN npm run build
 
 # ---- deps: production dependencies only -------------------------------------------------------

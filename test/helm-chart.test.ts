@@ -151,8 +151,21 @@ describe('the Helm chart', () => {
     ['tls-cert-manager.yaml', 'seldon-system', () => baseWith(['tls', 'cert-manager'])],
     ['ambassador-takeover.yaml', 'seldon-system', () => baseWith(['ambassador-service', 'pod-monitor', 'admin-token'])],
     ['redis-cluster.yaml', 'seldon-system', () => baseWith(['redis'])],
+    ['keda.yaml', 'seldon-system', () => baseWith(['keda'])],
   ])('examples/%s in %s renders what its kustomize counterpart renders', (values, namespace, counterpart) => {
     expectSameObjects(template({ values: [values], namespace }), counterpart());
+  });
+
+  it("keda with networkPolicy renders what components/network-policy then components/keda render: the scaler port from KEDA's namespace only", () => {
+    const helmObjs = template({ set: ['keda.enabled=true', 'networkPolicy.enabled=true'] });
+    expectSameObjects(helmObjs, baseWith(['network-policy', 'keda']));
+    const rules = named(helmObjs, 'NetworkPolicy').spec.ingress as Obj[];
+    expect(rules.at(-1)).toEqual({ from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'keda' } } }], ports: [{ port: 'keda', protocol: 'TCP' }] });
+    const env = named(helmObjs, 'Deployment').spec.template.spec.containers[0].env as Obj[];
+    expect(env).toContainEqual({ name: 'SELDON_GATEWAY_KEDA_PORT', value: '9095' });
+    expect(named(helmObjs, 'Service', 'seldon-gateway-keda').spec.ports).toEqual([{ name: 'keda', port: 9095, targetPort: 'keda', protocol: 'TCP', appProtocol: 'kubernetes.io/h2c' }]);
+    // The public Service never carries the scaler's port.
+    expect((named(helmObjs, 'Service', 'seldon-gateway').spec.ports as Obj[]).map((p) => p.targetPort)).not.toContain('keda');
   });
 
   it('every example renders each namespaced object into the release namespace, and RBAC by scope: a ClusterRole cluster-wide, a Role in single-namespace mode', () => {
@@ -308,6 +321,11 @@ describe('the Helm chart', () => {
       return out.stdout.slice(notes);
     };
     const plain = install({ namespace: 'ml', release: 'edge' });
+    expect(plain).not.toContain('KEDA');
+    const keda = install({ namespace: 'ml', release: 'edge', set: ['keda.enabled=true'] });
+    expect(keda).toContain('scalerAddress: edge-seldon-gateway-keda.ml:9095');
+    expect(keda).toContain('Without redis.url each of the 2 replicas reports only the requests it holds itself.');
+    expect(install({ namespace: 'ml', release: 'edge', set: ['keda.enabled=true', 'redis.url=redis://redis:6379'] })).not.toContain('Without redis.url');
     expect(plain).toContain('http://edge-seldon-gateway.ml:80/seldon/<namespace>/<deployment>/api/v1.0/predictions');
     expect(plain).toContain('kubectl -n ml port-forward svc/edge-seldon-gateway 8080:80');
     expect(plain).toContain('kubectl -n ml port-forward deploy/edge-seldon-gateway 8877');

@@ -286,6 +286,7 @@ describe('kustomize components', () => {
     ['hpa', ['HorizontalPodAutoscaler/seldon-gateway']],
     ['admin-token', []],
     ['ambassador-service', ['Service/ambassador']],
+    ['keda', ['Service/seldon-gateway-keda']],
   ])('%s adds %j', (c, added) => {
     const before = new Set(baseWith([]).map((o) => `${o.kind}/${o.metadata.name}`));
     const after = baseWith([c]).map((o) => `${o.kind}/${o.metadata.name}`);
@@ -318,7 +319,7 @@ describe('kustomize components', () => {
 
 describe('what the components refer to exists (rendered: base + every component)', () => {
   // Both monitors at once only to check them; an install uses one of the two.
-  const objs = baseWith(['monitoring', 'pod-monitor', 'alerts', 'dashboard', 'network-policy', 'hpa', 'admin-token', 'ambassador-service']);
+  const objs = baseWith(['monitoring', 'pod-monitor', 'alerts', 'dashboard', 'network-policy', 'hpa', 'admin-token', 'ambassador-service', 'keda']);
   const { labels, container, pod, deployment } = gatewayPod(objs);
   const adminPort = containerPort(container, 'admin')!;
 
@@ -327,9 +328,18 @@ describe('what the components refer to exists (rendered: base + every component)
     expect(containerPort(container, 'http')!.containerPort).toBe(defaults.listen.port);
   });
 
+  it("the keda component serves KEDA's external scaler on the container port its Service and the NetworkPolicy name, and sets --keda-port to it", () => {
+    const keda = containerPort(container, 'keda')!;
+    expect(container.env).toContainEqual({ name: 'SELDON_GATEWAY_KEDA_PORT', value: String(keda.containerPort) });
+    expect(named(objs, 'Service', 'seldon-gateway-keda').spec.ports).toEqual([{ name: 'keda', port: keda.containerPort, targetPort: 'keda', protocol: 'TCP', appProtocol: 'kubernetes.io/h2c' }]);
+    expect((named(objs, 'Service', 'seldon-gateway').spec.ports as Obj[]).map((p) => p.targetPort)).not.toContain('keda');
+    const rule = (named(objs, 'NetworkPolicy', 'seldon-gateway').spec.ingress as Obj[]).find((r) => r.ports.some((p: Obj) => p.port === 'keda'));
+    expect(rule?.from).toEqual([{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'keda' } } }]);
+  });
+
   it('every Service selects the gateway pods, and every targetPort is a container port', () => {
     const services = all(objs, 'Service');
-    expect(services.map((s) => s.metadata.name).sort()).toEqual(['ambassador', 'seldon-gateway', 'seldon-gateway-admin']);
+    expect(services.map((s) => s.metadata.name).sort()).toEqual(['ambassador', 'seldon-gateway', 'seldon-gateway-admin', 'seldon-gateway-keda']);
     for (const s of services) {
       expect(selects(s.spec.selector, labels), `${s.metadata.name} selects the pods`).toBe(true);
       for (const p of s.spec.ports as Obj[]) expect(containerPort(container, p.targetPort), `${s.metadata.name}:${p.name} → ${p.targetPort}`).toBeDefined();

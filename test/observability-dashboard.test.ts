@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { registerSteerMetrics } from '../gateway/steer/metrics.js';
 import { GatewayMetrics } from '../gateway/observe/metrics.js';
+import { registerFlowMetrics } from '../gateway/observe/flow-metrics.js';
 
 const file = fileURLToPath(new URL('../deploy/kustomize/components/dashboard/grafana-dashboard.json', import.meta.url));
 
@@ -66,6 +67,8 @@ async function registered(): Promise<Map<string, { family: string; labels: strin
   const metrics = new GatewayMetrics();
   // The control plane's rollout and bandit metrics live in the same registry (gateway/steer/metrics.ts).
   registerSteerMetrics(metrics.registry);
+  // And each data plane's flow control metrics (gateway/observe/flow-metrics.ts).
+  registerFlowMetrics(metrics.registry, () => []);
   const names = new Map<string, { family: string; labels: string[] }>();
   for (const m of await metrics.registry.getMetricsAsJSON()) {
     const type = String(m.type);

@@ -86,10 +86,10 @@ describe('runtime dependencies', () => {
     expect(missing, 'imported at run time but absent from the image (npm ci --omit=dev)').toEqual([]);
   });
 
-  it('the gRPC client libraries are test-only: devDependencies', () => {
+  it("the gRPC libraries serve KEDA's external scaler only: the proxies never load them", () => {
     for (const name of ['@grpc/grpc-js', '@grpc/proto-loader']) {
-      expect(pkg.dependencies[name], name).toBeUndefined();
-      expect(pkg.devDependencies[name], name).toBeDefined();
+      expect(pkg.devDependencies[name], name).toBeUndefined();
+      expect(uses.get(name), name).toEqual(['gateway/keda/scaler.ts']);
     }
   });
 

@@ -25,6 +25,15 @@ export const LISTEN_OPTIONS: readonly OptionSpec[] = [
     commands: SERVE,
     help: "Optional extra listener (REST and gRPC) for clients of Seldon 0.x's OAuth API front end, which used their own port; it serves what the public port serves.",
   },
+  {
+    flag: 'keda-port',
+    section: 'listen',
+    value: 'port',
+    env: env('keda-port'),
+    kind: 'int',
+    commands: SERVE,
+    help: "Serve KEDA's external scaler (gRPC externalscaler.ExternalScaler) on this port, on --host, from the primary process: a ScaledObject scales a predictor under flow control on its queued plus in-flight requests, summed over the replicas that share --redis-url, from zero (docs/keda.md). Never the public port.",
+  },
 ];
 
 /** Where the gateway listens: the public port and its optional extras, the admin port. */
@@ -33,8 +42,10 @@ export interface ListenConfig extends AdminListenConfig {
   readonly host: string;
   readonly grpcPort: number | undefined;
   readonly oauthPort: number | undefined;
+  /** KEDA's external scaler (gateway/keda/), when set. */
+  readonly kedaPort: number | undefined;
 }
 
 export function buildListen(read: Reader): Omit<ListenConfig, keyof AdminListenConfig> {
-  return { port: read.port('port'), host: read.str('host'), grpcPort: read.optPort('grpc-port'), oauthPort: read.optPort('oauth-port') };
+  return { port: read.port('port'), host: read.str('host'), grpcPort: read.optPort('grpc-port'), oauthPort: read.optPort('oauth-port'), kedaPort: read.optPort('keda-port') };
 }

@@ -244,6 +244,12 @@ export class GatewayMetrics {
     aggregator: 'max',
     registers: [this.registry],
   });
+  readonly flowReplicas = new Gauge({
+    name: 'seldon_gateway_flow_replicas',
+    help: 'Replicas of the gateway that share the fixed flow limits, as counted from the flow demand records in Redis (1 without Redis or while it is away).',
+    aggregator: 'max',
+    registers: [this.registry],
+  });
   readonly redisConnected = new Gauge({
     name: 'seldon_gateway_redis_connected',
     help: '1 while the Redis connection is ready (with --redis-url).',

@@ -38,6 +38,7 @@ import { addCounts, type SteerCounts } from '../observe/steer-tally.js';
 import { fromWire, toWire, type SteerOverridesWire } from '../steer/overrides.js';
 import type { RewardSink } from '../steer/bandit-edge.js';
 import { serveRewardsToWorkers } from '../steer/reward-ipc.js';
+import { WorkerDemand, reportDemandToPrimary, type ReplicasMessage } from '../keda/worker-demand.js';
 import type { SteerOverride } from '../../routing/steering.js';
 import type { SeldonDeployment } from '../../routing/seldon-deployment.js';
 
@@ -46,6 +47,7 @@ type ToWorker =
   | { type: 'sdep-snapshot'; deployments: [string, SeldonDeployment][] }
   | { type: 'steer'; overrides: SteerOverridesWire }
   | { type: 'steer-keys'; keys: string[] }
+  | ReplicasMessage
   | { type: 'drain'; graceMs: number };
 type ToPrimary =
   | { type: 'worker-hello' }
@@ -130,6 +132,10 @@ class WorkerPlanes implements DataPlanes {
   private keys: string[] = [];
   private rewards: RewardSink | undefined;
   private stopRewards: (() => void) | undefined;
+  /** Every worker's flow demand, as each last reported it (gateway/keda/worker-demand.ts). */
+  readonly demand = new WorkerDemand();
+  /** Replicas sharing the fixed flow limits: a (re)started worker gets it after its snapshot. */
+  private replicas = 1;
 
   constructor(
     private readonly config: GatewayConfig,
@@ -177,6 +183,11 @@ class WorkerPlanes implements DataPlanes {
     this.broadcast({ type: 'steer', overrides: this.overrides });
   }
 
+  replicaCount(n: number): void {
+    this.replicas = n;
+    this.broadcast({ type: 'sgw-flow-replicas', replicas: n });
+  }
+
   /** Rewards the workers send (no Redis) are recorded here. */
   rewardsTo(sink: RewardSink): void {
     this.rewards = sink;
@@ -218,6 +229,7 @@ class WorkerPlanes implements DataPlanes {
     clearTimeout(hard);
     this.stopStores?.();
     this.stopRewards?.();
+    this.demand.stop();
   }
 
   private workers(): Worker[] {
@@ -241,6 +253,7 @@ class WorkerPlanes implements DataPlanes {
         this.send(w, { type: 'sdep-snapshot', deployments: [...this.current] });
         this.send(w, { type: 'steer-keys', keys: this.keys });
         this.send(w, { type: 'steer', overrides: this.overrides });
+        this.send(w, { type: 'sgw-flow-replicas', replicas: this.replicas });
       } else if (msg?.type === 'steer-counts') addCounts(this.counts, msg.counts);
       else if (msg?.type === 'worker-ready') {
         this.listening.set(w.id, msg.ports);
@@ -298,6 +311,7 @@ export async function runWorker(config: GatewayConfig, log: Logger): Promise<voi
       plane.state.apply(events);
     } else if (msg?.type === 'steer') plane.steer(fromWire(msg.overrides));
     else if (msg?.type === 'steer-keys') plane.steerKeys(msg.keys.map((k) => Buffer.from(k, 'hex')));
+    else if (msg?.type === 'sgw-flow-replicas') plane.replicaCount(msg.replicas);
     else if (msg?.type === 'drain') void plane.drain(msg.graceMs).then(() => process.exit(0));
   });
   // Rollout and bandit counts go to the primary once a second (gateway/steer/controller.ts).
@@ -306,6 +320,9 @@ export async function runWorker(config: GatewayConfig, log: Logger): Promise<voi
       if (process.connected && Object.keys(counts).length > 0) process.send?.({ type: 'steer-counts', counts } satisfies ToPrimary);
     });
   }, STEER_COUNTS_MS).unref();
+  // Flow demand goes to the primary on change and every second (gateway/keda/worker-demand.ts), when
+  // something there reads it: KEDA's scaler, or the records in Redis that count the replicas.
+  if (config.listen.kedaPort !== undefined || config.auth.redisUrl) reportDemandToPrimary(plane.demand);
   process.send?.({ type: 'worker-hello' } satisfies ToPrimary);
   let ports: PublicPorts;
   try {

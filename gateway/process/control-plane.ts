@@ -40,6 +40,8 @@ import { steeringJson } from '../steer/describe.js';
 import { loadKeys } from '../steer/keys.js';
 import type { RewardSink } from '../steer/bandit-edge.js';
 import { MemorySteerStore, RedisSteerStore, type SteerStore } from '../steer/store.js';
+import type { FlowDemandSource } from '../flow/demand.js';
+import { startFlowDemand, type FlowDemandService } from '../keda/flow-demand.js';
 
 /** The public ports the data planes listen on (the ones the kernel chose, for port 0). */
 export interface PublicPorts {
@@ -77,6 +79,10 @@ export interface DataPlanes {
   steerKeys(keys: readonly Buffer[]): void;
   /** Without Redis: where the data planes record bandit rewards (the control plane's memory store). */
   rewardsTo(sink: RewardSink): void;
+  /** This replica's flow demand: every data plane's flow controller, summed (gateway/keda/). */
+  readonly demand: FlowDemandSource;
+  /** Every data plane splits its fixed flow limits between this many replicas from now on. */
+  replicaCount(n: number): void;
   /** Stop accepting, finish in-flight work within `graceMs`, then stop (flushing what they log). */
   drain(graceMs: number): Promise<void>;
   /** Stop at once. */
@@ -86,6 +92,8 @@ export interface DataPlanes {
 /** A running gateway: what `startGateway` returns and what the cluster primary runs. */
 export interface Gateway extends PublicPorts {
   readonly adminPort: number;
+  /** KEDA's external scaler (--keda-port), when set. */
+  readonly kedaPort: number | undefined;
   readonly state: RouteState;
   readonly metrics: GatewayMetrics;
   /** Rollouts and bandits: this replica's view and its decisions (gateway/steer/). */
@@ -254,6 +262,7 @@ export async function startControlPlane(config: GatewayConfig, parts: ControlPla
   steerMetrics.follow(steering);
   if (!steerStore.shared) planes.rewardsTo(steerStore);
   let stopKeys = (): void => undefined;
+  let flowDemand: FlowDemandService | undefined;
   const sampleMs = config.listen.adminPageSampleMs;
   const history = new TrafficHistory(() => planes.gather(OBSERVED_METRICS), sampleMs, sampleMs * WINDOW_SAMPLES);
   const settings: PageSettings = {
@@ -300,6 +309,7 @@ export async function startControlPlane(config: GatewayConfig, parts: ControlPla
       log.info({ ...(why ? { reason: why } : {}), graceful, gracePeriodMs: config.process.gracePeriodMs }, 'shutting down');
       history.stop();
       stopKeys();
+      await flowDemand?.stop();
       await steering.stop();
       steerStore.close();
       steerRedis?.close();
@@ -326,13 +336,23 @@ export async function startControlPlane(config: GatewayConfig, parts: ControlPla
     await Promise.race([keys.first, new Promise((resolve) => setTimeout(resolve, STEER_KEY_WAIT_MS).unref())]);
     ports = await planes.start();
     steering.start();
+    // Demand for KEDA and the replica count, once the data planes report (gateway/keda/).
+    flowDemand = await startFlowDemand({
+      planes,
+      redis: steerRedis,
+      kedaPort: config.listen.kedaPort,
+      host: config.listen.host,
+      metrics,
+      log,
+      timeoutMs: config.auth.redisTimeoutMs,
+    });
   } catch (err) {
     await stop(false, 'could not start').catch(() => undefined);
     throw err;
   }
   const address = admin.server.address();
   const adminPort = typeof address === 'object' && address ? address.port : config.listen.adminPort;
-  log.info({ ...ports, adminPort, workers: planes.processes, adminToken: adminToken !== undefined }, 'seldon-gateway listening');
+  log.info({ ...ports, adminPort, kedaPort: flowDemand.kedaPort, workers: planes.processes, adminToken: adminToken !== undefined }, 'seldon-gateway listening');
   if (!adminToken && !isLoopback(config.listen.adminHost)) {
     log.warn(
       { adminHost: config.listen.adminHost, adminPort },
@@ -342,6 +362,7 @@ export async function startControlPlane(config: GatewayConfig, parts: ControlPla
   return {
     ...ports,
     adminPort,
+    kedaPort: flowDemand.kedaPort,
     state,
     metrics,
     steering,

@@ -142,7 +142,7 @@ export class DataPlane {
     private readonly config: GatewayConfig,
     metrics?: GatewayMetrics,
     log?: Logger,
-    /** Ready pod endpoints per Service (EndpointSlices), when endpoint routing is on. */
+    /** Ready pod endpoints per Service (EndpointSlices), when endpoint routing is on: dialled, and followed by flow control. */
     endpoints?: EndpointSource & WatchedEndpoints,
     /** How a cluster worker accepts (cluster.ts), and the observers (local-plane.ts). */
     options: DataPlaneOptions = {},

@@ -20,6 +20,8 @@ import { notAccepting, type DataPlanes, type PlanesReadiness, type PublicPorts }
 import type { EndpointWatcher } from '../../source/kubernetes/endpoints.js';
 import { LazyKubeSource, endpointWatcherFor } from '../../source/kubernetes/kubernetes.js';
 import type { DeploymentSource, SourceEvent } from '../../source/source.js';
+import type { FlowDemandSource } from '../flow/demand.js';
+import { SettableReplicaCount } from '../keda/worker-demand.js';
 
 export interface LocalPlaneOptions {
   /** The deployment source: with the Kubernetes API, the EndpointSlice watcher shares its connection and scope. */
@@ -52,20 +54,30 @@ export class LocalDataPlane implements DataPlanes {
     private readonly plane: DataPlane,
     private readonly observers: DataPlaneObservers,
     private readonly endpoints: EndpointWatcher | undefined,
+    /** How many replicas share the fixed flow limits, as the control plane last said. */
+    private readonly replicas: SettableReplicaCount,
   ) {}
+
+  /** This data plane's flow demand: its flow controller's (reported to KEDA, gateway/keda/). */
+  get demand(): FlowDemandSource {
+    return this.plane.flow;
+  }
 
   static async open(config: GatewayConfig, log: Logger, options: LocalPlaneOptions): Promise<LocalDataPlane> {
     const endpoints = await endpointsFor(config, options.source, log);
     const metrics = new GatewayMetrics();
     const observers = dataPlaneObservers(config.observe, metrics, options.accessSink, log);
+    // The control plane sets the replica count (gateway/keda/); the flow controller splits fixed limits by it.
+    const replicas = new SettableReplicaCount();
     const plane = new DataPlane(config, metrics, log, endpoints, {
+      replicas,
       ...(options.reusePort !== undefined ? { reusePort: options.reusePort } : {}),
       ...(options.acceptChanged ? { changed: options.acceptChanged } : {}),
       observers,
       now: options.now,
     });
     if (endpoints) metrics.countReadyEndpoints(readyEndpointCounts(() => plane.state.current, endpoints));
-    return new LocalDataPlane(plane, observers, endpoints);
+    return new LocalDataPlane(plane, observers, endpoints, replicas);
   }
 
   /** The table this data plane routes on. */
@@ -105,6 +117,10 @@ export class LocalDataPlane implements DataPlanes {
 
   rewardsTo(sink: RewardSink): void {
     this.plane.rewardsTo(sink);
+  }
+
+  replicaCount(n: number): void {
+    this.replicas.set(n);
   }
 
   async gather(names?: readonly string[]): Promise<Gathered> {
