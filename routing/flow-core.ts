@@ -114,8 +114,10 @@ export class FlowCore<W extends FlowWaiter> {
     if (limit === 0) return START;
     if (this.inflight < limit && this.queue.size === 0) return START;
     const service = this.service.ms;
-    if (service !== null) {
-      const wait = (this.queue.ahead(w.priority, w.tenant) + 1) * this.perCompletion(service, limit);
+    // An adaptive limit lowered for a probe is not the model's pace, and is unknown before the first probe.
+    const pace = this.adaptive === null ? limit : this.adaptive.steadyLimit;
+    if (service !== null && pace !== null) {
+      const wait = (this.queue.ahead(w.priority, w.tenant) + 1) * this.perCompletion(service, pace);
       if (wait > this.policy.queueTimeoutMs * ADMIT_SHARE) return this.refusal(w, `it could not start within the queue timeout of ${this.policy.queueTimeoutMs} ms`);
       if (wait + service > budgetMs) return this.refusal(w, `it could not be answered within the ${Math.round(budgetMs)} ms left of its timeout`);
     } else if (this.policy.queueTimeoutMs === 0) return this.refusal(w, 'the model is at its limit and the queue timeout is 0');
@@ -144,7 +146,9 @@ export class FlowCore<W extends FlowWaiter> {
   settled(now: number, latencyMs: number | null, tag: number): void {
     const saturated = this.inflight >= this.limit || this.queue.size > 0;
     this.inflight--;
-    if (saturated && this.lastSaturatedSettle !== null) this.cycle.add(now - this.lastSaturatedSettle);
+    // Completions at a limit lowered for a probe, or still growing from the start, are slower than the model's pace.
+    const paced = this.adaptive === null || this.adaptive.steadyLimit === this.adaptive.limit;
+    if (saturated && paced && this.lastSaturatedSettle !== null) this.cycle.add(now - this.lastSaturatedSettle);
     this.lastSaturatedSettle = saturated ? now : null;
     if (latencyMs === null) return;
     this.service.add(latencyMs);
