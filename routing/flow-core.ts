@@ -26,11 +26,20 @@ import { AdaptiveLimit, ServiceTime, fixedShare } from './flow-limit.js';
 /** What happens to an arriving request. */
 export type Arrival<W> =
   | { readonly kind: 'start' }
-  | { readonly kind: 'wait'; readonly deadline: number; readonly displaced: W | undefined }
+  | {
+      readonly kind: 'wait';
+      readonly deadline: number;
+      readonly displaced: W | undefined;
+      /** Lower-class waiters this arrival pushed past their deadline: refused now (counted), rather than when it passes. */
+      readonly overtaken?: readonly W[] | undefined;
+    }
   | { readonly kind: 'refuse'; readonly retryAfterS: number; readonly why: string };
 
-/** A waiting request, with its own deadline (set by the controller from `Arrival.deadline`). */
-export class FlowWaiter extends Waiter {}
+/** A waiting request. */
+export class FlowWaiter extends Waiter {
+  /** When its wait ends (set on arrival, from `Arrival.deadline`). */
+  deadline = Infinity;
+}
 
 /** How this process's share of a fixed limit is found: the gateway's replicas and this process's place among its workers. */
 export interface Sharing {
@@ -129,7 +138,28 @@ export class FlowCore<W extends FlowWaiter> {
       this.refused[displaced.priority]!++;
     }
     this.queue.push(w);
-    return { kind: 'wait', deadline: now + Math.min(this.policy.queueTimeoutMs, budgetMs), displaced };
+    w.deadline = now + Math.min(this.policy.queueTimeoutMs, budgetMs);
+    const overtaken = service !== null && pace !== null && w.priority < 2 ? this.overtaken(now, w, this.perCompletion(service, pace)) : undefined;
+    return { kind: 'wait', deadline: w.deadline, displaced, overtaken };
+  }
+
+  /**
+   * An arrival of a higher class goes before the waiters of lower ones: the last of them (the
+   * lowest class's, from its longest tenant queue), expected to start after all that waits, is
+   * refused now when that is later than its deadline less the admission margin: waiting would
+   * only end in a refusal after the whole queue timeout.
+   */
+  private overtaken(now: number, w: W, perCompletion: number): W[] | undefined {
+    const margin = this.policy.queueTimeoutMs * (1 - ADMIT_SHARE);
+    let out: W[] | undefined;
+    for (;;) {
+      const v = this.queue.victim(w.priority, w.tenant);
+      if (v === undefined || v.priority <= w.priority) return out;
+      if (now + this.queue.size * perCompletion <= v.deadline - margin) return out;
+      this.queue.remove(v);
+      this.refused[v.priority]!++;
+      (out ??= []).push(v);
+    }
   }
 
   /** A request is sent to the model now: the tag to give back to `settled`. */
