@@ -8,8 +8,11 @@
  * Refusing early: a request that would wait is refused at once when the wait estimated from its
  * place in the queue, (ahead + 1) × the time between two completions, is over `ADMIT_SHARE` (80%)
  * of `queueTimeout`, or when that wait plus one service time is over what is left of its budget
- * (the route timeout or the gRPC deadline): waiting would only end in a timeout. The time between
- * two completions is measured while the predictor is saturated (it includes what the service time
+ * (the route timeout or the gRPC deadline): waiting would only end in a timeout. Requests of higher
+ * classes keep arriving while it waits and go first: the wait is divided by the share of the model
+ * they leave (1 − their recent start rate × the time per completion), and a class they leave less
+ * than 5% of is refused at once. The time between
+ * two completions is measured while requests wait for a slot (it includes what the service time
  * alone does not: the gateway's own delay between a slot freeing and the next request going out),
  * and is at least service time / limit. The margin keeps a steady overload, whose queue sits at the
  * admission bound, from timing out the requests it admitted: a refusal after waiting costs the client
@@ -20,7 +23,7 @@
  * wait (up to `queue`) without an estimate, until an endpoint is ready.
  */
 import type { FlowPolicy } from './flow-config.js';
-import { FlowQueue, Waiter } from './flow-queue.js';
+import { FlowQueue, Waiter, type Priority } from './flow-queue.js';
 import { AdaptiveLimit, ServiceTime, fixedShare } from './flow-limit.js';
 
 /** What happens to an arriving request. */
@@ -54,6 +57,10 @@ const START: Arrival<never> = Object.freeze({ kind: 'start' });
 export const MAX_RETRY_AFTER_S = 60;
 /** A request is admitted to wait only when it is expected to start within this share of queueTimeout. */
 export const ADMIT_SHARE = 0.8;
+/** Time constant of the start rates by class, in ms. */
+const RATE_WINDOW_MS = 2000;
+/** Below this share of the model left by higher classes, a request of a lower class is refused at once. */
+const MIN_SHARE_LEFT = 0.05;
 
 export class FlowCore<W extends FlowWaiter> {
   /** Sent to the model and not yet settled. */
@@ -66,6 +73,8 @@ export class FlowCore<W extends FlowWaiter> {
   private readonly cycle = new ServiceTime(0.05);
   /** When the last completion while saturated happened (null: the one before was not saturated). */
   private lastSaturatedSettle: number | null = null;
+  /** Requests started per ms, by class: an exponentially weighted rate over RATE_WINDOW_MS. */
+  private readonly startRates = [0, 1, 2].map(() => ({ perMs: 0, at: 0 }));
   private readonly adaptive: AdaptiveLimit | null;
   /** Ready endpoints (1 when unknown: the Service address). */
   private endpoints = 1;
@@ -126,7 +135,11 @@ export class FlowCore<W extends FlowWaiter> {
     // An adaptive limit lowered for a probe is not the model's pace, and is unknown before the first probe.
     const pace = this.adaptive === null ? limit : this.adaptive.steadyLimit;
     if (service !== null && pace !== null) {
-      const wait = (this.queue.ahead(w.priority, w.tenant) + 1) * this.perCompletion(service, pace);
+      const per = this.perCompletion(service, pace);
+      // Higher classes arriving while it waits go first: it gets only the share of the model they leave.
+      const left = 1 - this.higherShare(now, w.priority, per);
+      if (left < MIN_SHARE_LEFT) return this.refusal(w, 'requests of higher priority take the whole model');
+      const wait = ((this.queue.ahead(w.priority, w.tenant) + 1) * per) / left;
       if (wait > this.policy.queueTimeoutMs * ADMIT_SHARE) return this.refusal(w, `it could not start within the queue timeout of ${this.policy.queueTimeoutMs} ms`);
       if (wait + service > budgetMs) return this.refusal(w, `it could not be answered within the ${Math.round(budgetMs)} ms left of its timeout`);
     } else if (this.policy.queueTimeoutMs === 0) return this.refusal(w, 'the model is at its limit and the queue timeout is 0');
@@ -162,8 +175,11 @@ export class FlowCore<W extends FlowWaiter> {
     }
   }
 
-  /** A request is sent to the model now: the tag to give back to `settled`. */
-  started(now: number): number {
+  /** A request of class `priority` is sent to the model now: the tag to give back to `settled`. */
+  started(now: number, priority: Priority = 1): number {
+    const r = this.startRates[priority]!;
+    r.perMs = r.perMs * Math.exp((r.at - now) / RATE_WINDOW_MS) + 1 / RATE_WINDOW_MS;
+    r.at = now;
     const tag = this.adaptive === null ? 0 : this.adaptive.started(now, this.inflight);
     this.inflight++;
     return tag;
@@ -174,7 +190,9 @@ export class FlowCore<W extends FlowWaiter> {
    * (an error, the client left, a timeout): only real answers teach the limit and the estimate.
    */
   settled(now: number, latencyMs: number | null, tag: number): void {
-    const saturated = this.inflight >= this.limit || this.queue.size > 0;
+    // Saturated: requests wait, so the freed slot is taken at once (an interval then is the model's
+    // cadence and the gateway's delays, no idle time).
+    const saturated = this.queue.size > 0;
     this.inflight--;
     // Completions at a limit lowered for a probe, or still growing from the start, are slower than the model's pace.
     const paced = this.adaptive === null || this.adaptive.steadyLimit === this.adaptive.limit;
@@ -213,6 +231,16 @@ export class FlowCore<W extends FlowWaiter> {
     if (service === null) return 1;
     const drainMs = (this.queue.size + this.inflight) * this.perCompletion(service, limit);
     return Math.min(MAX_RETRY_AFTER_S, Math.max(1, Math.ceil(drainMs / 1000)));
+  }
+
+  /** The share of the model the classes above `p` took lately: their start rates × the time per completion. */
+  private higherShare(now: number, p: Priority, per: number): number {
+    let share = 0;
+    for (let q = 0; q < p; q++) {
+      const r = this.startRates[q]!;
+      share += r.perMs * Math.exp((r.at - now) / RATE_WINDOW_MS) * per;
+    }
+    return share;
   }
 
   /** Ms between two completions while saturated: measured, and at least service time / limit. */

@@ -236,6 +236,28 @@ describe('the decisions of one predictor', () => {
     expect(core.retryAfterS()).toBe(2);
   });
 
+  it('counts the share of the model higher classes take: a lower class waits longer, and is refused at once when they take it all', () => {
+    const core = new FlowCore<FlowWaiter>(flowPolicy({ concurrency: 1, queue: 100, queueTimeoutMs: 1000 }), seededRandom(1));
+    // Ten seconds of critical requests, 10 a second, 50 ms each: half of the model.
+    for (let t = 0; t < 10_000; t += 100) {
+      core.started(t, 0);
+      core.settled(t + 50, 50, 0);
+    }
+    core.arrive(10_000, W(0), Infinity);
+    core.started(10_000, 0);
+    // Critical requests took a little over half the model lately (their rate weighted over 2 s, the
+    // last one included): standard ones wait (k + 1) × 50 ms / (1 − 0.54), within 800 ms (80% of the
+    // queue timeout) for 7 of them, where 16 would without the critical traffic.
+    const kinds = Array.from({ length: 10 }, () => core.arrive(10_000, W(1), Infinity).kind);
+    expect(kinds).toEqual([...Array(7).fill('wait'), ...Array(3).fill('refuse')]);
+    // Standard requests starting at 10 a second too: the two classes take the whole model.
+    for (let t = 10_000; t < 20_000; t += 100) {
+      core.started(t, 0);
+      core.started(t + 50, 1);
+    }
+    expect(core.arrive(20_000, W(2), Infinity)).toMatchObject({ kind: 'refuse', why: 'requests of higher priority take the whole model' });
+  });
+
   it('refuses at once a request whose wait and service would outlast what is left of its timeout', () => {
     const core = new FlowCore<FlowWaiter>(flowPolicy({ concurrency: 1, queue: 100, queueTimeoutMs: 10_000 }), seededRandom(1));
     core.arrive(0, W(), Infinity);
