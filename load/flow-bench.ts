@@ -202,7 +202,6 @@ async function main(): Promise<void> {
     ] as const) {
       const [r] = await run(origin, [{ label: name, path: path(deployment), rate: 2 * CAPACITY }]);
       rows.push(row(name, r!, seconds));
-      if (process.env.BENCH_FLOW_DEBUG) log(`${name}: 503 ms p50 ${f0(refusedQuantile(r!, 0.5))} p90 ${f0(refusedQuantile(r!, 0.9))} p95 ${f0(refusedQuantile(r!, 0.95))} p99 ${f0(refusedQuantile(r!, 0.99))} max ${f0(refusedQuantile(r!, 1))}; 200 p50 ${f0(okQuantile(r!, 0.5))} max ${f0(okQuantile(r!, 1))}`);
     }
     log(`## overload: 2x capacity (${2 * CAPACITY}/s) for ${seconds} s\n`);
     log(table(HEAD, rows) + '\n');
