@@ -229,7 +229,7 @@ export class FlowCore<W extends FlowWaiter> {
     const limit = this.limit;
     if (limit === 0) return Math.min(MAX_RETRY_AFTER_S, Math.max(1, Math.ceil(this.policy.scaleFromZeroMs / 1000)));
     if (service === null) return 1;
-    const drainMs = (this.queue.size + this.inflight) * this.perCompletion(service, limit);
+    const drainMs = (this.queue.size + this.inflight) * this.perCompletion(service, this.adaptive?.steadyLimit ?? limit);
     return Math.min(MAX_RETRY_AFTER_S, Math.max(1, Math.ceil(drainMs / 1000)));
   }
 
