@@ -158,7 +158,8 @@ export class FlowCore<W extends FlowWaiter> {
 
   /**
    * An arrival of a higher class goes before the waiters of lower ones: the last of them (the
-   * lowest class's, from its longest tenant queue), expected to start after all that waits, is
+   * lowest class's, from its longest tenant queue), expected to start after all that waits and the
+   * share higher classes keep taking, is
    * refused now when that is later than its deadline less the admission margin: waiting would
    * only end in a refusal after the whole queue timeout.
    */
@@ -168,7 +169,9 @@ export class FlowCore<W extends FlowWaiter> {
     for (;;) {
       const v = this.queue.victim(w.priority, w.tenant);
       if (v === undefined || v.priority <= w.priority) return out;
-      if (now + this.queue.size * perCompletion <= v.deadline - margin) return out;
+      // Behind all that waits, and behind the higher classes still to come, as an arrival's estimate.
+      const left = 1 - this.higherShare(now, v.priority, perCompletion);
+      if (left >= MIN_SHARE_LEFT && now + (this.queue.size * perCompletion) / left <= v.deadline - margin) return out;
       this.queue.remove(v);
       this.refused[v.priority]!++;
       (out ??= []).push(v);

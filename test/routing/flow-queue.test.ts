@@ -185,13 +185,13 @@ describe('the decisions of one predictor', () => {
     core.settled(100, 100, 0);
     core.arrive(100, W(), Infinity);
     core.started(100);
-    const s = W(2);
+    const s = W(1);
     expect(core.arrive(100, s, Infinity)).toMatchObject({ kind: 'wait', deadline: 1100 });
     // Seven critical arrivals still leave it time: it would start at 100 + 8 × 100 = 900 ms.
     for (let i = 0; i < 7; i++) expect(core.arrive(100, W(0), Infinity)).toMatchObject({ kind: 'wait', overtaken: undefined });
     // The eighth would start it at 1,000 ms, past 80% of its wait (the admission margin): refused now, at 110 ms.
     expect(core.arrive(110, W(0), Infinity)).toMatchObject({ kind: 'wait', overtaken: [s] });
-    expect(core.refused).toEqual([0, 0, 1]);
+    expect(core.refused).toEqual([0, 1, 0]);
     expect(core.queue.size).toBe(8);
     expect(core.leave(s)).toBe(false);
   });
