@@ -11,7 +11,9 @@
  * (the route timeout or the gRPC deadline): waiting would only end in a timeout. Requests of higher
  * classes keep arriving while it waits and go first: the wait is divided by the share of the model
  * they leave (1 − their recent start rate × the time per completion), and a class they leave less
- * than 5% of is refused at once. The time between
+ * than 5% of is refused at once. A tenant with requests waiting already is served at its own recent
+ * pace (others' later requests cut into the round robin): its next one also waits (waiting + 1) /
+ * its start rate, and the longer estimate counts. The time between
  * two completions is measured while requests wait for a slot (it includes what the service time
  * alone does not: the gateway's own delay between a slot freeing and the next request going out),
  * and is at least service time / limit. The margin keeps a steady overload, whose queue sits at the
@@ -59,8 +61,37 @@ export const MAX_RETRY_AFTER_S = 60;
 export const ADMIT_SHARE = 0.8;
 /** Time constant of the start rates by class, in ms. */
 const RATE_WINDOW_MS = 2000;
+/** A start rate counts once it has been measured this long, in ms. */
+const RATE_MIN_AGE_MS = 500;
 /** Below this share of the model left by higher classes, a request of a lower class is refused at once. */
 const MIN_SHARE_LEFT = 0.05;
+/** Tenants whose start rate is kept (beyond, idle ones are forgotten first). */
+const MAX_RATES = 3000;
+/** A start rate this low (one start in about 20 minutes) is idle. */
+const IDLE_RATE_PER_MS = 1e-6;
+
+/** An exponentially weighted event rate over RATE_WINDOW_MS: per ms, as of `at`, counted since `since`. */
+interface Rate {
+  perMs: number;
+  at: number;
+  since: number;
+}
+const decayed = (r: Rate, now: number): number => r.perMs * Math.exp((r.at - now) / RATE_WINDOW_MS);
+/**
+ * The rate now: 0 while it has been counted for under RATE_MIN_AGE_MS (too few starts to say), then
+ * corrected for a count younger than the window, which would read low by 1 − e^(−age/window).
+ */
+function rateAt(r: Rate | undefined, now: number): number {
+  if (r === undefined || now - r.since < RATE_MIN_AGE_MS) return 0;
+  return decayed(r, now) / (1 - Math.exp((r.since - now) / RATE_WINDOW_MS));
+}
+/** One more start now, on `r` or, the first time, a new rate (returned). */
+function bump(r: Rate | undefined, now: number): Rate {
+  if (r === undefined) return { perMs: 1 / RATE_WINDOW_MS, at: now, since: now };
+  r.perMs = decayed(r, now) + 1 / RATE_WINDOW_MS;
+  r.at = now;
+  return r;
+}
 
 export class FlowCore<W extends FlowWaiter> {
   /** Sent to the model and not yet settled. */
@@ -74,7 +105,9 @@ export class FlowCore<W extends FlowWaiter> {
   /** When the last completion while saturated happened (null: the one before was not saturated). */
   private lastSaturatedSettle: number | null = null;
   /** Requests started per ms, by class: an exponentially weighted rate over RATE_WINDOW_MS. */
-  private readonly startRates = [0, 1, 2].map(() => ({ perMs: 0, at: 0 }));
+  private readonly startRates: (Rate | undefined)[] = [undefined, undefined, undefined];
+  /** The same by class and tenant (`class\0tenant`), with a tenant header; swept of idle tenants past MAX_RATES. */
+  private readonly tenantRates = new Map<string, Rate>();
   private readonly adaptive: AdaptiveLimit | null;
   /** Ready endpoints (1 when unknown: the Service address). */
   private endpoints = 1;
@@ -139,7 +172,14 @@ export class FlowCore<W extends FlowWaiter> {
       // Higher classes arriving while it waits go first: it gets only the share of the model they leave.
       const left = 1 - this.higherShare(now, w.priority, per);
       if (left < MIN_SHARE_LEFT) return this.refusal(w, 'requests of higher priority take the whole model');
-      const wait = ((this.queue.ahead(w.priority, w.tenant) + 1) * per) / left;
+      let wait = ((this.queue.ahead(w.priority, w.tenant) + 1) * per) / left;
+      // A tenant with requests waiting already is served at its own recent pace: the next one waits
+      // for all of them at that pace (which counts the turns other tenants take meanwhile).
+      const own = this.queue.countOf(w.priority, w.tenant);
+      if (own > 0) {
+        const rate = this.rateOf(now, w.priority, w.tenant);
+        if (rate > 0) wait = Math.max(wait, (own + 1) / rate);
+      }
       if (wait > this.policy.queueTimeoutMs * ADMIT_SHARE) return this.refusal(w, `it could not start within the queue timeout of ${this.policy.queueTimeoutMs} ms`);
       if (wait + service > budgetMs) return this.refusal(w, `it could not be answered within the ${Math.round(budgetMs)} ms left of its timeout`);
     } else if (this.policy.queueTimeoutMs === 0) return this.refusal(w, 'the model is at its limit and the queue timeout is 0');
@@ -179,10 +219,17 @@ export class FlowCore<W extends FlowWaiter> {
   }
 
   /** A request of class `priority` is sent to the model now: the tag to give back to `settled`. */
-  started(now: number, priority: Priority = 1): number {
-    const r = this.startRates[priority]!;
-    r.perMs = r.perMs * Math.exp((r.at - now) / RATE_WINDOW_MS) + 1 / RATE_WINDOW_MS;
-    r.at = now;
+  started(now: number, priority: Priority = 1, tenant = ''): number {
+    this.startRates[priority] = bump(this.startRates[priority], now);
+    if (this.policy.tenantHeader !== null) {
+      const key = `${priority}\u0000${tenant}`;
+      const r = this.tenantRates.get(key);
+      if (r !== undefined) bump(r, now);
+      else {
+        if (this.tenantRates.size >= MAX_RATES) this.sweepRates(now);
+        this.tenantRates.set(key, bump(undefined, now));
+      }
+    }
     const tag = this.adaptive === null ? 0 : this.adaptive.started(now, this.inflight);
     this.inflight++;
     return tag;
@@ -239,11 +286,19 @@ export class FlowCore<W extends FlowWaiter> {
   /** The share of the model the classes above `p` took lately: their start rates × the time per completion. */
   private higherShare(now: number, p: Priority, per: number): number {
     let share = 0;
-    for (let q = 0; q < p; q++) {
-      const r = this.startRates[q]!;
-      share += r.perMs * Math.exp((r.at - now) / RATE_WINDOW_MS) * per;
-    }
+    for (let q = 0; q < p; q++) share += rateAt(this.startRates[q], now) * per;
     return share;
+  }
+
+  /** Requests of class `p` and `tenant` started per ms lately (the class's, without a tenant header). */
+  private rateOf(now: number, p: Priority, tenant: string): number {
+    const r = this.policy.tenantHeader === null ? this.startRates[p] : this.tenantRates.get(`${p}\u0000${tenant}`);
+    return rateAt(r, now);
+  }
+
+  /** Forget the tenants that started nothing lately. */
+  private sweepRates(now: number): void {
+    for (const [key, r] of this.tenantRates) if (decayed(r, now) < IDLE_RATE_PER_MS) this.tenantRates.delete(key);
   }
 
   /** Ms between two completions while saturated: measured, and at least service time / limit. */

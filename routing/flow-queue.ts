@@ -99,6 +99,12 @@ export class FlowQueue<W extends Waiter> {
     return n;
   }
 
+  /** Waiters of class `p` and `tenant`. */
+  countOf(p: Priority, tenant: string): number {
+    const c = this.classes[p]!;
+    return c.lanes.get(this.laneKey(c, tenant))?.count ?? 0;
+  }
+
   push(w: W): void {
     const c = this.classes[w.priority]!;
     const key = this.laneKey(c, w.tenant);

@@ -68,7 +68,7 @@ class Ticket extends FlowWaiter implements FlowSlot {
   }
 
   start(now: number): void {
-    this.tag = this.flow.core.started(now, this.priority);
+    this.tag = this.flow.core.started(now, this.priority, this.tenant);
     this.startedAt = now;
     this.released = false;
     if (!this.held) this.waitedMs = now - this.arrivedAt;
