@@ -4,7 +4,8 @@
  *
  *   model    load/lib/fixed-concurrency-model.ts: serves 4 requests at once, 50 ms each (capacity
  *            80/s); the rest wait unseen in a FIFO, and a client that left is still served
- *   plain    seldon-gateway, --workers 1, the deployment without `seldon.io/gateway-flow`
+ *   plain    seldon-gateway with its default workers (one per core, as users run it), the deployment
+ *            without `seldon.io/gateway-flow`
  *   flow     the same gateway, a deployment with `concurrency: 4, queue: 100, queueTimeout: 1s`
  *   haproxy  Debian's haproxy: `maxconn 4` on the one server, `timeout queue 1s`, priority classes
  *            from x-seldon-priority (load/lib/haproxy.ts)
@@ -165,6 +166,7 @@ async function main(): Promise<void> {
     upstreams: upstreams.filter((u) => !floodB.has(u)),
     backendPort: model.port,
     nodeArgs: [],
+    workers: 'default',
     args: ['--access-log', 'off', ...[...floodB].flatMap((u) => ['--resolve', `${u}=127.0.0.1:${modelB.port}`])],
   });
   const flowState = routes.deployments.map((d) => `${d.name}: ${d.state}`).join(', ');

@@ -31,11 +31,20 @@ import { AdaptiveLimit, ServiceTime, fixedShare } from './flow-limit.js';
 /** What happens to an arriving request. */
 export type Arrival<W> =
   | { readonly kind: 'start' }
-  | { readonly kind: 'wait'; readonly deadline: number; readonly displaced: W | undefined }
+  | {
+      readonly kind: 'wait';
+      readonly deadline: number;
+      readonly displaced: W | undefined;
+      /** Lower-class waiters this arrival pushed past their deadline: refused now (counted), rather than when it passes. */
+      readonly overtaken?: readonly W[] | undefined;
+    }
   | { readonly kind: 'refuse'; readonly retryAfterS: number; readonly why: string };
 
-/** A waiting request, with its own deadline (set by the controller from `Arrival.deadline`). */
-export class FlowWaiter extends Waiter {}
+/** A waiting request. */
+export class FlowWaiter extends Waiter {
+  /** When its wait ends (set on arrival, from `Arrival.deadline`). */
+  deadline = Infinity;
+}
 
 /** How this process's share of a fixed limit is found: the gateway's replicas and this process's place among its workers. */
 export interface Sharing {
@@ -156,8 +165,10 @@ export class FlowCore<W extends FlowWaiter> {
     if (limit === 0) return START;
     if (this.inflight < limit && this.queue.size === 0) return START;
     const service = this.service.ms;
-    if (service !== null) {
-      const per = this.perCompletion(service, limit);
+    // An adaptive limit lowered for a probe is not the model's pace, and is unknown before the first probe.
+    const pace = this.adaptive === null ? limit : this.adaptive.steadyLimit;
+    if (service !== null && pace !== null) {
+      const per = this.perCompletion(service, pace);
       // Higher classes arriving while it waits go first: it gets only the share of the model they leave.
       const left = 1 - this.higherShare(now, w.priority, per);
       if (left < MIN_SHARE_LEFT) return this.refusal(w, 'requests of higher priority take the whole model');
@@ -180,7 +191,31 @@ export class FlowCore<W extends FlowWaiter> {
       this.refused[displaced.priority]!++;
     }
     this.queue.push(w);
-    return { kind: 'wait', deadline: now + Math.min(this.policy.queueTimeoutMs, budgetMs), displaced };
+    w.deadline = now + Math.min(this.policy.queueTimeoutMs, budgetMs);
+    const overtaken = service !== null && pace !== null && w.priority < 2 ? this.overtaken(now, w, this.perCompletion(service, pace)) : undefined;
+    return { kind: 'wait', deadline: w.deadline, displaced, overtaken };
+  }
+
+  /**
+   * An arrival of a higher class goes before the waiters of lower ones: the last of them (the
+   * lowest class's, from its longest tenant queue), expected to start after all that waits and the
+   * share higher classes keep taking, is
+   * refused now when that is later than its deadline less the admission margin: waiting would
+   * only end in a refusal after the whole queue timeout.
+   */
+  private overtaken(now: number, w: W, perCompletion: number): W[] | undefined {
+    const margin = this.policy.queueTimeoutMs * (1 - ADMIT_SHARE);
+    let out: W[] | undefined;
+    for (;;) {
+      const v = this.queue.victim(w.priority, w.tenant);
+      if (v === undefined || v.priority <= w.priority) return out;
+      // Behind all that waits, and behind the higher classes still to come, as an arrival's estimate.
+      const left = 1 - this.higherShare(now, v.priority, perCompletion);
+      if (left >= MIN_SHARE_LEFT && now + (this.queue.size * perCompletion) / left <= v.deadline - margin) return out;
+      this.queue.remove(v);
+      this.refused[v.priority]!++;
+      (out ??= []).push(v);
+    }
   }
 
   /** A request of class `priority` is sent to the model now: the tag to give back to `settled`. */
@@ -209,7 +244,9 @@ export class FlowCore<W extends FlowWaiter> {
     // cadence and the gateway's delays, no idle time).
     const saturated = this.queue.size > 0;
     this.inflight--;
-    if (saturated && this.lastSaturatedSettle !== null) this.cycle.add(now - this.lastSaturatedSettle);
+    // Completions at a limit lowered for a probe, or still growing from the start, are slower than the model's pace.
+    const paced = this.adaptive === null || this.adaptive.steadyLimit === this.adaptive.limit;
+    if (saturated && paced && this.lastSaturatedSettle !== null) this.cycle.add(now - this.lastSaturatedSettle);
     this.lastSaturatedSettle = saturated ? now : null;
     if (latencyMs === null) return;
     this.service.add(latencyMs);
@@ -242,7 +279,7 @@ export class FlowCore<W extends FlowWaiter> {
     const limit = this.limit;
     if (limit === 0) return Math.min(MAX_RETRY_AFTER_S, Math.max(1, Math.ceil(this.policy.scaleFromZeroMs / 1000)));
     if (service === null) return 1;
-    const drainMs = (this.queue.size + this.inflight) * this.perCompletion(service, limit);
+    const drainMs = (this.queue.size + this.inflight) * this.perCompletion(service, this.adaptive?.steadyLimit ?? limit);
     return Math.min(MAX_RETRY_AFTER_S, Math.max(1, Math.ceil(drainMs / 1000)));
   }
 

@@ -44,9 +44,11 @@ export interface AdaptiveOptions {
   readonly probeIntervalMs: number;
   /** Windows in a row at the lowest gradient that start a probe at once (the model slowed down). */
   readonly slowWindows: number;
+  /** The limit while the first probe runs (Envoy's min_concurrency): its sample is the first request, sent alone. */
+  readonly startLimit: number;
 }
 
-export const ADAPTIVE_DEFAULTS: AdaptiveOptions = Object.freeze({ minLimit: 1, maxLimit: 1000, buffer: 0.1, probeSamples: 5, probeIntervalMs: 2000, slowWindows: 2 });
+export const ADAPTIVE_DEFAULTS: AdaptiveOptions = Object.freeze({ minLimit: 1, maxLimit: 1000, buffer: 0.1, probeSamples: 5, probeIntervalMs: 2000, slowWindows: 2, startLimit: 3 });
 
 const median = (xs: number[]): number => {
   xs.sort((a, b) => a - b);
@@ -84,6 +86,10 @@ export class AdaptiveLimit {
   private window: number[] = [];
   private nextProbeAt = 0;
   private slow = 0;
+  /** Slow start: the limit doubles per window until a window is slower than the ideal. */
+  private starting = true;
+  /** The limit was reached during this window. */
+  private full = false;
 
   constructor(
     private readonly random: () => number,
@@ -91,10 +97,21 @@ export class AdaptiveLimit {
   ) {
     this.estimate = options.minLimit;
     this.resumeAt = options.minLimit;
+    this.probeLimit = Math.max(options.minLimit, options.startLimit);
   }
 
   get limit(): number {
     return this.probing ? this.probeLimit : Math.max(this.options.minLimit, Math.floor(this.estimate));
+  }
+
+  /**
+   * The limit the model is served at outside probes (the one before a probe while it runs): what
+   * a wait is estimated with, since a probe's halved limit lasts only a few answers. Null until
+   * the first probe has found the ideal latency: the model's pace is unknown until then.
+   */
+  get steadyLimit(): number | null {
+    if (this.minRtt === null || this.starting) return null;
+    return Math.max(this.options.minLimit, Math.floor(this.probing ? this.resumeAt : this.estimate));
   }
 
   /** The ideal latency found by the last probe, in ms (null before it). */
@@ -108,7 +125,8 @@ export class AdaptiveLimit {
    */
   started(now: number, inflight: number): number {
     if (!this.probing && now >= this.nextProbeAt && this.minRtt !== null) this.startProbe();
-    return this.probing && inflight < this.probeLimit ? this.probeEpoch : 0;
+    if (inflight + 1 >= this.limit) this.full = true;
+    return this.probing && inflight < (this.minRtt === null ? 1 : this.probeLimit) ? this.probeEpoch : 0;
   }
 
   /** A model's answer took `latencyMs`; `tag` is what `started` returned for it. */
@@ -116,17 +134,24 @@ export class AdaptiveLimit {
     if (this.probing) {
       if (tag !== this.probeEpoch) return;
       this.probeSamples.push(latencyMs);
-      if (this.probeSamples.length >= this.options.probeSamples) this.endProbe(now);
+      // The first probe's first answer came from an idle model: it is the ideal until the next probe.
+      if (this.probeSamples.length >= (this.minRtt === null ? 1 : this.options.probeSamples)) this.endProbe(now);
       return;
     }
     const w = this.window;
     w.push(latencyMs);
-    if (w.length < Math.max(3, this.limit)) return;
+    if (w.length < (this.starting ? 1 : Math.max(3, this.limit))) return;
     const rtt = median(w);
     this.window = [];
     if (rtt < this.minRtt!) this.minRtt = rtt;
     const gradient = Math.min(1, Math.max(0.5, (this.minRtt! * (1 + this.options.buffer)) / rtt));
-    this.estimate = Math.min(this.options.maxLimit, Math.max(this.options.minLimit, this.estimate * gradient + 1));
+    // Slow start: from the first probe until a window is clearly slower than the ideal (requests
+    // wait inside the model: half again its ideal, past the noise of one answer), the limit doubles.
+    if (rtt > this.minRtt! * 1.5) this.starting = false;
+    // Only a limit that was reached grows: light load says nothing of what the model can take.
+    const grown = this.starting ? (this.full ? this.estimate * 2 : this.estimate) : this.estimate * gradient + 1;
+    this.full = false;
+    this.estimate = Math.min(this.options.maxLimit, Math.max(this.options.minLimit, grown));
     this.slow = gradient === 0.5 ? this.slow + 1 : 0;
     if (this.slow >= this.options.slowWindows) this.startProbe();
   }

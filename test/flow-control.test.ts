@@ -105,6 +105,9 @@ describe('flow control in front of a model of fixed concurrency', () => {
       expect(g.error.metadata.get('retry-after')).toEqual(['1']);
     }
     expect(model.arrived).toEqual(['r1']);
+    // Each refusal is its request's answer in the request counts.
+    expect(await metric(gw.adminUrl, 'seldon_gateway_requests_total{namespace="m",deployment="refuse",predictor="main",protocol="rest",kind="primary",code="503"}')).toBe(1);
+    expect(await metric(gw.adminUrl, 'seldon_gateway_requests_total{namespace="m",deployment="refuse",predictor="main",protocol="grpc",kind="primary",code="14"}')).toBe(1);
 
     // The slot frees: the queued one goes, both answered by the model.
     model.finish();

@@ -220,6 +220,7 @@ export class FlowController implements FlowDemandSource {
     t.timer = setTimeout(expire, Math.max(0, a.deadline - now), t);
     ex.onGone(() => this.gone(t));
     if (a.displaced !== undefined) this.dropWaiter(a.displaced, `${ex.backend.id} is overloaded: a request of higher priority took its place in the queue`);
+    if (a.overtaken !== undefined) for (const o of a.overtaken) this.dropWaiter(o, `${ex.backend.id} is overloaded: requests of higher priority would keep it waiting past its queue timeout`);
     this.changed();
   }
 

@@ -92,8 +92,11 @@ export class GrpcPipelineRequest extends PipelineRequest implements CallExtras {
 
   refuse(r: Refusal): void {
     const status = grpcStatusOf(r.reason);
+    const backend = this.routed?.backend;
+    // A routed call refused here (flow control, no gate in this process) is answered, never a predictor's outcome.
+    if (backend !== undefined) this.proxy.metrics.refused(backend, 'grpc', status, this.since);
     answerTrailersOnly(this.stream, status, r.message, r.headers);
-    this.proxy.observe?.answered(this.stream, this.headers, status, this.routed?.backend);
+    this.proxy.observe?.answered(this.stream, this.headers, status, backend);
   }
 
   gone(): boolean {

@@ -168,7 +168,7 @@ export class GrpcProxy {
       call: (stream, headers, routed, extras, since) => this.call(stream, headers, routed, extras, since),
       failed: (stream, backend, err) => this.failed(stream, backend, err),
     };
-    this.pipeline = requestPipeline({ state: deps.state, picker: deps.picker, eligible: this.eligible, gate: deps.gate, bandits: deps.bandits, flow: deps.flow, metrics: deps.metrics });
+    this.pipeline = requestPipeline({ state: deps.state, picker: deps.picker, eligible: this.eligible, gate: deps.gate, bandits: deps.bandits, flow: deps.flow });
     this.server = http2.createServer(serverOptions(deps.restHead));
     // Sockets handed over by the listeners have Nagle on: small frames would wait for ACKs.
     this.server.on('connection', (socket: Socket) => socket.setNoDelay(true));

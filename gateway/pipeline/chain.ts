@@ -19,7 +19,6 @@
  */
 import type { BanditEdge } from '../steer/bandit-edge.js';
 import type { FlowController } from '../flow/controller.js';
-import type { GatewayMetrics } from '../observe/metrics.js';
 import { CorsStage } from './cors.js';
 import { FlowStage } from './flow.js';
 import { ForwardStage } from './forward.js';
@@ -32,9 +31,8 @@ import type { Stage } from './stage.js';
 export interface PipelineDeps extends MatchDeps {
   /** Bandits: tokens on answers, feedback credited to its arm (steer/bandit-edge.ts). */
   readonly bandits?: BanditEdge | undefined;
-  /** Flow control of backends with a `seldon.io/gateway-flow` policy (gateway/flow/), and where its refusals are counted. */
+  /** Flow control of backends with a `seldon.io/gateway-flow` policy (gateway/flow/). */
   readonly flow?: FlowController | undefined;
-  readonly metrics?: GatewayMetrics | undefined;
 }
 
 /** A stage made around the next one. */
@@ -48,7 +46,7 @@ function stages(d: PipelineDeps): Link[] {
     (next) => new CorsStage(next),
     (next) => new GateStage(d.gate, next),
     (next) => new SteerStage(d.bandits, next),
-    (next) => new FlowStage(d.flow, d.metrics, next),
+    (next) => new FlowStage(d.flow, next),
   ];
 }
 

@@ -10,8 +10,6 @@
  * effects are committed only by forward, so it spends no bandit credit.
  */
 import type { FlowController, FlowExchange, FlowRefusal, FlowSlot } from '../flow/controller.js';
-import { grpcStatusOf } from '../edge/errors.js';
-import type { GatewayMetrics } from '../observe/metrics.js';
 import type { Backend } from '../../routing/types.js';
 import type { PipelineRequest } from './request.js';
 import { continueWith, type Stage } from './stage.js';
@@ -22,7 +20,6 @@ class FlowRequest implements FlowExchange {
   constructor(
     private readonly r: PipelineRequest,
     private readonly next: Stage,
-    private readonly metrics: GatewayMetrics | undefined,
   ) {
     this.backend = r.routed!.backend;
   }
@@ -37,7 +34,6 @@ class FlowRequest implements FlowExchange {
   }
   refuse(f: FlowRefusal): void {
     const r = this.r;
-    this.metrics?.refused(this.backend, r.kind, r.kind === 'rest' ? 503 : grpcStatusOf('OVERLOADED'), r.since);
     r.refuse({ status: 503, reason: 'OVERLOADED', message: f.message, headers: { 'x-envoy-overloaded': 'true', 'retry-after': String(f.retryAfterS) } });
   }
   forward(slot: FlowSlot): void {
@@ -55,7 +51,6 @@ class FlowRequest implements FlowExchange {
 export class FlowStage implements Stage {
   constructor(
     private readonly flow: FlowController | undefined,
-    private readonly metrics: GatewayMetrics | undefined,
     private readonly next: Stage,
   ) {}
 
@@ -65,6 +60,6 @@ export class FlowStage implements Stage {
       this.next.run(r);
       return;
     }
-    flow.admit(new FlowRequest(r, this.next, this.metrics));
+    flow.admit(new FlowRequest(r, this.next));
   }
 }

@@ -91,7 +91,10 @@ export class RestPipelineRequest extends PipelineRequest implements ExchangeExtr
 
   refuse(r: Refusal): void {
     const { req, res } = this;
-    this.proxy.deps.observe?.answered(req, res, this.routed?.backend);
+    const backend = this.routed?.backend;
+    // A routed request refused here (flow control, no gate in this process) is answered, never a predictor's outcome.
+    if (backend !== undefined) this.proxy.deps.metrics.refused(backend, 'rest', r.status, this.since);
+    this.proxy.deps.observe?.answered(req, res, backend);
     sendError(req, res, r.status, r.reason, r.message, req.complete && !this.proxy.draining ? r.headers : { ...r.headers, connection: 'close' });
   }
 

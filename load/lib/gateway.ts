@@ -67,6 +67,8 @@ export interface GatewayLaunch {
   readonly main?: string;
   /** The node binary that runs it (default: the one running the benchmark), e.g. /opt/node24/bin/node for a runtime A/B. */
   readonly node?: string;
+  /** Worker processes: 1 unless told; 'default' leaves --workers out, as users run it (one per core). */
+  readonly workers?: number | 'default';
   /** Extra gateway flags after the ones every benchmark gateway gets (e.g. --access-log off, --otlp-endpoint). */
   readonly args?: readonly string[];
   /** How long it may take to be ready (default 60 s; a table of 10,000 deployments takes longer on a busy host). */
@@ -88,8 +90,7 @@ export async function startGateway(name: string, g: GatewayLaunch): Promise<Gate
     String(admin),
     '--host',
     '127.0.0.1',
-    '--workers',
-    '1',
+    ...(g.workers === 'default' ? [] : ['--workers', String(g.workers ?? 1)]),
     '--log-level',
     'warn',
     '--grace-period',

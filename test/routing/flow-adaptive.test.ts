@@ -150,6 +150,14 @@ describe('the adaptive limit against a model of fixed concurrency 4 (50 ms, capa
     }
   });
 
+  it('refuses nothing at half capacity, from the first request on (probes included)', () => {
+    for (let seed = 1; seed <= 12; seed++) {
+      const { run } = simulate(seed, 30_000, () => 40);
+      expect({ refused: run.refused, timedOut: run.timedOut }, `seed ${seed}`).toEqual({ refused: 0, timedOut: 0 });
+      expect(run.answered.length / 30, `seed ${seed}`).toBeGreaterThan(36);
+    }
+  });
+
   it('brings the limit down within 5 s of the model slowing 3x, and keeps at least 80% of the new capacity', () => {
     const slowBase = unloaded(3);
     for (const seed of [4, 5, 6]) {

@@ -177,9 +177,8 @@ describe('admitting a flooding tenant', () => {
   });
 });
 
-class Timed extends FlowWaiter {
-  deadline = Infinity;
-}
+/** A waiter whose deadline the test sets (FlowWaiter has one). */
+class Timed extends FlowWaiter {}
 
 const W = (p: Priority = 1, tenant = ''): FlowWaiter => new FlowWaiter(p, tenant);
 
@@ -212,6 +211,25 @@ describe('the decisions of one predictor', () => {
     expect(core.refused).toEqual([0, 0, 1]);
     expect(core.arrive(0, W(2), Infinity).kind).toBe('refuse');
     expect(core.arrive(0, W(0), Infinity).kind).toBe('refuse');
+  });
+
+  it('refuses a waiting request at once when arrivals of a higher class push its expected start past its deadline, not after waiting it out', () => {
+    const core = new FlowCore<FlowWaiter>(flowPolicy({ concurrency: 1, queue: 100, queueTimeoutMs: 1000 }), seededRandom(1));
+    // One answer teaches a service time of 100 ms.
+    core.arrive(0, W(), Infinity);
+    core.started(0);
+    core.settled(100, 100, 0);
+    core.arrive(100, W(), Infinity);
+    core.started(100);
+    const s = W(1);
+    expect(core.arrive(100, s, Infinity)).toMatchObject({ kind: 'wait', deadline: 1100 });
+    // Seven critical arrivals still leave it time: it would start at 100 + 8 × 100 = 900 ms.
+    for (let i = 0; i < 7; i++) expect(core.arrive(100, W(0), Infinity)).toMatchObject({ kind: 'wait', overtaken: undefined });
+    // The eighth would start it at 1,000 ms, past 80% of its wait (the admission margin): refused now, at 110 ms.
+    expect(core.arrive(110, W(0), Infinity)).toMatchObject({ kind: 'wait', overtaken: [s] });
+    expect(core.refused).toEqual([0, 1, 0]);
+    expect(core.queue.size).toBe(8);
+    expect(core.leave(s)).toBe(false);
   });
 
   it('refuses at once a request that could not start within the queue timeout, from its place and the observed service time', () => {
