@@ -9,6 +9,7 @@
 import { parser } from '@prometheus-io/lezer-promql';
 import { GatewayMetrics } from '../../gateway/observe/metrics.js';
 import { registerSteerMetrics } from '../../gateway/steer/metrics.js';
+import { registerFlowMetrics } from '../../gateway/observe/flow-metrics.js';
 
 export interface PromqlUses {
   /** Each vector selector: metric name (empty when the selector has none) and its matchers' label names. */
@@ -58,6 +59,8 @@ export async function gatewaySeries(): Promise<Map<string, readonly string[]>> {
   const metrics = new GatewayMetrics();
   // The control plane's rollout and bandit metrics (gateway/steer/metrics.ts) are exposed beside them.
   registerSteerMetrics(metrics.registry);
+  // And each data plane's flow control metrics (gateway/observe/flow-metrics.ts).
+  registerFlowMetrics(metrics.registry, () => []);
   const series = new Map<string, readonly string[]>();
   for (const m of await metrics.registry.getMetricsAsJSON()) {
     const single = metrics.registry.getSingleMetric(m.name) as unknown as { labelNames?: readonly string[] };
