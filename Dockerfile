@@ -7,7 +7,7 @@
 # or require a token: -v "$PWD/admin-token:/run/admin-token:ro" ... --admin-token-file /run/admin-token.
 # In a cluster it needs no arguments beyond `serve --kubernetes` (deploy/kustomize and the Helm chart
 # set them): the in-cluster service account is found, and the admin port binds 0.0.0.0 for the probes.
-# test/docker-install.test.ts repeats the runtime stage's install without Docker.
+# test/deploy/docker-install.test.ts repeats the runtime stage's install without Docker.
 
 # Node 24 LTS: the runtime CI tests (.ci/run pins the same 24.x line). Node 20 is end-of-life.
 ARG NODE_IMAGE=node:24-bookworm-slim
@@ -34,7 +34,7 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean -
 
 # ---- runtime ----------------------------------------------------------------------------------
 FROM ${NODE_IMAGE}
-# The version is package.json's (test/release.test.ts checks that they agree); where the source is
+# The version is package.json's (test/deploy/release.unit.test.ts checks that they agree); where the source is
 # and which commit, the build says (--build-arg SOURCE_URL, REVISION).
 ARG VERSION=0.1.0
 ARG SOURCE_URL=""

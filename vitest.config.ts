@@ -1,18 +1,7 @@
 import { configDefaults, defineConfig } from 'vitest/config';
 
-/** The pure parts (routing/) and single units: no build, no gateway process, no socket, seconds to run. */
-const UNIT = [
-  'test/units/**/*.test.ts',
-  'test/routing/**/*.test.ts',
-  // Outside those folders but opening no socket either (until test/ follows the code's folders).
-  'test/gate-verdicts.test.ts',
-  'test/oauth-routing.test.ts',
-  'test/observability-dashboard.test.ts',
-  'test/observability-unit.test.ts',
-  'test/release.test.ts',
-  'test/runtime-dependencies.test.ts',
-  'test/upstream-units.test.ts',
-];
+/** Pure tests (the routing core, single units, config sections): no build, no gateway process, no socket, seconds to run. */
+const UNIT = ['test/**/*.unit.test.ts'];
 /** Seeded simulations and long property runs: pure too, but minutes on a busy machine. */
 const SLOW = ['test/**/*-sim.test.ts', 'test/**/*.property.test.ts'];
 const EXCLUDE = configDefaults.exclude;

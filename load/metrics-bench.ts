@@ -54,6 +54,6 @@ for (let round = 0; round < ROUNDS; round++) {
 }
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 console.log(
-  `median: prom-client ${median(promUs).toFixed(3)} µs, bound ${median(boundUs).toFixed(3)} µs per request (${(median(promUs) / median(boundUs)).toFixed(0)}x); both expose the same text (test/units/bound-series.test.ts)`,
+  `median: prom-client ${median(promUs).toFixed(3)} µs, bound ${median(boundUs).toFixed(3)} µs per request (${(median(promUs) / median(boundUs)).toFixed(0)}x); both expose the same text (test/gateway/observe/bound-series.unit.test.ts)`,
 );
 if ((await ours.metrics()).length === 0 || (await theirs.metrics()).length === 0) throw new Error('nothing counted');

@@ -7,7 +7,7 @@
  *   node scripts/chart-readme.ts           rewrite the table in the README (Node 22.18+ runs .ts)
  *   node scripts/chart-readme.ts --check   exit 1 if the README's table is not the generated one
  *
- * test/helm-chart.test.ts checks the same.
+ * test/deploy/helm-chart.test.ts checks the same.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

@@ -6,7 +6,7 @@
  *   npx vite-node scripts/config-reference.ts           rewrite the table
  *   npx vite-node scripts/config-reference.ts --check   exit 1 if it is not the generated one
  *
- * test/units/config/reference.test.ts checks the same.
+ * test/gateway/config/reference.test.ts checks the same.
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

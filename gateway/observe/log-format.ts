@@ -10,7 +10,7 @@
  * - `msg`: the message, as pino writes it.
  *
  * The main log's pino options spread `LOG_FORMAT`; the access log writes the same envelope itself
- * (access-log.ts builds its lines by hand), and test/log-format.test.ts holds both to it.
+ * (access-log.ts builds its lines by hand), and test/gateway/observe/log-format.test.ts holds both to it.
  */
 import { pino, type LoggerOptions } from 'pino';
 

@@ -159,7 +159,7 @@ export class OwnRoutes {
     // This server never listens itself (the public listener hands it sockets), so Node would never
     // start what 'listening' starts: connection tracking and the checks behind headersTimeout and
     // requestTimeout (and closeIdleConnections, used by drain). Say it is listening: it is, through
-    // the public listener. (test/edges.test.ts's slow-client cases fail if this stops working.)
+    // the public listener. (test/gateway/edge/hardened-edge.test.ts's slow-client cases fail if this stops working.)
     this.http1.emit('listening');
   }
 

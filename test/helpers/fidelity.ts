@@ -11,7 +11,7 @@
  * Authorization. A shadow copy's Host gets `-shadow` before any port. Framing may change only
  * where the client used chunked (the upstream may get a Content-Length of the same body) or sent
  * no body (the upstream may get `Content-Length: 0`). Host is checked by value only (exactly one
- * line): an HTTP/1.1 client's stays where and as it was sent (test/http1-client.test.ts), an h2
+ * line): an HTTP/1.1 client's stays where and as it was sent (test/gateway/upstream/http1-client.test.ts), an h2
  * request's :authority becomes a `host` line first.
  * The upstream hop may carry the gateway's own `Connection: keep-alive|close`, never a name the
  * client listed.

@@ -1,7 +1,7 @@
 /**
  * llhttp, Node's own HTTP/1.1 parser (the one behind `node:http`'s server), called directly: the
  * oracle of what a request's head and body are, for the tests that compare the gateway's reading
- * with it (test/http1-lane.test.ts, test/request-smuggling.test.ts). `_http_common` is Node's
+ * with it (test/gateway/edge/http1-lane.test.ts, test/gateway/edge/request-smuggling.test.ts). `_http_common` is Node's
  * module that holds it; the running Node's llhttp is the one tested against.
  */
 import { createRequire } from 'node:module';

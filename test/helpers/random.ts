@@ -1,5 +1,5 @@
 /**
- * The seeded random tests' shared pieces (test/http1-lane.test.ts, test/random-answers.test.ts):
+ * The seeded random tests' shared pieces (test/gateway/edge/http1-lane.test.ts, test/gateway/rest/broken-model-answers.test.ts):
  * the sequence to run, and the two ways a case is drawn from it.
  */
 

@@ -1,0 +1,395 @@
+/**
+ * Direct tests of the policy units REST and gRPC share (gateway/upstream/): the attempt/retry
+ * state machine, the endpoint pick with avoid, the per-upstream registry's sweep and mirror
+ * admission. They are pure state: no sockets, nothing mocked but the clock.
+ */
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { IMPLICIT_RETRIES, RetryState, perTryTimer } from '../../../gateway/upstream/attempts.js';
+import { REAL_CLOCK, type Timer } from '../../../gateway/upstream/clock.js';
+import { Breaker } from '../../../gateway/upstream/breaker.js';
+import { EndpointSet, type EndpointSource } from '../../../gateway/upstream/endpoints.js';
+import { MirrorAdmission } from '../../../gateway/upstream/mirror.js';
+import { MirrorBudget } from '../../../gateway/upstream/mirror-budget.js';
+import { UpstreamRegistry, upstreamKey } from '../../../gateway/upstream/registry.js';
+import { GatewayMetrics } from '../../../gateway/observe/metrics.js';
+import type { AttemptFailure } from '../../../gateway/upstream/retry-policy.js';
+import type { Backend, BreakerLimits, Protocol, RetryPolicy, RouteTable, Upstream } from '../../../routing/types.js';
+
+const LIMITS: BreakerLimits = { maxConnections: 10, maxPendingRequests: 10, maxRequests: 10, maxRetries: 3 };
+
+function backend(o: { retry?: RetryPolicy | null; breaker?: BreakerLimits; host?: string; service?: Upstream['service'] } = {}): Backend {
+  const upstream: Upstream = { host: o.host ?? 'model.ns', port: 8000, tls: false, ...(o.service ? { service: o.service } : {}) };
+  return {
+    id: 'ns/dep/pred',
+    origin: { namespace: 'ns', deployment: 'dep', predictor: 'pred' },
+    upstream,
+    rewrite: null,
+    timeoutMs: 0,
+    idleTimeoutMs: 0,
+    retry: o.retry ?? null,
+    breaker: o.breaker ?? LIMITS,
+    gate: null,
+  } as Backend;
+}
+
+/** Real metrics, with the calls the units make recorded. */
+class RecordingMetrics extends GatewayMetrics {
+  readonly calls: string[] = [];
+  override retry(_b: Backend, protocol: Protocol): void {
+    this.calls.push(`retry ${protocol}`);
+  }
+  override shadow(_b: Backend, protocol: Protocol, result: string): void {
+    this.calls.push(`shadow ${protocol} ${result}`);
+  }
+  override request(_b: Backend, protocol: Protocol, kind: string, code: number, seconds: number | null): void {
+    this.calls.push(`request ${protocol} ${kind} ${code} ${seconds}`);
+  }
+}
+
+// ---- the attempt / retry state machine --------------------------------------------------------
+
+class Up {
+  constructor(readonly breaker: Breaker) {}
+}
+
+/** An exchange without a codec: counts its attempts and per-try expiries; its retry state is the shared one. */
+class Probe {
+  dispatched = 0;
+  tryExpired = 0;
+  private readonly state: RetryState;
+  private tryTimer: Timer | undefined;
+  constructor(
+    private readonly b: Backend,
+    up: Up,
+    metrics: GatewayMetrics,
+  ) {
+    this.state = new RetryState(b, up.breaker, metrics, 'rest', { dispatch: () => this.dispatched++ }, REAL_CLOCK);
+  }
+  // The steps, as a protocol drives them.
+  enter = () => this.state.admit();
+  replay = (f: AttemptFailure, replayable: boolean) => this.state.replayNow(f, replayable);
+  decide = (w: AttemptFailure | null, replayable: boolean) => this.state.retryDecided(w, replayable);
+  later = () => this.state.retryLater();
+  retryNow = (w: AttemptFailure | null, replayable: boolean) => this.state.retry(w, replayable);
+  arm = () => (this.tryTimer = perTryTimer(this.b, REAL_CLOCK, (p: Probe) => p.tryExpired++, this));
+  disarm = () => this.tryTimer && REAL_CLOCK.clearTimeout(this.tryTimer);
+  end = () => this.state.settle();
+  get left(): number {
+    return this.state.left;
+  }
+  get pending(): boolean {
+    return this.state.pending;
+  }
+}
+
+function probe(retry: RetryPolicy | null, limits: BreakerLimits = LIMITS): { p: Probe; breaker: Breaker; metrics: RecordingMetrics } {
+  const b = backend({ retry, breaker: limits });
+  const breaker = new Breaker(limits);
+  const metrics = new RecordingMetrics();
+  return { p: new Probe(b, new Up(breaker), metrics), breaker, metrics };
+}
+
+describe('attempts: the shared retry state', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('admits through the breaker and settles its slot once', () => {
+    const { p, breaker } = probe(null, { ...LIMITS, maxRequests: 1 });
+    expect(p.enter()).toBeNull();
+    expect(breaker.inFlight).toBe(1);
+    expect(probe(null, { ...LIMITS, maxRequests: 0 }).p.enter()).toBe('max_requests');
+    p.end();
+    expect(breaker.inFlight).toBe(0);
+  });
+
+  it('replays at once only what the upstream never saw, only when replayable, at most IMPLICIT_RETRIES times', () => {
+    const { p } = probe(null);
+    expect(p.replay('reset', true)).toBe(false);
+    expect(p.replay('idle', true)).toBe(false);
+    expect(p.replay(503, true)).toBe(false);
+    expect(p.replay('connect', false)).toBe(false);
+    expect(p.dispatched).toBe(0);
+    for (let i = 0; i < IMPLICIT_RETRIES; i++) expect(p.replay(i % 2 ? 'refused' : 'connect', true)).toBe(true);
+    expect(p.dispatched).toBe(IMPLICIT_RETRIES);
+    expect(p.replay('connect', true)).toBe(false);
+  });
+
+  it('retries what retry_on covers, while retries, replayability and max_retries allow, with backoff', () => {
+    vi.useFakeTimers();
+    const { p, breaker, metrics } = probe({ retryOn: 'gateway-error', numRetries: 2, perTryTimeoutMs: 0 });
+    expect(p.decide(500, true)).toBe(false); // gateway-error: 502/503/504 only
+    expect(p.decide(503, false)).toBe(false); // the body cannot be sent again
+    expect(p.retryNow(503, true)).toBe(true);
+    expect(p.pending).toBe(true);
+    expect(breaker.retriesInFlight).toBe(1); // held through the backoff
+    expect(metrics.calls).toEqual(['retry rest']);
+    expect(p.dispatched).toBe(0);
+    vi.advanceTimersByTime(25); // first backoff: at most 25 ms
+    expect(p.dispatched).toBe(1);
+    expect(p.pending).toBe(false);
+    expect(breaker.retriesInFlight).toBe(0);
+    expect(p.retryNow('reset', true)).toBe(true);
+    vi.advanceTimersByTime(50); // second: at most 50 ms
+    expect(p.dispatched).toBe(2);
+    expect(p.left).toBe(0);
+    expect(p.retryNow(503, true)).toBe(false); // none left
+    expect(metrics.calls).toEqual(['retry rest', 'retry rest']);
+  });
+
+  it('a null failure (REST per-try timeout) retries under any policy; none without one', () => {
+    expect(probe({ retryOn: 'retriable-4xx', numRetries: 1, perTryTimeoutMs: 10 }).p.decide(null, true)).toBe(true);
+    expect(probe({ retryOn: 'retriable-4xx', numRetries: 1, perTryTimeoutMs: 10 }).p.decide('timeout', true)).toBe(false);
+    expect(probe(null).p.decide(null, true)).toBe(false);
+  });
+
+  it("a retry the breaker's max_retries refuses is not counted", () => {
+    const { p, breaker, metrics } = probe({ retryOn: '5xx', numRetries: 3, perTryTimeoutMs: 0 }, { ...LIMITS, maxRetries: 0 });
+    expect(p.decide(500, true)).toBe(false);
+    expect(breaker.retriesInFlight).toBe(0);
+    expect(p.left).toBe(3);
+    expect(metrics.calls).toEqual([]);
+  });
+
+  it('a decided retry holds its breaker slot until sent; settling first gives it back and cancels it', () => {
+    vi.useFakeTimers();
+    const { p, breaker } = probe({ retryOn: '5xx', numRetries: 1, perTryTimeoutMs: 0 });
+    expect(p.enter()).toBeNull();
+    expect(p.decide(500, true)).toBe(true); // decided at the head; sent once the answer is read
+    expect(breaker.retriesInFlight).toBe(1);
+    p.end(); // the client left meanwhile
+    expect(breaker.retriesInFlight).toBe(0);
+    expect(breaker.inFlight).toBe(0);
+    p.later();
+    vi.advanceTimersByTime(1000);
+    expect(p.dispatched).toBe(0);
+    expect(breaker.retriesInFlight).toBe(0);
+  });
+
+  it('runs the per-try timer of an attempt, and stops it', () => {
+    vi.useFakeTimers();
+    const { p } = probe({ retryOn: '5xx', numRetries: 1, perTryTimeoutMs: 100 });
+    p.arm();
+    vi.advanceTimersByTime(99);
+    expect(p.tryExpired).toBe(0);
+    vi.advanceTimersByTime(1);
+    expect(p.tryExpired).toBe(1);
+    p.arm();
+    p.disarm();
+    vi.advanceTimersByTime(200);
+    expect(p.tryExpired).toBe(1);
+    const none = probe(null).p;
+    none.arm();
+    vi.advanceTimersByTime(10_000);
+    expect(none.tryExpired).toBe(0);
+  });
+});
+
+// ---- the endpoint set and its pick ------------------------------------------------------------
+
+class Ep {
+  outstanding = 0;
+  retired = false;
+  constructor(readonly address: string) {}
+}
+
+type Addr = { host: string; port: number };
+
+class Source implements EndpointSource {
+  list: readonly Addr[] | undefined;
+  endpointsOf(): readonly Addr[] | undefined {
+    return this.list;
+  }
+}
+
+function endpointSet(source: Source | undefined, refuse?: string): { set: EndpointSet<Ep>; opened: string[] } {
+  const opened: string[] = [];
+  const up: Upstream = { host: 'model.ns', port: 8000, tls: false, service: { name: 'model', namespace: 'ns', portName: 'http' } };
+  const set = new EndpointSet<Ep>(up, new Map([['model.ns:8000', { host: '127.0.0.1', port: 9000 }]]), source, {
+    open: (host, port) => {
+      if (host === refuse) throw new Error('invalid address');
+      opened.push(`${host}:${port}`);
+      return new Ep(`${host}:${port}`);
+    },
+    retire: (e) => {
+      e.retired = true;
+    },
+  });
+  return { set, opened };
+}
+
+const addrs = (...hosts: string[]): Addr[] => hosts.map((host) => ({ host, port: 8000 }));
+
+describe('endpoints: the set and the pick', () => {
+  it('without endpoints, dials the Service address after --resolve, opened once', () => {
+    const { set, opened } = endpointSet(undefined);
+    const e = set.pick();
+    expect(e?.address).toBe('127.0.0.1:9000');
+    expect(set.pick(e)).toBe(e); // nothing else to go to
+    expect(opened).toEqual(['127.0.0.1:9000']);
+    expect(set.hasReady()).toBe(true);
+    const unknown = new Source(); // the source does not know the Service: the same
+    expect(endpointSet(unknown).set.pick()?.address).toBe('127.0.0.1:9000');
+  });
+
+  it('an address that cannot be opened makes the upstream invalid; the pick never throws', () => {
+    const { set } = endpointSet(undefined, '127.0.0.1');
+    expect(set.pick()).toBeUndefined();
+    expect(set.invalid).toBe('127.0.0.1:9000: invalid address');
+    expect(set.pick()).toBeUndefined();
+    const src = new Source();
+    src.list = addrs('10.0.0.1', '10.0.0.2');
+    const some = endpointSet(src, '10.0.0.1');
+    expect(some.set.pick()?.address).toBe('10.0.0.2:8000'); // the other one still serves
+    expect(some.set.invalid).toBe('10.0.0.1:8000: invalid address');
+  });
+
+  it('follows the ready endpoints: opens new ones, retires those that left, none ready: nothing to pick', () => {
+    const src = new Source();
+    src.list = addrs('10.0.0.1', '10.0.0.2');
+    const { set, opened } = endpointSet(src);
+    const first = new Set<string>();
+    for (let i = 0; i < 200; i++) first.add(set.pick()!.address);
+    expect([...first].sort()).toEqual(['10.0.0.1:8000', '10.0.0.2:8000']);
+    const [one, two] = set.all();
+    src.list = addrs('10.0.0.2', '10.0.0.3');
+    for (let i = 0; i < 200; i++) expect(set.pick()!.address).not.toBe('10.0.0.1:8000');
+    expect(one!.retired).toBe(true);
+    expect(two!.retired).toBe(false);
+    expect(opened).toEqual(['10.0.0.1:8000', '10.0.0.2:8000', '10.0.0.3:8000']); // 10.0.0.2 kept its entry
+    src.list = [];
+    expect(set.hasReady()).toBe(false);
+    expect(set.pick()).toBeUndefined();
+  });
+
+  it('avoids the endpoint that just failed while another is ready', () => {
+    const src = new Source();
+    src.list = addrs('10.0.0.1', '10.0.0.2', '10.0.0.3');
+    const { set } = endpointSet(src);
+    const failed = set.pick()!;
+    for (let i = 0; i < 500; i++) expect(set.pick(failed)).not.toBe(failed);
+    src.list = addrs(failed.address.split(':')[0]!);
+    expect(set.pick(failed)).toBe(failed); // the only one ready
+  });
+
+  it('prefers the less busy of two random picks', () => {
+    const src = new Source();
+    src.list = addrs('10.0.0.1', '10.0.0.2', '10.0.0.3');
+    const { set } = endpointSet(src);
+    set.pick();
+    const [idle, some, busy] = set.all();
+    some!.outstanding = 5;
+    busy!.outstanding = 10;
+    const n = new Map<Ep, number>();
+    for (let i = 0; i < 9000; i++) {
+      const e = set.pick()!;
+      n.set(e, (n.get(e) ?? 0) + 1);
+    }
+    // Two draws of three: the idle one whenever drawn (5/9), the busiest only when drawn twice (1/9).
+    expect(n.get(idle!)! / 9000).toBeGreaterThan(0.5);
+    expect(n.get(busy!)! / 9000).toBeLessThan(0.15);
+  });
+});
+
+// ---- the registry and its sweep ---------------------------------------------------------------
+
+class Entry {
+  readonly breaker = new Breaker(LIMITS);
+  closed = false;
+  hasReady(): boolean {
+    return true;
+  }
+}
+
+class Registry extends UpstreamRegistry<Entry> {
+  created = 0;
+  constructor() {
+    super('rest');
+  }
+  protected scheme(b: Backend): string {
+    return b.upstream.tls ? 'https' : 'http';
+  }
+  protected create(): Entry {
+    this.created++;
+    return new Entry();
+  }
+  protected retire(e: Entry): void {
+    e.closed = true;
+  }
+}
+
+function table(kind: 'rest' | 'grpc', ...backends: Backend[]): RouteTable {
+  return { groups: [{ kind, members: backends.map((b) => ({ backend: b, percent: 100 })), mirrors: [] }] } as unknown as RouteTable;
+}
+
+describe('registry: one entry per upstream key, swept when no route names it', () => {
+  it('shares an entry between backends with the same key and sweeps it once unused and idle', () => {
+    const reg = new Registry();
+    const a = backend();
+    const a2 = backend(); // another Backend object, same upstream and limits
+    const b = backend({ host: 'other.ns' });
+    expect(reg.for(a)).toBe(reg.for(a2));
+    expect(reg.for(b)).not.toBe(reg.for(a));
+    expect(reg.created).toBe(2);
+    expect(upstreamKey(a, 'http')).toBe('http://model.ns:8000|10/10/10/3');
+    const entryB = reg.for(b);
+    entryB.breaker.enter();
+    expect(reg.sweep(table('rest', a))).toBe(0); // b is unused but busy
+    entryB.breaker.leave();
+    expect(reg.sweep(table('grpc', a, b))).toBe(2); // gRPC routes do not keep REST entries
+    expect(entryB.closed).toBe(true);
+    expect(reg.sweep(table('rest', a))).toBe(0);
+  });
+});
+
+// ---- mirror admission -------------------------------------------------------------------------
+
+describe('mirror admission: budget, breaker, settlement', () => {
+  it('admits within the in-flight bound and the breaker; drops (counted) beyond either; settles once', () => {
+    const metrics = new RecordingMetrics();
+    const gate = new MirrorAdmission(new MirrorBudget(1), metrics, 'grpc', 1024);
+    const b = backend();
+    const up = { breaker: new Breaker(LIMITS) };
+    expect(gate.admit(up, b)).toBe(true);
+    expect(up.breaker.inFlight).toBe(1);
+    expect(gate.admit(up, b)).toBe(false); // the bound of 1 is reached
+    expect(up.breaker.inFlight).toBe(1);
+    gate.settle(up, b, false, 0, 0.5);
+    expect(up.breaker.inFlight).toBe(0);
+    expect(gate.admit(up, b)).toBe(true); // the slot came back
+    gate.settle(up, b, true, 0, null);
+    const full = { breaker: new Breaker({ ...LIMITS, maxRequests: 0 }) };
+    expect(gate.admit(full, b)).toBe(false);
+    expect(gate.admit(full, b)).toBe(false); // the budget slot was given back on the breaker's refusal
+    gate.tooLarge([{ backend: b, percent: 100 }]);
+    expect(metrics.calls).toEqual([
+      'shadow grpc dropped_in_flight',
+      'shadow grpc mirrored',
+      'request grpc shadow 0 0.5',
+      'shadow grpc failed',
+      'shadow grpc dropped_breaker',
+      'shadow grpc dropped_breaker',
+      'shadow grpc dropped_body_size',
+    ]);
+  });
+
+  it('without --shadow-max-in-flight (unset or 0) the breaker alone bounds copies: max_connections + max_pending_requests, then max_requests', () => {
+    for (const cap of [undefined, 0]) {
+      const metrics = new RecordingMetrics();
+      const gate = new MirrorAdmission(new MirrorBudget(cap), metrics, 'rest', 1024);
+      const b = backend();
+      // Envoy's defaults: far beyond the 64 the gateway once capped copies at.
+      const pending = { breaker: new Breaker({ maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 3 }) };
+      let admitted = 0;
+      while (gate.admit(pending, b)) admitted++;
+      expect(admitted).toBe(1024);
+      const queued = { breaker: new Breaker({ maxConnections: 2, maxPendingRequests: 3, maxRequests: 1024, maxRetries: 3 }) };
+      admitted = 0;
+      while (gate.admit(queued, b)) admitted++;
+      expect(admitted).toBe(5); // 2 on connections, 3 waiting for one
+      gate.settle(queued, b, false, 200, 0.01);
+      expect(gate.admit(queued, b)).toBe(true);
+      expect(metrics.calls.filter((c) => c.startsWith('shadow')).sort()).toEqual(['shadow rest dropped_breaker', 'shadow rest dropped_breaker', 'shadow rest mirrored']);
+    }
+  });
+});
