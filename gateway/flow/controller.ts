@@ -25,6 +25,8 @@ import type { FlowStats } from '../observe/flow-metrics.js';
 export interface FlowRefusal {
   readonly message: string;
   readonly retryAfterS: number;
+  /** The client's own deadline (gRPC's grpc-timeout) ended the wait: a deadline, not an overload. */
+  readonly clientDeadline?: boolean;
 }
 
 /** A slot at the model, held by one exchange until it settles. */
@@ -52,6 +54,8 @@ export interface FlowExchange {
 class Ticket extends FlowWaiter implements FlowSlot {
   timer: NodeJS.Timeout | undefined;
   waitedMs = 0;
+  /** The client's deadline, not queueTimeout or scaleFromZero, bounds the wait. */
+  clientBound = false;
   private tag = 0;
   private startedAt = 0;
   private released = true;
@@ -205,6 +209,7 @@ export class FlowController implements FlowDemandSource {
     const budget = held ? deadline : Math.min(deadline, route);
     const tenant = policy.tenantHeader === null ? '' : (ex.header(policy.tenantHeader) ?? '');
     const t = new Ticket(priorityOf(ex.header(PRIORITY_HEADER)), tenant, ex, flow, now, held);
+    t.clientBound = deadline <= (held ? policy.scaleFromZeroMs : Math.min(policy.queueTimeoutMs, route));
     const a = core.arrive(now, t, budget);
     if (a.kind === 'start') {
       t.start(now);
@@ -257,6 +262,13 @@ export class FlowController implements FlowDemandSource {
       ? `no endpoint became ready within ${Math.round(this.now() - t.arrivedAt)} ms (scaleFromZero ${core.policy.scaleFromZeroMs} ms)`
       : `it waited ${Math.round(this.now() - t.arrivedAt)} ms without a free slot (queueTimeout ${core.policy.queueTimeoutMs} ms)`;
     this.changed();
+    if (t.clientBound) {
+      // Its timer and the client's end together: answer what the client's own deadline means (as a
+      // forwarded call does), whichever of the two the client sees first.
+      const where = t.held ? 'while no endpoint was ready' : 'while waiting for a free slot';
+      t.ex.refuse({ message: `the client's deadline expired ${where} at ${id}`, retryAfterS: core.retryAfterS(), clientDeadline: true });
+      return;
+    }
     t.ex.refuse({ message: `${id} is overloaded: ${why}`, retryAfterS: core.retryAfterS() });
   }
 

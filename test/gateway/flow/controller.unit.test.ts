@@ -4,7 +4,7 @@
  * a new one when the policy changes (refusals carried on), the fixed limit following the ready
  * endpoints, held requests let go in order once an endpoint is ready, the demand KEDA reads.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { FlowController, type FlowExchange, type FlowRefusal, type FlowSlot } from '../../../gateway/flow/controller.js';
 import type { WatchedEndpoints } from '../../../gateway/observe/route-gauges.js';
 import type { SeldonDeployment } from '../../../routing/seldon-deployment.js';
@@ -31,12 +31,14 @@ class Request implements FlowExchange {
     readonly backend: Backend,
     readonly name: string,
     readonly order: string[],
+    /** The client's own deadline (clock ms), as gRPC's grpc-timeout gives one. */
+    readonly deadline = Infinity,
   ) {}
   header(): string | undefined {
     return undefined;
   }
-  deadlineMs(): number {
-    return Infinity;
+  deadlineMs(now: number): number {
+    return this.deadline - now;
   }
   onGone(): void {}
   refuse(r: FlowRefusal): void {
@@ -122,6 +124,35 @@ describe('the flow controller', () => {
     expect(flow.stats()[0]).toMatchObject({ limit: 6, inflight: 3, queued: 0 });
     for (const r of held) r.slot!.release(false);
     expect(flow.stats()[0]).toMatchObject({ inflight: 0 });
+  });
+
+  it('answers a wait that the client’s own deadline ended as a deadline, and one that scaleFromZero ended as an overload', () => {
+    vi.useFakeTimers();
+    try {
+      let now = 0;
+      const endpoints = new Endpoints();
+      endpoints.set('models/iris-main', 0);
+      const flow = new FlowController({ endpoints, now: () => now });
+      const t = table('concurrency: 2\nqueue: 10\nscaleFromZero: 1m');
+      flow.tableChanged(t);
+      const order: string[] = [];
+      const short = new Request(restBackend(t), 'short', order, 300);
+      const long = new Request(restBackend(t), 'long', order, 120_000);
+      flow.admit(short);
+      flow.admit(long);
+      now = 300;
+      vi.advanceTimersByTime(300);
+      expect(short.refusal).toMatchObject({ clientDeadline: true });
+      expect(short.refusal!.message).toMatch(/client's deadline expired while no endpoint was ready/);
+      expect(long.refusal).toBeUndefined();
+      now = 60_000;
+      vi.advanceTimersByTime(59_700);
+      expect(long.refusal!.clientDeadline).toBeUndefined();
+      expect(long.refusal!.message).toMatch(/no endpoint became ready within 60000 ms \(scaleFromZero 60000 ms\)/);
+      expect(order).toEqual([]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('shares a fixed limit between the replicas and this process’s place among the workers', () => {
