@@ -6,8 +6,8 @@
  * requests.
  *
  * Refusing early: a request that would wait is refused at once when the wait estimated from its
- * place in the queue, (ahead + 1) × the time between two completions, is over `ADMIT_SHARE` (80%)
- * of `queueTimeout`, or when that wait plus one service time is over what is left of its budget
+ * place in the queue, (ahead + 1) × the time between two completions, is over `ADMIT_SHARE` (95%)
+ * of `queueTimeout` or later than one completion before its end, or when that wait plus one service time is over what is left of its budget
  * (the route timeout or the gRPC deadline): waiting would only end in a timeout. Requests of higher
  * classes keep arriving while it waits and go first: the wait is divided by the share of the model
  * they leave (1 − their recent start rate × the time per completion), and a class they leave less
@@ -57,12 +57,17 @@ const ONE_PROCESS: Sharing = { replicas: () => 1, workers: 1, index: 0 };
 const START: Arrival<never> = Object.freeze({ kind: 'start' });
 /** Longest Retry-After, in seconds. */
 export const MAX_RETRY_AFTER_S = 60;
-/** A request is admitted to wait only when it is expected to start within this share of queueTimeout. */
-export const ADMIT_SHARE = 0.8;
+/**
+ * A request is admitted to wait only when it is expected to start within this share of
+ * queueTimeout, and at least one completion before its end (admissionBound).
+ */
+export const ADMIT_SHARE = 0.95;
 /** Time constant of the start rates by class, in ms. */
 const RATE_WINDOW_MS = 2000;
 /** A start rate counts once it has been measured this long, in ms. */
 const RATE_MIN_AGE_MS = 500;
+/** standard deviations of the count of higher-class arrivals during a wait that an admitted wait leaves room for (one-sided 99.9%). */
+const NOISE_Z = 3;
 /** Below this share of the model left by higher classes, a request of a lower class is refused at once. */
 const MIN_SHARE_LEFT = 0.05;
 /** Tenants whose start rate is kept (beyond, idle ones are forgotten first). */
@@ -91,6 +96,11 @@ function bump(r: Rate | undefined, now: number): Rate {
   r.perMs = decayed(r, now) + 1 / RATE_WINDOW_MS;
   r.at = now;
   return r;
+}
+
+/** The longest estimated wait admitted: ADMIT_SHARE of the queue timeout, and one completion before its end. */
+export function admissionBound(queueTimeoutMs: number, perCompletionMs: number): number {
+  return Math.min(queueTimeoutMs * ADMIT_SHARE, queueTimeoutMs - perCompletionMs);
 }
 
 export class FlowCore<W extends FlowWaiter> {
@@ -170,17 +180,24 @@ export class FlowCore<W extends FlowWaiter> {
     if (service !== null && pace !== null) {
       const per = this.perCompletion(service, pace);
       // Higher classes arriving while it waits go first: it gets only the share of the model they leave.
-      const left = 1 - this.higherShare(now, w.priority, per);
+      const higherRate = this.higherRate(now, w.priority);
+      const left = 1 - higherRate * per;
       if (left < MIN_SHARE_LEFT) return this.refusal(w, 'requests of higher priority take the whole model');
       let wait = ((this.queue.ahead(w.priority, w.tenant) + 1) * per) / left;
+      // How many of them come meanwhile is a count of random arrivals (Poisson): their spread, NOISE_Z
+      // standard deviations of it, is kept free too, or a request admitted at the bound would be
+      // refused after waiting as often as not when more come than on average.
+      wait += (NOISE_Z * Math.sqrt(higherRate * wait) * per) / left;
       // A tenant with requests waiting already is served at its own recent pace: the next one waits
-      // for all of them at that pace (which counts the turns other tenants take meanwhile).
-      const own = this.queue.countOf(w.priority, w.tenant);
-      if (own > 0) {
-        const rate = this.rateOf(now, w.priority, w.tenant);
+      // for all of them at that pace (which counts the turns other tenants take meanwhile). Without
+      // a tenant header a class is one FIFO, which the estimate above is exact for; its start rate,
+      // a noisy measure, would only raise it (the larger of two estimates: a shorter queue).
+      if (this.policy.tenantHeader !== null) {
+        const own = this.queue.countOf(w.priority, w.tenant);
+        const rate = own > 0 ? this.tenantRate(now, w.priority, w.tenant) : 0;
         if (rate > 0) wait = Math.max(wait, (own + 1) / rate);
       }
-      if (wait > this.policy.queueTimeoutMs * ADMIT_SHARE) return this.refusal(w, `it could not start within the queue timeout of ${this.policy.queueTimeoutMs} ms`);
+      if (wait > admissionBound(this.policy.queueTimeoutMs, per)) return this.refusal(w, `it could not start within the queue timeout of ${this.policy.queueTimeoutMs} ms`);
       if (wait + service > budgetMs) return this.refusal(w, `it could not be answered within the ${Math.round(budgetMs)} ms left of its timeout`);
     } else if (this.policy.queueTimeoutMs === 0) return this.refusal(w, 'the model is at its limit and the queue timeout is 0');
     let displaced: W | undefined;
@@ -199,18 +216,20 @@ export class FlowCore<W extends FlowWaiter> {
   /**
    * An arrival of a higher class goes before the waiters of lower ones: the last of them (the
    * lowest class's, from its longest tenant queue), expected to start after all that waits and the
-   * share higher classes keep taking, is
-   * refused now when that is later than its deadline less the admission margin: waiting would
-   * only end in a refusal after the whole queue timeout.
+   * share higher classes keep taking, is refused now when that is later than one completion before
+   * its deadline: waiting would only end in a refusal after the whole queue timeout. Not at the
+   * admission bound: the share taken by higher classes was already counted when it was admitted,
+   * so a steady mix keeps its estimate where it was, at that bound, and each arrival's noise would
+   * refuse the tail after it had waited.
    */
   private overtaken(now: number, w: W, perCompletion: number): W[] | undefined {
-    const margin = this.policy.queueTimeoutMs * (1 - ADMIT_SHARE);
+    const margin = perCompletion;
     let out: W[] | undefined;
     for (;;) {
       const v = this.queue.victim(w.priority, w.tenant);
       if (v === undefined || v.priority <= w.priority) return out;
       // Behind all that waits, and behind the higher classes still to come, as an arrival's estimate.
-      const left = 1 - this.higherShare(now, v.priority, perCompletion);
+      const left = 1 - this.higherRate(now, v.priority) * perCompletion;
       if (left >= MIN_SHARE_LEFT && now + (this.queue.size * perCompletion) / left <= v.deadline - margin) return out;
       this.queue.remove(v);
       this.refused[v.priority]!++;
@@ -283,17 +302,16 @@ export class FlowCore<W extends FlowWaiter> {
     return Math.min(MAX_RETRY_AFTER_S, Math.max(1, Math.ceil(drainMs / 1000)));
   }
 
-  /** The share of the model the classes above `p` took lately: their start rates × the time per completion. */
-  private higherShare(now: number, p: Priority, per: number): number {
-    let share = 0;
-    for (let q = 0; q < p; q++) share += rateAt(this.startRates[q], now) * per;
-    return share;
+  /** Requests of the classes above `p` started per ms lately (× the time per completion: the share of the model they take). */
+  private higherRate(now: number, p: Priority): number {
+    let rate = 0;
+    for (let q = 0; q < p; q++) rate += rateAt(this.startRates[q], now);
+    return rate;
   }
 
-  /** Requests of class `p` and `tenant` started per ms lately (the class's, without a tenant header). */
-  private rateOf(now: number, p: Priority, tenant: string): number {
-    const r = this.policy.tenantHeader === null ? this.startRates[p] : this.tenantRates.get(`${p}\u0000${tenant}`);
-    return rateAt(r, now);
+  /** Requests of class `p` and `tenant` started per ms lately (with a tenant header). */
+  private tenantRate(now: number, p: Priority, tenant: string): number {
+    return rateAt(this.tenantRates.get(`${p}\u0000${tenant}`), now);
   }
 
   /** Forget the tenants that started nothing lately. */

@@ -49,7 +49,11 @@ export interface CallExtras {
   commit?(): void;
   /** Its slot under flow control (gateway/flow/): how long it waited for it. */
   readonly flow?: FlowSlot | undefined;
-  /** The call is over (answered, failed, the client left, refused by the breaker): called once; `answered`: the model answered it. */
+  /**
+   * Called once: when the model's answer has ended (before its end is relayed to the client), or
+   * when the call is over without one (failed, the client left, refused by the breaker); `answered`:
+   * the model answered it.
+   */
   ended?(answered: boolean): void;
 }
 

@@ -69,6 +69,8 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer, DeadlineOwner {
   private status: number = GrpcStatus.CANCELLED;
   private upstreamSeconds: number | null = null;
   private done = false;
+  /** `extras.ended` was told (at the model's end of the answer, or at the call's). */
+  private endedTold = false;
   /** Where the upstream's answer is written: this call, or the token's decorator of it. */
   private answer: CallAnswer = this;
   /** Access log and tracing: set only when one applies to this call. */
@@ -147,7 +149,7 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer, DeadlineOwner {
     this.ctx.metrics.request(this.backend, 'grpc', 'primary', status, null, this.since);
     this.tap?.end(status, 0, null);
     this.ctx.callEnded();
-    this.extras.ended?.(false);
+    this.tellEnded(false);
   }
 
   // ---- attempts ------------------------------------------------------------------------------
@@ -295,6 +297,7 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer, DeadlineOwner {
       // Trailers-only: the status is in these headers.
       this.status = answerStatus(headers, httpStatus);
       this.upstreamEnded = true;
+      this.tellEnded(true);
       this.finish();
     }
   }
@@ -315,6 +318,9 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer, DeadlineOwner {
     // not an answer but a failure, which 'close' reports.
     if (this.trailers === undefined && a.stream.destroyed) return;
     this.upstreamEnded = true;
+    // The model is done with it: its slot under flow control goes to the next waiting call before
+    // this answer's end is written out.
+    this.tellEnded(true);
     this.endResponse();
   }
 
@@ -439,7 +445,7 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer, DeadlineOwner {
         this.done = true;
         this.tap?.end(GrpcStatus.INTERNAL, this.httpStatus, this.upstreamSeconds);
         this.ctx.callEnded();
-        this.extras.ended?.(false);
+        this.tellEnded(false);
       }
     }
   }
@@ -466,6 +472,13 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer, DeadlineOwner {
     c.end(); // -> wantTrailers -> finish
   }
 
+  /** Tell `extras.ended`, once. */
+  private tellEnded(answered: boolean): void {
+    if (this.endedTold) return;
+    this.endedTold = true;
+    this.extras.ended?.(answered);
+  }
+
   private finish(): void {
     if (this.done) return;
     this.done = true;
@@ -483,7 +496,7 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer, DeadlineOwner {
     this.ctx.metrics.request(this.backend, 'grpc', 'primary', this.status, this.upstreamSeconds, this.since);
     if (this.tap !== undefined) this.tap.end(this.status, this.httpStatus, this.upstreamSeconds);
     this.ctx.callEnded();
-    this.extras.ended?.(this.upstreamSeconds !== null);
+    this.tellEnded(this.upstreamSeconds !== null);
     // The listeners would only find `done`: off they come, so the call is not kept alive by its
     // streams. Node 20 keeps a closed stream through young-generation collections until a full
     // one (load/README.md, gRPC), and all the call holds would be copied and promoted with it.

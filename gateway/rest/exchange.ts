@@ -77,7 +77,11 @@ export interface ExchangeExtras {
   commit?(): void;
   /** Its slot under flow control (gateway/flow/): how long it waited for it. */
   readonly flow?: FlowSlot | undefined;
-  /** The exchange is over (answered, failed, refused by the breaker): called once; `answered`: the model answered it. */
+  /**
+   * Called once: when the model's answer has ended (before it is written out to the client), or
+   * when the exchange is over without one (failed, the client left, refused by the breaker);
+   * `answered`: the model answered it.
+   */
   ended?(answered: boolean): void;
 }
 
@@ -126,6 +130,8 @@ export class Exchange implements AttemptOwner, AnswerSink {
   private upstreamSeconds: number | null = null;
   private status = 0;
   private done = false;
+  /** `extras.ended` was told (at the model's end of the answer, or at the exchange's). */
+  private endedTold = false;
   /** What an attempt still in flight is cut for when the exchange ends: the route timeout, or the client (gone, or answered). */
   private cutBy: 'timeout' | 'client' = 'client';
   /** Where the model's answer is written: this exchange, or the token's decorator of it. */
@@ -158,7 +164,7 @@ export class Exchange implements AttemptOwner, AnswerSink {
       this.proxy.deps.metrics.request(this.backend, 'rest', 'primary', 503, null, this.extras.since);
       this.tap?.end(503, null, false);
       sendError(this.req, this.res, 503, 'UPSTREAM_OVERFLOW', overflowInfo(overflow, this.who(), this.backend.breaker), { 'x-envoy-overloaded': 'true' });
-      this.extras.ended?.(false);
+      this.tellEnded(false);
       return;
     }
     this.extras.commit?.();
@@ -418,6 +424,9 @@ export class Exchange implements AttemptOwner, AnswerSink {
 
   end(last?: Buffer): void {
     if (this.done) return;
+    // The model is done with it: its slot under flow control goes to the next waiting request
+    // before this answer is written out (the model waits for the gateway's turnaround only).
+    this.tellEnded(true);
     if (last === undefined) this.res.end();
     else this.res.end(last);
     this.finish(true);
@@ -469,6 +478,13 @@ export class Exchange implements AttemptOwner, AnswerSink {
     this.retries.settle();
     this.proxy.deps.metrics.request(this.backend, 'rest', 'primary', this.status, this.upstreamSeconds, this.extras.since);
     if (this.tap !== undefined) this.tap.end(this.status, this.upstreamSeconds, complete);
-    this.extras.ended?.(this.upstreamSeconds !== null);
+    this.tellEnded(this.upstreamSeconds !== null);
+  }
+
+  /** Tell `extras.ended`, once. */
+  private tellEnded(answered: boolean): void {
+    if (this.endedTold) return;
+    this.endedTold = true;
+    this.extras.ended?.(answered);
   }
 }

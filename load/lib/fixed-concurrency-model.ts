@@ -5,7 +5,9 @@
  * Python wrapper. It never learns that a client left: a request whose client has gone is still
  * served for its whole service time (its answer goes nowhere), as a real model would.
  *
- * GET /__stats (outside the queue) answers {served, queued, active, maxQueued}. A line on stdin
+ * GET /__stats (outside the queue) answers {served, queued, active, maxQueued, idleMs, idleGaps}:
+ * idleGaps counts the times a freed slot found nothing waiting and was later taken again, idleMs
+ * their total length (the proxy's turnaround between an answer and the next request, under overload). A line on stdin
  * `slow <factor>` multiplies the service time from then on (the adaptive scenario's slowdown);
  * `flush` drops every queued request with its connection, as a restart of the pod would (between
  * runs, so a run does not inherit the minutes of backlog an unprotected run leaves).
@@ -25,14 +27,24 @@ const waiting: ServerResponse[] = [];
 let active = 0;
 let served = 0;
 let maxQueued = 0;
+/** Slots left idle: when each freed slot found nothing waiting, and the total and count of the idle gaps that ended. */
+const idleSince: number[] = [];
+let idleMs = 0;
+let idleGaps = 0;
 
 function next(): void {
   while (active < concurrency && waiting.length > 0) {
     const res = waiting.shift()!;
+    const since = idleSince.pop();
+    if (since !== undefined) {
+      idleMs += performance.now() - since;
+      idleGaps++;
+    }
     active++;
     setTimeout(() => {
       active--;
       served++;
+      if (waiting.length === 0) idleSince.push(performance.now());
       // Written whether or not the client is still there: the model cannot tell.
       if (!res.destroyed) {
         res.writeHead(200, HEADERS);
@@ -47,7 +59,7 @@ const server = createServer({ keepAliveTimeout: 300_000, requestTimeout: 0 }, (r
   if (req.url === '/__stats') {
     req.resume();
     res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ served, queued: waiting.length, active, maxQueued }));
+    res.end(JSON.stringify({ served, queued: waiting.length, active, maxQueued, idleMs, idleGaps }));
     return;
   }
   req.resume();

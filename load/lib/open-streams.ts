@@ -37,6 +37,12 @@ export interface StreamResult {
   readonly refusedMs: readonly number[];
   /** 200s per second of the run, by the second they were due in. */
   readonly okPerSecond: readonly number[];
+  /**
+   * 200s per second of the run, by the second they were answered in (those after the run's end
+   * not counted): the rate the model is kept serving at, which the drain of a queue after the
+   * last request does not inflate (a deeper queue adds its length to `ok`, not to this).
+   */
+  readonly okDonePerSecond: readonly number[];
   readonly statuses: Record<string, number>;
 }
 
@@ -58,6 +64,7 @@ export async function runStreams(origin: string, streams: readonly Stream[], dur
     lost: 0,
     late: 0,
     okPerSecond: new Array<number>(seconds).fill(0),
+    okDonePerSecond: new Array<number>(seconds).fill(0),
     statuses: {} as Record<string, number>,
   }));
   let inFlight = 0;
@@ -83,6 +90,8 @@ export async function runStreams(origin: string, streams: readonly Stream[], dur
         if (res.statusCode === 200) {
           st.ok.push(ms);
           st.okPerSecond[Math.min(seconds - 1, Math.floor((due - t0) / 1000))]!++;
+          const done = Math.floor((performance.now() - t0) / 1000);
+          if (done < seconds) st.okDonePerSecond[done]!++;
         } else if (res.statusCode === 503) st.refused.push(ms);
         else st.failed++;
       })
@@ -126,8 +135,15 @@ export async function runStreams(origin: string, streams: readonly Stream[], dur
     okMs: st.ok.sort((a, b) => a - b),
     refusedMs: st.refused.sort((a, b) => a - b),
     okPerSecond: st.okPerSecond,
+    okDonePerSecond: st.okDonePerSecond,
     statuses: st.statuses,
   }));
+}
+
+/** 200s per second answered from `fromS` to the end of the run (the steady state, past the queue's filling). */
+export function steadyOkRate(r: StreamResult, fromS: number): number {
+  const xs = r.okDonePerSecond.slice(Math.min(fromS, r.okDonePerSecond.length - 1));
+  return xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 }
 
 /** The q-quantile (0..1) of a stream's 200s, or of its refusals, in ms. */
@@ -150,6 +166,7 @@ export function combined(label: string, results: readonly StreamResult[]): Strea
     okMs: results.flatMap((r) => r.okMs).sort((a, b) => a - b),
     refusedMs: results.flatMap((r) => r.refusedMs).sort((a, b) => a - b),
     okPerSecond: results[0]!.okPerSecond.map((_, i) => add((r) => r.okPerSecond[i] ?? 0)),
+    okDonePerSecond: results[0]!.okDonePerSecond.map((_, i) => add((r) => r.okDonePerSecond[i] ?? 0)),
     statuses,
   };
 }

@@ -4,58 +4,8 @@
  * wait inside it, unseen (gunicorn's backlog). The clock is the simulation's; nothing sleeps.
  */
 import { describe, expect, it } from 'vitest';
-import { FlowCore, FlowWaiter } from '../../routing/flow-core.js';
 import { flowPolicy } from '../../routing/flow-config.js';
-import { seededRandom } from '../../routing/pick.js';
-import { priorityOf } from '../../routing/flow-queue.js';
-import { TimeHeap } from '../../load/lib/time-heap.js';
-
-/** The simulation's clock and what is due on it. */
-class Events {
-  private readonly heap = new TimeHeap<{ at: number; run: () => void }>();
-  now = 0;
-  at(at: number, run: () => void): void {
-    this.heap.push({ at, run });
-  }
-  runUntil(end: number): void {
-    for (let e = this.heap.peek(); e !== undefined && e.at <= end; e = this.heap.peek()) {
-      this.heap.pop();
-      this.now = e.at;
-      e.run();
-    }
-    this.now = end;
-  }
-}
-
-/** A model serving `concurrency` requests at once, the rest in its backlog (FIFO); service time × `slowdown`. */
-class Model {
-  slowdown = 1;
-  private busy = 0;
-  private readonly backlog: (() => void)[] = [];
-  constructor(
-    private readonly ev: Events,
-    private readonly rand: () => number,
-    private readonly concurrency = 4,
-    private readonly serviceMs = 50,
-  ) {}
-  get capacityPerS(): number {
-    return (this.concurrency * 1000) / (this.serviceMs * this.slowdown);
-  }
-  send(done: () => void): void {
-    if (this.busy < this.concurrency) this.serve(done);
-    else this.backlog.push(done);
-  }
-  private serve(done: () => void): void {
-    this.busy++;
-    const ms = this.serviceMs * this.slowdown * (0.8 + 0.4 * this.rand());
-    this.ev.at(this.ev.now + ms, () => {
-      this.busy--;
-      const next = this.backlog.shift();
-      if (next) this.serve(next);
-      done();
-    });
-  }
-}
+import { between, medianOf, p99, simulateFlow, type Model } from '../helpers/flow-sim.js';
 
 interface Run {
   answered: { at: number; latency: number }[];
@@ -64,69 +14,13 @@ interface Run {
   limits: { at: number; limit: number }[];
 }
 
-class W extends FlowWaiter {
-  arrivedAt = 0;
-  timer: { cancelled: boolean } | undefined;
+/** Offer Poisson arrivals at `rate(t)`/s from 0 to `endMs` through an adaptive FlowCore (queue 4, queueTimeout 100ms) in front of the model. */
+function simulate(seed: number, endMs: number, rate: (t: number) => number, onTick?: (t: number, model: Model) => void): { run: Run } {
+  const policy = flowPolicy({ concurrency: 'adaptive', queue: 4, queueTimeoutMs: 100 });
+  const sim = simulateFlow({ seed, endMs, policy, streams: [{ label: 'all', rate }], onTick });
+  const out = sim.streams.all!;
+  return { run: { answered: out.answered, refused: out.refusedAtOnce, timedOut: out.refusedAfter.length, limits: sim.limits } };
 }
-
-/** Offer Poisson arrivals at `rate(t)`/s from 0 to `endMs` through a FlowCore in front of `model`. */
-function simulate(seed: number, endMs: number, rate: (t: number) => number, onTick?: (t: number, model: Model) => void) {
-  const ev = new Events();
-  const rand = seededRandom(seed);
-  const model = new Model(ev, seededRandom(seed + 1));
-  const core = new FlowCore<W>(flowPolicy({ concurrency: 'adaptive', queue: 4, queueTimeoutMs: 100 }), seededRandom(seed + 2));
-  const run: Run = { answered: [], refused: 0, timedOut: 0, limits: [] };
-  const start = (w: W): void => {
-    const sentAt = ev.now;
-    const tag = core.started(ev.now);
-    model.send(() => {
-      core.settled(ev.now, ev.now - sentAt, tag);
-      run.answered.push({ at: ev.now, latency: ev.now - w.arrivedAt });
-      pump();
-    });
-  };
-  const pump = (): void => {
-    for (let w = core.next(); w !== undefined; w = core.next()) {
-      w.timer!.cancelled = true;
-      start(w);
-    }
-  };
-  const arrive = (): void => {
-    const w = new W(priorityOf(undefined), '');
-    w.arrivedAt = ev.now;
-    const a = core.arrive(ev.now, w, 3000);
-    if (a.kind === 'start') start(w);
-    else if (a.kind === 'refuse') run.refused++;
-    else {
-      if (a.displaced) run.refused++;
-      const timer = { cancelled: false };
-      w.timer = timer;
-      ev.at(a.deadline, () => {
-        if (timer.cancelled || !core.leave(w)) return;
-        core.timedOut(w);
-        run.timedOut++;
-      });
-    }
-    const r = rate(ev.now);
-    ev.at(ev.now + (-Math.log(1 - rand()) / r) * 1000, arrive);
-  };
-  ev.at(0, arrive);
-  for (let t = 0; t < endMs; t += 100) {
-    ev.at(t, () => {
-      run.limits.push({ at: ev.now, limit: core.limit });
-      onTick?.(ev.now, model);
-    });
-  }
-  ev.runUntil(endMs);
-  return { run, model };
-}
-
-const p99 = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(s.length * 0.99))]!;
-};
-const medianOf = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
-const between = (run: Run, from: number, to: number) => run.answered.filter((a) => a.at >= from && a.at < to);
 
 describe('the adaptive limit against a model of fixed concurrency 4 (50 ms, capacity 80/s)', () => {
   const unloaded = (slowdown: number): number => {

@@ -225,7 +225,7 @@ describe('the decisions of one predictor', () => {
     expect(core.arrive(100, s, Infinity)).toMatchObject({ kind: 'wait', deadline: 1100 });
     // Seven critical arrivals still leave it time: it would start at 100 + 8 × 100 = 900 ms.
     for (let i = 0; i < 7; i++) expect(core.arrive(100, W(0), Infinity)).toMatchObject({ kind: 'wait', overtaken: undefined });
-    // The eighth would start it at 1,000 ms, past 80% of its wait (the admission margin): refused now, at 110 ms.
+    // The eighth would start it at 1,010 ms, later than one completion before its deadline: refused now, at 110 ms.
     expect(core.arrive(110, W(0), Infinity)).toMatchObject({ kind: 'wait', overtaken: [s] });
     expect(core.refused).toEqual([0, 1, 0]);
     expect(core.queue.size).toBe(8);
@@ -242,8 +242,9 @@ describe('the decisions of one predictor', () => {
     core.settled(50, 50, 0);
     core.arrive(50, W(), Infinity);
     core.started(50);
-    // Places 1..3 wait 25, 50, 75 ms: queued; place 4 would wait 100 ms, over 80% of the queue
-    // timeout (ADMIT_SHARE): refused, so that a steady overload does not time out what it admitted.
+    // Places 1..3 wait 25, 50, 75 ms: queued; place 4 would wait 100 ms, later than one completion
+    // (25 ms) before the queue timeout (admissionBound): refused, so that a steady overload does not
+    // time out what it admitted.
     for (let i = 0; i < 3; i++) expect(core.arrive(50, W(), Infinity).kind).toBe('wait');
     const r = core.arrive(50, W(), Infinity);
     expect(r).toMatchObject({ kind: 'refuse', why: 'it could not start within the queue timeout of 100 ms' });
@@ -282,10 +283,12 @@ describe('the decisions of one predictor', () => {
     core.arrive(10_000, W(0), Infinity);
     core.started(10_000, 0);
     // Critical requests took a little over half the model lately (their rate weighted over 2 s, the
-    // last one included): standard ones wait (k + 1) × 50 ms / (1 − 0.54), within 800 ms (80% of the
-    // queue timeout) for 7 of them, where 16 would without the critical traffic.
+    // last one included): standard ones wait (k + 1) × 50 ms / (1 − a little over 0.5), about 105 ms
+    // each, and room is kept for three times the spread of the critical arrivals meanwhile (√(rate ×
+    // wait) of them): the 3rd is admitted (316 + 3 × 192 = 892 ms, within 95% of the queue timeout),
+    // the 4th not (421 + 3 × 221 = 1,084 ms), where 19 would be without the critical traffic.
     const kinds = Array.from({ length: 10 }, () => core.arrive(10_000, W(1), Infinity).kind);
-    expect(kinds).toEqual([...Array(7).fill('wait'), ...Array(3).fill('refuse')]);
+    expect(kinds).toEqual([...Array(3).fill('wait'), ...Array(7).fill('refuse')]);
     // Standard requests starting at 10 a second too: the two classes take the whole model.
     for (let t = 10_000; t < 20_000; t += 100) {
       core.started(t, 0);
