@@ -7,19 +7,20 @@
  *
  * Refusing early: a request that would wait is refused at once when the wait estimated from its
  * place in the queue, (ahead + 1) × the time between two completions, is over `ADMIT_SHARE` (95%)
- * of `queueTimeout` or later than one completion before its end, or when that wait plus one service time is over what is left of its budget
- * (the route timeout or the gRPC deadline): waiting would only end in a timeout. Requests of higher
- * classes keep arriving while it waits and go first: the wait is divided by the share of the model
- * they leave (1 − their recent start rate × the time per completion), and a class they leave less
- * than 5% of is refused at once. A tenant with requests waiting already is served at its own recent
- * pace (others' later requests cut into the round robin): its next one also waits (waiting + 1) /
- * its start rate, and the longer estimate counts. The time between
- * two completions is measured while requests wait for a slot (it includes what the service time
- * alone does not: the gateway's own delay between a slot freeing and the next request going out),
- * and is at least service time / limit. The margin keeps a steady overload, whose queue sits at the
- * admission bound, from timing out the requests it admitted: a refusal after waiting costs the client
- * the whole queue timeout, one at once nothing. Without an observed service time yet, only a full
- * queue refuses.
+ * of `queueTimeout` or later than one completion before its end, or when that wait plus one
+ * service time is over what is left of its budget (the route timeout or the gRPC deadline):
+ * waiting would only end in a timeout. Requests of higher classes keep arriving while it waits and
+ * go first: the wait is divided by the share of the model they leave (1 − their recent start rate
+ * × the time per completion), with room for NOISE_Z standard deviations of their count, and a class
+ * they leave less than 5% of is refused at once. With a tenant header, a tenant with requests
+ * waiting already is served at its own recent pace (others' later requests cut into the round
+ * robin): its next one also waits (waiting + 1) / its start rate, and the longer estimate counts.
+ * The time between two completions is measured while requests wait for a slot (it includes what
+ * the service time alone does not: the gateway's own delay between a slot freeing and the next
+ * request going out), and is at least service time / limit. The margins keep a steady overload,
+ * whose queue sits at the admission bound, from timing out the requests it admitted: a refusal
+ * after waiting costs the client the whole queue timeout, one at once nothing. Without an observed
+ * service time yet, only a full queue refuses.
  *
  * Holding at zero: while the predictor has no ready endpoint and `scaleFromZero` is set, requests
  * wait (up to `queue`) without an estimate, until an endpoint is ready.

@@ -87,6 +87,8 @@ export interface SharedLimits {
   peek(limits: readonly RateLimit[]): Promise<Verdict>;
   /** Replicas taking part now (for the local share when the store is away). */
   replicas(): number;
+  /** Call `listener` each time the store is reachable again (a store that cannot be away has none). */
+  onAvailable?(listener: () => void): void;
   close(): void;
 }
 
@@ -197,6 +199,12 @@ export class RedisLimits implements SharedLimits {
     return this.known;
   }
 
+  onAvailable(listener: () => void): void {
+    this.redis.onState((up) => {
+      if (up) listener();
+    });
+  }
+
   private startHeartbeat(): void {
     const beat = (): void => {
       if (!this.redis.up) return;
@@ -234,7 +242,13 @@ export class RateLimiter {
   private localUntil = 0;
   private inFallback = false;
 
-  constructor(private readonly o: LimiterOptions) {}
+  constructor(private readonly o: LimiterOptions) {
+    // Back: the next decision is shared again. Said now, not at this process's next limited request,
+    // which may be long in coming (a worker that gets no such traffic would report fallback forever).
+    o.shared?.onAvailable?.(() => {
+      if (Date.now() >= this.localUntil) this.setFallback(false);
+    });
+  }
 
   check(limits: readonly RateLimit[]): Verdict | Promise<Verdict> {
     const shared = this.o.shared;
