@@ -43,7 +43,7 @@ import { buildInfo, GATEWAY_MAIN, metricsText, restUpstreams, startGateway, type
 import { startHaproxy } from './lib/haproxy.js';
 import { freePort } from './lib/http.js';
 import { numberSetting, setting } from './lib/options.js';
-import { combined, okQuantile, refusedQuantile, runStreams, steadyOkRate, type Stream, type StreamResult } from './lib/open-streams.js';
+import { combined, okQuantile, okQuantileBetween, refusedQuantile, runStreams, steadyOkRate, type Stream, type StreamResult } from './lib/open-streams.js';
 import { f0, f1, log, table } from './lib/report.js';
 
 const HERE = join(dirname(fileURLToPath(import.meta.url)), 'lib');
@@ -331,7 +331,7 @@ async function main(): Promise<void> {
     log(table(HEAD, [row('gateway (adaptive), whole run', r!, seconds), row(`unloaded (${CAPACITY / 2}/s, ${unloadedSeconds} s)`, alone!, unloadedSeconds)]) + '\n');
     log(
       [
-        `- before the slowdown (s 5..${halfS}): ${f1(mean(before))} 200/s = ${f0((mean(before) / CAPACITY) * 100)}% of capacity; p99 of the whole run ${f0(okQuantile(r!, 0.99))} ms vs ${f0(okQuantile(alone!, 0.99))} ms unloaded`,
+        `- before the slowdown (s 5..${halfS}): ${f1(mean(before))} 200/s = ${f0((mean(before) / CAPACITY) * 100)}% of capacity; p99 ${f0(okQuantileBetween(r!, Math.min(5, halfS), halfS, 0.99))} ms vs ${f0(okQuantile(alone!, 0.99))} ms unloaded (${f1(okQuantileBetween(r!, Math.min(5, halfS), halfS, 0.99) / okQuantile(alone!, 0.99))}x; the whole run's, the slow half included: ${f0(okQuantile(r!, 0.99))} ms)`,
         `- after it (s ${halfS + 5}..${seconds}): ${f1(mean(after))} 200/s = ${f0((mean(after) / (CAPACITY / 3)) * 100)}% of the new capacity (${f1(CAPACITY / 3)}/s)`,
         `- seldon_gateway_flow_limit: ${preSlow ?? '–'} before the slowdown, ${limitAt(half + 5000) ?? '–'} 5 s after, ${limitAt(durationMs) ?? '–'} at the end; first lower ${down ? `${f1((down.t - half) / 1000)} s after the slowdown` : 'never'}`,
       ].join('\n') + '\n',

@@ -34,6 +34,8 @@ export interface StreamResult {
   readonly late: number;
   /** Latencies of the 200s and of the 503s, ms, sorted. */
   readonly okMs: readonly number[];
+  /** The 200s' latencies by the second they were due in (for a part of the run). */
+  readonly okMsByDueSecond: readonly (readonly number[])[];
   readonly refusedMs: readonly number[];
   /** 200s per second of the run, by the second they were due in. */
   readonly okPerSecond: readonly number[];
@@ -65,6 +67,7 @@ export async function runStreams(origin: string, streams: readonly Stream[], dur
     late: 0,
     okPerSecond: new Array<number>(seconds).fill(0),
     okDonePerSecond: new Array<number>(seconds).fill(0),
+    okMsByDueSecond: Array.from({ length: seconds }, () => [] as number[]),
     statuses: {} as Record<string, number>,
   }));
   let inFlight = 0;
@@ -89,7 +92,9 @@ export async function runStreams(origin: string, streams: readonly Stream[], dur
         if (ms > LATE_MS) st.late++;
         if (res.statusCode === 200) {
           st.ok.push(ms);
-          st.okPerSecond[Math.min(seconds - 1, Math.floor((due - t0) / 1000))]!++;
+          const dueS = Math.min(seconds - 1, Math.floor((due - t0) / 1000));
+          st.okPerSecond[dueS]!++;
+          st.okMsByDueSecond[dueS]!.push(ms);
           const done = Math.floor((performance.now() - t0) / 1000);
           if (done < seconds) st.okDonePerSecond[done]!++;
         } else if (res.statusCode === 503) st.refused.push(ms);
@@ -136,8 +141,20 @@ export async function runStreams(origin: string, streams: readonly Stream[], dur
     refusedMs: st.refused.sort((a, b) => a - b),
     okPerSecond: st.okPerSecond,
     okDonePerSecond: st.okDonePerSecond,
+    okMsByDueSecond: st.okMsByDueSecond,
     statuses: st.statuses,
   }));
+}
+
+/** The q-quantile of the 200s due from second `fromS` to before `toS`, in ms. */
+export function okQuantileBetween(r: StreamResult, fromS: number, toS: number, q: number): number {
+  return quantile(
+    r.okMsByDueSecond
+      .slice(fromS, toS)
+      .flat()
+      .sort((a, b) => a - b),
+    q,
+  );
 }
 
 /** 200s per second answered from `fromS` to the end of the run (the steady state, past the queue's filling). */
@@ -167,6 +184,7 @@ export function combined(label: string, results: readonly StreamResult[]): Strea
     refusedMs: results.flatMap((r) => r.refusedMs).sort((a, b) => a - b),
     okPerSecond: results[0]!.okPerSecond.map((_, i) => add((r) => r.okPerSecond[i] ?? 0)),
     okDonePerSecond: results[0]!.okDonePerSecond.map((_, i) => add((r) => r.okDonePerSecond[i] ?? 0)),
+    okMsByDueSecond: results[0]!.okMsByDueSecond.map((_, i) => results.flatMap((r) => r.okMsByDueSecond[i] ?? [])),
     statuses,
   };
 }
