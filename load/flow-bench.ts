@@ -222,10 +222,17 @@ async function main(): Promise<void> {
   log(`gateway: ${buildInfo(GATEWAY_MAIN)}; deployments: ${flowState}`);
   log(`haproxy: maxconn ${CONCURRENCY}, timeout queue 1s, timeout server ${ROUTE_TIMEOUT_MS / 1000}s\n`);
 
-  const run = async (origin: string, streams: Stream[], ms = durationMs): Promise<StreamResult[]> => {
+  /** One run from drained models; `idle` is told the model's slots' idle gaps during it (their total ms and count). */
+  const run = async (origin: string, streams: Stream[], ms = durationMs, idle?: (ms: number, gaps: number) => void): Promise<StreamResult[]> => {
     await model.drained();
     await modelB.drained();
-    return runStreams(origin, streams, ms);
+    const before = idle && (await model.stats());
+    const results = await runStreams(origin, streams, ms);
+    if (idle && before) {
+      const after = await model.stats();
+      idle(after.idleMs - before.idleMs, after.idleGaps - before.idleGaps);
+    }
+    return results;
   };
 
   if (scenarios.includes('overload')) {
@@ -236,13 +243,10 @@ async function main(): Promise<void> {
       ['gateway, concurrency 4, queue 100, queueTimeout 1s', gw, 'flow'],
       ['haproxy, maxconn 4, timeout queue 1s', hp, 'flow'],
     ] as const) {
-      await model.drained();
-      const before = await model.stats();
-      const [r] = await run(origin, [{ label: name, path: path(deployment), rate: 2 * CAPACITY }]);
-      const after = await model.stats();
+      const [r] = await run(origin, [{ label: name, path: path(deployment), rate: 2 * CAPACITY }], durationMs, (ms, n) =>
+        gaps.push(`${name}: ${n ? `${f1((ms / n) * 1000)} µs` : '–'} on average over ${n} gaps`),
+      );
       rows.push(row(name, r!, seconds));
-      const n = after.idleGaps - before.idleGaps;
-      gaps.push(`${name}: ${n ? `${f1(((after.idleMs - before.idleMs) / n) * 1000)} µs` : '–'} on average over ${n} gaps`);
     }
     log(`## overload: 2x capacity (${2 * CAPACITY}/s) for ${seconds} s\n`);
     log(table(HEAD, rows) + '\n');

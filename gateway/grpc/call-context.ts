@@ -50,9 +50,9 @@ export interface CallExtras {
   /** Its slot under flow control (gateway/flow/): how long it waited for it. */
   readonly flow?: FlowSlot | undefined;
   /**
-   * Called once: when the model's answer has ended (before its end is relayed to the client), or
-   * when the call is over without one (failed, the client left, refused by the breaker); `answered`:
-   * the model answered it.
+   * The call is over for the model: its answer has ended (told before its end is relayed to the
+   * client), or it failed, the client left, the breaker refused it. Told again when the call itself
+   * ends: only the first call counts (`PipelineRequest.ended`). `answered`: the model answered it.
    */
   ended?(answered: boolean): void;
 }

@@ -69,8 +69,6 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer, DeadlineOwner {
   private status: number = GrpcStatus.CANCELLED;
   private upstreamSeconds: number | null = null;
   private done = false;
-  /** `extras.ended` was told (at the model's end of the answer, or at the call's). */
-  private endedTold = false;
   /** Where the upstream's answer is written: this call, or the token's decorator of it. */
   private answer: CallAnswer = this;
   /** Access log and tracing: set only when one applies to this call. */
@@ -149,7 +147,7 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer, DeadlineOwner {
     this.ctx.metrics.request(this.backend, 'grpc', 'primary', status, null, this.since);
     this.tap?.end(status, 0, null);
     this.ctx.callEnded();
-    this.tellEnded(false);
+    this.extras.ended?.(false);
   }
 
   // ---- attempts ------------------------------------------------------------------------------
@@ -297,7 +295,7 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer, DeadlineOwner {
       // Trailers-only: the status is in these headers.
       this.status = answerStatus(headers, httpStatus);
       this.upstreamEnded = true;
-      this.tellEnded(true);
+      this.extras.ended?.(true);
       this.finish();
     }
   }
@@ -320,7 +318,7 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer, DeadlineOwner {
     this.upstreamEnded = true;
     // The model is done with it: its slot under flow control goes to the next waiting call before
     // this answer's end is written out.
-    this.tellEnded(true);
+    this.extras.ended?.(true);
     this.endResponse();
   }
 
@@ -445,7 +443,7 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer, DeadlineOwner {
         this.done = true;
         this.tap?.end(GrpcStatus.INTERNAL, this.httpStatus, this.upstreamSeconds);
         this.ctx.callEnded();
-        this.tellEnded(false);
+        this.extras.ended?.(false);
       }
     }
   }
@@ -472,13 +470,6 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer, DeadlineOwner {
     c.end(); // -> wantTrailers -> finish
   }
 
-  /** Tell `extras.ended`, once. */
-  private tellEnded(answered: boolean): void {
-    if (this.endedTold) return;
-    this.endedTold = true;
-    this.extras.ended?.(answered);
-  }
-
   private finish(): void {
     if (this.done) return;
     this.done = true;
@@ -496,7 +487,7 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer, DeadlineOwner {
     this.ctx.metrics.request(this.backend, 'grpc', 'primary', this.status, this.upstreamSeconds, this.since);
     if (this.tap !== undefined) this.tap.end(this.status, this.httpStatus, this.upstreamSeconds);
     this.ctx.callEnded();
-    this.tellEnded(this.upstreamSeconds !== null);
+    this.extras.ended?.(this.upstreamSeconds !== null);
     // The listeners would only find `done`: off they come, so the call is not kept alive by its
     // streams. Node 20 keeps a closed stream through young-generation collections until a full
     // one (load/README.md, gRPC), and all the call holds would be copied and promoted with it.

@@ -88,7 +88,7 @@ export abstract class PipelineRequest implements RouteRequest {
     this.endListener = listener;
   }
 
-  /** The proxy's exchange or call is over (called by it, once). */
+  /** The proxy's exchange or call is over for the model (called by it; only the first call counts: it may tell the model's end, then its own). */
   ended(answered: boolean): void {
     const listener = this.endListener;
     if (listener === undefined) return;

@@ -78,9 +78,9 @@ export interface ExchangeExtras {
   /** Its slot under flow control (gateway/flow/): how long it waited for it. */
   readonly flow?: FlowSlot | undefined;
   /**
-   * Called once: when the model's answer has ended (before it is written out to the client), or
-   * when the exchange is over without one (failed, the client left, refused by the breaker);
-   * `answered`: the model answered it.
+   * The exchange is over for the model: its answer has ended (told before it is written out to the
+   * client), or it failed, the client left, the breaker refused it. Told again when the exchange
+   * itself ends: only the first call counts (`PipelineRequest.ended`). `answered`: the model answered it.
    */
   ended?(answered: boolean): void;
 }
@@ -130,8 +130,6 @@ export class Exchange implements AttemptOwner, AnswerSink {
   private upstreamSeconds: number | null = null;
   private status = 0;
   private done = false;
-  /** `extras.ended` was told (at the model's end of the answer, or at the exchange's). */
-  private endedTold = false;
   /** What an attempt still in flight is cut for when the exchange ends: the route timeout, or the client (gone, or answered). */
   private cutBy: 'timeout' | 'client' = 'client';
   /** Where the model's answer is written: this exchange, or the token's decorator of it. */
@@ -164,7 +162,7 @@ export class Exchange implements AttemptOwner, AnswerSink {
       this.proxy.deps.metrics.request(this.backend, 'rest', 'primary', 503, null, this.extras.since);
       this.tap?.end(503, null, false);
       sendError(this.req, this.res, 503, 'UPSTREAM_OVERFLOW', overflowInfo(overflow, this.who(), this.backend.breaker), { 'x-envoy-overloaded': 'true' });
-      this.tellEnded(false);
+      this.extras.ended?.(false);
       return;
     }
     this.extras.commit?.();
@@ -426,7 +424,7 @@ export class Exchange implements AttemptOwner, AnswerSink {
     if (this.done) return;
     // The model is done with it: its slot under flow control goes to the next waiting request
     // before this answer is written out (the model waits for the gateway's turnaround only).
-    this.tellEnded(true);
+    this.extras.ended?.(true);
     if (last === undefined) this.res.end();
     else this.res.end(last);
     this.finish(true);
@@ -478,13 +476,6 @@ export class Exchange implements AttemptOwner, AnswerSink {
     this.retries.settle();
     this.proxy.deps.metrics.request(this.backend, 'rest', 'primary', this.status, this.upstreamSeconds, this.extras.since);
     if (this.tap !== undefined) this.tap.end(this.status, this.upstreamSeconds, complete);
-    this.tellEnded(this.upstreamSeconds !== null);
-  }
-
-  /** Tell `extras.ended`, once. */
-  private tellEnded(answered: boolean): void {
-    if (this.endedTold) return;
-    this.endedTold = true;
-    this.extras.ended?.(answered);
+    this.extras.ended?.(this.upstreamSeconds !== null);
   }
 }

@@ -34,11 +34,9 @@ export interface StreamResult {
   readonly late: number;
   /** Latencies of the 200s and of the 503s, ms, sorted. */
   readonly okMs: readonly number[];
-  /** The 200s' latencies by the second they were due in (for a part of the run). */
+  /** The 200s' latencies by the second they were due in (their count: the 200s due that second). */
   readonly okMsByDueSecond: readonly (readonly number[])[];
   readonly refusedMs: readonly number[];
-  /** 200s per second of the run, by the second they were due in. */
-  readonly okPerSecond: readonly number[];
   /**
    * 200s per second of the run, by the second they were answered in (those after the run's end
    * not counted): the rate the model is kept serving at, which the drain of a queue after the
@@ -65,7 +63,6 @@ export async function runStreams(origin: string, streams: readonly Stream[], dur
     failed: 0,
     lost: 0,
     late: 0,
-    okPerSecond: new Array<number>(seconds).fill(0),
     okDonePerSecond: new Array<number>(seconds).fill(0),
     okMsByDueSecond: Array.from({ length: seconds }, () => [] as number[]),
     statuses: {} as Record<string, number>,
@@ -93,7 +90,6 @@ export async function runStreams(origin: string, streams: readonly Stream[], dur
         if (res.statusCode === 200) {
           st.ok.push(ms);
           const dueS = Math.min(seconds - 1, Math.floor((due - t0) / 1000));
-          st.okPerSecond[dueS]!++;
           st.okMsByDueSecond[dueS]!.push(ms);
           const done = Math.floor((performance.now() - t0) / 1000);
           if (done < seconds) st.okDonePerSecond[done]!++;
@@ -139,7 +135,6 @@ export async function runStreams(origin: string, streams: readonly Stream[], dur
     late: st.late,
     okMs: st.ok.sort((a, b) => a - b),
     refusedMs: st.refused.sort((a, b) => a - b),
-    okPerSecond: st.okPerSecond,
     okDonePerSecond: st.okDonePerSecond,
     okMsByDueSecond: st.okMsByDueSecond,
     statuses: st.statuses,
@@ -182,7 +177,6 @@ export function combined(label: string, results: readonly StreamResult[]): Strea
     late: add((r) => r.late),
     okMs: results.flatMap((r) => r.okMs).sort((a, b) => a - b),
     refusedMs: results.flatMap((r) => r.refusedMs).sort((a, b) => a - b),
-    okPerSecond: results[0]!.okPerSecond.map((_, i) => add((r) => r.okPerSecond[i] ?? 0)),
     okDonePerSecond: results[0]!.okDonePerSecond.map((_, i) => add((r) => r.okDonePerSecond[i] ?? 0)),
     okMsByDueSecond: results[0]!.okMsByDueSecond.map((_, i) => results.flatMap((r) => r.okMsByDueSecond[i] ?? [])),
     statuses,
