@@ -62,12 +62,12 @@ export const MAX_RETRY_AFTER_S = 60;
  * A request is admitted to wait only when it is expected to start within this share of
  * queueTimeout, and at least one completion before its end (admissionBound).
  */
-export const ADMIT_SHARE = 0.95;
+const ADMIT_SHARE = 0.95;
 /** Time constant of the start rates by class, in ms. */
 const RATE_WINDOW_MS = 2000;
 /** A start rate counts once it has been measured this long, in ms. */
 const RATE_MIN_AGE_MS = 500;
-/** standard deviations of the count of higher-class arrivals during a wait that an admitted wait leaves room for (one-sided 99.9%). */
+/** Standard deviations of the count of higher-class arrivals during a wait that an admitted wait leaves room for (one-sided 99.9%). */
 const NOISE_Z = 3;
 /** Below this share of the model left by higher classes, a request of a lower class is refused at once. */
 const MIN_SHARE_LEFT = 0.05;
@@ -100,7 +100,7 @@ function bump(r: Rate | undefined, now: number): Rate {
 }
 
 /** The longest estimated wait admitted: ADMIT_SHARE of the queue timeout, and one completion before its end. */
-export function admissionBound(queueTimeoutMs: number, perCompletionMs: number): number {
+function admissionBound(queueTimeoutMs: number, perCompletionMs: number): number {
   return Math.min(queueTimeoutMs * ADMIT_SHARE, queueTimeoutMs - perCompletionMs);
 }
 
@@ -224,14 +224,13 @@ export class FlowCore<W extends FlowWaiter> {
    * refuse the tail after it had waited.
    */
   private overtaken(now: number, w: W, perCompletion: number): W[] | undefined {
-    const margin = perCompletion;
     let out: W[] | undefined;
     for (;;) {
       const v = this.queue.victim(w.priority, w.tenant);
       if (v === undefined || v.priority <= w.priority) return out;
       // Behind all that waits, and behind the higher classes still to come, as an arrival's estimate.
       const left = 1 - this.higherRate(now, v.priority) * perCompletion;
-      if (left >= MIN_SHARE_LEFT && now + (this.queue.size * perCompletion) / left <= v.deadline - margin) return out;
+      if (left >= MIN_SHARE_LEFT && now + (this.queue.size * perCompletion) / left <= v.deadline - perCompletion) return out;
       this.queue.remove(v);
       this.refused[v.priority]!++;
       (out ??= []).push(v);
