@@ -144,7 +144,26 @@ function parseRetry(raw: unknown): RetryPolicy | string {
   if (n === null) return `retry_policy.num_retries "${String(raw.num_retries)}" is not a whole number`;
   const perTry = raw.per_try_timeout === undefined ? 0 : parseDuration(raw.per_try_timeout);
   if (perTry === null) return `retry_policy.per_try_timeout "${String(raw.per_try_timeout)}" is not a duration like 500ms or 2s`;
-  return { retryOn: on as RetryOn, numRetries: n, perTryTimeoutMs: perTry };
+  const grpcOn = raw.retry_grpc_on === undefined ? [] : parseGrpcRetryOn(raw.retry_grpc_on);
+  if (typeof grpcOn === 'string') return grpcOn;
+  return { retryOn: on as RetryOn, numRetries: n, perTryTimeoutMs: perTry, ...(grpcOn.length > 0 ? { retryGrpcOn: grpcOn } : {}) };
+}
+
+/** Envoy's `retry_grpc_on` names and the gRPC status each stands for. */
+const GRPC_RETRY_ON: Readonly<Record<string, number>> = { cancelled: 1, 'deadline-exceeded': 4, 'resource-exhausted': 8, internal: 13, unavailable: 14 };
+
+/** `retry_grpc_on`: a comma-separated string (as Envoy's header) or a list of the names above. */
+function parseGrpcRetryOn(raw: unknown): number[] | string {
+  const names = typeof raw === 'string' ? raw.split(',') : Array.isArray(raw) ? raw : null;
+  const bad = `retry_policy.retry_grpc_on "${String(raw)}" is not a list of ${Object.keys(GRPC_RETRY_ON).join(', ')}`;
+  if (names === null) return bad;
+  const out: number[] = [];
+  for (const n of names) {
+    const code = typeof n === 'string' ? GRPC_RETRY_ON[n.trim()] : undefined;
+    if (code === undefined) return bad;
+    if (!out.includes(code)) out.push(code);
+  }
+  return out;
 }
 
 function parseBreakers(raw: unknown, warn: (w: string) => void): BreakerLimits {

@@ -77,6 +77,13 @@ export interface Upstream {
   };
 }
 
+/**
+ * What one attempt to an endpoint came to, as endpoint health reads it (gateway/forward/outcome.ts
+ * classifies answers and failures of both protocols into it): `error` a server error answer, `local`
+ * no answer (refused, reset, timed out), `success` any other answer, `none` nothing about the endpoint.
+ */
+export type OutcomeKind = 'success' | 'error' | 'local' | 'none';
+
 /** Retry policy (docs/routing.md#timeouts-retries-and-circuit-breakers). */
 export type RetryOn = 'gateway-error' | '5xx' | 'connect-failure' | 'retriable-4xx' | 'refused-stream';
 
@@ -86,6 +93,8 @@ export interface RetryPolicy {
   readonly numRetries: number;
   /** Per-attempt timeout in ms; 0 = only the route timeout applies. */
   readonly perTryTimeoutMs: number;
+  /** gRPC statuses retried when an answer carries them in its headers (Envoy's `retry_grpc_on`); none when absent. */
+  readonly retryGrpcOn?: readonly number[] | undefined;
 }
 
 /** Per-upstream limits (docs/routing.md#timeouts-retries-and-circuit-breakers). */

@@ -5,9 +5,9 @@
  * call only hears from the attempt in flight, and a closed stream does not keep it alive.
  */
 import http2, { type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
-import { perTryTimer } from '../upstream/attempts.js';
+import { perTryTimer } from '../forward/retry-state.js';
 import type { Clock, Timer } from '../upstream/clock.js';
-import type { AttemptFailure } from '../upstream/retry-policy.js';
+import type { AttemptFailure } from '../forward/retry-rule.js';
 import type { Backend } from '../../routing/types.js';
 import type { PooledSession } from '../upstream/grpc-sessions.js';
 
@@ -80,6 +80,8 @@ export interface GrpcAttemptOwner {
 export class GrpcAttempt {
   /** When it was sent (clock ms). */
   readonly sentAt: number;
+  /** Its outcome (a status) is known and was told to its endpoint. */
+  answered = false;
   private error: (Error & { code?: string }) | undefined;
   private tryTimer: Timer | undefined;
 

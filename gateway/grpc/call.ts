@@ -1,6 +1,8 @@
 /**
- * One proxied gRPC call, across its attempts: a transparent stream proxy between the client's
- * HTTP/2 stream and a stream on a pooled upstream session. Request headers, every DATA frame,
+ * gRPC's codec of the forwarding core (forward/forwarded.ts): one proxied gRPC call, across its
+ * attempts, a transparent stream proxy between the client's HTTP/2 stream and a stream on a pooled
+ * upstream session. The core decides (admission, the timeout budget, replay, retry, the finish);
+ * this file translates frames. Request headers, every DATA frame,
  * response headers and trailers pass unchanged (only `:scheme` follows the upstream, and
  * `grpc-timeout` passes unchanged, a retry carries what is left of it); nothing is parsed.
  *
@@ -12,19 +14,19 @@
  * Replay: request chunks are kept (by reference) up to `retryBufferBytes` until the response
  * headers arrive. While they are complete, a connect failure or a refused stream (the upstream
  * never processed it, e.g. a GOAWAY race) is replayed on another session up to twice, and the
- * route's retry policy may replay resets and 5xx answers, with backoff. Never after a response
- * byte reached the client.
+ * route's retry policy may replay resets, 5xx answers and (`retry_grpc_on`) trailers-only answers
+ * with a gRPC status it names, with backoff. Never after a response byte reached the client.
  */
 import { randomUUID } from 'node:crypto';
 import http2, { type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
-import { overflowInfo } from '../upstream/breaker.js';
-import { RetryState } from '../upstream/attempts.js';
-import { REAL_CLOCK, type Clock } from '../upstream/clock.js';
+import { ForwardedRequest } from '../forward/forwarded.js';
+import { failureOutcome, grpcOutcome, httpOutcome } from '../forward/outcome.js';
 import { dropInternalHeaders, forwardHeaderObject, type Peer } from '../edge/http-headers.js';
 import { GrpcStatus } from '../edge/errors.js';
 import type { CallTap } from '../observe/observed-grpc.js';
 import { ARM_HEADER } from '../steer/bandit-edge.js';
-import type { Backend, Routed } from '../../routing/types.js';
+import type { Routed } from '../../routing/types.js';
+import type { OutcomeKind } from '../forward/outcome.js';
 import { RESPOND_END_STREAM, RESPOND_WITH_TRAILERS, answerTrailersOnly, statusTrailers, stopReading } from './answer.js';
 import { GrpcAttempt, type Failure, type GrpcAttemptOwner } from './attempt.js';
 import { answerStatus } from './mirror.js';
@@ -38,14 +40,11 @@ const OVERLOADED = { 'x-envoy-overloaded': 'true' } as const;
 
 /**
  * One gRPC call across its attempts: each attempt is an object of its own (grpc/attempt.ts), the
- * retries are the retry state's (upstream/attempts.ts), the answer goes to the client through
- * `answer` (itself, or the token's decorator, grpc/tagged-answer.ts).
+ * decisions are the core's (forward/forwarded.ts), the answer goes to the client through `answer`
+ * (itself, or the token's decorator, grpc/tagged-answer.ts).
  */
-export class GrpcCall implements GrpcAttemptOwner, CallAnswer, DeadlineOwner {
-  private readonly backend: Backend;
-  private readonly up: GrpcUpstream;
-  private readonly retries: RetryState;
-  private readonly clock: Clock;
+export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, CallAnswer, DeadlineOwner {
+  declare protected readonly up: GrpcUpstream;
   /** The client's grpc-timeout and the route timeout, before the response headers. */
   private readonly deadline: CallDeadline;
 
@@ -66,9 +65,6 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer, DeadlineOwner {
   private upstreamEnded = false;
   private trailers: OutgoingHttpHeaders | undefined;
   private httpStatus = 0;
-  private status: number = GrpcStatus.CANCELLED;
-  private upstreamSeconds: number | null = null;
-  private done = false;
   /** Where the upstream's answer is written: this call, or the token's decorator of it. */
   private answer: CallAnswer = this;
   /** Access log and tracing: set only when one applies to this call. */
@@ -79,18 +75,16 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer, DeadlineOwner {
     private readonly client: ServerHttp2Stream,
     /** The client's headers; becomes the upstream request headers (`:scheme`, `grpc-timeout`). */
     private readonly headers: IncomingHttpHeaders,
-    private readonly decision: Routed,
+    decision: Routed,
     /** The client connection's peer and whether it is a trusted proxy. */
     peer: Peer,
     /** A bandit's: the token its answer carries (metadata and SeldonMessage), or the request already read (feedback). */
-    private readonly extras: CallExtras = NO_EXTRAS,
+    protected override readonly extras: CallExtras = NO_EXTRAS,
     /** When the call reached the gateway (performance.now() ms), before auth and rate limits: its duration counts from then. */
-    private readonly since: number = performance.now(),
+    since: number = performance.now(),
   ) {
-    this.backend = decision.backend;
-    this.up = ctx.upstreams.for(decision.backend);
-    this.clock = ctx.clock ?? REAL_CLOCK;
-    this.retries = new RetryState(this.backend, this.up.breaker, ctx.metrics, 'grpc', this, this.clock);
+    super(ctx.metrics, 'grpc', decision, ctx.upstreams.for(decision.backend), extras, since, ctx.clock);
+    this.status = GrpcStatus.CANCELLED;
     // Taken as the call arrives, before its headers become the upstream's.
     if (ctx.observe !== undefined) this.tap = ctx.observe.begin(client, headers, decision, this.up.name);
     // Clients cannot forge the gateway's own headers (x-seldon-predictor, x-envoy-*), as on REST.
@@ -104,21 +98,23 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer, DeadlineOwner {
     this.deadline = new CallDeadline(this, this.clock, headers['grpc-timeout'], this.extras.flow !== undefined ? this.since : undefined);
   }
 
+  protected who(): string {
+    return this.ctx.internalDetail ? `${this.up.name} (${this.backend.id})` : this.backend.id;
+  }
+
+  protected answerOverflow(info: string): void {
+    answerTrailersOnly(this.client, GrpcStatus.UNAVAILABLE, info, OVERLOADED);
+    this.tap?.end(GrpcStatus.UNAVAILABLE, 0, null);
+    this.ctx.callEnded();
+  }
+
   start(): void {
     if (this.client.destroyed || this.client.closed) {
       // The client left while the call waited (auth, rate limits): its 'close' has been and gone.
       this.endedBeforeAttempts(GrpcStatus.CANCELLED);
       return;
     }
-    const overflow = this.retries.admit();
-    if (overflow) {
-      this.ctx.metrics.overflow(this.backend, 'grpc', overflow);
-      const who = this.ctx.internalDetail ? `${this.up.name} (${this.backend.id})` : this.backend.id;
-      answerTrailersOnly(this.client, GrpcStatus.UNAVAILABLE, overflowInfo(overflow, who, this.backend.breaker), OVERLOADED);
-      this.endedBeforeAttempts(GrpcStatus.UNAVAILABLE);
-      return;
-    }
-    this.extras.commit?.();
+    if (!this.admit(GrpcStatus.UNAVAILABLE)) return;
     const c = this.client;
     c.on('close', this.onClientClose);
     const request = this.extras.request;
@@ -141,13 +137,13 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer, DeadlineOwner {
     this.dispatch();
   }
 
-  /** Over before any attempt (the client left, the breaker is full): counted, nothing went upstream. */
+  /** Over before any attempt (the client left while it waited): counted, nothing went upstream. */
   private endedBeforeAttempts(status: number): void {
     this.done = true;
-    this.ctx.metrics.request(this.backend, 'grpc', 'primary', status, null, this.since);
+    this.status = status;
     this.tap?.end(status, 0, null);
     this.ctx.callEnded();
-    this.extras.ended?.(false);
+    this.settle();
   }
 
   // ---- attempts ------------------------------------------------------------------------------
@@ -182,30 +178,29 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer, DeadlineOwner {
     else if (this.client.isPaused()) this.client.resume();
   }
 
-  /** Done with the attempt in flight before it answered: cancelled upstream (RST_STREAM CANCEL). */
-  private dropAttempt(): void {
+  /** Done with the attempt in flight before it answered: cancelled upstream (RST_STREAM CANCEL); `kind`: what it says of its endpoint. */
+  private dropAttempt(kind: OutcomeKind = 'none'): void {
     const a = this.attempt;
     if (a === undefined) return;
     this.attempt = undefined;
+    if (!a.answered) this.outcome(a.session.target, kind, a.sentAt);
     a.drop();
   }
 
   private attemptFailed(failure: Failure, detail: string, cause: string): void {
-    this.dropAttempt();
+    this.dropAttempt(failureOutcome(failure));
     if (this.tap !== undefined) this.tap.attemptFailed(failure);
-    if (this.retries.replayNow(failure, this.keepForRetry)) return;
-    if (this.mayRetry(failure)) return;
+    if (this.retried(this.afterFailure(failure, this.keepForRetry))) return;
     if (failure === 'connect') this.fail(GrpcStatus.UNAVAILABLE, (w, full) => `could not connect to ${w}: ${full ? detail : cause}`);
     else if (failure === 'refused') this.fail(GrpcStatus.UNAVAILABLE, (w, full) => `${w} refused the stream: ${full ? detail : cause}`);
     else this.fail(GrpcStatus.UNAVAILABLE, (w, full) => `${w} reset the stream before answering: ${full ? detail : cause}`);
   }
 
-  /** Retry under the route's policy (replayable, retries and breaker budget left); true if so. */
-  private mayRetry(what: Failure | number): boolean {
-    if (!this.retries.retry(what, this.keepForRetry)) return false;
+  /** What the core decided after a failed attempt: true when another attempt follows. */
+  private retried(next: 'replay' | 'retry' | undefined): boolean {
     // The client's further request bytes wait for the retry's stream.
-    if (!this.requestEnded) this.client.pause();
-    return true;
+    if (next === 'retry' && !this.requestEnded) this.client.pause();
+    return next !== undefined;
   }
 
   // ---- client side ---------------------------------------------------------------------------
@@ -233,10 +228,7 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer, DeadlineOwner {
     this.requestEnded = true;
     if (this.done) return;
     this.attempt?.stream.end();
-    // Time spent waiting for a flow control slot counts against the route timeout (docs/flow-control.md#timeouts).
-    const routeMs = this.backend.timeoutMs;
-    const waited = this.extras.flow?.waitedMs ?? 0;
-    if (!this.responseStarted) this.deadline.startRoute(waited > 0 && routeMs > 0 ? Math.max(1, routeMs - waited) : routeMs);
+    if (!this.responseStarted) this.deadline.startRoute(this.routeBudgetMs());
     if (this.keepForMirror) {
       this.keepForMirror = false;
       this.ctx.mirrors.send(this.decision.mirrors, { ...this.headers }, this.chunks ?? [], this.tap);
@@ -262,9 +254,18 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer, DeadlineOwner {
   attemptResponse(a: GrpcAttempt, headers: IncomingHttpHeaders, flags: number): void {
     const httpStatus = Number(headers[':status']);
     if (this.tap !== undefined) this.tap.attemptStatus(httpStatus);
-    if (httpStatus !== 200 && this.mayRetry(httpStatus)) {
-      this.dropAttempt();
-      return;
+    const trailersOnly = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
+    // A trailers-only answer carries its gRPC status in these headers: endpoint health and retry_grpc_on read it now.
+    const grpcStatus = trailersOnly && httpStatus === 200 ? answerStatus(headers, httpStatus) : undefined;
+    if (grpcStatus !== undefined || httpStatus !== 200) {
+      a.answered = true;
+      this.outcome(a.session.target, grpcStatus !== undefined ? grpcOutcome(grpcStatus) : httpOutcome(httpStatus), a.sentAt);
+      if (this.retryAnswer(httpStatus, this.keepForRetry, grpcStatus)) {
+        this.retries.retryLater();
+        this.retried('retry');
+        this.dropAttempt();
+        return;
+      }
     }
     this.deadline.clear();
     this.responseStarted = true;
@@ -274,7 +275,6 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer, DeadlineOwner {
     if (!this.keepForMirror) this.chunks = undefined;
     const c = this.client;
     if (c.destroyed || c.closed) return;
-    const trailersOnly = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
     if (!trailersOnly) c.once('wantTrailers', this.onWantTrailers);
     if (this.ctx.predictorHeader) headers['x-seldon-predictor'] = this.backend.origin.predictor;
     const token = this.extras.token;
@@ -306,8 +306,12 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer, DeadlineOwner {
     this.answer.write(chunk);
   }
 
-  attemptTrailers(_a: GrpcAttempt, trailers: IncomingHttpHeaders): void {
+  attemptTrailers(a: GrpcAttempt, trailers: IncomingHttpHeaders): void {
     this.trailers = trailers;
+    if (!a.answered) {
+      a.answered = true;
+      this.outcome(a.session.target, grpcOutcome(answerStatus(trailers, this.httpStatus)), a.sentAt);
+    }
   }
 
   attemptEnd(a: GrpcAttempt): void {
@@ -342,11 +346,10 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer, DeadlineOwner {
 
   attemptExpired(): void {
     if (this.responseStarted) return;
-    this.dropAttempt();
+    this.dropAttempt('local');
     if (this.tap !== undefined) this.tap.attemptFailed('per_try_timeout');
-    // Retried as a 504 answer would be: when the policy's retry_on covers it.
-    if (this.mayRetry(504)) return;
-    this.ctx.metrics.timeout(this.backend, 'grpc');
+    if (this.retried(this.afterFailure('per-try-timeout', this.keepForRetry))) return;
+    this.metrics.timeout(this.backend, 'grpc');
     this.fail(GrpcStatus.DEADLINE_EXCEEDED, (w) => `${w} did not answer within the per-try timeout of ${this.backend.retry?.perTryTimeoutMs} ms`);
   }
 
@@ -404,8 +407,9 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer, DeadlineOwner {
 
   deadlineExpired(why: 'client' | 'route'): void {
     if (this.done || this.responseStarted) return;
-    this.ctx.metrics.timeout(this.backend, 'grpc');
-    this.dropAttempt();
+    this.metrics.timeout(this.backend, 'grpc');
+    // The route's timeout is the endpoint's failure; the client's own deadline says nothing of it.
+    this.dropAttempt(why === 'route' ? 'local' : 'none');
     this.fail(GrpcStatus.DEADLINE_EXCEEDED, (where) =>
       why === 'route'
         ? `${where} did not answer within the route timeout of ${this.backend.timeoutMs} ms`
@@ -415,8 +419,8 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer, DeadlineOwner {
 
   private readonly onIdle = (): void => {
     if (this.done) return;
-    this.ctx.metrics.timeout(this.backend, 'grpc');
-    this.dropAttempt();
+    this.metrics.timeout(this.backend, 'grpc');
+    this.dropAttempt('local');
     this.fail(GrpcStatus.DEADLINE_EXCEEDED, (w) => `no bytes in either direction for ${this.backend.idleTimeoutMs} ms on the call to ${w}`);
   };
 
@@ -441,9 +445,10 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer, DeadlineOwner {
       if (!this.client.destroyed) this.client.close(NGHTTP2_INTERNAL_ERROR);
       if (!this.done) {
         this.done = true;
+        this.status = GrpcStatus.INTERNAL;
         this.tap?.end(GrpcStatus.INTERNAL, this.httpStatus, this.upstreamSeconds);
         this.ctx.callEnded();
-        this.extras.ended?.(false);
+        this.settle();
       }
     }
   }
@@ -474,7 +479,6 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer, DeadlineOwner {
     if (this.done) return;
     this.done = true;
     this.deadline.clear();
-    this.retries.settle();
     if (this.backend.idleTimeoutMs > 0 && !this.client.destroyed) this.client.setTimeout(0);
     // An upstream stream still open needs a word: cancelled if it never finished, NO_ERROR if it
     // answered while the client kept sending.
@@ -484,10 +488,9 @@ export class GrpcCall implements GrpcAttemptOwner, CallAnswer, DeadlineOwner {
       if (!s.closed && !s.destroyed && !(this.upstreamEnded && s.writableEnded)) s.close(this.upstreamEnded ? NGHTTP2_NO_ERROR : NGHTTP2_CANCEL);
     }
     stopReading(this.client);
-    this.ctx.metrics.request(this.backend, 'grpc', 'primary', this.status, this.upstreamSeconds, this.since);
     if (this.tap !== undefined) this.tap.end(this.status, this.httpStatus, this.upstreamSeconds);
     this.ctx.callEnded();
-    this.extras.ended?.(this.upstreamSeconds !== null);
+    this.settle();
     // The listeners would only find `done`: off they come, so the call is not kept alive by its
     // streams. Node 20 keeps a closed stream through young-generation collections until a full
     // one (load/README.md, gRPC), and all the call holds would be copied and promoted with it.

@@ -15,7 +15,7 @@ import type { GatewayMetrics } from '../observe/metrics.js';
 import type { CallTap } from '../observe/observed-grpc.js';
 import type { GrpcUpstreams } from '../upstream/grpc-sessions.js';
 import type { MirrorBudget } from '../upstream/mirror-budget.js';
-import { MirrorAdmission } from '../upstream/mirror.js';
+import { MirrorAdmission, mirrorTimeoutMs } from '../upstream/mirror.js';
 import type { Backend, Mirror } from '../../routing/types.js';
 
 const { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM } = http2.constants;
@@ -36,15 +36,19 @@ class MirrorCall {
   private status = -1;
   private httpStatus = 0;
   private timer: NodeJS.Timeout | undefined;
+  private readonly sentAt = performance.now();
+  /** Time to the copy's response headers, as the primary's upstream latency is measured. */
+  private seconds: number | null = null;
 
   constructor(
     private readonly backend: Backend,
     stream: ClientHttp2Stream,
-    private readonly settle: (backend: Backend, status: number) => void,
+    private readonly settle: (backend: Backend, status: number, seconds: number | null) => void,
   ) {
     const s = stream;
     s.on('error', ignore);
     s.on('response', (headers: IncomingHttpHeaders, flags: number) => {
+      this.seconds = (performance.now() - this.sentAt) / 1000;
       this.httpStatus = Number(headers[':status']);
       if (flags & NGHTTP2_FLAG_END_STREAM) this.status = answerStatus(headers, this.httpStatus);
     });
@@ -53,7 +57,7 @@ class MirrorCall {
     });
     s.resume(); // read and discard
     s.once('close', () => this.finish());
-    const ms = backend.timeoutMs > 0 ? backend.timeoutMs : backend.idleTimeoutMs;
+    const ms = mirrorTimeoutMs(backend);
     if (ms > 0) {
       this.timer = setTimeout(() => s.close(NGHTTP2_CANCEL), ms);
       this.timer.unref();
@@ -64,7 +68,7 @@ class MirrorCall {
     if (this.done) return;
     this.done = true;
     if (this.timer) clearTimeout(this.timer);
-    this.settle(this.backend, this.status);
+    this.settle(this.backend, this.status, this.seconds);
   }
 }
 
@@ -95,9 +99,9 @@ export class GrpcMirrors extends MirrorAdmission {
         continue;
       }
       // status -1: the mirror ended (reset, timeout, unreachable) without an answer.
-      new MirrorCall(m.backend, stream, (backend, status) => {
+      new MirrorCall(m.backend, stream, (backend, status, seconds) => {
         traced?.end(status, status < 0);
-        this.settle(up, backend, status < 0, status, null);
+        this.settle(up, backend, status < 0, status, seconds);
       });
       for (const chunk of body) stream.write(chunk);
       stream.end();

@@ -110,7 +110,7 @@ export class GatewayMetrics {
   });
   readonly timeouts = new Counter({
     name: 'seldon_gateway_timeouts_total',
-    help: 'Requests that hit a route or idle timeout.',
+    help: "Requests the gateway ended with a timeout: the route, idle, per-try or the client's deadline.",
     labelNames: ['namespace', 'deployment', 'protocol'],
     registers: [this.registry],
   });

@@ -7,7 +7,7 @@
  * attempt in flight.
  */
 import type { Clock, Timer } from '../upstream/clock.js';
-import { perTryTimer } from '../upstream/attempts.js';
+import { perTryTimer } from '../forward/retry-state.js';
 import type { Endpoint } from '../upstream/pools.js';
 import type { ResponseHandler, UpstreamAttempt } from '../upstream/http1-client.js';
 import type { Backend } from '../../routing/types.js';
@@ -32,6 +32,8 @@ export class RestAttempt implements ResponseHandler {
   readonly sentAt: number;
   /** Its answer is read and dropped: a retry was decided on its status. */
   discard = false;
+  /** Its answer head arrived. */
+  answered = false;
   private upstream: UpstreamAttempt | undefined;
   private tryTimer: Timer | undefined;
   /** The exchange is done with it. */
@@ -92,6 +94,7 @@ export class RestAttempt implements ResponseHandler {
   onHeaders(statusCode: number, rawHeaders: string[], statusText: string, length: number): boolean {
     if (this.over) return true;
     this.stopTimer();
+    this.answered = true;
     return this.owner.attemptHeaders(this, statusCode, rawHeaders, statusText, length);
   }
 

@@ -1,8 +1,10 @@
 /**
- * One proxied REST request across its attempts, once the pipeline (gateway/pipeline/chain.ts)
- * has forwarded it: the body strategy, the route timeout, the retries (upstream/attempts.ts's
- * state), the answer streamed back (with a bandit's token, steer/answer-tag.ts) and every error
- * the gateway makes as a Seldon-style JSON body (edge/http-answer.ts).
+ * REST's codec of the forwarding core (forward/forwarded.ts): one proxied REST request across its
+ * attempts, once the pipeline (gateway/pipeline/chain.ts) has forwarded it. The core decides
+ * (admission, the timeout budget, replay, retry, the finish); this file translates: the body
+ * strategy, the route timer, each attempt over the HTTP/1.1 client, the answer streamed back (with
+ * a bandit's token, steer/answer-tag.ts) and every error the gateway makes as a Seldon-style JSON
+ * body (edge/http-answer.ts).
  *
  * Per request: one header copy, one dispatch. The body is buffered only when the route can retry
  * (up to `retryBufferBytes`) or mirrors (teed up to the shadow limit while it streams to the
@@ -11,15 +13,14 @@
  */
 import { STATUS_CODES } from 'node:http';
 import type { Readable } from 'node:stream';
-import { overflowInfo } from '../upstream/breaker.js';
-import type { FlowSlot } from '../flow/controller.js';
-import type { AttemptFailure } from '../upstream/retry-policy.js';
-import { RetryState } from '../upstream/attempts.js';
-import { REAL_CLOCK, type Clock, type Timer } from '../upstream/clock.js';
+import { ForwardedRequest, type ForwardExtras } from '../forward/forwarded.js';
+import { failureOutcome, httpOutcome } from '../forward/outcome.js';
+import type { AttemptFailure } from '../forward/retry-rule.js';
+import type { Clock, Timer } from '../upstream/clock.js';
 import type { GatewayReason } from '../edge/errors.js';
 import { announcesBody, isWhole, type RestRequest, type RestResponse } from '../edge/exchange.js';
 import { sendError } from '../edge/http-answer.js';
-import { clientResponseHeaders, shadowHost } from '../edge/http-headers.js';
+import { clientResponseHeaders } from '../edge/http-headers.js';
 import { isSmall, readSmallBody } from '../edge/small-body.js';
 import { corsResponseHeaders } from './cors.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
@@ -59,12 +60,10 @@ export interface ExchangeHost {
   internalError(where: string, err: Error, backend?: Backend): void;
 }
 
-/** What the gateway adds to one exchange beyond proxying it. */
-export interface ExchangeExtras {
+/** What the gateway adds to one exchange beyond proxying it (the token: on the answer's header, and in its JSON `meta.tags` when it fits). */
+export interface ExchangeExtras extends ForwardExtras {
   /** Headers added to the model's answer (a new sticky cookie), as name, value pairs. */
   readonly answerHeaders?: readonly string[] | undefined;
-  /** A bandit's attribution token: on the answer's header, and in its JSON `meta.tags` when it fits. */
-  readonly token?: string | undefined;
   /** The body, already read (feedback read for its token). */
   readonly body?: Buffer | null | undefined;
   /** The start of a body read in part (feedback too large to read for a token): the rest streams after it. */
@@ -73,16 +72,6 @@ export interface ExchangeExtras {
   readonly authorized?: Authorized | undefined;
   /** When the request reached the gateway (performance.now() ms): its duration is counted from then. */
   readonly since?: number | undefined;
-  /** Apply what steering decided (a feedback's credit): called once the upstream's breaker admitted the request. */
-  commit?(): void;
-  /** Its slot under flow control (gateway/flow/): how long it waited for it. */
-  readonly flow?: FlowSlot | undefined;
-  /**
-   * The exchange is over for the model: its answer has ended (told before it is written out to the
-   * client), or it failed, the client left, the breaker refused it. Told again when the exchange
-   * itself ends: only the first call counts (`PipelineRequest.ended`). `answered`: the model answered it.
-   */
-  ended?(answered: boolean): void;
 }
 
 const CONNECT_CODES = new Set([
@@ -100,9 +89,7 @@ const CONNECT_CODES = new Set([
   'CERT_HAS_EXPIRED',
 ]);
 
-type Failure = Exclude<AttemptFailure, number>;
-
-function classify(err: Error & { code?: string }): Failure {
+function classify(err: Error & { code?: string }): Exclude<AttemptFailure, number> {
   if (err.code === 'UPSTREAM_HEADERS_TIMEOUT' || err.code === 'UPSTREAM_BODY_TIMEOUT') return 'idle';
   if (err.code && CONNECT_CODES.has(err.code)) return 'connect';
   return 'reset';
@@ -110,14 +97,11 @@ function classify(err: Error & { code?: string }): Failure {
 
 /**
  * One proxied request, across its attempts: each attempt is an object of its own
- * (rest/attempt.ts), the retries are the retry state's (upstream/attempts.ts), the answer goes to
- * the client through `answer` (itself, or the token's decorator, rest/tagged-answer.ts).
+ * (rest/attempt.ts), the decisions are the core's (forward/forwarded.ts), the answer goes to the
+ * client through `answer` (itself, or the token's decorator, rest/tagged-answer.ts).
  */
-export class Exchange implements AttemptOwner, AnswerSink {
-  private readonly backend: Backend;
-  private readonly up: UpstreamPool;
-  private readonly retries: RetryState;
-  private readonly clock: Clock;
+export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSink {
+  declare protected readonly up: UpstreamPool;
   private body: Buffer | RequestBody | null = null;
   /** The body can be sent again (absent, or fully buffered). */
   private replayable = true;
@@ -127,9 +111,6 @@ export class Exchange implements AttemptOwner, AnswerSink {
   private failedEndpoint: Endpoint | undefined;
   /** The route timeout. */
   private timer: Timer | undefined;
-  private upstreamSeconds: number | null = null;
-  private status = 0;
-  private done = false;
   /** What an attempt still in flight is cut for when the exchange ends: the route timeout, or the client (gone, or answered). */
   private cutBy: 'timeout' | 'client' = 'client';
   /** Where the model's answer is written: this exchange, or the token's decorator of it. */
@@ -141,31 +122,22 @@ export class Exchange implements AttemptOwner, AnswerSink {
     private readonly proxy: ExchangeHost,
     private readonly req: RestRequest,
     private readonly res: RestResponse,
-    private readonly decision: Routed,
+    decision: Routed,
     private readonly headers: string[],
-    private readonly extras: ExchangeExtras,
+    protected override readonly extras: ExchangeExtras,
   ) {
-    const deps = proxy.deps;
-    this.backend = decision.backend;
-    this.up = deps.upstreams.for(decision.backend);
-    this.clock = deps.clock ?? REAL_CLOCK;
-    this.retries = new RetryState(this.backend, this.up.breaker, deps.metrics, 'rest', this, this.clock);
+    super(proxy.deps.metrics, 'rest', decision, proxy.deps.upstreams.for(decision.backend), extras, extras.since, proxy.deps.clock);
+  }
+
+  protected answerOverflow(info: string): void {
+    this.tap?.end(503, null, false);
+    sendError(this.req, this.res, 503, 'UPSTREAM_OVERFLOW', info, { 'x-envoy-overloaded': 'true' });
   }
 
   start(): void {
     const observe = this.proxy.deps.observe;
     if (observe !== undefined) this.tap = observe.begin(this.req, this.res, this.decision, this.headers, this.up.name);
-    const overflow = this.retries.admit();
-    if (overflow) {
-      this.done = true;
-      this.proxy.deps.metrics.overflow(this.backend, 'rest', overflow);
-      this.proxy.deps.metrics.request(this.backend, 'rest', 'primary', 503, null, this.extras.since);
-      this.tap?.end(503, null, false);
-      sendError(this.req, this.res, 503, 'UPSTREAM_OVERFLOW', overflowInfo(overflow, this.who(), this.backend.breaker), { 'x-envoy-overloaded': 'true' });
-      this.extras.ended?.(false);
-      return;
-    }
-    this.extras.commit?.();
+    if (!this.admit(503)) return;
     this.res.once('close', () => {
       if (this.done) return;
       // The edge answered the request itself (its body broke off: malformed framing, too slow):
@@ -239,26 +211,19 @@ export class Exchange implements AttemptOwner, AnswerSink {
   }
 
   private mirror(body: Buffer | null): void {
-    const host = this.req.host;
-    const headers = this.headers.slice();
-    for (let i = 0; i < headers.length; i += 2) {
-      if (headers[i]!.length === 4 && headers[i]!.toLowerCase() === 'host') headers[i + 1] = shadowHost(host);
-    }
-    this.proxy.deps.mirrors.send(this.decision.mirrors, this.req.method, this.decision.upstreamPath, headers, body, this.tap?.capture, this.tap);
+    this.proxy.deps.mirrors.send(this.decision.mirrors, this.req.method, this.decision.upstreamPath, this.headers, body, this.tap?.capture, this.tap);
   }
 
   /** The route timeout starts once the request has been received in full (docs/routing.md#timeouts-retries-and-circuit-breakers). */
   private startTimer(): void {
-    const ms = this.backend.timeoutMs;
-    // Time spent waiting for a flow control slot counts against it (docs/flow-control.md#timeouts).
-    const waited = this.extras.flow?.waitedMs ?? 0;
-    if (ms > 0 && !this.done && !this.timer) this.timer = this.clock.setTimeout(Exchange.timedOut, waited > 0 ? Math.max(1, ms - waited) : ms, this);
+    const ms = this.routeBudgetMs();
+    if (ms > 0 && !this.done && !this.timer) this.timer = this.clock.setTimeout(Exchange.timedOut, ms, this);
   }
 
   private static timedOut(this: void, x: Exchange): void {
     if (x.done) return;
     x.cutBy = 'timeout';
-    x.proxy.deps.metrics.timeout(x.backend, 'rest');
+    x.metrics.timeout(x.backend, 'rest');
     if (x.res.headersSent) {
       x.res.destroy();
       x.finish();
@@ -304,7 +269,8 @@ export class Exchange implements AttemptOwner, AnswerSink {
 
   attemptHeaders(a: RestAttempt, statusCode: number, rawHeaders: string[], statusText: string, length: number): boolean {
     if (this.tap !== undefined) this.tap.attemptStatus(statusCode);
-    if (this.retries.retryDecided(statusCode, this.replayable)) {
+    this.outcome(a.endpoint, httpOutcome(statusCode), a.sentAt);
+    if (this.retryAnswer(statusCode, this.replayable)) {
       // Read and drop this answer; the retry is sent once it has ended.
       a.discard = true;
       return true;
@@ -343,6 +309,8 @@ export class Exchange implements AttemptOwner, AnswerSink {
 
   attemptFailed(a: RestAttempt, err: Error & { code?: string }): void {
     if (this.tap !== undefined) this.tap.attemptFailed(err instanceof AttemptAborted ? err.why : (err.code ?? classify(err)));
+    const bad = err.code === 'UPSTREAM_HEADERS_OVERFLOW' || err.code === 'UPSTREAM_BAD_RESPONSE';
+    if (!a.discard) this.outcome(a.endpoint, bad ? 'error' : err instanceof AttemptAborted ? 'local' : failureOutcome(classify(err)), a.sentAt);
     this.dropAttempt(a);
     if (this.res.headersSent) {
       // Bytes already reached the client: nothing to retry or rewrite, reset its stream.
@@ -356,8 +324,8 @@ export class Exchange implements AttemptOwner, AnswerSink {
       return;
     }
     if (err instanceof AttemptAborted && err.why === 'per-try-timeout') {
-      // Any retry policy retries a per-try timeout, whatever its retry_on.
-      if (this.retries.retry(null, this.replayable)) return;
+      if (this.afterFailure('per-try-timeout', this.replayable) !== undefined) return;
+      this.metrics.timeout(this.backend, 'rest');
       this.fail(504, 'UPSTREAM_TIMEOUT', `${this.who()} did not answer within the per-try timeout of ${this.backend.retry?.perTryTimeoutMs} ms`);
       return;
     }
@@ -378,11 +346,10 @@ export class Exchange implements AttemptOwner, AnswerSink {
     }
     const failure = classify(err);
     const unread = this.body instanceof RequestBody ? !this.body.started : true;
-    if (this.retries.replayNow(failure, this.replayable || unread)) return;
-    if (this.retries.retry(failure, this.replayable)) return;
+    if (this.afterFailure(failure, this.replayable, this.replayable || unread) !== undefined) return;
     const cause = err.code ?? err.message;
     if (failure === 'idle') {
-      this.proxy.deps.metrics.timeout(this.backend, 'rest');
+      this.metrics.timeout(this.backend, 'rest');
       this.fail(504, 'UPSTREAM_TIMEOUT', `${this.who()} was idle for ${this.backend.idleTimeoutMs} ms`);
     } else if (failure === 'connect') {
       this.fail(503, 'UPSTREAM_CONNECT_FAILURE', `could not connect to ${this.who()}`, cause);
@@ -433,7 +400,7 @@ export class Exchange implements AttemptOwner, AnswerSink {
   // ---- endings ----
 
   /** The upstream as error answers name it: the deployment's backend, its address only with --error-detail internal. */
-  private who(): string {
+  protected who(): string {
     return this.proxy.upstreamName(this.up, this.backend);
   }
 
@@ -470,12 +437,14 @@ export class Exchange implements AttemptOwner, AnswerSink {
     this.attempt = undefined;
     if (a !== undefined) {
       a.end();
-      if (!complete) a.abort(new AttemptAborted(this.cutBy));
+      if (!complete) {
+        // Cut before its answer: the route timeout is the endpoint's failure; the client's leaving is not.
+        if (!a.answered) this.outcome(a.endpoint, this.cutBy === 'timeout' ? 'local' : 'none', a.sentAt);
+        a.abort(new AttemptAborted(this.cutBy));
+      }
     }
     if (this.timer) this.clock.clearTimeout(this.timer);
-    this.retries.settle();
-    this.proxy.deps.metrics.request(this.backend, 'rest', 'primary', this.status, this.upstreamSeconds, this.extras.since);
     if (this.tap !== undefined) this.tap.end(this.status, this.upstreamSeconds, complete);
-    this.extras.ended?.(this.upstreamSeconds !== null);
+    this.settle();
   }
 }

@@ -17,7 +17,8 @@ import type { GatewayMetrics } from '../observe/metrics.js';
 import type { ResponseTap } from '../observe/observed-rest.js';
 import type { AnswerCollector, PrimaryCapture, ShadowComparer } from '../observe/shadow-compare.js';
 import type { MirrorBudget } from '../upstream/mirror-budget.js';
-import { MirrorAdmission } from '../upstream/mirror.js';
+import { MirrorAdmission, mirrorTimeoutMs } from '../upstream/mirror.js';
+import { shadowHost } from '../edge/http-headers.js';
 import type { Upstreams } from '../upstream/pools.js';
 import type { Backend, Mirror } from '../../routing/types.js';
 
@@ -36,15 +37,16 @@ class MirrorExchange implements ResponseHandler {
     private readonly settle: (backend: Backend, status: number, failed: boolean, seconds: number | null) => void,
     private readonly collect?: AnswerCollector,
   ) {
-    if (backend.timeoutMs > 0) {
-      this.timer = setTimeout(MirrorExchange.expired, backend.timeoutMs, this);
+    const ms = mirrorTimeoutMs(backend);
+    if (ms > 0) {
+      this.timer = setTimeout(MirrorExchange.expired, ms, this);
       this.timer.unref();
     }
   }
 
   private static expired(this: void, x: MirrorExchange): void {
     x.timer = undefined;
-    const err = new UpstreamError('UPSTREAM_HEADERS_TIMEOUT', `the mirror was not answered within ${x.backend.timeoutMs} ms`);
+    const err = new UpstreamError('UPSTREAM_HEADERS_TIMEOUT', `the mirror was not answered within ${mirrorTimeoutMs(x.backend)} ms`);
     if (x.attempt !== undefined) x.attempt.abort(err);
     else x.onError();
   }
@@ -88,8 +90,15 @@ export class RestMirrors extends MirrorAdmission {
     super(budget, metrics, 'rest', maxBodyBytes);
   }
 
-  /** `capture`: the primary's answer, when comparison is on (`compare.capture()`); `tap`: the primary's, which traces each shadow. */
-  send(mirrors: readonly Mirror[], method: string, path: string, headers: string[], body: Buffer | null, capture?: PrimaryCapture, tap?: Pick<ResponseTap, 'shadow'>): void {
+  /**
+   * `headers`: the primary's upstream headers (copied, with `Host: <host>-shadow`); `capture`: the
+   * primary's answer, when comparison is on (`compare.capture()`); `tap`: the primary's, which traces each shadow.
+   */
+  send(mirrors: readonly Mirror[], method: string, path: string, primaryHeaders: readonly string[], body: Buffer | null, capture?: PrimaryCapture, tap?: Pick<ResponseTap, 'shadow'>): void {
+    const headers = primaryHeaders.slice();
+    for (let i = 0; i < headers.length; i += 2) {
+      if (headers[i]!.length === 4 && headers[i]!.toLowerCase() === 'host') headers[i + 1] = shadowHost(headers[i + 1]!);
+    }
     for (const m of mirrors) {
       const up = this.upstreams.for(m.backend);
       if (!this.admit(up, m.backend)) continue;

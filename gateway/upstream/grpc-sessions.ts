@@ -18,7 +18,7 @@ import { Breaker } from './breaker.js';
 import { CONNECTION_WINDOW_BYTES, MAX_CONCURRENT_STREAMS, MAX_SESSIONS_PER_UPSTREAM, STREAMS_BEFORE_NEW_SESSION, UPSTREAM_SESSION_IDLE_MS, UPSTREAM_SESSION_OPTIONS } from '../wire/h2-settings.js';
 import { EndpointSet, type EndpointKind, type EndpointSource } from './endpoints.js';
 import { UpstreamRegistry } from './registry.js';
-import type { Backend, BreakerLimits, Upstream } from '../../routing/types.js';
+import type { Backend, BreakerLimits, OutcomeKind, Upstream } from '../../routing/types.js';
 
 export interface GrpcUpstreamSettings {
   readonly resolve: ReadonlyMap<string, { host: string; port: number }>;
@@ -63,12 +63,15 @@ export class PooledSession {
 }
 
 /** One dialable address (a pod endpoint, or the Service address) and its sessions. */
-class Target {
+export class Target {
   readonly sessions: PooledSession[] = [];
   constructor(
     readonly host: string,
     readonly port: number,
   ) {}
+
+  /** How an attempt sent here went (forward/outcome.ts): endpoint health reads it. */
+  attemptEnded(_kind: OutcomeKind, _latencyMs: number): void {}
 
   /** Streams in flight on its sessions (what the endpoint pick compares). */
   get outstanding(): number {

@@ -24,6 +24,14 @@ import type { GatewayMetrics } from '../observe/metrics.js';
 import type { Protocol } from '../../routing/types.js';
 import type { Backend, Mirror } from '../../routing/types.js';
 
+/**
+ * How long a copy may take, from admission: the shadow route's timeout, or its idle timeout when the
+ * route has none (a copy is never unbounded; the primary's idle timeout is its own bound too).
+ */
+export function mirrorTimeoutMs(backend: Backend): number {
+  return backend.timeoutMs > 0 ? backend.timeoutMs : backend.idleTimeoutMs;
+}
+
 export class MirrorAdmission {
   constructor(
     private readonly budget: MirrorBudget,

@@ -14,7 +14,7 @@ import { Http1Pool } from './http1-client.js';
 import { Breaker } from './breaker.js';
 import { EndpointSet, type EndpointKind, type EndpointSource } from './endpoints.js';
 import { UpstreamRegistry } from './registry.js';
-import type { Backend, Upstream } from '../../routing/types.js';
+import type { Backend, OutcomeKind, Upstream } from '../../routing/types.js';
 import type { UpstreamConfig } from '../config/upstream.js';
 
 export { dialTarget, type EndpointSource } from './endpoints.js';
@@ -35,6 +35,9 @@ export class Endpoint {
     readonly address: string,
     readonly pool: Http1Pool,
   ) {}
+
+  /** How an attempt sent here went (forward/outcome.ts): endpoint health reads it. */
+  attemptEnded(_kind: OutcomeKind, _latencyMs: number): void {}
 }
 
 type PoolFactory = (host: string, port: number) => Http1Pool;

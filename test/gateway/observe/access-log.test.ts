@@ -20,7 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../gateway/config/parse.js';
 import { UsageError } from '../../../gateway/config/values.js';
 import { AccessLogOutput, isoTime, jsonLine, textLine, type AccessEntry } from '../../../gateway/observe/access-log.js';
-import { IMPLICIT_RETRIES } from '../../../gateway/upstream/attempts.js';
+import { IMPLICIT_RETRIES } from '../../../gateway/forward/retry-state.js';
 import { encodeSeldonMessage, grpcClients, type GrpcClients } from '../../fixtures/grpc-backend.js';
 import { startHttpBackend, type HttpBackend } from '../../fixtures/http-backend.js';
 import { answerOk, md, pool, predict, startRawUpstream, type RawUpstream } from '../../helpers/grpc.js';

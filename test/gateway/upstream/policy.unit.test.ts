@@ -4,7 +4,7 @@
  * admission. They are pure state: no sockets, nothing mocked but the clock.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { IMPLICIT_RETRIES, RetryState, perTryTimer } from '../../../gateway/upstream/attempts.js';
+import { IMPLICIT_RETRIES, RetryState, perTryTimer } from '../../../gateway/forward/retry-state.js';
 import { REAL_CLOCK, type Timer } from '../../../gateway/upstream/clock.js';
 import { Breaker } from '../../../gateway/upstream/breaker.js';
 import { EndpointSet, type EndpointSource } from '../../../gateway/upstream/endpoints.js';
@@ -12,7 +12,7 @@ import { MirrorAdmission } from '../../../gateway/upstream/mirror.js';
 import { MirrorBudget } from '../../../gateway/upstream/mirror-budget.js';
 import { UpstreamRegistry, upstreamKey } from '../../../gateway/upstream/registry.js';
 import { GatewayMetrics } from '../../../gateway/observe/metrics.js';
-import type { AttemptFailure } from '../../../gateway/upstream/retry-policy.js';
+import type { AttemptFailure } from '../../../gateway/forward/retry-rule.js';
 import type { Backend, BreakerLimits, Protocol, RetryPolicy, RouteTable, Upstream } from '../../../routing/types.js';
 
 const LIMITS: BreakerLimits = { maxConnections: 10, maxPendingRequests: 10, maxRequests: 10, maxRetries: 3 };
@@ -68,9 +68,9 @@ class Probe {
   // The steps, as a protocol drives them.
   enter = () => this.state.admit();
   replay = (f: AttemptFailure, replayable: boolean) => this.state.replayNow(f, replayable);
-  decide = (w: AttemptFailure | null, replayable: boolean) => this.state.retryDecided(w, replayable);
+  decide = (w: AttemptFailure, replayable: boolean) => this.state.retryDecided(w, replayable);
   later = () => this.state.retryLater();
-  retryNow = (w: AttemptFailure | null, replayable: boolean) => this.state.retry(w, replayable);
+  retryNow = (w: AttemptFailure, replayable: boolean) => this.state.retry(w, replayable);
   arm = () => (this.tryTimer = perTryTimer(this.b, REAL_CLOCK, (p: Probe) => p.tryExpired++, this));
   disarm = () => this.tryTimer && REAL_CLOCK.clearTimeout(this.tryTimer);
   end = () => this.state.settle();
@@ -137,10 +137,10 @@ describe('attempts: the shared retry state', () => {
     expect(metrics.calls).toEqual(['retry rest', 'retry rest']);
   });
 
-  it('a null failure (REST per-try timeout) retries under any policy; none without one', () => {
-    expect(probe({ retryOn: 'retriable-4xx', numRetries: 1, perTryTimeoutMs: 10 }).p.decide(null, true)).toBe(true);
+  it('a per-try timeout retries under any policy, REST and gRPC alike; none without one', () => {
+    expect(probe({ retryOn: 'retriable-4xx', numRetries: 1, perTryTimeoutMs: 10 }).p.decide('per-try-timeout', true)).toBe(true);
     expect(probe({ retryOn: 'retriable-4xx', numRetries: 1, perTryTimeoutMs: 10 }).p.decide('timeout', true)).toBe(false);
-    expect(probe(null).p.decide(null, true)).toBe(false);
+    expect(probe(null).p.decide('per-try-timeout', true)).toBe(false);
   });
 
   it("a retry the breaker's max_retries refuses is not counted", () => {

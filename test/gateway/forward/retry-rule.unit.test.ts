@@ -1,9 +1,9 @@
 /**
- * The retry rules REST and gRPC share (gateway/upstream/retry-policy.ts), directly: which failures
+ * The retry rules REST and gRPC share (gateway/forward/retry-rule.ts), directly: which failures
  * and statuses each `retry_on` covers, and the bounds of the jittered backoff over many draws.
  */
 import { describe, expect, it } from 'vitest';
-import { backoffMs, retriesOn, type AttemptFailure } from '../../../gateway/upstream/retry-policy.js';
+import { backoffMs, retriesOn, type AttemptFailure } from '../../../gateway/forward/retry-rule.js';
 import type { RetryOn, RetryPolicy } from '../../../routing/types.js';
 
 const policy = (retryOn: RetryOn): RetryPolicy => ({ retryOn, numRetries: 3, perTryTimeoutMs: 0 });

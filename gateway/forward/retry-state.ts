@@ -1,23 +1,24 @@
 /**
- * The retry state of one proxied request or call, whatever the protocol (Envoy's router splits
- * the same way: `UpstreamRequest` per attempt, `RetryStateImpl` per request). REST's exchange
- * (rest/exchange.ts) and gRPC's call (grpc/call.ts) each hold one and ask it whether to try
- * again; it sends the next attempt through its owner's `dispatch`.
+ * The retry state of one forwarded request, whatever the protocol (Envoy's router splits the same
+ * way: `UpstreamRequest` per attempt, `RetryStateImpl` per request). The forwarding core
+ * (forward/forwarded.ts) holds one per request and asks it whether to try again; it sends the next
+ * attempt through its owner's `dispatch`.
  *
  * Algorithm (docs/routing.md#timeouts-retries-and-circuit-breakers):
  * - `admit`: the upstream's breaker takes the request, or names the limit that refuses it.
  * - An attempt the upstream never saw (connect failure, refused stream) is replayed at once, up
  *   to IMPLICIT_RETRIES times, when its body can be sent again (`replayNow`).
  * - Otherwise a failure or status is retried under the route's policy (`retry`): the body can be
- *   sent again, retries are left, `retry_on` covers it (retry-policy.ts) and the breaker's
+ *   sent again, retries are left, `retry_on` covers it (retry-rule.ts) and the breaker's
  *   max_retries has room. The retry holds that breaker slot from the decision until it is sent
  *   (or the request ends), and is sent after a backoff of 25 ms × 2ⁿ, full jitter, ≤ 250 ms.
+ * - `afterFailure`: the two in order, for an attempt that failed without an answer.
  * - `settle` (once, at the end): the backoff stops, the breaker slots taken are given back.
- * The per-try timeout is each attempt's own (rest/attempt.ts, grpc/attempt.ts).
+ * The per-try timeout is each attempt's own (`perTryTimer`).
  */
-import { backoffMs, retriesOn, type AttemptFailure } from './retry-policy.js';
-import type { Breaker, Overflow } from './breaker.js';
-import type { Clock, Timer } from './clock.js';
+import { backoffMs, retriesOn, retriesOnGrpc, type AttemptFailure } from './retry-rule.js';
+import type { Breaker, Overflow } from '../upstream/breaker.js';
+import type { Clock, Timer } from '../upstream/clock.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import type { Backend, Protocol } from '../../routing/types.js';
 
@@ -78,12 +79,13 @@ export class RetryState {
   }
 
   /**
-   * Decide a retry under the route's policy, for a failure or HTTP status (`null`: whatever
-   * `retry_on` says, as a REST per-try timeout); true if one is decided. The caller sends it
-   * with `retryLater` (at once, or once the failed answer has been read).
+   * Decide a retry under the route's policy, for a failure or HTTP status, or (`grpcStatus`) an
+   * answer's gRPC status under `retry_grpc_on`; true if one is decided. The caller sends it with
+   * `retryLater` (at once, or once the failed answer has been read).
    */
-  retryDecided(what: AttemptFailure | null, replayable: boolean): boolean {
-    if (!replayable || this.retriesLeft <= 0 || (what !== null && !retriesOn(this.backend.retry, what)) || !this.breaker.enterRetry()) return false;
+  retryDecided(what: AttemptFailure, replayable: boolean, grpcStatus?: number): boolean {
+    const covered = retriesOn(this.backend.retry, what) || (grpcStatus !== undefined && retriesOnGrpc(this.backend.retry, grpcStatus));
+    if (!replayable || this.retriesLeft <= 0 || !covered || !this.breaker.enterRetry()) return false;
     this.metrics.retry(this.backend, this.protocol);
     this.retriesLeft--;
     this.retryPending = true;
@@ -97,10 +99,21 @@ export class RetryState {
   }
 
   /** Decide a retry and send it after its backoff; true if so. */
-  retry(what: AttemptFailure | null, replayable: boolean): boolean {
+  retry(what: AttemptFailure, replayable: boolean): boolean {
     if (!this.retryDecided(what, replayable)) return false;
     this.retryLater();
     return true;
+  }
+
+  /**
+   * An attempt failed without an answer: replayed at once when the upstream never saw it and the
+   * body can be sent again (`unread`: not one byte of a streamed body was taken), else retried
+   * under the policy. What follows: `replay` (sent already), `retry` (after its backoff) or
+   * undefined (the failure is the request's).
+   */
+  afterFailure(failure: AttemptFailure, replayable: boolean, unread = replayable): 'replay' | 'retry' | undefined {
+    if (this.replayNow(failure, unread)) return 'replay';
+    return this.retry(failure, replayable) ? 'retry' : undefined;
   }
 
   /** The request is over: stop the backoff, give back the breaker slots it holds. */
