@@ -56,7 +56,11 @@ export interface RawUpstream {
  * A hand-driven HTTP/2 upstream: `onStream` decides per stream (n = 0-based arrival index).
  * Use `answerOk` for a valid gRPC reply.
  */
-export async function startRawUpstream(onStream: (stream: http2.ServerHttp2Stream, n: number, headers: http2.IncomingHttpHeaders) => void): Promise<RawUpstream> {
+export async function startRawUpstream(
+  onStream: (stream: http2.ServerHttp2Stream, n: number, headers: http2.IncomingHttpHeaders) => void,
+  /** Where it listens: several "pods" share one port on 127.0.0.2, .3, …. Default 127.0.0.1, any port. */
+  at: { host?: string; port?: number } = {},
+): Promise<RawUpstream> {
   const server = http2.createServer();
   const streams: http2.IncomingHttpHeaders[] = [];
   const sessions = new Set<http2.ServerHttp2Session>();
@@ -70,7 +74,7 @@ export async function startRawUpstream(onStream: (stream: http2.ServerHttp2Strea
     streams.push(headers);
     onStream(stream, streams.length - 1, headers);
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  await new Promise<void>((r) => server.listen(at.port ?? 0, at.host ?? '127.0.0.1', r));
   return {
     port: (server.address() as AddressInfo).port,
     streams,
