@@ -23,8 +23,6 @@ export interface CallContext {
   readonly predictorHeader?: boolean;
   /** With --access-log or --otlp-endpoint: what taps each call; undefined, nothing is observed. */
   readonly observe?: GrpcObserve | undefined;
-  /** Called once per call when it is over (in-flight accounting for drain). */
-  callEnded(): void;
   /** Where failures are logged with their details (bounded by `logBudget`). */
   readonly log: Logger | undefined;
   readonly logBudget: LogBudget;

@@ -2,8 +2,7 @@
  * gRPC's codec of the forwarding core (forward/forwarded.ts): one proxied gRPC call, across its
  * attempts, a transparent stream proxy between the client's HTTP/2 stream and a stream on a pooled
  * upstream session. The core decides (admission, the timeout budget, replay, retry, the finish);
- * this file translates frames. Request headers, every DATA frame,
- * response headers and trailers pass unchanged (only `:scheme` follows the upstream, and
+ * this file translates frames. Request headers, every DATA frame, response headers and trailers pass unchanged (only `:scheme` follows the upstream, and
  * `grpc-timeout` passes unchanged, a retry carries what is left of it); nothing is parsed.
  *
  * Timeouts (docs/routing.md#timeouts-retries-and-circuit-breakers): the client's `grpc-timeout` runs from arrival, the route timeout
@@ -20,13 +19,12 @@
 import { randomUUID } from 'node:crypto';
 import http2, { type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { ForwardedRequest } from '../forward/forwarded.js';
-import { failureOutcome, grpcOutcome, httpOutcome } from '../forward/outcome.js';
+import { failureOutcome, grpcOutcome, httpOutcome, type OutcomeKind } from '../forward/outcome.js';
 import { dropInternalHeaders, forwardHeaderObject, type Peer } from '../edge/http-headers.js';
 import { GrpcStatus } from '../edge/errors.js';
 import type { CallTap } from '../observe/observed-grpc.js';
 import { ARM_HEADER } from '../steer/bandit-edge.js';
 import type { Routed } from '../../routing/types.js';
-import type { OutcomeKind } from '../forward/outcome.js';
 import { RESPOND_END_STREAM, RESPOND_WITH_TRAILERS, answerTrailersOnly, statusTrailers, stopReading } from './answer.js';
 import { GrpcAttempt, type Failure, type GrpcAttemptOwner } from './attempt.js';
 import { answerStatus } from './mirror.js';
@@ -105,7 +103,6 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
   protected answerOverflow(info: string): void {
     answerTrailersOnly(this.client, GrpcStatus.UNAVAILABLE, info, OVERLOADED);
     this.tap?.end(GrpcStatus.UNAVAILABLE, 0, null);
-    this.ctx.callEnded();
   }
 
   start(): void {
@@ -142,7 +139,6 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     this.done = true;
     this.status = status;
     this.tap?.end(status, 0, null);
-    this.ctx.callEnded();
     this.settle();
   }
 
@@ -447,7 +443,6 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
         this.done = true;
         this.status = GrpcStatus.INTERNAL;
         this.tap?.end(GrpcStatus.INTERNAL, this.httpStatus, this.upstreamSeconds);
-        this.ctx.callEnded();
         this.settle();
       }
     }
@@ -489,7 +484,6 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     }
     stopReading(this.client);
     if (this.tap !== undefined) this.tap.end(this.status, this.httpStatus, this.upstreamSeconds);
-    this.ctx.callEnded();
     this.settle();
     // The listeners would only find `done`: off they come, so the call is not kept alive by its
     // streams. Node 20 keeps a closed stream through young-generation collections until a full

@@ -134,8 +134,6 @@ export class GrpcProxy {
   private readonly upstreams: GrpcUpstreams;
   private readonly ctx: Readonly<CallContext>;
   private draining = false;
-  private inFlight = 0;
-  private idleWaiters: (() => void)[] = [];
   private readonly sessionInfo = new WeakMap<Http2Session, SessionInfo>();
   private readonly log: Logger | undefined;
   private readonly bugLog = new LogBudget();
@@ -155,7 +153,6 @@ export class GrpcProxy {
       retryBufferBytes: deps.upstream.retryBufferBytes,
       predictorHeader: deps.predictorHeader ?? false,
       observe: deps.observe,
-      callEnded: () => this.callEnded(),
       log: deps.log,
       logBudget: new LogBudget(),
       internalDetail: deps.errorDetail === 'internal',
@@ -180,17 +177,6 @@ export class GrpcProxy {
   /** True once drain() or close() began. */
   get closing(): boolean {
     return this.draining;
-  }
-
-  /** Calls being proxied now. */
-  get activeCalls(): number {
-    return this.inFlight;
-  }
-
-  /** Resolves once no call is in flight (after `drain()`, for a graceful exit). */
-  whenIdle(): Promise<void> {
-    if (this.inFlight === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   /** Graceful shutdown: GOAWAY every client session (in-flight streams finish), refuse new streams. */
@@ -303,7 +289,6 @@ export class GrpcProxy {
   }
 
   private call(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, routed: Routed, extras: CallExtras, since: number): void {
-    this.inFlight++;
     let call: GrpcCall | undefined;
     try {
       const session = stream.session;
@@ -311,10 +296,7 @@ export class GrpcProxy {
       call = new GrpcCall(this.ctx, stream, headers, routed, peer, extras, since);
       call.start();
     } catch (err) {
-      if (call === undefined) {
-        this.callEnded();
-        extras.ended?.(false);
-      }
+      if (call === undefined) extras.ended?.(false);
       this.failed(stream, routed.backend, err, call);
     }
   }
@@ -342,10 +324,4 @@ export class GrpcProxy {
     stream.resume();
   }
 
-  private callEnded(): void {
-    if (--this.inFlight > 0 || this.idleWaiters.length === 0) return;
-    const waiters = this.idleWaiters;
-    this.idleWaiters = [];
-    for (const w of waiters) w();
-  }
 }
