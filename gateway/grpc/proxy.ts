@@ -323,5 +323,4 @@ export class GrpcProxy {
     if (!head) stream.end(body);
     stream.resume();
   }
-
 }
