@@ -28,13 +28,11 @@ import type { RestRequest } from '../edge/exchange.js';
 import type { ExtVerdict, ExternalAuth } from '../ext-auth/policy.js';
 import { grpcSubject, restSubject, type Authorized, type ReadBody } from '../ext-auth/subject.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
-import type { Protocol } from '../../routing/types.js';
 import { problemOf, withDetail } from './error-detail.js';
 import { bearerToken, queryToken, type AuthOutcome, type OAuth } from './oauth.js';
 import type { RateLimiter, Verdict } from './rate-limit.js';
-import type { RouteState } from '../process/route-state.js';
 import { PATH_BACKSLASH, PATH_DOT_SEGMENT, checkPath, matchDeployment } from '../../routing/match.js';
-import type { Decision, Picker, RateLimit, RouteTable, Routed } from '../../routing/types.js';
+import type { Decision, LiveTable, Picker, Protocol, RateLimit, Routed, RouteTable } from '../../routing/types.js';
 
 /** Proxy the request: `decision` is the one to use (the front end's own match, or the route with a query token dropped from its path). */
 export interface Allow {
@@ -80,7 +78,7 @@ export interface GrpcCallInfo {
 export interface GateDeps {
   readonly oauth: OAuth;
   readonly limiter: RateLimiter;
-  readonly state: RouteState;
+  readonly state: LiveTable;
   readonly picker: Picker;
   readonly metrics: GatewayMetrics;
   /** The external auth service (--ext-auth-service); routes that need it fail closed without it. */

@@ -38,10 +38,9 @@ import { problemOf, withDetail, type ErrorDetail } from './error-detail.js';
 import { Registrations, type StoreOptions } from './oauth-registrations.js';
 import { LOGIN_PER_ADDRESS, LOGIN_PER_CLIENT, LoginThrottle, type FailureBudget, type SharedLimits } from './rate-limit.js';
 import { withTimeout } from './redis.js';
-import type { RouteState } from '../process/route-state.js';
 import { deploymentOf, derive, fingerprint, sameSecret, seal, tokenHash, unseal } from './token-crypto.js';
 import type { TokenRecord } from './token-store.js';
-import type { OAuthClient, RouteTable } from '../../routing/types.js';
+import type { LiveTable, OAuthClient, RouteTable } from '../../routing/types.js';
 
 export const TOKEN_SCOPE = 'read write';
 
@@ -83,7 +82,7 @@ export function queryToken(url: string): { token: string | undefined; url: strin
 }
 
 export interface OAuthOptions extends StoreOptions {
-  readonly state: RouteState;
+  readonly state: LiveTable;
   readonly errorDetail?: ErrorDetail | undefined;
   /** Where the failed-login budgets live (null or absent: this process). */
   readonly limits?: SharedLimits | null | undefined;

@@ -35,17 +35,16 @@ import type { GrpcObserve } from '../observe/observed-grpc.js';
 import type { Gatekeeper } from '../auth/gate.js';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import type { RouteState } from '../process/route-state.js';
 import type { MirrorBudget } from '../upstream/mirror-budget.js';
 import type { ShadowConfig } from '../config/shadows.js';
 import type { UpstreamConfig } from '../config/upstream.js';
-import type { Backend, Picker, RouteTable, Routed } from '../../routing/types.js';
+import type { Backend, LiveTable, Picker, Routed, RouteTable } from '../../routing/types.js';
 import type { StickyKeys } from '../steer/sticky.js';
 import type { BanditEdge } from '../steer/bandit-edge.js';
 
 export interface GrpcProxyDeps {
   /** `state.current` is read once per call, at match time. */
-  readonly state: RouteState;
+  readonly state: LiveTable;
   readonly picker: Picker;
   /** Sticky assignment's keys (gateway/steer/sticky.ts). */
   readonly sticky?: StickyKeys | undefined;

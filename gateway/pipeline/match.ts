@@ -5,13 +5,13 @@
  */
 import type { Gatekeeper } from '../auth/gate.js';
 import { match } from '../../routing/match.js';
-import type { Backend, Picker, RouteTable } from '../../routing/types.js';
+import type { Backend, LiveTable, Picker } from '../../routing/types.js';
 import type { PipelineRequest } from './request.js';
 import type { Stage } from './stage.js';
 
 export interface MatchDeps {
-  /** The live table (process/route-state.ts): `state.current` is read once per request, here. */
-  readonly state: { readonly current: RouteTable };
+  /** The live table: `state.current` is read once per request, here. */
+  readonly state: Pick<LiveTable, 'current'>;
   readonly picker: Picker;
   /** With endpoint routing: members without a ready endpoint leave the weighted pick. */
   readonly eligible?: ((backend: Backend) => boolean) | undefined;

@@ -5,17 +5,11 @@
  */
 import type { SourceEvent } from '../../source/source.js';
 import { TableBuilder } from '../../routing/table.js';
-import type { CompileOptions, DeploymentReport, RouteTable } from '../../routing/types.js';
+import type { CompileOptions, DeploymentReport, LiveTable, RouteTable, TableChange } from '../../routing/types.js';
 
-export interface TableChange {
-  readonly generation: number;
-  readonly upserted: readonly string[];
-  readonly deleted: readonly string[];
-  /** Deployments whose report (state or reasons) changed, with the new report (undefined: gone). */
-  readonly reports: ReadonlyMap<string, DeploymentReport | undefined>;
-}
+export type { TableChange };
 
-export class RouteState {
+export class RouteState implements LiveTable {
   private readonly builder: TableBuilder;
   private table: RouteTable;
   private appliedAt = new Date();

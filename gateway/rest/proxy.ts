@@ -18,9 +18,8 @@ import type { Gatekeeper } from '../auth/gate.js';
 import { LogBudget } from '../observe/log-budget.js';
 import { requestPipeline } from '../pipeline/chain.js';
 import type { Stage } from '../pipeline/stage.js';
-import type { RouteState } from '../process/route-state.js';
 import type { UpstreamPool } from '../upstream/pools.js';
-import type { Backend, Picker } from '../../routing/types.js';
+import type { Backend, LiveTable, Picker } from '../../routing/types.js';
 import type { StickyKeys } from '../steer/sticky.js';
 import type { BanditEdge } from '../steer/bandit-edge.js';
 import type { ExchangeDeps } from './exchange.js';
@@ -28,7 +27,7 @@ import type { FlowController } from '../flow/controller.js';
 import { RestPipelineRequest } from './rest-request.js';
 
 export interface RestProxyDeps extends ExchangeDeps {
-  readonly state: RouteState;
+  readonly state: LiveTable;
   readonly picker: Picker;
   /** With endpoint routing: members without a ready endpoint leave the weighted pick. */
   readonly eligible?: ((backend: Backend) => boolean) | undefined;
