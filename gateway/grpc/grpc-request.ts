@@ -9,7 +9,7 @@ import type { Socket } from 'node:net';
 import type { Allow, Deny, Gatekeeper, PendingVerdict } from '../auth/gate.js';
 import { applyGrpcEdits } from '../ext-auth/subject.js';
 import { grpcStatusOf } from '../edge/errors.js';
-import { headerGetter } from '../edge/http-headers.js';
+import { headerGetter, type Peer } from '../edge/http-headers.js';
 import { readSmallBody } from '../edge/small-body.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import type { GrpcObserve } from '../observe/observed-grpc.js';
@@ -27,8 +27,8 @@ export interface GrpcHost {
   readonly metrics: GatewayMetrics;
   readonly observe: GrpcObserve | undefined;
   readonly sticky: StickyKeys | undefined;
-  /** Run the call (in-flight accounting, the last resort around it). */
-  call(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, routed: Routed, extras: CallExtras, since: number): void;
+  /** Run the call (the last resort around it); `peer`: its client connection's. */
+  call(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, routed: Routed, peer: Peer, extras: CallExtras, since: number): void;
   /** Fail the call with INTERNAL: an unexpected error while handling it. */
   failed(stream: ServerHttp2Stream, backend: Routed['backend'] | undefined, err: unknown): void;
 }
@@ -55,6 +55,8 @@ export class GrpcPipelineRequest extends PipelineRequest implements CallExtras {
     private readonly rawHeaders: string[],
     path: string,
     since: number,
+    /** The client connection's peer and whether it is a trusted proxy. */
+    private readonly peer: Peer,
   ) {
     super('grpc', 'POST', path, headers[':authority'] ?? headers.host ?? '', headerGetter(rawHeaders), since, proxy.sticky, false);
   }
@@ -131,7 +133,7 @@ export class GrpcPipelineRequest extends PipelineRequest implements CallExtras {
   }
 
   forward(): void {
-    this.proxy.call(this.stream, this.headers, this.routed!, this, this.since);
+    this.proxy.call(this.stream, this.headers, this.routed!, this.peer, this, this.since);
   }
 
   failed(err: unknown): void {

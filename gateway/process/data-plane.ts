@@ -26,6 +26,7 @@ import { addTrustedProxy } from '../config/values.js';
 import type { H2Request, H2Response } from '../edge/h2-exchange.js';
 import { Http1Edge } from '../edge/http1-edge.js';
 import { GrpcProxy } from '../grpc/proxy.js';
+import { H2Server } from '../edge/h2-server.js';
 import { sniffingServer, type Http1Target } from '../edge/listener.js';
 import { Http1Lane, type LaneHandler } from '../edge/http1-lane.js';
 import type { NodeRequest, NodeResponse } from '../edge/node-exchange.js';
@@ -107,6 +108,8 @@ export class DataPlane {
   readonly upstreams: Upstreams;
   readonly rest: RestProxy;
   readonly grpc: GrpcProxy;
+  /** The public HTTP/2 server (gRPC, and REST over HTTP/2). */
+  readonly h2: H2Server;
   /** TLS on the public ports (--tls-cert / --tls-dir): certificates loaded (or a UsageError) at construction. */
   readonly tls: TlsTermination | undefined;
   /** fastify's own routes (the token endpoint, /ping, /ready) and Node's HTTP/1.1 server. */
@@ -218,8 +221,6 @@ export class DataPlane {
       failed: (err) => this.rest.internalError('request', err),
     });
     this.grpc = new GrpcProxy({
-      rest: h2rest.stream,
-      restHead: config.edge,
       endpoints,
       state: this.state,
       picker,
@@ -238,6 +239,15 @@ export class DataPlane {
       bandits: this.bandits,
       flow: this.flow,
     });
+    // The public HTTP/2 server: gRPC calls to the gRPC proxy, other streams to REST over HTTP/2.
+    this.h2 = new H2Server({
+      grpc: this.grpc.stream,
+      rest: (stream, headers, rawHeaders) => h2rest.stream(stream, headers, rawHeaders),
+      restHead: config.edge,
+      metrics: this.metrics,
+      log,
+      trusts: this.trusts,
+    });
     const rest = this.rest;
     this.own = new OwnRoutes({ edge: config.edge, http1Edge: this.http1Edge, oauth: this.oauth, trusts: this.trusts, proxy: (req, res) => rest.handle(req, res) });
     this.listeners = new PublicListeners({
@@ -247,12 +257,12 @@ export class DataPlane {
       log,
       reusePort: options.reusePort ?? false,
       changed: options.changed ?? (() => undefined),
-      alive: () => !this.rest.draining && !this.grpc.closing,
+      alive: () => !this.rest.draining && !this.h2.closing,
     });
     this.lane = config.edge.http1Server === 'gateway' ? this.newLane() : undefined;
     this.own.http1.on('connection', this.listeners.taken);
-    this.grpc.server.on('connection', this.listeners.taken);
-    this.dispatch = sniffingServer(this.http1Target(), this.grpc.server, this.listeners.track, {
+    this.h2.server.on('connection', this.listeners.taken);
+    this.dispatch = sniffingServer(this.http1Target(), this.h2.server, this.listeners.track, {
       tls: this.tls,
       refused: (reason) => this.metrics.clientErrors.labels(reason).inc(),
       headerTimeoutMs: config.edge.clientHeaderTimeoutMs,
@@ -361,7 +371,7 @@ export class DataPlane {
     // Pools of deployments that went away must not pile up over thousands of changes.
     this.sweeper = setInterval(() => this.sweepUpstreams(), UPSTREAM_SWEEP_MS);
     this.sweeper.unref();
-    await this.listeners.listenGrpc(this.grpc.server);
+    await this.listeners.listenGrpc(this.h2.server);
     this.listeners.guard();
   }
 
@@ -377,7 +387,7 @@ export class DataPlane {
   async drain(graceMs: number): Promise<void> {
     this.rest.drain();
     this.lane?.drain();
-    this.grpc.drain();
+    this.h2.drain();
     const closed = this.listeners.stopAccepting();
     const http1 = this.own.http1;
     http1.closeIdleConnections();
@@ -400,7 +410,8 @@ export class DataPlane {
   async close(): Promise<void> {
     if (this.sweeper) clearInterval(this.sweeper);
     this.listeners.close();
-    await this.grpc.close();
+    await this.h2.close();
+    this.grpc.close();
     this.upstreams.destroy();
     this.gate.close();
     this.stores.close();

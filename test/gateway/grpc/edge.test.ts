@@ -12,7 +12,7 @@ import { grpcClients, startGrpcBackend, type GrpcBackend, type GrpcClients } fro
 import { md, predict, startRawUpstream, type Outcome, type RawUpstream } from '../../helpers/grpc.js';
 import { sdep, startTestGateway, waitFor, type TestGateway } from '../../helpers/gateway.js';
 import { freePort } from '../../helpers/net.js';
-import { PREMATURE_RESET_STREAMS } from '../../../gateway/grpc/proxy.js';
+import { PREMATURE_RESET_STREAMS } from '../../../gateway/edge/h2-server.js';
 
 function details(o: Outcome): { code: number; details: string } {
   if (o.ok) throw new Error('expected a failure, got OK');
