@@ -310,21 +310,21 @@ export class Gatekeeper {
   /**
    * A gRPC call whose route has a gate (`decision.ok`), or a front-end call (`frontEndCall`). An
    * allowed call goes with `oauth_token` (and a Bearer `authorization` that carried the token) removed.
+   * `table`: the one the call was matched on (a front-end call is matched by its token there too).
    */
-  grpc(headers: IncomingHttpHeaders, decision: Decision, since: number, call?: GrpcCallInfo): PendingVerdict {
+  grpc(headers: IncomingHttpHeaders, decision: Decision, since: number, call?: GrpcCallInfo, table: RouteTable = this.d.state.current): PendingVerdict {
     if (decision.ok && decision.backend.gate?.external)
       return this.externally(
         'grpc',
         decision,
         since,
         () => this.grpcCheck(decision, headers, call),
-        (d) => this.grpcGate(headers, d, since, call),
+        (d) => this.grpcGate(headers, d, table, since, call),
       );
-    return this.grpcGate(headers, decision, since, call);
+    return this.grpcGate(headers, decision, table, since, call);
   }
 
-  private grpcGate(headers: IncomingHttpHeaders, decision: Decision, since: number, call: GrpcCallInfo | undefined): PendingVerdict {
-    const table = this.d.state.current;
+  private grpcGate(headers: IncomingHttpHeaders, decision: Decision, table: RouteTable, since: number, call: GrpcCallInfo | undefined): PendingVerdict {
     const gate = decision.ok ? decision.backend.gate : null;
     if (decision.ok && gate !== null && gate.auth === null) return this.limits('grpc', decision, gate.rateLimits, KEEP, since);
     const path = headers[':path'] ?? '';

@@ -78,7 +78,8 @@ export class GrpcPipelineRequest extends PipelineRequest implements CallExtras {
   }
 
   askGate(gate: Gatekeeper): PendingVerdict {
-    return gate.grpc(this.headers, this.routed ?? NOT_MATCHED, this.since, { rawHeaders: this.rawHeaders, socket: this.stream.session?.socket as Socket | undefined });
+    const call = { rawHeaders: this.rawHeaders, socket: this.stream.session?.socket as Socket | undefined };
+    return gate.grpc(this.headers, this.routed ?? NOT_MATCHED, this.since, call, this.table);
   }
 
   allowed(v: Allow): void {
