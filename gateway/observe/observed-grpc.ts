@@ -12,7 +12,7 @@ import type { Socket } from 'node:net';
 import { clientSubject } from '../edge/tls.js';
 import { answeredFields, routedFields, type AccessEntry, type AccessLog } from './access-log.js';
 import { headerText, peerAddress } from './observed-rest.js';
-import { HEADER_OBJECT, incomingTraceId, originAttributes, type CallTrace, type ShadowSpan, type Tracing } from './tracing.js';
+import { HEADER_OBJECT, incomingTraceId, originAttributes, routedAttributes, shadowAttributes, type CallTrace, type ShadowSpan, type Tracing } from './tracing.js';
 import type { Backend, Routed } from '../../routing/types.js';
 
 /** What a gRPC call tells its tap. */
@@ -116,7 +116,6 @@ class GrpcCallTap implements CallTap {
     this.rpc = rpc.name;
     const span = trace?.span;
     if (span !== undefined) {
-      const o = decision.backend.origin;
       const socket = socketOf(stream);
       span.updateName(rpc.name);
       span.setAttributes({
@@ -126,11 +125,7 @@ class GrpcCallTap implements CallTap {
         'network.protocol.name': 'http',
         'network.protocol.version': '2',
         'client.address': socket?.remoteAddress ?? '',
-        'seldon.namespace': o.namespace,
-        'seldon.deployment': o.deployment,
-        'seldon.predictor': o.predictor,
-        'seldon.upstream': upstream,
-        'seldon.shadows': decision.mirrors.length,
+        ...routedAttributes(decision, upstream, undefined),
       });
       const authority = headers[':authority'];
       if (authority !== undefined) span.setAttribute('server.address', authority.replace(/:\d+$/, '').replace(/^\[|\]$/g, ''));
@@ -143,6 +138,9 @@ class GrpcCallTap implements CallTap {
     this.attempts++;
     const t = this.trace;
     if (t === undefined || t.span === undefined) return;
+    // The upstream's headers: the request id the gateway added, when the client sent none (as REST's span has it).
+    const id = this.attempts === 1 ? headerText(headers['x-request-id'] as string | string[] | undefined) : undefined;
+    if (id !== undefined) t.span.setAttribute('seldon.request_id', id);
     t.attempt(headers, this.rpc, { 'rpc.system': 'grpc', 'seldon.upstream': this.upstream });
   }
 
@@ -170,20 +168,7 @@ class GrpcCallTap implements CallTap {
   shadow(backend: Backend, headers: Record<string, unknown>): ShadowSpan | undefined {
     const t = this.trace;
     if (t === undefined || t.span === undefined) return undefined;
-    const o = backend.origin;
-    return t.shadow(
-      headers,
-      `${this.rpc} shadow`,
-      {
-        'rpc.system': 'grpc',
-        'seldon.shadow': true,
-        'seldon.namespace': o.namespace,
-        'seldon.deployment': o.deployment,
-        'seldon.predictor': o.predictor,
-        'seldon.upstream': `${backend.upstream.host}:${backend.upstream.port}`,
-      },
-      true,
-    );
+    return t.shadow(headers, `${this.rpc} shadow`, { 'rpc.system': 'grpc', ...shadowAttributes(backend) }, true);
   }
 
   end(grpcStatus: number, httpStatus: number, upstreamSeconds: number | null): void {

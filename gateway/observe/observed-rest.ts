@@ -15,7 +15,7 @@ import { announcesBody, isWhole, type RestRequest, type RestResponse } from '../
 import { clientSubject } from '../edge/tls.js';
 import { answeredFields, routedFields, type AccessLog } from './access-log.js';
 import type { PrimaryCapture, ShadowComparer } from './shadow-compare.js';
-import { RAW_HEADERS, incomingTraceId, originAttributes, type CallTrace, type Tracing } from './tracing.js';
+import { RAW_HEADERS, incomingTraceId, originAttributes, routedAttributes, shadowAttributes, type CallTrace, type Tracing } from './tracing.js';
 import type { Backend, Routed } from '../../routing/types.js';
 
 /** The answer header naming the predictor that served a request. */
@@ -165,7 +165,6 @@ class RequestTap implements ResponseTap {
     if (log !== undefined && hasBody(req)) this.received = new BodyBytes(req);
     const span = trace?.span;
     if (span !== undefined) {
-      const o = decision.backend.origin;
       const url = req.url;
       const q = url.indexOf('?');
       const route = routeOf(decision);
@@ -177,18 +176,12 @@ class RequestTap implements ResponseTap {
         'http.route': route,
         'network.protocol.version': req.httpVersion,
         'client.address': req.socket.remoteAddress ?? '',
-        'seldon.namespace': o.namespace,
-        'seldon.deployment': o.deployment,
-        'seldon.predictor': o.predictor,
-        'seldon.upstream': upstream,
-        'seldon.shadows': decision.mirrors.length,
+        ...routedAttributes(decision, upstream, requestId(upstreamHeaders)),
       });
       const host = hostOf(req.headers.host);
       if (host !== undefined) span.setAttribute('server.address', host);
       const ua = req.headers['user-agent'];
       if (ua !== undefined) span.setAttribute('user_agent.original', ua);
-      const id = requestId(upstreamHeaders);
-      if (id !== undefined) span.setAttribute('seldon.request_id', id);
     }
   }
 
@@ -214,20 +207,7 @@ class RequestTap implements ResponseTap {
     const t = this.trace;
     if (t === undefined || t.span === undefined) return undefined;
     const copy = headers.slice();
-    const o = backend.origin;
-    const span = t.shadow(
-      copy,
-      `${this.req.method} shadow`,
-      {
-        'http.request.method': this.req.method,
-        'seldon.shadow': true,
-        'seldon.namespace': o.namespace,
-        'seldon.deployment': o.deployment,
-        'seldon.predictor': o.predictor,
-        'seldon.upstream': `${backend.upstream.host}:${backend.upstream.port}`,
-      },
-      false,
-    );
+    const span = t.shadow(copy, `${this.req.method} shadow`, { 'http.request.method': this.req.method, ...shadowAttributes(backend) }, false);
     return span === undefined ? undefined : { headers: copy, end: (status, failed) => span.end(status, failed) };
   }
 

@@ -48,7 +48,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, ParentBasedSampler, SamplingDecision, TraceIdRatioBasedSampler, TracerProvider, type IdGenerator } from '@opentelemetry/sdk-trace';
 import { LogBudget } from './log-budget.js';
 import type { GatewayMetrics } from './metrics.js';
-import type { Backend } from '../../routing/types.js';
+import type { Backend, Routed } from '../../routing/types.js';
 
 /** Every trace-context header the gateway reads and writes (lower case). */
 export const TRACE_HEADERS: readonly string[] = ['traceparent', 'tracestate', 'b3', 'x-b3-traceid', 'x-b3-spanid', 'x-b3-parentspanid', 'x-b3-sampled', 'x-b3-flags'];
@@ -108,6 +108,18 @@ const HEX16OR32 = /^(?:[0-9a-f]{16}|[0-9a-f]{32})$/;
 export function originAttributes(b: Backend): { 'seldon.namespace': string; 'seldon.deployment': string; 'seldon.predictor': string } {
   const o = b.origin;
   return { 'seldon.namespace': o.namespace, 'seldon.deployment': o.deployment, 'seldon.predictor': o.predictor };
+}
+
+/** The `seldon.*` attributes of a routed request's server span, REST and gRPC alike. */
+export function routedAttributes(decision: Routed, upstream: string, requestId: string | undefined): Attributes {
+  const a: Attributes = { ...originAttributes(decision.backend), 'seldon.upstream': upstream, 'seldon.shadows': decision.mirrors.length };
+  if (requestId !== undefined) a['seldon.request_id'] = requestId;
+  return a;
+}
+
+/** The `seldon.*` attributes of a shadow copy's span, REST and gRPC alike. */
+export function shadowAttributes(backend: Backend): Attributes {
+  return { 'seldon.shadow': true, ...originAttributes(backend), 'seldon.upstream': `${backend.upstream.host}:${backend.upstream.port}` };
 }
 
 /**

@@ -363,6 +363,9 @@ describe('tracing: REST and gRPC spans over OTLP/HTTP', () => {
     const call = one(callsWith(grpcMain, traceId), 'primary calls');
     expect(call.metadata.traceparent).toBe(`00-${traceId}-${attempt.spanId}-01`);
     expect(call.metadata.tracestate).toBe('g=1');
+    // The request id the model received (the gateway made it), on the server span as REST's has it.
+    expect(call.metadata['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    expect(server.attributes['seldon.request_id']).toBe(call.metadata['x-request-id']);
     await waitFor(() => callsWith(grpcAudit, traceId).length === 1);
     expect(callsWith(grpcAudit, traceId)[0]!.metadata.traceparent).toBe(`00-${traceId}-${shadow.spanId}-01`);
   });
