@@ -11,18 +11,6 @@ import type { RestRequest, RestResponse } from './exchange.js';
 import { lingeringClose } from './lingering-close.js';
 
 /**
- * Headers every answer the gateway makes on one response carries besides its own: a CORS route's
- * Access-Control-* for an allowed Origin (rest/cors.ts), so a browser can read a 401, 429 or 503.
- * Kept aside, never set on the response: a proxied answer's head is written whole elsewhere.
- */
-const answerHeaders = new WeakMap<object, Readonly<Record<string, string>>>();
-
-/** From now on, the gateway's own answers on `res` carry `headers` too. */
-export function addAnswerHeaders(res: object, headers: Readonly<Record<string, string>>): void {
-  answerHeaders.set(res, headers);
-}
-
-/**
  * Send a JSON answer the gateway made (no body for HEAD). Never throws: when an answer has
  * already begun (or cannot be written), the client's stream is reset instead; one already
  * complete (the edge's answer to a request whose body broke off) is left to go out.
@@ -34,7 +22,7 @@ export function sendJson(req: RestRequest, res: RestResponse, status: number, bo
   }
   try {
     // The reason phrase is always given: a failed writeHead (an upstream's bad one) leaves its own behind.
-    res.writeHead(status, STATUS_CODES[status] ?? 'Error', { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...extra, ...answerHeaders.get(res) });
+    res.writeHead(status, STATUS_CODES[status] ?? 'Error', { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...extra });
     if (req.method === 'HEAD') res.end();
     else res.end(body);
   } catch {

@@ -16,7 +16,6 @@
  *
  * Routes without a policy never get here: the proxy checks `backend.cors !== null` and nothing else.
  */
-import { addAnswerHeaders } from '../edge/http-answer.js';
 import type { RestRequest, RestResponse } from '../edge/exchange.js';
 import type { CorsPolicy } from '../../routing/types.js';
 
@@ -36,18 +35,15 @@ function answerHeaders(policy: CorsPolicy, origin: string): Record<string, strin
 }
 
 /**
- * First thing for a request on a route with a policy. An allowed preflight is answered: true.
- * Otherwise false, and for an allowed origin the gateway's own error answers on `res` will carry
- * the CORS headers.
+ * First thing for a request on a route with a policy: an allowed preflight is answered here
+ * (`'answered'`); any other request from an allowed origin gets the headers the gateway's own
+ * answers to it carry (its errors: a browser can then read a 401, 429 or 503); undefined otherwise.
  */
-export function corsRequest(req: RestRequest, res: RestResponse, policy: CorsPolicy, draining: boolean): boolean {
+export function corsRequest(req: RestRequest, res: RestResponse, policy: CorsPolicy, draining: boolean): 'answered' | Readonly<Record<string, string>> | undefined {
   const origin = allowedOrigin(req, policy);
-  if (origin === undefined) return false;
+  if (origin === undefined) return undefined;
   const requested = req.method === 'OPTIONS' ? req.headers['access-control-request-method'] : undefined;
-  if (requested === undefined || requested === '') {
-    addAnswerHeaders(res, answerHeaders(policy, origin));
-    return false;
-  }
+  if (requested === undefined || requested === '') return answerHeaders(policy, origin);
   const h: Record<string, string> = { 'access-control-allow-origin': policy.anyOrigin ? '*' : origin };
   if (policy.credentials) h['access-control-allow-credentials'] = 'true';
   // `*` echoes what the preflight asks for (Envoy's rule): a literal `*` means nothing to a browser sending credentials.
@@ -66,7 +62,7 @@ export function corsRequest(req: RestRequest, res: RestResponse, policy: CorsPol
   } catch {
     res.destroy();
   }
-  return true;
+  return 'answered';
 }
 
 const ALLOW_ORIGIN = 'access-control-allow-origin';

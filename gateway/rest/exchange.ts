@@ -64,6 +64,8 @@ export interface ExchangeHost {
 export interface ExchangeExtras extends ForwardExtras {
   /** Headers added to the model's answer (a new sticky cookie), as name, value pairs. */
   readonly answerHeaders?: readonly string[] | undefined;
+  /** Headers the gateway's own answers (its errors) carry: a CORS route's for an allowed Origin. */
+  readonly errorHeaders?: Readonly<Record<string, string>> | undefined;
   /** The body, already read (feedback read for its token). */
   readonly body?: Buffer | null | undefined;
   /** The start of a body read in part (feedback too large to read for a token): the rest streams after it. */
@@ -131,7 +133,7 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
 
   protected answerOverflow(info: string): void {
     this.tap?.end(503, null, false);
-    sendError(this.req, this.res, 503, 'UPSTREAM_OVERFLOW', info, { 'x-envoy-overloaded': 'true' });
+    sendError(this.req, this.res, 503, 'UPSTREAM_OVERFLOW', info, { 'x-envoy-overloaded': 'true', ...this.extras.errorHeaders });
   }
 
   start(): void {
@@ -371,7 +373,7 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
         // A header Node will not write either: the answer cannot be passed on as it is.
         this.status = 502;
         this.proxy.internalError('response_head', err as Error, this.backend);
-        sendError(this.req, this.res, 502, 'UPSTREAM_BAD_RESPONSE', `${this.who()} answered with a response head the gateway cannot forward`);
+        sendError(this.req, this.res, 502, 'UPSTREAM_BAD_RESPONSE', `${this.who()} answered with a response head the gateway cannot forward`, this.extras.errorHeaders);
         this.finish();
         return false;
       }
@@ -410,7 +412,7 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
     const text = cause !== undefined && this.proxy.internalDetail ? `${info}: ${cause}` : info;
     if (status >= 500) this.proxy.upstreamFailure(this.up, this.backend, reason, cause);
     const close = this.proxy.draining || !this.req.complete;
-    sendError(this.req, this.res, status, reason, text, close ? { connection: 'close' } : undefined);
+    sendError(this.req, this.res, status, reason, text, close ? { connection: 'close', ...this.extras.errorHeaders } : this.extras.errorHeaders);
     this.finish();
   }
 

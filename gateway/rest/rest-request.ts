@@ -35,6 +35,8 @@ export class RestPipelineRequest extends PipelineRequest implements ExchangeExtr
   bodyHead: Buffer[] | undefined;
   /** The external auth service's edits of the request (ext-auth/policy.ts). */
   authorized: Authorized | undefined;
+  /** Headers every answer the gateway makes for it carries: a CORS route's for an allowed Origin (rest/cors.ts). */
+  errorHeaders: Readonly<Record<string, string>> | undefined;
   /** The gate took the client's credential: it does not go upstream. */
   private stripAuthorization = false;
 
@@ -60,9 +62,18 @@ export class RestPipelineRequest extends PipelineRequest implements ExchangeExtr
   }
 
   corsAnswered(policy: CorsPolicy): boolean {
-    if (!corsRequest(this.req, this.res, policy, this.proxy.draining)) return false;
+    const cors = corsRequest(this.req, this.res, policy, this.proxy.draining);
+    if (cors !== 'answered') {
+      this.errorHeaders = cors;
+      return false;
+    }
     this.proxy.deps.observe?.answered(this.req, this.res, this.routed?.backend);
     return true;
+  }
+
+  /** `extra` and the headers every answer the gateway makes for this request carries (`errorHeaders`). */
+  private withErrorHeaders(extra: Readonly<Record<string, string>> | undefined): Readonly<Record<string, string>> | undefined {
+    return this.errorHeaders === undefined ? extra : { ...extra, ...this.errorHeaders };
   }
 
   askGate(gate: Gatekeeper): PendingVerdict {
@@ -84,9 +95,9 @@ export class RestPipelineRequest extends PipelineRequest implements ExchangeExtr
     const { req, res } = this;
     this.proxy.deps.observe?.answered(req, res, this.routed?.backend);
     if (v.raw !== undefined) sendRawDenial(req, res, { ...v, raw: v.raw });
-    else if (v.body !== undefined) sendJson(req, res, v.status, v.body, v.headers);
+    else if (v.body !== undefined) sendJson(req, res, v.status, v.body, this.withErrorHeaders(v.headers));
     // A body the client is still sending is not read for a refusal: the connection closes after it (lingering).
-    else sendError(req, res, v.status, v.reason, v.message, req.complete ? v.headers : { ...v.headers, connection: 'close' });
+    else sendError(req, res, v.status, v.reason, v.message, this.withErrorHeaders(req.complete ? v.headers : { ...v.headers, connection: 'close' }));
   }
 
   refuse(r: Refusal): void {
@@ -95,7 +106,7 @@ export class RestPipelineRequest extends PipelineRequest implements ExchangeExtr
     // A routed request refused here (flow control, no gate in this process) is answered, never a predictor's outcome.
     if (backend !== undefined) this.proxy.deps.metrics.refused(backend, 'rest', r.status, this.since);
     this.proxy.deps.observe?.answered(req, res, backend);
-    sendError(req, res, r.status, r.reason, r.message, req.complete && !this.proxy.draining ? r.headers : { ...r.headers, connection: 'close' });
+    sendError(req, res, r.status, r.reason, r.message, this.withErrorHeaders(req.complete && !this.proxy.draining ? r.headers : { ...r.headers, connection: 'close' }));
   }
 
   gone(): boolean {
@@ -149,13 +160,13 @@ export class RestPipelineRequest extends PipelineRequest implements ExchangeExtr
       new Exchange(this.proxy, req, res, routed, headers, this).start();
     } catch (err) {
       this.proxy.internalError('request', err as Error, routed.backend);
-      sendError(req, res, 502, 'INTERNAL_ERROR', `the gateway failed to forward this request to ${routed.backend.id}`, { connection: 'close' });
+      sendError(req, res, 502, 'INTERNAL_ERROR', `the gateway failed to forward this request to ${routed.backend.id}`, this.withErrorHeaders({ connection: 'close' }));
       this.ended(false);
     }
   }
 
   failed(err: unknown): void {
     this.proxy.internalError('request', err as Error, this.routed?.backend);
-    sendError(this.req, this.res, 502, 'INTERNAL_ERROR', 'the gateway failed to handle this request', { connection: 'close' });
+    sendError(this.req, this.res, 502, 'INTERNAL_ERROR', 'the gateway failed to handle this request', this.withErrorHeaders({ connection: 'close' }));
   }
 }
