@@ -22,7 +22,8 @@ import type { GatewayMetrics } from '../observe/metrics.js';
 import type { Backend, Protocol, Routed } from '../../routing/types.js';
 import type { AttemptFailure } from './retry-rule.js';
 import { RetryState, type Dispatcher } from './retry-state.js';
-import { attemptOutcome, type EndpointHealth, type OutcomeKind } from './outcome.js';
+import { attemptOutcome, type OutcomeListener, type OutcomeKind } from './outcome.js';
+import type { EndpointHealth } from '../../routing/endpoint-health.js';
 
 /** What the core needs of an upstream (REST's pool, gRPC's session pool). */
 export interface ForwardUpstream {
@@ -57,6 +58,11 @@ export abstract class ForwardedRequest implements Dispatcher {
   protected status = 0;
   /** Time from the answering attempt's send to its answer head; null while (or when) no upstream answered. */
   protected upstreamSeconds: number | null = null;
+  /**
+   * The endpoints this request's attempts went to: the next attempt goes elsewhere while another
+   * endpoint is left (an attempt follows another only when that one failed).
+   */
+  protected readonly tried: EndpointHealth[] = [];
 
   constructor(
     protected readonly metrics: GatewayMetrics,
@@ -126,7 +132,7 @@ export abstract class ForwardedRequest implements Dispatcher {
   }
 
   /** Tell an attempt's endpoint how it went (endpoint health: ejection, latency-aware picking). */
-  protected outcome(endpoint: EndpointHealth | undefined, kind: OutcomeKind, sentAt: number): void {
+  protected outcome(endpoint: OutcomeListener | undefined, kind: OutcomeKind, sentAt: number): void {
     if (endpoint !== undefined) attemptOutcome(endpoint, kind, this.clock.now() - sentAt);
   }
 

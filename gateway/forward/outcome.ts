@@ -14,8 +14,8 @@ import type { OutcomeKind } from '../../routing/types.js';
 
 export type { OutcomeKind };
 
-/** An endpoint told how each attempt sent to it went (upstream/endpoints.ts implements it). */
-export interface EndpointHealth {
+/** An endpoint told how each attempt sent to it went (upstream/pools.ts's Endpoint, upstream/grpc-sessions.ts's Target). */
+export interface OutcomeListener {
   attemptEnded(kind: OutcomeKind, latencyMs: number): void;
 }
 
@@ -38,6 +38,6 @@ export function failureOutcome(failure: AttemptFailure): OutcomeKind {
 }
 
 /** Tell `endpoint` (none for a kind that says nothing). */
-export function attemptOutcome(endpoint: EndpointHealth, kind: OutcomeKind, latencyMs: number): void {
+export function attemptOutcome(endpoint: OutcomeListener, kind: OutcomeKind, latencyMs: number): void {
   if (kind !== 'none') endpoint.attemptEnded(kind, latencyMs);
 }

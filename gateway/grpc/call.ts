@@ -31,7 +31,7 @@ import { answerStatus } from './mirror.js';
 import { NO_EXTRAS, failureMessage, type CallContext, type CallExtras, type Message } from './call-context.js';
 import { TaggedGrpcAnswer, type CallAnswer } from './tagged-answer.js';
 import { CallDeadline, type DeadlineOwner } from './call-deadline.js';
-import type { GrpcUpstream, PooledSession } from '../upstream/grpc-sessions.js';
+import type { GrpcUpstream } from '../upstream/grpc-sessions.js';
 
 const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_FLAG_END_STREAM, NGHTTP2_INTERNAL_ERROR } = http2.constants;
 const OVERLOADED = { 'x-envoy-overloaded': 'true' } as const;
@@ -48,8 +48,6 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
 
   /** The attempt in flight. */
   private attempt: GrpcAttempt | undefined;
-  /** The session of the last attempt: a retry prefers another. */
-  private lastSession: PooledSession | undefined;
   private attempts = 0;
 
   /** Request chunks kept for replay and mirrors; complete while either flag holds. */
@@ -158,8 +156,9 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     if (this.tap !== undefined) this.tap.attempt(this.headers);
     let attempt: GrpcAttempt;
     try {
-      // A retry prefers another endpoint than the attempt that failed.
-      const opened = this.up.request(this.headers, this.attempts > 1 ? this.lastSession : undefined);
+      // A retry or replay goes to an endpoint this call has not tried, while one is left.
+      const opened = this.up.request(this.headers, this.tried);
+      this.tried.push(opened.session.target.health);
       if (this.tap !== undefined) this.tap.attempted(opened.session.target.host, opened.session.target.port);
       attempt = new GrpcAttempt(this, opened.stream, opened.session, this.backend, this.clock);
     } catch (err) {
@@ -167,7 +166,6 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
       return;
     }
     this.attempt = attempt;
-    this.lastSession = attempt.session;
     const s = attempt.stream;
     if (this.chunks) for (const chunk of this.chunks) s.write(chunk);
     if (this.requestEnded) s.end();

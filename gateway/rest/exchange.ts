@@ -28,7 +28,7 @@ import type { Authorized } from '../ext-auth/subject.js';
 import type { ResponseTap, RestObserve } from '../observe/observed-rest.js';
 import { RequestBody } from './request-body.js';
 import type { RestMirrors } from './mirrors.js';
-import type { Endpoint, Upstreams, UpstreamPool } from '../upstream/pools.js';
+import type { Upstreams, UpstreamPool } from '../upstream/pools.js';
 import type { Backend, Routed } from '../../routing/types.js';
 import { ARM_HEADER } from '../steer/bandit-edge.js';
 import { AttemptAborted, RestAttempt, type AttemptOwner } from './attempt.js';
@@ -109,8 +109,6 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
   private replayable = true;
   /** The attempt in flight. */
   private attempt: RestAttempt | undefined;
-  /** The endpoint of the last failed attempt: the next one prefers another. */
-  private failedEndpoint: Endpoint | undefined;
   /** The route timeout. */
   private timer: Timer | undefined;
   /** What an attempt still in flight is cut for when the exchange ends: the route timeout, or the client (gone, or answered). */
@@ -237,13 +235,15 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
   /** Send the next attempt (the first, a replay or a retry). */
   dispatch(): void {
     if (this.done) return;
-    const endpoint = this.up.pick(this.failedEndpoint);
+    // A retry or replay goes to an endpoint this request has not tried, while one is left.
+    const endpoint = this.up.pick(this.tried);
     if (endpoint === undefined) {
       const invalid = this.up.invalid;
       if (invalid !== undefined) this.proxy.internalError('upstream', new Error(invalid), this.backend);
       this.fail(503, 'NO_HEALTHY_UPSTREAM', invalid !== undefined ? `${this.who()} has an address that cannot be dialled` : `${this.who()} has no ready endpoint`, invalid);
       return;
     }
+    this.tried.push(endpoint.health);
     const attempt = (this.attempt = new RestAttempt(this, endpoint, this.backend, this.clock));
     if (this.tap !== undefined) this.tap.attempt(endpoint.address, this.headers);
     const idle = this.backend.idleTimeoutMs;
@@ -262,7 +262,6 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
 
   /** The attempt failed or its answer was dropped: the next one prefers another endpoint. */
   private dropAttempt(a: RestAttempt): void {
-    this.failedEndpoint = a.endpoint;
     a.end();
     if (this.attempt === a) this.attempt = undefined;
   }

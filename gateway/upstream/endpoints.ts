@@ -7,13 +7,17 @@
  *   ready, non-terminating endpoints: an address seen for the first time is opened (`open`), one
  *   that left is retired (`retire`: no new work; what is in flight finishes, then it closes).
  *   Otherwise the one endpoint is the Service address, after `--resolve`.
- * - `pick(avoid)`: the less busy (fewer `outstanding`) of two random ready endpoints (power of two
- *   choices, so equal loads spread evenly); `avoid`, the endpoint whose attempt just failed, only
- *   when no other is ready.
+ * - `pick(avoid)`: endpoint health's pick (routing/endpoint-health.ts): never an ejected endpoint,
+ *   nor one that failed this request (`avoid`) while another is left; the cheaper of two distinct
+ *   random ones by peak-EWMA latency × work in flight, slow start for a new or returning one.
+ * - `attemptEnded`: each attempt's outcome (forward/outcome.ts) judged against the other endpoints:
+ *   an ejection is told to `HealthSettings.ejected`, and its end to `returned` when it is over.
  * - An address that cannot be opened (the client library refuses it) makes the upstream `invalid`
  *   with the reason; routing/ validates addresses, so this is the last guard: a pick never throws.
  */
-import type { Upstream } from '../../routing/types.js';
+import { DEFAULT_OUTLIER_POLICY, EndpointHealth, judge, pickEndpoint, type Ejection, type OutlierPolicy } from '../../routing/endpoint-health.js';
+import type { OutcomeKind, Upstream } from '../../routing/types.js';
+import { REAL_CLOCK, type Clock } from './clock.js';
 
 /** Ready endpoints of a Service port; undefined when unknown (then the Service address is dialled). */
 export interface EndpointSource {
@@ -27,16 +31,35 @@ export function dialTarget(up: Upstream, resolve: ReadonlyMap<string, Address>):
   return resolve.get(`${up.host}:${up.port}`) ?? { host: up.host, port: up.port };
 }
 
-/** What the pick compares: the work in flight on one endpoint. */
+/** What the pick compares: the work in flight on one endpoint, and its health. */
 export interface Balanced {
   readonly outstanding: number;
+  readonly health: EndpointHealth;
 }
 
-/** How a protocol opens an endpoint (may throw for an address it refuses) and retires one that left. */
+/**
+ * How a protocol opens an endpoint (may throw for an address it refuses) and retires one that
+ * left. `ended`: what the endpoint calls with each attempt's outcome (its `attemptEnded`).
+ */
 export interface EndpointKind<E> {
-  open(host: string, port: number): E;
+  open(host: string, port: number, health: EndpointHealth, ended: (kind: OutcomeKind, latencyMs: number) => void): E;
   retire(endpoint: E): void;
 }
+
+/** Endpoint health for one upstream (docs/routing.md#endpoint-health). */
+export interface HealthSettings {
+  /** The detector's settings; `eject` false: nothing is ejected (the pick stays latency-aware). */
+  readonly policy: OutlierPolicy;
+  readonly eject: boolean;
+  readonly clock?: Clock | undefined;
+  readonly random?: (() => number) | undefined;
+  /** An endpoint (`host:port`) was ejected: counted, logged, posted. */
+  ejected?(address: string, ejection: Ejection): void;
+  /** Its ejection is over. */
+  returned?(address: string): void;
+}
+
+export const DEFAULT_HEALTH: HealthSettings = { policy: DEFAULT_OUTLIER_POLICY, eject: true };
 
 export class EndpointSet<E extends Balanced> {
   /** The Service address, when the source does not know the endpoints. */
@@ -45,15 +68,23 @@ export class EndpointSet<E extends Balanced> {
   /** The source's list last seen (lists are replaced, never changed, so identity says "same"). */
   private seen: readonly Address[] | undefined;
   private ready: E[] = [];
+  /** Endpoints opened now start slow (they join a set that had others). */
+  private slowStart = false;
   /** Why this upstream cannot be dialled (an address the client refuses), once found out. */
   invalid: string | undefined;
+  private readonly clock: Clock;
+  private readonly random: () => number;
 
   constructor(
     private readonly upstream: Upstream,
     private readonly resolve: ReadonlyMap<string, Address>,
     private readonly source: EndpointSource | undefined,
     private readonly kind: EndpointKind<E>,
-  ) {}
+    private readonly health: HealthSettings = DEFAULT_HEALTH,
+  ) {
+    this.clock = health.clock ?? REAL_CLOCK;
+    this.random = health.random ?? Math.random;
+  }
 
   /** False only when the Service is known and has no ready endpoint. */
   hasReady(): boolean {
@@ -61,17 +92,30 @@ export class EndpointSet<E extends Balanced> {
     return ready === undefined || ready.length > 0;
   }
 
-  /** The endpoint for the next attempt; `avoid` (the one that just failed) only if nothing else is ready. */
-  pick(avoid?: E): E | undefined {
+  /** The endpoint for the next attempt; `avoid` (those that failed this request) only if nothing else is left. */
+  pick(avoid?: readonly EndpointHealth[]): E | undefined {
     const ready = this.endpoints();
     if (ready === undefined) return this.serviceEndpoint();
-    const n = ready.length;
-    if (n <= 1) return ready[0];
-    let a = ready[Math.floor(Math.random() * n)]!;
-    let b = ready[Math.floor(Math.random() * n)]!;
-    if (a === avoid) [a, b] = [b, a];
-    if (b === avoid || a === b) return a !== avoid ? a : (ready.find((e) => e !== avoid) ?? a);
-    return b.outstanding < a.outstanding ? b : a;
+    return pickEndpoint(ready, avoid, this.clock.now(), this.health.policy, this.random);
+  }
+
+  /** The endpoints the source lists now, each with its health (for /routes); undefined: the Service address is dialled. */
+  listed(): readonly E[] | undefined {
+    return this.endpoints();
+  }
+
+  /** An attempt on `e` ended: judged against the others; an ejection is told, and its end once over. */
+  private attemptEnded(e: E, kind: OutcomeKind, latencyMs: number): void {
+    const group = e === this.service ? [e] : this.ready;
+    const now = this.clock.now();
+    const ejection = judge(e.health, group, kind, latencyMs, now, this.health.policy, this.health.eject && e !== this.service);
+    if (ejection === undefined) return;
+    const address = e.health.address;
+    this.health.ejected?.(address, ejection);
+    const returned = this.health.returned;
+    if (returned === undefined) return;
+    const timer = this.clock.setTimeout(returned, Math.max(0, ejection.until - now), address);
+    timer.unref?.();
   }
 
   /** Every endpoint opened and not retired (for close). */
@@ -92,6 +136,8 @@ export class EndpointSet<E extends Balanced> {
   }
 
   private refresh(list: readonly Address[]): void {
+    // A set that had endpoints ramps new ones up (slow start); the first list starts level.
+    this.slowStart = this.seen !== undefined && this.ready.length > 0;
     this.seen = list;
     const keep = new Set<string>();
     const ready: E[] = [];
@@ -126,7 +172,13 @@ export class EndpointSet<E extends Balanced> {
 
   private open(host: string, port: number): E | undefined {
     try {
-      return this.kind.open(host, port);
+      const health = new EndpointHealth(`${host}:${port}`, this.clock.now(), this.slowStart);
+      let e: E | undefined;
+      const ended = (kind: OutcomeKind, latencyMs: number): void => {
+        if (e !== undefined) this.attemptEnded(e, kind, latencyMs);
+      };
+      e = this.kind.open(host, port, health, ended);
+      return e;
     } catch (err) {
       this.invalid = `${host}:${port}: ${(err as Error).message}`;
       return undefined;

@@ -16,8 +16,9 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { Breaker } from './breaker.js';
 import { CONNECTION_WINDOW_BYTES, MAX_CONCURRENT_STREAMS, MAX_SESSIONS_PER_UPSTREAM, STREAMS_BEFORE_NEW_SESSION, UPSTREAM_SESSION_IDLE_MS, UPSTREAM_SESSION_OPTIONS } from '../wire/h2-settings.js';
-import { EndpointSet, type EndpointKind, type EndpointSource } from './endpoints.js';
+import { EndpointSet, type EndpointKind, type EndpointSource, type HealthSettings } from './endpoints.js';
 import { UpstreamRegistry } from './registry.js';
+import type { EndpointHealth } from '../../routing/endpoint-health.js';
 import type { Backend, BreakerLimits, OutcomeKind, Upstream } from '../../routing/types.js';
 
 export interface GrpcUpstreamSettings {
@@ -29,6 +30,8 @@ export interface GrpcUpstreamSettings {
   readonly ca?: Buffer | undefined;
   /** A client certificate to present (the external auth service's --ext-auth-cert; models get none). */
   readonly identity?: TlsIdentity | undefined;
+  /** Endpoint health of each upstream (its detector's settings and where ejections are told); default: on, told to nobody. */
+  readonly healthFor?: ((backend: Backend) => HealthSettings) | undefined;
 }
 
 /** A client certificate and its key, PEM, as node:tls takes them. */
@@ -68,10 +71,10 @@ export class Target {
   constructor(
     readonly host: string,
     readonly port: number,
+    readonly health: EndpointHealth,
+    /** How an attempt sent here went (forward/outcome.ts): judged by its endpoint set. */
+    readonly attemptEnded: (kind: OutcomeKind, latencyMs: number) => void,
   ) {}
-
-  /** How an attempt sent here went (forward/outcome.ts): endpoint health reads it. */
-  attemptEnded(_kind: OutcomeKind, _latencyMs: number): void {}
 
   /** Streams in flight on its sessions (what the endpoint pick compares). */
   get outstanding(): number {
@@ -83,7 +86,7 @@ export class Target {
 
 /** A pod endpoint is opened without dialling (sessions open on demand); one that left closes its sessions once their streams finish. */
 const TARGETS: EndpointKind<Target> = {
-  open: (host, port) => new Target(host, port),
+  open: (host, port, health, ended) => new Target(host, port, health, ended),
   retire: (t) => {
     for (const ps of t.sessions.splice(0)) ps.session.close();
   },
@@ -108,23 +111,24 @@ export class GrpcUpstream {
     private readonly upstream: Upstream,
     limits: BreakerLimits,
     private readonly settings: GrpcUpstreamSettings,
+    health?: HealthSettings,
   ) {
     this.name = `${upstream.host}:${upstream.port}`;
     this.tls = upstream.tls;
     this.breaker = new Breaker(limits);
     this.maxSessions = Math.max(1, Math.min(MAX_SESSIONS_PER_UPSTREAM, limits.maxConnections));
-    this.targets = new EndpointSet(upstream, settings.resolve, settings.endpoints, TARGETS);
+    this.targets = new EndpointSet(upstream, settings.resolve, settings.endpoints, TARGETS, health);
   }
 
   /**
-   * Open a stream for `headers` on the least-busy session of the chosen endpoint (`avoid`: the
-   * one that just failed, used only when nothing else is ready). A session that refuses
+   * Open a stream for `headers` on the least-busy session of the chosen endpoint (`avoid`: those
+   * that failed this call, used only when nothing else is left). A session that refuses
    * synchronously (it went away between the pick and the request) is dropped and another tried.
    */
-  request(headers: OutgoingHttpHeaders, avoid?: PooledSession): { stream: ClientHttp2Stream; session: PooledSession } {
+  request(headers: OutgoingHttpHeaders, avoid?: readonly EndpointHealth[]): { stream: ClientHttp2Stream; session: PooledSession } {
     let lastError: unknown;
     for (let tries = 0; tries < 3; tries++) {
-      const target = this.targets.pick(avoid?.target);
+      const target = this.targets.pick(avoid);
       if (target === undefined) throw new NoReadyEndpoint(`no ready endpoint for ${this.name}`);
       const ps = this.pick(target);
       try {
@@ -252,7 +256,7 @@ export class GrpcUpstreams extends UpstreamRegistry<GrpcUpstream> {
   }
 
   protected create(backend: Backend): GrpcUpstream {
-    return new GrpcUpstream(backend.upstream, backend.breaker, this.settings);
+    return new GrpcUpstream(backend.upstream, backend.breaker, this.settings, this.settings.healthFor?.(backend));
   }
 
   protected retire(u: GrpcUpstream): void {

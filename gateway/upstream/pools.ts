@@ -12,8 +12,9 @@
 import { isIP } from 'node:net';
 import { Http1Pool } from './http1-client.js';
 import { Breaker } from './breaker.js';
-import { EndpointSet, type EndpointKind, type EndpointSource } from './endpoints.js';
+import { EndpointSet, type EndpointKind, type EndpointSource, type HealthSettings } from './endpoints.js';
 import { UpstreamRegistry } from './registry.js';
+import type { EndpointHealth } from '../../routing/endpoint-health.js';
 import type { Backend, OutcomeKind, Upstream } from '../../routing/types.js';
 import type { UpstreamConfig } from '../config/upstream.js';
 
@@ -26,18 +27,20 @@ export interface UpstreamSettings extends Pick<UpstreamConfig, 'resolve' | 'conn
   readonly ca?: Buffer | undefined;
   /** A request was sent again after a reset on a reused connection (http1-client.ts): counted. */
   readonly replayed?: (() => void) | undefined;
+  /** Endpoint health of each upstream (its detector's settings and where ejections are told); default: on, told to nobody. */
+  readonly healthFor?: ((backend: Backend) => HealthSettings) | undefined;
 }
 
-/** One dialable address with its connection pool and requests in flight. */
+/** One dialable address with its connection pool, requests in flight and health. */
 export class Endpoint {
   outstanding = 0;
   constructor(
     readonly address: string,
     readonly pool: Http1Pool,
+    readonly health: EndpointHealth,
+    /** How an attempt sent here went (forward/outcome.ts): judged by its endpoint set. */
+    readonly attemptEnded: (kind: OutcomeKind, latencyMs: number) => void,
   ) {}
-
-  /** How an attempt sent here went (forward/outcome.ts): endpoint health reads it. */
-  attemptEnded(_kind: OutcomeKind, _latencyMs: number): void {}
 }
 
 type PoolFactory = (host: string, port: number) => Http1Pool;
@@ -53,12 +56,18 @@ export class UpstreamPool {
     resolve: UpstreamSettings['resolve'],
     newPool: PoolFactory,
     source: EndpointSource | undefined,
+    health?: HealthSettings,
   ) {
     const kind: EndpointKind<Endpoint> = {
-      open: (host, port) => new Endpoint(`${host}:${port}`, newPool(host, port)),
+      open: (host, port, h, ended) => new Endpoint(`${host}:${port}`, newPool(host, port), h, ended),
       retire: (e) => void e.pool.close().catch(() => undefined),
     };
-    this.endpoints = new EndpointSet(upstream, resolve, source, kind);
+    this.endpoints = new EndpointSet(upstream, resolve, source, kind, health);
+  }
+
+  /** The endpoints the source lists now (for /routes); undefined: the Service address is dialled. */
+  listed(): readonly Endpoint[] | undefined {
+    return this.endpoints.listed();
   }
 
   /** Why this upstream cannot be dialled (an address the client refuses), once found out. */
@@ -71,8 +80,8 @@ export class UpstreamPool {
     return this.endpoints.hasReady();
   }
 
-  /** The endpoint for the next attempt; `avoid` (the one that just failed) only if nothing else is ready. */
-  pick(avoid?: Endpoint): Endpoint | undefined {
+  /** The endpoint for the next attempt; `avoid` (those that failed this request) only if nothing else is left. */
+  pick(avoid?: readonly EndpointHealth[]): Endpoint | undefined {
     return this.endpoints.pick(avoid);
   }
 
@@ -117,7 +126,7 @@ export class Upstreams extends UpstreamRegistry<UpstreamPool> {
         replayed: this.settings.replayed,
         tls: up.tls ? { ...sni(up.host), rejectUnauthorized: this.settings.tlsVerify, ...(this.settings.ca ? { ca: this.settings.ca } : {}) } : undefined,
       });
-    return new UpstreamPool(`${up.host}:${up.port}`, new Breaker(b), up, this.settings.resolve, newPool, this.endpoints);
+    return new UpstreamPool(`${up.host}:${up.port}`, new Breaker(b), up, this.settings.resolve, newPool, this.endpoints, this.settings.healthFor?.(backend));
   }
 
   protected retire(p: UpstreamPool): void {

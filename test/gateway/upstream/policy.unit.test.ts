@@ -8,6 +8,7 @@ import { IMPLICIT_RETRIES, RetryState, perTryTimer } from '../../../gateway/forw
 import { REAL_CLOCK, type Timer } from '../../../gateway/upstream/clock.js';
 import { Breaker } from '../../../gateway/upstream/breaker.js';
 import { EndpointSet, type EndpointSource } from '../../../gateway/upstream/endpoints.js';
+import type { EndpointHealth } from '../../../routing/endpoint-health.js';
 import { MirrorAdmission } from '../../../gateway/upstream/mirror.js';
 import { MirrorBudget } from '../../../gateway/upstream/mirror-budget.js';
 import { UpstreamRegistry, upstreamKey } from '../../../gateway/upstream/registry.js';
@@ -190,7 +191,10 @@ describe('attempts: the shared retry state', () => {
 class Ep {
   outstanding = 0;
   retired = false;
-  constructor(readonly address: string) {}
+  constructor(
+    readonly address: string,
+    readonly health: EndpointHealth,
+  ) {}
 }
 
 type Addr = { host: string; port: number };
@@ -206,10 +210,10 @@ function endpointSet(source: Source | undefined, refuse?: string): { set: Endpoi
   const opened: string[] = [];
   const up: Upstream = { host: 'model.ns', port: 8000, tls: false, service: { name: 'model', namespace: 'ns', portName: 'http' } };
   const set = new EndpointSet<Ep>(up, new Map([['model.ns:8000', { host: '127.0.0.1', port: 9000 }]]), source, {
-    open: (host, port) => {
+    open: (host, port, health) => {
       if (host === refuse) throw new Error('invalid address');
       opened.push(`${host}:${port}`);
-      return new Ep(`${host}:${port}`);
+      return new Ep(`${host}:${port}`, health);
     },
     retire: (e) => {
       e.retired = true;
@@ -225,7 +229,7 @@ describe('endpoints: the set and the pick', () => {
     const { set, opened } = endpointSet(undefined);
     const e = set.pick();
     expect(e?.address).toBe('127.0.0.1:9000');
-    expect(set.pick(e)).toBe(e); // nothing else to go to
+    expect(set.pick([e!.health])).toBe(e); // nothing else to go to
     expect(opened).toEqual(['127.0.0.1:9000']);
     expect(set.hasReady()).toBe(true);
     const unknown = new Source(); // the source does not know the Service: the same
@@ -262,14 +266,19 @@ describe('endpoints: the set and the pick', () => {
     expect(set.pick()).toBeUndefined();
   });
 
-  it('avoids the endpoint that just failed while another is ready', () => {
+  it('avoids the endpoints that failed this request while another is ready', () => {
     const src = new Source();
     src.list = addrs('10.0.0.1', '10.0.0.2', '10.0.0.3');
     const { set } = endpointSet(src);
     const failed = set.pick()!;
-    for (let i = 0; i < 500; i++) expect(set.pick(failed)).not.toBe(failed);
+    for (let i = 0; i < 500; i++) expect(set.pick([failed.health])).not.toBe(failed);
+    const second = set.pick([failed.health])!;
+    const third = set.all().find((e) => e !== failed && e !== second)!;
+    for (let i = 0; i < 100; i++) expect(set.pick([failed.health, second.health])).toBe(third);
+    // All three failed: any of them rather than none.
+    expect(set.pick([failed.health, second.health, third.health])).toBeDefined();
     src.list = addrs(failed.address.split(':')[0]!);
-    expect(set.pick(failed)).toBe(failed); // the only one ready
+    expect(set.pick([failed.health])).toBe(failed); // the only one ready
   });
 
   it('prefers the less busy of two random picks', () => {
@@ -285,9 +294,9 @@ describe('endpoints: the set and the pick', () => {
       const e = set.pick()!;
       n.set(e, (n.get(e) ?? 0) + 1);
     }
-    // Two draws of three: the idle one whenever drawn (5/9), the busiest only when drawn twice (1/9).
+    // Two distinct draws of three (equal latency): the idle one whenever drawn (2/3), the busiest never.
     expect(n.get(idle!)! / 9000).toBeGreaterThan(0.5);
-    expect(n.get(busy!)! / 9000).toBeLessThan(0.15);
+    expect((n.get(busy!) ?? 0) / 9000).toBeLessThan(0.15);
   });
 });
 

@@ -1,0 +1,283 @@
+/**
+ * Endpoint health, pure (docs/routing.md#endpoint-health): which endpoints of one upstream are
+ * ejected, and which one the next attempt goes to. No I/O: the time (`now`, ms) and the randomness
+ * (`random`, [0, 1)) are the caller's, so seeded simulations and an injected clock drive it.
+ *
+ * Ejection (Envoy's outlier detection, adapted to model servers that run 2–4 replicas):
+ * - **local-origin failures** (refused, reset, timed out: no answer) `consecutiveLocal` times in a
+ *   row eject the endpoint (Envoy's `consecutive_local_origin_failure`);
+ * - **server errors** (5xx, gRPC INTERNAL, UNAVAILABLE, UNKNOWN, DATA_LOSS) eject an endpoint only
+ *   when it is worse than its peers: on each error, its error rate over its last `window` outcomes
+ *   (at most `windowMs` old) is compared with the pooled rate of the other endpoints over theirs,
+ *   and it is ejected when it has at least `minErrors` errors, its rate exceeds theirs by `margin`,
+ *   and the difference is `zScore` standard errors clear (a two-proportion z-test). A client's bad
+ *   input that every replica answers with a 500 raises every rate alike and ejects nobody, where
+ *   Envoy's `consecutive_5xx` would eject them one by one; a replica that fails every request is
+ *   out after about `minErrors` of them, with two replicas as with ten.
+ * - an ejection lasts `baseEjectionMs` × the number of times the endpoint was ejected, at most
+ *   `maxEjectionMs`; then the endpoint is back, on probation: its window starts empty and slow start
+ *   ramps its share up. The count decays by one for each `maxEjectionMs` without an ejection.
+ * - at most `maxEjectedPercent` of the endpoints (rounded down) are out at once, so one endpoint of
+ *   one is never ejected, and when every endpoint fails most keep being tried: the client gets the
+ *   model's own answer, never a gateway-made "no healthy upstream".
+ *
+ * Picking (peak-EWMA with power of two choices, as Linkerd and Finagle): each endpoint's cost is
+ * its latency estimate × (requests in flight + 1) ÷ its slow-start weight; two distinct endpoints
+ * are drawn and the cheaper one taken. The estimate jumps to a slower answer at once and decays
+ * toward faster ones over DECAY_MS, and decays with time when no answer comes, so an endpoint that
+ * was slow is tried again now and then. A failure without an answer (refused, reset, timed out)
+ * counts as at least LOCAL_PENALTY_MS of latency; a server error counts as what it took (a penalty
+ * there would make a client's bad input steer traffic). A new
+ * endpoint (joined a set that had others) or one back from ejection starts at weight
+ * SLOW_START_MIN_WEIGHT, rising linearly to 1 over `slowStartMs`.
+ */
+import type { OutcomeKind } from './types.js';
+
+export interface OutlierPolicy {
+  readonly consecutiveLocal: number;
+  readonly minErrors: number;
+  readonly window: number;
+  readonly windowMs: number;
+  readonly zScore: number;
+  readonly margin: number;
+  readonly baseEjectionMs: number;
+  readonly maxEjectionMs: number;
+  readonly maxEjectedPercent: number;
+  readonly slowStartMs: number;
+}
+
+export const DEFAULT_OUTLIER_POLICY: OutlierPolicy = {
+  consecutiveLocal: 5,
+  minErrors: 5,
+  window: 30,
+  windowMs: 10_000,
+  zScore: 4.5,
+  margin: 0.4,
+  baseEjectionMs: 30_000,
+  maxEjectionMs: 300_000,
+  maxEjectedPercent: 50,
+  slowStartMs: 10_000,
+};
+
+/** Why an endpoint was ejected (the `reason` label of seldon_gateway_upstream_ejections_total). */
+export type EjectionReason = 'local_origin' | 'error_rate';
+
+export interface Ejection {
+  readonly reason: EjectionReason;
+  /** When it is back (the caller's clock). */
+  readonly until: number;
+  /** Its error rate and its peers' when ejected for errors. */
+  readonly rate?: number;
+  readonly peerRate?: number;
+}
+
+/** How long a failure without an answer counts at least, in the estimate (ms). */
+const LOCAL_PENALTY_MS = 1000;
+/** The estimate's decay time toward faster answers, and toward nothing without answers (ms). */
+const DECAY_MS = 10_000;
+const SLOW_START_MIN_WEIGHT = 0.1;
+
+/** One endpoint's health: its recent outcomes, its ejection, its latency estimate. */
+export class EndpointHealth {
+  /** Recent outcomes, oldest first: when, and whether a server error. */
+  private readonly times: number[] = [];
+  private readonly errors: boolean[] = [];
+  private consecutiveLocal = 0;
+  private ejections = 0;
+  private lastEjectedAt = -Infinity;
+  /** Ejected until then (the caller's clock); -Infinity when in. */
+  ejectedUntil = -Infinity;
+  ejection: Ejection | undefined;
+  /** Slow start runs from then (the caller's clock); -Infinity: none. */
+  private rampFrom: number;
+  /** Peak-EWMA latency estimate (ms) and when it was last updated; 0: no answer yet. */
+  private ewma = 0;
+  private ewmaAt = 0;
+
+  constructor(
+    readonly address: string,
+    now: number,
+    slowStart: boolean,
+  ) {
+    this.rampFrom = slowStart ? now : -Infinity;
+  }
+
+  isEjected(now: number): boolean {
+    return now < this.ejectedUntil;
+  }
+
+  /** The latency estimate at `now` (ms), decayed since the last answer; 0 when none. */
+  latency(now: number): number {
+    if (this.ewma === 0) return 0;
+    return this.ewma * Math.exp(-Math.max(0, now - this.ewmaAt) / DECAY_MS);
+  }
+
+  /** Slow start's share factor at `now`, 1 once over. */
+  weight(now: number, policy: OutlierPolicy): number {
+    const t = now - this.rampFrom;
+    if (t >= policy.slowStartMs || policy.slowStartMs <= 0) return 1;
+    return Math.max(SLOW_START_MIN_WEIGHT, t / policy.slowStartMs);
+  }
+
+  /** Its error count and outcome count over the window at `now`. */
+  counts(now: number, policy: OutlierPolicy): { errors: number; total: number } {
+    this.expire(now, policy);
+    let errors = 0;
+    for (const e of this.errors) if (e) errors++;
+    return { errors, total: this.errors.length };
+  }
+
+  /** Record an outcome: the latency estimate and the window. */
+  observe(kind: OutcomeKind, latencyMs: number, now: number, policy: OutlierPolicy): void {
+    if (kind === 'none') return;
+    const sample = kind === 'local' ? Math.max(latencyMs, LOCAL_PENALTY_MS) : latencyMs;
+    const current = this.latency(now);
+    // Peak-sensitive: a slower answer is believed at once, faster ones over DECAY_MS.
+    if (sample >= current) this.ewma = sample;
+    else {
+      const w = Math.exp(-Math.max(0, now - this.ewmaAt) / DECAY_MS);
+      this.ewma = current * w + sample * (1 - w);
+    }
+    this.ewmaAt = now;
+    if (kind === 'local') {
+      this.consecutiveLocal++;
+      return;
+    }
+    this.consecutiveLocal = 0;
+    this.times.push(now);
+    this.errors.push(kind === 'error');
+    if (this.times.length > policy.window) {
+      this.times.shift();
+      this.errors.shift();
+    }
+  }
+
+  get localFailuresInARow(): number {
+    return this.consecutiveLocal;
+  }
+
+  eject(reason: EjectionReason, now: number, policy: OutlierPolicy, rates?: { rate: number; peerRate: number }): Ejection {
+    // One step of the count forgiven per maxEjectionMs without an ejection.
+    const forgiven = Math.floor((now - this.lastEjectedAt) / Math.max(1, policy.maxEjectionMs));
+    this.ejections = Math.max(0, this.ejections - forgiven) + 1;
+    this.lastEjectedAt = now;
+    const until = now + Math.min(policy.baseEjectionMs * this.ejections, Math.max(policy.baseEjectionMs, policy.maxEjectionMs));
+    this.ejectedUntil = until;
+    this.ejection = { reason, until, ...(rates ? { rate: rates.rate, peerRate: rates.peerRate } : {}) };
+    // Back on probation with an empty window, a clean count and slow start.
+    this.times.length = 0;
+    this.errors.length = 0;
+    this.consecutiveLocal = 0;
+    this.rampFrom = until;
+    return this.ejection;
+  }
+
+  private expire(now: number, policy: OutlierPolicy): void {
+    const oldest = now - policy.windowMs;
+    let drop = 0;
+    while (drop < this.times.length && this.times[drop]! < oldest) drop++;
+    if (drop > 0) {
+      this.times.splice(0, drop);
+      this.errors.splice(0, drop);
+    }
+  }
+}
+
+/** What the picker needs of an endpoint: its health and its work in flight. */
+export interface HealthTracked {
+  readonly health: EndpointHealth;
+  readonly outstanding: number;
+}
+
+/**
+ * The outcome of one attempt on `member`, judged against the other endpoints of its `group` (its
+ * upstream's, `member` among them): the ejection it caused, if any. `eject` false: outcomes still
+ * feed the latency estimate, nothing is ejected (outlier detection off).
+ */
+export function judge(member: EndpointHealth, group: readonly HealthTracked[], kind: OutcomeKind, latencyMs: number, now: number, policy: OutlierPolicy, eject = true): Ejection | undefined {
+  if (member.isEjected(now)) return undefined;
+  member.observe(kind, latencyMs, now, policy);
+  if (!eject) return undefined;
+  if (kind === 'local') {
+    if (member.localFailuresInARow < policy.consecutiveLocal) return undefined;
+    return roomToEject(member, group, now, policy) ? member.eject('local_origin', now, policy) : undefined;
+  }
+  if (kind !== 'error') return undefined;
+  const own = member.counts(now, policy);
+  if (own.errors < policy.minErrors) return undefined;
+  let errors = 0;
+  let total = 0;
+  for (const { health: p } of group) {
+    if (p === member || p.isEjected(now)) continue;
+    const c = p.counts(now, policy);
+    errors += c.errors;
+    total += c.total;
+  }
+  if (total === 0) return undefined;
+  const rate = own.errors / own.total;
+  const peerRate = errors / total;
+  if (rate - peerRate < policy.margin) return undefined;
+  const pooled = (own.errors + errors) / (own.total + total);
+  const se = Math.sqrt(pooled * (1 - pooled) * (1 / own.total + 1 / total));
+  if (se > 0 && (rate - peerRate) / se < policy.zScore) return undefined;
+  return roomToEject(member, group, now, policy) ? member.eject('error_rate', now, policy, { rate, peerRate }) : undefined;
+}
+
+/** Whether one more of the `group` may be out (maxEjectedPercent of it, rounded down). */
+function roomToEject(member: EndpointHealth, group: readonly HealthTracked[], now: number, policy: OutlierPolicy): boolean {
+  let n = 0;
+  let out = 0;
+  for (const { health } of group) {
+    n++;
+    if (health !== member && health.isEjected(now)) out++;
+  }
+  if (!group.some((e) => e.health === member)) n++;
+  return out + 1 <= Math.floor((n * policy.maxEjectedPercent) / 100);
+}
+
+/** An endpoint's cost for the pick: latency estimate × (in flight + 1) ÷ slow-start weight. */
+function cost(e: HealthTracked, fallbackMs: number, now: number, policy: OutlierPolicy): number {
+  const latency = e.health.latency(now);
+  return ((latency > 0 ? latency : fallbackMs) * (e.outstanding + 1)) / e.health.weight(now, policy);
+}
+
+/**
+ * The endpoint for the next attempt among `ready`: not ejected, not one of `avoid` (endpoints that
+ * failed this request) unless nothing else is left, the cheaper of two distinct random draws.
+ */
+export function pickEndpoint<E extends HealthTracked>(ready: readonly E[], avoid: readonly EndpointHealth[] | undefined, now: number, policy: OutlierPolicy, random: () => number): E | undefined {
+  const n = ready.length;
+  if (n <= 1) return ready[0];
+  let candidates: E[] | undefined;
+  for (let i = 0; i < n; i++) {
+    const e = ready[i]!;
+    if (e.health.isEjected(now) || (avoid !== undefined && avoid.includes(e.health))) {
+      candidates ??= ready.slice(0, i);
+    } else if (candidates !== undefined) candidates.push(e);
+  }
+  let list: readonly E[] = candidates ?? ready;
+  if (list.length === 0) {
+    // Everything left failed this request or is out: any endpoint not ejected, else any.
+    const inService = ready.filter((e) => !e.health.isEjected(now));
+    list = inService.length > 0 ? inService : ready;
+  }
+  const m = list.length;
+  if (m === 1) return list[0];
+  const i = Math.floor(random() * m);
+  let j = Math.floor(random() * (m - 1));
+  if (j >= i) j++;
+  const a = list[i]!;
+  const b = list[j]!;
+  // Endpoints with no answer yet cost what the others' typical answer costs.
+  let sum = 0;
+  let known = 0;
+  for (const e of list) {
+    const l = e.health.latency(now);
+    if (l > 0) {
+      sum += l;
+      known++;
+    }
+  }
+  const fallback = known > 0 ? sum / known : 1;
+  return cost(b, fallback, now, policy) < cost(a, fallback, now, policy) ? b : a;
+}
