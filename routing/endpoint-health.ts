@@ -7,13 +7,15 @@
  * - **local-origin failures** (refused, reset, timed out: no answer) `consecutiveLocal` times in a
  *   row eject the endpoint (Envoy's `consecutive_local_origin_failure`);
  * - **server errors** (5xx, gRPC INTERNAL, UNAVAILABLE, UNKNOWN, DATA_LOSS) eject an endpoint only
- *   when it is worse than its peers: on each error, its error rate over its last `window` outcomes
- *   (at most `windowMs` old) is compared with the pooled rate of the other endpoints over theirs,
- *   and it is ejected when it has at least `minErrors` errors, its rate exceeds theirs by `margin`,
- *   and the difference is `zScore` standard errors clear (a two-proportion z-test). A client's bad
- *   input that every replica answers with a 500 raises every rate alike and ejects nobody, where
- *   Envoy's `consecutive_5xx` would eject them one by one; a replica that fails every request is
- *   out after about `minErrors` of them, with two replicas as with ten.
+ *   when it is worse than its peers: on each error, its errors among its last `window` outcomes
+ *   (at most `windowMs` old) are tested against the other endpoints' pooled rate over theirs: it
+ *   is ejected when it has at least `minErrors` errors, its rate exceeds theirs by `margin`, and so
+ *   many errors would come by chance with less than `chance` probability at the peers' rate (a
+ *   binomial tail; the peers' rate taken as (errors + 1) / (outcomes + 2), so little evidence from
+ *   them is not read as none). A client's bad input that every replica answers with a 500 raises
+ *   every rate alike and ejects nobody, where Envoy's `consecutive_5xx` would eject them one by
+ *   one; a replica that fails every request while its peers do not is out after about `minErrors`
+ *   of them, with two replicas as with ten.
  * - an ejection lasts `baseEjectionMs` × the number of times the endpoint was ejected, at most
  *   `maxEjectionMs`; then the endpoint is back, on probation: its window starts empty and slow start
  *   ramps its share up. The count decays by one for each `maxEjectionMs` without an ejection.
@@ -26,32 +28,22 @@
  * are drawn and the cheaper one taken. The estimate jumps to a slower answer at once and decays
  * toward faster ones over DECAY_MS, and decays with time when no answer comes, so an endpoint that
  * was slow is tried again now and then. A failure without an answer (refused, reset, timed out)
- * counts as at least LOCAL_PENALTY_MS of latency; a server error counts as what it took (a penalty
- * there would make a client's bad input steer traffic). A new
+ * counts as at least LOCAL_PENALTY_MS of latency; a server error does not count (a fast failure
+ * would make a sick endpoint look fast and draw traffic; a penalty would let a client's bad input
+ * steer it). A new
  * endpoint (joined a set that had others) or one back from ejection starts at weight
  * SLOW_START_MIN_WEIGHT, rising linearly to 1 over `slowStartMs`.
  */
-import type { OutcomeKind } from './types.js';
+import type { OutcomeKind, OutlierPolicy } from './types.js';
 
-export interface OutlierPolicy {
-  readonly consecutiveLocal: number;
-  readonly minErrors: number;
-  readonly window: number;
-  readonly windowMs: number;
-  readonly zScore: number;
-  readonly margin: number;
-  readonly baseEjectionMs: number;
-  readonly maxEjectionMs: number;
-  readonly maxEjectedPercent: number;
-  readonly slowStartMs: number;
-}
+export type { OutlierPolicy };
 
 export const DEFAULT_OUTLIER_POLICY: OutlierPolicy = {
   consecutiveLocal: 5,
   minErrors: 5,
   window: 30,
   windowMs: 10_000,
-  zScore: 4.5,
+  chance: 1e-6,
   margin: 0.4,
   baseEjectionMs: 30_000,
   maxEjectionMs: 300_000,
@@ -130,15 +122,7 @@ export class EndpointHealth {
   /** Record an outcome: the latency estimate and the window. */
   observe(kind: OutcomeKind, latencyMs: number, now: number, policy: OutlierPolicy): void {
     if (kind === 'none') return;
-    const sample = kind === 'local' ? Math.max(latencyMs, LOCAL_PENALTY_MS) : latencyMs;
-    const current = this.latency(now);
-    // Peak-sensitive: a slower answer is believed at once, faster ones over DECAY_MS.
-    if (sample >= current) this.ewma = sample;
-    else {
-      const w = Math.exp(-Math.max(0, now - this.ewmaAt) / DECAY_MS);
-      this.ewma = current * w + sample * (1 - w);
-    }
-    this.ewmaAt = now;
+    if (kind !== 'error') this.sample(kind === 'local' ? Math.max(latencyMs, LOCAL_PENALTY_MS) : latencyMs, now);
     if (kind === 'local') {
       this.consecutiveLocal++;
       return;
@@ -150,6 +134,17 @@ export class EndpointHealth {
       this.times.shift();
       this.errors.shift();
     }
+  }
+
+  private sample(sample: number, now: number): void {
+    const current = this.latency(now);
+    // Peak-sensitive: a slower answer is believed at once, faster ones over DECAY_MS.
+    if (sample >= current) this.ewma = sample;
+    else {
+      const w = Math.exp(-Math.max(0, now - this.ewmaAt) / DECAY_MS);
+      this.ewma = current * w + sample * (1 - w);
+    }
+    this.ewmaAt = now;
   }
 
   get localFailuresInARow(): number {
@@ -217,10 +212,27 @@ export function judge(member: EndpointHealth, group: readonly HealthTracked[], k
   const rate = own.errors / own.total;
   const peerRate = errors / total;
   if (rate - peerRate < policy.margin) return undefined;
-  const pooled = (own.errors + errors) / (own.total + total);
-  const se = Math.sqrt(pooled * (1 - pooled) * (1 / own.total + 1 / total));
-  if (se > 0 && (rate - peerRate) / se < policy.zScore) return undefined;
+  if (binomialTail(own.errors, own.total, (errors + 1) / (total + 2)) >= policy.chance) return undefined;
   return roomToEject(member, group, now, policy) ? member.eject('error_rate', now, policy, { rate, peerRate }) : undefined;
+}
+
+/** P(X ≥ k) for X ~ Binomial(n, p), summed in log space (n is at most the window). */
+export function binomialTail(k: number, n: number, p: number): number {
+  if (k <= 0) return 1;
+  if (p <= 0) return 0;
+  if (p >= 1) return 1;
+  const lp = Math.log(p);
+  const lq = Math.log1p(-p);
+  // log C(n, k), then each next term from the one before.
+  let logC = 0;
+  for (let i = 1; i <= k; i++) logC += Math.log((n - k + i) / i);
+  let term = logC + k * lp + (n - k) * lq;
+  let sum = 0;
+  for (let j = k; j <= n; j++) {
+    sum += Math.exp(term);
+    term += Math.log((n - j) / (j + 1)) + lp - lq;
+  }
+  return Math.min(1, sum);
 }
 
 /** Whether one more of the `group` may be out (maxEjectedPercent of it, rounded down). */

@@ -84,6 +84,20 @@ export interface Upstream {
  */
 export type OutcomeKind = 'success' | 'error' | 'local' | 'none';
 
+/** Endpoint health's settings for one upstream (routing/endpoint-health.ts has the meaning of each). */
+export interface OutlierPolicy {
+  readonly consecutiveLocal: number;
+  readonly minErrors: number;
+  readonly window: number;
+  readonly windowMs: number;
+  readonly chance: number;
+  readonly margin: number;
+  readonly baseEjectionMs: number;
+  readonly maxEjectionMs: number;
+  readonly maxEjectedPercent: number;
+  readonly slowStartMs: number;
+}
+
 /** Retry policy (docs/routing.md#timeouts-retries-and-circuit-breakers). */
 export type RetryOn = 'gateway-error' | '5xx' | 'connect-failure' | 'retriable-4xx' | 'refused-stream';
 
@@ -198,6 +212,11 @@ export interface Backend {
   /** Stream idle timeout in ms; 0 = none. */
   readonly idleTimeoutMs: number;
   readonly retry: RetryPolicy | null;
+  /**
+   * Endpoint health from `seldon.io/gateway-outlier` (docs/routing.md#endpoint-health): a policy,
+   * `null` for `off`; absent: the gateway's flags.
+   */
+  readonly outlier?: OutlierPolicy | null;
   readonly breaker: BreakerLimits;
   /** Auth and rate limits to check first; null (the common case) when there are none. */
   readonly gate: Gate | null;

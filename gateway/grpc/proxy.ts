@@ -15,7 +15,7 @@ import type { FlowController } from '../flow/controller.js';
 import type { Stage } from '../pipeline/stage.js';
 import { GrpcMirrors } from './mirror.js';
 import { GrpcUpstreams } from '../upstream/grpc-sessions.js';
-import type { EndpointSource } from '../upstream/endpoints.js';
+import type { EndpointSource, HealthSettings } from '../upstream/endpoints.js';
 import { GrpcStatus } from '../edge/errors.js';
 import type { Peer } from '../edge/http-headers.js';
 import { LogBudget } from '../observe/log-budget.js';
@@ -52,6 +52,8 @@ export interface GrpcProxyDeps {
   readonly shadow: ShadowConfig;
   /** Ready pod endpoints per Service, when endpoint routing is on: each call is balanced over them. */
   readonly endpoints?: EndpointSource | undefined;
+  /** Endpoint health of each upstream (upstream/health-reports.ts). */
+  readonly healthFor?: ((backend: Backend) => HealthSettings) | undefined;
   /** Auth and rate limits (routes with `backend.gate`), the OAuth front end. */
   readonly gate?: Gatekeeper | undefined;
   /** Where failures are logged. */
@@ -77,7 +79,7 @@ export class GrpcProxy {
   private readonly host: GrpcHost;
 
   constructor(private readonly deps: GrpcProxyDeps) {
-    this.upstreams = new GrpcUpstreams({ ...deps.upstream, ca: deps.ca, endpoints: deps.endpoints });
+    this.upstreams = new GrpcUpstreams({ ...deps.upstream, ca: deps.ca, endpoints: deps.endpoints, healthFor: deps.healthFor });
     this.eligible = deps.endpoints ? this.upstreams.eligible : undefined;
     const mirrors = new GrpcMirrors(this.upstreams, deps.budget, deps.metrics, deps.shadow.maxBodyBytes);
     this.log = deps.log;

@@ -102,6 +102,19 @@ export class GatewayMetrics {
     help: 'REST requests sent again on a new connection because the upstream reset the reused keep-alive connection they were sent on before answering (it had closed it as idle, with the request unread).',
     registers: [this.registry],
   });
+  readonly ejections = new Counter({
+    name: 'seldon_gateway_upstream_ejections_total',
+    help: 'Endpoints ejected by outlier detection (docs/routing.md#endpoint-health), by the predictor whose upstream they serve and why: local_origin (failures without an answer in a row) or error_rate (server errors where its peers had few). Each worker ejects on its own.',
+    labelNames: ['namespace', 'deployment', 'predictor', 'reason'],
+    registers: [this.registry],
+  });
+  readonly ejectedEndpoints = new Gauge({
+    name: 'seldon_gateway_upstream_ejected_endpoints',
+    help: "Endpoints of a predictor's upstream ejected now (the most any worker has out).",
+    labelNames: ['namespace', 'deployment', 'predictor'],
+    aggregator: 'max',
+    registers: [this.registry],
+  });
   readonly breakerRejections = new Counter({
     name: 'seldon_gateway_breaker_rejections_total',
     help: 'Requests refused by a circuit breaker (503 x-envoy-overloaded), by upstream limit.',

@@ -27,6 +27,7 @@ import type { H2Request, H2Response } from '../edge/h2-exchange.js';
 import { Http1Edge } from '../edge/http1-edge.js';
 import { GrpcProxy } from '../grpc/proxy.js';
 import { H2Server } from '../edge/h2-server.js';
+import { healthReporter, type EjectionNotice } from '../upstream/health-reports.js';
 import { sniffingServer, type Http1Target } from '../edge/listener.js';
 import { Http1Lane, type LaneHandler } from '../edge/http1-lane.js';
 import type { NodeRequest, NodeResponse } from '../edge/node-exchange.js';
@@ -100,6 +101,8 @@ export interface DataPlaneOptions {
   readonly now?: () => number;
   /** The gateway's replicas sharing fixed flow limits (gateway/flow/demand.ts); one when absent. */
   readonly replicas?: ReplicaCount;
+  /** An endpoint was ejected (upstream/health-reports.ts): the control plane posts a Warning Event. */
+  readonly ejected?: (notice: EjectionNotice) => void;
 }
 
 export class DataPlane {
@@ -160,7 +163,8 @@ export class DataPlane {
     this.tls = config.tls ? new TlsTermination(config.tls, { metrics: this.metrics, log, handshakeTimeoutMs: config.edge.clientHeaderTimeoutMs }) : undefined;
     const observers = options.observers;
     const ca = config.upstream.caFile ? readFileSync(config.upstream.caFile) : undefined;
-    this.upstreams = new Upstreams({ ...config.upstream, ca, replayed: () => this.metrics.upstreamReplays.inc() }, endpoints);
+    const healthFor = healthReporter({ upstream: config.upstream, metrics: this.metrics, log, posted: options.ejected });
+    this.upstreams = new Upstreams({ ...config.upstream, ca, replayed: () => this.metrics.upstreamReplays.inc(), healthFor }, endpoints);
     const budget = new MirrorBudget(config.shadow.maxInFlight);
     const picker = steeredPicker(pickerFor(config.upstream), this.steering);
     this.trusts = trustFor(config.edge);
@@ -221,6 +225,7 @@ export class DataPlane {
       failed: (err) => this.rest.internalError('request', err),
     });
     this.grpc = new GrpcProxy({
+      healthFor,
       endpoints,
       state: this.state,
       picker,

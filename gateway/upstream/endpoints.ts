@@ -173,11 +173,8 @@ export class EndpointSet<E extends Balanced> {
   private open(host: string, port: number): E | undefined {
     try {
       const health = new EndpointHealth(`${host}:${port}`, this.clock.now(), this.slowStart);
-      let e: E | undefined;
-      const ended = (kind: OutcomeKind, latencyMs: number): void => {
-        if (e !== undefined) this.attemptEnded(e, kind, latencyMs);
-      };
-      e = this.kind.open(host, port, health, ended);
+      const ended = (kind: OutcomeKind, latencyMs: number): void => this.attemptEnded(e, kind, latencyMs);
+      const e = this.kind.open(host, port, health, ended);
       return e;
     } catch (err) {
       this.invalid = `${host}:${port}: ${(err as Error).message}`;

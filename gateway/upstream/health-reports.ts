@@ -1,0 +1,60 @@
+/**
+ * Where endpoint health's ejections are told (docs/routing.md#endpoint-health): counted
+ * (`seldon_gateway_upstream_ejections_total`, `seldon_gateway_upstream_ejected_endpoints`), logged
+ * once per ejection with the address and the reason, and handed to `posted` (a Warning Event on the
+ * SeldonDeployment, rate-limited by its poster). One `HealthSettings` per upstream, labelled by the
+ * first backend that names it.
+ */
+import type { Logger } from 'pino';
+import type { GatewayMetrics } from '../observe/metrics.js';
+import type { Ejection } from '../../routing/endpoint-health.js';
+import type { Backend } from '../../routing/types.js';
+import type { UpstreamConfig } from '../config/upstream.js';
+import type { Clock } from './clock.js';
+import type { HealthSettings } from './endpoints.js';
+
+/** An ejection as the control plane posts it (a Warning Event). */
+export interface EjectionNotice {
+  readonly namespace: string;
+  readonly deployment: string;
+  readonly predictor: string;
+  readonly address: string;
+  readonly message: string;
+}
+
+export function ejectionMessage(address: string, predictor: string, e: Ejection, now: number): string {
+  const why =
+    e.reason === 'local_origin'
+      ? 'failed without an answer (refused, reset or timed out) too many times in a row'
+      : `answered server errors on ${Math.round((e.rate ?? 0) * 100)}% of its recent requests where the other endpoints answered ${Math.round((e.peerRate ?? 0) * 100)}%`;
+  return `endpoint ${address} of predictor ${predictor} ejected for ${Math.round((e.until - now) / 1000)} s: it ${why}`;
+}
+
+export function healthReporter(o: {
+  readonly upstream: Pick<UpstreamConfig, 'outlierDetection' | 'outlier'>;
+  readonly metrics: GatewayMetrics;
+  readonly log?: Logger | undefined;
+  readonly clock?: Clock | undefined;
+  readonly posted?: ((notice: EjectionNotice) => void) | undefined;
+}): (backend: Backend) => HealthSettings {
+  return (backend) => {
+    const { namespace, deployment, predictor } = backend.origin;
+    const outlier = backend.outlier;
+    return {
+      policy: outlier ?? o.upstream.outlier,
+      eject: outlier !== undefined ? outlier !== null : o.upstream.outlierDetection,
+      clock: o.clock,
+      ejected(address, e) {
+        o.metrics.ejections.labels(namespace, deployment, predictor, e.reason).inc();
+        o.metrics.ejectedEndpoints.labels(namespace, deployment, predictor).inc();
+        const message = ejectionMessage(address, predictor, e, (o.clock ?? performance).now());
+        o.log?.warn({ namespace, deployment, predictor, address, reason: e.reason, ejectedForMs: Math.round(e.until - (o.clock ?? performance).now()) }, message);
+        o.posted?.({ namespace, deployment, predictor, address, message });
+      },
+      returned(address) {
+        o.metrics.ejectedEndpoints.labels(namespace, deployment, predictor).dec();
+        o.log?.info({ namespace, deployment, predictor, address }, `endpoint ${address} of predictor ${predictor} back from ejection, on probation`);
+      },
+    };
+  };
+}
