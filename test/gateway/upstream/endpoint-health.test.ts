@@ -1,0 +1,260 @@
+/**
+ * Endpoint health over real sockets (docs/routing.md#endpoint-health): four model replicas on
+ * 127.0.0.2–127.0.0.5 at one port, behind EndpointSlices from the Kubernetes API stand-in, the
+ * real CLI gateway with two workers, open-loop load. One replica answering 500 to everything is
+ * ejected within a handful of failures on REST and gRPC; bad input that every replica answers 500
+ * ejects nobody; a replica that never answers costs a few timeouts; when all fail, clients get the
+ * models' own answers. The figures for the slow replica and the healing one are the seeded
+ * simulation's (test/routing/endpoint-health-sim.test.ts), where time is simulated.
+ */
+import http from 'node:http';
+import http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import * as grpc from '@grpc/grpc-js';
+import { Pool } from 'undici';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { grpcClients, type GrpcClients } from '../../fixtures/grpc-backend.js';
+import { endpointSlice, seldonDeployment, startFakeKubeApi, tempDir, writeKubeconfig, type FakeKubeApi } from '../../fixtures/fake-kube-api.js';
+import { poll, startCli, type CliGateway } from '../../helpers/cli.js';
+import { answerOk, md, predict } from '../../helpers/grpc.js';
+
+const IPS = ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5'];
+const PREDICT = '/seldon/models/iris/api/v1.0/predictions';
+
+/** What a replica does: answer 200, 500 at once, never answer. A body with "bad" is answered 500 by any replica (the model's exception). */
+type Mode = 'ok' | 'fail' | 'hang';
+
+interface Replicas {
+  readonly port: number;
+  readonly modes: Mode[];
+  /** Requests received per replica, with when (ms, performance.now()). */
+  readonly received: number[][];
+  close(): Promise<void>;
+}
+
+async function restReplicas(modes: Mode[]): Promise<Replicas> {
+  const received: number[][] = IPS.map(() => []);
+  const servers: http.Server[] = [];
+  let port = 0;
+  for (const [i, ip] of IPS.entries()) {
+    const server = http.createServer((req, res) => {
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('data', (d: string) => (body += d));
+      req.on('end', () => {
+        received[i]!.push(performance.now());
+        const mode = modes[i]!;
+        if (mode === 'hang') return;
+        const fail = mode === 'fail' || body.includes('bad');
+        const answer = JSON.stringify(fail ? { status: { code: -1, info: `exception in model at ${ip}`, status: 'FAILURE' } } : { data: { ndarray: [1] }, meta: { tags: { replica: ip } } });
+        setTimeout(() => res.writeHead(fail ? 500 : 200, { 'content-type': 'application/json' }).end(answer), fail ? 0 : 5);
+      });
+    });
+    server.keepAliveTimeout = 60_000;
+    await new Promise<void>((r) => server.listen(port, ip, r));
+    port = (server.address() as AddressInfo).port;
+    servers.push(server);
+  }
+  return {
+    port,
+    modes,
+    received,
+    close: async () => {
+      for (const s of servers) {
+        s.closeAllConnections();
+        await new Promise((r) => s.close(r));
+      }
+    },
+  };
+}
+
+async function grpcReplicas(modes: Mode[]): Promise<Replicas> {
+  const received: number[][] = IPS.map(() => []);
+  const servers: http2.Http2Server[] = [];
+  let port = 0;
+  for (const [i] of IPS.entries()) {
+    const server = http2.createServer();
+    server.on('stream', (s) => {
+      s.on('error', () => undefined);
+      s.resume();
+      s.on('end', () => {
+        received[i]!.push(performance.now());
+        if (modes[i] === 'fail')
+          s.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(grpc.status.INTERNAL), 'grpc-message': 'exception in model' }, { endStream: true });
+        else if (modes[i] === 'ok') setTimeout(() => answerOk(s, IPS[i]!), 5);
+      });
+    });
+    server.on('session', (s) => s.on('error', () => undefined));
+    await new Promise<void>((r) => server.listen(port, IPS[i], r));
+    port = (server.address() as AddressInfo).port;
+    servers.push(server);
+  }
+  return {
+    port,
+    modes,
+    received,
+    close: async () => {
+      for (const s of servers) await new Promise((r) => s.close(r));
+    },
+  };
+}
+
+let api: FakeKubeApi;
+let tmp: ReturnType<typeof tempDir>;
+let gw: CliGateway | undefined;
+let replicas: Replicas | undefined;
+
+beforeEach(async () => {
+  api = await startFakeKubeApi();
+  tmp = tempDir();
+});
+
+afterEach(async () => {
+  await gw?.stop();
+  gw = undefined;
+  await replicas?.close();
+  replicas = undefined;
+  await api.close();
+  tmp.cleanup();
+});
+
+async function metricLines(name: string): Promise<string[]> {
+  const text = await (await fetch(`http://127.0.0.1:${gw!.admin}/metrics`)).text();
+  return text.split('\n').filter((l) => l.startsWith(name) && l.includes('deployment="iris"'));
+}
+
+const sum = (lines: string[]): number => lines.reduce((a, l) => a + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+
+/** The gateway (two workers) on the replicas, once both workers route to all four. */
+async function start(r: Replicas, protocol: 'http' | 'grpc', annotations?: Record<string, string>, args: string[] = []): Promise<void> {
+  replicas = r;
+  api.upsert(
+    'endpointslices',
+    endpointSlice(
+      'iris-default',
+      'models',
+      'iris-default-abc',
+      IPS.map((ip) => ({ ip })),
+      [{ name: protocol, port: r.port }],
+    ),
+  );
+  api.upsert('seldondeployments', seldonDeployment('iris', 'models', undefined, annotations));
+  gw = await startCli(['--kubernetes', '--kubeconfig', writeKubeconfig(tmp.dir, api), '--workers', '2', ...args]);
+  await poll(
+    'ready endpoints',
+    () => metricLines('seldon_gateway_upstream_ready_endpoints'),
+    (l) => sum(l) >= 4,
+    20_000,
+  );
+}
+
+interface Sent {
+  readonly at: number;
+  readonly status: number;
+  readonly body: string;
+  readonly ms: number;
+}
+
+/** `rate` requests per second for `seconds`, open loop (each sent on time, whatever the others do). */
+async function load(rate: number, seconds: number, body: (i: number) => string): Promise<Sent[]> {
+  const pool = new Pool(`http://127.0.0.1:${gw!.port}`, { connections: 32 });
+  const out: Promise<Sent>[] = [];
+  const t0 = performance.now();
+  try {
+    for (let i = 0; i < rate * seconds; i++) {
+      const due = t0 + (i * 1000) / rate;
+      const wait = due - performance.now();
+      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+      const at = performance.now();
+      out.push(
+        pool
+          .request({ path: PREDICT, method: 'POST', headers: { 'content-type': 'application/json' }, body: body(i) })
+          .then(async (r) => ({ at, status: r.statusCode, body: await r.body.text(), ms: performance.now() - at }))
+          .catch((err: Error) => ({ at, status: 0, body: err.message, ms: performance.now() - at })),
+      );
+    }
+    return await Promise.all(out);
+  } finally {
+    await pool.close();
+  }
+}
+
+/** Share of the requests the replicas received from `since` on that went to replica `i`. */
+function share(r: Replicas, i: number, since: number): number {
+  const after = r.received.map((ts) => ts.filter((t) => t >= since).length);
+  const all = after.reduce((a, b) => a + b, 0);
+  return all === 0 ? 0 : after[i]! / all;
+}
+
+describe('endpoint health: four replicas, two workers', () => {
+  it('REST: one replica answering 500 to everything, 150/s for 20 s: at most 1% of predictions fail, it gets at most 3% after 2 s, ejected once per worker', async () => {
+    await start(await restReplicas(['fail', 'ok', 'ok', 'ok']), 'http');
+    const sent = await load(150, 20, () => '{"data":{"ndarray":[[1,2,3,4]]}}');
+    const failed = sent.filter((s) => s.status !== 200);
+    expect(failed.length / sent.length).toBeLessThanOrEqual(0.01);
+    // The failures are the model's own answers, passed on.
+    for (const f of failed) expect(f.body).toContain('exception in model at 127.0.0.2');
+    expect(share(replicas!, 0, sent[0]!.at + 2000)).toBeLessThanOrEqual(0.03);
+    const ejections = await metricLines('seldon_gateway_upstream_ejections_total');
+    expect(ejections.join('\n')).toContain('reason="error_rate"');
+    expect(sum(ejections)).toBeGreaterThanOrEqual(1);
+    expect(sum(ejections)).toBeLessThanOrEqual(2);
+    expect(sum(await metricLines('seldon_gateway_upstream_ejected_endpoints'))).toBe(1);
+    // Logged once per ejection, with the address and the reason.
+    const logged = gw!
+      .output()
+      .split('\n')
+      .filter((l) => l.includes('endpoint 127.0.0.2:') && l.includes('ejected'));
+    expect(logged.length).toBe(sum(ejections));
+    expect(logged[0]).toContain('"reason":"error_rate"');
+  });
+
+  it('REST: 30% bad input that every replica answers 500: nobody ejected, even shares, the other 70% all 200', async () => {
+    await start(await restReplicas(['ok', 'ok', 'ok', 'ok']), 'http');
+    const bad = (i: number): boolean => (i * 7919) % 10 < 3;
+    const sent = await load(150, 6, (i) => (bad(i) ? '{"data":{"ndarray":["bad"]}}' : '{"data":{"ndarray":[[1]]}}'));
+    sent.forEach((s, i) => expect(s.status).toBe(bad(i) ? 500 : 200));
+    expect(sum(await metricLines('seldon_gateway_upstream_ejections_total'))).toBe(0);
+    for (let i = 0; i < 4; i++) expect(Math.abs(share(replicas!, i, 0) - 0.25)).toBeLessThanOrEqual(0.08);
+  });
+
+  it("REST: every replica failing: every client gets the model's own answer, never the gateway's", async () => {
+    await start(await restReplicas(['fail', 'fail', 'fail', 'fail']), 'http');
+    const sent = await load(100, 3, () => '{"data":{"ndarray":[[1]]}}');
+    for (const s of sent) {
+      expect(s.status).toBe(500);
+      expect(s.body).toMatch(/exception in model at 127\.0\.0\.[2-5]/);
+    }
+    expect(sum(await metricLines('seldon_gateway_upstream_ejections_total'))).toBe(0);
+  });
+
+  it('REST: a replica that accepts and never answers, route timeout 1 s: at most 2% fail, none answered after 1.3 s', async () => {
+    await start(await restReplicas(['hang', 'ok', 'ok', 'ok']), 'http', { 'seldon.io/rest-timeout': '1000' });
+    const sent = await load(100, 8, () => '{"data":{"ndarray":[[1]]}}');
+    const failed = sent.filter((s) => s.status !== 200);
+    expect(failed.length / sent.length).toBeLessThanOrEqual(0.02);
+    for (const f of failed) expect(f.status).toBe(504);
+    expect(Math.max(...sent.map((s) => s.ms))).toBeLessThan(1300);
+  });
+
+  it('gRPC: one replica answering INTERNAL to everything: at most 1% of calls fail, it gets at most 3% after 2 s', async () => {
+    await start(await grpcReplicas(['fail', 'ok', 'ok', 'ok']), 'grpc');
+    const clients: GrpcClients = grpcClients(`127.0.0.1:${gw!.port}`);
+    try {
+      const rate = 100;
+      const t0 = performance.now();
+      const calls: Promise<boolean>[] = [];
+      for (let i = 0; i < rate * 20; i++) {
+        const wait = t0 + (i * 1000) / rate - performance.now();
+        if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+        calls.push(predict(clients, { strData: 'x' }, md({ seldon: 'iris', namespace: 'models' })).then((o) => o.ok));
+      }
+      const ok = await Promise.all(calls);
+      expect(ok.filter((x) => !x).length / ok.length).toBeLessThanOrEqual(0.01);
+      expect(share(replicas!, 0, t0 + 2000)).toBeLessThanOrEqual(0.03);
+      expect((await metricLines('seldon_gateway_upstream_ejections_total')).join('\n')).toContain('reason="error_rate"');
+    } finally {
+      clients.close();
+    }
+  });
+});
