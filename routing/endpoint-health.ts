@@ -24,7 +24,7 @@
  *   model's own answer, never a gateway-made "no healthy upstream".
  *
  * Picking (peak-EWMA with power of two choices, as Linkerd and Finagle): each endpoint's cost is
- * its latency estimate × (requests in flight + 1) ÷ its slow-start weight; two distinct endpoints
+ * its latency estimate × (requests in flight + 1); two distinct endpoints
  * are drawn and the cheaper one taken when it is cheaper by more than COST_BAND, else the one with
  * fewer requests in flight (latency noise must not skew equal replicas' shares). The estimate jumps to a slower answer at once and decays
  * toward faster ones over DECAY_MS, and decays with time when no answer comes, so an endpoint that
@@ -33,7 +33,8 @@
  * would make a sick endpoint look fast and draw traffic; a penalty would let a client's bad input
  * steer it). A new
  * endpoint (joined a set that had others) or one back from ejection starts at weight
- * SLOW_START_MIN_WEIGHT, rising linearly to 1 over `slowStartMs`.
+ * SLOW_START_MIN_WEIGHT, rising linearly to 1 over `slowStartMs`: it stays in a draw with the
+ * probability of its weight, so its share ramps up with it.
  */
 import type { OutcomeKind, OutlierPolicy } from './types.js';
 
@@ -260,10 +261,10 @@ function roomToEject(member: EndpointHealth, group: readonly HealthTracked[], no
   return out + 1 <= Math.floor((n * policy.maxEjectedPercent) / 100);
 }
 
-/** An endpoint's cost for the pick: latency estimate × (in flight + 1) ÷ slow-start weight. */
-function cost(e: HealthTracked, fallbackMs: number, now: number, policy: OutlierPolicy): number {
+/** An endpoint's cost for the pick: latency estimate × (in flight + 1). */
+function cost(e: HealthTracked, fallbackMs: number, now: number): number {
   const latency = e.health.latency(now);
-  return ((latency > 0 ? latency : fallbackMs) * (e.outstanding + 1)) / e.health.weight(now, policy);
+  return (latency > 0 ? latency : fallbackMs) * (e.outstanding + 1);
 }
 
 /**
@@ -293,6 +294,14 @@ export function pickEndpoint<E extends HealthTracked>(ready: readonly E[], avoid
   if (j >= i) j++;
   const a = list[i]!;
   const b = list[j]!;
+  // Slow start: a ramping endpoint stays in the draw with the probability of its weight, so its
+  // share rises with it (Envoy's slow_start_window); when both drop out, the further along wins.
+  const wa = a.health.weight(now, policy);
+  const wb = b.health.weight(now, policy);
+  const aOut = wa < 1 && random() >= wa;
+  const bOut = wb < 1 && random() >= wb;
+  if (aOut !== bOut) return aOut ? b : a;
+  if (aOut) return wb > wa ? b : a;
   // Endpoints with no answer yet cost what the others' typical answer costs.
   let sum = 0;
   let known = 0;
@@ -304,8 +313,8 @@ export function pickEndpoint<E extends HealthTracked>(ready: readonly E[], avoid
     }
   }
   const fallback = known > 0 ? sum / known : 1;
-  const ca = cost(a, fallback, now, policy);
-  const cb = cost(b, fallback, now, policy);
+  const ca = cost(a, fallback, now);
+  const cb = cost(b, fallback, now);
   // Costs within COST_BAND of each other are noise (a GC pause, a busy core): the less busy wins,
   // so equal replicas keep equal shares; a clearly slower (or ramping) one loses.
   if (ca > cb * COST_BAND) return b;

@@ -176,8 +176,11 @@ describe('the pick', () => {
     const fresh = new Ep('10.0.0.9:9000', t, true);
     const all = [...g, fresh];
     for (const e of g) e.outstanding = 1;
-    // Its cost: 20 ms × 1 ÷ 0.1 against 20 ms × 2 for the others: it loses every draw at first.
-    expect(share(all, fresh, t)).toBe(0);
+    // In a draw with probability 0.1 at first (then cheaper: nothing in flight), its full share at the end.
+    const first = share(all, fresh, t);
+    expect(first).toBeGreaterThan(0.02);
+    expect(first).toBeLessThan(0.1);
+    expect(share(all, fresh, t + P.slowStartMs / 2)).toBeGreaterThan(2 * first);
     expect(share(all, fresh, t + P.slowStartMs)).toBeGreaterThan(0.4);
   });
 
