@@ -31,12 +31,28 @@ import {
 } from './annotations.js';
 import { explainerService, isDns1123Label, isDns1123Subdomain, predictorService, serviceKey, serviceOfHost } from './services.js';
 import { RegexBudget } from './values.js';
-import type { Backend, BreakerLimits, CompileOptions, CorsPolicy, DeploymentReport, DeploymentState, Gate, OAuthClient, Origin, PathMatcher, RetryPolicy, RouteMatch, Upstream } from './types.js';
+import type {
+  Backend,
+  BreakerLimits,
+  CompileOptions,
+  CorsPolicy,
+  DeploymentReport,
+  DeploymentState,
+  Gate,
+  OAuthClient,
+  Origin,
+  OutlierPolicy,
+  PathMatcher,
+  RetryPolicy,
+  RouteMatch,
+  Upstream,
+} from './types.js';
 import type { PredictorSpec, SeldonDeployment } from './seldon-deployment.js';
 import { BANDIT_ANNOTATION, parseBanditAnnotation } from './bandit.js';
 import { parseRolloutAnnotation, ROLLOUT_ACTION_ANNOTATION, ROLLOUT_ANNOTATION } from './rollout/config.js';
 import type { DeploymentSteering } from './steering-spec.js';
 import { FLOW_ANNOTATION, flowAnnotations, type FlowPolicy } from './flow-config.js';
+import { OUTLIER_ANNOTATION, outlierAnnotations } from './outlier-config.js';
 import { runHash } from './steering.js';
 import { parseSticky, STICKY_ANNOTATION, type StickySpec } from './sticky.js';
 
@@ -100,8 +116,10 @@ function makeBackend(
   cors: CorsPolicy | null,
   steered = false,
   flow: FlowPolicy | null = null,
+  outlier?: Partial<OutlierPolicy> | null,
 ): Backend {
-  return { id, origin, upstream, rewrite, timeoutMs, idleTimeoutMs, retry, breaker, gate, cors, steered, flow };
+  const b: Backend = { id, origin, upstream, rewrite, timeoutMs, idleTimeoutMs, retry, breaker, gate, cors, steered, flow };
+  return outlier === undefined ? b : { ...b, outlier };
 }
 
 function report(ns: string, name: string, id: string, state: DeploymentState, reasons: readonly string[]): DeploymentReport {
@@ -322,6 +340,8 @@ function compileGenerated(
   const steering = steeringAnnotations(`${ns}/${name}`, predictors, ann, shadowAll, f);
   const flows = flowAnnotations(ann.get(FLOW_ANNOTATION));
   for (const w of flows.warnings) f.warn(w);
+  const outliers = outlierAnnotations(ann.get(OUTLIER_ANNOTATION));
+  for (const w of outliers.warnings) f.warn(w);
   const warn = (msg: string): void => f.warn(msg);
 
   const restPrefixes = [`/seldon/${ns}/${svcExt}/`];
@@ -367,16 +387,17 @@ function compileGenerated(
     const id = `${ns}/${name}/${pred}`;
     const target = serviceKey(ns, svc.name);
     const flow = shadow ? null : flows.of(pred, p.annotations?.[FLOW_ANNOTATION], warn);
+    const outlier = outliers.of(pred, p.annotations?.[OUTLIER_ANNOTATION], warn);
     if (svc.httpPort !== null) {
       const upstream: Upstream = { host: svc.host, port: svc.httpPort, tls, service: { name: svc.name, namespace: ns, portName: 'http' } };
-      const backend = makeBackend(id, origin, upstream, '/', rest.timeoutMs, rest.idleTimeoutMs, retry, breaker, gate, restCors, steered, flow);
+      const backend = makeBackend(id, origin, upstream, '/', rest.timeoutMs, rest.idleTimeoutMs, retry, breaker, gate, restCors, steered, flow, outlier);
       for (let i = 0; i < restPaths.length; i++) {
         specs.push({ kind: 'rest', namespace: ns, path: restPaths[i]!, host: null, headers: restHeaders, grpcIdentity: null, backend, shadow, weight, frontEnd: i === 0, target });
       }
     }
     if (svc.grpcPort !== null) {
       const upstream: Upstream = { host: svc.host, port: svc.grpcPort, tls, service: { name: svc.name, namespace: ns, portName: 'grpc' } };
-      const backend = makeBackend(id, origin, upstream, null, grpc.timeoutMs, grpc.idleTimeoutMs, retry, breaker, gate, null, steered, flow);
+      const backend = makeBackend(id, origin, upstream, null, grpc.timeoutMs, grpc.idleTimeoutMs, retry, breaker, gate, null, steered, flow, outlier);
       specs.push({ kind: 'grpc', namespace: ns, path: GRPC_PATH_MATCHER, host: null, headers: grpcHeaders, grpcIdentity, backend, shadow, weight, frontEnd: true, target });
     }
     if (typeof p.explainer?.type === 'string' && p.explainer.type !== '') {

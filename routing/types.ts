@@ -216,7 +216,7 @@ export interface Backend {
    * Endpoint health from `seldon.io/gateway-outlier` (docs/routing.md#endpoint-health): a policy,
    * `null` for `off`; absent: the gateway's flags.
    */
-  readonly outlier?: OutlierPolicy | null;
+  readonly outlier?: Partial<OutlierPolicy> | null;
   readonly breaker: BreakerLimits;
   /** Auth and rate limits to check first; null (the common case) when there are none. */
   readonly gate: Gate | null;

@@ -41,7 +41,8 @@ export function healthReporter(o: {
     const { namespace, deployment, predictor } = backend.origin;
     const outlier = backend.outlier;
     return {
-      policy: outlier ?? o.upstream.outlier,
+      policy: outlier ? { ...o.upstream.outlier, ...outlier } : o.upstream.outlier,
+      // The annotation decides when it is there (`off`: null; fields or `on`: on), else --outlier-detection.
       eject: outlier !== undefined ? outlier !== null : o.upstream.outlierDetection,
       clock: o.clock,
       ejected(address, e) {

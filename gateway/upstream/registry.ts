@@ -78,7 +78,9 @@ export abstract class UpstreamRegistry<U extends UpstreamEntry> {
 export function upstreamKey(backend: Backend, scheme: string): string {
   const up = backend.upstream;
   const b = backend.breaker;
-  return `${scheme}://${up.host}:${up.port}|${b.maxConnections}/${b.maxPendingRequests}/${b.maxRequests}/${b.maxRetries}`;
+  // Endpoint health's settings are the upstream's too: backends that differ in them do not share one.
+  const outlier = backend.outlier === undefined ? '' : `|${JSON.stringify(backend.outlier)}`;
+  return `${scheme}://${up.host}:${up.port}|${b.maxConnections}/${b.maxPendingRequests}/${b.maxRequests}/${b.maxRetries}${outlier}`;
 }
 
 /** The upstream keys every member and mirror of `table` uses (of one kind of route, if given). */
