@@ -9,6 +9,7 @@
 import { DEFAULT_OUTLIER_POLICY, EndpointHealth, judge, pickEndpoint, type OutlierPolicy } from '../../routing/endpoint-health.js';
 import { seededRandom } from '../../routing/pick.js';
 import type { OutcomeKind } from '../../routing/types.js';
+import { TimeHeap } from './time-heap.js';
 
 /** What one replica does with a request: answer after `ms` (200), fail at once (500), never answer, or answer slowly. */
 export type Behaviour = { readonly kind: 'ok'; readonly ms: number } | { readonly kind: 'fail'; readonly ms: number } | { readonly kind: 'hang' };
@@ -59,42 +60,6 @@ interface Sim {
   outstanding: number;
 }
 
-/** A binary min-heap of events by time. */
-class Events {
-  private readonly heap: { at: number; run: () => void }[] = [];
-  push(at: number, run: () => void): void {
-    const h = this.heap;
-    h.push({ at, run });
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (h[p]!.at <= h[i]!.at) break;
-      [h[p], h[i]] = [h[i]!, h[p]!];
-      i = p;
-    }
-  }
-  pop(): { at: number; run: () => void } | undefined {
-    const h = this.heap;
-    const top = h[0];
-    const last = h.pop();
-    if (h.length > 0 && last !== undefined) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && h[l]!.at < h[m]!.at) m = l;
-        if (r < h.length && h[r]!.at < h[m]!.at) m = r;
-        if (m === i) break;
-        [h[m], h[i]] = [h[i]!, h[m]!];
-        i = m;
-      }
-    }
-    return top;
-  }
-}
-
 export function simulate(s: Scenario, seed: number): SimResult {
   const random = seededRandom(seed);
   const policy = s.policy ?? DEFAULT_OUTLIER_POLICY;
@@ -102,7 +67,7 @@ export function simulate(s: Scenario, seed: number): SimResult {
   const warmupMs = s.warmupMs ?? 2000;
   const n = s.replicas.length;
   const workers: Sim[][] = Array.from({ length: s.workers }, () => s.replicas.map((_r, i) => ({ health: new EndpointHealth(`10.0.0.${i + 1}:9000`, 0, false), outstanding: 0 })));
-  const events = new Events();
+  const events = new TimeHeap<{ at: number; run: () => void }>();
   const received = new Array<number>(n).fill(0);
   const failuresBefore: (number | null)[] = new Array<number | null>(n).fill(null);
   const failuresSoFar = new Array<number>(n).fill(0);
@@ -118,50 +83,56 @@ export function simulate(s: Scenario, seed: number): SimResult {
 
   for (let k = 0; k < total; k++) {
     const at = (k * 1000) / s.rate;
-    events.push(at, () => {
-      const group = workers[k % s.workers]!;
-      const e = pickEndpoint(group, undefined, at, policy, random);
-      if (e === undefined) {
-        unpicked++;
-        return;
-      }
-      const i = group.indexOf(e);
-      if (at >= warmupMs) {
-        sentAfterWarmup++;
-        received[i]!++;
-      }
-      e.outstanding++;
-      const b = behaviourAt(s.replicas[i]!, at);
-      const bad = s.badInput !== undefined && random() < s.badInput;
-      let kind: OutcomeKind;
-      let ms: number;
-      if (b.kind === 'hang') {
-        kind = 'local';
-        ms = timeoutMs;
-      } else {
-        ms = b.ms * (0.5 + random());
-        kind = b.kind === 'fail' || bad ? 'error' : 'success';
-        if (ms > timeoutMs) {
+    events.push({
+      at,
+      run: () => {
+        const group = workers[k % s.workers]!;
+        const e = pickEndpoint(group, undefined, at, policy, random);
+        if (e === undefined) {
+          unpicked++;
+          return;
+        }
+        const i = group.indexOf(e);
+        if (at >= warmupMs) {
+          sentAfterWarmup++;
+          received[i]!++;
+        }
+        e.outstanding++;
+        const b = behaviourAt(s.replicas[i]!, at);
+        const bad = s.badInput !== undefined && random() < s.badInput;
+        let kind: OutcomeKind;
+        let ms: number;
+        if (b.kind === 'hang') {
           kind = 'local';
           ms = timeoutMs;
+        } else {
+          ms = b.ms * (0.5 + random());
+          kind = b.kind === 'fail' || bad ? 'error' : 'success';
+          if (ms > timeoutMs) {
+            kind = 'local';
+            ms = timeoutMs;
+          }
         }
-      }
-      events.push(at + ms, () => {
-        e.outstanding--;
-        if (kind === 'success') {
-          okLatency += ms;
-          okCount++;
-        } else if (bad && b.kind !== 'hang') badInputErrors++;
-        else {
-          failed++;
-          failuresSoFar[i]!++;
-        }
-        const ejection = judge(e.health, group, kind, ms, at + ms, policy, s.eject !== false);
-        if (ejection !== undefined) {
-          ejections++;
-          failuresBefore[i] ??= failuresSoFar[i]!;
-        }
-      });
+        events.push({
+          at: at + ms,
+          run: () => {
+            e.outstanding--;
+            if (kind === 'success') {
+              okLatency += ms;
+              okCount++;
+            } else if (bad && b.kind !== 'hang') badInputErrors++;
+            else {
+              failed++;
+              failuresSoFar[i]!++;
+            }
+            const ejection = judge(e.health, group, kind, ms, at + ms, policy, s.eject !== false);
+            if (ejection !== undefined) {
+              ejections++;
+              failuresBefore[i] ??= failuresSoFar[i]!;
+            }
+          },
+        });
+      },
     });
   }
   for (let ev = events.pop(); ev !== undefined; ev = events.pop()) ev.run();
