@@ -82,9 +82,12 @@ const PEER_SE = 2;
 
 /** One endpoint's health: its recent outcomes, its ejection, its latency estimate. */
 export class EndpointHealth {
-  /** Recent outcomes, oldest first: when, and whether a server error. */
-  private readonly times: number[] = [];
-  private readonly errors: boolean[] = [];
+  /** Recent outcomes, a ring of at most the policy's window (allocated at the first): when, and whether a server error. */
+  private times: Float64Array | undefined;
+  private errors: Uint8Array | undefined;
+  /** Where the oldest is, and how many there are. */
+  private head = 0;
+  private count = 0;
   private consecutiveLocal = 0;
   private ejections = 0;
   private lastEjectedAt = -Infinity;
@@ -126,8 +129,9 @@ export class EndpointHealth {
   counts(now: number, policy: OutlierPolicy): { errors: number; total: number } {
     this.expire(now, policy);
     let errors = 0;
-    for (const e of this.errors) if (e) errors++;
-    return { errors, total: this.errors.length };
+    const ring = this.errors;
+    if (ring !== undefined) for (let i = 0; i < this.count; i++) errors += ring[(this.head + i) % ring.length]!;
+    return { errors, total: this.count };
   }
 
   /** Record an outcome: the latency estimate and the window. */
@@ -139,12 +143,18 @@ export class EndpointHealth {
       return;
     }
     this.consecutiveLocal = 0;
-    this.times.push(now);
-    this.errors.push(kind === 'error');
-    if (this.times.length > policy.window) {
-      this.times.shift();
-      this.errors.shift();
+    const size = Math.max(1, policy.window);
+    if (this.times === undefined || this.times.length !== size) {
+      this.times = new Float64Array(size);
+      this.errors = new Uint8Array(size);
+      this.head = 0;
+      this.count = 0;
     }
+    const at = (this.head + this.count) % size;
+    this.times[at] = now;
+    this.errors![at] = kind === 'error' ? 1 : 0;
+    if (this.count < size) this.count++;
+    else this.head = (this.head + 1) % size;
   }
 
   private sample(sample: number, now: number): void {
@@ -171,20 +181,20 @@ export class EndpointHealth {
     this.ejectedUntil = until;
     this.ejection = { reason, until, ...(rates ? { rate: rates.rate, peerRate: rates.peerRate } : {}) };
     // Back on probation with an empty window, a clean count and slow start.
-    this.times.length = 0;
-    this.errors.length = 0;
+    this.head = 0;
+    this.count = 0;
     this.consecutiveLocal = 0;
     this.rampFrom = until;
     return this.ejection;
   }
 
   private expire(now: number, policy: OutlierPolicy): void {
+    const times = this.times;
+    if (times === undefined) return;
     const oldest = now - policy.windowMs;
-    let drop = 0;
-    while (drop < this.times.length && this.times[drop]! < oldest) drop++;
-    if (drop > 0) {
-      this.times.splice(0, drop);
-      this.errors.splice(0, drop);
+    while (this.count > 0 && times[this.head]! < oldest) {
+      this.head = (this.head + 1) % times.length;
+      this.count--;
     }
   }
 }

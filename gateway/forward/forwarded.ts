@@ -58,11 +58,9 @@ export abstract class ForwardedRequest implements Dispatcher {
   protected status = 0;
   /** Time from the answering attempt's send to its answer head; null while (or when) no upstream answered. */
   protected upstreamSeconds: number | null = null;
-  /**
-   * The endpoints this request's attempts went to: the next attempt goes elsewhere while another
-   * endpoint is left (an attempt follows another only when that one failed).
-   */
-  protected readonly tried: EndpointHealth[] = [];
+  /** The endpoint of the first attempt, and of all of them once there is a second (allocated only then). */
+  private triedFirst: EndpointHealth | undefined;
+  private triedAll: EndpointHealth[] | undefined;
 
   constructor(
     protected readonly metrics: GatewayMetrics,
@@ -129,6 +127,20 @@ export abstract class ForwardedRequest implements Dispatcher {
   protected retryAnswer(httpStatus: number, replayable: boolean, grpcStatus?: number): boolean {
     if (grpcStatus === undefined && httpStatus < 400) return false;
     return this.retries.retryDecided(httpStatus, replayable, grpcStatus);
+  }
+
+  /**
+   * The endpoints this request's attempts went to: the next attempt goes elsewhere while another
+   * endpoint is left (an attempt follows another only when that one failed). Undefined before the first.
+   */
+  protected tried(): readonly EndpointHealth[] | undefined {
+    return this.triedFirst === undefined ? undefined : (this.triedAll ??= [this.triedFirst]);
+  }
+
+  /** An attempt goes to `endpoint`. */
+  protected tryOn(endpoint: EndpointHealth): void {
+    if (this.triedFirst === undefined) this.triedFirst = endpoint;
+    else (this.triedAll ??= [this.triedFirst]).push(endpoint);
   }
 
   /** Tell an attempt's endpoint how it went (endpoint health: ejection, latency-aware picking). */

@@ -157,8 +157,8 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     let attempt: GrpcAttempt;
     try {
       // A retry or replay goes to an endpoint this call has not tried, while one is left.
-      const opened = this.up.request(this.headers, this.tried);
-      this.tried.push(opened.session.target.health);
+      const opened = this.up.request(this.headers, this.tried());
+      this.tryOn(opened.session.target.health);
       if (this.tap !== undefined) this.tap.attempted(opened.session.target.host, opened.session.target.port);
       attempt = new GrpcAttempt(this, opened.stream, opened.session, this.backend, this.clock);
     } catch (err) {

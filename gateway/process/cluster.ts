@@ -22,6 +22,7 @@ import cluster, { type Worker } from 'node:cluster';
 import net from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import type { EjectionNotice } from '../upstream/health-reports.js';
 import type { AcceptFailure } from '../edge/accept-guard.js';
 import type { GatewayConfig } from '../config/parse.js';
 import { GatewayMetrics } from '../observe/metrics.js';
@@ -54,7 +55,8 @@ type ToPrimary =
   | { type: 'steer-counts'; counts: SteerCounts }
   | { type: 'worker-ready'; ports: PublicPorts }
   | { type: 'worker-failed'; problem: string }
-  | { type: 'worker-accept'; failing: AcceptFailure | null };
+  | { type: 'worker-accept'; failing: AcceptFailure | null }
+  | { type: 'worker-ejection'; notice: EjectionNotice };
 
 /** How often a worker sends its rollout and bandit counts to the primary. */
 const STEER_COUNTS_MS = 1000;
@@ -123,6 +125,8 @@ class WorkerPlanes implements DataPlanes {
   /** Until every worker listens: settles `start()`. */
   private starting: { resolve(ports: PublicPorts): void; reject(err: Error): void } | undefined;
   private stopping = false;
+  /** Where the workers' endpoint ejections go (the control plane's Events). */
+  private ejected: ((notice: EjectionNotice) => void) | undefined;
   private stopStores: (() => void) | undefined;
   /** Rollout and bandit counts the workers sent since the control plane last took them. */
   private counts: SteerCounts = {};
@@ -186,6 +190,10 @@ class WorkerPlanes implements DataPlanes {
   replicaCount(n: number): void {
     this.replicas = n;
     this.broadcast({ type: 'sgw-flow-replicas', replicas: n });
+  }
+
+  onEjection(listener: (notice: EjectionNotice) => void): void {
+    this.ejected = listener;
   }
 
   /** Rewards the workers send (no Redis) are recorded here. */
@@ -262,6 +270,8 @@ class WorkerPlanes implements DataPlanes {
           this.starting.resolve(msg.ports);
           this.starting = undefined;
         }
+      } else if (msg?.type === 'worker-ejection') {
+        this.ejected?.(msg.notice);
       } else if (msg?.type === 'worker-accept') {
         if (msg.failing === null) this.notAccepting.delete(w.id);
         else this.notAccepting.set(w.id, msg.failing);
@@ -296,6 +306,9 @@ export async function runWorker(config: GatewayConfig, log: Logger): Promise<voi
     reusePort: process.env[REUSE_PORT_ENV] === '1',
     acceptChanged: (failing) => {
       if (process.connected) process.send?.({ type: 'worker-accept', failing: failing ?? null } satisfies ToPrimary);
+    },
+    ejected: (notice) => {
+      if (process.connected) process.send?.({ type: 'worker-ejection', notice } satisfies ToPrimary);
     },
   });
   answerObserveRequests((names) => plane.gather(names));

@@ -27,6 +27,7 @@ import { routeWeights } from '../observe/route-gauges.js';
 import type { RouteState, TableChange } from './route-state.js';
 import { findClusterAccess, type KubeLog } from '../../source/kubernetes/cluster-access.js';
 import type { DeploymentEvents } from '../../source/kubernetes/events.js';
+import type { EjectionNotice } from '../upstream/health-reports.js';
 import { LazyKubeSource, deploymentEventsFor } from '../../source/kubernetes/kubernetes.js';
 import { ManifestSource } from '../../source/manifest-source.js';
 import type { DeploymentSource, SourceEvent, SourceSink } from '../../source/source.js';
@@ -79,6 +80,8 @@ export interface DataPlanes {
   steerKeys(keys: readonly Buffer[]): void;
   /** Without Redis: where the data planes record bandit rewards (the control plane's memory store). */
   rewardsTo(sink: RewardSink): void;
+  /** Where every data plane's endpoint ejections go (a Warning Event each): set once by the control plane. */
+  onEjection(listener: (notice: EjectionNotice) => void): void;
   /** This replica's flow demand: every data plane's flow controller, summed (gateway/keda/). */
   readonly demand: FlowDemandSource;
   /** Every data plane splits its fixed flow limits between this many replicas from now on. */
@@ -166,6 +169,22 @@ async function postEventsOnChanges(state: RouteState, source: LazyKubeSource, lo
   return events;
 }
 
+/** At most one ejection Event per endpoint of a predictor per this long (every worker ejects on its own). */
+const EJECTION_EVENT_MS = 60_000;
+
+/** Endpoint ejections as Warning Events on their SeldonDeployment (`EndpointEjected`), rate-limited per endpoint. */
+function ejectionEvents(events: DeploymentEvents, now: () => number = Date.now): (n: EjectionNotice) => void {
+  const last = new Map<string, number>();
+  return (n) => {
+    const key = `${n.namespace}/${n.deployment}/${n.predictor}/${n.address}`;
+    const t = now();
+    if (t - (last.get(key) ?? -Infinity) < EJECTION_EVENT_MS) return;
+    last.set(key, t);
+    if (last.size > 10_000) last.clear();
+    events.post(n.namespace, n.deployment, 'Warning', 'EndpointEjected', n.message);
+  };
+}
+
 /** Logs and metrics for each applied change. */
 function observeChanges(state: RouteState, metrics: GatewayMetrics, log: Logger): void {
   const onChange = (table: RouteTable, change: TableChange): void => {
@@ -234,6 +253,7 @@ export async function startControlPlane(config: GatewayConfig, parts: ControlPla
   observeChanges(state, metrics, log);
   metrics.weighRoutes(routeWeights(() => state.current));
   const events = source instanceof LazyKubeSource ? await postEventsOnChanges(state, source, log) : undefined;
+  if (events) planes.onEjection(ejectionEvents(events));
   const sink = new StateSink(
     (batch) => {
       state.apply(batch);

@@ -18,6 +18,7 @@ import type { RewardSink } from '../steer/bandit-edge.js';
 import type { SteerOverride } from '../../routing/steering.js';
 import { notAccepting, type DataPlanes, type PlanesReadiness, type PublicPorts } from './control-plane.js';
 import type { EndpointWatcher } from '../../source/kubernetes/endpoints.js';
+import type { EjectionNotice } from '../upstream/health-reports.js';
 import { LazyKubeSource, endpointWatcherFor } from '../../source/kubernetes/kubernetes.js';
 import type { DeploymentSource, SourceEvent } from '../../source/source.js';
 import type { FlowDemandSource } from '../flow/demand.js';
@@ -34,6 +35,8 @@ export interface LocalPlaneOptions {
   readonly acceptChanged?: (failing: AcceptFailure | undefined) => void;
   /** The clock OAuth token expiry is read from (tests). */
   readonly now?: () => number;
+  /** Where this data plane's endpoint ejections go (a cluster worker tells the primary); default: `onEjection`'s listener. */
+  readonly ejected?: (notice: EjectionNotice) => void;
 }
 
 /**
@@ -56,6 +59,8 @@ export class LocalDataPlane implements DataPlanes {
     private readonly endpoints: EndpointWatcher | undefined,
     /** How many replicas share the fixed flow limits, as the control plane last said. */
     private readonly replicas: SettableReplicaCount,
+    /** Where ejections go, once the control plane says (`onEjection`). */
+    private readonly ejections: { listener?: (notice: EjectionNotice) => void },
   ) {}
 
   /** This data plane's flow demand: its flow controller's (reported to KEDA, gateway/keda/). */
@@ -69,7 +74,9 @@ export class LocalDataPlane implements DataPlanes {
     const observers = dataPlaneObservers(config.observe, metrics, options.accessSink, log);
     // The control plane sets the replica count (gateway/keda/); the flow controller splits fixed limits by it.
     const replicas = new SettableReplicaCount();
+    const ejections: { listener?: (notice: EjectionNotice) => void } = {};
     const plane = new DataPlane(config, metrics, log, endpoints, {
+      ejected: options.ejected ?? ((n) => ejections.listener?.(n)),
       replicas,
       ...(options.reusePort !== undefined ? { reusePort: options.reusePort } : {}),
       ...(options.acceptChanged ? { changed: options.acceptChanged } : {}),
@@ -77,7 +84,7 @@ export class LocalDataPlane implements DataPlanes {
       now: options.now,
     });
     if (endpoints) metrics.countReadyEndpoints(readyEndpointCounts(() => plane.state.current, endpoints));
-    return new LocalDataPlane(plane, observers, endpoints, replicas);
+    return new LocalDataPlane(plane, observers, endpoints, replicas, ejections);
   }
 
   /** The table this data plane routes on. */
@@ -121,6 +128,10 @@ export class LocalDataPlane implements DataPlanes {
 
   replicaCount(n: number): void {
     this.replicas.set(n);
+  }
+
+  onEjection(listener: (notice: EjectionNotice) => void): void {
+    this.ejections.listener = listener;
   }
 
   async gather(names?: readonly string[]): Promise<Gathered> {

@@ -236,14 +236,14 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
   dispatch(): void {
     if (this.done) return;
     // A retry or replay goes to an endpoint this request has not tried, while one is left.
-    const endpoint = this.up.pick(this.tried);
+    const endpoint = this.up.pick(this.tried());
     if (endpoint === undefined) {
       const invalid = this.up.invalid;
       if (invalid !== undefined) this.proxy.internalError('upstream', new Error(invalid), this.backend);
       this.fail(503, 'NO_HEALTHY_UPSTREAM', invalid !== undefined ? `${this.who()} has an address that cannot be dialled` : `${this.who()} has no ready endpoint`, invalid);
       return;
     }
-    this.tried.push(endpoint.health);
+    this.tryOn(endpoint.health);
     const attempt = (this.attempt = new RestAttempt(this, endpoint, this.backend, this.clock));
     if (this.tap !== undefined) this.tap.attempt(endpoint.address, this.headers);
     const idle = this.backend.idleTimeoutMs;

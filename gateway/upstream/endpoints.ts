@@ -106,9 +106,10 @@ export class EndpointSet<E extends Balanced> {
 
   /** An attempt on `e` ended: judged against the others; an ejection is told, and its end once over. */
   private attemptEnded(e: E, kind: OutcomeKind, latencyMs: number): void {
-    const group = e === this.service ? [e] : this.ready;
+    // The Service address alone: nothing to compare it with, nothing to pick between.
+    if (e === this.service) return;
     const now = this.clock.now();
-    const ejection = judge(e.health, group, kind, latencyMs, now, this.health.policy, this.health.eject && e !== this.service);
+    const ejection = judge(e.health, this.ready, kind, latencyMs, now, this.health.policy, this.health.eject);
     if (ejection === undefined) return;
     const address = e.health.address;
     this.health.ejected?.(address, ejection);
