@@ -7,11 +7,13 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { protectAdmin } from './login.js';
 import type { RedisStatus } from '../auth/redis.js';
-import { renderPage, type DiagnosticsJson } from './page.js';
+import { renderPage } from './page.js';
+import type { DiagnosticsJson } from './page-model.js';
 import type { AdminToken } from './token.js';
 import { tableJson, type DeploymentJson } from '../../routing/describe.js';
 import type { RouteGroup, RouteTable } from '../../routing/types.js';
 import type { SteeringJson } from '../steer/describe.js';
+import type { EjectedEndpointJson } from '../observe/ejections-view.js';
 
 export interface AdminSources {
   /** True once the first full sync produced a table, and until shutdown starts. */
@@ -32,6 +34,8 @@ export interface AdminSources {
   steering?(): ReadonlyMap<string, SteeringJson>;
   /** A steered group with its live shares (what the workers apply). */
   steer?(group: RouteGroup): RouteGroup;
+  /** The endpoints ejected now by endpoint health, by deployment key (observe/ejections-view.ts). */
+  ejections?(): Promise<ReadonlyMap<string, readonly EjectedEndpointJson[]>>;
 }
 
 const queryOf = (req: { query: unknown }): Record<string, unknown> => (typeof req.query === 'object' && req.query !== null ? (req.query as Record<string, unknown>) : {});
@@ -49,12 +53,16 @@ export function createAdminApp(sources: AdminSources, options: { token?: AdminTo
   app.get('/routes', async (req, reply) => {
     const json = tableJson(sources.table(), sources.appliedAt(), sources.steer?.bind(sources));
     const steering = sources.steering?.();
-    const deployments: (DeploymentJson & { steering?: SteeringJson })[] = steering?.size
-      ? json.deployments.map((d) => {
-          const s = steering.get(`${d.namespace}/${d.name}`);
-          return s ? { ...d, steering: s } : d;
-        })
-      : json.deployments;
+    const ejected = await sources.ejections?.();
+    const deployments: (DeploymentJson & { steering?: SteeringJson; ejectedEndpoints?: readonly EjectedEndpointJson[] })[] =
+      steering?.size || ejected?.size
+        ? json.deployments.map((d) => {
+            const key = `${d.namespace}/${d.name}`;
+            const s = steering?.get(key);
+            const e = ejected?.get(key);
+            return s || e ? { ...d, ...(s ? { steering: s } : {}), ...(e ? { ejectedEndpoints: e } : {}) } : d;
+          })
+        : json.deployments;
     const body = { ...json, deployments, sourceProblems: Object.fromEntries(sources.problems()) };
     // `?pretty` (any value): indented, for people reading it in a browser or a terminal.
     if (queryOf(req).pretty !== undefined) return reply.type('application/json; charset=utf-8').send(`${JSON.stringify(body, null, 2)}\n`);

@@ -60,6 +60,7 @@ interface Children {
 }
 
 export const REQUEST_DURATION_METRIC = 'seldon_gateway_request_duration_seconds';
+export const EJECTED_UNTIL_METRIC = 'seldon_gateway_upstream_endpoint_ejected_until_seconds';
 
 export class GatewayMetrics {
   readonly registry = new Registry();
@@ -112,6 +113,14 @@ export class GatewayMetrics {
     name: 'seldon_gateway_upstream_ejected_endpoints',
     help: "Endpoints of a predictor's upstream ejected now (the most any worker has out).",
     labelNames: ['namespace', 'deployment', 'predictor'],
+    aggregator: 'max',
+    registers: [this.registry],
+  });
+  /** Per ejected endpoint (removed when it is back): /routes lists them (observe/ejections-view.ts). */
+  readonly ejectedUntil = new Gauge({
+    name: EJECTED_UNTIL_METRIC,
+    help: 'When an ejected endpoint is back (unix seconds), by the predictor it serves, its address and why it is out; no series once it is back.',
+    labelNames: ['namespace', 'deployment', 'predictor', 'address', 'reason'],
     aggregator: 'max',
     registers: [this.registry],
   });

@@ -16,7 +16,7 @@
 import type { Logger } from 'pino';
 import { createAdminApp } from '../admin/server.js';
 import { AdminToken } from '../admin/token.js';
-import { diagnostics, type PageSettings } from '../admin/page.js';
+import { diagnostics, type PageSettings } from '../admin/page-model.js';
 import { FLOW_METRICS, flowViews } from '../observe/flow-metrics.js';
 import type { AcceptFailure } from '../edge/accept-guard.js';
 import type { GatewayConfig } from '../config/parse.js';
@@ -28,6 +28,7 @@ import type { RouteState, TableChange } from './route-state.js';
 import { findClusterAccess, type KubeLog } from '../../source/kubernetes/cluster-access.js';
 import type { DeploymentEvents } from '../../source/kubernetes/events.js';
 import type { EjectionNotice } from '../upstream/health-reports.js';
+import { EJECTION_METRICS, ejectedEndpoints } from '../observe/ejections-view.js';
 import { LazyKubeSource, deploymentEventsFor } from '../../source/kubernetes/kubernetes.js';
 import { ManifestSource } from '../../source/manifest-source.js';
 import type { DeploymentSource, SourceEvent, SourceSink } from '../../source/source.js';
@@ -303,11 +304,13 @@ export async function startControlPlane(config: GatewayConfig, parts: ControlPla
       problems: () => sink.problems,
       steering: () => steeringJson(steering.rolloutViews(), steering.banditViews()),
       steer: (g) => steerGroup(g, steering.overrides()),
+      ejections: async () => ejectedEndpoints((await planes.gather(EJECTION_METRICS)).metrics),
       diagnostics: async () => {
         const { window, disagreements } = await history.observe();
-        const flow = flowViews((await planes.gather(FLOW_METRICS)).metrics);
+        const [flow, ejected] = await Promise.all([planes.gather(FLOW_METRICS), planes.gather(EJECTION_METRICS)]);
         return diagnostics({
-          flow,
+          flow: flowViews(flow.metrics),
+          ejections: ejectedEndpoints(ejected.metrics),
           table: state.current,
           appliedAt: state.lastAppliedAt,
           problems: sink.problems,

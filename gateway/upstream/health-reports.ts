@@ -37,8 +37,11 @@ export function healthReporter(o: {
   readonly clock?: Clock | undefined;
   readonly posted?: ((notice: EjectionNotice) => void) | undefined;
 }): (backend: Backend) => HealthSettings {
+  const now = (): number => (o.clock ?? performance).now();
   return (backend) => {
     const { namespace, deployment, predictor } = backend.origin;
+    /** Each ejected endpoint's reason, to remove its series when it is back. */
+    const out = new Map<string, string>();
     const outlier = backend.outlier;
     return {
       policy: outlier ? { ...o.upstream.outlier, ...outlier } : o.upstream.outlier,
@@ -46,14 +49,20 @@ export function healthReporter(o: {
       eject: outlier !== undefined ? outlier !== null : o.upstream.outlierDetection,
       clock: o.clock,
       ejected(address, e) {
+        const t = now();
         o.metrics.ejections.labels(namespace, deployment, predictor, e.reason).inc();
         o.metrics.ejectedEndpoints.labels(namespace, deployment, predictor).inc();
-        const message = ejectionMessage(address, predictor, e, (o.clock ?? performance).now());
-        o.log?.warn({ namespace, deployment, predictor, address, reason: e.reason, ejectedForMs: Math.round(e.until - (o.clock ?? performance).now()) }, message);
+        o.metrics.ejectedUntil.labels(namespace, deployment, predictor, address, e.reason).set(Math.round(Date.now() / 1000 + (e.until - t) / 1000));
+        out.set(address, e.reason);
+        const message = ejectionMessage(address, predictor, e, t);
+        o.log?.warn({ namespace, deployment, predictor, address, reason: e.reason, ejectedForMs: Math.round(e.until - t) }, message);
         o.posted?.({ namespace, deployment, predictor, address, message });
       },
       returned(address) {
         o.metrics.ejectedEndpoints.labels(namespace, deployment, predictor).dec();
+        const reason = out.get(address);
+        out.delete(address);
+        if (reason !== undefined) o.metrics.ejectedUntil.remove(namespace, deployment, predictor, address, reason);
         o.log?.info({ namespace, deployment, predictor, address }, `endpoint ${address} of predictor ${predictor} back from ejection, on probation`);
       },
     };

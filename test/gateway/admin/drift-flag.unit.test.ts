@@ -4,7 +4,8 @@
  * where a rollout changed them within it (the window then mixes traffic from before and after).
  */
 import { describe, expect, it } from 'vitest';
-import { diagnostics, renderPage } from '../../../gateway/admin/page.js';
+import { diagnostics } from '../../../gateway/admin/page-model.js';
+import { renderPage } from '../../../gateway/admin/page.js';
 import type { SteeringJson } from '../../../gateway/admin/steering-html.js';
 import { ObservedWindow } from '../../../gateway/observe/observed.js';
 import { buildTable } from '../../../routing/table.js';

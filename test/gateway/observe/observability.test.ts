@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Pool, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DiagnosticsJson } from '../../../gateway/admin/page.js';
+import type { DiagnosticsJson } from '../../../gateway/admin/page-model.js';
 import { encodeSeldonMessage, grpcClients, grpcFrame, startGrpcBackend, type GrpcBackend } from '../../fixtures/grpc-backend.js';
 import { startHttpBackend, type HttpBackend, type HttpHandler } from '../../fixtures/http-backend.js';
 import { answeredBy, md, predict as grpcPredict, startRawUpstream, type RawUpstream } from '../../helpers/grpc.js';

@@ -207,6 +207,27 @@ describe('endpoint health: four replicas, two workers', () => {
       .filter((l) => l.includes('endpoint 127.0.0.2:') && l.includes('ejected'));
     expect(logged.length).toBe(sum(ejections));
     expect(logged[0]).toContain('"reason":"error_rate"');
+    // /routes lists it under its deployment, until when and in how many workers; the page marks it.
+    type Listed = { predictor: string; address: string; reason: string; until: string; workers: number };
+    const routes = (await (await fetch(`http://127.0.0.1:${gw!.admin}/routes`)).json()) as { deployments: { name: string; ejectedEndpoints?: Listed[] }[] };
+    const listed = routes.deployments.find((d) => d.name === 'iris')!.ejectedEndpoints!;
+    expect(listed).toEqual([{ predictor: 'default', address: `127.0.0.2:${replicas!.port}`, reason: 'error_rate', until: expect.any(String), workers: sum(ejections) }]);
+    expect(Date.parse(listed[0]!.until)).toBeGreaterThan(Date.now());
+    const page = await (await fetch(`http://127.0.0.1:${gw!.admin}/?deployment=models/iris`)).text();
+    expect(page).toContain(`<span class="badge bad">ejected</span> default 127.0.0.2:${replicas!.port}`);
+    // A Warning Event on the SeldonDeployment, once for the endpoint (both workers' ejections inside a minute).
+    await poll(
+      'the Event',
+      async () => [...api.events.values()].filter((e) => e.reason === 'EndpointEjected'),
+      (l) => l.length >= 1,
+      10_000,
+    );
+    const posted = [...api.events.values()].filter((e) => e.reason === 'EndpointEjected');
+    expect(posted).toHaveLength(1);
+    expect(posted[0]).toMatchObject({ type: 'Warning', involvedObject: { kind: 'SeldonDeployment', name: 'iris', namespace: 'models' } });
+    expect(posted[0]!.message).toMatch(
+      /^endpoint 127\.0\.0\.2:\d+ of predictor default ejected for \d+ s: it answered server errors on \d+% of its recent requests where the other endpoints answered \d+%$/,
+    );
   });
 
   it('REST: 30% bad input that every replica answers 500: nobody ejected, even shares, the other 70% all 200', async () => {
