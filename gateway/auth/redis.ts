@@ -137,6 +137,9 @@ export class RedisConnection {
   private unackedLogged = 0;
 
   /** `ackTimeoutMs`: how long a durable write waits for a replica (WAIT's timeout). */
+  /** The scripts defined so far, by name: `warm` loads them on every primary. */
+  private readonly scripts = new Map<string, ScriptSpec>();
+
   constructor(
     url: string,
     private readonly log: Logger | undefined,
@@ -225,7 +228,51 @@ export class RedisConnection {
 
   /** Define a script (once per name) and return its caller: KEYS then ARGV. */
   script(name: string, spec: ScriptSpec): ScriptCall {
+    this.scripts.set(name, spec);
     return defineOn(this.client, name, spec);
+  }
+
+  /**
+   * Ready for the first requests as for later ones (docs/redis.md#readiness): connected, with a
+   * connection to every primary (a Cluster's too: ioredis opens them on first use) and every script
+   * defined so far loaded there, so the first call on each is one EVALSHA, not a connect and an EVAL
+   * that outlast --redis-timeout and send the limiter to its local share. Resolves true when warm,
+   * false when the store is down (the gateway starts in fallback, as ever) or `ms` passed first.
+   */
+  async warm(ms: number): Promise<boolean> {
+    const deadline = Date.now() + ms;
+    const until = <T>(p: Promise<T>): Promise<T | undefined> => {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), Math.max(0, deadline - Date.now()))));
+      return Promise.race([p, late]).finally(() => clearTimeout(timer));
+    };
+    if (!this.up) {
+      // Up, or a first problem (refused, unknown master): down now means fallback, not a wait.
+      const settled = await until(
+        new Promise<boolean>((resolve) => {
+          const check = (): void => {
+            if (this.up) resolve(true);
+            else if (this.lastProblem !== undefined || this.lastSentinelProblem !== undefined) resolve(false);
+            else setTimeout(check, 20);
+          };
+          check();
+        }),
+      );
+      if (settled !== true) return false;
+    }
+    const scripts = [...this.scripts.values()];
+    const loads: Promise<unknown>[] = [];
+    for (const c of this.durable === undefined ? [this.client] : [this.client, this.durable]) {
+      const nodes = c instanceof Cluster ? c.nodes('master') : [c];
+      for (const node of nodes) for (const s of scripts) loads.push(node.script('LOAD', s.lua));
+    }
+    const loaded = await until(
+      Promise.all(loads).then(
+        () => true,
+        () => false,
+      ),
+    );
+    return loaded === true;
   }
 
   /**
@@ -237,6 +284,7 @@ export class RedisConnection {
   durableScript(name: string, spec: ScriptSpec, options: DurableOptions = {}): ScriptCall {
     const durable = this.durable;
     if (durable === undefined) return this.script(name, spec);
+    this.scripts.set(name, spec);
     defineOn(durable, name, spec);
     const send = async (args: (string | number)[], redirected: boolean): Promise<unknown> => {
       const pipeline = durable.pipeline() as unknown as Pipeline;

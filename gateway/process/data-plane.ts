@@ -86,6 +86,8 @@ function trustFor(config: Pick<EdgeConfig, 'trustForwardedHeaders' | 'trustedPro
 }
 
 const UPSTREAM_SWEEP_MS = 60_000;
+/** The least a start waits for the shared store to be warm (else five --redis-timeout). */
+const WARM_MIN_MS = 5_000;
 /** The paths fastify serves (the OAuth front end's token endpoint and probes), with any query. */
 const OWN_ROUTES = /^\/(?:oauth\/token|ping|ready)(?:\?|$)/;
 
@@ -147,7 +149,7 @@ export class DataPlane {
   constructor(
     private readonly config: GatewayConfig,
     metrics?: GatewayMetrics,
-    log?: Logger,
+    private readonly log?: Logger,
     /** Ready pod endpoints per Service (EndpointSlices), when endpoint routing is on: dialled, and followed by flow control. */
     endpoints?: EndpointSource & WatchedEndpoints,
     /** How a cluster worker accepts (cluster.ts), and the observers (local-plane.ts). */
@@ -372,6 +374,13 @@ export class DataPlane {
   /** Register the own routes, then listen: the public port (and --oauth-port), --grpc-port. */
   async listen(): Promise<void> {
     await this.own.ready();
+    // Ready only when warm: the shared store connected with its scripts on every primary, so the
+    // first requests decide through it (or known down: fallback, as ever; docs/redis.md#readiness).
+    const redis = this.stores.redis;
+    if (redis !== undefined) {
+      const warm = await redis.warm(Math.max(WARM_MIN_MS, 5 * this.config.auth.redisTimeoutMs));
+      if (!warm) this.log?.warn({ redis: redis.status() }, 'redis not ready at start: serving with rate limits in fallback until it is');
+    }
     await this.listeners.listenPublic(this.dispatch);
     // Pools of deployments that went away must not pile up over thousands of changes.
     this.sweeper = setInterval(() => this.sweepUpstreams(), UPSTREAM_SWEEP_MS);

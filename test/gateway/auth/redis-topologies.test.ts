@@ -403,6 +403,36 @@ function topologySuite(kind: 'sentinel' | 'cluster'): void {
 topologySuite('sentinel');
 topologySuite('cluster');
 
+/**
+ * Ready only when warm (docs/redis.md#readiness): on a store created just now, two gateways (two
+ * workers each) say ready only once every worker is connected with its scripts loaded on every
+ * primary, so 30 requests sent the moment both say so are limited exactly, none decided locally.
+ */
+describe('cold start: the first requests after ready decide through the shared store', () => {
+  for (const kind of ['cluster', 'sentinel'] as const) {
+    it(`a fresh ${kind === 'cluster' ? 'Redis Cluster' : 'Sentinel set'}: 30 requests at once after ready, a limit of 10/m: exactly 10 allowed, nothing decided in fallback`, async () => {
+      const dir = mkdtempSync(join(tmpdir(), `sgw-cold-${kind}-`));
+      const limited = await startHttpBackend({ name: 'limited' });
+      const set = kind === 'cluster' ? await startRedisCluster() : await startSentinelSet();
+      let gateways: CliGateway[] = [];
+      try {
+        writeFileSync(join(dir, 'limited.yaml'), sdep('limited', 'models', { predictors: [{ name: 'main' }] }, { 'seldon.io/gateway-rate-limit': '10/m' }));
+        const args = ['--manifests', dir, '--workers', '2', '--redis-url', set.url, '--resolve', `limited-main.models:8000=127.0.0.1:${limited.port}`];
+        gateways = await Promise.all([startCli(args, { readyWithinMs: 45_000 }), startCli(args, { readyWithinMs: 45_000 })]);
+        const statuses = await Promise.all(Array.from({ length: 30 }, (_x, i) => post(gateways[i % 2]!, path('limited'))));
+        const counts = Object.fromEntries([200, 429].map((c) => [c, statuses.filter((x) => x === c).length]));
+        expect(counts).toEqual({ 200: 10, 429: 20 });
+        expect(limited.requests.length).toBe(10);
+        expect(await fallbackTotal(gateways)).toBe(0);
+      } finally {
+        await Promise.all(gateways.map((g) => g.stop()));
+        await Promise.all([limited.close(), set.stop()]);
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }, 180_000);
+  }
+});
+
 describe('a malformed --redis-url', () => {
   it('is a one-line usage error naming the URL (its password redacted), exit 2', () => {
     const main = join(import.meta.dirname, '../../..', 'dist', 'gateway', 'main.js');
