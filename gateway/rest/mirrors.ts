@@ -12,7 +12,8 @@
  * is the idle timeout. Its response is read and discarded, or, with comparison on
  * (observe/shadow-compare.ts), kept up to a limit and compared with the primary's once both have ended.
  */
-import { UpstreamError, type ResponseHandler, type UpstreamAttempt } from '../upstream/http1-client.js';
+import type { ResponseHandler, UpstreamAttempt } from '../upstream/http1-client.js';
+import { UpstreamError } from '../upstream/request-head.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import type { ResponseTap } from '../observe/observed-rest.js';
 import type { AnswerCollector, PrimaryCapture, ShadowComparer } from '../observe/shadow-compare.js';
