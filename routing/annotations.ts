@@ -15,7 +15,7 @@
 import { parseHeaderAnnotation, parseInteger, parseRegexHeaderAnnotation, RegexBudget, type HeaderConstraint, type Parsed } from './values.js';
 import { parse as parseYaml } from 'yaml';
 import { isDns1035Label } from './services.js';
-import { parseCorsPolicy } from './custom-config.js';
+import { parseCorsPolicy } from './cors-config.js';
 import { DEFAULT_BREAKER, type BreakerLimits, type CorsPolicy, type Gate, type Protocol, type RateLimit, type RetryPolicy } from './types.js';
 import type { Annotations, PredictorSpec } from './seldon-deployment.js';
 

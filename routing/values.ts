@@ -171,3 +171,6 @@ export function parseFieldsDocument(raw: string, fields: readonly string[]): Par
   if (unknown.length) return { ok: false, error: `unknown field ${JSON.stringify(unknown[0])} (fields: ${fields.join(', ')})` };
   return { ok: true, value: doc as Record<string, unknown> };
 }
+
+/** A plain mapping (not null, not a list), as YAML and JSON documents hold them. */
+export const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
