@@ -135,6 +135,7 @@ export class RedisConnection {
   private wasUp = false;
   private unacked = 0;
   private unackedLogged = 0;
+  private closed = false;
 
   /** `ackTimeoutMs`: how long a durable write waits for a replica (WAIT's timeout). */
   /** The scripts defined so far, by name: `warm` loads them on every primary. */
@@ -154,7 +155,9 @@ export class RedisConnection {
       this.durable.on('error', () => undefined);
       this.durable.on('ready', () => this.changed());
       this.durable.on('close', () => this.changed());
+      this.durable.on('end', () => this.revive(this.durable!));
     }
+    this.client.on('end', () => this.revive(this.client));
     this.client.on('ready', () => {
       this.lastProblem = undefined;
       this.lastSentinelProblem = undefined;
@@ -169,6 +172,20 @@ export class RedisConnection {
     this.client.on('node error', (err: Error, node?: string) => this.problem(`${node ?? 'a cluster node'}: ${err.message}`));
     // Without a listener ioredis would throw; say it once per distinct problem, not per retry.
     this.client.on('error', (err: Error) => this.problem(err.message));
+  }
+
+  /**
+   * ioredis gives a connection up for good ('end') when its connect attempt fails outright rather
+   * than by a retried error: a Sentinel's failover announcement arriving while the client is still
+   * asking the sentinels for the primary makes the attempt throw "Connection is closed." and never
+   * retry. The gateway never means to stop while it runs: start it again, with the usual backoff.
+   */
+  private revive(c: Redis | Cluster): void {
+    if (this.closed) return;
+    setTimeout(() => {
+      if (this.closed || c.status !== 'end') return;
+      c.connect().catch(() => undefined);
+    }, backoff(1)).unref();
   }
 
   /** Tell the listeners when `up` changes. */
@@ -218,7 +235,11 @@ export class RedisConnection {
       url: this.target.redacted,
       connected,
       primary: this.primary(),
-      reason: connected ? undefined : (this.lastProblem ?? this.lastSentinelProblem ?? `not connected yet (${this.client.status})`),
+      reason: connected
+        ? undefined
+        : this.client.status === 'ready'
+          ? `the durable-write connection is ${this.durable?.status}`
+          : (this.lastProblem ?? this.lastSentinelProblem ?? `not connected yet (${this.client.status})`),
     };
   }
 
@@ -328,6 +349,7 @@ export class RedisConnection {
   }
 
   close(): void {
+    this.closed = true;
     this.client.disconnect();
     this.durable?.disconnect();
   }
