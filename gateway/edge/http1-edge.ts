@@ -71,7 +71,7 @@ export class Http1Edge {
         res.sendDate = false;
         sendError(req, res, r.status, r.reason, r.info, { connection: 'close' });
       },
-      answer: (socket, r) => rawAnswer(socket, r.status, r.reason, r.info),
+      answer: (socket, r) => rawAnswer(socket, r.status, r.reason, r.info, r.extra),
     });
   }
 
@@ -111,9 +111,15 @@ export class Http1Edge {
     this.clientError(Object.assign(new Error('request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }), socket);
   };
 
-  /** `node:http`'s 'connect' listener: a reverse proxy tunnels nothing. */
+  /**
+   * `node:http`'s 'connect' listener: a reverse proxy tunnels nothing. Answered as a parse error
+   * is, after the answers to the requests before it, and not at all behind one that closed the
+   * connection (Node's parser reads ahead: the CONNECT may come behind a refusal already sent).
+   */
   readonly connect = (_req: IncomingMessage, socket: Socket): void => {
+    if (isLingering(socket)) return;
     this.deps.metrics.clientErrors.labels('method_not_allowed').inc();
-    rawAnswer(socket, 405, 'METHOD_NOT_ALLOWED', 'CONNECT is not allowed: this is a reverse proxy', 'allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n');
+    const refusal = { status: 405, reason: 'METHOD_NOT_ALLOWED', info: 'CONNECT is not allowed: this is a reverse proxy', extra: 'allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n' } as const;
+    if (!this.pipelines.refuse(socket, refusal)) rawAnswer(socket, refusal.status, refusal.reason, refusal.info, refusal.extra);
   };
 }

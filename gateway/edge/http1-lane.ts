@@ -321,10 +321,15 @@ export class LaneResponse implements RestResponse {
     return this.ended;
   }
 
-  /** Cut the connection (the answer cannot be completed). */
+  /**
+   * Cut the connection (the answer cannot be completed). What was written goes out first, as
+   * `node:http` writes it at once: the client reads an answer cut short (its framing says so),
+   * never a connection closed with nothing, which a client may take as unanswered and send again.
+   */
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
+    this.flush();
     this.connection.socket.destroy();
   }
 

@@ -23,6 +23,8 @@ export interface EdgeRefusal {
   readonly status: number;
   readonly reason: GatewayReason;
   readonly info: string;
+  /** Header lines the answer carries beside the JSON error's (each ending in CRLF). */
+  readonly extra?: string;
 }
 
 export interface PipelineDeps {

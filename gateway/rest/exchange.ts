@@ -115,6 +115,8 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
   private cutBy: 'timeout' | 'client' = 'client';
   /** Where the model's answer is written: this exchange, or the token's decorator of it. */
   private answer: AnswerSink = this;
+  /** The model's head, until its first body bytes or its end (`head`). */
+  private pendingHead: { statusCode: number; statusText: string; headers: string[] } | undefined;
   /** Predictor header, access log, answer capture for comparison: set only when one applies. */
   private tap: ResponseTap | undefined;
 
@@ -330,6 +332,12 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
       this.fail(504, 'UPSTREAM_TIMEOUT', `${this.who()} did not answer within the per-try timeout of ${this.backend.retry?.perTryTimeoutMs} ms`);
       return;
     }
+    if (a.answered && (err.code === 'UPSTREAM_CLOSED' || err.code === 'ECONNRESET' || err.code === 'EPIPE')) {
+      // The model answered a head, then closed before its body's end: it ran the request (never
+      // retried), and the client gets a 502, not a 503 that says it never answered.
+      this.fail(502, 'UPSTREAM_BAD_RESPONSE', `${this.who()} closed the connection before its answer ended`, err.message);
+      return;
+    }
     if (err.code === 'UPSTREAM_HEADERS_OVERFLOW') {
       // The upstream answered, with a head over the limit: the request was executed, never retry it.
       this.fail(502, 'UPSTREAM_BAD_RESPONSE', `${this.who()} answered with response headers larger than ${this.proxy.deps.upstream.maxResponseHeaderBytes} bytes`);
@@ -361,13 +369,27 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
 
   // ---- the answer, to the client (AnswerSink) ----
 
+  /**
+   * The model's head waits for its first body bytes (or its end): an answer whose body the
+   * gateway cannot frame (bad chunked framing right after the head) is then a 502, where a head
+   * already written would leave the client a connection closed with nothing.
+   */
   head(statusCode: number, statusText: string, headers: string[]): boolean {
+    this.pendingHead = { statusCode, statusText, headers };
+    return true;
+  }
+
+  /** Write the head held back; false when it cannot be (then the exchange answered 502 itself). */
+  private writeHead(): boolean {
+    const h = this.pendingHead;
+    if (h === undefined) return true;
+    this.pendingHead = undefined;
     try {
-      this.res.writeHead(statusCode, statusText, headers);
+      this.res.writeHead(h.statusCode, h.statusText, h.headers);
     } catch {
       // A reason phrase Node will not write (obs-text that is not valid UTF-8): the standard one.
       try {
-        this.res.writeHead(statusCode, STATUS_CODES[statusCode] ?? 'Unknown', headers);
+        this.res.writeHead(h.statusCode, STATUS_CODES[h.statusCode] ?? 'Unknown', h.headers);
       } catch (err) {
         // A header Node will not write either: the answer cannot be passed on as it is.
         this.status = 502;
@@ -381,7 +403,7 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
   }
 
   data(chunk: Buffer): boolean {
-    if (this.done) return true;
+    if (this.done || !this.writeHead()) return true;
     const ok = this.res.write(chunk);
     // The client is slower than the model: read on from the upstream once it took what was written.
     if (!ok) this.res.once('drain', () => this.attempt?.resume());
@@ -389,7 +411,7 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
   }
 
   end(last?: Buffer): void {
-    if (this.done) return;
+    if (this.done || !this.writeHead()) return;
     // The model is done with it: its slot under flow control goes to the next waiting request
     // before this answer is written out (the model waits for the gateway's turnaround only).
     this.extras.ended?.(true);

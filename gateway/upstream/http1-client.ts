@@ -30,7 +30,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Readable } from 'node:stream';
 import { Deadline } from '../edge/deadline.js';
-import { ResponseParser, type ResponseHead, type ResponseSink } from './http1-response.js';
+import { ResponseParseError, ResponseParser, type ResponseHead, type ResponseSink } from './http1-response.js';
 import { UpstreamError, declaredLength, framingLine, isStream, requestHead, type UpstreamRequest } from './request-head.js';
 
 /** The request in flight, as its handler holds it. */
@@ -382,7 +382,11 @@ class Connection implements ResponseSink {
     this.pool.closed(this);
     if (task === undefined || task.done) return;
     const err =
-      this.error ?? new UpstreamError('UPSTREAM_CLOSED', this.parser.headParsed ? 'the upstream closed the connection before the answer ended' : 'the upstream closed the connection before answering');
+      this.error ??
+      (this.parser.headStarted
+        ? // Part of a head, then the close: the model answered something, not HTTP (never replayed: it ran the request).
+          new ResponseParseError('UPSTREAM_BAD_RESPONSE', 'the upstream closed the connection in the middle of the answer head')
+        : new UpstreamError('UPSTREAM_CLOSED', this.parser.headParsed ? 'the upstream closed the connection before the answer ended' : 'the upstream closed the connection before answering'));
     if (this.answered > 0 && !this.heard && !task.replayed && isReset(err) && !isStream(task.req.body)) this.pool.replay(task);
     else this.pool.fail(task, err);
   }

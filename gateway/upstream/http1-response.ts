@@ -9,17 +9,18 @@
  *   before the colon: refused). Status line and headers together at most `maxHeadBytes`.
  * - Interim answers (1xx) are skipped; a 101 is refused (the gateway asks for no upgrade).
  * - Body length (RFC 9112 §6.3): none after HEAD, 204 and 304; else chunked when
- *   Transfer-Encoding is present; else Content-Length (repeats must agree); else until close.
+ *   Transfer-Encoding is present; else Content-Length (one field, digits); else until close.
  *   A bodiless answer whose head announces a body (Content-Length over 0, Transfer-Encoding)
  *   ends its connection: what the model sends after it is no answer to a next request.
  * - Transfer-Encoding on an answer with a body must be exactly `chunked`, in an HTTP/1.1 answer:
  *   any other coding (`gzip, chunked`, `identity`, `gzip`, chunked twice) is refused, since the
  *   gateway decodes chunked only and would pass the rest on unlabelled (nginx ≥ 1.23 and
  *   haproxy refuse them too), and an HTTP/1.0 answer with it has faulty framing (RFC 9112 §6.1).
- *   With Content-Length beside it, chunked decides and the length is ignored (§6.3 item 3).
+ *   With Content-Length beside it, the answer is refused (§6.3 item 3: "ought to be handled as an error").
  * - The head reports `length`, the only Content-Length the gateway may pass on (docs/routing.md,
  *   "Answer framing"); the model's own Content-Length fields are never forwarded as they are.
- * - Chunked: hex size (≤ 13 digits), extensions skipped (bounded), trailers read and dropped
+ * - Chunked: hex size (leading zeros ignored, at most 2^52, no whitespace after it), extensions
+ *   read to their grammar (`;name[=token|"quoted"]`, no whitespace, as llhttp) and dropped, trailers read and dropped
  *   (bounded by `maxHeadBytes`).
  * Body slices share the socket's buffers (no copy).
  */
@@ -70,7 +71,14 @@ const enum Mode {
 const enum Chunk {
   Size,
   SizeTail,
-  Extension,
+  /** Chunk extensions (RFC 9112 §7.1.1), read to their grammar as llhttp reads them, and dropped. */
+  ExtName,
+  ExtNameMore,
+  ExtValue,
+  ExtToken,
+  ExtQuoted,
+  ExtEscape,
+  ExtQuotedEnd,
   SizeLf,
   Data,
   DataCr,
@@ -79,9 +87,29 @@ const enum Chunk {
   TrailerLf,
 }
 
+/** Where a trailer line is: nothing yet, its name, its value. */
+const enum Trailer {
+  Empty,
+  Name,
+  Value,
+}
+
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: ([\t\x20-\x7e\x80-\xff]*))?$/;
 const DIGITS = /^\d{1,15}$/;
+/** The start of a field line: token characters, then perhaps a colon and value characters. */
+const PARTIAL_FIELD_LINE = /^[-!#$%&'*+.^_`|~0-9A-Za-z]*(?::[\t\x20-\x7e\x80-\xff]*)?$/;
+/** The largest chunk size read (2^52, so sizes stay exact integers). */
+const MAX_CHUNK_SIZE = 2 ** 52;
 const MAX_EXTENSION_BYTES = 4096;
+
+/** Token characters (RFC 9110 §5.6.2), by byte. */
+const TCHAR = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~") TCHAR[c.charCodeAt(0)] = 1;
+for (let c = 48; c <= 57; c++) TCHAR[c] = 1;
+for (let c = 65; c <= 90; c++) TCHAR[c] = TCHAR[c + 32] = 1;
+
+/** qdtext and quoted-pair characters of a quoted string (RFC 9110 §5.6.4): HTAB, SP, visible ASCII, obs-text. */
+const quotable = (c: number): boolean => c === 9 || (c >= 32 && c !== 127);
 
 function hexValue(c: number): number {
   if (c >= 48 && c <= 57) return c - 48;
@@ -100,7 +128,9 @@ export class ResponseParser {
   private sizeDigits = 0;
   private extensionBytes = 0;
   private trailerBytes = 0;
-  private trailerLineEmpty = true;
+  private trailerPart = Trailer.Empty;
+  /** The trailer field name being read, lower case (its first 20 characters). */
+  private trailerName = '';
   /** The request was abandoned while its answer was being read: parse nothing more. */
   private stopped = false;
   /** The connection may carry another request after this answer. */
@@ -141,6 +171,11 @@ export class ResponseParser {
     return this.mode === Mode.UntilClose;
   }
 
+  /** True while part of a head has arrived (and not the rest). */
+  get headStarted(): boolean {
+    return this.mode === Mode.Head && this.partial !== null && this.partial.length > 0;
+  }
+
   /** True once a final head was parsed. */
   get headParsed(): boolean {
     return this.mode !== Mode.Head && this.mode !== Mode.Done;
@@ -161,6 +196,7 @@ export class ResponseParser {
           const end = buf.indexOf('\r\n\r\n', at, 'latin1');
           if (end < 0) {
             if (buf.length - at > this.maxHeadBytes) throw new ResponseParseError('UPSTREAM_HEADERS_OVERFLOW', `response head over ${this.maxHeadBytes} bytes`);
+            this.partialHead(buf, at);
             this.partial = buf.subarray(at);
             return;
           }
@@ -196,6 +232,22 @@ export class ResponseParser {
     if (this.mode === Mode.UntilClose) this.end();
   }
 
+  /**
+   * Part of a head: the lines already whole must be right (and no LF bare), so that a model's
+   * broken head is refused as it arrives, not when it times out or closes.
+   */
+  private partialHead(buf: Buffer, at: number): void {
+    for (let lf = buf.indexOf(10, at); lf >= 0; lf = buf.indexOf(10, lf + 1)) if (lf === at || buf[lf - 1] !== 13) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', 'a bare LF in the head');
+    const text = buf.toString('latin1', at);
+    const last = text.lastIndexOf('\r\n');
+    if (last < 0) return;
+    // The line coming: a name so far, or a name, a colon and a value so far.
+    if (!PARTIAL_FIELD_LINE.test(text.slice(last + 2).replace(/\r$/, ''))) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', 'invalid header line');
+    const eol = text.indexOf('\r\n');
+    if (!STATUS_LINE.test(text.slice(0, eol))) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', `invalid status line ${JSON.stringify(text.slice(0, Math.min(eol, 64)))}`);
+    if (!HEADER_BLOCK.test(text.slice(eol + 2, last + 2))) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', 'invalid header line');
+  }
+
   /** Parse a head (status line and header lines, each ending in CRLF) and choose the body's framing. */
   private head(text: string): void {
     const eol = text.indexOf('\r\n');
@@ -215,8 +267,12 @@ export class ResponseParser {
       const n = name.length;
       if (n !== 10 && n !== 14 && n !== 17) continue;
       const lower = name.toLowerCase();
-      if (lower === 'content-length') length = this.contentLength(value, length);
-      else if (lower === 'transfer-encoding') te = te === undefined ? value : `${te}, ${value}`;
+      if (lower === 'content-length') {
+        // One field of digits, as llhttp reads it: a list or a repeat (even of one value) is refused.
+        if (length >= 0) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', 'more than one Content-Length');
+        if (!DIGITS.test(value)) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', `invalid Content-Length ${JSON.stringify(value.slice(0, 32))}`);
+        length = Number(value);
+      } else if (lower === 'transfer-encoding') te = te === undefined ? value : `${te}, ${value}`;
       else if (lower === 'connection') connection = connection === undefined ? value : `${connection}, ${value}`;
       else if (lower === 'keep-alive') this.keepAliveHintMs = keepAliveTimeoutMs(value);
     }
@@ -230,9 +286,11 @@ export class ResponseParser {
     // read as the next request's answer, so the connection is not reused.
     if (bodiless && (length > 0 || te !== undefined)) this.keepAlive = false;
     if (te !== undefined) {
-      // Both framings, or Transfer-Encoding in HTTP/1.0: what else the model wrote on this
-      // connection cannot be trusted either (RFC 9112 §6.1, §6.3), so it is not reused.
-      if (length >= 0 || http10) this.keepAlive = false;
+      // Both framings: "ought to be handled as an error" (RFC 9112 §6.3 item 3), and llhttp, Envoy
+      // and haproxy refuse it: whatever the model meant, the client gets no guess.
+      if (length >= 0) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', 'both Content-Length and Transfer-Encoding');
+      // Transfer-Encoding in HTTP/1.0: what else the model wrote on this connection cannot be trusted either (RFC 9112 §6.1).
+      if (http10) this.keepAlive = false;
       if (!bodiless) {
         if (http10) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', 'Transfer-Encoding in an HTTP/1.0 answer');
         if (te.trim().toLowerCase() !== 'chunked') throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', `Transfer-Encoding ${JSON.stringify(te.slice(0, 64))}: the gateway decodes chunked only`);
@@ -268,17 +326,44 @@ export class ResponseParser {
     this.sink.onEnd();
   }
 
-  private contentLength(value: string, before: number): number {
-    let n = -1;
-    for (const part of value.includes(',') ? value.split(',') : [value]) {
-      const v = part.trim();
-      if (!DIGITS.test(v)) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', `invalid Content-Length ${JSON.stringify(value.slice(0, 32))}`);
-      const x = Number(v);
-      if (n >= 0 && x !== n) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', 'conflicting Content-Length values');
-      n = x;
+  /** One byte of chunk extensions: `;name[=token|"quoted"]`, repeated, up to the line's CR. */
+  private extension(c: number): void {
+    const bad = (): never => {
+      throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', 'invalid chunk extension');
+    };
+    switch (this.chunkState) {
+      case Chunk.ExtName:
+        if (TCHAR[c] !== 1) bad();
+        this.chunkState = Chunk.ExtNameMore;
+        return;
+      case Chunk.ExtNameMore:
+      case Chunk.ExtToken:
+        if (TCHAR[c] === 1) return;
+        if (c === 59) this.chunkState = Chunk.ExtName;
+        else if (c === 13) this.chunkState = Chunk.SizeLf;
+        else if (c === 61 && this.chunkState === Chunk.ExtNameMore) this.chunkState = Chunk.ExtValue;
+        else bad();
+        return;
+      case Chunk.ExtValue:
+        if (c === 34) this.chunkState = Chunk.ExtQuoted;
+        else if (TCHAR[c] === 1) this.chunkState = Chunk.ExtToken;
+        else bad();
+        return;
+      case Chunk.ExtQuoted:
+        if (c === 34) this.chunkState = Chunk.ExtQuotedEnd;
+        else if (c === 92) this.chunkState = Chunk.ExtEscape;
+        else if (!quotable(c)) bad();
+        return;
+      case Chunk.ExtEscape:
+        if (!quotable(c)) bad();
+        this.chunkState = Chunk.ExtQuoted;
+        return;
+      case Chunk.ExtQuotedEnd:
+        if (c === 59) this.chunkState = Chunk.ExtName;
+        else if (c === 13) this.chunkState = Chunk.SizeLf;
+        else bad();
+        return;
     }
-    if (before >= 0 && before !== n) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', 'conflicting Content-Length values');
-    return n;
   }
 
   /** Decode chunked framing from `at`; returns where it stopped (the end, or just after the last chunk). */
@@ -291,8 +376,10 @@ export class ResponseParser {
           const c = buf[i]!;
           const h = hexValue(c);
           if (h >= 0) {
-            if (++this.sizeDigits > 13) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', 'chunk size too large');
+            this.sizeDigits++;
             this.remaining = this.remaining * 16 + h;
+            // Leading zeros are no size; a size past exact integers (4 PiB) is no body a model sends.
+            if (this.remaining > MAX_CHUNK_SIZE) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', 'chunk size too large');
             i++;
             break;
           }
@@ -301,21 +388,23 @@ export class ResponseParser {
           break;
         }
         case Chunk.SizeTail: {
-          // Optional whitespace, then CR or extensions (RFC 9112 §7.1.1).
+          // The size ends the line, or extensions follow; no whitespace (llhttp, strict).
           const c = buf[i]!;
           if (c === 13) this.chunkState = Chunk.SizeLf;
-          else if (c === 59) this.chunkState = Chunk.Extension;
-          else if (c !== 32 && c !== 9) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', 'invalid chunk size');
+          else if (c === 59) this.chunkState = Chunk.ExtName;
+          else throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', 'invalid chunk size');
           i++;
           break;
         }
-        case Chunk.Extension: {
-          // Extensions are skipped, up to CR (bounded).
-          const c = buf[i]!;
-          if (c === 13) this.chunkState = Chunk.SizeLf;
-          else if ((c < 32 && c !== 9) || c === 127 || ++this.extensionBytes > MAX_EXTENSION_BYTES) {
-            throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', 'invalid chunk extension');
-          }
+        case Chunk.ExtName:
+        case Chunk.ExtNameMore:
+        case Chunk.ExtValue:
+        case Chunk.ExtToken:
+        case Chunk.ExtQuoted:
+        case Chunk.ExtEscape:
+        case Chunk.ExtQuotedEnd: {
+          if (++this.extensionBytes > MAX_EXTENSION_BYTES) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', 'chunk extensions too long');
+          this.extension(buf[i]!);
           i++;
           break;
         }
@@ -326,7 +415,8 @@ export class ResponseParser {
           this.sizeDigits = 0;
           if (this.remaining === 0) {
             this.chunkState = Chunk.TrailerLine;
-            this.trailerLineEmpty = true;
+            this.trailerPart = Trailer.Empty;
+            this.trailerName = '';
           } else this.chunkState = Chunk.Data;
           break;
         case Chunk.Data: {
@@ -350,15 +440,25 @@ export class ResponseParser {
           this.chunkState = Chunk.Size;
           break;
         case Chunk.TrailerLine: {
-          // Trailer fields are read and dropped, up to the head limit; an empty line ends the message.
+          // Trailer fields, read to the field-line grammar (as the head's) and dropped, up to the
+          // head limit; an empty line ends the message.
           const c = buf[i]!;
           i++;
           if (c === 13) {
+            if (this.trailerPart === Trailer.Name) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', 'invalid trailer line');
             this.chunkState = Chunk.TrailerLf;
-          } else if (c === 10 || c === 0) {
+          } else if (this.trailerPart === Trailer.Value ? !quotable(c) : c === 58 ? this.trailerPart !== Trailer.Name : TCHAR[c] !== 1) {
             throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', 'invalid trailer line');
-          } else {
-            this.trailerLineEmpty = false;
+          } else if (this.trailerPart !== Trailer.Value) {
+            if (c !== 58) {
+              this.trailerPart = Trailer.Name;
+              if (this.trailerName.length < 20) this.trailerName += String.fromCharCode(c | 0x20);
+            } else {
+              // A length has no place in a trailer (llhttp refuses it there too; the trailer is dropped either way).
+              if (this.trailerName === 'content-length') throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', `${this.trailerName} in the trailer`);
+              this.trailerPart = Trailer.Value;
+              this.trailerName = '';
+            }
           }
           if (++this.trailerBytes > this.maxHeadBytes) throw new ResponseParseError('UPSTREAM_HEADERS_OVERFLOW', `response trailers over ${this.maxHeadBytes} bytes`);
           break;
@@ -366,11 +466,11 @@ export class ResponseParser {
         case Chunk.TrailerLf:
           if (buf[i] !== 10) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', 'invalid trailer line');
           i++;
-          if (this.trailerLineEmpty) {
+          if (this.trailerPart === Trailer.Empty) {
             this.end();
             return i;
           }
-          this.trailerLineEmpty = true;
+          this.trailerPart = Trailer.Empty;
           this.chunkState = Chunk.TrailerLine;
           break;
       }

@@ -26,7 +26,7 @@ import { seededRandom } from '../../../routing/pick.js';
 import { ByteReader, headerValue, readHttpResponse, startRecordingUpstream, type Answer, type RecordedRequest, type RecordingUpstream } from '../../fixtures/recording-upstream.js';
 import { sdep, startTestGateway, waitFor, type TestGateway } from '../../helpers/gateway.js';
 import { metric } from '../../helpers/metrics.js';
-import { llhttp } from '../../helpers/llhttp.js';
+import { llhttp } from '../../../fuzz/llhttp.js';
 import { freePort, raw } from '../../helpers/net.js';
 import { draws, fuzzSequence } from '../../helpers/random.js';
 

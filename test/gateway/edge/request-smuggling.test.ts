@@ -25,7 +25,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ByteReader, headerValue, readHttpResponse, startRecordingUpstream, type RawResponse, type RecordedRequest, type RecordingUpstream } from '../../fixtures/recording-upstream.js';
 import { sdep, startTestGateway, type TestGateway } from '../../helpers/gateway.js';
-import { llhttp } from '../../helpers/llhttp.js';
+import { llhttp } from '../../../fuzz/llhttp.js';
 import { FRAME, RawH2 } from '../../helpers/raw-h2.js';
 import { certDir, makeCa, type Ca } from '../../helpers/tls-certs.js';
 

@@ -84,16 +84,18 @@ describe('response parser: framing', () => {
   });
 
   it('chunked, with extensions and trailers (dropped): the decoded body, one end', () => {
-    const wire = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n1;ext=1;b="x y"\r\n \r\nA \r\n0123456789\r\n0\r\nX-Trailer: t\r\nX-Other: o\r\n\r\n';
+    const wire = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n1;ext=1;b="x y";c;d=\"q\\\"\"\r\n \r\nA\r\n0123456789\r\n0\r\nX-Trailer: t\r\nX-Other: o\r\n\r\n';
     const r = parseEverySplit(wire);
     expect(r.body.toString()).toBe('hello 0123456789');
     expect(r).toMatchObject({ ends: 1, keepAlive: true, trailing: false });
   });
 
-  it('chunked with upper-case hex and leading zeros', () => {
-    const r = parse(`HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n00000001A\r\n${'x'.repeat(26)}\r\n0\r\n\r\n`);
-    expect(r.body.length).toBe(26);
-    expect(r.ends).toBe(1);
+  it('chunked with upper-case hex and leading zeros (as many as llhttp takes: they are no size)', () => {
+    for (const zeros of ['', '0000000', '0'.repeat(20)]) {
+      const r = parse(`HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n${zeros}1A\r\n${'x'.repeat(26)}\r\n${zeros}0\r\n\r\n`);
+      expect(r.body.length).toBe(26);
+      expect(r.ends).toBe(1);
+    }
   });
 
   it('no body after HEAD, 204 and 304, whatever Content-Length or Transfer-Encoding say', () => {
@@ -105,10 +107,8 @@ describe('response parser: framing', () => {
     expect(parse('HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\nhello')).toMatchObject({ ends: 1, trailing: true });
   });
 
-  it('Content-Length: 0 ends at the head; repeated equal values are one length', () => {
+  it('Content-Length: 0 ends at the head', () => {
     expect(parse('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n')).toMatchObject({ ends: 1, done: true, keepAlive: true });
-    expect(parse('HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc').body.toString()).toBe('abc');
-    expect(parse('HTTP/1.1 200 OK\r\nContent-Length: 3, 3\r\n\r\nabc').body.toString()).toBe('abc');
   });
 
   it('no length: the body runs until the connection closes, and the connection is not reused', () => {
@@ -122,33 +122,15 @@ describe('response parser: framing', () => {
     expect(p.done).toBe(false);
   });
 
-  it('chunked with Content-Length too: chunked frames the body, the length is not reported, no reuse', () => {
-    for (const [cl, te] of [
-      ['100', 'chunked'],
-      ['0', 'chunked'],
-      ['0', 'CHUNKED'],
-    ]) {
-      for (const order of [`Content-Length: ${cl}\r\nTransfer-Encoding: ${te}`, `Transfer-Encoding: ${te}\r\nContent-Length: ${cl}`]) {
-        const wire = `HTTP/1.1 200 OK\r\n${order}\r\n\r\n2\r\nok\r\n0\r\n\r\n`;
-        const both = cl === '100' && order.startsWith('C') ? parseEverySplit(wire) : parse(wire);
-        expect(both.body.toString(), order).toBe('ok');
-        expect(both, order).toMatchObject({ ends: 1, keepAlive: false, heads: [{ length: -1 }] });
-      }
-    }
-  });
-
   it("the length reported is the one the client may be told: the body's, or on HEAD and 304 the model's without Transfer-Encoding", () => {
     const length = (wire: string, o: { head?: boolean; closeAfter?: boolean } = {}): number => parse(wire, [], o).heads[0]!.length;
-    expect(length('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok')).toBe(2);
-    expect(length('HTTP/1.1 200 OK\r\nContent-Length: 002, 2\r\n\r\nok')).toBe(2);
+    expect(length('HTTP/1.1 200 OK\r\nContent-Length: 002\r\n\r\nok')).toBe(2);
     expect(length('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n')).toBe(0);
     expect(length('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n')).toBe(-1);
     expect(length('HTTP/1.1 200 OK\r\n\r\nuntil close', { closeAfter: true })).toBe(-1);
     // No content follows these: a length describes the answer a GET (or a 200) would have had (RFC 9110 §8.6).
     expect(length('HTTP/1.1 200 OK\r\nContent-Length: 55\r\n\r\n', { head: true })).toBe(55);
     expect(length('HTTP/1.1 304 Not Modified\r\nContent-Length: 55\r\n\r\n')).toBe(55);
-    expect(length('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 55\r\n\r\n', { head: true })).toBe(-1);
-    expect(length('HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\nContent-Length: 55\r\n\r\n')).toBe(-1);
     // A 204 has no length to tell (RFC 9110 §8.6: a server must not send one).
     expect(length('HTTP/1.1 204 No Content\r\nContent-Length: 55\r\n\r\n')).toBe(-1);
   });
@@ -232,6 +214,24 @@ describe('response parser: what it refuses (the client answers 502, never guesse
     ['hex length', 'HTTP/1.1 200 OK\r\nContent-Length: 0x5\r\n\r\nhello', 'UPSTREAM_BAD_RESPONSE'],
     ['conflicting lengths', 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc', 'UPSTREAM_BAD_RESPONSE'],
     ['conflicting list', 'HTTP/1.1 200 OK\r\nContent-Length: 2, 3\r\n\r\nabc', 'UPSTREAM_BAD_RESPONSE'],
+    // One Content-Length field of digits, as llhttp reads it (RFC 9110 §8.6 lets a recipient take repeats; llhttp does not).
+    ['a repeated Content-Length of one value', 'HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc', 'UPSTREAM_BAD_RESPONSE'],
+    ['a Content-Length list of one value', 'HTTP/1.1 200 OK\r\nContent-Length: 3, 3\r\n\r\nabc', 'UPSTREAM_BAD_RESPONSE'],
+    // Both framings "ought to be handled as an error" (RFC 9112 §6.3), as llhttp, Envoy and haproxy do; on a bodiless answer too.
+    ['Content-Length beside chunked', 'HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n', 'UPSTREAM_BAD_RESPONSE'],
+    ['chunked beside Content-Length: 0', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: CHUNKED\r\nContent-Length: 0\r\n\r\n2\r\nok\r\n0\r\n\r\n', 'UPSTREAM_BAD_RESPONSE'],
+    ['both framings on a 304', 'HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\nContent-Length: 55\r\n\r\n', 'UPSTREAM_BAD_RESPONSE'],
+    ['whitespace after a chunk size', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2 \r\nok\r\n0\r\n\r\n', 'UPSTREAM_BAD_RESPONSE'],
+    ['whitespace before an extension', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2 ;a\r\nok\r\n0\r\n\r\n', 'UPSTREAM_BAD_RESPONSE'],
+    ['an extension without a name', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;\r\nok\r\n0\r\n\r\n', 'UPSTREAM_BAD_RESPONSE'],
+    ['an extension value with a space', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;a=b c\r\nok\r\n0\r\n\r\n', 'UPSTREAM_BAD_RESPONSE'],
+    ['an unterminated quoted extension', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;a="b\r\nok\r\n0\r\n\r\n', 'UPSTREAM_BAD_RESPONSE'],
+    ['a folded trailer line', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n folded\r\n\r\n', 'UPSTREAM_BAD_RESPONSE'],
+    ['a trailer line without a colon', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nbad line\r\n\r\n', 'UPSTREAM_BAD_RESPONSE'],
+    ['Content-Length in the trailer', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nContent-Length: 5\r\n\r\n', 'UPSTREAM_BAD_RESPONSE'],
+    // Refused as the bytes arrive, not when the head would end.
+    ['a bare LF before the head ends', 'HTTP/1.1 200 OK\r\nX-A: 1\r\n\n', 'UPSTREAM_BAD_RESPONSE'],
+    ['a broken line before the head ends', 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n{"body"', 'UPSTREAM_BAD_RESPONSE'],
     ['101 nobody asked for', 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n', 'UPSTREAM_BAD_RESPONSE'],
     // Transfer codings other than chunked alone: the gateway would forward them undecoded and unlabelled.
     ['Transfer-Encoding gzip', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nzzz', 'UPSTREAM_BAD_RESPONSE'],
@@ -246,7 +246,7 @@ describe('response parser: what it refuses (the client answers 502, never guesse
     ['Transfer-Encoding in HTTP/1.0', 'HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 'UPSTREAM_BAD_RESPONSE'],
     ['chunk size not hex', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', 'UPSTREAM_BAD_RESPONSE'],
     ['chunk size then junk', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5x\r\nhello\r\n0\r\n\r\n', 'UPSTREAM_BAD_RESPONSE'],
-    ['chunk size over 13 digits', `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${'f'.repeat(14)}\r\n`, 'UPSTREAM_BAD_RESPONSE'],
+    ['chunk size over 2^52', `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${'f'.repeat(14)}\r\n`, 'UPSTREAM_BAD_RESPONSE'],
     ['chunk longer than its size', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n0\r\n\r\n', 'UPSTREAM_BAD_RESPONSE'],
     ['bare LF after a chunk size', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\nab\r\n0\r\n\r\n', 'UPSTREAM_BAD_RESPONSE'],
     ['negative chunk size', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-2\r\nok\r\n0\r\n\r\n', 'UPSTREAM_BAD_RESPONSE'],
