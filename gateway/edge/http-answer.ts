@@ -35,9 +35,12 @@ export function sendError(req: RestRequest, res: RestResponse, status: number, r
   sendJson(req, res, status, errorBody(status, reason, info), extra);
 }
 
-/** An answer written straight on a socket (before or outside HTTP parsing), then closed (lingering: the client may be sending). */
-export function rawAnswer(socket: Socket, status: number, reason: GatewayReason, info: string, extra = ''): void {
+/**
+ * An answer written straight on a socket (before or outside HTTP parsing), then closed (lingering:
+ * the client may be sending). To a HEAD request (`head`), without its body, as HEAD answers are.
+ */
+export function rawAnswer(socket: Socket, status: number, reason: GatewayReason, info: string, extra = '', head = false): void {
   const body = errorBody(status, reason, info);
-  socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}connection: close\r\n\r\n${body}`);
+  socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}connection: close\r\n\r\n${head ? '' : body}`);
   lingeringClose(socket);
 }

@@ -29,7 +29,8 @@ const CLIENT_ERRORS: Record<string, [number, GatewayReason, string, string]> = {
  * its origin form, with the target's authority as the Host (the received Host is ignored).
  */
 export function absoluteForm(req: NodeRequest): void {
-  const m = /^https?:\/\/([^/?#]*)([^#]*)/i.exec(req.url);
+  // The rest as sent (a fragment too, as in an origin-form target: the model gets what llhttp read).
+  const m = /^https?:\/\/([^/?#]*)(.*)/is.exec(req.url);
   if (m === null) return;
   const authority = m[1]!.slice(m[1]!.lastIndexOf('@') + 1);
   const path = m[2]!;
@@ -71,7 +72,7 @@ export class Http1Edge {
         res.sendDate = false;
         sendError(req, res, r.status, r.reason, r.info, { connection: 'close' });
       },
-      answer: (socket, r) => rawAnswer(socket, r.status, r.reason, r.info, r.extra),
+      answer: (socket, r) => rawAnswer(socket, r.status, r.reason, r.info, r.extra, this.pipelines.headBroke(socket)),
     });
   }
 
@@ -102,7 +103,7 @@ export class Http1Edge {
     this.deps.metrics.clientErrors.labels(label).inc();
     const refusal = { status, reason, info };
     if (this.pipelines.refuse(socket, refusal)) return;
-    if (socket.writable) rawAnswer(socket, status, reason, info);
+    if (socket.writable) rawAnswer(socket, status, reason, info, '', this.pipelines.headBroke(socket));
     else socket.destroy();
   };
 

@@ -97,6 +97,12 @@ export class Http1Pipelines {
     else this.deps.answer(socket, c.ending);
   }
 
+  /** The request whose bytes broke off on `socket` is a HEAD (its refusal then has no body). */
+  headBroke(socket: Socket): boolean {
+    const latest = this.connections.get(socket)?.latest;
+    return latest !== undefined && !latest.complete && latest.method === 'HEAD';
+  }
+
   /**
    * A parse error (or a request timeout) on `socket`, to be answered with `refusal` (null: closed
    * without an answer, as after `Connection: close`). False when no request of the connection is
