@@ -59,6 +59,11 @@ export const RESPONSE_RULES: readonly ResponseRule[] = [
     applies: (_r, bytes) => /^HTTP\/1\.[01] \d{3} [^\r\n]*[\x00-\x08\x0a-\x1f\x7f]/.test(bytes.replace(/^(?:HTTP\/1\.[01] 1\d\d[^\n]*\n(?:[^\n]*\n)*?\r?\n)*/, '')),
   },
   {
+    name: 'a status code under 100',
+    reason: 'RFC 9110 §15: status codes are 100 to 599 (the first digit is the class); llhttp reads 000 to 099 as interim answers',
+    applies: (_r, bytes) => /^HTTP\/\d\.\d 0\d\d/m.test(bytes),
+  },
+  {
     name: 'a status the client side cannot carry',
     reason: 'a status under 200 as the final answer (101 without an upgrade asked for) or over 599: not an answer a client of a reverse proxy can be given',
     applies: (r) => r.status > 599 || r.status < 200,
