@@ -36,6 +36,13 @@ export interface RunOptions {
   readonly concurrency?: number;
   /** Told of each divergence as it is found. */
   readonly onDivergence?: (d: Divergence) => void;
+  /** Stop once this many divergences are found (default: never). */
+  readonly stopAfter?: number;
+}
+
+/** Today's seed: YYYYMMDD (UTC), so each day's short run explores new cases. */
+export function dateSeed(now = new Date()): number {
+  return Number(now.toISOString().slice(0, 10).replaceAll('-', ''));
 }
 
 /** One case: its verdict and its bytes (for the report). */
@@ -50,7 +57,7 @@ export async function runCases(side: string, options: RunOptions, runOne: CaseRu
   let next = from;
   const worker = async (): Promise<void> => {
     for (;;) {
-      if (next >= end || (options.until !== undefined && performance.now() >= options.until)) return;
+      if (next >= end || (options.until !== undefined && performance.now() >= options.until) || divergences.length >= (options.stopAfter ?? Infinity)) return;
       const index = next++;
       const { verdict, bytes } = await runOne(index);
       const key = verdict.kind === 'stricter' ? `stricter: ${verdict.detail}` : verdict.kind;

@@ -7,7 +7,7 @@
  * The seed defaults to today's date (YYYYMMDD), as the short run in `npm test` does.
  */
 import { parseArgs } from 'node:util';
-import { exchangeBytes, type Divergence, type RunResult } from './fuzz-run.js';
+import { dateSeed, exchangeBytes, type Divergence, type RunResult } from './fuzz-run.js';
 import { startGatewayUnderTest } from './gateway-under-test.js';
 import { llhttp, llhttpResponses } from './llhttp.js';
 import { startModel } from './model.js';
@@ -15,11 +15,6 @@ import { fuzzRequests, requestCaseBytes } from './request-fuzz.js';
 import { judgeRequestCase } from './request-judge.js';
 import { fuzzResponses, responder, responseCaseOf } from './response-fuzz.js';
 import { judgeResponseCase } from './response-judge.js';
-
-/** Today's seed: YYYYMMDD (UTC). */
-export function dateSeed(now = new Date()): number {
-  return Number(now.toISOString().slice(0, 10).replaceAll('-', ''));
-}
 
 function usage(message: string): never {
   process.stderr.write(`seldon-gateway fuzz: ${message}\n`);

@@ -112,8 +112,14 @@ export async function startModel(respond: Respond = echo): Promise<Model> {
     socket.on('data', (d: Buffer) => {
       const r = p.execute(d);
       if (typeof r !== 'number') {
-        if (current !== undefined) current.error = (r as Error & { code?: string }).code ?? r.message;
-        else strays.push({ method: '', target: '', rawHeaders: [], body: d.toString('latin1'), complete: false, error: (r as Error & { code?: string }).code ?? r.message });
+        const error = (r as Error & { code?: string }).code ?? r.message;
+        if (current !== undefined) current.error = error;
+        else {
+          // Refused in its head: recorded by the target of the last request line here, for its case.
+          const lines = [...d.toString('latin1').matchAll(/(?:^|\r\n)([A-Z]+) (\S+) HTTP\/1\.[01]\r\n/g)];
+          const last = lines[lines.length - 1];
+          record({ method: last?.[1] ?? '', target: last?.[2] ?? '', rawHeaders: [], body: '', complete: false, error });
+        }
         socket.destroy();
       }
     });

@@ -131,6 +131,7 @@ export function judgeRequestCase(bytes: Buffer, client: Buffer, got: readonly Mo
     const g = got[gi];
     if (g !== undefined && (g.target === forwardedTarget(r.target) || a?.status === 200)) {
       gi++;
+      if (g.error !== undefined) return { kind: 'framing', detail: `request ${k}: the model could not read what the gateway sent (llhttp: ${g.error})` };
       if (g.complete && !r.complete) return { kind: 'lenient', detail: `request ${k} reached the model whole; llhttp ${ref.error ? `refused it (${ref.error})` : 'did not read its end'}` };
       if (!g.complete) return verdict();
       const diff = sameRequest(r, g);

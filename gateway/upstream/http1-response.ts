@@ -12,7 +12,7 @@
  *   Transfer-Encoding is present; else Content-Length (one field, digits); else until close.
  *   A bodiless answer whose head announces a body (Content-Length over 0, Transfer-Encoding)
  *   ends its connection: what the model sends after it is no answer to a next request.
- * - Transfer-Encoding on an answer with a body must be exactly `chunked`, in an HTTP/1.1 answer:
+ * - Transfer-Encoding (on any answer, bodiless ones too) must be exactly `chunked`, in an HTTP/1.1 answer:
  *   any other coding (`gzip, chunked`, `identity`, `gzip`, chunked twice) is refused, since the
  *   gateway decodes chunked only and would pass the rest on unlabelled (nginx ≥ 1.23 and
  *   haproxy refuse them too), and an HTTP/1.0 answer with it has faulty framing (RFC 9112 §6.1).
@@ -289,12 +289,10 @@ export class ResponseParser {
       // Both framings: "ought to be handled as an error" (RFC 9112 §6.3 item 3), and llhttp, Envoy
       // and haproxy refuse it: whatever the model meant, the client gets no guess.
       if (length >= 0) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', 'both Content-Length and Transfer-Encoding');
-      // Transfer-Encoding in HTTP/1.0: what else the model wrote on this connection cannot be trusted either (RFC 9112 §6.1).
-      if (http10) this.keepAlive = false;
-      if (!bodiless) {
-        if (http10) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', 'Transfer-Encoding in an HTTP/1.0 answer');
-        if (te.trim().toLowerCase() !== 'chunked') throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', `Transfer-Encoding ${JSON.stringify(te.slice(0, 64))}: the gateway decodes chunked only`);
-      }
+      // Judged on a bodiless answer too (HEAD, 204, 304), as llhttp judges it: a head that frames
+      // no body it could have had is no head to pass on.
+      if (http10) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', 'Transfer-Encoding in an HTTP/1.0 answer');
+      if (te.trim().toLowerCase() !== 'chunked') throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', `Transfer-Encoding ${JSON.stringify(te.slice(0, 64))}: the gateway decodes chunked only`);
     }
     // The length the client may be told (ResponseHead.length): none beside Transfer-Encoding, none on a 204.
     const told = te !== undefined || status === 204 ? -1 : length;

@@ -84,7 +84,7 @@ describe('response parser: framing', () => {
   });
 
   it('chunked, with extensions and trailers (dropped): the decoded body, one end', () => {
-    const wire = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n1;ext=1;b="x y";c;d=\"q\\\"\"\r\n \r\nA\r\n0123456789\r\n0\r\nX-Trailer: t\r\nX-Other: o\r\n\r\n';
+    const wire = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n1;ext=1;b="x y";c;d="q\\""\r\n \r\nA\r\n0123456789\r\n0\r\nX-Trailer: t\r\nX-Other: o\r\n\r\n';
     const r = parseEverySplit(wire);
     expect(r.body.toString()).toBe('hello 0123456789');
     expect(r).toMatchObject({ ends: 1, keepAlive: true, trailing: false });
@@ -141,9 +141,7 @@ describe('response parser: framing', () => {
     expect(reused('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n', true)).toBe(false);
     expect(reused('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n', true)).toBe(false);
     expect(reused('HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n')).toBe(false);
-    expect(reused('HTTP/1.1 204 No Content\r\nTransfer-Encoding: gzip\r\n\r\n')).toBe(false);
     expect(reused('HTTP/1.1 304 Not Modified\r\nContent-Length: 1234\r\n\r\n')).toBe(false);
-    expect(reused('HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n', true)).toBe(false);
     // One that announces none is reused.
     expect(reused('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n', true)).toBe(true);
     expect(reused('HTTP/1.1 200 OK\r\nX-A: a\r\n\r\n', true)).toBe(true);
@@ -244,6 +242,9 @@ describe('response parser: what it refuses (the client answers 502, never guesse
     ['chunked in two fields', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 'UPSTREAM_BAD_RESPONSE'],
     ['an empty Transfer-Encoding', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: \r\nContent-Length: 2\r\n\r\nok', 'UPSTREAM_BAD_RESPONSE'],
     ['Transfer-Encoding in HTTP/1.0', 'HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 'UPSTREAM_BAD_RESPONSE'],
+    // On a bodiless answer too, as llhttp judges it.
+    ['Transfer-Encoding gzip on a 204', 'HTTP/1.1 204 No Content\r\nTransfer-Encoding: gzip\r\n\r\n', 'UPSTREAM_BAD_RESPONSE'],
+    ['an empty Transfer-Encoding beside chunked on a 204', 'HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: \r\n\r\n', 'UPSTREAM_BAD_RESPONSE'],
     ['chunk size not hex', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', 'UPSTREAM_BAD_RESPONSE'],
     ['chunk size then junk', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5x\r\nhello\r\n0\r\n\r\n', 'UPSTREAM_BAD_RESPONSE'],
     ['chunk size over 2^52', `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${'f'.repeat(14)}\r\n`, 'UPSTREAM_BAD_RESPONSE'],
