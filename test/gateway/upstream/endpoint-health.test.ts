@@ -4,8 +4,9 @@
  * real CLI gateway with two workers, open-loop load. One replica answering 500 to everything is
  * ejected within a handful of failures on REST and gRPC; bad input that every replica answers 500
  * ejects nobody; a replica that never answers costs a few timeouts; when all fail, clients get the
- * models' own answers. The figures for the slow replica and the healing one are the seeded
- * simulation's (test/routing/endpoint-health-sim.test.ts), where time is simulated.
+ * models' own answers; a replica that heals is back to its share after its ejection and slow start;
+ * a replica 10× slower gets a small share. The seeded simulation (test/routing/endpoint-health-sim.test.ts)
+ * has the same cases in simulated time, over many seeds.
  */
 import http from 'node:http';
 import http2 from 'node:http2';
@@ -21,8 +22,12 @@ import { answerOk, md, predict } from '../../helpers/grpc.js';
 const IPS = ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5'];
 const PREDICT = '/seldon/models/iris/api/v1.0/predictions';
 
-/** What a replica does: answer 200 after 20 ms (a small model: scheduling noise on a busy machine stays small beside it), 500 at once, never answer. A body with "bad" is answered 500 by any replica (the model's exception). */
-type Mode = 'ok' | 'fail' | 'hang';
+/**
+ * What a replica does: answer 200 after 20 ms (a small model: scheduling noise on a busy machine
+ * stays small beside it), the same 10× slower (200 ms), 500 at once, never answer. A body with
+ * "bad" is answered 500 by any replica (the model's exception). A test may change a mode under load.
+ */
+type Mode = 'ok' | 'slow' | 'fail' | 'hang';
 
 interface Replicas {
   readonly port: number;
@@ -47,7 +52,7 @@ async function restReplicas(modes: Mode[]): Promise<Replicas> {
         if (mode === 'hang') return;
         const fail = mode === 'fail' || body.includes('bad');
         const answer = JSON.stringify(fail ? { status: { code: -1, info: `exception in model at ${ip}`, status: 'FAILURE' } } : { data: { ndarray: [1] }, meta: { tags: { replica: ip } } });
-        setTimeout(() => res.writeHead(fail ? 500 : 200, { 'content-type': 'application/json' }).end(answer), fail ? 0 : 20);
+        setTimeout(() => res.writeHead(fail ? 500 : 200, { 'content-type': 'application/json' }).end(answer), fail ? 0 : mode === 'slow' ? 200 : 20);
       });
     });
     server.keepAliveTimeout = 60_000;
@@ -239,6 +244,36 @@ describe('endpoint health: four replicas, two workers', () => {
     // Shares follow each replica's latency (the picker's), which a busy machine moves; what bad
     // input must not do is push one out: each keeps at least half of its even share.
     for (let i = 0; i < 4; i++) expect(share(replicas!, i, 0)).toBeGreaterThanOrEqual(0.125);
+  });
+
+  it('REST: a replica that fails, then heals: ejected, back to its share within 40 s of healing, at most 1% failed meanwhile', async () => {
+    await start(await restReplicas(['fail', 'ok', 'ok', 'ok']), 'http');
+    // It heals 2 s in (ejected by then); the load goes on for 42 s more.
+    const healAt = performance.now() + 2000;
+    const healed = new Promise<void>((r) => setTimeout(r, 2000)).then(() => (replicas!.modes[0] = 'ok'));
+    const sent = await load(60, 44, () => '{"data":{"ndarray":[[1]]}}');
+    await healed;
+    expect(sum(await metricLines('seldon_gateway_upstream_ejections_total'))).toBeGreaterThanOrEqual(1);
+    expect(sent.filter((x) => x.status !== 200).length / sent.length).toBeLessThanOrEqual(0.01);
+    // Ejected for 30 s, then ramped up over the 10 s slow start: in the last 4 s, an even share again.
+    const back = replicas!.received.map((ts) => ts.filter((t) => t >= healAt + 38_000).length);
+    const total = back.reduce((a, b) => a + b, 0);
+    expect(total).toBeGreaterThan(100);
+    expect(back[0]! / total, JSON.stringify(back)).toBeGreaterThanOrEqual(0.15);
+    console.log(`healed replica: ${((100 * back[0]!) / total).toFixed(1)}% of the last 4 s; ${sent.filter((x) => x.status !== 200).length} of ${sent.length} failed`);
+  });
+
+  it('REST: one replica 10× slower (200 ms against 20 ms): its share at most 8%, mean latency at most 1.5× an all-healthy run', async () => {
+    await start(await restReplicas(['ok', 'ok', 'ok', 'ok']), 'http');
+    const mean = (xs: Sent[]): number => xs.reduce((a, x) => a + x.ms, 0) / xs.length;
+    const healthy = await load(100, 8, () => '{"data":{"ndarray":[[1]]}}');
+    replicas!.modes[0] = 'slow';
+    const t0 = performance.now();
+    const slowed = await load(100, 8, () => '{"data":{"ndarray":[[1]]}}');
+    for (const x of [...healthy, ...slowed]) expect(x.status).toBe(200);
+    expect(share(replicas!, 0, t0)).toBeLessThanOrEqual(0.08);
+    expect(mean(slowed) / mean(healthy), `${mean(slowed).toFixed(1)} ms against ${mean(healthy).toFixed(1)} ms`).toBeLessThanOrEqual(1.5);
+    console.log(`slow replica: ${(100 * share(replicas!, 0, t0)).toFixed(1)}% share, mean ${mean(slowed).toFixed(1)} ms against ${mean(healthy).toFixed(1)} ms all healthy`);
   });
 
   it("REST: every replica failing: every client gets the model's own answer, never the gateway's", async () => {
