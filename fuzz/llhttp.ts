@@ -21,6 +21,8 @@ interface Parser {
   initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void;
   execute(b: Buffer): number | (Error & { code: string; bytesParsed?: number });
   finish(): undefined | (Error & { code: string });
+  /** Release the native parser (without it, each parser and what its callbacks hold stays alive). */
+  close(): void;
   [callback: number]: unknown;
 }
 
@@ -82,6 +84,7 @@ export function llhttp(bytes: Buffer, maxHeaderSize = NODE_MAX_HEADER_SIZE): { r
   };
   p[HTTPParser.kOnExecute] = () => undefined;
   const r = p.execute(bytes);
+  p.close();
   return { requests, error: typeof r === 'number' ? undefined : r.code };
 }
 
@@ -120,7 +123,8 @@ export function llhttpResponses(bytes: Buffer, methods: readonly string[], eof: 
   p[HTTPParser.kOnMessageComplete] = () => void (responses[responses.length - 1]!.complete = true);
   p[HTTPParser.kOnExecute] = () => undefined;
   const r = p.execute(bytes);
+  const end = typeof r !== 'number' || !eof ? undefined : p.finish();
+  p.close();
   if (typeof r !== 'number') return { responses, error: r.code, parsed: r.bytesParsed ?? 0 };
-  const end = eof ? p.finish() : undefined;
   return { responses, error: end?.code, parsed: r };
 }

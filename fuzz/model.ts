@@ -12,6 +12,7 @@ import { createRequire } from 'node:module';
 interface Parser {
   initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void;
   execute(b: Buffer): number | Error;
+  close(): void;
   [callback: number]: unknown;
 }
 const { HTTPParser, methods } = createRequire(import.meta.url)('_http_common') as {
@@ -126,6 +127,8 @@ export async function startModel(respond: Respond = echo): Promise<Model> {
     socket.on('close', () => {
       sockets.delete(socket);
       inProgress.delete(socket);
+      // Released, or the parser (and the socket its callbacks hold) stays alive.
+      p.close();
     });
   });
   server.listen(0, '127.0.0.1');

@@ -8,70 +8,18 @@
  * a replica 10× slower gets a small share. The seeded simulation (test/routing/endpoint-health-sim.test.ts)
  * has the same cases in simulated time, over many seeds.
  */
-import http from 'node:http';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
-import { Pool } from 'undici';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { grpcClients, type GrpcClients } from '../../fixtures/grpc-backend.js';
 import { endpointSlice, seldonDeployment, startFakeKubeApi, tempDir, writeKubeconfig, type FakeKubeApi } from '../../fixtures/fake-kube-api.js';
 import { poll, startCli, type CliGateway } from '../../helpers/cli.js';
 import { answerOk, md, predict } from '../../helpers/grpc.js';
+import { openLoop, REPLICA_IPS, restReplicas, share, type Mode, type Replicas, type Sent } from '../../fixtures/loopback-replicas.js';
 
-const IPS = ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5'];
+const IPS = REPLICA_IPS;
 const PREDICT = '/seldon/models/iris/api/v1.0/predictions';
-
-/**
- * What a replica does: answer 200 after 20 ms (a small model: scheduling noise on a busy machine
- * stays small beside it), the same 10× slower (200 ms), 500 at once, never answer. A body with
- * "bad" is answered 500 by any replica (the model's exception). A test may change a mode under load.
- */
-type Mode = 'ok' | 'slow' | 'fail' | 'hang';
-
-interface Replicas {
-  readonly port: number;
-  readonly modes: Mode[];
-  /** Requests received per replica, with when (ms, performance.now()). */
-  readonly received: number[][];
-  close(): Promise<void>;
-}
-
-async function restReplicas(modes: Mode[]): Promise<Replicas> {
-  const received: number[][] = IPS.map(() => []);
-  const servers: http.Server[] = [];
-  let port = 0;
-  for (const [i, ip] of IPS.entries()) {
-    const server = http.createServer((req, res) => {
-      let body = '';
-      req.setEncoding('utf8');
-      req.on('data', (d: string) => (body += d));
-      req.on('end', () => {
-        received[i]!.push(performance.now());
-        const mode = modes[i]!;
-        if (mode === 'hang') return;
-        const fail = mode === 'fail' || body.includes('bad');
-        const answer = JSON.stringify(fail ? { status: { code: -1, info: `exception in model at ${ip}`, status: 'FAILURE' } } : { data: { ndarray: [1] }, meta: { tags: { replica: ip } } });
-        setTimeout(() => res.writeHead(fail ? 500 : 200, { 'content-type': 'application/json' }).end(answer), fail ? 0 : mode === 'slow' ? 200 : 20);
-      });
-    });
-    server.keepAliveTimeout = 60_000;
-    await new Promise<void>((r) => server.listen(port, ip, r));
-    port = (server.address() as AddressInfo).port;
-    servers.push(server);
-  }
-  return {
-    port,
-    modes,
-    received,
-    close: async () => {
-      for (const s of servers) {
-        s.closeAllConnections();
-        await new Promise((r) => s.close(r));
-      }
-    },
-  };
-}
 
 async function grpcReplicas(modes: Mode[]): Promise<Replicas> {
   const received: number[][] = IPS.map(() => []);
@@ -153,43 +101,8 @@ async function start(r: Replicas, protocol: 'http' | 'grpc', annotations?: Recor
   );
 }
 
-interface Sent {
-  readonly at: number;
-  readonly status: number;
-  readonly body: string;
-  readonly ms: number;
-}
-
-/** `rate` requests per second for `seconds`, open loop (each sent on time, whatever the others do). */
-async function load(rate: number, seconds: number, body: (i: number) => string): Promise<Sent[]> {
-  const pool = new Pool(`http://127.0.0.1:${gw!.port}`, { connections: 32 });
-  const out: Promise<Sent>[] = [];
-  const t0 = performance.now();
-  try {
-    for (let i = 0; i < rate * seconds; i++) {
-      const due = t0 + (i * 1000) / rate;
-      const wait = due - performance.now();
-      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-      const at = performance.now();
-      out.push(
-        pool
-          .request({ path: PREDICT, method: 'POST', headers: { 'content-type': 'application/json' }, body: body(i) })
-          .then(async (r) => ({ at, status: r.statusCode, body: await r.body.text(), ms: performance.now() - at }))
-          .catch((err: Error) => ({ at, status: 0, body: err.message, ms: performance.now() - at })),
-      );
-    }
-    return await Promise.all(out);
-  } finally {
-    await pool.close();
-  }
-}
-
-/** Share of the requests the replicas received from `since` on that went to replica `i`. */
-function share(r: Replicas, i: number, since: number): number {
-  const after = r.received.map((ts) => ts.filter((t) => t >= since).length);
-  const all = after.reduce((a, b) => a + b, 0);
-  return all === 0 ? 0 : after[i]! / all;
-}
+/** `rate` requests per second for `seconds`, open loop, to the gateway. */
+const load = (rate: number, seconds: number, body: (i: number) => string): Promise<Sent[]> => openLoop(gw!.port, PREDICT, rate, seconds, body);
 
 describe('endpoint health: four replicas, two workers', () => {
   it('REST: one replica answering 500 to everything, 150/s for 20 s: at most 1% of predictions fail, it gets at most 3% after 2 s, ejected once per worker', async () => {
