@@ -62,7 +62,7 @@ const PLANTS: Plant[] = [
     side: 'response',
     edits: [
       ['gateway/upstream/http1-response.ts', 'const bodiless = this.noBody || status === 204 || status === 304;', 'const bodiless = this.noBody || status === 304;'],
-      ['gateway/edge/http1-lane.ts', 'const bodiless = status === 204 || status === 304 || (status >= 100 && status < 200);', 'const bodiless = status === 304 || (status >= 100 && status < 200);'],
+      ['gateway/edge/lane-exchange.ts', 'const bodiless = status === 204 || status === 304 || (status >= 100 && status < 200);', 'const bodiless = status === 304 || (status >= 100 && status < 200);'],
     ],
     kinds: ['answer', 'framing'],
   },

@@ -20,7 +20,8 @@
 import { once } from 'node:events';
 import net, { type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Http1Lane, type LaneHandler, type LaneResponse } from '../../../gateway/edge/http1-lane.js';
+import { Http1Lane, type LaneHandler } from '../../../gateway/edge/http1-lane.js';
+import type { LaneResponse } from '../../../gateway/edge/lane-exchange.js';
 import { OTHER, parseRequestHead } from '../../../gateway/edge/http1-request.js';
 import { seededRandom } from '../../../routing/pick.js';
 import { ByteReader, headerValue, readHttpResponse, startRecordingUpstream, type Answer, type RecordedRequest, type RecordingUpstream } from '../../fixtures/recording-upstream.js';

@@ -1,0 +1,346 @@
+/**
+ * The request and the response objects of the gateway's own HTTP/1.1 server side (edge/http1-lane.ts),
+ * which the proxy is handed in place of `node:http`'s IncomingMessage and ServerResponse: the head as
+ * parsed with the whole body, and an answer written as `node:http` writes it, byte for byte.
+ */
+import { STATUS_CODES, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
+import type { Socket } from 'node:net';
+import type { RestRequest, RestResponse } from './exchange.js';
+import type { RequestHead } from './http1-request.js';
+import { lists, NOT_VALUE_CHAR, TOKEN } from '../wire/http1-syntax.js';
+
+/** What an answer needs of its connection (edge/http1-lane.ts). */
+export interface LaneOwner {
+  readonly socket: Socket;
+  /** The keep-alive timeout, told in `Keep-Alive: timeout=N`. */
+  readonly keepAliveSeconds: number;
+  /** The server is shutting down: answers close their connections. */
+  readonly closing: boolean;
+  /** The answer in flight ended. */
+  answered(res: LaneResponse): void;
+}
+
+/**
+ * Header fields `node:http` keeps only the first of in `headers` (its `matchKnownFields`); the
+ * others repeated are joined with `, ` (`cookie` with `; `, `set-cookie` kept as a list).
+ */
+const FIRST_ONLY = new Set([
+  'age',
+  'authorization',
+  'content-length',
+  'content-type',
+  'etag',
+  'expires',
+  'from',
+  'host',
+  'if-modified-since',
+  'if-unmodified-since',
+  'last-modified',
+  'location',
+  'max-forwards',
+  'proxy-authorization',
+  'referer',
+  'retry-after',
+  'server',
+  'user-agent',
+]);
+
+/** A request the lane read: its head as parsed and its whole body. */
+export class LaneRequest implements RestRequest {
+  readonly httpVersion = '1.1';
+  readonly httpVersionMajor = 1;
+  readonly httpVersionMinor = 1;
+  /** The body arrived whole before the request was served. */
+  readonly complete = true;
+  readonly method: string;
+  readonly url: string;
+  readonly rawHeaders: string[];
+  /** The Host header (exactly one: the parser says so). */
+  readonly host: string;
+  private built: IncomingHttpHeaders | undefined;
+
+  constructor(
+    head: RequestHead,
+    /** The body (null: none). */
+    readonly body: Buffer | null,
+    readonly socket: Socket,
+  ) {
+    this.method = head.method;
+    this.url = head.target;
+    this.rawHeaders = head.rawHeaders;
+    this.host = head.host;
+  }
+
+  /** The headers by lower-case name, combined as `node:http` combines them (built when first read). */
+  get headers(): IncomingHttpHeaders {
+    if (this.built !== undefined) return this.built;
+    const h: Record<string, string | string[]> = {};
+    const raw = this.rawHeaders;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!.toLowerCase();
+      const value = raw[i + 1]!;
+      const had = h[name];
+      if (had === undefined) h[name] = name === 'set-cookie' ? [value] : value;
+      else if (name === 'set-cookie') (had as string[]).push(value);
+      else if (!FIRST_ONLY.has(name)) h[name] = `${had as string}${name === 'cookie' ? '; ' : ', '}${value}`;
+    }
+    return (this.built = h as IncomingHttpHeaders);
+  }
+}
+
+/** An HTTP date, as `node:http` writes it, made at most once a second. */
+let dateSecond = 0;
+let dateText = '';
+function httpDate(): string {
+  const now = Date.now();
+  const second = Math.floor(now / 1000);
+  if (second !== dateSecond) {
+    dateSecond = second;
+    dateText = new Date(now).toUTCString();
+  }
+  return dateText;
+}
+
+/** A header error as `node:http` throws it (the proxy falls back on the standard reason phrase, then a 502). */
+function invalid(code: string, what: string): Error {
+  return Object.assign(new TypeError(`Invalid ${what}`), { code });
+}
+
+/** One header line, checked as `node:http` checks it (it throws the same codes). */
+function headerLine(name: string, value: string): string {
+  if (!TOKEN.test(name)) throw invalid('ERR_INVALID_HTTP_TOKEN', `header name ${JSON.stringify(name)}`);
+  if (NOT_VALUE_CHAR.test(value)) throw invalid('ERR_INVALID_CHAR', `character in header content ${JSON.stringify(name)}`);
+  return `${name}: ${value}\r\n`;
+}
+
+/** What the answer's own fields already say, of what the server would add. */
+const DATE = 1;
+const CONNECTION = 2;
+const CLOSE = 4;
+const FRAMED = 8;
+const LENGTH = 16;
+function meaning(name: string, value: string): number {
+  switch (name.length) {
+    case 4:
+      return name.toLowerCase() === 'date' ? DATE : 0;
+    case 10:
+      return name.toLowerCase() !== 'connection' ? 0 : lists(value, 'close') ? CONNECTION | CLOSE : CONNECTION;
+    case 14:
+      return name.toLowerCase() === 'content-length' ? FRAMED | LENGTH : 0;
+    case 17:
+      return name.toLowerCase() === 'transfer-encoding' ? FRAMED : 0;
+    default:
+      return 0;
+  }
+}
+
+/** A Content-Length value as a number (-1: not one plain decimal). */
+function lengthOf(value: string): number {
+  return /^\d{1,15}$/.test(value) ? Number(value) : -1;
+}
+
+type Listener = () => void;
+
+/**
+ * The answer to one `LaneRequest`, written as `node:http` writes ServerResponse's.
+ * The head is kept until the first body bytes or the end, so that a whole answer (head and a
+ * body read in one piece) leaves in one socket write.
+ *
+ * Its framing never lies to the client: a 204's or 304's body is not sent (as `node:http` drops
+ * it), and an answer given a Content-Length that its body would overrun or fall short of is cut
+ * instead (the client would read the next answer as the rest of this one, or this one's rest as
+ * the next). The proxy gives only lengths that hold (docs/routing.md#answer-framing); this is the
+ * last guard.
+ */
+export class LaneResponse implements RestResponse {
+  statusCode = 200;
+  headersSent = false;
+  destroyed = false;
+  /** Body bytes sent (without chunk framing). */
+  bodyBytes = 0;
+  private ended = false;
+  private chunked = false;
+  /** The status has no body (204, 304, 1xx): writes are dropped. */
+  private bodiless = false;
+  /** The Content-Length the head was given (-1: none). */
+  private declared = -1;
+  /** Head and body pieces not written yet (until the end, or the next tick). */
+  private pending: (string | Buffer)[] | null = null;
+  private flushQueued = false;
+  private closeListeners: Listener[] | null = null;
+  private closed = false;
+  /** The connection closes after this answer. */
+  last: boolean;
+
+  constructor(
+    private readonly connection: LaneOwner,
+    close: boolean,
+  ) {
+    this.last = close;
+  }
+
+  writeHead(status: number, reason?: string | OutgoingHttpHeaders | readonly string[], headers?: OutgoingHttpHeaders | readonly string[]): this {
+    if (this.headersSent) throw invalid('ERR_HTTP_HEADERS_SENT', 'writeHead after the head was sent');
+    let text: string;
+    if (typeof reason === 'string') text = reason;
+    else {
+      headers = reason;
+      text = STATUS_CODES[status] ?? 'unknown';
+    }
+    if (NOT_VALUE_CHAR.test(text)) throw invalid('ERR_INVALID_CHAR', 'character in statusMessage');
+    // Shutting down since the request came in: this answer closes its connection too.
+    if (this.connection.closing) this.last = true;
+    let head = `HTTP/1.1 ${status} ${text}\r\n`;
+    let seen = 0;
+    let declared = -1;
+    if (Array.isArray(headers)) {
+      for (let i = 0; i < headers.length; i += 2) {
+        const name = headers[i] as string;
+        const value = String(headers[i + 1]);
+        head += headerLine(name, value);
+        const m = meaning(name, value);
+        if ((m & LENGTH) !== 0) declared = lengthOf(value);
+        seen |= m;
+      }
+    } else if (headers !== undefined) {
+      for (const name of Object.keys(headers)) {
+        const value = (headers as OutgoingHttpHeaders)[name];
+        if (value === undefined) continue;
+        for (const v of Array.isArray(value) ? value : [value]) {
+          const text = String(v);
+          head += headerLine(name, text);
+          const m = meaning(name, text);
+          if ((m & LENGTH) !== 0) declared = lengthOf(text);
+          seen |= m;
+        }
+      }
+    }
+    if ((seen & CLOSE) !== 0) this.last = true;
+    const date = (seen & DATE) !== 0;
+    const connection = (seen & CONNECTION) !== 0;
+    const framed = (seen & FRAMED) !== 0;
+    if (!date) head += `Date: ${httpDate()}\r\n`;
+    if (!connection) head += this.last ? 'Connection: close\r\n' : `Connection: keep-alive\r\nKeep-Alive: timeout=${this.connection.keepAliveSeconds}\r\n`;
+    const bodiless = status === 204 || status === 304 || (status >= 100 && status < 200);
+    if (!framed && !bodiless) {
+      this.chunked = true;
+      head += 'Transfer-Encoding: chunked\r\n';
+    }
+    this.bodiless = bodiless;
+    this.declared = bodiless ? -1 : declared;
+    this.statusCode = status;
+    this.headersSent = true;
+    this.pending = [`${head}\r\n`];
+    return this;
+  }
+
+  write(chunk: Buffer | string): boolean {
+    if (this.ended || this.destroyed) return false;
+    if (!this.headersSent) this.writeHead(this.statusCode);
+    const data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    if (data.length === 0 || this.bodiless) return true;
+    if (this.declared >= 0 && this.bodyBytes + data.length > this.declared) {
+      this.destroy();
+      return false;
+    }
+    this.bodyBytes += data.length;
+    const pending = this.pending;
+    if (pending !== null) {
+      if (this.chunked) pending.push(`${data.length.toString(16)}\r\n`, data, '\r\n');
+      else pending.push(data);
+      if (!this.flushQueued) {
+        this.flushQueued = true;
+        process.nextTick(flushLater, this);
+      }
+      return true;
+    }
+    const socket = this.connection.socket;
+    if (!this.chunked) return socket.write(data);
+    socket.cork();
+    socket.write(`${data.length.toString(16)}\r\n`, 'latin1');
+    socket.write(data);
+    const ok = socket.write('\r\n', 'latin1');
+    socket.uncork();
+    return ok;
+  }
+
+  end(chunk?: Buffer | string): this {
+    if (this.ended || this.destroyed) return this;
+    if (chunk !== undefined) this.write(chunk);
+    else if (!this.headersSent) this.writeHead(this.statusCode);
+    if (this.destroyed) return this;
+    if (this.bodyBytes < this.declared) {
+      this.destroy();
+      return this;
+    }
+    this.ended = true;
+    if (this.chunked) (this.pending ??= []).push('0\r\n\r\n');
+    this.flush();
+    this.connection.answered(this);
+    process.nextTick(closeLater, this);
+    return this;
+  }
+
+  /** The whole answer has been written (as ServerResponse's). */
+  get writableEnded(): boolean {
+    return this.ended;
+  }
+
+  /**
+   * Cut the connection (the answer cannot be completed). What was written goes out first, as
+   * `node:http` writes it at once: the client reads an answer cut short (its framing says so),
+   * never a connection closed with nothing, which a client may take as unanswered and send again.
+   */
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.flush();
+    this.connection.socket.destroy();
+  }
+
+  once(event: 'close' | 'drain', listener: Listener): this {
+    if (event === 'drain') this.connection.socket.once('drain', listener);
+    else if (this.closed) process.nextTick(listener);
+    else (this.closeListeners ??= []).push(listener);
+    return this;
+  }
+
+  /** Write what is pending, in one socket write. */
+  flush(): void {
+    const pending = this.pending;
+    if (pending === null) return;
+    this.pending = null;
+    const socket = this.connection.socket;
+    if (socket.destroyed) return;
+    if (pending.length === 1) {
+      const only = pending[0]!;
+      if (typeof only === 'string') socket.write(only, 'latin1');
+      else socket.write(only);
+      return;
+    }
+    let size = 0;
+    // A latin1 string has as many bytes as characters.
+    for (const p of pending) size += p.length;
+    const out = Buffer.allocUnsafe(size);
+    let at = 0;
+    for (const p of pending) at += typeof p === 'string' ? out.write(p, at, 'latin1') : p.copy(out, at);
+    socket.write(out);
+  }
+
+  /** The answer ended, or its connection closed first: once. */
+  emitClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const listeners = this.closeListeners;
+    this.closeListeners = null;
+    if (listeners !== null) for (const l of listeners) l();
+  }
+}
+
+function flushLater(res: LaneResponse): void {
+  res.flush();
+}
+
+function closeLater(res: LaneResponse): void {
+  res.emitClose();
+}
