@@ -6,6 +6,7 @@
 import { caseId, sampleCase } from './grammar.js';
 import { exchangeBytes, runCases, type RunOptions, type RunResult } from './fuzz-run.js';
 import type { GatewayUnderTest } from './gateway-under-test.js';
+import { llhttpResponses } from './llhttp.js';
 import type { Respond } from './model.js';
 import { answerBytes, responseCase, type ResponseCase } from './response-grammar.js';
 import { judgeResponseCase } from './response-judge.js';
@@ -21,16 +22,37 @@ export function responseCaseOf(seed: number, index: number): { c: ResponseCase; 
   return { c, id, answer: answerBytes(c, id), request: Buffer.from(request, 'latin1') };
 }
 
-/** The model's side of the response fuzzer: each request answered with its case's bytes. */
+/** How many of `answer`'s bytes llhttp needs to read its final answer whole (-1: it never does). */
+export function answerEnd(answer: Buffer, method: string): number {
+  const whole = (n: number): boolean => llhttpResponses(answer.subarray(0, n), [method], false).responses.some((r) => (r.status >= 200 || r.status === 101) && r.complete);
+  if (!whole(answer.length)) return -1;
+  let lo = 0;
+  let hi = answer.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (whole(mid)) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
+/**
+ * The model's side of the response fuzzer: each request answered with its case's bytes.
+ *
+ * Bytes after the answer's end (a second answer nobody asked for, junk) are written with its last
+ * piece, never later: arriving after the gateway took the connection for the next request, they
+ * are that request's answer for any HTTP/1.1 proxy (docs/edge.md#what-no-http11-proxy-can-tell).
+ */
 export function responder(seed: number): Respond {
   return (req) => {
     const m = /^\/([0-9a-z]{8})\.0/.exec(req.target);
     if (m === null) return { bytes: [Buffer.from('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n')], close: true };
     const index = parseInt(m[1]!, 36);
     const { c, answer } = responseCaseOf(seed, index);
+    const end = c.splits.length === 0 ? -1 : answerEnd(answer, c.method);
     const pieces: Buffer[] = [];
     let from = 0;
-    for (const at of [...c.splits, answer.length]) {
+    for (const at of [...c.splits.filter((x) => end < 0 || x < end), answer.length]) {
       pieces.push(answer.subarray(from, at));
       from = at;
     }

@@ -9,10 +9,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dateSeed } from '../../fuzz/fuzz-run.js';
 import { startGatewayUnderTest, type GatewayUnderTest } from '../../fuzz/gateway-under-test.js';
 import { startModel, type Model } from '../../fuzz/model.js';
-import { fuzzResponses, responder } from '../../fuzz/response-fuzz.js';
+import { answerEnd, fuzzResponses, responder } from '../../fuzz/response-fuzz.js';
 
 const seed = Number(process.env.SELDON_GATEWAY_FUZZ_SEED ?? dateSeed());
 const CASES = Number(process.env.SELDON_GATEWAY_FUZZ_CASES ?? 20_000);
+
+describe("the fuzzing model's answer end", () => {
+  it('is where llhttp reads the final answer whole: bytes after it are written with its last piece', () => {
+    const first = 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}';
+    const after = 'HTTP/1.1 200 OK\r\nX-Case: x-2\r\nContent-Length: 2\r\n\r\nhi';
+    expect(answerEnd(Buffer.from(first + after), 'GET')).toBe(first.length);
+    expect(answerEnd(Buffer.from(first + after), 'HEAD')).toBe(first.length - 2);
+    expect(answerEnd(Buffer.from(first.slice(0, -1)), 'GET')).toBe(-1);
+  });
+});
 
 describe('model answers through the gateway, against llhttp', () => {
   let model: Model;
