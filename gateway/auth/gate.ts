@@ -11,7 +11,9 @@
  *
  * The gate decides; it writes nothing. Like Envoy's ext_authz, each check returns a `GateVerdict`
  * (at once when it can, a promise when a store must answer): `Allow` with the decision to proxy
- * and the request headers to remove, or `Deny` with what the refusal says. The pipeline's gate
+ * and the request headers to remove, or `Deny` with what the refusal says and what it counts
+ * (`tally`: the backend refused, the OAuth failure, the rate-limit bucket), which the request's
+ * protocol counts once where the request ends (observe/metrics.ts `denied`). The pipeline's gate
  * stage (pipeline/gate.ts) asks for it, and each protocol's adapter renders it (rest/rest-request.ts:
  * the JSON error body, edge/http-answer.ts; grpc/grpc-request.ts: a trailers-only status,
  * grpc/answer.ts), so this module imports neither proxy.
@@ -23,16 +25,15 @@
  */
 import type { IncomingHttpHeaders } from 'node:http2';
 import type { Socket } from 'node:net';
-import { grpcStatusOf, type Deny, type GatewayReason } from '../edge/errors.js';
+import type { Deny, DenialTally, GatewayReason } from '../edge/errors.js';
 import type { RestRequest } from '../edge/exchange.js';
 import type { ExtVerdict, ExternalAuth } from '../ext-auth/policy.js';
 import { grpcSubject, restSubject, type Authorized, type ReadBody } from '../ext-auth/subject.js';
-import type { GatewayMetrics } from '../observe/metrics.js';
 import { problemOf, withDetail } from './error-detail.js';
 import { bearerToken, queryToken, type AuthOutcome, type OAuth } from './oauth.js';
 import type { RateLimiter, Verdict } from './rate-limit.js';
 import { PATH_BACKSLASH, PATH_DOT_SEGMENT, checkPath, matchDeployment } from '../../routing/match.js';
-import type { Decision, LiveTable, Picker, Protocol, RateLimit, Routed, RouteTable } from '../../routing/types.js';
+import type { Decision, LiveTable, Picker, RateLimit, Routed, RouteTable } from '../../routing/types.js';
 
 /** Proxy the request: `decision` is the one to use (the front end's own match, or the route with a query token dropped from its path). */
 export interface Allow {
@@ -80,7 +81,6 @@ export interface GateDeps {
   readonly limiter: RateLimiter;
   readonly state: LiveTable;
   readonly picker: Picker;
-  readonly metrics: GatewayMetrics;
   /** The external auth service (--ext-auth-service); routes that need it fail closed without it. */
   readonly external?: ExternalAuth | undefined;
   /** Whether a peer's X-Forwarded-For/-Proto are kept (--trusted-proxies), for what the auth service is told. */
@@ -146,10 +146,6 @@ export class Gatekeeper {
     return this.d.oauth.active;
   }
 
-  private failed(protocol: Protocol, a: Failed): void {
-    this.d.metrics.authFailures.labels(protocol, a.failure).inc();
-  }
-
   /** The token check itself threw (it should not): 503 naming the deployment, the detail to the log. */
   private checkFailed(err: unknown, owner: string | undefined): Deny {
     const problem = problemOf(err);
@@ -158,54 +154,48 @@ export class Gatekeeper {
     return deny(503, 'AUTH_BACKEND_UNAVAILABLE', message, RETRY_IN_1S);
   }
 
-  /** A refusal of a routed request, counted as its answer (REST: the HTTP status; gRPC: the gRPC status), never as a model's outcome. */
-  private refused(protocol: Protocol, d: Routed, v: Deny, since: number): Deny {
-    this.d.metrics.refused(d.backend, protocol, protocol === 'rest' ? v.status : grpcStatusOf(v.reason), since);
-    return v;
+  /** A refusal of a routed request: counted on its backend as its answer, never as a model's outcome (`tally`, counted where the request ends). */
+  private refused(d: Routed, v: Deny, tally?: DenialTally): Deny {
+    return { ...v, tally: { ...tally, backend: d.backend } };
   }
 
   /** The rate limits of a request that passed auth (if any). */
-  private limits(protocol: Protocol, d: Routed, limits: readonly RateLimit[], strip: readonly string[], since: number): PendingVerdict {
+  private limits(d: Routed, limits: readonly RateLimit[], strip: readonly string[]): PendingVerdict {
     if (limits.length === 0) return allow(d, strip);
     const v = this.d.limiter.check(limits);
-    return v instanceof Promise ? v.then((x) => this.limited(protocol, d, x, strip, since)) : this.limited(protocol, d, v, strip, since);
+    return v instanceof Promise ? v.then((x) => this.limited(d, x, strip)) : this.limited(d, v, strip);
   }
 
-  private limited(protocol: Protocol, d: Routed, v: Verdict, strip: readonly string[], since: number): GateVerdict {
+  private limited(d: Routed, v: Verdict, strip: readonly string[]): GateVerdict {
     if (v.allowed) return allow(d, strip);
-    const o = d.backend.origin;
-    this.d.metrics.rateLimited.labels(o.namespace, o.deployment, protocol, v.limit?.key ?? '').inc();
     const s = retrySeconds(v);
     const retry = { 'retry-after': String(s) };
     const denial: Deny = { ...deny(429, 'RATE_LIMITED', `rate limit ${v.limit!.text} of ${v.limit!.key} exceeded: retry in ${s} s`, retry), metadata: retry };
-    return this.refused(protocol, d, denial, since);
+    return this.refused(d, denial, { bucket: v.limit?.key ?? '' });
   }
 
   // ---- REST --------------------------------------------------------------------------------
 
   /**
    * A routed REST request whose backend has a gate (`decision.backend.gate !== null`), on the table
-   * it was matched with; `since`: when it reached the gateway (performance.now() ms), for its
-   * duration; `preread`: its body, when it was read already (a bandit's feedback).
+   * it was matched with; `preread`: its body, when it was read already (a bandit's feedback).
    */
-  rest(req: GateRequest, decision: Routed, table: RouteTable, since: number, preread?: Buffer | null): PendingVerdict {
+  rest(req: GateRequest, decision: Routed, table: RouteTable, preread?: Buffer | null): PendingVerdict {
     if (decision.backend.gate!.external)
       return this.externally(
-        'rest',
         decision,
-        since,
         () => this.restCheck(decision, req, preread),
-        (d) => this.restGate(req, d, table, since),
+        (d) => this.restGate(req, d, table),
       );
-    return this.restGate(req, decision, table, since);
+    return this.restGate(req, decision, table);
   }
 
   // ---- External auth (ext-auth/policy.ts): before OAuth and rate limits, as Envoy's ext_authz precedes them ----
 
   /** The external check first; on an allowed request, `next` (OAuth, rate limits), its allowance carrying the check's. */
-  private externally(protocol: Protocol, d: Routed, since: number, check: () => Promise<{ verdict: ExtVerdict; read: ReadBody }>, next: (d: Routed) => PendingVerdict): Promise<GateVerdict> {
+  private externally(d: Routed, check: () => Promise<{ verdict: ExtVerdict; read: ReadBody }>, next: (d: Routed) => PendingVerdict): Promise<GateVerdict> {
     return check().then(({ verdict, read }) => {
-      if (!verdict.allow) return this.refused(protocol, d, verdict, since);
+      if (!verdict.allow) return this.refused(d, verdict);
       const external: ExternalAllowance = { headers: verdict.headers, remove: verdict.remove, answer: verdict.answer, read };
       const merge = (v: GateVerdict): GateVerdict => (v.allow ? { ...v, external } : v);
       const v = next(d);
@@ -244,30 +234,26 @@ export class Gatekeeper {
     return ext.check(grpcSubject(headers, call.rawHeaders, call.socket, trusted), startedAt).then((verdict) => ({ verdict, read: NOTHING_READ }));
   }
 
-  private restGate(req: GateRequest, decision: Routed, table: RouteTable, since: number): PendingVerdict {
+  private restGate(req: GateRequest, decision: Routed, table: RouteTable): PendingVerdict {
     const gate = decision.backend.gate!;
     const auth = gate.auth;
-    if (auth === null) return this.limits('rest', decision, gate.rateLimits, KEEP, since);
+    if (auth === null) return this.limits(decision, gate.rateLimits, KEEP);
     const guarded = `${auth.namespace}/${auth.deployment}`;
     const fromQuery = queryToken(req.url ?? '/');
     const token = bearerToken(req.headers.authorization) ?? fromQuery.token;
     return this.d.oauth.authenticate(token, table, guarded).then(
       (outcome) => {
         const a = owned(outcome, guarded);
-        if (!a.ok) {
-          this.failed('rest', a);
-          return this.refused('rest', decision, authDenial(a), since);
-        }
+        if (!a.ok) return this.refused(decision, authDenial(a), { authFailure: a.failure });
         const d = fromQuery.token === undefined ? decision : { ...decision, upstreamPath: queryToken(decision.upstreamPath).url };
-        return this.limits('rest', d, gate.rateLimits, STRIP_AUTHORIZATION, since);
+        return this.limits(d, gate.rateLimits, STRIP_AUTHORIZATION);
       },
       (err: unknown) => this.checkFailed(err, guarded),
     );
   }
 
-  /** The front end: `/api/v0.1/*`, `/api/v1.0/*` with a bearer token → the owner's own routes. */
-  api(req: GateRequest, since: number): PendingVerdict {
-    const table = this.d.state.current;
+  /** The front end: `/api/v0.1/*`, `/api/v1.0/*` with a bearer token → the owner's own routes, on `table` (the request's). */
+  api(req: GateRequest, table: RouteTable = this.d.state.current): PendingVerdict {
     const fromQuery = queryToken(req.url ?? '/');
     // Path hygiene before anything else (matchDeployment says the same after the token check).
     const q = fromQuery.url.indexOf('?');
@@ -279,21 +265,18 @@ export class Gatekeeper {
     return this.d.oauth.authenticate(token, table).then(
       (a) => {
         if (!a.ok) {
-          this.failed('rest', a);
-          if (a.failure === 'gone' || a.failure === 'unavailable') return authDenial(a);
+          const tally = { authFailure: a.failure };
+          if (a.failure === 'gone' || a.failure === 'unavailable') return { ...authDenial(a), tally };
           // The Spring OAuth2 shapes the old front end answered with; the token is never echoed.
           const error = a.failure === 'missing' ? 'unauthorized' : 'invalid_token';
           const challenge = a.failure === 'missing' ? BEARER : `${BEARER}, error="invalid_token", error_description="${a.description}"`;
-          const denial: Deny = { ...deny(401, 'UNAUTHENTICATED', a.description, { 'www-authenticate': challenge }), body: JSON.stringify({ error, error_description: a.description }) };
+          const denial: Deny = { ...deny(401, 'UNAUTHENTICATED', a.description, { 'www-authenticate': challenge }), body: JSON.stringify({ error, error_description: a.description }), tally };
           return denial;
         }
         const decision = matchDeployment(table, a.owner, { kind: 'rest', method: req.method ?? 'GET', path: fromQuery.url, host: req.headers.host ?? '', header: NO_HEADERS }, this.d.picker);
-        if (!decision.ok) {
-          this.d.metrics.unroutedRequest('rest', decision.reason, decision.status, since);
-          return deny(decision.status, decision.reason, decision.info);
-        }
-        const limited = (d: Routed): PendingVerdict => this.limits('rest', d, d.backend.gate?.rateLimits ?? NO_LIMITS, STRIP_AUTHORIZATION, since);
-        if (decision.backend.gate?.external) return this.externally('rest', decision, since, () => this.restCheck(decision, req, undefined), limited);
+        if (!decision.ok) return { ...deny(decision.status, decision.reason, decision.info), tally: { unrouted: decision.reason } };
+        const limited = (d: Routed): PendingVerdict => this.limits(d, d.backend.gate?.rateLimits ?? NO_LIMITS, STRIP_AUTHORIZATION);
+        if (decision.backend.gate?.external) return this.externally(decision, () => this.restCheck(decision, req, undefined), limited);
         return limited(decision);
       },
       (err: unknown) => this.checkFailed(err, undefined),
@@ -312,21 +295,19 @@ export class Gatekeeper {
    * allowed call goes with `oauth_token` (and a Bearer `authorization` that carried the token) removed.
    * `table`: the one the call was matched on (a front-end call is matched by its token there too).
    */
-  grpc(headers: IncomingHttpHeaders, decision: Decision, since: number, call?: GrpcCallInfo, table: RouteTable = this.d.state.current): PendingVerdict {
+  grpc(headers: IncomingHttpHeaders, decision: Decision, call?: GrpcCallInfo, table: RouteTable = this.d.state.current): PendingVerdict {
     if (decision.ok && decision.backend.gate?.external)
       return this.externally(
-        'grpc',
         decision,
-        since,
         () => this.grpcCheck(decision, headers, call),
-        (d) => this.grpcGate(headers, d, table, since, call),
+        (d) => this.grpcGate(headers, d, table, call),
       );
-    return this.grpcGate(headers, decision, table, since, call);
+    return this.grpcGate(headers, decision, table, call);
   }
 
-  private grpcGate(headers: IncomingHttpHeaders, decision: Decision, table: RouteTable, since: number, call: GrpcCallInfo | undefined): PendingVerdict {
+  private grpcGate(headers: IncomingHttpHeaders, decision: Decision, table: RouteTable, call: GrpcCallInfo | undefined): PendingVerdict {
     const gate = decision.ok ? decision.backend.gate : null;
-    if (decision.ok && gate !== null && gate.auth === null) return this.limits('grpc', decision, gate.rateLimits, KEEP, since);
+    if (decision.ok && gate !== null && gate.auth === null) return this.limits(decision, gate.rateLimits, KEEP);
     const path = headers[':path'] ?? '';
     if (!decision.ok && !path.startsWith('/seldon.protos.Seldon/')) {
       return deny(404, 'NO_ROUTE', `no route for gRPC ${path}: the OAuth front end serves seldon.protos.Seldon only`);
@@ -339,24 +320,20 @@ export class Gatekeeper {
       (outcome) => {
         const a = owned(outcome, guarded);
         if (!a.ok) {
-          this.failed('grpc', a);
-          const denial = authDenial(a);
-          return decision.ok ? this.refused('grpc', decision, denial, since) : denial;
+          const tally = { authFailure: a.failure };
+          return decision.ok ? this.refused(decision, authDenial(a), tally) : { ...authDenial(a), tally };
         }
         let d: Routed;
         if (decision.ok) d = decision;
         else {
           const m = matchDeployment(table, a.owner, { kind: 'grpc', method: 'POST', path, host: headers[':authority'] ?? '', header: NO_HEADERS }, this.d.picker);
-          if (!m.ok) {
-            this.d.metrics.unroutedRequest('grpc', m.reason, grpcStatusOf(m.reason), since);
-            return deny(m.status, m.reason, m.info);
-          }
+          if (!m.ok) return { ...deny(m.status, m.reason, m.info), tally: { unrouted: m.reason } };
           d = m;
         }
         const strip = bearer === undefined ? STRIP_TOKEN : STRIP_TOKEN_AND_AUTHORIZATION;
-        const limited = (r: Routed): PendingVerdict => this.limits('grpc', r, r.backend.gate?.rateLimits ?? NO_LIMITS, strip, since);
+        const limited = (r: Routed): PendingVerdict => this.limits(r, r.backend.gate?.rateLimits ?? NO_LIMITS, strip);
         // A front-end call is checked once its deployment is known (a routed one was checked first).
-        if (!decision.ok && d.backend.gate?.external) return this.externally('grpc', d, since, () => this.grpcCheck(d, headers, call), limited);
+        if (!decision.ok && d.backend.gate?.external) return this.externally(d, () => this.grpcCheck(d, headers, call), limited);
         return limited(d);
       },
       (err: unknown) => this.checkFailed(err, guarded),

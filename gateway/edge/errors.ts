@@ -2,6 +2,7 @@
  * Errors the gateway itself produces (docs/routing.md#timeouts-retries-and-circuit-breakers): a Seldon-style JSON body for REST and a
  * gRPC status for gRPC. Upstream statuses and bodies are never rewritten.
  */
+import type { Backend } from '../../routing/types.js';
 
 export type GatewayReason =
   | 'NO_ROUTE'
@@ -88,6 +89,20 @@ export interface Deny {
   readonly grpcStatus?: number | undefined;
   /** The external auth service's own answer, returned to a REST client as it came (`status`, these headers, this body). */
   readonly raw?: { readonly headers: readonly string[]; readonly body: Buffer } | undefined;
+  /** What the refusal counts beside its answer; the request's protocol counts it where the request ends (observe/metrics.ts `denied`). */
+  readonly tally?: DenialTally | undefined;
+}
+
+/** The counters a gate refusal moves: none of them is a model's outcome. */
+export interface DenialTally {
+  /** The routed request refused: counted on its backend's requests with the refusal's code. */
+  readonly backend?: Backend | undefined;
+  /** A front-end request whose token's deployment has no route for it: counted as unrouted, with this reason. */
+  readonly unrouted?: string | undefined;
+  /** The OAuth check's failure (seldon_gateway_auth_failures_total). */
+  readonly authFailure?: string | undefined;
+  /** The rate-limit bucket that refused it (seldon_gateway_rate_limited_total). */
+  readonly bucket?: string | undefined;
 }
 
 /** `{"status":{"code":…,"info":…,"reason":…,"status":"FAILURE"}}` */

@@ -79,7 +79,7 @@ export class GrpcPipelineRequest extends PipelineRequest implements CallExtras {
 
   askGate(gate: Gatekeeper): PendingVerdict {
     const call = { rawHeaders: this.rawHeaders, socket: this.stream.session?.socket as Socket | undefined };
-    return gate.grpc(this.headers, this.routed ?? NOT_MATCHED, this.since, call, this.table);
+    return gate.grpc(this.headers, this.routed ?? NOT_MATCHED, call, this.table);
   }
 
   allowed(v: Allow): void {
@@ -89,6 +89,7 @@ export class GrpcPipelineRequest extends PipelineRequest implements CallExtras {
 
   denied(v: Deny): void {
     const status = v.grpcStatus ?? grpcStatusOf(v.reason);
+    this.proxy.metrics.denied('grpc', v.tally, status, this.since);
     answerTrailersOnly(this.stream, status, v.message, v.metadata);
     this.proxy.observe?.answered(this.stream, this.headers, status);
   }

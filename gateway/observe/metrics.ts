@@ -6,6 +6,7 @@
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Backend } from '../../routing/types.js';
+import type { DenialTally } from '../edge/errors.js';
 import { BoundCounter, BoundHistogram, type CounterSeries, type HistogramSeries } from './bound-series.js';
 import { CODE_CLASSES, codeClassIndex } from './code-class.js';
 import { SteerTally } from './steer-tally.js';
@@ -412,6 +413,21 @@ export class GatewayMetrics {
    */
   refused(b: Backend, protocol: Protocol, code: number, since: number): void {
     this.answered(b, protocol, 'primary', code, null, since);
+  }
+
+  /**
+   * A request the gate refused, answered with `code` (REST: the HTTP status; gRPC: the gRPC
+   * status) `since` it reached the gateway: what its verdict's tally names, counted here once.
+   */
+  denied(protocol: Protocol, t: DenialTally | undefined, code: number, since: number): void {
+    if (t === undefined) return;
+    if (t.authFailure !== undefined) this.authFailures.labels(protocol, t.authFailure).inc();
+    if (t.bucket !== undefined && t.backend !== undefined) {
+      const o = t.backend.origin;
+      this.rateLimited.labels(o.namespace, o.deployment, protocol, t.bucket).inc();
+    }
+    if (t.backend !== undefined) this.refused(t.backend, protocol, code, since);
+    else if (t.unrouted !== undefined) this.unroutedRequest(protocol, t.unrouted, code, since);
   }
 
   private answered(b: Backend, protocol: Protocol, kind: TrafficKind, code: number, upstreamSeconds: number | null, since: number | undefined): void {

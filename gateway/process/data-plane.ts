@@ -194,7 +194,7 @@ export class DataPlane {
     });
     const limiter = new RateLimiter({ shared: this.stores.limits, timeoutMs: config.auth.redisTimeoutMs, metrics: this.metrics });
     const external = config.extAuth && externalAuth(config.extAuth, config.upstream, this.metrics, log, config.edge.errorDetail === 'internal');
-    this.gate = new Gatekeeper({ oauth: this.oauth, limiter, state: this.state, picker, metrics: this.metrics, external, trusts: this.trusts });
+    this.gate = new Gatekeeper({ oauth: this.oauth, limiter, state: this.state, picker, external, trusts: this.trusts });
     // A worker's share of fixed flow limits follows its place among the workers (docs/flow-control.md#limits).
     const worker = cluster.isWorker ? { workers: config.process.workers, index: (cluster.worker?.id ?? 1) - 1 } : {};
     this.flow = new FlowController({ endpoints, replicas: options.replicas, ...worker });

@@ -77,7 +77,7 @@ export class RestPipelineRequest extends PipelineRequest implements ExchangeExtr
   }
 
   askGate(gate: Gatekeeper): PendingVerdict {
-    return this.frontEnd ? gate.api(this.req, this.since) : gate.rest(this.req, this.routed!, this.table!, this.since);
+    return this.frontEnd ? gate.api(this.req, this.table) : gate.rest(this.req, this.routed!, this.table!);
   }
 
   allowed(v: Allow): void {
@@ -93,6 +93,7 @@ export class RestPipelineRequest extends PipelineRequest implements ExchangeExtr
 
   denied(v: Deny): void {
     const { req, res } = this;
+    this.proxy.deps.metrics.denied('rest', v.tally, v.status, this.since);
     this.proxy.deps.observe?.answered(req, res, this.routed?.backend);
     if (v.raw !== undefined) sendRawDenial(req, res, { ...v, raw: v.raw });
     else if (v.body !== undefined) sendJson(req, res, v.status, v.body, this.withErrorHeaders(v.headers));

@@ -49,7 +49,7 @@ function fixture(store: TokenStore): Fixture {
   );
   const oauth = new OAuth({ store, state, ttlMs: 60_000, timeoutMs: 200, metrics });
   const limiter = new RateLimiter({ shared: null, timeoutMs: 200, metrics });
-  const gate = new Gatekeeper({ oauth, limiter, state, picker: randomPicker(seededRandom(1)), metrics });
+  const gate = new Gatekeeper({ oauth, limiter, state, picker: randomPicker(seededRandom(1)) });
   return { gate, oauth, state, metrics };
 }
 
@@ -78,7 +78,7 @@ function grpcRoute(f: Fixture, deployment: string): Decision {
 }
 
 const rest = (f: Fixture, d: Routed, authorization?: string, url = '/seldon/models/x/api/v1.0/predictions'): PendingVerdict =>
-  f.gate.rest({ url, method: 'POST', headers: { authorization, host: 'gw' } }, d, f.state.current, performance.now());
+  f.gate.rest({ url, method: 'POST', headers: { authorization, host: 'gw' } }, d, f.state.current);
 
 async function allowed(v: PendingVerdict): Promise<Allow> {
   const x: GateVerdict = await v;
@@ -123,11 +123,14 @@ describe('Gatekeeper verdicts (REST routes)', () => {
   });
 
   it('deny: no token → 401 UNAUTHENTICATED with the bare challenge (gRPC UNAUTHENTICATED)', async () => {
-    const v = await denied(rest(f, restRoute(f, 'iris')));
+    const route = restRoute(f, 'iris');
+    const v = await denied(rest(f, route));
     expect(v).toMatchObject({ status: 401, reason: 'UNAUTHENTICATED', message: 'Full authentication is required to access this resource', headers: { 'www-authenticate': BEARER } });
     expect(v.body).toBeUndefined();
     expect(grpcStatusOf(v.reason)).toBe(GrpcStatus.UNAUTHENTICATED);
-    expect((await f.metrics.authFailures.get()).values.find((x) => x.labels.protocol === 'rest' && x.labels.reason === 'missing')?.value).toBe(1);
+    // The gate only says what the refusal counts; it writes nothing itself.
+    expect(v.tally).toEqual({ authFailure: 'missing', backend: route.backend });
+    expect((await f.metrics.authFailures.get()).values).toEqual([]);
   });
 
   it('deny: a bad token → 401 invalid_token', async () => {
@@ -219,13 +222,13 @@ describe('Gatekeeper verdicts (OAuth front end and gRPC)', () => {
   it("REST front end: the owner's route; a missing token gets the Spring OAuth2 body; dot segments 400 at once", async () => {
     expect(f.gate.frontEndActive).toBe(true);
     const token = await tokenFor(f, 'iriskey');
-    const ok = await allowed(f.gate.api({ url: '/api/v1.0/predictions', method: 'POST', headers: { authorization: `Bearer ${token}`, host: 'gw' } }, performance.now()));
+    const ok = await allowed(f.gate.api({ url: '/api/v1.0/predictions', method: 'POST', headers: { authorization: `Bearer ${token}`, host: 'gw' } }));
     expect(ok.decision.backend.origin.deployment).toBe('iris');
     expect(ok.strip).toEqual(['authorization']);
-    const missing = await denied(f.gate.api({ url: '/api/v1.0/predictions', method: 'POST', headers: {} }, performance.now()));
+    const missing = await denied(f.gate.api({ url: '/api/v1.0/predictions', method: 'POST', headers: {} }));
     expect(missing).toMatchObject({ status: 401, headers: { 'www-authenticate': BEARER } });
     expect(JSON.parse(missing.body!)).toEqual({ error: 'unauthorized', error_description: 'Full authentication is required to access this resource' });
-    const dots = f.gate.api({ url: '/api/v1.0/../predictions', method: 'POST', headers: {} }, performance.now());
+    const dots = f.gate.api({ url: '/api/v1.0/../predictions', method: 'POST', headers: {} });
     expect(dots).not.toBeInstanceOf(Promise);
     expect(dots).toMatchObject({ allow: false, status: 400, reason: 'BAD_REQUEST' });
   });
@@ -236,13 +239,13 @@ describe('Gatekeeper verdicts (OAuth front end and gRPC)', () => {
     expect(f.gate.frontEndCall(headers)).toBe(true);
     const none = grpcRoute(f, 'nobody');
     expect(none.ok).toBe(false);
-    const v = await allowed(f.gate.grpc(headers, none, performance.now()));
+    const v = await allowed(f.gate.grpc(headers, none));
     expect(v.strip).toEqual(['oauth_token']);
     expect(v.decision.backend.origin.deployment).toBe('iris');
     expect(headers.oauth_token).toBe(token); // the gate changes nothing itself
-    const b = await allowed(f.gate.grpc({ ':path': '/seldon.protos.Seldon/Predict', authorization: `Bearer ${token}` }, none, performance.now()));
+    const b = await allowed(f.gate.grpc({ ':path': '/seldon.protos.Seldon/Predict', authorization: `Bearer ${token}` }, none));
     expect(b.strip).toEqual(['oauth_token', 'authorization']);
-    const other = await denied(f.gate.grpc({ ':path': '/other.Service/Call', oauth_token: token }, none, performance.now()));
+    const other = await denied(f.gate.grpc({ ':path': '/other.Service/Call', oauth_token: token }, none));
     expect(other.reason).toBe('NO_ROUTE');
     expect(grpcStatusOf(other.reason)).toBe(GrpcStatus.UNIMPLEMENTED);
   });
@@ -250,10 +253,10 @@ describe('Gatekeeper verdicts (OAuth front end and gRPC)', () => {
   it('gRPC gated route: a bad token is UNAUTHENTICATED; a good one is allowed on the route it matched', async () => {
     const d = grpcRoute(f, 'iris');
     expect(d.ok).toBe(true);
-    const bad = await denied(f.gate.grpc({ oauth_token: 'bogus' }, d, performance.now()));
+    const bad = await denied(f.gate.grpc({ oauth_token: 'bogus' }, d));
     expect(grpcStatusOf(bad.reason)).toBe(GrpcStatus.UNAUTHENTICATED);
     expect(bad.message).toBe('Invalid access token');
-    const ok = await allowed(f.gate.grpc({ oauth_token: await tokenFor(f, 'iriskey') }, d, performance.now()));
+    const ok = await allowed(f.gate.grpc({ oauth_token: await tokenFor(f, 'iriskey') }, d));
     expect(ok.decision).toBe(d);
   });
 });
