@@ -16,7 +16,8 @@ import { parseHeaderAnnotation, parseInteger, parseRegexHeaderAnnotation, RegexB
 import { parse as parseYaml } from 'yaml';
 import { isDns1035Label } from './services.js';
 import { parseCorsPolicy } from './cors-config.js';
-import { DEFAULT_BREAKER, type BreakerLimits, type CorsPolicy, type Gate, type Protocol, type RateLimit, type RetryPolicy } from './types.js';
+import { CONFLICTED_AUTH_DEPLOYMENT, DEFAULT_BREAKER, type BreakerLimits, type CorsPolicy, type Gate, type Protocol, type RateLimit, type RetryPolicy } from './types.js';
+import { JWT_ANNOTATION, parseJwtPolicy, type JwtPolicy } from './jwt-policy.js';
 import type { Annotations, PredictorSpec } from './seldon-deployment.js';
 
 /** The effective annotations of one SeldonDeployment: key → trimmed value. */
@@ -293,8 +294,10 @@ export function externalAuthAnnotation(ann: EffectiveAnnotations, extAuthDefault
  * bad rate limit only warns. `extAuthDefault` (--ext-auth-default on): every route is checked by the
  * external auth service whatever the value, as Ambassador's AuthService checks every Mapping.
  */
-export function gateAnnotations(ann: EffectiveAnnotations, ns: string, name: string, extAuthDefault = false): GateAnnotations | string {
+export function gateAnnotations(ann: EffectiveAnnotations, ns: string, name: string, extAuthDefault = false, jwtProviders?: ReadonlySet<string>): GateAnnotations | string {
   const warnings: string[] = [];
+  const jwt = jwtAnnotation(ann, jwtProviders);
+  if (typeof jwt === 'string') return jwt;
   const rawAuth = ann.get('seldon.io/gateway-auth');
   const authValue = rawAuth?.toLowerCase();
   if (authValue !== undefined && authValue !== '' && authValue !== 'oauth' && authValue !== 'external' && authValue !== 'none') {
@@ -309,11 +312,19 @@ export function gateAnnotations(ann: EffectiveAnnotations, ns: string, name: str
     if (typeof l === 'string') warnings.push(`seldon.io/gateway-rate-limit: ${l}: no limit`);
     else limit = l;
   }
-  const shared = auth || limit || external ? { auth, rateLimits: limit ? [limit] : NO_LIMITS, external } : null;
+  const shared = auth || limit || external || jwt ? { auth, rateLimits: limit ? [limit] : NO_LIMITS, external, jwt } : null;
   return {
     warnings,
-    gate: (extra) => (extra === null ? shared : { auth, rateLimits: limit ? [limit, extra] : [extra], external }),
+    gate: (extra) => (extra === null ? shared : { auth, rateLimits: limit ? [limit, extra] : [extra], external, jwt }),
   };
+}
+
+/** `seldon.io/gateway-jwt`: the policy, null when absent, or an error text (a bad policy must not leave the deployment open). */
+export function jwtAnnotation(ann: EffectiveAnnotations, jwtProviders: ReadonlySet<string> | undefined): JwtPolicy | null | string {
+  const raw = ann.get(JWT_ANNOTATION);
+  if (raw === undefined || raw.trim() === '') return null;
+  const p = parseJwtPolicy(raw, jwtProviders);
+  return p.ok ? p.value : p.error;
 }
 
 /**
@@ -321,11 +332,15 @@ export function gateAnnotations(ann: EffectiveAnnotations, ns: string, name: str
  * on anyone's route to them: its auth and its valid deployment-wide rate limit (and the external
  * check, when its routes have it). Null when it is not OAuth-gated.
  */
-export function oauthGateAnnotation(ann: EffectiveAnnotations, ns: string, name: string, extAuthDefault = false): Gate | null {
-  if (ann.get('seldon.io/gateway-auth')?.toLowerCase() !== 'oauth') return null;
+export function oauthGateAnnotation(ann: EffectiveAnnotations, ns: string, name: string, extAuthDefault = false, jwtProviders?: ReadonlySet<string>): Gate | null {
+  const oauth = ann.get('seldon.io/gateway-auth')?.toLowerCase() === 'oauth';
+  const jwt = jwtAnnotation(ann, jwtProviders);
+  if (!oauth && jwt === null) return null;
+  // A policy that does not compile: the owner's routes are not served, and no one else's route passes to its Services either.
+  const auth = oauth || typeof jwt === 'string' ? { namespace: ns, deployment: typeof jwt === 'string' ? CONFLICTED_AUTH_DEPLOYMENT : name } : null;
   const rawLimit = ann.get('seldon.io/gateway-rate-limit');
   const limit = rawLimit ? parseRateLimit(rawLimit, `${ns}/${name}`) : null;
-  return { auth: { namespace: ns, deployment: name }, rateLimits: limit === null || typeof limit === 'string' ? NO_LIMITS : [limit], external: extAuthDefault };
+  return { auth, rateLimits: limit === null || typeof limit === 'string' ? NO_LIMITS : [limit], external: extAuthDefault, jwt: typeof jwt === 'string' ? null : jwt };
 }
 
 /** A predictor's own `seldon.io/gateway-rate-limit` (its annotations): a bucket of its own; null when absent or bad (warned). */

@@ -159,7 +159,7 @@ function withOwnedServices(c: CompiledDeployment, d: SeldonDeployment, opts: Com
   let external: boolean;
   try {
     const ann = effectiveAnnotations(d.metadata?.annotations, d.spec?.annotations);
-    gate = oauthGateAnnotation(ann, ns, name, opts.extAuthDefault ?? false);
+    gate = oauthGateAnnotation(ann, ns, name, opts.extAuthDefault ?? false, opts.jwtProviders);
     external = externalAuthAnnotation(ann, opts.extAuthDefault ?? false);
   } catch {
     return c;
@@ -329,7 +329,7 @@ function compileGenerated(
   const breaker = breakerAnnotations(ann, f);
   const weightAll = legacyWeightAnnotation(ann, f);
   const shadowAll = legacyShadowAnnotation(ann, f);
-  const gates = gateAnnotations(ann, ns, name, opts.extAuthDefault ?? false);
+  const gates = gateAnnotations(ann, ns, name, opts.extAuthDefault ?? false, opts.jwtProviders);
   if (typeof gates === 'string') return gates;
   for (const w of gates.warnings) f.warn(w);
   const cors = corsAnnotation(ann, f);
@@ -433,7 +433,7 @@ function compileCustom(key: string, ns: string, name: string, id: string, text: 
   if (ann.has('seldon.io/ambassador-header') || ann.has('seldon.io/ambassador-regex-header')) {
     f.warn('header annotations are ignored: seldon.io/ambassador-config replaces the generated routes');
   }
-  const gates = gateAnnotations(ann, ns, name, opts.extAuthDefault ?? false);
+  const gates = gateAnnotations(ann, ns, name, opts.extAuthDefault ?? false, opts.jwtProviders);
   if (typeof gates === 'string') return { key, report: report(ns, name, id, 'rejected', [gates, ...f.warnings]), routes: [], clients: NO_CLIENTS };
   for (const w of gates.warnings) f.warn(w);
   const gate = gates.gate(null);
@@ -459,7 +459,7 @@ function compileCustom(key: string, ns: string, name: string, id: string, text: 
 /** A Mapping's `bypass_auth: true`: its gate without the external check (null when nothing else is left). */
 function bypassed(gate: Gate | null): Gate | null {
   if (gate === null || !gate.external) return gate;
-  return gate.auth === null && gate.rateLimits.length === 0 ? null : { auth: gate.auth, rateLimits: gate.rateLimits, external: false };
+  return gate.auth === null && gate.rateLimits.length === 0 && gate.jwt === null ? null : { ...gate, external: false };
 }
 
 /** `sdepCors`: the deployment's seldon.io/gateway-cors, for REST Mappings without a `cors` of their own. */

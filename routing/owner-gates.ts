@@ -1,6 +1,7 @@
 /**
  * The gate of a route to a Service another deployment makes (docs/routing.md#custom-ambassador-config):
- * a Service of an OAuth-gated deployment applies that deployment's gate, whoever's route it is; a
+ * a Service of an OAuth- or JWT-gated deployment applies that deployment's gate (its JWT policy
+ * included), whoever's route it is; a
  * Service two gated deployments claim, a gate no token passes; a Service whose routes the external
  * auth service checks, that check.
  */
@@ -10,21 +11,23 @@ import { CONFLICTED_AUTH_DEPLOYMENT, type Backend, type Gate, type RateLimit } f
 
 /** The gate of a route to a Service that several OAuth-gated deployments claim: no token is any of theirs (fail closed). */
 function conflictedGate(own: Gate | null, external: boolean): Gate {
-  return { auth: { namespace: '', deployment: CONFLICTED_AUTH_DEPLOYMENT }, rateLimits: own?.rateLimits ?? NO_LIMITS, external: external || (own?.external ?? false) };
+  return { auth: { namespace: '', deployment: CONFLICTED_AUTH_DEPLOYMENT }, rateLimits: own?.rateLimits ?? NO_LIMITS, external: external || (own?.external ?? false), jwt: own?.jwt ?? null };
 }
 
 /** The owner's gate, with the route's own rate limits kept as well. */
 function ownersGate(owner: Gate, own: Gate | null, external: boolean): Gate {
   const checked = external || owner.external || (own?.external ?? false);
-  if ((!own || own.rateLimits.length === 0) && checked === owner.external) return owner;
+  // The owner's JWT policy is the Services' boundary; the route's own applies where the owner has none.
+  const jwt = owner.jwt ?? own?.jwt ?? null;
+  if ((!own || own.rateLimits.length === 0) && checked === owner.external && jwt === owner.jwt) return owner;
   const limits = [...owner.rateLimits];
   for (const l of own?.rateLimits ?? NO_LIMITS) if (!limits.some((x) => x.key === l.key)) limits.push(l);
-  return { auth: owner.auth, rateLimits: limits, external: checked };
+  return { auth: owner.auth, rateLimits: limits, external: checked, jwt };
 }
 
 /** A route's own gate with the external check a Service's owner imposes on it. */
 function externallyCheckedGate(own: Gate | null): Gate {
-  return own === null ? { auth: null, rateLimits: NO_LIMITS, external: true } : { auth: own.auth, rateLimits: own.rateLimits, external: true };
+  return own === null ? { auth: null, rateLimits: NO_LIMITS, external: true, jwt: null } : { ...own, external: true };
 }
 
 const NO_LIMITS: readonly RateLimit[] = [];

@@ -403,7 +403,9 @@ export class TableBuilder {
     for (const t of this.targetsOf.get(dk) ?? []) {
       const owners = this.owners.get(t);
       if (!owners || (owners.size === 1 && owners.has(dk))) continue;
-      if (owners.size === 1) extra.push(`Service ${t} belongs to OAuth-gated deployment ${[...owners.keys()][0]}: routes to it need that deployment's token`);
+      const [owner, gate] = [...owners.entries()][0]!;
+      if (owners.size === 1 && gate.auth === null) extra.push(`Service ${t} belongs to JWT-gated deployment ${owner}: routes to it need a token its policy accepts`);
+      else if (owners.size === 1) extra.push(`Service ${t} belongs to OAuth-gated deployment ${owner}: routes to it need that deployment's token`);
       else extra.push(`Service ${t} is claimed by several OAuth-gated deployments (${[...owners.keys()].sort().join(', ')}): routes to it refuse every token`);
     }
     for (const gk of this.groupsOfDeployment.get(dk) ?? []) {

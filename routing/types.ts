@@ -7,6 +7,7 @@ import type { DeploymentSteering } from './steering-spec.js';
 import type { StickySpec } from './sticky.js';
 import type { HeaderConstraint } from './values.js';
 import type { FlowPolicy } from './flow-config.js';
+import type { JwtPolicy } from './jwt-policy.js';
 
 // ---------------------------------------------------------------------------------------------
 // Compile settings (docs/routing.md#settings).
@@ -39,6 +40,8 @@ export interface CompileOptions {
   regexMaxSize?: number;
   /** Every route is checked by the external auth service unless a Mapping bypasses it (--ext-auth-service with --ext-auth-default on); absent: off. */
   extAuthDefault?: boolean;
+  /** The JWT providers the operator configured (--jwt-providers), by name: the only ones `seldon.io/gateway-jwt` may name. */
+  jwtProviders?: ReadonlySet<string>;
 }
 
 export const DEFAULT_COMPILE_OPTIONS: Readonly<CompileOptions> = Object.freeze({
@@ -159,6 +162,8 @@ export interface Gate {
    * for the routes of its own deployment's Services (docs/routing.md#external-auth).
    */
   readonly external: boolean;
+  /** `seldon.io/gateway-jwt`: a token one of the named providers verifies, with what the policy requires (docs/security.md#jwt). */
+  readonly jwt: JwtPolicy | null;
 }
 
 /**

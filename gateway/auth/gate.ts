@@ -28,6 +28,9 @@ import type { Socket } from 'node:net';
 import type { Deny, DenialTally, GatewayReason } from '../edge/errors.js';
 import type { RestRequest } from '../edge/exchange.js';
 import type { ExtVerdict, ExternalAuth } from '../ext-auth/policy.js';
+import type { JwtOutcome, JwtVerifier } from './jwt.js';
+import { grpcToken, jwtDenial, jwtEdits, restToken, upstreamWithoutToken, type FoundToken } from './jwt-gate.js';
+import type { JwtPolicy } from '../../routing/jwt-policy.js';
 import { grpcSubject, restSubject, type Authorized, type ReadBody } from '../ext-auth/subject.js';
 import { problemOf, withDetail } from './error-detail.js';
 import { bearerToken, queryToken, type AuthOutcome, type OAuth } from './oauth.js';
@@ -43,6 +46,8 @@ export interface Allow {
   readonly strip: readonly string[];
   /** Set when the external auth service allowed it: its edits, and what of the body was read for it. */
   readonly external?: ExternalAllowance | undefined;
+  /** The JWT check's edits (claims as headers, the token removed), applied after the auth service's. */
+  readonly edits?: Authorized | undefined;
 }
 
 /** What an external auth allowance adds to the request (ext-auth/policy.ts). */
@@ -83,6 +88,8 @@ export interface GateDeps {
   readonly picker: Picker;
   /** The external auth service (--ext-auth-service); routes that need it fail closed without it. */
   readonly external?: ExternalAuth | undefined;
+  /** JWT providers (--jwt-providers); routes with seldon.io/gateway-jwt are refused (503) without it. */
+  readonly jwt?: JwtVerifier | undefined;
   /** Whether a peer's X-Forwarded-For/-Proto are kept (--trusted-proxies), for what the auth service is told. */
   readonly trusts?: ((socket: Socket) => boolean) | undefined;
 }
@@ -181,6 +188,12 @@ export class Gatekeeper {
    * it was matched with; `preread`: its body, when it was read already (a bandit's feedback).
    */
   rest(req: GateRequest, decision: Routed, table: RouteTable, preread?: Buffer | null): PendingVerdict {
+    const jwt = decision.backend.gate!.jwt;
+    if (jwt !== null) return this.jwtFirst(decision, jwt, restToken(jwt, req.url ?? '/', req.rawHeaders ?? []), (d) => this.restChecks(req, d, table, preread));
+    return this.restChecks(req, decision, table, preread);
+  }
+
+  private restChecks(req: GateRequest, decision: Routed, table: RouteTable, preread: Buffer | null | undefined): PendingVerdict {
     if (decision.backend.gate!.external)
       return this.externally(
         decision,
@@ -188,6 +201,31 @@ export class Gatekeeper {
         (d) => this.restGate(req, d, table),
       );
     return this.restGate(req, decision, table);
+  }
+
+  // ---- JWT (auth/jwt.ts): first, as Envoy's jwt_authn precedes ext_authz; then the rest of the gate ----
+
+  private jwtFirst(d: Routed, policy: JwtPolicy, found: FoundToken, next: (d: Routed) => PendingVerdict): PendingVerdict {
+    const verifier = this.d.jwt;
+    if (verifier === undefined) return this.refused(d, deny(503, 'AUTH_BACKEND_UNAVAILABLE', `route of ${d.backend.id} requires a JWT, which this process does not check`, RETRY_IN_1S));
+    const then = (o: JwtOutcome): PendingVerdict => {
+      if (!o.ok) return this.refused(d, jwtDenial(o, policy));
+      const edits = jwtEdits(policy, found, o.claims);
+      const path = upstreamWithoutToken(d.upstreamPath, policy, found);
+      const v = next(path === d.upstreamPath ? d : { ...d, upstreamPath: path });
+      const merge = (x: GateVerdict): GateVerdict => (x.allow ? { ...x, edits } : x);
+      return v instanceof Promise ? v.then(merge) : merge(v);
+    };
+    if (found.token === undefined) {
+      if (!policy.allowMissing) return then(verifier.missing(policy));
+      // No token, and none needed: the claim headers are still cleared (a client cannot claim them).
+      const v = next(d);
+      const edits = jwtEdits(policy, found, undefined);
+      const merge = (x: GateVerdict): GateVerdict => (x.allow ? { ...x, edits } : x);
+      return v instanceof Promise ? v.then(merge) : merge(v);
+    }
+    const o = verifier.verify(found.token, policy);
+    return o instanceof Promise ? o.then(then) : then(o);
   }
 
   // ---- External auth (ext-auth/policy.ts): before OAuth and rate limits, as Envoy's ext_authz precedes them ----
@@ -296,6 +334,12 @@ export class Gatekeeper {
    * `table`: the one the call was matched on (a front-end call is matched by its token there too).
    */
   grpc(headers: IncomingHttpHeaders, decision: Decision, call?: GrpcCallInfo, table: RouteTable = this.d.state.current): PendingVerdict {
+    const jwt = decision.ok ? decision.backend.gate?.jwt : null;
+    if (decision.ok && jwt) return this.jwtFirst(decision, jwt, grpcToken(jwt, headers), (d) => this.grpcChecks(headers, d, call, table));
+    return this.grpcChecks(headers, decision, call, table);
+  }
+
+  private grpcChecks(headers: IncomingHttpHeaders, decision: Decision, call: GrpcCallInfo | undefined, table: RouteTable): PendingVerdict {
     if (decision.ok && decision.backend.gate?.external)
       return this.externally(
         decision,

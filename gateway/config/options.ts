@@ -7,6 +7,7 @@ import { ADMIN_OPTIONS } from './admin.js';
 import { AUTH_OPTIONS } from './auth.js';
 import { EDGE_OPTIONS } from './edge.js';
 import { EXT_AUTH_OPTIONS } from './ext-auth.js';
+import { JWT_OPTIONS } from './jwt.js';
 import { LISTEN_OPTIONS } from './listen.js';
 import { OBSERVE_OPTIONS } from './observe.js';
 import { BOTH, env, type OptionSpec } from './option.js';
@@ -32,6 +33,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   ...ROUTE_DEFAULT_OPTIONS,
   ...SHADOW_OPTIONS,
   ...AUTH_OPTIONS,
+  ...JWT_OPTIONS,
   ...EXT_AUTH_OPTIONS,
   ...OBSERVE_OPTIONS,
   ...ADMIN_OPTIONS,

@@ -7,6 +7,7 @@ import { buildAdmin } from './admin.js';
 import { buildAuth, type AuthConfig } from './auth.js';
 import { buildEdge, type EdgeConfig } from './edge.js';
 import { buildExtAuth, buildExtAuthDefault, type ExtAuthConfig } from './ext-auth.js';
+import { buildJwtProviders, type JwtProviderConfig } from './jwt.js';
 import { buildListen, type ListenConfig } from './listen.js';
 import { buildObserve, type ObserveConfig } from './observe.js';
 import type { Command } from './option.js';
@@ -29,6 +30,8 @@ export interface GatewayConfig {
   readonly auth: AuthConfig;
   /** undefined: no --ext-auth-service. */
   readonly extAuth: ExtAuthConfig | undefined;
+  /** --jwt-providers: the identity providers seldon.io/gateway-jwt may name (empty: none). */
+  readonly jwtProviders: readonly JwtProviderConfig[];
   readonly observe: ObserveConfig;
   /** undefined: no --tls-cert / --tls-dir, the public port is cleartext only. */
   readonly tls: TlsConfig | undefined;
@@ -42,6 +45,7 @@ export interface GatewayConfig {
 export function parseConfig(command: Command, argv: readonly string[], environment: NodeJS.ProcessEnv = process.env): GatewayConfig & { help: boolean } {
   const read = createReader(command, argv, environment, OPTIONS);
   const { source, served } = buildSource(read);
+  const jwtProviders = buildJwtProviders(read);
   return {
     help: read.bool('help'),
     json: read.bool('json'),
@@ -54,8 +58,9 @@ export function parseConfig(command: Command, argv: readonly string[], environme
     auth: buildAuth(read),
     // Only serve dials the auth service; routes needs to know whether one is set (extAuthDefault).
     extAuth: command === 'serve' ? buildExtAuth(read) : undefined,
+    jwtProviders,
     tls: buildTls(read),
     observe: { ...buildObserve(read), shadowCompare: buildShadowCompare(read) },
-    compile: { ...served, ...buildRouteDefaults(read), extAuthDefault: buildExtAuthDefault(read) },
+    compile: { ...served, ...buildRouteDefaults(read), extAuthDefault: buildExtAuthDefault(read), jwtProviders: new Set(jwtProviders.map((p) => p.name)) },
   };
 }

@@ -85,6 +85,7 @@ export class GrpcPipelineRequest extends PipelineRequest implements CallExtras {
   allowed(v: Allow): void {
     for (const name of v.strip) delete this.headers[name];
     if (v.external !== undefined) applyGrpcEdits(this.headers, v.external);
+    if (v.edits !== undefined) applyGrpcEdits(this.headers, v.edits);
   }
 
   denied(v: Deny): void {

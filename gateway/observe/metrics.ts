@@ -208,6 +208,13 @@ export class GatewayMetrics {
     labelNames: ['protocol', 'reason'],
     registers: [this.registry],
   });
+  // JWT checks (auth/jwt.ts).
+  readonly jwtVerifications = new Counter({
+    name: 'seldon_gateway_jwt_verifications_total',
+    help: 'JWT checks by provider (empty when no provider could be told) and result: valid (verified now), cached (verified before, until its exp), or why it failed: missing, too_large, malformed, issuer, algorithm, signature, unknown_key, expired, not_yet_valid, audience, claims, scope, no_keys.',
+    labelNames: ['provider', 'result'],
+    registers: [this.registry],
+  });
   // The external auth service (ext-auth/policy.ts).
   readonly extAuth = new Counter({
     name: 'seldon_gateway_ext_auth_total',

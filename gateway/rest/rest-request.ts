@@ -83,12 +83,14 @@ export class RestPipelineRequest extends PipelineRequest implements ExchangeExtr
   allowed(v: Allow): void {
     this.stripAuthorization = v.strip.includes('authorization');
     const a = v.external;
+    // The JWT check's edits come after the auth service's (a claim header is the verified token's).
+    if (v.edits !== undefined) this.authorized = a === undefined ? v.edits : { headers: [...a.headers, ...v.edits.headers], remove: [...a.remove, ...v.edits.remove] };
     if (a === undefined) return;
     // The auth service's edits, its answer headers (a refreshed session cookie), the body it read.
     if (a.answer.length > 0) this.answerHeaders = this.answerHeaders === undefined ? a.answer : [...this.answerHeaders, ...a.answer];
     if (a.read.body !== undefined) this.body = a.read.body;
     if (a.read.head !== undefined) this.bodyHead = a.read.head;
-    this.authorized = a;
+    this.authorized ??= a;
   }
 
   denied(v: Deny): void {

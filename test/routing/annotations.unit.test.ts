@@ -110,6 +110,7 @@ describe('tuning annotations keep the default and warn', () => {
       auth: { namespace: 'ns', deployment: 'x' },
       rateLimits: [{ key: 'ns/x', count: 5, periodMs: 1000, text: '5/s' }],
       external: false,
+      jwt: null,
     });
     expect(oauthGateAnnotation(ann({ 'seldon.io/gateway-auth': 'oauth', 'seldon.io/gateway-rate-limit': 'lots' }), 'ns', 'x')?.rateLimits).toEqual([]);
     // With --ext-auth-default on, the Services' gate carries the external check too.

@@ -110,7 +110,12 @@ describe('gates: seldon.io/gateway-auth and seldon.io/gateway-rate-limit', () =>
       opts(),
     );
     const main = ok(match(t, rest('/seldon/models/iris/x'), { pick: (g) => g.members.find((m) => m.backend.id.endsWith('main'))!.backend, mirror: () => false, steer: (g) => g }));
-    expect(main.backend.gate).toEqual({ auth: { namespace: 'models', deployment: 'iris' }, rateLimits: [{ key: 'models/iris', count: 100, periodMs: 1000, text: '100/s' }], external: false });
+    expect(main.backend.gate).toEqual({
+      auth: { namespace: 'models', deployment: 'iris' },
+      rateLimits: [{ key: 'models/iris', count: 100, periodMs: 1000, text: '100/s' }],
+      external: false,
+      jwt: null,
+    });
     const canary = ok(match(t, rest('/seldon/models/iris/x'), { pick: (g) => g.members.find((m) => m.backend.id.endsWith('canary'))!.backend, mirror: () => false, steer: (g) => g }));
     expect(canary.backend.gate!.rateLimits.map((l) => l.key)).toEqual(['models/iris', 'models/iris/canary']);
     expect(ok(match(t, grpcReq({ seldon: 'iris', namespace: 'models' }), picker())).backend.gate!.auth).not.toBeNull();

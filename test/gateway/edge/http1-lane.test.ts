@@ -676,9 +676,7 @@ describe("Http1Lane on its own: an answer's framing never lies to a pipelining c
         // What was written goes out, then the cut: the client sees an answer short of its length, never a silent close.
         'HTTP/1.1 200 OK\r\ncontent-length: 2\r\nDate: -\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\n',
     );
-    expect(await pipelined(['/ok', '/short', '/ok'])).toBe(
-      ok + 'HTTP/1.1 200 OK\r\ncontent-length: 10\r\nDate: -\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\nshort',
-    );
+    expect(await pipelined(['/ok', '/short', '/ok'])).toBe(ok + 'HTTP/1.1 200 OK\r\ncontent-length: 10\r\nDate: -\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\nshort');
     server.close();
   });
 });
