@@ -263,15 +263,17 @@ export function legacyShadowAnnotation(ann: EffectiveAnnotations, f: Findings): 
 // The gate: seldon.io/gateway-auth and seldon.io/gateway-rate-limit.
 // ---------------------------------------------------------------------------------------------
 
-const RATE_LIMIT = /^([0-9]+)\s*\/\s*(s|m|h)$/;
+const RATE_LIMIT = /^([0-9]+)\s*\/\s*(s|m|h)(?:\s+per\s+claim:([A-Za-z0-9_.:/-]{1,128}))?$/;
 const PERIOD_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000 };
 
-/** `"<n>/<s|m|h>"` → a limit on bucket `key`, or an error text. */
+/** `"<n>/<s|m|h>"`, optionally `" per claim:<name>"` (a bucket per caller) → a limit on bucket `key`, or an error text. */
 export function parseRateLimit(raw: string, key: string): RateLimit | string {
   const m = RATE_LIMIT.exec(raw.trim());
   const n = m ? parseInteger(m[1]!) : undefined;
-  if (!m || !n?.ok || n.value === 0) return `"${raw}" is not a rate like 100/s, 600/m or 5000/h (n ≥ 1)`;
-  return { key, count: n.value, periodMs: PERIOD_MS[m[2]!]!, text: `${n.value}/${m[2]}` };
+  if (!m || !n?.ok || n.value === 0) return `"${raw}" is not a rate like 100/s, 600/m or 5000/h (n ≥ 1), optionally followed by "per claim:<name>"`;
+  const claim = m[3];
+  if (claim === undefined) return { key, count: n.value, periodMs: PERIOD_MS[m[2]!]!, text: `${n.value}/${m[2]}` };
+  return { key, count: n.value, periodMs: PERIOD_MS[m[2]!]!, text: `${n.value}/${m[2]} per claim:${claim}`, perClaim: claim };
 }
 
 export const NO_LIMITS: readonly RateLimit[] = [];
@@ -312,6 +314,8 @@ export function gateAnnotations(ann: EffectiveAnnotations, ns: string, name: str
     if (typeof l === 'string') warnings.push(`seldon.io/gateway-rate-limit: ${l}: no limit`);
     else limit = l;
   }
+  if (limit?.perClaim !== undefined && jwt === null)
+    warnings.push(`seldon.io/gateway-rate-limit: "per claim:${limit.perClaim}" needs seldon.io/gateway-jwt (a verified claim): every request shares one bucket`);
   const shared = auth || limit || external || jwt ? { auth, rateLimits: limit ? [limit] : NO_LIMITS, external, jwt } : null;
   return {
     warnings,

@@ -138,8 +138,10 @@ export interface RateLimit {
   readonly key: string;
   readonly count: number;
   readonly periodMs: number;
-  /** Normalised text, e.g. `100/s`. */
+  /** Normalised text, e.g. `100/s`, `10/m per claim:sub`. */
   readonly text: string;
+  /** `per claim:<name>`: each value of the verified JWT's claim has a bucket of its own (gateway/auth/rate-limit.ts `perClaimLimit`). */
+  readonly perClaim?: string | undefined;
 }
 
 /**

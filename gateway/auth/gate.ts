@@ -34,7 +34,8 @@ import type { JwtPolicy } from '../../routing/jwt-policy.js';
 import { grpcSubject, restSubject, type Authorized, type ReadBody } from '../ext-auth/subject.js';
 import { problemOf, withDetail } from './error-detail.js';
 import { bearerToken, queryToken, type AuthOutcome, type OAuth } from './oauth.js';
-import type { RateLimiter, Verdict } from './rate-limit.js';
+import { bucketName, perClaimLimit, type RateLimiter, type Verdict } from './rate-limit.js';
+import type { JWTPayload } from 'jose';
 import { PATH_BACKSLASH, PATH_DOT_SEGMENT, checkPath, matchDeployment } from '../../routing/match.js';
 import type { Decision, LiveTable, Picker, RateLimit, Routed, RouteTable } from '../../routing/types.js';
 
@@ -167,9 +168,9 @@ export class Gatekeeper {
   }
 
   /** The rate limits of a request that passed auth (if any). */
-  private limits(d: Routed, limits: readonly RateLimit[], strip: readonly string[]): PendingVerdict {
+  private limits(d: Routed, limits: readonly RateLimit[], strip: readonly string[], claims?: JWTPayload): PendingVerdict {
     if (limits.length === 0) return allow(d, strip);
-    const v = this.d.limiter.check(limits);
+    const v = this.d.limiter.check(limits.some((l) => l.perClaim !== undefined) ? limits.map((l) => perClaimLimit(l, claims)) : limits);
     return v instanceof Promise ? v.then((x) => this.limited(d, x, strip)) : this.limited(d, v, strip);
   }
 
@@ -177,8 +178,9 @@ export class Gatekeeper {
     if (v.allowed) return allow(d, strip);
     const s = retrySeconds(v);
     const retry = { 'retry-after': String(s) };
-    const denial: Deny = { ...deny(429, 'RATE_LIMITED', `rate limit ${v.limit!.text} of ${v.limit!.key} exceeded: retry in ${s} s`, retry), metadata: retry };
-    return this.refused(d, denial, { bucket: v.limit?.key ?? '' });
+    const name = v.limit === undefined ? '' : bucketName(v.limit);
+    const denial: Deny = { ...deny(429, 'RATE_LIMITED', `rate limit ${v.limit!.text} of ${name} exceeded: retry in ${s} s`, retry), metadata: retry };
+    return this.refused(d, denial, { bucket: name });
   }
 
   // ---- REST --------------------------------------------------------------------------------
@@ -189,30 +191,30 @@ export class Gatekeeper {
    */
   rest(req: GateRequest, decision: Routed, table: RouteTable, preread?: Buffer | null): PendingVerdict {
     const jwt = decision.backend.gate!.jwt;
-    if (jwt !== null) return this.jwtFirst(decision, jwt, restToken(jwt, req.url ?? '/', req.rawHeaders ?? []), (d) => this.restChecks(req, d, table, preread));
+    if (jwt !== null) return this.jwtFirst(decision, jwt, restToken(jwt, req.url ?? '/', req.rawHeaders ?? []), (d, claims) => this.restChecks(req, d, table, preread, claims));
     return this.restChecks(req, decision, table, preread);
   }
 
-  private restChecks(req: GateRequest, decision: Routed, table: RouteTable, preread: Buffer | null | undefined): PendingVerdict {
+  private restChecks(req: GateRequest, decision: Routed, table: RouteTable, preread: Buffer | null | undefined, claims?: JWTPayload): PendingVerdict {
     if (decision.backend.gate!.external)
       return this.externally(
         decision,
         () => this.restCheck(decision, req, preread),
-        (d) => this.restGate(req, d, table),
+        (d) => this.restGate(req, d, table, claims),
       );
-    return this.restGate(req, decision, table);
+    return this.restGate(req, decision, table, claims);
   }
 
   // ---- JWT (auth/jwt.ts): first, as Envoy's jwt_authn precedes ext_authz; then the rest of the gate ----
 
-  private jwtFirst(d: Routed, policy: JwtPolicy, found: FoundToken, next: (d: Routed) => PendingVerdict): PendingVerdict {
+  private jwtFirst(d: Routed, policy: JwtPolicy, found: FoundToken, next: (d: Routed, claims?: JWTPayload) => PendingVerdict): PendingVerdict {
     const verifier = this.d.jwt;
     if (verifier === undefined) return this.refused(d, deny(503, 'AUTH_BACKEND_UNAVAILABLE', `route of ${d.backend.id} requires a JWT, which this process does not check`, RETRY_IN_1S));
     const then = (o: JwtOutcome): PendingVerdict => {
       if (!o.ok) return this.refused(d, jwtDenial(o, policy));
       const edits = jwtEdits(policy, found, o.claims);
       const path = upstreamWithoutToken(d.upstreamPath, policy, found);
-      const v = next(path === d.upstreamPath ? d : { ...d, upstreamPath: path });
+      const v = next(path === d.upstreamPath ? d : { ...d, upstreamPath: path }, o.claims);
       const merge = (x: GateVerdict): GateVerdict => (x.allow ? { ...x, edits } : x);
       return v instanceof Promise ? v.then(merge) : merge(v);
     };
@@ -272,10 +274,10 @@ export class Gatekeeper {
     return ext.check(grpcSubject(headers, call.rawHeaders, call.socket, trusted), startedAt).then((verdict) => ({ verdict, read: NOTHING_READ }));
   }
 
-  private restGate(req: GateRequest, decision: Routed, table: RouteTable): PendingVerdict {
+  private restGate(req: GateRequest, decision: Routed, table: RouteTable, claims?: JWTPayload): PendingVerdict {
     const gate = decision.backend.gate!;
     const auth = gate.auth;
-    if (auth === null) return this.limits(decision, gate.rateLimits, KEEP);
+    if (auth === null) return this.limits(decision, gate.rateLimits, KEEP, claims);
     const guarded = `${auth.namespace}/${auth.deployment}`;
     const fromQuery = queryToken(req.url ?? '/');
     const token = bearerToken(req.headers.authorization) ?? fromQuery.token;
@@ -284,7 +286,7 @@ export class Gatekeeper {
         const a = owned(outcome, guarded);
         if (!a.ok) return this.refused(decision, authDenial(a), { authFailure: a.failure });
         const d = fromQuery.token === undefined ? decision : { ...decision, upstreamPath: queryToken(decision.upstreamPath).url };
-        return this.limits(d, gate.rateLimits, STRIP_AUTHORIZATION);
+        return this.limits(d, gate.rateLimits, STRIP_AUTHORIZATION, claims);
       },
       (err: unknown) => this.checkFailed(err, guarded),
     );
@@ -335,23 +337,23 @@ export class Gatekeeper {
    */
   grpc(headers: IncomingHttpHeaders, decision: Decision, call?: GrpcCallInfo, table: RouteTable = this.d.state.current): PendingVerdict {
     const jwt = decision.ok ? decision.backend.gate?.jwt : null;
-    if (decision.ok && jwt) return this.jwtFirst(decision, jwt, grpcToken(jwt, headers), (d) => this.grpcChecks(headers, d, call, table));
+    if (decision.ok && jwt) return this.jwtFirst(decision, jwt, grpcToken(jwt, headers), (d, claims) => this.grpcChecks(headers, d, call, table, claims));
     return this.grpcChecks(headers, decision, call, table);
   }
 
-  private grpcChecks(headers: IncomingHttpHeaders, decision: Decision, call: GrpcCallInfo | undefined, table: RouteTable): PendingVerdict {
+  private grpcChecks(headers: IncomingHttpHeaders, decision: Decision, call: GrpcCallInfo | undefined, table: RouteTable, claims?: JWTPayload): PendingVerdict {
     if (decision.ok && decision.backend.gate?.external)
       return this.externally(
         decision,
         () => this.grpcCheck(decision, headers, call),
-        (d) => this.grpcGate(headers, d, table, call),
+        (d) => this.grpcGate(headers, d, table, call, claims),
       );
-    return this.grpcGate(headers, decision, table, call);
+    return this.grpcGate(headers, decision, table, call, claims);
   }
 
-  private grpcGate(headers: IncomingHttpHeaders, decision: Decision, table: RouteTable, call: GrpcCallInfo | undefined): PendingVerdict {
+  private grpcGate(headers: IncomingHttpHeaders, decision: Decision, table: RouteTable, call: GrpcCallInfo | undefined, claims?: JWTPayload): PendingVerdict {
     const gate = decision.ok ? decision.backend.gate : null;
-    if (decision.ok && gate !== null && gate.auth === null) return this.limits(decision, gate.rateLimits, KEEP);
+    if (decision.ok && gate !== null && gate.auth === null) return this.limits(decision, gate.rateLimits, KEEP, claims);
     const path = headers[':path'] ?? '';
     if (!decision.ok && !path.startsWith('/seldon.protos.Seldon/')) {
       return deny(404, 'NO_ROUTE', `no route for gRPC ${path}: the OAuth front end serves seldon.protos.Seldon only`);
@@ -375,7 +377,7 @@ export class Gatekeeper {
           d = m;
         }
         const strip = bearer === undefined ? STRIP_TOKEN : STRIP_TOKEN_AND_AUTHORIZATION;
-        const limited = (r: Routed): PendingVerdict => this.limits(r, r.backend.gate?.rateLimits ?? NO_LIMITS, strip);
+        const limited = (r: Routed): PendingVerdict => this.limits(r, r.backend.gate?.rateLimits ?? NO_LIMITS, strip, claims);
         // A front-end call is checked once its deployment is known (a routed one was checked first).
         if (!decision.ok && d.backend.gate?.external) return this.externally(d, () => this.grpcCheck(d, headers, call), limited);
         return limited(d);

@@ -14,7 +14,7 @@
  * `seldon_gateway_rate_limit_fallback_active`. After a timeout it stays local for a second
  * rather than make every request wait again.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import { KEY_PREFIX, StoreUnavailable, withTimeout, type RedisConnection } from './redis.js';
@@ -29,6 +29,27 @@ export interface Verdict {
 }
 
 const ALLOWED: Verdict = Object.freeze({ allowed: true, retryAfterMs: 0 });
+
+/** The separator of a per-claim bucket's key: `ns/sdep[/pred]/#claim:<name>=<digest>` keeps the deployment's hash tag. */
+const PER_CLAIM = '/#claim:';
+
+/**
+ * A limit `per claim:<name>` for one caller: its own bucket, keyed by a digest of the claim's value
+ * (bounded, nothing a caller writes reaches a Redis key as it is); a caller without the claim (no
+ * token where `allowMissing`) shares the bucket of the empty value.
+ */
+export function perClaimLimit(l: RateLimit, claims: Readonly<Record<string, unknown>> | undefined): RateLimit {
+  if (l.perClaim === undefined) return l;
+  const v = claims?.[l.perClaim];
+  const value = typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? String(v) : v === undefined || v === null ? '' : JSON.stringify(v);
+  return { ...l, key: `${l.key}${PER_CLAIM}${l.perClaim}=${createHash('sha256').update(value).digest('base64url').slice(0, 22)}` };
+}
+
+/** A limit's name in metrics and messages: its deployment's or predictor's key, never a caller's digest. */
+export const bucketName = (l: RateLimit): string => {
+  const i = l.key.indexOf(PER_CLAIM);
+  return i < 0 ? l.key : l.key.slice(0, i);
+};
 
 /** A bucket's identity: the limit is part of it, so a changed limit starts afresh. */
 export const bucketKey = (l: RateLimit): string => `${l.key}:${l.text}`;
