@@ -1,0 +1,120 @@
+/**
+ * What a JWT check costs the gateway, in one run: CPU per request (the gateway's process tree,
+ * utime+stime from /proc) and latency, open loop at a fixed rate, on the same route
+ *
+ *   plain        no seldon.io/gateway-jwt
+ *   cached       seldon.io/gateway-jwt, every request the same RS256 token (verified once, then the
+ *                cache: a SHA-256 and a map lookup)
+ *   fresh-rs256  a new RS256 token per request (a signature check each)
+ *   fresh-es256  a new ES256 token per request
+ *
+ * The identity provider is test/fixtures/identity-provider.ts (its JWKS over HTTP), the model four
+ * replicas of test/fixtures/loopback-replicas.ts on one address; the gateway is the CLI (`npm run
+ * build` first), one worker. Rounds interleave the cases; the table shows medians and each case's
+ * ratio to `plain`.
+ *
+ *   npm run build && npx vite-node load/jwt-bench.ts [--rate 500] [--seconds 8] [--rounds 3]
+ */
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { runMain, startServer, waitFor } from './lib/children.js';
+import { GATEWAY_MAIN } from './lib/gateway.js';
+import { httpStatus } from './lib/http.js';
+import { treeSeconds } from './lib/proc.js';
+import { f1, log, median, table } from './lib/report.js';
+import { signingKey, startIdentityProvider } from '../test/fixtures/identity-provider.js';
+import { openLoop, restReplicas } from '../test/fixtures/loopback-replicas.js';
+
+const CASES = ['plain', 'cached', 'fresh-rs256', 'fresh-es256'] as const;
+type Case = (typeof CASES)[number];
+
+const sdep = (name: string, annotations: Record<string, string>): string =>
+  JSON.stringify({ apiVersion: 'machinelearning.seldon.io/v1', kind: 'SeldonDeployment', metadata: { name, namespace: 'models', annotations }, spec: { predictors: [{ name: 'main' }] } });
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { rate: { type: 'string', default: '500' }, seconds: { type: 'string', default: '8' }, rounds: { type: 'string', default: '3' } } });
+  const rate = Number(values.rate);
+  const seconds = Number(values.seconds);
+  const rounds = Number(values.rounds);
+  const n = rate * seconds;
+  const dir = mkdtempSync(join(tmpdir(), 'jwt-bench-'));
+  const idp = await startIdentityProvider();
+  const rs = await signingKey('rs', 'RS256');
+  const es = await signingKey('es', 'ES256');
+  idp.published = [rs, es];
+  const replicas = await restReplicas(['ok', 'ok', 'ok', 'ok']);
+  const providers = join(dir, 'providers.yaml');
+  writeFileSync(providers, `- name: corp\n  issuer: ${idp.issuer}\n  jwksUri: ${idp.jwksUri}\n  audiences: [seldon]\n`);
+  const manifests = join(dir, 'manifests');
+  mkdirSync(manifests);
+  writeFileSync(join(manifests, 'plain.yaml'), sdep('plain', {}));
+  writeFileSync(join(manifests, 'jwt.yaml'), sdep('jwt', { 'seldon.io/gateway-jwt': JSON.stringify({ providers: ['corp'], scopes: ['predict'], claimsToHeaders: { sub: 'x-jwt-sub' } }) }));
+  const port = 18_450;
+  const admin = 18_451;
+  const resolve = ['plain', 'jwt'].flatMap((d) => ['--resolve', `${d}-main.models:8000=127.0.0.2:${replicas.port}`]);
+  const gw = startServer('gateway', join(dir, 'gateway.log'), undefined, [
+    process.execPath,
+    GATEWAY_MAIN,
+    'serve',
+    '--manifests',
+    manifests,
+    '--jwt-providers',
+    providers,
+    '--workers',
+    '1',
+    '--port',
+    String(port),
+    '--admin-port',
+    String(admin),
+    '--host',
+    '127.0.0.1',
+    '--access-log',
+    'off',
+    ...resolve,
+  ]);
+  await waitFor('gateway', gw, async () => (await httpStatus(`http://127.0.0.1:${admin}/readyz`)) === 200);
+
+  const claims = { sub: 'bench', aud: 'seldon', scope: 'predict' };
+  const cached = await idp.token(claims, rs);
+  const results = new Map<Case, { cpuUs: number[]; p50: number[]; p99: number[]; failed: number[] }>();
+  for (const c of CASES) results.set(c, { cpuUs: [], p50: [], p99: [], failed: [] });
+  for (let round = 1; round <= rounds; round++) {
+    for (const c of CASES) {
+      // Tokens made before the measured window: the bench's own signing is not the gateway's CPU.
+      const tokens =
+        c === 'fresh-rs256' || c === 'fresh-es256' ? await Promise.all(Array.from({ length: n }, (_, i) => idp.token({ ...claims, jti: `${round}-${i}` }, c === 'fresh-rs256' ? rs : es))) : [];
+      const headers = c === 'plain' ? () => ({}) : c === 'cached' ? () => ({ authorization: `Bearer ${cached}` }) : (i: number) => ({ authorization: `Bearer ${tokens[i]!}` });
+      const path = `/seldon/models/${c === 'plain' ? 'plain' : 'jwt'}/api/v1.0/predictions`;
+      const cpu0 = treeSeconds(gw.child.pid!);
+      const sent = await openLoop(port, path, rate, seconds, () => '{"data":{"ndarray":[[1]]}}', headers);
+      const cpu = treeSeconds(gw.child.pid!) - cpu0;
+      const ms = sent.map((s) => s.ms).sort((a, b) => a - b);
+      const r = results.get(c)!;
+      r.cpuUs.push((cpu * 1e6) / sent.length);
+      r.p50.push(ms[Math.floor(ms.length * 0.5)]!);
+      r.p99.push(ms[Math.floor(ms.length * 0.99)]!);
+      r.failed.push(sent.filter((s) => s.status !== 200).length);
+      log(`round ${round} ${c}: ${f1((cpu * 1e6) / sent.length)} µs CPU/request, p50 ${f1(r.p50.at(-1)!)} ms, p99 ${f1(r.p99.at(-1)!)} ms, ${r.failed.at(-1)} not 200`);
+    }
+  }
+  const base = median(results.get('plain')!.cpuUs);
+  log(
+    table(
+      ['case', 'CPU µs/request', 'vs plain', 'p50 ms', 'p99 ms', 'not 200'],
+      CASES.map((c) => {
+        const r = results.get(c)!;
+        const cpu = median(r.cpuUs);
+        return [c, f1(cpu), `${(cpu / base).toFixed(3)}x`, f1(median(r.p50)), f1(median(r.p99)), String(r.failed.reduce((a, b) => a + b, 0))];
+      }),
+    ),
+  );
+  log(`${rate} requests/s for ${seconds} s per case and round, ${rounds} rounds interleaved; gateway ${GATEWAY_MAIN}, --workers 1`);
+  gw.child.kill('SIGTERM');
+  await gw.exited;
+  await replicas.close();
+  await idp.close();
+}
+
+runMain('jwt-bench', main);
