@@ -5,9 +5,18 @@
  * an allowance drops the credential, applies the auth service's edits and goes on (unless the
  * client left while the stores answered). Every other request passes with one property check.
  */
-import type { GateVerdict, Gatekeeper } from '../auth/gate.js';
+import type { Allow, GateVerdict, Gatekeeper } from '../auth/gate.js';
+import type { HeaderGetter } from '../../routing/types.js';
 import type { PipelineRequest } from './request.js';
 import { continueWith, type Stage } from './stage.js';
+
+/** `header` with the gate's edits applied: a set name reads its value, a removed one nothing. */
+function edited(header: HeaderGetter, edits: NonNullable<Allow['edits']>): HeaderGetter {
+  const set = new Map<string, string>();
+  for (const e of edits.headers) set.set(e.name, e.append && set.has(e.name) ? `${set.get(e.name)!},${e.value}` : e.value);
+  const removed = new Set(edits.remove);
+  return (name) => set.get(name) ?? (removed.has(name) ? undefined : header(name));
+}
 
 export class GateStage implements Stage {
   constructor(
@@ -39,6 +48,8 @@ export class GateStage implements Stage {
     }
     r.routed = v.decision;
     r.allowed(v);
+    // The stages after the gate (flow control's tenant, steering) read what the model will: a claim header, never the client's own.
+    if (v.edits !== undefined) r.header = edited(r.header, v.edits);
     if (!r.gone()) continueWith(this.next, r);
   }
 }

@@ -52,7 +52,8 @@ export abstract class PipelineRequest implements RouteRequest {
     /** The raw request target, as `match` reads it. */
     readonly path: string,
     readonly host: string,
-    readonly header: HeaderGetter,
+    /** Its headers as the stages after the gate read them: a JWT's claim headers replace the client's (pipeline/gate.ts). */
+    public header: HeaderGetter,
     /** When it reached the gateway (performance.now() ms): its duration counts from then. */
     readonly since: number,
     private readonly stickyKeys: StickyKeys | undefined,

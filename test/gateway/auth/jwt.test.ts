@@ -20,6 +20,8 @@ import { md, predict } from '../../helpers/grpc.js';
 import { sdep, startTestGateway, type TestGateway } from '../../helpers/gateway.js';
 import { metric } from '../../helpers/metrics.js';
 import { TestClock } from '../../helpers/clock.js';
+import { startLimitedModel, type LimitedModel } from '../../fixtures/limited-model.js';
+import { waitUntil } from '../../helpers/wait.js';
 
 const PREDICT = '/api/v1.0/predictions';
 const BODY = Buffer.from('{"data":{"ndarray":[[1]]}}');
@@ -35,6 +37,7 @@ describe('JWT at the edge', () => {
   let key: SigningKey;
   let model: RecordingUpstream;
   let grpcModel: GrpcBackend;
+  let limited: LimitedModel;
   let gw: TestGateway;
   let clients: GrpcClients;
   const clock = new TestClock();
@@ -58,6 +61,7 @@ describe('JWT at the edge', () => {
     idp.published = [key, await signingKey('k2', 'ES256')];
     model = await startRecordingUpstream({ name: 'model' });
     grpcModel = await startGrpcBackend({ name: 'grpc-model' });
+    limited = await startLimitedModel({ concurrency: 1, serviceMs: null });
     const dir = mkdtempSync(join(tmpdir(), 'sgw-jwt-'));
     const providers = join(dir, 'providers.yaml');
     writeFileSync(providers, `- name: corp\n  issuer: ${idp.issuer}\n  jwksUri: ${idp.jwksUri}\n  audiences: [seldon]\n  clockSkew: 30s\n`);
@@ -66,6 +70,7 @@ describe('JWT at the edge', () => {
       resolve[`${n}-main.models:8000`] = model.port;
       resolve[`${n}-main.models:5001`] = grpcModel.port;
     }
+    resolve['fair-main.models:8000'] = limited.restPort;
     gw = await startTestGateway({
       manifests: {
         'iris.yaml': sdep('iris', 'models', { predictors: [{ name: 'main' }] }, { 'seldon.io/gateway-jwt': iris }),
@@ -77,6 +82,15 @@ describe('JWT at the edge', () => {
           'models',
           { predictors: [{ name: 'main' }] },
           { 'seldon.io/gateway-jwt': JSON.stringify({ providers: ['corp'], jwksUri: `http://127.0.0.1:${idp.port}/tenant-keys` }) },
+        ),
+        'fair.yaml': sdep(
+          'fair',
+          'models',
+          { predictors: [{ name: 'main' }] },
+          {
+            'seldon.io/gateway-jwt': JSON.stringify({ providers: ['corp'], claimsToHeaders: { tenant: 'x-tenant' } }),
+            'seldon.io/gateway-flow': '{"concurrency": 1, "queue": 20, "queueTimeout": "30s", "tenant": "header:x-tenant"}',
+          },
         ),
         'stranger.yaml': sdep('stranger', 'models', { predictors: [{ name: 'main' }] }, { 'seldon.io/gateway-jwt': JSON.stringify({ providers: [`http://127.0.0.1:${idp.port}/evil`] }) }),
       },
@@ -91,6 +105,7 @@ describe('JWT at the edge', () => {
     await gw?.stop();
     await model?.close();
     await grpcModel?.close();
+    await limited?.close();
     await idp?.close();
   });
 
@@ -249,6 +264,38 @@ describe('JWT at the edge', () => {
     const scope = await predict(clients, { strData: 'x' }, md({ seldon: 'iris', namespace: 'models', authorization: `Bearer ${await good({ scope: 'read' })}` }));
     expect(scope.ok === false && scope.error.code).toBe(grpc.status.PERMISSION_DENIED);
     expect(grpcModel.calls.length).toBe(before + 1);
+  });
+
+  it("flow control's tenant from a claim: a caller's own x-tenant header is not what flow control reads", async () => {
+    const tokenOf = (tenant: string): Promise<string> => good({ tenant });
+    const send = async (id: string, token: string, extra: Record<string, string> = {}): Promise<number> => {
+      const r = await request(`${gw.url}/seldon/models/fair${PREDICT}`, {
+        method: 'POST',
+        body: BODY,
+        headers: { 'content-type': 'application/json', 'x-test-id': id, authorization: `Bearer ${token}`, ...extra },
+      });
+      await r.body.text();
+      return r.statusCode;
+    };
+    const queued = (): Promise<number> => metric(gw.adminUrl, 'seldon_gateway_flow_queued{namespace="models",deployment="fair",predictor="main"}');
+    const [a, b] = [await tokenOf('A'), await tokenOf('B')];
+    const all = [send('a0', a)];
+    await limited.servedCount(1);
+    all.push(send('a1', a), send('a2', a));
+    await waitUntil(async () => (await queued()) === 2, 10_000);
+    // Tenant A's token, claiming to be B by header: queued as A.
+    all.push(send('spoof', a, { 'x-tenant': 'B' }));
+    await waitUntil(async () => (await queued()) === 3, 10_000);
+    all.push(send('b1', b));
+    await waitUntil(async () => (await queued()) === 4, 10_000);
+    for (let served = 2; served <= 5; served++) {
+      limited.finish();
+      await limited.servedCount(served);
+    }
+    limited.finish();
+    expect(await Promise.all(all)).toEqual([200, 200, 200, 200, 200]);
+    // Round robin between tenants: B's one request took A's second turn; the spoof waited with A's.
+    expect(limited.served).toEqual(['a0', 'a1', 'b1', 'a2', 'spoof']);
   });
 
   it('an annotation naming a URL, or a provider the operator did not name, rejects that deployment alone, with the reason in /routes; nothing is fetched for it', async () => {
