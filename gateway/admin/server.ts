@@ -13,6 +13,7 @@ import type { AdminToken } from './token.js';
 import { tableJson, type DeploymentJson } from '../../routing/describe.js';
 import type { RouteGroup, RouteTable } from '../../routing/types.js';
 import type { SteeringJson } from '../steer/describe.js';
+import type { KeySetState } from '../auth/jwt-keys.js';
 import type { EjectedEndpointJson } from '../observe/ejections-view.js';
 
 export interface AdminSources {
@@ -22,6 +23,8 @@ export interface AdminSources {
   readiness(): string;
   /** The shared store (--redis-url), for /readyz: which topology and primary, or why in fallback. */
   redis?(): RedisStatus;
+  /** The JWT providers' key sets (--jwt-providers), for /readyz: keys held, when fetched, the last fetch's failure. */
+  jwtKeys?(): readonly KeySetState[];
   table(): RouteTable;
   appliedAt(): Date;
   /** Prometheus exposition text and its content type. */
@@ -48,7 +51,9 @@ export function createAdminApp(sources: AdminSources, options: { token?: AdminTo
     const ok = sources.ready();
     // Redis away does not make a replica unready: it serves in fallback, and says so here.
     const redis = sources.redis?.();
-    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', detail: sources.readiness(), ...(redis ? { redis } : {}) });
+    // Nor does an identity provider away: the keys held keep verifying; what is held shows here.
+    const jwt = sources.jwtKeys?.();
+    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not ready', detail: sources.readiness(), ...(redis ? { redis } : {}), ...(jwt ? { jwtProviders: jwt } : {}) });
   });
   app.get('/routes', async (req, reply) => {
     const json = tableJson(sources.table(), sources.appliedAt(), sources.steer?.bind(sources));

@@ -13,6 +13,7 @@
  * listen. Shutdown: readiness false at once, the source stops, the data planes drain within the
  * grace period, the admin listener closes.
  */
+import { ProviderKeys } from '../auth/jwt-keys.js';
 import type { Logger } from 'pino';
 import { createAdminApp } from '../admin/server.js';
 import { AdminToken } from '../admin/token.js';
@@ -293,11 +294,15 @@ export async function startControlPlane(config: GatewayConfig, parts: ControlPla
     workers: planes.processes,
   };
   const ready = (): boolean => sink.synced && !shuttingDown && planes.readiness().ready;
+  // The JWT providers' keys as this replica reaches them, for /readyz (each data plane holds and refreshes its own).
+  const jwtKeys = config.jwtProviders.map((p) => new ProviderKeys(p, { now: Date.now, log }));
+  for (const k of jwtKeys) void k.start();
   const admin = createAdminApp(
     {
       ready,
       readiness: () => (shuttingDown ? 'shutting down' : !sink.synced ? 'waiting for the initial sync' : planes.readiness().detail),
       ...(steerRedis ? { redis: () => steerRedis.status() } : {}),
+      ...(jwtKeys.length > 0 ? { jwtKeys: () => jwtKeys.map((k) => k.state()) } : {}),
       table: () => state.current,
       appliedAt: () => state.lastAppliedAt,
       metrics: async () => ({ contentType: metrics.registry.contentType, body: await aggregatedText(await planes.gather()) }),
@@ -336,6 +341,7 @@ export async function startControlPlane(config: GatewayConfig, parts: ControlPla
       await steering.stop();
       steerStore.close();
       steerRedis?.close();
+      for (const k of jwtKeys) k.close();
       await source.stop();
       events?.stop();
       if (graceful) await planes.drain(config.process.gracePeriodMs);

@@ -298,6 +298,15 @@ describe('JWT at the edge', () => {
     expect(limited.served).toEqual(['a0', 'a1', 'b1', 'a2', 'spoof']);
   });
 
+  it("/readyz shows each provider's keys: held, when fetched, no failure", async () => {
+    const r = (await (await request(`${gw.adminUrl}/readyz`)).body.json()) as {
+      status: string;
+      jwtProviders: { provider: string; keys: number; fetchedAt: number | null; lastError: string | null }[];
+    };
+    expect(r.status).toBe('ready');
+    expect(r.jwtProviders).toEqual([{ provider: 'corp', keys: 2, fetchedAt: expect.any(Number) as number, lastError: null, fetches: expect.any(Number) as number }]);
+  });
+
   it('an annotation naming a URL, or a provider the operator did not name, rejects that deployment alone, with the reason in /routes; nothing is fetched for it', async () => {
     const routes = (await (await request(`${gw.adminUrl}/routes`)).body.json()) as { deployments: { name: string; state: string; reasons: string[] }[] };
     const ssrf = routes.deployments.find((d) => d.name === 'ssrf')!;
