@@ -110,7 +110,11 @@ describe('endpoint routing', () => {
     publish(port, [{ ip: '127.0.0.2' }, { ip: '127.0.0.3' }, { ip: '127.0.0.4' }]);
     await start();
     const spread = await send(3000);
-    for (const ip of ['127.0.0.2', '127.0.0.3', '127.0.0.4']) expect(Math.abs(spread[ip]! / 30 - 33.3)).toBeLessThanOrEqual(5);
+    // Every ready endpoint takes its part. The pick weighs measured latency (peak-EWMA, two choices:
+    // docs/routing.md#endpoint-health), so shares follow how each replica answers on this machine:
+    // at least half of an even share each, not an exact third.
+    for (const ip of ['127.0.0.2', '127.0.0.3', '127.0.0.4']) expect(spread[ip] ?? 0, JSON.stringify(spread)).toBeGreaterThanOrEqual(500);
+    expect(Object.values(spread).reduce((a, b) => a + b, 0)).toBe(3000);
 
     publish(port, [{ ip: '127.0.0.2' }, { ip: '127.0.0.3', ready: false }, { ip: '127.0.0.4', terminating: true }]);
     // Once the gateway has the change, nothing reaches .3 or .4.
