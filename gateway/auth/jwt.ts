@@ -8,7 +8,7 @@
  * so a client reusing its token costs a hash and a map lookup, not a signature check; it stops
  * passing as soon as its key leaves the provider's set.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose';
 import type { JwtProviderConfig } from '../config/jwt.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
@@ -85,6 +85,7 @@ function joseFailure(err: unknown): JwtOutcome {
 export class JwtVerifier {
   private readonly providers = new Map<string, ProviderKeys>();
   private readonly cache = new Map<string, Verified>();
+  private readonly counters = new Map<string, { inc(): void }>();
   private readonly cacheSize: number;
 
   constructor(
@@ -116,7 +117,8 @@ export class JwtVerifier {
   /** Verify `token` for a route with `policy`: at once for a token verified before, else once jose has. */
   verify(token: string, policy: JwtPolicy): JwtOutcome | Promise<JwtOutcome> {
     if (token.length > MAX_TOKEN_BYTES) return this.counted('', fail('too_large', `the token is over ${MAX_TOKEN_BYTES} bytes`));
-    const key = createHash('sha256').update(token).digest('base64url');
+    // One-shot (no Hash object): most of what a cached token costs is this digest.
+    const key = hash('sha256', token, 'base64url');
     const hit = this.cache.get(key);
     const now = this.deps.now();
     if (hit !== undefined) {
@@ -181,7 +183,14 @@ export class JwtVerifier {
   }
 
   private counted(provider: string, o: JwtOutcome, cached = false): JwtOutcome {
-    this.deps.metrics?.jwtVerifications.labels(provider, o.ok ? (cached ? 'cached' : 'valid') : o.failure).inc();
+    const metrics = this.deps.metrics;
+    if (metrics === undefined) return o;
+    const result = o.ok ? (cached ? 'cached' : 'valid') : o.failure;
+    // A labelled child per (provider, result), kept: prom-client's labels() hashes its values on every call.
+    const key = `${provider}\u0000${result}`;
+    let child = this.counters.get(key);
+    if (child === undefined) this.counters.set(key, (child = metrics.jwtVerifications.labels(provider, result)));
+    child.inc();
     return o;
   }
 }
