@@ -11,6 +11,7 @@ import { rawHeaderValue } from '../edge/http-headers.js';
 import type { HeaderEdit } from '../ext-auth/envoy-authz-wire.js';
 import type { Authorized } from '../ext-auth/subject.js';
 import type { JwtOutcome } from './jwt.js';
+import { bearerToken, queryToken } from './oauth.js';
 import type { JwtPolicy, TokenSource } from '../../routing/jwt-policy.js';
 import type { JWTPayload } from 'jose';
 
@@ -30,12 +31,8 @@ const NONE: FoundToken = { token: undefined };
 
 /** A header's token: `Authorization` must say Bearer; any other header holds the token as it is. */
 function fromHeader(source: TokenSource, value: string | undefined): string | undefined {
-  if (value === undefined) return undefined;
-  if (source.name === 'authorization') {
-    if (value.length < 8 || value.slice(0, 7).toLowerCase() !== 'bearer ') return undefined;
-    value = value.slice(7);
-  }
-  const t = value.trim();
+  if (source.name === 'authorization') return bearerToken(value);
+  const t = value?.trim();
   return t === '' ? undefined : t;
 }
 
@@ -52,20 +49,9 @@ function fromCookie(header: string | undefined, name: string): { token: string |
   return { token: token === '' ? undefined : token, rest: kept.join('; ') };
 }
 
-/** The query parameter `name` of `url`, and the target without it. */
-function fromQuery(url: string, name: string): { token: string | undefined; url: string } {
-  const q = url.indexOf('?');
-  if (q < 0 || !url.includes(`${name}=`, q)) return { token: undefined, url };
-  const params = new URLSearchParams(url.slice(q + 1));
-  const token = params.get(name) ?? undefined;
-  params.delete(name);
-  const rest = params.toString();
-  return { token: token === '' ? undefined : token, url: url.slice(0, q) + (rest ? `?${rest}` : '') };
-}
-
 /** `path` (a route's upstream target) without the query token `found` came from, unless it is forwarded. */
 export function upstreamWithoutToken(path: string, policy: JwtPolicy, found: FoundToken): string {
-  return found.source?.kind === 'query' && !policy.forward ? fromQuery(path, found.source.name).url : path;
+  return found.source?.kind === 'query' && !policy.forward ? queryToken(path, found.source.name).url : path;
 }
 
 /** A REST request's token: the policy's sources in order, the first that holds one. */
@@ -75,7 +61,7 @@ export function restToken(policy: JwtPolicy, url: string, rawHeaders: readonly s
       const token = fromHeader(s, rawHeaderValue(rawHeaders, s.name));
       if (token !== undefined) return { token, source: s };
     } else if (s.kind === 'query') {
-      const q = fromQuery(url, s.name);
+      const q = queryToken(url, s.name);
       if (q.token !== undefined) return { token: q.token, source: s, url: q.url };
     } else {
       const c = fromCookie(rawHeaderValue(rawHeaders, 'cookie'), s.name);

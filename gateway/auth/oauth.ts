@@ -70,13 +70,13 @@ export function basicCredentials(authorization: string | undefined): [string, st
   return colon < 0 ? undefined : [decoded.slice(0, colon), decoded.slice(colon + 1)];
 }
 
-/** The `access_token` query parameter, and the request target without it. */
-export function queryToken(url: string): { token: string | undefined; url: string } {
+/** The query parameter `name` (`access_token` unless told), and the request target without it. */
+export function queryToken(url: string, name = 'access_token'): { token: string | undefined; url: string } {
   const q = url.indexOf('?');
-  if (q < 0 || !url.includes('access_token=', q)) return { token: undefined, url };
+  if (q < 0 || !url.includes(`${name}=`, q)) return { token: undefined, url };
   const params = new URLSearchParams(url.slice(q + 1));
-  const token = params.get('access_token') ?? undefined;
-  params.delete('access_token');
+  const token = params.get(name) ?? undefined;
+  params.delete(name);
   const rest = params.toString();
   return { token: token === '' ? undefined : token, url: url.slice(0, q) + (rest ? `?${rest}` : '') };
 }
