@@ -14,6 +14,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { OPTIONS } from '../../gateway/config/options.js';
 import { parseConfig } from '../../gateway/config/parse.js';
+import { parseJwtProviders } from '../../gateway/config/jwt.js';
 import { withValuesTable } from '../../scripts/chart-readme.js';
 import { KUSTOMIZE_ROOT, baseWith, kustomize, parseManifests, type Obj } from '../helpers/kustomize.js';
 
@@ -218,6 +219,28 @@ describe('the Helm chart', () => {
     const volumes = deployment.spec.template.spec.volumes as Obj[];
     expect(volumes.find((v) => v.name === 'tls')!.secret.secretName).toBe(cert.spec.secretName);
     expect(volumes.find((v) => v.name === 'admin-token')!.secret.secretName).toBe(sm.spec.endpoints[0].authorization.credentials.name);
+  });
+
+  it('examples/jwt.yaml: the providers in a ConfigMap mounted read-only, --jwt-providers names its file, and the gateway reads it as given', () => {
+    const objs = template({ values: ['jwt.yaml'] });
+    const pod = named(objs, 'Deployment').spec.template.spec;
+    const container = pod.containers[0];
+    const env = Object.fromEntries((container.env as Obj[]).map((e) => [e.name, e.value]));
+    const file = env[OPTIONS.find((o) => o.flag === 'jwt-providers')!.env] as string;
+    const mount = (container.volumeMounts as Obj[]).find((m) => file.startsWith(`${m.mountPath}/`))!;
+    expect(mount).toMatchObject({ readOnly: true });
+    const volume = (pod.volumes as Obj[]).find((v) => v.name === mount.name)!;
+    const map = named(objs, 'ConfigMap', volume.configMap.name);
+    const text = map.data[file.slice(mount.mountPath.length + 1)] as string;
+    expect(parseJwtProviders(text).map((p) => [p.name, p.keys.kind])).toEqual([
+      ['keycloak', 'jwks'],
+      ['dex', 'discovery'],
+    ]);
+    // A change of providers changes the pod template (the file is read at start).
+    const other = template({ values: ['jwt.yaml'], set: ['jwt.providers[0].clockSkew=30s'] });
+    expect(named(other, 'Deployment').spec.template.metadata.annotations['checksum/jwt-providers']).not.toBe(named(objs, 'Deployment').spec.template.metadata.annotations['checksum/jwt-providers']);
+    // None by default.
+    expect(template().some((o) => o.kind === 'ConfigMap' && String(o.metadata.name).endsWith('jwt-providers'))).toBe(false);
   });
 
   it('examples/rollouts.yaml: the steering key Secret is mounted read-only as a directory and --steering-key-file names its file; REDIS_URL is the URL', () => {
