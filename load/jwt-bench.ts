@@ -8,24 +8,25 @@
  *   fresh-rs256  a new RS256 token per request (a signature check each)
  *   fresh-es256  a new ES256 token per request
  *
- * The identity provider is test/fixtures/identity-provider.ts (its JWKS over HTTP), the model four
- * replicas of test/fixtures/loopback-replicas.ts on one address; the gateway is the CLI (`npm run
- * build` first), one worker. Rounds interleave the cases; the table shows medians and each case's
+ * The identity provider is test/fixtures/identity-provider.ts (its JWKS over HTTP), the model a
+ * node:http server in this process; the gateway is the CLI (`npm run build` first, load/lib/gateway.ts
+ * `startGateway`), one worker. Rounds interleave the cases; the table shows medians and each case's
  * ratio to `plain`.
  *
  *   npm run build && npx vite-node load/jwt-bench.ts [--rate 500] [--seconds 8] [--rounds 3]
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { runMain, startServer, waitFor } from './lib/children.js';
-import { GATEWAY_MAIN } from './lib/gateway.js';
-import { httpStatus } from './lib/http.js';
+import { runMain } from './lib/children.js';
+import { GATEWAY_MAIN, startGateway } from './lib/gateway.js';
 import { treeSeconds } from './lib/proc.js';
 import { f1, log, median, table } from './lib/report.js';
 import { signingKey, startIdentityProvider } from '../test/fixtures/identity-provider.js';
-import { openLoop, restReplicas } from '../test/fixtures/loopback-replicas.js';
+import { openLoop } from '../test/fixtures/loopback-replicas.js';
 
 const CASES = ['plain', 'cached', 'fresh-rs256', 'fresh-es256'] as const;
 type Case = (typeof CASES)[number];
@@ -44,37 +45,28 @@ async function main(): Promise<void> {
   const rs = await signingKey('rs', 'RS256');
   const es = await signingKey('es', 'ES256');
   idp.published = [rs, es];
-  const replicas = await restReplicas(['ok', 'ok', 'ok', 'ok']);
+  // The model: answers every prediction at once, in this process (the CPU measured is the gateway's tree alone).
+  const model = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{"data":{"ndarray":[[0.9]]}}'));
+  });
+  model.listen(0, '127.0.0.1');
+  await new Promise((r) => model.once('listening', r));
   const providers = join(dir, 'providers.yaml');
   writeFileSync(providers, `- name: corp\n  issuer: ${idp.issuer}\n  jwksUri: ${idp.jwksUri}\n  audiences: [seldon]\n`);
   const manifests = join(dir, 'manifests');
   mkdirSync(manifests);
   writeFileSync(join(manifests, 'plain.yaml'), sdep('plain', {}));
   writeFileSync(join(manifests, 'jwt.yaml'), sdep('jwt', { 'seldon.io/gateway-jwt': JSON.stringify({ providers: ['corp'], scopes: ['predict'], claimsToHeaders: { sub: 'x-jwt-sub' } }) }));
-  const port = 18_450;
-  const admin = 18_451;
-  const resolve = ['plain', 'jwt'].flatMap((d) => ['--resolve', `${d}-main.models:8000=127.0.0.2:${replicas.port}`]);
-  const gw = startServer('gateway', join(dir, 'gateway.log'), undefined, [
-    process.execPath,
-    GATEWAY_MAIN,
-    'serve',
-    '--manifests',
+  const gw = await startGateway('gateway', {
+    log: join(dir, 'gateway.log'),
     manifests,
-    '--jwt-providers',
-    providers,
-    '--workers',
-    '1',
-    '--port',
-    String(port),
-    '--admin-port',
-    String(admin),
-    '--host',
-    '127.0.0.1',
-    '--access-log',
-    'off',
-    ...resolve,
-  ]);
-  await waitFor('gateway', gw, async () => (await httpStatus(`http://127.0.0.1:${admin}/readyz`)) === 200);
+    upstreams: ['plain-main.models:8000', 'jwt-main.models:8000'],
+    backendPort: (model.address() as AddressInfo).port,
+    nodeArgs: [],
+    args: ['--jwt-providers', providers, '--access-log', 'off'],
+  });
+  const port = gw.port;
 
   const claims = { sub: 'bench', aud: 'seldon', scope: 'predict' };
   const cached = await idp.token(claims, rs);
@@ -87,9 +79,9 @@ async function main(): Promise<void> {
         c === 'fresh-rs256' || c === 'fresh-es256' ? await Promise.all(Array.from({ length: n }, (_, i) => idp.token({ ...claims, jti: `${round}-${i}` }, c === 'fresh-rs256' ? rs : es))) : [];
       const headers = c === 'plain' ? () => ({}) : c === 'cached' ? () => ({ authorization: `Bearer ${cached}` }) : (i: number) => ({ authorization: `Bearer ${tokens[i]!}` });
       const path = `/seldon/models/${c === 'plain' ? 'plain' : 'jwt'}/api/v1.0/predictions`;
-      const cpu0 = treeSeconds(gw.child.pid!);
+      const cpu0 = treeSeconds(gw.server.child.pid!);
       const sent = await openLoop(port, path, rate, seconds, () => '{"data":{"ndarray":[[1]]}}', headers);
-      const cpu = treeSeconds(gw.child.pid!) - cpu0;
+      const cpu = treeSeconds(gw.server.child.pid!) - cpu0;
       const ms = sent.map((s) => s.ms).sort((a, b) => a - b);
       const r = results.get(c)!;
       r.cpuUs.push((cpu * 1e6) / sent.length);
@@ -111,9 +103,9 @@ async function main(): Promise<void> {
     ),
   );
   log(`${rate} requests/s for ${seconds} s per case and round, ${rounds} rounds interleaved; gateway ${GATEWAY_MAIN}, --workers 1`);
-  gw.child.kill('SIGTERM');
-  await gw.exited;
-  await replicas.close();
+  gw.server.child.kill('SIGTERM');
+  await gw.server.exited;
+  model.close();
   await idp.close();
 }
 

@@ -332,11 +332,11 @@ export function jwtAnnotation(ann: EffectiveAnnotations, jwtProviders: ReadonlyS
 }
 
 /**
- * The gate of an OAuth-gated deployment (`seldon.io/gateway-auth: oauth`) as its Services impose it
- * on anyone's route to them: its auth and its valid deployment-wide rate limit (and the external
- * check, when its routes have it). Null when it is not OAuth-gated.
+ * The gate of an OAuth- or JWT-gated deployment (`seldon.io/gateway-auth: oauth`, `seldon.io/gateway-jwt`)
+ * as its Services impose it on anyone's route to them: its auth, its JWT policy and its valid
+ * deployment-wide rate limit (and the external check, when its routes have it). Null when it is neither.
  */
-export function oauthGateAnnotation(ann: EffectiveAnnotations, ns: string, name: string, extAuthDefault = false, jwtProviders?: ReadonlySet<string>): Gate | null {
+export function ownerGateAnnotation(ann: EffectiveAnnotations, ns: string, name: string, extAuthDefault = false, jwtProviders?: ReadonlySet<string>): Gate | null {
   const oauth = ann.get('seldon.io/gateway-auth')?.toLowerCase() === 'oauth';
   const jwt = jwtAnnotation(ann, jwtProviders);
   if (!oauth && jwt === null) return null;

@@ -21,7 +21,7 @@ import {
   headerAnnotations,
   legacyShadowAnnotation,
   legacyWeightAnnotation,
-  oauthGateAnnotation,
+  ownerGateAnnotation,
   predictorAnnotations,
   predictorRateLimitAnnotation,
   retriesAnnotation,
@@ -159,7 +159,7 @@ function withOwnedServices(c: CompiledDeployment, d: SeldonDeployment, opts: Com
   let external: boolean;
   try {
     const ann = effectiveAnnotations(d.metadata?.annotations, d.spec?.annotations);
-    gate = oauthGateAnnotation(ann, ns, name, opts.extAuthDefault ?? false, opts.jwtProviders);
+    gate = ownerGateAnnotation(ann, ns, name, opts.extAuthDefault ?? false, opts.jwtProviders);
     external = externalAuthAnnotation(ann, opts.extAuthDefault ?? false);
   } catch {
     return c;

@@ -210,22 +210,16 @@ export class Gatekeeper {
   private jwtFirst(d: Routed, policy: JwtPolicy, found: FoundToken, next: (d: Routed, claims?: JWTPayload) => PendingVerdict): PendingVerdict {
     const verifier = this.d.jwt;
     if (verifier === undefined) return this.refused(d, deny(503, 'AUTH_BACKEND_UNAVAILABLE', `route of ${d.backend.id} requires a JWT, which this process does not check`, RETRY_IN_1S));
-    const then = (o: JwtOutcome): PendingVerdict => {
-      if (!o.ok) return this.refused(d, jwtDenial(o, policy));
-      const edits = jwtEdits(policy, found, o.claims);
+    // Passed with these claims (none: no token, and none needed); the claim headers are set or cleared either way.
+    const pass = (claims: JWTPayload | undefined): PendingVerdict => {
+      const edits = jwtEdits(policy, found, claims);
       const path = upstreamWithoutToken(d.upstreamPath, policy, found);
-      const v = next(path === d.upstreamPath ? d : { ...d, upstreamPath: path }, o.claims);
+      const v = next(path === d.upstreamPath ? d : { ...d, upstreamPath: path }, claims);
       const merge = (x: GateVerdict): GateVerdict => (x.allow ? { ...x, edits } : x);
       return v instanceof Promise ? v.then(merge) : merge(v);
     };
-    if (found.token === undefined) {
-      if (!policy.allowMissing) return then(verifier.missing(policy));
-      // No token, and none needed: the claim headers are still cleared (a client cannot claim them).
-      const v = next(d);
-      const edits = jwtEdits(policy, found, undefined);
-      const merge = (x: GateVerdict): GateVerdict => (x.allow ? { ...x, edits } : x);
-      return v instanceof Promise ? v.then(merge) : merge(v);
-    }
+    const then = (o: JwtOutcome): PendingVerdict => (o.ok ? pass(o.claims) : this.refused(d, jwtDenial(o, policy)));
+    if (found.token === undefined) return policy.allowMissing ? pass(undefined) : then(verifier.missing(policy));
     const o = verifier.verify(found.token, policy);
     return o instanceof Promise ? o.then(then) : then(o);
   }

@@ -14,7 +14,7 @@
  * `seldon_gateway_rate_limit_fallback_active`. After a timeout it stays local for a second
  * rather than make every request wait again.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { hash, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import { KEY_PREFIX, StoreUnavailable, withTimeout, type RedisConnection } from './redis.js';
@@ -42,7 +42,7 @@ export function perClaimLimit(l: RateLimit, claims: Readonly<Record<string, unkn
   if (l.perClaim === undefined) return l;
   const v = claims?.[l.perClaim];
   const value = typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? String(v) : v === undefined || v === null ? '' : JSON.stringify(v);
-  return { ...l, key: `${l.key}${PER_CLAIM}${l.perClaim}=${createHash('sha256').update(value).digest('base64url').slice(0, 22)}` };
+  return { ...l, key: `${l.key}${PER_CLAIM}${l.perClaim}=${hash('sha256', value, 'base64url').slice(0, 22)}` };
 }
 
 /** A limit's name in metrics and messages: its deployment's or predictor's key, never a caller's digest. */

@@ -12,7 +12,7 @@ import {
   headerAnnotations,
   legacyShadowAnnotation,
   legacyWeightAnnotation,
-  oauthGateAnnotation,
+  ownerGateAnnotation,
   predictorAnnotations,
   retriesAnnotation,
   serviceNameAnnotation,
@@ -105,15 +105,15 @@ describe('tuning annotations keep the default and warn', () => {
   });
 
   it("an OAuth-gated deployment's gate carries its valid deployment-wide limit only", () => {
-    expect(oauthGateAnnotation(ann({}), 'ns', 'x')).toBeNull();
-    expect(oauthGateAnnotation(ann({ 'seldon.io/gateway-auth': 'oauth', 'seldon.io/gateway-rate-limit': '5/s' }), 'ns', 'x')).toEqual({
+    expect(ownerGateAnnotation(ann({}), 'ns', 'x')).toBeNull();
+    expect(ownerGateAnnotation(ann({ 'seldon.io/gateway-auth': 'oauth', 'seldon.io/gateway-rate-limit': '5/s' }), 'ns', 'x')).toEqual({
       auth: { namespace: 'ns', deployment: 'x' },
       rateLimits: [{ key: 'ns/x', count: 5, periodMs: 1000, text: '5/s' }],
       external: false,
       jwt: null,
     });
-    expect(oauthGateAnnotation(ann({ 'seldon.io/gateway-auth': 'oauth', 'seldon.io/gateway-rate-limit': 'lots' }), 'ns', 'x')?.rateLimits).toEqual([]);
+    expect(ownerGateAnnotation(ann({ 'seldon.io/gateway-auth': 'oauth', 'seldon.io/gateway-rate-limit': 'lots' }), 'ns', 'x')?.rateLimits).toEqual([]);
     // With --ext-auth-default on, the Services' gate carries the external check too.
-    expect(oauthGateAnnotation(ann({ 'seldon.io/gateway-auth': 'oauth' }), 'ns', 'x', true)?.external).toBe(true);
+    expect(ownerGateAnnotation(ann({ 'seldon.io/gateway-auth': 'oauth' }), 'ns', 'x', true)?.external).toBe(true);
   });
 });
