@@ -61,7 +61,9 @@ class Table implements RouteTable {
   }
 }
 export class TableBuilder {
-  readonly options: Readonly<CompileOptions>;
+  private compileOptions: Readonly<CompileOptions>;
+  /** Each deployment as last upserted: compiled again when the options change. */
+  private readonly sources = new Map<string, SeldonDeployment>();
   private generation = 0;
   private readonly compiled = new Map<string, CompiledDeployment>();
   /** group key → deployment key → that deployment's specs in the group. */
@@ -110,12 +112,27 @@ export class TableBuilder {
   private readonly dirtyServices = new Set<string>();
 
   constructor(options: Readonly<CompileOptions>) {
-    this.options = options;
+    this.compileOptions = options;
+  }
+
+  get options(): Readonly<CompileOptions> {
+    return this.compileOptions;
+  }
+
+  /**
+   * Compile every deployment again under new options (the operator's JWT providers changed while
+   * the gateway runs); returns their keys. The next `build` has the new options.
+   */
+  reconfigure(options: Readonly<CompileOptions>): string[] {
+    this.compileOptions = options;
+    for (const d of [...this.sources.values()]) this.upsert(d);
+    return [...this.sources.keys()];
   }
 
   /** Add or replace one deployment; returns its compiled form. */
   upsert(d: SeldonDeployment): CompiledDeployment {
-    const c = compileDeployment(d, this.options);
+    const c = compileDeployment(d, this.compileOptions);
+    this.sources.set(c.key, d);
     this.detach(c.key);
     this.compiled.set(c.key, c);
     if (c.steering) this.setSteering(c.key, c.steering);
@@ -180,6 +197,7 @@ export class TableBuilder {
   /** Remove one deployment by `namespace/name`; unknown keys are ignored. */
   remove(key: string): void {
     this.detach(key);
+    this.sources.delete(key);
     this.compiled.delete(key);
     this.setSteering(key, undefined);
     this.groupsOfDeployment.delete(key);

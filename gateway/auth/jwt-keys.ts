@@ -76,8 +76,12 @@ export class ProviderKeys {
     return this.getKey;
   }
 
-  /** The held set still has this `kid` (a token verified earlier is not accepted once its key left the set). */
+  /**
+   * The held set still has this `kid`: a token verified earlier is not accepted once its key left
+   * the set, nor once this provider was closed (removed or changed in the providers file).
+   */
   holds(kid: string | undefined): boolean {
+    if (this.closed) return false;
     return kid === undefined ? this.count > 0 : this.kids.has(kid);
   }
 
@@ -153,5 +157,61 @@ export class ProviderKeys {
     } catch {
       throw new Error(`${url} sent what is not JSON`);
     }
+  }
+}
+
+/**
+ * The providers' key sets of one process, by name. `replace` takes the providers file as it is
+ * now: a provider whose entry is unchanged keeps its keys (no fetch), a new or changed one starts
+ * fetching, a removed one is closed (tokens it verified stop passing).
+ */
+export class ProviderKeySets {
+  private readonly sets = new Map<string, ProviderKeys>();
+  private started = false;
+
+  constructor(
+    configs: readonly JwtProviderConfig[],
+    private readonly deps: KeyDeps,
+  ) {
+    for (const c of configs) this.sets.set(c.name, new ProviderKeys(c, deps));
+  }
+
+  get(name: string): ProviderKeys | undefined {
+    return this.sets.get(name);
+  }
+
+  /** Fetch every provider's keys once, then on schedule (resolves when each first fetch has ended; never rejects). */
+  async start(): Promise<void> {
+    this.started = true;
+    await Promise.all([...this.sets.values()].map((p) => p.start()));
+  }
+
+  /** The providers as the file now says; returns the names whose keys start over. */
+  replace(configs: readonly JwtProviderConfig[]): string[] {
+    const next = new Set(configs.map((c) => c.name));
+    for (const [name, keys] of this.sets) {
+      if (next.has(name)) continue;
+      keys.close();
+      this.sets.delete(name);
+    }
+    const renewed: string[] = [];
+    for (const c of configs) {
+      const old = this.sets.get(c.name);
+      if (old !== undefined && JSON.stringify(old.config) === JSON.stringify(c)) continue;
+      old?.close();
+      const keys = new ProviderKeys(c, this.deps);
+      this.sets.set(c.name, keys);
+      renewed.push(c.name);
+      if (this.started) void keys.start();
+    }
+    return renewed;
+  }
+
+  states(): KeySetState[] {
+    return [...this.sets.values()].map((p) => p.state());
+  }
+
+  close(): void {
+    for (const p of this.sets.values()) p.close();
   }
 }

@@ -10,9 +10,8 @@
  */
 import { hash } from 'node:crypto';
 import { decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose';
-import type { JwtProviderConfig } from '../config/jwt.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
-import { ProviderKeys, type KeyDeps, type KeySetState } from './jwt-keys.js';
+import type { ProviderKeySets, ProviderKeys } from './jwt-keys.js';
 import type { JwtPolicy } from '../../routing/jwt-policy.js';
 
 /** Tokens longer than this are refused before any parsing. */
@@ -33,7 +32,9 @@ interface Verified {
   readonly from: number;
 }
 
-export interface JwtVerifierDeps extends KeyDeps {
+export interface JwtVerifierDeps {
+  /** Epoch ms (tests move it). */
+  readonly now: () => number;
   readonly metrics?: GatewayMetrics | undefined;
   readonly cacheSize?: number | undefined;
 }
@@ -83,30 +84,16 @@ function joseFailure(err: unknown): JwtOutcome {
 }
 
 export class JwtVerifier {
-  private readonly providers = new Map<string, ProviderKeys>();
   private readonly cache = new Map<string, Verified>();
   private readonly counters = new Map<string, { inc(): void }>();
   private readonly cacheSize: number;
 
+  /** `providers`: the process's key sets (replaced when the providers file changes). */
   constructor(
-    configs: readonly JwtProviderConfig[],
+    readonly providers: ProviderKeySets,
     private readonly deps: JwtVerifierDeps,
   ) {
-    for (const c of configs) this.providers.set(c.name, new ProviderKeys(c, deps));
     this.cacheSize = deps.cacheSize ?? CACHE_SIZE;
-  }
-
-  /** Fetch every provider's keys once (resolves when each first fetch has ended; never rejects). */
-  async start(): Promise<void> {
-    await Promise.all([...this.providers.values()].map((p) => p.start()));
-  }
-
-  close(): void {
-    for (const p of this.providers.values()) p.close();
-  }
-
-  states(): KeySetState[] {
-    return [...this.providers.values()].map((p) => p.state());
   }
 
   /** A request without a token where one is required (counted, as every check is). */

@@ -126,10 +126,13 @@ export function parseJwtProviders(text: string): JwtProviderConfig[] {
   return out;
 }
 
-/** --jwt-providers: the file read and checked at start (a bad one exits 2, naming the entry). */
-export function buildJwtProviders(read: Reader): readonly JwtProviderConfig[] {
+/** The names `seldon.io/gateway-jwt` may refer to (routing/types.ts `CompileOptions.jwtProviders`). */
+export const providerNames = (providers: readonly JwtProviderConfig[]): ReadonlySet<string> => new Set(providers.map((p) => p.name));
+
+/** --jwt-providers: the file read and checked at start (a bad one exits 2, naming the entry); re-read while serving (process/jwt-providers-file.ts). */
+export function buildJwtProviders(read: Reader): { readonly file: string | undefined; readonly providers: readonly JwtProviderConfig[] } {
   const file = read.optStr('jwt-providers');
-  if (file === undefined || file.trim() === '') return [];
+  if (file === undefined || file.trim() === '') return { file: undefined, providers: [] };
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -137,7 +140,7 @@ export function buildJwtProviders(read: Reader): readonly JwtProviderConfig[] {
     throw new UsageError(`--jwt-providers: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
   }
   try {
-    return parseJwtProviders(text);
+    return { file, providers: parseJwtProviders(text) };
   } catch (e) {
     throw new UsageError(`--jwt-providers ${file}: ${(e as Error).message}`);
   }

@@ -7,7 +7,7 @@ import { buildAdmin } from './admin.js';
 import { buildAuth, type AuthConfig } from './auth.js';
 import { buildEdge, type EdgeConfig } from './edge.js';
 import { buildExtAuth, buildExtAuthDefault, type ExtAuthConfig } from './ext-auth.js';
-import { buildJwtProviders, type JwtProviderConfig } from './jwt.js';
+import { buildJwtProviders, providerNames, type JwtProviderConfig } from './jwt.js';
 import { buildListen, type ListenConfig } from './listen.js';
 import { buildObserve, type ObserveConfig } from './observe.js';
 import type { Command } from './option.js';
@@ -32,6 +32,8 @@ export interface GatewayConfig {
   readonly extAuth: ExtAuthConfig | undefined;
   /** --jwt-providers: the identity providers seldon.io/gateway-jwt may name (empty: none). */
   readonly jwtProviders: readonly JwtProviderConfig[];
+  /** The file they were read from, watched while the gateway runs; undefined: no --jwt-providers (no JWT at all). */
+  readonly jwtProvidersFile: string | undefined;
   readonly observe: ObserveConfig;
   /** undefined: no --tls-cert / --tls-dir, the public port is cleartext only. */
   readonly tls: TlsConfig | undefined;
@@ -45,7 +47,7 @@ export interface GatewayConfig {
 export function parseConfig(command: Command, argv: readonly string[], environment: NodeJS.ProcessEnv = process.env): GatewayConfig & { help: boolean } {
   const read = createReader(command, argv, environment, OPTIONS);
   const { source, served } = buildSource(read);
-  const jwtProviders = buildJwtProviders(read);
+  const { file: jwtProvidersFile, providers: jwtProviders } = buildJwtProviders(read);
   return {
     help: read.bool('help'),
     json: read.bool('json'),
@@ -59,8 +61,9 @@ export function parseConfig(command: Command, argv: readonly string[], environme
     // Only serve dials the auth service; routes needs to know whether one is set (extAuthDefault).
     extAuth: command === 'serve' ? buildExtAuth(read) : undefined,
     jwtProviders,
+    jwtProvidersFile,
     tls: buildTls(read),
     observe: { ...buildObserve(read), shadowCompare: buildShadowCompare(read) },
-    compile: { ...served, ...buildRouteDefaults(read), extAuthDefault: buildExtAuthDefault(read), jwtProviders: new Set(jwtProviders.map((p) => p.name)) },
+    compile: { ...served, ...buildRouteDefaults(read), extAuthDefault: buildExtAuthDefault(read), jwtProviders: providerNames(jwtProviders) },
   };
 }

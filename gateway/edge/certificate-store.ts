@@ -4,18 +4,13 @@
  * old one for new handshakes, one that does not keeps it, logged and counted once per content.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync, watch, type FSWatcher } from 'node:fs';
-import { dirname } from 'node:path';
+import { readFileSync } from 'node:fs';
 import type { SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
 import type { TlsConfig } from '../config/tls.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import { checkCa, checkTlsFiles, errorText, pairDigest, pairSources, readClientCa, readPair, type LoadedPair } from './tls-files.js';
-
-/** How often the files are stat'ed besides being watched. */
-const POLL_MS = 3000;
-/** Events that arrive together (a Secret update touches several entries) make one reload. */
-const SETTLE_MS = 100;
+import { WatchedFiles, type Watched } from './watched-files.js';
 
 /** Counters and logs of the certificate store. */
 export interface StoreDeps {
@@ -36,10 +31,10 @@ export class CertificateStore {
   private clientCaDigest = '';
   /** Digests of content that failed to load, by pair id: counted and logged once. */
   private readonly failed = new Map<string, string>();
-  private readonly watchers = new Map<string, FSWatcher>();
-  private poller: NodeJS.Timeout | undefined;
-  private settle: NodeJS.Timeout | undefined;
-  private lastStat = '';
+  private readonly files = new WatchedFiles(
+    () => this.watched(),
+    () => this.reload(),
+  );
   private closed = false;
   /** Told when the default pair changes (the tls.Server's own context is replaced). */
   onDefaultChange: (pair: { readonly cert: Buffer; readonly key: Buffer; readonly ca: Buffer | undefined }) => void = () => undefined;
@@ -56,7 +51,6 @@ export class CertificateStore {
     const loaded = pairSources(config).map((s) => readPair(s, this.clientCa, keys));
     this.install(loaded);
     for (const p of loaded) this.logLoaded(p, 'loaded');
-    this.lastStat = this.statSignature();
   }
 
   /** The default certificate and key (PEM), for the tls.Server's own context. */
@@ -83,20 +77,12 @@ export class CertificateStore {
 
   /** Watch the directories and poll them; changes are applied within about a second. */
   watch(): void {
-    this.rewatch();
-    this.poller = setInterval(() => {
-      const sig = this.statSignature();
-      if (sig !== this.lastStat) this.reload();
-    }, POLL_MS);
-    this.poller.unref();
+    this.files.start();
   }
 
   close(): void {
     this.closed = true;
-    if (this.poller) clearInterval(this.poller);
-    if (this.settle) clearTimeout(this.settle);
-    for (const w of this.watchers.values()) w.close();
-    this.watchers.clear();
+    this.files.close();
   }
 
   /**
@@ -106,13 +92,11 @@ export class CertificateStore {
   reload(): void {
     if (this.closed) return;
     try {
-      this.lastStat = this.statSignature();
       this.reloadNow();
     } catch (err) {
       this.deps.log?.error({ err }, 'TLS certificate reload failed: the certificates loaded before keep serving');
       this.deps.metrics?.tlsReloads.labels('failure').inc();
     }
-    this.rewatch();
   }
 
   private reloadNow(): void {
@@ -220,63 +204,12 @@ export class CertificateStore {
     else log.info(fields, `TLS certificate ${what}`);
   }
 
-  /** Inode, size and mtime of every file (symlinks followed), and the directory's entries. */
-  private statSignature(): string {
-    const parts: string[] = [];
-    const add = (f: string | undefined): void => {
-      if (f === undefined) return;
-      const s = statSync(f, { throwIfNoEntry: false });
-      parts.push(s ? `${f}:${s.ino}:${s.size}:${s.mtimeMs}` : `${f}:-`);
-    };
-    add(this.config.clientCaFile);
-    try {
-      for (const s of pairSources(this.config)) {
-        add(s.certFile);
-        add(s.keyFile);
-      }
-    } catch {
-      parts.push('?');
-    }
-    return parts.join('|');
-  }
-
-  /** Watch every directory that holds a file in use (or may: the --tls-dir subdirectories). */
-  private rewatch(): void {
-    if (this.closed) return;
-    const dirs = new Set<string>();
+  /** The files in use (and the --tls-dir, where a new pair may appear). */
+  private watched(): Watched {
     const c = this.config;
-    for (const f of [c.certFile, c.keyFile, c.clientCaFile]) if (f !== undefined) dirs.add(dirname(f));
-    if (c.dir !== undefined) {
-      dirs.add(c.dir);
-      for (const s of pairSources(c)) dirs.add(dirname(s.certFile));
-    }
-    for (const [d, w] of this.watchers) {
-      if (!dirs.has(d)) {
-        w.close();
-        this.watchers.delete(d);
-      }
-    }
-    for (const d of dirs) {
-      if (this.watchers.has(d)) continue;
-      try {
-        const w = watch(d, { persistent: false }, () => this.changed());
-        w.on('error', () => {
-          w.close();
-          this.watchers.delete(d);
-        });
-        this.watchers.set(d, w);
-      } catch {
-        // Not watchable (gone, no inotify): the poll covers it.
-      }
-    }
-  }
-
-  private changed(): void {
-    if (this.settle || this.closed) return;
-    this.settle = setTimeout(() => {
-      this.settle = undefined;
-      this.reload();
-    }, SETTLE_MS);
-    this.settle.unref();
+    const files: string[] = [];
+    for (const f of [c.certFile, c.keyFile, c.clientCaFile]) if (f !== undefined) files.push(f);
+    for (const p of pairSources(c)) files.push(p.certFile, p.keyFile);
+    return { files: [...new Set(files)], dirs: c.dir !== undefined ? [c.dir] : [] };
   }
 }

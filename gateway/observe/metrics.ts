@@ -215,6 +215,12 @@ export class GatewayMetrics {
     labelNames: ['provider', 'result'],
     registers: [this.registry],
   });
+  readonly jwtProviderReloads = new Counter({
+    name: 'seldon_gateway_jwt_provider_reloads_total',
+    help: 'Changes of the --jwt-providers file read while running: success (in use now) or failure (invalid or half written: the providers before stay in use).',
+    labelNames: ['result'],
+    registers: [this.registry],
+  });
   // The external auth service (ext-auth/policy.ts).
   readonly extAuth = new Counter({
     name: 'seldon_gateway_ext_auth_total',

@@ -42,12 +42,15 @@ import { serveRewardsToWorkers } from '../steer/reward-ipc.js';
 import { WorkerDemand, reportDemandToPrimary, type ReplicasMessage } from '../keda/worker-demand.js';
 import type { SteerOverride } from '../../routing/steering.js';
 import type { SeldonDeployment } from '../../routing/seldon-deployment.js';
+import type { JwtProviderConfig } from '../config/jwt.js';
+import { applyJwtProviders } from './jwt-providers-file.js';
 
 type ToWorker =
   | { type: 'sdep-events'; events: readonly SourceEvent[] }
   | { type: 'sdep-snapshot'; deployments: [string, SeldonDeployment][] }
   | { type: 'steer'; overrides: SteerOverridesWire }
   | { type: 'steer-keys'; keys: string[] }
+  | { type: 'jwt-providers'; providers: readonly JwtProviderConfig[] }
   | ReplicasMessage
   | { type: 'drain'; graceMs: number };
 type ToPrimary =
@@ -140,6 +143,10 @@ class WorkerPlanes implements DataPlanes {
   readonly demand = new WorkerDemand();
   /** Replicas sharing the fixed flow limits: a (re)started worker gets it after its snapshot. */
   private replicas = 1;
+  /** The JWT providers as the file last read, once it changed: a (re)started worker gets them after its snapshot. */
+  private providers: readonly JwtProviderConfig[] | undefined;
+  /** The workers hold the JWT key sets; the control plane fetches its own for /readyz. */
+  readonly jwtKeys = undefined;
 
   constructor(
     private readonly config: GatewayConfig,
@@ -185,6 +192,11 @@ class WorkerPlanes implements DataPlanes {
   steer(overrides: ReadonlyMap<string, SteerOverride>): void {
     this.overrides = toWire(overrides);
     this.broadcast({ type: 'steer', overrides: this.overrides });
+  }
+
+  jwtProviders(providers: readonly JwtProviderConfig[]): void {
+    this.providers = providers;
+    this.broadcast({ type: 'jwt-providers', providers });
   }
 
   replicaCount(n: number): void {
@@ -262,6 +274,7 @@ class WorkerPlanes implements DataPlanes {
         this.send(w, { type: 'steer-keys', keys: this.keys });
         this.send(w, { type: 'steer', overrides: this.overrides });
         this.send(w, { type: 'sgw-flow-replicas', replicas: this.replicas });
+        if (this.providers !== undefined) this.send(w, { type: 'jwt-providers', providers: this.providers });
       } else if (msg?.type === 'steer-counts') addCounts(this.counts, msg.counts);
       else if (msg?.type === 'worker-ready') {
         this.listening.set(w.id, msg.ports);
@@ -325,6 +338,7 @@ export async function runWorker(config: GatewayConfig, log: Logger): Promise<voi
     } else if (msg?.type === 'steer') plane.steer(fromWire(msg.overrides));
     else if (msg?.type === 'steer-keys') plane.steerKeys(msg.keys.map((k) => Buffer.from(k, 'hex')));
     else if (msg?.type === 'sgw-flow-replicas') plane.replicaCount(msg.replicas);
+    else if (msg?.type === 'jwt-providers') applyJwtProviders(plane.state, plane.jwtKeys, msg.providers);
     else if (msg?.type === 'drain') void plane.drain(msg.graceMs).then(() => process.exit(0));
   });
   // Rollout and bandit counts go to the primary once a second (gateway/steer/controller.ts).

@@ -13,7 +13,9 @@
  * listen. Shutdown: readiness false at once, the source stops, the data planes drain within the
  * grace period, the admin listener closes.
  */
-import { ProviderKeys } from '../auth/jwt-keys.js';
+import { ProviderKeySets } from '../auth/jwt-keys.js';
+import type { JwtProviderConfig } from '../config/jwt.js';
+import { JwtProvidersFile, applyJwtProviders } from './jwt-providers-file.js';
 import type { Logger } from 'pino';
 import { createAdminApp } from '../admin/server.js';
 import { AdminToken } from '../admin/token.js';
@@ -80,6 +82,10 @@ export interface DataPlanes {
   steer(overrides: ReadonlyMap<string, SteerOverride>): void;
   /** Every data plane signs and checks what clients send back (tokens, sticky cookies) with these keys (gateway/steer/keys.ts). */
   steerKeys(keys: readonly Buffer[]): void;
+  /** This process's JWT key sets when its data plane runs here (one process): /readyz and the page read them; undefined in a cluster primary. */
+  readonly jwtKeys: ProviderKeySets | undefined;
+  /** Every data plane takes the --jwt-providers file as it now reads (process/jwt-providers-file.ts). */
+  jwtProviders(providers: readonly JwtProviderConfig[]): void;
   /** Without Redis: where the data planes record bandit rewards (the control plane's memory store). */
   rewardsTo(sink: RewardSink): void;
   /** Where every data plane's endpoint ejections go (a Warning Event each): set once by the control plane. */
@@ -184,6 +190,34 @@ function ejectionEvents(events: DeploymentEvents, now: () => number = Date.now):
     last.set(key, t);
     if (last.size > 10_000) last.clear();
     events.post(n.namespace, n.deployment, 'Warning', 'EndpointEjected', n.message);
+  };
+}
+
+/**
+ * --jwt-providers while serving: the file watched, each change applied to this process's table and
+ * key sets and sent to every data plane. Undefined without the flag.
+ */
+function jwtProvidersOf(config: GatewayConfig, state: RouteState, planes: DataPlanes, metrics: GatewayMetrics, log: Logger): { readonly keys: ProviderKeySets; close(): void } | undefined {
+  if (config.jwtProvidersFile === undefined) return undefined;
+  const own = planes.jwtKeys === undefined ? new ProviderKeySets(config.jwtProviders, { now: Date.now, log }) : undefined;
+  if (own) void own.start();
+  const keys = planes.jwtKeys ?? own!;
+  const file = new JwtProvidersFile(
+    config.jwtProvidersFile,
+    config.jwtProviders,
+    (providers) => {
+      applyJwtProviders(state, keys, providers);
+      planes.jwtProviders(providers);
+    },
+    { log, metrics },
+  );
+  file.start();
+  return {
+    keys,
+    close: () => {
+      file.close();
+      own?.close();
+    },
   };
 }
 
@@ -294,15 +328,15 @@ export async function startControlPlane(config: GatewayConfig, parts: ControlPla
     workers: planes.processes,
   };
   const ready = (): boolean => sink.synced && !shuttingDown && planes.readiness().ready;
-  // The JWT providers' keys as this replica reaches them, for /readyz (each data plane holds and refreshes its own).
-  const jwtKeys = config.jwtProviders.map((p) => new ProviderKeys(p, { now: Date.now, log }));
-  for (const k of jwtKeys) void k.start();
+  // The JWT providers' keys as this replica reaches them, for /readyz and the page: the data plane's in one
+  // process; a cluster primary fetches its own (each worker holds and refreshes its set).
+  const jwt = jwtProvidersOf(config, state, planes, metrics, log);
   const admin = createAdminApp(
     {
       ready,
       readiness: () => (shuttingDown ? 'shutting down' : !sink.synced ? 'waiting for the initial sync' : planes.readiness().detail),
       ...(steerRedis ? { redis: () => steerRedis.status() } : {}),
-      ...(jwtKeys.length > 0 ? { jwtKeys: () => jwtKeys.map((k) => k.state()) } : {}),
+      ...(jwt ? { jwtKeys: () => jwt.keys.states() } : {}),
       table: () => state.current,
       appliedAt: () => state.lastAppliedAt,
       metrics: async () => ({ contentType: metrics.registry.contentType, body: await aggregatedText(await planes.gather()) }),
@@ -341,7 +375,7 @@ export async function startControlPlane(config: GatewayConfig, parts: ControlPla
       await steering.stop();
       steerStore.close();
       steerRedis?.close();
-      for (const k of jwtKeys) k.close();
+      jwt?.close();
       await source.stop();
       events?.stop();
       if (graceful) await planes.drain(config.process.gracePeriodMs);

@@ -38,6 +38,7 @@ import { OAuth } from '../auth/oauth.js';
 import { Gatekeeper } from '../auth/gate.js';
 import { externalAuth } from '../ext-auth/service.js';
 import { JwtVerifier } from '../auth/jwt.js';
+import { ProviderKeySets } from '../auth/jwt-keys.js';
 import { createStores, type Stores } from '../auth/stores.js';
 import { RateLimiter } from '../auth/rate-limit.js';
 import { RestProxy } from '../rest/proxy.js';
@@ -197,7 +198,8 @@ export class DataPlane {
     });
     const limiter = new RateLimiter({ shared: this.stores.limits, timeoutMs: config.auth.redisTimeoutMs, metrics: this.metrics });
     const external = config.extAuth && externalAuth(config.extAuth, config.upstream, this.metrics, log, config.edge.errorDetail === 'internal');
-    this.jwt = config.jwtProviders.length > 0 ? new JwtVerifier(config.jwtProviders, { now: options.now ?? Date.now, metrics: this.metrics, log }) : undefined;
+    const now = options.now ?? Date.now;
+    this.jwt = config.jwtProvidersFile !== undefined ? new JwtVerifier(new ProviderKeySets(config.jwtProviders, { now, log }), { now, metrics: this.metrics }) : undefined;
     this.gate = new Gatekeeper({ oauth: this.oauth, limiter, state: this.state, picker, external, jwt: this.jwt, trusts: this.trusts });
     // A worker's share of fixed flow limits follows its place among the workers (docs/flow-control.md#limits).
     const worker = cluster.isWorker ? { workers: config.process.workers, index: (cluster.worker?.id ?? 1) - 1 } : {};
@@ -386,7 +388,7 @@ export class DataPlane {
       if (!warm) this.log?.warn({ redis: redis.status() }, 'redis not ready at start: serving with rate limits in fallback until it is');
     }
     // JWT providers' keys fetched once before the first request (a provider down: its tokens get 503 until a refresh succeeds).
-    await this.jwt?.start();
+    await this.jwt?.providers.start();
     await this.listeners.listenPublic(this.dispatch);
     // Pools of deployments that went away must not pile up over thousands of changes.
     this.sweeper = setInterval(() => this.sweepUpstreams(), UPSTREAM_SWEEP_MS);
@@ -434,7 +436,7 @@ export class DataPlane {
     this.grpc.close();
     this.upstreams.destroy();
     this.gate.close();
-    this.jwt?.close();
+    this.jwt?.providers.close();
     this.stores.close();
     this.tls?.close();
     await this.own.close();

@@ -13,6 +13,8 @@ import { GatewayMetrics } from '../observe/metrics.js';
 import { dataPlaneObservers, metricsJson, type DataPlaneObservers, type Gathered } from '../observe/observed.js';
 import { readyEndpointCounts } from '../observe/route-gauges.js';
 import type { RouteState } from './route-state.js';
+import type { ProviderKeySets } from '../auth/jwt-keys.js';
+import type { JwtProviderConfig } from '../config/jwt.js';
 import type { SteerCounts } from '../observe/steer-tally.js';
 import type { RewardSink } from '../steer/bandit-edge.js';
 import type { SteerOverride } from '../../routing/steering.js';
@@ -103,6 +105,13 @@ export class LocalDataPlane implements DataPlanes {
 
   /** Nothing to do: in one process the control plane applies events to this data plane's own table. */
   apply(_events: readonly SourceEvent[]): void {}
+
+  get jwtKeys(): ProviderKeySets | undefined {
+    return this.plane.jwt?.providers;
+  }
+
+  /** Nothing to do: in one process the control plane applies the providers to this data plane's own table and key sets. */
+  jwtProviders(_providers: readonly JwtProviderConfig[]): void {}
 
   readiness(): PlanesReadiness {
     const failing = this.plane.acceptFailing;

@@ -15,9 +15,13 @@ export class RouteState implements LiveTable {
   private appliedAt = new Date();
   private readonly listeners: ((table: RouteTable, change: TableChange) => void)[] = [];
 
-  constructor(readonly options: Readonly<CompileOptions>) {
+  constructor(options: Readonly<CompileOptions>) {
     this.builder = new TableBuilder(options);
     this.table = this.builder.build();
+  }
+
+  get options(): Readonly<CompileOptions> {
+    return this.builder.options;
   }
 
   get current(): RouteTable {
@@ -34,7 +38,6 @@ export class RouteState implements LiveTable {
 
   /** Apply a batch of source events and swap in the new table. */
   apply(events: readonly SourceEvent[]): TableChange {
-    const before = this.table.deployments;
     const upserted: string[] = [];
     const deleted: string[] = [];
     for (const e of events) {
@@ -46,6 +49,16 @@ export class RouteState implements LiveTable {
         deleted.push(e.key);
       }
     }
+    return this.swap(upserted, deleted);
+  }
+
+  /** Compile every deployment again under new options (the JWT providers file changed) and swap in the table. */
+  reconfigure(options: Readonly<CompileOptions>): TableChange {
+    return this.swap(this.builder.reconfigure(options), []);
+  }
+
+  private swap(upserted: string[], deleted: string[]): TableChange {
+    const before = this.table.deployments;
     const table = this.builder.build();
     const reports = new Map<string, DeploymentReport | undefined>();
     for (const [k, r] of table.deployments) if (before.get(k) !== r) reports.set(k, r);

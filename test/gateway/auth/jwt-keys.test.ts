@@ -7,6 +7,7 @@ import { SignJWT } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseJwtProviders } from '../../../gateway/config/jwt.js';
 import { JwtVerifier } from '../../../gateway/auth/jwt.js';
+import { ProviderKeySets } from '../../../gateway/auth/jwt-keys.js';
 import { parseJwtPolicy, type JwtPolicy } from '../../../routing/jwt-policy.js';
 import { signingKey, startIdentityProvider, type IdentityProvider, type SigningKey } from '../../fixtures/identity-provider.js';
 import { TestClock } from '../../helpers/clock.js';
@@ -31,13 +32,13 @@ describe('JWT key sets that rotate, against a real identity provider', () => {
     k2 = await signingKey('k2', 'ES256');
   });
   afterAll(async () => idp?.close());
-  afterEach(() => verifier?.close());
+  afterEach(() => verifier?.providers.close());
 
   async function start(extra = ''): Promise<void> {
     clock = new TestClock();
     const [c] = parseJwtProviders(`- name: corp\n  issuer: ${idp.issuer}\n  jwksUri: ${idp.jwksUri}\n  refresh: 1h\n${extra}`);
-    verifier = new JwtVerifier([c!], { now: clock.now });
-    await verifier.start();
+    verifier = new JwtVerifier(new ProviderKeySets([c!], { now: clock.now }), { now: clock.now });
+    await verifier.providers.start();
   }
 
   it('a key published after the start signs tokens that pass a second later; one that left the set stops passing, even verified before', async () => {
@@ -70,18 +71,18 @@ describe('JWT key sets that rotate, against a real identity provider', () => {
     const t = await idp.token({ sub: 'a' }, k1, clock.now());
     idp.down = true;
     clock.advance(60_000);
-    const [p] = verifier.states();
+    const [p] = verifier.providers.states();
     expect(p).toMatchObject({ provider: 'corp', keys: 1, lastError: null });
     // A refresh while down (the schedule's or an unknown kid's) keeps the set.
     const unknown = await idp.token({ sub: 'x' }, await signingKey('k9'), clock.now());
     expect(await verifier.verify(unknown, corp)).toMatchObject({ ok: false, failure: 'unknown_key' });
-    expect(verifier.states()[0]).toMatchObject({ keys: 1, lastError: `${idp.jwksUri} answered 503` });
+    expect(verifier.providers.states()[0]).toMatchObject({ keys: 1, lastError: `${idp.jwksUri} answered 503` });
     expect(await verifier.verify(t, corp)).toMatchObject({ ok: true });
-    verifier.close();
+    verifier.providers.close();
 
     // Started while down: nothing held.
     await start();
-    expect(verifier.states()[0]).toMatchObject({ keys: 0, fetchedAt: null });
+    expect(verifier.providers.states()[0]).toMatchObject({ keys: 0, fetchedAt: null });
     const t2 = await idp.token({ sub: 'b' }, k1, clock.now());
     expect(await verifier.verify(t2, corp)).toMatchObject({ ok: false, failure: 'no_keys' });
     idp.down = false;
@@ -112,20 +113,47 @@ describe('JWT key sets that rotate, against a real identity provider', () => {
     idp.down = false;
     clock = new TestClock();
     const [c] = parseJwtProviders(`- name: disc\n  issuer: ${idp.issuer}\n  discovery: true\n`);
-    verifier = new JwtVerifier([c!], { now: clock.now });
-    await verifier.start();
+    verifier = new JwtVerifier(new ProviderKeySets([c!], { now: clock.now }), { now: clock.now });
+    await verifier.providers.start();
     expect(await verifier.verify(await idp.token({ sub: 'd' }), policy('providers: [disc]'))).toMatchObject({ ok: true, provider: 'disc' });
-    verifier.close();
+    verifier.providers.close();
 
     const liar = await startIdentityProvider('https://idp.example');
     try {
       const [l] = parseJwtProviders(`- name: disc\n  issuer: http://127.0.0.1:${liar.port}\n  discovery: true\n`);
-      verifier = new JwtVerifier([l!], { now: clock.now });
-      await verifier.start();
-      expect(verifier.states()[0]).toMatchObject({ keys: 0, lastError: `the discovery document's issuer "https://idp.example" is not "http://127.0.0.1:${liar.port}"` });
+      verifier = new JwtVerifier(new ProviderKeySets([l!], { now: clock.now }), { now: clock.now });
+      await verifier.providers.start();
+      expect(verifier.providers.states()[0]).toMatchObject({ keys: 0, lastError: `the discovery document's issuer "https://idp.example" is not "http://127.0.0.1:${liar.port}"` });
       expect(liar.fetches.get('/certs')).toBeUndefined();
     } finally {
       await liar.close();
     }
+  });
+
+  it('the providers file changes: an unchanged provider keeps its keys (no fetch), a changed one starts over (its verified tokens re-checked), a removed one stops passing', async () => {
+    idp.published = [k1];
+    idp.down = false;
+    await start();
+    const base = `- name: corp\n  issuer: ${idp.issuer}\n  jwksUri: ${idp.jwksUri}\n  refresh: 1h\n`;
+    const t = await idp.token({ sub: 'a', aud: 'iris' }, k1, clock.now());
+    expect(verifier.verify(t, corp)).toBeInstanceOf(Promise);
+    expect(await verifier.verify(t, corp)).toMatchObject({ ok: true });
+    const fetches = (): number => idp.fetches.get('/certs') ?? 0;
+    const before = fetches();
+
+    expect(verifier.providers.replace(parseJwtProviders(base))).toEqual([]);
+    expect(verifier.verify(t, corp)).toMatchObject({ ok: true });
+    expect(fetches()).toBe(before);
+
+    // An audience the token lacks: the cached verification must not outlive the old entry.
+    expect(verifier.providers.replace(parseJwtProviders(`${base}  audiences: [other]\n`))).toEqual(['corp']);
+    expect(await verifier.verify(t, corp)).toMatchObject({ ok: false, failure: 'audience' });
+    expect(fetches()).toBe(before + 1);
+    expect(verifier.providers.replace(parseJwtProviders(`${base}  audiences: [iris]\n`))).toEqual(['corp']);
+    expect(await verifier.verify(t, corp)).toMatchObject({ ok: true });
+
+    expect(verifier.providers.replace([])).toEqual([]);
+    expect(verifier.providers.states()).toEqual([]);
+    expect(await verifier.verify(t, corp)).toMatchObject({ ok: false, failure: 'issuer' });
   });
 });
