@@ -13,6 +13,7 @@ import type { Disagreement } from '../observe/shadow-compare.js';
 import type { FlowView } from '../observe/flow-metrics.js';
 import type { EjectedEndpointJson } from '../observe/ejections-view.js';
 import type { RedisStatus } from '../auth/redis.js';
+import type { KeySetState } from '../auth/jwt-keys.js';
 import type { SteeringJson } from './steering-html.js';
 
 export interface PageSettings {
@@ -23,6 +24,8 @@ export interface PageSettings {
   readonly workers: number;
   /** The shared store (--redis-url): its topology, primary, or why the gateway is in fallback. */
   readonly redis?: RedisStatus | undefined;
+  /** The JWT providers' key sets (--jwt-providers) as this replica holds them. */
+  readonly jwtKeys?: readonly KeySetState[] | undefined;
 }
 
 export interface MemberView extends BackendJson {

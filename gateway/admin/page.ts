@@ -19,6 +19,7 @@ import type { Disagreement } from '../observe/shadow-compare.js';
 import type { EjectedEndpointJson } from '../observe/ejections-view.js';
 import { agreementGauge, errorChart, rateChart, shareBar } from './charts.js';
 import type { RedisStatus } from '../auth/redis.js';
+import type { KeySetState } from '../auth/jwt-keys.js';
 import { steeringHtml, STEERING_STYLE } from './steering-html.js';
 import { round1, type DeploymentView, type DiagnosticsJson, type HealthView, type MemberView, type PredictorFlowView, type RouteView } from './page-model.js';
 
@@ -328,6 +329,17 @@ function redisHtml(r: RedisStatus | undefined): string {
     : `<span id="redis" class="bad">${where}: unavailable, in fallback (${esc(r.reason ?? 'not connected')})</span>`;
 }
 
+/** Each JWT provider's keys: how many, how old, and the last fetch's failure (the last good set keeps verifying). */
+function jwtHtml(states: readonly KeySetState[] | undefined, now: number): string {
+  if (states === undefined || states.length === 0) return '';
+  const one = (k: KeySetState): string => {
+    const age = k.fetchedAt === null ? 'never fetched' : `fetched ${duration(Math.max(0, Math.round((now - k.fetchedAt) / 1000)))} ago`;
+    const failed = k.lastError === null ? '' : `; last fetch failed: ${esc(k.lastError)}`;
+    return `<span class="jwt-provider${k.lastError !== null || k.keys === 0 ? ' bad' : ''}" data-provider="${esc(k.provider)}">JWT <b>${esc(k.provider)}</b>: ${k.keys} ${k.keys === 1 ? 'key' : 'keys'}, ${age}${failed}</span>`;
+  };
+  return `<p class="summary" id="jwt-providers">${states.map(one).join('')}</p>`;
+}
+
 /** `only`: one deployment's key (`namespace/name`), from `/?deployment=`. */
 export function renderPage(d: DiagnosticsJson, options: { only?: string | undefined } = {}): string {
   const problems = Object.entries(d.sourceProblems);
@@ -349,6 +361,7 @@ export function renderPage(d: DiagnosticsJson, options: { only?: string | undefi
 <p class="summary counts"><span class="accepted">${d.counts.accepted} accepted</span><span class="degraded">${d.counts.degraded} degraded</span><span class="rejected">${d.counts.rejected} rejected</span><span class="skipped">${d.counts.skipped} skipped</span>
 <span class="erring${erring > 0 ? ' bad' : ''}">${erring} answering errors</span>
 <span>predictor header ${s.predictorHeader ? 'on' : 'off'}</span><span>shadow comparison ${s.shadowCompare ? 'on' : 'off'}</span><span>access log ${s.accessLogSample > 0 ? `${s.accessLogSample * 100}%` : 'off'}</span></p>
+${jwtHtml(s.jwtKeys, Date.parse(d.window.to))}
 ${problems.length ? `<ul class="source-problems">${problems.map(([w, m]) => `<li><code>${esc(w)}</code>: ${esc(m)}</li>`).join('')}</ul>` : ''}
 ${only !== undefined ? `<p class="only">showing <b>${esc(only)}</b> only · <a href="/">all deployments</a></p>` : ''}
 ${deployments.map(deploymentHtml).join('\n') || `<p class="none">${only !== undefined ? `no SeldonDeployment ${esc(only)}` : 'no SeldonDeployments'}</p>`}

@@ -355,7 +355,7 @@ export async function startControlPlane(config: GatewayConfig, parts: ControlPla
           problems: sink.problems,
           window,
           disagreements,
-          settings: { ...settings, redis: steerRedis?.status() },
+          settings: { ...settings, redis: steerRedis?.status(), jwtKeys: jwt?.keys.states() },
           steering: steeringJson(steering.rolloutViews(), steering.banditViews()),
           steer: (g) => steerGroup(g, steering.overrides()),
         });

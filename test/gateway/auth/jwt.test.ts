@@ -298,6 +298,11 @@ describe('JWT at the edge', () => {
     expect(limited.served).toEqual(['a0', 'a1', 'b1', 'a2', 'spoof']);
   });
 
+  it("the admin page shows each provider's keys: how many, how old, and no failure", async () => {
+    const html = await (await request(`${gw.adminUrl}/`)).body.text();
+    expect(html).toMatch(/<span class="jwt-provider" data-provider="corp">JWT <b>corp<\/b>: 2 keys, fetched \d+ (s|min)[^<]* ago<\/span>/);
+  });
+
   it("/readyz shows each provider's keys: held, when fetched, no failure", async () => {
     const r = (await (await request(`${gw.adminUrl}/readyz`)).body.json()) as {
       status: string;
