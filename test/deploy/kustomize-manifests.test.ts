@@ -14,6 +14,7 @@ import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { OPTIONS } from '../../gateway/config/options.js';
 import { parseConfig } from '../../gateway/config/parse.js';
+import { parseJwtProviders } from '../../gateway/config/jwt.js';
 import { baseWith, kustomize, type Obj } from '../helpers/kustomize.js';
 import { gatewaySeries, promqlUses } from '../helpers/promql.js';
 
@@ -287,6 +288,7 @@ describe('kustomize components', () => {
     ['admin-token', []],
     ['ambassador-service', ['Service/ambassador']],
     ['keda', ['Service/seldon-gateway-keda']],
+    ['jwt', ['ConfigMap/seldon-gateway-jwt-providers']],
   ])('%s adds %j', (c, added) => {
     const before = new Set(baseWith([]).map((o) => `${o.kind}/${o.metadata.name}`));
     const after = baseWith([c]).map((o) => `${o.kind}/${o.metadata.name}`);
@@ -411,6 +413,30 @@ describe('what the components refer to exists (rendered: base + every component)
     expect(deployment.spec.template.metadata.annotations['prometheus.io/scrape']).toBe('false');
     // Probes stay on the paths the token does not cover.
     expect([container.livenessProbe.httpGet.path, container.readinessProbe.httpGet.path]).toEqual(['/healthz', '/readyz']);
+  });
+
+  it('jwt: the env the gateway reads names the ConfigMap\'s file, mounted read-only as a directory (updates reach it); the file parses as a providers list, and one with a provider does too', () => {
+    const objs = baseWith(['jwt']);
+    const { container, pod } = gatewayPod(objs);
+    const option = OPTIONS.find((o) => o.flag === 'jwt-providers')!;
+    const file = ((container.env as Obj[]).find((e) => e.name === option.env)?.value ?? '') as string;
+    const mount = (container.volumeMounts as Obj[]).find((m) => file.startsWith(`${m.mountPath}/`))!;
+    expect(mount, 'a volume mount holds the file').toBeDefined();
+    expect(mount.readOnly).toBe(true);
+    expect(mount.subPath, 'a subPath mount never sees ConfigMap updates').toBeUndefined();
+    const volume = (pod.volumes as Obj[]).find((v) => v.name === mount.name)!;
+    const map = named(objs, 'ConfigMap', volume.configMap.name);
+    const key = file.slice(mount.mountPath.length + 1);
+    expect(parseJwtProviders(map.data[key])).toEqual([]);
+    // What the comment tells users to write parses too.
+    const example = readFileSync(join(componentsDir, 'jwt', 'kustomization.yaml'), 'utf8')
+      .split('\n')
+      .filter((l) => /^# {3}( |-)/.test(l) && !/^# {3}  (configMapGenerator|- name: seldon|behavior|options|files)/.test(l))
+      .map((l) => l.slice(4).replace(/\s+#.*$/, ''))
+      .filter((l) => /^(- name|  issuer|  discovery|  audiences)/.test(l))
+      .join('\n');
+    expect(parseJwtProviders(example)).toMatchObject([{ name: 'corp', issuer: 'https://keycloak.example.com/realms/ml', keys: { kind: 'discovery' }, audiences: ['seldon'] }]);
+    expect(parseConfig('serve', [], { [option.env]: join(componentsDir, 'jwt', 'providers.yaml') }).jwtProvidersFile).toBe(join(componentsDir, 'jwt', 'providers.yaml'));
   });
 
   it('the NetworkPolicy selects the gateway pods: the public port from anywhere, the admin port only from Prometheus', () => {
