@@ -5,6 +5,7 @@
  * does no label hashing; the rest are prom-client's own.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { ComputedSeries, type GaugeSeries } from './computed-series.js';
 import type { Backend } from '../../routing/types.js';
 import type { DenialTally } from '../edge/errors.js';
 import { BoundCounter, BoundHistogram, type CounterSeries, type HistogramSeries } from './bound-series.js';
@@ -19,36 +20,6 @@ export type TrafficKind = 'primary' | 'shadow';
 export type ShadowResult = 'mirrored' | 'dropped_in_flight' | 'dropped_body_size' | 'dropped_breaker' | 'failed';
 /** A shadow answer against the primary's: agree, disagree, or skipped (too large, or the primary had no upstream answer). */
 export type ComparisonResult = 'agree' | 'disagree' | 'skipped';
-
-/** One series of a gauge computed from state: its label values (in the gauge's label order) and value. */
-export interface GaugeSeries {
-  readonly labels: readonly string[];
-  readonly value: number;
-}
-
-/**
- * A gauge's series computed from state when metrics are read (never on the hot path). Only the
- * series that changed since the last read are touched: setting 10,000 unchanged series again would
- * cost more than computing them (prom-client hashes the labels of each).
- */
-class ComputedSeries {
-  private current: ReadonlyMap<string, GaugeSeries> = new Map();
-  constructor(
-    private readonly gauge: Gauge<string>,
-    /** Every series by a key of its labels; undefined when nothing changed since the last call. */
-    private readonly source: () => ReadonlyMap<string, GaugeSeries> | undefined,
-  ) {}
-
-  collect(): void {
-    const next = this.source();
-    if (next === undefined) return;
-    for (const [key, s] of this.current) if (!next.has(key)) this.gauge.remove(...s.labels);
-    for (const [key, s] of next) {
-      if (this.current.get(key)?.value !== s.value) this.gauge.labels(...s.labels).set(s.value);
-    }
-    this.current = next;
-  }
-}
 
 /** Latency buckets from 1 ms to 30 s. */
 const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];

@@ -1,6 +1,6 @@
 /**
  * The route table as two gauges the alert rules need beside the traffic counters, computed when
- * metrics are read (metrics.ts `ComputedSeries`), never on a request:
+ * metrics are read (computed-series.ts `ComputedSeries`), never on a request:
  *
  * - `routeWeights`: each predictor's configured percent in its deployment's weighted split, so
  *   that "canary split drift" compares the observed split with what was asked for. Only splits of
@@ -16,7 +16,7 @@
  *
  * Series are keyed by their labels, as `GaugeSeries` (labels in the gauges' label order).
  */
-import type { GaugeSeries } from './metrics.js';
+import type { GaugeSeries } from './computed-series.js';
 import type { RouteTable } from '../../routing/types.js';
 
 /** namespace, deployment, predictor, protocol → percent, for the table `table()` returns; undefined while it is the same table. */
