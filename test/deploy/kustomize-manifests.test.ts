@@ -415,7 +415,7 @@ describe('what the components refer to exists (rendered: base + every component)
     expect([container.livenessProbe.httpGet.path, container.readinessProbe.httpGet.path]).toEqual(['/healthz', '/readyz']);
   });
 
-  it('jwt: the env the gateway reads names the ConfigMap\'s file, mounted read-only as a directory (updates reach it); the file parses as a providers list, and one with a provider does too', () => {
+  it("jwt: the env the gateway reads names the ConfigMap's file, mounted read-only as a directory (updates reach it); the file parses as a providers list, and one with a provider does too", () => {
     const objs = baseWith(['jwt']);
     const { container, pod } = gatewayPod(objs);
     const option = OPTIONS.find((o) => o.flag === 'jwt-providers')!;
