@@ -99,6 +99,20 @@ function claimValue(v: unknown): string | undefined {
  * without the token unless `forward`.
  */
 export function jwtEdits(policy: JwtPolicy, found: FoundToken, claims: JWTPayload | undefined): Authorized {
+  // A cached token's claims are one object: its edits on one route are made once (a cookie's depend on the rest of the Cookie header).
+  const memo = claims !== undefined && found.source?.kind !== 'cookie';
+  if (memo) {
+    const m = madeFor.get(claims);
+    if (m !== undefined && m.policy === policy && m.source === found.source) return m.edits;
+  }
+  const edits = makeEdits(policy, found, claims);
+  if (memo) madeFor.set(claims, { policy, source: found.source, edits });
+  return edits;
+}
+
+const madeFor = new WeakMap<JWTPayload, { readonly policy: JwtPolicy; readonly source: TokenSource | undefined; readonly edits: Authorized }>();
+
+function makeEdits(policy: JwtPolicy, found: FoundToken, claims: JWTPayload | undefined): Authorized {
   const headers: HeaderEdit[] = [];
   const remove: string[] = [];
   for (const [claim, header] of policy.claimsToHeaders) {

@@ -30,6 +30,11 @@ interface Verified {
   /** `exp` and `nbf` in ms, the provider's skew applied. */
   readonly until: number;
   readonly from: number;
+  /** The outcome for the route policy it was last checked against: a client reusing its token on one route allocates nothing. */
+  policy?: JwtPolicy;
+  outcome?: JwtOutcome;
+  /** Its `cached` counter child. */
+  counter?: { inc(): void };
 }
 
 export interface JwtVerifierDeps {
@@ -111,8 +116,16 @@ export class JwtVerifier {
     if (hit !== undefined) {
       if (now >= hit.until) this.cache.delete(key);
       else if (hit.provider.holds(hit.kid) && now >= hit.from) {
-        if (!policy.providers.includes(hit.provider.config.name)) return this.counted(hit.provider.config.name, fail('issuer', "the token's issuer is not one this route accepts"));
-        return this.counted(hit.provider.config.name, meetsPolicy(hit.claims, policy) ?? { ok: true, claims: hit.claims, provider: hit.provider.config.name }, true);
+        const name = hit.provider.config.name;
+        if (!policy.providers.includes(name)) return this.counted(name, fail('issuer', "the token's issuer is not one this route accepts"));
+        if (hit.policy !== policy) {
+          hit.policy = policy;
+          hit.outcome = meetsPolicy(hit.claims, policy) ?? { ok: true, claims: hit.claims, provider: name };
+        }
+        const o = hit.outcome!;
+        if (!o.ok) return this.counted(name, o);
+        if (this.deps.metrics !== undefined) (hit.counter ??= this.counter(name, 'cached')).inc();
+        return o;
       }
     }
     return this.verifyNew(token, key, policy);
@@ -169,15 +182,16 @@ export class JwtVerifier {
     }
   }
 
-  private counted(provider: string, o: JwtOutcome, cached = false): JwtOutcome {
-    const metrics = this.deps.metrics;
-    if (metrics === undefined) return o;
-    const result = o.ok ? (cached ? 'cached' : 'valid') : o.failure;
-    // A labelled child per (provider, result), kept: prom-client's labels() hashes its values on every call.
+  private counted(provider: string, o: JwtOutcome): JwtOutcome {
+    if (this.deps.metrics !== undefined) this.counter(provider, o.ok ? 'valid' : o.failure).inc();
+    return o;
+  }
+
+  /** A labelled child per (provider, result), kept: prom-client's labels() hashes its values on every call. */
+  private counter(provider: string, result: string): { inc(): void } {
     const key = `${provider}\u0000${result}`;
     let child = this.counters.get(key);
-    if (child === undefined) this.counters.set(key, (child = metrics.jwtVerifications.labels(provider, result)));
-    child.inc();
-    return o;
+    if (child === undefined) this.counters.set(key, (child = this.deps.metrics!.jwtVerifications.labels(provider, result)));
+    return child;
   }
 }

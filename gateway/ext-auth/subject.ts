@@ -121,14 +121,20 @@ export interface Authorized {
 
 /** Apply the auth service's edits to the upstream request's `name, value` list (names matched without case). */
 export function applyEdits(headers: string[], a: Authorized): void {
-  const removed = new Set(a.remove);
-  const drop = new Set(a.remove);
-  for (const e of a.headers) if (!e.append) drop.add(e.name);
+  let sets = editSets.get(a);
+  if (sets === undefined) {
+    const removed = new Set(a.remove);
+    const drop = new Set(a.remove);
+    for (const e of a.headers) if (!e.append) drop.add(e.name);
+    drop.delete('host');
+    editSets.set(a, (sets = { removed, drop }));
+  }
+  const { removed, drop } = sets;
   if (drop.size > 0) {
     let w = 0;
     for (let i = 0; i < headers.length; i += 2) {
       const name = headers[i]!;
-      if (drop.has(name.toLowerCase()) && name.toLowerCase() !== 'host') continue;
+      if (drop.has(name.toLowerCase())) continue;
       headers[w++] = name;
       headers[w++] = headers[i + 1]!;
     }
@@ -137,6 +143,9 @@ export function applyEdits(headers: string[], a: Authorized): void {
   // Set first, then removed, as Envoy applies them.
   for (const e of a.headers) if (!removed.has(e.name)) headers.push(e.name, e.value);
 }
+
+/** Each edit list's name sets, made once: a JWT's edits are one object for every request with the same token. */
+const editSets = new WeakMap<Authorized, { readonly removed: ReadonlySet<string>; readonly drop: ReadonlySet<string> }>();
 
 /** The same edits on a gRPC call's header object. */
 export function applyGrpcEdits(headers: IncomingHttpHeaders, a: Authorized): void {

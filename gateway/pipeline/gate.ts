@@ -12,11 +12,18 @@ import { continueWith, type Stage } from './stage.js';
 
 /** `header` with the gate's edits applied: a set name reads its value, a removed one nothing. */
 function edited(header: HeaderGetter, edits: NonNullable<Allow['edits']>): HeaderGetter {
-  const set = new Map<string, string>();
-  for (const e of edits.headers) set.set(e.name, e.append && set.has(e.name) ? `${set.get(e.name)!},${e.value}` : e.value);
-  const removed = new Set(edits.remove);
+  let view = views.get(edits);
+  if (view === undefined) {
+    const set = new Map<string, string>();
+    for (const e of edits.headers) set.set(e.name, e.append && set.has(e.name) ? `${set.get(e.name)!},${e.value}` : e.value);
+    views.set(edits, (view = { set, removed: new Set(edits.remove) }));
+  }
+  const { set, removed } = view;
   return (name) => set.get(name) ?? (removed.has(name) ? undefined : header(name));
 }
+
+/** Each edit list's lookups, made once (a JWT's edits are one object for every request with the same token). */
+const views = new WeakMap<NonNullable<Allow['edits']>, { readonly set: Map<string, string>; readonly removed: Set<string> }>();
 
 export class GateStage implements Stage {
   constructor(

@@ -125,6 +125,31 @@ describe('JWT at the edge', () => {
     expect(await metric(gw.adminUrl, 'seldon_gateway_jwt_verifications_total{provider="corp",result="cached"}')).toBeGreaterThanOrEqual(1);
   });
 
+  it('one token reused on routes with different policies: each route sends its own claim headers, every time (the cached edits are per route)', async () => {
+    const token = await good({ sub: 'reuser' });
+    const sent: string[][] = [];
+    for (const [i, name] of ['iris', 'open', 'iris', 'open', 'kept'].entries()) {
+      const r = await post(name, `reuse-${i}`, [
+        ['Authorization', `Bearer ${token}`],
+        ['X-Tenant', 'spoofed'],
+      ]);
+      expect(r.status, name).toBe(200);
+      sent.push(
+        model
+          .byCase(`reuse-${i}`)[0]!
+          .headers.map(([k, v]) => `${k.toLowerCase()}: ${v}`)
+          .filter((l) => /^(authorization|x-jwt-sub|x-tenant):/.test(l)),
+      );
+    }
+    expect(sent).toEqual([
+      ['x-jwt-sub: reuser', 'x-tenant: team-a'],
+      ['x-tenant: spoofed', 'x-jwt-sub: reuser'],
+      ['x-jwt-sub: reuser', 'x-tenant: team-a'],
+      ['x-tenant: spoofed', 'x-jwt-sub: reuser'],
+      [`authorization: Bearer ${token}`, 'x-tenant: spoofed'],
+    ]);
+  });
+
   const refusals: [string, () => Promise<[string, string][]>, number, string, string][] = [
     ['missing', async () => [], 401, 'JWT: no token', BEARER],
     [
