@@ -16,13 +16,21 @@ import { lingeringClose } from './lingering-close.js';
  * complete (the edge's answer to a request whose body broke off) is left to go out.
  */
 export function sendJson(req: RestRequest, res: RestResponse, status: number, body: string, extra?: Readonly<Record<string, string>>): void {
+  sendWhole(req, res, status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), ...extra }, body);
+}
+
+/**
+ * Send a whole answer the gateway made or relays (`headers` with its Content-Length; no body for
+ * HEAD). Never throws; an answer already begun is reset instead (see `sendJson`).
+ */
+export function sendWhole(req: RestRequest, res: RestResponse, status: number, headers: Record<string, string | string[]>, body: string | Buffer): void {
   if (res.headersSent || res.destroyed) {
     if (!res.writableEnded) res.destroy();
     return;
   }
   try {
     // The reason phrase is always given: a failed writeHead (an upstream's bad one) leaves its own behind.
-    res.writeHead(status, STATUS_CODES[status] ?? 'Error', { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...extra });
+    res.writeHead(status, STATUS_CODES[status] ?? 'Unknown', headers);
     if (req.method === 'HEAD') res.end();
     else res.end(body);
   } catch {

@@ -2,9 +2,9 @@
  * The REST side of an external auth decision (ext-auth/policy.ts): a denial written as the auth
  * service gave it (an allowance's additions are rest/rest-request.ts's `allowed`).
  */
-import { STATUS_CODES } from 'node:http';
 import type { RestRequest, RestResponse } from '../edge/exchange.js';
 import type { Deny } from '../auth/gate.js';
+import { sendWhole } from '../edge/http-answer.js';
 
 /** Headers of the auth service's answer never copied (the gateway frames the answer itself). */
 const FRAMING = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'trailer', 'te']);
@@ -14,10 +14,6 @@ const FRAMING = new Set(['content-length', 'transfer-encoding', 'connection', 'k
  * still coming from the client is not read: the connection closes after the answer (lingering).
  */
 export function sendRawDenial(req: RestRequest, res: RestResponse, v: Deny & { raw: NonNullable<Deny['raw']> }): void {
-  if (res.headersSent || res.destroyed) {
-    if (!res.writableEnded) res.destroy();
-    return;
-  }
   const { headers, body } = v.raw;
   const out: Record<string, string | string[]> = {};
   for (let i = 0; i < headers.length; i += 2) {
@@ -28,11 +24,5 @@ export function sendRawDenial(req: RestRequest, res: RestResponse, v: Deny & { r
   }
   out['content-length'] = String(body.length);
   if (!req.complete) out.connection = 'close';
-  try {
-    res.writeHead(v.status, STATUS_CODES[v.status] ?? 'Unknown', out);
-    if (req.method === 'HEAD') res.end();
-    else res.end(body);
-  } catch {
-    res.destroy();
-  }
+  sendWhole(req, res, v.status, out, body);
 }
