@@ -37,7 +37,9 @@ const sdep = (name: string, annotations: Record<string, string>): string =>
   JSON.stringify({ apiVersion: 'machinelearning.seldon.io/v1', kind: 'SeldonDeployment', metadata: { name, namespace: 'models', annotations }, spec: { predictors: [{ name: 'main' }] } });
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { rate: { type: 'string', default: '500' }, seconds: { type: 'string', default: '8' }, rounds: { type: 'string', default: '3' }, main: { type: 'string', default: GATEWAY_MAIN } } });
+  const { values } = parseArgs({
+    options: { rate: { type: 'string', default: '500' }, seconds: { type: 'string', default: '8' }, rounds: { type: 'string', default: '3' }, main: { type: 'string', default: GATEWAY_MAIN } },
+  });
   const rate = Number(values.rate);
   const seconds = Number(values.seconds);
   const rounds = Number(values.rounds);

@@ -187,11 +187,11 @@ export class JwtVerifier {
     return o;
   }
 
-  /** A labelled child per (provider, result), kept: prom-client's labels() hashes its values on every call. */
+  /** The series per (provider, result), kept: looking it up joins its label values. */
   private counter(provider: string, result: string): { inc(): void } {
     const key = `${provider}\u0000${result}`;
     let child = this.counters.get(key);
-    if (child === undefined) this.counters.set(key, (child = this.deps.metrics!.jwtVerifications.labels(provider, result)));
+    if (child === undefined) this.counters.set(key, (child = this.deps.metrics!.jwtVerifications.series(provider, result)));
     return child;
   }
 }

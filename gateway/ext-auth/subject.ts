@@ -127,14 +127,15 @@ export function applyEdits(headers: string[], a: Authorized): void {
     const drop = new Set(a.remove);
     for (const e of a.headers) if (!e.append) drop.add(e.name);
     drop.delete('host');
-    editSets.set(a, (sets = { removed, drop }));
+    editSets.set(a, (sets = { removed, drop, lengths: new Set([...drop].map((n) => n.length)) }));
   }
-  const { removed, drop } = sets;
+  const { removed, drop, lengths } = sets;
   if (drop.size > 0) {
     let w = 0;
     for (let i = 0; i < headers.length; i += 2) {
       const name = headers[i]!;
-      if (drop.has(name.toLowerCase())) continue;
+      // Lower-cased only when its length is one of the names dropped.
+      if (lengths.has(name.length) && drop.has(name.toLowerCase())) continue;
       headers[w++] = name;
       headers[w++] = headers[i + 1]!;
     }
@@ -145,7 +146,7 @@ export function applyEdits(headers: string[], a: Authorized): void {
 }
 
 /** Each edit list's name sets, made once: a JWT's edits are one object for every request with the same token. */
-const editSets = new WeakMap<Authorized, { readonly removed: ReadonlySet<string>; readonly drop: ReadonlySet<string> }>();
+const editSets = new WeakMap<Authorized, { readonly removed: ReadonlySet<string>; readonly drop: ReadonlySet<string>; readonly lengths: ReadonlySet<number> }>();
 
 /** The same edits on a gRPC call's header object. */
 export function applyGrpcEdits(headers: IncomingHttpHeaders, a: Authorized): void {

@@ -180,12 +180,13 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
   // JWT checks (auth/jwt.ts).
-  readonly jwtVerifications = new Counter({
-    name: 'seldon_gateway_jwt_verifications_total',
-    help: 'JWT checks by provider (empty when no provider could be told) and result: valid (verified now), cached (verified before, until its exp), or why it failed: missing, too_large, malformed, issuer, algorithm, signature, unknown_key, expired, not_yet_valid, audience, claims, scope, no_keys.',
-    labelNames: ['provider', 'result'],
-    registers: [this.registry],
-  });
+  /** Bound series (observe/bound-series.ts): a JWT check is on the request path. */
+  readonly jwtVerifications = new BoundCounter(
+    'seldon_gateway_jwt_verifications_total',
+    'JWT checks by provider (empty when no provider could be told) and result: valid (verified now), cached (verified before, until its exp), or why it failed: missing, too_large, malformed, issuer, algorithm, signature, unknown_key, expired, not_yet_valid, audience, claims, scope, no_keys.',
+    ['provider', 'result'],
+    this.registry,
+  );
   readonly jwtProviderReloads = new Counter({
     name: 'seldon_gateway_jwt_provider_reloads_total',
     help: 'Changes of the --jwt-providers file read while running: success (in use now) or failure (invalid or half written: the providers before stay in use).',
