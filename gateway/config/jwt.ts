@@ -18,7 +18,7 @@ export const JWT_OPTIONS: readonly OptionSpec[] = [
     env: env('jwt-providers'),
     kind: 'string',
     commands: BOTH,
-    help: 'A YAML list of the identity providers whose JWTs seldon.io/gateway-jwt may require, each: name, issuer, and where its keys come from (jwksUri, discovery: true, or jwksFile), with optional audiences, algorithms (default: the asymmetric ones), clockSkew (default 60s), refresh (default 5m), cooldown (default 1s: the least time between two fetches a token with an unknown kid causes). docs/security.md#jwt.',
+    help: 'A YAML list of the identity providers whose JWTs seldon.io/gateway-jwt may require, each: name, issuer, and where its keys come from (jwksUri, discovery: true, or jwksFile), with optional audiences, algorithms (default: the asymmetric ones), clockSkew (default 60s), refresh (default 5m), cooldown (default 1s: the least time between two fetches a token with an unknown kid causes). Applied again when the file changes. docs/security.md#jwt.',
   },
 ];
 
