@@ -431,9 +431,8 @@ describe('what the components refer to exists (rendered: base + every component)
     // What the comment tells users to write parses too.
     const example = readFileSync(join(componentsDir, 'jwt', 'kustomization.yaml'), 'utf8')
       .split('\n')
-      .filter((l) => /^# {3}( |-)/.test(l) && !/^# {3}  (configMapGenerator|- name: seldon|behavior|options|files)/.test(l))
+      .filter((l) => /^# {3}(- name: corp| {2}(issuer|discovery|audiences):)/.test(l))
       .map((l) => l.slice(4).replace(/\s+#.*$/, ''))
-      .filter((l) => /^(- name|  issuer|  discovery|  audiences)/.test(l))
       .join('\n');
     expect(parseJwtProviders(example)).toMatchObject([{ name: 'corp', issuer: 'https://keycloak.example.com/realms/ml', keys: { kind: 'discovery' }, audiences: ['seldon'] }]);
     expect(parseConfig('serve', [], { [option.env]: join(componentsDir, 'jwt', 'providers.yaml') }).jwtProvidersFile).toBe(join(componentsDir, 'jwt', 'providers.yaml'));
