@@ -90,7 +90,6 @@ function joseFailure(err: unknown): JwtOutcome {
 
 export class JwtVerifier {
   private readonly cache = new Map<string, Verified>();
-  private readonly counters = new Map<string, { inc(): void }>();
   private readonly cacheSize: number;
 
   /** `providers`: the process's key sets (replaced when the providers file changes). */
@@ -187,11 +186,8 @@ export class JwtVerifier {
     return o;
   }
 
-  /** The series per (provider, result), kept: looking it up joins its label values. */
+  /** The bound series of (provider, result) (a cache entry keeps its `cached` one). */
   private counter(provider: string, result: string): { inc(): void } {
-    const key = `${provider}\u0000${result}`;
-    let child = this.counters.get(key);
-    if (child === undefined) this.counters.set(key, (child = this.deps.metrics!.jwtVerifications.series(provider, result)));
-    return child;
+    return this.deps.metrics!.jwtVerifications.series(provider, result);
   }
 }

@@ -57,6 +57,7 @@ export class WatchedFiles {
     this.rewatch();
   }
 
+  /** What to watch now; nothing while `watched` throws (the next poll asks again). */
   private paths(): Watched {
     try {
       return this.watched();
@@ -67,12 +68,7 @@ export class WatchedFiles {
 
   /** Inode, size and mtime of every file (symlinks followed). */
   private signature(): string {
-    let w: Watched;
-    try {
-      w = this.watched();
-    } catch {
-      return '?';
-    }
+    const w = this.paths();
     const parts: string[] = [];
     for (const f of w.files) {
       const s = statSync(f, { throwIfNoEntry: false });

@@ -32,7 +32,7 @@ export class JwtProvidersFile {
   constructor(
     private readonly path: string,
     /** What the gateway started with (read by config/jwt.ts). */
-    private current: readonly JwtProviderConfig[],
+    current: readonly JwtProviderConfig[],
     private readonly apply: (providers: readonly JwtProviderConfig[]) => void,
     private readonly deps: { readonly log: Logger; readonly metrics: GatewayMetrics },
   ) {
@@ -41,11 +41,6 @@ export class JwtProvidersFile {
       () => ({ files: [path] }),
       () => this.reload(),
     );
-  }
-
-  /** The providers in use now (a worker that starts gets these). */
-  get providers(): readonly JwtProviderConfig[] {
-    return this.current;
   }
 
   start(): void {
@@ -84,7 +79,6 @@ export class JwtProvidersFile {
     const json = JSON.stringify(providers);
     if (json === this.applied) return;
     this.applied = json;
-    this.current = providers;
     metrics.jwtProviderReloads.labels('success').inc();
     log.info({ file: this.path, providers: providers.map((p) => p.name) }, 'JWT providers file applied');
     this.apply(providers);
