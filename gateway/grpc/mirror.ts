@@ -92,7 +92,7 @@ export class GrpcMirrors extends MirrorAdmission {
       const copy: OutgoingHttpHeaders = { ...headers, ':authority': shadowHost(authority), ':scheme': up.tls ? 'https' : 'http' };
       const traced = tap?.shadow(m.backend, copy);
       try {
-        stream = up.request(copy).stream;
+        stream = up.request((traced?.carrier as OutgoingHttpHeaders | undefined) ?? copy).stream;
       } catch {
         traced?.end(-1, true);
         this.settle(up, m.backend, true, 0, null);

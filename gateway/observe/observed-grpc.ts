@@ -5,34 +5,34 @@
  * call that is logged or traced. The call tells its tap each attempt (before it is sent, so its
  * trace context goes in the upstream headers; then the address it went to; its answer or
  * failure), the bytes each way, each shadow, and the end. `answered` covers calls the gateway
- * answers itself (no route, a refusal).
+ * answers itself (no route, a refusal). The access log and tracing are the shared tap's
+ * (observe/request-tap.ts); this file reads a call for them.
  */
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
+import type { Attributes } from '@opentelemetry/api';
 import { clientSubject } from '../edge/tls.js';
-import { answeredFields, routedFields, type AccessEntry, type AccessLog } from './access-log.js';
-import { headerText, peerAddress } from './observed-rest.js';
-import { HEADER_OBJECT, incomingTraceId, originAttributes, routedAttributes, shadowAttributes, type CallTrace, type ShadowSpan, type Tracing } from './tracing.js';
+import type { AccessLog } from './access-log.js';
+import { RequestTap, answeredEnd, headerText, hostOf, peerAddress, type Arrival, type AttemptTap, type SpanNames, type TapProtocol } from './request-tap.js';
+import { HEADER_OBJECT, incomingTraceId, originAttributes, type CallTrace, type Tracing } from './tracing.js';
 import type { Backend, Routed } from '../../routing/types.js';
 
-/** What a gRPC call tells its tap. */
-export interface CallTap {
-  /** An attempt is about to be sent with `headers` (the upstream request's; trace context goes in). */
-  attempt(headers: IncomingHttpHeaders): void;
-  /** The attempt's stream is open, on `host:port`. */
-  attempted(host: string, port: number): void;
-  /** The attempt's response headers (:status) arrived. */
-  attemptStatus(httpStatus: number): void;
-  /** The attempt failed without an answer: connect, refused, reset, per_try_timeout. */
-  attemptFailed(error: string): void;
+/** What a gRPC call tells its tap: its attempts and shadows (observe/request-tap.ts), the bytes each way, its end. */
+export interface CallTap extends AttemptTap<Record<string, unknown>> {
   /** Request bytes from the client, response bytes to it. */
   received(bytes: number): void;
   sent(bytes: number): void;
-  /** A shadow copy of `backend` is about to be sent with `headers` (its own copy): trace context goes in. */
-  shadow(backend: Backend, headers: Record<string, unknown>): ShadowSpan | undefined;
   /** The call is over: the gRPC status the client got, the :status sent (0: none), time to the upstream's headers. */
   end(grpcStatus: number, httpStatus: number, upstreamSeconds: number | null): void;
 }
+
+/** gRPC's carrier: an HTTP/2 header object. */
+const GRPC_PROTOCOL: TapProtocol<Record<string, unknown>> = {
+  writer: HEADER_OBJECT,
+  get: (h, name) => headerText(h[name] as string | string[] | undefined),
+  copy: (h) => ({ ...h }),
+  grpc: true,
+};
 
 /** `/pkg.Service/Method` → `pkg.Service/Method` (OpenTelemetry's RPC span name), service and method. */
 function rpcOf(path: string): { name: string; service: string; method: string } {
@@ -45,19 +45,6 @@ function socketOf(stream: ServerHttp2Stream): Socket | undefined {
   return stream.session?.socket as Socket | undefined;
 }
 
-/** What the access log reads of a call's request, taken when it arrives (before the call rewrites its headers). */
-interface Arrival {
-  readonly startedAt: number;
-  readonly startTime: number;
-  readonly clientAddress: string | undefined;
-  readonly forwardedFor: string | undefined;
-  readonly authority: string | undefined;
-  readonly path: string;
-  readonly userAgent: string | undefined;
-  readonly peerSubject: string | undefined;
-  readonly incomingTraceId: string | undefined;
-}
-
 /** `traced`: the gateway traces this call (its trace id is the one logged, not the client's). */
 function arrival(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, log: AccessLog, traced: boolean): Arrival {
   const socket = socketOf(stream);
@@ -66,95 +53,50 @@ function arrival(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, log: A
     startTime: Date.now(),
     clientAddress: peerAddress(socket?.remoteAddress, socket?.remotePort),
     forwardedFor: headerText(headers['x-forwarded-for']),
+    method: 'POST',
     authority: headers[':authority'] ?? headerText(headers.host),
     path: log.path(headers[':path'] ?? ''),
+    protocol: 'HTTP/2',
     userAgent: headerText(headers['user-agent']),
     peerSubject: clientSubject(socket),
     incomingTraceId: traced ? undefined : incomingTraceId(headers),
   };
 }
 
-/** The access-log fields a call's arrival decides, with its duration so far; the trace id is the gateway's when it traces the call. */
-function arrived(
-  a: Arrival,
-  trace: { readonly traceId: string } | undefined,
-): Pick<AccessEntry, 'startTime' | 'clientAddress' | 'forwardedFor' | 'method' | 'authority' | 'path' | 'protocol' | 'durationMs' | 'traceId' | 'userAgent' | 'peerSubject'> {
-  return {
-    startTime: a.startTime,
-    clientAddress: a.clientAddress,
-    forwardedFor: a.forwardedFor,
-    method: 'POST',
-    authority: a.authority,
-    path: a.path,
-    protocol: 'HTTP/2',
-    durationMs: performance.now() - a.startedAt,
-    traceId: trace !== undefined ? trace.traceId : a.incomingTraceId,
-    userAgent: a.userAgent,
-    peerSubject: a.peerSubject,
-  };
+/** The RPC server span's attributes (OpenTelemetry's RPC conventions); `routed`: with the connection's. */
+function rpcAttributes(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rpc: ReturnType<typeof rpcOf>, routed: boolean): Attributes {
+  const a: Attributes = { 'rpc.system': 'grpc', 'rpc.service': rpc.service, 'rpc.method': rpc.method };
+  if (!routed) return a;
+  a['network.protocol.name'] = 'http';
+  a['network.protocol.version'] = '2';
+  a['client.address'] = socketOf(stream)?.remoteAddress ?? '';
+  const host = hostOf(headers[':authority']);
+  if (host !== undefined) a['server.address'] = host;
+  const ua = headerText(headers['user-agent']);
+  if (ua !== undefined) a['user_agent.original'] = ua;
+  return a;
 }
 
-class GrpcCallTap implements CallTap {
-  private attempts = 0;
-  private address: string | undefined;
+function grpcSpans(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): SpanNames {
+  const rpc = rpcOf(headers[':path'] ?? '');
+  return { server: rpc.name, serverAttributes: rpcAttributes(stream, headers, rpc, true), attempt: rpc.name, shadow: `${rpc.name} shadow`, clientAttributes: { 'rpc.system': 'grpc' } };
+}
+
+/** A routed call's tap: the shared one, with the bytes each way. */
+class GrpcCallTap extends RequestTap<Record<string, unknown>> implements CallTap {
   private bytesIn = 0;
   private bytesOut = 0;
-  private readonly arrived: Arrival | undefined;
-  private readonly rpc: string;
 
   constructor(
     private readonly stream: ServerHttp2Stream,
     /** The call's headers: the upstream's too (the call rewrites them in place). */
-    private readonly headers: IncomingHttpHeaders,
-    private readonly decision: Routed,
-    private readonly upstream: string,
-    private readonly log: AccessLog | undefined,
-    private readonly trace: CallTrace<Record<string, unknown>> | undefined,
+    headers: IncomingHttpHeaders,
+    decision: Routed,
+    upstream: string,
+    log: AccessLog | undefined,
+    trace: CallTrace<Record<string, unknown>> | undefined,
   ) {
-    if (log !== undefined) this.arrived = arrival(stream, headers, log, trace !== undefined);
-    const rpc = rpcOf(headers[':path'] ?? '');
-    this.rpc = rpc.name;
-    const span = trace?.span;
-    if (span !== undefined) {
-      const socket = socketOf(stream);
-      span.updateName(rpc.name);
-      span.setAttributes({
-        'rpc.system': 'grpc',
-        'rpc.service': rpc.service,
-        'rpc.method': rpc.method,
-        'network.protocol.name': 'http',
-        'network.protocol.version': '2',
-        'client.address': socket?.remoteAddress ?? '',
-        ...routedAttributes(decision, upstream, undefined),
-      });
-      const authority = headers[':authority'];
-      if (authority !== undefined) span.setAttribute('server.address', authority.replace(/:\d+$/, '').replace(/^\[|\]$/g, ''));
-      const ua = headerText(headers['user-agent']);
-      if (ua !== undefined) span.setAttribute('user_agent.original', ua);
-    }
-  }
-
-  attempt(headers: IncomingHttpHeaders): void {
-    this.attempts++;
-    const t = this.trace;
-    if (t === undefined || t.span === undefined) return;
-    // The upstream's headers: the request id the gateway added, when the client sent none (as REST's span has it).
-    const id = this.attempts === 1 ? headerText(headers['x-request-id'] as string | string[] | undefined) : undefined;
-    if (id !== undefined) t.span.setAttribute('seldon.request_id', id);
-    t.attempt(headers, this.rpc, { 'rpc.system': 'grpc', 'seldon.upstream': this.upstream });
-  }
-
-  attempted(host: string, port: number): void {
-    this.address = `${host.includes(':') ? `[${host}]` : host}:${port}`;
-    this.trace?.attemptAttributes({ 'server.address': host, 'server.port': port, 'network.peer.address': host });
-  }
-
-  attemptStatus(httpStatus: number): void {
-    this.trace?.attemptStatus(httpStatus);
-  }
-
-  attemptFailed(error: string): void {
-    this.trace?.attemptFailed(error);
+    super(GRPC_PROTOCOL, headers, decision, upstream, log && arrival(stream, headers, log, trace !== undefined), log, trace, trace?.span !== undefined ? grpcSpans(stream, headers) : undefined);
   }
 
   received(bytes: number): void {
@@ -165,28 +107,9 @@ class GrpcCallTap implements CallTap {
     this.bytesOut += bytes;
   }
 
-  shadow(backend: Backend, headers: Record<string, unknown>): ShadowSpan | undefined {
-    const t = this.trace;
-    if (t === undefined || t.span === undefined) return undefined;
-    return t.shadow(headers, `${this.rpc} shadow`, { 'rpc.system': 'grpc', ...shadowAttributes(backend) }, true);
-  }
-
   end(grpcStatus: number, httpStatus: number, upstreamSeconds: number | null): void {
     const responseCode = httpStatus > 0 ? httpStatus : this.stream.headersSent ? 200 : 0;
-    const t = this.trace;
-    if (t !== undefined) t.end(responseCode, grpcStatus);
-    const log = this.log;
-    const a = this.arrived;
-    if (log === undefined || a === undefined) return;
-    log.write({
-      ...arrived(a, t),
-      responseCode,
-      grpcStatus,
-      bytesReceived: this.bytesIn,
-      bytesSent: this.bytesOut,
-      ...routedFields(this.decision, this.upstream, this.address, this.attempts, upstreamSeconds),
-      requestId: headerText(this.headers['x-request-id']),
-    });
+    this.finish({ responseCode, grpcStatus, bytesReceived: this.bytesIn, bytesSent: this.bytesOut }, upstreamSeconds);
   }
 }
 
@@ -223,19 +146,9 @@ export class GrpcObserve {
     if (span !== undefined) {
       const rpc = rpcOf(headers[':path'] ?? '');
       span.updateName(rpc.name);
-      span.setAttributes({ 'rpc.system': 'grpc', 'rpc.service': rpc.service, 'rpc.method': rpc.method });
+      span.setAttributes(rpcAttributes(stream, headers, rpc, false));
       if (backend !== undefined) span.setAttributes(originAttributes(backend));
     }
-    trace?.end(200, grpcStatus);
-    if (a === undefined) return;
-    accessLog!.write({
-      ...arrived(a, trace),
-      responseCode: stream.headersSent ? 200 : 0,
-      grpcStatus,
-      bytesReceived: 0,
-      bytesSent: 0,
-      ...answeredFields(backend),
-      requestId: headerText(headers['x-request-id']),
-    });
+    answeredEnd(accessLog, a, trace, { responseCode: stream.headersSent ? 200 : 0, grpcStatus, bytesReceived: 0, bytesSent: 0, requestId: headerText(headers['x-request-id']) }, backend);
   }
 }

@@ -8,37 +8,26 @@
  * the header alone, a per-request one when this request is logged, traced or its answer captured.
  * The exchange tells its tap each attempt (address, answer or failure), each shadow, the answer's
  * head and body, and the end; `answered` covers requests the gateway answers itself (no route,
- * a refusal), so every REST request gets its line.
+ * a refusal), so every REST request gets its line. The access log and tracing are the shared
+ * tap's (observe/request-tap.ts); this file reads a REST request for them and adds the answer's
+ * predictor header and capture.
  */
 import type { Attributes } from '@opentelemetry/api';
 import { announcesBody, isWhole, type RestRequest, type RestResponse } from '../edge/exchange.js';
 import { clientSubject } from '../edge/tls.js';
-import { answeredFields, routedFields, type AccessLog } from './access-log.js';
+import type { AccessLog } from './access-log.js';
+import { RequestTap, answeredEnd, headerText, hostOf, peerAddress, type Arrival, type AttemptTap, type SpanNames, type TapProtocol } from './request-tap.js';
 import type { PrimaryCapture, ShadowComparer } from './shadow-compare.js';
-import { RAW_HEADERS, incomingTraceId, originAttributes, routedAttributes, shadowAttributes, type CallTrace, type Tracing } from './tracing.js';
+import { RAW_HEADERS, incomingTraceId, originAttributes, type CallTrace, type Tracing } from './tracing.js';
 import type { Backend, Routed } from '../../routing/types.js';
 
 /** The answer header naming the predictor that served a request. */
 export const PREDICTOR_HEADER = 'x-seldon-predictor';
 
-/** A shadow copy being traced: the headers to send it with (its own copy) and its end. */
-export interface ShadowStart {
-  readonly headers: string[];
-  end(status: number, failed: boolean): void;
-}
-
-/** What an exchange tells its tap. */
-export interface ResponseTap {
+/** What an exchange tells its tap: its attempts and shadows (observe/request-tap.ts), and the answer. */
+export interface ResponseTap extends AttemptTap<string[]> {
   /** The primary's answer, captured for comparison with this request's mirrors. */
   readonly capture: PrimaryCapture | undefined;
-  /** An attempt is about to be dispatched to `address` (`host:port`) with `headers` (the upstream request's; trace context goes in). */
-  attempt(address: string, headers: string[]): void;
-  /** The attempt's answer head arrived (whether it is then retried or passed on). */
-  attemptStatus(status: number): void;
-  /** The attempt failed without an answer: connect, reset, idle, per_try_timeout… */
-  attemptFailed(error: string): void;
-  /** A shadow of `backend` is about to be sent with `headers`; when traced, what to send instead. */
-  shadow(backend: Backend, headers: string[]): ShadowStart | undefined;
   /** The upstream answer's head is about to be sent; `headers` (client-bound) may be added to. */
   head(status: number, headers: string[], raw: readonly string[]): void;
   /** A chunk of the answer sent to the client. */
@@ -55,34 +44,12 @@ export function setPredictorHeader(headers: string[], predictor: string): void {
   headers.push(PREDICTOR_HEADER, predictor);
 }
 
-function requestId(headers: readonly string[]): string | undefined {
+/** The last `name` (lower case) of a raw header list. */
+function rawHeader(headers: readonly string[], name: string): string | undefined {
   for (let i = headers.length - 2; i >= 0; i -= 2) {
-    if (headers[i]!.length === 12 && headers[i]!.toLowerCase() === 'x-request-id') return headers[i + 1];
+    if (headers[i]!.length === name.length && headers[i]!.toLowerCase() === name) return headers[i + 1];
   }
   return undefined;
-}
-
-/** A header's value as one text: repeated fields joined with `, ` (as HTTP combines them). */
-export const headerText = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v.join(', ') : v);
-
-/** `address:port` as Envoy writes a peer (`[v6]:port`). */
-export function peerAddress(address: string | undefined, port: number | undefined): string | undefined {
-  if (address === undefined) return undefined;
-  return `${address.includes(':') ? `[${address}]` : address}:${port ?? 0}`;
-}
-
-/** `host:port` → host and port (for span attributes). */
-export function hostPort(address: string): { host: string; port: number } {
-  const i = address.lastIndexOf(':');
-  return { host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)) };
-}
-
-/** The host of a Host header or :authority, without its port. */
-function hostOf(authority: string | undefined): string | undefined {
-  if (authority === undefined) return undefined;
-  if (authority.startsWith('[')) return authority.slice(1, authority.indexOf(']'));
-  const i = authority.indexOf(':');
-  return i < 0 ? authority : authority.slice(0, i);
 }
 
 /**
@@ -125,6 +92,7 @@ class HeaderTap implements ResponseTap {
   readonly capture = undefined;
   constructor(private readonly predictor: string) {}
   attempt(): void {}
+  attempted(): void {}
   attemptStatus(): void {}
   attemptFailed(): void {}
   shadow(): undefined {
@@ -143,72 +111,71 @@ function routeOf(decision: Routed): string {
   return p.kind === 'prefix' ? p.prefix : p.source;
 }
 
-class RequestTap implements ResponseTap {
-  private readonly startedAt = performance.now();
-  private readonly startTime = Date.now();
-  private attempts = 0;
-  private address: string | undefined;
+/** REST's carrier: the upstream request's raw header list. */
+const REST_PROTOCOL: TapProtocol<string[]> = {
+  writer: RAW_HEADERS,
+  get: rawHeader,
+  copy: (h) => h.slice(),
+  grpc: false,
+};
+
+/** What the access log reads of a REST request as it arrives. `traced`: the gateway's trace id is the one logged. */
+function arrival(req: RestRequest, log: AccessLog, traced: boolean): Arrival {
+  return {
+    startedAt: performance.now(),
+    startTime: Date.now(),
+    clientAddress: peerAddress(req.socket?.remoteAddress, req.socket?.remotePort),
+    forwardedFor: headerText(req.headers['x-forwarded-for']),
+    method: req.method,
+    authority: req.headers.host,
+    path: log.path(req.url),
+    protocol: protocolOf(req),
+    userAgent: req.headers['user-agent'],
+    peerSubject: clientSubject(req.socket),
+    incomingTraceId: traced ? undefined : incomingTraceId(req.headers),
+  };
+}
+
+/** The HTTP server span's attributes (OpenTelemetry's HTTP conventions). */
+function httpAttributes(req: RestRequest, route: string | undefined): Attributes {
+  const url = req.url;
+  const q = url.indexOf('?');
+  const a: Attributes = { 'http.request.method': req.method, 'url.path': q < 0 ? url : url.slice(0, q), 'client.address': req.socket?.remoteAddress ?? '' };
+  if (route === undefined) return a;
+  a['url.scheme'] = (req.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http';
+  a['http.route'] = route;
+  a['network.protocol.version'] = req.httpVersion;
+  const host = hostOf(req.headers.host);
+  if (host !== undefined) a['server.address'] = host;
+  const ua = req.headers['user-agent'];
+  if (ua !== undefined) a['user_agent.original'] = ua;
+  return a;
+}
+
+function restSpans(req: RestRequest, decision: Routed): SpanNames {
+  const route = routeOf(decision);
+  const method = req.method;
+  return { server: `${method} ${route}`, serverAttributes: httpAttributes(req, route), attempt: `${method} upstream`, shadow: `${method} shadow`, clientAttributes: { 'http.request.method': method } };
+}
+
+/** A routed REST request's tap: the shared one, with the answer's head and body (predictor header, comparison). */
+class RestTap extends RequestTap<string[]> implements ResponseTap {
   private bytesSent = 0;
   private readonly received: BodyBytes | undefined;
 
   constructor(
     private readonly req: RestRequest,
     private readonly res: RestResponse,
-    private readonly decision: Routed,
+    decision: Routed,
     private readonly predictorHeader: boolean,
     readonly capture: PrimaryCapture | undefined,
-    private readonly log: AccessLog | undefined,
-    private readonly trace: CallTrace<string[]> | undefined,
-    private readonly upstreamHeaders: readonly string[],
-    private readonly upstream: string,
+    log: AccessLog | undefined,
+    trace: CallTrace<string[]> | undefined,
+    upstreamHeaders: string[],
+    upstream: string,
   ) {
+    super(REST_PROTOCOL, upstreamHeaders, decision, upstream, log && arrival(req, log, trace !== undefined), log, trace, trace?.span !== undefined ? restSpans(req, decision) : undefined);
     if (log !== undefined && hasBody(req)) this.received = new BodyBytes(req);
-    const span = trace?.span;
-    if (span !== undefined) {
-      const url = req.url;
-      const q = url.indexOf('?');
-      const route = routeOf(decision);
-      span.updateName(`${req.method} ${route}`);
-      span.setAttributes({
-        'http.request.method': req.method,
-        'url.path': q < 0 ? url : url.slice(0, q),
-        'url.scheme': (req.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http',
-        'http.route': route,
-        'network.protocol.version': req.httpVersion,
-        'client.address': req.socket.remoteAddress ?? '',
-        ...routedAttributes(decision, upstream, requestId(upstreamHeaders)),
-      });
-      const host = hostOf(req.headers.host);
-      if (host !== undefined) span.setAttribute('server.address', host);
-      const ua = req.headers['user-agent'];
-      if (ua !== undefined) span.setAttribute('user_agent.original', ua);
-    }
-  }
-
-  attempt(address: string, headers: string[]): void {
-    this.attempts++;
-    this.address = address;
-    const t = this.trace;
-    if (t === undefined || t.span === undefined) return;
-    const { host, port } = hostPort(address);
-    const attributes: Attributes = { 'http.request.method': this.req.method, 'server.address': host, 'server.port': port, 'network.peer.address': host, 'seldon.upstream': this.upstream };
-    t.attempt(headers, `${this.req.method} upstream`, attributes);
-  }
-
-  attemptStatus(status: number): void {
-    this.trace?.attemptStatus(status);
-  }
-
-  attemptFailed(error: string): void {
-    this.trace?.attemptFailed(error);
-  }
-
-  shadow(backend: Backend, headers: string[]): ShadowStart | undefined {
-    const t = this.trace;
-    if (t === undefined || t.span === undefined) return undefined;
-    const copy = headers.slice();
-    const span = t.shadow(copy, `${this.req.method} shadow`, { 'http.request.method': this.req.method, ...shadowAttributes(backend) }, false);
-    return span === undefined ? undefined : { headers: copy, end: (status, failed) => span.end(status, failed) };
   }
 
   head(status: number, headers: string[], raw: readonly string[]): void {
@@ -223,31 +190,17 @@ class RequestTap implements ResponseTap {
 
   end(status: number, upstreamSeconds: number | null, complete: boolean): void {
     this.capture?.end(complete);
-    const t = this.trace;
-    if (t !== undefined) t.end(status, undefined);
-    const log = this.log;
-    if (log === undefined) return;
     const req = this.req;
-    log.write({
-      startTime: this.startTime,
-      clientAddress: peerAddress(req.socket.remoteAddress, req.socket.remotePort),
-      forwardedFor: headerText(req.headers['x-forwarded-for']),
-      method: req.method,
-      authority: req.headers.host,
-      path: log.path(req.url),
-      protocol: protocolOf(req),
-      responseCode: status,
-      grpcStatus: undefined,
-      bytesReceived: this.received === undefined ? 0 : this.received.bytes,
-      // A gateway-made answer (no upstream answered): its body, by its Content-Length.
-      bytesSent: upstreamSeconds === null ? (req.method === 'HEAD' || !this.res.headersSent ? 0 : this.res.bodyBytes) : this.bytesSent,
-      durationMs: performance.now() - this.startedAt,
-      ...routedFields(this.decision, this.upstream, this.address, this.attempts, upstreamSeconds),
-      requestId: requestId(this.upstreamHeaders),
-      traceId: t !== undefined ? t.traceId : incomingTraceId(req.headers),
-      userAgent: req.headers['user-agent'],
-      peerSubject: clientSubject(req.socket),
-    });
+    this.finish(
+      {
+        responseCode: status,
+        grpcStatus: undefined,
+        bytesReceived: this.received === undefined ? 0 : this.received.bytes,
+        // A gateway-made answer (no upstream answered): its body, by its Content-Length.
+        bytesSent: upstreamSeconds === null ? (req.method === 'HEAD' || !this.res.headersSent ? 0 : this.res.bodyBytes) : this.bytesSent,
+      },
+      upstreamSeconds,
+    );
   }
 }
 
@@ -285,7 +238,7 @@ export class RestObserve {
       return tap;
     }
     const trace = tracing?.begin(req.headers, upstreamHeaders, RAW_HEADERS);
-    return new RequestTap(req, res, decision, predictorHeader, capture, logged ? accessLog : undefined, trace, upstreamHeaders, upstream);
+    return new RestTap(req, res, decision, predictorHeader, capture, logged ? accessLog : undefined, trace, upstreamHeaders, upstream);
   }
 
   /**
@@ -296,41 +249,30 @@ export class RestObserve {
     const { accessLog, tracing } = this.options;
     const logged = accessLog !== undefined && accessLog.sampled();
     if (!logged && tracing === undefined) return;
-    const startedAt = performance.now();
-    const startTime = Date.now();
+    const a = logged ? arrival(req, accessLog!, tracing !== undefined) : undefined;
     const trace = tracing?.begin(req.headers, [], RAW_HEADERS);
     const span = trace?.span;
-    const url = req.url;
     if (span !== undefined) {
-      const q = url.indexOf('?');
       span.updateName(req.method);
-      span.setAttributes({ 'http.request.method': req.method, 'url.path': q < 0 ? url : url.slice(0, q), 'client.address': req.socket.remoteAddress ?? '' });
+      span.setAttributes(httpAttributes(req, undefined));
       if (backend !== undefined) span.setAttributes(originAttributes(backend));
     }
     const received = logged && hasBody(req) ? new BodyBytes(req) : undefined;
     res.once('close', () => {
-      const status = res.headersSent ? res.statusCode : 499;
-      trace?.end(status, undefined);
-      if (!logged) return;
-      accessLog!.write({
-        startTime,
-        clientAddress: peerAddress(req.socket?.remoteAddress, req.socket?.remotePort),
-        forwardedFor: headerText(req.headers['x-forwarded-for']),
-        method: req.method,
-        authority: req.headers.host,
-        path: accessLog!.path(url),
-        protocol: protocolOf(req),
-        responseCode: status,
-        grpcStatus: undefined,
-        bytesReceived: received === undefined ? 0 : received.bytes,
-        bytesSent: req.method === 'HEAD' || !res.headersSent ? 0 : res.bodyBytes,
-        durationMs: performance.now() - startedAt,
-        ...answeredFields(backend),
-        requestId: headerText(req.headers['x-request-id']),
-        traceId: trace !== undefined ? trace.traceId : incomingTraceId(req.headers),
-        userAgent: req.headers['user-agent'],
-        peerSubject: clientSubject(req.socket),
-      });
+      const sent = res.headersSent;
+      answeredEnd(
+        accessLog,
+        a,
+        trace,
+        {
+          responseCode: sent ? res.statusCode : 499,
+          grpcStatus: undefined,
+          bytesReceived: received === undefined ? 0 : received.bytes,
+          bytesSent: req.method === 'HEAD' || !sent ? 0 : res.bodyBytes,
+          requestId: headerText(req.headers['x-request-id']),
+        },
+        backend,
+      );
     });
   }
 }

@@ -247,7 +247,11 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
     }
     this.tryOn(endpoint.health);
     const attempt = (this.attempt = new RestAttempt(this, endpoint, this.backend, this.clock));
-    if (this.tap !== undefined) this.tap.attempt(endpoint.address, this.headers);
+    const tap = this.tap;
+    if (tap !== undefined) {
+      tap.attempt(this.headers);
+      tap.attempted(endpoint.host, endpoint.port);
+    }
     const idle = this.backend.idleTimeoutMs;
     endpoint.pool.dispatch(
       {

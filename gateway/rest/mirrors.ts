@@ -124,7 +124,7 @@ export class RestMirrors extends MirrorAdmission {
       );
       endpoint.pool.dispatch(
         // The route timeout is the exchange's; the connection's own timer is the idle timeout, as the primary's.
-        { method, path, headers: traced?.headers ?? headers, body, headersTimeout: m.backend.idleTimeoutMs, bodyTimeout: m.backend.idleTimeoutMs },
+        { method, path, headers: traced?.carrier ?? headers, body, headersTimeout: m.backend.idleTimeoutMs, bodyTimeout: m.backend.idleTimeoutMs },
         exchange,
       );
     }

@@ -34,13 +34,18 @@ export interface UpstreamSettings extends Pick<UpstreamConfig, 'resolve' | 'conn
 /** One dialable address with its connection pool, requests in flight and health. */
 export class Endpoint {
   outstanding = 0;
+  /** `host:port`, as messages name it. */
+  readonly address: string;
   constructor(
-    readonly address: string,
+    readonly host: string,
+    readonly port: number,
     readonly pool: Http1Pool,
     readonly health: EndpointHealth,
     /** How an attempt sent here went (forward/outcome.ts): judged by its endpoint set. */
     readonly attemptEnded: (kind: OutcomeKind, latencyMs: number) => void,
-  ) {}
+  ) {
+    this.address = `${host}:${port}`;
+  }
 }
 
 type PoolFactory = (host: string, port: number) => Http1Pool;
@@ -59,7 +64,7 @@ export class UpstreamPool {
     health?: HealthSettings,
   ) {
     const kind: EndpointKind<Endpoint> = {
-      open: (host, port, h, ended) => new Endpoint(`${host}:${port}`, newPool(host, port), h, ended),
+      open: (host, port, h, ended) => new Endpoint(host, port, newPool(host, port), h, ended),
       retire: (e) => void e.pool.close().catch(() => undefined),
     };
     this.endpoints = new EndpointSet(upstream, resolve, source, kind, health);

@@ -1,0 +1,202 @@
+/**
+ * The one access-log and tracing tap of a request, REST and gRPC alike: its attempts (each a
+ * client span, its address and answer or failure), its shadows' spans, and its end (the server
+ * span's end and the access-log line). The protocols (observe/observed-rest.ts, observed-grpc.ts)
+ * only read what arrived (`Arrival`), name and describe the server span, and count body bytes;
+ * the rest is here, once.
+ */
+import type { Attributes } from '@opentelemetry/api';
+import { answeredFields, routedFields, type AccessEntry, type AccessLog } from './access-log.js';
+import { routedAttributes, shadowAttributes, type CallTrace, type HeaderWriter, type ShadowSpan } from './tracing.js';
+import type { Backend, Routed } from '../../routing/types.js';
+
+/** What the access log reads of a request, taken as it arrives (before the gateway rewrites its headers). */
+export interface Arrival {
+  /** performance.now() and epoch ms at arrival. */
+  readonly startedAt: number;
+  readonly startTime: number;
+  readonly clientAddress: string | undefined;
+  readonly forwardedFor: string | undefined;
+  readonly method: string;
+  readonly authority: string | undefined;
+  /** As the access log writes it (without the query unless --access-log-query). */
+  readonly path: string;
+  /** HTTP/1.1, HTTP/1.0 or HTTP/2. */
+  readonly protocol: string;
+  readonly userAgent: string | undefined;
+  readonly peerSubject: string | undefined;
+  /** The trace id the client's context carries (logged when the gateway does not trace the request itself). */
+  readonly incomingTraceId: string | undefined;
+}
+
+/** How a request ended, as its access-log line and server span say it. */
+export interface Ending {
+  /** The HTTP status sent (499: the client left first; gRPC: the :status, 0 when none was sent). */
+  readonly responseCode: number;
+  /** gRPC calls: the status the client got. */
+  readonly grpcStatus: number | undefined;
+  readonly bytesReceived: number | null;
+  readonly bytesSent: number;
+  /** The x-request-id the upstream saw (the client's for a request the gateway answered itself). */
+  readonly requestId: string | undefined;
+}
+
+/** How one protocol's attempts and shadows are traced: its header carrier, span names and attributes. */
+export interface TapProtocol<C> {
+  readonly writer: HeaderWriter<C>;
+  /** Read a header of the carrier (the request id). */
+  get(carrier: C, name: string): string | undefined;
+  /** A copy of the carrier, for a traced shadow (its own trace context goes in). */
+  copy(carrier: C): C;
+  /** gRPC: shadows and the end are judged by gRPC status. */
+  readonly grpc: boolean;
+}
+
+/** A header's value as one text: repeated fields joined with `, ` (as HTTP combines them). */
+export const headerText = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v.join(', ') : v);
+
+/** `address:port` as Envoy writes a peer (`[v6]:port`). */
+export function peerAddress(address: string | undefined, port: number | undefined): string | undefined {
+  if (address === undefined) return undefined;
+  return `${address.includes(':') ? `[${address}]` : address}:${port ?? 0}`;
+}
+
+/** The host of a Host header or :authority, without its port. */
+export function hostOf(authority: string | undefined): string | undefined {
+  if (authority === undefined) return undefined;
+  if (authority.startsWith('[')) return authority.slice(1, authority.indexOf(']'));
+  const i = authority.indexOf(':');
+  return i < 0 ? authority : authority.slice(0, i);
+}
+
+/** What a request's spans are called and the protocol's attributes on them (the `seldon.*` ones are the tap's). */
+export interface SpanNames {
+  readonly server: string;
+  readonly serverAttributes: Attributes;
+  readonly attempt: string;
+  readonly shadow: string;
+  /** On each attempt's and shadow's span. */
+  readonly clientAttributes: Attributes;
+}
+
+/** A shadow copy being traced: the headers to send it with (the tap's copy, with its trace context) and its end. */
+export interface TracedShadow<C> extends ShadowSpan {
+  readonly carrier: C;
+}
+
+/** What the forwarding codecs tell a request's tap of its attempts and shadows (`C`: their header carrier). */
+export interface AttemptTap<C> {
+  /** An attempt is about to be sent with `carrier` (the upstream request's headers: its trace context goes in). */
+  attempt(carrier: C): void;
+  /** The attempt goes to `host:port` (a pod endpoint or the Service). */
+  attempted(host: string, port: number): void;
+  /** The attempt's answer head arrived, with its HTTP status (whether it is then retried or passed on). */
+  attemptStatus(status: number): void;
+  /** The attempt failed without an answer: connect, refused, reset, idle, per_try_timeout… */
+  attemptFailed(error: string): void;
+  /** A shadow of `backend` is about to be sent with `carrier`; when traced, its copy to send instead. */
+  shadow(backend: Backend, carrier: C): TracedShadow<C> | undefined;
+}
+
+/** The access-log line of a request that ended. */
+function entry(a: Arrival, trace: CallTrace<unknown> | undefined, e: Ending, routed: ReturnType<typeof routedFields>): AccessEntry {
+  return {
+    startTime: a.startTime,
+    clientAddress: a.clientAddress,
+    forwardedFor: a.forwardedFor,
+    method: a.method,
+    authority: a.authority,
+    path: a.path,
+    protocol: a.protocol,
+    responseCode: e.responseCode,
+    grpcStatus: e.grpcStatus,
+    bytesReceived: e.bytesReceived,
+    bytesSent: e.bytesSent,
+    durationMs: performance.now() - a.startedAt,
+    ...routed,
+    requestId: e.requestId,
+    traceId: trace !== undefined ? trace.traceId : a.incomingTraceId,
+    userAgent: a.userAgent,
+    peerSubject: a.peerSubject,
+  };
+}
+
+/**
+ * A request the gateway answered itself (no route, a refusal, a preflight), over: its span ends,
+ * its line is written (`log`/`arrival` undefined: not logged). `backend`, when the route is known.
+ */
+export function answeredEnd(log: AccessLog | undefined, arrival: Arrival | undefined, trace: CallTrace<unknown> | undefined, e: Ending, backend: Backend | undefined): void {
+  trace?.end(e.responseCode, e.grpcStatus);
+  if (log !== undefined && arrival !== undefined) log.write(entry(arrival, trace, e, answeredFields(backend)));
+}
+
+/** The tap of one routed request; the protocol's tap extends it with what only it sees. */
+export class RequestTap<C> implements AttemptTap<C> {
+  private attempts = 0;
+  private address: string | undefined;
+
+  constructor(
+    private readonly protocol: TapProtocol<C>,
+    /** The upstream request's headers (the gateway's request id is in them by the end). */
+    private readonly carrier: C,
+    protected readonly decision: Routed,
+    /** The upstream as the route names it (`host:port`). */
+    private readonly upstream: string,
+    /** What arrived, when this request is logged. */
+    private readonly arrival: Arrival | undefined,
+    private readonly log: AccessLog | undefined,
+    protected readonly trace: CallTrace<C> | undefined,
+    /** Read only when the request is traced. */
+    private readonly names: SpanNames | undefined,
+  ) {
+    const span = trace?.span;
+    if (span !== undefined && names !== undefined) {
+      span.updateName(names.server);
+      span.setAttributes(names.serverAttributes);
+      span.setAttributes(routedAttributes(decision, upstream, undefined));
+    }
+  }
+
+  attempt(carrier: C): void {
+    this.attempts++;
+    const t = this.trace;
+    const names = this.names;
+    if (t === undefined || t.span === undefined || names === undefined) return;
+    t.attempt(carrier, names.attempt, { ...names.clientAttributes, 'seldon.upstream': this.upstream });
+  }
+
+  attempted(host: string, port: number): void {
+    this.address = peerAddress(host, port);
+    this.trace?.attemptAttributes({ 'server.address': host, 'server.port': port, 'network.peer.address': host });
+  }
+
+  attemptStatus(status: number): void {
+    this.trace?.attemptStatus(status);
+  }
+
+  attemptFailed(error: string): void {
+    this.trace?.attemptFailed(error);
+  }
+
+  shadow(backend: Backend, carrier: C): TracedShadow<C> | undefined {
+    const t = this.trace;
+    const names = this.names;
+    if (t === undefined || t.span === undefined || names === undefined) return undefined;
+    const copy = this.protocol.copy(carrier);
+    const span = t.shadow(copy, names.shadow, { ...names.clientAttributes, ...shadowAttributes(backend) }, this.protocol.grpc);
+    return span === undefined ? undefined : { carrier: copy, end: (status, failed) => span.end(status, failed) };
+  }
+
+  /** The request is over: its span ends and its line is written. `upstreamSeconds`: null when no upstream answered. */
+  protected finish(end: Omit<Ending, 'requestId'>, upstreamSeconds: number | null): void {
+    // The request id the upstream got (the client's, or the one the gateway made).
+    const e: Ending = { ...end, requestId: this.protocol.get(this.carrier, 'x-request-id') };
+    const t = this.trace;
+    if (t !== undefined) {
+      if (t.span !== undefined && e.requestId !== undefined) t.span.setAttribute('seldon.request_id', e.requestId);
+      t.end(e.responseCode, e.grpcStatus);
+    }
+    const log = this.log;
+    if (log !== undefined && this.arrival !== undefined) log.write(entry(this.arrival, t, e, routedFields(this.decision, this.upstream, this.address, this.attempts, upstreamSeconds)));
+  }
+}
