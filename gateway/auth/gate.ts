@@ -25,6 +25,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http2';
 import type { Socket } from 'node:net';
+import { frontEndServes } from '../edge/entry.js';
 import type { Deny, DenialTally, GatewayReason } from '../edge/errors.js';
 import type { RestRequest } from '../edge/exchange.js';
 import type { ExtVerdict, ExternalAuth } from '../ext-auth/policy.js';
@@ -319,13 +320,8 @@ export class Gatekeeper {
 
   // ---- gRPC --------------------------------------------------------------------------------
 
-  /** An OAuth front-end call: `oauth_token` metadata and no `seldon`, while the front end is on. */
-  frontEndCall(headers: IncomingHttpHeaders): boolean {
-    return headers['oauth_token'] !== undefined && headers['seldon'] === undefined && this.d.oauth.active;
-  }
-
   /**
-   * A gRPC call whose route has a gate (`decision.ok`), or a front-end call (`frontEndCall`). An
+   * A gRPC call whose route has a gate (`decision.ok`), or a front-end call (edge/entry.ts). An
    * allowed call goes with `oauth_token` (and a Bearer `authorization` that carried the token) removed.
    * `table`: the one the call was matched on (a front-end call is matched by its token there too).
    */
@@ -349,7 +345,7 @@ export class Gatekeeper {
     const gate = decision.ok ? decision.backend.gate : null;
     if (decision.ok && gate !== null && gate.auth === null) return this.limits(decision, gate.rateLimits, KEEP, claims);
     const path = headers[':path'] ?? '';
-    if (!decision.ok && !path.startsWith('/seldon.protos.Seldon/')) {
+    if (!decision.ok && !frontEndServes(path)) {
       return deny(404, 'NO_ROUTE', `no route for gRPC ${path}: the OAuth front end serves seldon.protos.Seldon only`);
     }
     const raw = single(headers['oauth_token']);

@@ -8,6 +8,7 @@ import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Allow, Deny, Gatekeeper, PendingVerdict } from '../auth/gate.js';
 import { applyGrpcEdits } from '../ext-auth/subject.js';
+import { grpcFrontEndCall } from '../edge/entry.js';
 import { grpcStatusOf } from '../edge/errors.js';
 import { headerGetter, type Peer } from '../edge/http-headers.js';
 import { readSmallBody } from '../edge/small-body.js';
@@ -62,7 +63,7 @@ export class GrpcPipelineRequest extends PipelineRequest implements CallExtras {
   }
 
   frontEndCall(gate: Gatekeeper | undefined): boolean {
-    return gate?.frontEndCall(this.headers) ?? false;
+    return grpcFrontEndCall(this.headers, gate?.frontEndActive ?? false);
   }
 
   unrouted(d: NotRouted): void {

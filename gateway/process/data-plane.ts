@@ -24,6 +24,7 @@ import type { GatewayConfig } from '../config/parse.js';
 import type { UpstreamConfig } from '../config/upstream.js';
 import { addTrustedProxy } from '../config/values.js';
 import type { H2Request, H2Response } from '../edge/h2-exchange.js';
+import { restEntry, type RestEntry } from '../edge/entry.js';
 import { Http1Edge } from '../edge/http1-edge.js';
 import { GrpcProxy } from '../grpc/proxy.js';
 import { H2Server } from '../edge/h2-server.js';
@@ -90,8 +91,6 @@ function trustFor(config: Pick<EdgeConfig, 'trustForwardedHeaders' | 'trustedPro
 const UPSTREAM_SWEEP_MS = 60_000;
 /** The least a start waits for the shared store to be warm (else five --redis-timeout). */
 const WARM_MIN_MS = 5_000;
-/** The paths fastify serves (the OAuth front end's token endpoint and probes), with any query. */
-const OWN_ROUTES = /^\/(?:oauth\/token|ping|ready)(?:\?|$)/;
 
 /** How a data plane is set up beyond its configuration (all optional). */
 export interface DataPlaneOptions {
@@ -324,16 +323,9 @@ export class DataPlane {
   private readonly laneProxy: LaneHandler = (req, res) => this.rest.handle(req, res);
   private readonly laneFrontEnd: LaneHandler = (req, res) => this.rest.frontEnd(req, res);
 
-  /**
-   * Who serves a request for `url`: the proxy, the OAuth front end, or the gateway's own routes
-   * (fastify: exactly /oauth/token, /ping and /ready; any other path, under /oauth/ too, is the
-   * proxy's, whose 404 is the gateway's JSON).
-   */
-  private destination(url: string | undefined): 'proxy' | 'front' | 'own' {
-    if (url === undefined || url.charCodeAt(1) === 115 /* s: /seldon/ */ || !this.gate.frontEndActive) return 'proxy';
-    if (url.startsWith('/api/v0.1/') || url.startsWith('/api/v1.0/')) return 'front';
-    if (OWN_ROUTES.test(url)) return 'own';
-    return 'proxy';
+  /** Who serves a request for `url` (edge/entry.ts). */
+  private destination(url: string | undefined): RestEntry {
+    return restEntry(url, this.gate.frontEndActive);
   }
 
   /** The HTTP/1.1 lane (edge/http1-lane.ts): the hot path's requests; it hands the others' connections to Node's server. */

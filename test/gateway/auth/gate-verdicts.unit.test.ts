@@ -10,6 +10,7 @@ import { OAuth } from '../../../gateway/auth/oauth.js';
 import { tokenHash } from '../../../gateway/auth/token-crypto.js';
 import { RateLimiter } from '../../../gateway/auth/rate-limit.js';
 import { MemoryTokenStore, type TokenStore } from '../../../gateway/auth/token-store.js';
+import { grpcFrontEndCall } from '../../../gateway/edge/entry.js';
 import { grpcStatusOf, GrpcStatus } from '../../../gateway/edge/errors.js';
 import { GatewayMetrics } from '../../../gateway/observe/metrics.js';
 import { RouteState } from '../../../gateway/process/route-state.js';
@@ -236,7 +237,7 @@ describe('Gatekeeper verdicts (OAuth front end and gRPC)', () => {
   it('gRPC front end: oauth_token (or a Bearer authorization) is stripped; the owner decides the route', async () => {
     const token = await tokenFor(f, 'iriskey');
     const headers: IncomingHttpHeaders = { ':path': '/seldon.protos.Seldon/Predict', oauth_token: token };
-    expect(f.gate.frontEndCall(headers)).toBe(true);
+    expect(grpcFrontEndCall(headers, f.gate.frontEndActive)).toBe(true);
     const none = grpcRoute(f, 'nobody');
     expect(none.ok).toBe(false);
     const v = await allowed(f.gate.grpc(headers, none));
