@@ -54,6 +54,9 @@ export function originOf(url: string, functionName: string): string {
     const rest = url.slice(nm + '/node_modules/'.length).split('/');
     return rest[0]!.startsWith('@') ? `${rest[0]}/${rest[1]}` : rest[0]!;
   }
+  // The gateway by its folders (edge, rest, forward, upstream…): where in the request path the time goes.
+  const g = /\/(?:dist\/)?gateway\/([^/]+)\//.exec(url);
+  if (g) return `project:gateway/${g[1]}`;
   const m = /\/dist\/([^/]+)\//.exec(url) ?? /\/work\/[^/]+\/([^/]+)\//.exec(url);
   return m ? `project:${m[1]}` : url;
 }
