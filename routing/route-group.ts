@@ -4,7 +4,7 @@
  * groups (docs/routing.md#precedence-and-no-match), and a deployment's own routes for the OAuth front end.
  */
 import type { CompiledDeployment, RouteSpec } from './compile.js';
-import type { StickySpec } from './sticky.js';
+import type { StickySpec } from './sticky-spec.js';
 import type { Backend, Mirror, OwnRoutes, PathMatcher, Precedence, Protocol, RouteGroup, RouteMatch, WeightedBackend } from './types.js';
 import { constraintText, constraintWeight, type HeaderConstraint } from './values.js';
 import { cumulativeOf, normaliseWeights } from './weights.js';

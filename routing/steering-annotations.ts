@@ -9,7 +9,7 @@ import { parseRolloutAnnotation, ROLLOUT_ACTION_ANNOTATION, ROLLOUT_ANNOTATION }
 import type { PredictorSpec } from './seldon-deployment.js';
 import type { DeploymentSteering } from './steering-spec.js';
 import { runHash } from './steering.js';
-import { parseSticky, STICKY_ANNOTATION, type StickySpec } from './sticky.js';
+import { parseSticky, STICKY_ANNOTATION, type StickySpec } from './sticky-spec.js';
 
 /** Predictor fields that do not start a new rollout or bandit run when they change (a promotion writes `traffic`). */
 const NOT_A_NEW_RUN = new Set(['traffic', 'replicas']);

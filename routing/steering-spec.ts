@@ -5,7 +5,7 @@
  */
 import type { BanditConfig } from './bandit.js';
 import type { RolloutConfig } from './rollout/config.js';
-import type { StickySpec } from './sticky.js';
+import type { StickySpec } from './sticky-spec.js';
 
 export interface DeploymentSteering {
   /** `ns/name`. */

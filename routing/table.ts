@@ -20,7 +20,7 @@ import { buildGroup, comparePrecedence, deploymentKeyOf, describeMatch, groupKey
 import type { SeldonDeployment } from './seldon-deployment.js';
 import { Snapshots } from './snapshots.js';
 import type { DeploymentSteering } from './steering-spec.js';
-import type { StickySpec } from './sticky.js';
+import type { StickySpec } from './sticky-spec.js';
 import type { Backend, CompileOptions, DeploymentReport, Gate, OAuthClient, OwnRoutes, RouteGroup, RouteTable } from './types.js';
 
 /** Which index a group lives in. */

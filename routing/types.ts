@@ -4,7 +4,7 @@
  * does I/O. The input (SeldonDeployment and its parts) is in `seldon-deployment.ts`.
  */
 import type { DeploymentSteering } from './steering-spec.js';
-import type { StickySpec } from './sticky.js';
+import type { StickySpec } from './sticky-spec.js';
 import type { HeaderConstraint } from './values.js';
 import type { FlowPolicy } from './flow-config.js';
 import type { JwtPolicy } from './jwt-policy.js';
@@ -281,7 +281,7 @@ export interface RouteGroup extends RouteMatch {
   readonly warnings: readonly string[];
   /** Some member's weights are steered at run time: `Picker.steer` gives the group a request is picked from. */
   readonly steered: boolean;
-  /** Sticky assignment of the steered deployment (routing/sticky.ts), or null. */
+  /** Sticky assignment of the steered deployment (routing/sticky-spec.ts), or null. */
   readonly sticky: StickySpec | null;
 }
 

@@ -27,7 +27,7 @@ import type { IncomingHttpHeaders } from 'node:http2';
 import type { Socket } from 'node:net';
 import { frontEndServes } from '../edge/entry.js';
 import type { Deny, DenialTally, GatewayReason } from '../edge/errors.js';
-import type { RestRequest } from '../edge/exchange.js';
+import type { RestRequest } from '../edge/rest-exchange.js';
 import type { ExtVerdict, ExternalAuth } from '../ext-auth/policy.js';
 import type { JwtOutcome, JwtVerifier } from './jwt.js';
 import { grpcToken, jwtDenial, jwtEdits, restToken, upstreamWithoutToken, type FoundToken } from './jwt-gate.js';

@@ -1,5 +1,5 @@
 /**
- * HTTP/2 as a REST exchange (edge/exchange.ts): Node's HTTP/2 compatibility API (Http2ServerRequest,
+ * HTTP/2 as a REST exchange (edge/rest-exchange.ts): Node's HTTP/2 compatibility API (Http2ServerRequest,
  * Http2ServerResponse) already presents a stream as a request and a response; the subclasses here
  * close the gaps between an HTTP/2 exchange and the HTTP/1.1 message the proxy forwards, so the
  * REST path has no second code path (rest/h2.ts makes them, with HTTP/2's own edge checks):
@@ -17,7 +17,7 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
-import type { RestRequest, RestResponse } from './exchange.js';
+import type { RestRequest, RestResponse } from './rest-exchange.js';
 
 // Node's compatibility API takes the flat [name, value, …] form of writeHead's headers too, as
 // ServerResponse's does; the types say objects only.

@@ -7,7 +7,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { errorBody, type GatewayReason } from './errors.js';
-import type { RestRequest, RestResponse } from './exchange.js';
+import type { RestRequest, RestResponse } from './rest-exchange.js';
 import { lingeringClose } from './lingering-close.js';
 
 /**

@@ -3,7 +3,7 @@
  * what it does before a request reaches the REST path and what it answers itself.
  *
  * - requests are served one at a time per connection, none after an answer that closes it
- *   (edge/http1-pipeline.ts), an absolute-form target as its origin form;
+ *   (edge/http1-serial.ts), an absolute-form target as its origin form;
  * - a parse error (llhttp's), a head over --max-header-size, a request slower than
  *   --client-request-timeout: the gateway's JSON answer (400, 431, 413, 408), placed by the
  *   pipeline, then the connection closes; anything else Node reports ends the connection;
@@ -14,7 +14,7 @@ import type { Socket } from 'node:net';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import type { GatewayReason } from './errors.js';
 import { rawAnswer, sendError } from './http-answer.js';
-import { Http1Pipelines } from './http1-pipeline.js';
+import { Http1Serial } from './http1-serial.js';
 import { isLingering, lingeringClose } from './lingering-close.js';
 import type { NodeRequest, NodeResponse } from './node-exchange.js';
 
@@ -58,10 +58,10 @@ export interface Http1EdgeDeps {
 
 export class Http1Edge {
   /** Node's server's requests, one at a time per connection, none after an answer that closes it. */
-  private readonly pipelines: Http1Pipelines;
+  private readonly pipelines: Http1Serial;
 
   constructor(private readonly deps: Http1EdgeDeps) {
-    this.pipelines = new Http1Pipelines({
+    this.pipelines = new Http1Serial({
       serve: (req, res) => {
         if (req.url.charCodeAt(0) !== 47 /* / */) absoluteForm(req);
         deps.serve(req, res);
@@ -84,7 +84,7 @@ export class Http1Edge {
   /**
    * Node's parser refused what it read (or a request timed out): the edge's answer, then the
    * connection closes. Where the answer goes (the request being served, after the answers before
-   * it, or the bare socket now) is the pipeline's call (edge/http1-pipeline.ts).
+   * it, or the bare socket now) is the pipeline's call (edge/http1-serial.ts).
    */
   readonly clientError = (err: Error & { code?: string }, socket: Socket): void => {
     // Its lingering close reads and drops the rest: the parser's end-of-input error is no request's.

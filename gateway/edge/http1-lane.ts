@@ -6,7 +6,7 @@
  * work together (load/README.md, "The public side is the lever left"). The lane reads a request
  * head with a strict parser (edge/http1-request.ts), takes the whole body from the socket's
  * reads, hands the proxy a `LaneRequest` and a `LaneResponse` (its adapter of the REST exchange,
- * edge/exchange.ts) in place of Node's two objects, and writes each answer in one socket write
+ * edge/rest-exchange.ts) in place of Node's two objects, and writes each answer in one socket write
  * when it can.
  *
  * What it serves, and what it leaves: it takes a connection from the listener and serves its

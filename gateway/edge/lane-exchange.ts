@@ -5,7 +5,7 @@
  */
 import { STATUS_CODES, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
-import type { RestRequest, RestResponse } from './exchange.js';
+import type { RestRequest, RestResponse } from './rest-exchange.js';
 import type { RequestHead } from './http1-request.js';
 import { lists, NOT_VALUE_CHAR, TOKEN } from '../wire/http1-syntax.js';
 

@@ -1,11 +1,11 @@
 /**
- * Node's HTTP/1.1 server as a REST exchange (edge/exchange.ts): the classes `node:http` makes its
+ * Node's HTTP/1.1 server as a REST exchange (edge/rest-exchange.ts): the classes `node:http` makes its
  * requests and responses of (`NODE_EXCHANGE`, given to createServer), so each object it builds
  * already is the exchange: no wrapper, no copy. What they add is read from what Node keeps.
  */
 import { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
-import type { RestRequest, RestResponse } from './exchange.js';
+import type { RestRequest, RestResponse } from './rest-exchange.js';
 
 export class NodeRequest extends IncomingMessage implements RestRequest {
   // Always set on a server's request (the types serve the client side too).

@@ -4,7 +4,7 @@
  * external auth service.
  */
 import type { Readable } from 'node:stream';
-import type { RestRequest } from './exchange.js';
+import type { RestRequest } from './rest-exchange.js';
 
 /**
  * A body this small (by Content-Length) is read whole before it is sent, as nginx buffers request

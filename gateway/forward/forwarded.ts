@@ -1,7 +1,7 @@
 /**
  * The forwarding core: one forwarded request across its attempts, for REST and gRPC alike (Envoy's
  * router `Filter`, with `RetryStateImpl` as forward/retry-state.ts). What it owns is written once,
- * here, and the two protocols are codecs beneath it (rest/exchange.ts over the HTTP/1.1 client,
+ * here, and the two protocols are codecs beneath it (rest/forwarded-exchange.ts over the HTTP/1.1 client,
  * grpc/call.ts over HTTP/2 streams), which translate bytes and frames and say what happened:
  *
  * - admission by the upstream's breaker, the overflow answer, then the steering commit (`admit`);

@@ -17,7 +17,7 @@ import type { GrpcObserve } from '../observe/observed-grpc.js';
 import { PipelineRequest, type Refusal } from '../pipeline/request.js';
 import { grpcFramePayload, tokenFromFeedbackProto } from '../steer/answer-tag.js';
 import { FEEDBACK_MAX_BYTES, type FeedbackReading } from '../steer/bandit-edge.js';
-import type { StickyKeys } from '../steer/sticky.js';
+import type { StickyKeys } from '../steer/sticky-keys.js';
 import type { NotRouted, Routed } from '../../routing/types.js';
 import { answerTrailersOnly } from './answer.js';
 import { parseGrpcTimeout } from './timeout.js';

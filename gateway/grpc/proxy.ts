@@ -28,14 +28,14 @@ import type { MirrorBudget } from '../upstream/mirror-budget.js';
 import type { ShadowConfig } from '../config/shadows.js';
 import type { UpstreamConfig } from '../config/upstream.js';
 import type { Backend, LiveTable, Picker, Routed, RouteTable } from '../../routing/types.js';
-import type { StickyKeys } from '../steer/sticky.js';
+import type { StickyKeys } from '../steer/sticky-keys.js';
 import type { BanditEdge } from '../steer/bandit-edge.js';
 
 export interface GrpcProxyDeps {
   /** `state.current` is read once per call, at match time. */
   readonly state: LiveTable;
   readonly picker: Picker;
-  /** Sticky assignment's keys (gateway/steer/sticky.ts). */
+  /** Sticky assignment's keys (gateway/steer/sticky-keys.ts). */
   readonly sticky?: StickyKeys | undefined;
   /** Bandits: tokens on answers, feedback to its arm (gateway/steer/bandit-edge.ts). */
   readonly bandits?: BanditEdge | undefined;

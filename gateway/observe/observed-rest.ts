@@ -13,7 +13,7 @@
  * predictor header and capture.
  */
 import type { Attributes } from '@opentelemetry/api';
-import { announcesBody, isWhole, type RestRequest, type RestResponse } from '../edge/exchange.js';
+import { announcesBody, isWhole, type RestRequest, type RestResponse } from '../edge/rest-exchange.js';
 import { clientSubject } from '../edge/tls.js';
 import type { AccessLog } from './access-log.js';
 import { RequestTap, answeredEnd, headerText, hostOf, peerAddress, type Arrival, type AttemptTap, type SpanNames, type TapProtocol } from './request-tap.js';

@@ -25,7 +25,7 @@ import { ForwardStage } from './forward.js';
 import { GateStage } from './gate.js';
 import { MatchStage, type MatchDeps } from './match.js';
 import { SteerStage } from './steer.js';
-import { StickyStage } from './sticky.js';
+import { StickyStage } from './sticky-cookie.js';
 import type { Stage } from './stage.js';
 
 export interface PipelineDeps extends MatchDeps {

@@ -1,5 +1,5 @@
 /**
- * Forward: the request goes to the proxy of its protocol (rest/exchange.ts, grpc/call.ts), which
+ * Forward: the request goes to the proxy of its protocol (rest/forwarded-exchange.ts, grpc/call.ts), which
  * runs its attempts. The last stage: once the upstream's breaker admits the request, the exchange
  * commits what steering decided (`PipelineRequest.commit`).
  */

@@ -5,7 +5,7 @@
  * gRPC). A stage reads and sets the fields and calls these methods; it never asks which protocol
  * it runs in.
  *
- * It is the one object made per request before the proxy's own (rest/exchange.ts, grpc/call.ts):
+ * It is the one object made per request before the proxy's own (rest/forwarded-exchange.ts, grpc/call.ts):
  * it is also what `match` reads (a `RouteRequest`, with `sticky` a method, no closure), and what
  * the exchange reads of the stages' decisions (answer headers, token, body read).
  */
@@ -13,8 +13,8 @@ import type { Allow, Deny, Gatekeeper, PendingVerdict } from '../auth/gate.js';
 import type { FlowSlot } from '../flow/controller.js';
 import type { GatewayReason } from '../edge/errors.js';
 import type { BanditEdge, FeedbackCredit, FeedbackReading } from '../steer/bandit-edge.js';
-import type { StickyKeys } from '../steer/sticky.js';
-import type { StickySpec } from '../../routing/sticky.js';
+import type { StickyKeys } from '../steer/sticky-keys.js';
+import type { StickySpec } from '../../routing/sticky-spec.js';
 import type { CorsPolicy, HeaderGetter, NotRouted, Protocol, RouteRequest, RouteTable, Routed } from '../../routing/types.js';
 
 /** A refusal of the gateway's own, which each protocol renders (REST: the JSON error; gRPC: a trailers-only status). */
@@ -64,7 +64,7 @@ export abstract class PipelineRequest implements RouteRequest {
     public frontEnd: boolean,
   ) {}
 
-  /** Its point under a sticky group's spec (steer/sticky.ts); a REST request without a valid cookie gets one minted. */
+  /** Its point under a sticky group's spec (steer/sticky-keys.ts); a REST request without a valid cookie gets one minted. */
   sticky(spec: StickySpec): number | undefined {
     const keys = this.stickyKeys;
     if (keys === undefined) return undefined;

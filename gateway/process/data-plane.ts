@@ -12,7 +12,7 @@
  * for connections over --max-connections is the listener's (process/public-listeners.ts `accept`). A connection that
  * sends nothing is closed after the header timeout. Each is answered on that connection only,
  * with a JSON body, and closed; requests pipelined behind it are never served
- * (edge/http1-pipeline.ts). Nothing on the public port answers in fastify's words.
+ * (edge/http1-serial.ts). Nothing on the public port answers in fastify's words.
  */
 import { readFileSync } from 'node:fs';
 import cluster from 'node:cluster';
@@ -58,7 +58,7 @@ import { KEEP_ALIVE_TIMEOUT_MS, OwnRoutes } from './own-routes.js';
 import { PublicListeners } from './public-listeners.js';
 import { randomPicker, roundRobinPicker, seededRandom } from '../../routing/pick.js';
 import { SteerOverrides, steeredPicker } from '../steer/overrides.js';
-import { StickyKeys } from '../steer/sticky.js';
+import { StickyKeys } from '../steer/sticky-keys.js';
 import { BanditEdge, type RewardSink } from '../steer/bandit-edge.js';
 import { IpcRewardSink } from '../steer/reward-ipc.js';
 import { RedisSteerStore } from '../steer/store.js';

@@ -11,7 +11,7 @@ import type net from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { EdgeConfig } from '../config/edge.js';
 import { errorBody, type GatewayReason } from '../edge/errors.js';
-import type { RestRequest, RestResponse } from '../edge/exchange.js';
+import type { RestRequest, RestResponse } from '../edge/rest-exchange.js';
 import type { H2Request, H2Response } from '../edge/h2-exchange.js';
 import type { Http1Edge } from '../edge/http1-edge.js';
 import { NODE_EXCHANGE, type NodeRequest, type NodeResponse } from '../edge/node-exchange.js';

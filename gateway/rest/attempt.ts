@@ -1,5 +1,5 @@
 /**
- * One attempt of a REST exchange (rest/exchange.ts): the endpoint it was sent to (counted in that
+ * One attempt of a REST exchange (rest/forwarded-exchange.ts): the endpoint it was sent to (counted in that
  * endpoint's outstanding requests while it runs), the upstream client's handle of it, its per-try
  * timer and the client's callbacks (upstream/http1-client.ts `ResponseHandler`), which it passes
  * to its exchange with itself. Once the exchange is done with it (`end`: answered, failed, or the

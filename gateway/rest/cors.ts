@@ -16,7 +16,7 @@
  *
  * Routes without a policy never get here: the proxy checks `backend.cors !== null` and nothing else.
  */
-import type { RestRequest, RestResponse } from '../edge/exchange.js';
+import type { RestRequest, RestResponse } from '../edge/rest-exchange.js';
 import type { CorsPolicy } from '../../routing/types.js';
 
 /** The request's `Origin` if the policy allows it, else undefined. */

@@ -2,7 +2,7 @@
  * The REST side of an external auth decision (ext-auth/policy.ts): a denial written as the auth
  * service gave it (an allowance's additions are rest/rest-request.ts's `allowed`).
  */
-import type { RestRequest, RestResponse } from '../edge/exchange.js';
+import type { RestRequest, RestResponse } from '../edge/rest-exchange.js';
 import type { Deny } from '../auth/gate.js';
 import { sendWhole } from '../edge/http-answer.js';
 

@@ -5,7 +5,7 @@
  * and the model is still reached over HTTP/1.1.
  *
  * Each stream becomes an exchange of edge/h2-exchange.ts (`H2Request`, `H2Response`: the REST
- * exchange's HTTP/2 adapter, edge/exchange.ts), so rest/proxy.ts has no second code path. Here:
+ * exchange's HTTP/2 adapter, edge/rest-exchange.ts), so rest/proxy.ts has no second code path. Here:
  *
  * - request head: pseudo-header fields never go upstream; `:authority` is the Host (RFC 9113
  *   §8.3.1; a Host field naming another authority is a 400), `cookie` fields are joined with "; "
@@ -33,7 +33,7 @@
 import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { GatewayReason } from '../edge/errors.js';
-import type { RestRequest, RestResponse } from '../edge/exchange.js';
+import type { RestRequest, RestResponse } from '../edge/rest-exchange.js';
 import { H2Request, H2Response, peerOf } from '../edge/h2-exchange.js';
 import { sendError } from '../edge/http-answer.js';
 import { h2RequestHeaders } from '../edge/http-headers.js';

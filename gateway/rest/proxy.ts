@@ -2,7 +2,7 @@
  * The REST proxy: each request (HTTP/1.1, or HTTP/2 through rest/h2.ts) becomes a
  * `RestPipelineRequest` (rest/rest-request.ts) and runs the request pipeline
  * (gateway/pipeline/chain.ts: match, sticky, CORS, gate, steer, forward); a forwarded request
- * is proxied by its exchange (rest/exchange.ts) over a pooled keep-alive connection
+ * is proxied by its exchange (rest/forwarded-exchange.ts) over a pooled keep-alive connection
  * (upstream/http1-client.ts, raw headers), its answer streamed back.
  *
  * What stays here is what every exchange shares: draining, how upstreams are named in error
@@ -12,7 +12,7 @@
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { GatewayReason } from '../edge/errors.js';
-import type { RestRequest, RestResponse } from '../edge/exchange.js';
+import type { RestRequest, RestResponse } from '../edge/rest-exchange.js';
 import { sendError } from '../edge/http-answer.js';
 import type { Gatekeeper } from '../auth/gate.js';
 import { LogBudget } from '../observe/log-budget.js';
@@ -20,9 +20,9 @@ import { requestPipeline } from '../pipeline/chain.js';
 import type { Stage } from '../pipeline/stage.js';
 import type { UpstreamPool } from '../upstream/pools.js';
 import type { Backend, LiveTable, Picker } from '../../routing/types.js';
-import type { StickyKeys } from '../steer/sticky.js';
+import type { StickyKeys } from '../steer/sticky-keys.js';
 import type { BanditEdge } from '../steer/bandit-edge.js';
-import type { ExchangeDeps } from './exchange.js';
+import type { ExchangeDeps } from './forwarded-exchange.js';
 import type { FlowController } from '../flow/controller.js';
 import { RestPipelineRequest } from './rest-request.js';
 
@@ -38,7 +38,7 @@ export interface RestProxyDeps extends ExchangeDeps {
   readonly gate?: Gatekeeper | undefined;
   /** Whether a peer may set X-Forwarded-For/-Proto (--trusted-proxies); default: none may. */
   readonly trusts?: ((socket: Socket) => boolean) | undefined;
-  /** Sticky assignment's keys (gateway/steer/sticky.ts); without them sticky cookies are neither read nor set. */
+  /** Sticky assignment's keys (gateway/steer/sticky-keys.ts); without them sticky cookies are neither read nor set. */
   readonly sticky?: StickyKeys | undefined;
   /** Bandits: tokens on answers, feedback to its arm (gateway/steer/bandit-edge.ts). */
   readonly bandits?: BanditEdge | undefined;

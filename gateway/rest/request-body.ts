@@ -13,7 +13,7 @@
  * request: what becomes of the rest of the request body is the proxy's decision.
  */
 import { Readable } from 'node:stream';
-import type { RestRequest } from '../edge/exchange.js';
+import type { RestRequest } from '../edge/rest-exchange.js';
 
 export interface BodyCopy {
   /** Largest body kept; a larger one is dropped and `whole` is called with null. */

@@ -1,13 +1,13 @@
 /**
  * The REST adapter of the request pipeline (gateway/pipeline/request.ts): one REST request, over
- * HTTP/1.1 or HTTP/2 (the exchange interface of edge/exchange.ts), as the stages see it. It only
+ * HTTP/1.1 or HTTP/2 (the exchange interface of edge/rest-exchange.ts), as the stages see it. It only
  * translates: the gate's verdicts into the gateway's JSON answers, a feedback's JSON body into its
- * token, the forward into an exchange (rest/exchange.ts), which it also serves as the extras the
+ * token, the forward into an exchange (rest/forwarded-exchange.ts), which it also serves as the extras the
  * stages decided (answer headers, token, the body read, the auth service's edits).
  */
 import type { Allow, Deny, Gatekeeper, PendingVerdict } from '../auth/gate.js';
 import { applyEdits, type Authorized } from '../ext-auth/subject.js';
-import { announcesBody, isWhole, type RestRequest, type RestResponse } from '../edge/exchange.js';
+import { announcesBody, isWhole, type RestRequest, type RestResponse } from '../edge/rest-exchange.js';
 import { sendError, sendJson } from '../edge/http-answer.js';
 import { headerGetter, schemeOf, upstreamRequestHeaders } from '../edge/http-headers.js';
 import { readSmallBody } from '../edge/small-body.js';
@@ -16,10 +16,10 @@ import { tokenFromFeedbackJson } from '../steer/answer-tag.js';
 import { FEEDBACK_MAX_BYTES, isFeedbackPath, type FeedbackReading } from '../steer/bandit-edge.js';
 import type { CorsPolicy, NotRouted } from '../../routing/types.js';
 import { corsRequest } from './cors.js';
-import { Exchange, type ExchangeDeps, type ExchangeExtras, type ExchangeHost } from './exchange.js';
+import { Exchange, type ExchangeDeps, type ExchangeExtras, type ExchangeHost } from './forwarded-exchange.js';
 import { sendRawDenial } from './ext-auth-answer.js';
 import type { Socket } from 'node:net';
-import type { StickyKeys } from '../steer/sticky.js';
+import type { StickyKeys } from '../steer/sticky-keys.js';
 
 /** What a request asks of the REST proxy (rest/proxy.ts) beyond what its exchange does. */
 export interface RestHost extends ExchangeHost {

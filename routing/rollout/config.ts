@@ -7,7 +7,7 @@
  * user never chose.
  */
 import { parse as parseYaml } from 'yaml';
-import { parseSticky as stickySpecOf, type StickySpec } from '../sticky.js';
+import { parseSticky as stickySpecOf, type StickySpec } from '../sticky-spec.js';
 import { type Parsed } from '../values.js';
 
 export interface MirrorConfig {

@@ -1,5 +1,5 @@
 /**
- * The REST exchange (gateway/edge/exchange.ts) is one contract with three adapters: the lane
+ * The REST exchange (gateway/edge/rest-exchange.ts) is one contract with three adapters: the lane
  * (edge/http1-lane.ts), Node's HTTP/1.1 server (edge/node-exchange.ts) and HTTP/2
  * (edge/h2-exchange.ts, through rest/h2.ts). One handler, written against the interface only, is
  * served by each over real sockets on 127.0.0.1, and the client checks what it received:
@@ -16,7 +16,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import net, { type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isWhole, type RestRequest, type RestResponse } from '../../../gateway/edge/exchange.js';
+import { isWhole, type RestRequest, type RestResponse } from '../../../gateway/edge/rest-exchange.js';
 import { Http1Lane } from '../../../gateway/edge/http1-lane.js';
 import { NODE_EXCHANGE } from '../../../gateway/edge/node-exchange.js';
 import { GatewayMetrics } from '../../../gateway/observe/metrics.js';

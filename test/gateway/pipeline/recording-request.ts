@@ -6,7 +6,7 @@
 import type { Allow, Deny, Gatekeeper, PendingVerdict } from '../../../gateway/auth/gate.js';
 import { PipelineRequest, type Refusal } from '../../../gateway/pipeline/request.js';
 import type { FeedbackReading } from '../../../gateway/steer/bandit-edge.js';
-import type { StickyKeys } from '../../../gateway/steer/sticky.js';
+import type { StickyKeys } from '../../../gateway/steer/sticky-keys.js';
 import type { CorsPolicy, NotRouted, Protocol } from '../../../routing/types.js';
 
 export interface RecordingOptions {

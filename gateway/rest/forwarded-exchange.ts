@@ -18,7 +18,7 @@ import { failureOutcome, httpOutcome } from '../forward/outcome.js';
 import type { AttemptFailure } from '../forward/retry-rule.js';
 import type { Clock, Timer } from '../upstream/clock.js';
 import type { GatewayReason } from '../edge/errors.js';
-import { announcesBody, isWhole, type RestRequest, type RestResponse } from '../edge/exchange.js';
+import { announcesBody, isWhole, type RestRequest, type RestResponse } from '../edge/rest-exchange.js';
 import { sendError } from '../edge/http-answer.js';
 import { clientResponseHeaders } from '../edge/http-headers.js';
 import { isSmall, readSmallBody } from '../edge/small-body.js';

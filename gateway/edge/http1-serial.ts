@@ -54,7 +54,7 @@ class Connection {
   ending: EdgeRefusal | null | undefined;
 }
 
-export class Http1Pipelines {
+export class Http1Serial {
   private readonly connections = new WeakMap<Socket, Connection>();
 
   constructor(private readonly deps: PipelineDeps) {}

@@ -7,7 +7,7 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { STICKY_COOKIE, stickyPoint } from '../../routing/steering.js';
-import type { StickySpec } from '../../routing/sticky.js';
+import type { StickySpec } from '../../routing/sticky-spec.js';
 import type { HeaderGetter } from '../../routing/types.js';
 
 const ID_BYTES = 16;
