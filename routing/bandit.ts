@@ -11,6 +11,7 @@
  * `int(reward × rows)`, so 0.9 is not a failure. With a half-life, both sums fade by
  * 2^(−Δt / halfLife) between updates, on the store's clock.
  */
+import { parseDuration } from './duration.js';
 import { parseFieldsDocument, type Parsed } from './values.js';
 
 export type BanditPolicy = 'thompson' | 'epsilon-greedy';
@@ -49,19 +50,10 @@ export const MAX_ATTRIBUTION_TTL_MS = 7 * 86_400_000;
 export const MAX_ARM_NAME_BYTES = 100;
 
 const FIELDS = ['arms', 'policy', 'epsilon', 'floor', 'halfLife', 'rewardRange', 'attributionTtl'] as const;
-const DURATION = /^([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h|d)$/;
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const PERCENT = /^([0-9]+(?:\.[0-9]+)?)\s*%$/;
 
 const show = (v: unknown): string => JSON.stringify(v) ?? String(v);
 const utf8Bytes = (s: string): number => new TextEncoder().encode(s).length;
-
-/** `500ms`, `30s`, `2m`, `1h`, `1d` in ms; null when it is not one. */
-function durationMs(v: unknown): number | null {
-  if (typeof v !== 'string') return null;
-  const m = DURATION.exec(v.trim());
-  return m ? Number(m[1]) * UNIT_MS[m[2]!]! : null;
-}
 
 /**
  * `seldon.io/gateway-bandit` (YAML or JSON) for a deployment whose (non-shadow) predictors are
@@ -121,7 +113,7 @@ export function parseBanditAnnotation(raw: string, predictors: readonly string[]
   if (doc.halfLife !== undefined) {
     if (doc.halfLife === 'none') halfLifeMs = null;
     else {
-      const ms = durationMs(doc.halfLife);
+      const ms = parseDuration(doc.halfLife);
       if (ms === null || ms <= 0) return fail(`halfLife must be a duration above 0 like 2m or 1h, or none, not ${show(doc.halfLife)}`);
       halfLifeMs = ms;
     }
@@ -139,7 +131,7 @@ export function parseBanditAnnotation(raw: string, predictors: readonly string[]
 
   let attributionTtlMs = BANDIT_DEFAULTS.attributionTtlMs;
   if (doc.attributionTtl !== undefined) {
-    const ms = durationMs(doc.attributionTtl);
+    const ms = parseDuration(doc.attributionTtl);
     if (ms === null || ms <= 0 || ms > MAX_ATTRIBUTION_TTL_MS) return fail(`attributionTtl must be a duration above 0 and at most 7d, like 1h, not ${show(doc.attributionTtl)}`);
     attributionTtlMs = ms;
   }

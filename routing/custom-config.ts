@@ -10,6 +10,7 @@ import type { BreakerLimits, CorsPolicy, PathMatcher, RetryOn, RetryPolicy } fro
 import { DEFAULT_BREAKER } from './types.js';
 import { isDns1123Subdomain, serviceOfHost, validPort } from './services.js';
 import { parseCorsPolicy } from './cors-config.js';
+import { parseDuration } from './duration.js';
 
 /** One valid Mapping, before it becomes a route spec. */
 export interface MappingRoute {
@@ -73,13 +74,10 @@ function nonNegativeInt(v: unknown): number | null {
   return null;
 }
 
-function parseDuration(v: unknown): number | null {
-  if (typeof v === 'number' && v >= 0) return v;
-  if (typeof v !== 'string') return null;
-  const m = /^([0-9]+(?:\.[0-9]+)?)(ms|s|m)$/.exec(v.trim());
-  if (!m) return null;
-  const n = Number(m[1]);
-  return m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : n * 60_000;
+/** Ambassador's `per_try_timeout`: a duration (routing/duration.ts), or a number of ms (YAML's `0.5` typed as a number). */
+function perTryMs(v: unknown): number | null {
+  if (typeof v === 'number') return v >= 0 ? v : null;
+  return parseDuration(v);
 }
 
 function parseService(raw: unknown, namespace: string): MappingRoute['service'] | string {
@@ -142,7 +140,7 @@ function parseRetry(raw: unknown): RetryPolicy | string {
   if (typeof on !== 'string' || !RETRY_ON.includes(on as RetryOn)) return `retry_policy.retry_on "${String(on)}" is not one of ${RETRY_ON.join(', ')}`;
   const n = raw.num_retries === undefined ? 1 : nonNegativeInt(raw.num_retries);
   if (n === null) return `retry_policy.num_retries "${String(raw.num_retries)}" is not a whole number`;
-  const perTry = raw.per_try_timeout === undefined ? 0 : parseDuration(raw.per_try_timeout);
+  const perTry = raw.per_try_timeout === undefined ? 0 : perTryMs(raw.per_try_timeout);
   if (perTry === null) return `retry_policy.per_try_timeout "${String(raw.per_try_timeout)}" is not a duration like 500ms or 2s`;
   const grpcOn = raw.retry_grpc_on === undefined ? [] : parseGrpcRetryOn(raw.retry_grpc_on);
   if (typeof grpcOn === 'string') return grpcOn;

@@ -10,7 +10,7 @@
  * one) degrades the deployment: the predictors it covers are served without limits, and the
  * compile says why.
  */
-import { parseDuration } from './rollout/config.js';
+import { parseDuration } from './duration.js';
 import { checkHeaderName, parseFieldsDocument, type Parsed } from './values.js';
 
 export const FLOW_ANNOTATION = 'seldon.io/gateway-flow';

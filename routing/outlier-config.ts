@@ -9,7 +9,7 @@
  * `seldon.io/gateway-flow` does. A bad value degrades the deployment, which is served with the
  * flags' settings.
  */
-import { parseDuration } from './rollout/config.js';
+import { parseDuration } from './duration.js';
 import type { OutlierPolicy } from './types.js';
 import { parseFieldsDocument, type Parsed } from './values.js';
 

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { parseDuration } from '../../routing/rollout/config.js';
+import { parseDuration } from '../../routing/duration.js';
 import { env, BOTH, type OptionSpec } from './option.js';
 import type { Reader } from './read.js';
 import { UsageError } from './values.js';

@@ -7,6 +7,7 @@
  * user never chose.
  */
 import { parse as parseYaml } from 'yaml';
+import { parseDuration } from '../duration.js';
 import { parseSticky as stickySpecOf, type StickySpec } from '../sticky-spec.js';
 import { type Parsed } from '../values.js';
 
@@ -65,24 +66,11 @@ export const ROLLOUT_DEFAULTS = Object.freeze({
 const FIELDS = ['canary', 'mirror', 'steps', 'interval', 'minRequests', 'maxErrorRate', 'maxLatencyShift', 'maxP99', 'threshold', 'sticky'];
 const MIRROR_FIELDS = ['percent', 'for', 'minAgreement'];
 
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-const DURATION = /^(?:[0-9]+(?:\.[0-9]+)?(?:ms|s|m|h))+$/;
-const DURATION_PART = /([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)/g;
 const PERCENT = /^(\+)?([0-9]+(?:\.[0-9]+)?)\s*%$/;
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const show = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v) : (JSON.stringify(v) ?? String(v)));
-
-/** `250ms`, `30s`, `5m`, `1h`, `1m30s`, in ms; a bare number has no unit and is refused. */
-export function parseDuration(v: unknown): number | null {
-  if (typeof v !== 'string') return null;
-  const s = v.trim();
-  if (!DURATION.test(s)) return null;
-  let ms = 0;
-  for (const m of s.matchAll(DURATION_PART)) ms += Number(m[1]) * UNIT_MS[m[2]!]!;
-  return ms;
-}
 
 /** `99%` or a bare number of percent (`99`), as a fraction; `+2%` only when `relative` is allowed. */
 function parsePercent(v: unknown, allowRelative: boolean): { rate: number; relative: boolean } | null {
