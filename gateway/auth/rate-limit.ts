@@ -17,7 +17,7 @@
 import { hash, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { GatewayMetrics } from '../observe/metrics.js';
-import { KEY_PREFIX, StoreUnavailable, withTimeout, type RedisConnection } from './redis.js';
+import { KEY_PREFIX, NOW_MS_LUA, StoreUnavailable, withTimeout, type RedisConnection } from './redis.js';
 import type { RateLimit } from '../../routing/types.js';
 
 export interface Verdict {
@@ -117,9 +117,7 @@ export interface SharedLimits {
 // Returns {1} when allowed, else {0, wait ms, index of the limit that refused}. GCRA_PEEK_LUA is the
 // same check without the update.
 const GCRA_CHECK = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local n = #KEYS
+${NOW_MS_LUA}local n = #KEYS
 local tats = {}
 local worst, worstAt = 0, 0
 for i = 1, n do
@@ -147,9 +145,7 @@ return {1, '0', 0}`,
 const HEARTBEAT_LUA = {
   numberOfKeys: 1,
   lua: `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZADD', KEYS[1], now, ARGV[1])
+${NOW_MS_LUA}redis.call('ZADD', KEYS[1], now, ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
 return redis.call('ZCARD', KEYS[1])`,

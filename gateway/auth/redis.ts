@@ -22,6 +22,14 @@ import { parseRedisUrl, type RedisTarget, type Topology } from './redis-url.js';
 /** Every key the gateway writes starts with this. */
 export const KEY_PREFIX = 'seldon-gateway:';
 
+/**
+ * The start of every script that reads the time: `now`, whole ms from Redis's own clock (TIME), so
+ * that replicas whose clocks differ stamp and compare on one clock.
+ */
+export const NOW_MS_LUA = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+`;
+
 /** A Lua script: `numberOfKeys` KEYS, then ARGV; without it, each call passes the key count first. */
 export interface ScriptSpec {
   readonly numberOfKeys?: number;

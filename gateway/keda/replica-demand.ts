@@ -18,7 +18,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { KEY_PREFIX, withTimeout, type RedisConnection } from '../auth/redis.js';
+import { KEY_PREFIX, NOW_MS_LUA, withTimeout, type RedisConnection } from '../auth/redis.js';
 import type { FlowDemandSource, PredictorDemand, ReplicaCount } from '../flow/demand.js';
 import type { DemandTotals } from './scaler.js';
 import { debounced, predictorKey } from './worker-demand.js';
@@ -34,9 +34,7 @@ const NOTIFY_DEBOUNCE_MS = 50;
 
 /** KEYS: a deployment's predictor hashes; ARGV: replica id, ttl (ms), then this replica's demand per key. Returns {others' sum, live replicas} per key. */
 const RECORD_LUA = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local ttl = tonumber(ARGV[2])
+${NOW_MS_LUA}local ttl = tonumber(ARGV[2])
 local out = {}
 for i, key in ipairs(KEYS) do
   redis.call('HSET', key, ARGV[1], ARGV[i + 2] .. ':' .. (now + ttl))

@@ -18,7 +18,7 @@
  * counts is consumed once: a leader that dies between reading and writing leaves the list as it
  * was, and a stale leader's write fails on the epoch.
  */
-import { KEY_PREFIX, type RedisConnection } from '../auth/redis.js';
+import { KEY_PREFIX, NOW_MS_LUA, type RedisConnection } from '../auth/redis.js';
 import { addReward, type ArmStats } from '../../routing/bandit.js';
 
 /** One replica's counts for about a second, as it flushed them (field → count), and when the store received them. */
@@ -71,9 +71,7 @@ const leaseKey = (deployment: string): string => `${KEY_PREFIX}steer:{${deployme
 const ADD_COUNTS = {
   numberOfKeys: 1,
   lua: `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('RPUSH', KEYS[1], now .. '|' .. ARGV[1])
+${NOW_MS_LUA}redis.call('RPUSH', KEYS[1], now .. '|' .. ARGV[1])
 redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]))
 return now`,
@@ -83,9 +81,7 @@ return now`,
 const PENDING = {
   numberOfKeys: 2,
   lua: `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local state = redis.call('GET', KEYS[2])
+${NOW_MS_LUA}local state = redis.call('GET', KEYS[2])
 local pieces = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
 local out = {now, state}
 for i = 1, #pieces do out[#out + 1] = pieces[i] end
@@ -126,9 +122,7 @@ const REWARD = {
   numberOfKeys: 2,
   lua: `
 if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', tonumber(ARGV[3])) then return 0 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local a = ARGV[1]
+${NOW_MS_LUA}local a = ARGV[1]
 local v = redis.call('HMGET', KEYS[1], a .. ':s', a .. ':f', a .. ':n', a .. ':t')
 local s, f, n, last = tonumber(v[1]) or 0, tonumber(v[2]) or 0, tonumber(v[3]) or 0, tonumber(v[4]) or now
 if ARGV[4] ~= '' and now > last then
@@ -147,9 +141,7 @@ return 1`,
 const ARMS = {
   numberOfKeys: 1,
   lua: `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local out = {now}
+${NOW_MS_LUA}local out = {now}
 local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all do out[#out + 1] = all[i] end
 return out`,
