@@ -12,6 +12,7 @@
  * 2^(−Δt / halfLife) between updates, on the store's clock.
  */
 import { parseDuration } from './duration.js';
+import { logGamma, normalQuantile } from './statistics.js';
 import { parseFieldsDocument, type Parsed } from './values.js';
 
 export type BanditPolicy = 'thompson' | 'epsilon-greedy';
@@ -251,20 +252,6 @@ export function betaSampler(a: number, b: number, random: Uniform, normal = norm
 // The Beta posterior's mean and 95% interval (exact quantiles).
 // ---------------------------------------------------------------------------------------------
 
-const LANCZOS = [
-  0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
-];
-
-/** ln Γ(x) for x > 0 (Lanczos, g = 7). */
-function logGamma(x: number): number {
-  if (x < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * x)) - logGamma(1 - x);
-  x -= 1;
-  let a = LANCZOS[0]!;
-  const t = x + 7.5;
-  for (let i = 1; i < 9; i++) a += LANCZOS[i]! / (x + i);
-  return 0.5 * Math.log(2 * Math.PI) + (x + 0.5) * Math.log(t) - t + Math.log(a);
-}
-
 /** Continued fraction of the incomplete Beta function (modified Lentz). */
 function betaContinuedFraction(x: number, a: number, b: number): number {
   const tiny = 1e-300;
@@ -312,7 +299,7 @@ export function betaQuantile(p: number, a: number, b: number): number {
   const mean = a / (a + b);
   const sd = Math.sqrt((a * b) / ((a + b) * (a + b) * (a + b + 1)));
   // Start from the normal approximation with the posterior's mean and sd.
-  let x = Math.min(1 - 1e-12, Math.max(1e-12, mean + sd * normalQuantileApprox(p)));
+  let x = Math.min(1 - 1e-12, Math.max(1e-12, mean + sd * normalQuantile(p)));
   let lo = 0;
   let hi = 1;
   for (let i = 0; i < 100; i++) {
@@ -326,14 +313,6 @@ export function betaQuantile(p: number, a: number, b: number): number {
     x = next;
   }
   return x;
-}
-
-/** A standard normal quantile good to about 4.5e-4 (Abramowitz and Stegun 26.2.23): only a starting point. */
-function normalQuantileApprox(p: number): number {
-  const q = p < 0.5 ? p : 1 - p;
-  const t = Math.sqrt(-2 * Math.log(q));
-  const z = t - (2.515517 + 0.802853 * t + 0.010328 * t * t) / (1 + 1.432788 * t + 0.189269 * t * t + 0.001308 * t * t * t);
-  return p < 0.5 ? -z : z;
 }
 
 // ---------------------------------------------------------------------------------------------
