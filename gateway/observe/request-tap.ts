@@ -11,35 +11,15 @@ import { routedAttributes, shadowAttributes, type CallTrace, type HeaderWriter, 
 import type { Backend, Routed } from '../../routing/types.js';
 
 /** What the access log reads of a request, taken as it arrives (before the gateway rewrites its headers). */
-export interface Arrival {
-  /** performance.now() and epoch ms at arrival. */
+export interface Arrival extends Pick<AccessEntry, 'startTime' | 'clientAddress' | 'forwardedFor' | 'method' | 'authority' | 'path' | 'protocol' | 'userAgent' | 'peerSubject'> {
+  /** performance.now() at arrival: the duration counts from it. */
   readonly startedAt: number;
-  readonly startTime: number;
-  readonly clientAddress: string | undefined;
-  readonly forwardedFor: string | undefined;
-  readonly method: string;
-  readonly authority: string | undefined;
-  /** As the access log writes it (without the query unless --access-log-query). */
-  readonly path: string;
-  /** HTTP/1.1, HTTP/1.0 or HTTP/2. */
-  readonly protocol: string;
-  readonly userAgent: string | undefined;
-  readonly peerSubject: string | undefined;
   /** The trace id the client's context carries (logged when the gateway does not trace the request itself). */
   readonly incomingTraceId: string | undefined;
 }
 
 /** How a request ended, as its access-log line and server span say it. */
-export interface Ending {
-  /** The HTTP status sent (499: the client left first; gRPC: the :status, 0 when none was sent). */
-  readonly responseCode: number;
-  /** gRPC calls: the status the client got. */
-  readonly grpcStatus: number | undefined;
-  readonly bytesReceived: number | null;
-  readonly bytesSent: number;
-  /** The x-request-id the upstream saw (the client's for a request the gateway answered itself). */
-  readonly requestId: string | undefined;
-}
+export type Ending = Pick<AccessEntry, 'responseCode' | 'grpcStatus' | 'bytesReceived' | 'bytesSent' | 'requestId'>;
 
 /** How one protocol's attempts and shadows are traced: its header carrier, span names and attributes. */
 export interface TapProtocol<C> {
