@@ -134,7 +134,7 @@ export class GrpcProxy {
     const skipped = this.bugLog.take();
     if (skipped !== undefined) {
       this.log?.error(
-        { protocol: 'grpc', deployment: o ? `${o.namespace}/${o.deployment}` : undefined, err, ...(skipped ? { notLogged: skipped } : {}) },
+        { protocol: 'grpc', deployment: o ? `${o.namespace}/${o.deployment}` : undefined, backend: backend?.id, err, ...(skipped ? { notLogged: skipped } : {}) },
         'unexpected error while handling a gRPC call: the call fails, the gateway keeps serving',
       );
     }

@@ -88,7 +88,12 @@ export class RestProxy {
     const log = this.deps.log;
     const skipped = log === undefined ? undefined : this.failureLog.take();
     if (skipped === undefined) return;
-    log!.warn({ protocol: 'rest', deployment: backend.id, upstream: up.name, reason, cause, ...(skipped ? { notLogged: skipped } : {}) }, 'upstream failure');
+    const o = backend.origin;
+    // The fields gRPC's failures are logged with (grpc/call-context.ts): the deployment as ns/name, the backend beside it.
+    log!.warn(
+      { protocol: 'rest', deployment: `${o.namespace}/${o.deployment}`, backend: backend.id, upstream: up.name, reason, cause, ...(skipped ? { notLogged: skipped } : {}) },
+      'upstream failure',
+    );
   }
 
   /** Something inside the gateway failed a request: counted and logged, never a process exit. */
@@ -98,7 +103,14 @@ export class RestProxy {
     const skipped = this.deps.log === undefined ? undefined : this.bugLog.take();
     if (skipped === undefined) return;
     this.deps.log!.error(
-      { protocol: 'rest', where, deployment: backend?.id, err: { message: err.message, stack: err.stack }, ...(skipped ? { notLogged: skipped } : {}) },
+      {
+        protocol: 'rest',
+        where,
+        deployment: o ? `${o.namespace}/${o.deployment}` : undefined,
+        backend: backend?.id,
+        err: { message: err.message, stack: err.stack },
+        ...(skipped ? { notLogged: skipped } : {}),
+      },
       'unexpected error while handling a REST request: the request fails, the gateway keeps serving',
     );
   }
