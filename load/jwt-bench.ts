@@ -17,8 +17,14 @@
  * node:http server in this process; the gateway is the CLI (`npm run build` first, load/lib/gateway.ts
  * `startGateway`), one worker. Rounds interleave the cases; the table shows medians, each case's
  * ratio to `plain` and `plain-token`, and the median of its per-round ratios to `plain-token` (paired).
+ * `--pair cached` (or `cached-forward`) runs two gateways of the build side by side instead, one serving
+ * `plain-token` and the other the case, under the same load in the same windows (roles swapped every round),
+ * and reports the median of the rounds' ratios: on a host whose speed moves by a fifth between windows, the only
+ * way this machine resolves a few percent.
+ * /proc counts CPU in ticks of 10 ms: a window of 3,000 requests (1,500/s for 2 s) moves by 3.3 µs per tick, so
+ * a question of a few percent needs windows of 10,000 requests or more (`--seconds 8`).
  *
- *   npm run build && npx vite-node load/jwt-bench.ts [--rate 500] [--seconds 8] [--rounds 3] [--main <dist/gateway/main.js of another build>]
+ *   npm run build && npx vite-node load/jwt-bench.ts [--cases plain,plain-token,cached] [--rate 500] [--seconds 8] [--rounds 3] [--main <dist/gateway/main.js of another build>]
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -41,8 +47,18 @@ const sdep = (name: string, annotations: Record<string, string>): string =>
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { rate: { type: 'string', default: '500' }, seconds: { type: 'string', default: '8' }, rounds: { type: 'string', default: '3' }, main: { type: 'string', default: GATEWAY_MAIN } },
+    options: {
+      pair: { type: 'string' },
+      cases: { type: 'string', default: CASES.join(',') },
+      rate: { type: 'string', default: '500' },
+      seconds: { type: 'string', default: '8' },
+      rounds: { type: 'string', default: '3' },
+      main: { type: 'string', default: GATEWAY_MAIN },
+    },
   });
+  const cases = values.cases.split(',') as Case[];
+  for (const c of cases) if (!CASES.includes(c)) throw new Error(`--cases: ${c} is not one of ${CASES.join(', ')}`);
+  if (!cases.includes('plain') || !cases.includes('plain-token')) throw new Error('--cases: plain and plain-token are the baselines, keep them');
   const rate = Number(values.rate);
   const seconds = Number(values.seconds);
   const rounds = Number(values.rounds);
@@ -66,23 +82,59 @@ async function main(): Promise<void> {
   writeFileSync(join(manifests, 'plain.yaml'), sdep('plain', {}));
   writeFileSync(join(manifests, 'jwt.yaml'), sdep('jwt', { 'seldon.io/gateway-jwt': JSON.stringify({ providers: ['corp'], scopes: ['predict'], claimsToHeaders: { sub: 'x-jwt-sub' } }) }));
   writeFileSync(join(manifests, 'jwtfwd.yaml'), sdep('jwtfwd', { 'seldon.io/gateway-jwt': JSON.stringify({ providers: ['corp'], scopes: ['predict'], forward: true }) }));
-  const gw = await startGateway('gateway', {
-    log: join(dir, 'gateway.log'),
-    manifests,
-    upstreams: ['plain-main.models:8000', 'jwt-main.models:8000', 'jwtfwd-main.models:8000'],
-    backendPort: (model.address() as AddressInfo).port,
-    nodeArgs: [],
-    args: ['--jwt-providers', providers, '--access-log', 'off'],
-    main: values.main,
-  });
-  const port = gw.port;
-
+  const launch = (name: string): ReturnType<typeof startGateway> =>
+    startGateway(name, {
+      log: join(dir, `${name}.log`),
+      manifests,
+      upstreams: ['plain-main.models:8000', 'jwt-main.models:8000', 'jwtfwd-main.models:8000'],
+      backendPort: (model.address() as AddressInfo).port,
+      nodeArgs: [],
+      args: ['--jwt-providers', providers, '--access-log', 'off'],
+      main: values.main,
+    });
   const claims = { sub: 'bench', aud: 'seldon', scope: 'predict' };
   const cached = await idp.token(claims, rs);
+  const pathOf = (c: Case): string => `/seldon/models/${c.startsWith('plain') ? 'plain' : c === 'cached-forward' ? 'jwtfwd' : 'jwt'}/api/v1.0/predictions`;
+  const body = (): string => '{"data":{"ndarray":[[1]]}}';
+  const bearer = (): Record<string, string> => ({ authorization: `Bearer ${cached}` });
+
+  if (values.pair !== undefined) {
+    // Side by side: two gateways of one build under the same load at the same time, one serving plain-token,
+    // the other the case; each round swaps them. What the host does to one window it does to both.
+    const pair = values.pair as Case;
+    if (pair !== 'cached' && pair !== 'cached-forward') throw new Error('--pair: cached or cached-forward');
+    const gws = [await launch('gateway-1'), await launch('gateway-2')];
+    await Promise.all(gws.map((g) => openLoop(g.port, pathOf(pair), rate, 1, body, bearer)));
+    const ratios: number[] = [];
+    for (let round = 1; round <= rounds; round++) {
+      const [base, tried] = round % 2 === 1 ? [gws[0]!, gws[1]!] : [gws[1]!, gws[0]!];
+      const cpu0 = [treeSeconds(base.server.child.pid!), treeSeconds(tried.server.child.pid!)];
+      const [a, b] = await Promise.all([openLoop(base.port, pathOf('plain-token'), rate, seconds, body, bearer), openLoop(tried.port, pathOf(pair), rate, seconds, body, bearer)]);
+      const baseUs = ((treeSeconds(base.server.child.pid!) - cpu0[0]!) * 1e6) / a.length;
+      const triedUs = ((treeSeconds(tried.server.child.pid!) - cpu0[1]!) * 1e6) / b.length;
+      const bad = [...a, ...b].filter((x) => x.status !== 200).length;
+      ratios.push(triedUs / baseUs);
+      log(`round ${round}: plain-token ${f1(baseUs)} µs, ${pair} ${f1(triedUs)} µs CPU/request: ${ratios.at(-1)!.toFixed(3)}x, ${bad} not 200`);
+    }
+    const sorted = [...ratios].sort((x, y) => x - y);
+    log(
+      `${pair} / plain-token, side by side: median ${median(ratios).toFixed(3)}x over ${rounds} rounds (from ${sorted[0]!.toFixed(3)}x to ${sorted.at(-1)!.toFixed(3)}x), ${rate} requests/s to each for ${seconds} s`,
+    );
+    for (const g of gws) {
+      g.server.child.kill('SIGTERM');
+      await g.server.exited;
+    }
+    model.close();
+    await idp.close();
+    return;
+  }
+
+  const gw = await launch('gateway');
+  const port = gw.port;
   const results = new Map<Case, { cpuUs: number[]; p50: number[]; p99: number[]; failed: number[] }>();
-  for (const c of CASES) results.set(c, { cpuUs: [], p50: [], p99: [], failed: [] });
+  for (const c of cases) results.set(c, { cpuUs: [], p50: [], p99: [], failed: [] });
   for (let round = 1; round <= rounds; round++) {
-    for (const c of CASES) {
+    for (const c of cases) {
       // Tokens made before the measured window: the bench's own signing is not the gateway's CPU.
       const tokens =
         c === 'fresh-rs256' || c === 'fresh-es256' ? await Promise.all(Array.from({ length: n }, (_, i) => idp.token({ ...claims, jti: `${round}-${i}` }, c === 'fresh-rs256' ? rs : es))) : [];
@@ -92,9 +144,9 @@ async function main(): Promise<void> {
           : c === 'cached' || c === 'cached-forward' || c === 'plain-token'
             ? () => ({ authorization: `Bearer ${cached}` })
             : (i: number) => ({ authorization: `Bearer ${tokens[i]!}` });
-      const path = `/seldon/models/${c.startsWith('plain') ? 'plain' : c === 'cached-forward' ? 'jwtfwd' : 'jwt'}/api/v1.0/predictions`;
+      const path = pathOf(c);
       const cpu0 = treeSeconds(gw.server.child.pid!);
-      const sent = await openLoop(port, path, rate, seconds, () => '{"data":{"ndarray":[[1]]}}', headers);
+      const sent = await openLoop(port, path, rate, seconds, body, headers);
       const cpu = treeSeconds(gw.server.child.pid!) - cpu0;
       const ms = sent.map((s) => s.ms).sort((a, b) => a - b);
       const r = results.get(c)!;
@@ -110,7 +162,7 @@ async function main(): Promise<void> {
   log(
     table(
       ['case', 'CPU µs/request', 'vs plain', 'vs plain-token', 'paired', 'p50 ms', 'p99 ms', 'not 200'],
-      CASES.map((c) => {
+      cases.map((c) => {
         const r = results.get(c)!;
         const cpu = median(r.cpuUs);
         // Each round's ratio to plain-token measured in the same round, their median: slow drift of the machine cancels.

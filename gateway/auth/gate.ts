@@ -75,6 +75,8 @@ export interface GateRequest {
   readonly headers: { readonly authorization?: string | undefined; readonly host?: string | undefined };
   /** The whole request (a `RestRequest`), which the external auth check describes; without it an external check fails closed. */
   readonly rawHeaders?: string[] | undefined;
+  /** Its client connection: a JWT that connection sent last is not hashed again (auth/jwt.ts). */
+  readonly socket?: object | undefined;
 }
 
 /** What a gRPC call's external auth check reads beside its headers. */
@@ -192,7 +194,7 @@ export class Gatekeeper {
    */
   rest(req: GateRequest, decision: Routed, table: RouteTable, preread?: Buffer | null): PendingVerdict {
     const jwt = decision.backend.gate!.jwt;
-    if (jwt !== null) return this.jwtFirst(decision, jwt, restToken(jwt, req.url ?? '/', req.rawHeaders ?? []), (d, claims) => this.restChecks(req, d, table, preread, claims));
+    if (jwt !== null) return this.jwtFirst(decision, jwt, restToken(jwt, req.url ?? '/', req.rawHeaders ?? []), req.socket, (d, claims) => this.restChecks(req, d, table, preread, claims));
     return this.restChecks(req, decision, table, preread);
   }
 
@@ -208,7 +210,7 @@ export class Gatekeeper {
 
   // ---- JWT (auth/jwt.ts): first, as Envoy's jwt_authn precedes ext_authz; then the rest of the gate ----
 
-  private jwtFirst(d: Routed, policy: JwtPolicy, found: FoundToken, next: (d: Routed, claims?: JWTPayload) => PendingVerdict): PendingVerdict {
+  private jwtFirst(d: Routed, policy: JwtPolicy, found: FoundToken, connection: object | undefined, next: (d: Routed, claims?: JWTPayload) => PendingVerdict): PendingVerdict {
     const verifier = this.d.jwt;
     if (verifier === undefined) return this.refused(d, deny(503, 'AUTH_BACKEND_UNAVAILABLE', `route of ${d.backend.id} requires a JWT, which this process does not check`, RETRY_IN_1S));
     // Passed with these claims (none: no token, and none needed); the claim headers are set or cleared either way.
@@ -221,7 +223,7 @@ export class Gatekeeper {
     };
     const then = (o: JwtOutcome): PendingVerdict => (o.ok ? pass(o.claims) : this.refused(d, jwtDenial(o, policy)));
     if (found.token === undefined) return policy.allowMissing ? pass(undefined) : then(verifier.missing(policy));
-    const o = verifier.verify(found.token, policy);
+    const o = verifier.verify(found.token, policy, connection);
     return o instanceof Promise ? o.then(then) : then(o);
   }
 
@@ -327,7 +329,7 @@ export class Gatekeeper {
    */
   grpc(headers: IncomingHttpHeaders, decision: Decision, call?: GrpcCallInfo, table: RouteTable = this.d.state.current): PendingVerdict {
     const jwt = decision.ok ? decision.backend.gate?.jwt : null;
-    if (decision.ok && jwt) return this.jwtFirst(decision, jwt, grpcToken(jwt, headers), (d, claims) => this.grpcChecks(headers, d, call, table, claims));
+    if (decision.ok && jwt) return this.jwtFirst(decision, jwt, grpcToken(jwt, headers), call?.socket, (d, claims) => this.grpcChecks(headers, d, call, table, claims));
     return this.grpcChecks(headers, decision, call, table);
   }
 

@@ -91,6 +91,8 @@ function joseFailure(err: unknown): JwtOutcome {
 export class JwtVerifier {
   private readonly cache = new Map<string, Verified>();
   private readonly cacheSize: number;
+  /** Per client connection, the token it sent last and its digest (held as long as the connection is). */
+  private readonly lastOn = new WeakMap<object, { readonly token: string; readonly key: string }>();
 
   /** `providers`: the process's key sets (replaced when the providers file changes). */
   constructor(
@@ -106,10 +108,18 @@ export class JwtVerifier {
   }
 
   /** Verify `token` for a route with `policy`: at once for a token verified before, else once jose has. */
-  verify(token: string, policy: JwtPolicy): JwtOutcome | Promise<JwtOutcome> {
+  verify(token: string, policy: JwtPolicy, connection?: object): JwtOutcome | Promise<JwtOutcome> {
     if (token.length > MAX_TOKEN_BYTES) return this.counted('', fail('too_large', `the token is over ${MAX_TOKEN_BYTES} bytes`));
-    // One-shot (no Hash object): most of what a cached token costs is this digest.
-    const key = hash('sha256', token, 'base64url');
+    // Most of what a cached token costs is its digest: a client that sends the token it sent last on this
+    // connection (a keep-alive client's every request) is not hashed again; the cache entry is looked up as ever.
+    const last = connection === undefined ? undefined : this.lastOn.get(connection);
+    let key: string;
+    if (last !== undefined && last.token === token) key = last.key;
+    else {
+      // One-shot (no Hash object).
+      key = hash('sha256', token, 'base64url');
+      if (connection !== undefined) this.lastOn.set(connection, { token, key });
+    }
     const hit = this.cache.get(key);
     const now = this.deps.now();
     if (hit !== undefined) {

@@ -64,6 +64,24 @@ describe('JWT key sets that rotate, against a real identity provider', () => {
     expect(await verifier.verify(fresh, corp)).toMatchObject({ ok: true });
   });
 
+  it('tokens that change on one connection: each is judged as itself (the connection remembers only its last token)', async () => {
+    idp.published = [k1];
+    idp.down = false;
+    await start();
+    const connection = {};
+    const a = await idp.token({ sub: 'a' }, k1, clock.now());
+    const b = await idp.token({ sub: 'b' }, k1, clock.now());
+    const bad = `${b.slice(0, -4)}AAAA`;
+    const seen: unknown[] = [];
+    for (const t of [a, a, b, a, bad, b, b]) {
+      const o = await verifier.verify(t, corp, connection);
+      seen.push(o.ok ? o.claims.sub : o.failure);
+    }
+    expect(seen).toEqual(['a', 'a', 'b', 'a', 'signature', 'b', 'b']);
+    // Another connection sending b first is not told a's claims.
+    expect(await verifier.verify(b, corp, {})).toMatchObject({ ok: true, claims: { sub: 'b' } });
+  });
+
   it('the identity provider down: tokens signed with held keys pass, the failure is in the state; with no keys ever fetched, 503 (no_keys) until it is back', async () => {
     idp.published = [k1];
     idp.down = false;
