@@ -149,6 +149,6 @@ export class GrpcObserve {
       span.setAttributes(rpcAttributes(stream, headers, rpc, false));
       if (backend !== undefined) span.setAttributes(originAttributes(backend));
     }
-    answeredEnd(accessLog, a, trace, { responseCode: stream.headersSent ? 200 : 0, grpcStatus, bytesReceived: 0, bytesSent: 0, requestId: headerText(headers['x-request-id']) }, backend);
+    answeredEnd(accessLog, a, trace, { responseCode: stream.headersSent ? 200 : 0, grpcStatus, bytesReceived: 0, bytesSent: 0 }, headerText(headers['x-request-id']), backend);
   }
 }

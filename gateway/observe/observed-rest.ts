@@ -269,8 +269,8 @@ export class RestObserve {
           grpcStatus: undefined,
           bytesReceived: received === undefined ? 0 : received.bytes,
           bytesSent: req.method === 'HEAD' || !sent ? 0 : res.bodyBytes,
-          requestId: headerText(req.headers['x-request-id']),
         },
+        headerText(req.headers['x-request-id']),
         backend,
       );
     });

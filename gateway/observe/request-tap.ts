@@ -19,7 +19,7 @@ export interface Arrival extends Pick<AccessEntry, 'startTime' | 'clientAddress'
 }
 
 /** How a request ended, as its access-log line and server span say it. */
-export type Ending = Pick<AccessEntry, 'responseCode' | 'grpcStatus' | 'bytesReceived' | 'bytesSent' | 'requestId'>;
+export type Ending = Pick<AccessEntry, 'responseCode' | 'grpcStatus' | 'bytesReceived' | 'bytesSent'>;
 
 /** How one protocol's attempts and shadows are traced: its header carrier, span names and attributes. */
 export interface TapProtocol<C> {
@@ -79,7 +79,7 @@ export interface AttemptTap<C> {
 }
 
 /** The access-log line of a request that ended. */
-function entry(a: Arrival, trace: CallTrace<unknown> | undefined, e: Ending, routed: ReturnType<typeof routedFields>): AccessEntry {
+function entry(a: Arrival, trace: CallTrace<unknown> | undefined, e: Ending, requestId: string | undefined, routed: ReturnType<typeof routedFields>): AccessEntry {
   return {
     startTime: a.startTime,
     clientAddress: a.clientAddress,
@@ -94,7 +94,7 @@ function entry(a: Arrival, trace: CallTrace<unknown> | undefined, e: Ending, rou
     bytesSent: e.bytesSent,
     durationMs: performance.now() - a.startedAt,
     ...routed,
-    requestId: e.requestId,
+    requestId,
     traceId: trace !== undefined ? trace.traceId : a.incomingTraceId,
     userAgent: a.userAgent,
     peerSubject: a.peerSubject,
@@ -103,11 +103,19 @@ function entry(a: Arrival, trace: CallTrace<unknown> | undefined, e: Ending, rou
 
 /**
  * A request the gateway answered itself (no route, a refusal, a preflight), over: its span ends,
- * its line is written (`log`/`arrival` undefined: not logged). `backend`, when the route is known.
+ * its line is written (`log`/`arrival` undefined: not logged). `requestId`: the client's;
+ * `backend`, when the route is known.
  */
-export function answeredEnd(log: AccessLog | undefined, arrival: Arrival | undefined, trace: CallTrace<unknown> | undefined, e: Ending, backend: Backend | undefined): void {
+export function answeredEnd(
+  log: AccessLog | undefined,
+  arrival: Arrival | undefined,
+  trace: CallTrace<unknown> | undefined,
+  e: Ending,
+  requestId: string | undefined,
+  backend: Backend | undefined,
+): void {
   trace?.end(e.responseCode, e.grpcStatus);
-  if (log !== undefined && arrival !== undefined) log.write(entry(arrival, trace, e, answeredFields(backend)));
+  if (log !== undefined && arrival !== undefined) log.write(entry(arrival, trace, e, requestId, answeredFields(backend)));
 }
 
 /** The tap of one routed request; the protocol's tap extends it with what only it sees. */
@@ -168,15 +176,15 @@ export class RequestTap<C> implements AttemptTap<C> {
   }
 
   /** The request is over: its span ends and its line is written. `upstreamSeconds`: null when no upstream answered. */
-  protected finish(end: Omit<Ending, 'requestId'>, upstreamSeconds: number | null): void {
+  protected finish(e: Ending, upstreamSeconds: number | null): void {
     // The request id the upstream got (the client's, or the one the gateway made).
-    const e: Ending = { ...end, requestId: this.protocol.get(this.carrier, 'x-request-id') };
+    const requestId = this.protocol.get(this.carrier, 'x-request-id');
     const t = this.trace;
     if (t !== undefined) {
-      if (t.span !== undefined && e.requestId !== undefined) t.span.setAttribute('seldon.request_id', e.requestId);
+      if (t.span !== undefined && requestId !== undefined) t.span.setAttribute('seldon.request_id', requestId);
       t.end(e.responseCode, e.grpcStatus);
     }
     const log = this.log;
-    if (log !== undefined && this.arrival !== undefined) log.write(entry(this.arrival, t, e, routedFields(this.decision, this.upstream, this.address, this.attempts, upstreamSeconds)));
+    if (log !== undefined && this.arrival !== undefined) log.write(entry(this.arrival, t, e, requestId, routedFields(this.decision, this.upstream, this.address, this.attempts, upstreamSeconds)));
   }
 }
