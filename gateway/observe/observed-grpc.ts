@@ -28,7 +28,6 @@ export interface CallTap extends AttemptTap<Record<string, unknown>> {
 
 /** gRPC's carrier: an HTTP/2 header object. */
 const GRPC_PROTOCOL: TapProtocol<Record<string, unknown>> = {
-  writer: HEADER_OBJECT,
   get: (h, name) => headerText(h[name] as string | string[] | undefined),
   copy: (h) => ({ ...h }),
   grpc: true,

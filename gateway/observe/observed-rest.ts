@@ -113,7 +113,6 @@ function routeOf(decision: Routed): string {
 
 /** REST's carrier: the upstream request's raw header list. */
 const REST_PROTOCOL: TapProtocol<string[]> = {
-  writer: RAW_HEADERS,
   get: rawHeader,
   copy: (h) => h.slice(),
   grpc: false,

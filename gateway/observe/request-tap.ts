@@ -7,7 +7,7 @@
  */
 import type { Attributes } from '@opentelemetry/api';
 import { answeredFields, routedFields, type AccessEntry, type AccessLog } from './access-log.js';
-import { routedAttributes, shadowAttributes, type CallTrace, type HeaderWriter, type ShadowSpan } from './tracing.js';
+import { routedAttributes, shadowAttributes, type CallTrace, type ShadowSpan } from './tracing.js';
 import type { Backend, Routed } from '../../routing/types.js';
 
 /** What the access log reads of a request, taken as it arrives (before the gateway rewrites its headers). */
@@ -21,9 +21,8 @@ export interface Arrival extends Pick<AccessEntry, 'startTime' | 'clientAddress'
 /** How a request ended, as its access-log line and server span say it. */
 export type Ending = Pick<AccessEntry, 'responseCode' | 'grpcStatus' | 'bytesReceived' | 'bytesSent'>;
 
-/** How one protocol's attempts and shadows are traced: its header carrier, span names and attributes. */
+/** What the tap needs of one protocol's header carrier: reading it, copying it for a traced shadow, and how statuses are judged. */
 export interface TapProtocol<C> {
-  readonly writer: HeaderWriter<C>;
   /** Read a header of the carrier (the request id). */
   get(carrier: C, name: string): string | undefined;
   /** A copy of the carrier, for a traced shadow (its own trace context goes in). */

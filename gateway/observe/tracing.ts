@@ -218,7 +218,7 @@ export function tracesUrl(endpoint: string): string {
   return u.toString();
 }
 
-export const NO_ATTRIBUTES: Attributes = Object.freeze({});
+const NO_ATTRIBUTES: Attributes = Object.freeze({});
 const SERVER = { kind: SpanKind.SERVER } as const;
 
 export class Tracing {
