@@ -8,14 +8,14 @@
  * without Redis it runs in memory (with several workers, in the primary: oauth-ipc.ts).
  *
  * When the shared store is down, or slower than `--redis-timeout`, the limiter does not block
- * traffic: it decides locally with this replica's share of each limit (`n / replicas`, the
- * replicas that last said they were alive in Redis, or the worker count), counts each such
+ * traffic: it decides locally with this process's share of each limit (`n / processes`: every live
+ * replica's workers, as the control plane last counted them in Redis, keda/replica-demand.ts; the
+ * worker count without Redis), counts each such
  * decision in `seldon_gateway_rate_limit_fallback_total` and sets
  * `seldon_gateway_rate_limit_fallback_active`. After a timeout it stays local for a second
  * rather than make every request wait again.
  */
-import { hash, randomUUID } from 'node:crypto';
-import { hostname } from 'node:os';
+import { hash } from 'node:crypto';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import { KEY_PREFIX, NOW_MS_LUA, StoreUnavailable, withTimeout, type RedisConnection } from './redis.js';
 import type { RateLimit } from '../../routing/types.js';
@@ -106,8 +106,6 @@ export interface SharedLimits {
   take(limits: readonly RateLimit[]): Promise<Verdict>;
   /** What `take` would answer, without consuming anything. */
   peek(limits: readonly RateLimit[]): Promise<Verdict>;
-  /** Replicas taking part now (for the local share when the store is away). */
-  replicas(): number;
   /** Call `listener` each time the store is reachable again (a store that cannot be away has none). */
   onAvailable?(listener: () => void): void;
   close(): void;
@@ -141,16 +139,6 @@ const GCRA_PEEK_LUA = {
 return {1, '0', 0}`,
 };
 
-// KEYS: the replica set. ARGV: this replica's id, how long a silent replica counts (ms).
-const HEARTBEAT_LUA = {
-  numberOfKeys: 1,
-  lua: `
-${NOW_MS_LUA}redis.call('ZADD', KEYS[1], now, ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
-redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
-return redis.call('ZCARD', KEYS[1])`,
-};
-
 /** A bucket's key, `seldon-gateway:ratelimit:{<tag>}:<bucket>` (docs/redis.md), and its tag: once per compiled limit. */
 const redisKeys = new WeakMap<RateLimit, { key: string; tag: string }>();
 function redisKeyOf(l: RateLimit): { key: string; tag: string } {
@@ -161,29 +149,17 @@ function redisKeyOf(l: RateLimit): { key: string; tag: string } {
   }
   return k;
 }
-const REPLICAS = `${KEY_PREFIX}ratelimit-replicas`;
-const HEARTBEAT_MS = 5000;
-
-/** Limits in Redis; replicas announce themselves every 5 s (only once a limit was checked). */
+/** Limits in Redis. */
 export class RedisLimits implements SharedLimits {
   private readonly gcra;
   private readonly gcraPeek;
-  private readonly heartbeatScript;
-  private readonly id = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-  private known = 1;
-  private timer: NodeJS.Timeout | undefined;
 
-  constructor(
-    private readonly redis: RedisConnection,
-    private readonly onReplicas: (n: number) => void = () => undefined,
-  ) {
+  constructor(private readonly redis: RedisConnection) {
     this.gcra = redis.script('sgwRateLimit', GCRA_LUA);
     this.gcraPeek = redis.script('sgwRateLimitPeek', GCRA_PEEK_LUA);
-    this.heartbeatScript = redis.script('sgwRateLimitReplicas', HEARTBEAT_LUA);
   }
 
   take(limits: readonly RateLimit[]): Promise<Verdict> {
-    if (this.timer === undefined) this.startHeartbeat();
     return this.run(this.gcra, limits);
   }
 
@@ -212,41 +188,20 @@ export class RedisLimits implements SharedLimits {
     return { allowed: false, retryAfterMs: Number(r[1]), limit: limits[r[2] - 1]! };
   }
 
-  replicas(): number {
-    return this.known;
-  }
-
   onAvailable(listener: () => void): void {
     this.redis.onState((up) => {
       if (up) listener();
     });
   }
 
-  private startHeartbeat(): void {
-    const beat = (): void => {
-      if (!this.redis.up) return;
-      this.heartbeatScript(REPLICAS, this.id, HEARTBEAT_MS * 3).then(
-        (n) => {
-          this.known = Math.max(1, Number(n));
-          this.onReplicas(this.known);
-        },
-        () => undefined,
-      );
-    };
-    this.timer = setInterval(beat, HEARTBEAT_MS);
-    this.timer.unref();
-    beat();
-    this.redis.onState((up) => up && beat());
-  }
-
-  close(): void {
-    if (this.timer) clearInterval(this.timer);
-  }
+  close(): void {}
 }
 
 export interface LimiterOptions {
   /** Null: the limits are this process's own (one process, no Redis). */
   readonly shared: SharedLimits | null;
+  /** The gateway's processes sharing the limits, as last counted (keda/replica-demand.ts): the local share is 1 / this. */
+  readonly processes?: () => number;
   readonly timeoutMs: number;
   readonly metrics: GatewayMetrics;
 }
@@ -287,7 +242,7 @@ export class RateLimiter {
   private fallback(limits: readonly RateLimit[], why: 'slow' | 'down'): Verdict {
     this.setFallback(true);
     this.o.metrics.rateLimitFallback.labels(why).inc();
-    return this.fallbackLocal.take(limits, Date.now(), 1 / Math.max(1, this.o.shared?.replicas() ?? 1));
+    return this.fallbackLocal.take(limits, Date.now(), 1 / Math.max(1, this.o.processes?.() ?? 1));
   }
 
   private setFallback(on: boolean): void {
@@ -310,6 +265,8 @@ export interface FailureBudget {
 export interface LoginThrottleOptions {
   /** Null: this process's own buckets (one process, no Redis). */
   readonly shared: SharedLimits | null;
+  /** The gateway's processes sharing the limits, as last counted (keda/replica-demand.ts): the local share is 1 / this. */
+  readonly processes?: () => number;
   readonly timeoutMs: number;
   /** Failed attempts one client address may make (IPv6: per /64). */
   readonly perAddress: FailureBudget;

@@ -9,7 +9,7 @@
  *                        limits (docs/routing.md#oauth-front-end). Other replicas cannot see it: one replica only.
  *
  * An IPC call that gets no answer fails like a Redis call would (token checks 503, rate limits
- * use the worker's share: the limit divided by the worker count).
+ * use the worker's share: the limit divided by the worker count, auth/rate-limit.ts).
  */
 import cluster from 'node:cluster';
 import type { Logger } from 'pino';
@@ -29,14 +29,14 @@ export interface Stores {
   close(): void;
 }
 
-/** `workers`: the worker processes sharing this primary's in-memory limits (--workers). `now`: the in-memory token store's clock. */
-export function createStores(auth: AuthConfig, workers: number, metrics: GatewayMetrics, log?: Logger, now?: () => number): Stores {
+/** `now`: the in-memory token store's clock. */
+export function createStores(auth: AuthConfig, metrics: GatewayMetrics, log?: Logger, now?: () => number): Stores {
   if (auth.redisUrl) {
     const patience = ackTimeoutMs(auth.redisTimeoutMs);
     const redis = new RedisConnection(auth.redisUrl, log, patience);
     metrics.redisConnected.set(0);
     redis.onState((up) => metrics.redisConnected.set(up ? 1 : 0));
-    const limits = new RedisLimits(redis, (n) => metrics.rateLimitReplicas.set(n));
+    const limits = new RedisLimits(redis);
     return {
       tokens: new RedisTokenStore(redis, patience),
       limits,
@@ -49,7 +49,7 @@ export function createStores(auth: AuthConfig, workers: number, metrics: Gateway
   }
   if (cluster.isWorker) {
     const ipc = new IpcStore();
-    return { tokens: new IpcTokenStore(ipc), limits: new IpcLimits(ipc, workers), redis: undefined, close: () => ipc.close() };
+    return { tokens: new IpcTokenStore(ipc), limits: new IpcLimits(ipc), redis: undefined, close: () => ipc.close() };
   }
   const tokens = new MemoryTokenStore(undefined, now);
   return { tokens, limits: null, redis: undefined, close: () => tokens.close() };
@@ -93,18 +93,12 @@ class IpcTokenStore implements TokenStore {
 }
 
 class IpcLimits implements SharedLimits {
-  constructor(
-    private readonly ipc: IpcStore,
-    private readonly workers: number,
-  ) {}
+  constructor(private readonly ipc: IpcStore) {}
   take(limits: readonly RateLimit[]): Promise<Verdict> {
     return this.ipc.call('take', [limits]) as Promise<Verdict>;
   }
   peek(limits: readonly RateLimit[]): Promise<Verdict> {
     return this.ipc.call('peek', [limits]) as Promise<Verdict>;
-  }
-  replicas(): number {
-    return this.workers;
   }
   close(): void {}
 }

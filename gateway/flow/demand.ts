@@ -21,3 +21,11 @@ export interface FlowDemandSource {
 export interface ReplicaCount {
   replicas(): number;
 }
+
+/** One count of the replicas, as the control plane sends it to every data plane. */
+export interface ReplicaTally {
+  /** Live replicas; 1 without Redis or while it is away. */
+  readonly replicas: number;
+  /** Live processes (their workers summed) as last counted; kept while Redis is away. */
+  readonly processes: number;
+}

@@ -1,12 +1,13 @@
 /**
  * The control plane's side of flow demand: this replica's data planes' demand, summed with the
  * other replicas' through Redis (replica-demand.ts), answered to KEDA on --keda-port (scaler.ts),
- * and the replica count sent back to every data plane so fixed limits are split.
+ * and the replica count sent back to every data plane: fixed flow limits are split by it, and a
+ * rate limit decided locally takes this process's share.
  * Without Redis and without --keda-port there is nothing to do: no timer, no listener.
  */
 import type { Logger } from 'pino';
 import type { RedisConnection } from '../auth/redis.js';
-import type { FlowDemandSource } from '../flow/demand.js';
+import type { FlowDemandSource, ReplicaTally } from '../flow/demand.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import { ReplicaDemand } from './replica-demand.js';
 import { startKedaScaler } from './scaler.js';
@@ -14,8 +15,10 @@ import { startKedaScaler } from './scaler.js';
 export interface FlowDemandParts {
   /** This replica's demand: its data planes', summed. */
   readonly demand: FlowDemandSource;
-  /** Every data plane splits its fixed limits between this many replicas from now on. */
-  replicaCount(n: number): void;
+  /** This replica's processes (its workers). */
+  readonly processes: number;
+  /** Every data plane counts the replicas so from now on. */
+  replicaCount(tally: ReplicaTally): void;
 }
 
 export interface FlowDemandService {
@@ -36,15 +39,18 @@ export async function startFlowDemand(options: {
   const { planes, redis, kedaPort, metrics, log } = options;
   if (!redis && kedaPort === undefined) return { kedaPort: undefined, stop: async () => undefined };
   metrics.flowReplicas.set(1);
+  metrics.rateLimitReplicas.set(planes.processes);
   const replicas = new ReplicaDemand({
     local: planes.demand,
     redis,
     log,
+    workers: planes.processes,
     ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
-    replicasChanged: (n) => {
-      metrics.flowReplicas.set(n);
-      planes.replicaCount(n);
-      log.info({ replicas: n }, 'flow control: replicas sharing the fixed limits');
+    replicasChanged: (tally) => {
+      metrics.flowReplicas.set(tally.replicas);
+      metrics.rateLimitReplicas.set(tally.processes);
+      planes.replicaCount(tally);
+      log.info(tally, 'replicas counted: fixed flow limits split between the replicas, local rate-limit shares between the processes');
     },
   });
   replicas.start();

@@ -1,6 +1,7 @@
 /**
  * Flow demand over every replica of the gateway that shares --redis-url, and how many replicas
- * there are: what KEDA is told (scaler.ts) and what splits the fixed concurrency limits.
+ * there are: what KEDA is told (scaler.ts), what splits the fixed concurrency limits and what a
+ * rate limit's local share is (the gateway's one count of its replicas).
  *
  * Each replica's control plane keeps a short-lived record per predictor in Redis: a hash per
  * predictor (key hash-tagged `{namespace/deployment}`, so one deployment's keys share a Redis
@@ -9,17 +10,21 @@
  * writes this replica's demand and reads the others': the script stamps and checks expiry against
  * Redis's own clock (TIME), so the replicas' clocks do not matter, and drops expired fields. No
  * request ever waits on it. A predictor's total is this replica's demand now plus the others'
- * as last read; the replica count is the number of live records (this one included).
+ * as last read. The same script, on the roster key (a record per replica, its value the replica's
+ * worker count), counts the live replicas and their processes, every second whether or not any
+ * predictor is under flow control.
  *
  * While Redis is away (or without it) the total is this replica's own demand and the replica count
  * is 1: each replica then admits up to the whole fixed limit, as one replica alone would, rather
- * than hold a split that no longer matches the replicas still alive. Nothing blocks meanwhile.
+ * than hold a split that no longer matches the replicas still alive. The process count stays as last
+ * counted: a rate limit decided locally during the outage takes this process's share of it
+ * (auth/rate-limit.ts). Nothing blocks meanwhile.
  */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { KEY_PREFIX, NOW_MS_LUA, withTimeout, type RedisConnection } from '../auth/redis.js';
-import type { FlowDemandSource, PredictorDemand, ReplicaCount } from '../flow/demand.js';
+import type { FlowDemandSource, PredictorDemand, ReplicaCount, ReplicaTally } from '../flow/demand.js';
 import type { DemandTotals } from './scaler.js';
 import { debounced, predictorKey } from './worker-demand.js';
 
@@ -32,7 +37,7 @@ const EARLY_WRITE_GAP_MS = 250;
 /** Local changes reach the listeners (KEDA streams) at most this late. */
 const NOTIFY_DEBOUNCE_MS = 50;
 
-/** KEYS: a deployment's predictor hashes; ARGV: replica id, ttl (ms), then this replica's demand per key. Returns {others' sum, live replicas} per key. */
+/** KEYS: hashes of records sharing a slot (a deployment's predictors, or the roster); ARGV: replica id, ttl (ms), then this replica's value per key. Returns {others' sum, live replicas} per key. */
 const RECORD_LUA = `
 ${NOW_MS_LUA}local ttl = tonumber(ARGV[2])
 local out = {}
@@ -62,6 +67,9 @@ export function demandKey(d: Pick<PredictorDemand, 'namespace' | 'deployment' | 
   return `${KEY_PREFIX}flow-demand:{${d.namespace}/${d.deployment}}:${d.predictor}`;
 }
 
+/** The roster: a record per live replica, its value the replica's worker count. */
+export const ROSTER_KEY = `${KEY_PREFIX}replicas`;
+
 /** This process's replica id in the records: the pod's name (hostname), the pid and a random part. */
 export function replicaId(): string {
   return `${hostname()}/${process.pid}/${randomBytes(4).toString('hex')}`;
@@ -71,8 +79,10 @@ export interface ReplicaDemandOptions {
   /** This replica's demand (its data planes', summed). */
   readonly local: FlowDemandSource;
   readonly redis?: RedisConnection | undefined;
-  /** Told each time the replica count changes. */
-  readonly replicasChanged?: (n: number) => void;
+  /** This replica's processes (its workers; 1 without). */
+  readonly workers?: number;
+  /** Told each time the count changes. */
+  readonly replicasChanged?: (tally: ReplicaTally) => void;
   readonly timeoutMs?: number;
   readonly log?: Logger;
   readonly id?: string;
@@ -82,7 +92,7 @@ export class ReplicaDemand implements DemandTotals, ReplicaCount {
   readonly id: string;
   /** The other replicas' demand per predictor key, as last read. */
   private others = new Map<string, number>();
-  private count = 1;
+  private tally: ReplicaTally;
   private readonly listeners = new Set<() => void>();
   private readonly record: ((...args: (string | number)[]) => Promise<unknown>) | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -99,6 +109,7 @@ export class ReplicaDemand implements DemandTotals, ReplicaCount {
 
   constructor(private readonly options: ReplicaDemandOptions) {
     this.id = options.id ?? replicaId();
+    this.tally = { replicas: 1, processes: this.workers };
     this.record = options.redis?.script('sgwFlowDemand', { lua: RECORD_LUA });
     this.unsubscribe = options.local.onChange(this.notify);
   }
@@ -129,7 +140,15 @@ export class ReplicaDemand implements DemandTotals, ReplicaCount {
   }
 
   replicas(): number {
-    return this.count;
+    return this.tally.replicas;
+  }
+
+  processes(): number {
+    return this.tally.processes;
+  }
+
+  private get workers(): number {
+    return Math.max(1, this.options.workers ?? 1);
   }
 
   onChange(listener: () => void): () => void {
@@ -177,27 +196,26 @@ export class ReplicaDemand implements DemandTotals, ReplicaCount {
       byDeployment.set(k, [...(byDeployment.get(k) ?? []), d]);
     }
     this.written = new Set(snapshot.filter((d) => d.queued + d.inflight > 0).map(predictorKey));
-    // One call per deployment: its keys share a slot (Redis Cluster).
-    const results = await Promise.all(
-      [...byDeployment.values()].map(async (ds) => {
-        const reply = (await withTimeout(
-          this.record!(ds.length, ...ds.map(demandKey), this.id, ttlMs, ...ds.map((d) => d.queued + d.inflight)),
-          this.options.timeoutMs ?? 1000,
+    // One call per deployment (its keys share a slot in Redis Cluster), and one for the roster.
+    const script = (keys: string[], values: number[], what: string): Promise<[number, number][]> =>
+      withTimeout(this.record!(keys.length, ...keys, this.id, ttlMs, ...values), this.options.timeoutMs ?? 1000, what) as Promise<[number, number][]>;
+    const [roster, ...results] = await Promise.all([
+      script([ROSTER_KEY], [this.workers], 'replica roster'),
+      ...[...byDeployment.values()].map(async (ds) => {
+        const reply = await script(
+          ds.map(demandKey),
+          ds.map((d) => d.queued + d.inflight),
           'flow demand records',
-        )) as [number, number][];
-        return ds.map((d, i) => [predictorKey(d), reply[i]![0], reply[i]![1]] as const);
+        );
+        return ds.map((d, i) => [predictorKey(d), reply[i]![0]] as const);
       }),
-    );
+    ]);
     if (ttlMs === 0) return;
-    const others = new Map<string, number>();
-    let live = 1;
-    for (const [key, sum, n] of results.flat()) {
-      others.set(key, sum);
-      live = Math.max(live, n);
-    }
+    const others = new Map<string, number>(results.flat());
+    const [otherWorkers, live] = roster![0]!;
     if (this.redis === 'away') this.options.log?.info('flow demand: redis is back, counting every replica again');
     this.redis = 'up';
-    this.apply(others, snapshot.length > 0 ? live : this.count);
+    this.apply(others, { replicas: Math.max(1, live), processes: this.workers + otherWorkers });
   }
 
   private redisAway(err: unknown): void {
@@ -206,15 +224,15 @@ export class ReplicaDemand implements DemandTotals, ReplicaCount {
       this.options.log?.warn({ problem: err instanceof Error ? err.message : String(err) }, 'flow demand: redis unavailable, KEDA is told this replica alone and fixed limits are not split');
     }
     this.redis = 'away';
-    this.apply(new Map(), 1);
+    this.apply(new Map(), { replicas: 1, processes: this.tally.processes });
   }
 
-  private apply(others: Map<string, number>, count: number): void {
+  private apply(others: Map<string, number>, tally: ReplicaTally): void {
     const moved = others.size !== this.others.size || [...others].some(([k, v]) => this.others.get(k) !== v);
     this.others = others;
-    if (count !== this.count) {
-      this.count = count;
-      this.options.replicasChanged?.(count);
+    if (tally.replicas !== this.tally.replicas || tally.processes !== this.tally.processes) {
+      this.tally = tally;
+      this.options.replicasChanged?.(tally);
     }
     if (moved) this.changed();
   }

@@ -9,15 +9,15 @@
  * The other way, the primary tells every worker how many replicas share the fixed limits.
  */
 import cluster, { type Worker } from 'node:cluster';
-import type { FlowDemandSource, PredictorDemand, ReplicaCount } from '../flow/demand.js';
+import type { FlowDemandSource, PredictorDemand, ReplicaCount, ReplicaTally } from '../flow/demand.js';
 
 interface DemandMessage {
   readonly type: 'sgw-flow-demand';
   readonly demand: PredictorDemand[];
 }
 export interface ReplicasMessage {
-  readonly type: 'sgw-flow-replicas';
-  readonly replicas: number;
+  readonly type: 'sgw-replicas';
+  readonly tally: ReplicaTally;
 }
 
 /** The longest a worker waits after a change before it reports. */
@@ -111,13 +111,24 @@ export class WorkerDemand implements FlowDemandSource {
   }
 }
 
-/** A data plane's replica count, as the control plane last set it (1 until then). */
+/**
+ * A data plane's replica count, as the control plane last set it (until then: this replica alone, its
+ * own workers): one count, read two ways while Redis is away. `replicas()` splits fixed flow limits (1
+ * during an outage: each replica admits the whole limit); `processes()` stays as last counted and gives
+ * a rate limit decided locally its share.
+ */
 export class SettableReplicaCount implements ReplicaCount {
-  private n = 1;
-  replicas(): number {
-    return this.n;
+  private tally: ReplicaTally;
+  constructor(workers = 1) {
+    this.tally = { replicas: 1, processes: Math.max(1, workers) };
   }
-  set(n: number): void {
-    this.n = Math.max(1, Math.floor(n));
+  replicas(): number {
+    return this.tally.replicas;
+  }
+  processes(): number {
+    return this.tally.processes;
+  }
+  set(tally: ReplicaTally): void {
+    this.tally = { replicas: Math.max(1, Math.floor(tally.replicas)), processes: Math.max(1, Math.floor(tally.processes)) };
   }
 }

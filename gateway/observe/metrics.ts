@@ -248,13 +248,13 @@ export class GatewayMetrics {
   });
   readonly rateLimitReplicas = new Gauge({
     name: 'seldon_gateway_rate_limit_replicas',
-    help: 'Processes sharing the rate limits, as last counted in Redis (the divisor of the local share).',
+    help: "Processes sharing the rate limits (every live replica's workers), as last counted in the replicas' roster in Redis (the divisor of the local share).",
     aggregator: 'max',
     registers: [this.registry],
   });
   readonly flowReplicas = new Gauge({
     name: 'seldon_gateway_flow_replicas',
-    help: 'Replicas of the gateway that share the fixed flow limits, as counted from the flow demand records in Redis (1 without Redis or while it is away).',
+    help: "Replicas of the gateway that share the fixed flow limits, as counted in the replicas' roster in Redis (1 without Redis or while it is away).",
     aggregator: 'max',
     registers: [this.registry],
   });

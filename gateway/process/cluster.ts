@@ -40,6 +40,7 @@ import { fromWire, toWire, type SteerOverridesWire } from '../steer/overrides.js
 import type { RewardSink } from '../steer/bandit-edge.js';
 import { serveRewardsToWorkers } from '../steer/reward-ipc.js';
 import { WorkerDemand, reportDemandToPrimary, type ReplicasMessage } from '../keda/worker-demand.js';
+import type { ReplicaTally } from '../flow/demand.js';
 import type { SteerOverride } from '../../routing/steering.js';
 import type { SeldonDeployment } from '../../routing/seldon-deployment.js';
 import type { JwtProviderConfig } from '../config/jwt.js';
@@ -141,8 +142,8 @@ class WorkerPlanes implements DataPlanes {
   private stopRewards: (() => void) | undefined;
   /** Every worker's flow demand, as each last reported it (gateway/keda/worker-demand.ts). */
   readonly demand = new WorkerDemand();
-  /** Replicas sharing the fixed flow limits: a (re)started worker gets it after its snapshot. */
-  private replicas = 1;
+  /** The replicas as last counted (keda/replica-demand.ts): a (re)started worker gets it after its snapshot. */
+  private replicas: ReplicaTally | undefined;
   /** The JWT providers as the file last read, once it changed: a (re)started worker gets them after its snapshot. */
   private providers: readonly JwtProviderConfig[] | undefined;
   /** The workers hold the JWT key sets; the control plane fetches its own for /readyz. */
@@ -199,9 +200,9 @@ class WorkerPlanes implements DataPlanes {
     this.broadcast({ type: 'jwt-providers', providers });
   }
 
-  replicaCount(n: number): void {
-    this.replicas = n;
-    this.broadcast({ type: 'sgw-flow-replicas', replicas: n });
+  replicaCount(tally: ReplicaTally): void {
+    this.replicas = tally;
+    this.broadcast({ type: 'sgw-replicas', tally });
   }
 
   onEjection(listener: (notice: EjectionNotice) => void): void {
@@ -273,7 +274,7 @@ class WorkerPlanes implements DataPlanes {
         this.send(w, { type: 'sdep-snapshot', deployments: [...this.current] });
         this.send(w, { type: 'steer-keys', keys: this.keys });
         this.send(w, { type: 'steer', overrides: this.overrides });
-        this.send(w, { type: 'sgw-flow-replicas', replicas: this.replicas });
+        if (this.replicas !== undefined) this.send(w, { type: 'sgw-replicas', tally: this.replicas });
         if (this.providers !== undefined) this.send(w, { type: 'jwt-providers', providers: this.providers });
       } else if (msg?.type === 'steer-counts') addCounts(this.counts, msg.counts);
       else if (msg?.type === 'worker-ready') {
@@ -337,7 +338,7 @@ export async function runWorker(config: GatewayConfig, log: Logger): Promise<voi
       plane.state.apply(events);
     } else if (msg?.type === 'steer') plane.steer(fromWire(msg.overrides));
     else if (msg?.type === 'steer-keys') plane.steerKeys(msg.keys.map((k) => Buffer.from(k, 'hex')));
-    else if (msg?.type === 'sgw-flow-replicas') plane.replicaCount(msg.replicas);
+    else if (msg?.type === 'sgw-replicas') plane.replicaCount(msg.tally);
     else if (msg?.type === 'jwt-providers') applyJwtProviders(plane.state, plane.jwtKeys, msg.providers);
     else if (msg?.type === 'drain') void plane.drain(msg.graceMs).then(() => process.exit(0));
   });

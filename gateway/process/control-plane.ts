@@ -31,6 +31,7 @@ import type { RouteState, TableChange } from './route-state.js';
 import { findClusterAccess, type KubeLog } from '../../source/kubernetes/cluster-access.js';
 import type { DeploymentEvents } from '../../source/kubernetes/events.js';
 import type { EjectionNotice } from '../upstream/health-reports.js';
+import type { ReplicaTally } from '../flow/demand.js';
 import { EJECTION_METRICS, ejectedEndpoints } from '../observe/ejections-view.js';
 import { LazyKubeSource, deploymentEventsFor } from '../../source/kubernetes/kubernetes.js';
 import { ManifestSource } from '../../source/manifest-source.js';
@@ -92,8 +93,8 @@ export interface DataPlanes {
   onEjection(listener: (notice: EjectionNotice) => void): void;
   /** This replica's flow demand: every data plane's flow controller, summed (gateway/keda/). */
   readonly demand: FlowDemandSource;
-  /** Every data plane splits its fixed flow limits between this many replicas from now on. */
-  replicaCount(n: number): void;
+  /** The replicas as counted now: every data plane splits its fixed flow limits and its local rate-limit shares by it. */
+  replicaCount(tally: ReplicaTally): void;
   /** Stop accepting, finish in-flight work within `graceMs`, then stop (flushing what they log). */
   drain(graceMs: number): Promise<void>;
   /** Stop at once. */

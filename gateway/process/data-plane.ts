@@ -53,7 +53,7 @@ import { Upstreams, type EndpointSource } from '../upstream/pools.js';
 import type { WatchedEndpoints } from '../observe/route-gauges.js';
 import { registerFlowMetrics } from '../observe/flow-metrics.js';
 import { FlowController } from '../flow/controller.js';
-import type { ReplicaCount } from '../flow/demand.js';
+import type { SettableReplicaCount } from '../keda/worker-demand.js';
 import { KEEP_ALIVE_TIMEOUT_MS, OwnRoutes } from './own-routes.js';
 import { PublicListeners } from './public-listeners.js';
 import { randomPicker, roundRobinPicker, seededRandom } from '../../routing/pick.js';
@@ -102,8 +102,8 @@ export interface DataPlaneOptions {
   readonly observers?: DataPlaneObservers;
   /** The clock OAuth token expiry is read from (default Date.now; tests move it instead of sleeping). */
   readonly now?: () => number;
-  /** The gateway's replicas sharing fixed flow limits (gateway/flow/demand.ts); one when absent. */
-  readonly replicas?: ReplicaCount;
+  /** The gateway's replicas as the control plane last counted them (gateway/keda/): fixed flow limits and local rate-limit shares; this replica alone when absent. */
+  readonly replicas?: Pick<SettableReplicaCount, 'replicas' | 'processes'>;
   /** An endpoint was ejected (upstream/health-reports.ts): the control plane posts a Warning Event. */
   readonly ejected?: (notice: EjectionNotice) => void;
 }
@@ -173,7 +173,7 @@ export class DataPlane {
     const budget = new MirrorBudget(config.shadow.maxInFlight);
     const picker = steeredPicker(pickerFor(config.upstream), this.steering);
     this.trusts = trustFor(config.edge);
-    this.stores = createStores(config.auth, config.process.workers, this.metrics, log, options.now);
+    this.stores = createStores(config.auth, this.metrics, log, options.now);
     this.rewardSink = this.stores.redis ? new RedisSteerStore(this.stores.redis) : cluster.isWorker ? new IpcRewardSink() : undefined;
     this.bandits = new BanditEdge(
       () => this.rewardSink,
@@ -195,7 +195,9 @@ export class DataPlane {
       limits: this.stores.limits,
       now: options.now,
     });
-    const limiter = new RateLimiter({ shared: this.stores.limits, timeoutMs: config.auth.redisTimeoutMs, metrics: this.metrics });
+    const replicas = options.replicas;
+    const processes = replicas ? () => replicas.processes() : () => Math.max(1, config.process.workers);
+    const limiter = new RateLimiter({ shared: this.stores.limits, processes, timeoutMs: config.auth.redisTimeoutMs, metrics: this.metrics });
     const external = config.extAuth && externalAuth(config.extAuth, config.upstream, this.metrics, log, config.edge.errorDetail === 'internal');
     const now = options.now ?? Date.now;
     this.jwt = config.jwtProvidersFile !== undefined ? new JwtVerifier(new ProviderKeySets(config.jwtProviders, { now, log }), { now, metrics: this.metrics }) : undefined;

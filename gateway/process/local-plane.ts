@@ -25,6 +25,7 @@ import { LazyKubeSource, endpointWatcherFor } from '../../source/kubernetes/kube
 import type { DeploymentSource, SourceEvent } from '../../source/source.js';
 import type { FlowDemandSource } from '../flow/demand.js';
 import { SettableReplicaCount } from '../keda/worker-demand.js';
+import type { ReplicaTally } from '../flow/demand.js';
 
 export interface LocalPlaneOptions {
   /** The deployment source: with the Kubernetes API, the EndpointSlice watcher shares its connection and scope. */
@@ -59,7 +60,7 @@ export class LocalDataPlane implements DataPlanes {
     private readonly plane: DataPlane,
     private readonly observers: DataPlaneObservers,
     private readonly endpoints: EndpointWatcher | undefined,
-    /** How many replicas share the fixed flow limits, as the control plane last said. */
+    /** The replicas as the control plane last counted them (fixed flow limits, local rate-limit shares). */
     private readonly replicas: SettableReplicaCount,
     /** Where ejections go, once the control plane says (`onEjection`). */
     private readonly ejections: { listener?: (notice: EjectionNotice) => void },
@@ -74,8 +75,8 @@ export class LocalDataPlane implements DataPlanes {
     const endpoints = await endpointsFor(config, options.source, log);
     const metrics = new GatewayMetrics();
     const observers = dataPlaneObservers(config.observe, metrics, options.accessSink, log);
-    // The control plane sets the replica count (gateway/keda/); the flow controller splits fixed limits by it.
-    const replicas = new SettableReplicaCount();
+    // The control plane sets the replica count (gateway/keda/): the flow controller splits fixed limits by it, a rate limit decided locally takes its share.
+    const replicas = new SettableReplicaCount(config.process.workers);
     const ejections: { listener?: (notice: EjectionNotice) => void } = {};
     const plane = new DataPlane(config, metrics, log, endpoints, {
       ejected: options.ejected ?? ((n) => ejections.listener?.(n)),
@@ -135,8 +136,8 @@ export class LocalDataPlane implements DataPlanes {
     this.plane.rewardsTo(sink);
   }
 
-  replicaCount(n: number): void {
-    this.replicas.set(n);
+  replicaCount(tally: ReplicaTally): void {
+    this.replicas.set(tally);
   }
 
   onEjection(listener: (notice: EjectionNotice) => void): void {

@@ -211,7 +211,7 @@ describe('rate limits shared by two gateways through Redis', () => {
   });
 
   it('Redis slow: decisions fall back to the local share after --redis-timeout instead of waiting', async () => {
-    // Both gateways must know there are 2 of them (heartbeats every 5 s).
+    // Both gateways must know there are 2 of them (counted every second).
     for (const gw of [a, b]) {
       await request(`${gw.url}/seldon/models/fallback${PREDICT}`, { method: 'POST', body: '{}' });
       await waitUntil(async () => (await metric(gw.adminUrl, 'seldon_gateway_rate_limit_replicas')) === 2, 12_000);
@@ -230,6 +230,10 @@ describe('rate limits shared by two gateways through Redis', () => {
   }, 90_000);
 
   it(`Redis down: each gateway limits to its share (${RATE}/2 s), together still about ${RATE}/s, nothing blocked; back to shared when Redis returns`, async () => {
+    // Both have counted each other since the pause above (the replica count is 1 while Redis is away): that pause
+    // outlasted the records' 3 s, so a first count after it may have found the other's record expired.
+    for (const gw of [a, b]) await waitUntil(async () => (await metric(gw.adminUrl, 'seldon_gateway_flow_replicas')) === 2, 12_000);
+    for (const gw of [a, b]) expect(await metric(gw.adminUrl, 'seldon_gateway_rate_limit_replicas')).toBe(2);
     await redis.kill();
     for (const gw of [a, b]) await waitUntil(async () => (await metric(gw.adminUrl, 'seldon_gateway_redis_connected')) === 0);
     const T = 3000;

@@ -8,6 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RedisConnection } from '../../../gateway/auth/redis.js';
 import { startFlowDemand, type FlowDemandService } from '../../../gateway/keda/flow-demand.js';
+import type { ReplicaTally } from '../../../gateway/flow/demand.js';
 import { GatewayMetrics } from '../../../gateway/observe/metrics.js';
 import { kedaClient, scaledObject, SetDemand, type KedaClient } from '../../helpers/keda.js';
 import { startRedis, type TestRedis } from '../../helpers/redis.js';
@@ -25,7 +26,7 @@ interface Replica {
   readonly keda: KedaClient;
   readonly metrics: GatewayMetrics;
   /** What the data planes were last told. */
-  readonly told: number[];
+  readonly told: ReplicaTally[];
 }
 
 async function replica(redis?: TestRedis): Promise<Replica> {
@@ -33,8 +34,9 @@ async function replica(redis?: TestRedis): Promise<Replica> {
   demand.set('models', 'iris', 'main');
   const metrics = new GatewayMetrics();
   const connection = redis ? new RedisConnection(redis.url, log) : undefined;
-  const told: number[] = [];
-  const service = await startFlowDemand({ planes: { demand, replicaCount: (n) => told.push(n) }, redis: connection, kedaPort: 0, host: '127.0.0.1', metrics, log });
+  const told: ReplicaTally[] = [];
+  // Two workers each: the count of processes is the replicas' workers summed.
+  const service = await startFlowDemand({ planes: { demand, processes: 2, replicaCount: (n) => told.push(n) }, redis: connection, kedaPort: 0, host: '127.0.0.1', metrics, log });
   const keda = kedaClient(service.kedaPort!);
   cleanup.push(async () => {
     keda.close();
@@ -125,8 +127,9 @@ describe('demand over the replicas that share Redis', () => {
     await waitUntil(async () => (await value(a.keda)) === 7 && (await value(b.keda)) === 7, 5000);
     expect(await b.keda.isActive(iris)).toBe(true);
     await waitUntil(async () => (await gauge(a.metrics)) === 2 && (await gauge(b.metrics)) === 2, 5000);
-    expect(a.told.at(-1)).toBe(2);
-    expect(b.told.at(-1)).toBe(2);
+    expect(a.told.at(-1)).toEqual({ replicas: 2, processes: 4 });
+    expect(b.told.at(-1)).toEqual({ replicas: 2, processes: 4 });
+    expect((await a.metrics.rateLimitReplicas.get()).values[0]!.value).toBe(4);
     // Demand held only by the other replica makes this one active too.
     a.demand.set('models', 'iris', 'main', 0, 0);
     await waitUntil(async () => (await value(a.keda)) === 5, 3000);
@@ -134,7 +137,7 @@ describe('demand over the replicas that share Redis', () => {
     // A replica that stops takes its records with it.
     await b.service.stop();
     await waitUntil(async () => (await value(a.keda)) === 0 && (await gauge(a.metrics)) === 1, 3000);
-    expect(a.told.at(-1)).toBe(1);
+    expect(a.told.at(-1)).toEqual({ replicas: 1, processes: 2 });
   });
 
   it('while Redis is away each replica reports its own demand at once and counts one replica; the sum is back when Redis is', async () => {
@@ -148,7 +151,8 @@ describe('demand over the replicas that share Redis', () => {
     await redis.kill();
     await waitUntil(async () => (await value(a.keda)) === 3 && (await value(b.keda)) === 2, 5000);
     await waitUntil(async () => (await gauge(a.metrics)) === 1 && (await gauge(b.metrics)) === 1, 5000);
-    expect(a.told.at(-1)).toBe(1);
+    // Fixed flow limits are not split while Redis is away; a rate limit decided locally keeps its share of the last count.
+    expect(a.told.at(-1)).toEqual({ replicas: 1, processes: 4 });
     // Nothing waits on the outage: every answer comes at once.
     const started = Date.now();
     expect(await a.keda.isActive(iris)).toBe(true);

@@ -46,13 +46,13 @@ describe('the primary summing its workers', () => {
     expect(sumDemand([[d('a', 1, 2), d('b', 0, 0)], [d('a', 3, 0)], []])).toEqual([d('a', 4, 2), d('b', 0, 0)]);
   });
 
-  it('a data plane counts at least one replica', () => {
-    const count = new SettableReplicaCount();
-    expect(count.replicas()).toBe(1);
-    count.set(3);
-    expect(count.replicas()).toBe(3);
-    count.set(0);
-    expect(count.replicas()).toBe(1);
+  it('a data plane counts at least one replica, and its own workers until the control plane counted', () => {
+    const count = new SettableReplicaCount(4);
+    expect([count.replicas(), count.processes()]).toEqual([1, 4]);
+    count.set({ replicas: 3, processes: 12 });
+    expect([count.replicas(), count.processes()]).toEqual([3, 12]);
+    count.set({ replicas: 0, processes: 0 });
+    expect([count.replicas(), count.processes()]).toEqual([1, 1]);
   });
 });
 
