@@ -10,7 +10,8 @@
  * - any other request from an allowed origin is proxied, and the answer gets Access-Control-Allow-
  *   Origin, -Allow-Credentials and -Expose-Headers (replacing any of those the model sent) and
  *   `Vary: Origin`; so do the gateway's own error answers (edge/http-answer.ts), so a browser can
- *   read them;
+ *   read them. These headers are decided once per request (`corsRequest`, or `corsHeadersFor` once the
+ *   gate chose an OAuth front-end request's route) and carried by the request to every answer;
  * - a request without `Origin`, or from an origin the policy does not allow, preflight or not, is
  *   proxied untouched (Envoy forwards non-matching preflights by default).
  *
@@ -25,8 +26,11 @@ function allowedOrigin(req: RestRequest, policy: CorsPolicy): string | undefined
   return origin !== undefined && origin !== '' && policy.allowsOrigin(origin) ? origin : undefined;
 }
 
+/** The headers every answer to a request from an allowed origin carries (not a preflight's), in the order they are written. */
+export type CorsHeaders = Readonly<Record<string, string>>;
+
 /** The headers an answer to an allowed origin carries (not a preflight's), as an object. */
-function answerHeaders(policy: CorsPolicy, origin: string): Record<string, string> {
+function answerHeaders(policy: CorsPolicy, origin: string): CorsHeaders {
   const h: Record<string, string> = { 'access-control-allow-origin': policy.anyOrigin ? '*' : origin };
   if (policy.credentials) h['access-control-allow-credentials'] = 'true';
   if (policy.text.exposedHeaders !== '') h['access-control-expose-headers'] = policy.text.exposedHeaders;
@@ -39,7 +43,7 @@ function answerHeaders(policy: CorsPolicy, origin: string): Record<string, strin
  * (`'answered'`); any other request from an allowed origin gets the headers the gateway's own
  * answers to it carry (its errors: a browser can then read a 401, 429 or 503); undefined otherwise.
  */
-export function corsRequest(req: RestRequest, res: RestResponse, policy: CorsPolicy, draining: boolean): 'answered' | Readonly<Record<string, string>> | undefined {
+export function corsRequest(req: RestRequest, res: RestResponse, policy: CorsPolicy, draining: boolean): 'answered' | CorsHeaders | undefined {
   const origin = allowedOrigin(req, policy);
   if (origin === undefined) return undefined;
   const requested = req.method === 'OPTIONS' ? req.headers['access-control-request-method'] : undefined;
@@ -65,27 +69,31 @@ export function corsRequest(req: RestRequest, res: RestResponse, policy: CorsPol
   return 'answered';
 }
 
+/**
+ * An OAuth front-end request's headers, once the gate chose its route (its path names none, so the
+ * CORS stage had no policy to read): a preflight carries no token and never gets this far.
+ */
+export function corsHeadersFor(req: RestRequest, policy: CorsPolicy | null): CorsHeaders | undefined {
+  const origin = policy === null ? undefined : allowedOrigin(req, policy);
+  return origin === undefined ? undefined : answerHeaders(policy!, origin);
+}
+
 const ALLOW_ORIGIN = 'access-control-allow-origin';
 const ALLOW_CREDENTIALS = 'access-control-allow-credentials';
 const EXPOSE_HEADERS = 'access-control-expose-headers';
 
 /**
- * The proxied answer's head (`headers`: flat name/value list, client-bound) on a route with a
- * policy: for an allowed origin, the model's Access-Control-Allow-Origin, -Allow-Credentials and
- * -Expose-Headers are replaced by the policy's, and `Vary: Origin` is added unless a Vary already
- * names Origin or `*`. Nothing changes for other requests.
+ * The proxied answer's head (`headers`: flat name/value list, client-bound) of a request from an
+ * allowed origin (`cors`, as decided for it): the model's Access-Control-Allow-Origin,
+ * -Allow-Credentials and -Expose-Headers give way to the policy's, and `Vary: Origin` is added
+ * unless a Vary already names Origin or `*`.
  */
-export function corsResponseHeaders(headers: string[], policy: CorsPolicy, req: RestRequest): void {
-  const origin = allowedOrigin(req, policy);
-  if (origin === undefined) return;
+export function corsResponseHeaders(headers: string[], cors: CorsHeaders): void {
   let varies = false;
   for (let i = headers.length - 2; i >= 0; i -= 2) {
     const name = headers[i]!.toLowerCase();
     if (name === ALLOW_ORIGIN || name === ALLOW_CREDENTIALS || name === EXPOSE_HEADERS) headers.splice(i, 2);
     else if (name === 'vary' && /(?:^|,)\s*(?:origin|\*)\s*(?:,|$)/i.test(headers[i + 1]!)) varies = true;
   }
-  headers.push(ALLOW_ORIGIN, policy.anyOrigin ? '*' : origin);
-  if (policy.credentials) headers.push(ALLOW_CREDENTIALS, 'true');
-  if (policy.text.exposedHeaders !== '') headers.push(EXPOSE_HEADERS, policy.text.exposedHeaders);
-  if (!varies) headers.push('vary', 'Origin');
+  for (const name in cors) if (name !== 'vary' || !varies) headers.push(name, cors[name]!);
 }

@@ -22,7 +22,7 @@ import { announcesBody, isWhole, type RestRequest, type RestResponse } from '../
 import { sendError } from '../edge/http-answer.js';
 import { clientResponseHeaders } from '../edge/http-headers.js';
 import { isSmall, readSmallBody } from '../edge/small-body.js';
-import { corsResponseHeaders } from './cors.js';
+import { corsResponseHeaders, type CorsHeaders } from './cors.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import type { Authorized } from '../ext-auth/subject.js';
 import type { ResponseTap, RestObserve } from '../observe/observed-rest.js';
@@ -64,8 +64,8 @@ export interface ExchangeHost {
 export interface ExchangeExtras extends ForwardExtras {
   /** Headers added to the model's answer (a new sticky cookie), as name, value pairs. */
   readonly answerHeaders?: readonly string[] | undefined;
-  /** Headers the gateway's own answers (its errors) carry: a CORS route's for an allowed Origin. */
-  readonly errorHeaders?: Readonly<Record<string, string>> | undefined;
+  /** Headers every answer carries, the model's and the gateway's own: a CORS route's for an allowed Origin (rest/cors.ts). */
+  readonly corsHeaders?: CorsHeaders | undefined;
   /** The body, already read (feedback read for its token). */
   readonly body?: Buffer | null | undefined;
   /** The start of a body read in part (feedback too large to read for a token): the rest streams after it. */
@@ -133,7 +133,7 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
 
   protected answerOverflow(info: string): void {
     this.tap?.end(503, null, false);
-    sendError(this.req, this.res, 503, 'UPSTREAM_OVERFLOW', info, { 'x-envoy-overloaded': 'true', ...this.extras.errorHeaders });
+    sendError(this.req, this.res, 503, 'UPSTREAM_OVERFLOW', info, { 'x-envoy-overloaded': 'true', ...this.extras.corsHeaders });
   }
 
   start(): void {
@@ -286,10 +286,10 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
     this.status = statusCode;
     // Framed by the gateway: the model's Content-Length only when it is the body's (docs/routing.md#answer-framing).
     const headers = clientResponseHeaders(rawHeaders, length);
-    const { answerHeaders, token } = this.extras;
+    const { answerHeaders, token, corsHeaders } = this.extras;
     if (answerHeaders !== undefined) headers.push(...answerHeaders);
     if (token !== undefined) headers.push(ARM_HEADER, token);
-    if (this.backend.cors !== null) corsResponseHeaders(headers, this.backend.cors, this.req);
+    if (corsHeaders !== undefined) corsResponseHeaders(headers, corsHeaders);
     // Draining, or the model answered before the whole request body arrived (it will not be
     // forwarded, and the client may still be sending it): this connection ends with the answer.
     if (this.proxy.draining || !this.req.complete) headers.push('connection', 'close');
@@ -398,7 +398,7 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
         // A header Node will not write either: the answer cannot be passed on as it is.
         this.status = 502;
         this.proxy.internalError('response_head', err as Error, this.backend);
-        sendError(this.req, this.res, 502, 'UPSTREAM_BAD_RESPONSE', `${this.who()} answered with a response head the gateway cannot forward`, this.extras.errorHeaders);
+        sendError(this.req, this.res, 502, 'UPSTREAM_BAD_RESPONSE', `${this.who()} answered with a response head the gateway cannot forward`, this.extras.corsHeaders);
         this.finish();
         return false;
       }
@@ -437,7 +437,7 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
     const text = cause !== undefined && this.proxy.internalDetail ? `${info}: ${cause}` : info;
     if (status >= 500) this.proxy.upstreamFailure(this.up, this.backend, reason, cause);
     const close = this.proxy.draining || !this.req.complete;
-    sendError(this.req, this.res, status, reason, text, close ? { connection: 'close', ...this.extras.errorHeaders } : this.extras.errorHeaders);
+    sendError(this.req, this.res, status, reason, text, close ? { connection: 'close', ...this.extras.corsHeaders } : this.extras.corsHeaders);
     this.finish();
   }
 

@@ -15,7 +15,7 @@ import { PipelineRequest, type Refusal } from '../pipeline/request.js';
 import { tokenFromFeedbackJson } from '../steer/answer-tag.js';
 import { FEEDBACK_MAX_BYTES, isFeedbackPath, type FeedbackReading } from '../steer/bandit-edge.js';
 import type { CorsPolicy, NotRouted } from '../../routing/types.js';
-import { corsRequest } from './cors.js';
+import { corsHeadersFor, corsRequest, type CorsHeaders } from './cors.js';
 import { Exchange, type ExchangeDeps, type ExchangeExtras, type ExchangeHost } from './forwarded-exchange.js';
 import { sendRawDenial } from './ext-auth-answer.js';
 import type { Socket } from 'node:net';
@@ -35,8 +35,8 @@ export class RestPipelineRequest extends PipelineRequest implements ExchangeExtr
   bodyHead: Buffer[] | undefined;
   /** The external auth service's edits of the request (ext-auth/policy.ts). */
   authorized: Authorized | undefined;
-  /** Headers every answer the gateway makes for it carries: a CORS route's for an allowed Origin (rest/cors.ts). */
-  errorHeaders: Readonly<Record<string, string>> | undefined;
+  /** Headers every answer to it carries, the model's and the gateway's own: a CORS route's for an allowed Origin (rest/cors.ts). */
+  corsHeaders: CorsHeaders | undefined;
   /** The gate took the client's credential: it does not go upstream. */
   private stripAuthorization = false;
 
@@ -64,16 +64,16 @@ export class RestPipelineRequest extends PipelineRequest implements ExchangeExtr
   corsAnswered(policy: CorsPolicy): boolean {
     const cors = corsRequest(this.req, this.res, policy, this.proxy.draining);
     if (cors !== 'answered') {
-      this.errorHeaders = cors;
+      this.corsHeaders = cors;
       return false;
     }
     this.proxy.deps.observe?.answered(this.req, this.res, this.routed?.backend);
     return true;
   }
 
-  /** `extra` and the headers every answer the gateway makes for this request carries (`errorHeaders`). */
-  private withErrorHeaders(extra: Readonly<Record<string, string>> | undefined): Readonly<Record<string, string>> | undefined {
-    return this.errorHeaders === undefined ? extra : { ...extra, ...this.errorHeaders };
+  /** `extra` and the headers every answer to this request carries (`corsHeaders`). */
+  private withCorsHeaders(extra: Readonly<Record<string, string>> | undefined): Readonly<Record<string, string>> | undefined {
+    return this.corsHeaders === undefined ? extra : { ...extra, ...this.corsHeaders };
   }
 
   askGate(gate: Gatekeeper): PendingVerdict {
@@ -81,6 +81,8 @@ export class RestPipelineRequest extends PipelineRequest implements ExchangeExtr
   }
 
   allowed(v: Allow): void {
+    // A front-end request's route is the gate's choice: its CORS headers are decided now.
+    if (this.frontEnd) this.corsHeaders = corsHeadersFor(this.req, v.decision.backend.cors);
     this.stripAuthorization = v.strip.includes('authorization');
     const a = v.external;
     // The JWT check's edits come after the auth service's (a claim header is the verified token's).
@@ -98,9 +100,9 @@ export class RestPipelineRequest extends PipelineRequest implements ExchangeExtr
     this.proxy.deps.metrics.denied('rest', v.tally, v.status, this.since);
     this.proxy.deps.observe?.answered(req, res, this.routed?.backend);
     if (v.raw !== undefined) sendRawDenial(req, res, { ...v, raw: v.raw });
-    else if (v.body !== undefined) sendJson(req, res, v.status, v.body, this.withErrorHeaders(v.headers));
+    else if (v.body !== undefined) sendJson(req, res, v.status, v.body, this.withCorsHeaders(v.headers));
     // A body the client is still sending is not read for a refusal: the connection closes after it (lingering).
-    else sendError(req, res, v.status, v.reason, v.message, this.withErrorHeaders(req.complete ? v.headers : { ...v.headers, connection: 'close' }));
+    else sendError(req, res, v.status, v.reason, v.message, this.withCorsHeaders(req.complete ? v.headers : { ...v.headers, connection: 'close' }));
   }
 
   refuse(r: Refusal): void {
@@ -109,7 +111,7 @@ export class RestPipelineRequest extends PipelineRequest implements ExchangeExtr
     // A routed request refused here (flow control, no gate in this process) is answered, never a predictor's outcome.
     if (backend !== undefined) this.proxy.deps.metrics.refused(backend, 'rest', r.status, this.since);
     this.proxy.deps.observe?.answered(req, res, backend);
-    sendError(req, res, r.status, r.reason, r.message, this.withErrorHeaders(req.complete && !this.proxy.draining ? r.headers : { ...r.headers, connection: 'close' }));
+    sendError(req, res, r.status, r.reason, r.message, this.withCorsHeaders(req.complete && !this.proxy.draining ? r.headers : { ...r.headers, connection: 'close' }));
   }
 
   gone(): boolean {
@@ -163,13 +165,13 @@ export class RestPipelineRequest extends PipelineRequest implements ExchangeExtr
       new Exchange(this.proxy, req, res, routed, headers, this).start();
     } catch (err) {
       this.proxy.internalError('request', err as Error, routed.backend);
-      sendError(req, res, 502, 'INTERNAL_ERROR', `the gateway failed to forward this request to ${routed.backend.id}`, this.withErrorHeaders({ connection: 'close' }));
+      sendError(req, res, 502, 'INTERNAL_ERROR', `the gateway failed to forward this request to ${routed.backend.id}`, this.withCorsHeaders({ connection: 'close' }));
       this.ended(false);
     }
   }
 
   failed(err: unknown): void {
     this.proxy.internalError('request', err as Error, this.routed?.backend);
-    sendError(this.req, this.res, 502, 'INTERNAL_ERROR', 'the gateway failed to handle this request', this.withErrorHeaders({ connection: 'close' }));
+    sendError(this.req, this.res, 502, 'INTERNAL_ERROR', 'the gateway failed to handle this request', this.withCorsHeaders({ connection: 'close' }));
   }
 }

@@ -27,6 +27,7 @@ import {
 import { startCli, type CliGateway } from '../../helpers/cli.js';
 import { sdep, startTestGateway, type TestGateway } from '../../helpers/gateway.js';
 import { freePort } from '../../helpers/net.js';
+import { fetchToken } from '../../helpers/oauth.js';
 
 const PREDICT = '/api/v1.0/predictions';
 const APP = 'https://app.example.com';
@@ -179,6 +180,36 @@ describe('CORS', () => {
       expect(corsLines(denied.headers)).toEqual([`access-control-allow-origin: ${APP}`, 'vary: Origin']);
       expect(headerValue(denied.headers, 'www-authenticate')).toMatch(/^Bearer/);
       expect(model.byCase('pf-5')).toHaveLength(0);
+    });
+
+    it("the OAuth front end's answers follow the policy of the route its token chose: the model's CORS headers replaced", async () => {
+      const token = await fetchToken(gw.url, 'gkmodels', 'gs');
+      const r = await send({
+        target: '/api/v0.1/predictions',
+        headers: [
+          ['Origin', APP],
+          ['Authorization', `Bearer ${token}`],
+          ['Content-Type', 'application/json'],
+          ['x-upstream-cors', '1'],
+          ['x-case', 'fe-1'],
+        ],
+        body: Buffer.from('{"data":{"ndarray":[[1]]}}'),
+      });
+      expect(r.status).toBe(200);
+      expect(corsLines(r.headers)).toEqual(['vary: Accept-Encoding', `access-control-allow-origin: ${APP}`, 'vary: Origin']);
+      expect(model.byCase('fe-1')).toHaveLength(1);
+      // Without an Origin the model's own headers pass as they are.
+      const plain = await send({
+        target: '/api/v0.1/predictions',
+        headers: [
+          ['Authorization', `Bearer ${token}`],
+          ['Content-Type', 'application/json'],
+          ['x-upstream-cors', '1'],
+          ['x-case', 'fe-2'],
+        ],
+        body: Buffer.from('{"data":{"ndarray":[[1]]}}'),
+      });
+      expect(corsLines(plain.headers)).toEqual(['access-control-allow-origin: *', 'access-control-allow-credentials: false', 'access-control-expose-headers: x-model', 'vary: Accept-Encoding']);
     });
   });
 
