@@ -8,7 +8,8 @@
 import type { EdgeConfig } from '../config/edge.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import type { GatewayReason } from './errors.js';
-import { isWhole, type RestRequest, type RestResponse } from './rest-exchange.js';
+import type { RestRequest, RestResponse } from './rest-exchange.js';
+import { isWhole } from '../wire/message-body.js';
 import { sendError } from './http-answer.js';
 import { FRAMING_LOOKALIKE } from '../wire/http1-syntax.js';
 

@@ -14,16 +14,7 @@
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Readable } from 'node:stream';
-
-/**
- * The request body: whole, read before the request was served (the lane's; null: none), or the
- * stream it arrives on (Node's and HTTP/2's, the request's own Readable; it may turn out empty).
- */
-export type RestBody = Buffer | null | Readable;
-
-/** The body arrived whole before the request was served (or there is none): nothing to stream. */
-export const isWhole = (body: RestBody): body is Buffer | null => body === null || Buffer.isBuffer(body);
+import type { RestBody } from '../wire/message-body.js';
 
 /** A REST request: its head, its peer, its body. */
 export interface RestRequest {
@@ -45,9 +36,6 @@ export interface RestRequest {
   readonly complete: boolean;
   readonly body: RestBody;
 }
-
-/** Whether a request's head announces a body (Transfer-Encoding, or a Content-Length other than 0). */
-export const announcesBody = (req: RestRequest): boolean => req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
 
 /** The answer to a `RestRequest`. */
 export interface RestResponse {

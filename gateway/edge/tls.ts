@@ -29,17 +29,16 @@
  * Client certificates (`--tls-client-ca`, `--tls-client-auth optional|required`), as Ambassador's
  * TLSContext `ca_secret` and `cert_required`: a certificate that is presented must chain to the
  * CA, or the connection is refused and counted; `required` also refuses connections without one.
- * `clientSubject(socket)` gives the verified subject of a connection, for logs.
+ * The verified subject of a connection is recorded for logs (observe/peer-subject.ts `clientSubject`).
  *
  * The files are read in `tls-files.ts`, served and reloaded by `certificate-store.ts`; the ticket
  * key is `tls-ticket-keys.ts`'s.
  */
-import type { Duplex } from 'node:stream';
 import tls, { type TLSSocket } from 'node:tls';
-import type { X509Certificate } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { TlsConfig } from '../config/tls.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
+import { rememberSubject, subjectLine } from '../observe/peer-subject.js';
 import { CertificateStore } from './certificate-store.js';
 import { MIN_VERSION } from './tls-files.js';
 import { ticketKeys } from './tls-ticket-keys.js';
@@ -55,29 +54,6 @@ export interface TlsTerminationDeps {
   readonly log?: Logger | undefined;
   /** A handshake that stalls this long is closed (--client-header-timeout). */
   readonly handshakeTimeoutMs: number;
-}
-
-/** The verified client-certificate subject of each mTLS connection. */
-const subjects = new WeakMap<object, string>();
-
-/** `CN=a,O=b` from X509Certificate's one-attribute-per-line subject. */
-function subjectLine(x509: X509Certificate): string {
-  return x509.subject.split('\n').filter(Boolean).join(',');
-}
-
-/**
- * The verified client-certificate subject (`CN=…,O=…`) of a connection, or undefined (no TLS,
- * no client certificate, or not verified). Takes the TLS socket, or what an HTTP/2 request
- * exposes as its socket.
- */
-export function clientSubject(socket: Duplex | object | undefined): string | undefined {
-  if (socket === undefined) return undefined;
-  const known = subjects.get(socket);
-  if (known !== undefined) return known;
-  const s = socket as Partial<TLSSocket>;
-  if (s.encrypted !== true || s.authorized !== true || typeof s.getPeerX509Certificate !== 'function') return undefined;
-  const x509 = s.getPeerX509Certificate();
-  return x509 ? subjectLine(x509) : undefined;
 }
 
 /** A handshake error's reason label, from Node's / OpenSSL's error code. */
@@ -153,7 +129,7 @@ export class TlsTermination {
       this.deps.metrics.tlsHandshakeErrors.labels('client_certificate_invalid').inc();
       this.deps.log?.debug({ remoteAddress: socket.remoteAddress, subject: subjectLine(x509), problem: String(socket.authorizationError) }, 'TLS client certificate refused');
       socket.destroy();
-    } else subjects.set(socket, subjectLine(x509));
+    } else rememberSubject(socket, x509);
   }
 
   /** Something that is not a TLS handshake arrived on a TLS-only port (counted by the listener). */

@@ -10,7 +10,8 @@
  */
 import type { IncomingHttpHeaders } from 'node:http2';
 import type { Socket } from 'node:net';
-import { announcesBody, isWhole, type RestRequest } from '../edge/rest-exchange.js';
+import type { RestRequest } from '../edge/rest-exchange.js';
+import { announcesBody, isWhole } from '../wire/message-body.js';
 import { schemeOf, upstreamRequestHeaders } from '../edge/http-headers.js';
 import { readSmallBody } from '../edge/small-body.js';
 import type { CheckSubject } from './policy.js';

@@ -11,7 +11,7 @@
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Attributes } from '@opentelemetry/api';
-import { clientSubject } from '../edge/tls.js';
+import { clientSubject } from './peer-subject.js';
 import type { AccessLog } from './access-log.js';
 import { RequestTap, answeredEnd, headerText, hostOf, peerAddress, type Arrival, type AttemptTap, type SpanNames, type TapProtocol } from './request-tap.js';
 import { HEADER_OBJECT, incomingTraceId, originAttributes, type CallTrace, type Tracing } from './tracing.js';

@@ -13,8 +13,9 @@
  * predictor header and capture.
  */
 import type { Attributes } from '@opentelemetry/api';
-import { announcesBody, isWhole, type RestRequest, type RestResponse } from '../edge/rest-exchange.js';
-import { clientSubject } from '../edge/tls.js';
+import type { RestRequest, RestResponse } from '../edge/rest-exchange.js';
+import { announcesBody, isWhole } from '../wire/message-body.js';
+import { clientSubject } from './peer-subject.js';
 import type { AccessLog } from './access-log.js';
 import { RequestTap, answeredEnd, headerText, hostOf, peerAddress, type Arrival, type AttemptTap, type SpanNames, type TapProtocol } from './request-tap.js';
 import type { PrimaryCapture, ShadowComparer } from './shadow-compare.js';

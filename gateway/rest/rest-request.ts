@@ -7,7 +7,8 @@
  */
 import type { Allow, Deny, Gatekeeper, PendingVerdict } from '../auth/gate.js';
 import { applyEdits, type Authorized } from '../ext-auth/subject.js';
-import { announcesBody, isWhole, type RestRequest, type RestResponse } from '../edge/rest-exchange.js';
+import type { RestRequest, RestResponse } from '../edge/rest-exchange.js';
+import { announcesBody, isWhole } from '../wire/message-body.js';
 import { sendError, sendJson } from '../edge/http-answer.js';
 import { headerGetter, schemeOf, upstreamRequestHeaders } from '../edge/http-headers.js';
 import { readSmallBody } from '../edge/small-body.js';
