@@ -27,6 +27,15 @@ export type GatewayReason =
   | 'NOT_IMPLEMENTED'
   | 'INTERNAL_ERROR';
 
+/**
+ * The upstream as an error names it, REST and gRPC alike: with --error-detail internal (and in the
+ * log) its address and backend, `upstream host:port (ns/name/predictor)`; else only the backend,
+ * `the upstream of ns/name/predictor`: no Service names, ports or addresses reach the public.
+ */
+export function upstreamNamed(address: string, backend: Backend, full: boolean): string {
+  return full ? `upstream ${address} (${backend.id})` : `the upstream of ${backend.id}`;
+}
+
 /** gRPC status codes the gateway answers with. */
 export const GrpcStatus = {
   OK: 0,

@@ -9,6 +9,7 @@ import type { GrpcObserve } from '../observe/observed-grpc.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import type { Clock } from '../upstream/clock.js';
 import type { Backend } from '../../routing/types.js';
+import { upstreamNamed } from '../edge/errors.js';
 import type { GrpcMirrors } from './mirror.js';
 import type { GrpcUpstreams } from '../upstream/grpc-sessions.js';
 import type { FlowSlot } from '../flow/controller.js';
@@ -61,25 +62,16 @@ export const NO_EXTRAS: CallExtras = {};
 export type Message = (where: string, full: boolean) => string;
 
 /**
- * The upstream as a message names it: with --error-detail internal (and in the log) its address
- * and backend (`upstream host:port (ns/name/predictor)`), else only the backend: no Service
- * names, ports or addresses reach the public.
- */
-function where(upstream: string, backend: Backend, full: boolean): string {
-  return full ? `upstream ${upstream} (${backend.id})` : `the upstream of ${backend.id}`;
-}
-
-/**
  * Log a failure of the gateway's in full (bounded by the log budget) and give the client's
  * message: in full with --error-detail internal, else without addresses or library text.
  */
 export function failureMessage(ctx: CallContext, upstream: string, backend: Backend, code: number, text: Message): string {
-  const full = text(where(upstream, backend, true), true);
+  const full = text(upstreamNamed(upstream, backend, true), true);
   const log = ctx.log;
   const skipped = log === undefined ? undefined : ctx.logBudget.take();
   if (log !== undefined && skipped !== undefined) {
     const o = backend.origin;
     log.warn({ protocol: 'grpc', deployment: `${o.namespace}/${o.deployment}`, backend: backend.id, grpcStatus: code, problem: full, ...(skipped ? { notLogged: skipped } : {}) }, 'gRPC call failed');
   }
-  return ctx.internalDetail ? full : text(where(upstream, backend, false), false);
+  return ctx.internalDetail ? full : text(upstreamNamed(upstream, backend, false), false);
 }

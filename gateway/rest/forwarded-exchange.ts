@@ -17,7 +17,7 @@ import { ForwardedRequest, type ForwardExtras } from '../forward/forwarded.js';
 import { failureOutcome, httpOutcome } from '../forward/outcome.js';
 import type { AttemptFailure } from '../forward/retry-rule.js';
 import type { Clock, Timer } from '../upstream/clock.js';
-import type { GatewayReason } from '../edge/errors.js';
+import { upstreamNamed, type GatewayReason } from '../edge/errors.js';
 import type { RestRequest, RestResponse } from '../edge/rest-exchange.js';
 import { announcesBody, isWhole } from '../wire/message-body.js';
 import { sendError } from '../edge/http-answer.js';
@@ -56,7 +56,6 @@ export interface ExchangeHost {
   readonly draining: boolean;
   /** --error-detail internal: error answers also name upstream addresses and causes. */
   readonly internalDetail: boolean;
-  upstreamName(up: UpstreamPool, backend: Backend): string;
   upstreamFailure(up: UpstreamPool, backend: Backend, reason: GatewayReason, cause: string | undefined): void;
   internalError(where: string, err: Error, backend?: Backend): void;
 }
@@ -427,9 +426,9 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
 
   // ---- endings ----
 
-  /** The upstream as error answers name it: the deployment's backend, its address only with --error-detail internal. */
+  /** The upstream as error answers name it (edge/errors.ts): the deployment's backend, its address only with --error-detail internal. */
   protected who(): string {
-    return this.proxy.upstreamName(this.up, this.backend);
+    return upstreamNamed(this.up.name, this.backend, this.proxy.internalDetail);
   }
 
   /** `cause`: the library's words, for --error-detail internal only. */

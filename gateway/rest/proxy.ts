@@ -74,11 +74,6 @@ export class RestProxy {
     this.shuttingDown = true;
   }
 
-  /** An upstream as error answers name it: `<deployment backend>`, plus its address with --error-detail internal. */
-  upstreamName(up: UpstreamPool, backend: Backend): string {
-    return this.internalDetail ? `upstream ${up.name} of ${backend.id}` : `upstream of ${backend.id}`;
-  }
-
   /** Upstream failures and caught bugs can repeat at request rate: their log lines are bounded, as gRPC's are. */
   private readonly failureLog = new LogBudget();
   private readonly bugLog = new LogBudget();

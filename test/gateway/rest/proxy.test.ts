@@ -322,7 +322,8 @@ describe('REST proxy: upstream failures, timeouts, retries, breakers', () => {
     const r = await post(`${gw.url}/seldon/m/down${predict}`);
     expect(r.status).toBe(503);
     expect(r.json().status.reason).toBe('UPSTREAM_CONNECT_FAILURE');
-    expect(r.json().status.info).toBe('could not connect to upstream of m/down/main');
+    // Named as gRPC names it (edge/errors.ts upstreamNamed).
+    expect(r.json().status.info).toBe('could not connect to the upstream of m/down/main');
     expect(r.text).not.toMatch(/down-main|8000|ECONNREFUSED|127\.0\.0\.1/);
   });
 
@@ -335,7 +336,7 @@ describe('REST proxy: upstream failures, timeouts, retries, breakers', () => {
     try {
       const r = await post(`${dbg.url}/seldon/m/down${predict}`);
       expect(r.status).toBe(503);
-      expect(r.json().status.info).toBe('could not connect to upstream down-main.m:8000 of m/down/main: ECONNREFUSED');
+      expect(r.json().status.info).toBe('could not connect to upstream down-main.m:8000 (m/down/main): ECONNREFUSED');
     } finally {
       await dbg.stop();
     }
