@@ -5,7 +5,7 @@
  * message gets the tag; anything else (a stream, compression, more than the limit) goes as it
  * came, the token in the initial metadata only.
  */
-import { DEFAULT_TAG_MAX_BYTES as TAG_MAX_BYTES, tagGrpcFrame } from '../steer/answer-tag.js';
+import { HeldAnswer, tagGrpcFrame } from '../steer/answer-tag.js';
 
 /** Where a call writes the upstream's answer: the client's stream, or a decorator of it. */
 export interface CallAnswer {
@@ -15,9 +15,7 @@ export interface CallAnswer {
 }
 
 export class TaggedGrpcAnswer implements CallAnswer {
-  private readonly chunks: Buffer[] = [];
-  private size = 0;
-  private passing = false;
+  private readonly held = new HeldAnswer();
 
   constructor(
     private readonly inner: CallAnswer,
@@ -25,24 +23,20 @@ export class TaggedGrpcAnswer implements CallAnswer {
   ) {}
 
   write(chunk: Buffer): void {
-    if (this.passing) {
+    if (this.held.passing) {
       this.inner.write(chunk);
       return;
     }
-    this.chunks.push(chunk);
-    this.size += chunk.length;
-    if (this.size <= TAG_MAX_BYTES) return;
-    // Larger than a tag is worth: passed on as it comes.
-    this.passing = true;
-    this.inner.write(Buffer.concat(this.chunks, this.size));
+    const all = this.held.hold(chunk);
+    if (all !== undefined) this.inner.write(all);
   }
 
   end(): void {
-    if (this.passing || this.size === 0) {
+    if (this.held.passing || this.held.empty) {
       this.inner.end();
       return;
     }
-    const answer = Buffer.concat(this.chunks, this.size);
+    const answer = this.held.whole();
     this.inner.end(tagGrpcFrame(answer, this.token) ?? answer);
   }
 }

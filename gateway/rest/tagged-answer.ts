@@ -5,7 +5,7 @@
  * it said passes on as it comes, the token in its header only. Only a 2xx JSON answer, not
  * encoded and not said to be over the limit, is tagged (`taggable`).
  */
-import { DEFAULT_TAG_MAX_BYTES as TAG_MAX_BYTES, tagJsonAnswer } from '../steer/answer-tag.js';
+import { DEFAULT_TAG_MAX_BYTES as TAG_MAX_BYTES, HeldAnswer, tagJsonAnswer } from '../steer/answer-tag.js';
 
 /** Where an exchange writes the model's answer: the client's response, or a decorator of it. */
 export interface AnswerSink {
@@ -38,10 +38,7 @@ export class TaggedJsonAnswer implements AnswerSink {
   private status = 0;
   private statusText = '';
   private headers: string[] = [];
-  private readonly chunks: Buffer[] = [];
-  private size = 0;
-  /** Over the limit: passed on as it comes. */
-  private passing = false;
+  private readonly held = new HeldAnswer();
 
   constructor(
     private readonly inner: AnswerSink,
@@ -56,22 +53,20 @@ export class TaggedJsonAnswer implements AnswerSink {
   }
 
   data(chunk: Buffer): boolean {
-    if (this.passing) return this.inner.data(chunk);
-    this.chunks.push(chunk);
-    this.size += chunk.length;
-    if (this.size <= TAG_MAX_BYTES) return true;
+    if (this.held.passing) return this.inner.data(chunk);
+    const all = this.held.hold(chunk);
+    if (all === undefined) return true;
     // Longer than it said: passed on as it comes, with the token in the header only.
-    this.passing = true;
     if (!this.inner.head(this.status, this.statusText, this.headers)) return true;
-    return this.inner.data(Buffer.concat(this.chunks, this.size));
+    return this.inner.data(all);
   }
 
   end(): void {
-    if (this.passing) {
+    if (this.held.passing) {
       this.inner.end();
       return;
     }
-    const body = Buffer.concat(this.chunks, this.size);
+    const body = this.held.whole();
     const tagged = tagJsonAnswer(body, this.token) ?? body;
     // Read whole, it is sent with its length (a chunked answer too).
     const h = this.headers;

@@ -18,6 +18,36 @@ export const ARM_TAG = 'seldon.io/gateway-arm';
 /** Larger JSON answers carry the token in the header only: splicing scans the whole answer. */
 export const DEFAULT_TAG_MAX_BYTES = 64 * 1024;
 
+/**
+ * An answer held for its tag, REST's and gRPC's alike (rest/tagged-answer.ts, grpc/tagged-answer.ts):
+ * its chunks are kept up to the tag limit; one that outgrows it is given back once, to pass on as it
+ * comes with the token in its header or metadata only.
+ */
+export class HeldAnswer {
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
+  /** Outgrew the limit: every later chunk passes on as it comes. */
+  passing = false;
+
+  /** Hold `chunk`; when the answer now outgrows the limit, everything held so far, to pass on. */
+  hold(chunk: Buffer): Buffer | undefined {
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+    if (this.size <= DEFAULT_TAG_MAX_BYTES) return undefined;
+    this.passing = true;
+    return Buffer.concat(this.chunks, this.size);
+  }
+
+  get empty(): boolean {
+    return this.size === 0;
+  }
+
+  /** The whole answer, held within the limit. */
+  whole(): Buffer {
+    return Buffer.concat(this.chunks, this.size);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // REST answers
 // ---------------------------------------------------------------------------------------------
