@@ -21,10 +21,11 @@
  * `plain-token` and the other the case, under the same load in the same windows (roles swapped every round),
  * and reports the median of the rounds' ratios: on a host whose speed moves by a fifth between windows, the only
  * way this machine resolves a few percent.
+ * `--h2` sends over HTTP/2 without TLS (4 sessions, every request a stream) instead of HTTP/1.1 keep-alive.
  * /proc counts CPU in ticks of 10 ms: a window of 3,000 requests (1,500/s for 2 s) moves by 3.3 µs per tick, so
  * a question of a few percent needs windows of 10,000 requests or more (`--seconds 8`).
  *
- *   npm run build && npx vite-node load/jwt-bench.ts [--cases plain,plain-token,cached] [--rate 500] [--seconds 8] [--rounds 3] [--main <dist/gateway/main.js of another build>]
+ *   npm run build && npx vite-node load/jwt-bench.ts [--cases plain,plain-token,cached] [--rate 500] [--seconds 8] [--rounds 3] [--h2] [--main <dist/gateway/main.js of another build>]
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -37,7 +38,7 @@ import { GATEWAY_MAIN, startGateway } from './lib/gateway.js';
 import { treeSeconds } from './lib/proc.js';
 import { f1, log, median, table } from './lib/report.js';
 import { signingKey, startIdentityProvider } from '../test/fixtures/identity-provider.js';
-import { openLoop } from '../test/fixtures/loopback-replicas.js';
+import { openLoop, openLoopH2 } from '../test/fixtures/loopback-replicas.js';
 
 const CASES = ['plain', 'plain-token', 'cached', 'cached-forward', 'fresh-rs256', 'fresh-es256'] as const;
 type Case = (typeof CASES)[number];
@@ -54,8 +55,10 @@ async function main(): Promise<void> {
       seconds: { type: 'string', default: '8' },
       rounds: { type: 'string', default: '3' },
       main: { type: 'string', default: GATEWAY_MAIN },
+      h2: { type: 'boolean', default: false },
     },
   });
+  const send = values.h2 ? openLoopH2 : openLoop;
   const cases = values.cases.split(',') as Case[];
   for (const c of cases) if (!CASES.includes(c)) throw new Error(`--cases: ${c} is not one of ${CASES.join(', ')}`);
   if (!cases.includes('plain') || !cases.includes('plain-token')) throw new Error('--cases: plain and plain-token are the baselines, keep them');
@@ -104,12 +107,12 @@ async function main(): Promise<void> {
     const pair = values.pair as Case;
     if (pair !== 'cached' && pair !== 'cached-forward') throw new Error('--pair: cached or cached-forward');
     const gws = [await launch('gateway-1'), await launch('gateway-2')];
-    await Promise.all(gws.map((g) => openLoop(g.port, pathOf(pair), rate, 1, body, bearer)));
+    await Promise.all(gws.map((g) => send(g.port, pathOf(pair), rate, 1, body, bearer)));
     const ratios: number[] = [];
     for (let round = 1; round <= rounds; round++) {
       const [base, tried] = round % 2 === 1 ? [gws[0]!, gws[1]!] : [gws[1]!, gws[0]!];
       const cpu0 = [treeSeconds(base.server.child.pid!), treeSeconds(tried.server.child.pid!)];
-      const [a, b] = await Promise.all([openLoop(base.port, pathOf('plain-token'), rate, seconds, body, bearer), openLoop(tried.port, pathOf(pair), rate, seconds, body, bearer)]);
+      const [a, b] = await Promise.all([send(base.port, pathOf('plain-token'), rate, seconds, body, bearer), send(tried.port, pathOf(pair), rate, seconds, body, bearer)]);
       const baseUs = ((treeSeconds(base.server.child.pid!) - cpu0[0]!) * 1e6) / a.length;
       const triedUs = ((treeSeconds(tried.server.child.pid!) - cpu0[1]!) * 1e6) / b.length;
       const bad = [...a, ...b].filter((x) => x.status !== 200).length;
@@ -118,7 +121,7 @@ async function main(): Promise<void> {
     }
     const sorted = [...ratios].sort((x, y) => x - y);
     log(
-      `${pair} / plain-token, side by side: median ${median(ratios).toFixed(3)}x over ${rounds} rounds (from ${sorted[0]!.toFixed(3)}x to ${sorted.at(-1)!.toFixed(3)}x), ${rate} requests/s to each for ${seconds} s`,
+      `${pair} / plain-token, side by side: median ${median(ratios).toFixed(3)}x over ${rounds} rounds (from ${sorted[0]!.toFixed(3)}x to ${sorted.at(-1)!.toFixed(3)}x), ${rate} requests/s to each for ${seconds} s over ${values.h2 ? 'HTTP/2' : 'HTTP/1.1'}`,
     );
     for (const g of gws) {
       g.server.child.kill('SIGTERM');
@@ -146,7 +149,7 @@ async function main(): Promise<void> {
             : (i: number) => ({ authorization: `Bearer ${tokens[i]!}` });
       const path = pathOf(c);
       const cpu0 = treeSeconds(gw.server.child.pid!);
-      const sent = await openLoop(port, path, rate, seconds, body, headers);
+      const sent = await send(port, path, rate, seconds, body, headers);
       const cpu = treeSeconds(gw.server.child.pid!) - cpu0;
       const ms = sent.map((s) => s.ms).sort((a, b) => a - b);
       const r = results.get(c)!;
@@ -180,7 +183,7 @@ async function main(): Promise<void> {
       }),
     ),
   );
-  log(`${rate} requests/s for ${seconds} s per case and round, ${rounds} rounds interleaved; gateway ${values.main}, --workers 1`);
+  log(`${rate} requests/s for ${seconds} s per case and round, ${rounds} rounds interleaved, over ${values.h2 ? 'HTTP/2' : 'HTTP/1.1'}; gateway ${values.main}, --workers 1`);
   gw.server.child.kill('SIGTERM');
   await gw.server.exited;
   model.close();

@@ -75,8 +75,8 @@ export interface GateRequest {
   readonly headers: { readonly authorization?: string | undefined; readonly host?: string | undefined };
   /** The whole request (a `RestRequest`), which the external auth check describes; without it an external check fails closed. */
   readonly rawHeaders?: string[] | undefined;
-  /** Its client connection: a JWT that connection sent last is not hashed again (auth/jwt.ts). */
-  readonly socket?: object | undefined;
+  /** Stands for its client connection: a JWT that connection sent last is not hashed again (auth/jwt.ts). */
+  readonly connectionKey?: object | undefined;
 }
 
 /** What a gRPC call's external auth check reads beside its headers. */
@@ -194,7 +194,7 @@ export class Gatekeeper {
    */
   rest(req: GateRequest, decision: Routed, table: RouteTable, preread?: Buffer | null): PendingVerdict {
     const jwt = decision.backend.gate!.jwt;
-    if (jwt !== null) return this.jwtFirst(decision, jwt, restToken(jwt, req.url ?? '/', req.rawHeaders ?? []), req.socket, (d, claims) => this.restChecks(req, d, table, preread, claims));
+    if (jwt !== null) return this.jwtFirst(decision, jwt, restToken(jwt, req.url ?? '/', req.rawHeaders ?? []), req.connectionKey, (d, claims) => this.restChecks(req, d, table, preread, claims));
     return this.restChecks(req, decision, table, preread);
   }
 

@@ -120,6 +120,11 @@ export class H2Request extends http2.Http2ServerRequest implements RestRequest {
     return this.headers.host ?? '';
   }
 
+  /** The session; a stream already cut from it stands for itself (nothing more comes on it). */
+  get connectionKey(): object {
+    return this.stream.session ?? this;
+  }
+
   /** The body streams on the request itself. */
   get body(): Readable {
     return this;

@@ -71,6 +71,10 @@ export class LaneRequest implements RestRequest {
     this.host = head.host;
   }
 
+  get connectionKey(): object {
+    return this.socket;
+  }
+
   /** The headers by lower-case name, combined as `node:http` combines them (built when first read). */
   get headers(): IncomingHttpHeaders {
     if (this.built !== undefined) return this.built;

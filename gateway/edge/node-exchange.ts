@@ -17,6 +17,10 @@ export class NodeRequest extends IncomingMessage implements RestRequest {
     return this.headers.host ?? '';
   }
 
+  get connectionKey(): object {
+    return this.socket;
+  }
+
   /** The body streams on the request itself. */
   get body(): Readable {
     return this;

@@ -32,6 +32,11 @@ export interface RestRequest {
   readonly httpVersionMinor: number;
   /** The peer: its addresses, TLS (HTTP/2: a stand-in whose `destroy` resets the stream only). */
   readonly socket: Socket;
+  /**
+   * Stands for the client connection: the same object for every request it carries, another for
+   * each other connection (HTTP/2: its session; `socket` there is a stand-in made per stream).
+   */
+  readonly connectionKey: object;
   /** The whole body has been received. */
   readonly complete: boolean;
   readonly body: RestBody;

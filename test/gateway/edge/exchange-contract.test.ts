@@ -9,7 +9,9 @@
  *   - an answer destroyed after its head is never taken for a complete one;
  *   - 'close' comes once after the answer, and when the client goes away first;
  *   - a client that does not read makes `write` say so, and 'drain' resumes the answer, which
- *     arrives whole.
+ *     arrives whole;
+ *   - `connectionKey` is one object for every request of a connection and another for each other
+ *     connection (the JWT check's memo of a connection's last token keys on it).
  */
 import { once } from 'node:events';
 import http from 'node:http';
@@ -44,11 +46,18 @@ function readBody(req: RestRequest): Promise<Buffer> {
 
 /** The one handler every adapter serves: it knows the interface only. */
 function contract(events: Events, blocked: () => void): (req: RestRequest, res: RestResponse) => void {
+  /** Each connection key seen, numbered in the order of its first request. */
+  const keys = new Map<object, number>();
   return (req, res) => {
     const path = req.url;
     events.push(`got ${path}`);
     res.once('close', () => events.push(`close ${path} ended=${res.writableEnded}`));
-    if (path.startsWith('/head')) {
+    if (path === '/connection') {
+      if (!keys.has(req.connectionKey)) keys.set(req.connectionKey, keys.size);
+      const n = String(keys.get(req.connectionKey));
+      res.writeHead(200, ['content-type', 'text/plain', 'content-length', String(n.length)]);
+      res.end(n);
+    } else if (path.startsWith('/head')) {
       void readBody(req).then((body) => {
         const i = req.rawHeaders.findIndex((n, j) => j % 2 === 0 && n.toLowerCase() === 'x-test');
         const seen = JSON.stringify({
@@ -164,8 +173,41 @@ function h2Client(port: number, sent: Sent): Promise<Received> {
   });
 }
 
+/** The number the handler gave each request's connection key: `requests` GETs of '/connection' on each of `connections` connections, one after another. */
+async function connectionNumbers(port: number, version: number, connections: number, requests: number): Promise<string[][]> {
+  const numbers: string[][] = [];
+  for (let c = 0; c < connections; c++) {
+    const seen: string[] = [];
+    if (version === 2) {
+      const session = http2.connect(`http://127.0.0.1:${port}`);
+      session.on('error', () => undefined);
+      for (let r = 0; r < requests; r++) {
+        const stream = session.request({ ':method': 'GET', ':path': '/connection' });
+        const chunks: Buffer[] = [];
+        stream.on('data', (b: Buffer) => chunks.push(b));
+        await once(stream, 'end');
+        seen.push(Buffer.concat(chunks).toString());
+      }
+      session.close();
+    } else {
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      for (let r = 0; r < requests; r++) {
+        const res = await new Promise<http.IncomingMessage>((resolve, reject) => http.get({ host: '127.0.0.1', port, path: '/connection', agent }, resolve).once('error', reject));
+        const chunks: Buffer[] = [];
+        res.on('data', (b: Buffer) => chunks.push(b));
+        await once(res, 'end');
+        seen.push(Buffer.concat(chunks).toString());
+      }
+      agent.destroy();
+    }
+    numbers.push(seen);
+  }
+  return numbers;
+}
+
 interface Side {
   readonly name: string;
+  readonly port: number;
   readonly version: number;
   readonly events: Events;
   /** Settles when a '/large' answer first had to wait for the client. */
@@ -186,6 +228,9 @@ async function side(name: string, version: number, serve: (handler: (req: RestRe
   let unblock = (): void => undefined;
   const s: Side = {
     name,
+    get port() {
+      return port;
+    },
     version,
     events,
     blocked: new Promise<void>((r) => (unblock = r)),
@@ -258,6 +303,14 @@ describe.each(['the lane', "Node's HTTP/1.1 server", 'HTTP/2'])('the REST exchan
     await waitFor(() => s().events.includes('close /head/a?x=1 ended=true'));
     expect(s().events).toContain(`ended /head headersSent=true writableEnded=true bodyBytes=${got.body.length}`);
     expect(s().events.filter((e) => e.startsWith('close /head/a')).length).toBe(1);
+  });
+
+  it('the requests of one connection share its connection key; each other connection has its own', async () => {
+    const numbers = await connectionNumbers(s().port, s().version, 2, 3);
+    expect(numbers).toEqual([
+      ['0', '0', '0'],
+      ['1', '1', '1'],
+    ]);
   });
 
   it('an answer written in pieces without a length arrives whole', async () => {
