@@ -85,8 +85,9 @@ async function main(): Promise<void> {
   writeFileSync(join(manifests, 'plain.yaml'), sdep('plain', {}));
   writeFileSync(join(manifests, 'jwt.yaml'), sdep('jwt', { 'seldon.io/gateway-jwt': JSON.stringify({ providers: ['corp'], scopes: ['predict'], claimsToHeaders: { sub: 'x-jwt-sub' } }) }));
   writeFileSync(join(manifests, 'jwtfwd.yaml'), sdep('jwtfwd', { 'seldon.io/gateway-jwt': JSON.stringify({ providers: ['corp'], scopes: ['predict'], forward: true }) }));
-  const launch = (name: string): ReturnType<typeof startGateway> =>
-    startGateway(name, {
+  const started: Awaited<ReturnType<typeof startGateway>>[] = [];
+  const launch = async (name: string): ReturnType<typeof startGateway> => {
+    const g = await startGateway(name, {
       log: join(dir, `${name}.log`),
       manifests,
       upstreams: ['plain-main.models:8000', 'jwt-main.models:8000', 'jwtfwd-main.models:8000'],
@@ -95,6 +96,17 @@ async function main(): Promise<void> {
       args: ['--jwt-providers', providers, '--access-log', 'off'],
       main: values.main,
     });
+    started.push(g);
+    return g;
+  };
+  const stopAll = async (): Promise<void> => {
+    for (const g of started) {
+      g.server.child.kill('SIGTERM');
+      await g.server.exited;
+    }
+    model.close();
+    await idp.close();
+  };
   const claims = { sub: 'bench', aud: 'seldon', scope: 'predict' };
   const cached = await idp.token(claims, rs);
   const pathOf = (c: Case): string => `/seldon/models/${c.startsWith('plain') ? 'plain' : c === 'cached-forward' ? 'jwtfwd' : 'jwt'}/api/v1.0/predictions`;
@@ -123,12 +135,7 @@ async function main(): Promise<void> {
     log(
       `${pair} / plain-token, side by side: median ${median(ratios).toFixed(3)}x over ${rounds} rounds (from ${sorted[0]!.toFixed(3)}x to ${sorted.at(-1)!.toFixed(3)}x), ${rate} requests/s to each for ${seconds} s over ${values.h2 ? 'HTTP/2' : 'HTTP/1.1'}`,
     );
-    for (const g of gws) {
-      g.server.child.kill('SIGTERM');
-      await g.server.exited;
-    }
-    model.close();
-    await idp.close();
+    await stopAll();
     return;
   }
 
@@ -141,12 +148,7 @@ async function main(): Promise<void> {
       // Tokens made before the measured window: the bench's own signing is not the gateway's CPU.
       const tokens =
         c === 'fresh-rs256' || c === 'fresh-es256' ? await Promise.all(Array.from({ length: n }, (_, i) => idp.token({ ...claims, jti: `${round}-${i}` }, c === 'fresh-rs256' ? rs : es))) : [];
-      const headers =
-        c === 'plain'
-          ? () => ({})
-          : c === 'cached' || c === 'cached-forward' || c === 'plain-token'
-            ? () => ({ authorization: `Bearer ${cached}` })
-            : (i: number) => ({ authorization: `Bearer ${tokens[i]!}` });
+      const headers = c === 'plain' ? () => ({}) : c === 'cached' || c === 'cached-forward' || c === 'plain-token' ? bearer : (i: number) => ({ authorization: `Bearer ${tokens[i]!}` });
       const path = pathOf(c);
       const cpu0 = treeSeconds(gw.server.child.pid!);
       const sent = await send(port, path, rate, seconds, body, headers);
@@ -184,10 +186,7 @@ async function main(): Promise<void> {
     ),
   );
   log(`${rate} requests/s for ${seconds} s per case and round, ${rounds} rounds interleaved, over ${values.h2 ? 'HTTP/2' : 'HTTP/1.1'}; gateway ${values.main}, --workers 1`);
-  gw.server.child.kill('SIGTERM');
-  await gw.server.exited;
-  model.close();
-  await idp.close();
+  await stopAll();
 }
 
 runMain('jwt-bench', main);

@@ -108,7 +108,6 @@ export interface SharedLimits {
   peek(limits: readonly RateLimit[]): Promise<Verdict>;
   /** Call `listener` each time the store is reachable again (a store that cannot be away has none). */
   onAvailable?(listener: () => void): void;
-  close(): void;
 }
 
 // KEYS: bucket keys (the count is passed per call). ARGV: interval ms, tolerance ms, a pair per key.
@@ -193,8 +192,6 @@ export class RedisLimits implements SharedLimits {
       if (up) listener();
     });
   }
-
-  close(): void {}
 }
 
 export interface LimiterOptions {
@@ -250,10 +247,6 @@ export class RateLimiter {
     this.inFallback = on;
     this.o.metrics.rateLimitFallbackActive.set(on ? 1 : 0);
   }
-
-  close(): void {
-    this.o.shared?.close();
-  }
 }
 
 /** A budget of failures: `count` per `periodMs`, bursts of up to `count`. */
@@ -265,8 +258,6 @@ export interface FailureBudget {
 export interface LoginThrottleOptions {
   /** Null: this process's own buckets (one process, no Redis). */
   readonly shared: SharedLimits | null;
-  /** The gateway's processes sharing the limits, as last counted (keda/replica-demand.ts): the local share is 1 / this. */
-  readonly processes?: () => number;
   readonly timeoutMs: number;
   /** Failed attempts one client address may make (IPv6: per /64). */
   readonly perAddress: FailureBudget;

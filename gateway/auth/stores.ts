@@ -36,15 +36,11 @@ export function createStores(auth: AuthConfig, metrics: GatewayMetrics, log?: Lo
     const redis = new RedisConnection(auth.redisUrl, log, patience);
     metrics.redisConnected.set(0);
     redis.onState((up) => metrics.redisConnected.set(up ? 1 : 0));
-    const limits = new RedisLimits(redis);
     return {
       tokens: new RedisTokenStore(redis, patience),
-      limits,
+      limits: new RedisLimits(redis),
       redis,
-      close: () => {
-        limits.close();
-        redis.close();
-      },
+      close: () => redis.close(),
     };
   }
   if (cluster.isWorker) {
@@ -100,7 +96,6 @@ class IpcLimits implements SharedLimits {
   peek(limits: readonly RateLimit[]): Promise<Verdict> {
     return this.ipc.call('peek', [limits]) as Promise<Verdict>;
   }
-  close(): void {}
 }
 
 /** In the primary, without Redis: one memory store answering every worker. Returns a stop function. */

@@ -58,7 +58,6 @@ describe('durable writes on a Sentinel set', () => {
     await step('a reward', 0, () => steer.reward('models/iris', 'run1', 'main', 1, 'n1', 60_000, null));
     await step('counts', 0, () => steer.addCounts('models/iris', 'run1', { x: 1 }));
     expect(redis.unacknowledgedWrites).toBe(0);
-    limits.close();
   });
 
   it('no replica to acknowledge: a token is still issued (counted), a revocation fails to be retried, a limit check does not wait', async () => {
@@ -85,6 +84,5 @@ describe('durable writes on a Sentinel set', () => {
     );
     expect(failed).toBeInstanceOf(StoreUnavailable);
     expect((failed as Error).message).toContain('no replica acknowledged within 200 ms');
-    limits.close();
   });
 });
