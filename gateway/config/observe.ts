@@ -61,6 +61,15 @@ export const OBSERVE_OPTIONS: readonly OptionSpec[] = [
     help: "Access log bytes waiting for stdout, at most, per process (nginx's access_log buffer); past it, lines are dropped and counted in seldon_gateway_access_log_dropped_total.",
   },
   {
+    flag: 'series-grace',
+    section: 'observe',
+    env: env('series-grace'),
+    kind: 'duration',
+    default: '60s',
+    commands: SERVE,
+    help: 'How long a metric series outlives the deployment or predictor it names once that is gone from the table (deleted, renamed, rejected), so that a scrape still reads its last increments; then it is removed from /metrics, as kube-state-metrics drops a deleted object. Keep it at least two scrape intervals (the bundled ServiceMonitor scrapes every 30 s).',
+  },
+  {
     flag: 'otlp-endpoint',
     section: 'observe',
     value: 'url',
@@ -93,6 +102,8 @@ export interface ObserveConfig {
     readonly query: boolean;
     readonly bufferBytes: number;
   };
+  /** How long series of a gone deployment or predictor stay (observe/series-reaper.ts), ms. */
+  readonly seriesGraceMs: number;
   readonly tracing: {
     /** The OTLP/HTTP collector; undefined: tracing is off. */
     readonly endpoint: string | undefined;
@@ -109,6 +120,7 @@ export function buildObserve(read: Reader): Omit<ObserveConfig, 'shadowCompare'>
   return {
     predictorHeader: read.bool('predictor-header'),
     accessLog: { enabled, format, sample: accessLogSample, query: read.bool('access-log-query'), bufferBytes: read.bytes('access-log-buffer') },
+    seriesGraceMs: read.duration('series-grace'),
     tracing: { endpoint: otlpEndpoint(read), sample: traceSample },
   };
 }

@@ -21,12 +21,16 @@ import type { Backend, Mirror } from '../../routing/types.js';
 const { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM } = http2.constants;
 const ignore = (): void => undefined;
 
-/** gRPC status of an answer: grpc-status when present, else the HTTP status (non-gRPC reply). */
+/**
+ * gRPC status of an answer: grpc-status when present, else the HTTP status (non-gRPC reply). A
+ * status outside gRPC's codes (0..16) is UNKNOWN, as gRPC clients read it: a model cannot make up
+ * metric labels.
+ */
 export function answerStatus(headers: OutgoingHttpHeaders, httpStatus: number): number {
   const s = headers['grpc-status'];
   if (typeof s === 'string' && s !== '') {
     const n = Number(s);
-    if (Number.isInteger(n)) return n;
+    if (Number.isInteger(n)) return n >= 0 && n <= 16 ? n : 2;
   }
   return httpStatus === 200 ? 2 /* UNKNOWN: a gRPC answer without a status */ : httpStatus;
 }

@@ -27,7 +27,7 @@ import type { Logger } from 'pino';
 import type { MirrorBudget } from '../upstream/mirror-budget.js';
 import type { ShadowConfig } from '../config/shadows.js';
 import type { UpstreamConfig } from '../config/upstream.js';
-import type { Backend, LiveTable, Picker, Routed, RouteTable } from '../../routing/types.js';
+import type { Backend, LiveTable, Picker, Routed } from '../../routing/types.js';
 import type { StickyKeys } from '../steer/sticky-keys.js';
 import type { BanditEdge } from '../steer/bandit-edge.js';
 
@@ -70,7 +70,8 @@ export interface GrpcProxyDeps {
 
 export class GrpcProxy {
   private readonly eligible: ((backend: Backend) => boolean) | undefined;
-  private readonly upstreams: GrpcUpstreams;
+  /** The gRPC upstreams (sessions per endpoint); the data plane retires those the table no longer names. */
+  readonly upstreams: GrpcUpstreams;
   private readonly ctx: Readonly<CallContext>;
   private readonly log: Logger | undefined;
   private readonly bugLog = new LogBudget();
@@ -103,11 +104,6 @@ export class GrpcProxy {
       failed: (stream, backend, err) => this.failed(stream, backend, err),
     };
     this.pipeline = requestPipeline({ state: deps.state, picker: deps.picker, eligible: this.eligible, gate: deps.gate, bandits: deps.bandits, flow: deps.flow });
-  }
-
-  /** Close upstream sessions no route names any more (see GrpcUpstreams.sweep). */
-  sweep(table: RouteTable): number {
-    return this.upstreams.sweep(table);
   }
 
   /** Close the upstream sessions. */

@@ -65,6 +65,14 @@ abstract class BoundMetric<S extends { readonly labels: Labels; empty(): boolean
     return s;
   }
 
+  /**
+   * Remove one series (its subject is gone: observe/series-reaper.ts). A holder of the removed
+   * object counts into nothing; GatewayMetrics binds again after a removal (its `epoch`).
+   */
+  remove(labels: Readonly<Record<string, string | number>>): void {
+    this.bySet.delete(keyOf(this.labelNames.map((n) => String(labels[n] ?? ''))));
+  }
+
   protected counted(): S[] {
     return [...this.bySet.values()].filter((s) => !s.empty());
   }

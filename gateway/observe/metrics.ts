@@ -25,6 +25,8 @@ export type ComparisonResult = 'agree' | 'disagree' | 'skipped';
 const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 interface Children {
+  /** The metrics' `epoch` these were bound at: bound again after series were removed. */
+  readonly epoch: number;
   readonly latency: HistogramSeries;
   readonly byCode: Map<number, CounterSeries>;
   /** Request duration by code class (CODE_CLASSES order), bound on first use; primary traffic only. */
@@ -353,7 +355,13 @@ export class GatewayMetrics {
   readonly steering = new SteerTally();
   private readonly children = new WeakMap<Backend, Children>();
   private readonly shadowChildren = new WeakMap<Backend, Children>();
-  private readonly shadowResults = new WeakMap<Backend, Map<string, CounterSeries>>();
+  private readonly shadowResults = new WeakMap<Backend, { readonly epoch: number; readonly byResult: Map<string, CounterSeries> }>();
+  /**
+   * Bumped when series of gone subjects are removed (observe/series-reaper.ts): the series cached per
+   * Backend above are bound again at their next use, so a straggler of a gone deployment counts into
+   * a live series (reaped in its turn) rather than into a removed one.
+   */
+  private epoch = 0;
 
   /**
    * `processMetrics: false`: none of the process's own (tests with many registries in one process).
@@ -371,12 +379,17 @@ export class GatewayMetrics {
   private childrenOf(b: Backend, protocol: Protocol, kind: TrafficKind): Children {
     const cache = kind === 'primary' ? this.children : this.shadowChildren;
     let c = cache.get(b);
-    if (!c) {
+    if (c === undefined || c.epoch !== this.epoch) {
       const o = b.origin;
-      c = { latency: this.latency.series(o.namespace, o.deployment, o.predictor, protocol, kind), byCode: new Map(), duration: [] };
+      c = { epoch: this.epoch, latency: this.latency.series(o.namespace, o.deployment, o.predictor, protocol, kind), byCode: new Map(), duration: [] };
       cache.set(b, c);
     }
     return c;
+  }
+
+  /** Series of gone subjects were removed (observe/series-reaper.ts): cached ones are bound again. */
+  seriesRemoved(): void {
+    this.epoch++;
   }
 
   /**
@@ -447,8 +460,9 @@ export class GatewayMetrics {
   }
 
   shadow(b: Backend, protocol: Protocol, result: ShadowResult): void {
-    let byResult = this.shadowResults.get(b);
-    if (!byResult) this.shadowResults.set(b, (byResult = new Map()));
+    let bound = this.shadowResults.get(b);
+    if (bound === undefined || bound.epoch !== this.epoch) this.shadowResults.set(b, (bound = { epoch: this.epoch, byResult: new Map() }));
+    const byResult = bound.byResult;
     const key = `${protocol}/${result}`;
     let counter = byResult.get(key);
     if (!counter) byResult.set(key, (counter = this.shadows.series(b.origin.namespace, b.origin.deployment, b.origin.predictor, protocol, result)));

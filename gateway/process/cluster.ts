@@ -32,7 +32,7 @@ import { answerObserveRequests, gatherCluster } from '../observe/observed-cluste
 import type { Gathered } from '../observe/observed.js';
 import { RouteState } from './route-state.js';
 import { notAccepting, sourceFor, startControlPlane, type DataPlanes, type PlanesReadiness, type PublicPorts } from './control-plane.js';
-import { LocalDataPlane } from './local-plane.js';
+import { LocalDataPlane, seriesReaper } from './local-plane.js';
 import { keepServing } from './serve.js';
 import type { SourceEvent } from '../../source/source.js';
 import { addCounts, type SteerCounts } from '../observe/steer-tally.js';
@@ -307,7 +307,10 @@ export async function runPrimary(config: GatewayConfig, log: Logger): Promise<vo
   // The primary serves no traffic: its event loop is probed ten times less often (idle wake-ups).
   const metrics = new GatewayMetrics({ loopProbeMs: PRIMARY_PROBE_INTERVAL_MS });
   const planes = new WorkerPlanes(config, log, metrics.registry);
-  const gateway = await startControlPlane(config, { log, source: sourceFor(config.source, { log }), state: new RouteState(config.compile), metrics, planes });
+  const state = new RouteState(config.compile);
+  const gateway = await startControlPlane(config, { log, source: sourceFor(config.source, { log }), state, metrics, planes });
+  // The primary's own series (the rollout counters) follow its table as the workers' follow theirs.
+  seriesReaper(metrics, () => state.current, config.observe.seriesGraceMs).start();
   keepServing(log, metrics);
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => void gateway.shutdown(signal).then(() => process.exit(0)));
 }

@@ -88,7 +88,6 @@ function trustFor(config: Pick<EdgeConfig, 'trustForwardedHeaders' | 'trustedPro
   };
 }
 
-const UPSTREAM_SWEEP_MS = 60_000;
 /** The least a start waits for the shared store to be warm (else five --redis-timeout). */
 const WARM_MIN_MS = 5_000;
 
@@ -126,7 +125,6 @@ export class DataPlane {
   private readonly listeners: PublicListeners;
   /** Where the public port's connections go once sniffed (edge/listener.ts). */
   private readonly dispatch: net.Server;
-  private sweeper: NodeJS.Timeout | undefined;
   readonly stores: Stores;
   /** Live shares of rollouts and bandits, as the control plane sends them (gateway/steer/). */
   readonly steering = new SteerOverrides();
@@ -252,6 +250,16 @@ export class DataPlane {
       sticky: this.sticky,
       bandits: this.bandits,
       flow: this.flow,
+    });
+    // Lifetimes (docs/architecture.md#lifetimes): an upstream leaves with the last route that names it, an endpoint with its ready set,
+    // a predictor's rollout and bandit tally with its deployment's steering.
+    this.state.onChange((table) => {
+      this.sweepUpstreams();
+      this.metrics.steering.retain(new Set(table.steering.keys()));
+    });
+    endpoints?.onChange(() => {
+      this.upstreams.refreshEndpoints();
+      this.grpc.upstreams.refreshEndpoints();
     });
     // The public HTTP/2 server: gRPC calls to the gRPC proxy, other streams to REST over HTTP/2.
     this.h2 = new H2Server({
@@ -384,9 +392,6 @@ export class DataPlane {
     // JWT providers' keys fetched once before the first request (a provider down: its tokens get 503 until a refresh succeeds).
     await this.jwt?.providers.start();
     await this.listeners.listenPublic(this.dispatch);
-    // Pools of deployments that went away must not pile up over thousands of changes.
-    this.sweeper = setInterval(() => this.sweepUpstreams(), UPSTREAM_SWEEP_MS);
-    this.sweeper.unref();
     await this.listeners.listenGrpc(this.h2.server);
     this.listeners.guard();
   }
@@ -417,14 +422,13 @@ export class DataPlane {
     await this.close();
   }
 
-  /** Close idle upstream pools that no route names any more (deleted or moved deployments). */
+  /** Retire the upstreams no route names any more (deleted deployments, renamed predictors, moved Services): run at every table change. */
   sweepUpstreams(): number {
     const table = this.state.current;
-    return this.upstreams.sweep(table) + this.grpc.sweep(table);
+    return this.upstreams.sweep(table) + this.grpc.upstreams.sweep(table);
   }
 
   async close(): Promise<void> {
-    if (this.sweeper) clearInterval(this.sweeper);
     this.listeners.close();
     await this.h2.close();
     this.grpc.close();

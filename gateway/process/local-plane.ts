@@ -12,12 +12,14 @@ import { DataPlane } from './data-plane.js';
 import { GatewayMetrics } from '../observe/metrics.js';
 import { dataPlaneObservers, metricsJson, type DataPlaneObservers, type Gathered } from '../observe/observed.js';
 import { readyEndpointCounts } from '../observe/route-gauges.js';
+import { SeriesReaper, liveSubjects } from '../observe/series-reaper.js';
 import type { RouteState } from './route-state.js';
 import type { ProviderKeySets } from '../auth/jwt-keys.js';
 import type { JwtProviderConfig } from '../config/jwt.js';
 import type { SteerCounts } from '../observe/steer-tally.js';
 import type { RewardSink } from '../steer/bandit-edge.js';
 import type { SteerOverride } from '../../routing/steering.js';
+import type { RouteTable } from '../../routing/types.js';
 import { notAccepting, type DataPlanes, type PlanesReadiness, type PublicPorts } from './control-plane.js';
 import type { EndpointWatcher } from '../../source/kubernetes/endpoints.js';
 import type { EjectionNotice } from '../upstream/health-reports.js';
@@ -53,6 +55,11 @@ export async function endpointsFor(config: GatewayConfig, source: DeploymentSour
   return watcher;
 }
 
+/** The series reaper of a process's metrics (observe/series-reaper.ts), over the table it routes on; not started. */
+export function seriesReaper(metrics: GatewayMetrics, table: () => RouteTable, graceMs: number): SeriesReaper {
+  return new SeriesReaper({ registry: metrics.registry, live: () => liveSubjects(table()), graceMs, reaped: () => metrics.seriesRemoved() });
+}
+
 export class LocalDataPlane implements DataPlanes {
   readonly processes = 1;
 
@@ -64,6 +71,8 @@ export class LocalDataPlane implements DataPlanes {
     private readonly replicas: SettableReplicaCount,
     /** Where ejections go, once the control plane says (`onEjection`). */
     private readonly ejections: { listener?: (notice: EjectionNotice) => void },
+    /** Removes the series of deployments and predictors gone from this plane's table (one per registry: a single process's control plane shares it). */
+    private readonly reaper: SeriesReaper,
   ) {}
 
   /** This data plane's flow demand: its flow controller's (reported to KEDA, gateway/keda/). */
@@ -87,7 +96,8 @@ export class LocalDataPlane implements DataPlanes {
       now: options.now,
     });
     if (endpoints) metrics.countReadyEndpoints(readyEndpointCounts(() => plane.state.current, endpoints));
-    return new LocalDataPlane(plane, observers, endpoints, replicas, ejections);
+    const reaper = seriesReaper(metrics, () => plane.state.current, config.observe.seriesGraceMs);
+    return new LocalDataPlane(plane, observers, endpoints, replicas, ejections, reaper);
   }
 
   /** The table this data plane routes on. */
@@ -100,6 +110,7 @@ export class LocalDataPlane implements DataPlanes {
   }
 
   async start(): Promise<PublicPorts> {
+    this.reaper.start();
     await this.plane.listen();
     return { port: this.plane.port, grpcPort: this.plane.grpcPort, oauthPort: this.plane.oauthPort };
   }
@@ -149,12 +160,14 @@ export class LocalDataPlane implements DataPlanes {
   }
 
   async drain(graceMs: number): Promise<void> {
+    this.reaper.stop();
     await this.endpoints?.stop();
     await this.plane.drain(graceMs);
     await this.observers.flush();
   }
 
   async close(): Promise<void> {
+    this.reaper.stop();
     await this.endpoints?.stop();
     await this.plane.close();
     await this.observers.flush();

@@ -29,7 +29,7 @@ import type { DeploymentSteering } from '../../routing/steering-spec.js';
 import type { SteerOverride } from '../../routing/steering.js';
 import type { RouteTable } from '../../routing/types.js';
 import type { SteerCounts } from '../observe/steer-tally.js';
-import type { CountsPiece, SteerStore } from './store.js';
+import { runKey, type CountsPiece, type SteerStore } from './store.js';
 import { withTimeout } from '../auth/redis.js';
 
 /** What the controller needs of the data planes. */
@@ -185,6 +185,7 @@ function withDeadlines(store: SteerStore, ms: number): SteerStore {
     lease: bounded('steer store lease', store.lease),
     reward: bounded('steer store reward', store.reward),
     arms: bounded('steer store arms', store.arms),
+    retain: (runs) => store.retain(runs),
     close: () => store.close(),
   };
 }
@@ -292,6 +293,11 @@ export class SteerController {
     }
     for (const dep of this.rollouts.keys()) if (!steering.get(dep)?.rollout) this.rollouts.delete(dep);
     for (const dep of this.bandits.keys()) if (!steering.get(dep)?.bandit) this.bandits.delete(dep);
+    // What the store keeps of runs that are over goes with them (its owner: this controller).
+    const runs = new Set<string>();
+    for (const r of this.rollouts.values()) runs.add(runKey(r.deployment, r.run));
+    for (const b of this.bandits.values()) runs.add(runKey(b.deployment, b.run));
+    this.store.retain(runs);
   }
 
   private async rollout(r: RolloutRun, counts: SteerCounts[string] | undefined): Promise<void> {

@@ -56,8 +56,17 @@ export interface SteerStore {
   reward(deployment: string, run: string, arm: string, reward: number, nonce: string, nonceTtlMs: number, halfLifeMs: number | null): Promise<RewardOutcome>;
   /** Every arm's sums, and the store's clock now. */
   arms(deployment: string, run: string): Promise<{ arms: Map<string, ArmStats>; now: number }>;
+  /**
+   * Keep only these runs (`deployment\0run`) and their deployments' leases: the others' deployments
+   * left the table or started a new run. The store in this process's memory forgets them; Redis
+   * keys expire by themselves (their TTL), so Redis keeps them for another replica still running them.
+   */
+  retain(runs: ReadonlySet<string>): void;
   close(): void;
 }
+
+/** The key of a run in `SteerStore.retain`'s set. */
+export const runKey = (deployment: string, run: string): string => `${deployment}\u0000${run}`;
 
 /** Pieces kept per run at most while no leader consumes them (an hour of one replica's flushes). */
 export const MAX_PIECES = 3600;
@@ -254,6 +263,9 @@ export class RedisSteerStore implements SteerStore {
     return { now: Number(r[0]), arms: armsOf(r.slice(1) as string[]) };
   }
 
+  /** Redis keys expire by their TTL; another replica may still run a run this one no longer routes. */
+  retain(): void {}
+
   close(): void {}
 }
 
@@ -274,7 +286,7 @@ export class MemorySteerStore implements SteerStore {
   constructor(private readonly clock: () => number = Date.now) {}
 
   private run(deployment: string, run: string): MemoryRun {
-    const key = `${deployment}\u0000${run}`;
+    const key = runKey(deployment, run);
     let r = this.runs.get(key);
     if (!r) this.runs.set(key, (r = { pieces: [], state: null, arms: new Map() }));
     return r;
@@ -332,9 +344,12 @@ export class MemorySteerStore implements SteerStore {
     return { arms: new Map(this.run(deployment, run).arms), now: this.clock() };
   }
 
-  /** Forget a run (its deployment left the table). */
-  forget(deployment: string, run: string): void {
-    this.runs.delete(`${deployment}\u0000${run}`);
+  retain(runs: ReadonlySet<string>): void {
+    const deployments = new Set<string>();
+    for (const key of this.runs.keys()) if (!runs.has(key)) this.runs.delete(key);
+    for (const key of runs) deployments.add(key.slice(0, key.indexOf('\u0000')));
+    for (const dep of this.leases.keys()) if (!deployments.has(dep)) this.leases.delete(dep);
+    for (const key of this.nonces.keys()) if (!runs.has(key.slice(0, key.lastIndexOf('\u0000')))) this.nonces.delete(key);
   }
 
   close(): void {

@@ -14,6 +14,11 @@
  *   an ejection is told to `HealthSettings.ejected`, and its end to `returned` when it is over.
  * - An address that cannot be opened (the client library refuses it) makes the upstream `invalid`
  *   with the reason; routing/ validates addresses, so this is the last guard: a pick never throws.
+ * - Lifetimes: this set owns its endpoints. One that leaves the ready list (or every one, when the
+ *   source forgets the Service: its slices deleted, EndpointSlices forbidden) is retired at the next
+ *   look (`refresh`, also pushed by the registry when the source changes); all of them when the
+ *   upstream itself is retired (`retire`). A retired set still serves the requests that chose it
+ *   before it left, on endpoints retired as they open.
  */
 import { DEFAULT_OUTLIER_POLICY, EndpointHealth, judge, pickEndpoint, type Ejection, type OutlierPolicy } from '../../routing/endpoint-health.js';
 import type { OutcomeKind, Upstream } from '../../routing/types.js';
@@ -25,6 +30,7 @@ export interface EndpointSource {
 }
 
 type Address = { readonly host: string; readonly port: number };
+const NONE: readonly Address[] = Object.freeze([]);
 
 /** Where to dial an upstream, after `--resolve`. */
 export function dialTarget(up: Upstream, resolve: ReadonlyMap<string, Address>): Address {
@@ -55,8 +61,10 @@ export interface HealthSettings {
   readonly random?: (() => number) | undefined;
   /** An endpoint (`host:port`) was ejected: counted, logged, posted. */
   ejected?(address: string, ejection: Ejection): void;
-  /** Its ejection is over. */
-  returned?(address: string): void;
+  /** That ejection is over (told once per ejection, never for one its endpoint left during). */
+  returned?(address: string, ejection: Ejection): void;
+  /** The endpoint left its upstream (retired): whatever was told of it goes. */
+  retired?(address: string): void;
 }
 
 export const DEFAULT_HEALTH: HealthSettings = { policy: DEFAULT_OUTLIER_POLICY, eject: true };
@@ -70,6 +78,8 @@ export class EndpointSet<E extends Balanced> {
   private ready: E[] = [];
   /** Endpoints opened now start slow (they join a set that had others). */
   private slowStart = false;
+  /** The upstream left every route: endpoints are retired as they open. */
+  private retired = false;
   /** Why this upstream cannot be dialled (an address the client refuses), once found out. */
   invalid: string | undefined;
   private readonly clock: Clock;
@@ -115,8 +125,28 @@ export class EndpointSet<E extends Balanced> {
     this.health.ejected?.(address, ejection);
     const returned = this.health.returned;
     if (returned === undefined) return;
-    const timer = this.clock.setTimeout(returned, Math.max(0, ejection.until - now), address);
+    const timer = this.clock.setTimeout((a) => returned(a, ejection), Math.max(0, ejection.until - now), address);
     timer.unref?.();
+  }
+
+  /** No new work for `e`; what is in flight finishes, then it closes; what was told of it goes. */
+  private retireEndpoint(e: E): void {
+    this.kind.retire(e);
+    this.health.retired?.(e.health.address);
+  }
+
+  /**
+   * The upstream left the table: every endpoint is retired (in-flight work finishes, then it
+   * closes), and any opened later for a straggler is retired at once.
+   */
+  retire(): void {
+    this.retired = true;
+    for (const e of this.all()) this.retireEndpoint(e);
+    this.byAddress.clear();
+    this.service = undefined;
+    this.ready = [];
+    // A straggler's next look opens (retired) endpoints from the source's list as it is then.
+    this.seen = undefined;
   }
 
   /** Every endpoint opened and not retired (for close). */
@@ -131,7 +161,12 @@ export class EndpointSet<E extends Balanced> {
     const svc = this.upstream.service;
     if (this.source === undefined || svc?.portName === undefined) return undefined;
     const list = this.source.endpointsOf(svc.name, svc.namespace, svc.portName);
-    if (list === undefined) return undefined;
+    if (list === undefined) {
+      // The source forgot the Service (slices deleted, or EndpointSlices now forbidden): its pods' endpoints go.
+      if (this.seen !== undefined) this.refresh(NONE);
+      this.seen = undefined;
+      return undefined;
+    }
     if (list !== this.seen) this.refresh(list);
     return this.ready;
   }
@@ -158,7 +193,7 @@ export class EndpointSet<E extends Balanced> {
       if (keep.has(address)) continue;
       // Gone, not ready or terminating: no new work; what is in flight finishes, then it closes.
       this.byAddress.delete(address);
-      this.kind.retire(e);
+      this.retireEndpoint(e);
     }
   }
 
@@ -176,6 +211,8 @@ export class EndpointSet<E extends Balanced> {
       const health = new EndpointHealth(`${host}:${port}`, this.clock.now(), this.slowStart);
       const ended = (kind: OutcomeKind, latencyMs: number): void => this.attemptEnded(e, kind, latencyMs);
       const e = this.kind.open(host, port, health, ended);
+      // Opened for a straggler of a retired upstream: it serves that request, then closes.
+      if (this.retired) this.retireEndpoint(e);
       return e;
     } catch (err) {
       this.invalid = `${host}:${port}: ${(err as Error).message}`;

@@ -56,7 +56,8 @@ export class PooledSession {
   failure: (Error & { code?: string }) | undefined;
   maxStreams = MAX_CONCURRENT_STREAMS;
   readonly release = (): void => {
-    this.active--;
+    // A retired endpoint's session closes once its last stream has ended (drained, never reset).
+    if (--this.active === 0 && this.target.retired) this.target.closeIdle();
   };
 
   constructor(
@@ -68,6 +69,8 @@ export class PooledSession {
 /** One dialable address (a pod endpoint, or the Service address) and its sessions. */
 export class Target {
   readonly sessions: PooledSession[] = [];
+  /** Left the ready set, or its upstream left the table: each session closes once it carries no stream. */
+  retired = false;
   constructor(
     readonly host: string,
     readonly port: number,
@@ -75,6 +78,21 @@ export class Target {
     /** How an attempt sent here went (forward/outcome.ts): judged by its endpoint set. */
     readonly attemptEnded: (kind: OutcomeKind, latencyMs: number) => void,
   ) {}
+
+  /**
+   * Close the sessions that carry no stream (`close()`: GOAWAY, then the socket). A busy one is
+   * closed by its last stream's release; closing it now would destroy the streams still waiting for
+   * its connection (Node fails those with ERR_HTTP2_GOAWAY_SESSION).
+   */
+  closeIdle(): void {
+    const list = this.sessions;
+    for (let i = list.length - 1; i >= 0; i--) {
+      const ps = list[i]!;
+      if (ps.active > 0) continue;
+      list.splice(i, 1);
+      ps.session.close();
+    }
+  }
 
   /** Streams in flight on its sessions (what the endpoint pick compares). */
   get outstanding(): number {
@@ -88,7 +106,8 @@ export class Target {
 const TARGETS: EndpointKind<Target> = {
   open: (host, port, health, ended) => new Target(host, port, health, ended),
   retire: (t) => {
-    for (const ps of t.sessions.splice(0)) ps.session.close();
+    t.retired = true;
+    t.closeIdle();
   },
 };
 
@@ -138,7 +157,7 @@ export class GrpcUpstream {
         return { stream, session: ps };
       } catch (err) {
         lastError = err;
-        this.retire(ps);
+        this.forget(ps);
       }
     }
     throw lastError;
@@ -149,6 +168,12 @@ export class GrpcUpstream {
     return this.targets.hasReady();
   }
 
+  /** This upstream left every route: each endpoint is retired (its sessions drain, then close). */
+  retire(): void {
+    this.targets.retire();
+  }
+
+  /** Shutdown: every session is destroyed now. */
   close(): void {
     this.closed = true;
     for (const t of this.targets.all()) {
@@ -168,7 +193,8 @@ export class GrpcUpstream {
     return busy && list.length < this.maxSessions && !this.closed ? this.open(target) : best;
   }
 
-  private retire(ps: PooledSession): void {
+  /** A session that went away (or refused a stream) leaves its endpoint's list: later calls open a fresh one. */
+  private forget(ps: PooledSession): void {
     const list = ps.target.sessions;
     const i = list.indexOf(ps);
     if (i >= 0) list.splice(i, 1);
@@ -200,18 +226,18 @@ export class GrpcUpstream {
       ps.maxStreams = s.maxConcurrentStreams ?? MAX_CONCURRENT_STREAMS;
     });
     // GOAWAY: streams it accepted finish on it, new ones go elsewhere.
-    session.on('goaway', () => this.retire(ps));
+    session.on('goaway', () => this.forget(ps));
     session.on('error', (err: Error & { code?: string }) => {
       ps.failure ??= err;
-      this.retire(ps);
+      this.forget(ps);
     });
     session.once('close', () => {
       if (connectTimer) clearTimeout(connectTimer);
-      this.retire(ps);
+      this.forget(ps);
     });
     session.setTimeout(UPSTREAM_SESSION_IDLE_MS, () => {
       if (ps.active === 0) {
-        this.retire(ps);
+        this.forget(ps);
         session.close();
       }
     });
@@ -260,7 +286,7 @@ export class GrpcUpstreams extends UpstreamRegistry<GrpcUpstream> {
   }
 
   protected retire(u: GrpcUpstream): void {
-    u.close();
+    u.retire();
   }
 
   close(): void {

@@ -40,8 +40,16 @@ export function healthReporter(o: {
   const now = (): number => (o.clock ?? performance).now();
   return (backend) => {
     const { namespace, deployment, predictor } = backend.origin;
-    /** Each ejected endpoint's reason, to remove its series when it is back. */
-    const out = new Map<string, string>();
+    /** Each endpoint ejected now, with its ejection: its series go when it is back or leaves (one owner: this upstream's settings). */
+    const out = new Map<string, Ejection>();
+    const over = (address: string): boolean => {
+      const e = out.get(address);
+      if (e === undefined) return false;
+      out.delete(address);
+      o.metrics.ejectedEndpoints.labels(namespace, deployment, predictor).dec();
+      o.metrics.ejectedUntil.remove(namespace, deployment, predictor, address, e.reason);
+      return true;
+    };
     const outlier = backend.outlier;
     return {
       policy: outlier ? { ...o.upstream.outlier, ...outlier } : o.upstream.outlier,
@@ -50,20 +58,23 @@ export function healthReporter(o: {
       clock: o.clock,
       ejected(address, e) {
         const t = now();
+        // A new ejection of an address still counted out (its return not yet run) replaces the old one.
+        over(address);
         o.metrics.ejections.labels(namespace, deployment, predictor, e.reason).inc();
         o.metrics.ejectedEndpoints.labels(namespace, deployment, predictor).inc();
         o.metrics.ejectedUntil.labels(namespace, deployment, predictor, address, e.reason).set(Math.round(Date.now() / 1000 + (e.until - t) / 1000));
-        out.set(address, e.reason);
+        out.set(address, e);
         const message = ejectionMessage(address, predictor, e, t);
         o.log?.warn({ namespace, deployment, predictor, address, reason: e.reason, ejectedForMs: Math.round(e.until - t) }, message);
         o.posted?.({ namespace, deployment, predictor, address, message });
       },
-      returned(address) {
-        o.metrics.ejectedEndpoints.labels(namespace, deployment, predictor).dec();
-        const reason = out.get(address);
-        out.delete(address);
-        if (reason !== undefined) o.metrics.ejectedUntil.remove(namespace, deployment, predictor, address, reason);
+      returned(address, e) {
+        if (out.get(address) !== e) return;
+        over(address);
         o.log?.info({ namespace, deployment, predictor, address }, `endpoint ${address} of predictor ${predictor} back from ejection, on probation`);
+      },
+      retired(address) {
+        over(address);
       },
     };
   };

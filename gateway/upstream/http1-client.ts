@@ -64,7 +64,10 @@ export class Http1Pool implements PoolSide {
   private readonly idle: Connection[] = [];
   private readonly queue: Task[] = [];
   private active = 0;
+  /** Retired (`close`): no connection is kept idle; requests still sent here finish, then it is shut. */
   private closing = false;
+  /** Destroyed (`destroy`, at shutdown): every request fails. */
+  private destroyed = false;
   private whenClosed: (() => void) | undefined;
   private shutdown: Promise<void> | undefined;
 
@@ -91,10 +94,12 @@ export class Http1Pool implements PoolSide {
     this.active++;
     handler.onConnect(task);
     if (task.done) return;
-    if (this.closing) {
+    if (this.destroyed) {
       this.fail(task, new UpstreamError('UPSTREAM_POOL_CLOSED', 'the upstream is closing'));
       return;
     }
+    // A retired pool still takes the requests that chose it before it left (Envoy's draining
+    // pool): they are sent, and their connection closes after the answer.
     let conn = this.idle.pop();
     // Closed by the server meanwhile (its 'close' event not yet run): not for a new request.
     while (conn !== undefined && conn.socket.destroyed) conn = this.idle.pop();
@@ -120,12 +125,12 @@ export class Http1Pool implements PoolSide {
     else this.idle.push(c);
   }
 
-  /** A connection closed: forget it; a queued request gets a new one. */
+  /** A connection closed: forget it; a queued request gets a new one (a retired pool's too: it must finish). */
   closed(c: Connection): void {
     this.all.delete(c);
     const i = this.idle.indexOf(c);
     if (i >= 0) this.idle.splice(i, 1);
-    if (this.queue.length > 0 && !this.closing && this.all.size < this.options.connections) this.open().start(this.queue.shift()!);
+    if (this.queue.length > 0 && !this.destroyed && this.all.size < this.options.connections) this.open().start(this.queue.shift()!);
   }
 
   /**
@@ -136,7 +141,7 @@ export class Http1Pool implements PoolSide {
     task.replayed = true;
     task.conn = undefined;
     this.options.replayed?.();
-    if (this.closing) this.fail(task, new UpstreamError('UPSTREAM_POOL_CLOSED', 'the upstream is closing'));
+    if (this.destroyed) this.fail(task, new UpstreamError('UPSTREAM_POOL_CLOSED', 'the upstream is closing'));
     else if (this.all.size < this.options.connections) this.open().start(task);
     else this.queue.unshift(task);
   }
@@ -168,9 +173,15 @@ export class Http1Pool implements PoolSide {
     if (this.closing && this.active <= 0) this.shut();
   }
 
-  /** Finish the requests in flight and queued, then close every connection. */
+  /**
+   * Retire the pool (its endpoint or upstream left): idle connections close now, the requests in
+   * flight and queued finish, and each connection closes when its answer ends. A request still
+   * dispatched here (it chose this endpoint before it left) is served the same way, never refused.
+   * Resolves once nothing is in flight.
+   */
   close(): Promise<void> {
     this.closing = true;
+    for (const c of this.idle.splice(0)) c.socket.destroy();
     this.shutdown ??= new Promise((resolve) => {
       this.whenClosed = resolve;
       if (this.active <= 0) this.shut();
@@ -181,6 +192,7 @@ export class Http1Pool implements PoolSide {
   /** Close every connection now; requests in flight and queued fail. */
   destroy(): Promise<void> {
     this.closing = true;
+    this.destroyed = true;
     for (const t of this.queue.splice(0)) this.fail(t, new UpstreamError('UPSTREAM_POOL_CLOSED', 'the upstream was closed'));
     for (const c of [...this.all]) c.socket.destroy();
     return this.close();

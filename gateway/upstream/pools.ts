@@ -19,7 +19,7 @@ import type { Backend, OutcomeKind, Upstream } from '../../routing/types.js';
 import type { UpstreamConfig } from '../config/upstream.js';
 
 export { dialTarget, type EndpointSource } from './endpoints.js';
-export { liveUpstreamKeys, upstreamKey } from './registry.js';
+export { upstreamKey } from './registry.js';
 
 /** The upstream section (--resolve, --connect-timeout, TLS, --max-response-header-size) and the CA it names. */
 export interface UpstreamSettings extends Pick<UpstreamConfig, 'resolve' | 'connectTimeoutMs' | 'tlsVerify' | 'maxResponseHeaderBytes'> {
@@ -65,6 +65,7 @@ export class UpstreamPool {
   ) {
     const kind: EndpointKind<Endpoint> = {
       open: (host, port, h, ended) => new Endpoint(host, port, newPool(host, port), h, ended),
+      // Idle connections close now; requests in flight (and any still sent here) finish, each connection closing after its answer.
       retire: (e) => void e.pool.close().catch(() => undefined),
     };
     this.endpoints = new EndpointSet(upstream, resolve, source, kind, health);
@@ -88,6 +89,11 @@ export class UpstreamPool {
   /** The endpoint for the next attempt; `avoid` (those that failed this request) only if nothing else is left. */
   pick(avoid?: readonly EndpointHealth[]): Endpoint | undefined {
     return this.endpoints.pick(avoid);
+  }
+
+  /** This upstream left every route: its endpoints are retired (upstream/endpoints.ts `retire`). */
+  retire(): void {
+    this.endpoints.retire();
   }
 
   close(): Promise<unknown> {
@@ -135,7 +141,7 @@ export class Upstreams extends UpstreamRegistry<UpstreamPool> {
   }
 
   protected retire(p: UpstreamPool): void {
-    void p.close();
+    p.retire();
   }
 
   async close(): Promise<void> {

@@ -4,9 +4,15 @@
  *
  * Algorithm: one entry per `upstreamKey` (scheme, address, breaker limits: docs/routing.md#timeouts-retries-and-circuit-breakers),
  * created on first use and cached per Backend object (a WeakMap), so the hot path builds no key.
- * `sweep(table)`, run now and then (not per change), retires the entries no route of this
- * protocol names any more (deployments deleted or moved) once their breaker counts nothing in
- * flight.
+ *
+ * Lifetimes (docs/architecture.md#lifetimes): this registry owns its entries. `sweep(table)`, run at
+ * every table change, retires at once each entry no route of this protocol names any more
+ * (deployments deleted, predictors renamed, Services or breaker limits changed), as Envoy drains a
+ * removed cluster: idle connections and sessions close now, requests in flight finish, then it
+ * closes. A request that chose the entry before it left (it matched on the table before) still gets
+ * it through its Backend and is served by it, never refused; once no table or request holds that
+ * Backend, the entry is garbage. `refreshEndpoints()`, run when the endpoint source changes, lets each
+ * live entry retire the endpoints that left without waiting for its next request.
  */
 import type { Breaker } from './breaker.js';
 import type { Backend, Protocol, RouteTable } from '../../routing/types.js';
@@ -21,20 +27,22 @@ export interface UpstreamEntry {
 export abstract class UpstreamRegistry<U extends UpstreamEntry> {
   private readonly byKey = new Map<string, U>();
   private readonly byBackend = new WeakMap<Backend, U>();
+  /** Each Backend's key, built once (a sweep looks at every member of the table). */
+  private readonly keys = new WeakMap<Backend, string>();
 
   constructor(private readonly kind: Protocol) {}
 
   /** The key's scheme for a backend (e.g. `https`/`http`, `h2`/`h2c`). */
   protected abstract scheme(backend: Backend): string;
   protected abstract create(backend: Backend): U;
-  /** Close a swept entry (it has nothing in flight). */
+  /** Retire an entry no route names any more: idle connections close now, in-flight work finishes. */
   protected abstract retire(entry: U): void;
 
   /** The upstream of a backend. */
   for(backend: Backend): U {
     let u = this.byBackend.get(backend);
     if (u) return u;
-    const key = upstreamKey(backend, this.scheme(backend));
+    const key = this.keyOf(backend);
     u = this.byKey.get(key);
     if (!u) {
       u = this.create(backend);
@@ -50,20 +58,32 @@ export abstract class UpstreamRegistry<U extends UpstreamEntry> {
    */
   readonly eligible = (backend: Backend): boolean => this.for(backend).hasReady() || (backend.flow !== null && backend.flow.scaleFromZeroMs > 0);
 
-  /**
-   * Close the upstreams no route of `table` names any more, once they have nothing in flight;
-   * returns how many.
-   */
+  /** Retire the upstreams no route of `table` names any more; returns how many. */
   sweep(table: RouteTable): number {
-    const live = liveUpstreamKeys(table, (b) => this.scheme(b), this.kind);
-    let closed = 0;
+    const live = new Set<string>();
+    for (const g of table.groups) {
+      if (g.kind !== this.kind) continue;
+      for (const m of g.members) live.add(this.keyOf(m.backend));
+      for (const m of g.mirrors) live.add(this.keyOf(m.backend));
+    }
+    let retired = 0;
     for (const [key, u] of this.byKey) {
-      if (live.has(key) || u.breaker.inFlight > 0) continue;
+      if (live.has(key)) continue;
       this.byKey.delete(key);
       this.retire(u);
-      closed++;
+      retired++;
     }
-    return closed;
+    return retired;
+  }
+
+  /** The endpoint source changed: every upstream looks at its endpoints now (those that left are retired). */
+  refreshEndpoints(): void {
+    for (const u of this.byKey.values()) u.hasReady();
+  }
+
+  /** Upstreams held now (for tests and the soak's figures). */
+  get size(): number {
+    return this.byKey.size;
   }
 
   /** Take every entry out (for close and destroy). */
@@ -71,6 +91,12 @@ export abstract class UpstreamRegistry<U extends UpstreamEntry> {
     const all = [...this.byKey.values()];
     this.byKey.clear();
     return all;
+  }
+
+  private keyOf(backend: Backend): string {
+    let key = this.keys.get(backend);
+    if (key === undefined) this.keys.set(backend, (key = upstreamKey(backend, this.scheme(backend))));
+    return key;
   }
 }
 
@@ -81,15 +107,4 @@ export function upstreamKey(backend: Backend, scheme: string): string {
   // Endpoint health's settings are the upstream's too: backends that differ in them do not share one.
   const outlier = backend.outlier === undefined ? '' : `|${JSON.stringify(backend.outlier)}`;
   return `${scheme}://${up.host}:${up.port}|${b.maxConnections}/${b.maxPendingRequests}/${b.maxRequests}/${b.maxRetries}${outlier}`;
-}
-
-/** The upstream keys every member and mirror of `table` uses (of one kind of route, if given). */
-export function liveUpstreamKeys(table: RouteTable, scheme: (b: Backend) => string, kind?: Protocol): Set<string> {
-  const live = new Set<string>();
-  for (const g of table.groups) {
-    if (kind !== undefined && g.kind !== kind) continue;
-    for (const m of g.members) live.add(upstreamKey(m.backend, scheme(m.backend)));
-    for (const m of g.mirrors) live.add(upstreamKey(m.backend, scheme(m.backend)));
-  }
-  return live;
 }

@@ -97,3 +97,39 @@ export async function raw(port: number, bytes: string | Buffer, opts: { answers?
   const m = /^HTTP\/1\.1 (\d{3})/.exec(text);
   return { status: m ? Number(m[1]) : 0, text, closed, ms: Date.now() - t0 };
 }
+
+/**
+ * A TCP relay in front of `port` that counts the connections open through it: what a model would
+ * see of the gateway's pools and sessions (each connection piped unparsed to its own upstream one).
+ */
+export async function connectionCounter(port: number): Promise<{ port: number; open(): number; accepted(): number; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  let accepted = 0;
+  const server = net.createServer((client) => {
+    accepted++;
+    sockets.add(client);
+    const upstream = net.connect({ host: '127.0.0.1', port });
+    sockets.add(upstream);
+    const gone = (s: net.Socket, other: net.Socket): void => {
+      sockets.delete(s);
+      other.destroy();
+    };
+    client.once('close', () => gone(client, upstream));
+    upstream.once('close', () => gone(upstream, client));
+    client.on('error', () => undefined);
+    upstream.on('error', () => undefined);
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as AddressInfo).port,
+    // The client sides only: one per connection the gateway holds.
+    open: () => [...sockets].filter((s) => s.localPort === (server.address() as AddressInfo).port).length,
+    accepted: () => accepted,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}

@@ -202,12 +202,15 @@ describe('shadows, auth, observe, process', () => {
     expect(refusal(() => buildAuth(read(['--oauth-token-ttl', '500ms'])))).toBe('--oauth-token-ttl: must be at least 1s');
   });
 
-  it('observe: access log and trace sampling fractions, an http(s) collector', () => {
+  it('observe: access log and trace sampling fractions, an http(s) collector, the grace of series of what is gone', () => {
     expect(buildObserve(read())).toEqual({
       predictorHeader: false,
       accessLog: { enabled: true, format: 'json', sample: 1, query: false, bufferBytes: 16 * 1024 ** 2 },
+      seriesGraceMs: 60_000,
       tracing: { endpoint: undefined, sample: 1 },
     });
+    expect(buildObserve(read(['--series-grace', '2m'])).seriesGraceMs).toBe(120_000);
+    expect(refusal(() => buildObserve(read(['--series-grace', '30'])))).toMatch(/^--series-grace: "30" has no unit/);
     expect(buildObserve(read(['--access-log', 'off', '--access-log-format', 'TEXT', '--otlp-endpoint', ' http://otel:4318 '])).accessLog).toMatchObject({ enabled: false, format: 'text' });
     expect(buildObserve(read(['--otlp-endpoint', 'http://otel:4318'])).tracing.endpoint).toBe('http://otel:4318');
     expect(refusal(() => buildObserve(read(['--otlp-endpoint', 'otel:4318'])))).toBe('--otlp-endpoint: "otel:4318" is not an http:// or https:// URL');

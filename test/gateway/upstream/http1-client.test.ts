@@ -481,20 +481,60 @@ describe('upstream client: answers and connections', () => {
     s.close();
   });
 
-  it('close(): requests in flight finish, then connections close; later requests are refused', async () => {
-    up.setResponder(async () => {
-      await sleep(100); // a model that takes a while: the request is in flight when close() comes
-      return { body: 'finished' };
+  it('close() retires the pool: idle connections close at once, requests in flight and queued finish, a request still sent is served on a connection that closes after its answer', async () => {
+    // A model whose sockets we count; it answers /slow only when the test lets it.
+    const open = new Set<net.Socket>();
+    const answered: string[] = [];
+    let letSlowGo!: () => void;
+    const slowMayAnswer = new Promise<void>((r) => (letSlowGo = r));
+    const s = net.createServer((c) => {
+      open.add(c);
+      c.once('close', () => open.delete(c));
+      let buf = '';
+      c.on('data', (d: Buffer) => {
+        buf += d.toString('latin1');
+        while (buf.includes('\r\n\r\n')) {
+          const head = buf.slice(0, buf.indexOf('\r\n\r\n'));
+          buf = buf.slice(head.length + 4);
+          const path = head.split(' ')[1]!;
+          const reply = (): void => {
+            answered.push(path);
+            c.write(`HTTP/1.1 200 OK\r\nContent-Length: ${path.length}\r\n\r\n${path}`);
+          };
+          if (path === '/slow') void slowMayAnswer.then(reply);
+          else reply();
+        }
+      });
     });
-    const p = pool();
-    const before = up.requests.length;
-    const h = send(p, req());
-    // In flight: at the model.
-    await waitFor(() => up.requests.length > before);
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    const p = new Http1Pool({ host: '127.0.0.1', port: (s.address() as AddressInfo).port, connections: 3, connectTimeoutMs: 1000, maxHeadBytes: 1024 });
+    // Three connections, all idle.
+    await Promise.all(['/a', '/b', '/c'].map((path) => send(p, req({ path })).done));
+    expect(open.size).toBe(3);
+    // Two busy with slow answers, one idle; then the pool is retired.
+    const slow = [send(p, req({ path: '/slow' })), send(p, req({ path: '/slow' }))];
+    await waitFor(() => answered.length === 3 && open.size === 3);
     const closed = p.close();
-    expect((await h.done).body.toString()).toBe('finished');
+    // The idle connection closes at once, the two in flight stay.
+    await waitFor(() => open.size === 2);
+    // Requests that chose this pool before it left are still sent, never refused: one goes out on
+    // a new connection (under the limit of 3), the next waits for a connection to come free.
+    const late = [send(p, req({ path: '/late' })), send(p, req({ path: '/queued' }))];
+    letSlowGo();
+    const outcomes = await Promise.all([...slow, ...late].map((h) => h.done));
+    expect(outcomes.map((o) => [o.status, o.body.toString(), o.error?.code])).toEqual([
+      [200, '/slow', undefined],
+      [200, '/slow', undefined],
+      [200, '/late', undefined],
+      [200, '/queued', undefined],
+    ]);
     await closed;
+    // Nothing is kept idle: every connection closes once its answer has ended.
+    await waitFor(() => open.size === 0);
+    // Destroyed (shutdown): refused.
+    await p.destroy();
     expect((await send(p, req()).done).error?.code).toBe('UPSTREAM_POOL_CLOSED');
+    s.close();
   });
 
   it('refuses an address it cannot dial', () => {

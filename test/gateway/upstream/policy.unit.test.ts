@@ -331,8 +331,8 @@ function table(kind: 'rest' | 'grpc', ...backends: Backend[]): RouteTable {
   return { groups: [{ kind, members: backends.map((b) => ({ backend: b, percent: 100 })), mirrors: [] }] } as unknown as RouteTable;
 }
 
-describe('registry: one entry per upstream key, swept when no route names it', () => {
-  it('shares an entry between backends with the same key and sweeps it once unused and idle', () => {
+describe('registry: one entry per upstream key, retired when no route names it', () => {
+  it('shares an entry between backends with the same key and retires it at the first table that names it no more, busy or not', () => {
     const reg = new Registry();
     const a = backend();
     const a2 = backend(); // another Backend object, same upstream and limits
@@ -343,11 +343,20 @@ describe('registry: one entry per upstream key, swept when no route names it', (
     expect(upstreamKey(a, 'http')).toBe('http://model.ns:8000|10/10/10/3');
     const entryB = reg.for(b);
     entryB.breaker.enter();
-    expect(reg.sweep(table('rest', a))).toBe(0); // b is unused but busy
-    entryB.breaker.leave();
-    expect(reg.sweep(table('grpc', a, b))).toBe(2); // gRPC routes do not keep REST entries
+    // Busy: retired all the same (its requests in flight finish on it; the entry drains, as Envoy's removed cluster).
+    expect(reg.sweep(table('rest', a))).toBe(1);
     expect(entryB.closed).toBe(true);
+    expect(reg.size).toBe(1);
+    // A request that chose b before it left still reaches the retired entry through its Backend.
+    expect(reg.for(b)).toBe(entryB);
+    entryB.breaker.leave();
+    expect(reg.sweep(table('grpc', a, b))).toBe(1); // gRPC routes do not keep REST entries
+    expect(reg.size).toBe(0);
     expect(reg.sweep(table('rest', a))).toBe(0);
+    // A new Backend of the same upstream (the deployment created again) gets a new entry.
+    const b2 = backend({ host: 'other.ns' });
+    expect(reg.for(b2)).not.toBe(entryB);
+    expect(reg.created).toBe(3);
   });
 });
 
