@@ -15,6 +15,7 @@ import type { RouteGroup, RouteTable } from '../../routing/types.js';
 import type { SteeringJson } from '../steer/describe.js';
 import type { KeySetState } from '../auth/jwt-keys.js';
 import type { EjectedEndpointJson } from '../observe/ejections-view.js';
+import type { ProcessMemory } from '../observe/process-memory.js';
 
 export interface AdminSources {
   /** True once the first full sync produced a table, and until shutdown starts. */
@@ -39,6 +40,8 @@ export interface AdminSources {
   steer?(group: RouteGroup): RouteGroup;
   /** The endpoints ejected now by endpoint health, by deployment key (observe/ejections-view.ts). */
   ejections?(): Promise<ReadonlyMap<string, readonly EjectedEndpointJson[]>>;
+  /** What each process holds (observe/process-memory.ts); `gc`: after forced full collections. */
+  memory?(gc: boolean): Promise<readonly ProcessMemory[]>;
 }
 
 const queryOf = (req: { query: unknown }): Record<string, unknown> => (typeof req.query === 'object' && req.query !== null ? (req.query as Record<string, unknown>) : {});
@@ -73,6 +76,11 @@ export function createAdminApp(sources: AdminSources, options: { token?: AdminTo
     if (queryOf(req).pretty !== undefined) return reply.type('application/json; charset=utf-8').send(`${JSON.stringify(body, null, 2)}\n`);
     return body;
   });
+  const memory = sources.memory?.bind(sources);
+  if (memory) {
+    // `?gc` (any value): each process collects garbage first (a full GC pauses it: an operator's or a soak's question, never a probe's).
+    app.get('/memory', async (req) => ({ processes: await memory(queryOf(req).gc !== undefined) }));
+  }
   app.get('/metrics', async (_req, reply) => {
     const m = await sources.metrics();
     return reply.type(m.contentType).send(m.body);

@@ -29,6 +29,7 @@ import { GatewayMetrics } from '../observe/metrics.js';
 import { PRIMARY_PROBE_INTERVAL_MS } from '../observe/runtime-metrics.js';
 import { serveStoresToWorkers } from '../auth/stores.js';
 import { answerObserveRequests, gatherCluster } from '../observe/observed-cluster.js';
+import { answerMemoryRequests, clusterMemory, type ProcessMemory } from '../observe/process-memory.js';
 import type { Gathered } from '../observe/observed.js';
 import { RouteState } from './route-state.js';
 import { notAccepting, sourceFor, startControlPlane, type DataPlanes, type PlanesReadiness, type PublicPorts } from './control-plane.js';
@@ -224,6 +225,10 @@ class WorkerPlanes implements DataPlanes {
     return { ready: this.listening.size >= this.processes, detail: `${this.listening.size}/${this.processes} workers listening` };
   }
 
+  memory(gc: boolean): Promise<ProcessMemory[]> {
+    return clusterMemory(gc);
+  }
+
   gather(names?: readonly string[]): Promise<Gathered> {
     return gatherCluster(this.own, names);
   }
@@ -329,6 +334,7 @@ export async function runWorker(config: GatewayConfig, log: Logger): Promise<voi
     },
   });
   answerObserveRequests((names) => plane.gather(names));
+  answerMemoryRequests((gc) => plane.memoryHere(gc));
   // Signals are the primary's to handle; a worker drains when the primary says so.
   process.on('SIGINT', () => undefined);
   process.on('SIGTERM', () => undefined);

@@ -25,6 +25,7 @@ import type { AcceptFailure } from '../edge/accept-guard.js';
 import type { GatewayConfig } from '../config/parse.js';
 import type { SourceConfig } from '../config/source.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
+import type { ProcessMemory } from '../observe/process-memory.js';
 import { OBSERVED_METRICS, TrafficHistory, WINDOW_SAMPLES, aggregatedText, type Gathered } from '../observe/observed.js';
 import { routeWeights } from '../observe/route-gauges.js';
 import type { RouteState, TableChange } from './route-state.js';
@@ -77,6 +78,8 @@ export interface DataPlanes {
   readiness(): PlanesReadiness;
   /** Every process's metrics (`names` only, when given), the control plane's own included, and kept shadow disagreements. */
   gather(names?: readonly string[]): Promise<Gathered>;
+  /** What each process holds (observe/process-memory.ts), after forced collections when `gc`: the control plane's own first. */
+  memory(gc: boolean): Promise<ProcessMemory[]>;
   /** What every data plane counted for rollouts and bandits since the last call (observe/steer-tally.ts). */
   takeCounts(): Promise<SteerCounts>;
   /** Every data plane applies these live shares of steered deployments from now on (gateway/steer/). */
@@ -345,6 +348,7 @@ export async function startControlPlane(config: GatewayConfig, parts: ControlPla
       steering: () => steeringJson(steering.rolloutViews(), steering.banditViews()),
       steer: (g) => steerGroup(g, steering.overrides()),
       ejections: async () => ejectedEndpoints((await planes.gather(EJECTION_METRICS)).metrics),
+      memory: (gc) => planes.memory(gc),
       diagnostics: async () => {
         const { window, disagreements } = await history.observe();
         const [flow, ejected] = await Promise.all([planes.gather(FLOW_METRICS), planes.gather(EJECTION_METRICS)]);

@@ -4,6 +4,7 @@
  * EndpointSlice watcher. The single process hands it to the control plane as its `DataPlanes`
  * (serve.ts); each cluster worker runs one and answers the primary over IPC (cluster.ts).
  */
+import cluster from 'node:cluster';
 import type { Logger } from 'pino';
 import type { AcceptFailure } from '../edge/accept-guard.js';
 import type { GatewayConfig } from '../config/parse.js';
@@ -13,6 +14,7 @@ import { GatewayMetrics } from '../observe/metrics.js';
 import { dataPlaneObservers, metricsJson, type DataPlaneObservers, type Gathered } from '../observe/observed.js';
 import { readyEndpointCounts } from '../observe/route-gauges.js';
 import { SeriesReaper, liveSubjects } from '../observe/series-reaper.js';
+import { processMemory, type ProcessMemory } from '../observe/process-memory.js';
 import type { RouteState } from './route-state.js';
 import type { ProviderKeySets } from '../auth/jwt-keys.js';
 import type { JwtProviderConfig } from '../config/jwt.js';
@@ -128,6 +130,16 @@ export class LocalDataPlane implements DataPlanes {
   readiness(): PlanesReadiness {
     const failing = this.plane.acceptFailing;
     return failing === undefined ? { ready: true, detail: 'synced' } : { ready: false, detail: notAccepting(failing) };
+  }
+
+  async memory(gc: boolean): Promise<ProcessMemory[]> {
+    return [this.memoryHere(gc)];
+  }
+
+  /** This process's memory, with the upstreams its data plane keeps. */
+  memoryHere(gc: boolean): ProcessMemory {
+    const upstreams = { rest: this.plane.upstreams.size, grpc: this.plane.grpc.upstreams.size };
+    return processMemory(cluster.isWorker ? 'worker' : 'process', gc, upstreams);
   }
 
   async takeCounts(): Promise<SteerCounts> {

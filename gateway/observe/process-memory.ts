@@ -1,0 +1,98 @@
+/**
+ * What each process of the gateway holds (the admin port's `/memory`, as Envoy's admin `/memory`):
+ * resident memory, the JavaScript heap, external memory, open descriptors and, in a data plane, the
+ * upstreams it keeps. With `gc` the heap is read after two full collections, so what is retained
+ * shows apart from garbage not yet collected (what a trend over hours must read: docs/observability.md#memory).
+ * In a cluster the primary asks every worker over IPC; a worker that does not answer in time is left out.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import { readdirSync } from 'node:fs';
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { channel, fromParent, fromWorkers, Requester, serve, worker } from '../ipc/request-reply.js';
+
+export interface ProcessMemory {
+  /** `primary` and `worker` in a cluster; `process`: one process serving alone. */
+  readonly role: 'primary' | 'worker' | 'process';
+  readonly pid: number;
+  /** The cluster worker's id. */
+  readonly worker?: number | undefined;
+  /** Resident set size, bytes. */
+  readonly rss: number;
+  readonly heapUsed: number;
+  readonly heapTotal: number;
+  /** Memory of C++ objects bound to JavaScript ones (buffers included). */
+  readonly external: number;
+  readonly arrayBuffers: number;
+  /** Open file descriptors (sockets included); null where /proc is not there. */
+  readonly descriptors: number | null;
+  /** The heap was read after forced full collections. */
+  readonly collected: boolean;
+  /** The upstreams a data plane keeps (REST pools, gRPC session pools): those of gone deployments leave at once. */
+  readonly upstreams?: { readonly rest: number; readonly grpc: number } | undefined;
+}
+
+let gc: (() => void) | undefined;
+
+/** Two full collections (the second takes what the first's finalizers let go). */
+function collect(): void {
+  if (gc === undefined) {
+    // Exposes V8's gc() to a new context only: nothing else in the process sees it.
+    v8.setFlagsFromString('--expose-gc');
+    gc = runInNewContext('gc') as () => void;
+  }
+  gc();
+  gc();
+}
+
+function descriptors(): number | null {
+  try {
+    // The directory's own descriptor is open while it is read.
+    return readdirSync('/proc/self/fd').length - 1;
+  } catch {
+    return null;
+  }
+}
+
+/** This process's memory, after forced collections when `collectFirst`. */
+export function processMemory(role: ProcessMemory['role'], collectFirst: boolean, upstreams?: ProcessMemory['upstreams']): ProcessMemory {
+  if (collectFirst) collect();
+  const m = process.memoryUsage();
+  return {
+    role,
+    pid: process.pid,
+    worker: cluster.isWorker ? cluster.worker?.id : undefined,
+    rss: m.rss,
+    heapUsed: m.heapUsed,
+    heapTotal: m.heapTotal,
+    external: m.external,
+    arrayBuffers: m.arrayBuffers,
+    descriptors: descriptors(),
+    collected: collectFirst,
+    upstreams,
+  };
+}
+
+type MemoryRequest = { readonly gc: boolean };
+const MEMORY = channel<MemoryRequest, ProcessMemory>('sgw-memory');
+/** Two full collections of a large heap take a while on a busy machine. */
+const MEMORY_TIMEOUT_MS = 10_000;
+
+/** Worker side: answer the primary's memory requests. */
+export function answerMemoryRequests(read: (gc: boolean) => ProcessMemory): void {
+  serve(MEMORY, fromParent, ({ gc }) => read(gc));
+}
+
+let requester: Requester<MemoryRequest, ProcessMemory> | undefined;
+
+/** Primary side: its own memory, then every connected worker's (one at a time, so their collections do not compete). */
+export async function clusterMemory(gcFirst: boolean): Promise<ProcessMemory[]> {
+  requester ??= new Requester(MEMORY, fromWorkers, MEMORY_TIMEOUT_MS);
+  const out = [processMemory('primary', gcFirst)];
+  const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && w.isConnected());
+  for (const w of workers) {
+    const m = await requester.request(worker(w), { gc: gcFirst }).catch(() => undefined);
+    if (m !== undefined) out.push(m);
+  }
+  return out;
+}
