@@ -252,7 +252,11 @@ export class LaneResponse implements RestResponse {
     if (pending !== null) {
       if (this.chunked) pending.push(`${data.length.toString(16)}\r\n`, data, '\r\n');
       else pending.push(data);
-      if (!this.flushQueued) {
+      if (this.bodyBytes === this.declared) {
+        // The whole answer is here (its Content-Length is reached): it leaves now, in one write,
+        // with no tick to wait for an end that can add nothing (a nextTick per REST answer saved).
+        this.flush();
+      } else if (!this.flushQueued) {
         this.flushQueued = true;
         process.nextTick(flushLater, this);
       }
