@@ -48,9 +48,18 @@ export function allocatedBytes(text: string, primary: number): number {
   return sum;
 }
 
+/** The collections' pause time (ms) of the processes other than `primary` in `text`: what the allocations cost in GC. */
+export function gcPauseMs(text: string, primary: number): number {
+  let sum = 0;
+  for (const m of text.matchAll(/^\[(\d+):[^\n]*?\bpause=([\d.]+)/gm)) if (Number(m[1]) !== primary) sum += Number(m[2]);
+  return sum;
+}
+
 interface Measure {
   readonly bytes: number[];
   readonly cpuUs: number[];
+  /** GC pause µs per request (the young generation is 1 MB here: far more collections than in production, so compare builds, not to production). */
+  readonly gcUs: number[];
   readonly failed: number[];
 }
 
@@ -72,6 +81,7 @@ async function window(s: Subject, run: () => Promise<{ ok: number; failed: numbe
   const text = readFileSync(s.logFile, 'utf8').slice(from);
   into.bytes.push(allocatedBytes(text, s.primary) / ok);
   into.cpuUs.push((cpu * 1e6) / ok);
+  into.gcUs.push((gcPauseMs(text, s.primary) * 1000) / ok);
   into.failed.push(failed);
 }
 
@@ -136,7 +146,7 @@ async function main(): Promise<void> {
     readonly stop: () => Promise<void>;
   }
   const rows: Row[] = [];
-  const measures = (): { rest: Measure; grpc: Measure } => ({ rest: { bytes: [], cpuUs: [], failed: [] }, grpc: { bytes: [], cpuUs: [], failed: [] } });
+  const measures = (): { rest: Measure; grpc: Measure } => ({ rest: { bytes: [], cpuUs: [], gcUs: [], failed: [] }, grpc: { bytes: [], cpuUs: [], gcUs: [], failed: [] } });
   if (values.relay) {
     const relay = async (name: string, upstream: number): Promise<Subject & { stop: () => Promise<void> }> => {
       const port = await freePort();
@@ -199,15 +209,17 @@ async function main(): Promise<void> {
   const ratio = (m: Measure, base: Measure, k: 'bytes' | 'cpuUs'): string => `${(median(m[k]) / median(base[k])).toFixed(2)}x`;
   log(
     table(
-      ['build', 'REST B/request', 'vs first build', 'REST CPU µs', 'gRPC B/call', 'vs first build', 'gRPC CPU µs', 'failed'],
+      ['build', 'REST B/request', 'vs first build', 'REST CPU µs', 'REST GC µs', 'gRPC B/call', 'vs first build', 'gRPC CPU µs', 'gRPC GC µs', 'failed'],
       rows.map((g) => [
         g.main,
         f0(median(g.rest.bytes)),
         ratio(g.rest, first.rest, 'bytes'),
         f1(median(g.rest.cpuUs)),
+        f1(median(g.rest.gcUs)),
         f0(median(g.grpc.bytes)),
         ratio(g.grpc, first.grpc, 'bytes'),
         f1(median(g.grpc.cpuUs)),
+        f1(median(g.grpc.gcUs)),
         String([...g.rest.failed, ...g.grpc.failed].reduce((a, b) => a + b, 0)),
       ]),
     ),
