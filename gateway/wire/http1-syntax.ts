@@ -119,3 +119,14 @@ export function lists(value: string, token: string): boolean {
   for (const t of lower.split(',')) if (t.trim() === token) return true;
   return false;
 }
+
+/**
+ * `s` into `out` at `at`, one byte per character (latin1, as heads are written: the field checks
+ * keep every character of a head under 0x100); the index after it. For the short strings of a head
+ * a loop costs less than `out.latin1Write`'s call into C++, and a head encoded straight into its
+ * buffer leaves no intermediate strings behind.
+ */
+export function putLatin1(out: Buffer, at: number, s: string): number {
+  for (let i = 0; i < s.length; i++) out[at + i] = s.charCodeAt(i);
+  return at + s.length;
+}
