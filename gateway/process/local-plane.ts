@@ -24,6 +24,8 @@ import type { SteerOverride } from '../../routing/steering.js';
 import type { RouteTable } from '../../routing/types.js';
 import { notAccepting, type DataPlanes, type PlanesReadiness, type PublicPorts } from './control-plane.js';
 import type { EndpointWatcher } from '../../source/kubernetes/endpoints.js';
+import type { EndpointSource } from '../upstream/pools.js';
+import type { WatchedEndpoints } from '../observe/route-gauges.js';
 import type { EjectionNotice } from '../upstream/health-reports.js';
 import { LazyKubeSource, endpointWatcherFor } from '../../source/kubernetes/kubernetes.js';
 import type { DeploymentSource, SourceEvent } from '../../source/source.js';
@@ -31,9 +33,12 @@ import type { FlowDemandSource } from '../flow/demand.js';
 import { SettableReplicaCount } from '../keda/worker-demand.js';
 import type { ReplicaTally } from '../flow/demand.js';
 
+/** Ready endpoints per Service, and when they change: a process's own EndpointSlice watcher, or a cluster worker's index the primary feeds. */
+export type PlaneEndpoints = EndpointSource & WatchedEndpoints & { stop(): void | Promise<void> };
+
 export interface LocalPlaneOptions {
-  /** The deployment source: with the Kubernetes API, the EndpointSlice watcher shares its connection and scope. */
-  readonly source: DeploymentSource;
+  /** With endpoint routing on the Kubernetes source: the endpoints this data plane balances across (`endpointsFor`, or a worker's index). */
+  readonly endpoints?: PlaneEndpoints | undefined;
   /** Where access log lines go instead of stdout (tests). */
   readonly accessSink?: AccessSink;
   /** Listen with SO_REUSEPORT (a cluster worker, where Node supports it). */
@@ -68,7 +73,7 @@ export class LocalDataPlane implements DataPlanes {
   private constructor(
     private readonly plane: DataPlane,
     private readonly observers: DataPlaneObservers,
-    private readonly endpoints: EndpointWatcher | undefined,
+    private readonly endpoints: PlaneEndpoints | undefined,
     /** The replicas as the control plane last counted them (fixed flow limits, local rate-limit shares). */
     private readonly replicas: SettableReplicaCount,
     /** Where ejections go, once the control plane says (`onEjection`). */
@@ -83,7 +88,7 @@ export class LocalDataPlane implements DataPlanes {
   }
 
   static async open(config: GatewayConfig, log: Logger, options: LocalPlaneOptions): Promise<LocalDataPlane> {
-    const endpoints = await endpointsFor(config, options.source, log);
+    const endpoints = options.endpoints;
     const metrics = new GatewayMetrics();
     const observers = dataPlaneObservers(config.observe, metrics, options.accessSink, log);
     // The control plane sets the replica count (gateway/keda/): the flow controller splits fixed limits by it, a rate limit decided locally takes its share.

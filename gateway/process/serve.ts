@@ -11,7 +11,7 @@ import { LogBudget } from '../observe/log-budget.js';
 import { LOG_FORMAT } from '../observe/log-format.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import { sourceFor, startControlPlane, type Gateway } from './control-plane.js';
-import { LocalDataPlane } from './local-plane.js';
+import { LocalDataPlane, endpointsFor } from './local-plane.js';
 import type { DeploymentSource } from '../../source/source.js';
 
 export type { Gateway } from './control-plane.js';
@@ -52,6 +52,7 @@ export function keepServing(log: Logger, metrics: GatewayMetrics): void {
 export async function startGateway(config: GatewayConfig, options: { source?: DeploymentSource; logger?: Logger; accessSink?: AccessSink; now?: () => number } = {}): Promise<Gateway> {
   const log = options.logger ?? createLogger(config.process.logLevel);
   const source = options.source ?? sourceFor(config.source, { log });
-  const plane = await LocalDataPlane.open(config, log, { source, ...(options.accessSink ? { accessSink: options.accessSink } : {}), now: options.now });
+  const endpoints = await endpointsFor(config, source, log);
+  const plane = await LocalDataPlane.open(config, log, { endpoints, ...(options.accessSink ? { accessSink: options.accessSink } : {}), now: options.now });
   return startControlPlane(config, { log, source, state: plane.state, metrics: plane.metrics, planes: plane });
 }
