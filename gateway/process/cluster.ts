@@ -29,15 +29,18 @@ import { GatewayMetrics } from '../observe/metrics.js';
 import { PRIMARY_PROBE_INTERVAL_MS } from '../observe/runtime-metrics.js';
 import { serveStoresToWorkers } from '../auth/stores.js';
 import { answerObserveRequests, gatherCluster } from '../observe/observed-cluster.js';
-import { answerMemoryRequests, clusterMemory, type ProcessMemory } from '../observe/process-memory.js';
+import { answerMemoryRequests, clusterMemory, trimHeap, type ProcessMemory } from '../observe/process-memory.js';
 import type { Gathered } from '../observe/observed.js';
 import { RouteState } from './route-state.js';
-import { notAccepting, sourceFor, startControlPlane, type DataPlanes, type PlanesReadiness, type PublicPorts } from './control-plane.js';
-import { LocalDataPlane, endpointsFor, seriesReaper } from './local-plane.js';
+// Each role loads its own plane only (`import()` in runPrimary and runWorker): a worker never loads the
+// admin page, the KEDA scaler or the rollout controller, nor the primary the request path.
+import type { DataPlanes, PlanesReadiness, PublicPorts } from './control-plane.js';
+import { notAccepting } from '../edge/accept-guard.js';
+import { seriesReaper } from '../observe/series-reaper.js';
+import { endpointsFor, routesToEndpoints, sourceFor } from './sources.js';
 import { EndpointIndex, type SliceChange } from '../../source/kubernetes/endpoint-index.js';
 import type { EndpointWatcher } from '../../source/kubernetes/endpoints.js';
-import { LazyKubeSource } from '../../source/kubernetes/kubernetes.js';
-import { keepServing } from './serve.js';
+import { keepServing } from './logger.js';
 import type { SourceEvent } from '../../source/source.js';
 import { addCounts, type SteerCounts } from '../observe/steer-tally.js';
 import { fromWire, toWire, type SteerOverridesWire } from '../steer/overrides.js';
@@ -325,7 +328,9 @@ export async function runPrimary(config: GatewayConfig, log: Logger): Promise<vo
   // The primary watches EndpointSlices for every worker: only it loads the Kubernetes client.
   const planes = new WorkerPlanes(config, log, metrics.registry, await endpointsFor(config, source, log));
   const state = new RouteState(config.compile);
+  const { startControlPlane } = await import('./control-plane.js');
   const gateway = await startControlPlane(config, { log, source, state, metrics, planes });
+  trimHeap();
   // The primary's own series (the rollout counters) follow its table as the workers' follow theirs.
   seriesReaper(metrics, () => state.current, config.observe.seriesGraceMs).start();
   keepServing(log, metrics);
@@ -335,7 +340,8 @@ export async function runPrimary(config: GatewayConfig, log: Logger): Promise<vo
 /** A cluster worker: one data plane, fed and asked by the primary over IPC. */
 export async function runWorker(config: GatewayConfig, log: Logger): Promise<void> {
   // Endpoint routing on the Kubernetes source: the primary's watcher feeds this index (no Kubernetes client here).
-  const endpoints = config.source.endpointRouting && sourceFor(config.source, { log }) instanceof LazyKubeSource ? new EndpointIndex() : undefined;
+  const endpoints = routesToEndpoints(config, sourceFor(config.source, { log })) ? new EndpointIndex() : undefined;
+  const { LocalDataPlane } = await import('./local-plane.js');
   const plane = await LocalDataPlane.open(config, log, {
     endpoints,
     reusePort: process.env[REUSE_PORT_ENV] === '1',
@@ -378,6 +384,7 @@ export async function runWorker(config: GatewayConfig, log: Logger): Promise<voi
   process.send?.({ type: 'worker-hello' } satisfies ToPrimary);
   let ports: PublicPorts;
   try {
+    trimHeap();
     ports = await plane.start();
   } catch (err) {
     const problem = err instanceof Error ? err.message : String(err);
