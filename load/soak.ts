@@ -30,6 +30,7 @@
  *
  *   npm run build && npx vite-node load/soak.ts -- --minutes 10 [--report-every 30] [--out soak.json]
  *     [--series-grace 60s] [--old-space 96] [--workers 2] [--main dist/gateway/main.js] [--no-pin]
+ *     [--node-args='--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=/tmp/snaps'] (node flags of every gateway process)
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -75,6 +76,7 @@ runMain('soak', async () => {
       out: { type: 'string' },
       'series-grace': { type: 'string' },
       'old-space': { type: 'string', default: '96' },
+      'node-args': { type: 'string', default: '' },
       workers: { type: 'string', default: '2' },
       main: { type: 'string', default: GATEWAY_MAIN },
       'no-pin': { type: 'boolean', default: false },
@@ -88,8 +90,9 @@ runMain('soak', async () => {
   const minutes = Number(values.minutes);
   const reportEvery = Number(values['report-every']) * 1000;
   const grace = graceMs(values['series-grace']);
-  // A series may outlive its subject by the grace and one sweep (a quarter of the grace, 1 to 15 s): past that (and a margin), it should be gone.
-  const pastGrace = grace + Math.min(15_000, Math.max(1000, grace / 4)) + 5000;
+  // A series may outlive its subject by the grace and two sweeps (a sweep every quarter of the grace, 1 to 15 s: the
+  // first to see the subject gone starts the grace, the first after it removes the series); past that and a margin, it should be gone.
+  const pastGrace = grace + 2 * Math.min(15_000, Math.max(1000, grace / 4)) + 5000;
   const pin = !values['no-pin'] && hasTaskset();
   if (pin) pinSelf(0);
   const dir = mkdtempSync(join(tmpdir(), 'sgw-soak-'));
@@ -106,6 +109,7 @@ runMain('soak', async () => {
   const gateway = startServer('gateway', join(dir, 'gateway.log'), pin ? 1 : undefined, [
     process.execPath,
     ...(oldSpace > 0 ? [`--max-old-space-size=${oldSpace}`] : []),
+    ...values['node-args'].split(' ').filter(Boolean),
     values.main,
     'serve',
     '--kubernetes',
@@ -221,11 +225,11 @@ runMain('soak', async () => {
   };
   const end = t0 + minutes * 60_000;
   for (let next = t0 + reportEvery; next < end; next += reportEvery) {
-    await sleep(next - Date.now());
+    await sleep(Math.max(0, next - Date.now()));
     if (gateway.child.exitCode !== null) throw new Error(`the gateway exited (${gateway.child.exitCode}); see ${gateway.log}`);
     readings.push(await reading());
   }
-  await sleep(end - Date.now());
+  await sleep(Math.max(0, end - Date.now()));
   readings.push(await reading());
 
   // The end: the churn stops, the clients finish, what left is let go; then what each process keeps.

@@ -18,7 +18,9 @@ export interface MemoryJson {
   readonly pid: number;
   readonly worker?: number;
   readonly heapUsed: number;
+  readonly heapTotal: number;
   readonly external: number;
+  readonly arrayBuffers: number;
   readonly descriptors: number | null;
   readonly upstreams?: { readonly rest: number; readonly grpc: number };
 }
@@ -29,7 +31,10 @@ export interface ProcessReading {
   /** VmRSS, bytes (0 when the process is gone). */
   readonly rss: number;
   readonly heapUsed: number;
+  /** What V8 holds for its heap (used and free): with the old space capped, most of the rest of RSS. */
+  readonly heapTotal: number;
   readonly external: number;
+  readonly arrayBuffers: number;
   readonly descriptors: number | null;
   readonly upstreams: { readonly rest: number; readonly grpc: number } | null;
 }
@@ -76,7 +81,9 @@ export async function readProcesses(admin: number, pids: readonly number[]): Pro
     pid: m.pid,
     rss: rss.get(m.pid) ?? vmRss(m.pid),
     heapUsed: m.heapUsed,
+    heapTotal: m.heapTotal,
     external: m.external,
+    arrayBuffers: m.arrayBuffers,
     descriptors: m.descriptors,
     upstreams: m.upstreams ?? null,
   }));
@@ -134,7 +141,8 @@ export function slopes(readings: readonly Reading[], from: number): Map<string, 
 /** One progress line per reading. */
 export function progressLine(r: Reading): string {
   const ps = r.processes.map(
-    (p) => `${p.name} rss ${f0(p.rss / MB)} heap ${f1(p.heapUsed / MB)} ext ${f1(p.external / MB)} fds ${p.descriptors ?? '–'}${p.upstreams ? ` up ${p.upstreams.rest}/${p.upstreams.grpc}` : ''}`,
+    (p) =>
+      `${p.name} rss ${f0(p.rss / MB)} heap ${f1(p.heapUsed / MB)}/${f0(p.heapTotal / MB)} ext ${f1(p.external / MB)} fds ${p.descriptors ?? '–'}${p.upstreams ? ` up ${p.upstreams.rest}/${p.upstreams.grpc}` : ''}`,
   );
   const failed = Object.values(r.counts).reduce((a, c) => a + c.failed, 0);
   const sent = Object.values(r.counts).reduce((a, c) => a + c.sent, 0);
@@ -183,14 +191,17 @@ export function finalTables(readings: readonly Reading[], halfFrom: number, v: V
       p.name,
       `${f0((f?.rss ?? NaN) / MB)} → ${f0(p.rss / MB)}`,
       f2(s?.rss),
-      `${f1((f?.heapUsed ?? NaN) / MB)} → ${f1(p.heapUsed / MB)}`,
+      `${f1((f?.heapUsed ?? NaN) / MB)} → ${f1(p.heapUsed / MB)} (of ${f0(p.heapTotal / MB)})`,
       f2(s?.heap),
       `${f1((f?.external ?? NaN) / MB)} → ${f1(p.external / MB)}`,
       `${f?.descriptors ?? '–'} → ${p.descriptors ?? '–'}`,
       p.upstreams ? `${p.upstreams.rest} REST, ${p.upstreams.grpc} gRPC` : '–',
     ];
   });
-  const processes = table(['process', 'RSS MB (first → last)', 'RSS slope MB/h (2nd half)', 'heap after GC MB', 'heap slope MB/h', 'external MB', 'descriptors', 'upstreams kept'], procRows);
+  const processes = table(
+    ['process', 'RSS MB (first → last)', 'RSS slope MB/h (2nd half)', 'heap after GC MB (of V8 heap total)', 'heap slope MB/h', 'external MB', 'descriptors', 'upstreams kept'],
+    procRows,
+  );
   const maxOf = (k: keyof SeriesReading): number => Math.max(...readings.map((r) => r.series[k]));
   const series = table(
     ['series', 'first', 'last', 'max'],
