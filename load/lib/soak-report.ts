@@ -98,7 +98,7 @@ export function readSeries(text: string, deletedAt: ReadonlyMap<string, number>,
   let deleted = 0;
   let deletedPastGrace = 0;
   let goneAddresses = 0;
-  const gone = [...goneAt].filter(([, at]) => now - at > pastMs).map(([ip]) => `"${ip}:`);
+  const gone = new Set([...goneAt].filter(([, at]) => now - at > pastMs).map(([ip]) => ip));
   for (const line of text.split('\n')) {
     if (line === '' || line.startsWith('#')) continue;
     total++;
@@ -108,7 +108,12 @@ export function readSeries(text: string, deletedAt: ReadonlyMap<string, number>,
       deleted++;
       if (now - at > pastMs) deletedPastGrace++;
     }
-    if (gone.some((g) => line.includes(g))) goneAddresses++;
+    // A label value that is a pod address (`"<ip>:<port>"`).
+    for (const m of line.matchAll(/"(\d+\.\d+\.\d+\.\d+):\d+"/g)) {
+      if (!gone.has(m[1]!)) continue;
+      goneAddresses++;
+      break;
+    }
   }
   return { total, deleted, deletedPastGrace, goneAddresses };
 }
