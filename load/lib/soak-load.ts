@@ -6,7 +6,7 @@
  *   stable-rest, stable-grpc   REST (undici, a pool of keep-alive connections) and gRPC (@grpc/grpc-js,
  *                              several channels, so both workers get calls) to the stable deployment
  *   chase-rest, chase-grpc     to a deployment drawn at random from the live churn ones, as the
- *                              runner last listed them
+ *                              runner last listed them (REST on a pool of its own)
  *   abusive                    clients that break off mid-request: an HTTP/1.1 head and part of its
  *                              body, or an h2c gRPC call's headers and part of its message, then the
  *                              connection destroyed after 0–20 ms
@@ -76,7 +76,10 @@ if (!config) throw new Error('SOAK_LOAD_CONFIG is required');
 const cfg: SoakLoadConfig = config;
 
 const origin = `http://127.0.0.1:${cfg.port}`;
-const pool = new Pool(origin, { connections: cfg.connections, pipelining: 1, keepAliveTimeout: 60_000, headersTimeout: cfg.timeoutMs, bodyTimeout: cfg.timeoutMs });
+const poolOptions = { pipelining: 1, keepAliveTimeout: 60_000, headersTimeout: cfg.timeoutMs, bodyTimeout: cfg.timeoutMs };
+const pool = new Pool(origin, { ...poolOptions, connections: cfg.connections });
+// Chasing has connections of its own: a request to a churn deployment never waits behind the stable stream's.
+const chasePool = new Pool(origin, { ...poolOptions, connections: Math.max(4, cfg.connections >> 2) });
 const raw = (b: Buffer): Buffer => b;
 const channels = Array.from(
   { length: cfg.channels },
@@ -124,7 +127,7 @@ function ended(stream: StreamName, target: string, sentAt: number, reason: strin
 function rest(stream: StreamName, target: string, due: number): void {
   const id = `${process.pid}-${++seq}`;
   const sentAt = Date.now();
-  pool
+  (stream === 'chase-rest' ? chasePool : pool)
     .request({
       path: `/seldon/${cfg.namespace}/${target}/api/v1.0/predictions`,
       method: 'POST',
@@ -231,7 +234,7 @@ createInterface({ input: process.stdin })
       if (Object.values(inFlight).some((n) => n > 0) && Date.now() < deadline) return void setTimeout(wait, 20);
       print(`DONE ${JSON.stringify(report())}`);
       for (const c of channels) c.close();
-      void pool.destroy().finally(() => process.exit(0));
+      void Promise.allSettled([pool.destroy(), chasePool.destroy()]).finally(() => process.exit(0));
     };
     wait();
   });

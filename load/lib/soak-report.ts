@@ -54,6 +54,8 @@ export interface Reading {
   readonly t: number;
   /** Since the reading before: the gateway's CPU (all its processes) and everyone else's (not this run's), % of the machine. */
   readonly cpu: { readonly gateway: number; readonly foreign: number };
+  /** The longest event-loop stall of the runner (the stand-in and the pods) since the reading before, ms. */
+  readonly stallMs: number;
   readonly processes: readonly ProcessReading[];
   readonly series: SeriesReading;
   readonly counts: Record<StreamName, StreamCounts>;
@@ -96,7 +98,7 @@ export function readSeries(text: string, deletedAt: ReadonlyMap<string, number>,
   let deleted = 0;
   let deletedPastGrace = 0;
   let goneAddresses = 0;
-  const gone = [...goneAt].filter(([, at]) => now - at > pastMs).map(([ip]) => `"${ip}:`);
+  const gone = new Set([...goneAt].filter(([, at]) => now - at > pastMs).map(([ip]) => ip));
   for (const line of text.split('\n')) {
     if (line === '' || line.startsWith('#')) continue;
     total++;
@@ -106,7 +108,12 @@ export function readSeries(text: string, deletedAt: ReadonlyMap<string, number>,
       deleted++;
       if (now - at > pastMs) deletedPastGrace++;
     }
-    if (gone.some((g) => line.includes(g))) goneAddresses++;
+    // A label value that is a pod address (`"<ip>:<port>"`).
+    for (const m of line.matchAll(/"(\d+\.\d+\.\d+\.\d+):\d+"/g)) {
+      if (!gone.has(m[1]!)) continue;
+      goneAddresses++;
+      break;
+    }
   }
   return { total, deleted, deletedPastGrace, goneAddresses };
 }
@@ -149,7 +156,7 @@ export function progressLine(r: Reading): string {
   const p99 = (k: StreamName): string => f1(r.counts[k].p99);
   return (
     `[${f0(r.t)} s] ${ps.join(' | ')} | series ${r.series.total} (deleted ${r.series.deleted}, past grace ${r.series.deletedPastGrace}, gone addresses ${r.series.goneAddresses})` +
-    ` | sent ${f0(sent)}, failed ${failed}, p99 ms REST ${p99('stable-rest')} gRPC ${p99('stable-grpc')} | CPU % gateway ${f0(r.cpu.gateway)} others ${f0(r.cpu.foreign)}`
+    ` | sent ${f0(sent)}, failed ${failed}, p99 ms REST ${p99('stable-rest')} gRPC ${p99('stable-grpc')} | CPU % gateway ${f0(r.cpu.gateway)} others ${f0(r.cpu.foreign)} | pods' longest stall ${f0(r.stallMs)} ms`
   );
 }
 
@@ -217,7 +224,10 @@ export function finalTables(readings: readonly Reading[], halfFrom: number, v: V
     Object.entries(last.counts).map(([name, c]) => [name, f0(c.sent), name === 'abusive' ? '(broke off)' : f0(c.ok), f0(c.failed), f0(c.skipped), f1(c.p99)]),
   );
   const busy = readings.map((r) => r.cpu.foreign);
-  const cpu = `CPU, % of the machine per interval: the gateway ${f0(Math.min(...readings.map((r) => r.cpu.gateway)))}–${f0(Math.max(...readings.map((r) => r.cpu.gateway)))}, other people's processes ${f0(Math.min(...busy))}–${f0(Math.max(...busy))}`;
+  const stalls = readings.map((r) => r.stallMs);
+  const cpu =
+    `CPU, % of the machine per interval: the gateway ${f0(Math.min(...readings.map((r) => r.cpu.gateway)))}–${f0(Math.max(...readings.map((r) => r.cpu.gateway)))}, ` +
+    `other people's processes ${f0(Math.min(...busy))}–${f0(Math.max(...busy))}; the stand-in's and pods' longest event-loop stall per interval ${f0(Math.min(...stalls))}–${f0(Math.max(...stalls))} ms`;
   const verdict = `failed to a live deployment: ${v.liveFailures.length} (must be 0); to a deployment deleted while in flight or being sent: ${v.deletedFailures.length} (allowed)`;
   const why = (label: string, fs: readonly SoakFailure[]): string =>
     fs.length === 0

@@ -72,7 +72,8 @@ interface Churned {
 
 export class SoakWorld {
   readonly stats: WorldStats = { created: 0, deleted: 0, flips: 0, canaryReplacements: 0, podsStopped: 0, slowestLetGoMs: 0, heldPods: [] };
-  /** Churn deployment → when its deletion began (epoch ms): a request to it that ended later may fail. */
+  /** Churn deployment → when it was created, and when its deletion began (epoch ms): a request to it that ended later may fail. */
+  readonly createdAt = new Map<string, number>();
   readonly deletedAt = new Map<string, number>();
   /** Pod addresses stopped (for series naming gone addresses), with when. */
   readonly goneAddresses = new Map<string, number>();
@@ -176,6 +177,7 @@ export class SoakWorld {
     );
     this.api.upsert('seldondeployments', this.build.sdep(name, this.o.namespace, { predictors: [{ name: 'main', graph: { name: 'model', type: 'MODEL' } }] }));
     this.churned.push({ name, pods: ips, createdAt: Date.now() });
+    this.createdAt.set(name, Date.now());
     this.stats.created++;
     const now = Date.now();
     while (this.churned.length > 0 && now - this.churned[0]!.createdAt >= this.o.lifetimeS * 1000 - 100) {
