@@ -36,8 +36,8 @@ export interface SliceView {
   readonly endpoints: readonly { readonly address: string; readonly usable: boolean }[];
 }
 
-/** A slice that changed (`view`) or went (`undefined`), by its key `ns/slice`. */
-export type SliceChange = readonly [key: string, view: SliceView | undefined];
+/** A slice that changed (`view`) or went (`null`: it crosses IPC, where JSON has no undefined), by its key `ns/slice`. */
+export type SliceChange = readonly [key: string, view: SliceView | null];
 
 interface ServiceEntry {
   readonly slices: Map<string, SliceView>;
@@ -104,7 +104,7 @@ export class EndpointIndex {
   /** Apply what the watcher (or the primary, to a worker) says of slices. */
   apply(changes: readonly SliceChange[]): void {
     for (const [key, view] of changes) {
-      if (view === undefined) this.remove(key);
+      if (view === null) this.remove(key);
       else this.upsert(key, view);
     }
   }
@@ -144,7 +144,7 @@ export class EndpointIndex {
     if (!entry) return;
     entry.slices.delete(key);
     if (entry.slices.size === 0) this.services.delete(view.service);
-    this.touched(view.service, entry, [key, undefined]);
+    this.touched(view.service, entry, [key, null]);
   }
 
   private touched(service: string, entry: ServiceEntry, change: SliceChange): void {
