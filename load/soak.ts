@@ -1,5 +1,5 @@
 /**
- * The soak (issue 52, "It lasts"): the gateway as a platform team runs it, for as long as asked,
+ * The soak: the gateway as a platform team runs it, for as long as asked,
  * while everything behind it changes; what each process holds over time, and every failed request.
  *
  *   gateway   the CLI (`serve --kubernetes --workers 2`, V8's defaults unless `--old-space MB` caps the old

@@ -110,8 +110,9 @@ describe('JWT at the edge', () => {
   });
 
   it('a valid token: 200; the model gets the claim headers (a client-sent one replaced) and no token', async () => {
+    const token = await good();
     const r = await post('iris', 'valid', [
-      ['Authorization', `Bearer ${await good()}`],
+      ['Authorization', `Bearer ${token}`],
       ['X-Jwt-Sub', 'mallory'],
     ]);
     expect(r.status).toBe(200);
@@ -121,7 +122,7 @@ describe('JWT at the edge', () => {
     const lines = seen[0]!.headers.map(([k, v]) => `${k.toLowerCase()}: ${v}`);
     expect(lines.filter((l) => /^(authorization|x-jwt-sub|x-tenant):/.test(l))).toEqual(['x-jwt-sub: alice', 'x-tenant: team-a']);
     // The same token again: from the cache, counted as such.
-    expect((await post('iris', 'valid-again', [['Authorization', `Bearer ${await good()}`]])).status).toBe(200);
+    expect((await post('iris', 'valid-again', [['Authorization', `Bearer ${token}`]])).status).toBe(200);
     expect(await metric(gw.adminUrl, 'seldon_gateway_jwt_verifications_total{provider="corp",result="cached"}')).toBeGreaterThanOrEqual(1);
   });
 

@@ -1,5 +1,5 @@
 /**
- * It lasts (issue 52): deployments and pods come and go through a CLI gateway with two workers on
+ * Deployments and pods come and go through a CLI gateway with two workers on
  * the Kubernetes API stand-in, and nothing of them stays behind in any process.
  *
  * - 300 deployments, each on a pod address of its own from 127.0.0.3–254 (recycled), answer REST
