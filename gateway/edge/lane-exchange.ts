@@ -193,6 +193,8 @@ export class LaneResponse implements RestResponse {
   /** Otherwise the head and body pieces not written yet (until the end, or the next tick). */
   private pending: (string | Buffer)[] | null = null;
   private flushQueued = false;
+  /** 'close' listeners: the first (usually the only one: the exchange's) in a field, any others after it. */
+  private closeListener: Listener | null = null;
   private closeListeners: Listener[] | null = null;
   private closed = false;
   /** The connection closes after this answer. */
@@ -366,6 +368,7 @@ export class LaneResponse implements RestResponse {
   once(event: 'close' | 'drain', listener: Listener): this {
     if (event === 'drain') this.connection.socket.once('drain', listener);
     else if (this.closed) process.nextTick(listener);
+    else if (this.closeListener === null) this.closeListener = listener;
     else (this.closeListeners ??= []).push(listener);
     return this;
   }
@@ -403,8 +406,11 @@ export class LaneResponse implements RestResponse {
   emitClose(): void {
     if (this.closed) return;
     this.closed = true;
+    const first = this.closeListener;
     const listeners = this.closeListeners;
+    this.closeListener = null;
     this.closeListeners = null;
+    if (first !== null) first();
     if (listeners !== null) for (const l of listeners) l();
   }
 }
