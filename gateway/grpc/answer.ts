@@ -54,17 +54,9 @@ export function answerTrailersOnly(stream: ServerHttp2Stream, code: number, mess
 /**
  * The response is complete: if the client has not half-closed, drop what it still sends and
  * tell it to stop (RST_STREAM NO_ERROR, sent after our last frame, as RFC 9113 §8.1 allows).
- * The reset is submitted once the frames submitted in this turn of the event loop have gone out:
- * Node 26 submits it at once, and nghttp2 drops a stream's HEADERS still queued when the stream
- * is reset (nghttp2/nghttp2#692), so a trailers-only answer reached the client as a bare reset
- * (grpc-js: INTERNAL, "Call ended without gRPC status"); Node 24 deferred it itself.
  */
 export function stopReading(stream: ServerHttp2Stream): void {
   if (stream.readableEnded || stream.destroyed) return;
   stream.resume();
-  setImmediate(resetUnlessEnded, stream);
-}
-
-function resetUnlessEnded(stream: ServerHttp2Stream): void {
-  if (!stream.readableEnded && !stream.closed && !stream.destroyed) stream.close(NGHTTP2_NO_ERROR);
+  stream.close(NGHTTP2_NO_ERROR);
 }
