@@ -29,7 +29,7 @@ import { GatewayMetrics } from '../observe/metrics.js';
 import { PRIMARY_PROBE_INTERVAL_MS } from '../observe/runtime-metrics.js';
 import { serveStoresToWorkers } from '../auth/stores.js';
 import { answerObserveRequests, gatherCluster } from '../observe/observed-cluster.js';
-import { answerMemoryRequests, clusterMemory, trimHeap, type ProcessMemory } from '../observe/process-memory.js';
+import { answerMemoryRequests, clusterMemory, HeapTrimmer, trimHeap, type ProcessMemory } from '../observe/process-memory.js';
 import type { Gathered } from '../observe/observed.js';
 import { RouteState } from './route-state.js';
 // Each role loads its own plane only (`import()` in runPrimary and runWorker): a worker never loads the
@@ -73,6 +73,10 @@ type ToPrimary =
 
 /** How often a worker sends its rollout and bandit counts to the primary. */
 const STEER_COUNTS_MS = 1000;
+/** The primary gives back V8's pooled pages once its resident memory grew 32 MB since it last did, at most every 5 minutes (observe/process-memory.ts HeapTrimmer). */
+const PRIMARY_TRIM_GROWTH_BYTES = 32 * 1024 * 1024;
+const PRIMARY_TRIM_MIN_INTERVAL_MS = 5 * 60_000;
+const PRIMARY_TRIM_CHECK_MS = 60_000;
 
 /** Set in a worker's environment when it should listen with SO_REUSEPORT. */
 const REUSE_PORT_ENV = 'SELDON_GATEWAY_REUSE_PORT';
@@ -331,6 +335,8 @@ export async function runPrimary(config: GatewayConfig, log: Logger): Promise<vo
   const { startControlPlane } = await import('./control-plane.js');
   const gateway = await startControlPlane(config, { log, source, state, metrics, planes });
   trimHeap();
+  // The primary serves no public traffic: a pause now and then to give back V8's pooled pages costs no request.
+  new HeapTrimmer(PRIMARY_TRIM_GROWTH_BYTES, PRIMARY_TRIM_MIN_INTERVAL_MS).start(PRIMARY_TRIM_CHECK_MS);
   // The primary's own series (the rollout counters) follow its table as the workers' follow theirs.
   seriesReaper(metrics, () => state.current, config.observe.seriesGraceMs).start();
   keepServing(log, metrics);
