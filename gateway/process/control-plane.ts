@@ -16,6 +16,11 @@
 import { ProviderKeySets } from '../auth/jwt-keys.js';
 import type { JwtProviderConfig } from '../config/jwt.js';
 import { JwtProvidersFile, applyJwtProviders } from './jwt-providers-file.js';
+import type { LogSinkConfig } from '../config/log-sinks.js';
+import { LogSinksFile, applyLogSinks } from './log-sinks-file.js';
+import { LogMetrics } from '../payload-log/metrics.js';
+import { planeShippers } from '../payload-log/plane.js';
+import type { LogSinks } from '../payload-log/sinks.js';
 import type { Logger } from 'pino';
 import { createAdminApp } from '../admin/server.js';
 import { AdminToken } from '../admin/token.js';
@@ -90,6 +95,8 @@ export interface DataPlanes {
   readonly jwtKeys: ProviderKeySets | undefined;
   /** Every data plane takes the --jwt-providers file as it now reads (process/jwt-providers-file.ts). */
   jwtProviders(providers: readonly JwtProviderConfig[]): void;
+  /** Every data plane takes the --log-sinks file as it now reads (process/log-sinks-file.ts). */
+  logSinks(sinks: readonly LogSinkConfig[]): void;
   /** Without Redis: where the data planes record bandit rewards (the control plane's memory store). */
   rewardsTo(sink: RewardSink): void;
   /** Where every data plane's endpoint ejections go (a Warning Event each): set once by the control plane. */
@@ -225,6 +232,41 @@ function jwtProvidersOf(config: GatewayConfig, state: RouteState, planes: DataPl
   };
 }
 
+/**
+ * --log-sinks while serving: this replica's shippers (with --redis-url, gateway/payload-log/), and
+ * the file watched, each change applied to this process's table and shippers and sent to every
+ * data plane. Undefined without the flag.
+ */
+function logSinksOf(
+  config: GatewayConfig,
+  state: RouteState,
+  planes: DataPlanes,
+  redis: RedisConnection | undefined,
+  metrics: GatewayMetrics,
+  log: Logger,
+): { readonly shippers: LogSinks | undefined; close(): void } | undefined {
+  if (config.logSinksFile === undefined) return undefined;
+  const shippers = planeShippers(config.logSinks, redis, metrics.registry, log);
+  const file = new LogSinksFile(
+    config.logSinksFile,
+    config.logSinks,
+    config.auth.redisUrl,
+    (sinks) => {
+      applyLogSinks(state, shippers, sinks);
+      planes.logSinks(sinks);
+    },
+    { log, metrics: LogMetrics.of(metrics.registry) },
+  );
+  file.start();
+  return {
+    shippers,
+    close: () => {
+      file.close();
+      shippers?.close();
+    },
+  };
+}
+
 /** Logs and metrics for each applied change. */
 function observeChanges(state: RouteState, metrics: GatewayMetrics, log: Logger): void {
   const onChange = (table: RouteTable, change: TableChange): void => {
@@ -335,6 +377,8 @@ export async function startControlPlane(config: GatewayConfig, parts: ControlPla
   // The JWT providers' keys as this replica reaches them, for /readyz and the page: the data plane's in one
   // process; a cluster primary fetches its own (each worker holds and refreshes its set).
   const jwt = jwtProvidersOf(config, state, planes, metrics, log);
+  // Payload logging's shippers, one per replica, here (gateway/payload-log/).
+  const logSinks = logSinksOf(config, state, planes, steerRedis, metrics, log);
   const admin = createAdminApp(
     {
       ready,
@@ -381,6 +425,7 @@ export async function startControlPlane(config: GatewayConfig, parts: ControlPla
       steerStore.close();
       steerRedis?.close();
       jwt?.close();
+      logSinks?.close();
       await source.stop();
       events?.stop();
       if (graceful) await planes.drain(config.process.gracePeriodMs);

@@ -30,6 +30,9 @@ import type { DeploymentSource, SourceEvent } from '../../source/source.js';
 import type { FlowDemandSource } from '../flow/demand.js';
 import { SettableReplicaCount } from '../keda/worker-demand.js';
 import type { ReplicaTally } from '../flow/demand.js';
+import type { LogSinkConfig } from '../config/log-sinks.js';
+import { PlaneLog } from '../payload-log/plane.js';
+import type { SinkView } from '../payload-log/sinks.js';
 
 export interface LocalPlaneOptions {
   /** The deployment source: with the Kubernetes API, the EndpointSlice watcher shares its connection and scope. */
@@ -75,6 +78,8 @@ export class LocalDataPlane implements DataPlanes {
     private readonly ejections: { listener?: (notice: EjectionNotice) => void },
     /** Removes the series of deployments and predictors gone from this plane's table (one per registry: a single process's control plane shares it). */
     private readonly reaper: SeriesReaper,
+    /** With --log-sinks: payload logging's writers (gateway/payload-log/). */
+    readonly log: PlaneLog | undefined,
   ) {}
 
   /** This data plane's flow demand: its flow controller's (reported to KEDA, gateway/keda/). */
@@ -85,7 +90,8 @@ export class LocalDataPlane implements DataPlanes {
   static async open(config: GatewayConfig, log: Logger, options: LocalPlaneOptions): Promise<LocalDataPlane> {
     const endpoints = await endpointsFor(config, options.source, log);
     const metrics = new GatewayMetrics();
-    const observers = dataPlaneObservers(config.observe, metrics, options.accessSink, log);
+    const payload = config.logSinksFile !== undefined ? new PlaneLog({ logSinks: config.logSinks, auth: config.auth, randomSeed: config.upstream.randomSeed }, metrics.registry, log) : undefined;
+    const observers = dataPlaneObservers(config.observe, metrics, options.accessSink, log, payload?.logger);
     // The control plane sets the replica count (gateway/keda/): the flow controller splits fixed limits by it, a rate limit decided locally takes its share.
     const replicas = new SettableReplicaCount(config.process.workers);
     const ejections: { listener?: (notice: EjectionNotice) => void } = {};
@@ -99,7 +105,7 @@ export class LocalDataPlane implements DataPlanes {
     });
     if (endpoints) metrics.countReadyEndpoints(readyEndpointCounts(() => plane.state.current, endpoints));
     const reaper = seriesReaper(metrics, () => plane.state.current, config.observe.seriesGraceMs);
-    return new LocalDataPlane(plane, observers, endpoints, replicas, ejections, reaper);
+    return new LocalDataPlane(plane, observers, endpoints, replicas, ejections, reaper, payload);
   }
 
   /** The table this data plane routes on. */
@@ -126,6 +132,16 @@ export class LocalDataPlane implements DataPlanes {
 
   /** Nothing to do: in one process the control plane applies the providers to this data plane's own table and key sets. */
   jwtProviders(_providers: readonly JwtProviderConfig[]): void {}
+
+  /** In one process the control plane applies the sink names to this data plane's own table: the writers only. */
+  logSinks(sinks: readonly LogSinkConfig[]): void {
+    this.log?.sinks.apply(sinks);
+  }
+
+  /** This process's writers as the admin page shows them (a cluster's primary gathers none: its workers' state is in their metrics). */
+  logViews(): SinkView[] {
+    return this.log?.views() ?? [];
+  }
 
   readiness(): PlanesReadiness {
     const failing = this.plane.acceptFailing;
@@ -175,6 +191,7 @@ export class LocalDataPlane implements DataPlanes {
     this.reaper.stop();
     await this.endpoints?.stop();
     await this.plane.drain(graceMs);
+    await this.log?.drain(graceMs);
     await this.observers.flush();
   }
 
@@ -182,6 +199,7 @@ export class LocalDataPlane implements DataPlanes {
     this.reaper.stop();
     await this.endpoints?.stop();
     await this.plane.close();
+    this.log?.close();
     await this.observers.flush();
   }
 }

@@ -1,0 +1,151 @@
+/**
+ * One logged event and its three written forms (docs/payload-logging.md#events):
+ *
+ * - a CloudEvent in HTTP binary content mode, as Seldon Core 1.17's executor writes it
+ *   (`executor/logger`): `ce-specversion 1.0`, a fresh `ce-id` per event, `ce-type`
+ *   `io.seldon.serving.inference.request` / `.response` / `io.seldon.serving.feedback`, `ce-source`,
+ *   `ce-time`, the extensions `requestid` (the Seldon-Puid, or the gateway's request id), `modelid`,
+ *   `inferenceservicename`, `namespace`, `endpoint` (the predictor) and `protocol`, the payload as
+ *   the body with its own Content-Type (gRPC messages as protobuf bytes, `application/protobuf`);
+ *   the gateway's decision record is one more type, `io.seldon.gateway.decision`, JSON;
+ * - the same attributes as the fields of a Redis stream entry (`data` last);
+ * - a JSON line: the CloudEvents JSON format (structured mode), for a file a log shipper tails.
+ *
+ * Why by hand and not the `cloudevents` package (the tests' reference): its binary serializer
+ * builds a `CloudEvent`, which validates every attribute with ajv on construction; the binary
+ * mode is a dozen header strings. Writing them costs nothing per event beside the strings.
+ */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+
+export const EVENT_TYPES = {
+  request: 'io.seldon.serving.inference.request',
+  response: 'io.seldon.serving.inference.response',
+  feedback: 'io.seldon.serving.feedback',
+  decision: 'io.seldon.gateway.decision',
+} as const;
+
+export type EventKind = keyof typeof EVENT_TYPES;
+export const EVENT_KINDS = Object.keys(EVENT_TYPES) as EventKind[];
+const KIND_OF = new Map<string, EventKind>(EVENT_KINDS.map((k) => [EVENT_TYPES[k], k]));
+
+/** `ce-source`: this process's host, as Seldon's executor names its pod (`http://<hostname>:<port>/`). */
+export const EVENT_SOURCE = `http://${hostname()}/seldon-gateway`;
+
+export interface LogEvent {
+  readonly kind: EventKind;
+  /** `ce-id`: unique per event (a duplicate delivery carries the same one). */
+  readonly id: string;
+  /** `ce-time`, RFC 3339. */
+  readonly time: string;
+  readonly requestId: string;
+  readonly modelId: string;
+  /** The SeldonDeployment's name (`inferenceservicename`). */
+  readonly service: string;
+  readonly namespace: string;
+  /** The predictor (`endpoint`). */
+  readonly endpoint: string;
+  readonly protocol: string;
+  readonly contentType: string;
+  readonly data: Buffer;
+  /** Set when the body was cut to the policy's cap: its length before. */
+  readonly bodyLength?: number | undefined;
+}
+
+/** What every event of one request shares. */
+export type EventHead = Omit<LogEvent, 'kind' | 'id' | 'time' | 'contentType' | 'data' | 'bodyLength'>;
+
+export function newEvent(head: EventHead, kind: EventKind, contentType: string, data: Buffer, bodyLength?: number): LogEvent {
+  return { ...head, kind, id: randomUUID(), time: new Date().toISOString(), contentType, data, ...(bodyLength !== undefined ? { bodyLength } : {}) };
+}
+
+/** Bytes an event holds while it waits (its payload and its attributes, roughly). */
+export const eventBytes = (e: LogEvent): number => e.data.length + 256;
+
+/** CloudEvents' HTTP binding: a header value percent-encodes what is not printable ASCII, `"` and `%` (spec 3.1.3.2). */
+function headerValue(v: string): string {
+  return /^[\x21\x23-\x24\x26-\x7e ]*$/.test(v)
+    ? v
+    : Array.from(Buffer.from(v, 'utf8'), (b) => (b >= 0x21 && b <= 0x7e && b !== 0x22 && b !== 0x25 ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`)).join('');
+}
+
+/** The attributes, as CloudEvents names them (context attributes, then the extensions). */
+function attributes(e: LogEvent): [string, string][] {
+  const a: [string, string][] = [
+    ['specversion', '1.0'],
+    ['id', e.id],
+    ['type', EVENT_TYPES[e.kind]],
+    ['source', EVENT_SOURCE],
+    ['time', e.time],
+    ['requestid', e.requestId],
+    ['modelid', e.modelId],
+    ['inferenceservicename', e.service],
+    ['namespace', e.namespace],
+    ['endpoint', e.endpoint],
+    ['protocol', e.protocol],
+  ];
+  if (e.bodyLength !== undefined) a.push(['truncated', 'true'], ['bodylength', String(e.bodyLength)]);
+  return a;
+}
+
+/** Binary content mode: the attributes as `ce-` headers, the payload as the body with its Content-Type. */
+export function binaryHeaders(e: LogEvent): string[] {
+  const h: string[] = [];
+  for (const [k, v] of attributes(e)) h.push(`ce-${k}`, headerValue(v));
+  h.push('content-type', e.contentType);
+  return h;
+}
+
+/** A Redis stream entry's fields: the attributes, `datacontenttype`, then `data`. */
+export function streamFields(e: LogEvent): (string | Buffer)[] {
+  const f: (string | Buffer)[] = [];
+  for (const [k, v] of attributes(e)) f.push(k, v);
+  f.push('datacontenttype', e.contentType, 'data', e.data);
+  return f;
+}
+
+/** An event back from its stream entry's fields (as read with the Buffer replies); undefined when it is not one of ours. */
+export function fromStreamFields(fields: readonly Buffer[]): LogEvent | undefined {
+  const m = new Map<string, Buffer>();
+  for (let i = 0; i + 1 < fields.length; i += 2) m.set(fields[i]!.toString(), fields[i + 1]!);
+  const s = (k: string): string => m.get(k)?.toString() ?? '';
+  const kind = KIND_OF.get(s('type'));
+  const data = m.get('data');
+  if (kind === undefined || data === undefined || s('id') === '') return undefined;
+  const length = m.get('bodylength');
+  return {
+    kind,
+    id: s('id'),
+    time: s('time'),
+    requestId: s('requestid'),
+    modelId: s('modelid'),
+    service: s('inferenceservicename'),
+    namespace: s('namespace'),
+    endpoint: s('endpoint'),
+    protocol: s('protocol'),
+    contentType: s('datacontenttype'),
+    data,
+    ...(length !== undefined ? { bodyLength: Number(length.toString()) } : {}),
+  };
+}
+
+const JSON_TYPE = /^application\/(?:[\w.+-]*\+)?json\b/i;
+
+/** The CloudEvents JSON format: a JSON payload inline as `data` (when whole and valid), any other as `data_base64`. */
+export function jsonLine(e: LogEvent): string {
+  const o: Record<string, string> = {};
+  for (const [k, v] of attributes(e)) o[k] = v;
+  o.datacontenttype = e.contentType;
+  const head = JSON.stringify(o).slice(0, -1);
+  if (e.bodyLength === undefined && JSON_TYPE.test(e.contentType) && e.data.length > 0) {
+    const text = e.data.toString('utf8');
+    try {
+      JSON.parse(text);
+      // The payload as it came, not re-serialised: numbers keep their digits.
+      return `${head},"data":${text.replace(/\n/g, ' ')}}\n`;
+    } catch {
+      // Not JSON after all: base64, below.
+    }
+  }
+  return `${head},"data_base64":"${e.data.toString('base64')}"}\n`;
+}

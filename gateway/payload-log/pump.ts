@@ -1,0 +1,161 @@
+/**
+ * Events waiting in one process's memory for one sink, and the loop that hands them on: a queue
+ * bounded in bytes (past the bound a new event is refused, and counted as an overflow drop by the
+ * caller) and a pump that takes batches, delivers them, and puts back what failed for a retry
+ * after a backoff (doubling from the sink's `retryMin` to its `retryMax`). An event's bytes count
+ * against the bound from the moment it is queued until it is settled (delivered or dropped), in
+ * flight included, so the bound is what the process holds.
+ *
+ * Logging never blocks a request: `offer` only appends, and the pump runs on its own turns
+ * (setImmediate, timers), never inside the caller.
+ */
+import { eventBytes, type LogEvent } from './event.js';
+
+export interface PumpSettings {
+  readonly batch: number;
+  readonly retryMinMs: number;
+  readonly retryMaxMs: number;
+  readonly queueBytes: number;
+}
+
+/** What a delivery made of a batch: the events to try again later (the rest are settled). */
+export type Undelivered = readonly LogEvent[];
+
+export abstract class Pump {
+  private readonly waiting: LogEvent[] = [];
+  private bytes = 0;
+  private running = false;
+  private timer: NodeJS.Timeout | undefined;
+  private scheduled = false;
+  private failures = 0;
+  protected closed = false;
+  /** Settles `drained()` once nothing is queued or in flight. */
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(protected readonly settings: PumpSettings) {}
+
+  /** Deliver `batch`; resolve with the events to retry (never rejects). */
+  protected abstract deliver(batch: LogEvent[]): Promise<Undelivered>;
+
+  /** Whether deliveries may be tried now (a Redis connection that is down: wait for it). */
+  protected ready(): boolean {
+    return true;
+  }
+
+  /** Bytes held now: queued and in flight. */
+  get heldBytes(): number {
+    return this.bytes;
+  }
+
+  get queued(): number {
+    return this.waiting.length;
+  }
+
+  /** Queue `e`; false when the bound would be passed (the caller counts the drop). */
+  offer(e: LogEvent): boolean {
+    if (this.closed) return false;
+    const b = eventBytes(e);
+    if (this.bytes + b > this.settings.queueBytes) return false;
+    this.waiting.push(e);
+    this.bytes += b;
+    this.kick();
+    return true;
+  }
+
+  /** Try now (a batch arrived, the connection came back), unless a run or a backoff is under way. */
+  kick(): void {
+    if (this.running || this.scheduled || this.timer !== undefined || this.closed || this.waiting.length === 0) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.run();
+    });
+  }
+
+  private async run(): Promise<void> {
+    if (this.running || this.closed) return;
+    if (!this.ready()) {
+      this.backoff();
+      return;
+    }
+    this.running = true;
+    try {
+      while (this.waiting.length > 0 && !this.closed) {
+        const batch = this.waiting.splice(0, this.settings.batch);
+        const again = await this.deliver(batch);
+        const retry = new Set(again);
+        for (const e of batch) if (!retry.has(e)) this.bytes -= eventBytes(e);
+        if (again.length > 0) {
+          // Back at the front, in their order: a retry is not overtaken by newer events.
+          this.waiting.unshift(...again);
+          this.failures++;
+          break;
+        }
+        this.failures = 0;
+      }
+    } finally {
+      this.running = false;
+    }
+    if (this.failures > 0 && this.waiting.length > 0) this.backoff();
+    else if (this.waiting.length === 0) this.notifyIdle();
+  }
+
+  private backoff(): void {
+    if (this.timer !== undefined || this.closed) return;
+    const { retryMinMs, retryMaxMs } = this.settings;
+    const ms = Math.min(retryMaxMs, retryMinMs * 2 ** Math.min(this.failures, 20));
+    // Full jitter on the upper half: many processes retrying one sink do not retry in step.
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        void this.run();
+      },
+      ms / 2 + Math.random() * (ms / 2),
+    );
+    this.timer.unref();
+  }
+
+  private notifyIdle(): void {
+    const w = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const f of w) f();
+  }
+
+  /** Resolves once nothing is queued or in flight, or after `ms` (then false). */
+  drained(ms: number): Promise<boolean> {
+    if (this.waiting.length === 0 && !this.running) return Promise.resolve(true);
+    return new Promise<boolean>((resolve) => {
+      const t = setTimeout(() => resolve(false), ms);
+      t.unref();
+      this.idleWaiters.push(() => {
+        clearTimeout(t);
+        resolve(true);
+      });
+    });
+  }
+
+  /** Stop: nothing more is delivered; the events still waiting are returned (the caller counts them). */
+  close(): LogEvent[] {
+    this.closed = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    const left = this.waiting.splice(0);
+    this.bytes = 0;
+    this.notifyIdle();
+    return left;
+  }
+}
+
+/** Run `work` over `items` with at most `limit` at once; resolves when every one has. */
+export async function withLimit<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await work(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  return out;
+}
