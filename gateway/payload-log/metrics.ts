@@ -12,6 +12,8 @@
  *   still waiting), `shutdown` (still waiting when the process stopped).
  * - `seldon_gateway_log_buffer_bytes{sink}`: events waiting in this process's memory.
  * - `seldon_gateway_log_sinks_reloads_total{result}`: the --log-sinks file read again while running.
+ * - `seldon_gateway_log_claimed_total{sink}`: entries this replica's shipper claimed from another that
+ *   left them pending past `claimIdle` (a replica that died).
  * - `seldon_gateway_log_backlog{sink}`, `seldon_gateway_log_pending{sink}`,
  *   `seldon_gateway_log_oldest_seconds{sink}`: a cloudevents sink's Redis stream as its shipper last
  *   saw it (every replica's primary reports the one stream): entries not yet acknowledged, of them
@@ -37,6 +39,7 @@ export class LogMetrics {
   readonly events: Counter<'sink' | 'type' | 'result'>;
   readonly drops: Counter<'sink' | 'reason'>;
   readonly reloads: Counter<'result'>;
+  readonly claimed: Counter<'sink'>;
   /** Bytes each sink holds in this process's memory now, read at scrape time. */
   private readonly held = new Map<string, () => number>();
   private readonly backlogs = new Map<string, Backlog>();
@@ -59,6 +62,12 @@ export class LogMetrics {
       name: 'seldon_gateway_log_sinks_reloads_total',
       help: 'Changes of the --log-sinks file read while running: success (in use now) or failure (invalid, or an entry refused: the sinks before stay in use).',
       labelNames: ['result'],
+      registers,
+    });
+    this.claimed = new Counter({
+      name: 'seldon_gateway_log_claimed_total',
+      help: "Entries of a cloudevents sink's stream this replica's shipper claimed from another that left them pending longer than claimIdle (one that died).",
+      labelNames: ['sink'],
       registers,
     });
     const held = this.held;
@@ -121,7 +130,7 @@ export class LogMetrics {
   async forget(sink: string): Promise<void> {
     this.held.delete(sink);
     this.backlogs.delete(sink);
-    for (const c of [this.events, this.drops] as Counter<string>[]) {
+    for (const c of [this.events, this.drops, this.claimed] as Counter<string>[]) {
       for (const { labels } of (await c.get()).values) if (labels.sink === sink) c.remove(labels as Record<string, string>);
     }
   }

@@ -173,7 +173,10 @@ export class Shipper implements SinkHealth {
     ];
     this.claimCursor = r[0].toString();
     if (this.claimCursor === '0-0') this.claimedAt = now;
-    if (entriesOf(r[1]).length > 0) this.ownPending = true;
+    const claimed = entriesOf(r[1]).length;
+    if (claimed === 0) return;
+    this.ownPending = true;
+    this.metrics.claimed.inc({ sink: this.sink }, claimed);
   }
 
   private async round(): Promise<void> {
