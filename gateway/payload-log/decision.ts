@@ -76,18 +76,20 @@ function steering(r: Routed, s: LogSubject, probability: number | null): { rollo
 }
 
 /** What a feedback's credit came to: the arm credited and its reward, or why none was. */
-function feedbackOf(s: LogSubject): unknown {
-  const c = s.credit;
+function feedbackOf(c: LogSubject['credit']): unknown {
   if (c === undefined) return null;
   if (c.reward !== undefined) return { credited: true, arm: c.arm, reward: c.reward[1] };
   return { credited: false, arm: c.arm === '' ? null : c.arm, why: c.outcome ?? 'unattributed' };
 }
 
-/** The record of a request, routed to `r`, as it ended. */
-export function decisionRecord(protocol: Protocol, method: string, path: string, r: Routed, s: LogSubject, o: Outcome): Record<string, unknown> {
+/**
+ * The record of a request, routed to `r`, as it ended. `credit`: a feedback's, as steering decided
+ * it (taken when the request was forwarded: committing it clears it from the request).
+ */
+export function decisionRecord(protocol: Protocol, method: string, path: string, r: Routed, s: LogSubject, o: Outcome, credit: LogSubject['credit']): Record<string, unknown> {
   const o2 = r.backend.origin;
   // A feedback the token sent to its arm was not picked.
-  const byToken = s.credit !== undefined && s.credit.arm !== '' && s.credit.arm === o2.predictor;
+  const byToken = credit !== undefined && credit.arm !== '' && credit.arm === o2.predictor;
   const probability = byToken ? null : round(pickShare(r.group, r.backend), 6);
   const { rollout, bandit } = steering(r, s, probability);
   const rule = r.group.headers.map((h) => (h.kind === 'regex' ? `${h.name}~${h.pattern}` : constraintText(h)));
@@ -106,7 +108,7 @@ export function decisionRecord(protocol: Protocol, method: string, path: string,
       sticky: stickyKey(r.group, protocol, s),
       rollout,
       bandit,
-      feedback: feedbackOf(s),
+      feedback: feedbackOf(credit),
     },
     shadows: r.mirrors.map((m) => ({ predictor: m.backend.origin.predictor, sent: o.shadowsSent.includes(m.backend.origin.predictor) })),
     attempts: o.attempts,

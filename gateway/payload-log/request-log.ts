@@ -125,7 +125,7 @@ export class PayloadLog implements PayloadLogger {
       refused: { check: r.check, reason: r.reason, message: r.message },
     };
     const s = r.subject;
-    const record = decisionRecord(protocol, grpc ? 'POST' : (s.method ?? ''), pathOnly(s.path), r.decision, s, outcome);
+    const record = decisionRecord(protocol, grpc ? 'POST' : (s.method ?? ''), pathOnly(s.path), r.decision, s, outcome, s.credit);
     const head = eventHead(r.decision, policy, s.header?.('seldon-puid') ?? s.header?.('x-request-id') ?? randomUUID());
     this.sinks.emit(policy.sinks, newEvent(head, 'decision', JSON_TYPE, Buffer.from(JSON.stringify(record))));
   }
@@ -144,6 +144,8 @@ class Recorder implements RequestRecorder {
   private responseContentType: string | undefined;
   private readonly attempts: AttemptRecord[] = [];
   private readonly shadows: string[] = [];
+  /** A feedback's credit as steering decided it: the request lets go of it once committed. */
+  private readonly credit: LogSubject['credit'];
   private done = false;
 
   constructor(
@@ -154,6 +156,7 @@ class Recorder implements RequestRecorder {
     private readonly policy: LogPolicy,
   ) {
     this.feedback = isFeedback(protocol, pathOnly(decision.upstreamPath));
+    this.credit = subject.credit;
     // gRPC: the message's length prefix is kept with it, then cut off.
     const cap = policy.maxBodyBytes + (protocol === 'grpc' ? FRAME_HEAD : 0);
     if (policy.request || (this.feedback && policy.response)) this.request = new Body(cap);
@@ -217,7 +220,7 @@ class Recorder implements RequestRecorder {
         attempts: this.attempts,
         shadowsSent: this.shadows,
       };
-      const record = decisionRecord(protocol, grpc ? 'POST' : (s.method ?? ''), pathOnly(s.path), this.decision, s, outcome);
+      const record = decisionRecord(protocol, grpc ? 'POST' : (s.method ?? ''), pathOnly(s.path), this.decision, s, outcome, this.credit);
       this.sinks.emit(sinks, newEvent(head, 'decision', JSON_TYPE, Buffer.from(JSON.stringify(record))));
     }
   }
