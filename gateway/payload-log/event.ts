@@ -62,9 +62,9 @@ export function newEvent(head: EventHead, kind: EventKind, contentType: string, 
 /** Bytes an event holds while it waits (its payload and its attributes, roughly). */
 export const eventBytes = (e: LogEvent): number => e.data.length + 256;
 
-/** CloudEvents' HTTP binding: a header value percent-encodes what is not printable ASCII, `"` and `%` (spec 3.1.3.2). */
+/** CloudEvents' HTTP binding: a header value percent-encodes a space, `"`, `%` and what is not printable ASCII (spec 3.1.3.2). */
 function headerValue(v: string): string {
-  return /^[\x21\x23-\x24\x26-\x7e ]*$/.test(v)
+  return /^[\x21\x23-\x24\x26-\x7e]*$/.test(v)
     ? v
     : Array.from(Buffer.from(v, 'utf8'), (b) => (b >= 0x21 && b <= 0x7e && b !== 0x22 && b !== 0x25 ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`)).join('');
 }
