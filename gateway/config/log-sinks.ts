@@ -9,11 +9,11 @@
  * operator's), `file` (JSON lines, for a Fluent Bit or Vector sidecar).
  */
 import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
 import { parseDuration } from '../../routing/duration.js';
 import { env, BOTH, type OptionSpec } from './option.js';
 import type { Reader } from './read.js';
 import { UsageError } from './values.js';
+import { httpUrl, yamlEntries } from './yaml-list.js';
 
 export const LOG_SINK_OPTIONS: readonly OptionSpec[] = [
   {
@@ -95,34 +95,11 @@ function duration(v: unknown, what: string, fallback: number, min: number): numb
   return ms;
 }
 
-/** An http(s) URL without credentials (a secret in a URL would reach logs and the admin page). */
-function httpUrl(v: unknown, what: string): string {
-  let u: URL;
-  try {
-    u = new URL(String(v));
-  } catch {
-    throw new Error(`${what}: ${show(v)} is not a URL`);
-  }
-  if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new Error(`${what}: ${show(v)} is not http(s)`);
-  if (u.username !== '' || u.password !== '') throw new Error(`${what}: a URL with credentials is not accepted`);
-  return u.href;
-}
-
 /** The sinks a file's text describes; throws with the entry and field at fault. */
 export function parseLogSinks(text: string): LogSinkConfig[] {
-  let doc: unknown;
-  try {
-    doc = parseYaml(text, { maxAliasCount: 100 });
-  } catch (e) {
-    throw new Error(`does not parse as YAML: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`, { cause: e });
-  }
-  if (doc === null || doc === undefined) return [];
-  if (!Array.isArray(doc)) throw new Error('must be a list of sinks (- name: …, type: …)');
   const out: LogSinkConfig[] = [];
-  for (const [i, e] of doc.entries()) {
+  for (const [i, s] of yamlEntries(text, 'sinks', 'a list of sinks (- name: …, type: …)').entries()) {
     const at = `sinks[${i}]`;
-    if (typeof e !== 'object' || e === null || Array.isArray(e)) throw new Error(`${at}: ${show(e)} is not a mapping`);
-    const s = e as Record<string, unknown>;
     if (typeof s.name !== 'string' || !NAME.test(s.name)) throw new Error(`${at}.name: ${show(s.name)} is not a name (lower-case letters, digits, "-", "_", ".")`);
     const where = `sink "${s.name}"`;
     if (out.some((o) => o.name === s.name)) throw new Error(`${where}: named twice`);

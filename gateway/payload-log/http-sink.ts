@@ -103,11 +103,18 @@ class SinkAnswer implements ResponseHandler {
   }
 }
 
-/** What a cloudevents sink's delivery tells: how its last POST went (the admin page). */
-export interface SinkHealth {
-  /** The last POST's outcome, and since when (ms) the sink has been failing (0: it is not). */
-  readonly last: PostResult | undefined;
-  readonly failingSince: number;
+/** How a cloudevents sink's POSTs have been going (the admin page). */
+export class SinkHealth {
+  /** The last POST's outcome. */
+  last: PostResult | undefined;
+  /** Since when (ms) the sink has been failing; 0: it is not. */
+  failingSince = 0;
+
+  seen(r: PostResult): void {
+    this.last = r;
+    if (r === 'delivered') this.failingSince = 0;
+    else if (this.failingSince === 0) this.failingSince = Date.now();
+  }
 }
 
 /**
@@ -115,11 +122,11 @@ export interface SinkHealth {
  * are POSTed `concurrency` at a time, batch after batch, and those that failed are sent again
  * after a backoff. Dropped only on overflow (or refused three times).
  */
-export class HttpDelivery extends Pump implements SinkHealth {
+export class HttpDelivery extends Pump {
   private readonly poster: CloudEventsPoster;
   private readonly rejections = new WeakMap<LogEvent, number>();
-  last: PostResult | undefined;
-  failingSince = 0;
+  /** How its last POSTs went (the admin page). */
+  readonly health = new SinkHealth();
 
   constructor(
     private readonly sink: string,
@@ -140,7 +147,7 @@ export class HttpDelivery extends Pump implements SinkHealth {
     for (let i = 0; i < batch.length; i++) {
       const e = batch[i]!;
       const r = results[i]!;
-      this.seen(r);
+      this.health.seen(r);
       if (r === 'delivered') this.metrics.count(this.sink, e.kind, 'delivered');
       else if (r === 'rejected' && (this.rejections.get(e) ?? 0) + 1 >= REJECTIONS_KEPT) this.metrics.dropped(this.sink, e.kind, 'rejected');
       else {
@@ -150,12 +157,6 @@ export class HttpDelivery extends Pump implements SinkHealth {
       }
     }
     return again;
-  }
-
-  private seen(r: PostResult): void {
-    this.last = r;
-    if (r === 'delivered') this.failingSince = 0;
-    else if (this.failingSince === 0) this.failingSince = Date.now();
   }
 
   override close(): LogEvent[] {

@@ -18,6 +18,12 @@ export interface PumpSettings {
   readonly queueBytes: number;
 }
 
+/** The wait before retry `failures` + 1: doubling from `minMs` up to `maxMs`, drawn from its upper half (many processes retrying one sink do not retry in step). */
+export function backoffMs(failures: number, minMs: number, maxMs: number): number {
+  const ms = Math.min(maxMs, minMs * 2 ** Math.min(failures, 20));
+  return ms / 2 + Math.random() * (ms / 2);
+}
+
 /** What a delivery made of a batch: the events to try again later (the rest are settled). */
 export type Undelivered = readonly LogEvent[];
 
@@ -102,15 +108,12 @@ export abstract class Pump {
 
   private backoff(): void {
     if (this.timer !== undefined || this.closed) return;
-    const { retryMinMs, retryMaxMs } = this.settings;
-    const ms = Math.min(retryMaxMs, retryMinMs * 2 ** Math.min(this.failures, 20));
-    // Full jitter on the upper half: many processes retrying one sink do not retry in step.
     this.timer = setTimeout(
       () => {
         this.timer = undefined;
         void this.run();
       },
-      ms / 2 + Math.random() * (ms / 2),
+      backoffMs(this.failures, this.settings.retryMinMs, this.settings.retryMaxMs),
     );
     this.timer.unref();
   }

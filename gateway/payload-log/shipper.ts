@@ -20,9 +20,9 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { RedisConnection } from '../auth/redis.js';
 import { fromStreamFields, type LogEvent } from './event.js';
-import { CloudEventsPoster, REJECTIONS_KEPT, type PostResult, type SinkHealth } from './http-sink.js';
+import { CloudEventsPoster, REJECTIONS_KEPT, SinkHealth, type PostResult } from './http-sink.js';
 import type { LogMetrics } from './metrics.js';
-import { withLimit } from './pump.js';
+import { backoffMs, withLimit } from './pump.js';
 import { bufferKey } from './stream-writer.js';
 
 export const SHIPPER_GROUP = 'shippers';
@@ -88,7 +88,7 @@ function entriesOf(raw: unknown): Entry[] {
   return raw.map((e: [Buffer, Buffer[] | null]) => [e[0].toString(), e[1] ? fromStreamFields(e[1]) : undefined] as const);
 }
 
-export class Shipper implements SinkHealth {
+export class Shipper {
   private readonly key: string;
   private readonly consumer = `${hostname()}-${process.pid}`;
   private readonly poster: CloudEventsPoster;
@@ -105,8 +105,8 @@ export class Shipper implements SinkHealth {
   private groupReady = false;
   /** 4xx answers per entry id, for the entries of the current round only. */
   private rejections = new Map<string, number>();
-  last: PostResult | undefined;
-  failingSince = 0;
+  /** How its last POSTs went (the admin page). */
+  readonly health = new SinkHealth();
 
   constructor(
     private readonly sink: string,
@@ -214,9 +214,7 @@ export class Shipper implements SinkHealth {
   }
 
   private backoffMs(): number {
-    const { retryMinMs, retryMaxMs } = this.settings;
-    const ms = Math.min(retryMaxMs, retryMinMs * 2 ** Math.min(this.failures, 20));
-    return ms / 2 + Math.random() * (ms / 2);
+    return backoffMs(this.failures, this.settings.retryMinMs, this.settings.retryMaxMs);
   }
 
   /** POST every entry; acknowledge those delivered (or refused for good). True when any is to be sent again. */
@@ -228,7 +226,7 @@ export class Shipper implements SinkHealth {
     for (let i = 0; i < entries.length; i++) {
       const [id, e] = entries[i]!;
       const r = results[i]!;
-      this.seen(r);
+      this.health.seen(r);
       if (e === undefined) {
         // Not an event of ours (written by someone else): nothing to send.
         done.push(id);
@@ -247,12 +245,6 @@ export class Shipper implements SinkHealth {
     this.rejections = rejections;
     if (done.length > 0) await this.client.call('XACK', this.key, SHIPPER_GROUP, ...done);
     return again;
-  }
-
-  private seen(r: PostResult): void {
-    this.last = r;
-    if (r === 'delivered') this.failingSince = 0;
-    else if (this.failingSince === 0) this.failingSince = Date.now();
   }
 
   private async measure(): Promise<void> {

@@ -127,7 +127,7 @@ export class LogSinks implements EventSink {
 
   views(): SinkView[] {
     return [...this.sinks.values()].map(({ config: c, writer, shipper }) => {
-      const health: SinkHealth | undefined = shipper ?? (writer instanceof HttpDelivery ? writer : undefined);
+      const health: SinkHealth | undefined = shipper?.health ?? (writer instanceof HttpDelivery ? writer.health : undefined);
       const failing = health !== undefined && health.failingSince > 0;
       return {
         name: c.name,

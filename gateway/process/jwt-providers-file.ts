@@ -11,9 +11,7 @@ import { parseJwtProviders, providerNames, type JwtProviderConfig } from '../con
 import type { ProviderKeySets } from '../auth/jwt-keys.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import type { RouteState } from './route-state.js';
-import { OperatorFile } from './operator-file.js';
-
-const sameNames = (a: ReadonlySet<string> | undefined, b: ReadonlySet<string>): boolean => a !== undefined && a.size === b.size && [...b].every((n) => a.has(n));
+import { OperatorFile, sameNames } from './operator-file.js';
 
 /** One process takes the providers as the file now says: its table (when the names changed) and its key sets. */
 export function applyJwtProviders(state: RouteState, keys: ProviderKeySets | undefined, providers: readonly JwtProviderConfig[]): void {

@@ -10,10 +10,8 @@ import type { Logger } from 'pino';
 import { checkLogSinks, parseLogSinks, sinkNames, type LogSinkConfig } from '../config/log-sinks.js';
 import type { LogMetrics } from '../payload-log/metrics.js';
 import type { LogSinks } from '../payload-log/sinks.js';
-import { OperatorFile } from './operator-file.js';
+import { OperatorFile, sameNames } from './operator-file.js';
 import type { RouteState } from './route-state.js';
-
-const sameNames = (a: ReadonlySet<string> | undefined, b: ReadonlySet<string>): boolean => a !== undefined && a.size === b.size && [...b].every((n) => a.has(n));
 
 /** One process takes the sinks as the file now says: its sinks, then its table (when the names changed). */
 export function applyLogSinks(state: RouteState, sinks: LogSinks | undefined, configs: readonly LogSinkConfig[]): void {

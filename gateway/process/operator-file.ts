@@ -11,6 +11,9 @@ import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { WatchedFiles } from '../edge/watched-files.js';
 
+/** Whether two sets of names (what a table compiled against, what a file now names) are the same. */
+export const sameNames = (a: ReadonlySet<string> | undefined, b: ReadonlySet<string>): boolean => a !== undefined && a.size === b.size && [...b].every((n) => a.has(n));
+
 export interface OperatorFileDeps<T> {
   /** Parse and check the whole text: throws with the entry and field at fault. */
   readonly parse: (text: string) => T;
