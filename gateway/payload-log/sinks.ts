@@ -50,6 +50,19 @@ interface Sink {
 
 const targetOf = (c: LogSinkConfig): string => (c.url !== undefined ? c.url.replace(/\?.*$/, '') : (c.stream ?? c.path ?? ''));
 
+/** A sink as configured; its state from `health` when this process delivers it over HTTP (else `idle`: see its counts). */
+export function sinkView(c: LogSinkConfig, redis: boolean, health?: SinkHealth): SinkView {
+  const failing = health !== undefined && health.failingSince > 0;
+  return {
+    name: c.name,
+    type: c.type,
+    target: targetOf(c),
+    via: redis && c.type !== 'file' ? 'redis' : 'memory',
+    state: failing ? 'failing' : health?.last === undefined ? 'idle' : 'ok',
+    failingSince: failing ? new Date(health.failingSince).toISOString() : null,
+  };
+}
+
 export class LogSinks implements EventSink {
   private sinks = new Map<string, Sink>();
 
@@ -125,19 +138,9 @@ export class LogSinks implements EventSink {
     }
   }
 
+  /** Each sink of this set, with the health of its HTTP deliveries when this process makes them. */
   views(): SinkView[] {
-    return [...this.sinks.values()].map(({ config: c, writer, shipper }) => {
-      const health: SinkHealth | undefined = shipper?.health ?? (writer instanceof HttpDelivery ? writer.health : undefined);
-      const failing = health !== undefined && health.failingSince > 0;
-      return {
-        name: c.name,
-        type: c.type,
-        target: targetOf(c),
-        via: this.d.redis !== undefined && c.type !== 'file' ? 'redis' : 'memory',
-        state: failing ? 'failing' : health?.last === undefined && health !== undefined ? 'idle' : 'ok',
-        failingSince: failing ? new Date(health.failingSince).toISOString() : null,
-      };
-    });
+    return [...this.sinks.values()].map(({ config: c, writer, shipper }) => sinkView(c, this.d.redis !== undefined, shipper?.health ?? (writer instanceof HttpDelivery ? writer.health : undefined)));
   }
 
   /** Wait (at most `ms`) for every writer to hand on what it holds, then stop; what is left is counted as dropped. */

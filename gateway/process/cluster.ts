@@ -48,6 +48,7 @@ import type { JwtProviderConfig } from '../config/jwt.js';
 import { applyJwtProviders } from './jwt-providers-file.js';
 import type { LogSinkConfig } from '../config/log-sinks.js';
 import { applyLogSinks } from './log-sinks-file.js';
+import type { SinkView } from '../payload-log/sinks.js';
 
 type ToWorker =
   | { type: 'sdep-events'; events: readonly SourceEvent[] }
@@ -209,6 +210,11 @@ class WorkerPlanes implements DataPlanes {
   logSinks(sinks: readonly LogSinkConfig[]): void {
     this.sinks = sinks;
     this.broadcast({ type: 'log-sinks', sinks });
+  }
+
+  /** The workers' writers report through their metrics only. */
+  logViews(): SinkView[] {
+    return [];
   }
 
   replicaCount(tally: ReplicaTally): void {

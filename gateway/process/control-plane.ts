@@ -20,7 +20,8 @@ import type { LogSinkConfig } from '../config/log-sinks.js';
 import { LogSinksFile, applyLogSinks } from './log-sinks-file.js';
 import { LogMetrics } from '../payload-log/metrics.js';
 import { planeShippers } from '../payload-log/plane.js';
-import type { LogSinks } from '../payload-log/sinks.js';
+import { sinkView, type SinkView } from '../payload-log/sinks.js';
+import { LOG_METRICS, sinkStates } from '../payload-log/view.js';
 import type { Logger } from 'pino';
 import { createAdminApp } from '../admin/server.js';
 import { AdminToken } from '../admin/token.js';
@@ -97,6 +98,8 @@ export interface DataPlanes {
   jwtProviders(providers: readonly JwtProviderConfig[]): void;
   /** Every data plane takes the --log-sinks file as it now reads (process/log-sinks-file.ts). */
   logSinks(sinks: readonly LogSinkConfig[]): void;
+  /** This process's log writers as the page shows them (one process); none in a cluster primary (its workers' state is in their metrics). */
+  logViews(): SinkView[];
   /** Without Redis: where the data planes record bandit rewards (the control plane's memory store). */
   rewardsTo(sink: RewardSink): void;
   /** Where every data plane's endpoint ejections go (a Warning Event each): set once by the control plane. */
@@ -244,14 +247,16 @@ function logSinksOf(
   redis: RedisConnection | undefined,
   metrics: GatewayMetrics,
   log: Logger,
-): { readonly shippers: LogSinks | undefined; close(): void } | undefined {
+): { views(): SinkView[]; close(): void } | undefined {
   if (config.logSinksFile === undefined) return undefined;
   const shippers = planeShippers(config.logSinks, redis, metrics.registry, log);
+  let current = config.logSinks;
   const file = new LogSinksFile(
     config.logSinksFile,
     config.logSinks,
     config.auth.redisUrl,
     (sinks) => {
+      current = sinks;
       applyLogSinks(state, shippers, sinks);
       planes.logSinks(sinks);
     },
@@ -259,7 +264,8 @@ function logSinksOf(
   );
   file.start();
   return {
-    shippers,
+    // The shippers' health first (the delivery with Redis), then this process's writers, then every sink as configured.
+    views: () => [...(shippers?.views() ?? []), ...planes.logViews(), ...current.map((c) => sinkView(c, redis !== undefined))],
     close: () => {
       file.close();
       shippers?.close();
@@ -395,7 +401,7 @@ export async function startControlPlane(config: GatewayConfig, parts: ControlPla
       memory: (gc) => planes.memory(gc),
       diagnostics: async () => {
         const { window, disagreements } = await history.observe();
-        const [flow, ejected] = await Promise.all([planes.gather(FLOW_METRICS), planes.gather(EJECTION_METRICS)]);
+        const [flow, ejected, logged] = await Promise.all([planes.gather(FLOW_METRICS), planes.gather(EJECTION_METRICS), logSinks ? planes.gather(LOG_METRICS) : undefined]);
         return diagnostics({
           flow: flowViews(flow.metrics),
           ejections: ejectedEndpoints(ejected.metrics),
@@ -404,7 +410,12 @@ export async function startControlPlane(config: GatewayConfig, parts: ControlPla
           problems: sink.problems,
           window,
           disagreements,
-          settings: { ...settings, redis: steerRedis?.status(), jwtKeys: jwt?.keys.states() },
+          settings: {
+            ...settings,
+            redis: steerRedis?.status(),
+            jwtKeys: jwt?.keys.states(),
+            logSinks: logged && sinkStates(logSinks!.views(), logged.metrics),
+          },
           steering: steeringJson(steering.rolloutViews(), steering.banditViews()),
           steer: (g) => steerGroup(g, steering.overrides()),
         });

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHttpBackend, type HttpBackend } from '../../fixtures/http-backend.js';
 import { startEventReceiver, type EventReceiver } from '../../helpers/event-receiver.js';
 import { sdep, startTestGateway, type TestGateway } from '../../helpers/gateway.js';
-import { post, predict, scrape, metricSum } from '../../helpers/observability.js';
+import { getText, post, predict, scrape, metricSum } from '../../helpers/observability.js';
 import { startRedis, type TestRedis } from '../../helpers/redis.js';
 import { redisCli } from '../../helpers/redis-topology.js';
 import { waitUntil } from '../../helpers/wait.js';
@@ -70,6 +70,12 @@ describe('payload logging through Redis streams and files', () => {
     // Written to the stream before counting as logged, while the sink refuses them.
     await waitUntil(async () => metricSum(await scrape(gw.adminUrl), 'seldon_gateway_log_events_total', { sink: 'logger', result: 'buffered' }) === 450);
     expect(receiver.events).toHaveLength(0);
+    // The page says the sink is failing and what waits for it in its stream.
+    await waitUntil(async () =>
+      /data-sink="logger">[^<]*<b>logger<\/b> \(cloudevents <code>[^<]+<\/code>, via redis\): failing since <time>[^<]+<\/time>; 0 delivered, 0 dropped, \d+ retried, 450 in its stream/.test(
+        await getText(`${gw.adminUrl}/`),
+      ),
+    );
     expect(receiver.posts).toBeGreaterThan(0);
     receiver.mode = 'ok';
     await receiver.until((events) => new Set(events.map((e) => e.event.id)).size >= 450);

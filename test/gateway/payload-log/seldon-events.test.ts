@@ -24,7 +24,7 @@ import { startHttpBackend, type HttpBackend } from '../../fixtures/http-backend.
 import { decisionOf, startEventReceiver, type EventReceiver, type Received } from '../../helpers/event-receiver.js';
 import { sdep, startTestGateway, type TestGateway } from '../../helpers/gateway.js';
 import { md, predict as grpcPredict } from '../../helpers/grpc.js';
-import { getJson, metricSum, post, predict, scrape } from '../../helpers/observability.js';
+import { getJson, getText, metricSum, post, predict, scrape } from '../../helpers/observability.js';
 
 const LOG = 'seldon.io/gateway-log';
 const REQUEST = 'io.seldon.serving.inference.request';
@@ -250,5 +250,12 @@ describe('payload logging: Seldon CloudEvents from the edge', () => {
     const samples = await scrape(gw.adminUrl);
     expect(metricSum(samples, 'seldon_gateway_log_events_total', { sink: 'seldon', result: 'delivered' })).toBeGreaterThan(0);
     expect(metricSum(samples, 'seldon_gateway_log_drops_total')).toBe(0);
+  });
+
+  it('the admin page shows each sink: its target, its state, what it delivered and dropped', async () => {
+    const page = await getText(`${gw.adminUrl}/`);
+    const line = /<span class="log-sink" data-sink="seldon">(.*?)<\/span>/.exec(page)?.[1] ?? '';
+    expect(line).toContain(`log sink <b>seldon</b> (cloudevents <code>${receiver.url}</code>, via memory): delivering;`);
+    expect(line).toMatch(/ [1-9]\d* delivered, 0 dropped/);
   });
 });
