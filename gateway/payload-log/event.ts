@@ -8,7 +8,9 @@
  *   `inferenceservicename`, `namespace`, `endpoint` (the predictor) and `protocol`, the payload as
  *   the body with its own Content-Type (gRPC messages as protobuf bytes, `application/protobuf`);
  *   the gateway's decision record is one more type, `io.seldon.gateway.decision`, JSON;
- * - the same attributes as the fields of a Redis stream entry (`data` last);
+ * - the same attributes as the fields of a Redis stream entry (`data` last); the gateway hands them to
+ *   Redis as one JSON field (`entryArgs`), which the append script spreads into fields for an
+ *   operator's stream and keeps whole in a cloudevents sink's own buffer (stream-writer.ts);
  * - a JSON line: the CloudEvents JSON format (structured mode), for a file a log shipper tails.
  *
  * Why by hand and not the `cloudevents` package (the tests' reference): its binary serializer
@@ -96,7 +98,7 @@ export function binaryHeaders(e: LogEvent): string[] {
   return h;
 }
 
-/** A Redis stream entry's fields: the attributes, `datacontenttype`, then `data`. */
+/** A Redis stream entry's fields: the attributes, `datacontenttype`, then `data` (an operator's stream has these). */
 export function streamFields(e: LogEvent): (string | Buffer)[] {
   const f: (string | Buffer)[] = [];
   for (const [k, v] of attributes(e)) f.push(k, v);
@@ -104,15 +106,38 @@ export function streamFields(e: LogEvent): (string | Buffer)[] {
   return f;
 }
 
-/** An event back from its stream entry's fields (as read with the Buffer replies); undefined when it is not one of ours. */
+/**
+ * The two arguments an event is appended with: its attributes as one JSON object (`datacontenttype`
+ * with them), and its payload. Why not every field an argument: ioredis handles each argument on
+ * its own, and a dozen per event cost the gateway more than the decision record it carries
+ * (load/README.md, payload logging).
+ */
+export function entryArgs(e: LogEvent): [string, Buffer] {
+  // Written out rather than built as an object and stringified: one string per event, no garbage.
+  const q = JSON.stringify;
+  const cut = e.bodyLength === undefined ? '' : `,"truncated":"true","bodylength":"${e.bodyLength}"`;
+  const json = `{"specversion":"1.0","id":"${e.id}","type":"${EVENT_TYPES[e.kind]}","source":${q(EVENT_SOURCE)},"time":"${e.time}","requestid":${q(e.requestId)},"modelid":${q(e.modelId)},"inferenceservicename":${q(e.service)},"namespace":${q(e.namespace)},"endpoint":${q(e.endpoint)},"protocol":${q(e.protocol)}${cut},"datacontenttype":${q(e.contentType)}}`;
+  return [json, e.data];
+}
+
+/** An event back from its stream entry's fields (as read with the Buffer replies): the flat fields, or `ce` (the attributes' JSON) and `data`; undefined when it is not one of ours. */
 export function fromStreamFields(fields: readonly Buffer[]): LogEvent | undefined {
   const m = new Map<string, Buffer>();
   for (let i = 0; i + 1 < fields.length; i += 2) m.set(fields[i]!.toString(), fields[i + 1]!);
-  const s = (k: string): string => m.get(k)?.toString() ?? '';
+  const ce = m.get('ce');
+  let attrs: Record<string, unknown> | undefined;
+  if (ce !== undefined) {
+    try {
+      attrs = JSON.parse(ce.toString()) as Record<string, unknown>;
+    } catch {
+      return undefined;
+    }
+  }
+  const s = (k: string): string => (attrs !== undefined ? String(attrs[k] ?? '') : (m.get(k)?.toString() ?? ''));
   const kind = KIND_OF.get(s('type'));
   const data = m.get('data');
   if (kind === undefined || data === undefined || s('id') === '') return undefined;
-  const length = m.get('bodylength');
+  const length = attrs !== undefined ? (attrs.bodylength as string | undefined) : m.get('bodylength')?.toString();
   return {
     kind,
     id: s('id'),
@@ -125,7 +150,7 @@ export function fromStreamFields(fields: readonly Buffer[]): LogEvent | undefine
     protocol: s('protocol'),
     contentType: s('datacontenttype'),
     data,
-    ...(length !== undefined ? { bodyLength: Number(length.toString()) } : {}),
+    ...(length !== undefined ? { bodyLength: Number(length) } : {}),
   };
 }
 

@@ -11,7 +11,7 @@
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { jsonLine, type LogEvent } from './event.js';
 import type { LogMetrics } from './metrics.js';
-import { Pump, type PumpSettings, type Undelivered } from './pump.js';
+import { Pump, countAll, type PumpSettings, type Undelivered } from './pump.js';
 
 /** How often the path is checked for a rotation. */
 const ROTATION_CHECK_MS = 1000;
@@ -54,10 +54,10 @@ export class FileSink extends Pump {
       // Unwritable now (a directory being swapped, a full disk): again later; the file is reopened.
       await this.file?.close().catch(() => undefined);
       this.file = undefined;
-      for (const e of batch) this.metrics.count(this.sink, e.kind, 'retried');
+      countAll(this.metrics, this.sink, batch, 'retried');
       return batch;
     }
-    for (const e of batch) this.metrics.count(this.sink, e.kind, 'delivered');
+    countAll(this.metrics, this.sink, batch, 'delivered');
     return [];
   }
 

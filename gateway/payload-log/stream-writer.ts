@@ -17,34 +17,44 @@
  */
 import type { RedisConnection } from '../auth/redis.js';
 import { KEY_PREFIX } from '../auth/redis.js';
-import { streamFields, type LogEvent } from './event.js';
+import { entryArgs, type LogEvent } from './event.js';
 import type { LogMetrics } from './metrics.js';
-import { Pump, type PumpSettings, type Undelivered } from './pump.js';
+import { Pump, countAll, type PumpSettings, type Undelivered } from './pump.js';
 
 /** The stream that holds a cloudevents sink's events until its sink took them. */
 export const bufferKey = (sink: string): string => `${KEY_PREFIX}log:{${sink}}`;
 
 /**
- * KEYS[1]: the stream; ARGV[1]: `bound` (stop at ARGV[2] entries) or `trim` (MAXLEN ~ ARGV[2]);
- * then each entry as its field count and fields. Returns the entries appended, in order.
+ * KEYS[1]: the stream; ARGV[1]: `bound` (a buffer: stop at ARGV[2] entries, each kept as `ce` and
+ * `data`) or `trim` (an operator's stream: `MAXLEN ~ ARGV[2]`, the attributes spread into fields as
+ * event.ts `streamFields` lists them); then each event as its attributes' JSON and its payload.
+ * Returns the events appended, in order.
  */
 const APPEND_LUA = `local bound = ARGV[1] == 'bound'
 local max = tonumber(ARGV[2])
+local names = {'specversion', 'id', 'type', 'source', 'time', 'requestid', 'modelid', 'inferenceservicename', 'namespace', 'endpoint', 'protocol', 'truncated', 'bodylength', 'datacontenttype'}
 local len = 0
 if bound then len = redis.call('XLEN', KEYS[1]) end
-local i = 3
 local added = 0
-while i <= #ARGV do
-  local n = tonumber(ARGV[i])
+for i = 3, #ARGV - 1, 2 do
   if bound then
     if len >= max then break end
-    redis.call('XADD', KEYS[1], '*', unpack(ARGV, i + 1, i + n))
+    redis.call('XADD', KEYS[1], '*', 'ce', ARGV[i], 'data', ARGV[i + 1])
     len = len + 1
   else
-    redis.call('XADD', KEYS[1], 'MAXLEN', '~', max, '*', unpack(ARGV, i + 1, i + n))
+    local a = cjson.decode(ARGV[i])
+    local f = {}
+    for _, k in ipairs(names) do
+      if a[k] ~= nil then
+        f[#f + 1] = k
+        f[#f + 1] = a[k]
+      end
+    end
+    f[#f + 1] = 'data'
+    f[#f + 1] = ARGV[i + 1]
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', max, '*', unpack(f))
   end
   added = added + 1
-  i = i + n + 1
 end
 return added
 `;
@@ -78,19 +88,15 @@ export class StreamWriter extends Pump {
 
   protected async deliver(batch: LogEvent[]): Promise<Undelivered> {
     const args: (string | number | Buffer)[] = [this.target.key, this.target.buffer ? 'bound' : 'trim', this.maxLen];
-    for (const e of batch) {
-      const f = streamFields(e);
-      args.push(f.length, ...f);
-    }
+    for (const e of batch) args.push(...entryArgs(e));
     let added: number;
     try {
       added = Number(await this.append(...args));
     } catch {
-      for (const e of batch) this.metrics.count(this.sink, e.kind, 'retried');
+      countAll(this.metrics, this.sink, batch, 'retried');
       return batch;
     }
-    const result = this.target.buffer ? 'buffered' : 'delivered';
-    for (let i = 0; i < added; i++) this.metrics.count(this.sink, batch[i]!.kind, result);
+    countAll(this.metrics, this.sink, added === batch.length ? batch : batch.slice(0, added), this.target.buffer ? 'buffered' : 'delivered');
     // The buffer is at its bound (the sink is behind): the rest waits here, then overflows.
     return batch.slice(added);
   }

@@ -6,7 +6,7 @@
  */
 import { HTTP, type CloudEvent } from 'cloudevents';
 import { describe, expect, it } from 'vitest';
-import { binaryHeaders, fromStreamFields, jsonLine, newEvent, streamFields, type EventHead } from '../../../gateway/payload-log/event.js';
+import { binaryHeaders, entryArgs, fromStreamFields, jsonLine, newEvent, streamFields, type EventHead } from '../../../gateway/payload-log/event.js';
 
 const head: EventHead = { requestId: 'puid "quoted" 100% é', modelId: 'clf', service: 'iris', namespace: 'ml', endpoint: 'main', protocol: 'seldon' };
 
@@ -43,10 +43,12 @@ describe('logged events, as the CloudEvents SDK reads them', () => {
     expect([got['truncated'], got['bodylength'], got.datacontenttype]).toEqual(['true', '99', 'application/protobuf']);
   });
 
-  it('a stream entry gives the event back whole', () => {
+  it('a stream entry gives the event back whole: its flat fields, or its attributes as one JSON field', () => {
     const e = newEvent(head, 'decision', 'application/json', Buffer.from('{"x":[1]}'), 12);
     const fields = streamFields(e).map((f) => (typeof f === 'string' ? Buffer.from(f) : f));
     expect(fromStreamFields(fields)).toEqual(e);
+    const [ce, data] = entryArgs(e);
+    expect(fromStreamFields([Buffer.from('ce'), Buffer.from(ce), Buffer.from('data'), data])).toEqual(e);
     expect(fromStreamFields([Buffer.from('type'), Buffer.from('something.else')])).toBeUndefined();
   });
 
