@@ -12,6 +12,8 @@
  *   before      the build before (--before <its dist/gateway/main.js>, without --log-sinks, which it
  *               does not know) against this build with --log-sinks, both with --redis-url, the route
  *               without an annotation: what the feature costs a route that does not use it (issue: within 1%)
+ *   build       the build before against this build, neither with --log-sinks: the code alone
+ *   flag        this build without --log-sinks against itself with it: the sinks configured alone
  *   decisions   this build, `log: decisions` to a redis-stream sink, every request, against the route
  *               without an annotation on a gateway set up the same (issue: at most 10% more)
  *   payload     this build, `log: all` (request, response, decision) at `sample: 0.1` to a
@@ -37,11 +39,18 @@ import { openLoop } from '../test/fixtures/loopback-replicas.js';
 import { startEventReceiver } from '../test/helpers/event-receiver.js';
 import { startRedis } from '../test/helpers/redis.js';
 
-const CASES = ['aa', 'before', 'decisions', 'payload'] as const;
+const CASES = ['aa', 'before', 'build', 'flag', 'decisions', 'payload'] as const;
 type Case = (typeof CASES)[number];
 /** The route each side of a case serves: [baseline, case]. */
-const ROUTES: Record<Case, [string, string]> = { aa: ['plain', 'plain'], before: ['plain', 'plain'], decisions: ['plain', 'decisions'], payload: ['plain', 'payload'] };
-const TARGET: Record<Case, string> = { aa: '1.000x (noise)', before: '≤ 1.01x', decisions: '≤ 1.10x', payload: '≤ 1.05x' };
+const ROUTES: Record<Case, [string, string]> = {
+  aa: ['plain', 'plain'],
+  before: ['plain', 'plain'],
+  build: ['plain', 'plain'],
+  flag: ['plain', 'plain'],
+  decisions: ['plain', 'decisions'],
+  payload: ['plain', 'payload'],
+};
+const TARGET: Record<Case, string> = { aa: '1.000x (noise)', before: '≤ 1.01x', build: '(part of before)', flag: '(part of before)', decisions: '≤ 1.10x', payload: '≤ 1.05x' };
 
 const sdep = (name: string, annotations: Record<string, string>): string =>
   JSON.stringify({ apiVersion: 'machinelearning.seldon.io/v1', kind: 'SeldonDeployment', metadata: { name, namespace: 'models', annotations }, spec: { predictors: [{ name: 'main' }] } });
@@ -68,7 +77,8 @@ async function main(): Promise<void> {
   });
   const cases = values.cases.split(',') as Case[];
   for (const c of cases) if (!CASES.includes(c)) throw new Error(`--cases: ${c} is not one of ${CASES.join(', ')}`);
-  if (cases.includes('before') && values.before === undefined) throw new Error('--before <dist/gateway/main.js of the build before> is needed for the case before');
+  if ((cases.includes('before') || cases.includes('build')) && values.before === undefined)
+    throw new Error('--before <dist/gateway/main.js of the build before> is needed for the cases before and build');
   const rate = Number(values.rate);
   const seconds = Number(values.seconds);
   const rounds = Number(values.rounds);
@@ -119,8 +129,9 @@ async function main(): Promise<void> {
       // A fresh pair each round, started in turn: a process's own bias is drawn anew.
       const first = round % 2 === 1;
       type Side = [name: string, main: string, logging: boolean];
-      const baseSide: Side = c === 'before' ? [`before-${round}`, values.before!, false] : [`${c}-a-${round}`, GATEWAY_MAIN, true];
-      const triedSide: Side = [c === 'before' ? `this-${round}` : `${c}-b-${round}`, GATEWAY_MAIN, true];
+      const old = c === 'before' || c === 'build';
+      const baseSide: Side = [old ? `before-${round}` : `${c}-a-${round}`, old ? values.before! : GATEWAY_MAIN, !old && c !== 'flag'];
+      const triedSide: Side = [old ? `this-${round}` : `${c}-b-${round}`, GATEWAY_MAIN, c !== 'build'];
       let base: Gateway;
       let tried: Gateway;
       if (first) {

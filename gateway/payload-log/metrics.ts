@@ -8,8 +8,7 @@
  *   that failed and will be tried again), `dropped` (lost; why: the drops counter).
  * - `seldon_gateway_log_drops_total{sink,reason}`: `overflow` (the process's queue was full),
  *   `rejected` (the sink refused the event with a 4xx three times), `unknown_sink` (a name gone from
- *   --log-sinks while the table still named it), `removed` (the sink left --log-sinks with events
- *   still waiting), `shutdown` (still waiting when the process stopped).
+ *   --log-sinks while the table still named it), `shutdown` (still waiting when the process stopped).
  * - `seldon_gateway_log_buffer_bytes{sink}`: events waiting in this process's memory.
  * - `seldon_gateway_log_sinks_reloads_total{result}`: the --log-sinks file read again while running.
  * - `seldon_gateway_log_claimed_total{sink}`: entries this replica's shipper claimed from another that
@@ -26,7 +25,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { EventKind } from './event.js';
 
 export type EventResult = 'buffered' | 'delivered' | 'retried' | 'dropped';
-export type DropReason = 'overflow' | 'rejected' | 'unknown_sink' | 'removed' | 'shutdown';
+export type DropReason = 'overflow' | 'rejected' | 'unknown_sink' | 'shutdown';
 
 /** A cloudevents sink's stream, as its shipper last measured it. */
 export interface Backlog {
@@ -40,8 +39,9 @@ export class LogMetrics {
   readonly drops: Counter<'sink' | 'reason'>;
   readonly reloads: Counter<'result'>;
   readonly claimed: Counter<'sink'>;
-  /** Bytes each sink holds in this process's memory now, read at scrape time. */
+  /** Bytes each sink holds in this process's memory now, read at scrape time; keyed by sink, removed by `forget` (sinks.ts, when the sink leaves the file). */
   private readonly held = new Map<string, () => number>();
+  /** Each cloudevents sink's stream as its shipper last measured it; the same owner. */
   private readonly backlogs = new Map<string, Backlog>();
 
   private constructor(registry: Registry) {
@@ -54,7 +54,7 @@ export class LogMetrics {
     });
     this.drops = new Counter({
       name: 'seldon_gateway_log_drops_total',
-      help: 'Events lost, by sink and reason (overflow, rejected, unknown_sink, removed, shutdown).',
+      help: 'Events lost, by sink and reason (overflow, rejected, unknown_sink, shutdown).',
       labelNames: ['sink', 'reason'],
       registers,
     });

@@ -60,9 +60,14 @@ export abstract class Pump {
     return true;
   }
 
-  /** Bytes held now: queued and in flight. */
+  /** Bytes a subclass holds beside the queue (a stream writer's appends waiting for a replica): counted against the bound too. */
+  protected extraBytes(): number {
+    return 0;
+  }
+
+  /** Bytes held now: queued, in flight, and held beside. */
   get heldBytes(): number {
-    return this.bytes;
+    return this.bytes + this.extraBytes();
   }
 
   get queued(): number {
@@ -73,7 +78,7 @@ export abstract class Pump {
   offer(e: LogEvent): boolean {
     if (this.closed) return false;
     const b = eventBytes(e);
-    if (this.bytes + b > this.settings.queueBytes) return false;
+    if (this.bytes + this.extraBytes() + b > this.settings.queueBytes) return false;
     this.waiting.push(e);
     this.bytes += b;
     this.kick();

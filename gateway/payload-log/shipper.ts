@@ -5,12 +5,12 @@
  * reads it, so a replica that dies leaves nothing behind but entries pending in its name.
  *
  * A round: the entries this consumer read and has not delivered yet (a retry), else new ones
- * (`XREADGROUP … >`); each is POSTed (http-sink.ts), `concurrency` at a time; those the sink took
- * with a 2xx are acknowledged (`XACK`), and only those. A failed round waits a backoff; an idle one
- * polls again shortly and claims entries another consumer left pending longer than `claimIdle`
- * (`XAUTOCLAIM`: a shipper that died, or hung). Every second a script (atomic) trims the
- * acknowledged entries, forgets consumers long gone with nothing pending, and measures the
- * backlog, for the metrics and the admin page.
+ * (`XREADGROUP … BLOCK … >` on a connection of its own: an idle shipper waits in Redis, it does not
+ * poll); each is POSTed (http-sink.ts), `concurrency` at a time; those the sink took with a 2xx are
+ * acknowledged (`XACK`), and only those. A failed round waits a backoff; an idle one claims entries
+ * another consumer left pending longer than `claimIdle` (`XAUTOCLAIM`: a shipper that died, or
+ * hung). Every few seconds a script (atomic) trims the acknowledged entries, forgets consumers long
+ * gone with nothing pending, and measures the backlog, for the metrics and the admin page.
  *
  * At least once: an entry is acknowledged after its 2xx, so a crash between the two sends it
  * again (the same `ce-id`); an acknowledgement lost in a Redis failover does too. Nothing is
@@ -26,10 +26,16 @@ import { backoffMs, withLimit } from './pump.js';
 import { bufferKey } from './stream-writer.js';
 
 export const SHIPPER_GROUP = 'shippers';
-/** How often an idle shipper looks for new entries. */
-const POLL_MS = 100;
+/** How long the stream of a sink that left --log-sinks is kept (its undelivered events, should it come back). */
+const RETIRED_STREAM_S = 7 * 86_400;
+/**
+ * How long one read waits in Redis for new entries. Measured (load/README.md, payload logging): a
+ * shipper polling every 100 ms cost a gateway serving 500 requests/s a few percent of its CPU with
+ * nothing to ship; a blocked read costs nothing while it waits.
+ */
+const BLOCK_MS = 2000;
 /** How often the stream is trimmed and measured. */
-const MEASURE_MS = 1000;
+const MEASURE_MS = 5000;
 
 /**
  * KEYS[1]: the stream; ARGV[1]: the group; ARGV[2]: idle ms after which a consumer with nothing
@@ -103,7 +109,9 @@ export class Shipper {
   private claimCursor = '0-0';
   private claimedAt = 0;
   private groupReady = false;
-  /** 4xx answers per entry id, for the entries of the current round only. */
+  /** The connection a read blocks on (made again when it ended: a failover can end it). */
+  private blocking: ReturnType<RedisConnection['blockingClient']> | undefined;
+  /** 4xx answers per entry id, for the entries of the current round only (replaced each round: nothing outlives its entry). */
   private rejections = new Map<string, number>();
   /** How its last POSTs went (the admin page). */
   readonly health = new SinkHealth();
@@ -126,10 +134,21 @@ export class Shipper {
     this.next(0);
   }
 
+  /**
+   * The sink left --log-sinks: the shipper stops, and its stream (what was not delivered) is kept a
+   * week more, then expires (the lifetime rule: a key of a sink that is gone does not stay for ever).
+   */
+  retire(): void {
+    this.stop();
+    this.client.call('EXPIRE', this.key, RETIRED_STREAM_S).catch(() => undefined);
+  }
+
   stop(): void {
     this.stopped = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     if (this.measurer !== undefined) clearInterval(this.measurer);
+    this.blocking?.disconnect();
+    this.blocking = undefined;
     this.poster.close();
   }
 
@@ -148,6 +167,8 @@ export class Shipper {
 
   private async ensureGroup(): Promise<void> {
     if (this.groupReady) return;
+    // A sink back in the file: its stream (retired with an expiry, `retire`) is kept again.
+    await this.client.call('PERSIST', this.key);
     try {
       // From the stream's start: entries appended before the first shipper came are delivered too.
       await this.client.call('XGROUP', 'CREATE', this.key, SHIPPER_GROUP, '0', 'MKSTREAM');
@@ -157,8 +178,27 @@ export class Shipper {
     this.groupReady = true;
   }
 
+  /** This consumer's own pending entries (`0`), or new ones (`>`), waiting in Redis up to BLOCK_MS for them. */
   private async read(from: '0' | '>'): Promise<Entry[]> {
-    const r = (await this.client.callBuffer('XREADGROUP', 'GROUP', SHIPPER_GROUP, this.consumer, 'COUNT', this.settings.batch, 'STREAMS', this.key, from)) as [Buffer, unknown][] | null;
+    let r: [Buffer, unknown][] | null;
+    if (from === '0') r = (await this.client.callBuffer('XREADGROUP', 'GROUP', SHIPPER_GROUP, this.consumer, 'COUNT', this.settings.batch, 'STREAMS', this.key, '0')) as [Buffer, unknown][] | null;
+    else {
+      if (this.blocking === undefined || this.blocking.status === 'end') this.blocking = this.redis.blockingClient();
+      const b = this.blocking;
+      // Still connecting (no offline queue: a command now would fail): wait for it, within a read's time.
+      if (b.status !== 'ready') {
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, BLOCK_MS);
+          b.once('ready', () => {
+            clearTimeout(t);
+            resolve();
+          });
+        });
+        if ((b.status as string) !== 'ready') return [];
+      }
+      r = (await this.blocking.callBuffer('XREADGROUP', 'GROUP', SHIPPER_GROUP, this.consumer, 'COUNT', this.settings.batch, 'BLOCK', BLOCK_MS, 'STREAMS', this.key, '>')) as
+        [Buffer, unknown][] | null;
+    }
     return r === null || r.length === 0 ? [] : entriesOf(r[0]![1]);
   }
 
@@ -182,21 +222,22 @@ export class Shipper {
   private async round(): Promise<void> {
     if (this.running || this.stopped) return;
     this.running = true;
-    let wait = POLL_MS;
+    let wait = 0;
     try {
-      if (!this.redis.up) return;
+      if (!this.redis.up) {
+        wait = this.backoffMs();
+        return;
+      }
       await this.ensureGroup();
+      // Entries a dead shipper left pending, checked every claimIdle/4 busy or not (`claim` says when).
+      await this.claim();
       let entries: Entry[] = [];
       if (this.ownPending) {
         entries = await this.read('0');
         if (entries.length === 0) this.ownPending = false;
       }
       if (entries.length === 0) entries = await this.read('>');
-      if (entries.length === 0) {
-        await this.claim();
-        if (this.ownPending) wait = 0;
-        return;
-      }
+      if (entries.length === 0) return;
       const failed = await this.ship(entries);
       this.failures = failed ? this.failures + 1 : 0;
       this.ownPending ||= failed;
@@ -251,6 +292,8 @@ export class Shipper {
     if (!this.redis.up || !this.groupReady) return;
     try {
       const [entries, pending, ageMs] = (await this.trim(this.key, SHIPPER_GROUP, Math.max(60_000, this.settings.claimIdleMs * 10))) as [number, number, number];
+      // Stopped meanwhile (the sink left the file): its series are gone and stay gone.
+      if (this.stopped) return;
       this.metrics.backlog(this.sink, { entries, pending, oldestSeconds: Math.max(0, ageMs) / 1000 });
     } catch {
       // Redis away: measured again in a second.

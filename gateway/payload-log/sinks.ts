@@ -11,7 +11,9 @@
  *
  * Lifetimes (docs/architecture.md#lifetimes): this set owns every writer and shipper and the
  * series of their sinks; a sink that leaves the file is closed here and its series removed
- * (LogMetrics.forget), its events still waiting counted as dropped (`removed`); a sink whose entry
+ * (LogMetrics.forget), the events still waiting in this process's memory logged as lost, its Redis
+ * stream set to expire in a week (shipper.ts `retire`: undelivered events wait that long for it to
+ * come back); a sink whose entry
  * changed gets a new writer, which takes the old one's waiting events. At shutdown `drain` waits
  * (within the grace period) for the writers to hand on what they hold; what is left is counted
  * (`shutdown`).
@@ -95,6 +97,7 @@ export class LogSinks implements EventSink {
     }
     for (const [name, old] of this.sinks) {
       if (next.has(name)) continue;
+      old.shipper?.retire();
       const left = this.stop(old);
       if (left.length > 0) this.d.log?.warn({ sink: name, dropped: left.length }, 'log sink removed with events still waiting: they are dropped');
       void this.d.metrics.forget(name);
@@ -117,7 +120,7 @@ export class LogSinks implements EventSink {
     if (c.type === 'file') return { config: c, json, writer: held(new FileSink(c.name, c.path!, c, metrics)) };
     if (redis !== undefined) {
       const target = c.type === 'cloudevents' ? { key: bufferKey(c.name), buffer: true } : { key: c.stream!, buffer: false };
-      return { config: c, json, writer: held(new StreamWriter(c.name, redis, target, c, metrics)) };
+      return { config: c, json, writer: held(new StreamWriter(c.name, redis, target, c, metrics, this.d.log)) };
     }
     if (c.type === 'cloudevents') return { config: c, json, writer: held(new HttpDelivery(c.name, c.url!, c, metrics)) };
     // A redis-stream sink without --redis-url is refused when the file is read (config/log-sinks.ts).

@@ -23,9 +23,9 @@ import { grpcClients, startGrpcBackend, type GrpcBackend, type SeldonMessage } f
 import { startHttpBackend, type HttpBackend } from '../../fixtures/http-backend.js';
 import { startCli, type CliGateway } from '../../helpers/cli.js';
 import { startEventReceiver, type EventReceiver } from '../../helpers/event-receiver.js';
-import { sdep } from '../../helpers/gateway.js';
+import { sdep, startTestGateway, type TestGateway } from '../../helpers/gateway.js';
 import { md, predict as grpcPredict } from '../../helpers/grpc.js';
-import { startSentinelSet, type SentinelSet } from '../../helpers/redis-topology.js';
+import { redisCli, startSentinelSet, type SentinelSet } from '../../helpers/redis-topology.js';
 import { sleep } from '../../helpers/wait.js';
 import { metricSum, scrape } from '../../helpers/observability.js';
 
@@ -132,6 +132,14 @@ describe('at least once: a sink down, a gateway primary and the Redis primary ki
     const missing: string[] = [];
     for (let i = 0; i < TOTAL; i++) for (const t of TYPES) if (!got.get(`alo-${i}`)?.has(t)) missing.push(`alo-${i} ${t}`);
     console.log(`at least once: ${receiver.unique().length} events, ${receiver.duplicates()} duplicate deliveries, ${receiver.posts} POSTs, ${missing.length} missing`);
+    if (missing.length > 0) {
+      const port = await sentinel.primaryPort();
+      const info =
+        port === undefined
+          ? ''
+          : `${await redisCli(port, 'XINFO', 'GROUPS', 'seldon-gateway:log:{logger}')}\n${await redisCli(port, 'XINFO', 'CONSUMERS', 'seldon-gateway:log:{logger}', 'shippers')}\nXLEN ${await redisCli(port, 'XLEN', 'seldon-gateway:log:{logger}')}`;
+      console.log(`${info}\n${b.output().slice(-4000)}`);
+    }
     expect(missing.slice(0, 20), `${missing.length} events missing`).toEqual([]);
     for (const e of receiver.unique().slice(0, 200)) {
       expect(e.event.specversion).toBe('1.0');
@@ -147,4 +155,53 @@ describe('at least once: a sink down, a gateway primary and the Redis primary ki
     // Replica B delivered what replica A had read and left pending when it died.
     expect(metricSum(await scrape(`http://127.0.0.1:${b.admin}`), 'seldon_gateway_log_claimed_total', { sink: 'logger' })).toBeGreaterThan(0);
   }, 240_000);
+});
+
+/**
+ * No replica acknowledges (both killed): an append's `WAIT 1` times out, so its events are on the
+ * primary only and do not count as logged; they are held for a replica (asked again with `WAIT`, not
+ * written twice; newer events appended behind them), and the shipper delivers them from the
+ * primary meanwhile, each once.
+ */
+describe('at least once: appends no replica acknowledges', () => {
+  let sentinel: SentinelSet;
+  let receiver: EventReceiver;
+  let model: HttpBackend;
+  let gw: TestGateway;
+  const dir = mkdtempSync(join(tmpdir(), 'sgw-unacked-'));
+
+  beforeAll(async () => {
+    [sentinel, receiver, model] = await Promise.all([startSentinelSet(), startEventReceiver(), startHttpBackend({ name: 'm' })]);
+    writeFileSync(join(dir, 'sinks.yaml'), `- name: logger\n  type: cloudevents\n  url: ${receiver.url}\n  retryMin: 50ms\n  retryMax: 200ms\n`);
+    gw = await startTestGateway({
+      manifests: { 'iris.yaml': sdep('iris', 'ml', { predictors: [{ name: 'main' }] }, { [LOG]: 'sinks: [logger]\nlog: decisions' }) },
+      resolve: { 'iris-main.ml:8000': model.port },
+      args: ['--log-sinks', join(dir, 'sinks.yaml'), '--redis-url', sentinel.url, '--redis-timeout', '200ms'],
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await gw?.stop();
+    await Promise.all([receiver?.close(), model?.close(), sentinel?.stop()]);
+    rmSync(dir, { recursive: true, force: true });
+  }, 60_000);
+
+  it('not counted as logged, held for a replica; delivered once each from the primary, none written twice', async () => {
+    await Promise.all(sentinel.replicas.map((n) => n.kill()));
+    for (let i = 0; i < 50; i++) {
+      const r = await request(`${gw.url}/seldon/ml/iris/api/v1.0/predictions`, { method: 'POST', headers: { 'content-type': 'application/json', 'seldon-puid': `unacked-${i}` }, body: '{}' });
+      await r.body.dump();
+      expect(r.statusCode).toBe(200);
+    }
+    await receiver.until((events) => new Set(events.map((e) => e.event['requestid'])).size >= 50);
+    const samples = await scrape(gw.adminUrl);
+    expect(metricSum(samples, 'seldon_gateway_log_events_total', { sink: 'logger', result: 'buffered' })).toBe(0);
+    // Held in memory until a replica has them (counted against the sink's queue bound).
+    expect(metricSum(samples, 'seldon_gateway_log_buffer_bytes', { sink: 'logger' })).toBeGreaterThan(0);
+    const port = (await sentinel.primaryPort())!;
+    const stream = await redisCli(port, 'XINFO', 'STREAM', 'seldon-gateway:log:{logger}');
+    expect(/entries-added\n(\d+)/.exec(stream)?.[1]).toBe('50');
+    expect(receiver.unique()).toHaveLength(50);
+    expect(receiver.duplicates()).toBe(0);
+  }, 120_000);
 });
