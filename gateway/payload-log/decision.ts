@@ -59,10 +59,10 @@ function stickyKey(group: RouteGroup, protocol: Protocol, s: LogSubject): string
 }
 
 /** The steering in force: a rollout's step, a bandit's arm and shares. */
-function steering(r: Routed, s: LogSubject, probability: number | null): { rollout: unknown; bandit: unknown } {
-  const spec = s.table?.steering.get(deploymentOf(r));
+function steering(r: Routed, s: LogSubject, probability: number | null, shares: Record<string, number>): { rollout: unknown; bandit: unknown } {
+  // Only a steered deployment has steering to say: every other request skips the lookup.
+  const spec = r.backend.steered ? s.table?.steering.get(deploymentOf(r)) : undefined;
   if (spec === undefined) return { rollout: null, bandit: null };
-  const shares = sharesOf(r.group, deploymentOf(r));
   let rollout: unknown = null;
   if (spec.rollout !== null) {
     const { config, run } = spec.rollout;
@@ -91,7 +91,8 @@ export function decisionRecord(protocol: Protocol, method: string, path: string,
   // A feedback the token sent to its arm was not picked.
   const byToken = credit !== undefined && credit.arm !== '' && credit.arm === o2.predictor;
   const probability = byToken ? null : round(pickShare(r.group, r.backend), 6);
-  const { rollout, bandit } = steering(r, s, probability);
+  const weights = sharesOf(r.group, `${o2.namespace}/${o2.deployment}`);
+  const { rollout, bandit } = steering(r, s, probability, weights);
   const rule = r.group.headers.map((h) => (h.kind === 'regex' ? `${h.name}~${h.pattern}` : constraintText(h)));
   return {
     deployment: `${o2.namespace}/${o2.deployment}`,
@@ -103,7 +104,7 @@ export function decisionRecord(protocol: Protocol, method: string, path: string,
     predictor: o2.predictor,
     probability,
     why: {
-      weights: sharesOf(r.group, `${o2.namespace}/${o2.deployment}`),
+      weights,
       rule: rule.length > 0 ? rule : null,
       sticky: stickyKey(r.group, protocol, s),
       rollout,

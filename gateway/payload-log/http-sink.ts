@@ -8,7 +8,7 @@
  */
 import { isIP } from 'node:net';
 import { Http1Pool, type ResponseHandler, type UpstreamAttempt } from '../upstream/http1-client.js';
-import { binaryHeaders, type LogEvent } from './event.js';
+import { binaryHeaders, dataBytes, type LogEvent } from './event.js';
 import type { LogMetrics } from './metrics.js';
 import { Pump, withLimit, type PumpSettings, type Undelivered } from './pump.js';
 
@@ -41,7 +41,10 @@ export class CloudEventsPoster {
   post(e: LogEvent): Promise<PostResult> {
     return new Promise<PostResult>((resolve) => {
       const answer = new SinkAnswer(resolve, this.timeoutMs);
-      this.pool.dispatch({ method: 'POST', path: this.path, headers: ['host', this.host, ...binaryHeaders(e)], body: e.data, headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs }, answer);
+      this.pool.dispatch(
+        { method: 'POST', path: this.path, headers: ['host', this.host, ...binaryHeaders(e)], body: dataBytes(e), headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs },
+        answer,
+      );
     });
   }
 

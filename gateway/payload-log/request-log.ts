@@ -127,7 +127,7 @@ export class PayloadLog implements PayloadLogger {
     const s = r.subject;
     const record = decisionRecord(protocol, grpc ? 'POST' : (s.method ?? ''), pathOnly(s.path), r.decision, s, outcome, s.credit);
     const head = eventHead(r.decision, policy, s.header?.('seldon-puid') ?? s.header?.('x-request-id') ?? randomUUID());
-    this.sinks.emit(policy.sinks, newEvent(head, 'decision', JSON_TYPE, Buffer.from(JSON.stringify(record))));
+    this.sinks.emit(policy.sinks, newEvent(head, 'decision', JSON_TYPE, JSON.stringify(record)));
   }
 }
 
@@ -221,7 +221,7 @@ class Recorder implements RequestRecorder {
         shadowsSent: this.shadows,
       };
       const record = decisionRecord(protocol, grpc ? 'POST' : (s.method ?? ''), pathOnly(s.path), this.decision, s, outcome, this.credit);
-      this.sinks.emit(sinks, newEvent(head, 'decision', JSON_TYPE, Buffer.from(JSON.stringify(record))));
+      this.sinks.emit(sinks, newEvent(head, 'decision', JSON_TYPE, JSON.stringify(record)));
     }
   }
 }

@@ -22,7 +22,7 @@ import type { RedisConnection } from '../auth/redis.js';
 import { fromStreamFields, type LogEvent } from './event.js';
 import { CloudEventsPoster, REJECTIONS_KEPT, SinkHealth, type PostResult } from './http-sink.js';
 import type { LogMetrics } from './metrics.js';
-import { backoffMs, withLimit } from './pump.js';
+import { LINGER_MS, backoffMs, withLimit } from './pump.js';
 import { bufferKey } from './stream-writer.js';
 
 export const SHIPPER_GROUP = 'shippers';
@@ -241,7 +241,8 @@ export class Shipper {
       const failed = await this.ship(entries);
       this.failures = failed ? this.failures + 1 : 0;
       this.ownPending ||= failed;
-      wait = failed ? this.backoffMs() : 0;
+      // A short round: let the next gather (as the writers do), rather than a read and an XACK per event or two.
+      wait = failed ? this.backoffMs() : entries.length < this.settings.batch ? LINGER_MS : 0;
     } catch (err) {
       const message = (err as Error).message;
       if (message.startsWith('NOGROUP')) this.groupReady = false;

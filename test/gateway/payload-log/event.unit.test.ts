@@ -6,7 +6,7 @@
  */
 import { HTTP, type CloudEvent } from 'cloudevents';
 import { describe, expect, it } from 'vitest';
-import { binaryHeaders, entryArgs, fromStreamFields, jsonLine, newEvent, streamFields, type EventHead } from '../../../gateway/payload-log/event.js';
+import { binaryHeaders, dataBytes, entryArgs, fromStreamFields, jsonLine, newEvent, streamFields, type EventHead } from '../../../gateway/payload-log/event.js';
 
 const head: EventHead = { requestId: 'puid "quoted" 100% é', modelId: 'clf', service: 'iris', namespace: 'ml', endpoint: 'main', protocol: 'seldon' };
 
@@ -17,10 +17,16 @@ function viaSdk(headers: string[], body: Buffer): CloudEvent<unknown> {
 }
 
 describe('logged events, as the CloudEvents SDK reads them', () => {
+  it('ce-ids are UUID-shaped and unique', () => {
+    const ids = Array.from({ length: 1000 }, () => newEvent(head, 'decision', 'application/json', '{}').id);
+    expect(new Set(ids).size).toBe(1000);
+    for (const id of ids.slice(0, 5)) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  });
+
   it('binary mode: the SDK reads every attribute back, a value that needs it percent-encoded', () => {
     const e = newEvent(head, 'request', 'application/json', Buffer.from('{"a":1}'));
     const h = binaryHeaders(e);
-    const got = viaSdk(h, e.data);
+    const got = viaSdk(h, dataBytes(e));
     expect(got).toMatchObject({
       specversion: '1.0',
       id: e.id,
@@ -39,7 +45,7 @@ describe('logged events, as the CloudEvents SDK reads them', () => {
 
   it('a cut body carries truncated and bodylength', () => {
     const e = newEvent(head, 'response', 'application/protobuf', Buffer.from([1, 2, 3]), 99);
-    const got = viaSdk(binaryHeaders(e), e.data);
+    const got = viaSdk(binaryHeaders(e), dataBytes(e));
     expect([got['truncated'], got['bodylength'], got.datacontenttype]).toEqual(['true', '99', 'application/protobuf']);
   });
 
@@ -48,7 +54,7 @@ describe('logged events, as the CloudEvents SDK reads them', () => {
     const fields = streamFields(e).map((f) => (typeof f === 'string' ? Buffer.from(f) : f));
     expect(fromStreamFields(fields)).toEqual(e);
     const [ce, data] = entryArgs(e);
-    expect(fromStreamFields([Buffer.from('ce'), Buffer.from(ce), Buffer.from('data'), data])).toEqual(e);
+    expect(fromStreamFields([Buffer.from('ce'), Buffer.from(ce), Buffer.from('data'), Buffer.from(data)])).toEqual(e);
     expect(fromStreamFields([Buffer.from('type'), Buffer.from('something.else')])).toBeUndefined();
   });
 
