@@ -10,8 +10,7 @@ import { COMMANDS, helpText, overviewText } from './config/help.js';
 import { unknownCommand } from './config/hints.js';
 import { parseConfig } from './config/parse.js';
 import { UsageError } from './config/values.js';
-import { routesCommand } from './process/routes-command.js';
-import { createLogger } from './process/serve.js';
+import { createLogger } from './process/logger.js';
 import { TlsFileError, checkTlsFiles } from './edge/tls-files.js';
 import { shareTicketKeys } from './edge/tls-ticket-keys.js';
 
@@ -55,7 +54,7 @@ async function main(): Promise<number | undefined> {
     process.stdout.write(overviewText());
     return 0;
   }
-  if (first === 'routes') return routesCommand(rest);
+  if (first === 'routes') return (await import('./process/routes-command.js')).routesCommand(rest);
   if (first === 'serve') await serve(rest);
   else if (first === undefined || first.startsWith('-')) await serve(process.argv.slice(2));
   else throw new UsageError(unknownCommand(first, [...Object.keys(COMMANDS), 'help']));

@@ -13,7 +13,15 @@
  * a failed fetch changes nothing but the state that /readyz and the page show.
  */
 import { readFile } from 'node:fs/promises';
-import { createLocalJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import { createRequire } from 'node:module';
+import type * as Jose from 'jose';
+import type { JSONWebKeySet, JWTVerifyGetKey } from 'jose';
+
+let joseLib: typeof Jose | undefined;
+/** jose, loaded when a key set or a token is first read: a gateway without --jwt-providers never loads it (4 MB of each process's idle memory: docs/observability.md#memory). */
+export function jose(): typeof Jose {
+  return (joseLib ??= createRequire(import.meta.url)('jose') as typeof Jose);
+}
 import type { JwtProviderConfig } from '../config/jwt.js';
 
 /** What /readyz and the page show of a provider's keys. */
@@ -110,7 +118,7 @@ export class ProviderKeys {
     this.fetches++;
     try {
       const jwks = await this.load();
-      const getKey = createLocalJWKSet(jwks);
+      const getKey = jose().createLocalJWKSet(jwks);
       const kids = new Set<string>();
       for (const k of jwks.keys) if (typeof k.kid === 'string') kids.add(k.kid);
       this.getKey = getKey;

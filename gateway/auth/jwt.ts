@@ -9,9 +9,9 @@
  * passing as soon as its key leaves the provider's set.
  */
 import { hash } from 'node:crypto';
-import { decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose';
+import type { JWTPayload } from 'jose';
 import type { GatewayMetrics } from '../observe/metrics.js';
-import type { ProviderKeySets, ProviderKeys } from './jwt-keys.js';
+import { jose, type ProviderKeySets, type ProviderKeys } from './jwt-keys.js';
 import type { JwtPolicy } from '../../routing/jwt-policy.js';
 
 /** Tokens longer than this are refused before any parsing. */
@@ -74,6 +74,7 @@ export function meetsPolicy(claims: JWTPayload, policy: JwtPolicy): JwtOutcome |
 
 /** jose's refusal as a failure, in words that never quote the token. */
 function joseFailure(err: unknown): JwtOutcome {
+  const { errors } = jose();
   if (err instanceof errors.JWTExpired) return fail('expired', 'the token has expired');
   if (err instanceof errors.JWTClaimValidationFailed) {
     if (err.claim === 'nbf') return fail('not_yet_valid', 'the token is not valid yet');
@@ -145,10 +146,10 @@ export class JwtVerifier {
     let kid: string | undefined;
     let alg: unknown;
     try {
-      const header = decodeProtectedHeader(token);
+      const header = jose().decodeProtectedHeader(token);
       kid = header.kid;
       alg = header.alg;
-      iss = decodeJwt(token).iss;
+      iss = jose().decodeJwt(token).iss;
     } catch {
       return this.counted('', fail('malformed', 'the token is not a well-formed signed JWT'));
     }
@@ -177,7 +178,7 @@ export class JwtVerifier {
   private async verifyWith(provider: ProviderKeys, token: string): Promise<JwtOutcome> {
     const c = provider.config;
     try {
-      const { payload } = await jwtVerify(token, provider.keys!, {
+      const { payload } = await jose().jwtVerify(token, provider.keys!, {
         issuer: c.issuer,
         audience: c.audiences.length > 0 ? [...c.audiences] : undefined,
         algorithms: [...c.algorithms],

@@ -65,10 +65,18 @@ export function bucketTag(l: RateLimit): string {
   return parts.length < 2 ? l.key : `${parts[0]}/${parts[1]}`;
 }
 
-/** GCRA over a map of theoretical arrival times (ms). `share` < 1 gives a fraction of each limit. */
+/** Buckets are swept at least this often (ms), so those of deleted deployments or gone callers do not wait for 10,000 decisions. */
+const SWEEP_EVERY_MS = 60_000;
+
+/**
+ * GCRA over a map of theoretical arrival times (ms). `share` < 1 gives a fraction of each limit.
+ * Its owner of each bucket: the sweep, which drops a bucket once its arrival time has passed (it
+ * then holds nothing), every 10,000 decisions or every minute, whichever comes first.
+ */
 export class Gcra {
   private readonly tat = new Map<string, number>();
   private sweeps = 0;
+  private sweptAt = -Infinity;
 
   take(limits: readonly RateLimit[], now: number, share = 1): Verdict {
     const refused = this.peek(limits, now, share);
@@ -77,7 +85,7 @@ export class Gcra {
       const k = bucketKey(l);
       this.tat.set(k, Math.max(this.tat.get(k) ?? now, now) + l.periodMs / (l.count * share));
     }
-    if (++this.sweeps >= 10_000) this.sweep(now);
+    if (++this.sweeps >= 10_000 || now - this.sweptAt >= SWEEP_EVERY_MS) this.sweep(now);
     return ALLOWED;
   }
 
@@ -94,9 +102,15 @@ export class Gcra {
     return refused ?? ALLOWED;
   }
 
+  /** Buckets held now. */
+  get size(): number {
+    return this.tat.size;
+  }
+
   /** Buckets whose arrival time has passed hold nothing: forget them. */
   private sweep(now: number): void {
     this.sweeps = 0;
+    this.sweptAt = now;
     for (const [k, t] of this.tat) if (t <= now) this.tat.delete(k);
   }
 }

@@ -15,7 +15,15 @@
  * `durableScript`: on a second connection, each followed by `WAIT 1` (bounded), so a replica has
  * them before they count as done; the first connection, which the request path uses, never waits.
  */
-import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { createRequire } from 'node:module';
+import type * as IORedis from 'ioredis';
+import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
+
+let ioredis: typeof IORedis | undefined;
+/** ioredis, loaded with the first connection: a gateway without --redis-url never loads it (8 MB of each process's idle memory: docs/observability.md#memory). */
+function lib(): typeof IORedis {
+  return (ioredis ??= createRequire(import.meta.url)('ioredis') as typeof IORedis);
+}
 import type { Logger } from 'pino';
 import { parseRedisUrl, type RedisTarget, type Topology } from './redis-url.js';
 
@@ -99,9 +107,9 @@ const COMMON: RedisOptions = { enableOfflineQueue: false, maxRetriesPerRequest: 
 
 function createClient(t: RedisTarget): Redis | Cluster {
   const auth = { ...(t.username ? { username: t.username } : {}), ...(t.password ? { password: t.password } : {}) };
-  if (t.kind === 'single') return new Redis(t.url, COMMON);
+  if (t.kind === 'single') return new (lib().Redis)(t.url, COMMON);
   if (t.kind === 'sentinel') {
-    return new Redis({
+    return new (lib().Redis)({
       ...COMMON,
       ...auth,
       sentinels: t.sentinels.map((s) => ({ ...s })),
@@ -125,7 +133,7 @@ function createClient(t: RedisTarget): Redis | Cluster {
     // With TLS, connect to the address the cluster announces (no lookup that would change the certificate's name).
     ...(t.tls ? { dnsLookup: (address: string, done: (err: Error | null, a: string) => void) => done(null, address) } : {}),
   };
-  return new Cluster(
+  return new (lib().Cluster)(
     t.seeds.map((s) => ({ ...s })),
     options,
   );
@@ -242,7 +250,7 @@ export class RedisConnection {
   /** The primary in use now, `host:port` (every primary of a cluster, comma-separated). */
   primary(): string | undefined {
     if (!this.up) return undefined;
-    if (this.client instanceof Cluster) {
+    if (this.client instanceof lib().Cluster) {
       const nodes = this.client.nodes('master').map((n) => `${n.options.host}:${n.options.port}`);
       return nodes.length > 0 ? nodes.sort().join(',') : undefined;
     }
@@ -307,7 +315,7 @@ export class RedisConnection {
     const scripts = [...this.scripts.values()];
     const loads: Promise<unknown>[] = [];
     for (const c of this.durable === undefined ? [this.client] : [this.client, this.durable]) {
-      const nodes = c instanceof Cluster ? c.nodes('master') : [c];
+      const nodes = c instanceof lib().Cluster ? c.nodes('master') : [c];
       for (const node of nodes) for (const s of scripts) loads.push(node.script('LOAD', s.lua));
     }
     const loaded = await until(
@@ -340,7 +348,7 @@ export class RedisConnection {
       if (err) {
         // ioredis follows a redirection in a pipeline only when every command got it, and WAIT (no key) never
         // does: after a cluster failover, learn the new slot map and send it again, once.
-        if (!redirected && durable instanceof Cluster && /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN) /.test(err.message)) {
+        if (!redirected && durable instanceof lib().Cluster && /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN) /.test(err.message)) {
           await new Promise<void>((resolve) => durable.refreshSlotsCache(() => resolve()));
           return send(args, true);
         }

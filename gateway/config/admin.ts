@@ -11,7 +11,7 @@ export const ADMIN_OPTIONS: readonly OptionSpec[] = [
     kind: 'int',
     default: '8877',
     commands: SERVE,
-    help: 'Admin port: /healthz, /readyz, /routes, /metrics. Never served on the public port.',
+    help: 'Admin port: /healthz, /readyz, /routes, /metrics, /memory. Never served on the public port.',
   },
   {
     flag: 'admin-host',

@@ -286,3 +286,8 @@ export class AcceptGuard {
     );
   }
 }
+
+/** The /readyz detail while a process cannot accept connections . */
+export function notAccepting(reason: AcceptFailure, who = 'this process'): string {
+  return `${who} cannot accept connections: ${reason === 'EMFILE' ? 'out of file descriptors (EMFILE)' : reason === 'ENFILE' ? 'the system is out of file descriptors (ENFILE)' : 'accept failed'}`;
+}

@@ -76,6 +76,10 @@ interface SessionInfo {
   premature: number;
   /** Closed for rapid reset (counted once). */
   cut: boolean;
+  /** Streams open now. */
+  open: number;
+  /** Closes the session once it has had no stream for CLIENT_SESSION_IDLE_MS (armed at the start, again when its last stream ends; cleared when it closes). */
+  idle: NodeJS.Timeout | undefined;
 }
 
 export class H2Server {
@@ -120,12 +124,30 @@ export class H2Server {
   private readonly onSession = (session: ServerHttp2Session): void => {
     this.sessions.add(session);
     const socket = session.socket as Socket | undefined;
-    this.sessionInfo.set(session, { peer: { address: socket?.remoteAddress, trusted: socket !== undefined && this.trusts(socket), proto: schemeOf(socket) }, closed: 0, premature: 0, cut: false });
+    const info: SessionInfo = {
+      peer: { address: socket?.remoteAddress, trusted: socket !== undefined && this.trusts(socket), proto: schemeOf(socket) },
+      closed: 0,
+      premature: 0,
+      cut: false,
+      open: 0,
+      idle: undefined,
+    };
+    this.sessionInfo.set(session, info);
     session.on('error', ignore);
-    session.once('close', () => this.sessions.delete(session));
+    // Idle: no stream for CLIENT_SESSION_IDLE_MS. A timer of our own, not session.setTimeout: Node
+    // keeps a session with such a timer alive until it fires, even once closed (its close path
+    // clears the timer only after marking the session destroyed, when setTimeout(0) no longer acts),
+    // so every client connection that came and went would stay in memory for the whole idle time.
+    info.idle = setTimeout(() => {
+      if (info.open === 0 && !session.closed && !session.destroyed) session.close();
+    }, CLIENT_SESSION_IDLE_MS);
+    info.idle.unref();
+    session.once('close', () => {
+      clearTimeout(info.idle);
+      this.sessions.delete(session);
+    });
     // Node's connection window is 64 KiB; the settings only size stream windows.
     session.setLocalWindowSize(CONNECTION_WINDOW_BYTES);
-    session.setTimeout(CLIENT_SESSION_IDLE_MS, () => session.close());
     if (this.draining) this.goaway(session);
   };
 
@@ -147,12 +169,23 @@ export class H2Server {
     stream.on('error', ignore);
     const session = stream.session;
     const info = session && this.sessionInfo.get(session);
-    if (session && info) this.watchResets(stream, session, info);
+    if (session && info) {
+      this.watchIdle(stream, session, info);
+      this.watchResets(stream, session, info);
+    }
     const ct = headers['content-type'];
     const handler = ct !== undefined && ct.startsWith('application/grpc') ? this.o.grpc : this.o.rest;
     if (handler !== undefined) handler(stream, headers, rawHeaders, info?.peer ?? NO_PEER, since);
     else this.notGrpc(stream, headers, since);
   };
+
+  /** A stream is open: the session is not idle until its last stream has ended. */
+  private watchIdle(stream: ServerHttp2Stream, session: Http2Session, info: SessionInfo): void {
+    info.open++;
+    stream.once('close', () => {
+      if (--info.open === 0 && !session.closed && !session.destroyed) info.idle?.refresh();
+    });
+  }
 
   /** Count the stream's end against its connection; close a connection that resets too fast. */
   private watchResets(stream: ServerHttp2Stream, session: Http2Session, count: SessionInfo): void {

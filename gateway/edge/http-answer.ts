@@ -4,7 +4,7 @@
  * rendering of the gate's refusals. Over HTTP/2 the response is edge/h2-exchange.ts's, which leaves out
  * what HTTP/2 cannot carry (the reason phrase, `connection`).
  */
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES } from '../wire/node-http.js';
 import type { Socket } from 'node:net';
 import { errorBody, type GatewayReason } from './errors.js';
 import type { RestRequest, RestResponse } from './rest-exchange.js';

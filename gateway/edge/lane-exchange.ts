@@ -3,7 +3,8 @@
  * which the proxy is handed in place of `node:http`'s IncomingMessage and ServerResponse: the head as
  * parsed with the whole body, and an answer written as `node:http` writes it, byte for byte.
  */
-import { STATUS_CODES, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import { STATUS_CODES } from '../wire/node-http.js';
 import type { Socket } from 'node:net';
 import type { RestRequest, RestResponse } from './rest-exchange.js';
 import type { RequestHead } from './http1-request.js';

@@ -18,7 +18,8 @@
  * The first bytes are put back on the socket: the HTTP/2 session and the TLS socket read them
  * from the socket's buffer themselves, so those sockets are not resumed here.
  */
-import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
+import { createServer as createHttpServer } from '../wire/node-http.js';
 import http2, { type Http2Server, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import net from 'node:net';
 import type { TLSSocket } from 'node:tls';

@@ -3,7 +3,8 @@
  * requests and responses of (`NODE_EXCHANGE`, given to createServer), so each object it builds
  * already is the exchange: no wrapper, no copy. What they add is read from what Node keeps.
  */
-import { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage as NodeIncomingMessage } from 'node:http';
+import { IncomingMessage, ServerResponse } from '../wire/node-http.js';
 import type { Readable } from 'node:stream';
 import type { RestRequest, RestResponse } from './rest-exchange.js';
 
@@ -28,7 +29,7 @@ export class NodeRequest extends IncomingMessage implements RestRequest {
 }
 
 /** Generic as ServerResponse is (so that a server of these is one of Node's servers to the types); always of a NodeRequest. */
-export class NodeResponse<Request extends IncomingMessage = NodeRequest> extends ServerResponse<Request> implements RestResponse {
+export class NodeResponse<Request extends NodeIncomingMessage = NodeRequest> extends ServerResponse<Request> implements RestResponse {
   /** Set by `node:http` when this answer closes its connection. */
   declare _last?: boolean;
   /** The Content-Length `node:http` wrote from writeHead's own headers (getHeader does not see those). */

@@ -10,7 +10,6 @@ import type { RedisConnection } from '../auth/redis.js';
 import type { FlowDemandSource, ReplicaTally } from '../flow/demand.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import { ReplicaDemand } from './replica-demand.js';
-import { startKedaScaler } from './scaler.js';
 
 export interface FlowDemandParts {
   /** This replica's demand: its data planes', summed. */
@@ -57,7 +56,8 @@ export async function startFlowDemand(options: {
   const scaler =
     kedaPort === undefined
       ? undefined
-      : await startKedaScaler({ host: options.host, port: kedaPort, totals: replicas, log }).catch(async (err: unknown) => {
+      : // Loaded only with --keda-port: it brings gRPC and protobuf (5 MB of idle memory: docs/observability.md#memory).
+        await (await import('./scaler.js')).startKedaScaler({ host: options.host, port: kedaPort, totals: replicas, log }).catch(async (err: unknown) => {
           await replicas.stop();
           throw err;
         });

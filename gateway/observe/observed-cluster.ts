@@ -18,7 +18,8 @@ import { latestDisagreements } from './shadow-compare.js';
  */
 type ObserveRequest = { readonly names?: readonly string[] };
 const OBSERVE = channel<ObserveRequest, Gathered>('sgw-observe');
-const GATHER_TIMEOUT_MS = 2000;
+/** A scrape waits this long for a busy worker (the bundled ServiceMonitor allows 10 s): a worker left out drops its series from that scrape. */
+const GATHER_TIMEOUT_MS = 5000;
 
 /** Worker side: answer the primary's observe requests with what this worker's data plane gathers. */
 export function answerObserveRequests(gather: (names?: readonly string[]) => Promise<Gathered>): void {

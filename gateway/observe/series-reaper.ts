@@ -18,6 +18,7 @@
  */
 import type { Registry } from 'prom-client';
 import type { RouteTable } from '../../routing/types.js';
+import type { GatewayMetrics } from './metrics.js';
 
 type Labels = Record<string, string | number>;
 
@@ -134,4 +135,9 @@ function seriesLabels(labels: Labels, names: readonly string[]): Labels {
   const out: Labels = {};
   for (const n of names) out[n] = labels[n] ?? '';
   return out;
+}
+
+/** The series reaper of a process's metrics, over the table it routes on (not started). */
+export function seriesReaper(metrics: GatewayMetrics, table: () => RouteTable, graceMs: number): SeriesReaper {
+  return new SeriesReaper({ registry: metrics.registry, live: () => liveSubjects(table()), graceMs, reaped: () => metrics.seriesRemoved() });
 }

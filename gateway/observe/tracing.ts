@@ -41,11 +41,15 @@ import {
   type TextMapSetter,
   type Tracer,
 } from '@opentelemetry/api';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
-import { B3InjectEncoding, B3Propagator } from '@opentelemetry/propagator-b3';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BatchSpanProcessor, ParentBasedSampler, SamplingDecision, TraceIdRatioBasedSampler, TracerProvider, type IdGenerator } from '@opentelemetry/sdk-trace';
+import { createRequire } from 'node:module';
+import type * as OtelCore from '@opentelemetry/core';
+import type * as OtelExporter from '@opentelemetry/exporter-trace-otlp-proto';
+import type * as OtelB3 from '@opentelemetry/propagator-b3';
+import type * as OtelResources from '@opentelemetry/resources';
+import type * as OtelSdk from '@opentelemetry/sdk-trace';
+import type { B3Propagator } from '@opentelemetry/propagator-b3';
+import type { W3CTraceContextPropagator } from '@opentelemetry/core';
+import type { IdGenerator, TraceIdRatioBasedSampler, TracerProvider } from '@opentelemetry/sdk-trace';
 import { LogBudget } from './log-budget.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { Backend, Routed } from '../../routing/types.js';
@@ -218,6 +222,21 @@ export function tracesUrl(endpoint: string): string {
   return u.toString();
 }
 
+/**
+ * The OpenTelemetry SDK, loaded by the first Tracing: a process without --otlp-endpoint never loads
+ * it (about 250 modules and 7 MB of every process's idle resident memory: docs/observability.md#memory).
+ */
+function loadSdk(): { core: typeof OtelCore; exporter: typeof OtelExporter; b3: typeof OtelB3; resources: typeof OtelResources; sdk: typeof OtelSdk } {
+  const require = createRequire(import.meta.url);
+  return {
+    core: require('@opentelemetry/core') as typeof OtelCore,
+    exporter: require('@opentelemetry/exporter-trace-otlp-proto') as typeof OtelExporter,
+    b3: require('@opentelemetry/propagator-b3') as typeof OtelB3,
+    resources: require('@opentelemetry/resources') as typeof OtelResources,
+    sdk: require('@opentelemetry/sdk-trace') as typeof OtelSdk,
+  };
+}
+
 const NO_ATTRIBUTES: Attributes = Object.freeze({});
 const SERVER = { kind: SpanKind.SERVER } as const;
 
@@ -226,9 +245,11 @@ export class Tracing {
   private readonly tracer: Tracer;
   private readonly ids = new PooledIds();
   private readonly rootSampler: TraceIdRatioBasedSampler;
-  private readonly w3c = new W3CTraceContextPropagator();
-  private readonly b3Single = new B3Propagator({ injectEncoding: B3InjectEncoding.SINGLE_HEADER });
-  private readonly b3Multi = new B3Propagator({ injectEncoding: B3InjectEncoding.MULTI_HEADER });
+  private readonly w3c: W3CTraceContextPropagator;
+  private readonly b3Single: B3Propagator;
+  private readonly b3Multi: B3Propagator;
+  /** The SDK's SamplingDecision.NOT_RECORD. */
+  private readonly notRecord: number;
   private readonly failureLog = new LogBudget(1, 60_000);
 
   constructor(
@@ -236,8 +257,14 @@ export class Tracing {
     metrics: GatewayMetrics,
     log?: Logger,
   ) {
+    const { core, exporter: otlp, b3, resources, sdk } = loadSdk();
+    const { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, TracerProvider } = sdk;
+    this.w3c = new core.W3CTraceContextPropagator();
+    this.b3Single = new b3.B3Propagator({ injectEncoding: b3.B3InjectEncoding.SINGLE_HEADER });
+    this.b3Multi = new b3.B3Propagator({ injectEncoding: b3.B3InjectEncoding.MULTI_HEADER });
     this.rootSampler = new TraceIdRatioBasedSampler(options.sample);
-    const exporter = new OTLPTraceExporter({ url: tracesUrl(options.endpoint), timeoutMillis: options.exportTimeoutMs ?? 10_000, concurrencyLimit: 2 });
+    this.notRecord = sdk.SamplingDecision.NOT_RECORD;
+    const exporter = new otlp.OTLPTraceExporter({ url: tracesUrl(options.endpoint), timeoutMillis: options.exportTimeoutMs ?? 10_000, concurrencyLimit: 2 });
     const failed = (error: string): void => {
       const skipped = this.failureLog.take();
       if (skipped !== undefined) log?.warn({ endpoint: options.endpoint, error, ...(skipped ? { notLogged: skipped } : {}) }, 'spans could not be exported to the OTLP collector: dropped (counted)');
@@ -253,7 +280,7 @@ export class Tracing {
     });
     this.provider = new TracerProvider({
       // OTEL_SERVICE_NAME names the service, as in every OpenTelemetry SDK.
-      resource: resourceFromAttributes({ 'service.name': process.env.OTEL_SERVICE_NAME || 'seldon-gateway' }),
+      resource: resources.resourceFromAttributes({ 'service.name': process.env.OTEL_SERVICE_NAME || 'seldon-gateway' }),
       sampler: new ParentBasedSampler({ root: this.rootSampler }),
       idGenerator: this.ids,
       spanProcessors: [processor],
@@ -287,7 +314,7 @@ export class Tracing {
       writer.strip(carrier);
     }
     const traceId = this.ids.generateTraceId();
-    if (this.rootSampler.shouldSample(ROOT_CONTEXT, traceId).decision === SamplingDecision.NOT_RECORD) {
+    if (this.rootSampler.shouldSample(ROOT_CONTEXT, traceId).decision === this.notRecord) {
       writer.set(carrier, 'traceparent', `00-${traceId}-${this.ids.generateSpanId()}-00`);
       return new CallTrace(this, writer, traceId, undefined, undefined);
     }

@@ -29,12 +29,18 @@ import { GatewayMetrics } from '../observe/metrics.js';
 import { PRIMARY_PROBE_INTERVAL_MS } from '../observe/runtime-metrics.js';
 import { serveStoresToWorkers } from '../auth/stores.js';
 import { answerObserveRequests, gatherCluster } from '../observe/observed-cluster.js';
-import { answerMemoryRequests, clusterMemory, type ProcessMemory } from '../observe/process-memory.js';
+import { answerMemoryRequests, clusterMemory, trimHeap, type ProcessMemory } from '../observe/process-memory.js';
 import type { Gathered } from '../observe/observed.js';
 import { RouteState } from './route-state.js';
-import { notAccepting, sourceFor, startControlPlane, type DataPlanes, type PlanesReadiness, type PublicPorts } from './control-plane.js';
-import { LocalDataPlane, seriesReaper } from './local-plane.js';
-import { keepServing } from './serve.js';
+// Each role loads its own plane only (`import()` in runPrimary and runWorker): a worker never loads the
+// admin page, the KEDA scaler or the rollout controller, nor the primary the request path.
+import type { DataPlanes, PlanesReadiness, PublicPorts } from './control-plane.js';
+import { notAccepting } from '../edge/accept-guard.js';
+import { seriesReaper } from '../observe/series-reaper.js';
+import { endpointsFor, routesToEndpoints, sourceFor } from './sources.js';
+import { EndpointIndex, type SliceChange } from '../../source/kubernetes/endpoint-index.js';
+import type { EndpointWatcher } from '../../source/kubernetes/endpoints.js';
+import { keepServing } from './logger.js';
 import type { SourceEvent } from '../../source/source.js';
 import { addCounts, type SteerCounts } from '../observe/steer-tally.js';
 import { fromWire, toWire, type SteerOverridesWire } from '../steer/overrides.js';
@@ -52,6 +58,8 @@ import type { SinkView } from '../payload-log/sinks.js';
 
 type ToWorker =
   | { type: 'sdep-events'; events: readonly SourceEvent[] }
+  | { type: 'endpoint-slices'; changes: readonly SliceChange[] }
+  | { type: 'endpoint-snapshot'; slices: readonly SliceChange[] }
   | { type: 'sdep-snapshot'; deployments: [string, SeldonDeployment][] }
   | { type: 'steer'; overrides: SteerOverridesWire }
   | { type: 'steer-keys'; keys: string[] }
@@ -161,8 +169,11 @@ class WorkerPlanes implements DataPlanes {
     private readonly log: Logger,
     /** The primary's own metrics, gathered with the workers'. */
     private readonly own: Registry,
+    /** The one EndpointSlice watcher (endpoint routing on the Kubernetes source): every slice it sees goes to every worker's index. */
+    private readonly endpoints: EndpointWatcher | undefined,
   ) {
     this.processes = config.process.workers;
+    endpoints?.onSlices((changes) => this.broadcast({ type: 'endpoint-slices', changes }));
   }
 
   async start(): Promise<PublicPorts> {
@@ -272,6 +283,7 @@ class WorkerPlanes implements DataPlanes {
     this.stopStores?.();
     this.stopRewards?.();
     this.demand.stop();
+    await this.endpoints?.stop();
   }
 
   private workers(): Worker[] {
@@ -293,6 +305,7 @@ class WorkerPlanes implements DataPlanes {
       // so it starts from the whole current set and then follows the event stream.
       if (msg?.type === 'worker-hello') {
         this.send(w, { type: 'sdep-snapshot', deployments: [...this.current] });
+        if (this.endpoints !== undefined) this.send(w, { type: 'endpoint-snapshot', slices: this.endpoints.index.snapshot() });
         this.send(w, { type: 'steer-keys', keys: this.keys });
         this.send(w, { type: 'steer', overrides: this.overrides });
         if (this.replicas !== undefined) this.send(w, { type: 'sgw-replicas', tally: this.replicas });
@@ -328,9 +341,13 @@ class WorkerPlanes implements DataPlanes {
 export async function runPrimary(config: GatewayConfig, log: Logger): Promise<void> {
   // The primary serves no traffic: its event loop is probed ten times less often (idle wake-ups).
   const metrics = new GatewayMetrics({ loopProbeMs: PRIMARY_PROBE_INTERVAL_MS });
-  const planes = new WorkerPlanes(config, log, metrics.registry);
+  const source = sourceFor(config.source, { log });
+  // The primary watches EndpointSlices for every worker: only it loads the Kubernetes client.
+  const planes = new WorkerPlanes(config, log, metrics.registry, await endpointsFor(config, source, log));
   const state = new RouteState(config.compile);
-  const gateway = await startControlPlane(config, { log, source: sourceFor(config.source, { log }), state, metrics, planes });
+  const { startControlPlane } = await import('./control-plane.js');
+  const gateway = await startControlPlane(config, { log, source, state, metrics, planes });
+  trimHeap();
   // The primary's own series (the rollout counters) follow its table as the workers' follow theirs.
   seriesReaper(metrics, () => state.current, config.observe.seriesGraceMs).start();
   keepServing(log, metrics);
@@ -339,9 +356,11 @@ export async function runPrimary(config: GatewayConfig, log: Logger): Promise<vo
 
 /** A cluster worker: one data plane, fed and asked by the primary over IPC. */
 export async function runWorker(config: GatewayConfig, log: Logger): Promise<void> {
+  // Endpoint routing on the Kubernetes source: the primary's watcher feeds this index (no Kubernetes client here).
+  const endpoints = routesToEndpoints(config, sourceFor(config.source, { log })) ? new EndpointIndex() : undefined;
+  const { LocalDataPlane } = await import('./local-plane.js');
   const plane = await LocalDataPlane.open(config, log, {
-    // Each worker watches EndpointSlices itself: endpoint changes reach its balancer without a hop.
-    source: sourceFor(config.source, { log }),
+    endpoints,
     reusePort: process.env[REUSE_PORT_ENV] === '1',
     acceptChanged: (failing) => {
       if (process.connected) process.send?.({ type: 'worker-accept', failing: failing ?? null } satisfies ToPrimary);
@@ -357,6 +376,8 @@ export async function runWorker(config: GatewayConfig, log: Logger): Promise<voi
   process.on('SIGTERM', () => undefined);
   process.on('message', (msg: ToWorker) => {
     if (msg?.type === 'sdep-events') plane.state.apply(msg.events);
+    else if (msg?.type === 'endpoint-slices') endpoints?.apply(msg.changes);
+    else if (msg?.type === 'endpoint-snapshot') endpoints?.reset(msg.slices);
     else if (msg?.type === 'sdep-snapshot') {
       const keep = new Set(msg.deployments.map(([k]) => k));
       const events: SourceEvent[] = msg.deployments.map(([key, deployment]) => ({ type: 'upsert', key, deployment }));
@@ -381,6 +402,7 @@ export async function runWorker(config: GatewayConfig, log: Logger): Promise<voi
   process.send?.({ type: 'worker-hello' } satisfies ToPrimary);
   let ports: PublicPorts;
   try {
+    trimHeap();
     ports = await plane.start();
   } catch (err) {
     const problem = err instanceof Error ? err.message : String(err);

@@ -27,21 +27,18 @@ import { createAdminApp } from '../admin/server.js';
 import { AdminToken } from '../admin/token.js';
 import { diagnostics, type PageSettings } from '../admin/page-model.js';
 import { FLOW_METRICS, flowViews } from '../observe/flow-metrics.js';
-import type { AcceptFailure } from '../edge/accept-guard.js';
 import type { GatewayConfig } from '../config/parse.js';
-import type { SourceConfig } from '../config/source.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import type { ProcessMemory } from '../observe/process-memory.js';
 import { OBSERVED_METRICS, TrafficHistory, WINDOW_SAMPLES, aggregatedText, type Gathered } from '../observe/observed.js';
 import { routeWeights } from '../observe/route-gauges.js';
+import { sourceName } from './sources.js';
 import type { RouteState, TableChange } from './route-state.js';
-import { findClusterAccess, type KubeLog } from '../../source/kubernetes/cluster-access.js';
 import type { DeploymentEvents } from '../../source/kubernetes/events.js';
 import type { EjectionNotice } from '../upstream/health-reports.js';
 import type { ReplicaTally } from '../flow/demand.js';
 import { EJECTION_METRICS, ejectedEndpoints } from '../observe/ejections-view.js';
 import { LazyKubeSource, deploymentEventsFor } from '../../source/kubernetes/kubernetes.js';
-import { ManifestSource } from '../../source/manifest-source.js';
 import type { DeploymentSource, SourceEvent, SourceSink } from '../../source/source.js';
 import type { RouteTable } from '../../routing/types.js';
 import { steerGroup, type SteerOverride } from '../../routing/steering.js';
@@ -140,23 +137,6 @@ export interface ControlPlaneParts {
   readonly planes: DataPlanes;
 }
 
-/**
- * The source the config asks for: the manifests if given; else the Kubernetes API when --kubernetes
- * is set or credentials are found (a kubeconfig, or the in-cluster service account).
- */
-export function sourceFor(config: SourceConfig, options: { environment?: NodeJS.ProcessEnv; log?: KubeLog } = {}): DeploymentSource {
-  if (config.manifests) return new ManifestSource({ path: config.manifests });
-  const access = findClusterAccess({ kubeconfig: config.kubeconfig, environment: options.environment ?? process.env });
-  if (access) return new LazyKubeSource({ access, namespace: config.watchNamespace, ...(options.log ? { log: options.log } : {}) });
-  if (config.kubernetes) throw new Error('--kubernetes: no kubeconfig (--kubeconfig, KUBECONFIG, ~/.kube/config) and no in-cluster service account found');
-  throw new Error('no SeldonDeployment source: pass --manifests <file-or-dir>, or --kubernetes with a kubeconfig (--kubeconfig or KUBECONFIG), or run in a cluster');
-}
-
-/** The source's name in logs and metrics (the `source` label). */
-export function sourceName(config: SourceConfig): 'manifests' | 'kubernetes' {
-  return config.manifests ? 'manifests' : 'kubernetes';
-}
-
 /** The admin token of --admin-token-file, if given (read now: an unusable file is an error). */
 async function loadAdminToken(file: string | undefined, log: Logger): Promise<AdminToken | undefined> {
   return file === undefined ? undefined : AdminToken.load(file, { log });
@@ -169,11 +149,6 @@ function isLoopback(host: string): boolean {
 
 /** How long a start waits for the replicas' shared steering key from Redis (its connect timeout, and a little). */
 const STEER_KEY_WAIT_MS = 3000;
-
-/** The /readyz detail while a process cannot accept connections (edge/accept-guard.ts). */
-export function notAccepting(reason: AcceptFailure, who = 'this process'): string {
-  return `${who} cannot accept connections: ${reason === 'EMFILE' ? 'out of file descriptors (EMFILE)' : reason === 'ENFILE' ? 'the system is out of file descriptors (ENFILE)' : 'accept failed'}`;
-}
 
 /**
  * Warning Events on SeldonDeployments that are rejected or degraded (Kubernetes source only).

@@ -13,7 +13,7 @@ import { DataPlane } from './data-plane.js';
 import { GatewayMetrics } from '../observe/metrics.js';
 import { dataPlaneObservers, metricsJson, type DataPlaneObservers, type Gathered } from '../observe/observed.js';
 import { readyEndpointCounts } from '../observe/route-gauges.js';
-import { SeriesReaper, liveSubjects } from '../observe/series-reaper.js';
+import { seriesReaper, type SeriesReaper } from '../observe/series-reaper.js';
 import { processMemory, type ProcessMemory } from '../observe/process-memory.js';
 import type { RouteState } from './route-state.js';
 import type { ProviderKeySets } from '../auth/jwt-keys.js';
@@ -21,12 +21,12 @@ import type { JwtProviderConfig } from '../config/jwt.js';
 import type { SteerCounts } from '../observe/steer-tally.js';
 import type { RewardSink } from '../steer/bandit-edge.js';
 import type { SteerOverride } from '../../routing/steering.js';
-import type { RouteTable } from '../../routing/types.js';
-import { notAccepting, type DataPlanes, type PlanesReadiness, type PublicPorts } from './control-plane.js';
-import type { EndpointWatcher } from '../../source/kubernetes/endpoints.js';
+import { notAccepting } from '../edge/accept-guard.js';
+import type { DataPlanes, PlanesReadiness, PublicPorts } from './control-plane.js';
+import type { EndpointSource } from '../upstream/pools.js';
+import type { WatchedEndpoints } from '../observe/route-gauges.js';
 import type { EjectionNotice } from '../upstream/health-reports.js';
-import { LazyKubeSource, endpointWatcherFor } from '../../source/kubernetes/kubernetes.js';
-import type { DeploymentSource, SourceEvent } from '../../source/source.js';
+import type { SourceEvent } from '../../source/source.js';
 import type { FlowDemandSource } from '../flow/demand.js';
 import { SettableReplicaCount } from '../keda/worker-demand.js';
 import type { ReplicaTally } from '../flow/demand.js';
@@ -34,9 +34,12 @@ import type { LogSinkConfig } from '../config/log-sinks.js';
 import { PlaneLog } from '../payload-log/plane.js';
 import type { SinkView } from '../payload-log/sinks.js';
 
+/** Ready endpoints per Service, and when they change: a process's own EndpointSlice watcher, or a cluster worker's index the primary feeds. */
+export type PlaneEndpoints = EndpointSource & WatchedEndpoints & { stop(): void | Promise<void> };
+
 export interface LocalPlaneOptions {
-  /** The deployment source: with the Kubernetes API, the EndpointSlice watcher shares its connection and scope. */
-  readonly source: DeploymentSource;
+  /** With endpoint routing on the Kubernetes source: the endpoints this data plane balances across (`endpointsFor`, or a worker's index). */
+  readonly endpoints?: PlaneEndpoints | undefined;
   /** Where access log lines go instead of stdout (tests). */
   readonly accessSink?: AccessSink;
   /** Listen with SO_REUSEPORT (a cluster worker, where Node supports it). */
@@ -49,29 +52,13 @@ export interface LocalPlaneOptions {
   readonly ejected?: (notice: EjectionNotice) => void;
 }
 
-/**
- * With the Kubernetes source and endpoint routing on, an EndpointSlice watcher (started) on the
- * same connection and scope; otherwise none, and upstreams are dialled by Service name.
- */
-export async function endpointsFor(config: GatewayConfig, source: DeploymentSource, log: Logger): Promise<EndpointWatcher | undefined> {
-  if (!config.source.endpointRouting || !(source instanceof LazyKubeSource)) return undefined;
-  const watcher = await endpointWatcherFor(await source.load(), { log });
-  watcher.start();
-  return watcher;
-}
-
-/** The series reaper of a process's metrics (observe/series-reaper.ts), over the table it routes on; not started. */
-export function seriesReaper(metrics: GatewayMetrics, table: () => RouteTable, graceMs: number): SeriesReaper {
-  return new SeriesReaper({ registry: metrics.registry, live: () => liveSubjects(table()), graceMs, reaped: () => metrics.seriesRemoved() });
-}
-
 export class LocalDataPlane implements DataPlanes {
   readonly processes = 1;
 
   private constructor(
     private readonly plane: DataPlane,
     private readonly observers: DataPlaneObservers,
-    private readonly endpoints: EndpointWatcher | undefined,
+    private readonly endpoints: PlaneEndpoints | undefined,
     /** The replicas as the control plane last counted them (fixed flow limits, local rate-limit shares). */
     private readonly replicas: SettableReplicaCount,
     /** Where ejections go, once the control plane says (`onEjection`). */
@@ -88,7 +75,7 @@ export class LocalDataPlane implements DataPlanes {
   }
 
   static async open(config: GatewayConfig, log: Logger, options: LocalPlaneOptions): Promise<LocalDataPlane> {
-    const endpoints = await endpointsFor(config, options.source, log);
+    const endpoints = options.endpoints;
     const metrics = new GatewayMetrics();
     const payload = config.logSinksFile !== undefined ? new PlaneLog({ logSinks: config.logSinks, auth: config.auth, randomSeed: config.upstream.randomSeed }, metrics.registry, log) : undefined;
     const observers = dataPlaneObservers(config.observe, metrics, options.accessSink, log, payload?.logger);

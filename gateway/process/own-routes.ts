@@ -6,7 +6,8 @@
  * own error body). Built at construction (fastify makes its server synchronously); `ready()` is
  * awaited when the data plane listens.
  */
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import type { Server as HttpServer } from 'node:http';
+import { createServer as createHttpServer } from '../wire/node-http.js';
 import type net from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { EdgeConfig } from '../config/edge.js';

@@ -1,57 +1,25 @@
 /**
  * `seldon-gateway serve` in one process: the control plane (control-plane.ts) with its data plane
  * in this process (local-plane.ts). The CLI runs the same control plane in a cluster primary with
- * a data plane per worker (cluster.ts); tests and the quick start run this one. Also here: what
- * every gateway process sets up for itself (its logger, its last-resort error policy).
+ * a data plane per worker (cluster.ts); tests and the quick start run this one.
  */
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import type { GatewayConfig } from '../config/parse.js';
 import type { AccessSink } from '../observe/access-log.js';
-import { LogBudget } from '../observe/log-budget.js';
-import { LOG_FORMAT } from '../observe/log-format.js';
-import type { GatewayMetrics } from '../observe/metrics.js';
-import { sourceFor, startControlPlane, type Gateway } from './control-plane.js';
+import { startControlPlane, type Gateway } from './control-plane.js';
 import { LocalDataPlane } from './local-plane.js';
+import { createLogger } from './logger.js';
+import { endpointsFor, sourceFor } from './sources.js';
 import type { DeploymentSource } from '../../source/source.js';
 
 export type { Gateway } from './control-plane.js';
-export { sourceFor, sourceName } from './control-plane.js';
-
-/** The gateway's logger: JSON lines on stdout, or on `destination` (the quick start's terminal). */
-export function createLogger(level: string, destination?: { write(line: string): void }): Logger {
-  const options = {
-    ...LOG_FORMAT,
-    level,
-    base: { service: 'seldon-gateway' },
-    // Never log credentials, whatever object a caller hands the logger.
-    redact: { paths: ['*.authorization', '*.Authorization', '*.token', '*.access_token', '*.oauth_secret', 'headers.authorization'], censor: '[redacted]' },
-  };
-  return destination ? pino(options, destination) : pino(options);
-}
-
-/**
- * The last-resort policy for errors no handler caught (a bug, or input nothing else caught):
- * log them, count them, keep serving. A request-level guard (grpc/proxy.ts, rest/proxy.ts) fails
- * the one request; what still escapes is async work whose request is bounded by its timeouts.
- * Exiting instead would cut every other tenant's in-flight requests on this process, and hand
- * any client that can trigger it a crash loop (Envoy does not die on a bad request either).
- * Installed once the process serves: a failure while starting still ends the process.
- */
-export function keepServing(log: Logger, metrics: GatewayMetrics): void {
-  const budget = new LogBudget(5, 10_000);
-  const report = (kind: 'uncaughtException' | 'unhandledRejection', err: unknown): void => {
-    metrics.processErrors.labels(kind).inc();
-    const skipped = budget.take();
-    if (skipped !== undefined) log.error({ kind, err, ...(skipped ? { notLogged: skipped } : {}) }, 'error no handler caught: counted, the process keeps serving');
-  };
-  process.on('uncaughtException', (err) => report('uncaughtException', err));
-  process.on('unhandledRejection', (reason) => report('unhandledRejection', reason));
-}
+export { createLogger } from './logger.js';
 
 /** `now`: the clock OAuth token expiry is read from (tests move it instead of sleeping). */
 export async function startGateway(config: GatewayConfig, options: { source?: DeploymentSource; logger?: Logger; accessSink?: AccessSink; now?: () => number } = {}): Promise<Gateway> {
   const log = options.logger ?? createLogger(config.process.logLevel);
   const source = options.source ?? sourceFor(config.source, { log });
-  const plane = await LocalDataPlane.open(config, log, { source, ...(options.accessSink ? { accessSink: options.accessSink } : {}), now: options.now });
+  const endpoints = await endpointsFor(config, source, log);
+  const plane = await LocalDataPlane.open(config, log, { endpoints, ...(options.accessSink ? { accessSink: options.accessSink } : {}), now: options.now });
   return startControlPlane(config, { log, source, state: plane.state, metrics: plane.metrics, planes: plane });
 }

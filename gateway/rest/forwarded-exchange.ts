@@ -11,7 +11,7 @@
  * primary). Timeouts, retries and breaker answers follow
  * docs/routing.md#timeouts-retries-and-circuit-breakers.
  */
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES } from '../wire/node-http.js';
 import type { Readable } from 'node:stream';
 import { ForwardedRequest, type ForwardExtras } from '../forward/forwarded.js';
 import { failureOutcome, httpOutcome } from '../forward/outcome.js';

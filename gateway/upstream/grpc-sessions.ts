@@ -55,9 +55,13 @@ export class PooledSession {
   /** What ended the session, when something did (for messages). */
   failure: (Error & { code?: string }) | undefined;
   maxStreams = MAX_CONCURRENT_STREAMS;
+  /** Closes the session once it has carried no stream for UPSTREAM_SESSION_IDLE_MS (armed at open, again when its last stream ends; cleared when it closes). */
+  idle: NodeJS.Timeout | undefined;
   readonly release = (): void => {
+    if (--this.active > 0) return;
     // A retired endpoint's session closes once its last stream has ended (drained, never reset).
-    if (--this.active === 0 && this.target.retired) this.target.closeIdle();
+    if (this.target.retired) this.target.closeIdle();
+    else if (!this.session.closed && !this.session.destroyed) this.idle?.refresh();
   };
 
   constructor(
@@ -231,15 +235,20 @@ export class GrpcUpstream {
       ps.failure ??= err;
       this.forget(ps);
     });
+    // Idle: no stream for UPSTREAM_SESSION_IDLE_MS. A timer of our own, not session.setTimeout: Node
+    // keeps a session with such a timer alive until it fires, even once closed (its close path
+    // clears the timer only after marking the session destroyed, when setTimeout(0) no longer acts),
+    // so every session that came and went would stay in memory for the whole idle time.
+    ps.idle = setTimeout(() => {
+      if (ps.active > 0 || session.closed || session.destroyed) return;
+      this.forget(ps);
+      session.close();
+    }, UPSTREAM_SESSION_IDLE_MS);
+    ps.idle.unref();
     session.once('close', () => {
       if (connectTimer) clearTimeout(connectTimer);
+      clearTimeout(ps.idle);
       this.forget(ps);
-    });
-    session.setTimeout(UPSTREAM_SESSION_IDLE_MS, () => {
-      if (ps.active === 0) {
-        this.forget(ps);
-        session.close();
-      }
     });
     // Idle upstream sessions must not keep a draining process alive.
     session.unref();

@@ -57,8 +57,8 @@ export const UPSTREAM_SESSION_OPTIONS: ClientSessionOptions = {
 export const MAX_SESSIONS_PER_UPSTREAM = 4;
 export const STREAMS_BEFORE_NEW_SESSION = 100;
 /**
- * A client session with no activity for this long gets GOAWAY (streams still open finish). This
- * is also what ends connections a client half-closed: Node's HTTP/2 server never notices a FIN.
+ * A client session with no stream for this long gets GOAWAY (edge/h2-server.ts). This is also what
+ * ends connections a client half-closed: Node's HTTP/2 server never notices a FIN.
  */
 export const CLIENT_SESSION_IDLE_MS = 5 * 60_000;
 /** An upstream session with no stream for this long is closed (routes come and go). */

@@ -24,7 +24,7 @@ function sourceFiles(dir: string): string[] {
   });
 }
 
-/** The module specifiers a file loads when it runs: static imports and re-exports (not type-only), import() and require(). */
+/** The module specifiers a file loads when it runs: static imports and re-exports (not type-only), import(), require() and createRequire(…)(). */
 function runtimeSpecifiers(fileName: string, text: string): string[] {
   const file = ts.createSourceFile(fileName, text, ts.ScriptTarget.Latest, true);
   const out: string[] = [];
@@ -44,7 +44,9 @@ function runtimeSpecifiers(fileName: string, text: string): string[] {
       out.push(node.moduleSpecifier.text);
     } else if (ts.isCallExpression(node) && node.arguments.length > 0 && ts.isStringLiteralLike(node.arguments[0]!)) {
       const callee = node.expression;
-      if (callee.kind === ts.SyntaxKind.ImportKeyword || (ts.isIdentifier(callee) && callee.text === 'require')) out.push((node.arguments[0] as ts.StringLiteralLike).text);
+      // `createRequire(import.meta.url)('x')` loads x on first use, as the gateway does for what only some roles need.
+      const createdRequire = ts.isCallExpression(callee) && ts.isIdentifier(callee.expression) && callee.expression.text === 'createRequire';
+      if (callee.kind === ts.SyntaxKind.ImportKeyword || (ts.isIdentifier(callee) && callee.text === 'require') || createdRequire) out.push((node.arguments[0] as ts.StringLiteralLike).text);
     }
     ts.forEachChild(node, visit);
   };

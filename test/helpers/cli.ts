@@ -103,3 +103,66 @@ export async function poll<T>(what: string, probe: () => Promise<T>, ok: (v: T) 
 export function countWorkerExits(output: string): number {
   return (output.match(/worker exited/g) ?? []).length;
 }
+
+/** One process as the admin `/memory` describes it (gateway/observe/process-memory.ts). */
+export interface ProcessMemoryJson {
+  readonly role: 'primary' | 'worker' | 'process';
+  readonly pid: number;
+  readonly worker?: number;
+  readonly rss: number;
+  readonly heapUsed: number;
+  readonly heapTotal: number;
+  readonly external: number;
+  readonly arrayBuffers: number;
+  readonly descriptors: number | null;
+  readonly collected: boolean;
+  readonly upstreams?: { readonly rest: number; readonly grpc: number };
+}
+
+/** GET /memory on the admin port: every process, after two forced full collections in each when `gc`. */
+export async function processMemory(admin: number, gc = false): Promise<ProcessMemoryJson[]> {
+  const r = await request(`http://127.0.0.1:${admin}/memory${gc ? '?gc' : ''}`, { headersTimeout: 30_000, bodyTimeout: 30_000 });
+  const body = (await r.body.json()) as { processes: ProcessMemoryJson[] };
+  if (r.statusCode !== 200) throw new Error(`/memory answered ${r.statusCode}`);
+  return body.processes;
+}
+
+/**
+ * Client connections on known workers of a CLI gateway (`--workers n`), so that a test can send
+ * through each worker on purpose (workers share the port with SO_REUSEPORT, and the kernel picks
+ * one per connection). `open` makes one connection to the public port and leaves it established;
+ * which worker accepted it is the one whose descriptor count (admin `/memory`) rose by exactly one
+ * while no other worker's changed; a connection that cannot be told apart that way, or one more
+ * than a worker needs, is closed and another opened. Returns `perWorker` connections per worker,
+ * in the order of the workers' ids. Call it while the gateway is otherwise quiet.
+ */
+export async function connectionsOnWorkers<C>(admin: number, open: () => Promise<C>, close: (c: C) => Promise<void> | void, perWorker: number, withinMs = 30_000): Promise<C[][]> {
+  const workerFds = async (): Promise<Map<number, number>> => new Map((await processMemory(admin)).filter((p) => p.role === 'worker').map((p) => [p.worker ?? p.pid, p.descriptors ?? -1] as const));
+  const placed = new Map<number, C[]>();
+  const end = Date.now() + withinMs;
+  let before = await workerFds();
+  for (const id of before.keys()) placed.set(id, []);
+  while ([...placed.values()].some((cs) => cs.length < perWorker)) {
+    if (Date.now() > end) throw new Error(`could not place ${perWorker} connection(s) on each worker within ${withinMs} ms: ${[...placed].map(([id, cs]) => `worker ${id}: ${cs.length}`).join(', ')}`);
+    const c = await open();
+    const after = await workerFds();
+    const rose = [...after].filter(([id, n]) => n !== before.get(id));
+    const [id, n] = rose[0] ?? [];
+    const list = id === undefined ? undefined : placed.get(id);
+    if (rose.length === 1 && n === before.get(id!)! + 1 && list !== undefined && list.length < perWorker) {
+      list.push(c);
+      before = after;
+      continue;
+    }
+    await close(c);
+    // Counted again once the gateway has seen the close (the counts are back), or at most 2 s on.
+    const settled = Date.now() + 2000;
+    let now = await workerFds();
+    while (Date.now() < settled && [...before].some(([w, k]) => now.get(w) !== k)) {
+      await new Promise((r) => setTimeout(r, 20));
+      now = await workerFds();
+    }
+    before = now;
+  }
+  return [...placed.keys()].sort((a, b) => a - b).map((id) => placed.get(id)!);
+}

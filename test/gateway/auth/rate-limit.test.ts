@@ -108,6 +108,19 @@ describe('GCRA', () => {
     expect(g.take([limit('21/s')], 10_000).allowed).toBe(true);
   });
 
+  it('forgets the buckets of deployments that took nothing for a minute, however few decisions were made', () => {
+    const g = new Gcra();
+    // 100 deployments come and go, each taking once: far fewer than the 10,000 decisions of the count sweep.
+    for (let i = 0; i < 100; i++) g.take([limit('10/s', `ns/churn${i}`)], i * 1000);
+    expect(g.size).toBeLessThanOrEqual(61);
+    // The live one's bucket stays while it holds something.
+    g.take([limit('1/h', 'ns/live')], 200_000);
+    g.take([limit('10/s', 'ns/other')], 300_000);
+    expect(g.size).toBe(2);
+    g.take([limit('10/s', 'ns/other')], 400_000);
+    expect(g.size).toBe(2);
+  });
+
   it('parses <n>/<s|m|h> and refuses anything else', () => {
     expect(limit('100/s')).toEqual({ key: 'ns/x', count: 100, periodMs: 1000, text: '100/s' });
     expect(limit(' 5 / m ')).toMatchObject({ count: 5, periodMs: 60_000, text: '5/m' });

@@ -2,10 +2,12 @@
  * The gRPC edge against what a client may send or learn: forwarding headers treated
  * as REST's (item 8), public statuses without internal addresses or library text unless
  * --error-detail internal (item 9), and HTTP/2 rapid reset (CVE-2023-44487) closing the
- * connection after a bounded number of premature resets (item 10). Real gateway, real
+ * connection after a bounded number of premature resets (item 10), and a client connection that
+ * closed leaving nothing in memory. Real gateway, real
  * @grpc/grpc-js client and backend, a raw node:http2 client for the resets.
  */
 import http2 from 'node:http2';
+import v8 from 'node:v8';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { grpcClients, startGrpcBackend, type GrpcBackend, type GrpcClients } from '../../fixtures/grpc-backend.js';
@@ -152,6 +154,48 @@ describe('gRPC edge', () => {
       // A name that does not exist, in a namespace: the client's own metadata comes back, nothing else.
       const none = details(await predict(pubClients, { strData: 'x' }, md({ seldon: 'nope', namespace: 'x' })));
       expect(none.details).toBe('no route for gRPC /seldon.protos.Seldon/Predict with seldon="nope" namespace="x"');
+    });
+  });
+
+  describe('client connections that come and go', () => {
+    it('leave no session in memory once closed (Node keeps an HTTP/2 session alive until a timer set with session.setTimeout fires, even once destroyed)', async () => {
+      const gw = await startTestGateway({ manifests: manifests(), resolve: resolve() });
+      // The class of the gateway's sessions with its clients.
+      const server = http2.createServer();
+      const ServerSession = await new Promise<new () => unknown>((resolve) => {
+        server.once('session', (s) => {
+          resolve(s.constructor as new () => unknown);
+          s.destroy();
+        });
+        server.listen(0, '127.0.0.1', () => {
+          const c = http2.connect(`http://127.0.0.1:${(server.address() as { port: number }).port}`).on('error', () => undefined);
+          c.once('close', () => server.close());
+        });
+      });
+      const sessions = (): number => v8.queryObjects(ServerSession, { format: 'count' }) as number;
+      try {
+        // The gateway's own session to the model opens with the first call, and stays.
+        const first = grpcClients(`127.0.0.1:${gw.port}`);
+        expect((await predict(first, { strData: 'x' }, meta('ok'))).ok).toBe(true);
+        first.close();
+        const before = sessions();
+        // 30 clients each make a call and leave: half close, half drop the connection.
+        for (let i = 0; i < 30; i++) {
+          const c = http2.connect(`http://127.0.0.1:${gw.port}`).on('error', () => undefined);
+          const s = c.request({ ':method': 'POST', ':path': '/seldon.protos.Seldon/Predict', 'content-type': 'application/grpc', te: 'trailers', seldon: 'ok', namespace: 'models' });
+          s.on('error', () => undefined);
+          s.resume();
+          s.end(Buffer.from([0, 0, 0, 0, 0]));
+          await new Promise((r) => s.once('close', r));
+          if (i % 2) c.close();
+          else c.destroy();
+        }
+        // Once the gateway has seen them close, nothing holds their sessions: not their idle timers (5 min) either.
+        // (The first client's session may go too: at most what was there before.)
+        await waitFor(() => sessions() <= before, 10_000);
+      } finally {
+        await gw.stop();
+      }
     });
   });
 

@@ -2,11 +2,14 @@
  * An upstream leaves with the last route that names it: once its deployment is deleted, the
  * gateway's idle connections to its model (REST keep-alive connections, gRPC HTTP/2 sessions) close
  * at once, not after their idle timeouts (60 s, 5 min), while the live deployment's stay; a request
- * or call already at the model when its deployment goes is answered whole. Real gateway, real
- * models behind relays that count the gateway's connections.
+ * or call already at the model when its deployment goes is answered whole; and a session that
+ * closed is not held in memory. Real gateway, real models behind relays that count the gateway's
+ * connections.
  */
 import { rmSync } from 'node:fs';
+import http2 from 'node:http2';
 import { join } from 'node:path';
+import v8 from 'node:v8';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { grpcClients, startGrpcBackend, type GrpcBackend, type GrpcClients } from '../../fixtures/grpc-backend.js';
@@ -87,5 +90,38 @@ describe('upstream lifetimes', () => {
     expect((await predict(clients, { strData: 'x' }, md({ seldon: 'live', namespace: 'm' }))).ok).toBe(true);
     expect([counters['live']!.rest.open(), counters['live']!.grpc.open()]).toEqual([1, 1]);
     expect([counters['live']!.rest.accepted(), counters['live']!.grpc.accepted()]).toEqual([1, 1]);
+  });
+});
+
+describe('an upstream session that closed', () => {
+  it('is not held in memory (Node keeps an HTTP/2 session alive until a timer set with session.setTimeout fires, even once destroyed)', async () => {
+    const N = 20;
+    const backend = await startGrpcBackend({ name: 'model' });
+    const names = Array.from({ length: N }, (_x, i) => `d${i}`);
+    const gw = await startTestGateway({
+      manifests: Object.fromEntries(names.map((n) => [`${n}.yaml`, sdep(n, 'm', { predictors: [{ name: 'main' }] })])),
+      resolve: Object.fromEntries(names.map((n) => [`${n}-main.m:5001`, backend.port])),
+    });
+    const clients = grpcClients(`127.0.0.1:${gw.port}`);
+    // The class of the gateway's upstream sessions (and the client's own one, which stays).
+    const probe = http2.connect('http://127.0.0.1:1').on('error', () => undefined);
+    const ClientSession = probe.constructor as new () => unknown;
+    probe.destroy();
+    const sessions = (): number => v8.queryObjects(ClientSession, { format: 'count' }) as number;
+    try {
+      // One upstream, so one session, per deployment.
+      for (const n of names) expect((await predict(clients, { strData: 'x' }, md({ seldon: n, namespace: 'm' }))).ok).toBe(true);
+      const held = sessions();
+      expect(held).toBeGreaterThanOrEqual(N);
+      for (const n of names) rmSync(join(gw.dir, `${n}.yaml`));
+      await waitFor(() => gw.state.current.deployments.size === 0);
+      // Their sessions were retired (closed at once: idle), and once closed nothing holds them: not
+      // their idle timers (5 min) either. queryObjects counts after a full collection.
+      await waitFor(() => sessions() <= held - N, 10_000);
+    } finally {
+      clients.close();
+      await gw.stop();
+      await backend.close();
+    }
   });
 });

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseConfig } from '../../../gateway/config/parse.js';
 import { UsageError } from '../../../gateway/config/values.js';
-import { sourceFor, sourceName } from '../../../gateway/process/serve.js';
+import { sourceFor, sourceName } from '../../../gateway/process/sources.js';
 import { findClusterAccess, serviceAccountNamespace } from '../../../source/kubernetes/cluster-access.js';
 import { loadKubeConfig } from '../../../source/kubernetes/kube-client.js';
 import { KubeSource } from '../../../source/kubernetes/kube-source.js';
