@@ -52,19 +52,25 @@ export class FileSink extends Pump {
       await f.write(batch.map(jsonLine).join(''));
     } catch {
       // Unwritable now (a directory being swapped, a full disk): again later; the file is reopened.
-      await this.file?.close().catch(() => undefined);
-      this.file = undefined;
+      await this.release();
       countAll(this.metrics, this.sink, batch, 'retried');
       return batch;
     }
+    // Closed while writing (the sink left the file): the handle this write opened goes with it.
+    if (this.closed) await this.release();
     countAll(this.metrics, this.sink, batch, 'delivered');
     return [];
   }
 
+  private async release(): Promise<void> {
+    const f = this.file;
+    this.file = undefined;
+    await f?.close().catch(() => undefined);
+  }
+
   override close(): LogEvent[] {
     const left = super.close();
-    void this.file?.close().catch(() => undefined);
-    this.file = undefined;
+    void this.release();
     return left;
   }
 }

@@ -49,6 +49,8 @@ export abstract class Pump {
   private immediate = false;
   private failures = 0;
   protected closed = false;
+  /** The delivery in flight, if any (`settled`). */
+  private inFlight: Promise<void> | undefined;
   /** Settles `drained()` once nothing is queued or in flight. */
   private idleWaiters: (() => void)[] = [];
 
@@ -100,11 +102,24 @@ export abstract class Pump {
       () => {
         this.scheduled = undefined;
         this.immediate = false;
-        void this.run();
+        this.runNow();
       },
       full ? 0 : (this.settings.lingerMs ?? LINGER_MS),
     );
     this.scheduled.unref();
+  }
+
+  private runNow(): void {
+    const run = this.run();
+    this.inFlight = run;
+    void run.finally(() => {
+      if (this.inFlight === run) this.inFlight = undefined;
+    });
+  }
+
+  /** Resolves once no delivery is in flight (after `close`: nothing of this pump counts any more). */
+  async settled(): Promise<void> {
+    while (this.inFlight !== undefined) await this.inFlight;
   }
 
   private async run(): Promise<void> {
@@ -146,7 +161,7 @@ export abstract class Pump {
     this.timer = setTimeout(
       () => {
         this.timer = undefined;
-        void this.run();
+        this.runNow();
       },
       backoffMs(this.failures, this.settings.retryMinMs, this.settings.retryMaxMs),
     );

@@ -100,6 +100,8 @@ export class Shipper {
   private readonly poster: CloudEventsPoster;
   private readonly trim: (...args: (string | number)[]) => Promise<unknown>;
   private running = false;
+  /** The round in flight, if any (`settled`). */
+  private inFlight: Promise<void> | undefined;
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
   private measurer: NodeJS.Timeout | undefined;
@@ -152,11 +154,20 @@ export class Shipper {
     this.poster.close();
   }
 
+  /** Resolves once no round is in flight (after `stop`: nothing of this shipper counts any more). */
+  async settled(): Promise<void> {
+    while (this.inFlight !== undefined) await this.inFlight;
+  }
+
   private next(ms: number): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      void this.round();
+      const round = this.round();
+      this.inFlight = round;
+      void round.finally(() => {
+        if (this.inFlight === round) this.inFlight = undefined;
+      });
     }, ms);
     this.timer.unref();
   }
@@ -183,6 +194,8 @@ export class Shipper {
     let r: [Buffer, unknown][] | null;
     if (from === '0') r = (await this.client.callBuffer('XREADGROUP', 'GROUP', SHIPPER_GROUP, this.consumer, 'COUNT', this.settings.batch, 'STREAMS', this.key, '0')) as [Buffer, unknown][] | null;
     else {
+      // Stopped meanwhile: no connection made that nothing would close.
+      if (this.stopped) return [];
       if (this.blocking === undefined || this.blocking.status === 'end') this.blocking = this.redis.blockingClient();
       const b = this.blocking;
       // Still connecting (no offline queue: a command now would fail): wait for it, within a read's time.

@@ -100,7 +100,8 @@ export class LogSinks implements EventSink {
       old.shipper?.retire();
       const left = this.stop(old);
       if (left.length > 0) this.d.log?.warn({ sink: name, dropped: left.length }, 'log sink removed with events still waiting: they are dropped');
-      void this.d.metrics.forget(name);
+      // Its series go once nothing of it can count again (a delivery in flight settles first), unless it is back by then.
+      void Promise.all([old.writer?.settled(), old.shipper?.settled()]).then(() => (this.sinks.has(name) ? undefined : this.d.metrics.forget(name)));
     }
     this.sinks = next;
   }

@@ -16,12 +16,8 @@
 import { ProviderKeySets } from '../auth/jwt-keys.js';
 import type { JwtProviderConfig } from '../config/jwt.js';
 import { JwtProvidersFile, applyJwtProviders } from './jwt-providers-file.js';
-import type { LogSinkConfig } from '../config/log-sinks.js';
-import { LogSinksFile, applyLogSinks } from './log-sinks-file.js';
-import { LogMetrics } from '../payload-log/metrics.js';
-import { planeShippers } from '../payload-log/plane.js';
-import { sinkView, type SinkView } from '../payload-log/sinks.js';
-import { LOG_METRICS, sinkStates } from '../payload-log/view.js';
+// Payload logging's modules (gateway/payload-log/) load only with --log-sinks (`import()` in controlPlaneLogSinks).
+import { controlPlaneLogSinks, type LogSinkPlanes } from './log-sinks-file.js';
 import type { Logger } from 'pino';
 import { createAdminApp } from '../admin/server.js';
 import { AdminToken } from '../admin/token.js';
@@ -70,7 +66,7 @@ export interface PlanesReadiness {
  * Where traffic is served, as the control plane sees it: one data plane in this process, or one
  * per cluster worker. The control plane calls nothing else.
  */
-export interface DataPlanes {
+export interface DataPlanes extends LogSinkPlanes {
   /** Processes that serve traffic (the diagnostics page says how many). */
   readonly processes: number;
   /** Listen on the public ports; resolves once every data plane does, rejects if one cannot. */
@@ -93,10 +89,6 @@ export interface DataPlanes {
   readonly jwtKeys: ProviderKeySets | undefined;
   /** Every data plane takes the --jwt-providers file as it now reads (process/jwt-providers-file.ts). */
   jwtProviders(providers: readonly JwtProviderConfig[]): void;
-  /** Every data plane takes the --log-sinks file as it now reads (process/log-sinks-file.ts). */
-  logSinks(sinks: readonly LogSinkConfig[]): void;
-  /** This process's log writers as the page shows them (one process); none in a cluster primary (its workers' state is in their metrics). */
-  logViews(): SinkView[];
   /** Without Redis: where the data planes record bandit rewards (the control plane's memory store). */
   rewardsTo(sink: RewardSink): void;
   /** Where every data plane's endpoint ejections go (a Warning Event each): set once by the control plane. */
@@ -206,44 +198,6 @@ function jwtProvidersOf(config: GatewayConfig, state: RouteState, planes: DataPl
     close: () => {
       file.close();
       own?.close();
-    },
-  };
-}
-
-/**
- * --log-sinks while serving: this replica's shippers (with --redis-url, gateway/payload-log/), and
- * the file watched, each change applied to this process's table and shippers and sent to every
- * data plane. Undefined without the flag.
- */
-function logSinksOf(
-  config: GatewayConfig,
-  state: RouteState,
-  planes: DataPlanes,
-  redis: RedisConnection | undefined,
-  metrics: GatewayMetrics,
-  log: Logger,
-): { views(): SinkView[]; close(): void } | undefined {
-  if (config.logSinksFile === undefined) return undefined;
-  const shippers = planeShippers(config.logSinks, redis, metrics.registry, log);
-  let current = config.logSinks;
-  const file = new LogSinksFile(
-    config.logSinksFile,
-    config.logSinks,
-    config.auth.redisUrl,
-    (sinks) => {
-      current = sinks;
-      applyLogSinks(state, shippers, sinks);
-      planes.logSinks(sinks);
-    },
-    { log, metrics: LogMetrics.of(metrics.registry) },
-  );
-  file.start();
-  return {
-    // The shippers' health first (the delivery with Redis), then this process's writers, then every sink as configured.
-    views: () => [...(shippers?.views() ?? []), ...planes.logViews(), ...current.map((c) => sinkView(c, redis !== undefined))],
-    close: () => {
-      file.close();
-      shippers?.close();
     },
   };
 }
@@ -359,7 +313,7 @@ export async function startControlPlane(config: GatewayConfig, parts: ControlPla
   // process; a cluster primary fetches its own (each worker holds and refreshes its set).
   const jwt = jwtProvidersOf(config, state, planes, metrics, log);
   // Payload logging's shippers, one per replica, here (gateway/payload-log/).
-  const logSinks = logSinksOf(config, state, planes, steerRedis, metrics, log);
+  const logSinks = config.logSinksFile === undefined ? undefined : await controlPlaneLogSinks(config.logSinksFile, config, { state, planes, redis: steerRedis, metrics, log });
   const admin = createAdminApp(
     {
       ready,
@@ -376,7 +330,7 @@ export async function startControlPlane(config: GatewayConfig, parts: ControlPla
       memory: (gc) => planes.memory(gc),
       diagnostics: async () => {
         const { window, disagreements } = await history.observe();
-        const [flow, ejected, logged] = await Promise.all([planes.gather(FLOW_METRICS), planes.gather(EJECTION_METRICS), logSinks ? planes.gather(LOG_METRICS) : undefined]);
+        const [flow, ejected, logged] = await Promise.all([planes.gather(FLOW_METRICS), planes.gather(EJECTION_METRICS), logSinks ? planes.gather(logSinks.metricNames) : undefined]);
         return diagnostics({
           flow: flowViews(flow.metrics),
           ejections: ejectedEndpoints(ejected.metrics),
@@ -389,7 +343,7 @@ export async function startControlPlane(config: GatewayConfig, parts: ControlPla
             ...settings,
             redis: steerRedis?.status(),
             jwtKeys: jwt?.keys.states(),
-            logSinks: logged && sinkStates(logSinks!.views(), logged.metrics),
+            logSinks: logged && logSinks?.states(logged.metrics),
           },
           steering: steeringJson(steering.rolloutViews(), steering.banditViews()),
           steer: (g) => steerGroup(g, steering.overrides()),

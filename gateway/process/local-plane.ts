@@ -31,7 +31,8 @@ import type { FlowDemandSource } from '../flow/demand.js';
 import { SettableReplicaCount } from '../keda/worker-demand.js';
 import type { ReplicaTally } from '../flow/demand.js';
 import type { LogSinkConfig } from '../config/log-sinks.js';
-import { PlaneLog } from '../payload-log/plane.js';
+// Payload logging (gateway/payload-log/) loads only with --log-sinks: `import()` in `open`.
+import type { PlaneLog } from '../payload-log/plane.js';
 import type { SinkView } from '../payload-log/sinks.js';
 
 /** Ready endpoints per Service, and when they change: a process's own EndpointSlice watcher, or a cluster worker's index the primary feeds. */
@@ -77,7 +78,10 @@ export class LocalDataPlane implements DataPlanes {
   static async open(config: GatewayConfig, log: Logger, options: LocalPlaneOptions): Promise<LocalDataPlane> {
     const endpoints = options.endpoints;
     const metrics = new GatewayMetrics();
-    const payload = config.logSinksFile !== undefined ? new PlaneLog({ logSinks: config.logSinks, auth: config.auth, randomSeed: config.upstream.randomSeed }, metrics.registry, log) : undefined;
+    const payload =
+      config.logSinksFile === undefined
+        ? undefined
+        : new (await import('../payload-log/plane.js')).PlaneLog({ logSinks: config.logSinks, auth: config.auth, randomSeed: config.upstream.randomSeed }, metrics.registry, log);
     const observers = dataPlaneObservers(config.observe, metrics, options.accessSink, log, payload?.logger);
     // The control plane sets the replica count (gateway/keda/): the flow controller splits fixed limits by it, a rate limit decided locally takes its share.
     const replicas = new SettableReplicaCount(config.process.workers);
