@@ -68,8 +68,8 @@ export class FileSink extends Pump {
     await f?.close().catch(() => undefined);
   }
 
-  override close(): LogEvent[] {
-    const left = super.close();
+  override close(orphans?: (events: readonly LogEvent[]) => void): LogEvent[] {
+    const left = super.close(orphans);
     void this.release();
     return left;
   }

@@ -162,8 +162,8 @@ export class HttpDelivery extends Pump {
     return again;
   }
 
-  override close(): LogEvent[] {
-    const left = super.close();
+  override close(orphans?: (events: readonly LogEvent[]) => void): LogEvent[] {
+    const left = super.close(orphans);
     this.poster.close();
     return left;
   }

@@ -8,7 +8,8 @@
  *   that failed and will be tried again), `dropped` (lost; why: the drops counter).
  * - `seldon_gateway_log_drops_total{sink,reason}`: `overflow` (the process's queue was full),
  *   `rejected` (the sink refused the event with a 4xx three times), `unknown_sink` (a name gone from
- *   --log-sinks while the table still named it), `shutdown` (still waiting when the process stopped).
+ *   --log-sinks while the table still named it: a request in flight through the change), `removed`
+ *   (waiting for a sink when it left --log-sinks), `shutdown` (still waiting when the process stopped).
  * - `seldon_gateway_log_buffer_bytes{sink}`: events waiting in this process's memory.
  * - `seldon_gateway_log_sinks_reloads_total{result}`: the --log-sinks file read again while running.
  * - `seldon_gateway_log_claimed_total{sink}`: entries this replica's shipper claimed from another that
@@ -19,13 +20,15 @@
  *   those a shipper has read, and the age of the oldest.
  *
  * One set per registry (a single process's control plane and data plane share theirs). The series
- * of a sink are removed when it leaves --log-sinks (`forget`, called by the sink set's owner).
+ * of a sink go when it leaves --log-sinks: its gauges at once (`forget`, called by the sink set's
+ * owner, payload-log/sinks.ts), its counters after `--series-grace` (each process's series reaper,
+ * observe/series-reaper.ts, which follows the sink names that process's table compiled against).
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { EventKind } from './event.js';
 
 export type EventResult = 'buffered' | 'delivered' | 'retried' | 'dropped';
-export type DropReason = 'overflow' | 'rejected' | 'unknown_sink' | 'shutdown';
+export type DropReason = 'overflow' | 'rejected' | 'unknown_sink' | 'removed' | 'shutdown';
 
 /** A cloudevents sink's stream, as its shipper last measured it. */
 export interface Backlog {
@@ -54,7 +57,7 @@ export class LogMetrics {
     });
     this.drops = new Counter({
       name: 'seldon_gateway_log_drops_total',
-      help: 'Events lost, by sink and reason (overflow, rejected, unknown_sink, shutdown).',
+      help: 'Events lost, by sink and reason (overflow, rejected, unknown_sink, removed, shutdown).',
       labelNames: ['sink', 'reason'],
       registers,
     });
@@ -126,13 +129,14 @@ export class LogMetrics {
     this.backlogs.set(sink, b);
   }
 
-  /** The sink left --log-sinks: its series go (the lifetime rule: docs/architecture.md#lifetimes). */
-  async forget(sink: string): Promise<void> {
+  /**
+   * The sink left --log-sinks: its gauges go at once (what it holds and its stream's backlog). Its
+   * counters' series are the series reaper's (observe/series-reaper.ts): removed `--series-grace`
+   * after it left, so a scrape still reads its last counts, the events lost with it included.
+   */
+  forget(sink: string): void {
     this.held.delete(sink);
     this.backlogs.delete(sink);
-    for (const c of [this.events, this.drops, this.claimed] as Counter<string>[]) {
-      for (const { labels } of (await c.get()).values) if (labels.sink === sink) c.remove(labels as Record<string, string>);
-    }
   }
 
   /** What one sink's state reads as now (the admin page; delivered and dropped since start). */

@@ -49,8 +49,8 @@ export abstract class Pump {
   private immediate = false;
   private failures = 0;
   protected closed = false;
-  /** The delivery in flight, if any (`settled`). */
-  private inFlight: Promise<void> | undefined;
+  /** After `close`: where the events a delivery then in flight gives back go (they are not tried again here). */
+  private orphans: ((events: readonly LogEvent[]) => void) | undefined;
   /** Settles `drained()` once nothing is queued or in flight. */
   private idleWaiters: (() => void)[] = [];
 
@@ -102,24 +102,11 @@ export abstract class Pump {
       () => {
         this.scheduled = undefined;
         this.immediate = false;
-        this.runNow();
+        void this.run();
       },
       full ? 0 : (this.settings.lingerMs ?? LINGER_MS),
     );
     this.scheduled.unref();
-  }
-
-  private runNow(): void {
-    const run = this.run();
-    this.inFlight = run;
-    void run.finally(() => {
-      if (this.inFlight === run) this.inFlight = undefined;
-    });
-  }
-
-  /** Resolves once no delivery is in flight (after `close`: nothing of this pump counts any more). */
-  async settled(): Promise<void> {
-    while (this.inFlight !== undefined) await this.inFlight;
   }
 
   private async run(): Promise<void> {
@@ -138,6 +125,11 @@ export abstract class Pump {
       do {
         const batch = this.waiting.splice(0, this.settings.batch);
         const again = await this.deliver(batch);
+        if (this.closed) {
+          // Closed while it was in flight (the sink left --log-sinks, or the process stops): what failed is its closer's.
+          if (again.length > 0) this.orphans?.(again);
+          return;
+        }
         const retry = new Set(again);
         for (const e of batch) if (!retry.has(e)) this.bytes -= eventBytes(e);
         if (again.length > 0) {
@@ -161,7 +153,7 @@ export abstract class Pump {
     this.timer = setTimeout(
       () => {
         this.timer = undefined;
-        this.runNow();
+        void this.run();
       },
       backoffMs(this.failures, this.settings.retryMinMs, this.settings.retryMaxMs),
     );
@@ -187,9 +179,13 @@ export abstract class Pump {
     });
   }
 
-  /** Stop: nothing more is delivered; the events still waiting are returned (the caller counts them). */
-  close(): LogEvent[] {
+  /**
+   * Stop: nothing more is delivered; the events still waiting are returned, and those of a delivery
+   * in flight that fails are given to `orphans` when it ends (the caller counts them, or hands them on).
+   */
+  close(orphans?: (events: readonly LogEvent[]) => void): LogEvent[] {
     this.closed = true;
+    this.orphans = orphans;
     if (this.timer !== undefined) clearTimeout(this.timer);
     if (this.scheduled !== undefined) clearTimeout(this.scheduled);
     this.timer = undefined;

@@ -100,8 +100,6 @@ export class Shipper {
   private readonly poster: CloudEventsPoster;
   private readonly trim: (...args: (string | number)[]) => Promise<unknown>;
   private running = false;
-  /** The round in flight, if any (`settled`). */
-  private inFlight: Promise<void> | undefined;
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
   private measurer: NodeJS.Timeout | undefined;
@@ -154,20 +152,11 @@ export class Shipper {
     this.poster.close();
   }
 
-  /** Resolves once no round is in flight (after `stop`: nothing of this shipper counts any more). */
-  async settled(): Promise<void> {
-    while (this.inFlight !== undefined) await this.inFlight;
-  }
-
   private next(ms: number): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      const round = this.round();
-      this.inFlight = round;
-      void round.finally(() => {
-        if (this.inFlight === round) this.inFlight = undefined;
-      });
+      void this.round();
     }, ms);
     this.timer.unref();
   }

@@ -9,9 +9,11 @@
  * - `shipper` (each replica's control plane, with --redis-url): a cloudevents sink's shipper
  *   (shipper.ts), which delivers the stream every replica's writers fill.
  *
- * Lifetimes (docs/architecture.md#lifetimes): this set owns every writer and shipper and the
- * series of their sinks; a sink that leaves the file is closed here and its series removed
- * (LogMetrics.forget), the events still waiting in this process's memory logged as lost, its Redis
+ * Lifetimes (docs/architecture.md#lifetimes): this set owns every writer and shipper (their
+ * queues, timers, connections, files) and its sinks' gauges; a sink that leaves the file is closed
+ * here and its gauges removed (LogMetrics.forget; its counters follow it after --series-grace, the
+ * series reaper's), the events still waiting in this process's memory (or in a delivery then in
+ * flight that fails) counted as dropped (`removed`), its Redis
  * stream set to expire in a week (shipper.ts `retire`: undelivered events wait that long for it to
  * come back); a sink whose entry
  * changed gets a new writer, which takes the old one's waiting events. At shutdown `drain` waits
@@ -91,17 +93,22 @@ export class LogSinks implements EventSink {
       const sink = this.build(c, json);
       next.set(c.name, sink);
       if (old === undefined) continue;
-      // Changed: the new writer takes what the old one still held.
-      const left = this.stop(old);
-      for (const e of left) if (sink.writer === undefined || !sink.writer.offer(e)) this.d.metrics.dropped(c.name, e.kind, 'overflow');
+      // Changed: the new writer takes what the old one still held (and what of its delivery in flight fails).
+      const handOn = (events: readonly LogEvent[]): void => {
+        for (const e of events) if (sink.writer === undefined || !sink.writer.offer(e)) this.d.metrics.dropped(c.name, e.kind, 'overflow');
+      };
+      handOn(this.stop(old, handOn));
     }
     for (const [name, old] of this.sinks) {
       if (next.has(name)) continue;
       old.shipper?.retire();
-      const left = this.stop(old);
+      const lost = (events: readonly LogEvent[]): void => {
+        for (const e of events) this.d.metrics.dropped(name, e.kind, 'removed');
+      };
+      const left = this.stop(old, lost);
       if (left.length > 0) this.d.log?.warn({ sink: name, dropped: left.length }, 'log sink removed with events still waiting: they are dropped');
-      // Its series go once nothing of it can count again (a delivery in flight settles first), unless it is back by then.
-      void Promise.all([old.writer?.settled(), old.shipper?.settled()]).then(() => (this.sinks.has(name) ? undefined : this.d.metrics.forget(name)));
+      lost(left);
+      this.d.metrics.forget(name);
     }
     this.sinks = next;
   }
@@ -128,9 +135,10 @@ export class LogSinks implements EventSink {
     return { config: c, json };
   }
 
-  private stop(s: Sink): LogEvent[] {
+  /** Stop `s`: what its writer still held is returned; `orphans` takes what its delivery in flight gives back. */
+  private stop(s: Sink, orphans: (events: readonly LogEvent[]) => void): LogEvent[] {
     s.shipper?.stop();
-    return s.writer?.close() ?? [];
+    return s.writer?.close(orphans) ?? [];
   }
 
   /** Queue `e` on each of `names` (never blocks; a full queue or a name no longer configured is a counted drop). */
@@ -154,7 +162,12 @@ export class LogSinks implements EventSink {
   }
 
   close(): void {
-    for (const [name, s] of this.sinks) for (const e of this.stop(s)) this.d.metrics.dropped(name, e.kind, 'shutdown');
+    for (const [name, s] of this.sinks) {
+      const lost = (events: readonly LogEvent[]): void => {
+        for (const e of events) this.d.metrics.dropped(name, e.kind, 'shutdown');
+      };
+      lost(this.stop(s, lost));
+    }
     this.sinks.clear();
   }
 }

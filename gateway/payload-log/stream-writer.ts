@@ -192,9 +192,9 @@ export class StreamWriter extends Pump {
     this.confirmSoon();
   }
 
-  override close(): LogEvent[] {
+  override close(orphans?: (events: readonly LogEvent[]) => void): LogEvent[] {
     if (this.confirmTimer !== undefined) clearTimeout(this.confirmTimer);
     this.confirmTimer = undefined;
-    return [...super.close(), ...this.takeUnconfirmed()];
+    return [...super.close(orphans), ...this.takeUnconfirmed()];
   }
 }

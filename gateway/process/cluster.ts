@@ -349,7 +349,7 @@ export async function runPrimary(config: GatewayConfig, log: Logger): Promise<vo
   const gateway = await startControlPlane(config, { log, source, state, metrics, planes });
   trimHeap();
   // The primary's own series (the rollout counters) follow its table as the workers' follow theirs.
-  seriesReaper(metrics, () => state.current, config.observe.seriesGraceMs).start();
+  seriesReaper(metrics, state, config.observe.seriesGraceMs).start();
   keepServing(log, metrics);
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => void gateway.shutdown(signal).then(() => process.exit(0)));
 }

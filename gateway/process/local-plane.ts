@@ -95,7 +95,7 @@ export class LocalDataPlane implements DataPlanes {
       now: options.now,
     });
     if (endpoints) metrics.countReadyEndpoints(readyEndpointCounts(() => plane.state.current, endpoints));
-    const reaper = seriesReaper(metrics, () => plane.state.current, config.observe.seriesGraceMs);
+    const reaper = seriesReaper(metrics, plane.state, config.observe.seriesGraceMs);
     return new LocalDataPlane(plane, observers, endpoints, replicas, ejections, reaper, payload);
   }
 

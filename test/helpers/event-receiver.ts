@@ -26,6 +26,8 @@ export interface EventReceiver {
   readonly events: Received[];
   /** POSTs received in any mode (answered or not). */
   posts: number;
+  /** Connections open to it now. */
+  openConnections(): number;
   /** POSTs the SDK could not read as a CloudEvent. */
   readonly malformed: string[];
   mode: ReceiverMode;
@@ -45,6 +47,7 @@ export async function startEventReceiver(mode: ReceiverMode = 'ok'): Promise<Eve
     events: [],
     posts: 0,
     malformed: [],
+    openConnections: () => sockets.size,
     mode,
     unique(type) {
       const seen = new Set<string>();
