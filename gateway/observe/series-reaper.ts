@@ -156,7 +156,11 @@ function seriesLabels(labels: Labels, names: readonly string[]): Labels {
 }
 
 /** The series reaper of a process's metrics, over the table it routes on and the log sinks it compiled against (not started). */
-export function seriesReaper(metrics: GatewayMetrics, state: { readonly current: RouteTable; readonly options: { readonly logSinks?: ReadonlySet<string> | undefined } }, graceMs: number): SeriesReaper {
+export function seriesReaper(
+  metrics: GatewayMetrics,
+  state: { readonly current: RouteTable; readonly options: { readonly logSinks?: ReadonlySet<string> | undefined } },
+  graceMs: number,
+): SeriesReaper {
   const live = (): LiveSubjects => ({ ...liveSubjects(state.current), sinks: state.options.logSinks });
   return new SeriesReaper({ registry: metrics.registry, live, graceMs, reaped: () => metrics.seriesRemoved() });
 }

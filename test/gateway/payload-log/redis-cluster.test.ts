@@ -25,7 +25,10 @@ describe('payload logging on a Redis Cluster', () => {
 
   beforeAll(async () => {
     [cluster, receiver, model] = await Promise.all([startRedisCluster(), startEventReceiver('unavailable'), startHttpBackend({ name: 'm' })]);
-    writeFileSync(join(dir, 'sinks.yaml'), `- name: logger\n  type: cloudevents\n  url: ${receiver.url}\n  retryMin: 20ms\n  retryMax: 200ms\n- name: audit\n  type: redis-stream\n  stream: audit-events\n`);
+    writeFileSync(
+      join(dir, 'sinks.yaml'),
+      `- name: logger\n  type: cloudevents\n  url: ${receiver.url}\n  retryMin: 20ms\n  retryMax: 200ms\n- name: audit\n  type: redis-stream\n  stream: audit-events\n`,
+    );
     gw = await startTestGateway({
       manifests: {
         'iris.yaml': sdep('iris', 'ml', { predictors: [{ name: 'main' }] }, { 'seldon.io/gateway-log': 'sinks: [logger, audit]' }),
