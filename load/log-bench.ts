@@ -11,14 +11,14 @@
  *   aa          this build against itself, both the route without an annotation: the noise floor
  *   before      the build before (--before <its dist/gateway/main.js>, without --log-sinks, which it
  *               does not know) against this build with --log-sinks, both with --redis-url, the route
- *               without an annotation: what the feature costs a route that does not use it (issue: within 1%)
+ *               without an annotation: what the feature costs a route that does not use it (target: within 1%)
  *   build       the build before against this build, neither with --log-sinks: the code alone
  *   flag        this build without --log-sinks against itself with it: the sinks configured alone
  *   decisions   this build, `log: decisions` to a redis-stream sink, every request, against the route
- *               without an annotation on a gateway set up the same (issue: at most 10% more)
+ *               without an annotation on a gateway set up the same (target: at most 10% more)
  *   payload     this build, `log: all` (request, response, decision) at `sample: 0.1` to a
  *               cloudevents sink through Redis (the stream, then the primary's shipper POSTs to a
- *               receiver in this process), against the route without an annotation (issue: at most 5%)
+ *               receiver in this process), against the route without an annotation (target: at most 5%)
  *
  * Requests and answers are 1 KiB of JSON each, on every route. The model is a node:http server in
  * this process; Redis a redis-server of its own.

@@ -3,12 +3,10 @@
  * the operator in a YAML file (a mounted ConfigMap). `seldon.io/gateway-jwt` annotations pick them
  * by name and can say nothing about where keys come from (routing/jwt-policy.ts).
  */
-import { readFileSync } from 'node:fs';
 import { parseDuration } from '../../routing/duration.js';
 import { env, BOTH, type OptionSpec } from './option.js';
 import type { Reader } from './read.js';
-import { UsageError } from './values.js';
-import { httpUrl, yamlEntries } from './yaml-list.js';
+import { httpUrl, readOperatorFile, yamlEntries } from './yaml-list.js';
 
 export const JWT_OPTIONS: readonly OptionSpec[] = [
   {
@@ -109,17 +107,6 @@ export const providerNames = (providers: readonly JwtProviderConfig[]): Readonly
 
 /** --jwt-providers: the file read and checked at start (a bad one exits 2, naming the entry); re-read while serving (process/jwt-providers-file.ts). */
 export function buildJwtProviders(read: Reader): { readonly file: string | undefined; readonly providers: readonly JwtProviderConfig[] } {
-  const file = read.optStr('jwt-providers');
-  if (file === undefined || file.trim() === '') return { file: undefined, providers: [] };
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new UsageError(`--jwt-providers: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-  }
-  try {
-    return { file, providers: parseJwtProviders(text) };
-  } catch (e) {
-    throw new UsageError(`--jwt-providers ${file}: ${(e as Error).message}`);
-  }
+  const got = readOperatorFile(read, 'jwt-providers', parseJwtProviders);
+  return { file: got?.file, providers: got?.value ?? [] };
 }

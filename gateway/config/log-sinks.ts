@@ -8,12 +8,10 @@
  * until it answered 2xx), `redis-stream` (a stream on the gateway's own Redis, for a consumer of the
  * operator's), `file` (JSON lines, for a Fluent Bit or Vector sidecar).
  */
-import { readFileSync } from 'node:fs';
 import { parseDuration } from '../../routing/duration.js';
 import { env, BOTH, type OptionSpec } from './option.js';
 import type { Reader } from './read.js';
-import { UsageError } from './values.js';
-import { httpUrl, yamlEntries } from './yaml-list.js';
+import { httpUrl, readOperatorFile, yamlEntries } from './yaml-list.js';
 
 export const LOG_SINK_OPTIONS: readonly OptionSpec[] = [
   {
@@ -147,19 +145,10 @@ export const sinkNames = (sinks: readonly LogSinkConfig[]): ReadonlySet<string> 
  * too (`routes` only compiles against their names).
  */
 export function buildLogSinks(read: Reader, redisUrl: string | undefined, serving: boolean): { readonly file: string | undefined; readonly sinks: readonly LogSinkConfig[] } {
-  const file = read.optStr('log-sinks');
-  if (file === undefined || file.trim() === '') return { file: undefined, sinks: [] };
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new UsageError(`--log-sinks: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-  }
-  try {
+  const got = readOperatorFile(read, 'log-sinks', (text) => {
     const sinks = parseLogSinks(text);
     if (serving) checkLogSinks(sinks, redisUrl);
-    return { file, sinks };
-  } catch (e) {
-    throw new UsageError(`--log-sinks ${file}: ${(e as Error).message}`);
-  }
+    return sinks;
+  });
+  return { file: got?.file, sinks: got?.value ?? [] };
 }

@@ -4,7 +4,10 @@
  * wrong is thrown as an Error naming the entry (the caller adds the file: a UsageError at start,
  * a refused reload while serving).
  */
+import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
+import type { Reader } from './read.js';
+import { UsageError } from './values.js';
 
 const show = (v: unknown): string => JSON.stringify(v) ?? String(v);
 
@@ -35,4 +38,25 @@ export function httpUrl(v: unknown, what: string): string {
   if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new Error(`${what}: "${String(v)}" is not http(s)`);
   if (u.username !== '' || u.password !== '') throw new Error(`${what}: a URL with credentials is not accepted`);
   return u.href;
+}
+
+/**
+ * The operator's file named by `--<flag>`, read and parsed at start: undefined without the flag;
+ * a file that cannot be read, or that `parse` refuses, is a UsageError (exit 2) naming the flag,
+ * the file and what is wrong.
+ */
+export function readOperatorFile<T>(read: Reader, flag: string, parse: (text: string) => T): { readonly file: string; readonly value: T } | undefined {
+  const file = read.optStr(flag);
+  if (file === undefined || file.trim() === '') return undefined;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`--${flag}: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+  try {
+    return { file, value: parse(text) };
+  } catch (e) {
+    throw new UsageError(`--${flag} ${file}: ${(e as Error).message}`);
+  }
 }

@@ -4,7 +4,7 @@
  * through its Redis stream, 2,000 predictions at 200/s (REST and gRPC, the real @grpc/grpc-js
  * client), and meanwhile:
  *
- * - the sink answers 503 for 5 s;
+ * - the sink answers 503 for 10 s;
  * - replica A's cluster primary, its shipper, is SIGKILLed while it holds entries it read and could
  *   not deliver (its workers go with it): replica B claims them (XAUTOCLAIM after `claimIdle`);
  * - the Redis primary is SIGKILLed and a replica promoted (events appended before are on a replica
@@ -26,7 +26,7 @@ import { startEventReceiver, type EventReceiver } from '../../helpers/event-rece
 import { sdep, startTestGateway, type TestGateway } from '../../helpers/gateway.js';
 import { md, predict as grpcPredict } from '../../helpers/grpc.js';
 import { redisCli, startSentinelSet, type SentinelSet } from '../../helpers/redis-topology.js';
-import { sleep } from '../../helpers/wait.js';
+import { sleep, waitUntil } from '../../helpers/wait.js';
 import { metricSum, scrape } from '../../helpers/observability.js';
 
 const LOG = 'seldon.io/gateway-log';
@@ -96,17 +96,19 @@ describe('at least once: a sink down, a gateway primary and the Redis primary ki
     };
     const t0 = Date.now();
     const sent: Promise<void>[] = [];
+    // The sink answers 503 for 10 s from 2.5 s in (the load runs 10 s); meanwhile replica A dies, then the Redis primary.
     const faults = (async () => {
       await sleep(2500);
       receiver.mode = 'unavailable';
-      // Replica A's shipper now reads entries it cannot deliver: they are pending in its name when it dies.
-      await sleep(1500);
+      const retried = async (): Promise<number> => metricSum(await scrape(`http://127.0.0.1:${a.admin}`), 'seldon_gateway_log_events_total', { sink: 'logger', result: 'retried' });
+      // Replica A's shipper has read entries it could not deliver: they are pending in its name when it dies.
+      await waitUntil(async () => (await retried()) > 0, 10_000);
       a.child.kill('SIGKILL');
       await sleep(500);
       const old = sentinel.primary.port;
       await sentinel.primary.kill();
       await sentinel.waitForPromotion(old);
-      await sleep(Math.max(0, t0 + 7500 - Date.now()));
+      await sleep(Math.max(0, t0 + 12_500 - Date.now()));
       receiver.mode = 'ok';
     })();
     // Paced: one request every 1000/RATE ms, whatever the answers take (an open loop).

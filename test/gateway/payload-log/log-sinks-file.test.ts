@@ -9,7 +9,7 @@
  *   exit 2, in the gateway's words.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,8 +18,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHttpBackend, type HttpBackend } from '../../fixtures/http-backend.js';
 import { startCli, type CliGateway } from '../../helpers/cli.js';
 import { startEventReceiver, type EventReceiver } from '../../helpers/event-receiver.js';
-import { sdep, startTestGateway, type TestGateway } from '../../helpers/gateway.js';
+import { replaceFile, sdep, startTestGateway, type TestGateway } from '../../helpers/gateway.js';
 import { metric } from '../../helpers/metrics.js';
+import { routesReport } from '../../helpers/observability.js';
 import { waitUntil } from '../../helpers/wait.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
@@ -29,11 +30,6 @@ const IRIS = sdep('iris', 'ns', { predictors: [{ name: 'main' }] }, { 'seldon.io
 const sink = (name: string, r: EventReceiver): string => `- name: ${name}\n  type: cloudevents\n  url: ${r.url}\n`;
 
 /** Write as a ConfigMap update does: the new content renamed into place. */
-function replaceFile(path: string, text: string): void {
-  writeFileSync(`${path}.tmp`, text);
-  renameSync(`${path}.tmp`, path);
-}
-
 describe('the log sinks file', () => {
   let audit: EventReceiver;
   let drift: EventReceiver;
@@ -51,10 +47,7 @@ describe('the log sinks file', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function deployment(admin: string): Promise<{ state: string; reasons: string[] }> {
-    const routes = (await (await request(`${admin}/routes`)).body.json()) as { deployments: { name: string; state: string; reasons: string[] }[] };
-    return routes.deployments.find((d) => d.name === 'iris')!;
-  }
+  const deployment = (admin: string): Promise<{ state: string; reasons: string[] }> => routesReport(admin, 'iris');
 
   /** Eight predictions, each on a connection of its own (so each may reach another worker). */
   async function predictions(port: number): Promise<void> {
