@@ -27,15 +27,18 @@ export function yamlEntries(text: string, items: string, shape: string): Record<
   });
 }
 
-/** An http(s) URL without credentials (a secret in a URL would reach logs and the admin page). */
+/** A value as an error may show it: anything before an `@` (credentials, in a URL) left out. */
+const withoutCredentials = (v: unknown): string => String(v).replace(/^([^/@]*\/\/)?[^@]*@/, '$1…@');
+
+/** An http(s) URL without credentials (a secret in a URL would reach logs and the admin page; the errors never show one). */
 export function httpUrl(v: unknown, what: string): string {
   let u: URL;
   try {
     u = new URL(String(v));
   } catch {
-    throw new Error(`${what}: "${String(v)}" is not a URL`);
+    throw new Error(`${what}: "${withoutCredentials(v)}" is not a URL`);
   }
-  if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new Error(`${what}: "${String(v)}" is not http(s)`);
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new Error(`${what}: "${withoutCredentials(v)}" is not http(s)`);
   if (u.username !== '' || u.password !== '') throw new Error(`${what}: a URL with credentials is not accepted`);
   return u.href;
 }

@@ -41,6 +41,10 @@ describe('--log-sinks', () => {
   it.each([
     ['- name: x\n  type: kafka\n  topic: t\n', 'sink "x".type: "kafka" is not one of cloudevents, redis-stream, file'],
     ['- name: x\n  type: cloudevents\n', 'sink "x".url: undefined is not a URL'],
+    // A secret in a URL never reaches an error (so neither the log nor the exit message).
+    ['- name: x\n  type: cloudevents\n  url: ftp://user:secret@host/in\n', 'sink "x".url: "ftp://…@host/in" is not http(s)'],
+    ['- name: x\n  type: cloudevents\n  url: user:secret@host\n', 'sink "x".url: "…@host" is not http(s)'],
+    ['- name: x\n  type: cloudevents\n  url: http://user:secret@host/in\n', 'sink "x".url: a URL with credentials is not accepted'],
     [
       '- name: x\n  type: cloudevents\n  url: http://a\n  stream: s\n',
       'sink "x": unknown field "stream" (a cloudevents sink takes url, timeout, concurrency, batch, retryMin, retryMax, queueBytes, maxLen, claimIdle)',
