@@ -157,6 +157,7 @@ export class RedisConnection {
   private durable: Redis | Cluster | undefined;
   private lastProblem: string | undefined;
   private lastSentinelProblem: string | undefined;
+  /** Told of each change of `up`; each removed by its owner (`onState`'s return), or kept as long as this connection. */
   private readonly listeners: ((up: boolean) => void)[] = [];
   private wasUp = false;
   private unacked = 0;
@@ -274,8 +275,13 @@ export class RedisConnection {
     };
   }
 
-  onState(listener: (up: boolean) => void): void {
+  /** Tell `listener` whenever the connection goes up or down; the function returned removes it (a listener that goes before the connection: a log sink's writer). */
+  onState(listener: (up: boolean) => void): () => void {
     this.listeners.push(listener);
+    return () => {
+      const i = this.listeners.indexOf(listener);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
   }
 
   /** Define a script (once per name) and return its caller: KEYS then ARGV. */

@@ -79,6 +79,7 @@ export class StreamWriter extends Pump {
   private confirmTimer: NodeJS.Timeout | undefined;
   private confirming: Promise<void> | undefined;
   private confirmFailures = 0;
+  private readonly stopListening: () => void;
 
   constructor(
     private readonly sink: string,
@@ -93,7 +94,8 @@ export class StreamWriter extends Pump {
     this.maxLen = settings.maxLen;
     // A buffer's append must reach a replica before it counts (`requireAck`); an operator's stream is delivered once written.
     this.append = redis.durableScript(target.buffer ? 'sgwLogBuffer' : 'sgwLogAppend', { numberOfKeys: 1, lua: APPEND_LUA }, { requireAck: target.buffer }) as Append;
-    redis.onState((up) => {
+    // The connection outlives this writer (a sink changed or removed): `close` removes the listener.
+    this.stopListening = redis.onState((up) => {
       if (up) this.kick();
     });
   }
@@ -193,6 +195,7 @@ export class StreamWriter extends Pump {
   }
 
   override close(orphans?: (events: readonly LogEvent[]) => void): LogEvent[] {
+    this.stopListening();
     if (this.confirmTimer !== undefined) clearTimeout(this.confirmTimer);
     this.confirmTimer = undefined;
     return [...super.close(orphans), ...this.takeUnconfirmed()];

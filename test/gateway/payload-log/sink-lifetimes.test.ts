@@ -11,11 +11,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
+import { RedisConnection } from '../../../gateway/auth/redis.js';
 import { parseLogSinks } from '../../../gateway/config/log-sinks.js';
 import { newEvent, type EventHead } from '../../../gateway/payload-log/event.js';
 import { LogMetrics } from '../../../gateway/payload-log/metrics.js';
 import { LogSinks } from '../../../gateway/payload-log/sinks.js';
 import { startEventReceiver, type EventReceiver } from '../../helpers/event-receiver.js';
+import { startRedis } from '../../helpers/redis.js';
 import { waitUntil } from '../../helpers/wait.js';
 
 const head: EventHead = { requestId: 'r1', modelId: 'clf', service: 'iris', namespace: 'ml', endpoint: 'main', protocol: 'seldon' };
@@ -73,5 +75,27 @@ describe('a sink removed from --log-sinks', () => {
     sinks.emit(['hole'], newEvent(head, 'request', 'application/json', '{}'));
     expect(await dropped('unknown_sink')).toBe(1);
     expect([receiver.posts, receiver.openConnections()]).toEqual([4, 0]);
+  });
+
+  it('a Redis stream writer removed or rebuilt lets go of the connection it shared: its listener goes with it', async () => {
+    const redis = await startRedis();
+    const connection = new RedisConnection(redis.url, undefined);
+    try {
+      await waitUntil(async () => connection.up);
+      // What the connection tells of its state, and to whom: private, read here for its count alone.
+      const listening = (): number => (connection as unknown as { listeners: unknown[] }).listeners.length;
+      const before = listening();
+      const sinks = new LogSinks({ role: 'writer', redis: connection, metrics: LogMetrics.of(new Registry()) });
+      sinks.apply(parseLogSinks('- name: audit\n  type: redis-stream\n  stream: audit\n'));
+      expect(listening()).toBe(before + 1);
+      // Changed (a new writer) ten times, then removed: none of the old writers stays listening.
+      for (let i = 1; i <= 10; i++) sinks.apply(parseLogSinks(`- name: audit\n  type: redis-stream\n  stream: audit\n  maxLen: ${1000 + i}\n`));
+      expect(listening()).toBe(before + 1);
+      sinks.apply([]);
+      expect(listening()).toBe(before);
+    } finally {
+      connection.close();
+      await redis.stop();
+    }
   });
 });
