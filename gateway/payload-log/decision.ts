@@ -36,8 +36,22 @@ export interface Outcome {
 const round = (n: number, places = 4): number => Math.round(n * 10 ** places) / 10 ** places;
 const deploymentOf = (r: Routed): string => `${r.backend.origin.namespace}/${r.backend.origin.deployment}`;
 
-/** The percent of each of `deployment`'s members of the group, of the deployment's own total. */
+/**
+ * Each group's shares by deployment, computed once: a group never changes (a table change makes new
+ * ones), and this map is weak, so an entry goes with its group's table.
+ */
+const sharesByGroup = new WeakMap<RouteGroup, Map<string, Record<string, number>>>();
+
+/** The percent of each of `deployment`'s members of the group, of the deployment's own total (the same object each time: read, never changed). */
 function sharesOf(group: RouteGroup, deployment: string): Record<string, number> {
+  let byDeployment = sharesByGroup.get(group);
+  if (byDeployment === undefined) sharesByGroup.set(group, (byDeployment = new Map()));
+  let shares = byDeployment.get(deployment);
+  if (shares === undefined) byDeployment.set(deployment, (shares = computeShares(group, deployment)));
+  return shares;
+}
+
+function computeShares(group: RouteGroup, deployment: string): Record<string, number> {
   let total = 0;
   for (const m of group.members) if (`${m.backend.origin.namespace}/${m.backend.origin.deployment}` === deployment) total += m.percent;
   const out: Record<string, number> = {};
