@@ -23,6 +23,18 @@ export interface BackendJson {
   cors?: CorsJson;
   /** Only on predictors under flow control (docs/flow-control.md). */
   flow?: FlowJson;
+  /** Only on predictors whose requests are logged (docs/payload-logging.md). */
+  log?: LogJson;
+}
+
+export interface LogJson {
+  sinks: string[];
+  request: boolean;
+  response: boolean;
+  decisions: boolean;
+  sample: number;
+  sampleKey: string | null;
+  maxBodyBytes: number;
 }
 
 export interface FlowJson {
@@ -94,6 +106,11 @@ function backendJson(b: Backend, percent: number): BackendJson {
   if (b.flow !== null) {
     const f = b.flow;
     json.flow = { concurrency: f.concurrency, queue: f.queue, queueTimeoutMs: f.queueTimeoutMs, tenantHeader: f.tenantHeader, scaleFromZeroMs: f.scaleFromZeroMs };
+  }
+  const l = b.log;
+  if (l !== null) {
+    const key = l.sampleKey === null ? null : `${l.sampleKey.kind}:${l.sampleKey.name}`;
+    json.log = { sinks: [...l.sinks], request: l.request, response: l.response, decisions: l.decisions, sample: l.sample, sampleKey: key, maxBodyBytes: l.maxBodyBytes };
   }
   return json;
 }
@@ -168,6 +185,9 @@ function backendLine(b: Backend): string {
     parts.push(
       `flow ${f.concurrency === 'adaptive' ? 'adaptive' : `${f.concurrency}/endpoint`} queue ${f.queue} ${f.queueTimeoutMs}ms${f.tenantHeader ? ` tenant ${f.tenantHeader}` : ''}${f.scaleFromZeroMs ? ` hold ${f.scaleFromZeroMs}ms` : ''}`,
     );
+  const l = b.log;
+  if (l !== null)
+    parts.push(`log ${[l.request && 'request', l.response && 'response', l.decisions && 'decisions'].filter(Boolean).join('+')} to ${l.sinks.join(',')}${l.sample < 1 ? ` sample ${l.sample}` : ''}`);
   return parts.join('  ');
 }
 

@@ -118,3 +118,22 @@ export function roundRobinPicker(random: Random = Math.random): Picker {
     steer: unsteered,
   };
 }
+
+/**
+ * The probability the weighted pick gave `backend` in `group` (the group a request was picked from,
+ * live shares applied): its percent of the members' total, as `randomPicker` draws (members all at
+ * 0 % split evenly). Round-robin and sticky picks give each member the same share over many
+ * requests. For the decision record (docs/payload-logging.md#the-decision-record); members that
+ * left the pick for want of a ready endpoint are not excluded here.
+ */
+export function pickShare(group: RouteGroup, backend: Backend): number {
+  const members = group.members;
+  let total = 0;
+  let own = 0;
+  for (const m of members) {
+    total += m.percent;
+    if (m.backend === backend) own += m.percent;
+  }
+  if (total > 0) return own / total;
+  return members.some((m) => m.backend === backend) ? 1 / members.length : 0;
+}

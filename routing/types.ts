@@ -8,6 +8,7 @@ import type { StickySpec } from './sticky-spec.js';
 import type { HeaderConstraint } from './values.js';
 import type { FlowPolicy } from './flow-config.js';
 import type { JwtPolicy } from './jwt-policy.js';
+import type { LogPolicy } from './log-policy.js';
 
 // ---------------------------------------------------------------------------------------------
 // Compile settings (docs/routing.md#settings).
@@ -42,6 +43,8 @@ export interface CompileOptions {
   extAuthDefault?: boolean;
   /** The JWT providers the operator configured (--jwt-providers), by name: the only ones `seldon.io/gateway-jwt` may name. */
   jwtProviders?: ReadonlySet<string>;
+  /** The log sinks the operator configured (--log-sinks), by name: the only ones `seldon.io/gateway-log` may name. */
+  logSinks?: ReadonlySet<string>;
 }
 
 export const DEFAULT_COMPILE_OPTIONS: Readonly<CompileOptions> = Object.freeze({
@@ -233,6 +236,8 @@ export interface Backend {
   readonly steered: boolean;
   /** Flow control of a predictor (`seldon.io/gateway-flow`, docs/flow-control.md); null (the common case): none. */
   readonly flow: FlowPolicy | null;
+  /** Payload and decision logging of a predictor (`seldon.io/gateway-log`, docs/payload-logging.md); null (the common case): none. */
+  readonly log: LogPolicy | null;
 }
 
 /** A non-shadow member and its effective share of the group's traffic. */

@@ -26,6 +26,25 @@ export interface PageSettings {
   readonly redis?: RedisStatus | undefined;
   /** The JWT providers' key sets (--jwt-providers) as this replica holds them. */
   readonly jwtKeys?: readonly KeySetState[] | undefined;
+  /** The log sinks (--log-sinks) and how their deliveries go (gateway/payload-log/view.ts). */
+  readonly logSinks?: readonly LogSinkState[] | undefined;
+}
+
+/** One log sink on the page: its target, its state, what was counted (the shape of payload-log/view.ts `SinkState`). */
+export interface LogSinkState {
+  readonly name: string;
+  readonly type: string;
+  readonly target: string;
+  readonly via: 'memory' | 'redis';
+  readonly state: 'ok' | 'failing' | 'idle';
+  readonly failingSince: string | null;
+  readonly buffered: number;
+  readonly delivered: number;
+  readonly retried: number;
+  readonly dropped: number;
+  readonly bufferBytes: number;
+  readonly backlog: number | null;
+  readonly oldestSeconds: number | null;
 }
 
 export interface MemberView extends BackendJson {

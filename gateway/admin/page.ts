@@ -21,7 +21,7 @@ import { agreementGauge, errorChart, rateChart, shareBar } from './charts.js';
 import type { RedisStatus } from '../auth/redis.js';
 import type { KeySetState } from '../auth/jwt-keys.js';
 import { steeringHtml, STEERING_STYLE } from './steering-html.js';
-import { round1, type DeploymentView, type DiagnosticsJson, type HealthView, type MemberView, type PredictorFlowView, type RouteView } from './page-model.js';
+import { round1, type DeploymentView, type DiagnosticsJson, type HealthView, type LogSinkState, type MemberView, type PredictorFlowView, type RouteView } from './page-model.js';
 
 // ---- HTML ------------------------------------------------------------------------------------
 
@@ -340,6 +340,18 @@ function jwtHtml(states: readonly KeySetState[] | undefined, now: number): strin
   return `<p class="summary" id="jwt-providers">${states.map(one).join('')}</p>`;
 }
 
+/** Each log sink: where its events go, its state, what was delivered and dropped, what waits. */
+function logSinksHtml(sinks: readonly LogSinkState[] | undefined): string {
+  if (sinks === undefined || sinks.length === 0) return '';
+  const one = (k: LogSinkState): string => {
+    const state = k.state === 'failing' ? `failing since <time>${esc(k.failingSince ?? '')}</time>` : k.state === 'idle' ? 'nothing sent yet' : 'delivering';
+    const backlog = k.backlog === null ? '' : `, ${k.backlog} in its stream (oldest ${duration(Math.round(k.oldestSeconds ?? 0))})`;
+    const waiting = k.bufferBytes > 0 ? `, ${k.bufferBytes} B waiting in memory` : '';
+    return `<span class="log-sink${k.state === 'failing' || k.dropped > 0 ? ' bad' : ''}" data-sink="${esc(k.name)}">log sink <b>${esc(k.name)}</b> (${esc(k.type)} <code>${esc(k.target)}</code>, via ${k.via}): ${state}; ${k.delivered} delivered, ${k.dropped} dropped, ${k.retried} retried${backlog}${waiting}</span>`;
+  };
+  return `<p class="summary" id="log-sinks">${sinks.map(one).join('')}</p>`;
+}
+
 /** `only`: one deployment's key (`namespace/name`), from `/?deployment=`. */
 export function renderPage(d: DiagnosticsJson, options: { only?: string | undefined } = {}): string {
   const problems = Object.entries(d.sourceProblems);
@@ -362,6 +374,7 @@ export function renderPage(d: DiagnosticsJson, options: { only?: string | undefi
 <span class="erring${erring > 0 ? ' bad' : ''}">${erring} answering errors</span>
 <span>predictor header ${s.predictorHeader ? 'on' : 'off'}</span><span>shadow comparison ${s.shadowCompare ? 'on' : 'off'}</span><span>access log ${s.accessLogSample > 0 ? `${s.accessLogSample * 100}%` : 'off'}</span></p>
 ${jwtHtml(s.jwtKeys, Date.parse(d.window.to))}
+${logSinksHtml(s.logSinks)}
 ${problems.length ? `<ul class="source-problems">${problems.map(([w, m]) => `<li><code>${esc(w)}</code>: ${esc(m)}</li>`).join('')}</ul>` : ''}
 ${only !== undefined ? `<p class="only">showing <b>${esc(only)}</b> only · <a href="/">all deployments</a></p>` : ''}
 ${deployments.map(deploymentHtml).join('\n') || `<p class="none">${only !== undefined ? `no SeldonDeployment ${esc(only)}` : 'no SeldonDeployments'}</p>`}

@@ -50,6 +50,8 @@ export interface Allow {
   readonly external?: ExternalAllowance | undefined;
   /** The JWT check's edits (claims as headers, the token removed), applied after the auth service's. */
   readonly edits?: Authorized | undefined;
+  /** The verified JWT's claims (a payload log may sample by one). */
+  readonly claims?: JWTPayload | undefined;
 }
 
 /** What an external auth allowance adds to the request (ext-auth/policy.ts). */
@@ -183,7 +185,7 @@ export class Gatekeeper {
     const retry = { 'retry-after': String(s) };
     const name = v.limit === undefined ? '' : bucketName(v.limit);
     const denial: Deny = { ...deny(429, 'RATE_LIMITED', `rate limit ${v.limit!.text} of ${name} exceeded: retry in ${s} s`, retry), metadata: retry };
-    return this.refused(d, denial, { bucket: name });
+    return this.refused(d, denial, { bucket: name, check: 'rate-limit' });
   }
 
   // ---- REST --------------------------------------------------------------------------------
@@ -212,16 +214,17 @@ export class Gatekeeper {
 
   private jwtFirst(d: Routed, policy: JwtPolicy, found: FoundToken, connection: object | undefined, next: (d: Routed, claims?: JWTPayload) => PendingVerdict): PendingVerdict {
     const verifier = this.d.jwt;
-    if (verifier === undefined) return this.refused(d, deny(503, 'AUTH_BACKEND_UNAVAILABLE', `route of ${d.backend.id} requires a JWT, which this process does not check`, RETRY_IN_1S));
+    if (verifier === undefined)
+      return this.refused(d, deny(503, 'AUTH_BACKEND_UNAVAILABLE', `route of ${d.backend.id} requires a JWT, which this process does not check`, RETRY_IN_1S), { check: 'jwt' });
     // Passed with these claims (none: no token, and none needed); the claim headers are set or cleared either way.
     const pass = (claims: JWTPayload | undefined): PendingVerdict => {
       const edits = jwtEdits(policy, found, claims);
       const path = upstreamWithoutToken(d.upstreamPath, policy, found);
       const v = next(path === d.upstreamPath ? d : { ...d, upstreamPath: path }, claims);
-      const merge = (x: GateVerdict): GateVerdict => (x.allow ? { ...x, edits } : x);
+      const merge = (x: GateVerdict): GateVerdict => (x.allow ? { ...x, edits, claims } : x);
       return v instanceof Promise ? v.then(merge) : merge(v);
     };
-    const then = (o: JwtOutcome): PendingVerdict => (o.ok ? pass(o.claims) : this.refused(d, jwtDenial(o, policy)));
+    const then = (o: JwtOutcome): PendingVerdict => (o.ok ? pass(o.claims) : this.refused(d, jwtDenial(o, policy), { check: 'jwt' }));
     if (found.token === undefined) return policy.allowMissing ? pass(undefined) : then(verifier.missing(policy));
     const o = verifier.verify(found.token, policy, connection);
     return o instanceof Promise ? o.then(then) : then(o);
@@ -232,7 +235,7 @@ export class Gatekeeper {
   /** The external check first; on an allowed request, `next` (OAuth, rate limits), its allowance carrying the check's. */
   private externally(d: Routed, check: () => Promise<{ verdict: ExtVerdict; read: ReadBody }>, next: (d: Routed) => PendingVerdict): Promise<GateVerdict> {
     return check().then(({ verdict, read }) => {
-      if (!verdict.allow) return this.refused(d, verdict);
+      if (!verdict.allow) return this.refused(d, verdict, { check: 'ext-auth' });
       const external: ExternalAllowance = { headers: verdict.headers, remove: verdict.remove, answer: verdict.answer, read };
       const merge = (v: GateVerdict): GateVerdict => (v.allow ? { ...v, external } : v);
       const v = next(d);
@@ -281,7 +284,7 @@ export class Gatekeeper {
     return this.d.oauth.authenticate(token, table, guarded).then(
       (outcome) => {
         const a = owned(outcome, guarded);
-        if (!a.ok) return this.refused(decision, authDenial(a), { authFailure: a.failure });
+        if (!a.ok) return this.refused(decision, authDenial(a), { authFailure: a.failure, check: 'oauth' });
         const d = fromQuery.token === undefined ? decision : { ...decision, upstreamPath: queryToken(decision.upstreamPath).url };
         return this.limits(d, gate.rateLimits, STRIP_AUTHORIZATION, claims);
       },
@@ -302,7 +305,7 @@ export class Gatekeeper {
     return this.d.oauth.authenticate(token, table).then(
       (a) => {
         if (!a.ok) {
-          const tally = { authFailure: a.failure };
+          const tally = { authFailure: a.failure, check: 'oauth' };
           if (a.failure === 'gone' || a.failure === 'unavailable') return { ...authDenial(a), tally };
           // The Spring OAuth2 shapes the old front end answered with; the token is never echoed.
           const error = a.failure === 'missing' ? 'unauthorized' : 'invalid_token';
@@ -358,7 +361,7 @@ export class Gatekeeper {
       (outcome) => {
         const a = owned(outcome, guarded);
         if (!a.ok) {
-          const tally = { authFailure: a.failure };
+          const tally = { authFailure: a.failure, check: 'oauth' };
           return decision.ok ? this.refused(decision, authDenial(a), tally) : { ...authDenial(a), tally };
         }
         let d: Routed;

@@ -56,6 +56,16 @@ export class StoreUnavailable extends Error {
   }
 }
 
+/** A `requireAck` durable write that the primary made and no replica acknowledged in time: what the script returned is `value`. */
+export class Unacknowledged extends StoreUnavailable {
+  constructor(
+    detail: string,
+    readonly value: unknown,
+  ) {
+    super('timeout', detail);
+  }
+}
+
 /** `p`, or StoreUnavailable('timeout') after `ms`; other failures become StoreUnavailable('down'). */
 export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return new Promise<T>((resolve, reject) => {
@@ -147,10 +157,13 @@ export class RedisConnection {
   private durable: Redis | Cluster | undefined;
   private lastProblem: string | undefined;
   private lastSentinelProblem: string | undefined;
+  /** Told of each change of `up`; each removed by its owner (`onState`'s return), or kept as long as this connection. */
   private readonly listeners: ((up: boolean) => void)[] = [];
   private wasUp = false;
   private unacked = 0;
   private unackedLogged = 0;
+  /** Counts the durable connection's (re)connections: a write made before the last one is not covered by a WAIT on it now. */
+  private durableEpoch = 0;
   private closed = false;
 
   /** `ackTimeoutMs`: how long a durable write waits for a replica (WAIT's timeout). */
@@ -169,7 +182,10 @@ export class RedisConnection {
       this.durable = createClient(this.target);
       // Its problems are the main connection's (the same servers): said there, not twice.
       this.durable.on('error', () => undefined);
-      this.durable.on('ready', () => this.changed());
+      this.durable.on('ready', () => {
+        this.durableEpoch++;
+        this.changed();
+      });
       this.durable.on('close', () => this.changed());
       this.durable.on('end', () => this.revive(this.durable!));
     }
@@ -259,8 +275,13 @@ export class RedisConnection {
     };
   }
 
-  onState(listener: (up: boolean) => void): void {
+  /** Tell `listener` whenever the connection goes up or down; the function returned removes it (a listener that goes before the connection: a log sink's writer). */
+  onState(listener: (up: boolean) => void): () => void {
     this.listeners.push(listener);
+    return () => {
+      const i = this.listeners.indexOf(listener);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
   }
 
   /** Define a script (once per name) and return its caller: KEYS then ARGV. */
@@ -341,11 +362,49 @@ export class RedisConnection {
       }
       if (waitErr || Number(acked) < ACK_REPLICAS) {
         this.unacknowledged(name, waitErr?.message);
-        if (options.requireAck) throw new StoreUnavailable('timeout', `${name}: no replica acknowledged within ${this.ackTimeoutMs} ms`);
+        if (options.requireAck) throw new Unacknowledged(`${name}: no replica acknowledged within ${this.ackTimeoutMs} ms`, value);
       }
       return value;
     };
     return (...args) => send(args, false);
+  }
+
+  /**
+   * A connection of its own to the same servers (the primary, through the sentinels or the slot
+   * map), for a command that blocks (`XREADGROUP … BLOCK`): nothing waits behind it. Not revived
+   * by this connection: its user makes another when it ended, and closes it (`disconnect`).
+   */
+  blockingClient(): Redis | Cluster {
+    const c = createClient(this.target);
+    // Its problems are the main connection's (the same servers): said there, not twice.
+    c.on('error', () => undefined);
+    return c;
+  }
+
+  /**
+   * Which connection durable writes go on now: a write a replica did not acknowledge in time (a
+   * `requireAck` script that failed with StoreUnavailable('timeout')) is on the primary; while this
+   * is unchanged, `replicated` can still confirm it, without writing it again.
+   */
+  get durableConnection(): number {
+    return this.durableEpoch;
+  }
+
+  /**
+   * Whether a replica has every write made so far on the durable connection to `key`'s primary
+   * (`WAIT 1`, bounded; sent behind a read of the key, so a Cluster routes it to that primary's
+   * connection): true at once on one server (redis://), which has no replica to wait for.
+   */
+  async replicated(key: string): Promise<boolean> {
+    const durable = this.durable;
+    if (durable === undefined) return true;
+    const pipeline = durable.pipeline() as unknown as Pipeline;
+    pipeline.exists!(key);
+    pipeline.wait(ACK_REPLICAS, this.ackTimeoutMs);
+    const r = await pipeline.exec();
+    const wait = r?.[1];
+    if (wait === undefined || wait[0] !== null) throw new StoreUnavailable('down', `WAIT after ${key}: ${wait?.[0]?.message ?? 'no answer'}`);
+    return Number(wait[1]) >= ACK_REPLICAS;
   }
 
   /** Durable writes that no replica acknowledged in time, so far. */

@@ -3,12 +3,10 @@
  * the operator in a YAML file (a mounted ConfigMap). `seldon.io/gateway-jwt` annotations pick them
  * by name and can say nothing about where keys come from (routing/jwt-policy.ts).
  */
-import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
 import { parseDuration } from '../../routing/duration.js';
 import { env, BOTH, type OptionSpec } from './option.js';
 import type { Reader } from './read.js';
-import { UsageError } from './values.js';
+import { httpUrl, readOperatorFile, yamlEntries } from './yaml-list.js';
 
 export const JWT_OPTIONS: readonly OptionSpec[] = [
   {
@@ -46,18 +44,6 @@ const FIELDS = ['name', 'issuer', 'jwksUri', 'discovery', 'jwksFile', 'audiences
 const NAME = /^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$/;
 const show = (v: unknown): string => JSON.stringify(v) ?? String(v);
 
-function httpUrl(v: string, what: string): string {
-  let u: URL;
-  try {
-    u = new URL(v);
-  } catch {
-    throw new Error(`${what}: "${v}" is not a URL`);
-  }
-  if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new Error(`${what}: "${v}" is not http(s)`);
-  if (u.username !== '' || u.password !== '') throw new Error(`${what}: a URL with credentials is not accepted`);
-  return u.href;
-}
-
 function duration(v: unknown, what: string, fallback: number, min: number): number {
   if (v === undefined || v === null) return fallback;
   const ms = parseDuration(v);
@@ -75,19 +61,9 @@ function names(v: unknown, what: string): string[] {
 
 /** The providers a file's text describes; throws with the entry and field at fault. */
 export function parseJwtProviders(text: string): JwtProviderConfig[] {
-  let doc: unknown;
-  try {
-    doc = parseYaml(text, { maxAliasCount: 100 });
-  } catch (e) {
-    throw new Error(`does not parse as YAML: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`, { cause: e });
-  }
-  if (doc === null || doc === undefined) return [];
-  if (!Array.isArray(doc)) throw new Error('must be a list of providers (- name: …, issuer: …)');
   const out: JwtProviderConfig[] = [];
-  for (const [i, e] of doc.entries()) {
+  for (const [i, p] of yamlEntries(text, 'providers', 'a list of providers (- name: …, issuer: …)').entries()) {
     const at = `providers[${i}]`;
-    if (typeof e !== 'object' || e === null || Array.isArray(e)) throw new Error(`${at}: ${show(e)} is not a mapping`);
-    const p = e as Record<string, unknown>;
     const unknown = Object.keys(p).find((k) => !FIELDS.includes(k));
     if (unknown !== undefined) throw new Error(`${at}: unknown field "${unknown}" (fields: ${FIELDS.join(', ')})`);
     if (typeof p.name !== 'string' || !NAME.test(p.name)) throw new Error(`${at}.name: ${show(p.name)} is not a name (lower-case letters, digits, "-", "_", ".")`);
@@ -131,17 +107,6 @@ export const providerNames = (providers: readonly JwtProviderConfig[]): Readonly
 
 /** --jwt-providers: the file read and checked at start (a bad one exits 2, naming the entry); re-read while serving (process/jwt-providers-file.ts). */
 export function buildJwtProviders(read: Reader): { readonly file: string | undefined; readonly providers: readonly JwtProviderConfig[] } {
-  const file = read.optStr('jwt-providers');
-  if (file === undefined || file.trim() === '') return { file: undefined, providers: [] };
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new UsageError(`--jwt-providers: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-  }
-  try {
-    return { file, providers: parseJwtProviders(text) };
-  } catch (e) {
-    throw new UsageError(`--jwt-providers ${file}: ${(e as Error).message}`);
-  }
+  const got = readOperatorFile(read, 'jwt-providers', parseJwtProviders);
+  return { file: got?.file, providers: got?.value ?? [] };
 }

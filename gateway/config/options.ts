@@ -9,6 +9,7 @@ import { EDGE_OPTIONS } from './edge.js';
 import { EXT_AUTH_OPTIONS } from './ext-auth.js';
 import { JWT_OPTIONS } from './jwt.js';
 import { LISTEN_OPTIONS } from './listen.js';
+import { LOG_SINK_OPTIONS } from './log-sinks.js';
 import { OBSERVE_OPTIONS } from './observe.js';
 import { BOTH, env, type OptionSpec } from './option.js';
 import { PROCESS_OPTIONS } from './process.js';
@@ -36,6 +37,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   ...JWT_OPTIONS,
   ...EXT_AUTH_OPTIONS,
   ...OBSERVE_OPTIONS,
+  ...LOG_SINK_OPTIONS,
   ...ADMIN_OPTIONS,
   ...PROCESS_OPTIONS,
   ...GENERAL_OPTIONS,

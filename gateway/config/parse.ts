@@ -9,6 +9,7 @@ import { buildEdge, type EdgeConfig } from './edge.js';
 import { buildExtAuth, buildExtAuthDefault, type ExtAuthConfig } from './ext-auth.js';
 import { buildJwtProviders, providerNames, type JwtProviderConfig } from './jwt.js';
 import { buildListen, type ListenConfig } from './listen.js';
+import { buildLogSinks, sinkNames, type LogSinkConfig } from './log-sinks.js';
 import { buildObserve, type ObserveConfig } from './observe.js';
 import type { Command } from './option.js';
 import { OPTIONS } from './options.js';
@@ -34,6 +35,10 @@ export interface GatewayConfig {
   readonly jwtProviders: readonly JwtProviderConfig[];
   /** The file they were read from, watched while the gateway runs; undefined: no --jwt-providers (no JWT at all). */
   readonly jwtProvidersFile: string | undefined;
+  /** --log-sinks: where seldon.io/gateway-log may send events (empty: none). */
+  readonly logSinks: readonly LogSinkConfig[];
+  /** The file they were read from, watched while the gateway runs; undefined: no --log-sinks (nothing is logged). */
+  readonly logSinksFile: string | undefined;
   readonly observe: ObserveConfig;
   /** undefined: no --tls-cert / --tls-dir, the public port is cleartext only. */
   readonly tls: TlsConfig | undefined;
@@ -48,6 +53,8 @@ export function parseConfig(command: Command, argv: readonly string[], environme
   const read = createReader(command, argv, environment, OPTIONS);
   const { source, served } = buildSource(read);
   const { file: jwtProvidersFile, providers: jwtProviders } = buildJwtProviders(read);
+  const auth = buildAuth(read);
+  const { file: logSinksFile, sinks: logSinks } = buildLogSinks(read, auth.redisUrl, command === 'serve');
   return {
     help: read.bool('help'),
     json: read.bool('json'),
@@ -57,13 +64,15 @@ export function parseConfig(command: Command, argv: readonly string[], environme
     upstream: buildUpstream(read),
     shadow: buildShadow(read),
     edge: buildEdge(read),
-    auth: buildAuth(read),
+    auth,
     // Only serve dials the auth service; routes needs to know whether one is set (extAuthDefault).
     extAuth: command === 'serve' ? buildExtAuth(read) : undefined,
     jwtProviders,
     jwtProvidersFile,
+    logSinks,
+    logSinksFile,
     tls: buildTls(read),
     observe: { ...buildObserve(read), shadowCompare: buildShadowCompare(read) },
-    compile: { ...served, ...buildRouteDefaults(read), extAuthDefault: buildExtAuthDefault(read), jwtProviders: providerNames(jwtProviders) },
+    compile: { ...served, ...buildRouteDefaults(read), extAuthDefault: buildExtAuthDefault(read), jwtProviders: providerNames(jwtProviders), logSinks: sinkNames(logSinks) },
   };
 }

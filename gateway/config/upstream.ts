@@ -51,7 +51,14 @@ export const UPSTREAM_OPTIONS: readonly OptionSpec[] = [
     commands: SERVE,
     help: 'How a weighted split picks: random (one uniform draw per request) or round-robin (smooth weighted).',
   },
-  { flag: 'random-seed', section: 'upstream', env: env('random-seed'), kind: 'int', commands: SERVE, help: 'Seed the weighted pick for reproducible splits (tests, demos).' },
+  {
+    flag: 'random-seed',
+    section: 'upstream',
+    env: env('random-seed'),
+    kind: 'int',
+    commands: SERVE,
+    help: "Seed the weighted pick (and payload logging's sampling draws) for reproducible splits (tests, demos).",
+  },
   {
     flag: 'max-response-header-size',
     section: 'upstream',

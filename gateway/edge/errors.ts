@@ -112,6 +112,8 @@ export interface DenialTally {
   readonly authFailure?: string | undefined;
   /** The rate-limit bucket that refused it (seldon_gateway_rate_limited_total). */
   readonly bucket?: string | undefined;
+  /** Which check refused it (jwt, oauth, ext-auth, rate-limit), for the decision record of a logged request. */
+  readonly check?: string | undefined;
 }
 
 /** `{"status":{"code":…,"info":…,"reason":…,"status":"FAILURE"}}` */

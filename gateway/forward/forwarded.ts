@@ -19,6 +19,7 @@ import type { Breaker } from '../upstream/breaker.js';
 import { REAL_CLOCK, type Clock } from '../upstream/clock.js';
 import type { FlowSlot } from '../flow/controller.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
+import type { LogSubject } from '../observe/payload-tap.js';
 import type { Backend, Protocol, Routed } from '../../routing/types.js';
 import type { AttemptFailure } from './retry-rule.js';
 import { RetryState, type Dispatcher } from './retry-state.js';
@@ -32,8 +33,8 @@ export interface ForwardUpstream {
   readonly breaker: Breaker;
 }
 
-/** What the pipeline decided for a forwarded request, whatever its protocol (the pipeline request implements it). */
-export interface ForwardExtras {
+/** What the pipeline decided for a forwarded request, whatever its protocol (the pipeline request implements it; its payload log reads it too). */
+export interface ForwardExtras extends LogSubject {
   /** A bandit prediction's attribution token, carried by its answer. */
   readonly token?: string | undefined;
   /** Its slot under flow control (gateway/flow/): how long it waited for it. */

@@ -13,6 +13,7 @@ import { upstreamNamed } from '../edge/errors.js';
 import type { GrpcMirrors } from './mirror.js';
 import type { GrpcUpstreams } from '../upstream/grpc-sessions.js';
 import type { FlowSlot } from '../flow/controller.js';
+import type { LogSubject } from '../observe/payload-tap.js';
 
 /** What the proxy shares with its calls. */
 export interface CallContext {
@@ -38,8 +39,8 @@ export interface CallContext {
   readonly clock?: Clock | undefined;
 }
 
-/** What the pipeline decided for a call (grpc/grpc-request.ts). */
-export interface CallExtras {
+/** What the pipeline decided for a call (grpc/grpc-request.ts; its payload log reads it too). */
+export interface CallExtras extends LogSubject {
   /** A bandit prediction's token: its answer carries it (metadata and SeldonMessage). */
   readonly token?: string | undefined;
   /** The request, read whole already (a feedback, for its token). */

@@ -82,7 +82,7 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     super(ctx.metrics, 'grpc', decision, ctx.upstreams.for(decision.backend), extras, since, ctx.clock);
     this.status = GrpcStatus.CANCELLED;
     // Taken as the call arrives, before its headers become the upstream's.
-    if (ctx.observe !== undefined) this.tap = ctx.observe.begin(client, headers, decision, this.up.name);
+    if (ctx.observe !== undefined) this.tap = ctx.observe.begin(client, headers, decision, this.up.name, extras);
     // Clients cannot forge the gateway's own headers (x-seldon-predictor, x-envoy-*), as on REST.
     dropInternalHeaders(headers);
     forwardHeaderObject(headers, peer);
@@ -122,6 +122,7 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     this.headers[':scheme'] = this.up.tls ? 'https' : 'http';
     if (request !== undefined) {
       // Read whole already (feedback, for its token): sent as one, and the request has ended.
+      if (this.tap !== undefined) for (const chunk of request) this.tap.received(chunk);
       this.chunks = [...request];
       this.size = request.reduce((n, c) => n + c.length, 0);
       if (this.size > this.ctx.retryBufferBytes) this.keepForRetry = false;
@@ -201,7 +202,7 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
 
   private readonly onClientData = (chunk: Buffer): void => {
     if (this.done) return;
-    if (this.tap !== undefined) this.tap.received(chunk.length);
+    if (this.tap !== undefined) this.tap.received(chunk);
     if (this.keepForRetry || this.keepForMirror) this.keep(chunk);
     // The upstream is slower than the client: it reads on once the attempt took what was written.
     if (this.attempt !== undefined && !this.attempt.write(chunk)) this.client.pause();
@@ -296,7 +297,6 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
 
   attemptData(_a: GrpcAttempt, chunk: Buffer): void {
     if (this.client.destroyed) return;
-    if (this.tap !== undefined) this.tap.sent(chunk.length);
     this.answer.write(chunk);
   }
 
@@ -350,6 +350,8 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
   // ---- the answer, to the client (CallAnswer) ------------------------------------------------
 
   write(chunk: Buffer): void {
+    // Counted as the client receives it: a bandit's tagged answer as tagged.
+    if (this.tap !== undefined) this.tap.sent(chunk);
     if (!this.client.write(chunk)) {
       // The client is slower than the model: read on from the upstream once it took what was written.
       this.attempt?.stream.pause();
@@ -362,7 +364,10 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
   };
 
   end(last?: Buffer): void {
-    if (last !== undefined && last.length > 0) this.client.write(last);
+    if (last !== undefined && last.length > 0) {
+      if (this.tap !== undefined) this.tap.sent(last);
+      this.client.write(last);
+    }
     this.client.end();
   }
 

@@ -19,6 +19,7 @@ import { grpcFramePayload, tokenFromFeedbackProto } from '../steer/answer-tag.js
 import { FEEDBACK_MAX_BYTES, type FeedbackReading } from '../steer/bandit-edge.js';
 import type { StickyKeys } from '../steer/sticky-keys.js';
 import type { NotRouted, Routed } from '../../routing/types.js';
+import type { RefusedRequest } from '../observe/payload-tap.js';
 import { answerTrailersOnly } from './answer.js';
 import { parseGrpcTimeout } from './timeout.js';
 import type { CallExtras } from './call-context.js';
@@ -93,7 +94,7 @@ export class GrpcPipelineRequest extends PipelineRequest implements CallExtras {
     const status = v.grpcStatus ?? grpcStatusOf(v.reason);
     this.proxy.metrics.denied('grpc', v.tally, status, this.since);
     answerTrailersOnly(this.stream, status, v.message, v.metadata);
-    this.proxy.observe?.answered(this.stream, this.headers, status);
+    this.proxy.observe?.answered(this.stream, this.headers, status, this.routed?.backend, this.logged(v.tally?.check ?? 'gate', status, v));
   }
 
   refuse(r: Refusal): void {
@@ -102,7 +103,13 @@ export class GrpcPipelineRequest extends PipelineRequest implements CallExtras {
     // A routed call refused here (flow control, no gate in this process) is answered, never a predictor's outcome.
     if (backend !== undefined) this.proxy.metrics.refused(backend, 'grpc', status, this.since);
     answerTrailersOnly(this.stream, status, r.message, r.headers);
-    this.proxy.observe?.answered(this.stream, this.headers, status, backend);
+    this.proxy.observe?.answered(this.stream, this.headers, status, backend, this.logged(r.check, status, r));
+  }
+
+  /** A refusal of a logged predictor's call, for its decision record; undefined (nothing made) for every other route. */
+  private logged(check: string, status: number, r: { readonly reason: string; readonly message: string }): RefusedRequest | undefined {
+    const d = this.routed;
+    return d !== undefined && d.backend.log !== null ? { check, status, reason: r.reason, message: r.message, decision: d, subject: this } : undefined;
   }
 
   gone(): boolean {

@@ -16,12 +16,13 @@ import type { AccessLog } from './access-log.js';
 import { RequestTap, answeredEnd, headerText, hostOf, peerAddress, type Arrival, type AttemptTap, type SpanNames, type TapProtocol } from './request-tap.js';
 import { HEADER_OBJECT, incomingTraceId, originAttributes, type CallTrace, type Tracing } from './tracing.js';
 import type { Backend, Routed } from '../../routing/types.js';
+import type { LogSubject, PayloadLogger, RefusedRequest, RequestRecorder } from './payload-tap.js';
 
 /** What a gRPC call tells its tap: its attempts and shadows (observe/request-tap.ts), the bytes each way, its end. */
 export interface CallTap extends AttemptTap<Record<string, unknown>> {
-  /** Request bytes from the client, response bytes to it. */
-  received(bytes: number): void;
-  sent(bytes: number): void;
+  /** Request bytes from the client, response bytes to it (as the client received them). */
+  received(chunk: Buffer): void;
+  sent(chunk: Buffer): void;
   /** The call is over: the gRPC status the client got, the :status sent (0: none), time to the upstream's headers. */
   end(grpcStatus: number, httpStatus: number, upstreamSeconds: number | null): void;
 }
@@ -94,16 +95,29 @@ class GrpcCallTap extends RequestTap<Record<string, unknown>> implements CallTap
     upstream: string,
     log: AccessLog | undefined,
     trace: CallTrace<Record<string, unknown>> | undefined,
+    recorder: RequestRecorder | undefined,
   ) {
-    super(GRPC_PROTOCOL, headers, decision, upstream, log && arrival(stream, headers, log, trace !== undefined), log, trace, trace?.span !== undefined ? grpcSpans(stream, headers) : undefined);
+    super(
+      GRPC_PROTOCOL,
+      headers,
+      decision,
+      upstream,
+      log && arrival(stream, headers, log, trace !== undefined),
+      log,
+      trace,
+      trace?.span !== undefined ? grpcSpans(stream, headers) : undefined,
+      recorder,
+    );
   }
 
-  received(bytes: number): void {
-    this.bytesIn += bytes;
+  received(chunk: Buffer): void {
+    this.bytesIn += chunk.length;
+    this.recorder?.requestBody(chunk);
   }
 
-  sent(bytes: number): void {
-    this.bytesOut += bytes;
+  sent(chunk: Buffer): void {
+    this.bytesOut += chunk.length;
+    this.recorder?.responseBody(chunk);
   }
 
   end(grpcStatus: number, httpStatus: number, upstreamSeconds: number | null): void {
@@ -115,6 +129,8 @@ class GrpcCallTap extends RequestTap<Record<string, unknown>> implements CallTap
 export interface GrpcObserveOptions {
   readonly accessLog: AccessLog | undefined;
   readonly tracing: Tracing | undefined;
+  /** Payload and decision logging (--log-sinks): the routes with a `seldon.io/gateway-log` policy. */
+  readonly payload?: PayloadLogger | undefined;
 }
 
 export class GrpcObserve {
@@ -122,21 +138,30 @@ export class GrpcObserve {
 
   /** Whether any option needs a `GrpcObserve` at all. */
   static needed(o: GrpcObserveOptions): boolean {
-    return o.accessLog !== undefined || o.tracing !== undefined;
+    return o.accessLog !== undefined || o.tracing !== undefined || o.payload !== undefined;
   }
 
-  /** The tap of one routed call, taken as it arrives (`headers`: the client's, which become the upstream's); undefined when it needs none. */
-  begin(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, decision: Routed, upstream: string): CallTap | undefined {
+  /**
+   * The tap of one routed call, taken as it arrives (`headers`: the client's, which become the
+   * upstream's; `subject`: what the pipeline decided, for payload logging); undefined when it needs none.
+   */
+  begin(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, decision: Routed, upstream: string, subject?: LogSubject): CallTap | undefined {
     const { accessLog, tracing } = this.options;
     const logged = accessLog !== undefined && accessLog.sampled();
-    if (!logged && tracing === undefined) return undefined;
+    // A route without a logging policy pays this one property check.
+    const recorder = decision.backend.log !== null && subject !== undefined ? this.options.payload?.begin('grpc', decision, subject) : undefined;
+    if (!logged && tracing === undefined && recorder === undefined) return undefined;
     const trace = tracing?.begin(headers, headers as Record<string, unknown>, HEADER_OBJECT);
-    return new GrpcCallTap(stream, headers, decision, upstream, logged ? accessLog : undefined, trace);
+    return new GrpcCallTap(stream, headers, decision, upstream, logged ? accessLog : undefined, trace, recorder);
   }
 
-  /** A call the gateway answers itself (no route, a refusal) with `grpcStatus`, now; `backend` when the route is known. */
-  answered(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, grpcStatus: number, backend?: Backend): void {
+  /**
+   * A call the gateway answers itself (no route, a refusal) with `grpcStatus`, now; `backend` when
+   * the route is known; `refused`, a refusal of a logged predictor's call (its decision record).
+   */
+  answered(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, grpcStatus: number, backend?: Backend, refused?: RefusedRequest): void {
     const { accessLog, tracing } = this.options;
+    if (refused !== undefined) this.options.payload?.refused('grpc', refused);
     const logged = accessLog !== undefined && accessLog.sampled();
     if (!logged && tracing === undefined) return;
     const a = logged ? arrival(stream, headers, accessLog!, tracing !== undefined) : undefined;

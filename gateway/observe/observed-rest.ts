@@ -21,6 +21,7 @@ import { RequestTap, answeredEnd, headerText, hostOf, peerAddress, type Arrival,
 import type { PrimaryCapture, ShadowComparer } from './shadow-compare.js';
 import { RAW_HEADERS, incomingTraceId, originAttributes, type CallTrace, type Tracing } from './tracing.js';
 import type { Backend, Routed } from '../../routing/types.js';
+import type { LogSubject, PayloadLogger, RefusedRequest, RequestRecorder } from './payload-tap.js';
 
 /** The answer header naming the predictor that served a request. */
 export const PREDICTOR_HEADER = 'x-seldon-predictor';
@@ -33,6 +34,8 @@ export interface ResponseTap extends AttemptTap<string[]> {
   head(status: number, headers: string[], raw: readonly string[]): void;
   /** A chunk of the answer sent to the client. */
   body(chunk: Buffer): void;
+  /** Set when the request body is logged: told each piece of it as the client sent it. */
+  readonly requestBody?: ((chunk: Buffer) => void) | undefined;
   /** The exchange ended: the status counted in metrics; `complete`, a whole upstream answer was sent. */
   end(status: number, upstreamSeconds: number | null, complete: boolean): void;
 }
@@ -173,19 +176,25 @@ class RestTap extends RequestTap<string[]> implements ResponseTap {
     trace: CallTrace<string[]> | undefined,
     upstreamHeaders: string[],
     upstream: string,
+    recorder: RequestRecorder | undefined,
   ) {
-    super(REST_PROTOCOL, upstreamHeaders, decision, upstream, log && arrival(req, log, trace !== undefined), log, trace, trace?.span !== undefined ? restSpans(req, decision) : undefined);
+    super(REST_PROTOCOL, upstreamHeaders, decision, upstream, log && arrival(req, log, trace !== undefined), log, trace, trace?.span !== undefined ? restSpans(req, decision) : undefined, recorder);
     if (log !== undefined && hasBody(req)) this.received = new BodyBytes(req);
+    if (recorder !== undefined) this.requestBody = (chunk) => recorder.requestBody(chunk);
   }
+
+  readonly requestBody: ((chunk: Buffer) => void) | undefined;
 
   head(status: number, headers: string[], raw: readonly string[]): void {
     if (this.predictorHeader) setPredictorHeader(headers, this.decision.backend.origin.predictor);
     this.capture?.head(status, raw);
+    this.recorder?.responseType(rawHeader(headers, 'content-type'));
   }
 
   body(chunk: Buffer): void {
     this.bytesSent += chunk.length;
     this.capture?.data(chunk);
+    this.recorder?.responseBody(chunk);
   }
 
   end(status: number, upstreamSeconds: number | null, complete: boolean): void {
@@ -211,6 +220,8 @@ export interface RestObserveOptions {
   /** Compare every mirror's answers (--shadow-compare); otherwise only mirrors of steered predictors (a rollout's mirror phase). */
   readonly compareAll?: boolean;
   readonly tracing?: Tracing | undefined;
+  /** Payload and decision logging (--log-sinks): the routes with a `seldon.io/gateway-log` policy. */
+  readonly payload?: PayloadLogger | undefined;
 }
 
 const steeredMirror = (m: { readonly backend: Backend }): boolean => m.backend.steered;
@@ -222,31 +233,38 @@ export class RestObserve {
 
   /** Whether any option needs a `RestObserve` at all. */
   static needed(o: RestObserveOptions): boolean {
-    return o.predictorHeader || o.accessLog !== undefined || o.comparer !== undefined || o.tracing !== undefined;
+    return o.predictorHeader || o.accessLog !== undefined || o.comparer !== undefined || o.tracing !== undefined || o.payload !== undefined;
   }
 
-  /** The tap for one routed request (`upstreamHeaders`: what the upstream will get), or undefined when this request needs none. */
-  begin(req: RestRequest, res: RestResponse, decision: Routed, upstreamHeaders: string[], upstream: string): ResponseTap | undefined {
+  /**
+   * The tap for one routed request (`upstreamHeaders`: what the upstream will get; `subject`: what
+   * the pipeline decided, for payload logging), or undefined when this request needs none.
+   */
+  begin(req: RestRequest, res: RestResponse, decision: Routed, upstreamHeaders: string[], upstream: string, subject?: LogSubject): ResponseTap | undefined {
     const { predictorHeader, accessLog, comparer, tracing } = this.options;
     const mirrors = decision.mirrors;
     const capture = comparer !== undefined && mirrors.length > 0 && (this.options.compareAll !== false || mirrors.some(steeredMirror)) ? comparer.capture(decision.backend) : undefined;
     const logged = accessLog !== undefined && accessLog.sampled();
-    if (capture === undefined && !logged && tracing === undefined) {
+    // A route without a logging policy pays this one property check.
+    const recorder = decision.backend.log !== null && subject !== undefined ? this.options.payload?.begin('rest', decision, subject) : undefined;
+    if (capture === undefined && !logged && tracing === undefined && recorder === undefined) {
       if (!predictorHeader) return undefined;
       let tap = this.headerTaps.get(decision.backend);
       if (!tap) this.headerTaps.set(decision.backend, (tap = new HeaderTap(decision.backend.origin.predictor)));
       return tap;
     }
     const trace = tracing?.begin(req.headers, upstreamHeaders, RAW_HEADERS);
-    return new RestTap(req, res, decision, predictorHeader, capture, logged ? accessLog : undefined, trace, upstreamHeaders, upstream);
+    return new RestTap(req, res, decision, predictorHeader, capture, logged ? accessLog : undefined, trace, upstreamHeaders, upstream, recorder);
   }
 
   /**
    * A request the gateway answers itself (no route, a refusal, a preflight): logged (and traced)
-   * once its answer is sent. `backend`, when the route is known.
+   * once its answer is sent. `backend`, when the route is known; `refused`, a refusal of a logged
+   * predictor's request (its decision record).
    */
-  answered(req: RestRequest, res: RestResponse, backend?: Backend): void {
+  answered(req: RestRequest, res: RestResponse, backend?: Backend, refused?: RefusedRequest): void {
     const { accessLog, tracing } = this.options;
+    if (refused !== undefined) this.options.payload?.refused('rest', refused);
     const logged = accessLog !== undefined && accessLog.sampled();
     if (!logged && tracing === undefined) return;
     const a = logged ? arrival(req, accessLog!, tracing !== undefined) : undefined;

@@ -23,6 +23,7 @@ import { GrpcObserve } from './observed-grpc.js';
 import { RestObserve } from './observed-rest.js';
 import { ShadowComparer, type Disagreement } from './shadow-compare.js';
 import { Tracing } from './tracing.js';
+import type { PayloadLogger } from './payload-tap.js';
 
 /** One registry's metrics as `registry.getMetricsAsJSON()` gives them (and IPC carries them). */
 export type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
@@ -308,7 +309,7 @@ export interface DataPlaneObservers {
   readonly tracing: Tracing | undefined;
   /** What the REST proxy taps answers with; undefined when nothing is observed (no per-request cost). */
   readonly rest: RestObserve | undefined;
-  /** What gRPC calls are tapped with; undefined when neither the access log nor tracing is on. */
+  /** What gRPC calls are tapped with; undefined when neither the access log, tracing nor payload logging is on. */
   readonly grpc: GrpcObserve | undefined;
   /** Write what the access log holds and export the spans still queued, within `timeoutMs` (shutdown). */
   flush(timeoutMs?: number): Promise<void>;
@@ -320,9 +321,10 @@ const FLUSH_MS = 2000;
 /**
  * The predictor header (REST and gRPC), the access log and tracing (REST and gRPC), shadow
  * comparison (REST), as configured, counting into `metrics`. `accessSink` replaces stdout as
- * where access log lines go (tests).
+ * where access log lines go (tests); `payload`, with --log-sinks, logs the requests of routes with
+ * a `seldon.io/gateway-log` policy (gateway/payload-log/).
  */
-export function dataPlaneObservers(config: ObserveConfig, metrics: GatewayMetrics, accessSink?: AccessSink, log?: Logger): DataPlaneObservers {
+export function dataPlaneObservers(config: ObserveConfig, metrics: GatewayMetrics, accessSink?: AccessSink, log?: Logger, payload?: PayloadLogger): DataPlaneObservers {
   const sc = config.shadowCompare;
   // Without --shadow-compare, only a rollout's mirrored canary answers are compared (its agreement check).
   const comparer = new ShadowComparer({ tolerance: sc.tolerance, ignore: sc.ignore, maxBodyBytes: sc.maxBodyBytes }, metrics);
@@ -340,8 +342,8 @@ export function dataPlaneObservers(config: ObserveConfig, metrics: GatewayMetric
   }
   const t = config.tracing;
   const tracing = t.endpoint === undefined ? undefined : new Tracing({ endpoint: t.endpoint, sample: t.sample }, metrics, log);
-  const rest = { predictorHeader: config.predictorHeader, accessLog, comparer, compareAll, tracing };
-  const grpc = { accessLog, tracing };
+  const rest = { predictorHeader: config.predictorHeader, accessLog, comparer, compareAll, tracing, payload };
+  const grpc = { accessLog, tracing, payload };
   return {
     predictorHeader: config.predictorHeader,
     comparer,

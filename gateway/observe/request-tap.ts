@@ -9,6 +9,7 @@ import type { Attributes } from '@opentelemetry/api';
 import { answeredFields, routedFields, type AccessEntry, type AccessLog } from './access-log.js';
 import { routedAttributes, shadowAttributes, type CallTrace, type ShadowSpan } from './tracing.js';
 import type { Backend, Routed } from '../../routing/types.js';
+import type { RequestRecorder } from './payload-tap.js';
 
 /** What the access log reads of a request, taken as it arrives (before the gateway rewrites its headers). */
 export interface Arrival extends Pick<AccessEntry, 'startTime' | 'clientAddress' | 'forwardedFor' | 'method' | 'authority' | 'path' | 'protocol' | 'userAgent' | 'peerSubject'> {
@@ -143,6 +144,8 @@ export class RequestTap<C> implements AttemptTap<C> {
     protected readonly trace: CallTrace<C> | undefined,
     /** Read only when the request is traced. */
     private readonly names: SpanNames | undefined,
+    /** When the request's payloads and decision are logged (gateway/payload-log/). */
+    protected readonly recorder: RequestRecorder | undefined = undefined,
   ) {
     const span = trace?.span;
     if (span !== undefined && names !== undefined) {
@@ -161,19 +164,23 @@ export class RequestTap<C> implements AttemptTap<C> {
   }
 
   attempted(host: string, port: number): void {
+    this.recorder?.attempted(host, port);
     this.address = peerAddress(host, port);
     this.trace?.attemptAttributes({ 'server.address': host, 'server.port': port, 'network.peer.address': host });
   }
 
   attemptStatus(status: number): void {
+    this.recorder?.attemptStatus(status);
     this.trace?.attemptStatus(status);
   }
 
   attemptFailed(error: string): void {
+    this.recorder?.attemptFailed(error);
     this.trace?.attemptFailed(error);
   }
 
   shadow(backend: Backend, carrier: C): TracedShadow<C> | undefined {
+    this.recorder?.shadow(backend.origin.predictor);
     const t = this.trace;
     const names = this.names;
     if (t === undefined || t.span === undefined || names === undefined) return undefined;
@@ -186,6 +193,7 @@ export class RequestTap<C> implements AttemptTap<C> {
   protected finish(e: Ending, upstreamSeconds: number | null): void {
     // The request id the upstream got (the client's, or the one the gateway made).
     const requestId = this.protocol.get(this.carrier, 'x-request-id');
+    this.recorder?.end(e.responseCode, e.grpcStatus, upstreamSeconds, requestId);
     const t = this.trace;
     if (t !== undefined) {
       if (t.span !== undefined && requestId !== undefined) t.span.setAttribute('seldon.request_id', requestId);

@@ -1,7 +1,8 @@
 /**
  * Metric series follow what exists (docs/observability.md#series-of-what-is-gone): a series whose
  * `namespace`/`deployment` (and `predictor`, where the metric has one) name a SeldonDeployment or
- * predictor that is no longer in the route table is removed once it has been gone for the grace
+ * predictor that is no longer in the route table, or whose `sink` names a log sink gone from
+ * --log-sinks (payload-log/metrics.ts), is removed once it has been gone for the grace
  * (`--series-grace`, two scrape intervals by default), so a scrape still reads its last increments,
  * as kube-state-metrics drops a deleted object's series and Envoy frees a removed cluster's stats.
  * Prometheus marks the series stale at its next scrape. A subject that comes back within the grace
@@ -22,10 +23,12 @@ import type { GatewayMetrics } from './metrics.js';
 
 type Labels = Record<string, string | number>;
 
-/** What exists now: deployments as `ns/name`, predictors as `ns/name/predictor`. */
+/** What exists now: deployments as `ns/name`, predictors as `ns/name/predictor`; the --log-sinks names, when known. */
 export interface LiveSubjects {
   readonly deployments: ReadonlySet<string>;
   readonly predictors: ReadonlySet<string>;
+  /** Log sinks (gateway/payload-log/): series with a `sink` label follow them; undefined: those are not touched. */
+  readonly sinks?: ReadonlySet<string> | undefined;
 }
 
 /** A metric whose series can be removed by their labels: prom-client's, and observe/bound-series.ts's. */
@@ -99,7 +102,10 @@ export class SeriesReaper {
     const doomed: { metric: Reapable; labels: Labels; subject: string }[] = [];
     for (const m of this.o.registry.getMetricsAsArray() as unknown as Reapable[]) {
       const names = m.labelNames ?? [];
-      if (m.collect !== undefined || !names.includes('namespace') || !names.includes('deployment')) continue;
+      if (m.collect !== undefined) continue;
+      const byDeployment = names.includes('namespace') && names.includes('deployment');
+      const sinks = byDeployment ? undefined : names.includes('sink') ? live.sinks : undefined;
+      if (!byDeployment && sinks === undefined) continue;
       const byPredictor = names.includes('predictor');
       const series = new Map<string, Labels>();
       for (const { labels } of (await m.get()).values) {
@@ -107,12 +113,8 @@ export class SeriesReaper {
         series.set(names.map((n) => String(own[n])).join('\u0000'), own);
       }
       for (const labels of series.values()) {
-        const dep = String(labels['deployment']);
-        // Not routed (empty labels): the gateway's own answers, never a subject.
-        if (dep === '') continue;
-        const name = `${String(labels['namespace'])}/${dep}${byPredictor ? `/${String(labels['predictor'])}` : ''}`;
-        if ((byPredictor ? live.predictors : live.deployments).has(name)) continue;
-        const subject = `${byPredictor ? 'p' : 'd'}\u0000${name}`;
+        const subject = sinks === undefined ? deploymentSubject(labels, byPredictor, live) : sinkSubject(labels, sinks);
+        if (subject === undefined) continue;
         seen.add(subject);
         let since = this.goneSince.get(subject);
         if (since === undefined) this.goneSince.set(subject, (since = now));
@@ -130,6 +132,22 @@ export class SeriesReaper {
   }
 }
 
+/** A series' deployment or predictor (`d\0ns/name`, `p\0ns/name/predictor`) when it is gone; undefined while it exists, or for no subject. */
+function deploymentSubject(labels: Labels, byPredictor: boolean, live: LiveSubjects): string | undefined {
+  const dep = String(labels['deployment']);
+  // Not routed (empty labels): the gateway's own answers, never a subject.
+  if (dep === '') return undefined;
+  const name = `${String(labels['namespace'])}/${dep}${byPredictor ? `/${String(labels['predictor'])}` : ''}`;
+  if ((byPredictor ? live.predictors : live.deployments).has(name)) return undefined;
+  return `${byPredictor ? 'p' : 'd'}\u0000${name}`;
+}
+
+/** A series' log sink (`s\0name`) when it left --log-sinks (its late counts, a request in flight or a delivery that settled after, included). */
+function sinkSubject(labels: Labels, sinks: ReadonlySet<string>): string | undefined {
+  const sink = String(labels['sink'] ?? '');
+  return sink === '' || sinks.has(sink) ? undefined : `s\u0000${sink}`;
+}
+
 /** A value's labels as its series has them: a histogram's bucket bound (`le`) is not a label of the series. */
 function seriesLabels(labels: Labels, names: readonly string[]): Labels {
   const out: Labels = {};
@@ -137,7 +155,12 @@ function seriesLabels(labels: Labels, names: readonly string[]): Labels {
   return out;
 }
 
-/** The series reaper of a process's metrics, over the table it routes on (not started). */
-export function seriesReaper(metrics: GatewayMetrics, table: () => RouteTable, graceMs: number): SeriesReaper {
-  return new SeriesReaper({ registry: metrics.registry, live: () => liveSubjects(table()), graceMs, reaped: () => metrics.seriesRemoved() });
+/** The series reaper of a process's metrics, over the table it routes on and the log sinks it compiled against (not started). */
+export function seriesReaper(
+  metrics: GatewayMetrics,
+  state: { readonly current: RouteTable; readonly options: { readonly logSinks?: ReadonlySet<string> | undefined } },
+  graceMs: number,
+): SeriesReaper {
+  const live = (): LiveSubjects => ({ ...liveSubjects(state.current), sinks: state.options.logSinks });
+  return new SeriesReaper({ registry: metrics.registry, live, graceMs, reaped: () => metrics.seriesRemoved() });
 }

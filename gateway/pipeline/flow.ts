@@ -35,10 +35,10 @@ class FlowRequest implements FlowExchange {
   refuse(f: FlowRefusal): void {
     const r = this.r;
     if (f.clientDeadline === true) {
-      r.refuse({ status: 504, reason: 'UPSTREAM_TIMEOUT', message: f.message });
+      r.refuse({ check: 'flow-control', status: 504, reason: 'UPSTREAM_TIMEOUT', message: f.message });
       return;
     }
-    r.refuse({ status: 503, reason: 'OVERLOADED', message: f.message, headers: { 'x-envoy-overloaded': 'true', 'retry-after': String(f.retryAfterS) } });
+    r.refuse({ check: 'flow-control', status: 503, reason: 'OVERLOADED', message: f.message, headers: { 'x-envoy-overloaded': 'true', 'retry-after': String(f.retryAfterS) } });
   }
   forward(slot: FlowSlot): void {
     const r = this.r;

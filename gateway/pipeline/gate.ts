@@ -40,7 +40,7 @@ export class GateStage implements Stage {
     const gate = this.gate;
     if (gate === undefined) {
       const what = routed !== undefined ? routed.backend.id : r.path;
-      r.refuse({ status: 503, reason: 'AUTH_BACKEND_UNAVAILABLE', message: `route of ${what} needs auth or rate limits, which this process does not serve` });
+      r.refuse({ check: 'gate', status: 503, reason: 'AUTH_BACKEND_UNAVAILABLE', message: `route of ${what} needs auth or rate limits, which this process does not serve` });
       return;
     }
     const verdict = r.askGate(gate);
@@ -54,6 +54,7 @@ export class GateStage implements Stage {
       return;
     }
     r.routed = v.decision;
+    if (v.claims !== undefined) r.claims = v.claims;
     r.allowed(v);
     // The stages after the gate (flow control's tenant, steering) read what the model will: a claim header, never the client's own.
     if (v.edits !== undefined) r.header = edited(r.header, v.edits);

@@ -19,6 +19,8 @@ import type { CorsPolicy, HeaderGetter, NotRouted, Protocol, RouteRequest, Route
 
 /** A refusal of the gateway's own, which each protocol renders (REST: the JSON error; gRPC: a trailers-only status). */
 export interface Refusal {
+  /** Which check refused it (flow-control, gate), for the decision record of a logged request. */
+  readonly check: string;
   readonly status: number;
   readonly reason: GatewayReason;
   readonly message: string;
@@ -43,6 +45,8 @@ export abstract class PipelineRequest implements RouteRequest {
   bandits: BanditEdge | undefined;
   /** Its slot under flow control (pipeline/flow.ts): how long it waited for it. */
   flow: FlowSlot | undefined;
+  /** The verified JWT's claims (set by the gate when its route checks one): a payload log samples by them. */
+  claims: Readonly<Record<string, unknown>> | undefined;
   /** Told once when the forwarded request is over (`onEnded`). */
   private endListener: ((answered: boolean) => void) | undefined;
 

@@ -29,7 +29,7 @@ import { GatewayMetrics } from '../observe/metrics.js';
 import { PRIMARY_PROBE_INTERVAL_MS } from '../observe/runtime-metrics.js';
 import { serveStoresToWorkers } from '../auth/stores.js';
 import { answerObserveRequests, gatherCluster } from '../observe/observed-cluster.js';
-import { answerMemoryRequests, clusterMemory, trimHeap, type ProcessMemory } from '../observe/process-memory.js';
+import { answerMemoryRequests, clusterMemory, HeapTrimmer, trimHeap, type ProcessMemory } from '../observe/process-memory.js';
 import type { Gathered } from '../observe/observed.js';
 import { RouteState } from './route-state.js';
 // Each role loads its own plane only (`import()` in runPrimary and runWorker): a worker never loads the
@@ -52,6 +52,9 @@ import type { SteerOverride } from '../../routing/steering.js';
 import type { SeldonDeployment } from '../../routing/seldon-deployment.js';
 import type { JwtProviderConfig } from '../config/jwt.js';
 import { applyJwtProviders } from './jwt-providers-file.js';
+import type { LogSinkConfig } from '../config/log-sinks.js';
+import { applyLogSinks } from './log-sinks-file.js';
+import type { SinkView } from '../payload-log/sinks.js';
 
 type ToWorker =
   | { type: 'sdep-events'; events: readonly SourceEvent[] }
@@ -61,6 +64,7 @@ type ToWorker =
   | { type: 'steer'; overrides: SteerOverridesWire }
   | { type: 'steer-keys'; keys: string[] }
   | { type: 'jwt-providers'; providers: readonly JwtProviderConfig[] }
+  | { type: 'log-sinks'; sinks: readonly LogSinkConfig[] }
   | ReplicasMessage
   | { type: 'drain'; graceMs: number };
 type ToPrimary =
@@ -73,6 +77,10 @@ type ToPrimary =
 
 /** How often a worker sends its rollout and bandit counts to the primary. */
 const STEER_COUNTS_MS = 1000;
+/** The primary gives back V8's pooled pages once its resident memory grew 32 MB since it last did, at most every 5 minutes (observe/process-memory.ts HeapTrimmer). */
+const PRIMARY_TRIM_GROWTH_BYTES = 32 * 1024 * 1024;
+const PRIMARY_TRIM_MIN_INTERVAL_MS = 5 * 60_000;
+const PRIMARY_TRIM_CHECK_MS = 60_000;
 
 /** Set in a worker's environment when it should listen with SO_REUSEPORT. */
 const REUSE_PORT_ENV = 'SELDON_GATEWAY_REUSE_PORT';
@@ -155,6 +163,8 @@ class WorkerPlanes implements DataPlanes {
   private replicas: ReplicaTally | undefined;
   /** The JWT providers as the file last read, once it changed: a (re)started worker gets them after its snapshot. */
   private providers: readonly JwtProviderConfig[] | undefined;
+  /** The log sinks as the file last read, once it changed: a (re)started worker gets them after its snapshot. */
+  private sinks: readonly LogSinkConfig[] | undefined;
   /** The workers hold the JWT key sets; the control plane fetches its own for /readyz. */
   readonly jwtKeys = undefined;
 
@@ -210,6 +220,16 @@ class WorkerPlanes implements DataPlanes {
   jwtProviders(providers: readonly JwtProviderConfig[]): void {
     this.providers = providers;
     this.broadcast({ type: 'jwt-providers', providers });
+  }
+
+  logSinks(sinks: readonly LogSinkConfig[]): void {
+    this.sinks = sinks;
+    this.broadcast({ type: 'log-sinks', sinks });
+  }
+
+  /** The workers' writers report through their metrics only. */
+  logViews(): SinkView[] {
+    return [];
   }
 
   replicaCount(tally: ReplicaTally): void {
@@ -294,6 +314,7 @@ class WorkerPlanes implements DataPlanes {
         this.send(w, { type: 'steer', overrides: this.overrides });
         if (this.replicas !== undefined) this.send(w, { type: 'sgw-replicas', tally: this.replicas });
         if (this.providers !== undefined) this.send(w, { type: 'jwt-providers', providers: this.providers });
+        if (this.sinks !== undefined) this.send(w, { type: 'log-sinks', sinks: this.sinks });
       } else if (msg?.type === 'steer-counts') addCounts(this.counts, msg.counts);
       else if (msg?.type === 'worker-ready') {
         this.listening.set(w.id, msg.ports);
@@ -331,8 +352,10 @@ export async function runPrimary(config: GatewayConfig, log: Logger): Promise<vo
   const { startControlPlane } = await import('./control-plane.js');
   const gateway = await startControlPlane(config, { log, source, state, metrics, planes });
   trimHeap();
+  // The primary serves no public traffic: a pause now and then to give back V8's pooled pages costs no request.
+  new HeapTrimmer(PRIMARY_TRIM_GROWTH_BYTES, PRIMARY_TRIM_MIN_INTERVAL_MS).start(PRIMARY_TRIM_CHECK_MS);
   // The primary's own series (the rollout counters) follow its table as the workers' follow theirs.
-  seriesReaper(metrics, () => state.current, config.observe.seriesGraceMs).start();
+  seriesReaper(metrics, state, config.observe.seriesGraceMs).start();
   keepServing(log, metrics);
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => void gateway.shutdown(signal).then(() => process.exit(0)));
 }
@@ -370,6 +393,7 @@ export async function runWorker(config: GatewayConfig, log: Logger): Promise<voi
     else if (msg?.type === 'steer-keys') plane.steerKeys(msg.keys.map((k) => Buffer.from(k, 'hex')));
     else if (msg?.type === 'sgw-replicas') plane.replicaCount(msg.tally);
     else if (msg?.type === 'jwt-providers') applyJwtProviders(plane.state, plane.jwtKeys, msg.providers);
+    else if (msg?.type === 'log-sinks') applyLogSinks(plane.state, plane.log?.sinks, msg.sinks);
     else if (msg?.type === 'drain') void plane.drain(msg.graceMs).then(() => process.exit(0));
   });
   // Rollout and bandit counts go to the primary once a second (gateway/steer/controller.ts).

@@ -16,6 +16,8 @@
 import { ProviderKeySets } from '../auth/jwt-keys.js';
 import type { JwtProviderConfig } from '../config/jwt.js';
 import { JwtProvidersFile, applyJwtProviders } from './jwt-providers-file.js';
+// Payload logging's modules (gateway/payload-log/) load only with --log-sinks (`import()` in controlPlaneLogSinks).
+import { controlPlaneLogSinks, type LogSinkPlanes } from './log-sinks-file.js';
 import type { Logger } from 'pino';
 import { createAdminApp } from '../admin/server.js';
 import { AdminToken } from '../admin/token.js';
@@ -64,7 +66,7 @@ export interface PlanesReadiness {
  * Where traffic is served, as the control plane sees it: one data plane in this process, or one
  * per cluster worker. The control plane calls nothing else.
  */
-export interface DataPlanes {
+export interface DataPlanes extends LogSinkPlanes {
   /** Processes that serve traffic (the diagnostics page says how many). */
   readonly processes: number;
   /** Listen on the public ports; resolves once every data plane does, rejects if one cannot. */
@@ -310,6 +312,8 @@ export async function startControlPlane(config: GatewayConfig, parts: ControlPla
   // The JWT providers' keys as this replica reaches them, for /readyz and the page: the data plane's in one
   // process; a cluster primary fetches its own (each worker holds and refreshes its set).
   const jwt = jwtProvidersOf(config, state, planes, metrics, log);
+  // Payload logging's shippers, one per replica, here (gateway/payload-log/).
+  const logSinks = config.logSinksFile === undefined ? undefined : await controlPlaneLogSinks(config.logSinksFile, config, { state, planes, redis: steerRedis, metrics, log });
   const admin = createAdminApp(
     {
       ready,
@@ -326,7 +330,7 @@ export async function startControlPlane(config: GatewayConfig, parts: ControlPla
       memory: (gc) => planes.memory(gc),
       diagnostics: async () => {
         const { window, disagreements } = await history.observe();
-        const [flow, ejected] = await Promise.all([planes.gather(FLOW_METRICS), planes.gather(EJECTION_METRICS)]);
+        const [flow, ejected, logged] = await Promise.all([planes.gather(FLOW_METRICS), planes.gather(EJECTION_METRICS), logSinks ? planes.gather(logSinks.metricNames) : undefined]);
         return diagnostics({
           flow: flowViews(flow.metrics),
           ejections: ejectedEndpoints(ejected.metrics),
@@ -335,7 +339,12 @@ export async function startControlPlane(config: GatewayConfig, parts: ControlPla
           problems: sink.problems,
           window,
           disagreements,
-          settings: { ...settings, redis: steerRedis?.status(), jwtKeys: jwt?.keys.states() },
+          settings: {
+            ...settings,
+            redis: steerRedis?.status(),
+            jwtKeys: jwt?.keys.states(),
+            logSinks: logged && logSinks?.states(logged.metrics),
+          },
           steering: steeringJson(steering.rolloutViews(), steering.banditViews()),
           steer: (g) => steerGroup(g, steering.overrides()),
         });
@@ -356,6 +365,7 @@ export async function startControlPlane(config: GatewayConfig, parts: ControlPla
       steerStore.close();
       steerRedis?.close();
       jwt?.close();
+      logSinks?.close();
       await source.stop();
       events?.stop();
       if (graceful) await planes.drain(config.process.gracePeriodMs);

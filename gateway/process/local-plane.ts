@@ -30,6 +30,10 @@ import type { SourceEvent } from '../../source/source.js';
 import type { FlowDemandSource } from '../flow/demand.js';
 import { SettableReplicaCount } from '../keda/worker-demand.js';
 import type { ReplicaTally } from '../flow/demand.js';
+import type { LogSinkConfig } from '../config/log-sinks.js';
+// Payload logging (gateway/payload-log/) loads only with --log-sinks: `import()` in `open`.
+import type { PlaneLog } from '../payload-log/plane.js';
+import type { SinkView } from '../payload-log/sinks.js';
 
 /** Ready endpoints per Service, and when they change: a process's own EndpointSlice watcher, or a cluster worker's index the primary feeds. */
 export type PlaneEndpoints = EndpointSource & WatchedEndpoints & { stop(): void | Promise<void> };
@@ -62,6 +66,8 @@ export class LocalDataPlane implements DataPlanes {
     private readonly ejections: { listener?: (notice: EjectionNotice) => void },
     /** Removes the series of deployments and predictors gone from this plane's table (one per registry: a single process's control plane shares it). */
     private readonly reaper: SeriesReaper,
+    /** With --log-sinks: payload logging's writers (gateway/payload-log/). */
+    readonly log: PlaneLog | undefined,
   ) {}
 
   /** This data plane's flow demand: its flow controller's (reported to KEDA, gateway/keda/). */
@@ -72,7 +78,11 @@ export class LocalDataPlane implements DataPlanes {
   static async open(config: GatewayConfig, log: Logger, options: LocalPlaneOptions): Promise<LocalDataPlane> {
     const endpoints = options.endpoints;
     const metrics = new GatewayMetrics();
-    const observers = dataPlaneObservers(config.observe, metrics, options.accessSink, log);
+    const payload =
+      config.logSinksFile === undefined
+        ? undefined
+        : new (await import('../payload-log/plane.js')).PlaneLog({ logSinks: config.logSinks, auth: config.auth, randomSeed: config.upstream.randomSeed }, metrics.registry, log);
+    const observers = dataPlaneObservers(config.observe, metrics, options.accessSink, log, payload?.logger);
     // The control plane sets the replica count (gateway/keda/): the flow controller splits fixed limits by it, a rate limit decided locally takes its share.
     const replicas = new SettableReplicaCount(config.process.workers);
     const ejections: { listener?: (notice: EjectionNotice) => void } = {};
@@ -85,8 +95,8 @@ export class LocalDataPlane implements DataPlanes {
       now: options.now,
     });
     if (endpoints) metrics.countReadyEndpoints(readyEndpointCounts(() => plane.state.current, endpoints));
-    const reaper = seriesReaper(metrics, () => plane.state.current, config.observe.seriesGraceMs);
-    return new LocalDataPlane(plane, observers, endpoints, replicas, ejections, reaper);
+    const reaper = seriesReaper(metrics, plane.state, config.observe.seriesGraceMs);
+    return new LocalDataPlane(plane, observers, endpoints, replicas, ejections, reaper, payload);
   }
 
   /** The table this data plane routes on. */
@@ -113,6 +123,16 @@ export class LocalDataPlane implements DataPlanes {
 
   /** Nothing to do: in one process the control plane applies the providers to this data plane's own table and key sets. */
   jwtProviders(_providers: readonly JwtProviderConfig[]): void {}
+
+  /** In one process the control plane applies the sink names to this data plane's own table: the writers only. */
+  logSinks(sinks: readonly LogSinkConfig[]): void {
+    this.log?.sinks.apply(sinks);
+  }
+
+  /** This process's writers as the admin page shows them (a cluster's primary gathers none: its workers' state is in their metrics). */
+  logViews(): SinkView[] {
+    return this.log?.views() ?? [];
+  }
 
   readiness(): PlanesReadiness {
     const failing = this.plane.acceptFailing;
@@ -162,6 +182,7 @@ export class LocalDataPlane implements DataPlanes {
     this.reaper.stop();
     await this.endpoints?.stop();
     await this.plane.drain(graceMs);
+    await this.log?.drain(graceMs);
     await this.observers.flush();
   }
 
@@ -169,6 +190,7 @@ export class LocalDataPlane implements DataPlanes {
     this.reaper.stop();
     await this.endpoints?.stop();
     await this.plane.close();
+    this.log?.close();
     await this.observers.flush();
   }
 }

@@ -138,7 +138,7 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
 
   start(): void {
     const observe = this.proxy.deps.observe;
-    if (observe !== undefined) this.tap = observe.begin(this.req, this.res, this.decision, this.headers, this.up.name);
+    if (observe !== undefined) this.tap = observe.begin(this.req, this.res, this.decision, this.headers, this.up.name, this.extras);
     if (!this.admit(503)) return;
     this.res.once('close', () => {
       if (this.done) return;
@@ -177,6 +177,7 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
   /** The whole body is here (or there is none): the route timeout starts, the primary and the mirrors go. */
   private dispatchWhole(body: Buffer | null): void {
     this.body = body;
+    if (body !== null) this.tap?.requestBody?.(body);
     this.startTimer();
     this.dispatch();
     const mirrors = this.decision.mirrors;
@@ -192,7 +193,8 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
   private streamBody(stream: Readable, head: Buffer[], copy: boolean): void {
     const mirrors = this.decision.mirrors;
     const limit = this.proxy.deps.mirrors.maxBodyBytes;
-    this.body = new RequestBody(this.req, stream, head, copy ? { limit, whole: (b) => (b === null ? this.proxy.deps.mirrors.tooLarge(mirrors) : this.mirror(b)) } : undefined);
+    const copied = copy ? { limit, whole: (b: Buffer | null) => (b === null ? this.proxy.deps.mirrors.tooLarge(mirrors) : this.mirror(b)) } : undefined;
+    this.body = new RequestBody(this.req, stream, head, copied, this.tap?.requestBody);
     this.replayable = false;
     stream.once('end', () => this.startTimer());
   }
@@ -301,7 +303,6 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
   }
 
   attemptData(_a: RestAttempt, chunk: Buffer): boolean {
-    if (this.tap !== undefined) this.tap.body(chunk);
     return this.answer.data(chunk);
   }
 
@@ -408,6 +409,8 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
 
   data(chunk: Buffer): boolean {
     if (this.done || !this.writeHead()) return true;
+    // Told as the client receives it: a bandit's tagged answer as tagged.
+    if (this.tap !== undefined) this.tap.body(chunk);
     const ok = this.res.write(chunk);
     // The client is slower than the model: read on from the upstream once it took what was written.
     if (!ok) this.res.once('drain', () => this.attempt?.resume());
@@ -420,7 +423,10 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
     // before this answer is written out (the model waits for the gateway's turnaround only).
     this.extras.ended?.(true);
     if (last === undefined) this.res.end();
-    else this.res.end(last);
+    else {
+      if (this.tap !== undefined) this.tap.body(last);
+      this.res.end(last);
+    }
     this.finish(true);
   }
 

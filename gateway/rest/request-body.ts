@@ -34,6 +34,8 @@ export class RequestBody extends Readable {
     private readonly req: Readable,
     head: readonly Buffer[] = [],
     private readonly copy?: BodyCopy,
+    /** Told each piece of the body as it is read (payload logging). */
+    private readonly seen?: ((chunk: Buffer) => void) | undefined,
   ) {
     super({ highWaterMark: 64 * 1024 });
     if (copy) this.copied = [];
@@ -55,6 +57,7 @@ export class RequestBody extends Readable {
   }
 
   private keep(c: Buffer): void {
+    this.seen?.(c);
     if (this.copied === undefined || this.over) return;
     this.copiedBytes += c.length;
     if (this.copiedBytes > this.copy!.limit) {

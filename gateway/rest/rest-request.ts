@@ -16,6 +16,7 @@ import { PipelineRequest, type Refusal } from '../pipeline/request.js';
 import { tokenFromFeedbackJson } from '../steer/answer-tag.js';
 import { FEEDBACK_MAX_BYTES, isFeedbackPath, type FeedbackReading } from '../steer/bandit-edge.js';
 import type { CorsPolicy, NotRouted } from '../../routing/types.js';
+import type { RefusedRequest } from '../observe/payload-tap.js';
 import { corsHeadersFor, corsRequest, type CorsHeaders } from './cors.js';
 import { Exchange, type ExchangeDeps, type ExchangeExtras, type ExchangeHost } from './forwarded-exchange.js';
 import { sendRawDenial } from './ext-auth-answer.js';
@@ -99,7 +100,7 @@ export class RestPipelineRequest extends PipelineRequest implements ExchangeExtr
   denied(v: Deny): void {
     const { req, res } = this;
     this.proxy.deps.metrics.denied('rest', v.tally, v.status, this.since);
-    this.proxy.deps.observe?.answered(req, res, this.routed?.backend);
+    this.proxy.deps.observe?.answered(req, res, this.routed?.backend, this.logged(v.tally?.check ?? 'gate', v));
     if (v.raw !== undefined) sendRawDenial(req, res, { ...v, raw: v.raw });
     else if (v.body !== undefined) sendJson(req, res, v.status, v.body, this.withCorsHeaders(v.headers));
     // A body the client is still sending is not read for a refusal: the connection closes after it (lingering).
@@ -111,8 +112,14 @@ export class RestPipelineRequest extends PipelineRequest implements ExchangeExtr
     const backend = this.routed?.backend;
     // A routed request refused here (flow control, no gate in this process) is answered, never a predictor's outcome.
     if (backend !== undefined) this.proxy.deps.metrics.refused(backend, 'rest', r.status, this.since);
-    this.proxy.deps.observe?.answered(req, res, backend);
+    this.proxy.deps.observe?.answered(req, res, backend, this.logged(r.check, r));
     sendError(req, res, r.status, r.reason, r.message, this.withCorsHeaders(req.complete && !this.proxy.draining ? r.headers : { ...r.headers, connection: 'close' }));
+  }
+
+  /** A refusal of a logged predictor's request, for its decision record; undefined (nothing made) for every other route. */
+  private logged(check: string, r: { readonly status: number; readonly reason: string; readonly message: string }): RefusedRequest | undefined {
+    const d = this.routed;
+    return d !== undefined && d.backend.log !== null ? { check, status: r.status, reason: r.reason, message: r.message, decision: d, subject: this } : undefined;
   }
 
   gone(): boolean {

@@ -2,7 +2,7 @@
  * Start a real gateway in-process on OS-chosen ports over manifests written to a temp dir, with
  * `--resolve` entries pointing Service addresses at local backends.
  */
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, renameSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
@@ -74,4 +74,10 @@ export function sdep(name: string, namespace: string, spec: Record<string, unkno
     metadata: { name, namespace, ...(annotations ? { annotations } : {}) },
     spec,
   });
+}
+
+/** Replace `path` with `text` in one step, as a ConfigMap mount swaps a file (a watcher never reads it half-written). */
+export function replaceFile(path: string, text: string): void {
+  writeFileSync(`${path}.tmp`, text);
+  renameSync(`${path}.tmp`, path);
 }

@@ -124,3 +124,9 @@ export function expositionProblems(text: string): string[] {
   }
   return problems;
 }
+
+/** A deployment as the admin port's /routes reports it: its state and the reasons it is degraded or rejected. */
+export async function routesReport(adminUrl: string, name: string): Promise<{ state: string; reasons: string[] }> {
+  const routes = await getJson<{ deployments: { name: string; state: string; reasons: string[] }[] }>(`${adminUrl}/routes`);
+  return routes.deployments.find((d) => d.name === name)!;
+}

@@ -130,7 +130,7 @@ describe('Gatekeeper verdicts (REST routes)', () => {
     expect(v.body).toBeUndefined();
     expect(grpcStatusOf(v.reason)).toBe(GrpcStatus.UNAUTHENTICATED);
     // The gate only says what the refusal counts; it writes nothing itself.
-    expect(v.tally).toEqual({ authFailure: 'missing', backend: route.backend });
+    expect(v.tally).toEqual({ authFailure: 'missing', check: 'oauth', backend: route.backend });
     expect((await f.metrics.authFailures.get()).values).toEqual([]);
   });
 

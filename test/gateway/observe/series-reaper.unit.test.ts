@@ -6,7 +6,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { GatewayMetrics } from '../../../gateway/observe/metrics.js';
-import { SeriesReaper, liveSubjects } from '../../../gateway/observe/series-reaper.js';
+import { SeriesReaper, liveSubjects, type LiveSubjects } from '../../../gateway/observe/series-reaper.js';
+import { LogMetrics } from '../../../gateway/payload-log/metrics.js';
 import { buildTable } from '../../../routing/table.js';
 import { DEFAULT_COMPILE_OPTIONS, type Backend, type RouteTable } from '../../../routing/types.js';
 import type { SeldonDeployment } from '../../../routing/seldon-deployment.js';
@@ -26,14 +27,14 @@ function backendsOf(table: RouteTable): Backend[] {
   return table.groups.flatMap((g) => g.members.map((m) => m.backend));
 }
 
-function setup(initial: SeldonDeployment[]) {
+function setup(initial: SeldonDeployment[], sinks?: () => ReadonlySet<string>) {
   const metrics = new GatewayMetrics({ processMetrics: false });
   let table = buildTable(initial, DEFAULT_COMPILE_OPTIONS);
   let now = 1_000_000;
   const reaped: number[] = [];
   const reaper = new SeriesReaper({
     registry: metrics.registry,
-    live: () => liveSubjects(table),
+    live: (): LiveSubjects => ({ ...liveSubjects(table), sinks: sinks?.() }),
     graceMs: GRACE,
     now: () => now,
     reaped: (n) => {
@@ -133,6 +134,40 @@ describe('series reaper', () => {
     s.advance(GRACE);
     await s.reaper.sweep();
     expect(await s.lines('deployment="late"')).toEqual([]);
+  });
+
+  it("a log sink gone from --log-sinks: its counters' series stay for the grace (its last drops read), then go; a kept sink's stay", async () => {
+    let sinks = new Set(['audit', 'old']);
+    const s = setup([], () => sinks);
+    const log = LogMetrics.of(s.metrics.registry);
+    for (const sink of ['audit', 'old']) {
+      log.count(sink, 'request', 'delivered', 3);
+      log.dropped(sink, 'decision', 'shutdown');
+      log.claimed.inc({ sink });
+    }
+    log.holds('old', () => 10);
+    const kept = await s.lines('sink="audit"');
+    sinks = new Set(['audit']);
+    // The sink set lets go of the gauges at once (payload-log/sinks.ts); the counters are the reaper's.
+    log.forget('old');
+    expect(await s.lines('seldon_gateway_log_buffer_bytes{sink="old"}')).toEqual([]);
+    expect(await s.reaper.sweep()).toBe(0);
+    s.advance(GRACE - 1);
+    expect(await s.reaper.sweep()).toBe(0);
+    expect(await s.lines('seldon_gateway_log_drops_total{sink="old",reason="shutdown"} 1')).toHaveLength(1);
+    s.advance(1);
+    expect(await s.reaper.sweep()).toBe(4);
+    expect(await s.lines('sink="old"')).toEqual([]);
+    expect(await s.lines('sink="audit"')).toEqual(kept);
+  });
+
+  it('without sink names (a process that knows none), series with a sink label are not touched', async () => {
+    const s = setup([]);
+    LogMetrics.of(s.metrics.registry).count('any', 'request', 'delivered');
+    await s.reaper.sweep();
+    s.advance(GRACE * 10);
+    expect(await s.reaper.sweep()).toBe(0);
+    expect(await s.lines('sink="any"')).toHaveLength(1);
   });
 
   it('series of requests no route matched (empty labels) are never removed', async () => {

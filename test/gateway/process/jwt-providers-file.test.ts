@@ -4,7 +4,7 @@
  * one process (the control plane shares the data plane's key sets) and in a cluster of two workers
  * (the primary reads the file, the workers get it over IPC), against real identity providers.
  */
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
@@ -12,8 +12,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRecordingUpstream, type RecordingUpstream } from '../../fixtures/recording-upstream.js';
 import { signingKey, startIdentityProvider, type IdentityProvider } from '../../fixtures/identity-provider.js';
 import { startCli, type CliGateway } from '../../helpers/cli.js';
-import { sdep, startTestGateway, type TestGateway } from '../../helpers/gateway.js';
+import { replaceFile, sdep, startTestGateway, type TestGateway } from '../../helpers/gateway.js';
 import { metric } from '../../helpers/metrics.js';
+import { routesReport } from '../../helpers/observability.js';
 import { waitUntil } from '../../helpers/wait.js';
 
 const PREDICT = '/seldon/models/iris/api/v1.0/predictions';
@@ -22,11 +23,6 @@ const IRIS = sdep('iris', 'models', { predictors: [{ name: 'main' }] }, { 'seldo
 const providerYaml = (name: string, idp: IdentityProvider): string => `- name: ${name}\n  issuer: ${idp.issuer}\n  jwksUri: ${idp.jwksUri}\n`;
 
 /** Write as a ConfigMap update does: the new content renamed into place. */
-function replaceFile(path: string, text: string): void {
-  writeFileSync(`${path}.tmp`, text);
-  renameSync(`${path}.tmp`, path);
-}
-
 describe('the JWT providers file changes while serving', () => {
   let a: IdentityProvider;
   let b: IdentityProvider;
@@ -64,10 +60,7 @@ describe('the JWT providers file changes while serving', () => {
     return got.every((s) => s === code);
   }
 
-  async function deployment(admin: string): Promise<{ state: string; reasons: string[] }> {
-    const routes = (await (await request(`${admin}/routes`)).body.json()) as { deployments: { name: string; state: string; reasons: string[] }[] };
-    return routes.deployments.find((d) => d.name === 'iris')!;
-  }
+  const deployment = (admin: string): Promise<{ state: string; reasons: string[] }> => routesReport(admin, 'iris');
 
   /** One gateway, every step; `admin`: its admin URL. */
   async function steps(port: number, admin: string): Promise<void> {

@@ -1,0 +1,136 @@
+/**
+ * The decision record (`io.seldon.gateway.decision`, docs/payload-logging.md#the-decision-record):
+ * what the gateway decided for one request and what came of it, as one JSON document, written once
+ * when the request ends. Pure: it reads the routing decision, the table's steering specs and what
+ * the request's recorder saw.
+ *
+ * `probability` is the chance the pick gave the predictor that served (routing/pick.ts
+ * `pickShare`, over the group the request was picked from, live shares applied): for a bandit the
+ * arm's share at the moment of the pick, the propensity an off-policy estimate (inverse propensity
+ * scoring) divides by. A feedback sent to its arm by its token was not picked: null.
+ */
+import { pickShare } from '../../routing/pick.js';
+import { constraintText } from '../../routing/values.js';
+import type { Protocol, RouteGroup, Routed } from '../../routing/types.js';
+import type { LogSubject, RefusedRequest } from '../observe/payload-tap.js';
+
+/** One attempt of the request upstream: where, and its answer's status or why it failed. */
+export interface AttemptRecord {
+  endpoint: string;
+  status?: number;
+  failure?: string;
+}
+
+/** What a recorder saw of the request, besides the decision. */
+export interface Outcome {
+  readonly status: number;
+  readonly grpcStatus: number | undefined;
+  readonly latencyMs: number;
+  readonly upstreamMs: number | null;
+  readonly attempts: readonly AttemptRecord[];
+  /** Predictors a shadow copy was sent to. */
+  readonly shadowsSent: readonly string[];
+  readonly refused?: Pick<RefusedRequest, 'check' | 'reason' | 'message'> | undefined;
+}
+
+const round = (n: number, places = 4): number => Math.round(n * 10 ** places) / 10 ** places;
+const deploymentOf = (r: Routed): string => `${r.backend.origin.namespace}/${r.backend.origin.deployment}`;
+
+/**
+ * Each group's shares by deployment, computed once: a group never changes (a table change makes new
+ * ones), and this map is weak, so an entry goes with its group's table.
+ */
+const sharesByGroup = new WeakMap<RouteGroup, Map<string, Record<string, number>>>();
+
+/** The percent of each of `deployment`'s members of the group, of the deployment's own total (the same object each time: read, never changed). */
+function sharesOf(group: RouteGroup, deployment: string): Record<string, number> {
+  let byDeployment = sharesByGroup.get(group);
+  if (byDeployment === undefined) sharesByGroup.set(group, (byDeployment = new Map()));
+  let shares = byDeployment.get(deployment);
+  if (shares === undefined) byDeployment.set(deployment, (shares = computeShares(group, deployment)));
+  return shares;
+}
+
+function computeShares(group: RouteGroup, deployment: string): Record<string, number> {
+  let total = 0;
+  for (const m of group.members) if (`${m.backend.origin.namespace}/${m.backend.origin.deployment}` === deployment) total += m.percent;
+  const out: Record<string, number> = {};
+  for (const m of group.members) {
+    const o = m.backend.origin;
+    if (`${o.namespace}/${o.deployment}` === deployment) out[o.predictor] = round(total > 0 ? (m.percent / total) * 100 : 100 / group.members.length, 4);
+  }
+  return out;
+}
+
+/** The sticky key a pick of `group` took, when the request carried one (header, or cookie / its gRPC metadata). */
+function stickyKey(group: RouteGroup, protocol: Protocol, s: LogSubject): string | null {
+  const spec = group.sticky;
+  if (spec === null || !group.steered || s.header === undefined) return null;
+  if (spec.kind === 'header') return s.header(spec.name) !== undefined ? `header:${spec.name}` : null;
+  if (protocol === 'grpc') return s.header('seldon-gateway-sticky') !== undefined ? 'cookie' : null;
+  // REST: a valid cookie, or one minted for it while matching.
+  return s.minted !== undefined || (s.header('cookie') ?? '').includes('seldon-gateway-sticky=') ? 'cookie' : null;
+}
+
+/** The steering in force: a rollout's step, a bandit's arm and shares. */
+function steering(r: Routed, s: LogSubject, probability: number | null, shares: Record<string, number>): { rollout: unknown; bandit: unknown } {
+  // Only a steered deployment has steering to say: every other request skips the lookup.
+  const spec = r.backend.steered ? s.table?.steering.get(deploymentOf(r)) : undefined;
+  if (spec === undefined) return { rollout: null, bandit: null };
+  let rollout: unknown = null;
+  if (spec.rollout !== null) {
+    const { config, run } = spec.rollout;
+    const canaryPercent = shares[config.canary] ?? 0;
+    const step = config.steps.findIndex((w) => Math.abs(w - canaryPercent) < 1e-6);
+    rollout = { run, canary: config.canary, canaryPercent, step: step < 0 ? null : step, steps: config.steps, mirrored: r.mirrors.some((m) => m.backend.origin.predictor === config.canary) };
+  }
+  let bandit: unknown = null;
+  if (spec.bandit !== null) bandit = { run: spec.bandit.run, arm: r.backend.origin.predictor, probability, shares };
+  return { rollout, bandit };
+}
+
+/** What a feedback's credit came to: the arm credited and its reward, or why none was. */
+function feedbackOf(c: LogSubject['credit']): unknown {
+  if (c === undefined) return null;
+  if (c.reward !== undefined) return { credited: true, arm: c.arm, reward: c.reward[1] };
+  return { credited: false, arm: c.arm === '' ? null : c.arm, why: c.outcome ?? 'unattributed' };
+}
+
+/**
+ * The record of a request, routed to `r`, as it ended. `credit`: a feedback's, as steering decided
+ * it (taken when the request was forwarded: committing it clears it from the request).
+ */
+export function decisionRecord(protocol: Protocol, method: string, path: string, r: Routed, s: LogSubject, o: Outcome, credit: LogSubject['credit']): Record<string, unknown> {
+  const o2 = r.backend.origin;
+  // A feedback the token sent to its arm was not picked.
+  const byToken = credit !== undefined && credit.arm !== '' && credit.arm === o2.predictor;
+  const probability = byToken ? null : round(pickShare(r.group, r.backend), 6);
+  const weights = sharesOf(r.group, `${o2.namespace}/${o2.deployment}`);
+  const { rollout, bandit } = steering(r, s, probability, weights);
+  const rule = r.group.headers.map((h) => (h.kind === 'regex' ? `${h.name}~${h.pattern}` : constraintText(h)));
+  return {
+    deployment: `${o2.namespace}/${o2.deployment}`,
+    namespace: o2.namespace,
+    name: o2.deployment,
+    protocol,
+    method,
+    path,
+    predictor: o2.predictor,
+    probability,
+    why: {
+      weights,
+      rule: rule.length > 0 ? rule : null,
+      sticky: stickyKey(r.group, protocol, s),
+      rollout,
+      bandit,
+      feedback: feedbackOf(credit),
+    },
+    shadows: r.mirrors.map((m) => ({ predictor: m.backend.origin.predictor, sent: o.shadowsSent.includes(m.backend.origin.predictor) })),
+    attempts: o.attempts,
+    refused: o.refused ?? null,
+    status: o.status,
+    grpcStatus: o.grpcStatus ?? null,
+    latencyMs: round(o.latencyMs, 3),
+    upstreamMs: o.upstreamMs === null ? null : round(o.upstreamMs, 3),
+  };
+}
