@@ -11,7 +11,9 @@
  * shared public port): `startGateway` from the sources, or with --compiled the real entry point
  * `node dist/gateway/main.js serve` (run `npm run build` first), which is how it is deployed.
  * --gateway-b-node adds a second gateway, the same compiled build under another node binary (a
- * runtime A/B in one run; it implies --compiled). With taskset, the client and the backend share
+ * runtime A/B in one run; it implies --compiled). When nginx is installed, its `grpc_pass` (h2c
+ * both sides, one worker, upstream keep-alive) runs beside them on their core (issue 54's
+ * reference: the gateway's CPU per call against nginx's); --no-nginx leaves it out. With taskset, the client and the backend share
  * CPU 0 and the gateways get CPU 1, so every phase gives the client+backend pair the same CPU and
  * a gateway's cost shows as the difference.
  *
@@ -33,6 +35,8 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { atCleanup, hasTaskset, pinSelf, runMain, startAnnounced, type Announced } from './lib/children.js';
 import { GATEWAY_MAIN, metricsText, nodeVersion, startGateway } from './lib/gateway.js';
+import { freePort } from './lib/http.js';
+import { grpcProxyConf, nginxBinary, startNginx } from './lib/nginx.js';
 import { seldonClient, startBenchBackend, type SeldonClient, type SeldonMessage } from './lib/grpc.js';
 import { foreignPct, machineTicks, treeSeconds } from './lib/proc.js';
 import { QuietGate } from './lib/quiet.js';
@@ -61,6 +65,8 @@ const HELP = `Usage: npx vite-node load/grpc-bench.ts [options]
                        gateway B's flags instead: an A/B of a gateway option in one run (implies
                        gateway B, under --gateway-b-node or the same node)
   --gateway-b-main F   gateway B from this main.js (another build): an A/B of two builds in one run
+  --no-nginx           leave out nginx's grpc_pass (h2c both sides, 1 worker, upstream keep-alive; measured
+                       beside the gateway when nginx is installed, on the gateways' CPU)
   --no-pin             do not pin (default when taskset exists: client + backend on CPU 0, gateways on CPU 1)
   --keep               keep the temporary directory (manifest, compiled gateways' logs)
 
@@ -113,6 +119,8 @@ interface Options {
   /** Gateway B from another build's main.js. */
   gatewayBMain: string | undefined;
   pin: boolean;
+  /** Measure nginx's grpc_pass beside the gateways (when installed). */
+  nginx: boolean;
   keep: boolean;
 }
 
@@ -134,6 +142,7 @@ function options(args: readonly string[]): Options {
       'gateway-b-args': { type: 'string' },
       'gateway-b-main': { type: 'string' },
       'no-pin': { type: 'boolean' },
+      'no-nginx': { type: 'boolean' },
       keep: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -166,6 +175,7 @@ function options(args: readonly string[]): Options {
     gatewayArgs: words(argv['gateway-args']) ?? [],
     gatewayBArgs,
     pin: argv['no-pin'] !== true && hasTaskset(),
+    nginx: argv['no-nginx'] !== true,
     keep: argv.keep === true,
   };
 }
@@ -184,6 +194,19 @@ async function startRole(label: string, role: string, cpu: number | undefined, e
     },
   });
   return { ...child, ...(admin !== undefined ? { admin } : {}) };
+}
+
+/** Whether a Predict through `port` is answered (within 2 s). */
+function answersGrpc(port: number): Promise<boolean> {
+  const [c] = connect(port, 1);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => c!.close(), 2000);
+    c!.Predict(REQUEST, new grpc.Metadata(), (err) => {
+      clearTimeout(timer);
+      c!.close();
+      resolve(!err);
+    });
+  });
 }
 
 /** This script in a child role, run the way this one runs (under vite-node or compiled). */
@@ -324,6 +347,12 @@ async function main(): Promise<void> {
       targets.push({ key: 'gateway', label: 'gateway (from the sources)', port: g.port, pid: g.pid, ...(g.admin !== undefined ? { admin: g.admin } : {}) });
     }
     if (opt.gatewayBNode) targets.push(await compiled('gateway-b', opt.gatewayBNode, opt.gatewayBArgs ?? opt.gatewayArgs, opt.gatewayBMain));
+    if (opt.nginx && nginxBinary()) {
+      // nginx's grpc_pass on the gateways' core: the reference proxy for gRPC (issue 54).
+      const port = await freePort();
+      const s = await startNginx('nginx-grpc', opt.pin ? 1 : 0, grpcProxyConf(join(dir, 'nginx-grpc'), port, backend.port), () => answersGrpc(port));
+      targets.push({ key: 'nginx', label: 'nginx grpc_pass (h2c both sides, 1 worker, keepalive 64)', port, pid: s.pid });
+    }
 
     const metadata = new grpc.Metadata();
     metadata.set('seldon', 'bench');
@@ -421,6 +450,7 @@ async function main(): Promise<void> {
     const pairs: [string, string][] = [];
     for (const t of targets.slice(1)) pairs.push([t.key, 'direct']);
     if (results.has('gateway-b')) pairs.push(['gateway-b', 'gateway']);
+    if (results.has('nginx')) for (const k of ['gateway', 'gateway-b']) if (results.has(k)) pairs.push([k, 'nginx']);
     for (const [a, b] of pairs) {
       const xa = results.get(a)!;
       const xb = results.get(b)!;
@@ -433,6 +463,11 @@ async function main(): Promise<void> {
     const gwRatio = (med(results.get('gateway')!, rps) ?? NaN) / (med(direct, rps) ?? NaN);
     log('');
     log(`throughput ratio gateway/direct: ${gwRatio.toFixed(2)}x (issue 15's target >= 0.90x: ${gwRatio >= 0.9 ? 'met' : 'NOT met'}; per-round ratios above: compare medians)`);
+    if (results.has('nginx')) {
+      const cpu = (k: string): number => med(results.get(k)!, (m) => m.gatewayUs) ?? NaN;
+      const r = cpu('gateway') / cpu('nginx');
+      log(`CPU per call gateway/nginx grpc_pass: ${r.toFixed(2)}x (issue 54's target <= 1.5x: ${r <= 1.5 ? 'met' : 'NOT met'})`);
+    }
 
     // ----- The gateways' own counters (status codes) and stalls over the rounds.
     for (const t of targets) {

@@ -8,8 +8,10 @@
  *            (gateway/upstream/http1-client.ts); floor-http on node:http's Agent; floor-raw on a
  *            few lines of socket code that only know Content-Length answers, the least any client
  *            could cost (load/lib/floor-proxy.ts); floor-bare on raw sockets on both sides, no HTTP
- *            stack at all: what the Node runtime alone costs (load/lib/bare-proxy.ts); floors run
- *            only when --targets names them
+ *            stack at all: what the Node runtime alone costs (load/lib/bare-proxy.ts); relay, the
+ *            raw TCP relay (each client connection piped to its own upstream one, bytes
+ *            unparsed: load/lib/relay-proxy.ts), issue 54's floor; floors run only when --targets
+ *            names them
  *   gateway  seldon-gateway, --workers 1, a 1,000-SeldonDeployment table; the measured deployment
  *            is a 90/10 canary with a header route beside it (requests carry no matching header,
  *            so every one checks the header rule and makes a weighted pick)
@@ -34,6 +36,7 @@
  *
  *   npm run build && npx vite-node load/rest-bench.ts [--preset shared-core] [--rounds 3] [--profile 8]
  *   npx vite-node load/rest-bench.ts --preset shared-core --gateway-b-node /opt/node24/bin/node   # Node 20 vs 24
+ *   npx vite-node load/rest-bench.ts --preset floor   # issue 54: gateway / relay at 16, 64, 256 connections beside nginx
  *
  * This file composes the pieces in load/lib/: rest-bench-options (its options), children (processes, pinning, cleanup), nginx,
  * bench-table and gateway (the targets), closed-loop and fixed-rate (the load), measure and proc
@@ -156,8 +159,9 @@ async function main(): Promise<void> {
   }
 
   // The floors: a minimal proxy on undici, on the gateway's own client, on node:http's, on raw
-  // sockets; and no HTTP stack at all (bare-proxy).
+  // sockets; no HTTP stack at all (bare-proxy); and the raw TCP relay (relay-proxy), issue 54's floor.
   for (const [key, client, label] of [
+    ['relay', 'relay', 'relay: raw TCP, each client connection piped to its own upstream one'],
     ['floor', 'undici', 'floor: minimal undici proxy'],
     ['floor-gw', 'gateway', "floor: minimal proxy on the gateway's client"],
     ['floor-http', 'node-http', 'floor: minimal node:http proxy'],
@@ -166,7 +170,7 @@ async function main(): Promise<void> {
   ] as const) {
     if (!TARGETS.has(key)) continue;
     const port = await freePort();
-    const s = startServer(key, join(tmp, `${key}.log`), SERVER_CPU, [process.execPath, ...nodeScript(LIB, client === 'bare' ? 'bare-proxy' : 'floor-proxy')], {
+    const s = startServer(key, join(tmp, `${key}.log`), SERVER_CPU, [process.execPath, ...nodeScript(LIB, client === 'relay' ? 'relay-proxy' : client === 'bare' ? 'bare-proxy' : 'floor-proxy')], {
       BENCH_PORT: String(port),
       BENCH_UPSTREAM_PORT: String(backendPort),
       BENCH_CLIENT: client,
@@ -284,7 +288,15 @@ async function main(): Promise<void> {
           () => loop.run(t.url, conns, DURATION_S),
           (r) => r.completed,
         );
-        const s: Sample = { ...m.result, proxyUsPerReq: m.proxyUsPerReq, backendUsPerReq: m.backendUsPerReq, otherPct: m.otherPct, stealPct: m.stealPct, perReq: m.perReq };
+        const s: Sample = {
+          ...m.result,
+          proxyUsPerReq: m.proxyUsPerReq,
+          proxySysUsPerReq: m.proxySysUsPerReq,
+          backendUsPerReq: m.backendUsPerReq,
+          otherPct: m.otherPct,
+          stealPct: m.stealPct,
+          perReq: m.perReq,
+        };
         push(closed, `${t.key}@${conns}`, s);
         log(closedLine(round + 1, conns, t.key, s));
       }
@@ -337,6 +349,7 @@ async function main(): Promise<void> {
           rps: rr.achievedRate,
           completed: rr.completed,
           proxyUsPerReq: m.proxyUsPerReq,
+          proxySysUsPerReq: m.proxySysUsPerReq,
           backendUsPerReq: m.backendUsPerReq,
           non2xx: rr.non2xx,
           socketErrors: rr.errors,

@@ -7,7 +7,7 @@
  * trusted proxy (`--trusted-proxies`, `--trust-forwarded-headers`) are replaced by the peer's
  * address and the gateway's scheme; a trusted proxy's are kept (the peer appended to the first).
  */
-import { randomUUID } from 'node:crypto';
+import { requestId } from './request-id.js';
 import type { IncomingHttpHeaders } from 'node:http2';
 import type { HeaderGetter } from '../../routing/types.js';
 
@@ -144,7 +144,7 @@ export function upstreamRequestHeaders(raw: readonly string[], info: ForwardInfo
   const listed = connectionListed(raw);
   let xff: string | undefined;
   let proto: string | undefined;
-  let requestId = false;
+  let hasRequestId = false;
   const trusted = info.trusted === true;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
@@ -156,7 +156,7 @@ export function upstreamRequestHeaders(raw: readonly string[], info: ForwardInfo
         if (trusted) xff = xff === undefined ? raw[i + 1]! : `${xff}, ${raw[i + 1]!}`;
         continue;
       }
-      if (s === 'x-request-id') requestId = true;
+      if (s === 'x-request-id') hasRequestId = true;
     }
     if (isEnvoyHeader(name)) continue;
     if (info.stripAuthorization && name.length === 13 && name.toLowerCase() === 'authorization') continue;
@@ -170,7 +170,7 @@ export function upstreamRequestHeaders(raw: readonly string[], info: ForwardInfo
   xff = forwardedFor(xff, info.remoteAddress);
   if (xff !== undefined) out.push('x-forwarded-for', xff);
   out.push('x-forwarded-proto', proto ?? info.proto, 'x-envoy-original-path', info.originalPath);
-  if (!requestId) out.push('x-request-id', randomUUID());
+  if (!hasRequestId) out.push('x-request-id', requestId());
   return out;
 }
 

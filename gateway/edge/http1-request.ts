@@ -22,7 +22,7 @@
  *
  * test/gateway/edge/http1-lane.test.ts checks that subset against llhttp itself, on seeded random heads.
  */
-import { HEADER_BLOCK, headerList, TOKEN, trimOws } from '../wire/http1-syntax.js';
+import { headEnd, headerLines, TOKEN, trimOws } from '../wire/http1-syntax.js';
 
 export interface RequestHead {
   readonly method: string;
@@ -56,20 +56,54 @@ const DIGITS = /^\d{1,15}$/;
 /** A framing field's line with an HTAB in its value (see the header: llhttp versions read it differently). */
 const FRAMING_TAB = /(?:^|\n)(?:content-length|connection|proxy-connection):[^\r]*\t/i;
 
-/** Parse the request head starting at `at` in `buf`. */
+/** The characters of a target REQUEST_LINE takes (RFC 3986 path and query), by character code. */
+const TARGET_CHAR = new Uint8Array(128);
+for (const c of "-._~!$&'()*+,;=:@/?%") TARGET_CHAR[c.charCodeAt(0)] = 1;
+for (let c = 48; c <= 57; c++) TARGET_CHAR[c] = 1;
+for (let c = 65; c <= 90; c++) TARGET_CHAR[c] = TARGET_CHAR[c + 32] = 1;
+
+/** The method of a request line REQUEST_LINE takes, by the position of its first space (its length); undefined: none. */
+function methodOf(text: string, sp: number): string | undefined {
+  switch (sp) {
+    case 3:
+      return text.startsWith('GET') ? 'GET' : text.startsWith('PUT') ? 'PUT' : undefined;
+    case 4:
+      return text.startsWith('POST') ? 'POST' : undefined;
+    case 5:
+      return text.startsWith('PATCH') ? 'PATCH' : undefined;
+    case 6:
+      return text.startsWith('DELETE') ? 'DELETE' : undefined;
+    case 7:
+      return text.startsWith('OPTIONS') ? 'OPTIONS' : undefined;
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * Parse the request head starting at `at` in `buf`. The request line is read by hand (REQUEST_LINE's
+ * grammar, which `incomplete` still uses) and the header lines in one pass (http1-syntax.ts
+ * headerLines): no match arrays or block copy, and the method is the constant string.
+ */
 export function parseRequestHead(buf: Buffer, at: number, limits: HeadLimits): RequestHead | typeof MORE | typeof OTHER {
-  const end = buf.indexOf('\r\n\r\n', at, 'latin1');
+  const end = headEnd(buf, at);
   if (end < 0) return incomplete(buf, at, limits);
   const size = end + 4 - at;
   if (size > limits.maxHeadBytes) return OTHER;
   const text = buf.toString('latin1', at, end + 2);
   const eol = text.indexOf('\r\n');
-  const line = REQUEST_LINE.exec(text.slice(0, eol));
-  if (line === null) return OTHER;
-  const block = text.slice(eol + 2);
-  if (!HEADER_BLOCK.test(block)) return OTHER;
-  if (block.includes('\t') && FRAMING_TAB.test(block)) return OTHER;
-  const rawHeaders = headerList(block);
+  const sp = text.indexOf(' ');
+  const method = sp > 0 && sp < eol ? methodOf(text, sp) : undefined;
+  // `METHOD SP /target SP HTTP/1.1`: the target runs to the last 9 characters.
+  const targetEnd = eol - 9;
+  if (method === undefined || targetEnd <= sp + 1 || text.charCodeAt(sp + 1) !== 47 || !text.startsWith(' HTTP/1.1', targetEnd)) return OTHER;
+  for (let i = sp + 2; i < targetEnd; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 128 || TARGET_CHAR[c] !== 1) return OTHER;
+  }
+  const rawHeaders = headerLines(text, eol + 2);
+  if (rawHeaders === null) return OTHER;
+  if (text.includes('\t', eol) && FRAMING_TAB.test(text.slice(eol + 2))) return OTHER;
   if (rawHeaders.length / 2 > limits.maxHeaders) return OTHER;
   let host: string | undefined;
   let length = -1;
@@ -109,7 +143,7 @@ export function parseRequestHead(buf: Buffer, at: number, limits: HeadLimits): R
     }
   }
   if (host === undefined) return OTHER;
-  return { method: line[1]!, target: line[2]!, rawHeaders, host, size, contentLength: length < 0 ? 0 : length, close };
+  return { method, target: text.slice(sp + 1, targetEnd), rawHeaders, host, size, contentLength: length < 0 ? 0 : length, close };
 }
 
 /**

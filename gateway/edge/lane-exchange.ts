@@ -8,7 +8,7 @@ import { STATUS_CODES } from '../wire/node-http.js';
 import type { Socket } from 'node:net';
 import type { RestRequest, RestResponse } from './rest-exchange.js';
 import type { RequestHead } from './http1-request.js';
-import { lists, NOT_VALUE_CHAR, TOKEN } from '../wire/http1-syntax.js';
+import { lists, NOT_VALUE_CHAR, putLatin1 as put, TOKEN } from '../wire/http1-syntax.js';
 
 /** What an answer needs of its connection (edge/http1-lane.ts). */
 export interface LaneOwner {
@@ -111,11 +111,24 @@ function invalid(code: string, what: string): Error {
   return Object.assign(new TypeError(`Invalid ${what}`), { code });
 }
 
-/** One header line, checked as `node:http` checks it (it throws the same codes). */
-function headerLine(name: string, value: string): string {
+/** One header field, checked as `node:http` checks it (it throws the same codes). */
+function checkHeader(name: string, value: string): void {
   if (!TOKEN.test(name)) throw invalid('ERR_INVALID_HTTP_TOKEN', `header name ${JSON.stringify(name)}`);
   if (NOT_VALUE_CHAR.test(value)) throw invalid('ERR_INVALID_CHAR', `character in header content ${JSON.stringify(name)}`);
-  return `${name}: ${value}\r\n`;
+}
+
+/** A Content-Length body up to this size is gathered behind its head in one buffer (larger: head, then the body as it comes). */
+const GATHER_BYTES = 64 * 1024;
+
+/** The `Connection: keep-alive` and `Keep-Alive` lines for a timeout, made once per value. */
+let keepAliveSeconds = -1;
+let keepAliveLines = '';
+function keepAlive(seconds: number): string {
+  if (seconds !== keepAliveSeconds) {
+    keepAliveSeconds = seconds;
+    keepAliveLines = `Connection: keep-alive\r\nKeep-Alive: timeout=${seconds}\r\n`;
+  }
+  return keepAliveLines;
 }
 
 /** What the answer's own fields already say, of what the server would add. */
@@ -146,10 +159,15 @@ function lengthOf(value: string): number {
 
 type Listener = () => void;
 
+const TE_CHUNKED = 'Transfer-Encoding: chunked\r\n';
+
 /**
  * The answer to one `LaneRequest`, written as `node:http` writes ServerResponse's.
  * The head is kept until the first body bytes or the end, so that a whole answer (head and a
- * body read in one piece) leaves in one socket write.
+ * body read in one piece) leaves in one socket write. The head is encoded into a buffer as it is
+ * given, with room behind it for a Content-Length body of up to GATHER_BYTES: a head built as a
+ * string (a `+=` per header, copied again into the write's buffer) left about 1 KB of intermediate
+ * strings per REST answer (load/alloc-profile.ts).
  *
  * Its framing never lies to the client: a 204's or 304's body is not sent (as `node:http` drops
  * it), and an answer given a Content-Length that its body would overrun or fall short of is cut
@@ -169,9 +187,14 @@ export class LaneResponse implements RestResponse {
   private bodiless = false;
   /** The Content-Length the head was given (-1: none). */
   private declared = -1;
-  /** Head and body pieces not written yet (until the end, or the next tick). */
+  /** The head and the body gathered behind it (a Content-Length body of up to GATHER_BYTES), not written yet; `gathered` bytes of it filled. */
+  private gather: Buffer | null = null;
+  private gathered = 0;
+  /** Otherwise the head and body pieces not written yet (until the end, or the next tick). */
   private pending: (string | Buffer)[] | null = null;
   private flushQueued = false;
+  /** 'close' listeners: the first (usually the only one: the exchange's) in a field, any others after it. */
+  private closeListener: Listener | null = null;
   private closeListeners: Listener[] | null = null;
   private closed = false;
   /** The connection closes after this answer. */
@@ -195,47 +218,69 @@ export class LaneResponse implements RestResponse {
     if (NOT_VALUE_CHAR.test(text)) throw invalid('ERR_INVALID_CHAR', 'character in statusMessage');
     // Shutting down since the request came in: this answer closes its connection too.
     if (this.connection.closing) this.last = true;
-    let head = `HTTP/1.1 ${status} ${text}\r\n`;
-    let seen = 0;
-    let declared = -1;
-    if (Array.isArray(headers)) {
-      for (let i = 0; i < headers.length; i += 2) {
-        const name = headers[i] as string;
-        const value = String(headers[i + 1]);
-        head += headerLine(name, value);
-        const m = meaning(name, value);
-        if ((m & LENGTH) !== 0) declared = lengthOf(value);
-        seen |= m;
-      }
-    } else if (headers !== undefined) {
-      for (const name of Object.keys(headers)) {
-        const value = (headers as OutgoingHttpHeaders)[name];
-        if (value === undefined) continue;
-        for (const v of Array.isArray(value) ? value : [value]) {
-          const text = String(v);
-          head += headerLine(name, text);
-          const m = meaning(name, text);
-          if ((m & LENGTH) !== 0) declared = lengthOf(text);
-          seen |= m;
+    // First the checks, what the fields say and the head's size; then the head is encoded.
+    let pairs: readonly string[];
+    if (Array.isArray(headers)) pairs = headers as readonly string[];
+    else {
+      const flat: string[] = [];
+      if (headers !== undefined) {
+        for (const name of Object.keys(headers)) {
+          const value = (headers as OutgoingHttpHeaders)[name];
+          if (value === undefined) continue;
+          for (const v of Array.isArray(value) ? value : [value]) flat.push(name, String(v));
         }
       }
+      pairs = flat;
+    }
+    const statusText = String(status);
+    let size = 12 + statusText.length + text.length;
+    let seen = 0;
+    let declared = -1;
+    for (let i = 0; i < pairs.length; i += 2) {
+      const name = pairs[i]!;
+      const value = String(pairs[i + 1]);
+      checkHeader(name, value);
+      size += name.length + value.length + 4;
+      const m = meaning(name, value);
+      if ((m & LENGTH) !== 0) declared = lengthOf(value);
+      seen |= m;
     }
     if ((seen & CLOSE) !== 0) this.last = true;
-    const date = (seen & DATE) !== 0;
-    const connection = (seen & CONNECTION) !== 0;
-    const framed = (seen & FRAMED) !== 0;
-    if (!date) head += `Date: ${httpDate()}\r\n`;
-    if (!connection) head += this.last ? 'Connection: close\r\n' : `Connection: keep-alive\r\nKeep-Alive: timeout=${this.connection.keepAliveSeconds}\r\n`;
+    const date = (seen & DATE) === 0 ? httpDate() : undefined;
+    const connection = (seen & CONNECTION) !== 0 ? undefined : this.last ? 'Connection: close\r\n' : keepAlive(this.connection.keepAliveSeconds);
     const bodiless = status === 204 || status === 304 || (status >= 100 && status < 200);
-    if (!framed && !bodiless) {
-      this.chunked = true;
-      head += 'Transfer-Encoding: chunked\r\n';
-    }
+    const chunked = (seen & FRAMED) === 0 && !bodiless;
+    if (date !== undefined) size += date.length + 8;
+    if (connection !== undefined) size += connection.length;
+    if (chunked) size += TE_CHUNKED.length;
+    size += 2;
+    this.chunked = chunked;
     this.bodiless = bodiless;
     this.declared = bodiless ? -1 : declared;
+    const gather = this.declared > 0 && this.declared <= GATHER_BYTES;
+    const out = Buffer.allocUnsafe(gather ? size + this.declared : size);
+    let at = put(out, 0, 'HTTP/1.1 ');
+    at = put(out, at, statusText);
+    out[at++] = 32;
+    at = put(out, at, text);
+    at = put(out, at, '\r\n');
+    for (let i = 0; i < pairs.length; i += 2) {
+      at = put(out, at, pairs[i]!);
+      out[at++] = 58;
+      out[at++] = 32;
+      at = put(out, at, String(pairs[i + 1]));
+      at = put(out, at, '\r\n');
+    }
+    if (date !== undefined) at = put(out, put(out, put(out, at, 'Date: '), date), '\r\n');
+    if (connection !== undefined) at = put(out, at, connection);
+    if (chunked) at = put(out, at, TE_CHUNKED);
+    at = put(out, at, '\r\n');
     this.statusCode = status;
     this.headersSent = true;
-    this.pending = [`${head}\r\n`];
+    if (gather) {
+      this.gather = out;
+      this.gathered = at;
+    } else this.pending = [out];
     return this;
   }
 
@@ -249,11 +294,28 @@ export class LaneResponse implements RestResponse {
       return false;
     }
     this.bodyBytes += data.length;
+    const gather = this.gather;
+    if (gather !== null) {
+      data.copy(gather, this.gathered);
+      this.gathered += data.length;
+      // Whole (its Content-Length reached): it leaves now, in one write, with no tick to wait for
+      // an end that can add nothing. Otherwise what came in this tick leaves at the next.
+      if (this.bodyBytes === this.declared) this.flush();
+      else if (!this.flushQueued) {
+        this.flushQueued = true;
+        process.nextTick(flushLater, this);
+      }
+      return true;
+    }
     const pending = this.pending;
     if (pending !== null) {
       if (this.chunked) pending.push(`${data.length.toString(16)}\r\n`, data, '\r\n');
       else pending.push(data);
-      if (!this.flushQueued) {
+      if (this.bodyBytes === this.declared) {
+        // The whole answer is here (its Content-Length is reached): it leaves now, in one write,
+        // with no tick to wait for an end that can add nothing (a nextTick per REST answer saved).
+        this.flush();
+      } else if (!this.flushQueued) {
         this.flushQueued = true;
         process.nextTick(flushLater, this);
       }
@@ -306,12 +368,20 @@ export class LaneResponse implements RestResponse {
   once(event: 'close' | 'drain', listener: Listener): this {
     if (event === 'drain') this.connection.socket.once('drain', listener);
     else if (this.closed) process.nextTick(listener);
+    else if (this.closeListener === null) this.closeListener = listener;
     else (this.closeListeners ??= []).push(listener);
     return this;
   }
 
   /** Write what is pending, in one socket write. */
   flush(): void {
+    const gather = this.gather;
+    if (gather !== null) {
+      this.gather = null;
+      const socket = this.connection.socket;
+      if (!socket.destroyed) socket.write(this.gathered === gather.length ? gather : gather.subarray(0, this.gathered));
+      return;
+    }
     const pending = this.pending;
     if (pending === null) return;
     this.pending = null;
@@ -336,8 +406,11 @@ export class LaneResponse implements RestResponse {
   emitClose(): void {
     if (this.closed) return;
     this.closed = true;
+    const first = this.closeListener;
     const listeners = this.closeListeners;
+    this.closeListener = null;
     this.closeListeners = null;
+    if (first !== null) first();
     if (listeners !== null) for (const l of listeners) l();
   }
 }

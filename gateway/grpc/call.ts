@@ -16,7 +16,7 @@
  * route's retry policy may replay resets, 5xx answers and (`retry_grpc_on`) trailers-only answers
  * with a gRPC status it names, with backoff. Never after a response byte reached the client.
  */
-import { randomUUID } from 'node:crypto';
+import { requestId } from '../edge/request-id.js';
 import http2, { type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { ForwardedRequest } from '../forward/forwarded.js';
 import { failureOutcome, grpcOutcome, httpOutcome, type OutcomeKind } from '../forward/outcome.js';
@@ -87,7 +87,7 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     dropInternalHeaders(headers);
     forwardHeaderObject(headers, peer);
     // As on REST (and as Envoy does for gRPC): every call upstream carries a request id.
-    if (headers['x-request-id'] === undefined) headers['x-request-id'] = randomUUID();
+    if (headers['x-request-id'] === undefined) headers['x-request-id'] = requestId();
     this.keepForRetry = ctx.retryBufferBytes > 0;
     this.keepForMirror = decision.mirrors.length > 0;
     // After waiting under flow control, the client's deadline runs from the call's arrival, the wait included.

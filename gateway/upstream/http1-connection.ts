@@ -9,7 +9,7 @@ import tls from 'node:tls';
 import type { Readable } from 'node:stream';
 import { Deadline } from '../edge/deadline.js';
 import { ResponseParseError, ResponseParser, type ResponseHead, type ResponseSink } from './http1-response.js';
-import { UpstreamError, isStream, type UpstreamRequest } from './request-head.js';
+import { COPY_BODY_BYTES, UpstreamError, isStream, type UpstreamRequest } from './request-head.js';
 
 /** The request in flight, as its handler holds it. */
 export interface UpstreamAttempt {
@@ -67,8 +67,6 @@ export interface PoolSide {
 
 /** A connection is closed this long before the server's announced idle timeout, so both never race. */
 const KEEP_ALIVE_MARGIN_MS = 1000;
-/** Buffered bodies up to this size are copied after the head (one buffer); larger ones go as a second chunk of one writev. */
-const COPY_BODY_BYTES = 16 * 1024;
 
 const ignore = (): void => undefined;
 
@@ -92,8 +90,8 @@ export class Task implements UpstreamAttempt {
     readonly pool: PoolSide,
     readonly req: UpstreamRequest,
     readonly handler: ResponseHandler,
-    /** The request head, written when a connection takes the task. */
-    readonly head: string,
+    /** The request head (with a small buffered body after it: request-head.ts), written when a connection takes the task. */
+    readonly head: Buffer,
     /** A stream body's declared length (-1: none, sent chunked). */
     readonly streamLength: number,
   ) {}
@@ -164,25 +162,18 @@ export class Connection implements ResponseSink {
     const body = req.body;
     const head = task.head;
     const socket = this.socket;
-    if (body === null) {
-      socket.write(head, 'latin1');
+    if (body === null || (Buffer.isBuffer(body) && body.length <= COPY_BODY_BYTES)) {
+      // The body, if any, is in the head's buffer: one write.
+      socket.write(head);
       this.written = true;
     } else if (Buffer.isBuffer(body)) {
-      if (body.length <= COPY_BODY_BYTES) {
-        const n = head.length;
-        const out = Buffer.allocUnsafe(n + body.length);
-        out.write(head, 0, n, 'latin1');
-        body.copy(out, n);
-        socket.write(out);
-      } else {
-        socket.cork();
-        socket.write(head, 'latin1');
-        socket.write(body);
-        socket.uncork();
-      }
+      socket.cork();
+      socket.write(head);
+      socket.write(body);
+      socket.uncork();
       this.written = true;
     } else {
-      socket.write(head, 'latin1');
+      socket.write(head);
       this.bodyLeft = task.streamLength;
       this.streamBody(body);
     }

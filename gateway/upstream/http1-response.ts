@@ -25,7 +25,7 @@
  * Body slices share the socket's buffers (no copy).
  */
 
-import { HEADER_BLOCK, headerList, lists } from '../wire/http1-syntax.js';
+import { HEADER_BLOCK, headEnd, headerLines, isStatusLine, lists } from '../wire/http1-syntax.js';
 
 export type ParseFailure = 'UPSTREAM_BAD_RESPONSE' | 'UPSTREAM_HEADERS_OVERFLOW';
 
@@ -193,7 +193,7 @@ export class ResponseParser {
             at = 0;
             this.partial = null;
           }
-          const end = buf.indexOf('\r\n\r\n', at, 'latin1');
+          const end = headEnd(buf, at);
           if (end < 0) {
             if (buf.length - at > this.maxHeadBytes) throw new ResponseParseError('UPSTREAM_HEADERS_OVERFLOW', `response head over ${this.maxHeadBytes} bytes`);
             this.partialHead(buf, at);
@@ -248,16 +248,19 @@ export class ResponseParser {
     if (!HEADER_BLOCK.test(text.slice(eol + 2, last + 2))) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', 'invalid header line');
   }
 
-  /** Parse a head (status line and header lines, each ending in CRLF) and choose the body's framing. */
+  /**
+   * Parse a head (status line and header lines, each ending in CRLF) and choose the body's framing.
+   * The status line is read by hand (http1-syntax.ts isStatusLine: STATUS_LINE's grammar, which partialHead still uses) and the
+   * header lines in one pass (http1-syntax.ts headerLines): the regular expressions, their match
+   * arrays and the header block's copy were half of a small answer's parse (1.7 µs in all).
+   */
   private head(text: string): void {
     const eol = text.indexOf('\r\n');
-    const m = STATUS_LINE.exec(text.slice(0, eol));
-    if (m === null) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', `invalid status line ${JSON.stringify(text.slice(0, Math.min(eol, 64)))}`);
-    const block = text.slice(eol + 2);
-    if (!HEADER_BLOCK.test(block)) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', 'invalid header line');
-    const status = Number(m[2]);
-    const http10 = m[1] === '0';
-    const headers = headerList(block);
+    if (!isStatusLine(text, eol)) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', `invalid status line ${JSON.stringify(text.slice(0, Math.min(eol, 64)))}`);
+    const headers = headerLines(text, eol + 2);
+    if (headers === null) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', 'invalid header line');
+    const status = (text.charCodeAt(9) - 48) * 100 + (text.charCodeAt(10) - 48) * 10 + (text.charCodeAt(11) - 48);
+    const http10 = text.charCodeAt(7) === 48;
     let length = -1;
     let te: string | undefined;
     let connection: string | undefined;
@@ -297,7 +300,7 @@ export class ResponseParser {
     // The length the client may be told (ResponseHead.length): none beside Transfer-Encoding, none on a 204.
     const told = te !== undefined || status === 204 ? -1 : length;
     this.mode = Mode.Length; // the head is parsed: a body may follow (framing set below)
-    this.sink.onHead({ status, reason: m[3] ?? '', headers, length: told });
+    this.sink.onHead({ status, reason: eol > 12 ? text.slice(13, eol) : '', headers, length: told });
     if (this.stopped) return;
     if (bodiless) {
       this.end();
@@ -477,8 +480,15 @@ export class ResponseParser {
   }
 }
 
+/** The last Keep-Alive value read and its timeout: a model sends the same one on every answer. */
+let keepAliveValue = '';
+let keepAliveMs = 0;
+
 /** `timeout=N` of a Keep-Alive header, in ms (0 when absent or invalid). */
 function keepAliveTimeoutMs(value: string): number {
+  if (value === keepAliveValue) return keepAliveMs;
   const m = /(?:^|[,;\s])timeout\s*=\s*(\d{1,9})/i.exec(value);
-  return m ? Number(m[1]) * 1000 : 0;
+  keepAliveValue = value;
+  keepAliveMs = m ? Number(m[1]) * 1000 : 0;
+  return keepAliveMs;
 }

@@ -36,6 +36,69 @@ export function trimOws(s: string, from: number, to: number): string {
   return s.slice(from, to);
 }
 
+/** Token characters, by character code (the same set as TCHARS). */
+const TCHAR = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~") TCHAR[c.charCodeAt(0)] = 1;
+for (let c = 48; c <= 57; c++) TCHAR[c] = 1;
+for (let c = 65; c <= 90; c++) TCHAR[c] = TCHAR[c + 32] = 1;
+
+/** Whether a character code is a token character. */
+export const isTchar = (c: number): boolean => c < 256 && TCHAR[c] === 1;
+
+/** A field-value character (VCHARS): HTAB, SP, visible ASCII, obs-text. */
+export const isVchar = (c: number): boolean => c === 9 || (c >= 0x20 && c !== 0x7f && c <= 0xff);
+
+/**
+ * Where a head ends in `buf` from `at`: the index of its empty line's CRLFCRLF, or -1. A loop over
+ * the bytes: `buf.indexOf('\r\n\r\n')` encodes its needle on every call, twice the time for a
+ * small head (65 against 132 ns; two heads per proxied request).
+ */
+export function headEnd(buf: Buffer, at: number): number {
+  const n = buf.length - 3;
+  for (let i = at; i < n; i++) if (buf[i] === 13 && buf[i + 1] === 10 && buf[i + 2] === 13 && buf[i + 3] === 10) return i;
+  return -1;
+}
+
+/**
+ * The header lines of `text` from `from` to its end, each CRLF-terminated, as `[name, value, …]`
+ * (names as sent, values trimmed), or null when a line is not `token ":" field-value CRLF`: the
+ * check of HEADER_BLOCK and the split of headerList in one pass (about a third less time).
+ */
+export function headerLines(text: string, from: number): string[] | null {
+  const out: string[] = [];
+  const n = text.length;
+  let i = from;
+  while (i < n) {
+    const start = i;
+    let c = text.charCodeAt(i);
+    while (isTchar(c) && ++i < n) c = text.charCodeAt(i);
+    if (i === start || c !== 58) return null;
+    const colon = i++;
+    while (i < n && isVchar(text.charCodeAt(i))) i++;
+    if (i + 1 >= n || text.charCodeAt(i) !== 13 || text.charCodeAt(i + 1) !== 10) return null;
+    out.push(text.slice(start, colon), trimOws(text, colon + 1, i));
+    i += 2;
+  }
+  return out;
+}
+
+/**
+ * Whether `text` up to `eol` is a status line (RFC 9112 §4): `HTTP/1.x SSS` (a status of 100 to
+ * 999), then nothing or a space and a reason of field-value characters.
+ */
+export function isStatusLine(text: string, eol: number): boolean {
+  if (eol < 12 || !text.startsWith('HTTP/1.')) return false;
+  const minor = text.charCodeAt(7);
+  const s0 = text.charCodeAt(9);
+  const s1 = text.charCodeAt(10);
+  const s2 = text.charCodeAt(11);
+  if ((minor !== 48 && minor !== 49) || text.charCodeAt(8) !== 32 || s0 < 49 || s0 > 57 || s1 < 48 || s1 > 57 || s2 < 48 || s2 > 57) return false;
+  if (eol === 12) return true;
+  if (text.charCodeAt(12) !== 32) return false;
+  for (let i = 13; i < eol; i++) if (!isVchar(text.charCodeAt(i))) return false;
+  return true;
+}
+
 /** The lines of a header block that passed HEADER_BLOCK, as `[name, value, …]` (names as sent, values trimmed). */
 export function headerList(block: string): string[] {
   const out: string[] = [];
@@ -55,4 +118,15 @@ export function lists(value: string, token: string): boolean {
   if (!lower.includes(token)) return false;
   for (const t of lower.split(',')) if (t.trim() === token) return true;
   return false;
+}
+
+/**
+ * `s` into `out` at `at`, one byte per character (latin1, as heads are written: the field checks
+ * keep every character of a head under 0x100); the index after it. For the short strings of a head
+ * a loop costs less than `out.latin1Write`'s call into C++, and a head encoded straight into its
+ * buffer leaves no intermediate strings behind.
+ */
+export function putLatin1(out: Buffer, at: number, s: string): number {
+  for (let i = 0; i < s.length; i++) out[at + i] = s.charCodeAt(i);
+  return at + s.length;
 }

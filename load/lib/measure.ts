@@ -4,7 +4,7 @@
  * meanwhile, their syscalls and sleeps, to each request they handled; the foreign load and
  * hypervisor steal during the run say how trustworthy it is.
  */
-import { machineTicks, foreignPct, stealPct, treeCounters, treeSeconds } from './proc.js';
+import { machineTicks, foreignPct, stealPct, treeCounters, treeSeconds, treeSystemSeconds } from './proc.js';
 import type { QuietGate } from './quiet.js';
 
 export interface Target {
@@ -26,6 +26,8 @@ export interface PerRequest {
 export interface Accounted<T> {
   readonly result: T;
   readonly proxyUsPerReq: number | null;
+  /** The kernel's part of the proxy's CPU (stime), µs per request. */
+  readonly proxySysUsPerReq: number | null;
   readonly backendUsPerReq: number;
   readonly otherPct: number;
   readonly stealPct: number;
@@ -37,6 +39,8 @@ export interface Sample {
   rps: number;
   completed: number;
   proxyUsPerReq: number | null;
+  /** The kernel's part of it (stime). */
+  proxySysUsPerReq?: number | null;
   backendUsPerReq: number;
   non2xx: number;
   socketErrors: number;
@@ -59,12 +63,14 @@ export async function measure<T>(target: Target, backendPid: number, quiet: Quie
   const counted = target.proxyPid ?? backendPid;
   const c0 = treeCounters(counted);
   const p0 = target.proxyPid ? treeSeconds(target.proxyPid) : 0;
+  const s0 = target.proxyPid ? treeSystemSeconds(target.proxyPid) : 0;
   const b0 = treeSeconds(backendPid);
   const m0 = machineTicks();
   const t0 = performance.now();
   const result = await run();
   const wall = (performance.now() - t0) / 1000;
   const p1 = target.proxyPid ? treeSeconds(target.proxyPid) : 0;
+  const s1 = target.proxyPid ? treeSystemSeconds(target.proxyPid) : 0;
   const b1 = treeSeconds(backendPid);
   const m1 = machineTicks();
   const c1 = treeCounters(counted);
@@ -73,6 +79,7 @@ export async function measure<T>(target: Target, backendPid: number, quiet: Quie
     perReq: { syscr: (c1.syscr - c0.syscr) / n, syscw: (c1.syscw - c0.syscw) / n, vcsw: (c1.vcsw - c0.vcsw) / n, ivcsw: (c1.ivcsw - c0.ivcsw) / n },
     result,
     proxyUsPerReq: target.proxyPid ? ((p1 - p0) * 1e6) / n : null,
+    proxySysUsPerReq: target.proxyPid ? ((s1 - s0) * 1e6) / n : null,
     backendUsPerReq: ((b1 - b0) * 1e6) / n,
     otherPct: foreignPct(m0, m1, wall),
     stealPct: stealPct(m0, m1, wall),

@@ -83,6 +83,19 @@ export const proxyConf = (dir: string, port: number, backendPort: number, option
     options.tls ? ' ssl' : '',
   );
 
+/**
+ * A gRPC proxy to 127.0.0.1:`backendPort`: h2c on both sides (HTTP/2 with prior knowledge from the
+ * client, `grpc_pass grpc://` upstream), upstream keep-alive 64: the reference for the gateway's gRPC path.
+ */
+export const grpcProxyConf = (dir: string, port: number, backendPort: number): string =>
+  writeConf(
+    dir,
+    port,
+    `    location / {\n      grpc_pass grpc://bench_grpc;\n    }`,
+    `  upstream bench_grpc {\n    server 127.0.0.1:${backendPort};\n    keepalive 64;\n    keepalive_requests 10000000;\n    keepalive_timeout 300s;\n  }`,
+    ' http2',
+  );
+
 /** Run nginx on `conf` pinned to `cpu` (log beside the config) until `ready` says yes. */
 export async function startNginx(name: string, cpu: number, conf: string, ready: () => Promise<boolean>): Promise<Spawned> {
   const nginx = nginxBinary();

@@ -60,6 +60,20 @@ export function treeSeconds(pid: number): number {
   return t / CLK_TCK;
 }
 
+/** The kernel's part of it (stime): syscalls, loopback delivery, wake-ups; the rest is user space. */
+export function treeSystemSeconds(pid: number): number {
+  let t = 0;
+  for (const p of [pid, ...descendants(pid)]) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      t += Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[12]);
+    } catch {
+      /* gone */
+    }
+  }
+  return t / CLK_TCK;
+}
+
 export interface Counters {
   syscr: number;
   syscw: number;

@@ -13,7 +13,10 @@ export const HELP = `Usage: npx vite-node load/rest-bench.ts [options]
                        connections, fixed 2,000 req/s, targets direct,nginx,stock,gateway,shadow;
                        shared-core: node:http backend on the proxy's core, wrk at 64 connections, fixed
                        rates at 0.25 and 0.5 of the gateway's saturation, 8 s each, targets
-                       direct,nginx,gateway (BENCH_PRESET). Options below override the preset's.
+                       direct,nginx,gateway; floor: issue 54's arrangement, the shared-core one at 16,
+                       64 and 256 connections with the raw relay beside nginx and the gateway, and one
+                       fixed rate at half the gateway's saturation (BENCH_PRESET). Options below
+                       override the preset's.
   --rounds N           interleaved rounds; medians are reported (env BENCH_ROUNDS, default 3)
   --duration S         seconds per closed-loop run (BENCH_DURATION, default 3)
   --rate LIST          fixed rates of the latency runs, req/s (BENCH_RATE, default 2000)
@@ -23,9 +26,11 @@ export const HELP = `Usage: npx vite-node load/rest-bench.ts [options]
   --rate-duration S    seconds per latency run, after a 1 s warm-up (BENCH_RATE_DURATION, default 4)
   --conns LIST         closed-loop connection counts (BENCH_CONNS, default 16,64)
   --deployments N      SeldonDeployments in the gateway's table (BENCH_DEPLOYMENTS, default 1000)
-  --targets LIST       subset of direct,nginx,nginx-shadow,stock,gateway,shadow,rollout,bandit,plain,flow,floor,floor-gw,floor-http,
-                       floor-raw,floor-bare
-                       (BENCH_TARGETS, default: the preset's). nginx-shadow: the nginx proxy with
+  --targets LIST       subset of direct,nginx,nginx-shadow,stock,gateway,shadow,rollout,bandit,plain,flow,relay,floor,floor-gw,
+                       floor-http,floor-raw,floor-bare
+                       (BENCH_TARGETS, default: the preset's). relay: the raw TCP relay, each client
+                       connection piped to its own upstream connection, bytes unparsed
+                       (load/lib/relay-proxy.ts): the floor of issue 54. nginx-shadow: the nginx proxy with
                        every request mirrored by its own mirror directive (the reference for
                        the gateway's shadow cost). floor / floor-gw / floor-http: a
                        minimal proxy on undici / on the gateway's own client (from the build under
@@ -122,6 +127,9 @@ const PRESETS: Readonly<Record<string, Preset>> = {
   // Issue 15's arrangement: a node:http backend sharing the proxy's core, the load generator on
   // core 0, wrk at 64 connections, then open-loop rates relative to the gateway's own saturation.
   'shared-core': { nodeBackend: true, conns: '64', rate: '', rateFraction: '0.25,0.5', rateDuration: 8, targets: 'direct,nginx,gateway' },
+  // Issue 54's arrangement: the same, at 16, 64 and 256 connections, beside the raw TCP relay (the
+  // floor of a Node proxy), and the tail at half the gateway's saturation against nginx's at that rate.
+  floor: { nodeBackend: true, conns: '16,64,256', rate: '', rateFraction: '0.5', rateDuration: 8, targets: 'nginx,relay,gateway' },
 };
 export const PRESET_NAME = argv.preset ?? process.env.BENCH_PRESET ?? 'nginx-backend';
 export const PRESET = PRESETS[PRESET_NAME];
@@ -155,7 +163,24 @@ export const PROFILE_S = numberSetting(argv.profile, 'BENCH_PROFILE', 0);
 export const PROFILE_TARGET = setting(argv['profile-target'], 'BENCH_PROFILE_TARGET', 'gateway');
 if (PROFILE_TARGET !== 'gateway' && PROFILE_TARGET !== 'shadow') throw new Error(`--profile-target ${PROFILE_TARGET}: gateway or shadow`);
 export const TARGETS = new Set(setting(argv.targets, 'BENCH_TARGETS', PRESET.targets).split(','));
-export const KNOWN_TARGETS = ['direct', 'nginx', 'nginx-shadow', 'stock', 'gateway', 'shadow', 'rollout', 'bandit', 'plain', 'flow', 'floor', 'floor-gw', 'floor-http', 'floor-raw', 'floor-bare'];
+export const KNOWN_TARGETS = [
+  'direct',
+  'nginx',
+  'nginx-shadow',
+  'stock',
+  'gateway',
+  'shadow',
+  'rollout',
+  'bandit',
+  'plain',
+  'flow',
+  'relay',
+  'floor',
+  'floor-gw',
+  'floor-http',
+  'floor-raw',
+  'floor-bare',
+];
 for (const t of TARGETS) if (!KNOWN_TARGETS.includes(t)) throw new Error(`unknown target ${t} in --targets: one of ${KNOWN_TARGETS.join(', ')}`);
 export const NODE_BACKEND = argv['node-backend'] ?? PRESET.nodeBackend;
 if (RATE_FRACTIONS.length && !TARGETS.has('gateway')) throw new Error("--rate-fraction is relative to the gateway's saturation: the targets must include gateway");

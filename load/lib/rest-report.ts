@@ -38,7 +38,7 @@ const sys = (s: Sample): string => `r/w/sleep ${f1(s.perReq.syscr)}/${f1(s.perRe
 
 export function closedLine(round: number, conns: number, key: string, s: Sample): string {
   return (
-    `round ${round} c=${String(conns).padStart(3)} ${key.padEnd(9)} ${f0(s.rps).padStart(7)} req/s  proxy ${f1(s.proxyUsPerReq).padStart(5)} µs/req  backend ${f1(s.backendUsPerReq).padStart(5)} µs/req  p99 ${ms(s.p99us)} ms  non-2xx ${s.non2xx}  sock-err ${s.socketErrors}${s.errorDetail ? ` (${s.errorDetail})` : ''}  ${sys(s)}  other ${f0(s.otherPct)}%` +
+    `round ${round} c=${String(conns).padStart(3)} ${key.padEnd(9)} ${f0(s.rps).padStart(7)} req/s  proxy ${f1(s.proxyUsPerReq).padStart(5)} µs/req (kernel ${f1(s.proxySysUsPerReq)})  backend ${f1(s.backendUsPerReq).padStart(5)} µs/req  p99 ${ms(s.p99us)} ms  non-2xx ${s.non2xx}  sock-err ${s.socketErrors}${s.errorDetail ? ` (${s.errorDetail})` : ''}  ${sys(s)}  other ${f0(s.otherPct)}%` +
     (s.rps < 100 ? '  STALLED: the server answered (almost) nothing in this run' : '')
   );
 }
@@ -106,13 +106,18 @@ export function printTables(r: RestRuns): void {
   if (r.rateNote) log(`\nFixed rates: ${r.rateNote}.`);
 
   // ----- Where the CPU goes, outside JavaScript: syscalls and sleeps per request.
-  const diagHead = ['target (proxy process; direct: backend)', ...[...CONNS.map((c) => `@${c}`), ...RATES.map((rate) => `@${rate}/s`)].map((c) => `reads / writes / sleeps per req ${c}`)];
+  const diagHead = [
+    'target (proxy process; direct: backend)',
+    ...[...CONNS.map((c) => `@${c}`), ...RATES.map((rate) => `@${rate}/s`)].map((c) => `reads / writes / sleeps per req, kernel µs/req ${c}`),
+  ];
   const diag = (xs: Sample[] | undefined): string => {
     if (!xs?.length) return '–';
-    return `${f2(med(xs, (s) => s.perReq.syscr))} / ${f2(med(xs, (s) => s.perReq.syscw))} / ${f2(med(xs, (s) => s.perReq.vcsw))}`;
+    return `${f2(med(xs, (s) => s.perReq.syscr))} / ${f2(med(xs, (s) => s.perReq.syscw))} / ${f2(med(xs, (s) => s.perReq.vcsw))}, ${f1(med(xs, (s) => s.proxySysUsPerReq))}`;
   };
   log('');
-  log('Syscalls and sleeps per request (read-ish and write-ish syscalls from /proc/<pid>/io, voluntary context switches of every thread): a sleep is an epoll_wait that blocked, so a wake-up.');
+  log(
+    "Syscalls and sleeps per request (read-ish and write-ish syscalls from /proc/<pid>/io, voluntary context switches of every thread): a sleep is an epoll_wait that blocked, so a wake-up; kernel µs: the proxy's stime per request (syscalls, loopback delivery, wake-ups; the rest of its CPU is user space).",
+  );
   log('');
   log(
     table(
@@ -134,9 +139,9 @@ export function printTables(r: RestRuns): void {
     return `${d((s) => s.p99us)} / ${d((s) => s.p999us)}`;
   };
   const ratioRows: string[][] = [];
-  for (const k of ['gateway', 'gateway-b', 'shadow', 'nginx-shadow', 'stock', 'floor-bare', 'floor-raw', 'floor-http', 'floor-gw', 'floor', 'nginx']) {
+  for (const k of ['gateway', 'gateway-b', 'shadow', 'nginx-shadow', 'stock', 'relay', 'floor-bare', 'floor-raw', 'floor-http', 'floor-gw', 'floor', 'nginx']) {
     if (!targets.some((t) => t.key === k)) continue;
-    for (const base of k === 'gateway-b' ? ['gateway', 'direct', 'nginx', 'stock', 'floor-gw', 'floor'] : ['direct', 'nginx', 'stock', 'floor-bare', 'floor-gw', 'floor']) {
+    for (const base of k === 'gateway-b' ? ['gateway', 'direct', 'nginx', 'relay', 'stock', 'floor-gw', 'floor'] : ['direct', 'nginx', 'relay', 'stock', 'floor-bare', 'floor-gw', 'floor']) {
       if (base === k || !targets.some((t) => t.key === base)) continue;
       ratioRows.push([
         `${k} / ${base}`,
@@ -234,6 +239,31 @@ export function printTables(r: RestRuns): void {
       ]);
     }
   }
+  if (have('relay')) {
+    // Issue 54: the gateway's CPU per request against the raw relay's, the floor of a Node proxy.
+    checks.push([
+      'CPU per request ≤ 1.3x the raw relay (issue 54)',
+      ...each(
+        (c) => over(cpu('gateway', c), cpu('relay', c)),
+        (v) => `${v.toFixed(2)}x`,
+        (v) => v <= 1.3,
+      ),
+    ]);
+    if (have('nginx'))
+      checks.push([
+        "(info) relay req/s / nginx's",
+        each(
+          (c) => over(rps('relay', c), rps('nginx', c)),
+          (x) => `${x.toFixed(2)}x`,
+          () => true,
+        )[0],
+        '–',
+      ]);
+  }
+  if (have('nginx') && CONNS.includes(64)) {
+    const v = over(rps('gateway', 64), rps('nginx', 64));
+    checks.push(["req/s ≥ 0.75x nginx's @64 (issue 54)", v === null ? '–' : `${v.toFixed(2)}x`, verdict(v === null ? null : v >= 0.75)]);
+  }
   if (have('shadow')) {
     // The same cost from the gateway's CPU alone (the mirrored request also costs the backend, which shares the core).
     const shadowCpu = CONNS.map((c) => 1 - (cpu('gateway', c) ?? NaN) / (cpu('shadow', c) ?? NaN));
@@ -313,7 +343,7 @@ export function printTables(r: RestRuns): void {
     ]);
   }
   log('');
-  log('## Targets (issue 15; gateway, full routing, 1 worker; ratios within this run)');
+  log('## Targets (issues 15 and 54; gateway, full routing, 1 worker; ratios within this run)');
   log('');
   log(table(['target', 'measured', 'verdict'], checks));
 }

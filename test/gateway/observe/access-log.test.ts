@@ -498,6 +498,29 @@ describe('the line formats with hostile values', () => {
     }
     for (const t of [0, 999, 1000, 1001, Date.UTC(2024, 1, 29, 23, 59, 59, 999)]) expect(isoTime(t)).toBe(new Date(t).toISOString());
   });
+
+  it('JSON lines encoded into the batch are the lines jsonLine writes; past the buffer they are dropped and counted', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sgw-al-'));
+    const file = join(dir, 'access.log');
+    writeFileSync(file, '');
+    const fd = openSync(file, 'a');
+    let dropped = 0;
+    try {
+      const out = new AccessLogOutput(fd, 64 * 1024, (n) => (dropped += n));
+      const entries = Array.from({ length: 400 }, (_, i) => entry({ path: `/p/${i}`, userAgent: i % 3 === 0 ? 'ü "agent" 😀' : 'curl', bytesSent: i }));
+      for (const e of entries) out.writeJson(e);
+      await out.flush(5000);
+      const written = readFileSync(file, 'utf8').split('\n').filter(Boolean);
+      expect(written.length + dropped).toBe(400);
+      expect(dropped).toBeGreaterThan(0);
+      const noTime = (l: string): string => l.replace(/"time":"[^"]*"/, '');
+      expect(written.map(noTime)).toEqual(entries.slice(0, written.length).map((e) => noTime(jsonLine(e).slice(0, -1))));
+      expect(Buffer.byteLength(written.join('\n'))).toBeLessThanOrEqual(64 * 1024);
+    } finally {
+      closeSync(fd);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('where the lines go', () => {
