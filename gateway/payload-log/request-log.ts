@@ -20,7 +20,7 @@ import { stickyPoint } from '../../routing/steering.js';
 import type { LogPolicy } from '../../routing/log-policy.js';
 import type { Protocol, Routed } from '../../routing/types.js';
 import type { LogSubject, PayloadLogger, RefusedRequest, RequestRecorder } from '../observe/payload-tap.js';
-import { decisionRecord, type AttemptRecord, type Outcome } from './decision.js';
+import { decisionJson, type AttemptRecord, type Outcome } from './decision.js';
 import { newEvent, type EventHead, type LogEvent } from './event.js';
 
 /** Where a logged request's events go: the process's sinks (sinks.ts). */
@@ -125,9 +125,9 @@ export class PayloadLog implements PayloadLogger {
       refused: { check: r.check, reason: r.reason, message: r.message },
     };
     const s = r.subject;
-    const record = decisionRecord(protocol, grpc ? 'POST' : (s.method ?? ''), pathOnly(s.path), r.decision, s, outcome, s.credit);
+    const record = decisionJson(protocol, grpc ? 'POST' : (s.method ?? ''), pathOnly(s.path), r.decision, s, outcome, s.credit);
     const head = eventHead(r.decision, policy, s.header?.('seldon-puid') ?? s.header?.('x-request-id') ?? randomUUID());
-    this.sinks.emit(policy.sinks, newEvent(head, 'decision', JSON_TYPE, JSON.stringify(record)));
+    this.sinks.emit(policy.sinks, newEvent(head, 'decision', JSON_TYPE, record));
   }
 }
 
@@ -220,8 +220,8 @@ class Recorder implements RequestRecorder {
         attempts: this.attempts,
         shadowsSent: this.shadows,
       };
-      const record = decisionRecord(protocol, grpc ? 'POST' : (s.method ?? ''), pathOnly(s.path), this.decision, s, outcome, this.credit);
-      this.sinks.emit(sinks, newEvent(head, 'decision', JSON_TYPE, JSON.stringify(record)));
+      const record = decisionJson(protocol, grpc ? 'POST' : (s.method ?? ''), pathOnly(s.path), this.decision, s, outcome, this.credit);
+      this.sinks.emit(sinks, newEvent(head, 'decision', JSON_TYPE, record));
     }
   }
 }
