@@ -21,7 +21,7 @@ import type { LogPolicy } from '../../routing/log-policy.js';
 import type { Protocol, Routed } from '../../routing/types.js';
 import type { LogSubject, PayloadLogger, RefusedRequest, RequestRecorder } from '../observe/payload-tap.js';
 import { decisionJson, type AttemptRecord, type Outcome } from './decision.js';
-import { newEvent, type EventHead, type LogEvent } from './event.js';
+import { fixedAttributes, newEvent, type EventHead, type LogEvent } from './event.js';
 
 /** Where a logged request's events go: the process's sinks (sinks.ts). */
 export interface EventSink {
@@ -131,9 +131,17 @@ export class PayloadLog implements PayloadLogger {
   }
 }
 
+/** A backend's attributes as event.ts `fixedAttributes` writes them, under the policy they were written for (a table change can give a backend a new one). */
+const fixedByBackend = new WeakMap<Routed['backend'], { readonly policy: LogPolicy; readonly text: string }>();
+
 function eventHead(d: Routed, policy: LogPolicy, requestId: string): EventHead {
   const o = d.backend.origin;
-  return { requestId, modelId: policy.modelId, service: o.deployment, namespace: o.namespace, endpoint: o.predictor, protocol: policy.protocol };
+  const head: EventHead = { requestId, modelId: policy.modelId, service: o.deployment, namespace: o.namespace, endpoint: o.predictor, protocol: policy.protocol, fixed: undefined };
+  let fixed = fixedByBackend.get(d.backend);
+  if (fixed?.policy !== policy) fixedByBackend.set(d.backend, (fixed = { policy, text: fixedAttributes(head) }));
+  // Not set above: one shape for every head.
+  (head as { fixed?: string }).fixed = fixed.text;
+  return head;
 }
 
 /** One logged request, from its forward to its end. */
