@@ -96,9 +96,89 @@ function feedbackOf(c: LogSubject['credit']): unknown {
   return { credited: false, arm: c.arm === '' ? null : c.arm, why: c.outcome ?? 'unattributed' };
 }
 
+/** What a record says of one (group, predictor) pair that never changes: written once, as JSON text. */
+interface FixedText {
+  /** `{"deployment":…,"namespace":…,"name":…,"protocol":` (the protocol and what follows vary). */
+  readonly head: string;
+  /** `"predictor":…,"probability":` */
+  readonly predictor: string;
+  /** The pick's probability, as JSON. */
+  readonly probability: string;
+  readonly probabilityValue: number;
+  /** `,"why":{"weights":…,"rule":…,"sticky":` */
+  readonly why: string;
+  readonly weights: Record<string, number>;
+}
+
+/** Per group, per backend: a group never changes (a table change makes new ones), and the map is weak. */
+const fixedByGroup = new WeakMap<RouteGroup, Map<Routed['backend'], FixedText>>();
+
+const q = JSON.stringify;
+/** A number as JSON.stringify writes it (a non-finite one as null). */
+const num = (n: number): string => (Number.isFinite(n) ? String(n) : 'null');
+
+function fixedText(group: RouteGroup, backend: Routed['backend']): FixedText {
+  let byBackend = fixedByGroup.get(group);
+  if (byBackend === undefined) fixedByGroup.set(group, (byBackend = new Map()));
+  let t = byBackend.get(backend);
+  if (t === undefined) {
+    const o = backend.origin;
+    const deployment = `${o.namespace}/${o.deployment}`;
+    const weights = sharesOf(group, deployment);
+    const rule = group.headers.map((h) => (h.kind === 'regex' ? `${h.name}~${h.pattern}` : constraintText(h)));
+    const probabilityValue = round(pickShare(group, backend), 6);
+    t = {
+      head: `{"deployment":${q(deployment)},"namespace":${q(o.namespace)},"name":${q(o.deployment)},"protocol":`,
+      predictor: `,"predictor":${q(o.predictor)},"probability":`,
+      probability: num(probabilityValue),
+      probabilityValue,
+      why: `,"why":{"weights":${q(weights)},"rule":${rule.length > 0 ? q(rule) : 'null'},"sticky":`,
+      weights,
+    };
+    byBackend.set(backend, t);
+  }
+  return t;
+}
+
+/**
+ * The record as JSON text: the same document `decisionRecord` makes, key for key, written without
+ * the object graph and the stringify of it. A record is made for every logged request, and building
+ * and stringifying the object was most of what decision logging cost per request; what never
+ * changes for a (group, predictor) is written once.
+ */
+export function decisionJson(protocol: Protocol, method: string, path: string, r: Routed, s: LogSubject, o: Outcome, credit: LogSubject['credit']): string {
+  const t = fixedText(r.group, r.backend);
+  const byToken = credit !== undefined && credit.arm !== '' && credit.arm === r.backend.origin.predictor;
+  let steered = '"rollout":null,"bandit":null';
+  if (r.backend.steered) {
+    const { rollout, bandit } = steering(r, s, byToken ? null : t.probabilityValue, t.weights);
+    steered = `"rollout":${q(rollout)},"bandit":${q(bandit)}`;
+  }
+  let shadows = '[]';
+  if (r.mirrors.length > 0) shadows = q(r.mirrors.map((m) => ({ predictor: m.backend.origin.predictor, sent: o.shadowsSent.includes(m.backend.origin.predictor) })));
+  let attempts = '[';
+  for (let i = 0; i < o.attempts.length; i++) {
+    const a = o.attempts[i]!;
+    attempts += `${i > 0 ? ',' : ''}{"endpoint":${q(a.endpoint)}`;
+    if (a.status !== undefined) attempts += `,"status":${num(a.status)}`;
+    if (a.failure !== undefined) attempts += `,"failure":${q(a.failure)}`;
+    attempts += '}';
+  }
+  attempts += ']';
+  const sticky = stickyKey(r.group, protocol, s);
+  return (
+    `${t.head}${q(protocol)},"method":${q(method)},"path":${q(path)}${t.predictor}${byToken ? 'null' : t.probability}` +
+    `${t.why}${sticky === null ? 'null' : q(sticky)},${steered},"feedback":${credit === undefined ? 'null' : q(feedbackOf(credit))}},` +
+    `"shadows":${shadows},"attempts":${attempts},"refused":${o.refused === undefined ? 'null' : q(o.refused)},"status":${num(o.status)},` +
+    `"grpcStatus":${o.grpcStatus === undefined ? 'null' : num(o.grpcStatus)},"latencyMs":${num(round(o.latencyMs, 3))},"upstreamMs":${o.upstreamMs === null ? 'null' : num(round(o.upstreamMs, 3))}}`
+  );
+}
+
 /**
  * The record of a request, routed to `r`, as it ended. `credit`: a feedback's, as steering decided
- * it (taken when the request was forwarded: committing it clears it from the request).
+ * it (taken when the request was forwarded: committing it clears it from the request). The
+ * document as an object: `decisionJson` writes the same text without it, and the tests hold the two
+ * to each other.
  */
 export function decisionRecord(protocol: Protocol, method: string, path: string, r: Routed, s: LogSubject, o: Outcome, credit: LogSubject['credit']): Record<string, unknown> {
   const o2 = r.backend.origin;

@@ -33,6 +33,7 @@ const KIND_OF = new Map<string, EventKind>(EVENT_KINDS.map((k) => [EVENT_TYPES[k
 
 /** `ce-source`: this process's host, as Seldon's executor names its pod (`http://<hostname>:<port>/`). */
 export const EVENT_SOURCE = `http://${hostname()}/seldon-gateway`;
+const SOURCE_JSON = JSON.stringify(EVENT_SOURCE);
 
 export interface LogEvent {
   readonly kind: EventKind;
@@ -53,10 +54,22 @@ export interface LogEvent {
   readonly data: Buffer | string;
   /** Set when the body was cut to the policy's cap: its length before. */
   readonly bodyLength?: number | undefined;
+  /** `modelid` to `protocol` as `entryArgs` writes them (`fixedAttributes`), when made once for many events. */
+  readonly fixed?: string | undefined;
 }
 
 /** What every event of one request shares. */
 export type EventHead = Omit<LogEvent, 'kind' | 'id' | 'time' | 'contentType' | 'data' | 'bodyLength'>;
+
+const q = JSON.stringify;
+
+/**
+ * The attributes from `modelid` to `protocol`, as JSON members, each with its comma before it: the
+ * same for every event of a predictor, so a logger writes them once (LogEvent `fixed`) rather than
+ * escape five strings per event.
+ */
+export const fixedAttributes = (h: Omit<EventHead, 'requestId' | 'fixed'>): string =>
+  `,"modelid":${q(h.modelId)},"inferenceservicename":${q(h.service)},"namespace":${q(h.namespace)},"endpoint":${q(h.endpoint)},"protocol":${q(h.protocol)}`;
 
 /**
  * `ce-id`s: UUID-shaped, unique per event: a random UUID per process whose last 48 bits count up. A
@@ -101,6 +114,7 @@ export function newEvent(head: EventHead, kind: EventKind, contentType: string, 
     contentType,
     data,
     bodyLength,
+    fixed: head.fixed,
   };
 }
 
@@ -160,9 +174,8 @@ export function streamFields(e: LogEvent): (string | Buffer)[] {
  */
 export function entryArgs(e: LogEvent): [string, Buffer | string] {
   // Written out rather than built as an object and stringified: one string per event, no garbage.
-  const q = JSON.stringify;
   const cut = e.bodyLength === undefined ? '' : `,"truncated":"true","bodylength":"${e.bodyLength}"`;
-  const json = `{"specversion":"1.0","id":"${e.id}","type":"${EVENT_TYPES[e.kind]}","source":${q(EVENT_SOURCE)},"time":"${e.time}","requestid":${q(e.requestId)},"modelid":${q(e.modelId)},"inferenceservicename":${q(e.service)},"namespace":${q(e.namespace)},"endpoint":${q(e.endpoint)},"protocol":${q(e.protocol)}${cut},"datacontenttype":${q(e.contentType)}}`;
+  const json = `{"specversion":"1.0","id":"${e.id}","type":"${EVENT_TYPES[e.kind]}","source":${SOURCE_JSON},"time":"${e.time}","requestid":${q(e.requestId)}${e.fixed ?? fixedAttributes(e)}${cut},"datacontenttype":${e.contentType === 'application/json' ? '"application/json"' : q(e.contentType)}}`;
   return [json, e.data];
 }
 

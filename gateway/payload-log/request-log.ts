@@ -20,8 +20,8 @@ import { stickyPoint } from '../../routing/steering.js';
 import type { LogPolicy } from '../../routing/log-policy.js';
 import type { Protocol, Routed } from '../../routing/types.js';
 import type { LogSubject, PayloadLogger, RefusedRequest, RequestRecorder } from '../observe/payload-tap.js';
-import { decisionRecord, type AttemptRecord, type Outcome } from './decision.js';
-import { newEvent, type EventHead, type LogEvent } from './event.js';
+import { decisionJson, type AttemptRecord, type Outcome } from './decision.js';
+import { fixedAttributes, newEvent, type EventHead, type LogEvent } from './event.js';
 
 /** Where a logged request's events go: the process's sinks (sinks.ts). */
 export interface EventSink {
@@ -125,15 +125,23 @@ export class PayloadLog implements PayloadLogger {
       refused: { check: r.check, reason: r.reason, message: r.message },
     };
     const s = r.subject;
-    const record = decisionRecord(protocol, grpc ? 'POST' : (s.method ?? ''), pathOnly(s.path), r.decision, s, outcome, s.credit);
+    const record = decisionJson(protocol, grpc ? 'POST' : (s.method ?? ''), pathOnly(s.path), r.decision, s, outcome, s.credit);
     const head = eventHead(r.decision, policy, s.header?.('seldon-puid') ?? s.header?.('x-request-id') ?? randomUUID());
-    this.sinks.emit(policy.sinks, newEvent(head, 'decision', JSON_TYPE, JSON.stringify(record)));
+    this.sinks.emit(policy.sinks, newEvent(head, 'decision', JSON_TYPE, record));
   }
 }
 
+/** A backend's attributes as event.ts `fixedAttributes` writes them, under the policy they were written for (a table change can give a backend a new one). */
+const fixedByBackend = new WeakMap<Routed['backend'], { readonly policy: LogPolicy; readonly text: string }>();
+
 function eventHead(d: Routed, policy: LogPolicy, requestId: string): EventHead {
   const o = d.backend.origin;
-  return { requestId, modelId: policy.modelId, service: o.deployment, namespace: o.namespace, endpoint: o.predictor, protocol: policy.protocol };
+  const head: EventHead = { requestId, modelId: policy.modelId, service: o.deployment, namespace: o.namespace, endpoint: o.predictor, protocol: policy.protocol, fixed: undefined };
+  let fixed = fixedByBackend.get(d.backend);
+  if (fixed?.policy !== policy) fixedByBackend.set(d.backend, (fixed = { policy, text: fixedAttributes(head) }));
+  // Not set above: one shape for every head.
+  (head as { fixed?: string }).fixed = fixed.text;
+  return head;
 }
 
 /** One logged request, from its forward to its end. */
@@ -220,8 +228,8 @@ class Recorder implements RequestRecorder {
         attempts: this.attempts,
         shadowsSent: this.shadows,
       };
-      const record = decisionRecord(protocol, grpc ? 'POST' : (s.method ?? ''), pathOnly(s.path), this.decision, s, outcome, this.credit);
-      this.sinks.emit(sinks, newEvent(head, 'decision', JSON_TYPE, JSON.stringify(record)));
+      const record = decisionJson(protocol, grpc ? 'POST' : (s.method ?? ''), pathOnly(s.path), this.decision, s, outcome, this.credit);
+      this.sinks.emit(sinks, newEvent(head, 'decision', JSON_TYPE, record));
     }
   }
 }

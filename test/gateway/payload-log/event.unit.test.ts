@@ -6,7 +6,7 @@
  */
 import { HTTP, type CloudEvent } from 'cloudevents';
 import { describe, expect, it } from 'vitest';
-import { binaryHeaders, dataBytes, entryArgs, fromStreamFields, jsonLine, newEvent, streamFields, type EventHead } from '../../../gateway/payload-log/event.js';
+import { binaryHeaders, dataBytes, entryArgs, fixedAttributes, fromStreamFields, jsonLine, newEvent, streamFields, type EventHead } from '../../../gateway/payload-log/event.js';
 
 const head: EventHead = { requestId: 'puid "quoted" 100% é', modelId: 'clf', service: 'iris', namespace: 'ml', endpoint: 'main', protocol: 'seldon' };
 
@@ -56,6 +56,13 @@ describe('logged events, as the CloudEvents SDK reads them', () => {
     const [ce, data] = entryArgs(e);
     expect(fromStreamFields([Buffer.from('ce'), Buffer.from(ce), Buffer.from('data'), Buffer.from(data)])).toEqual(e);
     expect(fromStreamFields([Buffer.from('type'), Buffer.from('something.else')])).toBeUndefined();
+  });
+
+  it('attributes written once for a predictor (fixedAttributes) give the same entry as written per event', () => {
+    const e = newEvent(head, 'request', 'application/x-thing', Buffer.from('{}'), 9);
+    const once = newEvent({ ...head, fixed: fixedAttributes(head) }, 'request', 'application/x-thing', Buffer.from('{}'), 9);
+    expect(entryArgs({ ...once, id: e.id, time: e.time })[0]).toBe(entryArgs(e)[0]);
+    expect(JSON.parse(entryArgs(e)[0])).toMatchObject({ modelid: 'clf', inferenceservicename: 'iris', namespace: 'ml', endpoint: 'main', protocol: 'seldon', requestid: head.requestId });
   });
 
   it('a JSON line is the structured form: JSON data inline, any other as data_base64', () => {
