@@ -7,37 +7,17 @@
  * of the run, in MB per hour; the progress lines and the final tables.
  */
 import { readFileSync } from 'node:fs';
+import type { ProcessMemory } from '../../gateway/observe/process-memory.js';
 import { f0, f1, f2, table } from './report.js';
 import type { SoakFailure, StreamCounts, StreamName } from './soak-load.js';
 
 const MB = 1024 * 1024;
 
-/** One process as the admin `/memory` answers it (gateway/observe/process-memory.ts). */
-export interface MemoryJson {
-  readonly role: 'primary' | 'worker' | 'process';
-  readonly pid: number;
-  readonly worker?: number;
-  readonly heapUsed: number;
-  readonly heapTotal: number;
-  readonly external: number;
-  readonly arrayBuffers: number;
-  readonly descriptors: number | null;
-  readonly upstreams?: { readonly rest: number; readonly grpc: number };
-}
-
-export interface ProcessReading {
+/** One process at one reading: what admin `/memory?gc` says of it, named, with its RSS from /proc (VmRSS, 0 once it is gone). */
+export type ProcessReading = Pick<ProcessMemory, 'pid' | 'rss' | 'heapUsed' | 'heapTotal' | 'external' | 'arrayBuffers' | 'descriptors'> & {
   readonly name: string;
-  readonly pid: number;
-  /** VmRSS, bytes (0 when the process is gone). */
-  readonly rss: number;
-  readonly heapUsed: number;
-  /** What V8 holds for its heap (used and free): with the old space capped, most of the rest of RSS. */
-  readonly heapTotal: number;
-  readonly external: number;
-  readonly arrayBuffers: number;
-  readonly descriptors: number | null;
-  readonly upstreams: { readonly rest: number; readonly grpc: number } | null;
-}
+  readonly upstreams: NonNullable<ProcessMemory['upstreams']> | null;
+};
 
 export interface SeriesReading {
   readonly total: number;
@@ -71,13 +51,13 @@ export function vmRss(pid: number): number {
   }
 }
 
-export const processName = (m: MemoryJson): string => (m.role === 'worker' ? `worker ${m.worker ?? m.pid}` : m.role);
+export const processName = (m: ProcessMemory): string => (m.role === 'worker' ? `worker ${m.worker ?? m.pid}` : m.role);
 
 /** Resident memory first (the collections would shrink it), then the heap after collections. */
 export async function readProcesses(admin: number, pids: readonly number[]): Promise<ProcessReading[]> {
   const rss = new Map(pids.map((p) => [p, vmRss(p)]));
   const res = await fetch(`http://127.0.0.1:${admin}/memory?gc`, { signal: AbortSignal.timeout(60_000) });
-  const { processes } = (await res.json()) as { processes: MemoryJson[] };
+  const { processes } = (await res.json()) as { processes: ProcessMemory[] };
   return processes.map((m) => ({
     name: processName(m),
     pid: m.pid,

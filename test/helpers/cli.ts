@@ -12,6 +12,7 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
+import type { ProcessMemory } from '../../gateway/observe/process-memory.js';
 import { freePort } from './net.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -105,19 +106,7 @@ export function countWorkerExits(output: string): number {
 }
 
 /** One process as the admin `/memory` describes it (gateway/observe/process-memory.ts). */
-export interface ProcessMemoryJson {
-  readonly role: 'primary' | 'worker' | 'process';
-  readonly pid: number;
-  readonly worker?: number;
-  readonly rss: number;
-  readonly heapUsed: number;
-  readonly heapTotal: number;
-  readonly external: number;
-  readonly arrayBuffers: number;
-  readonly descriptors: number | null;
-  readonly collected: boolean;
-  readonly upstreams?: { readonly rest: number; readonly grpc: number };
-}
+export type ProcessMemoryJson = ProcessMemory;
 
 /** GET /memory on the admin port: every process, after two forced full collections in each when `gc`. */
 export async function processMemory(admin: number, gc = false): Promise<ProcessMemoryJson[]> {
