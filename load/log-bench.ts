@@ -8,6 +8,14 @@
  * (--server-cpu) with this runner and its model on the other (--load-cpu), and swaps which side
  * starts first. Each round gives a ratio; the median of the rounds is reported.
  *
+ * Steady state, not start-up: each pair serves both routes for `--warmup` seconds (default 20)
+ * before a round is measured. A fresh worker's V8 young generation grows with what its requests
+ * keep alive, committing new pages (a page fault each) for its first ten seconds or so under this
+ * load; measured from one second in, that start-up cost a logged route 1.32x against 1.08x from
+ * twenty seconds in (load/README.md, payload logging). Each side has its own Redis database, so
+ * a side's shipper delivers its own events only (one stream key would let the baseline's shipper
+ * take part of the case's work).
+ *
  *   aa          this build against itself, both the route without an annotation: the noise floor
  *   before      the build before (--before <its dist/gateway/main.js>, without --log-sinks, which it
  *               does not know) against this build with --log-sinks, both with --redis-url, the route
@@ -23,7 +31,7 @@
  * Requests and answers are 1 KiB of JSON each, on every route. The model is a node:http server in
  * this process; Redis a redis-server of its own.
  *
- *   npm run build && npx vite-node load/log-bench.ts --before /tmp/sgw-before/dist/gateway/main.js [--cases aa,before,decisions,payload] [--rate 500] [--seconds 8] [--rounds 8] [--load-cpu 0] [--server-cpu 1]
+ *   npm run build && npx vite-node load/log-bench.ts --before /tmp/sgw-before/dist/gateway/main.js [--cases aa,before,decisions,payload] [--rate 500] [--seconds 8] [--rounds 8] [--warmup 20] [--load-cpu 0] [--server-cpu 1] [--args='<more gateway flags>']
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -33,7 +41,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pinSelf, runMain } from './lib/children.js';
 import { GATEWAY_MAIN, startGateway, type Gateway } from './lib/gateway.js';
-import { treeSeconds } from './lib/proc.js';
+import { CLK_TCK, procTicks, treeSeconds } from './lib/proc.js';
 import { log, median, table } from './lib/report.js';
 import { openLoop } from '../test/fixtures/loopback-replicas.js';
 import { startEventReceiver } from '../test/helpers/event-receiver.js';
@@ -71,8 +79,11 @@ async function main(): Promise<void> {
       rate: { type: 'string', default: '500' },
       seconds: { type: 'string', default: '8' },
       rounds: { type: 'string', default: '8' },
+      warmup: { type: 'string', default: '20' },
       'load-cpu': { type: 'string', default: '0' },
       'server-cpu': { type: 'string', default: '1' },
+      /** More gateway flags, on both sides of every case (e.g. --max-semi-space-size 8). */
+      args: { type: 'string', default: '' },
     },
   });
   const cases = values.cases.split(',') as Case[];
@@ -82,7 +93,9 @@ async function main(): Promise<void> {
   const rate = Number(values.rate);
   const seconds = Number(values.seconds);
   const rounds = Number(values.rounds);
+  const warmup = Number(values.warmup);
   const serverCpu = Number(values['server-cpu']);
+  const extra = values.args.split(/\s+/).filter(Boolean);
   pinSelf(Number(values['load-cpu']));
   const dir = mkdtempSync(join(tmpdir(), 'log-bench-'));
   const answer = kib(7);
@@ -102,15 +115,16 @@ async function main(): Promise<void> {
   const sinks = join(dir, 'sinks.yaml');
   writeFileSync(sinks, `- name: stream\n  type: redis-stream\n  stream: bench-decisions\n  maxLen: 100000\n- name: logger\n  type: cloudevents\n  url: ${receiver.url}\n`);
   const started: Awaited<ReturnType<typeof startGateway>>[] = [];
-  const launch = async (name: string, main: string, logging: boolean): ReturnType<typeof startGateway> => {
+  /** Each side its own Redis database: a side's shipper delivers its own events, never the other's (one stream key otherwise). */
+  const launch = async (name: string, main: string, logging: boolean, db: number): ReturnType<typeof startGateway> => {
     const g = await startGateway(name, {
       log: join(dir, `${name}.log`),
       manifests,
       upstreams: ['plain-main.models:8000', 'decisions-main.models:8000', 'payload-main.models:8000'],
       backendPort: (model.address() as AddressInfo).port,
       nodeArgs: [],
-      // Both sides share Redis (its connections, the replicas' heartbeat); only --log-sinks differs.
-      args: ['--access-log', 'off', '--redis-url', redis.url, ...(logging ? ['--log-sinks', sinks] : [])],
+      // Both sides use one redis-server (each its own database); only --log-sinks differs.
+      args: ['--access-log', 'off', '--redis-url', `${redis.url}/${db}`, ...(logging ? ['--log-sinks', sinks] : []), ...extra],
       main,
       cpu: serverCpu,
     });
@@ -124,6 +138,8 @@ async function main(): Promise<void> {
     const [baseRoute, caseRoute] = ROUTES[c];
     const ratios: number[] = [];
     const us: [number[], number[]] = [[], []];
+    /** The primaries' part (a cloudevents sink's shipper runs there): what the case's primary used beyond the baseline's, per request. */
+    const primaryUs: number[] = [];
     let failed = 0;
     for (let round = 1; round <= rounds; round++) {
       // A fresh pair each round, started in turn: a process's own bias is drawn anew.
@@ -135,19 +151,22 @@ async function main(): Promise<void> {
       let base: Gateway;
       let tried: Gateway;
       if (first) {
-        base = await launch(...baseSide);
-        tried = await launch(...triedSide);
+        base = await launch(...baseSide, 1);
+        tried = await launch(...triedSide, 2);
       } else {
-        tried = await launch(...triedSide);
-        base = await launch(...baseSide);
+        tried = await launch(...triedSide, 2);
+        base = await launch(...baseSide, 1);
       }
       // Warm both, both routes.
-      await Promise.all([base, tried].map((g) => Promise.all([openLoop(g.port, path(baseRoute), rate, 1, body), openLoop(g.port, path(caseRoute), rate, 1, body)])));
+      await Promise.all([base, tried].map((g) => Promise.all([openLoop(g.port, path(baseRoute), rate, warmup, body), openLoop(g.port, path(caseRoute), rate, warmup, body)])));
+      const primary = (g: Gateway): number => procTicks(g.server.child.pid!, false) / CLK_TCK;
       const cpu0 = [treeSeconds(base.server.child.pid!), treeSeconds(tried.server.child.pid!)];
+      const primary0 = [primary(base), primary(tried)];
       const [a, b] = await Promise.all([openLoop(base.port, path(baseRoute), rate, seconds, body), openLoop(tried.port, path(caseRoute), rate, seconds, body)]);
       const baseUs = ((treeSeconds(base.server.child.pid!) - cpu0[0]!) * 1e6) / a.length;
       const triedUs = ((treeSeconds(tried.server.child.pid!) - cpu0[1]!) * 1e6) / b.length;
       failed += [...a, ...b].filter((x) => x.status !== 200).length;
+      primaryUs.push(((primary(tried) - primary0[1]!) * 1e6) / b.length - ((primary(base) - primary0[0]!) * 1e6) / a.length);
       us[0].push(baseUs);
       us[1].push(triedUs);
       ratios.push(triedUs / baseUs);
@@ -159,11 +178,20 @@ async function main(): Promise<void> {
       started.length = 0;
     }
     const sorted = [...ratios].sort((x, y) => x - y);
-    rows.push([c, median(us[0]).toFixed(1), median(us[1]).toFixed(1), `${median(ratios).toFixed(3)}x`, `${sorted[0]!.toFixed(3)}x – ${sorted.at(-1)!.toFixed(3)}x`, TARGET[c], String(failed)]);
+    rows.push([
+      c,
+      median(us[0]).toFixed(1),
+      median(us[1]).toFixed(1),
+      `${median(ratios).toFixed(3)}x`,
+      `${sorted[0]!.toFixed(3)}x – ${sorted.at(-1)!.toFixed(3)}x`,
+      median(primaryUs).toFixed(1),
+      TARGET[c],
+      String(failed),
+    ]);
   }
-  log(table(['case', 'baseline µs/req', 'case µs/req', 'median ratio', 'rounds range', 'target', 'not 200'], rows));
+  log(table(['case', 'baseline µs/req', 'case µs/req', 'median ratio', 'rounds range', 'of it primary µs/req', 'target', 'not 200'], rows));
   log(
-    `${rate} requests/s to each of two gateways for ${seconds} s per round, ${rounds} rounds, side by side on core ${serverCpu}; 1 KiB requests and answers; --workers 1, --access-log off; load ${loadavg()
+    `${rate} requests/s to each of two gateways for ${seconds} s per round, ${rounds} rounds, side by side on core ${serverCpu} after ${warmup} s of warm-up; 1 KiB requests and answers; --workers 1, --access-log off; load ${loadavg()
       .map((x) => x.toFixed(1))
       .join(' ')}`,
   );
