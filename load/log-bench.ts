@@ -24,6 +24,8 @@
  *   flag        this build without --log-sinks against itself with it: the sinks configured alone
  *   decisions   this build, `log: decisions` to a redis-stream sink, every request, against the route
  *               without an annotation on a gateway set up the same (target: at most 10% more)
+ *   decisions-build  the build before against this build, both with --log-sinks, both on the decisions
+ *               route: a change's A/B on a logged route
  *   payload     this build, `log: all` (request, response, decision) at `sample: 0.1` to a
  *               cloudevents sink through Redis (the stream, then the primary's shipper POSTs to a
  *               receiver in this process), against the route without an annotation (target: at most 5%)
@@ -47,7 +49,7 @@ import { openLoop } from '../test/fixtures/loopback-replicas.js';
 import { startEventReceiver } from '../test/helpers/event-receiver.js';
 import { startRedis } from '../test/helpers/redis.js';
 
-const CASES = ['aa', 'before', 'build', 'flag', 'decisions', 'payload'] as const;
+const CASES = ['aa', 'before', 'build', 'flag', 'decisions', 'payload', 'decisions-build'] as const;
 type Case = (typeof CASES)[number];
 /** The route each side of a case serves: [baseline, case]. */
 const ROUTES: Record<Case, [string, string]> = {
@@ -57,8 +59,17 @@ const ROUTES: Record<Case, [string, string]> = {
   flag: ['plain', 'plain'],
   decisions: ['plain', 'decisions'],
   payload: ['plain', 'payload'],
+  'decisions-build': ['decisions', 'decisions'],
 };
-const TARGET: Record<Case, string> = { aa: '1.000x (noise)', before: '≤ 1.01x', build: '(part of before)', flag: '(part of before)', decisions: '≤ 1.10x', payload: '≤ 1.05x' };
+const TARGET: Record<Case, string> = {
+  aa: '1.000x (noise)',
+  before: '≤ 1.01x',
+  build: '(part of before)',
+  flag: '(part of before)',
+  decisions: '≤ 1.10x',
+  payload: '≤ 1.05x',
+  'decisions-build': '(A/B of builds)',
+};
 
 const sdep = (name: string, annotations: Record<string, string>): string =>
   JSON.stringify({ apiVersion: 'machinelearning.seldon.io/v1', kind: 'SeldonDeployment', metadata: { name, namespace: 'models', annotations }, spec: { predictors: [{ name: 'main' }] } });
@@ -88,8 +99,8 @@ async function main(): Promise<void> {
   });
   const cases = values.cases.split(',') as Case[];
   for (const c of cases) if (!CASES.includes(c)) throw new Error(`--cases: ${c} is not one of ${CASES.join(', ')}`);
-  if ((cases.includes('before') || cases.includes('build')) && values.before === undefined)
-    throw new Error('--before <dist/gateway/main.js of the build before> is needed for the cases before and build');
+  if ((cases.includes('before') || cases.includes('build') || cases.includes('decisions-build')) && values.before === undefined)
+    throw new Error('--before <dist/gateway/main.js of the build before> is needed for the cases before, build and decisions-build');
   const rate = Number(values.rate);
   const seconds = Number(values.seconds);
   const rounds = Number(values.rounds);
@@ -145,8 +156,8 @@ async function main(): Promise<void> {
       // A fresh pair each round, started in turn: a process's own bias is drawn anew.
       const first = round % 2 === 1;
       type Side = [name: string, main: string, logging: boolean];
-      const old = c === 'before' || c === 'build';
-      const baseSide: Side = [old ? `before-${round}` : `${c}-a-${round}`, old ? values.before! : GATEWAY_MAIN, !old && c !== 'flag'];
+      const old = c === 'before' || c === 'build' || c === 'decisions-build';
+      const baseSide: Side = [old ? `before-${round}` : `${c}-a-${round}`, old ? values.before! : GATEWAY_MAIN, c === 'decisions-build' || (!old && c !== 'flag')];
       const triedSide: Side = [old ? `this-${round}` : `${c}-b-${round}`, GATEWAY_MAIN, c !== 'build'];
       let base: Gateway;
       let tried: Gateway;

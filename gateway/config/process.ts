@@ -20,7 +20,7 @@ export const PROCESS_OPTIONS: readonly OptionSpec[] = [
     kind: 'int',
     default: '64',
     commands: SERVE,
-    help: "V8 young-generation semi-space of each worker, in MB (node --max-semi-space-size). Larger means fewer, shorter GC pauses on the hot path; a set size also turns off the V8 memory reducer in workers, which would shrink it back after a lull; 0 keeps Node's default.",
+    help: "V8 young-generation semi-space of each worker, in MB (node --max-semi-space-size). Larger means fewer, shorter GC pauses on the hot path; a set size also turns off the V8 memory reducer in workers, which would shrink it back after a lull, and has V8 start marking the old generation by how far it grew rather than as soon as its room is smaller than the young generation (a full collection every few seconds otherwise); 0 keeps Node's defaults.",
   },
   {
     flag: 'grace-period',

@@ -120,16 +120,28 @@ async function shareListeners(config: GatewayConfig): Promise<'reuse-port' | 'sh
   return ports.every((p) => p !== 0) && (await reusePortWorks()) ? 'reuse-port' : 'shared';
 }
 
+/** Where a worker's old-generation marking starts: this percent of the way from its size after the last full collection to its limit. */
+const MARKING_SOFT_TRIGGER_PERCENT = 50;
+
 /**
  * The node flags of a worker: the primary's, with the young generation set by --max-semi-space-size
  * (0: Node's defaults). Young-generation GC pauses set the hot path's tail latency (load/README.md),
  * so workers get room, and keep it: after a lull, V8's memory reducer runs full GCs that shrink the
  * young generation back to its minimum, and the next burst met scavenges several times as frequent.
  * With a set size the reducer is off.
+ *
+ * And a young generation that large needs V8 to start marking the old one by how far it grew, not
+ * by the young generation's size: by default V8 starts incremental marking as soon as the old
+ * generation's room left is smaller than the young generation, which for a worker (about 19 MB
+ * live, its limit 16 MB above) is always once the young one grew past 16 MB: a full collection
+ * every few seconds for as long as the worker lives, whatever it promotes (load/README.md, payload
+ * logging: 1.3x the CPU per request of the same route in a worker whose young generation stayed at
+ * 8 MB). `--incremental-marking-soft-trigger` makes it start halfway from the last collection's size
+ * to the limit instead.
  */
 export function workerExecArgv(primary: readonly string[], semiSpaceMb: number): string[] {
-  const own = (a: string): boolean => a.startsWith('--max-semi-space-size') || a === '--memory-reducer' || a === '--no-memory-reducer';
-  const young = semiSpaceMb > 0 ? [`--max-semi-space-size=${semiSpaceMb}`, '--no-memory-reducer'] : [];
+  const own = (a: string): boolean => a.startsWith('--max-semi-space-size') || a === '--memory-reducer' || a === '--no-memory-reducer' || a.startsWith('--incremental-marking-soft-trigger');
+  const young = semiSpaceMb > 0 ? [`--max-semi-space-size=${semiSpaceMb}`, '--no-memory-reducer', `--incremental-marking-soft-trigger=${MARKING_SOFT_TRIGGER_PERCENT}`] : [];
   return [...primary.filter((a) => !own(a)), ...young];
 }
 

@@ -125,7 +125,7 @@ describe('event-loop delay and GC pauses, per process (the CLI, 2 workers)', () 
     }
   });
 
-  it("workers run with the young generation set and V8's memory reducer off (it would shrink it back after a lull); the primary keeps its own flags", () => {
+  it("workers run with the young generation set, V8's memory reducer off (it would shrink it back after a lull) and old-generation marking started by its growth (not by the young generation's size); the primary keeps its own flags", () => {
     const primary = gw.child.pid!;
     const children = readdirSync(`/proc/${primary}/task`).flatMap((t) => readFileSync(`/proc/${primary}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean));
     const argv = (pid: string | number): string[] => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
@@ -134,8 +134,10 @@ describe('event-loop delay and GC pauses, per process (the CLI, 2 workers)', () 
     for (const w of workers) {
       expect(w).toContain('--max-semi-space-size=1');
       expect(w).toContain('--no-memory-reducer');
+      expect(w).toContain('--incremental-marking-soft-trigger=50');
     }
     expect(argv(primary)).not.toContain('--no-memory-reducer');
+    expect(argv(primary).some((a) => a.startsWith('--incremental-marking-soft-trigger'))).toBe(false);
   });
 
   it('traffic and a big table change: every worker shows the stall it lived through, and its own GC pauses', async () => {
