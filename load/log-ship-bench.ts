@@ -32,7 +32,7 @@ import { LogMetrics } from '../gateway/payload-log/metrics.js';
 import { LogSinks } from '../gateway/payload-log/sinks.js';
 import { bufferKey } from '../gateway/payload-log/stream-writer.js';
 import { startRedis } from '../test/helpers/redis.js';
-import { nodeScript, runMain, startServer, waitFor } from './lib/children.js';
+import { nodeScript, runMain, sleep, startServer, waitFor } from './lib/children.js';
 import { freePort, postStatus } from './lib/http.js';
 import { f1, log, median, table } from './lib/report.js';
 
@@ -47,8 +47,6 @@ async function cpuUs(work: () => Promise<void>): Promise<number> {
   const d = process.cpuUsage(t);
   return d.user + d.system;
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** `n` POSTs of `body` over `connections` keep-alive connections to `port`, each sent when the last answer on its connection arrived. */
 async function rawPosts(port: number, n: number, connections: number, body: Buffer): Promise<void> {
