@@ -11,7 +11,7 @@
  * Each build (`--main`, one or more dist/gateway/main.js; default: this checkout's) is the CLI
  * with one worker, its defaults otherwise (the access log on), a plain one-predictor deployment; REST at a
  * fixed rate (open loop), gRPC with a few call loops (closed). Rounds interleave the builds; the
- * table shows medians and each build's ratio to the first. `--relay` adds the floor of issue 54,
+ * table shows medians and each build's ratio to the first. `--relay` adds the floor of a Node proxy,
  * the raw TCP relay (load/lib/relay-proxy.ts: each client connection piped to its own upstream
  * one, bytes unparsed), measured the same way: what Node's sockets allocate per request or call.
  *

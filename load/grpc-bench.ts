@@ -12,8 +12,8 @@
  * `node dist/gateway/main.js serve` (run `npm run build` first), which is how it is deployed.
  * --gateway-b-node adds a second gateway, the same compiled build under another node binary (a
  * runtime A/B in one run; it implies --compiled). When nginx is installed, its `grpc_pass` (h2c
- * both sides, one worker, upstream keep-alive) runs beside them on their core (issue 54's
- * reference: the gateway's CPU per call against nginx's); --no-nginx leaves it out. With taskset, the client and the backend share
+ * both sides, one worker, upstream keep-alive) runs beside them on their core (the
+ * reference for the gateway's CPU per call); --no-nginx leaves it out. With taskset, the client and the backend share
  * CPU 0 and the gateways get CPU 1, so every phase gives the client+backend pair the same CPU and
  * a gateway's cost shows as the difference.
  *
@@ -348,7 +348,7 @@ async function main(): Promise<void> {
     }
     if (opt.gatewayBNode) targets.push(await compiled('gateway-b', opt.gatewayBNode, opt.gatewayBArgs ?? opt.gatewayArgs, opt.gatewayBMain));
     if (opt.nginx && nginxBinary()) {
-      // nginx's grpc_pass on the gateways' core: the reference proxy for gRPC (issue 54).
+      // nginx's grpc_pass on the gateways' core: the reference proxy for gRPC.
       const port = await freePort();
       const s = await startNginx('nginx-grpc', opt.pin ? 1 : 0, grpcProxyConf(join(dir, 'nginx-grpc'), port, backend.port), () => answersGrpc(port));
       targets.push({ key: 'nginx', label: 'nginx grpc_pass (h2c both sides, 1 worker, keepalive 64)', port, pid: s.pid });
@@ -466,7 +466,7 @@ async function main(): Promise<void> {
     if (results.has('nginx')) {
       const cpu = (k: string): number => med(results.get(k)!, (m) => m.gatewayUs) ?? NaN;
       const r = cpu('gateway') / cpu('nginx');
-      log(`CPU per call gateway/nginx grpc_pass: ${r.toFixed(2)}x (issue 54's target <= 1.5x: ${r <= 1.5 ? 'met' : 'NOT met'})`);
+      log(`CPU per call gateway/nginx grpc_pass: ${r.toFixed(2)}x (target <= 1.5x: ${r <= 1.5 ? 'met' : 'NOT met'})`);
     }
 
     // ----- The gateways' own counters (status codes) and stalls over the rounds.

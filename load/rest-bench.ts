@@ -10,7 +10,7 @@
  *            could cost (load/lib/floor-proxy.ts); floor-bare on raw sockets on both sides, no HTTP
  *            stack at all: what the Node runtime alone costs (load/lib/bare-proxy.ts); relay, the
  *            raw TCP relay (each client connection piped to its own upstream one, bytes
- *            unparsed: load/lib/relay-proxy.ts), issue 54's floor; floors run only when --targets
+ *            unparsed: load/lib/relay-proxy.ts), the floor of a Node proxy; floors run only when --targets
  *            names them
  *   gateway  seldon-gateway, --workers 1, a 1,000-SeldonDeployment table; the measured deployment
  *            is a 90/10 canary with a header route beside it (requests carry no matching header,
@@ -36,7 +36,7 @@
  *
  *   npm run build && npx vite-node load/rest-bench.ts [--preset shared-core] [--rounds 3] [--profile 8]
  *   npx vite-node load/rest-bench.ts --preset shared-core --gateway-b-node /opt/node24/bin/node   # Node 20 vs 24
- *   npx vite-node load/rest-bench.ts --preset floor   # issue 54: gateway / relay at 16, 64, 256 connections beside nginx
+ *   npx vite-node load/rest-bench.ts --preset floor   # gateway / relay at 16, 64, 256 connections beside nginx
  *
  * This file composes the pieces in load/lib/: rest-bench-options (its options), children (processes, pinning, cleanup), nginx,
  * bench-table and gateway (the targets), closed-loop and fixed-rate (the load), measure and proc
@@ -159,7 +159,7 @@ async function main(): Promise<void> {
   }
 
   // The floors: a minimal proxy on undici, on the gateway's own client, on node:http's, on raw
-  // sockets; no HTTP stack at all (bare-proxy); and the raw TCP relay (relay-proxy), issue 54's floor.
+  // sockets; no HTTP stack at all (bare-proxy); and the raw TCP relay (relay-proxy), the floor of a Node proxy.
   for (const [key, client, label] of [
     ['relay', 'relay', 'relay: raw TCP, each client connection piped to its own upstream one'],
     ['floor', 'undici', 'floor: minimal undici proxy'],

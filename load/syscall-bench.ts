@@ -1,5 +1,5 @@
 /**
- * Syscalls per request (issue 54's budget), by target, in one run: the raw relay (each client
+ * Syscalls per request (the budget: 2 reads, 2 writes, no epoll_ctl), by target, in one run: the raw relay (each client
  * connection piped to its own upstream one), floor-bare (raw sockets both sides, one pooled
  * upstream socket per request), nginx as a keep-alive proxy, and the gateway (the REST bench's
  * 1,000-deployment table, its 90/10 canary with a header rule; access log off, and on as

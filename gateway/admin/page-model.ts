@@ -14,6 +14,7 @@ import type { FlowView } from '../observe/flow-metrics.js';
 import type { EjectedEndpointJson } from '../observe/ejections-view.js';
 import type { RedisStatus } from '../auth/redis.js';
 import type { KeySetState } from '../auth/jwt-keys.js';
+import type { SinkState } from '../payload-log/view.js';
 import type { SteeringJson } from './steering-html.js';
 
 export interface PageSettings {
@@ -27,24 +28,7 @@ export interface PageSettings {
   /** The JWT providers' key sets (--jwt-providers) as this replica holds them. */
   readonly jwtKeys?: readonly KeySetState[] | undefined;
   /** The log sinks (--log-sinks) and how their deliveries go (gateway/payload-log/view.ts). */
-  readonly logSinks?: readonly LogSinkState[] | undefined;
-}
-
-/** One log sink on the page: its target, its state, what was counted (the shape of payload-log/view.ts `SinkState`). */
-export interface LogSinkState {
-  readonly name: string;
-  readonly type: string;
-  readonly target: string;
-  readonly via: 'memory' | 'redis';
-  readonly state: 'ok' | 'failing' | 'idle';
-  readonly failingSince: string | null;
-  readonly buffered: number;
-  readonly delivered: number;
-  readonly retried: number;
-  readonly dropped: number;
-  readonly bufferBytes: number;
-  readonly backlog: number | null;
-  readonly oldestSeconds: number | null;
+  readonly logSinks?: readonly SinkState[] | undefined;
 }
 
 export interface MemberView extends BackendJson {

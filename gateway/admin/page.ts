@@ -21,7 +21,8 @@ import { agreementGauge, errorChart, rateChart, shareBar } from './charts.js';
 import type { RedisStatus } from '../auth/redis.js';
 import type { KeySetState } from '../auth/jwt-keys.js';
 import { steeringHtml, STEERING_STYLE } from './steering-html.js';
-import { round1, type DeploymentView, type DiagnosticsJson, type HealthView, type LogSinkState, type MemberView, type PredictorFlowView, type RouteView } from './page-model.js';
+import type { SinkState } from '../payload-log/view.js';
+import { round1, type DeploymentView, type DiagnosticsJson, type HealthView, type MemberView, type PredictorFlowView, type RouteView } from './page-model.js';
 
 // ---- HTML ------------------------------------------------------------------------------------
 
@@ -341,9 +342,9 @@ function jwtHtml(states: readonly KeySetState[] | undefined, now: number): strin
 }
 
 /** Each log sink: where its events go, its state, what was delivered and dropped, what waits. */
-function logSinksHtml(sinks: readonly LogSinkState[] | undefined): string {
+function logSinksHtml(sinks: readonly SinkState[] | undefined): string {
   if (sinks === undefined || sinks.length === 0) return '';
-  const one = (k: LogSinkState): string => {
+  const one = (k: SinkState): string => {
     const state = k.state === 'failing' ? `failing since <time>${esc(k.failingSince ?? '')}</time>` : k.state === 'idle' ? 'nothing sent yet' : 'delivering';
     const backlog = k.backlog === null ? '' : `, ${k.backlog} in its stream (oldest ${duration(Math.round(k.oldestSeconds ?? 0))})`;
     const waiting = k.bufferBytes > 0 ? `, ${k.bufferBytes} B waiting in memory` : '';

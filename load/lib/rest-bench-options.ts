@@ -13,7 +13,7 @@ export const HELP = `Usage: npx vite-node load/rest-bench.ts [options]
                        connections, fixed 2,000 req/s, targets direct,nginx,stock,gateway,shadow;
                        shared-core: node:http backend on the proxy's core, wrk at 64 connections, fixed
                        rates at 0.25 and 0.5 of the gateway's saturation, 8 s each, targets
-                       direct,nginx,gateway; floor: issue 54's arrangement, the shared-core one at 16,
+                       direct,nginx,gateway; floor: the shared-core arrangement at 16,
                        64 and 256 connections with the raw relay beside nginx and the gateway, and one
                        fixed rate at half the gateway's saturation (BENCH_PRESET). Options below
                        override the preset's.
@@ -30,7 +30,7 @@ export const HELP = `Usage: npx vite-node load/rest-bench.ts [options]
                        floor-http,floor-raw,floor-bare
                        (BENCH_TARGETS, default: the preset's). relay: the raw TCP relay, each client
                        connection piped to its own upstream connection, bytes unparsed
-                       (load/lib/relay-proxy.ts): the floor of issue 54. nginx-shadow: the nginx proxy with
+                       (load/lib/relay-proxy.ts): the floor of a Node proxy. nginx-shadow: the nginx proxy with
                        every request mirrored by its own mirror directive (the reference for
                        the gateway's shadow cost). floor / floor-gw / floor-http: a
                        minimal proxy on undici / on the gateway's own client (from the build under
@@ -127,7 +127,7 @@ const PRESETS: Readonly<Record<string, Preset>> = {
   // Issue 15's arrangement: a node:http backend sharing the proxy's core, the load generator on
   // core 0, wrk at 64 connections, then open-loop rates relative to the gateway's own saturation.
   'shared-core': { nodeBackend: true, conns: '64', rate: '', rateFraction: '0.25,0.5', rateDuration: 8, targets: 'direct,nginx,gateway' },
-  // Issue 54's arrangement: the same, at 16, 64 and 256 connections, beside the raw TCP relay (the
+  // The floor: the same, at 16, 64 and 256 connections, beside the raw TCP relay (the
   // floor of a Node proxy), and the tail at half the gateway's saturation against nginx's at that rate.
   floor: { nodeBackend: true, conns: '16,64,256', rate: '', rateFraction: '0.5', rateDuration: 8, targets: 'nginx,relay,gateway' },
 };

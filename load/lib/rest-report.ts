@@ -240,9 +240,9 @@ export function printTables(r: RestRuns): void {
     }
   }
   if (have('relay')) {
-    // Issue 54: the gateway's CPU per request against the raw relay's, the floor of a Node proxy.
+    // The gateway's CPU per request against the raw relay's, the floor of a Node proxy.
     checks.push([
-      'CPU per request ≤ 1.3x the raw relay (issue 54)',
+      'CPU per request ≤ 1.3x the raw relay',
       ...each(
         (c) => over(cpu('gateway', c), cpu('relay', c)),
         (v) => `${v.toFixed(2)}x`,
@@ -262,7 +262,7 @@ export function printTables(r: RestRuns): void {
   }
   if (have('nginx') && CONNS.includes(64)) {
     const v = over(rps('gateway', 64), rps('nginx', 64));
-    checks.push(["req/s ≥ 0.75x nginx's @64 (issue 54)", v === null ? '–' : `${v.toFixed(2)}x`, verdict(v === null ? null : v >= 0.75)]);
+    checks.push(["req/s ≥ 0.75x nginx's @64", v === null ? '–' : `${v.toFixed(2)}x`, verdict(v === null ? null : v >= 0.75)]);
   }
   if (have('shadow')) {
     // The same cost from the gateway's CPU alone (the mirrored request also costs the backend, which shares the core).

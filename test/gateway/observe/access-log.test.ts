@@ -101,6 +101,20 @@ async function lineWhere(logs: LogCapture, pred: (l: Line) => boolean): Promise<
   return found[0]!;
 }
 
+/** A fresh access-log file, opened for appending, for `use`; closed and removed after it. */
+async function withLogFile(use: (fd: number, file: string) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'sgw-al-'));
+  const file = join(dir, 'access.log');
+  writeFileSync(file, '');
+  const fd = openSync(file, 'a');
+  try {
+    await use(fd, file);
+  } finally {
+    closeSync(fd);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 describe('access log lines (JSON), REST and gRPC', () => {
   let backend: HttpBackend;
   let shadow: HttpBackend;
@@ -500,12 +514,8 @@ describe('the line formats with hostile values', () => {
   });
 
   it('JSON lines encoded into the batch are the lines jsonLine writes; past the buffer they are dropped and counted', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sgw-al-'));
-    const file = join(dir, 'access.log');
-    writeFileSync(file, '');
-    const fd = openSync(file, 'a');
     let dropped = 0;
-    try {
+    await withLogFile(async (fd, file) => {
       const out = new AccessLogOutput(fd, 64 * 1024, (n) => (dropped += n));
       const entries = Array.from({ length: 400 }, (_, i) => entry({ path: `/p/${i}`, userAgent: i % 3 === 0 ? 'ü "agent" 😀' : 'curl', bytesSent: i }));
       for (const e of entries) out.writeJson(e);
@@ -516,10 +526,7 @@ describe('the line formats with hostile values', () => {
       const noTime = (l: string): string => l.replace(/"time":"[^"]*"/, '');
       expect(written.map(noTime)).toEqual(entries.slice(0, written.length).map((e) => noTime(jsonLine(e).slice(0, -1))));
       expect(Buffer.byteLength(written.join('\n'))).toBeLessThanOrEqual(64 * 1024);
-    } finally {
-      closeSync(fd);
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });
 
@@ -539,12 +546,8 @@ describe('where the lines go', () => {
   });
 
   it('a file: every line, whole and in order; past the buffer, lines are dropped and counted at once', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sgw-al-'));
-    const file = join(dir, 'access.log');
-    writeFileSync(file, '');
-    const fd = openSync(file, 'a');
     let dropped = 0;
-    try {
+    await withLogFile(async (fd, file) => {
       const out = new AccessLogOutput(fd, 64 * 1024, (n) => (dropped += n));
       const line = (i: number): string => `{"i":"${String(i).padStart(4, '0')}","pad":"${'x'.repeat(100)}"}\n`;
       for (let i = 0; i < 2000; i++) out.write(line(i));
@@ -555,10 +558,7 @@ describe('where the lines go', () => {
       const written = readFileSync(file, 'utf8').split('\n').filter(Boolean);
       expect(written).toHaveLength(kept);
       expect(written.map((l) => Number((JSON.parse(l) as { i: string }).i))).toEqual(Array.from({ length: kept }, (_, i) => i));
-    } finally {
-      closeSync(fd);
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('the CLI: JSON lines on stdout for REST and gRPC calls, from its workers', async () => {
