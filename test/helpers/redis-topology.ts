@@ -52,7 +52,12 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
   }
 }
 
-/** `redis-cli MONITOR` on `port`, started (its OK read) before this resolves; `stop()` returns the commands it saw. */
+/**
+ * `redis-cli MONITOR` on `port`, started (its OK read) before this resolves; `stop()` returns the commands it saw
+ * before it was called. Redis streams MONITOR lines to the watcher after it runs each command, so a command the
+ * gateway already had its answer to may not have reached the watcher yet: `stop()` sends a marker (`ECHO`) on a
+ * connection of its own and waits for the watcher to show it; every command run before the marker is shown before it.
+ */
 export async function monitor(port: number): Promise<{ stop(): Promise<string[]> }> {
   const child = spawn('redis-cli', ['-h', '127.0.0.1', '-p', String(port), 'MONITOR'], { stdio: ['ignore', 'pipe', 'ignore'] });
   let out = '';
@@ -60,11 +65,15 @@ export async function monitor(port: number): Promise<{ stop(): Promise<string[]>
   await waitFor(`MONITOR on ${port}`, async () => (out.startsWith('OK') ? true : undefined), 10_000);
   return {
     async stop() {
+      const marker = `monitor-end-${process.pid}-${Math.random().toString(36).slice(2)}`;
+      await redisCli(port, 'ECHO', marker);
+      await waitFor(`MONITOR on ${port} showing its end marker`, async () => (out.includes(marker) ? true : undefined), 30_000);
       const gone = once(child, 'exit');
       child.kill('SIGKILL');
       await gone;
       // One line per command ("<time> [<db> <client>] ..."); a script's source may span several.
-      return out.split('\n').filter((l) => /^\d+\.\d+ \[/.test(l));
+      const lines = out.slice(0, out.indexOf(marker)).split('\n');
+      return lines.slice(0, -1).filter((l) => /^\d+\.\d+ \[/.test(l));
     },
   };
 }
