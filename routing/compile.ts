@@ -53,6 +53,7 @@ import { steeringAnnotations } from './steering-annotations.js';
 import { BANDIT_ANNOTATION } from './bandit.js';
 import { FLOW_ANNOTATION, flowAnnotations, type FlowPolicy } from './flow-config.js';
 import { OUTLIER_ANNOTATION, outlierAnnotations } from './outlier-config.js';
+import { HEDGE_ANNOTATION, hedgeAnnotations, type HedgePolicy } from './hedge-config.js';
 import { LOG_ANNOTATION, logAnnotations, modelIdOf, type LogPolicy } from './log-policy.js';
 
 /** One backend's place in one group: the group's match, plus its role and weight there. */
@@ -117,8 +118,9 @@ function makeBackend(
   flow: FlowPolicy | null = null,
   log: LogPolicy | null = null,
   outlier?: Partial<OutlierPolicy> | null,
+  hedge: HedgePolicy | null = null,
 ): Backend {
-  const b: Backend = { id, origin, upstream, rewrite, timeoutMs, idleTimeoutMs, retry, breaker, gate, cors, steered, flow, log };
+  const b: Backend = { id, origin, upstream, rewrite, timeoutMs, idleTimeoutMs, retry, breaker, gate, cors, steered, flow, log, hedge };
   return outlier === undefined ? b : { ...b, outlier };
 }
 
@@ -342,6 +344,8 @@ function compileGenerated(
   for (const w of flows.warnings) f.warn(w);
   const outliers = outlierAnnotations(ann.get(OUTLIER_ANNOTATION));
   for (const w of outliers.warnings) f.warn(w);
+  const hedges = hedgeAnnotations(ann.get(HEDGE_ANNOTATION));
+  for (const w of hedges.warnings) f.warn(w);
   const logs = logAnnotations(ann.get(LOG_ANNOTATION), opts.logSinks, d.spec?.protocol);
   for (const w of logs.warnings) f.warn(w);
   const warn = (msg: string): void => f.warn(msg);
@@ -390,17 +394,19 @@ function compileGenerated(
     const target = serviceKey(ns, svc.name);
     const flow = shadow ? null : flows.of(pred, p.annotations?.[FLOW_ANNOTATION], warn);
     const outlier = outliers.of(pred, p.annotations?.[OUTLIER_ANNOTATION], warn);
+    // A shadow's copies are never hedged (nor are explainers', nor custom Mappings').
+    const hedge = shadow ? null : hedges.of(pred, p.annotations?.[HEDGE_ANNOTATION], warn);
     const log = shadow ? null : logs.of(pred, p.annotations?.[LOG_ANNOTATION], modelIdOf(p.graph, pred), warn);
     if (svc.httpPort !== null) {
       const upstream: Upstream = { host: svc.host, port: svc.httpPort, tls, service: { name: svc.name, namespace: ns, portName: 'http' } };
-      const backend = makeBackend(id, origin, upstream, '/', rest.timeoutMs, rest.idleTimeoutMs, retry, breaker, gate, restCors, steered, flow, log, outlier);
+      const backend = makeBackend(id, origin, upstream, '/', rest.timeoutMs, rest.idleTimeoutMs, retry, breaker, gate, restCors, steered, flow, log, outlier, hedge);
       for (let i = 0; i < restPaths.length; i++) {
         specs.push({ kind: 'rest', namespace: ns, path: restPaths[i]!, host: null, headers: restHeaders, grpcIdentity: null, backend, shadow, weight, frontEnd: i === 0, target });
       }
     }
     if (svc.grpcPort !== null) {
       const upstream: Upstream = { host: svc.host, port: svc.grpcPort, tls, service: { name: svc.name, namespace: ns, portName: 'grpc' } };
-      const backend = makeBackend(id, origin, upstream, null, grpc.timeoutMs, grpc.idleTimeoutMs, retry, breaker, gate, null, steered, flow, log, outlier);
+      const backend = makeBackend(id, origin, upstream, null, grpc.timeoutMs, grpc.idleTimeoutMs, retry, breaker, gate, null, steered, flow, log, outlier, hedge);
       specs.push({ kind: 'grpc', namespace: ns, path: GRPC_PATH_MATCHER, host: null, headers: grpcHeaders, grpcIdentity, backend, shadow, weight, frontEnd: true, target });
     }
     if (typeof p.explainer?.type === 'string' && p.explainer.type !== '') {

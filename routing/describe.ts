@@ -5,6 +5,7 @@
 import { describeMatch } from './route-group.js';
 import { constraintText } from './values.js';
 import type { Backend, CorsPolicy, DeploymentReport, Protocol, RouteGroup, RouteTable } from './types.js';
+import { hedgeAfterText } from './hedge-config.js';
 
 export interface BackendJson {
   id: string;
@@ -25,6 +26,20 @@ export interface BackendJson {
   flow?: FlowJson;
   /** Only on predictors whose requests are logged (docs/payload-logging.md). */
   log?: LogJson;
+  /** Only on predictors whose requests are hedged (docs/routing.md#hedged-requests). */
+  hedge?: HedgeJson;
+}
+
+export interface HedgeJson {
+  /** A percentile (`p95`) or a fixed delay (`20ms`). */
+  after: string;
+  minMs: number;
+  /** The delay's lower bound as a multiple of the median (0: none). */
+  minMedians: number;
+  /** null: no upper bound. */
+  maxMs: number | null;
+  budgetPercent: number;
+  maxAttempts: number;
 }
 
 export interface LogJson {
@@ -112,6 +127,17 @@ function backendJson(b: Backend, percent: number): BackendJson {
     const key = l.sampleKey === null ? null : `${l.sampleKey.kind}:${l.sampleKey.name}`;
     json.log = { sinks: [...l.sinks], request: l.request, response: l.response, decisions: l.decisions, sample: l.sample, sampleKey: key, maxBodyBytes: l.maxBodyBytes };
   }
+  const h = b.hedge;
+  if (h !== null) {
+    json.hedge = {
+      after: hedgeAfterText(h),
+      minMs: h.minMs,
+      minMedians: h.minMedians,
+      maxMs: h.maxMs === Infinity ? null : h.maxMs,
+      budgetPercent: Math.round(h.budget * 100_000) / 1000,
+      maxAttempts: h.maxAttempts,
+    };
+  }
   return json;
 }
 
@@ -188,6 +214,7 @@ function backendLine(b: Backend): string {
   const l = b.log;
   if (l !== null)
     parts.push(`log ${[l.request && 'request', l.response && 'response', l.decisions && 'decisions'].filter(Boolean).join('+')} to ${l.sinks.join(',')}${l.sample < 1 ? ` sample ${l.sample}` : ''}`);
+  if (b.hedge !== null) parts.push(`hedge ${b.hedge.text}`);
   return parts.join('  ');
 }
 

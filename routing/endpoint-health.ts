@@ -31,7 +31,8 @@
  * was slow is tried again now and then. A failure without an answer (refused, reset, timed out)
  * counts as at least LOCAL_PENALTY_MS of latency; a server error does not count (a fast failure
  * would make a sick endpoint look fast and draw traffic; a penalty would let a client's bad input
- * steer it). A new
+ * steer it). An attempt cancelled because a hedge of its request answered first raises the
+ * estimate to the time it ran, when that is longer, and says nothing more. A new
  * endpoint (joined a set that had others) or one back from ejection starts at weight
  * SLOW_START_MIN_WEIGHT, rising linearly to 1 over `slowStartMs`: it stays in a draw with the
  * probability of its weight, so its share ramps up with it.
@@ -137,6 +138,12 @@ export class EndpointHealth {
   /** Record an outcome: the latency estimate and the window. */
   observe(kind: OutcomeKind, latencyMs: number, now: number, policy: OutlierPolicy): void {
     if (kind === 'none') return;
+    if (kind === 'lost') {
+      // A hedge's loser ran at least this long: an estimate below it rises to it (a replica in a
+      // pause is avoided next); neither a success nor a failure, so the window is untouched.
+      if (latencyMs > this.latency(now)) this.sample(latencyMs, now);
+      return;
+    }
     if (kind !== 'error') this.sample(kind === 'local' ? Math.max(latencyMs, LOCAL_PENALTY_MS) : latencyMs, now);
     if (kind === 'local') {
       this.consecutiveLocal++;

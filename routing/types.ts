@@ -9,6 +9,7 @@ import type { HeaderConstraint } from './values.js';
 import type { FlowPolicy } from './flow-config.js';
 import type { JwtPolicy } from './jwt-policy.js';
 import type { LogPolicy } from './log-policy.js';
+import type { HedgePolicy } from './hedge-config.js';
 
 // ---------------------------------------------------------------------------------------------
 // Compile settings (docs/routing.md#settings).
@@ -86,9 +87,11 @@ export interface Upstream {
 /**
  * What one attempt to an endpoint came to, as endpoint health reads it (gateway/forward/outcome.ts
  * classifies answers and failures of both protocols into it): `error` a server error answer, `local`
- * no answer (refused, reset, timed out), `success` any other answer, `none` nothing about the endpoint.
+ * no answer (refused, reset, timed out), `success` any other answer, `none` nothing about the endpoint,
+ * `lost` cancelled because a hedge of its request answered first (its time so far is a lower bound
+ * of its latency, nothing more).
  */
-export type OutcomeKind = 'success' | 'error' | 'local' | 'none';
+export type OutcomeKind = 'success' | 'error' | 'local' | 'none' | 'lost';
 
 /** Endpoint health's settings for one upstream (routing/endpoint-health.ts has the meaning of each). */
 export interface OutlierPolicy {
@@ -238,6 +241,8 @@ export interface Backend {
   readonly flow: FlowPolicy | null;
   /** Payload and decision logging of a predictor (`seldon.io/gateway-log`, docs/payload-logging.md); null (the common case): none. */
   readonly log: LogPolicy | null;
+  /** Hedged requests of a predictor (`seldon.io/gateway-hedge`, docs/routing.md#hedged-requests); null (the common case): none. */
+  readonly hedge: HedgePolicy | null;
 }
 
 /** A non-shadow member and its effective share of the group's traffic. */
