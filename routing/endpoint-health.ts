@@ -31,8 +31,11 @@
  * was slow is tried again now and then. A failure without an answer (refused, reset, timed out)
  * counts as at least LOCAL_PENALTY_MS of latency; a server error does not count (a fast failure
  * would make a sick endpoint look fast and draw traffic; a penalty would let a client's bad input
- * steer it). An attempt cancelled because a hedge of its request answered first raises the
- * estimate to the time it ran, when that is longer, and says nothing more. A new
+ * steer it). An attempt cancelled because a hedge of its request answered first (`lost`) raises
+ * the estimate to the time it ran, when that is longer, and keeps the endpoint out of the pick
+ * for as long again, twice as long for each further loss in a row, until it answers: a replica
+ * in a pause, whose cancelled requests no longer count as its work in flight, would otherwise be
+ * drawn again whenever its peers are busier. It is neither a success nor a failure. A new
  * endpoint (joined a set that had others) or one back from ejection starts at weight
  * SLOW_START_MIN_WEIGHT, rising linearly to 1 over `slowStartMs`: it stays in a draw with the
  * probability of its weight, so its share ramps up with it.
@@ -100,6 +103,9 @@ export class EndpointHealth {
   /** Peak-EWMA latency estimate (ms) and when it was last updated; 0: no answer yet. */
   private ewma = 0;
   private ewmaAt = 0;
+  /** Attempts lost to hedges since its last answer, and until when that keeps it out of the pick. */
+  private lostInARow = 0;
+  private stalledUntil = -Infinity;
 
   constructor(
     readonly address: string,
@@ -111,6 +117,11 @@ export class EndpointHealth {
 
   isEjected(now: number): boolean {
     return now < this.ejectedUntil;
+  }
+
+  /** Lost to hedges lately, without an answer since: the pick prefers any other (`lost` above). */
+  isStalled(now: number): boolean {
+    return now < this.stalledUntil;
   }
 
   /** The latency estimate at `now` (ms), decayed since the last answer; 0 when none. */
@@ -139,10 +150,17 @@ export class EndpointHealth {
   observe(kind: OutcomeKind, latencyMs: number, now: number, policy: OutlierPolicy): void {
     if (kind === 'none') return;
     if (kind === 'lost') {
-      // A hedge's loser ran at least this long: an estimate below it rises to it (a replica in a
-      // pause is avoided next); neither a success nor a failure, so the window is untouched.
+      // A hedge's loser ran at least this long: an estimate below it rises to it, and the endpoint
+      // sits out as long again (doubling with each loss in a row). Neither a success nor a
+      // failure: the window is untouched.
       if (latencyMs > this.latency(now)) this.sample(latencyMs, now);
+      this.stalledUntil = now + latencyMs * 2 ** Math.min(this.lostInARow, 10);
+      this.lostInARow++;
       return;
+    }
+    if (kind !== 'local') {
+      this.lostInARow = 0;
+      this.stalledUntil = -Infinity;
     }
     if (kind !== 'error') this.sample(kind === 'local' ? Math.max(latencyMs, LOCAL_PENALTY_MS) : latencyMs, now);
     if (kind === 'local') {
@@ -311,6 +329,9 @@ export function pickEndpoint<E extends HealthTracked>(ready: readonly E[], avoid
   if (j >= i) j++;
   const a = list[i]!;
   const b = list[j]!;
+  // One that keeps losing to hedges sits out while another is drawn beside it.
+  const sa = a.health.isStalled(now);
+  if (sa !== b.health.isStalled(now)) return sa ? b : a;
   // Slow start: a ramping endpoint stays in the draw with the probability of its weight, so its
   // share rises with it (Envoy's slow_start_window); when both drop out, the further along wins.
   const wa = a.health.weight(now, policy);

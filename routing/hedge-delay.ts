@@ -5,6 +5,10 @@
  * - A percentile `after` is read from the upstream's latency estimate (routing/hedge-estimate.ts)
  *   once it holds WARMUP_SAMPLES first attempts; before that nothing is hedged (a delay read from
  *   a handful of samples would be anywhere). A fixed `after` needs no estimate.
+ * - The percentile is at least 1 − budget/2 (p97.5 for a 5% budget): at the delay of a quantile q,
+ *   1 − q of the requests want a hedge, and a budget they use up has no token left when slow
+ *   requests come together (a pause, a burst of scheduling noise). Demand at half the budget
+ *   keeps it for them; a larger budget allows an earlier percentile (load/hedge-sim.ts).
  * - The delay is at least `min` (a duration, and a multiple of the median: by default 1.5×, so
  *   that the delay stays clear of the scheduling jitter around a model's typical answer and the
  *   budget is left for the slow ones: load/hedge-sim.ts), at most `max`, and never under
@@ -32,7 +36,7 @@ export function hedgeDelayMs(policy: HedgePolicy, estimate: LatencyEstimate, now
   let delay: number;
   if (policy.quantile === null) delay = policy.afterMs;
   else {
-    const q = warm ? estimate.quantile(policy.quantile, now) : null;
+    const q = warm ? estimate.quantile(Math.max(policy.quantile, 1 - policy.budget / 2), now) : null;
     if (q === null) return null;
     delay = q;
   }

@@ -163,8 +163,8 @@ export function simulateHedging(s: HedgeScenario, seed: number): HedgeResult {
     if (r.at >= warmupMs) latencies.push(now - r.at);
     const first = r.attempts[0]!;
     if (a !== first) won++;
-    // The first attempt's time feeds the estimate: its answer, or (lost) how long it ran.
-    if (policy !== null) r.worker.track.estimate.add(now - first.sentAt, now);
+    // The first attempt's time feeds the estimate: its answer, or (lost) how long it had run when the first hedge went.
+    if (policy !== null) r.worker.track.estimate.add(a === first ? now - first.sentAt : r.attempts[1]!.sentAt - first.sentAt, now);
     for (const o of r.attempts) {
       if (o.over) continue;
       o.over = true;

@@ -102,17 +102,19 @@ describe('the delay in force', () => {
     expect(hedgeDelayMs(hedgePolicy({}), e, t)).not.toBeNull();
   });
 
-  it('a percentile, at least 1.5x the median by default, within min and max', () => {
+  it('a percentile, at least the one half the budget pays for and 1.5x the median by default, within min and max', () => {
     const random = seededRandom(3);
-    // A wide fast mass: p95 (about 95 ms) is above 1.5x the median (about 80 ms).
+    // A wide fast mass: p95 (about 95 ms) is above 1.5x the median (about 80 ms); with a 5% budget
+    // the delay is p97.5 (a delay at p95 would spend the whole budget), with 10% p95.
     const wide = estimate(2000, () => 10 + 90 * random());
-    const p95 = wide.e.quantile(0.95, wide.t)!;
-    expect(hedgeDelayMs(hedgePolicy({}), wide.e, wide.t)).toBeCloseTo(p95, 6);
+    expect(hedgeDelayMs(hedgePolicy({}), wide.e, wide.t)).toBeCloseTo(wide.e.quantile(0.975, wide.t)!, 6);
+    expect(hedgeDelayMs(hedgePolicy({ budget: 0.1 }), wide.e, wide.t)).toBeCloseTo(wide.e.quantile(0.95, wide.t)!, 6);
+    expect(hedgeDelayMs(hedgePolicy({ quantile: 0.99, budget: 0.1 }), wide.e, wide.t)).toBeCloseTo(wide.e.quantile(0.99, wide.t)!, 6);
     // A narrow one: 1.5x the median (about 12.6 ms) is above p95 (under 10 ms).
     const narrow = estimate(2000, () => 8 + 2 * random());
     const median = narrow.e.quantile(0.5, narrow.t)!;
     expect(hedgeDelayMs(hedgePolicy({}), narrow.e, narrow.t)).toBeCloseTo(1.5 * median, 6);
-    expect(hedgeDelayMs(hedgePolicy({ minMedians: 0 }), narrow.e, narrow.t)).toBeCloseTo(narrow.e.quantile(0.95, narrow.t)!, 6);
+    expect(hedgeDelayMs(hedgePolicy({ minMedians: 0 }), narrow.e, narrow.t)).toBeCloseTo(narrow.e.quantile(0.975, narrow.t)!, 6);
     expect(hedgeDelayMs(hedgePolicy({ minMedians: 0, minMs: 30 }), narrow.e, narrow.t)).toBe(30);
     expect(hedgeDelayMs(hedgePolicy({ maxMs: 5 }), narrow.e, narrow.t)).toBe(5);
     // Never under a millisecond.
@@ -134,7 +136,7 @@ describe('the delay in force', () => {
 });
 
 describe("a hedge's loser, as endpoint health reads it", () => {
-  it('raises the latency estimate to the time it ran, and is neither a success nor a failure', () => {
+  it('raises the latency estimate to the time it ran, keeps it out of the pick as long again (doubling in a row), and is neither a success nor a failure', () => {
     const policy = DEFAULT_OUTLIER_POLICY;
     const a = { health: new EndpointHealth('a:1', 0, false), outstanding: 0 };
     const b = { health: new EndpointHealth('b:1', 0, false), outstanding: 0 };
@@ -151,8 +153,19 @@ describe("a hedge's loser, as endpoint health reads it", () => {
     // Not counted in its outcomes: no window entry, no failure in a row.
     expect(a.health.counts(100, policy)).toEqual({ errors: 0, total: 10 });
     expect(a.health.localFailuresInARow).toBe(0);
-    // The next pick, between the two, avoids it.
+    // The next pick, between the two, avoids it, even when its peer is the busier: it sits out as long as it ran (25 ms)…
     const random = seededRandom(1);
-    for (let i = 0; i < 20; i++) expect(pickEndpoint([a, b], undefined, 100, policy, random)).toBe(b);
+    b.outstanding = 3;
+    for (let i = 0; i < 20; i++) expect(pickEndpoint([a, b], undefined, 124, policy, random)).toBe(b);
+    expect(a.health.isStalled(124)).toBe(true);
+    expect(a.health.isStalled(125)).toBe(false);
+    // …twice as long after a second loss in a row…
+    judge(a.health, [a, b], 'lost', 25, 200, policy);
+    expect(a.health.isStalled(249)).toBe(true);
+    expect(a.health.isStalled(250)).toBe(false);
+    // …and is back once it answers.
+    judge(a.health, [a, b], 'lost', 25, 300, policy);
+    judge(a.health, [a, b], 'success', 9, 301, policy);
+    expect(a.health.isStalled(302)).toBe(false);
   });
 });

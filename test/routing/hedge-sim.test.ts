@@ -15,11 +15,11 @@ const worst = (rs: HedgeResult[], f: (r: HedgeResult) => number): number => Math
 const best = (rs: HedgeResult[], f: (r: HedgeResult) => number): number => Math.min(...rs.map(f));
 
 describe('hedging, simulated: four replicas, two workers, 150/s', () => {
-  it('a 2% tail at 50x: the defaults cut p99 and p99.9 to about twice the median for about 2% more attempts (without: 400 ms)', () => {
+  it('a 2% tail at 50x: the defaults cut p99 to under three times the median and p99.9 to under five, for about 2% more attempts (without: 400 ms)', () => {
     const shape = SHAPES['2% at 50x']!;
     const hedged = runs({ shape, policy: policyOf({}) });
-    expect(worst(hedged, (r) => quantile(r.latencies, 0.99))).toBeLessThanOrEqual(30);
-    expect(worst(hedged, (r) => quantile(r.latencies, 0.999))).toBeLessThanOrEqual(30);
+    expect(worst(hedged, (r) => quantile(r.latencies, 0.99))).toBeLessThanOrEqual(25);
+    expect(worst(hedged, (r) => quantile(r.latencies, 0.999))).toBeLessThanOrEqual(45);
     expect(worst(hedged, (r) => r.arrivalsPerRequest)).toBeLessThanOrEqual(1.03);
     expect(worst(hedged, (r) => r.held.budget)).toBeLessThanOrEqual(2);
     const plain = runs({ shape, policy: null });
@@ -27,10 +27,10 @@ describe('hedging, simulated: four replicas, two workers, 150/s', () => {
     expect(worst(plain, (r) => r.arrivalsPerRequest)).toBe(1);
   });
 
-  it('without the lower bound at 1.5x the median, the delay falls into the fast mass: the budget goes on it and tail requests wait', () => {
-    const hedged = runs({ shape: SHAPES['2% at 50x']!, policy: policyOf({ minMedians: 0 }) });
-    expect(best(hedged, (r) => r.hedges / r.requests)).toBeGreaterThan(0.04);
-    expect(worst(hedged, (r) => quantile(r.latencies, 0.999))).toBeGreaterThan(400);
+  it('without the lower bound at 1.5x the median, half the budget goes on requests that were not slow', () => {
+    const shape = SHAPES['no tail']!;
+    expect(best(runs({ shape, policy: policyOf({ minMedians: 0 }) }), (r) => r.hedges / r.requests)).toBeGreaterThan(0.02);
+    expect(worst(runs({ shape, policy: policyOf({}) }), (r) => r.hedges / r.requests)).toBeLessThanOrEqual(0.005);
   });
 
   it('a replica that pauses 2 s every 30 s: no request waits longer than the delay and one answer (without: the whole pause)', () => {
@@ -48,8 +48,12 @@ describe('hedging, simulated: four replicas, two workers, 150/s', () => {
   });
 
   it('a budget too small for the tail is what limits: extra attempts stay within it', () => {
-    const hedged = runs({ shape: SHAPES['10% at 5x']!, policy: policyOf({ quantile: 0.9, budget: 0.02 }) });
+    // A fixed delay under the 10% tail: a tenth of the requests want a hedge, 2% may have one.
+    const hedged = runs({ shape: SHAPES['10% at 5x']!, policy: policyOf({ quantile: null, afterMs: 20, budget: 0.02 }) });
     expect(worst(hedged, (r) => r.hedges / r.requests)).toBeLessThanOrEqual(0.02);
-    expect(best(hedged, (r) => r.held.budget)).toBeGreaterThan(0);
+    expect(best(hedged, (r) => r.held.budget / r.requests)).toBeGreaterThan(0.05);
+    // A percentile asks for no more than half the budget can pay for: nothing is held.
+    const p90 = runs({ shape: SHAPES['10% at 5x']!, policy: policyOf({ quantile: 0.9, budget: 0.02 }) });
+    expect(worst(p90, (r) => r.hedges / r.requests)).toBeLessThanOrEqual(0.015);
   });
 });
