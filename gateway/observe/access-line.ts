@@ -37,8 +37,10 @@ export interface AccessEntry {
   readonly namespace: string | undefined;
   readonly deployment: string | undefined;
   readonly predictor: string | undefined;
-  /** Attempts after the first (retries and replays). */
+  /** Attempts after the first (retries and replays), hedges apart. */
   readonly retries: number;
+  /** Attempts sent as hedges, beside one in flight (docs/routing.md#hedged-requests). */
+  readonly hedges: number;
   /** Shadows the request was mirrored to. */
   readonly shadows: number;
   /** The x-request-id the upstream saw (the client's, or the one the gateway made). */
@@ -169,6 +171,7 @@ export function encodeJsonLine(e: AccessEntry, out: Buffer, at: number): number 
   at = putString(out, putLatin1(out, at, ',"deployment":'), e.deployment);
   at = putString(out, putLatin1(out, at, ',"predictor":'), e.predictor);
   at = putNumber(out, putLatin1(out, at, ',"retries":'), e.retries);
+  at = putNumber(out, putLatin1(out, at, ',"hedges":'), e.hedges);
   at = putNumber(out, putLatin1(out, at, ',"shadows":'), e.shadows);
   at = putString(out, putLatin1(out, at, ',"request_id":'), e.requestId);
   at = putString(out, putLatin1(out, at, ',"trace_id":'), e.traceId);
@@ -196,7 +199,8 @@ const tn = (v: number | null | undefined): string => (v === null || v === undefi
  * Envoy's default line, then the gateway's fields:
  * `[START_TIME] "METHOD PATH PROTOCOL" RESPONSE_CODE RESPONSE_FLAGS BYTES_RECEIVED BYTES_SENT DURATION
  * UPSTREAM_SERVICE_TIME "X-FORWARDED-FOR" "USER-AGENT" "X-REQUEST-ID" "AUTHORITY" "UPSTREAM_HOST"`
- * `GRPC_STATUS "NAMESPACE/DEPLOYMENT/PREDICTOR" "UPSTREAM_CLUSTER" RETRIES SHADOWS "TRACE_ID" "CLIENT_ADDRESS" "PEER_SUBJECT"`.
+ * `GRPC_STATUS "NAMESPACE/DEPLOYMENT/PREDICTOR" "UPSTREAM_CLUSTER" RETRIES SHADOWS "TRACE_ID" "CLIENT_ADDRESS" "PEER_SUBJECT" HEDGES`
+ * (HEDGES last: the fields before it are where they were before hedging existed).
  * RESPONSE_FLAGS is always `-` (kept so Envoy's parsers read the line).
  */
 export function textLine(e: AccessEntry): string {
@@ -204,6 +208,6 @@ export function textLine(e: AccessEntry): string {
   return (
     `[${isoTime(e.startTime)}] ${t(`${e.method} ${e.path} ${e.protocol}`)} ${e.responseCode} - ${tn(e.bytesReceived)} ${e.bytesSent} ${ms(e.durationMs)} ${e.upstreamMs === null ? '-' : ms(e.upstreamMs)}` +
     ` ${t(e.forwardedFor)} ${t(e.userAgent)} ${t(e.requestId)} ${t(e.authority)} ${t(e.upstreamHost)}` +
-    ` ${tn(e.grpcStatus)} ${t(route)} ${t(e.upstreamCluster)} ${e.retries} ${e.shadows} ${t(e.traceId)} ${t(e.clientAddress)} ${t(e.peerSubject)}\n`
+    ` ${tn(e.grpcStatus)} ${t(route)} ${t(e.upstreamCluster)} ${e.retries} ${e.shadows} ${t(e.traceId)} ${t(e.clientAddress)} ${t(e.peerSubject)} ${e.hedges}\n`
   );
 }

@@ -23,8 +23,9 @@ export { isoTime, jsonLine, textLine, type AccessEntry } from './access-line.js'
 
 /**
  * The entry's fields that say where a routed request went, REST and gRPC alike: the route's
- * origin and shadows, the upstream it names (`upstreamCluster`) and the address dialled, the
- * attempts made, the time to the upstream's head (null: none answered).
+ * origin and shadows, the upstream it names (`upstreamCluster`) and the address dialled (the
+ * winner's, when hedged), the attempts made (retries and replays; hedges apart), the time to the
+ * upstream's head (null: none answered).
  */
 export function routedFields(
   decision: Routed,
@@ -32,7 +33,8 @@ export function routedFields(
   upstreamHost: string | undefined,
   attempts: number,
   upstreamSeconds: number | null,
-): Pick<AccessEntry, 'upstreamMs' | 'upstreamHost' | 'upstreamCluster' | 'namespace' | 'deployment' | 'predictor' | 'retries' | 'shadows'> {
+  hedges = 0,
+): Pick<AccessEntry, 'upstreamMs' | 'upstreamHost' | 'upstreamCluster' | 'namespace' | 'deployment' | 'predictor' | 'retries' | 'hedges' | 'shadows'> {
   const o = decision.backend.origin;
   return {
     upstreamMs: upstreamSeconds === null ? null : upstreamSeconds * 1000,
@@ -41,7 +43,8 @@ export function routedFields(
     namespace: o.namespace,
     deployment: o.deployment,
     predictor: o.predictor,
-    retries: Math.max(0, attempts - 1),
+    retries: Math.max(0, attempts - 1 - hedges),
+    hedges,
     shadows: decision.mirrors.length,
   };
 }
@@ -60,6 +63,7 @@ export function answeredFields(backend: Backend | undefined): ReturnType<typeof 
     deployment: o?.deployment,
     predictor: o?.predictor,
     retries: 0,
+    hedges: 0,
     shadows: 0,
   };
 }

@@ -99,6 +99,8 @@ class HeaderTap implements ResponseTap {
   attempted(): void {}
   attemptStatus(): void {}
   attemptFailed(): void {}
+  attemptLost(): void {}
+  attemptWon(): void {}
   shadow(): undefined {
     return undefined;
   }

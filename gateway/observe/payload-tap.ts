@@ -35,9 +35,14 @@ export interface RequestRecorder {
   responseType(contentType: string | undefined): void;
   /** A piece of the answer as the client received it. */
   responseBody(chunk: Buffer): void;
-  attempted(host: string, port: number): void;
-  attemptStatus(status: number): void;
-  attemptFailed(error: string): void;
+  /** An attempt goes to `host:port`; `hedge`: beside one still in flight. */
+  attempted(host: string, port: number, hedge?: boolean): void;
+  /** Attempt `n`'s (absent: the last one's) answer head, or why it failed. */
+  attemptStatus(status: number, n?: number): void;
+  attemptFailed(error: string, n?: number): void;
+  /** Hedged: attempt `n` was cut, another's answer won; attempt `n`'s answer is the client's. */
+  attemptLost(n: number): void;
+  attemptWon(n: number): void;
   /** A shadow copy was sent to `predictor`. */
   shadow(predictor: string): void;
   /**

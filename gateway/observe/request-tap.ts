@@ -64,16 +64,24 @@ export interface TracedShadow<C> extends ShadowSpan {
   readonly carrier: C;
 }
 
-/** What the forwarding codecs tell a request's tap of its attempts and shadows (`C`: their header carrier). */
+/**
+ * What the forwarding codecs tell a request's tap of its attempts and shadows (`C`: their header
+ * carrier). Attempts are numbered from 0 in the order sent; `n` names one when a hedge has several
+ * in flight (absent: the one sent last).
+ */
 export interface AttemptTap<C> {
-  /** An attempt is about to be sent with `carrier` (the upstream request's headers: its trace context goes in). */
-  attempt(carrier: C): void;
+  /** An attempt is about to be sent with `carrier` (the upstream request's headers: its trace context goes in); `hedge`: beside one still in flight. */
+  attempt(carrier: C, hedge?: boolean): void;
   /** The attempt goes to `host:port` (a pod endpoint or the Service). */
   attempted(host: string, port: number): void;
   /** The attempt's answer head arrived, with its HTTP status (whether it is then retried or passed on). */
-  attemptStatus(status: number): void;
+  attemptStatus(status: number, n?: number): void;
   /** The attempt failed without an answer: connect, refused, reset, idle, per_try_timeout… */
-  attemptFailed(error: string): void;
+  attemptFailed(error: string, n?: number): void;
+  /** Hedged: attempt `n` was cut, another's answer won. */
+  attemptLost(n: number): void;
+  /** Hedged (hedges were sent): attempt `n`'s answer is the client's. */
+  attemptWon(n: number): void;
   /** A shadow of `backend` is about to be sent with `carrier`; when traced, its copy to send instead. */
   shadow(backend: Backend, carrier: C): TracedShadow<C> | undefined;
 }
@@ -101,6 +109,7 @@ function entry(a: Arrival, trace: CallTrace<unknown> | undefined, e: Ending, req
     deployment: routed.deployment,
     predictor: routed.predictor,
     retries: routed.retries,
+    hedges: routed.hedges,
     shadows: routed.shadows,
     requestId,
     traceId: trace !== undefined ? trace.traceId : a.incomingTraceId,
@@ -129,7 +138,13 @@ export function answeredEnd(
 /** The tap of one routed request; the protocol's tap extends it with what only it sees. */
 export class RequestTap<C> implements AttemptTap<C> {
   private attempts = 0;
+  private hedges = 0;
+  /** The address of the attempt sent last, then of the one that won. */
   private address: string | undefined;
+  /** Hedged: each attempt's address, by its number (made at the first hedge). */
+  private addresses: (string | undefined)[] | undefined;
+  /** The attempt about to be sent is a hedge. */
+  private hedging = false;
 
   constructor(
     private readonly protocol: TapProtocol<C>,
@@ -155,28 +170,48 @@ export class RequestTap<C> implements AttemptTap<C> {
     }
   }
 
-  attempt(carrier: C): void {
+  attempt(carrier: C, hedge = false): void {
     this.attempts++;
+    this.hedging = hedge;
+    if (hedge) {
+      this.hedges++;
+      if (this.addresses === undefined) {
+        this.addresses = new Array<string | undefined>(this.attempts - 1);
+        this.addresses[this.attempts - 2] = this.address;
+      }
+    }
     const t = this.trace;
     const names = this.names;
     if (t === undefined || t.span === undefined || names === undefined) return;
-    t.attempt(carrier, names.attempt, { ...names.clientAttributes, 'seldon.upstream': this.upstream });
+    t.attempt(carrier, names.attempt, { ...names.clientAttributes, 'seldon.upstream': this.upstream }, hedge);
   }
 
   attempted(host: string, port: number): void {
-    this.recorder?.attempted(host, port);
+    this.recorder?.attempted(host, port, this.hedging);
     this.address = peerAddress(host, port);
+    this.addresses?.push(this.address);
     this.trace?.attemptAttributes({ 'server.address': host, 'server.port': port, 'network.peer.address': host });
   }
 
-  attemptStatus(status: number): void {
-    this.recorder?.attemptStatus(status);
-    this.trace?.attemptStatus(status);
+  attemptStatus(status: number, n?: number): void {
+    this.recorder?.attemptStatus(status, n);
+    this.trace?.attemptStatus(status, n);
   }
 
-  attemptFailed(error: string): void {
-    this.recorder?.attemptFailed(error);
-    this.trace?.attemptFailed(error);
+  attemptFailed(error: string, n?: number): void {
+    this.recorder?.attemptFailed(error, n);
+    this.trace?.attemptFailed(error, n);
+  }
+
+  attemptLost(n: number): void {
+    this.recorder?.attemptLost(n);
+    this.trace?.attemptLost(n);
+  }
+
+  attemptWon(n: number): void {
+    this.recorder?.attemptWon(n);
+    // The line's upstream_host is where the answer came from.
+    if (this.addresses !== undefined) this.address = this.addresses[n];
   }
 
   shadow(backend: Backend, carrier: C): TracedShadow<C> | undefined {
@@ -200,6 +235,7 @@ export class RequestTap<C> implements AttemptTap<C> {
       t.end(e.responseCode, e.grpcStatus);
     }
     const log = this.log;
-    if (log !== undefined && this.arrival !== undefined) log.write(entry(this.arrival, t, e, requestId, routedFields(this.decision, this.upstream, this.address, this.attempts, upstreamSeconds)));
+    if (log !== undefined && this.arrival !== undefined)
+      log.write(entry(this.arrival, t, e, requestId, routedFields(this.decision, this.upstream, this.address, this.attempts, upstreamSeconds, this.hedges)));
   }
 }

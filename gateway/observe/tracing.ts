@@ -366,8 +366,12 @@ const GRPC_SERVER_ERRORS = new Set([2, 4, 12, 13, 14, 15]);
  * of the attempt in flight and the shadows' spans. Unsampled, every method does nothing.
  */
 export class CallTrace<C> {
+  /** The span of the attempt sent last. */
   private attemptSpan: Span | undefined;
+  /** Hedged: the spans of earlier attempts still in flight, by attempt number. */
+  private earlier: Map<number, Span> | undefined;
   private attempts = 0;
+  private hedges = 0;
 
   constructor(
     private readonly tracing: Tracing,
@@ -378,16 +382,37 @@ export class CallTrace<C> {
     private readonly form: B3Form,
   ) {}
 
-  /** An attempt is about to be sent with `carrier`: its span starts (the previous one ends) and the carrier gets its context. */
-  attempt(carrier: C, name: string, attributes: Attributes): void {
+  /**
+   * An attempt is about to be sent with `carrier`: its span starts and the carrier gets its
+   * context. The previous attempt's span ends, unless this one is a hedge beside it (`hedge`).
+   */
+  attempt(carrier: C, name: string, attributes: Attributes, hedge = false): void {
     const server = this.span;
     if (server === undefined) return;
-    this.attemptSpan?.end();
+    const previous = this.attemptSpan;
+    if (hedge && previous !== undefined) (this.earlier ??= new Map()).set(this.attempts - 1, previous);
+    else previous?.end();
     const a = this.tracing.child(server, name, attributes);
     if (this.attempts > 0) a.setAttribute('http.request.resend_count', this.attempts);
+    if (hedge) {
+      a.setAttribute('seldon.hedge', true);
+      this.hedges++;
+    }
     this.attempts++;
     this.attemptSpan = a;
     this.tracing.inject(a, this.form, carrier, this.writer);
+  }
+
+  /** Attempt `n`'s span (absent: the last one's), while it is open. */
+  private spanOf(n: number | undefined): Span | undefined {
+    return n === undefined || n === this.attempts - 1 ? this.attemptSpan : this.earlier?.get(n);
+  }
+
+  /** Attempt `n`'s span ends. */
+  private endSpan(n: number | undefined, span: Span): void {
+    if (span === this.attemptSpan) this.attemptSpan = undefined;
+    else if (n !== undefined) this.earlier?.delete(n);
+    span.end();
   }
 
   /** Attributes learnt once the attempt is under way (the address dialled). */
@@ -396,21 +421,28 @@ export class CallTrace<C> {
   }
 
   /** The attempt's answer head: its HTTP status. */
-  attemptStatus(status: number): void {
-    const a = this.attemptSpan;
+  attemptStatus(status: number, n?: number): void {
+    const a = this.spanOf(n);
     if (a === undefined) return;
     a.setAttribute('http.response.status_code', status);
     if (status >= 500) a.setStatus({ code: SpanStatusCode.ERROR });
   }
 
   /** The attempt failed without an answer (`error.type`: connect, reset, refused, idle, per_try_timeout…). */
-  attemptFailed(error: string): void {
-    const a = this.attemptSpan;
+  attemptFailed(error: string, n?: number): void {
+    const a = this.spanOf(n);
     if (a === undefined) return;
     a.setAttribute('error.type', error);
     a.setStatus({ code: SpanStatusCode.ERROR });
-    a.end();
-    this.attemptSpan = undefined;
+    this.endSpan(n, a);
+  }
+
+  /** Hedged: attempt `n` was cut, another's answer won (not an error). */
+  attemptLost(n: number): void {
+    const a = this.spanOf(n);
+    if (a === undefined) return;
+    a.setAttribute('seldon.hedge.lost', true);
+    this.endSpan(n, a);
   }
 
   /** A shadow copy is about to be sent with `carrier` (its own copy of the headers). */
@@ -446,8 +478,11 @@ export class CallTrace<C> {
       a.end();
       this.attemptSpan = undefined;
     }
+    if (this.earlier !== undefined) for (const s of this.earlier.values()) s.end();
+    this.earlier = undefined;
     server.setAttributes(attributes);
-    server.setAttribute('seldon.retries', Math.max(0, this.attempts - 1));
+    server.setAttribute('seldon.retries', Math.max(0, this.attempts - 1 - this.hedges));
+    if (this.hedges > 0) server.setAttribute('seldon.hedges', this.hedges);
     if (grpcStatus !== undefined) {
       server.setAttribute('rpc.grpc.status_code', grpcStatus);
       if (GRPC_SERVER_ERRORS.has(grpcStatus)) server.setStatus({ code: SpanStatusCode.ERROR });

@@ -14,11 +14,17 @@ import { constraintText } from '../../routing/values.js';
 import type { Protocol, RouteGroup, Routed } from '../../routing/types.js';
 import type { LogSubject, RefusedRequest } from '../observe/payload-tap.js';
 
-/** One attempt of the request upstream: where, and its answer's status or why it failed. */
+/**
+ * One attempt of the request upstream: where, and its answer's status or why it failed; on a
+ * hedged request, whether it was a hedge, lost (cut: another's answer won) or won (the client got its answer).
+ */
 export interface AttemptRecord {
   endpoint: string;
   status?: number;
   failure?: string;
+  hedge?: true;
+  lost?: true;
+  won?: true;
 }
 
 /** What a recorder saw of the request, besides the decision. */
@@ -162,6 +168,9 @@ export function decisionJson(protocol: Protocol, method: string, path: string, r
     attempts += `${i > 0 ? ',' : ''}{"endpoint":${q(a.endpoint)}`;
     if (a.status !== undefined) attempts += `,"status":${num(a.status)}`;
     if (a.failure !== undefined) attempts += `,"failure":${q(a.failure)}`;
+    if (a.hedge === true) attempts += ',"hedge":true';
+    if (a.lost === true) attempts += ',"lost":true';
+    if (a.won === true) attempts += ',"won":true';
     attempts += '}';
   }
   attempts += ']';

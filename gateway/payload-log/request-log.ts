@@ -183,18 +183,30 @@ class Recorder implements RequestRecorder {
     this.response?.add(chunk);
   }
 
-  attempted(host: string, port: number): void {
-    this.attempts.push({ endpoint: `${host.includes(':') ? `[${host}]` : host}:${port}` });
+  attempted(host: string, port: number, hedge = false): void {
+    const a: AttemptRecord = { endpoint: `${host.includes(':') ? `[${host}]` : host}:${port}` };
+    if (hedge) a.hedge = true;
+    this.attempts.push(a);
   }
 
-  attemptStatus(status: number): void {
-    const a = this.attempts[this.attempts.length - 1];
+  attemptStatus(status: number, n = this.attempts.length - 1): void {
+    const a = this.attempts[n];
     if (a !== undefined) a.status = status;
   }
 
-  attemptFailed(error: string): void {
-    const a = this.attempts[this.attempts.length - 1];
+  attemptFailed(error: string, n = this.attempts.length - 1): void {
+    const a = this.attempts[n];
     if (a !== undefined) a.failure = error;
+  }
+
+  attemptLost(n: number): void {
+    const a = this.attempts[n];
+    if (a !== undefined) a.lost = true;
+  }
+
+  attemptWon(n: number): void {
+    const a = this.attempts[n];
+    if (a !== undefined) a.won = true;
   }
 
   shadow(predictor: string): void {

@@ -59,6 +59,7 @@ const FIELDS = [
   'deployment',
   'predictor',
   'retries',
+  'hedges',
   'shadows',
   'request_id',
   'trace_id',
@@ -206,6 +207,7 @@ describe('access log lines (JSON), REST and gRPC', () => {
       deployment: 'a',
       predictor: 'main',
       retries: 0,
+      hedges: 0,
       shadows: 0,
       request_id: 'al-rest-1',
       trace_id: traceId,
@@ -296,6 +298,7 @@ describe('access log lines (JSON), REST and gRPC', () => {
       deployment: 'g',
       predictor: 'main',
       retries: 0,
+      hedges: 0,
       shadows: 0,
       request_id: upstreamHeaders['x-request-id'],
       trace_id: traceId,
@@ -403,11 +406,11 @@ describe('text format, query strings, sampling, options', () => {
       await waitFor(() => logs.text.includes('txt-1'));
       const line = logs.text.split('\n').find((l) => l.includes('txt-1'))!;
       const m =
-        /^\[(\S+)\] "POST (\S+) HTTP\/1\.1" 200 - (\d+) (\d+) ([\d.]+) ([\d.]+) "([^"]*)" "((?:[^"\\]|\\.)*)" "([^"]*)" "([^"]*)" "([^"]*)" - "([^"]*)" "([^"]*)" (\d+) (\d+) "([^"]*)" "([^"]*)" "([^"]*)"$/.exec(
+        /^\[(\S+)\] "POST (\S+) HTTP\/1\.1" 200 - (\d+) (\d+) ([\d.]+) ([\d.]+) "([^"]*)" "((?:[^"\\]|\\.)*)" "([^"]*)" "([^"]*)" "([^"]*)" - "([^"]*)" "([^"]*)" (\d+) (\d+) "([^"]*)" "([^"]*)" "([^"]*)" (\d+)$/.exec(
           line,
         );
       expect(m, line).not.toBeNull();
-      const [, start, path, rx, tx, , , xff, ua, id, authority, upstreamHost, route, cluster, retries, shadows, traceId, client, subject] = m!;
+      const [, start, path, rx, tx, , , xff, ua, id, authority, upstreamHost, route, cluster, retries, shadows, traceId, client, subject, hedges] = m!;
       expect(Date.parse(start!)).not.toBeNaN();
       expect(path).toBe(`/seldon/m/a${predictPath}?x=1&y=2`);
       expect(Number(rx)).toBe(7);
@@ -419,7 +422,7 @@ describe('text format, query strings, sampling, options', () => {
       expect(upstreamHost).toBe(`127.0.0.1:${backend.port}`);
       expect(route).toBe('m/a/main');
       expect(cluster).toBe('a-main.m:8000');
-      expect([retries, shadows, traceId, subject]).toEqual(['0', '0', '-', '-']);
+      expect([retries, shadows, traceId, subject, hedges]).toEqual(['0', '0', '-', '-', '0']);
       expect(client).toBe(`127.0.0.1:${r.localPort}`);
       // One line per request, nothing else from the access log.
       expect(logs.text.split('\n').filter(Boolean)).toHaveLength(1);
@@ -482,6 +485,7 @@ describe('the line formats with hostile values', () => {
     deployment: undefined,
     predictor: undefined,
     retries: 0,
+    hedges: 0,
     shadows: 0,
     requestId: undefined,
     traceId: undefined,
@@ -502,7 +506,7 @@ describe('the line formats with hostile values', () => {
       expect(text.slice(0, -1)).not.toMatch(/[\n\r\u0000-\u001f\u007f]/);
     }
     expect(JSON.parse(jsonLine(entry({}))) as Line).toMatchObject({ start_time: '2025-01-31T12:00:00.007Z', duration: 1.235, bytes_received: null });
-    expect(textLine(entry({}))).toBe('[2025-01-31T12:00:00.007Z] "GET /p HTTP/1.1" 200 - - 0 1.235 - "-" "-" "-" "h" "-" - "-" "-" 0 0 "-" "[::1]:5000" "-"\n');
+    expect(textLine(entry({}))).toBe('[2025-01-31T12:00:00.007Z] "GET /p HTTP/1.1" 200 - - 0 1.235 - "-" "-" "-" "h" "-" - "-" "-" 0 0 "-" "[::1]:5000" "-" 0\n');
   });
 
   it('isoTime agrees with Date#toISOString', () => {

@@ -215,6 +215,7 @@ describe('access log and predictor header', () => {
       deployment: 'd',
       predictor: 'p',
       retries: 0,
+      hedges: 0,
       shadows: 0,
       requestId: 'r1',
       traceId: undefined,
