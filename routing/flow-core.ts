@@ -272,6 +272,15 @@ export class FlowCore<W extends FlowWaiter> {
     this.adaptive?.sample(now, latencyMs, tag);
   }
 
+  /**
+   * Whether one more request may start at once without taking a waiter's turn: under the limit
+   * with nobody waiting. A hedge asks this and, if not, is not sent (it never waits for a slot).
+   */
+  spare(): boolean {
+    const limit = this.limit;
+    return limit > 0 && this.inflight < limit && this.queue.size === 0;
+  }
+
   /** The next waiter that may start now (the caller starts it, calling `started`), if any. */
   next(): W | undefined {
     const limit = this.limit;

@@ -35,6 +35,11 @@ export interface FlowSlot {
   readonly waitedMs: number;
   /** The exchange is over; `answered`: the model answered it (its latency then teaches the limit). Idempotent. */
   release(answered: boolean): void;
+  /**
+   * Another slot for the same request, now, when one is free and nobody waits: a hedge's
+   * (docs/routing.md#hedged-requests), which is never queued; undefined when there is none.
+   */
+  spare(): FlowSlot | undefined;
 }
 
 /** What flow control needs of one request, whatever its protocol. */
@@ -76,6 +81,16 @@ class Ticket extends FlowWaiter implements FlowSlot {
     this.startedAt = now;
     this.released = false;
     if (!this.held) this.waitedMs = now - this.arrivedAt;
+  }
+
+  spare(): FlowSlot | undefined {
+    const flow = this.flow;
+    if (!flow.core.spare()) return undefined;
+    const now = flow.controller.now();
+    const t = new Ticket(this.priority, this.tenant, this.ex, flow, now, this.held);
+    t.start(now);
+    flow.controller.pump(flow);
+    return t;
   }
 
   release(answered: boolean): void {
