@@ -10,6 +10,7 @@
  * - `pick(avoid)`: endpoint health's pick (routing/endpoint-health.ts): never an ejected endpoint,
  *   nor one that failed this request (`avoid`) while another is left; the cheaper of two distinct
  *   random ones by peak-EWMA latency × work in flight, slow start for a new or returning one.
+ *   `otherReady(tried)`: whether such another is left at all (a hedge needs one).
  * - `attemptEnded`: each attempt's outcome (forward/outcome.ts) judged against the other endpoints:
  *   an ejection is told to `HealthSettings.ejected`, and its end to `returned` when it is over.
  * - An address that cannot be opened (the client library refuses it) makes the upstream `invalid`
@@ -107,6 +108,18 @@ export class EndpointSet<E extends Balanced> {
     const ready = this.endpoints();
     if (ready === undefined) return this.serviceEndpoint();
     return pickEndpoint(ready, avoid, this.clock.now(), this.health.policy, this.random);
+  }
+
+  /**
+   * Whether a ready endpoint neither ejected nor among `tried` is left: where a hedge may go (a
+   * hedge never goes where its request went already, nor to the Service address alone).
+   */
+  otherReady(tried: readonly EndpointHealth[]): boolean {
+    const ready = this.endpoints();
+    if (ready === undefined) return false;
+    const now = this.clock.now();
+    for (const e of ready) if (!tried.includes(e.health) && !e.health.isEjected(now)) return true;
+    return false;
   }
 
   /** The endpoints the source lists now, each with its health (for /routes); undefined: the Service address is dialled. */

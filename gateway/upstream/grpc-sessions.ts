@@ -19,6 +19,7 @@ import { CONNECTION_WINDOW_BYTES, MAX_CONCURRENT_STREAMS, MAX_SESSIONS_PER_UPSTR
 import { EndpointSet, type EndpointKind, type EndpointSource, type HealthSettings } from './endpoints.js';
 import { UpstreamRegistry } from './registry.js';
 import type { EndpointHealth } from '../../routing/endpoint-health.js';
+import type { HedgeTrack } from '../../routing/hedge-delay.js';
 import type { Backend, BreakerLimits, OutcomeKind, Upstream } from '../../routing/types.js';
 
 export interface GrpcUpstreamSettings {
@@ -129,6 +130,11 @@ export class GrpcUpstream {
   private readonly maxSessions: number;
   private closed = false;
   private readonly targets: EndpointSet<Target>;
+  /**
+   * Hedging's latency estimate, budget and delay (routing/hedge-delay.ts), made by the first hedged
+   * call (gateway/forward/hedge.ts). Its owner is this entry: it goes with it at the registry's sweep.
+   */
+  hedging: HedgeTrack | undefined;
 
   constructor(
     private readonly upstream: Upstream,
@@ -170,6 +176,11 @@ export class GrpcUpstream {
   /** False only when the Service is known and has no ready endpoint. */
   hasReady(): boolean {
     return this.targets.hasReady();
+  }
+
+  /** Whether a ready endpoint not ejected and not among `tried` is left (upstream/endpoints.ts). */
+  otherReady(tried: readonly EndpointHealth[]): boolean {
+    return this.targets.otherReady(tried);
   }
 
   /** This upstream left every route: each endpoint is retired (its sessions drain, then close). */

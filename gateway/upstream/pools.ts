@@ -15,6 +15,7 @@ import { Breaker } from './breaker.js';
 import { EndpointSet, type EndpointKind, type EndpointSource, type HealthSettings } from './endpoints.js';
 import { UpstreamRegistry } from './registry.js';
 import type { EndpointHealth } from '../../routing/endpoint-health.js';
+import type { HedgeTrack } from '../../routing/hedge-delay.js';
 import type { Backend, OutcomeKind, Upstream } from '../../routing/types.js';
 import type { UpstreamConfig } from '../config/upstream.js';
 
@@ -52,6 +53,11 @@ type PoolFactory = (host: string, port: number) => Http1Pool;
 
 export class UpstreamPool {
   private readonly endpoints: EndpointSet<Endpoint>;
+  /**
+   * Hedging's latency estimate, budget and delay (routing/hedge-delay.ts), made by the first hedged
+   * request (gateway/forward/hedge.ts). Its owner is this entry: it goes with it at the registry's sweep.
+   */
+  hedging: HedgeTrack | undefined;
 
   constructor(
     /** `host:port` as the route names it, for messages and labels. */
@@ -89,6 +95,11 @@ export class UpstreamPool {
   /** The endpoint for the next attempt; `avoid` (those that failed this request) only if nothing else is left. */
   pick(avoid?: readonly EndpointHealth[]): Endpoint | undefined {
     return this.endpoints.pick(avoid);
+  }
+
+  /** Whether a ready endpoint not ejected and not among `tried` is left (upstream/endpoints.ts). */
+  otherReady(tried: readonly EndpointHealth[]): boolean {
+    return this.endpoints.otherReady(tried);
   }
 
   /** This upstream left every route: its endpoints are retired (upstream/endpoints.ts `retire`). */
