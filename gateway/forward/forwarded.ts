@@ -9,10 +9,16 @@
  * - the decision after each attempt: replayed, retried or passed on (`afterFailure`,
  *   `retryAnswer`: one rule, retry-rule.ts, for HTTP statuses, gRPC statuses and local failures),
  *   and each attempt's outcome told to its endpoint's health (`outcome`);
+ * - hedging (forward/hedge.ts, docs/routing.md#hedged-requests), on a hedged predictor only: the
+ *   budget deposit per request (which retries there spend too), the timer from the first attempt,
+ *   whether a hedge may go and which reason holds it (`hedgeDue`), the answer that wins
+ *   (`relayed`) and the attempts that lose (`lost`), the latency estimate they feed;
  * - the finish, once: the breaker settled, the request counted, flow control told (`settle`).
  *
- * The codec implements `dispatch` (send the next attempt), `answerOverflow` (the breaker's refusal
- * in its protocol) and names its upstream in messages (`who`).
+ * The codec implements `dispatch` (send the next attempt), `sendHedge` (send one more beside those
+ * in flight) and `resendable` (its body can go again), `answerOverflow` (the breaker's refusal in
+ * its protocol) and names its upstream in messages (`who`). It keeps the attempts in flight, and
+ * cancels the losers; on a route without hedging it has one at a time, as before.
  */
 import { overflowInfo } from '../upstream/breaker.js';
 import type { Breaker } from '../upstream/breaker.js';
@@ -21,9 +27,11 @@ import type { FlowSlot } from '../flow/controller.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import type { LogSubject } from '../observe/payload-tap.js';
 import type { Backend, Protocol, Routed } from '../../routing/types.js';
-import type { AttemptFailure } from './retry-rule.js';
+import { retriesOn, retriesOnGrpc, type AttemptFailure } from './retry-rule.js';
 import { RetryState, type Dispatcher } from './retry-state.js';
 import { attemptOutcome, type OutcomeListener, type OutcomeKind } from './outcome.js';
+import { Hedge, type HedgeOwner } from './hedge.js';
+import { HedgeTrack, type HedgeHeld } from '../../routing/hedge-delay.js';
 import type { EndpointHealth } from '../../routing/endpoint-health.js';
 
 /** What the core needs of an upstream (REST's pool, gRPC's session pool). */
@@ -31,6 +39,10 @@ export interface ForwardUpstream {
   /** `host:port` as the route names it. */
   readonly name: string;
   readonly breaker: Breaker;
+  /** Hedging's state of this upstream, made by its first hedged request; the upstream's entry owns it. */
+  hedging: HedgeTrack | undefined;
+  /** Whether a ready endpoint neither ejected nor among `tried` is left (where a hedge may go). */
+  otherReady(tried: readonly EndpointHealth[]): boolean;
 }
 
 /** What the pipeline decided for a forwarded request, whatever its protocol (the pipeline request implements it; its payload log reads it too). */
@@ -47,9 +59,11 @@ export interface ForwardExtras extends LogSubject {
    * itself ends: only the first call counts (`PipelineRequest.ended`). `answered`: the model answered it.
    */
   ended?(answered: boolean): void;
+  /** A bandit's feedback (REST `…/feedback`, gRPC `SendFeedback`): never hedged, a reward changes state at the model. */
+  isFeedback?(): boolean;
 }
 
-export abstract class ForwardedRequest implements Dispatcher {
+export abstract class ForwardedRequest implements Dispatcher, HedgeOwner {
   protected readonly backend: Backend;
   protected readonly retries: RetryState;
   protected readonly clock: Clock;
@@ -62,6 +76,10 @@ export abstract class ForwardedRequest implements Dispatcher {
   /** The endpoint of the first attempt, and of all of them once there is a second (allocated only then). */
   private triedFirst: EndpointHealth | undefined;
   private triedAll: EndpointHealth[] | undefined;
+  /** Hedging of this request (forward/hedge.ts); undefined unless its predictor is hedged and it is not a feedback. */
+  protected hedge: Hedge | undefined;
+  /** Attempts sent so far. */
+  private attemptsSent = 0;
 
   constructor(
     protected readonly metrics: GatewayMetrics,
@@ -87,6 +105,12 @@ export abstract class ForwardedRequest implements Dispatcher {
   /** Answer the breaker's refusal (`info` says which limit), in this protocol. */
   protected abstract answerOverflow(info: string): void;
 
+  /** Whether the request can be sent once more now: its body is whole and kept (not over the retry buffer, not still streaming). */
+  protected abstract resendable(): boolean;
+
+  /** Send one more attempt beside those in flight, to an endpoint this request has not tried (`otherReady` said one is left). */
+  protected abstract sendHedge(): void;
+
   /**
    * The upstream's breaker takes the request, then what steering decided is committed; false when
    * the breaker refused it: answered (503 / UNAVAILABLE with `x-envoy-overloaded`), counted, over.
@@ -95,6 +119,8 @@ export abstract class ForwardedRequest implements Dispatcher {
     const overflow = this.retries.admit();
     if (overflow === null) {
       this.extras.commit?.();
+      // A route without hedging pays this one property check.
+      if (this.backend.hedge !== null) this.hedged();
       return true;
     }
     this.done = true;
@@ -104,6 +130,80 @@ export abstract class ForwardedRequest implements Dispatcher {
     this.metrics.request(this.backend, this.protocol, 'primary', overflowStatus, null, this.since);
     this.extras.ended?.(false);
     return false;
+  }
+
+  /**
+   * Admitted on a hedged route: the request earns its share of the upstream's budget (which this
+   * route's retries spend too), and unless it is a feedback it may be hedged from its first attempt.
+   */
+  private hedged(): void {
+    const policy = this.backend.hedge!;
+    const now = this.clock.now();
+    let track = this.up.hedging;
+    if (track === undefined) {
+      track = this.up.hedging = new HedgeTrack(now);
+      const { metrics, backend, protocol } = this;
+      track.onDelay = (ms) => metrics.hedging.delayIs(backend, protocol, ms);
+    }
+    track.budget.deposit(policy.budget, now);
+    this.retries.budget = track.budget;
+    if (this.extras.isFeedback?.() !== true) this.hedge = new Hedge(this, policy, track, this.clock);
+  }
+
+  /** The hedge's delay ran out: one more attempt goes, or why not is counted. */
+  hedgeDue(): void {
+    const h = this.hedge;
+    if (this.done || h === undefined) return;
+    const held = this.hedgeHeld(h);
+    if (held !== undefined) {
+      this.metrics.hedging.count(this.backend, this.protocol, held);
+      return;
+    }
+    h.sending();
+    this.sendHedge();
+    if (h.attemptsLeft && !this.done) h.arm();
+  }
+
+  /** Why a hedge due now may not go (the order of docs/routing.md#hedged-requests), or undefined once its flow slot and token are taken. */
+  private hedgeHeld(h: Hedge): HedgeHeld | undefined {
+    if (!this.resendable()) return 'body';
+    if (!this.up.otherReady(this.tried()!)) return 'no_endpoint';
+    const flow = this.extras.flow;
+    // Under flow control a hedge needs a free slot at once: it never waits in the queue.
+    const slot = flow?.spare();
+    if (flow !== undefined && slot === undefined) return 'flow';
+    if (!h.track.budget.withdraw(this.clock.now())) {
+      slot?.release(false);
+      return 'budget';
+    }
+    if (slot !== undefined) h.hold(slot);
+    return undefined;
+  }
+
+  /**
+   * The answer of the attempt sent at `sentAt` goes to the client (its head arrived): no more
+   * hedges. Its time to the head is the request's upstream time, and (not a hedge) the estimate's.
+   */
+  protected relayed(sentAt: number, hedge: boolean): void {
+    const now = this.clock.now();
+    this.upstreamSeconds = (now - sentAt) / 1000;
+    const h = this.hedge;
+    if (h === undefined) return;
+    h.stop();
+    if (hedge) h.won = true;
+    else h.track.estimate.add(now - sentAt, now);
+  }
+
+  /**
+   * An attempt lost to another's answer (the codec cancels it): neither a success nor a failure
+   * of its endpoint, but the time it ran is a lower bound of its latency there; and (not a hedge)
+   * a censored sample of the estimate, at the time it had run when the hedge went (forward/hedge.ts).
+   */
+  protected lost(endpoint: OutcomeListener, sentAt: number, hedge: boolean): void {
+    const now = this.clock.now();
+    attemptOutcome(endpoint, 'lost', now - sentAt);
+    const h = this.hedge;
+    if (!hedge && h !== undefined) h.track.estimate.add(h.censoredMs ?? now - sentAt, now);
   }
 
   /** The route timeout (ms, 0: none), less the time spent waiting for a flow-control slot (docs/flow-control.md#timeouts). */
@@ -118,7 +218,10 @@ export abstract class ForwardedRequest implements Dispatcher {
    * a backoff, or (undefined) the failure is the request's. `unread`: none of a streamed body was taken.
    */
   protected afterFailure(failure: AttemptFailure, replayable: boolean, unread = replayable): 'replay' | 'retry' | undefined {
-    return this.retries.afterFailure(failure, replayable, unread);
+    const next = this.retries.afterFailure(failure, replayable, unread);
+    // The retry rule took over (each attempt in flight failed): no hedge beside its attempts.
+    if (next !== undefined) this.hedge?.stop();
+    return next;
   }
 
   /**
@@ -127,7 +230,14 @@ export abstract class ForwardedRequest implements Dispatcher {
    */
   protected retryAnswer(httpStatus: number, replayable: boolean, grpcStatus?: number): boolean {
     if (grpcStatus === undefined && httpStatus < 400) return false;
-    return this.retries.retryDecided(httpStatus, replayable, grpcStatus);
+    if (!this.retries.retryDecided(httpStatus, replayable, grpcStatus)) return false;
+    this.hedge?.stop();
+    return true;
+  }
+
+  /** Whether the route's policy would retry this answer at all (retries left or not): while another attempt is in flight, such an answer is that attempt's failure, not the request's answer. */
+  protected retriable(httpStatus: number, grpcStatus?: number): boolean {
+    return retriesOn(this.backend.retry, httpStatus) || (grpcStatus !== undefined && retriesOnGrpc(this.backend.retry, grpcStatus));
   }
 
   /**
@@ -138,10 +248,13 @@ export abstract class ForwardedRequest implements Dispatcher {
     return this.triedFirst === undefined ? undefined : (this.triedAll ??= [this.triedFirst]);
   }
 
-  /** An attempt goes to `endpoint`. */
-  protected tryOn(endpoint: EndpointHealth): void {
-    if (this.triedFirst === undefined) this.triedFirst = endpoint;
-    else (this.triedAll ??= [this.triedFirst]).push(endpoint);
+  /** An attempt goes to `endpoint`: its place among the request's attempts (0: the first, which starts the hedge's delay). */
+  protected tryOn(endpoint: EndpointHealth): number {
+    if (this.triedFirst === undefined) {
+      this.triedFirst = endpoint;
+      this.hedge?.arm();
+    } else (this.triedAll ??= [this.triedFirst]).push(endpoint);
+    return this.attemptsSent++;
   }
 
   /** Tell an attempt's endpoint how it went (endpoint health: ejection, latency-aware picking). */
@@ -149,10 +262,17 @@ export abstract class ForwardedRequest implements Dispatcher {
     if (endpoint !== undefined) attemptOutcome(endpoint, kind, this.clock.now() - sentAt);
   }
 
-  /** The request is over: the breaker's slots given back, the request counted once, flow control told. */
+  /** The request is over: the breaker's slots given back, the request counted once (its hedges with it), flow control told. */
   protected settle(): void {
     this.retries.settle();
     this.metrics.request(this.backend, this.protocol, 'primary', this.status, this.upstreamSeconds, this.since);
+    const h = this.hedge;
+    if (h !== undefined) {
+      h.end();
+      if (h.won) this.metrics.hedging.count(this.backend, this.protocol, 'won');
+      const lost = h.sent - (h.won ? 1 : 0);
+      if (lost > 0) this.metrics.hedging.count(this.backend, this.protocol, 'lost', lost);
+    }
     this.extras.ended?.(this.upstreamSeconds !== null);
   }
 }

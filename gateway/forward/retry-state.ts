@@ -10,7 +10,8 @@
  *   to IMPLICIT_RETRIES times, when its body can be sent again (`replayNow`).
  * - Otherwise a failure or status is retried under the route's policy (`retry`): the body can be
  *   sent again, retries are left, `retry_on` covers it (retry-rule.ts) and the breaker's
- *   max_retries has room. The retry holds that breaker slot from the decision until it is sent
+ *   max_retries has room; on a hedged route, the upstream's budget of extra attempts has a token
+ *   (routing/hedge-budget.ts: hedges and retries together stay within it). The retry holds that breaker slot from the decision until it is sent
  *   (or the request ends), and is sent after a backoff of 25 ms × 2ⁿ, full jitter, ≤ 250 ms.
  * - `afterFailure`: the two in order, for an attempt that failed without an answer.
  * - `settle` (once, at the end): the backoff stops, the breaker slots taken are given back.
@@ -20,6 +21,7 @@ import { backoffMs, retriesOn, retriesOnGrpc, type AttemptFailure } from './retr
 import type { Breaker, Overflow } from '../upstream/breaker.js';
 import type { Clock, Timer } from '../upstream/clock.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
+import type { HedgeBudget } from '../../routing/hedge-budget.js';
 import type { Backend, Protocol } from '../../routing/types.js';
 
 /** Replays at once of an attempt the upstream never saw (Envoy's transparent retries). */
@@ -38,6 +40,8 @@ export class RetryState {
   /** A retry was decided and not yet sent: it holds a breaker retry slot. */
   private retryPending = false;
   private backoffTimer: Timer | undefined;
+  /** On a hedged route, the upstream's budget of extra attempts: a retry takes a token, and without one is not made (forward/hedge.ts). */
+  budget: HedgeBudget | undefined;
 
   constructor(
     private readonly backend: Backend,
@@ -86,6 +90,10 @@ export class RetryState {
   retryDecided(what: AttemptFailure, replayable: boolean, grpcStatus?: number): boolean {
     const covered = retriesOn(this.backend.retry, what) || (grpcStatus !== undefined && retriesOnGrpc(this.backend.retry, grpcStatus));
     if (!replayable || this.retriesLeft <= 0 || !covered || !this.breaker.enterRetry()) return false;
+    if (this.budget !== undefined && !this.budget.withdraw(this.clock.now())) {
+      this.breaker.leaveRetry();
+      return false;
+    }
     this.metrics.retry(this.backend, this.protocol);
     this.retriesLeft--;
     this.retryPending = true;

@@ -1,8 +1,9 @@
 /**
  * One attempt of a gRPC call (grpc/call.ts): a stream on a pooled upstream session
  * (upstream/grpc-sessions.ts), its per-try timer, and its listeners, which report to the call with the
- * attempt itself. Once the call is done with it (`drop`, `detach`), its listeners are off: the
- * call only hears from the attempt in flight, and a closed stream does not keep it alive.
+ * attempt itself. Once the call is done with it (`drop`: failed, lost to a hedge, or cut; `detach`),
+ * its listeners are off: the call only hears from the attempts in flight, and a closed stream does
+ * not keep it alive.
  */
 import http2, { type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
 import { perTryTimer } from '../forward/retry-state.js';
@@ -91,6 +92,10 @@ export class GrpcAttempt {
     readonly session: PooledSession,
     backend: Backend,
     private readonly clock: Clock,
+    /** Its place among its call's attempts (0: the first). */
+    readonly n = 0,
+    /** Sent as a hedge, beside an attempt still in flight. */
+    readonly hedge = false,
   ) {
     this.sentAt = clock.now();
     stream.on('response', this.onResponse);

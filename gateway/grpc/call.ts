@@ -15,6 +15,13 @@
  * never processed it, e.g. a GOAWAY race) is replayed on another session up to twice, and the
  * route's retry policy may replay resets, 5xx answers and (`retry_grpc_on`) trailers-only answers
  * with a gRPC status it names, with backoff. Never after a response byte reached the client.
+ *
+ * Hedging (docs/routing.md#hedged-requests; the core decides when): once the client's half has
+ * ended with its chunks kept, a hedge is one more stream to another endpoint beside the one in
+ * flight (forward/rivals.ts holds the rest). The first response headers that are not an answer the
+ * route's policy retries win: the other streams are cancelled (RST_STREAM CANCEL) and the winner's
+ * frames go on unchanged. A failure, or such an answer, while another stream is in flight is
+ * that attempt's alone; the last one's is the call's, under the retry rule as without hedging.
  */
 import { requestId } from '../edge/request-id.js';
 import http2, { type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
@@ -31,6 +38,7 @@ import { answerStatus } from './mirror.js';
 import { NO_EXTRAS, failureMessage, type CallContext, type CallExtras, type Message } from './call-context.js';
 import { TaggedGrpcAnswer, type CallAnswer } from './tagged-answer.js';
 import { CallDeadline, type DeadlineOwner } from './call-deadline.js';
+import { Rivals } from '../forward/rivals.js';
 import type { GrpcUpstream } from '../upstream/grpc-sessions.js';
 
 const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_FLAG_END_STREAM, NGHTTP2_INTERNAL_ERROR } = http2.constants;
@@ -46,8 +54,10 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
   /** The client's grpc-timeout and the route timeout, before the response headers. */
   private readonly deadline: CallDeadline;
 
-  /** The attempt in flight. */
+  /** The attempt in flight (hedged: the one sent last, then the one that won). */
   private attempt: GrpcAttempt | undefined;
+  /** Hedged: the other attempts still in flight (undefined on every other call). */
+  private rivals: Rivals<GrpcAttempt> | undefined;
   private attempts = 0;
 
   /** Request chunks kept for replay and mirrors; complete while either flag holds. */
@@ -146,26 +156,8 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
   /** Send the next attempt (the first, a replay or a retry). */
   dispatch(): void {
     if (this.done) return;
-    // The upstream sees the client's budget (docs/routing.md#grpc-metadata-matching): its
-    // grpc-timeout as sent, on a retry what is left of it. The route timeout only bounds the wait
-    // for response headers (docs/routing.md#timeouts), so a long stream the route allows survives.
-    if (this.attempts > 0) {
-      const left = this.deadline.remaining();
-      if (left !== undefined) this.headers['grpc-timeout'] = left;
-    }
-    this.attempts++;
-    if (this.tap !== undefined) this.tap.attempt(this.headers);
-    let attempt: GrpcAttempt;
-    try {
-      // A retry or replay goes to an endpoint this call has not tried, while one is left.
-      const opened = this.up.request(this.headers, this.tried());
-      this.tryOn(opened.session.target.health);
-      if (this.tap !== undefined) this.tap.attempted(opened.session.target.host, opened.session.target.port);
-      attempt = new GrpcAttempt(this, opened.stream, opened.session, this.backend, this.clock);
-    } catch (err) {
-      this.fail(GrpcStatus.UNAVAILABLE, (w, full) => `could not open a stream to ${w}${full ? `: ${(err as Error).message}` : ''}`);
-      return;
-    }
+    const attempt = this.open(false);
+    if (attempt === undefined) return;
     this.attempt = attempt;
     const s = attempt.stream;
     if (this.chunks) for (const chunk of this.chunks) s.write(chunk);
@@ -173,18 +165,88 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     else if (this.client.isPaused()) this.client.resume();
   }
 
-  /** Done with the attempt in flight before it answered: cancelled upstream (RST_STREAM CANCEL); `kind`: what it says of its endpoint. */
-  private dropAttempt(kind: OutcomeKind = 'none'): void {
-    const a = this.attempt;
+  /** The client's half has ended, its chunks kept, and no answer has begun: it can go again whole. */
+  protected resendable(): boolean {
+    return this.requestEnded && this.keepForRetry && !this.responseStarted;
+  }
+
+  /** One more stream beside the one in flight, to an endpoint not tried yet (the core found one), with the whole request. */
+  protected sendHedge(): void {
+    const attempt = this.open(true);
+    if (attempt === undefined) return;
+    if (this.attempt !== undefined) (this.rivals ??= new Rivals()).add(this.attempt);
+    this.attempt = attempt;
+    const s = attempt.stream;
+    if (this.chunks) for (const chunk of this.chunks) s.write(chunk);
+    s.end();
+  }
+
+  /** A stream for the next attempt (a hedge: beside one in flight); undefined when none could be opened (the call failed, unless a hedge's). */
+  private open(hedge: boolean): GrpcAttempt | undefined {
+    // The upstream sees the client's budget (docs/routing.md#grpc-metadata-matching): its
+    // grpc-timeout as sent, on a retry or hedge what is left of it. The route timeout only bounds the wait
+    // for response headers (docs/routing.md#timeouts), so a long stream the route allows survives.
+    if (this.attempts > 0) {
+      const left = this.deadline.remaining();
+      if (left !== undefined) this.headers['grpc-timeout'] = left;
+    }
+    this.attempts++;
+    if (this.tap !== undefined) this.tap.attempt(this.headers, hedge);
+    try {
+      // A retry, replay or hedge goes to an endpoint this call has not tried, while one is left.
+      const opened = this.up.request(this.headers, this.tried());
+      const n = this.tryOn(opened.session.target.health);
+      if (this.tap !== undefined) this.tap.attempted(opened.session.target.host, opened.session.target.port);
+      return new GrpcAttempt(this, opened.stream, opened.session, this.backend, this.clock, n, hedge);
+    } catch (err) {
+      // A hedge that cannot open leaves the attempt in flight to answer.
+      if (!hedge) this.fail(GrpcStatus.UNAVAILABLE, (w, full) => `could not open a stream to ${w}${full ? `: ${(err as Error).message}` : ''}`);
+      return undefined;
+    }
+  }
+
+  /** Done with attempt `a` (the one in flight unless named) before it answered: cancelled upstream (RST_STREAM CANCEL); `kind`: what it says of its endpoint. */
+  private dropAttempt(kind: OutcomeKind = 'none', a: GrpcAttempt | undefined = this.attempt): void {
     if (a === undefined) return;
-    this.attempt = undefined;
+    const r = this.rivals;
+    if (r === undefined) {
+      if (a === this.attempt) this.attempt = undefined;
+    } else {
+      this.attempt = r.leave(a, this.attempt);
+      if (r.empty) this.rivals = undefined;
+    }
     if (!a.answered) this.outcome(a.session.target, kind, a.sentAt);
     a.drop();
   }
 
-  private attemptFailed(failure: Failure, detail: string, cause: string): void {
-    this.dropAttempt(failureOutcome(failure));
-    if (this.tap !== undefined) this.tap.attemptFailed(failure);
+  /** Done with every attempt in flight (the call is cut: client gone, deadline, idle, a fault). */
+  private dropAll(kind: OutcomeKind = 'none'): void {
+    while (this.attempt !== undefined) this.dropAttempt(kind);
+  }
+
+  /** Hedged: another attempt than `a` is still in flight. */
+  private racing(a: GrpcAttempt): boolean {
+    return this.rivals?.against(a, this.attempt) === true;
+  }
+
+  /** Hedged: `a`'s answer wins; every other stream in flight is cancelled (RST_STREAM CANCEL). */
+  private win(a: GrpcAttempt): void {
+    const losers = this.rivals!.losers(a, this.attempt);
+    this.rivals = undefined;
+    this.attempt = a;
+    for (const o of losers) {
+      this.lost(o.session.target, o.sentAt, o.hedge);
+      if (this.tap !== undefined) this.tap.attemptLost(o.n);
+      o.drop();
+    }
+  }
+
+  private attemptFailed(a: GrpcAttempt, failure: Failure, detail: string, cause: string): void {
+    // Hedged: a failure while another attempt is in flight is this attempt's alone; the other is awaited.
+    const raced = this.racing(a);
+    this.dropAttempt(failureOutcome(failure), a);
+    if (this.tap !== undefined) this.tap.attemptFailed(failure, a.n);
+    if (raced) return;
     if (this.retried(this.afterFailure(failure, this.keepForRetry))) return;
     if (failure === 'connect') this.fail(GrpcStatus.UNAVAILABLE, (w, full) => `could not connect to ${w}: ${full ? detail : cause}`);
     else if (failure === 'refused') this.fail(GrpcStatus.UNAVAILABLE, (w, full) => `${w} refused the stream: ${full ? detail : cause}`);
@@ -235,7 +297,7 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
   private readonly onClientClose = (): void => {
     if (this.done) return;
     this.status = GrpcStatus.CANCELLED;
-    this.dropAttempt();
+    this.dropAll();
     this.finish();
   };
 
@@ -248,10 +310,20 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
 
   attemptResponse(a: GrpcAttempt, headers: IncomingHttpHeaders, flags: number): void {
     const httpStatus = Number(headers[':status']);
-    if (this.tap !== undefined) this.tap.attemptStatus(httpStatus);
+    if (this.tap !== undefined) this.tap.attemptStatus(httpStatus, a.n);
     const trailersOnly = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
     // A trailers-only answer carries its gRPC status in these headers: endpoint health and retry_grpc_on read it now.
     const grpcStatus = trailersOnly && httpStatus === 200 ? answerStatus(headers, httpStatus) : undefined;
+    if (this.racing(a)) {
+      // Hedged: an answer the policy would retry is this attempt's failure, and the other is awaited; any other answer wins.
+      if ((grpcStatus !== undefined || httpStatus !== 200) && this.retriable(httpStatus, grpcStatus)) {
+        a.answered = true;
+        this.outcome(a.session.target, grpcStatus !== undefined ? grpcOutcome(grpcStatus) : httpOutcome(httpStatus), a.sentAt);
+        this.dropAttempt('none', a);
+        return;
+      }
+      this.win(a);
+    }
     if (grpcStatus !== undefined || httpStatus !== 200) {
       a.answered = true;
       this.outcome(a.session.target, grpcStatus !== undefined ? grpcOutcome(grpcStatus) : httpOutcome(httpStatus), a.sentAt);
@@ -265,7 +337,8 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     this.deadline.clear();
     this.responseStarted = true;
     this.httpStatus = httpStatus;
-    this.upstreamSeconds = (this.clock.now() - a.sentAt) / 1000;
+    this.relayed(a.sentAt, a.hedge);
+    if (this.tap !== undefined && this.hedge !== undefined && this.hedge.sent > 0) this.tap.attemptWon(a.n);
     this.keepForRetry = false;
     if (!this.keepForMirror) this.chunks = undefined;
     const c = this.client;
@@ -330,7 +403,7 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     }
     const { failure, detail, cause } = a.ending();
     if (!this.responseStarted) {
-      this.attemptFailed(failure, detail, cause);
+      this.attemptFailed(a, failure, detail, cause);
       return;
     }
     // Mid-answer: the status can no longer be the upstream's; say what happened in trailers.
@@ -338,10 +411,12 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     this.fail(GrpcStatus.UNAVAILABLE, (w, full) => `${w} reset the stream after answering: ${full ? detail : cause}`);
   }
 
-  attemptExpired(): void {
+  attemptExpired(a: GrpcAttempt): void {
     if (this.responseStarted) return;
-    this.dropAttempt('local');
-    if (this.tap !== undefined) this.tap.attemptFailed('per_try_timeout');
+    const raced = this.racing(a);
+    this.dropAttempt('local', a);
+    if (this.tap !== undefined) this.tap.attemptFailed('per_try_timeout', a.n);
+    if (raced) return;
     if (this.retried(this.afterFailure('per-try-timeout', this.keepForRetry))) return;
     this.metrics.timeout(this.backend, 'grpc');
     this.fail(GrpcStatus.DEADLINE_EXCEEDED, (w) => `${w} did not answer within the per-try timeout of ${this.backend.retry?.perTryTimeoutMs} ms`);
@@ -408,7 +483,7 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     if (this.done || this.responseStarted) return;
     this.metrics.timeout(this.backend, 'grpc');
     // The route's timeout is the endpoint's failure; the client's own deadline says nothing of it.
-    this.dropAttempt(why === 'route' ? 'local' : 'none');
+    this.dropAll(why === 'route' ? 'local' : 'none');
     this.fail(GrpcStatus.DEADLINE_EXCEEDED, (where) =>
       why === 'route'
         ? `${where} did not answer within the route timeout of ${this.backend.timeoutMs} ms`
@@ -419,7 +494,7 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
   private readonly onIdle = (): void => {
     if (this.done) return;
     this.metrics.timeout(this.backend, 'grpc');
-    this.dropAttempt('local');
+    this.dropAll('local');
     this.fail(GrpcStatus.DEADLINE_EXCEEDED, (w) => `no bytes in either direction for ${this.backend.idleTimeoutMs} ms on the call to ${w}`);
   };
 
@@ -438,7 +513,7 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     if (this.done) return;
     const detail = err instanceof Error ? err.message : String(err);
     try {
-      this.dropAttempt();
+      this.dropAll();
       this.fail(GrpcStatus.INTERNAL, (w, full) => `the gateway failed while handling the call to ${w}${full ? `: ${detail}` : ''}`);
     } catch {
       if (!this.client.destroyed) this.client.close(NGHTTP2_INTERNAL_ERROR);
@@ -484,6 +559,15 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     if (a !== undefined) {
       const s = a.stream;
       if (!s.closed && !s.destroyed && !(this.upstreamEnded && s.writableEnded)) s.close(this.upstreamEnded ? NGHTTP2_NO_ERROR : NGHTTP2_CANCEL);
+    }
+    // Other attempts still in flight (none once an answer won): cancelled.
+    const rivals = this.rivals;
+    this.rivals = undefined;
+    if (rivals !== undefined && a !== undefined) {
+      for (const o of rivals.losers(a, a)) {
+        if (!o.answered) this.outcome(o.session.target, 'none', o.sentAt);
+        o.drop();
+      }
     }
     stopReading(this.client);
     if (this.tap !== undefined) this.tap.end(this.status, this.httpStatus, this.upstreamSeconds);

@@ -12,6 +12,7 @@ import { BoundCounter, BoundHistogram, type CounterSeries, type HistogramSeries 
 import { CODE_CLASSES, codeClassIndex } from './code-class.js';
 import { SteerTally } from './steer-tally.js';
 import { ConnectionMetrics } from './connection-metrics.js';
+import { HedgeMetrics } from './hedge-metrics.js';
 import { collectProcessMetrics } from './process-metrics.js';
 import { PROBE_INTERVAL_MS, registerRuntimeMetrics } from './runtime-metrics.js';
 
@@ -353,6 +354,8 @@ export class GatewayMetrics {
   readonly connections = new ConnectionMetrics(this.registry);
   /** What rollouts and bandits count (observe/steer-tally.ts), taken once a second by the control plane. */
   readonly steering = new SteerTally();
+  /** Hedged requests (observe/hedge-metrics.ts): counted on hedged routes only. */
+  readonly hedging = new HedgeMetrics(this.registry);
   private readonly children = new WeakMap<Backend, Children>();
   private readonly shadowChildren = new WeakMap<Backend, Children>();
   private readonly shadowResults = new WeakMap<Backend, { readonly epoch: number; readonly byResult: Map<string, CounterSeries> }>();

@@ -2,9 +2,10 @@
  * One attempt of a REST exchange (rest/forwarded-exchange.ts): the endpoint it was sent to (counted in that
  * endpoint's outstanding requests while it runs), the upstream client's handle of it, its per-try
  * timer and the client's callbacks (upstream/http1-client.ts `ResponseHandler`), which it passes
- * to its exchange with itself. Once the exchange is done with it (`end`: answered, failed, or the
- * exchange is over), whatever it still reports is dropped here: an exchange only hears from the
- * attempt in flight.
+ * to its exchange with itself. Once the exchange is done with it (`end`: answered, failed, lost
+ * to a hedge, or the exchange is over), whatever it still reports is dropped here: an exchange
+ * only hears from the attempts in flight. One that ended with its answer still coming has that
+ * answer read and dropped by the client, whose connection is then kept.
  */
 import type { Clock, Timer } from '../upstream/clock.js';
 import { perTryTimer } from '../forward/retry-state.js';
@@ -12,9 +13,9 @@ import type { Endpoint } from '../upstream/pools.js';
 import type { ResponseHandler, UpstreamAttempt } from '../upstream/http1-client.js';
 import type { Backend } from '../../routing/types.js';
 
-/** Why the gateway cut an attempt: the route timeout, its per-try timeout, or the client (gone, or answered). */
+/** Why the gateway cut an attempt: the route timeout, its per-try timeout, the client (gone, or answered), or another attempt's answer won (`lost`). */
 export class AttemptAborted extends Error {
-  constructor(readonly why: 'timeout' | 'per-try-timeout' | 'client') {
+  constructor(readonly why: 'timeout' | 'per-try-timeout' | 'client' | 'lost') {
     super(why);
   }
 }
@@ -45,6 +46,10 @@ export class RestAttempt implements ResponseHandler {
     readonly endpoint: Endpoint,
     backend: Backend,
     private readonly clock: Clock,
+    /** Its place among its exchange's attempts (0: the first). */
+    readonly n = 0,
+    /** Sent as a hedge, beside an attempt still in flight. */
+    readonly hedge = false,
   ) {
     this.sentAt = clock.now();
     endpoint.outstanding++;

@@ -7,9 +7,16 @@
  * body (edge/http-answer.ts).
  *
  * Per request: one header copy, one dispatch. The body is buffered only when the route can retry
- * (up to `retryBufferBytes`) or mirrors (teed up to the shadow limit while it streams to the
- * primary). Timeouts, retries and breaker answers follow
+ * or hedge (up to `retryBufferBytes`) or mirrors (teed up to the shadow limit while it streams to
+ * the primary). Timeouts, retries and breaker answers follow
  * docs/routing.md#timeouts-retries-and-circuit-breakers.
+ *
+ * Hedging (docs/routing.md#hedged-requests; the core decides when): a hedge is one more attempt
+ * beside the one in flight (forward/rivals.ts holds the rest). The first answer head that is not one the
+ * route's policy retries wins: the others are cut (their connection closed, as HTTP/1.1 cannot
+ * cancel a request otherwise) and the winner's bytes go on unchanged. A failure, or an answer the
+ * policy retries, while another attempt is in flight is that attempt's alone (its answer read and
+ * dropped); the last one's is the request's, under the retry rule as without hedging.
  */
 import { STATUS_CODES } from '../wire/node-http.js';
 import type { Readable } from 'node:stream';
@@ -29,10 +36,11 @@ import type { Authorized } from '../ext-auth/subject.js';
 import type { ResponseTap, RestObserve } from '../observe/observed-rest.js';
 import { RequestBody } from './request-body.js';
 import type { RestMirrors } from './mirrors.js';
-import type { Upstreams, UpstreamPool } from '../upstream/pools.js';
+import type { Endpoint, Upstreams, UpstreamPool } from '../upstream/pools.js';
 import type { Backend, Routed } from '../../routing/types.js';
 import { ARM_HEADER } from '../steer/bandit-edge.js';
 import { AttemptAborted, RestAttempt, type AttemptOwner } from './attempt.js';
+import { Rivals } from '../forward/rivals.js';
 import { TaggedJsonAnswer, taggable, type AnswerSink } from './tagged-answer.js';
 import type { UpstreamConfig } from '../config/upstream.js';
 
@@ -107,8 +115,10 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
   private body: Buffer | RequestBody | null = null;
   /** The body can be sent again (absent, or fully buffered). */
   private replayable = true;
-  /** The attempt in flight. */
+  /** The attempt in flight (hedged: the one sent last, then the one that won). */
   private attempt: RestAttempt | undefined;
+  /** Hedged: the other attempts still in flight (undefined on every other request). */
+  private rivals: Rivals<RestAttempt> | undefined;
   /** The route timeout. */
   private timer: Timer | undefined;
   /** What an attempt still in flight is cut for when the exchange ends: the route timeout, or the client (gone, or answered). */
@@ -166,7 +176,7 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
       this.dispatchWhole(body);
     } else if (!announcesBody(req)) {
       this.dispatchWhole(null);
-    } else if (this.backend.retry || isSmall(req)) {
+    } else if (this.backend.retry || this.backend.hedge !== null || isSmall(req)) {
       this.bufferThenDispatch(body);
     } else {
       this.streamBody(body, [], this.decision.mirrors.length > 0);
@@ -199,7 +209,7 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
     stream.once('end', () => this.startTimer());
   }
 
-  /** Routes that retry, and small bodies, are read first (up to the retry buffer) so they can be replayed. */
+  /** Routes that retry or hedge, and small bodies, are read first (up to the retry buffer) so they can be replayed. */
   private bufferThenDispatch(req: Readable): void {
     readSmallBody(req, this.proxy.deps.upstream.retryBufferBytes, (body, read) => {
       if (body !== null) {
@@ -247,11 +257,29 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
       this.fail(503, 'NO_HEALTHY_UPSTREAM', invalid !== undefined ? `${this.who()} has an address that cannot be dialled` : `${this.who()} has no ready endpoint`, invalid);
       return;
     }
-    this.tryOn(endpoint.health);
-    const attempt = (this.attempt = new RestAttempt(this, endpoint, this.backend, this.clock));
+    this.send(endpoint, false);
+  }
+
+  /** The body goes again, whole and kept: not streamed, not over the retry buffer. */
+  protected resendable(): boolean {
+    const body = this.body;
+    return this.replayable && !(body instanceof RequestBody) && (body === null || body.length <= this.proxy.deps.upstream.retryBufferBytes);
+  }
+
+  /** One more attempt beside the one in flight, to an endpoint not tried yet (the core found one). */
+  protected sendHedge(): void {
+    const endpoint = this.up.pick(this.tried());
+    if (endpoint === undefined) return;
+    if (this.attempt !== undefined) (this.rivals ??= new Rivals()).add(this.attempt);
+    this.send(endpoint, true);
+  }
+
+  private send(endpoint: Endpoint, hedge: boolean): void {
+    const n = this.tryOn(endpoint.health);
+    const attempt = (this.attempt = new RestAttempt(this, endpoint, this.backend, this.clock, n, hedge));
     const tap = this.tap;
     if (tap !== undefined) {
-      tap.attempt(this.headers);
+      tap.attempt(this.headers, hedge);
       tap.attempted(endpoint.host, endpoint.port);
     }
     const idle = this.backend.idleTimeoutMs;
@@ -271,20 +299,49 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
   /** The attempt failed or its answer was dropped: the next one prefers another endpoint. */
   private dropAttempt(a: RestAttempt): void {
     a.end();
-    if (this.attempt === a) this.attempt = undefined;
+    const r = this.rivals;
+    if (r === undefined) {
+      if (this.attempt === a) this.attempt = undefined;
+      return;
+    }
+    this.attempt = r.leave(a, this.attempt);
+    if (r.empty) this.rivals = undefined;
+  }
+
+  /** Hedged: `a`'s answer wins; every other attempt in flight is cut (its connection closed before its answer). */
+  private win(a: RestAttempt): void {
+    const losers = this.rivals!.losers(a, this.attempt);
+    this.rivals = undefined;
+    this.attempt = a;
+    for (const o of losers) {
+      o.end();
+      this.lost(o.endpoint, o.sentAt, o.hedge);
+      this.tap?.attemptLost(o.n);
+      o.abort(new AttemptAborted('lost'));
+    }
   }
 
   // ---- what the attempt in flight reports ----
 
   attemptHeaders(a: RestAttempt, statusCode: number, rawHeaders: string[], statusText: string, length: number): boolean {
-    if (this.tap !== undefined) this.tap.attemptStatus(statusCode);
+    if (this.tap !== undefined) this.tap.attemptStatus(statusCode, a.n);
     this.outcome(a.endpoint, httpOutcome(statusCode), a.sentAt);
+    if (this.rivals?.against(a, this.attempt) === true) {
+      // Hedged: an answer the policy would retry is this attempt's failure, and the other is
+      // awaited (this answer is read and dropped by the client); any other answer wins.
+      if (this.retriable(statusCode)) {
+        this.dropAttempt(a);
+        return true;
+      }
+      this.win(a);
+    }
     if (this.retryAnswer(statusCode, this.replayable)) {
       // Read and drop this answer; the retry is sent once it has ended.
       a.discard = true;
       return true;
     }
-    this.upstreamSeconds = (this.clock.now() - a.sentAt) / 1000;
+    this.relayed(a.sentAt, a.hedge);
+    if (this.tap !== undefined && this.hedge !== undefined) this.tap.attemptWon(a.n);
     this.status = statusCode;
     // Framed by the gateway: the model's Content-Length only when it is the body's (docs/routing.md#answer-framing).
     const headers = clientResponseHeaders(rawHeaders, length);
@@ -316,10 +373,13 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
   }
 
   attemptFailed(a: RestAttempt, err: Error & { code?: string }): void {
-    if (this.tap !== undefined) this.tap.attemptFailed(err instanceof AttemptAborted ? err.why : (err.code ?? classify(err)));
+    if (this.tap !== undefined) this.tap.attemptFailed(err instanceof AttemptAborted ? err.why : (err.code ?? classify(err)), a.n);
     const bad = err.code === 'UPSTREAM_HEADERS_OVERFLOW' || err.code === 'UPSTREAM_BAD_RESPONSE';
     if (!a.discard) this.outcome(a.endpoint, bad ? 'error' : err instanceof AttemptAborted ? 'local' : failureOutcome(classify(err)), a.sentAt);
+    // Hedged: a failure while another attempt is in flight is this attempt's alone; the other is awaited.
+    const raced = this.rivals?.against(a, this.attempt) === true;
     this.dropAttempt(a);
+    if (raced) return;
     if (this.res.headersSent) {
       // Bytes already reached the client: nothing to retry or rewrite, reset its stream.
       this.res.destroy();
@@ -432,6 +492,15 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
 
   // ---- endings ----
 
+  /** The exchange is over with `a` in flight (`complete`: its answer reached the client whole): cut unless complete. */
+  private cut(a: RestAttempt, complete: boolean): void {
+    a.end();
+    if (complete) return;
+    // Cut before its answer: the route timeout is the endpoint's failure; the client's leaving is not.
+    if (!a.answered) this.outcome(a.endpoint, this.cutBy === 'timeout' ? 'local' : 'none', a.sentAt);
+    a.abort(new AttemptAborted(this.cutBy));
+  }
+
   /** The upstream as error answers name it (edge/errors.ts): the deployment's backend, its address only with --error-detail internal. */
   protected who(): string {
     return upstreamNamed(this.up.name, this.backend, this.proxy.internalDetail);
@@ -461,21 +530,17 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
     body.resume();
   }
 
-  /** `complete`: the whole upstream answer reached the client. An attempt still in flight is cut. */
+  /** `complete`: the whole upstream answer reached the client. Attempts still in flight are cut. */
   private finish(complete = false): void {
     if (this.done) return;
     this.done = true;
     if (!this.req.complete) this.abandonBody();
     const a = this.attempt;
     this.attempt = undefined;
-    if (a !== undefined) {
-      a.end();
-      if (!complete) {
-        // Cut before its answer: the route timeout is the endpoint's failure; the client's leaving is not.
-        if (!a.answered) this.outcome(a.endpoint, this.cutBy === 'timeout' ? 'local' : 'none', a.sentAt);
-        a.abort(new AttemptAborted(this.cutBy));
-      }
-    }
+    if (a !== undefined) this.cut(a, complete);
+    const rivals = this.rivals;
+    this.rivals = undefined;
+    if (rivals !== undefined && a !== undefined) for (const o of rivals.losers(a, a)) this.cut(o, false);
     if (this.timer) this.clock.clearTimeout(this.timer);
     if (this.tap !== undefined) this.tap.end(this.status, this.upstreamSeconds, complete);
     this.settle();
