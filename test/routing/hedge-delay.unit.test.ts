@@ -74,17 +74,23 @@ describe('the budget', () => {
       b.deposit(0.1, i * 10);
       if (b.withdraw(i * 10)) extra++;
     }
-    // What fades while a token fills (a tenth of a second here) is lost: a few of them.
-    expect(extra).toBeLessThanOrEqual(1000);
-    expect(extra).toBeGreaterThanOrEqual(990);
+    expect(extra).toBe(1000);
   });
 
-  it('fades: a quiet hour holds no more than the last seconds earned', () => {
+  it('holds what the last window earned and did not spend: a quiet hour buys nothing', () => {
     const b = new HedgeBudget(0, 10_000);
     for (let i = 0; i < 1000; i++) b.deposit(0.05, i * 10); // 100/s for 10 s: 50 tokens earned
-    expect(b.balance(10_000)).toBeLessThan(50 * 0.7);
-    expect(b.balance(10_000)).toBeGreaterThan(25);
-    expect(b.balance(3_600_000)).toBeLessThan(1e-6);
+    expect(b.balance(9_999)).toBeCloseTo(50, 6);
+    // The first second's deposits leave the window as the eleventh begins.
+    expect(b.balance(10_500)).toBeCloseTo(45, 6);
+    expect(b.balance(3_600_000)).toBe(0);
+    // Over any window, at most its share: a burst spends what was saved, then only what comes.
+    let extra = 0;
+    for (let i = 0; i < 1000; i++) {
+      b.deposit(0.05, 3_600_000 + i * 10);
+      if (b.withdraw(3_600_000 + i * 10)) extra++;
+    }
+    expect(extra).toBe(50);
   });
 });
 
