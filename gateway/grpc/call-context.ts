@@ -55,6 +55,8 @@ export interface CallExtras extends LogSubject {
    * ends: only the first call counts (`PipelineRequest.ended`). `answered`: the model answered it.
    */
   ended?(answered: boolean): void;
+  /** A `SendFeedback`: never hedged (forward/forwarded.ts `ForwardExtras.isFeedback`). */
+  isFeedback?(): boolean;
 }
 
 export const NO_EXTRAS: CallExtras = {};

@@ -10,7 +10,7 @@
  */
 import { Pool } from 'undici';
 import { endpointSlice, seldonDeployment, startFakeKubeApi, tempDir, writeKubeconfig, type FakeKubeApi } from '../fixtures/fake-kube-api.js';
-import { grpcClients, type GrpcClients } from '../fixtures/grpc-backend.js';
+import { grpcClients, unaryCall, type GrpcClients } from '../fixtures/grpc-backend.js';
 import { LoopbackPods, POD_REQUEST_ID, REPLICA_IPS, type PodArrival } from '../fixtures/loopback-replicas.js';
 import { startCli, type CliGateway } from './cli.js';
 import { md, predict } from './grpc.js';
@@ -102,12 +102,23 @@ export class HedgingWorld {
     }
   }
 
-  /** One gRPC Predict named `id` to `deployment` (status: 0 for OK, else the gRPC status; body: the answer's strData). */
-  async grpcPredict(deployment: string, id: string): Promise<Got> {
+  /** One gRPC Predict named `id` to `deployment` with `strData` (status: 0 for OK, else the gRPC status; body: the answer's strData). */
+  async grpcPredict(deployment: string, id: string, strData = 'predict'): Promise<Got> {
     const at = performance.now();
-    const o = await predict(this.grpc, { strData: 'predict' }, md({ seldon: deployment, namespace: NS, [POD_REQUEST_ID]: id }), { deadline: Date.now() + 10_000 });
+    const o = await predict(this.grpc, { strData }, md({ seldon: deployment, namespace: NS, [POD_REQUEST_ID]: id }), { deadline: Date.now() + 10_000 });
     const ms = performance.now() - at;
     return o.ok ? { id, status: 0, body: o.result.response.strData ?? '', ms } : { id, status: o.error.code, body: o.error.details, ms };
+  }
+
+  /** One gRPC SendFeedback named `id` to `deployment`. */
+  async grpcFeedback(deployment: string, id: string): Promise<Got> {
+    const at = performance.now();
+    const metadata = md({ seldon: deployment, namespace: NS, [POD_REQUEST_ID]: id });
+    const r = await unaryCall(this.grpc.seldon.SendFeedback, this.grpc.seldon, { reward: 1 }, metadata, { deadline: Date.now() + 10_000 }).then(
+      (x) => ({ status: 0, body: x.response.strData ?? '' }),
+      (e: { code: number; details: string }) => ({ status: e.code, body: e.details }),
+    );
+    return { id, ...r, ms: performance.now() - at };
   }
 
   /** Requests the pods saw for the ids `ids` takes. */
