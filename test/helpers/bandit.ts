@@ -14,13 +14,18 @@ export const ARMS = ['a', 'b', 'c'] as const;
 /** Where an answer's token sits in its `meta.tags` (and so in the feedback that echoes it). */
 export const ARM_TAG = 'seldon.io/gateway-arm';
 
-/** Even shares until every arm has 25 rewards, then a floor of 5%; rewards never fade. */
+/**
+ * Even shares until every arm has 25 rewards, then a floor of 5%; rewards never fade. Hedged, as a
+ * bandit may be: each arm here has one endpoint, so no hedge goes, but every request takes the
+ * hedged path (test/gateway/steer/hedged-steering.test.ts hedges arms of two pods each).
+ */
 export const BANDIT_MANIFEST = `apiVersion: machinelearning.seldon.io/v1
 kind: SeldonDeployment
 metadata:
   name: rec
   namespace: models
   annotations:
+    seldon.io/gateway-hedge: "after: 5ms"
     seldon.io/gateway-bandit: |
       arms: [a, b, c]
       floor: 5%

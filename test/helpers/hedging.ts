@@ -21,10 +21,14 @@ export const NS = 'models';
 export const PREDICT = '/api/v1.0/predictions';
 export const FEEDBACK = '/api/v1.0/feedback';
 
-/** One deployment to serve: its annotations, and the pods its predictor `main` has ready (default: all four). */
+/**
+ * One deployment to serve: its annotations, and the pods its predictor `main` has ready (default:
+ * all four), or its predictors, each with its own pods (the first takes what the others leave).
+ */
 export interface HedgedDeployment {
   readonly annotations?: Record<string, string>;
   readonly ips?: readonly string[];
+  readonly predictors?: Readonly<Record<string, readonly string[]>>;
 }
 
 /** What a client got for one request. */
@@ -33,6 +37,8 @@ export interface Got {
   readonly status: number;
   readonly body: string;
   readonly ms: number;
+  /** A REST answer's header. */
+  readonly header?: (name: string) => string | undefined;
 }
 
 export class HedgingWorld {
@@ -52,26 +58,33 @@ export class HedgingWorld {
     const pods = new LoopbackPods(latencyMs, false, 64, true);
     for (const ip of REPLICA_IPS) await pods.start(ip);
     for (const [name, d] of Object.entries(deployments)) {
-      api.upsert(
-        'endpointslices',
-        endpointSlice(
-          `${name}-main`,
-          NS,
-          `${name}-main-slice`,
-          (d.ips ?? REPLICA_IPS).map((ip) => ({ ip })),
-          [
-            { name: 'http', port: pods.restPort },
-            { name: 'grpc', port: pods.grpcPort },
-          ],
-        ),
-      );
-      api.upsert('seldondeployments', seldonDeployment(name, NS, { predictors: [{ name: 'main', graph: { name: 'model', type: 'MODEL' } }] }, d.annotations));
+      const predictors = d.predictors ?? { main: d.ips ?? REPLICA_IPS };
+      for (const [predictor, ips] of Object.entries(predictors)) {
+        for (const ip of ips) if (!pods.has(ip)) await pods.start(ip);
+        const ports = [
+          { name: 'http', port: pods.restPort },
+          { name: 'grpc', port: pods.grpcPort },
+        ];
+        api.upsert(
+          'endpointslices',
+          endpointSlice(
+            `${name}-${predictor}`,
+            NS,
+            `${name}-${predictor}-slice`,
+            ips.map((ip) => ({ ip })),
+            ports,
+          ),
+        );
+      }
+      const spec = { predictors: Object.keys(predictors).map((p, i) => ({ name: p, graph: { name: 'model', type: 'MODEL' }, ...(i > 0 ? { traffic: 50 } : {}) })) };
+      api.upsert('seldondeployments', seldonDeployment(name, NS, spec, d.annotations));
     }
     const gw = await startCli(['--kubernetes', '--kubeconfig', writeKubeconfig(tmp.dir, api), '--workers', '1', ...args]);
     const world = new HedgingWorld(api, tmp, pods, gw, new Pool(`http://127.0.0.1:${gw.port}`, { connections: 128 }), grpcClients(`127.0.0.1:${gw.port}`));
     for (const [name, d] of Object.entries(deployments)) {
-      const want = (d.ips ?? REPLICA_IPS).length;
-      await waitUntil(async () => (await world.metric('seldon_gateway_upstream_ready_endpoints', { deployment: name, kind: 'primary' })) === want, 30_000);
+      for (const [predictor, ips] of Object.entries(d.predictors ?? { main: d.ips ?? REPLICA_IPS })) {
+        await waitUntil(async () => (await world.metric('seldon_gateway_upstream_ready_endpoints', { deployment: name, predictor, kind: 'primary' })) === ips.length, 30_000);
+      }
     }
     return world;
   }
@@ -92,11 +105,13 @@ export class HedgingWorld {
       const r = await this.pool.request({
         path: `/seldon/${NS}/${deployment}${path}`,
         method: 'POST',
-        headers: { 'content-type': 'application/json', [POD_REQUEST_ID]: id, ...headers },
+        headers: { 'content-type': 'application/json', [POD_REQUEST_ID]: id, 'x-request-id': id, ...headers },
         body,
         headersTimeout: 10_000,
       });
-      return { id, status: r.statusCode, body: await r.body.text(), ms: performance.now() - at };
+      const text = await r.body.text();
+      const header = (name: string): string | undefined => r.headers[name] as string | undefined;
+      return { id, status: r.statusCode, body: text, ms: performance.now() - at, header };
     } catch (err) {
       return { id, status: 0, body: (err as Error).message, ms: performance.now() - at };
     }

