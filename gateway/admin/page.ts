@@ -4,7 +4,7 @@
  * minutes (requests, error ratio, 4xx and 5xx in colour, request-rate and error-rate charts),
  * problems first: rejected, degraded, then those answering errors. Its routes with each
  * predictor's configured weight against the observed share as a bar, status codes, p50/p99
- * request duration, timeouts and retries; routes without requests folded; each shadow's mirror
+ * request duration, timeouts, retries and hedging; routes without requests folded; each shadow's mirror
  * rate, drops, failures and agreement with the primary as a gauge; the last disagreeing answer
  * pairs. `/?deployment=<namespace>/<name>` shows one deployment (each name links there).
  *
@@ -61,7 +61,14 @@ function errorLevel(c4xx: number, c5xx: number, total: number): 'bad' | 'warn' |
 }
 
 function retries(b: BackendJson): string {
-  return b.retry ? `${esc(b.retry.retryOn)} ×${b.retry.numRetries}${b.retry.perTryTimeoutMs ? `, ${ms(b.retry.perTryTimeoutMs)} per try` : ''}` : 'none';
+  const r = b.retry ? `${esc(b.retry.retryOn)} ×${b.retry.numRetries}${b.retry.perTryTimeoutMs ? `, ${ms(b.retry.perTryTimeoutMs)} per try` : ''}` : 'none';
+  return b.hedge ? `${r}<br><span class="hedge">${esc(hedging(b.hedge))}</span>` : r;
+}
+
+/** A predictor's hedging (docs/routing.md#hedged-requests), as its settings say it. */
+function hedging(h: NonNullable<BackendJson['hedge']>): string {
+  const bounds = [h.minMedians > 0 ? `≥ ${h.minMedians}× median` : '', h.minMs > 0 ? `≥ ${ms(h.minMs)}` : '', h.maxMs !== null ? `≤ ${ms(h.maxMs)}` : ''].filter(Boolean).join(', ');
+  return `hedged after ${h.after}${bounds ? ` (${bounds})` : ''}, budget ${h.budgetPercent}%, ${h.maxAttempts} attempts at most`;
 }
 
 /** Observed share far from the configured weight (only meaningful with enough traffic, and weights that held over the window). */
@@ -130,7 +137,7 @@ ${warnings}${
       : ''
   }
 <table class="members">
-<thead><tr><th>Predictor</th><th>Weight</th><th>Configured / observed</th><th>Observed</th><th>Requests</th><th>Errors</th><th>Status codes</th><th>p50</th><th>p99</th><th>Timeout</th><th>Idle</th><th>Retries</th><th>Upstream</th></tr></thead>
+<thead><tr><th>Predictor</th><th>Weight</th><th>Configured / observed</th><th>Observed</th><th>Requests</th><th>Errors</th><th>Status codes</th><th>p50</th><th>p99</th><th>Timeout</th><th>Idle</th><th>Retries, hedging</th><th>Upstream</th></tr></thead>
 <tbody>
 ${rows || '<tr><td colspan="13" class="none">shadows only: nothing is routed here</td></tr>'}
 </tbody></table>

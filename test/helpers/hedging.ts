@@ -120,7 +120,7 @@ export class HedgingWorld {
   /** One gRPC Predict named `id` to `deployment` with `strData` (status: 0 for OK, else the gRPC status; body: the answer's strData). */
   async grpcPredict(deployment: string, id: string, strData = 'predict'): Promise<Got> {
     const at = performance.now();
-    const o = await predict(this.grpc, { strData }, md({ seldon: deployment, namespace: NS, [POD_REQUEST_ID]: id }), { deadline: Date.now() + 10_000 });
+    const o = await predict(this.grpc, { strData }, md({ seldon: deployment, namespace: NS, [POD_REQUEST_ID]: id, 'x-request-id': id }), { deadline: Date.now() + 10_000 });
     const ms = performance.now() - at;
     return o.ok ? { id, status: 0, body: o.result.response.strData ?? '', ms } : { id, status: o.error.code, body: o.error.details, ms };
   }
