@@ -137,7 +137,7 @@ ${warnings}${
       : ''
   }
 <table class="members">
-<thead><tr><th>Predictor</th><th>Weight</th><th>Configured / observed</th><th>Observed</th><th>Requests</th><th>Errors</th><th>Status codes</th><th>p50</th><th>p99</th><th>Timeout</th><th>Idle</th><th>Retries, hedging</th><th>Upstream</th></tr></thead>
+<thead><tr><th>Predictor</th><th>Weight</th><th>Configured / observed</th><th>Observed</th><th>Requests</th><th>Errors</th><th>Status codes</th><th>p50</th><th>p99</th><th>Timeout</th><th>Idle</th><th>Retries</th><th>Upstream</th></tr></thead>
 <tbody>
 ${rows || '<tr><td colspan="13" class="none">shadows only: nothing is routed here</td></tr>'}
 </tbody></table>
