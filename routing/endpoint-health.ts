@@ -158,7 +158,7 @@ export class EndpointHealth {
       this.lostInARow++;
       return;
     }
-    if (kind !== 'local') {
+    if (kind !== 'local' && this.lostInARow !== 0) {
       this.lostInARow = 0;
       this.stalledUntil = -Infinity;
     }

@@ -1,0 +1,131 @@
+/**
+ * Hedged requests beside haproxy and nginx (neither hedges) and the gateway without the
+ * annotation, in one run: four model replicas on 127.0.0.2–127.0.0.5 answering in 8 ms, each
+ * arrival with a 2% chance (seeded by request and replica) of 400 ms, behind each proxy in turn
+ * (load/lib/replica-proxies.ts), open-loop REST load; each proxy's p50, p99 and p99.9 and the
+ * arrivals at the models per request.
+ *
+ *   gateway hedged  `seldon.io/gateway-hedge: after: p95` (the other settings their defaults)
+ *   gateway         the same build without the annotation
+ *   haproxy, nginx  as load/lib/replica-proxies.ts configures them
+ *
+ * `npx vite-node load/hedge-bench.ts [--rate 150] [--seconds 30] [--seed 1]`.
+ *
+ * `--cpu-ab <other dist/gateway/main.js>`: instead, the gateway's CPU per request at `--rate`
+ * (1,000/s for this) without tail events, rounds interleaved: this build without the annotation
+ * against the other build (what the annotation's absence costs: the target is within 1%), and this
+ * build with it (a hedged route whose hedges almost never fire: the target is within 3%).
+ */
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { runMain } from './lib/children.js';
+import { treeSeconds } from './lib/proc.js';
+import { IRIS_PATH, gatewayTarget, haproxyTarget, nginxTarget, type Target } from './lib/replica-proxies.js';
+import { f1, f2, log, median, quantile, table } from './lib/report.js';
+import { LoopbackPods, POD_REQUEST_ID, REPLICA_IPS, openLoop, type Sent } from '../test/fixtures/loopback-replicas.js';
+
+const FAST_MS = 8;
+const TAIL_MS = 400;
+const HEDGED = { 'seldon.io/gateway-hedge': 'after: p95' };
+const BODY = (): string => '{"data":{"ndarray":[[1]]}}';
+
+/** A replica's time for request `id`: 8 ms, or 400 with probability `tail`, drawn from (seed, id, replica). */
+function latency(seed: number, tail: number): (ip: string, id: string) => number {
+  return (ip, id) => {
+    // FNV-1a over seed, id and address: the same request meets the same replica's tail every run.
+    let h = 0x811c9dc5 ^ seed;
+    for (const s of [id, ip]) for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+    return (h >>> 0) / 2 ** 32 < tail ? TAIL_MS : FAST_MS;
+  };
+}
+
+/** `rate` requests a second for `seconds` to `t`, each named `${prefix}-${i}` for the pods. */
+const load = (t: Target, prefix: string, rate: number, seconds: number): Promise<Sent[]> => openLoop(t.port, IRIS_PATH, rate, seconds, BODY, (i) => ({ [POD_REQUEST_ID]: `${prefix}-${i}` }));
+
+type Make = (dir: string) => Promise<Target>;
+
+async function tails(dir: string, pods: LoopbackPods, rate: number, seconds: number): Promise<void> {
+  const port = pods.restPort;
+  const targets: [string, Make][] = [
+    ['gateway hedged', (d) => gatewayTarget(d, port, { name: 'gateway hedged', annotations: HEDGED })],
+    ['gateway', (d) => gatewayTarget(d, port)],
+    ['haproxy', (d) => haproxyTarget(d, port)],
+    ['nginx', (d) => nginxTarget(d, port)],
+  ];
+  const rows: string[][] = [];
+  for (const [name, make] of targets) {
+    const d = join(dir, name.replace(' ', '-'));
+    mkdirSync(d, { recursive: true });
+    const t = await make(d);
+    try {
+      // The estimate's first samples and the budget's first tokens (the same for every proxy).
+      await load(t, `${name}-warmup`, rate, 2);
+      const sent = await load(t, name, rate, seconds);
+      const failed = sent.filter((x) => x.status !== 200).length;
+      const ms = sent.map((x) => x.ms);
+      const arrivals = pods.arrivals.filter((a) => a.id.startsWith(`${name}-`) && !a.id.startsWith(`${name}-warmup`)).length;
+      rows.push([name, String(sent.length), String(failed), f1(quantile(ms, 0.5)), f1(quantile(ms, 0.99)), f1(quantile(ms, 0.999)), f1(Math.max(...ms)), f2(arrivals / sent.length)]);
+    } finally {
+      await t.stop();
+    }
+  }
+  log(`four replicas at ${FAST_MS} ms, 2% of arrivals at ${TAIL_MS} ms; ${rate} requests/s for ${seconds} s per proxy`);
+  log(table(['proxy', 'requests', 'failed', 'p50 ms', 'p99 ms', 'p99.9 ms', 'slowest ms', 'model arrivals per request'], rows));
+}
+
+/** CPU µs per request, no tail events, `rounds` interleaved rounds of each build and setting. */
+async function cpuAb(dir: string, pods: LoopbackPods, other: string, rate: number, seconds: number, rounds: number): Promise<void> {
+  const cases: [string, Make][] = [
+    ['new, no annotation', (d) => gatewayTarget(d, pods.restPort)],
+    ['before, no annotation', (d) => gatewayTarget(d, pods.restPort, { main: other })],
+    ['new, hedged', (d) => gatewayTarget(d, pods.restPort, { annotations: HEDGED })],
+  ];
+  const us: Record<string, number[]> = Object.fromEntries(cases.map(([n]) => [n, []]));
+  for (let round = 0; round < rounds; round++) {
+    for (const [name, make] of cases) {
+      const d = join(dir, `cpu-${round}-${name.replace(/\W+/g, '-')}`);
+      mkdirSync(d, { recursive: true });
+      const t = await make(d);
+      try {
+        await load(t, `cpu-${round}-${name}-warmup`, Math.min(rate, 300), 2);
+        const cpu0 = treeSeconds(t.pid);
+        const sent = await load(t, `cpu-${round}-${name}`, rate, seconds);
+        const cpu = treeSeconds(t.pid) - cpu0;
+        const bad = sent.filter((x) => x.status !== 200).length;
+        if (bad > 0) throw new Error(`${name}: ${bad} requests failed`);
+        us[name]!.push((cpu * 1e6) / sent.length);
+      } finally {
+        await t.stop();
+      }
+    }
+  }
+  log(`CPU per request at ${rate}/s for ${seconds} s, no tail events, ${rounds} rounds interleaved`);
+  log(
+    table(
+      ['build', ...Array.from({ length: rounds }, (_x, i) => `round ${i + 1} µs/req`), 'median'],
+      Object.entries(us).map(([n, xs]) => [n, ...xs.map(f1), f1(median(xs))]),
+    ),
+  );
+  const m = (n: string): number => median(us[n]!);
+  log(`no annotation, new / before: ${(m('new, no annotation') / m('before, no annotation')).toFixed(3)} (target: at most 1.01)`);
+  log(`hedged / no annotation, new: ${(m('new, hedged') / m('new, no annotation')).toFixed(3)} (target: at most 1.03)`);
+}
+
+runMain('hedge-bench', async () => {
+  const { values } = parseArgs({
+    options: { rate: { type: 'string' }, seconds: { type: 'string' }, seed: { type: 'string', default: '1' }, 'cpu-ab': { type: 'string' }, rounds: { type: 'string', default: '3' } },
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'sgw-hedge-bench-'));
+  const ab = values['cpu-ab'];
+  // Arrivals are kept for the tail table only (they are what "per request" counts).
+  const pods = new LoopbackPods(ab === undefined ? latency(Number(values.seed), 0.02) : () => FAST_MS, false, 64, ab === undefined);
+  for (const ip of REPLICA_IPS) await pods.start(ip);
+  try {
+    if (ab !== undefined) await cpuAb(dir, pods, ab, Number(values.rate ?? 1000), Number(values.seconds ?? 10), Number(values.rounds));
+    else await tails(dir, pods, Number(values.rate ?? 150), Number(values.seconds ?? 30));
+  } finally {
+    await pods.close();
+  }
+});
