@@ -1,6 +1,6 @@
 /**
  * Endpoint health beside haproxy and nginx, in one run: four model replicas on 127.0.0.2–127.0.0.5
- * at one port, one of them sick, hanging or slow, behind each proxy in turn (load/lib/replica-proxies.ts:
+ * at one port, one of them sick, hanging or slow, behind each proxy in turn (load/replica-proxies.ts:
  * the gateway's route timeout 1 s, `seldon.io/rest-timeout`), open-loop load; what the clients got
  * and where the requests went.
  *
@@ -19,7 +19,7 @@ import { parseArgs } from 'node:util';
 import { runMain } from './lib/children.js';
 import { GATEWAY_MAIN } from './lib/gateway.js';
 import { treeSeconds } from './lib/proc.js';
-import { IRIS_PATH, gatewayTarget, haproxyTarget, nginxTarget, type Target } from './lib/replica-proxies.js';
+import { IRIS_PATH, gatewayTarget, haproxyTarget, nginxTarget, type Target } from './replica-proxies.js';
 import { f1, log, median, table } from './lib/report.js';
 import { openLoop, restReplicas, share, type Replicas, type Sent } from '../test/fixtures/loopback-replicas.js';
 

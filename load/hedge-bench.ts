@@ -2,12 +2,12 @@
  * Hedged requests beside haproxy and nginx (neither hedges) and the gateway without the
  * annotation, in one run: four model replicas on 127.0.0.2–127.0.0.5 answering in 8 ms, each
  * arrival with a 2% chance (seeded by request and replica) of 400 ms, behind each proxy in turn
- * (load/lib/replica-proxies.ts), open-loop REST load; each proxy's p50, p99 and p99.9 and the
+ * (load/replica-proxies.ts), open-loop REST load; each proxy's p50, p99 and p99.9 and the
  * arrivals at the models per request.
  *
  *   gateway hedged  `seldon.io/gateway-hedge: after: p95` (the other settings their defaults)
  *   gateway         the same build without the annotation
- *   haproxy, nginx  as load/lib/replica-proxies.ts configures them
+ *   haproxy, nginx  as load/replica-proxies.ts configures them
  *
  * `npx vite-node load/hedge-bench.ts [--rate 150] [--seconds 30] [--seed 1]`.
  *
@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runMain } from './lib/children.js';
 import { treeSeconds } from './lib/proc.js';
-import { IRIS_PATH, gatewayTarget, haproxyTarget, nginxTarget, type Target } from './lib/replica-proxies.js';
+import { IRIS_PATH, gatewayTarget, haproxyTarget, nginxTarget, type Target } from './replica-proxies.js';
 import { f1, f2, log, median, quantile, table } from './lib/report.js';
 import { LoopbackPods, POD_REQUEST_ID, REPLICA_IPS, openLoop, type Sent } from '../test/fixtures/loopback-replicas.js';
 

@@ -12,7 +12,7 @@
  * - `budget`: extra attempts (hedges and, on this route, retries) as a percent of requests;
  * - `maxAttempts`: attempts of one request in flight at once, from 2 to 5 (gRFC A6's cap).
  *
- * The defaults are load/hedge-sim.ts's choice (load/README.md#hedging-simulation). A deployment's
+ * The defaults are load/hedge-sim.ts's choice (load/README.md#hedging-simulation-hedge-simts). A deployment's
  * annotation applies to each of its predictors; a predictor's own overrides it field by field
  * (`off` turns hedging off for that predictor). A bad value degrades the deployment: the
  * predictors it covers are served without hedging, and the compile says why.
@@ -42,7 +42,7 @@ export interface HedgePolicy {
   readonly text: string;
 }
 
-/** The defaults (load/README.md#hedging-simulation says why each). */
+/** The defaults (load/README.md#hedging-simulation-hedge-simts says why each). */
 export const HEDGE_DEFAULTS = Object.freeze({ quantile: 0.95, minMedians: 1.5, budget: 0.05, maxAttempts: 2 });
 /** gRFC A6 caps a hedging policy's attempts at 5. */
 export const MAX_HEDGE_ATTEMPTS = 5;

@@ -10,7 +10,7 @@
  * and failures (every attempt answers), and load at the model (a replica answers in its time
  * whatever else it is doing). A loser is cancelled when the winner answers, as the gateway does.
  *
- * Used by load/hedge-sim.ts (the tables in load/README.md#hedging-simulation, which chose the
+ * Used by load/hedge-sim.ts (the tables in load/README.md#hedging-simulation-hedge-simts, which chose the
  * defaults) and test/routing/hedge-sim.test.ts.
  */
 import { DEFAULT_OUTLIER_POLICY, EndpointHealth, judge, pickEndpoint } from '../../routing/endpoint-health.js';

@@ -1,5 +1,5 @@
 /**
- * Hedging against the figures load/README.md#hedging-simulation gives for the defaults, on the
+ * Hedging against the figures load/README.md#hedging-simulation-hedge-simts gives for the defaults, on the
  * seeded simulation of four replicas behind two workers at 150/s (load/lib/hedge-sim.ts; the
  * tables come from load/hedge-sim.ts). Deterministic: the same seeds every run.
  */

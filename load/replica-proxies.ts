@@ -11,17 +11,18 @@
  *   nginx    `max_fails=5 fail_timeout=30s`, `proxy_next_upstream error timeout http_500
  *            non_idempotent` (POST included, so a 500 is tried elsewhere), `proxy_read_timeout 1s`
  *
- * Neither haproxy nor nginx hedges: a request waits for the replica it went to.
+ * Neither haproxy nor nginx hedges: a request waits for the replica it went to. Not in `lib/`: it
+ * borrows the Kubernetes API stand-in and the replicas' addresses from test/fixtures/.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startServer, waitFor, type Spawned } from './children.js';
-import { GATEWAY_MAIN } from './gateway.js';
-import { haproxyBinary } from './haproxy.js';
-import { httpStatus } from './http.js';
-import { nginxBinary } from './nginx.js';
-import { endpointSlice, seldonDeployment, startFakeKubeApi, writeKubeconfig } from '../../test/fixtures/fake-kube-api.js';
-import { REPLICA_IPS } from '../../test/fixtures/loopback-replicas.js';
+import { startServer, waitFor, type Spawned } from './lib/children.js';
+import { GATEWAY_MAIN } from './lib/gateway.js';
+import { haproxyBinary } from './lib/haproxy.js';
+import { httpStatus } from './lib/http.js';
+import { nginxBinary } from './lib/nginx.js';
+import { endpointSlice, seldonDeployment, startFakeKubeApi, writeKubeconfig } from '../test/fixtures/fake-kube-api.js';
+import { REPLICA_IPS } from '../test/fixtures/loopback-replicas.js';
 
 /** The predictions path of `iris` on every proxy. */
 export const IRIS_PATH = '/seldon/models/iris/api/v1.0/predictions';
