@@ -67,6 +67,13 @@ export class HedgeTrack {
     this.budget = new HedgeBudget(now, budgetWindowMs);
   }
 
+  /** Its upstream left the table: the delay is told gone (its metric series goes), and no more. */
+  retired(): void {
+    const told = this.onDelay;
+    this.onDelay = undefined;
+    told?.(null);
+  }
+
   /** The delay in force for `policy` at `now` (ms), or null: no hedge yet. */
   delayMs(policy: HedgePolicy, now: number): number | null {
     if (policy === this.policy && now - this.computedAt < REFRESH_MS) return this.delay;

@@ -186,6 +186,7 @@ export class GrpcUpstream {
   /** This upstream left every route: each endpoint is retired (its sessions drain, then close). */
   retire(): void {
     this.targets.retire();
+    this.hedging?.retired();
   }
 
   /** Shutdown: every session is destroyed now. */

@@ -105,6 +105,7 @@ export class UpstreamPool {
   /** This upstream left every route: its endpoints are retired (upstream/endpoints.ts `retire`). */
   retire(): void {
     this.endpoints.retire();
+    this.hedging?.retired();
   }
 
   close(): Promise<unknown> {

@@ -7,7 +7,8 @@
  *
  * Lifetimes (docs/architecture.md#lifetimes): this registry owns its entries. `sweep(table)`, run at
  * every table change, retires at once each entry no route of this protocol names any more
- * (deployments deleted, predictors renamed, Services or breaker limits changed), as Envoy drains a
+ * (deployments deleted, predictors renamed, Services, breaker limits or hedging changed; the
+ * hedging state an entry holds, and its delay's metric series, go with it), as Envoy drains a
  * removed cluster: idle connections and sessions close now, requests in flight finish, then it
  * closes. A request that chose the entry before it left (it matched on the table before) still gets
  * it through its Backend and is served by it, never refused; once no table or request holds that
@@ -104,7 +105,9 @@ export abstract class UpstreamRegistry<U extends UpstreamEntry> {
 export function upstreamKey(backend: Backend, scheme: string): string {
   const up = backend.upstream;
   const b = backend.breaker;
-  // Endpoint health's settings are the upstream's too: backends that differ in them do not share one.
+  // Endpoint health's settings are the upstream's too, and so is hedging's state (its estimate,
+  // budget and delay): backends that differ in them do not share one.
   const outlier = backend.outlier === undefined ? '' : `|${JSON.stringify(backend.outlier)}`;
-  return `${scheme}://${up.host}:${up.port}|${b.maxConnections}/${b.maxPendingRequests}/${b.maxRequests}/${b.maxRetries}${outlier}`;
+  const hedge = backend.hedge === null ? '' : `|hedge ${backend.hedge.text}`;
+  return `${scheme}://${up.host}:${up.port}|${b.maxConnections}/${b.maxPendingRequests}/${b.maxRequests}/${b.maxRetries}${outlier}${hedge}`;
 }

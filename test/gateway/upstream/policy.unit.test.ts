@@ -15,12 +15,16 @@ import { UpstreamRegistry, upstreamKey } from '../../../gateway/upstream/registr
 import { GatewayMetrics } from '../../../gateway/observe/metrics.js';
 import type { AttemptFailure } from '../../../gateway/forward/retry-rule.js';
 import type { Backend, BreakerLimits, Protocol, RetryPolicy, RouteTable, Upstream } from '../../../routing/types.js';
+import { hedgePolicy, type HedgePolicy } from '../../../routing/hedge-config.js';
+import { HedgeTrack } from '../../../routing/hedge-delay.js';
+import { Upstreams } from '../../../gateway/upstream/pools.js';
 
 const LIMITS: BreakerLimits = { maxConnections: 10, maxPendingRequests: 10, maxRequests: 10, maxRetries: 3 };
 
-function backend(o: { retry?: RetryPolicy | null; breaker?: BreakerLimits; host?: string; service?: Upstream['service'] } = {}): Backend {
+function backend(o: { retry?: RetryPolicy | null; breaker?: BreakerLimits; host?: string; service?: Upstream['service']; hedge?: HedgePolicy } = {}): Backend {
   const upstream: Upstream = { host: o.host ?? 'model.ns', port: 8000, tls: false, ...(o.service ? { service: o.service } : {}) };
   return {
+    hedge: o.hedge ?? null,
     id: 'ns/dep/pred',
     origin: { namespace: 'ns', deployment: 'dep', predictor: 'pred' },
     upstream,
@@ -357,6 +361,29 @@ describe('registry: one entry per upstream key, retired when no route names it',
     const b2 = backend({ host: 'other.ns' });
     expect(reg.for(b2)).not.toBe(entryB);
     expect(reg.created).toBe(3);
+  });
+});
+
+describe("registry: a hedged backend's upstream", () => {
+  it('is its own (its estimate, budget and delay are its state), and when retired its delay metric goes with it and is not told again', async () => {
+    const policy = hedgePolicy({ quantile: null, afterMs: 20 });
+    const hedged = backend({ hedge: policy });
+    expect(upstreamKey(hedged, 'http')).toBe('http://model.ns:8000|10/10/10/3|hedge after 20ms, min 0ms, max none, budget 5%, maxAttempts 2');
+    const metrics = new GatewayMetrics({ processMetrics: false });
+    const upstreams = new Upstreams({ resolve: new Map(), connectTimeoutMs: 1000, tlsVerify: true, maxResponseHeaderBytes: 65_536 });
+    expect(upstreams.for(hedged)).not.toBe(upstreams.for(backend()));
+    // What the forwarding core does for its first hedged request (gateway/forward/forwarded.ts `hedged`).
+    const track = (upstreams.for(hedged).hedging = new HedgeTrack(0));
+    track.onDelay = (ms) => metrics.hedging.delayIs(hedged, 'rest', ms);
+    track.delayMs(policy, 0);
+    const series = async (): Promise<number> => (await metrics.hedging.delay.get()).values.length;
+    expect(await series()).toBe(1);
+    upstreams.sweep(table('rest', backend()));
+    expect(await series()).toBe(0);
+    // A straggler that still reads the retired entry's delay tells nothing: the series stays gone.
+    track.delayMs(policy, 1000);
+    expect(await series()).toBe(0);
+    await upstreams.close();
   });
 });
 
