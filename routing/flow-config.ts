@@ -11,7 +11,7 @@
  * compile says why.
  */
 import { parseDuration } from './duration.js';
-import { checkHeaderName, parseFieldsDocument, type Parsed } from './values.js';
+import { checkHeaderName, parseFieldsDocument, predictorOverrides, type Parsed, type PredictorOverrides } from './values.js';
 
 export const FLOW_ANNOTATION = 'seldon.io/gateway-flow';
 
@@ -96,41 +96,13 @@ export function flowPolicy(fields: Partial<Omit<FlowPolicy, 'key'>>): FlowPolicy
   return Object.freeze({ concurrency: p.concurrency, queue: p.queue, queueTimeoutMs: p.queueTimeoutMs, tenantHeader: p.tenantHeader, scaleFromZeroMs: p.scaleFromZeroMs, key });
 }
 
-/**
- * A deployment's flow annotation, read once; `of(predictorRaw)` gives each predictor its policy.
- * `warnings` say what was ignored; a predictor's own bad value warns through `of`'s `warn`.
- */
-export interface FlowAnnotations {
-  readonly warnings: readonly string[];
-  of(predictor: string, raw: unknown, warn: (msg: string) => void): FlowPolicy | null;
-}
+/** A deployment's flow annotation, read once: each predictor's policy (routing/values.ts `predictorOverrides`). */
+export type FlowAnnotations = PredictorOverrides<FlowPolicy>;
 
 /**
  * `seldon.io/gateway-flow` of a deployment (`raw`, absent: undefined). The policy of a predictor
  * without an override is one shared object.
  */
 export function flowAnnotations(raw: string | undefined): FlowAnnotations {
-  const warnings: string[] = [];
-  let base: FlowFields | null = null;
-  if (raw !== undefined) {
-    const p = parseFlowFields(raw);
-    if (p.ok) base = p.value;
-    else warnings.push(`${p.error}: served without flow control`);
-  }
-  const shared = base === null || base === 'off' ? null : flowPolicy(base);
-  const bad = raw !== undefined && base === null;
-  return {
-    warnings,
-    of(predictor, own, warn) {
-      if (own === undefined) return shared;
-      if (bad) return null;
-      const p = typeof own === 'string' ? parseFlowFields(own) : { ok: false as const, error: `${FLOW_ANNOTATION}: ${show(own)} is not a string` };
-      if (!p.ok) {
-        warn(`predictor "${predictor}": ${p.error}: served without flow control`);
-        return null;
-      }
-      if (p.value === 'off') return null;
-      return flowPolicy({ ...(base === null || base === 'off' ? {} : base), ...p.value });
-    },
-  };
+  return predictorOverrides(FLOW_ANNOTATION, raw, parseFlowFields, flowPolicy, 'served without flow control');
 }

@@ -18,7 +18,7 @@
  * predictors it covers are served without hedging, and the compile says why.
  */
 import { parseDuration } from './duration.js';
-import { parseFieldsDocument, type Parsed } from './values.js';
+import { parseFieldsDocument, predictorOverrides, type Parsed, type PredictorOverrides } from './values.js';
 
 export const HEDGE_ANNOTATION = 'seldon.io/gateway-hedge';
 
@@ -146,38 +146,10 @@ export function hedgeAfterText(p: HedgePolicy): string {
   return p.quantile === null ? msText(p.afterMs) : `p${pctText(p.quantile)}`;
 }
 
-/**
- * A deployment's hedge annotation, read once; `of(predictor, raw)` gives each predictor its policy.
- * `warnings` say what was ignored; a predictor's own bad value warns through `of`'s `warn`.
- */
-export interface HedgeAnnotations {
-  readonly warnings: readonly string[];
-  of(predictor: string, raw: unknown, warn: (msg: string) => void): HedgePolicy | null;
-}
+/** A deployment's hedge annotation, read once: each predictor's policy (routing/values.ts `predictorOverrides`). */
+export type HedgeAnnotations = PredictorOverrides<HedgePolicy>;
 
 /** `seldon.io/gateway-hedge` of a deployment (`raw`, absent: undefined). Predictors without an override share one policy object. */
 export function hedgeAnnotations(raw: string | undefined): HedgeAnnotations {
-  const warnings: string[] = [];
-  let base: HedgeFields | null = null;
-  if (raw !== undefined) {
-    const p = parseHedgeFields(raw);
-    if (p.ok) base = p.value;
-    else warnings.push(`${p.error}: served without hedging`);
-  }
-  const shared = base === null || base === 'off' ? null : hedgePolicy(base);
-  const bad = raw !== undefined && base === null;
-  return {
-    warnings,
-    of(predictor, own, warn) {
-      if (own === undefined) return shared;
-      if (bad) return null;
-      const p = typeof own === 'string' ? parseHedgeFields(own) : { ok: false as const, error: `${HEDGE_ANNOTATION}: ${show(own)} is not a string` };
-      if (!p.ok) {
-        warn(`predictor "${predictor}": ${p.error}: served without hedging`);
-        return null;
-      }
-      if (p.value === 'off') return null;
-      return hedgePolicy({ ...(base === null || base === 'off' ? {} : base), ...p.value });
-    },
-  };
+  return predictorOverrides(HEDGE_ANNOTATION, raw, parseHedgeFields, hedgePolicy, 'served without hedging');
 }

@@ -174,3 +174,49 @@ export function parseFieldsDocument(raw: string, fields: readonly string[]): Par
 
 /** A plain mapping (not null, not a list), as YAML and JSON documents hold them. */
 export const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** A deployment's annotation that its predictors' own annotations override field by field: read once, `of` gives each predictor its value (null: none). */
+export interface PredictorOverrides<P> {
+  /** What was ignored of the deployment's value. */
+  readonly warnings: readonly string[];
+  /** Predictor `predictor`'s value, its own annotation `own` (absent: undefined) over the deployment's; a bad own value warns through `warn`. */
+  of(predictor: string, own: unknown, warn: (msg: string) => void): P | null;
+}
+
+/**
+ * `raw`, the deployment's value of annotation `key` (absent: undefined), parsed by `parse` into
+ * fields or `off`, each predictor's value built from the fields (its own over the deployment's) by
+ * `build`. A bad value is ignored, said with `without` (`served without …`): the deployment's for
+ * every predictor, a predictor's own for it. Predictors without their own share one value.
+ */
+export function predictorOverrides<F extends object, P>(
+  key: string,
+  raw: string | undefined,
+  parse: (raw: string) => Parsed<F | 'off'>,
+  build: (fields: F) => P,
+  without: string,
+): PredictorOverrides<P> {
+  const warnings: string[] = [];
+  let base: F | 'off' | null = null;
+  if (raw !== undefined) {
+    const p = parse(raw);
+    if (p.ok) base = p.value;
+    else warnings.push(`${p.error}: ${without}`);
+  }
+  const shared = base === null || base === 'off' ? null : build(base);
+  const bad = raw !== undefined && base === null;
+  return {
+    warnings,
+    of(predictor, own, warn) {
+      if (own === undefined) return shared;
+      if (bad) return null;
+      const p = typeof own === 'string' ? parse(own) : { ok: false as const, error: `${key}: ${JSON.stringify(own) ?? String(own)} is not a string` };
+      if (!p.ok) {
+        warn(`predictor "${predictor}": ${p.error}: ${without}`);
+        return null;
+      }
+      if (p.value === 'off') return null;
+      return build({ ...(base === null || base === 'off' ? {} : base), ...p.value } as F);
+    },
+  };
+}
