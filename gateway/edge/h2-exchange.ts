@@ -18,6 +18,9 @@ import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:ht
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { RestRequest, RestResponse } from './rest-exchange.js';
+import { rawHeaderValue, type ForwardInfo } from './http-headers.js';
+import { UpstreamFields } from './upstream-fields.js';
+import { headerText } from '../observe/request-tap.js';
 
 // Node's compatibility API takes the flat [name, value, …] form of writeHead's headers too, as
 // ServerResponse's does; the types say objects only.
@@ -128,6 +131,18 @@ export class H2Request extends http2.Http2ServerRequest implements RestRequest {
   /** The body streams on the request itself. */
   get body(): Readable {
     return this;
+  }
+
+  header(name: string): string | undefined {
+    return rawHeaderValue(this.rawHeaders, name);
+  }
+
+  field(name: string): string | undefined {
+    return headerText(this.headers[name]);
+  }
+
+  upstreamFields(info: ForwardInfo): UpstreamFields {
+    return UpstreamFields.ofList(this.rawHeaders, info);
   }
 
   /**

@@ -7,6 +7,9 @@ import type { IncomingMessage as NodeIncomingMessage } from 'node:http';
 import { IncomingMessage, ServerResponse } from '../wire/node-http.js';
 import type { Readable } from 'node:stream';
 import type { RestRequest, RestResponse } from './rest-exchange.js';
+import { rawHeaderValue, type ForwardInfo } from './http-headers.js';
+import { UpstreamFields } from './upstream-fields.js';
+import { headerText } from '../observe/request-tap.js';
 
 export class NodeRequest extends IncomingMessage implements RestRequest {
   // Always set on a server's request (the types serve the client side too).
@@ -25,6 +28,18 @@ export class NodeRequest extends IncomingMessage implements RestRequest {
   /** The body streams on the request itself. */
   get body(): Readable {
     return this;
+  }
+
+  header(name: string): string | undefined {
+    return rawHeaderValue(this.rawHeaders, name);
+  }
+
+  field(name: string): string | undefined {
+    return headerText(this.headers[name]);
+  }
+
+  upstreamFields(info: ForwardInfo): UpstreamFields {
+    return UpstreamFields.ofList(this.rawHeaders, info);
   }
 }
 

@@ -4,7 +4,7 @@
  * its router one stream API.
  *
  * The adapters, each the server's own objects (no wrapper per request):
- * - the lane (edge/http1-lane.ts): `LaneRequest`, `LaneResponse`, its body read whole;
+ * - the lane (edge/http1-lane.ts): `LaneExchange`, the request and its answer in one object, its body read whole;
  * - Node's HTTP/1.1 server (edge/node-exchange.ts): `NodeRequest`, `NodeResponse`, the classes
  *   `node:http` makes its IncomingMessage and ServerResponse of;
  * - HTTP/2 (edge/h2-exchange.ts): `H2Request`, `H2Response`, the compatibility API's classes with
@@ -15,6 +15,8 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import type { RestBody } from '../wire/message-body.js';
+import type { ForwardInfo } from './http-headers.js';
+import type { UpstreamFields } from './upstream-fields.js';
 
 /** A REST request: its head, its peer, its body. */
 export interface RestRequest {
@@ -40,6 +42,15 @@ export interface RestRequest {
   /** The whole body has been received. */
   readonly complete: boolean;
   readonly body: RestBody;
+  /**
+   * The values of every field named `name` (lower case) joined with `,`, as routing reads a header
+   * (routing/types.ts HeaderGetter); undefined when absent.
+   */
+  header(name: string): string | undefined;
+  /** `headers[name]` as one text (a list joined with `, `): what the access log and spans read, without building `headers`. */
+  field(name: string): string | undefined;
+  /** Its fields as they go to the model (edge/upstream-fields.ts: forwarding fields added, hop-by-hop ones dropped). */
+  upstreamFields(info: ForwardInfo): UpstreamFields;
 }
 
 /** The answer to a `RestRequest`. */

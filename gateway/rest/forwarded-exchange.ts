@@ -22,6 +22,7 @@ import type { RestRequest, RestResponse } from '../edge/rest-exchange.js';
 import { announcesBody, isWhole } from '../wire/message-body.js';
 import { sendError } from '../edge/http-answer.js';
 import { clientResponseHeaders } from '../edge/http-headers.js';
+import type { UpstreamFields } from '../edge/upstream-fields.js';
 import { isSmall, readSmallBody } from '../edge/small-body.js';
 import { corsResponseHeaders, type CorsHeaders } from './cors.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
@@ -125,7 +126,7 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
     private readonly req: RestRequest,
     private readonly res: RestResponse,
     decision: Routed,
-    private readonly headers: string[],
+    private readonly headers: UpstreamFields,
     protected override readonly extras: ExchangeExtras,
   ) {
     super(proxy.deps.metrics, 'rest', decision, proxy.deps.upstreams.for(decision.backend), extras, extras.since, proxy.deps.clock);
@@ -259,7 +260,7 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
       {
         method: this.req.method,
         path: this.decision.upstreamPath,
-        headers: this.headers,
+        headers: this.headers.forClient(),
         body: this.body,
         headersTimeout: idle,
         bodyTimeout: idle,
