@@ -20,6 +20,7 @@ import type { Readable } from 'node:stream';
 import type { RestRequest, RestResponse } from './rest-exchange.js';
 import { rawHeaderValue, type ForwardInfo } from './http-headers.js';
 import { UpstreamFields } from './upstream-fields.js';
+import type { AnswerFields } from './answer-fields.js';
 import { headerText } from '../observe/request-tap.js';
 
 // Node's compatibility API takes the flat [name, value, …] form of writeHead's headers too, as
@@ -218,6 +219,11 @@ export class H2Response extends http2.Http2ServerResponse implements RestRespons
       for (const name of this.getHeaderNames()) this.removeHeader(name);
       throw err;
     }
+  }
+
+  /** HTTP/2 has no reason phrase: the fields alone. */
+  writeAnswerHead(status: number, fields: AnswerFields): this {
+    return this.writeHead(status, fields.list());
   }
 
   /** A gateway-made answer's body length: its Content-Length (writeHead sets its fields on the response). */

@@ -12,7 +12,8 @@ import type { ForwardInfo } from './http-headers.js';
 import { UpstreamFields } from './upstream-fields.js';
 import { headerText } from '../observe/request-tap.js';
 import { lists, NOT_VALUE_CHAR, putLatin1 as put, TOKEN } from '../wire/http1-syntax.js';
-import { FIELD_STRIDE, NAME_END, NAME_START, VALUE_END, VALUE_START, latin1, nameIs } from '../wire/field-lines.js';
+import { FIELD_STRIDE, NAME_END, NAME_START, VALUE_END, VALUE_START, copyRange, latin1, nameIs } from '../wire/field-lines.js';
+import type { AnswerFields } from './answer-fields.js';
 
 /** What an answer needs of its connection (edge/http1-lane.ts). */
 export interface LaneOwner {
@@ -235,17 +236,12 @@ export class LaneExchange extends RequestHead implements RestRequest, RestRespon
   }
 
   writeHead(status: number, reason?: string | OutgoingHttpHeaders | readonly string[], headers?: OutgoingHttpHeaders | readonly string[]): this {
-    if (this.headersSent) throw invalid('ERR_HTTP_HEADERS_SENT', 'writeHead after the head was sent');
     let text: string;
     if (typeof reason === 'string') text = reason;
     else {
       headers = reason;
       text = STATUS_CODES[status] ?? 'unknown';
     }
-    if (NOT_VALUE_CHAR.test(text)) throw invalid('ERR_INVALID_CHAR', 'character in statusMessage');
-    // Shutting down since the request came in: this answer closes its connection too.
-    if (this.connection.closing) this.last = true;
-    // First the checks, what the fields say and the head's size; then the head is encoded.
     let pairs: readonly string[];
     if (Array.isArray(headers)) pairs = headers as readonly string[];
     else {
@@ -259,10 +255,40 @@ export class LaneExchange extends RequestHead implements RestRequest, RestRespon
       }
       pairs = flat;
     }
+    return this.head(status, text, undefined, pairs);
+  }
+
+  writeAnswerHead(status: number, fields: AnswerFields, reason?: string): this {
+    // The model's head written from its bytes (its reason phrase too, unless another is given).
+    if (fields.fast) return this.head(status, reason ?? null, fields, fields.added);
+    return this.head(status, reason ?? fields.head!.reason, undefined, fields.list());
+  }
+
+  /**
+   * Encode the head: the status line (`text`, or null: the model's own reason, from `fields`), the
+   * model's fields as they came (`fields`, the fast form) and then `pairs`, then what the server
+   * adds (Date, Connection, Keep-Alive, Transfer-Encoding). First the checks, what the fields say and
+   * the head's size; then the head is encoded, with room for a small body behind it.
+   */
+  private head(status: number, text: string | null, fields: AnswerFields | undefined, pairs: readonly string[]): this {
+    if (this.headersSent) throw invalid('ERR_HTTP_HEADERS_SENT', 'writeHead after the head was sent');
+    if (text !== null && NOT_VALUE_CHAR.test(text)) throw invalid('ERR_INVALID_CHAR', 'character in statusMessage');
+    // Shutting down since the request came in: this answer closes its connection too.
+    if (this.connection.closing) this.last = true;
     const statusText = String(status);
-    let size = 12 + statusText.length + text.length;
+    const model = fields?.head;
+    let size = 12 + statusText.length + (text !== null ? text.length : model!.reasonEnd - model!.reasonStart);
     let seen = 0;
     let declared = -1;
+    if (fields !== undefined) {
+      // The model's fields passed its parser's checks; what they say: a Date, and a length when one goes on.
+      size += fields.fieldBytes;
+      if (fields.hasDate) seen |= DATE;
+      if (model!.length >= 0) {
+        seen |= FRAMED | LENGTH;
+        declared = model!.length;
+      }
+    }
     for (let i = 0; i < pairs.length; i += 2) {
       const name = pairs[i]!;
       const value = String(pairs[i + 1]);
@@ -289,19 +315,23 @@ export class LaneExchange extends RequestHead implements RestRequest, RestRespon
     let at = put(out, 0, 'HTTP/1.1 ');
     at = put(out, at, statusText);
     out[at++] = 32;
-    at = put(out, at, text);
-    at = put(out, at, '\r\n');
+    at = text !== null ? put(out, at, text) : copyRange(model!.buf, model!.reasonStart, model!.reasonEnd, out, at);
+    out[at++] = 13;
+    out[at++] = 10;
+    if (fields !== undefined) at = fields.writeFields(out, at);
     for (let i = 0; i < pairs.length; i += 2) {
       at = put(out, at, pairs[i]!);
       out[at++] = 58;
       out[at++] = 32;
       at = put(out, at, String(pairs[i + 1]));
-      at = put(out, at, '\r\n');
+      out[at++] = 13;
+      out[at++] = 10;
     }
     if (date !== undefined) at = put(out, put(out, put(out, at, 'Date: '), date), '\r\n');
     if (connection !== undefined) at = put(out, at, connection);
     if (chunked) at = put(out, at, TE_CHUNKED);
-    at = put(out, at, '\r\n');
+    out[at++] = 13;
+    out[at++] = 10;
     this.statusCode = status;
     this.headersSent = true;
     if (gather) {

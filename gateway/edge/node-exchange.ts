@@ -9,6 +9,7 @@ import type { Readable } from 'node:stream';
 import type { RestRequest, RestResponse } from './rest-exchange.js';
 import { rawHeaderValue, type ForwardInfo } from './http-headers.js';
 import { UpstreamFields } from './upstream-fields.js';
+import type { AnswerFields } from './answer-fields.js';
 import { headerText } from '../observe/request-tap.js';
 
 export class NodeRequest extends IncomingMessage implements RestRequest {
@@ -53,6 +54,10 @@ export class NodeResponse<Request extends NodeIncomingMessage = NodeRequest> ext
   get bodyBytes(): number {
     const n = Number(this.getHeader('content-length') ?? this._contentLength ?? 0);
     return Number.isFinite(n) ? n : 0;
+  }
+
+  writeAnswerHead(status: number, fields: AnswerFields, reason?: string): this {
+    return this.writeHead(status, reason ?? fields.head?.reason ?? '', fields.list());
   }
 }
 

@@ -17,6 +17,7 @@ import type { Socket } from 'node:net';
 import type { RestBody } from '../wire/message-body.js';
 import type { ForwardInfo } from './http-headers.js';
 import type { UpstreamFields } from './upstream-fields.js';
+import type { AnswerFields } from './answer-fields.js';
 
 /** A REST request: its head, its peer, its body. */
 export interface RestRequest {
@@ -70,6 +71,11 @@ export interface RestResponse {
   /** Headers as an object or a flat name, value list; throws (writing nothing) on a field the server will not write. */
   writeHead(status: number, reason: string, headers?: OutgoingHttpHeaders | string[]): this;
   writeHead(status: number, headers?: OutgoingHttpHeaders | string[]): this;
+  /**
+   * The head of a model's answer (edge/answer-fields.ts), with its own reason phrase unless `reason`
+   * is given; throws as writeHead does. The lane writes it from the bytes the model sent.
+   */
+  writeAnswerHead(status: number, fields: AnswerFields, reason?: string): this;
   /** False: wait for 'drain' before writing more. */
   write(chunk: Buffer): boolean;
   end(): this;

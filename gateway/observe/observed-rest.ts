@@ -21,6 +21,8 @@ import { RequestTap, answeredEnd, hostOf, peerAddress, type Arrival, type Attemp
 import type { PrimaryCapture, ShadowComparer } from './shadow-compare.js';
 import { RAW_HEADERS, incomingTraceId, originAttributes, type CallTrace, type HeaderWriter, type Tracing } from './tracing.js';
 import type { UpstreamFields } from '../edge/upstream-fields.js';
+import type { AnswerFields } from '../edge/answer-fields.js';
+import type { ResponseHead } from '../wire/response-head.js';
 import type { Backend, Routed } from '../../routing/types.js';
 import type { LogSubject, PayloadLogger, RefusedRequest, RequestRecorder } from './payload-tap.js';
 
@@ -31,30 +33,14 @@ export const PREDICTOR_HEADER = 'x-seldon-predictor';
 export interface ResponseTap extends AttemptTap<UpstreamFields> {
   /** The primary's answer, captured for comparison with this request's mirrors. */
   readonly capture: PrimaryCapture | undefined;
-  /** The upstream answer's head is about to be sent; `headers` (client-bound) may be added to. */
-  head(status: number, headers: string[], raw: readonly string[]): void;
+  /** The upstream answer's head is about to be sent; `fields` (client-bound) may be added to; `raw`, as the model sent it. */
+  head(status: number, fields: AnswerFields, raw: ResponseHead): void;
   /** A chunk of the answer sent to the client. */
   body(chunk: Buffer): void;
   /** Set when the request body is logged: told each piece of it as the client sent it. */
   readonly requestBody?: ((chunk: Buffer) => void) | undefined;
   /** The exchange ended: the status counted in metrics; `complete`, a whole upstream answer was sent. */
   end(status: number, upstreamSeconds: number | null, complete: boolean): void;
-}
-
-/** Replace any `x-seldon-predictor` the upstream sent with the gateway's own. */
-export function setPredictorHeader(headers: string[], predictor: string): void {
-  for (let i = headers.length - 2; i >= 0; i -= 2) {
-    if (headers[i]!.length === PREDICTOR_HEADER.length && headers[i]!.toLowerCase() === PREDICTOR_HEADER) headers.splice(i, 2);
-  }
-  headers.push(PREDICTOR_HEADER, predictor);
-}
-
-/** The last `name` (lower case) of a raw header list. */
-function rawHeader(headers: readonly string[], name: string): string | undefined {
-  for (let i = headers.length - 2; i >= 0; i -= 2) {
-    if (headers[i]!.length === name.length && headers[i]!.toLowerCase() === name) return headers[i + 1];
-  }
-  return undefined;
 }
 
 /**
@@ -103,8 +89,8 @@ class HeaderTap implements ResponseTap {
   shadow(): undefined {
     return undefined;
   }
-  head(_status: number, headers: string[]): void {
-    setPredictorHeader(headers, this.predictor);
+  head(_status: number, fields: AnswerFields): void {
+    fields.setPredictor(this.predictor);
   }
   body(): void {}
   end(): void {}
@@ -190,10 +176,10 @@ class RestTap extends RequestTap<UpstreamFields> implements ResponseTap {
 
   readonly requestBody: ((chunk: Buffer) => void) | undefined;
 
-  head(status: number, headers: string[], raw: readonly string[]): void {
-    if (this.predictorHeader) setPredictorHeader(headers, this.decision.backend.origin.predictor);
-    this.capture?.head(status, raw);
-    this.recorder?.responseType(rawHeader(headers, 'content-type'));
+  head(status: number, fields: AnswerFields, raw: ResponseHead): void {
+    if (this.predictorHeader) fields.setPredictor(this.decision.backend.origin.predictor);
+    this.capture?.head(status, raw.headers);
+    this.recorder?.responseType(fields.get('content-type'));
   }
 
   body(chunk: Buffer): void {

@@ -12,7 +12,7 @@
  * is the idle timeout. Its response is read and discarded, or, with comparison on
  * (observe/shadow-compare.ts), kept up to a limit and compared with the primary's once both have ended.
  */
-import type { ResponseHandler, UpstreamAttempt } from '../upstream/http1-client.js';
+import type { ResponseHandler, ResponseHead, UpstreamAttempt } from '../upstream/http1-client.js';
 import { UpstreamError } from '../upstream/request-head.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import type { ResponseTap } from '../observe/observed-rest.js';
@@ -56,10 +56,10 @@ class MirrorExchange implements ResponseHandler {
   onConnect(attempt: UpstreamAttempt): void {
     this.attempt = attempt;
   }
-  onHeaders(statusCode: number, rawHeaders: string[]): boolean {
-    this.status = statusCode;
+  onHeaders(head: ResponseHead): boolean {
+    this.status = head.status;
     this.seconds = (performance.now() - this.sentAt) / 1000;
-    this.collect?.head(statusCode, rawHeaders);
+    this.collect?.head(head.status, head.headers);
     return true;
   }
   onData(chunk: Buffer): boolean {
