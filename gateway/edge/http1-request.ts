@@ -256,9 +256,8 @@ export function parseRequestHead<H extends RequestHead = RequestHead>(buf: Buffe
   const targetEnd = eol - 9;
   if (method === undefined || targetEnd <= sp + 1 || buf[sp + 1] !== 47 || !bytesAre(buf, targetEnd, ' HTTP/1.1')) return OTHER;
   for (let i = sp + 2; i < targetEnd; i++) if (TARGET_CHAR[buf[i]!] !== 1) return OTHER;
-  const fields: number[] = [];
-  const count = parseFieldLines(buf, eol + 2, end + 2, fields);
-  if (count < 0 || count > limits.maxHeaders) return OTHER;
+  const fields = parseFieldLines(buf, eol + 2, end + 2);
+  if (fields === null || fields.length > limits.maxHeaders * FIELD_STRIDE) return OTHER;
   let host: string | undefined;
   let length = -1;
   let close = false;

@@ -246,8 +246,8 @@ export class ResponseParser {
     let eol = at;
     while (buf[eol] !== 13) eol++;
     if (buf[eol + 1] !== 10 || !isStatusLine(buf, at, eol)) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', `invalid status line ${JSON.stringify(latin1(buf, at, Math.min(eol, at + 64)))}`);
-    const fields: number[] = [];
-    if (parseFieldLines(buf, eol + 2, end + 2, fields) < 0) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', 'invalid header line');
+    const fields = parseFieldLines(buf, eol + 2, end + 2);
+    if (fields === null) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', 'invalid header line');
     const status = (buf[at + 9]! - 48) * 100 + (buf[at + 10]! - 48) * 10 + (buf[at + 11]! - 48);
     const http10 = buf[at + 7] === 48;
     let length = -1;

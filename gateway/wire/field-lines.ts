@@ -20,31 +20,40 @@ export const VALUE_END = 3;
 /** What the reader made of the field (a code of its own: the request parser's `FieldKind`, 0 for any other). */
 export const KIND = 4;
 
+/** Where fields are parsed into before they are copied out at their exact size (parsing never yields: one is enough). */
+const scratch: number[] = [];
+
 /**
  * Parse the field lines of `buf` from `from` to `end` (the index of the empty line that ends the
- * head: every line before it ends in CRLF) into `out` (appended), with kind 0. Returns the number of
- * fields, or -1 when a line is not `token ":" field-value CRLF`.
+ * head: every line before it ends in CRLF) into a new list, kind 0 each; null when a line is not
+ * `token ":" field-value CRLF`. The list is made once, at its size: grown by pushes it cost a
+ * request about 700 bytes of copies.
  */
-export function parseFieldLines(buf: Uint8Array, from: number, end: number, out: number[]): number {
+export function parseFieldLines(buf: Uint8Array, from: number, end: number): number[] | null {
+  const out = scratch;
+  let n = 0;
   let i = from;
-  let count = 0;
   while (i < end) {
     const start = i;
     while (i < end && isTchar(buf[i]!)) i++;
-    if (i === start || i >= end || buf[i] !== 58) return -1;
+    if (i === start || i >= end || buf[i] !== 58) return null;
     const nameEnd = i++;
     while (i < end && isVchar(buf[i]!)) i++;
     // The line must end here, in CRLF (`end` is the empty line's CR: the last line's CRLF is before it).
-    if (i + 1 > end || buf[i] !== 13 || buf[i + 1] !== 10) return -1;
+    if (i + 1 > end || buf[i] !== 13 || buf[i + 1] !== 10) return null;
     let vs = nameEnd + 1;
     let ve = i;
     while (vs < ve && (buf[vs] === 32 || buf[vs] === 9)) vs++;
     while (ve > vs && (buf[ve - 1] === 32 || buf[ve - 1] === 9)) ve--;
-    out.push(start, nameEnd, vs, ve, 0);
-    count++;
+    out[n] = start;
+    out[n + 1] = nameEnd;
+    out[n + 2] = vs;
+    out[n + 3] = ve;
+    out[n + 4] = 0;
+    n += FIELD_STRIDE;
     i += 2;
   }
-  return count;
+  return out.slice(0, n);
 }
 
 /** Whether the bytes `buf[start, end)` are the field name `lower` (given in lower case), in any case. */
