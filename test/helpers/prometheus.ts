@@ -54,6 +54,12 @@ export interface Series {
   readonly value: number;
 }
 
+/** One series of a range query's answer: its labels and its points' values. */
+export interface RangeSeries {
+  readonly metric: Record<string, string>;
+  readonly values: readonly number[];
+}
+
 export interface AlertJson {
   labels: Record<string, string>;
   state: 'pending' | 'firing' | 'inactive';
@@ -72,6 +78,8 @@ export interface TestPrometheus {
   readonly url: string;
   /** An instant query: its series, or its error (Prometheus refused the query). */
   query(expr: string): Promise<{ series: Series[] } | { error: string }>;
+  /** A range query, as a Grafana time series panel sends it (`start`, `end` in ms): each series' points, or the error. */
+  queryRange(expr: string, start: number, end: number, stepSeconds: number): Promise<{ series: RangeSeries[] } | { error: string }>;
   /** Poll `expr` until `ok` holds of its series, or throw after `ms` with the last answer. */
   until(expr: string, ok: (series: Series[]) => boolean, ms: number, what?: string): Promise<Series[]>;
   /** Scrapes done of every target (`up` samples counted over the job's life). */
@@ -147,9 +155,16 @@ export async function startPrometheus(scrapes: readonly Scrape[], options: { rul
     if (r.data.resultType === 'scalar') return { series: [{ metric: {}, value: Number((r.data.result as [number, string])[1]) }] };
     return { series: (r.data.result as { metric: Record<string, string>; value?: [number, string] }[]).map((s) => ({ metric: s.metric, value: Number(s.value?.[1]) })) };
   };
+  const queryRange = async (expr: string, start: number, end: number, stepSeconds: number): Promise<{ series: RangeSeries[] } | { error: string }> => {
+    const params = new URLSearchParams({ query: expr, start: String(start / 1000), end: String(end / 1000), step: String(stepSeconds) });
+    const r = await api<{ result: { metric: Record<string, string>; values: [number, string][] }[] }>(`/api/v1/query_range?${params.toString()}`);
+    if (r.status !== 'success') return { error: r.error ?? r.status };
+    return { series: r.data.result.map((s) => ({ metric: s.metric, values: s.values.map(([, v]) => Number(v)) })) };
+  };
   return {
     url,
     query,
+    queryRange,
     async until(expr, ok, ms, what = expr) {
       const end = Date.now() + ms;
       for (;;) {

@@ -13,7 +13,8 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../gateway/config/parse.js';
 import { startGateway, type Gateway } from '../../../gateway/process/serve.js';
-import { startHttpBackend, type HttpBackend } from '../../fixtures/http-backend.js';
+import { type HttpBackend } from '../../fixtures/http-backend.js';
+import { banditModel } from '../../helpers/bandit.js';
 import { endpointSlice, seldonDeployment, startFakeKubeApi, tempDir, until, writeKubeconfig, type FakeKubeApi } from '../../fixtures/fake-kube-api.js';
 import { poll, startCli, type CliGateway } from '../../helpers/cli.js';
 import { sdep } from '../../helpers/gateway.js';
@@ -90,16 +91,6 @@ describe('seldon_gateway_route_weight', () => {
   });
 });
 
-/** A model that names itself in its answers (a bandit's feedback echoes the answer, with its token). */
-const namedModel = (name: string): Promise<HttpBackend> =>
-  startHttpBackend({
-    name,
-    handler: (req, res) => {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(req.url?.endsWith('/feedback') ? '{}' : JSON.stringify({ data: { names: [name], ndarray: [[1]] } }));
-    },
-  });
-
 interface RouteMember {
   deployment: string;
   predictor: string;
@@ -174,7 +165,7 @@ describe('seldon_gateway_route_weight under a rollout and a bandit', () => {
       ['rec', 'a'],
       ['rec', 'b'],
     ] as const) {
-      const m = await namedModel(pred);
+      const m = await banditModel(pred);
       models.push(m);
       resolve[`${dep}-${pred}.m:8000`] = m.port;
     }
