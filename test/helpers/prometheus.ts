@@ -82,8 +82,6 @@ export interface TestPrometheus {
   queryRange(expr: string, start: number, end: number, stepSeconds: number): Promise<{ series: RangeSeries[] } | { error: string }>;
   /** Poll `expr` until `ok` holds of its series, or throw after `ms` with the last answer. */
   until(expr: string, ok: (series: Series[]) => boolean, ms: number, what?: string): Promise<Series[]>;
-  /** Scrapes done of every target (`up` samples counted over the job's life). */
-  scrapes(): Promise<number>;
   alerts(): Promise<AlertJson[]>;
   rules(): Promise<RuleJson[]>;
   /** Everything the process wrote (its log). */
@@ -95,20 +93,22 @@ export interface TestPrometheus {
 export const JOB = 'seldon-gateway';
 
 /**
- * A `prometheus` scraping `scrapes` every second as job "seldon-gateway", with `rules` (a rule file's
- * groups) evaluated every second, in its own temp dir on a free port. Resolves once it answers.
+ * A `prometheus` scraping `scrapes` every second (a scrape may take as long) as job
+ * "seldon-gateway", with `rules` (a rule file's groups) evaluated every second, in its own temp dir
+ * on a free port. Resolves once it answers.
  */
 export async function startPrometheus(scrapes: readonly Scrape[], options: { rules?: readonly RuleGroup[] } = {}): Promise<TestPrometheus> {
   const dir = mkdtempSync(join(tmpdir(), 'sgw-prometheus-'));
+  const every = '1s';
   const scrapeConfigs = scrapes.map((s, i) => ({
     job_name: scrapes.length === 1 ? JOB : `${JOB}-${i}`,
-    scrape_interval: '1s',
-    scrape_timeout: '1s',
+    scrape_interval: every,
+    scrape_timeout: every,
     honor_labels: true,
     ...(s.token ? { authorization: { type: 'Bearer', credentials: s.token } } : {}),
     static_configs: [{ targets: [s.target], labels: { job: JOB, pod: `gateway-${i}`, namespace: 'seldon-system' } }],
   }));
-  const config: Record<string, unknown> = { global: { scrape_interval: '1s', evaluation_interval: '1s' }, scrape_configs: scrapeConfigs };
+  const config: Record<string, unknown> = { global: { scrape_interval: every, evaluation_interval: '1s' }, scrape_configs: scrapeConfigs };
   if (options.rules) {
     writeRuleFile(join(dir, 'rules.yaml'), options.rules);
     config.rule_files = [join(dir, 'rules.yaml')];
@@ -174,10 +174,6 @@ export async function startPrometheus(scrapes: readonly Scrape[], options: { rul
         if (Date.now() > end) throw new Error(`${what}: still ${JSON.stringify(r.series)} after ${ms} ms`);
         await sleep(250);
       }
-    },
-    async scrapes() {
-      const r = await query(`min(count_over_time(up{job="${JOB}"}[1h]))`);
-      return 'series' in r && r.series[0] ? r.series[0].value : 0;
     },
     alerts: async () => (await api<{ alerts: AlertJson[] }>('/api/v1/alerts')).data.alerts,
     rules: async () => (await api<{ groups: { rules: RuleJson[] }[] }>('/api/v1/rules')).data.groups.flatMap((g) => g.rules),
