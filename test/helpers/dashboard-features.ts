@@ -10,8 +10,9 @@
  * - `kube`: a fake Kubernetes API as its source, one deployment whose Service has two endpoints
  *   (one answering 503): ready endpoints, ejections, a relist after 410 Gone.
  *
- * Each `FEATURES` entry drives one feature; a driver that must be seen while it lasts (requests
- * held in flight, a sink that is down) holds it until Prometheus has scraped it (`seen`).
+ * Each of `features` drives one feature (`FEATURE_NAMES`, the names the dashboard test's table
+ * uses); a driver whose state must be seen while it lasts (requests held in flight, a sink that is
+ * down, an endpoint ejected) holds it until Prometheus has scraped it (`Watch.seen`).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
