@@ -13,9 +13,11 @@
  * fixed rate (open loop), gRPC with a few call loops (closed). Rounds interleave the builds; the
  * table shows medians and each build's ratio to the first. `--relay` adds the floor of a Node proxy,
  * the raw TCP relay (load/lib/relay-proxy.ts: each client connection piped to its own upstream
- * one, bytes unparsed), measured the same way: what Node's sockets allocate per request or call.
+ * one, bytes unparsed), measured the same way: what Node's sockets allocate per request or call;
+ * with it `--h2-relay` adds a minimal node:http2 proxy (load/lib/h2-relay-proxy.ts): what node:http2
+ * itself allocates per gRPC call (its REST row is the relay's again).
  *
- *   npm run build && npx vite-node load/alloc-bench.ts [--main /old/dist/gateway/main.js,dist/gateway/main.js] [--relay] [--rate 1000] [--seconds 5] [--rounds 3]
+ *   npm run build && npx vite-node load/alloc-bench.ts [--main /old/dist/gateway/main.js,dist/gateway/main.js] [--relay [--h2-relay]] [--rate 1000] [--seconds 5] [--rounds 3]
  */
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -114,6 +116,7 @@ async function main(): Promise<void> {
     options: {
       main: { type: 'string', default: GATEWAY_MAIN },
       relay: { type: 'boolean', default: false },
+      'h2-relay': { type: 'boolean', default: false },
       rate: { type: 'string', default: '1000' },
       seconds: { type: 'string', default: '5' },
       rounds: { type: 'string', default: '3' },
@@ -148,10 +151,10 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   const measures = (): { rest: Measure; grpc: Measure } => ({ rest: { bytes: [], cpuUs: [], gcUs: [], failed: [] }, grpc: { bytes: [], cpuUs: [], gcUs: [], failed: [] } });
   if (values.relay) {
-    const relay = async (name: string, upstream: number): Promise<Subject & { stop: () => Promise<void> }> => {
+    const relay = async (name: string, upstream: number, script = 'relay-proxy'): Promise<Subject & { stop: () => Promise<void> }> => {
       const port = await freePort();
       const logFile = join(dir, `${name}.log`);
-      const s = startServer(name, logFile, undefined, [process.execPath, '--trace-gc-nvp', '--max-semi-space-size=1', ...nodeScript(LIB, 'relay-proxy')], {
+      const s = startServer(name, logFile, undefined, [process.execPath, '--trace-gc-nvp', '--max-semi-space-size=1', ...nodeScript(LIB, script)], {
         BENCH_PORT: String(port),
         BENCH_UPSTREAM_PORT: String(upstream),
       });
@@ -168,6 +171,18 @@ async function main(): Promise<void> {
       ...measures(),
       stop: async () => (await r.stop(), await g.stop()),
     });
+    if (values['h2-relay']) {
+      // node:http2's own part of a gRPC call: a server stream and a client stream, nothing else (load/lib/h2-relay-proxy.ts).
+      const h = await relay('h2-relay', grpcModel.port, 'h2-relay-proxy');
+      rows.push({
+        main: 'h2 relay (node:http2 frames relayed: load/lib/h2-relay-proxy.ts)',
+        restSubject: r,
+        grpcSubject: h,
+        clients: [0, 1].map(() => seldonClient(`127.0.0.1:${h.port}`)),
+        ...measures(),
+        stop: () => h.stop(),
+      });
+    }
   }
   for (const [i, main] of mains.entries()) {
     const logFile = join(dir, `gateway-${i}.log`);

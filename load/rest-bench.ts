@@ -58,6 +58,8 @@ import { buildInfo, GATEWAY_MAIN, metricsText, nodeVersion, restUpstreams, start
 import { freePort, postStatus } from './lib/http.js';
 import { measure, type Sample, type Target } from './lib/measure.js';
 import { backendConf, nginxBinary, proxyConf, startNginx } from './lib/nginx.js';
+import { haproxyBinary, startHaproxyProxy } from './lib/haproxy.js';
+import { caddyBinary, startCaddyProxy } from './lib/caddy.js';
 import { CLK_TCK } from './lib/proc.js';
 import { profileGateway } from './lib/profile.js';
 import { numberSetting } from './lib/options.js';
@@ -141,6 +143,16 @@ async function main(): Promise<void> {
     const port = await freePort();
     const s = await startNginx('proxy-nginx', SERVER_CPU, proxyConf(join(tmp, 'proxy-nginx'), port, backendPort, { accessLog: ACCESS_LOG }), answers(port));
     targets.push({ key: 'nginx', label: 'nginx proxy (1 worker, keepalive 64)', url: url(port), proxyPid: s.pid });
+  }
+  if (TARGETS.has('haproxy') && haproxyBinary()) {
+    const port = await freePort();
+    const s = await startHaproxyProxy(join(tmp, 'proxy-haproxy'), port, backendPort, SERVER_CPU, answers(port), ACCESS_LOG);
+    targets.push({ key: 'haproxy', label: 'haproxy 2.6 proxy (1 thread, http-reuse always)', url: url(port), proxyPid: s.pid });
+  }
+  if (TARGETS.has('caddy') && caddyBinary()) {
+    const port = await freePort();
+    const s = await startCaddyProxy(join(tmp, 'proxy-caddy'), port, backendPort, SERVER_CPU, answers(port), ACCESS_LOG);
+    targets.push({ key: 'caddy', label: 'Caddy 2.6 reverse_proxy (Go, GOMAXPROCS=1)', url: url(port), proxyPid: s.pid });
   }
   if (nginx && TARGETS.has('nginx-shadow')) {
     const port = await freePort();

@@ -29,6 +29,8 @@ const BACKSLASH = 92;
 const DOT = 46;
 const PERCENT = 37;
 const NO_MIRRORS: readonly Mirror[] = [];
+/** Where a path's `/` are (matchRest's scratch: matching never yields, so one is enough). */
+const slashes: number[] = [];
 
 function notRouted(status: number, reason: NotRouted['reason'], info: string): NotRouted {
   return { ok: false, status, reason, info };
@@ -149,10 +151,16 @@ function prefixCandidates(index: ReadonlyMap<string, readonly RouteGroup[]>, odd
 
 function matchRest(table: RouteTable, req: RouteRequest, path: string, query: string, picker: Picker, eligible?: (b: Backend) => boolean): Decision {
   if (table.restOddPrefixLengths.length === 0 && table.restRegex.length === 0) {
-    // The common case: generated routes only, every prefix ends in `/`.
-    for (let i = path.length - 1; i >= 0; i--) {
-      if (path.charCodeAt(i) !== SLASH) continue;
-      const groups = table.restByPrefix.get(path.slice(0, i + 1));
+    // The common case: generated routes only, every prefix ends in `/`. The path is cut only where
+    // a prefix could end (after as many `/` as some prefix has), longest first.
+    const depths = table.restPrefixDepths;
+    const max = depths.length > 0 ? depths[0]! : 0;
+    let found = 0;
+    for (let i = 0; i < path.length && found < max; i++) if (path.charCodeAt(i) === SLASH) slashes[found++] = i;
+    for (let j = 0; j < depths.length; j++) {
+      const depth = depths[j]!;
+      if (depth > found) continue;
+      const groups = table.restByPrefix.get(path.slice(0, slashes[depth - 1]! + 1));
       if (!groups) continue;
       const d = decide(groups, req, path, query, picker, eligible);
       if (d) return d;

@@ -86,6 +86,9 @@ export class TableBuilder {
   };
   private readonly grpcNamespacesSnapshots = new Snapshots(this.grpcNamespaces);
   private restOdd: readonly number[] = [];
+  /** `/`-terminated REST prefixes by how many `/` they have (the table's `restPrefixDepths`). */
+  private readonly restDepthCounts = new Map<number, number>();
+  private restDepths: readonly number[] = [];
   private grpcOdd: readonly number[] = [];
   /** seldon value → namespaces that may have a generated gRPC route for it (pruned on refresh). */
   private readonly namespacesBySeldon = new Map<string, Set<string>>();
@@ -248,6 +251,16 @@ export class TableBuilder {
   }
 
   /** Rebuild what changed and return a new immutable table. */
+  /** A `/`-terminated REST prefix came (+1) or went (-1); true when a depth appeared or left. */
+  private countDepth(prefix: string, by: 1 | -1): boolean {
+    let depth = 0;
+    for (let i = 0; i < prefix.length; i++) if (prefix.charCodeAt(i) === 47) depth++;
+    const n = (this.restDepthCounts.get(depth) ?? 0) + by;
+    if (n <= 0) this.restDepthCounts.delete(depth);
+    else this.restDepthCounts.set(depth, n);
+    return n === 0 || (n === 1 && by === 1);
+  }
+
   build(): RouteTable {
     const touchedIndex = { restByPrefix: new Set<string>(), grpcByPrefix: new Set<string>(), grpcByIdentity: new Set<string>() };
     const touchedSeldon = new Set<string>();
@@ -311,17 +324,21 @@ export class TableBuilder {
     this.dirtyGroups.clear();
 
     const oddTouched = { restByPrefix: false, grpcByPrefix: false, grpcByIdentity: false };
+    let depthsTouched = false;
     for (const map of ['restByPrefix', 'grpcByPrefix', 'grpcByIdentity'] as const) {
       for (const k of touchedIndex[map]) {
         const keys = this.indexKeys[map].get(k);
+        const had = this[map].has(k);
         if (!keys) this[map].delete(k);
         else this[map].set(k, [...keys].map((gk) => this.groups.get(gk)!).sort(comparePrecedence));
+        if (map === 'restByPrefix' && had !== (keys !== undefined) && k.endsWith('/')) depthsTouched = this.countDepth(k, keys !== undefined ? 1 : -1) || depthsTouched;
         this.snapshots[map].touch(k);
         if (!k.endsWith('/')) oddTouched[map] = true;
       }
     }
     // Odd (not `/`-terminated) prefixes come only from custom Mappings: recount only when one changed.
     if (oddTouched.restByPrefix) this.restOdd = oddLengths(this.restByPrefix.keys());
+    if (depthsTouched) this.restDepths = [...this.restDepthCounts.keys()].sort((a, b) => b - a);
     if (oddTouched.grpcByPrefix) this.grpcOdd = oddLengths(this.grpcByPrefix.keys());
     if (regexTouched) {
       const regex = [...this.groups.values()].filter((g) => g.path.kind === 'regex' && !g.grpcIdentity).sort(comparePrecedence);
@@ -349,6 +366,7 @@ export class TableBuilder {
       options: this.options,
       restByPrefix: this.snapshots.restByPrefix.snapshot(),
       restOddPrefixLengths: this.restOdd,
+      restPrefixDepths: this.restDepths,
       restRegex: this.restRegex,
       grpcByIdentity: this.snapshots.grpcByIdentity.snapshot(),
       grpcNamespaces: this.grpcNamespacesSnapshots.snapshot(),

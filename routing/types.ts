@@ -343,6 +343,11 @@ export interface RouteTable {
   readonly restByPrefix: ReadonlyMap<string, readonly RouteGroup[]>;
   /** Distinct lengths of REST prefixes that do not end in `/`, descending (rare: custom Mappings). */
   readonly restOddPrefixLengths: readonly number[];
+  /**
+   * How many `/` the `/`-terminated REST prefixes have, each count once, descending: a path is cut
+   * only where a prefix of the index could end (generated routes: `/seldon/<ns>/<name>/`, 4).
+   */
+  readonly restPrefixDepths: readonly number[];
   /** REST regex groups in precedence order. */
   readonly restRegex: readonly RouteGroup[];
   /** Generated gRPC groups by `namespace\0seldon`, in precedence order. */

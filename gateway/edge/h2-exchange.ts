@@ -18,6 +18,10 @@ import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:ht
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { RestRequest, RestResponse } from './rest-exchange.js';
+import { rawHeaderValue, type ForwardInfo } from './http-headers.js';
+import { UpstreamFields } from './upstream-fields.js';
+import type { AnswerFields } from './answer-fields.js';
+import { headerText } from '../observe/request-tap.js';
 
 // Node's compatibility API takes the flat [name, value, …] form of writeHead's headers too, as
 // ServerResponse's does; the types say objects only.
@@ -130,6 +134,18 @@ export class H2Request extends http2.Http2ServerRequest implements RestRequest {
     return this;
   }
 
+  header(name: string): string | undefined {
+    return rawHeaderValue(this.rawHeaders, name);
+  }
+
+  field(name: string): string | undefined {
+    return headerText(this.headers[name]);
+  }
+
+  upstreamFields(info: ForwardInfo): UpstreamFields {
+    return UpstreamFields.ofList(this.rawHeaders, info);
+  }
+
   /**
    * The body's end, as the stream reports it. A stream closed by a reset also ends its readable
    * side: that is not the end of the body, and is never passed on as one (the request is
@@ -203,6 +219,11 @@ export class H2Response extends http2.Http2ServerResponse implements RestRespons
       for (const name of this.getHeaderNames()) this.removeHeader(name);
       throw err;
     }
+  }
+
+  /** HTTP/2 has no reason phrase: the fields alone. */
+  writeAnswerHead(status: number, fields: AnswerFields): this {
+    return this.writeHead(status, fields.list());
   }
 
   /** A gateway-made answer's body length: its Content-Length (writeHead sets its fields on the response). */

@@ -5,8 +5,8 @@
  * events and its corked writes) cost as much CPU per proxied request as all of the gateway's own
  * work together (load/README.md, "The public side is the lever left"). The lane reads a request
  * head with a strict parser (edge/http1-request.ts), takes the whole body from the socket's
- * reads, hands the proxy a `LaneRequest` and a `LaneResponse` (its adapter of the REST exchange,
- * edge/rest-exchange.ts) in place of Node's two objects, and writes each answer in one socket write
+ * reads, hands the proxy a `LaneExchange` (its adapter of the REST exchange, edge/rest-exchange.ts:
+ * the request and its answer in one object) in place of Node's two objects, and writes each answer in one socket write
  * when it can.
  *
  * What it serves, and what it leaves: it takes a connection from the listener and serves its
@@ -27,7 +27,7 @@
 import type { Socket } from 'node:net';
 import { Deadline } from './deadline.js';
 import { MORE, OTHER, parseRequestHead, type HeadLimits } from './http1-request.js';
-import { LaneRequest, LaneResponse, type LaneOwner } from './lane-exchange.js';
+import { LaneExchange, type LaneOwner } from './lane-exchange.js';
 import { lingeringClose } from './lingering-close.js';
 
 export interface LaneOptions extends HeadLimits {
@@ -48,7 +48,7 @@ export interface LaneOptions extends HeadLimits {
 }
 
 /** Serves one request the lane read. */
-export type LaneHandler = (req: LaneRequest, res: LaneResponse) => void;
+export type LaneHandler = (req: LaneExchange, res: LaneExchange) => void;
 
 /** Why a connection went to `node:http` (seldon_gateway_http1_handoffs_total). */
 export type HandOffReason = 'request_shape' | 'large_body' | 'gateway_route';
@@ -69,7 +69,7 @@ class LaneConnection implements LaneOwner {
   /** Bytes read and not yet served, from `at`. */
   private buf: Buffer | null = null;
   private at = 0;
-  private res: LaneResponse | undefined;
+  private res: LaneExchange | undefined;
   private wait = Wait.Idle;
   /** When the request being received started (its first byte), in performance.now() ms. */
   private started = 0;
@@ -124,7 +124,7 @@ class LaneConnection implements LaneOwner {
       this.deadline.set(this.lane.options.headerTimeoutMs);
     }
     const options = this.lane.options;
-    const head = parseRequestHead(buf, this.at, options);
+    const head = parseRequestHead(buf, this.at, options, LaneExchange);
     if (head === MORE) return;
     if (head === OTHER) return this.handOff('request_shape');
     if (head.contentLength > options.maxBodyBytes) return this.handOff('large_body');
@@ -143,13 +143,13 @@ class LaneConnection implements LaneOwner {
     else this.at = end;
     this.wait = Wait.Serving;
     this.deadline.stop();
-    const res = new LaneResponse(this, head.close);
-    this.res = res;
-    handler(new LaneRequest(head, body, this.socket), res);
+    const x = head.serve(this, body);
+    this.res = x;
+    handler(x, x);
   }
 
   /** The answer in flight ended: close the connection, or go on to the next request. */
-  answered(res: LaneResponse): void {
+  answered(res: LaneExchange): void {
     if (this.res !== res) return;
     this.res = undefined;
     if (res.last) {

@@ -7,7 +7,7 @@
  * request it takes is one that `node:http` would read the same way (a subset of what it accepts):
  * - request line `METHOD SP origin-form SP HTTP/1.1` with GET, POST, PUT, PATCH, DELETE or
  *   OPTIONS, and a target of RFC 3986 path and query characters only;
- * - header lines as the upstream parser reads them (wire/http1-syntax.ts: token names, no
+ * - header lines as the upstream parser reads them (wire/field-lines.ts: token names, no
  *   controls but HTAB in values, CRLF only: no obs-fold, no bare LF, no space before the colon);
  * - exactly one Host; at most one Content-Length, of digits; no Transfer-Encoding, Expect or
  *   Upgrade, nor a framing field's look-alike with `_` (http1-syntax.ts `FRAMING_LOOKALIKE`);
@@ -20,24 +20,88 @@
  * - within the head byte and header count limits the `node:http` server has (over them it is
  *   `node:http` that answers 431).
  *
+ * The head is read in one pass over its bytes into offsets (wire/field-lines.ts): the target and the
+ * Host are the only strings made; each field is given its kind (`*_FIELD`), what the proxy does
+ * with it on the way to the model (edge/upstream-fields.ts), so nothing compares names again.
+ *
  * test/gateway/edge/http1-lane.test.ts checks that subset against llhttp itself, on seeded random heads.
  */
-import { headEnd, headerLines, TOKEN, trimOws } from '../wire/http1-syntax.js';
+import { FIELD_STRIDE, KIND, NAME_END, NAME_START, VALUE_END, VALUE_START, fieldPairs, latin1, nameIs, parseFieldLines } from '../wire/field-lines.js';
+import { headEnd, isTchar } from '../wire/http1-syntax.js';
 
-export interface RequestHead {
-  readonly method: string;
-  /** The request target (origin-form), as sent. */
-  readonly target: string;
+/*
+ * What a field of a request is to the proxy (the kind slot of its field list, wire/field-lines.ts KIND);
+ * the lane's kinds double as bits of `RequestHead.kinds`.
+ */
+/** End to end: forwarded as it came. */
+export const OTHER_FIELD = 0;
+export const HOST_FIELD = 1;
+export const CONTENT_LENGTH_FIELD = 2;
+/** Connection, Proxy-Connection: read here, never forwarded. */
+export const CONNECTION_FIELD = 3;
+/** Hop-by-hop (RFC 9110 §7.6.1), or a field the gateway sets itself (`x-envoy-*`, `x-seldon-predictor`): never forwarded. */
+export const DROPPED_FIELD = 4;
+/** X-Forwarded-For: kept from a trusted proxy (the peer appended), else replaced. */
+export const FORWARDED_FOR_FIELD = 5;
+/** X-Forwarded-Proto: kept from a trusted proxy, else replaced; never forwarded where it stands. */
+export const FORWARDED_PROTO_FIELD = 6;
+/** X-Request-Id: the client's, forwarded (the gateway makes one when there is none). */
+export const REQUEST_ID_FIELD = 7;
+/** Authorization: dropped when the gate took it as the gateway's own credential. */
+export const AUTHORIZATION_FIELD = 8;
+
+/** A request head the lane took: the request line's parts and its fields as offsets over `buf`. */
+export class RequestHead {
+  /** The fields as `[name, value, …]` strings, made when first read (the hot path reads them by offset). */
+  private pairs: string[] | undefined;
+
+  constructor(
+    readonly method: string,
+    /** The request target (origin-form), as sent. */
+    readonly target: string,
+    /** The bytes the head is in (from its first byte, `start`). */
+    readonly buf: Buffer,
+    readonly start: number,
+    /** FIELD_STRIDE numbers per field (wire/field-lines.ts), its kind one of the `*_FIELD` codes. */
+    readonly fields: number[],
+    /** The Host header (exactly one: the parser says so). */
+    readonly host: string,
+    /** Bytes from the request line to the empty line, both included. */
+    readonly size: number,
+    /** The body's length in bytes (0: no body). */
+    readonly contentLength: number,
+    /** The client asked for the connection to close after this exchange. */
+    readonly close: boolean,
+    /** A Connection field lists other fields (hop-by-hop for this request): the proxy drops those too. */
+    readonly listsFields: boolean,
+    /** The kinds the fields have, one bit per kind. */
+    readonly kinds: number,
+  ) {}
+
   /** `[name, value, …]` as received (names in their case, values without surrounding whitespace). */
-  readonly rawHeaders: string[];
-  readonly host: string;
-  /** Bytes from the request line to the empty line, both included. */
-  readonly size: number;
-  /** The body's length in bytes (0: no body). */
-  readonly contentLength: number;
-  /** The client asked for the connection to close after this exchange. */
-  readonly close: boolean;
+  get rawHeaders(): string[] {
+    return (this.pairs ??= fieldPairs(this.buf, this.fields));
+  }
+
+  /**
+   * The values of every field named `name` (lower case) joined with `,`, as routing reads a header
+   * (routing/types.ts HeaderGetter); undefined when there is none. Only the value is made a string.
+   */
+  header(name: string): string | undefined {
+    const f = this.fields;
+    const buf = this.buf;
+    let value: string | undefined;
+    for (let i = 0; i < f.length; i += FIELD_STRIDE) {
+      if (f[i + NAME_END]! - f[i + NAME_START]! !== name.length || !nameIs(buf, f[i + NAME_START]!, f[i + NAME_END]!, name)) continue;
+      const v = latin1(buf, f[i + VALUE_START]!, f[i + VALUE_END]!);
+      value = value === undefined ? v : `${value},${v}`;
+    }
+    return value;
+  }
 }
+
+/** What a head is made as: `RequestHead`, or the lane's exchange, which is one (edge/lane-exchange.ts). */
+export type HeadClass<H extends RequestHead> = new (...args: ConstructorParameters<typeof RequestHead>) => H;
 
 export interface HeadLimits {
   /** The largest head, request line and headers (--max-header-bytes). */
@@ -52,98 +116,186 @@ export const MORE = 'more';
 export const OTHER = 'other';
 
 const REQUEST_LINE = /^(GET|POST|PUT|PATCH|DELETE|OPTIONS) (\/[-A-Za-z0-9._~!$&'()*+,;=:@/?%]*) HTTP\/1\.1$/;
-const DIGITS = /^\d{1,15}$/;
-/** A framing field's line with an HTAB in its value (see the header: llhttp versions read it differently). */
-const FRAMING_TAB = /(?:^|\n)(?:content-length|connection|proxy-connection):[^\r]*\t/i;
 
-/** The characters of a target REQUEST_LINE takes (RFC 3986 path and query), by character code. */
-const TARGET_CHAR = new Uint8Array(128);
+/** The characters of a target REQUEST_LINE takes (RFC 3986 path and query), by byte. */
+const TARGET_CHAR = new Uint8Array(256);
 for (const c of "-._~!$&'()*+,;=:@/?%") TARGET_CHAR[c.charCodeAt(0)] = 1;
 for (let c = 48; c <= 57; c++) TARGET_CHAR[c] = 1;
 for (let c = 65; c <= 90; c++) TARGET_CHAR[c] = TARGET_CHAR[c + 32] = 1;
 
+/** Whether `buf` has `text` at `at`. */
+function bytesAre(buf: Uint8Array, at: number, text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (buf[at + i] !== text.charCodeAt(i)) return false;
+  return true;
+}
+
 /** The method of a request line REQUEST_LINE takes, by the position of its first space (its length); undefined: none. */
-function methodOf(text: string, sp: number): string | undefined {
-  switch (sp) {
+function methodOf(buf: Uint8Array, at: number, length: number): string | undefined {
+  switch (length) {
     case 3:
-      return text.startsWith('GET') ? 'GET' : text.startsWith('PUT') ? 'PUT' : undefined;
+      return bytesAre(buf, at, 'GET') ? 'GET' : bytesAre(buf, at, 'PUT') ? 'PUT' : undefined;
     case 4:
-      return text.startsWith('POST') ? 'POST' : undefined;
+      return bytesAre(buf, at, 'POST') ? 'POST' : undefined;
     case 5:
-      return text.startsWith('PATCH') ? 'PATCH' : undefined;
+      return bytesAre(buf, at, 'PATCH') ? 'PATCH' : undefined;
     case 6:
-      return text.startsWith('DELETE') ? 'DELETE' : undefined;
+      return bytesAre(buf, at, 'DELETE') ? 'DELETE' : undefined;
     case 7:
-      return text.startsWith('OPTIONS') ? 'OPTIONS' : undefined;
+      return bytesAre(buf, at, 'OPTIONS') ? 'OPTIONS' : undefined;
     default:
       return undefined;
   }
 }
 
+/** Whether the field line whose name ends at `nameEnd` has an HTAB anywhere in its value (to its CR). */
+function tabInValue(buf: Uint8Array, nameEnd: number): boolean {
+  for (let i = nameEnd + 1; buf[i] !== 13; i++) if (buf[i] === 9) return true;
+  return false;
+}
+
+/** A Content-Length value of 1 to 15 digits as a number; -1 otherwise. */
+function digits(buf: Uint8Array, start: number, end: number): number {
+  const n = end - start;
+  if (n < 1 || n > 15) return -1;
+  let v = 0;
+  for (let i = start; i < end; i++) {
+    const c = buf[i]!;
+    if (c < 48 || c > 57) return -1;
+    v = v * 10 + (c - 48);
+  }
+  return v;
+}
+
+/** Connection options: whether they say close, and whether they name other fields; null when one is not a token. */
+function connectionOptions(buf: Uint8Array, start: number, end: number): number | null {
+  let out = 0;
+  let i = start;
+  while (i <= end) {
+    // One comma-separated element, without the whitespace around it.
+    let s = i;
+    while (s < end && (buf[s] === 32 || buf[s] === 9)) s++;
+    let e = s;
+    while (e < end && buf[e] !== 44) e++;
+    const next = e + 1;
+    while (e > s && (buf[e - 1] === 32 || buf[e - 1] === 9)) e--;
+    if (e > s) {
+      for (let j = s; j < e; j++) if (!isTchar(buf[j]!)) return null;
+      if (nameIs(buf, s, e, 'close')) out |= CLOSES;
+      else if (!nameIs(buf, s, e, 'keep-alive')) out |= LISTS;
+    }
+    i = next;
+  }
+  return out;
+}
+const CLOSES = 1;
+const LISTS = 2;
+
 /**
- * Parse the request head starting at `at` in `buf`. The request line is read by hand (REQUEST_LINE's
- * grammar, which `incomplete` still uses) and the header lines in one pass (http1-syntax.ts
- * headerLines): no match arrays or block copy, and the method is the constant string.
+ * What a field is to the proxy, by its name (lengths first: most names decide nothing); OTHER for a
+ * field the lane does not take (framing the lane leaves to `node:http`).
  */
-export function parseRequestHead(buf: Buffer, at: number, limits: HeadLimits): RequestHead | typeof MORE | typeof OTHER {
+function kindOf(buf: Uint8Array, s: number, e: number): number {
+  switch (e - s) {
+    case 2:
+      return nameIs(buf, s, e, 'te') ? DROPPED_FIELD : OTHER_FIELD;
+    case 4:
+      return nameIs(buf, s, e, 'host') ? HOST_FIELD : OTHER_FIELD;
+    case 6:
+      return nameIs(buf, s, e, 'expect') ? REFUSED : OTHER_FIELD;
+    case 7:
+      return nameIs(buf, s, e, 'upgrade') ? REFUSED : nameIs(buf, s, e, 'trailer') ? DROPPED_FIELD : OTHER_FIELD;
+    case 10:
+      return nameIs(buf, s, e, 'connection') ? CONNECTION_FIELD : nameIs(buf, s, e, 'keep-alive') ? DROPPED_FIELD : OTHER_FIELD;
+    case 12:
+      return nameIs(buf, s, e, 'x-request-id') ? REQUEST_ID_FIELD : envoy(buf, s, e);
+    case 13:
+      return nameIs(buf, s, e, 'authorization') ? AUTHORIZATION_FIELD : envoy(buf, s, e);
+    case 14:
+      // Content_Length: refused by the edge checks (FRAMING_LOOKALIKE): `node:http` answers it.
+      return nameIs(buf, s, e, 'content-length') ? CONTENT_LENGTH_FIELD : nameIs(buf, s, e, 'content_length') ? REFUSED : envoy(buf, s, e);
+    case 15:
+      return nameIs(buf, s, e, 'x-forwarded-for') ? FORWARDED_FOR_FIELD : envoy(buf, s, e);
+    case 16:
+      return nameIs(buf, s, e, 'proxy-connection') ? CONNECTION_FIELD : envoy(buf, s, e);
+    case 17:
+      if (nameIs(buf, s, e, 'transfer-encoding') || nameIs(buf, s, e, 'transfer_encoding')) return REFUSED;
+      return nameIs(buf, s, e, 'x-forwarded-proto') ? FORWARDED_PROTO_FIELD : envoy(buf, s, e);
+    case 18:
+      return nameIs(buf, s, e, 'x-seldon-predictor') || nameIs(buf, s, e, 'proxy-authenticate') ? DROPPED_FIELD : envoy(buf, s, e);
+    case 19:
+      return nameIs(buf, s, e, 'proxy-authorization') ? DROPPED_FIELD : envoy(buf, s, e);
+    default:
+      return envoy(buf, s, e);
+  }
+}
+const REFUSED = -1;
+
+/** `x-envoy-*` (any case): the gateway's own, never taken from a client. */
+function envoy(buf: Uint8Array, s: number, e: number): number {
+  return e - s > 8 && (buf[s]! | 0x20) === 120 && buf[s + 1] === 45 && nameIs(buf, s + 2, s + 8, 'envoy-') ? DROPPED_FIELD : OTHER_FIELD;
+}
+
+/**
+ * Parse the request head starting at `at` in `buf`: the request line by hand (REQUEST_LINE's
+ * grammar, which `incomplete` still uses) and the header lines in one pass over the bytes
+ * (wire/field-lines.ts), each given its kind.
+ */
+export function parseRequestHead<H extends RequestHead = RequestHead>(buf: Buffer, at: number, limits: HeadLimits, Head: HeadClass<H> = RequestHead as HeadClass<H>): H | typeof MORE | typeof OTHER {
   const end = headEnd(buf, at);
   if (end < 0) return incomplete(buf, at, limits);
   const size = end + 4 - at;
   if (size > limits.maxHeadBytes) return OTHER;
-  const text = buf.toString('latin1', at, end + 2);
-  const eol = text.indexOf('\r\n');
-  const sp = text.indexOf(' ');
-  const method = sp > 0 && sp < eol ? methodOf(text, sp) : undefined;
+  let eol = at;
+  while (buf[eol] !== 13) eol++;
+  // A bare CR in the request line: not the shape.
+  if (buf[eol + 1] !== 10) return OTHER;
+  let sp = at;
+  while (sp < eol && buf[sp] !== 32) sp++;
+  const method = sp < eol ? methodOf(buf, at, sp - at) : undefined;
   // `METHOD SP /target SP HTTP/1.1`: the target runs to the last 9 characters.
   const targetEnd = eol - 9;
-  if (method === undefined || targetEnd <= sp + 1 || text.charCodeAt(sp + 1) !== 47 || !text.startsWith(' HTTP/1.1', targetEnd)) return OTHER;
-  for (let i = sp + 2; i < targetEnd; i++) {
-    const c = text.charCodeAt(i);
-    if (c >= 128 || TARGET_CHAR[c] !== 1) return OTHER;
-  }
-  const rawHeaders = headerLines(text, eol + 2);
-  if (rawHeaders === null) return OTHER;
-  if (text.includes('\t', eol) && FRAMING_TAB.test(text.slice(eol + 2))) return OTHER;
-  if (rawHeaders.length / 2 > limits.maxHeaders) return OTHER;
+  if (method === undefined || targetEnd <= sp + 1 || buf[sp + 1] !== 47 || !bytesAre(buf, targetEnd, ' HTTP/1.1')) return OTHER;
+  for (let i = sp + 2; i < targetEnd; i++) if (TARGET_CHAR[buf[i]!] !== 1) return OTHER;
+  const fields = parseFieldLines(buf, eol + 2, end + 2);
+  if (fields === null || fields.length > limits.maxHeaders * FIELD_STRIDE) return OTHER;
   let host: string | undefined;
   let length = -1;
   let close = false;
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i]!;
-    const value = rawHeaders[i + 1]!;
-    const n = name.length;
-    // Only the names that decide anything are looked at (by length first).
-    if (n !== 4 && n !== 6 && n !== 7 && n !== 10 && n !== 14 && n !== 16 && n !== 17) continue;
-    switch (name.toLowerCase()) {
-      case 'host':
+  let lists = false;
+  let kinds = 0;
+  for (let i = 0; i < fields.length; i += FIELD_STRIDE) {
+    const s = fields[i + NAME_START]!;
+    const e = fields[i + NAME_END]!;
+    const kind = kindOf(buf, s, e);
+    if (kind === OTHER_FIELD) continue;
+    if (kind === REFUSED) return OTHER;
+    fields[i + KIND] = kind;
+    kinds |= 1 << kind;
+    const vs = fields[i + VALUE_START]!;
+    const ve = fields[i + VALUE_END]!;
+    switch (kind) {
+      case HOST_FIELD:
         if (host !== undefined) return OTHER;
-        host = value;
+        host = latin1(buf, vs, ve);
         break;
-      case 'content-length':
-        if (length >= 0 || !DIGITS.test(value)) return OTHER;
-        length = Number(value);
+      case CONTENT_LENGTH_FIELD:
+        if (length >= 0 || tabInValue(buf, e)) return OTHER;
+        length = digits(buf, vs, ve);
+        if (length < 0) return OTHER;
         break;
-      case 'connection':
-      case 'proxy-connection': {
-        // Other options name hop-by-hop fields, which the proxy drops (edge/http-headers.ts).
-        for (const token of value.toLowerCase().split(',')) {
-          const t = trimOws(token, 0, token.length);
-          if (t === 'close') close = true;
-          else if (t !== '' && !TOKEN.test(t)) return OTHER;
-        }
+      case CONNECTION_FIELD: {
+        // Other options name hop-by-hop fields, which the proxy drops (edge/upstream-fields.ts).
+        if (tabInValue(buf, e)) return OTHER;
+        const o = connectionOptions(buf, vs, ve);
+        if (o === null) return OTHER;
+        if ((o & CLOSES) !== 0) close = true;
+        if ((o & LISTS) !== 0) lists = true;
         break;
       }
-      case 'transfer-encoding':
-      case 'expect':
-      case 'upgrade':
-      // Refused by the edge checks (FRAMING_LOOKALIKE): `node:http` answers them.
-      case 'content_length':
-      case 'transfer_encoding':
-        return OTHER;
     }
   }
   if (host === undefined) return OTHER;
-  return { method, target: text.slice(sp + 1, targetEnd), rawHeaders, host, size, contentLength: length < 0 ? 0 : length, close };
+  return new Head(method, latin1(buf, sp + 1, targetEnd), buf, at, fields, host, size, length < 0 ? 0 : length, close, lists, kinds);
 }
 
 /**

@@ -7,8 +7,13 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { STATUS_CODES } from '../wire/node-http.js';
 import type { Socket } from 'node:net';
 import type { RestRequest, RestResponse } from './rest-exchange.js';
-import type { RequestHead } from './http1-request.js';
+import { RequestHead } from './http1-request.js';
+import type { ForwardInfo } from './http-headers.js';
+import { UpstreamFields } from './upstream-fields.js';
+import { headerText } from '../observe/request-tap.js';
 import { lists, NOT_VALUE_CHAR, putLatin1 as put, TOKEN } from '../wire/http1-syntax.js';
+import { FIELD_STRIDE, NAME_END, NAME_START, VALUE_END, VALUE_START, copyRange, latin1, nameIs } from '../wire/field-lines.js';
+import type { AnswerFields } from './answer-fields.js';
 
 /** What an answer needs of its connection (edge/http1-lane.ts). */
 export interface LaneOwner {
@@ -18,7 +23,7 @@ export interface LaneOwner {
   /** The server is shutting down: answers close their connections. */
   readonly closing: boolean;
   /** The answer in flight ended. */
-  answered(res: LaneResponse): void;
+  answered(res: LaneExchange): void;
 }
 
 /**
@@ -46,51 +51,11 @@ const FIRST_ONLY = new Set([
   'user-agent',
 ]);
 
-/** A request the lane read: its head as parsed and its whole body. */
-export class LaneRequest implements RestRequest {
-  readonly httpVersion = '1.1';
-  readonly httpVersionMajor = 1;
-  readonly httpVersionMinor = 1;
-  /** The body arrived whole before the request was served. */
-  readonly complete = true;
-  readonly method: string;
-  readonly url: string;
-  readonly rawHeaders: string[];
-  /** The Host header (exactly one: the parser says so). */
-  readonly host: string;
-  private built: IncomingHttpHeaders | undefined;
-
-  constructor(
-    head: RequestHead,
-    /** The body (null: none). */
-    readonly body: Buffer | null,
-    readonly socket: Socket,
-  ) {
-    this.method = head.method;
-    this.url = head.target;
-    this.rawHeaders = head.rawHeaders;
-    this.host = head.host;
-  }
-
-  get connectionKey(): object {
-    return this.socket;
-  }
-
-  /** The headers by lower-case name, combined as `node:http` combines them (built when first read). */
-  get headers(): IncomingHttpHeaders {
-    if (this.built !== undefined) return this.built;
-    const h: Record<string, string | string[]> = {};
-    const raw = this.rawHeaders;
-    for (let i = 0; i < raw.length; i += 2) {
-      const name = raw[i]!.toLowerCase();
-      const value = raw[i + 1]!;
-      const had = h[name];
-      if (had === undefined) h[name] = name === 'set-cookie' ? [value] : value;
-      else if (name === 'set-cookie') (had as string[]).push(value);
-      else if (!FIRST_ONLY.has(name)) h[name] = `${had as string}${name === 'cookie' ? '; ' : ', '}${value}`;
-    }
-    return (this.built = h as IncomingHttpHeaders);
-  }
+/** How `node:http` combines a repeated field into `headers` (edge/rest-exchange.ts `RestRequest.field`). */
+function combined(name: string, had: string | undefined, value: string): string {
+  if (had === undefined) return value;
+  if (FIRST_ONLY.has(name)) return had;
+  return `${had}${name === 'cookie' ? '; ' : ', '}${value}`;
 }
 
 /** An HTTP date, as `node:http` writes it, made at most once a second. */
@@ -162,7 +127,10 @@ type Listener = () => void;
 const TE_CHUNKED = 'Transfer-Encoding: chunked\r\n';
 
 /**
- * The answer to one `LaneRequest`, written as `node:http` writes ServerResponse's.
+ * One request the lane read and its answer: the request as parsed (its head over the bytes it came
+ * in, edge/http1-request.ts, and its whole body) and the answer written as `node:http` writes
+ * ServerResponse's, in one object (the proxy is handed it as both halves of the exchange).
+ *
  * The head is kept until the first body bytes or the end, so that a whole answer (head and a
  * body read in one piece) leaves in one socket write. The head is encoded into a buffer as it is
  * given, with room behind it for a Content-Length body of up to GATHER_BYTES: a head built as a
@@ -175,7 +143,20 @@ const TE_CHUNKED = 'Transfer-Encoding: chunked\r\n';
  * the next). The proxy gives only lengths that hold (docs/routing.md#answer-framing); this is the
  * last guard.
  */
-export class LaneResponse implements RestResponse {
+export class LaneExchange extends RequestHead implements RestRequest, RestResponse {
+  // ---- the request ----
+  readonly httpVersion = '1.1';
+  readonly httpVersionMajor = 1;
+  readonly httpVersionMinor = 1;
+  /** The body arrived whole before the request was served. */
+  readonly complete = true;
+  /** The body (null: none); set with the connection (`serve`). */
+  body: Buffer | null = null;
+  socket!: Socket;
+  private connection!: LaneOwner;
+  private built: IncomingHttpHeaders | undefined;
+
+  // ---- the answer ----
   statusCode = 200;
   headersSent = false;
   destroyed = false;
@@ -198,27 +179,69 @@ export class LaneResponse implements RestResponse {
   private closeListeners: Listener[] | null = null;
   private closed = false;
   /** The connection closes after this answer. */
-  last: boolean;
+  last = false;
 
-  constructor(
-    private readonly connection: LaneOwner,
-    close: boolean,
-  ) {
-    this.last = close;
+  /** The lane serves it: its connection, socket and body. */
+  serve(connection: LaneOwner, body: Buffer | null): this {
+    this.connection = connection;
+    this.socket = connection.socket;
+    this.body = body;
+    this.last = this.close;
+    return this;
+  }
+
+  get url(): string {
+    return this.target;
+  }
+
+  get connectionKey(): object {
+    return this.socket;
+  }
+
+  /** The headers by lower-case name, combined as `node:http` combines them (built when first read). */
+  get headers(): IncomingHttpHeaders {
+    if (this.built !== undefined) return this.built;
+    const h: Record<string, string | string[]> = {};
+    const f = this.fields;
+    const buf = this.buf;
+    for (let i = 0; i < f.length; i += FIELD_STRIDE) {
+      const name = latin1(buf, f[i + NAME_START]!, f[i + NAME_END]!).toLowerCase();
+      const value = latin1(buf, f[i + VALUE_START]!, f[i + VALUE_END]!);
+      const had = h[name];
+      if (name === 'set-cookie') {
+        if (had === undefined) h[name] = [value];
+        else (had as string[]).push(value);
+      } else h[name] = combined(name, had as string | undefined, value);
+    }
+    return (this.built = h as IncomingHttpHeaders);
+  }
+
+  field(name: string): string | undefined {
+    if (this.built !== undefined) return headerText(this.built[name]);
+    const f = this.fields;
+    const buf = this.buf;
+    let value: string | undefined;
+    for (let i = 0; i < f.length; i += FIELD_STRIDE) {
+      if (f[i + NAME_END]! - f[i + NAME_START]! !== name.length || !nameIs(buf, f[i + NAME_START]!, f[i + NAME_END]!, name)) continue;
+      const v = latin1(buf, f[i + VALUE_START]!, f[i + VALUE_END]!);
+      // set-cookie is a list in `headers`, read as one text joined with ', ' (as every other).
+      value = name === 'set-cookie' ? (value === undefined ? v : `${value}, ${v}`) : combined(name, value, v);
+      if (value !== undefined && FIRST_ONLY.has(name)) return value;
+    }
+    return value;
+  }
+
+  upstreamFields(info: ForwardInfo): UpstreamFields {
+    return UpstreamFields.ofHead(this, info);
   }
 
   writeHead(status: number, reason?: string | OutgoingHttpHeaders | readonly string[], headers?: OutgoingHttpHeaders | readonly string[]): this {
-    if (this.headersSent) throw invalid('ERR_HTTP_HEADERS_SENT', 'writeHead after the head was sent');
     let text: string;
     if (typeof reason === 'string') text = reason;
     else {
       headers = reason;
       text = STATUS_CODES[status] ?? 'unknown';
     }
-    if (NOT_VALUE_CHAR.test(text)) throw invalid('ERR_INVALID_CHAR', 'character in statusMessage');
-    // Shutting down since the request came in: this answer closes its connection too.
-    if (this.connection.closing) this.last = true;
-    // First the checks, what the fields say and the head's size; then the head is encoded.
     let pairs: readonly string[];
     if (Array.isArray(headers)) pairs = headers as readonly string[];
     else {
@@ -232,10 +255,40 @@ export class LaneResponse implements RestResponse {
       }
       pairs = flat;
     }
+    return this.head(status, text, undefined, pairs);
+  }
+
+  writeAnswerHead(status: number, fields: AnswerFields, reason?: string): this {
+    // The model's head written from its bytes (its reason phrase too, unless another is given).
+    if (fields.fast) return this.head(status, reason ?? null, fields, fields.added);
+    return this.head(status, reason ?? fields.head!.reason, undefined, fields.list());
+  }
+
+  /**
+   * Encode the head: the status line (`text`, or null: the model's own reason, from `fields`), the
+   * model's fields as they came (`fields`, the fast form) and then `pairs`, then what the server
+   * adds (Date, Connection, Keep-Alive, Transfer-Encoding). First the checks, what the fields say and
+   * the head's size; then the head is encoded, with room for a small body behind it.
+   */
+  private head(status: number, text: string | null, fields: AnswerFields | undefined, pairs: readonly string[]): this {
+    if (this.headersSent) throw invalid('ERR_HTTP_HEADERS_SENT', 'writeHead after the head was sent');
+    if (text !== null && NOT_VALUE_CHAR.test(text)) throw invalid('ERR_INVALID_CHAR', 'character in statusMessage');
+    // Shutting down since the request came in: this answer closes its connection too.
+    if (this.connection.closing) this.last = true;
     const statusText = String(status);
-    let size = 12 + statusText.length + text.length;
+    const model = fields?.head;
+    let size = 12 + statusText.length + (text !== null ? text.length : model!.reasonEnd - model!.reasonStart);
     let seen = 0;
     let declared = -1;
+    if (fields !== undefined) {
+      // The model's fields passed its parser's checks; what they say: a Date, and a length when one goes on.
+      size += fields.fieldBytes;
+      if (fields.hasDate) seen |= DATE;
+      if (model!.length >= 0) {
+        seen |= FRAMED | LENGTH;
+        declared = model!.length;
+      }
+    }
     for (let i = 0; i < pairs.length; i += 2) {
       const name = pairs[i]!;
       const value = String(pairs[i + 1]);
@@ -262,19 +315,23 @@ export class LaneResponse implements RestResponse {
     let at = put(out, 0, 'HTTP/1.1 ');
     at = put(out, at, statusText);
     out[at++] = 32;
-    at = put(out, at, text);
-    at = put(out, at, '\r\n');
+    at = text !== null ? put(out, at, text) : copyRange(model!.buf, model!.reasonStart, model!.reasonEnd, out, at);
+    out[at++] = 13;
+    out[at++] = 10;
+    if (fields !== undefined) at = fields.writeFields(out, at);
     for (let i = 0; i < pairs.length; i += 2) {
       at = put(out, at, pairs[i]!);
       out[at++] = 58;
       out[at++] = 32;
       at = put(out, at, String(pairs[i + 1]));
-      at = put(out, at, '\r\n');
+      out[at++] = 13;
+      out[at++] = 10;
     }
     if (date !== undefined) at = put(out, put(out, put(out, at, 'Date: '), date), '\r\n');
     if (connection !== undefined) at = put(out, at, connection);
     if (chunked) at = put(out, at, TE_CHUNKED);
-    at = put(out, at, '\r\n');
+    out[at++] = 13;
+    out[at++] = 10;
     this.statusCode = status;
     this.headersSent = true;
     if (gather) {
@@ -415,10 +472,10 @@ export class LaneResponse implements RestResponse {
   }
 }
 
-function flushLater(res: LaneResponse): void {
+function flushLater(res: LaneExchange): void {
   res.flush();
 }
 
-function closeLater(res: LaneResponse): void {
+function closeLater(res: LaneExchange): void {
   res.emitClose();
 }

@@ -7,6 +7,10 @@ import type { IncomingMessage as NodeIncomingMessage } from 'node:http';
 import { IncomingMessage, ServerResponse } from '../wire/node-http.js';
 import type { Readable } from 'node:stream';
 import type { RestRequest, RestResponse } from './rest-exchange.js';
+import { rawHeaderValue, type ForwardInfo } from './http-headers.js';
+import { UpstreamFields } from './upstream-fields.js';
+import type { AnswerFields } from './answer-fields.js';
+import { headerText } from '../observe/request-tap.js';
 
 export class NodeRequest extends IncomingMessage implements RestRequest {
   // Always set on a server's request (the types serve the client side too).
@@ -26,6 +30,18 @@ export class NodeRequest extends IncomingMessage implements RestRequest {
   get body(): Readable {
     return this;
   }
+
+  header(name: string): string | undefined {
+    return rawHeaderValue(this.rawHeaders, name);
+  }
+
+  field(name: string): string | undefined {
+    return headerText(this.headers[name]);
+  }
+
+  upstreamFields(info: ForwardInfo): UpstreamFields {
+    return UpstreamFields.ofList(this.rawHeaders, info);
+  }
 }
 
 /** Generic as ServerResponse is (so that a server of these is one of Node's servers to the types); always of a NodeRequest. */
@@ -38,6 +54,10 @@ export class NodeResponse<Request extends NodeIncomingMessage = NodeRequest> ext
   get bodyBytes(): number {
     const n = Number(this.getHeader('content-length') ?? this._contentLength ?? 0);
     return Number.isFinite(n) ? n : 0;
+  }
+
+  writeAnswerHead(status: number, fields: AnswerFields, reason?: string): this {
+    return this.writeHead(status, reason ?? fields.head?.reason ?? '', fields.list());
   }
 }
 

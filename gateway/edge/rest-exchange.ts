@@ -4,7 +4,7 @@
  * its router one stream API.
  *
  * The adapters, each the server's own objects (no wrapper per request):
- * - the lane (edge/http1-lane.ts): `LaneRequest`, `LaneResponse`, its body read whole;
+ * - the lane (edge/http1-lane.ts): `LaneExchange`, the request and its answer in one object, its body read whole;
  * - Node's HTTP/1.1 server (edge/node-exchange.ts): `NodeRequest`, `NodeResponse`, the classes
  *   `node:http` makes its IncomingMessage and ServerResponse of;
  * - HTTP/2 (edge/h2-exchange.ts): `H2Request`, `H2Response`, the compatibility API's classes with
@@ -15,6 +15,9 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import type { RestBody } from '../wire/message-body.js';
+import type { ForwardInfo } from './http-headers.js';
+import type { UpstreamFields } from './upstream-fields.js';
+import type { AnswerFields } from './answer-fields.js';
 
 /** A REST request: its head, its peer, its body. */
 export interface RestRequest {
@@ -40,6 +43,15 @@ export interface RestRequest {
   /** The whole body has been received. */
   readonly complete: boolean;
   readonly body: RestBody;
+  /**
+   * The values of every field named `name` (lower case) joined with `,`, as routing reads a header
+   * (routing/types.ts HeaderGetter); undefined when absent.
+   */
+  header(name: string): string | undefined;
+  /** `headers[name]` as one text (a list joined with `, `): what the access log and spans read, without building `headers`. */
+  field(name: string): string | undefined;
+  /** Its fields as they go to the model (edge/upstream-fields.ts: forwarding fields added, hop-by-hop ones dropped). */
+  upstreamFields(info: ForwardInfo): UpstreamFields;
 }
 
 /** The answer to a `RestRequest`. */
@@ -59,6 +71,11 @@ export interface RestResponse {
   /** Headers as an object or a flat name, value list; throws (writing nothing) on a field the server will not write. */
   writeHead(status: number, reason: string, headers?: OutgoingHttpHeaders | string[]): this;
   writeHead(status: number, headers?: OutgoingHttpHeaders | string[]): this;
+  /**
+   * The head of a model's answer (edge/answer-fields.ts), with its own reason phrase unless `reason`
+   * is given; throws as writeHead does. The lane writes it from the bytes the model sent.
+   */
+  writeAnswerHead(status: number, fields: AnswerFields, reason?: string): this;
   /** False: wait for 'drain' before writing more. */
   write(chunk: Buffer): boolean;
   end(): this;

@@ -13,7 +13,7 @@
  */
 import type { ConnectionOptions } from 'node:tls';
 import { isIP } from 'node:net';
-import { Http1Pool, type ResponseHandler, type UpstreamAttempt } from '../upstream/http1-client.js';
+import { Http1Pool, type ResponseHandler, type ResponseHead, type UpstreamAttempt } from '../upstream/http1-client.js';
 import type { ExtAuthConfig } from '../config/ext-auth.js';
 import { CheckFailed, type AuthServiceClient, type CheckSubject, type ServiceAnswer } from './policy.js';
 import type { HeaderEdit } from './envoy-authz-wire.js';
@@ -92,9 +92,9 @@ class AnswerReader implements ResponseHandler {
     this.attempt = attempt;
   }
 
-  onHeaders(status: number, headers: string[]): boolean {
-    this.status = status;
-    this.headers = headers;
+  onHeaders(head: ResponseHead): boolean {
+    this.status = head.status;
+    this.headers = head.headers;
     return true;
   }
 

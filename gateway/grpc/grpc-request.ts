@@ -10,7 +10,7 @@ import type { Allow, Deny, Gatekeeper, PendingVerdict } from '../auth/gate.js';
 import { applyGrpcEdits } from '../ext-auth/subject.js';
 import { grpcFrontEndCall } from '../edge/entry.js';
 import { grpcStatusOf } from '../edge/errors.js';
-import { headerGetter, type Peer } from '../edge/http-headers.js';
+import { rawHeaderValue, type Peer } from '../edge/http-headers.js';
 import { readSmallBody } from '../edge/small-body.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import type { GrpcObserve } from '../observe/observed-grpc.js';
@@ -60,7 +60,11 @@ export class GrpcPipelineRequest extends PipelineRequest implements CallExtras {
     /** The client connection's peer and whether it is a trusted proxy. */
     private readonly peer: Peer,
   ) {
-    super('grpc', 'POST', path, headers[':authority'] ?? headers.host ?? '', headerGetter(rawHeaders), since, proxy.sticky, false);
+    super('grpc', 'POST', path, headers[':authority'] ?? headers.host ?? '', since, proxy.sticky, false);
+  }
+
+  protected readHeader(name: string): string | undefined {
+    return rawHeaderValue(this.rawHeaders, name);
   }
 
   frontEndCall(gate: Gatekeeper | undefined): boolean {

@@ -331,9 +331,10 @@ export class GatewayMetrics {
   // Operability: what the alert rules (deploy/kustomize/components/alerts) compare traffic with.
   readonly routeWeight = new Gauge({
     name: 'seldon_gateway_route_weight',
-    help: "Configured share of each predictor in its deployment's weighted split, in percent as `traffic` and seldon.io/ambassador-weight give it, by protocol (splits of two or more members only). Compare with requests_total to see a canary drift.",
+    help: "Share of its deployment's traffic each predictor gets in a weighted split now, in percent, by protocol: the configured weights (`traffic`, seldon.io/ambassador-weight), or a rollout's step and a bandit's shares while one steers the deployment (deployments with two or more predictors in a split only). Compare with requests_total to see a canary drift.",
     labelNames: ['namespace', 'deployment', 'predictor', 'protocol'],
-    // Set by the process that owns the source; workers leave it empty.
+    // Set by the process that owns the source and the steering (a cluster primary); workers leave
+    // it empty, so `max` is the primary's value, never a sum over processes.
     aggregator: 'max',
     registers: [this.registry],
     collect: () => this.routeWeightSeries?.collect(),

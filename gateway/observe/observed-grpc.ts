@@ -14,7 +14,7 @@ import type { Attributes } from '@opentelemetry/api';
 import { clientSubject } from './peer-subject.js';
 import type { AccessLog } from './access-log.js';
 import { RequestTap, answeredEnd, headerText, hostOf, peerAddress, type Arrival, type AttemptTap, type SpanNames, type TapProtocol } from './request-tap.js';
-import { HEADER_OBJECT, incomingTraceId, originAttributes, type CallTrace, type Tracing } from './tracing.js';
+import { HEADER_OBJECT, headerObjectFields, incomingTraceId, originAttributes, type CallTrace, type Tracing } from './tracing.js';
 import type { Backend, Routed } from '../../routing/types.js';
 import type { LogSubject, PayloadLogger, RefusedRequest, RequestRecorder } from './payload-tap.js';
 
@@ -59,7 +59,7 @@ function arrival(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, log: A
     protocol: 'HTTP/2',
     userAgent: headerText(headers['user-agent']),
     peerSubject: clientSubject(socket),
-    incomingTraceId: traced ? undefined : incomingTraceId(headers),
+    incomingTraceId: traced ? undefined : incomingTraceId(headerObjectFields(headers)),
   };
 }
 

@@ -17,9 +17,12 @@ import type { RestRequest, RestResponse } from '../edge/rest-exchange.js';
 import { announcesBody, isWhole } from '../wire/message-body.js';
 import { clientSubject } from './peer-subject.js';
 import type { AccessLog } from './access-log.js';
-import { RequestTap, answeredEnd, headerText, hostOf, peerAddress, type Arrival, type AttemptTap, type SpanNames, type TapProtocol } from './request-tap.js';
+import { RequestTap, answeredEnd, hostOf, peerAddress, type Arrival, type AttemptTap, type SpanNames, type TapProtocol } from './request-tap.js';
 import type { PrimaryCapture, ShadowComparer } from './shadow-compare.js';
-import { RAW_HEADERS, incomingTraceId, originAttributes, type CallTrace, type Tracing } from './tracing.js';
+import { RAW_HEADERS, incomingTraceId, originAttributes, type CallTrace, type HeaderWriter, type Tracing } from './tracing.js';
+import type { UpstreamFields } from '../edge/upstream-fields.js';
+import type { AnswerFields } from '../edge/answer-fields.js';
+import type { ResponseHead } from '../wire/response-head.js';
 import type { Backend, Routed } from '../../routing/types.js';
 import type { LogSubject, PayloadLogger, RefusedRequest, RequestRecorder } from './payload-tap.js';
 
@@ -27,33 +30,17 @@ import type { LogSubject, PayloadLogger, RefusedRequest, RequestRecorder } from 
 export const PREDICTOR_HEADER = 'x-seldon-predictor';
 
 /** What an exchange tells its tap: its attempts and shadows (observe/request-tap.ts), and the answer. */
-export interface ResponseTap extends AttemptTap<string[]> {
+export interface ResponseTap extends AttemptTap<UpstreamFields> {
   /** The primary's answer, captured for comparison with this request's mirrors. */
   readonly capture: PrimaryCapture | undefined;
-  /** The upstream answer's head is about to be sent; `headers` (client-bound) may be added to. */
-  head(status: number, headers: string[], raw: readonly string[]): void;
+  /** The upstream answer's head is about to be sent; `fields` (client-bound) may be added to; `raw`, as the model sent it. */
+  head(status: number, fields: AnswerFields, raw: ResponseHead): void;
   /** A chunk of the answer sent to the client. */
   body(chunk: Buffer): void;
   /** Set when the request body is logged: told each piece of it as the client sent it. */
   readonly requestBody?: ((chunk: Buffer) => void) | undefined;
   /** The exchange ended: the status counted in metrics; `complete`, a whole upstream answer was sent. */
   end(status: number, upstreamSeconds: number | null, complete: boolean): void;
-}
-
-/** Replace any `x-seldon-predictor` the upstream sent with the gateway's own. */
-export function setPredictorHeader(headers: string[], predictor: string): void {
-  for (let i = headers.length - 2; i >= 0; i -= 2) {
-    if (headers[i]!.length === PREDICTOR_HEADER.length && headers[i]!.toLowerCase() === PREDICTOR_HEADER) headers.splice(i, 2);
-  }
-  headers.push(PREDICTOR_HEADER, predictor);
-}
-
-/** The last `name` (lower case) of a raw header list. */
-function rawHeader(headers: readonly string[], name: string): string | undefined {
-  for (let i = headers.length - 2; i >= 0; i -= 2) {
-    if (headers[i]!.length === name.length && headers[i]!.toLowerCase() === name) return headers[i + 1];
-  }
-  return undefined;
 }
 
 /**
@@ -66,7 +53,7 @@ class BodyBytes {
   private readonly chunked: boolean;
 
   constructor(private readonly req: RestRequest) {
-    this.chunked = req.headers['content-length'] === undefined;
+    this.chunked = req.field('content-length') === undefined;
     const body = req.body;
     if (!this.chunked || isWhole(body)) return;
     // Bytes already parsed and waiting (a gated request's verdict took a while): nothing read them yet.
@@ -81,7 +68,7 @@ class BodyBytes {
 
   get bytes(): number | null {
     if (this.chunked) return this.counted;
-    return this.req.complete ? Number(this.req.headers['content-length'] ?? 0) : null;
+    return this.req.complete ? Number(this.req.field('content-length') ?? 0) : null;
   }
 }
 
@@ -104,8 +91,8 @@ class HeaderTap implements ResponseTap {
   shadow(): undefined {
     return undefined;
   }
-  head(_status: number, headers: string[]): void {
-    setPredictorHeader(headers, this.predictor);
+  head(_status: number, fields: AnswerFields): void {
+    fields.setPredictor(this.predictor);
   }
   body(): void {}
   end(): void {}
@@ -117,11 +104,15 @@ function routeOf(decision: Routed): string {
   return p.kind === 'prefix' ? p.prefix : p.source;
 }
 
-/** REST's carrier: the upstream request's raw header list. */
-const REST_PROTOCOL: TapProtocol<string[]> = {
-  get: rawHeader,
-  copy: (h) => h.slice(),
+/** REST's carrier: the upstream request's fields (edge/upstream-fields.ts), edited as their list when a trace context goes in. */
+const REST_PROTOCOL: TapProtocol<UpstreamFields> = {
+  get: (h, name) => h.get(name),
+  copy: (h) => h.copy(),
   grpc: false,
+};
+const FIELDS_WRITER: HeaderWriter<UpstreamFields> = {
+  strip: (h) => RAW_HEADERS.strip(h.list()),
+  set: (h, name, value) => RAW_HEADERS.set(h.list(), name, value),
 };
 
 /** What the access log reads of a REST request as it arrives. `traced`: the gateway's trace id is the one logged. */
@@ -130,14 +121,14 @@ function arrival(req: RestRequest, log: AccessLog, traced: boolean): Arrival {
     startedAt: performance.now(),
     startTime: Date.now(),
     clientAddress: peerAddress(req.socket?.remoteAddress, req.socket?.remotePort),
-    forwardedFor: headerText(req.headers['x-forwarded-for']),
+    forwardedFor: req.field('x-forwarded-for'),
     method: req.method,
-    authority: req.headers.host,
+    authority: req.field('host'),
     path: log.path(req.url),
     protocol: protocolOf(req),
-    userAgent: req.headers['user-agent'],
+    userAgent: req.field('user-agent'),
     peerSubject: clientSubject(req.socket),
-    incomingTraceId: traced ? undefined : incomingTraceId(req.headers),
+    incomingTraceId: traced ? undefined : incomingTraceId(req),
   };
 }
 
@@ -164,7 +155,7 @@ function restSpans(req: RestRequest, decision: Routed): SpanNames {
 }
 
 /** A routed REST request's tap: the shared one, with the answer's head and body (predictor header, comparison). */
-class RestTap extends RequestTap<string[]> implements ResponseTap {
+class RestTap extends RequestTap<UpstreamFields> implements ResponseTap {
   private bytesSent = 0;
   private readonly received: BodyBytes | undefined;
 
@@ -175,8 +166,8 @@ class RestTap extends RequestTap<string[]> implements ResponseTap {
     private readonly predictorHeader: boolean,
     readonly capture: PrimaryCapture | undefined,
     log: AccessLog | undefined,
-    trace: CallTrace<string[]> | undefined,
-    upstreamHeaders: string[],
+    trace: CallTrace<UpstreamFields> | undefined,
+    upstreamHeaders: UpstreamFields,
     upstream: string,
     recorder: RequestRecorder | undefined,
   ) {
@@ -187,10 +178,10 @@ class RestTap extends RequestTap<string[]> implements ResponseTap {
 
   readonly requestBody: ((chunk: Buffer) => void) | undefined;
 
-  head(status: number, headers: string[], raw: readonly string[]): void {
-    if (this.predictorHeader) setPredictorHeader(headers, this.decision.backend.origin.predictor);
-    this.capture?.head(status, raw);
-    this.recorder?.responseType(rawHeader(headers, 'content-type'));
+  head(status: number, fields: AnswerFields, raw: ResponseHead): void {
+    if (this.predictorHeader) fields.setPredictor(this.decision.backend.origin.predictor);
+    this.capture?.head(status, raw.headers);
+    this.recorder?.responseType(fields.get('content-type'));
   }
 
   body(chunk: Buffer): void {
@@ -242,7 +233,7 @@ export class RestObserve {
    * The tap for one routed request (`upstreamHeaders`: what the upstream will get; `subject`: what
    * the pipeline decided, for payload logging), or undefined when this request needs none.
    */
-  begin(req: RestRequest, res: RestResponse, decision: Routed, upstreamHeaders: string[], upstream: string, subject?: LogSubject): ResponseTap | undefined {
+  begin(req: RestRequest, res: RestResponse, decision: Routed, upstreamHeaders: UpstreamFields, upstream: string, subject?: LogSubject): ResponseTap | undefined {
     const { predictorHeader, accessLog, comparer, tracing } = this.options;
     const mirrors = decision.mirrors;
     const capture = comparer !== undefined && mirrors.length > 0 && (this.options.compareAll !== false || mirrors.some(steeredMirror)) ? comparer.capture(decision.backend) : undefined;
@@ -255,7 +246,7 @@ export class RestObserve {
       if (!tap) this.headerTaps.set(decision.backend, (tap = new HeaderTap(decision.backend.origin.predictor)));
       return tap;
     }
-    const trace = tracing?.begin(req.headers, upstreamHeaders, RAW_HEADERS);
+    const trace = tracing?.begin(req.headers, upstreamHeaders, FIELDS_WRITER);
     return new RestTap(req, res, decision, predictorHeader, capture, logged ? accessLog : undefined, trace, upstreamHeaders, upstream, recorder);
   }
 
@@ -290,7 +281,7 @@ export class RestObserve {
           bytesReceived: received === undefined ? 0 : received.bytes,
           bytesSent: req.method === 'HEAD' || !sent ? 0 : res.bodyBytes,
         },
-        headerText(req.headers['x-request-id']),
+        req.field('x-request-id'),
         backend,
       );
     });

@@ -6,7 +6,7 @@
  *
  * A route without a policy never reaches here: the taps test `backend.log !== null` first.
  */
-import type { HeaderGetter, Protocol, RouteTable, Routed } from '../../routing/types.js';
+import type { Protocol, RouteTable, Routed } from '../../routing/types.js';
 
 /** What the pipeline decided for a request, as the logger reads it (the pipeline request implements it). */
 export interface LogSubject {
@@ -14,7 +14,7 @@ export interface LogSubject {
   readonly method?: string;
   readonly path?: string;
   /** Its headers as the model gets them (a JWT's claim headers in). */
-  readonly header?: HeaderGetter;
+  header?(name: string): string | undefined;
   /** When it reached the gateway (performance.now() ms). */
   readonly since?: number | undefined;
   /** The verified JWT's claims, when the route checks one. */

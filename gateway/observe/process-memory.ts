@@ -102,6 +102,63 @@ export class HeapTrimmer {
   }
 }
 
+/**
+ * A worker's memory given back once it is idle: after `quietMs` in which its event loop was busy
+ * less than `busyFraction` of the time (no traffic, a scrape now and then), one memory-reducing
+ * collection (`trimHeap`), when resident memory grew by `growthBytes` since the last one. Under load a
+ * worker's young generation grows to what its allocation rate asks for and V8 keeps it (the memory
+ * reducer that would shrink it is off on workers: process/cluster.ts); an idle one has no request
+ * for the pause to hold. A request that arrives during it waits for it (0.1 to 0.4 s), once, after
+ * the quiet.
+ */
+export class IdleTrimmer {
+  private quietSince: number;
+  private leftRss: number;
+
+  constructor(
+    private readonly quietMs: number,
+    private readonly growthBytes: number,
+    private readonly busyFraction = 0.02,
+    private readonly now: () => number = Date.now,
+    /** The event loop's utilization since the previous call (0 to 1). */
+    private readonly busy: () => number = loopUtilization(),
+    private readonly rss: () => number = () => process.memoryUsage.rss(),
+    private readonly trim: () => void = trimHeap,
+  ) {
+    this.quietSince = this.now();
+    this.leftRss = this.rss();
+  }
+
+  /** Trims if the process has been quiet long enough and grew; true when it did. */
+  check(): boolean {
+    const now = this.now();
+    if (this.busy() > this.busyFraction) {
+      this.quietSince = now;
+      return false;
+    }
+    if (now - this.quietSince < this.quietMs || this.rss() - this.leftRss < this.growthBytes) return false;
+    this.trim();
+    this.leftRss = this.rss();
+    return true;
+  }
+
+  /** Checks every `everyMs` for the life of the process (the timer does not hold it open). */
+  start(everyMs: number): this {
+    setInterval(() => this.check(), everyMs).unref();
+    return this;
+  }
+}
+
+/** The event loop's utilization between one call and the next (perf_hooks' ELU). */
+function loopUtilization(): () => number {
+  let last = performance.eventLoopUtilization();
+  return () => {
+    const u = performance.eventLoopUtilization(last);
+    last = performance.eventLoopUtilization();
+    return u.utilization;
+  };
+}
+
 function descriptors(): number | null {
   try {
     // The directory's own descriptor is open while it is read.

@@ -130,13 +130,13 @@ export function shadowAttributes(backend: Backend): Attributes {
  * The trace id a client's context carries (W3C, else B3), for the access log when the gateway
  * does not trace itself; undefined when there is none or it is malformed.
  */
-export function incomingTraceId(headers: IncomingHttpHeaders): string | undefined {
-  const tp = first(headers.traceparent);
+export function incomingTraceId(fields: FieldReader): string | undefined {
+  const tp = fields.field('traceparent');
   if (tp !== undefined) {
     const id = tp.slice(3, 35).toLowerCase();
     if (tp.length >= 55 && tp[2] === '-' && tp[35] === '-' && HEX32.test(id) && id !== '0'.repeat(32)) return id;
   }
-  const b3 = first(headers.b3) ?? first(headers['x-b3-traceid']);
+  const b3 = fields.field('b3') ?? fields.field('x-b3-traceid');
   if (b3 !== undefined) {
     const dash = b3.indexOf('-');
     const id = (dash < 0 ? b3 : b3.slice(0, dash)).toLowerCase();
@@ -144,6 +144,14 @@ export function incomingTraceId(headers: IncomingHttpHeaders): string | undefine
   }
   return undefined;
 }
+
+/** What `incomingTraceId` reads a request's fields with (a REST request is one: edge/rest-exchange.ts `field`). */
+export interface FieldReader {
+  field(name: string): string | undefined;
+}
+
+/** A header object (gRPC's) as a `FieldReader`: a field's first value. */
+export const headerObjectFields = (headers: IncomingHttpHeaders): FieldReader => ({ field: (name) => first(headers[name]) });
 
 /**
  * Trace and span ids from a pooled crypto-random buffer (one `randomFillSync` per 256 ids).

@@ -7,7 +7,7 @@
  * sink refusing this event, which it would refuse again.
  */
 import { isIP } from 'node:net';
-import { Http1Pool, type ResponseHandler, type UpstreamAttempt } from '../upstream/http1-client.js';
+import { Http1Pool, type ResponseHandler, type ResponseHead, type UpstreamAttempt } from '../upstream/http1-client.js';
 import { binaryHeaders, dataBytes, type LogEvent } from './event.js';
 import type { LogMetrics } from './metrics.js';
 import { Pump, withLimit, type PumpSettings, type Undelivered } from './pump.js';
@@ -74,8 +74,8 @@ class SinkAnswer implements ResponseHandler {
     this.attempt = attempt;
   }
 
-  onHeaders(status: number): boolean {
-    this.status = status;
+  onHeaders(head: ResponseHead): boolean {
+    this.status = head.status;
     return true;
   }
 

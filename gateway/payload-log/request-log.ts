@@ -92,14 +92,13 @@ export class PayloadLog implements PayloadLogger {
 
   /** Whether this request is logged under `policy` (Seldon-Skip-Logging, the sample). */
   private logged(policy: LogPolicy, s: LogSubject): boolean {
-    const header = s.header;
-    if (header !== undefined && skips(header('seldon-skip-logging'))) return false;
+    if (s.header !== undefined && skips(s.header('seldon-skip-logging'))) return false;
     const rate = policy.sample;
     if (rate >= 1) return true;
     if (rate <= 0) return false;
     const key = policy.sampleKey;
     if (key !== null) {
-      const v = key.kind === 'header' ? header?.(key.name) : s.claims?.[key.name];
+      const v = key.kind === 'header' ? s.header?.(key.name) : s.claims?.[key.name];
       // The same caller, the same verdict: a point of its key's value (not the sticky pick's: another hash input).
       if (v !== undefined && v !== null) return stickyPoint(`log\u0000${typeof v === 'string' ? v : JSON.stringify(v)}`) < rate;
     }

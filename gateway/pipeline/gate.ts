@@ -6,24 +6,21 @@
  * client left while the stores answered). Every other request passes with one property check.
  */
 import type { Allow, GateVerdict, Gatekeeper } from '../auth/gate.js';
-import type { HeaderGetter } from '../../routing/types.js';
-import type { PipelineRequest } from './request.js';
+import type { HeaderEdits, PipelineRequest } from './request.js';
 import { continueWith, type Stage } from './stage.js';
 
-/** `header` with the gate's edits applied: a set name reads its value, a removed one nothing. */
-function edited(header: HeaderGetter, edits: NonNullable<Allow['edits']>): HeaderGetter {
+/** An edit list as the stages read it (a set name reads its value, a removed one nothing), made once per list: a JWT's edits are one object for every request with the same token. */
+function editsView(edits: NonNullable<Allow['edits']>): HeaderEdits {
   let view = views.get(edits);
   if (view === undefined) {
     const set = new Map<string, string>();
     for (const e of edits.headers) set.set(e.name, e.append && set.has(e.name) ? `${set.get(e.name)!},${e.value}` : e.value);
     views.set(edits, (view = { set, removed: new Set(edits.remove) }));
   }
-  const { set, removed } = view;
-  return (name) => set.get(name) ?? (removed.has(name) ? undefined : header(name));
+  return view;
 }
 
-/** Each edit list's lookups, made once (a JWT's edits are one object for every request with the same token). */
-const views = new WeakMap<NonNullable<Allow['edits']>, { readonly set: Map<string, string>; readonly removed: Set<string> }>();
+const views = new WeakMap<NonNullable<Allow['edits']>, HeaderEdits>();
 
 export class GateStage implements Stage {
   constructor(
@@ -57,7 +54,7 @@ export class GateStage implements Stage {
     if (v.claims !== undefined) r.claims = v.claims;
     r.allowed(v);
     // The stages after the gate (flow control's tenant, steering) read what the model will: a claim header, never the client's own.
-    if (v.edits !== undefined) r.header = edited(r.header, v.edits);
+    if (v.edits !== undefined) r.editHeaders(editsView(v.edits));
     if (!r.gone()) continueWith(this.next, r);
   }
 }

@@ -28,6 +28,12 @@ export interface Refusal {
   readonly headers?: Readonly<Record<string, string>> | undefined;
 }
 
+/** Headers the gate set and removed, as the stages after it read them (one per edit list: pipeline/gate.ts). */
+export interface HeaderEdits {
+  readonly set: ReadonlyMap<string, string>;
+  readonly removed: ReadonlySet<string>;
+}
+
 export abstract class PipelineRequest implements RouteRequest {
   /** The table it was matched on (the match stage's read of the route state). */
   table: RouteTable | undefined;
@@ -49,6 +55,8 @@ export abstract class PipelineRequest implements RouteRequest {
   claims: Readonly<Record<string, unknown>> | undefined;
   /** Told once when the forwarded request is over (`onEnded`). */
   private endListener: ((answered: boolean) => void) | undefined;
+  /** The gate's edits of the headers the stages after it read (a JWT's claim headers), when it made any. */
+  private edits: HeaderEdits | undefined;
 
   constructor(
     readonly kind: Protocol,
@@ -56,8 +64,6 @@ export abstract class PipelineRequest implements RouteRequest {
     /** The raw request target, as `match` reads it. */
     readonly path: string,
     readonly host: string,
-    /** Its headers as the stages after the gate read them: a JWT's claim headers replace the client's (pipeline/gate.ts). */
-    public header: HeaderGetter,
     /** When it reached the gateway (performance.now() ms): its duration counts from then. */
     readonly since: number,
     private readonly stickyKeys: StickyKeys | undefined,
@@ -68,11 +74,31 @@ export abstract class PipelineRequest implements RouteRequest {
     public frontEnd: boolean,
   ) {}
 
+  /**
+   * A header as the stages read it (routing/types.ts HeaderGetter: every field of the name, joined
+   * with `,`): after the gate, with its edits applied (a JWT's claim headers replace the client's).
+   */
+  header(name: string): string | undefined {
+    const e = this.edits;
+    if (e !== undefined) {
+      const v = e.set.get(name);
+      if (v !== undefined) return v;
+      if (e.removed.has(name)) return undefined;
+    }
+    return this.readHeader(name);
+  }
+
+  /** The gate's edits apply to what the stages after it read (pipeline/gate.ts). */
+  editHeaders(edits: HeaderEdits): void {
+    this.edits = edits;
+  }
+
   /** Its point under a sticky group's spec (steer/sticky-keys.ts); a REST request without a valid cookie gets one minted. */
   sticky(spec: StickySpec): number | undefined {
     const keys = this.stickyKeys;
     if (keys === undefined) return undefined;
-    return this.kind === 'rest' ? keys.point(spec, this.header, true, this) : keys.point(spec, this.header, false);
+    const header: HeaderGetter = (name) => this.header(name);
+    return this.kind === 'rest' ? keys.point(spec, header, true, this) : keys.point(spec, header, false);
   }
 
   /** Apply the steering stage's decided effects: called once, when the request is forwarded (after every stage that can refuse). */
@@ -102,6 +128,9 @@ export abstract class PipelineRequest implements RouteRequest {
   }
 
   // ---- what the protocol does (the adapters) ----
+
+  /** A header as the client sent it (every field of the name, joined with `,`). */
+  protected abstract readHeader(name: string): string | undefined;
 
   /** No route matched: is it the OAuth front end's call (gRPC `oauth_token` metadata), which the gate routes? */
   abstract frontEndCall(gate: Gatekeeper | undefined): boolean;

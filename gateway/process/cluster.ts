@@ -29,7 +29,7 @@ import { GatewayMetrics } from '../observe/metrics.js';
 import { PRIMARY_PROBE_INTERVAL_MS } from '../observe/runtime-metrics.js';
 import { serveStoresToWorkers } from '../auth/stores.js';
 import { answerObserveRequests, gatherCluster } from '../observe/observed-cluster.js';
-import { answerMemoryRequests, clusterMemory, HeapTrimmer, trimHeap, type ProcessMemory } from '../observe/process-memory.js';
+import { answerMemoryRequests, clusterMemory, HeapTrimmer, IdleTrimmer, trimHeap, type ProcessMemory } from '../observe/process-memory.js';
 import type { Gathered } from '../observe/observed.js';
 import { RouteState } from './route-state.js';
 // Each role loads its own plane only (`import()` in runPrimary and runWorker): a worker never loads the
@@ -81,6 +81,15 @@ const STEER_COUNTS_MS = 1000;
 const PRIMARY_TRIM_GROWTH_BYTES = 32 * 1024 * 1024;
 const PRIMARY_TRIM_MIN_INTERVAL_MS = 5 * 60_000;
 const PRIMARY_TRIM_CHECK_MS = 60_000;
+/**
+ * A worker gives its memory back after this long without traffic (its event loop busy under 2% of
+ * the time), when it grew by WORKER_IDLE_GROWTH_BYTES since it last did (observe/process-memory.ts
+ * IdleTrimmer), looked at every WORKER_IDLE_CHECK_MS: under a minute from the load's end to a worker
+ * as small as it started.
+ */
+const WORKER_IDLE_QUIET_MS = 10_000;
+const WORKER_IDLE_GROWTH_BYTES = 16 * 1024 * 1024;
+const WORKER_IDLE_CHECK_MS = 5_000;
 
 /** Set in a worker's environment when it should listen with SO_REUSEPORT. */
 const REUSE_PORT_ENV = 'SELDON_GATEWAY_REUSE_PORT';
@@ -430,5 +439,6 @@ export async function runWorker(config: GatewayConfig, log: Logger): Promise<voi
   }
   process.send?.({ type: 'worker-ready', ports } satisfies ToPrimary);
   log.debug({ pid: process.pid, ...ports }, 'worker listening');
+  new IdleTrimmer(WORKER_IDLE_QUIET_MS, WORKER_IDLE_GROWTH_BYTES).start(WORKER_IDLE_CHECK_MS);
   keepServing(log, plane.metrics);
 }

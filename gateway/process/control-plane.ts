@@ -268,7 +268,6 @@ export async function startControlPlane(config: GatewayConfig, parts: ControlPla
     throw err;
   });
   observeChanges(state, metrics, log);
-  metrics.weighRoutes(routeWeights(() => state.current));
   const events = source instanceof LazyKubeSource ? await postEventsOnChanges(state, source, log) : undefined;
   if (events) planes.onEjection(ejectionEvents(events));
   const sink = new StateSink(
@@ -297,6 +296,13 @@ export async function startControlPlane(config: GatewayConfig, parts: ControlPla
     },
   });
   steerMetrics.follow(steering);
+  // The weights the pick uses now: the table's, with the live shares the data planes were last sent.
+  metrics.weighRoutes(
+    routeWeights(
+      () => state.current,
+      () => steering.overrides(),
+    ),
+  );
   if (!steerStore.shared) planes.rewardsTo(steerStore);
   let stopKeys = (): void => undefined;
   let flowDemand: FlowDemandService | undefined;

@@ -10,7 +10,7 @@
 import type { Clock, Timer } from '../upstream/clock.js';
 import { perTryTimer } from '../forward/retry-state.js';
 import type { Endpoint } from '../upstream/pools.js';
-import type { ResponseHandler, UpstreamAttempt } from '../upstream/http1-client.js';
+import type { ResponseHandler, ResponseHead, UpstreamAttempt } from '../upstream/http1-client.js';
 import type { Backend } from '../../routing/types.js';
 
 /** Why the gateway cut an attempt: the route timeout, its per-try timeout, the client (gone, or answered), or another attempt's answer won (`lost`). */
@@ -22,7 +22,7 @@ export class AttemptAborted extends Error {
 
 /** What an attempt reports to its exchange. */
 export interface AttemptOwner {
-  attemptHeaders(a: RestAttempt, statusCode: number, rawHeaders: string[], statusText: string, length: number): boolean;
+  attemptHeaders(a: RestAttempt, head: ResponseHead): boolean;
   attemptData(a: RestAttempt, chunk: Buffer): boolean;
   attemptComplete(a: RestAttempt): void;
   attemptFailed(a: RestAttempt, err: Error & { code?: string }): void;
@@ -89,18 +89,18 @@ export class RestAttempt implements ResponseHandler {
     }
   }
 
-  // ---- the upstream client's handler (raw headers: no header objects are built) ----
+  // ---- the upstream client's handler (the head as offsets over the bytes read: nothing is built) ----
 
   onConnect(attempt: UpstreamAttempt): void {
     if (this.over) attempt.abort(new AttemptAborted('client'));
     else this.upstream = attempt;
   }
 
-  onHeaders(statusCode: number, rawHeaders: string[], statusText: string, length: number): boolean {
+  onHeaders(head: ResponseHead): boolean {
     if (this.over) return true;
     this.stopTimer();
     this.answered = true;
-    return this.owner.attemptHeaders(this, statusCode, rawHeaders, statusText, length);
+    return this.owner.attemptHeaders(this, head);
   }
 
   onData(chunk: Buffer): boolean {

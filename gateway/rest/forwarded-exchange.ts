@@ -28,7 +28,8 @@ import { upstreamNamed, type GatewayReason } from '../edge/errors.js';
 import type { RestRequest, RestResponse } from '../edge/rest-exchange.js';
 import { announcesBody, isWhole } from '../wire/message-body.js';
 import { sendError } from '../edge/http-answer.js';
-import { clientResponseHeaders } from '../edge/http-headers.js';
+import { AnswerFields } from '../edge/answer-fields.js';
+import type { UpstreamFields } from '../edge/upstream-fields.js';
 import { isSmall, readSmallBody } from '../edge/small-body.js';
 import { corsResponseHeaders, type CorsHeaders } from './cors.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
@@ -37,6 +38,7 @@ import type { ResponseTap, RestObserve } from '../observe/observed-rest.js';
 import { RequestBody } from './request-body.js';
 import type { RestMirrors } from './mirrors.js';
 import type { Endpoint, Upstreams, UpstreamPool } from '../upstream/pools.js';
+import type { ResponseHead } from '../upstream/http1-client.js';
 import type { Backend, Routed } from '../../routing/types.js';
 import { ARM_HEADER } from '../steer/bandit-edge.js';
 import { AttemptAborted, RestAttempt, type AttemptOwner } from './attempt.js';
@@ -126,7 +128,8 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
   /** Where the model's answer is written: this exchange, or the token's decorator of it. */
   private answer: AnswerSink = this;
   /** The model's head, until its first body bytes or its end (`head`). */
-  private pendingHead: { statusCode: number; statusText: string; headers: string[] } | undefined;
+  private pendingStatus = 0;
+  private pendingHead: AnswerFields | undefined;
   /** Predictor header, access log, answer capture for comparison: set only when one applies. */
   private tap: ResponseTap | undefined;
 
@@ -135,7 +138,7 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
     private readonly req: RestRequest,
     private readonly res: RestResponse,
     decision: Routed,
-    private readonly headers: string[],
+    private readonly headers: UpstreamFields,
     protected override readonly extras: ExchangeExtras,
   ) {
     super(proxy.deps.metrics, 'rest', decision, proxy.deps.upstreams.for(decision.backend), extras, extras.since, proxy.deps.clock);
@@ -287,7 +290,7 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
       {
         method: this.req.method,
         path: this.decision.upstreamPath,
-        headers: this.headers,
+        headers: this.headers.forClient(),
         body: this.body,
         headersTimeout: idle,
         bodyTimeout: idle,
@@ -323,7 +326,8 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
 
   // ---- what the attempt in flight reports ----
 
-  attemptHeaders(a: RestAttempt, statusCode: number, rawHeaders: string[], statusText: string, length: number): boolean {
+  attemptHeaders(a: RestAttempt, answer: ResponseHead): boolean {
+    const statusCode = answer.status;
     if (this.tap !== undefined) this.tap.attemptStatus(statusCode, a.n);
     this.outcome(a.endpoint, httpOutcome(statusCode), a.sentAt);
     if (this.rivals?.against(a, this.attempt) === true) {
@@ -344,18 +348,18 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
     if (this.tap !== undefined && this.hedge !== undefined) this.tap.attemptWon(a.n);
     this.status = statusCode;
     // Framed by the gateway: the model's Content-Length only when it is the body's (docs/routing.md#answer-framing).
-    const headers = clientResponseHeaders(rawHeaders, length);
+    const fields = AnswerFields.ofHead(answer);
     const { answerHeaders, token, corsHeaders } = this.extras;
-    if (answerHeaders !== undefined) headers.push(...answerHeaders);
-    if (token !== undefined) headers.push(ARM_HEADER, token);
-    if (corsHeaders !== undefined) corsResponseHeaders(headers, corsHeaders);
+    if (answerHeaders !== undefined) for (let i = 0; i < answerHeaders.length; i += 2) fields.add(answerHeaders[i]!, answerHeaders[i + 1]!);
+    if (token !== undefined) fields.add(ARM_HEADER, token);
+    if (corsHeaders !== undefined) corsResponseHeaders(fields.list(), corsHeaders);
     // Draining, or the model answered before the whole request body arrived (it will not be
     // forwarded, and the client may still be sending it): this connection ends with the answer.
-    if (this.proxy.draining || !this.req.complete) headers.push('connection', 'close');
-    if (this.tap !== undefined) this.tap.head(statusCode, headers, rawHeaders);
+    if (this.proxy.draining || !this.req.complete) fields.add('connection', 'close');
+    if (this.tap !== undefined) this.tap.head(statusCode, fields, answer);
     // A bandit's token goes into the JSON answer too, when it can carry it.
-    if (token !== undefined && taggable(this.req.method, statusCode, headers)) this.answer = new TaggedJsonAnswer(this, token);
-    this.answer.head(statusCode, statusText, headers);
+    if (token !== undefined && taggable(this.req.method, statusCode, fields)) this.answer = new TaggedJsonAnswer(this, token);
+    this.answer.head(statusCode, fields);
     return true;
   }
 
@@ -439,8 +443,9 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
    * gateway cannot frame (bad chunked framing right after the head) is then a 502, where a head
    * already written would leave the client a connection closed with nothing.
    */
-  head(statusCode: number, statusText: string, headers: string[]): boolean {
-    this.pendingHead = { statusCode, statusText, headers };
+  head(statusCode: number, fields: AnswerFields): boolean {
+    this.pendingStatus = statusCode;
+    this.pendingHead = fields;
     return true;
   }
 
@@ -449,12 +454,13 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
     const h = this.pendingHead;
     if (h === undefined) return true;
     this.pendingHead = undefined;
+    const status = this.pendingStatus;
     try {
-      this.res.writeHead(h.statusCode, h.statusText, h.headers);
+      this.res.writeAnswerHead(status, h);
     } catch {
       // A reason phrase Node will not write (obs-text that is not valid UTF-8): the standard one.
       try {
-        this.res.writeHead(h.statusCode, STATUS_CODES[h.statusCode] ?? 'Unknown', h.headers);
+        this.res.writeAnswerHead(status, h, STATUS_CODES[status] ?? 'Unknown');
       } catch (err) {
         // A header Node will not write either: the answer cannot be passed on as it is.
         this.status = 502;

@@ -12,7 +12,7 @@
  * is the idle timeout. Its response is read and discarded, or, with comparison on
  * (observe/shadow-compare.ts), kept up to a limit and compared with the primary's once both have ended.
  */
-import type { ResponseHandler, UpstreamAttempt } from '../upstream/http1-client.js';
+import type { ResponseHandler, ResponseHead, UpstreamAttempt } from '../upstream/http1-client.js';
 import { UpstreamError } from '../upstream/request-head.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import type { ResponseTap } from '../observe/observed-rest.js';
@@ -20,6 +20,7 @@ import type { AnswerCollector, PrimaryCapture, ShadowComparer } from '../observe
 import type { MirrorBudget } from '../upstream/mirror-budget.js';
 import { MirrorAdmission, mirrorTimeoutMs } from '../upstream/mirror.js';
 import { shadowHost } from '../edge/http-headers.js';
+import { UpstreamFields } from '../edge/upstream-fields.js';
 import type { Upstreams } from '../upstream/pools.js';
 import type { Backend, Mirror } from '../../routing/types.js';
 
@@ -55,10 +56,10 @@ class MirrorExchange implements ResponseHandler {
   onConnect(attempt: UpstreamAttempt): void {
     this.attempt = attempt;
   }
-  onHeaders(statusCode: number, rawHeaders: string[]): boolean {
-    this.status = statusCode;
+  onHeaders(head: ResponseHead): boolean {
+    this.status = head.status;
     this.seconds = (performance.now() - this.sentAt) / 1000;
-    this.collect?.head(statusCode, rawHeaders);
+    this.collect?.head(head.status, head.headers);
     return true;
   }
   onData(chunk: Buffer): boolean {
@@ -95,8 +96,8 @@ export class RestMirrors extends MirrorAdmission {
    * `headers`: the primary's upstream headers (copied, with `Host: <host>-shadow`); `capture`: the
    * primary's answer, when comparison is on (`compare.capture()`); `tap`: the primary's, which traces each shadow.
    */
-  send(mirrors: readonly Mirror[], method: string, path: string, primaryHeaders: readonly string[], body: Buffer | null, capture?: PrimaryCapture, tap?: Pick<ResponseTap, 'shadow'>): void {
-    const headers = primaryHeaders.slice();
+  send(mirrors: readonly Mirror[], method: string, path: string, primaryHeaders: UpstreamFields, body: Buffer | null, capture?: PrimaryCapture, tap?: Pick<ResponseTap, 'shadow'>): void {
+    const headers = primaryHeaders.list().slice();
     for (let i = 0; i < headers.length; i += 2) {
       if (headers[i]!.length === 4 && headers[i]!.toLowerCase() === 'host') headers[i + 1] = shadowHost(headers[i + 1]!);
     }
@@ -111,7 +112,7 @@ export class RestMirrors extends MirrorAdmission {
       endpoint.outstanding++;
       const compare = capture ? this.compare : undefined;
       const collected = compare?.collector();
-      const traced = tap?.shadow(m.backend, headers);
+      const traced = tap?.shadow(m.backend, UpstreamFields.wrap(headers));
       const exchange = new MirrorExchange(
         m.backend,
         (backend, status, failed, seconds) => {
@@ -124,7 +125,7 @@ export class RestMirrors extends MirrorAdmission {
       );
       endpoint.pool.dispatch(
         // The route timeout is the exchange's; the connection's own timer is the idle timeout, as the primary's.
-        { method, path, headers: traced?.carrier ?? headers, body, headersTimeout: m.backend.idleTimeoutMs, bodyTimeout: m.backend.idleTimeoutMs },
+        { method, path, headers: traced?.carrier.list() ?? headers, body, headersTimeout: m.backend.idleTimeoutMs, bodyTimeout: m.backend.idleTimeoutMs },
         exchange,
       );
     }

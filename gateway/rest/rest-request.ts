@@ -10,7 +10,7 @@ import { applyEdits, type Authorized } from '../ext-auth/subject.js';
 import type { RestRequest, RestResponse } from '../edge/rest-exchange.js';
 import { announcesBody, isWhole } from '../wire/message-body.js';
 import { sendError, sendJson } from '../edge/http-answer.js';
-import { headerGetter, schemeOf, upstreamRequestHeaders } from '../edge/http-headers.js';
+import { schemeOf } from '../edge/http-headers.js';
 import { readSmallBody } from '../edge/small-body.js';
 import { PipelineRequest, type Refusal } from '../pipeline/request.js';
 import { tokenFromFeedbackJson } from '../steer/answer-tag.js';
@@ -49,7 +49,11 @@ export class RestPipelineRequest extends PipelineRequest implements ExchangeExtr
     since: number,
     frontEnd: boolean,
   ) {
-    super('rest', req.method, req.url, req.host, headerGetter(req.rawHeaders), since, proxy.deps.sticky, frontEnd);
+    super('rest', req.method, req.url, req.host, since, proxy.deps.sticky, frontEnd);
+  }
+
+  protected readHeader(name: string): string | undefined {
+    return this.req.header(name);
   }
 
   frontEndCall(): boolean {
@@ -162,15 +166,15 @@ export class RestPipelineRequest extends PipelineRequest implements ExchangeExtr
     const { req, res } = this;
     const routed = this.routed!;
     try {
-      const headers = upstreamRequestHeaders(req.rawHeaders, {
+      const fields = req.upstreamFields({
         remoteAddress: req.socket.remoteAddress,
         proto: schemeOf(req.socket),
         originalPath: req.url,
         trusted: this.proxy.trusts(req.socket),
         stripAuthorization: this.stripAuthorization,
       });
-      if (this.authorized !== undefined) applyEdits(headers, this.authorized);
-      new Exchange(this.proxy, req, res, routed, headers, this).start();
+      if (this.authorized !== undefined) applyEdits(fields.list(), this.authorized);
+      new Exchange(this.proxy, req, res, routed, fields, this).start();
     } catch (err) {
       this.proxy.internalError('request', err as Error, routed.backend);
       sendError(req, res, 502, 'INTERNAL_ERROR', `the gateway failed to forward this request to ${routed.backend.id}`, this.withCorsHeaders({ connection: 'close' }));

@@ -6,38 +6,32 @@
  * encoded and not said to be over the limit, is tagged (`taggable`).
  */
 import { DEFAULT_TAG_MAX_BYTES as TAG_MAX_BYTES, HeldAnswer, tagJsonAnswer } from '../steer/answer-tag.js';
+import type { AnswerFields } from '../edge/answer-fields.js';
 
 /** Where an exchange writes the model's answer: the client's response, or a decorator of it. */
 export interface AnswerSink {
   /** The answer's head; false when it cannot be written (the gateway answered 502 instead). */
-  head(statusCode: number, statusText: string, headers: string[]): boolean;
+  head(statusCode: number, fields: AnswerFields): boolean;
   /** A body chunk; false: the client is slower than the model (read on after its 'drain'). */
   data(chunk: Buffer): boolean;
   /** The answer is complete (`last`: its last bytes). */
   end(last?: Buffer): void;
 }
 
-/** The value of header `name` (lower case) in a name, value array. */
-function valueOf(headers: readonly string[], name: string): string | undefined {
-  for (let i = 0; i < headers.length; i += 2) if (headers[i]!.length === name.length && headers[i]!.toLowerCase() === name) return headers[i + 1];
-  return undefined;
-}
-
 const JSON_TYPE = /^application\/(?:[\w.+-]*\+)?json\b/i;
 
 /** An answer that can carry its token in its body: a 2xx JSON answer, not encoded, not said to be over the limit. */
-export function taggable(method: string, status: number, headers: readonly string[]): boolean {
+export function taggable(method: string, status: number, fields: AnswerFields): boolean {
   if (status < 200 || status >= 300 || method === 'HEAD') return false;
-  const type = valueOf(headers, 'content-type');
-  const encoding = valueOf(headers, 'content-encoding');
-  const length = valueOf(headers, 'content-length');
+  const type = fields.get('content-type');
+  const encoding = fields.get('content-encoding');
+  const length = fields.get('content-length');
   return type !== undefined && JSON_TYPE.test(type) && (encoding === undefined || encoding.toLowerCase() === 'identity') && (length === undefined || Number(length) <= TAG_MAX_BYTES);
 }
 
 export class TaggedJsonAnswer implements AnswerSink {
   private status = 0;
-  private statusText = '';
-  private headers: string[] = [];
+  private fields: AnswerFields | undefined;
   private readonly held = new HeldAnswer();
 
   constructor(
@@ -45,10 +39,9 @@ export class TaggedJsonAnswer implements AnswerSink {
     private readonly token: string,
   ) {}
 
-  head(statusCode: number, statusText: string, headers: string[]): boolean {
+  head(statusCode: number, fields: AnswerFields): boolean {
     this.status = statusCode;
-    this.statusText = statusText;
-    this.headers = headers;
+    this.fields = fields;
     return true;
   }
 
@@ -57,7 +50,7 @@ export class TaggedJsonAnswer implements AnswerSink {
     const all = this.held.hold(chunk);
     if (all === undefined) return true;
     // Longer than it said: passed on as it comes, with the token in the header only.
-    if (!this.inner.head(this.status, this.statusText, this.headers)) return true;
+    if (!this.inner.head(this.status, this.fields!)) return true;
     return this.inner.data(all);
   }
 
@@ -69,7 +62,7 @@ export class TaggedJsonAnswer implements AnswerSink {
     const body = this.held.whole();
     const tagged = tagJsonAnswer(body, this.token) ?? body;
     // Read whole, it is sent with its length (a chunked answer too).
-    const h = this.headers;
+    const h = this.fields!.list();
     let length = false;
     for (let i = 0; i < h.length; i += 2) {
       if (h[i]!.toLowerCase() === 'content-length') {
@@ -78,6 +71,6 @@ export class TaggedJsonAnswer implements AnswerSink {
       }
     }
     if (!length) h.push('content-length', String(tagged.length));
-    if (this.inner.head(this.status, this.statusText, h)) this.inner.end(tagged);
+    if (this.inner.head(this.status, this.fields!)) this.inner.end(tagged);
   }
 }

@@ -32,6 +32,7 @@ import { Connection, Task, type PoolSide, type ResponseHandler, type UpstreamAtt
 import { UpstreamError, declaredLength, framingLine, isStream, requestHead, type UpstreamRequest } from './request-head.js';
 
 export type { ResponseHandler, UpstreamAttempt };
+export type { ResponseHead } from '../wire/response-head.js';
 
 export interface PoolOptions {
   readonly host: string;

@@ -23,11 +23,11 @@ export interface ResponseHandler {
   /** First, synchronously within `dispatch`. */
   onConnect(attempt: UpstreamAttempt): void;
   /**
-   * The final head (interim 1xx answers are skipped); false pauses reading. `headers` are as
-   * received; `length` is the only Content-Length the answer may be passed on with (-1: none;
-   * http1-response.ts `ResponseHead.length`).
+   * The final head (interim 1xx answers are skipped), its fields as offsets over the bytes read
+   * (wire/response-head.ts: valid while the call lasts, and while the handler holds it); false
+   * pauses reading. `head.length` is the only Content-Length the answer may be passed on with (-1: none).
    */
-  onHeaders(status: number, headers: string[], reason: string, length: number): boolean;
+  onHeaders(head: ResponseHead): boolean;
   /** A slice of the body; false pauses reading. */
   onData(chunk: Buffer): boolean;
   onComplete(): void;
@@ -272,7 +272,7 @@ export class Connection implements ResponseSink {
   onHead(head: ResponseHead): void {
     const task = this.task!;
     this.arm(Phase.Body, task.req.bodyTimeout);
-    if (!task.handler.onHeaders(head.status, head.headers, head.reason, head.length)) this.pauseReading();
+    if (!task.handler.onHeaders(head)) this.pauseReading();
   }
 
   onBody(chunk: Buffer): void {

@@ -25,7 +25,11 @@
  * Body slices share the socket's buffers (no copy).
  */
 
-import { HEADER_BLOCK, headEnd, headerLines, isStatusLine, lists } from '../wire/http1-syntax.js';
+import { HEADER_BLOCK, headEnd, isStatusLine, lists } from '../wire/http1-syntax.js';
+import { FIELD_STRIDE, KIND, NAME_END, NAME_START, VALUE_END, VALUE_START, latin1, nameIs, parseFieldLines } from '../wire/field-lines.js';
+import { ANSWER_CONTENT_LENGTH, ANSWER_DATE, ANSWER_HOP, ANSWER_PREDICTOR, ResponseHead } from '../wire/response-head.js';
+
+export { ResponseHead };
 
 export type ParseFailure = 'UPSTREAM_BAD_RESPONSE' | 'UPSTREAM_HEADERS_OVERFLOW';
 
@@ -36,22 +40,6 @@ export class ResponseParseError extends Error {
   ) {
     super(message);
   }
-}
-
-/** What a parsed head says about the message and its connection. */
-export interface ResponseHead {
-  readonly status: number;
-  readonly reason: string;
-  /** `[name, value, …]` as received (names in their case, values without surrounding whitespace). */
-  readonly headers: string[];
-  /**
-   * The Content-Length the client may be told, -1 for none: the body's length when Content-Length
-   * frames it; on an answer to HEAD and on a 304, the model's value when it sent no
-   * Transfer-Encoding (RFC 9110 §8.6 allows it there, and nginx passes it); never on a 204, a
-   * chunked answer (the length the model put beside Transfer-Encoding is not the body's) or one
-   * that runs until the connection closes.
-   */
-  readonly length: number;
 }
 
 export interface ResponseSink {
@@ -95,7 +83,6 @@ const enum Trailer {
 }
 
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: ([\t\x20-\x7e\x80-\xff]*))?$/;
-const DIGITS = /^\d{1,15}$/;
 /** The start of a field line: token characters, then perhaps a colon and value characters. */
 const PARTIAL_FIELD_LINE = /^[-!#$%&'*+.^_`|~0-9A-Za-z]*(?::[\t\x20-\x7e\x80-\xff]*)?$/;
 /** The largest chunk size read (2^52, so sizes stay exact integers). */
@@ -201,7 +188,7 @@ export class ResponseParser {
             return;
           }
           if (end + 4 - at > this.maxHeadBytes) throw new ResponseParseError('UPSTREAM_HEADERS_OVERFLOW', `response head over ${this.maxHeadBytes} bytes`);
-          this.head(buf.toString('latin1', at, end + 2));
+          this.head(buf, at, end);
           at = end + 4;
           break;
         }
@@ -249,35 +236,48 @@ export class ResponseParser {
   }
 
   /**
-   * Parse a head (status line and header lines, each ending in CRLF) and choose the body's framing.
-   * The status line is read by hand (http1-syntax.ts isStatusLine: STATUS_LINE's grammar, which partialHead still uses) and the
-   * header lines in one pass (http1-syntax.ts headerLines): the regular expressions, their match
-   * arrays and the header block's copy were half of a small answer's parse (1.7 µs in all).
+   * Parse a head (status line and header lines, each ending in CRLF, from `at` to the empty line at
+   * `end`) and choose the body's framing. One pass over the bytes: the status line by hand
+   * (http1-syntax.ts isStatusLine: STATUS_LINE's grammar, which partialHead still uses), the field
+   * lines into offsets (wire/field-lines.ts), each given its kind for the client-bound head
+   * (wire/response-head.ts); only the values that decide the framing are read as text.
    */
-  private head(text: string): void {
-    const eol = text.indexOf('\r\n');
-    if (!isStatusLine(text, eol)) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', `invalid status line ${JSON.stringify(text.slice(0, Math.min(eol, 64)))}`);
-    const headers = headerLines(text, eol + 2);
-    if (headers === null) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', 'invalid header line');
-    const status = (text.charCodeAt(9) - 48) * 100 + (text.charCodeAt(10) - 48) * 10 + (text.charCodeAt(11) - 48);
-    const http10 = text.charCodeAt(7) === 48;
+  private head(buf: Buffer, at: number, end: number): void {
+    let eol = at;
+    while (buf[eol] !== 13) eol++;
+    if (buf[eol + 1] !== 10 || !isStatusLine(buf, at, eol)) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', `invalid status line ${JSON.stringify(latin1(buf, at, Math.min(eol, at + 64)))}`);
+    const fields = parseFieldLines(buf, eol + 2, end + 2);
+    if (fields === null) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', 'invalid header line');
+    const status = (buf[at + 9]! - 48) * 100 + (buf[at + 10]! - 48) * 10 + (buf[at + 11]! - 48);
+    const http10 = buf[at + 7] === 48;
     let length = -1;
     let te: string | undefined;
     let connection: string | undefined;
-    for (let i = 0; i < headers.length; i += 2) {
-      const name = headers[i]!;
-      const value = headers[i + 1]!;
-      const n = name.length;
-      if (n !== 10 && n !== 14 && n !== 17) continue;
-      const lower = name.toLowerCase();
-      if (lower === 'content-length') {
-        // One field of digits, as llhttp reads it: a list or a repeat (even of one value) is refused.
-        if (length >= 0) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', 'more than one Content-Length');
-        if (!DIGITS.test(value)) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', `invalid Content-Length ${JSON.stringify(value.slice(0, 32))}`);
-        length = Number(value);
-      } else if (lower === 'transfer-encoding') te = te === undefined ? value : `${te}, ${value}`;
-      else if (lower === 'connection') connection = connection === undefined ? value : `${connection}, ${value}`;
-      else if (lower === 'keep-alive') this.keepAliveHintMs = keepAliveTimeoutMs(value);
+    for (let i = 0; i < fields.length; i += FIELD_STRIDE) {
+      const ns = fields[i + NAME_START]!;
+      const ne = fields[i + NAME_END]!;
+      const kind = answerKind(buf, ns, ne);
+      if (kind === 0) continue;
+      fields[i + KIND] = kind;
+      if (kind !== ANSWER_HOP && kind !== ANSWER_CONTENT_LENGTH) continue;
+      const vs = fields[i + VALUE_START]!;
+      const ve = fields[i + VALUE_END]!;
+      switch (ne - ns) {
+        case 14: {
+          // One field of digits, as llhttp reads it: a list or a repeat (even of one value) is refused.
+          if (length >= 0) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', 'more than one Content-Length');
+          length = digitsOf(buf, vs, ve);
+          if (length < 0) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', `invalid Content-Length ${JSON.stringify(latin1(buf, vs, Math.min(ve, vs + 32)))}`);
+          break;
+        }
+        case 17:
+          if (nameIs(buf, ns, ne, 'transfer-encoding')) te = te === undefined ? latin1(buf, vs, ve) : `${te}, ${latin1(buf, vs, ve)}`;
+          break;
+        case 10:
+          if (nameIs(buf, ns, ne, 'connection')) connection = connection === undefined ? latin1(buf, vs, ve) : `${connection}, ${latin1(buf, vs, ve)}`;
+          else this.keepAliveHintMs = keepAliveTimeoutMs(latin1(buf, vs, ve));
+          break;
+      }
     }
     if (status < 200) {
       if (status === 101) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', 'switched protocols, which the gateway did not ask for');
@@ -300,7 +300,7 @@ export class ResponseParser {
     // The length the client may be told (ResponseHead.length): none beside Transfer-Encoding, none on a 204.
     const told = te !== undefined || status === 204 ? -1 : length;
     this.mode = Mode.Length; // the head is parsed: a body may follow (framing set below)
-    this.sink.onHead({ status, reason: eol > 12 ? text.slice(13, eol) : '', headers, length: told });
+    this.sink.onHead(new ResponseHead(status, buf, eol > at + 12 ? at + 13 : eol, eol, fields, told, connection !== undefined && namesFields(connection)));
     if (this.stopped) return;
     if (bodiless) {
       this.end();
@@ -491,4 +491,55 @@ function keepAliveTimeoutMs(value: string): number {
   keepAliveValue = value;
   keepAliveMs = m ? Number(m[1]) * 1000 : 0;
   return keepAliveMs;
+}
+
+/**
+ * What a field of an answer is to the client-bound head (wire/response-head.ts), by its name
+ * (lengths first: most names are none of these).
+ */
+function answerKind(buf: Uint8Array, s: number, e: number): number {
+  switch (e - s) {
+    case 2:
+      return nameIs(buf, s, e, 'te') ? ANSWER_HOP : 0;
+    case 4:
+      return nameIs(buf, s, e, 'date') ? ANSWER_DATE : 0;
+    case 7:
+      return nameIs(buf, s, e, 'trailer') || nameIs(buf, s, e, 'upgrade') ? ANSWER_HOP : 0;
+    case 10:
+      return nameIs(buf, s, e, 'connection') || nameIs(buf, s, e, 'keep-alive') ? ANSWER_HOP : 0;
+    case 14:
+      return nameIs(buf, s, e, 'content-length') ? ANSWER_CONTENT_LENGTH : 0;
+    case 16:
+      return nameIs(buf, s, e, 'proxy-connection') ? ANSWER_HOP : 0;
+    case 17:
+      return nameIs(buf, s, e, 'transfer-encoding') ? ANSWER_HOP : 0;
+    case 18:
+      return nameIs(buf, s, e, 'proxy-authenticate') ? ANSWER_HOP : nameIs(buf, s, e, 'x-seldon-predictor') ? ANSWER_PREDICTOR : 0;
+    default:
+      return 0;
+  }
+}
+
+/** A Content-Length value of 1 to 15 digits as a number; -1 otherwise. */
+function digitsOf(buf: Uint8Array, start: number, end: number): number {
+  const n = end - start;
+  if (n < 1 || n > 15) return -1;
+  let v = 0;
+  for (let i = start; i < end; i++) {
+    const c = buf[i]!;
+    if (c < 48 || c > 57) return -1;
+    v = v * 10 + (c - 48);
+  }
+  return v;
+}
+
+/** Whether a Connection value names fields (any option besides close and keep-alive). */
+function namesFields(value: string): boolean {
+  const only = value.length === 10 || value.length === 5 ? value.toLowerCase() : '';
+  if (only === 'keep-alive' || only === 'close') return false;
+  for (const t of value.split(',')) {
+    const n = t.trim().toLowerCase();
+    if (n !== '' && n !== 'close' && n !== 'keep-alive') return true;
+  }
+  return false;
 }

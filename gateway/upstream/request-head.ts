@@ -8,6 +8,7 @@
 import type { Readable } from 'node:stream';
 import { NOT_TOKEN_CHAR, NOT_VALUE_CHAR, putLatin1 as put } from '../wire/http1-syntax.js';
 import type { ParseFailure } from './http1-response.js';
+import { isFieldWriter, type FieldWriter } from '../wire/field-writer.js';
 
 export type UpstreamErrorCode =
   ParseFailure | 'UPSTREAM_CONNECT_TIMEOUT' | 'UPSTREAM_HEADERS_TIMEOUT' | 'UPSTREAM_BODY_TIMEOUT' | 'UPSTREAM_CLOSED' | 'UPSTREAM_POOL_CLOSED' | 'UPSTREAM_INVALID_REQUEST';
@@ -24,8 +25,11 @@ export class UpstreamError extends Error {
 export interface UpstreamRequest {
   readonly method: string;
   readonly path: string;
-  /** `[name, value, …]`; framing headers (Content-Length, Transfer-Encoding) are the client's to set. */
-  readonly headers: readonly string[];
+  /**
+   * `[name, value, …]`, framing headers (Content-Length, Transfer-Encoding) the client's to set; or
+   * fields that write themselves (wire/field-writer.ts: a lane request's, copied from its buffer).
+   */
+  readonly headers: readonly string[] | FieldWriter;
   readonly body: Buffer | Readable | null;
   /** Longest wait for the answer's head, in ms (0: none). */
   readonly headersTimeout: number;
@@ -66,19 +70,26 @@ export function requestHead(req: UpstreamRequest, defaultHost: string, framing: 
     throw new UpstreamError('UPSTREAM_INVALID_REQUEST', 'a request line the gateway cannot write');
   }
   const h = req.headers;
+  const writer = isFieldWriter(h) ? h : undefined;
   // First the checks and the size: the request line, each header line kept, host, framing, connection.
   let size = req.method.length + req.path.length + 12;
   let host = false;
-  for (let i = 0; i < h.length; i += 2) {
-    const name = h[i]!;
-    const value = h[i + 1]!;
-    const kept = keptField(name);
-    if (kept === DROPPED) continue;
-    if (kept === HOST) host = true;
-    if (NOT_TOKEN_CHAR.test(name) || name.length === 0 || NOT_VALUE_CHAR.test(value)) {
-      throw new UpstreamError('UPSTREAM_INVALID_REQUEST', `a header the gateway cannot write (${JSON.stringify(name.slice(0, 64))})`);
+  if (writer !== undefined) {
+    size += writer.fieldBytes;
+    host = writer.hasHost;
+  } else {
+    const list = h as readonly string[];
+    for (let i = 0; i < list.length; i += 2) {
+      const name = list[i]!;
+      const value = list[i + 1]!;
+      const kept = keptField(name);
+      if (kept === DROPPED) continue;
+      if (kept === HOST) host = true;
+      if (NOT_TOKEN_CHAR.test(name) || name.length === 0 || NOT_VALUE_CHAR.test(value)) {
+        throw new UpstreamError('UPSTREAM_INVALID_REQUEST', `a header the gateway cannot write (${JSON.stringify(name.slice(0, 64))})`);
+      }
+      size += name.length + value.length + 4;
     }
-    size += name.length + value.length + 4;
   }
   if (!host) size += defaultHost.length + 8;
   size += framing.length + KEEP_ALIVE_END.length;
@@ -89,15 +100,19 @@ export function requestHead(req: UpstreamRequest, defaultHost: string, framing: 
   out[at++] = 32;
   at = put(out, at, req.path);
   at = put(out, at, ' HTTP/1.1\r\n');
-  for (let i = 0; i < h.length; i += 2) {
-    const name = h[i]!;
-    if (keptField(name) === DROPPED) continue;
-    at = put(out, at, name);
-    out[at++] = 58;
-    out[at++] = 32;
-    at = put(out, at, h[i + 1]!);
-    out[at++] = 13;
-    out[at++] = 10;
+  if (writer !== undefined) at = writer.writeFields(out, at);
+  else {
+    const list = h as readonly string[];
+    for (let i = 0; i < list.length; i += 2) {
+      const name = list[i]!;
+      if (keptField(name) === DROPPED) continue;
+      at = put(out, at, name);
+      out[at++] = 58;
+      out[at++] = 32;
+      at = put(out, at, list[i + 1]!);
+      out[at++] = 13;
+      out[at++] = 10;
+    }
   }
   if (!host) {
     at = put(out, at, 'host: ');
@@ -128,7 +143,9 @@ function keptField(name: string): number {
 }
 
 /** The Content-Length a stream body declares in the caller's headers (-1: none). */
-export function declaredLength(headers: readonly string[]): number {
+export function declaredLength(headers: readonly string[] | FieldWriter): number {
+  // Fields that write themselves come with a body read whole (the lane's): none is streamed.
+  if (isFieldWriter(headers)) return -1;
   for (let i = 0; i < headers.length; i += 2) {
     if (headers[i]!.length === 14 && headers[i]!.toLowerCase() === 'content-length') {
       const v = headers[i + 1]!.trim();

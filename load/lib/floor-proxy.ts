@@ -62,7 +62,10 @@ const gatewayPool: GatewayPool | undefined =
 function relay(res: ServerResponse) {
   return {
     onConnect() {},
-    onHeaders(status: number, raw: readonly (string | Buffer)[]) {
+    onHeaders(head: number | { readonly status: number; readonly headers: readonly string[] }, undiciRaw?: readonly (string | Buffer)[]) {
+      // undici: (status, raw headers as Buffers); the gateway's client: its ResponseHead.
+      const status = typeof head === 'number' ? head : head.status;
+      const raw = typeof head === 'number' ? undiciRaw! : head.headers;
       const headers: string[] = [];
       for (let i = 0; i < raw.length; i += 2) {
         const name = raw[i]!.toString('latin1');

@@ -14,9 +14,9 @@ export const HELP = `Usage: npx vite-node load/rest-bench.ts [options]
                        shared-core: node:http backend on the proxy's core, wrk at 64 connections, fixed
                        rates at 0.25 and 0.5 of the gateway's saturation, 8 s each, targets
                        direct,nginx,gateway; floor: the shared-core arrangement at 16,
-                       64 and 256 connections with the raw relay beside nginx and the gateway, and one
-                       fixed rate at half the gateway's saturation (BENCH_PRESET). Options below
-                       override the preset's.
+                       64 and 256 connections with the raw relay beside nginx, haproxy, Caddy and the
+                       gateway, and one fixed rate at half the gateway's saturation (BENCH_PRESET).
+                       Options below override the preset's.
   --rounds N           interleaved rounds; medians are reported (env BENCH_ROUNDS, default 3)
   --duration S         seconds per closed-loop run (BENCH_DURATION, default 3)
   --rate LIST          fixed rates of the latency runs, req/s (BENCH_RATE, default 2000)
@@ -26,9 +26,12 @@ export const HELP = `Usage: npx vite-node load/rest-bench.ts [options]
   --rate-duration S    seconds per latency run, after a 1 s warm-up (BENCH_RATE_DURATION, default 4)
   --conns LIST         closed-loop connection counts (BENCH_CONNS, default 16,64)
   --deployments N      SeldonDeployments in the gateway's table (BENCH_DEPLOYMENTS, default 1000)
-  --targets LIST       subset of direct,nginx,nginx-shadow,stock,gateway,shadow,rollout,bandit,plain,flow,relay,floor,floor-gw,
-                       floor-http,floor-raw,floor-bare
-                       (BENCH_TARGETS, default: the preset's). relay: the raw TCP relay, each client
+  --targets LIST       subset of direct,nginx,haproxy,caddy,nginx-shadow,stock,gateway,shadow,rollout,bandit,plain,flow,
+                       relay,floor,floor-gw,floor-http,floor-raw,floor-bare
+                       (BENCH_TARGETS, default: the preset's). haproxy: Debian's haproxy 2.6 as a
+                       keep-alive proxy, one thread (load/lib/haproxy.ts); caddy: Debian's Caddy 2.6
+                       reverse_proxy, GOMAXPROCS=1 (load/lib/caddy.ts); each skipped when not
+                       installed. relay: the raw TCP relay, each client
                        connection piped to its own upstream connection, bytes unparsed
                        (load/lib/relay-proxy.ts): the floor of a Node proxy. nginx-shadow: the nginx proxy with
                        every request mirrored by its own mirror directive (the reference for
@@ -129,7 +132,7 @@ const PRESETS: Readonly<Record<string, Preset>> = {
   'shared-core': { nodeBackend: true, conns: '64', rate: '', rateFraction: '0.25,0.5', rateDuration: 8, targets: 'direct,nginx,gateway' },
   // The floor: the same, at 16, 64 and 256 connections, beside the raw TCP relay (the
   // floor of a Node proxy), and the tail at half the gateway's saturation against nginx's at that rate.
-  floor: { nodeBackend: true, conns: '16,64,256', rate: '', rateFraction: '0.5', rateDuration: 8, targets: 'nginx,relay,gateway' },
+  floor: { nodeBackend: true, conns: '16,64,256', rate: '', rateFraction: '0.5', rateDuration: 8, targets: 'nginx,haproxy,caddy,relay,gateway' },
 };
 export const PRESET_NAME = argv.preset ?? process.env.BENCH_PRESET ?? 'nginx-backend';
 export const PRESET = PRESETS[PRESET_NAME];
@@ -166,6 +169,8 @@ export const TARGETS = new Set(setting(argv.targets, 'BENCH_TARGETS', PRESET.tar
 export const KNOWN_TARGETS = [
   'direct',
   'nginx',
+  'haproxy',
+  'caddy',
   'nginx-shadow',
   'stock',
   'gateway',

@@ -3,36 +3,12 @@
  * expression names only metrics the gateway registers (and only their labels), and every gateway
  * metric is on it.
  */
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { registerSteerMetrics } from '../../gateway/steer/metrics.js';
 import { GatewayMetrics } from '../../gateway/observe/metrics.js';
 import { registerFlowMetrics } from '../../gateway/observe/flow-metrics.js';
-
-const file = fileURLToPath(new URL('../../deploy/kustomize/components/dashboard/grafana-dashboard.json', import.meta.url));
-
-interface Target {
-  refId: string;
-  expr: string;
-}
-interface Panel {
-  id: number;
-  type: string;
-  title: string;
-  gridPos: { h: number; w: number; x: number; y: number };
-  datasource?: { type: string; uid: string };
-  targets?: Target[];
-  panels?: Panel[];
-}
-interface Dashboard {
-  title: string;
-  uid: string;
-  schemaVersion: number;
-  panels: Panel[];
-  templating: { list: { name: string; type: string; query: string | { query: string } }[] };
-  annotations: { list: { expr?: string }[] };
-}
+import { LogMetrics } from '../../gateway/payload-log/metrics.js';
+import { expressionsOf, loadDashboard, panelsOf, variableQuery } from '../helpers/grafana.js';
 
 const KEYWORDS = new Set(['by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'and', 'or', 'unless', 'bool', 'offset']);
 
@@ -69,6 +45,8 @@ async function registered(): Promise<Map<string, { family: string; labels: strin
   registerSteerMetrics(metrics.registry);
   // And each data plane's flow control metrics (gateway/observe/flow-metrics.ts).
   registerFlowMetrics(metrics.registry, () => []);
+  // And payload logging's, with --log-sinks (gateway/payload-log/metrics.ts).
+  LogMetrics.of(metrics.registry);
   const names = new Map<string, { family: string; labels: string[] }>();
   for (const m of await metrics.registry.getMetricsAsJSON()) {
     const type = String(m.type);
@@ -81,12 +59,9 @@ async function registered(): Promise<Map<string, { family: string; labels: strin
 }
 
 describe('the Grafana dashboard', () => {
-  const dash = JSON.parse(readFileSync(file, 'utf8')) as Dashboard;
-  const panels = dash.panels.flatMap((p) => [p, ...(p.panels ?? [])]);
-  const exprs = [
-    ...panels.flatMap((p) => (p.targets ?? []).map((t) => ({ where: `panel "${p.title}" ${t.refId}`, expr: t.expr }))),
-    ...dash.annotations.list.filter((a) => a.expr).map((a) => ({ where: 'annotation', expr: a.expr! })),
-  ];
+  const dash = loadDashboard();
+  const panels = panelsOf(dash);
+  const exprs = expressionsOf(dash);
 
   it('parses as a Grafana dashboard: ids unique, every panel placed and on the datasource variable', () => {
     expect(dash.uid).toBe('seldon-gateway');
@@ -125,7 +100,7 @@ describe('the Grafana dashboard', () => {
       for (const l of grouped) if (!available.has(l)) problems.push(`${where}: groups by ${l}, which none of ${names.join(', ')} has`);
     }
     for (const v of dash.templating.list.filter((x) => x.type === 'query')) {
-      const q = typeof v.query === 'string' ? v.query : v.query.query;
+      const q = variableQuery(v);
       const m = /^label_values\(([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{[^}]*\})?,\s*(\w+)\)$/.exec(q);
       if (!m) problems.push(`variable ${v.name}: ${q}`);
       else if (!known.get(m[1]!)?.labels.includes(m[2]!)) problems.push(`variable ${v.name}: ${m[1]} has no label ${m[2]}`);

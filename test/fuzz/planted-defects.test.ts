@@ -27,13 +27,7 @@ const PLANTS: Plant[] = [
   {
     defect: 'a Content-Length list taken as its first value (the lane reads `2, 2` as 2)',
     side: 'request',
-    edits: [
-      [
-        'gateway/edge/http1-request.ts',
-        'if (length >= 0 || !DIGITS.test(value)) return OTHER;\n        length = Number(value);',
-        'if (length >= 0 || !/^\\d{1,15}(?:[ \\t]*,.*)?$/.test(value)) return OTHER;\n        length = parseInt(value, 10);',
-      ],
-    ],
+    edits: [['gateway/edge/http1-request.ts', 'length = digits(buf, vs, ve);', 'length = /^\\d{1,15}(?:[ \\t]*,.*)?$/.test(latin1(buf, vs, ve)) ? parseInt(latin1(buf, vs, ve), 10) : -1;']],
     kinds: ['lenient', 'framing'],
   },
   {

@@ -10,6 +10,7 @@ import { parser } from '@prometheus-io/lezer-promql';
 import { GatewayMetrics } from '../../gateway/observe/metrics.js';
 import { registerSteerMetrics } from '../../gateway/steer/metrics.js';
 import { registerFlowMetrics } from '../../gateway/observe/flow-metrics.js';
+import { LogMetrics } from '../../gateway/payload-log/metrics.js';
 
 export interface PromqlUses {
   /** Each vector selector: metric name (empty when the selector has none) and its matchers' label names. */
@@ -61,6 +62,8 @@ export async function gatewaySeries(): Promise<Map<string, readonly string[]>> {
   registerSteerMetrics(metrics.registry);
   // And each data plane's flow control metrics (gateway/observe/flow-metrics.ts).
   registerFlowMetrics(metrics.registry, () => []);
+  // And payload logging's, with --log-sinks (gateway/payload-log/metrics.ts).
+  LogMetrics.of(metrics.registry);
   const series = new Map<string, readonly string[]>();
   for (const m of await metrics.registry.getMetricsAsJSON()) {
     const single = metrics.registry.getSingleMetric(m.name) as unknown as { labelNames?: readonly string[] };

@@ -21,7 +21,7 @@ import { once } from 'node:events';
 import net, { type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Http1Lane, type LaneHandler } from '../../../gateway/edge/http1-lane.js';
-import type { LaneResponse } from '../../../gateway/edge/lane-exchange.js';
+import type { LaneExchange } from '../../../gateway/edge/lane-exchange.js';
 import { OTHER, parseRequestHead } from '../../../gateway/edge/http1-request.js';
 import { seededRandom } from '../../../routing/pick.js';
 import { ByteReader, headerValue, readHttpResponse, startRecordingUpstream, type Answer, type RecordedRequest, type RecordingUpstream } from '../../fixtures/recording-upstream.js';
@@ -607,7 +607,7 @@ async function standaloneLane(keepAliveTimeoutMs: number, serve: LaneHandler): P
 
 describe('Http1Lane on its own: keep-alive timeout and shutdown', () => {
   it('an idle connection is closed after the keep-alive timeout; drain closes idle ones at once, busy ones after their answer', async () => {
-    let held: LaneResponse | undefined;
+    let held: LaneExchange | undefined;
     const { lane, server, port } = await standaloneLane(300, (req, res) => {
       if (req.url === '/hold') held = res;
       else res.writeHead(200, 'OK', ['content-length', '2']).end('ok');

@@ -13,6 +13,10 @@ const LIMITS = { maxHeadBytes: 16 * 1024, maxHeaders: 100 };
 const bytes = (s: string): Buffer => Buffer.from(s, 'latin1');
 const parse = (s: string | Buffer, at = 0, limits = LIMITS): RequestHead | typeof MORE | typeof OTHER => parseRequestHead(typeof s === 'string' ? bytes(s) : s, at, limits);
 
+/** What a parse read (a head's offsets differ with where it starts in its buffer; what they say does not). */
+const read = (h: ReturnType<typeof parse>): unknown =>
+  typeof h === 'string' ? h : { method: h.method, target: h.target, rawHeaders: h.rawHeaders, host: h.host, size: h.size, contentLength: h.contentLength, close: h.close };
+
 const POST =
   'POST /seldon/models/iris/api/v1.0/predictions?x=1&y=%20 HTTP/1.1\r\nHost: gw:8080\r\nContent-Type:application/json\r\nContent-Length: 2\r\nX-Pad: \t a b \t\r\nConnection: keep-alive\r\n\r\n';
 
@@ -63,8 +67,9 @@ const LEFT: [string, string][] = [
 
 describe('parseRequestHead', () => {
   it('reads the head: method, target, header lines as sent (values trimmed), Host, size, body length, Connection', () => {
-    const head = parse(POST + '{}');
-    expect(head).toEqual({
+    const head = parse(POST + '{}') as RequestHead;
+    const { method, target, rawHeaders, host, size, contentLength, close } = head;
+    expect({ method, target, rawHeaders, host, size, contentLength, close }).toEqual({
       method: 'POST',
       target: '/seldon/models/iris/api/v1.0/predictions?x=1&y=%20',
       rawHeaders: ['Host', 'gw:8080', 'Content-Type', 'application/json', 'Content-Length', '2', 'X-Pad', 'a b', 'Connection', 'keep-alive'],
@@ -84,7 +89,7 @@ describe('parseRequestHead', () => {
       for (let i = 0; i < end; i++) expect(parse(wire.slice(0, i)), `${JSON.stringify(wire)} cut at ${i}`).toBe(MORE);
       expect(parse(wire)).toMatchObject({ size: end });
       const two = bytes('GET / HTTP/1.1\r\nHost: z\r\n\r\n' + wire);
-      expect(parse(two, 27)).toEqual(parse(wire));
+      expect(read(parse(two, 27))).toEqual(read(parse(wire)));
     }
   });
 

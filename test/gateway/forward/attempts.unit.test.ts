@@ -14,6 +14,7 @@ import { AttemptAborted, RestAttempt, type AttemptOwner } from '../../../gateway
 import type { Endpoint } from '../../../gateway/upstream/pools.js';
 import type { UpstreamAttempt } from '../../../gateway/upstream/http1-client.js';
 import type { Backend } from '../../../routing/types.js';
+import { ResponseHead } from '../../../gateway/wire/response-head.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
 
 const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
@@ -24,10 +25,16 @@ function backend(perTryTimeoutMs: number): Backend {
 
 // ---- REST ----
 
+/** An answer head with no fields, as the upstream client reports it. */
+function answerHead(status: number, reason: string, length: number): ResponseHead {
+  const line = Buffer.from(`HTTP/1.1 ${status} ${reason}\r\n`, 'latin1');
+  return new ResponseHead(status, line, 13, line.length - 2, [], length, false);
+}
+
 class RestOwner implements AttemptOwner {
   readonly heard: string[] = [];
-  attemptHeaders(_a: RestAttempt, status: number): boolean {
-    this.heard.push(`headers ${status}`);
+  attemptHeaders(_a: RestAttempt, head: ResponseHead): boolean {
+    this.heard.push(`headers ${head.status}`);
     return true;
   }
   attemptData(_a: RestAttempt, chunk: Buffer): boolean {
@@ -79,7 +86,7 @@ describe('a REST attempt', () => {
     const answered = new RestAttempt(new RestOwner(), endpoint(), backend(100), clock);
     const other = new Handle();
     answered.onConnect(other as unknown as UpstreamAttempt);
-    answered.onHeaders(200, [], 'OK', 2);
+    answered.onHeaders(answerHead(200, 'OK', 2));
     clock.advance(1_000);
     expect(other.aborted).toEqual([]);
     expect(clock.timers).toBe(0);
@@ -88,7 +95,7 @@ describe('a REST attempt', () => {
   it('passes what the upstream reports to its exchange, until the exchange is done with it', () => {
     const owner = new RestOwner();
     const a = new RestAttempt(owner, endpoint(), backend(0), new FakeClock());
-    a.onHeaders(200, [], 'OK', 2);
+    a.onHeaders(answerHead(200, 'OK', 2));
     a.onData(Buffer.from('ok'));
     a.end();
     a.onData(Buffer.from('late'));
@@ -100,7 +107,7 @@ describe('a REST attempt', () => {
   it('an answer being dropped for a retry does not reach the exchange; its end does', () => {
     const owner = new RestOwner();
     const a = new RestAttempt(owner, endpoint(), backend(0), new FakeClock());
-    a.onHeaders(503, [], 'Service Unavailable', 0);
+    a.onHeaders(answerHead(503, 'Service Unavailable', 0));
     a.discard = true;
     a.onData(Buffer.from('dropped'));
     a.onComplete();

@@ -251,7 +251,8 @@ describe('gRPC failures, timeouts and cancellation', () => {
     const results = await Promise.all(Array.from({ length: 5 }, () => predict(clients, { strData: 'sleep:300' }, meta('tight'))));
     const ok = results.filter((o) => o.ok);
     const overflow = results.filter((o) => !o.ok).map(failure);
-    expect(ok).toHaveLength(1);
+    const seen = JSON.stringify(results.map((o) => (o.ok ? 'OK' : `${o.error.code} ${o.error.details}`)));
+    expect(ok, seen).toHaveLength(1);
     expect(overflow).toHaveLength(4);
     for (const f of overflow) {
       expect(f.code).toBe(grpc.status.UNAVAILABLE);

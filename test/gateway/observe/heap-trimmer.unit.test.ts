@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HeapTrimmer, processMemory } from '../../../gateway/observe/process-memory.js';
+import { HeapTrimmer, IdleTrimmer, processMemory } from '../../../gateway/observe/process-memory.js';
 
 const MiB = 1024 * 1024;
 
@@ -70,5 +70,62 @@ describe('giving back pooled pages when resident memory has grown', () => {
     expect(trimmer.check()).toBe(true);
     const afterTrim = process.memoryUsage.rss();
     expect(afterFull - afterTrim, `resident ${(afterFull / MiB).toFixed(1)} MB after full collections, ${(afterTrim / MiB).toFixed(1)} MB after the trim`).toBeGreaterThan(16 * MiB);
+  });
+});
+
+describe('giving back a worker’s memory once it is idle', () => {
+  /** A worker whose clock, loop utilization and resident memory the test sets. */
+  function idleWorld(startRss: number) {
+    const w = { now: 0, busy: 0.5, rss: startRss, trims: [] as number[], givesBack: 0 };
+    const trimmer = new IdleTrimmer(
+      10_000,
+      16 * MiB,
+      0.02,
+      () => w.now,
+      () => w.busy,
+      () => w.rss,
+      () => {
+        w.trims.push(w.now);
+        w.rss -= w.givesBack;
+      },
+    );
+    return { w, trimmer };
+  }
+
+  it('trims after the quiet lasted its time, once per growth; traffic starts the quiet again', () => {
+    const { w, trimmer } = idleWorld(100 * MiB);
+    // Under load: grown, but busy.
+    for (w.now = 5_000; w.now <= 60_000; w.now += 5_000) {
+      w.rss += 5 * MiB;
+      expect(trimmer.check()).toBe(false);
+    }
+    // The load stops: quiet for 5 s, then 10 s.
+    w.busy = 0.001;
+    w.now = 65_000;
+    expect(trimmer.check(), 'quiet for 5 s only').toBe(false);
+    w.now = 70_000;
+    w.givesBack = 50 * MiB;
+    expect(trimmer.check()).toBe(true);
+    expect(w.trims).toEqual([70_000]);
+    // Still idle, nothing grew: no more pauses.
+    for (w.now = 75_000; w.now <= 200_000; w.now += 5_000) expect(trimmer.check()).toBe(false);
+    // A scrape now and then is not traffic; a burst is, and the quiet counts again from its end.
+    w.busy = 0.3;
+    w.rss += 40 * MiB;
+    w.now = 205_000;
+    expect(trimmer.check()).toBe(false);
+    w.busy = 0.01;
+    w.now = 210_000;
+    expect(trimmer.check()).toBe(false);
+    w.now = 215_000;
+    expect(trimmer.check()).toBe(true);
+    expect(w.trims).toEqual([70_000, 215_000]);
+  });
+
+  it('a worker that never grew past its start is never paused', () => {
+    const { w, trimmer } = idleWorld(100 * MiB);
+    w.busy = 0;
+    for (w.now = 5_000; w.now <= 120_000; w.now += 5_000) expect(trimmer.check()).toBe(false);
+    expect(w.trims).toEqual([]);
   });
 });

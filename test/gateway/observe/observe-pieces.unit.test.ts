@@ -8,7 +8,8 @@ import { parseConfig } from '../../../gateway/config/parse.js';
 import { UsageError } from '../../../gateway/config/values.js';
 import { GatewayMetrics } from '../../../gateway/observe/metrics.js';
 import { TrafficHistory, sampleOf, type Gathered, type MetricsJson } from '../../../gateway/observe/observed.js';
-import { setPredictorHeader } from '../../../gateway/observe/observed-rest.js';
+import { AnswerFields } from '../../../gateway/edge/answer-fields.js';
+import { ResponseParser, type ResponseHead } from '../../../gateway/upstream/http1-response.js';
 import { ShadowComparer, answerDifference, jsonDifference, latestDisagreements, type Answer, type Disagreement } from '../../../gateway/observe/shadow-compare.js';
 import type { Backend } from '../../../routing/types.js';
 import { LogCapture } from '../../helpers/observability.js';
@@ -226,9 +227,23 @@ describe('access log and predictor header', () => {
   });
 
   it('x-seldon-predictor replaces any copy the upstream sent, whatever its case', () => {
-    const h = ['Content-Type', 'application/json', 'X-Seldon-Predictor', 'forged', 'x-seldon-predictor', 'again', 'x-other', '1'];
-    setPredictorHeader(h, 'main');
-    expect(h).toEqual(['Content-Type', 'application/json', 'x-other', '1', 'x-seldon-predictor', 'main']);
+    const h = AnswerFields.ofList(['Content-Type', 'application/json', 'X-Seldon-Predictor', 'forged', 'x-seldon-predictor', 'again', 'x-other', '1']);
+    h.setPredictor('main');
+    expect(h.list()).toEqual(['Content-Type', 'application/json', 'x-other', '1', 'x-seldon-predictor', 'main']);
+    // From the model's bytes (the lane's form): the same fields reach the client.
+    const wire = 'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Seldon-Predictor: forged\r\nx-seldon-predictor: again\r\nx-other: 1\r\nContent-Length: 0\r\n\r\n';
+    let head: ResponseHead | undefined;
+    const parser = new ResponseParser({ onHead: (x) => (head = x), onBody: () => undefined, onEnd: () => undefined }, 16 * 1024);
+    parser.expect(false);
+    parser.execute(Buffer.from(wire, 'latin1'));
+    const fast = AnswerFields.ofHead(head!);
+    fast.setPredictor('main');
+    const out = Buffer.alloc(fast.fieldBytes);
+    expect(fast.writeFields(out, 0)).toBe(out.length);
+    expect(`${out.toString('latin1')}${fast.added.map((v, i, a) => (i % 2 === 0 ? `${v}: ${a[i + 1]}\r\n` : '')).join('')}`).toBe(
+      'Content-Type: application/json\r\nx-other: 1\r\nContent-Length: 0\r\nx-seldon-predictor: main\r\n',
+    );
+    expect(fast.list()).toEqual(['Content-Type', 'application/json', 'x-other', '1', 'Content-Length', '0', 'x-seldon-predictor', 'main']);
   });
 });
 

@@ -3,9 +3,14 @@
  * a prediction. Through one real gateway, predictions to a logged deployment and to one without
  * logging, interleaved on one connection in the same run:
  *
- * - their p99 latencies are within 1 ms of each other: compared block by block (ten blocks of 250
- *   pairs, the median of the blocks' differences), since a shared machine's stalls, tens of ms,
- *   land now on one side, now on the other;
+ * - logging adds no tail: the two are sent as pairs (one of each, back to back, which goes first
+ *   alternating), and the pairs where the logged one took more than 1 ms longer are no more than
+ *   those where the plain one did, within three standard deviations (a sign test). A busy machine's
+ *   stalls, tens of ms, land on either member of a pair at random; a cost of logging's lands on the
+ *   logged one only: 1% of the logged requests held 1 ms longer is 25 pairs, beyond the test's
+ *   noise on a quiet machine; every one of them held is 2,500. (Two p99s compared directly, even
+ *   block by block, are a handful of samples each: on a machine whose every core is taken they
+ *   differed by 3 ms with logging's own cost 0.)
  * - the events wait in memory under the sink's `queueBytes` at every look, and what does not fit
  *   is dropped and counted (`seldon_gateway_log_drops_total{reason="overflow"}`).
  */
@@ -54,7 +59,7 @@ describe('a sink that never answers, without Redis', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('predictions take as long as without logging (p99 within 1 ms), the queue stays under its bound, the overflow is counted', async () => {
+  it('predictions take as long as without logging (no more of them 1 ms slower than a plain twin), the queue stays under its bound, the overflow is counted', async () => {
     const agent = new Agent({ connections: 1 });
     const body = `{"data":{"ndarray":[[${'1,'.repeat(200)}1]]}}`;
     const once = async (name: string): Promise<number> => {
@@ -83,13 +88,17 @@ describe('a sink that never answers, without Redis', () => {
     await agent.close();
     const samples = await scrape(gw.adminUrl);
     peak = Math.max(peak, metricSum(samples, 'seldon_gateway_log_buffer_bytes', { sink: 'hole' }));
-    const BLOCK = ROUNDS / 10;
-    const differences: number[] = [];
-    for (let b = 0; b < ROUNDS; b += BLOCK) differences.push(quantile(logged.slice(b, b + BLOCK), 0.99) - quantile(plain.slice(b, b + BLOCK), 0.99));
-    const difference = quantile(differences, 0.5);
-    const report = `p99 logged ${quantile(logged, 0.99).toFixed(3)} ms, plain ${quantile(plain, 0.99).toFixed(3)} ms; per block of ${BLOCK}, median difference ${difference.toFixed(3)} ms; p50 ${quantile(logged, 0.5).toFixed(3)} / ${quantile(plain, 0.5).toFixed(3)} ms; queue peak ${peak} B`;
+    let loggedSlower = 0;
+    let plainSlower = 0;
+    for (let i = 0; i < ROUNDS; i++) {
+      const d = logged[i]! - plain[i]!;
+      if (d > 1) loggedSlower++;
+      else if (d < -1) plainSlower++;
+    }
+    const bound = 3 * Math.sqrt(loggedSlower + plainSlower) + 5;
+    const report = `pairs with the logged one > 1 ms slower ${loggedSlower}, the plain one ${plainSlower} (bound on the excess ${bound.toFixed(1)}); p99 logged ${quantile(logged, 0.99).toFixed(3)} ms, plain ${quantile(plain, 0.99).toFixed(3)} ms; p50 ${quantile(logged, 0.5).toFixed(3)} / ${quantile(plain, 0.5).toFixed(3)} ms; queue peak ${peak} B`;
     console.log(`sink never answers: ${report}`);
-    expect(Math.abs(difference), report).toBeLessThanOrEqual(1);
+    expect(loggedSlower - plainSlower, report).toBeLessThanOrEqual(bound);
     expect(peak).toBeGreaterThan(0);
     expect(peak).toBeLessThanOrEqual(QUEUE_BYTES);
     const dropped = metricSum(samples, 'seldon_gateway_log_drops_total', { sink: 'hole', reason: 'overflow' });

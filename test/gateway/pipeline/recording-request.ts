@@ -36,8 +36,11 @@ export class RecordingRequest extends PipelineRequest {
     path: string,
     private readonly o: RecordingOptions = {},
   ) {
-    const headers = o.headers ?? {};
-    super(o.kind ?? 'rest', o.method ?? 'POST', path, 'gw.example', (name) => headers[name], 0, o.sticky, o.frontEnd ?? false);
+    super(o.kind ?? 'rest', o.method ?? 'POST', path, 'gw.example', 0, o.sticky, o.frontEnd ?? false);
+  }
+
+  protected readHeader(name: string): string | undefined {
+    return (this.o.headers ?? {})[name];
   }
 
   /** Whether the client left (set by the test). */

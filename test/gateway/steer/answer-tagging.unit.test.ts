@@ -9,15 +9,16 @@ import { forwardHeaderObject } from '../../../gateway/edge/http-headers.js';
 import { TaggedGrpcAnswer, type CallAnswer } from '../../../gateway/grpc/tagged-answer.js';
 import { TaggedJsonAnswer, taggable, type AnswerSink } from '../../../gateway/rest/tagged-answer.js';
 import { ARM_TAG, DEFAULT_TAG_MAX_BYTES } from '../../../gateway/steer/answer-tag.js';
+import { AnswerFields } from '../../../gateway/edge/answer-fields.js';
 
 const TOKEN = '1.a.abc.def.ghi';
 
 class Sink implements AnswerSink, CallAnswer {
   readonly got: string[] = [];
   heads: string[][] = [];
-  head(status: number, _text: string, headers: string[]): boolean {
+  head(status: number, fields: AnswerFields): boolean {
     this.got.push(`head ${status}`);
-    this.heads.push(headers);
+    this.heads.push(fields.list());
     return true;
   }
   data(chunk: Buffer): boolean {
@@ -34,19 +35,19 @@ class Sink implements AnswerSink, CallAnswer {
 
 describe('a JSON answer carrying its token', () => {
   it('only a 2xx JSON answer, not encoded, not said to be over the limit, is tagged', () => {
-    expect(taggable('POST', 200, ['content-type', 'application/json'])).toBe(true);
-    expect(taggable('POST', 200, ['Content-Type', 'application/vnd.seldon+json; charset=utf-8'])).toBe(true);
-    expect(taggable('HEAD', 200, ['content-type', 'application/json'])).toBe(false);
-    expect(taggable('POST', 500, ['content-type', 'application/json'])).toBe(false);
-    expect(taggable('POST', 200, ['content-type', 'text/plain'])).toBe(false);
-    expect(taggable('POST', 200, ['content-type', 'application/json', 'content-encoding', 'gzip'])).toBe(false);
-    expect(taggable('POST', 200, ['content-type', 'application/json', 'content-length', String(DEFAULT_TAG_MAX_BYTES + 1)])).toBe(false);
+    expect(taggable('POST', 200, AnswerFields.ofList(['content-type', 'application/json']))).toBe(true);
+    expect(taggable('POST', 200, AnswerFields.ofList(['Content-Type', 'application/vnd.seldon+json; charset=utf-8']))).toBe(true);
+    expect(taggable('HEAD', 200, AnswerFields.ofList(['content-type', 'application/json']))).toBe(false);
+    expect(taggable('POST', 500, AnswerFields.ofList(['content-type', 'application/json']))).toBe(false);
+    expect(taggable('POST', 200, AnswerFields.ofList(['content-type', 'text/plain']))).toBe(false);
+    expect(taggable('POST', 200, AnswerFields.ofList(['content-type', 'application/json', 'content-encoding', 'gzip']))).toBe(false);
+    expect(taggable('POST', 200, AnswerFields.ofList(['content-type', 'application/json', 'content-length', String(DEFAULT_TAG_MAX_BYTES + 1)]))).toBe(false);
   });
 
   it('holds the head and the body, then writes the answer tagged, with its new length', () => {
     const inner = new Sink();
     const a = new TaggedJsonAnswer(inner, TOKEN);
-    a.head(200, 'OK', ['content-type', 'application/json', 'content-length', '22']);
+    a.head(200, AnswerFields.ofList(['content-type', 'application/json', 'content-length', '22']));
     a.data(Buffer.from('{"data":{"ndarray":'));
     a.data(Buffer.from('[1]}}'));
     expect(inner.got).toEqual([]);
@@ -60,7 +61,7 @@ describe('a JSON answer carrying its token', () => {
   it('longer than the limit: passed on as it comes, untagged', () => {
     const inner = new Sink();
     const a = new TaggedJsonAnswer(inner, TOKEN);
-    a.head(200, 'OK', ['content-type', 'application/json']);
+    a.head(200, AnswerFields.ofList(['content-type', 'application/json']));
     const big = Buffer.alloc(DEFAULT_TAG_MAX_BYTES + 1, 'x');
     a.data(big);
     a.data(Buffer.from('tail'));

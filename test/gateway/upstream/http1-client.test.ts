@@ -9,7 +9,7 @@ import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Http1Pool, type ResponseHandler, type UpstreamAttempt } from '../../../gateway/upstream/http1-client.js';
+import { Http1Pool, type ResponseHandler, type ResponseHead, type UpstreamAttempt } from '../../../gateway/upstream/http1-client.js';
 import type { UpstreamRequest } from '../../../gateway/upstream/request-head.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../../fixtures/recording-upstream.js';
 import { freePort } from '../../helpers/net.js';
@@ -43,9 +43,9 @@ class Recorder implements ResponseHandler {
   onConnect(attempt: UpstreamAttempt): void {
     this.attempt = attempt;
   }
-  onHeaders(status: number, headers: string[], reason: string): boolean {
+  onHeaders(head: ResponseHead): boolean {
     if (this.ended) this.out.extra++;
-    Object.assign(this.out, { status, headers, reason });
+    Object.assign(this.out, { status: head.status, headers: head.headers, reason: head.reason });
     return true;
   }
   onData(chunk: Buffer): boolean {

@@ -1,0 +1,209 @@
+/**
+ * The header fields of a request on its way to the model, by the rule of
+ * edge/http-headers.ts `upstreamRequestHeaders` (end-to-end fields as they came, hop-by-hop and
+ * the gateway's own dropped, the forwarding fields added), in one of two forms:
+ *
+ * - over the lane's head (edge/http1-request.ts `RequestHead`): the fields the client sent are
+ *   ranges of the buffer they arrived in, each with its kind decided by the parser, and the head
+ *   toward the model is written from those ranges (`writeFields`: consecutive lines that go as they
+ *   came are one copy) with the forwarding fields after them. No string is made per field.
+ * - a `[name, value, …]` list: what a request of Node's servers (a request the lane left, HTTP/2)
+ *   carries, and what the lane's form becomes once something must read or edit the whole list
+ *   (`list()`: tracing's context injected, the external auth service's edits, a mirror's copy).
+ *
+ * Both forms write the same bytes (test/gateway/edge/upstream-fields.unit.test.ts holds them
+ * together). The upstream client (upstream/request-head.ts) writes the fast form through
+ * `FieldWriter`, and a list as it always has.
+ */
+import { AUTHORIZATION_FIELD, CONTENT_LENGTH_FIELD, FORWARDED_FOR_FIELD, FORWARDED_PROTO_FIELD, HOST_FIELD, OTHER_FIELD, REQUEST_ID_FIELD, type RequestHead } from './http1-request.js';
+import { forwardedFor, upstreamRequestHeaders, type ForwardInfo } from './http-headers.js';
+import { requestId } from './request-id.js';
+import { FIELD_STRIDE, KIND, NAME_END, NAME_START, VALUE_END, VALUE_START, copyRange, latin1 } from '../wire/field-lines.js';
+import { putLatin1 as put } from '../wire/http1-syntax.js';
+import type { FieldWriter } from '../wire/field-writer.js';
+
+/** Whether a field of `kind` goes upstream where it stands (forwarding fields are written after the rest). */
+function forwarded(kind: number, stripAuthorization: boolean): boolean {
+  return kind === OTHER_FIELD || kind === HOST_FIELD || kind === REQUEST_ID_FIELD || (kind === AUTHORIZATION_FIELD && !stripAuthorization);
+}
+
+export class UpstreamFields implements FieldWriter {
+  /** The list form, once made (or as given). */
+  private pairs: string[] | undefined;
+  /** The fast form: the lane's head, and what the gateway adds after its fields. */
+  private readonly head: RequestHead | undefined;
+  private readonly strip: boolean;
+  private forwardedForValue: string | undefined;
+  private forwardedProto = '';
+  private originalPath = '';
+  /** The gateway's own request id (the client sent none); '' when the client's is forwarded. */
+  private madeId = '';
+  private bytes = -1;
+
+  private constructor(head: RequestHead | undefined, pairs: string[] | undefined, strip: boolean) {
+    this.head = head;
+    this.pairs = pairs;
+    this.strip = strip;
+  }
+
+  /** The fields of a request Node's servers read (a request the lane left, HTTP/2). */
+  static ofList(raw: readonly string[], info: ForwardInfo): UpstreamFields {
+    return new UpstreamFields(undefined, upstreamRequestHeaders(raw, info), info.stripAuthorization === true);
+  }
+
+  /** Fields as they go already (a mirror's copy of the primary's, with its `-shadow` Host). */
+  static wrap(list: string[]): UpstreamFields {
+    return new UpstreamFields(undefined, list, false);
+  }
+
+  /** The fields of a request the lane read. */
+  static ofHead(head: RequestHead, info: ForwardInfo): UpstreamFields {
+    const strip = info.stripAuthorization === true;
+    // A Connection field naming other fields makes them hop-by-hop: rare enough to take the list's path.
+    if (head.listsFields) return new UpstreamFields(undefined, upstreamRequestHeaders(head.rawHeaders, info), strip);
+    const u = new UpstreamFields(head, undefined, strip);
+    const trusted = info.trusted === true;
+    const f = head.fields;
+    const buf = head.buf;
+    let xff: string | undefined;
+    let proto: string | undefined;
+    let hasId = false;
+    if ((head.kinds & ((1 << FORWARDED_FOR_FIELD) | (1 << FORWARDED_PROTO_FIELD) | (1 << REQUEST_ID_FIELD))) !== 0) {
+      for (let i = 0; i < f.length; i += FIELD_STRIDE) {
+        const kind = f[i + KIND]!;
+        if (kind === REQUEST_ID_FIELD) hasId = true;
+        else if (!trusted) continue;
+        else if (kind === FORWARDED_FOR_FIELD) {
+          const v = latin1(buf, f[i + VALUE_START]!, f[i + VALUE_END]!);
+          xff = xff === undefined ? v : `${xff}, ${v}`;
+        } else if (kind === FORWARDED_PROTO_FIELD && proto === undefined) proto = latin1(buf, f[i + VALUE_START]!, f[i + VALUE_END]!);
+      }
+    }
+    u.forwardedForValue = forwardedFor(xff, info.remoteAddress);
+    u.forwardedProto = proto ?? info.proto;
+    u.originalPath = info.originalPath;
+    if (!hasId) u.madeId = requestId();
+    return u;
+  }
+
+  /** The list form: made from the lane's head the first time it is asked for; edits to it are what goes upstream. */
+  list(): string[] {
+    if (this.pairs !== undefined) return this.pairs;
+    const head = this.head!;
+    const f = head.fields;
+    const buf = head.buf;
+    const out: string[] = [];
+    for (let i = 0; i < f.length; i += FIELD_STRIDE) {
+      // The list keeps Content-Length as the list form does (the client writes its own framing from either).
+      const kind = f[i + KIND]!;
+      if (kind === CONTENT_LENGTH_FIELD || forwarded(kind, this.strip)) out.push(latin1(buf, f[i + NAME_START]!, f[i + NAME_END]!), latin1(buf, f[i + VALUE_START]!, f[i + VALUE_END]!));
+    }
+    if (this.forwardedForValue !== undefined) out.push('x-forwarded-for', this.forwardedForValue);
+    out.push('x-forwarded-proto', this.forwardedProto, 'x-envoy-original-path', this.originalPath);
+    if (this.madeId !== '') out.push('x-request-id', this.madeId);
+    this.bytes = -1;
+    return (this.pairs = out);
+  }
+
+  /** A copy to edit apart (a traced shadow's, its own trace context in). */
+  copy(): UpstreamFields {
+    return UpstreamFields.wrap(this.list().slice());
+  }
+
+  /** What the upstream client writes: this (the fast form), or the list. */
+  forClient(): FieldWriter | string[] {
+    return this.pairs ?? this;
+  }
+
+  /** The request id the model gets (the client's, or the gateway's). */
+  get requestId(): string | undefined {
+    if (this.pairs !== undefined) return lastOf(this.pairs, 'x-request-id');
+    if (this.madeId !== '') return this.madeId;
+    const head = this.head!;
+    const f = head.fields;
+    let id: string | undefined;
+    for (let i = 0; i < f.length; i += FIELD_STRIDE) if (f[i + KIND] === REQUEST_ID_FIELD) id = latin1(head.buf, f[i + VALUE_START]!, f[i + VALUE_END]!);
+    return id;
+  }
+
+  /** The last field named `name` (lower case), as the model gets it. */
+  get(name: string): string | undefined {
+    if (name === 'x-request-id') return this.requestId;
+    return lastOf(this.list(), name);
+  }
+
+  // ---- FieldWriter: the fast form, written straight from the lane's buffer ----
+
+  readonly hasHost = true;
+
+  get fieldBytes(): number {
+    if (this.bytes >= 0) return this.bytes;
+    const head = this.head!;
+    const f = head.fields;
+    let n = 0;
+    for (let i = 0; i < f.length; i += FIELD_STRIDE) {
+      if (forwarded(f[i + KIND]!, this.strip)) n += f[i + NAME_END]! - f[i + NAME_START]! + f[i + VALUE_END]! - f[i + VALUE_START]! + 4;
+    }
+    if (this.forwardedForValue !== undefined) n += 19 + this.forwardedForValue.length;
+    n += 21 + this.forwardedProto.length + 25 + this.originalPath.length;
+    if (this.madeId !== '') n += 16 + this.madeId.length;
+    return (this.bytes = n);
+  }
+
+  writeFields(out: Uint8Array, at: number): number {
+    const head = this.head!;
+    const f = head.fields;
+    const buf = head.buf;
+    // A run of lines that go as they came (`name: value` with one space, nothing after the value), one copy.
+    let runStart = -1;
+    let runEnd = -1;
+    for (let i = 0; i < f.length; i += FIELD_STRIDE) {
+      if (!forwarded(f[i + KIND]!, this.strip)) continue;
+      const ns = f[i + NAME_START]!;
+      const ne = f[i + NAME_END]!;
+      const vs = f[i + VALUE_START]!;
+      const ve = f[i + VALUE_END]!;
+      const asCame = vs === ne + 2 && buf[ne + 1] === 32 && buf[ve] === 13;
+      if (asCame && ns === runEnd) {
+        runEnd = ve + 2;
+        continue;
+      }
+      if (runStart >= 0) at = copyRange(buf, runStart, runEnd, out, at);
+      if (asCame) {
+        runStart = ns;
+        runEnd = ve + 2;
+        continue;
+      }
+      runStart = -1;
+      runEnd = -1;
+      at = copyRange(buf, ns, ne, out, at);
+      out[at++] = 58;
+      out[at++] = 32;
+      at = copyRange(buf, vs, ve, out, at);
+      out[at++] = 13;
+      out[at++] = 10;
+    }
+    if (runStart >= 0) at = copyRange(buf, runStart, runEnd, out, at);
+    if (this.forwardedForValue !== undefined) at = line(out, at, 'x-forwarded-for: ', this.forwardedForValue);
+    at = line(out, at, 'x-forwarded-proto: ', this.forwardedProto);
+    at = line(out, at, 'x-envoy-original-path: ', this.originalPath);
+    if (this.madeId !== '') at = line(out, at, 'x-request-id: ', this.madeId);
+    return at;
+  }
+}
+
+function line(out: Uint8Array, at: number, name: string, value: string): number {
+  at = put(out as Buffer, at, name);
+  at = put(out as Buffer, at, value);
+  out[at++] = 13;
+  out[at++] = 10;
+  return at;
+}
+
+/** The last `name` (lower case) of a raw header list. */
+function lastOf(headers: readonly string[], name: string): string | undefined {
+  for (let i = headers.length - 2; i >= 0; i -= 2) {
+    if (headers[i]!.length === name.length && headers[i]!.toLowerCase() === name) return headers[i + 1];
+  }
+  return undefined;
+}

@@ -1,0 +1,18 @@
+/**
+ * Header fields that write themselves into a head (edge/upstream-fields.ts: a request's fields
+ * copied from the buffer they arrived in), for the upstream client's request head
+ * (upstream/request-head.ts), which otherwise writes a `[name, value, …]` list. Its fields were
+ * checked when they were read (a field a head cannot carry never gets here) and frame nothing:
+ * no Content-Length, Transfer-Encoding or Connection, which the client writes itself.
+ */
+export interface FieldWriter {
+  /** The bytes `writeFields` writes: each field as `name: value` CRLF. */
+  readonly fieldBytes: number;
+  /** A Host field is among them. */
+  readonly hasHost: boolean;
+  /** Write them into `out` at `at`; the index after. */
+  writeFields(out: Uint8Array, at: number): number;
+}
+
+/** Whether a request's headers are a list or fields that write themselves. */
+export const isFieldWriter = (h: readonly string[] | FieldWriter): h is FieldWriter => !Array.isArray(h);
