@@ -15,8 +15,8 @@ export const SMALL_BODY_BYTES = 64 * 1024;
 
 /** The request says it has a body of at most SMALL_BODY_BYTES (Content-Length, not chunked). */
 export function isSmall(req: RestRequest): boolean {
-  const cl = req.headers['content-length'];
-  return cl !== undefined && req.headers['transfer-encoding'] === undefined && Number(cl) <= SMALL_BODY_BYTES;
+  const cl = req.field('content-length');
+  return cl !== undefined && req.field('transfer-encoding') === undefined && Number(cl) <= SMALL_BODY_BYTES;
 }
 
 /**

@@ -21,51 +21,45 @@ import { encodeJsonLine, jsonLine, jsonLineBound, textLine, type AccessEntry } f
 
 export { isoTime, jsonLine, textLine, type AccessEntry } from './access-line.js';
 
+/** The fields of a line that say where its request went (set on it when the request ends). */
+type Where = { -readonly [K in 'upstreamMs' | 'upstreamHost' | 'upstreamCluster' | 'namespace' | 'deployment' | 'predictor' | 'retries' | 'hedges' | 'shadows']: AccessEntry[K] };
+
 /**
- * The entry's fields that say where a routed request went, REST and gRPC alike: the route's
- * origin and shadows, the upstream it names (`upstreamCluster`) and the address dialled (the
- * winner's, when hedged), the attempts made (retries and replays; hedges apart), the time to the
- * upstream's head (null: none answered).
+ * Where a routed request went, REST and gRPC alike, set on its line: the route's origin and
+ * shadows, the upstream it names (`upstreamCluster`) and the address dialled (the winner's, when
+ * hedged), the attempts made (retries and replays; hedges apart), the time to the upstream's head
+ * (null: none answered).
  */
-export function routedFields(
-  decision: Routed,
-  upstreamCluster: string,
-  upstreamHost: string | undefined,
-  attempts: number,
-  upstreamSeconds: number | null,
-  hedges = 0,
-): Pick<AccessEntry, 'upstreamMs' | 'upstreamHost' | 'upstreamCluster' | 'namespace' | 'deployment' | 'predictor' | 'retries' | 'hedges' | 'shadows'> {
+export function routedInto<L extends Where>(line: L, decision: Routed, upstreamCluster: string, upstreamHost: string | undefined, attempts: number, upstreamSeconds: number | null, hedges = 0): L {
   const o = decision.backend.origin;
-  return {
-    upstreamMs: upstreamSeconds === null ? null : upstreamSeconds * 1000,
-    upstreamHost,
-    upstreamCluster,
-    namespace: o.namespace,
-    deployment: o.deployment,
-    predictor: o.predictor,
-    retries: Math.max(0, attempts - 1 - hedges),
-    hedges,
-    shadows: decision.mirrors.length,
-  };
+  line.upstreamMs = upstreamSeconds === null ? null : upstreamSeconds * 1000;
+  line.upstreamHost = upstreamHost;
+  line.upstreamCluster = upstreamCluster;
+  line.namespace = o.namespace;
+  line.deployment = o.deployment;
+  line.predictor = o.predictor;
+  line.retries = Math.max(0, attempts - 1 - hedges);
+  line.hedges = hedges;
+  line.shadows = decision.mirrors.length;
+  return line;
 }
 
 /**
- * The fields of a request the gateway answered itself (no route, a refusal, a preflight), REST
- * and gRPC alike: no upstream, nothing retried or mirrored; the route's origin when it is known.
+ * A request the gateway answered itself (no route, a refusal, a preflight), REST and gRPC alike,
+ * set on its line: no upstream, nothing retried or mirrored; the route's origin when it is known.
  */
-export function answeredFields(backend: Backend | undefined): ReturnType<typeof routedFields> {
+export function answeredInto<L extends Where>(line: L, backend: Backend | undefined): L {
   const o = backend?.origin;
-  return {
-    upstreamMs: null,
-    upstreamHost: undefined,
-    upstreamCluster: undefined,
-    namespace: o?.namespace,
-    deployment: o?.deployment,
-    predictor: o?.predictor,
-    retries: 0,
-    hedges: 0,
-    shadows: 0,
-  };
+  line.upstreamMs = null;
+  line.upstreamHost = undefined;
+  line.upstreamCluster = undefined;
+  line.namespace = o?.namespace;
+  line.deployment = o?.deployment;
+  line.predictor = o?.predictor;
+  line.retries = 0;
+  line.hedges = 0;
+  line.shadows = 0;
+  return line;
 }
 
 export type AccessLogFormat = 'json' | 'text';

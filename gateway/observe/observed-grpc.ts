@@ -13,7 +13,7 @@ import type { Socket } from 'node:net';
 import type { Attributes } from '@opentelemetry/api';
 import { clientSubject } from './peer-subject.js';
 import type { AccessLog } from './access-log.js';
-import { RequestTap, answeredEnd, headerText, hostOf, peerAddress, type Arrival, type AttemptTap, type SpanNames, type TapProtocol } from './request-tap.js';
+import { LogLine, RequestTap, answeredEnd, headerText, hostOf, peerAddress, type Arrival, type AttemptTap, type SpanNames, type TapProtocol } from './request-tap.js';
 import { HEADER_OBJECT, headerObjectFields, incomingTraceId, originAttributes, type CallTrace, type Tracing } from './tracing.js';
 import type { Backend, Routed } from '../../routing/types.js';
 import type { LogSubject, PayloadLogger, RefusedRequest, RequestRecorder } from './payload-tap.js';
@@ -48,19 +48,19 @@ function socketOf(stream: ServerHttp2Stream): Socket | undefined {
 /** `traced`: the gateway traces this call (its trace id is the one logged, not the client's). */
 function arrival(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, log: AccessLog, traced: boolean): Arrival {
   const socket = socketOf(stream);
-  return {
-    startedAt: performance.now(),
-    startTime: Date.now(),
-    clientAddress: peerAddress(socket?.remoteAddress, socket?.remotePort),
-    forwardedFor: headerText(headers['x-forwarded-for']),
-    method: 'POST',
-    authority: headers[':authority'] ?? headerText(headers.host),
-    path: log.path(headers[':path'] ?? ''),
-    protocol: 'HTTP/2',
-    userAgent: headerText(headers['user-agent']),
-    peerSubject: clientSubject(socket),
-    incomingTraceId: traced ? undefined : incomingTraceId(headerObjectFields(headers)),
-  };
+  return new LogLine(
+    performance.now(),
+    Date.now(),
+    peerAddress(socket?.remoteAddress, socket?.remotePort),
+    headerText(headers['x-forwarded-for']),
+    'POST',
+    headers[':authority'] ?? headerText(headers.host),
+    log.path(headers[':path'] ?? ''),
+    'HTTP/2',
+    headerText(headers['user-agent']),
+    clientSubject(socket),
+    traced ? undefined : incomingTraceId(headerObjectFields(headers)),
+  );
 }
 
 /** The RPC server span's attributes (OpenTelemetry's RPC conventions); `routed`: with the connection's. */
@@ -122,7 +122,7 @@ class GrpcCallTap extends RequestTap<Record<string, unknown>> implements CallTap
 
   end(grpcStatus: number, httpStatus: number, upstreamSeconds: number | null): void {
     const responseCode = httpStatus > 0 ? httpStatus : this.stream.headersSent ? 200 : 0;
-    this.finish({ responseCode, grpcStatus, bytesReceived: this.bytesIn, bytesSent: this.bytesOut }, upstreamSeconds);
+    this.finish(responseCode, grpcStatus, this.bytesIn, this.bytesOut, upstreamSeconds);
   }
 }
 

@@ -17,7 +17,7 @@ import type { RestRequest, RestResponse } from '../edge/rest-exchange.js';
 import { announcesBody, isWhole } from '../wire/message-body.js';
 import { clientSubject } from './peer-subject.js';
 import type { AccessLog } from './access-log.js';
-import { RequestTap, answeredEnd, hostOf, peerAddress, type Arrival, type AttemptTap, type SpanNames, type TapProtocol } from './request-tap.js';
+import { LogLine, RequestTap, answeredEnd, hostOf, peerAddress, type Arrival, type AttemptTap, type SpanNames, type TapProtocol } from './request-tap.js';
 import type { PrimaryCapture, ShadowComparer } from './shadow-compare.js';
 import { RAW_HEADERS, incomingTraceId, originAttributes, type CallTrace, type HeaderWriter, type Tracing } from './tracing.js';
 import type { UpstreamFields } from '../edge/upstream-fields.js';
@@ -73,7 +73,7 @@ class BodyBytes {
 }
 
 /** HTTP/1.1, HTTP/1.0 or HTTP/2, as Envoy's %PROTOCOL% says. */
-const protocolOf = (req: RestRequest): string => (req.httpVersionMajor === 2 ? 'HTTP/2' : `HTTP/${req.httpVersion}`);
+const protocolOf = (req: RestRequest): string => (req.httpVersionMajor === 2 ? 'HTTP/2' : req.httpVersion === '1.1' ? 'HTTP/1.1' : `HTTP/${req.httpVersion}`);
 
 /** A request that may carry a body (HTTP/2 says so only by sending DATA: assume it may). */
 const hasBody = (req: RestRequest): boolean => announcesBody(req) || req.httpVersionMajor === 2;
@@ -117,19 +117,31 @@ const FIELDS_WRITER: HeaderWriter<UpstreamFields> = {
 
 /** What the access log reads of a REST request as it arrives. `traced`: the gateway's trace id is the one logged. */
 function arrival(req: RestRequest, log: AccessLog, traced: boolean): Arrival {
-  return {
-    startedAt: performance.now(),
-    startTime: Date.now(),
-    clientAddress: peerAddress(req.socket?.remoteAddress, req.socket?.remotePort),
-    forwardedFor: req.field('x-forwarded-for'),
-    method: req.method,
-    authority: req.field('host'),
-    path: log.path(req.url),
-    protocol: protocolOf(req),
-    userAgent: req.field('user-agent'),
-    peerSubject: clientSubject(req.socket),
-    incomingTraceId: traced ? undefined : incomingTraceId(req),
-  };
+  return new LogLine(
+    performance.now(),
+    Date.now(),
+    clientAddressOf(req),
+    req.field('x-forwarded-for'),
+    req.method,
+    req.field('host'),
+    log.path(req.url),
+    protocolOf(req),
+    req.field('user-agent'),
+    clientSubject(req.socket),
+    traced ? undefined : incomingTraceId(req),
+  );
+}
+
+/** Each client connection's `address:port`, made once per connection (the key: the request's `connectionKey`). */
+const clientAddresses = new WeakMap<object, string | undefined>();
+function clientAddressOf(req: RestRequest): string | undefined {
+  const key = req.connectionKey;
+  let a = clientAddresses.get(key);
+  if (a === undefined) {
+    a = peerAddress(req.socket?.remoteAddress, req.socket?.remotePort);
+    if (a !== undefined) clientAddresses.set(key, a);
+  }
+  return a;
 }
 
 /** The HTTP server span's attributes (OpenTelemetry's HTTP conventions). */
@@ -194,13 +206,11 @@ class RestTap extends RequestTap<UpstreamFields> implements ResponseTap {
     this.capture?.end(complete);
     const req = this.req;
     this.finish(
-      {
-        responseCode: status,
-        grpcStatus: undefined,
-        bytesReceived: this.received === undefined ? 0 : this.received.bytes,
-        // A gateway-made answer (no upstream answered): its body, by its Content-Length.
-        bytesSent: upstreamSeconds === null ? (req.method === 'HEAD' || !this.res.headersSent ? 0 : this.res.bodyBytes) : this.bytesSent,
-      },
+      status,
+      undefined,
+      this.received === undefined ? 0 : this.received.bytes,
+      // A gateway-made answer (no upstream answered): its body, by its Content-Length.
+      upstreamSeconds === null ? (req.method === 'HEAD' || !this.res.headersSent ? 0 : this.res.bodyBytes) : this.bytesSent,
       upstreamSeconds,
     );
   }

@@ -6,18 +6,53 @@
  * the rest is here, once.
  */
 import type { Attributes } from '@opentelemetry/api';
-import { answeredFields, routedFields, type AccessEntry, type AccessLog } from './access-log.js';
+import { answeredInto, routedInto, type AccessEntry, type AccessLog } from './access-log.js';
 import { routedAttributes, shadowAttributes, type CallTrace, type ShadowSpan } from './tracing.js';
 import type { Backend, Routed } from '../../routing/types.js';
 import type { RequestRecorder } from './payload-tap.js';
 
-/** What the access log reads of a request, taken as it arrives (before the gateway rewrites its headers). */
-export interface Arrival extends Pick<AccessEntry, 'startTime' | 'clientAddress' | 'forwardedFor' | 'method' | 'authority' | 'path' | 'protocol' | 'userAgent' | 'peerSubject'> {
-  /** performance.now() at arrival: the duration counts from it. */
-  readonly startedAt: number;
-  /** The trace id the client's context carries (logged when the gateway does not trace the request itself). */
-  readonly incomingTraceId: string | undefined;
+/**
+ * A logged request's access-log line in the making, one object from arrival to end: what arrived,
+ * set as it arrives (before the gateway rewrites its headers); how it ended and where it went, set
+ * when it ends (`ended`, access-log.ts `routedInto`). Then it is written as it is.
+ */
+export class LogLine implements AccessEntry {
+  responseCode = 0;
+  grpcStatus: number | undefined = undefined;
+  bytesReceived: number | null = 0;
+  bytesSent = 0;
+  durationMs = 0;
+  upstreamMs: number | null = null;
+  upstreamHost: string | undefined = undefined;
+  upstreamCluster: string | undefined = undefined;
+  namespace: string | undefined = undefined;
+  deployment: string | undefined = undefined;
+  predictor: string | undefined = undefined;
+  retries = 0;
+  hedges = 0;
+  shadows = 0;
+  requestId: string | undefined = undefined;
+  traceId: string | undefined = undefined;
+
+  constructor(
+    /** performance.now() at arrival: the duration counts from it. */
+    readonly startedAt: number,
+    readonly startTime: number,
+    readonly clientAddress: string | undefined,
+    readonly forwardedFor: string | undefined,
+    readonly method: string,
+    readonly authority: string | undefined,
+    readonly path: string,
+    readonly protocol: string,
+    readonly userAgent: string | undefined,
+    readonly peerSubject: string | undefined,
+    /** The trace id the client's context carries (logged when the gateway does not trace the request itself). */
+    readonly incomingTraceId: string | undefined,
+  ) {}
 }
+
+/** What the access log reads of a request as it arrives: its line, made then. */
+export type Arrival = LogLine;
 
 /** How a request ended, as its access-log line and server span say it. */
 export type Ending = Pick<AccessEntry, 'responseCode' | 'grpcStatus' | 'bytesReceived' | 'bytesSent'>;
@@ -86,36 +121,24 @@ export interface AttemptTap<C> {
   shadow(backend: Backend, carrier: C): TracedShadow<C> | undefined;
 }
 
-/** The access-log line of a request that ended. */
-function entry(a: Arrival, trace: CallTrace<unknown> | undefined, e: Ending, requestId: string | undefined, routed: ReturnType<typeof routedFields>): AccessEntry {
-  return {
-    startTime: a.startTime,
-    clientAddress: a.clientAddress,
-    forwardedFor: a.forwardedFor,
-    method: a.method,
-    authority: a.authority,
-    path: a.path,
-    protocol: a.protocol,
-    responseCode: e.responseCode,
-    grpcStatus: e.grpcStatus,
-    bytesReceived: e.bytesReceived,
-    bytesSent: e.bytesSent,
-    durationMs: performance.now() - a.startedAt,
-    // Field by field, not spread: a spread in a literal is a runtime copy of the object's properties.
-    upstreamMs: routed.upstreamMs,
-    upstreamHost: routed.upstreamHost,
-    upstreamCluster: routed.upstreamCluster,
-    namespace: routed.namespace,
-    deployment: routed.deployment,
-    predictor: routed.predictor,
-    retries: routed.retries,
-    hedges: routed.hedges,
-    shadows: routed.shadows,
-    requestId,
-    traceId: trace !== undefined ? trace.traceId : a.incomingTraceId,
-    userAgent: a.userAgent,
-    peerSubject: a.peerSubject,
-  };
+/** The line of a request that ended: how it ended (where it went is set apart: access-log.ts `routedInto`, `answeredInto`). */
+function ended(
+  line: LogLine,
+  trace: CallTrace<unknown> | undefined,
+  responseCode: number,
+  grpcStatus: number | undefined,
+  bytesReceived: number | null,
+  bytesSent: number,
+  requestId: string | undefined,
+): LogLine {
+  line.responseCode = responseCode;
+  line.grpcStatus = grpcStatus;
+  line.bytesReceived = bytesReceived;
+  line.bytesSent = bytesSent;
+  line.durationMs = performance.now() - line.startedAt;
+  line.requestId = requestId;
+  line.traceId = trace !== undefined ? trace.traceId : line.incomingTraceId;
+  return line;
 }
 
 /**
@@ -132,15 +155,20 @@ export function answeredEnd(
   backend: Backend | undefined,
 ): void {
   trace?.end(e.responseCode, e.grpcStatus);
-  if (log !== undefined && arrival !== undefined) log.write(entry(arrival, trace, e, requestId, answeredFields(backend)));
+  if (log !== undefined && arrival !== undefined) log.write(answeredInto(ended(arrival, trace, e.responseCode, e.grpcStatus, e.bytesReceived, e.bytesSent, requestId), backend));
 }
 
 /** The tap of one routed request; the protocol's tap extends it with what only it sees. */
 export class RequestTap<C> implements AttemptTap<C> {
   private attempts = 0;
   private hedges = 0;
-  /** The address of the attempt sent last, then of the one that won. */
+  /**
+   * The address of the attempt sent last, then of the one that won: as `host`, `port` (made a
+   * string only when the line is written), or (hedged) as the string `addresses` holds.
+   */
   private address: string | undefined;
+  private host: string | undefined;
+  private port = 0;
   /** Hedged: each attempt's address, by its number (made at the first hedge). */
   private addresses: (string | undefined)[] | undefined;
   /** The attempt about to be sent is a hedge. */
@@ -177,7 +205,7 @@ export class RequestTap<C> implements AttemptTap<C> {
       this.hedges++;
       if (this.addresses === undefined) {
         this.addresses = new Array<string | undefined>(this.attempts - 1);
-        this.addresses[this.attempts - 2] = this.address;
+        this.addresses[this.attempts - 2] = this.upstreamAddress();
       }
     }
     const t = this.trace;
@@ -186,10 +214,17 @@ export class RequestTap<C> implements AttemptTap<C> {
     t.attempt(carrier, names.attempt, { ...names.clientAttributes, 'seldon.upstream': this.upstream }, hedge);
   }
 
+  /** The address of the attempt sent last (or that won), `[v6]:port` as Envoy writes it. */
+  private upstreamAddress(): string | undefined {
+    return this.address ?? peerAddress(this.host, this.port);
+  }
+
   attempted(host: string, port: number): void {
     this.recorder?.attempted(host, port, this.hedging);
-    this.address = peerAddress(host, port);
-    this.addresses?.push(this.address);
+    this.host = host;
+    this.port = port;
+    this.address = undefined;
+    if (this.addresses !== undefined) this.addresses.push((this.address = peerAddress(host, port)));
     this.trace?.attemptAttributes({ 'server.address': host, 'server.port': port, 'network.peer.address': host });
   }
 
@@ -224,18 +259,25 @@ export class RequestTap<C> implements AttemptTap<C> {
     return span === undefined ? undefined : { carrier: copy, end: (status, failed) => span.end(status, failed) };
   }
 
-  /** The request is over: its span ends and its line is written. `upstreamSeconds`: null when no upstream answered. */
-  protected finish(e: Ending, upstreamSeconds: number | null): void {
+  /**
+   * The request is over (the status sent, 499 when the client went first; gRPC's status; body bytes
+   * in, null when a Content-Length body did not arrive whole, and out): its span ends and its line is
+   * written. `upstreamSeconds`: null when no upstream answered.
+   */
+  protected finish(responseCode: number, grpcStatus: number | undefined, bytesReceived: number | null, bytesSent: number, upstreamSeconds: number | null): void {
     // The request id the upstream got (the client's, or the one the gateway made).
     const requestId = this.protocol.get(this.carrier, 'x-request-id');
-    this.recorder?.end(e.responseCode, e.grpcStatus, upstreamSeconds, requestId);
+    this.recorder?.end(responseCode, grpcStatus, upstreamSeconds, requestId);
     const t = this.trace;
     if (t !== undefined) {
       if (t.span !== undefined && requestId !== undefined) t.span.setAttribute('seldon.request_id', requestId);
-      t.end(e.responseCode, e.grpcStatus);
+      t.end(responseCode, grpcStatus);
     }
     const log = this.log;
-    if (log !== undefined && this.arrival !== undefined)
-      log.write(entry(this.arrival, t, e, requestId, routedFields(this.decision, this.upstream, this.address, this.attempts, upstreamSeconds, this.hedges)));
+    const line = this.arrival;
+    if (log !== undefined && line !== undefined) {
+      ended(line, t, responseCode, grpcStatus, bytesReceived, bytesSent, requestId);
+      log.write(routedInto(line, this.decision, this.upstream, this.upstreamAddress(), this.attempts, upstreamSeconds, this.hedges));
+    }
   }
 }

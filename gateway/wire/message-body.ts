@@ -3,7 +3,6 @@
  * one definition for the exchange interface (edge/rest-exchange.ts) and everything that reads a
  * request through it (the codecs, the refusals, the auth service's request, the access log's count).
  */
-import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 
 /**
@@ -15,6 +14,9 @@ export type RestBody = Buffer | null | Readable;
 /** The body arrived whole before the request was served (or there is none): nothing to stream. */
 export const isWhole = (body: RestBody): body is Buffer | null => body === null || Buffer.isBuffer(body);
 
-/** Whether a request's head announces a body (Transfer-Encoding, or a Content-Length other than 0). */
-export const announcesBody = (req: { readonly headers: IncomingHttpHeaders }): boolean =>
-  req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+/** Whether a request's head announces a body (Transfer-Encoding, or a Content-Length other than 0); read by name (`RestRequest.field`), no header object built. */
+export function announcesBody(req: { field(name: string): string | undefined }): boolean {
+  if (req.field('transfer-encoding') !== undefined) return true;
+  const length = req.field('content-length');
+  return length !== undefined && length !== '0';
+}
