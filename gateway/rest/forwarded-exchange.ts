@@ -23,7 +23,8 @@ import type { Readable } from 'node:stream';
 import { ForwardedRequest, type ForwardExtras } from '../forward/forwarded.js';
 import { failureOutcome, httpOutcome } from '../forward/outcome.js';
 import type { AttemptFailure } from '../forward/retry-rule.js';
-import type { Clock, Timer } from '../upstream/clock.js';
+import type { Clock } from '../upstream/clock.js';
+import type { TimeoutEntry, TimeoutList, Timeouts } from '../upstream/timeout-lists.js';
 import { upstreamNamed, type GatewayReason } from '../edge/errors.js';
 import type { RestRequest, RestResponse } from '../edge/rest-exchange.js';
 import { announcesBody, isWhole } from '../wire/message-body.js';
@@ -66,6 +67,8 @@ export interface ExchangeHost {
   readonly draining: boolean;
   /** --error-detail internal: error answers also name upstream addresses and causes. */
   readonly internalDetail: boolean;
+  /** The route timeouts, a list per duration (upstream/timeout-lists.ts): the exchange is its own entry. */
+  readonly timeouts: Timeouts;
   upstreamFailure(up: UpstreamPool, backend: Backend, reason: GatewayReason, cause: string | undefined): void;
   internalError(where: string, err: Error, backend?: Backend): void;
 }
@@ -112,7 +115,7 @@ function classify(err: Error & { code?: string }): Exclude<AttemptFailure, numbe
  * (rest/attempt.ts), the decisions are the core's (forward/forwarded.ts), the answer goes to the
  * client through `answer` (itself, or the token's decorator, rest/tagged-answer.ts).
  */
-export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSink {
+export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSink, TimeoutEntry {
   declare protected readonly up: UpstreamPool;
   private body: Buffer | RequestBody | null = null;
   /** The body can be sent again (absent, or fully buffered). */
@@ -121,8 +124,12 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
   private attempt: RestAttempt | undefined;
   /** Hedged: the other attempts still in flight (undefined on every other request). */
   private rivals: Rivals<RestAttempt> | undefined;
-  /** The route timeout. */
-  private timer: Timer | undefined;
+  /** The route timeout: the exchange is an entry of its duration's list (upstream/timeout-lists.ts), from the end of the request on. */
+  timeoutNext: TimeoutEntry | null = null;
+  timeoutPrev: TimeoutEntry | null = null;
+  timeoutDue = -1;
+  timeoutList: TimeoutList | null = null;
+  private timed = false;
   /** What an attempt still in flight is cut for when the exchange ends: the route timeout, or the client (gone, or answered). */
   private cutBy: 'timeout' | 'client' = 'client';
   /** Where the model's answer is written: this exchange, or the token's decorator of it. */
@@ -234,18 +241,22 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
   /** The route timeout starts once the request has been received in full (docs/routing.md#timeouts-retries-and-circuit-breakers). */
   private startTimer(): void {
     const ms = this.routeBudgetMs();
-    if (ms > 0 && !this.done && !this.timer) this.timer = this.clock.setTimeout(Exchange.timedOut, ms, this);
+    if (ms > 0 && !this.done && !this.timed) {
+      this.timed = true;
+      this.proxy.timeouts.start(this, ms);
+    }
   }
 
-  private static timedOut(this: void, x: Exchange): void {
-    if (x.done) return;
-    x.cutBy = 'timeout';
-    x.metrics.timeout(x.backend, 'rest');
-    if (x.res.headersSent) {
-      x.res.destroy();
-      x.finish();
+  /** The route timeout ran out. */
+  timedOut(): void {
+    if (this.done) return;
+    this.cutBy = 'timeout';
+    this.metrics.timeout(this.backend, 'rest');
+    if (this.res.headersSent) {
+      this.res.destroy();
+      this.finish();
     } else {
-      x.fail(504, 'UPSTREAM_TIMEOUT', `${x.who()} did not answer within ${x.backend.timeoutMs} ms`);
+      this.fail(504, 'UPSTREAM_TIMEOUT', `${this.who()} did not answer within ${this.backend.timeoutMs} ms`);
     }
   }
 
@@ -547,7 +558,7 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
     const rivals = this.rivals;
     this.rivals = undefined;
     if (rivals !== undefined && a !== undefined) for (const o of rivals.losers(a, a)) this.cut(o, false);
-    if (this.timer) this.clock.clearTimeout(this.timer);
+    this.proxy.timeouts.stop(this);
     if (this.tap !== undefined) this.tap.end(this.status, this.upstreamSeconds, complete);
     this.settle();
   }

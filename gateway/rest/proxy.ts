@@ -25,6 +25,8 @@ import type { BanditEdge } from '../steer/bandit-edge.js';
 import type { ExchangeDeps } from './forwarded-exchange.js';
 import type { FlowController } from '../flow/controller.js';
 import { RestPipelineRequest } from './rest-request.js';
+import { Timeouts } from '../upstream/timeout-lists.js';
+import { REAL_CLOCK } from '../upstream/clock.js';
 
 export interface RestProxyDeps extends ExchangeDeps {
   readonly state: LiveTable;
@@ -57,8 +59,11 @@ export class RestProxy {
 
   /** The request pipeline (gateway/pipeline/chain.ts), REST's instance. */
   private readonly pipeline: Stage;
+  /** Every exchange's route timeout, in a list per duration. */
+  readonly timeouts: Timeouts;
 
   constructor(readonly deps: RestProxyDeps) {
+    this.timeouts = new Timeouts(deps.clock ?? REAL_CLOCK);
     this.internalDetail = deps.errorDetail === 'internal';
     this.trusts = deps.trusts ?? TRUST_NONE;
     this.pipeline = requestPipeline(deps);

@@ -156,6 +156,15 @@ export class HedgingWorld {
     return metricSum(await scrape(`http://127.0.0.1:${this.gw.admin}`), name, labels);
   }
 
+  /**
+   * Once the gateway has counted `n` requests of `deployment` (seldon_gateway_requests_total): a
+   * request's hedges are counted when it ends, which for a gRPC call may be after its client has
+   * its answer. Read hedge counts after this, never straight after the answers.
+   */
+  async counted(deployment: string, n: number): Promise<void> {
+    await waitUntil(async () => (await this.metric('seldon_gateway_requests_total', { deployment })) >= n, 15_000);
+  }
+
   /** `seldon_gateway_hedges_total` of `deployment` with `result`, summed over protocols unless one is named. */
   hedges(deployment: string, result: string, protocol?: 'rest' | 'grpc'): Promise<number> {
     return this.metric('seldon_gateway_hedges_total', { deployment, result, ...(protocol ? { protocol } : {}) });

@@ -40,6 +40,7 @@ describe('the budget', () => {
       const got = await pool(n, 30, (i) => (protocol === 'rest' ? w.rest('capped', `b-${i}`) : w.grpcPredict('capped', `b-${i}`)));
       ok(got, protocol === 'rest' ? 200 : 0);
       const extra = arrivals(w, 'b-') - n;
+      await w.counted('capped', n);
       const held = await w.hedges('capped', 'budget', protocol);
       console.log(`${protocol}: ${extra} extra arrivals for ${n} requests, ${held} hedges held by the budget`);
       // Each request earns a tenth of a token; the balance starts empty and only fades: never more.
@@ -64,6 +65,7 @@ describe('what is never hedged', () => {
     const [limited, free] = await Promise.all([pool(40, 40, (i) => (i % 2 === 0 ? w.rest('limited', `f-${i}`) : w.grpcPredict('limited', `f-${i}`))), pool(8, 8, (i) => w.rest('free', `u-${i}`))]);
     for (const g of limited) expect(g.status === 200 || g.status === 0, `${g.id}: ${g.body}`).toBe(true);
     ok(free, 200);
+    await w.counted('limited', 40);
     const sent = (await w.hedges('limited', 'won')) + (await w.hedges('limited', 'lost'));
     expect(await w.hedges('limited', 'flow')).toBeGreaterThanOrEqual(36);
     expect(sent).toBeLessThanOrEqual(4);
@@ -87,6 +89,7 @@ describe('what is never hedged', () => {
     const got = await pool(6, 6, (i) => (i % 2 === 0 ? w.rest('big', `l-${i}`, `{"data":{"ndarray":["${large}"]}}`) : w.grpcPredict('big', `l-${i}`, large)));
     for (const g of got) expect(w.fromWinner(g), `${g.id}: ${g.body}`).toBe(true);
     expect(arrivals(w, 'l-')).toBe(6);
+    await w.counted('big', 6);
     expect(await w.hedges('big', 'body')).toBe(6);
     const small = await pool(4, 4, (i) => (i % 2 === 0 ? w.rest('big', `s-${i}`) : w.grpcPredict('big', `s-${i}`)));
     for (const g of small) expect(w.fromWinner(g), `${g.id}: ${g.body}`).toBe(true);
@@ -98,6 +101,7 @@ describe('what is never hedged', () => {
     const lone = await pool(6, 6, (i) => (i % 2 === 0 ? w.rest('lone', `o-${i}`) : w.grpcPredict('lone', `o-${i}`)));
     for (const g of lone) expect(w.fromWinner(g), `${g.id}: ${g.body}`).toBe(true);
     expect(arrivals(w, 'o-')).toBe(6);
+    await w.counted('lone', 6);
     expect(await w.hedges('lone', 'no_endpoint')).toBe(6);
     await pool(4, 4, (i) => w.rest('many', `m-${i}`));
     hedged(w, 'm-', 4);
@@ -116,6 +120,7 @@ describe('what is never hedged', () => {
     for (const g of refused) expect(w.arrivalsOf((id) => id === g.id)).toHaveLength(0);
     const arrived = w.arrivalsOf((id) => allowed.some((g) => g.id === id)).length;
     expect(arrived).toBeGreaterThanOrEqual(allowed.length + Math.ceil(allowed.length / 2));
+    await w.counted('gated', 6);
     expect((await w.hedges('gated', 'won')) + (await w.hedges('gated', 'lost'))).toBe(arrived - allowed.length);
     expect(await w.metric('seldon_gateway_requests_total', { deployment: 'gated', code: '200' })).toBe(allowed.length);
   });

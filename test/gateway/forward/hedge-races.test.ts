@@ -51,6 +51,7 @@ describe('hedged attempts racing', () => {
         expect(w.fromWinner(g), `${g.id}: ${g.body}`).toBe(true);
         expect(w.arrivalsOf((id) => id === g.id)).toHaveLength(2);
       }
+      await w.counted('race', 3);
       expect(await w.hedges('race', 'won', protocol)).toBe(3);
     });
 
@@ -84,6 +85,7 @@ describe('hedged attempts racing', () => {
       const arrivals = w.arrivalsOf((id) => id === g.id);
       expect(arrivals).toHaveLength(2);
       await expect.poll(() => arrivals.filter((a) => a.cancelled).length, { timeout: 5000 }).toBe(1);
+      await w.counted('final', 1);
       expect(await w.hedges('final', 'lost', protocol)).toBe(1);
     });
   }

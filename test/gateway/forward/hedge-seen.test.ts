@@ -70,11 +70,21 @@ describe('a hedged request, seen', () => {
     await waitUntil(async () => hedgedIds.every((g) => decisions().some((d) => d.requestid === g.id)), 10_000);
     for (const g of hedgedIds) {
       const record = decisions().find((d) => d.requestid === g.id)!.data as { attempts: Record<string, unknown>[] };
-      expect(record.attempts, g.id).toEqual([
-        { endpoint: expect.any(String), lost: true },
-        { endpoint: winner(g), status: 200, hedge: true, won: true },
-      ]);
-      expect(record.attempts[0]!.endpoint).not.toBe(winner(g));
+      // The hedge wins when the first attempt's 60 ms run out first, as on a quiet machine; on a busy one the first may
+      // still answer before the hedge does: either way one won (the answer's pod), the other lost, the second is the hedge.
+      const said = `${g.id}: ${JSON.stringify(record.attempts)}`;
+      expect(record.attempts, said).toEqual(
+        record.attempts[1]!.won === true
+          ? [
+              { endpoint: expect.any(String), lost: true },
+              { endpoint: winner(g), status: 200, hedge: true, won: true },
+            ]
+          : [
+              { endpoint: winner(g), status: 200, won: true },
+              { endpoint: expect.any(String), hedge: true, lost: true },
+            ],
+      );
+      expect(record.attempts[0]!.endpoint, said).not.toBe(record.attempts[1]!.endpoint);
     }
 
     // The policy in /routes and on the admin page.
@@ -84,6 +94,7 @@ describe('a hedged request, seen', () => {
     expect(await getText(`http://127.0.0.1:${w.gw.admin}/?deployment=models/seen`)).toContain('<span class="hedge">hedged after 10ms, budget 100%, 2 attempts at most</span>');
 
     // The metrics: the hedges won, per protocol, and the delay in force.
+    await w.counted('seen', got.length);
     for (const protocol of ['rest', 'grpc'] as const) {
       const won = hedgedIds.filter((g) => g.id.startsWith(protocol)).length;
       expect(await w.hedges('seen', 'won', protocol)).toBe(won);

@@ -108,6 +108,7 @@ async function tailIsCut(protocol: 'rest' | 'grpc', seed: number): Promise<void>
   for (const g of hedged) expect(w.fromWinner(g), `${g.id}: ${g.body}`).toBe(true);
   // The unannotated deployment is never hedged.
   expect(w.arrivalsOf((id) => id.startsWith('plain-')).length).toBe((RATE * SECONDS) / 2);
+  await w.counted('hedged', (RATE * SECONDS) / 2);
   expect(await w.hedges('hedged', 'won', protocol)).toBeGreaterThanOrEqual(tailed);
   expect(await w.hedges('plain', 'won')).toBe(0);
   // The delay in force, per predictor and protocol.
