@@ -128,7 +128,7 @@ export class AnswerFields {
   }
 
   /** Write the model's fields that go on (`name: value` CRLF each) into `out` at `at`; the index after. */
-  writeFields(out: Uint8Array, at: number): number {
+  writeFields(out: Buffer, at: number): number {
     const head = this.head!;
     const f = head.fields;
     const buf = head.buf;
@@ -205,7 +205,7 @@ function decimalDigits(n: number): number {
 }
 
 /** `n` (a whole number) in decimal into `out` at `at`; the index after. */
-function putDecimal(out: Uint8Array, at: number, n: number): number {
+function putDecimal(out: Buffer, at: number, n: number): number {
   const end = at + decimalDigits(n);
   for (let i = end - 1; i >= at; i--) {
     out[i] = 48 + (n % 10);

@@ -17,21 +17,25 @@ export class Deadline {
 
   /** Expire `ms` from now (0: never). */
   set(ms: number): void {
+    this.setAt(performance.now(), ms);
+  }
+
+  /** Expire `ms` from `now` (performance.now() ms, read by the caller for other uses too; 0 ms: never). */
+  setAt(now: number, ms: number): void {
     this.ms = ms;
     if (ms <= 0) {
       this.at = 0;
       return;
     }
-    const now = performance.now();
     this.at = now + ms;
     if (this.timer !== undefined && this.due <= this.at) return;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.schedule(now, ms);
   }
 
-  /** Push the deadline back by the whole allowance (progress was made). */
-  touch(): void {
-    if (this.at !== 0) this.at = performance.now() + this.ms;
+  /** Push the deadline back by the whole allowance (progress was made), from `now` (performance.now() ms). */
+  touch(now = performance.now()): void {
+    if (this.at !== 0) this.at = now + this.ms;
   }
 
   /** No deadline for now; the timer, if any, lapses (so a deadline set again soon needs no new one). */

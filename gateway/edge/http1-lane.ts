@@ -120,8 +120,9 @@ class LaneConnection implements LaneOwner {
     if (buf === null) return this.waitIdle();
     if (this.wait !== Wait.Request) {
       this.wait = Wait.Request;
-      this.started = performance.now();
-      this.deadline.set(this.lane.options.headerTimeoutMs);
+      const now = performance.now();
+      this.started = now;
+      this.deadline.setAt(now, this.lane.options.headerTimeoutMs);
     }
     const options = this.lane.options;
     const head = parseRequestHead(buf, this.at, options, LaneExchange);
@@ -143,7 +144,7 @@ class LaneConnection implements LaneOwner {
     else this.at = end;
     this.wait = Wait.Serving;
     this.deadline.stop();
-    const x = head.serve(this, body);
+    const x = head.serve(this, body, this.started);
     this.res = x;
     handler(x, x);
   }

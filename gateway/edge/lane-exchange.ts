@@ -181,12 +181,16 @@ export class LaneExchange extends RequestHead implements RestRequest, RestRespon
   /** The connection closes after this answer. */
   last = false;
 
-  /** The lane serves it: its connection, socket and body. */
-  serve(connection: LaneOwner, body: Buffer | null): this {
+  /** When its first byte was read (performance.now() ms). */
+  arrivedAt = 0;
+
+  /** The lane serves it: its connection, socket and body, and when its first byte was read. */
+  serve(connection: LaneOwner, body: Buffer | null, arrivedAt: number): this {
     this.connection = connection;
     this.socket = connection.socket;
     this.body = body;
     this.last = this.close;
+    this.arrivedAt = arrivedAt;
     return this;
   }
 

@@ -43,6 +43,8 @@ export interface RestRequest {
   /** The whole body has been received. */
   readonly complete: boolean;
   readonly body: RestBody;
+  /** When its first byte was read (performance.now() ms), where the server knows it (the lane); else when it is served. */
+  readonly arrivedAt?: number;
   /**
    * The values of every field named `name` (lower case) joined with `,`, as routing reads a header
    * (routing/types.ts HeaderGetter); undefined when absent.

@@ -150,7 +150,7 @@ export class UpstreamFields implements FieldWriter {
     return (this.bytes = n);
   }
 
-  writeFields(out: Uint8Array, at: number): number {
+  writeFields(out: Buffer, at: number): number {
     const head = this.head!;
     const f = head.fields;
     const buf = head.buf;
@@ -192,9 +192,9 @@ export class UpstreamFields implements FieldWriter {
   }
 }
 
-function line(out: Uint8Array, at: number, name: string, value: string): number {
-  at = put(out as Buffer, at, name);
-  at = put(out as Buffer, at, value);
+function line(out: Buffer, at: number, name: string, value: string): number {
+  at = put(out, at, name);
+  at = put(out, at, value);
   out[at++] = 13;
   out[at++] = 10;
   return at;

@@ -127,7 +127,7 @@ export class RestProxy {
 
   private run(req: RestRequest, res: RestResponse, frontEnd: boolean): void {
     try {
-      this.pipeline.run(new RestPipelineRequest(this, req, res, performance.now(), frontEnd));
+      this.pipeline.run(new RestPipelineRequest(this, req, res, req.arrivedAt ?? performance.now(), frontEnd));
     } catch (err) {
       this.internalError('request', err as Error);
       sendError(req, res, 502, 'INTERNAL_ERROR', 'the gateway failed to handle this request', { connection: 'close' });

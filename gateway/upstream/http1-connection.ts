@@ -124,6 +124,8 @@ export class Connection implements ResponseSink {
   private answered = 0;
   /** A byte of the current request's answer has arrived. */
   private heard = false;
+  /** When the read being parsed arrived (performance.now() ms). */
+  private readAt = 0;
 
   constructor(private readonly pool: PoolSide) {
     const o = pool.options;
@@ -256,7 +258,9 @@ export class Connection implements ResponseSink {
       this.socket.destroy();
       return;
     }
-    this.deadline.touch();
+    // One reading of the time for this read: its progress, and the phases its answer moves through.
+    const now = (this.readAt = performance.now());
+    this.deadline.touch(now);
     this.heard = true;
     try {
       this.parser.execute(chunk);
@@ -271,7 +275,7 @@ export class Connection implements ResponseSink {
 
   onHead(head: ResponseHead): void {
     const task = this.task!;
-    this.arm(Phase.Body, task.req.bodyTimeout);
+    this.arm(Phase.Body, task.req.bodyTimeout, this.readAt);
     if (!task.handler.onHeaders(head)) this.pauseReading();
   }
 
@@ -328,7 +332,7 @@ export class Connection implements ResponseSink {
       this.socket.destroy();
       return;
     }
-    this.arm(Phase.Idle, idleMs);
+    this.arm(Phase.Idle, idleMs, this.readAt);
     this.pool.release(this);
   }
 
@@ -373,10 +377,10 @@ export class Connection implements ResponseSink {
     else this.pool.fail(task, err);
   }
 
-  /** The phase and its timeout (0 ms: none). */
-  private arm(phase: Phase, ms: number): void {
+  /** The phase and its timeout (0 ms: none), from `now` (performance.now() ms) when the caller has read it. */
+  private arm(phase: Phase, ms: number, now = performance.now()): void {
     this.phase = phase;
-    this.deadline.set(ms);
+    this.deadline.setAt(now, ms);
   }
 
   private expired(): void {

@@ -274,8 +274,10 @@ export class ResponseParser {
           if (nameIs(buf, ns, ne, 'transfer-encoding')) te = te === undefined ? latin1(buf, vs, ve) : `${te}, ${latin1(buf, vs, ve)}`;
           break;
         case 10:
-          if (nameIs(buf, ns, ne, 'connection')) connection = connection === undefined ? latin1(buf, vs, ve) : `${connection}, ${latin1(buf, vs, ve)}`;
-          else this.keepAliveHintMs = keepAliveTimeoutMs(latin1(buf, vs, ve));
+          if (!nameIs(buf, ns, ne, 'connection')) this.keepAliveHintMs = keepAliveHint(buf, vs, ve);
+          // The value nearly every model sends, read without a string; any other, as text.
+          else if (connection === undefined && nameIs(buf, vs, ve, 'keep-alive')) connection = KEEP_ALIVE;
+          else connection = connection === undefined ? latin1(buf, vs, ve) : `${connection}, ${latin1(buf, vs, ve)}`;
           break;
       }
     }
@@ -283,7 +285,7 @@ export class ResponseParser {
       if (status === 101) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', 'switched protocols, which the gateway did not ask for');
       return; // interim: the final answer follows
     }
-    this.keepAlive = connection === undefined ? !http10 : !lists(connection, 'close') && (!http10 || lists(connection, 'keep-alive'));
+    this.keepAlive = connection === undefined ? !http10 : connection === KEEP_ALIVE || (!lists(connection, 'close') && (!http10 || lists(connection, 'keep-alive')));
     const bodiless = this.noBody || status === 204 || status === 304;
     // A bodiless answer whose head announces a body: bytes the model may still send for it would be
     // read as the next request's answer, so the connection is not reused.
@@ -300,7 +302,7 @@ export class ResponseParser {
     // The length the client may be told (ResponseHead.length): none beside Transfer-Encoding, none on a 204.
     const told = te !== undefined || status === 204 ? -1 : length;
     this.mode = Mode.Length; // the head is parsed: a body may follow (framing set below)
-    this.sink.onHead(new ResponseHead(status, buf, eol > at + 12 ? at + 13 : eol, eol, fields, told, connection !== undefined && namesFields(connection)));
+    this.sink.onHead(new ResponseHead(status, buf, eol > at + 12 ? at + 13 : eol, eol, fields, told, connection !== undefined && connection !== KEEP_ALIVE && namesFields(connection)));
     if (this.stopped) return;
     if (bodiless) {
       this.end();
@@ -480,9 +482,23 @@ export class ResponseParser {
   }
 }
 
+/** A Connection field of `keep-alive` alone (the same string every time: compared by identity). */
+const KEEP_ALIVE = 'keep-alive';
+
 /** The last Keep-Alive value read and its timeout: a model sends the same one on every answer. */
 let keepAliveValue = '';
 let keepAliveMs = 0;
+
+/** `keepAliveTimeoutMs` of the value at `buf[start, end)`: the last value's, without a string, when the bytes are the same. */
+function keepAliveHint(buf: Uint8Array, start: number, end: number): number {
+  const v = keepAliveValue;
+  if (end - start === v.length) {
+    let same = true;
+    for (let i = 0; i < v.length && same; i++) same = buf[start + i] === v.charCodeAt(i);
+    if (same) return keepAliveMs;
+  }
+  return keepAliveTimeoutMs(latin1(buf as Buffer, start, end));
+}
 
 /** `timeout=N` of a Keep-Alive header, in ms (0 when absent or invalid). */
 function keepAliveTimeoutMs(value: string): number {

