@@ -122,7 +122,7 @@ function lengthOf(value: string): number {
   return /^\d{1,15}$/.test(value) ? Number(value) : -1;
 }
 
-type Listener = () => void;
+type Listener = (this: unknown) => void;
 
 const TE_CHUNKED = 'Transfer-Encoding: chunked\r\n';
 
@@ -428,7 +428,7 @@ export class LaneExchange extends RequestHead implements RestRequest, RestRespon
 
   once(event: 'close' | 'drain', listener: Listener): this {
     if (event === 'drain') this.connection.socket.once('drain', listener);
-    else if (this.closed) process.nextTick(listener);
+    else if (this.closed) process.nextTick(callOn, listener, this);
     else if (this.closeListener === null) this.closeListener = listener;
     else (this.closeListeners ??= []).push(listener);
     return this;
@@ -471,8 +471,9 @@ export class LaneExchange extends RequestHead implements RestRequest, RestRespon
     const listeners = this.closeListeners;
     this.closeListener = null;
     this.closeListeners = null;
-    if (first !== null) first();
-    if (listeners !== null) for (const l of listeners) l();
+    // Called on this answer, as an emitter calls its listeners (a shared listener finds its exchange on it).
+    if (first !== null) first.call(this);
+    if (listeners !== null) for (const l of listeners) l.call(this);
   }
 }
 
@@ -482,4 +483,8 @@ function flushLater(res: LaneExchange): void {
 
 function closeLater(res: LaneExchange): void {
   res.emitClose();
+}
+
+function callOn(listener: Listener, res: LaneExchange): void {
+  listener.call(res);
 }

@@ -98,12 +98,13 @@ export class GrpcAttempt {
     readonly hedge = false,
   ) {
     this.sentAt = clock.now();
-    stream.on('response', this.onResponse);
-    stream.on('data', this.onData);
-    stream.on('trailers', this.onTrailers);
-    stream.on('end', this.onEnd);
-    stream.on('error', this.onError);
-    stream.on('close', this.onClose);
+    (stream as Carrying)[ATTEMPT] = this;
+    stream.on('response', onResponse);
+    stream.on('data', onData);
+    stream.on('trailers', onTrailers);
+    stream.on('end', onEnd);
+    stream.on('error', onError);
+    stream.on('close', onClose);
     this.tryTimer = perTryTimer(backend, clock, GrpcAttempt.expired, this);
   }
 
@@ -121,7 +122,7 @@ export class GrpcAttempt {
   /** A request chunk upstream; false when the stream is full (`attemptDrained` follows). */
   write(chunk: Buffer): boolean {
     if (this.stream.write(chunk)) return true;
-    this.stream.once('drain', this.onDrain);
+    this.stream.once('drain', onDrain);
     return false;
   }
 
@@ -136,14 +137,15 @@ export class GrpcAttempt {
   detach(): void {
     this.stopTimer();
     const s = this.stream;
-    s.off('response', this.onResponse);
-    s.off('data', this.onData);
-    s.off('trailers', this.onTrailers);
-    s.off('end', this.onEnd);
-    s.off('error', this.onError);
-    s.off('close', this.onClose);
-    s.off('drain', this.onDrain);
+    s.off('response', onResponse);
+    s.off('data', onData);
+    s.off('trailers', onTrailers);
+    s.off('end', onEnd);
+    s.off('error', onError);
+    s.off('close', onClose);
+    s.off('drain', onDrain);
     s.on('error', ignore);
+    (s as Carrying)[ATTEMPT] = undefined;
   }
 
   /** Why its stream closed before its answer ended (read on 'close'). */
@@ -165,32 +167,63 @@ export class GrpcAttempt {
     };
   }
 
-  private readonly onResponse = (headers: IncomingHttpHeaders, flags: number): void => {
+  // ---- what its stream says (the listeners below, shared by every attempt, call these) ----
+
+  response(headers: IncomingHttpHeaders, flags: number): void {
     this.stopTimer();
     this.owner.attemptResponse(this, headers, flags);
-  };
+  }
 
-  private readonly onData = (chunk: Buffer): void => {
+  data(chunk: Buffer): void {
     this.owner.attemptData(this, chunk);
-  };
+  }
 
-  private readonly onTrailers = (trailers: IncomingHttpHeaders): void => {
+  trailers(trailers: IncomingHttpHeaders): void {
     this.owner.attemptTrailers(this, trailers);
-  };
+  }
 
-  private readonly onEnd = (): void => {
+  ended(): void {
     this.owner.attemptEnd(this);
-  };
+  }
 
-  private readonly onError = (err: Error & { code?: string }): void => {
+  failed(err: Error & { code?: string }): void {
     this.error = err;
-  };
+  }
 
-  private readonly onClose = (): void => {
+  closed(): void {
     this.owner.attemptClose(this);
-  };
+  }
 
-  private readonly onDrain = (): void => {
+  drained(): void {
     this.owner.attemptDrained(this);
-  };
+  }
+}
+
+/**
+ * The stream's listeners, one set for every attempt: the attempt rides on its stream (`ATTEMPT`),
+ * so listening costs no closure per attempt (there were seven).
+ */
+const ATTEMPT = Symbol('grpc attempt');
+type Carrying = ClientHttp2Stream & { [ATTEMPT]?: GrpcAttempt | undefined };
+
+function onResponse(this: Carrying, headers: IncomingHttpHeaders, flags: number): void {
+  this[ATTEMPT]?.response(headers, flags);
+}
+function onData(this: Carrying, chunk: Buffer): void {
+  this[ATTEMPT]?.data(chunk);
+}
+function onTrailers(this: Carrying, trailers: IncomingHttpHeaders): void {
+  this[ATTEMPT]?.trailers(trailers);
+}
+function onEnd(this: Carrying): void {
+  this[ATTEMPT]?.ended();
+}
+function onError(this: Carrying, err: Error & { code?: string }): void {
+  this[ATTEMPT]?.failed(err);
+}
+function onClose(this: Carrying): void {
+  this[ATTEMPT]?.closed();
+}
+function onDrain(this: Carrying): void {
+  this[ATTEMPT]?.drained();
 }

@@ -160,13 +160,8 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
     const observe = this.proxy.deps.observe;
     if (observe !== undefined) this.tap = observe.begin(this.req, this.res, this.decision, this.headers, this.up.name, this.extras);
     if (!this.admit(503)) return;
-    this.res.once('close', () => {
-      if (this.done) return;
-      // The edge answered the request itself (its body broke off: malformed framing, too slow):
-      // that answer's status; otherwise the client went away.
-      this.status = this.res.writableEnded ? this.res.statusCode : 499;
-      this.finish();
-    });
+    (this.res as Carrying)[EXCHANGE] = this;
+    this.res.once('close', responseClosed);
     const req = this.req;
     const body = req.body;
     const retryBuffer = this.proxy.deps.upstream.retryBufferBytes;
@@ -258,6 +253,15 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
     } else {
       this.fail(504, 'UPSTREAM_TIMEOUT', `${this.who()} did not answer within ${this.backend.timeoutMs} ms`);
     }
+  }
+
+  /** The client's answer closed (ended, or its connection went) while the exchange was not done. */
+  responseClosed(): void {
+    if (this.done) return;
+    // The edge answered the request itself (its body broke off: malformed framing, too slow):
+    // that answer's status; otherwise the client went away.
+    this.status = this.res.writableEnded ? this.res.statusCode : 499;
+    this.finish();
   }
 
   /** Send the next attempt (the first, a replay or a retry). */
@@ -562,4 +566,11 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
     if (this.tap !== undefined) this.tap.end(this.status, this.upstreamSeconds, complete);
     this.settle();
   }
+}
+
+/** The client answer's 'close' listener, one for every exchange: the exchange rides on its answer (no closure per request). */
+const EXCHANGE = Symbol('rest exchange');
+type Carrying = RestResponse & { [EXCHANGE]?: Exchange };
+function responseClosed(this: Carrying): void {
+  this[EXCHANGE]?.responseClosed();
 }
