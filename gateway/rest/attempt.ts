@@ -11,7 +11,10 @@ import type { Clock, Timer } from '../upstream/clock.js';
 import { perTryTimer } from '../forward/retry-state.js';
 import type { Endpoint } from '../upstream/pools.js';
 import type { ResponseHandler, ResponseHead, UpstreamAttempt } from '../upstream/http1-client.js';
+import type { UpstreamRequest } from '../upstream/request-head.js';
 import type { Backend } from '../../routing/types.js';
+
+const NO_HEADERS: readonly string[] = [];
 
 /** Why the gateway cut an attempt: the route timeout, its per-try timeout, the client (gone, or answered), or another attempt's answer won (`lost`). */
 export class AttemptAborted extends Error {
@@ -28,9 +31,16 @@ export interface AttemptOwner {
   attemptFailed(a: RestAttempt, err: Error & { code?: string }): void;
 }
 
-export class RestAttempt implements ResponseHandler {
+export class RestAttempt implements ResponseHandler, UpstreamRequest {
   /** When it was sent (clock ms). */
   readonly sentAt: number;
+  // ---- the request it sends (upstream/request-head.ts `UpstreamRequest`: the attempt is its own, no object per attempt) ----
+  method = '';
+  path = '';
+  headers: UpstreamRequest['headers'] = NO_HEADERS;
+  body: UpstreamRequest['body'] = null;
+  headersTimeout = 0;
+  bodyTimeout = 0;
   /** Its answer is read and dropped: a retry was decided on its status. */
   discard = false;
   /** Its answer head arrived. */
@@ -54,6 +64,17 @@ export class RestAttempt implements ResponseHandler {
     this.sentAt = clock.now();
     endpoint.outstanding++;
     this.tryTimer = perTryTimer(backend, clock, RestAttempt.expired, this);
+  }
+
+  /** What it sends: the request line, the fields, the body; its answer's head and body gaps bounded by `idleMs`. */
+  request(method: string, path: string, headers: UpstreamRequest['headers'], body: UpstreamRequest['body'], idleMs: number): this {
+    this.method = method;
+    this.path = path;
+    this.headers = headers;
+    this.body = body;
+    this.headersTimeout = idleMs;
+    this.bodyTimeout = idleMs;
+    return this;
   }
 
   private static expired(this: void, a: RestAttempt): void {

@@ -300,18 +300,7 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
       tap.attempt(this.headers, hedge);
       tap.attempted(endpoint.host, endpoint.port);
     }
-    const idle = this.backend.idleTimeoutMs;
-    endpoint.pool.dispatch(
-      {
-        method: this.req.method,
-        path: this.decision.upstreamPath,
-        headers: this.headers.forClient(),
-        body: this.body,
-        headersTimeout: idle,
-        bodyTimeout: idle,
-      },
-      attempt,
-    );
+    endpoint.pool.dispatch(attempt.request(this.req.method, this.decision.upstreamPath, this.headers.forClient(), this.body, this.backend.idleTimeoutMs), attempt);
   }
 
   /** The attempt failed or its answer was dropped: the next one prefers another endpoint. */

@@ -8,7 +8,8 @@
  *   deployments with retries, a timeout, a breaker, a shadow, a canary split, a rollout, a bandit,
  *   flow control, a rate limit, OAuth, JWT, external auth, and one rejected.
  * - `kube`: a fake Kubernetes API as its source, one deployment whose Service has two endpoints
- *   (one answering 503): ready endpoints, ejections, a relist after 410 Gone.
+ *   (one answering 503): ready endpoints, ejections, a relist after 410 Gone; and one hedged after
+ *   10 ms whose two endpoints answer after 100 ms and at once: hedges won, and lost.
  *
  * Each of `features` drives one feature (`FEATURE_NAMES`, the names the dashboard test's table
  * uses); a driver whose state must be seen while it lasts (requests held in flight, a sink that is
@@ -160,6 +161,7 @@ export const FEATURE_NAMES = [
   'JWT checks and a providers file reload',
   'flow control holding, queueing and refusing',
   'endpoint routing on Kubernetes: ready endpoints, an ejection, a relist',
+  'hedged requests on Kubernetes: a slow replica and a quick one',
   'Redis going away: local rate limits, OAuth revocations waiting, events held in memory',
 ] as const;
 export type Feature = (typeof FEATURE_NAMES)[number];
@@ -256,7 +258,16 @@ export async function startFeatureGateways(): Promise<FeatureGateways> {
       () => model.close(),
       () => failing.close(),
     );
+    // The hedged deployment: 127.0.0.3 answers after 100 ms, 127.0.0.4 at once; a request sent to the slow one first is hedged.
+    const slow = await startHttpBackend({ name: 'kube-slow', host: '127.0.0.3', handler: (_req, res) => void setTimeout(() => res.writeHead(200).end('{"data":{"ndarray":[[1]]}}'), 100) });
+    const quick = await startHttpBackend({ name: 'kube-quick', host: '127.0.0.4', port: slow.port });
+    closers.push(
+      () => slow.close(),
+      () => quick.close(),
+    );
     api.upsert('seldondeployments', seldonDeployment('iris', NS));
+    api.upsert('seldondeployments', seldonDeployment('hedged', NS, { predictors: [{ name: 'main' }] }, { 'seldon.io/gateway-hedge': 'after: 10ms\nbudget: 100%' }));
+    api.upsert('endpointslices', endpointSlice('hedged-main', NS, 'hedged-main-1', [{ ip: '127.0.0.3' }, { ip: '127.0.0.4' }], [{ name: 'http', port: slow.port }]));
     api.upsert('endpointslices', endpointSlice('iris-default', NS, 'iris-default-1', [{ ip: '127.0.0.1' }, { ip: '127.0.0.2' }], [{ name: 'http', port: model.port }]));
     const kubeConfig = parseConfig(
       'serve',
@@ -410,6 +421,15 @@ export async function startFeatureGateways(): Promise<FeatureGateways> {
         api.compact();
         api.expireWatches();
         await p.seen(`sum(seldon_gateway_source_resyncs_total) >= ${round + 1}`, 'the relist');
+      },
+      'hedged requests on Kubernetes: a slow replica and a quick one': async (p, round) => {
+        const hedgedUrl = `http://127.0.0.1:${kube.port}/seldon/${NS}/hedged${PREDICT}`;
+        await poll(
+          'hedges won, seen by Prometheus',
+          async () => (await times(6, () => post(hedgedUrl)), await p.has(`sum(seldon_gateway_hedges_total{result="won"}) > ${round * 3}`)),
+          (yes) => yes,
+          30_000,
+        );
       },
       // Last, and in the last round only: the rollout and the bandit need the store.
       'Redis going away: local rate limits, OAuth revocations waiting, events held in memory': async (p, round) => {

@@ -94,9 +94,11 @@ describe('a hedged request, seen', () => {
     expect(await getText(`http://127.0.0.1:${w.gw.admin}/?deployment=models/seen`)).toContain('<span class="hedge">hedged after 10ms, budget 100%, 2 attempts at most</span>');
 
     // The metrics: the hedges won, per protocol, and the delay in force.
+    // A hedge won where its record says so (on a busy machine a first attempt may beat it).
+    const hedgeWon = (g: Got): boolean => (decisions().find((d) => d.requestid === g.id)!.data as { attempts: { won?: boolean }[] }).attempts[1]!.won === true;
     await w.counted('seen', got.length);
     for (const protocol of ['rest', 'grpc'] as const) {
-      const won = hedgedIds.filter((g) => g.id.startsWith(protocol)).length;
+      const won = hedgedIds.filter((g) => g.id.startsWith(protocol) && hedgeWon(g)).length;
       expect(await w.hedges('seen', 'won', protocol)).toBe(won);
       expect(await w.metric('seldon_gateway_hedge_delay_seconds', { deployment: 'seen', protocol })).toBeCloseTo(0.01, 6);
     }
