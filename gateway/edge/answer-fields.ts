@@ -16,7 +16,7 @@
  * Both forms give the client the same bytes (test/gateway/edge/answer-fields.unit.test.ts).
  */
 import { clientResponseHeaders } from './http-headers.js';
-import { FIELD_STRIDE, KIND, NAME_END, NAME_START, VALUE_END, VALUE_START, copyRange, latin1, nameIs } from '../wire/field-lines.js';
+import { FIELD_STRIDE, KIND, NAME_END, NAME_START, VALUE_END, VALUE_START, copyRange, endLines, latin1, nameIs, startLines, writeLine } from '../wire/field-lines.js';
 import { ANSWER_CONTENT_LENGTH, ANSWER_HOP, ANSWER_PREDICTOR, ANSWER_DATE, type ResponseHead } from '../wire/response-head.js';
 
 const PREDICTOR = 'x-seldon-predictor';
@@ -132,8 +132,7 @@ export class AnswerFields {
     const head = this.head!;
     const f = head.fields;
     const buf = head.buf;
-    let runStart = -1;
-    let runEnd = -1;
+    startLines();
     for (let i = 0; i < f.length; i += FIELD_STRIDE) {
       const kind = f[i + KIND]!;
       if (!this.kept(kind, head.length)) continue;
@@ -143,9 +142,7 @@ export class AnswerFields {
       const ve = f[i + VALUE_END]!;
       if (kind === ANSWER_CONTENT_LENGTH && ve - vs !== decimalDigits(head.length)) {
         // The model's value with leading zeros: the length in decimal instead.
-        if (runStart >= 0) at = copyRange(buf, runStart, runEnd, out, at);
-        runStart = -1;
-        runEnd = -1;
+        at = endLines(buf, out, at);
         at = copyRange(buf, ns, ne, out, at);
         out[at++] = 58;
         out[at++] = 32;
@@ -154,29 +151,9 @@ export class AnswerFields {
         out[at++] = 10;
         continue;
       }
-      // `name: value` with one space and nothing after the value goes as it came, with its neighbours in one copy.
-      const asCame = vs === ne + 2 && buf[ne + 1] === 32 && buf[ve] === 13;
-      if (asCame && ns === runEnd) {
-        runEnd = ve + 2;
-        continue;
-      }
-      if (runStart >= 0) at = copyRange(buf, runStart, runEnd, out, at);
-      if (asCame) {
-        runStart = ns;
-        runEnd = ve + 2;
-        continue;
-      }
-      runStart = -1;
-      runEnd = -1;
-      at = copyRange(buf, ns, ne, out, at);
-      out[at++] = 58;
-      out[at++] = 32;
-      at = copyRange(buf, vs, ve, out, at);
-      out[at++] = 13;
-      out[at++] = 10;
+      at = writeLine(buf, ns, ne, vs, ve, out, at);
     }
-    if (runStart >= 0) at = copyRange(buf, runStart, runEnd, out, at);
-    return at;
+    return endLines(buf, out, at);
   }
 
   /**

@@ -26,7 +26,7 @@
  *
  * test/gateway/edge/http1-lane.test.ts checks that subset against llhttp itself, on seeded random heads.
  */
-import { FIELD_STRIDE, KIND, NAME_END, NAME_START, VALUE_END, VALUE_START, fieldPairs, latin1, nameIs, parseFieldLines } from '../wire/field-lines.js';
+import { FIELD_STRIDE, KIND, NAME_END, NAME_START, VALUE_END, VALUE_START, fieldPairs, latin1, lengthDigits, nameIs, parseFieldLines } from '../wire/field-lines.js';
 import { headEnd, isTchar } from '../wire/http1-syntax.js';
 
 /*
@@ -153,19 +153,6 @@ function tabInValue(buf: Uint8Array, nameEnd: number): boolean {
   return false;
 }
 
-/** A Content-Length value of 1 to 15 digits as a number; -1 otherwise. */
-function digits(buf: Uint8Array, start: number, end: number): number {
-  const n = end - start;
-  if (n < 1 || n > 15) return -1;
-  let v = 0;
-  for (let i = start; i < end; i++) {
-    const c = buf[i]!;
-    if (c < 48 || c > 57) return -1;
-    v = v * 10 + (c - 48);
-  }
-  return v;
-}
-
 /** Connection options: whether they say close, and whether they name other fields; null when one is not a token. */
 function connectionOptions(buf: Uint8Array, start: number, end: number): number | null {
   let out = 0;
@@ -280,7 +267,7 @@ export function parseRequestHead<H extends RequestHead = RequestHead>(buf: Buffe
         break;
       case CONTENT_LENGTH_FIELD:
         if (length >= 0 || tabInValue(buf, e)) return OTHER;
-        length = digits(buf, vs, ve);
+        length = lengthDigits(buf, vs, ve);
         if (length < 0) return OTHER;
         break;
       case CONNECTION_FIELD: {

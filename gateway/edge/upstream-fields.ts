@@ -18,7 +18,7 @@
 import { AUTHORIZATION_FIELD, CONTENT_LENGTH_FIELD, FORWARDED_FOR_FIELD, FORWARDED_PROTO_FIELD, HOST_FIELD, OTHER_FIELD, REQUEST_ID_FIELD, type RequestHead } from './http1-request.js';
 import { forwardedFor, upstreamRequestHeaders, type ForwardInfo } from './http-headers.js';
 import { requestId } from './request-id.js';
-import { FIELD_STRIDE, KIND, NAME_END, NAME_START, VALUE_END, VALUE_START, copyRange, latin1 } from '../wire/field-lines.js';
+import { FIELD_STRIDE, KIND, NAME_END, NAME_START, VALUE_END, VALUE_START, endLines, latin1, startLines, writeLine } from '../wire/field-lines.js';
 import { putLatin1 as put } from '../wire/http1-syntax.js';
 import type { FieldWriter } from '../wire/field-writer.js';
 
@@ -154,36 +154,11 @@ export class UpstreamFields implements FieldWriter {
     const head = this.head!;
     const f = head.fields;
     const buf = head.buf;
-    // A run of lines that go as they came (`name: value` with one space, nothing after the value), one copy.
-    let runStart = -1;
-    let runEnd = -1;
+    startLines();
     for (let i = 0; i < f.length; i += FIELD_STRIDE) {
-      if (!forwarded(f[i + KIND]!, this.strip)) continue;
-      const ns = f[i + NAME_START]!;
-      const ne = f[i + NAME_END]!;
-      const vs = f[i + VALUE_START]!;
-      const ve = f[i + VALUE_END]!;
-      const asCame = vs === ne + 2 && buf[ne + 1] === 32 && buf[ve] === 13;
-      if (asCame && ns === runEnd) {
-        runEnd = ve + 2;
-        continue;
-      }
-      if (runStart >= 0) at = copyRange(buf, runStart, runEnd, out, at);
-      if (asCame) {
-        runStart = ns;
-        runEnd = ve + 2;
-        continue;
-      }
-      runStart = -1;
-      runEnd = -1;
-      at = copyRange(buf, ns, ne, out, at);
-      out[at++] = 58;
-      out[at++] = 32;
-      at = copyRange(buf, vs, ve, out, at);
-      out[at++] = 13;
-      out[at++] = 10;
+      if (forwarded(f[i + KIND]!, this.strip)) at = writeLine(buf, f[i + NAME_START]!, f[i + NAME_END]!, f[i + VALUE_START]!, f[i + VALUE_END]!, out, at);
     }
-    if (runStart >= 0) at = copyRange(buf, runStart, runEnd, out, at);
+    at = endLines(buf, out, at);
     if (this.forwardedForValue !== undefined) at = line(out, at, 'x-forwarded-for: ', this.forwardedForValue);
     at = line(out, at, 'x-forwarded-proto: ', this.forwardedProto);
     at = line(out, at, 'x-envoy-original-path: ', this.originalPath);

@@ -39,6 +39,7 @@ import { NO_EXTRAS, failureMessage, type CallContext, type CallExtras, type Mess
 import { TaggedGrpcAnswer, type CallAnswer } from './tagged-answer.js';
 import { CallDeadline, type DeadlineOwner } from './call-deadline.js';
 import { Rivals } from '../forward/rivals.js';
+import { awaitClientDrain, awaitTrailersWanted, listenToClient, stopListening, type ClientStreamOwner } from './client-stream.js';
 import type { GrpcUpstream } from '../upstream/grpc-sessions.js';
 
 const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_FLAG_END_STREAM, NGHTTP2_INTERNAL_ERROR } = http2.constants;
@@ -49,7 +50,7 @@ const OVERLOADED = { 'x-envoy-overloaded': 'true' } as const;
  * decisions are the core's (forward/forwarded.ts), the answer goes to the client through `answer`
  * (itself, or the token's decorator, grpc/tagged-answer.ts).
  */
-export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, CallAnswer, DeadlineOwner {
+export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, CallAnswer, DeadlineOwner, ClientStreamOwner {
   declare protected readonly up: GrpcUpstream;
   /** The client's grpc-timeout and the route timeout, before the response headers. */
   private readonly deadline: CallDeadline;
@@ -120,15 +121,8 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
       return;
     }
     if (!this.admit(GrpcStatus.UNAVAILABLE)) return;
-    const c = this.client;
-    (c as Carrying)[CALL] = this;
-    c.on('close', onClientClose);
     const request = this.extras.request;
-    if (request === undefined) {
-      c.on('data', onClientData);
-      c.once('end', onClientEnd);
-    }
-    if (this.backend.idleTimeoutMs > 0) c.setTimeout(this.backend.idleTimeoutMs, onIdle);
+    listenToClient(this.client, this, request === undefined, this.backend.idleTimeoutMs);
     this.deadline.startClient();
     this.headers[':scheme'] = this.up.tls ? 'https' : 'http';
     if (request !== undefined) {
@@ -344,7 +338,7 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     if (!this.keepForMirror) this.chunks = undefined;
     const c = this.client;
     if (c.destroyed || c.closed) return;
-    if (!trailersOnly) c.once('wantTrailers', onWantTrailers);
+    if (!trailersOnly) awaitTrailersWanted(c);
     if (this.ctx.predictorHeader) headers['x-seldon-predictor'] = this.backend.origin.predictor;
     const token = this.extras.token;
     if (token !== undefined) {
@@ -431,7 +425,7 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     if (!this.client.write(chunk)) {
       // The client is slower than the model: read on from the upstream once it took what was written.
       this.attempt?.stream.pause();
-      this.client.once('drain', resumeUpstream);
+      awaitClientDrain(this.client);
     }
   }
 
@@ -577,37 +571,6 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     // streams. Node 20 keeps a closed stream through young-generation collections until a full
     // one (load/README.md, gRPC), and all the call holds would be copied and promoted with it.
     a?.detach();
-    const c = this.client;
-    c.off('close', onClientClose);
-    c.off('data', onClientData);
-    c.off('end', onClientEnd);
-    c.off('timeout', onIdle);
-    c.off('drain', resumeUpstream);
+    stopListening(this.client);
   }
-}
-
-/**
- * The client stream's listeners, one set for every call: the call rides on its stream (`CALL`), so
- * listening costs no closure per call (there were six).
- */
-const CALL = Symbol('grpc call');
-type Carrying = ServerHttp2Stream & { [CALL]?: GrpcCall | undefined };
-
-function onClientData(this: Carrying, chunk: Buffer): void {
-  this[CALL]?.clientData(chunk);
-}
-function onClientEnd(this: Carrying): void {
-  this[CALL]?.clientEnded();
-}
-function onClientClose(this: Carrying): void {
-  this[CALL]?.clientClosed();
-}
-function resumeUpstream(this: Carrying): void {
-  this[CALL]?.upstreamResumed();
-}
-function onWantTrailers(this: Carrying): void {
-  this[CALL]?.trailersWanted();
-}
-function onIdle(this: Carrying): void {
-  this[CALL]?.idle();
 }

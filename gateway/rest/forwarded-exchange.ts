@@ -20,11 +20,9 @@
  */
 import { STATUS_CODES } from '../wire/node-http.js';
 import type { Readable } from 'node:stream';
-import { ForwardedRequest, type ForwardExtras } from '../forward/forwarded.js';
+import { ForwardedRequest } from '../forward/forwarded.js';
 import { failureOutcome, httpOutcome } from '../forward/outcome.js';
-import type { AttemptFailure } from '../forward/retry-rule.js';
-import type { Clock } from '../upstream/clock.js';
-import type { TimeoutEntry, TimeoutList, Timeouts } from '../upstream/timeout-lists.js';
+import type { TimeoutEntry, TimeoutList } from '../upstream/timeout-lists.js';
 import { upstreamNamed, type GatewayReason } from '../edge/errors.js';
 import type { RestRequest, RestResponse } from '../edge/rest-exchange.js';
 import { announcesBody, isWhole } from '../wire/message-body.js';
@@ -32,83 +30,18 @@ import { sendError } from '../edge/http-answer.js';
 import { AnswerFields } from '../edge/answer-fields.js';
 import type { UpstreamFields } from '../edge/upstream-fields.js';
 import { isSmall, readSmallBody } from '../edge/small-body.js';
-import { corsResponseHeaders, type CorsHeaders } from './cors.js';
-import type { GatewayMetrics } from '../observe/metrics.js';
-import type { Authorized } from '../ext-auth/subject.js';
-import type { ResponseTap, RestObserve } from '../observe/observed-rest.js';
+import { corsResponseHeaders } from './cors.js';
+import type { ResponseTap } from '../observe/observed-rest.js';
 import { RequestBody } from './request-body.js';
-import type { RestMirrors } from './mirrors.js';
-import type { Endpoint, Upstreams, UpstreamPool } from '../upstream/pools.js';
+import type { Endpoint, UpstreamPool } from '../upstream/pools.js';
 import type { ResponseHead } from '../upstream/http1-client.js';
-import type { Backend, Routed } from '../../routing/types.js';
+import type { Routed } from '../../routing/types.js';
 import { ARM_HEADER } from '../steer/bandit-edge.js';
 import { AttemptAborted, RestAttempt, type AttemptOwner } from './attempt.js';
 import { Rivals } from '../forward/rivals.js';
+import { classify, executedFailure, unansweredFailure } from './attempt-failure.js';
+import type { ExchangeExtras, ExchangeHost } from './exchange-deps.js';
 import { TaggedJsonAnswer, taggable, type AnswerSink } from './tagged-answer.js';
-import type { UpstreamConfig } from '../config/upstream.js';
-
-/** What an exchange uses of the REST proxy's dependencies. */
-export interface ExchangeDeps {
-  readonly upstreams: Upstreams;
-  readonly mirrors: RestMirrors;
-  readonly metrics: GatewayMetrics;
-  /** The retry buffer and the largest upstream response head accepted (status line and headers; larger: 502). */
-  readonly upstream: Pick<UpstreamConfig, 'retryBufferBytes' | 'maxResponseHeaderBytes'>;
-  /** When --predictor-header, --access-log, --otlp-endpoint or --shadow-compare is on: the per-request tap. */
-  readonly observe?: RestObserve | undefined;
-  /** The timers' clock (upstream/clock.ts); the real one unless a test drives it. */
-  readonly clock?: Clock | undefined;
-}
-
-/** What an exchange asks of the REST proxy (rest/proxy.ts). */
-export interface ExchangeHost {
-  readonly deps: ExchangeDeps;
-  /** Shutting down: answers carry `connection: close`. */
-  readonly draining: boolean;
-  /** --error-detail internal: error answers also name upstream addresses and causes. */
-  readonly internalDetail: boolean;
-  /** The route timeouts, a list per duration (upstream/timeout-lists.ts): the exchange is its own entry. */
-  readonly timeouts: Timeouts;
-  upstreamFailure(up: UpstreamPool, backend: Backend, reason: GatewayReason, cause: string | undefined): void;
-  internalError(where: string, err: Error, backend?: Backend): void;
-}
-
-/** What the gateway adds to one exchange beyond proxying it (the token: on the answer's header, and in its JSON `meta.tags` when it fits). */
-export interface ExchangeExtras extends ForwardExtras {
-  /** Headers added to the model's answer (a new sticky cookie), as name, value pairs. */
-  readonly answerHeaders?: readonly string[] | undefined;
-  /** Headers every answer carries, the model's and the gateway's own: a CORS route's for an allowed Origin (rest/cors.ts). */
-  readonly corsHeaders?: CorsHeaders | undefined;
-  /** The body, already read (feedback read for its token). */
-  readonly body?: Buffer | null | undefined;
-  /** The start of a body read in part (feedback too large to read for a token): the rest streams after it. */
-  readonly bodyHead?: Buffer[] | undefined;
-  /** The external auth service's edits of the request (ext-auth/policy.ts). */
-  readonly authorized?: Authorized | undefined;
-  /** When the request reached the gateway (performance.now() ms): its duration is counted from then. */
-  readonly since?: number | undefined;
-}
-
-const CONNECT_CODES = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'UPSTREAM_CONNECT_TIMEOUT',
-  'ECONNABORTED',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'CERT_HAS_EXPIRED',
-]);
-
-function classify(err: Error & { code?: string }): Exclude<AttemptFailure, number> {
-  if (err.code === 'UPSTREAM_HEADERS_TIMEOUT' || err.code === 'UPSTREAM_BODY_TIMEOUT') return 'idle';
-  if (err.code && CONNECT_CODES.has(err.code)) return 'connect';
-  return 'reset';
-}
 
 /**
  * One proxied request, across its attempts: each attempt is an object of its own
@@ -405,39 +338,18 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
       this.fail(504, 'UPSTREAM_TIMEOUT', `${this.who()} did not answer within the per-try timeout of ${this.backend.retry?.perTryTimeoutMs} ms`);
       return;
     }
-    if (a.answered && (err.code === 'UPSTREAM_CLOSED' || err.code === 'ECONNRESET' || err.code === 'EPIPE')) {
-      // The model answered a head, then closed before its body's end: it ran the request (never
-      // retried), and the client gets a 502, not a 503 that says it never answered.
-      this.fail(502, 'UPSTREAM_BAD_RESPONSE', `${this.who()} closed the connection before its answer ended`, err.message);
-      return;
-    }
-    if (err.code === 'UPSTREAM_HEADERS_OVERFLOW') {
-      // The upstream answered, with a head over the limit: the request was executed, never retry it.
-      this.fail(502, 'UPSTREAM_BAD_RESPONSE', `${this.who()} answered with response headers larger than ${this.proxy.deps.upstream.maxResponseHeaderBytes} bytes`);
-      return;
-    }
-    if (err.code === 'UPSTREAM_BAD_RESPONSE') {
-      // An answer that is not HTTP the gateway can frame: executed too, never retried.
-      this.fail(502, 'UPSTREAM_BAD_RESPONSE', `${this.who()} answered with a response the gateway cannot parse`, err.message);
-      return;
-    }
-    if (err.code === 'UPSTREAM_INVALID_REQUEST') {
-      this.proxy.internalError('upstream_request', err, this.backend);
-      this.fail(502, 'INTERNAL_ERROR', `the gateway failed to forward this request to ${this.backend.id}`);
+    const executed = executedFailure(err, a.answered, this.who(), this.proxy.deps.upstream.maxResponseHeaderBytes);
+    if (executed !== undefined) {
+      if (executed.internal) this.proxy.internalError('upstream_request', err, this.backend);
+      this.fail(executed.status, executed.reason, executed.internal ? `the gateway failed to forward this request to ${this.backend.id}` : executed.info, executed.cause);
       return;
     }
     const failure = classify(err);
     const unread = this.body instanceof RequestBody ? !this.body.started : true;
     if (this.afterFailure(failure, this.replayable, this.replayable || unread) !== undefined) return;
-    const cause = err.code ?? err.message;
-    if (failure === 'idle') {
-      this.metrics.timeout(this.backend, 'rest');
-      this.fail(504, 'UPSTREAM_TIMEOUT', `${this.who()} was idle for ${this.backend.idleTimeoutMs} ms`);
-    } else if (failure === 'connect') {
-      this.fail(503, 'UPSTREAM_CONNECT_FAILURE', `could not connect to ${this.who()}`, cause);
-    } else {
-      this.fail(503, 'UPSTREAM_RESET', `${this.who()} closed or reset the connection before answering`, cause);
-    }
+    if (failure === 'idle') this.metrics.timeout(this.backend, 'rest');
+    const f = unansweredFailure(failure, this.who(), this.backend.idleTimeoutMs, err.code ?? err.message);
+    this.fail(f.status, f.reason, f.info, f.cause);
   }
 
   // ---- the answer, to the client (AnswerSink) ----

@@ -22,7 +22,7 @@ import type { UpstreamPool } from '../upstream/pools.js';
 import type { Backend, LiveTable, Picker } from '../../routing/types.js';
 import type { StickyKeys } from '../steer/sticky-keys.js';
 import type { BanditEdge } from '../steer/bandit-edge.js';
-import type { ExchangeDeps } from './forwarded-exchange.js';
+import type { ExchangeDeps } from './exchange-deps.js';
 import type { FlowController } from '../flow/controller.js';
 import { RestPipelineRequest } from './rest-request.js';
 import { Timeouts } from '../upstream/timeout-lists.js';

@@ -18,7 +18,8 @@ import { FEEDBACK_MAX_BYTES, isFeedbackPath, type FeedbackReading } from '../ste
 import type { CorsPolicy, NotRouted } from '../../routing/types.js';
 import type { RefusedRequest } from '../observe/payload-tap.js';
 import { corsHeadersFor, corsRequest, type CorsHeaders } from './cors.js';
-import { Exchange, type ExchangeDeps, type ExchangeExtras, type ExchangeHost } from './forwarded-exchange.js';
+import { Exchange } from './forwarded-exchange.js';
+import type { ExchangeDeps, ExchangeExtras, ExchangeHost } from './exchange-deps.js';
 import { sendRawDenial } from './ext-auth-answer.js';
 import type { Socket } from 'node:net';
 import type { StickyKeys } from '../steer/sticky-keys.js';

@@ -26,7 +26,7 @@
  */
 
 import { HEADER_BLOCK, headEnd, isStatusLine, lists } from '../wire/http1-syntax.js';
-import { FIELD_STRIDE, KIND, NAME_END, NAME_START, VALUE_END, VALUE_START, latin1, nameIs, parseFieldLines } from '../wire/field-lines.js';
+import { FIELD_STRIDE, KIND, NAME_END, NAME_START, VALUE_END, VALUE_START, latin1, lengthDigits, nameIs, parseFieldLines } from '../wire/field-lines.js';
 import { ANSWER_CONTENT_LENGTH, ANSWER_DATE, ANSWER_HOP, ANSWER_PREDICTOR, ResponseHead } from '../wire/response-head.js';
 
 export { ResponseHead };
@@ -266,7 +266,7 @@ export class ResponseParser {
         case 14: {
           // One field of digits, as llhttp reads it: a list or a repeat (even of one value) is refused.
           if (length >= 0) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', 'more than one Content-Length');
-          length = digitsOf(buf, vs, ve);
+          length = lengthDigits(buf, vs, ve);
           if (length < 0) throw new ResponseParseError('UPSTREAM_BAD_RESPONSE', `invalid Content-Length ${JSON.stringify(latin1(buf, vs, Math.min(ve, vs + 32)))}`);
           break;
         }
@@ -534,19 +534,6 @@ function answerKind(buf: Uint8Array, s: number, e: number): number {
     default:
       return 0;
   }
-}
-
-/** A Content-Length value of 1 to 15 digits as a number; -1 otherwise. */
-function digitsOf(buf: Uint8Array, start: number, end: number): number {
-  const n = end - start;
-  if (n < 1 || n > 15) return -1;
-  let v = 0;
-  for (let i = start; i < end; i++) {
-    const c = buf[i]!;
-    if (c < 48 || c > 57) return -1;
-    v = v * 10 + (c - 48);
-  }
-  return v;
 }
 
 /** Whether a Connection value names fields (any option besides close and keep-alive). */

@@ -95,6 +95,64 @@ export function copyRange(buf: Buffer, start: number, end: number, out: Buffer, 
 }
 
 /**
+ * A head's field lines written from the bytes they arrived in (edge/upstream-fields.ts,
+ * edge/answer-fields.ts): a line that goes as it came (`name: value`, one space, nothing after the
+ * value) joins the run of such lines before it, the run written in one copy; another line is
+ * written as `name: value` CRLF. The pending run is module state, as a head is written in one
+ * synchronous loop (`startLines`, `writeLine` for each, `endLines`): no object per head.
+ */
+let runStart = -1;
+let runEnd = -1;
+
+export function startLines(): void {
+  runStart = -1;
+  runEnd = -1;
+}
+
+/** The field line `buf[ns, ne)`: `buf[vs, ve)` written into `out` at `at` (or joined to the pending run); the index after. */
+export function writeLine(buf: Buffer, ns: number, ne: number, vs: number, ve: number, out: Buffer, at: number): number {
+  const asCame = vs === ne + 2 && buf[ne + 1] === 32 && buf[ve] === 13;
+  if (asCame && ns === runEnd) {
+    runEnd = ve + 2;
+    return at;
+  }
+  at = endLines(buf, out, at);
+  if (asCame) {
+    runStart = ns;
+    runEnd = ve + 2;
+    return at;
+  }
+  at = copyRange(buf, ns, ne, out, at);
+  out[at++] = 58;
+  out[at++] = 32;
+  at = copyRange(buf, vs, ve, out, at);
+  out[at++] = 13;
+  out[at++] = 10;
+  return at;
+}
+
+/** The pending run written (before a line of the writer's own, or at the end); the index after. */
+export function endLines(buf: Buffer, out: Buffer, at: number): number {
+  if (runStart >= 0) at = copyRange(buf, runStart, runEnd, out, at);
+  runStart = -1;
+  runEnd = -1;
+  return at;
+}
+
+/** A Content-Length value of 1 to 15 digits as a number; -1 otherwise. */
+export function lengthDigits(buf: Uint8Array, start: number, end: number): number {
+  const n = end - start;
+  if (n < 1 || n > 15) return -1;
+  let v = 0;
+  for (let i = start; i < end; i++) {
+    const c = buf[i]!;
+    if (c < 48 || c > 57) return -1;
+    v = v * 10 + (c - 48);
+  }
+  return v;
+}
+
+/**
  * The index in `fields` of the first field named `lower` (lower case) after the field at `after`
  * (-1: from the first), or -1 when there is none.
  */

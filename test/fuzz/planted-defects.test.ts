@@ -27,7 +27,7 @@ const PLANTS: Plant[] = [
   {
     defect: 'a Content-Length list taken as its first value (the lane reads `2, 2` as 2)',
     side: 'request',
-    edits: [['gateway/edge/http1-request.ts', 'length = digits(buf, vs, ve);', 'length = /^\\d{1,15}(?:[ \\t]*,.*)?$/.test(latin1(buf, vs, ve)) ? parseInt(latin1(buf, vs, ve), 10) : -1;']],
+    edits: [['gateway/edge/http1-request.ts', 'length = lengthDigits(buf, vs, ve);', 'length = /^\\d{1,15}(?:[ \\t]*,.*)?$/.test(latin1(buf, vs, ve)) ? parseInt(latin1(buf, vs, ve), 10) : -1;']],
     kinds: ['lenient', 'framing'],
   },
   {
