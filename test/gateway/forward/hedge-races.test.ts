@@ -1,7 +1,8 @@
 /**
  * How the attempts of a hedged request race (docs/routing.md#hedged-requests), REST and gRPC, over
  * real sockets: the pods decide by the order a request reaches them (its first arrival, its hedge,
- * a retry), and `after: 10ms` sends the hedge while the first is in flight.
+ * a retry), and `after: 10ms` sends the hedge while the first is in flight: each first attempt takes
+ * 300 ms, so that a gateway starved of CPU (a busy machine's late timers) still hedges before it ends.
  *
  * - A failure while the other is in flight is that attempt's alone: the other's answer is the client's.
  * - When every attempt in flight has failed, the retry rule applies as without hedging, and a retry
@@ -44,7 +45,7 @@ describe('hedged attempts racing', () => {
     const label = protocol === 'rest' ? 'REST' : 'gRPC';
 
     it(`${label}: the first attempt fails while its hedge is in flight: the hedge's answer is the client's`, async () => {
-      const w = await start({ race: { annotations: { 'seldon.io/gateway-hedge': HEDGE } } }, (n) => (n === 0 ? { ms: 40, fail: 'reset' } : { ms: 80 }));
+      const w = await start({ race: { annotations: { 'seldon.io/gateway-hedge': HEDGE } } }, (n) => (n === 0 ? { ms: 300, fail: 'reset' } : { ms: 400 }));
       const got = await Promise.all([0, 1, 2].map((i) => send(w, protocol, 'race', `${protocol}-a-${i}`)));
       for (const g of got) {
         expect(g.status, `${g.id}: ${g.body}`).toBe(OK[protocol]);
@@ -61,7 +62,7 @@ describe('hedged attempts racing', () => {
           saved: { annotations: { 'seldon.io/gateway-hedge': HEDGE, 'seldon.io/ambassador-retries': '1' } },
           spent: { annotations: { 'seldon.io/gateway-hedge': HEDGE, 'seldon.io/ambassador-retries': '1' } },
         },
-        (n, id) => (id.includes('-warm-') ? { ms: 1 } : n < 2 ? { ms: 40 + 10 * n, fail: 'reset' } : { ms: 5 }),
+        (n, id) => (id.includes('-warm-') ? { ms: 1 } : n < 2 ? { ms: 300 + 10 * n, fail: 'reset' } : { ms: 5 }),
       );
       // Quick requests first: each earns a token and spends none.
       for (let i = 0; i < 4; i++) expect((await send(w, protocol, 'saved', `${protocol}-warm-${i}`)).status).toBe(OK[protocol]);
@@ -76,7 +77,7 @@ describe('hedged attempts racing', () => {
     });
 
     it(`${label}: an answer the policy does not retry is final: it wins, the hedge is cut at the model`, async () => {
-      const w = await start({ final: { annotations: { 'seldon.io/gateway-hedge': HEDGE } } }, (n) => (n === 0 ? { ms: 40, fail: 500 } : { ms: 200 }));
+      const w = await start({ final: { annotations: { 'seldon.io/gateway-hedge': HEDGE } } }, (n) => (n === 0 ? { ms: 300, fail: 500 } : { ms: 600 }));
       const g = await send(w, protocol, 'final', `${protocol}-c`);
       if (protocol === 'rest') {
         expect(g.status).toBe(500);
