@@ -219,7 +219,7 @@ describe('shadows, auth, observe, process', () => {
   });
 
   it("process: at least one worker, durations with their unit, pino's levels only", () => {
-    expect(buildProcess(read(['--workers', '0']))).toMatchObject({ workers: 1, maxSemiSpaceMb: 64, gracePeriodMs: 10_000, logLevel: 'info' });
+    expect(buildProcess(read(['--workers', '0']))).toMatchObject({ workers: 1, maxSemiSpaceMb: 16, gracePeriodMs: 10_000, logLevel: 'info' });
     expect(buildProcess(read(['--log-level', 'WARN'])).logLevel).toBe('warn');
     expect(refusal(() => buildProcess(read(['--log-level', 'verbose'])))).toBe('--log-level: "verbose" is not fatal, error, warn, info, debug or trace');
     expect(refusal(() => buildProcess(read([], { SELDON_GATEWAY_LOG_LEVEL: 'silly' })))).toBe('--log-level: "silly" is not fatal, error, warn, info, debug or trace');
