@@ -22,13 +22,13 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runMain } from './lib/children.js';
 import { treeSeconds } from './lib/proc.js';
-import { IRIS_PATH, gatewayTarget, haproxyTarget, nginxTarget, type Target } from './replica-proxies.js';
+import { GATEWAY_ADMIN_PORT, IRIS_PATH, gatewayTarget, haproxyTarget, nginxTarget, type Target } from './replica-proxies.js';
 import { f1, f2, log, median, quantile, table } from './lib/report.js';
 import { LoopbackPods, POD_REQUEST_ID, REPLICA_IPS, openLoop, type Sent } from '../test/fixtures/loopback-replicas.js';
 
 const FAST_MS = 8;
 const TAIL_MS = 400;
-const HEDGED = { 'seldon.io/gateway-hedge': 'after: p95' };
+const HEDGED = { 'seldon.io/gateway-hedge': process.env.HEDGE_BENCH_POLICY ?? 'after: p95' };
 const BODY = (): string => '{"data":{"ndarray":[[1]]}}';
 
 /** A replica's time for request `id`: 8 ms, or 400 with probability `tail`, drawn from (seed, id, replica). */
@@ -49,7 +49,7 @@ type Make = (dir: string) => Promise<Target>;
 async function tails(dir: string, pods: LoopbackPods, rate: number, seconds: number): Promise<void> {
   const port = pods.restPort;
   const targets: [string, Make][] = [
-    ['gateway hedged', (d) => gatewayTarget(d, port, { name: 'gateway hedged', annotations: HEDGED })],
+    ['gateway hedged', (d) => gatewayTarget(d, port, { name: 'gateway hedged', annotations: HEDGED, workers: Number(process.env.HEDGE_BENCH_WORKERS ?? 2) })],
     ['gateway', (d) => gatewayTarget(d, port)],
     ['haproxy', (d) => haproxyTarget(d, port)],
     ['nginx', (d) => nginxTarget(d, port)],
@@ -64,15 +64,32 @@ async function tails(dir: string, pods: LoopbackPods, rate: number, seconds: num
       await load(t, `${name}-warmup`, rate, 2);
       const sent = await load(t, name, rate, seconds);
       const failed = sent.filter((x) => x.status !== 200).length;
+      if (name === 'gateway hedged') {
+        // Its own account of the hedges: sent (won, lost) and held (by why), and the delay in force at the end.
+        const text = await fetch(`http://127.0.0.1:${GATEWAY_ADMIN_PORT}/metrics`).then((r) => r.text());
+        for (const l of text.split('\n')) if (l.startsWith('seldon_gateway_hedge')) log(`  ${l}`);
+      }
       const ms = sent.map((x) => x.ms);
       const arrivals = pods.arrivals.filter((a) => a.id.startsWith(`${name}-`) && !a.id.startsWith(`${name}-warmup`)).length;
-      rows.push([name, String(sent.length), String(failed), f1(quantile(ms, 0.5)), f1(quantile(ms, 0.99)), f1(quantile(ms, 0.999)), f1(Math.max(...ms)), f2(arrivals / sent.length)]);
+      // The requests that still met a tail, and when (seconds into the run): a delay that rose with the tail, or both attempts slow.
+      const slow = sent.flatMap((x, i) => (x.ms >= TAIL_MS * 0.75 ? [((i / rate) | 0).toString()] : []));
+      rows.push([
+        name,
+        String(sent.length),
+        String(failed),
+        f1(quantile(ms, 0.5)),
+        f1(quantile(ms, 0.99)),
+        f1(quantile(ms, 0.999)),
+        f1(Math.max(...ms)),
+        f2(arrivals / sent.length),
+        `${slow.length} (${slow.slice(0, 12).join(' ')}${slow.length > 12 ? ' …' : ''})`,
+      ]);
     } finally {
       await t.stop();
     }
   }
   log(`four replicas at ${FAST_MS} ms, 2% of arrivals at ${TAIL_MS} ms; ${rate} requests/s for ${seconds} s per proxy`);
-  log(table(['proxy', 'requests', 'failed', 'p50 ms', 'p99 ms', 'p99.9 ms', 'slowest ms', 'model arrivals per request'], rows));
+  log(table(['proxy', 'requests', 'failed', 'p50 ms', 'p99 ms', 'p99.9 ms', 'slowest ms', 'model arrivals per request', 'still slow (at s)'], rows));
 }
 
 /** CPU µs per request, no tail events, `rounds` interleaved rounds of each build and setting. */

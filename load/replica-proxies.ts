@@ -27,6 +27,9 @@ import { REPLICA_IPS } from '../test/fixtures/loopback-replicas.js';
 /** The predictions path of `iris` on every proxy. */
 export const IRIS_PATH = '/seldon/models/iris/api/v1.0/predictions';
 
+/** The gateway target's admin port (its /metrics). */
+export const GATEWAY_ADMIN_PORT = 18_401;
+
 export interface Target {
   readonly name: string;
   readonly port: number;
@@ -60,7 +63,7 @@ export async function gatewayTarget(
   );
   api.upsert('seldondeployments', seldonDeployment('iris', 'models', undefined, o.annotations));
   const port = 18_400;
-  const admin = 18_401;
+  const admin = GATEWAY_ADMIN_PORT;
   const workers = o.workers ?? 2;
   const s = startServer('gateway', join(dir, 'gateway.log'), undefined, [
     process.execPath,
