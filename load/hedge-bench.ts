@@ -9,7 +9,9 @@
  *   gateway         the same build without the annotation
  *   haproxy, nginx  as load/replica-proxies.ts configures them
  *
- * `npx vite-node load/hedge-bench.ts [--rate 150] [--seconds 30] [--seed 1]`.
+ * `npx vite-node load/hedge-bench.ts [--rate 150] [--seconds 30] [--seed 1]`. The environment's
+ * HEDGE_BENCH_POLICY replaces the annotation's value, HEDGE_BENCH_WORKERS the hedged gateway's workers
+ * (2), and HEDGE_BENCH_SHOW_SLOW=1 lists each request that still met the tail with its arrivals.
  *
  * `--cpu-ab <other dist/gateway/main.js>`: instead, the gateway's CPU per request at `--rate`
  * (1,000/s for this) without tail events, rounds interleaved: this build without the annotation
@@ -34,9 +36,17 @@ const BODY = (): string => '{"data":{"ndarray":[[1]]}}';
 /** A replica's time for request `id`: 8 ms, or 400 with probability `tail`, drawn from (seed, id, replica). */
 function latency(seed: number, tail: number): (ip: string, id: string) => number {
   return (ip, id) => {
-    // FNV-1a over seed, id and address: the same request meets the same replica's tail every run.
+    // FNV-1a over seed, id and address: the same request meets the same replica's tail every run. Then
+    // murmur3's finalizer: FNV's last step moves the top bits by the last character only a little, and
+    // addresses differ in their last character, so without it a request in one replica's tail was in
+    // every replica's (its hedge as slow as its first attempt).
     let h = 0x811c9dc5 ^ seed;
     for (const s of [id, ip]) for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+    h ^= h >>> 16;
+    h = Math.imul(h, 0x85ebca6b);
+    h ^= h >>> 13;
+    h = Math.imul(h, 0xc2b2ae35);
+    h ^= h >>> 16;
     return (h >>> 0) / 2 ** 32 < tail ? TAIL_MS : FAST_MS;
   };
 }
@@ -46,7 +56,7 @@ const load = (t: Target, prefix: string, rate: number, seconds: number): Promise
 
 type Make = (dir: string) => Promise<Target>;
 
-async function tails(dir: string, pods: LoopbackPods, rate: number, seconds: number): Promise<void> {
+async function tails(dir: string, pods: LoopbackPods, rate: number, seconds: number, seed: number): Promise<void> {
   const port = pods.restPort;
   const targets: [string, Make][] = [
     ['gateway hedged', (d) => gatewayTarget(d, port, { name: 'gateway hedged', annotations: HEDGED, workers: Number(process.env.HEDGE_BENCH_WORKERS ?? 2) })],
@@ -72,6 +82,16 @@ async function tails(dir: string, pods: LoopbackPods, rate: number, seconds: num
       const ms = sent.map((x) => x.ms);
       const arrivals = pods.arrivals.filter((a) => a.id.startsWith(`${name}-`) && !a.id.startsWith(`${name}-warmup`)).length;
       // The requests that still met a tail, and when (seconds into the run): a delay that rose with the tail, or both attempts slow.
+      if (process.env.HEDGE_BENCH_SHOW_SLOW) {
+        // Each request that still met the tail: its arrivals, when, their drawn latency, and which were cut.
+        const lat = latency(seed, 0.02);
+        for (const [i, x] of sent.entries()) {
+          if (x.ms < TAIL_MS * 0.75) continue;
+          const id = `${name}-${i}`;
+          const arr = pods.arrivals.filter((a) => a.id === id);
+          log(`  slow ${id} ${x.ms.toFixed(0)} ms: ${arr.map((a) => `${a.ip}@${(a.at - arr[0]!.at).toFixed(0)}ms lat ${lat(a.ip, id)}${a.cancelled ? ' cut' : ''}`).join(', ')}`);
+        }
+      }
       const slow = sent.flatMap((x, i) => (x.ms >= TAIL_MS * 0.75 ? [((i / rate) | 0).toString()] : []));
       rows.push([
         name,
@@ -141,7 +161,7 @@ runMain('hedge-bench', async () => {
   for (const ip of REPLICA_IPS) await pods.start(ip);
   try {
     if (ab !== undefined) await cpuAb(dir, pods, ab, Number(values.rate ?? 1000), Number(values.seconds ?? 10), Number(values.rounds));
-    else await tails(dir, pods, Number(values.rate ?? 150), Number(values.seconds ?? 30));
+    else await tails(dir, pods, Number(values.rate ?? 150), Number(values.seconds ?? 30), Number(values.seed));
   } finally {
     await pods.close();
   }
