@@ -2,7 +2,7 @@
  * The quick start as a platform team first meets it: `npm start` (its example deployments, a live
  * rollout and a bandit with traffic) scraped every second by a real Prometheus with the gateway's
  * alert rules loaded (evaluated every second; the rule file is the PrometheusRule's own groups).
- * After 60 scrapes, while the rollout steps and the bandit moves its shares: no alert was ever
+ * After 90 scrapes (90 s), while the rollout steps and the bandit moves its shares: no alert was ever
  * pending or firing, every rule evaluates healthy, and Prometheus accepts every dashboard query.
  *
  * Two alerts judge the machine more than the gateway: a scrape that took longer than its second,
@@ -19,7 +19,7 @@ import { startQuickstart, type Quickstart } from '../helpers/quickstart.js';
 /** The alerts about the machine's load rather than the gateway's behaviour (see the header). */
 const HOST_ALERTS = ['SeldonGatewayScrapeDown', 'SeldonGatewayEventLoopStalled'];
 /** How long the quick start is watched, in scrapes (one a second). */
-const SCRAPES = 60;
+const SCRAPES = 90;
 const WINDOW = '10m';
 
 describe('the quick start scraped by Prometheus with the alert rules', () => {
