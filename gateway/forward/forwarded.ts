@@ -31,6 +31,7 @@ import { retriesOn, retriesOnGrpc, type AttemptFailure } from './retry-rule.js';
 import { RetryState, type Dispatcher } from './retry-state.js';
 import { attemptOutcome, type OutcomeListener, type OutcomeKind } from './outcome.js';
 import { Hedge, type HedgeOwner } from './hedge.js';
+import { Timeouts } from '../upstream/timeout-lists.js';
 import { HedgeTrack, type HedgeHeld } from '../../routing/hedge-delay.js';
 import type { EndpointHealth } from '../../routing/endpoint-health.js';
 
@@ -41,6 +42,8 @@ export interface ForwardUpstream {
   readonly breaker: Breaker;
   /** Hedging's state of this upstream, made by its first hedged request; the upstream's entry owns it. */
   hedging: HedgeTrack | undefined;
+  /** Its hedges' timers, a list per delay (upstream/timeout-lists.ts), made with `hedging`; the upstream's entry owns them. */
+  hedgeTimeouts: Timeouts | undefined;
   /** Whether a ready endpoint neither ejected nor among `tried` is left (where a hedge may go). */
   otherReady(tried: readonly EndpointHealth[]): boolean;
 }
@@ -142,12 +145,13 @@ export abstract class ForwardedRequest implements Dispatcher, HedgeOwner {
     let track = this.up.hedging;
     if (track === undefined) {
       track = this.up.hedging = new HedgeTrack(now);
+      this.up.hedgeTimeouts = new Timeouts(this.clock);
       const { metrics, backend, protocol } = this;
       track.onDelay = (ms) => metrics.hedging.delayIs(backend, protocol, ms);
     }
     track.budget.deposit(policy.budget, now);
     this.retries.budget = track.budget;
-    if (this.extras.isFeedback?.() !== true) this.hedge = new Hedge(this, policy, track, this.clock);
+    if (this.extras.isFeedback?.() !== true) this.hedge = new Hedge(this, policy, track, this.up.hedgeTimeouts!, this.clock);
   }
 
   /** The hedge's delay ran out: one more attempt goes, or why not is counted. */

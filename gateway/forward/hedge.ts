@@ -19,7 +19,8 @@
 import type { FlowSlot } from '../flow/controller.js';
 import type { HedgePolicy } from '../../routing/hedge-config.js';
 import type { HedgeTrack } from '../../routing/hedge-delay.js';
-import type { Clock, Timer } from '../upstream/clock.js';
+import type { Clock } from '../upstream/clock.js';
+import type { TimeoutEntry, TimeoutList, Timeouts } from '../upstream/timeout-lists.js';
 
 /** Who sends the hedges: the forwarding core. */
 export interface HedgeOwner {
@@ -27,7 +28,7 @@ export interface HedgeOwner {
   hedgeDue(): void;
 }
 
-export class Hedge {
+export class Hedge implements TimeoutEntry {
   /** Hedges sent. */
   sent = 0;
   /** The client got a hedge's answer. */
@@ -40,7 +41,11 @@ export class Hedge {
    */
   censoredMs: number | undefined;
   private armedAt = 0;
-  private timer: Timer | undefined;
+  // ---- its place in its delay's list of the upstream's hedge timers (no timer object per request) ----
+  timeoutNext: TimeoutEntry | null = null;
+  timeoutPrev: TimeoutEntry | null = null;
+  timeoutDue = -1;
+  timeoutList: TimeoutList | null = null;
   /** Flow control's slots the hedges hold (undefined: none taken). */
   private slots: FlowSlot[] | undefined;
 
@@ -48,6 +53,7 @@ export class Hedge {
     private readonly owner: HedgeOwner,
     readonly policy: HedgePolicy,
     readonly track: HedgeTrack,
+    private readonly timeouts: Timeouts,
     private readonly clock: Clock,
   ) {}
 
@@ -56,7 +62,8 @@ export class Hedge {
     const now = this.clock.now();
     if (this.sent === 0) this.armedAt = now;
     const delay = this.track.delayMs(this.policy, now);
-    if (delay !== null) this.timer = this.clock.setTimeout(Hedge.due, delay, this);
+    // Whole milliseconds (Node's timers have no finer grain): one list per delay in force.
+    if (delay !== null) this.timeouts.start(this, Math.max(1, Math.round(delay)));
   }
 
   /** A hedge goes now. */
@@ -71,9 +78,7 @@ export class Hedge {
 
   /** No more hedges for this request. */
   stop(): void {
-    if (this.timer === undefined) return;
-    this.clock.clearTimeout(this.timer);
-    this.timer = undefined;
+    this.timeouts.stop(this);
   }
 
   /** A hedge holds `slot` under flow control until the request ends. */
@@ -90,8 +95,8 @@ export class Hedge {
     for (const s of slots) s.release(false);
   }
 
-  private static due(this: void, h: Hedge): void {
-    h.timer = undefined;
-    h.owner.hedgeDue();
+  /** The delay ran out. */
+  timedOut(): void {
+    this.owner.hedgeDue();
   }
 }

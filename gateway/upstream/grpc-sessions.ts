@@ -11,6 +11,7 @@
  * fresh one; streams it refused are the call's to replay (grpc/call.ts). `--resolve` maps the
  * Service address to a local one before dialling; `:authority` stays the client's.
  */
+import type { Timeouts } from './timeout-lists.js';
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type OutgoingHttpHeaders, type Settings } from 'node:http2';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -135,6 +136,8 @@ export class GrpcUpstream {
    * call (gateway/forward/hedge.ts). Its owner is this entry: it goes with it at the registry's sweep.
    */
   hedging: HedgeTrack | undefined;
+  /** Its hedges' timers (upstream/timeout-lists.ts), made with `hedging`, owned likewise. */
+  hedgeTimeouts: Timeouts | undefined;
 
   constructor(
     private readonly upstream: Upstream,

@@ -9,6 +9,7 @@
  * endpoint left is closed once its requests finish. The Host header the upstream sees stays the
  * client's, whichever address is dialled.
  */
+import type { Timeouts } from './timeout-lists.js';
 import { isIP } from 'node:net';
 import { Http1Pool } from './http1-client.js';
 import { Breaker } from './breaker.js';
@@ -58,6 +59,8 @@ export class UpstreamPool {
    * request (gateway/forward/hedge.ts). Its owner is this entry: it goes with it at the registry's sweep.
    */
   hedging: HedgeTrack | undefined;
+  /** Its hedges' timers (upstream/timeout-lists.ts), made with `hedging`, owned likewise. */
+  hedgeTimeouts: Timeouts | undefined;
 
   constructor(
     /** `host:port` as the route names it, for messages and labels. */
