@@ -102,8 +102,8 @@ const PANELS: Readonly<Record<string, PanelFill>> = {
   'Payload log events': LOGS,
   'Payload log drops, sink file reloads and claims': { A: LOGS, B: LOGS, C: not("a replica dying with events of a cloudevents sink it had read (another replica's shipper claims them)") },
   'Payload log backlog': { A: LOGS, B: LOGS, C: LOGS, D: REDIS_AWAY },
-  'Hedges by result': 'hedged requests on Kubernetes: a slow replica and a quick one',
-  'Hedge delay in force': 'hedged requests on Kubernetes: a slow replica and a quick one',
+  'Hedges by result': 'hedged requests on Kubernetes: each first attempt slow, its hedge quick',
+  'Hedge delay in force': 'hedged requests on Kubernetes: each first attempt slow, its hedge quick',
   'annotation "Route table changes"': 'a SeldonDeployment added',
 };
 
