@@ -99,12 +99,7 @@ export class GrpcAttempt {
   ) {
     this.sentAt = clock.now();
     (stream as Carrying)[ATTEMPT] = this;
-    stream.on('response', onResponse);
-    stream.on('data', onData);
-    stream.on('trailers', onTrailers);
-    stream.on('end', onEnd);
-    stream.on('error', onError);
-    stream.on('close', onClose);
+    for (const [event, listener] of LISTENERS) stream.on(event, listener);
     this.tryTimer = perTryTimer(backend, clock, GrpcAttempt.expired, this);
   }
 
@@ -137,12 +132,7 @@ export class GrpcAttempt {
   detach(): void {
     this.stopTimer();
     const s = this.stream;
-    s.off('response', onResponse);
-    s.off('data', onData);
-    s.off('trailers', onTrailers);
-    s.off('end', onEnd);
-    s.off('error', onError);
-    s.off('close', onClose);
+    for (const [event, listener] of LISTENERS) s.off(event, listener);
     s.off('drain', onDrain);
     s.on('error', ignore);
     (s as Carrying)[ATTEMPT] = undefined;
@@ -224,6 +214,16 @@ function onError(this: Carrying, err: Error & { code?: string }): void {
 function onClose(this: Carrying): void {
   this[ATTEMPT]?.closed();
 }
+/** What an attempt listens to on its stream, from its start until it is detached (and `drain` while a write waits). */
+const LISTENERS: readonly (readonly [string, Parameters<ClientHttp2Stream['off']>[1]])[] = [
+  ['response', onResponse],
+  ['data', onData],
+  ['trailers', onTrailers],
+  ['end', onEnd],
+  ['error', onError],
+  ['close', onClose],
+];
+
 function onDrain(this: Carrying): void {
   this[ATTEMPT]?.drained();
 }
