@@ -41,10 +41,9 @@ runMain('hedge-profile', async () => {
       const d = join(dir, `${k}-${name}`);
       mkdirSync(d, { recursive: true });
       const annotations = name === 'plain' ? undefined : { 'seldon.io/gateway-hedge': `after: ${name}` };
-      // The gateway and its worker inherit the environment: both write a profile when they exit.
-      process.env.NODE_OPTIONS = `--cpu-prof --cpu-prof-interval 100 --cpu-prof-dir=${d}`;
-      const t = await gatewayTarget(d, pods.restPort, { annotations, workers: 1 });
-      delete process.env.NODE_OPTIONS;
+      // The gateway and its worker (which starts with the gateway's flags) each write a profile when they exit.
+      const nodeArgs = ['--cpu-prof', '--cpu-prof-interval', '100', `--cpu-prof-dir=${d}`];
+      const t = await gatewayTarget(d, pods.restPort, { annotations, workers: 1, nodeArgs });
       let t1 = 0;
       let t0 = 0;
       let sent = 0;

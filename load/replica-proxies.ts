@@ -48,7 +48,7 @@ async function stop(s: Spawned, api?: { close(): Promise<void> }): Promise<void>
 export async function gatewayTarget(
   dir: string,
   replicaPort: number,
-  o: { readonly name?: string; readonly annotations?: Record<string, string>; readonly main?: string; readonly workers?: number } = {},
+  o: { readonly name?: string; readonly annotations?: Record<string, string>; readonly main?: string; readonly workers?: number; readonly nodeArgs?: readonly string[] } = {},
 ): Promise<Target> {
   const api = await startFakeKubeApi();
   api.upsert(
@@ -67,6 +67,8 @@ export async function gatewayTarget(
   const workers = o.workers ?? 2;
   const s = startServer('gateway', join(dir, 'gateway.log'), undefined, [
     process.execPath,
+    // Node's own flags (a profile, say): the workers start with the primary's (gateway/process/cluster.ts).
+    ...(o.nodeArgs ?? []),
     o.main ?? GATEWAY_MAIN,
     'serve',
     '--kubernetes',
