@@ -14,18 +14,23 @@
  * (2), and HEDGE_BENCH_SHOW_SLOW=1 lists each request that still met the tail with its arrivals.
  *
  * `--cpu-ab <other dist/gateway/main.js>`: instead, the gateway's CPU per request at `--rate`
- * (1,000/s for this) without tail events, rounds interleaved: this build without the annotation
- * against the other build (what the annotation's absence costs: the target is within 1%), and this
- * build with it (a hedged route whose hedges almost never fire: the target is within 3%). At this
- * rate process CPU moves ±10–15% between rounds: load/hedge-profile.ts reads the mechanism's cost
- * from the worker's profile instead.
+ * (1,000/s for this) without tail events, two gateways side by side under the same load at once
+ * (`--rounds` times each pair), each one's CPU the scheduler's exact run time of its processes
+ * (lib/proc.ts `treeRuntimeSeconds`; utime+stime are sampled at the tick and charge a process that
+ * wakes on its timers whole ticks). The pairs: this build without the annotation beside the other
+ * build (the target is within 1%); this build with it beside without (a hedged route whose hedges
+ * almost never fire: the target is within 3%); this build hedged beside the other build hedged (a
+ * change to hedging itself; meaningless when the other build has none). One after the other,
+ * process CPU at this rate moves ±10–15% between rounds; side by side, both see the same machine.
+ * `--hedged-only` measures the second pair alone. load/hedge-profile.ts reads the mechanism's own
+ * cost from the worker's profile.
  */
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runMain } from './lib/children.js';
-import { treeSeconds } from './lib/proc.js';
+import { treeCounters, treeRuntimeSeconds, type Counters } from './lib/proc.js';
 import { GATEWAY_ADMIN_PORT, IRIS_PATH, gatewayTarget, haproxyTarget, nginxTarget, type Target } from './replica-proxies.js';
 import { f1, f2, log, median, quantile, table } from './lib/report.js';
 import { LoopbackPods, POD_REQUEST_ID, REPLICA_IPS, openLoop, type Sent } from '../test/fixtures/loopback-replicas.js';
@@ -114,57 +119,90 @@ async function tails(dir: string, pods: LoopbackPods, rate: number, seconds: num
   log(table(['proxy', 'requests', 'failed', 'p50 ms', 'p99 ms', 'p99.9 ms', 'slowest ms', 'model arrivals per request', 'still slow (at s)'], rows));
 }
 
-/** CPU µs per request, no tail events, `rounds` interleaved rounds of each build and setting. */
-async function cpuAb(dir: string, pods: LoopbackPods, other: string, rate: number, seconds: number, rounds: number): Promise<void> {
-  const cases: [string, Make][] = [
-    ['new, no annotation', (d) => gatewayTarget(d, pods.restPort)],
-    ['before, no annotation', (d) => gatewayTarget(d, pods.restPort, { main: other })],
-    ['new, hedged', (d) => gatewayTarget(d, pods.restPort, { annotations: HEDGED })],
+/** One side of a pair: its name and how its gateway starts on `port`. */
+type Side = readonly [string, (dir: string, port: number) => Promise<Target>];
+
+/**
+ * CPU µs per request without tail events, two gateways at a time: both start, both take `rate`
+ * requests/s over the same seconds, and each one's process tree CPU is read over that window. The
+ * machine's drift (±10–15% between rounds at this rate: wake-ups, frequency, neighbours) falls on
+ * both alike, so each round's ratio is read within the round. `rounds` rounds of each pair.
+ */
+async function cpuAb(dir: string, pods: LoopbackPods, other: string, rate: number, seconds: number, rounds: number, hedgedOnly: boolean): Promise<void> {
+  const plain: Side = ['new, no annotation', (d, port) => gatewayTarget(d, pods.restPort, { port })];
+  const hedged: Side = ['new, hedged', (d, port) => gatewayTarget(d, pods.restPort, { annotations: HEDGED, port })];
+  const pairs: [string, Side, Side, number][] = [
+    ['no annotation, new / before', plain, ['before, no annotation', (d, port) => gatewayTarget(d, pods.restPort, { main: other, port })], 1.01],
+    ['hedged / no annotation, new', hedged, plain, 1.03],
+    // Meaningful when the other build hedges too (the build before a change to hedging).
+    ['hedged, new / other', hedged, ['other, hedged', (d, port) => gatewayTarget(d, pods.restPort, { main: other, annotations: HEDGED, port })], 1.01],
   ];
-  const us: Record<string, number[]> = Object.fromEntries(cases.map(([n]) => [n, []]));
-  const extra: Record<string, number[]> = Object.fromEntries(cases.map(([n]) => [n, []]));
-  for (let round = 0; round < rounds; round++) {
-    // Each round starts with the next case: a case always run last (a warmer machine, a fuller page cache) would carry that in its number.
-    for (const [name, make] of cases.map((_c, i) => cases[(i + round) % cases.length]!)) {
-      const d = join(dir, `cpu-${round}-${name.replace(/\W+/g, '-')}`);
-      mkdirSync(d, { recursive: true });
-      const t = await make(d);
+  const rows: string[][] = [];
+  for (const [title, a, b, target] of hedgedOnly ? pairs.slice(1, 2) : pairs) {
+    const ratios: number[] = [];
+    const us: [number[], number[]] = [[], []];
+    const extra: [number[], number[]] = [[], []];
+    // Wake-ups (voluntary context switches) and read/write syscalls per request: where a difference in CPU goes.
+    const wakes: [number[], number[]] = [[], []];
+    const calls: [number[], number[]] = [[], []];
+    for (let round = 0; round < rounds; round++) {
+      // Sides swap ports each round: a port's place in the harness's and kernel's tables is not one side's.
+      const sides = [a, b].map(([name, make], i) => ({ name, make, port: 18_400 + 10 * ((i + round) % 2) }));
+      const tag = `cpu-${title.replace(/\W+/g, '-')}-${round}`;
+      const targets: Target[] = [];
       try {
-        await load(t, `cpu-${round}-${name}-warmup`, Math.min(rate, 300), 2);
-        const cpu0 = treeSeconds(t.pid);
-        const sent = await load(t, `cpu-${round}-${name}`, rate, seconds);
-        const cpu = treeSeconds(t.pid) - cpu0;
-        const bad = sent.filter((x) => x.status !== 200).length;
-        if (bad > 0) throw new Error(`${name}: ${bad} requests failed`);
-        us[name]!.push((cpu * 1e6) / sent.length);
-        // Hedges that went all the same (a model answer later than the delay: the machine's own jitter), per request.
-        const prefix = `cpu-${round}-${name}-`;
-        const arrivals = pods.arrivals.filter((a) => a.id.startsWith(prefix) && !a.id.startsWith(`${prefix}warmup`)).length;
-        extra[name]!.push(arrivals / sent.length - 1);
+        for (const [i, s] of sides.entries()) {
+          const d = join(dir, `${tag}-${i}`);
+          mkdirSync(d, { recursive: true });
+          targets.push(await s.make(d, s.port));
+        }
+        await Promise.all(targets.map((t, i) => load(t, `${tag}-${i}-warmup`, Math.min(rate, 300), 2)));
+        const cpu0 = targets.map((t) => treeRuntimeSeconds(t.pid));
+        const counted0 = targets.map((t) => treeCounters(t.pid));
+        const sent = await Promise.all(targets.map((t, i) => load(t, `${tag}-${i}`, rate, seconds)));
+        const cpu = targets.map((t, i) => treeRuntimeSeconds(t.pid) - cpu0[i]!);
+        const counted = targets.map((t, i): Counters => {
+          const [c, c0] = [treeCounters(t.pid), counted0[i]!];
+          return { syscr: c.syscr - c0.syscr, syscw: c.syscw - c0.syscw, vcsw: c.vcsw - c0.vcsw, ivcsw: c.ivcsw - c0.ivcsw };
+        });
+        for (const [i, s] of sides.entries()) {
+          const bad = sent[i]!.filter((x) => x.status !== 200).length;
+          if (bad > 0) throw new Error(`${s.name}: ${bad} requests failed`);
+          us[i]!.push((cpu[i]! * 1e6) / sent[i]!.length);
+          // Hedges that went all the same (a model answer later than the delay: the machine's own jitter), per request.
+          const prefix = `${tag}-${i}-`;
+          const arrivals = pods.arrivals.filter((x) => x.id.startsWith(prefix) && !x.id.startsWith(`${prefix}warmup`)).length;
+          extra[i]!.push(arrivals / sent[i]!.length - 1);
+          wakes[i]!.push(counted[i]!.vcsw / sent[i]!.length);
+          calls[i]!.push((counted[i]!.syscr + counted[i]!.syscw) / sent[i]!.length);
+        }
+        ratios.push(us[0]!.at(-1)! / us[1]!.at(-1)!);
       } finally {
-        await t.stop();
+        for (const t of targets) await t.stop();
       }
     }
+    rows.push([
+      title,
+      ...[0, 1].map((i) => `${f1(median(us[i]!))} (${(100 * median(extra[i]!)).toFixed(2)}%; ${f2(median(wakes[i]!))} wake-ups, ${f2(median(calls[i]!))} r/w calls)`),
+      ratios.map((x) => x.toFixed(3)).join(' '),
+      median(ratios).toFixed(3),
+      `≤ ${target.toFixed(2)}`,
+    ]);
   }
-  log(`CPU per request at ${rate}/s for ${seconds} s, no tail events, ${rounds} rounds interleaved`);
-  log(
-    table(
-      ['build', ...Array.from({ length: rounds }, (_x, i) => `round ${i + 1} µs/req`), 'median', 'extra attempts per request (median)'],
-      Object.entries(us).map(([n, xs]) => [n, ...xs.map(f1), f1(median(xs)), `${(100 * median(extra[n]!)).toFixed(2)}%`]),
-    ),
-  );
-  // The median of each round's ratio: the machine's drift between rounds (±10% at this rate) cancels within one.
-  const r = (a: string, b: string): string => {
-    const per = us[a]!.map((x, i) => x / us[b]![i]!);
-    return `${median(per).toFixed(3)} (rounds: ${per.map((x) => x.toFixed(3)).join(', ')})`;
-  };
-  log(`no annotation, new / before: ${r('new, no annotation', 'before, no annotation')} (target: at most 1.01)`);
-  log(`hedged / no annotation, new: ${r('new, hedged', 'new, no annotation')} (target: at most 1.03)`);
+  log(`CPU per request, process tree, two gateways side by side at ${rate}/s each for ${seconds} s, no tail events, ${rounds} rounds per pair`);
+  log(table(['pair', 'first: µs/req (extra attempts; per request), medians', 'second', 'ratio per round', 'median ratio', 'target'], rows));
 }
 
 runMain('hedge-bench', async () => {
   const { values } = parseArgs({
-    options: { rate: { type: 'string' }, seconds: { type: 'string' }, seed: { type: 'string', default: '1' }, 'cpu-ab': { type: 'string' }, rounds: { type: 'string', default: '3' } },
+    options: {
+      rate: { type: 'string' },
+      seconds: { type: 'string' },
+      seed: { type: 'string', default: '1' },
+      'cpu-ab': { type: 'string' },
+      'hedged-only': { type: 'boolean', default: false },
+      rounds: { type: 'string', default: '3' },
+    },
   });
   const dir = mkdtempSync(join(tmpdir(), 'sgw-hedge-bench-'));
   const ab = values['cpu-ab'];
@@ -172,7 +210,7 @@ runMain('hedge-bench', async () => {
   const pods = new LoopbackPods(ab === undefined ? latency(Number(values.seed), 0.02) : () => FAST_MS, false, 64, true);
   for (const ip of REPLICA_IPS) await pods.start(ip);
   try {
-    if (ab !== undefined) await cpuAb(dir, pods, ab, Number(values.rate ?? 1000), Number(values.seconds ?? 10), Number(values.rounds));
+    if (ab !== undefined) await cpuAb(dir, pods, ab, Number(values.rate ?? 1000), Number(values.seconds ?? 10), Number(values.rounds), values['hedged-only']);
     else await tails(dir, pods, Number(values.rate ?? 150), Number(values.seconds ?? 30), Number(values.seed));
   } finally {
     await pods.close();

@@ -9,7 +9,8 @@
  *   npx vite-node load/hedge-profile.ts [--cases plain,p95,200ms,p95,plain] [--rate 1000] [--seconds 15]
  *
  * A case is `plain` (no annotation) or an `after` value (`p95`: the estimate and its timers;
- * `200ms`: the timers almost never fire; `12ms`: about when an 8 ms model's hedge would go).
+ * `200ms`: the timers almost never fire; `12ms`: about when an 8 ms model's hedge would go), with
+ * a budget after a slash (`12ms/0.1%`: its timers come due as often, but almost no hedge goes).
  */
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -38,9 +39,10 @@ runMain('hedge-profile', async () => {
   const busy: Record<string, number[]> = {};
   try {
     for (const [k, name] of values.cases.split(',').entries()) {
-      const d = join(dir, `${k}-${name}`);
+      const d = join(dir, `${k}-${name.replace(/\W+/g, '-')}`);
       mkdirSync(d, { recursive: true });
-      const annotations = name === 'plain' ? undefined : { 'seldon.io/gateway-hedge': `after: ${name}` };
+      const [after, budget] = name.split('/');
+      const annotations = name === 'plain' ? undefined : { 'seldon.io/gateway-hedge': budget === undefined ? `after: ${after}` : `{"after": "${after}", "budget": "${budget}"}` };
       // The gateway and its worker (which starts with the gateway's flags) each write a profile when they exit.
       const nodeArgs = ['--cpu-prof', '--cpu-prof-interval', '100', `--cpu-prof-dir=${d}`];
       const t = await gatewayTarget(d, pods.restPort, { annotations, workers: 1, nodeArgs });

@@ -48,7 +48,15 @@ async function stop(s: Spawned, api?: { close(): Promise<void> }): Promise<void>
 export async function gatewayTarget(
   dir: string,
   replicaPort: number,
-  o: { readonly name?: string; readonly annotations?: Record<string, string>; readonly main?: string; readonly workers?: number; readonly nodeArgs?: readonly string[] } = {},
+  o: {
+    readonly name?: string;
+    readonly annotations?: Record<string, string>;
+    readonly main?: string;
+    readonly workers?: number;
+    readonly nodeArgs?: readonly string[];
+    /** Its public port (18,400); the admin port is the next one. Two gateways measured side by side take two. */
+    readonly port?: number;
+  } = {},
 ): Promise<Target> {
   const api = await startFakeKubeApi();
   api.upsert(
@@ -62,8 +70,8 @@ export async function gatewayTarget(
     ),
   );
   api.upsert('seldondeployments', seldonDeployment('iris', 'models', undefined, o.annotations));
-  const port = 18_400;
-  const admin = GATEWAY_ADMIN_PORT;
+  const port = o.port ?? 18_400;
+  const admin = o.port === undefined ? GATEWAY_ADMIN_PORT : o.port + 1;
   const workers = o.workers ?? 2;
   const s = startServer('gateway', join(dir, 'gateway.log'), undefined, [
     process.execPath,

@@ -60,6 +60,25 @@ export function treeSeconds(pid: number): number {
   return t / CLK_TCK;
 }
 
+/**
+ * CPU seconds the scheduler ran a process tree's threads (the first field of each thread's
+ * /proc/<pid>/task/<tid>/schedstat, in ns). Exact, where utime+stime are sampled at each tick (4 ms
+ * at this kernel's HZ=250): a process that wakes on its timers runs in step with the tick and is
+ * charged whole ticks for slices far shorter. Threads that exited are not in it (a gateway's threads
+ * live as long as it does).
+ */
+export function treeRuntimeSeconds(pid: number): number {
+  let ns = 0;
+  for (const p of [pid, ...descendants(pid)]) {
+    try {
+      for (const tid of readdirSync(`/proc/${p}/task`)) ns += Number(readFileSync(`/proc/${p}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      /* gone */
+    }
+  }
+  return ns / 1e9;
+}
+
 /** The kernel's part of it (stime): syscalls, loopback delivery, wake-ups; the rest is user space. */
 export function treeSystemSeconds(pid: number): number {
   let t = 0;
