@@ -145,7 +145,7 @@ export abstract class ForwardedRequest implements Dispatcher, HedgeOwner {
     let track = this.up.hedging;
     if (track === undefined) {
       track = this.up.hedging = new HedgeTrack(now);
-      this.up.hedgeTimeouts = new Timeouts(this.clock);
+      this.up.hedgeTimeouts = new Timeouts(this.clock, true);
       const { metrics, backend, protocol } = this;
       track.onDelay = (ms) => metrics.hedging.delayIs(backend, protocol, ms);
     }

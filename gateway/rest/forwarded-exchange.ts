@@ -257,7 +257,7 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
       o.end();
       this.lost(o.endpoint, o.sentAt, o.hedge);
       this.tap?.attemptLost(o.n);
-      o.abort(new AttemptAborted('lost'));
+      o.abort(AttemptAborted.BY.lost);
     }
   }
 
@@ -420,7 +420,7 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
     if (complete) return;
     // Cut before its answer: the route timeout is the endpoint's failure; the client's leaving is not.
     if (!a.answered) this.outcome(a.endpoint, this.cutBy === 'timeout' ? 'local' : 'none', a.sentAt);
-    a.abort(new AttemptAborted(this.cutBy));
+    a.abort(AttemptAborted.BY[this.cutBy]);
   }
 
   /** The upstream as error answers name it (edge/errors.ts): the deployment's backend, its address only with --error-detail internal. */

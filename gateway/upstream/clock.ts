@@ -11,10 +11,13 @@ export interface Clock {
   now(): number;
   setTimeout<A>(fn: (arg: A) => void, ms: number, arg: A): Timer;
   clearTimeout(timer: Timer): void;
+  /** Run `timer` again, its own duration from now (Node's `refresh`: no new timer); also once it has fired. */
+  refresh(timer: Timer): void;
 }
 
 export const REAL_CLOCK: Clock = {
   now: () => performance.now(),
   setTimeout: (fn, ms, arg) => setTimeout(fn, ms, arg),
   clearTimeout: (timer) => clearTimeout(timer),
+  refresh: (timer) => void timer.refresh(),
 };

@@ -8,7 +8,20 @@
  * A list whose last entry stopped keeps its timer until it fires, and is dropped then if still
  * empty, so steady traffic never makes or clears a timer per request, and a duration no route
  * uses any more leaves nothing behind once its timer has run out. The timers are the clock's
- * (upstream/clock.ts): tests drive them.
+ * (upstream/clock.ts): tests drive them. A list keeps its one timer and runs it again (`refresh`)
+ * when the duration it needs is the one it was made with.
+ *
+ * Coalescing lists (the hedges', forward/hedge.ts) are for entries that nearly all stop a little
+ * before they are due: a hedge's delay is just past most answers, so the timer set for the first
+ * entry finds it stopped and must be set again for the next, which stops too: a wake-up of the
+ * worker every few milliseconds for nothing (8-10% of a hedged route's CPU at 1,000 requests/s,
+ * load/hedge-bench.ts --cpu-ab). There, what is due also goes at each start (after the caller's own
+ * work, in a microtask: the worker is awake then anyway), and a busy list (COALESCE_FROM entries or
+ * more: starts come every third of an answer or oftener) sets its timer a whole duration on rather
+ * than at its first entry's due time. Only the list the last start went to does so (when the delay
+ * in force changes, the starts go to its new list and the old one drains on exact times). An entry
+ * goes late only when no start comes: under traffic by the gap to the next request, when traffic
+ * stops at once by at most one duration; a list with fewer entries keeps exact times.
  */
 import type { Clock, Timer } from './clock.js';
 
@@ -23,10 +36,26 @@ export interface TimeoutEntry {
   timedOut(): void;
 }
 
+/** Entries from which a coalescing list relies on its starts (above). */
+export const COALESCE_FROM = 3;
+
 export class TimeoutList {
   head: TimeoutEntry | null = null;
   tail: TimeoutEntry | null = null;
+  /** Entries in it. */
+  size = 0;
+  /** Its timer, kept to run again; `timerMs` the duration it was made with. */
   timer: Timer | undefined;
+  timerMs = 0;
+  /** The timer is running (it has not fired since it was last set). */
+  armed = false;
+  /** A run of what is due waits in a microtask (coalescing lists). */
+  queued = false;
+  /** That run, made once per list. */
+  readonly runQueued = (): void => {
+    this.queued = false;
+    this.owner.run(this);
+  };
 
   constructor(
     readonly ms: number,
@@ -37,22 +66,37 @@ export class TimeoutList {
 export class Timeouts {
   /** One list per duration; a list is dropped when its timer fires with nothing in it. */
   private readonly lists = new Map<number, TimeoutList>();
+  /** The list the last start went to (coalescing: its starts check it); cleared with it when dropped. */
+  private latest: TimeoutList | undefined;
 
-  constructor(private readonly clock: Clock) {}
+  /** `coalesce`: the hedges' lists (above). */
+  constructor(
+    private readonly clock: Clock,
+    private readonly coalesce = false,
+  ) {}
 
   /** `entry` times out `ms` (> 0) from now; started again, it moves to its new place. */
   start(entry: TimeoutEntry, ms: number): void {
     if (entry.timeoutList !== null) this.stop(entry);
     let list = this.lists.get(ms);
     if (list === undefined) this.lists.set(ms, (list = new TimeoutList(ms, this)));
-    entry.timeoutDue = this.clock.now() + ms;
+    const now = this.clock.now();
+    this.latest = list;
+    const first = list.head;
+    // Not in the caller's stack: what goes runs other requests' code (a hedge is sent).
+    if (this.coalesce && first !== null && first.timeoutDue <= now && !list.queued) {
+      list.queued = true;
+      queueMicrotask(list.runQueued);
+    }
+    entry.timeoutDue = now + ms;
     entry.timeoutList = list;
     entry.timeoutNext = null;
     entry.timeoutPrev = list.tail;
     if (list.tail !== null) list.tail.timeoutNext = entry;
     else list.head = entry;
     list.tail = entry;
-    if (list.timer === undefined) list.timer = this.clock.setTimeout(Timeouts.fire, ms, list);
+    list.size++;
+    if (!list.armed) this.arm(list, ms);
   }
 
   /** `entry` will not time out (its request ended); a no-op when it is in no list. */
@@ -67,6 +111,7 @@ export class Timeouts {
     else list.tail = prev;
     entry.timeoutNext = entry.timeoutPrev = null;
     entry.timeoutList = null;
+    list.size--;
     entry.timeoutDue = -1;
   }
 
@@ -75,17 +120,34 @@ export class Timeouts {
     return this.lists.size;
   }
 
-  private static fire(this: void, list: TimeoutList): void {
-    list.timer = undefined;
-    const self = list.owner;
-    const now = self.clock.now();
+  /** What is due in `list` goes; then, unless its timer runs, it is set for what is left, or the list is dropped. */
+  run(list: TimeoutList): void {
+    const now = this.clock.now();
     let e = list.head;
     while (e !== null && e.timeoutDue <= now) {
-      self.stop(e);
+      this.stop(e);
       e.timedOut();
       e = list.head;
     }
-    if (e !== null) list.timer ??= self.clock.setTimeout(Timeouts.fire, Math.max(1, Math.ceil(e.timeoutDue - now)), list);
-    else if (list.timer === undefined && self.lists.get(list.ms) === list) self.lists.delete(list.ms);
+    // Running (a queued run, or an entry that went started another): it is set already.
+    if (list.armed) return;
+    if (e === null) {
+      if (this.lists.get(list.ms) === list) this.lists.delete(list.ms);
+      if (this.latest === list) this.latest = undefined;
+    } else this.arm(list, this.coalesce && list === this.latest && list.size >= COALESCE_FROM ? list.ms : Math.max(1, Math.ceil(e.timeoutDue - now)));
+  }
+
+  private arm(list: TimeoutList, ms: number): void {
+    list.armed = true;
+    if (list.timer !== undefined && list.timerMs === ms) this.clock.refresh(list.timer);
+    else {
+      list.timer = this.clock.setTimeout(Timeouts.fire, ms, list);
+      list.timerMs = ms;
+    }
+  }
+
+  private static fire(this: void, list: TimeoutList): void {
+    list.armed = false;
+    list.owner.run(list);
   }
 }

@@ -2,7 +2,8 @@
 import type { Clock, Timer } from '../../gateway/upstream/clock.js';
 
 interface Pending {
-  readonly at: number;
+  at: number;
+  readonly ms: number;
   readonly fn: (arg: never) => void;
   readonly arg: unknown;
 }
@@ -16,13 +17,19 @@ export class FakeClock implements Clock {
   }
 
   setTimeout<A>(fn: (arg: A) => void, ms: number, arg: A): Timer {
-    const p: Pending = { at: this.t + ms, fn: fn as (arg: never) => void, arg };
+    const p: Pending = { at: this.t + ms, ms, fn: fn as (arg: never) => void, arg };
     this.pending.add(p);
     return p as unknown as Timer;
   }
 
   clearTimeout(timer: Timer): void {
     this.pending.delete(timer as unknown as Pending);
+  }
+
+  refresh(timer: Timer): void {
+    const p = timer as unknown as Pending;
+    p.at = this.t + p.ms;
+    this.pending.add(p);
   }
 
   /** Timers not yet fired. */

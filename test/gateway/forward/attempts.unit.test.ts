@@ -52,9 +52,11 @@ class RestOwner implements AttemptOwner {
 /** The upstream client's handle of an attempt: records what the attempt asks of it. */
 class Handle {
   aborted: string[] = [];
+  readonly errors: Error[] = [];
   resumed = 0;
   abort(err: Error): void {
     this.aborted.push(err.message);
+    this.errors.push(err);
   }
   resume(): void {
     this.resumed++;
@@ -120,7 +122,13 @@ describe('a REST attempt', () => {
     const handle = new Handle();
     a.onConnect(handle as unknown as UpstreamAttempt);
     expect(handle.aborted).toEqual(['client']);
-    expect(new AttemptAborted('timeout').why).toBe('timeout');
+    // One error per reason, the same each time: a cut makes no object.
+    expect(AttemptAborted.BY.timeout.why).toBe('timeout');
+    const again = new RestAttempt(new RestOwner(), endpoint(), backend(0), new FakeClock());
+    again.end();
+    const other = new Handle();
+    again.onConnect(other as unknown as UpstreamAttempt);
+    expect(other.errors[0]).toBe(handle.errors[0]);
   });
 });
 

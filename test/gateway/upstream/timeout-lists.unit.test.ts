@@ -4,7 +4,7 @@
  * never does; one timer per list at a time; a list with nothing left is dropped when its timer runs out.
  */
 import { describe, expect, it } from 'vitest';
-import { Timeouts, type TimeoutEntry, type TimeoutList } from '../../../gateway/upstream/timeout-lists.js';
+import { COALESCE_FROM, Timeouts, type TimeoutEntry, type TimeoutList } from '../../../gateway/upstream/timeout-lists.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
 
 class Entry implements TimeoutEntry {
@@ -93,5 +93,120 @@ describe('timeouts in a list per duration', () => {
     expect(clock.timers).toBe(1);
     clock.advance(40);
     expect(log).toEqual(['first', 'second']);
+  });
+});
+
+describe("coalescing lists (the hedges': entries that mostly stop a little before they are due)", () => {
+  /** Microtasks run: a start's queued run of what is due. */
+  const settled = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+  const entries = (log: string[], clock: FakeClock, ...names: string[]): Entry[] => names.map((n) => new Entry(n, log, () => log.push(`@${clock.now() - 1_000}`)));
+
+  it(`a busy list (${COALESCE_FROM} entries or more) sets its timer a whole duration on; what is due goes at the next start`, async () => {
+    const clock = new FakeClock();
+    const t = new Timeouts(clock, true);
+    const log: string[] = [];
+    const [a, b, c, e, d] = entries(log, clock, 'a', 'b', 'c', 'e', 'd') as [Entry, Entry, Entry, Entry, Entry];
+    t.start(a, 12);
+    clock.advance(5);
+    t.start(b, 12);
+    clock.advance(1);
+    t.start(c, 12);
+    clock.advance(1);
+    t.start(e, 12);
+    clock.advance(1);
+    t.stop(a);
+    // At 12 the timer finds b first (due 17) and two behind it: it runs again at 24, not at 17.
+    clock.advance(10);
+    expect(log).toEqual([]);
+    expect(clock.timers).toBe(1);
+    // A start at 18: b and c (due 17 and 18) go then, after the start itself.
+    t.start(d, 12);
+    expect(log).toEqual([]);
+    await settled();
+    expect(log).toEqual(['b', '@18', 'c', '@18']);
+    // No start after that: e (due 19) goes with the timer at 24; d, alone, at its own due time, 30.
+    clock.advance(6);
+    expect(log).toEqual(['b', '@18', 'c', '@18', 'e', '@24']);
+    clock.advance(5);
+    expect(log).toHaveLength(6);
+    clock.advance(1);
+    expect(log.slice(6)).toEqual(['d', '@30']);
+    clock.advance(100);
+    expect(t.durations).toBe(0);
+    expect(clock.timers).toBe(0);
+  });
+
+  it('when no start comes, an entry goes at most one duration late', () => {
+    const clock = new FakeClock();
+    const t = new Timeouts(clock, true);
+    const log: string[] = [];
+    const [a, b, c, e] = entries(log, clock, 'a', 'b', 'c', 'e') as [Entry, Entry, Entry, Entry];
+    for (const x of [a, b, c, e]) {
+      t.start(x, 12);
+      clock.advance(1);
+    }
+    t.stop(a);
+    // b, c and e are due at 13, 14 and 15; at 12 the timer runs again at 24.
+    clock.advance(8);
+    expect(log).toEqual([]);
+    clock.advance(11);
+    expect(log).toEqual([]);
+    clock.advance(1);
+    expect(log).toEqual(['b', '@24', 'c', '@24', 'e', '@24']);
+  });
+
+  it(`a list of fewer than ${COALESCE_FROM} entries keeps exact times`, () => {
+    const clock = new FakeClock();
+    const t = new Timeouts(clock, true);
+    const log: string[] = [];
+    const [a, b, c] = entries(log, clock, 'a', 'b', 'c') as [Entry, Entry, Entry];
+    t.start(a, 12);
+    clock.advance(5);
+    t.start(b, 12);
+    clock.advance(1);
+    t.start(c, 12);
+    clock.advance(2);
+    t.stop(a);
+    clock.advance(9);
+    expect(log).toEqual(['b', '@17']);
+    clock.advance(1);
+    expect(log).toEqual(['b', '@17', 'c', '@18']);
+  });
+
+  it('a list no start goes to any more (the delay in force changed) drains on exact times', () => {
+    const clock = new FakeClock();
+    const t = new Timeouts(clock, true);
+    const log: string[] = [];
+    const [a, b, c, e, d] = entries(log, clock, 'a', 'b', 'c', 'e', 'd') as [Entry, Entry, Entry, Entry, Entry];
+    for (const x of [a, b, c, e]) {
+      t.start(x, 12);
+      clock.advance(1);
+    }
+    // From now on the starts go to the 13 ms list.
+    t.start(d, 13);
+    t.stop(a);
+    // At 12 the old list's timer is set for b (due 13), not a whole duration on.
+    clock.advance(9);
+    expect(log).toEqual(['b', '@13']);
+    clock.advance(2);
+    expect(log).toEqual(['b', '@13', 'c', '@14', 'e', '@15']);
+    clock.advance(2);
+    expect(log.slice(6)).toEqual(['d', '@17']);
+    clock.advance(100);
+    expect(t.durations).toBe(0);
+  });
+
+  it("a list that is not coalescing sets its timer for its first entry's due time, whatever follows it", () => {
+    const clock = new FakeClock();
+    const t = new Timeouts(clock);
+    const log: string[] = [];
+    const [a, b, c, e] = entries(log, clock, 'a', 'b', 'c', 'e') as [Entry, Entry, Entry, Entry];
+    for (const x of [a, b, c, e]) {
+      t.start(x, 12);
+      clock.advance(1);
+    }
+    t.stop(a);
+    clock.advance(9);
+    expect(log).toEqual(['b', '@13']);
   });
 });
