@@ -17,7 +17,7 @@
  * worker every few milliseconds for nothing (8-10% of a hedged route's CPU at 1,000 requests/s,
  * load/hedge-bench.ts --cpu-ab). There, what is due also goes at each start (after the caller's own
  * work, in a microtask: the worker is awake then anyway), and a busy list (COALESCE_FROM entries or
- * more: starts come every third of an answer or oftener) sets its timer a whole duration on rather
+ * more: another request started behind its first) sets its timer a whole duration on rather
  * than at its first entry's due time. Only the list the last start went to does so (when the delay
  * in force changes, the starts go to its new list and the old one drains on exact times). An entry
  * goes late only when no start comes: under traffic by the gap to the next request, when traffic
@@ -37,7 +37,7 @@ export interface TimeoutEntry {
 }
 
 /** Entries from which a coalescing list relies on its starts (above). */
-export const COALESCE_FROM = 3;
+export const COALESCE_FROM = 2;
 
 export class TimeoutList {
   head: TimeoutEntry | null = null;
