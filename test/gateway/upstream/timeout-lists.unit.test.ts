@@ -100,6 +100,16 @@ describe("coalescing lists (the hedges': entries that mostly stop a little befor
   /** Microtasks run: a start's queued run of what is due. */
   const settled = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
   const entries = (log: string[], clock: FakeClock, ...names: string[]): Entry[] => names.map((n) => new Entry(n, log, () => log.push(`@${clock.now() - 1_000}`)));
+  /** Entries started 12 ms long one millisecond apart from 0, the first then stopped (its request answered): the others due at 13, 14… */
+  const oneApart = (t: Timeouts, log: string[], clock: FakeClock, ...names: string[]): Entry[] => {
+    const all = entries(log, clock, ...names);
+    for (const x of all) {
+      t.start(x, 12);
+      clock.advance(1);
+    }
+    t.stop(all[0]!);
+    return all;
+  };
 
   it(`a busy list (${COALESCE_FROM} entries or more) sets its timer a whole duration on; what is due goes at the next start`, async () => {
     const clock = new FakeClock();
@@ -140,12 +150,7 @@ describe("coalescing lists (the hedges': entries that mostly stop a little befor
     const clock = new FakeClock();
     const t = new Timeouts(clock, true);
     const log: string[] = [];
-    const [a, b, c, e] = entries(log, clock, 'a', 'b', 'c', 'e') as [Entry, Entry, Entry, Entry];
-    for (const x of [a, b, c, e]) {
-      t.start(x, 12);
-      clock.advance(1);
-    }
-    t.stop(a);
+    oneApart(t, log, clock, 'a', 'b', 'c', 'e');
     // b, c and e are due at 13, 14 and 15; at 12 the timer runs again at 24.
     clock.advance(8);
     expect(log).toEqual([]);
@@ -159,13 +164,8 @@ describe("coalescing lists (the hedges': entries that mostly stop a little befor
     const clock = new FakeClock();
     const t = new Timeouts(clock, true);
     const log: string[] = [];
-    const all = entries(log, clock, ...Array.from({ length: COALESCE_FROM }, (_x, i) => `e${i}`));
-    for (const x of all) {
-      t.start(x, 12);
-      clock.advance(1);
-    }
     // The first stops: one fewer than a busy list is left, the next due at 13.
-    t.stop(all[0]!);
+    oneApart(t, log, clock, ...Array.from({ length: COALESCE_FROM }, (_x, i) => `e${i}`));
     clock.advance(12 - COALESCE_FROM);
     expect(log).toEqual([]);
     clock.advance(1);
@@ -178,14 +178,9 @@ describe("coalescing lists (the hedges': entries that mostly stop a little befor
     const clock = new FakeClock();
     const t = new Timeouts(clock, true);
     const log: string[] = [];
-    const [a, b, c, e, d] = entries(log, clock, 'a', 'b', 'c', 'e', 'd') as [Entry, Entry, Entry, Entry, Entry];
-    for (const x of [a, b, c, e]) {
-      t.start(x, 12);
-      clock.advance(1);
-    }
+    oneApart(t, log, clock, 'a', 'b', 'c', 'e');
     // From now on the starts go to the 13 ms list.
-    t.start(d, 13);
-    t.stop(a);
+    t.start(entries(log, clock, 'd')[0]!, 13);
     // At 12 the old list's timer is set for b (due 13), not a whole duration on.
     clock.advance(9);
     expect(log).toEqual(['b', '@13']);
@@ -201,12 +196,7 @@ describe("coalescing lists (the hedges': entries that mostly stop a little befor
     const clock = new FakeClock();
     const t = new Timeouts(clock);
     const log: string[] = [];
-    const [a, b, c, e] = entries(log, clock, 'a', 'b', 'c', 'e') as [Entry, Entry, Entry, Entry];
-    for (const x of [a, b, c, e]) {
-      t.start(x, 12);
-      clock.advance(1);
-    }
-    t.stop(a);
+    oneApart(t, log, clock, 'a', 'b', 'c', 'e');
     clock.advance(9);
     expect(log).toEqual(['b', '@13']);
   });
