@@ -30,7 +30,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runMain } from './lib/children.js';
-import { treeCounters, treeRuntimeSeconds, type Counters } from './lib/proc.js';
+import { treeCounters, treeRuntimeSeconds } from './lib/proc.js';
 import { GATEWAY_ADMIN_PORT, IRIS_PATH, gatewayTarget, haproxyTarget, nginxTarget, type Target } from './replica-proxies.js';
 import { f1, f2, log, median, quantile, table } from './lib/report.js';
 import { LoopbackPods, POD_REQUEST_ID, REPLICA_IPS, openLoop, type Sent } from '../test/fixtures/loopback-replicas.js';
@@ -161,10 +161,7 @@ async function cpuAb(dir: string, pods: LoopbackPods, other: string, rate: numbe
         const counted0 = targets.map((t) => treeCounters(t.pid));
         const sent = await Promise.all(targets.map((t, i) => load(t, `${tag}-${i}`, rate, seconds)));
         const cpu = targets.map((t, i) => treeRuntimeSeconds(t.pid) - cpu0[i]!);
-        const counted = targets.map((t, i): Counters => {
-          const [c, c0] = [treeCounters(t.pid), counted0[i]!];
-          return { syscr: c.syscr - c0.syscr, syscw: c.syscw - c0.syscw, vcsw: c.vcsw - c0.vcsw, ivcsw: c.ivcsw - c0.ivcsw };
-        });
+        const counted = targets.map((t) => treeCounters(t.pid));
         for (const [i, s] of sides.entries()) {
           const bad = sent[i]!.filter((x) => x.status !== 200).length;
           if (bad > 0) throw new Error(`${s.name}: ${bad} requests failed`);
@@ -173,8 +170,9 @@ async function cpuAb(dir: string, pods: LoopbackPods, other: string, rate: numbe
           const prefix = `${tag}-${i}-`;
           const arrivals = pods.arrivals.filter((x) => x.id.startsWith(prefix) && !x.id.startsWith(`${prefix}warmup`)).length;
           extra[i]!.push(arrivals / sent[i]!.length - 1);
-          wakes[i]!.push(counted[i]!.vcsw / sent[i]!.length);
-          calls[i]!.push((counted[i]!.syscr + counted[i]!.syscw) / sent[i]!.length);
+          const [c, c0] = [counted[i]!, counted0[i]!];
+          wakes[i]!.push((c.vcsw - c0.vcsw) / sent[i]!.length);
+          calls[i]!.push((c.syscr + c.syscw - c0.syscr - c0.syscw) / sent[i]!.length);
         }
         ratios.push(us[0]!.at(-1)! / us[1]!.at(-1)!);
       } finally {

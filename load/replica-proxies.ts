@@ -27,7 +27,7 @@ import { REPLICA_IPS } from '../test/fixtures/loopback-replicas.js';
 /** The predictions path of `iris` on every proxy. */
 export const IRIS_PATH = '/seldon/models/iris/api/v1.0/predictions';
 
-/** The gateway target's admin port (its /metrics). */
+/** The gateway target's admin port (its /metrics) at the default public port: always the one after it. */
 export const GATEWAY_ADMIN_PORT = 18_401;
 
 export interface Target {
@@ -71,7 +71,7 @@ export async function gatewayTarget(
   );
   api.upsert('seldondeployments', seldonDeployment('iris', 'models', undefined, o.annotations));
   const port = o.port ?? 18_400;
-  const admin = o.port === undefined ? GATEWAY_ADMIN_PORT : o.port + 1;
+  const admin = port + 1;
   const workers = o.workers ?? 2;
   const s = startServer('gateway', join(dir, 'gateway.log'), undefined, [
     process.execPath,
