@@ -257,6 +257,11 @@ async function sendUntilCut(connect: Connect, head: string, piece: Buffer, pause
       if (!socket.write(piece)) await Promise.race([new Promise((r) => socket.once('drain', r)), closed]);
       // Pacing of a slow sender (its exact rate does not matter).
       if (pauseMs > 0) await Promise.race([sleep(pauseMs), closed]);
+      // A client reads while it writes (curl polls both ways). Without this turn of the event loop,
+      // writes the kernel takes at once run back to back (60 and more here): the gateway, reading
+      // on another core, could take all of --lingering-bytes before the client looked at its answer,
+      // and the reset that ends the linger would then fail a write and drop that unread answer.
+      else await new Promise((resolve) => setImmediate(resolve));
     }
   })();
   try {
