@@ -22,14 +22,16 @@
  * almost never fire: the target is within 3%); this build hedged beside the other build hedged (a
  * change to hedging itself; meaningless when the other build has none). One after the other,
  * process CPU at this rate moves ±10–15% between rounds; side by side, both see the same machine.
- * `--hedged-only` measures the second pair alone. load/hedge-profile.ts reads the mechanism's own
- * cost from the worker's profile.
+ * `--hedged-only` measures the second pair alone. Its replicas run in a process of their own
+ * (lib/pods-child.ts), as model servers do: beside the load generator they answered late often
+ * enough for a `p95` route to hedge 1-1.5% of requests. load/hedge-profile.ts reads the
+ * mechanism's own cost from the worker's profile.
  */
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { runMain } from './lib/children.js';
+import { ROOT, runMain, startAnnounced } from './lib/children.js';
 import { treeCounters, treeRuntimeSeconds } from './lib/proc.js';
 import { GATEWAY_ADMIN_PORT, IRIS_PATH, gatewayTarget, haproxyTarget, nginxTarget, type Target } from './replica-proxies.js';
 import { f1, f2, log, median, quantile, table } from './lib/report.js';
@@ -128,7 +130,38 @@ type Side = readonly [string, (dir: string, port: number) => Promise<Target>];
  * machine's drift (±10–15% between rounds at this rate: wake-ups, frequency, neighbours) falls on
  * both alike, so each round's ratio is read within the round. `rounds` rounds of each pair.
  */
-async function cpuAb(dir: string, pods: LoopbackPods, other: string, rate: number, seconds: number, rounds: number, hedgedOnly: boolean): Promise<void> {
+/** The replicas of `--cpu-ab`, in a process of their own (lib/pods-child.ts): their port, and the requests that reached them by id prefix. */
+interface ChildPods {
+  readonly restPort: number;
+  arrivals(prefix: string): Promise<number>;
+  stop(): Promise<void>;
+}
+
+async function startChildPods(): Promise<ChildPods> {
+  const waiting = new Map<string, (n: number) => void>();
+  const child = await startAnnounced('pods', [process.execPath, join(ROOT, 'node_modules/vite-node/vite-node.mjs'), join(ROOT, 'load/lib/pods-child.ts')], {
+    env: { PODS_MS: String(FAST_MS) },
+    port: (l) => (l.startsWith('READY ') ? Number(l.slice(6)) : undefined),
+    onLine: (l) => {
+      const [word, prefix, n] = l.split(' ');
+      if (word === 'ARRIVALS') waiting.get(prefix!)?.(Number(n));
+    },
+  });
+  return {
+    restPort: child.port,
+    arrivals: (prefix) =>
+      new Promise<number>((resolve) => {
+        waiting.set(prefix, (n) => {
+          waiting.delete(prefix);
+          resolve(n);
+        });
+        child.child.stdin!.write(`arrivals ${prefix}\n`);
+      }),
+    stop: () => child.stop(),
+  };
+}
+
+async function cpuAb(dir: string, pods: ChildPods, other: string, rate: number, seconds: number, rounds: number, hedgedOnly: boolean): Promise<void> {
   const plain: Side = ['new, no annotation', (d, port) => gatewayTarget(d, pods.restPort, { port })];
   const hedged: Side = ['new, hedged', (d, port) => gatewayTarget(d, pods.restPort, { annotations: HEDGED, port })];
   const pairs: [string, Side, Side, number][] = [
@@ -168,7 +201,7 @@ async function cpuAb(dir: string, pods: LoopbackPods, other: string, rate: numbe
           us[i]!.push((cpu[i]! * 1e6) / sent[i]!.length);
           // Hedges that went all the same (a model answer later than the delay: the machine's own jitter), per request.
           const prefix = `${tag}-${i}-`;
-          const arrivals = pods.arrivals.filter((x) => x.id.startsWith(prefix) && !x.id.startsWith(`${prefix}warmup`)).length;
+          const arrivals = (await pods.arrivals(prefix)) - (await pods.arrivals(`${prefix}warmup`));
           extra[i]!.push(arrivals / sent[i]!.length - 1);
           const [c, c0] = [counted[i]!, counted0[i]!];
           wakes[i]!.push((c.vcsw - c0.vcsw) / sent[i]!.length);
@@ -204,12 +237,20 @@ runMain('hedge-bench', async () => {
   });
   const dir = mkdtempSync(join(tmpdir(), 'sgw-hedge-bench-'));
   const ab = values['cpu-ab'];
-  // Arrivals are kept for the tail table only (they are what "per request" counts).
-  const pods = new LoopbackPods(ab === undefined ? latency(Number(values.seed), 0.02) : () => FAST_MS, false, 64, true);
+  if (ab !== undefined) {
+    const pods = await startChildPods();
+    try {
+      await cpuAb(dir, pods, ab, Number(values.rate ?? 1000), Number(values.seconds ?? 10), Number(values.rounds), values['hedged-only']);
+    } finally {
+      await pods.stop();
+    }
+    return;
+  }
+  // Arrivals are kept for the tail table (they are what "per request" counts).
+  const pods = new LoopbackPods(latency(Number(values.seed), 0.02), false, 64, true);
   for (const ip of REPLICA_IPS) await pods.start(ip);
   try {
-    if (ab !== undefined) await cpuAb(dir, pods, ab, Number(values.rate ?? 1000), Number(values.seconds ?? 10), Number(values.rounds), values['hedged-only']);
-    else await tails(dir, pods, Number(values.rate ?? 150), Number(values.seconds ?? 30), Number(values.seed));
+    await tails(dir, pods, Number(values.rate ?? 150), Number(values.seconds ?? 30), Number(values.seed));
   } finally {
     await pods.close();
   }
