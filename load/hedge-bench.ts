@@ -22,8 +22,8 @@
  * almost never fire: the target is within 3%); this build hedged beside the other build hedged (a
  * change to hedging itself; meaningless when the other build has none). One after the other,
  * process CPU at this rate moves ±10–15% between rounds; side by side, both see the same machine.
- * `--hedged-only` measures the second pair alone. Its replicas run in a process of their own
- * (lib/pods-child.ts), as model servers do: beside the load generator they answered late often
+ * `--hedged-only` measures the second pair alone. `--cpu-ab`'s replicas run in a process of their
+ * own (lib/pods-child.ts), as model servers do: beside the load generator they answered late often
  * enough for a `p95` route to hedge 1-1.5% of requests. load/hedge-profile.ts reads the
  * mechanism's own cost from the worker's profile.
  */
@@ -124,12 +124,6 @@ async function tails(dir: string, pods: LoopbackPods, rate: number, seconds: num
 /** One side of a pair: its name and how its gateway starts on `port`. */
 type Side = readonly [string, (dir: string, port: number) => Promise<Target>];
 
-/**
- * CPU µs per request without tail events, two gateways at a time: both start, both take `rate`
- * requests/s over the same seconds, and each one's process tree CPU is read over that window. The
- * machine's drift (±10–15% between rounds at this rate: wake-ups, frequency, neighbours) falls on
- * both alike, so each round's ratio is read within the round. `rounds` rounds of each pair.
- */
 /** The replicas of `--cpu-ab`, in a process of their own (lib/pods-child.ts): their port, and the requests that reached them by id prefix. */
 interface ChildPods {
   readonly restPort: number;
@@ -161,6 +155,12 @@ async function startChildPods(): Promise<ChildPods> {
   };
 }
 
+/**
+ * CPU µs per request without tail events, two gateways at a time: both start, both take `rate`
+ * requests/s over the same seconds, and each one's process tree CPU is read over that window. The
+ * machine's drift (±10–15% between rounds at this rate: wake-ups, frequency, neighbours) falls on
+ * both alike, so each round's ratio is read within the round. `rounds` rounds of each pair.
+ */
 async function cpuAb(dir: string, pods: ChildPods, other: string, rate: number, seconds: number, rounds: number, hedgedOnly: boolean): Promise<void> {
   const plain: Side = ['new, no annotation', (d, port) => gatewayTarget(d, pods.restPort, { port })];
   const hedged: Side = ['new, hedged', (d, port) => gatewayTarget(d, pods.restPort, { annotations: HEDGED, port })];
