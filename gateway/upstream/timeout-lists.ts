@@ -54,20 +54,23 @@ export class TimeoutList {
   /** That run, made once per list. */
   readonly runQueued = (): void => {
     this.queued = false;
-    this.owner.run(this);
+    this.run(this);
   };
 
   constructor(
     readonly ms: number,
-    readonly owner: Timeouts,
+    /** Its `Timeouts`' run: what is due goes, then the timer is set again or the list dropped. */
+    readonly run: (list: TimeoutList) => void,
   ) {}
 }
 
 export class Timeouts {
   /** One list per duration; a list is dropped when its timer fires with nothing in it. */
   private readonly lists = new Map<number, TimeoutList>();
-  /** The list the last start went to (coalescing: its starts check it); cleared with it when dropped. */
+  /** The list the last start went to (coalescing lists only: its starts check it); cleared with it when dropped. */
   private latest: TimeoutList | undefined;
+  /** `run`, as its lists call it (one closure per `Timeouts`). */
+  private readonly runList = (list: TimeoutList): void => this.run(list);
 
   /** `coalesce`: the hedges' lists (above). */
   constructor(
@@ -79,14 +82,16 @@ export class Timeouts {
   start(entry: TimeoutEntry, ms: number): void {
     if (entry.timeoutList !== null) this.stop(entry);
     let list = this.lists.get(ms);
-    if (list === undefined) this.lists.set(ms, (list = new TimeoutList(ms, this)));
+    if (list === undefined) this.lists.set(ms, (list = new TimeoutList(ms, this.runList)));
     const now = this.clock.now();
-    this.latest = list;
-    const first = list.head;
-    // Not in the caller's stack: what goes runs other requests' code (a hedge is sent).
-    if (this.coalesce && first !== null && first.timeoutDue <= now && !list.queued) {
-      list.queued = true;
-      queueMicrotask(list.runQueued);
+    if (this.coalesce) {
+      this.latest = list;
+      const first = list.head;
+      // Not in the caller's stack: what goes runs other requests' code (a hedge is sent).
+      if (first !== null && first.timeoutDue <= now && !list.queued) {
+        list.queued = true;
+        queueMicrotask(list.runQueued);
+      }
     }
     entry.timeoutDue = now + ms;
     entry.timeoutList = list;
@@ -121,7 +126,7 @@ export class Timeouts {
   }
 
   /** What is due in `list` goes; then, unless its timer runs, it is set for what is left, or the list is dropped. */
-  run(list: TimeoutList): void {
+  private run(list: TimeoutList): void {
     const now = this.clock.now();
     let e = list.head;
     while (e !== null && e.timeoutDue <= now) {
@@ -148,6 +153,6 @@ export class Timeouts {
 
   private static fire(this: void, list: TimeoutList): void {
     list.armed = false;
-    list.owner.run(list);
+    list.run(list);
   }
 }
