@@ -43,6 +43,7 @@ import type {
   Origin,
   OutlierPolicy,
   PathMatcher,
+  QueryConstraint,
   RetryPolicy,
   RouteMatch,
   Upstream,
@@ -55,6 +56,7 @@ import { FLOW_ANNOTATION, flowAnnotations, type FlowPolicy } from './flow-config
 import { OUTLIER_ANNOTATION, outlierAnnotations } from './outlier-config.js';
 import { HEDGE_ANNOTATION, hedgeAnnotations, type HedgePolicy } from './hedge-config.js';
 import { LOG_ANNOTATION, logAnnotations, modelIdOf, type LogPolicy } from './log-policy.js';
+import type { MappingPolicy } from './mapping-policy.js';
 
 /** One backend's place in one group: the group's match, plus its role and weight there. */
 export interface RouteSpec extends RouteMatch {
@@ -97,6 +99,8 @@ export interface CompiledDeployment {
  */
 export const MAX_PREDICTORS = 1000;
 
+const NO_QUERY: readonly QueryConstraint[] = [];
+
 /** `:path` of every generated gRPC route, matched in full (docs/routing.md#grpc-metadata-matching). */
 export const GRPC_PATH_SOURCE = '/(seldon.protos.*|tensorflow.serving.*|inference.*)/.*';
 const GRPC_PATH = new RegExp(`^(?:${GRPC_PATH_SOURCE})$`, 's');
@@ -119,8 +123,9 @@ function makeBackend(
   log: LogPolicy | null = null,
   outlier?: Partial<OutlierPolicy> | null,
   hedge: HedgePolicy | null = null,
+  mapping: MappingPolicy | null = null,
 ): Backend {
-  const b: Backend = { id, origin, upstream, rewrite, timeoutMs, idleTimeoutMs, retry, breaker, gate, cors, steered, flow, log, hedge };
+  const b: Backend = { id, origin, upstream, rewrite, timeoutMs, idleTimeoutMs, retry, breaker, gate, cors, steered, flow, log, hedge, mapping };
   return outlier === undefined ? b : { ...b, outlier };
 }
 
@@ -401,13 +406,27 @@ function compileGenerated(
       const upstream: Upstream = { host: svc.host, port: svc.httpPort, tls, service: { name: svc.name, namespace: ns, portName: 'http' } };
       const backend = makeBackend(id, origin, upstream, '/', rest.timeoutMs, rest.idleTimeoutMs, retry, breaker, gate, restCors, steered, flow, log, outlier, hedge);
       for (let i = 0; i < restPaths.length; i++) {
-        specs.push({ kind: 'rest', namespace: ns, path: restPaths[i]!, host: null, headers: restHeaders, grpcIdentity: null, backend, shadow, weight, frontEnd: i === 0, target });
+        specs.push({
+          kind: 'rest',
+          namespace: ns,
+          path: restPaths[i]!,
+          host: null,
+          headers: restHeaders,
+          query: NO_QUERY,
+          rank: 0,
+          grpcIdentity: null,
+          backend,
+          shadow,
+          weight,
+          frontEnd: i === 0,
+          target,
+        });
       }
     }
     if (svc.grpcPort !== null) {
       const upstream: Upstream = { host: svc.host, port: svc.grpcPort, tls, service: { name: svc.name, namespace: ns, portName: 'grpc' } };
       const backend = makeBackend(id, origin, upstream, null, grpc.timeoutMs, grpc.idleTimeoutMs, retry, breaker, gate, null, steered, flow, log, outlier, hedge);
-      specs.push({ kind: 'grpc', namespace: ns, path: GRPC_PATH_MATCHER, host: null, headers: grpcHeaders, grpcIdentity, backend, shadow, weight, frontEnd: true, target });
+      specs.push({ kind: 'grpc', namespace: ns, path: GRPC_PATH_MATCHER, host: null, headers: grpcHeaders, query: NO_QUERY, rank: 0, grpcIdentity, backend, shadow, weight, frontEnd: true, target });
     }
     if (typeof p.explainer?.type === 'string' && p.explainer.type !== '') {
       const ex = explainerService(d, p, ns, opts, svc.name);
@@ -421,7 +440,20 @@ function compileGenerated(
         const exTarget = serviceKey(ns, ex.name);
         // Explainers always take 100 %: weightless, never mirrors (docs/routing.md#explainers).
         for (const prefix of prefixes) {
-          specs.push({ kind: 'rest', namespace: ns, path: { kind: 'prefix', prefix }, host: null, headers: restHeaders, grpcIdentity: null, backend, shadow: false, weight: null, target: exTarget });
+          specs.push({
+            kind: 'rest',
+            namespace: ns,
+            path: { kind: 'prefix', prefix },
+            host: null,
+            headers: restHeaders,
+            query: NO_QUERY,
+            rank: 0,
+            grpcIdentity: null,
+            backend,
+            shadow: false,
+            weight: null,
+            target: exTarget,
+          });
         }
       }
     }
@@ -434,7 +466,7 @@ function compileGenerated(
 // ---------------------------------------------------------------------------------------------
 
 function compileCustom(key: string, ns: string, name: string, id: string, text: string, ann: EffectiveAnnotations, opts: CompileOptions, f: Findings): CompiledDeployment {
-  const parsed = parseCustomConfig(text, ns, new RegexBudget(opts.regexMaxSize));
+  const parsed = parseCustomConfig(text, ns, new RegexBudget(opts.regexMaxSize), opts.tlsContexts);
   if (!parsed.ok) return { key, report: report(ns, name, id, 'rejected', [parsed.error]), routes: [], clients: NO_CLIENTS };
   for (const w of parsed.warnings) f.warn(w);
   const served = parsed.mappings.filter((m) => (m.ambassadorIds ?? [id]).includes(opts.ambassadorId));
@@ -494,14 +526,22 @@ function mappingSpec(m: MappingRoute, ns: string, name: string, opts: CompileOpt
     m.breaker,
     checked,
     m.grpc ? null : (m.cors ?? sdepCors),
+    false,
+    null,
+    null,
+    undefined,
+    null,
+    m.policy,
   );
   const svc = serviceOfHost(m.service.host, ns);
   return {
     kind: m.grpc ? 'grpc' : 'rest',
     namespace: ns,
     path: m.path,
-    host: m.host,
+    host: null,
     headers: m.headers,
+    query: m.query,
+    rank: m.rank,
     grpcIdentity: null,
     backend,
     shadow: m.shadow,

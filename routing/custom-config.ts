@@ -5,8 +5,11 @@
  * rejects the SDep; one invalid Mapping is dropped with a reason; unknown keys warn once each.
  */
 import { parseAllDocuments } from 'yaml';
-import { compileFullMatch, checkHeaderName, isObj, RegexBudget, type HeaderConstraint } from './values.js';
-import type { BreakerLimits, CorsPolicy, PathMatcher, RetryOn, RetryPolicy } from './types.js';
+import { isObj, RegexBudget, type HeaderConstraint } from './values.js';
+import type { BreakerLimits, CorsPolicy, PathMatcher, QueryConstraint, RetryOn, RetryPolicy } from './types.js';
+import { classifyMappingKey } from './mapping-keys.js';
+import { parseMappingMatch } from './mapping-match.js';
+import { isDrop, parseMappingPolicy, type MappingPolicy } from './mapping-policy.js';
 import { DEFAULT_BREAKER } from './types.js';
 import { isDns1123Subdomain, serviceOfHost, validPort } from './services.js';
 import { parseCorsPolicy } from './cors-config.js';
@@ -17,18 +20,31 @@ export interface MappingRoute {
   readonly name: string;
   readonly path: PathMatcher;
   readonly rewrite: string | null;
-  readonly service: { readonly host: string; readonly port: number; readonly tls: boolean; readonly serviceName: string | null; readonly serviceNamespace: string | null };
+  readonly service: {
+    readonly host: string;
+    readonly port: number;
+    readonly tls: boolean;
+    readonly serviceName: string | null;
+    readonly serviceNamespace: string | null;
+    /** The port was written (else the scheme's default). */
+    readonly explicitPort: boolean;
+  };
   readonly grpc: boolean;
   readonly timeoutMs: number | null;
   readonly idleTimeoutMs: number | null;
+  /** Its headers, with `method` as `:method` and its host as `:authority` (routing/mapping-match.ts). */
   readonly headers: readonly HeaderConstraint[];
+  readonly query: readonly QueryConstraint[];
+  /** `precedence`. */
+  readonly rank: number;
   readonly weight: number | null;
   readonly shadow: boolean;
   /** null: inherit the SDep's id. */
   readonly ambassadorIds: readonly string[] | null;
   readonly retry: RetryPolicy | null;
   readonly breaker: BreakerLimits;
-  readonly host: string | null;
+  /** What it does to the request and its answer besides routing; null when nothing (routing/mapping-policy.ts). */
+  readonly policy: MappingPolicy | null;
   /** The Mapping's own `cors` (REST only); null: the deployment's `seldon.io/gateway-cors`, if any, applies. */
   readonly cors: CorsPolicy | null;
   /**
@@ -41,32 +57,10 @@ export interface MappingRoute {
 
 export type CustomConfig = { ok: true; mappings: MappingRoute[]; warnings: string[] } | { ok: false; error: string };
 
-const HONOURED = new Set([
-  'name',
-  'prefix',
-  'prefix_regex',
-  'rewrite',
-  'service',
-  'grpc',
-  'timeout_ms',
-  'idle_timeout_ms',
-  'headers',
-  'regex_headers',
-  'weight',
-  'shadow',
-  'ambassador_id',
-  'retry_policy',
-  'circuit_breakers',
-  'host',
-  'cors',
-  'bypass_auth',
-  'apiVersion',
-  'kind',
-  'namespace',
-]);
 const RETRY_ON: readonly RetryOn[] = ['5xx', 'gateway-error', 'connect-failure', 'retriable-4xx', 'refused-stream'];
 
 type Obj = Record<string, unknown>;
+const NO_TLS_CONTEXTS: ReadonlySet<string> = new Set();
 
 function nonNegativeInt(v: unknown): number | null {
   if (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 2147483647) return v;
@@ -101,37 +95,10 @@ function parseService(raw: unknown, namespace: string): MappingRoute['service'] 
   if (!isDns1123Subdomain(host.toLowerCase())) return `service "${raw}" has an invalid host`;
   // A dotless host is a Service in the SDep's namespace; `name.ns` names one in another namespace.
   const dots = host.split('.');
-  if (dots.length === 1) return { host: `${host}.${namespace}`, port, tls, serviceName: host, serviceNamespace: namespace };
-  if (dots.length === 2) return { host, port, tls, serviceName: dots[0]!, serviceNamespace: dots[1]! };
-  return { host, port, tls, serviceName: null, serviceNamespace: null };
-}
-
-function parseConstraints(m: Obj, regexes: RegexBudget): HeaderConstraint[] | string {
-  const out: HeaderConstraint[] = [];
-  if (m.headers !== undefined) {
-    if (!isObj(m.headers)) return 'headers must be a map';
-    for (const [rawName, v] of Object.entries(m.headers)) {
-      const name = rawName.trim().toLowerCase();
-      const bad = checkHeaderName(name);
-      if (bad) return `headers: ${bad}`;
-      if (v === true) out.push({ kind: 'presence', name });
-      else if (typeof v === 'string' || typeof v === 'number') out.push({ kind: 'exact', name, value: String(v) });
-      else return `headers.${name} must be a string or true`;
-    }
-  }
-  if (m.regex_headers !== undefined) {
-    if (!isObj(m.regex_headers)) return 'regex_headers must be a map';
-    for (const [rawName, v] of Object.entries(m.regex_headers)) {
-      const name = rawName.trim().toLowerCase();
-      const bad = checkHeaderName(name);
-      if (bad) return `regex_headers: ${bad}`;
-      if (typeof v !== 'string' || v === '') return `regex_headers.${name} must be a non-empty pattern`;
-      const test = compileFullMatch(v, regexes);
-      if (!test.ok) return `regex_headers.${name}: ${test.error}`;
-      out.push({ kind: 'regex', name, pattern: v, test: test.value });
-    }
-  }
-  return out;
+  const explicitPort = colon >= 0;
+  if (dots.length === 1) return { host: `${host}.${namespace}`, port, tls, serviceName: host, serviceNamespace: namespace, explicitPort };
+  if (dots.length === 2) return { host, port, tls, serviceName: dots[0]!, serviceNamespace: dots[1]!, explicitPort };
+  return { host, port, tls, serviceName: null, serviceNamespace: null, explicitPort };
 }
 
 function parseRetry(raw: unknown): RetryPolicy | string {
@@ -189,35 +156,26 @@ function parseBreakers(raw: unknown, warn: (w: string) => void): BreakerLimits {
 }
 
 /** One Mapping document → a route, or why it was dropped. */
-function parseMapping(m: Obj, index: number, namespace: string, regexes: RegexBudget, warn: (w: string) => void): MappingRoute | string {
+function parseMapping(m: Obj, index: number, namespace: string, regexes: RegexBudget, tlsContexts: ReadonlySet<string>, warn: (w: string) => void): MappingRoute | string {
   const name = typeof m.name === 'string' && m.name.trim() !== '' ? m.name.trim() : `mapping-${index}`;
-  if (typeof m.prefix !== 'string' || !m.prefix.startsWith('/')) return `prefix must be a path starting with "/"`;
-  const regex = m.prefix_regex === true;
-  let path: PathMatcher;
+  const match = parseMappingMatch(m, regexes);
+  if (isDrop(match)) return match.why;
+  const path: PathMatcher = match.path;
   let rewrite: string | null;
-  if (regex) {
-    const test = compileFullMatch(m.prefix, regexes);
-    if (!test.ok) return `prefix: ${test.error}`;
-    path = { kind: 'regex', source: m.prefix, test: test.value };
-    if (m.rewrite !== undefined && m.rewrite !== '') return 'rewrite is not allowed on a prefix_regex Mapping';
+  if (m.regex_rewrite !== undefined) {
+    // Emissary: regex_rewrite replaces rewrite (with a notice when both are set).
+    if (m.rewrite !== undefined && m.rewrite !== '/' && m.rewrite !== '') warn(`${name}: rewrite is ignored beside regex_rewrite`);
     rewrite = null;
-  } else {
-    path = { kind: 'prefix', prefix: m.prefix };
-    if (m.rewrite === undefined) rewrite = '/';
-    else if (typeof m.rewrite !== 'string') return 'rewrite must be a string';
-    else rewrite = m.rewrite === '' ? null : m.rewrite;
-  }
+  } else if (m.rewrite === undefined) rewrite = path.kind === 'regex' ? null : '/';
+  else if (typeof m.rewrite !== 'string') return 'rewrite must be a string';
+  else if (m.rewrite !== '' && path.kind === 'regex') return 'rewrite is not allowed on a prefix_regex Mapping (use regex_rewrite)';
+  else rewrite = m.rewrite === '' ? null : m.rewrite;
   const service = parseService(m.service, namespace);
   if (typeof service === 'string') return service;
-  const headers = parseConstraints(m, regexes);
-  if (typeof headers === 'string') return headers;
-
-  let host: string | null = null;
-  if (m.host !== undefined) {
-    if (typeof m.host !== 'string' || m.host.trim() === '') return 'host must be a non-empty string';
-    if (m.host.includes('*')) return `host "${m.host}" with a wildcard is not supported`;
-    host = m.host.trim().toLowerCase().replace(/:\d+$/, '');
-  }
+  if (m.tls !== undefined && typeof m.tls !== 'boolean' && typeof m.tls !== 'string') return 'tls must be true, false or the name of an upstream TLS context';
+  const policy = parseMappingPolicy(m, regexes, tlsContexts);
+  if (isDrop(policy)) return policy.why;
+  const upstream = m.tls === true || typeof m.tls === 'string' ? { ...service, tls: true, port: service.explicitPort ? service.port : 443 } : service;
   // A bad `cors` drops the Mapping: it decides which requests the gateway answers itself.
   let cors: CorsPolicy | null = null;
   if (m.cors !== undefined && m.cors !== null) {
@@ -229,19 +187,22 @@ function parseMapping(m: Obj, index: number, namespace: string, regexes: RegexBu
       cors = c.value.policy;
     }
   }
-  const ms = (key: 'timeout_ms' | 'idle_timeout_ms'): number | null => {
+  const ms = (key: 'timeout_ms' | 'idle_timeout_ms'): number | null | string => {
     if (m[key] === undefined) return null;
     const n = nonNegativeInt(m[key]);
-    if (n === null) warn(`${name}: ${key} "${String(m[key])}" is not a whole number of ms: default used`);
-    return n;
+    return n === null ? `${key} "${String(m[key])}" is not a whole number of ms` : n;
   };
+  const timeoutMs = ms('timeout_ms');
+  if (typeof timeoutMs === 'string') return timeoutMs;
+  const idleTimeoutMs = ms('idle_timeout_ms');
+  if (typeof idleTimeoutMs === 'string') return idleTimeoutMs;
   let weight: number | null = null;
   if (m.weight !== undefined) {
     const n = nonNegativeInt(m.weight);
     if (n === null && Number.isInteger(Number(m.weight)) && Number(m.weight) < 0) {
       warn(`${name}: weight ${String(m.weight)} clamped to 0`);
       weight = 0;
-    } else if (n === null) warn(`${name}: weight "${String(m.weight)}" is not a whole number: ignored`);
+    } else if (n === null) return `weight "${String(m.weight)}" is not a whole number`;
     else if (n > 100) {
       warn(`${name}: weight ${n} clamped to 100`);
       weight = 100;
@@ -250,36 +211,62 @@ function parseMapping(m: Obj, index: number, namespace: string, regexes: RegexBu
   let retry: RetryPolicy | null = null;
   if (m.retry_policy !== undefined) {
     const r = parseRetry(m.retry_policy);
-    if (typeof r === 'string') warn(`${name}: ${r}: retry policy dropped`);
-    else retry = r;
+    if (typeof r === 'string') return r;
+    retry = r;
   }
-  if (m.bypass_auth !== undefined && typeof m.bypass_auth !== 'boolean') warn(`${name}: bypass_auth "${String(m.bypass_auth)}" is not true or false: the auth service is asked`);
+  if (m.bypass_auth !== undefined && typeof m.bypass_auth !== 'boolean') return `bypass_auth "${String(m.bypass_auth)}" is not true or false`;
+  if (m.shadow !== undefined && typeof m.shadow !== 'boolean') return `shadow "${String(m.shadow)}" is not true or false`;
+  if (m.grpc !== undefined && typeof m.grpc !== 'boolean') return `grpc "${String(m.grpc)}" is not true or false`;
   let ambassadorIds: string[] | null = null;
   if (m.ambassador_id !== undefined) {
     const ids = Array.isArray(m.ambassador_id) ? m.ambassador_id : [m.ambassador_id];
     ambassadorIds = ids.filter((x): x is string => typeof x === 'string').map((x) => x.trim());
   }
+  if (m.grpc === true && policy !== null) {
+    if (policy.upgrades.length > 0) return 'allow_upgrade / use_websocket cannot apply to a gRPC Mapping';
+    if (policy.redirect !== null) return 'host_redirect cannot apply to a gRPC Mapping';
+  }
+  if (policy?.redirect && m.shadow === true) return 'a shadow Mapping cannot redirect';
   return {
     name,
     path,
     rewrite,
-    service,
+    service: upstream,
     grpc: m.grpc === true,
-    timeoutMs: ms('timeout_ms'),
-    idleTimeoutMs: ms('idle_timeout_ms'),
-    headers,
+    timeoutMs,
+    idleTimeoutMs,
+    headers: match.headers,
+    query: match.query,
+    rank: match.rank,
     weight,
     shadow: m.shadow === true,
     ambassadorIds,
     retry,
     breaker: m.circuit_breakers === undefined ? DEFAULT_BREAKER : parseBreakers(m.circuit_breakers, (w) => warn(`${name}: ${w}`)),
-    host,
+    policy,
     cors,
     bypassAuth: m.bypass_auth === true,
   };
 }
 
-export function parseCustomConfig(text: string, namespace: string, regexes = new RegexBudget()): CustomConfig {
+/**
+ * A v3alpha1 resource as written (`metadata` and `spec`) read as the flat form annotations use: the spec's
+ * keys, with `name` and `namespace` from its metadata.
+ */
+function flatten(doc: Obj): Obj {
+  if (!isObj(doc.spec) || !isObj(doc.metadata)) return doc;
+  const { metadata, spec, ...rest } = doc;
+  const meta = metadata as Obj;
+  return { ...rest, ...(spec as Obj), ...(meta.name !== undefined ? { name: meta.name } : {}), ...(meta.namespace !== undefined ? { namespace: meta.namespace } : {}) };
+}
+
+/** Keys whose value makes them harmless though the key alone is not (Envoy's default priority). */
+function keyClass(key: string, value: unknown): ReturnType<typeof classifyMappingKey> {
+  if (key === 'priority' && value === 'default') return { class: 'harmless', why: "Envoy's default priority" };
+  return classifyMappingKey(key);
+}
+
+export function parseCustomConfig(text: string, namespace: string, regexes = new RegexBudget(), tlsContexts: ReadonlySet<string> = NO_TLS_CONTEXTS): CustomConfig {
   let docs: unknown[];
   try {
     const parsed = parseAllDocuments(text);
@@ -295,23 +282,32 @@ export function parseCustomConfig(text: string, namespace: string, regexes = new
   const warnedKeys = new Set<string>();
   const mappings: MappingRoute[] = [];
   const names = new Set<string>();
-  docs.forEach((doc, i) => {
-    if (doc === null || doc === undefined) return;
-    if (!isObj(doc)) {
+  docs.forEach((raw, i) => {
+    if (raw === null || raw === undefined) return;
+    if (!isObj(raw)) {
       warnings.push(`document ${i + 1} is not a map: ignored`);
       return;
     }
-    if (doc.kind !== 'Mapping') {
-      warnings.push(`kind ${String(doc.kind)} is not supported: ignored`);
+    if (raw.kind !== 'Mapping') {
+      warnings.push(`kind ${String(raw.kind)} is not supported: ignored`);
       return;
     }
-    for (const key of Object.keys(doc)) {
-      if (!HONOURED.has(key) && !warnedKeys.has(key)) {
+    const doc = flatten(raw);
+    // docs/routing.md#mapping-keys: a key the gateway does not honour drops its Mapping, never a looser route.
+    const refused: string[] = [];
+    for (const [key, value] of Object.entries(doc)) {
+      const c = keyClass(key, value);
+      if (c.class === 'drops') refused.push(`"${key}" (${c.why})`);
+      else if (c.class === 'harmless' && !warnedKeys.has(key)) {
         warnedKeys.add(key);
-        warnings.push(`Mapping key "${key}" is not supported: ignored`);
+        warnings.push(`Mapping key "${key}" changes nothing here: ignored (${c.why})`);
       }
     }
-    const m = parseMapping(doc, i, namespace, regexes, (w) => warnings.push(w));
+    if (refused.length > 0) {
+      warnings.push(`Mapping ${typeof doc.name === 'string' ? `"${doc.name}"` : `#${i + 1}`} dropped: ${refused.length === 1 ? 'key' : 'keys'} ${refused.join(', ')} not honoured`);
+      return;
+    }
+    const m = parseMapping(doc, i, namespace, regexes, tlsContexts, (w) => warnings.push(w));
     if (typeof m === 'string') {
       warnings.push(`Mapping ${typeof doc.name === 'string' ? `"${doc.name}"` : `#${i + 1}`} dropped: ${m}`);
       return;

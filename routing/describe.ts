@@ -2,6 +2,7 @@
  * The table as operators see it: a stable JSON form (`routes --json`, admin `/routes`) and a
  * readable tree (`routes`). Both are pure functions of the table.
  */
+import type { MappingPolicy } from './mapping-policy.js';
 import { describeMatch } from './route-group.js';
 import { constraintText } from './values.js';
 import type { Backend, CorsPolicy, DeploymentReport, Protocol, RouteGroup, RouteTable } from './types.js';
@@ -28,6 +29,8 @@ export interface BackendJson {
   log?: LogJson;
   /** Only on predictors whose requests are hedged (docs/routing.md#hedged-requests). */
   hedge?: HedgeJson;
+  /** Only on custom Mappings that change a request or its answer besides routing (docs/routing.md#mapping-keys). */
+  mapping?: Record<string, unknown>;
 }
 
 export interface HedgeJson {
@@ -74,8 +77,14 @@ export interface RouteJson {
   match: {
     prefix?: string;
     regex?: string;
+    /** `prefix_exact`: the whole path. */
+    path?: string;
+    /** `case_sensitive: false`: a prefix matched regardless of case. */
+    prefixIgnoringCase?: string;
     host?: string;
     headers: string[];
+    query?: string[];
+    precedence?: number;
     grpc?: { seldon: string; namespace: string };
   };
   members: BackendJson[];
@@ -138,15 +147,41 @@ function backendJson(b: Backend, percent: number): BackendJson {
       maxAttempts: h.maxAttempts,
     };
   }
+  if (b.mapping !== null) json.mapping = mappingJson(b.mapping);
   return json;
+}
+
+/** A Mapping's policy as /routes shows it: the keys it set, regexes as their text. */
+function mappingJson(p: MappingPolicy): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (p.requestHeaders) out.requestHeaders = { remove: [...p.requestHeaders.remove], add: p.requestHeaders.add.map((a) => ({ ...a })) };
+  if (p.responseHeaders) out.responseHeaders = { remove: [...p.responseHeaders.remove], add: p.responseHeaders.add.map((a) => ({ ...a })) };
+  if (p.hostRewrite !== null) out.hostRewrite = p.hostRewrite;
+  if (p.autoHostRewrite) out.autoHostRewrite = true;
+  if (p.regexRewrite) out.regexRewrite = { pattern: p.regexRewrite.pattern, substitution: p.regexRewrite.substitution };
+  if (p.redirect) {
+    const r = p.redirect;
+    out.redirect = { host: r.host, scheme: r.scheme, path: r.path, prefix: r.prefix, regex: r.regex ? { pattern: r.regex.pattern, substitution: r.regex.substitution } : null, status: r.status };
+  }
+  if (p.errorOverrides.length > 0) out.errorOverrides = p.errorOverrides.map((o) => ({ ...o }));
+  if (p.bypassErrorOverrides) out.bypassErrorOverrides = true;
+  if (p.loadBalancer) out.loadBalancer = JSON.parse(JSON.stringify(p.loadBalancer)) as unknown;
+  if (p.connection) out.connection = { ...p.connection };
+  if (p.upgrades.length > 0) out.upgrades = [...p.upgrades];
+  if (p.tlsContext !== null) out.tlsContext = p.tlsContext;
+  return out;
 }
 
 export function routeJson(g: RouteGroup): RouteJson {
   const match: RouteJson['match'] = { headers: g.headers.map((h) => (h.kind === 'regex' ? `${h.name}~${h.pattern}` : constraintText(h))) };
   if (g.grpcIdentity) match.grpc = { ...g.grpcIdentity };
   if (g.path.kind === 'prefix') match.prefix = g.path.prefix;
+  else if (g.path.kind === 'exact') match.path = g.path.source;
+  else if (g.path.kind === 'iprefix') match.prefixIgnoringCase = g.path.source;
   else match.regex = g.path.source;
   if (g.host !== null) match.host = g.host;
+  if (g.query.length > 0) match.query = g.query.map((q) => (q.kind === 'exact' ? `${q.name}=${q.value}` : q.kind === 'presence' ? q.name : `${q.name}~${q.pattern}`));
+  if (g.rank !== 0) match.precedence = g.rank;
   return {
     kind: g.kind,
     match,

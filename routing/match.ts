@@ -22,12 +22,15 @@
  */
 import { GRPC_PATH_MATCHER } from './compile.js';
 import { comparePrecedence } from './route-group.js';
+import { queryHolds } from './mapping-match.js';
 import type { Backend, Decision, HeaderGetter, Mirror, NotRouted, Picker, RouteGroup, RouteRequest, RouteTable } from './types.js';
 
 const SLASH = 47;
 const BACKSLASH = 92;
 const DOT = 46;
 const PERCENT = 37;
+const COLON = 58;
+const STAR = 42;
 const NO_MIRRORS: readonly Mirror[] = [];
 /** Where a path's `/` are (matchRest's scratch: matching never yields, so one is enough). */
 const slashes: number[] = [];
@@ -78,12 +81,52 @@ export function checkPath(path: string): number {
   return merge ? PATH_MERGE_SLASHES : PATH_OK;
 }
 
-/** The path to decide on (merged slashes), or the 400 for it. */
-function normalised(path: string, kind: RouteRequest['kind']): string | NotRouted {
+/** `.`, `%2e` (either case) alone, or two of them: a dot segment. */
+function dotCount(segment: string): number {
+  const n = segment.length;
+  if (n === 0 || n > 6) return 0;
+  let dots = 0;
+  for (let i = 0; i < n;) {
+    if (segment.charCodeAt(i) === DOT) i++;
+    else if (segment.charCodeAt(i) === PERCENT && segment.charCodeAt(i + 1) === 0x32 && (segment.charCodeAt(i + 2) | 0x20) === 0x65) i += 3;
+    else return 0;
+    dots++;
+  }
+  return dots <= 2 ? dots : 0;
+}
+
+/** RFC 3986 §5.2.4 on an absolute path whose segments are split by raw `/` only. */
+export function removeDotSegments(path: string): string {
+  const input = path.split('/');
+  const out: string[] = [];
+  for (let i = 1; i < input.length; i++) {
+    const seg = input[i]!;
+    const dots = dotCount(seg);
+    const last = i === input.length - 1;
+    if (dots === 1) {
+      if (last) out.push('');
+    } else if (dots === 2) {
+      out.pop();
+      if (last) out.push('');
+    } else out.push(seg);
+  }
+  return `/${out.join('/')}`;
+}
+
+/** The path to decide on (dot segments resolved, merged slashes), or the 400 for it. */
+function normalised(path: string, kind: RouteRequest['kind'], resolveDots = true): string | NotRouted {
   if (path.charCodeAt(0) !== SLASH) return notRouted(400, 'BAD_REQUEST', `request path "${path}" does not start with "/"`);
   const p = checkPath(path);
   if (p === PATH_OK) return path;
-  if (p === PATH_DOT_SEGMENT) return notRouted(400, 'BAD_REQUEST', `request path "${path}" has "." or ".." segments`);
+  if (p === PATH_DOT_SEGMENT && !resolveDots) return notRouted(400, 'BAD_REQUEST', `request path "${path}" has "." or ".." segments`);
+  if (p === PATH_DOT_SEGMENT) {
+    // Envoy's normalize_path: `.` and `..` segments resolved (RFC 3986), then routed. A dot segment that
+    // only an encoded `/` or `\` delimits stays a 400: the model may decode it into a traversal.
+    const resolved = removeDotSegments(path);
+    const again = checkPath(resolved);
+    if (again === PATH_DOT_SEGMENT) return notRouted(400, 'BAD_REQUEST', `request path "${path}" has "." or ".." segments between encoded separators`);
+    return again === PATH_MERGE_SLASHES && kind === 'rest' ? resolved.replace(/\/{2,}/g, '/') : resolved;
+  }
   if (p === PATH_BACKSLASH) return notRouted(400, 'BAD_REQUEST', `request path "${path}" has a backslash`);
   // gRPC routes on metadata and forwards :path unchanged; only REST decides on (and forwards) the merged form.
   return kind === 'rest' ? path.replace(/\/{2,}/g, '/') : path;
@@ -95,28 +138,48 @@ export function hostOnly(host: string): string {
   return h.toLowerCase();
 }
 
-function constraintsHold(g: RouteGroup, req: RouteRequest): boolean {
+/** A constraint's value in the request: `:method` and `:authority` (lower-cased: hosts have no case) are the request's own. */
+function valueOf(req: RouteRequest, name: string): string | undefined {
+  if (name.charCodeAt(0) !== COLON) return req.header(name);
+  return name === ':method' ? req.method : name === ':authority' ? req.host.toLowerCase() : undefined;
+}
+
+function constraintsHold(g: RouteGroup, req: RouteRequest, query: string): boolean {
   if (g.host !== null && hostOnly(req.host) !== g.host) return false;
   const headers = g.headers;
   for (let i = 0; i < headers.length; i++) {
     const h = headers[i]!;
-    const v = req.header(h.name);
+    const v = valueOf(req, h.name);
     if (v === undefined) return false;
-    if (h.kind === 'exact' ? v !== h.value : h.kind === 'regex' && !h.test(v)) return false;
+    if (h.kind === 'exact') {
+      if (v !== h.value) return false;
+    } else if (h.kind === 'regex') {
+      if (!h.test(v)) return false;
+    } else if (h.kind === 'glob' && !globHolds(h.value, v)) return false;
   }
-  return true;
+  return g.query.length === 0 || queryHolds(g.query, query);
+}
+
+/** Envoy's host globs: `*.example.com` a suffix (at least one character before it), `foo.*` a prefix. */
+function globHolds(glob: string, host: string): boolean {
+  if (glob.charCodeAt(0) === STAR) return host.length > glob.length - 1 && host.endsWith(glob.slice(1));
+  return host.length > glob.length - 1 && host.startsWith(glob.slice(0, -1));
 }
 
 function upstreamPath(backend: Backend, g: RouteGroup, path: string, query: string): string {
-  if (backend.rewrite === null || g.path.kind !== 'prefix') return path + query;
-  return backend.rewrite + path.slice(g.path.prefix.length) + query;
+  const regex = backend.mapping?.regexRewrite;
+  if (regex) return regex.apply(path) + query;
+  if (backend.rewrite === null || g.path.kind === 'regex') return path + query;
+  // `prefix_exact` replaces the whole path (Envoy's prefix_rewrite on a path match).
+  const matched = g.path.kind === 'prefix' ? g.path.prefix.length : g.path.kind === 'exact' ? path.length : g.path.source.length;
+  return backend.rewrite + path.slice(matched) + query;
 }
 
 /** First group that accepts the request, then the weighted pick and the mirrors. */
 function decide(groups: readonly RouteGroup[], req: RouteRequest, path: string, query: string, picker: Picker, eligible: ((b: Backend) => boolean) | undefined): Decision | undefined {
   for (let i = 0; i < groups.length; i++) {
     let g = groups[i]!;
-    if (g.members.length === 0 || !constraintsHold(g, req)) continue;
+    if (g.members.length === 0 || !constraintsHold(g, req, query)) continue;
     let point: number | undefined;
     if (g.steered) {
       // A rollout or bandit sets these shares at run time (routing/steering.ts).
@@ -168,7 +231,7 @@ function matchRest(table: RouteTable, req: RouteRequest, path: string, query: st
   } else {
     const candidates: RouteGroup[] = [];
     prefixCandidates(table.restByPrefix, table.restOddPrefixLengths, path, candidates);
-    for (const g of table.restRegex) if (g.path.kind === 'regex' && g.path.test(path)) candidates.push(g);
+    for (const g of table.restRegex) if (g.path.kind !== 'prefix' && g.path.test(path)) candidates.push(g);
     candidates.sort(comparePrecedence);
     const d = decide(candidates, req, path, query, picker, eligible);
     if (d) return d;
@@ -226,7 +289,7 @@ function matchGrpc(table: RouteTable, req: RouteRequest, path: string, picker: P
   } else {
     const candidates: RouteGroup[] = generated ? [...generated] : [];
     prefixCandidates(table.grpcByPrefix, table.grpcOddPrefixLengths, path, candidates);
-    for (const g of table.grpcRegex) if (g.path.kind === 'regex' && g.path.test(path)) candidates.push(g);
+    for (const g of table.grpcRegex) if (g.path.kind !== 'prefix' && g.path.test(path)) candidates.push(g);
     candidates.sort(comparePrecedence);
     d = decide(candidates, req, path, '', picker, eligible);
   }
@@ -257,7 +320,8 @@ export function match(table: RouteTable, req: RouteRequest, picker: Picker, elig
 export function matchDeployment(table: RouteTable, key: string, req: RouteRequest, picker: Picker, eligible?: (b: Backend) => boolean): Decision {
   const raw = req.path;
   const q = raw.indexOf('?');
-  const path = normalised(q < 0 ? raw : raw.slice(0, q), req.kind);
+  // The OAuth front end is Seldon's API, not an Envoy route: it refuses dot segments (gateway/auth/gate.ts `api`).
+  const path = normalised(q < 0 ? raw : raw.slice(0, q), req.kind, false);
   if (typeof path !== 'string') return path;
   const own = table.ownRoutes.get(key);
   const g = req.kind === 'grpc' ? own?.grpc : own?.rest;

@@ -5,7 +5,7 @@
  */
 import type { CompiledDeployment, RouteSpec } from './compile.js';
 import type { StickySpec } from './sticky-spec.js';
-import type { Backend, Mirror, OwnRoutes, PathMatcher, Precedence, Protocol, RouteGroup, RouteMatch, WeightedBackend } from './types.js';
+import type { Backend, Mirror, OwnRoutes, PathMatcher, Precedence, Protocol, QueryConstraint, RouteGroup, RouteMatch, WeightedBackend } from './types.js';
 import { constraintText, constraintWeight, type HeaderConstraint } from './values.js';
 import { cumulativeOf, normaliseWeights } from './weights.js';
 
@@ -13,15 +13,28 @@ function matcherText(p: PathMatcher): string {
   return p.kind === 'prefix' ? p.prefix : p.source;
 }
 
+function queryText(q: QueryConstraint): string {
+  return q.kind === 'exact' ? `?${q.name}=${q.value}` : q.kind === 'presence' ? `?${q.name}` : `?${q.name}~${q.pattern}`;
+}
+
+/** Emissary's weight of a query constraint: name plus value (`*` for presence), plus 1 for a regex. */
+function queryWeight(q: QueryConstraint): number {
+  return q.name.length + (q.kind === 'exact' ? q.value.length : q.kind === 'presence' ? 1 : q.pattern.length + 1);
+}
+
 function constraintsOf(spec: RouteMatch): string[] {
   const out = spec.headers.map((h) => `${h.kind}:${constraintText(h)}`);
+  for (const q of spec.query) out.push(`query-${q.kind}:${queryText(q)}`);
   if (spec.host !== null) out.push(`host:${spec.host}`);
   if (spec.grpcIdentity) out.push(`exact:namespace=${spec.grpcIdentity.namespace}`, `exact:seldon=${spec.grpcIdentity.seldon}`);
   return out.sort();
 }
 
 export function groupKeyOf(spec: RouteMatch): string {
-  return [spec.kind, spec.namespace, `${spec.path.kind}:${matcherText(spec.path)}`, constraintsOf(spec).join('\u0001')].join('\u0000');
+  const key = [spec.kind, spec.namespace, `${spec.path.kind}:${matcherText(spec.path)}`, constraintsOf(spec).join('\u0001')];
+  // Mappings that differ in precedence are different routes (Emissary's group id has it).
+  if (spec.rank !== 0) key.push(`rank:${spec.rank}`);
+  return key.join('\u0000');
 }
 
 function precedenceOf(spec: RouteMatch): Precedence {
@@ -29,8 +42,12 @@ function precedenceOf(spec: RouteMatch): Precedence {
   for (const h of spec.headers) headerWeight += constraintWeight(h);
   if (spec.host !== null) headerWeight += 'host'.length + spec.host.length;
   if (spec.grpcIdentity) headerWeight += 'seldon'.length + spec.grpcIdentity.seldon.length + 'namespace'.length + spec.grpcIdentity.namespace.length;
+  let qWeight = 0;
+  for (const q of spec.query) qWeight += queryWeight(q);
   const constraints = constraintsOf(spec);
   return {
+    rank: spec.rank,
+    queryWeight: qWeight,
     matcherLength: matcherText(spec.path).length,
     headerWeight,
     constraintCount: constraints.length,
@@ -47,8 +64,10 @@ export function comparePrecedence(a: RouteGroup, b: RouteGroup): number {
   const p = a.precedence;
   const q = b.precedence;
   return (
+    q.rank - p.rank ||
     q.matcherLength - p.matcherLength ||
     q.headerWeight - p.headerWeight ||
+    q.queryWeight - p.queryWeight ||
     q.constraintCount - p.constraintCount ||
     cmp(p.matcherText, q.matcherText) ||
     cmp(p.constraintText, q.constraintText) ||
@@ -82,6 +101,8 @@ export function buildGroup(key: string, specs: readonly RouteSpec[], effective: 
     path: first.path,
     host: first.host,
     headers,
+    query: first.query,
+    rank: first.rank,
     grpcIdentity: first.grpcIdentity,
     namespace: first.namespace,
     members,
@@ -125,6 +146,8 @@ export function ownRoutesOf(c: CompiledDeployment, effective: (s: RouteSpec) => 
 export function describeMatch(g: RouteGroup): string {
   const what = g.grpcIdentity ? `gRPC seldon=${g.grpcIdentity.seldon} namespace=${g.grpcIdentity.namespace}` : `${g.kind === 'grpc' ? 'gRPC ' : ''}${matcherText(g.path)}`;
   const hs = g.headers.map((h) => constraintText(h));
+  for (const q of g.query) hs.push(queryText(q));
   if (g.host) hs.push(`host=${g.host}`);
+  if (g.rank !== 0) hs.push(`precedence=${g.rank}`);
   return hs.length ? `${what} [${hs.join(', ')}]` : what;
 }

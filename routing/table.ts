@@ -26,7 +26,7 @@ import type { Backend, CompileOptions, DeploymentReport, Gate, OAuthClient, OwnR
 /** Which index a group lives in. */
 function indexOf(g: RouteGroup): { map: 'restByPrefix' | 'grpcByPrefix' | 'grpcByIdentity'; key: string } | { list: 'restRegex' | 'grpcRegex' } {
   if (g.grpcIdentity) return { map: 'grpcByIdentity', key: `${g.grpcIdentity.namespace}\u0000${g.grpcIdentity.seldon}` };
-  if (g.path.kind === 'regex') return { list: g.kind === 'rest' ? 'restRegex' : 'grpcRegex' };
+  if (g.path.kind !== 'prefix') return { list: g.kind === 'rest' ? 'restRegex' : 'grpcRegex' };
   return { map: g.kind === 'rest' ? 'restByPrefix' : 'grpcByPrefix', key: g.path.prefix };
 }
 
@@ -151,6 +151,8 @@ export class TableBuilder {
         spec.headers !== last.headers ||
         spec.grpcIdentity !== last.grpcIdentity ||
         spec.host !== last.host ||
+        spec.query !== last.query ||
+        spec.rank !== last.rank ||
         spec.kind !== last.kind ||
         spec.namespace !== last.namespace
       ) {
@@ -341,7 +343,7 @@ export class TableBuilder {
     if (depthsTouched) this.restDepths = [...this.restDepthCounts.keys()].sort((a, b) => b - a);
     if (oddTouched.grpcByPrefix) this.grpcOdd = oddLengths(this.grpcByPrefix.keys());
     if (regexTouched) {
-      const regex = [...this.groups.values()].filter((g) => g.path.kind === 'regex' && !g.grpcIdentity).sort(comparePrecedence);
+      const regex = [...this.groups.values()].filter((g) => g.path.kind !== 'prefix' && !g.grpcIdentity).sort(comparePrecedence);
       this.restRegex = regex.filter((g) => g.kind === 'rest');
       this.grpcRegex = regex.filter((g) => g.kind === 'grpc');
     }

@@ -10,6 +10,7 @@ import type { FlowPolicy } from './flow-config.js';
 import type { JwtPolicy } from './jwt-policy.js';
 import type { LogPolicy } from './log-policy.js';
 import type { HedgePolicy } from './hedge-config.js';
+import type { MappingPolicy } from './mapping-policy.js';
 
 // ---------------------------------------------------------------------------------------------
 // Compile settings (docs/routing.md#settings).
@@ -46,6 +47,8 @@ export interface CompileOptions {
   jwtProviders?: ReadonlySet<string>;
   /** The log sinks the operator configured (--log-sinks), by name: the only ones `seldon.io/gateway-log` may name. */
   logSinks?: ReadonlySet<string>;
+  /** The upstream TLS contexts the operator defined (--upstream-tls-context), by name: the only ones a Mapping's `tls` may name. */
+  tlsContexts?: ReadonlySet<string>;
 }
 
 export const DEFAULT_COMPILE_OPTIONS: Readonly<CompileOptions> = Object.freeze({
@@ -243,6 +246,8 @@ export interface Backend {
   readonly log: LogPolicy | null;
   /** Hedged requests of a predictor (`seldon.io/gateway-hedge`, docs/routing.md#hedged-requests); null (the common case): none. */
   readonly hedge: HedgePolicy | null;
+  /** What a custom Mapping does besides routing (routing/mapping-policy.ts); null (every generated route): nothing. */
+  readonly mapping: MappingPolicy | null;
 }
 
 /** A non-shadow member and its effective share of the group's traffic. */
@@ -258,7 +263,24 @@ export interface Mirror {
   readonly percent: number;
 }
 
-export type PathMatcher = { readonly kind: 'prefix'; readonly prefix: string } | { readonly kind: 'regex'; readonly source: string; readonly test: (path: string) => boolean };
+/**
+ * How a route matches the path (without its query). `prefix` is the indexed form (generated routes, and
+ * Mappings' case-sensitive prefixes); the others are tried in precedence order from a list, only when a
+ * table has any: `regex` (`prefix_regex`, matched in full), `exact` (`prefix_exact`: the whole path
+ * equals `source`) and `iprefix` (`case_sensitive: false`: `source` lower-cased, compared to the path
+ * lower-cased). `source` is the text as written.
+ */
+export type PathMatcher = { readonly kind: 'prefix'; readonly prefix: string } | { readonly kind: 'regex' | 'exact' | 'iprefix'; readonly source: string; readonly test: (path: string) => boolean };
+
+/**
+ * A Mapping's `query_parameters` / `regex_query_parameters`: the first value of the named parameter (as
+ * sent, not decoded, as Envoy's route matcher reads it) equals `value`, is present (any value), or fully
+ * matches the RE2 pattern.
+ */
+export type QueryConstraint =
+  | { readonly kind: 'exact'; readonly name: string; readonly value: string }
+  | { readonly kind: 'presence'; readonly name: string }
+  | { readonly kind: 'regex'; readonly name: string; readonly pattern: string; readonly test: (value: string) => boolean };
 
 /** What a route matches: the fields of a group's key (docs/routing.md#route-groups). */
 export interface RouteMatch {
@@ -266,9 +288,18 @@ export interface RouteMatch {
   /** Namespace of the deployment(s) the route belongs to (groups never span namespaces). */
   readonly namespace: string;
   readonly path: PathMatcher;
-  /** Exact case-insensitive host (port ignored), from a custom Mapping's `host`. */
+  /** Exact case-insensitive host (port ignored): unused by generated routes, kept for the listing shape; Mappings match the Host as an `:authority` constraint. */
   readonly host: string | null;
+  /**
+   * Header constraints. A Mapping's `method` is a `:method` constraint and its `host` / `hostname` an
+   * `:authority` one (Emissary's own representation), so they take part in grouping and precedence as
+   * its headers do.
+   */
   readonly headers: readonly HeaderConstraint[];
+  /** A Mapping's query parameter constraints; empty on generated routes. */
+  readonly query: readonly QueryConstraint[];
+  /** A Mapping's `precedence` (higher first, before any other order); 0 on generated routes. */
+  readonly rank: number;
   /** Generated gRPC routes: the `seldon` and `namespace` metadata values they require. */
   readonly grpcIdentity: { readonly seldon: string; readonly namespace: string } | null;
 }
@@ -296,8 +327,12 @@ export interface RouteGroup extends RouteMatch {
 }
 
 export interface Precedence {
+  /** A Mapping's explicit `precedence`, highest first. */
+  readonly rank: number;
   readonly matcherLength: number;
   readonly headerWeight: number;
+  /** Emissary's `len_query_parameters`: for each constraint its name plus value (`*` for presence), plus 1 for a regex. */
+  readonly queryWeight: number;
   readonly constraintCount: number;
   readonly matcherText: string;
   readonly constraintText: string;

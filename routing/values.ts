@@ -10,7 +10,9 @@ import { parse as parseYaml } from 'yaml';
 export type HeaderConstraint =
   | { readonly kind: 'exact'; readonly name: string; readonly value: string }
   | { readonly kind: 'presence'; readonly name: string }
-  | { readonly kind: 'regex'; readonly name: string; readonly pattern: string; readonly test: (value: string) => boolean };
+  | { readonly kind: 'regex'; readonly name: string; readonly pattern: string; readonly test: (value: string) => boolean }
+  /** A Mapping's `hostname` glob on `:authority`: `*.example.com` (a suffix) or `foo.*` (a prefix), lower case. */
+  | { readonly kind: 'glob'; readonly name: string; readonly value: string };
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
 
@@ -139,6 +141,8 @@ export function constraintText(c: HeaderConstraint): string {
       return `${c.name}`;
     case 'regex':
       return `${c.name}~${c.pattern}`;
+    case 'glob':
+      return `${c.name}≈${c.value}`;
   }
 }
 
@@ -151,6 +155,8 @@ export function constraintWeight(c: HeaderConstraint): number {
       return c.name.length + 1;
     case 'regex':
       return c.name.length + c.pattern.length + 1;
+    case 'glob':
+      return c.name.length + c.value.length;
   }
 }
 

@@ -1340,15 +1340,16 @@ describe('29. seldon.io/ambassador-config (docs/routing.md#custom-ambassador-con
     expect(refused(t, rest(SELDON_PREDICT)).status).toBe(404);
   });
 
-  it('timeout_ms and idle_timeout_ms; a bad value degrades to the default', () => {
+  it('timeout_ms and idle_timeout_ms; a bad value drops the Mapping (Emissary refuses it too)', () => {
     const t = table([
       custom('iris', customConfig(m('name: a\nprefix: /a/\nservice: s\ntimeout_ms: 10000\nidle_timeout_ms: 20000'), m('name: b\nprefix: /b/\nservice: s\ntimeout_ms: 0'))),
       custom('bad', m('name: c\nprefix: /c/\nservice: s\ntimeout_ms: soon')),
     ]);
     expect([routed(t, rest('/a/')).backend.timeoutMs, routed(t, rest('/a/')).backend.idleTimeoutMs]).toEqual([10000, 20000]);
     expect([routed(t, rest('/b/')).backend.timeoutMs, routed(t, rest('/b/')).backend.idleTimeoutMs]).toEqual([0, 300000]);
-    expect(routed(t, rest('/c/')).backend.timeoutMs).toBe(3000);
-    expect(report(t, 'ns/bad').state).toBe('degraded');
+    expect(refused(t, rest('/c/')).status).toBe(404);
+    expect(report(t, 'ns/bad').state).toBe('rejected');
+    expect(report(t, 'ns/bad').reasons.join('\n')).toMatch(/timeout_ms "soon" is not a whole number/);
   });
 
   it('past 32 regexes in one SDep, each further Mapping with one is dropped, compiled or not', () => {
@@ -1434,7 +1435,7 @@ describe('29. seldon.io/ambassador-config (docs/routing.md#custom-ambassador-con
     expect(report(none, 'ns/iris').state).toBe('skipped');
   });
 
-  it('retry_policy; an invalid one is dropped with a warning', () => {
+  it('retry_policy; an invalid one drops its Mapping (Emissary invalidates it too)', () => {
     const t = table([
       custom(
         'iris',
@@ -1447,8 +1448,8 @@ describe('29. seldon.io/ambassador-config (docs/routing.md#custom-ambassador-con
     ]);
     expect(routed(t, rest('/a/')).backend.retry).toEqual({ retryOn: '5xx', numRetries: 3, perTryTimeoutMs: 500 });
     expect(routed(t, rest('/b/')).backend.retry).toEqual({ retryOn: 'gateway-error', numRetries: 1, perTryTimeoutMs: 0 });
-    expect(routed(t, rest('/c/')).backend.retry).toBeNull();
-    expect(report(t, 'ns/bad').state).toBe('degraded');
+    expect(refused(t, rest('/c/')).status).toBe(404);
+    expect(report(t, 'ns/bad').state).toBe('rejected');
   });
 
   it('circuit_breakers: the priority-default entry is used', () => {
@@ -1465,34 +1466,45 @@ describe('29. seldon.io/ambassador-config (docs/routing.md#custom-ambassador-con
     expect(routed(t, rest('/b/')).backend.breaker).toEqual({ ...DEFAULT_BREAKER, maxRequests: 9 });
   });
 
-  it('host: exact, case-insensitive, port-insensitive; outranks the plain group; a wildcard drops the Mapping', () => {
+  it('host: the Host exactly as Envoy matches :authority (any case, the port as sent); outranks the plain group; a wildcard drops the Mapping', () => {
     const t = table([
       custom(
         'iris',
         customConfig(
           m('name: plain\nprefix: /h/\nservice: plain'),
-          m('name: api\nprefix: /h/\nservice: api\nhost: API.example.com:8443'),
+          m('name: api\nprefix: /h/\nservice: api\nhost: API.example.com'),
+          m('name: port\nprefix: /h/\nservice: port\nhost: api.example.com:8443'),
           m('name: wild\nprefix: /w/\nservice: w\nhost: "*.example.com"'),
         ),
       ),
     ]);
-    for (const host of ['api.example.com', 'api.example.com:443', 'Api.Example.Com:8080']) expect(routed(t, rest('/h/', {}, host)).backend.id).toBe('ns/iris/api');
-    for (const host of ['other.example.com', 'xapi.example.com:443']) expect(routed(t, rest('/h/', {}, host)).backend.id).toBe('ns/iris/plain');
+    for (const host of ['api.example.com', 'Api.Example.Com']) expect(routed(t, rest('/h/', {}, host)).backend.id).toBe('ns/iris/api');
+    for (const host of ['api.example.com:8443', 'API.example.com:8443']) expect(routed(t, rest('/h/', {}, host)).backend.id).toBe('ns/iris/port');
+    for (const host of ['other.example.com', 'xapi.example.com:443', 'api.example.com:443']) expect(routed(t, rest('/h/', {}, host)).backend.id).toBe('ns/iris/plain');
     expect(refused(t, rest('/w/', {}, 'a.example.com')).status).toBe(404);
     expect(report(t, 'ns/iris').state).toBe('degraded');
   });
 
-  it('unknown keys warn once per key per SDep; apiVersion, kind and namespace do not', () => {
+  it('harmless keys warn once per key per SDep; a key not honoured drops its Mapping; apiVersion, kind and namespace raise nothing', () => {
     const t = table([
-      custom('iris', customConfig(m('name: a\nprefix: /a/\nservice: a\nhost_rewrite: x\nadd_request_headers: {x: y}'), m('name: b\nprefix: /b/\nservice: a\nhost_rewrite: x\nnamespace: ns'))),
+      custom(
+        'iris',
+        customConfig(
+          m('name: a\nprefix: /a/\nservice: a\ncluster_tag: x\ndocs: {ignored: true}'),
+          m('name: b\nprefix: /b/\nservice: a\ncluster_tag: y\nnamespace: ns'),
+          m('name: c\nprefix: /c/\nservice: a\nlabels: {ambassador: [{x: y}]}\nsome_future_key: 1'),
+        ),
+      ),
       custom('clean', m('name: c\nprefix: /c/\nservice: a\nnamespace: ns')),
     ]);
     const reasons = report(t, 'ns/iris').reasons;
     expect(report(t, 'ns/iris').state).toBe('degraded');
-    expect(reasons.filter((r) => r.includes('"host_rewrite"'))).toHaveLength(1);
-    expect(reasons.filter((r) => r.includes('"add_request_headers"'))).toHaveLength(1);
-    expect(reasons).toHaveLength(2);
+    expect(reasons.filter((r) => r.includes('"cluster_tag"'))).toHaveLength(1);
+    expect(reasons.filter((r) => r.includes('"docs"'))).toHaveLength(1);
+    expect(reasons.filter((r) => r.includes('Mapping "c" dropped') && r.includes('"labels"') && r.includes('"some_future_key"'))).toHaveLength(1);
+    expect(reasons).toHaveLength(3);
     expect(routed(t, rest('/a/')).backend.id).toBe('ns/iris/a');
+    expect(routed(t, rest('/c/')).backend.id).toBe('ns/clean/c');
     expect(report(t, 'ns/clean').state).toBe('accepted');
   });
 
@@ -1614,13 +1626,24 @@ describe('32. upstream TLS from ssl.certSecretName (docs/routing.md#upstream-tls
 
 describe('dot segments (docs/routing.md#path-checks) and Host (docs/routing.md#rest-prefixes-and-rewrite)', () => {
   const t = table([sdep('iris')]);
-  it.each(['/seldon/ns/iris/../x', '/seldon/ns/iris/./x', '/seldon/ns/iris/%2e%2e/x', '/seldon/ns/iris/%2E/x', '/seldon/ns/iris/.%2E/x', '/seldon/ns/iris/api/..', '/seldon/ns/../ns/iris/x'])(
-    '%s → 400 BAD_REQUEST',
-    (path) => {
-      const d = refused(t, rest(path));
-      expect([d.status, d.reason]).toEqual([400, 'BAD_REQUEST']);
-    },
-  );
+  it.each([
+    ['/seldon/ns/iris/./x', '/x'],
+    ['/seldon/ns/iris/%2E/x', '/x'],
+    ['/seldon/ns/iris/api/..', '/'],
+    ['/seldon/ns/../ns/iris/x', '/x'],
+    ['/seldon/ns/iris/a/%2e%2e/x?q=/../', '/x?q=/../'],
+    ['/seldon/ns/iris/a/.%2E/b/../x', '/x'],
+  ])('%s is resolved as Envoy normalises it (RFC 3986) and routed: the model gets %s', (path, upstream) => {
+    const d = routed(t, rest(path));
+    expect([d.backend.id, d.upstreamPath]).toEqual(['ns/iris/main', upstream]);
+  });
+  it.each(['/seldon/ns/iris/../x', '/seldon/ns/iris/%2e%2e/x', '/seldon/../iris/x'])('%s resolves outside the deployment: 404', (path) => {
+    expect([refused(t, rest(path)).status, refused(t, rest(path)).reason]).toEqual([404, 'NO_ROUTE']);
+  });
+  it.each(['/seldon/ns/iris/..%2fx', '/seldon/ns/iris/x%2f..%2fy', '/seldon/ns/iris/%5c..%5cx'])('%s: a dot segment only encoded separators delimit → 400 BAD_REQUEST', (path) => {
+    const d = refused(t, rest(path));
+    expect([d.status, d.reason]).toEqual([400, 'BAD_REQUEST']);
+  });
   it.each(['/seldon/ns/iris/a..b', '/seldon/ns/iris/.hidden', '/seldon/ns/iris/...', '/seldon/ns/iris/x?a=/../b', '/seldon/ns/iris/%2e%2ex'])('%s is not a dot segment', (path) => {
     expect(routed(t, rest(path)).backend.id).toBe('ns/iris/main');
   });

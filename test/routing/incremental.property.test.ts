@@ -13,6 +13,7 @@ import { randomPicker, seededRandom } from '../../routing/pick.js';
 import { buildTable, TableBuilder } from '../../routing/table.js';
 import { DEFAULT_COMPILE_OPTIONS, type Backend, type CompileOptions, type RouteGroup, type RouteRequest, type RouteTable } from '../../routing/types.js';
 import type { PredictorSpec, SeldonDeployment, ServiceStatus } from '../../routing/seldon-deployment.js';
+import { constraintText } from '../../routing/values.js';
 
 // ---------------------------------------------------------------------------------------------
 // Canonical snapshot of a table: everything observable except `generation`.
@@ -28,9 +29,11 @@ function groupView(g: RouteGroup) {
   return {
     key: g.key,
     kind: g.kind,
-    path: g.path.kind === 'prefix' ? `prefix:${g.path.prefix}` : `regex:${g.path.source}`,
+    path: g.path.kind === 'prefix' ? `prefix:${g.path.prefix}` : `${g.path.kind}:${g.path.source}`,
     host: g.host,
-    headers: g.headers.map((h) => (h.kind === 'exact' ? `${h.name}=${h.value}` : h.kind === 'presence' ? h.name : `${h.name}~${h.pattern}`)),
+    headers: g.headers.map((h) => constraintText(h)),
+    query: g.query,
+    rank: g.rank,
     grpcIdentity: g.grpcIdentity,
     namespace: g.namespace,
     members: g.members.map((m) => [m.backend.id, m.percent, gateView(m.backend), m.backend.steered]),
