@@ -86,6 +86,7 @@ function mappingSpec(m: MappingRoute, ns: string, name: string, opts: CompileOpt
     headers: m.headers,
     query: m.query,
     rank: m.rank,
+    mapping: true,
     grpcIdentity: null,
     backend,
     shadow: m.shadow,
