@@ -77,7 +77,7 @@ function mappingSpec(m: MappingRoute, ns: string, name: string, opts: CompileOpt
     null,
     m.policy,
   );
-  const svc = serviceOfHost(m.service.host, ns);
+  const svc = m.policy?.redirect ? null : serviceOfHost(m.service.host, ns);
   return {
     kind: m.grpc ? 'grpc' : 'rest',
     namespace: ns,

@@ -355,6 +355,8 @@ export function scopeViolation(m: MappingRoute, namespace: string, singleNamespa
     const text = m.path.kind === 'prefix' ? m.path.prefix : m.path.source;
     if (!text.startsWith(allowed)) return `${m.path.kind === 'prefix' ? 'prefix' : 'prefix_regex'} "${text}" is not under ${allowed}`;
   }
+  // A redirect's service is only the Location the client is sent to: the gateway never dials it.
+  if (m.policy?.redirect) return null;
   const svc = serviceOfHost(m.service.host, namespace);
   if (!svc) return `service "${m.service.host}" is not a Service of namespace "${namespace}"`;
   if (svc.namespace !== namespace) return `service "${m.service.host}" is in namespace "${svc.namespace}", not "${namespace}"`;
