@@ -82,7 +82,18 @@ describe("Emissary's KAT tests for Mapping matching", () => {
     const t = table(
       ['name: r1', 'hostname: "*"', `prefix: ${P}/hrm/`, 'service: foobar.com', 'host_redirect: true'],
       ['name: r2', 'hostname: "*"', `prefix: ${P}/hrm-2/`, 'case_sensitive: false', 'service: foobar.com', 'host_redirect: true'],
-      ['name: r5', 'hostname: "*"', `prefix: "${P}/hrm-5/assets/([a-f0-9]{12})/images"`, 'prefix_regex: true', 'service: foobar.com', 'host_redirect: true', 'regex_redirect:', '  pattern: "/assets/([a-f0-9]{12})/images"', '  substitution: "/images/\\\\1"', 'redirect_response_code: 308'],
+      [
+        'name: r5',
+        'hostname: "*"',
+        `prefix: "${P}/hrm-5/assets/([a-f0-9]{12})/images"`,
+        'prefix_regex: true',
+        'service: foobar.com',
+        'host_redirect: true',
+        'regex_redirect:',
+        '  pattern: "/assets/([a-f0-9]{12})/images"',
+        '  substitution: "/images/\\\\1"',
+        'redirect_response_code: 308',
+      ],
     );
     expect(t.deployments.get('kat/kat')?.reasons).toEqual([]);
     expect(query(t, `${P}/hrm/anything?itworked=true`)).toBe('r1');
