@@ -184,7 +184,8 @@ function parseMapping(m: Obj, index: number, namespace: string, regexes: RegexBu
       const c = parseCorsPolicy(m.cors, 'cors');
       if (!c.ok) return c.error;
       for (const w of c.value.warnings) warn(`${name}: ${w}`);
-      cors = c.value.policy;
+      // Envoy's CORS filter answers an allowed origin with the Origin itself, `*` in the list included.
+      cors = { ...c.value.policy, anyOrigin: false };
     }
   }
   const ms = (key: 'timeout_ms' | 'idle_timeout_ms'): number | null | string => {

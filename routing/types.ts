@@ -270,7 +270,9 @@ export interface Mirror {
  * equals `source`) and `iprefix` (`case_sensitive: false`: `source` lower-cased, compared to the path
  * lower-cased). `source` is the text as written; `ignoreCase` a regex or exact path of `case_sensitive: false`.
  */
-export type PathMatcher = { readonly kind: 'prefix'; readonly prefix: string } | { readonly kind: 'regex' | 'exact' | 'iprefix'; readonly source: string; readonly test: (path: string) => boolean; readonly ignoreCase?: boolean };
+export type PathMatcher =
+  | { readonly kind: 'prefix'; readonly prefix: string }
+  | { readonly kind: 'regex' | 'exact' | 'iprefix'; readonly source: string; readonly test: (path: string) => boolean; readonly ignoreCase?: boolean };
 
 /**
  * A Mapping's `query_parameters` / `regex_query_parameters`: the first value of the named parameter (as

@@ -32,11 +32,12 @@ const KEYS = [
   doc(['name: high', `prefix: ${P}/k/`, 'precedence: 10', 'regex_query_parameters:', '  tier: "gold|platinum"', 'service: high-svc']),
   doc(['name: present', `prefix: ${P}/k/`, 'query_parameters:', '  debug: true', 'service: present-svc']),
   doc(['name: verbs', `prefix: ${P}/k/`, 'method: "PUT|PATCH"', 'method_regex: true', 'service: verbs-svc']),
+  doc(['name: corsy', `prefix: ${P}/cors/`, 'cors:', '  origins: "*"', '  methods: [POST]', 'service: corsy-svc']),
   // A key the gateway does not honour: the Mapping is dropped, never routed without it.
   doc(['name: labelled', `prefix: ${P}/labelled/`, 'labels:', '  ambassador:', '  - request_label: [backend]', 'service: labelled-svc']),
 ].join('\n---\n');
 
-const SERVICES = ['meta', 'predict', 'v2', 'plain', 'glob', 'hostre', 'exact', 'nocase', 'low', 'high', 'present', 'verbs', 'labelled'];
+const SERVICES = ['meta', 'predict', 'v2', 'plain', 'glob', 'hostre', 'exact', 'nocase', 'low', 'high', 'present', 'verbs', 'corsy', 'labelled'];
 
 describe('hand-written Mappings: each key with its Emissary meaning', () => {
   const models: Record<string, RecordingUpstream> = {};
@@ -130,6 +131,16 @@ describe('hand-written Mappings: each key with its Emissary meaning', () => {
     expect(keys.state).toBe('degraded');
     expect(keys.reasons.join('\n')).toMatch(/Mapping "labelled" dropped: key "labels" \(rate limit labels need a RateLimitService/);
     expect(routes.deployments.find((d) => d.name === 'api')!.state).toBe('accepted');
+  });
+
+  it("a Mapping's cors answers an allowed origin with the Origin itself, as Envoy does, `*` included", async () => {
+    const r = await request(`${gw.url}${P}/cors/x`, { method: 'OPTIONS', headers: { origin: 'https://app.example', 'access-control-request-method': 'POST' } });
+    await r.body.text();
+    expect([r.statusCode, r.headers['access-control-allow-origin'], r.headers['access-control-allow-methods']]).toEqual([200, 'https://app.example', 'POST']);
+    expect(models['corsy']!.requests).toHaveLength(0);
+    const post = await request(`${gw.url}${P}/cors/x`, { method: 'POST', headers: { origin: 'https://other.example' }, body: '{}' });
+    await post.body.text();
+    expect([post.headers['x-upstream'], post.headers['access-control-allow-origin']]).toEqual(['corsy', 'https://other.example']);
   });
 
   it('dot segments are resolved before the match and in what the model receives', async () => {
