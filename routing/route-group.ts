@@ -123,6 +123,13 @@ export function comparePrecedence(a: RouteGroup, b: RouteGroup): number {
 
 const noSticky = (): null => null;
 
+/** A spec's match without its own `mapping` flag: a group is a Mapping's only when all its specs are. */
+function withoutMappingFlag(spec: RouteSpec): RouteMatch {
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars -- dropped on purpose
+  const { mapping, ...rest } = spec;
+  return rest;
+}
+
 const asCompiled = (s: RouteSpec): Backend => s.backend;
 
 /** `effective` gives each spec's backend as served (its gate settled against the Services' owners). */
@@ -156,7 +163,7 @@ export function buildGroup(key: string, specs: readonly RouteSpec[], effective: 
     members,
     mirrors,
     cumulative: cumulativeOf(percents),
-    precedence: precedenceOf({ ...first, headers, ...(mapping ? { mapping: true as const } : {}) }),
+    precedence: precedenceOf({ ...withoutMappingFlag(first), headers, ...(mapping ? { mapping: true as const } : {}) }),
     warnings: warning ? [warning] : [],
     steered: steeredMember !== undefined,
     sticky: steeredMember ? stickyOf(deploymentKeyOf(steeredMember.backend)) : null,
