@@ -33,15 +33,15 @@ import { parseArgs } from 'node:util';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import { atCleanup, hasTaskset, pinSelf, runMain, startAnnounced, type Announced } from './lib/children.js';
-import { GATEWAY_MAIN, metricsText, nodeVersion, startGateway } from './lib/gateway.js';
-import { freePort } from './lib/http.js';
-import { grpcProxyConf, nginxBinary, startNginx } from './lib/nginx.js';
-import { seldonClient, startBenchBackend, type SeldonClient, type SeldonMessage } from './lib/grpc.js';
-import { foreignPct, machineTicks, treeSeconds } from './lib/proc.js';
-import { QuietGate } from './lib/quiet.js';
-import { f0, f1, log, median, table } from './lib/report.js';
-import { formatRuntimeDelta, runtimeDelta, runtimeSnapshot, type RuntimeDelta } from './lib/runtime-stats.js';
+import { atCleanup, hasTaskset, pinSelf, runMain, startAnnounced, type Announced } from '../lib/children.js';
+import { GATEWAY_MAIN, metricsText, nodeVersion, startGateway } from '../lib/gateway.js';
+import { freePort } from '../lib/http.js';
+import { grpcProxyConf, nginxBinary, startNginx } from '../lib/nginx.js';
+import { seldonClient, startBenchBackend, type SeldonClient, type SeldonMessage } from '../lib/grpc.js';
+import { foreignPct, machineTicks, treeSeconds } from '../lib/proc.js';
+import { QuietGate } from '../lib/quiet.js';
+import { f0, f1, log, median, table } from '../lib/report.js';
+import { formatRuntimeDelta, runtimeDelta, runtimeSnapshot, type RuntimeDelta } from '../lib/runtime-stats.js';
 
 const ROLE = process.env['GRPC_BENCH_ROLE'];
 const SCRIPT = fileURLToPath(import.meta.url);
@@ -90,8 +90,8 @@ async function runBackend(): Promise<void> {
 }
 
 async function runGateway(): Promise<void> {
-  const { parseConfig } = await import('../gateway/config/parse.js');
-  const { startGateway: startInProcess } = await import('../gateway/process/serve.js');
+  const { parseConfig } = await import('../../gateway/config/parse.js');
+  const { startGateway: startInProcess } = await import('../../gateway/process/serve.js');
   const { pino } = await import('pino');
   const args = JSON.parse(process.env['GRPC_BENCH_GATEWAY_ARGS'] ?? '[]') as string[];
   const gw = await startInProcess(parseConfig('serve', args, {}), { logger: pino({ level: 'warn' }) });

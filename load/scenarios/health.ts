@@ -16,12 +16,12 @@ import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { runMain } from './lib/children.js';
-import { GATEWAY_MAIN } from './lib/gateway.js';
-import { treeSeconds } from './lib/proc.js';
-import { IRIS_PATH, gatewayTarget, haproxyTarget, nginxTarget, type Target } from './replica-proxies.js';
-import { f1, log, median, table } from './lib/report.js';
-import { openLoop, restReplicas, share, type Replicas, type Sent } from '../test/fixtures/loopback-replicas.js';
+import { runMain } from '../lib/children.js';
+import { GATEWAY_MAIN } from '../lib/gateway.js';
+import { treeSeconds } from '../lib/proc.js';
+import { IRIS_PATH, gatewayTarget, haproxyTarget, nginxTarget, type Target } from '../lib/replica-proxies.js';
+import { f1, log, median, table } from '../lib/report.js';
+import { openLoop, restReplicas, share, type Replicas, type Sent } from '../../test/fixtures/loopback-replicas.js';
 
 /** `rate` requests per second for `seconds`, open loop, to `port`. */
 const load = (port: number, rate: number, seconds: number): Promise<Sent[]> => openLoop(port, IRIS_PATH, rate, seconds, () => '{"data":{"ndarray":[[1]]}}');

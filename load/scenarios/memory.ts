@@ -13,12 +13,12 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ROOT, runMain, sleep, startServer, waitFor } from './lib/children.js';
-import { GATEWAY_MAIN, buildInfo } from './lib/gateway.js';
-import { freePort, httpStatus } from './lib/http.js';
-import { log } from './lib/report.js';
-import { vmRss } from './lib/soak-report.js';
-import { endpointSlice, seldonDeployment, startFakeKubeApi, writeKubeconfig, type FakeKubeApi } from '../test/fixtures/fake-kube-api.js';
+import { ROOT, runMain, sleep, startServer, waitFor } from '../lib/children.js';
+import { GATEWAY_MAIN, buildInfo } from '../lib/gateway.js';
+import { freePort, httpStatus } from '../lib/http.js';
+import { log } from '../lib/report.js';
+import { vmRss } from '../lib/soak-report.js';
+import { endpointSlice, seldonDeployment, startFakeKubeApi, writeKubeconfig, type FakeKubeApi } from '../../test/fixtures/fake-kube-api.js';
 
 type Source = 'manifests' | 'kubernetes';
 interface Reading {

@@ -32,17 +32,17 @@ import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { generateManifests, MEASURED, predictionPath } from './lib/bench-table.js';
-import { atCleanup, nodeScript, pinned, pinSelf, ROOT, runMain, runToEnd, startServer, waitFor, which, type Spawned } from './lib/children.js';
-import { ClosedLoop, type LoadResult } from './lib/closed-loop.js';
-import { counter, GATEWAY_MAIN, metricsText, nodeVersion, restUpstreams, startGateway, type Gateway } from './lib/gateway.js';
-import { freePort, postStatus } from './lib/http.js';
-import { measure, type Target } from './lib/measure.js';
-import { backendConf, nginxBinary, proxyConf, startNginx } from './lib/nginx.js';
-import { CLK_TCK } from './lib/proc.js';
-import { numberSetting } from './lib/options.js';
-import { QuietGate } from './lib/quiet.js';
-import { f0, f1, f2, log, median, ratio, table, verdict } from './lib/report.js';
+import { generateManifests, MEASURED, predictionPath } from '../lib/bench-table.js';
+import { atCleanup, nodeScript, pinned, pinSelf, ROOT, runMain, runToEnd, startServer, waitFor, which, type Spawned } from '../lib/children.js';
+import { ClosedLoop, type LoadResult } from '../lib/closed-loop.js';
+import { counter, GATEWAY_MAIN, metricsText, nodeVersion, restUpstreams, startGateway, type Gateway } from '../lib/gateway.js';
+import { freePort, postStatus } from '../lib/http.js';
+import { measure, type Target } from '../lib/measure.js';
+import { backendConf, nginxBinary, proxyConf, startNginx } from '../lib/nginx.js';
+import { CLK_TCK } from '../lib/proc.js';
+import { numberSetting } from '../lib/options.js';
+import { QuietGate } from '../lib/quiet.js';
+import { f0, f1, f2, log, median, ratio, table, verdict } from '../lib/report.js';
 
 const HELP = `Usage: npx vite-node load/tls-bench.ts [options]
 
@@ -95,7 +95,7 @@ const LOAD_CPU = Math.floor(numberSetting(argv['load-cpu'], 'BENCH_LOAD_CPU', 0)
 const SERVER_CPU = Math.floor(numberSetting(argv['server-cpu'], 'BENCH_SERVER_CPU', 1));
 const QUIET_PCT = 10;
 const QUIET = new QuietGate(numberSetting(undefined, 'BENCH_QUIET_BUDGET', 60) * 1000, QUIET_PCT);
-const LIB = join(dirname(fileURLToPath(import.meta.url)), 'lib');
+const LIB = join(dirname(fileURLToPath(import.meta.url)), '..', 'lib');
 const BODY = '{"data":{"names":["a","b","c","d"],"ndarray":[[5.1,3.5,1.4,0.2]]}}';
 const BACKEND_BODY = '{"data":{"names":["t:0","t:1"],"ndarray":[[0.1,0.9]]},"meta":{"requestPath":{"model":"bench:1"}}}';
 const SERVERNAME = 'bench.test';

@@ -31,11 +31,11 @@ import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ROOT, runMain, startAnnounced } from './lib/children.js';
-import { treeCounters, treeRuntimeSeconds } from './lib/proc.js';
-import { GATEWAY_ADMIN_PORT, IRIS_PATH, gatewayTarget, haproxyTarget, nginxTarget, type Target } from './replica-proxies.js';
-import { f1, f2, log, median, quantile, table } from './lib/report.js';
-import { LoopbackPods, POD_REQUEST_ID, REPLICA_IPS, openLoop, type Sent } from '../test/fixtures/loopback-replicas.js';
+import { ROOT, runMain, startAnnounced } from '../lib/children.js';
+import { treeCounters, treeRuntimeSeconds } from '../lib/proc.js';
+import { GATEWAY_ADMIN_PORT, IRIS_PATH, gatewayTarget, haproxyTarget, nginxTarget, type Target } from '../lib/replica-proxies.js';
+import { f1, f2, log, median, quantile, table } from '../lib/report.js';
+import { LoopbackPods, POD_REQUEST_ID, REPLICA_IPS, openLoop, type Sent } from '../../test/fixtures/loopback-replicas.js';
 
 const FAST_MS = 8;
 const TAIL_MS = 400;

@@ -33,12 +33,12 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { runMain } from './lib/children.js';
-import { GATEWAY_MAIN, startGateway } from './lib/gateway.js';
-import { treeSeconds } from './lib/proc.js';
-import { f1, log, median, table } from './lib/report.js';
-import { signingKey, startIdentityProvider } from '../test/fixtures/identity-provider.js';
-import { openLoop, openLoopH2 } from '../test/fixtures/loopback-replicas.js';
+import { runMain } from '../lib/children.js';
+import { GATEWAY_MAIN, startGateway } from '../lib/gateway.js';
+import { treeSeconds } from '../lib/proc.js';
+import { f1, log, median, table } from '../lib/report.js';
+import { signingKey, startIdentityProvider } from '../../test/fixtures/identity-provider.js';
+import { openLoop, openLoopH2 } from '../../test/fixtures/loopback-replicas.js';
 
 const CASES = ['plain', 'plain-token', 'cached', 'cached-forward', 'fresh-rs256', 'fresh-es256'] as const;
 type Case = (typeof CASES)[number];

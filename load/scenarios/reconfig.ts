@@ -19,8 +19,8 @@ import { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'undici';
-import { atCleanup, runMain, sleep } from './lib/children.js';
-import { metricsText, startGateway } from './lib/gateway.js';
+import { atCleanup, runMain, sleep } from '../lib/children.js';
+import { metricsText, startGateway } from '../lib/gateway.js';
 
 const SDEPS = Number(process.env.SDEPS ?? 10_000);
 const PREDICTORS = Number(process.env.PREDICTORS ?? 1000);
