@@ -2,7 +2,7 @@
  * The benchmark harness: one command, scenarios named by the question they answer.
  *
  *   npm run bench -- --list
- *   npm run bench -- <scenario> [--quick] [--vs <git ref>] [-- <the scenario's own options>]
+ *   npm run bench -- <scenario> [--quick] [--vs <git ref>] [the scenario's own options]
  *
  * It builds this checkout (`npm run build`), runs the scenario (load/scenarios/) and says whether the
  * machine was quiet meanwhile. `--vs <ref>` extracts that ref into a scratch directory (`git archive`),
@@ -131,7 +131,7 @@ const SCENARIOS: Record<string, Scenario> = {
 };
 
 function usage(code: number): never {
-  process.stdout.write(`usage: npm run bench -- <scenario> [--quick] [--vs <git ref>] [--no-build] [-- <scenario options>]\n       npm run bench -- --list\n`);
+  process.stdout.write(`usage: npm run bench -- <scenario> [--quick] [--vs <git ref>] [--no-build] [scenario options]\n       npm run bench -- --list\n`);
   process.exit(code);
 }
 
@@ -139,13 +139,14 @@ function parse(argv: string[]): { name?: string; quick: boolean; vs?: string; bu
   const out: { name?: string; quick: boolean; vs?: string; build: boolean; list: boolean; rest: string[] } = { quick: false, build: true, list: false, rest: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if (a === '--') out.rest.push(...argv.slice(i + 1)), (i = argv.length);
-    else if (a === '--list') out.list = true;
+    if (a === '--list') out.list = true;
     else if (a === '--quick') out.quick = true;
     else if (a === '--no-build') out.build = false;
     else if (a === '--vs') out.vs = argv[++i] ?? usage(2);
     else if (a === '--help' || a === '-h') usage(0);
     else if (!a.startsWith('-') && !out.name) out.name = a;
+    // The rest is the scenario's own (vite-node drops every `--` before this sees them).
+    else if (out.name) out.rest.push(a);
     else {
       process.stderr.write(`bench: unknown option ${a}\n`);
       usage(2);

@@ -28,6 +28,7 @@ import { haproxyBinary, startHaproxyProxy } from '../lib/haproxy.js';
 import { freePort, postStatus } from '../lib/http.js';
 import { measure, type Target } from '../lib/measure.js';
 import { nginxBinary, proxyConf, startNginx } from '../lib/nginx.js';
+import { descendants } from '../lib/proc.js';
 import { QuietGate } from '../lib/quiet.js';
 import { abVerdict, f0, f1, f2, log, median, ratio, table } from '../lib/report.js';
 import { vmRss } from '../lib/soak-report.js';
@@ -143,7 +144,7 @@ async function main(): Promise<void> {
         const row: Row = { rps: r.rps, us: t.proxyPid ? m.proxyUsPerReq : m.backendUsPerReq, p50us: r.p50us, p99us: r.p99us, errors: r.non2xx + r.socketErrors };
         runs.set(`${t.key}@${conns}`, [...(runs.get(`${t.key}@${conns}`) ?? []), row]);
         const s = servers.get(t.key);
-        if (s) rss.set(t.key, Math.max(rss.get(t.key) ?? 0, vmRss(s.pid)));
+        if (s) rss.set(t.key, Math.max(rss.get(t.key) ?? 0, [s.pid, ...descendants(s.pid)].reduce((n, pid) => n + vmRss(pid), 0)));
         if (AB) log(`round ${round + 1} ${t.key.padEnd(7)} @${conns}: ${f0(r.rps)} req/s, ${f1(row.us)} µs CPU/req`);
       }
     }
@@ -155,7 +156,7 @@ async function main(): Promise<void> {
     const floor = AB ? null : med('relay', conns, (r) => r.us);
     log(
       table(
-        [`@${conns} connections`, 'req/s', 'CPU µs/req', AB ? '' : 'x relay CPU', 'p50 ms', 'p99 ms', 'errors', 'RSS MB'].filter(Boolean),
+        [`@${conns} connections`, 'req/s', 'CPU µs/req', AB ? '' : 'x relay CPU', 'p50 ms', 'p99 ms', 'errors', 'RSS MB after'].filter(Boolean),
         targets.map((t) =>
           [
             t.label,
@@ -165,7 +166,7 @@ async function main(): Promise<void> {
             f2(med(t.key, conns, (r) => r.p50us) / 1000),
             f2(med(t.key, conns, (r) => r.p99us) / 1000),
             f0((runs.get(`${t.key}@${conns}`) ?? []).reduce((n, r) => n + r.errors, 0)),
-            rss.has(t.key) ? f0(rss.get(t.key)! / 1024) : '–',
+            rss.has(t.key) ? f0(rss.get(t.key)! / MIB) : '–',
           ].filter((c) => c !== ''),
         ),
       ),
