@@ -1,5 +1,6 @@
 /**
- * Small modules: no TypeScript file of the gateway, the routing core or the sources is over 500 lines. The files are read from the tree, so a new one is held to it the day it lands.
+ * Small modules: no TypeScript file of the gateway, the routing core or the sources is over 500
+ * lines. The files are read from the tree, so a new one is held to it the day it lands.
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
