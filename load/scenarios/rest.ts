@@ -56,7 +56,7 @@ const LIB = join(dirname(fileURLToPath(import.meta.url)), '..', 'lib');
 const SMALL_BODY = '{"data":{"names":["a","b","c","d"],"ndarray":[[5.1,3.5,1.4,0.2]]}}';
 const MIB = 1 << 20;
 /** A JSON request of 1 MiB: a tensor's floats as text. */
-const BODY = LARGE ? `{"data":{"ndarray":[${'0.123456,'.repeat((MIB - 40) / 9)}0]}}` : SMALL_BODY;
+const BODY = LARGE ? `{"data":{"ndarray":[${'0.123456,'.repeat((MIB - 40) / 9)}0]}}`.padEnd(MIB, ' ') : SMALL_BODY;
 
 interface Row {
   rps: number;
