@@ -265,9 +265,9 @@ async function main(): Promise<void> {
     });
     targets.push({ key: 'nginx TLS', label: 'nginx, TLS (1 worker)', url: `https://127.0.0.1:${port}${PATH}`, proxyPid: s.pid, tls: true });
   }
-  // The floor of a Node TLS proxy: a minimal undici proxy on node:https (load/lib/floor-proxy.ts), every mode.
+  // The floor of a Node TLS proxy: a minimal undici proxy on node:https (load/lib/tls-floor-proxy.ts), every mode.
   const floorPort = await freePort();
-  const floor = startServer('floor-tls', join(tmp, 'floor-tls.log'), SERVER_CPU, [SERVER_NODE, ...nodeScript(LIB, 'floor-proxy')], {
+  const floor = startServer('floor-tls', join(tmp, 'floor-tls.log'), SERVER_CPU, [SERVER_NODE, ...nodeScript(LIB, 'tls-floor-proxy')], {
     BENCH_PORT: String(floorPort),
     BENCH_UPSTREAM_PORT: String(backendPort),
     BENCH_TLS_CERT: pair.cert,
@@ -290,7 +290,7 @@ async function main(): Promise<void> {
   log(`certificate: ${KEY === 'rsa' ? 'RSA 2048' : 'ECDSA P-256'}; clients offer up to ${MAX_VERSION}; ${ROUNDS} interleaved rounds of ${DURATION_S}s runs, medians`);
   log(`keep-alive: wrk -t1 -c${CONNS}; connection per request: node:tls client, ${HS_CONNS} loops, Connection: close`);
   log(`load generators on core ${LOAD_CPU}; gateway / nginx and the ${nginx ? 'nginx' : 'node:http'} backend on core ${SERVER_CPU}; CPU = the server's process tree (utime+stime)`);
-  log("floor TLS: a minimal undici proxy on node:https (load/lib/floor-proxy.ts), nothing of the gateway's: the least a Node TLS proxy costs");
+  log("floor TLS: a minimal undici proxy on node:https (load/lib/tls-floor-proxy.ts), nothing of the gateway's: the least a Node TLS proxy costs");
   log("bare node:https (connection per request only): https.createServer with the same certificate, answering itself (no proxying): Node's TLS stack alone");
   if (!nginx) log('note: nginx is not installed: no nginx rows, no handshake ratio');
   log('');
