@@ -49,7 +49,6 @@ const SCENARIOS: Record<string, Scenario> = {
   grpc: {
     question: "What does a unary gRPC call cost beside the backend alone and nginx's grpc_pass?",
     script: 'grpc',
-    args: ['--compiled'],
     quick: ['--duration', '3', '--warmup', '1', '--rounds', '1'],
     vs: (main) => ['--gateway-b-main', main],
   },
@@ -200,7 +199,9 @@ async function main(): Promise<void> {
   const cpu = cpus()[0]?.model.trim() ?? '?';
   const log = (line: string): void => void process.stdout.write(line + '\n');
   log(`# ${o.name}: ${s.question}`);
-  log(`${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${cpus().length} × ${cpu}, node ${process.version}, commit ${commitOf()}${o.vs ? ` against ${o.vs}` : ''}${o.quick ? ', --quick' : ''}`);
+  log(
+    `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${cpus().length} × ${cpu}, node ${process.version}, commit ${commitOf()}${o.vs ? ` against ${o.vs}` : ''}${o.quick ? ', --quick' : ''}`,
+  );
   const watch = new MachineWatch();
   const child = spawn(process.execPath, [join(ROOT, 'node_modules', 'vite-node', 'vite-node.mjs'), join(ROOT, 'load', 'scenarios', `${s.script}.ts`), ...args], {
     cwd: ROOT,

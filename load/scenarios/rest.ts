@@ -126,7 +126,9 @@ async function main(): Promise<void> {
     add(key, label, g.port, g.server);
   }
 
-  log(`load: ${wrk ? 'wrk -t1' : 'autocannon'} on core ${LOAD_CPU}, closed loop, ${SECONDS} s per run at ${CONNS.join(', ')} connections, ${ROUNDS} interleaved rounds; proxies and backend on core ${SERVER_CPU}`);
+  log(
+    `load: ${wrk ? 'wrk -t1' : 'autocannon'} on core ${LOAD_CPU}, closed loop, ${SECONDS} s per run at ${CONNS.join(', ')} connections, ${ROUNDS} interleaved rounds; proxies and backend on core ${SERVER_CPU}`,
+  );
   log(`request ${f0(BODY.length)} bytes, answer ${LARGE ? f0(MIB) : '99'} bytes; gateway table ${count} SeldonDeployments, access logs off`);
   for (const [key, , main] of gateways) log(`${key}: ${buildInfo(main)}`);
   for (const n of notes) log(`note: ${n}`);
@@ -139,12 +141,25 @@ async function main(): Promise<void> {
     for (const conns of CONNS) {
       const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
       for (const t of order) {
-        const m = await measure(t, backend.pid, quiet, () => loop.run(t.url, conns, SECONDS), (r: LoadResult) => r.completed);
+        const m = await measure(
+          t,
+          backend.pid,
+          quiet,
+          () => loop.run(t.url, conns, SECONDS),
+          (r: LoadResult) => r.completed,
+        );
         const r = m.result;
         const row: Row = { rps: r.rps, us: t.proxyPid ? m.proxyUsPerReq : m.backendUsPerReq, p50us: r.p50us, p99us: r.p99us, errors: r.non2xx + r.socketErrors };
         runs.set(`${t.key}@${conns}`, [...(runs.get(`${t.key}@${conns}`) ?? []), row]);
         const s = servers.get(t.key);
-        if (s) rss.set(t.key, Math.max(rss.get(t.key) ?? 0, [s.pid, ...descendants(s.pid)].reduce((n, pid) => n + vmRss(pid), 0)));
+        if (s)
+          rss.set(
+            t.key,
+            Math.max(
+              rss.get(t.key) ?? 0,
+              [s.pid, ...descendants(s.pid)].reduce((n, pid) => n + vmRss(pid), 0),
+            ),
+          );
         if (AB) log(`round ${round + 1} ${t.key.padEnd(7)} @${conns}: ${f0(r.rps)} req/s, ${f1(row.us)} µs CPU/req`);
       }
     }
@@ -162,7 +177,16 @@ async function main(): Promise<void> {
             t.label,
             f0(med(t.key, conns, (r) => r.rps)),
             f1(med(t.key, conns, (r) => r.us)),
-            ...(AB ? [] : [t.key === 'direct' ? '–' : ratio(med(t.key, conns, (r) => r.us), floor)]),
+            ...(AB
+              ? []
+              : [
+                  t.key === 'direct'
+                    ? '–'
+                    : ratio(
+                        med(t.key, conns, (r) => r.us),
+                        floor,
+                      ),
+                ]),
             f2(med(t.key, conns, (r) => r.p50us) / 1000),
             f2(med(t.key, conns, (r) => r.p99us) / 1000),
             f0((runs.get(`${t.key}@${conns}`) ?? []).reduce((n, r) => n + r.errors, 0)),
