@@ -1,5 +1,5 @@
 /**
- * Open-loop load of several streams at once, for load/flow-bench.ts: each stream sends requests on
+ * Open-loop load of several streams at once, for the flow scenario: each stream sends requests on
  * a fixed schedule (request i of a stream is due at t0 + i/rate) whatever the server's pace, with
  * its own path and headers (priority class, tenant), and each latency is counted from the
  * request's scheduled time, so a stall is charged to every request it delayed. Rates here are

@@ -1,6 +1,6 @@
 /**
  * Four model replicas on 127.0.0.2–127.0.0.5 at one port (test/fixtures/loopback-replicas.ts),
- * behind each proxy the replica benchmarks compare (load/health-bench.ts, load/hedge-bench.ts),
+ * behind each proxy the replica benchmarks compare (load/scenarios/health.ts, load/scenarios/hedging.ts),
  * one at a time, each as an operator would run it in front of a predictor's pods:
  *
  *   gateway  the CLI (2 workers unless told), endpoints from EndpointSlices served by the

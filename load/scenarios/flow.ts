@@ -26,7 +26,7 @@
  *   flood       deployment A flooded at 3x capacity, B (its own model) at half its capacity: B's
  *               p99 against B alone: flow, haproxy
  *
- *   npm run build && npx vite-node load/flow-bench.ts [--scenario overload,priorities] [--duration 60] [--unloaded 10]
+ *   npm run bench -- flow [--scenario overload,priorities] [--duration 60] [--unloaded 10]
  *
  * Flags or environment: --duration / BENCH_FLOW_DURATION_S (seconds per loaded run, default 60),
  * --unloaded / BENCH_FLOW_UNLOADED_S (seconds of each unloaded reference run, default 10),
@@ -149,7 +149,7 @@ function row(name: string, r: StreamResult, seconds: number, capacity = CAPACITY
  * the requests sent during the run (the first 200/s column) also counts the queue drained after
  * the last one, which adds a deeper queue's length (haproxy's 1 s against flow control's 0.8 s).
  */
-/** A refusal answered within this is at once (the bound on a refusal's p99); later ones waited first. */
+/** A refusal answered within this is at once (the bound on a refusal's p99); later ones waited first. */
 const AT_ONCE_MS = 20;
 const steadyFrom = (seconds: number): number => Math.min(5, Math.floor(seconds / 4));
 const HEAD = [
@@ -179,7 +179,7 @@ async function flowLimit(admin: number, deployment: string): Promise<number | un
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { duration: { type: 'string' }, unloaded: { type: 'string' }, scenario: { type: 'string' }, help: { type: 'boolean' } } });
   if (values.help) {
-    log('npx vite-node load/flow-bench.ts [--scenario overload,priorities,tenants,adaptive,flood] [--duration 60] [--unloaded 10]');
+    log('npm run bench -- flow [--scenario overload,priorities,tenants,adaptive,flood] [--duration 60] [--unloaded 10]');
     return;
   }
   const seconds = numberSetting(values.duration, 'BENCH_FLOW_DURATION_S', 60);

@@ -1,12 +1,12 @@
 /**
  * Endpoint health beside haproxy and nginx, in one run: four model replicas on 127.0.0.2–127.0.0.5
- * at one port, one of them sick, hanging or slow, behind each proxy in turn (load/replica-proxies.ts:
+ * at one port, one of them sick, hanging or slow, behind each proxy in turn (load/lib/replica-proxies.ts:
  * the gateway's route timeout 1 s, `seldon.io/rest-timeout`), open-loop load; what the clients got
  * and where the requests went.
  *
  * Cases: all healthy (the latency baseline), one replica answering 500 at once (150/s for 20 s),
  * one that accepts and never answers (100/s for 10 s), one 10x slower (200 ms against 20 ms, 100/s
- * for 10 s). `npx vite-node load/health-bench.ts [--seconds-scale 0.5]`.
+ * for 10 s). `npm run bench -- health [--seconds-scale 0.5]`.
  *
  * `--cpu-ab <other dist/gateway/main.js>`: instead, the gateway's CPU per request with all four
  * healthy (the endpoint-health bookkeeping on every attempt), this build against another, 1,000

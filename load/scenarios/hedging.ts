@@ -2,14 +2,14 @@
  * Hedged requests beside haproxy and nginx (neither hedges) and the gateway without the
  * annotation, in one run: four model replicas on 127.0.0.2–127.0.0.5 answering in 8 ms, each
  * arrival with a 2% chance (seeded by request and replica) of 400 ms, behind each proxy in turn
- * (load/replica-proxies.ts), open-loop REST load; each proxy's p50, p99 and p99.9 and the
+ * (load/lib/replica-proxies.ts), open-loop REST load; each proxy's p50, p99 and p99.9 and the
  * arrivals at the models per request.
  *
  *   gateway hedged  `seldon.io/gateway-hedge: after: p95` (the other settings their defaults)
  *   gateway         the same build without the annotation
- *   haproxy, nginx  as load/replica-proxies.ts configures them
+ *   haproxy, nginx  as load/lib/replica-proxies.ts configures them
  *
- * `npx vite-node load/hedge-bench.ts [--rate 150] [--seconds 30] [--seed 1]`. The environment's
+ * `npm run bench -- hedging [--rate 150] [--seconds 30] [--seed 1]`. The environment's
  * HEDGE_BENCH_POLICY replaces the annotation's value, HEDGE_BENCH_WORKERS the hedged gateway's workers
  * (2), and HEDGE_BENCH_SHOW_SLOW=1 lists each request that still met the tail with its arrivals.
  *
@@ -167,7 +167,7 @@ async function cpuAb(dir: string, pods: ChildPods, other: string, rate: number, 
   const pairs: [string, Side, Side, number][] = [
     ['no annotation, new / before', plain, ['before, no annotation', (d, port) => gatewayTarget(d, pods.restPort, { main: other, port })], 1.01],
     ['hedged / no annotation, new', hedged, plain, 1.03],
-    // Meaningful when the other build hedges too (the build before a change to hedging).
+    // Meaningful when the other build hedges too (another build's hedging).
     ['hedged, new / other', hedged, ['other, hedged', (d, port) => gatewayTarget(d, pods.restPort, { main: other, annotations: HEDGED, port })], 1.01],
   ];
   const rows: string[][] = [];

@@ -25,7 +25,7 @@
  * /proc counts CPU in ticks of 10 ms: a window of 3,000 requests (1,500/s for 2 s) moves by 3.3 µs per tick, so
  * a question of a few percent needs windows of 10,000 requests or more (`--seconds 8`).
  *
- *   npm run build && npx vite-node load/jwt-bench.ts [--cases plain,plain-token,cached] [--rate 500] [--seconds 8] [--rounds 3] [--h2] [--main <dist/gateway/main.js of another build>]
+ *   npm run bench -- jwt [--cases plain,plain-token,cached] [--rate 500] [--seconds 8] [--rounds 3] [--h2] [--main <dist/gateway/main.js of another build>]
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import http from 'node:http';

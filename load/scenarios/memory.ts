@@ -6,7 +6,7 @@
  * build has the admin port's `/memory`, its heap after forced collections. Several rounds, the
  * builds interleaved; the table gives each process's median.
  *
- *   npm run build && npx vite-node load/idle-memory.ts -- [--main dist/gateway/main.js,/tmp/old/dist/gateway/main.js]
+ *   npm run bench -- memory [--main dist/gateway/main.js,/tmp/old/dist/gateway/main.js]
  *     [--source manifests|kubernetes|both] [--workers 2] [--settle 30] [--rounds 3]
  */
 import { mkdtempSync, readFileSync } from 'node:fs';

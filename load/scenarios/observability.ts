@@ -16,11 +16,11 @@
  * 200), on the load core. Per target and round: wrk at --conns connections for --duration
  * seconds; the CPU time (utime+stime, /proc) the gateway spent per request; requests/s and
  * latency. The table shows medians and the best (least disturbed) run, each against plain's, and
- * the issue's targets, judged on the best runs (off: nothing measurable; 1%: under 3% more CPU
+ * the targets, judged on the best runs (off: nothing measurable; 1%: under 3% more CPU
  * per request; access log on: under 10%). load/README.md ("Observability benchmark") says how to
  * read it.
  *
- *   npm run build && npx vite-node load/observe-bench.ts [--rounds 2] [--duration 4] [--conns 64]
+ *   npm run bench -- observability [--rounds 2] [--duration 4] [--conns 64]
  *
  * Everything listens on and talks to 127.0.0.1 only; every run is bounded in time; every child
  * is stopped on exit, error, Ctrl-C or SIGTERM.
@@ -55,24 +55,8 @@ const { values: argv } = parseArgs({
     'server-cpu': { type: 'string' },
     build: { type: 'boolean' },
     keep: { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
   },
 });
-if (argv.help) {
-  process.stdout.write(`Usage: npm run bench -- observability -- [options]
-
-  --rounds N        interleaved rounds; medians are reported (BENCH_ROUNDS, default 2)
-  --duration S      seconds per run (BENCH_DURATION, default 4)
-  --conns N         wrk connections (BENCH_CONNS, default 64)
-  --deployments N   SeldonDeployments in the table (BENCH_DEPLOYMENTS, default 1000)
-  --load-cpu C      core of wrk and this runner (and the OTLP sink) (BENCH_LOAD_CPU, default 0)
-  --server-cpu C    core of the gateways and the backend (BENCH_SERVER_CPU, default 1)
-  --build           run 'npm run build' first
-  --keep            keep the temporary directory (logs, access logs, manifests)
-`);
-  process.exit(0);
-}
-
 const ROUNDS = Math.max(1, Math.floor(numberSetting(argv.rounds, 'BENCH_ROUNDS', 2)));
 const DURATION_S = Math.max(1, numberSetting(argv.duration, 'BENCH_DURATION', 4));
 const CONNS = Math.max(1, Math.floor(numberSetting(argv.conns, 'BENCH_CONNS', 64)));

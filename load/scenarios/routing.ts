@@ -5,8 +5,8 @@
  * deployment causes: create and edit of one SeldonDeployment with 10,000 predictors (PREDICTORS),
  * on top of the table of SDEPS deployments, each an upsert plus the table snapshot.
  *
- *   npx vite-node load/compile-bench.ts            (or: node dist/load/compile-bench.js)
- *   SDEPS=20000 PREDICTORS=5000 npx vite-node load/compile-bench.ts
+ *   npm run bench -- routing
+ *   SDEPS=20000 PREDICTORS=5000 npm run bench -- routing
  */
 import { headerGetter, match } from '../../routing/match.js';
 import { randomPicker, seededRandom } from '../../routing/pick.js';

@@ -5,7 +5,7 @@
  *   gateway   the CLI (`serve --kubernetes --workers 2`, V8's defaults unless `--old-space MB` caps the old
  *             space), on the Kubernetes API stand-in (test/fixtures/fake-kube-api.ts). Heap headroom cannot
  *             pass for growth here: the heap is read after forced collections, beside V8's heap total. A cap
- *             of 96 MB (the issue's soak) costs a worker a third of its time in GC at this load (about 50 MB
+ *             of 96 MB costs a worker a third of its time in GC at this load (about 50 MB
  *             live): twice the gateway's CPU
  *   pods      real REST and gRPC servers on 127.0.0.x sharing two ports, as pods share a Service's
  *             target ports (test/fixtures/loopback-replicas.ts LoopbackPods), listed by EndpointSlices
@@ -35,7 +35,7 @@
  * and never spins. The runner's own event-loop stalls are reported: its stand-in and pods stalling make
  * the gateway's requests time out and its table lag, and are not the gateway's doing.
  *
- *   npm run build && npx vite-node load/soak.ts -- --minutes 10 [--report-every 30] [--out soak.json]
+ *   npm run bench -- soak --minutes 10 [--report-every 30] [--out soak.json]
  *     [--series-grace 60s] [--old-space 0] [--workers 2] [--main dist/gateway/main.js] [--pin]
  *     [--node-args='--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=/tmp/snaps'] (node flags of every gateway process)
  */

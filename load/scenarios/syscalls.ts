@@ -8,7 +8,7 @@
  * (load/lib/strace.ts). Counts do not depend on other people's load; times under a tracer mean
  * nothing and are not shown.
  *
- *   npm run build && npx vite-node load/scenarios/syscalls.ts [--requests 20000] [--conns 1,16,64] [--targets relay,nginx,gateway]
+ *   npm run bench -- syscalls [--requests 20000] [--conns 1,16,64] [--targets relay,nginx,gateway]
  *                                                         [--gateway-b-main /base/dist/gateway/main.js]
  */
 import { mkdtempSync, rmSync } from 'node:fs';

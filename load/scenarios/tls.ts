@@ -18,7 +18,7 @@
  * Targets: the gateway's TLS keep-alive CPU/request at most 1.3x its cleartext one; its full
  * handshakes per second per core at least 0.67x nginx's.
  *
- *   npm run build && npx vite-node load/tls-bench.ts [--rounds 2] [--duration 3] [--key rsa]
+ *   npm run bench -- tls [--rounds 2] [--duration 3] [--key rsa]
  *
  * Both servers: TLS 1.2 minimum (they negotiate 1.3 with these clients), their default ciphers,
  * session tickets on (nginx: `ssl_session_tickets on`, no session cache; the gateway: one ticket
@@ -44,25 +44,6 @@ import { numberSetting } from '../lib/options.js';
 import { QuietGate } from '../lib/quiet.js';
 import { f0, f1, f2, log, median, ratio, table, verdict } from '../lib/report.js';
 
-const HELP = `Usage: npx vite-node load/tls-bench.ts [options]
-
-  --rounds N       interleaved rounds; medians are reported (BENCH_ROUNDS, default 2)
-  --duration S     seconds per run (BENCH_DURATION, default 3)
-  --conns N        keep-alive connections of wrk (BENCH_CONNS, default 64)
-  --hs-conns N     concurrent connection-per-request loops of the TLS client (BENCH_HS_CONNS, default 16)
-  --key ec|rsa     the certificate's key: ECDSA P-256 (default) or RSA 2048 (BENCH_KEY)
-  --tls12          clients offer TLS 1.2 at most (default: 1.3)
-  --node BIN       the node binary of the gateway and of the bare node:https server, e.g.
-                   /opt/node24/bin/node (BENCH_NODE, default: this one)
-  --load-cpu C     core of the load generators (BENCH_LOAD_CPU, default 0)
-  --server-cpu C   core of the gateway / nginx under test and of the backend (BENCH_SERVER_CPU, default 1)
-  --build          run 'npm run build' first
-  --keep           keep the temporary directory (certificates, configs, logs)
-
-Environment: BENCH_GATEWAY_NODE_ARGS: node flags of the gateway, e.g.
-"--cpu-prof --cpu-prof-dir=/tmp/p" (a profile of it under every mode; see load/lib/cpuprofile.ts).
-`;
-
 const { values: argv } = parseArgs({
   options: {
     rounds: { type: 'string' },
@@ -76,14 +57,9 @@ const { values: argv } = parseArgs({
     'server-cpu': { type: 'string' },
     build: { type: 'boolean' },
     keep: { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
   },
   allowPositionals: false,
 });
-if (argv.help) {
-  process.stdout.write(HELP);
-  process.exit(0);
-}
 const ROUNDS = Math.max(1, Math.floor(numberSetting(argv.rounds, 'BENCH_ROUNDS', 2)));
 const DURATION_S = Math.max(1, numberSetting(argv.duration, 'BENCH_DURATION', 3));
 const CONNS = Math.max(1, Math.floor(numberSetting(argv.conns, 'BENCH_CONNS', 64)));
