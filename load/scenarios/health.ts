@@ -17,6 +17,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runMain } from '../lib/children.js';
+import { haproxyBinary } from '../lib/haproxy.js';
+import { nginxBinary } from '../lib/nginx.js';
 import { GATEWAY_MAIN } from '../lib/gateway.js';
 import { treeSeconds } from '../lib/proc.js';
 import { IRIS_PATH, gatewayTarget, haproxyTarget, nginxTarget, type Target } from '../lib/replica-proxies.js';
@@ -77,7 +79,8 @@ runMain('health-bench', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'sgw-health-bench-'));
   if (values['cpu-ab'] !== undefined) return cpuAb(dir, values['cpu-ab'], Number(values.rounds));
   const rows: string[][] = [];
-  for (const make of [gateway, haproxy, nginx]) {
+  // haproxy and nginx where installed.
+  for (const make of [gateway, ...(haproxyBinary() ? [haproxy] : []), ...(nginxBinary() ? [nginx] : [])]) {
     const r = await restReplicas(['ok', 'ok', 'ok', 'ok']);
     mkdirSync(join(dir, make.name), { recursive: true });
     const t = await make(join(dir, make.name), r);

@@ -32,6 +32,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ROOT, runMain, startAnnounced } from '../lib/children.js';
+import { haproxyBinary } from '../lib/haproxy.js';
+import { nginxBinary } from '../lib/nginx.js';
 import { treeCounters, treeRuntimeSeconds } from '../lib/proc.js';
 import { GATEWAY_ADMIN_PORT, IRIS_PATH, gatewayTarget, haproxyTarget, nginxTarget, type Target } from '../lib/replica-proxies.js';
 import { f1, f2, log, median, quantile, table } from '../lib/report.js';
@@ -70,8 +72,8 @@ async function tails(dir: string, pods: LoopbackPods, rate: number, seconds: num
   const targets: [string, Make][] = [
     ['gateway hedged', (d) => gatewayTarget(d, port, { name: 'gateway hedged', annotations: HEDGED, workers: Number(process.env.HEDGE_BENCH_WORKERS ?? 2) })],
     ['gateway', (d) => gatewayTarget(d, port)],
-    ['haproxy', (d) => haproxyTarget(d, port)],
-    ['nginx', (d) => nginxTarget(d, port)],
+    ...(haproxyBinary() ? [['haproxy', (d: string) => haproxyTarget(d, port)] as [string, Make]] : []),
+    ...(nginxBinary() ? [['nginx', (d: string) => nginxTarget(d, port)] as [string, Make]] : []),
   ];
   const rows: string[][] = [];
   for (const [name, make] of targets) {
