@@ -272,7 +272,7 @@ async function main(): Promise<void> {
     for (const [name, origin] of [
       ['gateway (flow)', gw],
       ['haproxy', hp],
-    ].filter((t) => t[1] !== '')) {
+    ].filter((t): t is [string, string] => t[1] !== '')) {
       const results = await run(origin, classes('flow'));
       rows.push(row(`${name}: all`, combined('all', results), seconds));
       for (const r of results) rows.push(row(`${name}: ${r.label}`, r, seconds));
@@ -294,7 +294,7 @@ async function main(): Promise<void> {
     for (const [name, origin] of [
       ['gateway (flow, tenant: header:x-tenant)', gw],
       ['haproxy', hp],
-    ].filter((t) => t[1] !== '')) {
+    ].filter((t): t is [string, string] => t[1] !== '')) {
       const results = await run(origin, [
         { label: 'A', path: path('tenants'), rate: 3 * CAPACITY, headers: { 'x-tenant': 'A' } },
         { label: 'B', path: path('tenants'), rate: CAPACITY / 4, headers: { 'x-tenant': 'B' } },
@@ -352,7 +352,7 @@ async function main(): Promise<void> {
     for (const [name, origin] of [
       ['gateway (flow on both)', gw],
       ['haproxy', hp],
-    ].filter((t) => t[1] !== '')) {
+    ].filter((t): t is [string, string] => t[1] !== '')) {
       const results = await run(origin, [
         { label: 'A (flood)', path: path('flood-a'), rate: 3 * CAPACITY },
         { label: 'B', path: path('flood-b'), rate: CAPACITY / 2 },
