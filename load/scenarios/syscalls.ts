@@ -110,7 +110,7 @@ async function main(): Promise<void> {
 
   const request = Buffer.from(`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${BODY.length}\r\n\r\n${BODY}`);
   log(
-    `# syscall-bench ${new Date().toISOString()}  node ${process.version}; ${total} requests per cell (POST ${BODY.length}-byte JSON, answer ${BACKEND_BODY.length} bytes), nginx return-200 backend`,
+    `# syscall-bench ${new Date().toISOString()}  node ${process.version}; ${total} requests per cell (POST ${BODY.length}-byte JSON, answer ${BACKEND_BODY.length} bytes), ${nginx ? 'nginx return-200' : 'node:http'} backend`,
   );
   log(`targets pinned to core 1 with the backend; client and strace on core 0; gateway: ${GATEWAY_MAIN}${values['gateway-b-main'] ? `, gateway B: ${values['gateway-b-main']}` : ''}`);
   const rows: string[][] = [];
