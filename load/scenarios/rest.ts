@@ -50,6 +50,8 @@ const AB = argv['vs-main'];
 const ROUNDS = Number(argv.rounds ?? (AB ? (argv.quick ? 6 : 10) : argv.quick ? 2 : 5));
 const SECONDS = Number(argv.seconds ?? (argv.quick ? 3 : 5));
 const CONNS = (argv.conns ?? (LARGE ? '16' : argv.quick || AB ? '64' : '16,64,256')).split(',').map(Number);
+/** Node flags of the gateways, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` for a profile under the load. */
+const NODE_ARGS = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
 const LOAD_CPU = 0;
 const SERVER_CPU = 1;
 const LIB = join(dirname(fileURLToPath(import.meta.url)), '..', 'lib');
@@ -121,7 +123,7 @@ async function main(): Promise<void> {
   const gateways: [string, string, string][] = [['gateway', AB ? `gateway, this checkout` : 'gateway, 1 worker', GATEWAY_MAIN]];
   if (AB) gateways.push(['vs', `gateway, ${argv['vs-label']}`, AB]);
   for (const [key, label, main] of gateways) {
-    const g = await startGateway(key, { log: join(tmp, `${key}.log`), cpu: SERVER_CPU, manifests, upstreams, backendPort, nodeArgs: [], main, args: ['--access-log', 'off'] });
+    const g = await startGateway(key, { log: join(tmp, `${key}.log`), cpu: SERVER_CPU, manifests, upstreams, backendPort, nodeArgs: NODE_ARGS, main, args: ['--access-log', 'off'] });
     if (!(await answers(g.port)())) throw new Error(`${key} does not answer ${path}:\n${g.server.output().slice(-2000)}`);
     add(key, label, g.port, g.server);
   }
