@@ -24,75 +24,26 @@ interface Scenario {
   readonly args?: readonly string[];
   /** What --quick adds: a run of a minute or two that still gives the table. */
   readonly quick: readonly string[];
-  readonly env?: Record<string, string>;
   readonly quickEnv?: Record<string, string>;
   /** The scenario's options that compare this build with the one at `main`; absent: no A/B. */
   readonly vs?: (main: string, label: string) => string[];
 }
 
 const both = (main: string): string[] => ['--main', `${GATEWAY_MAIN},${main}`];
+const labelled = (main: string, label: string): string[] => ['--vs-main', main, '--vs-label', label];
+const gatewayB = (main: string): string[] => ['--gateway-b-main', main];
+const cpuAb = (main: string): string[] => ['--cpu-ab', main];
 const SCENARIOS: Record<string, Scenario> = {
-  floor: {
-    question: 'What does a small REST request cost beside the raw relay, nginx, haproxy and Caddy?',
-    script: 'rest',
-    args: ['--shape', 'floor'],
-    quick: ['--quick'],
-    vs: (main, label) => ['--vs-main', main, '--vs-label', label],
-  },
-  large: {
-    question: 'What do 1 MiB requests and 1 MiB answers cost beside the same peers?',
-    script: 'rest',
-    args: ['--shape', 'large'],
-    quick: ['--quick'],
-    vs: (main, label) => ['--vs-main', main, '--vs-label', label],
-  },
-  grpc: {
-    question: "What does a unary gRPC call cost beside the backend alone and nginx's grpc_pass?",
-    script: 'grpc',
-    quick: ['--duration', '3', '--warmup', '1', '--rounds', '1'],
-    vs: (main) => ['--gateway-b-main', main],
-  },
-  alloc: {
-    question: 'How many bytes does one REST request and one gRPC call allocate on the worker?',
-    script: 'alloc',
-    args: ['--relay'],
-    quick: ['--seconds', '3', '--rounds', '1'],
-    vs: both,
-  },
-  syscalls: {
-    question: 'How many syscalls does one request make, beside the relay and nginx?',
-    script: 'syscalls',
-    quick: ['--requests', '5000', '--conns', '16'],
-    vs: (main) => ['--gateway-b-main', main],
-  },
-  memory: {
-    question: 'How much memory does each process of an idle gateway hold?',
-    script: 'memory',
-    quick: ['--rounds', '1', '--settle', '10', '--source', 'manifests'],
-    vs: both,
-  },
-  tls: {
-    question: 'What does TLS termination cost, beside nginx terminating the same certificate?',
-    script: 'tls',
-    quick: ['--rounds', '1', '--duration', '2'],
-  },
-  flow: {
-    question: 'What do clients get from an overloaded model with flow control, without it, and behind haproxy?',
-    script: 'flow',
-    quick: ['--duration', '15', '--unloaded', '3'],
-  },
-  health: {
-    question: 'What do clients get when one replica fails, hangs or slows, beside haproxy and nginx?',
-    script: 'health',
-    quick: ['--seconds-scale', '0.25', '--rounds', '1'],
-    vs: (main) => ['--cpu-ab', main],
-  },
-  hedging: {
-    question: "What do hedged requests do to a replica's slow tail, beside haproxy and nginx?",
-    script: 'hedging',
-    quick: ['--seconds', '8'],
-    vs: (main) => ['--cpu-ab', main],
-  },
+  floor: { question: 'What does a small REST request cost beside the raw relay, nginx, haproxy and Caddy?', script: 'rest', args: ['--shape', 'floor'], quick: ['--quick'], vs: labelled },
+  large: { question: 'What do 1 MiB requests and 1 MiB answers cost beside the same peers?', script: 'rest', args: ['--shape', 'large'], quick: ['--quick'], vs: labelled },
+  grpc: { question: "What does a unary gRPC call cost beside the backend alone and nginx's grpc_pass?", script: 'grpc', quick: ['--duration', '3', '--warmup', '1', '--rounds', '1'], vs: gatewayB },
+  alloc: { question: 'How many bytes does one REST request and one gRPC call allocate on the worker?', script: 'alloc', args: ['--relay'], quick: ['--seconds', '3', '--rounds', '1'], vs: both },
+  syscalls: { question: 'How many syscalls does one request make, beside the relay and nginx?', script: 'syscalls', quick: ['--requests', '5000', '--conns', '16'], vs: gatewayB },
+  memory: { question: 'How much memory does each process of an idle gateway hold?', script: 'memory', quick: ['--rounds', '1', '--settle', '10', '--source', 'manifests'], vs: both },
+  tls: { question: 'What does TLS termination cost, beside nginx terminating the same certificate?', script: 'tls', quick: ['--rounds', '1', '--duration', '2'] },
+  flow: { question: 'What do clients get from an overloaded model with flow control, without it, and behind haproxy?', script: 'flow', quick: ['--duration', '15', '--unloaded', '3'] },
+  health: { question: 'What do clients get when one replica fails, hangs or slows, beside haproxy and nginx?', script: 'health', quick: ['--seconds-scale', '0.25', '--rounds', '1'], vs: cpuAb },
+  hedging: { question: "What do hedged requests do to a replica's slow tail, beside haproxy and nginx?", script: 'hedging', quick: ['--seconds', '8'], vs: cpuAb },
   logging: {
     question: 'What does payload and decision logging cost per request?',
     script: 'logging',
@@ -100,33 +51,11 @@ const SCENARIOS: Record<string, Scenario> = {
     quick: ['--rounds', '2', '--warmup', '5', '--seconds', '4'],
     vs: (main) => ['--before', main, '--cases', 'aa,before,decisions-build'],
   },
-  jwt: {
-    question: 'What does a JWT check cost per request, cached and not?',
-    script: 'jwt',
-    quick: ['--rounds', '1', '--seconds', '4'],
-  },
-  observability: {
-    question: 'What do tracing and the access log cost per request?',
-    script: 'observability',
-    quick: ['--rounds', '1', '--duration', '2'],
-  },
-  routing: {
-    question: 'How fast does the routing core compile, update and match at 10,000 deployments?',
-    script: 'routing',
-    quick: [],
-    quickEnv: { PREDICTORS: '1000' },
-  },
-  reconfig: {
-    question: 'How long does a worker stop routing while a large deployment is edited?',
-    script: 'reconfig',
-    quick: [],
-    quickEnv: { BASE_S: '2', EDIT_S: '3' },
-  },
-  soak: {
-    question: 'Does a gateway hold steady, in memory and in failed requests, while everything behind it churns?',
-    script: 'soak',
-    quick: ['--minutes', '1'],
-  },
+  jwt: { question: 'What does a JWT check cost per request, cached and not?', script: 'jwt', quick: ['--rounds', '1', '--seconds', '4'] },
+  observability: { question: 'What do tracing and the access log cost per request?', script: 'observability', quick: ['--rounds', '1', '--duration', '2'] },
+  routing: { question: 'How fast does the routing core compile, update and match at 10,000 deployments?', script: 'routing', quick: [], quickEnv: { PREDICTORS: '1000' } },
+  reconfig: { question: 'How long does a worker stop routing while a large deployment is edited?', script: 'reconfig', quick: [], quickEnv: { BASE_S: '2', EDIT_S: '3' } },
+  soak: { question: 'Does a gateway hold steady, in memory and in failed requests, while everything behind it churns?', script: 'soak', quick: ['--minutes', '1'] },
 };
 
 function usage(code: number): never {
@@ -207,7 +136,7 @@ async function main(): Promise<void> {
     cwd: ROOT,
     stdio: 'inherit',
     // --quick does not wait for a quiet machine: it says afterwards whether it had one.
-    env: { ...process.env, ...s.env, ...(o.quick ? { BENCH_QUIET_BUDGET: '0', ...s.quickEnv } : {}) },
+    env: { ...process.env, ...(o.quick ? { BENCH_QUIET_BUDGET: '0', ...s.quickEnv } : {}) },
   });
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => child.kill(sig));
   const code = await new Promise<number>((resolve) => child.once('exit', (c, sig) => resolve(c ?? (sig ? 130 : 1))));
