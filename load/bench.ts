@@ -98,6 +98,8 @@ function buildRef(ref: string): string {
   process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
   process.stderr.write(`bench: building ${ref} (${commit}) in ${dir}\n`);
   execSync(`git -C '${ROOT}' archive --format=tar '${commit}' | tar -x -C '${dir}'`, { stdio: ['ignore', 'ignore', 'inherit'] });
+  // A ref that tracked a node_modules link of its own gets this checkout's instead.
+  rmSync(join(dir, 'node_modules'), { recursive: true, force: true });
   symlinkSync(realpathSync(join(ROOT, 'node_modules')), join(dir, 'node_modules'));
   execFileSync('npm', ['run', 'build', '--silent'], { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'] });
   return join(dir, 'dist', 'gateway', 'main.js');
