@@ -20,7 +20,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { generateManifests, MEASURED, predictionPath } from '../lib/bench-table.js';
-import { atCleanup, nodeScript, pinSelf, runMain, startServer, waitFor, which, type Spawned } from '../lib/children.js';
+import { atCleanup, killTree, nodeScript, pinSelf, runMain, startServer, waitFor, which, type Spawned } from '../lib/children.js';
 import { ClosedLoop, type LoadResult } from '../lib/closed-loop.js';
 import { caddyBinary, startCaddyProxy } from '../lib/caddy.js';
 import { buildInfo, GATEWAY_MAIN, restUpstreams, startGateway } from '../lib/gateway.js';
@@ -89,8 +89,12 @@ async function main(): Promise<void> {
   const targets: Target[] = [];
   const servers = new Map<string, Spawned>();
   const url = (port: number): string => `http://127.0.0.1:${port}${path}`;
+  /** Adds a target, or replaces the one of the same key (a restarted gateway). */
   const add = (key: string, label: string, port: number, s: Spawned | null): void => {
-    targets.push({ key, label, url: url(port), proxyPid: s?.pid ?? null });
+    const t = { key, label, url: url(port), proxyPid: s?.pid ?? null };
+    const i = targets.findIndex((x) => x.key === key);
+    if (i < 0) targets.push(t);
+    else targets[i] = t;
     if (s) servers.set(key, s);
   };
   if (!AB) {
@@ -122,11 +126,19 @@ async function main(): Promise<void> {
   const { upstreams } = restUpstreams(manifests);
   const gateways: [string, string, string][] = [['gateway', AB ? `gateway, this checkout` : 'gateway, 1 worker', GATEWAY_MAIN]];
   if (AB) gateways.push(['vs', `gateway, ${argv['vs-label']}`, AB]);
-  for (const [key, label, main] of gateways) {
-    const g = await startGateway(key, { log: join(tmp, `${key}.log`), cpu: SERVER_CPU, manifests, upstreams, backendPort, nodeArgs: NODE_ARGS, main, args: ['--access-log', 'off'] });
-    if (!(await answers(g.port)())) throw new Error(`${key} does not answer ${path}:\n${g.server.output().slice(-2000)}`);
-    add(key, label, g.port, g.server);
-  }
+  const startGateways = async (): Promise<void> => {
+    for (const [key, label, main] of gateways) {
+      const old = servers.get(key);
+      if (old) {
+        killTree(old.child, 'SIGTERM');
+        await old.exited;
+      }
+      const g = await startGateway(key, { log: join(tmp, `${key}.log`), cpu: SERVER_CPU, manifests, upstreams, backendPort, nodeArgs: NODE_ARGS, main, args: ['--access-log', 'off'] });
+      if (!(await answers(g.port)())) throw new Error(`${key} does not answer ${path}:\n${g.server.output().slice(-2000)}`);
+      add(key, label, g.port, g.server);
+    }
+  };
+  await startGateways();
 
   log(
     `load: ${wrk ? 'wrk -t1' : 'autocannon'} on core ${LOAD_CPU}, closed loop, ${SECONDS} s per run at ${CONNS.join(', ')} connections, ${ROUNDS} interleaved rounds; proxies and backend on core ${SERVER_CPU}`,
@@ -140,6 +152,12 @@ async function main(): Promise<void> {
   const runs = new Map<string, Row[]>();
   const rss = new Map<string, number>();
   for (let round = 0; round < ROUNDS; round++) {
+    // An A/B gets a fresh pair of gateways every two rounds: a process keeps a bias of its own (its
+    // heap layout, its JIT's choices) that would otherwise pass for a difference between the builds.
+    if (AB && round > 0 && round % 2 === 0) {
+      await startGateways();
+      for (const t of targets) await loop.run(t.url, Math.max(...CONNS), Math.min(2, SECONDS));
+    }
     for (const conns of CONNS) {
       const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
       for (const t of order) {
