@@ -24,8 +24,7 @@
  * process CPU at this rate moves ±10–15% between rounds; side by side, both see the same machine.
  * `--hedged-only` measures the second pair alone. `--cpu-ab`'s replicas run in a process of their
  * own (lib/pods-child.ts), as model servers do: beside the load generator they answered late often
- * enough for a `p95` route to hedge 1-1.5% of requests. load/hedge-profile.ts reads the
- * mechanism's own cost from the worker's profile.
+ * enough for a `p95` route to hedge 1-1.5% of requests.
  */
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,6 +1,6 @@
 /**
  * Syscalls per request (the budget: 2 reads, 2 writes, no epoll_ctl), by target, in one run: the raw relay (each client
- * connection piped to its own upstream one), nginx as a keep-alive proxy, and the gateway (the REST bench's
+ * connection piped to its own upstream one), nginx as a keep-alive proxy, and the gateway (the floor scenario's
  * 1,000-deployment table, its 90/10 canary with a header rule; access log off, and on as
  * `gateway-log`), optionally a second gateway build (`--gateway-b-main`). Every target proxies to
  * one nginx `return 200` backend; a fixed number of requests is sent at each connection count
