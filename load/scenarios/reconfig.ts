@@ -6,9 +6,9 @@
  * for EDIT_S seconds while the big deployment is edited every EDIT_MS. Prints latency
  * percentiles and the worst request of each phase. Not a test: run it by hand.
  *
- *   npm run build && npx vite-node load/reconfig-stall.ts
- *   SDEPS=0 PREDICTORS=1000 npx vite-node load/reconfig-stall.ts      # one big deployment alone
- *   SDEPS=10000 PREDICTORS=2 npx vite-node load/reconfig-stall.ts     # edit one of 10k small ones
+ *   npm run bench -- reconfig
+ *   SDEPS=0 PREDICTORS=1000 npm run bench -- reconfig      # one big deployment alone
+ *   SDEPS=10000 PREDICTORS=2 npm run bench -- reconfig     # edit one of 10k small ones
  *
  * Bounded: BASE_S + EDIT_S seconds of traffic (default 3 + 6), to 127.0.0.1 only.
  */
@@ -19,8 +19,8 @@ import { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'undici';
-import { atCleanup, runMain, sleep } from './lib/children.js';
-import { metricsText, startGateway } from './lib/gateway.js';
+import { atCleanup, runMain, sleep } from '../lib/children.js';
+import { metricsText, startGateway } from '../lib/gateway.js';
 
 const SDEPS = Number(process.env.SDEPS ?? 10_000);
 const PREDICTORS = Number(process.env.PREDICTORS ?? 1000);

@@ -16,35 +16,34 @@
  * 200), on the load core. Per target and round: wrk at --conns connections for --duration
  * seconds; the CPU time (utime+stime, /proc) the gateway spent per request; requests/s and
  * latency. The table shows medians and the best (least disturbed) run, each against plain's, and
- * the issue's targets, judged on the best runs (off: nothing measurable; 1%: under 3% more CPU
+ * the targets, judged on the best runs (off: nothing measurable; 1%: under 3% more CPU
  * per request; access log on: under 10%). load/README.md ("Observability benchmark") says how to
  * read it.
  *
- *   npm run build && npx vite-node load/observe-bench.ts [--rounds 2] [--duration 4] [--conns 64]
+ *   npm run bench -- observability [--rounds 2] [--duration 4] [--conns 64]
  *
  * Everything listens on and talks to 127.0.0.1 only; every run is bounded in time; every child
  * is stopped on exit, error, Ctrl-C or SIGTERM.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { generateManifests, MEASURED, predictionPath } from './lib/bench-table.js';
-import { atCleanup, killTree, nodeScript, pinSelf, ROOT, runMain, sleep, startServer, waitFor, which, type Spawned } from './lib/children.js';
-import { summarise, type CpuProfile } from './lib/cpuprofile.js';
-import { ClosedLoop, type LoadResult } from './lib/closed-loop.js';
-import { buildInfo, GATEWAY_MAIN, metricsText, restUpstreams, startGateway, type Gateway } from './lib/gateway.js';
-import { freePort, postStatus } from './lib/http.js';
-import { measure, type Accounted, type Target } from './lib/measure.js';
-import { backendConf, nginxBinary, startNginx } from './lib/nginx.js';
-import { CLK_TCK } from './lib/proc.js';
-import { numberSetting } from './lib/options.js';
-import { QuietGate } from './lib/quiet.js';
-import { f0, f1, log, median, ms, table, verdict } from './lib/report.js';
+import { generateManifests, MEASURED, predictionPath } from '../lib/bench-table.js';
+import { atCleanup, nodeScript, pinSelf, ROOT, runMain, startServer, waitFor, which, type Spawned } from '../lib/children.js';
+import { ClosedLoop, type LoadResult } from '../lib/closed-loop.js';
+import { buildInfo, GATEWAY_MAIN, metricsText, restUpstreams, startGateway, type Gateway } from '../lib/gateway.js';
+import { freePort, postStatus } from '../lib/http.js';
+import { measure, type Accounted, type Target } from '../lib/measure.js';
+import { backendConf, nginxBinary, startNginx } from '../lib/nginx.js';
+import { CLK_TCK } from '../lib/proc.js';
+import { numberSetting } from '../lib/options.js';
+import { QuietGate } from '../lib/quiet.js';
+import { f0, f1, log, median, ms, table, verdict } from '../lib/report.js';
 
 const { values: argv } = parseArgs({
   options: {
@@ -56,39 +55,17 @@ const { values: argv } = parseArgs({
     'server-cpu': { type: 'string' },
     build: { type: 'boolean' },
     keep: { type: 'boolean' },
-    profile: { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
   },
 });
-if (argv.help) {
-  process.stdout.write(`Usage: npx vite-node load/observe-bench.ts [options]
-
-  --rounds N        interleaved rounds; medians are reported (BENCH_ROUNDS, default 2)
-  --duration S      seconds per run (BENCH_DURATION, default 4)
-  --conns N         wrk connections (BENCH_CONNS, default 64)
-  --deployments N   SeldonDeployments in the table (BENCH_DEPLOYMENTS, default 1000)
-  --load-cpu C      core of wrk and this runner (and the OTLP sink) (BENCH_LOAD_CPU, default 0)
-  --server-cpu C    core of the gateways and the backend (BENCH_SERVER_CPU, default 1)
-  --profile S       then profile (node --cpu-prof) one more gateway, access log on and 1% traced,
-                    under S seconds of load, and print the main thread's self time in the access
-                    log and tracing code: a share that other load on the machine does not move
-                    (BENCH_PROFILE, default off)
-  --build           run 'npm run build' first
-  --keep            keep the temporary directory (logs, access logs, manifests)
-`);
-  process.exit(0);
-}
-
 const ROUNDS = Math.max(1, Math.floor(numberSetting(argv.rounds, 'BENCH_ROUNDS', 2)));
 const DURATION_S = Math.max(1, numberSetting(argv.duration, 'BENCH_DURATION', 4));
 const CONNS = Math.max(1, Math.floor(numberSetting(argv.conns, 'BENCH_CONNS', 64)));
 const DEPLOYMENTS = Math.max(3, Math.floor(numberSetting(argv.deployments, 'BENCH_DEPLOYMENTS', 1000)));
 const LOAD_CPU = Math.floor(numberSetting(argv['load-cpu'], 'BENCH_LOAD_CPU', 0));
 const SERVER_CPU = Math.floor(numberSetting(argv['server-cpu'], 'BENCH_SERVER_CPU', 1));
-const PROFILE_S = numberSetting(argv.profile, 'BENCH_PROFILE', 0);
 const WARMUP_S = 2;
 const QUIET = new QuietGate(numberSetting(undefined, 'BENCH_QUIET_BUDGET', 60) * 1000, 10);
-const LIB = join(dirname(fileURLToPath(import.meta.url)), 'lib');
+const LIB = join(dirname(fileURLToPath(import.meta.url)), '..', 'lib');
 const BODY = '{"data":{"names":["a","b","c","d"],"ndarray":[[5.1,3.5,1.4,0.2]]}}';
 const BACKEND_BODY = '{"data":{"names":["t:0","t:1"],"ndarray":[[0.1,0.9]]},"meta":{"requestPath":{"model":"bench:1"}}}';
 
@@ -265,59 +242,6 @@ async function main(): Promise<void> {
     log(`  ${k.padEnd(5)} ${parts.join(', ')}, stdout ${f0(size / 1024)} KiB`);
   }
   log(`  OTLP sink: ${sink.stats.exports} exports, ${f0(sink.stats.bytes / 1024)} KiB of protobuf`);
-
-  if (PROFILE_S > 0) {
-    // Stop the measured gateways first: the profiled one gets the server core with the backend only.
-    for (const g of gateways.values()) killTree(g.server.child, 'SIGTERM');
-    await Promise.all([...gateways.values()].map((g) => Promise.race([g.server.exited, sleep(10_000)])));
-    await profileObservation(tmp, sink.url, manifests, upstreams, backendPort, loop, probePath);
-  }
-}
-
-/** Self time of the observation code (and the OpenTelemetry packages) in a gateway logging and tracing 1%, per request. */
-async function profileObservation(tmp: string, sinkUrl: string, manifests: string, upstreams: string[], backendPort: number, loop: ClosedLoop, probePath: string): Promise<void> {
-  const dir = join(tmp, 'prof');
-  mkdirSync(dir, { recursive: true });
-  const g = await startGateway('gateway-prof', {
-    log: join(tmp, 'gateway-prof.log'),
-    cpu: SERVER_CPU,
-    manifests,
-    upstreams,
-    backendPort,
-    // Sampled every 250 µs (V8's default is 1 ms): enough samples to resolve a few µs per request.
-    nodeArgs: ['--cpu-prof', '--cpu-prof-interval', '250', `--cpu-prof-dir=${dir}`],
-    args: ['--access-log', 'on', '--otlp-endpoint', sinkUrl, '--trace-sample', '0.01'],
-  });
-  const url = `http://127.0.0.1:${g.port}${probePath}`;
-  await loop.run(url, CONNS, WARMUP_S);
-  await QUIET.wait();
-  const r = await loop.run(url, CONNS, PROFILE_S);
-  const loadEnd = performance.now();
-  killTree(g.server.child, 'SIGTERM');
-  if ((await Promise.race([g.server.exited, sleep(15_000).then(() => 'timeout' as const)])) === 'timeout') killTree(g.server.child, 'SIGKILL');
-  const tailUs = (performance.now() - loadEnd) * 1000;
-  const window = { fromEndUs: tailUs + r.seconds * 1e6, toEndUs: tailUs };
-  const busiest = readdirSync(dir)
-    .filter((f) => f.endsWith('.cpuprofile'))
-    .map((f) => summarise(JSON.parse(readFileSync(join(dir, f), 'utf8')) as CpuProfile, window))
-    .sort((a, b) => b.busyMs - a.busyMs)[0];
-  log('');
-  log(`## Profile: access log on (json) and 1% traced, ${PROFILE_S}s of wrk at ${CONNS} connections, node --cpu-prof (${f0(r.rps)} req/s, ${r.completed} requests)`);
-  if (!busiest) {
-    log('no .cpuprofile written');
-    return;
-  }
-  const OBSERVE = /gateway\/observe\/(access-log|tracing|observed-rest|observed-grpc)\.js/;
-  const perReq = (ms: number): string => `${((ms * 1000) / Math.max(1, r.completed)).toFixed(2)} µs/req`;
-  const share = (ms: number): string => `${((100 * ms) / Math.max(1e-9, busiest.busyMs)).toFixed(1)}%`;
-  const mine = busiest.functions.filter((f) => OBSERVE.test(f.key));
-  const otel = busiest.functions.filter((f) => f.origin.startsWith('@opentelemetry/'));
-  const sum = (fs: readonly { ms: number }[]): number => fs.reduce((a, f) => a + f.ms, 0);
-  log(
-    `main thread: ${perReq(busiest.busyMs)} busy in all; self time in the observation code ${perReq(sum(mine))} (${share(sum(mine))}), in @opentelemetry/* ${perReq(sum(otel))} (${share(sum(otel))})`,
-  );
-  log("(self time only: what those functions call in node or V8 built-ins, their garbage and the access log's writes are counted elsewhere)");
-  for (const f of [...mine, ...otel].sort((a, b) => b.ms - a.ms).slice(0, 12)) log(`  ${share(f.ms).padStart(6)} ${perReq(f.ms).padStart(14)}  ${f.key}`);
 }
 
 runMain('observe-bench', main);

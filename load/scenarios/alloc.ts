@@ -13,11 +13,9 @@
  * fixed rate (open loop), gRPC with a few call loops (closed). Rounds interleave the builds; the
  * table shows medians and each build's ratio to the first. `--relay` adds the floor of a Node proxy,
  * the raw TCP relay (load/lib/relay-proxy.ts: each client connection piped to its own upstream
- * one, bytes unparsed), measured the same way: what Node's sockets allocate per request or call;
- * with it `--h2-relay` adds a minimal node:http2 proxy (load/lib/h2-relay-proxy.ts): what node:http2
- * itself allocates per gRPC call (its REST row is the relay's again).
+ * one, bytes unparsed), measured the same way: what Node's sockets allocate per request or call.
  *
- *   npm run build && npx vite-node load/alloc-bench.ts [--main /old/dist/gateway/main.js,dist/gateway/main.js] [--relay [--h2-relay]] [--rate 1000] [--seconds 5] [--rounds 3]
+ *   npm run bench -- alloc [--vs REF] [--quick]   (options: [--main a.js,b.js] [--relay] [--rate 1000] [--seconds 5] [--rounds 3])
  */
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -27,13 +25,13 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
-import { nodeScript, runMain, startServer, waitFor } from './lib/children.js';
-import { freePort } from './lib/http.js';
-import { GATEWAY_MAIN, startGateway } from './lib/gateway.js';
-import { seldonClient, startBenchBackend, type SeldonClient } from './lib/grpc.js';
-import { treeSeconds } from './lib/proc.js';
-import { f0, f1, log, median, table } from './lib/report.js';
-import { openLoop } from '../test/fixtures/loopback-replicas.js';
+import { nodeScript, runMain, startServer, waitFor } from '../lib/children.js';
+import { freePort } from '../lib/http.js';
+import { GATEWAY_MAIN, startGateway } from '../lib/gateway.js';
+import { seldonClient, startBenchBackend, type SeldonClient } from '../lib/grpc.js';
+import { treeSeconds } from '../lib/proc.js';
+import { f0, f1, log, median, table } from '../lib/report.js';
+import { openLoop } from '../../test/fixtures/loopback-replicas.js';
 
 const REST_UPSTREAM = 'bench-default.load:8000';
 const GRPC_UPSTREAM = 'bench-default.load:5001';
@@ -41,7 +39,7 @@ const PATH = '/seldon/load/bench/api/v1.0/predictions';
 const BODY = '{"data":{"names":["a","b","c","d"],"ndarray":[[5.1,3.5,1.4,0.2]]}}';
 const GRPC_LOOPS = 8;
 
-const LIB = join(dirname(fileURLToPath(import.meta.url)), 'lib');
+const LIB = join(dirname(fileURLToPath(import.meta.url)), '..', 'lib');
 
 /** The bytes allocated on the heap of the processes other than `primary`, summed over the collections in `text`. */
 export function allocatedBytes(text: string, primary: number): number {
@@ -116,7 +114,6 @@ async function main(): Promise<void> {
     options: {
       main: { type: 'string', default: GATEWAY_MAIN },
       relay: { type: 'boolean', default: false },
-      'h2-relay': { type: 'boolean', default: false },
       rate: { type: 'string', default: '1000' },
       seconds: { type: 'string', default: '5' },
       rounds: { type: 'string', default: '3' },
@@ -151,10 +148,10 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   const measures = (): { rest: Measure; grpc: Measure } => ({ rest: { bytes: [], cpuUs: [], gcUs: [], failed: [] }, grpc: { bytes: [], cpuUs: [], gcUs: [], failed: [] } });
   if (values.relay) {
-    const relay = async (name: string, upstream: number, script = 'relay-proxy'): Promise<Subject & { stop: () => Promise<void> }> => {
+    const relay = async (name: string, upstream: number): Promise<Subject & { stop: () => Promise<void> }> => {
       const port = await freePort();
       const logFile = join(dir, `${name}.log`);
-      const s = startServer(name, logFile, undefined, [process.execPath, '--trace-gc-nvp', '--max-semi-space-size=1', ...nodeScript(LIB, script)], {
+      const s = startServer(name, logFile, undefined, [process.execPath, '--trace-gc-nvp', '--max-semi-space-size=1', ...nodeScript(LIB, 'relay-proxy')], {
         BENCH_PORT: String(port),
         BENCH_UPSTREAM_PORT: String(upstream),
       });
@@ -171,18 +168,6 @@ async function main(): Promise<void> {
       ...measures(),
       stop: async () => (await r.stop(), await g.stop()),
     });
-    if (values['h2-relay']) {
-      // node:http2's own part of a gRPC call: a server stream and a client stream, nothing else (load/lib/h2-relay-proxy.ts).
-      const h = await relay('h2-relay', grpcModel.port, 'h2-relay-proxy');
-      rows.push({
-        main: 'h2 relay (node:http2 frames relayed: load/lib/h2-relay-proxy.ts)',
-        restSubject: r,
-        grpcSubject: h,
-        clients: [0, 1].map(() => seldonClient(`127.0.0.1:${h.port}`)),
-        ...measures(),
-        stop: () => h.stop(),
-      });
-    }
   }
   for (const [i, main] of mains.entries()) {
     const logFile = join(dir, `gateway-${i}.log`);

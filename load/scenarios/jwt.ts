@@ -25,7 +25,7 @@
  * /proc counts CPU in ticks of 10 ms: a window of 3,000 requests (1,500/s for 2 s) moves by 3.3 µs per tick, so
  * a question of a few percent needs windows of 10,000 requests or more (`--seconds 8`).
  *
- *   npm run build && npx vite-node load/jwt-bench.ts [--cases plain,plain-token,cached] [--rate 500] [--seconds 8] [--rounds 3] [--h2] [--main <dist/gateway/main.js of another build>]
+ *   npm run bench -- jwt [--cases plain,plain-token,cached] [--rate 500] [--seconds 8] [--rounds 3] [--h2] [--main <dist/gateway/main.js of another build>]
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -33,12 +33,12 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { runMain } from './lib/children.js';
-import { GATEWAY_MAIN, startGateway } from './lib/gateway.js';
-import { treeSeconds } from './lib/proc.js';
-import { f1, log, median, table } from './lib/report.js';
-import { signingKey, startIdentityProvider } from '../test/fixtures/identity-provider.js';
-import { openLoop, openLoopH2 } from '../test/fixtures/loopback-replicas.js';
+import { runMain } from '../lib/children.js';
+import { GATEWAY_MAIN, startGateway } from '../lib/gateway.js';
+import { treeSeconds } from '../lib/proc.js';
+import { f1, log, median, table } from '../lib/report.js';
+import { signingKey, startIdentityProvider } from '../../test/fixtures/identity-provider.js';
+import { openLoop, openLoopH2 } from '../../test/fixtures/loopback-replicas.js';
 
 const CASES = ['plain', 'plain-token', 'cached', 'cached-forward', 'fresh-rs256', 'fresh-es256'] as const;
 type Case = (typeof CASES)[number];

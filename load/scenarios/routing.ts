@@ -5,15 +5,15 @@
  * deployment causes: create and edit of one SeldonDeployment with 10,000 predictors (PREDICTORS),
  * on top of the table of SDEPS deployments, each an upsert plus the table snapshot.
  *
- *   npx vite-node load/compile-bench.ts            (or: node dist/load/compile-bench.js)
- *   SDEPS=20000 PREDICTORS=5000 npx vite-node load/compile-bench.ts
+ *   npm run bench -- routing
+ *   SDEPS=20000 PREDICTORS=5000 npm run bench -- routing
  */
-import { headerGetter, match } from '../routing/match.js';
-import { randomPicker, seededRandom } from '../routing/pick.js';
-import { MAX_PREDICTORS } from '../routing/compile.js';
-import { TableBuilder } from '../routing/table.js';
-import { DEFAULT_COMPILE_OPTIONS, type RouteRequest } from '../routing/types.js';
-import type { SeldonDeployment } from '../routing/seldon-deployment.js';
+import { headerGetter, match } from '../../routing/match.js';
+import { randomPicker, seededRandom } from '../../routing/pick.js';
+import { MAX_PREDICTORS } from '../../routing/compile.js';
+import { TableBuilder } from '../../routing/table.js';
+import { DEFAULT_COMPILE_OPTIONS, type RouteRequest } from '../../routing/types.js';
+import type { SeldonDeployment } from '../../routing/seldon-deployment.js';
 
 const N = Number(process.env.SDEPS ?? 10_000);
 const P = Number(process.env.PREDICTORS ?? 10_000);

@@ -1,12 +1,12 @@
 /**
  * Endpoint health beside haproxy and nginx, in one run: four model replicas on 127.0.0.2–127.0.0.5
- * at one port, one of them sick, hanging or slow, behind each proxy in turn (load/replica-proxies.ts:
+ * at one port, one of them sick, hanging or slow, behind each proxy in turn (load/lib/replica-proxies.ts:
  * the gateway's route timeout 1 s, `seldon.io/rest-timeout`), open-loop load; what the clients got
  * and where the requests went.
  *
  * Cases: all healthy (the latency baseline), one replica answering 500 at once (150/s for 20 s),
  * one that accepts and never answers (100/s for 10 s), one 10x slower (200 ms against 20 ms, 100/s
- * for 10 s). `npx vite-node load/health-bench.ts [--seconds-scale 0.5]`.
+ * for 10 s). `npm run bench -- health [--seconds-scale 0.5]`.
  *
  * `--cpu-ab <other dist/gateway/main.js>`: instead, the gateway's CPU per request with all four
  * healthy (the endpoint-health bookkeeping on every attempt), this build against another, 1,000
@@ -16,12 +16,14 @@ import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { runMain } from './lib/children.js';
-import { GATEWAY_MAIN } from './lib/gateway.js';
-import { treeSeconds } from './lib/proc.js';
-import { IRIS_PATH, gatewayTarget, haproxyTarget, nginxTarget, type Target } from './replica-proxies.js';
-import { f1, log, median, table } from './lib/report.js';
-import { openLoop, restReplicas, share, type Replicas, type Sent } from '../test/fixtures/loopback-replicas.js';
+import { runMain } from '../lib/children.js';
+import { haproxyBinary } from '../lib/haproxy.js';
+import { nginxBinary } from '../lib/nginx.js';
+import { GATEWAY_MAIN } from '../lib/gateway.js';
+import { treeSeconds } from '../lib/proc.js';
+import { IRIS_PATH, gatewayTarget, haproxyTarget, nginxTarget, type Target } from '../lib/replica-proxies.js';
+import { f1, log, median, table } from '../lib/report.js';
+import { openLoop, restReplicas, share, type Replicas, type Sent } from '../../test/fixtures/loopback-replicas.js';
 
 /** `rate` requests per second for `seconds`, open loop, to `port`. */
 const load = (port: number, rate: number, seconds: number): Promise<Sent[]> => openLoop(port, IRIS_PATH, rate, seconds, () => '{"data":{"ndarray":[[1]]}}');
@@ -77,7 +79,8 @@ runMain('health-bench', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'sgw-health-bench-'));
   if (values['cpu-ab'] !== undefined) return cpuAb(dir, values['cpu-ab'], Number(values.rounds));
   const rows: string[][] = [];
-  for (const make of [gateway, haproxy, nginx]) {
+  // haproxy and nginx where installed.
+  for (const make of [gateway, ...(haproxyBinary() ? [haproxy] : []), ...(nginxBinary() ? [nginx] : [])]) {
     const r = await restReplicas(['ok', 'ok', 'ok', 'ok']);
     mkdirSync(join(dir, make.name), { recursive: true });
     const t = await make(join(dir, make.name), r);

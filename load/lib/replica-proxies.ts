@@ -1,6 +1,6 @@
 /**
  * Four model replicas on 127.0.0.2–127.0.0.5 at one port (test/fixtures/loopback-replicas.ts),
- * behind each proxy the replica benchmarks compare (load/health-bench.ts, load/hedge-bench.ts),
+ * behind each proxy the replica benchmarks compare (load/scenarios/health.ts, load/scenarios/hedging.ts),
  * one at a time, each as an operator would run it in front of a predictor's pods:
  *
  *   gateway  the CLI (2 workers unless told), endpoints from EndpointSlices served by the
@@ -16,13 +16,13 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startServer, waitFor, type Spawned } from './lib/children.js';
-import { GATEWAY_MAIN } from './lib/gateway.js';
-import { haproxyBinary } from './lib/haproxy.js';
-import { httpStatus } from './lib/http.js';
-import { nginxBinary } from './lib/nginx.js';
-import { endpointSlice, seldonDeployment, startFakeKubeApi, writeKubeconfig } from '../test/fixtures/fake-kube-api.js';
-import { REPLICA_IPS } from '../test/fixtures/loopback-replicas.js';
+import { startServer, waitFor, type Spawned } from './children.js';
+import { GATEWAY_MAIN } from './gateway.js';
+import { haproxyBinary } from './haproxy.js';
+import { httpStatus } from './http.js';
+import { nginxBinary } from './nginx.js';
+import { endpointSlice, seldonDeployment, startFakeKubeApi, writeKubeconfig } from '../../test/fixtures/fake-kube-api.js';
+import { REPLICA_IPS } from '../../test/fixtures/loopback-replicas.js';
 
 /** The predictions path of `iris` on every proxy. */
 export const IRIS_PATH = '/seldon/models/iris/api/v1.0/predictions';

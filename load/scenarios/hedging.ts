@@ -2,14 +2,14 @@
  * Hedged requests beside haproxy and nginx (neither hedges) and the gateway without the
  * annotation, in one run: four model replicas on 127.0.0.2–127.0.0.5 answering in 8 ms, each
  * arrival with a 2% chance (seeded by request and replica) of 400 ms, behind each proxy in turn
- * (load/replica-proxies.ts), open-loop REST load; each proxy's p50, p99 and p99.9 and the
+ * (load/lib/replica-proxies.ts), open-loop REST load; each proxy's p50, p99 and p99.9 and the
  * arrivals at the models per request.
  *
  *   gateway hedged  `seldon.io/gateway-hedge: after: p95` (the other settings their defaults)
  *   gateway         the same build without the annotation
- *   haproxy, nginx  as load/replica-proxies.ts configures them
+ *   haproxy, nginx  as load/lib/replica-proxies.ts configures them
  *
- * `npx vite-node load/hedge-bench.ts [--rate 150] [--seconds 30] [--seed 1]`. The environment's
+ * `npm run bench -- hedging [--rate 150] [--seconds 30] [--seed 1]`. The environment's
  * HEDGE_BENCH_POLICY replaces the annotation's value, HEDGE_BENCH_WORKERS the hedged gateway's workers
  * (2), and HEDGE_BENCH_SHOW_SLOW=1 lists each request that still met the tail with its arrivals.
  *
@@ -24,18 +24,19 @@
  * process CPU at this rate moves ±10–15% between rounds; side by side, both see the same machine.
  * `--hedged-only` measures the second pair alone. `--cpu-ab`'s replicas run in a process of their
  * own (lib/pods-child.ts), as model servers do: beside the load generator they answered late often
- * enough for a `p95` route to hedge 1-1.5% of requests. load/hedge-profile.ts reads the
- * mechanism's own cost from the worker's profile.
+ * enough for a `p95` route to hedge 1-1.5% of requests.
  */
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ROOT, runMain, startAnnounced } from './lib/children.js';
-import { treeCounters, treeRuntimeSeconds } from './lib/proc.js';
-import { GATEWAY_ADMIN_PORT, IRIS_PATH, gatewayTarget, haproxyTarget, nginxTarget, type Target } from './replica-proxies.js';
-import { f1, f2, log, median, quantile, table } from './lib/report.js';
-import { LoopbackPods, POD_REQUEST_ID, REPLICA_IPS, openLoop, type Sent } from '../test/fixtures/loopback-replicas.js';
+import { ROOT, runMain, startAnnounced } from '../lib/children.js';
+import { haproxyBinary } from '../lib/haproxy.js';
+import { nginxBinary } from '../lib/nginx.js';
+import { treeCounters, treeRuntimeSeconds } from '../lib/proc.js';
+import { GATEWAY_ADMIN_PORT, IRIS_PATH, gatewayTarget, haproxyTarget, nginxTarget, type Target } from '../lib/replica-proxies.js';
+import { f1, f2, log, median, quantile, table } from '../lib/report.js';
+import { LoopbackPods, POD_REQUEST_ID, REPLICA_IPS, openLoop, type Sent } from '../../test/fixtures/loopback-replicas.js';
 
 const FAST_MS = 8;
 const TAIL_MS = 400;
@@ -70,8 +71,8 @@ async function tails(dir: string, pods: LoopbackPods, rate: number, seconds: num
   const targets: [string, Make][] = [
     ['gateway hedged', (d) => gatewayTarget(d, port, { name: 'gateway hedged', annotations: HEDGED, workers: Number(process.env.HEDGE_BENCH_WORKERS ?? 2) })],
     ['gateway', (d) => gatewayTarget(d, port)],
-    ['haproxy', (d) => haproxyTarget(d, port)],
-    ['nginx', (d) => nginxTarget(d, port)],
+    ...(haproxyBinary() ? [['haproxy', (d: string) => haproxyTarget(d, port)] as [string, Make]] : []),
+    ...(nginxBinary() ? [['nginx', (d: string) => nginxTarget(d, port)] as [string, Make]] : []),
   ];
   const rows: string[][] = [];
   for (const [name, make] of targets) {
@@ -167,7 +168,7 @@ async function cpuAb(dir: string, pods: ChildPods, other: string, rate: number, 
   const pairs: [string, Side, Side, number][] = [
     ['no annotation, new / before', plain, ['before, no annotation', (d, port) => gatewayTarget(d, pods.restPort, { main: other, port })], 1.01],
     ['hedged / no annotation, new', hedged, plain, 1.03],
-    // Meaningful when the other build hedges too (the build before a change to hedging).
+    // Meaningful when the other build hedges too (another build's hedging).
     ['hedged, new / other', hedged, ['other, hedged', (d, port) => gatewayTarget(d, pods.restPort, { main: other, annotations: HEDGED, port })], 1.01],
   ];
   const rows: string[][] = [];

@@ -18,7 +18,7 @@
  * Targets: the gateway's TLS keep-alive CPU/request at most 1.3x its cleartext one; its full
  * handshakes per second per core at least 0.67x nginx's.
  *
- *   npm run build && npx vite-node load/tls-bench.ts [--rounds 2] [--duration 3] [--key rsa]
+ *   npm run bench -- tls [--rounds 2] [--duration 3] [--key rsa]
  *
  * Both servers: TLS 1.2 minimum (they negotiate 1.3 with these clients), their default ciphers,
  * session tickets on (nginx: `ssl_session_tickets on`, no session cache; the gateway: one ticket
@@ -32,36 +32,17 @@ import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { generateManifests, MEASURED, predictionPath } from './lib/bench-table.js';
-import { atCleanup, nodeScript, pinned, pinSelf, ROOT, runMain, runToEnd, startServer, waitFor, which, type Spawned } from './lib/children.js';
-import { ClosedLoop, type LoadResult } from './lib/closed-loop.js';
-import { counter, GATEWAY_MAIN, metricsText, nodeVersion, restUpstreams, startGateway, type Gateway } from './lib/gateway.js';
-import { freePort, postStatus } from './lib/http.js';
-import { measure, type Target } from './lib/measure.js';
-import { backendConf, nginxBinary, proxyConf, startNginx } from './lib/nginx.js';
-import { CLK_TCK } from './lib/proc.js';
-import { numberSetting } from './lib/options.js';
-import { QuietGate } from './lib/quiet.js';
-import { f0, f1, f2, log, median, ratio, table, verdict } from './lib/report.js';
-
-const HELP = `Usage: npx vite-node load/tls-bench.ts [options]
-
-  --rounds N       interleaved rounds; medians are reported (BENCH_ROUNDS, default 2)
-  --duration S     seconds per run (BENCH_DURATION, default 3)
-  --conns N        keep-alive connections of wrk (BENCH_CONNS, default 64)
-  --hs-conns N     concurrent connection-per-request loops of the TLS client (BENCH_HS_CONNS, default 16)
-  --key ec|rsa     the certificate's key: ECDSA P-256 (default) or RSA 2048 (BENCH_KEY)
-  --tls12          clients offer TLS 1.2 at most (default: 1.3)
-  --node BIN       the node binary of the gateway and of the bare node:https server, e.g.
-                   /opt/node24/bin/node (BENCH_NODE, default: this one)
-  --load-cpu C     core of the load generators (BENCH_LOAD_CPU, default 0)
-  --server-cpu C   core of the gateway / nginx under test and of the backend (BENCH_SERVER_CPU, default 1)
-  --build          run 'npm run build' first
-  --keep           keep the temporary directory (certificates, configs, logs)
-
-Environment: BENCH_GATEWAY_NODE_ARGS: node flags of the gateway, e.g.
-"--cpu-prof --cpu-prof-dir=/tmp/p" (a profile of it under every mode; see load/lib/cpuprofile.ts).
-`;
+import { generateManifests, MEASURED, predictionPath } from '../lib/bench-table.js';
+import { atCleanup, nodeScript, pinned, pinSelf, ROOT, runMain, runToEnd, startServer, waitFor, which, type Spawned } from '../lib/children.js';
+import { ClosedLoop, type LoadResult } from '../lib/closed-loop.js';
+import { counter, GATEWAY_MAIN, metricsText, nodeVersion, restUpstreams, startGateway, type Gateway } from '../lib/gateway.js';
+import { freePort, postStatus } from '../lib/http.js';
+import { measure, type Target } from '../lib/measure.js';
+import { backendConf, nginxBinary, proxyConf, startNginx } from '../lib/nginx.js';
+import { CLK_TCK } from '../lib/proc.js';
+import { numberSetting } from '../lib/options.js';
+import { QuietGate } from '../lib/quiet.js';
+import { f0, f1, f2, log, median, ratio, table, verdict } from '../lib/report.js';
 
 const { values: argv } = parseArgs({
   options: {
@@ -76,14 +57,9 @@ const { values: argv } = parseArgs({
     'server-cpu': { type: 'string' },
     build: { type: 'boolean' },
     keep: { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
   },
   allowPositionals: false,
 });
-if (argv.help) {
-  process.stdout.write(HELP);
-  process.exit(0);
-}
 const ROUNDS = Math.max(1, Math.floor(numberSetting(argv.rounds, 'BENCH_ROUNDS', 2)));
 const DURATION_S = Math.max(1, numberSetting(argv.duration, 'BENCH_DURATION', 3));
 const CONNS = Math.max(1, Math.floor(numberSetting(argv.conns, 'BENCH_CONNS', 64)));
@@ -95,7 +71,7 @@ const LOAD_CPU = Math.floor(numberSetting(argv['load-cpu'], 'BENCH_LOAD_CPU', 0)
 const SERVER_CPU = Math.floor(numberSetting(argv['server-cpu'], 'BENCH_SERVER_CPU', 1));
 const QUIET_PCT = 10;
 const QUIET = new QuietGate(numberSetting(undefined, 'BENCH_QUIET_BUDGET', 60) * 1000, QUIET_PCT);
-const LIB = join(dirname(fileURLToPath(import.meta.url)), 'lib');
+const LIB = join(dirname(fileURLToPath(import.meta.url)), '..', 'lib');
 const BODY = '{"data":{"names":["a","b","c","d"],"ndarray":[[5.1,3.5,1.4,0.2]]}}';
 const BACKEND_BODY = '{"data":{"names":["t:0","t:1"],"ndarray":[[0.1,0.9]]},"meta":{"requestPath":{"model":"bench:1"}}}';
 const SERVERNAME = 'bench.test';
@@ -265,9 +241,9 @@ async function main(): Promise<void> {
     });
     targets.push({ key: 'nginx TLS', label: 'nginx, TLS (1 worker)', url: `https://127.0.0.1:${port}${PATH}`, proxyPid: s.pid, tls: true });
   }
-  // The floor of a Node TLS proxy: a minimal undici proxy on node:https (load/lib/floor-proxy.ts), every mode.
+  // The floor of a Node TLS proxy: a minimal undici proxy on node:https (load/lib/tls-floor-proxy.ts), every mode.
   const floorPort = await freePort();
-  const floor = startServer('floor-tls', join(tmp, 'floor-tls.log'), SERVER_CPU, [SERVER_NODE, ...nodeScript(LIB, 'floor-proxy')], {
+  const floor = startServer('floor-tls', join(tmp, 'floor-tls.log'), SERVER_CPU, [SERVER_NODE, ...nodeScript(LIB, 'tls-floor-proxy')], {
     BENCH_PORT: String(floorPort),
     BENCH_UPSTREAM_PORT: String(backendPort),
     BENCH_TLS_CERT: pair.cert,
@@ -290,7 +266,7 @@ async function main(): Promise<void> {
   log(`certificate: ${KEY === 'rsa' ? 'RSA 2048' : 'ECDSA P-256'}; clients offer up to ${MAX_VERSION}; ${ROUNDS} interleaved rounds of ${DURATION_S}s runs, medians`);
   log(`keep-alive: wrk -t1 -c${CONNS}; connection per request: node:tls client, ${HS_CONNS} loops, Connection: close`);
   log(`load generators on core ${LOAD_CPU}; gateway / nginx and the ${nginx ? 'nginx' : 'node:http'} backend on core ${SERVER_CPU}; CPU = the server's process tree (utime+stime)`);
-  log("floor TLS: a minimal undici proxy on node:https (load/lib/floor-proxy.ts), nothing of the gateway's: the least a Node TLS proxy costs");
+  log("floor TLS: a minimal undici proxy on node:https (load/lib/tls-floor-proxy.ts), nothing of the gateway's: the least a Node TLS proxy costs");
   log("bare node:https (connection per request only): https.createServer with the same certificate, answering itself (no proxying): Node's TLS stack alone");
   if (!nginx) log('note: nginx is not installed: no nginx rows, no handshake ratio');
   log('');

@@ -2,7 +2,7 @@
  * What payload and decision logging costs the gateway (docs/payload-logging.md#cost), as CPU per
  * request (the gateway's process tree, utime+stime from /proc: primary and worker, so a shipper's
  * work counts), in one run. Every comparison is two gateways side by side under the same open-loop
- * load in the same windows (load/jwt-bench.ts's `--pair`): what the shared host does to one window
+ * load in the same windows (load/scenarios/jwt.ts's `--pair`): what the shared host does to one window
  * it does to both. Each round starts a fresh pair (a process keeps a bias of its own, measured at
  * up to 20% between two processes of one build on this machine), pinned together to one core
  * (--server-cpu) with this runner and its model on the other (--load-cpu), and swaps which side
@@ -17,14 +17,14 @@
  * take part of the case's work).
  *
  *   aa          this build against itself, both the route without an annotation: the noise floor
- *   before      the build before (--before <its dist/gateway/main.js>, without --log-sinks, which it
+ *   before      another build (--before <its dist/gateway/main.js>, without --log-sinks, which it
  *               does not know) against this build with --log-sinks, both with --redis-url, the route
  *               without an annotation: what the feature costs a route that does not use it (target: within 1%)
- *   build       the build before against this build, neither with --log-sinks: the code alone
+ *   build       another build against this one, neither with --log-sinks: the code alone
  *   flag        this build without --log-sinks against itself with it: the sinks configured alone
  *   decisions   this build, `log: decisions` to a redis-stream sink, every request, against the route
  *               without an annotation on a gateway set up the same (target: at most 10% more)
- *   decisions-build  the build before against this build, both with --log-sinks, both on the decisions
+ *   decisions-build  another build against this one, both with --log-sinks, both on the decisions
  *               route: a change's A/B on a logged route
  *   payload     this build, `log: all` (request, response, decision) at `sample: 0.1` to a
  *               cloudevents sink through Redis (the stream, then the primary's shipper POSTs to a
@@ -33,7 +33,7 @@
  * Requests and answers are 1 KiB of JSON each, on every route. The model is a node:http server in
  * this process; Redis a redis-server of its own.
  *
- *   npm run build && npx vite-node load/log-bench.ts --before /tmp/sgw-before/dist/gateway/main.js [--cases aa,before,decisions,payload] [--rate 500] [--seconds 8] [--rounds 8] [--warmup 20] [--load-cpu 0] [--server-cpu 1] [--args='<more gateway flags>']
+ *   npm run bench -- loggingbefore /tmp/sgw-before/dist/gateway/main.js [--cases aa,before,decisions,payload] [--rate 500] [--seconds 8] [--rounds 8] [--warmup 20] [--load-cpu 0] [--server-cpu 1] [--args='<more gateway flags>']
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -41,13 +41,13 @@ import type { AddressInfo } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { pinSelf, runMain } from './lib/children.js';
-import { GATEWAY_MAIN, startGateway, type Gateway } from './lib/gateway.js';
-import { CLK_TCK, procTicks, treeSeconds } from './lib/proc.js';
-import { log, median, table } from './lib/report.js';
-import { openLoop } from '../test/fixtures/loopback-replicas.js';
-import { startEventReceiver } from '../test/helpers/event-receiver.js';
-import { startRedis } from '../test/helpers/redis.js';
+import { pinSelf, runMain } from '../lib/children.js';
+import { GATEWAY_MAIN, startGateway, type Gateway } from '../lib/gateway.js';
+import { CLK_TCK, procTicks, treeSeconds } from '../lib/proc.js';
+import { log, median, table } from '../lib/report.js';
+import { openLoop } from '../../test/fixtures/loopback-replicas.js';
+import { startEventReceiver } from '../../test/helpers/event-receiver.js';
+import { startRedis } from '../../test/helpers/redis.js';
 
 const CASES = ['aa', 'before', 'build', 'flag', 'decisions', 'payload', 'decisions-build'] as const;
 type Case = (typeof CASES)[number];
@@ -100,7 +100,7 @@ async function main(): Promise<void> {
   const cases = values.cases.split(',') as Case[];
   for (const c of cases) if (!CASES.includes(c)) throw new Error(`--cases: ${c} is not one of ${CASES.join(', ')}`);
   if ((cases.includes('before') || cases.includes('build') || cases.includes('decisions-build')) && values.before === undefined)
-    throw new Error('--before <dist/gateway/main.js of the build before> is needed for the cases before, build and decisions-build');
+    throw new Error('--before <dist/gateway/main.js of another build> is needed for the cases before, build and decisions-build');
   const rate = Number(values.rate);
   const seconds = Number(values.seconds);
   const rounds = Number(values.rounds);

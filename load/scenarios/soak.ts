@@ -5,7 +5,7 @@
  *   gateway   the CLI (`serve --kubernetes --workers 2`, V8's defaults unless `--old-space MB` caps the old
  *             space), on the Kubernetes API stand-in (test/fixtures/fake-kube-api.ts). Heap headroom cannot
  *             pass for growth here: the heap is read after forced collections, beside V8's heap total. A cap
- *             of 96 MB (the issue's soak) costs a worker a third of its time in GC at this load (about 50 MB
+ *             of 96 MB costs a worker a third of its time in GC at this load (about 50 MB
  *             live): twice the gateway's CPU
  *   pods      real REST and gRPC servers on 127.0.0.x sharing two ports, as pods share a Service's
  *             target ports (test/fixtures/loopback-replicas.ts LoopbackPods), listed by EndpointSlices
@@ -35,7 +35,7 @@
  * and never spins. The runner's own event-loop stalls are reported: its stand-in and pods stalling make
  * the gateway's requests time out and its table lag, and are not the gateway's doing.
  *
- *   npm run build && npx vite-node load/soak.ts -- --minutes 10 [--report-every 30] [--out soak.json]
+ *   npm run bench -- soak --minutes 10 [--report-every 30] [--out soak.json]
  *     [--series-grace 60s] [--old-space 0] [--workers 2] [--main dist/gateway/main.js] [--pin]
  *     [--node-args='--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=/tmp/snaps'] (node flags of every gateway process)
  */
@@ -46,18 +46,18 @@ import { fileURLToPath } from 'node:url';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { request } from 'undici';
-import { atCleanup, hasTaskset, nodeScript, pinSelf, runMain, sleep, startAnnounced, startServer, waitFor } from './lib/children.js';
-import { buildInfo, GATEWAY_MAIN } from './lib/gateway.js';
-import { freePort, httpStatus } from './lib/http.js';
-import { foreignPct, machineTicks, treeSeconds } from './lib/proc.js';
-import { log } from './lib/report.js';
-import type { SoakFailure, SoakLoadConfig, StreamCounts, StreamName } from './lib/soak-load.js';
-import { classify, finalTables, progressLine, readProcesses, readSeries, reasons, slopes, type Reading } from './lib/soak-report.js';
-import { SoakWorld, type Builders } from './lib/soak-world.js';
-import { endpointSlice, seldonDeployment, startFakeKubeApi, writeKubeconfig } from '../test/fixtures/fake-kube-api.js';
-import { LoopbackPods } from '../test/fixtures/loopback-replicas.js';
+import { atCleanup, hasTaskset, nodeScript, pinSelf, runMain, sleep, startAnnounced, startServer, waitFor } from '../lib/children.js';
+import { buildInfo, GATEWAY_MAIN } from '../lib/gateway.js';
+import { freePort, httpStatus } from '../lib/http.js';
+import { foreignPct, machineTicks, treeSeconds } from '../lib/proc.js';
+import { log } from '../lib/report.js';
+import type { SoakFailure, SoakLoadConfig, StreamCounts, StreamName } from '../lib/soak-load.js';
+import { classify, finalTables, progressLine, readProcesses, readSeries, reasons, slopes, type Reading } from '../lib/soak-report.js';
+import { SoakWorld, type Builders } from '../lib/soak-world.js';
+import { endpointSlice, seldonDeployment, startFakeKubeApi, writeKubeconfig } from '../../test/fixtures/fake-kube-api.js';
+import { LoopbackPods } from '../../test/fixtures/loopback-replicas.js';
 
-const LIB = join(dirname(fileURLToPath(import.meta.url)), 'lib');
+const LIB = join(dirname(fileURLToPath(import.meta.url)), '..', 'lib');
 const NS = 'soak';
 const STABLE = 'stable';
 /** Failures kept whole in memory (and the JSON); past it they are only counted. */

@@ -26,7 +26,7 @@
  *   flood       deployment A flooded at 3x capacity, B (its own model) at half its capacity: B's
  *               p99 against B alone: flow, haproxy
  *
- *   npm run build && npx vite-node load/flow-bench.ts [--scenario overload,priorities] [--duration 60] [--unloaded 10]
+ *   npm run bench -- flow [--scenario overload,priorities] [--duration 60] [--unloaded 10]
  *
  * Flags or environment: --duration / BENCH_FLOW_DURATION_S (seconds per loaded run, default 60),
  * --unloaded / BENCH_FLOW_UNLOADED_S (seconds of each unloaded reference run, default 10),
@@ -38,15 +38,15 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import YAML from 'yaml';
-import { atCleanup, nodeScript, runMain, sleep, startAnnounced, type Announced } from './lib/children.js';
-import { buildInfo, GATEWAY_MAIN, metricsText, restUpstreams, startGateway, type Gateway } from './lib/gateway.js';
-import { startHaproxy } from './lib/haproxy.js';
-import { freePort } from './lib/http.js';
-import { numberSetting, setting } from './lib/options.js';
-import { combined, okQuantile, okQuantileBetween, refusedQuantile, runStreams, steadyOkRate, type Stream, type StreamResult } from './lib/open-streams.js';
-import { f0, f1, log, table } from './lib/report.js';
+import { atCleanup, nodeScript, runMain, sleep, startAnnounced, type Announced } from '../lib/children.js';
+import { buildInfo, GATEWAY_MAIN, metricsText, restUpstreams, startGateway, type Gateway } from '../lib/gateway.js';
+import { haproxyBinary, startHaproxy } from '../lib/haproxy.js';
+import { freePort } from '../lib/http.js';
+import { numberSetting, setting } from '../lib/options.js';
+import { combined, okQuantile, okQuantileBetween, refusedQuantile, runStreams, steadyOkRate, type Stream, type StreamResult } from '../lib/open-streams.js';
+import { f0, f1, log, table } from '../lib/report.js';
 
-const HERE = join(dirname(fileURLToPath(import.meta.url)), 'lib');
+const HERE = join(dirname(fileURLToPath(import.meta.url)), '..', 'lib');
 const CONCURRENCY = 4;
 const SERVICE_MS = 50;
 const CAPACITY = (CONCURRENCY * 1000) / SERVICE_MS;
@@ -149,7 +149,7 @@ function row(name: string, r: StreamResult, seconds: number, capacity = CAPACITY
  * the requests sent during the run (the first 200/s column) also counts the queue drained after
  * the last one, which adds a deeper queue's length (haproxy's 1 s against flow control's 0.8 s).
  */
-/** A refusal answered within this is at once (the issue's bound on a refusal's p99); later ones waited first. */
+/** A refusal answered within this is at once (the bound on a refusal's p99); later ones waited first. */
 const AT_ONCE_MS = 20;
 const steadyFrom = (seconds: number): number => Math.min(5, Math.floor(seconds / 4));
 const HEAD = [
@@ -179,7 +179,7 @@ async function flowLimit(admin: number, deployment: string): Promise<number | un
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { duration: { type: 'string' }, unloaded: { type: 'string' }, scenario: { type: 'string' }, help: { type: 'boolean' } } });
   if (values.help) {
-    log('npx vite-node load/flow-bench.ts [--scenario overload,priorities,tenants,adaptive,flood] [--duration 60] [--unloaded 10]');
+    log('npm run bench -- flow [--scenario overload,priorities,tenants,adaptive,flood] [--duration 60] [--unloaded 10]');
     return;
   }
   const seconds = numberSetting(values.duration, 'BENCH_FLOW_DURATION_S', 60);
@@ -206,17 +206,20 @@ async function main(): Promise<void> {
   });
   const flowState = routes.deployments.map((d) => `${d.name}: ${d.state}`).join(', ');
   const haproxyPort = await freePort();
-  await startHaproxy(
-    join(dir, 'haproxy'),
-    haproxyPort,
-    [
-      { prefix: path('flood-b'), serverPort: modelB.port, maxconn: CONCURRENCY },
-      { prefix: '/', serverPort: model.port, maxconn: CONCURRENCY },
-    ],
-    { queueMs: 1000, serverMs: ROUTE_TIMEOUT_MS },
-  );
+  // haproxy where installed; its rows are left out otherwise.
+  const haproxy = haproxyBinary() !== null;
+  if (haproxy)
+    await startHaproxy(
+      join(dir, 'haproxy'),
+      haproxyPort,
+      [
+        { prefix: path('flood-b'), serverPort: modelB.port, maxconn: CONCURRENCY },
+        { prefix: '/', serverPort: model.port, maxconn: CONCURRENCY },
+      ],
+      { queueMs: 1000, serverMs: ROUTE_TIMEOUT_MS },
+    );
   const gw = `http://127.0.0.1:${gateway.port}`;
-  const hp = `http://127.0.0.1:${haproxyPort}`;
+  const hp = haproxy ? `http://127.0.0.1:${haproxyPort}` : '';
 
   log(`# flow-bench: a model of concurrency ${CONCURRENCY} and ${SERVICE_MS} ms service time (capacity ${CAPACITY}/s), ${seconds} s per loaded run`);
   log(`gateway: ${buildInfo(GATEWAY_MAIN)}; deployments: ${flowState}`);
@@ -242,7 +245,7 @@ async function main(): Promise<void> {
       ['gateway, no annotation', gw, 'plain'],
       ['gateway, concurrency 4, queue 100, queueTimeout 1s', gw, 'flow'],
       ['haproxy, maxconn 4, timeout queue 1s', hp, 'flow'],
-    ] as const) {
+    ].filter((t): t is [string, string, string] => t[1] !== '')) {
       const [r] = await run(origin, [{ label: name, path: path(deployment), rate: 2 * CAPACITY }], durationMs, (ms, n) =>
         gaps.push(`${name}: ${n ? `${f1((ms / n) * 1000)} µs` : '–'} on average over ${n} gaps`),
       );
@@ -269,7 +272,7 @@ async function main(): Promise<void> {
     for (const [name, origin] of [
       ['gateway (flow)', gw],
       ['haproxy', hp],
-    ] as const) {
+    ].filter((t): t is [string, string] => t[1] !== '')) {
       const results = await run(origin, classes('flow'));
       rows.push(row(`${name}: all`, combined('all', results), seconds));
       for (const r of results) rows.push(row(`${name}: ${r.label}`, r, seconds));
@@ -291,7 +294,7 @@ async function main(): Promise<void> {
     for (const [name, origin] of [
       ['gateway (flow, tenant: header:x-tenant)', gw],
       ['haproxy', hp],
-    ] as const) {
+    ].filter((t): t is [string, string] => t[1] !== '')) {
       const results = await run(origin, [
         { label: 'A', path: path('tenants'), rate: 3 * CAPACITY, headers: { 'x-tenant': 'A' } },
         { label: 'B', path: path('tenants'), rate: CAPACITY / 4, headers: { 'x-tenant': 'B' } },
@@ -349,7 +352,7 @@ async function main(): Promise<void> {
     for (const [name, origin] of [
       ['gateway (flow on both)', gw],
       ['haproxy', hp],
-    ] as const) {
+    ].filter((t): t is [string, string] => t[1] !== '')) {
       const results = await run(origin, [
         { label: 'A (flood)', path: path('flood-a'), rate: 3 * CAPACITY },
         { label: 'B', path: path('flood-b'), rate: CAPACITY / 2 },

@@ -1,7 +1,6 @@
 /**
  * Syscalls per request (the budget: 2 reads, 2 writes, no epoll_ctl), by target, in one run: the raw relay (each client
- * connection piped to its own upstream one), floor-bare (raw sockets both sides, one pooled
- * upstream socket per request), nginx as a keep-alive proxy, and the gateway (the REST bench's
+ * connection piped to its own upstream one), nginx as a keep-alive proxy, and the gateway (the floor scenario's
  * 1,000-deployment table, its 90/10 canary with a header rule; access log off, and on as
  * `gateway-log`), optionally a second gateway build (`--gateway-b-main`). Every target proxies to
  * one nginx `return 200` backend; a fixed number of requests is sent at each connection count
@@ -9,7 +8,7 @@
  * (load/lib/strace.ts). Counts do not depend on other people's load; times under a tracer mean
  * nothing and are not shown.
  *
- *   npm run build && npx vite-node load/syscall-bench.ts [--requests 20000] [--conns 1,16,64] [--targets relay,nginx,gateway]
+ *   npm run bench -- syscalls [--requests 20000] [--conns 1,16,64] [--targets relay,nginx,gateway]
  *                                                         [--gateway-b-main /base/dist/gateway/main.js]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -17,20 +16,20 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { generateManifests, MEASURED, predictionPath } from './lib/bench-table.js';
-import { atCleanup, nodeScript, pinSelf, runMain, startServer, waitFor, which } from './lib/children.js';
-import { fixedCount } from './lib/fixed-count.js';
-import { GATEWAY_MAIN, restUpstreams, startGateway } from './lib/gateway.js';
-import { freePort, postStatus } from './lib/http.js';
-import { backendConf, proxyConf, startNginx } from './lib/nginx.js';
-import { descendants } from './lib/proc.js';
-import { f0, f2, log, table } from './lib/report.js';
-import { straceWhile, type SyscallCounts } from './lib/strace.js';
+import { generateManifests, MEASURED, predictionPath } from '../lib/bench-table.js';
+import { atCleanup, nodeScript, pinSelf, runMain, startServer, waitFor, which } from '../lib/children.js';
+import { fixedCount } from '../lib/fixed-count.js';
+import { GATEWAY_MAIN, restUpstreams, startGateway } from '../lib/gateway.js';
+import { freePort, postStatus } from '../lib/http.js';
+import { backendConf, proxyConf, startNginx } from '../lib/nginx.js';
+import { descendants } from '../lib/proc.js';
+import { f0, f2, log, table } from '../lib/report.js';
+import { straceWhile, type SyscallCounts } from '../lib/strace.js';
 
-const LIB = join(dirname(fileURLToPath(import.meta.url)), 'lib');
+const LIB = join(dirname(fileURLToPath(import.meta.url)), '..', 'lib');
 const BODY = '{"data":{"names":["a","b","c","d"],"ndarray":[[5.1,3.5,1.4,0.2]]}}';
 const BACKEND_BODY = '{"data":{"names":["t:0","t:1"],"ndarray":[[0.1,0.9]]},"meta":{"requestPath":{"model":"bench:1"}}}';
-const ALL = ['relay', 'floor-bare', 'nginx', 'gateway', 'gateway-log', 'gateway-b'];
+const ALL = ['relay', 'nginx', 'gateway', 'gateway-log', 'gateway-b'];
 
 /** Syscall groups of the report, by name; what no group names is "other". */
 const GROUPS: readonly (readonly [string, readonly string[]])[] = [
@@ -54,13 +53,14 @@ async function main(): Promise<void> {
     options: {
       requests: { type: 'string', default: '20000' },
       conns: { type: 'string', default: '1,16,64' },
-      targets: { type: 'string', default: 'relay,floor-bare,nginx,gateway,gateway-log' },
+      targets: { type: 'string', default: 'relay,nginx,gateway,gateway-log' },
       'gateway-b-main': { type: 'string' },
       deployments: { type: 'string', default: '1000' },
       detail: { type: 'boolean', default: false },
     },
   });
-  if (!which('strace') || !which('nginx')) throw new Error('needs strace and nginx (apt-get install -y strace nginx)');
+  if (!which('strace')) throw new Error('needs strace (apt-get install -y strace)');
+  const nginx = which('nginx') !== null;
   const total = Number(values.requests);
   const connsList = values.conns.split(',').map(Number);
   const wanted = new Set(values.targets.split(','));
@@ -73,21 +73,23 @@ async function main(): Promise<void> {
   const path = predictionPath(MEASURED);
   const answers = (port: number) => async (): Promise<boolean> => (await postStatus(`http://127.0.0.1:${port}${path}`, BODY)) === 200;
   const backendPort = await freePort();
-  await startNginx('backend', 1, backendConf(join(tmp, 'backend'), backendPort, BACKEND_BODY), answers(backendPort));
+  // nginx's `return 200` where installed, else the node:http backend: only the targets' syscalls are counted.
+  if (nginx) await startNginx('backend', 1, backendConf(join(tmp, 'backend'), backendPort, BACKEND_BODY), answers(backendPort));
+  else {
+    const b = startServer('backend', join(tmp, 'backend.log'), 1, [process.execPath, ...nodeScript(LIB, 'node-backend')], { BENCH_PORT: String(backendPort) });
+    await waitFor('backend', b, answers(backendPort));
+    log('note: nginx is not installed: no nginx row, the backend is node:http');
+  }
 
   const tree = (pid: number) => (): number[] => [pid, ...descendants(pid)];
   const targets: Target[] = [];
-  for (const [key, script] of [
-    ['relay', 'relay-proxy'],
-    ['floor-bare', 'bare-proxy'],
-  ] as const) {
-    if (!wanted.has(key)) continue;
+  if (wanted.has('relay')) {
     const port = await freePort();
-    const s = startServer(key, join(tmp, `${key}.log`), 1, [process.execPath, ...nodeScript(LIB, script)], { BENCH_PORT: String(port), BENCH_UPSTREAM_PORT: String(backendPort) });
-    await waitFor(key, s, answers(port));
-    targets.push({ key, port, pids: tree(s.pid) });
+    const s = startServer('relay', join(tmp, 'relay.log'), 1, [process.execPath, ...nodeScript(LIB, 'relay-proxy')], { BENCH_PORT: String(port), BENCH_UPSTREAM_PORT: String(backendPort) });
+    await waitFor('relay', s, answers(port));
+    targets.push({ key: 'relay', port, pids: tree(s.pid) });
   }
-  if (wanted.has('nginx')) {
+  if (wanted.has('nginx') && nginx) {
     const port = await freePort();
     const s = await startNginx('proxy-nginx', 1, proxyConf(join(tmp, 'proxy-nginx'), port, backendPort), answers(port));
     targets.push({ key: 'nginx', port, pids: tree(s.pid) });
@@ -108,7 +110,7 @@ async function main(): Promise<void> {
 
   const request = Buffer.from(`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${BODY.length}\r\n\r\n${BODY}`);
   log(
-    `# syscall-bench ${new Date().toISOString()}  node ${process.version}; ${total} requests per cell (POST ${BODY.length}-byte JSON, answer ${BACKEND_BODY.length} bytes), nginx return-200 backend`,
+    `# syscall-bench ${new Date().toISOString()}  node ${process.version}; ${total} requests per cell (POST ${BODY.length}-byte JSON, answer ${BACKEND_BODY.length} bytes), ${nginx ? 'nginx return-200' : 'node:http'} backend`,
   );
   log(`targets pinned to core 1 with the backend; client and strace on core 0; gateway: ${GATEWAY_MAIN}${values['gateway-b-main'] ? `, gateway B: ${values['gateway-b-main']}` : ''}`);
   const rows: string[][] = [];

@@ -6,19 +6,19 @@
  * build has the admin port's `/memory`, its heap after forced collections. Several rounds, the
  * builds interleaved; the table gives each process's median.
  *
- *   npm run build && npx vite-node load/idle-memory.ts -- [--main dist/gateway/main.js,/tmp/old/dist/gateway/main.js]
+ *   npm run bench -- memory [--main dist/gateway/main.js,/tmp/old/dist/gateway/main.js]
  *     [--source manifests|kubernetes|both] [--workers 2] [--settle 30] [--rounds 3]
  */
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ROOT, runMain, sleep, startServer, waitFor } from './lib/children.js';
-import { GATEWAY_MAIN, buildInfo } from './lib/gateway.js';
-import { freePort, httpStatus } from './lib/http.js';
-import { log } from './lib/report.js';
-import { vmRss } from './lib/soak-report.js';
-import { endpointSlice, seldonDeployment, startFakeKubeApi, writeKubeconfig, type FakeKubeApi } from '../test/fixtures/fake-kube-api.js';
+import { ROOT, runMain, sleep, startServer, waitFor } from '../lib/children.js';
+import { GATEWAY_MAIN, buildInfo } from '../lib/gateway.js';
+import { freePort, httpStatus } from '../lib/http.js';
+import { log } from '../lib/report.js';
+import { vmRss } from '../lib/soak-report.js';
+import { endpointSlice, seldonDeployment, startFakeKubeApi, writeKubeconfig, type FakeKubeApi } from '../../test/fixtures/fake-kube-api.js';
 
 type Source = 'manifests' | 'kubernetes';
 interface Reading {
