@@ -1,7 +1,7 @@
 /**
  * The REST upstream client: a pool of keep-alive HTTP/1.1 connections to one address, each
  * carrying one request at a time. It does what a proxy needs and nothing else, because the
- * client was most of the REST hot path's cost (load/README.md, "The client is the lever left").
+ * client was most of the REST hot path's cost (`npm run bench -- floor`).
  *
  * Algorithm:
  * - `dispatch` hands the request to the most recently idle connection (LIFO keeps few warm);
