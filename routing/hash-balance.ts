@@ -97,8 +97,10 @@ export class Maglev implements HashTable {
     const n = addresses.length;
     this.table = new Int32Array(n === 0 ? 0 : size).fill(-1);
     if (n === 0) return;
-    const offset = addresses.map((a) => hash53(a, 0) % size);
-    const skip = addresses.map((a) => (hash53(a, 1) % (size - 1)) + 1);
+    // Endpoints take their turns in address order, so the table does not depend on the list's order.
+    const order = addresses.map((_a, i) => i).sort((a, b) => (addresses[a]! < addresses[b]! ? -1 : addresses[a]! > addresses[b]! ? 1 : a - b));
+    const offset = order.map((i) => hash53(addresses[i]!, 0) % size);
+    const skip = order.map((i) => (hash53(addresses[i]!, 1) % (size - 1)) + 1);
     const next = new Array<number>(n).fill(0);
     let filled = 0;
     for (;;) {
@@ -108,7 +110,7 @@ export class Maglev implements HashTable {
           next[i]!++;
           c = (offset[i]! + next[i]! * skip[i]!) % size;
         }
-        this.table[c] = i;
+        this.table[c] = order[i]!;
         next[i]!++;
         if (++filled === size) return;
       }

@@ -17,8 +17,8 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { Breaker } from './breaker.js';
 import { CONNECTION_WINDOW_BYTES, MAX_CONCURRENT_STREAMS, MAX_SESSIONS_PER_UPSTREAM, STREAMS_BEFORE_NEW_SESSION, UPSTREAM_SESSION_IDLE_MS, UPSTREAM_SESSION_OPTIONS } from '../wire/h2-settings.js';
-import { EndpointSet, type EndpointKind, type EndpointSource, type HealthSettings } from './endpoints.js';
-import { UpstreamRegistry } from './registry.js';
+import { EndpointSet, type Balancing, type EndpointKind, type EndpointSource, type HealthSettings } from './endpoints.js';
+import { UpstreamRegistry, balancingOf } from './registry.js';
 import type { EndpointHealth } from '../../routing/endpoint-health.js';
 import type { HedgeTrack } from '../../routing/hedge-delay.js';
 import type { Backend, BreakerLimits, OutcomeKind, Upstream } from '../../routing/types.js';
@@ -144,23 +144,24 @@ export class GrpcUpstream {
     limits: BreakerLimits,
     private readonly settings: GrpcUpstreamSettings,
     health?: HealthSettings,
+    balancing?: Balancing,
   ) {
     this.name = `${upstream.host}:${upstream.port}`;
     this.tls = upstream.tls;
     this.breaker = new Breaker(limits);
     this.maxSessions = Math.max(1, Math.min(MAX_SESSIONS_PER_UPSTREAM, limits.maxConnections));
-    this.targets = new EndpointSet(upstream, settings.resolve, settings.endpoints, TARGETS, health);
+    this.targets = new EndpointSet(upstream, settings.resolve, settings.endpoints, TARGETS, health, balancing);
   }
 
   /**
    * Open a stream for `headers` on the least-busy session of the chosen endpoint (`avoid`: those
-   * that failed this call, used only when nothing else is left). A session that refuses
+   * that failed this call, used only when nothing else is left; `hash`: a Mapping's hashed key). A session that refuses
    * synchronously (it went away between the pick and the request) is dropped and another tried.
    */
-  request(headers: OutgoingHttpHeaders, avoid?: readonly EndpointHealth[]): { stream: ClientHttp2Stream; session: PooledSession } {
+  request(headers: OutgoingHttpHeaders, avoid?: readonly EndpointHealth[], hash?: number): { stream: ClientHttp2Stream; session: PooledSession } {
     let lastError: unknown;
     for (let tries = 0; tries < 3; tries++) {
-      const target = this.targets.pick(avoid);
+      const target = this.targets.pick(avoid, hash);
       if (target === undefined) throw new NoReadyEndpoint(`no ready endpoint for ${this.name}`);
       const ps = this.pick(target);
       try {
@@ -306,7 +307,7 @@ export class GrpcUpstreams extends UpstreamRegistry<GrpcUpstream> {
   }
 
   protected create(backend: Backend): GrpcUpstream {
-    return new GrpcUpstream(backend.upstream, backend.breaker, this.settings, this.settings.healthFor?.(backend));
+    return new GrpcUpstream(backend.upstream, backend.breaker, this.settings, this.settings.healthFor?.(backend), balancingOf(backend, 'grpc'));
   }
 
   protected retire(u: GrpcUpstream): void {

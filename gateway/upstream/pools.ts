@@ -13,8 +13,8 @@ import type { Timeouts } from './timeout-lists.js';
 import { isIP } from 'node:net';
 import { Http1Pool } from './http1-client.js';
 import { Breaker } from './breaker.js';
-import { EndpointSet, type EndpointKind, type EndpointSource, type HealthSettings } from './endpoints.js';
-import { UpstreamRegistry } from './registry.js';
+import { EndpointSet, type Balancing, type EndpointKind, type EndpointSource, type HealthSettings } from './endpoints.js';
+import { UpstreamRegistry, balancingOf } from './registry.js';
 import type { EndpointHealth } from '../../routing/endpoint-health.js';
 import type { HedgeTrack } from '../../routing/hedge-delay.js';
 import type { Backend, OutcomeKind, Upstream } from '../../routing/types.js';
@@ -71,13 +71,14 @@ export class UpstreamPool {
     newPool: PoolFactory,
     source: EndpointSource | undefined,
     health?: HealthSettings,
+    balancing?: Balancing,
   ) {
     const kind: EndpointKind<Endpoint> = {
       open: (host, port, h, ended) => new Endpoint(host, port, newPool(host, port), h, ended),
       // Idle connections close now; requests in flight (and any still sent here) finish, each connection closing after its answer.
       retire: (e) => void e.pool.close().catch(() => undefined),
     };
-    this.endpoints = new EndpointSet(upstream, resolve, source, kind, health);
+    this.endpoints = new EndpointSet(upstream, resolve, source, kind, health, balancing);
   }
 
   /** The endpoints the source lists now (for /routes); undefined: the Service address is dialled. */
@@ -95,9 +96,9 @@ export class UpstreamPool {
     return this.endpoints.hasReady();
   }
 
-  /** The endpoint for the next attempt; `avoid` (those that failed this request) only if nothing else is left. */
-  pick(avoid?: readonly EndpointHealth[]): Endpoint | undefined {
-    return this.endpoints.pick(avoid);
+  /** The endpoint for the next attempt; `avoid` (those that failed this request) only if nothing else is left; `hash`: a Mapping's hashed key. */
+  pick(avoid?: readonly EndpointHealth[], hash?: number): Endpoint | undefined {
+    return this.endpoints.pick(avoid, hash);
   }
 
   /** Whether a ready endpoint not ejected and not among `tried` is left (upstream/endpoints.ts). */
@@ -152,7 +153,7 @@ export class Upstreams extends UpstreamRegistry<UpstreamPool> {
         replayed: this.settings.replayed,
         tls: up.tls ? { ...sni(up.host), rejectUnauthorized: this.settings.tlsVerify, ...(this.settings.ca ? { ca: this.settings.ca } : {}) } : undefined,
       });
-    return new UpstreamPool(`${up.host}:${up.port}`, new Breaker(b), up, this.settings.resolve, newPool, this.endpoints, this.settings.healthFor?.(backend));
+    return new UpstreamPool(`${up.host}:${up.port}`, new Breaker(b), up, this.settings.resolve, newPool, this.endpoints, this.settings.healthFor?.(backend), balancingOf(backend, 'http'));
   }
 
   protected retire(p: UpstreamPool): void {

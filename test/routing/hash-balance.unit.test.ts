@@ -8,7 +8,7 @@ import { Maglev, Ring, hash53, hashTable, type HashTable } from '../../routing/h
 
 const FOUR = ['10.0.0.1:9000', '10.0.0.2:9000', '10.0.0.3:9000', '10.0.0.4:9000'];
 const KEYS = Array.from({ length: 1000 }, (_x, i) => `user-${i}`);
-const ALL = (): boolean => true;
+const ALL = (_i: number): boolean => true;
 
 /** Each key's endpoint address under `table` over `addresses`. */
 function assign(table: HashTable, addresses: readonly string[], usable = ALL): string[] {
