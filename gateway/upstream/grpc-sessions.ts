@@ -22,6 +22,7 @@ import { UpstreamRegistry, balancingOf } from './registry.js';
 import type { EndpointHealth } from '../../routing/endpoint-health.js';
 import type { HedgeTrack } from '../../routing/hedge-delay.js';
 import type { Backend, BreakerLimits, OutcomeKind, Upstream } from '../../routing/types.js';
+import type { ConnectionPolicy } from '../../routing/mapping-policy.js';
 
 export interface GrpcUpstreamSettings {
   readonly resolve: ReadonlyMap<string, { host: string; port: number }>;
@@ -52,6 +53,8 @@ const ignore = (): void => undefined;
 /** One upstream session and the streams it carries. */
 export class PooledSession {
   active = 0;
+  /** When it was opened (performance.now() ms): its age, under the upstream's max lifetime. */
+  readonly openedAt = performance.now();
   /** The transport (TCP, and TLS with ALPN h2) came up; a failure before that is a connect failure. */
   connected = false;
   /** What ended the session, when something did (for messages). */
@@ -130,6 +133,10 @@ export class GrpcUpstream {
   readonly tls: boolean;
   private readonly maxSessions: number;
   private closed = false;
+  /** The connect timeout, idle timeout and max lifetime (0: none) of its sessions: the gateway's, or its Mapping's. */
+  private readonly connectTimeoutMs: number;
+  private readonly idleMs: number;
+  private readonly maxLifetimeMs: number;
   private readonly targets: EndpointSet<Target>;
   /**
    * Hedging's latency estimate, budget and delay (routing/hedge-delay.ts), made by the first hedged
@@ -145,7 +152,11 @@ export class GrpcUpstream {
     private readonly settings: GrpcUpstreamSettings,
     health?: HealthSettings,
     balancing?: Balancing,
+    connection?: ConnectionPolicy | null,
   ) {
+    this.connectTimeoutMs = connection?.connectTimeoutMs ?? settings.connectTimeoutMs;
+    this.idleMs = connection?.idleTimeoutMs ?? UPSTREAM_SESSION_IDLE_MS;
+    this.maxLifetimeMs = connection?.maxLifetimeMs ?? 0;
     this.name = `${upstream.host}:${upstream.port}`;
     this.tls = upstream.tls;
     this.breaker = new Breaker(limits);
@@ -204,6 +215,7 @@ export class GrpcUpstream {
   private pick(target: Target): PooledSession {
     const list = target.sessions;
     let best: PooledSession | undefined;
+    if (this.maxLifetimeMs > 0) this.expire(list);
     for (let i = 0; i < list.length; i++) {
       const ps = list[i]!;
       if (best === undefined || ps.active < best.active) best = ps;
@@ -211,6 +223,17 @@ export class GrpcUpstream {
     if (best === undefined) return this.open(target);
     const busy = best.active >= Math.min(STREAMS_BEFORE_NEW_SESSION, best.maxStreams);
     return busy && list.length < this.maxSessions && !this.closed ? this.open(target) : best;
+  }
+
+  /** Sessions past their max lifetime take no new stream: the ones they carry finish, then they close (GOAWAY). */
+  private expire(list: PooledSession[]): void {
+    const now = performance.now();
+    for (let i = list.length - 1; i >= 0; i--) {
+      const ps = list[i]!;
+      if (now - ps.openedAt < this.maxLifetimeMs) continue;
+      list.splice(i, 1);
+      ps.session.close();
+    }
   }
 
   /** A session that went away (or refused a stream) leaves its endpoint's list: later calls open a fresh one. */
@@ -228,7 +251,7 @@ export class GrpcUpstream {
       createConnection: () => this.dial(target.host, target.port),
     });
     const ps = new PooledSession(session, target);
-    const ms = this.settings.connectTimeoutMs;
+    const ms = this.connectTimeoutMs;
     const timedOut = (): void => {
       if (ps.connected || session.destroyed) return;
       ps.failure = new ConnectTimeout(`${host}:${target.port}`, ms);
@@ -259,7 +282,7 @@ export class GrpcUpstream {
       if (ps.active > 0 || session.closed || session.destroyed) return;
       this.forget(ps);
       session.close();
-    }, UPSTREAM_SESSION_IDLE_MS);
+    }, this.idleMs);
     ps.idle.unref();
     session.once('close', () => {
       if (connectTimer) clearTimeout(connectTimer);
@@ -307,7 +330,8 @@ export class GrpcUpstreams extends UpstreamRegistry<GrpcUpstream> {
   }
 
   protected create(backend: Backend): GrpcUpstream {
-    return new GrpcUpstream(backend.upstream, backend.breaker, this.settings, this.settings.healthFor?.(backend), balancingOf(backend, 'grpc'));
+    const m = backend.mapping;
+    return new GrpcUpstream(backend.upstream, backend.breaker, this.settings, this.settings.healthFor?.(backend), balancingOf(backend, 'grpc'), m?.connection);
   }
 
   protected retire(u: GrpcUpstream): void {

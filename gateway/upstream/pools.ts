@@ -143,12 +143,16 @@ export class Upstreams extends UpstreamRegistry<UpstreamPool> {
   protected create(backend: Backend): UpstreamPool {
     const up = backend.upstream;
     const b = backend.breaker;
+    // A Mapping's connection settings override the gateway's for its upstream (its key tells them apart).
+    const c = backend.mapping?.connection;
     const newPool: PoolFactory = (host, port) =>
       new Http1Pool({
         host,
         port,
         connections: b.maxConnections,
-        connectTimeoutMs: this.settings.connectTimeoutMs,
+        connectTimeoutMs: c?.connectTimeoutMs ?? this.settings.connectTimeoutMs,
+        keepAliveMs: c?.idleTimeoutMs ?? undefined,
+        maxLifetimeMs: c?.maxLifetimeMs ?? undefined,
         maxHeadBytes: this.settings.maxResponseHeaderBytes,
         replayed: this.settings.replayed,
         tls: up.tls ? { ...sni(up.host), rejectUnauthorized: this.settings.tlsVerify, ...(this.settings.ca ? { ca: this.settings.ca } : {}) } : undefined,
