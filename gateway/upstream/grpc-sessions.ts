@@ -23,6 +23,8 @@ import type { EndpointHealth } from '../../routing/endpoint-health.js';
 import type { HedgeTrack } from '../../routing/hedge-delay.js';
 import type { Backend, BreakerLimits, OutcomeKind, Upstream } from '../../routing/types.js';
 import type { ConnectionPolicy } from '../../routing/mapping-policy.js';
+import type { UpstreamTlsContext } from '../config/upstream-tls.js';
+import { tlsContextOf, tlsOptions } from './tls-options.js';
 
 export interface GrpcUpstreamSettings {
   readonly resolve: ReadonlyMap<string, { host: string; port: number }>;
@@ -35,6 +37,8 @@ export interface GrpcUpstreamSettings {
   readonly identity?: TlsIdentity | undefined;
   /** Endpoint health of each upstream (its detector's settings and where ejections are told); default: on, told to nobody. */
   readonly healthFor?: ((backend: Backend) => HealthSettings) | undefined;
+  /** --upstream-tls-context: what a Mapping's `tls: <name>` dials with. */
+  readonly tlsContexts?: ReadonlyMap<string, UpstreamTlsContext> | undefined;
 }
 
 /** A client certificate and its key, PEM, as node:tls takes them. */
@@ -153,6 +157,8 @@ export class GrpcUpstream {
     health?: HealthSettings,
     balancing?: Balancing,
     connection?: ConnectionPolicy | null,
+    /** A Mapping's TLS context (`tls: <name>`): its CA, client certificate and SNI instead of the gateway's. */
+    private readonly tlsContext?: UpstreamTlsContext,
   ) {
     this.connectTimeoutMs = connection?.connectTimeoutMs ?? settings.connectTimeoutMs;
     this.idleMs = connection?.idleTimeoutMs ?? UPSTREAM_SESSION_IDLE_MS;
@@ -302,16 +308,14 @@ export class GrpcUpstream {
       socket.on('error', ignore); // reported through the session
       return socket;
     }
-    // SNI is the Service host as routed (`<svc>.<ns>`), not the --resolve address.
-    const sni = this.upstream.host;
+    // SNI is the Service host as routed (`<svc>.<ns>`), not the --resolve address (or the context's).
+    const ctx = this.tlsContext;
     const socket = tls.connect({
       host,
       port,
       ALPNProtocols: ['h2'],
-      rejectUnauthorized: this.settings.tlsVerify,
-      ...(net.isIP(sni) ? {} : { servername: sni }),
-      ...(this.settings.ca ? { ca: this.settings.ca } : {}),
-      ...this.settings.identity,
+      ...tlsOptions(this.upstream.host, ctx, this.settings),
+      ...(ctx === undefined ? this.settings.identity : {}),
     });
     socket.setNoDelay(true);
     socket.on('error', ignore);
@@ -331,7 +335,7 @@ export class GrpcUpstreams extends UpstreamRegistry<GrpcUpstream> {
 
   protected create(backend: Backend): GrpcUpstream {
     const m = backend.mapping;
-    return new GrpcUpstream(backend.upstream, backend.breaker, this.settings, this.settings.healthFor?.(backend), balancingOf(backend, 'grpc'), m?.connection);
+    return new GrpcUpstream(backend.upstream, backend.breaker, this.settings, this.settings.healthFor?.(backend), balancingOf(backend, 'grpc'), m?.connection, tlsContextOf(backend, this.settings));
   }
 
   protected retire(u: GrpcUpstream): void {

@@ -10,7 +10,7 @@
  * client's, whichever address is dialled.
  */
 import type { Timeouts } from './timeout-lists.js';
-import { isIP } from 'node:net';
+import { tlsContextOf, tlsOptions } from './tls-options.js';
 import { Http1Pool } from './http1-client.js';
 import { Breaker } from './breaker.js';
 import { EndpointSet, type Balancing, type EndpointKind, type EndpointSource, type HealthSettings } from './endpoints.js';
@@ -24,7 +24,7 @@ export { dialTarget, type EndpointSource } from './endpoints.js';
 export { upstreamKey } from './registry.js';
 
 /** The upstream section (--resolve, --connect-timeout, TLS, --max-response-header-size) and the CA it names. */
-export interface UpstreamSettings extends Pick<UpstreamConfig, 'resolve' | 'connectTimeoutMs' | 'tlsVerify' | 'maxResponseHeaderBytes'> {
+export interface UpstreamSettings extends Pick<UpstreamConfig, 'resolve' | 'connectTimeoutMs' | 'tlsVerify' | 'maxResponseHeaderBytes'>, Pick<Partial<UpstreamConfig>, 'tlsContexts'> {
   /** Extra CA certificates for TLS upstreams (--upstream-ca, read once by the data plane). */
   readonly ca?: Buffer | undefined;
   /** A request was sent again after a reset on a reused connection (http1-client.ts): counted. */
@@ -121,12 +121,6 @@ export class UpstreamPool {
   }
 }
 
-/** The TLS server name for an upstream host (none for an IP address, which SNI cannot carry). */
-function sni(host: string): { servername?: string } {
-  const name = host.replace(/:\d+$/, '');
-  return isIP(name) === 0 ? { servername: name } : {};
-}
-
 /** The REST upstreams: one UpstreamPool per upstream key. */
 export class Upstreams extends UpstreamRegistry<UpstreamPool> {
   constructor(
@@ -155,7 +149,7 @@ export class Upstreams extends UpstreamRegistry<UpstreamPool> {
         maxLifetimeMs: c?.maxLifetimeMs ?? undefined,
         maxHeadBytes: this.settings.maxResponseHeaderBytes,
         replayed: this.settings.replayed,
-        tls: up.tls ? { ...sni(up.host), rejectUnauthorized: this.settings.tlsVerify, ...(this.settings.ca ? { ca: this.settings.ca } : {}) } : undefined,
+        tls: up.tls ? tlsOptions(up.host, tlsContextOf(backend, this.settings), this.settings) : undefined,
       });
     return new UpstreamPool(`${up.host}:${up.port}`, new Breaker(b), up, this.settings.resolve, newPool, this.endpoints, this.settings.healthFor?.(backend), balancingOf(backend, 'http'));
   }
