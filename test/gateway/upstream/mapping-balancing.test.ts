@@ -15,6 +15,7 @@ import { endpointSlice, seldonDeployment, startFakeKubeApi, tempDir, until, writ
 import { grpcReplicas, REPLICA_IPS, restReplicas, type Replicas } from '../../fixtures/loopback-replicas.js';
 import { md, predict } from '../../helpers/grpc.js';
 import { poll } from '../../helpers/cli.js';
+import { grpcMapping, restMapping } from '../../helpers/mappings.js';
 
 const NS = 'models';
 let api: FakeKubeApi;
@@ -25,17 +26,7 @@ let grpcR: Replicas;
 let clients: GrpcClients;
 let url: string;
 
-const mapping = (name: string, lb: string[]): string =>
-  [
-    'apiVersion: ambassador/v1',
-    'kind: Mapping',
-    `name: ${name}`,
-    `prefix: /seldon/${NS}/${name}/`,
-    'rewrite: /api/v1.0/predictions',
-    'service: iris-default:8000',
-    'load_balancer:',
-    ...lb.map((l) => `  ${l}`),
-  ].join('\n');
+const mapping = (name: string, lb: string[]): string => restMapping(name, NS, 'iris-default:8000', ['load_balancer:', ...lb.map((l) => `  ${l}`)]);
 
 const slice = (ips: readonly string[]): void => {
   api.upsert(
@@ -67,21 +58,7 @@ beforeAll(async () => {
     mapping('lb-source', ['policy: ring_hash', 'source_ip: true']),
     mapping('lb-rr', ['policy: round_robin']),
     mapping('lb-least', ['policy: least_request']),
-    [
-      'apiVersion: ambassador/v1',
-      'kind: Mapping',
-      'name: lb-grpc',
-      'grpc: true',
-      'prefix: /seldon.protos.Seldon/',
-      'rewrite: /seldon.protos.Seldon/',
-      'headers:',
-      '  seldon: lb-grpc',
-      `  namespace: ${NS}`,
-      'service: iris-default:5001',
-      'load_balancer:',
-      '  policy: ring_hash',
-      '  header: x-user',
-    ].join('\n'),
+    grpcMapping('lb-grpc', NS, 'iris-default:5001', ['load_balancer:', '  policy: ring_hash', '  header: x-user']),
   ].join('\n---\n');
   api.upsert('seldondeployments', seldonDeployment('iris', NS, undefined, { 'seldon.io/ambassador-config': mappings }));
   const config = parseConfig(

@@ -11,18 +11,14 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../../gateway/config/parse.js';
-import { startGateway, type Gateway } from '../../../gateway/process/serve.js';
 import { grpcClients, type GrpcClients } from '../../fixtures/grpc-backend.js';
-import { seldonDeployment, startFakeKubeApi, tempDir, until, writeKubeconfig, type FakeKubeApi } from '../../fixtures/fake-kube-api.js';
 import { answerOk, md, predict } from '../../helpers/grpc.js';
+import { sdep, startTestGateway, type TestGateway } from '../../helpers/gateway.js';
+import { grpcMapping, restMapping } from '../../helpers/mappings.js';
 
 const NS = 'models';
-let api: FakeKubeApi;
-let tmp: ReturnType<typeof tempDir>;
-let gw: Gateway;
+let gw: TestGateway;
 let url: string;
 let clients: GrpcClients;
 
@@ -64,26 +60,7 @@ let h2: { port: number; sessions: { opened: number; closed?: number }[]; server:
 let silent: net.Server;
 const closers: (() => Promise<unknown>)[] = [];
 
-const mapping = (name: string, service: string, lines: string[]): string =>
-  ['apiVersion: ambassador/v1', 'kind: Mapping', `name: ${name}`, `prefix: /seldon/${NS}/${name}/`, 'rewrite: /api/v1.0/predictions', `service: ${service}`, ...lines].join('\n');
-const grpcMapping = (name: string, service: string, lines: string[]): string =>
-  [
-    'apiVersion: ambassador/v1',
-    'kind: Mapping',
-    `name: ${name}`,
-    'grpc: true',
-    'prefix: /seldon.protos.Seldon/',
-    'rewrite: /seldon.protos.Seldon/',
-    'headers:',
-    `  seldon: ${name}`,
-    `  namespace: ${NS}`,
-    `service: ${service}`,
-    ...lines,
-  ].join('\n');
-
 beforeAll(async () => {
-  api = await startFakeKubeApi();
-  tmp = tempDir();
   idle = await restModel();
   life = await restModel(30);
   plain = await restModel();
@@ -125,59 +102,38 @@ beforeAll(async () => {
     },
   );
   const mappings = [
-    mapping('idle', `idle-model:${idle.port}`, ['cluster_idle_timeout_ms: 300']),
-    mapping('plain', `plain-model:${plain.port}`, []),
-    mapping('life', `life-model:${life.port}`, ['cluster_max_connection_lifetime_ms: 10']),
-    mapping('life-idle', `plain-model:${plain.port}`, ['cluster_max_connection_lifetime_ms: 400']),
-    mapping('connect', `https://silent-model:${silentPort}`, ['connect_timeout_ms: 200']),
-    grpcMapping('grpc-idle', `h2-model:${h2.port}`, ['cluster_idle_timeout_ms: 300']),
-    grpcMapping('grpc-connect', `https://silent-model:${silentPort}`, ['connect_timeout_ms: 200']),
+    restMapping('idle', NS, `idle-model:${idle.port}`, ['cluster_idle_timeout_ms: 300']),
+    restMapping('plain', NS, `plain-model:${plain.port}`, []),
+    restMapping('life', NS, `life-model:${life.port}`, ['cluster_max_connection_lifetime_ms: 10']),
+    restMapping('life-idle', NS, `plain-model:${plain.port}`, ['cluster_max_connection_lifetime_ms: 400']),
+    restMapping('connect', NS, `https://silent-model:${silentPort}`, ['connect_timeout_ms: 200']),
+    grpcMapping('grpc-idle', NS, `h2-model:${h2.port}`, ['cluster_idle_timeout_ms: 300']),
+    grpcMapping('grpc-connect', NS, `https://silent-model:${silentPort}`, ['connect_timeout_ms: 200']),
   ].join('\n---\n');
-  api.upsert('seldondeployments', seldonDeployment('conns', NS, undefined, { 'seldon.io/ambassador-config': mappings }));
-  const resolve = (
-    [
-      ['idle-model', idle.port],
-      ['plain-model', plain.port],
-      ['life-model', life.port],
-      ['h2-model', h2.port],
-      ['silent-model', silentPort],
-    ] as const
-  ).flatMap(([svc, port]) => ['--resolve', `${svc}.${NS}:${port}=127.0.0.1:${port}`]);
-  const config = parseConfig(
-    'serve',
-    [
-      '--kubernetes',
-      '--kubeconfig',
-      writeKubeconfig(tmp.dir, api),
-      '--port',
-      '0',
-      '--admin-port',
-      '0',
-      '--host',
-      '127.0.0.1',
-      '--workers',
-      '1',
-      '--access-log',
-      'off',
-      '--error-detail',
-      'internal',
-      ...resolve,
-    ],
-    {},
-  );
-  gw = await startGateway(config, { logger: pino({ level: 'silent' }) });
-  await until(() => gw.ready(), 5000, 'ready');
-  url = `http://127.0.0.1:${gw.port}`;
+  gw = await startTestGateway({
+    manifests: { 'conns.json': sdep('conns', NS, { predictors: [{ name: 'default', graph: { name: 'model', type: 'MODEL' } }] }, { 'seldon.io/ambassador-config': mappings }) },
+    resolve: Object.fromEntries(
+      (
+        [
+          ['idle-model', idle.port],
+          ['plain-model', plain.port],
+          ['life-model', life.port],
+          ['h2-model', h2.port],
+          ['silent-model', silentPort],
+        ] as const
+      ).map(([svc, port]) => [`${svc}.${NS}:${port}`, port]),
+    ),
+    args: ['--error-detail', 'internal'],
+  });
+  url = gw.url;
   clients = grpcClients(`127.0.0.1:${gw.port}`);
   for (let i = 0; i < 100 && (await post('plain')).status !== 200; i++) await new Promise((r) => setTimeout(r, 50));
 });
 
 afterAll(async () => {
   clients?.close();
-  await gw?.close();
+  await gw?.stop();
   for (const c of closers) await c();
-  await api?.close();
-  tmp?.cleanup();
 });
 
 async function post(name: string): Promise<{ status: number; body: string }> {

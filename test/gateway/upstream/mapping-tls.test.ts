@@ -11,20 +11,16 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../../gateway/config/parse.js';
-import { startGateway, type Gateway } from '../../../gateway/process/serve.js';
 import { grpcClients, type GrpcClients } from '../../fixtures/grpc-backend.js';
-import { seldonDeployment, startFakeKubeApi, tempDir, until, writeKubeconfig, type FakeKubeApi } from '../../fixtures/fake-kube-api.js';
 import { answerOk, md, predict } from '../../helpers/grpc.js';
+import { sdep, startTestGateway, type TestGateway } from '../../helpers/gateway.js';
+import { grpcMapping, restMapping } from '../../helpers/mappings.js';
 import { certDir, makeCa, type Pem } from '../../helpers/tls-certs.js';
 
 const NS = 'models';
-let api: FakeKubeApi;
-let tmp: ReturnType<typeof tempDir>;
 let dir: string;
-let gw: Gateway;
+let gw: TestGateway;
 let url: string;
 let clients: GrpcClients;
 let rest: https.Server;
@@ -68,73 +64,35 @@ beforeAll(async () => {
   const restPort = (rest.address() as AddressInfo).port;
   const h2Port = (h2.address() as AddressInfo).port;
 
-  api = await startFakeKubeApi();
-  tmp = tempDir();
-  const m = (name: string, service: string, tls: string): string =>
-    ['apiVersion: ambassador/v1', 'kind: Mapping', `name: ${name}`, `prefix: /seldon/${NS}/${name}/`, 'rewrite: /api/v1.0/predictions', `service: ${service}`, `tls: ${tls}`].join('\n');
   const mappings = [
-    m('mtls', `https://model:${restPort}`, 'mtls'),
-    m('stranger', `https://model:${restPort}`, 'stranger'),
-    m('plain-tls', `https://model:${restPort}`, 'true'),
-    [
-      'apiVersion: ambassador/v1',
-      'kind: Mapping',
-      'name: grpc-mtls',
-      'grpc: true',
-      'prefix: /seldon.protos.Seldon/',
-      'rewrite: /seldon.protos.Seldon/',
-      'headers:',
-      '  seldon: grpc-mtls',
-      `  namespace: ${NS}`,
-      `service: https://model-h2:${h2Port}`,
-      'tls: mtls',
-    ].join('\n'),
+    restMapping('mtls', NS, `https://model:${restPort}`, ['tls: mtls']),
+    restMapping('stranger', NS, `https://model:${restPort}`, ['tls: stranger']),
+    restMapping('plain-tls', NS, `https://model:${restPort}`, ['tls: true']),
+    grpcMapping('grpc-mtls', NS, `https://model-h2:${h2Port}`, ['tls: mtls']),
   ].join('\n---\n');
-  api.upsert('seldondeployments', seldonDeployment('secure', NS, undefined, { 'seldon.io/ambassador-config': mappings }));
-  const config = parseConfig(
-    'serve',
-    [
-      '--kubernetes',
-      '--kubeconfig',
-      writeKubeconfig(tmp.dir, api),
-      '--port',
-      '0',
-      '--admin-port',
-      '0',
-      '--host',
-      '127.0.0.1',
-      '--workers',
-      '1',
-      '--access-log',
-      'off',
+  gw = await startTestGateway({
+    manifests: { 'secure.json': sdep('secure', NS, { predictors: [{ name: 'default', graph: { name: 'model', type: 'MODEL' } }] }, { 'seldon.io/ambassador-config': mappings }) },
+    resolve: { [`model.${NS}:${restPort}`]: restPort, [`model-h2.${NS}:${h2Port}`]: h2Port },
+    args: [
       '--error-detail',
       'internal',
-      '--resolve',
-      `model.${NS}:${restPort}=127.0.0.1:${restPort}`,
-      '--resolve',
-      `model-h2.${NS}:${h2Port}=127.0.0.1:${h2Port}`,
       '--upstream-tls-context',
       `mtls=ca=${file('model-ca.pem', modelCa.cert)},cert=${file('client.pem', clientCert.cert)},key=${file('client.key', clientCert.key)},sni=model.internal`,
       '--upstream-tls-context',
       `stranger=ca=${file('stranger-ca.pem', strangerCa.cert)},cert=${file('client2.pem', clientCert.cert)},key=${file('client2.key', clientCert.key)},sni=model.internal`,
     ],
-    {},
-  );
-  gw = await startGateway(config, { logger: pino({ level: 'silent' }) });
-  await until(() => gw.ready(), 5000, 'ready');
-  url = `http://127.0.0.1:${gw.port}`;
+  });
+  url = gw.url;
   clients = grpcClients(`127.0.0.1:${gw.port}`);
   for (let i = 0; i < 100 && (await post('mtls')).status === 404; i++) await new Promise((r) => setTimeout(r, 50));
 });
 
 afterAll(async () => {
   clients?.close();
-  await gw?.close();
+  await gw?.stop();
   rest?.closeAllConnections();
   await new Promise((r) => rest?.close(r));
   await new Promise((r) => h2?.close(r));
-  await api?.close();
-  tmp?.cleanup();
   rmSync(dir, { recursive: true, force: true });
 });
 
