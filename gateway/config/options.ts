@@ -18,6 +18,7 @@ import { SHADOW_OPTIONS } from './shadows.js';
 import { SOURCE_OPTIONS } from './source.js';
 import { TLS_OPTIONS } from './tls.js';
 import { UPSTREAM_OPTIONS } from './upstream.js';
+import { UPSTREAM_TLS_OPTIONS } from './upstream-tls.js';
 
 /** What the command itself reads: its help, and the output form of `routes`. */
 const GENERAL_OPTIONS: readonly OptionSpec[] = [
@@ -31,6 +32,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   ...SOURCE_OPTIONS,
   ...TLS_OPTIONS,
   ...UPSTREAM_OPTIONS,
+  ...UPSTREAM_TLS_OPTIONS,
   ...ROUTE_DEFAULT_OPTIONS,
   ...SHADOW_OPTIONS,
   ...AUTH_OPTIONS,

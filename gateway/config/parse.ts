@@ -54,6 +54,7 @@ export function parseConfig(command: Command, argv: readonly string[], environme
   const { source, served } = buildSource(read);
   const { file: jwtProvidersFile, providers: jwtProviders } = buildJwtProviders(read);
   const auth = buildAuth(read);
+  const upstream = buildUpstream(read);
   const { file: logSinksFile, sinks: logSinks } = buildLogSinks(read, auth.redisUrl, command === 'serve');
   return {
     help: read.bool('help'),
@@ -61,7 +62,7 @@ export function parseConfig(command: Command, argv: readonly string[], environme
     listen: { ...buildListen(read), ...buildAdmin(read) },
     source,
     process: buildProcess(read),
-    upstream: buildUpstream(read),
+    upstream,
     shadow: buildShadow(read),
     edge: buildEdge(read),
     auth,
@@ -73,6 +74,13 @@ export function parseConfig(command: Command, argv: readonly string[], environme
     logSinksFile,
     tls: buildTls(read),
     observe: { ...buildObserve(read), shadowCompare: buildShadowCompare(read) },
-    compile: { ...served, ...buildRouteDefaults(read), extAuthDefault: buildExtAuthDefault(read), jwtProviders: providerNames(jwtProviders), logSinks: sinkNames(logSinks) },
+    compile: {
+      ...served,
+      ...buildRouteDefaults(read),
+      extAuthDefault: buildExtAuthDefault(read),
+      jwtProviders: providerNames(jwtProviders),
+      logSinks: sinkNames(logSinks),
+      tlsContexts: new Set(upstream.tlsContexts.keys()),
+    },
   };
 }

@@ -189,7 +189,7 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     if (this.tap !== undefined) this.tap.attempt(this.headers, hedge);
     try {
       // A retry, replay or hedge goes to an endpoint this call has not tried, while one is left.
-      const opened = this.up.request(this.headers, this.tried());
+      const opened = this.up.request(this.headers, this.tried(), this.extras.balanceHash);
       const n = this.tryOn(opened.session.target.health);
       if (this.tap !== undefined) this.tap.attempted(opened.session.target.host, opened.session.target.port);
       return new GrpcAttempt(this, opened.stream, opened.session, this.backend, this.clock, n, hedge);

@@ -67,6 +67,10 @@ export class GrpcPipelineRequest extends PipelineRequest implements CallExtras {
     return rawHeaderValue(this.rawHeaders, name);
   }
 
+  clientAddress(): string | undefined {
+    return this.peer.address;
+  }
+
   frontEndCall(gate: Gatekeeper | undefined): boolean {
     return grpcFrontEndCall(this.headers, gate?.frontEndActive ?? false);
   }

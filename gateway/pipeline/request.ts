@@ -41,7 +41,9 @@ export abstract class PipelineRequest implements RouteRequest {
   routed: Routed | undefined;
   /** REST: a sticky cookie minted while matching, to be set on the answer. */
   minted: string | undefined;
-  /** Headers added to the model's answer, as name, value pairs (a sticky cookie, the auth service's). */
+  /** A Mapping's hashing load balancer: the hash of this request's key (pipeline/balance-key.ts); undefined: not hashed. */
+  balanceHash: number | undefined;
+  /** Headers added to the model's answer, as name, value pairs (a sticky cookie, the auth service's, a hash cookie). */
   answerHeaders: readonly string[] | undefined;
   /** A bandit prediction's attribution token, carried by its answer (steer/answer-tag.ts). */
   token: string | undefined;
@@ -128,6 +130,9 @@ export abstract class PipelineRequest implements RouteRequest {
   }
 
   // ---- what the protocol does (the adapters) ----
+
+  /** The client connection's address (a Mapping's `source_ip` hash). */
+  abstract clientAddress(): string | undefined;
 
   /** A header as the client sent it (every field of the name, joined with `,`). */
   protected abstract readHeader(name: string): string | undefined;

@@ -201,7 +201,7 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
   dispatch(): void {
     if (this.done) return;
     // A retry or replay goes to an endpoint this request has not tried, while one is left.
-    const endpoint = this.up.pick(this.tried());
+    const endpoint = this.up.pick(this.tried(), this.extras.balanceHash);
     if (endpoint === undefined) {
       const invalid = this.up.invalid;
       if (invalid !== undefined) this.proxy.internalError('upstream', new Error(invalid), this.backend);
@@ -219,7 +219,7 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
 
   /** One more attempt beside the one in flight, to an endpoint not tried yet (the core found one). */
   protected sendHedge(): void {
-    const endpoint = this.up.pick(this.tried());
+    const endpoint = this.up.pick(this.tried(), this.extras.balanceHash);
     if (endpoint === undefined) return;
     if (this.attempt !== undefined) (this.rivals ??= new Rivals()).add(this.attempt);
     this.send(endpoint, true);

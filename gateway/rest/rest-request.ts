@@ -57,6 +57,10 @@ export class RestPipelineRequest extends PipelineRequest implements ExchangeExtr
     return this.req.header(name);
   }
 
+  clientAddress(): string | undefined {
+    return this.req.socket.remoteAddress;
+  }
+
   frontEndCall(): boolean {
     // REST's front end is its own entry (RestProxy.frontEnd), decided by path before matching.
     return false;

@@ -43,6 +43,10 @@ export class RecordingRequest extends PipelineRequest {
     return (this.o.headers ?? {})[name];
   }
 
+  clientAddress(): string | undefined {
+    return '127.0.0.1';
+  }
+
   /** Whether the client left (set by the test). */
   left = false;
 
