@@ -1,0 +1,134 @@
+/**
+ * `error_response_overrides` on a Mapping (Envoy's local reply mapper), over real sockets: an answer
+ * with a listed status, the model's or the gateway's own, reaches the client with the override's
+ * body (`%RESPONSE_CODE%` its status), content type and length, its status kept; other statuses and
+ * a Mapping with `bypass_error_response_overrides` pass as they are.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { headerValue, rawRequest, startRecordingUpstream, type HeaderLine, type RawResponse, type RecordingUpstream } from '../../fixtures/recording-upstream.js';
+import { sdep, startTestGateway, type TestGateway } from '../../helpers/gateway.js';
+import { freePort } from '../../helpers/net.js';
+
+const NS = 'models';
+const P = `/seldon/${NS}/ovr`;
+
+const OVERRIDES = [
+  'error_response_overrides:',
+  '- on_status_code: 503',
+  '  body:',
+  '    text_format: "busy (%RESPONSE_CODE%)"',
+  '- on_status_code: 404',
+  '  body:',
+  '    json_format: {error: "not here", code: "%RESPONSE_CODE%"}',
+  '- on_status_code: 500',
+  '  body:',
+  '    text_format: "<h1>oops</h1>"',
+  '    content_type: text/html',
+].join('\n');
+
+const CONFIG = [
+  `apiVersion: getambassador.io/v2\nkind: Mapping\nname: over\nprefix: ${P}/over/\nservice: ovr-main.${NS}:8000\n${OVERRIDES}\nadd_response_headers:\n  x-route: over`,
+  `apiVersion: getambassador.io/v2\nkind: Mapping\nname: bypass\nprefix: ${P}/bypass/\nservice: ovr-main.${NS}:8000\nbypass_error_response_overrides: true\n${OVERRIDES}`,
+  `apiVersion: getambassador.io/v2\nkind: Mapping\nname: down\nprefix: ${P}/down/\nservice: down.${NS}:8000\n${OVERRIDES}`,
+].join('\n---\n');
+
+/** What the model answers for `x-status`: its own body, length-framed or chunked (`x-chunked`), encoded as it says. */
+const MODEL_BODY = '{"model":"own body"}';
+
+describe.each(['gateway', 'node'] as const)('Mapping error overrides (--http1-server %s)', (server) => {
+  let model: RecordingUpstream;
+  let gw: TestGateway;
+
+  async function send(target: string, headers: HeaderLine[] = [], method = 'GET'): Promise<RawResponse> {
+    const { res, x } = await rawRequest(gw.port, { method, target, headers: [['Host', 'gw.example'], ...headers], framing: 'none' }, 10_000);
+    x.socket.destroy();
+    if (!res) throw new Error('no answer');
+    return res;
+  }
+  /** The answer's lines the test compares: names lower case, without Date and connection fields. */
+  const head = (r: RawResponse): string[] => r.headers.map(([k, v]) => `${k.toLowerCase()}: ${v}`).filter((l) => !/^(date|connection|keep-alive):/.test(l));
+
+  beforeAll(async () => {
+    model = await startRecordingUpstream({
+      name: 'model',
+      responder: (req) => {
+        const status = Number(headerValue(req.headers, 'x-status') ?? '200');
+        return {
+          statusLine: `HTTP/1.1 ${status} Model Says`,
+          headers: [
+            ['Content-Type', 'application/json'],
+            ['ETag', '"abc"'],
+            ['X-Model', 'yes'],
+          ],
+          body: MODEL_BODY,
+          framing: headerValue(req.headers, 'x-chunked') ? 'chunked' : 'content-length',
+        };
+      },
+    });
+    gw = await startTestGateway({
+      manifests: { 'ovr.yaml': sdep('ovr', NS, { predictors: [{ name: 'main' }] }, { 'seldon.io/ambassador-config': CONFIG }) },
+      resolve: { [`ovr-main.${NS}:8000`]: model.port, [`down.${NS}:8000`]: await freePort() },
+      args: ['--http1-server', server],
+    });
+  });
+  afterAll(async () => {
+    await gw?.stop();
+    await model?.close();
+  });
+
+  it('the model’s 503: the override’s text body with its status, text/plain, its length; the status kept, the body’s own fields gone', async () => {
+    const r = await send(`${P}/over/x`, [['x-status', '503']]);
+    expect(r.status).toBe(503);
+    expect(r.body.toString()).toBe('busy (503)');
+    expect(head(r)).toEqual(['x-model: yes', 'x-route: over', 'content-type: text/plain', 'content-length: 10']);
+  });
+
+  it('the model’s chunked 404: the override’s JSON body on one line, application/json, with a Content-Length', async () => {
+    const r = await send(`${P}/over/x`, [
+      ['x-status', '404'],
+      ['x-chunked', '1'],
+    ]);
+    expect(r.status).toBe(404);
+    expect(r.chunked).toBe(false);
+    const body = '{"error":"not here","code":"404"}\n';
+    expect(r.body.toString()).toBe(body);
+    expect(headerValue(r.headers, 'content-type')).toBe('application/json');
+    expect(headerValue(r.headers, 'content-length')).toBe(String(body.length));
+  });
+
+  it('content_type is the override’s own', async () => {
+    const r = await send(`${P}/over/x`, [['x-status', '500']]);
+    expect(r.status).toBe(500);
+    expect(r.body.toString()).toBe('<h1>oops</h1>');
+    expect(headerValue(r.headers, 'content-type')).toBe('text/html');
+  });
+
+  it('a HEAD: the override’s length, no body', async () => {
+    const r = await send(`${P}/over/x`, [['x-status', '503']], 'HEAD');
+    expect(r.status).toBe(503);
+    expect(headerValue(r.headers, 'content-length')).toBe('10');
+    expect(r.body.length).toBe(0);
+  });
+
+  it('a status not listed passes as the model sent it', async () => {
+    const r = await send(`${P}/over/x`, [['x-status', '502']]);
+    expect(r.status).toBe(502);
+    expect(r.body.toString()).toBe(MODEL_BODY);
+    expect(head(r)).toEqual(['content-type: application/json', 'etag: "abc"', 'x-model: yes', `content-length: ${MODEL_BODY.length}`, 'x-route: over']);
+  });
+
+  it('the gateway’s own 503 on the route (the upstream refuses connections) gets the override too', async () => {
+    const r = await send(`${P}/down/x`);
+    expect(r.status).toBe(503);
+    expect(r.body.toString()).toBe('busy (503)');
+    expect(headerValue(r.headers, 'content-type')).toBe('text/plain');
+    expect(headerValue(r.headers, 'content-length')).toBe('10');
+  });
+
+  it('bypass_error_response_overrides: none applies', async () => {
+    const r = await send(`${P}/bypass/x`, [['x-status', '503']]);
+    expect(r.status).toBe(503);
+    expect(r.body.toString()).toBe(MODEL_BODY);
+    expect(headerValue(r.headers, 'content-type')).toBe('application/json');
+  });
+});
