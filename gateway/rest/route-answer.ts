@@ -25,7 +25,15 @@ export const DEFAULT_ERROR_OVERRIDES: readonly ErrorOverride[] = [];
  * (the status kept), then the Mapping's answer header edits. A plain route's (`mapping` null) is
  * the gateway's JSON error as everywhere.
  */
-export function sendRouteError(req: RestRequest, res: RestResponse, status: number, reason: GatewayReason, info: string, extra: Readonly<Record<string, string>> | undefined, mapping: MappingPolicy | null): void {
+export function sendRouteError(
+  req: RestRequest,
+  res: RestResponse,
+  status: number,
+  reason: GatewayReason,
+  info: string,
+  extra: Readonly<Record<string, string>> | undefined,
+  mapping: MappingPolicy | null,
+): void {
   if (mapping === null) {
     sendError(req, res, status, reason, info, extra);
     return;

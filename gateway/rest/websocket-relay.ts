@@ -56,7 +56,12 @@ export class WebSocketRelay {
   readonly should = (req: IncomingMessage): boolean => {
     if (!offersWebSocket(req.headers.upgrade)) return false;
     const since = performance.now();
-    const routed = match(this.d.state.current, { kind: 'rest', method: req.method ?? 'GET', path: req.url ?? '/', host: req.headers.host ?? '', header: headerGetter(req.headers) }, this.d.picker, this.d.eligible);
+    const routed = match(
+      this.d.state.current,
+      { kind: 'rest', method: req.method ?? 'GET', path: req.url ?? '/', host: req.headers.host ?? '', header: headerGetter(req.headers) },
+      this.d.picker,
+      this.d.eligible,
+    );
     if (!routed.ok) return false;
     const b = routed.backend;
     const m = b.mapping;

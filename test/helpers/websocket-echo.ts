@@ -27,7 +27,8 @@ export interface WebSocketEcho {
 /** One server frame: FIN, `opcode`, unmasked `payload`. */
 export function frame(opcode: number, payload: Buffer, mask?: Buffer): Buffer {
   const len = payload.length;
-  const head = len < 126 ? Buffer.from([0x80 | opcode, len]) : len < 65536 ? Buffer.from([0x80 | opcode, 126, len >> 8, len & 255]) : Buffer.concat([Buffer.from([0x80 | opcode, 127]), bigLength(len)]);
+  const head =
+    len < 126 ? Buffer.from([0x80 | opcode, len]) : len < 65536 ? Buffer.from([0x80 | opcode, 126, len >> 8, len & 255]) : Buffer.concat([Buffer.from([0x80 | opcode, 127]), bigLength(len)]);
   if (mask === undefined) return Buffer.concat([head, payload]);
   head[1]! |= 0x80;
   return Buffer.concat([head, mask, Buffer.from(payload.map((b, i) => b ^ mask[i % 4]!))]);
@@ -80,7 +81,7 @@ export async function startWebSocketEcho(): Promise<WebSocketEcho> {
       sockets.delete(socket);
       closed++;
     });
-    let buf = Buffer.alloc(0);
+    let buf: Buffer = Buffer.alloc(0);
     let open = false;
     socket.on('data', (chunk: Buffer) => {
       buf = Buffer.concat([buf, chunk]);
@@ -97,7 +98,9 @@ export async function startWebSocketEcho(): Promise<WebSocketEcho> {
           socket.end('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nConnection: close\r\n\r\nplain');
           return;
         }
-        const accept = createHash('sha1').update(key + GUID).digest('base64');
+        const accept = createHash('sha1')
+          .update(key + GUID)
+          .digest('base64');
         socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\nX-Model: echo\r\n\r\n`);
         open = true;
       }

@@ -28,7 +28,11 @@ const mapping = (name: string, service: string, extra: string): string =>
   ].join('\n');
 
 const CONFIG = [
-  mapping('edits', `model.${NS}:9000`, 'add_request_headers:\n  zoo: {append: false, value: Zoo}\n  aoo: aoo\nremove_request_headers: [x-drop]\nhost_rewrite: model.internal\nadd_response_headers:\n  x-route: edits\n  x-model: {append: false, value: replaced}\nremove_response_headers: [x-secret]'),
+  mapping(
+    'edits',
+    `model.${NS}:9000`,
+    'add_request_headers:\n  zoo: {append: false, value: Zoo}\n  aoo: aoo\nremove_request_headers: [x-drop]\nhost_rewrite: model.internal\nadd_response_headers:\n  x-route: edits\n  x-model: {append: false, value: replaced}\nremove_response_headers: [x-secret]',
+  ),
   mapping('auto', `model.${NS}:9000`, 'auto_host_rewrite: true'),
   [
     'apiVersion: getambassador.io/v2',
@@ -46,7 +50,21 @@ const CONFIG = [
 ].join('\n---\n');
 
 /** The fields a model received that the test compares: pseudo-header fields and the client library's own left out. */
-const OWN = new Set([':method', ':scheme', ':path', 'te', 'content-type', 'user-agent', 'grpc-accept-encoding', 'grpc-encoding', 'accept-encoding', 'x-request-id', 'x-forwarded-for', 'x-forwarded-proto', 'grpc-timeout']);
+const OWN = new Set([
+  ':method',
+  ':scheme',
+  ':path',
+  'te',
+  'content-type',
+  'user-agent',
+  'grpc-accept-encoding',
+  'grpc-encoding',
+  'accept-encoding',
+  'x-request-id',
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'grpc-timeout',
+]);
 function fields(raw: readonly string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) if (!OWN.has(raw[i]!)) out.push(`${raw[i]}: ${raw[i + 1]}`);
@@ -91,7 +109,11 @@ describe('gRPC Mapping metadata edits', () => {
     expect([...got].sort()).toEqual([...expected].sort());
     // Repeated fields keep their order: the client's first, the added one after.
     expect(got.filter((l) => l.startsWith('aoo:'))).toEqual(['aoo: AooA', 'aoo: aoo']);
-    expect(fields(shadow.rawStreams[0]!).filter((l) => !l.startsWith(':authority')).sort()).toEqual(expected.filter((l) => !l.startsWith(':authority')).sort());
+    expect(
+      fields(shadow.rawStreams[0]!)
+        .filter((l) => !l.startsWith(':authority'))
+        .sort(),
+    ).toEqual(expected.filter((l) => !l.startsWith(':authority')).sort());
     expect(o.ok).toBe(true);
     if (!o.ok) return;
     expect(o.result.headers.get('x-route')).toEqual(['edits']);

@@ -15,8 +15,7 @@ import { freePort } from '../../helpers/net.js';
 
 const NS = 'models';
 
-const mapping = (name: string, service: string, extra: string): string =>
-  `apiVersion: getambassador.io/v2\nkind: Mapping\nname: ${name}\nprefix: /${name}/\nservice: ${service}\n${extra}`;
+const mapping = (name: string, service: string, extra: string): string => `apiVersion: getambassador.io/v2\nkind: Mapping\nname: ${name}\nprefix: /${name}/\nservice: ${service}\n${extra}`;
 
 const CONFIG = [
   // Emissary's AddReqHeadersMapping: append false replaces, append true (the default) adds a line.
@@ -29,7 +28,11 @@ const CONFIG = [
   mapping('shadowed', `edits.${NS}:8000`, 'host_rewrite: primary.internal\nadd_request_headers:\n  x-added: yes'),
   `apiVersion: getambassador.io/v2\nkind: Mapping\nname: shadowed-copy\nprefix: /shadowed/\nservice: shadow.${NS}:8000\nshadow: true`,
   // Emissary's AddRespHeadersMapping.
-  mapping('addresp', `edits.${NS}:8000`, 'add_response_headers:\n  koo: {append: false, value: KooK}\n  zoo: {append: true, value: ZooZ}\n  test: {value: boo}\n  foo: {value: Foo}\nremove_response_headers: [x-secret]'),
+  mapping(
+    'addresp',
+    `edits.${NS}:8000`,
+    'add_response_headers:\n  koo: {append: false, value: KooK}\n  zoo: {append: true, value: ZooZ}\n  test: {value: boo}\n  foo: {value: Foo}\nremove_response_headers: [x-secret]',
+  ),
   mapping('downresp', `down.${NS}:8000`, 'add_response_headers:\n  x-route: down\nremove_response_headers: [content-type]'),
 ].join('\n---\n');
 
@@ -158,7 +161,16 @@ describe('Mapping header edits over HTTP/2', () => {
   let model: RecordingUpstream;
   let gw: TestGateway;
   beforeAll(async () => {
-    model = await startRecordingUpstream({ name: 'model', responder: () => ({ headers: [['Content-Type', 'text/plain'], ['Zoo', 'Zoo']], body: 'ok' }) });
+    model = await startRecordingUpstream({
+      name: 'model',
+      responder: () => ({
+        headers: [
+          ['Content-Type', 'text/plain'],
+          ['Zoo', 'Zoo'],
+        ],
+        body: 'ok',
+      }),
+    });
     gw = await startTestGateway({
       manifests: { 'edits.yaml': sdep('edits', NS, { predictors: [{ name: 'main' }] }, { 'seldon.io/ambassador-config': CONFIG }) },
       resolve: { [`edits.${NS}:8000`]: model.port },

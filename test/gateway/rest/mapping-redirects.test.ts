@@ -120,7 +120,8 @@ describe('Mapping redirects', () => {
     const before = await metricLines(gw.adminUrl);
     await send(`${P}/r3/foo/x`);
     const after = await metricLines(gw.adminUrl);
-    const series = (t: string): number => Number(/ ([0-9.e+]+)$/.exec(t.split('\n').find((l) => l.startsWith('seldon_gateway_requests_total{') && l.includes('predictor="r3"') && l.includes('code="302"')) ?? ' 0')![1]);
+    const series = (t: string): number =>
+      Number(/ ([0-9.e+]+)$/.exec(t.split('\n').find((l) => l.startsWith('seldon_gateway_requests_total{') && l.includes('predictor="r3"') && l.includes('code="302"')) ?? ' 0')![1]);
     expect(series(after) - series(before)).toBe(1);
     expect(model.requests).toHaveLength(0);
   });

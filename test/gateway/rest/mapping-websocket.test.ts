@@ -28,7 +28,7 @@ async function handshake(port: number, target: string, key: string): Promise<{ l
   socket.on('error', () => undefined);
   await new Promise<void>((r) => socket.once('connect', r));
   socket.write(`GET ${target} HTTP/1.1\r\nHost: gw.example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${key}\r\n\r\n`);
-  let buf = Buffer.alloc(0);
+  let buf: Buffer = Buffer.alloc(0);
   for (;;) {
     const chunk = await new Promise<Buffer | null>((r) => {
       socket.once('data', r);
@@ -100,7 +100,7 @@ describe.each(['gateway', 'node'] as const)('Mapping WebSocket upgrades (--http1
       // A masked text frame out, the echo back (unmasked, as a server sends it).
       expect(rest.length).toBe(0);
       socket.write(frame(1, Buffer.from('hello'), randomBytes(4)));
-      let buf = Buffer.alloc(0);
+      let buf: Buffer = Buffer.alloc(0);
       while (readFrames(buf).frames.length === 0) buf = Buffer.concat([buf, await new Promise<Buffer>((r) => socket.once('data', r))]);
       expect(readFrames(buf).frames).toEqual([{ opcode: 1, payload: Buffer.from('hello') }]);
     } finally {
