@@ -101,8 +101,7 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     // As on REST (and as Envoy does for gRPC): every call upstream carries a request id.
     if (headers['x-request-id'] === undefined) headers['x-request-id'] = requestId();
     // A custom Mapping's metadata edits and :authority, after the gateway's own: what the model (and a shadow) receives.
-    const mapping = decision.backend.mapping;
-    if (mapping !== null) editUpstreamMetadata(headers, mapping, decision.backend.upstream);
+    if (decision.backend.mapping !== null) editUpstreamMetadata(headers, decision.backend.mapping, decision.backend.upstream);
     this.keepForRetry = ctx.retryBufferBytes > 0;
     this.keepForMirror = decision.mirrors.length > 0;
     // After waiting under flow control, the client's deadline runs from the call's arrival, the wait included.
@@ -345,8 +344,7 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     if (!trailersOnly) awaitTrailersWanted(c);
     if (this.ctx.predictorHeader) headers['x-seldon-predictor'] = this.backend.origin.predictor;
     // A custom Mapping's answer edits go on the initial metadata (a trailers-only answer's too).
-    const edits = this.backend.mapping?.responseHeaders;
-    if (edits != null) editHeaderObject(headers, edits);
+    if (this.backend.mapping?.responseHeaders) editHeaderObject(headers, this.backend.mapping.responseHeaders);
     const token = this.extras.token;
     if (token !== undefined) {
       headers[ARM_HEADER] = token;

@@ -131,7 +131,7 @@ export class RestPipelineRequest extends PipelineRequest implements ExchangeExtr
     if (v.raw !== undefined) sendRawDenial(req, res, { ...v, raw: v.raw });
     else if (v.body !== undefined) sendJson(req, res, v.status, v.body, this.withCorsHeaders(v.headers));
     // A body the client is still sending is not read for a refusal: the connection closes after it (lingering).
-    else sendError(req, res, v.status, v.reason, v.message, this.withCorsHeaders(req.complete ? v.headers : { ...v.headers, connection: 'close' }));
+    else sendRouteError(req, res, v.status, v.reason, v.message, this.withCorsHeaders(req.complete ? v.headers : { ...v.headers, connection: 'close' }), this.routed?.backend.mapping ?? null);
   }
 
   refuse(r: Refusal): void {

@@ -39,7 +39,14 @@ const TABLE = buildTable(
     sdep('web', { 'seldon.io/gateway-cors': 'origins: "https://app.example"' }, [{ name: 'main' }]),
     sdep('rec', { 'seldon.io/gateway-bandit': 'arms: [a, b]' }, [{ name: 'a' }, { name: 'b' }]),
     sdep('guarded-rec', { 'seldon.io/gateway-bandit': 'arms: [a, b]', 'seldon.io/gateway-rate-limit': '1/h' }, [{ name: 'a' }, { name: 'b' }]),
-    sdep('redir', { 'seldon.io/ambassador-config': 'apiVersion: getambassador.io/v2\nkind: Mapping\nname: away\nprefix: /seldon/models/redir/away/\nservice: elsewhere.models:8080\nhost_redirect: true\nredirect_response_code: 308' }, [{ name: 'main' }]),
+    sdep(
+      'redir',
+      {
+        'seldon.io/ambassador-config':
+          'apiVersion: getambassador.io/v2\nkind: Mapping\nname: away\nprefix: /seldon/models/redir/away/\nservice: elsewhere.models:8080\nhost_redirect: true\nredirect_response_code: 308',
+      },
+      [{ name: 'main' }],
+    ),
     sdep('sticky', { 'seldon.io/gateway-rollout': 'canary: v2\nsteps: [50]\nsticky: cookie' }, [{ name: 'main' }, { name: 'v2', traffic: 0 }]),
   ],
   DEFAULT_COMPILE_OPTIONS,
