@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawRequest, startRecordingUpstream, type HeaderLine, type RawResponse, type RecordingUpstream } from '../../fixtures/recording-upstream.js';
 import { sdep, startTestGateway, type TestGateway } from '../../helpers/gateway.js';
 import { listenLocal } from '../../helpers/net.js';
+import { metric } from '../../helpers/metrics.js';
 
 const NS = 'models';
 const P = `/seldon/${NS}/redir`;
@@ -117,17 +118,11 @@ describe('Mapping redirects', () => {
   });
 
   it('counted once per answer as the gateway’s own, on the route', async () => {
-    const before = await metricLines(gw.adminUrl);
+    const series = `seldon_gateway_requests_total{namespace="${NS}",deployment="redir",predictor="r3",protocol="rest",kind="primary",code="302"}`;
+    const before = await metric(gw.adminUrl, series);
     await send(`${P}/r3/foo/x`);
-    const after = await metricLines(gw.adminUrl);
-    const series = (t: string): number =>
-      Number(/ ([0-9.e+]+)$/.exec(t.split('\n').find((l) => l.startsWith('seldon_gateway_requests_total{') && l.includes('predictor="r3"') && l.includes('code="302"')) ?? ' 0')![1]);
-    expect(series(after) - series(before)).toBe(1);
+    expect((await metric(gw.adminUrl, series)) - before).toBe(1);
     expect(model.requests).toHaveLength(0);
   });
 });
 
-async function metricLines(adminUrl: string): Promise<string> {
-  const r = await fetch(`${adminUrl}/metrics`);
-  return r.text();
-}

@@ -11,6 +11,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sdep, startTestGateway, waitFor, type TestGateway } from '../../helpers/gateway.js';
+import { metric } from '../../helpers/metrics.js';
 import { frame, readFrames, startWebSocketEcho, type WebSocketEcho } from '../../helpers/websocket-echo.js';
 
 const NS = 'models';
@@ -78,9 +79,12 @@ describe.each(['gateway', 'node'] as const)('Mapping WebSocket upgrades (--http1
   it('the model gets the handshake with its upgrade fields and the Mapping’s edits; the client the model’s 101 with the answer edits; frames relayed both ways', async () => {
     const key = randomBytes(16).toString('base64');
     const before = echo.heads.length;
+    const series = `seldon_gateway_requests_total{namespace="${NS}",deployment="ws",predictor="allowed",protocol="rest",kind="primary",code="101"}`;
+    const counted = await metric(gw.adminUrl, series);
     const { lines, socket, rest } = await handshake(gw.port, `${P}/allowed/chat?room=1`, key);
     try {
       const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+      expect((await metric(gw.adminUrl, series)) - counted).toBe(1);
       expect(lines).toEqual(['HTTP/1.1 101 Switching Protocols', 'Upgrade: websocket', 'Connection: Upgrade', `Sec-WebSocket-Accept: ${accept}`, 'X-Model: echo', 'x-route: allowed']);
       const head = echo.heads[before]!;
       expect(head.requestLine).toBe('GET /chat?room=1 HTTP/1.1');
