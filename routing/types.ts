@@ -268,9 +268,11 @@ export interface Mirror {
  * Mappings' case-sensitive prefixes); the others are tried in precedence order from a list, only when a
  * table has any: `regex` (`prefix_regex`, matched in full), `exact` (`prefix_exact`: the whole path
  * equals `source`) and `iprefix` (`case_sensitive: false`: `source` lower-cased, compared to the path
- * lower-cased). `source` is the text as written.
+ * lower-cased). `source` is the text as written; `ignoreCase` a regex or exact path of `case_sensitive: false`.
  */
-export type PathMatcher = { readonly kind: 'prefix'; readonly prefix: string } | { readonly kind: 'regex' | 'exact' | 'iprefix'; readonly source: string; readonly test: (path: string) => boolean };
+export type PathMatcher =
+  | { readonly kind: 'prefix'; readonly prefix: string }
+  | { readonly kind: 'regex' | 'exact' | 'iprefix'; readonly source: string; readonly test: (path: string) => boolean; readonly ignoreCase?: boolean };
 
 /**
  * A Mapping's `query_parameters` / `regex_query_parameters`: the first value of the named parameter (as
@@ -300,6 +302,8 @@ export interface RouteMatch {
   readonly query: readonly QueryConstraint[];
   /** A Mapping's `precedence` (higher first, before any other order); 0 on generated routes. */
   readonly rank: number;
+  /** Set on a Mapping's routes: they are ordered among themselves as Emissary orders them (`Precedence.emissary`). */
+  readonly mapping?: true;
   /** Generated gRPC routes: the `seldon` and `namespace` metadata values they require. */
   readonly grpcIdentity: { readonly seldon: string; readonly namespace: string } | null;
 }
@@ -333,6 +337,11 @@ export interface Precedence {
   readonly headerWeight: number;
   /** Emissary's `len_query_parameters`: for each constraint its name plus value (`*` for presence), plus 1 for a regex. */
   readonly queryWeight: number;
+  /**
+   * A Mapping's group: the rest of Emissary's route weight (prefix, method, header keys, query keys), which
+   * orders Mappings of equal weights, highest first; null for generated routes (their order is below).
+   */
+  readonly emissary: readonly string[] | null;
   readonly constraintCount: number;
   readonly matcherText: string;
   readonly constraintText: string;
