@@ -53,8 +53,8 @@ describe('Mapping redirects', () => {
     gw = await startTestGateway({
       manifests: { 'redir.yaml': sdep('redir', NS, { predictors: [{ name: 'main' }] }, { 'seldon.io/ambassador-config': CONFIG }) },
       resolve: { ['foobar.com:80']: model.port, ['secure.example.com:8443']: model.port, [`redir-main.${NS}:8000`]: model.port },
-      // Every route is checked by an auth service that refuses: a redirect never asks it.
-      args: ['--custom-config-scope', 'cluster', '--ext-auth-service', `http://127.0.0.1:${auth.port}`],
+      // Every route is checked by an auth service that refuses: a redirect never asks it. The tenant scope is the default one.
+      args: ['--ext-auth-service', `http://127.0.0.1:${auth.port}`],
     });
   });
   afterAll(async () => {
