@@ -4,6 +4,7 @@
  * body (`%RESPONSE_CODE%` its status), content type and length, its status kept; other statuses and
  * a Mapping with `bypass_error_response_overrides` pass as they are.
  */
+import http2 from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { headerValue, rawRequest, startRecordingUpstream, type HeaderLine, type RawResponse, type RecordingUpstream } from '../../fixtures/recording-upstream.js';
 import { sdep, startTestGateway, type TestGateway } from '../../helpers/gateway.js';
@@ -123,6 +124,35 @@ describe.each(['gateway', 'node'] as const)('Mapping error overrides (--http1-se
     expect(r.body.toString()).toBe('busy (503)');
     expect(headerValue(r.headers, 'content-type')).toBe('text/plain');
     expect(headerValue(r.headers, 'content-length')).toBe('10');
+  });
+
+  it('over HTTP/2: the model’s 503 with the override’s body, type and length; the gateway’s own 503 too', async () => {
+    const session = http2.connect(`http://127.0.0.1:${gw.port}`);
+    const ask = (path: string, status?: string): Promise<{ head: http2.IncomingHttpHeaders; body: string }> =>
+      new Promise((resolve, reject) => {
+        const s = session.request({ ':path': path, ':method': 'GET', ':authority': 'gw.example', ...(status ? { 'x-status': status } : {}) });
+        let head: http2.IncomingHttpHeaders = {};
+        let body = '';
+        s.setEncoding('latin1');
+        s.on('response', (h) => (head = h));
+        s.on('data', (d: string) => (body += d));
+        s.on('end', () => resolve({ head, body }));
+        s.on('error', reject);
+      });
+    try {
+      for (const [path, status] of [
+        [`${P}/over/x`, '503'],
+        [`${P}/down/x`, undefined],
+      ] as const) {
+        const { head, body } = await ask(path, status);
+        expect(head[':status']).toBe(503);
+        expect(body).toBe('busy (503)');
+        expect(head['content-type']).toBe('text/plain');
+        expect(head['content-length']).toBe('10');
+      }
+    } finally {
+      session.close();
+    }
   });
 
   it('bypass_error_response_overrides: none applies', async () => {

@@ -5,6 +5,7 @@
  * answer counted once. Expectations ported from Emissary's acceptance tests (HostRedirectMapping).
  */
 import http from 'node:http';
+import http2 from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawRequest, startRecordingUpstream, type HeaderLine, type RawResponse, type RecordingUpstream } from '../../fixtures/recording-upstream.js';
 import { sdep, startTestGateway, type TestGateway } from '../../helpers/gateway.js';
@@ -117,6 +118,27 @@ describe('Mapping redirects', () => {
     expect(location(await send(`${P}/r6/a/../b?x=1`))).toEqual([`https://secure.example.com:8443${P}/r6/b?x=1`]);
   });
 
+  it('over HTTP/2 the same redirect: status, Location and the answer edits, no body', async () => {
+    const session = http2.connect(`http://127.0.0.1:${gw.port}`);
+    try {
+      const head = await new Promise<http2.IncomingHttpHeaders>((resolve, reject) => {
+        const s = session.request({ ':path': `${P}/r1/h2?q=1`, ':method': 'GET', ':authority': 'gw.example' });
+        let h: http2.IncomingHttpHeaders = {};
+        let bytes = 0;
+        s.on('response', (x) => (h = x));
+        s.on('data', (d: Buffer) => (bytes += d.length));
+        s.on('end', () => (bytes === 0 ? resolve(h) : reject(new Error(`a body of ${bytes} bytes`))));
+        s.on('error', reject);
+      });
+      expect(head[':status']).toBe(301);
+      expect(head.location).toBe(`http://foobar.com${P}/r1/h2?q=1`);
+      expect(head['x-redirected']).toBe('yes');
+    } finally {
+      session.close();
+    }
+    expect(model.requests).toHaveLength(0);
+  });
+
   it('counted once per answer as the gateway’s own, on the route', async () => {
     const series = `seldon_gateway_requests_total{namespace="${NS}",deployment="redir",predictor="r3",protocol="rest",kind="primary",code="302"}`;
     const before = await metric(gw.adminUrl, series);
@@ -125,4 +147,3 @@ describe('Mapping redirects', () => {
     expect(model.requests).toHaveLength(0);
   });
 });
-
