@@ -94,7 +94,7 @@ export class WebSocketRelay {
     const upstream = net.connect({ host: endpoint.host, port: endpoint.port });
     const sent = performance.now();
     let answered = false;
-    const fail = (status: number, reason: 'UPSTREAM_CONNECT_FAILURE' | 'UPSTREAM_BAD_RESPONSE', info: string): void => {
+    const fail = (status: number, reason: 'UPSTREAM_CONNECT_FAILURE' | 'UPSTREAM_BAD_RESPONSE' | 'UPSTREAM_RESET', info: string): void => {
       upstream.destroy();
       if (answered || client.destroyed) return;
       answered = true;
@@ -103,6 +103,8 @@ export class WebSocketRelay {
     };
     upstream.setTimeout(this.d.connectTimeoutMs, () => fail(503, 'UPSTREAM_CONNECT_FAILURE', `${b.id} could not be reached within ${this.d.connectTimeoutMs} ms`));
     upstream.on('error', () => (answered ? client.destroy() : fail(503, 'UPSTREAM_CONNECT_FAILURE', `${b.id} could not be reached`)));
+    // Closed before its answer head: the client is told, as a reset before the headers is on every route.
+    upstream.once('end', () => answered || fail(503, 'UPSTREAM_RESET', `${b.id} closed the connection before answering`));
     client.once('close', () => upstream.destroy());
     // The model closed: what it sent still reaches the client, then its connection closes too.
     upstream.once('close', () => client.destroySoon());

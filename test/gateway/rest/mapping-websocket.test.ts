@@ -12,6 +12,7 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sdep, startTestGateway, waitFor, type TestGateway } from '../../helpers/gateway.js';
 import { metric } from '../../helpers/metrics.js';
+import { freePort } from '../../helpers/net.js';
 import { frame, readFrames, startWebSocketEcho, type WebSocketEcho } from '../../helpers/websocket-echo.js';
 
 const NS = 'models';
@@ -20,6 +21,8 @@ const P = `/seldon/${NS}/ws`;
 const CONFIG = [
   `apiVersion: getambassador.io/v2\nkind: Mapping\nname: allowed\nprefix: ${P}/allowed/\nservice: echo.${NS}:8000\nallow_upgrade: [websocket]\nadd_request_headers:\n  x-added: yes\nadd_response_headers:\n  x-route: allowed`,
   `apiVersion: getambassador.io/v2\nkind: Mapping\nname: legacy\nprefix: ${P}/legacy/\nservice: echo.${NS}:8000\nuse_websocket: true`,
+  `apiVersion: getambassador.io/v2\nkind: Mapping\nname: down\nprefix: ${P}/down/\nservice: down.${NS}:8000\nallow_upgrade: [websocket]`,
+  `apiVersion: getambassador.io/v2\nkind: Mapping\nname: closing\nprefix: ${P}/closing/\nservice: closing.${NS}:8000\nallow_upgrade: [websocket]`,
   `apiVersion: getambassador.io/v2\nkind: Mapping\nname: plain\nprefix: ${P}/plain/\nservice: echo.${NS}:8000`,
 ].join('\n---\n');
 
@@ -62,18 +65,23 @@ function converse(url: string, sent: string[]): Promise<string[]> {
 describe.each(['gateway', 'node'] as const)('Mapping WebSocket upgrades (--http1-server %s)', (server) => {
   let echo: WebSocketEcho;
   let gw: TestGateway;
+  /** A model that closes every connection as soon as it has read a request head. */
+  let closing: net.Server;
 
   beforeAll(async () => {
     echo = await startWebSocketEcho();
+    closing = net.createServer((s) => s.once('data', () => s.end()));
+    await new Promise<void>((r) => closing.listen(0, '127.0.0.1', r));
     gw = await startTestGateway({
       manifests: { 'ws.yaml': sdep('ws', NS, { predictors: [{ name: 'main' }] }, { 'seldon.io/ambassador-config': CONFIG }) },
-      resolve: { [`echo.${NS}:8000`]: echo.port },
+      resolve: { [`echo.${NS}:8000`]: echo.port, [`down.${NS}:8000`]: await freePort(), [`closing.${NS}:8000`]: (closing.address() as net.AddressInfo).port },
       args: ['--http1-server', server],
     });
   });
   afterAll(async () => {
     await gw?.stop();
     await echo?.close();
+    await new Promise((r) => closing?.close(r));
   });
 
   it('the model gets the handshake with its upgrade fields and the Mapping’s edits; the client the model’s 101 with the answer edits; frames relayed both ways', async () => {
@@ -122,6 +130,16 @@ describe.each(['gateway', 'node'] as const)('Mapping WebSocket upgrades (--http1
     const { socket } = await handshake(gw.port, `${P}/allowed/`, randomBytes(16).toString('base64'));
     socket.destroy();
     await waitFor(() => echo.closed() > closedBefore);
+  });
+
+  it('a model that cannot be reached, or closes before answering: the client gets the gateway’s 503', async () => {
+    const refused = await handshake(gw.port, `${P}/down/`, randomBytes(16).toString('base64'));
+    refused.socket.destroy();
+    expect(refused.lines[0]).toBe('HTTP/1.1 503 Service Unavailable');
+    const closing = await handshake(gw.port, `${P}/closing/`, randomBytes(16).toString('base64'));
+    closing.socket.destroy();
+    expect(closing.lines[0]).toBe('HTTP/1.1 503 Service Unavailable');
+    expect(closing.lines).toContain('connection: close');
   });
 
   it('a route without allow_upgrade: the Upgrade is dropped, the model answers a plain request, the client gets that answer', async () => {
