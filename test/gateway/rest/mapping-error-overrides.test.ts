@@ -33,6 +33,8 @@ const CONFIG = [
   `apiVersion: getambassador.io/v2\nkind: Mapping\nname: down\nprefix: ${P}/down/\nservice: down.${NS}:8000\n${OVERRIDES}`,
 ].join('\n---\n');
 
+const LIMITED = `apiVersion: getambassador.io/v2\nkind: Mapping\nname: limited\nprefix: /seldon/${NS}/limited/\nservice: limited-main.${NS}:8000\nadd_response_headers:\n  x-route: limited\nerror_response_overrides:\n- on_status_code: 429\n  body:\n    text_format: "slow down"`;
+
 /** What the model answers for `x-status`: its own body, length-framed or chunked (`x-chunked`), encoded as it says. */
 const MODEL_BODY = '{"model":"own body"}';
 
@@ -67,8 +69,12 @@ describe.each(['gateway', 'node'] as const)('Mapping error overrides (--http1-se
       },
     });
     gw = await startTestGateway({
-      manifests: { 'ovr.yaml': sdep('ovr', NS, { predictors: [{ name: 'main' }] }, { 'seldon.io/ambassador-config': CONFIG }) },
-      resolve: { [`ovr-main.${NS}:8000`]: model.port, [`down.${NS}:8000`]: await freePort() },
+      manifests: {
+        'ovr.yaml': sdep('ovr', NS, { predictors: [{ name: 'main' }] }, { 'seldon.io/ambassador-config': CONFIG }),
+        // One request an hour: the second is the gate's 429, a refusal on the Mapping's route.
+        'limited.yaml': sdep('limited', NS, { predictors: [{ name: 'main' }] }, { 'seldon.io/gateway-rate-limit': '1/h', 'seldon.io/ambassador-config': LIMITED }),
+      },
+      resolve: { [`ovr-main.${NS}:8000`]: model.port, [`limited-main.${NS}:8000`]: model.port, [`down.${NS}:8000`]: await freePort() },
       args: ['--http1-server', server],
     });
   });
@@ -153,6 +159,16 @@ describe.each(['gateway', 'node'] as const)('Mapping error overrides (--http1-se
     } finally {
       session.close();
     }
+  });
+
+  it('the gate’s refusal on the route (a rate limit’s 429) gets the override and the answer edits', async () => {
+    const first = await send(`/seldon/${NS}/limited/x`);
+    expect(first.status).toBe(200);
+    const r = await send(`/seldon/${NS}/limited/x`);
+    expect(r.status).toBe(429);
+    expect(r.body.toString()).toBe('slow down');
+    expect(headerValue(r.headers, 'content-type')).toBe('text/plain');
+    expect(headerValue(r.headers, 'x-route')).toBe('limited');
   });
 
   it('bypass_error_response_overrides: none applies', async () => {
