@@ -155,6 +155,11 @@ export class GrpcPipelineRequest extends PipelineRequest implements CallExtras {
     this.proxy.call(this.stream, this.headers, this.routed!, this.peer, this, this.since);
   }
 
+  redirected(): void {
+    // routing/ drops a gRPC Mapping with host_redirect: no call reaches here with one.
+    this.failed(new Error(`gRPC route ${this.routed?.backend.id ?? ''} redirects: refused when parsed, it cannot be routed`));
+  }
+
   failed(err: unknown): void {
     this.proxy.failed(this.stream, this.routed?.backend, err);
   }

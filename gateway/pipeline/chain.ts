@@ -2,7 +2,7 @@
  * The request pipeline: the stages every request runs through, REST (HTTP/1.1 and HTTP/2) and
  * gRPC alike, in this order (docs/architecture.md#the-request-pipeline):
  *
- *   match → sticky → CORS → gate → steer → flow control → forward
+ *   match → sticky → CORS → redirect → gate → steer → flow control → forward
  *
  * Each stage is built around the one after it (Traefik's `NewX(next)`); the order is this list
  * and nowhere else. A stage that refuses answers the request and stops it: nothing after it runs,
@@ -24,6 +24,7 @@ import { FlowStage } from './flow.js';
 import { ForwardStage } from './forward.js';
 import { GateStage } from './gate.js';
 import { MatchStage, type MatchDeps } from './match.js';
+import { RedirectStage } from './redirect.js';
 import { SteerStage } from './steer.js';
 import { StickyStage } from './sticky-cookie.js';
 import type { Stage } from './stage.js';
@@ -44,6 +45,7 @@ function stages(d: PipelineDeps): Link[] {
     (next) => new MatchStage(d, next),
     (next) => new StickyStage(next),
     (next) => new CorsStage(next),
+    (next) => new RedirectStage(next),
     (next) => new GateStage(d.gate, next),
     (next) => new SteerStage(d.bandits, next),
     (next) => new FlowStage(d.flow, next),

@@ -15,6 +15,7 @@ import type { GatewayReason } from '../edge/errors.js';
 import type { BanditEdge, FeedbackCredit, FeedbackReading } from '../steer/bandit-edge.js';
 import type { StickyKeys } from '../steer/sticky-keys.js';
 import type { StickySpec } from '../../routing/sticky-spec.js';
+import type { Redirect } from '../../routing/mapping-policy.js';
 import type { CorsPolicy, HeaderGetter, NotRouted, Protocol, RouteRequest, RouteTable, Routed } from '../../routing/types.js';
 
 /** A refusal of the gateway's own, which each protocol renders (REST: the JSON error; gRPC: a trailers-only status). */
@@ -145,6 +146,9 @@ export abstract class PipelineRequest implements RouteRequest {
 
   /** CORS (REST only, its rule): an allowed preflight is answered here; true if it was. */
   abstract corsAnswered(policy: CorsPolicy): boolean;
+
+  /** Its route is a redirect Mapping's (pipeline/redirect.ts): answered with it, counted and logged as the gateway's own answer. */
+  abstract redirected(r: Redirect): void;
 
   /** The gate's verdict on this request (auth/gate.ts), now or once its stores have answered. */
   abstract askGate(gate: Gatekeeper): PendingVerdict;

@@ -42,6 +42,7 @@ import { JwtVerifier } from '../auth/jwt.js';
 import { ProviderKeySets } from '../auth/jwt-keys.js';
 import { createStores, type Stores } from '../auth/stores.js';
 import { RateLimiter } from '../auth/rate-limit.js';
+import { WebSocketRelay } from '../rest/websocket-relay.js';
 import { RestProxy } from '../rest/proxy.js';
 import { SMALL_BODY_BYTES } from '../edge/small-body.js';
 import { H2Rest } from '../rest/h2.js';
@@ -271,7 +272,17 @@ export class DataPlane {
       trusts: this.trusts,
     });
     const rest = this.rest;
-    this.own = new OwnRoutes({ edge: config.edge, http1Edge: this.http1Edge, oauth: this.oauth, trusts: this.trusts, proxy: (req, res) => rest.handle(req, res) });
+    const upgrades = new WebSocketRelay({
+      state: this.state,
+      picker,
+      eligible: endpoints ? this.upstreams.eligible : undefined,
+      upstreams: this.upstreams,
+      metrics: this.metrics,
+      trusts: this.trusts,
+      connectTimeoutMs: config.upstream.connectTimeoutMs,
+      maxResponseHeaderBytes: config.upstream.maxResponseHeaderBytes,
+    });
+    this.own = new OwnRoutes({ edge: config.edge, http1Edge: this.http1Edge, oauth: this.oauth, trusts: this.trusts, proxy: (req, res) => rest.handle(req, res), upgrades });
     this.listeners = new PublicListeners({
       listen: config.listen,
       edge: config.edge,

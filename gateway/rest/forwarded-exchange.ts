@@ -26,7 +26,6 @@ import type { TimeoutEntry, TimeoutList } from '../upstream/timeout-lists.js';
 import { upstreamNamed, type GatewayReason } from '../edge/errors.js';
 import type { RestRequest, RestResponse } from '../edge/rest-exchange.js';
 import { announcesBody, isWhole } from '../wire/message-body.js';
-import { sendError } from '../edge/http-answer.js';
 import { AnswerFields } from '../edge/answer-fields.js';
 import type { UpstreamFields } from '../edge/upstream-fields.js';
 import { isSmall, readSmallBody } from '../edge/small-body.js';
@@ -42,6 +41,7 @@ import { Rivals } from '../forward/rivals.js';
 import { classify, executedFailure, unansweredFailure } from './attempt-failure.js';
 import type { ExchangeExtras, ExchangeHost } from './exchange-deps.js';
 import { TaggedJsonAnswer, taggable, type AnswerSink } from './tagged-answer.js';
+import { mappingAnswer, sendRouteError } from './route-answer.js';
 
 /**
  * One proxied request, across its attempts: each attempt is an object of its own
@@ -86,7 +86,7 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
 
   protected answerOverflow(info: string): void {
     this.tap?.end(503, null, false);
-    sendError(this.req, this.res, 503, 'UPSTREAM_OVERFLOW', info, { 'x-envoy-overloaded': 'true', ...this.extras.corsHeaders });
+    sendRouteError(this.req, this.res, 503, 'UPSTREAM_OVERFLOW', info, { 'x-envoy-overloaded': 'true', ...this.extras.corsHeaders }, this.backend.mapping);
   }
 
   start(): void {
@@ -293,9 +293,13 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
     // Draining, or the model answered before the whole request body arrived (it will not be
     // forwarded, and the client may still be sending it): this connection ends with the answer.
     if (this.proxy.draining || !this.req.complete) fields.add('connection', 'close');
+    // A custom Mapping's answer edits, and its error override's body in place of the model's.
+    const mapping = this.backend.mapping;
+    const overridden = mapping === null ? undefined : mappingAnswer(statusCode, fields, mapping, this, this.req.method === 'HEAD');
     if (this.tap !== undefined) this.tap.head(statusCode, fields, answer);
+    if (overridden !== undefined) this.answer = overridden;
     // A bandit's token goes into the JSON answer too, when it can carry it.
-    if (token !== undefined && taggable(this.req.method, statusCode, fields)) this.answer = new TaggedJsonAnswer(this, token);
+    else if (token !== undefined && taggable(this.req.method, statusCode, fields)) this.answer = new TaggedJsonAnswer(this, token);
     this.answer.head(statusCode, fields);
     return true;
   }
@@ -381,7 +385,7 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
         // A header Node will not write either: the answer cannot be passed on as it is.
         this.status = 502;
         this.proxy.internalError('response_head', err as Error, this.backend);
-        sendError(this.req, this.res, 502, 'UPSTREAM_BAD_RESPONSE', `${this.who()} answered with a response head the gateway cannot forward`, this.extras.corsHeaders);
+        sendRouteError(this.req, this.res, 502, 'UPSTREAM_BAD_RESPONSE', `${this.who()} answered with a response head the gateway cannot forward`, this.extras.corsHeaders, this.backend.mapping);
         this.finish();
         return false;
       }
@@ -434,7 +438,7 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
     const text = cause !== undefined && this.proxy.internalDetail ? `${info}: ${cause}` : info;
     if (status >= 500) this.proxy.upstreamFailure(this.up, this.backend, reason, cause);
     const close = this.proxy.draining || !this.req.complete;
-    sendError(this.req, this.res, status, reason, text, close ? { connection: 'close', ...this.extras.corsHeaders } : this.extras.corsHeaders);
+    sendRouteError(this.req, this.res, status, reason, text, close ? { connection: 'close', ...this.extras.corsHeaders } : this.extras.corsHeaders, this.backend.mapping);
     this.finish();
   }
 

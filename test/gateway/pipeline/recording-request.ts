@@ -3,6 +3,7 @@
  * adapter is recorded in `calls` (`refuse:503 AUTH_BACKEND_UNAVAILABLE`, `forward`…), and what the
  * adapter would answer (a gate verdict, a feedback's body) is set by the test.
  */
+import type { Redirect } from '../../../routing/mapping-policy.js';
 import type { Allow, Deny, Gatekeeper, PendingVerdict } from '../../../gateway/auth/gate.js';
 import { PipelineRequest, type Refusal } from '../../../gateway/pipeline/request.js';
 import type { FeedbackReading } from '../../../gateway/steer/bandit-edge.js';
@@ -59,6 +60,9 @@ export class RecordingRequest extends PipelineRequest {
   corsAnswered(policy: CorsPolicy): boolean {
     this.calls.push(`cors:${policy.origins.join(',')}`);
     return this.o.preflight ?? false;
+  }
+  redirected(r: Redirect): void {
+    this.calls.push(`redirected:${r.status} ${r.host}`);
   }
   askGate(): PendingVerdict {
     this.calls.push('askGate');
