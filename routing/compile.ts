@@ -54,6 +54,8 @@ import { BANDIT_ANNOTATION } from './bandit.js';
 import { FLOW_ANNOTATION, flowAnnotations, type FlowPolicy } from './flow-config.js';
 import { OUTLIER_ANNOTATION, outlierAnnotations } from './outlier-config.js';
 import { HEDGE_ANNOTATION, hedgeAnnotations, type HedgePolicy } from './hedge-config.js';
+import { COMPRESSION_ANNOTATION, compressionAnnotation } from './compression-config.js';
+import type { CompressionPolicy } from './compression.js';
 import { LOG_ANNOTATION, logAnnotations, modelIdOf, type LogPolicy } from './log-policy.js';
 
 /** One backend's place in one group: the group's match, plus its role and weight there. */
@@ -119,8 +121,9 @@ function makeBackend(
   log: LogPolicy | null = null,
   outlier?: Partial<OutlierPolicy> | null,
   hedge: HedgePolicy | null = null,
+  compression: CompressionPolicy | null = null,
 ): Backend {
-  const b: Backend = { id, origin, upstream, rewrite, timeoutMs, idleTimeoutMs, retry, breaker, gate, cors, steered, flow, log, hedge };
+  const b: Backend = { id, origin, upstream, rewrite, timeoutMs, idleTimeoutMs, retry, breaker, gate, cors, steered, flow, log, hedge, compression };
   return outlier === undefined ? b : { ...b, outlier };
 }
 
@@ -348,6 +351,8 @@ function compileGenerated(
   for (const w of hedges.warnings) f.warn(w);
   const logs = logAnnotations(ann.get(LOG_ANNOTATION), opts.logSinks, d.spec?.protocol);
   for (const w of logs.warnings) f.warn(w);
+  const compressed = compressionAnnotation(ann.get(COMPRESSION_ANNOTATION), opts.compression);
+  if (compressed.warning !== undefined) f.warn(compressed.warning);
   const warn = (msg: string): void => f.warn(msg);
 
   const restPrefixes = [`/seldon/${ns}/${svcExt}/`];
@@ -399,7 +404,7 @@ function compileGenerated(
     const log = shadow ? null : logs.of(pred, p.annotations?.[LOG_ANNOTATION], modelIdOf(p.graph, pred), warn);
     if (svc.httpPort !== null) {
       const upstream: Upstream = { host: svc.host, port: svc.httpPort, tls, service: { name: svc.name, namespace: ns, portName: 'http' } };
-      const backend = makeBackend(id, origin, upstream, '/', rest.timeoutMs, rest.idleTimeoutMs, retry, breaker, gate, restCors, steered, flow, log, outlier, hedge);
+      const backend = makeBackend(id, origin, upstream, '/', rest.timeoutMs, rest.idleTimeoutMs, retry, breaker, gate, restCors, steered, flow, log, outlier, hedge, compressed.policy);
       for (let i = 0; i < restPaths.length; i++) {
         specs.push({ kind: 'rest', namespace: ns, path: restPaths[i]!, host: null, headers: restHeaders, grpcIdentity: null, backend, shadow, weight, frontEnd: i === 0, target });
       }

@@ -10,6 +10,7 @@ import type { FlowPolicy } from './flow-config.js';
 import type { JwtPolicy } from './jwt-policy.js';
 import type { LogPolicy } from './log-policy.js';
 import type { HedgePolicy } from './hedge-config.js';
+import type { CompressionPolicy, CompressionSettings } from './compression.js';
 
 // ---------------------------------------------------------------------------------------------
 // Compile settings (docs/routing.md#settings).
@@ -46,6 +47,8 @@ export interface CompileOptions {
   jwtProviders?: ReadonlySet<string>;
   /** The log sinks the operator configured (--log-sinks), by name: the only ones `seldon.io/gateway-log` may name. */
   logSinks?: ReadonlySet<string>;
+  /** The gateway's compression (--compress and its companions), under each deployment's `seldon.io/gateway-compression`; absent: none. */
+  compression?: CompressionSettings;
 }
 
 export const DEFAULT_COMPILE_OPTIONS: Readonly<CompileOptions> = Object.freeze({
@@ -243,6 +246,8 @@ export interface Backend {
   readonly log: LogPolicy | null;
   /** Hedged requests of a predictor (`seldon.io/gateway-hedge`, docs/routing.md#hedged-requests); null (the common case): none. */
   readonly hedge: HedgePolicy | null;
+  /** Answers compressed and request bodies decoded (`seldon.io/gateway-compression`, --compress, docs/edge.md#compression); null (the common case, and gRPC always): neither. */
+  readonly compression: CompressionPolicy | null;
 }
 
 /** A non-shadow member and its effective share of the group's traffic. */

@@ -1,0 +1,126 @@
+/**
+ * A model's answer compressed on its way to the client (docs/edge.md#compression): the head's
+ * fields edited for the coding routing/compression.ts chose, and the body through node:zlib's
+ * streaming compressor, which runs off the event loop. The exchange (rest/forwarded-exchange.ts)
+ * writes the model's plain bytes here after everything that reads them (a bandit's tag, the
+ * payload and access logs, shadow comparison): only the client sees the coding.
+ *
+ * Backpressure both ways: a client slower than the compressor pauses it (its output waits for the
+ * client's 'drain'), and a compressor whose input is full tells the exchange to stop reading the
+ * model (`write` false, then `drained` once it took what it was given).
+ */
+import { constants, createBrotliCompress, createGzip, createZstdCompress } from 'node:zlib';
+import type { Transform } from 'node:stream';
+import { compressible, negotiate, weakEtag, type Coding, type CompressionPolicy } from '../../routing/compression.js';
+import type { AnswerFields } from '../edge/answer-fields.js';
+import type { RestRequest, RestResponse } from '../edge/rest-exchange.js';
+import type { CompressionMetrics } from '../observe/compression-metrics.js';
+
+/** Where the exchange writes an answer's body: the client's response, or its compressor. */
+export interface AnswerOut {
+  /** False: wait for 'drain'. */
+  write(chunk: Buffer): boolean;
+  end(last?: Buffer): void;
+  once(event: 'drain', listener: () => void): unknown;
+}
+
+/** A compressor for `coding` at the policy's level (`sizeHint`: the answer's length, or -1). */
+function compressor(coding: Coding, p: CompressionPolicy, sizeHint: number): Transform {
+  const level = p.levels[coding];
+  if (coding === 'gzip') return createGzip({ level, ...(p.gzipMemLevel !== undefined ? { memLevel: p.gzipMemLevel } : {}), ...(p.gzipWindowBits !== undefined ? { windowBits: p.gzipWindowBits } : {}) });
+  if (coding === 'br') {
+    const params: Record<number, number> = { [constants.BROTLI_PARAM_QUALITY]: level, [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_TEXT };
+    if (sizeHint >= 0) params[constants.BROTLI_PARAM_SIZE_HINT] = sizeHint;
+    return createBrotliCompress({ params });
+  }
+  return createZstdCompress({ params: { [constants.ZSTD_c_compressionLevel]: level } });
+}
+
+/**
+ * Decide for one answer (the policy offers codings): when it may be compressed, its fields say it
+ * varies with Accept-Encoding; when the client takes one of the codings, they are edited for it
+ * (Content-Encoding, no Content-Length: the lane frames it chunked, a strong ETag made weak) and
+ * the encoder is returned. Undefined: the answer goes as the model sent it.
+ */
+export function encodeAnswer(p: CompressionPolicy, req: RestRequest, res: RestResponse, status: number, fields: AnswerFields, metrics: CompressionMetrics): AnswerOut {
+  if (!compressible(p, req.method, status, fields)) return res;
+  const coding = negotiate(req.header('accept-encoding'), p.algorithms);
+  const length = fields.get('content-length');
+  const h = fields.list();
+  let varies = false;
+  for (let i = h.length - 2; i >= 0; i -= 2) {
+    const name = h[i]!.toLowerCase();
+    if (name === 'vary') varies ||= /(?:^|,)\s*(?:accept-encoding|\*)\s*(?:,|$)/i.test(h[i + 1]!);
+    else if (coding === null) continue;
+    else if (name === 'content-length') h.splice(i, 2);
+    else if (name === 'etag') h[i + 1] = weakEtag(h[i + 1]!);
+  }
+  if (!varies) h.push('vary', 'Accept-Encoding');
+  if (coding === null) return res;
+  h.push('content-encoding', coding);
+  return new AnswerEncoder(res, coding, compressor(coding, p, length === undefined ? -1 : Number(length)), metrics);
+}
+
+/**
+ * The compressor as the exchange writes to it (`AnswerOut`): its output goes to the client as it
+ * comes, the client's end follows the compressed tail, and the bytes both sides are counted then.
+ * The client's answer closing first (the client went, the route timed out, the model broke off)
+ * frees the compressor.
+ */
+export class AnswerEncoder implements AnswerOut {
+  private identity = 0;
+  private encoded = 0;
+  private over = false;
+
+  constructor(
+    res: RestResponse,
+    coding: Coding,
+    private readonly z: Transform,
+    metrics: CompressionMetrics,
+  ) {
+    z.on('data', (c: Buffer) => {
+      this.encoded += c.length;
+      // The client is slower than the compressor: its output waits for the client's 'drain'.
+      if (!res.write(c)) {
+        z.pause();
+        res.once('drain', () => z.resume());
+      }
+    });
+    z.once('end', () => {
+      if (this.over) return;
+      this.over = true;
+      metrics.count('response', coding, this.identity, this.encoded);
+      res.end();
+    });
+    // Compressing memory cannot fail but for a bug: the answer is cut rather than sent wrong.
+    z.once('error', () => {
+      if (this.over) return;
+      this.over = true;
+      res.destroy();
+    });
+    res.once('close', () => {
+      if (this.over) return;
+      this.over = true;
+      z.destroy();
+    });
+  }
+
+  /** The model's plain bytes; false: the compressor is full ('drain' follows once it took them). */
+  write(chunk: Buffer): boolean {
+    this.identity += chunk.length;
+    return this.z.write(chunk);
+  }
+
+  once(event: 'drain', listener: () => void): this {
+    this.z.once(event, listener);
+    return this;
+  }
+
+  /** The model's answer is complete (`last`: its last bytes): the compressed tail follows, then the client's end. */
+  end(last?: Buffer): void {
+    if (last !== undefined) {
+      this.identity += last.length;
+      this.z.end(last);
+    } else this.z.end();
+  }
+}
