@@ -53,14 +53,22 @@ export const COMPRESSION_OPTIONS: readonly OptionSpec[] = [
   },
 ];
 
+/** A list flag's entries, each given as one or as several joined with commas. */
+const commaList = (read: Reader, flag: string): string[] =>
+  read
+    .list(flag)
+    .flatMap((v) => v.split(','))
+    .map((v) => v.trim())
+    .filter(Boolean);
+
 /** The settings of the flags; undefined when nothing is compressed (no --compress). */
 export function buildCompression(read: Reader): CompressionSettings | undefined {
-  const algorithms = parseAlgorithms(read.list('compress'));
+  const algorithms = parseAlgorithms(commaList(read, 'compress'));
   if (!algorithms.ok) throw new UsageError(`--compress: ${algorithms.error}`);
   const levels = parseLevels(read.str('compress-level'));
   if (!levels.ok) throw new UsageError(`--compress-level: ${levels.error}`);
   const minLength = read.int('compress-min-length');
-  const typeList = read.list('compress-types');
+  const typeList = commaList(read, 'compress-types');
   let types: string[] | undefined;
   if (read.given('compress-types')) {
     const t = parseTypes(typeList);
