@@ -18,16 +18,7 @@ export const CODINGS: readonly Coding[] = ['zstd', 'br', 'gzip'];
 export type RequestCoding = Coding | 'deflate';
 
 /** Envoy's compressor filter's default media types. */
-export const DEFAULT_TYPES: readonly string[] = [
-  'application/javascript',
-  'application/json',
-  'application/xhtml+xml',
-  'image/svg+xml',
-  'text/css',
-  'text/html',
-  'text/plain',
-  'text/xml',
-];
+export const DEFAULT_TYPES: readonly string[] = ['application/javascript', 'application/json', 'application/xhtml+xml', 'image/svg+xml', 'text/css', 'text/html', 'text/plain', 'text/xml'];
 
 /** Envoy's default minimum length: shorter answers gain nothing from a coding's header. */
 export const DEFAULT_MIN_LENGTH = 30;

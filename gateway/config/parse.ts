@@ -74,6 +74,13 @@ export function parseConfig(command: Command, argv: readonly string[], environme
     logSinksFile,
     tls: buildTls(read),
     observe: { ...buildObserve(read), shadowCompare: buildShadowCompare(read) },
-    compile: { ...served, ...buildRouteDefaults(read), extAuthDefault: buildExtAuthDefault(read), jwtProviders: providerNames(jwtProviders), logSinks: sinkNames(logSinks), compression: buildCompression(read) },
+    compile: {
+      ...served,
+      ...buildRouteDefaults(read),
+      extAuthDefault: buildExtAuthDefault(read),
+      jwtProviders: providerNames(jwtProviders),
+      logSinks: sinkNames(logSinks),
+      compression: buildCompression(read),
+    },
   };
 }

@@ -27,7 +27,8 @@ export interface AnswerOut {
 /** A compressor for `coding` at the policy's level (`sizeHint`: the answer's length, or -1). */
 function compressor(coding: Coding, p: CompressionPolicy, sizeHint: number): Transform {
   const level = p.levels[coding];
-  if (coding === 'gzip') return createGzip({ level, ...(p.gzipMemLevel !== undefined ? { memLevel: p.gzipMemLevel } : {}), ...(p.gzipWindowBits !== undefined ? { windowBits: p.gzipWindowBits } : {}) });
+  if (coding === 'gzip')
+    return createGzip({ level, ...(p.gzipMemLevel !== undefined ? { memLevel: p.gzipMemLevel } : {}), ...(p.gzipWindowBits !== undefined ? { windowBits: p.gzipWindowBits } : {}) });
   if (coding === 'br') {
     const params: Record<number, number> = { [constants.BROTLI_PARAM_QUALITY]: level, [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_TEXT };
     if (sizeHint >= 0) params[constants.BROTLI_PARAM_SIZE_HINT] = sizeHint;

@@ -101,7 +101,14 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
     (this.res as Carrying)[EXCHANGE] = this;
     this.res.once('close', responseClosed);
     const z = this.backend.compression;
-    if (z !== null && z.decodeRequests && this.extras.body === undefined && this.extras.bodyHead === undefined && decodesFirst(this.req, this.headers, this.proxy.deps.maxBodyBytes ?? 0, this.metrics.compression, this)) return;
+    if (
+      z !== null &&
+      z.decodeRequests &&
+      this.extras.body === undefined &&
+      this.extras.bodyHead === undefined &&
+      decodesFirst(this.req, this.headers, this.proxy.deps.maxBodyBytes ?? 0, this.metrics.compression, this)
+    )
+      return;
     const req = this.req;
     const body = req.body;
     const retryBuffer = this.proxy.deps.upstream.retryBufferBytes;

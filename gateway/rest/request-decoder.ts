@@ -32,7 +32,8 @@ const NO_LIMIT = 2 ** 31 - 1;
 export function decodeBody(coding: RequestCoding, body: Buffer, limit: number, done: (plain: Buffer | null, refusal: DecodeRefusal | null) => void): void {
   DECODERS[coding](body, { maxOutputLength: limit > 0 ? limit : NO_LIMIT }, (err, out) => {
     if (err === null) done(out, null);
-    else if ((err as Error & { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') done(null, { status: 413, reason: 'PAYLOAD_TOO_LARGE', info: `the request body is larger than ${limit} bytes once decoded (${coding})` });
+    else if ((err as Error & { code?: string }).code === 'ERR_BUFFER_TOO_LARGE')
+      done(null, { status: 413, reason: 'PAYLOAD_TOO_LARGE', info: `the request body is larger than ${limit} bytes once decoded (${coding})` });
     else done(null, { status: 400, reason: 'BAD_REQUEST', info: `the request body is not valid ${coding}` });
   });
 }

@@ -10,6 +10,7 @@ import { settingsFromModuleGzip } from '../../routing/ambassador-gzip.js';
 import { COMPRESSION_ANNOTATION, compressionAnnotation, parseCompressionFields, parseLevels } from '../../routing/compression-config.js';
 import { compressible, compressionPolicy, negotiate, requestCoding, weakEtag, type CompressionPolicy } from '../../routing/compression.js';
 import { buildTable } from '../../routing/table.js';
+import type { SeldonDeployment } from '../../routing/seldon-deployment.js';
 import { DEFAULT_COMPILE_OPTIONS, type Backend, type CompileOptions } from '../../routing/types.js';
 
 const ALL = ['zstd', 'br', 'gzip'] as const;
@@ -146,8 +147,9 @@ describe('seldon.io/gateway-compression', () => {
   });
 
   function backends(annotation: string | undefined, opts: Partial<CompileOptions> = {}): { state: string; reasons: readonly string[]; rest: Backend; grpc: Backend } {
-    const d = {
-      metadata: { name: 'iris', namespace: 'ns', annotations: annotation === undefined ? {} : { [COMPRESSION_ANNOTATION]: annotation } },
+    const annotations: Record<string, string> = annotation === undefined ? {} : { [COMPRESSION_ANNOTATION]: annotation };
+    const d: SeldonDeployment = {
+      metadata: { name: 'iris', namespace: 'ns', annotations },
       spec: { predictors: [{ name: 'main', graph: { name: 'classifier' } }] },
     };
     const t = buildTable([d], { ...DEFAULT_COMPILE_OPTIONS, ...opts });
