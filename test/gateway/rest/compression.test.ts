@@ -12,6 +12,7 @@
  */
 import { once } from 'node:events';
 import http from 'node:http';
+import http2 from 'node:http2';
 import { brotliCompressSync, brotliDecompressSync, deflateSync, gunzipSync, gzipSync, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { headerValue, rawRequest, startRecordingUpstream, type Answer, type HeaderLine, type RawResponse, type RecordingUpstream } from '../../fixtures/recording-upstream.js';
@@ -130,6 +131,43 @@ describe('answers compressed for clients that ask', () => {
       }
     });
   }
+
+  it("over HTTP/2 too: the client decodes the model's bytes exactly", async () => {
+    const session = http2.connect(gw.url);
+    try {
+      const stream = session.request({ ':method': 'POST', ':path': MODEL, 'accept-encoding': 'br', 'x-case': 'json', 'content-type': 'application/json' });
+      stream.end('{}');
+      const [headers] = (await once(stream, 'response')) as [http2.IncomingHttpHeaders];
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      await once(stream, 'end');
+      expect(headers['content-encoding']).toBe('br');
+      expect(headers['content-length']).toBeUndefined();
+      expect(brotliDecompressSync(Buffer.concat(chunks)).equals(BIG)).toBe(true);
+    } finally {
+      session.close();
+    }
+  });
+
+  it("with Node's HTTP/1.1 server (--http1-server node) too", async () => {
+    const node = await startTestGateway({
+      manifests: { 'model.yaml': sdep('model', 'm', { predictors: [{ name: 'main' }] }) },
+      resolve: { 'model-main.m:8000': model.port },
+      args: ['--compress', 'gzip', '--http1-server', 'node'],
+    });
+    try {
+      const res = await ask(node.port, MODEL, [
+        ['X-Case', 'etag'],
+        ['Accept-Encoding', 'gzip'],
+      ]);
+      expect(headerValue(res.headers, 'content-encoding')).toBe('gzip');
+      expect(headerValue(res.headers, 'content-length')).toBeUndefined();
+      expect(headerValue(res.headers, 'etag')).toBe('W/"v1"');
+      expect(gunzipSync(res.body).equals(BIG)).toBe(true);
+    } finally {
+      await node.stop();
+    }
+  });
 
   it('a strong ETag is made weak; Content-Length goes', async () => {
     const res = await ask(gw.port, MODEL, [
