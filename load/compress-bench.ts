@@ -8,7 +8,11 @@
  * from /proc). The proxy is pinned to core 0, the backend and the client to core 1 when there are
  * two.
  *
- *   npx tsc -p tsconfig.build.json && npx vite-node load/compress-bench.ts [--requests 300] [--conns 4] [--level 6]
+ * With `--baseline <main.js>` (another build, e.g. the commit before compression), the plain route
+ * is also measured on that build, the two alternating for `--plain-rounds` rounds: what the route
+ * without compression costs now beside what it cost before.
+ *
+ *   npx tsc -p tsconfig.build.json && npx vite-node load/compress-bench.ts [--requests 300] [--conns 4] [--level 6] [--baseline dir/dist/gateway/main.js]
  */
 import http from 'node:http';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,7 +27,14 @@ import { startNginx } from './lib/nginx.js';
 import { treeSeconds } from './lib/proc.js';
 
 const { values: opts } = parseArgs({
-  options: { requests: { type: 'string', default: '300' }, conns: { type: 'string', default: '4' }, level: { type: 'string', default: '6' } },
+  options: {
+    requests: { type: 'string', default: '300' },
+    conns: { type: 'string', default: '4' },
+    level: { type: 'string', default: '6' },
+    baseline: { type: 'string' },
+    'plain-rounds': { type: 'string', default: '3' },
+    'plain-requests': { type: 'string', default: '3000' },
+  },
 });
 const REQUESTS = Number(opts.requests);
 const CONNS = Number(opts.conns);
@@ -80,8 +91,8 @@ interface Run {
   readonly exact: boolean;
 }
 
-/** `REQUESTS` GETs of `path` over `CONNS` keep-alive connections; the proxy `pid`'s CPU over them. */
-async function run(port: number, path: string, pid: number, answer: Buffer, gzip: boolean): Promise<Run> {
+/** `requests` GETs of `path` over `CONNS` keep-alive connections; the proxy `pid`'s CPU over them. */
+async function run(port: number, path: string, pid: number, answer: Buffer, gzip: boolean, requests: number): Promise<Run> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: CONNS });
   const headers = gzip ? { 'accept-encoding': 'gzip' } : {};
   const one = (): Promise<Buffer> =>
@@ -99,7 +110,7 @@ async function run(port: number, path: string, pid: number, answer: Buffer, gzip
   const body = await one();
   const decoded = gzip ? gunzipSync(body) : body;
   const before = treeSeconds(pid);
-  let left = REQUESTS;
+  let left = requests;
   await Promise.all(
     Array.from({ length: CONNS }, async () => {
       while (left-- > 0) await one();
@@ -107,7 +118,7 @@ async function run(port: number, path: string, pid: number, answer: Buffer, gzip
   );
   const cpu = treeSeconds(pid) - before;
   agent.destroy();
-  return { wireBytes: body.length, cpuMsPerRequest: (cpu * 1000) / REQUESTS, exact: decoded.equals(answer) };
+  return { wireBytes: body.length, cpuMsPerRequest: (cpu * 1000) / requests, exact: decoded.equals(answer) };
 }
 
 runMain('compress-bench', async () => {
@@ -144,8 +155,17 @@ runMain('compress-bench', async () => {
     join(manifests, 'bench.yaml'),
     JSON.stringify({ apiVersion: 'machinelearning.seldon.io/v1', kind: 'SeldonDeployment', metadata: { name: 'model', namespace: 'bench' }, spec: { predictors: [{ name: 'main' }] } }),
   );
-  const launch = (name: string, args: string[]): ReturnType<typeof startGateway> =>
-    startGateway(name, { log: join(dir, `${name}.log`), cpu: PROXY_CPU, manifests, upstreams: ['model-main.bench:8000'], backendPort, nodeArgs: [], args: ['--access-log', 'off', ...args] });
+  const launch = (name: string, args: string[], main?: string): ReturnType<typeof startGateway> =>
+    startGateway(name, {
+      log: join(dir, `${name}.log`),
+      cpu: PROXY_CPU,
+      manifests,
+      upstreams: ['model-main.bench:8000'],
+      backendPort,
+      nodeArgs: [],
+      ...(main !== undefined ? { main } : {}),
+      args: ['--access-log', 'off', ...args],
+    });
 
   const rows: string[] = [];
   const row = (proxy: string, size: string, r: Run): void => {
@@ -153,7 +173,8 @@ runMain('compress-bench', async () => {
     rows.push(`| ${proxy} | ${size} | ${r.wireBytes} | ${ratio.toFixed(2)}x | ${r.cpuMsPerRequest.toFixed(3)} | ${r.exact ? 'yes' : 'NO'} |`);
   };
   const measure = async (proxy: string, port: number, server: Spawned, prefix: string, gzip: boolean): Promise<void> => {
-    for (const size of Object.keys(answers) as (keyof typeof answers)[]) row(proxy, size, await run(port, `${prefix}${size}.json`, server.pid, answers[size], gzip));
+    const requests = gzip ? REQUESTS : Number(opts['plain-requests']);
+    for (const size of Object.keys(answers) as (keyof typeof answers)[]) row(proxy, size, await run(port, `${prefix}${size}.json`, server.pid, answers[size], gzip, requests));
   };
 
   await measure(`nginx gzip_comp_level ${LEVEL}`, nginxPort, nginx, '/', true);
@@ -162,9 +183,15 @@ runMain('compress-bench', async () => {
   compressing.server.child.kill('SIGTERM');
   await compressing.server.exited;
   const plain = await launch('gateway-plain', []);
-  await measure('gateway, compression off', plain.port, plain.server, '/seldon/bench/model/', false);
+  const baseline = opts.baseline === undefined ? undefined : await launch('gateway-baseline', [], opts.baseline);
+  for (let round = 0; round < (baseline === undefined ? 1 : Number(opts['plain-rounds'])); round++) {
+    await measure('gateway, compression off', plain.port, plain.server, '/seldon/bench/model/', false);
+    if (baseline !== undefined) await measure('gateway baseline build', baseline.port, baseline.server, '/seldon/bench/model/', false);
+  }
 
-  process.stdout.write(`${REQUESTS} requests over ${CONNS} connections per row; proxy on core ${PROXY_CPU}, backend and client on core ${OTHER_CPU}\n\n`);
+  process.stdout.write(
+    `${REQUESTS} requests per compressed row, ${opts['plain-requests']} per plain one, over ${CONNS} connections; proxy on core ${PROXY_CPU}, backend and client on core ${OTHER_CPU}\n\n`,
+  );
   process.stdout.write('| proxy | answer | body bytes on the wire | ratio | proxy CPU ms/request | decoded = model bytes |\n|---|---|---|---|---|---|\n');
   process.stdout.write(`${rows.join('\n')}\n`);
 });

@@ -24,13 +24,16 @@ export interface AnswerOut {
   once(event: 'drain', listener: () => void): unknown;
 }
 
+const BROTLI_WINDOW_BITS = 18;
+
 /** A compressor for `coding` at the policy's level (`sizeHint`: the answer's length, or -1). */
 function compressor(coding: Coding, p: CompressionPolicy, sizeHint: number): Transform {
   const level = p.levels[coding];
   if (coding === 'gzip')
     return createGzip({ level, ...(p.gzipMemLevel !== undefined ? { memLevel: p.gzipMemLevel } : {}), ...(p.gzipWindowBits !== undefined ? { windowBits: p.gzipWindowBits } : {}) });
   if (coding === 'br') {
-    const params: Record<number, number> = { [constants.BROTLI_PARAM_QUALITY]: level, [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_TEXT };
+    // Envoy's window (2^18): brotli's own (2^22) would hold 4 MiB per answer in flight.
+    const params: Record<number, number> = { [constants.BROTLI_PARAM_QUALITY]: level, [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_TEXT, [constants.BROTLI_PARAM_LGWIN]: BROTLI_WINDOW_BITS };
     if (sizeHint >= 0) params[constants.BROTLI_PARAM_SIZE_HINT] = sizeHint;
     return createBrotliCompress({ params });
   }

@@ -48,7 +48,8 @@ import { decodesFirst, type DecodeOwner, type DecodeRefusal } from './request-de
 /**
  * One proxied request, across its attempts: each attempt is an object of its own
  * (rest/attempt.ts), the decisions are the core's (forward/forwarded.ts), the answer goes to the
- * client through `answer` (itself, or the token's decorator, rest/tagged-answer.ts).
+ * client through `answer` (itself, or the token's decorator, rest/tagged-answer.ts), its body
+ * written to `out` (the client's response, or its compressor, rest/answer-encoder.ts).
  */
 export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSink, TimeoutEntry, DecodeOwner {
   declare protected readonly up: UpstreamPool;
@@ -101,14 +102,7 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
     (this.res as Carrying)[EXCHANGE] = this;
     this.res.once('close', responseClosed);
     const z = this.backend.compression;
-    if (
-      z !== null &&
-      z.decodeRequests &&
-      this.extras.body === undefined &&
-      this.extras.bodyHead === undefined &&
-      decodesFirst(this.req, this.headers, this.proxy.deps.maxBodyBytes ?? 0, this.metrics.compression, this)
-    )
-      return;
+    if (z !== null && z.decodeRequests && decodesFirst(this.req, this.extras, this.headers, this.proxy.deps, this)) return;
     const req = this.req;
     const body = req.body;
     const retryBuffer = this.proxy.deps.upstream.retryBufferBytes;
@@ -416,7 +410,7 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
 
   data(chunk: Buffer): boolean {
     if (this.done || !this.writeHead()) return true;
-    // Told as the client receives it: a bandit's tagged answer as tagged.
+    // Told as the client receives it (a bandit's tagged answer as tagged), before any compression.
     if (this.tap !== undefined) this.tap.body(chunk);
     const ok = this.out.write(chunk);
     // The client is slower than the model: read on from the upstream once it took what was written.

@@ -7,7 +7,7 @@
  */
 import { brotliDecompress, gunzip, inflate, zstdDecompress, type InputType } from 'node:zlib';
 import { requestCoding, type RequestCoding } from '../../routing/compression.js';
-import type { CompressionMetrics } from '../observe/compression-metrics.js';
+import type { ExchangeDeps, ExchangeExtras } from './exchange-deps.js';
 import type { UpstreamFields } from '../edge/upstream-fields.js';
 import type { GatewayReason } from '../edge/errors.js';
 import type { RestRequest } from '../edge/rest-exchange.js';
@@ -30,6 +30,8 @@ const NO_LIMIT = 2 ** 31 - 1;
 
 /** Decode `body`, at most `limit` bytes decoded (0: no limit but the largest buffer). */
 export function decodeBody(coding: RequestCoding, body: Buffer, limit: number, done: (plain: Buffer | null, refusal: DecodeRefusal | null) => void): void {
+  // No body at all: nothing to decode (its Content-Encoding goes all the same).
+  if (body.length === 0) return done(body, null);
   DECODERS[coding](body, { maxOutputLength: limit > 0 ? limit : NO_LIMIT }, (err, out) => {
     if (err === null) done(out, null);
     else if ((err as Error & { code?: string }).code === 'ERR_BUFFER_TOO_LARGE')
@@ -44,19 +46,26 @@ export interface DecodeOwner {
 }
 
 /**
- * When `req`'s body is in a coding the gateway decodes: read it whole (at most `limit` bytes, 0:
- * no limit), decode it, drop Content-Encoding from the fields to the model (`fields`: the upstream
- * client writes the decoded length), count it, and tell `owner`; true. False: it goes as it came
- * (no coding, or one the gateway does not decode).
+ * When `req`'s body is in a coding the gateway decodes: read it whole (at most --max-body bytes),
+ * decode it, drop Content-Encoding from the fields to the model (`fields`: the upstream client
+ * writes the decoded length), count it, and tell `owner`; true. False: it goes as it came (no
+ * coding, one the gateway does not decode, or a feedback read already for its token).
  */
-export function decodesFirst(req: RestRequest, fields: UpstreamFields, limit: number, metrics: CompressionMetrics, owner: DecodeOwner): boolean {
+export function decodesFirst(
+  req: RestRequest,
+  extras: Pick<ExchangeExtras, 'body' | 'bodyHead'>,
+  fields: UpstreamFields,
+  deps: Pick<ExchangeDeps, 'maxBodyBytes' | 'metrics'>,
+  owner: DecodeOwner,
+): boolean {
   const coding = requestCoding(req.header('content-encoding'));
-  if (coding === null || coding === undefined) return false;
+  if (coding === null || coding === undefined || extras.body !== undefined || extras.bodyHead !== undefined) return false;
+  const limit = deps.maxBodyBytes ?? 0;
   const decode = (encoded: Buffer): void =>
     decodeBody(coding, encoded, limit, (plain, refusal) => {
       if (plain !== null) {
         dropContentEncoding(fields.list());
-        metrics.count('request', coding, plain.length, encoded.length);
+        deps.metrics.compression.count('request', coding, plain.length, encoded.length);
       }
       owner.decodedBody(plain, refusal);
     });

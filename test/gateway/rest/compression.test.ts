@@ -279,6 +279,16 @@ describe('answers compressed for clients that ask', () => {
       expect(model.requests.at(-1)!.body.equals(plain)).toBe(true);
     });
 
+    it('an empty body with a Content-Encoding goes empty, without it', async () => {
+      const before = model.requests.length;
+      const res = await ask(gw.port, DECODING, [['Content-Encoding', 'gzip']], Buffer.alloc(0));
+      expect(res.status).toBe(200);
+      expect(model.requests.length).toBe(before + 1);
+      const got = model.requests.at(-1)!;
+      expect(got.body.length).toBe(0);
+      expect(headerValue(got.headers, 'content-encoding')).toBeUndefined();
+    });
+
     it('a corrupt body is a 400 and the model receives nothing', async () => {
       const before = model.requests.length;
       const res = await ask(gw.port, DECODING, [['Content-Encoding', 'gzip']], Buffer.from('not gzip at all'));
