@@ -23,7 +23,7 @@ import { gunzipSync } from 'node:zlib';
 import { atCleanup, runMain, type Spawned } from './lib/children.js';
 import { startGateway } from './lib/gateway.js';
 import { freePort, httpStatus } from './lib/http.js';
-import { startNginx } from './lib/nginx.js';
+import { startNginx, writeConf } from './lib/nginx.js';
 import { treeSeconds } from './lib/proc.js';
 
 const { values: opts } = parseArgs({
@@ -52,37 +52,6 @@ function tensor(bytes: number): Buffer {
     size += String(v).length + 1;
   }
   return Buffer.from(JSON.stringify({ data: { names: ['t'], ndarray: [values] }, meta: {} }));
-}
-
-/** An nginx `http` block on 127.0.0.1:`port` with `inner` as the server's body. */
-function nginxConf(dir: string, port: number, inner: string, upstream = ''): string {
-  mkdirSync(dir, { recursive: true });
-  const conf = join(dir, 'nginx.conf');
-  writeFileSync(
-    conf,
-    `worker_processes 1;
-daemon off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_timeout 300s;
-  keepalive_requests 10000000;
-  client_body_temp_path ${dir}/client_body;
-  proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
-${upstream}
-  server {
-    listen 127.0.0.1:${port} backlog=4096;
-${inner}
-  }
-}
-`,
-  );
-  return conf;
 }
 
 interface Run {
@@ -135,7 +104,7 @@ runMain('compress-bench', async () => {
   await startNginx(
     'backend',
     OTHER_CPU,
-    nginxConf(join(dir, 'backend'), backendPort, `    default_type application/json;\n    location / { root ${www}; }`),
+    writeConf(join(dir, 'backend'), backendPort, `    default_type application/json;\n    location / { root ${www}; }`),
     async () => (await httpStatus(`http://127.0.0.1:${backendPort}/100k.json`)) === 200,
   );
 
@@ -145,7 +114,7 @@ runMain('compress-bench', async () => {
   const nginx = await startNginx(
     'nginx-gzip',
     PROXY_CPU,
-    nginxConf(join(dir, 'nginx'), nginxPort, gzipConf + proxied, `  upstream bench_backend { server 127.0.0.1:${backendPort}; keepalive 64; }`),
+    writeConf(join(dir, 'nginx'), nginxPort, gzipConf + proxied, `  upstream bench_backend { server 127.0.0.1:${backendPort}; keepalive 64; }`),
     async () => (await httpStatus(`http://127.0.0.1:${nginxPort}/100k.json`)) === 200,
   );
 
