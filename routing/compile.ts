@@ -420,7 +420,24 @@ function compileGenerated(
       if (ex.httpPort !== null) {
         const upstream: Upstream = { host: ex.host, port: ex.httpPort, tls: false, service: { name: ex.name, namespace: ns, portName: 'http' } };
         const exOrigin: Origin = { namespace: ns, deployment: name, predictor: `${pred}-explainer` };
-        const backend = makeBackend(`${id}#explainer`, exOrigin, upstream, '/', rest.timeoutMs, rest.idleTimeoutMs, retry, breaker, gate, restCors);
+        const backend = makeBackend(
+          `${id}#explainer`,
+          exOrigin,
+          upstream,
+          '/',
+          rest.timeoutMs,
+          rest.idleTimeoutMs,
+          retry,
+          breaker,
+          gate,
+          restCors,
+          false,
+          null,
+          null,
+          undefined,
+          null,
+          compressed.policy,
+        );
         const prefixes = [`/seldon/${ns}/${svcExt}-explainer/${pred}/`];
         if (opts.singleNamespace) prefixes.push(`/seldon/${svcExt}-explainer/${pred}/`);
         const exTarget = serviceKey(ns, ex.name);
@@ -468,7 +485,9 @@ function compileCustom(key: string, ns: string, name: string, id: string, text: 
   }
   if (scoped.length === 0)
     return { key, report: report(ns, name, id, 'rejected', ['seldon.io/ambassador-config has no Mapping left within its namespace', ...f.warnings]), routes: [], clients: NO_CLIENTS };
-  const routes = scoped.map((m) => mappingSpec(m, ns, name, opts, gate, cors.value));
+  const compressed = compressionAnnotation(ann.get(COMPRESSION_ANNOTATION), opts.compression);
+  if (compressed.warning !== undefined) f.warn(compressed.warning);
+  const routes = scoped.map((m) => mappingSpec(m, ns, name, opts, gate, cors.value, compressed.policy));
   return { key, report: report(ns, name, id, f.warnings.length ? 'degraded' : 'accepted', f.warnings), routes, clients: NO_CLIENTS };
 }
 
@@ -478,8 +497,8 @@ function bypassed(gate: Gate | null): Gate | null {
   return gate.auth === null && gate.rateLimits.length === 0 && gate.jwt === null ? null : { ...gate, external: false };
 }
 
-/** `sdepCors`: the deployment's seldon.io/gateway-cors, for REST Mappings without a `cors` of their own. */
-function mappingSpec(m: MappingRoute, ns: string, name: string, opts: CompileOptions, gate: Gate | null, sdepCors: CorsPolicy | null): RouteSpec {
+/** `sdepCors`: the deployment's seldon.io/gateway-cors, for REST Mappings without a `cors` of their own; `compression`: its compression, for REST Mappings. */
+function mappingSpec(m: MappingRoute, ns: string, name: string, opts: CompileOptions, gate: Gate | null, sdepCors: CorsPolicy | null, compression: CompressionPolicy | null): RouteSpec {
   const upstream: Upstream = {
     host: m.service.host,
     port: m.service.port,
@@ -499,6 +518,12 @@ function mappingSpec(m: MappingRoute, ns: string, name: string, opts: CompileOpt
     m.breaker,
     checked,
     m.grpc ? null : (m.cors ?? sdepCors),
+    false,
+    null,
+    null,
+    undefined,
+    null,
+    m.grpc ? null : compression,
   );
   const svc = serviceOfHost(m.service.host, ns);
   return {

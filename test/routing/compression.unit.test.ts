@@ -166,6 +166,24 @@ describe('seldon.io/gateway-compression', () => {
     expect(backends(undefined).rest.compression).toBeNull();
   });
 
+  it("explainers and a deployment's custom Mappings are REST routes too: compressed as its predictors are", () => {
+    const global = { compression: { algorithms: ['gzip' as const] } };
+    const explained: SeldonDeployment = {
+      metadata: { name: 'iris', namespace: 'ns' },
+      spec: { predictors: [{ name: 'main', graph: { name: 'classifier' }, explainer: { type: 'AnchorTabular' } }] },
+    };
+    const t = buildTable([explained], { ...DEFAULT_COMPILE_OPTIONS, ...global });
+    const explainer = t.groups.flatMap((g) => g.members).find((m) => m.backend.id === 'ns/iris/main#explainer')!.backend;
+    expect(explainer.compression?.algorithms).toEqual(['gzip']);
+    const config = JSON.stringify({ apiVersion: 'getambassador.io/v2', kind: 'Mapping', name: 'm', prefix: '/seldon/ns/iris/', service: 'iris-main.ns:8000' });
+    const custom: SeldonDeployment = {
+      metadata: { name: 'iris', namespace: 'ns', annotations: { 'seldon.io/ambassador-config': config, [COMPRESSION_ANNOTATION]: 'algorithms: [br]' } },
+      spec: { predictors: [{ name: 'main', graph: { name: 'classifier' } }] },
+    };
+    const mapped = buildTable([custom], { ...DEFAULT_COMPILE_OPTIONS, ...global }).groups.flatMap((g) => g.members);
+    expect(mapped.map((m) => m.backend.compression?.algorithms)).toEqual([['br']]);
+  });
+
   it('a bad value degrades the deployment alone: served with the gateway’s settings, the reason said', () => {
     const c = backends('algorithms: [lz4]', { compression: { algorithms: ['gzip'] } });
     expect(c.state).toBe('degraded');
