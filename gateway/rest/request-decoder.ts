@@ -49,7 +49,7 @@ export interface DecodeOwner {
  * When `req`'s body is in a coding the gateway decodes: read it whole (at most --max-body bytes),
  * decode it, drop Content-Encoding from the fields to the model (`fields`: the upstream client
  * writes the decoded length), count it, and tell `owner`; true. False: it goes as it came (no
- * coding, one the gateway does not decode, or a feedback read already for its token).
+ * coding, one the gateway does not decode, or a feedback too large to have been read for its token).
  */
 export function decodesFirst(
   req: RestRequest,
@@ -59,7 +59,7 @@ export function decodesFirst(
   owner: DecodeOwner,
 ): boolean {
   const coding = requestCoding(req.header('content-encoding'));
-  if (coding === null || coding === undefined || extras.body !== undefined || extras.bodyHead !== undefined) return false;
+  if (coding === null || coding === undefined || extras.bodyHead !== undefined) return false;
   const limit = deps.maxBodyBytes ?? 0;
   const decode = (encoded: Buffer): void =>
     decodeBody(coding, encoded, limit, (plain, refusal) => {
@@ -69,7 +69,8 @@ export function decodesFirst(
       }
       owner.decodedBody(plain, refusal);
     });
-  const body = req.body;
+  // A feedback's body read already (for its token), or the body the lane read whole.
+  const body = extras.body !== undefined ? extras.body : req.body;
   if (isWhole(body)) decode(body ?? Buffer.alloc(0));
   else
     readSmallBody(body, limit > 0 ? limit : Number.MAX_SAFE_INTEGER, (whole) => {
