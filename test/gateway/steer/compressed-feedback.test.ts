@@ -1,14 +1,15 @@
 /**
  * A bandit's feedback sent gzip-compressed to a deployment that decodes requests
  * (`seldon.io/gateway-compression: {decodeRequests: true}`): the gateway reads the token from the
- * decoded JSON, so the reward is attributed, and the arm's model receives the plain feedback. A
+ * decoded JSON, so the reward is attributed, and the arm's model receives the plain feedback; the
+ * prediction's answer is tagged with its token before it is compressed for the client. A
  * real gateway, three stand-in arms that record what they receive.
  */
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HttpBackend } from '../../fixtures/http-backend.js';
-import { ARMS, banditModel, type Prediction } from '../../helpers/bandit.js';
+import { ARMS, ARM_TAG, banditModel, type Prediction } from '../../helpers/bandit.js';
 import { sdep, startTestGateway, type TestGateway } from '../../helpers/gateway.js';
 import { metricSum, scrape } from '../../helpers/observability.js';
 import { waitUntil } from '../../helpers/wait.js';
@@ -25,7 +26,7 @@ describe('bandit feedback in gzip on a route that decodes requests', () => {
           'rec',
           'models',
           { predictors: ARMS.map((a) => ({ name: a, graph: { name: 'model' } })) },
-          { 'seldon.io/gateway-bandit': 'arms: [a, b, c]\nhalfLife: none', 'seldon.io/gateway-compression': '{decodeRequests: true}' },
+          { 'seldon.io/gateway-bandit': 'arms: [a, b, c]\nhalfLife: none', 'seldon.io/gateway-compression': '{algorithms: [gzip], decodeRequests: true}' },
         ),
       },
       resolve: Object.fromEntries(ARMS.map((a) => [`rec-${a}.models:8000`, models[a]!.port])),
@@ -37,8 +38,15 @@ describe('bandit feedback in gzip on a route that decodes requests', () => {
   });
 
   it('the token is read from the decoded body: the reward is attributed, the model gets plain JSON', async () => {
-    const p = await request(`${gw.url}/seldon/models/rec/api/v1.0/predictions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"data":{"ndarray":[[1,2]]}}' });
-    const answer = (await p.body.json()) as Prediction['body'];
+    const p = await request(`${gw.url}/seldon/models/rec/api/v1.0/predictions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'accept-encoding': 'gzip' },
+      body: '{"data":{"ndarray":[[1,2]]}}',
+    });
+    // The answer tagged with its token, then compressed.
+    expect(p.headers['content-encoding']).toBe('gzip');
+    const answer = JSON.parse(gunzipSync(Buffer.from(await p.body.arrayBuffer())).toString()) as Prediction['body'];
+    expect(answer.meta.tags?.[ARM_TAG]).toBe(p.headers['seldon-gateway-arm']);
     const arm = answer.data.names[0]!;
     const feedback = JSON.stringify({ request: { data: { ndarray: [[1, 2]] } }, response: answer, reward: 1 });
     const f = await request(`${gw.url}/seldon/models/rec/api/v1.0/feedback`, {
