@@ -7,7 +7,7 @@
  *
  * Backpressure both ways: a client slower than the compressor pauses it (its output waits for the
  * client's 'drain'), and a compressor whose input is full tells the exchange to stop reading the
- * model (`write` false, then `drained` once it took what it was given).
+ * model (`write` false, then its 'drain' once it took what it was given).
  */
 import { constants, createBrotliCompress, createGzip, createZstdCompress } from 'node:zlib';
 import type { Transform } from 'node:stream';
@@ -43,8 +43,8 @@ function compressor(coding: Coding, p: CompressionPolicy, sizeHint: number): Tra
 /**
  * Decide for one answer (the policy offers codings): when it may be compressed, its fields say it
  * varies with Accept-Encoding; when the client takes one of the codings, they are edited for it
- * (Content-Encoding, no Content-Length: the lane frames it chunked, a strong ETag made weak) and
- * the encoder is returned. Undefined: the answer goes as the model sent it.
+ * (Content-Encoding in place of an `identity` one, no Content-Length: it goes chunked, a strong
+ * ETag made weak) and the compressor is where its body goes; otherwise the client's response.
  */
 export function encodeAnswer(p: CompressionPolicy, req: RestRequest, res: RestResponse, status: number, fields: AnswerFields, metrics: CompressionMetrics): AnswerOut {
   if (!compressible(p, req.method, status, fields)) return res;
@@ -56,7 +56,7 @@ export function encodeAnswer(p: CompressionPolicy, req: RestRequest, res: RestRe
     const name = h[i]!.toLowerCase();
     if (name === 'vary') varies ||= /(?:^|,)\s*(?:accept-encoding|\*)\s*(?:,|$)/i.test(h[i + 1]!);
     else if (coding === null) continue;
-    else if (name === 'content-length') h.splice(i, 2);
+    else if (name === 'content-length' || name === 'content-encoding') h.splice(i, 2);
     else if (name === 'etag') h[i + 1] = weakEtag(h[i + 1]!);
   }
   if (!varies) h.push('vary', 'Accept-Encoding');

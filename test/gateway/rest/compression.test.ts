@@ -15,7 +15,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import { brotliCompressSync, brotliDecompressSync, deflateSync, gunzipSync, gzipSync, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { headerValue, rawRequest, startRecordingUpstream, type Answer, type HeaderLine, type RawResponse, type RecordingUpstream } from '../../fixtures/recording-upstream.js';
+import { headerValue, headerValues, rawRequest, startRecordingUpstream, type Answer, type HeaderLine, type RawResponse, type RecordingUpstream } from '../../fixtures/recording-upstream.js';
 import { sdep, startTestGateway, type TestGateway } from '../../helpers/gateway.js';
 import { listenLocal } from '../../helpers/net.js';
 import type { BackendJson, TableJson } from '../../../routing/describe.js';
@@ -39,6 +39,14 @@ const CASES: Record<string, Answer> = {
     headers: [
       ['Content-Type', 'application/json'],
       ['ETag', '"v1"'],
+    ],
+    body: BIG,
+  },
+  identity: {
+    headers: [
+      ['Content-Type', 'application/json'],
+      ['Content-Encoding', 'identity'],
+      ['Vary', 'Origin'],
     ],
     body: BIG,
   },
@@ -175,6 +183,16 @@ describe('answers compressed for clients that ask', () => {
       ['Accept-Encoding', 'gzip'],
     ]);
     expect(headerValue(res.headers, 'etag')).toBe('W/"v1"');
+    expect(gunzipSync(res.body).equals(BIG)).toBe(true);
+  });
+
+  it("a model's Content-Encoding: identity gives way to the coding; its Vary is kept beside Accept-Encoding", async () => {
+    const res = await ask(gw.port, MODEL, [
+      ['X-Case', 'identity'],
+      ['Accept-Encoding', 'gzip'],
+    ]);
+    expect(headerValues(res.headers, 'content-encoding')).toEqual(['gzip']);
+    expect(headerValues(res.headers, 'vary')).toEqual(['Origin', 'Accept-Encoding']);
     expect(gunzipSync(res.body).equals(BIG)).toBe(true);
   });
 
