@@ -116,12 +116,12 @@ function makeBackend(
   breaker: BreakerLimits,
   gate: Gate | null,
   cors: CorsPolicy | null,
+  compression: CompressionPolicy | null,
   steered = false,
   flow: FlowPolicy | null = null,
   log: LogPolicy | null = null,
   outlier?: Partial<OutlierPolicy> | null,
   hedge: HedgePolicy | null = null,
-  compression: CompressionPolicy | null = null,
 ): Backend {
   const b: Backend = { id, origin, upstream, rewrite, timeoutMs, idleTimeoutMs, retry, breaker, gate, cors, steered, flow, log, hedge, compression };
   return outlier === undefined ? b : { ...b, outlier };
@@ -404,14 +404,14 @@ function compileGenerated(
     const log = shadow ? null : logs.of(pred, p.annotations?.[LOG_ANNOTATION], modelIdOf(p.graph, pred), warn);
     if (svc.httpPort !== null) {
       const upstream: Upstream = { host: svc.host, port: svc.httpPort, tls, service: { name: svc.name, namespace: ns, portName: 'http' } };
-      const backend = makeBackend(id, origin, upstream, '/', rest.timeoutMs, rest.idleTimeoutMs, retry, breaker, gate, restCors, steered, flow, log, outlier, hedge, compressed.policy);
+      const backend = makeBackend(id, origin, upstream, '/', rest.timeoutMs, rest.idleTimeoutMs, retry, breaker, gate, restCors, compressed.policy, steered, flow, log, outlier, hedge);
       for (let i = 0; i < restPaths.length; i++) {
         specs.push({ kind: 'rest', namespace: ns, path: restPaths[i]!, host: null, headers: restHeaders, grpcIdentity: null, backend, shadow, weight, frontEnd: i === 0, target });
       }
     }
     if (svc.grpcPort !== null) {
       const upstream: Upstream = { host: svc.host, port: svc.grpcPort, tls, service: { name: svc.name, namespace: ns, portName: 'grpc' } };
-      const backend = makeBackend(id, origin, upstream, null, grpc.timeoutMs, grpc.idleTimeoutMs, retry, breaker, gate, null, steered, flow, log, outlier, hedge);
+      const backend = makeBackend(id, origin, upstream, null, grpc.timeoutMs, grpc.idleTimeoutMs, retry, breaker, gate, null, null, steered, flow, log, outlier, hedge);
       specs.push({ kind: 'grpc', namespace: ns, path: GRPC_PATH_MATCHER, host: null, headers: grpcHeaders, grpcIdentity, backend, shadow, weight, frontEnd: true, target });
     }
     if (typeof p.explainer?.type === 'string' && p.explainer.type !== '') {
@@ -420,24 +420,7 @@ function compileGenerated(
       if (ex.httpPort !== null) {
         const upstream: Upstream = { host: ex.host, port: ex.httpPort, tls: false, service: { name: ex.name, namespace: ns, portName: 'http' } };
         const exOrigin: Origin = { namespace: ns, deployment: name, predictor: `${pred}-explainer` };
-        const backend = makeBackend(
-          `${id}#explainer`,
-          exOrigin,
-          upstream,
-          '/',
-          rest.timeoutMs,
-          rest.idleTimeoutMs,
-          retry,
-          breaker,
-          gate,
-          restCors,
-          false,
-          null,
-          null,
-          undefined,
-          null,
-          compressed.policy,
-        );
+        const backend = makeBackend(`${id}#explainer`, exOrigin, upstream, '/', rest.timeoutMs, rest.idleTimeoutMs, retry, breaker, gate, restCors, compressed.policy);
         const prefixes = [`/seldon/${ns}/${svcExt}-explainer/${pred}/`];
         if (opts.singleNamespace) prefixes.push(`/seldon/${svcExt}-explainer/${pred}/`);
         const exTarget = serviceKey(ns, ex.name);
@@ -518,11 +501,6 @@ function mappingSpec(m: MappingRoute, ns: string, name: string, opts: CompileOpt
     m.breaker,
     checked,
     m.grpc ? null : (m.cors ?? sdepCors),
-    false,
-    null,
-    null,
-    undefined,
-    null,
     m.grpc ? null : compression,
   );
   const svc = serviceOfHost(m.service.host, ns);
