@@ -7,6 +7,8 @@ import { corsAnnotation, gateAnnotations, type EffectiveAnnotations, type Findin
 import { serviceKey, serviceOfHost } from './services.js';
 import { RegexBudget } from './values.js';
 import { NO_CLIENTS, makeBackend, report, type CompiledDeployment, type RouteSpec } from './route-spec.js';
+import { COMPRESSION_ANNOTATION, compressionAnnotation } from './compression-config.js';
+import type { CompressionPolicy } from './compression.js';
 import type { CompileOptions, CorsPolicy, Gate, Origin, Upstream } from './types.js';
 
 export function compileCustom(key: string, ns: string, name: string, id: string, text: string, ann: EffectiveAnnotations, opts: CompileOptions, f: Findings): CompiledDeployment {
@@ -39,7 +41,9 @@ export function compileCustom(key: string, ns: string, name: string, id: string,
   }
   if (scoped.length === 0)
     return { key, report: report(ns, name, id, 'rejected', ['seldon.io/ambassador-config has no Mapping left within its namespace', ...f.warnings]), routes: [], clients: NO_CLIENTS };
-  const routes = scoped.map((m) => mappingSpec(m, ns, name, opts, gate, cors.value));
+  const compressed = compressionAnnotation(ann.get(COMPRESSION_ANNOTATION), opts.compression);
+  if (compressed.warning !== undefined) f.warn(compressed.warning);
+  const routes = scoped.map((m) => mappingSpec(m, ns, name, opts, gate, cors.value, compressed.policy));
   return { key, report: report(ns, name, id, f.warnings.length ? 'degraded' : 'accepted', f.warnings), routes, clients: NO_CLIENTS };
 }
 
@@ -49,8 +53,8 @@ function bypassed(gate: Gate | null): Gate | null {
   return gate.auth === null && gate.rateLimits.length === 0 && gate.jwt === null ? null : { ...gate, external: false };
 }
 
-/** `sdepCors`: the deployment's seldon.io/gateway-cors, for REST Mappings without a `cors` of their own. */
-function mappingSpec(m: MappingRoute, ns: string, name: string, opts: CompileOptions, gate: Gate | null, sdepCors: CorsPolicy | null): RouteSpec {
+/** `sdepCors`: the deployment's seldon.io/gateway-cors, for REST Mappings without a `cors` of their own; `compression`: its compression, for REST Mappings. */
+function mappingSpec(m: MappingRoute, ns: string, name: string, opts: CompileOptions, gate: Gate | null, sdepCors: CorsPolicy | null, compression: CompressionPolicy | null): RouteSpec {
   const upstream: Upstream = {
     host: m.service.host,
     port: m.service.port,
@@ -70,6 +74,7 @@ function mappingSpec(m: MappingRoute, ns: string, name: string, opts: CompileOpt
     m.breaker,
     checked,
     m.grpc ? null : (m.cors ?? sdepCors),
+    m.grpc ? null : compression,
     false,
     null,
     null,

@@ -40,6 +40,7 @@ import { BANDIT_ANNOTATION } from './bandit.js';
 import { FLOW_ANNOTATION, flowAnnotations } from './flow-config.js';
 import { OUTLIER_ANNOTATION, outlierAnnotations } from './outlier-config.js';
 import { HEDGE_ANNOTATION, hedgeAnnotations } from './hedge-config.js';
+import { COMPRESSION_ANNOTATION, compressionAnnotation } from './compression-config.js';
 import { LOG_ANNOTATION, logAnnotations, modelIdOf } from './log-policy.js';
 
 export type { CompiledDeployment, OwnedServices, RouteSpec } from './route-spec.js';
@@ -274,6 +275,8 @@ function compileGenerated(
   for (const w of hedges.warnings) f.warn(w);
   const logs = logAnnotations(ann.get(LOG_ANNOTATION), opts.logSinks, d.spec?.protocol);
   for (const w of logs.warnings) f.warn(w);
+  const compressed = compressionAnnotation(ann.get(COMPRESSION_ANNOTATION), opts.compression);
+  if (compressed.warning !== undefined) f.warn(compressed.warning);
   const warn = (msg: string): void => f.warn(msg);
 
   const restPrefixes = [`/seldon/${ns}/${svcExt}/`];
@@ -325,7 +328,7 @@ function compileGenerated(
     const log = shadow ? null : logs.of(pred, p.annotations?.[LOG_ANNOTATION], modelIdOf(p.graph, pred), warn);
     if (svc.httpPort !== null) {
       const upstream: Upstream = { host: svc.host, port: svc.httpPort, tls, service: { name: svc.name, namespace: ns, portName: 'http' } };
-      const backend = makeBackend(id, origin, upstream, '/', rest.timeoutMs, rest.idleTimeoutMs, retry, breaker, gate, restCors, steered, flow, log, outlier, hedge);
+      const backend = makeBackend(id, origin, upstream, '/', rest.timeoutMs, rest.idleTimeoutMs, retry, breaker, gate, restCors, compressed.policy, steered, flow, log, outlier, hedge);
       for (let i = 0; i < restPaths.length; i++) {
         specs.push({
           kind: 'rest',
@@ -346,7 +349,7 @@ function compileGenerated(
     }
     if (svc.grpcPort !== null) {
       const upstream: Upstream = { host: svc.host, port: svc.grpcPort, tls, service: { name: svc.name, namespace: ns, portName: 'grpc' } };
-      const backend = makeBackend(id, origin, upstream, null, grpc.timeoutMs, grpc.idleTimeoutMs, retry, breaker, gate, null, steered, flow, log, outlier, hedge);
+      const backend = makeBackend(id, origin, upstream, null, grpc.timeoutMs, grpc.idleTimeoutMs, retry, breaker, gate, null, null, steered, flow, log, outlier, hedge);
       specs.push({ kind: 'grpc', namespace: ns, path: GRPC_PATH_MATCHER, host: null, headers: grpcHeaders, query: NO_QUERY, rank: 0, grpcIdentity, backend, shadow, weight, frontEnd: true, target });
     }
     if (typeof p.explainer?.type === 'string' && p.explainer.type !== '') {
@@ -355,7 +358,7 @@ function compileGenerated(
       if (ex.httpPort !== null) {
         const upstream: Upstream = { host: ex.host, port: ex.httpPort, tls: false, service: { name: ex.name, namespace: ns, portName: 'http' } };
         const exOrigin: Origin = { namespace: ns, deployment: name, predictor: `${pred}-explainer` };
-        const backend = makeBackend(`${id}#explainer`, exOrigin, upstream, '/', rest.timeoutMs, rest.idleTimeoutMs, retry, breaker, gate, restCors);
+        const backend = makeBackend(`${id}#explainer`, exOrigin, upstream, '/', rest.timeoutMs, rest.idleTimeoutMs, retry, breaker, gate, restCors, compressed.policy);
         const prefixes = [`/seldon/${ns}/${svcExt}-explainer/${pred}/`];
         if (opts.singleNamespace) prefixes.push(`/seldon/${svcExt}-explainer/${pred}/`);
         const exTarget = serviceKey(ns, ex.name);

@@ -3,6 +3,7 @@
  * backend's place in one group, and the backend itself, always built the same way.
  */
 import type { MappingPolicy } from './mapping-policy.js';
+import type { CompressionPolicy } from './compression.js';
 import type { FlowPolicy } from './flow-config.js';
 import type { HedgePolicy } from './hedge-config.js';
 import type { LogPolicy } from './log-policy.js';
@@ -58,6 +59,7 @@ export function makeBackend(
   breaker: BreakerLimits,
   gate: Gate | null,
   cors: CorsPolicy | null,
+  compression: CompressionPolicy | null,
   steered = false,
   flow: FlowPolicy | null = null,
   log: LogPolicy | null = null,
@@ -65,7 +67,7 @@ export function makeBackend(
   hedge: HedgePolicy | null = null,
   mapping: MappingPolicy | null = null,
 ): Backend {
-  const b: Backend = { id, origin, upstream, rewrite, timeoutMs, idleTimeoutMs, retry, breaker, gate, cors, steered, flow, log, hedge, mapping };
+  const b: Backend = { id, origin, upstream, rewrite, timeoutMs, idleTimeoutMs, retry, breaker, gate, cors, steered, flow, log, hedge, compression, mapping };
   return outlier === undefined ? b : { ...b, outlier };
 }
 

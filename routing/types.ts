@@ -11,6 +11,7 @@ import type { JwtPolicy } from './jwt-policy.js';
 import type { LogPolicy } from './log-policy.js';
 import type { HedgePolicy } from './hedge-config.js';
 import type { MappingPolicy } from './mapping-policy.js';
+import type { CompressionPolicy, CompressionSettings } from './compression.js';
 
 // ---------------------------------------------------------------------------------------------
 // Compile settings (docs/routing.md#settings).
@@ -49,6 +50,8 @@ export interface CompileOptions {
   logSinks?: ReadonlySet<string>;
   /** The upstream TLS contexts the operator defined (--upstream-tls-context), by name: the only ones a Mapping's `tls` may name. */
   tlsContexts?: ReadonlySet<string>;
+  /** The gateway's compression (--compress and its companions), under each deployment's `seldon.io/gateway-compression`; absent: none. */
+  compression?: CompressionSettings;
 }
 
 export const DEFAULT_COMPILE_OPTIONS: Readonly<CompileOptions> = Object.freeze({
@@ -248,6 +251,8 @@ export interface Backend {
   readonly hedge: HedgePolicy | null;
   /** What a custom Mapping does besides routing (routing/mapping-policy.ts); null (every generated route): nothing. */
   readonly mapping: MappingPolicy | null;
+  /** Answers compressed and request bodies decoded (`seldon.io/gateway-compression`, --compress, docs/edge.md#compression); null (the common case, and gRPC always): neither. */
+  readonly compression: CompressionPolicy | null;
 }
 
 /** A non-shadow member and its effective share of the group's traffic. */

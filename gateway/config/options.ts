@@ -4,6 +4,7 @@
  * file (and a line in that section's builder).
  */
 import { ADMIN_OPTIONS } from './admin.js';
+import { COMPRESSION_OPTIONS } from './compression.js';
 import { AUTH_OPTIONS } from './auth.js';
 import { EDGE_OPTIONS } from './edge.js';
 import { EXT_AUTH_OPTIONS } from './ext-auth.js';
@@ -29,6 +30,7 @@ const GENERAL_OPTIONS: readonly OptionSpec[] = [
 export const OPTIONS: readonly OptionSpec[] = [
   ...LISTEN_OPTIONS,
   ...EDGE_OPTIONS,
+  ...COMPRESSION_OPTIONS,
   ...SOURCE_OPTIONS,
   ...TLS_OPTIONS,
   ...UPSTREAM_OPTIONS,

@@ -2,6 +2,7 @@
  * `parseConfig`: argv and the environment into a GatewayConfig, each section built by its own file
  * from its own rows. Flags win over env, env over the rows' defaults.
  */
+import { buildCompression } from './compression.js';
 import type { CompileOptions } from '../../routing/types.js';
 import { buildAdmin } from './admin.js';
 import { buildAuth, type AuthConfig } from './auth.js';
@@ -81,6 +82,7 @@ export function parseConfig(command: Command, argv: readonly string[], environme
       jwtProviders: providerNames(jwtProviders),
       logSinks: sinkNames(logSinks),
       tlsContexts: new Set(upstream.tlsContexts.keys()),
+      compression: buildCompression(read),
     },
   };
 }

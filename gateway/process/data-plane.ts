@@ -214,6 +214,7 @@ export class DataPlane {
       mirrors: new RestMirrors(this.upstreams, budget, config.shadow.maxBodyBytes, this.metrics, observers?.comparer),
       metrics: this.metrics,
       upstream: config.upstream,
+      maxBodyBytes: config.edge.maxBodyBytes,
       errorDetail: config.edge.errorDetail,
       log,
       gate: this.gate,

@@ -42,13 +42,16 @@ import { classify, executedFailure, unansweredFailure } from './attempt-failure.
 import type { ExchangeExtras, ExchangeHost } from './exchange-deps.js';
 import { TaggedJsonAnswer, taggable, type AnswerSink } from './tagged-answer.js';
 import { mappingAnswer, sendRouteError } from './route-answer.js';
+import { encodeAnswer, type AnswerOut } from './answer-encoder.js';
+import { decodesFirst, type DecodeOwner, type DecodeRefusal } from './request-decoder.js';
 
 /**
  * One proxied request, across its attempts: each attempt is an object of its own
  * (rest/attempt.ts), the decisions are the core's (forward/forwarded.ts), the answer goes to the
- * client through `answer` (itself, or the token's decorator, rest/tagged-answer.ts).
+ * client through `answer` (itself, or the token's decorator, rest/tagged-answer.ts), its body
+ * written to `out` (the client's response, or its compressor, rest/answer-encoder.ts).
  */
-export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSink, TimeoutEntry {
+export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSink, TimeoutEntry, DecodeOwner {
   declare protected readonly up: UpstreamPool;
   private body: Buffer | RequestBody | null = null;
   /** The body can be sent again (absent, or fully buffered). */
@@ -72,6 +75,8 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
   private pendingHead: AnswerFields | undefined;
   /** Predictor header, access log, answer capture for comparison: set only when one applies. */
   private tap: ResponseTap | undefined;
+  /** Where the answer's body goes: the client's response, or its compressor (rest/answer-encoder.ts). */
+  private out: AnswerOut;
 
   constructor(
     private readonly proxy: ExchangeHost,
@@ -82,6 +87,7 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
     protected override readonly extras: ExchangeExtras,
   ) {
     super(proxy.deps.metrics, 'rest', decision, proxy.deps.upstreams.for(decision.backend), extras, extras.since, proxy.deps.clock);
+    this.out = res;
   }
 
   protected answerOverflow(info: string): void {
@@ -95,6 +101,8 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
     if (!this.admit(503)) return;
     (this.res as Carrying)[EXCHANGE] = this;
     this.res.once('close', responseClosed);
+    const z = this.backend.compression;
+    if (z !== null && z.decodeRequests && decodesFirst(this.req, this.extras, this.headers, this.proxy.deps, this)) return;
     const req = this.req;
     const body = req.body;
     const retryBuffer = this.proxy.deps.upstream.retryBufferBytes;
@@ -120,6 +128,14 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
       this.streamBody(body, [], this.decision.mirrors.length > 0);
       this.dispatch();
     }
+  }
+
+  /** The body decoded (rest/request-decoder.ts): it goes, to the mirrors and the payload log too; or the refusal. */
+  decodedBody(plain: Buffer | null, refusal: DecodeRefusal | null): void {
+    if (this.done) return;
+    if (plain === null) return this.fail(refusal!.status, refusal!.reason, refusal!.info);
+    if (plain.length > this.proxy.deps.upstream.retryBufferBytes) this.retries.noRetries();
+    this.dispatchWhole(plain);
   }
 
   /** The whole body is here (or there is none): the route timeout starts, the primary and the mirrors go. */
@@ -375,6 +391,9 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
     if (h === undefined) return true;
     this.pendingHead = undefined;
     const status = this.pendingStatus;
+    // A route that compresses pays this one property check; the policy decides for this answer.
+    const z = this.backend.compression;
+    if (z !== null && z.algorithms.length !== 0) this.out = encodeAnswer(z, this.req, this.res, status, h, this.metrics.compression);
     try {
       this.res.writeAnswerHead(status, h);
     } catch {
@@ -395,11 +414,11 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
 
   data(chunk: Buffer): boolean {
     if (this.done || !this.writeHead()) return true;
-    // Told as the client receives it: a bandit's tagged answer as tagged.
+    // Told as the client receives it (a bandit's tagged answer as tagged), before any compression.
     if (this.tap !== undefined) this.tap.body(chunk);
-    const ok = this.res.write(chunk);
+    const ok = this.out.write(chunk);
     // The client is slower than the model: read on from the upstream once it took what was written.
-    if (!ok) this.res.once('drain', () => this.attempt?.resume());
+    if (!ok) this.out.once('drain', () => this.attempt?.resume());
     return ok;
   }
 
@@ -408,10 +427,10 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
     // The model is done with it: its slot under flow control goes to the next waiting request
     // before this answer is written out (the model waits for the gateway's turnaround only).
     this.extras.ended?.(true);
-    if (last === undefined) this.res.end();
+    if (last === undefined) this.out.end();
     else {
       if (this.tap !== undefined) this.tap.body(last);
-      this.res.end(last);
+      this.out.end(last);
     }
     this.finish(true);
   }

@@ -23,6 +23,8 @@ import { editFields, editUpstreamFields } from '../forward/mapping-edits.js';
 import { redirectLocation } from '../../routing/redirect.js';
 import type { Redirect } from '../../routing/mapping-policy.js';
 import { sendRouteError } from './route-answer.js';
+import { decodeBody } from './request-decoder.js';
+import { requestCoding } from '../../routing/compression.js';
 import type { ExchangeDeps, ExchangeExtras, ExchangeHost } from './exchange-deps.js';
 import { sendRawDenial } from './ext-auth-answer.js';
 import type { Socket } from 'node:net';
@@ -166,10 +168,17 @@ export class RestPipelineRequest extends PipelineRequest implements ExchangeExtr
   }
 
   readFeedback(done: (reading: FeedbackReading | null) => void): void {
+    const scan = (json: Buffer | null): void => {
+      const r = json === null ? null : tokenFromFeedbackJson(json);
+      done(r?.token ? { token: r.token, reward: r.reward } : null);
+    };
     const take = (body: Buffer | null): void => {
       this.body = body;
-      const r = body === null ? null : tokenFromFeedbackJson(body);
-      done(r?.token ? { token: r.token, reward: r.reward } : null);
+      // A route that decodes requests: the token is read from the decoded body (the exchange decodes it again for the model).
+      const z = this.routed!.backend.compression;
+      const coding = body !== null && z !== null && z.decodeRequests ? requestCoding(this.req.header('content-encoding')) : null;
+      if (coding === null || coding === undefined) scan(body);
+      else decodeBody(coding, body!, FEEDBACK_MAX_BYTES, scan);
     };
     // Too large to be read for a token: forwarded as drawn, its body streamed on after what was read.
     const tooLarge = (read: Buffer[]): void => {

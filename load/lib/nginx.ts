@@ -11,7 +11,7 @@ import { startServer, waitFor, which, type Spawned } from './children.js';
 export const nginxBinary = (): string | null => which('nginx');
 
 /** Write `<dir>/nginx.conf`: one server on 127.0.0.1:`port` (plus `listenFlags`, e.g. `ssl`) with `inner` as its body. */
-function writeConf(dir: string, port: number, inner: string, upstreamBlock = '', listenFlags = ''): string {
+export function writeConf(dir: string, port: number, inner: string, upstreamBlock = '', listenFlags = ''): string {
   mkdirSync(dir, { recursive: true });
   const conf = join(dir, 'nginx.conf');
   writeFileSync(
