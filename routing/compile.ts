@@ -31,6 +31,8 @@ import {
 } from './annotations.js';
 import { explainerService, isDns1123Label, isDns1123Subdomain, predictorService, serviceKey, serviceOfHost } from './services.js';
 import { RegexBudget } from './values.js';
+import { ignoredTraffic, trafficOf } from './predictor-traffic.js';
+import { fallbackDeploymentsOf } from './fallback-deps.js';
 import type {
   Backend,
   BreakerLimits,
@@ -54,6 +56,7 @@ import { BANDIT_ANNOTATION } from './bandit.js';
 import { FLOW_ANNOTATION, flowAnnotations, type FlowPolicy } from './flow-config.js';
 import { OUTLIER_ANNOTATION, outlierAnnotations } from './outlier-config.js';
 import { HEDGE_ANNOTATION, hedgeAnnotations, type HedgePolicy } from './hedge-config.js';
+import { FALLBACK_ANNOTATION, fallbackAnnotations, type FallbackPolicy } from './fallback-config.js';
 import { LOG_ANNOTATION, logAnnotations, modelIdOf, type LogPolicy } from './log-policy.js';
 
 /** One backend's place in one group: the group's match, plus its role and weight there. */
@@ -88,6 +91,8 @@ export interface CompiledDeployment {
   readonly externallyChecked?: readonly string[];
   /** Set when a rollout, a bandit or sticky assignment steers its weights at run time (routing/steering.ts). */
   readonly steering?: DeploymentSteering;
+  /** `ns/name` of the deployments its predictors fall back to (routing/fallback-deps.ts); absent: none. */
+  readonly fallbackTo?: readonly string[];
 }
 
 /**
@@ -119,8 +124,9 @@ function makeBackend(
   log: LogPolicy | null = null,
   outlier?: Partial<OutlierPolicy> | null,
   hedge: HedgePolicy | null = null,
+  fallback: FallbackPolicy | null = null,
 ): Backend {
-  const b: Backend = { id, origin, upstream, rewrite, timeoutMs, idleTimeoutMs, retry, breaker, gate, cors, steered, flow, log, hedge };
+  const b: Backend = { id, origin, upstream, rewrite, timeoutMs, idleTimeoutMs, retry, breaker, gate, cors, steered, flow, log, hedge, fallback };
   return outlier === undefined ? b : { ...b, outlier };
 }
 
@@ -149,6 +155,7 @@ export function compileDeployment(d: SeldonDeployment, opts: CompileOptions): Co
 }
 
 const NO_CLIENTS: readonly OAuthClient[] = [];
+const NO_TARGETS: ReadonlySet<string> = new Set();
 
 /**
  * An OAuth-gated deployment's Services (docs/routing.md#gated-services): whatever became of its
@@ -227,7 +234,9 @@ function compileRoutes(d: SeldonDeployment, opts: CompileOptions): CompiledDeplo
     const result = compileGenerated(d, ns, name, ann, opts, f);
     if (typeof result === 'string') return { key, report: report(ns, name, id, 'rejected', [result, ...f.warnings]), routes: [], clients: NO_CLIENTS };
     const c: CompiledDeployment = { key, report: report(ns, name, id, f.warnings.length ? 'degraded' : 'accepted', f.warnings), routes: result.specs, clients: NO_CLIENTS };
-    return result.steering ? { ...c, steering: result.steering } : c;
+    const fallbackTo = fallbackDeploymentsOf(result.specs);
+    const withFallbacks = fallbackTo.length ? { ...c, fallbackTo } : c;
+    return result.steering ? { ...withFallbacks, steering: result.steering } : withFallbacks;
   } catch (e) {
     // A bug or an input shape nobody foresaw must stay inside this SDep.
     const msg = e instanceof Error ? e.message : String(e);
@@ -236,7 +245,7 @@ function compileRoutes(d: SeldonDeployment, opts: CompileOptions): CompiledDeplo
 }
 
 // ---------------------------------------------------------------------------------------------
-// Spec fields that are not annotations: OAuth clients and predictor traffic.
+// Spec fields that are not annotations: OAuth clients (predictor traffic: predictor-traffic.ts).
 // ---------------------------------------------------------------------------------------------
 
 /**
@@ -261,31 +270,6 @@ function oauthClients(d: SeldonDeployment, ns: string, name: string, opts: Compi
   const clients: OAuthClient[] = [{ clientId: `${key}${ns}`, namespace: ns, deployment: name, secret, ...id }];
   if (opts.singleNamespace) clients.push({ clientId: key, namespace: ns, deployment: name, secret, ...id });
   return { clients, warnings: [] };
-}
-
-/** `traffic` as a number in 0..100 (missing is 0: Go writers drop zero values), and what is wrong with it if anything. */
-function readTraffic(p: PredictorSpec): { value: number; problem: string | null } {
-  const t = p.traffic as unknown;
-  if (t === undefined || t === null) return { value: 0, problem: null };
-  let n: number;
-  if (typeof t === 'number' && Number.isFinite(t)) n = t;
-  else if (typeof t === 'string' && /^-?[0-9]+$/.test(t.trim())) n = Number(t.trim());
-  else return { value: 0, problem: `traffic ${JSON.stringify(t)} is not a number` };
-  if (n < 0 || n > 100) return { value: n < 0 ? 0 : 100, problem: `traffic ${n} is outside 0..100` };
-  return { value: n, problem: null };
-}
-
-/** The predictor's `traffic` as its weight: a bad value is taken as 0 or clamped, with a warning. */
-function trafficOf(p: PredictorSpec, f: Findings): number {
-  const { value, problem } = readTraffic(p);
-  if (problem !== null) f.warn(`predictor "${p.name}": ${problem}: ${problem.endsWith('not a number') ? 'taken as 0' : `clamped to ${value}`}`);
-  return value;
-}
-
-/** A `traffic` nothing reads (`why` says what decides instead): a bad value is still reported, as ignored. */
-function ignoredTraffic(p: PredictorSpec, why: string, f: Findings): void {
-  const { problem } = readTraffic(p);
-  if (problem !== null) f.warn(`predictor "${p.name}": ${problem}, and is ignored anyway: ${why}`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -346,6 +330,9 @@ function compileGenerated(
   for (const w of outliers.warnings) f.warn(w);
   const hedges = hedgeAnnotations(ann.get(HEDGE_ANNOTATION));
   for (const w of hedges.warnings) f.warn(w);
+  const answering = new Set(predictors.filter((p) => !(shadowAll || p.shadow === true)).map((p) => p.name!));
+  const fallbacks = fallbackAnnotations(ann.get(FALLBACK_ANNOTATION), { namespace: ns, deployment: name, predictors: answering, targets: opts.fallbackTargets ?? NO_TARGETS });
+  for (const w of fallbacks.warnings) f.warn(w);
   const logs = logAnnotations(ann.get(LOG_ANNOTATION), opts.logSinks, d.spec?.protocol);
   for (const w of logs.warnings) f.warn(w);
   const warn = (msg: string): void => f.warn(msg);
@@ -396,17 +383,18 @@ function compileGenerated(
     const outlier = outliers.of(pred, p.annotations?.[OUTLIER_ANNOTATION], warn);
     // A shadow's copies are never hedged (nor are explainers', nor custom Mappings').
     const hedge = shadow ? null : hedges.of(pred, p.annotations?.[HEDGE_ANNOTATION], warn);
+    const fallback = shadow ? null : fallbacks.of(pred, p.annotations?.[FALLBACK_ANNOTATION], warn);
     const log = shadow ? null : logs.of(pred, p.annotations?.[LOG_ANNOTATION], modelIdOf(p.graph, pred), warn);
     if (svc.httpPort !== null) {
       const upstream: Upstream = { host: svc.host, port: svc.httpPort, tls, service: { name: svc.name, namespace: ns, portName: 'http' } };
-      const backend = makeBackend(id, origin, upstream, '/', rest.timeoutMs, rest.idleTimeoutMs, retry, breaker, gate, restCors, steered, flow, log, outlier, hedge);
+      const backend = makeBackend(id, origin, upstream, '/', rest.timeoutMs, rest.idleTimeoutMs, retry, breaker, gate, restCors, steered, flow, log, outlier, hedge, fallback);
       for (let i = 0; i < restPaths.length; i++) {
         specs.push({ kind: 'rest', namespace: ns, path: restPaths[i]!, host: null, headers: restHeaders, grpcIdentity: null, backend, shadow, weight, frontEnd: i === 0, target });
       }
     }
     if (svc.grpcPort !== null) {
       const upstream: Upstream = { host: svc.host, port: svc.grpcPort, tls, service: { name: svc.name, namespace: ns, portName: 'grpc' } };
-      const backend = makeBackend(id, origin, upstream, null, grpc.timeoutMs, grpc.idleTimeoutMs, retry, breaker, gate, null, steered, flow, log, outlier, hedge);
+      const backend = makeBackend(id, origin, upstream, null, grpc.timeoutMs, grpc.idleTimeoutMs, retry, breaker, gate, null, steered, flow, log, outlier, hedge, fallback);
       specs.push({ kind: 'grpc', namespace: ns, path: GRPC_PATH_MATCHER, host: null, headers: grpcHeaders, grpcIdentity, backend, shadow, weight, frontEnd: true, target });
     }
     if (typeof p.explainer?.type === 'string' && p.explainer.type !== '') {

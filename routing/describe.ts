@@ -28,6 +28,8 @@ export interface BackendJson {
   log?: LogJson;
   /** Only on predictors whose requests are hedged (docs/routing.md#hedged-requests). */
   hedge?: HedgeJson;
+  /** Only on predictors with a fallback (docs/routing.md#fallback-models). */
+  fallback?: { to: string; on: string[] };
 }
 
 export interface HedgeJson {
@@ -138,6 +140,7 @@ function backendJson(b: Backend, percent: number): BackendJson {
       maxAttempts: h.maxAttempts,
     };
   }
+  if (b.fallback !== null) json.fallback = { to: b.fallback.label, on: [...b.fallback.on] };
   return json;
 }
 
@@ -215,6 +218,7 @@ function backendLine(b: Backend): string {
   if (l !== null)
     parts.push(`log ${[l.request && 'request', l.response && 'response', l.decisions && 'decisions'].filter(Boolean).join('+')} to ${l.sinks.join(',')}${l.sample < 1 ? ` sample ${l.sample}` : ''}`);
   if (b.hedge !== null) parts.push(`hedge ${b.hedge.text}`);
+  if (b.fallback !== null) parts.push(`fallback ${b.fallback.text}`);
   return parts.join('  ');
 }
 

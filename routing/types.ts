@@ -10,6 +10,7 @@ import type { FlowPolicy } from './flow-config.js';
 import type { JwtPolicy } from './jwt-policy.js';
 import type { LogPolicy } from './log-policy.js';
 import type { HedgePolicy } from './hedge-config.js';
+import type { FallbackPolicy } from './fallback-config.js';
 
 // ---------------------------------------------------------------------------------------------
 // Compile settings (docs/routing.md#settings).
@@ -46,6 +47,8 @@ export interface CompileOptions {
   jwtProviders?: ReadonlySet<string>;
   /** The log sinks the operator configured (--log-sinks), by name: the only ones `seldon.io/gateway-log` may name. */
   logSinks?: ReadonlySet<string>;
+  /** The fallback targets the operator named (--fallback-target): the only ones `seldon.io/gateway-fallback` may name. */
+  fallbackTargets?: ReadonlySet<string>;
 }
 
 export const DEFAULT_COMPILE_OPTIONS: Readonly<CompileOptions> = Object.freeze({
@@ -243,6 +246,8 @@ export interface Backend {
   readonly log: LogPolicy | null;
   /** Hedged requests of a predictor (`seldon.io/gateway-hedge`, docs/routing.md#hedged-requests); null (the common case): none. */
   readonly hedge: HedgePolicy | null;
+  /** Where its requests go when it cannot answer them (`seldon.io/gateway-fallback`, docs/routing.md#fallback-models); null (the common case): nowhere. */
+  readonly fallback: FallbackPolicy | null;
 }
 
 /** A non-shadow member and its effective share of the group's traffic. */

@@ -7,6 +7,7 @@ import { ADMIN_OPTIONS } from './admin.js';
 import { AUTH_OPTIONS } from './auth.js';
 import { EDGE_OPTIONS } from './edge.js';
 import { EXT_AUTH_OPTIONS } from './ext-auth.js';
+import { FALLBACK_TARGET_OPTIONS } from './fallback-targets.js';
 import { JWT_OPTIONS } from './jwt.js';
 import { LISTEN_OPTIONS } from './listen.js';
 import { LOG_SINK_OPTIONS } from './log-sinks.js';
@@ -31,6 +32,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   ...SOURCE_OPTIONS,
   ...TLS_OPTIONS,
   ...UPSTREAM_OPTIONS,
+  ...FALLBACK_TARGET_OPTIONS,
   ...ROUTE_DEFAULT_OPTIONS,
   ...SHADOW_OPTIONS,
   ...AUTH_OPTIONS,

@@ -7,6 +7,7 @@ import { buildAdmin } from './admin.js';
 import { buildAuth, type AuthConfig } from './auth.js';
 import { buildEdge, type EdgeConfig } from './edge.js';
 import { buildExtAuth, buildExtAuthDefault, type ExtAuthConfig } from './ext-auth.js';
+import { buildFallbackTargets, type FallbackTarget } from './fallback-targets.js';
 import { buildJwtProviders, providerNames, type JwtProviderConfig } from './jwt.js';
 import { buildListen, type ListenConfig } from './listen.js';
 import { buildLogSinks, sinkNames, type LogSinkConfig } from './log-sinks.js';
@@ -40,6 +41,8 @@ export interface GatewayConfig {
   /** The file they were read from, watched while the gateway runs; undefined: no --log-sinks (nothing is logged). */
   readonly logSinksFile: string | undefined;
   readonly observe: ObserveConfig;
+  /** --fallback-target: the addresses seldon.io/gateway-fallback may name, by name (empty: none). */
+  readonly fallbackTargets: ReadonlyMap<string, FallbackTarget>;
   /** undefined: no --tls-cert / --tls-dir, the public port is cleartext only. */
   readonly tls: TlsConfig | undefined;
   /** The routing compiler's options (routing/types.ts). */
@@ -55,6 +58,7 @@ export function parseConfig(command: Command, argv: readonly string[], environme
   const { file: jwtProvidersFile, providers: jwtProviders } = buildJwtProviders(read);
   const auth = buildAuth(read);
   const { file: logSinksFile, sinks: logSinks } = buildLogSinks(read, auth.redisUrl, command === 'serve');
+  const fallbackTargets = buildFallbackTargets(read);
   return {
     help: read.bool('help'),
     json: read.bool('json'),
@@ -71,8 +75,9 @@ export function parseConfig(command: Command, argv: readonly string[], environme
     jwtProvidersFile,
     logSinks,
     logSinksFile,
+    fallbackTargets,
     tls: buildTls(read),
     observe: { ...buildObserve(read), shadowCompare: buildShadowCompare(read) },
-    compile: { ...served, ...buildRouteDefaults(read), extAuthDefault: buildExtAuthDefault(read), jwtProviders: providerNames(jwtProviders), logSinks: sinkNames(logSinks) },
+    compile: { ...served, ...buildRouteDefaults(read), extAuthDefault: buildExtAuthDefault(read), jwtProviders: providerNames(jwtProviders), logSinks: sinkNames(logSinks), fallbackTargets: new Set(fallbackTargets.keys()) },
   };
 }
