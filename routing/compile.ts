@@ -331,7 +331,7 @@ function compileGenerated(
   const hedges = hedgeAnnotations(ann.get(HEDGE_ANNOTATION));
   for (const w of hedges.warnings) f.warn(w);
   const answering = new Set(predictors.filter((p) => !(shadowAll || p.shadow === true)).map((p) => p.name!));
-  const fallbacks = fallbackAnnotations(ann.get(FALLBACK_ANNOTATION), { namespace: ns, deployment: name, predictors: answering, targets: opts.fallbackTargets ?? NO_TARGETS });
+  const fallbacks = fallbackAnnotations(ann.get(FALLBACK_ANNOTATION), { namespace: ns, deployment: name, predictors: answering, targets: opts.fallbackTargets ?? NO_TARGETS, deploymentName: isDns1123Subdomain });
   for (const w of fallbacks.warnings) f.warn(w);
   const logs = logAnnotations(ann.get(LOG_ANNOTATION), opts.logSinks, d.spec?.protocol);
   for (const w of logs.warnings) f.warn(w);

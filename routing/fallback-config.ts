@@ -16,7 +16,6 @@
  * predictor of the deployment or no operator target, degrades the deployment: the predictors it
  * covers are served without a fallback, and the compile says why.
  */
-import { isDns1123Label, isDns1123Subdomain } from './services.js';
 import { isObj, parseFieldsDocument, predictorOverrides, type Parsed, type PredictorOverrides } from './values.js';
 
 export const FALLBACK_ANNOTATION = 'seldon.io/gateway-fallback';
@@ -62,8 +61,9 @@ function parseTo(v: unknown): Parsed<FallbackTo> {
   const kind = keys[0] as FallbackTo['kind'];
   const name = v[kind];
   if (!TO_KINDS.includes(kind) || typeof name !== 'string') return fail();
-  const valid = kind === 'predictor' ? isDns1123Label(name) : kind === 'deployment' ? isDns1123Subdomain(name) : TARGET_NAME.test(name);
-  if (!valid) return { ok: false, error: `to.${kind} ${show(name)} is not a valid ${kind === 'target' ? 'target name' : `${kind} name`}` };
+  // Predictors and deployments are checked against what exists (`fallbackAnnotations`); a target's name is a label.
+  const valid = kind === 'target' ? TARGET_NAME.test(name) : name !== '';
+  if (!valid) return { ok: false, error: `to.${kind} ${show(name)} is not a valid ${kind} name` };
   return { ok: true, value: { kind, name } };
 }
 
@@ -131,6 +131,8 @@ export interface FallbackScope {
   readonly predictors: ReadonlySet<string>;
   /** `--fallback-target` names. */
   readonly targets: ReadonlySet<string>;
+  /** Whether a name could be a SeldonDeployment's (DNS-1123 subdomain). */
+  readonly deploymentName: (name: string) => boolean;
 }
 
 /** What is wrong with `to` in `scope` for predictor `predictor`, or null. */
@@ -139,6 +141,7 @@ function outOfScope(to: FallbackTo, predictor: string | null, scope: FallbackSco
     if (to.name === predictor) return `to.predictor "${to.name}" is the predictor itself`;
     if (!scope.predictors.has(to.name)) return `to.predictor "${to.name}" is not a predictor of this deployment (shadows cannot answer)`;
   } else if (to.kind === 'deployment') {
+    if (!scope.deploymentName(to.name)) return `to.deployment "${to.name}" is not a valid deployment name`;
     if (to.name === scope.deployment) return `to.deployment "${to.name}" is this deployment`;
   } else if (!scope.targets.has(to.name)) {
     return `to.target "${to.name}" is not a --fallback-target of this gateway${scope.targets.size ? ` (${[...scope.targets].sort().join(', ')})` : ''}`;

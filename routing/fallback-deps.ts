@@ -3,10 +3,10 @@
  * docs/routing.md#fallback-models): the table says, in the report of each, when the one it names
  * does not exist (or serves no route) yet, and settles it again when that one comes or goes.
  */
-import type { RouteSpec } from './compile.js';
+import type { Backend } from './types.js';
 
 /** The `ns/name` of every deployment the specs' backends fall back to. */
-export function fallbackDeploymentsOf(specs: readonly RouteSpec[]): string[] {
+export function fallbackDeploymentsOf(specs: readonly { readonly backend: Backend }[]): string[] {
   const keys = new Set<string>();
   for (const s of specs) {
     const f = s.backend.fallback;

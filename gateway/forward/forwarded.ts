@@ -54,6 +54,8 @@ export interface ForwardExtras extends LogSubject {
   readonly token?: string | undefined;
   /** Its slot under flow control (gateway/flow/): how long it waited for it. */
   readonly flow?: FlowSlot | undefined;
+  /** Sent to its predictor's fallback (pipeline/fallback.ts): its route timeout is what the primary's had left. */
+  readonly fellBack?: { readonly budgetMs: number } | undefined;
   /** Apply what steering decided (a feedback's credit): called once the upstream's breaker admitted the request. */
   commit?(): void;
   /**
@@ -210,9 +212,9 @@ export abstract class ForwardedRequest implements Dispatcher, HedgeOwner {
     if (!hedge && h !== undefined) h.track.estimate.add(h.censoredMs ?? now - sentAt, now);
   }
 
-  /** The route timeout (ms, 0: none), less the time spent waiting for a flow-control slot (docs/flow-control.md#timeouts). */
+  /** The route timeout (ms, 0: none; a fallback's: the primary's remainder), less the time spent waiting for a flow-control slot (docs/flow-control.md#timeouts). */
   protected routeBudgetMs(): number {
-    const ms = this.backend.timeoutMs;
+    const ms = this.extras.fellBack?.budgetMs ?? this.backend.timeoutMs;
     const waited = this.extras.flow?.waitedMs ?? 0;
     return ms > 0 && waited > 0 ? Math.max(1, ms - waited) : ms;
   }

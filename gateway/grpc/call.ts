@@ -340,6 +340,8 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     if (c.destroyed || c.closed) return;
     if (!trailersOnly) awaitTrailersWanted(c);
     if (this.ctx.predictorHeader) headers['x-seldon-predictor'] = this.backend.origin.predictor;
+    const marks = this.extras.answerHeaders;
+    if (marks !== undefined) for (let i = 0; i < marks.length; i += 2) headers[marks[i]!] = marks[i + 1]!;
     const token = this.extras.token;
     if (token !== undefined) {
       headers[ARM_HEADER] = token;

@@ -6,17 +6,16 @@
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { ComputedSeries, type GaugeSeries } from './computed-series.js';
-import type { Backend } from '../../routing/types.js';
+import type { Backend, Protocol } from '../../routing/types.js';
 import type { DenialTally } from '../edge/errors.js';
 import { BoundCounter, BoundHistogram, type CounterSeries, type HistogramSeries } from './bound-series.js';
 import { CODE_CLASSES, codeClassIndex } from './code-class.js';
 import { SteerTally } from './steer-tally.js';
 import { ConnectionMetrics } from './connection-metrics.js';
 import { HedgeMetrics } from './hedge-metrics.js';
+import { FallbackMetrics } from './fallback-metrics.js';
 import { collectProcessMetrics } from './process-metrics.js';
 import { PROBE_INTERVAL_MS, registerRuntimeMetrics } from './runtime-metrics.js';
-
-import type { Protocol } from '../../routing/types.js';
 export type TrafficKind = 'primary' | 'shadow';
 export type ShadowResult = 'mirrored' | 'dropped_in_flight' | 'dropped_body_size' | 'dropped_breaker' | 'failed';
 /** A shadow answer against the primary's: agree, disagree, or skipped (too large, or the primary had no upstream answer). */
@@ -357,6 +356,8 @@ export class GatewayMetrics {
   readonly steering = new SteerTally();
   /** Hedged requests (observe/hedge-metrics.ts): counted on hedged routes only. */
   readonly hedging = new HedgeMetrics(this.registry);
+  /** Requests sent to a predictor's fallback (observe/fallback-metrics.ts). */
+  readonly fallbacks = new FallbackMetrics(this.registry);
   private readonly children = new WeakMap<Backend, Children>();
   private readonly shadowChildren = new WeakMap<Backend, Children>();
   private readonly shadowResults = new WeakMap<Backend, { readonly epoch: number; readonly byResult: Map<string, CounterSeries> }>();

@@ -15,7 +15,8 @@ import type { GatewayReason } from '../edge/errors.js';
 import type { BanditEdge, FeedbackCredit, FeedbackReading } from '../steer/bandit-edge.js';
 import type { StickyKeys } from '../steer/sticky-keys.js';
 import type { StickySpec } from '../../routing/sticky-spec.js';
-import type { CorsPolicy, HeaderGetter, NotRouted, Protocol, RouteRequest, RouteTable, Routed } from '../../routing/types.js';
+import type { FallbackReason } from '../../routing/fallback-config.js';
+import type { Backend, CorsPolicy, HeaderGetter, NotRouted, Protocol, RouteRequest, RouteTable, Routed } from '../../routing/types.js';
 
 /** A refusal of the gateway's own, which each protocol renders (REST: the JSON error; gRPC: a trailers-only status). */
 export interface Refusal {
@@ -26,6 +27,15 @@ export interface Refusal {
   readonly message: string;
   /** Extra REST headers (`retry-after`); gRPC metadata. */
   readonly headers?: Readonly<Record<string, string>> | undefined;
+}
+
+/** A request sent to its predictor's fallback (docs/routing.md#fallback-models). */
+export interface FellBack {
+  readonly reason: FallbackReason;
+  /** The predictor that fell back. */
+  readonly from: Backend;
+  /** The route timeout's remainder when it fell back (ms, 0: none): the fallback's own. */
+  readonly budgetMs: number;
 }
 
 /** Headers the gate set and removed, as the stages after it read them (one per edit list: pipeline/gate.ts). */
@@ -51,6 +61,10 @@ export abstract class PipelineRequest implements RouteRequest {
   bandits: BanditEdge | undefined;
   /** Its slot under flow control (pipeline/flow.ts): how long it waited for it. */
   flow: FlowSlot | undefined;
+  /** Match found its predictor cannot take it now and its fallback covers why (pipeline/fallback.ts decides, after the gate). */
+  fallbackDue: FallbackReason | undefined;
+  /** It was sent to its predictor's fallback, and why (pipeline/fallback.ts): at most once. */
+  fellBack: FellBack | undefined;
   /** The verified JWT's claims (set by the gate when its route checks one): a payload log samples by them. */
   claims: Readonly<Record<string, unknown>> | undefined;
   /** Told once when the forwarded request is over (`onEnded`). */

@@ -63,6 +63,8 @@ import { BanditEdge, type RewardSink } from '../steer/bandit-edge.js';
 import { IpcRewardSink } from '../steer/reward-ipc.js';
 import { RedisSteerStore } from '../steer/store.js';
 import type { Picker } from '../../routing/types.js';
+import { targetBackend } from '../../routing/fallback-route.js';
+import type { FallbackDeps } from '../pipeline/fallback.js';
 
 export function pickerFor(config: Pick<UpstreamConfig, 'balance' | 'randomSeed'>): Picker {
   const random = config.randomSeed === undefined ? Math.random : seededRandom(config.randomSeed);
@@ -205,6 +207,9 @@ export class DataPlane {
     this.flow = new FlowController({ endpoints, replicas: options.replicas, ...worker });
     this.state.onChange((table) => this.flow.tableChanged(table));
     registerFlowMetrics(this.metrics.registry, () => this.flow.stats());
+    // Fallbacks (docs/routing.md#fallback-models): each proxy adds its own upstreams' `unready`.
+    const targets = new Map([...config.fallbackTargets].map(([name, t]) => [name, targetBackend(name, t, config.compile)] as const));
+    const fallback: FallbackDeps = { targets, metrics: this.metrics.fallbacks, coldDemand: (b) => this.flow.coldFallback(b) };
     this.rest = new RestProxy({
       state: this.state,
       picker,
@@ -221,6 +226,7 @@ export class DataPlane {
       sticky: this.sticky,
       bandits: this.bandits,
       flow: this.flow,
+      fallback: { ...fallback, unready: endpoints ? this.upstreams.unready : undefined },
     });
     // REST over HTTP/2: the HTTP/2 server's non-gRPC streams enter the same REST path as HTTP/1.1's (`serve`).
     const h2rest = new H2Rest({
@@ -250,6 +256,7 @@ export class DataPlane {
       sticky: this.sticky,
       bandits: this.bandits,
       flow: this.flow,
+      fallback,
     });
     // Lifetimes (docs/architecture.md#lifetimes): an upstream leaves with the last route that names it, an endpoint with its ready set,
     // a predictor's rollout and bandit tally with its deployment's steering.

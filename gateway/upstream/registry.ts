@@ -23,6 +23,8 @@ export interface UpstreamEntry {
   readonly breaker: Breaker;
   /** False only when the Service is known and has no ready endpoint. */
   hasReady(): boolean;
+  /** Whether a ready endpoint is not ejected (true when the Service address is dialled). */
+  inService(): boolean;
 }
 
 export abstract class UpstreamRegistry<U extends UpstreamEntry> {
@@ -58,6 +60,16 @@ export abstract class UpstreamRegistry<U extends UpstreamEntry> {
    * control holds its requests until one is ready (`scaleFromZero`, docs/flow-control.md#scale-from-zero).
    */
   readonly eligible = (backend: Backend): boolean => this.for(backend).hasReady() || (backend.flow !== null && backend.flow.scaleFromZeroMs > 0);
+
+  /**
+   * For a fallback (pipeline/fallback.ts): why `backend` cannot take a request now: no ready endpoint
+   * (`cold` when flow control would hold it at zero), or only ejected ones (`unavailable`); undefined when it can.
+   */
+  readonly unready = (backend: Backend): 'unavailable' | 'cold' | undefined => {
+    const u = this.for(backend);
+    if (!u.hasReady()) return backend.flow !== null && backend.flow.scaleFromZeroMs > 0 ? 'cold' : 'unavailable';
+    return u.inService() ? undefined : 'unavailable';
+  };
 
   /** Retire the upstreams no route of `table` names any more; returns how many. */
   sweep(table: RouteTable): number {

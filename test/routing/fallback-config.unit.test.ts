@@ -71,7 +71,7 @@ describe('the annotation value', () => {
     expect(error('to: small')).toMatch(/^seldon.io\/gateway-fallback: to must be one of \{predictor: <name>\}, \{deployment: <name>\}, \{target: <NAME>\}, not "small"$/);
     expect(error('to: {predictor: a, target: b}')).toMatch(/to must be one of/);
     expect(error('to: {model: a}')).toMatch(/to must be one of/);
-    expect(error('to: {predictor: Not_A_Label}')).toMatch(/to.predictor "Not_A_Label" is not a valid predictor name/);
+    expect(error('to: {predictor: ""}')).toMatch(/to.predictor "" is not a valid predictor name/);
     expect(error('to: {target: "a b"}')).toMatch(/to.target "a b" is not a valid target name/);
     expect(error('to: {predictor: small}\non: [slow]')).toMatch(/on must list reasons among unavailable, overload, cold, error, not "slow"/);
     expect(error('to: {predictor: small}\non: []')).toMatch(/on must list reasons/);
@@ -127,6 +127,8 @@ describe('compiled onto the backends', () => {
     expect(target.reasons).toEqual(['predictor "main": seldon.io/gateway-fallback: to.target "elsewhere" is not a --fallback-target of this gateway (rules): served without a fallback']);
     const self = compiled([sdep('iris', {}, [{ name: 'main', own: 'to: {predictor: main}' }])]);
     expect(self.reasons).toEqual(['predictor "main": seldon.io/gateway-fallback: to.predictor "main" is the predictor itself: served without a fallback']);
+    const badName = compiled([sdep('iris', { [FALLBACK_ANNOTATION]: 'to: {deployment: Not_A_Name}' }, [{ name: 'main' }])]);
+    expect(badName.reasons).toEqual(['seldon.io/gateway-fallback: to.deployment "Not_A_Name" is not a valid deployment name: served without a fallback']);
     const noTo = compiled([sdep('iris', { [FALLBACK_ANNOTATION]: 'on: [error]' }, [{ name: 'main' }])]);
     expect(noTo.reasons).toEqual(['seldon.io/gateway-fallback: to is required: predictors without their own are served without a fallback']);
   });

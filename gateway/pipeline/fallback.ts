@@ -1,0 +1,121 @@
+/**
+ * Fallback (docs/routing.md#fallback-models): a request whose predictor cannot answer it, for one of
+ * the gateway's own reasons its `seldon.io/gateway-fallback` covers, goes to the fallback instead,
+ * REST and gRPC alike. The decision is here, once:
+ *
+ * - `unavailable` / `cold`: match found the predictor picked has no ready endpoint or only ejected
+ *   ones (`request.fallbackDue`); this stage, after the gate (a refused request never falls back),
+ *   sends it on. `cold` (held at zero with `scaleFromZero`): the primary's demand counts the request
+ *   until its answer ends, so KEDA still scales it up;
+ * - `overload`: flow control would refuse it (pipeline/flow.ts calls `reroute`).
+ *
+ * Sent on, it runs steering (a bandit's token names the arm that answers), flow control (the
+ * fallback's own) and forward again, with its answer marked `x-seldon-fallback: <reason>` and
+ * `x-seldon-model: <who answered>`; its time is what the primary's route timeout had left. At most
+ * one hop: a fallback's own refusal is the answer. A feedback never falls back. Every other
+ * request pays one property check (`fallbackDue`).
+ */
+import { fallbackRoute, deploymentRoutes, type DeploymentRoutes, type FallbackWorld } from '../../routing/fallback-route.js';
+import type { FallbackReason } from '../../routing/fallback-config.js';
+import type { Backend, Picker, Protocol, RouteTable } from '../../routing/types.js';
+import type { PipelineRequest } from './request.js';
+import { continueWith, type Stage } from './stage.js';
+
+export const FALLBACK_HEADER = 'x-seldon-fallback';
+export const MODEL_HEADER = 'x-seldon-model';
+
+/** Counts fallbacks (observe/fallback-metrics.ts): `refused` by the fallback (or it had no member), else `answered`. */
+export interface FallbackCounter {
+  count(from: Backend, protocol: Protocol, reason: FallbackReason, result: 'answered' | 'refused'): void;
+}
+
+/** What falling back needs of the process. */
+export interface FallbackDeps {
+  /** With endpoint routing: why a backend cannot take a request now (`upstream/registry.ts` `unready`), or undefined. */
+  readonly unready?: ((backend: Backend) => 'unavailable' | 'cold' | undefined) | undefined;
+  /** --fallback-target backends by name. */
+  readonly targets: ReadonlyMap<string, Backend>;
+  readonly metrics?: FallbackCounter | undefined;
+  /** Counts a request its fallback answers while `backend` is at zero in the primary's demand, until the returned release runs. */
+  readonly coldDemand?: ((backend: Backend) => () => void) | undefined;
+}
+
+/** Each table's deployment routes, made on a table's first fallback to a deployment; they go with the table. */
+const routesOf = new WeakMap<RouteTable, DeploymentRoutes>();
+
+/** The process's fallbacks: where a request goes instead, and sending it there (from this stage on: steer, flow control, forward). */
+export class Fallbacks {
+  /** The stage a request sent to its fallback resumes at (steering): set by `FallbackStage`. */
+  resume: Stage | undefined;
+
+  constructor(
+    private readonly d: FallbackDeps,
+    private readonly picker: Picker,
+    private readonly eligible: ((backend: Backend) => boolean) | undefined,
+  ) {}
+
+  /**
+   * Send `r` to its predictor's fallback for `reason` (the caller checked the policy covers it);
+   * false when it may not (it fell back already, it is a feedback) or the fallback has no member now:
+   * the caller goes on as without one.
+   */
+  reroute(r: PipelineRequest, reason: FallbackReason): boolean {
+    const routed = r.routed!;
+    const from = routed.backend;
+    if (r.fellBack !== undefined || r.isFeedback()) return false;
+    const table = r.table!;
+    const w: FallbackWorld = {
+      picker: this.picker,
+      eligible: this.eligible,
+      routes: () => {
+        let routes = routesOf.get(table);
+        if (routes === undefined) routesOf.set(table, (routes = deploymentRoutes(table)));
+        return routes;
+      },
+      target: (name) => this.d.targets.get(name),
+    };
+    const to = fallbackRoute(routed, r.kind, w);
+    // The gate ran once, for the predictor that fell back: a fallback with a gate of its own (auth, rate limits) is never reached around it.
+    if (to === undefined || (to.backend.gate !== null && to.backend.gate !== from.gate)) {
+      this.d.metrics?.count(from, r.kind, reason, 'refused');
+      return false;
+    }
+    const ms = from.timeoutMs;
+    r.fellBack = { reason, from, budgetMs: ms > 0 ? Math.max(1, ms - (performance.now() - r.since)) : 0 };
+    r.routed = to;
+    // Steering runs again for where it goes: a token names the arm that answers, never the one that fell back.
+    r.token = undefined;
+    const marks = [FALLBACK_HEADER, reason, MODEL_HEADER, to.backend.id];
+    r.answerHeaders = r.answerHeaders === undefined ? marks : [...r.answerHeaders, ...marks];
+    if (reason === 'cold' && this.d.coldDemand !== undefined) r.onGone(this.d.coldDemand(from));
+    // Under the fallback's own flow control, its admission decides (`settled`).
+    if (to.backend.flow === null) this.d.metrics?.count(from, r.kind, reason, 'answered');
+    continueWith(this.resume!, r);
+    return true;
+  }
+
+  /** Flow control forwarded (`answered`) or refused a request: counted, if it was a fallback's. */
+  settled(r: PipelineRequest, answered: boolean): void {
+    const fb = r.fellBack;
+    if (fb !== undefined) this.d.metrics?.count(fb.from, r.kind, fb.reason, answered ? 'answered' : 'refused');
+  }
+}
+
+export class FallbackStage implements Stage {
+  constructor(
+    private readonly fallbacks: Fallbacks | undefined,
+    private readonly next: Stage,
+  ) {
+    if (fallbacks !== undefined) fallbacks.resume = next;
+  }
+
+  run(r: PipelineRequest): void {
+    const due = r.fallbackDue;
+    if (due === undefined) {
+      this.next.run(r);
+      return;
+    }
+    r.fallbackDue = undefined;
+    if (!this.fallbacks!.reroute(r, due)) this.next.run(r);
+  }
+}
