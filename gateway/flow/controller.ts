@@ -344,7 +344,7 @@ export class FlowController implements FlowDemandSource {
         concurrency: c.policy.concurrency,
         limit: c.limit,
         inflight: c.inflight,
-        queued: c.queue.size,
+        queued: c.queue.size + f.coldDemand,
         refused: f.refusedTotal(),
       });
     }
