@@ -55,7 +55,7 @@ export interface ForwardExtras extends LogSubject {
   /** Its slot under flow control (gateway/flow/): how long it waited for it. */
   readonly flow?: FlowSlot | undefined;
   /** Sent to its predictor's fallback (pipeline/fallback.ts): its route timeout is what the primary's had left. */
-  readonly fellBack?: { readonly budgetMs: number } | undefined;
+  readonly fellBack?: { readonly budgetMs: number; readonly reason: string; readonly from: { readonly id: string } } | undefined;
   /** Apply what steering decided (a feedback's credit): called once the upstream's breaker admitted the request. */
   commit?(): void;
   /**
