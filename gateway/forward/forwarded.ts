@@ -66,6 +66,11 @@ export interface ForwardExtras extends LogSubject {
   ended?(answered: boolean): void;
   /** A bandit's feedback (REST `…/feedback`, gRPC `SendFeedback`): never hedged, a reward changes state at the model. */
   isFeedback?(): boolean;
+  /**
+   * The final attempt failed in a way the predictor's fallback covers (pipeline/request.ts): the send
+   * to the fallback, to run once this request is settled, or undefined. `kept` undefined: not kept.
+   */
+  fallBackOnError?(kept: Buffer | null | readonly Buffer[] | undefined): (() => void) | undefined;
 }
 
 export abstract class ForwardedRequest implements Dispatcher, HedgeOwner {
@@ -244,6 +249,18 @@ export abstract class ForwardedRequest implements Dispatcher, HedgeOwner {
   /** Whether the route's policy would retry this answer at all (retries left or not): while another attempt is in flight, such an answer is that attempt's failure, not the request's answer. */
   protected retriable(httpStatus: number, grpcStatus?: number): boolean {
     return retriesOn(this.backend.retry, httpStatus) || (grpcStatus !== undefined && retriesOnGrpc(this.backend.retry, grpcStatus));
+  }
+
+  /**
+   * The request's final failure is one its predictor's fallback covers (`error`: `retriable`, a
+   * connect failure, reset, timeout, 502/503/504 or gRPC UNAVAILABLE; docs/routing.md#fallback-models):
+   * the send to the fallback, which the codec runs once it has settled this request without answering
+   * (the failure counted against its predictor), or undefined. One property check without a fallback.
+   */
+  protected fallbackOnError(retriable: boolean, kept: Buffer | null | readonly Buffer[]): (() => void) | undefined {
+    const f = this.backend.fallback;
+    if (f === null || !f.error || !retriable) return undefined;
+    return this.extras.fallBackOnError?.(this.resendable() ? kept : undefined);
   }
 
   /**

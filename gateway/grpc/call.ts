@@ -328,6 +328,7 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
         this.dropAttempt();
         return;
       }
+      if (this.fellBack(grpcStatus ?? answerStatus(headers, httpStatus))) return;
     }
     this.deadline.clear();
     this.responseStarted = true;
@@ -525,7 +526,7 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
 
   /** End the call with a status of the gateway's: trailers-only, or trailers after headers. */
   private fail(code: number, text: Message): void {
-    if (this.done) return;
+    if (this.done || (!this.responseStarted && this.fellBack(code))) return;
     const message = this.logged(code, text);
     this.status = code;
     const c = this.client;
@@ -543,6 +544,16 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     this.trailers = statusTrailers(code, message);
     this.httpStatus = 200;
     c.end(); // -> wantTrailers -> finish
+  }
+
+  /** A final failure its predictor's fallback covers (forwarded.ts `fallbackOnError`): this call ends unanswered and the request goes there. */
+  private fellBack(code: number): boolean {
+    const send = this.fallbackOnError(code === GrpcStatus.UNAVAILABLE, this.chunks ?? []);
+    if (send === undefined) return false;
+    this.status = code;
+    this.finish();
+    send();
+    return true;
   }
 
   private finish(): void {

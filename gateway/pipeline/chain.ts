@@ -44,7 +44,7 @@ function stages(d: PipelineDeps): Link[] {
   // One per pipeline: the fallback stage sends requests on from steering, flow control sends overloaded ones there.
   const fallbacks = d.fallback === undefined ? undefined : new Fallbacks(d.fallback, d.picker, d.eligible);
   return [
-    (next) => new MatchStage(d, next),
+    (next) => new MatchStage(d, next, fallbacks),
     (next) => new StickyStage(next),
     (next) => new CorsStage(next),
     (next) => new GateStage(d.gate, next),

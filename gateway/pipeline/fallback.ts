@@ -7,7 +7,9 @@
  *   ones (`request.fallbackDue`); this stage, after the gate (a refused request never falls back),
  *   sends it on. `cold` (held at zero with `scaleFromZero`): the primary's demand counts the request
  *   until its answer ends, so KEDA still scales it up;
- * - `overload`: flow control would refuse it (pipeline/flow.ts calls `reroute`).
+ * - `overload`: flow control would refuse it (pipeline/flow.ts calls `reroute`);
+ * - `error`: the final attempt failed retriably (forward/forwarded.ts asks `afterError` through the
+ *   request, with the body it kept for retries; one it did not keep is counted `skipped`).
  *
  * Sent on, it runs steering (a bandit's token names the arm that answers), flow control (the
  * fallback's own) and forward again, with its answer marked `x-seldon-fallback: <reason>` and
@@ -17,16 +19,16 @@
  */
 import { fallbackRoute, deploymentRoutes, type DeploymentRoutes, type FallbackWorld } from '../../routing/fallback-route.js';
 import type { FallbackReason } from '../../routing/fallback-config.js';
-import type { Backend, Picker, Protocol, RouteTable } from '../../routing/types.js';
-import type { PipelineRequest } from './request.js';
+import type { Backend, Picker, Protocol, RouteTable, Routed } from '../../routing/types.js';
+import type { ErrorFallback, KeptBody, PipelineRequest } from './request.js';
 import { continueWith, type Stage } from './stage.js';
 
 export const FALLBACK_HEADER = 'x-seldon-fallback';
 export const MODEL_HEADER = 'x-seldon-model';
 
-/** Counts fallbacks (observe/fallback-metrics.ts): `refused` by the fallback (or it had no member), else `answered`. */
+/** Counts fallbacks (observe/fallback-metrics.ts): `refused` by the fallback (or it had no member), `skipped` (`error` with a body not kept), else `answered`. */
 export interface FallbackCounter {
-  count(from: Backend, protocol: Protocol, reason: FallbackReason, result: 'answered' | 'refused'): void;
+  count(from: Backend, protocol: Protocol, reason: FallbackReason, result: 'answered' | 'refused' | 'skipped'): void;
 }
 
 /** What falling back needs of the process. */
@@ -44,7 +46,7 @@ export interface FallbackDeps {
 const routesOf = new WeakMap<RouteTable, DeploymentRoutes>();
 
 /** The process's fallbacks: where a request goes instead, and sending it there (from this stage on: steer, flow control, forward). */
-export class Fallbacks {
+export class Fallbacks implements ErrorFallback {
   /** The stage a request sent to its fallback resumes at (steering): set by `FallbackStage`. */
   resume: Stage | undefined;
 
@@ -60,9 +62,37 @@ export class Fallbacks {
    * the caller goes on as without one.
    */
   reroute(r: PipelineRequest, reason: FallbackReason): boolean {
+    const to = this.route(r, reason);
+    if (to === undefined) return false;
+    this.send(r, to, reason);
+    return true;
+  }
+
+  /**
+   * `r`'s final attempt failed in a way its fallback covers (`error`, forward/forwarded.ts): the send,
+   * to run once that exchange is settled (it counted the failure against its predictor), or undefined.
+   * `kept` undefined: its body was not kept (over the retry buffer, or streamed), so it cannot go again.
+   */
+  afterError(r: PipelineRequest, kept: KeptBody | undefined): (() => void) | undefined {
+    const from = r.routed!.backend;
+    if (!from.fallback!.error || r.fellBack !== undefined || r.isFeedback()) return undefined;
+    if (kept === undefined) {
+      this.d.metrics?.count(from, r.kind, 'error', 'skipped');
+      return undefined;
+    }
+    const to = this.route(r, 'error');
+    if (to === undefined) return undefined;
+    return () => {
+      r.keepBody(kept);
+      this.send(r, to, 'error');
+    };
+  }
+
+  /** Where `r` goes instead, or undefined (counted as refused) when it may not fall back or its fallback has no member now. */
+  private route(r: PipelineRequest, reason: FallbackReason): Routed | undefined {
     const routed = r.routed!;
     const from = routed.backend;
-    if (r.fellBack !== undefined || r.isFeedback()) return false;
+    if (r.fellBack !== undefined || r.isFeedback()) return undefined;
     const table = r.table!;
     const w: FallbackWorld = {
       picker: this.picker,
@@ -78,8 +108,14 @@ export class Fallbacks {
     // The gate ran once, for the predictor that fell back: a fallback with a gate of its own (auth, rate limits) is never reached around it.
     if (to === undefined || (to.backend.gate !== null && to.backend.gate !== from.gate)) {
       this.d.metrics?.count(from, r.kind, reason, 'refused');
-      return false;
+      return undefined;
     }
+    return to;
+  }
+
+  /** `r` goes to `to`: marked, its remaining time its budget, on from steering. */
+  private send(r: PipelineRequest, to: Routed, reason: FallbackReason): void {
+    const from = r.routed!.backend;
     const ms = from.timeoutMs;
     r.fellBack = { reason, from, budgetMs: ms > 0 ? Math.max(1, ms - (performance.now() - r.since)) : 0 };
     r.routed = to;
@@ -91,7 +127,6 @@ export class Fallbacks {
     // Under the fallback's own flow control, its admission decides (`settled`).
     if (to.backend.flow === null) this.d.metrics?.count(from, r.kind, reason, 'answered');
     continueWith(this.resume!, r);
-    return true;
   }
 
   /** Flow control forwarded (`answered`) or refused a request: counted, if it was a fallback's. */

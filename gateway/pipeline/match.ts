@@ -12,7 +12,8 @@ import type { Gatekeeper } from '../auth/gate.js';
 import { match } from '../../routing/match.js';
 import type { Backend, LiveTable, Picker } from '../../routing/types.js';
 import type { FallbackDeps } from './fallback.js';
-import type { PipelineRequest } from './request.js';
+import type { FallbackPolicy } from '../../routing/fallback-config.js';
+import type { ErrorFallback, PipelineRequest } from './request.js';
 import type { Stage } from './stage.js';
 
 export interface MatchDeps {
@@ -34,6 +35,7 @@ export class MatchStage implements Stage {
   constructor(
     private readonly d: MatchDeps,
     private readonly next: Stage,
+    private readonly fallbacks?: ErrorFallback | undefined,
   ) {
     const eligible = d.eligible;
     this.unready = d.fallback?.unready;
@@ -51,15 +53,19 @@ export class MatchStage implements Stage {
       r.routed = decision;
       // A route without a fallback pays this one property check.
       const f = decision.backend.fallback;
-      if (f !== null && this.unready !== undefined) {
-        const why = this.unready(decision.backend);
-        if (why === 'cold' ? f.cold : why === 'unavailable' && f.unavailable) r.fallbackDue = why;
-      }
+      if (f !== null) this.mayFallBack(r, f, decision.backend);
     } else if (r.frontEndCall(this.d.gate)) r.frontEnd = true;
     else {
       r.unrouted(decision);
       return;
     }
     this.next.run(r);
+  }
+
+  /** `backend` has a fallback: the request may go there later (`error`), or now, for why it cannot take it. */
+  private mayFallBack(r: PipelineRequest, f: FallbackPolicy, backend: Backend): void {
+    r.fallbacks = this.fallbacks;
+    const why = this.unready?.(backend);
+    if (why === 'cold' ? f.cold : why === 'unavailable' && f.unavailable) r.fallbackDue = why;
   }
 }

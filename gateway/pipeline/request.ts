@@ -38,6 +38,15 @@ export interface FellBack {
   readonly budgetMs: number;
 }
 
+/** A request's body as the forwarding core kept it for retries: REST's whole body (null: none), gRPC's DATA. */
+export type KeptBody = Buffer | null | readonly Buffer[];
+
+/** Where a request whose final attempt failed goes instead (pipeline/fallback.ts `Fallbacks`). */
+export interface ErrorFallback {
+  /** The send to the fallback, to run once the failed exchange is settled; undefined when it does not fall back (counted). `kept` undefined: its body was not kept. */
+  afterError(r: PipelineRequest, kept: KeptBody | undefined): (() => void) | undefined;
+}
+
 /** Headers the gate set and removed, as the stages after it read them (one per edit list: pipeline/gate.ts). */
 export interface HeaderEdits {
   readonly set: ReadonlyMap<string, string>;
@@ -65,6 +74,8 @@ export abstract class PipelineRequest implements RouteRequest {
   fallbackDue: FallbackReason | undefined;
   /** It was sent to its predictor's fallback, and why (pipeline/fallback.ts): at most once. */
   fellBack: FellBack | undefined;
+  /** Its predictor has a fallback: where a failed final attempt may go (set by match only then). */
+  fallbacks: ErrorFallback | undefined;
   /** The verified JWT's claims (set by the gate when its route checks one): a payload log samples by them. */
   claims: Readonly<Record<string, unknown>> | undefined;
   /** Told once when the forwarded request is over (`onEnded`). */
@@ -141,7 +152,18 @@ export abstract class PipelineRequest implements RouteRequest {
     listener(answered);
   }
 
+  /**
+   * The forwarded request's final attempt failed in a way its predictor's fallback covers (`error`,
+   * forward/forwarded.ts): the send to the fallback, to run once this exchange is settled, or undefined.
+   */
+  fallBackOnError(kept: KeptBody | undefined): (() => void) | undefined {
+    return this.fallbacks?.afterError(this, kept);
+  }
+
   // ---- what the protocol does (the adapters) ----
+
+  /** Sent again (to a fallback) with the body kept of it: its next forward sends that. */
+  abstract keepBody(kept: KeptBody): void;
 
   /** A header as the client sent it (every field of the name, joined with `,`). */
   protected abstract readHeader(name: string): string | undefined;

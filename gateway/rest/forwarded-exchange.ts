@@ -281,6 +281,7 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
       a.discard = true;
       return true;
     }
+    if (statusCode >= 502 && statusCode <= 504 && this.fellBack(statusCode)) return true;
     this.relayed(a.sentAt, a.hedge);
     if (this.tap !== undefined && this.hedge !== undefined) this.tap.attemptWon(a.n);
     this.status = statusCode;
@@ -430,12 +431,23 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
 
   /** `cause`: the library's words, for --error-detail internal only. */
   private fail(status: number, reason: GatewayReason, info: string, cause?: string): void {
+    if (this.fellBack(status)) return;
     this.status = status;
     const text = cause !== undefined && this.proxy.internalDetail ? `${info}: ${cause}` : info;
     if (status >= 500) this.proxy.upstreamFailure(this.up, this.backend, reason, cause);
     const close = this.proxy.draining || !this.req.complete;
     sendError(this.req, this.res, status, reason, text, close ? { connection: 'close', ...this.extras.corsHeaders } : this.extras.corsHeaders);
     this.finish();
+  }
+
+  /** A final failure its predictor's fallback covers (forwarded.ts `fallbackOnError`): this exchange ends unanswered and the request goes there. */
+  private fellBack(status: number): boolean {
+    const send = this.fallbackOnError(status >= 502 && status <= 504, this.body as Buffer | null);
+    if (send === undefined) return false;
+    this.status = status;
+    this.finish();
+    send();
+    return true;
   }
 
   /**
