@@ -32,6 +32,7 @@ import {
 import { explainerService, isDns1123Label, isDns1123Subdomain, predictorService, serviceKey, serviceOfHost } from './services.js';
 import { RegexBudget } from './values.js';
 import { ignoredTraffic, trafficOf } from './predictor-traffic.js';
+import { oauthClients } from './oauth-clients.js';
 import { fallbackDeploymentsOf } from './fallback-deps.js';
 import type {
   Backend,
@@ -245,34 +246,6 @@ function compileRoutes(d: SeldonDeployment, opts: CompileOptions): CompiledDeplo
 }
 
 // ---------------------------------------------------------------------------------------------
-// Spec fields that are not annotations: OAuth clients (predictor traffic: predictor-traffic.ts).
-// ---------------------------------------------------------------------------------------------
-
-/**
- * The clients an SDep registers (docs/routing.md#oauth-front-end): `<oauth_key><namespace>`, plus the bare key in
- * single-namespace mode, when both `spec.oauth_key` and `spec.oauth_secret` are non-empty strings.
- */
-function oauthClients(d: SeldonDeployment, ns: string, name: string, opts: CompileOptions): { clients: OAuthClient[]; warnings: string[] } {
-  const key: unknown = d.spec?.oauth_key;
-  const secret: unknown = d.spec?.oauth_secret;
-  const set = (v: unknown): boolean => v !== undefined && v !== null && v !== '';
-  if (!set(key) && !set(secret)) return { clients: [], warnings: [] };
-  if (typeof key !== 'string' || typeof secret !== 'string' || !set(key) || !set(secret)) {
-    const what = !set(key)
-      ? 'spec.oauth_secret is set without spec.oauth_key'
-      : !set(secret)
-        ? 'spec.oauth_key is set without spec.oauth_secret'
-        : 'spec.oauth_key and spec.oauth_secret must be strings';
-    return { clients: [], warnings: [`${what}: no OAuth client is registered`] };
-  }
-  const uid: unknown = d.metadata?.uid;
-  const id = typeof uid === 'string' && uid !== '' ? { uid } : {};
-  const clients: OAuthClient[] = [{ clientId: `${key}${ns}`, namespace: ns, deployment: name, secret, ...id }];
-  if (opts.singleNamespace) clients.push({ clientId: key, namespace: ns, deployment: name, secret, ...id });
-  return { clients, warnings: [] };
-}
-
-// ---------------------------------------------------------------------------------------------
 // Generated routes (docs/routing.md#urls-and-prefixes, docs/routing.md#several-deployments-behind-one-name).
 // ---------------------------------------------------------------------------------------------
 
@@ -331,7 +304,13 @@ function compileGenerated(
   const hedges = hedgeAnnotations(ann.get(HEDGE_ANNOTATION));
   for (const w of hedges.warnings) f.warn(w);
   const answering = new Set(predictors.filter((p) => !(shadowAll || p.shadow === true)).map((p) => p.name!));
-  const fallbacks = fallbackAnnotations(ann.get(FALLBACK_ANNOTATION), { namespace: ns, deployment: name, predictors: answering, targets: opts.fallbackTargets ?? NO_TARGETS, deploymentName: isDns1123Subdomain });
+  const fallbacks = fallbackAnnotations(ann.get(FALLBACK_ANNOTATION), {
+    namespace: ns,
+    deployment: name,
+    predictors: answering,
+    targets: opts.fallbackTargets ?? NO_TARGETS,
+    deploymentName: isDns1123Subdomain,
+  });
   for (const w of fallbacks.warnings) f.warn(w);
   const logs = logAnnotations(ann.get(LOG_ANNOTATION), opts.logSinks, d.spec?.protocol);
   for (const w of logs.warnings) f.warn(w);

@@ -78,6 +78,13 @@ export function parseConfig(command: Command, argv: readonly string[], environme
     fallbackTargets,
     tls: buildTls(read),
     observe: { ...buildObserve(read), shadowCompare: buildShadowCompare(read) },
-    compile: { ...served, ...buildRouteDefaults(read), extAuthDefault: buildExtAuthDefault(read), jwtProviders: providerNames(jwtProviders), logSinks: sinkNames(logSinks), fallbackTargets: new Set(fallbackTargets.keys()) },
+    compile: {
+      ...served,
+      ...buildRouteDefaults(read),
+      extAuthDefault: buildExtAuthDefault(read),
+      jwtProviders: providerNames(jwtProviders),
+      logSinks: sinkNames(logSinks),
+      fallbackTargets: new Set(fallbackTargets.keys()),
+    },
   };
 }

@@ -354,9 +354,8 @@ export class GatewayMetrics {
   readonly connections = new ConnectionMetrics(this.registry);
   /** What rollouts and bandits count (observe/steer-tally.ts), taken once a second by the control plane. */
   readonly steering = new SteerTally();
-  /** Hedged requests (observe/hedge-metrics.ts): counted on hedged routes only. */
+  /** Hedged requests (observe/hedge-metrics.ts), counted on hedged routes only; requests sent to a predictor's fallback (observe/fallback-metrics.ts). */
   readonly hedging = new HedgeMetrics(this.registry);
-  /** Requests sent to a predictor's fallback (observe/fallback-metrics.ts). */
   readonly fallbacks = new FallbackMetrics(this.registry);
   private readonly children = new WeakMap<Backend, Children>();
   private readonly shadowChildren = new WeakMap<Backend, Children>();

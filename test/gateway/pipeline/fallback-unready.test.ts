@@ -92,11 +92,14 @@ async function eventually(cond: () => Promise<boolean>, what: string, ms = 10_00
   }
 }
 
-const ready = (deployment: string, predictor: string): Promise<number> =>
-  sample('seldon_gateway_upstream_ready_endpoints', `namespace="models",deployment="${deployment}",predictor="${predictor}",`);
+const ready = (deployment: string, predictor: string): Promise<number> => sample('seldon_gateway_upstream_ready_endpoints', `namespace="models",deployment="${deployment}",predictor="${predictor}",`);
 
 const post = async (url: string, deployment: string, id: string) => {
-  const r = await request(`${url}/seldon/models/${deployment}/api/v1.0/predictions`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-test-id': id }, body: '{"data":{"ndarray":[[7]]}}' });
+  const r = await request(`${url}/seldon/models/${deployment}/api/v1.0/predictions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-test-id': id },
+    body: '{"data":{"ndarray":[[7]]}}',
+  });
   return { status: r.statusCode, headers: r.headers, text: await r.body.text() };
 };
 
@@ -116,7 +119,10 @@ async function answeredBySmall(url: string, deployment: string, reason: string, 
     expect(g.result.headers.get('x-seldon-fallback')).toEqual([reason]);
     expect(g.result.headers.get('x-seldon-model')).toEqual([`models/${deployment}/small`]);
   }
-  for (const [protocol, before] of [['rest', restBefore], ['grpc', 0]] as const) {
+  for (const [protocol, before] of [
+    ['rest', restBefore],
+    ['grpc', 0],
+  ] as const) {
     const labels = `namespace="models",deployment="${deployment}",predictor="main",protocol="${protocol}",reason="${reason}",to="predictor/small",result="answered"}`;
     expect(await sample('seldon_gateway_fallbacks_total', labels)).toBe(before + 1);
   }
