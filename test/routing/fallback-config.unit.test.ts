@@ -11,17 +11,10 @@ import { tableJson } from '../../routing/describe.js';
 import { buildTable, TableBuilder } from '../../routing/table.js';
 import { DEFAULT_COMPILE_OPTIONS, type Backend, type CompileOptions } from '../../routing/types.js';
 import type { SeldonDeployment } from '../../routing/seldon-deployment.js';
+import { parsedError, parsedValue } from '../helpers/parsed.js';
 
-const error = (raw: string): string => {
-  const p = parseFallbackFields(raw);
-  if (p.ok) throw new Error(`parsed: ${JSON.stringify(p.value)}`);
-  return p.error;
-};
-const fields = (raw: string): unknown => {
-  const p = parseFallbackFields(raw);
-  if (!p.ok) throw new Error(p.error);
-  return p.value;
-};
+const error = parsedError(parseFallbackFields);
+const fields = parsedValue(parseFallbackFields);
 
 function sdep(name: string, annotations: Record<string, string>, predictors: { name: string; own?: string; shadow?: boolean }[]): SeldonDeployment {
   return {
