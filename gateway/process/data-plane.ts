@@ -62,7 +62,7 @@ import { StickyKeys } from '../steer/sticky-keys.js';
 import { BanditEdge, type RewardSink } from '../steer/bandit-edge.js';
 import { IpcRewardSink } from '../steer/reward-ipc.js';
 import { RedisSteerStore } from '../steer/store.js';
-import type { Picker } from '../../routing/types.js';
+import type { Backend, Picker } from '../../routing/types.js';
 import { targetBackend } from '../../routing/fallback-route.js';
 import type { FallbackDeps } from '../pipeline/fallback.js';
 
@@ -136,6 +136,8 @@ export class DataPlane {
   readonly bandits: BanditEdge;
   /** Flow control of predictors with `seldon.io/gateway-flow` (gateway/flow/); its demand is what KEDA is told. */
   readonly flow: FlowController;
+  /** The operator's fallback targets (--fallback-target): their upstreams outlive every table, as the flags do. */
+  private readonly fallbackTargets: readonly Backend[];
   /** REST requests refused before routing (Node's HTTP/1.1 server's and HTTP/2's). */
   private readonly refusals: EdgeRefusals;
   /** Node's HTTP/1.1 server's edge: pipelining, absolute-form, parse errors, CONNECT. */
@@ -209,6 +211,7 @@ export class DataPlane {
     registerFlowMetrics(this.metrics.registry, () => this.flow.stats());
     // Fallbacks (docs/routing.md#fallback-models): each proxy adds its own upstreams' `unready`.
     const targets = new Map([...config.fallbackTargets].map(([name, t]) => [name, targetBackend(name, t, config.compile)] as const));
+    this.fallbackTargets = [...targets.values()];
     const fallback: FallbackDeps = { targets, metrics: this.metrics.fallbacks, coldDemand: (b) => this.flow.coldFallback(b) };
     this.rest = new RestProxy({
       state: this.state,
@@ -432,7 +435,7 @@ export class DataPlane {
   /** Retire the upstreams no route names any more (deleted deployments, renamed predictors, moved Services): run at every table change. */
   sweepUpstreams(): number {
     const table = this.state.current;
-    return this.upstreams.sweep(table) + this.grpc.upstreams.sweep(table);
+    return this.upstreams.sweep(table, this.fallbackTargets) + this.grpc.upstreams.sweep(table, this.fallbackTargets);
   }
 
   async close(): Promise<void> {

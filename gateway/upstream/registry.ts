@@ -71,9 +71,10 @@ export abstract class UpstreamRegistry<U extends UpstreamEntry> {
     return u.inService() ? undefined : 'unavailable';
   };
 
-  /** Retire the upstreams no route of `table` names any more; returns how many. */
-  sweep(table: RouteTable): number {
+  /** Retire the upstreams no route of `table` names any more, nor `keep` (the operator's fallback targets); returns how many. */
+  sweep(table: RouteTable, keep: readonly Backend[] = NONE): number {
     const live = new Set<string>();
+    for (const b of keep) live.add(this.keyOf(b));
     for (const g of table.groups) {
       if (g.kind !== this.kind) continue;
       for (const m of g.members) live.add(this.keyOf(m.backend));
@@ -123,3 +124,5 @@ export function upstreamKey(backend: Backend, scheme: string): string {
   const hedge = backend.hedge === null ? '' : `|hedge ${backend.hedge.text}`;
   return `${scheme}://${up.host}:${up.port}|${b.maxConnections}/${b.maxPendingRequests}/${b.maxRequests}/${b.maxRetries}${outlier}${hedge}`;
 }
+
+const NONE: readonly Backend[] = [];

@@ -41,7 +41,14 @@ describe('a predictor whose final attempt fails falls back on error', () => {
     const predictors = [{ name: 'main' }, { name: 'small' }];
     const on = { [FALLBACK]: 'to: {predictor: small}\non: [error]', 'seldon.io/ambassador-retries': '2' };
     gw = await startTestGateway({
-      manifests: { 'err.yaml': sdep('err', 'm', { predictors }, on), 'gone.yaml': sdep('gone', 'm', { predictors }, on) },
+      manifests: {
+        'err.yaml': sdep('err', 'm', { predictors }, on),
+        'gone.yaml': sdep('gone', 'm', { predictors }, on),
+        'tgt.yaml': sdep('tgt', 'm', { predictors: [{ name: 'main' }] }, { [FALLBACK]: 'to: {target: rules}\non: error' }),
+        'tgtg.yaml': sdep('tgtg', 'm', { predictors: [{ name: 'main' }] }, { [FALLBACK]: 'to: {target: rules-grpc}\non: error' }),
+        'dep.yaml': sdep('dep', 'm', { predictors: [{ name: 'main' }] }, { [FALLBACK]: 'to: {deployment: baseline}\non: error' }),
+        'baseline.yaml': sdep('baseline', 'm', { predictors: [{ name: 'cpu' }] }),
+      },
       resolve: {
         'err-main.m:8000': broken.port,
         'err-main.m:5001': brokenGrpc.port,
@@ -49,8 +56,16 @@ describe('a predictor whose final attempt fails falls back on error', () => {
         'err-small.m:5001': smallGrpc.port,
         'gone-main.m:8000': closed,
         'gone-small.m:8000': small.port,
+        'tgt-main.m:8000': broken.port,
+        'tgt-main.m:5001': brokenGrpc.port,
+        'tgtg-main.m:5001': brokenGrpc.port,
+        'dep-main.m:8000': broken.port,
+        'dep-main.m:5001': brokenGrpc.port,
+        'baseline-cpu.m:8000': small.port,
+        'baseline-cpu.m:5001': smallGrpc.port,
       },
-      args: ['--retry-buffer', '1KiB'],
+      // The target's one address serves both protocols in these tests' stand-ins: REST on `small`, gRPC (h2c) on `small-grpc`.
+      args: ['--retry-buffer', '1KiB', '--fallback-target', `rules=http://127.0.0.1:${small.port}`, '--fallback-target', `rules-grpc=http://127.0.0.1:${smallGrpc.port}`],
     });
     clients = grpcClients(`127.0.0.1:${gw.port}`);
   });
@@ -107,6 +122,41 @@ describe('a predictor whose final attempt fails falls back on error', () => {
     expect(brokenGrpc.streams.length - before).toBe(1);
     expect(smallGrpc.calls.at(-1)!.method).toBe('/seldon.protos.Seldon/Predict');
     expect(await count('err', 'grpc', 'answered')).toBe(1);
+  });
+
+  it("to an operator's target: REST keeps the path the model would have received; gRPC goes over h2c to an http:// one", async () => {
+    const smallBefore = small.requests.length;
+    const r = await post('tgt', BODY);
+    expect(r.status).toBe(200);
+    expect(r.headers['x-seldon-fallback']).toBe('error');
+    expect(r.headers['x-seldon-model']).toBe('target/rules');
+    expect(small.requests.slice(smallBefore).map((q) => [q.url, q.body.toString()])).toEqual([['/api/v1.0/predictions', BODY]]);
+    expect(await metric(gw.adminUrl, 'seldon_gateway_fallbacks_total{namespace="m",deployment="tgt",predictor="main",protocol="rest",reason="error",to="target/rules",result="answered"}')).toBe(1);
+    // The target's upstreams outlive a table change (no route names them).
+    await gw.write('other.yaml', sdep('other', 'm', { predictors: [{ name: 'main' }] }));
+    expect((await post('tgt', BODY)).headers['x-seldon-model']).toBe('target/rules');
+    const o = await predict(clients, { strData: 'x' }, md({ seldon: 'tgtg', namespace: 'm' }));
+    expect(o.ok).toBe(true);
+    if (o.ok) {
+      expect(answeredBy(o)).toBe('small-grpc');
+      expect(o.result.headers.get('x-seldon-model')).toEqual(['target/rules-grpc']);
+    }
+  });
+
+  it('to another deployment of the namespace, by its own routing, REST and gRPC', async () => {
+    const r = await post('dep', BODY);
+    expect(r.status).toBe(200);
+    expect(r.headers['x-seldon-fallback']).toBe('error');
+    expect(r.headers['x-seldon-model']).toBe('m/baseline/cpu');
+    const o = await predict(clients, { strData: 'x' }, md({ seldon: 'dep', namespace: 'm' }));
+    expect(o.ok).toBe(true);
+    if (o.ok) {
+      expect(answeredBy(o)).toBe('small-grpc');
+      expect(o.result.headers.get('x-seldon-model')).toEqual(['m/baseline/cpu']);
+    }
+    expect(
+      await metric(gw.adminUrl, 'seldon_gateway_fallbacks_total{namespace="m",deployment="dep",predictor="main",protocol="grpc",reason="error",to="deployment/m/baseline",result="answered"}'),
+    ).toBe(1);
   });
 
   it('a body larger than the retry buffer cannot go again: counted skipped, the predictor answers', async () => {
