@@ -11,6 +11,7 @@
  * The path sent is the one the primary's model would have received (generated routes rewrite their
  * prefix to `/` alike), and the primary's mirrors still get their copies.
  */
+import type { FallbackReason } from './fallback-config.js';
 import { DEFAULT_BREAKER, type Backend, type CompileOptions, type Picker, type Protocol, type RouteGroup, type RouteTable, type Routed } from './types.js';
 
 /** A deployment's routes by protocol, keyed `ns/name`: the route without host or header constraints that has its members. */
@@ -41,8 +42,8 @@ export interface FallbackWorld {
   target(name: string): Backend | undefined;
 }
 
-/** The decision for `routed`'s request sent to its backend's fallback instead; undefined when that route has no member now. */
-export function fallbackRoute(routed: Routed, kind: Protocol, w: FallbackWorld): Routed | undefined {
+/** The decision for `routed`'s request sent to its backend's fallback instead, for `reason`; undefined when that route has no member now. */
+export function fallbackRoute(routed: Routed, kind: Protocol, reason: FallbackReason, w: FallbackWorld): Routed | undefined {
   const from = routed.backend;
   const to = from.fallback!.to;
   const { namespace: ns, deployment } = from.origin;
@@ -64,7 +65,7 @@ export function fallbackRoute(routed: Routed, kind: Protocol, w: FallbackWorld):
     backend = w.picker.pick(group, eligible === undefined ? own : (b) => own(b) && eligible(b)) ?? w.picker.pick(group, own);
   }
   if (backend === undefined) return undefined;
-  return { ok: true, group, backend, upstreamPath: routed.upstreamPath, mirrors: routed.mirrors };
+  return { ok: true, group, backend, upstreamPath: routed.upstreamPath, mirrors: routed.mirrors, fellBack: reason };
 }
 
 /**

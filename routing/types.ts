@@ -10,7 +10,7 @@ import type { FlowPolicy } from './flow-config.js';
 import type { JwtPolicy } from './jwt-policy.js';
 import type { LogPolicy } from './log-policy.js';
 import type { HedgePolicy } from './hedge-config.js';
-import type { FallbackPolicy } from './fallback-config.js';
+import type { FallbackPolicy, FallbackReason } from './fallback-config.js';
 
 // ---------------------------------------------------------------------------------------------
 // Compile settings (docs/routing.md#settings).
@@ -412,6 +412,8 @@ export interface Routed {
   readonly upstreamPath: string;
   /** Mirrors chosen for this request (percent already applied). */
   readonly mirrors: readonly Mirror[];
+  /** Set only on the decision of a request sent to its predictor's fallback (routing/fallback-route.ts): why. */
+  readonly fellBack?: FallbackReason;
 }
 
 export type NoRouteReason = 'NO_ROUTE' | 'BAD_REQUEST' | 'NO_HEALTHY_UPSTREAM';

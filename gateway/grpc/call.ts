@@ -75,7 +75,7 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
   /** Where the upstream's answer is written: this call, or the token's decorator of it. */
   private answer: CallAnswer = this;
   /** Access log and tracing: set only when one applies to this call. */
-  private readonly tap: CallTap | undefined;
+  private tap: CallTap | undefined;
 
   constructor(
     private readonly ctx: CallContext,
@@ -551,6 +551,8 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     const send = this.fallbackOnError(code === GrpcStatus.UNAVAILABLE, this.chunks ?? []);
     if (send === undefined) return false;
     this.status = code;
+    // The call's access line, trace and decision record are the fallback's call's: one per call.
+    this.tap = undefined;
     this.finish();
     send();
     return true;

@@ -104,7 +104,7 @@ export class Fallbacks implements ErrorFallback {
       },
       target: (name) => this.d.targets.get(name),
     };
-    const to = fallbackRoute(routed, r.kind, w);
+    const to = fallbackRoute(routed, r.kind, reason, w);
     // The gate ran once, for the predictor that fell back: a fallback with a gate of its own (auth, rate limits) is never reached around it.
     if (to === undefined || (to.backend.gate !== null && to.backend.gate !== from.gate)) {
       this.d.metrics?.count(from, r.kind, reason, 'refused');

@@ -445,6 +445,8 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
     const send = this.fallbackOnError(status >= 502 && status <= 504, this.body as Buffer | null);
     if (send === undefined) return false;
     this.status = status;
+    // The request's access line, trace and decision record are the fallback's exchange's: one per request.
+    this.tap = undefined;
     this.finish();
     send();
     return true;

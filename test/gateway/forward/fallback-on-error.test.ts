@@ -11,9 +11,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { grpcClients, startGrpcBackend, type GrpcBackend, type GrpcClients } from '../../fixtures/grpc-backend.js';
 import { startHttpBackend, type HttpBackend } from '../../fixtures/http-backend.js';
 import { answeredBy, md, predict, startRawUpstream, type RawUpstream } from '../../helpers/grpc.js';
-import { sdep, startTestGateway, type TestGateway } from '../../helpers/gateway.js';
+import { sdep, startTestGateway, waitFor, type TestGateway } from '../../helpers/gateway.js';
 import { metric } from '../../helpers/metrics.js';
 import { freePort } from '../../helpers/net.js';
+import { LogCapture } from '../../helpers/observability.js';
 
 const FALLBACK = 'seldon.io/gateway-fallback';
 const BODY = '{"data":{"ndarray":[[4,2]]}}';
@@ -25,6 +26,7 @@ describe('a predictor whose final attempt fails falls back on error', () => {
   let smallGrpc: GrpcBackend;
   let gw: TestGateway;
   let clients: GrpcClients;
+  const logs = new LogCapture();
 
   beforeAll(async () => {
     broken = await startHttpBackend({
@@ -65,6 +67,7 @@ describe('a predictor whose final attempt fails falls back on error', () => {
         'baseline-cpu.m:5001': smallGrpc.port,
       },
       // The target's one address serves both protocols in these tests' stand-ins: REST on `small`, gRPC (h2c) on `small-grpc`.
+      accessSink: logs,
       args: ['--retry-buffer', '1KiB', '--fallback-target', `rules=http://127.0.0.1:${small.port}`, '--fallback-target', `rules-grpc=http://127.0.0.1:${smallGrpc.port}`],
     });
     clients = grpcClients(`127.0.0.1:${gw.port}`);
@@ -102,12 +105,16 @@ describe('a predictor whose final attempt fails falls back on error', () => {
     expect(await metric(gw.adminUrl, 'seldon_gateway_requests_total{namespace="m",deployment="err",predictor="small",protocol="rest",kind="primary",code="200"}')).toBe(1);
   });
 
-  it('REST: a refused connection', async () => {
+  it('REST: a refused connection; the request has one access line, the answer the client got', async () => {
     const r = await post('gone', BODY);
     expect(r.status).toBe(200);
     expect(r.headers['x-seldon-fallback']).toBe('error');
     expect(r.headers['x-seldon-model']).toBe('m/gone/small');
     expect(await count('gone', 'rest', 'answered')).toBe(1);
+    const mine = (): Record<string, unknown>[] => logs.lines().filter((l) => l['path'] === '/seldon/m/gone/api/v1.0/predictions');
+    await waitFor(() => mine().length > 0, 3000);
+    expect(mine()).toHaveLength(1);
+    expect(mine()[0]).toMatchObject({ response_code: 200, deployment: 'gone', predictor: 'small', fallback: 'error' });
   });
 
   it('gRPC: UNAVAILABLE from the model; the fallback answers, marked in the initial metadata', async () => {
