@@ -71,6 +71,8 @@ export interface ForwardExtras extends LogSubject {
    * to the fallback, to run once this request is settled, or undefined. `kept` undefined: not kept.
    */
   fallBackOnError?(kept: Buffer | null | readonly Buffer[] | undefined): (() => void) | undefined;
+  /** The upstream's breaker refused it and the predictor's fallback covers `unavailable`: the send to the fallback (its body untouched), or undefined. */
+  fallBackUnadmitted?(): (() => void) | undefined;
 }
 
 export abstract class ForwardedRequest implements Dispatcher, HedgeOwner {
@@ -136,9 +138,14 @@ export abstract class ForwardedRequest implements Dispatcher, HedgeOwner {
     this.done = true;
     this.status = overflowStatus;
     this.metrics.overflow(this.backend, this.protocol, overflow);
-    this.answerOverflow(overflowInfo(overflow, this.who(), this.backend.breaker));
-    this.metrics.request(this.backend, this.protocol, 'primary', overflowStatus, null, this.since);
+    // Its breaker open, the predictor is unavailable: a fallback that covers it answers instead (nothing of the body was read yet).
+    const send = this.backend.fallback?.unavailable === true ? this.extras.fallBackUnadmitted?.() : undefined;
+    if (send === undefined) {
+      this.answerOverflow(overflowInfo(overflow, this.who(), this.backend.breaker));
+      this.metrics.request(this.backend, this.protocol, 'primary', overflowStatus, null, this.since);
+    }
     this.extras.ended?.(false);
+    send?.();
     return false;
   }
 

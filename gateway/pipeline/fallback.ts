@@ -4,7 +4,8 @@
  * REST and gRPC alike. The decision is here, once:
  *
  * - `unavailable` / `cold`: match found the predictor picked has no ready endpoint or only ejected
- *   ones (`request.fallbackDue`); this stage, after the gate (a refused request never falls back),
+ *   ones (`request.fallbackDue`), or (`unavailable`) its upstream's breaker refused it (forward/forwarded.ts
+ *   `admit` asks `afterOverflow` through the request); this stage, after the gate (a refused request never falls back),
  *   sends it on. `cold` (held at zero with `scaleFromZero`): the primary's demand counts the request
  *   until its answer ends, so KEDA still scales it up;
  * - `overload`: flow control would refuse it (pipeline/flow.ts calls `reroute`);
@@ -86,6 +87,12 @@ export class Fallbacks implements ErrorFallback {
       r.keepBody(kept);
       this.send(r, to, 'error');
     };
+  }
+
+  /** `r`'s upstream breaker refused it (its predictor is unavailable): the send to the fallback, or undefined. */
+  afterOverflow(r: PipelineRequest): (() => void) | undefined {
+    const to = this.route(r, 'unavailable');
+    return to === undefined ? undefined : () => this.send(r, to, 'unavailable');
   }
 
   /** Where `r` goes instead, or undefined (counted as refused) when it may not fall back or its fallback has no member now. */

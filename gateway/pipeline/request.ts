@@ -45,6 +45,8 @@ export type KeptBody = Buffer | null | readonly Buffer[];
 export interface ErrorFallback {
   /** The send to the fallback, to run once the failed exchange is settled; undefined when it does not fall back (counted). `kept` undefined: its body was not kept. */
   afterError(r: PipelineRequest, kept: KeptBody | undefined): (() => void) | undefined;
+  /** The send to the fallback of a request its upstream's breaker refused (`unavailable`), or undefined. */
+  afterOverflow(r: PipelineRequest): (() => void) | undefined;
 }
 
 /** Headers the gate set and removed, as the stages after it read them (one per edit list: pipeline/gate.ts). */
@@ -158,6 +160,11 @@ export abstract class PipelineRequest implements RouteRequest {
    */
   fallBackOnError(kept: KeptBody | undefined): (() => void) | undefined {
     return this.fallbacks?.afterError(this, kept);
+  }
+
+  /** The upstream's breaker refused it (forward/forwarded.ts `admit`): the send to its predictor's fallback, or undefined. */
+  fallBackUnadmitted(): (() => void) | undefined {
+    return this.fallbacks?.afterOverflow(this);
   }
 
   // ---- what the protocol does (the adapters) ----

@@ -5,8 +5,8 @@
  * A burst twice what it can take (in service and queued) is answered whole, REST and gRPC: what it
  * can take by the model, the rest by `small` at once, with `x-seldon-fallback: overload` and
  * `x-seldon-model` naming who answered; the primary never gets more than its limit and queue. A
- * request the rate limit refuses never reaches the fallback; a deployment without the annotation
- * still refuses as before.
+ * predictor whose breaker is full is unavailable: its fallback answers. A request the rate limit
+ * refuses never reaches the fallback; a deployment without the annotation still refuses as before.
  */
 import * as grpc from '@grpc/grpc-js';
 import { request } from 'undici';
@@ -25,19 +25,19 @@ const LIMIT = 'concurrency: 1\nqueue: 1\nqueueTimeout: 30s';
 const BODY = '{"data":{"ndarray":[[1,2,3]]}}';
 
 describe('a predictor at its flow-control limit falls back to a smaller predictor', () => {
-  const main = {} as Record<'big' | 'limited' | 'plain', LimitedModel>;
+  const main = {} as Record<'big' | 'limited' | 'plain' | 'brk', LimitedModel>;
   let small: HttpBackend;
   let smallGrpc: GrpcBackend;
   let gw: TestGateway;
   let clients: GrpcClients;
 
   beforeAll(async () => {
-    for (const n of ['big', 'limited', 'plain'] as const) main[n] = await startLimitedModel({ concurrency: 1, serviceMs: null });
+    for (const n of ['big', 'limited', 'plain', 'brk'] as const) main[n] = await startLimitedModel({ concurrency: 1, serviceMs: null });
     small = await startHttpBackend({ name: 'small' });
     smallGrpc = await startGrpcBackend({ name: 'small-grpc' });
     const predictors = [{ name: 'main', annotations: { [FLOW]: LIMIT } }, { name: 'small' }];
     const resolve: Record<string, number> = {};
-    for (const n of ['big', 'limited', 'plain'] as const) {
+    for (const n of ['big', 'limited', 'plain', 'brk'] as const) {
       resolve[`${n}-main.m:8000`] = main[n].restPort;
       resolve[`${n}-main.m:5001`] = main[n].grpcPort;
       resolve[`${n}-small.m:8000`] = small.port;
@@ -48,6 +48,7 @@ describe('a predictor at its flow-control limit falls back to a smaller predicto
         'big.yaml': sdep('big', 'm', { predictors }, { [FALLBACK]: 'to: {predictor: small}\non: overload' }),
         'limited.yaml': sdep('limited', 'm', { predictors }, { [FALLBACK]: 'to: {predictor: small}', 'seldon.io/gateway-rate-limit': '2/m' }),
         'plain.yaml': sdep('plain', 'm', { predictors }),
+        'brk.yaml': sdep('brk', 'm', { predictors: [{ name: 'main' }, { name: 'small' }] }, { [FALLBACK]: 'to: {predictor: small}', 'seldon.io/ambassador-circuit-breakers-max-requests': '1' }),
       },
       resolve,
     });
@@ -68,6 +69,9 @@ describe('a predictor at its flow-control limit falls back to a smaller predicto
   const queued = (n: string): Promise<number> => metric(gw.adminUrl, `seldon_gateway_flow_queued{namespace="m",deployment="${n}",predictor="main"}`);
   const fallbacks = (protocol: string, result: string): Promise<number> =>
     metric(gw.adminUrl, `seldon_gateway_fallbacks_total{namespace="m",deployment="big",predictor="main",protocol="${protocol}",reason="overload",to="predictor/small",result="${result}"}`);
+
+  const fallbacksOf = (deployment: string, protocol: string): Promise<number> =>
+    metric(gw.adminUrl, `seldon_gateway_fallbacks_total{namespace="m",deployment="${deployment}",predictor="main",protocol="${protocol}",reason="unavailable",to="predictor/small",result="answered"}`);
 
   it('REST: a 2x burst is answered whole; the excess by the fallback at once, marked, with the body the model would have had', async () => {
     const model = main.big;
@@ -134,6 +138,34 @@ describe('a predictor at its flow-control limit falls back to a smaller predicto
       if (o.ok) expect(o.result.headers.get('x-seldon-fallback')).toEqual([]);
     }
     expect(await fallbacks('grpc', 'answered')).toBe(4);
+  });
+
+  it('its breaker open (max requests in flight), the predictor is unavailable: the fallback answers, REST and gRPC', async () => {
+    const model = main.brk;
+    const first = post('brk', 'k1');
+    await model.servedCount(1);
+    const before = small.requests.length;
+    const r = await post('brk', 'k2');
+    expect(r.status).toBe(200);
+    expect(r.headers['x-seldon-fallback']).toBe('unavailable');
+    expect(r.headers['x-seldon-model']).toBe('m/brk/small');
+    expect(small.requests.slice(before).map((q) => [q.url, q.body.toString()])).toEqual([['/api/v1.0/predictions', BODY]]);
+    // gRPC has its own upstream and breaker: one call takes its one slot (the model keeps it waiting behind k1), the next falls back.
+    const g = predict(clients, { strData: 'k3' }, md({ seldon: 'brk', namespace: 'm', 'x-test-id': 'k3' }));
+    await waitUntil(async () => model.arrived.includes('k3'), 10_000);
+    const o = await predict(clients, { strData: 'k4' }, md({ seldon: 'brk', namespace: 'm', 'x-test-id': 'k4' }));
+    expect(o.ok).toBe(true);
+    if (o.ok) expect(o.result.headers.get('x-seldon-fallback')).toEqual(['unavailable']);
+    expect(model.arrived).toEqual(['k1', 'k3']);
+    model.finish();
+    await model.servedCount(2);
+    model.finish();
+    expect((await first).status).toBe(200);
+    expect((await g).ok).toBe(true);
+    // The breaker's refusals are counted; none was the client's answer.
+    expect(await fallbacksOf('brk', 'rest')).toBe(1);
+    expect(await fallbacksOf('brk', 'grpc')).toBe(1);
+    expect(await metric(gw.adminUrl, 'seldon_gateway_requests_total{namespace="m",deployment="brk",predictor="main",protocol="rest",kind="primary",code="503"}')).toBe(0);
   });
 
   it('a request the rate limit refuses never reaches the fallback; without the annotation the excess is refused as before', async () => {
