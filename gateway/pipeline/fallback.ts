@@ -43,6 +43,8 @@ export interface FallbackDeps {
   readonly coldDemand?: ((backend: Backend) => () => void) | undefined;
 }
 
+const NO_MIRRORS: Routed['mirrors'] = [];
+
 /** Each table's deployment routes, made on a table's first fallback to a deployment; they go with the table. */
 const routesOf = new WeakMap<RouteTable, DeploymentRoutes>();
 
@@ -81,8 +83,10 @@ export class Fallbacks implements ErrorFallback {
       this.d.metrics?.count(from, r.kind, 'error', 'skipped');
       return undefined;
     }
-    const to = this.route(r, 'error');
-    if (to === undefined) return undefined;
+    const routed = this.route(r, 'error');
+    if (routed === undefined) return undefined;
+    // The failed exchange sent the shadows their copies already: they get one per request.
+    const to: Routed = { ...routed, mirrors: NO_MIRRORS };
     return () => {
       r.keepBody(kept);
       this.send(r, to, 'error');

@@ -50,6 +50,7 @@ describe('a predictor whose final attempt fails falls back on error', () => {
         'tgtg.yaml': sdep('tgtg', 'm', { predictors: [{ name: 'main' }] }, { [FALLBACK]: 'to: {target: rules-grpc}\non: error' }),
         'dep.yaml': sdep('dep', 'm', { predictors: [{ name: 'main' }] }, { [FALLBACK]: 'to: {deployment: baseline}\non: error' }),
         'baseline.yaml': sdep('baseline', 'm', { predictors: [{ name: 'cpu' }] }),
+        'tee.yaml': sdep('tee', 'm', { predictors: [{ name: 'main' }, { name: 'small' }, { name: 'copy', shadow: true }] }, on),
       },
       resolve: {
         'err-main.m:8000': broken.port,
@@ -61,6 +62,9 @@ describe('a predictor whose final attempt fails falls back on error', () => {
         'tgt-main.m:8000': broken.port,
         'tgt-main.m:5001': brokenGrpc.port,
         'tgtg-main.m:5001': brokenGrpc.port,
+        'tee-main.m:8000': broken.port,
+        'tee-small.m:8000': small.port,
+        'tee-copy.m:8000': small.port,
         'dep-main.m:8000': broken.port,
         'dep-main.m:5001': brokenGrpc.port,
         'baseline-cpu.m:8000': small.port,
@@ -164,6 +168,13 @@ describe('a predictor whose final attempt fails falls back on error', () => {
     expect(
       await metric(gw.adminUrl, 'seldon_gateway_fallbacks_total{namespace="m",deployment="dep",predictor="main",protocol="grpc",reason="error",to="deployment/m/baseline",result="answered"}'),
     ).toBe(1);
+  });
+
+  it('the shadow of the route gets its one copy, not one more for the fallback', async () => {
+    const r = await post('tee', BODY);
+    expect(r.headers['x-seldon-fallback']).toBe('error');
+    await waitFor(() => small.requests.some((q) => q.headers['x-envoy-original-path']?.includes('/tee/') === true && q.url === '/api/v1.0/predictions'), 3000);
+    expect(await metric(gw.adminUrl, 'seldon_gateway_shadow_requests_total{namespace="m",deployment="tee",predictor="copy",protocol="rest",result="mirrored"}')).toBe(1);
   });
 
   it('a body larger than the retry buffer cannot go again: counted skipped, the predictor answers', async () => {
