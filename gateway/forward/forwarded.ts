@@ -261,14 +261,22 @@ export abstract class ForwardedRequest implements Dispatcher, HedgeOwner {
   /**
    * The request's final failure is one its predictor's fallback covers (`error`: `retriable`, a
    * connect failure, reset, timeout, 502/503/504 or gRPC UNAVAILABLE; docs/routing.md#fallback-models):
-   * the send to the fallback, which the codec runs once it has settled this request without answering
-   * (the failure counted against its predictor), or undefined. One property check without a fallback.
+   * this request is settled without answering (the failure counted against its predictor, `endUnanswered`)
+   * and the request goes there (true). One property check without a fallback.
    */
-  protected fallbackOnError(retriable: boolean, kept: Buffer | null | readonly Buffer[]): (() => void) | undefined {
+  protected fellBack(retriable: boolean, kept: Buffer | null | readonly Buffer[], status: number): boolean {
     const f = this.backend.fallback;
-    if (f === null || !f.error || !retriable) return undefined;
-    return this.extras.fallBackOnError?.(this.resendable() ? kept : undefined);
+    if (f === null || !f.error || !retriable) return false;
+    const send = this.extras.fallBackOnError?.(this.resendable() ? kept : undefined);
+    if (send === undefined) return false;
+    this.status = status;
+    this.endUnanswered();
+    send();
+    return true;
   }
+
+  /** End this request without answering the client (it went to its fallback), settled; its access line, trace and decision record are the fallback's. */
+  protected abstract endUnanswered(): void;
 
   /**
    * The endpoints this request's attempts went to: the next attempt goes elsewhere while another

@@ -328,7 +328,8 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
         this.dropAttempt();
         return;
       }
-      if (this.fellBack(grpcStatus ?? answerStatus(headers, httpStatus))) return;
+      const code = grpcStatus ?? answerStatus(headers, httpStatus);
+      if (this.fellBack(code === GrpcStatus.UNAVAILABLE, this.chunks ?? [], code)) return;
     }
     this.deadline.clear();
     this.responseStarted = true;
@@ -526,7 +527,7 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
 
   /** End the call with a status of the gateway's: trailers-only, or trailers after headers. */
   private fail(code: number, text: Message): void {
-    if (this.done || (!this.responseStarted && this.fellBack(code))) return;
+    if (this.done || (!this.responseStarted && this.fellBack(code === GrpcStatus.UNAVAILABLE, this.chunks ?? [], code))) return;
     const message = this.logged(code, text);
     this.status = code;
     const c = this.client;
@@ -546,16 +547,9 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     c.end(); // -> wantTrailers -> finish
   }
 
-  /** A final failure its predictor's fallback covers (forwarded.ts `fallbackOnError`): this call ends unanswered and the request goes there. */
-  private fellBack(code: number): boolean {
-    const send = this.fallbackOnError(code === GrpcStatus.UNAVAILABLE, this.chunks ?? []);
-    if (send === undefined) return false;
-    this.status = code;
-    // The call's access line, trace and decision record are the fallback's call's: one per call.
+  protected endUnanswered(): void {
     this.tap = undefined;
     this.finish();
-    send();
-    return true;
   }
 
   private finish(): void {

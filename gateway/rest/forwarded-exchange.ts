@@ -281,7 +281,7 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
       a.discard = true;
       return true;
     }
-    if (statusCode >= 502 && statusCode <= 504 && this.fellBack(statusCode)) return true;
+    if (statusCode >= 502 && statusCode <= 504 && this.fellBack(true, this.body as Buffer | null, statusCode)) return true;
     this.relayed(a.sentAt, a.hedge);
     if (this.tap !== undefined && this.hedge !== undefined) this.tap.attemptWon(a.n);
     this.status = statusCode;
@@ -431,7 +431,7 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
 
   /** `cause`: the library's words, for --error-detail internal only. */
   private fail(status: number, reason: GatewayReason, info: string, cause?: string): void {
-    if (this.fellBack(status)) return;
+    if (this.fellBack(status >= 502 && status <= 504, this.body as Buffer | null, status)) return;
     this.status = status;
     const text = cause !== undefined && this.proxy.internalDetail ? `${info}: ${cause}` : info;
     if (status >= 500) this.proxy.upstreamFailure(this.up, this.backend, reason, cause);
@@ -440,16 +440,9 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
     this.finish();
   }
 
-  /** A final failure its predictor's fallback covers (forwarded.ts `fallbackOnError`): this exchange ends unanswered and the request goes there. */
-  private fellBack(status: number): boolean {
-    const send = this.fallbackOnError(status >= 502 && status <= 504, this.body as Buffer | null);
-    if (send === undefined) return false;
-    this.status = status;
-    // The request's access line, trace and decision record are the fallback's exchange's: one per request.
+  protected endUnanswered(): void {
     this.tap = undefined;
     this.finish();
-    send();
-    return true;
   }
 
   /**
