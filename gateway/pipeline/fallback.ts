@@ -21,7 +21,7 @@
 import { fallbackRoute, deploymentRoutes, type DeploymentRoutes, type FallbackWorld } from '../../routing/fallback-route.js';
 import type { FallbackReason } from '../../routing/fallback-config.js';
 import type { Backend, Picker, Protocol, RouteTable, Routed } from '../../routing/types.js';
-import type { ErrorFallback, KeptBody, PipelineRequest } from './request.js';
+import type { FallbackSender, KeptBody, PipelineRequest } from './request.js';
 import { continueWith, type Stage } from './stage.js';
 
 export const FALLBACK_HEADER = 'x-seldon-fallback';
@@ -49,7 +49,7 @@ const NO_MIRRORS: Routed['mirrors'] = [];
 const routesOf = new WeakMap<RouteTable, DeploymentRoutes>();
 
 /** The process's fallbacks: where a request goes instead, and sending it there (from this stage on: steer, flow control, forward). */
-export class Fallbacks implements ErrorFallback {
+export class Fallbacks implements FallbackSender {
   /** The stage a request sent to its fallback resumes at (steering): set by `FallbackStage`. */
   resume: Stage | undefined;
 

@@ -13,7 +13,7 @@ import { match } from '../../routing/match.js';
 import type { Backend, LiveTable, Picker } from '../../routing/types.js';
 import type { FallbackDeps } from './fallback.js';
 import type { FallbackPolicy } from '../../routing/fallback-config.js';
-import type { ErrorFallback, PipelineRequest } from './request.js';
+import type { FallbackSender, PipelineRequest } from './request.js';
 import type { Stage } from './stage.js';
 
 export interface MatchDeps {
@@ -35,7 +35,7 @@ export class MatchStage implements Stage {
   constructor(
     private readonly d: MatchDeps,
     private readonly next: Stage,
-    private readonly fallbacks?: ErrorFallback | undefined,
+    private readonly fallbacks?: FallbackSender | undefined,
   ) {
     const eligible = d.eligible;
     this.unready = d.fallback?.unready;

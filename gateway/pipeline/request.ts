@@ -41,8 +41,8 @@ export interface FellBack {
 /** A request's body as the forwarding core kept it for retries: REST's whole body (null: none), gRPC's DATA. */
 export type KeptBody = Buffer | null | readonly Buffer[];
 
-/** Where a request whose final attempt failed goes instead (pipeline/fallback.ts `Fallbacks`). */
-export interface ErrorFallback {
+/** Where a request goes once forwarding found its predictor cannot answer it (pipeline/fallback.ts `Fallbacks`). */
+export interface FallbackSender {
   /** The send to the fallback, to run once the failed exchange is settled; undefined when it does not fall back (counted). `kept` undefined: its body was not kept. */
   afterError(r: PipelineRequest, kept: KeptBody | undefined): (() => void) | undefined;
   /** The send to the fallback of a request its upstream's breaker refused (`unavailable`), or undefined. */
@@ -77,7 +77,7 @@ export abstract class PipelineRequest implements RouteRequest {
   /** It was sent to its predictor's fallback, and why (pipeline/fallback.ts): at most once. */
   fellBack: FellBack | undefined;
   /** Its predictor has a fallback: where a failed final attempt may go (set by match only then). */
-  fallbacks: ErrorFallback | undefined;
+  fallbacks: FallbackSender | undefined;
   /** The verified JWT's claims (set by the gate when its route checks one): a payload log samples by them. */
   claims: Readonly<Record<string, unknown>> | undefined;
   /** Told once when the forwarded request is over (`onEnded`). */
