@@ -132,6 +132,8 @@ export class Fallbacks implements FallbackSender {
     r.routed = to;
     // Steering runs again for where it goes: a token names the arm that answers, never the one that fell back.
     r.token = undefined;
+    // The primary's flow slot (released when its exchange settled) is not the fallback's: its own flow control gives one.
+    r.flow = undefined;
     const marks = [FALLBACK_HEADER, reason, MODEL_HEADER, to.backend.id];
     r.answerHeaders = r.answerHeaders === undefined ? marks : [...r.answerHeaders, ...marks];
     if (reason === 'cold' && this.d.coldDemand !== undefined) r.onGone(this.d.coldDemand(from));
