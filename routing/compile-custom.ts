@@ -80,6 +80,7 @@ function mappingSpec(m: MappingRoute, ns: string, name: string, opts: CompileOpt
     null,
     undefined,
     null,
+    null,
     m.policy,
   );
   const svc = m.policy?.redirect ? null : serviceOfHost(m.service.host, ns);

@@ -33,6 +33,9 @@ import {
 import { explainerService, isDns1123Label, isDns1123Subdomain, predictorService, serviceKey } from './services.js';
 import { RegexBudget } from './values.js';
 import type { CompileOptions, Gate, OAuthClient, Origin, PathMatcher, Upstream } from './types.js';
+import { ignoredTraffic, trafficOf } from './predictor-traffic.js';
+import { oauthClients } from './oauth-clients.js';
+import { fallbackDeploymentsOf } from './fallback-deps.js';
 import type { PredictorSpec, SeldonDeployment } from './seldon-deployment.js';
 import type { DeploymentSteering } from './steering-spec.js';
 import { steeringAnnotations } from './steering-annotations.js';
@@ -41,6 +44,7 @@ import { FLOW_ANNOTATION, flowAnnotations } from './flow-config.js';
 import { OUTLIER_ANNOTATION, outlierAnnotations } from './outlier-config.js';
 import { HEDGE_ANNOTATION, hedgeAnnotations } from './hedge-config.js';
 import { COMPRESSION_ANNOTATION, compressionAnnotation } from './compression-config.js';
+import { FALLBACK_ANNOTATION, fallbackAnnotations } from './fallback-config.js';
 import { LOG_ANNOTATION, logAnnotations, modelIdOf } from './log-policy.js';
 
 export type { CompiledDeployment, OwnedServices, RouteSpec } from './route-spec.js';
@@ -76,6 +80,8 @@ export function compileDeployment(d: SeldonDeployment, opts: CompileOptions): Co
   const state = warnings.length && r.state === 'accepted' ? 'degraded' : r.state;
   return { ...c, report: report(r.namespace, r.name, r.ambassadorId, state, [...r.reasons, ...warnings]), clients: oauth.clients };
 }
+
+const NO_TARGETS: ReadonlySet<string> = new Set();
 
 /**
  * An OAuth-gated deployment's Services (docs/routing.md#gated-services): whatever became of its
@@ -154,65 +160,14 @@ function compileRoutes(d: SeldonDeployment, opts: CompileOptions): CompiledDeplo
     const result = compileGenerated(d, ns, name, ann, opts, f);
     if (typeof result === 'string') return { key, report: report(ns, name, id, 'rejected', [result, ...f.warnings]), routes: [], clients: NO_CLIENTS };
     const c: CompiledDeployment = { key, report: report(ns, name, id, f.warnings.length ? 'degraded' : 'accepted', f.warnings), routes: result.specs, clients: NO_CLIENTS };
-    return result.steering ? { ...c, steering: result.steering } : c;
+    const fallbackTo = fallbackDeploymentsOf(result.specs);
+    const withFallbacks = fallbackTo.length ? { ...c, fallbackTo } : c;
+    return result.steering ? { ...withFallbacks, steering: result.steering } : withFallbacks;
   } catch (e) {
     // A bug or an input shape nobody foresaw must stay inside this SDep.
     const msg = e instanceof Error ? e.message : String(e);
     return { key, report: report(ns, name, id, 'rejected', [`could not be compiled: ${msg}`]), routes: [], clients: NO_CLIENTS };
   }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Spec fields that are not annotations: OAuth clients and predictor traffic.
-// ---------------------------------------------------------------------------------------------
-
-/**
- * The clients an SDep registers (docs/routing.md#oauth-front-end): `<oauth_key><namespace>`, plus the bare key in
- * single-namespace mode, when both `spec.oauth_key` and `spec.oauth_secret` are non-empty strings.
- */
-function oauthClients(d: SeldonDeployment, ns: string, name: string, opts: CompileOptions): { clients: OAuthClient[]; warnings: string[] } {
-  const key: unknown = d.spec?.oauth_key;
-  const secret: unknown = d.spec?.oauth_secret;
-  const set = (v: unknown): boolean => v !== undefined && v !== null && v !== '';
-  if (!set(key) && !set(secret)) return { clients: [], warnings: [] };
-  if (typeof key !== 'string' || typeof secret !== 'string' || !set(key) || !set(secret)) {
-    const what = !set(key)
-      ? 'spec.oauth_secret is set without spec.oauth_key'
-      : !set(secret)
-        ? 'spec.oauth_key is set without spec.oauth_secret'
-        : 'spec.oauth_key and spec.oauth_secret must be strings';
-    return { clients: [], warnings: [`${what}: no OAuth client is registered`] };
-  }
-  const uid: unknown = d.metadata?.uid;
-  const id = typeof uid === 'string' && uid !== '' ? { uid } : {};
-  const clients: OAuthClient[] = [{ clientId: `${key}${ns}`, namespace: ns, deployment: name, secret, ...id }];
-  if (opts.singleNamespace) clients.push({ clientId: key, namespace: ns, deployment: name, secret, ...id });
-  return { clients, warnings: [] };
-}
-
-/** `traffic` as a number in 0..100 (missing is 0: Go writers drop zero values), and what is wrong with it if anything. */
-function readTraffic(p: PredictorSpec): { value: number; problem: string | null } {
-  const t = p.traffic as unknown;
-  if (t === undefined || t === null) return { value: 0, problem: null };
-  let n: number;
-  if (typeof t === 'number' && Number.isFinite(t)) n = t;
-  else if (typeof t === 'string' && /^-?[0-9]+$/.test(t.trim())) n = Number(t.trim());
-  else return { value: 0, problem: `traffic ${JSON.stringify(t)} is not a number` };
-  if (n < 0 || n > 100) return { value: n < 0 ? 0 : 100, problem: `traffic ${n} is outside 0..100` };
-  return { value: n, problem: null };
-}
-
-/** The predictor's `traffic` as its weight: a bad value is taken as 0 or clamped, with a warning. */
-function trafficOf(p: PredictorSpec, f: Findings): number {
-  const { value, problem } = readTraffic(p);
-  if (problem !== null) f.warn(`predictor "${p.name}": ${problem}: ${problem.endsWith('not a number') ? 'taken as 0' : `clamped to ${value}`}`);
-  return value;
-}
-
-/** A `traffic` nothing reads (`why` says what decides instead): a bad value is still reported, as ignored. */
-function ignoredTraffic(p: PredictorSpec, why: string, f: Findings): void {
-  const { problem } = readTraffic(p);
-  if (problem !== null) f.warn(`predictor "${p.name}": ${problem}, and is ignored anyway: ${why}`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -273,6 +228,15 @@ function compileGenerated(
   for (const w of outliers.warnings) f.warn(w);
   const hedges = hedgeAnnotations(ann.get(HEDGE_ANNOTATION));
   for (const w of hedges.warnings) f.warn(w);
+  const answering = new Set(predictors.filter((p) => !(shadowAll || p.shadow === true)).map((p) => p.name!));
+  const fallbacks = fallbackAnnotations(ann.get(FALLBACK_ANNOTATION), {
+    namespace: ns,
+    deployment: name,
+    predictors: answering,
+    targets: opts.fallbackTargets ?? NO_TARGETS,
+    deploymentName: isDns1123Subdomain,
+  });
+  for (const w of fallbacks.warnings) f.warn(w);
   const logs = logAnnotations(ann.get(LOG_ANNOTATION), opts.logSinks, d.spec?.protocol);
   for (const w of logs.warnings) f.warn(w);
   const compressed = compressionAnnotation(ann.get(COMPRESSION_ANNOTATION), opts.compression);
@@ -325,10 +289,11 @@ function compileGenerated(
     const outlier = outliers.of(pred, p.annotations?.[OUTLIER_ANNOTATION], warn);
     // A shadow's copies are never hedged (nor are explainers', nor custom Mappings').
     const hedge = shadow ? null : hedges.of(pred, p.annotations?.[HEDGE_ANNOTATION], warn);
+    const fallback = shadow ? null : fallbacks.of(pred, p.annotations?.[FALLBACK_ANNOTATION], warn);
     const log = shadow ? null : logs.of(pred, p.annotations?.[LOG_ANNOTATION], modelIdOf(p.graph, pred), warn);
     if (svc.httpPort !== null) {
       const upstream: Upstream = { host: svc.host, port: svc.httpPort, tls, service: { name: svc.name, namespace: ns, portName: 'http' } };
-      const backend = makeBackend(id, origin, upstream, '/', rest.timeoutMs, rest.idleTimeoutMs, retry, breaker, gate, restCors, compressed.policy, steered, flow, log, outlier, hedge);
+      const backend = makeBackend(id, origin, upstream, '/', rest.timeoutMs, rest.idleTimeoutMs, retry, breaker, gate, restCors, compressed.policy, steered, flow, log, outlier, hedge, fallback);
       for (let i = 0; i < restPaths.length; i++) {
         specs.push({
           kind: 'rest',
@@ -349,7 +314,7 @@ function compileGenerated(
     }
     if (svc.grpcPort !== null) {
       const upstream: Upstream = { host: svc.host, port: svc.grpcPort, tls, service: { name: svc.name, namespace: ns, portName: 'grpc' } };
-      const backend = makeBackend(id, origin, upstream, null, grpc.timeoutMs, grpc.idleTimeoutMs, retry, breaker, gate, null, null, steered, flow, log, outlier, hedge);
+      const backend = makeBackend(id, origin, upstream, null, grpc.timeoutMs, grpc.idleTimeoutMs, retry, breaker, gate, null, null, steered, flow, log, outlier, hedge, fallback);
       specs.push({ kind: 'grpc', namespace: ns, path: GRPC_PATH_MATCHER, host: null, headers: grpcHeaders, query: NO_QUERY, rank: 0, grpcIdentity, backend, shadow, weight, frontEnd: true, target });
     }
     if (typeof p.explainer?.type === 'string' && p.explainer.type !== '') {

@@ -33,6 +33,8 @@ export interface BackendJson {
   mapping?: Record<string, unknown>;
   /** Only on REST backends whose answers are compressed or requests decoded (docs/edge.md#compression). */
   compression?: { algorithms: string[]; levels: Record<string, number>; minLength: number; types: string[]; decodeRequests: boolean; skipEtag: boolean };
+  /** Only on predictors with a fallback (docs/routing.md#fallback-models). */
+  fallback?: { to: string; on: string[] };
 }
 
 export interface HedgeJson {
@@ -152,6 +154,7 @@ function backendJson(b: Backend, percent: number): BackendJson {
     };
   }
   if (b.mapping !== null) json.mapping = mappingJson(b.mapping);
+  if (b.fallback !== null) json.fallback = { to: b.fallback.label, on: [...b.fallback.on] };
   return json;
 }
 
@@ -255,6 +258,7 @@ function backendLine(b: Backend): string {
     parts.push(`log ${[l.request && 'request', l.response && 'response', l.decisions && 'decisions'].filter(Boolean).join('+')} to ${l.sinks.join(',')}${l.sample < 1 ? ` sample ${l.sample}` : ''}`);
   if (b.hedge !== null) parts.push(`hedge ${b.hedge.text}`);
   if (b.compression !== null) parts.push(`compression ${b.compression.text}`);
+  if (b.fallback !== null) parts.push(`fallback ${b.fallback.text}`);
   return parts.join('  ');
 }
 

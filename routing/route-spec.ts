@@ -4,6 +4,7 @@
  */
 import type { MappingPolicy } from './mapping-policy.js';
 import type { CompressionPolicy } from './compression.js';
+import type { FallbackPolicy } from './fallback-config.js';
 import type { FlowPolicy } from './flow-config.js';
 import type { HedgePolicy } from './hedge-config.js';
 import type { LogPolicy } from './log-policy.js';
@@ -42,6 +43,8 @@ export interface CompiledDeployment {
   readonly externallyChecked?: readonly string[];
   /** Set when a rollout, a bandit or sticky assignment steers its weights at run time (routing/steering.ts). */
   readonly steering?: DeploymentSteering;
+  /** `ns/name` of the deployments its predictors fall back to (routing/fallback-deps.ts); absent: none. */
+  readonly fallbackTo?: readonly string[];
 }
 
 export const NO_CLIENTS: readonly OAuthClient[] = [];
@@ -65,9 +68,10 @@ export function makeBackend(
   log: LogPolicy | null = null,
   outlier?: Partial<OutlierPolicy> | null,
   hedge: HedgePolicy | null = null,
+  fallback: FallbackPolicy | null = null,
   mapping: MappingPolicy | null = null,
 ): Backend {
-  const b: Backend = { id, origin, upstream, rewrite, timeoutMs, idleTimeoutMs, retry, breaker, gate, cors, steered, flow, log, hedge, compression, mapping };
+  const b: Backend = { id, origin, upstream, rewrite, timeoutMs, idleTimeoutMs, retry, breaker, gate, cors, steered, flow, log, hedge, compression, fallback, mapping };
   return outlier === undefined ? b : { ...b, outlier };
 }
 

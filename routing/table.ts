@@ -16,6 +16,7 @@
  */
 import { compileDeployment, type CompiledDeployment, type RouteSpec } from './compile.js';
 import { servedBackend } from './owner-gates.js';
+import { FallbackDependents } from './fallback-deps.js';
 import { buildGroup, comparePrecedence, deploymentKeyOf, describeMatch, groupKeyOf, ownRoutesOf } from './route-group.js';
 import type { SeldonDeployment } from './seldon-deployment.js';
 import { Snapshots } from './snapshots.js';
@@ -113,6 +114,8 @@ export class TableBuilder {
   private readonly targeting = new Map<string, Set<string>>();
   private readonly targetsOf = new Map<string, readonly string[]>();
   private readonly dirtyServices = new Set<string>();
+  /** Deployments that fall back to another, by the one they name (routing/fallback-deps.ts). */
+  private readonly fallbackDeps = new FallbackDependents();
 
   constructor(options: Readonly<CompileOptions>) {
     this.compileOptions = options;
@@ -138,6 +141,7 @@ export class TableBuilder {
     this.sources.set(c.key, d);
     this.detach(c.key);
     this.compiled.set(c.key, c);
+    this.fallbackDeps.set(c.key, c.fallbackTo ?? []);
     if (c.steering) this.setSteering(c.key, c.steering);
     else this.setSteering(c.key, undefined);
     const touched = new Set<string>();
@@ -204,6 +208,7 @@ export class TableBuilder {
     this.detach(key);
     this.sources.delete(key);
     this.compiled.delete(key);
+    this.fallbackDeps.clear(key);
     this.setSteering(key, undefined);
     this.groupsOfDeployment.delete(key);
     this.reports.delete(key);
@@ -216,6 +221,7 @@ export class TableBuilder {
 
   private detach(key: string): void {
     const previous = this.compiled.get(key);
+    for (const dk of this.fallbackDeps.dependents(key)) this.dirtyDeployments.add(dk);
     for (const client of previous?.clients ?? []) {
       const byDep = this.claims.get(client.clientId);
       byDep?.delete(key);
@@ -446,6 +452,7 @@ export class TableBuilder {
       else if (owners.size === 1) extra.push(`Service ${t} belongs to OAuth-gated deployment ${owner}: routes to it need that deployment's token`);
       else extra.push(`Service ${t} is claimed by several OAuth-gated deployments (${[...owners.keys()].sort().join(', ')}): routes to it refuse every token`);
     }
+    extra.push(...this.fallbackDeps.missing(dk, (k) => (this.compiled.get(k)?.routes.length ?? 0) > 0));
     for (const gk of this.groupsOfDeployment.get(dk) ?? []) {
       const g = this.groups.get(gk);
       if (!g) continue;

@@ -12,6 +12,7 @@ import type { LogPolicy } from './log-policy.js';
 import type { HedgePolicy } from './hedge-config.js';
 import type { MappingPolicy } from './mapping-policy.js';
 import type { CompressionPolicy, CompressionSettings } from './compression.js';
+import type { FallbackPolicy, FallbackReason } from './fallback-config.js';
 
 // ---------------------------------------------------------------------------------------------
 // Compile settings (docs/routing.md#settings).
@@ -52,6 +53,8 @@ export interface CompileOptions {
   tlsContexts?: ReadonlySet<string>;
   /** The gateway's compression (--compress and its companions), under each deployment's `seldon.io/gateway-compression`; absent: none. */
   compression?: CompressionSettings;
+  /** The fallback targets the operator named (--fallback-target): the only ones `seldon.io/gateway-fallback` may name. */
+  fallbackTargets?: ReadonlySet<string>;
 }
 
 export const DEFAULT_COMPILE_OPTIONS: Readonly<CompileOptions> = Object.freeze({
@@ -253,6 +256,8 @@ export interface Backend {
   readonly mapping: MappingPolicy | null;
   /** Answers compressed and request bodies decoded (`seldon.io/gateway-compression`, --compress, docs/edge.md#compression); null (the common case, and gRPC always): neither. */
   readonly compression: CompressionPolicy | null;
+  /** Where its requests go when it cannot answer them (`seldon.io/gateway-fallback`, docs/routing.md#fallback-models); null (the common case): nowhere. */
+  readonly fallback: FallbackPolicy | null;
 }
 
 /** A non-shadow member and its effective share of the group's traffic. */
@@ -456,6 +461,8 @@ export interface Routed {
   readonly upstreamPath: string;
   /** Mirrors chosen for this request (percent already applied). */
   readonly mirrors: readonly Mirror[];
+  /** Set only on the decision of a request sent to its predictor's fallback (routing/fallback-route.ts): why. */
+  readonly fellBack?: FallbackReason;
 }
 
 export type NoRouteReason = 'NO_ROUTE' | 'BAD_REQUEST' | 'NO_HEALTHY_UPSTREAM';

@@ -62,7 +62,9 @@ function errorLevel(c4xx: number, c5xx: number, total: number): 'bad' | 'warn' |
 
 function retries(b: BackendJson): string {
   const r = b.retry ? `${esc(b.retry.retryOn)} ×${b.retry.numRetries}${b.retry.perTryTimeoutMs ? `, ${ms(b.retry.perTryTimeoutMs)} per try` : ''}` : 'none';
-  return b.hedge ? `${r}<br><span class="hedge">${esc(hedging(b.hedge))}</span>` : r;
+  const hedged = b.hedge ? `${r}<br><span class="hedge">${esc(hedging(b.hedge))}</span>` : r;
+  // Where its requests go when it cannot answer them (docs/routing.md#fallback-models).
+  return b.fallback ? `${hedged}<br><span class="fallback">${esc(`falls back to ${b.fallback.to} on ${b.fallback.on.join(', ')}`)}</span>` : hedged;
 }
 
 /** A predictor's hedging (docs/routing.md#hedged-requests), as its settings say it. */

@@ -8,6 +8,7 @@ import { COMPRESSION_OPTIONS } from './compression.js';
 import { AUTH_OPTIONS } from './auth.js';
 import { EDGE_OPTIONS } from './edge.js';
 import { EXT_AUTH_OPTIONS } from './ext-auth.js';
+import { FALLBACK_TARGET_OPTIONS } from './fallback-targets.js';
 import { JWT_OPTIONS } from './jwt.js';
 import { LISTEN_OPTIONS } from './listen.js';
 import { LOG_SINK_OPTIONS } from './log-sinks.js';
@@ -35,6 +36,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   ...TLS_OPTIONS,
   ...UPSTREAM_OPTIONS,
   ...UPSTREAM_TLS_OPTIONS,
+  ...FALLBACK_TARGET_OPTIONS,
   ...ROUTE_DEFAULT_OPTIONS,
   ...SHADOW_OPTIONS,
   ...AUTH_OPTIONS,

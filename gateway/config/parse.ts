@@ -8,6 +8,7 @@ import { buildAdmin } from './admin.js';
 import { buildAuth, type AuthConfig } from './auth.js';
 import { buildEdge, type EdgeConfig } from './edge.js';
 import { buildExtAuth, buildExtAuthDefault, type ExtAuthConfig } from './ext-auth.js';
+import { buildFallbackTargets, type FallbackTarget } from './fallback-targets.js';
 import { buildJwtProviders, providerNames, type JwtProviderConfig } from './jwt.js';
 import { buildListen, type ListenConfig } from './listen.js';
 import { buildLogSinks, sinkNames, type LogSinkConfig } from './log-sinks.js';
@@ -41,6 +42,8 @@ export interface GatewayConfig {
   /** The file they were read from, watched while the gateway runs; undefined: no --log-sinks (nothing is logged). */
   readonly logSinksFile: string | undefined;
   readonly observe: ObserveConfig;
+  /** --fallback-target: the addresses seldon.io/gateway-fallback may name, by name (empty: none). */
+  readonly fallbackTargets: ReadonlyMap<string, FallbackTarget>;
   /** undefined: no --tls-cert / --tls-dir, the public port is cleartext only. */
   readonly tls: TlsConfig | undefined;
   /** The routing compiler's options (routing/types.ts). */
@@ -57,6 +60,7 @@ export function parseConfig(command: Command, argv: readonly string[], environme
   const auth = buildAuth(read);
   const upstream = buildUpstream(read);
   const { file: logSinksFile, sinks: logSinks } = buildLogSinks(read, auth.redisUrl, command === 'serve');
+  const fallbackTargets = buildFallbackTargets(read);
   return {
     help: read.bool('help'),
     json: read.bool('json'),
@@ -73,6 +77,7 @@ export function parseConfig(command: Command, argv: readonly string[], environme
     jwtProvidersFile,
     logSinks,
     logSinksFile,
+    fallbackTargets,
     tls: buildTls(read),
     observe: { ...buildObserve(read), shadowCompare: buildShadowCompare(read) },
     compile: {
@@ -83,6 +88,7 @@ export function parseConfig(command: Command, argv: readonly string[], environme
       logSinks: sinkNames(logSinks),
       tlsContexts: new Set(upstream.tlsContexts.keys()),
       compression: buildCompression(read),
+      fallbackTargets: new Set(fallbackTargets.keys()),
     },
   };
 }

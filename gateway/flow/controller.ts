@@ -108,6 +108,8 @@ export class PredictorFlow {
   readonly core: FlowCore<Ticket>;
   /** `ns/service` of its Service, for endpoint changes (undefined: not a cluster Service). */
   readonly serviceKey: string | undefined;
+  /** Requests its fallback is answering while it is at zero (`coldFallback`): they count in its demand. */
+  coldDemand = 0;
   constructor(
     readonly controller: FlowController,
     readonly backend: Backend,
@@ -244,6 +246,23 @@ export class FlowController implements FlowDemandSource {
     this.changed();
   }
 
+  /**
+   * A request to `backend` its fallback answers while it is at zero (pipeline/fallback.ts): counted
+   * in the demand KEDA reads for it, as a held request would be, until the returned release runs.
+   */
+  coldFallback(backend: Backend): () => void {
+    const f = this.of(backend);
+    f.coldDemand++;
+    this.changed();
+    let counted = true;
+    return () => {
+      if (!counted) return;
+      counted = false;
+      f.coldDemand--;
+      this.changed();
+    };
+  }
+
   /** Start the waiters a freed slot (or a ready endpoint, or a higher limit) lets go. */
   pump(flow: PredictorFlow): void {
     const core = flow.core;
@@ -325,7 +344,7 @@ export class FlowController implements FlowDemandSource {
         concurrency: c.policy.concurrency,
         limit: c.limit,
         inflight: c.inflight,
-        queued: c.queue.size,
+        queued: c.queue.size + f.coldDemand,
         refused: f.refusedTotal(),
       });
     }
@@ -336,7 +355,7 @@ export class FlowController implements FlowDemandSource {
     const out: PredictorDemand[] = [];
     for (const f of this.byId.values()) {
       const o = f.backend.origin;
-      out.push({ namespace: o.namespace, deployment: o.deployment, predictor: o.predictor, queued: f.core.queue.size, inflight: f.core.inflight });
+      out.push({ namespace: o.namespace, deployment: o.deployment, predictor: o.predictor, queued: f.core.queue.size + f.coldDemand, inflight: f.core.inflight });
     }
     return out;
   }

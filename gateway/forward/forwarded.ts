@@ -54,6 +54,8 @@ export interface ForwardExtras extends LogSubject {
   readonly token?: string | undefined;
   /** Its slot under flow control (gateway/flow/): how long it waited for it. */
   readonly flow?: FlowSlot | undefined;
+  /** Sent to its predictor's fallback (pipeline/fallback.ts): its route timeout is what the primary's had left. */
+  readonly fellBack?: { readonly budgetMs: number; readonly reason: string; readonly from: { readonly id: string } } | undefined;
   /** Apply what steering decided (a feedback's credit): called once the upstream's breaker admitted the request. */
   commit?(): void;
   /**
@@ -66,6 +68,13 @@ export interface ForwardExtras extends LogSubject {
   isFeedback?(): boolean;
   /** A Mapping's hashing load balancer: the hash of the request's key, which every attempt's pick looks up. */
   readonly balanceHash?: number | undefined;
+  /**
+   * The final attempt failed in a way the predictor's fallback covers (pipeline/request.ts): the send
+   * to the fallback, to run once this request is settled, or undefined. `kept` undefined: not kept.
+   */
+  fallBackOnError?(kept: Buffer | null | readonly Buffer[] | undefined): (() => void) | undefined;
+  /** The upstream's breaker refused it and the predictor's fallback covers `unavailable`: the send to the fallback (its body untouched), or undefined. */
+  fallBackUnadmitted?(): (() => void) | undefined;
 }
 
 export abstract class ForwardedRequest implements Dispatcher, HedgeOwner {
@@ -131,9 +140,14 @@ export abstract class ForwardedRequest implements Dispatcher, HedgeOwner {
     this.done = true;
     this.status = overflowStatus;
     this.metrics.overflow(this.backend, this.protocol, overflow);
-    this.answerOverflow(overflowInfo(overflow, this.who(), this.backend.breaker));
-    this.metrics.request(this.backend, this.protocol, 'primary', overflowStatus, null, this.since);
+    // Its breaker open, the predictor is unavailable: a fallback that covers it answers instead (nothing of the body was read yet).
+    const send = this.backend.fallback?.unavailable === true ? this.extras.fallBackUnadmitted?.() : undefined;
+    if (send === undefined) {
+      this.answerOverflow(overflowInfo(overflow, this.who(), this.backend.breaker));
+      this.metrics.request(this.backend, this.protocol, 'primary', overflowStatus, null, this.since);
+    }
     this.extras.ended?.(false);
+    send?.();
     return false;
   }
 
@@ -212,9 +226,9 @@ export abstract class ForwardedRequest implements Dispatcher, HedgeOwner {
     if (!hedge && h !== undefined) h.track.estimate.add(h.censoredMs ?? now - sentAt, now);
   }
 
-  /** The route timeout (ms, 0: none), less the time spent waiting for a flow-control slot (docs/flow-control.md#timeouts). */
+  /** The route timeout (ms, 0: none; a fallback's: the primary's remainder), less the time spent waiting for a flow-control slot (docs/flow-control.md#timeouts). */
   protected routeBudgetMs(): number {
-    const ms = this.backend.timeoutMs;
+    const ms = this.extras.fellBack?.budgetMs ?? this.backend.timeoutMs;
     const waited = this.extras.flow?.waitedMs ?? 0;
     return ms > 0 && waited > 0 ? Math.max(1, ms - waited) : ms;
   }
@@ -245,6 +259,26 @@ export abstract class ForwardedRequest implements Dispatcher, HedgeOwner {
   protected retriable(httpStatus: number, grpcStatus?: number): boolean {
     return retriesOn(this.backend.retry, httpStatus) || (grpcStatus !== undefined && retriesOnGrpc(this.backend.retry, grpcStatus));
   }
+
+  /**
+   * The request's final failure is one its predictor's fallback covers (`error`: `retriable`, a
+   * connect failure, reset, timeout, 502/503/504 or gRPC UNAVAILABLE; docs/routing.md#fallback-models):
+   * this request is settled without answering (the failure counted against its predictor, `endUnanswered`)
+   * and the request goes there (true). One property check without a fallback.
+   */
+  protected fellBack(retriable: boolean, kept: Buffer | null | readonly Buffer[], status: number): boolean {
+    const f = this.backend.fallback;
+    if (f === null || !f.error || !retriable) return false;
+    const send = this.extras.fallBackOnError?.(this.resendable() ? kept : undefined);
+    if (send === undefined) return false;
+    this.status = status;
+    this.endUnanswered();
+    send();
+    return true;
+  }
+
+  /** End this request without answering the client (it went to its fallback), settled; its access line, trace and decision record are the fallback's. */
+  protected abstract endUnanswered(): void;
 
   /**
    * The endpoints this request's attempts went to: the next attempt goes elsewhere while another

@@ -49,6 +49,10 @@ export interface CallExtras extends LogSubject {
   commit?(): void;
   /** Its slot under flow control (gateway/flow/): how long it waited for it. */
   readonly flow?: FlowSlot | undefined;
+  /** Metadata its answer carries, as name, value pairs (a fallback's marks, pipeline/fallback.ts). */
+  readonly answerHeaders?: readonly string[] | undefined;
+  /** Sent to its predictor's fallback: its route timeout is what the primary's had left. */
+  readonly fellBack?: { readonly budgetMs: number; readonly reason: string; readonly from: { readonly id: string } } | undefined;
   /**
    * The call is over for the model: its answer has ended (told before its end is relayed to the
    * client), or it failed, the client left, the breaker refused it. Told again when the call itself

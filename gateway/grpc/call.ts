@@ -76,7 +76,7 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
   /** Where the upstream's answer is written: this call, or the token's decorator of it. */
   private answer: CallAnswer = this;
   /** Access log and tracing: set only when one applies to this call. */
-  private readonly tap: CallTap | undefined;
+  private tap: CallTap | undefined;
 
   constructor(
     private readonly ctx: CallContext,
@@ -331,6 +331,8 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
         this.dropAttempt();
         return;
       }
+      const code = grpcStatus ?? answerStatus(headers, httpStatus);
+      if (this.fellBack(code === GrpcStatus.UNAVAILABLE, this.chunks ?? [], code)) return;
     }
     this.deadline.clear();
     this.responseStarted = true;
@@ -343,6 +345,8 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     if (c.destroyed || c.closed) return;
     if (!trailersOnly) awaitTrailersWanted(c);
     if (this.ctx.predictorHeader) headers['x-seldon-predictor'] = this.backend.origin.predictor;
+    const marks = this.extras.answerHeaders;
+    if (marks !== undefined) for (let i = 0; i < marks.length; i += 2) headers[marks[i]!] = marks[i + 1]!;
     // A custom Mapping's answer edits go on the initial metadata (a trailers-only answer's too).
     if (this.backend.mapping?.responseHeaders) editHeaderObject(headers, this.backend.mapping.responseHeaders);
     const token = this.extras.token;
@@ -528,7 +532,7 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
 
   /** End the call with a status of the gateway's: trailers-only, or trailers after headers. */
   private fail(code: number, text: Message): void {
-    if (this.done) return;
+    if (this.done || (!this.responseStarted && this.fellBack(code === GrpcStatus.UNAVAILABLE, this.chunks ?? [], code))) return;
     const message = this.logged(code, text);
     this.status = code;
     const c = this.client;
@@ -546,6 +550,11 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     this.trailers = statusTrailers(code, message);
     this.httpStatus = 200;
     c.end(); // -> wantTrailers -> finish
+  }
+
+  protected endUnanswered(): void {
+    this.tap = undefined;
+    this.finish();
   }
 
   private finish(): void {

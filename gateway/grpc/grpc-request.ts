@@ -14,7 +14,7 @@ import { rawHeaderValue, type Peer } from '../edge/http-headers.js';
 import { readSmallBody } from '../edge/small-body.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import type { GrpcObserve } from '../observe/observed-grpc.js';
-import { PipelineRequest, type Refusal } from '../pipeline/request.js';
+import { PipelineRequest, type KeptBody, type Refusal } from '../pipeline/request.js';
 import { grpcFramePayload, tokenFromFeedbackProto } from '../steer/answer-tag.js';
 import { FEEDBACK_MAX_BYTES, type FeedbackReading } from '../steer/bandit-edge.js';
 import type { StickyKeys } from '../steer/sticky-keys.js';
@@ -149,6 +149,10 @@ export class GrpcPipelineRequest extends PipelineRequest implements CallExtras {
       for (let i = read!.length - 1; i >= 0; i--) stream.unshift(read![i]!);
       done(null);
     });
+  }
+
+  keepBody(kept: KeptBody): void {
+    this.request = kept as readonly Buffer[];
   }
 
   forward(): void {

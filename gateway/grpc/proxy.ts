@@ -11,6 +11,7 @@ import { GrpcCall } from './call.js';
 import type { CallContext, CallExtras } from './call-context.js';
 import { GrpcPipelineRequest, type GrpcHost } from './grpc-request.js';
 import { requestPipeline } from '../pipeline/chain.js';
+import type { FallbackDeps } from '../pipeline/fallback.js';
 import type { FlowController } from '../flow/controller.js';
 import type { Stage } from '../pipeline/stage.js';
 import { GrpcMirrors } from './mirror.js';
@@ -66,6 +67,8 @@ export interface GrpcProxyDeps {
   readonly predictorHeader?: boolean | undefined;
   /** --access-log, --otlp-endpoint: what observes each call; undefined when neither is on. */
   readonly observe?: GrpcObserve | undefined;
+  /** Fallbacks (pipeline/fallback.ts); the proxy adds its upstreams' `unready`. */
+  readonly fallback?: FallbackDeps | undefined;
 }
 
 export class GrpcProxy {
@@ -103,7 +106,8 @@ export class GrpcProxy {
       call: (stream, headers, routed, peer, extras, since) => this.call(stream, headers, routed, peer, extras, since),
       failed: (stream, backend, err) => this.failed(stream, backend, err),
     };
-    this.pipeline = requestPipeline({ state: deps.state, picker: deps.picker, eligible: this.eligible, gate: deps.gate, bandits: deps.bandits, flow: deps.flow });
+    const fallback = deps.fallback && { ...deps.fallback, unready: deps.endpoints ? this.upstreams.unready : undefined };
+    this.pipeline = requestPipeline({ state: deps.state, picker: deps.picker, eligible: this.eligible, gate: deps.gate, bandits: deps.bandits, flow: deps.flow, fallback });
   }
 
   /** Close the upstream sessions. */

@@ -50,6 +50,8 @@ export interface AccessEntry {
   readonly userAgent: string | undefined;
   /** The client certificate's subject on a TLS connection that presented one (Envoy's downstream_peer_subject). */
   readonly peerSubject: string | undefined;
+  /** Why the request went to its predictor's fallback (docs/routing.md#fallback-models; `predictor` answered it), or undefined. */
+  readonly fallback: string | undefined;
 }
 
 /** What JSON.stringify would escape in a string (a surrogate: let it decide). */
@@ -115,7 +117,7 @@ function putTime(out: Buffer, at: number, epochMs: number): number {
 }
 
 /** The line's fixed text, its string fields (at most 6 bytes per UTF-16 unit once escaped, and quotes), its numbers and times. */
-const FIXED_BYTES = 640;
+const FIXED_BYTES = 660;
 const s6 = (s: string | undefined): number => (s === undefined ? 4 : 6 * s.length + 2);
 
 /** At least the bytes `encodeJsonLine` writes for `e`. */
@@ -136,7 +138,8 @@ export function jsonLineBound(e: AccessEntry): number {
     s6(e.requestId) +
     s6(e.traceId) +
     s6(e.userAgent) +
-    s6(e.peerSubject)
+    s6(e.peerSubject) +
+    s6(e.fallback)
   );
 }
 
@@ -177,6 +180,7 @@ export function encodeJsonLine(e: AccessEntry, out: Buffer, at: number): number 
   at = putString(out, putLatin1(out, at, ',"trace_id":'), e.traceId);
   at = putString(out, putLatin1(out, at, ',"user_agent":'), e.userAgent);
   at = putString(out, putLatin1(out, at, ',"downstream_peer_subject":'), e.peerSubject);
+  at = putString(out, putLatin1(out, at, ',"fallback":'), e.fallback);
   return putLatin1(out, at, '}\n');
 }
 
@@ -199,8 +203,8 @@ const tn = (v: number | null | undefined): string => (v === null || v === undefi
  * Envoy's default line, then the gateway's fields:
  * `[START_TIME] "METHOD PATH PROTOCOL" RESPONSE_CODE RESPONSE_FLAGS BYTES_RECEIVED BYTES_SENT DURATION
  * UPSTREAM_SERVICE_TIME "X-FORWARDED-FOR" "USER-AGENT" "X-REQUEST-ID" "AUTHORITY" "UPSTREAM_HOST"`
- * `GRPC_STATUS "NAMESPACE/DEPLOYMENT/PREDICTOR" "UPSTREAM_CLUSTER" RETRIES SHADOWS "TRACE_ID" "CLIENT_ADDRESS" "PEER_SUBJECT" HEDGES`
- * (HEDGES last: the fields before it are where they were before hedging existed).
+ * `GRPC_STATUS "NAMESPACE/DEPLOYMENT/PREDICTOR" "UPSTREAM_CLUSTER" RETRIES SHADOWS "TRACE_ID" "CLIENT_ADDRESS" "PEER_SUBJECT" HEDGES "FALLBACK"`
+ * (HEDGES and FALLBACK last: the fields before them are where they were before).
  * RESPONSE_FLAGS is always `-` (kept so Envoy's parsers read the line).
  */
 export function textLine(e: AccessEntry): string {
@@ -208,6 +212,6 @@ export function textLine(e: AccessEntry): string {
   return (
     `[${isoTime(e.startTime)}] ${t(`${e.method} ${e.path} ${e.protocol}`)} ${e.responseCode} - ${tn(e.bytesReceived)} ${e.bytesSent} ${ms(e.durationMs)} ${e.upstreamMs === null ? '-' : ms(e.upstreamMs)}` +
     ` ${t(e.forwardedFor)} ${t(e.userAgent)} ${t(e.requestId)} ${t(e.authority)} ${t(e.upstreamHost)}` +
-    ` ${tn(e.grpcStatus)} ${t(route)} ${t(e.upstreamCluster)} ${e.retries} ${e.shadows} ${t(e.traceId)} ${t(e.clientAddress)} ${t(e.peerSubject)} ${e.hedges}\n`
+    ` ${tn(e.grpcStatus)} ${t(route)} ${t(e.upstreamCluster)} ${e.retries} ${e.shadows} ${t(e.traceId)} ${t(e.clientAddress)} ${t(e.peerSubject)} ${e.hedges} ${t(e.fallback)}\n`
   );
 }

@@ -22,7 +22,7 @@ import { encodeJsonLine, jsonLine, jsonLineBound, textLine, type AccessEntry } f
 export { isoTime, jsonLine, textLine, type AccessEntry } from './access-line.js';
 
 /** The fields of a line that say where its request went (set on it when the request ends). */
-type Where = { -readonly [K in 'upstreamMs' | 'upstreamHost' | 'upstreamCluster' | 'namespace' | 'deployment' | 'predictor' | 'retries' | 'hedges' | 'shadows']: AccessEntry[K] };
+type Where = { -readonly [K in 'upstreamMs' | 'upstreamHost' | 'upstreamCluster' | 'namespace' | 'deployment' | 'predictor' | 'retries' | 'hedges' | 'shadows' | 'fallback']: AccessEntry[K] };
 
 /**
  * Where a routed request went, REST and gRPC alike, set on its line: the route's origin and
@@ -41,6 +41,7 @@ export function routedInto<L extends Where>(line: L, decision: Routed, upstreamC
   line.retries = Math.max(0, attempts - 1 - hedges);
   line.hedges = hedges;
   line.shadows = decision.mirrors.length;
+  line.fallback = decision.fellBack;
   return line;
 }
 
@@ -59,6 +60,7 @@ export function answeredInto<L extends Where>(line: L, backend: Backend | undefi
   line.retries = 0;
   line.hedges = 0;
   line.shadows = 0;
+  line.fallback = undefined;
   return line;
 }
 

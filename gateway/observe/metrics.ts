@@ -6,7 +6,7 @@
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { ComputedSeries, type GaugeSeries } from './computed-series.js';
-import type { Backend } from '../../routing/types.js';
+import type { Backend, Protocol } from '../../routing/types.js';
 import type { DenialTally } from '../edge/errors.js';
 import { BoundCounter, BoundHistogram, type CounterSeries, type HistogramSeries } from './bound-series.js';
 import { CODE_CLASSES, codeClassIndex } from './code-class.js';
@@ -14,10 +14,9 @@ import { SteerTally } from './steer-tally.js';
 import { ConnectionMetrics } from './connection-metrics.js';
 import { HedgeMetrics } from './hedge-metrics.js';
 import { CompressionMetrics } from './compression-metrics.js';
+import { FallbackMetrics } from './fallback-metrics.js';
 import { collectProcessMetrics } from './process-metrics.js';
 import { PROBE_INTERVAL_MS, registerRuntimeMetrics } from './runtime-metrics.js';
-
-import type { Protocol } from '../../routing/types.js';
 export type TrafficKind = 'primary' | 'shadow';
 export type ShadowResult = 'mirrored' | 'dropped_in_flight' | 'dropped_body_size' | 'dropped_breaker' | 'failed';
 /** A shadow answer against the primary's: agree, disagree, or skipped (too large, or the primary had no upstream answer). */
@@ -356,9 +355,10 @@ export class GatewayMetrics {
   readonly connections = new ConnectionMetrics(this.registry);
   /** What rollouts and bandits count (observe/steer-tally.ts), taken once a second by the control plane. */
   readonly steering = new SteerTally();
-  /** Hedged requests (observe/hedge-metrics.ts): counted on hedged routes only. */
+  /** Hedged requests (observe/hedge-metrics.ts), counted on hedged routes only; requests sent to a predictor's fallback (observe/fallback-metrics.ts). */
   readonly hedging = new HedgeMetrics(this.registry);
   readonly compression = new CompressionMetrics(this.registry);
+  readonly fallbacks = new FallbackMetrics(this.registry);
   private readonly children = new WeakMap<Backend, Children>();
   private readonly shadowChildren = new WeakMap<Backend, Children>();
   private readonly shadowResults = new WeakMap<Backend, { readonly epoch: number; readonly byResult: Map<string, CounterSeries> }>();

@@ -25,6 +25,8 @@ export interface LogSubject {
   readonly credit?: { readonly arm: string; readonly outcome?: string | undefined; readonly reward?: readonly unknown[] | undefined } | undefined;
   /** REST: a sticky cookie minted for it while matching (its pick took a sticky point). */
   readonly minted?: string | undefined;
+  /** Sent to its predictor's fallback (pipeline/fallback.ts): why, and the predictor that fell back. */
+  readonly fellBack?: { readonly reason: string; readonly from: { readonly id: string } } | undefined;
 }
 
 /** One logged request's recorder, fed by its tap; made by `PayloadLogger.begin`. */

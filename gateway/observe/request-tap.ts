@@ -34,6 +34,7 @@ export class LogLine implements AccessEntry {
   shadows = 0;
   requestId: string | undefined = undefined;
   traceId: string | undefined = undefined;
+  fallback: string | undefined = undefined;
 
   constructor(
     /** performance.now() at arrival: the duration counts from it. */

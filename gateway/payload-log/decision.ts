@@ -146,6 +146,13 @@ function fixedText(group: RouteGroup, backend: Routed['backend']): FixedText {
   return t;
 }
 
+/** A fallback's answer (docs/routing.md#fallback-models): why, and who fell back; only on such records. */
+function fallbackOf(f: NonNullable<LogSubject['fellBack']>): { reason: string; from: string } {
+  return { reason: f.reason, from: f.from.id };
+}
+
+const fallbackText = (s: LogSubject): string => (s.fellBack === undefined ? '' : `"fallback":${q(fallbackOf(s.fellBack))},`);
+
 /**
  * The record as JSON text: the same document `decisionRecord` makes, key for key, written without
  * the object graph and the stringify of it. A record is made for every logged request, and building
@@ -178,7 +185,7 @@ export function decisionJson(protocol: Protocol, method: string, path: string, r
   return (
     `${t.head}${q(protocol)},"method":${q(method)},"path":${q(path)}${t.predictor}${byToken ? 'null' : t.probability}` +
     `${t.why}${sticky === null ? 'null' : q(sticky)},${steered},"feedback":${credit === undefined ? 'null' : q(feedbackOf(credit))}},` +
-    `"shadows":${shadows},"attempts":${attempts},"refused":${o.refused === undefined ? 'null' : q(o.refused)},"status":${num(o.status)},` +
+    `"shadows":${shadows},"attempts":${attempts},${fallbackText(s)}"refused":${o.refused === undefined ? 'null' : q(o.refused)},"status":${num(o.status)},` +
     `"grpcStatus":${o.grpcStatus === undefined ? 'null' : num(o.grpcStatus)},"latencyMs":${num(round(o.latencyMs, 3))},"upstreamMs":${o.upstreamMs === null ? 'null' : num(round(o.upstreamMs, 3))}}`
   );
 }
@@ -216,6 +223,7 @@ export function decisionRecord(protocol: Protocol, method: string, path: string,
     },
     shadows: r.mirrors.map((m) => ({ predictor: m.backend.origin.predictor, sent: o.shadowsSent.includes(m.backend.origin.predictor) })),
     attempts: o.attempts,
+    ...(s.fellBack === undefined ? {} : { fallback: fallbackOf(s.fellBack) }),
     refused: o.refused ?? null,
     status: o.status,
     grpcStatus: o.grpcStatus ?? null,

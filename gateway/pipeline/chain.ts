@@ -2,7 +2,7 @@
  * The request pipeline: the stages every request runs through, REST (HTTP/1.1 and HTTP/2) and
  * gRPC alike, in this order (docs/architecture.md#the-request-pipeline):
  *
- *   match → sticky → CORS → redirect → gate → steer → flow control → forward
+ *   match → sticky → CORS → redirect → gate → fallback → steer → flow control → forward
  *
  * Each stage is built around the one after it (Traefik's `NewX(next)`); the order is this list
  * and nowhere else. A stage that refuses answers the request and stops it: nothing after it runs,
@@ -20,6 +20,7 @@
 import type { BanditEdge } from '../steer/bandit-edge.js';
 import type { FlowController } from '../flow/controller.js';
 import { CorsStage } from './cors.js';
+import { FallbackStage, Fallbacks } from './fallback.js';
 import { FlowStage } from './flow.js';
 import { ForwardStage } from './forward.js';
 import { GateStage } from './gate.js';
@@ -41,14 +42,17 @@ type Link = (next: Stage) => Stage;
 
 /** The stages in order, first to last (the last, forward, ends the list). */
 function stages(d: PipelineDeps): Link[] {
+  // One per pipeline: the fallback stage sends requests on from steering, flow control sends overloaded ones there.
+  const fallbacks = d.fallback === undefined ? undefined : new Fallbacks(d.fallback, d.picker, d.eligible);
   return [
-    (next) => new MatchStage(d, next),
+    (next) => new MatchStage(d, next, fallbacks),
     (next) => new StickyStage(next),
     (next) => new CorsStage(next),
     (next) => new RedirectStage(next),
     (next) => new GateStage(d.gate, next),
+    (next) => new FallbackStage(fallbacks, next),
     (next) => new SteerStage(d.bandits, next),
-    (next) => new FlowStage(d.flow, next),
+    (next) => new FlowStage(d.flow, next, fallbacks),
   ];
 }
 

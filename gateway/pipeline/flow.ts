@@ -7,11 +7,13 @@
  * refused: `503 OVERLOADED` with `x-envoy-overloaded: true` and `Retry-After` (REST), trailers-only
  * `UNAVAILABLE` with the same words and metadata (gRPC). A refusal reaches no model and is counted
  * as the request's answer but never as a predictor's outcome (`GatewayMetrics.refused`); steering's
- * effects are committed only by forward, so it spends no bandit credit.
+ * effects are committed only by forward, so it spends no bandit credit. A predictor whose fallback
+ * covers `overload` sends the request there instead of refusing it (pipeline/fallback.ts).
  */
 import type { FlowController, FlowExchange, FlowRefusal, FlowSlot } from '../flow/controller.js';
 import type { Backend } from '../../routing/types.js';
 import type { PipelineRequest } from './request.js';
+import type { Fallbacks } from './fallback.js';
 import { continueWith, type Stage } from './stage.js';
 
 /** A pipeline request as the flow controller sees it. */
@@ -20,6 +22,7 @@ class FlowRequest implements FlowExchange {
   constructor(
     private readonly r: PipelineRequest,
     private readonly next: Stage,
+    private readonly fallbacks: Fallbacks | undefined,
   ) {
     this.backend = r.routed!.backend;
   }
@@ -34,6 +37,10 @@ class FlowRequest implements FlowExchange {
   }
   refuse(f: FlowRefusal): void {
     const r = this.r;
+    const fb = this.backend.fallback;
+    // Overloaded with a fallback for it: sent there instead (pipeline/fallback.ts); a fallback's own refusal is the answer.
+    if (fb !== null && fb.overload && f.clientDeadline !== true && !r.gone() && this.fallbacks?.reroute(r, 'overload') === true) return;
+    this.fallbacks?.settled(r, false);
     if (f.clientDeadline === true) {
       r.refuse({ check: 'flow-control', status: 504, reason: 'UPSTREAM_TIMEOUT', message: f.message });
       return;
@@ -47,6 +54,7 @@ class FlowRequest implements FlowExchange {
       return;
     }
     r.flow = slot;
+    this.fallbacks?.settled(r, true);
     r.onEnded((answered) => slot.release(answered));
     continueWith(this.next, r);
   }
@@ -56,6 +64,7 @@ export class FlowStage implements Stage {
   constructor(
     private readonly flow: FlowController | undefined,
     private readonly next: Stage,
+    private readonly fallbacks?: Fallbacks | undefined,
   ) {}
 
   run(r: PipelineRequest): void {
@@ -64,6 +73,6 @@ export class FlowStage implements Stage {
       this.next.run(r);
       return;
     }
-    flow.admit(new FlowRequest(r, this.next));
+    flow.admit(new FlowRequest(r, this.next, this.fallbacks));
   }
 }

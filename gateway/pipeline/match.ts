@@ -2,11 +2,18 @@
  * Match: the live table's route for the request (routing/match.ts), its member picked by weight,
  * steering's shares or its sticky point (`PipelineRequest.sticky`). No route: refused here, unless
  * it is the OAuth front end's call, which the gate routes by its token.
+ *
+ * With fallbacks (pipeline/fallback.ts): a member whose fallback covers `unavailable` keeps its own
+ * share of the pick without a ready endpoint (its requests go to the fallback, marked, rather than
+ * silently to another member), and a member picked that cannot take the request now, for a reason
+ * its fallback covers, is marked `fallbackDue`; the fallback stage sends it on after the gate.
  */
 import type { Gatekeeper } from '../auth/gate.js';
 import { match } from '../../routing/match.js';
 import type { Backend, LiveTable, Picker } from '../../routing/types.js';
-import type { PipelineRequest } from './request.js';
+import type { FallbackDeps } from './fallback.js';
+import type { FallbackPolicy } from '../../routing/fallback-config.js';
+import type { FallbackSender, PipelineRequest } from './request.js';
 import type { Stage } from './stage.js';
 
 export interface MatchDeps {
@@ -17,13 +24,23 @@ export interface MatchDeps {
   readonly eligible?: ((backend: Backend) => boolean) | undefined;
   /** The gate, which routes the OAuth front end's calls. */
   readonly gate?: Gatekeeper | undefined;
+  /** Fallbacks (`seldon.io/gateway-fallback`): what the pipeline's fallback stage needs. */
+  readonly fallback?: FallbackDeps | undefined;
 }
 
 export class MatchStage implements Stage {
+  private readonly eligible: ((backend: Backend) => boolean) | undefined;
+  private readonly unready: FallbackDeps['unready'];
+
   constructor(
     private readonly d: MatchDeps,
     private readonly next: Stage,
-  ) {}
+    private readonly fallbacks?: FallbackSender | undefined,
+  ) {
+    const eligible = d.eligible;
+    this.unready = d.fallback?.unready;
+    this.eligible = eligible === undefined || this.unready === undefined ? eligible : (b) => eligible(b) || (b.fallback !== null && b.fallback.unavailable);
+  }
 
   run(r: PipelineRequest): void {
     const table = (r.table = this.d.state.current);
@@ -31,13 +48,24 @@ export class MatchStage implements Stage {
       this.next.run(r);
       return;
     }
-    const decision = match(table, r, this.d.picker, this.d.eligible);
-    if (decision.ok) r.routed = decision;
-    else if (r.frontEndCall(this.d.gate)) r.frontEnd = true;
+    const decision = match(table, r, this.d.picker, this.eligible);
+    if (decision.ok) {
+      r.routed = decision;
+      // A route without a fallback pays this one property check.
+      const f = decision.backend.fallback;
+      if (f !== null) this.mayFallBack(r, f, decision.backend);
+    } else if (r.frontEndCall(this.d.gate)) r.frontEnd = true;
     else {
       r.unrouted(decision);
       return;
     }
     this.next.run(r);
+  }
+
+  /** `backend` has a fallback: the request may go there later (`error`), or now, for why it cannot take it. */
+  private mayFallBack(r: PipelineRequest, f: FallbackPolicy, backend: Backend): void {
+    r.fallbacks = this.fallbacks;
+    const why = this.unready?.(backend);
+    if (why === 'cold' ? f.cold : why === 'unavailable' && f.unavailable) r.fallbackDue = why;
   }
 }

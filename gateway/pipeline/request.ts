@@ -16,7 +16,8 @@ import type { BanditEdge, FeedbackCredit, FeedbackReading } from '../steer/bandi
 import type { StickyKeys } from '../steer/sticky-keys.js';
 import type { StickySpec } from '../../routing/sticky-spec.js';
 import type { Redirect } from '../../routing/mapping-policy.js';
-import type { CorsPolicy, HeaderGetter, NotRouted, Protocol, RouteRequest, RouteTable, Routed } from '../../routing/types.js';
+import type { FallbackReason } from '../../routing/fallback-config.js';
+import type { Backend, CorsPolicy, HeaderGetter, NotRouted, Protocol, RouteRequest, RouteTable, Routed } from '../../routing/types.js';
 
 /** A refusal of the gateway's own, which each protocol renders (REST: the JSON error; gRPC: a trailers-only status). */
 export interface Refusal {
@@ -27,6 +28,26 @@ export interface Refusal {
   readonly message: string;
   /** Extra REST headers (`retry-after`); gRPC metadata. */
   readonly headers?: Readonly<Record<string, string>> | undefined;
+}
+
+/** A request sent to its predictor's fallback (docs/routing.md#fallback-models). */
+export interface FellBack {
+  readonly reason: FallbackReason;
+  /** The predictor that fell back. */
+  readonly from: Backend;
+  /** The route timeout's remainder when it fell back (ms, 0: none): the fallback's own. */
+  readonly budgetMs: number;
+}
+
+/** A request's body as the forwarding core kept it for retries: REST's whole body (null: none), gRPC's DATA. */
+export type KeptBody = Buffer | null | readonly Buffer[];
+
+/** Where a request goes once forwarding found its predictor cannot answer it (pipeline/fallback.ts `Fallbacks`). */
+export interface FallbackSender {
+  /** The send to the fallback, to run once the failed exchange is settled; undefined when it does not fall back (counted). `kept` undefined: its body was not kept. */
+  afterError(r: PipelineRequest, kept: KeptBody | undefined): (() => void) | undefined;
+  /** The send to the fallback of a request its upstream's breaker refused (`unavailable`), or undefined. */
+  afterOverflow(r: PipelineRequest): (() => void) | undefined;
 }
 
 /** Headers the gate set and removed, as the stages after it read them (one per edit list: pipeline/gate.ts). */
@@ -54,6 +75,12 @@ export abstract class PipelineRequest implements RouteRequest {
   bandits: BanditEdge | undefined;
   /** Its slot under flow control (pipeline/flow.ts): how long it waited for it. */
   flow: FlowSlot | undefined;
+  /** Match found its predictor cannot take it now and its fallback covers why (pipeline/fallback.ts decides, after the gate). */
+  fallbackDue: FallbackReason | undefined;
+  /** It was sent to its predictor's fallback, and why (pipeline/fallback.ts): at most once. */
+  fellBack: FellBack | undefined;
+  /** Its predictor has a fallback: where a failed final attempt may go (set by match only then). */
+  fallbacks: FallbackSender | undefined;
   /** The verified JWT's claims (set by the gate when its route checks one): a payload log samples by them. */
   claims: Readonly<Record<string, unknown>> | undefined;
   /** Told once when the forwarded request is over (`onEnded`). */
@@ -130,10 +157,25 @@ export abstract class PipelineRequest implements RouteRequest {
     listener(answered);
   }
 
+  /**
+   * The forwarded request's final attempt failed in a way its predictor's fallback covers (`error`,
+   * forward/forwarded.ts): the send to the fallback, to run once this exchange is settled, or undefined.
+   */
+  fallBackOnError(kept: KeptBody | undefined): (() => void) | undefined {
+    return this.fallbacks?.afterError(this, kept);
+  }
+
+  /** The upstream's breaker refused it (forward/forwarded.ts `admit`): the send to its predictor's fallback, or undefined. */
+  fallBackUnadmitted(): (() => void) | undefined {
+    return this.fallbacks?.afterOverflow(this);
+  }
+
   // ---- what the protocol does (the adapters) ----
 
   /** The client connection's address (a Mapping's `source_ip` hash). */
   abstract clientAddress(): string | undefined;
+  /** Sent again (to a fallback) with the body kept of it: its next forward sends that. */
+  abstract keepBody(kept: KeptBody): void;
 
   /** A header as the client sent it (every field of the name, joined with `,`). */
   protected abstract readHeader(name: string): string | undefined;

@@ -63,7 +63,9 @@ import { StickyKeys } from '../steer/sticky-keys.js';
 import { BanditEdge, type RewardSink } from '../steer/bandit-edge.js';
 import { IpcRewardSink } from '../steer/reward-ipc.js';
 import { RedisSteerStore } from '../steer/store.js';
-import type { Picker } from '../../routing/types.js';
+import type { Backend, Picker } from '../../routing/types.js';
+import { targetBackend } from '../../routing/fallback-route.js';
+import type { FallbackDeps } from '../pipeline/fallback.js';
 
 export function pickerFor(config: Pick<UpstreamConfig, 'balance' | 'randomSeed'>): Picker {
   const random = config.randomSeed === undefined ? Math.random : seededRandom(config.randomSeed);
@@ -135,6 +137,8 @@ export class DataPlane {
   readonly bandits: BanditEdge;
   /** Flow control of predictors with `seldon.io/gateway-flow` (gateway/flow/); its demand is what KEDA is told. */
   readonly flow: FlowController;
+  /** The operator's fallback targets (--fallback-target): their upstreams outlive every table, as the flags do. */
+  private readonly fallbackTargets: readonly Backend[];
   /** REST requests refused before routing (Node's HTTP/1.1 server's and HTTP/2's). */
   private readonly refusals: EdgeRefusals;
   /** Node's HTTP/1.1 server's edge: pipelining, absolute-form, parse errors, CONNECT. */
@@ -206,6 +210,10 @@ export class DataPlane {
     this.flow = new FlowController({ endpoints, replicas: options.replicas, ...worker });
     this.state.onChange((table) => this.flow.tableChanged(table));
     registerFlowMetrics(this.metrics.registry, () => this.flow.stats());
+    // Fallbacks (docs/routing.md#fallback-models): each proxy adds its own upstreams' `unready`.
+    const targets = new Map([...config.fallbackTargets].map(([name, t]) => [name, targetBackend(name, t, config.compile)] as const));
+    this.fallbackTargets = [...targets.values()];
+    const fallback: FallbackDeps = { targets, metrics: this.metrics.fallbacks, coldDemand: (b) => this.flow.coldFallback(b) };
     this.rest = new RestProxy({
       state: this.state,
       picker,
@@ -223,6 +231,7 @@ export class DataPlane {
       sticky: this.sticky,
       bandits: this.bandits,
       flow: this.flow,
+      fallback: { ...fallback, unready: endpoints ? this.upstreams.unready : undefined },
     });
     // REST over HTTP/2: the HTTP/2 server's non-gRPC streams enter the same REST path as HTTP/1.1's (`serve`).
     const h2rest = new H2Rest({
@@ -252,6 +261,7 @@ export class DataPlane {
       sticky: this.sticky,
       bandits: this.bandits,
       flow: this.flow,
+      fallback,
     });
     // Lifetimes (docs/architecture.md#lifetimes): an upstream leaves with the last route that names it, an endpoint with its ready set,
     // a predictor's rollout and bandit tally with its deployment's steering.
@@ -437,7 +447,7 @@ export class DataPlane {
   /** Retire the upstreams no route names any more (deleted deployments, renamed predictors, moved Services): run at every table change. */
   sweepUpstreams(): number {
     const table = this.state.current;
-    return this.upstreams.sweep(table) + this.grpc.upstreams.sweep(table);
+    return this.upstreams.sweep(table, this.fallbackTargets) + this.grpc.upstreams.sweep(table, this.fallbackTargets);
   }
 
   async close(): Promise<void> {

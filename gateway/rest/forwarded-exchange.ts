@@ -297,6 +297,7 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
       a.discard = true;
       return true;
     }
+    if (statusCode >= 502 && statusCode <= 504 && this.fellBack(true, this.body as Buffer | null, statusCode)) return true;
     this.relayed(a.sentAt, a.hedge);
     if (this.tap !== undefined && this.hedge !== undefined) this.tap.attemptWon(a.n);
     this.status = statusCode;
@@ -453,11 +454,17 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
 
   /** `cause`: the library's words, for --error-detail internal only. */
   private fail(status: number, reason: GatewayReason, info: string, cause?: string): void {
+    if (this.fellBack(status >= 502 && status <= 504, this.body as Buffer | null, status)) return;
     this.status = status;
     const text = cause !== undefined && this.proxy.internalDetail ? `${info}: ${cause}` : info;
     if (status >= 500) this.proxy.upstreamFailure(this.up, this.backend, reason, cause);
     const close = this.proxy.draining || !this.req.complete;
     sendRouteError(this.req, this.res, status, reason, text, close ? { connection: 'close', ...this.extras.corsHeaders } : this.extras.corsHeaders, this.backend.mapping);
+    this.finish();
+  }
+
+  protected endUnanswered(): void {
+    this.tap = undefined;
     this.finish();
   }
 

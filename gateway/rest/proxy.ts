@@ -17,6 +17,7 @@ import { sendError } from '../edge/http-answer.js';
 import type { Gatekeeper } from '../auth/gate.js';
 import { LogBudget } from '../observe/log-budget.js';
 import { requestPipeline } from '../pipeline/chain.js';
+import type { FallbackDeps } from '../pipeline/fallback.js';
 import type { Stage } from '../pipeline/stage.js';
 import type { UpstreamPool } from '../upstream/pools.js';
 import type { Backend, LiveTable, Picker } from '../../routing/types.js';
@@ -46,6 +47,8 @@ export interface RestProxyDeps extends ExchangeDeps {
   readonly bandits?: BanditEdge | undefined;
   /** Flow control (gateway/flow/), for backends with a `seldon.io/gateway-flow` policy. */
   readonly flow?: FlowController | undefined;
+  /** Fallbacks (pipeline/fallback.ts), with the REST upstreams' `unready`. */
+  readonly fallback?: FallbackDeps | undefined;
 }
 
 const TRUST_NONE = (): boolean => false;

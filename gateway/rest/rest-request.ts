@@ -12,7 +12,7 @@ import { announcesBody, isWhole } from '../wire/message-body.js';
 import { sendError, sendJson, sendWhole } from '../edge/http-answer.js';
 import { schemeOf } from '../edge/http-headers.js';
 import { readSmallBody } from '../edge/small-body.js';
-import { PipelineRequest, type Refusal } from '../pipeline/request.js';
+import { PipelineRequest, type KeptBody, type Refusal } from '../pipeline/request.js';
 import { tokenFromFeedbackJson } from '../steer/answer-tag.js';
 import { FEEDBACK_MAX_BYTES, isFeedbackPath, type FeedbackReading } from '../steer/bandit-edge.js';
 import type { CorsPolicy, NotRouted } from '../../routing/types.js';
@@ -196,6 +196,10 @@ export class RestPipelineRequest extends PipelineRequest implements ExchangeExtr
     } else if (isWhole(body)) take(body);
     else if (!announcesBody(this.req)) take(null);
     else readSmallBody(body, FEEDBACK_MAX_BYTES, (whole, read) => (whole !== null ? take(whole) : tooLarge(read!)));
+  }
+
+  keepBody(kept: KeptBody): void {
+    this.body = kept as Buffer | null;
   }
 
   forward(): void {

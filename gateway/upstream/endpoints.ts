@@ -125,6 +125,15 @@ export class EndpointSet<E extends Balanced> {
     return ready === undefined || ready.length > 0;
   }
 
+  /** Whether a ready endpoint is not ejected (true when the Service address is dialled): false when the pick could only go to an ejected one. */
+  inService(): boolean {
+    const ready = this.endpoints();
+    if (ready === undefined) return true;
+    const now = this.clock.now();
+    for (const e of ready) if (!e.health.isEjected(now)) return true;
+    return false;
+  }
+
   /**
    * The endpoint for the next attempt; `avoid` (those that failed this request) only if nothing else
    * is left; `hash`: the request's key under a Mapping's hashing load balancer.

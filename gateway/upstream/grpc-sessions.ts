@@ -199,6 +199,11 @@ export class GrpcUpstream {
     return this.targets.hasReady();
   }
 
+  /** Whether a ready endpoint is not ejected (true when the Service address is dialled). */
+  inService(): boolean {
+    return this.targets.inService();
+  }
+
   /** Whether a ready endpoint not ejected and not among `tried` is left (upstream/endpoints.ts). */
   otherReady(tried: readonly EndpointHealth[]): boolean {
     return this.targets.otherReady(tried);

@@ -96,6 +96,11 @@ export class UpstreamPool {
     return this.endpoints.hasReady();
   }
 
+  /** Whether a ready endpoint is not ejected (true when the Service address is dialled). */
+  inService(): boolean {
+    return this.endpoints.inService();
+  }
+
   /** The endpoint for the next attempt; `avoid` (those that failed this request) only if nothing else is left; `hash`: a Mapping's hashed key. */
   pick(avoid?: readonly EndpointHealth[], hash?: number): Endpoint | undefined {
     return this.endpoints.pick(avoid, hash);

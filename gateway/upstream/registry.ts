@@ -24,6 +24,8 @@ export interface UpstreamEntry {
   readonly breaker: Breaker;
   /** False only when the Service is known and has no ready endpoint. */
   hasReady(): boolean;
+  /** Whether a ready endpoint is not ejected (true when the Service address is dialled). */
+  inService(): boolean;
 }
 
 export abstract class UpstreamRegistry<U extends UpstreamEntry> {
@@ -60,9 +62,20 @@ export abstract class UpstreamRegistry<U extends UpstreamEntry> {
    */
   readonly eligible = (backend: Backend): boolean => this.for(backend).hasReady() || (backend.flow !== null && backend.flow.scaleFromZeroMs > 0);
 
-  /** Retire the upstreams no route of `table` names any more; returns how many. */
-  sweep(table: RouteTable): number {
+  /**
+   * For a fallback (pipeline/fallback.ts): why `backend` cannot take a request now: no ready endpoint
+   * (`cold` when flow control would hold it at zero), or only ejected ones (`unavailable`); undefined when it can.
+   */
+  readonly unready = (backend: Backend): 'unavailable' | 'cold' | undefined => {
+    const u = this.for(backend);
+    if (!u.hasReady()) return backend.flow !== null && backend.flow.scaleFromZeroMs > 0 ? 'cold' : 'unavailable';
+    return u.inService() ? undefined : 'unavailable';
+  };
+
+  /** Retire the upstreams no route of `table` names any more, nor `keep` (the operator's fallback targets); returns how many. */
+  sweep(table: RouteTable, keep: readonly Backend[] = NONE): number {
     const live = new Set<string>();
+    for (const b of keep) live.add(this.keyOf(b));
     for (const g of table.groups) {
       if (g.kind !== this.kind) continue;
       for (const m of g.members) live.add(this.keyOf(m.backend));
@@ -121,3 +134,5 @@ export function balancingOf(backend: Backend, port: 'http' | 'grpc'): Balancing 
   const lb = backend.mapping?.loadBalancer;
   return lb == null ? undefined : { lb, port };
 }
+
+const NONE: readonly Backend[] = [];

@@ -102,6 +102,7 @@ const PANELS: Readonly<Record<string, PanelFill>> = {
   'Payload log events': LOGS,
   'Payload log drops, sink file reloads and claims': { A: LOGS, B: LOGS, C: not("a replica dying with events of a cloudevents sink it had read (another replica's shipper claims them)") },
   'Payload log backlog': { A: LOGS, B: LOGS, C: LOGS, D: REDIS_AWAY },
+  'Fallbacks by reason and result': not('a predictor with seldon.io/gateway-fallback that cannot answer (test/gateway/pipeline/fallback-*.test.ts, test/gateway/forward/fallback-on-error.test.ts)'),
   'Hedges by result': 'hedged requests on Kubernetes: each first attempt slow, its hedge quick',
   'Hedge delay in force': 'hedged requests on Kubernetes: each first attempt slow, its hedge quick',
   'Compression: bytes before and after': 'compressed answers and decoded requests',

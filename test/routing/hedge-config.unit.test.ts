@@ -10,17 +10,10 @@ import { tableJson } from '../../routing/describe.js';
 import { buildTable } from '../../routing/table.js';
 import { DEFAULT_COMPILE_OPTIONS, type Backend } from '../../routing/types.js';
 import type { SeldonDeployment } from '../../routing/seldon-deployment.js';
+import { parsedError, parsedValue } from '../helpers/parsed.js';
 
-const error = (raw: string): string => {
-  const p = parseHedgeFields(raw);
-  if (p.ok) throw new Error(`parsed: ${JSON.stringify(p.value)}`);
-  return p.error;
-};
-const fields = (raw: string): unknown => {
-  const p = parseHedgeFields(raw);
-  if (!p.ok) throw new Error(p.error);
-  return p.value;
-};
+const error = parsedError(parseHedgeFields);
+const fields = parsedValue(parseHedgeFields);
 
 function sdep(annotations: Record<string, string>, predictors: { name: string; own?: string; shadow?: boolean; explainer?: boolean }[]): SeldonDeployment {
   return {

@@ -65,6 +65,7 @@ const FIELDS = [
   'trace_id',
   'user_agent',
   'downstream_peer_subject',
+  'fallback',
 ];
 
 type Line = Record<string, unknown>;
@@ -213,6 +214,7 @@ describe('access log lines (JSON), REST and gRPC', () => {
       trace_id: traceId,
       user_agent: 'al-test/1.0',
       downstream_peer_subject: null,
+      fallback: null,
     });
     const start = Date.parse(line.start_time as string);
     expect(start).toBeGreaterThanOrEqual(t0 - 1);
@@ -304,6 +306,7 @@ describe('access log lines (JSON), REST and gRPC', () => {
       trace_id: traceId,
       user_agent: expect.stringMatching(/^grpc-node-js\//),
       downstream_peer_subject: null,
+      fallback: null,
     });
     expect(line.request_id).toMatch(/^[0-9a-f-]{36}$/);
   });
@@ -406,11 +409,12 @@ describe('text format, query strings, sampling, options', () => {
       await waitFor(() => logs.text.includes('txt-1'));
       const line = logs.text.split('\n').find((l) => l.includes('txt-1'))!;
       const m =
-        /^\[(\S+)\] "POST (\S+) HTTP\/1\.1" 200 - (\d+) (\d+) ([\d.]+) ([\d.]+) "([^"]*)" "((?:[^"\\]|\\.)*)" "([^"]*)" "([^"]*)" "([^"]*)" - "([^"]*)" "([^"]*)" (\d+) (\d+) "([^"]*)" "([^"]*)" "([^"]*)" (\d+)$/.exec(
+        /^\[(\S+)\] "POST (\S+) HTTP\/1\.1" 200 - (\d+) (\d+) ([\d.]+) ([\d.]+) "([^"]*)" "((?:[^"\\]|\\.)*)" "([^"]*)" "([^"]*)" "([^"]*)" - "([^"]*)" "([^"]*)" (\d+) (\d+) "([^"]*)" "([^"]*)" "([^"]*)" (\d+) "([^"]*)"$/.exec(
           line,
         );
       expect(m, line).not.toBeNull();
-      const [, start, path, rx, tx, , , xff, ua, id, authority, upstreamHost, route, cluster, retries, shadows, traceId, client, subject, hedges] = m!;
+      const [, start, path, rx, tx, , , xff, ua, id, authority, upstreamHost, route, cluster, retries, shadows, traceId, client, subject, hedges, fallback] = m!;
+      expect(fallback).toBe('-');
       expect(Date.parse(start!)).not.toBeNaN();
       expect(path).toBe(`/seldon/m/a${predictPath}?x=1&y=2`);
       expect(Number(rx)).toBe(7);
@@ -491,6 +495,7 @@ describe('the line formats with hostile values', () => {
     traceId: undefined,
     userAgent: undefined,
     peerSubject: undefined,
+    fallback: undefined,
     ...over,
   });
 
@@ -506,7 +511,10 @@ describe('the line formats with hostile values', () => {
       expect(text.slice(0, -1)).not.toMatch(/[\n\r\u0000-\u001f\u007f]/);
     }
     expect(JSON.parse(jsonLine(entry({}))) as Line).toMatchObject({ start_time: '2025-01-31T12:00:00.007Z', duration: 1.235, bytes_received: null });
-    expect(textLine(entry({}))).toBe('[2025-01-31T12:00:00.007Z] "GET /p HTTP/1.1" 200 - - 0 1.235 - "-" "-" "-" "h" "-" - "-" "-" 0 0 "-" "[::1]:5000" "-" 0\n');
+    expect(textLine(entry({}))).toBe('[2025-01-31T12:00:00.007Z] "GET /p HTTP/1.1" 200 - - 0 1.235 - "-" "-" "-" "h" "-" - "-" "-" 0 0 "-" "[::1]:5000" "-" 0 "-"\n');
+    // A fallback's answer names why, last.
+    expect(textLine(entry({ fallback: 'overload' })).endsWith(' 0 "overload"\n')).toBe(true);
+    expect((JSON.parse(jsonLine(entry({ fallback: 'cold' }))) as Line).fallback).toBe('cold');
   });
 
   it('isoTime agrees with Date#toISOString', () => {

@@ -222,6 +222,7 @@ describe('access log and predictor header', () => {
       traceId: undefined,
       userAgent: 'ua',
       peerSubject: undefined,
+      fallback: undefined,
     });
     expect(out.lines()[0]).toMatchObject({ msg: 'access', level: 'info', request_id: 'r1', response_code: 200, path: '/x', start_time: '2025-01-31T12:00:00.000Z', trace_id: null });
   });

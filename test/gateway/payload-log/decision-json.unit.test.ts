@@ -64,6 +64,7 @@ describe('decisionJson', () => {
     ['a feedback credited by its token', routed(group([]), a), subject(), outcome(), { arm: 'a', reward: [0, 1.5] }],
     ['a feedback not credited', routed(group([]), b), subject(), outcome(), { arm: '', outcome: 'unattributed' }],
     ['steered: rollout, bandit, sticky', routed(steeredGroup, sb), subject({ 'x-user': 'u1' }, { table }), outcome(), undefined],
+    ['answered by the fallback: why, and who fell back', routed(group([]), b), subject({}, { fellBack: { reason: 'overload', from: a } }), outcome(), undefined],
   ];
   for (const [name, r, s, o, credit] of cases) {
     it(name, () => {
@@ -73,4 +74,11 @@ describe('decisionJson', () => {
       expect(decisionJson('grpc', 'POST', path, r, s, o, credit)).toBe(JSON.stringify(decisionRecord('grpc', 'POST', path, r, s, o, credit)));
     });
   }
+
+  it("a fallback's answer says why and who fell back; no other record has the key", () => {
+    const fell = JSON.parse(decisionJson('rest', 'POST', '/p', routed(group([]), b), subject({}, { fellBack: { reason: 'cold', from: a } }), outcome(), undefined)) as Record<string, unknown>;
+    expect(fell['predictor']).toBe('b');
+    expect(fell['fallback']).toEqual({ reason: 'cold', from: 'ml/iris/a' });
+    expect(JSON.parse(decisionJson('rest', 'POST', '/p', routed(group([]), a), subject(), outcome(), undefined))).not.toHaveProperty('fallback');
+  });
 });

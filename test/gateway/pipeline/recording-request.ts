@@ -5,7 +5,7 @@
  */
 import type { Redirect } from '../../../routing/mapping-policy.js';
 import type { Allow, Deny, Gatekeeper, PendingVerdict } from '../../../gateway/auth/gate.js';
-import { PipelineRequest, type Refusal } from '../../../gateway/pipeline/request.js';
+import { PipelineRequest, type KeptBody, type Refusal } from '../../../gateway/pipeline/request.js';
 import type { FeedbackReading } from '../../../gateway/steer/bandit-edge.js';
 import type { StickyKeys } from '../../../gateway/steer/sticky-keys.js';
 import type { CorsPolicy, NotRouted, Protocol } from '../../../routing/types.js';
@@ -95,6 +95,9 @@ export class RecordingRequest extends PipelineRequest {
   /** The feedback's body has been read (`later`). */
   feedbackRead(): void {
     this.pendingFeedback!(this.o.feedback ?? null);
+  }
+  keepBody(kept: KeptBody): void {
+    this.calls.push(`keepBody:${Array.isArray(kept) ? kept.length : kept === null ? 'none' : (kept as Buffer).length}`);
   }
   forward(): void {
     this.calls.push(`forward:${this.routed?.backend.id ?? '-'}`);

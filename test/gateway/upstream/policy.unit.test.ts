@@ -313,6 +313,9 @@ class Entry {
   hasReady(): boolean {
     return true;
   }
+  inService(): boolean {
+    return true;
+  }
 }
 
 class Registry extends UpstreamRegistry<Entry> {
