@@ -18,7 +18,7 @@
  *
  * Hedging (docs/routing.md#hedged-requests; the core decides when): once the client's half has
  * ended with its chunks kept, a hedge is one more stream to another endpoint beside the one in
- * flight (forward/rivals.ts holds the rest). The first response headers that are not an answer the
+ * flight (forward/in-flight.ts holds them all). The first response headers that are not an answer the
  * route's policy retries win: the other streams are cancelled (RST_STREAM CANCEL) and the winner's
  * frames go on unchanged. A failure, or such an answer, while another stream is in flight is
  * that attempt's alone; the last one's is the call's, under the retry rule as without hedging.
@@ -39,7 +39,7 @@ import { answerStatus } from './mirror.js';
 import { NO_EXTRAS, failureMessage, type CallContext, type CallExtras, type Message } from './call-context.js';
 import { TaggedGrpcAnswer, type CallAnswer } from './tagged-answer.js';
 import { CallDeadline, type DeadlineOwner } from './call-deadline.js';
-import { Rivals } from '../forward/rivals.js';
+import { InFlight } from '../forward/in-flight.js';
 import { awaitClientDrain, awaitTrailersWanted, listenToClient, stopListening, type ClientStreamOwner } from './client-stream.js';
 import type { GrpcUpstream } from '../upstream/grpc-sessions.js';
 
@@ -56,10 +56,8 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
   /** The client's grpc-timeout and the route timeout, before the response headers. */
   private readonly deadline: CallDeadline;
 
-  /** The attempt in flight (hedged: the one sent last, then the one that won). */
-  private attempt: GrpcAttempt | undefined;
-  /** Hedged: the other attempts still in flight (undefined on every other call). */
-  private rivals: Rivals<GrpcAttempt> | undefined;
+  /** The attempt in flight and, hedged, its rivals. */
+  private readonly flight = new InFlight<GrpcAttempt>();
   private attempts = 0;
 
   /** Request chunks kept for replay and mirrors; complete while either flag holds. */
@@ -156,7 +154,7 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     if (this.done) return;
     const attempt = this.open(false);
     if (attempt === undefined) return;
-    this.attempt = attempt;
+    this.flight.sent(attempt, false);
     const s = attempt.stream;
     if (this.chunks) for (const chunk of this.chunks) s.write(chunk);
     if (this.requestEnded) s.end();
@@ -172,8 +170,7 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
   protected sendHedge(): void {
     const attempt = this.open(true);
     if (attempt === undefined) return;
-    if (this.attempt !== undefined) (this.rivals ??= new Rivals()).add(this.attempt);
-    this.attempt = attempt;
+    this.flight.sent(attempt, true);
     const s = attempt.stream;
     if (this.chunks) for (const chunk of this.chunks) s.write(chunk);
     s.end();
@@ -204,35 +201,26 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
   }
 
   /** Done with attempt `a` (the one in flight unless named) before it answered: cancelled upstream (RST_STREAM CANCEL); `kind`: what it says of its endpoint. */
-  private dropAttempt(kind: OutcomeKind = 'none', a: GrpcAttempt | undefined = this.attempt): void {
+  private dropAttempt(kind: OutcomeKind = 'none', a: GrpcAttempt | undefined = this.flight.current): void {
     if (a === undefined) return;
-    const r = this.rivals;
-    if (r === undefined) {
-      if (a === this.attempt) this.attempt = undefined;
-    } else {
-      this.attempt = r.leave(a, this.attempt);
-      if (r.empty) this.rivals = undefined;
-    }
+    this.flight.leave(a);
     if (!a.answered) this.outcome(a.session.target, kind, a.sentAt);
     a.drop();
   }
 
   /** Done with every attempt in flight (the call is cut: client gone, deadline, idle, a fault). */
   private dropAll(kind: OutcomeKind = 'none'): void {
-    while (this.attempt !== undefined) this.dropAttempt(kind);
+    while (this.flight.current !== undefined) this.dropAttempt(kind);
   }
 
   /** Hedged: another attempt than `a` is still in flight. */
   private racing(a: GrpcAttempt): boolean {
-    return this.rivals?.against(a, this.attempt) === true;
+    return this.flight.racing(a);
   }
 
   /** Hedged: `a`'s answer wins; every other stream in flight is cancelled (RST_STREAM CANCEL). */
   private win(a: GrpcAttempt): void {
-    const losers = this.rivals!.losers(a, this.attempt);
-    this.rivals = undefined;
-    this.attempt = a;
-    for (const o of losers) {
+    for (const o of this.flight.win(a)) {
       this.lost(o.session.target, o.sentAt, o.hedge);
       if (this.tap !== undefined) this.tap.attemptLost(o.n);
       o.drop();
@@ -265,7 +253,8 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     if (this.tap !== undefined) this.tap.received(chunk);
     if (this.keepForRetry || this.keepForMirror) this.keep(chunk);
     // The upstream is slower than the client: it reads on once the attempt took what was written.
-    if (this.attempt !== undefined && !this.attempt.write(chunk)) this.client.pause();
+    const a = this.flight.current;
+    if (a !== undefined && !a.write(chunk)) this.client.pause();
   }
 
   private keep(chunk: Buffer): void {
@@ -282,7 +271,7 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
   clientEnded(): void {
     this.requestEnded = true;
     if (this.done) return;
-    this.attempt?.stream.end();
+    this.flight.current?.stream.end();
     if (!this.responseStarted) this.deadline.startRoute(this.routeBudgetMs());
     if (this.keepForMirror) {
       this.keepForMirror = false;
@@ -433,13 +422,13 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     if (this.tap !== undefined) this.tap.sent(chunk);
     if (!this.client.write(chunk)) {
       // The client is slower than the model: read on from the upstream once it took what was written.
-      this.attempt?.stream.pause();
+      this.flight.current?.stream.pause();
       awaitClientDrain(this.client);
     }
   }
 
   upstreamResumed(): void {
-    this.attempt?.stream.resume();
+    this.flight.current?.stream.resume();
   }
 
   end(last?: Buffer): void {
@@ -564,19 +553,15 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     if (this.backend.idleTimeoutMs > 0 && !this.client.destroyed) this.client.setTimeout(0);
     // An upstream stream still open needs a word: cancelled if it never finished, NO_ERROR if it
     // answered while the client kept sending.
-    const a = this.attempt;
+    const { current: a, rivals } = this.flight.clear();
     if (a !== undefined) {
       const s = a.stream;
       if (!s.closed && !s.destroyed && !(this.upstreamEnded && s.writableEnded)) s.close(this.upstreamEnded ? NGHTTP2_NO_ERROR : NGHTTP2_CANCEL);
     }
     // Other attempts still in flight (none once an answer won): cancelled.
-    const rivals = this.rivals;
-    this.rivals = undefined;
-    if (rivals !== undefined && a !== undefined) {
-      for (const o of rivals.losers(a, a)) {
-        if (!o.answered) this.outcome(o.session.target, 'none', o.sentAt);
-        o.drop();
-      }
+    for (const o of rivals) {
+      if (!o.answered) this.outcome(o.session.target, 'none', o.sentAt);
+      o.drop();
     }
     stopReading(this.client);
     if (this.tap !== undefined) this.tap.end(this.status, this.httpStatus, this.upstreamSeconds);

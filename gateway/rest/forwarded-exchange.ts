@@ -12,7 +12,7 @@
  * docs/routing.md#timeouts-retries-and-circuit-breakers.
  *
  * Hedging (docs/routing.md#hedged-requests; the core decides when): a hedge is one more attempt
- * beside the one in flight (forward/rivals.ts holds the rest). The first answer head that is not one the
+ * beside the one in flight (forward/in-flight.ts holds them all). The first answer head that is not one the
  * route's policy retries wins: the others are cut (their connection closed, as HTTP/1.1 cannot
  * cancel a request otherwise) and the winner's bytes go on unchanged. A failure, or an answer the
  * policy retries, while another attempt is in flight is that attempt's alone (its answer read and
@@ -37,7 +37,7 @@ import type { ResponseHead } from '../upstream/http1-client.js';
 import type { Routed } from '../../routing/types.js';
 import { ARM_HEADER } from '../steer/bandit-edge.js';
 import { AttemptAborted, RestAttempt, type AttemptOwner } from './attempt.js';
-import { Rivals } from '../forward/rivals.js';
+import { InFlight } from '../forward/in-flight.js';
 import { classify, executedFailure, unansweredFailure } from './attempt-failure.js';
 import type { ExchangeExtras, ExchangeHost } from './exchange-deps.js';
 import { TaggedJsonAnswer, taggable, type AnswerSink } from './tagged-answer.js';
@@ -56,10 +56,8 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
   private body: Buffer | RequestBody | null = null;
   /** The body can be sent again (absent, or fully buffered). */
   private replayable = true;
-  /** The attempt in flight (hedged: the one sent last, then the one that won). */
-  private attempt: RestAttempt | undefined;
-  /** Hedged: the other attempts still in flight (undefined on every other request). */
-  private rivals: Rivals<RestAttempt> | undefined;
+  /** The attempt in flight and, hedged, its rivals. */
+  private readonly flight = new InFlight<RestAttempt>();
   /** The route timeout: the exchange is an entry of its duration's list (upstream/timeout-lists.ts), from the end of the request on. */
   timeoutNext: TimeoutEntry | null = null;
   timeoutPrev: TimeoutEntry | null = null;
@@ -237,13 +235,13 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
   protected sendHedge(): void {
     const endpoint = this.up.pick(this.tried(), this.extras.balanceHash);
     if (endpoint === undefined) return;
-    if (this.attempt !== undefined) (this.rivals ??= new Rivals()).add(this.attempt);
     this.send(endpoint, true);
   }
 
   private send(endpoint: Endpoint, hedge: boolean): void {
     const n = this.tryOn(endpoint.health);
-    const attempt = (this.attempt = new RestAttempt(this, endpoint, this.backend, this.clock, n, hedge));
+    const attempt = new RestAttempt(this, endpoint, this.backend, this.clock, n, hedge);
+    this.flight.sent(attempt, hedge);
     const tap = this.tap;
     if (tap !== undefined) {
       tap.attempt(this.headers, hedge);
@@ -255,21 +253,12 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
   /** The attempt failed or its answer was dropped: the next one prefers another endpoint. */
   private dropAttempt(a: RestAttempt): void {
     a.end();
-    const r = this.rivals;
-    if (r === undefined) {
-      if (this.attempt === a) this.attempt = undefined;
-      return;
-    }
-    this.attempt = r.leave(a, this.attempt);
-    if (r.empty) this.rivals = undefined;
+    this.flight.leave(a);
   }
 
   /** Hedged: `a`'s answer wins; every other attempt in flight is cut (its connection closed before its answer). */
   private win(a: RestAttempt): void {
-    const losers = this.rivals!.losers(a, this.attempt);
-    this.rivals = undefined;
-    this.attempt = a;
-    for (const o of losers) {
+    for (const o of this.flight.win(a)) {
       o.end();
       this.lost(o.endpoint, o.sentAt, o.hedge);
       this.tap?.attemptLost(o.n);
@@ -283,7 +272,7 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
     const statusCode = answer.status;
     if (this.tap !== undefined) this.tap.attemptStatus(statusCode, a.n);
     this.outcome(a.endpoint, httpOutcome(statusCode), a.sentAt);
-    if (this.rivals?.against(a, this.attempt) === true) {
+    if (this.flight.racing(a)) {
       // Hedged: an answer the policy would retry is this attempt's failure, and the other is
       // awaited (this answer is read and dropped by the client); any other answer wins.
       if (this.retriable(statusCode)) {
@@ -339,7 +328,7 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
     const bad = err.code === 'UPSTREAM_HEADERS_OVERFLOW' || err.code === 'UPSTREAM_BAD_RESPONSE';
     if (!a.discard) this.outcome(a.endpoint, bad ? 'error' : err instanceof AttemptAborted ? 'local' : failureOutcome(classify(err)), a.sentAt);
     // Hedged: a failure while another attempt is in flight is this attempt's alone; the other is awaited.
-    const raced = this.rivals?.against(a, this.attempt) === true;
+    const raced = this.flight.racing(a);
     this.dropAttempt(a);
     if (raced) return;
     if (this.res.headersSent) {
@@ -419,7 +408,7 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
     if (this.tap !== undefined) this.tap.body(chunk);
     const ok = this.out.write(chunk);
     // The client is slower than the model: read on from the upstream once it took what was written.
-    if (!ok) this.out.once('drain', () => this.attempt?.resume());
+    if (!ok) this.out.once('drain', () => this.flight.current?.resume());
     return ok;
   }
 
@@ -487,12 +476,9 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
     if (this.done) return;
     this.done = true;
     if (!this.req.complete) this.abandonBody();
-    const a = this.attempt;
-    this.attempt = undefined;
-    if (a !== undefined) this.cut(a, complete);
-    const rivals = this.rivals;
-    this.rivals = undefined;
-    if (rivals !== undefined && a !== undefined) for (const o of rivals.losers(a, a)) this.cut(o, false);
+    const { current, rivals } = this.flight.clear();
+    if (current !== undefined) this.cut(current, complete);
+    for (const o of rivals) this.cut(o, false);
     this.proxy.timeouts.stop(this);
     if (this.tap !== undefined) this.tap.end(this.status, this.upstreamSeconds, complete);
     this.settle();
