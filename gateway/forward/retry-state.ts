@@ -15,7 +15,7 @@
  *   (or the request ends), and is sent after a backoff of 25 ms × 2ⁿ, full jitter, ≤ 250 ms.
  * - `afterFailure`: the two in order, for an attempt that failed without an answer.
  * - `settle` (once, at the end): the backoff stops, the breaker slots taken are given back.
- * The per-try timeout is each attempt's own (`perTryTimer`).
+ * The per-try timeout is each attempt's own (forward/attempt-base.ts).
  */
 import { backoffMs, retriesOn, retriesOnGrpc, type AttemptFailure } from './retry-rule.js';
 import type { Breaker, Overflow } from '../upstream/breaker.js';
@@ -140,13 +140,4 @@ export class RetryState {
     r.breaker.leaveRetry();
     r.owner.dispatch();
   }
-}
-
-/**
- * Start an attempt's per-try timer, when the route has a per-try timeout: `expired(attempt)` when
- * it runs out. The attempt owns the timer and stops it (`clock.clearTimeout`) when it is answered.
- */
-export function perTryTimer<A>(backend: Backend, clock: Clock, expired: (attempt: A) => void, attempt: A): Timer | undefined {
-  const ms = backend.retry?.perTryTimeoutMs ?? 0;
-  return ms > 0 ? clock.setTimeout(expired, ms, attempt) : undefined;
 }

@@ -6,8 +6,8 @@
  * not keep it alive.
  */
 import http2, { type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
-import { perTryTimer } from '../forward/retry-state.js';
-import type { Clock, Timer } from '../upstream/clock.js';
+import { AttemptBase } from '../forward/attempt-base.js';
+import type { Clock } from '../upstream/clock.js';
 import type { AttemptFailure } from '../forward/retry-rule.js';
 import type { Backend } from '../../routing/types.js';
 import type { PooledSession } from '../upstream/grpc-sessions.js';
@@ -78,40 +78,28 @@ export interface GrpcAttemptOwner {
   attemptDrained(a: GrpcAttempt): void;
 }
 
-export class GrpcAttempt {
-  /** When it was sent (clock ms). */
-  readonly sentAt: number;
+export class GrpcAttempt extends AttemptBase {
   /** Its outcome (a status) is known and was told to its endpoint. */
   answered = false;
   private error: (Error & { code?: string }) | undefined;
-  private tryTimer: Timer | undefined;
 
   constructor(
     private readonly owner: GrpcAttemptOwner,
     readonly stream: ClientHttp2Stream,
     readonly session: PooledSession,
     backend: Backend,
-    private readonly clock: Clock,
-    /** Its place among its call's attempts (0: the first). */
-    readonly n = 0,
-    /** Sent as a hedge, beside an attempt still in flight. */
-    readonly hedge = false,
+    clock: Clock,
+    n = 0,
+    hedge = false,
   ) {
-    this.sentAt = clock.now();
+    super(clock, n, hedge);
     (stream as Carrying)[ATTEMPT] = this;
     for (const [event, listener] of LISTENERS) stream.on(event, listener);
-    this.tryTimer = perTryTimer(backend, clock, GrpcAttempt.expired, this);
+    this.startTryTimer(backend, GrpcAttempt.expired);
   }
 
   private static expired(this: void, a: GrpcAttempt): void {
     a.owner.attemptExpired(a);
-  }
-
-  stopTimer(): void {
-    if (this.tryTimer !== undefined) {
-      this.clock.clearTimeout(this.tryTimer);
-      this.tryTimer = undefined;
-    }
   }
 
   /** A request chunk upstream; false when the stream is full (`attemptDrained` follows). */

@@ -7,8 +7,8 @@
  * only hears from the attempts in flight. One that ended with its answer still coming has that
  * answer read and dropped by the client, whose connection is then kept.
  */
-import type { Clock, Timer } from '../upstream/clock.js';
-import { perTryTimer } from '../forward/retry-state.js';
+import type { Clock } from '../upstream/clock.js';
+import { AttemptBase } from '../forward/attempt-base.js';
 import type { Endpoint } from '../upstream/pools.js';
 import type { ResponseHandler, ResponseHead, UpstreamAttempt } from '../upstream/http1-client.js';
 import type { UpstreamRequest } from '../upstream/request-head.js';
@@ -45,9 +45,7 @@ export interface AttemptOwner {
   attemptFailed(a: RestAttempt, err: Error & { code?: string }): void;
 }
 
-export class RestAttempt implements ResponseHandler, UpstreamRequest {
-  /** When it was sent (clock ms). */
-  readonly sentAt: number;
+export class RestAttempt extends AttemptBase implements ResponseHandler, UpstreamRequest {
   // ---- the request it sends (upstream/request-head.ts `UpstreamRequest`: the attempt is its own, no object per attempt) ----
   method = '';
   path = '';
@@ -60,7 +58,6 @@ export class RestAttempt implements ResponseHandler, UpstreamRequest {
   /** Its answer head arrived. */
   answered = false;
   private upstream: UpstreamAttempt | undefined;
-  private tryTimer: Timer | undefined;
   /** The exchange is done with it. */
   private over = false;
   private counted = true;
@@ -69,15 +66,13 @@ export class RestAttempt implements ResponseHandler, UpstreamRequest {
     private readonly owner: AttemptOwner,
     readonly endpoint: Endpoint,
     backend: Backend,
-    private readonly clock: Clock,
-    /** Its place among its exchange's attempts (0: the first). */
-    readonly n = 0,
-    /** Sent as a hedge, beside an attempt still in flight. */
-    readonly hedge = false,
+    clock: Clock,
+    n = 0,
+    hedge = false,
   ) {
-    this.sentAt = clock.now();
+    super(clock, n, hedge);
     endpoint.outstanding++;
-    this.tryTimer = perTryTimer(backend, clock, RestAttempt.expired, this);
+    this.startTryTimer(backend, RestAttempt.expired);
   }
 
   /** What it sends: the request line, the fields, the body; its answer's head and body gaps bounded by `idleMs`. */
@@ -114,13 +109,6 @@ export class RestAttempt implements ResponseHandler, UpstreamRequest {
     if (this.counted) {
       this.counted = false;
       this.endpoint.outstanding--;
-    }
-  }
-
-  private stopTimer(): void {
-    if (this.tryTimer !== undefined) {
-      this.clock.clearTimeout(this.tryTimer);
-      this.tryTimer = undefined;
     }
   }
 

@@ -4,7 +4,8 @@
  * admission. They are pure state: no sockets, nothing mocked but the clock.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { IMPLICIT_RETRIES, RetryState, perTryTimer } from '../../../gateway/forward/retry-state.js';
+import { IMPLICIT_RETRIES, RetryState } from '../../../gateway/forward/retry-state.js';
+import { perTryTimer } from '../../../gateway/forward/attempt-base.js';
 import { REAL_CLOCK, type Timer } from '../../../gateway/upstream/clock.js';
 import { Breaker } from '../../../gateway/upstream/breaker.js';
 import { EndpointSet, type EndpointSource } from '../../../gateway/upstream/endpoints.js';
