@@ -102,6 +102,12 @@ export class GrpcAttempt extends AttemptBase {
     a.owner.attemptExpired(a);
   }
 
+  /** The call is over with this stream still open: cancelled if it never finished, NO_ERROR if it answered while the client kept sending. */
+  closeAfter(upstreamEnded: boolean): void {
+    const s = this.stream;
+    if (!s.closed && !s.destroyed && !(upstreamEnded && s.writableEnded)) s.close(upstreamEnded ? http2.constants.NGHTTP2_NO_ERROR : http2.constants.NGHTTP2_CANCEL);
+  }
+
   /** A request chunk upstream; false when the stream is full (`attemptDrained` follows). */
   write(chunk: Buffer): boolean {
     if (this.stream.write(chunk)) return true;

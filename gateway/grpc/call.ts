@@ -1,45 +1,30 @@
 /**
- * gRPC's codec of the forwarding core (forward/forwarded.ts): one proxied gRPC call, across its
- * attempts, a transparent stream proxy between the client's HTTP/2 stream and a stream on a pooled
- * upstream session. The core decides (admission, the timeout budget, replay, retry, the finish);
- * this file translates frames. Request headers, every DATA frame, response headers and trailers pass unchanged (only `:scheme` follows the upstream, and
- * `grpc-timeout` passes unchanged, a retry carries what is left of it); nothing is parsed.
- *
- * Timeouts (docs/routing.md#timeouts-retries-and-circuit-breakers): the client's `grpc-timeout` runs from arrival, the route timeout
- * from the end of the request; whichever ends first before the upstream's response headers
- * answers DEADLINE_EXCEEDED. After headers only the idle timeout applies (no bytes either way),
- * which ends the call with trailers grpc-status 4.
- *
- * Replay: request chunks are kept (by reference) up to `retryBufferBytes` until the response
- * headers arrive. While they are complete, a connect failure or a refused stream (the upstream
- * never processed it, e.g. a GOAWAY race) is replayed on another session up to twice, and the
- * route's retry policy may replay resets, 5xx answers and (`retry_grpc_on`) trailers-only answers
- * with a gRPC status it names, with backoff. Never after a response byte reached the client.
- *
- * Hedging (docs/routing.md#hedged-requests; the core decides when): once the client's half has
- * ended with its chunks kept, a hedge is one more stream to another endpoint beside the one in
- * flight (forward/in-flight.ts holds them all). The first response headers that are not an answer the
- * route's policy retries win: the other streams are cancelled (RST_STREAM CANCEL) and the winner's
- * frames go on unchanged. A failure, or such an answer, while another stream is in flight is
- * that attempt's alone; the last one's is the call's, under the retry rule as without hedging.
+ * gRPC's codec of the forwarding core (forward/forwarded.ts): one proxied gRPC call across its attempts, a
+ * transparent stream proxy between the client's HTTP/2 stream and a stream on a pooled upstream session.
+ * The core decides (admission, the timeout budget, replay, retry, hedging, the finish); this file translates
+ * frames: request headers, DATA frames, response headers and trailers pass unchanged (`:scheme` follows the
+ * upstream, `grpc-timeout` passes with what is left of it). The client's `grpc-timeout` runs from arrival
+ * and the route timeout from the end of the request, until the response headers; then the idle timeout.
+ * Request chunks are kept for a replay up to the retry buffer (grpc/kept-request.ts), never replayed once a
+ * response byte reached the client. docs/architecture.md says where a retry and a hedge are decided.
  */
 import { requestId } from '../edge/request-id.js';
 import http2, { type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { ForwardedRequest } from '../forward/forwarded.js';
 import { failureOutcome, grpcOutcome, httpOutcome, type OutcomeKind } from '../forward/outcome.js';
 import { dropInternalHeaders, forwardHeaderObject, type Peer } from '../edge/http-headers.js';
-import { editHeaderObject, editUpstreamMetadata } from '../forward/mapping-edits.js';
+import { editUpstreamMetadata } from '../forward/mapping-edits.js';
 import { GrpcStatus } from '../edge/errors.js';
 import type { CallTap } from '../observe/observed-grpc.js';
-import { ARM_HEADER } from '../steer/bandit-edge.js';
 import type { Routed } from '../../routing/types.js';
-import { RESPOND_END_STREAM, RESPOND_WITH_TRAILERS, answerTrailersOnly, statusTrailers, stopReading } from './answer.js';
+import { RESPOND_END_STREAM, RESPOND_WITH_TRAILERS, answerMetadata, answerTrailersOnly, statusTrailers, stopReading } from './answer.js';
 import { GrpcAttempt, type Failure, type GrpcAttemptOwner } from './attempt.js';
 import { answerStatus } from './mirror.js';
 import { NO_EXTRAS, failureMessage, type CallContext, type CallExtras, type Message } from './call-context.js';
 import { TaggedGrpcAnswer, type CallAnswer } from './tagged-answer.js';
 import { CallDeadline, type DeadlineOwner } from './call-deadline.js';
 import { InFlight } from '../forward/in-flight.js';
+import { KeptRequest } from './kept-request.js';
 import { awaitClientDrain, awaitTrailersWanted, listenToClient, stopListening, type ClientStreamOwner } from './client-stream.js';
 import type { GrpcUpstream } from '../upstream/grpc-sessions.js';
 
@@ -60,11 +45,8 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
   private readonly flight = new InFlight<GrpcAttempt>();
   private attempts = 0;
 
-  /** Request chunks kept for replay and mirrors; complete while either flag holds. */
-  private chunks: Buffer[] | undefined;
-  private size = 0;
-  private keepForRetry: boolean;
-  private keepForMirror: boolean;
+  /** Request chunks kept for replay and mirrors. */
+  private readonly kept: KeptRequest;
   private requestEnded = false;
 
   private responseStarted = false;
@@ -100,8 +82,7 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     if (headers['x-request-id'] === undefined) headers['x-request-id'] = requestId();
     // A custom Mapping's metadata edits and :authority, after the gateway's own: what the model (and a shadow) receives.
     if (decision.backend.mapping !== null) editUpstreamMetadata(headers, decision.backend.mapping, decision.backend.upstream);
-    this.keepForRetry = ctx.retryBufferBytes > 0;
-    this.keepForMirror = decision.mirrors.length > 0;
+    this.kept = new KeptRequest(ctx.retryBufferBytes, decision.mirrors, ctx.mirrors);
     // After waiting under flow control, the client's deadline runs from the call's arrival, the wait included.
     this.deadline = new CallDeadline(this, this.clock, headers['grpc-timeout'], this.extras.flow !== undefined ? this.since : undefined);
   }
@@ -129,9 +110,7 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     if (request !== undefined) {
       // Read whole already (feedback, for its token): sent as one, and the request has ended.
       if (this.tap !== undefined) for (const chunk of request) this.tap.received(chunk);
-      this.chunks = [...request];
-      this.size = request.reduce((n, c) => n + c.length, 0);
-      if (this.size > this.ctx.retryBufferBytes) this.keepForRetry = false;
+      this.kept.whole(request);
       this.dispatch();
       this.clientEnded();
       return;
@@ -156,14 +135,14 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     if (attempt === undefined) return;
     this.flight.sent(attempt, false);
     const s = attempt.stream;
-    if (this.chunks) for (const chunk of this.chunks) s.write(chunk);
+    this.kept.writeTo(s);
     if (this.requestEnded) s.end();
     else if (this.client.isPaused()) this.client.resume();
   }
 
   /** The client's half has ended, its chunks kept, and no answer has begun: it can go again whole. */
   protected resendable(): boolean {
-    return this.requestEnded && this.keepForRetry && !this.responseStarted;
+    return this.requestEnded && this.kept.forRetry && !this.responseStarted;
   }
 
   /** One more stream beside the one in flight, to an endpoint not tried yet (the core found one), with the whole request. */
@@ -172,7 +151,7 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     if (attempt === undefined) return;
     this.flight.sent(attempt, true);
     const s = attempt.stream;
-    if (this.chunks) for (const chunk of this.chunks) s.write(chunk);
+    this.kept.writeTo(s);
     s.end();
   }
 
@@ -233,7 +212,7 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     this.dropAttempt(failureOutcome(failure), a);
     if (this.tap !== undefined) this.tap.attemptFailed(failure, a.n);
     if (raced) return;
-    if (this.retried(this.afterFailure(failure, this.keepForRetry))) return;
+    if (this.retried(this.afterFailure(failure, this.kept.forRetry))) return;
     if (failure === 'connect') this.fail(GrpcStatus.UNAVAILABLE, (w, full) => `could not connect to ${w}: ${full ? detail : cause}`);
     else if (failure === 'refused') this.fail(GrpcStatus.UNAVAILABLE, (w, full) => `${w} refused the stream: ${full ? detail : cause}`);
     else this.fail(GrpcStatus.UNAVAILABLE, (w, full) => `${w} reset the stream before answering: ${full ? detail : cause}`);
@@ -251,21 +230,10 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
   clientData(chunk: Buffer): void {
     if (this.done) return;
     if (this.tap !== undefined) this.tap.received(chunk);
-    if (this.keepForRetry || this.keepForMirror) this.keep(chunk);
+    this.kept.keep(chunk);
     // The upstream is slower than the client: it reads on once the attempt took what was written.
     const a = this.flight.current;
     if (a !== undefined && !a.write(chunk)) this.client.pause();
-  }
-
-  private keep(chunk: Buffer): void {
-    (this.chunks ??= []).push(chunk);
-    this.size += chunk.length;
-    if (this.keepForRetry && this.size > this.ctx.retryBufferBytes) this.keepForRetry = false;
-    if (this.keepForMirror && this.size > this.ctx.mirrors.maxBodyBytes) {
-      this.keepForMirror = false;
-      this.ctx.mirrors.tooLarge(this.decision.mirrors);
-    }
-    if (!this.keepForRetry && !this.keepForMirror) this.chunks = undefined;
   }
 
   clientEnded(): void {
@@ -273,10 +241,9 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     if (this.done) return;
     this.flight.current?.stream.end();
     if (!this.responseStarted) this.deadline.startRoute(this.routeBudgetMs());
-    if (this.keepForMirror) {
-      this.keepForMirror = false;
-      this.ctx.mirrors.send(this.decision.mirrors, { ...this.headers }, this.chunks ?? [], this.tap);
-      if (!this.keepForRetry) this.chunks = undefined;
+    if (this.kept.forMirror) {
+      this.ctx.mirrors.send(this.decision.mirrors, { ...this.headers }, this.kept.chunks ?? [], this.tap);
+      this.kept.mirrored();
     }
   }
 
@@ -314,35 +281,27 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     if (grpcStatus !== undefined || httpStatus !== 200) {
       a.answered = true;
       this.outcome(a.session.target, grpcStatus !== undefined ? grpcOutcome(grpcStatus) : httpOutcome(httpStatus), a.sentAt);
-      if (this.retryAnswer(httpStatus, this.keepForRetry, grpcStatus)) {
+      if (this.retryAnswer(httpStatus, this.kept.forRetry, grpcStatus)) {
         this.retries.retryLater();
         this.retried('retry');
         this.dropAttempt();
         return;
       }
       const code = grpcStatus ?? answerStatus(headers, httpStatus);
-      if (this.fellBack(code === GrpcStatus.UNAVAILABLE, this.chunks ?? [], code)) return;
+      if (this.fellBack(code === GrpcStatus.UNAVAILABLE, this.kept.chunks ?? [], code)) return;
     }
     this.deadline.clear();
     this.responseStarted = true;
     this.httpStatus = httpStatus;
     this.relayed(a.sentAt, a.hedge);
     if (this.tap !== undefined && this.hedge !== undefined && this.hedge.sent > 0) this.tap.attemptWon(a.n);
-    this.keepForRetry = false;
-    if (!this.keepForMirror) this.chunks = undefined;
+    this.kept.answered();
     const c = this.client;
     if (c.destroyed || c.closed) return;
     if (!trailersOnly) awaitTrailersWanted(c);
-    if (this.ctx.predictorHeader) headers['x-seldon-predictor'] = this.backend.origin.predictor;
-    const marks = this.extras.answerHeaders;
-    if (marks !== undefined) for (let i = 0; i < marks.length; i += 2) headers[marks[i]!] = marks[i + 1]!;
-    // A custom Mapping's answer edits go on the initial metadata (a trailers-only answer's too).
-    if (this.backend.mapping?.responseHeaders) editHeaderObject(headers, this.backend.mapping.responseHeaders);
+    answerMetadata(headers, this.backend, this.extras, this.ctx.predictorHeader);
     const token = this.extras.token;
-    if (token !== undefined) {
-      headers[ARM_HEADER] = token;
-      if (!trailersOnly && httpStatus === 200) this.answer = new TaggedGrpcAnswer(this, token);
-    }
+    if (token !== undefined && !trailersOnly && httpStatus === 200) this.answer = new TaggedGrpcAnswer(this, token);
     try {
       c.respond(headers, trailersOnly ? RESPOND_END_STREAM : RESPOND_WITH_TRAILERS);
     } catch (err) {
@@ -410,7 +369,7 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     this.dropAttempt('local', a);
     if (this.tap !== undefined) this.tap.attemptFailed('per_try_timeout', a.n);
     if (raced) return;
-    if (this.retried(this.afterFailure('per-try-timeout', this.keepForRetry))) return;
+    if (this.retried(this.afterFailure('per-try-timeout', this.kept.forRetry))) return;
     this.metrics.timeout(this.backend, 'grpc');
     this.fail(GrpcStatus.DEADLINE_EXCEEDED, (w) => `${w} did not answer within the per-try timeout of ${this.backend.retry?.perTryTimeoutMs} ms`);
   }
@@ -521,7 +480,7 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
 
   /** End the call with a status of the gateway's: trailers-only, or trailers after headers. */
   private fail(code: number, text: Message): void {
-    if (this.done || (!this.responseStarted && this.fellBack(code === GrpcStatus.UNAVAILABLE, this.chunks ?? [], code))) return;
+    if (this.done || (!this.responseStarted && this.fellBack(code === GrpcStatus.UNAVAILABLE, this.kept.chunks ?? [], code))) return;
     const message = this.logged(code, text);
     this.status = code;
     const c = this.client;
@@ -554,10 +513,7 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     // An upstream stream still open needs a word: cancelled if it never finished, NO_ERROR if it
     // answered while the client kept sending.
     const { current: a, rivals } = this.flight.clear();
-    if (a !== undefined) {
-      const s = a.stream;
-      if (!s.closed && !s.destroyed && !(this.upstreamEnded && s.writableEnded)) s.close(this.upstreamEnded ? NGHTTP2_NO_ERROR : NGHTTP2_CANCEL);
-    }
+    a?.closeAfter(this.upstreamEnded);
     // Other attempts still in flight (none once an answer won): cancelled.
     for (const o of rivals) {
       if (!o.answered) this.outcome(o.session.target, 'none', o.sentAt);
