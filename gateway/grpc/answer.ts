@@ -4,11 +4,7 @@
  * percent-encoded `grpc-message`), or trailers after an upstream's headers went out.
  * Upstream statuses are never rewritten; these are only for what the gateway decided.
  */
-import http2, { type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream, type ServerStreamResponseOptions } from 'node:http2';
-import type { Backend } from '../../routing/types.js';
-import { editHeaderObject } from '../forward/mapping-edits.js';
-import { ARM_HEADER } from '../steer/bandit-edge.js';
-import type { CallExtras } from './call-context.js';
+import http2, { type OutgoingHttpHeaders, type ServerHttp2Stream, type ServerStreamResponseOptions } from 'node:http2';
 
 const { NGHTTP2_NO_ERROR } = http2.constants;
 
@@ -63,17 +59,4 @@ export function stopReading(stream: ServerHttp2Stream): void {
   if (stream.readableEnded || stream.destroyed) return;
   stream.resume();
   stream.close(NGHTTP2_NO_ERROR);
-}
-
-/**
- * The gateway's own fields on the model's initial metadata (a trailers-only answer's too): the predictor
- * that answered (--predictor-header), the marks the pipeline decided (x-seldon-model, x-seldon-fallback), a
- * custom Mapping's answer edits, and a bandit's token.
- */
-export function answerMetadata(headers: IncomingHttpHeaders, backend: Backend, extras: CallExtras, predictorHeader: boolean | undefined): void {
-  if (predictorHeader) headers['x-seldon-predictor'] = backend.origin.predictor;
-  const marks = extras.answerHeaders;
-  if (marks !== undefined) for (let i = 0; i < marks.length; i += 2) headers[marks[i]!] = marks[i + 1]!;
-  if (backend.mapping?.responseHeaders) editHeaderObject(headers, backend.mapping.responseHeaders);
-  if (extras.token !== undefined) headers[ARM_HEADER] = extras.token;
 }

@@ -8,16 +8,15 @@
  * Request chunks are kept for a replay up to the retry buffer (grpc/kept-request.ts), never replayed once a
  * response byte reached the client. docs/architecture.md says where a retry and a hedge are decided.
  */
-import { requestId } from '../edge/request-id.js';
 import http2, { type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { ForwardedRequest } from '../forward/forwarded.js';
 import { failureOutcome, grpcOutcome, httpOutcome, type OutcomeKind } from '../forward/outcome.js';
-import { dropInternalHeaders, forwardHeaderObject, type Peer } from '../edge/http-headers.js';
-import { editUpstreamMetadata } from '../forward/mapping-edits.js';
+import type { Peer } from '../edge/http-headers.js';
 import { GrpcStatus } from '../edge/errors.js';
 import type { CallTap } from '../observe/observed-grpc.js';
 import type { Routed } from '../../routing/types.js';
-import { RESPOND_END_STREAM, RESPOND_WITH_TRAILERS, answerMetadata, answerTrailersOnly, statusTrailers, stopReading } from './answer.js';
+import { RESPOND_END_STREAM, RESPOND_WITH_TRAILERS, answerTrailersOnly, statusTrailers, stopReading } from './answer.js';
+import { answerMetadata, upstreamMetadata } from './metadata.js';
 import { GrpcAttempt, type Failure, type GrpcAttemptOwner } from './attempt.js';
 import { answerStatus } from './mirror.js';
 import { NO_EXTRAS, failureMessage, type CallContext, type CallExtras, type Message } from './call-context.js';
@@ -75,13 +74,7 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     this.status = GrpcStatus.CANCELLED;
     // Taken as the call arrives, before its headers become the upstream's.
     if (ctx.observe !== undefined) this.tap = ctx.observe.begin(client, headers, decision, this.up.name, extras);
-    // Clients cannot forge the gateway's own headers (x-seldon-predictor, x-envoy-*), as on REST.
-    dropInternalHeaders(headers);
-    forwardHeaderObject(headers, peer);
-    // As on REST (and as Envoy does for gRPC): every call upstream carries a request id.
-    if (headers['x-request-id'] === undefined) headers['x-request-id'] = requestId();
-    // A custom Mapping's metadata edits and :authority, after the gateway's own: what the model (and a shadow) receives.
-    if (decision.backend.mapping !== null) editUpstreamMetadata(headers, decision.backend.mapping, decision.backend.upstream);
+    upstreamMetadata(headers, peer, decision.backend);
     this.kept = new KeptRequest(ctx.retryBufferBytes, decision.mirrors, ctx.mirrors);
     // After waiting under flow control, the client's deadline runs from the call's arrival, the wait included.
     this.deadline = new CallDeadline(this, this.clock, headers['grpc-timeout'], this.extras.flow !== undefined ? this.since : undefined);
@@ -98,8 +91,10 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
 
   start(): void {
     if (this.client.destroyed || this.client.closed) {
-      // The client left while the call waited (auth, rate limits): its 'close' has been and gone.
-      this.endedBeforeAttempts(GrpcStatus.CANCELLED);
+      // The client left while the call waited (auth, rate limits): its 'close' has been and gone. Counted, nothing went upstream.
+      this.done = true;
+      this.tap?.end(this.status, 0, null);
+      this.settle();
       return;
     }
     if (!this.admit(GrpcStatus.UNAVAILABLE)) return;
@@ -118,26 +113,11 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     this.dispatch();
   }
 
-  /** Over before any attempt (the client left while it waited): counted, nothing went upstream. */
-  private endedBeforeAttempts(status: number): void {
-    this.done = true;
-    this.status = status;
-    this.tap?.end(status, 0, null);
-    this.settle();
-  }
-
   // ---- attempts ------------------------------------------------------------------------------
 
   /** Send the next attempt (the first, a replay or a retry). */
   dispatch(): void {
-    if (this.done) return;
-    const attempt = this.open(false);
-    if (attempt === undefined) return;
-    this.flight.sent(attempt, false);
-    const s = attempt.stream;
-    this.kept.writeTo(s);
-    if (this.requestEnded) s.end();
-    else if (this.client.isPaused()) this.client.resume();
+    if (!this.done) this.send(false);
   }
 
   /** The client's half has ended, its chunks kept, and no answer has begun: it can go again whole. */
@@ -147,12 +127,18 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
 
   /** One more stream beside the one in flight, to an endpoint not tried yet (the core found one), with the whole request. */
   protected sendHedge(): void {
-    const attempt = this.open(true);
+    this.send(true);
+  }
+
+  /** An attempt with the chunks kept; a hedge's request has ended (the core sends one only then). */
+  private send(hedge: boolean): void {
+    const attempt = this.open(hedge);
     if (attempt === undefined) return;
-    this.flight.sent(attempt, true);
+    this.flight.sent(attempt, hedge);
     const s = attempt.stream;
     this.kept.writeTo(s);
-    s.end();
+    if (this.requestEnded) s.end();
+    else if (this.client.isPaused()) this.client.resume();
   }
 
   /** A stream for the next attempt (a hedge: beside one in flight); undefined when none could be opened (the call failed, unless a hedge's). */
@@ -192,11 +178,6 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     while (this.flight.current !== undefined) this.dropAttempt(kind);
   }
 
-  /** Hedged: another attempt than `a` is still in flight. */
-  private racing(a: GrpcAttempt): boolean {
-    return this.flight.racing(a);
-  }
-
   /** Hedged: `a`'s answer wins; every other stream in flight is cancelled (RST_STREAM CANCEL). */
   private win(a: GrpcAttempt): void {
     for (const o of this.flight.win(a)) {
@@ -208,7 +189,7 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
 
   private attemptFailed(a: GrpcAttempt, failure: Failure, detail: string, cause: string): void {
     // Hedged: a failure while another attempt is in flight is this attempt's alone; the other is awaited.
-    const raced = this.racing(a);
+    const raced = this.flight.racing(a);
     this.dropAttempt(failureOutcome(failure), a);
     if (this.tap !== undefined) this.tap.attemptFailed(failure, a.n);
     if (raced) return;
@@ -268,7 +249,7 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     const trailersOnly = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
     // A trailers-only answer carries its gRPC status in these headers: endpoint health and retry_grpc_on read it now.
     const grpcStatus = trailersOnly && httpStatus === 200 ? answerStatus(headers, httpStatus) : undefined;
-    if (this.racing(a)) {
+    if (this.flight.racing(a)) {
       // Hedged: an answer the policy would retry is this attempt's failure, and the other is awaited; any other answer wins.
       if ((grpcStatus !== undefined || httpStatus !== 200) && this.retriable(httpStatus, grpcStatus)) {
         a.answered = true;
@@ -365,7 +346,7 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
 
   attemptExpired(a: GrpcAttempt): void {
     if (this.responseStarted) return;
-    const raced = this.racing(a);
+    const raced = this.flight.racing(a);
     this.dropAttempt('local', a);
     if (this.tap !== undefined) this.tap.attemptFailed('per_try_timeout', a.n);
     if (raced) return;
@@ -409,17 +390,15 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
   }
 
   trailersWanted(): void {
-    let t: OutgoingHttpHeaders | undefined = this.trailers;
-    if (t === undefined) {
-      // An upstream that ends a 200 gRPC answer without a status broke the protocol; say so.
-      t =
-        this.httpStatus === 200
-          ? statusTrailers(
-              GrpcStatus.INTERNAL,
-              this.logged(GrpcStatus.INTERNAL, (w) => `${w} ended the stream without a grpc-status`),
-            )
-          : {};
-    }
+    // An upstream that ends a 200 gRPC answer without a status broke the protocol; say so.
+    const t =
+      this.trailers ??
+      (this.httpStatus === 200
+        ? statusTrailers(
+            GrpcStatus.INTERNAL,
+            this.logged(GrpcStatus.INTERNAL, (w) => `${w} ended the stream without a grpc-status`),
+          )
+        : {});
     this.status = answerStatus(t, this.httpStatus);
     try {
       this.client.sendTrailers(t);
@@ -433,10 +412,8 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
 
   deadlineExpired(why: 'client' | 'route'): void {
     if (this.done || this.responseStarted) return;
-    this.metrics.timeout(this.backend, 'grpc');
     // The route's timeout is the endpoint's failure; the client's own deadline says nothing of it.
-    this.dropAll(why === 'route' ? 'local' : 'none');
-    this.fail(GrpcStatus.DEADLINE_EXCEEDED, (where) =>
+    this.timedOut(why === 'route' ? 'local' : 'none', (where) =>
       why === 'route'
         ? `${where} did not answer within the route timeout of ${this.backend.timeoutMs} ms`
         : `the client's deadline (grpc-timeout ${this.deadline.clientTimeout}) expired before ${where} answered`,
@@ -444,10 +421,13 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
   }
 
   idle(): void {
-    if (this.done) return;
+    if (!this.done) this.timedOut('local', (w) => `no bytes in either direction for ${this.backend.idleTimeoutMs} ms on the call to ${w}`);
+  }
+
+  private timedOut(kind: OutcomeKind, text: Message): void {
     this.metrics.timeout(this.backend, 'grpc');
-    this.dropAll('local');
-    this.fail(GrpcStatus.DEADLINE_EXCEEDED, (w) => `no bytes in either direction for ${this.backend.idleTimeoutMs} ms on the call to ${w}`);
+    this.dropAll(kind);
+    this.fail(GrpcStatus.DEADLINE_EXCEEDED, text);
   }
 
   // ---- endings -------------------------------------------------------------------------------

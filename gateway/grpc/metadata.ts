@@ -1,0 +1,36 @@
+/**
+ * The gateway's edits of a gRPC call's metadata, both ways: what the model receives (the client's, without
+ * the gateway's own fields, with the forwarding fields, a request id and a custom Mapping's edits) and what
+ * the client receives with the model's answer.
+ */
+import type { IncomingHttpHeaders } from 'node:http2';
+import type { Backend } from '../../routing/types.js';
+import { dropInternalHeaders, forwardHeaderObject, type Peer } from '../edge/http-headers.js';
+import { requestId } from '../edge/request-id.js';
+import { editHeaderObject, editUpstreamMetadata } from '../forward/mapping-edits.js';
+import { ARM_HEADER } from '../steer/bandit-edge.js';
+import type { CallExtras } from './call-context.js';
+
+/** The client's headers made the model's, in place. */
+export function upstreamMetadata(headers: IncomingHttpHeaders, peer: Peer, backend: Backend): void {
+  // Clients cannot forge the gateway's own headers (x-seldon-predictor, x-envoy-*), as on REST.
+  dropInternalHeaders(headers);
+  forwardHeaderObject(headers, peer);
+  // As on REST (and as Envoy does for gRPC): every call upstream carries a request id.
+  if (headers['x-request-id'] === undefined) headers['x-request-id'] = requestId();
+  // A custom Mapping's metadata edits and :authority, after the gateway's own: what the model (and a shadow) receives.
+  if (backend.mapping !== null) editUpstreamMetadata(headers, backend.mapping, backend.upstream);
+}
+
+/**
+ * The gateway's own fields on the model's initial metadata (a trailers-only answer's too): the predictor
+ * that answered (--predictor-header), the marks the pipeline decided (x-seldon-model, x-seldon-fallback), a
+ * custom Mapping's answer edits, and a bandit's token.
+ */
+export function answerMetadata(headers: IncomingHttpHeaders, backend: Backend, extras: CallExtras, predictorHeader: boolean | undefined): void {
+  if (predictorHeader) headers['x-seldon-predictor'] = backend.origin.predictor;
+  const marks = extras.answerHeaders;
+  if (marks !== undefined) for (let i = 0; i < marks.length; i += 2) headers[marks[i]!] = marks[i + 1]!;
+  if (backend.mapping?.responseHeaders) editHeaderObject(headers, backend.mapping.responseHeaders);
+  if (extras.token !== undefined) headers[ARM_HEADER] = extras.token;
+}
