@@ -31,9 +31,9 @@ export const EDGE_OPTIONS: readonly OptionSpec[] = [
     section: 'listen',
     env: env('max-header-size'),
     kind: 'bytes',
-    default: '16KiB',
+    default: '60KiB',
     commands: SERVE,
-    help: 'Largest HTTP/1.1 request head (request line and headers); larger ones get 431.',
+    help: "Largest request head (request line and headers; on HTTP/2 the header list); larger ones get 431. Envoy's default (Ambassador's max_request_headers_kb) is also 60 KiB.",
   },
   {
     flag: 'max-headers-count',

@@ -25,7 +25,7 @@
  */
 import { requestId } from '../edge/request-id.js';
 import http2, { type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
-import { ForwardedRequest } from '../forward/forwarded.js';
+import { ForwardedRequest, SERVICE_TIME_HEADER } from '../forward/forwarded.js';
 import { failureOutcome, grpcOutcome, httpOutcome, type OutcomeKind } from '../forward/outcome.js';
 import { dropInternalHeaders, forwardHeaderObject, type Peer } from '../edge/http-headers.js';
 import { GrpcStatus } from '../edge/errors.js';
@@ -339,6 +339,7 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     const c = this.client;
     if (c.destroyed || c.closed) return;
     if (!trailersOnly) awaitTrailersWanted(c);
+    headers[SERVICE_TIME_HEADER] = this.serviceTime;
     if (this.ctx.predictorHeader) headers['x-seldon-predictor'] = this.backend.origin.predictor;
     const token = this.extras.token;
     if (token !== undefined) {
