@@ -4,6 +4,7 @@
  * file (and a line in that section's builder).
  */
 import { ADMIN_OPTIONS } from './admin.js';
+import { MODULE_OPTIONS } from './ambassador-module.js';
 import { AUTH_OPTIONS } from './auth.js';
 import { EDGE_OPTIONS } from './edge.js';
 import { EXT_AUTH_OPTIONS } from './ext-auth.js';
@@ -29,6 +30,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   ...LISTEN_OPTIONS,
   ...EDGE_OPTIONS,
   ...SOURCE_OPTIONS,
+  ...MODULE_OPTIONS,
   ...TLS_OPTIONS,
   ...UPSTREAM_OPTIONS,
   ...ROUTE_DEFAULT_OPTIONS,
