@@ -9,6 +9,7 @@
  * them into routes.
  */
 import { confined, parseCustomConfig, scopeViolation, type MappingRoute } from './custom-config.js';
+import { grantsOf } from './custom-prefixes.js';
 import {
   Findings,
   ambassadorIdAnnotation,
@@ -489,8 +490,9 @@ function compileCustom(key: string, ns: string, name: string, id: string, text: 
       scoped.push(m);
       continue;
     }
-    const v = scopeViolation(m, ns, opts.singleNamespace);
-    if (v === null) scoped.push(confined(m, ns, opts.singleNamespace));
+    const granted = grantsOf(opts.customConfigPrefixes, ns);
+    const v = scopeViolation(m, ns, opts.singleNamespace, granted);
+    if (v === null) scoped.push(confined(m, ns, opts.singleNamespace, granted));
     else f.warn(`Mapping "${m.name}" dropped: ${v} (custom-config-scope is namespace)`);
   }
   if (scoped.length === 0)

@@ -344,7 +344,7 @@ export function allowedPrefix(namespace: string, singleNamespace: boolean): stri
  * header of its own namespace (cluster-wide; in single-namespace mode one that names another); a
  * `service` that is not a Service of its own namespace by name (`svc`, `svc.<ns>`, `svc.<ns>.svc…`).
  */
-export function scopeViolation(m: MappingRoute, namespace: string, singleNamespace: boolean): string | null {
+export function scopeViolation(m: MappingRoute, namespace: string, singleNamespace: boolean, granted: readonly string[] = []): string | null {
   if (m.grpc) {
     const ns = m.headers.filter((h) => h.name === 'namespace');
     const exact = ns.find((h) => h.kind === 'exact');
@@ -353,7 +353,10 @@ export function scopeViolation(m: MappingRoute, namespace: string, singleNamespa
   } else {
     const allowed = allowedPrefix(namespace, singleNamespace);
     const text = m.path.kind === 'prefix' ? m.path.prefix : m.path.source;
-    if (!text.startsWith(allowed)) return `${m.path.kind === 'prefix' ? 'prefix' : 'prefix_regex'} "${text}" is not under ${allowed}`;
+    if (!text.startsWith(allowed) && !granted.some((g) => text.startsWith(g))) {
+      const also = granted.length > 0 ? ` nor ${granted.join(', ')}` : '';
+      return `${m.path.kind === 'prefix' ? 'prefix' : 'prefix_regex'} "${text}" is not under ${allowed}${also} (--custom-config-prefixes ${namespace}=/prefix/ grants more)`;
+    }
   }
   const svc = serviceOfHost(m.service.host, namespace);
   if (!svc) return `service "${m.service.host}" is not a Service of namespace "${namespace}"`;
@@ -362,9 +365,10 @@ export function scopeViolation(m: MappingRoute, namespace: string, singleNamespa
 }
 
 /** A regex Mapping that passed `scopeViolation`, made to match only paths under its allowed prefix (a top-level `|` cannot escape). */
-export function confined(m: MappingRoute, namespace: string, singleNamespace: boolean): MappingRoute {
+export function confined(m: MappingRoute, namespace: string, singleNamespace: boolean, granted: readonly string[] = []): MappingRoute {
   if (m.grpc || m.path.kind !== 'regex') return m;
-  const allowed = allowedPrefix(namespace, singleNamespace);
+  const source = m.path.source;
+  const allowed = granted.find((g) => source.startsWith(g)) ?? allowedPrefix(namespace, singleNamespace);
   const test = m.path.test;
   return { ...m, path: { kind: 'regex', source: m.path.source, test: (p) => p.startsWith(allowed) && test(p) } };
 }

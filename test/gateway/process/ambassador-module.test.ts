@@ -26,7 +26,8 @@ const PREDICT = '/seldon/models/iris/api/v1.0/predictions';
 /** The v2 shape (`name:` and `config:`), as Ambassador's annotations and getambassador.io/v2 resources wrote it. */
 const v2 = (config: string): string => `apiVersion: getambassador.io/v2\nkind: Module\nname: ambassador\nconfig:\n${config.replace(/^/gm, '  ')}\n`;
 /** The v3alpha1 resource (`metadata.name`, `spec.config`). */
-const v3 = (config: string): string => `apiVersion: getambassador.io/v3alpha1\nkind: Module\nmetadata:\n  name: ambassador\n  namespace: ambassador\nspec:\n  config:\n${config.replace(/^/gm, '    ')}\n`;
+const v3 = (config: string): string =>
+  `apiVersion: getambassador.io/v3alpha1\nkind: Module\nmetadata:\n  name: ambassador\n  namespace: ambassador\nspec:\n  config:\n${config.replace(/^/gm, '    ')}\n`;
 
 function cli(args: string[]): { code: number | null; err: string } {
   const r = spawnSync(process.execPath, [join(root, 'dist/gateway/main.js'), ...args], { encoding: 'utf8', env: { PATH: process.env.PATH }, timeout: 20_000 });
@@ -71,7 +72,19 @@ describe('the ambassador Module', () => {
   });
 
   const start = (file: string, extra: string[] = []): Promise<CliGateway> =>
-    startCli(['--manifests', manifests, '--workers', '2', '--resolve', `iris-main.models:8000=127.0.0.1:${model.port}`, '--resolve', `regexy-main.models:8000=127.0.0.1:${model.port}`, '--ambassador-module', file, ...extra]);
+    startCli([
+      '--manifests',
+      manifests,
+      '--workers',
+      '2',
+      '--resolve',
+      `iris-main.models:8000=127.0.0.1:${model.port}`,
+      '--resolve',
+      `regexy-main.models:8000=127.0.0.1:${model.port}`,
+      '--ambassador-module',
+      file,
+      ...extra,
+    ]);
 
   it("sets what its keys' flags set, over real sockets; v3alpha1's shape too", async () => {
     const file = join(dir, 'module-keys.yaml');
