@@ -253,15 +253,15 @@ function parseMapping(m: Obj, index: number, namespace: string, regexes: RegexBu
  * A v3alpha1 resource as written (`metadata` and `spec`) read as the flat form annotations use: the spec's
  * keys, with `name` and `namespace` from its metadata.
  */
-function flatten(doc: Obj): Obj {
+export function flatten(doc: Obj): Obj {
   if (!isObj(doc.spec) || !isObj(doc.metadata)) return doc;
   const { metadata, spec, ...rest } = doc;
   const meta = metadata as Obj;
   return { ...rest, ...(spec as Obj), ...(meta.name !== undefined ? { name: meta.name } : {}), ...(meta.namespace !== undefined ? { namespace: meta.namespace } : {}) };
 }
 
-/** Keys whose value makes them harmless though the key alone is not (Envoy's default priority). */
-function keyClass(key: string, value: unknown): ReturnType<typeof classifyMappingKey> {
+/** A key's class as written with its value (migrate-check prints it): keys whose value makes them harmless though the key alone is not (Envoy's default priority). */
+export function keyClass(key: string, value: unknown): ReturnType<typeof classifyMappingKey> {
   if (key === 'priority' && value === 'default') return { class: 'harmless', why: "Envoy's default priority" };
   return classifyMappingKey(key);
 }
