@@ -15,6 +15,7 @@ import { parseAllDocuments } from 'yaml';
 import { OPTIONS } from '../../gateway/config/options.js';
 import { parseConfig } from '../../gateway/config/parse.js';
 import { parseJwtProviders } from '../../gateway/config/jwt.js';
+import { parseAmbassadorModule } from '../../routing/ambassador-module.js';
 import { baseWith, kustomize, type Obj } from '../helpers/kustomize.js';
 import { gatewaySeries, promqlUses } from '../helpers/promql.js';
 
@@ -289,6 +290,7 @@ describe('kustomize components', () => {
     ['ambassador-service', ['Service/ambassador']],
     ['keda', ['Service/seldon-gateway-keda']],
     ['jwt', ['ConfigMap/seldon-gateway-jwt-providers']],
+    ['ambassador-module', ['ConfigMap/seldon-gateway-ambassador-module']],
   ])('%s adds %j', (c, added) => {
     const before = new Set(baseWith([]).map((o) => `${o.kind}/${o.metadata.name}`));
     const after = baseWith([c]).map((o) => `${o.kind}/${o.metadata.name}`);
@@ -436,6 +438,23 @@ describe('what the components refer to exists (rendered: base + every component)
       .join('\n');
     expect(parseJwtProviders(example)).toMatchObject([{ name: 'corp', issuer: 'https://keycloak.example.com/realms/ml', keys: { kind: 'discovery' }, audiences: ['seldon'] }]);
     expect(parseConfig('serve', [], { [option.env]: join(componentsDir, 'jwt', 'providers.yaml') }).jwtProvidersFile).toBe(join(componentsDir, 'jwt', 'providers.yaml'));
+  });
+
+  it("ambassador-module: the env the gateway reads names the ConfigMap's file, mounted read-only as a directory (updates reach it); the Module there is one the gateway takes", () => {
+    const objs = baseWith(['ambassador-module']);
+    const { container, pod } = gatewayPod(objs);
+    const option = OPTIONS.find((o) => o.flag === 'ambassador-module')!;
+    const file = ((container.env as Obj[]).find((e) => e.name === option.env)?.value ?? '') as string;
+    const mount = (container.volumeMounts as Obj[]).find((m) => file.startsWith(`${m.mountPath}/`))!;
+    expect(mount, 'a volume mount holds the file').toBeDefined();
+    expect(mount.readOnly).toBe(true);
+    expect(mount.subPath, 'a subPath mount never sees ConfigMap updates').toBeUndefined();
+    const volume = (pod.volumes as Obj[]).find((v) => v.name === mount.name)!;
+    const map = named(objs, 'ConfigMap', volume.configMap.name);
+    expect(parseAmbassadorModule(map.data[file.slice(mount.mountPath.length + 1)])).toEqual({ maxRequestHeaderBytes: 60 * 1024, defaultTimeoutMs: 3000 });
+    const config = parseConfig('serve', [], { [option.env]: join(componentsDir, 'ambassador-module', 'module.yaml') });
+    expect(config.module.file).toBe(join(componentsDir, 'ambassador-module', 'module.yaml'));
+    expect(config.edge.maxHeaderBytes).toBe(60 * 1024);
   });
 
   it('the NetworkPolicy selects the gateway pods: the public port from anywhere, the admin port only from Prometheus', () => {
