@@ -44,7 +44,10 @@ const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !
 /** The Mapping documents of an annotation's text, flattened (v3alpha1's spec read as the annotation form). */
 function mappingDocs(text: string): Obj[] {
   const out: Obj[] = [];
-  for (const d of parseAllDocuments(text) as Iterable<{ errors: unknown[]; toJS(): unknown }>) {
+  const all = parseAllDocuments(text);
+  // Not YAML at all: the table's reason says so; no Mapping to list.
+  if (!Array.isArray(all)) return out;
+  for (const d of all) {
     if (d.errors.length > 0) continue;
     const v = d.toJS();
     if (isObj(v) && v.kind === 'Mapping') out.push(flatten(v));
@@ -67,13 +70,7 @@ export function checkDeployments(deployments: Iterable<SeldonDeployment>, table:
     }
     const mappings: MappingCheck[] = [];
     if (text) {
-      let docs: Obj[] = [];
-      try {
-        docs = mappingDocs(text);
-      } catch {
-        docs = [];
-      }
-      docs.forEach((doc, i) => {
+      mappingDocs(text).forEach((doc, i) => {
         const name = typeof doc.name === 'string' ? doc.name : `#${i + 1}`;
         const keys = Object.entries(doc).map(([k, v]) => ({ key: k, ...keyClass(k, v) }));
         const rejected = report?.state === 'rejected' ? (reasons[0] ?? 'the deployment is rejected') : null;
