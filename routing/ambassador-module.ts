@@ -130,7 +130,7 @@ const MODULE_KEYS: Readonly<Record<string, Read>> = {
   use_remote_address: only(true, "the client's address is the peer's, as the gateway does", 'the gateway takes the peer as the client; name proxies in front with --trusted-proxies'),
   xff_num_trusted_hops: only(0, 'no X-Forwarded-For hop is trusted, as the gateway does without --trusted-proxies', 'hops are not counted; name the proxies in front with --trusted-proxies'),
   // Paths and Hosts as the gateway already reads them.
-  merge_slashes: only(false, 'adjacent slashes are kept, as the gateway does', 'adjacent slashes are not merged by the gateway'),
+  merge_slashes: only(true, 'runs of / are merged before the match, as the gateway does', 'the gateway always merges runs of / (docs/routing.md#urls-and-prefixes)'),
   strip_matching_host_port: only(false, "a Host's port is matched as sent, as the gateway does", "a Host's port is not stripped by the gateway"),
   reject_requests_with_escaped_slashes: only(false, 'escaped slashes are passed on, as the gateway does', 'requests with escaped slashes are not refused by the gateway'),
   preserve_external_request_id: only(true, "a client's x-request-id is kept, as the gateway does", "the gateway keeps a client's x-request-id (it does not replace it)"),

@@ -14,7 +14,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHttpBackend, type HttpBackend } from '../../fixtures/http-backend.js';
 import { startCli, type CliGateway } from '../../helpers/cli.js';
-import { replaceFile, sdep } from '../../helpers/gateway.js';
+import { replaceFile, sdep, startTestGateway } from '../../helpers/gateway.js';
 import { metric } from '../../helpers/metrics.js';
 import { raw } from '../../helpers/net.js';
 import { routesReport } from '../../helpers/observability.js';
@@ -168,5 +168,70 @@ describe('the ambassador Module', () => {
     } finally {
       await gw.stop();
     }
+  });
+});
+
+/** Emissary's acceptance tests for the Module (python/tests/src/tests/kat/), as far as they apply to one gateway. */
+describe("Emissary's KAT for the Module", () => {
+  let model: HttpBackend;
+  let dir: string;
+  beforeAll(async () => {
+    model = await startHttpBackend({ name: 'target', maxHeaderSize: 128 * 1024 });
+    dir = mkdtempSync(join(tmpdir(), 'sgw-module-kat-'));
+  });
+  afterAll(async () => {
+    await model?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** An in-process gateway with the Module `config` (KAT writes v3alpha1 with `name:` and `config:`). */
+  async function withModule(config: string, run: (port: number) => Promise<void>): Promise<void> {
+    const file = join(dir, `module-${Math.random().toString(36).slice(2)}.yaml`);
+    writeFileSync(file, `apiVersion: getambassador.io/v3alpha1\nkind: Module\nname: ambassador\nconfig:\n${config.replace(/^/gm, '  ')}\n`);
+    const gw = await startTestGateway({
+      manifests: { 'iris.yaml': sdep('iris', 'models', { predictors: [{ name: 'main' }] }) },
+      resolve: { 'iris-main.models:8000': model.port },
+      args: ['--ambassador-module', file],
+    });
+    try {
+      await run(gw.port);
+    } finally {
+      await gw.stop();
+    }
+  }
+
+  it('t_max_req_header_kb MaxRequestHeaderKBTest: 30 KiB; a 31 KiB header gets 431, a 29 KiB one 200', () =>
+    withModule('max_request_headers_kb: 30', async (port) => {
+      expect(await withHeader(port, 31 * 1024)).toMatch(/^HTTP\/1\.1 431/);
+      expect(await withHeader(port, 29 * 1024)).toBe('HTTP/1.1 200 OK');
+    }));
+
+  it('t_max_req_header_kb MaxRequestHeaderKBMaxTest: 96 KiB; 97 KiB gets 431, 95 KiB 200', () =>
+    withModule('max_request_headers_kb: 96', async (port) => {
+      expect(await withHeader(port, 97 * 1024)).toMatch(/^HTTP\/1\.1 431/);
+      expect(await withHeader(port, 95 * 1024)).toBe('HTTP/1.1 200 OK');
+    }));
+
+  it('t_mappingtests_default MergeSlashesEnabled: extra slashes still match the route; the model gets the merged path', () =>
+    withModule('merge_slashes: true', async (port) => {
+      const before = model.requests.length;
+      for (const path of [PREDICT, `/${PREDICT}`, PREDICT.replace('/models/', '//models/'), PREDICT.replace('/api/', '//api/')]) expect(await post(port, path)).toBe(200);
+      expect(model.requests.slice(before).map((r) => r.url)).toEqual(Array(4).fill('/api/v1.0/predictions'));
+    }));
+
+  it('t_mappingtests_default RejectRequestsWithEscapedSlashesDisabled: %2F is passed on, and the answer says the upstream was asked', () =>
+    withModule('reject_requests_with_escaped_slashes: false', async (port) => {
+      const r = await request(`http://127.0.0.1:${port}/seldon/models/iris/status/%2F200`, { headers: { connection: 'close' } });
+      await r.body.dump();
+      expect(model.requests.at(-1)!.url).toBe('/status/%2F200');
+      expect(r.headers['x-envoy-upstream-service-time']).toMatch(/^[0-9]+$/);
+    }));
+
+  it('t_mappingtests_default MergeSlashesDisabled: merge_slashes: false is refused (the gateway always merges)', () => {
+    const file = join(dir, 'module-no-merge.yaml');
+    writeFileSync(file, v2('merge_slashes: false'));
+    const r = cli(['serve', '--port', '0', '--admin-port', '0', '--ambassador-module', file]);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('config.merge_slashes: not honoured: false: the gateway always merges runs of /');
   });
 });
