@@ -15,6 +15,7 @@
  * `inspectModule` classifies every key (migrate-check prints it); `parseAmbassadorModule` is the
  * same reading, thrown at the first refused key.
  */
+import { isIP } from 'node:net';
 import { parseAllDocuments } from 'yaml';
 import { errorOverrides, isDrop, loadBalancerOf, type ErrorOverride, type LoadBalancer } from './mapping-policy.js';
 
@@ -36,8 +37,27 @@ export interface AmbassadorModule {
   readonly errorResponseOverrides?: readonly ErrorOverride[];
   /** Parsed with the Mapping's parser; refused until routes take a default balancer. */
   readonly loadBalancer?: LoadBalancer;
+  /** `ip_allow` / `ip_deny` (one of them, as Emissary allows): who may send requests at all. */
+  readonly ipPolicy?: IpPolicy;
   /** The harmless keys it sets, one line each (logged, applied anyway). */
   readonly warnings?: readonly string[];
+}
+
+/**
+ * Emissary's `ip_allow` / `ip_deny` (Envoy's RBAC filter): `allow` admits a request when any principal
+ * matches, `deny` refuses it when any does. `peer` is the connection's address; `remote` the client's as
+ * the gateway determines it (the last X-Forwarded-For entry from a trusted proxy, else the peer).
+ */
+export interface IpPolicy {
+  readonly action: 'allow' | 'deny';
+  readonly principals: readonly IpPrincipal[];
+}
+
+export interface IpPrincipal {
+  readonly kind: 'peer' | 'remote';
+  readonly address: string;
+  readonly prefix: number;
+  readonly family: 'ipv4' | 'ipv6';
 }
 
 /** One key of the Module as the gateway reads it. */
@@ -126,6 +146,8 @@ const MODULE_KEYS: Readonly<Record<string, Read>> = {
     into.loadBalancer = parsed;
     return "a default balancer for every route is not applied (a Mapping's own load_balancer is)";
   },
+  ip_allow: (v, into) => ipPolicy('allow', v, into),
+  ip_deny: (v, into) => ipPolicy('deny', v, into),
   // The client's address and the forwarded headers: the gateway trusts only the peers --trusted-proxies names.
   use_remote_address: only(true, "the client's address is the peer's, as the gateway does", 'the gateway takes the peer as the client; name proxies in front with --trusted-proxies'),
   xff_num_trusted_hops: only(0, 'no X-Forwarded-For hop is trusted, as the gateway does without --trusted-proxies', 'hops are not counted; name the proxies in front with --trusted-proxies'),
@@ -157,8 +179,6 @@ const MODULE_KEYS: Readonly<Record<string, Read>> = {
   lua_scripts: refused('Lua scripts are not run'),
   envoy_validation_timeout: refused("there is no Envoy configuration to validate; a key about Envoy's own process is not read"),
   server_name: refused('the Server header of answers is not set'),
-  ip_allow: refused('peer and remote address lists are not enforced'),
-  ip_deny: refused('peer and remote address lists are not enforced'),
   listener_idle_timeout_ms: refused('the idle timeout of client connections is not set by the Module'),
   cors: refused("a default CORS policy for every route is not applied (a Mapping's own cors is)"),
   retry_policy: refused("a default retry policy for every route is not applied (a Mapping's own retry_policy is)"),
@@ -184,6 +204,26 @@ const MODULE_KEYS: Readonly<Record<string, Read>> = {
   buffer_limit_bytes: refused('connection buffer limits are not set by the Module'),
   use_ambassador_namespace_for_service_resolution: refused('Services without a namespace resolve in their SeldonDeployment namespace'),
 };
+
+/** `ip_allow` or `ip_deny`: a list of `{peer: CIDR}` / `{remote: CIDR}`, one principal per entry. */
+function ipPolicy(action: 'allow' | 'deny', v: unknown, into: Mutable<AmbassadorModule>): Class | string {
+  if (into.ipPolicy !== undefined) return 'ip_allow and ip_deny cannot both be given';
+  if (!Array.isArray(v) || v.length === 0) return 'must be a list of {peer: CIDR} or {remote: CIDR}';
+  const principals: IpPrincipal[] = [];
+  for (const [i, e] of v.entries()) {
+    const entries = typeof e === 'object' && e !== null && !Array.isArray(e) ? Object.entries(e) : [];
+    if (entries.length !== 1) return `[${i}]: ${show(e)} is not one {peer: CIDR} or {remote: CIDR}`;
+    const [kind, spec] = entries[0]!;
+    if (kind !== 'peer' && kind !== 'remote') return `[${i}]: "${kind}" is not peer or remote`;
+    const [address = '', bits, ...rest] = String(spec).trim().split('/');
+    const family = isIP(address);
+    const prefix = bits === undefined ? (family === 6 ? 128 : 32) : /^[0-9]+$/.test(bits) ? Number(bits) : -1;
+    if (family === 0 || rest.length > 0 || prefix < 0 || prefix > (family === 6 ? 128 : 32)) return `[${i}].${kind}: ${show(spec)} is not an address or CIDR`;
+    principals.push({ kind, address, prefix, family: family === 6 ? 'ipv6' : 'ipv4' });
+  }
+  into.ipPolicy = { action, principals };
+  return honoured(action === 'allow' ? 'requests from other addresses get 403' : 'requests from these addresses get 403');
+}
 
 /** The `config` of the Module named `ambassador` in `text` (any of its YAML documents); null when the file has none (empty). */
 function moduleConfig(text: string): Record<string, unknown> | null {

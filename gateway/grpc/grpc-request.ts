@@ -67,6 +67,14 @@ export class GrpcPipelineRequest extends PipelineRequest implements CallExtras {
     return rawHeaderValue(this.rawHeaders, name);
   }
 
+  peerAddress(): string | undefined {
+    return this.peer.address;
+  }
+
+  peerTrusted(): boolean {
+    return this.peer.trusted;
+  }
+
   frontEndCall(gate: Gatekeeper | undefined): boolean {
     return grpcFrontEndCall(this.headers, gate?.frontEndActive ?? false);
   }

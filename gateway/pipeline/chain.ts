@@ -2,7 +2,9 @@
  * The request pipeline: the stages every request runs through, REST (HTTP/1.1 and HTTP/2) and
  * gRPC alike, in this order (docs/architecture.md#the-request-pipeline):
  *
- *   match → sticky → CORS → gate → steer → flow control → forward
+ *   [ip] → match → sticky → CORS → gate → steer → flow control → forward
+ *
+ * (ip: the ambassador Module's ip_allow / ip_deny, in the chain only with --ambassador-module.)
  *
  * Each stage is built around the one after it (Traefik's `NewX(next)`); the order is this list
  * and nowhere else. A stage that refuses answers the request and stops it: nothing after it runs,
@@ -21,6 +23,8 @@ import type { BanditEdge } from '../steer/bandit-edge.js';
 import type { FlowController } from '../flow/controller.js';
 import { CorsStage } from './cors.js';
 import { FlowStage } from './flow.js';
+import { IpStage } from './ip.js';
+import type { IpFilter } from '../edge/ip-policy.js';
 import { ForwardStage } from './forward.js';
 import { GateStage } from './gate.js';
 import { MatchStage, type MatchDeps } from './match.js';
@@ -33,6 +37,8 @@ export interface PipelineDeps extends MatchDeps {
   readonly bandits?: BanditEdge | undefined;
   /** Flow control of backends with a `seldon.io/gateway-flow` policy (gateway/flow/). */
   readonly flow?: FlowController | undefined;
+  /** The Module's ip_allow / ip_deny (edge/ip-policy.ts); undefined without --ambassador-module (no stage at all). */
+  readonly ipFilter?: IpFilter | undefined;
 }
 
 /** A stage made around the next one. */
@@ -40,7 +46,9 @@ type Link = (next: Stage) => Stage;
 
 /** The stages in order, first to last (the last, forward, ends the list). */
 function stages(d: PipelineDeps): Link[] {
+  const ip = d.ipFilter;
   return [
+    ...(ip !== undefined ? [(next: Stage): Stage => new IpStage(ip, next)] : []),
     (next) => new MatchStage(d, next),
     (next) => new StickyStage(next),
     (next) => new CorsStage(next),

@@ -1,7 +1,8 @@
 /**
  * The --ambassador-module file while the gateway runs (process/operator-file.ts: watched, read again
  * when it changes, applied when it parses): the route defaults it sets (cluster_request_timeout_ms,
- * regex_max_size) recompile every process's table; the listener settings (max_request_headers_kb,
+ * regex_max_size) recompile every process's table, its ip_allow / ip_deny replaces every data plane's
+ * (`DataPlanes.ambassadorModule`); the listener settings (max_request_headers_kb,
  * buffer.max_request_bytes) are read when the listeners start, so a change to them is logged as
  * waiting for a restart. A Module with a key the gateway does not honour changes nothing: the one
  * in use stays, and the refusal is logged (naming the key) and counted.

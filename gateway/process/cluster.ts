@@ -425,8 +425,10 @@ export async function runWorker(config: GatewayConfig, log: Logger): Promise<voi
     else if (msg?.type === 'sgw-replicas') plane.replicaCount(msg.tally);
     else if (msg?.type === 'jwt-providers') applyJwtProviders(plane.state, plane.jwtKeys, msg.providers);
     else if (msg?.type === 'log-sinks') applyLogSinks(plane.state, plane.log?.sinks, msg.sinks);
-    else if (msg?.type === 'ambassador-module') applyAmbassadorModule(plane.state, config.module.base, msg.module);
-    else if (msg?.type === 'drain') void plane.drain(msg.graceMs).then(() => process.exit(0));
+    else if (msg?.type === 'ambassador-module') {
+      applyAmbassadorModule(plane.state, config.module.base, msg.module);
+      plane.ambassadorModule(msg.module);
+    } else if (msg?.type === 'drain') void plane.drain(msg.graceMs).then(() => process.exit(0));
   });
   // Rollout and bandit counts go to the primary once a second (gateway/steer/controller.ts).
   setInterval(() => {

@@ -26,6 +26,7 @@ import { addTrustedProxy } from '../config/values.js';
 import type { H2Request, H2Response } from '../edge/h2-exchange.js';
 import { restEntry, type RestEntry } from '../edge/entry.js';
 import { Http1Edge } from '../edge/http1-edge.js';
+import { IpFilter } from '../edge/ip-policy.js';
 import { GrpcProxy } from '../grpc/proxy.js';
 import { H2Server } from '../edge/h2-server.js';
 import { healthReporter, type EjectionNotice } from '../upstream/health-reports.js';
@@ -142,6 +143,8 @@ export class DataPlane {
   private rewardSink: RewardSink | undefined;
   readonly oauth: OAuth;
   readonly gate: Gatekeeper;
+  /** The ambassador Module's ip_allow / ip_deny (undefined without --ambassador-module); a Module read again replaces its policy. */
+  readonly ipFilter: IpFilter | undefined;
   /** --jwt-providers: the key sets and verified tokens of this process (undefined: none configured). */
   readonly jwt: JwtVerifier | undefined;
   /** Whether a peer may set X-Forwarded-For/-Proto (--trusted-proxies): REST, gRPC and the token endpoint. */
@@ -199,6 +202,7 @@ export class DataPlane {
     const external = config.extAuth && externalAuth(config.extAuth, config.upstream, this.metrics, log, config.edge.errorDetail === 'internal');
     const now = options.now ?? Date.now;
     this.jwt = config.jwtProvidersFile !== undefined ? new JwtVerifier(new ProviderKeySets(config.jwtProviders, { now, log }), { now, metrics: this.metrics }) : undefined;
+    this.ipFilter = config.module.file !== undefined ? new IpFilter(config.module.module?.ipPolicy) : undefined;
     this.gate = new Gatekeeper({ oauth: this.oauth, limiter, state: this.state, picker, external, jwt: this.jwt, trusts: this.trusts });
     // A worker's share of fixed flow limits follows its place among the workers (docs/flow-control.md#limits).
     const worker = cluster.isWorker ? { workers: config.process.workers, index: (cluster.worker?.id ?? 1) - 1 } : {};
@@ -221,6 +225,7 @@ export class DataPlane {
       sticky: this.sticky,
       bandits: this.bandits,
       flow: this.flow,
+      ipFilter: this.ipFilter,
     });
     // REST over HTTP/2: the HTTP/2 server's non-gRPC streams enter the same REST path as HTTP/1.1's (`serve`).
     const h2rest = new H2Rest({
@@ -250,6 +255,7 @@ export class DataPlane {
       sticky: this.sticky,
       bandits: this.bandits,
       flow: this.flow,
+      ipFilter: this.ipFilter,
     });
     // Lifetimes (docs/architecture.md#lifetimes): an upstream leaves with the last route that names it, an endpoint with its ready set,
     // a predictor's rollout and bandit tally with its deployment's steering.

@@ -125,8 +125,10 @@ export class LocalDataPlane implements DataPlanes {
   /** Nothing to do: in one process the control plane applies the providers to this data plane's own table and key sets. */
   jwtProviders(_providers: readonly JwtProviderConfig[]): void {}
 
-  /** Nothing to do: in one process the control plane applies the Module to this data plane's own table. */
-  ambassadorModule(_module: AmbassadorModule): void {}
+  /** In one process the control plane applies the Module's route defaults to this data plane's own table: its ip policy only. */
+  ambassadorModule(module: AmbassadorModule): void {
+    this.plane.ipFilter?.replace(module.ipPolicy);
+  }
 
   /** In one process the control plane applies the sink names to this data plane's own table: the writers only. */
   logSinks(sinks: readonly LogSinkConfig[]): void {

@@ -27,6 +27,7 @@ import type { FlowController } from '../flow/controller.js';
 import { RestPipelineRequest } from './rest-request.js';
 import { Timeouts } from '../upstream/timeout-lists.js';
 import { REAL_CLOCK } from '../upstream/clock.js';
+import type { IpFilter } from '../edge/ip-policy.js';
 
 export interface RestProxyDeps extends ExchangeDeps {
   readonly state: LiveTable;
@@ -46,6 +47,8 @@ export interface RestProxyDeps extends ExchangeDeps {
   readonly bandits?: BanditEdge | undefined;
   /** Flow control (gateway/flow/), for backends with a `seldon.io/gateway-flow` policy. */
   readonly flow?: FlowController | undefined;
+  /** The ambassador Module's ip_allow / ip_deny (pipeline/ip.ts); undefined: no such stage. */
+  readonly ipFilter?: IpFilter | undefined;
 }
 
 const TRUST_NONE = (): boolean => false;

@@ -49,7 +49,9 @@ describe('the ambassador Module', () => {
     ['use_remote_address: false', 'config.use_remote_address: not honoured: false: the gateway takes the peer as the client; name proxies in front with --trusted-proxies'],
     ['xff_num_trusted_hops: 2', 'config.xff_num_trusted_hops: not honoured: 2: hops are not counted; name the proxies in front with --trusted-proxies'],
     ['preserve_external_request_id: false', "config.preserve_external_request_id: not honoured: false: the gateway keeps a client's x-request-id (it does not replace it)"],
-    ['ip_allow:\n  - peer: 127.0.0.1', 'config.ip_allow: not honoured: peer and remote address lists are not enforced'],
+    ['ip_allow:\n  - peer: 127.0.0.1/33', 'config.ip_allow: not honoured: [0].peer: "127.0.0.1/33" is not an address or CIDR'],
+    ['ip_deny:\n  - source: 10.0.0.0/8', 'config.ip_deny: not honoured: [0]: "source" is not peer or remote'],
+    ['ip_allow:\n  - peer: 10.0.0.1\nip_deny:\n  - peer: 10.0.0.2', 'config.ip_deny: not honoured: ip_allow and ip_deny cannot both be given'],
     ['made_up: 1', 'config.made_up: not honoured: not a Module key the gateway knows'],
   ])('%s refuses the Module, naming the key', (config, message) => {
     expect(refusal(v2(config))).toBe(message);
@@ -76,6 +78,17 @@ describe('the ambassador Module', () => {
       ['diagnostics', 'harmless'],
       ['admin_port', 'harmless'],
     ]);
+  });
+
+  it('ip_allow / ip_deny: one principal per entry, peer or remote, an address or CIDR of either family', () => {
+    expect(parseAmbassadorModule(v2('ip_allow:\n  - peer: 127.0.0.1\n  - remote: 99.99.0.0/16\n  - remote: "fd00::/8"')).ipPolicy).toEqual({
+      action: 'allow',
+      principals: [
+        { kind: 'peer', address: '127.0.0.1', prefix: 32, family: 'ipv4' },
+        { kind: 'remote', address: '99.99.0.0', prefix: 16, family: 'ipv4' },
+        { kind: 'remote', address: 'fd00::', prefix: 8, family: 'ipv6' },
+      ],
+    });
   });
 
   it('gzip is accepted and carried as written, for the compression stage to read', () => {

@@ -43,6 +43,14 @@ export class RecordingRequest extends PipelineRequest {
     return (this.o.headers ?? {})[name];
   }
 
+  peerAddress(): string | undefined {
+    return '127.0.0.1';
+  }
+
+  peerTrusted(): boolean {
+    return false;
+  }
+
   /** Whether the client left (set by the test). */
   left = false;
 
