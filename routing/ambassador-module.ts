@@ -17,6 +17,8 @@
  */
 import { isIP } from 'node:net';
 import { parseAllDocuments } from 'yaml';
+import { parseCorsPolicy } from './cors-config.js';
+import type { CorsPolicy } from './types.js';
 import { errorOverrides, isDrop, loadBalancerOf, type ErrorOverride, type LoadBalancer } from './mapping-policy.js';
 
 export type ModuleKeyClass = 'honoured' | 'harmless' | 'refused';
@@ -37,6 +39,8 @@ export interface AmbassadorModule {
   readonly errorResponseOverrides?: readonly ErrorOverride[];
   /** Parsed with the Mapping's parser; refused until routes take a default balancer. */
   readonly loadBalancer?: LoadBalancer;
+  /** `cors` as written (checked by the Mapping's parser): the CORS policy of every route that sets none (`moduleCors`). */
+  readonly cors?: unknown;
   /** `ip_allow` / `ip_deny` (one of them, as Emissary allows): who may send requests at all. */
   readonly ipPolicy?: IpPolicy;
   /** The harmless keys it sets, one line each (logged, applied anyway). */
@@ -146,6 +150,14 @@ const MODULE_KEYS: Readonly<Record<string, Read>> = {
     into.loadBalancer = parsed;
     return "a default balancer for every route is not applied (a Mapping's own load_balancer is)";
   },
+  cors: (v, into) => {
+    const parsed = parseCorsPolicy(v, 'cors');
+    if (!parsed.ok) return parsed.error;
+    // A key of the policy the gateway does not read would change what browsers are told: refused, not ignored.
+    if (parsed.value.warnings.length > 0) return parsed.value.warnings[0]!;
+    into.cors = v;
+    return honoured("the CORS policy of every route that has none of its own (a Mapping's cors, seldon.io/gateway-cors)");
+  },
   ip_allow: (v, into) => ipPolicy('allow', v, into),
   ip_deny: (v, into) => ipPolicy('deny', v, into),
   // The client's address and the forwarded headers: the gateway trusts only the peers --trusted-proxies names.
@@ -180,7 +192,6 @@ const MODULE_KEYS: Readonly<Record<string, Read>> = {
   envoy_validation_timeout: refused("there is no Envoy configuration to validate; a key about Envoy's own process is not read"),
   server_name: refused('the Server header of answers is not set'),
   listener_idle_timeout_ms: refused('the idle timeout of client connections is not set by the Module'),
-  cors: refused("a default CORS policy for every route is not applied (a Mapping's own cors is)"),
   retry_policy: refused("a default retry policy for every route is not applied (a Mapping's own retry_policy is)"),
   circuit_breakers: refused("default circuit breakers for every route are not applied (a Mapping's own are)"),
   cluster_idle_timeout_ms: refused('a default for every upstream is not applied'),
@@ -275,4 +286,11 @@ export function parseAmbassadorModule(text: string): AmbassadorModule {
   if (bad !== undefined) throw new Error(`config.${bad.key}: not honoured: ${bad.why}`);
   const warnings = reading.keys.filter((k) => k.class === 'harmless').map((k) => `ambassador Module config.${k.key}: not read here: ${k.why}`);
   return warnings.length > 0 ? { ...reading.module, warnings } : reading.module;
+}
+
+/** The Module's `cors` as the policy routes take (parsed again where it is applied: the Module travels between processes as data). */
+export function moduleCors(m: AmbassadorModule | undefined): CorsPolicy | undefined {
+  if (m?.cors === undefined) return undefined;
+  const parsed = parseCorsPolicy(m.cors, 'cors');
+  return parsed.ok ? parsed.value.policy : undefined;
 }

@@ -344,7 +344,7 @@ function compileGenerated(
   for (const w of gates.warnings) f.warn(w);
   const cors = corsAnnotation(ann, f);
   if (!cors.ok) return cors.error;
-  const restCors = cors.value;
+  const restCors = cors.value ?? opts.defaultCors ?? null;
   const steering = steeringAnnotations(`${ns}/${name}`, predictors, ann, shadowAll, f);
   const flows = flowAnnotations(ann.get(FLOW_ANNOTATION));
   for (const w of flows.warnings) f.warn(w);
@@ -497,7 +497,7 @@ function compileCustom(key: string, ns: string, name: string, id: string, text: 
   }
   if (scoped.length === 0)
     return { key, report: report(ns, name, id, 'rejected', ['seldon.io/ambassador-config has no Mapping left within its namespace', ...f.warnings]), routes: [], clients: NO_CLIENTS };
-  const routes = scoped.map((m) => mappingSpec(m, ns, name, opts, gate, cors.value));
+  const routes = scoped.map((m) => mappingSpec(m, ns, name, opts, gate, cors.value ?? opts.defaultCors ?? null));
   return { key, report: report(ns, name, id, f.warnings.length ? 'degraded' : 'accepted', f.warnings), routes, clients: NO_CLIENTS };
 }
 

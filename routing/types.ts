@@ -37,6 +37,8 @@ export interface CompileOptions {
    * means the one namespace serving that `seldon` value.
    */
   customConfigScope: 'namespace' | 'cluster';
+  /** The ambassador Module's `cors`: the CORS policy of REST routes that have none of their own; absent: none. */
+  defaultCors?: CorsPolicy;
   /** --custom-config-prefixes: prefixes a namespace's custom Mappings may claim besides its own /seldon/<namespace>/ (routing/custom-prefixes.ts); absent: none. */
   customConfigPrefixes?: ReadonlyMap<string, readonly string[]>;
   /** Most predictors one SeldonDeployment may have (absent: `MAX_PREDICTORS`, 1000); more rejects it. */

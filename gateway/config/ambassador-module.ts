@@ -6,7 +6,7 @@
  * is watched and a change applied (process/ambassador-module-file.ts).
  */
 import type { CompileOptions } from '../../routing/types.js';
-import { parseAmbassadorModule, type AmbassadorModule } from '../../routing/ambassador-module.js';
+import { moduleCors, parseAmbassadorModule, type AmbassadorModule } from '../../routing/ambassador-module.js';
 import type { EdgeConfig } from './edge.js';
 import { BOTH, env, type OptionSpec } from './option.js';
 import type { Reader } from './read.js';
@@ -72,9 +72,12 @@ export function moduleEdge(base: ModuleBase, m: AmbassadorModule | undefined): M
 }
 
 /** The compile options a Module gives (applied again on a reload). */
-export function moduleCompile(base: ModuleBase, m: AmbassadorModule | undefined): ModuleBase['compile'] {
+export function moduleCompile(base: ModuleBase, m: AmbassadorModule | undefined): ModuleBase['compile'] & Pick<CompileOptions, 'defaultCors'> {
+  const cors = moduleCors(m);
   return {
     defaultTimeoutMs: pick(base, 'defaultTimeoutMs', m?.defaultTimeoutMs, base.compile.defaultTimeoutMs),
     regexMaxSize: pick(base, 'regexMaxSize', m?.regexMaxSize, base.compile.regexMaxSize),
+    // No flag sets it: the Module's, or none.
+    ...(cors !== undefined ? { defaultCors: cors } : {}),
   };
 }

@@ -17,7 +17,12 @@ import type { RouteState } from './route-state.js';
 /** One process takes the route defaults of `m` (over `base`): its table compiles again when they changed. */
 export function applyAmbassadorModule(state: RouteState, base: ModuleBase, m: AmbassadorModule): void {
   const c = moduleCompile(base, m);
-  if (c.defaultTimeoutMs !== state.options.defaultTimeoutMs || c.regexMaxSize !== state.options.regexMaxSize) state.reconfigure({ ...state.options, ...c });
+  const o = state.options;
+  // A CORS policy is parsed anew each time (it holds a matcher): any Module with one, or a Module dropping one, recompiles.
+  if (c.defaultTimeoutMs !== o.defaultTimeoutMs || c.regexMaxSize !== o.regexMaxSize || c.defaultCors !== undefined || o.defaultCors !== undefined) {
+    const { defaultCors: _old, ...rest } = o;
+    state.reconfigure({ ...rest, ...c });
+  }
 }
 
 /** What the control plane's data planes do with a Module read again (control-plane.ts `DataPlanes`). */

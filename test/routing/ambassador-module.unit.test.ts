@@ -4,7 +4,7 @@
  * the gateway does not fully honour refused whole with the key named.
  */
 import { describe, expect, it } from 'vitest';
-import { inspectModule, parseAmbassadorModule } from '../../routing/ambassador-module.js';
+import { inspectModule, moduleCors, parseAmbassadorModule } from '../../routing/ambassador-module.js';
 import { errorOverrides, loadBalancerOf } from '../../routing/mapping-policy.js';
 
 const v2 = (config: string): string => `apiVersion: getambassador.io/v2\nkind: Module\nname: ambassador\nconfig:\n${config.replace(/^/gm, '  ')}\n`;
@@ -89,6 +89,15 @@ describe('the ambassador Module', () => {
         { kind: 'remote', address: 'fd00::', prefix: 8, family: 'ipv6' },
       ],
     });
+  });
+
+  it("cors: the Mapping's parser; a key it does not read refuses the Module", () => {
+    const m = parseAmbassadorModule(v2('cors:\n  origins: [http://foo.example.com]\n  methods: [POST]'));
+    expect(moduleCors(m)!.allowsOrigin('http://foo.example.com')).toBe(true);
+    expect(moduleCors(m)!.allowsOrigin('http://bar.example.com')).toBe(false);
+    expect(moduleCors(parseAmbassadorModule(v2('max_request_headers_kb: 8')))).toBeUndefined();
+    expect(refusal(v2('cors:\n  origins: [http://foo.example.com]\n  colour: red'))).toMatch(/^config\.cors: not honoured: cors: key "colour" is not supported/);
+    expect(refusal(v2('cors:\n  methods: [POST]'))).toMatch(/^config\.cors: not honoured: cors: origins is required/);
   });
 
   it('gzip is accepted and carried as written, for the compression stage to read', () => {

@@ -189,8 +189,12 @@ describe("Emissary's KAT for the Module", () => {
     const file = join(dir, `module-${Math.random().toString(36).slice(2)}.yaml`);
     writeFileSync(file, `apiVersion: getambassador.io/v3alpha1\nkind: Module\nname: ambassador\nconfig:\n${config.replace(/^/gm, '  ')}\n`);
     const gw = await startTestGateway({
-      manifests: { 'iris.yaml': sdep('iris', 'models', { predictors: [{ name: 'main' }] }) },
-      resolve: { 'iris-main.models:8000': model.port },
+      manifests: {
+        'iris.yaml': sdep('iris', 'models', { predictors: [{ name: 'main' }] }),
+        // A policy of its own: the Module's does not replace it.
+        'bar.yaml': sdep('bar', 'models', { predictors: [{ name: 'main' }] }, { 'seldon.io/gateway-cors': 'origins: [http://bar.example.com]\nmethods: [POST, GET, OPTIONS]\n' }),
+      },
+      resolve: { 'iris-main.models:8000': model.port, 'bar-main.models:8000': model.port },
       args: ['--ambassador-module', file],
     });
     try {
@@ -210,6 +214,24 @@ describe("Emissary's KAT for the Module", () => {
     withModule('max_request_headers_kb: 96', async (port) => {
       expect(await withHeader(port, 97 * 1024)).toMatch(/^HTTP\/1\.1 431/);
       expect(await withHeader(port, 95 * 1024)).toBe('HTTP/1.1 200 OK');
+    }));
+
+  it("t_cors GlobalCORSTest: the Module's cors is every route's that has none; a route's own stays", () =>
+    withModule('cors:\n  origins: [http://foo.example.com]\n  methods: [POST, GET, OPTIONS]', async (port) => {
+      const acao = async (path: string, origin?: string): Promise<string | undefined> => {
+        const r = await request(`http://127.0.0.1:${port}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...(origin ? { origin } : {}) }, body: '{}' });
+        await r.body.dump();
+        expect(r.statusCode).toBe(200);
+        return r.headers['access-control-allow-origin'] as string | undefined;
+      };
+      const bar = PREDICT.replace('/iris/', '/bar/');
+      expect(await acao(PREDICT)).toBeUndefined();
+      expect(await acao(PREDICT, 'http://foo.example.com')).toBe('http://foo.example.com');
+      expect(await acao(PREDICT, 'http://wrong.example.com')).toBeUndefined();
+      expect(await acao(bar)).toBeUndefined();
+      expect(await acao(bar, 'http://bar.example.com')).toBe('http://bar.example.com');
+      expect(await acao(bar, 'http://wrong.example.com')).toBeUndefined();
+      expect(await acao(bar, 'http://foo.example.com')).toBeUndefined();
     }));
 
   it('t_mappingtests_default MergeSlashesEnabled: extra slashes still match the route; the model gets the merged path', () =>
