@@ -18,7 +18,8 @@
 import { isIP } from 'node:net';
 import { parseAllDocuments } from 'yaml';
 import { parseCorsPolicy } from './cors-config.js';
-import type { CorsPolicy } from './types.js';
+import { parseRetry } from './custom-config.js';
+import type { CorsPolicy, RetryPolicy } from './types.js';
 import { errorOverrides, isDrop, loadBalancerOf, type ErrorOverride, type LoadBalancer } from './mapping-policy.js';
 
 export type ModuleKeyClass = 'honoured' | 'harmless' | 'refused';
@@ -41,6 +42,8 @@ export interface AmbassadorModule {
   readonly loadBalancer?: LoadBalancer;
   /** `cors` as written (checked by the Mapping's parser): the CORS policy of every route that sets none (`moduleCors`). */
   readonly cors?: unknown;
+  /** `retry_policy`: the retry policy of every route that has none of its own. */
+  readonly retryPolicy?: RetryPolicy;
   /** `ip_allow` / `ip_deny` (one of them, as Emissary allows): who may send requests at all. */
   readonly ipPolicy?: IpPolicy;
   /** The harmless keys it sets, one line each (logged, applied anyway). */
@@ -158,6 +161,12 @@ const MODULE_KEYS: Readonly<Record<string, Read>> = {
     into.cors = v;
     return honoured("the CORS policy of every route that has none of its own (a Mapping's cors, seldon.io/gateway-cors)");
   },
+  retry_policy: (v, into) => {
+    const parsed = parseRetry(v);
+    if (typeof parsed === 'string') return parsed;
+    into.retryPolicy = parsed;
+    return honoured("the retry policy of every route that has none of its own (a Mapping's retry_policy, seldon.io/ambassador-retries)");
+  },
   ip_allow: (v, into) => ipPolicy('allow', v, into),
   ip_deny: (v, into) => ipPolicy('deny', v, into),
   // The client's address and the forwarded headers: the gateway trusts only the peers --trusted-proxies names.
@@ -192,7 +201,6 @@ const MODULE_KEYS: Readonly<Record<string, Read>> = {
   envoy_validation_timeout: refused("there is no Envoy configuration to validate; a key about Envoy's own process is not read"),
   server_name: refused('the Server header of answers is not set'),
   listener_idle_timeout_ms: refused('the idle timeout of client connections is not set by the Module'),
-  retry_policy: refused("a default retry policy for every route is not applied (a Mapping's own retry_policy is)"),
   circuit_breakers: refused("default circuit breakers for every route are not applied (a Mapping's own are)"),
   cluster_idle_timeout_ms: refused('a default for every upstream is not applied'),
   cluster_max_connection_lifetime_ms: refused('a default for every upstream is not applied'),

@@ -335,7 +335,7 @@ function compileGenerated(
   if (!headers.ok) return headers.error;
   const rest = timeoutAnnotation(ann, 'rest', opts, f);
   const grpc = timeoutAnnotation(ann, 'grpc', opts, f);
-  const retry = retriesAnnotation(ann, f);
+  const retry = retriesAnnotation(ann, f) ?? opts.defaultRetry ?? null;
   const breaker = breakerAnnotations(ann, f);
   const weightAll = legacyWeightAnnotation(ann, f);
   const shadowAll = legacyShadowAnnotation(ann, f);
@@ -524,7 +524,7 @@ function mappingSpec(m: MappingRoute, ns: string, name: string, opts: CompileOpt
     m.rewrite,
     m.timeoutMs ?? opts.defaultTimeoutMs,
     m.idleTimeoutMs ?? opts.defaultIdleTimeoutMs,
-    m.retry,
+    m.retry ?? opts.defaultRetry ?? null,
     m.breaker,
     checked,
     m.grpc ? null : (m.cors ?? sdepCors),

@@ -101,7 +101,8 @@ function parseService(raw: unknown, namespace: string): MappingRoute['service'] 
   return { host, port, tls, serviceName: null, serviceNamespace: null, explicitPort };
 }
 
-function parseRetry(raw: unknown): RetryPolicy | string {
+/** `retry_policy` (a Mapping's, and the ambassador Module's default for every route). */
+export function parseRetry(raw: unknown): RetryPolicy | string {
   if (!isObj(raw)) return 'retry_policy must be a map';
   const on = raw.retry_on;
   if (typeof on !== 'string' || !RETRY_ON.includes(on as RetryOn)) return `retry_policy.retry_on "${String(on)}" is not one of ${RETRY_ON.join(', ')}`;

@@ -37,6 +37,8 @@ export interface CompileOptions {
    * means the one namespace serving that `seldon` value.
    */
   customConfigScope: 'namespace' | 'cluster';
+  /** The ambassador Module's `retry_policy`: the retry policy of routes that have none of their own; absent: none. */
+  defaultRetry?: RetryPolicy;
   /** The ambassador Module's `cors`: the CORS policy of REST routes that have none of their own; absent: none. */
   defaultCors?: CorsPolicy;
   /** --custom-config-prefixes: prefixes a namespace's custom Mappings may claim besides its own /seldon/<namespace>/ (routing/custom-prefixes.ts); absent: none. */

@@ -72,12 +72,13 @@ export function moduleEdge(base: ModuleBase, m: AmbassadorModule | undefined): M
 }
 
 /** The compile options a Module gives (applied again on a reload). */
-export function moduleCompile(base: ModuleBase, m: AmbassadorModule | undefined): ModuleBase['compile'] & Pick<CompileOptions, 'defaultCors'> {
+export function moduleCompile(base: ModuleBase, m: AmbassadorModule | undefined): ModuleBase['compile'] & Pick<CompileOptions, 'defaultCors' | 'defaultRetry'> {
   const cors = moduleCors(m);
   return {
     defaultTimeoutMs: pick(base, 'defaultTimeoutMs', m?.defaultTimeoutMs, base.compile.defaultTimeoutMs),
     regexMaxSize: pick(base, 'regexMaxSize', m?.regexMaxSize, base.compile.regexMaxSize),
     // No flag sets it: the Module's, or none.
     ...(cors !== undefined ? { defaultCors: cors } : {}),
+    ...(m?.retryPolicy !== undefined ? { defaultRetry: m.retryPolicy } : {}),
   };
 }

@@ -19,8 +19,9 @@ export function applyAmbassadorModule(state: RouteState, base: ModuleBase, m: Am
   const c = moduleCompile(base, m);
   const o = state.options;
   // A CORS policy is parsed anew each time (it holds a matcher): any Module with one, or a Module dropping one, recompiles.
-  if (c.defaultTimeoutMs !== o.defaultTimeoutMs || c.regexMaxSize !== o.regexMaxSize || c.defaultCors !== undefined || o.defaultCors !== undefined) {
-    const { defaultCors: _old, ...rest } = o;
+  const retryChanged = JSON.stringify(c.defaultRetry) !== JSON.stringify(o.defaultRetry);
+  if (c.defaultTimeoutMs !== o.defaultTimeoutMs || c.regexMaxSize !== o.regexMaxSize || retryChanged || c.defaultCors !== undefined || o.defaultCors !== undefined) {
+    const { defaultCors: _cors, defaultRetry: _retry, ...rest } = o;
     state.reconfigure({ ...rest, ...c });
   }
 }

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { inspectModule, moduleCors, parseAmbassadorModule } from '../../routing/ambassador-module.js';
+import { parseRetry } from '../../routing/custom-config.js';
 import { errorOverrides, loadBalancerOf } from '../../routing/mapping-policy.js';
 
 const v2 = (config: string): string => `apiVersion: getambassador.io/v2\nkind: Module\nname: ambassador\nconfig:\n${config.replace(/^/gm, '  ')}\n`;
@@ -98,6 +99,11 @@ describe('the ambassador Module', () => {
     expect(moduleCors(parseAmbassadorModule(v2('max_request_headers_kb: 8')))).toBeUndefined();
     expect(refusal(v2('cors:\n  origins: [http://foo.example.com]\n  colour: red'))).toMatch(/^config\.cors: not honoured: cors: key "colour" is not supported/);
     expect(refusal(v2('cors:\n  methods: [POST]'))).toMatch(/^config\.cors: not honoured: cors: origins is required/);
+  });
+
+  it("retry_policy: the Mapping's parser", () => {
+    expect(parseAmbassadorModule(v2('retry_policy:\n  retry_on: 5xx\n  num_retries: 3')).retryPolicy).toEqual(parseRetry({ retry_on: '5xx', num_retries: 3 }));
+    expect(refusal(v2('retry_policy:\n  retry_on: sometimes'))).toMatch(/^config\.retry_policy: not honoured: retry_policy\.retry_on "sometimes" is not one of/);
   });
 
   it('gzip is accepted and carried as written, for the compression stage to read', () => {

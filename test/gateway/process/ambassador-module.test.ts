@@ -234,6 +234,24 @@ describe("Emissary's KAT for the Module", () => {
       expect(await acao(bar, 'http://foo.example.com')).toBeUndefined();
     }));
 
+  it("retry_policy: every route's that has none; a 503 is retried and the client gets the retry's answer", () =>
+    withModule('retry_policy:\n  retry_on: 5xx\n  num_retries: 2', async (port) => {
+      let seen = 0;
+      model.setHandler((_req, res) => {
+        seen++;
+        res.writeHead(seen === 1 ? 503 : 200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ attempt: seen }));
+      });
+      try {
+        const r = await request(`http://127.0.0.1:${port}${PREDICT}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+        expect(r.statusCode).toBe(200);
+        expect(await r.body.json()).toEqual({ attempt: 2 });
+        expect(seen).toBe(2);
+      } finally {
+        model.setHandler(undefined);
+      }
+    }));
+
   it('t_mappingtests_default MergeSlashesEnabled: extra slashes still match the route; the model gets the merged path', () =>
     withModule('merge_slashes: true', async (port) => {
       const before = model.requests.length;
