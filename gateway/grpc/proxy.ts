@@ -30,7 +30,7 @@ import type { UpstreamConfig } from '../config/upstream.js';
 import type { Backend, LiveTable, Picker, Routed } from '../../routing/types.js';
 import type { StickyKeys } from '../steer/sticky-keys.js';
 import type { BanditEdge } from '../steer/bandit-edge.js';
-import type { IpFilter } from '../edge/ip-policy.js';
+import type { IpFilter } from '../pipeline/ip-policy.js';
 
 export interface GrpcProxyDeps {
   /** `state.current` is read once per call, at match time. */

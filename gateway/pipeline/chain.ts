@@ -24,7 +24,7 @@ import type { FlowController } from '../flow/controller.js';
 import { CorsStage } from './cors.js';
 import { FlowStage } from './flow.js';
 import { IpStage } from './ip.js';
-import type { IpFilter } from '../edge/ip-policy.js';
+import type { IpFilter } from './ip-policy.js';
 import { ForwardStage } from './forward.js';
 import { GateStage } from './gate.js';
 import { MatchStage, type MatchDeps } from './match.js';
@@ -37,7 +37,7 @@ export interface PipelineDeps extends MatchDeps {
   readonly bandits?: BanditEdge | undefined;
   /** Flow control of backends with a `seldon.io/gateway-flow` policy (gateway/flow/). */
   readonly flow?: FlowController | undefined;
-  /** The Module's ip_allow / ip_deny (edge/ip-policy.ts); undefined without --ambassador-module (no stage at all). */
+  /** The Module's ip_allow / ip_deny (pipeline/ip-policy.ts); undefined without --ambassador-module (no stage at all). */
   readonly ipFilter?: IpFilter | undefined;
 }
 

@@ -1,10 +1,10 @@
 /**
- * The ambassador Module's `ip_allow` / `ip_deny` (edge/ip-policy.ts), before anything else a request
+ * The ambassador Module's `ip_allow` / `ip_deny` (pipeline/ip-policy.ts), before anything else a request
  * meets, as Envoy's RBAC filter runs before the router: a request it refuses gets 403 and nothing
  * after it runs (no match, no count, no model). In the chain only when the gateway reads a Module
  * (--ambassador-module); without a policy in it, one property check.
  */
-import type { IpFilter } from '../edge/ip-policy.js';
+import type { IpFilter } from './ip-policy.js';
 import type { PipelineRequest } from './request.js';
 import type { Stage } from './stage.js';
 

@@ -26,7 +26,7 @@ import { addTrustedProxy } from '../config/values.js';
 import type { H2Request, H2Response } from '../edge/h2-exchange.js';
 import { restEntry, type RestEntry } from '../edge/entry.js';
 import { Http1Edge } from '../edge/http1-edge.js';
-import { IpFilter } from '../edge/ip-policy.js';
+import { IpFilter } from '../pipeline/ip-policy.js';
 import { GrpcProxy } from '../grpc/proxy.js';
 import { H2Server } from '../edge/h2-server.js';
 import { healthReporter, type EjectionNotice } from '../upstream/health-reports.js';

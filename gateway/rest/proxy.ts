@@ -27,7 +27,7 @@ import type { FlowController } from '../flow/controller.js';
 import { RestPipelineRequest } from './rest-request.js';
 import { Timeouts } from '../upstream/timeout-lists.js';
 import { REAL_CLOCK } from '../upstream/clock.js';
-import type { IpFilter } from '../edge/ip-policy.js';
+import type { IpFilter } from '../pipeline/ip-policy.js';
 
 export interface RestProxyDeps extends ExchangeDeps {
   readonly state: LiveTable;
