@@ -244,8 +244,11 @@ function ipPolicy(action: 'allow' | 'deny', v: unknown, into: Mutable<Ambassador
   return honoured(action === 'allow' ? 'requests from other addresses get 403' : 'requests from these addresses get 403');
 }
 
-/** The `config` of the Module named `ambassador` in `text` (any of its YAML documents); null when the file has none (empty). */
-function moduleConfig(text: string): Record<string, unknown> | null {
+/**
+ * The `config` of the Module named `ambassador` in `text` (any of its YAML documents); null when the file has none
+ * (empty). A Module whose `ambassador_id` does not name this gateway's AMBASSADOR_ID is refused: Emissary would not apply it.
+ */
+function moduleConfig(text: string, ambassadorId: string): Record<string, unknown> | null {
   const docs = parseAllDocuments(text);
   const list = Array.isArray(docs) ? docs : [docs];
   let found: Record<string, unknown> | null = null;
@@ -263,6 +266,10 @@ function moduleConfig(text: string): Record<string, unknown> | null {
     if (name !== 'ambassador') throw new Error(`the Module named ${show(name)}: only the one named ambassador is read`);
     if (found !== null) throw new Error('two Modules named ambassador');
     const spec = (typeof d.spec === 'object' && d.spec !== null ? d.spec : undefined) as Record<string, unknown> | undefined;
+    const ids = d.ambassador_id ?? spec?.ambassador_id;
+    if (ids !== undefined && !(Array.isArray(ids) ? ids : [ids]).includes(ambassadorId)) {
+      throw new Error(`ambassador_id ${show(ids)} does not name this gateway's AMBASSADOR_ID "${ambassadorId}": Emissary would not apply this Module`);
+    }
     const config = spec?.config ?? d.config ?? {};
     if (typeof config !== 'object' || config === null || Array.isArray(config)) throw new Error('config must be a map of settings');
     found = config as Record<string, unknown>;
@@ -271,8 +278,8 @@ function moduleConfig(text: string): Record<string, unknown> | null {
 }
 
 /** Every key of the Module in `text`, classified, and what the honoured ones set. Throws when the text is not a Module. */
-export function inspectModule(text: string): ModuleReading {
-  const config = moduleConfig(text);
+export function inspectModule(text: string, ambassadorId = 'default'): ModuleReading {
+  const config = moduleConfig(text, ambassadorId);
   const into: Mutable<AmbassadorModule> = {};
   const keys: ModuleKeyReport[] = [];
   for (const [key, v] of Object.entries(config ?? {})) {
@@ -288,8 +295,8 @@ export function inspectModule(text: string): ModuleReading {
 }
 
 /** The Module in `text`, or an Error naming the first key the gateway does not honour (`config.<key>: why`). */
-export function parseAmbassadorModule(text: string): AmbassadorModule {
-  const reading = inspectModule(text);
+export function parseAmbassadorModule(text: string, ambassadorId = 'default'): AmbassadorModule {
+  const reading = inspectModule(text, ambassadorId);
   const bad = reading.keys.find((k) => k.class === 'refused');
   if (bad !== undefined) throw new Error(`config.${bad.key}: not honoured: ${bad.why}`);
   const warnings = reading.keys.filter((k) => k.class === 'harmless').map((k) => `ambassador Module config.${k.key}: not read here: ${k.why}`);

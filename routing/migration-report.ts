@@ -83,9 +83,9 @@ export function checkDeployments(deployments: Iterable<SeldonDeployment>, table:
 }
 
 /** The Module file's keys, classified. */
-export function checkModule(text: string): ModuleCheck {
+export function checkModule(text: string, ambassadorId = 'default'): ModuleCheck {
   try {
-    return { keys: inspectModule(text).keys, error: null };
+    return { keys: inspectModule(text, ambassadorId).keys, error: null };
   } catch (e) {
     return { keys: [], error: (e as Error).message };
   }

@@ -49,7 +49,7 @@ export interface ModuleConfig {
 
 /** --ambassador-module read and checked at start; `base` from the sections built without it. */
 export function buildModule(read: Reader, edge: EdgeConfig, compile: CompileOptions): ModuleConfig {
-  const got = readOperatorFile(read, 'ambassador-module', parseAmbassadorModule);
+  const got = readOperatorFile(read, 'ambassador-module', (text) => parseAmbassadorModule(text, compile.ambassadorId));
   const given = (Object.keys(MODULE_FLAGS) as (keyof typeof MODULE_FLAGS)[]).filter((k) => read.given(MODULE_FLAGS[k]));
   return {
     file: got?.file,

@@ -33,9 +33,9 @@ export interface ModulePlanes {
 }
 
 export class AmbassadorModuleFile extends OperatorFile<AmbassadorModule> {
-  constructor(path: string, current: AmbassadorModule, apply: (m: AmbassadorModule) => void, deps: { readonly log: Logger; readonly metrics: GatewayMetrics }) {
+  constructor(path: string, current: AmbassadorModule, apply: (m: AmbassadorModule) => void, deps: { readonly log: Logger; readonly metrics: GatewayMetrics; readonly ambassadorId: string }) {
     super(path, current, {
-      parse: parseAmbassadorModule,
+      parse: (text) => parseAmbassadorModule(text, deps.ambassadorId),
       apply,
       log: deps.log,
       counted: (result) => deps.metrics.ambassadorModuleReloads.labels(result).inc(),
@@ -51,7 +51,7 @@ export class AmbassadorModuleFile extends OperatorFile<AmbassadorModule> {
  * control plane closes it at shutdown.
  */
 export function watchAmbassadorModule(
-  config: { readonly module: { readonly file: string | undefined; readonly module: AmbassadorModule | undefined; readonly base: ModuleBase } },
+  config: { readonly module: { readonly file: string | undefined; readonly module: AmbassadorModule | undefined; readonly base: ModuleBase }; readonly compile: { readonly ambassadorId: string } },
   d: { readonly state: RouteState; readonly planes: ModulePlanes; readonly metrics: GatewayMetrics; readonly log: Logger },
 ): { close(): void } | undefined {
   const { file: path, module: started, base } = config.module;
@@ -71,7 +71,7 @@ export function watchAmbassadorModule(
       applyAmbassadorModule(state, base, m);
       planes.ambassadorModule(m);
     },
-    d,
+    { ...d, ambassadorId: config.compile.ambassadorId },
   );
   file.start();
   return { close: () => file.close() };

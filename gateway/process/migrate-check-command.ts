@@ -70,9 +70,10 @@ export async function migrateCheckCommand(argv: string[], stdin: () => string = 
     } catch (e) {
       throw new UsageError(`--ambassador-module: cannot read ${moduleFile}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
     }
-    moduleCheck = checkModule(text);
+    moduleCheck = checkModule(text, compile.ambassadorId);
     // The Module's route defaults count (regex_max_size can drop a Mapping), when the gateway would take it.
-    if (moduleCheck.error === null && !moduleCheck.keys.some((k) => k.class === 'refused')) compile = { ...compile, ...moduleCompile(config.module.base, parseAmbassadorModule(text)) };
+    if (moduleCheck.error === null && !moduleCheck.keys.some((k) => k.class === 'refused'))
+      compile = { ...compile, ...moduleCompile(config.module.base, parseAmbassadorModule(text, compile.ambassadorId)) };
   }
   // stdin goes through the manifest reader as a file of its own.
   const tmp = path === undefined ? mkdtempSync(join(tmpdir(), 'sgw-migrate-')) : undefined;

@@ -29,6 +29,13 @@ describe('the ambassador Module', () => {
     expect(parseAmbassadorModule(v2(config).replace('getambassador.io/v2', 'getambassador.io/v3alpha1'))).toEqual(want);
   });
 
+  it("ambassador_id: a Module for another gateway's id is refused (Emissary would not apply it)", () => {
+    const text = (ids: string): string => `apiVersion: getambassador.io/v3alpha1\nkind: Module\nname: ambassador\nambassador_id: ${ids}\nconfig:\n  regex_max_size: 300\n`;
+    expect(parseAmbassadorModule(text('[default, blue]'))).toEqual({ regexMaxSize: 300 });
+    expect(parseAmbassadorModule(text('blue'), 'blue')).toEqual({ regexMaxSize: 300 });
+    expect(() => parseAmbassadorModule(text('[green]'), 'blue')).toThrow('ambassador_id ["green"] does not name this gateway\'s AMBASSADOR_ID "blue": Emissary would not apply this Module');
+  });
+
   it('an empty file is no Module; a Module without config sets nothing', () => {
     expect(parseAmbassadorModule('')).toEqual({});
     expect(parseAmbassadorModule('apiVersion: getambassador.io/v2\nkind: Module\nname: ambassador\n')).toEqual({});
