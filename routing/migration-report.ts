@@ -18,8 +18,10 @@ export type KeyVerdict = 'honoured' | 'harmless' | 'drops';
 export interface MappingCheck {
   readonly name: string;
   readonly keys: readonly { readonly key: string; readonly class: KeyVerdict; readonly why: string }[];
-  /** Why the gateway drops it; null: it is served. */
+  /** Why the gateway drops it; null: it is served (or its deployment is another gateway's: `skipped`). */
   readonly dropped: string | null;
+  /** Its deployment is not this gateway's (another ambassador-id): neither served nor dropped here. */
+  readonly skipped?: string;
 }
 
 export interface DeploymentCheck {
@@ -74,7 +76,8 @@ export function checkDeployments(deployments: Iterable<SeldonDeployment>, table:
         const name = typeof doc.name === 'string' ? doc.name : `#${i + 1}`;
         const keys = Object.entries(doc).map(([k, v]) => ({ key: k, ...keyClass(k, v) }));
         const rejected = report?.state === 'rejected' ? (reasons[0] ?? 'the deployment is rejected') : null;
-        mappings.push({ name, keys, dropped: drops.get(name) ?? rejected });
+        if (report?.state === 'skipped') mappings.push({ name, keys, dropped: null, skipped: reasons[0] ?? 'another gateway serves it' });
+        else mappings.push({ name, keys, dropped: drops.get(name) ?? rejected });
       });
     }
     out.push({ key, state: report?.state ?? 'unknown', mappings, reasons });
@@ -93,7 +96,7 @@ export function checkModule(text: string, ambassadorId = 'default'): ModuleCheck
 
 /** Whether anything would be dropped or refused: migrate-check exits 1 then. */
 export function anythingDropped(deployments: readonly DeploymentCheck[], module: ModuleCheck | undefined): boolean {
-  const mapping = deployments.some((d) => d.state === 'rejected' || d.mappings.some((m) => m.dropped !== null || m.keys.some((k) => k.class === 'drops')));
+  const mapping = deployments.some((d) => d.state === 'rejected' || d.mappings.some((m) => m.skipped === undefined && (m.dropped !== null || m.keys.some((k) => k.class === 'drops'))));
   return mapping || (module !== undefined && (module.error !== null || module.keys.some((k) => k.class === 'refused')));
 }
 
@@ -105,7 +108,7 @@ export function migrationText(deployments: readonly DeploymentCheck[], module: M
     lines.push(`SeldonDeployment ${d.key}: ${d.state}`);
     if (d.mappings.length === 0) lines.push('  no seldon.io/ambassador-config: generated routes only');
     for (const m of d.mappings) {
-      lines.push(`  Mapping "${m.name}": ${m.dropped === null ? 'served' : `DROPPED: ${m.dropped}`}`);
+      lines.push(`  Mapping "${m.name}": ${m.skipped !== undefined ? `not this gateway's: ${m.skipped}` : m.dropped === null ? 'served' : `DROPPED: ${m.dropped}`}`);
       for (const k of m.keys) lines.push(`    ${k.key.padEnd(width)}  ${k.class.padEnd(8)}  ${k.why}`);
     }
     const others = d.reasons.filter((r) => !DROPPED.test(r));

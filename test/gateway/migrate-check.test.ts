@@ -131,6 +131,18 @@ describe('seldon-gateway migrate-check', () => {
     expect(granted.out).toContain('Mapping "ex": served');
   });
 
+  it("another gateway's deployment (its ambassador-id) is neither served nor dropped here: exit 0", () => {
+    const blue = sdep('ml', 'blue', 'apiVersion: ambassador/v1\nkind: Mapping\nname: b\nprefix: /seldon/ml/blue/\nservice: blue-main.ml:8000\ncluster_tag: x');
+    (blue.metadata as Record<string, Record<string, string>>).annotations!['seldon.io/ambassador-id'] = 'blue';
+    const r = cli(['-'], list(blue));
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('SeldonDeployment ml/blue: skipped');
+    expect(r.out).toMatch(/Mapping "b": not this gateway's: /);
+    const served = cli(['-', '--ambassador-id', 'blue'], list(blue));
+    expect(served.code).toBe(0);
+    expect(served.out).toContain('Mapping "b": served');
+  });
+
   it('usage errors exit 2', () => {
     expect(cli([join(dir, 'nope.yaml')]).code).toBe(2);
     expect(cli([join(dir, 'all.yaml'), join(dir, 'clean.yaml')]).code).toBe(2);
