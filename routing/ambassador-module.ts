@@ -30,6 +30,8 @@ export interface AmbassadorModule {
   readonly maxRequestHeaderBytes?: number;
   /** `buffer.max_request_bytes` (--max-body). */
   readonly maxRequestBodyBytes?: number;
+  /** `listener_idle_timeout_ms`: a client connection with no request in flight for this long is closed. */
+  readonly listenerIdleTimeoutMs?: number;
   /** `cluster_request_timeout_ms`: the timeout of routes that set none (--default-timeout). */
   readonly defaultTimeoutMs?: number;
   /** `regex_max_size` (--regex-max-size). */
@@ -122,6 +124,12 @@ const MODULE_KEYS: Readonly<Record<string, Read>> = {
     into.defaultTimeoutMs = n;
     return honoured(`routes that set no timeout time out after ${n} ms (as --default-timeout)`);
   },
+  listener_idle_timeout_ms: (v, into) => {
+    const n = whole(v, 1);
+    if (typeof n === 'string') return n;
+    into.listenerIdleTimeoutMs = n;
+    return honoured(`client connections with no request in flight are closed after ${n} ms (HTTP/1.1 keep-alive, HTTP/2 sessions)`);
+  },
   regex_max_size: (v, into) => {
     const n = whole(v, 1);
     if (typeof n === 'string') return n;
@@ -200,7 +208,6 @@ const MODULE_KEYS: Readonly<Record<string, Read>> = {
   lua_scripts: refused('Lua scripts are not run'),
   envoy_validation_timeout: refused("there is no Envoy configuration to validate; a key about Envoy's own process is not read"),
   server_name: refused('the Server header of answers is not set'),
-  listener_idle_timeout_ms: refused('the idle timeout of client connections is not set by the Module'),
   circuit_breakers: refused("default circuit breakers for every route are not applied (a Mapping's own are)"),
   cluster_idle_timeout_ms: refused('a default for every upstream is not applied'),
   cluster_max_connection_lifetime_ms: refused('a default for every upstream is not applied'),

@@ -34,7 +34,7 @@ const MODULE_FLAGS = {
 
 /** What the Module's settings are without a Module (flags and defaults), and which were given as flags (they win). */
 export interface ModuleBase {
-  readonly edge: Pick<EdgeConfig, 'maxHeaderBytes' | 'maxBodyBytes'>;
+  readonly edge: Pick<EdgeConfig, 'maxHeaderBytes' | 'maxBodyBytes' | 'connectionIdleMs'>;
   readonly compile: Pick<CompileOptions, 'defaultTimeoutMs' | 'regexMaxSize'>;
   /** Settings of MODULE_FLAGS whose flag was given. */
   readonly given: readonly (keyof typeof MODULE_FLAGS)[];
@@ -68,6 +68,8 @@ export function moduleEdge(base: ModuleBase, m: AmbassadorModule | undefined): M
   return {
     maxHeaderBytes: pick(base, 'maxRequestHeaderBytes', m?.maxRequestHeaderBytes, base.edge.maxHeaderBytes),
     maxBodyBytes: pick(base, 'maxRequestBodyBytes', m?.maxRequestBodyBytes, base.edge.maxBodyBytes),
+    // No flag sets it: the Module's, or the built-in idle times.
+    ...(m?.listenerIdleTimeoutMs !== undefined ? { connectionIdleMs: m.listenerIdleTimeoutMs } : {}),
   };
 }
 

@@ -150,6 +150,8 @@ export interface EdgeConfig {
   readonly http1Server: 'gateway' | 'node';
   /** How a connection whose client may still be sending is closed (edge/lingering-close.ts). */
   readonly lingering: LingerConfig;
+  /** A client connection with no request in flight is closed after this long (the ambassador Module's listener_idle_timeout_ms); absent: 65 s for HTTP/1.1, 5 min for HTTP/2. */
+  readonly connectionIdleMs?: number;
 }
 
 /** --lingering-*: nginx's lingering close, and a byte budget. */

@@ -3,7 +3,7 @@
  * when it changes, applied when it parses): the route defaults it sets (cluster_request_timeout_ms,
  * regex_max_size) recompile every process's table, its ip_allow / ip_deny replaces every data plane's
  * (`DataPlanes.ambassadorModule`); the listener settings (max_request_headers_kb,
- * buffer.max_request_bytes) are read when the listeners start, so a change to them is logged as
+ * buffer.max_request_bytes, listener_idle_timeout_ms) are read when the listeners start, so a change to them is logged as
  * waiting for a restart. A Module with a key the gateway does not honour changes nothing: the one
  * in use stays, and the refusal is logged (naming the key) and counted.
  */
@@ -65,8 +65,8 @@ export function watchAmbassadorModule(
     (m) => {
       for (const w of m.warnings ?? []) log.warn({ file: path }, w);
       const edge = moduleEdge(base, m);
-      if (edge.maxHeaderBytes !== running.maxHeaderBytes || edge.maxBodyBytes !== running.maxBodyBytes) {
-        log.warn({ file: path, running, module: edge }, 'ambassador Module: max_request_headers_kb and buffer.max_request_bytes take effect when the gateway restarts');
+      if (edge.maxHeaderBytes !== running.maxHeaderBytes || edge.maxBodyBytes !== running.maxBodyBytes || edge.connectionIdleMs !== running.connectionIdleMs) {
+        log.warn({ file: path, running, module: edge }, 'ambassador Module: max_request_headers_kb, buffer.max_request_bytes and listener_idle_timeout_ms take effect when the gateway restarts');
       }
       applyAmbassadorModule(state, base, m);
       planes.ambassadorModule(m);

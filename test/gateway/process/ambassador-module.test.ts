@@ -6,6 +6,8 @@
  * one leaving the one in use, logged and counted).
  */
 import { spawnSync } from 'node:child_process';
+import http2 from 'node:http2';
+import net from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -250,6 +252,32 @@ describe("Emissary's KAT for the Module", () => {
       } finally {
         model.setHandler(undefined);
       }
+    }));
+
+  it('listener_idle_timeout_ms: a client connection with no request in flight is closed after it (HTTP/1.1 and HTTP/2), not before', () =>
+    withModule('listener_idle_timeout_ms: 400', async (port) => {
+      // HTTP/1.1: one request, then the gateway closes the idle keep-alive connection.
+      const socket = net.connect(port, '127.0.0.1');
+      let answered = 0;
+      const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(performance.now())));
+      socket.on('data', (d: Buffer) => {
+        if (answered === 0 && d.toString('latin1').includes('\r\n\r\n')) answered = performance.now();
+      });
+      socket.write(`POST ${PREDICT} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}`);
+      expect((await closed) - answered).toBeGreaterThanOrEqual(400 - 5);
+      expect(answered).toBeGreaterThan(0);
+      // HTTP/2: one stream, then the session is closed once idle.
+      const session = http2.connect(`http://127.0.0.1:${port}`);
+      session.on('error', () => undefined);
+      const sessionClosed = new Promise<number>((resolve) => session.once('close', () => resolve(performance.now())));
+      const ended = await new Promise<number>((resolve, reject) => {
+        const s = session.request({ ':method': 'POST', ':path': PREDICT, 'content-type': 'application/json' });
+        s.on('error', reject);
+        s.on('end', () => resolve(performance.now()));
+        s.resume();
+        s.end('{}');
+      });
+      expect((await sessionClosed) - ended).toBeGreaterThanOrEqual(400 - 5);
     }));
 
   it('t_mappingtests_default MergeSlashesEnabled: extra slashes still match the route; the model gets the merged path', () =>
