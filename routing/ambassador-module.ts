@@ -4,7 +4,7 @@
  * cluster-wide config. Either shape Emissary reads: `getambassador.io/v2` with `name: ambassador`
  * and `config:`, or the v3alpha1 resource with `metadata.name: ambassador` and `spec.config`.
  *
- * Every key of `config` is in one class (docs/migrating-from-ambassador.md#the-module), with the
+ * Every key of `config` is in one class (docs/migrating-from-ambassador.md#the-ambassador-module), with the
  * values that keep it there:
  *
  * - `honoured`: read with Emissary's meaning, or a value that says what the gateway already does;
