@@ -1,5 +1,5 @@
 /**
- * Endpoint health's simulated figures (load/README.md#endpoint-health-simulation): each case of
+ * Endpoint health's simulated figures (load/README.md#endpoint-health-simulation-health-simts): each case of
  * load/lib/health-sim.ts over seeds 1..N, with the detector on and off. Not a test (the test is
  * test/routing/endpoint-health-sim.test.ts); deterministic: the same seeds give the same table.
  *

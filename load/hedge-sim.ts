@@ -1,5 +1,5 @@
 /**
- * Hedging's simulated figures (load/README.md#hedging-simulation-hedge-simts): the issue's tail shapes behind
+ * Hedging's simulated figures (load/README.md#hedging-simulation-hedge-simts): four tail shapes behind
  * four replicas and two workers at 150 requests/s, without hedging and with each delay, lower
  * bound, budget, burst and half-life compared, the defaults in every other column. Each cell is
  * the median over seeds 1..N (the worst seed in brackets for p99.9). Not a test (the test is

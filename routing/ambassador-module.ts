@@ -147,7 +147,7 @@ const MODULE_KEYS: Readonly<Record<string, Read>> = {
   },
   gzip: (v, into) => {
     into.gzip = v;
-    return { class: 'harmless', why: "answers' compression is configured apart from the Module's other keys (docs/migrating-from-ambassador.md)" };
+    return { class: 'harmless', why: 'not applied from the Module: give the same settings as --compress gzip and its flags (docs/migrating-from-ambassador.md)' };
   },
   error_response_overrides: (v, into) => {
     const parsed = errorOverrides(v);

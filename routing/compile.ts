@@ -8,8 +8,8 @@
  * `seldon.io/*` annotations are read into typed settings by `annotations.ts`; this file assembles
  * them into routes.
  */
-import { confined, parseCustomConfig, scopeViolation, type MappingRoute } from './custom-config.js';
-import { grantsOf } from './custom-prefixes.js';
+import { compileCustom } from './compile-custom.js';
+import { NO_CLIENTS, NO_QUERY, makeBackend, report, type CompiledDeployment, type RouteSpec } from './route-spec.js';
 import {
   Findings,
   ambassadorIdAnnotation,
@@ -30,68 +30,20 @@ import {
   timeoutAnnotation,
   type EffectiveAnnotations,
 } from './annotations.js';
-import { explainerService, isDns1123Label, isDns1123Subdomain, predictorService, serviceKey, serviceOfHost } from './services.js';
+import { explainerService, isDns1123Label, isDns1123Subdomain, predictorService, serviceKey } from './services.js';
 import { RegexBudget } from './values.js';
-import type {
-  Backend,
-  BreakerLimits,
-  CompileOptions,
-  CorsPolicy,
-  DeploymentReport,
-  DeploymentState,
-  Gate,
-  OAuthClient,
-  Origin,
-  OutlierPolicy,
-  PathMatcher,
-  QueryConstraint,
-  RetryPolicy,
-  RouteMatch,
-  Upstream,
-} from './types.js';
+import type { CompileOptions, Gate, OAuthClient, Origin, PathMatcher, Upstream } from './types.js';
 import type { PredictorSpec, SeldonDeployment } from './seldon-deployment.js';
 import type { DeploymentSteering } from './steering-spec.js';
 import { steeringAnnotations } from './steering-annotations.js';
 import { BANDIT_ANNOTATION } from './bandit.js';
-import { FLOW_ANNOTATION, flowAnnotations, type FlowPolicy } from './flow-config.js';
+import { FLOW_ANNOTATION, flowAnnotations } from './flow-config.js';
 import { OUTLIER_ANNOTATION, outlierAnnotations } from './outlier-config.js';
-import { HEDGE_ANNOTATION, hedgeAnnotations, type HedgePolicy } from './hedge-config.js';
-import { LOG_ANNOTATION, logAnnotations, modelIdOf, type LogPolicy } from './log-policy.js';
-import type { MappingPolicy } from './mapping-policy.js';
+import { HEDGE_ANNOTATION, hedgeAnnotations } from './hedge-config.js';
+import { COMPRESSION_ANNOTATION, compressionAnnotation } from './compression-config.js';
+import { LOG_ANNOTATION, logAnnotations, modelIdOf } from './log-policy.js';
 
-/** One backend's place in one group: the group's match, plus its role and weight there. */
-export interface RouteSpec extends RouteMatch {
-  readonly backend: Backend;
-  readonly shadow: boolean;
-  /** Members: explicit weight, or null when weightless. Mirrors: the mirror percent. */
-  readonly weight: number | null;
-  /** Also one of the deployment's own routes (OAuth front end): generated predictor routes only. */
-  readonly frontEnd?: boolean;
-  /** `ns/name` of the cluster Service the backend reaches (null: not a Service, e.g. an IP). */
-  readonly target: string | null;
-}
-
-/** What an OAuth-gated deployment owns: its predictor and explainer Services, and the gate every route to them applies. */
-export interface OwnedServices {
-  /** `ns/name` of each Service. */
-  readonly services: readonly string[];
-  /** Its `oauth` auth and its deployment-wide rate limit. */
-  readonly gate: Gate;
-}
-
-export interface CompiledDeployment {
-  readonly key: string;
-  readonly report: DeploymentReport;
-  readonly routes: readonly RouteSpec[];
-  /** OAuth clients it claims (docs/routing.md#oauth-front-end); the table settles collisions. */
-  readonly clients: readonly OAuthClient[];
-  /** Set when it is OAuth-gated (whatever became of its routes): routes of others that reach these Services apply its gate. */
-  readonly owned?: OwnedServices;
-  /** Its Services (`ns/name`), when its routes are checked by the external auth service: no route of another deployment to them bypasses the check. */
-  readonly externallyChecked?: readonly string[];
-  /** Set when a rollout, a bandit or sticky assignment steers its weights at run time (routing/steering.ts). */
-  readonly steering?: DeploymentSteering;
-}
+export type { CompiledDeployment, OwnedServices, RouteSpec } from './route-spec.js';
 
 /**
  * Most predictors one SeldonDeployment may have. Every route group is rebuilt whole when one of its
@@ -100,39 +52,10 @@ export interface CompiledDeployment {
  */
 export const MAX_PREDICTORS = 1000;
 
-const NO_QUERY: readonly QueryConstraint[] = [];
-
 /** `:path` of every generated gRPC route, matched in full (docs/routing.md#grpc-metadata-matching). */
 export const GRPC_PATH_SOURCE = '/(seldon.protos.*|tensorflow.serving.*|inference.*)/.*';
 const GRPC_PATH = new RegExp(`^(?:${GRPC_PATH_SOURCE})$`, 's');
 export const GRPC_PATH_MATCHER: PathMatcher = { kind: 'regex', source: GRPC_PATH_SOURCE, test: (p) => GRPC_PATH.test(p) };
-
-/** A backend, always built with the same fields in the same order (one hidden class). */
-function makeBackend(
-  id: string,
-  origin: Origin,
-  upstream: Upstream,
-  rewrite: string | null,
-  timeoutMs: number,
-  idleTimeoutMs: number,
-  retry: RetryPolicy | null,
-  breaker: BreakerLimits,
-  gate: Gate | null,
-  cors: CorsPolicy | null,
-  steered = false,
-  flow: FlowPolicy | null = null,
-  log: LogPolicy | null = null,
-  outlier?: Partial<OutlierPolicy> | null,
-  hedge: HedgePolicy | null = null,
-  mapping: MappingPolicy | null = null,
-): Backend {
-  const b: Backend = { id, origin, upstream, rewrite, timeoutMs, idleTimeoutMs, retry, breaker, gate, cors, steered, flow, log, hedge, mapping };
-  return outlier === undefined ? b : { ...b, outlier };
-}
-
-function report(ns: string, name: string, id: string, state: DeploymentState, reasons: readonly string[]): DeploymentReport {
-  return { namespace: ns, name, ambassadorId: id, state, reasons };
-}
 
 export function compileDeployment(d: SeldonDeployment, opts: CompileOptions): CompiledDeployment {
   const c = withOwnedServices(compileRoutes(d, opts), d, opts);
@@ -153,8 +76,6 @@ export function compileDeployment(d: SeldonDeployment, opts: CompileOptions): Co
   const state = warnings.length && r.state === 'accepted' ? 'degraded' : r.state;
   return { ...c, report: report(r.namespace, r.name, r.ambassadorId, state, [...r.reasons, ...warnings]), clients: oauth.clients };
 }
-
-const NO_CLIENTS: readonly OAuthClient[] = [];
 
 /**
  * An OAuth-gated deployment's Services (docs/routing.md#gated-services): whatever became of its
@@ -354,6 +275,8 @@ function compileGenerated(
   for (const w of hedges.warnings) f.warn(w);
   const logs = logAnnotations(ann.get(LOG_ANNOTATION), opts.logSinks, d.spec?.protocol);
   for (const w of logs.warnings) f.warn(w);
+  const compressed = compressionAnnotation(ann.get(COMPRESSION_ANNOTATION), opts.compression);
+  if (compressed.warning !== undefined) f.warn(compressed.warning);
   const warn = (msg: string): void => f.warn(msg);
 
   const restPrefixes = [`/seldon/${ns}/${svcExt}/`];
@@ -405,7 +328,7 @@ function compileGenerated(
     const log = shadow ? null : logs.of(pred, p.annotations?.[LOG_ANNOTATION], modelIdOf(p.graph, pred), warn);
     if (svc.httpPort !== null) {
       const upstream: Upstream = { host: svc.host, port: svc.httpPort, tls, service: { name: svc.name, namespace: ns, portName: 'http' } };
-      const backend = makeBackend(id, origin, upstream, '/', rest.timeoutMs, rest.idleTimeoutMs, retry, breaker, gate, restCors, steered, flow, log, outlier, hedge);
+      const backend = makeBackend(id, origin, upstream, '/', rest.timeoutMs, rest.idleTimeoutMs, retry, breaker, gate, restCors, compressed.policy, steered, flow, log, outlier, hedge);
       for (let i = 0; i < restPaths.length; i++) {
         specs.push({
           kind: 'rest',
@@ -426,7 +349,7 @@ function compileGenerated(
     }
     if (svc.grpcPort !== null) {
       const upstream: Upstream = { host: svc.host, port: svc.grpcPort, tls, service: { name: svc.name, namespace: ns, portName: 'grpc' } };
-      const backend = makeBackend(id, origin, upstream, null, grpc.timeoutMs, grpc.idleTimeoutMs, retry, breaker, gate, null, steered, flow, log, outlier, hedge);
+      const backend = makeBackend(id, origin, upstream, null, grpc.timeoutMs, grpc.idleTimeoutMs, retry, breaker, gate, null, null, steered, flow, log, outlier, hedge);
       specs.push({ kind: 'grpc', namespace: ns, path: GRPC_PATH_MATCHER, host: null, headers: grpcHeaders, query: NO_QUERY, rank: 0, grpcIdentity, backend, shadow, weight, frontEnd: true, target });
     }
     if (typeof p.explainer?.type === 'string' && p.explainer.type !== '') {
@@ -435,7 +358,7 @@ function compileGenerated(
       if (ex.httpPort !== null) {
         const upstream: Upstream = { host: ex.host, port: ex.httpPort, tls: false, service: { name: ex.name, namespace: ns, portName: 'http' } };
         const exOrigin: Origin = { namespace: ns, deployment: name, predictor: `${pred}-explainer` };
-        const backend = makeBackend(`${id}#explainer`, exOrigin, upstream, '/', rest.timeoutMs, rest.idleTimeoutMs, retry, breaker, gate, restCors);
+        const backend = makeBackend(`${id}#explainer`, exOrigin, upstream, '/', rest.timeoutMs, rest.idleTimeoutMs, retry, breaker, gate, restCors, compressed.policy);
         const prefixes = [`/seldon/${ns}/${svcExt}-explainer/${pred}/`];
         if (opts.singleNamespace) prefixes.push(`/seldon/${svcExt}-explainer/${pred}/`);
         const exTarget = serviceKey(ns, ex.name);
@@ -460,94 +383,4 @@ function compileGenerated(
     }
   }
   return { specs, steering };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Custom Ambassador config (docs/routing.md#custom-ambassador-config).
-// ---------------------------------------------------------------------------------------------
-
-function compileCustom(key: string, ns: string, name: string, id: string, text: string, ann: EffectiveAnnotations, opts: CompileOptions, f: Findings): CompiledDeployment {
-  const parsed = parseCustomConfig(text, ns, new RegexBudget(opts.regexMaxSize), opts.tlsContexts);
-  if (!parsed.ok) return { key, report: report(ns, name, id, 'rejected', [parsed.error]), routes: [], clients: NO_CLIENTS };
-  for (const w of parsed.warnings) f.warn(w);
-  const served = parsed.mappings.filter((m) => (m.ambassadorIds ?? [id]).includes(opts.ambassadorId));
-  if (served.length === 0) {
-    return { key, report: report(ns, name, id, 'skipped', [`no Mapping has ambassador-id "${opts.ambassadorId}" (deployment id "${id}")`]), routes: [], clients: NO_CLIENTS };
-  }
-  if (ann.has('seldon.io/ambassador-header') || ann.has('seldon.io/ambassador-regex-header')) {
-    f.warn('header annotations are ignored: seldon.io/ambassador-config replaces the generated routes');
-  }
-  const gates = gateAnnotations(ann, ns, name, opts.extAuthDefault ?? false, opts.jwtProviders);
-  if (typeof gates === 'string') return { key, report: report(ns, name, id, 'rejected', [gates, ...f.warnings]), routes: [], clients: NO_CLIENTS };
-  for (const w of gates.warnings) f.warn(w);
-  const gate = gates.gate(null);
-  const cors = corsAnnotation(ann, f);
-  if (!cors.ok) return { key, report: report(ns, name, id, 'rejected', [cors.error, ...f.warnings]), routes: [], clients: NO_CLIENTS };
-  // Tenant isolation (customConfigScope "namespace"): a Mapping that reaches past its own namespace is dropped.
-  const scoped: MappingRoute[] = [];
-  for (const m of served) {
-    if (opts.customConfigScope === 'cluster') {
-      scoped.push(m);
-      continue;
-    }
-    const granted = grantsOf(opts.customConfigPrefixes, ns);
-    const v = scopeViolation(m, ns, opts.singleNamespace, granted);
-    if (v === null) scoped.push(confined(m, ns, opts.singleNamespace, granted));
-    else f.warn(`Mapping "${m.name}" dropped: ${v} (custom-config-scope is namespace)`);
-  }
-  if (scoped.length === 0)
-    return { key, report: report(ns, name, id, 'rejected', ['seldon.io/ambassador-config has no Mapping left within its namespace', ...f.warnings]), routes: [], clients: NO_CLIENTS };
-  const routes = scoped.map((m) => mappingSpec(m, ns, name, opts, gate, cors.value ?? opts.defaultCors ?? null));
-  return { key, report: report(ns, name, id, f.warnings.length ? 'degraded' : 'accepted', f.warnings), routes, clients: NO_CLIENTS };
-}
-
-/** A Mapping's `bypass_auth: true`: its gate without the external check (null when nothing else is left). */
-function bypassed(gate: Gate | null): Gate | null {
-  if (gate === null || !gate.external) return gate;
-  return gate.auth === null && gate.rateLimits.length === 0 && gate.jwt === null ? null : { ...gate, external: false };
-}
-
-/** `sdepCors`: the deployment's seldon.io/gateway-cors, for REST Mappings without a `cors` of their own. */
-function mappingSpec(m: MappingRoute, ns: string, name: string, opts: CompileOptions, gate: Gate | null, sdepCors: CorsPolicy | null): RouteSpec {
-  const upstream: Upstream = {
-    host: m.service.host,
-    port: m.service.port,
-    tls: m.service.tls,
-    ...(m.service.serviceName ? { service: { name: m.service.serviceName, namespace: m.service.serviceNamespace ?? ns } } : {}),
-  };
-  const origin: Origin = { namespace: ns, deployment: name, predictor: m.name };
-  const checked = m.bypassAuth ? bypassed(gate) : gate;
-  const backend = makeBackend(
-    `${ns}/${name}/${m.name}`,
-    origin,
-    upstream,
-    m.rewrite,
-    m.timeoutMs ?? opts.defaultTimeoutMs,
-    m.idleTimeoutMs ?? opts.defaultIdleTimeoutMs,
-    m.retry ?? opts.defaultRetry ?? null,
-    m.breaker,
-    checked,
-    m.grpc ? null : (m.cors ?? sdepCors),
-    false,
-    null,
-    null,
-    undefined,
-    null,
-    m.policy,
-  );
-  const svc = serviceOfHost(m.service.host, ns);
-  return {
-    kind: m.grpc ? 'grpc' : 'rest',
-    namespace: ns,
-    path: m.path,
-    host: null,
-    headers: m.headers,
-    query: m.query,
-    rank: m.rank,
-    grpcIdentity: null,
-    backend,
-    shadow: m.shadow,
-    weight: m.shadow ? (m.weight ?? 100) : m.weight,
-    target: svc ? serviceKey(svc.namespace, svc.name) : null,
-  };
 }

@@ -185,7 +185,8 @@ function parseMapping(m: Obj, index: number, namespace: string, regexes: RegexBu
       const c = parseCorsPolicy(m.cors, 'cors');
       if (!c.ok) return c.error;
       for (const w of c.value.warnings) warn(`${name}: ${w}`);
-      cors = c.value.policy;
+      // Envoy's CORS filter answers an allowed origin with the Origin itself, `*` in the list included.
+      cors = { ...c.value.policy, anyOrigin: false };
     }
   }
   const ms = (key: 'timeout_ms' | 'idle_timeout_ms'): number | null | string => {
@@ -359,6 +360,8 @@ export function scopeViolation(m: MappingRoute, namespace: string, singleNamespa
       return `${m.path.kind === 'prefix' ? 'prefix' : 'prefix_regex'} "${text}" is not under ${allowed}${also} (--custom-config-prefixes ${namespace}=/prefix/ grants more)`;
     }
   }
+  // A redirect's service is only the Location the client is sent to: the gateway never dials it.
+  if (m.policy?.redirect) return null;
   const svc = serviceOfHost(m.service.host, namespace);
   if (!svc) return `service "${m.service.host}" is not a Service of namespace "${namespace}"`;
   if (svc.namespace !== namespace) return `service "${m.service.host}" is in namespace "${svc.namespace}", not "${namespace}"`;

@@ -31,6 +31,8 @@ export interface BackendJson {
   hedge?: HedgeJson;
   /** Only on custom Mappings that change a request or its answer besides routing (docs/routing.md#mapping-keys). */
   mapping?: Record<string, unknown>;
+  /** Only on REST backends whose answers are compressed or requests decoded (docs/edge.md#compression). */
+  compression?: { algorithms: string[]; levels: Record<string, number>; minLength: number; types: string[]; decodeRequests: boolean; skipEtag: boolean };
 }
 
 export interface HedgeJson {
@@ -136,6 +138,8 @@ function backendJson(b: Backend, percent: number): BackendJson {
     const key = l.sampleKey === null ? null : `${l.sampleKey.kind}:${l.sampleKey.name}`;
     json.log = { sinks: [...l.sinks], request: l.request, response: l.response, decisions: l.decisions, sample: l.sample, sampleKey: key, maxBodyBytes: l.maxBodyBytes };
   }
+  const z = b.compression;
+  if (z !== null) json.compression = { algorithms: [...z.algorithms], levels: { ...z.levels }, minLength: z.minLength, types: [...z.types], decodeRequests: z.decodeRequests, skipEtag: z.skipEtag };
   const h = b.hedge;
   if (h !== null) {
     json.hedge = {
@@ -250,6 +254,7 @@ function backendLine(b: Backend): string {
   if (l !== null)
     parts.push(`log ${[l.request && 'request', l.response && 'response', l.decisions && 'decisions'].filter(Boolean).join('+')} to ${l.sinks.join(',')}${l.sample < 1 ? ` sample ${l.sample}` : ''}`);
   if (b.hedge !== null) parts.push(`hedge ${b.hedge.text}`);
+  if (b.compression !== null) parts.push(`compression ${b.compression.text}`);
   return parts.join('  ');
 }
 

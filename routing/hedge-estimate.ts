@@ -9,7 +9,7 @@
  *   below MIN_WEIGHT in all, so that at a few requests a second a percentile still stands on a
  *   few hundred samples (the window is then as long as they take to come).
  * - A first attempt that lost to a hedge counts as long as it ran (`censored`): a lower bound. On
- *   winners only, the tail would shrink and the delay fall into the fast mass (../shared/COST.md).
+ *   winners only, the tail would shrink and the delay fall into the fast mass.
  * - Quantiles are read from the buckets, interpolated inside one (`quantileOf`), and cached by the
  *   caller (routing/hedge-delay.ts), never per request.
  */

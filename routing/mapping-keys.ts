@@ -54,7 +54,7 @@ export const MAPPING_KEYS: Readonly<Record<string, KeyInfo>> = Object.freeze({
   add_request_headers: h('headers added to the request (a value, or {value, append})'),
   remove_request_headers: h('headers removed from the request'),
   host_rewrite: h('the Host the model receives'),
-  auto_host_rewrite: h('true: the model receives its own host[:port] as Host'),
+  auto_host_rewrite: h("true: the model receives its service's host name (no port) as Host"),
   tls: h('true, or the name of an upstream TLS context (--upstream-tls-context): TLS to the model'),
   timeout_ms: h('the route timeout'),
   idle_timeout_ms: h('the stream idle timeout'),

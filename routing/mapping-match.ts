@@ -38,15 +38,14 @@ function pathOf(m: Obj, regexes: RegexBudget): Out<PathMatcher> {
   const caseSensitive = cs !== false;
   if (regex === true) {
     if (exact === true) return new Dropped('prefix_regex and prefix_exact cannot both be true');
-    const source = caseSensitive ? prefix : `(?i)${prefix}`;
-    const test = compileFullMatch(source, regexes);
+    const test = compileFullMatch(caseSensitive ? prefix : `(?i)${prefix}`, regexes);
     if (!test.ok) return new Dropped(`prefix: ${test.error}`);
-    return { kind: 'regex', source, test: test.value };
+    return caseSensitive ? { kind: 'regex', source: prefix, test: test.value } : { kind: 'regex', source: prefix, test: test.value, ignoreCase: true };
   }
   if (exact === true) {
     if (caseSensitive) return { kind: 'exact', source: prefix, test: (p) => p === prefix };
     const lower = prefix.toLowerCase();
-    return { kind: 'exact', source: `(?i)${prefix}`, test: (p) => p.length === lower.length && p.toLowerCase() === lower };
+    return { kind: 'exact', source: prefix, test: (p) => p.length === lower.length && p.toLowerCase() === lower, ignoreCase: true };
   }
   if (caseSensitive) return { kind: 'prefix', prefix };
   const lower = prefix.toLowerCase();

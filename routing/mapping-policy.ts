@@ -77,7 +77,7 @@ export interface MappingPolicy {
   readonly responseHeaders: HeaderEdits | null;
   /** `host_rewrite`: the Host the model receives. */
   readonly hostRewrite: string | null;
-  /** `auto_host_rewrite: true`: the model receives the upstream's own `host[:port]` as Host. */
+  /** `auto_host_rewrite: true`: the model receives the host name of the Mapping's service (no port) as Host. */
   readonly autoHostRewrite: boolean;
   readonly regexRewrite: RegexRewrite | null;
   readonly redirect: Redirect | null;

@@ -114,7 +114,7 @@ export function removeDotSegments(path: string): string {
 }
 
 /** The path to decide on (dot segments resolved, merged slashes), or the 400 for it. */
-function normalised(path: string, kind: RouteRequest['kind'], resolveDots = true): string | NotRouted {
+export function normalised(path: string, kind: RouteRequest['kind'], resolveDots = true): string | NotRouted {
   if (path.charCodeAt(0) !== SLASH) return notRouted(400, 'BAD_REQUEST', `request path "${path}" does not start with "/"`);
   const p = checkPath(path);
   if (p === PATH_OK) return path;

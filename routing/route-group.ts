@@ -13,6 +13,40 @@ function matcherText(p: PathMatcher): string {
   return p.kind === 'prefix' ? p.prefix : p.source;
 }
 
+/** The matcher in a group key: its kind, text and case. */
+function matcherKey(p: PathMatcher): string {
+  return p.kind === 'prefix' ? `prefix:${p.prefix}` : `${p.kind}${p.ignoreCase ? '/i' : ''}:${p.source}`;
+}
+
+/**
+ * Emissary's route weight past its numbers (irhttpmapping.py `_route_weight`): the prefix, the method
+ * (`GET` when none), each header's `name-value` (`*` for presence) with `:authority` and `:method` last,
+ * each query parameter's.
+ */
+function emissaryText(spec: RouteMatch): string[] {
+  const key = (name: string, value: string | null): string => `${name}-${value ?? '*'}`;
+  const value = (h: HeaderConstraint): string | null => (h.kind === 'exact' || h.kind === 'glob' ? h.value : h.kind === 'regex' ? h.pattern : null);
+  const plain = spec.headers.filter((h) => h.name !== ':authority' && h.name !== ':method');
+  const pseudo = [...spec.headers.filter((h) => h.name === ':authority'), ...spec.headers.filter((h) => h.name === ':method')];
+  const method = spec.headers.find((h) => h.name === ':method');
+  return [
+    matcherText(spec.path),
+    method ? (value(method) ?? 'GET') : 'GET',
+    ...[...plain, ...pseudo].map((h) => key(h.name, value(h))),
+    ...spec.query.map((q) => key(q.name, q.kind === 'exact' ? q.value : q.kind === 'regex' ? q.pattern : null)),
+  ];
+}
+
+/** Python's comparison of two lists of strings (element by element; a prefix is smaller). */
+function compareLists(a: readonly string[], b: readonly string[]): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const c = cmp(a[i]!, b[i]!);
+    if (c !== 0) return c;
+  }
+  return a.length - b.length;
+}
+
 function queryText(q: QueryConstraint): string {
   return q.kind === 'exact' ? `?${q.name}=${q.value}` : q.kind === 'presence' ? `?${q.name}` : `?${q.name}~${q.pattern}`;
 }
@@ -31,7 +65,7 @@ function constraintsOf(spec: RouteMatch): string[] {
 }
 
 export function groupKeyOf(spec: RouteMatch): string {
-  const key = [spec.kind, spec.namespace, `${spec.path.kind}:${matcherText(spec.path)}`, constraintsOf(spec).join('\u0001')];
+  const key = [spec.kind, spec.namespace, matcherKey(spec.path), constraintsOf(spec).join('\u0001')];
   // Mappings that differ in precedence are different routes (Emissary's group id has it).
   if (spec.rank !== 0) key.push(`rank:${spec.rank}`);
   return key.join('\u0000');
@@ -48,6 +82,7 @@ function precedenceOf(spec: RouteMatch): Precedence {
   return {
     rank: spec.rank,
     queryWeight: qWeight,
+    emissary: spec.mapping ? emissaryText(spec) : null,
     matcherLength: matcherText(spec.path).length,
     headerWeight,
     constraintCount: constraints.length,
@@ -59,6 +94,15 @@ function precedenceOf(spec: RouteMatch): Precedence {
 const byId = (a: { backend: { id: string } }, b: { backend: { id: string } }): number => (a.backend.id < b.backend.id ? -1 : a.backend.id > b.backend.id ? 1 : 0);
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
+/**
+ * Between groups of equal weights: generated routes before Mappings; Mappings as Emissary orders them (their
+ * text, highest first); generated routes by the number of constraints (most first), then by text (below).
+ */
+function tieBreak(p: Precedence, q: Precedence): number {
+  if (p.emissary === null || q.emissary === null) return (p.emissary === null ? 0 : 1) - (q.emissary === null ? 0 : 1);
+  return compareLists(q.emissary, p.emissary);
+}
+
 /** docs/routing.md#precedence-and-no-match; namespace and key settle the (rare) ties between namespaces. */
 export function comparePrecedence(a: RouteGroup, b: RouteGroup): number {
   const p = a.precedence;
@@ -68,6 +112,7 @@ export function comparePrecedence(a: RouteGroup, b: RouteGroup): number {
     q.matcherLength - p.matcherLength ||
     q.headerWeight - p.headerWeight ||
     q.queryWeight - p.queryWeight ||
+    tieBreak(p, q) ||
     q.constraintCount - p.constraintCount ||
     cmp(p.matcherText, q.matcherText) ||
     cmp(p.constraintText, q.constraintText) ||
@@ -77,6 +122,13 @@ export function comparePrecedence(a: RouteGroup, b: RouteGroup): number {
 }
 
 const noSticky = (): null => null;
+
+/** A spec's match without its own `mapping` flag: a group is a Mapping's only when all its specs are. */
+function withoutMappingFlag(spec: RouteSpec): RouteMatch {
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars -- dropped on purpose
+  const { mapping, ...rest } = spec;
+  return rest;
+}
 
 const asCompiled = (s: RouteSpec): Backend => s.backend;
 
@@ -95,6 +147,8 @@ export function buildGroup(key: string, specs: readonly RouteSpec[], effective: 
     .map((s) => ({ backend: effective(s), percent: s.weight ?? 100 }));
   const headers: HeaderConstraint[] = [...first.headers].sort((a, b) => cmp(`${a.kind}:${constraintText(a)}`, `${b.kind}:${constraintText(b)}`));
   const steeredMember = members.find((m) => m.backend.steered);
+  // Ordered as Emissary orders Mappings only when every route in it is one (whatever arrived first).
+  const mapping = specs.every((s) => s.mapping === true);
   return {
     key,
     kind: first.kind,
@@ -103,12 +157,13 @@ export function buildGroup(key: string, specs: readonly RouteSpec[], effective: 
     headers,
     query: first.query,
     rank: first.rank,
+    ...(mapping ? { mapping: true as const } : {}),
     grpcIdentity: first.grpcIdentity,
     namespace: first.namespace,
     members,
     mirrors,
     cumulative: cumulativeOf(percents),
-    precedence: precedenceOf(first),
+    precedence: precedenceOf({ ...withoutMappingFlag(first), headers, ...(mapping ? { mapping: true as const } : {}) }),
     warnings: warning ? [warning] : [],
     steered: steeredMember !== undefined,
     sticky: steeredMember ? stickyOf(deploymentKeyOf(steeredMember.backend)) : null,

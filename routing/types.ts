@@ -11,6 +11,7 @@ import type { JwtPolicy } from './jwt-policy.js';
 import type { LogPolicy } from './log-policy.js';
 import type { HedgePolicy } from './hedge-config.js';
 import type { MappingPolicy } from './mapping-policy.js';
+import type { CompressionPolicy, CompressionSettings } from './compression.js';
 
 // ---------------------------------------------------------------------------------------------
 // Compile settings (docs/routing.md#settings).
@@ -55,6 +56,8 @@ export interface CompileOptions {
   logSinks?: ReadonlySet<string>;
   /** The upstream TLS contexts the operator defined (--upstream-tls-context), by name: the only ones a Mapping's `tls` may name. */
   tlsContexts?: ReadonlySet<string>;
+  /** The gateway's compression (--compress and its companions), under each deployment's `seldon.io/gateway-compression`; absent: none. */
+  compression?: CompressionSettings;
 }
 
 export const DEFAULT_COMPILE_OPTIONS: Readonly<CompileOptions> = Object.freeze({
@@ -254,6 +257,8 @@ export interface Backend {
   readonly hedge: HedgePolicy | null;
   /** What a custom Mapping does besides routing (routing/mapping-policy.ts); null (every generated route): nothing. */
   readonly mapping: MappingPolicy | null;
+  /** Answers compressed and request bodies decoded (`seldon.io/gateway-compression`, --compress, docs/edge.md#compression); null (the common case, and gRPC always): neither. */
+  readonly compression: CompressionPolicy | null;
 }
 
 /** A non-shadow member and its effective share of the group's traffic. */
@@ -274,9 +279,11 @@ export interface Mirror {
  * Mappings' case-sensitive prefixes); the others are tried in precedence order from a list, only when a
  * table has any: `regex` (`prefix_regex`, matched in full), `exact` (`prefix_exact`: the whole path
  * equals `source`) and `iprefix` (`case_sensitive: false`: `source` lower-cased, compared to the path
- * lower-cased). `source` is the text as written.
+ * lower-cased). `source` is the text as written; `ignoreCase` a regex or exact path of `case_sensitive: false`.
  */
-export type PathMatcher = { readonly kind: 'prefix'; readonly prefix: string } | { readonly kind: 'regex' | 'exact' | 'iprefix'; readonly source: string; readonly test: (path: string) => boolean };
+export type PathMatcher =
+  | { readonly kind: 'prefix'; readonly prefix: string }
+  | { readonly kind: 'regex' | 'exact' | 'iprefix'; readonly source: string; readonly test: (path: string) => boolean; readonly ignoreCase?: boolean };
 
 /**
  * A Mapping's `query_parameters` / `regex_query_parameters`: the first value of the named parameter (as
@@ -306,6 +313,8 @@ export interface RouteMatch {
   readonly query: readonly QueryConstraint[];
   /** A Mapping's `precedence` (higher first, before any other order); 0 on generated routes. */
   readonly rank: number;
+  /** Set on a Mapping's routes: they are ordered among themselves as Emissary orders them (`Precedence.emissary`). */
+  readonly mapping?: true;
   /** Generated gRPC routes: the `seldon` and `namespace` metadata values they require. */
   readonly grpcIdentity: { readonly seldon: string; readonly namespace: string } | null;
 }
@@ -339,6 +348,11 @@ export interface Precedence {
   readonly headerWeight: number;
   /** Emissary's `len_query_parameters`: for each constraint its name plus value (`*` for presence), plus 1 for a regex. */
   readonly queryWeight: number;
+  /**
+   * A Mapping's group: the rest of Emissary's route weight (prefix, method, header keys, query keys), which
+   * orders Mappings of equal weights, highest first; null for generated routes (their order is below).
+   */
+  readonly emissary: readonly string[] | null;
   readonly constraintCount: number;
   readonly matcherText: string;
   readonly constraintText: string;

@@ -5,6 +5,7 @@
  */
 import { ADMIN_OPTIONS } from './admin.js';
 import { MODULE_OPTIONS } from './ambassador-module.js';
+import { COMPRESSION_OPTIONS } from './compression.js';
 import { AUTH_OPTIONS } from './auth.js';
 import { EDGE_OPTIONS } from './edge.js';
 import { EXT_AUTH_OPTIONS } from './ext-auth.js';
@@ -19,6 +20,7 @@ import { SHADOW_OPTIONS } from './shadows.js';
 import { SOURCE_OPTIONS } from './source.js';
 import { TLS_OPTIONS } from './tls.js';
 import { UPSTREAM_OPTIONS } from './upstream.js';
+import { UPSTREAM_TLS_OPTIONS } from './upstream-tls.js';
 
 /** What the command itself reads: its help, and the output form of `routes`. */
 const GENERAL_OPTIONS: readonly OptionSpec[] = [
@@ -29,10 +31,12 @@ const GENERAL_OPTIONS: readonly OptionSpec[] = [
 export const OPTIONS: readonly OptionSpec[] = [
   ...LISTEN_OPTIONS,
   ...EDGE_OPTIONS,
+  ...COMPRESSION_OPTIONS,
   ...SOURCE_OPTIONS,
   ...MODULE_OPTIONS,
   ...TLS_OPTIONS,
   ...UPSTREAM_OPTIONS,
+  ...UPSTREAM_TLS_OPTIONS,
   ...ROUTE_DEFAULT_OPTIONS,
   ...SHADOW_OPTIONS,
   ...AUTH_OPTIONS,

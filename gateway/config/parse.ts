@@ -2,6 +2,7 @@
  * `parseConfig`: argv and the environment into a GatewayConfig, each section built by its own file
  * from its own rows. Flags win over env, env over the rows' defaults.
  */
+import { buildCompression } from './compression.js';
 import type { CompileOptions } from '../../routing/types.js';
 import { buildAdmin } from './admin.js';
 import { buildModule, moduleCompile, moduleEdge, type ModuleConfig } from './ambassador-module.js';
@@ -57,9 +58,18 @@ export function parseConfig(command: Command, argv: readonly string[], environme
   const { source, served } = buildSource(read);
   const { file: jwtProvidersFile, providers: jwtProviders } = buildJwtProviders(read);
   const auth = buildAuth(read);
+  const upstream = buildUpstream(read);
   const { file: logSinksFile, sinks: logSinks } = buildLogSinks(read, auth.redisUrl, command === 'serve');
   const edge = buildEdge(read);
-  const compile: CompileOptions = { ...served, ...buildRouteDefaults(read), extAuthDefault: buildExtAuthDefault(read), jwtProviders: providerNames(jwtProviders), logSinks: sinkNames(logSinks) };
+  const compile: CompileOptions = {
+    ...served,
+    ...buildRouteDefaults(read),
+    extAuthDefault: buildExtAuthDefault(read),
+    jwtProviders: providerNames(jwtProviders),
+    logSinks: sinkNames(logSinks),
+    tlsContexts: new Set(upstream.tlsContexts.keys()),
+    compression: buildCompression(read),
+  };
   // The Module's settings over the flags' defaults; a flag given explicitly wins.
   const module = buildModule(read, edge, compile);
   return {
@@ -68,7 +78,7 @@ export function parseConfig(command: Command, argv: readonly string[], environme
     listen: { ...buildListen(read), ...buildAdmin(read) },
     source,
     process: buildProcess(read),
-    upstream: buildUpstream(read),
+    upstream,
     shadow: buildShadow(read),
     edge: { ...edge, ...moduleEdge(module.base, module.module) },
     auth,

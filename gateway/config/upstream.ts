@@ -3,6 +3,7 @@ import { env, SERVE, type OptionSpec } from './option.js';
 import type { Reader } from './read.js';
 import { parseResolve, UsageError } from './values.js';
 import { DEFAULT_OUTLIER_POLICY, type OutlierPolicy } from '../../routing/endpoint-health.js';
+import { buildUpstreamTls, type UpstreamTlsContext } from './upstream-tls.js';
 
 export const UPSTREAM_OPTIONS: readonly OptionSpec[] = [
   {
@@ -139,6 +140,8 @@ export interface UpstreamConfig {
   /** Endpoint health's defaults (docs/routing.md#endpoint-health); `outlierDetection` false: nothing ejected unless a predictor turns it on. */
   readonly outlierDetection: boolean;
   readonly outlier: OutlierPolicy;
+  /** --upstream-tls-context: the contexts a Mapping's `tls: <name>` may name, their files read. */
+  readonly tlsContexts: ReadonlyMap<string, UpstreamTlsContext>;
 }
 
 export function buildUpstream(read: Reader): UpstreamConfig {
@@ -154,6 +157,7 @@ export function buildUpstream(read: Reader): UpstreamConfig {
     randomSeed: read.optInt('random-seed'),
     outlierDetection: read.choice('outlier-detection', ['on', 'off']) === 'on',
     outlier: outlierPolicy(read),
+    tlsContexts: buildUpstreamTls(read),
   };
 }
 

@@ -23,7 +23,7 @@ export function sendJson(req: RestRequest, res: RestResponse, status: number, bo
  * Send a whole answer the gateway made or relays (`headers` with its Content-Length; no body for
  * HEAD). Never throws; an answer already begun is reset instead (see `sendJson`).
  */
-export function sendWhole(req: RestRequest, res: RestResponse, status: number, headers: Record<string, string | string[]>, body: string | Buffer): void {
+export function sendWhole(req: RestRequest, res: RestResponse, status: number, headers: Record<string, string | string[]> | string[], body: string | Buffer): void {
   if (res.headersSent || res.destroyed) {
     if (!res.writableEnded) res.destroy();
     return;

@@ -3,7 +3,7 @@
  *
  * Why: `node:http`'s server side (its streams, IncomingMessage and ServerResponse objects, their
  * events and its corked writes) cost as much CPU per proxied request as all of the gateway's own
- * work together (load/README.md, "The public side is the lever left"). The lane reads a request
+ * work together (`npm run bench -- floor`). The lane reads a request
  * head with a strict parser (edge/http1-request.ts), takes the whole body from the socket's
  * reads, hands the proxy a `LaneExchange` (its adapter of the REST exchange, edge/rest-exchange.ts:
  * the request and its answer in one object) in place of Node's two objects, and writes each answer in one socket write

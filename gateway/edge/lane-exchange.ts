@@ -135,7 +135,7 @@ const TE_CHUNKED = 'Transfer-Encoding: chunked\r\n';
  * body read in one piece) leaves in one socket write. The head is encoded into a buffer as it is
  * given, with room behind it for a Content-Length body of up to GATHER_BYTES: a head built as a
  * string (a `+=` per header, copied again into the write's buffer) left about 1 KB of intermediate
- * strings per REST answer (load/alloc-profile.ts).
+ * strings per REST answer (`npm run bench -- alloc`).
  *
  * Its framing never lies to the client: a 204's or 304's body is not sent (as `node:http` drops
  * it), and an answer given a Content-Length that its body would overrun or fall short of is cut

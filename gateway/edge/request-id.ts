@@ -1,7 +1,7 @@
 /**
  * The `x-request-id` the gateway gives a request that came without one: a random (version 4)
  * UUID, as Envoy makes it. Why not `crypto.randomUUID`: it builds its 36 characters by string
- * concatenation, about 600 bytes of intermediate strings per request (load/alloc-profile.ts; the
+ * concatenation, about 600 bytes of intermediate strings per request (`npm run bench -- alloc`; the
  * REST hot path allocated 11.7 KB per request with the access log off, this was 5% of it), and
  * refills its random pool every 128 ids, while a `randomFillSync` costs about 5 µs whatever its size
  * (here: 46 ns per id for 128 ids at a time, 3.6 ns for 4,096). Here the random bytes come from a

@@ -67,6 +67,8 @@ export interface ForwardExtras extends LogSubject {
   ended?(answered: boolean): void;
   /** A bandit's feedback (REST `…/feedback`, gRPC `SendFeedback`): never hedged, a reward changes state at the model. */
   isFeedback?(): boolean;
+  /** A Mapping's hashing load balancer: the hash of the request's key, which every attempt's pick looks up. */
+  readonly balanceHash?: number | undefined;
 }
 
 export abstract class ForwardedRequest implements Dispatcher, HedgeOwner {

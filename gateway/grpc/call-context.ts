@@ -57,6 +57,8 @@ export interface CallExtras extends LogSubject {
   ended?(answered: boolean): void;
   /** A `SendFeedback`: never hedged (forward/forwarded.ts `ForwardExtras.isFeedback`). */
   isFeedback?(): boolean;
+  /** A Mapping's hashing load balancer: the hash of the call's key (forward/forwarded.ts `ForwardExtras.balanceHash`). */
+  readonly balanceHash?: number | undefined;
 }
 
 export const NO_EXTRAS: CallExtras = {};

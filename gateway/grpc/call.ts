@@ -28,6 +28,7 @@ import http2, { type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerH
 import { ForwardedRequest, SERVICE_TIME_HEADER } from '../forward/forwarded.js';
 import { failureOutcome, grpcOutcome, httpOutcome, type OutcomeKind } from '../forward/outcome.js';
 import { dropInternalHeaders, forwardHeaderObject, type Peer } from '../edge/http-headers.js';
+import { editHeaderObject, editUpstreamMetadata } from '../forward/mapping-edits.js';
 import { GrpcStatus } from '../edge/errors.js';
 import type { CallTap } from '../observe/observed-grpc.js';
 import { ARM_HEADER } from '../steer/bandit-edge.js';
@@ -99,6 +100,8 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     forwardHeaderObject(headers, peer);
     // As on REST (and as Envoy does for gRPC): every call upstream carries a request id.
     if (headers['x-request-id'] === undefined) headers['x-request-id'] = requestId();
+    // A custom Mapping's metadata edits and :authority, after the gateway's own: what the model (and a shadow) receives.
+    if (decision.backend.mapping !== null) editUpstreamMetadata(headers, decision.backend.mapping, decision.backend.upstream);
     this.keepForRetry = ctx.retryBufferBytes > 0;
     this.keepForMirror = decision.mirrors.length > 0;
     // After waiting under flow control, the client's deadline runs from the call's arrival, the wait included.
@@ -189,7 +192,7 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     if (this.tap !== undefined) this.tap.attempt(this.headers, hedge);
     try {
       // A retry, replay or hedge goes to an endpoint this call has not tried, while one is left.
-      const opened = this.up.request(this.headers, this.tried());
+      const opened = this.up.request(this.headers, this.tried(), this.extras.balanceHash);
       const n = this.tryOn(opened.session.target.health);
       if (this.tap !== undefined) this.tap.attempted(opened.session.target.host, opened.session.target.port);
       return new GrpcAttempt(this, opened.stream, opened.session, this.backend, this.clock, n, hedge);
@@ -341,6 +344,8 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     if (!trailersOnly) awaitTrailersWanted(c);
     headers[SERVICE_TIME_HEADER] = this.serviceTime;
     if (this.ctx.predictorHeader) headers['x-seldon-predictor'] = this.backend.origin.predictor;
+    // A custom Mapping's answer edits go on the initial metadata (a trailers-only answer's too).
+    if (this.backend.mapping?.responseHeaders) editHeaderObject(headers, this.backend.mapping.responseHeaders);
     const token = this.extras.token;
     if (token !== undefined) {
       headers[ARM_HEADER] = token;

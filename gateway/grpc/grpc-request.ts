@@ -67,7 +67,7 @@ export class GrpcPipelineRequest extends PipelineRequest implements CallExtras {
     return rawHeaderValue(this.rawHeaders, name);
   }
 
-  peerAddress(): string | undefined {
+  clientAddress(): string | undefined {
     return this.peer.address;
   }
 
@@ -157,6 +157,11 @@ export class GrpcPipelineRequest extends PipelineRequest implements CallExtras {
 
   forward(): void {
     this.proxy.call(this.stream, this.headers, this.routed!, this.peer, this, this.since);
+  }
+
+  redirected(): void {
+    // routing/ drops a gRPC Mapping with host_redirect: no call reaches here with one.
+    this.failed(new Error(`gRPC route ${this.routed?.backend.id ?? ''} redirects: refused when parsed, it cannot be routed`));
   }
 
   failed(err: unknown): void {

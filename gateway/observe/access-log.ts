@@ -147,7 +147,7 @@ interface Batch {
  * the JS heap, in buffers reused from batch to batch. Before, lines waited as the strings they were
  * built as (a tree of about 3 KB each), every young collection that met them copied them, and a
  * batch was joined into one more string on the heap before the write encoded it: with this, GC
- * pauses per logged request fell by a third (REST) and 40% (gRPC) in load/alloc-bench.ts.
+ * pauses per logged request fell by a third (REST) and 40% (gRPC) in `npm run bench -- alloc`.
  */
 export class AccessLogOutput implements AccessSink {
   /** Sealed batches, oldest first. */

@@ -13,6 +13,7 @@ import { CODE_CLASSES, codeClassIndex } from './code-class.js';
 import { SteerTally } from './steer-tally.js';
 import { ConnectionMetrics } from './connection-metrics.js';
 import { HedgeMetrics } from './hedge-metrics.js';
+import { CompressionMetrics } from './compression-metrics.js';
 import { collectProcessMetrics } from './process-metrics.js';
 import { PROBE_INTERVAL_MS, registerRuntimeMetrics } from './runtime-metrics.js';
 
@@ -363,6 +364,7 @@ export class GatewayMetrics {
   readonly steering = new SteerTally();
   /** Hedged requests (observe/hedge-metrics.ts): counted on hedged routes only. */
   readonly hedging = new HedgeMetrics(this.registry);
+  readonly compression = new CompressionMetrics(this.registry);
   private readonly children = new WeakMap<Backend, Children>();
   private readonly shadowChildren = new WeakMap<Backend, Children>();
   private readonly shadowResults = new WeakMap<Backend, { readonly epoch: number; readonly byResult: Map<string, CounterSeries> }>();

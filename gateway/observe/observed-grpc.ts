@@ -14,7 +14,9 @@ import type { Attributes } from '@opentelemetry/api';
 import { clientSubject } from './peer-subject.js';
 import type { AccessLog } from './access-log.js';
 import { LogLine, RequestTap, answeredEnd, headerText, hostOf, peerAddress, type Arrival, type AttemptTap, type SpanNames, type TapProtocol } from './request-tap.js';
-import { HEADER_OBJECT, headerObjectFields, incomingTraceId, originAttributes, type CallTrace, type Tracing } from './tracing.js';
+import { originAttributes } from './span-attributes.js';
+import { HEADER_OBJECT, headerObjectFields, incomingTraceId } from './trace-context.js';
+import type { CallTrace, Tracing } from './tracing.js';
 import type { Backend, Routed } from '../../routing/types.js';
 import type { LogSubject, PayloadLogger, RefusedRequest, RequestRecorder } from './payload-tap.js';
 

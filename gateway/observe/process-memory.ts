@@ -67,7 +67,7 @@ export function trimHeap(): void {
  * system, and a process that is never idle (the primary gathers the workers' series for every scrape)
  * keeps the memory reducer from emptying it: in a one-hour soak the primary's resident memory climbed
  * 20 MB every 10 minutes with its heap flat, 70 MB of it pooled pages one memory-reducing collection
- * gave back (load/README.md#soak-soakts-on-this-machine). Not for workers: the pause (0.1 to 0.4 s)
+ * gave back (load/README.md#soak). Not for workers: the pause (0.1 to 0.4 s)
  * would hold every request on them.
  */
 export class HeapTrimmer {

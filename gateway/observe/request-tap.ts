@@ -7,7 +7,8 @@
  */
 import type { Attributes } from '@opentelemetry/api';
 import { answeredInto, routedInto, type AccessEntry, type AccessLog } from './access-log.js';
-import { routedAttributes, shadowAttributes, type CallTrace, type ShadowSpan } from './tracing.js';
+import { routedAttributes, shadowAttributes } from './span-attributes.js';
+import type { CallTrace, ShadowSpan } from './tracing.js';
 import type { Backend, Routed } from '../../routing/types.js';
 import type { RequestRecorder } from './payload-tap.js';
 

@@ -2,7 +2,7 @@
  * The request pipeline: the stages every request runs through, REST (HTTP/1.1 and HTTP/2) and
  * gRPC alike, in this order (docs/architecture.md#the-request-pipeline):
  *
- *   [ip] → match → sticky → CORS → gate → steer → flow control → forward
+ *   [ip] → match → sticky → CORS → redirect → gate → steer → flow control → forward
  *
  * (ip: the ambassador Module's ip_allow / ip_deny, in the chain only with --ambassador-module.)
  *
@@ -28,6 +28,7 @@ import type { IpFilter } from './ip-policy.js';
 import { ForwardStage } from './forward.js';
 import { GateStage } from './gate.js';
 import { MatchStage, type MatchDeps } from './match.js';
+import { RedirectStage } from './redirect.js';
 import { SteerStage } from './steer.js';
 import { StickyStage } from './sticky-cookie.js';
 import type { Stage } from './stage.js';
@@ -52,6 +53,7 @@ function stages(d: PipelineDeps): Link[] {
     (next) => new MatchStage(d, next),
     (next) => new StickyStage(next),
     (next) => new CorsStage(next),
+    (next) => new RedirectStage(next),
     (next) => new GateStage(d.gate, next),
     (next) => new SteerStage(d.bandits, next),
     (next) => new FlowStage(d.flow, next),

@@ -16,7 +16,7 @@ export class IpStage implements Stage {
 
   run(r: PipelineRequest): void {
     const policy = this.filter.policy;
-    if (policy !== undefined && !policy.admits(r.peerAddress(), r.peerTrusted(), r.header('x-forwarded-for'))) {
+    if (policy !== undefined && !policy.admits(r.clientAddress(), r.peerTrusted(), r.header('x-forwarded-for'))) {
       r.refuse({ check: 'ip', status: 403, reason: 'FORBIDDEN', message: 'RBAC: access denied (ip_allow / ip_deny of the ambassador Module)' });
       return;
     }

@@ -15,6 +15,7 @@ import type { GatewayReason } from '../edge/errors.js';
 import type { BanditEdge, FeedbackCredit, FeedbackReading } from '../steer/bandit-edge.js';
 import type { StickyKeys } from '../steer/sticky-keys.js';
 import type { StickySpec } from '../../routing/sticky-spec.js';
+import type { Redirect } from '../../routing/mapping-policy.js';
 import type { CorsPolicy, HeaderGetter, NotRouted, Protocol, RouteRequest, RouteTable, Routed } from '../../routing/types.js';
 
 /** A refusal of the gateway's own, which each protocol renders (REST: the JSON error; gRPC: a trailers-only status). */
@@ -41,7 +42,9 @@ export abstract class PipelineRequest implements RouteRequest {
   routed: Routed | undefined;
   /** REST: a sticky cookie minted while matching, to be set on the answer. */
   minted: string | undefined;
-  /** Headers added to the model's answer, as name, value pairs (a sticky cookie, the auth service's). */
+  /** A Mapping's hashing load balancer: the hash of this request's key (pipeline/balance-key.ts); undefined: not hashed. */
+  balanceHash: number | undefined;
+  /** Headers added to the model's answer, as name, value pairs (a sticky cookie, the auth service's, a hash cookie). */
   answerHeaders: readonly string[] | undefined;
   /** A bandit prediction's attribution token, carried by its answer (steer/answer-tag.ts). */
   token: string | undefined;
@@ -129,11 +132,11 @@ export abstract class PipelineRequest implements RouteRequest {
 
   // ---- what the protocol does (the adapters) ----
 
+  /** The client connection's address (a Mapping's `source_ip` hash). */
+  abstract clientAddress(): string | undefined;
+
   /** A header as the client sent it (every field of the name, joined with `,`). */
   protected abstract readHeader(name: string): string | undefined;
-
-  /** The client connection's address (the peer). */
-  abstract peerAddress(): string | undefined;
 
   /** The peer is a trusted proxy (--trusted-proxies): its X-Forwarded-For names the client. */
   abstract peerTrusted(): boolean;
@@ -146,6 +149,9 @@ export abstract class PipelineRequest implements RouteRequest {
 
   /** CORS (REST only, its rule): an allowed preflight is answered here; true if it was. */
   abstract corsAnswered(policy: CorsPolicy): boolean;
+
+  /** Its route is a redirect Mapping's (pipeline/redirect.ts): answered with it, counted and logged as the gateway's own answer. */
+  abstract redirected(r: Redirect): void;
 
   /** The gate's verdict on this request (auth/gate.ts), now or once its stores have answered. */
   abstract askGate(gate: Gatekeeper): PendingVerdict;

@@ -43,6 +43,7 @@ import { JwtVerifier } from '../auth/jwt.js';
 import { ProviderKeySets } from '../auth/jwt-keys.js';
 import { createStores, type Stores } from '../auth/stores.js';
 import { RateLimiter } from '../auth/rate-limit.js';
+import { WebSocketRelay } from '../rest/websocket-relay.js';
 import { RestProxy } from '../rest/proxy.js';
 import { SMALL_BODY_BYTES } from '../edge/small-body.js';
 import { H2Rest } from '../rest/h2.js';
@@ -217,6 +218,7 @@ export class DataPlane {
       mirrors: new RestMirrors(this.upstreams, budget, config.shadow.maxBodyBytes, this.metrics, observers?.comparer),
       metrics: this.metrics,
       upstream: config.upstream,
+      maxBodyBytes: config.edge.maxBodyBytes,
       errorDetail: config.edge.errorDetail,
       log,
       gate: this.gate,
@@ -278,7 +280,17 @@ export class DataPlane {
       trusts: this.trusts,
     });
     const rest = this.rest;
-    this.own = new OwnRoutes({ edge: config.edge, http1Edge: this.http1Edge, oauth: this.oauth, trusts: this.trusts, proxy: (req, res) => rest.handle(req, res) });
+    const upgrades = new WebSocketRelay({
+      state: this.state,
+      picker,
+      eligible: endpoints ? this.upstreams.eligible : undefined,
+      upstreams: this.upstreams,
+      metrics: this.metrics,
+      trusts: this.trusts,
+      connectTimeoutMs: config.upstream.connectTimeoutMs,
+      maxResponseHeaderBytes: config.upstream.maxResponseHeaderBytes,
+    });
+    this.own = new OwnRoutes({ edge: config.edge, http1Edge: this.http1Edge, oauth: this.oauth, trusts: this.trusts, proxy: (req, res) => rest.handle(req, res), upgrades });
     this.listeners = new PublicListeners({
       listen: config.listen,
       edge: config.edge,

@@ -17,6 +17,7 @@ import type { H2Request, H2Response } from '../edge/h2-exchange.js';
 import type { Http1Edge } from '../edge/http1-edge.js';
 import { NODE_EXCHANGE, type NodeRequest, type NodeResponse } from '../edge/node-exchange.js';
 import type { OAuth } from '../auth/oauth.js';
+import type { WebSocketRelay } from '../rest/websocket-relay.js';
 
 /** How long an idle client connection is kept between requests (longer than common client pools' own idle timeouts). */
 export const KEEP_ALIVE_TIMEOUT_MS = 65_000;
@@ -41,6 +42,8 @@ export interface OwnRoutesDeps {
   readonly trusts: (socket: net.Socket) => boolean;
   /** The REST proxy, for everything that is not an own route. */
   readonly proxy: (req: RestRequest, res: RestResponse) => void;
+  /** WebSocket upgrades on the routes that allow them (rest/websocket-relay.ts); every other upgrade request is served as a request. */
+  readonly upgrades: WebSocketRelay;
 }
 
 export class OwnRoutes {
@@ -81,6 +84,7 @@ export class OwnRoutes {
             maxHeaderSize: c.maxHeaderBytes,
             // How often Node checks the two timeouts above (its default, 30 s, would blur them).
             connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(c.clientHeaderTimeoutMs / 4))),
+            shouldUpgradeCallback: d.upgrades.should,
           },
           d.http1Edge.request,
         );
@@ -89,6 +93,7 @@ export class OwnRoutes {
         // One over the limit, so that edge/refusals.ts can tell a request that reached it (Node drops the rest silently).
         http1.maxHeadersCount = c.maxHeadersCount + 1;
         http1.on('connect', d.http1Edge.connect);
+        http1.on('upgrade', d.upgrades.upgrade);
         return http1;
       },
     });

@@ -24,6 +24,8 @@ export interface ExchangeDeps {
   readonly upstream: Pick<UpstreamConfig, 'retryBufferBytes' | 'maxResponseHeaderBytes'>;
   /** When --predictor-header, --access-log, --otlp-endpoint or --shadow-compare is on: the per-request tap. */
   readonly observe?: RestObserve | undefined;
+  /** --max-body: the bound of a request body decoded for its model (0 or absent: none). */
+  readonly maxBodyBytes?: number | undefined;
   /** The timers' clock (upstream/clock.ts); the real one unless a test drives it. */
   readonly clock?: Clock | undefined;
 }

@@ -26,7 +26,6 @@ import type { TimeoutEntry, TimeoutList } from '../upstream/timeout-lists.js';
 import { upstreamNamed, type GatewayReason } from '../edge/errors.js';
 import type { RestRequest, RestResponse } from '../edge/rest-exchange.js';
 import { announcesBody, isWhole } from '../wire/message-body.js';
-import { sendError } from '../edge/http-answer.js';
 import { AnswerFields } from '../edge/answer-fields.js';
 import type { UpstreamFields } from '../edge/upstream-fields.js';
 import { isSmall, readSmallBody } from '../edge/small-body.js';
@@ -42,13 +41,17 @@ import { Rivals } from '../forward/rivals.js';
 import { classify, executedFailure, unansweredFailure } from './attempt-failure.js';
 import type { ExchangeExtras, ExchangeHost } from './exchange-deps.js';
 import { TaggedJsonAnswer, taggable, type AnswerSink } from './tagged-answer.js';
+import { mappingAnswer, sendRouteError } from './route-answer.js';
+import { encodeAnswer, type AnswerOut } from './answer-encoder.js';
+import { decodesFirst, type DecodeOwner, type DecodeRefusal } from './request-decoder.js';
 
 /**
  * One proxied request, across its attempts: each attempt is an object of its own
  * (rest/attempt.ts), the decisions are the core's (forward/forwarded.ts), the answer goes to the
- * client through `answer` (itself, or the token's decorator, rest/tagged-answer.ts).
+ * client through `answer` (itself, or the token's decorator, rest/tagged-answer.ts), its body
+ * written to `out` (the client's response, or its compressor, rest/answer-encoder.ts).
  */
-export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSink, TimeoutEntry {
+export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSink, TimeoutEntry, DecodeOwner {
   declare protected readonly up: UpstreamPool;
   private body: Buffer | RequestBody | null = null;
   /** The body can be sent again (absent, or fully buffered). */
@@ -72,6 +75,8 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
   private pendingHead: AnswerFields | undefined;
   /** Predictor header, access log, answer capture for comparison: set only when one applies. */
   private tap: ResponseTap | undefined;
+  /** Where the answer's body goes: the client's response, or its compressor (rest/answer-encoder.ts). */
+  private out: AnswerOut;
 
   constructor(
     private readonly proxy: ExchangeHost,
@@ -82,11 +87,12 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
     protected override readonly extras: ExchangeExtras,
   ) {
     super(proxy.deps.metrics, 'rest', decision, proxy.deps.upstreams.for(decision.backend), extras, extras.since, proxy.deps.clock);
+    this.out = res;
   }
 
   protected answerOverflow(info: string): void {
     this.tap?.end(503, null, false);
-    sendError(this.req, this.res, 503, 'UPSTREAM_OVERFLOW', info, { 'x-envoy-overloaded': 'true', ...this.extras.corsHeaders });
+    sendRouteError(this.req, this.res, 503, 'UPSTREAM_OVERFLOW', info, { 'x-envoy-overloaded': 'true', ...this.extras.corsHeaders }, this.backend.mapping);
   }
 
   start(): void {
@@ -95,6 +101,8 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
     if (!this.admit(503)) return;
     (this.res as Carrying)[EXCHANGE] = this;
     this.res.once('close', responseClosed);
+    const z = this.backend.compression;
+    if (z !== null && z.decodeRequests && decodesFirst(this.req, this.extras, this.headers, this.proxy.deps, this)) return;
     const req = this.req;
     const body = req.body;
     const retryBuffer = this.proxy.deps.upstream.retryBufferBytes;
@@ -120,6 +128,14 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
       this.streamBody(body, [], this.decision.mirrors.length > 0);
       this.dispatch();
     }
+  }
+
+  /** The body decoded (rest/request-decoder.ts): it goes, to the mirrors and the payload log too; or the refusal. */
+  decodedBody(plain: Buffer | null, refusal: DecodeRefusal | null): void {
+    if (this.done) return;
+    if (plain === null) return this.fail(refusal!.status, refusal!.reason, refusal!.info);
+    if (plain.length > this.proxy.deps.upstream.retryBufferBytes) this.retries.noRetries();
+    this.dispatchWhole(plain);
   }
 
   /** The whole body is here (or there is none): the route timeout starts, the primary and the mirrors go. */
@@ -201,7 +217,7 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
   dispatch(): void {
     if (this.done) return;
     // A retry or replay goes to an endpoint this request has not tried, while one is left.
-    const endpoint = this.up.pick(this.tried());
+    const endpoint = this.up.pick(this.tried(), this.extras.balanceHash);
     if (endpoint === undefined) {
       const invalid = this.up.invalid;
       if (invalid !== undefined) this.proxy.internalError('upstream', new Error(invalid), this.backend);
@@ -219,7 +235,7 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
 
   /** One more attempt beside the one in flight, to an endpoint not tried yet (the core found one). */
   protected sendHedge(): void {
-    const endpoint = this.up.pick(this.tried());
+    const endpoint = this.up.pick(this.tried(), this.extras.balanceHash);
     if (endpoint === undefined) return;
     if (this.attempt !== undefined) (this.rivals ??= new Rivals()).add(this.attempt);
     this.send(endpoint, true);
@@ -294,9 +310,13 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
     // Draining, or the model answered before the whole request body arrived (it will not be
     // forwarded, and the client may still be sending it): this connection ends with the answer.
     if (this.proxy.draining || !this.req.complete) fields.add('connection', 'close');
+    // A custom Mapping's answer edits, and its error override's body in place of the model's.
+    const mapping = this.backend.mapping;
+    const overridden = mapping === null ? undefined : mappingAnswer(statusCode, fields, mapping, this, this.req.method === 'HEAD');
     if (this.tap !== undefined) this.tap.head(statusCode, fields, answer);
+    if (overridden !== undefined) this.answer = overridden;
     // A bandit's token goes into the JSON answer too, when it can carry it.
-    if (token !== undefined && taggable(this.req.method, statusCode, fields)) this.answer = new TaggedJsonAnswer(this, token);
+    else if (token !== undefined && taggable(this.req.method, statusCode, fields)) this.answer = new TaggedJsonAnswer(this, token);
     this.answer.head(statusCode, fields);
     return true;
   }
@@ -372,6 +392,9 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
     if (h === undefined) return true;
     this.pendingHead = undefined;
     const status = this.pendingStatus;
+    // A route that compresses pays this one property check; the policy decides for this answer.
+    const z = this.backend.compression;
+    if (z !== null && z.algorithms.length !== 0) this.out = encodeAnswer(z, this.req, this.res, status, h, this.metrics.compression);
     try {
       this.res.writeAnswerHead(status, h);
     } catch {
@@ -382,7 +405,7 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
         // A header Node will not write either: the answer cannot be passed on as it is.
         this.status = 502;
         this.proxy.internalError('response_head', err as Error, this.backend);
-        sendError(this.req, this.res, 502, 'UPSTREAM_BAD_RESPONSE', `${this.who()} answered with a response head the gateway cannot forward`, this.extras.corsHeaders);
+        sendRouteError(this.req, this.res, 502, 'UPSTREAM_BAD_RESPONSE', `${this.who()} answered with a response head the gateway cannot forward`, this.extras.corsHeaders, this.backend.mapping);
         this.finish();
         return false;
       }
@@ -392,11 +415,11 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
 
   data(chunk: Buffer): boolean {
     if (this.done || !this.writeHead()) return true;
-    // Told as the client receives it: a bandit's tagged answer as tagged.
+    // Told as the client receives it (a bandit's tagged answer as tagged), before any compression.
     if (this.tap !== undefined) this.tap.body(chunk);
-    const ok = this.res.write(chunk);
+    const ok = this.out.write(chunk);
     // The client is slower than the model: read on from the upstream once it took what was written.
-    if (!ok) this.res.once('drain', () => this.attempt?.resume());
+    if (!ok) this.out.once('drain', () => this.attempt?.resume());
     return ok;
   }
 
@@ -405,10 +428,10 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
     // The model is done with it: its slot under flow control goes to the next waiting request
     // before this answer is written out (the model waits for the gateway's turnaround only).
     this.extras.ended?.(true);
-    if (last === undefined) this.res.end();
+    if (last === undefined) this.out.end();
     else {
       if (this.tap !== undefined) this.tap.body(last);
-      this.res.end(last);
+      this.out.end(last);
     }
     this.finish(true);
   }
@@ -435,7 +458,7 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
     const text = cause !== undefined && this.proxy.internalDetail ? `${info}: ${cause}` : info;
     if (status >= 500) this.proxy.upstreamFailure(this.up, this.backend, reason, cause);
     const close = this.proxy.draining || !this.req.complete;
-    sendError(this.req, this.res, status, reason, text, close ? { connection: 'close', ...this.extras.corsHeaders } : this.extras.corsHeaders);
+    sendRouteError(this.req, this.res, status, reason, text, close ? { connection: 'close', ...this.extras.corsHeaders } : this.extras.corsHeaders, this.backend.mapping);
     this.finish();
   }
 

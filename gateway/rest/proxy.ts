@@ -1,7 +1,7 @@
 /**
  * The REST proxy: each request (HTTP/1.1, or HTTP/2 through rest/h2.ts) becomes a
  * `RestPipelineRequest` (rest/rest-request.ts) and runs the request pipeline
- * (gateway/pipeline/chain.ts: match, sticky, CORS, gate, steer, forward); a forwarded request
+ * (gateway/pipeline/chain.ts: match, sticky, CORS, redirect, gate, steer, flow, forward); a forwarded request
  * is proxied by its exchange (rest/forwarded-exchange.ts) over a pooled keep-alive connection
  * (upstream/http1-client.ts, raw headers), its answer streamed back.
  *

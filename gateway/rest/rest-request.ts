@@ -9,7 +9,7 @@ import type { Allow, Deny, Gatekeeper, PendingVerdict } from '../auth/gate.js';
 import { applyEdits, type Authorized } from '../ext-auth/subject.js';
 import type { RestRequest, RestResponse } from '../edge/rest-exchange.js';
 import { announcesBody, isWhole } from '../wire/message-body.js';
-import { sendError, sendJson } from '../edge/http-answer.js';
+import { sendError, sendJson, sendWhole } from '../edge/http-answer.js';
 import { schemeOf } from '../edge/http-headers.js';
 import { readSmallBody } from '../edge/small-body.js';
 import { PipelineRequest, type Refusal } from '../pipeline/request.js';
@@ -19,6 +19,12 @@ import type { CorsPolicy, NotRouted } from '../../routing/types.js';
 import type { RefusedRequest } from '../observe/payload-tap.js';
 import { corsHeadersFor, corsRequest, type CorsHeaders } from './cors.js';
 import { Exchange } from './forwarded-exchange.js';
+import { editFields, editUpstreamFields } from '../forward/mapping-edits.js';
+import { redirectLocation } from '../../routing/redirect.js';
+import type { Redirect } from '../../routing/mapping-policy.js';
+import { sendRouteError } from './route-answer.js';
+import { decodeBody } from './request-decoder.js';
+import { requestCoding } from '../../routing/compression.js';
 import type { ExchangeDeps, ExchangeExtras, ExchangeHost } from './exchange-deps.js';
 import { sendRawDenial } from './ext-auth-answer.js';
 import type { Socket } from 'node:net';
@@ -57,7 +63,7 @@ export class RestPipelineRequest extends PipelineRequest implements ExchangeExtr
     return this.req.header(name);
   }
 
-  peerAddress(): string | undefined {
+  clientAddress(): string | undefined {
     return this.req.socket.remoteAddress;
   }
 
@@ -91,6 +97,24 @@ export class RestPipelineRequest extends PipelineRequest implements ExchangeExtr
     return this.corsHeaders === undefined ? extra : { ...extra, ...this.corsHeaders };
   }
 
+  redirected(r: Redirect): void {
+    const { req, res } = this;
+    const backend = this.routed!.backend;
+    // The scheme Envoy's redirect takes: X-Forwarded-Proto as it goes upstream (a trusted proxy's, else the connection's).
+    const given = this.proxy.trusts(req.socket) ? req.header('x-forwarded-proto') : undefined;
+    const scheme = given === 'https' || given === 'http' ? given : schemeOf(req.socket);
+    const fields = ['location', redirectLocation(r, this.routed!.group, req.url, scheme), 'content-length', '0'];
+    const cors = this.corsHeaders;
+    if (cors !== undefined) for (const [name, value] of Object.entries(cors)) fields.push(name, value);
+    // A body the client is still sending is not read: the connection closes after the answer (lingering).
+    if (!req.complete || this.proxy.draining) fields.push('connection', 'close');
+    if (backend.mapping!.responseHeaders !== null) editFields(fields, backend.mapping!.responseHeaders);
+    // The gateway's own answer on the route, never a model's outcome.
+    this.proxy.deps.metrics.refused(backend, 'rest', r.status, this.since);
+    this.proxy.deps.observe?.answered(req, res, backend);
+    sendWhole(req, res, r.status, fields, '');
+  }
+
   askGate(gate: Gatekeeper): PendingVerdict {
     return this.frontEnd ? gate.api(this.req, this.table) : gate.rest(this.req, this.routed!, this.table!);
   }
@@ -117,7 +141,7 @@ export class RestPipelineRequest extends PipelineRequest implements ExchangeExtr
     if (v.raw !== undefined) sendRawDenial(req, res, { ...v, raw: v.raw });
     else if (v.body !== undefined) sendJson(req, res, v.status, v.body, this.withCorsHeaders(v.headers));
     // A body the client is still sending is not read for a refusal: the connection closes after it (lingering).
-    else sendError(req, res, v.status, v.reason, v.message, this.withCorsHeaders(req.complete ? v.headers : { ...v.headers, connection: 'close' }));
+    else sendRouteError(req, res, v.status, v.reason, v.message, this.withCorsHeaders(req.complete ? v.headers : { ...v.headers, connection: 'close' }), this.routed?.backend.mapping ?? null);
   }
 
   refuse(r: Refusal): void {
@@ -126,7 +150,7 @@ export class RestPipelineRequest extends PipelineRequest implements ExchangeExtr
     // A routed request refused here (flow control, no gate in this process) is answered, never a predictor's outcome.
     if (backend !== undefined) this.proxy.deps.metrics.refused(backend, 'rest', r.status, this.since);
     this.proxy.deps.observe?.answered(req, res, backend, this.logged(r.check, r));
-    sendError(req, res, r.status, r.reason, r.message, this.withCorsHeaders(req.complete && !this.proxy.draining ? r.headers : { ...r.headers, connection: 'close' }));
+    sendRouteError(req, res, r.status, r.reason, r.message, this.withCorsHeaders(req.complete && !this.proxy.draining ? r.headers : { ...r.headers, connection: 'close' }), backend?.mapping ?? null);
   }
 
   /** A refusal of a logged predictor's request, for its decision record; undefined (nothing made) for every other route. */
@@ -148,10 +172,17 @@ export class RestPipelineRequest extends PipelineRequest implements ExchangeExtr
   }
 
   readFeedback(done: (reading: FeedbackReading | null) => void): void {
+    const scan = (json: Buffer | null): void => {
+      const r = json === null ? null : tokenFromFeedbackJson(json);
+      done(r?.token ? { token: r.token, reward: r.reward } : null);
+    };
     const take = (body: Buffer | null): void => {
       this.body = body;
-      const r = body === null ? null : tokenFromFeedbackJson(body);
-      done(r?.token ? { token: r.token, reward: r.reward } : null);
+      // A route that decodes requests: the token is read from the decoded body (the exchange decodes it again for the model).
+      const z = this.routed!.backend.compression;
+      const coding = body !== null && z !== null && z.decodeRequests ? requestCoding(this.req.header('content-encoding')) : null;
+      if (coding === null || coding === undefined) scan(body);
+      else decodeBody(coding, body!, FEEDBACK_MAX_BYTES, scan);
     };
     // Too large to be read for a token: forwarded as drawn, its body streamed on after what was read.
     const tooLarge = (read: Buffer[]): void => {
@@ -183,10 +214,13 @@ export class RestPipelineRequest extends PipelineRequest implements ExchangeExtr
         stripAuthorization: this.stripAuthorization,
       });
       if (this.authorized !== undefined) applyEdits(fields.list(), this.authorized);
+      // A custom Mapping's edits come after the gateway's own and the auth service's: what the model (and a shadow) receives.
+      const mapping = routed.backend.mapping;
+      if (mapping !== null) editUpstreamFields(fields.list(), mapping, routed.backend.upstream);
       new Exchange(this.proxy, req, res, routed, fields, this).start();
     } catch (err) {
       this.proxy.internalError('request', err as Error, routed.backend);
-      sendError(req, res, 502, 'INTERNAL_ERROR', `the gateway failed to forward this request to ${routed.backend.id}`, this.withCorsHeaders({ connection: 'close' }));
+      sendRouteError(req, res, 502, 'INTERNAL_ERROR', `the gateway failed to forward this request to ${routed.backend.id}`, this.withCorsHeaders({ connection: 'close' }), routed.backend.mapping);
       this.ended(false);
     }
   }

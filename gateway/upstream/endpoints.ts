@@ -10,7 +10,10 @@
  * - `pick(avoid)`: endpoint health's pick (routing/endpoint-health.ts): never an ejected endpoint,
  *   nor one that failed this request (`avoid`) while another is left; the cheaper of two distinct
  *   random ones by peak-EWMA latency × work in flight, slow start for a new or returning one.
- *   `otherReady(tried)`: whether such another is left at all (a hedge needs one).
+ *   `otherReady(tried)`: whether such another is left at all (a hedge needs one). A Mapping's
+ *   `load_balancer` (`Balancing`) picks instead (routing/balance-policy.ts: round robin, or its
+ *   consistent-hash table, rebuilt at each `refresh`), under the same rules; its endpoints come from
+ *   the Service's `http`/`grpc` port's slices when the route names no port.
  * - `attemptEnded`: each attempt's outcome (forward/outcome.ts) judged against the other endpoints:
  *   an ejection is told to `HealthSettings.ejected`, and its end to `returned` when it is over.
  * - An address that cannot be opened (the client library refuses it) makes the upstream `invalid`
@@ -22,6 +25,8 @@
  *   before it left, on endpoints retired as they open.
  */
 import { DEFAULT_OUTLIER_POLICY, EndpointHealth, judge, pickEndpoint, type Ejection, type OutlierPolicy } from '../../routing/endpoint-health.js';
+import { PolicyBalancer } from '../../routing/balance-policy.js';
+import type { LoadBalancer } from '../../routing/mapping-policy.js';
 import type { OutcomeKind, Upstream } from '../../routing/types.js';
 import { REAL_CLOCK, type Clock } from './clock.js';
 
@@ -70,6 +75,16 @@ export interface HealthSettings {
 
 export const DEFAULT_HEALTH: HealthSettings = { policy: DEFAULT_OUTLIER_POLICY, eject: true };
 
+/**
+ * A Mapping's `load_balancer` for this upstream, and the Service port whose EndpointSlices list its
+ * endpoints when the route names none (a Mapping's `service` is a port number; Seldon names its
+ * Services' ports `http` and `grpc`).
+ */
+export interface Balancing {
+  readonly lb: LoadBalancer;
+  readonly port: 'http' | 'grpc';
+}
+
 export class EndpointSet<E extends Balanced> {
   /** The Service address, when the source does not know the endpoints. */
   private service: E | undefined;
@@ -85,6 +100,10 @@ export class EndpointSet<E extends Balanced> {
   invalid: string | undefined;
   private readonly clock: Clock;
   private readonly random: () => number;
+  /** A Mapping's load balancer (undefined: the gateway's own pick); this set owns it and its table. */
+  private readonly balancer: PolicyBalancer<E> | undefined;
+  /** The Service port the source is asked for. */
+  private readonly port: 'http' | 'grpc' | undefined;
 
   constructor(
     private readonly upstream: Upstream,
@@ -92,9 +111,12 @@ export class EndpointSet<E extends Balanced> {
     private readonly source: EndpointSource | undefined,
     private readonly kind: EndpointKind<E>,
     private readonly health: HealthSettings = DEFAULT_HEALTH,
+    balancing?: Balancing,
   ) {
     this.clock = health.clock ?? REAL_CLOCK;
     this.random = health.random ?? Math.random;
+    this.balancer = balancing === undefined ? undefined : new PolicyBalancer<E>(balancing.lb, health.policy);
+    this.port = upstream.service?.portName ?? balancing?.port;
   }
 
   /** False only when the Service is known and has no ready endpoint. */
@@ -103,10 +125,15 @@ export class EndpointSet<E extends Balanced> {
     return ready === undefined || ready.length > 0;
   }
 
-  /** The endpoint for the next attempt; `avoid` (those that failed this request) only if nothing else is left. */
-  pick(avoid?: readonly EndpointHealth[]): E | undefined {
+  /**
+   * The endpoint for the next attempt; `avoid` (those that failed this request) only if nothing else
+   * is left; `hash`: the request's key under a Mapping's hashing load balancer.
+   */
+  pick(avoid?: readonly EndpointHealth[], hash?: number): E | undefined {
     const ready = this.endpoints();
     if (ready === undefined) return this.serviceEndpoint();
+    const b = this.balancer;
+    if (b !== undefined) return b.pick(ready, avoid, hash, this.clock.now(), this.random);
     return pickEndpoint(ready, avoid, this.clock.now(), this.health.policy, this.random);
   }
 
@@ -172,8 +199,9 @@ export class EndpointSet<E extends Balanced> {
   /** Ready endpoints from the source, or undefined when it does not know this upstream. */
   private endpoints(): readonly E[] | undefined {
     const svc = this.upstream.service;
-    if (this.source === undefined || svc?.portName === undefined) return undefined;
-    const list = this.source.endpointsOf(svc.name, svc.namespace, svc.portName);
+    const port = this.port;
+    if (this.source === undefined || svc === undefined || port === undefined) return undefined;
+    const list = this.source.endpointsOf(svc.name, svc.namespace, port);
     if (list === undefined) {
       // The source forgot the Service (slices deleted, or EndpointSlices now forbidden): its pods' endpoints go.
       if (this.seen !== undefined) this.refresh(NONE);
@@ -202,6 +230,8 @@ export class EndpointSet<E extends Balanced> {
       ready.push(e);
     }
     this.ready = ready;
+    // A hashing load balancer's table follows the set: built now, once per change.
+    this.balancer?.rebuild(ready);
     for (const [address, e] of this.byAddress) {
       if (keep.has(address)) continue;
       // Gone, not ready or terminating: no new work; what is in flight finishes, then it closes.

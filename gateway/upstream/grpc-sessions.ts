@@ -17,11 +17,14 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { Breaker } from './breaker.js';
 import { CONNECTION_WINDOW_BYTES, MAX_CONCURRENT_STREAMS, MAX_SESSIONS_PER_UPSTREAM, STREAMS_BEFORE_NEW_SESSION, UPSTREAM_SESSION_IDLE_MS, UPSTREAM_SESSION_OPTIONS } from '../wire/h2-settings.js';
-import { EndpointSet, type EndpointKind, type EndpointSource, type HealthSettings } from './endpoints.js';
-import { UpstreamRegistry } from './registry.js';
+import { EndpointSet, type Balancing, type EndpointKind, type EndpointSource, type HealthSettings } from './endpoints.js';
+import { UpstreamRegistry, balancingOf } from './registry.js';
 import type { EndpointHealth } from '../../routing/endpoint-health.js';
 import type { HedgeTrack } from '../../routing/hedge-delay.js';
 import type { Backend, BreakerLimits, OutcomeKind, Upstream } from '../../routing/types.js';
+import type { ConnectionPolicy } from '../../routing/mapping-policy.js';
+import type { UpstreamTlsContext } from '../config/upstream-tls.js';
+import { tlsContextOf, tlsOptions } from './tls-options.js';
 
 export interface GrpcUpstreamSettings {
   readonly resolve: ReadonlyMap<string, { host: string; port: number }>;
@@ -34,6 +37,8 @@ export interface GrpcUpstreamSettings {
   readonly identity?: TlsIdentity | undefined;
   /** Endpoint health of each upstream (its detector's settings and where ejections are told); default: on, told to nobody. */
   readonly healthFor?: ((backend: Backend) => HealthSettings) | undefined;
+  /** --upstream-tls-context: what a Mapping's `tls: <name>` dials with. */
+  readonly tlsContexts?: ReadonlyMap<string, UpstreamTlsContext> | undefined;
 }
 
 /** A client certificate and its key, PEM, as node:tls takes them. */
@@ -52,6 +57,8 @@ const ignore = (): void => undefined;
 /** One upstream session and the streams it carries. */
 export class PooledSession {
   active = 0;
+  /** When it was opened (performance.now() ms): its age, under the upstream's max lifetime. */
+  readonly openedAt = performance.now();
   /** The transport (TCP, and TLS with ALPN h2) came up; a failure before that is a connect failure. */
   connected = false;
   /** What ended the session, when something did (for messages). */
@@ -130,6 +137,10 @@ export class GrpcUpstream {
   readonly tls: boolean;
   private readonly maxSessions: number;
   private closed = false;
+  /** The connect timeout, idle timeout and max lifetime (0: none) of its sessions: the gateway's, or its Mapping's. */
+  private readonly connectTimeoutMs: number;
+  private readonly idleMs: number;
+  private readonly maxLifetimeMs: number;
   private readonly targets: EndpointSet<Target>;
   /**
    * Hedging's latency estimate, budget and delay (routing/hedge-delay.ts), made by the first hedged
@@ -144,23 +155,30 @@ export class GrpcUpstream {
     limits: BreakerLimits,
     private readonly settings: GrpcUpstreamSettings,
     health?: HealthSettings,
+    balancing?: Balancing,
+    connection?: ConnectionPolicy | null,
+    /** A Mapping's TLS context (`tls: <name>`): its CA, client certificate and SNI instead of the gateway's. */
+    private readonly tlsContext?: UpstreamTlsContext,
   ) {
+    this.connectTimeoutMs = connection?.connectTimeoutMs ?? settings.connectTimeoutMs;
+    this.idleMs = connection?.idleTimeoutMs ?? UPSTREAM_SESSION_IDLE_MS;
+    this.maxLifetimeMs = connection?.maxLifetimeMs ?? 0;
     this.name = `${upstream.host}:${upstream.port}`;
     this.tls = upstream.tls;
     this.breaker = new Breaker(limits);
     this.maxSessions = Math.max(1, Math.min(MAX_SESSIONS_PER_UPSTREAM, limits.maxConnections));
-    this.targets = new EndpointSet(upstream, settings.resolve, settings.endpoints, TARGETS, health);
+    this.targets = new EndpointSet(upstream, settings.resolve, settings.endpoints, TARGETS, health, balancing);
   }
 
   /**
    * Open a stream for `headers` on the least-busy session of the chosen endpoint (`avoid`: those
-   * that failed this call, used only when nothing else is left). A session that refuses
+   * that failed this call, used only when nothing else is left; `hash`: a Mapping's hashed key). A session that refuses
    * synchronously (it went away between the pick and the request) is dropped and another tried.
    */
-  request(headers: OutgoingHttpHeaders, avoid?: readonly EndpointHealth[]): { stream: ClientHttp2Stream; session: PooledSession } {
+  request(headers: OutgoingHttpHeaders, avoid?: readonly EndpointHealth[], hash?: number): { stream: ClientHttp2Stream; session: PooledSession } {
     let lastError: unknown;
     for (let tries = 0; tries < 3; tries++) {
-      const target = this.targets.pick(avoid);
+      const target = this.targets.pick(avoid, hash);
       if (target === undefined) throw new NoReadyEndpoint(`no ready endpoint for ${this.name}`);
       const ps = this.pick(target);
       try {
@@ -203,6 +221,7 @@ export class GrpcUpstream {
   private pick(target: Target): PooledSession {
     const list = target.sessions;
     let best: PooledSession | undefined;
+    if (this.maxLifetimeMs > 0) this.expire(list);
     for (let i = 0; i < list.length; i++) {
       const ps = list[i]!;
       if (best === undefined || ps.active < best.active) best = ps;
@@ -210,6 +229,17 @@ export class GrpcUpstream {
     if (best === undefined) return this.open(target);
     const busy = best.active >= Math.min(STREAMS_BEFORE_NEW_SESSION, best.maxStreams);
     return busy && list.length < this.maxSessions && !this.closed ? this.open(target) : best;
+  }
+
+  /** Sessions past their max lifetime take no new stream: the ones they carry finish, then they close (GOAWAY). */
+  private expire(list: PooledSession[]): void {
+    const now = performance.now();
+    for (let i = list.length - 1; i >= 0; i--) {
+      const ps = list[i]!;
+      if (now - ps.openedAt < this.maxLifetimeMs) continue;
+      list.splice(i, 1);
+      ps.session.close();
+    }
   }
 
   /** A session that went away (or refused a stream) leaves its endpoint's list: later calls open a fresh one. */
@@ -227,7 +257,7 @@ export class GrpcUpstream {
       createConnection: () => this.dial(target.host, target.port),
     });
     const ps = new PooledSession(session, target);
-    const ms = this.settings.connectTimeoutMs;
+    const ms = this.connectTimeoutMs;
     const timedOut = (): void => {
       if (ps.connected || session.destroyed) return;
       ps.failure = new ConnectTimeout(`${host}:${target.port}`, ms);
@@ -258,7 +288,7 @@ export class GrpcUpstream {
       if (ps.active > 0 || session.closed || session.destroyed) return;
       this.forget(ps);
       session.close();
-    }, UPSTREAM_SESSION_IDLE_MS);
+    }, this.idleMs);
     ps.idle.unref();
     session.once('close', () => {
       if (connectTimer) clearTimeout(connectTimer);
@@ -278,16 +308,14 @@ export class GrpcUpstream {
       socket.on('error', ignore); // reported through the session
       return socket;
     }
-    // SNI is the Service host as routed (`<svc>.<ns>`), not the --resolve address.
-    const sni = this.upstream.host;
+    // SNI is the Service host as routed (`<svc>.<ns>`), not the --resolve address (or the context's).
+    const ctx = this.tlsContext;
     const socket = tls.connect({
       host,
       port,
       ALPNProtocols: ['h2'],
-      rejectUnauthorized: this.settings.tlsVerify,
-      ...(net.isIP(sni) ? {} : { servername: sni }),
-      ...(this.settings.ca ? { ca: this.settings.ca } : {}),
-      ...this.settings.identity,
+      ...tlsOptions(this.upstream.host, ctx, this.settings),
+      ...(ctx === undefined ? this.settings.identity : {}),
     });
     socket.setNoDelay(true);
     socket.on('error', ignore);
@@ -306,7 +334,8 @@ export class GrpcUpstreams extends UpstreamRegistry<GrpcUpstream> {
   }
 
   protected create(backend: Backend): GrpcUpstream {
-    return new GrpcUpstream(backend.upstream, backend.breaker, this.settings, this.settings.healthFor?.(backend));
+    const m = backend.mapping;
+    return new GrpcUpstream(backend.upstream, backend.breaker, this.settings, this.settings.healthFor?.(backend), balancingOf(backend, 'grpc'), m?.connection, tlsContextOf(backend, this.settings));
   }
 
   protected retire(u: GrpcUpstream): void {

@@ -1,7 +1,7 @@
 /**
  * The REST upstream client: a pool of keep-alive HTTP/1.1 connections to one address, each
  * carrying one request at a time. It does what a proxy needs and nothing else, because the
- * client was most of the REST hot path's cost (load/README.md, "The client is the lever left").
+ * client was most of the REST hot path's cost (`npm run bench -- floor`).
  *
  * Algorithm:
  * - `dispatch` hands the request to the most recently idle connection (LIFO keeps few warm);
@@ -14,8 +14,9 @@
  *   Content-Length it may be forwarded with), then body slices (`false` from the handler pauses
  *   reading until `attempt.resume()`).
  * - A connection is reused only after an answer that ended cleanly, on a request that was
- *   written whole, that the server keeps open, with no bytes after it. Idle, it closes after
- *   `keepAliveMs`, or one second before the server's own `Keep-Alive: timeout`.
+ *   written whole, that the server keeps open, with no bytes after it, and younger than
+ *   `maxLifetimeMs`. Idle, it closes after `keepAliveMs`, or one second before the server's own
+ *   `Keep-Alive: timeout`, or when it reaches `maxLifetimeMs`.
  * - One timer per connection, re-armed per phase (connect, answer head, body gaps, idle).
  * - A request whose reused connection the server resets before any byte of an answer is sent
  *   once more, on a new connection, when its body is buffered. A reset means the server closed
@@ -46,6 +47,8 @@ export interface PoolOptions {
   readonly maxHeadBytes: number;
   /** How long a connection stays open idle (default 60 s). */
   readonly keepAliveMs?: number;
+  /** How long a connection is used at most from its connect (a Mapping's `cluster_max_connection_lifetime_ms`); absent or 0: no bound. */
+  readonly maxLifetimeMs?: number | undefined;
   /** A request is being sent again after its reused connection was reset (for a metric). */
   readonly replayed?: (() => void) | undefined;
 }
@@ -59,6 +62,7 @@ export class Http1Pool implements PoolSide {
   /** The Host header for requests that carry none. */
   readonly hostHeader: string;
   readonly keepAliveMs: number;
+  readonly maxLifetimeMs: number;
   /** The last TLS session, offered to the next connection (resumption). */
   tlsSession: Buffer | undefined;
   private readonly all = new Set<Connection>();
@@ -78,6 +82,7 @@ export class Http1Pool implements PoolSide {
     if (net.isIP(host) === 0 && !HOSTNAME.test(host)) throw new Error(`invalid host ${JSON.stringify(host)}`);
     this.hostHeader = `${net.isIPv6(host) ? `[${host}]` : host}:${port}`;
     this.keepAliveMs = options.keepAliveMs ?? KEEP_ALIVE_MS;
+    this.maxLifetimeMs = options.maxLifetimeMs ?? 0;
   }
 
   dispatch(req: UpstreamRequest, handler: ResponseHandler): void {

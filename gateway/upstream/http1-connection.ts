@@ -49,6 +49,8 @@ export interface Dial {
 export interface PoolSide {
   readonly options: Dial;
   readonly keepAliveMs: number;
+  /** A connection older than this (ms from its connect) is not reused; 0: no bound. */
+  readonly maxLifetimeMs: number;
   /** The last TLS session, offered to the next connection (resumption). */
   tlsSession: Buffer | undefined;
   /** The connection is idle and may take another request. */
@@ -126,6 +128,8 @@ export class Connection implements ResponseSink {
   private heard = false;
   /** When the read being parsed arrived (performance.now() ms). */
   private readAt = 0;
+  /** When it connected (performance.now() ms): its age, under the pool's `maxLifetimeMs`. */
+  private connectedAt = 0;
 
   constructor(private readonly pool: PoolSide) {
     const o = pool.options;
@@ -154,6 +158,7 @@ export class Connection implements ResponseSink {
 
   private onConnected(): void {
     this.connected = true;
+    this.connectedAt = performance.now();
     if (this.task !== undefined) this.write(this.task);
     else this.pool.release(this);
   }
@@ -327,7 +332,10 @@ export class Connection implements ResponseSink {
       return;
     }
     const hint = this.parser.keepAliveHintMs;
-    const idleMs = hint > 0 ? Math.min(hint - KEEP_ALIVE_MARGIN_MS, this.pool.keepAliveMs) : this.pool.keepAliveMs;
+    let idleMs = hint > 0 ? Math.min(hint - KEEP_ALIVE_MARGIN_MS, this.pool.keepAliveMs) : this.pool.keepAliveMs;
+    // A bounded lifetime: idle, it closes when it reaches it; past it, it is not reused.
+    const lifetime = this.pool.maxLifetimeMs;
+    if (lifetime > 0) idleMs = Math.min(idleMs, this.connectedAt + lifetime - this.readAt);
     if (idleMs <= 0) {
       this.socket.destroy();
       return;

@@ -10,11 +10,11 @@
  * client's, whichever address is dialled.
  */
 import type { Timeouts } from './timeout-lists.js';
-import { isIP } from 'node:net';
+import { tlsContextOf, tlsOptions } from './tls-options.js';
 import { Http1Pool } from './http1-client.js';
 import { Breaker } from './breaker.js';
-import { EndpointSet, type EndpointKind, type EndpointSource, type HealthSettings } from './endpoints.js';
-import { UpstreamRegistry } from './registry.js';
+import { EndpointSet, type Balancing, type EndpointKind, type EndpointSource, type HealthSettings } from './endpoints.js';
+import { UpstreamRegistry, balancingOf } from './registry.js';
 import type { EndpointHealth } from '../../routing/endpoint-health.js';
 import type { HedgeTrack } from '../../routing/hedge-delay.js';
 import type { Backend, OutcomeKind, Upstream } from '../../routing/types.js';
@@ -24,7 +24,7 @@ export { dialTarget, type EndpointSource } from './endpoints.js';
 export { upstreamKey } from './registry.js';
 
 /** The upstream section (--resolve, --connect-timeout, TLS, --max-response-header-size) and the CA it names. */
-export interface UpstreamSettings extends Pick<UpstreamConfig, 'resolve' | 'connectTimeoutMs' | 'tlsVerify' | 'maxResponseHeaderBytes'> {
+export interface UpstreamSettings extends Pick<UpstreamConfig, 'resolve' | 'connectTimeoutMs' | 'tlsVerify' | 'maxResponseHeaderBytes'>, Pick<Partial<UpstreamConfig>, 'tlsContexts'> {
   /** Extra CA certificates for TLS upstreams (--upstream-ca, read once by the data plane). */
   readonly ca?: Buffer | undefined;
   /** A request was sent again after a reset on a reused connection (http1-client.ts): counted. */
@@ -71,13 +71,14 @@ export class UpstreamPool {
     newPool: PoolFactory,
     source: EndpointSource | undefined,
     health?: HealthSettings,
+    balancing?: Balancing,
   ) {
     const kind: EndpointKind<Endpoint> = {
       open: (host, port, h, ended) => new Endpoint(host, port, newPool(host, port), h, ended),
       // Idle connections close now; requests in flight (and any still sent here) finish, each connection closing after its answer.
       retire: (e) => void e.pool.close().catch(() => undefined),
     };
-    this.endpoints = new EndpointSet(upstream, resolve, source, kind, health);
+    this.endpoints = new EndpointSet(upstream, resolve, source, kind, health, balancing);
   }
 
   /** The endpoints the source lists now (for /routes); undefined: the Service address is dialled. */
@@ -95,9 +96,9 @@ export class UpstreamPool {
     return this.endpoints.hasReady();
   }
 
-  /** The endpoint for the next attempt; `avoid` (those that failed this request) only if nothing else is left. */
-  pick(avoid?: readonly EndpointHealth[]): Endpoint | undefined {
-    return this.endpoints.pick(avoid);
+  /** The endpoint for the next attempt; `avoid` (those that failed this request) only if nothing else is left; `hash`: a Mapping's hashed key. */
+  pick(avoid?: readonly EndpointHealth[], hash?: number): Endpoint | undefined {
+    return this.endpoints.pick(avoid, hash);
   }
 
   /** Whether a ready endpoint not ejected and not among `tried` is left (upstream/endpoints.ts). */
@@ -120,12 +121,6 @@ export class UpstreamPool {
   }
 }
 
-/** The TLS server name for an upstream host (none for an IP address, which SNI cannot carry). */
-function sni(host: string): { servername?: string } {
-  const name = host.replace(/:\d+$/, '');
-  return isIP(name) === 0 ? { servername: name } : {};
-}
-
 /** The REST upstreams: one UpstreamPool per upstream key. */
 export class Upstreams extends UpstreamRegistry<UpstreamPool> {
   constructor(
@@ -142,17 +137,21 @@ export class Upstreams extends UpstreamRegistry<UpstreamPool> {
   protected create(backend: Backend): UpstreamPool {
     const up = backend.upstream;
     const b = backend.breaker;
+    // A Mapping's connection settings override the gateway's for its upstream (its key tells them apart).
+    const c = backend.mapping?.connection;
     const newPool: PoolFactory = (host, port) =>
       new Http1Pool({
         host,
         port,
         connections: b.maxConnections,
-        connectTimeoutMs: this.settings.connectTimeoutMs,
+        connectTimeoutMs: c?.connectTimeoutMs ?? this.settings.connectTimeoutMs,
+        keepAliveMs: c?.idleTimeoutMs ?? undefined,
+        maxLifetimeMs: c?.maxLifetimeMs ?? undefined,
         maxHeadBytes: this.settings.maxResponseHeaderBytes,
         replayed: this.settings.replayed,
-        tls: up.tls ? { ...sni(up.host), rejectUnauthorized: this.settings.tlsVerify, ...(this.settings.ca ? { ca: this.settings.ca } : {}) } : undefined,
+        tls: up.tls ? tlsOptions(up.host, tlsContextOf(backend, this.settings), this.settings) : undefined,
       });
-    return new UpstreamPool(`${up.host}:${up.port}`, new Breaker(b), up, this.settings.resolve, newPool, this.endpoints, this.settings.healthFor?.(backend));
+    return new UpstreamPool(`${up.host}:${up.port}`, new Breaker(b), up, this.settings.resolve, newPool, this.endpoints, this.settings.healthFor?.(backend), balancingOf(backend, 'http'));
   }
 
   protected retire(p: UpstreamPool): void {

@@ -16,6 +16,7 @@
  * live entry retire the endpoints that left without waiting for its next request.
  */
 import type { Breaker } from './breaker.js';
+import type { Balancing } from './endpoints.js';
 import type { Backend, Protocol, RouteTable } from '../../routing/types.js';
 
 /** What the registry needs of an upstream. */
@@ -109,5 +110,14 @@ export function upstreamKey(backend: Backend, scheme: string): string {
   // budget and delay): backends that differ in them do not share one.
   const outlier = backend.outlier === undefined ? '' : `|${JSON.stringify(backend.outlier)}`;
   const hedge = backend.hedge === null ? '' : `|hedge ${backend.hedge.text}`;
-  return `${scheme}://${up.host}:${up.port}|${b.maxConnections}/${b.maxPendingRequests}/${b.maxRequests}/${b.maxRetries}${outlier}${hedge}`;
+  // So are a Mapping's load balancer, connection settings and TLS context.
+  const m = backend.mapping;
+  const mapping = m === null || (m.loadBalancer === null && m.connection === null && m.tlsContext === null) ? '' : `|${JSON.stringify([m.loadBalancer, m.connection, m.tlsContext])}`;
+  return `${scheme}://${up.host}:${up.port}|${b.maxConnections}/${b.maxPendingRequests}/${b.maxRequests}/${b.maxRetries}${outlier}${hedge}${mapping}`;
+}
+
+/** A Mapping's load balancer for an upstream, with the Service port its endpoints are listed under. */
+export function balancingOf(backend: Backend, port: 'http' | 'grpc'): Balancing | undefined {
+  const lb = backend.mapping?.loadBalancer;
+  return lb == null ? undefined : { lb, port };
 }

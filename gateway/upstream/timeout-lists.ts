@@ -15,7 +15,7 @@
  * before they are due: a hedge's delay is just past most answers, so the timer set for the first
  * entry finds it stopped and must be set again for the next, which stops too: a wake-up of the
  * worker every few milliseconds for nothing (8-10% of a hedged route's CPU at 1,000 requests/s,
- * load/hedge-bench.ts --cpu-ab). There, what is due also goes at each start (after the caller's own
+ * `npm run bench -- hedging`). There, what is due also goes at each start (after the caller's own
  * work, in a microtask: the worker is awake then anyway), and a busy list (COALESCE_FROM entries or
  * more: another request started behind its first) sets its timer a whole duration on rather
  * than at its first entry's due time. Only the list the last start went to does so (when the delay

@@ -49,7 +49,7 @@ export const UPSTREAM_SESSION_OPTIONS: ClientSessionOptions = {
  * Upstream sessions per upstream, and how many active streams a session carries before another
  * is opened (or fewer, when the upstream advertises a lower SETTINGS_MAX_CONCURRENT_STREAMS).
  * One well-filled session batches many frames per write; more sessions keep one busy connection
- * from serialising every call. 100 is the usual server stream limit. Measured with load/grpc-bench.ts
+ * from serialising every call. 100 is the usual server stream limit. Measured with `npm run bench -- grpc`
  * (64 calls): a new session every 8 streams gave 0.45x direct against 0.81x at 100, because lightly
  * loaded connections meet Nagle on upstreams that leave it on (grpc-js servers do; Go servers do
  * not). Capped by the breaker's max_connections.

@@ -1,5 +1,5 @@
 /**
- * The REST benchmark's routing table: N generated SeldonDeployments as YAML files (canaries,
+ * The REST scenarios' routing table: N generated SeldonDeployments as YAML files (canaries,
  * shadows, header routes, explainers across 50 namespaces; most never called, they make the table
  * realistic) and the ones that are called: a 90/10 canary, a header route beside it, a
  * deployment mirrored 100% to a shadow, one under a rollout, one under a bandit, and a single

@@ -1,5 +1,5 @@
 /**
- * A model server of fixed concurrency, a child script of load/flow-bench.ts: at most
+ * A model server of fixed concurrency, a child script of the flow scenario: at most
  * BENCH_CONCURRENCY requests are served at once, each for BENCH_SERVICE_MS; the rest wait in a
  * FIFO the client cannot see, as requests wait in gunicorn's listen backlog in front of the Seldon
  * Python wrapper. It never learns that a client left: a request whose client has gone is still

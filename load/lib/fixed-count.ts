@@ -1,7 +1,7 @@
 /**
  * A fixed number of HTTP/1.1 requests, closed loop, on raw keep-alive sockets: `conns` connections
  * each send one request, read its answer (Content-Length framed) and send the next, until `total`
- * answers have arrived. What `syscall-bench.ts` counts syscalls over: the count of requests is
+ * answers have arrived. What the syscalls scenario counts syscalls over: the count of requests is
  * exact, whatever the speed of the target (a tracer slows it several times).
  */
 import net from 'node:net';

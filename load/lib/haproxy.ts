@@ -2,11 +2,11 @@
  * haproxy for the benchmarks (Debian's package, /usr/sbin/haproxy), on 127.0.0.1, run in the
  * foreground as a child, its config beside its log:
  *
- * - `startHaproxy` (load/flow-bench.ts, health-bench.ts): one frontend per backend path prefix,
+ * - `startHaproxy` (the flow and health scenarios): one frontend per backend path prefix,
  *   each backend one server with `maxconn` (the model's concurrency) and `timeout queue`: excess
  *   requests wait in haproxy's queue, then 503. The `x-seldon-priority` header sets
  *   `set-priority-class` (critical first, sheddable last), haproxy's own way to reorder that queue.
- * - `startHaproxyProxy` (load/rest-bench.ts): a plain keep-alive reverse proxy to one server, one
+ * - `startHaproxyProxy` (the REST and TLS scenarios): a plain keep-alive reverse proxy to one server, one
  *   thread, pinned like the other proxies, no log: the baseline beside nginx.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';

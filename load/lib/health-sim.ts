@@ -150,7 +150,7 @@ export function simulate(s: Scenario, seed: number): SimResult {
 
 const ok = (ms: number): Replica => ({ behaviour: { kind: 'ok', ms } });
 
-/** The cases of the issue and of load/README.md, four replicas behind two workers. */
+/** The cases of load/README.md, four replicas behind two workers. */
 export const SCENARIOS: Readonly<Record<string, Scenario>> = {
   healthy: { replicas: [ok(20), ok(20), ok(20), ok(20)], workers: 2, rate: 150, seconds: 20 },
   'one answers 500 at once': { replicas: [{ behaviour: { kind: 'fail', ms: 1 } }, ok(20), ok(20), ok(20)], workers: 2, rate: 150, seconds: 20 },

@@ -30,7 +30,7 @@ export interface TailShape {
 /** A model at `baseMs` with a right-skewed spread around it (exponential, a tenth of it on average): what a model and a busy machine look like. */
 const fast = (baseMs: number, random: () => number): number => baseMs * (1 - 0.1 * Math.log(1 - random()));
 
-/** The issue's shapes around an 8 ms model, and one without a tail. */
+/** The tail shapes around an 8 ms model, and one without a tail. */
 export const SHAPES: Readonly<Record<string, TailShape>> = {
   'no tail': { serviceMs: (_r, _at, random) => fast(8, random) },
   '2% at 50x': { serviceMs: (_r, _at, random) => (random() < 0.02 ? fast(400, random) : fast(8, random)) },

@@ -11,7 +11,7 @@ import { startServer, waitFor, which, type Spawned } from './children.js';
 export const nginxBinary = (): string | null => which('nginx');
 
 /** Write `<dir>/nginx.conf`: one server on 127.0.0.1:`port` (plus `listenFlags`, e.g. `ssl`) with `inner` as its body. */
-function writeConf(dir: string, port: number, inner: string, upstreamBlock = '', listenFlags = ''): string {
+export function writeConf(dir: string, port: number, inner: string, upstreamBlock = '', listenFlags = ''): string {
   mkdirSync(dir, { recursive: true });
   const conf = join(dir, 'nginx.conf');
   writeFileSync(
@@ -73,7 +73,7 @@ export const proxyConf = (dir: string, port: number, backendPort: number, option
       ? `    ssl_certificate ${options.tls.cert};\n    ssl_certificate_key ${options.tls.key};\n    ssl_protocols TLSv1.2 TLSv1.3;\n    ssl_session_tickets on;\n    ssl_session_timeout 5m;\n`
       : '') +
       (options.accessLog ? `    access_log ${dir}/access.log bench buffer=64k flush=1s;\n` : '') +
-      `    location / {\n${options.mirror ? '      mirror /bench-mirror;\n      mirror_request_body on;\n' : ''}      proxy_pass http://bench_backend;\n      proxy_http_version 1.1;\n      proxy_set_header Connection "";\n    }` +
+      `    client_max_body_size 0;\n    location / {\n${options.mirror ? '      mirror /bench-mirror;\n      mirror_request_body on;\n' : ''}      proxy_pass http://bench_backend;\n      proxy_http_version 1.1;\n      proxy_set_header Connection "";\n    }` +
       // nginx's own shadowing: a subrequest per request, its answer discarded (like the gateway's Host: <host>-shadow).
       (options.mirror
         ? `\n    location = /bench-mirror {\n      internal;\n      proxy_pass http://bench_backend$request_uri;\n      proxy_http_version 1.1;\n      proxy_set_header Connection "";\n      proxy_set_header Host "$host-shadow";\n    }`

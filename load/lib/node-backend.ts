@@ -1,13 +1,17 @@
 /**
- * The REST benchmark's backend when nginx is not installed (or --node-backend): a minimal node:http
- * server that drains the request body and answers a fixed ~100-byte JSON body with keep-alive.
+ * The REST scenarios' backend: a minimal node:http
+ * server that drains the request body and answers a fixed ~100-byte JSON body with keep-alive
+ * (BENCH_ANSWER_BYTES: a JSON body of that many bytes instead).
  *
  * Configured by environment: BENCH_PORT, BENCH_HOST (default 127.0.0.1).
  * Prints `listening <port>` once it listens.
  */
 import { createServer } from 'node:http';
 
-const BODY = Buffer.from('{"data":{"names":["t:0","t:1"],"ndarray":[[0.1,0.9]]},"meta":{"requestPath":{"model":"bench:1"}}}');
+const SIZE = Number(process.env.BENCH_ANSWER_BYTES || 0);
+const BODY = SIZE
+  ? Buffer.from(`{"data":{"ndarray":[${'0.654321,'.repeat(Math.max(0, (SIZE - 40) / 9))}0]}}`.padEnd(SIZE, ' '))
+  : Buffer.from('{"data":{"names":["t:0","t:1"],"ndarray":[[0.1,0.9]]},"meta":{"requestPath":{"model":"bench:1"}}}');
 const HEADERS = { 'content-type': 'application/json', 'content-length': String(BODY.length) };
 
 const server = createServer({ keepAliveTimeout: 300_000 }, (req, res) => {

@@ -1,10 +1,9 @@
 /**
- * Open-loop load of several streams at once, for load/flow-bench.ts: each stream sends requests on
+ * Open-loop load of several streams at once, for the flow scenario: each stream sends requests on
  * a fixed schedule (request i of a stream is due at t0 + i/rate) whatever the server's pace, with
  * its own path and headers (priority class, tenant), and each latency is counted from the
  * request's scheduled time, so a stall is charged to every request it delayed. Rates here are
- * low (hundreds per second), so the schedule runs in this process on a 1 ms timer, not on a
- * pinned spinning child as lib/rate-generator.ts does at thousands per second.
+ * low (hundreds per second), so the schedule runs in this process on a 1 ms timer.
  *
  * Bounded: rate x duration requests per stream, at most `maxInFlight` in flight (a request due
  * over it is counted as skipped, never queued), a client timeout per request, and a deadline after

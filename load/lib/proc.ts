@@ -79,20 +79,6 @@ export function treeRuntimeSeconds(pid: number): number {
   return ns / 1e9;
 }
 
-/** The kernel's part of it (stime): syscalls, loopback delivery, wake-ups; the rest is user space. */
-export function treeSystemSeconds(pid: number): number {
-  let t = 0;
-  for (const p of [pid, ...descendants(pid)]) {
-    try {
-      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
-      t += Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[12]);
-    } catch {
-      /* gone */
-    }
-  }
-  return t / CLK_TCK;
-}
-
 export interface Counters {
   syscr: number;
   syscw: number;
@@ -160,9 +146,4 @@ export function machineTicks(): MachineTicks {
 export function foreignPct(a: MachineTicks, b: MachineTicks, seconds: number): number {
   const ticks = b.busy - a.busy - (b.ours - a.ours) - (b.kernel - a.kernel);
   return Math.max(0, (100 * ticks) / CLK_TCK / Math.max(1e-3, seconds) / cpus().length);
-}
-
-/** Hypervisor steal between two snapshots, as a percentage of the whole machine. */
-export function stealPct(a: MachineTicks, b: MachineTicks, seconds: number): number {
-  return (100 * (b.steal - a.steal)) / CLK_TCK / seconds / cpus().length;
 }

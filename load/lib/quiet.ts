@@ -3,6 +3,7 @@
  * busy (other people's work on 2 shared cores), wait for them to calm down, within one budget for
  * the whole benchmark so the wait is bounded.
  */
+import { cpus } from 'node:os';
 import { foreignPct, machineTicks } from './proc.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -30,5 +31,33 @@ export class QuietGate {
       await sleep(500);
       this.waitedMs += 500;
     }
+  }
+}
+
+/**
+ * What other processes did to the machine while a run went on: their CPU, sampled every second, in
+ * percent of one core. A run is quiet when the others used at most 5% of a core on average and 30%
+ * in their worst second; otherwise its timings are the neighbours' as much as its own.
+ */
+export class MachineWatch {
+  private seconds = 0;
+  private total = 0;
+  private worst = 0;
+  private last = machineTicks();
+  private readonly timer = setInterval(() => {
+    const now = machineTicks();
+    const pct = foreignPct(this.last, now, 1) * cpus().length;
+    this.last = now;
+    this.seconds++;
+    this.total += pct;
+    this.worst = Math.max(this.worst, pct);
+  }, 1000);
+
+  /** Stops sampling; the verdict line. */
+  stop(): string {
+    clearInterval(this.timer);
+    const mean = this.seconds ? this.total / this.seconds : 0;
+    const quiet = mean <= 5 && this.worst <= 30;
+    return `machine: ${quiet ? 'quiet' : 'BUSY'} (over ${this.seconds} s other processes used ${mean.toFixed(1)}% of a core on average, ${this.worst.toFixed(0)}% in the worst second${quiet ? '' : ': timings are theirs as much as ours'})`;
   }
 }

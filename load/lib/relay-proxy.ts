@@ -1,5 +1,5 @@
 /**
- * The REST benchmark's `relay` target, the floor of a Node proxy: a raw TCP relay on Node. Each client
+ * The REST scenarios' `relay` target, the floor of a Node proxy: a raw TCP relay on Node. Each client
  * connection is piped to its own upstream connection and the bytes pass unparsed, both ways. No
  * HTTP at all, so it cannot route or count; it is what Node's event loop and sockets cost a
  * proxy that does nothing but move one request's bytes in and one answer's bytes out.

@@ -38,3 +38,17 @@ export function table(head: readonly string[], rows: readonly (readonly string[]
   const line = (cells: readonly string[]): string => '| ' + cells.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join(' | ') + ' |';
   return [line(head), '|' + w.map((n, i) => (i === 0 ? ':' : '') + '-'.repeat(n + 1) + (i === 0 ? '' : ':')).join('|') + '|', ...rows.map(line)].join('\n');
 }
+
+/**
+ * The verdict of an A/B from its per-round ratios (A's cost over B's): dearer or cheaper only when
+ * every round agrees and the median moves by more than 2%; otherwise within noise.
+ */
+export function abVerdict(ratios: readonly number[]): string {
+  if (!ratios.length) return 'verdict: no rounds';
+  const m = median(ratios);
+  const lo = Math.min(...ratios);
+  const hi = Math.max(...ratios);
+  const word = lo > 1 && m > 1.02 ? 'dearer' : hi < 1 && m < 0.98 ? 'cheaper' : 'within noise';
+  const pct = (x: number): string => `${x >= 1 ? '+' : ''}${((x - 1) * 100).toFixed(1)}%`;
+  return `verdict: ${word} (median ${pct(m)}, rounds from ${pct(lo)} to ${pct(hi)}, spread ±${(((hi - lo) / 2) * 100).toFixed(1)}%, ${ratios.length} rounds)`;
+}

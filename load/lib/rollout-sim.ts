@@ -74,7 +74,7 @@ export interface SimRun {
 
 export const BASE_LATENCY = { medianMs: 20, sigma: 0.5 } as const;
 
-/** The example annotation, without the mirror phase. */
+/** The example annotation of docs/rollouts.md, without the mirror phase. */
 export const SIM_CONFIG: RolloutConfig = {
   canary: 'v2',
   mirror: null,

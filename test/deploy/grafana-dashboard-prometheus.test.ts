@@ -104,6 +104,7 @@ const PANELS: Readonly<Record<string, PanelFill>> = {
   'Payload log backlog': { A: LOGS, B: LOGS, C: LOGS, D: REDIS_AWAY },
   'Hedges by result': 'hedged requests on Kubernetes: each first attempt slow, its hedge quick',
   'Hedge delay in force': 'hedged requests on Kubernetes: each first attempt slow, its hedge quick',
+  'Compression: bytes before and after': 'compressed answers and decoded requests',
   'annotation "Route table changes"': 'a SeldonDeployment added',
 };
 

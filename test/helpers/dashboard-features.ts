@@ -21,6 +21,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { pino } from 'pino';
 import { request } from 'undici';
 import { parseConfig } from '../../gateway/config/parse.js';
@@ -122,6 +123,7 @@ const manifests = (): Record<string, string> => ({
   'narrow.yaml': sdep('narrow', NS, { predictors: [{ name: 'main' }] }, { 'seldon.io/ambassador-circuit-breakers-max-requests': '1' }),
   'queued.yaml': sdep('queued', NS, { predictors: [{ name: 'main' }] }, { 'seldon.io/gateway-flow': '{concurrency: 1, queue: 1, queueTimeout: 60s}' }),
   'limited.yaml': sdep('limited', NS, { predictors: [{ name: 'main' }] }, { 'seldon.io/gateway-rate-limit': '2/m' }),
+  'zipped.yaml': sdep('zipped', NS, { predictors: [{ name: 'main' }] }, { 'seldon.io/gateway-compression': '{algorithms: [gzip], decodeRequests: true}' }),
   'secure.yaml': sdep('secure', NS, { predictors: [{ name: 'main' }], oauth_key: 'key', oauth_secret: 'secret' }, { 'seldon.io/gateway-auth': 'oauth' }),
   'signed.yaml': sdep('signed', NS, { predictors: [{ name: 'main' }] }, { 'seldon.io/gateway-jwt': JSON.stringify({ providers: ['corp'] }) }),
   'guarded.yaml': sdep('guarded', NS, { predictors: [{ name: 'main' }] }, { 'seldon.io/gateway-auth': 'external' }),
@@ -153,6 +155,7 @@ export const FEATURE_NAMES = [
   'a shadow answering, failing and disagreeing (--shadow-compare)',
   'OAuth tokens, refusals and throttled logins',
   'a rate limit',
+  'compressed answers and decoded requests',
   'malformed and handed-off HTTP/1.1 requests',
   'TLS handshakes, a refused certificate and a certificate reload',
   'tracing to an OTLP collector',
@@ -227,7 +230,20 @@ export async function startFeatureGateways(): Promise<FeatureGateways> {
     writeFileSync(providers, providersText('30s'));
 
     const resolve: Record<string, number> = {};
-    for (const s of ['iris-default', 'income-main', 'income-canary', 'churn-main', 'reviews-main', 'narrow-main', 'limited-main', 'secure-main', 'signed-main', 'guarded-main', 'broken-main'])
+    for (const s of [
+      'iris-default',
+      'income-main',
+      'income-canary',
+      'churn-main',
+      'reviews-main',
+      'narrow-main',
+      'limited-main',
+      'zipped-main',
+      'secure-main',
+      'signed-main',
+      'guarded-main',
+      'broken-main',
+    ])
       resolve[`${s}.${NS}:8000`] = plain.port;
     resolve[`churn-shadow.${NS}:8000`] = shadow.port;
     resolve[`reviews-v2.${NS}:8000`] = canary.port;
@@ -372,6 +388,11 @@ export async function startFeatureGateways(): Promise<FeatureGateways> {
         );
       },
       'a rate limit': () => times(4, () => post(url('limited'))),
+      // The model echoes the decoded request: a JSON answer the gateway compresses for the client.
+      'compressed answers and decoded requests': () =>
+        times(4, () =>
+          post(url('zipped', '?echo=1'), { 'content-encoding': 'gzip', 'accept-encoding': 'gzip' }, gzipSync(JSON.stringify({ data: { ndarray: [Array.from({ length: 200 }, (_, i) => i)] } }))),
+        ),
       'malformed and handed-off HTTP/1.1 requests': async () => {
         await raw(edge.port, rawRequest(['GET / HTTP/1.1', 'Host: x', 'Bad Header Line']));
         await (await request(url('iris'), { method: 'HEAD' })).body.dump();

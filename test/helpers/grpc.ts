@@ -48,6 +48,8 @@ export interface RawUpstream {
   readonly port: number;
   /** Streams received, by order of arrival (headers as received). */
   readonly streams: http2.IncomingHttpHeaders[];
+  /** The same streams' header fields as received, `[name, value, …]` in order (repeated fields apart). */
+  readonly rawStreams: string[][];
   readonly sessions: Set<http2.ServerHttp2Session>;
   close(): Promise<void>;
 }
@@ -63,21 +65,24 @@ export async function startRawUpstream(
 ): Promise<RawUpstream> {
   const server = http2.createServer();
   const streams: http2.IncomingHttpHeaders[] = [];
+  const rawStreams: string[][] = [];
   const sessions = new Set<http2.ServerHttp2Session>();
   server.on('session', (s) => {
     sessions.add(s);
     s.on('error', () => undefined);
     s.once('close', () => sessions.delete(s));
   });
-  server.on('stream', (stream, headers) => {
+  server.on('stream', (stream, headers, _flags, raw) => {
     stream.on('error', () => undefined);
     streams.push(headers);
+    rawStreams.push(raw);
     onStream(stream, streams.length - 1, headers);
   });
   await new Promise<void>((r) => server.listen(at.port ?? 0, at.host ?? '127.0.0.1', r));
   return {
     port: (server.address() as AddressInfo).port,
     streams,
+    rawStreams,
     sessions,
     close: () =>
       new Promise<void>((r) => {

@@ -211,10 +211,10 @@ describe('gRPC routing on the shared port', () => {
     expect(parsed.status.info).toContain('/seldon/a/nope/api/v1.0/predictions');
   });
 
-  it('a malformed :path is INTERNAL (BAD_REQUEST), trailers-only', async () => {
+  it('a :path with a dot segment only encoded separators delimit is INTERNAL (BAD_REQUEST), trailers-only', async () => {
     const session = http2.connect(gw.url);
     session.on('error', () => undefined);
-    const req = session.request({ ':method': 'POST', ':path': '/seldon.protos.Seldon/../Predict', 'content-type': 'application/grpc', te: 'trailers', seldon: 'iris', namespace: 'a' });
+    const req = session.request({ ':method': 'POST', ':path': '/seldon.protos.Seldon/..%2fPredict', 'content-type': 'application/grpc', te: 'trailers', seldon: 'iris', namespace: 'a' });
     req.end();
     const [headers, flags] = (await once(req, 'response')) as [http2.IncomingHttpHeaders, number];
     req.resume();
@@ -224,6 +224,20 @@ describe('gRPC routing on the shared port', () => {
     expect(headers['content-type']).toBe('application/grpc');
     expect(headers['grpc-status']).toBe('13');
     expect(decodeURIComponent(String(headers['grpc-message']))).toContain('".." segments');
+  });
+
+  it('a :path with a dot segment is resolved before routing, as Envoy normalises it', async () => {
+    const session = http2.connect(gw.url);
+    session.on('error', () => undefined);
+    const req = session.request({ ':method': 'POST', ':path': '/seldon.protos.Seldon/../Predict', 'content-type': 'application/grpc', te: 'trailers', seldon: 'iris', namespace: 'a' });
+    req.end();
+    const [headers] = (await once(req, 'response')) as [http2.IncomingHttpHeaders, number];
+    req.resume();
+    await once(req, 'end');
+    session.close();
+    // `/Predict` is no gRPC method the generated routes serve: no route, as for any other such path.
+    expect(headers['grpc-status'] ?? (req as unknown as { rstCode?: number }).rstCode).toBeDefined();
+    expect(decodeURIComponent(String(headers['grpc-message']))).toContain('no route for gRPC /Predict');
   });
 
   it('survives garbage after the preface and keeps serving', async () => {

@@ -3,6 +3,7 @@
  * adapter is recorded in `calls` (`refuse:503 AUTH_BACKEND_UNAVAILABLE`, `forward`…), and what the
  * adapter would answer (a gate verdict, a feedback's body) is set by the test.
  */
+import type { Redirect } from '../../../routing/mapping-policy.js';
 import type { Allow, Deny, Gatekeeper, PendingVerdict } from '../../../gateway/auth/gate.js';
 import { PipelineRequest, type Refusal } from '../../../gateway/pipeline/request.js';
 import type { FeedbackReading } from '../../../gateway/steer/bandit-edge.js';
@@ -43,7 +44,7 @@ export class RecordingRequest extends PipelineRequest {
     return (this.o.headers ?? {})[name];
   }
 
-  peerAddress(): string | undefined {
+  clientAddress(): string | undefined {
     return '127.0.0.1';
   }
 
@@ -63,6 +64,9 @@ export class RecordingRequest extends PipelineRequest {
   corsAnswered(policy: CorsPolicy): boolean {
     this.calls.push(`cors:${policy.origins.join(',')}`);
     return this.o.preflight ?? false;
+  }
+  redirected(r: Redirect): void {
+    this.calls.push(`redirected:${r.status} ${r.host}`);
   }
   askGate(): PendingVerdict {
     this.calls.push('askGate');

@@ -10,6 +10,7 @@ import { requestPipeline } from '../../../gateway/pipeline/chain.js';
 import { CorsStage } from '../../../gateway/pipeline/cors.js';
 import { GateStage } from '../../../gateway/pipeline/gate.js';
 import { MatchStage } from '../../../gateway/pipeline/match.js';
+import { RedirectStage } from '../../../gateway/pipeline/redirect.js';
 import type { Stage } from '../../../gateway/pipeline/stage.js';
 import { SteerStage } from '../../../gateway/pipeline/steer.js';
 import { StickyStage } from '../../../gateway/pipeline/sticky-cookie.js';
@@ -38,6 +39,14 @@ const TABLE = buildTable(
     sdep('web', { 'seldon.io/gateway-cors': 'origins: "https://app.example"' }, [{ name: 'main' }]),
     sdep('rec', { 'seldon.io/gateway-bandit': 'arms: [a, b]' }, [{ name: 'a' }, { name: 'b' }]),
     sdep('guarded-rec', { 'seldon.io/gateway-bandit': 'arms: [a, b]', 'seldon.io/gateway-rate-limit': '1/h' }, [{ name: 'a' }, { name: 'b' }]),
+    sdep(
+      'redir',
+      {
+        'seldon.io/ambassador-config':
+          'apiVersion: getambassador.io/v2\nkind: Mapping\nname: away\nprefix: /seldon/models/redir/away/\nservice: elsewhere.models:8080\nhost_redirect: true\nredirect_response_code: 308',
+      },
+      [{ name: 'main' }],
+    ),
     sdep('sticky', { 'seldon.io/gateway-rollout': 'canary: v2\nsteps: [50]\nsticky: cookie' }, [{ name: 'main' }, { name: 'v2', traffic: 0 }]),
   ],
   DEFAULT_COMPILE_OPTIONS,
@@ -149,6 +158,17 @@ describe('CORS', () => {
     const actual = routed(new RecordingRequest(path('web'), { preflight: false }));
     new CorsStage(REACHED).run(actual);
     expect(actual.calls).toEqual(['cors:https://app.example', 'next']);
+  });
+});
+
+describe('redirect', () => {
+  it('a route without a redirect goes on; a redirect Mapping answers itself and nothing after it runs (the gate is not asked)', () => {
+    const plain = routed(new RecordingRequest(path('iris')));
+    new RedirectStage(REACHED).run(plain);
+    expect(plain.calls).toEqual(['next']);
+    const away = new RecordingRequest('/seldon/models/redir/away/x', { verdict: { allow: true } as never });
+    requestPipeline({ state: STATE, picker: PICKER, gate: GATE }, REACHED).run(away);
+    expect(away.calls).toEqual(['redirected:308 elsewhere.models:8080']);
   });
 });
 

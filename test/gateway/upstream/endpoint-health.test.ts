@@ -8,49 +8,15 @@
  * a replica 10× slower gets a small share. The seeded simulation (test/routing/endpoint-health-sim.test.ts)
  * has the same cases in simulated time, over many seeds.
  */
-import http2 from 'node:http2';
-import type { AddressInfo } from 'node:net';
-import * as grpc from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { grpcClients, type GrpcClients } from '../../fixtures/grpc-backend.js';
 import { endpointSlice, seldonDeployment, startFakeKubeApi, tempDir, writeKubeconfig, type FakeKubeApi } from '../../fixtures/fake-kube-api.js';
 import { poll, startCli, type CliGateway } from '../../helpers/cli.js';
-import { answerOk, md, predict } from '../../helpers/grpc.js';
-import { openLoop, REPLICA_IPS, restReplicas, share, type Mode, type Replicas, type Sent } from '../../fixtures/loopback-replicas.js';
+import { md, predict } from '../../helpers/grpc.js';
+import { grpcReplicas, openLoop, REPLICA_IPS, restReplicas, share, type Replicas, type Sent } from '../../fixtures/loopback-replicas.js';
 
 const IPS = REPLICA_IPS;
 const PREDICT = '/seldon/models/iris/api/v1.0/predictions';
-
-async function grpcReplicas(modes: Mode[]): Promise<Replicas> {
-  const received: number[][] = IPS.map(() => []);
-  const servers: http2.Http2Server[] = [];
-  let port = 0;
-  for (const [i] of IPS.entries()) {
-    const server = http2.createServer();
-    server.on('stream', (s) => {
-      s.on('error', () => undefined);
-      s.resume();
-      s.on('end', () => {
-        received[i]!.push(performance.now());
-        if (modes[i] === 'fail')
-          s.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(grpc.status.INTERNAL), 'grpc-message': 'exception in model' }, { endStream: true });
-        else if (modes[i] === 'ok') setTimeout(() => answerOk(s, IPS[i]!), 20);
-      });
-    });
-    server.on('session', (s) => s.on('error', () => undefined));
-    await new Promise<void>((r) => server.listen(port, IPS[i], r));
-    port = (server.address() as AddressInfo).port;
-    servers.push(server);
-  }
-  return {
-    port,
-    modes,
-    received,
-    close: async () => {
-      for (const s of servers) await new Promise((r) => s.close(r));
-    },
-  };
-}
 
 let api: FakeKubeApi;
 let tmp: ReturnType<typeof tempDir>;

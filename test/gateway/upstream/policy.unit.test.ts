@@ -34,6 +34,7 @@ function backend(o: { retry?: RetryPolicy | null; breaker?: BreakerLimits; host?
     retry: o.retry ?? null,
     breaker: o.breaker ?? LIMITS,
     gate: null,
+    mapping: null,
   } as Backend;
 }
 

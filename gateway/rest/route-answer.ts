@@ -1,0 +1,92 @@
+/**
+ * The answers on a custom Mapping's route, as Envoy gives them (docs/routing.md "What a Mapping
+ * changes of a request and its answer"): the Mapping's answer header edits and its error overrides
+ * apply to the model's answer and to the gateway's own (a timeout, an upstream failure, a refusal
+ * after the route was chosen), as Envoy's local replies on a route pass through the route's header
+ * edits and its local reply mapper. REST only: a gRPC answer's metadata gets the header edits
+ * (grpc/call.ts), its status no override.
+ */
+import type { ErrorOverride, MappingPolicy } from '../../routing/mapping-policy.js';
+import type { AnswerFields } from '../edge/answer-fields.js';
+import { errorBody, type GatewayReason } from '../edge/errors.js';
+import { sendError, sendWhole } from '../edge/http-answer.js';
+import type { RestRequest, RestResponse } from '../edge/rest-exchange.js';
+import { editFields, errorOverrideFor, overrideBody, setField } from '../forward/mapping-edits.js';
+import type { AnswerSink } from './tagged-answer.js';
+
+/**
+ * The overrides that apply when a Mapping has none of its own: the Module's list would go here; none
+ * is read yet, so only a Mapping's own overrides apply.
+ */
+export const DEFAULT_ERROR_OVERRIDES: readonly ErrorOverride[] = [];
+
+/**
+ * A gateway-made error on a route whose backend is `mapping`'s: the override's body for its status
+ * (the status kept), then the Mapping's answer header edits. A plain route's (`mapping` null) is
+ * the gateway's JSON error as everywhere.
+ */
+export function sendRouteError(
+  req: RestRequest,
+  res: RestResponse,
+  status: number,
+  reason: GatewayReason,
+  info: string,
+  extra: Readonly<Record<string, string>> | undefined,
+  mapping: MappingPolicy | null,
+): void {
+  if (mapping === null) {
+    sendError(req, res, status, reason, info, extra);
+    return;
+  }
+  const o = errorOverrideFor(status, mapping, DEFAULT_ERROR_OVERRIDES);
+  const body = o === undefined ? Buffer.from(errorBody(status, reason, info)) : overrideBody(o, status);
+  const fields = ['content-type', o === undefined ? 'application/json' : o.contentType, 'content-length', String(body.length)];
+  if (extra !== undefined) for (const [name, value] of Object.entries(extra)) fields.push(name, value);
+  if (mapping.responseHeaders !== null) editFields(fields, mapping.responseHeaders);
+  sendWhole(req, res, status, fields, body);
+}
+
+/**
+ * The model's answer on a Mapping's route: its header edits on `fields`, and, when an override
+ * covers its status, the sink that answers with the override's body instead of the model's
+ * (undefined: the answer goes as it is). `headOnly`: a HEAD request's, which gets the override's length and no body.
+ */
+export function mappingAnswer(status: number, fields: AnswerFields, mapping: MappingPolicy, sink: AnswerSink, headOnly: boolean): AnswerSink | undefined {
+  if (mapping.responseHeaders !== null) editFields(fields.list(), mapping.responseHeaders);
+  const o = errorOverrideFor(status, mapping, DEFAULT_ERROR_OVERRIDES);
+  if (o === undefined) return undefined;
+  const body = overrideBody(o, status);
+  const list = fields.list();
+  // The model's body is not the answer's any more: what described it goes with it.
+  for (let i = list.length - 2; i >= 0; i -= 2) if (REPLACED.has(list[i]!.toLowerCase())) list.splice(i, 2);
+  setField(list, 'content-type', o.contentType);
+  setField(list, 'content-length', String(body.length));
+  return new OverriddenAnswer(sink, headOnly ? undefined : body);
+}
+
+const REPLACED = new Set(['content-encoding', 'etag', 'content-md5', 'content-range', 'content-type', 'content-length']);
+
+/** The model's answer with its body replaced by an override's: the model's bytes are read and dropped, the override's sent at its end. */
+class OverriddenAnswer implements AnswerSink {
+  private status = 0;
+  private fields: AnswerFields | undefined;
+
+  constructor(
+    private readonly inner: AnswerSink,
+    private readonly body: Buffer | undefined,
+  ) {}
+
+  head(statusCode: number, fields: AnswerFields): boolean {
+    this.status = statusCode;
+    this.fields = fields;
+    return true;
+  }
+
+  data(): boolean {
+    return true;
+  }
+
+  end(): void {
+    if (this.inner.head(this.status, this.fields!)) this.inner.end(this.body);
+  }
+}

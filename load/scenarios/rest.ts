@@ -1,0 +1,231 @@
+/**
+ * What a REST request costs through the gateway beside the proxies an operator would otherwise run,
+ * in one run: the backend alone, the raw TCP relay (the floor of a Node proxy: bytes piped, no HTTP),
+ * nginx, haproxy and Caddy where installed, and the gateway (one worker, a 1,000-SeldonDeployment
+ * table, the measured deployment a 90/10 canary with a header rule beside it).
+ *
+ *   --shape floor   a 66-byte JSON request, a 99-byte answer
+ *   --shape large   a 1 MiB request and a 1 MiB answer (the shape of image and tensor payloads)
+ *   --vs-main F     instead of the peers, an interleaved A/B of this build's gateway against the one
+ *                   at F (another build's dist/gateway/main.js): per-round CPU per request, the
+ *                   spread of the rounds, and a verdict
+ *
+ * Closed loop (wrk -t1, or autocannon when wrk is absent) on core 0, the proxies and the backend on
+ * core 1; CPU per request is each proxy's process tree utime+stime from /proc over the requests it
+ * answered. Rounds interleave the targets; the table gives medians.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { generateManifests, MEASURED, predictionPath } from '../lib/bench-table.js';
+import { atCleanup, killTree, nodeScript, pinSelf, runMain, startServer, waitFor, which, type Spawned } from '../lib/children.js';
+import { ClosedLoop, type LoadResult } from '../lib/closed-loop.js';
+import { caddyBinary, startCaddyProxy } from '../lib/caddy.js';
+import { buildInfo, GATEWAY_MAIN, restUpstreams, startGateway } from '../lib/gateway.js';
+import { haproxyBinary, startHaproxyProxy } from '../lib/haproxy.js';
+import { freePort, postStatus } from '../lib/http.js';
+import { measure, type Target } from '../lib/measure.js';
+import { nginxBinary, proxyConf, startNginx } from '../lib/nginx.js';
+import { descendants } from '../lib/proc.js';
+import { QuietGate } from '../lib/quiet.js';
+import { abVerdict, f0, f1, f2, log, median, ratio, table } from '../lib/report.js';
+import { vmRss } from '../lib/soak-report.js';
+
+const { values: argv } = parseArgs({
+  options: {
+    shape: { type: 'string', default: 'floor' },
+    quick: { type: 'boolean', default: false },
+    rounds: { type: 'string' },
+    seconds: { type: 'string' },
+    conns: { type: 'string' },
+    'vs-main': { type: 'string' },
+    'vs-label': { type: 'string', default: 'other build' },
+  },
+});
+const LARGE = argv.shape === 'large';
+if (!LARGE && argv.shape !== 'floor') throw new Error(`--shape is floor or large, not ${argv.shape}`);
+const AB = argv['vs-main'];
+const ROUNDS = Number(argv.rounds ?? (AB ? (argv.quick ? 6 : 10) : argv.quick ? 2 : 5));
+const SECONDS = Number(argv.seconds ?? (argv.quick ? 3 : 5));
+const CONNS = (argv.conns ?? (LARGE ? '16' : argv.quick || AB ? '64' : '16,64,256')).split(',').map(Number);
+/** Node flags of the gateways, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` for a profile under the load. */
+const NODE_ARGS = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+const LOAD_CPU = 0;
+const SERVER_CPU = 1;
+const LIB = join(dirname(fileURLToPath(import.meta.url)), '..', 'lib');
+const SMALL_BODY = '{"data":{"names":["a","b","c","d"],"ndarray":[[5.1,3.5,1.4,0.2]]}}';
+const MIB = 1 << 20;
+/** A JSON request of 1 MiB: a tensor's floats as text. */
+const BODY = LARGE ? `{"data":{"ndarray":[${'0.123456,'.repeat((MIB - 40) / 9)}0]}}`.padEnd(MIB, ' ') : SMALL_BODY;
+
+interface Row {
+  rps: number;
+  us: number | null;
+  p50us: number;
+  p99us: number;
+  errors: number;
+}
+
+async function main(): Promise<void> {
+  pinSelf(LOAD_CPU);
+  const tmp = mkdtempSync(join(tmpdir(), 'bench-rest-'));
+  atCleanup(() => rmSync(tmp, { recursive: true, force: true }));
+  const wrk = which('wrk');
+  const loop = new ClosedLoop(wrk, LOAD_CPU, BODY, tmp);
+  const notes: string[] = [];
+  if (!wrk) notes.push('wrk is not installed: the load is autocannon, a node process that may saturate its core first');
+
+  const backendPort = await freePort();
+  const path = predictionPath(MEASURED);
+  const answers = (port: number) => async (): Promise<boolean> => (await postStatus(`http://127.0.0.1:${port}${path}`, SMALL_BODY)) === 200;
+  const backend = startServer('backend', join(tmp, 'backend.log'), SERVER_CPU, [process.execPath, ...nodeScript(LIB, 'node-backend')], {
+    BENCH_PORT: String(backendPort),
+    BENCH_ANSWER_BYTES: LARGE ? String(MIB) : '',
+  });
+  await waitFor('backend', backend, answers(backendPort));
+
+  const targets: Target[] = [];
+  const servers = new Map<string, Spawned>();
+  const url = (port: number): string => `http://127.0.0.1:${port}${path}`;
+  /** Adds a target, or replaces the one of the same key (a restarted gateway). */
+  const add = (key: string, label: string, port: number, s: Spawned | null): void => {
+    const t = { key, label, url: url(port), proxyPid: s?.pid ?? null };
+    const i = targets.findIndex((x) => x.key === key);
+    if (i < 0) targets.push(t);
+    else targets[i] = t;
+    if (s) servers.set(key, s);
+  };
+  if (!AB) {
+    add('direct', 'the backend alone (node:http)', backendPort, null);
+    const relayPort = await freePort();
+    const relay = startServer('relay', join(tmp, 'relay.log'), SERVER_CPU, [process.execPath, ...nodeScript(LIB, 'relay-proxy')], {
+      BENCH_PORT: String(relayPort),
+      BENCH_UPSTREAM_PORT: String(backendPort),
+    });
+    await waitFor('relay', relay, answers(relayPort));
+    add('relay', 'relay: raw TCP on Node, no HTTP', relayPort, relay);
+    const peers: [string, string, () => string | null, (dir: string, port: number) => Promise<Spawned>][] = [
+      ['nginx', 'nginx, 1 worker, upstream keep-alive', nginxBinary, (dir, port) => startNginx('nginx', SERVER_CPU, proxyConf(dir, port, backendPort), answers(port))],
+      ['haproxy', 'haproxy, 1 thread, http-reuse always', haproxyBinary, (dir, port) => startHaproxyProxy(dir, port, backendPort, SERVER_CPU, answers(port), false)],
+      ['caddy', 'Caddy reverse_proxy, GOMAXPROCS=1', caddyBinary, (dir, port) => startCaddyProxy(dir, port, backendPort, SERVER_CPU, answers(port), false)],
+    ];
+    for (const [key, label, binary, start] of peers) {
+      if (!binary()) {
+        notes.push(`${key} is not installed: no ${key} row`);
+        continue;
+      }
+      const port = await freePort();
+      add(key, label, port, await start(join(tmp, key), port));
+    }
+  }
+
+  const manifests = join(tmp, 'manifests');
+  const count = generateManifests(manifests, 1000);
+  const { upstreams } = restUpstreams(manifests);
+  const gateways: [string, string, string][] = [['gateway', AB ? `gateway, this checkout` : 'gateway, 1 worker', GATEWAY_MAIN]];
+  if (AB) gateways.push(['vs', `gateway, ${argv['vs-label']}`, AB]);
+  const startGateways = async (): Promise<void> => {
+    for (const [key, label, main] of gateways) {
+      const old = servers.get(key);
+      if (old) {
+        killTree(old.child, 'SIGTERM');
+        await old.exited;
+      }
+      const g = await startGateway(key, { log: join(tmp, `${key}.log`), cpu: SERVER_CPU, manifests, upstreams, backendPort, nodeArgs: NODE_ARGS, main, args: ['--access-log', 'off'] });
+      if (!(await answers(g.port)())) throw new Error(`${key} does not answer ${path}:\n${g.server.output().slice(-2000)}`);
+      add(key, label, g.port, g.server);
+    }
+  };
+  await startGateways();
+
+  log(
+    `load: ${wrk ? 'wrk -t1' : 'autocannon'} on core ${LOAD_CPU}, closed loop, ${SECONDS} s per run at ${CONNS.join(', ')} connections, ${ROUNDS} interleaved rounds; proxies and backend on core ${SERVER_CPU}`,
+  );
+  log(`request ${f0(BODY.length)} bytes, answer ${LARGE ? f0(MIB) : '99'} bytes; gateway table ${count} SeldonDeployments, access logs off`);
+  for (const [key, , main] of gateways) log(`${key}: ${buildInfo(main)}`);
+  for (const n of notes) log(`note: ${n}`);
+
+  const quiet = new QuietGate(0, 100);
+  for (const t of targets) await loop.run(t.url, Math.max(...CONNS), Math.min(2, SECONDS));
+  const runs = new Map<string, Row[]>();
+  const rss = new Map<string, number>();
+  for (let round = 0; round < ROUNDS; round++) {
+    // An A/B gets a fresh pair of gateways every two rounds: a process keeps a bias of its own (its
+    // heap layout, its JIT's choices) that would otherwise pass for a difference between the builds.
+    if (AB && round > 0 && round % 2 === 0) {
+      await startGateways();
+      for (const t of targets) await loop.run(t.url, Math.max(...CONNS), Math.min(2, SECONDS));
+    }
+    for (const conns of CONNS) {
+      const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
+      for (const t of order) {
+        const m = await measure(
+          t,
+          backend.pid,
+          quiet,
+          () => loop.run(t.url, conns, SECONDS),
+          (r: LoadResult) => r.completed,
+        );
+        const r = m.result;
+        const row: Row = { rps: r.rps, us: t.proxyPid ? m.proxyUsPerReq : m.backendUsPerReq, p50us: r.p50us, p99us: r.p99us, errors: r.non2xx + r.socketErrors };
+        runs.set(`${t.key}@${conns}`, [...(runs.get(`${t.key}@${conns}`) ?? []), row]);
+        const s = servers.get(t.key);
+        if (s)
+          rss.set(
+            t.key,
+            Math.max(
+              rss.get(t.key) ?? 0,
+              [s.pid, ...descendants(s.pid)].reduce((n, pid) => n + vmRss(pid), 0),
+            ),
+          );
+        if (AB) log(`round ${round + 1} ${t.key.padEnd(7)} @${conns}: ${f0(r.rps)} req/s, ${f1(row.us)} µs CPU/req`);
+      }
+    }
+  }
+
+  const med = (key: string, conns: number, pick: (r: Row) => number | null): number => median((runs.get(`${key}@${conns}`) ?? []).map(pick).filter((x): x is number => x !== null));
+  log('');
+  for (const conns of CONNS) {
+    const floor = AB ? null : med('relay', conns, (r) => r.us);
+    log(
+      table(
+        [`@${conns} connections`, 'req/s', 'CPU µs/req', AB ? '' : 'x relay CPU', 'p50 ms', 'p99 ms', 'errors', 'RSS MB after'].filter(Boolean),
+        targets.map((t) =>
+          [
+            t.label,
+            f0(med(t.key, conns, (r) => r.rps)),
+            f1(med(t.key, conns, (r) => r.us)),
+            ...(AB
+              ? []
+              : [
+                  t.key === 'direct'
+                    ? '–'
+                    : ratio(
+                        med(t.key, conns, (r) => r.us),
+                        floor,
+                      ),
+                ]),
+            f2(med(t.key, conns, (r) => r.p50us) / 1000),
+            f2(med(t.key, conns, (r) => r.p99us) / 1000),
+            f0((runs.get(`${t.key}@${conns}`) ?? []).reduce((n, r) => n + r.errors, 0)),
+            rss.has(t.key) ? f0(rss.get(t.key)! / MIB) : '–',
+          ].filter((c) => c !== ''),
+        ),
+      ),
+    );
+  }
+  if (AB) {
+    // Per round, the other build's CPU per request over this checkout's: the rounds' spread is the noise.
+    const conns = CONNS[0]!;
+    const a = runs.get(`gateway@${conns}`) ?? [];
+    const b = runs.get(`vs@${conns}`) ?? [];
+    const ratios = a.map((r, i) => (r.us ?? NaN) / (b[i]?.us ?? NaN)).filter(Number.isFinite);
+    log('');
+    log(`this checkout / ${argv['vs-label']}, CPU per request by round: ${ratios.map(f2).join(' ')}`);
+    log(abVerdict(ratios));
+  }
+}
+
+runMain('bench rest', main);

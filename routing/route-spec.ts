@@ -1,0 +1,76 @@
+/**
+ * What compiling one SeldonDeployment gives (`compile.ts`, `compile-custom.ts`): its route specs, each a
+ * backend's place in one group, and the backend itself, always built the same way.
+ */
+import type { MappingPolicy } from './mapping-policy.js';
+import type { CompressionPolicy } from './compression.js';
+import type { FlowPolicy } from './flow-config.js';
+import type { HedgePolicy } from './hedge-config.js';
+import type { LogPolicy } from './log-policy.js';
+import type { DeploymentSteering } from './steering-spec.js';
+import type { Backend, BreakerLimits, CorsPolicy, DeploymentReport, DeploymentState, Gate, OAuthClient, Origin, OutlierPolicy, QueryConstraint, RetryPolicy, RouteMatch, Upstream } from './types.js';
+
+/** One backend's place in one group: the group's match, plus its role and weight there. */
+export interface RouteSpec extends RouteMatch {
+  readonly backend: Backend;
+  readonly shadow: boolean;
+  /** Members: explicit weight, or null when weightless. Mirrors: the mirror percent. */
+  readonly weight: number | null;
+  /** Also one of the deployment's own routes (OAuth front end): generated predictor routes only. */
+  readonly frontEnd?: boolean;
+  /** `ns/name` of the cluster Service the backend reaches (null: not a Service, e.g. an IP). */
+  readonly target: string | null;
+}
+
+/** What an OAuth-gated deployment owns: its predictor and explainer Services, and the gate every route to them applies. */
+export interface OwnedServices {
+  /** `ns/name` of each Service. */
+  readonly services: readonly string[];
+  /** Its `oauth` auth and its deployment-wide rate limit. */
+  readonly gate: Gate;
+}
+
+export interface CompiledDeployment {
+  readonly key: string;
+  readonly report: DeploymentReport;
+  readonly routes: readonly RouteSpec[];
+  /** OAuth clients it claims (docs/routing.md#oauth-front-end); the table settles collisions. */
+  readonly clients: readonly OAuthClient[];
+  /** Set when it is OAuth-gated (whatever became of its routes): routes of others that reach these Services apply its gate. */
+  readonly owned?: OwnedServices;
+  /** Its Services (`ns/name`), when its routes are checked by the external auth service: no route of another deployment to them bypasses the check. */
+  readonly externallyChecked?: readonly string[];
+  /** Set when a rollout, a bandit or sticky assignment steers its weights at run time (routing/steering.ts). */
+  readonly steering?: DeploymentSteering;
+}
+
+export const NO_CLIENTS: readonly OAuthClient[] = [];
+export const NO_QUERY: readonly QueryConstraint[] = [];
+
+/** A backend, always built with the same fields in the same order (one hidden class). */
+export function makeBackend(
+  id: string,
+  origin: Origin,
+  upstream: Upstream,
+  rewrite: string | null,
+  timeoutMs: number,
+  idleTimeoutMs: number,
+  retry: RetryPolicy | null,
+  breaker: BreakerLimits,
+  gate: Gate | null,
+  cors: CorsPolicy | null,
+  compression: CompressionPolicy | null,
+  steered = false,
+  flow: FlowPolicy | null = null,
+  log: LogPolicy | null = null,
+  outlier?: Partial<OutlierPolicy> | null,
+  hedge: HedgePolicy | null = null,
+  mapping: MappingPolicy | null = null,
+): Backend {
+  const b: Backend = { id, origin, upstream, rewrite, timeoutMs, idleTimeoutMs, retry, breaker, gate, cors, steered, flow, log, hedge, compression, mapping };
+  return outlier === undefined ? b : { ...b, outlier };
+}
+
+export function report(ns: string, name: string, id: string, state: DeploymentState, reasons: readonly string[]): DeploymentReport {
+  return { namespace: ns, name, ambassadorId: id, state, reasons };
+}

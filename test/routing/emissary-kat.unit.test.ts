@@ -1,0 +1,109 @@
+/**
+ * Emissary's own acceptance tests for Mapping matching (its KAT suite, python/tests/src/tests/kat/), ported:
+ * each block gives the Mappings a KAT class configures (within one SeldonDeployment's namespace, under the
+ * gateway's tenant prefix), the queries it sends, and the backend (or status) it expects. What a model and
+ * a client receive on those routes is tested over sockets in test/gateway/rest/mapping-*.test.ts.
+ */
+import { describe, expect, it } from 'vitest';
+import { match } from '../../routing/match.js';
+import { randomPicker, seededRandom } from '../../routing/pick.js';
+import { buildTable } from '../../routing/table.js';
+import { DEFAULT_COMPILE_OPTIONS, type RouteRequest, type RouteTable } from '../../routing/types.js';
+import type { SeldonDeployment } from '../../routing/seldon-deployment.js';
+
+const P = '/seldon/kat';
+
+function table(...docs: string[][]): RouteTable {
+  const config = docs.map((lines) => ['apiVersion: getambassador.io/v3alpha1', 'kind: Mapping', ...lines].join('\n')).join('\n---\n');
+  const d = {
+    apiVersion: 'machinelearning.seldon.io/v1',
+    kind: 'SeldonDeployment',
+    metadata: { name: 'kat', namespace: 'kat', annotations: { 'seldon.io/ambassador-config': config } },
+    spec: { predictors: [{ name: 'main', graph: { name: 'm', type: 'MODEL' } }] },
+  } as SeldonDeployment;
+  return buildTable([d], DEFAULT_COMPILE_OPTIONS);
+}
+
+/** The Mapping a query reaches, or the status. */
+function query(t: RouteTable, url: string, headers: Record<string, string> = {}, method = 'GET'): string {
+  const lower = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
+  const req: RouteRequest = { kind: 'rest', method, path: url, host: lower['host'] ?? 'ambassador.kat', header: (n) => lower[n] };
+  const d = match(t, req, randomPicker(seededRandom(1)));
+  return d.ok ? d.backend.origin.predictor : String(d.status);
+}
+
+describe("Emissary's KAT tests for Mapping matching", () => {
+  it('t_queryparameter_routing.py QueryParameterRoutingTest: a value picks its Mapping over the plain one', () => {
+    const t = table(
+      ['name: target1', 'hostname: "*"', `prefix: ${P}/target/`, 'service: http://target1'],
+      ['name: target2', 'hostname: "*"', `prefix: ${P}/target/`, 'service: http://target2', 'query_parameters:', '  test_param: target2'],
+    );
+    expect(query(t, `${P}/target/`)).toBe('target1');
+    expect(query(t, `${P}/target/?test_param=target2`)).toBe('target2');
+  });
+
+  it('QueryParameterRoutingWithRegexTest: regex_query_parameters, RE2, the whole value', () => {
+    const t = table(['name: target', 'hostname: "*"', `prefix: ${P}/target/`, 'service: http://target', 'regex_query_parameters:', '  test_param: "^[a-z].*"']);
+    expect(query(t, `${P}/target/?test_param=hello`)).toBe('target');
+    expect(query(t, `${P}/target/`)).toBe('404');
+    expect(query(t, `${P}/target/?test_param=HeLlO`)).toBe('404');
+  });
+
+  it('QueryParameterPresentRoutingTest: ".*" needs the parameter present', () => {
+    const t = table(['name: target', 'hostname: "*"', `prefix: ${P}/target/`, 'service: http://target', 'regex_query_parameters:', '  test_param: ".*"']);
+    expect(query(t, `${P}/target/?test_param=true`)).toBe('target');
+    expect(query(t, `${P}/target/`)).toBe('404');
+  });
+
+  it('t_headerrouting.py HeaderRoutingTest: a header value picks its Mapping over the plain one', () => {
+    const t = table(
+      ['name: target1', 'hostname: "*"', `prefix: ${P}/hr/`, 'service: http://target1'],
+      ['name: target2', 'hostname: "*"', `prefix: ${P}/hr/`, 'service: http://target2', 'headers:', '  X-Route: target2'],
+    );
+    expect(query(t, `${P}/hr/`)).toBe('target1');
+    expect(query(t, `${P}/hr/`, { 'X-Route': 'target2' })).toBe('target2');
+  });
+
+  it('t_mappingtests_plain.py HostHeaderMapping: host matches the Host exactly; a port the listener did not strip does not match', () => {
+    const t = table(['name: hh', `prefix: ${P}/hh/`, 'service: http://target', 'host: inspector.external']);
+    expect(query(t, `${P}/hh/`)).toBe('404');
+    expect(query(t, `${P}/hh/`, { Host: 'inspector.internal' })).toBe('404');
+    expect(query(t, `${P}/hh/`, { Host: 'inspector.external' })).toBe('hh');
+    expect(query(t, `${P}/hh/`, { Host: 'inspector.external:8080' })).toBe('404');
+  });
+
+  it('SimpleMapping: a path that needs normalization reaches the Mapping it resolves to', () => {
+    const t = table(['name: simple', 'hostname: "*"', `prefix: ${P}/simple/`, 'service: http://target']);
+    expect(query(t, `${P}/simple/`)).toBe('simple');
+    expect(query(t, `${P}/need-normalization/../simple/`)).toBe('simple');
+  });
+
+  it('HostRedirectMapping: prefixes are case-sensitive unless case_sensitive: false; a regex prefix matches the whole path', () => {
+    const t = table(
+      ['name: r1', 'hostname: "*"', `prefix: ${P}/hrm/`, 'service: foobar.com', 'host_redirect: true'],
+      ['name: r2', 'hostname: "*"', `prefix: ${P}/hrm-2/`, 'case_sensitive: false', 'service: foobar.com', 'host_redirect: true'],
+      [
+        'name: r5',
+        'hostname: "*"',
+        `prefix: "${P}/hrm-5/assets/([a-f0-9]{12})/images"`,
+        'prefix_regex: true',
+        'service: foobar.com',
+        'host_redirect: true',
+        'regex_redirect:',
+        '  pattern: "/assets/([a-f0-9]{12})/images"',
+        '  substitution: "/images/\\\\1"',
+        'redirect_response_code: 308',
+      ],
+    );
+    expect(t.deployments.get('kat/kat')?.reasons).toEqual([]);
+    expect(query(t, `${P}/hrm/anything?itworked=true`)).toBe('r1');
+    expect(query(t, `${P}/HRM/anything?itworked=true`)).toBe('404');
+    expect(query(t, `${P}/hrm-2/anything?itworked=true`)).toBe('r2');
+    expect(query(t, `${P}/HRM-2/anything?itworked=true`)).toBe('r2');
+    expect(query(t, `${P}/hrm-5/assets/abcd0000f123/images`)).toBe('r5');
+    expect(query(t, `${P}/hrm-5/assets/abcd0000f123/images/more`)).toBe('404');
+    const d = match(t, { kind: 'rest', method: 'GET', path: `${P}/hrm-5/assets/abcd0000f123/images`, host: 'x', header: () => undefined }, randomPicker());
+    const redirect = d.ok ? d.backend.mapping?.redirect : undefined;
+    expect([redirect?.status, redirect?.host, redirect?.regex?.apply(`${P}/hrm-5/assets/abcd0000f123/images`)]).toEqual([308, 'foobar.com', `${P}/hrm-5/images/abcd0000f123`]);
+  });
+});
