@@ -17,8 +17,10 @@
  */
 import { isIP } from 'node:net';
 import { parseAllDocuments } from 'yaml';
+import { settingsFromModuleGzip } from './ambassador-gzip.js';
 import { parseCorsPolicy } from './cors-config.js';
 import { parseRetry } from './custom-config.js';
+import type { CompressionSettings } from './compression.js';
 import type { CorsPolicy, RetryPolicy } from './types.js';
 import { errorOverrides, isDrop, loadBalancerOf, type ErrorOverride, type LoadBalancer } from './mapping-policy.js';
 
@@ -36,7 +38,7 @@ export interface AmbassadorModule {
   readonly defaultTimeoutMs?: number;
   /** `regex_max_size` (--regex-max-size). */
   readonly regexMaxSize?: number;
-  /** `gzip`, as written: answers' compression reads it (its own module), not this one. */
+  /** `gzip` as written (checked by routing/ambassador-gzip.ts, which makes it compression settings: `moduleCompression`). */
   readonly gzip?: unknown;
   /** Parsed (one parser with the Mapping's) for the answers' override stage; refused until that stage reads the Module's list. */
   readonly errorResponseOverrides?: readonly ErrorOverride[];
@@ -146,8 +148,11 @@ const MODULE_KEYS: Readonly<Record<string, Read>> = {
     return honoured(`request bodies up to ${n} bytes, larger ones 413 (as --max-body)`);
   },
   gzip: (v, into) => {
+    // One reader of the block with compression's own (routing/ambassador-gzip.ts); a bad block refuses the Module.
+    const parsed = settingsFromModuleGzip(v);
+    if (!parsed.ok) return parsed.error;
     into.gzip = v;
-    return { class: 'harmless', why: 'not applied from the Module: give the same settings as --compress gzip and its flags (docs/migrating-from-ambassador.md)' };
+    return honoured("answers compressed as Envoy's gzip filter does, with the block's settings (unless --compress is given)");
   },
   error_response_overrides: (v, into) => {
     const parsed = errorOverrides(v);
@@ -315,4 +320,11 @@ export function moduleCors(m: AmbassadorModule | undefined): CorsPolicy | undefi
   if (m?.cors === undefined) return undefined;
   const parsed = parseCorsPolicy(m.cors, 'cors');
   return parsed.ok ? parsed.value.policy : undefined;
+}
+
+/** The Module's `gzip` as the gateway's compression settings (read again where applied, as `cors`). */
+export function moduleCompression(m: AmbassadorModule | undefined): CompressionSettings | undefined {
+  if (m?.gzip === undefined) return undefined;
+  const parsed = settingsFromModuleGzip(m.gzip);
+  return parsed.ok ? parsed.value : undefined;
 }

@@ -6,7 +6,7 @@
  * is watched and a change applied (process/ambassador-module-file.ts).
  */
 import type { CompileOptions } from '../../routing/types.js';
-import { moduleCors, parseAmbassadorModule, type AmbassadorModule } from '../../routing/ambassador-module.js';
+import { moduleCompression, moduleCors, parseAmbassadorModule, type AmbassadorModule } from '../../routing/ambassador-module.js';
 import type { EdgeConfig } from './edge.js';
 import { BOTH, env, type OptionSpec } from './option.js';
 import type { Reader } from './read.js';
@@ -30,12 +30,13 @@ const MODULE_FLAGS = {
   maxRequestBodyBytes: 'max-body',
   defaultTimeoutMs: 'default-timeout',
   regexMaxSize: 'regex-max-size',
+  gzip: 'compress',
 } as const satisfies Partial<Record<keyof AmbassadorModule, string>>;
 
 /** What the Module's settings are without a Module (flags and defaults), and which were given as flags (they win). */
 export interface ModuleBase {
   readonly edge: Pick<EdgeConfig, 'maxHeaderBytes' | 'maxBodyBytes' | 'connectionIdleMs'>;
-  readonly compile: Pick<CompileOptions, 'defaultTimeoutMs' | 'regexMaxSize'>;
+  readonly compile: Pick<CompileOptions, 'defaultTimeoutMs' | 'regexMaxSize' | 'compression'>;
   /** Settings of MODULE_FLAGS whose flag was given. */
   readonly given: readonly (keyof typeof MODULE_FLAGS)[];
 }
@@ -54,7 +55,11 @@ export function buildModule(read: Reader, edge: EdgeConfig, compile: CompileOpti
   return {
     file: got?.file,
     module: got?.value,
-    base: { edge: { maxHeaderBytes: edge.maxHeaderBytes, maxBodyBytes: edge.maxBodyBytes }, compile: { defaultTimeoutMs: compile.defaultTimeoutMs, regexMaxSize: compile.regexMaxSize }, given },
+    base: {
+      edge: { maxHeaderBytes: edge.maxHeaderBytes, maxBodyBytes: edge.maxBodyBytes },
+      compile: { defaultTimeoutMs: compile.defaultTimeoutMs, regexMaxSize: compile.regexMaxSize, ...(compile.compression ? { compression: compile.compression } : {}) },
+      given,
+    },
   };
 }
 
@@ -81,6 +86,12 @@ export function moduleCompile(base: ModuleBase, m: AmbassadorModule | undefined)
     regexMaxSize: pick(base, 'regexMaxSize', m?.regexMaxSize, base.compile.regexMaxSize),
     // No flag sets it: the Module's, or none.
     ...(cors !== undefined ? { defaultCors: cors } : {}),
+    ...optional('compression', pick(base, 'gzip', moduleCompression(m), base.compile.compression)),
     ...(m?.retryPolicy !== undefined ? { defaultRetry: m.retryPolicy } : {}),
   };
+}
+
+/** `{ [key]: value }`, or nothing when the value is undefined (exact optional properties). */
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
 }

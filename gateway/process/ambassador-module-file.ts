@@ -20,8 +20,9 @@ export function applyAmbassadorModule(state: RouteState, base: ModuleBase, m: Am
   const o = state.options;
   // A CORS policy is parsed anew each time (it holds a matcher): any Module with one, or a Module dropping one, recompiles.
   const retryChanged = JSON.stringify(c.defaultRetry) !== JSON.stringify(o.defaultRetry);
-  if (c.defaultTimeoutMs !== o.defaultTimeoutMs || c.regexMaxSize !== o.regexMaxSize || retryChanged || c.defaultCors !== undefined || o.defaultCors !== undefined) {
-    const { defaultCors: _cors, defaultRetry: _retry, ...rest } = o;
+  const compressionChanged = JSON.stringify(c.compression) !== JSON.stringify(o.compression);
+  if (c.defaultTimeoutMs !== o.defaultTimeoutMs || c.regexMaxSize !== o.regexMaxSize || retryChanged || compressionChanged || c.defaultCors !== undefined || o.defaultCors !== undefined) {
+    const { defaultCors: _cors, defaultRetry: _retry, compression: _compression, ...rest } = o;
     state.reconfigure({ ...rest, ...c });
   }
 }

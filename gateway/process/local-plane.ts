@@ -129,7 +129,7 @@ export class LocalDataPlane implements DataPlanes {
    * In one process the control plane applies the Module's route defaults to this data plane's own table:
    * its ip policy only. Where the Module's data-plane settings are taken on a reload (at start they are
    * in `config.module.module`): `error_response_overrides` (parsed, refused until the answers' override
-   * stage reads the Module's list) and `gzip` (carried as written for the compression stage) go here.
+   * stage reads the Module's list: rest/route-answer.ts `DEFAULT_ERROR_OVERRIDES`) goes here.
    */
   ambassadorModule(module: AmbassadorModule): void {
     this.plane.ipFilter?.replace(module.ipPolicy);

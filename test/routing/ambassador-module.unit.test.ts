@@ -4,7 +4,8 @@
  * the gateway does not fully honour refused whole with the key named.
  */
 import { describe, expect, it } from 'vitest';
-import { inspectModule, moduleCors, parseAmbassadorModule } from '../../routing/ambassador-module.js';
+import { settingsFromModuleGzip } from '../../routing/ambassador-gzip.js';
+import { inspectModule, moduleCompression, moduleCors, parseAmbassadorModule } from '../../routing/ambassador-module.js';
 import { parseRetry } from '../../routing/custom-config.js';
 import { errorOverrides, loadBalancerOf } from '../../routing/mapping-policy.js';
 
@@ -113,9 +114,12 @@ describe('the ambassador Module', () => {
     expect(refusal(v2('retry_policy:\n  retry_on: sometimes'))).toMatch(/^config\.retry_policy: not honoured: retry_policy\.retry_on "sometimes" is not one of/);
   });
 
-  it('gzip is accepted and carried as written, for the compression stage to read', () => {
+  it("gzip: compression's own reader of the block (routing/ambassador-gzip.ts); a bad block refuses the Module", () => {
     const m = parseAmbassadorModule(v2('gzip:\n  min_content_length: 32\n  content_type: [application/json]'));
     expect(m.gzip).toEqual({ min_content_length: 32, content_type: ['application/json'] });
+    const settings = settingsFromModuleGzip({ min_content_length: 32, content_type: ['application/json'] });
+    expect(settings.ok && moduleCompression(m)).toEqual(settings.ok ? settings.value : null);
+    expect(refusal(v2('gzip:\n  shrink_ray: true'))).toMatch(/^config\.gzip: not honoured: .*shrink_ray/);
   });
 
   it("error_response_overrides and load_balancer: one parser with the Mapping's; a bad value names what is wrong, a good one is parsed and then refused (not applied yet)", () => {

@@ -6,6 +6,7 @@
  * one leaving the one in use, logged and counted).
  */
 import { spawnSync } from 'node:child_process';
+import { gunzipSync } from 'node:zlib';
 import http2 from 'node:http2';
 import net from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -278,6 +279,26 @@ describe("Emissary's KAT for the Module", () => {
         s.end('{}');
       });
       expect((await sessionClosed) - ended).toBeGreaterThanOrEqual(400 - 5);
+    }));
+
+  it("t_gzip: the Module's gzip block compresses answers (Envoy's gzip filter), to the model's bytes", () =>
+    withModule('gzip:\n  min_content_length: 32\n  content_type: [application/json]', async (port) => {
+      const before = model.requests.length;
+      const r = await request(`http://127.0.0.1:${port}${PREDICT}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'accept-encoding': 'gzip' },
+        body: JSON.stringify({ data: 'x'.repeat(200) }),
+      });
+      const body = Buffer.from(await r.body.arrayBuffer());
+      expect(r.statusCode).toBe(200);
+      expect(r.headers['content-encoding']).toBe('gzip');
+      expect(model.requests.length).toBe(before + 1);
+      // A client that takes no gzip gets the answer as it was: the gzip one decodes to the same bytes.
+      const plain = await request(`http://127.0.0.1:${port}${PREDICT}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ data: 'x'.repeat(200) }) });
+      expect(plain.headers['content-encoding']).toBeUndefined();
+      const plainBody = Buffer.from(await plain.body.arrayBuffer());
+      expect(plainBody.length).toBeGreaterThan(32);
+      expect(gunzipSync(body).equals(plainBody)).toBe(true);
     }));
 
   it('t_mappingtests_default MergeSlashesEnabled: extra slashes still match the route; the model gets the merged path', () =>
