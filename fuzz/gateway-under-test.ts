@@ -17,8 +17,11 @@ export interface GatewayUnderTest {
 /** The source tree's root (the directory holding gateway/). */
 export const THIS_TREE = resolve(import.meta.dirname, '..');
 
-/** Settings the fuzzers run with: timeouts short enough that a case cut off mid-request ends soon. */
-export const FUZZ_ARGS = ['--client-header-timeout', '2s', '--client-request-timeout', '3s', '--max-body', '1MiB'];
+/**
+ * Settings the fuzzers run with: timeouts short enough that a case cut off mid-request ends soon, and the
+ * head limit of the oracle (llhttp at Node's default, NODE_MAX_HEADER_SIZE), so the boundary is the same on both sides.
+ */
+export const FUZZ_ARGS = ['--client-header-timeout', '2s', '--client-request-timeout', '3s', '--max-body', '1MiB', '--max-header-size', '16KiB'];
 
 export async function startGatewayUnderTest(modelPort: number, options: { tree?: string; args?: string[] } = {}): Promise<GatewayUnderTest> {
   const tree = options.tree ?? THIS_TREE;

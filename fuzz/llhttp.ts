@@ -29,7 +29,7 @@ interface Parser {
 const common = createRequire(import.meta.url)('_http_common') as { HTTPParser: ParserClass; methods: string[] };
 const { HTTPParser, methods } = common;
 
-/** Node's default --max-http-header-size, which the gateway's public side keeps. */
+/** Node's default --max-http-header-size: the oracle's head limit, which the fuzzers give the gateway under test (FUZZ_ARGS). */
 export const NODE_MAX_HEADER_SIZE = 16 * 1024;
 
 export interface LlhttpRequest {

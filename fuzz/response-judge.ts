@@ -11,7 +11,7 @@ import type { Verdict } from './request-judge.js';
 import type { ResponseCase } from './response-grammar.js';
 
 /** Answer fields the gateway drops or sets itself (docs/edge.md "What passes through"). */
-const NOT_END_TO_END = new Set(['connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-connection', 'content-length', 'date']);
+const NOT_END_TO_END = new Set(['connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-connection', 'content-length', 'date', 'x-envoy-upstream-service-time']);
 
 function endToEnd(raw: readonly string[]): string[] {
   const named = new Set<string>();

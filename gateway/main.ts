@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
- * `seldon-gateway [serve|routes] [options]`: the command line. `serve` (the default) runs the
- * gateway; `routes` prints what the gateway would make of a set of manifests.
+ * `seldon-gateway [serve|routes|migrate-check] [options]`: the command line. `serve` (the default) runs the
+ * gateway; `routes` prints what the gateway would make of a set of manifests; `migrate-check` what it
+ * would make of a cluster's Ambassador config (every Mapping key and Module key, classified).
  */
 import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
@@ -55,6 +56,7 @@ async function main(): Promise<number | undefined> {
     return 0;
   }
   if (first === 'routes') return (await import('./process/routes-command.js')).routesCommand(rest);
+  if (first === 'migrate-check') return (await import('./process/migrate-check-command.js')).migrateCheckCommand(rest);
   if (first === 'serve') await serve(rest);
   else if (first === undefined || first.startsWith('-')) await serve(process.argv.slice(2));
   else throw new UsageError(unknownCommand(first, [...Object.keys(COMMANDS), 'help']));

@@ -3,6 +3,7 @@
  * its Mappings, as `custom-config.ts` parsed them, kept within the tenant's bounds and made route specs.
  */
 import { confined, parseCustomConfig, scopeViolation, type MappingRoute } from './custom-config.js';
+import { grantsOf } from './custom-prefixes.js';
 import { corsAnnotation, gateAnnotations, type EffectiveAnnotations, type Findings } from './annotations.js';
 import { serviceKey, serviceOfHost } from './services.js';
 import { RegexBudget } from './values.js';
@@ -35,15 +36,16 @@ export function compileCustom(key: string, ns: string, name: string, id: string,
       scoped.push(m);
       continue;
     }
-    const v = scopeViolation(m, ns, opts.singleNamespace);
-    if (v === null) scoped.push(confined(m, ns, opts.singleNamespace));
+    const granted = grantsOf(opts.customConfigPrefixes, ns);
+    const v = scopeViolation(m, ns, opts.singleNamespace, granted);
+    if (v === null) scoped.push(confined(m, ns, opts.singleNamespace, granted));
     else f.warn(`Mapping "${m.name}" dropped: ${v} (custom-config-scope is namespace)`);
   }
   if (scoped.length === 0)
     return { key, report: report(ns, name, id, 'rejected', ['seldon.io/ambassador-config has no Mapping left within its namespace', ...f.warnings]), routes: [], clients: NO_CLIENTS };
   const compressed = compressionAnnotation(ann.get(COMPRESSION_ANNOTATION), opts.compression);
   if (compressed.warning !== undefined) f.warn(compressed.warning);
-  const routes = scoped.map((m) => mappingSpec(m, ns, name, opts, gate, cors.value, compressed.policy));
+  const routes = scoped.map((m) => mappingSpec(m, ns, name, opts, gate, cors.value ?? opts.defaultCors ?? null, compressed.policy));
   return { key, report: report(ns, name, id, f.warnings.length ? 'degraded' : 'accepted', f.warnings), routes, clients: NO_CLIENTS };
 }
 
@@ -70,7 +72,7 @@ function mappingSpec(m: MappingRoute, ns: string, name: string, opts: CompileOpt
     m.rewrite,
     m.timeoutMs ?? opts.defaultTimeoutMs,
     m.idleTimeoutMs ?? opts.defaultIdleTimeoutMs,
-    m.retry,
+    m.retry ?? opts.defaultRetry ?? null,
     m.breaker,
     checked,
     m.grpc ? null : (m.cors ?? sdepCors),

@@ -211,7 +211,7 @@ function compileGenerated(
   if (!headers.ok) return headers.error;
   const rest = timeoutAnnotation(ann, 'rest', opts, f);
   const grpc = timeoutAnnotation(ann, 'grpc', opts, f);
-  const retry = retriesAnnotation(ann, f);
+  const retry = retriesAnnotation(ann, f) ?? opts.defaultRetry ?? null;
   const breaker = breakerAnnotations(ann, f);
   const weightAll = legacyWeightAnnotation(ann, f);
   const shadowAll = legacyShadowAnnotation(ann, f);
@@ -220,7 +220,7 @@ function compileGenerated(
   for (const w of gates.warnings) f.warn(w);
   const cors = corsAnnotation(ann, f);
   if (!cors.ok) return cors.error;
-  const restCors = cors.value;
+  const restCors = cors.value ?? opts.defaultCors ?? null;
   const steering = steeringAnnotations(`${ns}/${name}`, predictors, ann, shadowAll, f);
   const flows = flowAnnotations(ann.get(FLOW_ANNOTATION));
   for (const w of flows.warnings) f.warn(w);

@@ -101,7 +101,8 @@ function parseService(raw: unknown, namespace: string): MappingRoute['service'] 
   return { host, port, tls, serviceName: null, serviceNamespace: null, explicitPort };
 }
 
-function parseRetry(raw: unknown): RetryPolicy | string {
+/** `retry_policy` (a Mapping's, and the ambassador Module's default for every route). */
+export function parseRetry(raw: unknown): RetryPolicy | string {
   if (!isObj(raw)) return 'retry_policy must be a map';
   const on = raw.retry_on;
   if (typeof on !== 'string' || !RETRY_ON.includes(on as RetryOn)) return `retry_policy.retry_on "${String(on)}" is not one of ${RETRY_ON.join(', ')}`;
@@ -254,15 +255,15 @@ function parseMapping(m: Obj, index: number, namespace: string, regexes: RegexBu
  * A v3alpha1 resource as written (`metadata` and `spec`) read as the flat form annotations use: the spec's
  * keys, with `name` and `namespace` from its metadata.
  */
-function flatten(doc: Obj): Obj {
+export function flatten(doc: Obj): Obj {
   if (!isObj(doc.spec) || !isObj(doc.metadata)) return doc;
   const { metadata, spec, ...rest } = doc;
   const meta = metadata as Obj;
   return { ...rest, ...(spec as Obj), ...(meta.name !== undefined ? { name: meta.name } : {}), ...(meta.namespace !== undefined ? { namespace: meta.namespace } : {}) };
 }
 
-/** Keys whose value makes them harmless though the key alone is not (Envoy's default priority). */
-function keyClass(key: string, value: unknown): ReturnType<typeof classifyMappingKey> {
+/** A key's class as written with its value (migrate-check prints it): keys whose value makes them harmless though the key alone is not (Envoy's default priority). */
+export function keyClass(key: string, value: unknown): ReturnType<typeof classifyMappingKey> {
   if (key === 'priority' && value === 'default') return { class: 'harmless', why: "Envoy's default priority" };
   return classifyMappingKey(key);
 }
@@ -345,7 +346,7 @@ export function allowedPrefix(namespace: string, singleNamespace: boolean): stri
  * header of its own namespace (cluster-wide; in single-namespace mode one that names another); a
  * `service` that is not a Service of its own namespace by name (`svc`, `svc.<ns>`, `svc.<ns>.svc…`).
  */
-export function scopeViolation(m: MappingRoute, namespace: string, singleNamespace: boolean): string | null {
+export function scopeViolation(m: MappingRoute, namespace: string, singleNamespace: boolean, granted: readonly string[] = []): string | null {
   if (m.grpc) {
     const ns = m.headers.filter((h) => h.name === 'namespace');
     const exact = ns.find((h) => h.kind === 'exact');
@@ -354,7 +355,10 @@ export function scopeViolation(m: MappingRoute, namespace: string, singleNamespa
   } else {
     const allowed = allowedPrefix(namespace, singleNamespace);
     const text = m.path.kind === 'prefix' ? m.path.prefix : m.path.source;
-    if (!text.startsWith(allowed)) return `${m.path.kind === 'prefix' ? 'prefix' : 'prefix_regex'} "${text}" is not under ${allowed}`;
+    if (!text.startsWith(allowed) && !granted.some((g) => text.startsWith(g))) {
+      const also = granted.length > 0 ? ` nor ${granted.join(', ')}` : '';
+      return `${m.path.kind === 'prefix' ? 'prefix' : 'prefix_regex'} "${text}" is not under ${allowed}${also} (--custom-config-prefixes ${namespace}=/prefix/ grants more)`;
+    }
   }
   // A redirect's service is only the Location the client is sent to: the gateway never dials it.
   if (m.policy?.redirect) return null;
@@ -365,9 +369,10 @@ export function scopeViolation(m: MappingRoute, namespace: string, singleNamespa
 }
 
 /** A regex Mapping that passed `scopeViolation`, made to match only paths under its allowed prefix (a top-level `|` cannot escape). */
-export function confined(m: MappingRoute, namespace: string, singleNamespace: boolean): MappingRoute {
+export function confined(m: MappingRoute, namespace: string, singleNamespace: boolean, granted: readonly string[] = []): MappingRoute {
   if (m.grpc || m.path.kind !== 'regex') return m;
-  const allowed = allowedPrefix(namespace, singleNamespace);
+  const source = m.path.source;
+  const allowed = granted.find((g) => source.startsWith(g)) ?? allowedPrefix(namespace, singleNamespace);
   const test = m.path.test;
   return { ...m, path: { kind: 'regex', source: m.path.source, test: (p) => p.startsWith(allowed) && test(p) } };
 }

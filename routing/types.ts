@@ -39,6 +39,12 @@ export interface CompileOptions {
    * means the one namespace serving that `seldon` value.
    */
   customConfigScope: 'namespace' | 'cluster';
+  /** The ambassador Module's `retry_policy`: the retry policy of routes that have none of their own; absent: none. */
+  defaultRetry?: RetryPolicy;
+  /** The ambassador Module's `cors`: the CORS policy of REST routes that have none of their own; absent: none. */
+  defaultCors?: CorsPolicy;
+  /** --custom-config-prefixes: prefixes a namespace's custom Mappings may claim besides its own /seldon/<namespace>/ (routing/custom-prefixes.ts); absent: none. */
+  customConfigPrefixes?: ReadonlyMap<string, readonly string[]>;
   /** Most predictors one SeldonDeployment may have (absent: `MAX_PREDICTORS`, 1000); more rejects it. */
   maxPredictors?: number;
   /** Largest RE2 program size of a header or path regex (absent: `REGEX_MAX_SIZE`, 200, Ambassador's `regex_max_size`); a larger one is refused. */

@@ -31,9 +31,9 @@ export const EDGE_OPTIONS: readonly OptionSpec[] = [
     section: 'listen',
     env: env('max-header-size'),
     kind: 'bytes',
-    default: '16KiB',
+    default: '60KiB',
     commands: SERVE,
-    help: 'Largest HTTP/1.1 request head (request line and headers); larger ones get 431.',
+    help: "Largest request head (request line and headers; on HTTP/2 the header list); larger ones get 431. Envoy's default (Ambassador's max_request_headers_kb) is also 60 KiB.",
   },
   {
     flag: 'max-headers-count',
@@ -150,6 +150,8 @@ export interface EdgeConfig {
   readonly http1Server: 'gateway' | 'node';
   /** How a connection whose client may still be sending is closed (edge/lingering-close.ts). */
   readonly lingering: LingerConfig;
+  /** A client connection with no request in flight is closed after this long (the ambassador Module's listener_idle_timeout_ms); absent: 65 s for HTTP/1.1, 5 min for HTTP/2. */
+  readonly connectionIdleMs?: number;
 }
 
 /** --lingering-*: nginx's lingering close, and a byte budget. */

@@ -3,9 +3,10 @@ import { OPTIONS } from './options.js';
 import { SECTIONS, valueName, type Command, type OptionSpec } from './option.js';
 
 /** The commands, for the overview and for the nearest command to a mistyped one. */
-export const COMMANDS: Readonly<Record<Command, string>> = {
+export const COMMANDS: Readonly<Record<Command | 'migrate-check', string>> = {
   serve: 'Serve REST and gRPC predictions for SeldonDeployments (the default command)',
   routes: 'Print the routing table compiled from manifests, and why a deployment was rejected',
+  'migrate-check': 'Before a switch from Ambassador: every Mapping and Module key in use, honoured, harmless or dropped, and why',
 };
 
 /** The options the overview shows: where deployments come from, the ports, and what is shared. */
@@ -30,7 +31,7 @@ function optionLines(o: OptionSpec, text: string): string[] {
 export function overviewText(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length)) + 3;
   return [
-    'Usage: seldon-gateway [serve|routes] [options]',
+    'Usage: seldon-gateway [serve|routes|migrate-check] [options]',
     '',
     'Commands:',
     ...Object.entries(COMMANDS).map(([name, text]) => `  ${name.padEnd(width)}${text}`),
@@ -46,7 +47,7 @@ export function overviewText(): string {
     '      Print the version.',
     '',
     "Run 'seldon-gateway serve --help' for every option, grouped by what it sets; 'seldon-gateway routes --help'",
-    'for those of routes.',
+    "for those of routes; 'seldon-gateway migrate-check --help' for the migration check.",
     '',
   ].join('\n');
 }

@@ -4,6 +4,7 @@
  * file (and a line in that section's builder).
  */
 import { ADMIN_OPTIONS } from './admin.js';
+import { MODULE_OPTIONS } from './ambassador-module.js';
 import { COMPRESSION_OPTIONS } from './compression.js';
 import { AUTH_OPTIONS } from './auth.js';
 import { EDGE_OPTIONS } from './edge.js';
@@ -33,6 +34,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   ...EDGE_OPTIONS,
   ...COMPRESSION_OPTIONS,
   ...SOURCE_OPTIONS,
+  ...MODULE_OPTIONS,
   ...TLS_OPTIONS,
   ...UPSTREAM_OPTIONS,
   ...UPSTREAM_TLS_OPTIONS,

@@ -5,6 +5,7 @@
 import { buildCompression } from './compression.js';
 import type { CompileOptions } from '../../routing/types.js';
 import { buildAdmin } from './admin.js';
+import { buildModule, moduleCompile, moduleEdge, type ModuleConfig } from './ambassador-module.js';
 import { buildAuth, type AuthConfig } from './auth.js';
 import { buildEdge, type EdgeConfig } from './edge.js';
 import { buildExtAuth, buildExtAuthDefault, type ExtAuthConfig } from './ext-auth.js';
@@ -46,6 +47,8 @@ export interface GatewayConfig {
   readonly fallbackTargets: ReadonlyMap<string, FallbackTarget>;
   /** undefined: no --tls-cert / --tls-dir, the public port is cleartext only. */
   readonly tls: TlsConfig | undefined;
+  /** --ambassador-module: the Module, its file, and the settings it was applied over (config/ambassador-module.ts). */
+  readonly module: ModuleConfig;
   /** The routing compiler's options (routing/types.ts). */
   readonly compile: CompileOptions;
   /** routes --json */
@@ -61,6 +64,19 @@ export function parseConfig(command: Command, argv: readonly string[], environme
   const upstream = buildUpstream(read);
   const { file: logSinksFile, sinks: logSinks } = buildLogSinks(read, auth.redisUrl, command === 'serve');
   const fallbackTargets = buildFallbackTargets(read);
+  const edge = buildEdge(read);
+  const compile: CompileOptions = {
+    ...served,
+    ...buildRouteDefaults(read),
+    extAuthDefault: buildExtAuthDefault(read),
+    jwtProviders: providerNames(jwtProviders),
+    logSinks: sinkNames(logSinks),
+    tlsContexts: new Set(upstream.tlsContexts.keys()),
+    compression: buildCompression(read),
+    fallbackTargets: new Set(fallbackTargets.keys()),
+  };
+  // The Module's settings over the flags' defaults; a flag given explicitly wins.
+  const module = buildModule(read, edge, compile);
   return {
     help: read.bool('help'),
     json: read.bool('json'),
@@ -69,7 +85,7 @@ export function parseConfig(command: Command, argv: readonly string[], environme
     process: buildProcess(read),
     upstream,
     shadow: buildShadow(read),
-    edge: buildEdge(read),
+    edge: { ...edge, ...moduleEdge(module.base, module.module) },
     auth,
     // Only serve dials the auth service; routes needs to know whether one is set (extAuthDefault).
     extAuth: command === 'serve' ? buildExtAuth(read) : undefined,
@@ -80,15 +96,7 @@ export function parseConfig(command: Command, argv: readonly string[], environme
     fallbackTargets,
     tls: buildTls(read),
     observe: { ...buildObserve(read), shadowCompare: buildShadowCompare(read) },
-    compile: {
-      ...served,
-      ...buildRouteDefaults(read),
-      extAuthDefault: buildExtAuthDefault(read),
-      jwtProviders: providerNames(jwtProviders),
-      logSinks: sinkNames(logSinks),
-      tlsContexts: new Set(upstream.tlsContexts.keys()),
-      compression: buildCompression(read),
-      fallbackTargets: new Set(fallbackTargets.keys()),
-    },
+    module,
+    compile: { ...compile, ...moduleCompile(module.base, module.module) },
   };
 }

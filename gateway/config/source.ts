@@ -1,6 +1,7 @@
 /** Source: where SeldonDeployments come from, and which of them are served. */
 import { serviceAccountNamespace } from '../../source/kubernetes/cluster-access.js';
 import type { CompileOptions } from '../../routing/types.js';
+import { parsePrefixGrants } from '../../routing/custom-prefixes.js';
 import { BOTH, env, SERVE, type OptionSpec } from './option.js';
 import type { Reader } from './read.js';
 import { UsageError } from './values.js';
@@ -83,6 +84,15 @@ export const SOURCE_OPTIONS: readonly OptionSpec[] = [
     help: "What a SeldonDeployment's seldon.io/ambassador-config Mappings may claim. namespace: only prefixes under /seldon/<its namespace>/, gRPC for its own namespace and Services in its own namespace (tenants cannot reach each other), and a gRPC call without namespace metadata is routed only in single-namespace mode; cluster: anything, as Ambassador allowed, and a missing gRPC namespace means the one namespace serving that name.",
   },
   {
+    flag: 'custom-config-prefixes',
+    section: 'source',
+    value: 'namespace=/prefix/',
+    env: env('custom-config-prefixes'),
+    kind: 'list',
+    commands: BOTH,
+    help: "With --custom-config-scope namespace: prefixes a namespace's seldon.io/ambassador-config Mappings may claim besides /seldon/<its namespace>/ (seldon=/mycompany/ serves Seldon's documented prefix: /mycompany/ml/); no other namespace may claim them. Not under /seldon/; never overlapping across namespaces. Repeatable; env: comma-separated.",
+  },
+  {
     flag: 'regex-max-size',
     section: 'source',
     env: env('regex-max-size'),
@@ -107,7 +117,7 @@ export interface SourceConfig {
 }
 
 /** Which deployments are served, and what their custom Mappings may claim: routing's CompileOptions from these rows. */
-export type ServedSelection = Pick<CompileOptions, 'ambassadorId' | 'singleNamespace' | 'namespace' | 'honourCustomConfig' | 'customConfigScope' | 'regexMaxSize'>;
+export type ServedSelection = Pick<CompileOptions, 'ambassadorId' | 'singleNamespace' | 'namespace' | 'honourCustomConfig' | 'customConfigScope' | 'customConfigPrefixes' | 'regexMaxSize'>;
 
 export function buildSource(read: Reader): { source: SourceConfig; served: ServedSelection } {
   const manifests = read.optStr('manifests');
@@ -133,6 +143,7 @@ export function buildSource(read: Reader): { source: SourceConfig; served: Serve
       namespace: effectiveNamespace,
       honourCustomConfig: !read.bool('no-custom-config'),
       customConfigScope: read.choice('custom-config-scope', ['namespace', 'cluster']),
+      ...prefixGrants(read),
       regexMaxSize,
     },
   };
@@ -140,4 +151,20 @@ export function buildSource(read: Reader): { source: SourceConfig; served: Serve
 
 function defaultOf(flag: string): string {
   return SOURCE_OPTIONS.find((o) => o.flag === flag)!.default!;
+}
+
+/** --custom-config-prefixes, checked (routing/custom-prefixes.ts); nothing when none is given. */
+function prefixGrants(read: Reader): Pick<CompileOptions, 'customConfigPrefixes'> {
+  const entries = read.list('custom-config-prefixes').flatMap((x) =>
+    x
+      .split(',')
+      .map((e) => e.trim())
+      .filter(Boolean),
+  );
+  if (entries.length === 0) return {};
+  try {
+    return { customConfigPrefixes: parsePrefixGrants(entries) };
+  } catch (e) {
+    throw new UsageError(`--custom-config-prefixes: ${(e as Error).message}`);
+  }
 }

@@ -37,6 +37,8 @@ export interface H2ServerOptions {
    * SETTINGS_MAX_HEADER_LIST_SIZE and header pair limit grow to fit them (never below gRPC's own).
    */
   readonly restHead?: { readonly maxHeaderBytes: number; readonly maxHeadersCount: number } | undefined;
+  /** A session with no stream for this long is closed (the ambassador Module's listener_idle_timeout_ms); absent: CLIENT_SESSION_IDLE_MS. */
+  readonly idleMs?: number | undefined;
 }
 
 /** Server options fitting REST heads up to `head` (HTTP/2 counts 32 bytes more per field than the HTTP/1.1 line). */
@@ -78,7 +80,7 @@ interface SessionInfo {
   cut: boolean;
   /** Streams open now. */
   open: number;
-  /** Closes the session once it has had no stream for CLIENT_SESSION_IDLE_MS (armed at the start, again when its last stream ends; cleared when it closes). */
+  /** Closes the session once it has had no stream for `idleMs` (CLIENT_SESSION_IDLE_MS by default; armed at the start, again when its last stream ends; cleared when it closes). */
   idle: NodeJS.Timeout | undefined;
 }
 
@@ -134,13 +136,13 @@ export class H2Server {
     };
     this.sessionInfo.set(session, info);
     session.on('error', ignore);
-    // Idle: no stream for CLIENT_SESSION_IDLE_MS. A timer of our own, not session.setTimeout: Node
+    // Idle: no stream for `idleMs`. A timer of our own, not session.setTimeout: Node
     // keeps a session with such a timer alive until it fires, even once closed (its close path
     // clears the timer only after marking the session destroyed, when setTimeout(0) no longer acts),
     // so every client connection that came and went would stay in memory for the whole idle time.
     info.idle = setTimeout(() => {
       if (info.open === 0 && !session.closed && !session.destroyed) session.close();
-    }, CLIENT_SESSION_IDLE_MS);
+    }, this.o.idleMs ?? CLIENT_SESSION_IDLE_MS);
     info.idle.unref();
     session.once('close', () => {
       clearTimeout(info.idle);

@@ -71,6 +71,10 @@ export class GrpcPipelineRequest extends PipelineRequest implements CallExtras {
     return this.peer.address;
   }
 
+  peerTrusted(): boolean {
+    return this.peer.trusted;
+  }
+
   frontEndCall(gate: Gatekeeper | undefined): boolean {
     return grpcFrontEndCall(this.headers, gate?.frontEndActive ?? false);
   }

@@ -31,6 +31,7 @@ import type { UpstreamConfig } from '../config/upstream.js';
 import type { Backend, LiveTable, Picker, Routed } from '../../routing/types.js';
 import type { StickyKeys } from '../steer/sticky-keys.js';
 import type { BanditEdge } from '../steer/bandit-edge.js';
+import type { IpFilter } from '../pipeline/ip-policy.js';
 
 export interface GrpcProxyDeps {
   /** `state.current` is read once per call, at match time. */
@@ -42,6 +43,8 @@ export interface GrpcProxyDeps {
   readonly bandits?: BanditEdge | undefined;
   /** Flow control (gateway/flow/), for backends with a `seldon.io/gateway-flow` policy. */
   readonly flow?: FlowController | undefined;
+  /** The ambassador Module's ip_allow / ip_deny (pipeline/ip.ts); undefined: no such stage. */
+  readonly ipFilter?: IpFilter | undefined;
   readonly metrics: GatewayMetrics;
   /** The optional cap on copies per shadow upstream, --shadow-max-in-flight (keyed by the gRPC upstream object). */
   readonly budget: MirrorBudget;
@@ -107,7 +110,7 @@ export class GrpcProxy {
       failed: (stream, backend, err) => this.failed(stream, backend, err),
     };
     const fallback = deps.fallback && { ...deps.fallback, unready: deps.endpoints ? this.upstreams.unready : undefined };
-    this.pipeline = requestPipeline({ state: deps.state, picker: deps.picker, eligible: this.eligible, gate: deps.gate, bandits: deps.bandits, flow: deps.flow, fallback });
+    this.pipeline = requestPipeline({ state: deps.state, picker: deps.picker, eligible: this.eligible, gate: deps.gate, bandits: deps.bandits, flow: deps.flow, fallback, ipFilter: deps.ipFilter });
   }
 
   /** Close the upstream sessions. */

@@ -190,6 +190,12 @@ export class GatewayMetrics {
     ['provider', 'result'],
     this.registry,
   );
+  readonly ambassadorModuleReloads = new Counter({
+    name: 'seldon_gateway_ambassador_module_reloads_total',
+    help: 'Changes of the --ambassador-module file read while running: success (in use now) or failure (a key not honoured, invalid or half written: the Module before stays in use).',
+    labelNames: ['result'],
+    registers: [this.registry],
+  });
   readonly jwtProviderReloads = new Counter({
     name: 'seldon_gateway_jwt_provider_reloads_total',
     help: 'Changes of the --jwt-providers file read while running: success (in use now) or failure (invalid or half written: the providers before stay in use).',

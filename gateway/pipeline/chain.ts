@@ -2,7 +2,9 @@
  * The request pipeline: the stages every request runs through, REST (HTTP/1.1 and HTTP/2) and
  * gRPC alike, in this order (docs/architecture.md#the-request-pipeline):
  *
- *   match → sticky → CORS → redirect → gate → fallback → steer → flow control → forward
+ *   [ip] → match → sticky → CORS → redirect → gate → fallback → steer → flow control → forward
+ *
+ * (ip: the ambassador Module's ip_allow / ip_deny, in the chain only with --ambassador-module.)
  *
  * Each stage is built around the one after it (Traefik's `NewX(next)`); the order is this list
  * and nowhere else. A stage that refuses answers the request and stops it: nothing after it runs,
@@ -22,6 +24,8 @@ import type { FlowController } from '../flow/controller.js';
 import { CorsStage } from './cors.js';
 import { FallbackStage, Fallbacks } from './fallback.js';
 import { FlowStage } from './flow.js';
+import { IpStage } from './ip.js';
+import type { IpFilter } from './ip-policy.js';
 import { ForwardStage } from './forward.js';
 import { GateStage } from './gate.js';
 import { MatchStage, type MatchDeps } from './match.js';
@@ -35,6 +39,8 @@ export interface PipelineDeps extends MatchDeps {
   readonly bandits?: BanditEdge | undefined;
   /** Flow control of backends with a `seldon.io/gateway-flow` policy (gateway/flow/). */
   readonly flow?: FlowController | undefined;
+  /** The Module's ip_allow / ip_deny (pipeline/ip-policy.ts); undefined without --ambassador-module (no stage at all). */
+  readonly ipFilter?: IpFilter | undefined;
 }
 
 /** A stage made around the next one. */
@@ -44,7 +50,9 @@ type Link = (next: Stage) => Stage;
 function stages(d: PipelineDeps): Link[] {
   // One per pipeline: the fallback stage sends requests on from steering, flow control sends overloaded ones there.
   const fallbacks = d.fallback === undefined ? undefined : new Fallbacks(d.fallback, d.picker, d.eligible);
+  const ip = d.ipFilter;
   return [
+    ...(ip !== undefined ? [(next: Stage): Stage => new IpStage(ip, next)] : []),
     (next) => new MatchStage(d, next, fallbacks),
     (next) => new StickyStage(next),
     (next) => new CorsStage(next),

@@ -180,6 +180,9 @@ export abstract class PipelineRequest implements RouteRequest {
   /** A header as the client sent it (every field of the name, joined with `,`). */
   protected abstract readHeader(name: string): string | undefined;
 
+  /** The peer is a trusted proxy (--trusted-proxies): its X-Forwarded-For names the client. */
+  abstract peerTrusted(): boolean;
+
   /** No route matched: is it the OAuth front end's call (gRPC `oauth_token` metadata), which the gate routes? */
   abstract frontEndCall(gate: Gatekeeper | undefined): boolean;
 

@@ -52,6 +52,8 @@ import type { SteerOverride } from '../../routing/steering.js';
 import type { SeldonDeployment } from '../../routing/seldon-deployment.js';
 import type { JwtProviderConfig } from '../config/jwt.js';
 import { applyJwtProviders } from './jwt-providers-file.js';
+import { applyAmbassadorModule } from './ambassador-module-file.js';
+import type { AmbassadorModule } from '../../routing/ambassador-module.js';
 import type { LogSinkConfig } from '../config/log-sinks.js';
 import { applyLogSinks } from './log-sinks-file.js';
 import type { SinkView } from '../payload-log/sinks.js';
@@ -65,6 +67,7 @@ type ToWorker =
   | { type: 'steer-keys'; keys: string[] }
   | { type: 'jwt-providers'; providers: readonly JwtProviderConfig[] }
   | { type: 'log-sinks'; sinks: readonly LogSinkConfig[] }
+  | { type: 'ambassador-module'; module: AmbassadorModule }
   | ReplicasMessage
   | { type: 'drain'; graceMs: number };
 type ToPrimary =
@@ -186,6 +189,7 @@ class WorkerPlanes implements DataPlanes {
   private providers: readonly JwtProviderConfig[] | undefined;
   /** The log sinks as the file last read, once it changed: a (re)started worker gets them after its snapshot. */
   private sinks: readonly LogSinkConfig[] | undefined;
+  private module: AmbassadorModule | undefined;
   /** The workers hold the JWT key sets; the control plane fetches its own for /readyz. */
   readonly jwtKeys = undefined;
 
@@ -241,6 +245,11 @@ class WorkerPlanes implements DataPlanes {
   jwtProviders(providers: readonly JwtProviderConfig[]): void {
     this.providers = providers;
     this.broadcast({ type: 'jwt-providers', providers });
+  }
+
+  ambassadorModule(module: AmbassadorModule): void {
+    this.module = module;
+    this.broadcast({ type: 'ambassador-module', module });
   }
 
   logSinks(sinks: readonly LogSinkConfig[]): void {
@@ -336,6 +345,7 @@ class WorkerPlanes implements DataPlanes {
         if (this.replicas !== undefined) this.send(w, { type: 'sgw-replicas', tally: this.replicas });
         if (this.providers !== undefined) this.send(w, { type: 'jwt-providers', providers: this.providers });
         if (this.sinks !== undefined) this.send(w, { type: 'log-sinks', sinks: this.sinks });
+        if (this.module !== undefined) this.send(w, { type: 'ambassador-module', module: this.module });
       } else if (msg?.type === 'steer-counts') addCounts(this.counts, msg.counts);
       else if (msg?.type === 'worker-ready') {
         this.listening.set(w.id, msg.ports);
@@ -415,7 +425,10 @@ export async function runWorker(config: GatewayConfig, log: Logger): Promise<voi
     else if (msg?.type === 'sgw-replicas') plane.replicaCount(msg.tally);
     else if (msg?.type === 'jwt-providers') applyJwtProviders(plane.state, plane.jwtKeys, msg.providers);
     else if (msg?.type === 'log-sinks') applyLogSinks(plane.state, plane.log?.sinks, msg.sinks);
-    else if (msg?.type === 'drain') void plane.drain(msg.graceMs).then(() => process.exit(0));
+    else if (msg?.type === 'ambassador-module') {
+      applyAmbassadorModule(plane.state, config.module.base, msg.module);
+      plane.ambassadorModule(msg.module);
+    } else if (msg?.type === 'drain') void plane.drain(msg.graceMs).then(() => process.exit(0));
   });
   // Rollout and bandit counts go to the primary once a second (gateway/steer/controller.ts).
   setInterval(() => {

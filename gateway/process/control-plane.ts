@@ -16,6 +16,7 @@
 import { ProviderKeySets } from '../auth/jwt-keys.js';
 import type { JwtProviderConfig } from '../config/jwt.js';
 import { JwtProvidersFile, applyJwtProviders } from './jwt-providers-file.js';
+import { watchAmbassadorModule, type ModulePlanes } from './ambassador-module-file.js';
 // Payload logging's modules (gateway/payload-log/) load only with --log-sinks (`import()` in controlPlaneLogSinks).
 import { controlPlaneLogSinks, type LogSinkPlanes } from './log-sinks-file.js';
 import type { Logger } from 'pino';
@@ -66,7 +67,7 @@ export interface PlanesReadiness {
  * Where traffic is served, as the control plane sees it: one data plane in this process, or one
  * per cluster worker. The control plane calls nothing else.
  */
-export interface DataPlanes extends LogSinkPlanes {
+export interface DataPlanes extends LogSinkPlanes, ModulePlanes {
   /** Processes that serve traffic (the diagnostics page says how many). */
   readonly processes: number;
   /** Listen on the public ports; resolves once every data plane does, rejects if one cannot. */
@@ -318,6 +319,8 @@ export async function startControlPlane(config: GatewayConfig, parts: ControlPla
   // The JWT providers' keys as this replica reaches them, for /readyz and the page: the data plane's in one
   // process; a cluster primary fetches its own (each worker holds and refreshes its set).
   const jwt = jwtProvidersOf(config, state, planes, metrics, log);
+  // --ambassador-module: a change recompiles every process's table under its route defaults.
+  const moduleFile = watchAmbassadorModule(config, { state, planes, metrics, log });
   // Payload logging's shippers, one per replica, here (gateway/payload-log/).
   const logSinks = config.logSinksFile === undefined ? undefined : await controlPlaneLogSinks(config.logSinksFile, config, { state, planes, redis: steerRedis, metrics, log });
   const admin = createAdminApp(
@@ -371,6 +374,7 @@ export async function startControlPlane(config: GatewayConfig, parts: ControlPla
       steerStore.close();
       steerRedis?.close();
       jwt?.close();
+      moduleFile?.close();
       logSinks?.close();
       await source.stop();
       events?.stop();

@@ -26,6 +26,7 @@ import { addTrustedProxy } from '../config/values.js';
 import type { H2Request, H2Response } from '../edge/h2-exchange.js';
 import { restEntry, type RestEntry } from '../edge/entry.js';
 import { Http1Edge } from '../edge/http1-edge.js';
+import { IpFilter } from '../pipeline/ip-policy.js';
 import { GrpcProxy } from '../grpc/proxy.js';
 import { H2Server } from '../edge/h2-server.js';
 import { healthReporter, type EjectionNotice } from '../upstream/health-reports.js';
@@ -147,6 +148,8 @@ export class DataPlane {
   private rewardSink: RewardSink | undefined;
   readonly oauth: OAuth;
   readonly gate: Gatekeeper;
+  /** The ambassador Module's ip_allow / ip_deny (undefined without --ambassador-module); a Module read again replaces its policy. */
+  readonly ipFilter: IpFilter | undefined;
   /** --jwt-providers: the key sets and verified tokens of this process (undefined: none configured). */
   readonly jwt: JwtVerifier | undefined;
   /** Whether a peer may set X-Forwarded-For/-Proto (--trusted-proxies): REST, gRPC and the token endpoint. */
@@ -204,6 +207,7 @@ export class DataPlane {
     const external = config.extAuth && externalAuth(config.extAuth, config.upstream, this.metrics, log, config.edge.errorDetail === 'internal');
     const now = options.now ?? Date.now;
     this.jwt = config.jwtProvidersFile !== undefined ? new JwtVerifier(new ProviderKeySets(config.jwtProviders, { now, log }), { now, metrics: this.metrics }) : undefined;
+    this.ipFilter = config.module.file !== undefined ? new IpFilter(config.module.module?.ipPolicy) : undefined;
     this.gate = new Gatekeeper({ oauth: this.oauth, limiter, state: this.state, picker, external, jwt: this.jwt, trusts: this.trusts });
     // A worker's share of fixed flow limits follows its place among the workers (docs/flow-control.md#limits).
     const worker = cluster.isWorker ? { workers: config.process.workers, index: (cluster.worker?.id ?? 1) - 1 } : {};
@@ -232,6 +236,7 @@ export class DataPlane {
       bandits: this.bandits,
       flow: this.flow,
       fallback: { ...fallback, unready: endpoints ? this.upstreams.unready : undefined },
+      ipFilter: this.ipFilter,
     });
     // REST over HTTP/2: the HTTP/2 server's non-gRPC streams enter the same REST path as HTTP/1.1's (`serve`).
     const h2rest = new H2Rest({
@@ -262,6 +267,7 @@ export class DataPlane {
       bandits: this.bandits,
       flow: this.flow,
       fallback,
+      ipFilter: this.ipFilter,
     });
     // Lifetimes (docs/architecture.md#lifetimes): an upstream leaves with the last route that names it, an endpoint with its ready set,
     // a predictor's rollout and bandit tally with its deployment's steering.
@@ -278,6 +284,7 @@ export class DataPlane {
       grpc: this.grpc.stream,
       rest: (stream, headers, rawHeaders) => h2rest.stream(stream, headers, rawHeaders),
       restHead: config.edge,
+      idleMs: config.edge.connectionIdleMs,
       metrics: this.metrics,
       log,
       trusts: this.trusts,
@@ -367,7 +374,7 @@ export class DataPlane {
       maxHeadBytes: edge.maxHeaderBytes,
       maxHeaders: edge.maxHeadersCount,
       maxBodyBytes: edge.maxBodyBytes > 0 ? Math.min(SMALL_BODY_BYTES, edge.maxBodyBytes) : SMALL_BODY_BYTES,
-      keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS,
+      keepAliveTimeoutMs: edge.connectionIdleMs ?? KEEP_ALIVE_TIMEOUT_MS,
       headerTimeoutMs: edge.clientHeaderTimeoutMs,
       requestTimeoutMs: edge.clientRequestTimeoutMs,
       route: (target) => this.laneRoute(target),

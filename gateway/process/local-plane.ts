@@ -17,6 +17,7 @@ import { seriesReaper, type SeriesReaper } from '../observe/series-reaper.js';
 import { processMemory, type ProcessMemory } from '../observe/process-memory.js';
 import type { RouteState } from './route-state.js';
 import type { ProviderKeySets } from '../auth/jwt-keys.js';
+import type { AmbassadorModule } from '../../routing/ambassador-module.js';
 import type { JwtProviderConfig } from '../config/jwt.js';
 import type { SteerCounts } from '../observe/steer-tally.js';
 import type { RewardSink } from '../steer/bandit-edge.js';
@@ -123,6 +124,16 @@ export class LocalDataPlane implements DataPlanes {
 
   /** Nothing to do: in one process the control plane applies the providers to this data plane's own table and key sets. */
   jwtProviders(_providers: readonly JwtProviderConfig[]): void {}
+
+  /**
+   * In one process the control plane applies the Module's route defaults to this data plane's own table:
+   * its ip policy only. Where the Module's data-plane settings are taken on a reload (at start they are
+   * in `config.module.module`): `error_response_overrides` (parsed, refused until the answers' override
+   * stage reads the Module's list: rest/route-answer.ts `DEFAULT_ERROR_OVERRIDES`) goes here.
+   */
+  ambassadorModule(module: AmbassadorModule): void {
+    this.plane.ipFilter?.replace(module.ipPolicy);
+  }
 
   /** In one process the control plane applies the sink names to this data plane's own table: the writers only. */
   logSinks(sinks: readonly LogSinkConfig[]): void {

@@ -76,7 +76,7 @@ export class OwnRoutes {
           {
             // Its requests and responses are the REST exchange's (edge/node-exchange.ts).
             ...NODE_EXCHANGE,
-            keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+            keepAliveTimeout: c.connectionIdleMs ?? KEEP_ALIVE_TIMEOUT_MS,
             // Checked in edge/refusals.ts, so that the 400 has the gateway's JSON body.
             requireHostHeader: false,
             headersTimeout: c.clientHeaderTimeoutMs,

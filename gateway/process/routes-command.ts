@@ -22,9 +22,23 @@ export async function routesCommand(argv: string[]): Promise<number> {
   if (!config.source.manifests) throw new UsageError('routes needs -f <file-or-dir>');
   // `serve` waits for a missing path to appear; `routes` reads once, so a missing one is a mistake.
   if (!existsSync(config.source.manifests)) throw new UsageError(`-f ${config.source.manifests}: no such file or directory`);
+  const { deployments, problems } = await readManifests(config.source.manifests);
+  const table = buildTable(deployments.values(), config.compile);
+  if (config.json) {
+    process.stdout.write(JSON.stringify({ ...tableJson(table), sourceProblems: Object.fromEntries(problems) }, null, 2) + '\n');
+  } else {
+    process.stdout.write(tableText(table));
+    for (const [where, message] of problems) process.stdout.write(`  UNREADABLE ${where}\n            - ${message}\n`);
+  }
+  const rejected = [...table.deployments.values()].some((r) => r.state === 'rejected');
+  return rejected || problems.size > 0 ? 1 : 0;
+}
+
+/** Every SeldonDeployment in a file or directory of manifests (Lists included), read once, and the files that did not parse. */
+export async function readManifests(path: string): Promise<{ deployments: Map<string, SeldonDeployment>; problems: Map<string, string> }> {
   const deployments = new Map<string, SeldonDeployment>();
   const problems = new Map<string, string>();
-  const source = new ManifestSource({ path: config.source.manifests });
+  const source = new ManifestSource({ path });
   await new Promise<void>((resolve) => {
     void source.start({
       onEvents: (events: readonly SourceEvent[]) => {
@@ -41,13 +55,5 @@ export async function routesCommand(argv: string[]): Promise<number> {
     });
   });
   await source.stop();
-  const table = buildTable(deployments.values(), config.compile);
-  if (config.json) {
-    process.stdout.write(JSON.stringify({ ...tableJson(table), sourceProblems: Object.fromEntries(problems) }, null, 2) + '\n');
-  } else {
-    process.stdout.write(tableText(table));
-    for (const [where, message] of problems) process.stdout.write(`  UNREADABLE ${where}\n            - ${message}\n`);
-  }
-  const rejected = [...table.deployments.values()].some((r) => r.state === 'rejected');
-  return rejected || problems.size > 0 ? 1 : 0;
+  return { deployments, problems };
 }

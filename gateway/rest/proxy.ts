@@ -28,6 +28,7 @@ import type { FlowController } from '../flow/controller.js';
 import { RestPipelineRequest } from './rest-request.js';
 import { Timeouts } from '../upstream/timeout-lists.js';
 import { REAL_CLOCK } from '../upstream/clock.js';
+import type { IpFilter } from '../pipeline/ip-policy.js';
 
 export interface RestProxyDeps extends ExchangeDeps {
   readonly state: LiveTable;
@@ -49,6 +50,8 @@ export interface RestProxyDeps extends ExchangeDeps {
   readonly flow?: FlowController | undefined;
   /** Fallbacks (pipeline/fallback.ts), with the REST upstreams' `unready`. */
   readonly fallback?: FallbackDeps | undefined;
+  /** The ambassador Module's ip_allow / ip_deny (pipeline/ip.ts); undefined: no such stage. */
+  readonly ipFilter?: IpFilter | undefined;
 }
 
 const TRUST_NONE = (): boolean => false;

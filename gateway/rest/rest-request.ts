@@ -67,6 +67,10 @@ export class RestPipelineRequest extends PipelineRequest implements ExchangeExtr
     return this.req.socket.remoteAddress;
   }
 
+  peerTrusted(): boolean {
+    return this.proxy.trusts(this.req.socket);
+  }
+
   frontEndCall(): boolean {
     // REST's front end is its own entry (RestProxy.frontEnd), decided by path before matching.
     return false;

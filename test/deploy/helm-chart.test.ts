@@ -153,6 +153,7 @@ describe('the Helm chart', () => {
     ['ambassador-takeover.yaml', 'seldon-system', () => baseWith(['ambassador-service', 'pod-monitor', 'admin-token'])],
     ['redis-cluster.yaml', 'seldon-system', () => baseWith(['redis'])],
     ['keda.yaml', 'seldon-system', () => baseWith(['keda'])],
+    ['ambassador-module.yaml', 'seldon-system', () => baseWith(['ambassador-module'])],
   ])('examples/%s in %s renders what its kustomize counterpart renders', (values, namespace, counterpart) => {
     expectSameObjects(template({ values: [values], namespace }), counterpart());
   });

@@ -15,6 +15,7 @@ import { parseAllDocuments } from 'yaml';
 import { OPTIONS } from '../../gateway/config/options.js';
 import { parseConfig } from '../../gateway/config/parse.js';
 import { parseJwtProviders } from '../../gateway/config/jwt.js';
+import { parseAmbassadorModule } from '../../routing/ambassador-module.js';
 import { baseWith, kustomize, type Obj } from '../helpers/kustomize.js';
 import { gatewaySeries, promqlUses } from '../helpers/promql.js';
 
@@ -233,6 +234,23 @@ function gatewayPod(objs: Obj[]): { labels: Record<string, string>; container: O
   const pod = deployment.spec.template;
   return { labels: pod.metadata.labels, container: pod.spec.containers.find((c: Obj) => c.name === 'gateway'), pod: pod.spec, deployment };
 }
+/**
+ * The operator file `--<flag>` names in a render with `component`: the env the gateway reads names
+ * a ConfigMap's file, mounted read-only as a directory (a subPath mount never sees updates). Its text.
+ */
+function mountedOperatorFile(component: string, flag: string): { text: string; env: string } {
+  const objs = baseWith([component]);
+  const { container, pod } = gatewayPod(objs);
+  const option = OPTIONS.find((o) => o.flag === flag)!;
+  const file = ((container.env as Obj[]).find((e) => e.name === option.env)?.value ?? '') as string;
+  const mount = (container.volumeMounts as Obj[]).find((m) => file.startsWith(`${m.mountPath}/`))!;
+  expect(mount, 'a volume mount holds the file').toBeDefined();
+  expect(mount.readOnly).toBe(true);
+  expect(mount.subPath, 'a subPath mount never sees ConfigMap updates').toBeUndefined();
+  const volume = (pod.volumes as Obj[]).find((v) => v.name === mount.name)!;
+  const map = named(objs, 'ConfigMap', volume.configMap.name);
+  return { text: map.data[file.slice(mount.mountPath.length + 1)] as string, env: option.env };
+}
 /** The container port a Service targetPort or monitor port (name or number) means, if it exists. */
 const containerPort = (container: Obj, port: string | number): Obj | undefined => (container.ports as Obj[]).find((p) => (typeof port === 'number' ? p.containerPort === port : p.name === port));
 
@@ -289,6 +307,7 @@ describe('kustomize components', () => {
     ['ambassador-service', ['Service/ambassador']],
     ['keda', ['Service/seldon-gateway-keda']],
     ['jwt', ['ConfigMap/seldon-gateway-jwt-providers']],
+    ['ambassador-module', ['ConfigMap/seldon-gateway-ambassador-module']],
   ])('%s adds %j', (c, added) => {
     const before = new Set(baseWith([]).map((o) => `${o.kind}/${o.metadata.name}`));
     const after = baseWith([c]).map((o) => `${o.kind}/${o.metadata.name}`);
@@ -416,18 +435,8 @@ describe('what the components refer to exists (rendered: base + every component)
   });
 
   it("jwt: the env the gateway reads names the ConfigMap's file, mounted read-only as a directory (updates reach it); the file parses as a providers list, and one with a provider does too", () => {
-    const objs = baseWith(['jwt']);
-    const { container, pod } = gatewayPod(objs);
-    const option = OPTIONS.find((o) => o.flag === 'jwt-providers')!;
-    const file = ((container.env as Obj[]).find((e) => e.name === option.env)?.value ?? '') as string;
-    const mount = (container.volumeMounts as Obj[]).find((m) => file.startsWith(`${m.mountPath}/`))!;
-    expect(mount, 'a volume mount holds the file').toBeDefined();
-    expect(mount.readOnly).toBe(true);
-    expect(mount.subPath, 'a subPath mount never sees ConfigMap updates').toBeUndefined();
-    const volume = (pod.volumes as Obj[]).find((v) => v.name === mount.name)!;
-    const map = named(objs, 'ConfigMap', volume.configMap.name);
-    const key = file.slice(mount.mountPath.length + 1);
-    expect(parseJwtProviders(map.data[key])).toEqual([]);
+    const { text, env: variable } = mountedOperatorFile('jwt', 'jwt-providers');
+    expect(parseJwtProviders(text)).toEqual([]);
     // What the comment tells users to write parses too.
     const example = readFileSync(join(componentsDir, 'jwt', 'kustomization.yaml'), 'utf8')
       .split('\n')
@@ -435,7 +444,15 @@ describe('what the components refer to exists (rendered: base + every component)
       .map((l) => l.slice(4).replace(/\s+#.*$/, ''))
       .join('\n');
     expect(parseJwtProviders(example)).toMatchObject([{ name: 'corp', issuer: 'https://keycloak.example.com/realms/ml', keys: { kind: 'discovery' }, audiences: ['seldon'] }]);
-    expect(parseConfig('serve', [], { [option.env]: join(componentsDir, 'jwt', 'providers.yaml') }).jwtProvidersFile).toBe(join(componentsDir, 'jwt', 'providers.yaml'));
+    expect(parseConfig('serve', [], { [variable]: join(componentsDir, 'jwt', 'providers.yaml') }).jwtProvidersFile).toBe(join(componentsDir, 'jwt', 'providers.yaml'));
+  });
+
+  it("ambassador-module: the env the gateway reads names the ConfigMap's file, mounted read-only as a directory (updates reach it); the Module there is one the gateway takes", () => {
+    const { text, env: variable } = mountedOperatorFile('ambassador-module', 'ambassador-module');
+    expect(parseAmbassadorModule(text)).toEqual({ maxRequestHeaderBytes: 60 * 1024, defaultTimeoutMs: 3000 });
+    const config = parseConfig('serve', [], { [variable]: join(componentsDir, 'ambassador-module', 'module.yaml') });
+    expect(config.module.file).toBe(join(componentsDir, 'ambassador-module', 'module.yaml'));
+    expect(config.edge.maxHeaderBytes).toBe(60 * 1024);
   });
 
   it('the NetworkPolicy selects the gateway pods: the public port from anywhere, the admin port only from Prometheus', () => {

@@ -130,9 +130,9 @@ export function expectedClientLines(answered: readonly HeaderLine[]): HeaderLine
   return answered.filter(([k]) => !RESPONSE_HOP.has(k.toLowerCase()) && !listed.has(k.toLowerCase()));
 }
 
-/** The client's header lines without those the gateway may add (its own hop-by-hop headers). */
+/** The client's header lines without those the gateway may add (its own hop-by-hop headers, and the upstream's time as Envoy adds it). */
 export function comparableClientLines(received: readonly HeaderLine[]): HeaderLine[] {
-  return received.filter(([k]) => !['connection', 'keep-alive', 'transfer-encoding'].includes(k.toLowerCase()));
+  return received.filter(([k]) => !['connection', 'keep-alive', 'transfer-encoding', 'x-envoy-upstream-service-time'].includes(k.toLowerCase()));
 }
 
 /** A JSON document of exactly n bytes (n >= 24). */

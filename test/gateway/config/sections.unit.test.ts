@@ -77,7 +77,7 @@ describe('edge', () => {
       trustedProxies: [],
       trustForwardedHeaders: false,
       maxBodyBytes: 100 * 1024 ** 2,
-      maxHeaderBytes: 16 * 1024,
+      maxHeaderBytes: 60 * 1024,
       maxHeadersCount: 100,
       clientHeaderTimeoutMs: 60_000,
       clientRequestTimeoutMs: 300_000,

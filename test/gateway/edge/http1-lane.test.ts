@@ -65,7 +65,8 @@ function answer(req: RecordedRequest): Answer {
 /** How many answers a connection received. */
 const answers = (text: string): number => text.match(/HTTP\/1\.1 \d{3} /g)?.length ?? 0;
 
-const undated = (text: string): string => text.replace(/\r\nDate: [^\r]*/g, '\r\nDate: -');
+/** Without the values that are the moment's: Date, and the upstream's time (x-envoy-upstream-service-time, test/gateway/edge/envoy-defaults.test.ts). */
+const undated = (text: string): string => text.replace(/\r\nDate: [^\r]*/g, '\r\nDate: -').replace(/\r\nx-envoy-upstream-service-time: [0-9]+/g, '\r\nx-envoy-upstream-service-time: -');
 
 /** What the model received, with the per-request id blanked. */
 const received = (r: RecordedRequest): string => r.rawHead.toString('latin1').replace(/\r\nx-request-id: [0-9a-f-]{36}/, '\r\nx-request-id: -') + r.body.toString('latin1');

@@ -48,6 +48,10 @@ export class RecordingRequest extends PipelineRequest {
     return '127.0.0.1';
   }
 
+  peerTrusted(): boolean {
+    return false;
+  }
+
   /** Whether the client left (set by the test). */
   left = false;
 

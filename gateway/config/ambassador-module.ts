@@ -1,0 +1,97 @@
+/**
+ * --ambassador-module: Emissary's `ambassador` Module from the operator's file (routing/ambassador-module.ts
+ * reads it), over the settings its keys share with flags. A flag (or its environment variable) given
+ * explicitly wins over the Module; the Module wins over the flag's default. A Module with a key the
+ * gateway does not honour is a usage error at start (exit 2, the key named); while serving, the file
+ * is watched and a change applied (process/ambassador-module-file.ts).
+ */
+import type { CompileOptions } from '../../routing/types.js';
+import { moduleCompression, moduleCors, parseAmbassadorModule, type AmbassadorModule } from '../../routing/ambassador-module.js';
+import type { EdgeConfig } from './edge.js';
+import { BOTH, env, type OptionSpec } from './option.js';
+import type { Reader } from './read.js';
+import { readOperatorFile } from './yaml-list.js';
+
+export const MODULE_OPTIONS: readonly OptionSpec[] = [
+  {
+    flag: 'ambassador-module',
+    section: 'source',
+    value: 'path',
+    env: env('ambassador-module'),
+    kind: 'string',
+    commands: BOTH,
+    help: "Emissary's ambassador Module (getambassador.io/v2 name: ambassador with config:, or v3alpha1 metadata.name: ambassador with spec.config), from a file (a mounted ConfigMap). Its keys set what their flags set (max_request_headers_kb, cluster_request_timeout_ms, regex_max_size, buffer.max_request_bytes; a flag given explicitly wins) and more (cors, retry_policy, ip_allow/ip_deny, listener_idle_timeout_ms). A key the gateway does not honour refuses the Module (exit 2). Applied again when the file changes. docs/migrating-from-ambassador.md#the-ambassador-module.",
+  },
+];
+
+/** The settings a Module may set, each with the flag that wins over it. */
+const MODULE_FLAGS = {
+  maxRequestHeaderBytes: 'max-header-size',
+  maxRequestBodyBytes: 'max-body',
+  defaultTimeoutMs: 'default-timeout',
+  regexMaxSize: 'regex-max-size',
+  gzip: 'compress',
+} as const satisfies Partial<Record<keyof AmbassadorModule, string>>;
+
+/** What the Module's settings are without a Module (flags and defaults), and which were given as flags (they win). */
+export interface ModuleBase {
+  readonly edge: Pick<EdgeConfig, 'maxHeaderBytes' | 'maxBodyBytes' | 'connectionIdleMs'>;
+  readonly compile: Pick<CompileOptions, 'defaultTimeoutMs' | 'regexMaxSize' | 'compression'>;
+  /** Settings of MODULE_FLAGS whose flag was given. */
+  readonly given: readonly (keyof typeof MODULE_FLAGS)[];
+}
+
+export interface ModuleConfig {
+  /** undefined: no --ambassador-module. */
+  readonly file: string | undefined;
+  readonly module: AmbassadorModule | undefined;
+  readonly base: ModuleBase;
+}
+
+/** --ambassador-module read and checked at start; `base` from the sections built without it. */
+export function buildModule(read: Reader, edge: EdgeConfig, compile: CompileOptions): ModuleConfig {
+  const got = readOperatorFile(read, 'ambassador-module', (text) => parseAmbassadorModule(text, compile.ambassadorId));
+  const given = (Object.keys(MODULE_FLAGS) as (keyof typeof MODULE_FLAGS)[]).filter((k) => read.given(MODULE_FLAGS[k]));
+  return {
+    file: got?.file,
+    module: got?.value,
+    base: {
+      edge: { maxHeaderBytes: edge.maxHeaderBytes, maxBodyBytes: edge.maxBodyBytes },
+      compile: { defaultTimeoutMs: compile.defaultTimeoutMs, regexMaxSize: compile.regexMaxSize, ...(compile.compression ? { compression: compile.compression } : {}) },
+      given,
+    },
+  };
+}
+
+/** One Module setting over its base: the flag's when given, else the Module's when set, else the base's. */
+function pick<T>(base: ModuleBase, key: keyof typeof MODULE_FLAGS, fromModule: T | undefined, fromBase: T): T {
+  return base.given.includes(key) || fromModule === undefined ? fromBase : fromModule;
+}
+
+/** The listener settings a Module gives (read when the listeners start). */
+export function moduleEdge(base: ModuleBase, m: AmbassadorModule | undefined): ModuleBase['edge'] {
+  return {
+    maxHeaderBytes: pick(base, 'maxRequestHeaderBytes', m?.maxRequestHeaderBytes, base.edge.maxHeaderBytes),
+    maxBodyBytes: pick(base, 'maxRequestBodyBytes', m?.maxRequestBodyBytes, base.edge.maxBodyBytes),
+    // No flag sets it: the Module's, or the built-in idle times.
+    ...(m?.listenerIdleTimeoutMs !== undefined ? { connectionIdleMs: m.listenerIdleTimeoutMs } : {}),
+  };
+}
+
+/** The compile options a Module gives (applied again on a reload). */
+export function moduleCompile(base: ModuleBase, m: AmbassadorModule | undefined): ModuleBase['compile'] & Pick<CompileOptions, 'defaultCors' | 'defaultRetry'> {
+  const cors = moduleCors(m);
+  return {
+    defaultTimeoutMs: pick(base, 'defaultTimeoutMs', m?.defaultTimeoutMs, base.compile.defaultTimeoutMs),
+    regexMaxSize: pick(base, 'regexMaxSize', m?.regexMaxSize, base.compile.regexMaxSize),
+    // No flag sets it: the Module's, or none.
+    ...(cors !== undefined ? { defaultCors: cors } : {}),
+    ...optional('compression', pick(base, 'gzip', moduleCompression(m), base.compile.compression)),
+    ...(m?.retryPolicy !== undefined ? { defaultRetry: m.retryPolicy } : {}),
+  };
+}
+
+/** `{ [key]: value }`, or nothing when the value is undefined (exact optional properties). */
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+}

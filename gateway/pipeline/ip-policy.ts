@@ -1,0 +1,55 @@
+/**
+ * The ambassador Module's `ip_allow` / `ip_deny` (routing/ambassador-module.ts `IpPolicy`), as Envoy's
+ * RBAC filter applies them: `allow` admits a request when any principal matches, `deny` refuses it
+ * when any does. `peer` is the connection's address; `remote` the client's as the gateway determines
+ * it: from a trusted proxy (--trusted-proxies), the last X-Forwarded-For entry (Envoy with one trusted
+ * hop); from anyone else, the peer. The policy is replaced whole when the Module is read again.
+ */
+import { BlockList, isIP } from 'node:net';
+import type { IpPolicy } from '../../routing/ambassador-module.js';
+
+class CompiledIpPolicy {
+  private readonly peer = new BlockList();
+  private readonly remote = new BlockList();
+  private readonly allow: boolean;
+
+  constructor(policy: IpPolicy) {
+    this.allow = policy.action === 'allow';
+    for (const p of policy.principals) (p.kind === 'peer' ? this.peer : this.remote).addSubnet(p.address, p.prefix, p.family);
+  }
+
+  /** Whether a request from `peer` (a trusted proxy: `trusted`), with `xff` as sent, may go on. */
+  admits(peer: string | undefined, trusted: boolean, xff: string | undefined): boolean {
+    const remote = trusted ? (lastEntry(xff) ?? peer) : peer;
+    const matched = has(this.peer, peer) || has(this.remote, remote);
+    return this.allow ? matched : !matched;
+  }
+}
+
+/** `address` is in `list` (IPv4-mapped IPv6 addresses, as Node reports IPv4 peers on a dual-stack socket, read as IPv4). */
+function has(list: BlockList, address: string | undefined): boolean {
+  if (address === undefined) return false;
+  const a = address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
+  const family = isIP(a);
+  return family !== 0 && list.check(a, family === 6 ? 'ipv6' : 'ipv4');
+}
+
+/** The last entry of an X-Forwarded-For list, trimmed; undefined when there is none. */
+function lastEntry(xff: string | undefined): string | undefined {
+  if (xff === undefined) return undefined;
+  const last = xff.slice(xff.lastIndexOf(',') + 1).trim();
+  return last === '' ? undefined : last;
+}
+
+/** The policy in force in this process: none until a Module sets one (the pipeline's ip stage reads `policy`). */
+export class IpFilter {
+  policy: CompiledIpPolicy | undefined;
+
+  constructor(policy: IpPolicy | undefined) {
+    this.replace(policy);
+  }
+
+  replace(policy: IpPolicy | undefined): void {
+    this.policy = policy === undefined ? undefined : new CompiledIpPolicy(policy);
+  }
+}

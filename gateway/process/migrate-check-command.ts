@@ -1,0 +1,94 @@
+/**
+ * `seldon-gateway migrate-check [FILE|-] [--ambassador-module FILE] [routes' options]`: what the
+ * gateway would make of a cluster's Ambassador config before the switch. Reads what `kubectl get
+ * sdep -A -o yaml` prints (a List, a file or directory of manifests; stdin when no file is named),
+ * compiles it as `serve` would (the same options: --custom-config-scope, --custom-config-prefixes,
+ * --ambassador-id, …) and prints per SeldonDeployment each Mapping's keys with their class and why
+ * (routing/migration-report.ts), then the Module's keys. Exit 0: everything is served as written;
+ * 1: a Mapping would be dropped, a deployment rejected, or the Module refused; 2: usage error.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { moduleCompile } from '../config/ambassador-module.js';
+import { parseConfig } from '../config/parse.js';
+import { UsageError } from '../config/values.js';
+import { parseAmbassadorModule } from '../../routing/ambassador-module.js';
+import { anythingDropped, checkDeployments, checkModule, migrationText, type ModuleCheck } from '../../routing/migration-report.js';
+import { buildTable } from '../../routing/table.js';
+import { readManifests } from './routes-command.js';
+
+export const MIGRATE_CHECK_HELP = `Usage: seldon-gateway migrate-check [FILE|-] [--ambassador-module FILE] [options of routes]
+
+Print what the gateway would make of a cluster's Ambassador config, before the switch: per
+SeldonDeployment, every key of each seldon.io/ambassador-config Mapping with its class (honoured,
+harmless, or drops: the Mapping is dropped) and why; then every key of the ambassador Module.
+FILE is what 'kubectl get sdep -A -o yaml' prints (or a directory of manifests); without FILE, or
+with '-', it is read from stdin. The options of 'seldon-gateway routes' apply (--custom-config-scope,
+--custom-config-prefixes, --ambassador-id, ...).
+Exit 0: everything is served as written; 1: a Mapping would be dropped, a SeldonDeployment rejected,
+or the Module refused; 2: usage error.
+`;
+
+/** The dump's path, the Module's path, and the rest of argv (routes' options). */
+function split(argv: readonly string[]): { input: string | undefined; module: string | undefined; rest: string[] } {
+  let input: string | undefined;
+  let module: string | undefined;
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--ambassador-module') module = argv[++i];
+    else if (a.startsWith('--ambassador-module=')) module = a.slice('--ambassador-module='.length);
+    else if (a === '-' || !a.startsWith('-')) {
+      if (input !== undefined) throw new UsageError(`migrate-check reads one file, not "${input}" and "${a}"`);
+      input = a;
+    } else {
+      rest.push(a);
+      // A value that follows its option is the option's (routes' options all take one but --json and --help).
+      if (!['--json', '--help', '-h'].includes(a) && !a.includes('=') && i + 1 < argv.length) rest.push(argv[++i]!);
+    }
+  }
+  if (module === '') throw new UsageError('--ambassador-module needs a file');
+  return { input, module, rest };
+}
+
+export async function migrateCheckCommand(argv: string[], stdin: () => string = () => readFileSync(0, 'utf8')): Promise<number> {
+  const { input, module: moduleFile, rest } = split(argv);
+  const config = parseConfig('routes', rest);
+  if (config.help) {
+    process.stdout.write(MIGRATE_CHECK_HELP);
+    return 0;
+  }
+  const path = input === '-' ? undefined : (input ?? config.source.manifests);
+  if (path !== undefined && !existsSync(path)) throw new UsageError(`${path}: no such file or directory`);
+  let moduleCheck: ModuleCheck | undefined;
+  let compile = config.compile;
+  if (moduleFile !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(moduleFile, 'utf8');
+    } catch (e) {
+      throw new UsageError(`--ambassador-module: cannot read ${moduleFile}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    }
+    moduleCheck = checkModule(text, compile.ambassadorId);
+    // The Module's route defaults count (regex_max_size can drop a Mapping), when the gateway would take it.
+    if (moduleCheck.error === null && !moduleCheck.keys.some((k) => k.class === 'refused'))
+      compile = { ...compile, ...moduleCompile(config.module.base, parseAmbassadorModule(text, compile.ambassadorId)) };
+  }
+  // stdin goes through the manifest reader as a file of its own.
+  const tmp = path === undefined ? mkdtempSync(join(tmpdir(), 'sgw-migrate-')) : undefined;
+  try {
+    if (tmp !== undefined) writeFileSync(join(tmp, 'stdin.yaml'), stdin());
+    const { deployments, problems } = await readManifests(path ?? join(tmp!, 'stdin.yaml'));
+    const table = buildTable(deployments.values(), compile);
+    const checks = checkDeployments(deployments.values(), table);
+    if (config.json) process.stdout.write(JSON.stringify({ deployments: checks, module: moduleCheck ?? null, sourceProblems: Object.fromEntries(problems) }, null, 2) + '\n');
+    else {
+      process.stdout.write(migrationText(checks, moduleCheck, moduleFile));
+      for (const [where, message] of problems) process.stdout.write(`UNREADABLE ${where}: ${message}\n`);
+    }
+    return anythingDropped(checks, moduleCheck) || problems.size > 0 ? 1 : 0;
+  } finally {
+    if (tmp !== undefined) rmSync(tmp, { recursive: true, force: true });
+  }
+}
