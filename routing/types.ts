@@ -280,21 +280,15 @@ export interface Mirror {
 }
 
 /**
- * How a route matches the path (without its query). `prefix` is the indexed form (generated routes, and
- * Mappings' case-sensitive prefixes); the others are tried in precedence order from a list, only when a
- * table has any: `regex` (`prefix_regex`, matched in full), `exact` (`prefix_exact`: the whole path
- * equals `source`) and `iprefix` (`case_sensitive: false`: `source` lower-cased, compared to the path
- * lower-cased). `source` is the text as written; `ignoreCase` a regex or exact path of `case_sensitive: false`.
+ * How a route matches the path (no query): `prefix`, indexed; else, from a list tried in precedence order, a
+ * Mapping's `regex` (`prefix_regex`), `exact` (`prefix_exact`) or `iprefix` (`case_sensitive: false`), its
+ * `source` as written (`ignoreCase`: a regex or exact path of `case_sensitive: false`).
  */
 export type PathMatcher =
   | { readonly kind: 'prefix'; readonly prefix: string }
   | { readonly kind: 'regex' | 'exact' | 'iprefix'; readonly source: string; readonly test: (path: string) => boolean; readonly ignoreCase?: boolean };
 
-/**
- * A Mapping's `query_parameters` / `regex_query_parameters`: the first value of the named parameter (as
- * sent, not decoded, as Envoy's route matcher reads it) equals `value`, is present (any value), or fully
- * matches the RE2 pattern.
- */
+/** A Mapping's `query_parameters` / `regex_query_parameters`, on the first value of the name as sent (routing/mapping-match.ts). */
 export type QueryConstraint =
   | { readonly kind: 'exact'; readonly name: string; readonly value: string }
   | { readonly kind: 'presence'; readonly name: string }
@@ -353,10 +347,7 @@ export interface Precedence {
   readonly headerWeight: number;
   /** Emissary's `len_query_parameters`: for each constraint its name plus value (`*` for presence), plus 1 for a regex. */
   readonly queryWeight: number;
-  /**
-   * A Mapping's group: the rest of Emissary's route weight (prefix, method, header keys, query keys), which
-   * orders Mappings of equal weights, highest first; null for generated routes (their order is below).
-   */
+  /** A Mapping's group: the rest of Emissary's route weight, ordering Mappings of equal weights (route-group.ts); null: generated. */
   readonly emissary: readonly string[] | null;
   readonly constraintCount: number;
   readonly matcherText: string;

@@ -95,7 +95,7 @@ export class CertificateStore {
       this.reloadNow();
     } catch (err) {
       this.deps.log?.error({ err }, 'TLS certificate reload failed: the certificates loaded before keep serving');
-      this.deps.metrics?.tlsReloads.labels('failure').inc();
+      this.deps.metrics?.tls.reloads.labels('failure').inc();
     }
   }
 
@@ -114,11 +114,11 @@ export class CertificateStore {
             this.clientCaDigest = digest;
             this.failed.delete('--tls-client-ca');
             caChanged = true;
-            metrics?.tlsReloads.labels('success').inc();
+            metrics?.tls.reloads.labels('success').inc();
             log?.info({ file: this.config.clientCaFile }, 'TLS client CA reloaded');
           } catch (err) {
             this.failed.set('--tls-client-ca', digest);
-            metrics?.tlsReloads.labels('failure').inc();
+            metrics?.tls.reloads.labels('failure').inc();
             log?.warn({ file: this.config.clientCaFile, problem: errorText(err) }, 'TLS client CA not reloaded: the previous one keeps verifying');
           }
         }
@@ -154,12 +154,12 @@ export class CertificateStore {
         next.push(p);
         changed = true;
         if (!old || old.digest !== p.digest) {
-          metrics?.tlsReloads.labels('success').inc();
+          metrics?.tls.reloads.labels('success').inc();
           this.logLoaded(p, old ? 'reloaded' : 'added');
         }
       } catch (err) {
         this.failed.set(source.id, digest);
-        metrics?.tlsReloads.labels('failure').inc();
+        metrics?.tls.reloads.labels('failure').inc();
         log?.warn({ pair: source.id, problem: errorText(err) }, old ? 'TLS certificate not reloaded: the previous one keeps serving' : 'TLS certificate not loaded');
         if (old) next.push(old);
       }
@@ -187,12 +187,12 @@ export class CertificateStore {
     }
     const before = this.defaultPair;
     // A name no pair has any more leaves the expiry gauge.
-    for (const p of this.pairs) if (!pairs.some((n) => n.label === p.label)) this.deps.metrics?.tlsExpiry.remove(p.label);
+    for (const p of this.pairs) if (!pairs.some((n) => n.label === p.label)) this.deps.metrics?.tls.expiry.remove(p.label);
     this.pairs = pairs;
     this.exact = exact;
     this.wildcard = wildcard;
     this.defaultPair = pairs[0];
-    for (const p of pairs) this.deps.metrics?.tlsExpiry.labels(p.label).set(Math.floor(p.notAfter.getTime() / 1000));
+    for (const p of pairs) this.deps.metrics?.tls.expiry.labels(p.label).set(Math.floor(p.notAfter.getTime() / 1000));
     if (before !== undefined && this.defaultPair !== before) this.onDefaultChange(this.defaults);
   }
 

@@ -104,7 +104,7 @@ export class TlsTermination {
       this.server.setSecureContext({ cert: pair.cert, key: pair.key, ...(pair.ca ? { ca: pair.ca } : {}), minVersion: MIN_VERSION, ticketKeys: keys });
     };
     this.server.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
-      deps.metrics.tlsHandshakeErrors.labels(handshakeErrorReason(err)).inc();
+      deps.metrics.tls.handshakeErrors.labels(handshakeErrorReason(err)).inc();
       socket.destroy();
     });
     this.server.on('secureConnection', (socket: TLSSocket) => this.secured(socket, mtls));
@@ -117,16 +117,16 @@ export class TlsTermination {
     const resumed = socket.isSessionReused();
     const key = `${version}/${resumed}`;
     let counter = this.handshakes.get(key);
-    if (counter === undefined) this.handshakes.set(key, (counter = this.deps.metrics.tlsHandshakes.labels(version, String(resumed))));
+    if (counter === undefined) this.handshakes.set(key, (counter = this.deps.metrics.tls.handshakes.labels(version, String(resumed))));
     counter.inc();
     if (!mtls) return;
     const x509 = socket.getPeerX509Certificate();
     if (x509 === undefined) {
       if (this.config.clientAuth === 'optional') return;
-      this.deps.metrics.tlsHandshakeErrors.labels('client_certificate_missing').inc();
+      this.deps.metrics.tls.handshakeErrors.labels('client_certificate_missing').inc();
       socket.destroy();
     } else if (!socket.authorized) {
-      this.deps.metrics.tlsHandshakeErrors.labels('client_certificate_invalid').inc();
+      this.deps.metrics.tls.handshakeErrors.labels('client_certificate_invalid').inc();
       this.deps.log?.debug({ remoteAddress: socket.remoteAddress, subject: subjectLine(x509), problem: String(socket.authorizationError) }, 'TLS client certificate refused');
       socket.destroy();
     } else rememberSubject(socket, x509);
@@ -134,7 +134,7 @@ export class TlsTermination {
 
   /** Something that is not a TLS handshake arrived on a TLS-only port (counted by the listener). */
   plaintext(): void {
-    this.deps.metrics.tlsHandshakeErrors.labels('plaintext').inc();
+    this.deps.metrics.tls.handshakeErrors.labels('plaintext').inc();
   }
 
   close(): void {

@@ -30,11 +30,7 @@ import type { GrpcUpstream } from '../upstream/grpc-sessions.js';
 const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_FLAG_END_STREAM, NGHTTP2_INTERNAL_ERROR } = http2.constants;
 const OVERLOADED = { 'x-envoy-overloaded': 'true' } as const;
 
-/**
- * One gRPC call across its attempts: each attempt is an object of its own (grpc/attempt.ts), the
- * decisions are the core's (forward/forwarded.ts), the answer goes to the client through `answer`
- * (itself, or the token's decorator, grpc/tagged-answer.ts).
- */
+/** One gRPC call across its attempts (grpc/attempt.ts); its answer goes through `answer`, itself or the token's decorator (grpc/tagged-answer.ts). */
 export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, CallAnswer, DeadlineOwner, ClientStreamOwner {
   declare protected readonly up: GrpcUpstream;
   /** The client's grpc-timeout and the route timeout, before the response headers. */
@@ -397,7 +393,7 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
       (this.httpStatus === 200
         ? statusTrailers(
             GrpcStatus.INTERNAL,
-            this.logged(GrpcStatus.INTERNAL, (w) => `${w} ended the stream without a grpc-status`),
+            failureMessage(this.ctx, this.up.name, this.backend, GrpcStatus.INTERNAL, (w) => `${w} ended the stream without a grpc-status`),
           )
         : {});
     this.status = answerStatus(t, this.httpStatus);
@@ -433,11 +429,6 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
 
   // ---- endings -------------------------------------------------------------------------------
 
-  /** Log a failure of the gateway's and give the client's message (grpc/call-context.ts). */
-  private logged(code: number, text: Message): string {
-    return failureMessage(this.ctx, this.up.name, this.backend, code, text);
-  }
-
   /**
    * Last resort (grpc/proxy.ts): an unexpected error while handling the call ends the call, not
    * the process: INTERNAL (or, once answered, trailers or a reset), whatever state it was in.
@@ -450,19 +441,18 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
       this.fail(GrpcStatus.INTERNAL, (w, full) => `the gateway failed while handling the call to ${w}${full ? `: ${detail}` : ''}`);
     } catch {
       if (!this.client.destroyed) this.client.close(NGHTTP2_INTERNAL_ERROR);
-      if (!this.done) {
-        this.done = true;
-        this.status = GrpcStatus.INTERNAL;
-        this.tap?.end(GrpcStatus.INTERNAL, this.httpStatus, this.upstreamSeconds);
-        this.settle();
-      }
+      if (this.done) return;
+      this.done = true;
+      this.status = GrpcStatus.INTERNAL;
+      this.tap?.end(GrpcStatus.INTERNAL, this.httpStatus, this.upstreamSeconds);
+      this.settle();
     }
   }
 
   /** End the call with a status of the gateway's: trailers-only, or trailers after headers. */
   private fail(code: number, text: Message): void {
     if (this.done || (!this.responseStarted && this.fellBack(code === GrpcStatus.UNAVAILABLE, this.kept.chunks ?? [], code))) return;
-    const message = this.logged(code, text);
+    const message = failureMessage(this.ctx, this.up.name, this.backend, code, text);
     this.status = code;
     const c = this.client;
     if (!this.responseStarted) {
@@ -503,9 +493,7 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     stopReading(this.client);
     if (this.tap !== undefined) this.tap.end(this.status, this.httpStatus, this.upstreamSeconds);
     this.settle();
-    // The listeners would only find `done`: off they come, so the call is not kept alive by its
-    // streams. Node 20 keeps a closed stream through young-generation collections until a full
-    // one (load/README.md, gRPC), and all the call holds would be copied and promoted with it.
+    // Off come the listeners (they would only find `done`): a closed stream kept until a full collection must not keep the call.
     a?.detach();
     stopListening(this.client);
   }

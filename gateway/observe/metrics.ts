@@ -13,6 +13,7 @@ import { CODE_CLASSES, codeClassIndex } from './code-class.js';
 import { SteerTally } from './steer-tally.js';
 import { ConnectionMetrics } from './connection-metrics.js';
 import { HedgeMetrics } from './hedge-metrics.js';
+import { TlsMetrics } from './tls-metrics.js';
 import { CompressionMetrics } from './compression-metrics.js';
 import { FallbackMetrics } from './fallback-metrics.js';
 import { collectProcessMetrics } from './process-metrics.js';
@@ -308,32 +309,8 @@ export class GatewayMetrics {
     labelNames: ['kind'],
     registers: [this.registry],
   });
-  // TLS on the public port (edge/tls.ts), per worker; summed, except the expiry (the earliest any worker serves).
-  readonly tlsHandshakes = new Counter({
-    name: 'seldon_gateway_tls_handshakes_total',
-    help: 'TLS handshakes completed on the public port, by protocol version and whether the session was resumed (a ticket).',
-    labelNames: ['version', 'resumed'],
-    registers: [this.registry],
-  });
-  readonly tlsHandshakeErrors = new Counter({
-    name: 'seldon_gateway_tls_handshake_errors_total',
-    help: "TLS connections refused or failed before a request: timeout (--client-header-timeout), reset (the client left), protocol (version, cipher, ALPN, malformed), certificate_rejected_by_client (the client refused the gateway's certificate), client_certificate_missing / client_certificate_invalid (mTLS), plaintext (cleartext on a TLS-only port), other.",
-    labelNames: ['reason'],
-    registers: [this.registry],
-  });
-  readonly tlsReloads = new Counter({
-    name: 'seldon_gateway_tls_certificate_reloads_total',
-    help: 'Changed TLS certificate pairs (and client CA) read while running: success (serving it now) or failure (invalid or half written: the previous one keeps serving).',
-    labelNames: ['result'],
-    registers: [this.registry],
-  });
-  readonly tlsExpiry = new Gauge({
-    name: 'seldon_gateway_tls_certificate_expiry_timestamp_seconds',
-    help: 'When each served TLS certificate expires (Unix time), by its first DNS name.',
-    labelNames: ['name'],
-    aggregator: 'min',
-    registers: [this.registry],
-  });
+  // TLS on the public port (edge/tls.ts), per worker.
+  readonly tls = new TlsMetrics(this.registry);
   // Operability: what the alert rules (deploy/kustomize/components/alerts) compare traffic with.
   readonly routeWeight = new Gauge({
     name: 'seldon_gateway_route_weight',
