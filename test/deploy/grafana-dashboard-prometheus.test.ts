@@ -88,7 +88,7 @@ const PANELS: Readonly<Record<string, PanelFill>> = {
   'OAuth: throttled logins and pending revocations': { A: OAUTH, B: REDIS_AWAY, C: REDIS_AWAY },
   'TLS handshakes': TLS,
   'TLS handshake failures': TLS,
-  'Certificate reloads and days to expiry': TLS,
+  'Certificate reloads and days to expiry': { A: TLS, B: TLS, C: not('an ambassador Module file (--ambassador-module) changed while serving (test/gateway/process/ambassador-module.test.ts)') },
   'Rollout: canary weight and phase': 'a rollout',
   'Rollout: checks against their thresholds': 'a rollout',
   'Bandit: shares, rewards and feedback': 'a bandit with feedback',
