@@ -51,6 +51,12 @@ const SCENARIOS: Record<string, Scenario> = {
     quick: ['--rounds', '2', '--warmup', '5', '--seconds', '4'],
     vs: (main) => ['--before', main, '--cases', 'aa,before,decisions-build'],
   },
+  compression: {
+    question: "What do gzip'd 100 KB and 1 MB tensor answers cost beside nginx gzip on, and the plain route beside the build before?",
+    script: 'compression',
+    quick: ['--requests', '100', '--plain-rounds', '1', '--plain-requests', '1000'],
+    vs: (main) => ['--baseline', main],
+  },
   jwt: { question: 'What does a JWT check cost per request, cached and not?', script: 'jwt', quick: ['--rounds', '1', '--seconds', '4'] },
   observability: { question: 'What do tracing and the access log cost per request?', script: 'observability', quick: ['--rounds', '1', '--duration', '2'] },
   routing: { question: 'How fast does the routing core compile, update and match at 10,000 deployments?', script: 'routing', quick: [], quickEnv: { PREDICTORS: '1000' } },

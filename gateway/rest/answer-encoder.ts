@@ -27,7 +27,7 @@ export interface AnswerOut {
 const BROTLI_WINDOW_BITS = 18;
 /**
  * Output pieces of 64 KiB, not zlib's 16 KiB: a quarter of the trips through the thread pool and of
- * the writes to the client (about 5% less CPU per 100 KB answer on gzip level 6, load/compress-bench.ts).
+ * the writes to the client (about 5% less CPU per 100 KB answer on gzip level 6, `npm run bench -- compression`).
  */
 const CHUNK = 64 * 1024;
 

@@ -12,7 +12,7 @@
  * is also measured on that build, the two alternating for `--plain-rounds` rounds: what the route
  * without compression costs now beside what it cost before.
  *
- *   npx tsc -p tsconfig.build.json && npx vite-node load/compress-bench.ts [--requests 300] [--conns 4] [--level 6] [--baseline dir/dist/gateway/main.js]
+ *   npm run bench -- compression [--quick] [--vs <ref>]   (or: --requests 300 --conns 4 --level 6 --baseline dir/dist/gateway/main.js)
  */
 import http from 'node:http';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,11 +20,11 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { gunzipSync } from 'node:zlib';
-import { atCleanup, runMain, type Spawned } from './lib/children.js';
-import { startGateway } from './lib/gateway.js';
-import { freePort, httpStatus } from './lib/http.js';
-import { startNginx, writeConf } from './lib/nginx.js';
-import { treeSeconds } from './lib/proc.js';
+import { atCleanup, runMain, type Spawned } from '../lib/children.js';
+import { startGateway } from '../lib/gateway.js';
+import { freePort, httpStatus } from '../lib/http.js';
+import { startNginx, writeConf } from '../lib/nginx.js';
+import { treeSeconds } from '../lib/proc.js';
 
 const { values: opts } = parseArgs({
   options: {
@@ -90,8 +90,8 @@ async function run(port: number, path: string, pid: number, answer: Buffer, gzip
   return { wireBytes: body.length, cpuMsPerRequest: (cpu * 1000) / requests, exact: decoded.equals(answer) };
 }
 
-runMain('compress-bench', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'compress-bench-'));
+runMain('compression', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'compression-'));
   // nginx's workers run as an unprivileged user: they read the answers through this directory.
   chmodSync(dir, 0o755);
   atCleanup(() => rmSync(dir, { recursive: true, force: true }));
