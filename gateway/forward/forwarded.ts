@@ -31,8 +31,8 @@ import { retriesOn, retriesOnGrpc, type AttemptFailure } from './retry-rule.js';
 import { RetryState, type Dispatcher } from './retry-state.js';
 import { attemptOutcome, type OutcomeListener, type OutcomeKind } from './outcome.js';
 import { Hedge, type HedgeOwner } from './hedge.js';
-import { Timeouts } from '../upstream/timeout-lists.js';
-import { HedgeTrack, type HedgeHeld } from '../../routing/hedge-delay.js';
+import { UpstreamHedging } from '../upstream/hedging.js';
+import type { HedgeHeld } from '../../routing/hedge-delay.js';
 import type { EndpointHealth } from '../../routing/endpoint-health.js';
 
 /** The answer field that says how long the upstream took (`serviceTime`), on REST headers and gRPC initial metadata alike. */
@@ -43,10 +43,8 @@ export interface ForwardUpstream {
   /** `host:port` as the route names it. */
   readonly name: string;
   readonly breaker: Breaker;
-  /** Hedging's state of this upstream, made by its first hedged request; the upstream's entry owns it. */
-  hedging: HedgeTrack | undefined;
-  /** Its hedges' timers, a list per delay (upstream/timeout-lists.ts), made with `hedging`; the upstream's entry owns them. */
-  hedgeTimeouts: Timeouts | undefined;
+  /** Hedging's state of this upstream (upstream/hedging.ts), made by its first hedged request; the upstream's entry owns it. */
+  hedging: UpstreamHedging | undefined;
   /** Whether a ready endpoint neither ejected nor among `tried` is left (where a hedge may go). */
   otherReady(tried: readonly EndpointHealth[]): boolean;
 }
@@ -166,16 +164,14 @@ export abstract class ForwardedRequest implements Dispatcher, HedgeOwner {
   private hedged(): void {
     const policy = this.backend.hedge!;
     const now = this.clock.now();
-    let track = this.up.hedging;
-    if (track === undefined) {
-      track = this.up.hedging = new HedgeTrack(now);
-      this.up.hedgeTimeouts = new Timeouts(this.clock, true);
+    let h = this.up.hedging;
+    if (h === undefined) {
       const { metrics, backend, protocol } = this;
-      track.onDelay = (ms) => metrics.hedging.delayIs(backend, protocol, ms);
+      h = this.up.hedging = new UpstreamHedging(this.clock, (ms) => metrics.hedging.delayIs(backend, protocol, ms));
     }
-    track.budget.deposit(policy.budget, now);
-    this.retries.budget = track.budget;
-    if (this.extras.isFeedback?.() !== true) this.hedge = new Hedge(this, policy, track, this.up.hedgeTimeouts!, this.clock);
+    h.track.budget.deposit(policy.budget, now);
+    this.retries.budget = h.track.budget;
+    if (this.extras.isFeedback?.() !== true) this.hedge = new Hedge(this, policy, h.track, h.timeouts, this.clock);
   }
 
   /** The hedge's delay ran out: one more attempt goes, or why not is counted. */

@@ -11,7 +11,6 @@
  * fresh one; streams it refused are the call's to replay (grpc/call.ts). `--resolve` maps the
  * Service address to a local one before dialling; `:authority` stays the client's.
  */
-import type { Timeouts } from './timeout-lists.js';
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type OutgoingHttpHeaders, type Settings } from 'node:http2';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -20,7 +19,7 @@ import { CONNECTION_WINDOW_BYTES, MAX_CONCURRENT_STREAMS, MAX_SESSIONS_PER_UPSTR
 import { EndpointSet, type Balancing, type EndpointKind, type EndpointSource, type HealthSettings } from './endpoints.js';
 import { UpstreamRegistry, balancingOf } from './registry.js';
 import type { EndpointHealth } from '../../routing/endpoint-health.js';
-import type { HedgeTrack } from '../../routing/hedge-delay.js';
+import type { UpstreamHedging } from './hedging.js';
 import type { Backend, BreakerLimits, OutcomeKind, Upstream } from '../../routing/types.js';
 import type { ConnectionPolicy } from '../../routing/mapping-policy.js';
 import type { UpstreamTlsContext } from '../config/upstream-tls.js';
@@ -146,9 +145,7 @@ export class GrpcUpstream {
    * Hedging's latency estimate, budget and delay (routing/hedge-delay.ts), made by the first hedged
    * call (gateway/forward/hedge.ts). Its owner is this entry: it goes with it at the registry's sweep.
    */
-  hedging: HedgeTrack | undefined;
-  /** Its hedges' timers (upstream/timeout-lists.ts), made with `hedging`, owned likewise. */
-  hedgeTimeouts: Timeouts | undefined;
+  hedging: UpstreamHedging | undefined;
 
   constructor(
     private readonly upstream: Upstream,

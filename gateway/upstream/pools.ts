@@ -9,14 +9,13 @@
  * endpoint left is closed once its requests finish. The Host header the upstream sees stays the
  * client's, whichever address is dialled.
  */
-import type { Timeouts } from './timeout-lists.js';
 import { tlsContextOf, tlsOptions } from './tls-options.js';
 import { Http1Pool } from './http1-client.js';
 import { Breaker } from './breaker.js';
 import { EndpointSet, type Balancing, type EndpointKind, type EndpointSource, type HealthSettings } from './endpoints.js';
 import { UpstreamRegistry, balancingOf } from './registry.js';
 import type { EndpointHealth } from '../../routing/endpoint-health.js';
-import type { HedgeTrack } from '../../routing/hedge-delay.js';
+import type { UpstreamHedging } from './hedging.js';
 import type { Backend, OutcomeKind, Upstream } from '../../routing/types.js';
 import type { UpstreamConfig } from '../config/upstream.js';
 
@@ -58,9 +57,7 @@ export class UpstreamPool {
    * Hedging's latency estimate, budget and delay (routing/hedge-delay.ts), made by the first hedged
    * request (gateway/forward/hedge.ts). Its owner is this entry: it goes with it at the registry's sweep.
    */
-  hedging: HedgeTrack | undefined;
-  /** Its hedges' timers (upstream/timeout-lists.ts), made with `hedging`, owned likewise. */
-  hedgeTimeouts: Timeouts | undefined;
+  hedging: UpstreamHedging | undefined;
 
   constructor(
     /** `host:port` as the route names it, for messages and labels. */

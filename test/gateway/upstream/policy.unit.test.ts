@@ -17,7 +17,7 @@ import { GatewayMetrics } from '../../../gateway/observe/metrics.js';
 import type { AttemptFailure } from '../../../gateway/forward/retry-rule.js';
 import type { Backend, BreakerLimits, Protocol, RetryPolicy, RouteTable, Upstream } from '../../../routing/types.js';
 import { hedgePolicy, type HedgePolicy } from '../../../routing/hedge-config.js';
-import { HedgeTrack } from '../../../routing/hedge-delay.js';
+import { UpstreamHedging } from '../../../gateway/upstream/hedging.js';
 import { Upstreams } from '../../../gateway/upstream/pools.js';
 
 const LIMITS: BreakerLimits = { maxConnections: 10, maxPendingRequests: 10, maxRequests: 10, maxRetries: 3 };
@@ -378,8 +378,7 @@ describe("registry: a hedged backend's upstream", () => {
     const upstreams = new Upstreams({ resolve: new Map(), connectTimeoutMs: 1000, tlsVerify: true, maxResponseHeaderBytes: 65_536 });
     expect(upstreams.for(hedged)).not.toBe(upstreams.for(backend()));
     // What the forwarding core does for its first hedged request (gateway/forward/forwarded.ts `hedged`).
-    const track = (upstreams.for(hedged).hedging = new HedgeTrack(0));
-    track.onDelay = (ms) => metrics.hedging.delayIs(hedged, 'rest', ms);
+    const { track } = (upstreams.for(hedged).hedging = new UpstreamHedging({ ...REAL_CLOCK, now: () => 0 }, (ms) => metrics.hedging.delayIs(hedged, 'rest', ms)));
     track.delayMs(policy, 0);
     const series = async (): Promise<number> => (await metrics.hedging.delay.get()).values.length;
     expect(await series()).toBe(1);
