@@ -64,12 +64,13 @@ export const STRICTER_RULES: readonly StricterRule[] = [
     applies: (r) => values(r, 'transfer-encoding').some((v) => !/^[ \t]*chunked[ \t]*$/i.test(v)) || values(r, 'transfer-encoding').length > 1,
   },
   {
-    name: 'a dot segment or a backslash in the path',
+    name: 'a dot segment an encoded separator delimits, or a backslash in the path',
     status: [400],
-    reason: 'docs/edge.md "Paths": "." and ".." segments (also as %2e, with %2f or %5c as separators) and raw backslashes are refused so that no path reaches a route its bytes do not name',
+    reason:
+      'docs/edge.md "Paths": "." and ".." segments are resolved as Envoy normalises them, but one that only %2f or %5c delimits, and a raw backslash, are refused: a model that decodes it would walk out of its path',
     applies: (r) => {
       const p = pathOf(r.target);
-      return p.includes('\\') || /(?:^|\/|%2f|%5c)(?:\.|%2e){1,2}(?:$|\/|%2f|%5c)/i.test(p);
+      return p.includes('\\') || /(?:%2f|%5c)(?:\.|%2e){1,2}(?:$|\/|%2f|%5c)|(?:^|\/|%2f|%5c)(?:\.|%2e){1,2}(?:%2f|%5c)/i.test(p);
     },
   },
   {
