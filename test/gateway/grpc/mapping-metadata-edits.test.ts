@@ -8,24 +8,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeSeldonMessage, grpcClients, grpcFrame, type GrpcClients } from '../../fixtures/grpc-backend.js';
 import { sdep, startTestGateway, waitFor, type TestGateway } from '../../helpers/gateway.js';
+import { grpcMapping } from '../../helpers/mappings.js';
 import { answerOk, md, predict, startRawUpstream, type RawUpstream } from '../../helpers/grpc.js';
 
 const NS = 'models';
 
-const mapping = (name: string, service: string, extra: string): string =>
-  [
-    'apiVersion: getambassador.io/v2',
-    'kind: Mapping',
-    `name: ${name}`,
-    'grpc: true',
-    'prefix: /seldon.protos.Seldon/',
-    'rewrite: /seldon.protos.Seldon/',
-    'headers:',
-    `  seldon: ${name}`,
-    `  namespace: ${NS}`,
-    `service: ${service}`,
-    extra,
-  ].join('\n');
+const mapping = (name: string, service: string, extra: string): string => grpcMapping(name, NS, service, [extra]);
 
 const CONFIG = [
   mapping(
