@@ -20,6 +20,9 @@ import { FIELD_STRIDE, KIND, NAME_END, NAME_START, VALUE_END, VALUE_START, copyR
 import { ANSWER_CONTENT_LENGTH, ANSWER_HOP, ANSWER_PREDICTOR, ANSWER_DATE, type ResponseHead } from '../wire/response-head.js';
 
 const PREDICTOR = 'x-seldon-predictor';
+/** How long the upstream took, in whole ms (Envoy's router field): set on every relayed answer, so kept as a number, written as digits. */
+export const SERVICE_TIME_HEADER = 'x-envoy-upstream-service-time';
+const SERVICE_TIME_LINE = Buffer.from(`${SERVICE_TIME_HEADER}: `, 'latin1');
 
 export class AnswerFields {
   /** The list form, once made (or as given). */
@@ -28,6 +31,8 @@ export class AnswerFields {
   private extra: string[] | undefined;
   /** The model's own x-seldon-predictor fields go (the gateway sets its own). */
   private dropPredictor = false;
+  /** The fast form's `x-envoy-upstream-service-time` (ms), written after the model's fields; -1: none. */
+  private serviceMs = -1;
 
   private constructor(
     /** The model's head (its reason phrase; the fast form's bytes), or undefined (a list made by the gateway). */
@@ -59,6 +64,12 @@ export class AnswerFields {
     else (this.extra ??= []).push(name, value);
   }
 
+  /** `x-envoy-upstream-service-time` (whole ms), the first field the gateway adds: no string made in the fast form. */
+  serviceTime(ms: number): void {
+    if (this.pairs !== undefined) this.pairs.push(SERVICE_TIME_HEADER, String(ms));
+    else this.serviceMs = ms;
+  }
+
   /** The gateway's `x-seldon-predictor` in place of any the model sent (--predictor-header). */
   setPredictor(predictor: string): void {
     if (this.pairs !== undefined) {
@@ -79,6 +90,8 @@ export class AnswerFields {
     const head = this.head!;
     const out = clientResponseHeaders(head.headers, head.length);
     if (this.dropPredictor) for (let i = out.length - 2; i >= 0; i -= 2) if (out[i]!.toLowerCase() === PREDICTOR) out.splice(i, 2);
+    if (this.serviceMs >= 0) out.push(SERVICE_TIME_HEADER, String(this.serviceMs));
+    this.serviceMs = -1;
     if (this.extra !== undefined) out.push(...this.extra);
     this.extra = undefined;
     return (this.pairs = out);
@@ -97,6 +110,7 @@ export class AnswerFields {
         return kind === ANSWER_CONTENT_LENGTH ? String(head.length) : latin1(buf, f[i + VALUE_START]!, f[i + VALUE_END]!);
       }
     }
+    if (this.serviceMs >= 0 && name === SERVICE_TIME_HEADER) return String(this.serviceMs);
     return this.extra === undefined ? undefined : firstOf(this.extra, name);
   }
 
@@ -112,11 +126,11 @@ export class AnswerFields {
     return this.head!.has(ANSWER_DATE);
   }
 
-  /** Bytes `writeFields` writes: the model's fields that go on, without the added ones. */
+  /** Bytes `writeFields` writes: the model's fields that go on and the service time, without the added ones. */
   get fieldBytes(): number {
     const head = this.head!;
     const f = head.fields;
-    let n = 0;
+    let n = this.serviceMs >= 0 ? SERVICE_TIME_LINE.length + decimalDigits(this.serviceMs) + 2 : 0;
     for (let i = 0; i < f.length; i += FIELD_STRIDE) {
       const kind = f[i + KIND]!;
       if (!this.kept(kind, head.length)) continue;
@@ -127,7 +141,7 @@ export class AnswerFields {
     return n;
   }
 
-  /** Write the model's fields that go on (`name: value` CRLF each) into `out` at `at`; the index after. */
+  /** Write the model's fields that go on (`name: value` CRLF each), then the service time, into `out` at `at`; the index after. */
   writeFields(out: Buffer, at: number): number {
     const head = this.head!;
     const f = head.fields;
@@ -153,7 +167,13 @@ export class AnswerFields {
       }
       at = writeLine(buf, ns, ne, vs, ve, out, at);
     }
-    return endLines(buf, out, at);
+    at = endLines(buf, out, at);
+    if (this.serviceMs < 0) return at;
+    at += SERVICE_TIME_LINE.copy(out, at);
+    at = putDecimal(out, at, this.serviceMs);
+    out[at++] = 13;
+    out[at++] = 10;
+    return at;
   }
 
   /**

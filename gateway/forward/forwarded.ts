@@ -35,9 +35,6 @@ import { UpstreamHedging } from '../upstream/hedging.js';
 import type { HedgeHeld } from '../../routing/hedge-delay.js';
 import type { EndpointHealth } from '../../routing/endpoint-health.js';
 
-/** The answer field that says how long the upstream took (`serviceTime`), on REST headers and gRPC initial metadata alike. */
-export const SERVICE_TIME_HEADER = 'x-envoy-upstream-service-time';
-
 /** What the core needs of an upstream (REST's pool, gRPC's session pool). */
 export interface ForwardUpstream {
   /** `host:port` as the route names it. */
@@ -92,7 +89,7 @@ export abstract class ForwardedRequest implements Dispatcher, HedgeOwner {
    * Whole milliseconds from the relayed attempt's request sent to its answer's head, as the answer's
    * `x-envoy-upstream-service-time` says it (Envoy's router sets the same field, truncated likewise).
    */
-  protected serviceTime = '';
+  protected serviceMs = -1;
   /** The endpoint of the first attempt, and of all of them once there is a second (allocated only then). */
   private triedFirst: EndpointHealth | undefined;
   private triedAll: EndpointHealth[] | undefined;
@@ -211,7 +208,7 @@ export abstract class ForwardedRequest implements Dispatcher, HedgeOwner {
   protected relayed(sentAt: number, hedge: boolean): void {
     const now = this.clock.now();
     this.upstreamSeconds = (now - sentAt) / 1000;
-    this.serviceTime = String(Math.floor(now - sentAt));
+    this.serviceMs = Math.floor(now - sentAt);
     const h = this.hedge;
     if (h === undefined) return;
     h.stop();

@@ -9,7 +9,7 @@
  * response byte reached the client. docs/architecture.md says where a retry and a hedge are decided.
  */
 import http2, { type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
-import { ForwardedRequest, SERVICE_TIME_HEADER } from '../forward/forwarded.js';
+import { ForwardedRequest } from '../forward/forwarded.js';
 import { failureOutcome, grpcOutcome, httpOutcome, type OutcomeKind } from '../forward/outcome.js';
 import type { Peer } from '../edge/http-headers.js';
 import { GrpcStatus } from '../edge/errors.js';
@@ -276,8 +276,7 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     const c = this.client;
     if (c.destroyed || c.closed) return;
     if (!trailersOnly) awaitTrailersWanted(c);
-    headers[SERVICE_TIME_HEADER] = this.serviceTime;
-    answerMetadata(headers, this.backend, this.extras, this.ctx.predictorHeader);
+    answerMetadata(headers, this.backend, this.extras, this.ctx.predictorHeader, this.serviceMs);
     const token = this.extras.token;
     if (token !== undefined && !trailersOnly && httpStatus === 200) this.answer = new TaggedGrpcAnswer(this, token);
     try {

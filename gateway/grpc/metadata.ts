@@ -6,6 +6,7 @@
 import type { IncomingHttpHeaders } from 'node:http2';
 import type { Backend } from '../../routing/types.js';
 import { dropInternalHeaders, forwardHeaderObject, type Peer } from '../edge/http-headers.js';
+import { SERVICE_TIME_HEADER } from '../edge/answer-fields.js';
 import { requestId } from '../edge/request-id.js';
 import { editHeaderObject, editUpstreamMetadata } from '../forward/mapping-edits.js';
 import { ARM_HEADER } from '../steer/bandit-edge.js';
@@ -23,11 +24,12 @@ export function upstreamMetadata(headers: IncomingHttpHeaders, peer: Peer, backe
 }
 
 /**
- * The gateway's own fields on the model's initial metadata (a trailers-only answer's too): the predictor
+ * The gateway's own fields on the model's initial metadata (a trailers-only answer's too): the upstream service time, the predictor
  * that answered (--predictor-header), the marks the pipeline decided (x-seldon-model, x-seldon-fallback), a
  * custom Mapping's answer edits, and a bandit's token.
  */
-export function answerMetadata(headers: IncomingHttpHeaders, backend: Backend, extras: CallExtras, predictorHeader: boolean | undefined): void {
+export function answerMetadata(headers: IncomingHttpHeaders, backend: Backend, extras: CallExtras, predictorHeader: boolean | undefined, serviceMs: number): void {
+  headers[SERVICE_TIME_HEADER] = String(serviceMs);
   if (predictorHeader) headers['x-seldon-predictor'] = backend.origin.predictor;
   const marks = extras.answerHeaders;
   if (marks !== undefined) for (let i = 0; i < marks.length; i += 2) headers[marks[i]!] = marks[i + 1]!;

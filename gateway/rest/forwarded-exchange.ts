@@ -20,7 +20,7 @@
  */
 import { STATUS_CODES } from '../wire/node-http.js';
 import type { Readable } from 'node:stream';
-import { ForwardedRequest, SERVICE_TIME_HEADER } from '../forward/forwarded.js';
+import { ForwardedRequest } from '../forward/forwarded.js';
 import { failureOutcome, httpOutcome } from '../forward/outcome.js';
 import type { TimeoutEntry, TimeoutList } from '../upstream/timeout-lists.js';
 import { upstreamNamed, type GatewayReason } from '../edge/errors.js';
@@ -292,7 +292,7 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
     this.status = statusCode;
     // Framed by the gateway: the model's Content-Length only when it is the body's (docs/routing.md#answer-framing).
     const fields = AnswerFields.ofHead(answer);
-    fields.add(SERVICE_TIME_HEADER, this.serviceTime);
+    fields.serviceTime(this.serviceMs);
     const { answerHeaders, token, corsHeaders } = this.extras;
     if (answerHeaders !== undefined) for (let i = 0; i < answerHeaders.length; i += 2) fields.add(answerHeaders[i]!, answerHeaders[i + 1]!);
     if (token !== undefined) fields.add(ARM_HEADER, token);

@@ -7,7 +7,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { AnswerFields } from '../../../gateway/edge/answer-fields.js';
+import { AnswerFields, SERVICE_TIME_HEADER } from '../../../gateway/edge/answer-fields.js';
 import { clientResponseHeaders } from '../../../gateway/edge/http-headers.js';
 import { ResponseParser, type ResponseHead } from '../../../gateway/upstream/http1-response.js';
 
@@ -45,6 +45,7 @@ const answerCase = fc.record({
   zeros: fc.boolean(),
   added: fc.array(fc.tuple(fc.constantFrom('set-cookie', 'x-seldon-arm', 'connection', 'access-control-allow-origin'), fc.constantFrom('a=1', 'close', '*', 'tok')), { maxLength: 3 }),
   predictor: fc.constantFrom(undefined, 'main'),
+  serviceMs: fc.option(fc.constantFrom(0, 7, 10, 999, 123456), { nil: undefined }),
 });
 
 function headOf(wire: string): ResponseHead {
@@ -78,12 +79,15 @@ describe("the client-bound fields of a model's answer", () => {
         const fast = AnswerFields.ofHead(head);
         const list = AnswerFields.ofList(clientResponseHeaders(head.headers, head.length));
         for (const f of [fast, list]) {
+          if (c.serviceMs !== undefined) f.serviceTime(c.serviceMs);
           for (const [n, v] of c.added) f.add(n, v);
           if (c.predictor !== undefined) f.setPredictor(c.predictor);
         }
-        for (const name of ['content-type', 'content-length', 'x-seldon-predictor', 'date', 'connection', 'set-cookie']) expect(fast.get(name), `${wire} ${name}`).toBe(list.get(name));
+        for (const name of ['content-type', 'content-length', 'x-seldon-predictor', 'date', 'connection', 'set-cookie', SERVICE_TIME_HEADER])
+          expect(fast.get(name), `${wire} ${name}`).toBe(list.get(name));
         expect(head.reason).toBe(c.reason);
         if (fast.fast) expect(fastLines(fast), wire).toBe(lines(list.list()));
+        if (c.serviceMs !== undefined) expect(list.get(SERVICE_TIME_HEADER)).toBe(String(c.serviceMs));
         expect(fast.list(), wire).toEqual(list.list());
       }),
       { seed: 20261126, numRuns: 2000 },
