@@ -1,8 +1,14 @@
 /**
  * The forwarding core: one forwarded request across its attempts, for REST and gRPC alike (Envoy's
- * router `Filter`, with `RetryStateImpl` as forward/retry-state.ts). What it owns is written once,
- * here, and the two protocols are codecs beneath it (rest/forwarded-exchange.ts over the HTTP/1.1 client,
- * grpc/call.ts over HTTP/2 streams), which translate bytes and frames and say what happened:
+ * router `Filter`, with `RetryStateImpl` as forward/retry-state.ts). It is the pipeline's request
+ * (pipeline/request.ts) as well: one object per request from its arrival to its finish, so the core
+ * reads what the stages decided (token, flow slot, fallback, the commit) as its own fields. What it
+ * owns is written once, here, and the two protocols are codecs beneath it, through their pipeline
+ * adapters (rest/forwarded-exchange.ts over the HTTP/1.1 client, grpc/call.ts over HTTP/2 streams),
+ * which translate bytes and frames and say what happened:
+ *
+ * - the forward's state, declared when the request is made (one shape for every request, forwarded
+ *   or not) and set when forwarding begins (`begin`), again for a fallback's forward;
  *
  * - admission by the upstream's breaker, the overflow answer, then the steering commit (`admit`);
  * - the route-timeout budget, less the wait for a flow-control slot (`routeBudgetMs`);
@@ -23,9 +29,7 @@
 import { overflowInfo } from '../upstream/breaker.js';
 import type { Breaker } from '../upstream/breaker.js';
 import { REAL_CLOCK, type Clock } from '../upstream/clock.js';
-import type { FlowSlot } from '../flow/controller.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
-import type { LogSubject } from '../observe/payload-tap.js';
 import type { Backend, Protocol, Routed } from '../../routing/types.js';
 import { retriesOn, retriesOnGrpc, type AttemptFailure } from './retry-rule.js';
 import { RetryState, type Dispatcher } from './retry-state.js';
@@ -34,6 +38,8 @@ import { Hedge, type HedgeOwner } from './hedge.js';
 import { UpstreamHedging } from '../upstream/hedging.js';
 import type { HedgeHeld } from '../../routing/hedge-delay.js';
 import type { EndpointHealth } from '../../routing/endpoint-health.js';
+import { PipelineRequest, type KeptBody } from '../pipeline/request.js';
+import type { StickyKeys } from '../steer/sticky-keys.js';
 
 /** What the core needs of an upstream (REST's pool, gRPC's session pool). */
 export interface ForwardUpstream {
@@ -46,39 +52,13 @@ export interface ForwardUpstream {
   otherReady(tried: readonly EndpointHealth[]): boolean;
 }
 
-/** What the pipeline decided for a forwarded request, whatever its protocol (the pipeline request implements it; its payload log reads it too). */
-export interface ForwardExtras extends LogSubject {
-  /** A bandit prediction's attribution token, carried by its answer. */
-  readonly token?: string | undefined;
-  /** Its slot under flow control (gateway/flow/): how long it waited for it. */
-  readonly flow?: FlowSlot | undefined;
-  /** Sent to its predictor's fallback (pipeline/fallback.ts): its route timeout is what the primary's had left. */
-  readonly fellBack?: { readonly budgetMs: number; readonly reason: string; readonly from: { readonly id: string } } | undefined;
-  /** Apply what steering decided (a feedback's credit): called once the upstream's breaker admitted the request. */
-  commit?(): void;
-  /**
-   * The request is over for the model: its answer has ended (told before it is relayed to the
-   * client), or it failed, the client left, the breaker refused it. Told again when the request
-   * itself ends: only the first call counts (`PipelineRequest.ended`). `answered`: the model answered it.
-   */
-  ended?(answered: boolean): void;
-  /** A bandit's feedback (REST `…/feedback`, gRPC `SendFeedback`): never hedged, a reward changes state at the model. */
-  isFeedback?(): boolean;
-  /** A Mapping's hashing load balancer: the hash of the request's key, which every attempt's pick looks up. */
-  readonly balanceHash?: number | undefined;
-  /**
-   * The final attempt failed in a way the predictor's fallback covers (pipeline/request.ts): the send
-   * to the fallback, to run once this request is settled, or undefined. `kept` undefined: not kept.
-   */
-  fallBackOnError?(kept: Buffer | null | readonly Buffer[] | undefined): (() => void) | undefined;
-  /** The upstream's breaker refused it and the predictor's fallback covers `unavailable`: the send to the fallback (its body untouched), or undefined. */
-  fallBackUnadmitted?(): (() => void) | undefined;
-}
-
-export abstract class ForwardedRequest implements Dispatcher, HedgeOwner {
-  protected readonly backend: Backend;
-  protected readonly retries: RetryState;
-  protected readonly clock: Clock;
+export abstract class ForwardedRequest extends PipelineRequest implements Dispatcher, HedgeOwner {
+  // The forward's state: set by `begin` (its decision, upstream and retry state), reset there for a fallback's forward.
+  /** What the pipeline decided when forwarding began: `routed` then. */
+  protected decision!: Routed;
+  protected backend!: Backend;
+  protected up!: ForwardUpstream;
+  protected retries!: RetryState;
   /** Over: counted, settled; nothing more is done for it. */
   protected done = false;
   /** The status counted (HTTP, or gRPC on gRPC). */
@@ -91,26 +71,46 @@ export abstract class ForwardedRequest implements Dispatcher, HedgeOwner {
    */
   protected serviceMs = -1;
   /** The endpoint of the first attempt, and of all of them once there is a second (allocated only then). */
-  private triedFirst: EndpointHealth | undefined;
-  private triedAll: EndpointHealth[] | undefined;
+  private triedFirst: EndpointHealth | undefined = undefined;
+  private triedAll: EndpointHealth[] | undefined = undefined;
   /** Hedging of this request (forward/hedge.ts); undefined unless its predictor is hedged and it is not a feedback. */
-  protected hedge: Hedge | undefined;
+  protected hedge: Hedge | undefined = undefined;
   /** Attempts sent so far. */
   private attemptsSent = 0;
+  protected readonly clock: Clock;
 
   constructor(
+    kind: Protocol,
+    method: string,
+    path: string,
+    host: string,
+    since: number,
+    stickyKeys: StickyKeys | undefined,
+    frontEnd: boolean,
     protected readonly metrics: GatewayMetrics,
-    protected readonly protocol: Protocol,
-    protected readonly decision: Routed,
-    protected readonly up: ForwardUpstream,
-    protected readonly extras: ForwardExtras,
-    /** When the request reached the gateway (performance.now() ms): its duration counts from then. */
-    protected readonly since: number | undefined,
     clock: Clock | undefined,
   ) {
-    this.backend = decision.backend;
+    super(kind, method, path, host, since, stickyKeys, frontEnd);
     this.clock = clock ?? REAL_CLOCK;
-    this.retries = new RetryState(this.backend, up.breaker, metrics, protocol, this, this.clock);
+  }
+
+  /**
+   * Forwarding begins with `decision`, to `up`: the forward's state starts afresh (a fallback's forward
+   * begins again on the same request, once the primary's is settled).
+   */
+  protected begin(decision: Routed, up: ForwardUpstream): void {
+    this.decision = decision;
+    this.backend = decision.backend;
+    this.up = up;
+    this.retries = new RetryState(decision.backend, up.breaker, this.metrics, this.kind, this, this.clock);
+    this.done = false;
+    this.status = 0;
+    this.upstreamSeconds = null;
+    this.serviceMs = -1;
+    this.triedFirst = undefined;
+    this.triedAll = undefined;
+    this.hedge = undefined;
+    this.attemptsSent = 0;
   }
 
   /** Send the next attempt (the first, a replay or a retry); a no-op once the request is over. */
@@ -135,21 +135,21 @@ export abstract class ForwardedRequest implements Dispatcher, HedgeOwner {
   protected admit(overflowStatus: number): boolean {
     const overflow = this.retries.admit();
     if (overflow === null) {
-      this.extras.commit?.();
+      this.commit();
       // A route without hedging pays this one property check.
       if (this.backend.hedge !== null) this.hedged();
       return true;
     }
     this.done = true;
     this.status = overflowStatus;
-    this.metrics.overflow(this.backend, this.protocol, overflow);
+    this.metrics.overflow(this.backend, this.kind, overflow);
     // Its breaker open, the predictor is unavailable: a fallback that covers it answers instead (nothing of the body was read yet).
-    const send = this.backend.fallback?.unavailable === true ? this.extras.fallBackUnadmitted?.() : undefined;
+    const send = this.backend.fallback?.unavailable === true ? this.fallBackUnadmitted() : undefined;
     if (send === undefined) {
       this.answerOverflow(overflowInfo(overflow, this.who(), this.backend.breaker));
-      this.metrics.request(this.backend, this.protocol, 'primary', overflowStatus, null, this.since);
+      this.metrics.request(this.backend, this.kind, 'primary', overflowStatus, null, this.since);
     }
-    this.extras.ended?.(false);
+    this.ended(false);
     send?.();
     return false;
   }
@@ -163,12 +163,12 @@ export abstract class ForwardedRequest implements Dispatcher, HedgeOwner {
     const now = this.clock.now();
     let h = this.up.hedging;
     if (h === undefined) {
-      const { metrics, backend, protocol } = this;
-      h = this.up.hedging = new UpstreamHedging(this.clock, (ms) => metrics.hedging.delayIs(backend, protocol, ms));
+      const { metrics, backend, kind } = this;
+      h = this.up.hedging = new UpstreamHedging(this.clock, (ms) => metrics.hedging.delayIs(backend, kind, ms));
     }
     h.track.budget.deposit(policy.budget, now);
     this.retries.budget = h.track.budget;
-    if (this.extras.isFeedback?.() !== true) this.hedge = new Hedge(this, policy, h.track, h.timeouts, this.clock);
+    if (!this.isFeedback()) this.hedge = new Hedge(this, policy, h.track, h.timeouts, this.clock);
   }
 
   /** The hedge's delay ran out: one more attempt goes, or why not is counted. */
@@ -177,7 +177,7 @@ export abstract class ForwardedRequest implements Dispatcher, HedgeOwner {
     if (this.done || h === undefined) return;
     const held = this.hedgeHeld(h);
     if (held !== undefined) {
-      this.metrics.hedging.count(this.backend, this.protocol, held);
+      this.metrics.hedging.count(this.backend, this.kind, held);
       return;
     }
     h.sending();
@@ -189,7 +189,7 @@ export abstract class ForwardedRequest implements Dispatcher, HedgeOwner {
   private hedgeHeld(h: Hedge): HedgeHeld | undefined {
     if (!this.resendable()) return 'body';
     if (!this.up.otherReady(this.tried()!)) return 'no_endpoint';
-    const flow = this.extras.flow;
+    const flow = this.flow;
     // Under flow control a hedge needs a free slot at once: it never waits in the queue.
     const slot = flow?.spare();
     if (flow !== undefined && slot === undefined) return 'flow';
@@ -230,8 +230,8 @@ export abstract class ForwardedRequest implements Dispatcher, HedgeOwner {
 
   /** The route timeout (ms, 0: none; a fallback's: the primary's remainder), less the time spent waiting for a flow-control slot (docs/flow-control.md#timeouts). */
   protected routeBudgetMs(): number {
-    const ms = this.extras.fellBack?.budgetMs ?? this.backend.timeoutMs;
-    const waited = this.extras.flow?.waitedMs ?? 0;
+    const ms = this.fellBack?.budgetMs ?? this.backend.timeoutMs;
+    const waited = this.flow?.waitedMs ?? 0;
     return ms > 0 && waited > 0 ? Math.max(1, ms - waited) : ms;
   }
 
@@ -268,10 +268,10 @@ export abstract class ForwardedRequest implements Dispatcher, HedgeOwner {
    * this request is settled without answering (the failure counted against its predictor, `endUnanswered`)
    * and the request goes there (true). One property check without a fallback.
    */
-  protected fellBack(retriable: boolean, kept: Buffer | null | readonly Buffer[], status: number): boolean {
+  protected toFallback(retriable: boolean, kept: KeptBody, status: number): boolean {
     const f = this.backend.fallback;
     if (f === null || !f.error || !retriable) return false;
-    const send = this.extras.fallBackOnError?.(this.resendable() ? kept : undefined);
+    const send = this.fallBackOnError(this.resendable() ? kept : undefined);
     if (send === undefined) return false;
     this.status = status;
     this.endUnanswered();
@@ -307,14 +307,14 @@ export abstract class ForwardedRequest implements Dispatcher, HedgeOwner {
   /** The request is over: the breaker's slots given back, the request counted once (its hedges with it), flow control told. */
   protected settle(): void {
     this.retries.settle();
-    this.metrics.request(this.backend, this.protocol, 'primary', this.status, this.upstreamSeconds, this.since);
+    this.metrics.request(this.backend, this.kind, 'primary', this.status, this.upstreamSeconds, this.since);
     const h = this.hedge;
     if (h !== undefined) {
       h.end();
-      if (h.won) this.metrics.hedging.count(this.backend, this.protocol, 'won');
+      if (h.won) this.metrics.hedging.count(this.backend, this.kind, 'won');
       const lost = h.sent - (h.won ? 1 : 0);
-      if (lost > 0) this.metrics.hedging.count(this.backend, this.protocol, 'lost', lost);
+      if (lost > 0) this.metrics.hedging.count(this.backend, this.kind, 'lost', lost);
     }
-    this.extras.ended?.(this.upstreamSeconds !== null);
+    this.ended(this.upstreamSeconds !== null);
   }
 }

@@ -1,6 +1,5 @@
 /**
- * What a gRPC call (grpc/call.ts) is given: the proxy's shared context, and what the pipeline
- * decided for it (grpc/grpc-request.ts).
+ * What a gRPC call (grpc/call.ts) is given: the proxy's shared context.
  */
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
@@ -12,8 +11,6 @@ import type { Backend } from '../../routing/types.js';
 import { upstreamNamed } from '../edge/errors.js';
 import type { GrpcMirrors } from './mirror.js';
 import type { GrpcUpstreams } from '../upstream/grpc-sessions.js';
-import type { FlowSlot } from '../flow/controller.js';
-import type { LogSubject } from '../observe/payload-tap.js';
 
 /** What the proxy shares with its calls. */
 export interface CallContext {
@@ -38,34 +35,6 @@ export interface CallContext {
   /** The timers' clock (upstream/clock.ts); the real one unless a test drives it. */
   readonly clock?: Clock | undefined;
 }
-
-/** What the pipeline decided for a call (grpc/grpc-request.ts; its payload log reads it too). */
-export interface CallExtras extends LogSubject {
-  /** A bandit prediction's token: its answer carries it (metadata and SeldonMessage). */
-  readonly token?: string | undefined;
-  /** The request, read whole already (a feedback, for its token). */
-  readonly request?: readonly Buffer[] | undefined;
-  /** Apply what steering decided (a feedback's credit): called once the upstream's breaker admitted the call. */
-  commit?(): void;
-  /** Its slot under flow control (gateway/flow/): how long it waited for it. */
-  readonly flow?: FlowSlot | undefined;
-  /** Metadata its answer carries, as name, value pairs (a fallback's marks, pipeline/fallback.ts). */
-  readonly answerHeaders?: readonly string[] | undefined;
-  /** Sent to its predictor's fallback: its route timeout is what the primary's had left. */
-  readonly fellBack?: { readonly budgetMs: number; readonly reason: string; readonly from: { readonly id: string } } | undefined;
-  /**
-   * The call is over for the model: its answer has ended (told before its end is relayed to the
-   * client), or it failed, the client left, the breaker refused it. Told again when the call itself
-   * ends: only the first call counts (`PipelineRequest.ended`). `answered`: the model answered it.
-   */
-  ended?(answered: boolean): void;
-  /** A `SendFeedback`: never hedged (forward/forwarded.ts `ForwardExtras.isFeedback`). */
-  isFeedback?(): boolean;
-  /** A Mapping's hashing load balancer: the hash of the call's key (forward/forwarded.ts `ForwardExtras.balanceHash`). */
-  readonly balanceHash?: number | undefined;
-}
-
-export const NO_EXTRAS: CallExtras = {};
 
 /** A message given where the upstream is named (`where`), in full (internal detail) or not. */
 export type Message = (where: string, full: boolean) => string;

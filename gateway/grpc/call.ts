@@ -1,5 +1,7 @@
 /**
- * gRPC's codec of the forwarding core (forward/forwarded.ts): one proxied gRPC call across its attempts, a
+ * gRPC's codec of the forwarding core (forward/forwarded.ts): one gRPC call, made by the proxy (grpc/proxy.ts)
+ * as its stream arrives, which runs the pipeline as its adapter (grpc/grpc-request.ts) and, forwarded, is
+ * proxied across its attempts (its start and client's half: grpc/call-start.ts), a
  * transparent stream proxy between the client's HTTP/2 stream and a stream on a pooled upstream session.
  * The core decides (admission, the timeout budget, replay, retry, hedging, the finish); this file translates
  * frames: request headers, DATA frames, response headers and trailers pass unchanged (`:scheme` follows the
@@ -8,105 +10,30 @@
  * Request chunks are kept for a replay up to the retry buffer (grpc/kept-request.ts), never replayed once a
  * response byte reached the client. docs/architecture.md says where a retry and a hedge are decided.
  */
-import http2, { type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
-import { ForwardedRequest } from '../forward/forwarded.js';
+import http2, { type IncomingHttpHeaders } from 'node:http2';
+import type { ForwardUpstream } from '../forward/forwarded.js';
 import { failureOutcome, grpcOutcome, httpOutcome, type OutcomeKind } from '../forward/outcome.js';
-import type { Peer } from '../edge/http-headers.js';
 import { GrpcStatus } from '../edge/errors.js';
-import type { CallTap } from '../observe/observed-grpc.js';
 import type { Routed } from '../../routing/types.js';
 import { RESPOND_END_STREAM, RESPOND_WITH_TRAILERS, answerTrailersOnly, statusTrailers, stopReading } from './answer.js';
-import { answerMetadata, upstreamMetadata } from './metadata.js';
+import { answerMetadata } from './metadata.js';
 import { GrpcAttempt, type Failure, type GrpcAttemptOwner } from './attempt.js';
 import { answerStatus } from './mirror.js';
-import { NO_EXTRAS, failureMessage, type CallContext, type CallExtras, type Message } from './call-context.js';
+import { failureMessage, type Message } from './call-context.js';
 import { TaggedGrpcAnswer, type CallAnswer } from './tagged-answer.js';
-import { CallDeadline, type DeadlineOwner } from './call-deadline.js';
-import { InFlight } from '../forward/in-flight.js';
-import { KeptRequest } from './kept-request.js';
-import { awaitClientDrain, awaitTrailersWanted, listenToClient, stopListening, type ClientStreamOwner } from './client-stream.js';
-import type { GrpcUpstream } from '../upstream/grpc-sessions.js';
+import { awaitClientDrain, awaitTrailersWanted, stopListening } from './client-stream.js';
+import { CallStart } from './call-start.js';
 
 const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_FLAG_END_STREAM, NGHTTP2_INTERNAL_ERROR } = http2.constants;
-const OVERLOADED = { 'x-envoy-overloaded': 'true' } as const;
 
 /** One gRPC call across its attempts (grpc/attempt.ts); its answer goes through `answer`, itself or the token's decorator (grpc/tagged-answer.ts). */
-export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, CallAnswer, DeadlineOwner, ClientStreamOwner {
-  declare protected readonly up: GrpcUpstream;
-  /** The client's grpc-timeout and the route timeout, before the response headers. */
-  private readonly deadline: CallDeadline;
-
-  /** The attempt in flight and, hedged, its rivals. */
-  private readonly flight = new InFlight<GrpcAttempt>();
-  private attempts = 0;
-
-  /** Request chunks kept for replay and mirrors. */
-  private readonly kept: KeptRequest;
-  private requestEnded = false;
-
-  private responseStarted = false;
-  private upstreamEnded = false;
-  private trailers: OutgoingHttpHeaders | undefined;
-  private httpStatus = 0;
+export class GrpcCall extends CallStart implements GrpcAttemptOwner, CallAnswer {
   /** Where the upstream's answer is written: this call, or the token's decorator of it. */
   private answer: CallAnswer = this;
-  /** Access log and tracing: set only when one applies to this call. */
-  private tap: CallTap | undefined;
 
-  constructor(
-    private readonly ctx: CallContext,
-    private readonly client: ServerHttp2Stream,
-    /** The client's headers; becomes the upstream request headers (`:scheme`, `grpc-timeout`). */
-    private readonly headers: IncomingHttpHeaders,
-    decision: Routed,
-    /** The client connection's peer and whether it is a trusted proxy. */
-    peer: Peer,
-    /** A bandit's: the token its answer carries (metadata and SeldonMessage), or the request already read (feedback). */
-    protected override readonly extras: CallExtras = NO_EXTRAS,
-    /** When the call reached the gateway (performance.now() ms), before auth and rate limits: its duration counts from then. */
-    since: number = performance.now(),
-  ) {
-    super(ctx.metrics, 'grpc', decision, ctx.upstreams.for(decision.backend), extras, since, ctx.clock);
-    this.status = GrpcStatus.CANCELLED;
-    // Taken as the call arrives, before its headers become the upstream's.
-    if (ctx.observe !== undefined) this.tap = ctx.observe.begin(client, headers, decision, this.up.name, extras);
-    upstreamMetadata(headers, peer, decision.backend);
-    this.kept = new KeptRequest(ctx.retryBufferBytes, decision.mirrors, ctx.mirrors);
-    // After waiting under flow control, the client's deadline runs from the call's arrival, the wait included.
-    this.deadline = new CallDeadline(this, this.clock, headers['grpc-timeout'], this.extras.flow !== undefined ? this.since : undefined);
-  }
-
-  protected who(): string {
-    return this.ctx.internalDetail ? `${this.up.name} (${this.backend.id})` : this.backend.id;
-  }
-
-  protected answerOverflow(info: string): void {
-    answerTrailersOnly(this.client, GrpcStatus.UNAVAILABLE, info, OVERLOADED);
-    this.tap?.end(GrpcStatus.UNAVAILABLE, 0, null);
-  }
-
-  start(): void {
-    if (this.client.destroyed || this.client.closed) {
-      // The client left while the call waited (auth, rate limits): its 'close' has been and gone. Counted, nothing went upstream.
-      this.done = true;
-      this.tap?.end(this.status, 0, null);
-      this.settle();
-      return;
-    }
-    if (!this.admit(GrpcStatus.UNAVAILABLE)) return;
-    const request = this.extras.request;
-    listenToClient(this.client, this, request === undefined, this.backend.idleTimeoutMs);
-    this.deadline.startClient();
-    this.headers[':scheme'] = this.up.tls ? 'https' : 'http';
-    if (request !== undefined) {
-      // Read whole already (feedback, for its token): sent as one, and the request has ended.
-      if (this.tap !== undefined) for (const chunk of request) this.tap.received(chunk);
-      this.kept.whole(request);
-      this.dispatch();
-      this.clientEnded();
-      return;
-    }
-    this.dispatch();
+  protected override begin(decision: Routed, up: ForwardUpstream): void {
+    super.begin(decision, up);
+    this.answer = this;
   }
 
   // ---- attempts ------------------------------------------------------------------------------
@@ -114,11 +41,6 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
   /** Send the next attempt (the first, a replay or a retry). */
   dispatch(): void {
     if (!this.done) this.send(false);
-  }
-
-  /** The client's half has ended, its chunks kept, and no answer has begun: it can go again whole. */
-  protected resendable(): boolean {
-    return this.requestEnded && this.kept.forRetry && !this.responseStarted;
   }
 
   /** One more stream beside the one in flight, to an endpoint not tried yet (the core found one), with the whole request. */
@@ -134,7 +56,7 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     const s = attempt.stream;
     this.kept.writeTo(s);
     if (this.requestEnded) s.end();
-    else if (this.client.isPaused()) this.client.resume();
+    else if (this.stream.isPaused()) this.stream.resume();
   }
 
   /** A stream for the next attempt (a hedge: beside one in flight); undefined when none could be opened (the call failed, unless a hedge's). */
@@ -150,7 +72,7 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     if (this.tap !== undefined) this.tap.attempt(this.headers, hedge);
     try {
       // A retry, replay or hedge goes to an endpoint this call has not tried, while one is left.
-      const opened = this.up.request(this.headers, this.tried(), this.extras.balanceHash);
+      const opened = this.up.request(this.headers, this.tried(), this.balanceHash);
       const n = this.tryOn(opened.session.target.health);
       if (this.tap !== undefined) this.tap.attempted(opened.session.target.host, opened.session.target.port);
       return new GrpcAttempt(this, opened.stream, opened.session, this.backend, this.clock, n, hedge);
@@ -170,7 +92,7 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
   }
 
   /** Done with every attempt in flight (the call is cut: client gone, deadline, idle, a fault). */
-  private dropAll(kind: OutcomeKind = 'none'): void {
+  protected dropAll(kind: OutcomeKind = 'none'): void {
     while (this.flight.current !== undefined) this.dropAttempt(kind);
   }
 
@@ -198,45 +120,15 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
   /** What the core decided after a failed attempt: true when another attempt follows. */
   private retried(next: 'replay' | 'retry' | undefined): boolean {
     // The client's further request bytes wait for the retry's stream.
-    if (next === 'retry' && !this.requestEnded) this.client.pause();
+    if (next === 'retry' && !this.requestEnded) this.stream.pause();
     return next !== undefined;
-  }
-
-  // ---- client side ---------------------------------------------------------------------------
-
-  clientData(chunk: Buffer): void {
-    if (this.done) return;
-    if (this.tap !== undefined) this.tap.received(chunk);
-    this.kept.keep(chunk);
-    // The upstream is slower than the client: it reads on once the attempt took what was written.
-    const a = this.flight.current;
-    if (a !== undefined && !a.write(chunk)) this.client.pause();
-  }
-
-  clientEnded(): void {
-    this.requestEnded = true;
-    if (this.done) return;
-    this.flight.current?.stream.end();
-    if (!this.responseStarted) this.deadline.startRoute(this.routeBudgetMs());
-    if (this.kept.forMirror) {
-      this.ctx.mirrors.send(this.decision.mirrors, { ...this.headers }, this.kept.chunks ?? [], this.tap);
-      this.kept.mirrored();
-    }
-  }
-
-  /** The client reset the stream or its connection closed: cancel upstream at once. */
-  clientClosed(): void {
-    if (this.done) return;
-    this.status = GrpcStatus.CANCELLED;
-    this.dropAll();
-    this.finish();
   }
 
   // ---- what the attempt in flight reports --------------------------------------------------
   // (a dropped attempt, and the last one once the call is over, is detached: nothing of it gets here)
 
   attemptDrained(): void {
-    if (!this.retries.pending) this.client.resume();
+    if (!this.retries.pending) this.stream.resume();
   }
 
   attemptResponse(a: GrpcAttempt, headers: IncomingHttpHeaders, flags: number): void {
@@ -265,7 +157,7 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
         return;
       }
       const code = grpcStatus ?? answerStatus(headers, httpStatus);
-      if (this.fellBack(code === GrpcStatus.UNAVAILABLE, this.kept.chunks ?? [], code)) return;
+      if (this.toFallback(code === GrpcStatus.UNAVAILABLE, this.kept.chunks ?? [], code)) return;
     }
     this.deadline.clear();
     this.responseStarted = true;
@@ -273,11 +165,11 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     this.relayed(a.sentAt, a.hedge);
     if (this.tap !== undefined && this.hedge !== undefined && this.hedge.sent > 0) this.tap.attemptWon(a.n);
     this.kept.answered();
-    const c = this.client;
+    const c = this.stream;
     if (c.destroyed || c.closed) return;
     if (!trailersOnly) awaitTrailersWanted(c);
-    answerMetadata(headers, this.backend, this.extras, this.ctx.predictorHeader, this.serviceMs);
-    const token = this.extras.token;
+    answerMetadata(headers, this.backend, this, this.proxy.predictorHeader, this.serviceMs);
+    const token = this.token;
     if (token !== undefined && !trailersOnly && httpStatus === 200) this.answer = new TaggedGrpcAnswer(this, token);
     try {
       c.respond(headers, trailersOnly ? RESPOND_END_STREAM : RESPOND_WITH_TRAILERS);
@@ -292,13 +184,13 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
       // Trailers-only: the status is in these headers.
       this.status = answerStatus(headers, httpStatus);
       this.upstreamEnded = true;
-      this.extras.ended?.(true);
+      this.ended(true);
       this.finish();
     }
   }
 
   attemptData(_a: GrpcAttempt, chunk: Buffer): void {
-    if (this.client.destroyed) return;
+    if (this.stream.destroyed) return;
     this.answer.write(chunk);
   }
 
@@ -318,7 +210,7 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     this.upstreamEnded = true;
     // The model is done with it: its slot under flow control goes to the next waiting call before
     // this answer's end is written out.
-    this.extras.ended?.(true);
+    this.ended(true);
     this.endResponse();
   }
 
@@ -356,10 +248,10 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
   write(chunk: Buffer): void {
     // Counted as the client receives it: a bandit's tagged answer as tagged.
     if (this.tap !== undefined) this.tap.sent(chunk);
-    if (!this.client.write(chunk)) {
+    if (!this.stream.write(chunk)) {
       // The client is slower than the model: read on from the upstream once it took what was written.
       this.flight.current?.stream.pause();
-      awaitClientDrain(this.client);
+      awaitClientDrain(this.stream);
     }
   }
 
@@ -370,14 +262,14 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
   end(last?: Buffer): void {
     if (last !== undefined && last.length > 0) {
       if (this.tap !== undefined) this.tap.sent(last);
-      this.client.write(last);
+      this.stream.write(last);
     }
-    this.client.end();
+    this.stream.end();
   }
 
   /** The upstream's answer is complete: end the client's stream; its trailers follow. */
   private endResponse(): void {
-    const c = this.client;
+    const c = this.stream;
     if (c.destroyed || c.closed) {
       this.finish();
       return;
@@ -392,12 +284,12 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
       (this.httpStatus === 200
         ? statusTrailers(
             GrpcStatus.INTERNAL,
-            failureMessage(this.ctx, this.up.name, this.backend, GrpcStatus.INTERNAL, (w) => `${w} ended the stream without a grpc-status`),
+            failureMessage(this.proxy, this.up.name, this.backend, GrpcStatus.INTERNAL, (w) => `${w} ended the stream without a grpc-status`),
           )
         : {});
     this.status = answerStatus(t, this.httpStatus);
     try {
-      this.client.sendTrailers(t);
+      this.stream.sendTrailers(t);
     } catch {
       // The client went away meanwhile; 'close' accounts for it.
     }
@@ -428,10 +320,6 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
 
   // ---- endings -------------------------------------------------------------------------------
 
-  /**
-   * Last resort (grpc/proxy.ts): an unexpected error while handling the call ends the call, not
-   * the process: INTERNAL (or, once answered, trailers or a reset), whatever state it was in.
-   */
   abort(err: unknown): void {
     if (this.done) return;
     const detail = err instanceof Error ? err.message : String(err);
@@ -439,7 +327,7 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
       this.dropAll();
       this.fail(GrpcStatus.INTERNAL, (w, full) => `the gateway failed while handling the call to ${w}${full ? `: ${detail}` : ''}`);
     } catch {
-      if (!this.client.destroyed) this.client.close(NGHTTP2_INTERNAL_ERROR);
+      if (!this.stream.destroyed) this.stream.close(NGHTTP2_INTERNAL_ERROR);
       if (this.done) return;
       this.done = true;
       this.status = GrpcStatus.INTERNAL;
@@ -450,10 +338,10 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
 
   /** End the call with a status of the gateway's: trailers-only, or trailers after headers. */
   private fail(code: number, text: Message): void {
-    if (this.done || (!this.responseStarted && this.fellBack(code === GrpcStatus.UNAVAILABLE, this.kept.chunks ?? [], code))) return;
-    const message = failureMessage(this.ctx, this.up.name, this.backend, code, text);
+    if (this.done || (!this.responseStarted && this.toFallback(code === GrpcStatus.UNAVAILABLE, this.kept.chunks ?? [], code))) return;
+    const message = failureMessage(this.proxy, this.up.name, this.backend, code, text);
     this.status = code;
-    const c = this.client;
+    const c = this.stream;
     if (!this.responseStarted) {
       answerTrailersOnly(c, code, message);
       this.finish();
@@ -475,11 +363,11 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     this.finish();
   }
 
-  private finish(): void {
+  protected finish(): void {
     if (this.done) return;
     this.done = true;
     this.deadline.clear();
-    if (this.backend.idleTimeoutMs > 0 && !this.client.destroyed) this.client.setTimeout(0);
+    if (this.backend.idleTimeoutMs > 0 && !this.stream.destroyed) this.stream.setTimeout(0);
     // An upstream stream still open needs a word: cancelled if it never finished, NO_ERROR if it
     // answered while the client kept sending.
     const { current: a, rivals } = this.flight.clear();
@@ -489,11 +377,11 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
       if (!o.answered) this.outcome(o.session.target, 'none', o.sentAt);
       o.drop();
     }
-    stopReading(this.client);
+    stopReading(this.stream);
     if (this.tap !== undefined) this.tap.end(this.status, this.httpStatus, this.upstreamSeconds);
     this.settle();
     // Off come the listeners (they would only find `done`): a closed stream kept until a full collection must not keep the call.
     a?.detach();
-    stopListening(this.client);
+    stopListening(this.stream);
   }
 }

@@ -1,8 +1,9 @@
 /**
  * The gRPC adapter of the request pipeline (gateway/pipeline/request.ts): one gRPC call as the
  * stages see it. It only translates: refusals into trailers-only statuses (grpc/answer.ts), a
- * SendFeedback's message into its token, the forward into a call (grpc/call.ts), which it also
- * serves as the extras the stages decided (token, the request read).
+ * SendFeedback's message into its token, and the forward into the beginning of the call it is a layer
+ * of (grpc/call-start.ts, grpc/call.ts: the same object, which reads what the stages decided, the
+ * token, the request read, as its own fields).
  */
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
@@ -12,9 +13,8 @@ import { grpcFrontEndCall } from '../edge/entry.js';
 import { grpcStatusOf } from '../edge/errors.js';
 import { rawHeaderValue, type Peer } from '../edge/http-headers.js';
 import { readSmallBody } from '../edge/small-body.js';
-import type { GatewayMetrics } from '../observe/metrics.js';
-import type { GrpcObserve } from '../observe/observed-grpc.js';
-import { PipelineRequest, type KeptBody, type Refusal } from '../pipeline/request.js';
+import type { KeptBody, Refusal } from '../pipeline/request.js';
+import { ForwardedRequest } from '../forward/forwarded.js';
 import { grpcFramePayload, tokenFromFeedbackProto } from '../steer/answer-tag.js';
 import { FEEDBACK_MAX_BYTES, type FeedbackReading } from '../steer/bandit-edge.js';
 import type { StickyKeys } from '../steer/sticky-keys.js';
@@ -22,17 +22,13 @@ import type { NotRouted, Routed } from '../../routing/types.js';
 import type { RefusedRequest } from '../observe/payload-tap.js';
 import { answerTrailersOnly } from './answer.js';
 import { parseGrpcTimeout } from './timeout.js';
-import type { CallExtras } from './call-context.js';
+import type { CallContext } from './call-context.js';
 
-/** What a call's request asks of the gRPC proxy (grpc/proxy.ts). */
-export interface GrpcHost {
-  readonly metrics: GatewayMetrics;
-  readonly observe: GrpcObserve | undefined;
+/** What a call asks of the gRPC proxy (grpc/proxy.ts) beyond what it shares with every call. */
+export interface GrpcHost extends CallContext {
   readonly sticky: StickyKeys | undefined;
-  /** Run the call (the last resort around it); `peer`: its client connection's. */
-  call(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, routed: Routed, peer: Peer, extras: CallExtras, since: number): void;
-  /** Fail the call with INTERNAL: an unexpected error while handling it. */
-  failed(stream: ServerHttp2Stream, backend: Routed['backend'] | undefined, err: unknown): void;
+  /** Fail the call with INTERNAL: an unexpected error while handling it (`call`: forwarding had begun, it ends as its state says). */
+  failed(stream: ServerHttp2Stream, backend: Routed['backend'] | undefined, err: unknown, call?: GrpcPipelineRequest): void;
 }
 
 /** The gate's view of a front-end call before its token names its deployment. */
@@ -45,12 +41,12 @@ function tokenFromGrpcFeedback(frame: Buffer): FeedbackReading | null {
   return r?.token ? { token: r.token, reward: r.reward } : null;
 }
 
-export class GrpcPipelineRequest extends PipelineRequest implements CallExtras {
+export abstract class GrpcPipelineRequest extends ForwardedRequest {
   /** The call's request, read whole already (a feedback, for its token). */
   request: readonly Buffer[] | undefined;
 
   constructor(
-    private readonly proxy: GrpcHost,
+    protected readonly proxy: GrpcHost,
     readonly stream: ServerHttp2Stream,
     /** The client's headers; the gate's allowance edits them, the call makes them the upstream's. */
     readonly headers: IncomingHttpHeaders,
@@ -58,9 +54,9 @@ export class GrpcPipelineRequest extends PipelineRequest implements CallExtras {
     path: string,
     since: number,
     /** The client connection's peer and whether it is a trusted proxy. */
-    private readonly peer: Peer,
+    protected readonly peer: Peer,
   ) {
-    super('grpc', 'POST', path, headers[':authority'] ?? headers.host ?? '', since, proxy.sticky, false);
+    super('grpc', 'POST', path, headers[':authority'] ?? headers.host ?? '', since, proxy.sticky, false, proxy.metrics, proxy.clock);
   }
 
   protected readHeader(name: string): string | undefined {
@@ -160,8 +156,27 @@ export class GrpcPipelineRequest extends PipelineRequest implements CallExtras {
   }
 
   forward(): void {
-    this.proxy.call(this.stream, this.headers, this.routed!, this.peer, this, this.since);
+    const routed = this.routed!;
+    let begun = false;
+    try {
+      this.begin(routed, this.proxy.upstreams.for(routed.backend));
+      begun = true;
+      this.start();
+    } catch (err) {
+      // Begun, the call ends as its state says (`abort`); before that, only flow control is told.
+      if (!begun) this.ended(false);
+      this.proxy.failed(this.stream, routed.backend, err, begun ? this : undefined);
+    }
   }
+
+  /** Forwarding has begun (`begin`): admitted, the call's attempts follow (grpc/call.ts). */
+  protected abstract start(): void;
+
+  /**
+   * Last resort (grpc/proxy.ts): an unexpected error while forwarding the call ends the call, not
+   * the process: INTERNAL (or, once answered, trailers or a reset), whatever state it was in.
+   */
+  abstract abort(err: unknown): void;
 
   redirected(): void {
     // routing/ drops a gRPC Mapping with host_redirect: no call reaches here with one.

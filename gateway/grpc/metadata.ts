@@ -10,7 +10,7 @@ import { SERVICE_TIME_HEADER } from '../edge/answer-fields.js';
 import { requestId } from '../edge/request-id.js';
 import { editHeaderObject, editUpstreamMetadata } from '../forward/mapping-edits.js';
 import { ARM_HEADER } from '../steer/bandit-edge.js';
-import type { CallExtras } from './call-context.js';
+import type { PipelineRequest } from '../pipeline/request.js';
 
 /** The client's headers made the model's, in place. */
 export function upstreamMetadata(headers: IncomingHttpHeaders, peer: Peer, backend: Backend): void {
@@ -28,11 +28,17 @@ export function upstreamMetadata(headers: IncomingHttpHeaders, peer: Peer, backe
  * that answered (--predictor-header), the marks the pipeline decided (x-seldon-model, x-seldon-fallback), a
  * custom Mapping's answer edits, and a bandit's token.
  */
-export function answerMetadata(headers: IncomingHttpHeaders, backend: Backend, extras: CallExtras, predictorHeader: boolean | undefined, serviceMs: number): void {
+export function answerMetadata(
+  headers: IncomingHttpHeaders,
+  backend: Backend,
+  decided: Pick<PipelineRequest, 'answerHeaders' | 'token'>,
+  predictorHeader: boolean | undefined,
+  serviceMs: number,
+): void {
   headers[SERVICE_TIME_HEADER] = String(serviceMs);
   if (predictorHeader) headers['x-seldon-predictor'] = backend.origin.predictor;
-  const marks = extras.answerHeaders;
+  const marks = decided.answerHeaders;
   if (marks !== undefined) for (let i = 0; i < marks.length; i += 2) headers[marks[i]!] = marks[i + 1]!;
   if (backend.mapping?.responseHeaders) editHeaderObject(headers, backend.mapping.responseHeaders);
-  if (extras.token !== undefined) headers[ARM_HEADER] = extras.token;
+  if (decided.token !== undefined) headers[ARM_HEADER] = decided.token;
 }

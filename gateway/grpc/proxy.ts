@@ -8,8 +8,7 @@
 import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { answerTrailersOnly } from './answer.js';
 import { GrpcCall } from './call.js';
-import type { CallContext, CallExtras } from './call-context.js';
-import { GrpcPipelineRequest, type GrpcHost } from './grpc-request.js';
+import type { GrpcHost, GrpcPipelineRequest } from './grpc-request.js';
 import { requestPipeline } from '../pipeline/chain.js';
 import type { FallbackDeps } from '../pipeline/fallback.js';
 import type { FlowController } from '../flow/controller.js';
@@ -28,7 +27,7 @@ import type { Logger } from 'pino';
 import type { MirrorBudget } from '../upstream/mirror-budget.js';
 import type { ShadowConfig } from '../config/shadows.js';
 import type { UpstreamConfig } from '../config/upstream.js';
-import type { Backend, LiveTable, Picker, Routed } from '../../routing/types.js';
+import type { Backend, LiveTable, Picker } from '../../routing/types.js';
 import type { StickyKeys } from '../steer/sticky-keys.js';
 import type { BanditEdge } from '../steer/bandit-edge.js';
 import type { IpFilter } from '../pipeline/ip-policy.js';
@@ -78,10 +77,9 @@ export class GrpcProxy {
   private readonly eligible: ((backend: Backend) => boolean) | undefined;
   /** The gRPC upstreams (sessions per endpoint); the data plane retires those the table no longer names. */
   readonly upstreams: GrpcUpstreams;
-  private readonly ctx: Readonly<CallContext>;
   private readonly log: Logger | undefined;
   private readonly bugLog = new LogBudget();
-  /** The request pipeline (gateway/pipeline/chain.ts), gRPC's instance, and what its requests ask of this proxy. */
+  /** The request pipeline (gateway/pipeline/chain.ts), gRPC's instance, and what its calls ask of this proxy (what every call shares). */
   private readonly pipeline: Stage;
   private readonly host: GrpcHost;
 
@@ -90,7 +88,7 @@ export class GrpcProxy {
     this.eligible = deps.endpoints ? this.upstreams.eligible : undefined;
     const mirrors = new GrpcMirrors(this.upstreams, deps.budget, deps.metrics, deps.shadow.maxBodyBytes);
     this.log = deps.log;
-    this.ctx = {
+    this.host = {
       metrics: deps.metrics,
       upstreams: this.upstreams,
       mirrors,
@@ -101,13 +99,8 @@ export class GrpcProxy {
       logBudget: new LogBudget(),
       internalDetail: deps.errorDetail === 'internal',
       trusts: deps.trusts ?? (() => false),
-    };
-    this.host = {
-      metrics: deps.metrics,
-      observe: deps.observe,
       sticky: deps.sticky,
-      call: (stream, headers, routed, peer, extras, since) => this.call(stream, headers, routed, peer, extras, since),
-      failed: (stream, backend, err) => this.failed(stream, backend, err),
+      failed: (stream, backend, err, call) => this.failed(stream, backend, err, call),
     };
     const fallback = deps.fallback && { ...deps.fallback, unready: deps.endpoints ? this.upstreams.unready : undefined };
     this.pipeline = requestPipeline({ state: deps.state, picker: deps.picker, eligible: this.eligible, gate: deps.gate, bandits: deps.bandits, flow: deps.flow, fallback, ipFilter: deps.ipFilter });
@@ -121,7 +114,7 @@ export class GrpcProxy {
   /** A gRPC stream from the public HTTP/2 server (edge/h2-server.ts). */
   readonly stream = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[], peer: Peer, since: number): void => {
     try {
-      this.pipeline.run(new GrpcPipelineRequest(this.host, stream, headers, rawHeaders, headers[':path'] ?? '', since, peer));
+      this.pipeline.run(new GrpcCall(this.host, stream, headers, rawHeaders, headers[':path'] ?? '', since, peer));
     } catch (err) {
       this.failed(stream, undefined, err);
     }
@@ -131,7 +124,7 @@ export class GrpcProxy {
    * Last resort: an unexpected error while handling a call fails that call (INTERNAL), never the
    * process; counted and logged with the deployment.
    */
-  private failed(stream: ServerHttp2Stream, backend: Backend | undefined, err: unknown, call?: GrpcCall): void {
+  private failed(stream: ServerHttp2Stream, backend: Backend | undefined, err: unknown, call?: GrpcPipelineRequest): void {
     const o = backend?.origin;
     this.deps.metrics.internalErrors.labels('grpc', o?.namespace ?? '', o?.deployment ?? '').inc();
     const skipped = this.bugLog.take();
@@ -147,17 +140,6 @@ export class GrpcProxy {
       else if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
     } catch {
       if (!stream.destroyed) stream.destroy();
-    }
-  }
-
-  private call(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, routed: Routed, peer: Peer, extras: CallExtras, since: number): void {
-    let call: GrpcCall | undefined;
-    try {
-      call = new GrpcCall(this.ctx, stream, headers, routed, peer, extras, since);
-      call.start();
-    } catch (err) {
-      if (call === undefined) extras.ended?.(false);
-      this.failed(stream, routed.backend, err, call);
     }
   }
 }

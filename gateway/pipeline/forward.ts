@@ -1,7 +1,7 @@
 /**
- * Forward: the request goes to the proxy of its protocol (rest/forwarded-exchange.ts, grpc/call.ts), which
- * runs its attempts. The last stage: once the upstream's breaker admits the request, the exchange
- * commits what steering decided (`PipelineRequest.commit`). A Mapping's hashing load balancer reads the
+ * Forward: the request's forward begins (its protocol's codec, rest/forwarded-exchange.ts or grpc/call.ts,
+ * is the request itself), which runs its attempts. The last stage: once the upstream's breaker admits
+ * the request, the forwarding core commits what steering decided (`PipelineRequest.commit`). A Mapping's hashing load balancer reads the
  * request's key here (pipeline/balance-key.ts).
  */
 import { hashRequest } from './balance-key.js';

@@ -5,9 +5,10 @@
  * gRPC). A stage reads and sets the fields and calls these methods; it never asks which protocol
  * it runs in.
  *
- * It is the one object made per request before the proxy's own (rest/forwarded-exchange.ts, grpc/call.ts):
- * it is also what `match` reads (a `RouteRequest`, with `sticky` a method, no closure), and what
- * the exchange reads of the stages' decisions (answer headers, token, body read).
+ * It is also what `match` reads (a `RouteRequest`, with `sticky` a method, no closure), and the
+ * base of the forwarding core (forward/forwarded.ts), which reads the stages' decisions (answer
+ * headers, token, flow slot, fallback) as its own fields: the proxy makes one object per request,
+ * its protocol's codec (rest/forwarded-exchange.ts, grpc/call.ts), from arrival to finish.
  */
 import type { Allow, Deny, Gatekeeper, PendingVerdict } from '../auth/gate.js';
 import type { FlowSlot } from '../flow/controller.js';
@@ -149,7 +150,7 @@ export abstract class PipelineRequest implements RouteRequest {
     this.endListener = listener;
   }
 
-  /** The proxy's exchange or call is over for the model (called by it; only the first call counts: it may tell the model's end, then its own). */
+  /** Its forward is over for the model (told by the forwarding core; only the first call counts: it may tell the model's end, then its own). */
   ended(answered: boolean): void {
     const listener = this.endListener;
     if (listener === undefined) return;
@@ -224,7 +225,7 @@ export abstract class PipelineRequest implements RouteRequest {
   /** Read the feedback's body for its token (up to steer's FEEDBACK_MAX_BYTES); null when it has none or is too large. */
   abstract readFeedback(done: (reading: FeedbackReading | null) => void): void;
 
-  /** Hand it to the proxy: the attempts begin (the exchange calls `commit` once the upstream's breaker admitted it). */
+  /** Forward it: its forward begins, on this object (the forwarding core calls `commit` once the upstream's breaker admitted it). */
   abstract forward(): void;
 
   /** Something failed inside the gateway while a stage ran asynchronously: the request fails (502 / INTERNAL), never the process. */

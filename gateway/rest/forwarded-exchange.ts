@@ -1,8 +1,9 @@
 /**
- * REST's codec of the forwarding core (forward/forwarded.ts): one proxied REST request across its
- * attempts, once the pipeline (gateway/pipeline/chain.ts) has forwarded it. The core decides
- * (admission, the timeout budget, replay, retry, the finish); this file translates: the body
- * strategy, the route timer, each attempt over the HTTP/1.1 client, the answer streamed back (with
+ * REST's codec of the forwarding core (forward/forwarded.ts): one REST request, made by the proxy
+ * (rest/proxy.ts) as it arrives, which runs the pipeline (gateway/pipeline/chain.ts) as its adapter
+ * (rest/rest-request.ts) and is proxied across its attempts once forwarded. The core decides
+ * (admission, the timeout budget, replay, retry, the finish); the body's strategy and the route timer
+ * are rest/exchange-body.ts's; this file translates each attempt over the HTTP/1.1 client, the answer streamed back (with
  * a bandit's token, steer/answer-tag.ts) and every error the gateway makes as a Seldon-style JSON
  * body (edge/http-answer.ts).
  *
@@ -19,174 +20,63 @@
  * dropped); the last one's is the request's, under the retry rule as without hedging.
  */
 import { STATUS_CODES } from '../wire/node-http.js';
-import type { Readable } from 'node:stream';
-import { ForwardedRequest } from '../forward/forwarded.js';
+import type { ForwardUpstream } from '../forward/forwarded.js';
 import { failureOutcome, httpOutcome } from '../forward/outcome.js';
-import type { TimeoutEntry, TimeoutList } from '../upstream/timeout-lists.js';
 import { upstreamNamed, type GatewayReason } from '../edge/errors.js';
 import type { RestRequest, RestResponse } from '../edge/rest-exchange.js';
-import { announcesBody, isWhole } from '../wire/message-body.js';
+import { isWhole } from '../wire/message-body.js';
 import { AnswerFields } from '../edge/answer-fields.js';
-import type { UpstreamFields } from '../edge/upstream-fields.js';
-import { isSmall, readSmallBody } from '../edge/small-body.js';
 import { corsResponseHeaders } from './cors.js';
-import type { ResponseTap } from '../observe/observed-rest.js';
 import { RequestBody } from './request-body.js';
-import type { Endpoint, UpstreamPool } from '../upstream/pools.js';
+import type { Endpoint } from '../upstream/pools.js';
 import type { ResponseHead } from '../upstream/http1-client.js';
 import type { Routed } from '../../routing/types.js';
 import { ARM_HEADER } from '../steer/bandit-edge.js';
 import { AttemptAborted, RestAttempt, type AttemptOwner } from './attempt.js';
 import { InFlight } from '../forward/in-flight.js';
 import { classify, executedFailure, unansweredFailure } from './attempt-failure.js';
-import type { ExchangeExtras, ExchangeHost } from './exchange-deps.js';
 import { TaggedJsonAnswer, taggable, type AnswerSink } from './tagged-answer.js';
 import { mappingAnswer, sendRouteError } from './route-answer.js';
 import { encodeAnswer, type AnswerOut } from './answer-encoder.js';
-import { decodesFirst, type DecodeOwner, type DecodeRefusal } from './request-decoder.js';
+import { ExchangeBody } from './exchange-body.js';
+import type { RestHost } from './rest-request.js';
 
 /**
- * One proxied request, across its attempts: each attempt is an object of its own
+ * One REST request, the pipeline's and then the proxied one, across its attempts: each attempt is an object of its own
  * (rest/attempt.ts), the decisions are the core's (forward/forwarded.ts), the answer goes to the
  * client through `answer` (itself, or the token's decorator, rest/tagged-answer.ts), its body
  * written to `out` (the client's response, or its compressor, rest/answer-encoder.ts).
  */
-export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSink, TimeoutEntry, DecodeOwner {
-  declare protected readonly up: UpstreamPool;
-  private body: Buffer | RequestBody | null = null;
-  /** The body can be sent again (absent, or fully buffered). */
-  private replayable = true;
+export class Exchange extends ExchangeBody implements AttemptOwner, AnswerSink {
   /** The attempt in flight and, hedged, its rivals. */
   private readonly flight = new InFlight<RestAttempt>();
-  /** The route timeout: the exchange is an entry of its duration's list (upstream/timeout-lists.ts), from the end of the request on. */
-  timeoutNext: TimeoutEntry | null = null;
-  timeoutPrev: TimeoutEntry | null = null;
-  timeoutDue = -1;
-  timeoutList: TimeoutList | null = null;
-  private timed = false;
   /** What an attempt still in flight is cut for when the exchange ends: the route timeout, or the client (gone, or answered). */
   private cutBy: 'timeout' | 'client' = 'client';
   /** Where the model's answer is written: this exchange, or the token's decorator of it. */
   private answer: AnswerSink = this;
   /** The model's head, until its first body bytes or its end (`head`). */
   private pendingStatus = 0;
-  private pendingHead: AnswerFields | undefined;
-  /** Predictor header, access log, answer capture for comparison: set only when one applies. */
-  private tap: ResponseTap | undefined;
+  private pendingHead: AnswerFields | undefined = undefined;
   /** Where the answer's body goes: the client's response, or its compressor (rest/answer-encoder.ts). */
   private out: AnswerOut;
 
-  constructor(
-    private readonly proxy: ExchangeHost,
-    private readonly req: RestRequest,
-    private readonly res: RestResponse,
-    decision: Routed,
-    private readonly headers: UpstreamFields,
-    protected override readonly extras: ExchangeExtras,
-  ) {
-    super(proxy.deps.metrics, 'rest', decision, proxy.deps.upstreams.for(decision.backend), extras, extras.since, proxy.deps.clock);
+  constructor(proxy: RestHost, req: RestRequest, res: RestResponse, since: number, frontEnd: boolean) {
+    super(proxy, req, res, since, frontEnd);
     this.out = res;
+  }
+
+  protected override begin(decision: Routed, up: ForwardUpstream): void {
+    super.begin(decision, up);
+    this.cutBy = 'client';
+    this.answer = this;
+    this.pendingStatus = 0;
+    this.pendingHead = undefined;
+    this.out = this.res;
   }
 
   protected answerOverflow(info: string): void {
     this.tap?.end(503, null, false);
-    sendRouteError(this.req, this.res, 503, 'UPSTREAM_OVERFLOW', info, { 'x-envoy-overloaded': 'true', ...this.extras.corsHeaders }, this.backend.mapping);
-  }
-
-  start(): void {
-    const observe = this.proxy.deps.observe;
-    if (observe !== undefined) this.tap = observe.begin(this.req, this.res, this.decision, this.headers, this.up.name, this.extras);
-    if (!this.admit(503)) return;
-    (this.res as Carrying)[EXCHANGE] = this;
-    this.res.once('close', responseClosed);
-    const z = this.backend.compression;
-    if (z !== null && z.decodeRequests && decodesFirst(this.req, this.extras, this.headers, this.proxy.deps, this)) return;
-    const req = this.req;
-    const body = req.body;
-    const retryBuffer = this.proxy.deps.upstream.retryBufferBytes;
-    if (this.extras.bodyHead !== undefined && !isWhole(body)) {
-      // Read in part already (feedback, for its token): too large to replay.
-      this.retries.noRetries();
-      if (this.decision.mirrors.length) this.proxy.deps.mirrors.tooLarge(this.decision.mirrors);
-      this.streamBody(body, this.extras.bodyHead, false);
-      this.dispatch();
-    } else if (this.extras.body !== undefined) {
-      // Read already (feedback, for its token).
-      if (this.extras.body !== null && this.extras.body.length > retryBuffer) this.retries.noRetries();
-      this.dispatchWhole(this.extras.body);
-    } else if (isWhole(body)) {
-      // Read whole before it was served (the lane's); one over the retry buffer is still not retried.
-      if (body !== null && body.length > retryBuffer) this.retries.noRetries();
-      this.dispatchWhole(body);
-    } else if (!announcesBody(req)) {
-      this.dispatchWhole(null);
-    } else if (this.backend.retry || this.backend.hedge !== null || isSmall(req)) {
-      this.bufferThenDispatch(body);
-    } else {
-      this.streamBody(body, [], this.decision.mirrors.length > 0);
-      this.dispatch();
-    }
-  }
-
-  /** The body decoded (rest/request-decoder.ts): it goes, to the mirrors and the payload log too; or the refusal. */
-  decodedBody(plain: Buffer | null, refusal: DecodeRefusal | null): void {
-    if (this.done) return;
-    if (plain === null) return this.fail(refusal!.status, refusal!.reason, refusal!.info);
-    if (plain.length > this.proxy.deps.upstream.retryBufferBytes) this.retries.noRetries();
-    this.dispatchWhole(plain);
-  }
-
-  /** The whole body is here (or there is none): the route timeout starts, the primary and the mirrors go. */
-  private dispatchWhole(body: Buffer | null): void {
-    this.body = body;
-    if (body !== null) this.tap?.requestBody?.(body);
-    this.startTimer();
-    this.dispatch();
-    const mirrors = this.decision.mirrors;
-    if (mirrors.length === 0) return;
-    if (body !== null && body.length > this.proxy.deps.mirrors.maxBodyBytes) this.proxy.deps.mirrors.tooLarge(mirrors);
-    else this.mirror(body);
-  }
-
-  /**
-   * Stream the body to the upstream (after `head`, chunks already read); with `copy`, mirrors
-   * get the whole body once it has ended, without holding the primary.
-   */
-  private streamBody(stream: Readable, head: Buffer[], copy: boolean): void {
-    const mirrors = this.decision.mirrors;
-    const limit = this.proxy.deps.mirrors.maxBodyBytes;
-    const copied = copy ? { limit, whole: (b: Buffer | null) => (b === null ? this.proxy.deps.mirrors.tooLarge(mirrors) : this.mirror(b)) } : undefined;
-    this.body = new RequestBody(this.req, stream, head, copied, this.tap?.requestBody);
-    this.replayable = false;
-    stream.once('end', () => this.startTimer());
-  }
-
-  /** Routes that retry or hedge, and small bodies, are read first (up to the retry buffer) so they can be replayed. */
-  private bufferThenDispatch(req: Readable): void {
-    readSmallBody(req, this.proxy.deps.upstream.retryBufferBytes, (body, read) => {
-      if (body !== null) {
-        this.dispatchWhole(body);
-        return;
-      }
-      // Too large to replay: stream what we have plus the rest, without retries.
-      this.retries.noRetries();
-      if (this.decision.mirrors.length) this.proxy.deps.mirrors.tooLarge(this.decision.mirrors);
-      this.streamBody(req, read!, false);
-      this.dispatch();
-    });
-  }
-
-  private mirror(body: Buffer | null): void {
-    this.proxy.deps.mirrors.send(this.decision.mirrors, this.req.method, this.decision.upstreamPath, this.headers, body, this.tap?.capture, this.tap);
-  }
-
-  /** The route timeout starts once the request has been received in full (docs/routing.md#timeouts-retries-and-circuit-breakers). */
-  private startTimer(): void {
-    const ms = this.routeBudgetMs();
-    if (ms > 0 && !this.done && !this.timed) {
-      this.timed = true;
-      this.proxy.timeouts.start(this, ms);
-    }
+    sendRouteError(this.req, this.res, 503, 'UPSTREAM_OVERFLOW', info, { 'x-envoy-overloaded': 'true', ...this.corsHeaders }, this.backend.mapping);
   }
 
   /** The route timeout ran out. */
@@ -215,7 +105,7 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
   dispatch(): void {
     if (this.done) return;
     // A retry or replay goes to an endpoint this request has not tried, while one is left.
-    const endpoint = this.up.pick(this.tried(), this.extras.balanceHash);
+    const endpoint = this.up.pick(this.tried(), this.balanceHash);
     if (endpoint === undefined) {
       const invalid = this.up.invalid;
       if (invalid !== undefined) this.proxy.internalError('upstream', new Error(invalid), this.backend);
@@ -225,15 +115,9 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
     this.send(endpoint, false);
   }
 
-  /** The body goes again, whole and kept: not streamed, not over the retry buffer. */
-  protected resendable(): boolean {
-    const body = this.body;
-    return this.replayable && !(body instanceof RequestBody) && (body === null || body.length <= this.proxy.deps.upstream.retryBufferBytes);
-  }
-
   /** One more attempt beside the one in flight, to an endpoint not tried yet (the core found one). */
   protected sendHedge(): void {
-    const endpoint = this.up.pick(this.tried(), this.extras.balanceHash);
+    const endpoint = this.up.pick(this.tried(), this.balanceHash);
     if (endpoint === undefined) return;
     this.send(endpoint, true);
   }
@@ -247,7 +131,7 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
       tap.attempt(this.headers, hedge);
       tap.attempted(endpoint.host, endpoint.port);
     }
-    endpoint.pool.dispatch(attempt.request(this.req.method, this.decision.upstreamPath, this.headers.forClient(), this.body, this.backend.idleTimeoutMs), attempt);
+    endpoint.pool.dispatch(attempt.request(this.req.method, this.decision.upstreamPath, this.headers.forClient(), this.sendBody, this.backend.idleTimeoutMs), attempt);
   }
 
   /** The attempt failed or its answer was dropped: the next one prefers another endpoint. */
@@ -286,14 +170,14 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
       a.discard = true;
       return true;
     }
-    if (statusCode >= 502 && statusCode <= 504 && this.fellBack(true, this.body as Buffer | null, statusCode)) return true;
+    if (statusCode >= 502 && statusCode <= 504 && this.toFallback(true, this.sendBody as Buffer | null, statusCode)) return true;
     this.relayed(a.sentAt, a.hedge);
     if (this.tap !== undefined && this.hedge !== undefined) this.tap.attemptWon(a.n);
     this.status = statusCode;
     // Framed by the gateway: the model's Content-Length only when it is the body's (docs/routing.md#answer-framing).
     const fields = AnswerFields.ofHead(answer);
     fields.serviceTime(this.serviceMs);
-    const { answerHeaders, token, corsHeaders } = this.extras;
+    const { answerHeaders, token, corsHeaders } = this;
     if (answerHeaders !== undefined) for (let i = 0; i < answerHeaders.length; i += 2) fields.add(answerHeaders[i]!, answerHeaders[i + 1]!);
     if (token !== undefined) fields.add(ARM_HEADER, token);
     if (corsHeaders !== undefined) corsResponseHeaders(fields.list(), corsHeaders);
@@ -356,7 +240,7 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
       return;
     }
     const failure = classify(err);
-    const unread = this.body instanceof RequestBody ? !this.body.started : true;
+    const unread = this.sendBody instanceof RequestBody ? !this.sendBody.started : true;
     if (this.afterFailure(failure, this.replayable, this.replayable || unread) !== undefined) return;
     if (failure === 'idle') this.metrics.timeout(this.backend, 'rest');
     const f = unansweredFailure(failure, this.who(), this.backend.idleTimeoutMs, err.code ?? err.message);
@@ -395,7 +279,7 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
         // A header Node will not write either: the answer cannot be passed on as it is.
         this.status = 502;
         this.proxy.internalError('response_head', err as Error, this.backend);
-        sendRouteError(this.req, this.res, 502, 'UPSTREAM_BAD_RESPONSE', `${this.who()} answered with a response head the gateway cannot forward`, this.extras.corsHeaders, this.backend.mapping);
+        sendRouteError(this.req, this.res, 502, 'UPSTREAM_BAD_RESPONSE', `${this.who()} answered with a response head the gateway cannot forward`, this.corsHeaders, this.backend.mapping);
         this.finish();
         return false;
       }
@@ -417,7 +301,7 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
     if (this.done || !this.writeHead()) return;
     // The model is done with it: its slot under flow control goes to the next waiting request
     // before this answer is written out (the model waits for the gateway's turnaround only).
-    this.extras.ended?.(true);
+    this.ended(true);
     if (last === undefined) this.out.end();
     else {
       if (this.tap !== undefined) this.tap.body(last);
@@ -443,13 +327,13 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
   }
 
   /** `cause`: the library's words, for --error-detail internal only. */
-  private fail(status: number, reason: GatewayReason, info: string, cause?: string): void {
-    if (this.fellBack(status >= 502 && status <= 504, this.body as Buffer | null, status)) return;
+  protected fail(status: number, reason: GatewayReason, info: string, cause?: string): void {
+    if (this.toFallback(status >= 502 && status <= 504, this.sendBody as Buffer | null, status)) return;
     this.status = status;
     const text = cause !== undefined && this.proxy.internalDetail ? `${info}: ${cause}` : info;
     if (status >= 500) this.proxy.upstreamFailure(this.up, this.backend, reason, cause);
     const close = this.proxy.draining || !this.req.complete;
-    sendRouteError(this.req, this.res, status, reason, text, close ? { connection: 'close', ...this.extras.corsHeaders } : this.extras.corsHeaders, this.backend.mapping);
+    sendRouteError(this.req, this.res, status, reason, text, close ? { connection: 'close', ...this.corsHeaders } : this.corsHeaders, this.backend.mapping);
     this.finish();
   }
 
@@ -465,7 +349,7 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
    * a client that keeps sending.
    */
   private abandonBody(): void {
-    if (this.body instanceof RequestBody) this.body.detach();
+    if (this.sendBody instanceof RequestBody) this.sendBody.detach();
     const body = this.req.body;
     if (isWhole(body) || body.destroyed) return;
     body.removeAllListeners('data');
@@ -484,11 +368,4 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
     if (this.tap !== undefined) this.tap.end(this.status, this.upstreamSeconds, complete);
     this.settle();
   }
-}
-
-/** The client answer's 'close' listener, one for every exchange: the exchange rides on its answer (no closure per request). */
-const EXCHANGE = Symbol('rest exchange');
-type Carrying = RestResponse & { [EXCHANGE]?: Exchange };
-function responseClosed(this: Carrying): void {
-  this[EXCHANGE]?.responseClosed();
 }

@@ -25,7 +25,7 @@ import type { StickyKeys } from '../steer/sticky-keys.js';
 import type { BanditEdge } from '../steer/bandit-edge.js';
 import type { ExchangeDeps } from './exchange-deps.js';
 import type { FlowController } from '../flow/controller.js';
-import { RestPipelineRequest } from './rest-request.js';
+import { Exchange } from './forwarded-exchange.js';
 import { Timeouts } from '../upstream/timeout-lists.js';
 import { REAL_CLOCK } from '../upstream/clock.js';
 import type { IpFilter } from '../pipeline/ip-policy.js';
@@ -133,7 +133,7 @@ export class RestProxy {
 
   private run(req: RestRequest, res: RestResponse, frontEnd: boolean): void {
     try {
-      this.pipeline.run(new RestPipelineRequest(this, req, res, req.arrivedAt ?? performance.now(), frontEnd));
+      this.pipeline.run(new Exchange(this, req, res, req.arrivedAt ?? performance.now(), frontEnd));
     } catch (err) {
       this.internalError('request', err as Error);
       sendError(req, res, 502, 'INTERNAL_ERROR', 'the gateway failed to handle this request', { connection: 'close' });

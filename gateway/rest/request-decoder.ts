@@ -7,7 +7,7 @@
  */
 import { brotliDecompress, gunzip, inflate, zstdDecompress, type InputType } from 'node:zlib';
 import { requestCoding, type RequestCoding } from '../../routing/compression.js';
-import type { ExchangeDeps, ExchangeExtras } from './exchange-deps.js';
+import type { ExchangeDeps } from './exchange-deps.js';
 import type { UpstreamFields } from '../edge/upstream-fields.js';
 import type { GatewayReason } from '../edge/errors.js';
 import type { RestRequest } from '../edge/rest-exchange.js';
@@ -53,13 +53,13 @@ export interface DecodeOwner {
  */
 export function decodesFirst(
   req: RestRequest,
-  extras: Pick<ExchangeExtras, 'body' | 'bodyHead'>,
+  read: { readonly body: Buffer | null | undefined; readonly bodyHead: Buffer[] | undefined },
   fields: UpstreamFields,
   deps: Pick<ExchangeDeps, 'maxBodyBytes' | 'metrics'>,
   owner: DecodeOwner,
 ): boolean {
   const coding = requestCoding(req.header('content-encoding'));
-  if (coding === null || coding === undefined || extras.bodyHead !== undefined) return false;
+  if (coding === null || coding === undefined || read.bodyHead !== undefined) return false;
   const limit = deps.maxBodyBytes ?? 0;
   const decode = (encoded: Buffer): void =>
     decodeBody(coding, encoded, limit, (plain, refusal) => {
@@ -70,7 +70,7 @@ export function decodesFirst(
       owner.decodedBody(plain, refusal);
     });
   // A feedback's body read already (for its token), or the body the lane read whole.
-  const body = extras.body !== undefined ? extras.body : req.body;
+  const body = read.body !== undefined ? read.body : req.body;
   if (isWhole(body)) decode(body ?? Buffer.alloc(0));
   else
     readSmallBody(body, limit > 0 ? limit : Number.MAX_SAFE_INTEGER, (whole) => {

@@ -2,8 +2,10 @@
  * The REST adapter of the request pipeline (gateway/pipeline/request.ts): one REST request, over
  * HTTP/1.1 or HTTP/2 (the exchange interface of edge/rest-exchange.ts), as the stages see it. It only
  * translates: the gate's verdicts into the gateway's JSON answers, a feedback's JSON body into its
- * token, the forward into an exchange (rest/forwarded-exchange.ts), which it also serves as the extras the
- * stages decided (answer headers, token, the body read, the auth service's edits).
+ * token, and the forward into the upstream's head (the headers copied once, the auth service's and a
+ * Mapping's edits), with which it begins the forward of the exchange it is a layer of
+ * (rest/exchange-body.ts, rest/forwarded-exchange.ts: the same object, which reads what the stages
+ * decided, the answer headers, token, body read, the auth service's edits, as its own fields).
  */
 import type { Allow, Deny, Gatekeeper, PendingVerdict } from '../auth/gate.js';
 import { applyEdits, type Authorized } from '../ext-auth/subject.js';
@@ -12,20 +14,21 @@ import { announcesBody, isWhole } from '../wire/message-body.js';
 import { sendError, sendJson, sendWhole } from '../edge/http-answer.js';
 import { schemeOf } from '../edge/http-headers.js';
 import { readSmallBody } from '../edge/small-body.js';
-import { PipelineRequest, type KeptBody, type Refusal } from '../pipeline/request.js';
+import type { KeptBody, Refusal } from '../pipeline/request.js';
+import { ForwardedRequest } from '../forward/forwarded.js';
 import { tokenFromFeedbackJson } from '../steer/answer-tag.js';
 import { FEEDBACK_MAX_BYTES, isFeedbackPath, type FeedbackReading } from '../steer/bandit-edge.js';
 import type { CorsPolicy, NotRouted } from '../../routing/types.js';
 import type { RefusedRequest } from '../observe/payload-tap.js';
 import { corsHeadersFor, corsRequest, type CorsHeaders } from './cors.js';
-import { Exchange } from './forwarded-exchange.js';
 import { editFields, editUpstreamFields } from '../forward/mapping-edits.js';
 import { redirectLocation } from '../../routing/redirect.js';
 import type { Redirect } from '../../routing/mapping-policy.js';
 import { sendRouteError } from './route-answer.js';
 import { decodeBody } from './request-decoder.js';
 import { requestCoding } from '../../routing/compression.js';
-import type { ExchangeDeps, ExchangeExtras, ExchangeHost } from './exchange-deps.js';
+import type { ExchangeDeps, ExchangeHost } from './exchange-deps.js';
+import type { UpstreamFields } from '../edge/upstream-fields.js';
 import { sendRawDenial } from './ext-auth-answer.js';
 import type { Socket } from 'node:net';
 import type { StickyKeys } from '../steer/sticky-keys.js';
@@ -37,7 +40,7 @@ export interface RestHost extends ExchangeHost {
   readonly trusts: (socket: Socket) => boolean;
 }
 
-export class RestPipelineRequest extends PipelineRequest implements ExchangeExtras {
+export abstract class RestPipelineRequest extends ForwardedRequest {
   /** The body, already read (a feedback read for its token, a body read for the auth service). */
   body: Buffer | null | undefined;
   /** The start of a body read in part (too large to read whole): the rest streams after it. */
@@ -50,13 +53,13 @@ export class RestPipelineRequest extends PipelineRequest implements ExchangeExtr
   private stripAuthorization = false;
 
   constructor(
-    private readonly proxy: RestHost,
+    protected readonly proxy: RestHost,
     readonly req: RestRequest,
     readonly res: RestResponse,
     since: number,
     frontEnd: boolean,
   ) {
-    super('rest', req.method, req.url, req.host, since, proxy.deps.sticky, frontEnd);
+    super('rest', req.method, req.url, req.host, since, proxy.deps.sticky, frontEnd, proxy.deps.metrics, proxy.deps.clock);
   }
 
   protected readHeader(name: string): string | undefined {
@@ -221,13 +224,17 @@ export class RestPipelineRequest extends PipelineRequest implements ExchangeExtr
       // A custom Mapping's edits come after the gateway's own and the auth service's: what the model (and a shadow) receives.
       const mapping = routed.backend.mapping;
       if (mapping !== null) editUpstreamFields(fields.list(), mapping, routed.backend.upstream);
-      new Exchange(this.proxy, req, res, routed, fields, this).start();
+      this.begin(routed, this.proxy.deps.upstreams.for(routed.backend));
+      this.start(fields);
     } catch (err) {
       this.proxy.internalError('request', err as Error, routed.backend);
       sendRouteError(req, res, 502, 'INTERNAL_ERROR', `the gateway failed to forward this request to ${routed.backend.id}`, this.withCorsHeaders({ connection: 'close' }), routed.backend.mapping);
       this.ended(false);
     }
   }
+
+  /** Forwarding has begun (`begin`): its body goes, its attempts follow, with `fields` the upstream's head (rest/forwarded-exchange.ts). */
+  protected abstract start(fields: UpstreamFields): void;
 
   failed(err: unknown): void {
     this.proxy.internalError('request', err as Error, this.routed?.backend);

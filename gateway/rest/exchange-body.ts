@@ -1,0 +1,177 @@
+/**
+ * The way of a forwarded REST request's body to its upstream (the layer of the exchange between the
+ * pipeline's adapter, rest/rest-request.ts, and the attempts and answer, rest/forwarded-exchange.ts):
+ * which strategy its body takes (read already, whole from the lane, buffered for retries and hedges,
+ * decoded, or streamed), its mirrors' copies, and the route timer, which starts once the request has
+ * been received in full. The exchange is its route timer's entry (upstream/timeout-lists.ts).
+ */
+import type { Readable } from 'node:stream';
+import type { RestResponse } from '../edge/rest-exchange.js';
+import type { GatewayReason } from '../edge/errors.js';
+import type { UpstreamFields } from '../edge/upstream-fields.js';
+import { isSmall, readSmallBody } from '../edge/small-body.js';
+import type { ForwardUpstream } from '../forward/forwarded.js';
+import type { ResponseTap } from '../observe/observed-rest.js';
+import type { TimeoutEntry, TimeoutList } from '../upstream/timeout-lists.js';
+import type { UpstreamPool } from '../upstream/pools.js';
+import { announcesBody, isWhole } from '../wire/message-body.js';
+import type { Routed } from '../../routing/types.js';
+import { RequestBody } from './request-body.js';
+import { decodesFirst, type DecodeOwner, type DecodeRefusal } from './request-decoder.js';
+import { RestPipelineRequest } from './rest-request.js';
+
+export abstract class ExchangeBody extends RestPipelineRequest implements TimeoutEntry, DecodeOwner {
+  declare protected up: UpstreamPool;
+  /** The upstream request's head: the client's fields as the model gets them (rest/rest-request.ts `forward`). */
+  protected headers!: UpstreamFields;
+  /** What goes upstream: the body whole (null: none), or streamed. */
+  protected sendBody: Buffer | RequestBody | null = null;
+  /** The body can be sent again (absent, or fully buffered). */
+  protected replayable = true;
+  /** The route timeout: the exchange is an entry of its duration's list (upstream/timeout-lists.ts), from the end of the request on. */
+  timeoutNext: TimeoutEntry | null = null;
+  timeoutPrev: TimeoutEntry | null = null;
+  timeoutDue = -1;
+  timeoutList: TimeoutList | null = null;
+  private timed = false;
+  /** Predictor header, access log, answer capture for comparison: set only when one applies. */
+  protected tap: ResponseTap | undefined = undefined;
+
+  protected override begin(decision: Routed, up: ForwardUpstream): void {
+    super.begin(decision, up);
+    this.sendBody = null;
+    this.replayable = true;
+    this.timed = false;
+    this.tap = undefined;
+  }
+
+  /** `cause`: the library's words, for --error-detail internal only. */
+  protected abstract fail(status: number, reason: GatewayReason, info: string, cause?: string): void;
+  /** The route timeout ran out. */
+  abstract timedOut(): void;
+  /** The client's answer closed (ended, or its connection went) while the exchange was not done. */
+  abstract responseClosed(): void;
+
+  protected start(fields: UpstreamFields): void {
+    this.headers = fields;
+    const observe = this.proxy.deps.observe;
+    if (observe !== undefined) this.tap = observe.begin(this.req, this.res, this.decision, fields, this.up.name, this);
+    if (!this.admit(503)) return;
+    const res = this.res as Carrying;
+    // Once per request: a fallback's forward finds it listening already.
+    if (res[EXCHANGE] === undefined) {
+      res[EXCHANGE] = this;
+      res.once('close', responseClosed);
+    }
+    const z = this.backend.compression;
+    if (z !== null && z.decodeRequests && decodesFirst(this.req, this, fields, this.proxy.deps, this)) return;
+    const req = this.req;
+    const body = req.body;
+    const retryBuffer = this.proxy.deps.upstream.retryBufferBytes;
+    const bodyHead = this.bodyHead;
+    const read = this.body;
+    if (bodyHead !== undefined && !isWhole(body)) {
+      // Read in part already (feedback, for its token): too large to replay.
+      this.retries.noRetries();
+      if (this.decision.mirrors.length) this.proxy.deps.mirrors.tooLarge(this.decision.mirrors);
+      this.streamBody(body, bodyHead, false);
+      this.dispatch();
+    } else if (read !== undefined) {
+      // Read already (feedback, for its token; the body kept for a fallback's forward).
+      if (read !== null && read.length > retryBuffer) this.retries.noRetries();
+      this.dispatchWhole(read);
+    } else if (isWhole(body)) {
+      // Read whole before it was served (the lane's); one over the retry buffer is still not retried.
+      if (body !== null && body.length > retryBuffer) this.retries.noRetries();
+      this.dispatchWhole(body);
+    } else if (!announcesBody(req)) {
+      this.dispatchWhole(null);
+    } else if (this.backend.retry || this.backend.hedge !== null || isSmall(req)) {
+      this.bufferThenDispatch(body);
+    } else {
+      this.streamBody(body, [], this.decision.mirrors.length > 0);
+      this.dispatch();
+    }
+  }
+
+  /** The body decoded (rest/request-decoder.ts): it goes, to the mirrors and the payload log too; or the refusal. */
+  decodedBody(plain: Buffer | null, refusal: DecodeRefusal | null): void {
+    if (this.done) return;
+    if (plain === null) return this.fail(refusal!.status, refusal!.reason, refusal!.info);
+    if (plain.length > this.proxy.deps.upstream.retryBufferBytes) this.retries.noRetries();
+    this.dispatchWhole(plain);
+  }
+
+  /** The whole body is here (or there is none): the route timeout starts, the primary and the mirrors go. */
+  protected dispatchWhole(body: Buffer | null): void {
+    this.sendBody = body;
+    if (body !== null) this.tap?.requestBody?.(body);
+    this.startTimer();
+    // This forward's: its first attempt may fall back at once (no endpoint), and the fallback's forward begins
+    // on this object, without shadows; the primary's shadows still get their copy, untapped.
+    const { decision, headers } = this;
+    this.dispatch();
+    const mirrors = decision.mirrors;
+    if (mirrors.length === 0) return;
+    const mirrorer = this.proxy.deps.mirrors;
+    if (body !== null && body.length > mirrorer.maxBodyBytes) mirrorer.tooLarge(mirrors);
+    else {
+      const tap = this.decision === decision ? this.tap : undefined;
+      mirrorer.send(mirrors, this.req.method, decision.upstreamPath, headers, body, tap?.capture, tap);
+    }
+  }
+
+  /**
+   * Stream the body to the upstream (after `head`, chunks already read); with `copy`, mirrors
+   * get the whole body once it has ended, without holding the primary.
+   */
+  private streamBody(stream: Readable, head: Buffer[], copy: boolean): void {
+    const mirrors = this.decision.mirrors;
+    const limit = this.proxy.deps.mirrors.maxBodyBytes;
+    const copied = copy ? { limit, whole: (b: Buffer | null) => (b === null ? this.proxy.deps.mirrors.tooLarge(mirrors) : this.mirror(b)) } : undefined;
+    this.sendBody = new RequestBody(this.req, stream, head, copied, this.tap?.requestBody);
+    this.replayable = false;
+    stream.once('end', () => this.startTimer());
+  }
+
+  /** Routes that retry or hedge, and small bodies, are read first (up to the retry buffer) so they can be replayed. */
+  private bufferThenDispatch(req: Readable): void {
+    readSmallBody(req, this.proxy.deps.upstream.retryBufferBytes, (body, read) => {
+      if (body !== null) {
+        this.dispatchWhole(body);
+        return;
+      }
+      // Too large to replay: stream what we have plus the rest, without retries.
+      this.retries.noRetries();
+      if (this.decision.mirrors.length) this.proxy.deps.mirrors.tooLarge(this.decision.mirrors);
+      this.streamBody(req, read!, false);
+      this.dispatch();
+    });
+  }
+
+  private mirror(body: Buffer | null): void {
+    this.proxy.deps.mirrors.send(this.decision.mirrors, this.req.method, this.decision.upstreamPath, this.headers, body, this.tap?.capture, this.tap);
+  }
+
+  /** The route timeout starts once the request has been received in full (docs/routing.md#timeouts-retries-and-circuit-breakers). */
+  protected startTimer(): void {
+    const ms = this.routeBudgetMs();
+    if (ms > 0 && !this.done && !this.timed) {
+      this.timed = true;
+      this.proxy.timeouts.start(this, ms);
+    }
+  }
+
+  /** The body goes again, whole and kept: not streamed, not over the retry buffer. */
+  protected resendable(): boolean {
+    const body = this.sendBody;
+    return this.replayable && !(body instanceof RequestBody) && (body === null || body.length <= this.proxy.deps.upstream.retryBufferBytes);
+  }
+}
+
+/** The client answer's 'close' listener, one for every exchange: the exchange rides on its answer (no closure per request). */
+const EXCHANGE = Symbol('rest exchange');
+type Carrying = RestResponse & { [EXCHANGE]?: ExchangeBody };
+function responseClosed(this: Carrying): void {
+  this[EXCHANGE]?.responseClosed();
+}
