@@ -28,8 +28,8 @@ export abstract class CallStart extends GrpcPipelineRequest implements DeadlineO
   declare protected up: GrpcUpstream;
   /** The client's grpc-timeout and the route timeout, before the response headers. */
   protected deadline!: CallDeadline;
-  /** The attempt in flight and, hedged, its rivals. */
-  protected readonly flight = new InFlight<GrpcAttempt>();
+  /** The attempt in flight and, hedged, its rivals: made by its first forward (a request refused before it has none), kept for a fallback's. */
+  protected flight!: InFlight<GrpcAttempt>;
   protected attempts = 0;
   /** Request chunks kept for replay and mirrors. */
   protected kept!: KeptRequest;
@@ -43,6 +43,8 @@ export abstract class CallStart extends GrpcPipelineRequest implements DeadlineO
 
   protected override begin(decision: Routed, up: ForwardUpstream): void {
     super.begin(decision, up);
+    // Cleared when a forward finishes: a fallback's forward reuses it.
+    if (this.flight === undefined) this.flight = new InFlight();
     this.status = GrpcStatus.CANCELLED;
     this.attempts = 0;
     this.requestEnded = false;

@@ -48,8 +48,8 @@ import type { RestHost } from './rest-request.js';
  * written to `out` (the client's response, or its compressor, rest/answer-encoder.ts).
  */
 export class Exchange extends ExchangeBody implements AttemptOwner, AnswerSink {
-  /** The attempt in flight and, hedged, its rivals. */
-  private readonly flight = new InFlight<RestAttempt>();
+  /** The attempt in flight and, hedged, its rivals: made by its first forward (a request refused before it has none), kept for a fallback's. */
+  private flight!: InFlight<RestAttempt>;
   /** What an attempt still in flight is cut for when the exchange ends: the route timeout, or the client (gone, or answered). */
   private cutBy: 'timeout' | 'client' = 'client';
   /** Where the model's answer is written: this exchange, or the token's decorator of it. */
@@ -67,6 +67,8 @@ export class Exchange extends ExchangeBody implements AttemptOwner, AnswerSink {
 
   protected override begin(decision: Routed, up: ForwardUpstream): void {
     super.begin(decision, up);
+    // Cleared when a forward finishes: a fallback's forward reuses it.
+    if (this.flight === undefined) this.flight = new InFlight();
     this.cutBy = 'client';
     this.answer = this;
     this.pendingStatus = 0;

@@ -4,7 +4,8 @@
  * gRPC UNAVAILABLE) and the request goes to the fallback with the body the gateway kept for retries:
  * the client gets the fallback's 200 marked `x-seldon-fallback: error`, the failure still counts
  * against the predictor. A body larger than the retry buffer cannot go again (counted `skipped`,
- * the predictor's answer stands); a feedback never falls back.
+ * the predictor's answer stands); a feedback never falls back. The fallback's forward starts afresh
+ * (its own retries), and each forward is counted once.
  */
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,6 +24,8 @@ describe('a predictor whose final attempt fails falls back on error', () => {
   let broken: HttpBackend;
   let brokenGrpc: RawUpstream;
   let small: HttpBackend;
+  /** Answers 503 to every other request, beginning with the first. */
+  let flaky: HttpBackend;
   let smallGrpc: GrpcBackend;
   let gw: TestGateway;
   let clients: GrpcClients;
@@ -38,6 +41,15 @@ describe('a predictor whose final attempt fails falls back on error', () => {
     });
     brokenGrpc = await startRawUpstream((stream) => stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '14', 'grpc-message': 'model busy' }, { endStream: true }));
     small = await startHttpBackend({ name: 'small' });
+    let calls = 0;
+    flaky = await startHttpBackend({
+      name: 'flaky',
+      handler: (_req, res) => {
+        const busy = calls++ % 2 === 0;
+        res.writeHead(busy ? 503 : 200, { 'content-type': 'application/json' });
+        res.end(busy ? '{"status":{"code":503,"info":"busy"}}' : '{"data":{"ndarray":[[1]]}}');
+      },
+    });
     smallGrpc = await startGrpcBackend({ name: 'small-grpc' });
     const closed = await freePort();
     const predictors = [{ name: 'main' }, { name: 'small' }];
@@ -50,6 +62,7 @@ describe('a predictor whose final attempt fails falls back on error', () => {
         'tgtg.yaml': sdep('tgtg', 'm', { predictors: [{ name: 'main' }] }, { [FALLBACK]: 'to: {target: rules-grpc}\non: error' }),
         'dep.yaml': sdep('dep', 'm', { predictors: [{ name: 'main' }] }, { [FALLBACK]: 'to: {deployment: baseline}\non: error' }),
         'baseline.yaml': sdep('baseline', 'm', { predictors: [{ name: 'cpu' }] }),
+        'again.yaml': sdep('again', 'm', { predictors }, on),
         'tee.yaml': sdep('tee', 'm', { predictors: [{ name: 'main' }, { name: 'small' }, { name: 'copy', shadow: true }] }, on),
       },
       resolve: {
@@ -62,6 +75,8 @@ describe('a predictor whose final attempt fails falls back on error', () => {
         'tgt-main.m:8000': broken.port,
         'tgt-main.m:5001': brokenGrpc.port,
         'tgtg-main.m:5001': brokenGrpc.port,
+        'again-main.m:8000': broken.port,
+        'again-small.m:8000': flaky.port,
         'tee-main.m:8000': broken.port,
         'tee-small.m:8000': small.port,
         'tee-copy.m:8000': small.port,
@@ -82,6 +97,7 @@ describe('a predictor whose final attempt fails falls back on error', () => {
     await broken?.close();
     await brokenGrpc?.close();
     await small?.close();
+    await flaky?.close();
     await smallGrpc?.close();
   });
 
@@ -107,6 +123,23 @@ describe('a predictor whose final attempt fails falls back on error', () => {
     // The predictor's failure still counts against it; the answer is the fallback's.
     expect(await metric(gw.adminUrl, 'seldon_gateway_requests_total{namespace="m",deployment="err",predictor="main",protocol="rest",kind="primary",code="503"}')).toBe(1);
     expect(await metric(gw.adminUrl, 'seldon_gateway_requests_total{namespace="m",deployment="err",predictor="small",protocol="rest",kind="primary",code="200"}')).toBe(1);
+  });
+
+  it("the fallback's forward starts afresh: its own retries after the predictor spent all of its, each counted once", async () => {
+    const before = broken.requests.length;
+    const r = await post('again', BODY);
+    expect(r.status).toBe(200);
+    expect(r.headers['x-seldon-fallback']).toBe('error');
+    expect(r.text).toBe('{"data":{"ndarray":[[1]]}}');
+    expect(broken.requests.length - before).toBe(3);
+    // The fallback's first attempt answered 503 and its first retry answered: the request's retries were not the predictor's spent ones.
+    expect(flaky.requests.map((q) => [q.url, q.body.toString()])).toEqual([
+      ['/api/v1.0/predictions', BODY],
+      ['/api/v1.0/predictions', BODY],
+    ]);
+    expect(await metric(gw.adminUrl, 'seldon_gateway_requests_total{namespace="m",deployment="again",predictor="main",protocol="rest",kind="primary",code="503"}')).toBe(1);
+    expect(await metric(gw.adminUrl, 'seldon_gateway_requests_total{namespace="m",deployment="again",predictor="small",protocol="rest",kind="primary",code="200"}')).toBe(1);
+    expect(await metric(gw.adminUrl, 'seldon_gateway_requests_total{namespace="m",deployment="again",predictor="small",protocol="rest",kind="primary",code="503"}')).toBe(0);
   });
 
   it('REST: a refused connection; the request has one access line, the answer the client got', async () => {
