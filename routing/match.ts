@@ -172,7 +172,12 @@ function upstreamPath(backend: Backend, g: RouteGroup, path: string, query: stri
   if (backend.rewrite === null || g.path.kind === 'regex') return path + query;
   // `prefix_exact` replaces the whole path (Envoy's prefix_rewrite on a path match).
   const matched = g.path.kind === 'prefix' ? g.path.prefix.length : g.path.kind === 'exact' ? path.length : g.path.source.length;
-  return backend.rewrite + path.slice(matched) + query;
+  const rewrite = backend.rewrite;
+  // A rewrite the matched prefix ends with (a Seldon route's `/` after `/seldon/ns/name/`): one slice of the
+  // path, neither a concatenation nor the flat copy writing one takes.
+  const from = matched - rewrite.length;
+  if (query === '' && from >= 0 && path.startsWith(rewrite, from)) return path.slice(from);
+  return rewrite + path.slice(matched) + query;
 }
 
 /** First group that accepts the request, then the weighted pick and the mirrors. */
