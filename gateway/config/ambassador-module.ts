@@ -78,8 +78,12 @@ export function moduleEdge(base: ModuleBase, m: AmbassadorModule | undefined): M
   };
 }
 
+/** The compile options only a Module sets (no flag does): absent without one. */
+export const MODULE_DEFAULTS = ['defaultCors', 'defaultRetry', 'defaultErrorOverrides', 'defaultLoadBalancer', 'defaultBreaker'] as const;
+export type ModuleDefault = (typeof MODULE_DEFAULTS)[number];
+
 /** The compile options a Module gives (applied again on a reload). */
-export function moduleCompile(base: ModuleBase, m: AmbassadorModule | undefined): ModuleBase['compile'] & Pick<CompileOptions, 'defaultCors' | 'defaultRetry'> {
+export function moduleCompile(base: ModuleBase, m: AmbassadorModule | undefined): ModuleBase['compile'] & Pick<CompileOptions, ModuleDefault> {
   const cors = moduleCors(m);
   return {
     defaultTimeoutMs: pick(base, 'defaultTimeoutMs', m?.defaultTimeoutMs, base.compile.defaultTimeoutMs),
@@ -87,7 +91,10 @@ export function moduleCompile(base: ModuleBase, m: AmbassadorModule | undefined)
     // No flag sets it: the Module's, or none.
     ...(cors !== undefined ? { defaultCors: cors } : {}),
     ...optional('compression', pick(base, 'gzip', moduleCompression(m), base.compile.compression)),
-    ...(m?.retryPolicy !== undefined ? { defaultRetry: m.retryPolicy } : {}),
+    ...optional('defaultRetry', m?.retryPolicy),
+    ...optional('defaultErrorOverrides', m?.errorResponseOverrides),
+    ...optional('defaultLoadBalancer', m?.loadBalancer),
+    ...optional('defaultBreaker', m?.circuitBreakers),
   };
 }
 
