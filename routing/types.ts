@@ -262,7 +262,7 @@ export interface Backend {
   readonly log: LogPolicy | null;
   /** Hedged requests of a predictor (`seldon.io/gateway-hedge`, docs/routing.md#hedged-requests); null (the common case): none. */
   readonly hedge: HedgePolicy | null;
-  /** What a custom Mapping does besides routing (routing/mapping-policy.ts); null (every generated route): nothing. */
+  /** What a custom Mapping does besides routing, with the Module's route defaults (routing/mapping-policy.ts); null (a generated route without a Module's): nothing. */
   readonly mapping: MappingPolicy | null;
   /** Answers compressed and request bodies decoded (`seldon.io/gateway-compression`, --compress, docs/edge.md#compression); null (the common case, and gRPC always): neither. */
   readonly compression: CompressionPolicy | null;
