@@ -305,6 +305,7 @@ export class DataPlane {
       trusts: this.trusts,
       connectTimeoutMs: config.upstream.connectTimeoutMs,
       maxResponseHeaderBytes: config.upstream.maxResponseHeaderBytes,
+      server: this.serverName,
     });
     this.own = new OwnRoutes({ edge: config.edge, http1Edge: this.http1Edge, oauth: this.oauth, trusts: this.trusts, proxy: (req, res) => rest.handle(req, res), upgrades });
     this.listeners = new PublicListeners({

@@ -9,6 +9,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import http2 from 'node:http2';
+import net from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,6 +51,8 @@ const MAPPINGS = [
   restMapping('plain', NS, `iris-main.${NS}:8000`),
   restMapping('own', NS, `iris-main.${NS}:8000`, ['error_response_overrides:', '- on_status_code: 404', '  body:', '    text_format: "own 404"']),
   restMapping('bypass', NS, `iris-main.${NS}:8000`, ['bypass_error_response_overrides: true']),
+  restMapping('ws', NS, `iris-main.${NS}:8000`, ['allow_upgrade: [websocket]']),
+  restMapping('ws-down', NS, `down-main.${NS}:8000`, ['allow_upgrade: [websocket]']),
 ].join('\n---\n');
 
 let model: RecordingUpstream;
@@ -67,6 +70,8 @@ beforeAll(async () => {
     name: 'model',
     responder: async (req) => {
       if (headerValue(req.headers, 'x-hold') !== undefined) await new Promise<void>((go) => held.push(go));
+      if (headerValue(req.headers, 'upgrade') !== undefined)
+        return { statusLine: 'HTTP/1.1 101 Switching Protocols', headers: [['Upgrade', 'websocket'], ['Connection', 'Upgrade'], ...MODEL_FIELDS.slice(1)], framing: 'none' };
       const status = Number(headerValue(req.headers, 'x-status') ?? '200');
       return { statusLine: `HTTP/1.1 ${status} Model Says`, headers: MODEL_FIELDS, body: MODEL_BODY };
     },
@@ -146,6 +151,30 @@ async function h2(gw: TestGateway, path: string, headers: Record<string, string>
     });
   } finally {
     session.close();
+  }
+}
+
+/** A WebSocket handshake on Mapping `name`: the answer head's lines. */
+async function upgradeHead(gw: TestGateway, name: string): Promise<string[]> {
+  const socket = net.connect(gw.port, '127.0.0.1');
+  socket.on('error', () => undefined);
+  try {
+    socket.write(
+      `GET /seldon/${NS}/${name}/ HTTP/1.1\r\nHost: gw.example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`,
+    );
+    let got = Buffer.alloc(0);
+    for (;;) {
+      const chunk = await new Promise<Buffer | null>((r) => {
+        socket.once('data', r);
+        socket.once('close', () => r(null));
+      });
+      if (chunk === null) throw new Error(`closed before an answer head: ${got.toString('latin1')}`);
+      got = Buffer.concat([got, chunk]);
+      const end = got.indexOf('\r\n\r\n');
+      if (end >= 0) return got.toString('latin1', 0, end).split('\r\n');
+    }
+  } finally {
+    socket.destroy();
   }
 }
 
@@ -257,6 +286,14 @@ describe('server_name', () => {
       expect(ok.ok && [ok.result.response.strData, ok.result.headers.get('server')]).toEqual(['from the model', ['seldon-edge']]);
       const none = await call(gw, 'nothing-here');
       expect(!none.ok && [none.error.code, none.error.metadata.get('server')]).toEqual([12, ['seldon-edge']]);
+    }));
+
+  it("a WebSocket upgrade on a Mapping that allows it: the model's 101 with the name, and the gateway's own 503", () =>
+    withModule('server_name: seldon-edge', async (gw) => {
+      expect(await upgradeHead(gw, 'ws')).toEqual(['HTTP/1.1 101 Switching Protocols', 'Upgrade: websocket', 'Connection: Upgrade', 'X-Model: yes', 'server: seldon-edge']);
+      const down = await upgradeHead(gw, 'ws-down');
+      expect(down[0]).toBe('HTTP/1.1 503 Service Unavailable');
+      expect(down).toContain('server: seldon-edge');
     }));
 
   it("a changed name is applied to the next answers; a Module without one gives the model's Server back", () =>
