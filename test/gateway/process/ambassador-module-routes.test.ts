@@ -70,6 +70,7 @@ beforeAll(async () => {
     name: 'model',
     responder: async (req) => {
       if (headerValue(req.headers, 'x-hold') !== undefined) await new Promise<void>((go) => held.push(go));
+      if (headerValue(req.headers, 'x-no-server') !== undefined) return { headers: [MODEL_FIELDS[0]!], body: MODEL_BODY };
       if (headerValue(req.headers, 'upgrade') !== undefined)
         return { statusLine: 'HTTP/1.1 101 Switching Protocols', headers: [['Upgrade', 'websocket'], ['Connection', 'Upgrade'], ...MODEL_FIELDS.slice(1)], framing: 'none' };
       const status = Number(headerValue(req.headers, 'x-status') ?? '200');
@@ -268,6 +269,10 @@ describe('server_name', () => {
         expect(r.status).toBe(200);
         expect(r.body.toString('latin1')).toBe(MODEL_BODY);
         expect(head(r)).toEqual(['content-type: application/json', 'x-model: yes', `content-length: ${MODEL_BODY.length}`, 'server: seldon-edge']);
+        // A model that sends no Server of its own: the name after its fields (the lane writes them from the model's bytes).
+        const bare = await send(gw, IRIS, [['x-no-server', '1']]);
+        expect(head(bare)).toEqual(['content-type: application/json', `content-length: ${MODEL_BODY.length}`, 'server: seldon-edge']);
+        expect(bare.body.toString('latin1')).toBe(MODEL_BODY);
         const none = await send(gw, `/seldon/${NS}/nothing-here/`);
         expect(none.status).toBe(404);
         expect(headerValue(none.headers, 'server')).toBe('seldon-edge');
