@@ -21,7 +21,7 @@ import { settingsFromModuleGzip } from './ambassador-gzip.js';
 import { parseCorsPolicy } from './cors-config.js';
 import { parseRetry } from './custom-config.js';
 import type { CompressionSettings } from './compression.js';
-import type { CorsPolicy, RetryPolicy } from './types.js';
+import { DEFAULT_BREAKER, type BreakerLimits, type CorsPolicy, type RetryPolicy } from './types.js';
 import { errorOverrides, isDrop, loadBalancerOf, type ErrorOverride, type LoadBalancer } from './mapping-policy.js';
 
 export type ModuleKeyClass = 'honoured' | 'harmless' | 'refused';
@@ -40,10 +40,14 @@ export interface AmbassadorModule {
   readonly regexMaxSize?: number;
   /** `gzip` as written (checked by routing/ambassador-gzip.ts, which makes it compression settings: `moduleCompression`). */
   readonly gzip?: unknown;
-  /** Parsed (one parser with the Mapping's) for the answers' override stage; refused until that stage reads the Module's list. */
+  /** `error_response_overrides` (the Mapping's parser): those of every route whose Mapping has none of its own (`moduleCompile`'s `defaultErrorOverrides`), and of the no-route answers. */
   readonly errorResponseOverrides?: readonly ErrorOverride[];
-  /** Parsed with the Mapping's parser; refused until routes take a default balancer. */
+  /** `load_balancer` (the Mapping's parser): the balancer of every route whose Mapping sets none. */
   readonly loadBalancer?: LoadBalancer;
+  /** `circuit_breakers`' default-priority entry: the limits of every route that sets none of its own. */
+  readonly circuitBreakers?: BreakerLimits;
+  /** `server_name`: the Server field of every answer, the model's replaced (Envoy's `server_header_transformation: OVERWRITE`). */
+  readonly serverName?: string;
   /** `cors` as written (checked by the Mapping's parser): the CORS policy of every route that sets none (`moduleCors`). */
   readonly cors?: unknown;
   /** `retry_policy`: the retry policy of every route that has none of its own. */
@@ -157,14 +161,31 @@ const MODULE_KEYS: Readonly<Record<string, Read>> = {
   error_response_overrides: (v, into) => {
     const parsed = errorOverrides(v);
     if (isDrop(parsed)) return parsed.why;
-    into.errorResponseOverrides = parsed;
-    return "the Module's default overrides are parsed but not yet applied to answers (a Mapping's own error_response_overrides are)";
+    if (parsed.length > 0) into.errorResponseOverrides = parsed;
+    return honoured(
+      "the bodies of REST answers with a listed status, on every route whose Mapping lists none of its own and does not bypass them, and the gateway's 404 and 503 when no route serves a request (gRPC answers are HTTP 200: none applies, as in Envoy)",
+    );
   },
   load_balancer: (v, into) => {
     const parsed = loadBalancerOf(v);
     if (isDrop(parsed)) return parsed.why;
     into.loadBalancer = parsed;
-    return "a default balancer for every route is not applied (a Mapping's own load_balancer is)";
+    return honoured(`${parsed.policy}: the balancer of every route, REST and gRPC, whose Mapping sets none of its own (over the endpoints of its Service's EndpointSlices)`);
+  },
+  circuit_breakers: (v, into) => {
+    const parsed = moduleBreakers(v);
+    if (typeof parsed === 'string') return parsed;
+    into.circuitBreakers = parsed;
+    const b = parsed;
+    return honoured(
+      `connections ${b.maxConnections}, pending ${b.maxPendingRequests}, requests ${b.maxRequests}, retries ${b.maxRetries}: the breaker of every route that sets none of its own (a Mapping's circuit_breakers, seldon.io/ambassador-circuit-breakers-*)`,
+    );
+  },
+  server_name: (v, into) => {
+    if (typeof v !== 'string' || v.trim() === '' || v !== v.trim() || !/^[\x21-\x7e\x80-\xff][\x20-\x7e\x80-\xff]*$/.test(v))
+      return `${show(v)} is not a header value (one line of visible characters)`;
+    into.serverName = v;
+    return honoured(`every answer's Server field is "${v}", the model's replaced, REST and gRPC (Envoy's overwrite)`);
   },
   cors: (v, into) => {
     const parsed = parseCorsPolicy(v, 'cors');
@@ -212,8 +233,6 @@ const MODULE_KEYS: Readonly<Record<string, Read>> = {
   // Not honoured (or not yet): a Module that sets one is refused.
   lua_scripts: refused('Lua scripts are not run'),
   envoy_validation_timeout: refused("there is no Envoy configuration to validate; a key about Envoy's own process is not read"),
-  server_name: refused('the Server header of answers is not set'),
-  circuit_breakers: refused("default circuit breakers for every route are not applied (a Mapping's own are)"),
   cluster_idle_timeout_ms: refused('a default for every upstream is not applied'),
   cluster_max_connection_lifetime_ms: refused('a default for every upstream is not applied'),
   keepalive: refused('a default for every upstream is not applied'),
@@ -254,6 +273,37 @@ function ipPolicy(action: 'allow' | 'deny', v: unknown, into: Mutable<Ambassador
   }
   into.ipPolicy = { action, principals };
   return honoured(action === 'allow' ? 'requests from other addresses get 403' : 'requests from these addresses get 403');
+}
+
+const BREAKER_FIELDS = { max_connections: 'maxConnections', max_pending_requests: 'maxPendingRequests', max_requests: 'maxRequests', max_retries: 'maxRetries' } as const;
+
+/**
+ * `circuit_breakers`: a list of thresholds, as Envoy's, each with an optional `priority` (`default` or
+ * `high`). The default-priority entry (at most one) gives the limits, each field absent keeping Envoy's
+ * default; a `high` entry is accepted and never applies, as no route here is of high priority (a
+ * Mapping's `priority` drops it).
+ */
+function moduleBreakers(v: unknown): BreakerLimits | string {
+  if (!Array.isArray(v)) return 'must be a list of thresholds ({max_connections, max_pending_requests, max_requests, max_retries, priority})';
+  let found: BreakerLimits | undefined;
+  for (const [i, e] of v.entries()) {
+    if (typeof e !== 'object' || e === null || Array.isArray(e)) return `[${i}] must be a map`;
+    const entry = e as Record<string, unknown>;
+    const priority = entry.priority === undefined ? 'default' : typeof entry.priority === 'string' ? entry.priority.toLowerCase() : '';
+    if (priority !== 'default' && priority !== 'high') return `[${i}].priority ${show(entry.priority)} is not default or high`;
+    const limits: Mutable<BreakerLimits> = { ...DEFAULT_BREAKER };
+    for (const [key, value] of Object.entries(entry)) {
+      if (key === 'priority') continue;
+      if (!Object.hasOwn(BREAKER_FIELDS, key)) return `[${i}]: "${key}" is not a threshold the gateway knows`;
+      const n = whole(value, 1);
+      if (typeof n === 'string') return `[${i}].${key}: ${n}`;
+      limits[BREAKER_FIELDS[key as keyof typeof BREAKER_FIELDS]] = n;
+    }
+    if (priority === 'high') continue;
+    if (found !== undefined) return `[${i}]: a second entry of priority default`;
+    found = limits;
+  }
+  return found ?? DEFAULT_BREAKER;
 }
 
 /**

@@ -20,7 +20,7 @@ export const MODULE_OPTIONS: readonly OptionSpec[] = [
     env: env('ambassador-module'),
     kind: 'string',
     commands: BOTH,
-    help: "Emissary's ambassador Module (getambassador.io/v2 name: ambassador with config:, or v3alpha1 metadata.name: ambassador with spec.config), from a file (a mounted ConfigMap). Its keys set what their flags set (max_request_headers_kb, cluster_request_timeout_ms, regex_max_size, buffer.max_request_bytes; a flag given explicitly wins) and more (cors, retry_policy, ip_allow/ip_deny, listener_idle_timeout_ms). A key the gateway does not honour refuses the Module (exit 2). Applied again when the file changes. docs/migrating-from-ambassador.md#the-ambassador-module.",
+    help: "Emissary's ambassador Module (getambassador.io/v2 name: ambassador with config:, or v3alpha1 metadata.name: ambassador with spec.config), from a file (a mounted ConfigMap). Its keys set what their flags set (max_request_headers_kb, cluster_request_timeout_ms, regex_max_size, buffer.max_request_bytes; a flag given explicitly wins) and more (cors, retry_policy, error_response_overrides, load_balancer, circuit_breakers: the defaults of every route that sets none; ip_allow/ip_deny, listener_idle_timeout_ms, server_name). A key the gateway does not honour refuses the Module (exit 2). Applied again when the file changes. docs/migrating-from-ambassador.md#the-ambassador-module.",
   },
 ];
 
@@ -78,8 +78,12 @@ export function moduleEdge(base: ModuleBase, m: AmbassadorModule | undefined): M
   };
 }
 
+/** The compile options only a Module sets (no flag does): absent without one. */
+export const MODULE_DEFAULTS = ['defaultCors', 'defaultRetry', 'defaultErrorOverrides', 'defaultLoadBalancer', 'defaultBreaker'] as const;
+export type ModuleDefault = (typeof MODULE_DEFAULTS)[number];
+
 /** The compile options a Module gives (applied again on a reload). */
-export function moduleCompile(base: ModuleBase, m: AmbassadorModule | undefined): ModuleBase['compile'] & Pick<CompileOptions, 'defaultCors' | 'defaultRetry'> {
+export function moduleCompile(base: ModuleBase, m: AmbassadorModule | undefined): ModuleBase['compile'] & Pick<CompileOptions, ModuleDefault> {
   const cors = moduleCors(m);
   return {
     defaultTimeoutMs: pick(base, 'defaultTimeoutMs', m?.defaultTimeoutMs, base.compile.defaultTimeoutMs),
@@ -87,7 +91,10 @@ export function moduleCompile(base: ModuleBase, m: AmbassadorModule | undefined)
     // No flag sets it: the Module's, or none.
     ...(cors !== undefined ? { defaultCors: cors } : {}),
     ...optional('compression', pick(base, 'gzip', moduleCompression(m), base.compile.compression)),
-    ...(m?.retryPolicy !== undefined ? { defaultRetry: m.retryPolicy } : {}),
+    ...optional('defaultRetry', m?.retryPolicy),
+    ...optional('defaultErrorOverrides', m?.errorResponseOverrides),
+    ...optional('defaultLoadBalancer', m?.loadBalancer),
+    ...optional('defaultBreaker', m?.circuitBreakers),
   };
 }
 

@@ -81,7 +81,7 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
   }
 
   protected answerOverflow(info: string): void {
-    answerTrailersOnly(this.client, GrpcStatus.UNAVAILABLE, info, OVERLOADED);
+    answerTrailersOnly(this.client, GrpcStatus.UNAVAILABLE, info, OVERLOADED, this.ctx.server.value);
     this.tap?.end(GrpcStatus.UNAVAILABLE, 0, null);
   }
 
@@ -276,7 +276,7 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     const c = this.client;
     if (c.destroyed || c.closed) return;
     if (!trailersOnly) awaitTrailersWanted(c);
-    answerMetadata(headers, this.backend, this.extras, this.ctx.predictorHeader, this.serviceMs);
+    answerMetadata(headers, this.backend, this.extras, this.ctx.predictorHeader, this.serviceMs, this.ctx.server.value);
     const token = this.extras.token;
     if (token !== undefined && !trailersOnly && httpStatus === 200) this.answer = new TaggedGrpcAnswer(this, token);
     try {
@@ -455,7 +455,7 @@ export class GrpcCall extends ForwardedRequest implements GrpcAttemptOwner, Call
     this.status = code;
     const c = this.client;
     if (!this.responseStarted) {
-      answerTrailersOnly(c, code, message);
+      answerTrailersOnly(c, code, message, undefined, this.ctx.server.value);
       this.finish();
       return;
     }

@@ -23,12 +23,15 @@ import type { RefusedRequest } from '../observe/payload-tap.js';
 import { answerTrailersOnly } from './answer.js';
 import { parseGrpcTimeout } from './timeout.js';
 import type { CallExtras } from './call-context.js';
+import type { ServerName } from '../edge/server-name.js';
 
 /** What a call's request asks of the gRPC proxy (grpc/proxy.ts). */
 export interface GrpcHost {
   readonly metrics: GatewayMetrics;
   readonly observe: GrpcObserve | undefined;
   readonly sticky: StickyKeys | undefined;
+  /** The Module's `server_name` (edge/server-name.ts): the gateway's own answers carry it too. */
+  readonly server: ServerName;
   /** Run the call (the last resort around it); `peer`: its client connection's. */
   call(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, routed: Routed, peer: Peer, extras: CallExtras, since: number): void;
   /** Fail the call with INTERNAL: an unexpected error while handling it. */
@@ -82,7 +85,7 @@ export class GrpcPipelineRequest extends PipelineRequest implements CallExtras {
   unrouted(d: NotRouted): void {
     const status = grpcStatusOf(d.reason);
     this.proxy.metrics.unroutedRequest('grpc', d.reason, status, this.since);
-    answerTrailersOnly(this.stream, status, d.info);
+    answerTrailersOnly(this.stream, status, d.info, undefined, this.proxy.server.value);
     this.proxy.observe?.answered(this.stream, this.headers, status);
   }
 
@@ -105,7 +108,7 @@ export class GrpcPipelineRequest extends PipelineRequest implements CallExtras {
   denied(v: Deny): void {
     const status = v.grpcStatus ?? grpcStatusOf(v.reason);
     this.proxy.metrics.denied('grpc', v.tally, status, this.since);
-    answerTrailersOnly(this.stream, status, v.message, v.metadata);
+    answerTrailersOnly(this.stream, status, v.message, v.metadata, this.proxy.server.value);
     this.proxy.observe?.answered(this.stream, this.headers, status, this.routed?.backend, this.logged(v.tally?.check ?? 'gate', status, v));
   }
 
@@ -114,7 +117,7 @@ export class GrpcPipelineRequest extends PipelineRequest implements CallExtras {
     const backend = this.routed?.backend;
     // A routed call refused here (flow control, no gate in this process) is answered, never a predictor's outcome.
     if (backend !== undefined) this.proxy.metrics.refused(backend, 'grpc', status, this.since);
-    answerTrailersOnly(this.stream, status, r.message, r.headers);
+    answerTrailersOnly(this.stream, status, r.message, r.headers, this.proxy.server.value);
     this.proxy.observe?.answered(this.stream, this.headers, status, backend, this.logged(r.check, status, r));
   }
 

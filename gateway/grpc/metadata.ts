@@ -26,13 +26,15 @@ export function upstreamMetadata(headers: IncomingHttpHeaders, peer: Peer, backe
 /**
  * The gateway's own fields on the model's initial metadata (a trailers-only answer's too): the upstream service time, the predictor
  * that answered (--predictor-header), the marks the pipeline decided (x-seldon-model, x-seldon-fallback), a
- * custom Mapping's answer edits, and a bandit's token.
+ * custom Mapping's answer edits, a bandit's token, and the Module's `server_name`.
  */
-export function answerMetadata(headers: IncomingHttpHeaders, backend: Backend, extras: CallExtras, predictorHeader: boolean | undefined, serviceMs: number): void {
+export function answerMetadata(headers: IncomingHttpHeaders, backend: Backend, extras: CallExtras, predictorHeader: boolean | undefined, serviceMs: number, server: string | undefined): void {
   headers[SERVICE_TIME_HEADER] = String(serviceMs);
   if (predictorHeader) headers['x-seldon-predictor'] = backend.origin.predictor;
   const marks = extras.answerHeaders;
   if (marks !== undefined) for (let i = 0; i < marks.length; i += 2) headers[marks[i]!] = marks[i + 1]!;
   if (backend.mapping?.responseHeaders) editHeaderObject(headers, backend.mapping.responseHeaders);
   if (extras.token !== undefined) headers[ARM_HEADER] = extras.token;
+  // The Module's server_name replaces the model's, after every edit (Envoy's connection manager writes it last).
+  if (server !== undefined) headers.server = server;
 }

@@ -32,6 +32,7 @@ import type { Backend, LiveTable, Picker, Routed } from '../../routing/types.js'
 import type { StickyKeys } from '../steer/sticky-keys.js';
 import type { BanditEdge } from '../steer/bandit-edge.js';
 import type { IpFilter } from '../pipeline/ip-policy.js';
+import { ServerName } from '../edge/server-name.js';
 
 export interface GrpcProxyDeps {
   /** `state.current` is read once per call, at match time. */
@@ -72,6 +73,8 @@ export interface GrpcProxyDeps {
   readonly observe?: GrpcObserve | undefined;
   /** Fallbacks (pipeline/fallback.ts); the proxy adds its upstreams' `unready`. */
   readonly fallback?: FallbackDeps | undefined;
+  /** The Module's `server_name` in this process (edge/server-name.ts); none when absent. */
+  readonly server?: ServerName | undefined;
 }
 
 export class GrpcProxy {
@@ -101,11 +104,13 @@ export class GrpcProxy {
       logBudget: new LogBudget(),
       internalDetail: deps.errorDetail === 'internal',
       trusts: deps.trusts ?? (() => false),
+      server: deps.server ?? new ServerName(undefined),
     };
     this.host = {
       metrics: deps.metrics,
       observe: deps.observe,
       sticky: deps.sticky,
+      server: this.ctx.server,
       call: (stream, headers, routed, peer, extras, since) => this.call(stream, headers, routed, peer, extras, since),
       failed: (stream, backend, err) => this.failed(stream, backend, err),
     };
@@ -143,7 +148,7 @@ export class GrpcProxy {
     }
     try {
       if (call) return call.abort(err);
-      if (!stream.headersSent) answerTrailersOnly(stream, GrpcStatus.INTERNAL, `the gateway failed while handling the call${backend ? ` to ${backend.id}` : ''}`);
+      if (!stream.headersSent) answerTrailersOnly(stream, GrpcStatus.INTERNAL, `the gateway failed while handling the call${backend ? ` to ${backend.id}` : ''}`, undefined, this.ctx.server.value);
       else if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
     } catch {
       if (!stream.destroyed) stream.destroy();

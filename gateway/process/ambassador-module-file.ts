@@ -8,10 +8,13 @@
  * in use stays, and the refusal is logged (naming the key) and counted.
  */
 import type { Logger } from 'pino';
-import { moduleCompile, moduleEdge, type ModuleBase } from '../config/ambassador-module.js';
+import { MODULE_DEFAULTS, moduleCompile, moduleEdge, type ModuleBase, type ModuleDefault } from '../config/ambassador-module.js';
+import type { CompileOptions } from '../../routing/types.js';
 import { parseAmbassadorModule, type AmbassadorModule } from '../../routing/ambassador-module.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import { OperatorFile } from './operator-file.js';
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 import type { RouteState } from './route-state.js';
 
 /** One process takes the route defaults of `m` (over `base`): its table compiles again when they changed. */
@@ -19,10 +22,13 @@ export function applyAmbassadorModule(state: RouteState, base: ModuleBase, m: Am
   const c = moduleCompile(base, m);
   const o = state.options;
   // A CORS policy is parsed anew each time (it holds a matcher): any Module with one, or a Module dropping one, recompiles.
-  const retryChanged = JSON.stringify(c.defaultRetry) !== JSON.stringify(o.defaultRetry);
-  const compressionChanged = JSON.stringify(c.compression) !== JSON.stringify(o.compression);
-  if (c.defaultTimeoutMs !== o.defaultTimeoutMs || c.regexMaxSize !== o.regexMaxSize || retryChanged || compressionChanged || c.defaultCors !== undefined || o.defaultCors !== undefined) {
-    const { defaultCors: _cors, defaultRetry: _retry, compression: _compression, ...rest } = o;
+  const changed = (k: 'compression' | Exclude<ModuleDefault, 'defaultCors'>): boolean => JSON.stringify(c[k]) !== JSON.stringify(o[k]);
+  const defaultsChanged = changed('defaultRetry') || changed('defaultErrorOverrides') || changed('defaultLoadBalancer') || changed('defaultBreaker');
+  if (c.defaultTimeoutMs !== o.defaultTimeoutMs || c.regexMaxSize !== o.regexMaxSize || defaultsChanged || changed('compression') || c.defaultCors !== undefined || o.defaultCors !== undefined) {
+    // The Module's settings replace the ones in use whole: one it no longer sets is gone.
+    const rest: Mutable<CompileOptions> = { ...o };
+    delete rest.compression;
+    for (const k of MODULE_DEFAULTS) delete rest[k];
     state.reconfigure({ ...rest, ...c });
   }
 }

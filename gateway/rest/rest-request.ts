@@ -22,7 +22,7 @@ import { Exchange } from './forwarded-exchange.js';
 import { editFields, editUpstreamFields } from '../forward/mapping-edits.js';
 import { redirectLocation } from '../../routing/redirect.js';
 import type { Redirect } from '../../routing/mapping-policy.js';
-import { sendRouteError } from './route-answer.js';
+import { sendRouteError, sendUnrouted } from './route-answer.js';
 import { decodeBody } from './request-decoder.js';
 import { requestCoding } from '../../routing/compression.js';
 import type { ExchangeDeps, ExchangeExtras, ExchangeHost } from './exchange-deps.js';
@@ -79,7 +79,7 @@ export class RestPipelineRequest extends PipelineRequest implements ExchangeExtr
   unrouted(d: NotRouted): void {
     this.proxy.deps.metrics.unroutedRequest('rest', d.reason, d.status, this.since);
     this.proxy.deps.observe?.answered(this.req, this.res);
-    sendError(this.req, this.res, d.status, d.reason, d.info, this.proxy.draining ? { connection: 'close' } : undefined);
+    sendUnrouted(this.req, this.res, d, this.proxy.draining ? { connection: 'close' } : undefined, this.table?.options.defaultErrorOverrides);
   }
 
   corsAnswered(policy: CorsPolicy): boolean {
