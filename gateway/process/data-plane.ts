@@ -200,6 +200,7 @@ export class DataPlane {
       errorDetail: config.edge.errorDetail,
       limits: this.stores.limits,
       now: options.now,
+      clientHops: config.edge.rules?.clientHops,
     });
     const replicas = options.replicas;
     const processes = replicas ? () => replicas.processes() : () => Math.max(1, config.process.workers);
@@ -207,7 +208,7 @@ export class DataPlane {
     const external = config.extAuth && externalAuth(config.extAuth, config.upstream, this.metrics, log, config.edge.errorDetail === 'internal');
     const now = options.now ?? Date.now;
     this.jwt = config.jwtProvidersFile !== undefined ? new JwtVerifier(new ProviderKeySets(config.jwtProviders, { now, log }), { now, metrics: this.metrics }) : undefined;
-    this.ipFilter = config.module.file !== undefined ? new IpFilter(config.module.module?.ipPolicy) : undefined;
+    this.ipFilter = config.module.file !== undefined ? new IpFilter(config.module.module?.ipPolicy, config.edge.rules?.clientHops) : undefined;
     this.gate = new Gatekeeper({ oauth: this.oauth, limiter, state: this.state, picker, external, jwt: this.jwt, trusts: this.trusts });
     // A worker's share of fixed flow limits follows its place among the workers (docs/flow-control.md#limits).
     const worker = cluster.isWorker ? { workers: config.process.workers, index: (cluster.worker?.id ?? 1) - 1 } : {};
@@ -237,6 +238,7 @@ export class DataPlane {
       flow: this.flow,
       fallback: { ...fallback, unready: endpoints ? this.upstreams.unready : undefined },
       ipFilter: this.ipFilter,
+      rules: config.edge.rules,
     });
     // REST over HTTP/2: the HTTP/2 server's non-gRPC streams enter the same REST path as HTTP/1.1's (`serve`).
     const h2rest = new H2Rest({
@@ -268,6 +270,7 @@ export class DataPlane {
       flow: this.flow,
       fallback,
       ipFilter: this.ipFilter,
+      rules: config.edge.rules,
     });
     // Lifetimes (docs/architecture.md#lifetimes): an upstream leaves with the last route that names it, an endpoint with its ready set,
     // a predictor's rollout and bandit tally with its deployment's steering.
@@ -288,6 +291,7 @@ export class DataPlane {
       metrics: this.metrics,
       log,
       trusts: this.trusts,
+      rules: config.edge.rules,
     });
     const rest = this.rest;
     const upgrades = new WebSocketRelay({
