@@ -120,7 +120,7 @@ export class RestPipelineRequest extends PipelineRequest implements ExchangeExtr
     // The scheme Envoy's redirect takes: X-Forwarded-Proto as it goes upstream (a trusted proxy's, else the connection's).
     const given = this.proxy.trusts(req.socket) ? req.header('x-forwarded-proto') : undefined;
     const scheme = given === 'https' || given === 'http' ? given : schemeOf(req.socket);
-    const fields = ['location', redirectLocation(r, this.routed!.group, req.url, scheme), 'content-length', '0'];
+    const fields = ['location', redirectLocation(r, this.routed!.group, req.url, scheme, this.table?.options), 'content-length', '0'];
     const cors = this.corsHeaders;
     if (cors !== undefined) for (const [name, value] of Object.entries(cors)) fields.push(name, value);
     // A body the client is still sending is not read: the connection closes after the answer (lingering).
