@@ -103,10 +103,12 @@ describe("the ambassador Module's edge keys", () => {
       },
     });
     const hosted = restMapping('hosted', 'models', 'iris-main.models:8000', ['host: api.example.com']);
+    const moved = 'apiVersion: getambassador.io/v2\nkind: Mapping\nname: moved\nprefix: /seldon/models/moved/\nservice: elsewhere.example.com\nhost_redirect: true';
     gw = await startTestGateway({
       manifests: {
         'iris.yaml': sdep('iris', 'models', { predictors: [{ name: 'main' }] }),
         'hosted.yaml': sdep('hosted', 'models', { predictors: [{ name: 'main' }] }, { 'seldon.io/ambassador-config': hosted }),
+        'moved.yaml': sdep('moved', 'models', { predictors: [{ name: 'main' }] }, { 'seldon.io/ambassador-config': moved }),
       },
       resolve: { 'iris-main.models:8000': model.port, 'iris-main.models:5001': grpcModel.port, 'hosted-main.models:8000': model.port },
       args: ['--ambassador-module', file, ...args],
@@ -271,9 +273,12 @@ describe("the ambassador Module's edge keys", () => {
     expect(model.requests.length).toBe(before);
     expect((await send(port, PREDICT.replace('/predictions', '//predictions'))).status).toBe(200);
     expect(model.requests.at(-1)!.url).toBe('/api/v1.0//predictions');
+    // A redirect Mapping's Location carries the path as the match read it.
+    expect((await send(port, '/seldon/models/moved/a//b')).headers.location).toBe('http://elsewhere.example.com/seldon/models/moved/a//b');
     replaceFile(file, module('merge_slashes: true'));
     await waitUntil(async () => (await send(port, PREDICT.replace('/models/', '//models/'))).status === 200);
     expect(model.requests.at(-1)!.url).toBe('/api/v1.0/predictions');
+    expect((await send(port, '/seldon/models/moved/a//b')).headers.location).toBe('http://elsewhere.example.com/seldon/models/moved/a/b');
   });
 
   it("preserve_external_request_id: false: a client's x-request-id is replaced by the gateway's own, REST and gRPC; true keeps it", async () => {
