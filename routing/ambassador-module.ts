@@ -54,6 +54,20 @@ export interface AmbassadorModule {
   readonly retryPolicy?: RetryPolicy;
   /** `ip_allow` / `ip_deny` (one of them, as Emissary allows): who may send requests at all. */
   readonly ipPolicy?: IpPolicy;
+  /** `xff_num_trusted_hops`: X-Forwarded-For entries (from the right) that proxies in front of the gateway wrote. */
+  readonly xffNumTrustedHops?: number;
+  /** `use_remote_address`: false, the peer's address is not the client's, nor appended to X-Forwarded-For. */
+  readonly useRemoteAddress?: boolean;
+  /** `strip_matching_host_port`: a Host's port equal to the listener's is dropped before matching. */
+  readonly stripMatchingHostPort?: boolean;
+  /** `reject_requests_with_escaped_slashes`: a path with %2F or %5C gets 400. */
+  readonly rejectEscapedSlashes?: boolean;
+  /** `x_forwarded_proto_redirect`: a request whose X-Forwarded-Proto is not https gets a 301 to https. */
+  readonly xForwardedProtoRedirect?: boolean;
+  /** `merge_slashes`: false, runs of / are matched and forwarded as sent. */
+  readonly mergeSlashes?: boolean;
+  /** `preserve_external_request_id`: false, a client's x-request-id is replaced by the gateway's own. */
+  readonly preserveExternalRequestId?: boolean;
   /** The harmless keys it sets, one line each (logged, applied anyway). */
   readonly warnings?: readonly string[];
 }
@@ -98,6 +112,15 @@ const show = (v: unknown): string => JSON.stringify(v) ?? String(v);
 /** A whole number of at least `min`; else the message. */
 function whole(v: unknown, min: number): number | string {
   return typeof v === 'number' && Number.isInteger(v) && v >= min ? v : `${show(v)} is not a whole number of at least ${min}`;
+}
+
+/** A boolean key read into `field`: `yes` / `no` say what each value does. */
+function flag(field: 'useRemoteAddress' | 'stripMatchingHostPort' | 'rejectEscapedSlashes' | 'xForwardedProtoRedirect' | 'mergeSlashes' | 'preserveExternalRequestId', yes: string, no: string): Read {
+  return (v, into) => {
+    if (typeof v !== 'boolean') return `${show(v)} is not true or false`;
+    into[field] = v;
+    return honoured(v ? yes : no);
+  };
 }
 
 /** A key whose only honoured value is the one the gateway already has (`equal`); any other value refuses the Module. */
@@ -203,15 +226,28 @@ const MODULE_KEYS: Readonly<Record<string, Read>> = {
   },
   ip_allow: (v, into) => ipPolicy('allow', v, into),
   ip_deny: (v, into) => ipPolicy('deny', v, into),
-  // The client's address and the forwarded headers: the gateway trusts only the peers --trusted-proxies names.
-  use_remote_address: only(true, "the client's address is the peer's, as the gateway does", 'the gateway takes the peer as the client; name proxies in front with --trusted-proxies'),
-  xff_num_trusted_hops: only(0, 'no X-Forwarded-For hop is trusted, as the gateway does without --trusted-proxies', 'hops are not counted; name the proxies in front with --trusted-proxies'),
-  // Paths and Hosts as the gateway already reads them.
-  merge_slashes: only(true, 'runs of / are merged before the match, as the gateway does', 'the gateway always merges runs of / (docs/routing.md#urls-and-prefixes)'),
-  strip_matching_host_port: only(false, "a Host's port is matched as sent, as the gateway does", "a Host's port is not stripped by the gateway"),
-  reject_requests_with_escaped_slashes: only(false, 'escaped slashes are passed on, as the gateway does', 'requests with escaped slashes are not refused by the gateway'),
-  preserve_external_request_id: only(true, "a client's x-request-id is kept, as the gateway does", "the gateway keeps a client's x-request-id (it does not replace it)"),
-  x_forwarded_proto_redirect: only(false, 'no redirect to HTTPS, as the gateway does', 'the gateway does not redirect by X-Forwarded-Proto'),
+  // The client's address and the forwarded headers: one rule with --trusted-proxies (gateway/config/ambassador-module.ts `moduleEdge`).
+  use_remote_address: flag(
+    'useRemoteAddress',
+    "the peer's address is appended to X-Forwarded-For; the client is the peer, or counted from the right of X-Forwarded-For with xff_num_trusted_hops",
+    "X-Forwarded-For goes on as sent (nothing appended) and every peer's is believed: the client is its (xff_num_trusted_hops + 1)th entry from the right",
+  ),
+  xff_num_trusted_hops: (v, into) => {
+    const n = whole(v, 0);
+    if (typeof n === 'string') return n;
+    into.xffNumTrustedHops = n;
+    return honoured(
+      n === 0
+        ? 'no X-Forwarded-For entry is trusted (unless --trusted-proxies names the peer)'
+        : `every peer's X-Forwarded-For is kept (unless --trusted-proxies names the peers): the client is its ${n === 1 ? 'last entry' : `${n}th entry from the right`}`,
+    );
+  },
+  // Paths and Hosts.
+  merge_slashes: flag('mergeSlashes', 'runs of / are merged before the match, and forwarded merged', 'runs of / are matched and forwarded as sent'),
+  strip_matching_host_port: flag('stripMatchingHostPort', "a Host's port equal to the listener's port is dropped before the match and towards the model", "a Host's port is matched as sent"),
+  reject_requests_with_escaped_slashes: flag('rejectEscapedSlashes', 'a path with %2F or %5C (any case) gets 400 and reaches no model', 'escaped slashes are passed on'),
+  preserve_external_request_id: flag('preserveExternalRequestId', "a client's x-request-id is kept", "a client's x-request-id is replaced by the gateway's own"),
+  x_forwarded_proto_redirect: flag('xForwardedProtoRedirect', 'a request whose X-Forwarded-Proto (as the model would get it) is not https gets a 301 to https://', 'no redirect to HTTPS'),
   suppress_envoy_headers: only(false, 'x-envoy-* headers are added, as the gateway does', 'the gateway adds its x-envoy-* headers'),
   use_proxy_proto: only(false, 'no PROXY protocol, as the gateway does', 'the gateway does not read the PROXY protocol'),
   add_linkerd_headers: only(false, 'no l5d-dst-override, as the gateway does', 'the gateway does not add l5d-dst-override'),

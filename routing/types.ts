@@ -53,6 +53,8 @@ export interface CompileOptions {
   maxPredictors?: number;
   /** Largest RE2 program size of a header or path regex (absent: `REGEX_MAX_SIZE`, 200, Ambassador's `regex_max_size`); a larger one is refused. */
   regexMaxSize?: number;
+  /** The ambassador Module's `merge_slashes`: false, runs of `/` are matched and forwarded as sent; absent: merged (docs/routing.md#path-checks). */
+  mergeSlashes?: boolean;
   /** Every route is checked by the external auth service unless a Mapping bypasses it (--ext-auth-service with --ext-auth-default on); absent: off. */
   extAuthDefault?: boolean;
   /** The JWT providers the operator configured (--jwt-providers), by name: the only ones `seldon.io/gateway-jwt` may name. */

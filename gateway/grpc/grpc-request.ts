@@ -9,7 +9,8 @@ import type { Socket } from 'node:net';
 import type { Allow, Deny, Gatekeeper, PendingVerdict } from '../auth/gate.js';
 import { applyGrpcEdits } from '../ext-auth/subject.js';
 import { grpcFrontEndCall } from '../edge/entry.js';
-import { grpcStatusOf } from '../edge/errors.js';
+import { GrpcStatus, grpcStatusOf } from '../edge/errors.js';
+import { stripMatchingPort } from '../../routing/edge-rules.js';
 import { rawHeaderValue, type Peer } from '../edge/http-headers.js';
 import { readSmallBody } from '../edge/small-body.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
@@ -63,7 +64,15 @@ export class GrpcPipelineRequest extends PipelineRequest implements CallExtras {
     /** The client connection's peer and whether it is a trusted proxy. */
     private readonly peer: Peer,
   ) {
-    super('grpc', 'POST', path, headers[':authority'] ?? headers.host ?? '', since, proxy.sticky, false);
+    super(
+      'grpc',
+      'POST',
+      path,
+      peer.rules?.stripMatchingHostPort ? stripMatchingPort(headers[':authority'] ?? headers.host ?? '', peer.localPort) : (headers[':authority'] ?? headers.host ?? ''),
+      since,
+      proxy.sticky,
+      false,
+    );
   }
 
   protected readHeader(name: string): string | undefined {
@@ -76,6 +85,17 @@ export class GrpcPipelineRequest extends PipelineRequest implements CallExtras {
 
   peerTrusted(): boolean {
     return this.peer.trusted;
+  }
+
+  connectionScheme(): 'http' | 'https' {
+    return this.peer.proto ?? 'http';
+  }
+
+  movedToHttps(location: string): void {
+    // As Envoy answers a gRPC call on a require_tls route: the HTTP redirect itself (the client sees a non-200 :status).
+    this.proxy.metrics.unroutedRequest('grpc', 'HTTPS_REDIRECT', GrpcStatus.UNKNOWN, this.since);
+    if (!this.stream.destroyed && !this.stream.headersSent) this.stream.respond({ ':status': 301, location }, { endStream: true });
+    this.proxy.observe?.answered(this.stream, this.headers, GrpcStatus.UNKNOWN);
   }
 
   frontEndCall(gate: Gatekeeper | undefined): boolean {

@@ -8,6 +8,7 @@ import type { Backend } from '../../routing/types.js';
 import { dropInternalHeaders, forwardHeaderObject, type Peer } from '../edge/http-headers.js';
 import { SERVICE_TIME_HEADER } from '../edge/answer-fields.js';
 import { requestId } from '../edge/request-id.js';
+import { stripMatchingPort, type EdgeRules } from '../../routing/edge-rules.js';
 import { editHeaderObject, editUpstreamMetadata } from '../forward/mapping-edits.js';
 import { ARM_HEADER } from '../steer/bandit-edge.js';
 import type { CallExtras } from './call-context.js';
@@ -19,8 +20,16 @@ export function upstreamMetadata(headers: IncomingHttpHeaders, peer: Peer, backe
   forwardHeaderObject(headers, peer);
   // As on REST (and as Envoy does for gRPC): every call upstream carries a request id.
   if (headers['x-request-id'] === undefined) headers['x-request-id'] = requestId();
+  if (peer.rules !== undefined) moduleMetadata(headers, peer, peer.rules);
   // A custom Mapping's metadata edits and :authority, after the gateway's own: what the model (and a shadow) receives.
   if (backend.mapping !== null) editUpstreamMetadata(headers, backend.mapping, backend.upstream);
+}
+
+/** The ambassador Module's edge keys on what the model receives: the request id replaced, the :authority as matched. */
+function moduleMetadata(headers: IncomingHttpHeaders, peer: Peer, rules: EdgeRules): void {
+  if (rules.replaceRequestId) headers['x-request-id'] = requestId();
+  const authority = headers[':authority'];
+  if (rules.stripMatchingHostPort && authority !== undefined) headers[':authority'] = stripMatchingPort(authority, peer.localPort);
 }
 
 /**

@@ -33,6 +33,7 @@ import type { StickyKeys } from '../steer/sticky-keys.js';
 import type { BanditEdge } from '../steer/bandit-edge.js';
 import type { IpFilter } from '../pipeline/ip-policy.js';
 import { ServerName } from '../edge/server-name.js';
+import type { EdgeRules } from '../../routing/edge-rules.js';
 
 export interface GrpcProxyDeps {
   /** `state.current` is read once per call, at match time. */
@@ -46,6 +47,8 @@ export interface GrpcProxyDeps {
   readonly flow?: FlowController | undefined;
   /** The ambassador Module's ip_allow / ip_deny (pipeline/ip.ts); undefined: no such stage. */
   readonly ipFilter?: IpFilter | undefined;
+  /** The ambassador Module's edge keys (routing/edge-rules.ts): the stages they add; undefined without them. */
+  readonly rules?: EdgeRules | undefined;
   readonly metrics: GatewayMetrics;
   /** The optional cap on copies per shadow upstream, --shadow-max-in-flight (keyed by the gRPC upstream object). */
   readonly budget: MirrorBudget;
@@ -115,7 +118,17 @@ export class GrpcProxy {
       failed: (stream, backend, err) => this.failed(stream, backend, err),
     };
     const fallback = deps.fallback && { ...deps.fallback, unready: deps.endpoints ? this.upstreams.unready : undefined };
-    this.pipeline = requestPipeline({ state: deps.state, picker: deps.picker, eligible: this.eligible, gate: deps.gate, bandits: deps.bandits, flow: deps.flow, fallback, ipFilter: deps.ipFilter });
+    this.pipeline = requestPipeline({
+      state: deps.state,
+      picker: deps.picker,
+      eligible: this.eligible,
+      gate: deps.gate,
+      bandits: deps.bandits,
+      flow: deps.flow,
+      fallback,
+      ipFilter: deps.ipFilter,
+      rules: deps.rules,
+    });
   }
 
   /** Close the upstream sessions. */

@@ -204,6 +204,7 @@ export class DataPlane {
       errorDetail: config.edge.errorDetail,
       limits: this.stores.limits,
       now: options.now,
+      clientHops: config.edge.rules?.clientHops,
     });
     const replicas = options.replicas;
     const processes = replicas ? () => replicas.processes() : () => Math.max(1, config.process.workers);
@@ -211,7 +212,7 @@ export class DataPlane {
     const external = config.extAuth && externalAuth(config.extAuth, config.upstream, this.metrics, log, config.edge.errorDetail === 'internal');
     const now = options.now ?? Date.now;
     this.jwt = config.jwtProvidersFile !== undefined ? new JwtVerifier(new ProviderKeySets(config.jwtProviders, { now, log }), { now, metrics: this.metrics }) : undefined;
-    this.ipFilter = config.module.file !== undefined ? new IpFilter(config.module.module?.ipPolicy) : undefined;
+    this.ipFilter = config.module.file !== undefined ? new IpFilter(config.module.module?.ipPolicy, config.edge.rules?.clientHops) : undefined;
     this.serverName = new ServerName(config.module.module?.serverName);
     this.gate = new Gatekeeper({ oauth: this.oauth, limiter, state: this.state, picker, external, jwt: this.jwt, trusts: this.trusts });
     // A worker's share of fixed flow limits follows its place among the workers (docs/flow-control.md#limits).
@@ -242,6 +243,7 @@ export class DataPlane {
       flow: this.flow,
       fallback: { ...fallback, unready: endpoints ? this.upstreams.unready : undefined },
       ipFilter: this.ipFilter,
+      rules: config.edge.rules,
     });
     // REST over HTTP/2: the HTTP/2 server's non-gRPC streams enter the same REST path as HTTP/1.1's (`serve`).
     const h2rest = new H2Rest({
@@ -274,6 +276,7 @@ export class DataPlane {
       fallback,
       ipFilter: this.ipFilter,
       server: this.serverName,
+      rules: config.edge.rules,
     });
     // Lifetimes (docs/architecture.md#lifetimes): an upstream leaves with the last route that names it, an endpoint with its ready set,
     // a predictor's rollout and bandit tally with its deployment's steering.
@@ -294,6 +297,7 @@ export class DataPlane {
       metrics: this.metrics,
       log,
       trusts: this.trusts,
+      rules: config.edge.rules,
     });
     const rest = this.rest;
     const upgrades = new WebSocketRelay({

@@ -19,7 +19,9 @@ import type { CorsPolicy, NotRouted } from '../../routing/types.js';
 import type { RefusedRequest } from '../observe/payload-tap.js';
 import { corsHeadersFor, corsRequest, type CorsHeaders } from './cors.js';
 import { Exchange } from './forwarded-exchange.js';
-import { editFields, editUpstreamFields } from '../forward/mapping-edits.js';
+import { editFields, editUpstreamFields, setField } from '../forward/mapping-edits.js';
+import { stripMatchingPort, type EdgeRules } from '../../routing/edge-rules.js';
+import { requestId } from '../edge/request-id.js';
 import { redirectLocation } from '../../routing/redirect.js';
 import type { Redirect } from '../../routing/mapping-policy.js';
 import { sendRouteError, sendUnrouted } from './route-answer.js';
@@ -35,6 +37,8 @@ export interface RestHost extends ExchangeHost {
   readonly deps: ExchangeDeps & { readonly sticky?: StickyKeys | undefined };
   /** Whether a peer may set X-Forwarded-For/-Proto (--trusted-proxies). */
   readonly trusts: (socket: Socket) => boolean;
+  /** The ambassador Module's edge keys (routing/edge-rules.ts); undefined without them. */
+  readonly rules: EdgeRules | undefined;
 }
 
 export class RestPipelineRequest extends PipelineRequest implements ExchangeExtras {
@@ -56,7 +60,7 @@ export class RestPipelineRequest extends PipelineRequest implements ExchangeExtr
     since: number,
     frontEnd: boolean,
   ) {
-    super('rest', req.method, req.url, req.host, since, proxy.deps.sticky, frontEnd);
+    super('rest', req.method, req.url, proxy.rules?.stripMatchingHostPort === true ? stripMatchingPort(req.host, req.socket.localPort) : req.host, since, proxy.deps.sticky, frontEnd);
   }
 
   protected readHeader(name: string): string | undefined {
@@ -69,6 +73,18 @@ export class RestPipelineRequest extends PipelineRequest implements ExchangeExtr
 
   peerTrusted(): boolean {
     return this.proxy.trusts(this.req.socket);
+  }
+
+  connectionScheme(): 'http' | 'https' {
+    return schemeOf(this.req.socket);
+  }
+
+  movedToHttps(location: string): void {
+    const { req, res } = this;
+    this.proxy.deps.metrics.unroutedRequest('rest', 'HTTPS_REDIRECT', 301, this.since);
+    this.proxy.deps.observe?.answered(req, res);
+    // A body the client is still sending is not read: the connection closes after the answer (lingering).
+    sendWhole(req, res, 301, !req.complete || this.proxy.draining ? ['location', location, 'content-length', '0', 'connection', 'close'] : ['location', location, 'content-length', '0'], '');
   }
 
   frontEndCall(): boolean {
@@ -103,7 +119,7 @@ export class RestPipelineRequest extends PipelineRequest implements ExchangeExtr
     // The scheme Envoy's redirect takes: X-Forwarded-Proto as it goes upstream (a trusted proxy's, else the connection's).
     const given = this.proxy.trusts(req.socket) ? req.header('x-forwarded-proto') : undefined;
     const scheme = given === 'https' || given === 'http' ? given : schemeOf(req.socket);
-    const fields = ['location', redirectLocation(r, this.routed!.group, req.url, scheme), 'content-length', '0'];
+    const fields = ['location', redirectLocation(r, this.routed!.group, req.url, scheme, this.table?.options), 'content-length', '0'];
     const cors = this.corsHeaders;
     if (cors !== undefined) for (const [name, value] of Object.entries(cors)) fields.push(name, value);
     // A body the client is still sending is not read: the connection closes after the answer (lingering).
@@ -210,13 +226,20 @@ export class RestPipelineRequest extends PipelineRequest implements ExchangeExtr
     const { req, res } = this;
     const routed = this.routed!;
     try {
+      const rules = this.proxy.rules;
+      const trusted = this.proxy.trusts(req.socket);
       const fields = req.upstreamFields({
-        remoteAddress: req.socket.remoteAddress,
+        // use_remote_address: false: a trusted peer's X-Forwarded-For goes as sent.
+        remoteAddress: rules !== undefined && !rules.appendPeer && trusted ? undefined : req.socket.remoteAddress,
         proto: schemeOf(req.socket),
         originalPath: req.url,
-        trusted: this.proxy.trusts(req.socket),
+        trusted,
         stripAuthorization: this.stripAuthorization,
       });
+      if (rules !== undefined) {
+        if (rules.replaceRequestId) setField(fields.list(), 'x-request-id', requestId());
+        if (this.host !== req.host) setField(fields.list(), 'host', this.host);
+      }
       if (this.authorized !== undefined) applyEdits(fields.list(), this.authorized);
       // A custom Mapping's edits come after the gateway's own and the auth service's: what the model (and a shadow) receives.
       const mapping = routed.backend.mapping;
