@@ -41,6 +41,12 @@ export interface ResponseTap extends AttemptTap<UpstreamFields> {
   body(chunk: Buffer): void;
   /** Set when the request body is logged: told each piece of it as the client sent it. */
   readonly requestBody?: ((chunk: Buffer) => void) | undefined;
+  /** The request body was decoded for the model (docs/edge.md#compression): its coding, its bytes plain and as the client sent them. */
+  requestDecoded(coding: string, identity: number, encoded: number): void;
+  /** The answer goes compressed in `coding` (undefined: it does not after all); the request's end then waits for `answerEncoded`. */
+  answerEncoding(coding: string | undefined): void;
+  /** The compressed answer is over (whole, or cut): its bytes as the model sent them and as the client got them. */
+  answerEncoded(identity: number, encoded: number): void;
   /** The exchange ended: the status counted in metrics; `complete`, a whole upstream answer was sent. */
   end(status: number, upstreamSeconds: number | null, complete: boolean): void;
 }
@@ -97,6 +103,9 @@ class HeaderTap implements ResponseTap {
     fields.setPredictor(this.predictor);
   }
   body(): void {}
+  requestDecoded(): void {}
+  answerEncoding(): void {}
+  answerEncoded(): void {}
   end(): void {}
 }
 
@@ -172,6 +181,11 @@ function restSpans(req: RestRequest, decision: Routed): SpanNames {
 class RestTap extends RequestTap<UpstreamFields> implements ResponseTap {
   private bytesSent = 0;
   private readonly received: BodyBytes | undefined;
+  /** The answer's coding while it is being compressed: the end waits for its size. */
+  private encoding: string | undefined = undefined;
+  /** The exchange's end, held while the compressed answer is still going out (-1: not ended). */
+  private endStatus = -1;
+  private endSeconds: number | null = null;
 
   constructor(
     private readonly req: RestRequest,
@@ -204,8 +218,38 @@ class RestTap extends RequestTap<UpstreamFields> implements ResponseTap {
     this.recorder?.responseBody(chunk);
   }
 
+  requestDecoded(coding: string, identity: number, encoded: number): void {
+    this.coded('request', { encoding: coding, identityBytes: identity, encodedBytes: encoded });
+    this.recorder?.coded('request', coding);
+  }
+
+  answerEncoding(coding: string | undefined): void {
+    this.encoding = coding;
+    this.recorder?.coded('response', coding);
+  }
+
+  answerEncoded(identity: number, encoded: number): void {
+    const coding = this.encoding;
+    if (coding === undefined) return;
+    this.encoding = undefined;
+    this.coded('response', { encoding: coding, identityBytes: identity, encodedBytes: encoded });
+    // The client's bytes are the compressed ones.
+    this.bytesSent = encoded;
+    if (this.endStatus >= 0) this.over(this.endStatus, this.endSeconds);
+  }
+
   end(status: number, upstreamSeconds: number | null, complete: boolean): void {
     this.capture?.end(complete);
+    if (this.encoding !== undefined) {
+      // Its line and events once the compressed tail has gone too (its size is the client's bytes).
+      this.endStatus = status;
+      this.endSeconds = upstreamSeconds;
+      return;
+    }
+    this.over(status, upstreamSeconds);
+  }
+
+  private over(status: number, upstreamSeconds: number | null): void {
     const req = this.req;
     this.finish(
       status,

@@ -15,6 +15,10 @@ import { compressible, negotiate, weakEtag, type Coding, type CompressionPolicy 
 import type { AnswerFields } from '../edge/answer-fields.js';
 import type { RestRequest, RestResponse } from '../edge/rest-exchange.js';
 import type { CompressionMetrics } from '../observe/compression-metrics.js';
+import type { ResponseTap } from '../observe/observed-rest.js';
+
+/** Who is told of a compressed answer (its request's tap: the access log, the payload events). */
+type EncodedReport = Pick<ResponseTap, 'answerEncoding' | 'answerEncoded'>;
 
 /** Where the exchange writes an answer's body: the client's response, or its compressor. */
 export interface AnswerOut {
@@ -35,7 +39,13 @@ const CHUNK = 64 * 1024;
 function compressor(coding: Coding, p: CompressionPolicy, sizeHint: number): Transform {
   const level = p.levels[coding];
   if (coding === 'gzip')
-    return createGzip({ level, chunkSize: CHUNK, ...(p.gzipMemLevel !== undefined ? { memLevel: p.gzipMemLevel } : {}), ...(p.gzipWindowBits !== undefined ? { windowBits: p.gzipWindowBits } : {}) });
+    return createGzip({
+      level,
+      chunkSize: CHUNK,
+
+      ...(p.gzipMemLevel !== undefined ? { memLevel: p.gzipMemLevel } : {}),
+      ...(p.gzipWindowBits !== undefined ? { windowBits: p.gzipWindowBits } : {}),
+    });
   if (coding === 'br') {
     // Envoy's window (2^18): brotli's own (2^22) would hold 4 MiB per answer in flight.
     const params: Record<number, number> = { [constants.BROTLI_PARAM_QUALITY]: level, [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_TEXT, [constants.BROTLI_PARAM_LGWIN]: BROTLI_WINDOW_BITS };
@@ -51,7 +61,15 @@ function compressor(coding: Coding, p: CompressionPolicy, sizeHint: number): Tra
  * (Content-Encoding in place of an `identity` one, no Content-Length: it goes chunked, a strong
  * ETag made weak) and the compressor is where its body goes; otherwise the client's response.
  */
-export function encodeAnswer(p: CompressionPolicy, req: RestRequest, res: RestResponse, status: number, fields: AnswerFields, metrics: CompressionMetrics): AnswerOut {
+export function encodeAnswer(
+  p: CompressionPolicy,
+  req: RestRequest,
+  res: RestResponse,
+  status: number,
+  fields: AnswerFields,
+  metrics: CompressionMetrics,
+  report: EncodedReport | undefined,
+): AnswerOut {
   if (!compressible(p, req.method, status, fields)) return res;
   const coding = negotiate(req.header('accept-encoding'), p.algorithms);
   const length = fields.get('content-length');
@@ -67,7 +85,7 @@ export function encodeAnswer(p: CompressionPolicy, req: RestRequest, res: RestRe
   if (!varies) h.push('vary', 'Accept-Encoding');
   if (coding === null) return res;
   h.push('content-encoding', coding);
-  return new AnswerEncoder(res, coding, compressor(coding, p, length === undefined ? -1 : Number(length)), metrics);
+  return new AnswerEncoder(res, coding, compressor(coding, p, length === undefined ? -1 : Number(length)), metrics, report);
 }
 
 /**
@@ -86,7 +104,10 @@ export class AnswerEncoder implements AnswerOut {
     coding: Coding,
     private readonly z: Transform,
     metrics: CompressionMetrics,
+    /** When the request is observed: told the coding now, the bytes both sides once the answer is over. */
+    private report: EncodedReport | undefined,
   ) {
+    report?.answerEncoding(coding);
     z.on('data', (c: Buffer) => {
       this.encoded += c.length;
       // The client is slower than the compressor: its output waits for the client's 'drain'.
@@ -100,18 +121,29 @@ export class AnswerEncoder implements AnswerOut {
       this.over = true;
       metrics.count('response', coding, this.identity, this.encoded);
       res.end();
+      this.report?.answerEncoded(this.identity, this.encoded);
     });
     // Compressing memory cannot fail but for a bug: the answer is cut rather than sent wrong.
     z.once('error', () => {
       if (this.over) return;
       this.over = true;
       res.destroy();
+      this.report?.answerEncoded(this.identity, this.encoded);
     });
     res.once('close', () => {
       if (this.over) return;
       this.over = true;
       z.destroy();
+      this.report?.answerEncoded(this.identity, this.encoded);
     });
+  }
+
+  /** The answer's head could not be written (the exchange answers 502 instead): nothing was compressed, nothing is told. */
+  unused(): void {
+    this.report?.answerEncoding(undefined);
+    this.report = undefined;
+    this.over = true;
+    this.z.destroy();
   }
 
   /** The model's plain bytes; false: the compressor is full ('drain' follows once it took them). */
