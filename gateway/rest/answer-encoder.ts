@@ -9,7 +9,7 @@
  * client's 'drain'), and a compressor whose input is full tells the exchange to stop reading the
  * model (`write` false, then its 'drain' once it took what it was given).
  */
-import { constants, createBrotliCompress, createGzip, createZstdCompress } from 'node:zlib';
+import { constants, createBrotliCompress, createGzip, createZstdCompress, type BrotliOptions, type ZlibOptions, type ZstdOptions } from 'node:zlib';
 import type { Transform } from 'node:stream';
 import { compressible, negotiate, weakEtag, type Coding, type CompressionPolicy } from '../../routing/compression.js';
 import type { AnswerFields } from '../edge/answer-fields.js';
@@ -34,25 +34,36 @@ const BROTLI_WINDOW_BITS = 18;
  * the writes to the client (about 5% less CPU per 100 KB answer on gzip level 6, `npm run bench -- compression`).
  */
 const CHUNK = 64 * 1024;
+/**
+ * The model's bytes the compressor takes before it asks the exchange to stop reading the model:
+ * two of its pieces. zlib's own bound is one piece (`chunkSize`), so every full read from the
+ * model's socket (64 KiB) filled it and paused the model, and each answer of over 64 KiB paid a
+ * pause and a resume of the upstream socket (an epoll_ctl each way, a 'drain' listener) per read.
+ * With two, an answer of up to 128 KiB (the common tensor) goes in without one, as nginx reads
+ * into its buffers; a larger one is still held to this much in memory per answer.
+ */
+const INPUT_BOUND = 2 * CHUNK;
+/** A compressor's options with its stream's bound: node:zlib hands them to its Transform, though its option types do not list it. */
+type Bounded<O> = O & { writableHighWaterMark: number };
 
 /** A compressor for `coding` at the policy's level (`sizeHint`: the answer's length, or -1). */
 function compressor(coding: Coding, p: CompressionPolicy, sizeHint: number): Transform {
   const level = p.levels[coding];
-  if (coding === 'gzip')
-    return createGzip({
-      level,
-      chunkSize: CHUNK,
-
-      ...(p.gzipMemLevel !== undefined ? { memLevel: p.gzipMemLevel } : {}),
-      ...(p.gzipWindowBits !== undefined ? { windowBits: p.gzipWindowBits } : {}),
-    });
+  if (coding === 'gzip') {
+    const o: Bounded<ZlibOptions> = { level, chunkSize: CHUNK, writableHighWaterMark: INPUT_BOUND };
+    if (p.gzipMemLevel !== undefined) o.memLevel = p.gzipMemLevel;
+    if (p.gzipWindowBits !== undefined) o.windowBits = p.gzipWindowBits;
+    return createGzip(o);
+  }
   if (coding === 'br') {
     // Envoy's window (2^18): brotli's own (2^22) would hold 4 MiB per answer in flight.
     const params: Record<number, number> = { [constants.BROTLI_PARAM_QUALITY]: level, [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_TEXT, [constants.BROTLI_PARAM_LGWIN]: BROTLI_WINDOW_BITS };
     if (sizeHint >= 0) params[constants.BROTLI_PARAM_SIZE_HINT] = sizeHint;
-    return createBrotliCompress({ params, chunkSize: CHUNK });
+    const o: Bounded<BrotliOptions> = { params, chunkSize: CHUNK, writableHighWaterMark: INPUT_BOUND };
+    return createBrotliCompress(o);
   }
-  return createZstdCompress({ params: { [constants.ZSTD_c_compressionLevel]: level }, chunkSize: CHUNK });
+  const o: Bounded<ZstdOptions> = { params: { [constants.ZSTD_c_compressionLevel]: level }, chunkSize: CHUNK, writableHighWaterMark: INPUT_BOUND };
+  return createZstdCompress(o);
 }
 
 /**
