@@ -20,12 +20,17 @@ import type { ResponseTap } from '../observe/observed-rest.js';
 /** Who is told of a compressed answer (its request's tap: the access log, the payload events). */
 type EncodedReport = Pick<ResponseTap, 'answerEncoding' | 'answerEncoded'>;
 
-/** Where the exchange writes an answer's body: the client's response, or its compressor. */
-export interface AnswerOut {
+/** Where an answer's body is written: the client's response, or its compressor. */
+export interface AnswerBody {
   /** False: wait for 'drain'. */
   write(chunk: Buffer): boolean;
   end(last?: Buffer): void;
   once(event: 'drain', listener: () => void): unknown;
+}
+
+/** Where the exchange writes an answer: the client's response, or (a route that compresses) a `CompressingAnswer`. */
+export interface AnswerOut extends AnswerBody {
+  writeAnswerHead(status: number, fields: AnswerFields, reason?: string): unknown;
 }
 
 const BROTLI_WINDOW_BITS = 18;
@@ -67,6 +72,55 @@ function compressor(coding: Coding, p: CompressionPolicy, sizeHint: number): Tra
 }
 
 /**
+ * The answer of a request on a route that compresses, as its exchange writes it: chosen once, when
+ * the exchange starts, so a route without compression writes to the client's response itself and
+ * pays nothing here. Its head decides (`encodeAnswer`); its body then goes to the compressor, or
+ * (not compressed after all) to the client's response.
+ */
+export class CompressingAnswer implements AnswerOut {
+  private to: AnswerBody;
+  private decided = false;
+
+  constructor(
+    private readonly p: CompressionPolicy,
+    private readonly req: RestRequest,
+    private readonly res: RestResponse,
+    private readonly metrics: CompressionMetrics,
+    private readonly report: EncodedReport | undefined,
+  ) {
+    this.to = res;
+  }
+
+  /** The head, its fields edited for the coding chosen (once: a head written again with another reason phrase is the same answer). */
+  writeAnswerHead(status: number, fields: AnswerFields, reason?: string): void {
+    if (!this.decided) {
+      this.decided = true;
+      this.to = encodeAnswer(this.p, this.req, this.res, status, fields, this.metrics, this.report);
+    }
+    this.res.writeAnswerHead(status, fields, reason);
+  }
+
+  /** The head could not be written (the exchange answers 502 instead): nothing is compressed, nothing told. */
+  unused(): void {
+    if (this.to !== this.res) (this.to as AnswerEncoder).unused();
+    this.to = this.res;
+  }
+
+  write(chunk: Buffer): boolean {
+    return this.to.write(chunk);
+  }
+
+  end(last?: Buffer): void {
+    this.to.end(last);
+  }
+
+  once(event: 'drain', listener: () => void): this {
+    this.to.once(event, listener);
+    return this;
+  }
+}
+
+/**
  * Decide for one answer (the policy offers codings): when it may be compressed, its fields say it
  * varies with Accept-Encoding; when the client takes one of the codings, they are edited for it
  * (Content-Encoding in place of an `identity` one, no Content-Length: it goes chunked, a strong
@@ -80,7 +134,7 @@ export function encodeAnswer(
   fields: AnswerFields,
   metrics: CompressionMetrics,
   report: EncodedReport | undefined,
-): AnswerOut {
+): AnswerBody {
   if (!compressible(p, req.method, status, fields)) return res;
   const coding = negotiate(req.header('accept-encoding'), p.algorithms);
   const length = fields.get('content-length');
@@ -105,7 +159,7 @@ export function encodeAnswer(
  * The client's answer closing first (the client went, the route timed out, the model broke off)
  * frees the compressor.
  */
-export class AnswerEncoder implements AnswerOut {
+export class AnswerEncoder implements AnswerBody {
   private identity = 0;
   private encoded = 0;
   private over = false;
