@@ -8,22 +8,27 @@
  *   and sent; `bytes_sent` is the compressed bytes the client received;
  * - an answer compressed for one direction only has that direction's fields alone;
  * - a plain route's line has none of them (JSON and text: the line ends as it always did);
- * - the text format appends the six fields only to a line with compression.
+ * - the text format appends the six fields only to a line with compression;
+ * - a compressed answer the client leaves halfway has its line, with what was compressed and sent.
  */
+import http from 'node:http';
 import { brotliDecompressSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { headerValue, rawRequest, startRecordingUpstream, type HeaderLine, type RawResponse, type RecordingUpstream } from '../../fixtures/recording-upstream.js';
 import { sdep, startTestGateway, waitFor, type TestGateway } from '../../helpers/gateway.js';
 import { LogCapture } from '../../helpers/observability.js';
+import { listenLocal } from '../../helpers/net.js';
 
 const DEC = '/seldon/m/dec/api/v1.0/predictions';
 const PLAIN = '/seldon/m/plain/api/v1.0/predictions';
+const HALF = '/seldon/m/half/api/v1.0/predictions';
 
 function tensor(n: number): Buffer {
   return Buffer.from(JSON.stringify({ data: { ndarray: [Array.from({ length: n }, (_, i) => Math.round(Math.cos(i) * 1e5) / 1e5)] }, meta: {} }));
 }
 const ANSWER = tensor(4000);
 const SENT = tensor(1500);
+const FIRST_HALF = ANSWER.subarray(0, Math.floor(ANSWER.length / 2));
 const CODED_FIELDS = ['request_encoding', 'request_bytes_encoded', 'request_bytes_identity', 'response_encoding', 'response_bytes_identity', 'response_bytes_encoded'];
 
 async function ask(port: number, target: string, id: string, headers: HeaderLine[], body: Buffer): Promise<RawResponse> {
@@ -35,6 +40,9 @@ async function ask(port: number, target: string, id: string, headers: HeaderLine
 
 describe('the access log says what the gateway decoded and compressed', () => {
   let model: RecordingUpstream;
+  let half: { port: number; close(): Promise<void> };
+  /** The half-answering model's open answers: ended when the test is over. */
+  const halves: http.ServerResponse[] = [];
   let json: TestGateway;
   let text: TestGateway;
   const jsonLogs = new LogCapture();
@@ -42,18 +50,30 @@ describe('the access log says what the gateway decoded and compressed', () => {
 
   beforeAll(async () => {
     model = await startRecordingUpstream({ name: 'model', responder: () => ({ headers: [['Content-Type', 'application/json']], body: ANSWER }) });
+    // A model that sends half its answer and holds the rest.
+    half = await listenLocal(
+      http.createServer((req, res) => {
+        req.resume();
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.write(FIRST_HALF);
+        halves.push(res);
+      }),
+    );
     const manifests = {
+      'half.yaml': sdep('half', 'm', { predictors: [{ name: 'main' }] }, { 'seldon.io/gateway-compression': '{algorithms: [gzip]}' }),
       'dec.yaml': sdep('dec', 'm', { predictors: [{ name: 'main' }] }, { 'seldon.io/gateway-compression': '{algorithms: [br, gzip], decodeRequests: true}' }),
       'plain.yaml': sdep('plain', 'm', { predictors: [{ name: 'main' }] }),
     };
-    const resolve = { 'dec-main.m:8000': model.port, 'plain-main.m:8000': model.port };
+    const resolve = { 'dec-main.m:8000': model.port, 'plain-main.m:8000': model.port, 'half-main.m:8000': half.port };
     json = await startTestGateway({ manifests, resolve, accessSink: jsonLogs });
     text = await startTestGateway({ manifests, resolve, accessSink: textLogs, args: ['--access-log-format', 'text'] });
   });
   afterAll(async () => {
     await json?.stop();
     await text?.stop();
+    for (const r of halves) r.destroy();
     await model?.close();
+    await half?.close();
   });
 
   const lineOf = async (id: string): Promise<Record<string, unknown>> => {
@@ -151,5 +171,21 @@ describe('the access log says what the gateway decoded and compressed', () => {
     expect([reqEncoded, reqIdentity, resIdentity, resEncoded].map(Number)).toEqual([encoded.length, SENT.length, ANSWER.length, res.body.length]);
     // A plain line ends at FALLBACK, as it always did.
     expect(lines.find((l) => l.includes('text-plain'))!).toMatch(/ \d+ "-"$/);
+  });
+
+  it('a compressed answer the client leaves halfway: its line, 499, with what was compressed and what reached the client', async () => {
+    const req = http.request({ host: '127.0.0.1', port: json.port, path: HALF, method: 'POST', headers: { 'accept-encoding': 'gzip', 'content-type': 'application/json', 'x-request-id': 'left-1' } });
+    req.on('error', () => undefined);
+    req.end('{}');
+    const res = await new Promise<http.IncomingMessage>((resolve) => req.once('response', resolve));
+    expect(res.headers['content-encoding']).toBe('gzip');
+    // Compressed bytes of the first half arrive; the client goes.
+    await new Promise((resolve) => res.once('data', resolve));
+    req.destroy();
+    const line = await lineOf('left-1');
+    expect(line).toMatchObject({ response_code: 499, response_encoding: 'gzip', response_bytes_identity: FIRST_HALF.length });
+    expect(line.bytes_sent).toBe(line.response_bytes_encoded);
+    expect(line.bytes_sent).toBeGreaterThan(0);
+    expect(line.bytes_sent).toBeLessThan(FIRST_HALF.length);
   });
 });
