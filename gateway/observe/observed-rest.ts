@@ -177,15 +177,19 @@ function restSpans(req: RestRequest, decision: Routed): SpanNames {
   return { server: `${method} ${route}`, serverAttributes: httpAttributes(req, route), attempt: `${method} upstream`, shadow: `${method} shadow`, clientAttributes: { 'http.request.method': method } };
 }
 
+/** An answer being compressed: its coding, and the exchange's end (status -1: not yet) held until its compressed tail has gone. */
+interface Compressing {
+  readonly coding: string;
+  endStatus: number;
+  endSeconds: number | null;
+}
+
 /** A routed REST request's tap: the shared one, with the answer's head and body (predictor header, comparison). */
 class RestTap extends RequestTap<UpstreamFields> implements ResponseTap {
   private bytesSent = 0;
   private readonly received: BodyBytes | undefined;
-  /** The answer's coding while it is being compressed: the end waits for its size. */
-  private encoding: string | undefined = undefined;
-  /** The exchange's end, held while the compressed answer is still going out (-1: not ended). */
-  private endStatus = -1;
-  private endSeconds: number | null = null;
+  /** Made only for an answer being compressed: its coding, and the exchange's end held until its compressed tail has gone. */
+  private compressing: Compressing | undefined = undefined;
 
   constructor(
     private readonly req: RestRequest,
@@ -224,26 +228,27 @@ class RestTap extends RequestTap<UpstreamFields> implements ResponseTap {
   }
 
   answerEncoding(coding: string | undefined): void {
-    this.encoding = coding;
+    this.compressing = coding === undefined ? undefined : { coding, endStatus: -1, endSeconds: null };
     this.recorder?.coded('response', coding);
   }
 
   answerEncoded(identity: number, encoded: number): void {
-    const coding = this.encoding;
-    if (coding === undefined) return;
-    this.encoding = undefined;
-    this.coded('response', { encoding: coding, identityBytes: identity, encodedBytes: encoded });
+    const c = this.compressing;
+    if (c === undefined) return;
+    this.compressing = undefined;
+    this.coded('response', { encoding: c.coding, identityBytes: identity, encodedBytes: encoded });
     // The client's bytes are the compressed ones.
     this.bytesSent = encoded;
-    if (this.endStatus >= 0) this.over(this.endStatus, this.endSeconds);
+    if (c.endStatus >= 0) this.over(c.endStatus, c.endSeconds);
   }
 
   end(status: number, upstreamSeconds: number | null, complete: boolean): void {
     this.capture?.end(complete);
-    if (this.encoding !== undefined) {
+    const c = this.compressing;
+    if (c !== undefined) {
       // Its line and events once the compressed tail has gone too (its size is the client's bytes).
-      this.endStatus = status;
-      this.endSeconds = upstreamSeconds;
+      c.endStatus = status;
+      c.endSeconds = upstreamSeconds;
       return;
     }
     this.over(status, upstreamSeconds);
