@@ -42,7 +42,8 @@ import { classify, executedFailure, unansweredFailure } from './attempt-failure.
 import type { ExchangeExtras, ExchangeHost } from './exchange-deps.js';
 import { TaggedJsonAnswer, taggable, type AnswerSink } from './tagged-answer.js';
 import { mappingAnswer, sendRouteError } from './route-answer.js';
-import { encodeAnswer, type AnswerOut } from './answer-encoder.js';
+import { CompressingAnswer, type AnswerOut } from './answer-encoder.js';
+import type { RequestCoding } from '../../routing/compression.js';
 import { decodesFirst, type DecodeOwner, type DecodeRefusal } from './request-decoder.js';
 
 /**
@@ -99,8 +100,12 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
     if (!this.admit(503)) return;
     (this.res as Carrying)[EXCHANGE] = this;
     this.res.once('close', responseClosed);
+    // All that compression costs a request on a route without it: this check (null, decided when the route was compiled).
     const z = this.backend.compression;
-    if (z !== null && z.decodeRequests && decodesFirst(this.req, this.extras, this.headers, this.proxy.deps, this)) return;
+    if (z !== null) {
+      if (z.algorithms.length !== 0) this.out = new CompressingAnswer(z, this.req, this.res, this.metrics.compression, this.tap);
+      if (z.decodeRequests && decodesFirst(this.req, this.extras, this.headers, this.proxy.deps, this)) return;
+    }
     const req = this.req;
     const body = req.body;
     const retryBuffer = this.proxy.deps.upstream.retryBufferBytes;
@@ -129,9 +134,10 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
   }
 
   /** The body decoded (rest/request-decoder.ts): it goes, to the mirrors and the payload log too; or the refusal. */
-  decodedBody(plain: Buffer | null, refusal: DecodeRefusal | null): void {
+  decodedBody(plain: Buffer | null, refusal: DecodeRefusal | null, coding: RequestCoding, encodedBytes: number): void {
     if (this.done) return;
     if (plain === null) return this.fail(refusal!.status, refusal!.reason, refusal!.info);
+    this.tap?.requestDecoded(coding, plain.length, encodedBytes);
     if (plain.length > this.proxy.deps.upstream.retryBufferBytes) this.retries.noRetries();
     this.dispatchWhole(plain);
   }
@@ -382,17 +388,16 @@ export class Exchange extends ForwardedRequest implements AttemptOwner, AnswerSi
     if (h === undefined) return true;
     this.pendingHead = undefined;
     const status = this.pendingStatus;
-    // A route that compresses pays this one property check; the policy decides for this answer.
-    const z = this.backend.compression;
-    if (z !== null && z.algorithms.length !== 0) this.out = encodeAnswer(z, this.req, this.res, status, h, this.metrics.compression);
+    // The client's response, or on a route that compresses, the answer that decides its coding now.
     try {
-      this.res.writeAnswerHead(status, h);
+      this.out.writeAnswerHead(status, h);
     } catch {
       // A reason phrase Node will not write (obs-text that is not valid UTF-8): the standard one.
       try {
-        this.res.writeAnswerHead(status, h, STATUS_CODES[status] ?? 'Unknown');
+        this.out.writeAnswerHead(status, h, STATUS_CODES[status] ?? 'Unknown');
       } catch (err) {
         // A header Node will not write either: the answer cannot be passed on as it is.
+        if (this.out !== this.res) (this.out as CompressingAnswer).unused();
         this.status = 502;
         this.proxy.internalError('response_head', err as Error, this.backend);
         sendRouteError(this.req, this.res, 502, 'UPSTREAM_BAD_RESPONSE', `${this.who()} answered with a response head the gateway cannot forward`, this.extras.corsHeaders, this.backend.mapping);
