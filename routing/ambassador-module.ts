@@ -21,7 +21,7 @@ import { settingsFromModuleGzip } from './ambassador-gzip.js';
 import { parseCorsPolicy } from './cors-config.js';
 import { parseRetry } from './custom-config.js';
 import type { CompressionSettings } from './compression.js';
-import type { CorsPolicy, RetryPolicy } from './types.js';
+import { DEFAULT_BREAKER, type BreakerLimits, type CorsPolicy, type RetryPolicy } from './types.js';
 import { errorOverrides, isDrop, loadBalancerOf, type ErrorOverride, type LoadBalancer } from './mapping-policy.js';
 
 export type ModuleKeyClass = 'honoured' | 'harmless' | 'refused';
@@ -40,16 +40,34 @@ export interface AmbassadorModule {
   readonly regexMaxSize?: number;
   /** `gzip` as written (checked by routing/ambassador-gzip.ts, which makes it compression settings: `moduleCompression`). */
   readonly gzip?: unknown;
-  /** Parsed (one parser with the Mapping's) for the answers' override stage; refused until that stage reads the Module's list. */
+  /** `error_response_overrides` (the Mapping's parser): those of every route whose Mapping has none of its own (`moduleCompile`'s `defaultErrorOverrides`), and of the no-route answers. */
   readonly errorResponseOverrides?: readonly ErrorOverride[];
-  /** Parsed with the Mapping's parser; refused until routes take a default balancer. */
+  /** `load_balancer` (the Mapping's parser): the balancer of every route whose Mapping sets none. */
   readonly loadBalancer?: LoadBalancer;
+  /** `circuit_breakers`' default-priority entry: the limits of every route that sets none of its own. */
+  readonly circuitBreakers?: BreakerLimits;
+  /** `server_name`: the Server field of every answer, the model's replaced (Envoy's `server_header_transformation: OVERWRITE`). */
+  readonly serverName?: string;
   /** `cors` as written (checked by the Mapping's parser): the CORS policy of every route that sets none (`moduleCors`). */
   readonly cors?: unknown;
   /** `retry_policy`: the retry policy of every route that has none of its own. */
   readonly retryPolicy?: RetryPolicy;
   /** `ip_allow` / `ip_deny` (one of them, as Emissary allows): who may send requests at all. */
   readonly ipPolicy?: IpPolicy;
+  /** `xff_num_trusted_hops`: X-Forwarded-For entries (from the right) that proxies in front of the gateway wrote. */
+  readonly xffNumTrustedHops?: number;
+  /** `use_remote_address`: false, the peer's address is not the client's, nor appended to X-Forwarded-For. */
+  readonly useRemoteAddress?: boolean;
+  /** `strip_matching_host_port`: a Host's port equal to the listener's is dropped before matching. */
+  readonly stripMatchingHostPort?: boolean;
+  /** `reject_requests_with_escaped_slashes`: a path with %2F or %5C gets 400. */
+  readonly rejectEscapedSlashes?: boolean;
+  /** `x_forwarded_proto_redirect`: a request whose X-Forwarded-Proto is not https gets a 301 to https. */
+  readonly xForwardedProtoRedirect?: boolean;
+  /** `merge_slashes`: false, runs of / are matched and forwarded as sent. */
+  readonly mergeSlashes?: boolean;
+  /** `preserve_external_request_id`: false, a client's x-request-id is replaced by the gateway's own. */
+  readonly preserveExternalRequestId?: boolean;
   /** The harmless keys it sets, one line each (logged, applied anyway). */
   readonly warnings?: readonly string[];
 }
@@ -94,6 +112,15 @@ const show = (v: unknown): string => JSON.stringify(v) ?? String(v);
 /** A whole number of at least `min`; else the message. */
 function whole(v: unknown, min: number): number | string {
   return typeof v === 'number' && Number.isInteger(v) && v >= min ? v : `${show(v)} is not a whole number of at least ${min}`;
+}
+
+/** A boolean key read into `field`: `yes` / `no` say what each value does. */
+function flag(field: 'useRemoteAddress' | 'stripMatchingHostPort' | 'rejectEscapedSlashes' | 'xForwardedProtoRedirect' | 'mergeSlashes' | 'preserveExternalRequestId', yes: string, no: string): Read {
+  return (v, into) => {
+    if (typeof v !== 'boolean') return `${show(v)} is not true or false`;
+    into[field] = v;
+    return honoured(v ? yes : no);
+  };
 }
 
 /** A key whose only honoured value is the one the gateway already has (`equal`); any other value refuses the Module. */
@@ -157,14 +184,31 @@ const MODULE_KEYS: Readonly<Record<string, Read>> = {
   error_response_overrides: (v, into) => {
     const parsed = errorOverrides(v);
     if (isDrop(parsed)) return parsed.why;
-    into.errorResponseOverrides = parsed;
-    return "the Module's default overrides are parsed but not yet applied to answers (a Mapping's own error_response_overrides are)";
+    if (parsed.length > 0) into.errorResponseOverrides = parsed;
+    return honoured(
+      "the bodies of REST answers with a listed status, on every route whose Mapping lists none of its own and does not bypass them, and the gateway's 404 and 503 when no route serves a request (gRPC answers are HTTP 200: none applies, as in Envoy)",
+    );
   },
   load_balancer: (v, into) => {
     const parsed = loadBalancerOf(v);
     if (isDrop(parsed)) return parsed.why;
     into.loadBalancer = parsed;
-    return "a default balancer for every route is not applied (a Mapping's own load_balancer is)";
+    return honoured(`${parsed.policy}: the balancer of every route, REST and gRPC, whose Mapping sets none of its own (over the endpoints of its Service's EndpointSlices)`);
+  },
+  circuit_breakers: (v, into) => {
+    const parsed = moduleBreakers(v);
+    if (typeof parsed === 'string') return parsed;
+    into.circuitBreakers = parsed;
+    const b = parsed;
+    return honoured(
+      `connections ${b.maxConnections}, pending ${b.maxPendingRequests}, requests ${b.maxRequests}, retries ${b.maxRetries}: the breaker of every route that sets none of its own (a Mapping's circuit_breakers, seldon.io/ambassador-circuit-breakers-*)`,
+    );
+  },
+  server_name: (v, into) => {
+    if (typeof v !== 'string' || v.trim() === '' || v !== v.trim() || !/^[\x21-\x7e\x80-\xff][\x20-\x7e\x80-\xff]*$/.test(v))
+      return `${show(v)} is not a header value (one line of visible characters)`;
+    into.serverName = v;
+    return honoured(`every answer's Server field is "${v}", the model's replaced, REST and gRPC (Envoy's overwrite)`);
   },
   cors: (v, into) => {
     const parsed = parseCorsPolicy(v, 'cors');
@@ -182,15 +226,28 @@ const MODULE_KEYS: Readonly<Record<string, Read>> = {
   },
   ip_allow: (v, into) => ipPolicy('allow', v, into),
   ip_deny: (v, into) => ipPolicy('deny', v, into),
-  // The client's address and the forwarded headers: the gateway trusts only the peers --trusted-proxies names.
-  use_remote_address: only(true, "the client's address is the peer's, as the gateway does", 'the gateway takes the peer as the client; name proxies in front with --trusted-proxies'),
-  xff_num_trusted_hops: only(0, 'no X-Forwarded-For hop is trusted, as the gateway does without --trusted-proxies', 'hops are not counted; name the proxies in front with --trusted-proxies'),
-  // Paths and Hosts as the gateway already reads them.
-  merge_slashes: only(true, 'runs of / are merged before the match, as the gateway does', 'the gateway always merges runs of / (docs/routing.md#urls-and-prefixes)'),
-  strip_matching_host_port: only(false, "a Host's port is matched as sent, as the gateway does", "a Host's port is not stripped by the gateway"),
-  reject_requests_with_escaped_slashes: only(false, 'escaped slashes are passed on, as the gateway does', 'requests with escaped slashes are not refused by the gateway'),
-  preserve_external_request_id: only(true, "a client's x-request-id is kept, as the gateway does", "the gateway keeps a client's x-request-id (it does not replace it)"),
-  x_forwarded_proto_redirect: only(false, 'no redirect to HTTPS, as the gateway does', 'the gateway does not redirect by X-Forwarded-Proto'),
+  // The client's address and the forwarded headers: one rule with --trusted-proxies (gateway/config/ambassador-module.ts `moduleEdge`).
+  use_remote_address: flag(
+    'useRemoteAddress',
+    "the peer's address is appended to X-Forwarded-For; the client is the peer, or counted from the right of X-Forwarded-For with xff_num_trusted_hops",
+    "X-Forwarded-For goes on as sent (nothing appended) and every peer's is believed: the client is its (xff_num_trusted_hops + 1)th entry from the right",
+  ),
+  xff_num_trusted_hops: (v, into) => {
+    const n = whole(v, 0);
+    if (typeof n === 'string') return n;
+    into.xffNumTrustedHops = n;
+    return honoured(
+      n === 0
+        ? 'no X-Forwarded-For entry is trusted (unless --trusted-proxies names the peer)'
+        : `every peer's X-Forwarded-For is kept (unless --trusted-proxies names the peers): the client is its ${n === 1 ? 'last entry' : `${n}th entry from the right`}`,
+    );
+  },
+  // Paths and Hosts.
+  merge_slashes: flag('mergeSlashes', 'runs of / are merged before the match, and forwarded merged', 'runs of / are matched and forwarded as sent'),
+  strip_matching_host_port: flag('stripMatchingHostPort', "a Host's port equal to the listener's port is dropped before the match and towards the model", "a Host's port is matched as sent"),
+  reject_requests_with_escaped_slashes: flag('rejectEscapedSlashes', 'a path with %2F or %5C (any case) gets 400 and reaches no model', 'escaped slashes are passed on'),
+  preserve_external_request_id: flag('preserveExternalRequestId', "a client's x-request-id is kept", "a client's x-request-id is replaced by the gateway's own"),
+  x_forwarded_proto_redirect: flag('xForwardedProtoRedirect', 'a request whose X-Forwarded-Proto (as the model would get it) is not https gets a 301 to https://', 'no redirect to HTTPS'),
   suppress_envoy_headers: only(false, 'x-envoy-* headers are added, as the gateway does', 'the gateway adds its x-envoy-* headers'),
   use_proxy_proto: only(false, 'no PROXY protocol, as the gateway does', 'the gateway does not read the PROXY protocol'),
   add_linkerd_headers: only(false, 'no l5d-dst-override, as the gateway does', 'the gateway does not add l5d-dst-override'),
@@ -212,8 +269,6 @@ const MODULE_KEYS: Readonly<Record<string, Read>> = {
   // Not honoured (or not yet): a Module that sets one is refused.
   lua_scripts: refused('Lua scripts are not run'),
   envoy_validation_timeout: refused("there is no Envoy configuration to validate; a key about Envoy's own process is not read"),
-  server_name: refused('the Server header of answers is not set'),
-  circuit_breakers: refused("default circuit breakers for every route are not applied (a Mapping's own are)"),
   cluster_idle_timeout_ms: refused('a default for every upstream is not applied'),
   cluster_max_connection_lifetime_ms: refused('a default for every upstream is not applied'),
   keepalive: refused('a default for every upstream is not applied'),
@@ -254,6 +309,37 @@ function ipPolicy(action: 'allow' | 'deny', v: unknown, into: Mutable<Ambassador
   }
   into.ipPolicy = { action, principals };
   return honoured(action === 'allow' ? 'requests from other addresses get 403' : 'requests from these addresses get 403');
+}
+
+const BREAKER_FIELDS = { max_connections: 'maxConnections', max_pending_requests: 'maxPendingRequests', max_requests: 'maxRequests', max_retries: 'maxRetries' } as const;
+
+/**
+ * `circuit_breakers`: a list of thresholds, as Envoy's, each with an optional `priority` (`default` or
+ * `high`). The default-priority entry (at most one) gives the limits, each field absent keeping Envoy's
+ * default; a `high` entry is accepted and never applies, as no route here is of high priority (a
+ * Mapping's `priority` drops it).
+ */
+function moduleBreakers(v: unknown): BreakerLimits | string {
+  if (!Array.isArray(v)) return 'must be a list of thresholds ({max_connections, max_pending_requests, max_requests, max_retries, priority})';
+  let found: BreakerLimits | undefined;
+  for (const [i, e] of v.entries()) {
+    if (typeof e !== 'object' || e === null || Array.isArray(e)) return `[${i}] must be a map`;
+    const entry = e as Record<string, unknown>;
+    const priority = entry.priority === undefined ? 'default' : typeof entry.priority === 'string' ? entry.priority.toLowerCase() : '';
+    if (priority !== 'default' && priority !== 'high') return `[${i}].priority ${show(entry.priority)} is not default or high`;
+    const limits: Mutable<BreakerLimits> = { ...DEFAULT_BREAKER };
+    for (const [key, value] of Object.entries(entry)) {
+      if (key === 'priority') continue;
+      if (!Object.hasOwn(BREAKER_FIELDS, key)) return `[${i}]: "${key}" is not a threshold the gateway knows`;
+      const n = whole(value, 1);
+      if (typeof n === 'string') return `[${i}].${key}: ${n}`;
+      limits[BREAKER_FIELDS[key as keyof typeof BREAKER_FIELDS]] = n;
+    }
+    if (priority === 'high') continue;
+    if (found !== undefined) return `[${i}]: a second entry of priority default`;
+    found = limits;
+  }
+  return found ?? DEFAULT_BREAKER;
 }
 
 /**

@@ -193,12 +193,17 @@ export function retriesAnnotation(ann: EffectiveAnnotations, f: Findings): Retry
   return v.value > 0 ? { retryOn: 'gateway-error', numRetries: v.value, perTryTimeoutMs: 0 } : null;
 }
 
+const BREAKER_SUFFIXES = ['max-connections', 'max-pending-requests', 'max-requests', 'max-retries'] as const;
+
 /**
  * `seldon.io/ambassador-circuit-breakers-max-connections`, `-max-pending-requests`, `-max-requests`
  * and `-max-retries`: each an integer, 0 meaning unset; an unset or bad field keeps its default.
- * All defaults: the shared `DEFAULT_BREAKER` object.
+ * All defaults: the shared `DEFAULT_BREAKER` object. None of the four given: `module` (the ambassador
+ * Module's `circuit_breakers`) when there is one, as Emissary gives a Mapping without its own breakers
+ * the Module's; given, they are the Mapping's own (Seldon writes them there) and replace the Module's whole.
  */
-export function breakerAnnotations(ann: EffectiveAnnotations, f: Findings): BreakerLimits {
+export function breakerAnnotations(ann: EffectiveAnnotations, f: Findings, module?: BreakerLimits): BreakerLimits {
+  if (module !== undefined && !BREAKER_SUFFIXES.some((s) => ann.has(`seldon.io/ambassador-circuit-breakers-${s}`))) return module;
   const field = (suffix: string, dflt: number): number => {
     const k = `seldon.io/ambassador-circuit-breakers-${suffix}`;
     const raw = ann.get(k);

@@ -10,7 +10,8 @@ import { RegexBudget } from './values.js';
 import { NO_CLIENTS, makeBackend, report, type CompiledDeployment, type RouteSpec } from './route-spec.js';
 import { COMPRESSION_ANNOTATION, compressionAnnotation } from './compression-config.js';
 import type { CompressionPolicy } from './compression.js';
-import type { CompileOptions, CorsPolicy, Gate, Origin, Upstream } from './types.js';
+import { DEFAULT_BREAKER, type CompileOptions, type CorsPolicy, type Gate, type Origin, type Upstream } from './types.js';
+import { withRouteDefaults } from './mapping-policy.js';
 
 export function compileCustom(key: string, ns: string, name: string, id: string, text: string, ann: EffectiveAnnotations, opts: CompileOptions, f: Findings): CompiledDeployment {
   const parsed = parseCustomConfig(text, ns, new RegexBudget(opts.regexMaxSize), opts.tlsContexts);
@@ -73,7 +74,7 @@ function mappingSpec(m: MappingRoute, ns: string, name: string, opts: CompileOpt
     m.timeoutMs ?? opts.defaultTimeoutMs,
     m.idleTimeoutMs ?? opts.defaultIdleTimeoutMs,
     m.retry ?? opts.defaultRetry ?? null,
-    m.breaker,
+    m.breaker ?? opts.defaultBreaker ?? DEFAULT_BREAKER,
     checked,
     m.grpc ? null : (m.cors ?? sdepCors),
     m.grpc ? null : compression,
@@ -83,7 +84,7 @@ function mappingSpec(m: MappingRoute, ns: string, name: string, opts: CompileOpt
     undefined,
     null,
     null,
-    m.policy,
+    withRouteDefaults(m.policy, { errorOverrides: opts.defaultErrorOverrides, loadBalancer: opts.defaultLoadBalancer }),
   );
   const svc = m.policy?.redirect ? null : serviceOfHost(m.service.host, ns);
   return {

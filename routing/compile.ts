@@ -46,6 +46,7 @@ import { HEDGE_ANNOTATION, hedgeAnnotations } from './hedge-config.js';
 import { COMPRESSION_ANNOTATION, compressionAnnotation } from './compression-config.js';
 import { FALLBACK_ANNOTATION, fallbackAnnotations } from './fallback-config.js';
 import { LOG_ANNOTATION, logAnnotations, modelIdOf } from './log-policy.js';
+import { withRouteDefaults } from './mapping-policy.js';
 
 export type { CompiledDeployment, OwnedServices, RouteSpec } from './route-spec.js';
 
@@ -212,7 +213,7 @@ function compileGenerated(
   const rest = timeoutAnnotation(ann, 'rest', opts, f);
   const grpc = timeoutAnnotation(ann, 'grpc', opts, f);
   const retry = retriesAnnotation(ann, f) ?? opts.defaultRetry ?? null;
-  const breaker = breakerAnnotations(ann, f);
+  const breaker = breakerAnnotations(ann, f, opts.defaultBreaker);
   const weightAll = legacyWeightAnnotation(ann, f);
   const shadowAll = legacyShadowAnnotation(ann, f);
   const gates = gateAnnotations(ann, ns, name, opts.extAuthDefault ?? false, opts.jwtProviders);
@@ -221,6 +222,8 @@ function compileGenerated(
   const cors = corsAnnotation(ann, f);
   if (!cors.ok) return cors.error;
   const restCors = cors.value ?? opts.defaultCors ?? null;
+  // Seldon's Mappings set no policy key: the Module's overrides and balancer, or null (nothing to pay).
+  const policy = withRouteDefaults(null, { errorOverrides: opts.defaultErrorOverrides, loadBalancer: opts.defaultLoadBalancer });
   const steering = steeringAnnotations(`${ns}/${name}`, predictors, ann, shadowAll, f);
   const flows = flowAnnotations(ann.get(FLOW_ANNOTATION));
   for (const w of flows.warnings) f.warn(w);
@@ -293,7 +296,26 @@ function compileGenerated(
     const log = shadow ? null : logs.of(pred, p.annotations?.[LOG_ANNOTATION], modelIdOf(p.graph, pred), warn);
     if (svc.httpPort !== null) {
       const upstream: Upstream = { host: svc.host, port: svc.httpPort, tls, service: { name: svc.name, namespace: ns, portName: 'http' } };
-      const backend = makeBackend(id, origin, upstream, '/', rest.timeoutMs, rest.idleTimeoutMs, retry, breaker, gate, restCors, compressed.policy, steered, flow, log, outlier, hedge, fallback);
+      const backend = makeBackend(
+        id,
+        origin,
+        upstream,
+        '/',
+        rest.timeoutMs,
+        rest.idleTimeoutMs,
+        retry,
+        breaker,
+        gate,
+        restCors,
+        compressed.policy,
+        steered,
+        flow,
+        log,
+        outlier,
+        hedge,
+        fallback,
+        policy,
+      );
       for (let i = 0; i < restPaths.length; i++) {
         specs.push({
           kind: 'rest',
@@ -314,7 +336,7 @@ function compileGenerated(
     }
     if (svc.grpcPort !== null) {
       const upstream: Upstream = { host: svc.host, port: svc.grpcPort, tls, service: { name: svc.name, namespace: ns, portName: 'grpc' } };
-      const backend = makeBackend(id, origin, upstream, null, grpc.timeoutMs, grpc.idleTimeoutMs, retry, breaker, gate, null, null, steered, flow, log, outlier, hedge, fallback);
+      const backend = makeBackend(id, origin, upstream, null, grpc.timeoutMs, grpc.idleTimeoutMs, retry, breaker, gate, null, null, steered, flow, log, outlier, hedge, fallback, policy);
       specs.push({ kind: 'grpc', namespace: ns, path: GRPC_PATH_MATCHER, host: null, headers: grpcHeaders, query: NO_QUERY, rank: 0, grpcIdentity, backend, shadow, weight, frontEnd: true, target });
     }
     if (typeof p.explainer?.type === 'string' && p.explainer.type !== '') {
@@ -323,7 +345,26 @@ function compileGenerated(
       if (ex.httpPort !== null) {
         const upstream: Upstream = { host: ex.host, port: ex.httpPort, tls: false, service: { name: ex.name, namespace: ns, portName: 'http' } };
         const exOrigin: Origin = { namespace: ns, deployment: name, predictor: `${pred}-explainer` };
-        const backend = makeBackend(`${id}#explainer`, exOrigin, upstream, '/', rest.timeoutMs, rest.idleTimeoutMs, retry, breaker, gate, restCors, compressed.policy);
+        const backend = makeBackend(
+          `${id}#explainer`,
+          exOrigin,
+          upstream,
+          '/',
+          rest.timeoutMs,
+          rest.idleTimeoutMs,
+          retry,
+          breaker,
+          gate,
+          restCors,
+          compressed.policy,
+          false,
+          null,
+          null,
+          undefined,
+          null,
+          null,
+          policy,
+        );
         const prefixes = [`/seldon/${ns}/${svcExt}-explainer/${pred}/`];
         if (opts.singleNamespace) prefixes.push(`/seldon/${svcExt}-explainer/${pred}/`);
         const exTarget = serviceKey(ns, ex.name);

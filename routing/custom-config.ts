@@ -42,7 +42,8 @@ export interface MappingRoute {
   /** null: inherit the SDep's id. */
   readonly ambassadorIds: readonly string[] | null;
   readonly retry: RetryPolicy | null;
-  readonly breaker: BreakerLimits;
+  /** Its own `circuit_breakers`; null when it sets none (the Module's, or the defaults, apply). */
+  readonly breaker: BreakerLimits | null;
   /** What it does to the request and its answer besides routing; null when nothing (routing/mapping-policy.ts). */
   readonly policy: MappingPolicy | null;
   /** The Mapping's own `cors` (REST only); null: the deployment's `seldon.io/gateway-cors`, if any, applies. */
@@ -244,7 +245,7 @@ function parseMapping(m: Obj, index: number, namespace: string, regexes: RegexBu
     shadow: m.shadow === true,
     ambassadorIds,
     retry,
-    breaker: m.circuit_breakers === undefined ? DEFAULT_BREAKER : parseBreakers(m.circuit_breakers, (w) => warn(`${name}: ${w}`)),
+    breaker: m.circuit_breakers === undefined ? null : parseBreakers(m.circuit_breakers, (w) => warn(`${name}: ${w}`)),
     policy,
     cors,
     bypassAuth: m.bypass_auth === true,

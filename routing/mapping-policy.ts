@@ -92,6 +92,44 @@ export interface MappingPolicy {
   readonly tlsContext: string | null;
 }
 
+/** What the ambassador Module gives every route that sets none of its own (`CompileOptions.defaultErrorOverrides`, `.defaultLoadBalancer`). */
+export interface RouteDefaults {
+  readonly errorOverrides: readonly ErrorOverride[] | undefined;
+  readonly loadBalancer: LoadBalancer | undefined;
+}
+
+const NO_POLICY: MappingPolicy = {
+  requestHeaders: null,
+  responseHeaders: null,
+  hostRewrite: null,
+  autoHostRewrite: false,
+  regexRewrite: null,
+  redirect: null,
+  errorOverrides: [],
+  bypassErrorOverrides: false,
+  loadBalancer: null,
+  connection: null,
+  upgrades: [],
+  tlsContext: null,
+};
+
+/**
+ * A route's policy with the Module's defaults where its Mapping has none of its own, as Emissary applies
+ * them: the Module's overrides unless the Mapping lists its own (which replace them whole) or bypasses them,
+ * the Module's balancer unless the Mapping names one. `p` null (a generated route, a Mapping with no policy
+ * key): a policy of the defaults alone, or null when the Module sets neither (the route pays nothing).
+ */
+export function withRouteDefaults(p: MappingPolicy | null, d: RouteDefaults): MappingPolicy | null {
+  const overrides = d.errorOverrides;
+  const lb = d.loadBalancer;
+  if (overrides === undefined && lb === undefined) return p;
+  const base = p ?? NO_POLICY;
+  const takeOverrides = overrides !== undefined && !base.bypassErrorOverrides && base.errorOverrides.length === 0;
+  const takeLb = lb !== undefined && base.loadBalancer === null;
+  if (!takeOverrides && !takeLb) return p;
+  return { ...base, errorOverrides: takeOverrides ? overrides : base.errorOverrides, loadBalancer: takeLb ? lb : base.loadBalancer };
+}
+
 type Obj = Record<string, unknown>;
 /** Why a Mapping is dropped: a value the gateway cannot honour with Emissary's meaning. */
 export class Dropped {

@@ -13,7 +13,8 @@
  *
  * Path hygiene comes first (`checkPath`), on the path without its query: a `.` or `..` segment
  * (where `%2e` counts as a dot and `%2f`, `%5c` as separators) or a raw backslash is a 400; runs
- * of `/` are merged, and the REST decision and the forwarded path both use the merged path.
+ * of `/` are merged (unless the ambassador Module's `merge_slashes: false` is in the table's options), and the
+ * REST decision and the forwarded path both use the merged path.
  * Prefixes still match bytes (no percent-decoding), so an encoded name never reaches a route.
  * `matchDeployment` routes the OAuth front end: one deployment's own routes, path unchanged.
  *
@@ -23,7 +24,7 @@
 import { GRPC_PATH_MATCHER } from './compile.js';
 import { comparePrecedence } from './route-group.js';
 import { queryHolds } from './mapping-match.js';
-import type { Backend, Decision, HeaderGetter, Mirror, NotRouted, Picker, RouteGroup, RouteRequest, RouteTable } from './types.js';
+import type { Backend, CompileOptions, Decision, HeaderGetter, Mirror, NotRouted, Picker, RouteGroup, RouteRequest, RouteTable } from './types.js';
 
 const SLASH = 47;
 const BACKSLASH = 92;
@@ -113,8 +114,11 @@ export function removeDotSegments(path: string): string {
   return `/${out.join('/')}`;
 }
 
-/** The path to decide on (dot segments resolved, merged slashes), or the 400 for it. */
-export function normalised(path: string, kind: RouteRequest['kind'], resolveDots = true): string | NotRouted {
+/**
+ * The path to decide on (dot segments resolved, merged slashes), or the 400 for it. `options` (a table's)
+ * is read only for a path with `//`: `mergeSlashes: false` (the ambassador Module's) leaves them as sent.
+ */
+export function normalised(path: string, kind: RouteRequest['kind'], resolveDots = true, options?: Pick<CompileOptions, 'mergeSlashes'>): string | NotRouted {
   if (path.charCodeAt(0) !== SLASH) return notRouted(400, 'BAD_REQUEST', `request path "${path}" does not start with "/"`);
   const p = checkPath(path);
   if (p === PATH_OK) return path;
@@ -125,11 +129,11 @@ export function normalised(path: string, kind: RouteRequest['kind'], resolveDots
     const resolved = removeDotSegments(path);
     const again = checkPath(resolved);
     if (again === PATH_DOT_SEGMENT) return notRouted(400, 'BAD_REQUEST', `request path "${path}" has "." or ".." segments between encoded separators`);
-    return again === PATH_MERGE_SLASHES && kind === 'rest' ? resolved.replace(/\/{2,}/g, '/') : resolved;
+    return again === PATH_MERGE_SLASHES && kind === 'rest' && options?.mergeSlashes !== false ? resolved.replace(/\/{2,}/g, '/') : resolved;
   }
   if (p === PATH_BACKSLASH) return notRouted(400, 'BAD_REQUEST', `request path "${path}" has a backslash`);
   // gRPC routes on metadata and forwards :path unchanged; only REST decides on (and forwards) the merged form.
-  return kind === 'rest' ? path.replace(/\/{2,}/g, '/') : path;
+  return kind === 'rest' && options?.mergeSlashes !== false ? path.replace(/\/{2,}/g, '/') : path;
 }
 
 /** Host without port, lower-cased (`[::1]:80` → `[::1]`). */
@@ -172,7 +176,12 @@ function upstreamPath(backend: Backend, g: RouteGroup, path: string, query: stri
   if (backend.rewrite === null || g.path.kind === 'regex') return path + query;
   // `prefix_exact` replaces the whole path (Envoy's prefix_rewrite on a path match).
   const matched = g.path.kind === 'prefix' ? g.path.prefix.length : g.path.kind === 'exact' ? path.length : g.path.source.length;
-  return backend.rewrite + path.slice(matched) + query;
+  const rewrite = backend.rewrite;
+  // A rewrite the matched prefix ends with (a Seldon route's `/` after `/seldon/ns/name/`): one slice of the
+  // path, neither a concatenation nor the flat copy writing one takes.
+  const from = matched - rewrite.length;
+  if (query === '' && from >= 0 && path.startsWith(rewrite, from)) return path.slice(from);
+  return rewrite + path.slice(matched) + query;
 }
 
 /** First group that accepts the request, then the weighted pick and the mirrors. */
@@ -306,7 +315,7 @@ function matchGrpc(table: RouteTable, req: RouteRequest, path: string, picker: P
 export function match(table: RouteTable, req: RouteRequest, picker: Picker, eligible?: (b: Backend) => boolean): Decision {
   const raw = req.path;
   const q = raw.indexOf('?');
-  const path = normalised(q < 0 ? raw : raw.slice(0, q), req.kind);
+  const path = normalised(q < 0 ? raw : raw.slice(0, q), req.kind, true, table.options);
   if (typeof path !== 'string') return path;
   if (req.kind === 'grpc') return matchGrpc(table, req, path, picker, eligible);
   return matchRest(table, req, path, q < 0 ? '' : raw.slice(q), picker, eligible);

@@ -9,14 +9,15 @@
  */
 import type { Redirect } from './mapping-policy.js';
 import { normalised } from './match.js';
-import type { RouteGroup } from './types.js';
+import type { CompileOptions, RouteGroup } from './types.js';
 
 /** The Location of a request for `target` (its raw request target) redirected on `group`'s route. */
-export function redirectLocation(r: Redirect, group: RouteGroup, target: string, scheme: 'http' | 'https'): string {
+export function redirectLocation(r: Redirect, group: RouteGroup, target: string, scheme: 'http' | 'https', options?: Pick<CompileOptions, 'mergeSlashes'>): string {
   const q = target.indexOf('?');
   const query = q < 0 ? '' : target.slice(q);
   const raw = q < 0 ? target : target.slice(0, q);
-  const p = normalised(raw, 'rest');
+  // The path as the match read it (its table's options: the Module's merge_slashes).
+  const p = normalised(raw, 'rest', true, options);
   // The request was routed, so its path was one `match` took.
   const path = typeof p === 'string' ? p : raw;
   let to = path;

@@ -10,7 +10,7 @@ import type { FlowPolicy } from './flow-config.js';
 import type { JwtPolicy } from './jwt-policy.js';
 import type { LogPolicy } from './log-policy.js';
 import type { HedgePolicy } from './hedge-config.js';
-import type { MappingPolicy } from './mapping-policy.js';
+import type { ErrorOverride, LoadBalancer, MappingPolicy } from './mapping-policy.js';
 import type { CompressionPolicy, CompressionSettings } from './compression.js';
 import type { FallbackPolicy, FallbackReason } from './fallback-config.js';
 
@@ -43,12 +43,18 @@ export interface CompileOptions {
   defaultRetry?: RetryPolicy;
   /** The ambassador Module's `cors`: the CORS policy of REST routes that have none of their own; absent: none. */
   defaultCors?: CorsPolicy;
+  /** The Module's `error_response_overrides`, `load_balancer`, `circuit_breakers`: of every route that sets none of its own (routing/mapping-policy.ts `withRouteDefaults`); absent: none, the gateway's pick, `DEFAULT_BREAKER`. */
+  defaultErrorOverrides?: readonly ErrorOverride[];
+  defaultLoadBalancer?: LoadBalancer;
+  defaultBreaker?: BreakerLimits;
   /** --custom-config-prefixes: prefixes a namespace's custom Mappings may claim besides its own /seldon/<namespace>/ (routing/custom-prefixes.ts); absent: none. */
   customConfigPrefixes?: ReadonlyMap<string, readonly string[]>;
   /** Most predictors one SeldonDeployment may have (absent: `MAX_PREDICTORS`, 1000); more rejects it. */
   maxPredictors?: number;
   /** Largest RE2 program size of a header or path regex (absent: `REGEX_MAX_SIZE`, 200, Ambassador's `regex_max_size`); a larger one is refused. */
   regexMaxSize?: number;
+  /** The ambassador Module's `merge_slashes`: false, runs of `/` are matched and forwarded as sent; absent: merged (docs/routing.md#path-checks). */
+  mergeSlashes?: boolean;
   /** Every route is checked by the external auth service unless a Mapping bypasses it (--ext-auth-service with --ext-auth-default on); absent: off. */
   extAuthDefault?: boolean;
   /** The JWT providers the operator configured (--jwt-providers), by name: the only ones `seldon.io/gateway-jwt` may name. */
@@ -258,7 +264,7 @@ export interface Backend {
   readonly log: LogPolicy | null;
   /** Hedged requests of a predictor (`seldon.io/gateway-hedge`, docs/routing.md#hedged-requests); null (the common case): none. */
   readonly hedge: HedgePolicy | null;
-  /** What a custom Mapping does besides routing (routing/mapping-policy.ts); null (every generated route): nothing. */
+  /** What a custom Mapping does besides routing, with the Module's route defaults (routing/mapping-policy.ts); null (a generated route without a Module's): nothing. */
   readonly mapping: MappingPolicy | null;
   /** Answers compressed and request bodies decoded (`seldon.io/gateway-compression`, --compress, docs/edge.md#compression); null (the common case, and gRPC always): neither. */
   readonly compression: CompressionPolicy | null;

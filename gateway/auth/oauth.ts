@@ -38,6 +38,7 @@ import { problemOf, withDetail, type ErrorDetail } from './error-detail.js';
 import { Registrations, type StoreOptions } from './oauth-registrations.js';
 import { LOGIN_PER_ADDRESS, LOGIN_PER_CLIENT, LoginThrottle, type FailureBudget, type SharedLimits } from './rate-limit.js';
 import { withTimeout } from './redis.js';
+import { clientFromForwarded } from '../../routing/edge-rules.js';
 import { deploymentOf, derive, fingerprint, sameSecret, seal, tokenHash, unseal } from './token-crypto.js';
 import type { TokenRecord } from './token-store.js';
 import type { LiveTable, OAuthClient, RouteTable } from '../../routing/types.js';
@@ -92,6 +93,8 @@ export interface OAuthOptions extends StoreOptions {
   readonly resyncMs?: number | undefined;
   /** The clock token expiry is read from (default Date.now; tests move it instead of sleeping). */
   readonly now?: (() => number) | undefined;
+  /** From a trusted peer, the client is this many X-Forwarded-For entries from the right (the Module's xff_num_trusted_hops; default 1). */
+  readonly clientHops?: number | undefined;
 }
 
 /** The token endpoint and token checks; the registrations behind them are `oauth-registrations.ts`'s. */
@@ -226,15 +229,13 @@ export class OAuth {
 
   /**
    * The address the failed-login throttle counts against: the peer, or, from a trusted proxy
-   * (`trusts`: --trust-forwarded-headers / --trusted-proxy), the last X-Forwarded-For hop.
+   * (`trusts`: --trust-forwarded-headers / --trusted-proxy), the X-Forwarded-For entry `clientHops` from the right (the last by default).
    */
   clientAddress(req: IncomingMessage, trusts: (socket: Socket) => boolean): string {
     const peer = req.socket.remoteAddress ?? 'unknown';
     const xff = req.headers['x-forwarded-for'];
     if (xff === undefined || !trusts(req.socket)) return peer;
-    const list = (Array.isArray(xff) ? xff.join(',') : xff).split(',');
-    const last = list[list.length - 1]!.trim();
-    return last === '' ? peer : last;
+    return clientFromForwarded(Array.isArray(xff) ? xff.join(',') : xff, this.o.clientHops ?? 1) ?? peer;
   }
 
   private now(): number {

@@ -8,6 +8,7 @@
 import type { CompileOptions } from '../../routing/types.js';
 import { moduleCompression, moduleCors, parseAmbassadorModule, type AmbassadorModule } from '../../routing/ambassador-module.js';
 import type { EdgeConfig } from './edge.js';
+import type { EdgeRules } from '../../routing/edge-rules.js';
 import { BOTH, env, type OptionSpec } from './option.js';
 import type { Reader } from './read.js';
 import { readOperatorFile } from './yaml-list.js';
@@ -20,7 +21,7 @@ export const MODULE_OPTIONS: readonly OptionSpec[] = [
     env: env('ambassador-module'),
     kind: 'string',
     commands: BOTH,
-    help: "Emissary's ambassador Module (getambassador.io/v2 name: ambassador with config:, or v3alpha1 metadata.name: ambassador with spec.config), from a file (a mounted ConfigMap). Its keys set what their flags set (max_request_headers_kb, cluster_request_timeout_ms, regex_max_size, buffer.max_request_bytes; a flag given explicitly wins) and more (cors, retry_policy, ip_allow/ip_deny, listener_idle_timeout_ms). A key the gateway does not honour refuses the Module (exit 2). Applied again when the file changes. docs/migrating-from-ambassador.md#the-ambassador-module.",
+    help: "Emissary's ambassador Module (getambassador.io/v2 name: ambassador with config:, or v3alpha1 metadata.name: ambassador with spec.config), from a file (a mounted ConfigMap). Its keys set what their flags set (max_request_headers_kb, cluster_request_timeout_ms, regex_max_size, buffer.max_request_bytes; a flag given explicitly wins) and more (cors, retry_policy, error_response_overrides, load_balancer, circuit_breakers: the defaults of every route that sets none; ip_allow/ip_deny, listener_idle_timeout_ms, server_name, merge_slashes; with Envoy's meaning xff_num_trusted_hops and use_remote_address: whose X-Forwarded-For is trusted, --trusted-proxies naming the peers when given; strip_matching_host_port, reject_requests_with_escaped_slashes, x_forwarded_proto_redirect, preserve_external_request_id). A key the gateway does not honour, or a bad value, refuses the Module (exit 2). Applied again when the file changes (listener keys: at the next start). docs/migrating-from-ambassador.md#the-ambassador-module.",
   },
 ];
 
@@ -35,7 +36,7 @@ const MODULE_FLAGS = {
 
 /** What the Module's settings are without a Module (flags and defaults), and which were given as flags (they win). */
 export interface ModuleBase {
-  readonly edge: Pick<EdgeConfig, 'maxHeaderBytes' | 'maxBodyBytes' | 'connectionIdleMs'>;
+  readonly edge: Pick<EdgeConfig, 'maxHeaderBytes' | 'maxBodyBytes' | 'connectionIdleMs' | 'trustForwardedHeaders' | 'trustedProxies' | 'rules'>;
   readonly compile: Pick<CompileOptions, 'defaultTimeoutMs' | 'regexMaxSize' | 'compression'>;
   /** Settings of MODULE_FLAGS whose flag was given. */
   readonly given: readonly (keyof typeof MODULE_FLAGS)[];
@@ -56,7 +57,7 @@ export function buildModule(read: Reader, edge: EdgeConfig, compile: CompileOpti
     file: got?.file,
     module: got?.value,
     base: {
-      edge: { maxHeaderBytes: edge.maxHeaderBytes, maxBodyBytes: edge.maxBodyBytes },
+      edge: { maxHeaderBytes: edge.maxHeaderBytes, maxBodyBytes: edge.maxBodyBytes, trustForwardedHeaders: edge.trustForwardedHeaders, trustedProxies: edge.trustedProxies },
       compile: { defaultTimeoutMs: compile.defaultTimeoutMs, regexMaxSize: compile.regexMaxSize, ...(compile.compression ? { compression: compile.compression } : {}) },
       given,
     },
@@ -70,16 +71,59 @@ function pick<T>(base: ModuleBase, key: keyof typeof MODULE_FLAGS, fromModule: T
 
 /** The listener settings a Module gives (read when the listeners start). */
 export function moduleEdge(base: ModuleBase, m: AmbassadorModule | undefined): ModuleBase['edge'] {
+  const rules = m === undefined ? undefined : edgeRules(m);
+  // Envoy counts hops from every peer: with hops to count and no peer named by a flag, every peer's X-Forwarded-For is kept.
+  const counting = m !== undefined && ((m.xffNumTrustedHops ?? 0) > 0 || m.useRemoteAddress === false);
   return {
     maxHeaderBytes: pick(base, 'maxRequestHeaderBytes', m?.maxRequestHeaderBytes, base.edge.maxHeaderBytes),
     maxBodyBytes: pick(base, 'maxRequestBodyBytes', m?.maxRequestBodyBytes, base.edge.maxBodyBytes),
+    trustForwardedHeaders: base.edge.trustForwardedHeaders || (counting && base.edge.trustedProxies.length === 0),
+    trustedProxies: base.edge.trustedProxies,
     // No flag sets it: the Module's, or the built-in idle times.
     ...(m?.listenerIdleTimeoutMs !== undefined ? { connectionIdleMs: m.listenerIdleTimeoutMs } : {}),
+    ...(rules !== undefined ? { rules } : {}),
   };
 }
 
+/**
+ * The Module's edge keys as the listeners apply them; undefined when it sets none to other than the
+ * gateway's own behaviour (then none of their code runs). Envoy's client address: with
+ * use_remote_address (the default) the client is the xff_num_trusted_hops-th X-Forwarded-For entry
+ * from the right (0: the peer), and the peer is appended; without it, the entry one further left,
+ * and nothing is appended.
+ */
+function edgeRules(m: AmbassadorModule): EdgeRules | undefined {
+  const hops = m.xffNumTrustedHops ?? 0;
+  const appendPeer = m.useRemoteAddress !== false;
+  const rules: EdgeRules = {
+    clientHops: appendPeer ? Math.max(1, hops) : hops + 1,
+    appendPeer,
+    replaceRequestId: m.preserveExternalRequestId === false,
+    stripMatchingHostPort: m.stripMatchingHostPort === true,
+    rejectEscapedSlashes: m.rejectEscapedSlashes === true,
+    httpsRedirect: m.xForwardedProtoRedirect === true,
+  };
+  const own = hops === 0 && appendPeer && !rules.replaceRequestId && !rules.stripMatchingHostPort && !rules.rejectEscapedSlashes && !rules.httpsRedirect;
+  return own ? undefined : rules;
+}
+
+/** Whether two listener settings differ (a reload that changes them waits for a restart). */
+export function edgeChanged(a: ModuleBase['edge'], b: ModuleBase['edge']): boolean {
+  return (
+    a.maxHeaderBytes !== b.maxHeaderBytes ||
+    a.maxBodyBytes !== b.maxBodyBytes ||
+    a.connectionIdleMs !== b.connectionIdleMs ||
+    a.trustForwardedHeaders !== b.trustForwardedHeaders ||
+    JSON.stringify(a.rules) !== JSON.stringify(b.rules)
+  );
+}
+
+/** The compile options only a Module sets (no flag does): absent without one. */
+export const MODULE_DEFAULTS = ['defaultCors', 'defaultRetry', 'defaultErrorOverrides', 'defaultLoadBalancer', 'defaultBreaker', 'mergeSlashes'] as const;
+export type ModuleDefault = (typeof MODULE_DEFAULTS)[number];
+
 /** The compile options a Module gives (applied again on a reload). */
-export function moduleCompile(base: ModuleBase, m: AmbassadorModule | undefined): ModuleBase['compile'] & Pick<CompileOptions, 'defaultCors' | 'defaultRetry'> {
+export function moduleCompile(base: ModuleBase, m: AmbassadorModule | undefined): ModuleBase['compile'] & Pick<CompileOptions, ModuleDefault> {
   const cors = moduleCors(m);
   return {
     defaultTimeoutMs: pick(base, 'defaultTimeoutMs', m?.defaultTimeoutMs, base.compile.defaultTimeoutMs),
@@ -87,7 +131,11 @@ export function moduleCompile(base: ModuleBase, m: AmbassadorModule | undefined)
     // No flag sets it: the Module's, or none.
     ...(cors !== undefined ? { defaultCors: cors } : {}),
     ...optional('compression', pick(base, 'gzip', moduleCompression(m), base.compile.compression)),
-    ...(m?.retryPolicy !== undefined ? { defaultRetry: m.retryPolicy } : {}),
+    ...optional('defaultRetry', m?.retryPolicy),
+    ...optional('defaultErrorOverrides', m?.errorResponseOverrides),
+    ...optional('defaultLoadBalancer', m?.loadBalancer),
+    ...optional('defaultBreaker', m?.circuitBreakers),
+    ...(m?.mergeSlashes === false ? { mergeSlashes: false } : {}),
   };
 }
 

@@ -6,6 +6,7 @@ import { BlockList } from 'node:net';
 import { env, SERVE, type OptionSpec } from './option.js';
 import type { Reader } from './read.js';
 import { addTrustedProxy, UsageError } from './values.js';
+import type { EdgeRules } from '../../routing/edge-rules.js';
 
 export const EDGE_OPTIONS: readonly OptionSpec[] = [
   {
@@ -152,6 +153,8 @@ export interface EdgeConfig {
   readonly lingering: LingerConfig;
   /** A client connection with no request in flight is closed after this long (the ambassador Module's listener_idle_timeout_ms); absent: 65 s for HTTP/1.1, 5 min for HTTP/2. */
   readonly connectionIdleMs?: number;
+  /** The ambassador Module's edge keys (config/ambassador-module.ts `moduleEdge`); absent: the gateway's own behaviour, and none of their code runs. */
+  readonly rules?: EdgeRules;
 }
 
 /** --lingering-*: nginx's lingering close, and a byte budget. */

@@ -17,7 +17,7 @@
  */
 import { clientResponseHeaders } from './http-headers.js';
 import { FIELD_STRIDE, KIND, NAME_END, NAME_START, VALUE_END, VALUE_START, copyRange, endLines, latin1, nameIs, startLines, writeLine } from '../wire/field-lines.js';
-import { ANSWER_CONTENT_LENGTH, ANSWER_HOP, ANSWER_PREDICTOR, ANSWER_DATE, type ResponseHead } from '../wire/response-head.js';
+import { ANSWER_CONTENT_LENGTH, ANSWER_PREDICTOR, ANSWER_DATE, ANSWER_SERVICE_TIME, type ResponseHead } from '../wire/response-head.js';
 
 const PREDICTOR = 'x-seldon-predictor';
 /** How long the upstream took, in whole ms (Envoy's router field): set on every relayed answer, so kept as a number, written as digits. */
@@ -64,22 +64,23 @@ export class AnswerFields {
     else (this.extra ??= []).push(name, value);
   }
 
-  /** `x-envoy-upstream-service-time` (whole ms), the first field the gateway adds: no string made in the fast form. */
+  /** `x-envoy-upstream-service-time` (whole ms) in place of any the model sent, the first field the gateway adds: no string made in the fast form. */
   serviceTime(ms: number): void {
-    if (this.pairs !== undefined) this.pairs.push(SERVICE_TIME_HEADER, String(ms));
-    else this.serviceMs = ms;
+    if (this.pairs !== undefined) {
+      dropNamed(this.pairs, SERVICE_TIME_HEADER);
+      this.pairs.push(SERVICE_TIME_HEADER, String(ms));
+    } else this.serviceMs = ms;
   }
 
   /** The gateway's `x-seldon-predictor` in place of any the model sent (--predictor-header). */
   setPredictor(predictor: string): void {
     if (this.pairs !== undefined) {
-      const h = this.pairs;
-      for (let i = h.length - 2; i >= 0; i -= 2) if (h[i]!.length === PREDICTOR.length && h[i]!.toLowerCase() === PREDICTOR) h.splice(i, 2);
-      h.push(PREDICTOR, predictor);
+      dropNamed(this.pairs, PREDICTOR);
+      this.pairs.push(PREDICTOR, predictor);
       return;
     }
     const extra = this.extra;
-    if (extra !== undefined) for (let i = extra.length - 2; i >= 0; i -= 2) if (extra[i]!.toLowerCase() === PREDICTOR) extra.splice(i, 2);
+    if (extra !== undefined) dropNamed(extra, PREDICTOR);
     this.dropPredictor = true;
     this.add(PREDICTOR, predictor);
   }
@@ -89,8 +90,11 @@ export class AnswerFields {
     if (this.pairs !== undefined) return this.pairs;
     const head = this.head!;
     const out = clientResponseHeaders(head.headers, head.length);
-    if (this.dropPredictor) for (let i = out.length - 2; i >= 0; i -= 2) if (out[i]!.toLowerCase() === PREDICTOR) out.splice(i, 2);
-    if (this.serviceMs >= 0) out.push(SERVICE_TIME_HEADER, String(this.serviceMs));
+    if (this.dropPredictor) dropNamed(out, PREDICTOR);
+    if (this.serviceMs >= 0) {
+      dropNamed(out, SERVICE_TIME_HEADER);
+      out.push(SERVICE_TIME_HEADER, String(this.serviceMs));
+    }
     this.serviceMs = -1;
     if (this.extra !== undefined) out.push(...this.extra);
     this.extra = undefined;
@@ -105,7 +109,7 @@ export class AnswerFields {
     const buf = head.buf;
     for (let i = 0; i < f.length; i += FIELD_STRIDE) {
       const kind = f[i + KIND]!;
-      if (kind === ANSWER_HOP || (kind === ANSWER_PREDICTOR && this.dropPredictor) || (kind === ANSWER_CONTENT_LENGTH && head.length < 0)) continue;
+      if (!this.kept(kind, head.length)) continue;
       if (f[i + NAME_END]! - f[i + NAME_START]! === name.length && nameIs(buf, f[i + NAME_START]!, f[i + NAME_END]!, name)) {
         return kind === ANSWER_CONTENT_LENGTH ? String(head.length) : latin1(buf, f[i + VALUE_START]!, f[i + VALUE_END]!);
       }
@@ -185,6 +189,7 @@ export class AnswerFields {
     if (kind === 0 || kind === ANSWER_DATE) return true;
     if (kind === ANSWER_CONTENT_LENGTH) return length >= 0;
     if (kind === ANSWER_PREDICTOR) return !this.dropPredictor;
+    if (kind === ANSWER_SERVICE_TIME) return this.serviceMs < 0;
     return false;
   }
 }
@@ -209,6 +214,11 @@ function putDecimal(out: Buffer, at: number, n: number): number {
     n = Math.floor(n / 10);
   }
   return end;
+}
+
+/** Remove every `name` (lower case) of a raw header list. */
+function dropNamed(h: string[], name: string): void {
+  for (let i = h.length - 2; i >= 0; i -= 2) if (h[i]!.length === name.length && h[i]!.toLowerCase() === name) h.splice(i, 2);
 }
 
 /** The first `name` (lower case) of a raw header list. */

@@ -40,6 +40,7 @@ export function upstreamNamed(address: string, backend: Backend, full: boolean):
 export const GrpcStatus = {
   OK: 0,
   CANCELLED: 1,
+  UNKNOWN: 2,
   DEADLINE_EXCEEDED: 4,
   PERMISSION_DENIED: 7,
   RESOURCE_EXHAUSTED: 8,

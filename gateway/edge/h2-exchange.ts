@@ -22,6 +22,7 @@ import { rawHeaderValue, type ForwardInfo } from './http-headers.js';
 import { UpstreamFields } from './upstream-fields.js';
 import type { AnswerFields } from './answer-fields.js';
 import { headerText } from '../observe/request-tap.js';
+import { withServer } from './server-name.js';
 
 // Node's compatibility API takes the flat [name, value, …] form of writeHead's headers too, as
 // ServerResponse's does; the types say objects only.
@@ -189,11 +190,15 @@ Object.defineProperties(H2Request.prototype, {
 
 /** An HTTP/2 answer as a REST response. */
 export class H2Response extends http2.Http2ServerResponse implements RestResponse {
+  /** The Module's `server_name` (edge/server-name.ts): set only when there is one. */
+  declare serverName: string | undefined;
+
   /** HTTP/2 has no reason phrase (it is dropped) and no connection-specific fields (removed). */
   override writeHead(statusCode: number, headers?: OutgoingHttpHeaders | readonly string[]): this;
   override writeHead(statusCode: number, statusMessage: string, headers?: OutgoingHttpHeaders | readonly string[]): this;
   override writeHead(statusCode: number, a?: string | OutgoingHttpHeaders | readonly string[], b?: OutgoingHttpHeaders | readonly string[]): this {
-    const given = typeof a === 'string' ? b : a;
+    const server = this.serverName;
+    const given = server === undefined ? (typeof a === 'string' ? b : a) : withServer(typeof a === 'string' ? b : a, server);
     if (given === undefined) return super.writeHead(statusCode);
     try {
       if (isFlat(given)) {

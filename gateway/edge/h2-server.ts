@@ -19,6 +19,7 @@ import { LogBudget } from '../observe/log-budget.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import { errorBody } from './errors.js';
 import { schemeOf, type Peer } from './http-headers.js';
+import type { EdgeRules } from '../../routing/edge-rules.js';
 
 /** What takes a stream: its headers as parsed and as received, its client's peer, its arrival (performance.now() ms). */
 export type H2StreamHandler = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[], peer: Peer, since: number) => void;
@@ -39,6 +40,8 @@ export interface H2ServerOptions {
   readonly restHead?: { readonly maxHeaderBytes: number; readonly maxHeadersCount: number } | undefined;
   /** A session with no stream for this long is closed (the ambassador Module's listener_idle_timeout_ms); absent: CLIENT_SESSION_IDLE_MS. */
   readonly idleMs?: number | undefined;
+  /** The ambassador Module's edge keys, carried by each session's peer; absent without them. */
+  readonly rules?: EdgeRules | undefined;
 }
 
 /** Server options fitting REST heads up to `head` (HTTP/2 counts 32 bytes more per field than the HTTP/1.1 line). */
@@ -123,11 +126,16 @@ export class H2Server {
     if (this.server.listening) await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
+  /** A session's peer under the Module's edge keys: the listener's port for strip_matching_host_port. */
+  private ruledPeer(socket: Socket | undefined, rules: EdgeRules): Peer {
+    return { address: socket?.remoteAddress, trusted: socket !== undefined && this.trusts(socket), proto: schemeOf(socket), rules, localPort: socket?.localPort };
+  }
+
   private readonly onSession = (session: ServerHttp2Session): void => {
     this.sessions.add(session);
     const socket = session.socket as Socket | undefined;
     const info: SessionInfo = {
-      peer: { address: socket?.remoteAddress, trusted: socket !== undefined && this.trusts(socket), proto: schemeOf(socket) },
+      peer: this.o.rules === undefined ? { address: socket?.remoteAddress, trusted: socket !== undefined && this.trusts(socket), proto: schemeOf(socket) } : this.ruledPeer(socket, this.o.rules),
       closed: 0,
       premature: 0,
       cut: false,

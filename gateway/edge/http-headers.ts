@@ -4,12 +4,14 @@
  *
  * Clients cannot forge the gateway's own headers: `x-seldon-predictor` and every `x-envoy-*` are
  * dropped from requests, and `x-forwarded-for` / `x-forwarded-proto` from a peer that is not a
- * trusted proxy (`--trusted-proxies`, `--trust-forwarded-headers`) are replaced by the peer's
- * address and the gateway's scheme; a trusted proxy's are kept (the peer appended to the first).
+ * trusted proxy (`--trusted-proxies`, `--trust-forwarded-headers`, the ambassador Module's
+ * xff_num_trusted_hops) are replaced by the peer's address and the gateway's scheme; a trusted proxy's
+ * are kept (the peer appended to the first, unless the Module says use_remote_address: false).
  */
 import { requestId } from './request-id.js';
 import type { IncomingHttpHeaders } from 'node:http2';
 import type { HeaderGetter } from '../../routing/types.js';
+import type { EdgeRules } from '../../routing/edge-rules.js';
 
 /** RFC 9110 hop-by-hop headers, plus those the gateway owns and sets itself. */
 const REQUEST_DROP = new Set([
@@ -122,6 +124,9 @@ export interface Peer {
   readonly trusted: boolean;
   /** The client connection's scheme (TLS: https); absent: http. */
   readonly proto?: 'http' | 'https';
+  /** The ambassador Module's edge keys (routing/edge-rules.ts), with the listener's port; absent without them. */
+  readonly rules?: EdgeRules;
+  readonly localPort?: number | undefined;
 }
 
 /**
@@ -129,10 +134,11 @@ export interface Peer {
  * `upstreamRequestHeaders`: from a peer that is not a trusted proxy the client's own are replaced
  * by its address and the scheme; a trusted proxy's are kept, its address appended.
  */
-export function forwardHeaderObject(headers: IncomingHttpHeaders, { address, trusted, proto: scheme }: Peer): void {
+export function forwardHeaderObject(headers: IncomingHttpHeaders, { address, trusted, proto: scheme, rules }: Peer): void {
   const xff = headers['x-forwarded-for'];
   const proto = headers['x-forwarded-proto'];
-  const value = forwardedFor(trusted && typeof xff === 'string' && xff !== '' ? xff : undefined, address);
+  // use_remote_address: false: a trusted peer's list goes as sent.
+  const value = forwardedFor(trusted && typeof xff === 'string' && xff !== '' ? xff : undefined, trusted && rules?.appendPeer === false ? undefined : address);
   if (value === undefined) delete headers['x-forwarded-for'];
   else headers['x-forwarded-for'] = value;
   headers['x-forwarded-proto'] = trusted && typeof proto === 'string' && proto !== '' ? proto : (scheme ?? 'http');

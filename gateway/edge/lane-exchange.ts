@@ -10,6 +10,7 @@ import type { RestRequest, RestResponse } from './rest-exchange.js';
 import { RequestHead } from './http1-request.js';
 import type { ForwardInfo } from './http-headers.js';
 import { UpstreamFields } from './upstream-fields.js';
+import { withServer } from './server-name.js';
 import { headerText } from '../observe/request-tap.js';
 import { lists, NOT_VALUE_CHAR, putLatin1 as put, TOKEN } from '../wire/http1-syntax.js';
 import { FIELD_STRIDE, NAME_END, NAME_START, VALUE_END, VALUE_START, copyRange, latin1, nameIs } from '../wire/field-lines.js';
@@ -180,6 +181,8 @@ export class LaneExchange extends RequestHead implements RestRequest, RestRespon
   private closed = false;
   /** The connection closes after this answer. */
   last = false;
+  /** The Module's `server_name` (edge/server-name.ts): set only when there is one (declared: no slot otherwise). */
+  declare serverName: string | undefined;
 
   /** When its first byte was read (performance.now() ms). */
   arrivedAt = 0;
@@ -263,8 +266,8 @@ export class LaneExchange extends RequestHead implements RestRequest, RestRespon
   }
 
   writeAnswerHead(status: number, fields: AnswerFields, reason?: string): this {
-    // The model's head written from its bytes (its reason phrase too, unless another is given).
-    if (fields.fast) return this.head(status, reason ?? null, fields, fields.added);
+    // The model's head written from its bytes (its reason phrase too, unless another is given); a Server field of its own to replace: as a list.
+    if (fields.fast && (this.serverName === undefined || fields.get('server') === undefined)) return this.head(status, reason ?? null, fields, fields.added);
     return this.head(status, reason ?? fields.head!.reason, undefined, fields.list());
   }
 
@@ -276,6 +279,8 @@ export class LaneExchange extends RequestHead implements RestRequest, RestRespon
    */
   private head(status: number, text: string | null, fields: AnswerFields | undefined, pairs: readonly string[]): this {
     if (this.headersSent) throw invalid('ERR_HTTP_HEADERS_SENT', 'writeHead after the head was sent');
+    const server = this.serverName;
+    if (server !== undefined) pairs = withServer(pairs, server) as string[];
     if (text !== null && NOT_VALUE_CHAR.test(text)) throw invalid('ERR_INVALID_CHAR', 'character in statusMessage');
     // Shutting down since the request came in: this answer closes its connection too.
     if (this.connection.closing) this.last = true;

@@ -3,7 +3,7 @@
  * requests and responses of (`NODE_EXCHANGE`, given to createServer), so each object it builds
  * already is the exchange: no wrapper, no copy. What they add is read from what Node keeps.
  */
-import type { IncomingMessage as NodeIncomingMessage } from 'node:http';
+import type { IncomingMessage as NodeIncomingMessage, OutgoingHttpHeader, OutgoingHttpHeaders } from 'node:http';
 import { IncomingMessage, ServerResponse } from '../wire/node-http.js';
 import type { Readable } from 'node:stream';
 import type { RestRequest, RestResponse } from './rest-exchange.js';
@@ -11,6 +11,7 @@ import { rawHeaderValue, type ForwardInfo } from './http-headers.js';
 import { UpstreamFields } from './upstream-fields.js';
 import type { AnswerFields } from './answer-fields.js';
 import { headerText } from '../observe/request-tap.js';
+import { withServer } from './server-name.js';
 
 export class NodeRequest extends IncomingMessage implements RestRequest {
   // Always set on a server's request (the types serve the client side too).
@@ -50,6 +51,16 @@ export class NodeResponse<Request extends NodeIncomingMessage = NodeRequest> ext
   declare _last?: boolean;
   /** The Content-Length `node:http` wrote from writeHead's own headers (getHeader does not see those). */
   declare _contentLength?: unknown;
+  /** The Module's `server_name` (edge/server-name.ts): set only when there is one. */
+  declare serverName: string | undefined;
+
+  override writeHead(statusCode: number, statusMessage?: string, headers?: OutgoingHttpHeaders | OutgoingHttpHeader[]): this;
+  override writeHead(statusCode: number, headers?: OutgoingHttpHeaders | OutgoingHttpHeader[]): this;
+  override writeHead(statusCode: number, a?: string | OutgoingHttpHeaders | OutgoingHttpHeader[], b?: OutgoingHttpHeaders | OutgoingHttpHeader[]): this {
+    const server = this.serverName;
+    if (typeof a === 'string') return super.writeHead(statusCode, a, server === undefined ? b : withServer(b, server));
+    return super.writeHead(statusCode, server === undefined ? a : withServer(a, server));
+  }
 
   get bodyBytes(): number {
     const n = Number(this.getHeader('content-length') ?? this._contentLength ?? 0);

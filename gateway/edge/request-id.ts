@@ -6,7 +6,7 @@
  * refills its random pool every 128 ids, while a `randomFillSync` costs about 5 µs whatever its size
  * (here: 46 ns per id for 128 ids at a time, 3.6 ns for 4,096). Here the random bytes come from a
  * 64 KiB pool filled 4,096 ids at a time and the text is written into a scratch buffer: one
- * 36-character string per id.
+ * 36-character string per id; or straight into a request head (`writeRequestId`), no string at all.
  */
 import { randomFillSync } from 'node:crypto';
 
@@ -24,20 +24,28 @@ for (let i = 0; i < 256; i++) {
 
 /** A random version 4 UUID (RFC 9562), lower case: `xxxxxxxx-xxxx-4xxx-[89ab]xxx-xxxxxxxxxxxx`. */
 export function requestId(): string {
+  writeRequestId(text, 0);
+  return text.toString('latin1', 0, 36);
+}
+
+/** The characters of a request id (`requestId`). */
+export const REQUEST_ID_LENGTH = 36;
+
+/** A random version 4 UUID written as its 36 characters into `out` at `at` (no string made); the index after. */
+export function writeRequestId(out: Buffer, at: number): number {
   if (next === pool.length) {
     randomFillSync(pool);
     next = 0;
   }
-  const at = next;
+  const from = next;
   next += 16;
-  pool[at + 6] = (pool[at + 6]! & 0x0f) | 0x40;
-  pool[at + 8] = (pool[at + 8]! & 0x3f) | 0x80;
-  let w = 0;
+  pool[from + 6] = (pool[from + 6]! & 0x0f) | 0x40;
+  pool[from + 8] = (pool[from + 8]! & 0x3f) | 0x80;
   for (let i = 0; i < 16; i++) {
-    if (i === 4 || i === 6 || i === 8 || i === 10) text[w++] = 0x2d;
-    const v = pool[at + i]! * 2;
-    text[w++] = HEX[v]!;
-    text[w++] = HEX[v + 1]!;
+    if (i === 4 || i === 6 || i === 8 || i === 10) out[at++] = 0x2d;
+    const v = pool[from + i]! * 2;
+    out[at++] = HEX[v]!;
+    out[at++] = HEX[v + 1]!;
   }
-  return text.toString('latin1', 0, 36);
+  return at;
 }

@@ -70,6 +70,11 @@ export interface RestResponse {
    * what it wrote, Node's servers report its Content-Length.
    */
   readonly bodyBytes: number;
+  /**
+   * The ambassador Module's `server_name` (edge/server-name.ts): every head written gets it as its one
+   * Server field. Set by the data plane only when a Module names one; undefined: heads as given.
+   */
+  serverName: string | undefined;
   /** Headers as an object or a flat name, value list; throws (writing nothing) on a field the server will not write. */
   writeHead(status: number, reason: string, headers?: OutgoingHttpHeaders | string[]): this;
   writeHead(status: number, headers?: OutgoingHttpHeaders | string[]): this;

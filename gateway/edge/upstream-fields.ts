@@ -17,7 +17,7 @@
  */
 import { AUTHORIZATION_FIELD, CONTENT_LENGTH_FIELD, FORWARDED_FOR_FIELD, FORWARDED_PROTO_FIELD, HOST_FIELD, OTHER_FIELD, REQUEST_ID_FIELD, type RequestHead } from './http1-request.js';
 import { forwardedFor, upstreamRequestHeaders, type ForwardInfo } from './http-headers.js';
-import { requestId } from './request-id.js';
+import { REQUEST_ID_LENGTH, requestId, writeRequestId } from './request-id.js';
 import { FIELD_STRIDE, KIND, NAME_END, NAME_START, VALUE_END, VALUE_START, endLines, latin1, startLines, writeLine } from '../wire/field-lines.js';
 import { putLatin1 as put } from '../wire/http1-syntax.js';
 import type { FieldWriter } from '../wire/field-writer.js';
@@ -36,8 +36,15 @@ export class UpstreamFields implements FieldWriter {
   private forwardedForValue: string | undefined;
   private forwardedProto = '';
   private originalPath = '';
-  /** The gateway's own request id (the client sent none); '' when the client's is forwarded. */
+  /**
+   * The client sent no request id: the gateway makes one, written into the first head toward the model
+   * (`idIn` at `idAt`) and made a string only when something reads it (a log, a mirror's list).
+   */
+  private makesId = false;
+  /** The gateway's id as a string, once read; '' until then. */
   private madeId = '';
+  private idIn: Buffer | undefined;
+  private idAt = 0;
   private bytes = -1;
 
   private constructor(head: RequestHead | undefined, pairs: string[] | undefined, strip: boolean) {
@@ -82,7 +89,7 @@ export class UpstreamFields implements FieldWriter {
     u.forwardedForValue = forwardedFor(xff, info.remoteAddress);
     u.forwardedProto = proto ?? info.proto;
     u.originalPath = info.originalPath;
-    if (!hasId) u.madeId = requestId();
+    if (!hasId) u.makesId = true;
     return u;
   }
 
@@ -100,7 +107,7 @@ export class UpstreamFields implements FieldWriter {
     }
     if (this.forwardedForValue !== undefined) out.push('x-forwarded-for', this.forwardedForValue);
     out.push('x-forwarded-proto', this.forwardedProto, 'x-envoy-original-path', this.originalPath);
-    if (this.madeId !== '') out.push('x-request-id', this.madeId);
+    if (this.makesId) out.push('x-request-id', this.ownId());
     this.bytes = -1;
     return (this.pairs = out);
   }
@@ -118,7 +125,7 @@ export class UpstreamFields implements FieldWriter {
   /** The request id the model gets (the client's, or the gateway's). */
   get requestId(): string | undefined {
     if (this.pairs !== undefined) return lastOf(this.pairs, 'x-request-id');
-    if (this.madeId !== '') return this.madeId;
+    if (this.makesId) return this.ownId();
     const head = this.head!;
     const f = head.fields;
     let id: string | undefined;
@@ -146,7 +153,7 @@ export class UpstreamFields implements FieldWriter {
     }
     if (this.forwardedForValue !== undefined) n += 19 + this.forwardedForValue.length;
     n += 21 + this.forwardedProto.length + 25 + this.originalPath.length;
-    if (this.madeId !== '') n += 16 + this.madeId.length;
+    if (this.makesId) n += 16 + REQUEST_ID_LENGTH;
     return (this.bytes = n);
   }
 
@@ -162,8 +169,26 @@ export class UpstreamFields implements FieldWriter {
     if (this.forwardedForValue !== undefined) at = line(out, at, 'x-forwarded-for: ', this.forwardedForValue);
     at = line(out, at, 'x-forwarded-proto: ', this.forwardedProto);
     at = line(out, at, 'x-envoy-original-path: ', this.originalPath);
-    if (this.madeId !== '') at = line(out, at, 'x-request-id: ', this.madeId);
+    if (this.makesId) {
+      at = put(out, at, 'x-request-id: ');
+      if (this.madeId !== '') at = put(out, at, this.madeId);
+      else if (this.idIn !== undefined) at += this.idIn.copy(out, at, this.idAt, this.idAt + REQUEST_ID_LENGTH);
+      else {
+        // The first head: the id's characters go straight into it, and every later head (a retry's) copies them.
+        this.idIn = out;
+        this.idAt = at;
+        at = writeRequestId(out, at);
+      }
+      out[at++] = 13;
+      out[at++] = 10;
+    }
     return at;
+  }
+
+  /** The gateway's own id as a string: read from the head it was written into, or made now (and written as this later). */
+  private ownId(): string {
+    if (this.madeId === '') this.madeId = this.idIn !== undefined ? this.idIn.toString('latin1', this.idAt, this.idAt + REQUEST_ID_LENGTH) : requestId();
+    return this.madeId;
   }
 }
 

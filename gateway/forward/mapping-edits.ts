@@ -8,10 +8,12 @@
  *   them (the first in place, the others dropped; at the end when there was none);
  * - the Host (`:authority`) the model gets: `host_rewrite`, or with `auto_host_rewrite` the
  *   upstream's own host name (`upstreamHost`), after the header edits;
- * - error overrides (Envoy's local reply mapper): the first override of the answer's status, the
- *   Mapping's own, else the list given as the fallback (a Module's), none with `bypass`.
+ * - error overrides (Envoy's local reply mapper): the first override of the answer's status in the
+ *   route's list (its Mapping's own, else the Module's, none with `bypass`: routing/mapping-policy.ts
+ *   `withRouteDefaults` decided which at compile time).
  *
- * A plain route (`Backend.mapping` null) never calls in here: its callers check that one property.
+ * A plain route (`Backend.mapping` null: no Mapping policy, no Module default) never calls in here: its
+ * callers check that one property.
  */
 import type { IncomingHttpHeaders } from 'node:http2';
 import type { ErrorOverride, HeaderEdits, MappingPolicy } from '../../routing/mapping-policy.js';
@@ -82,10 +84,8 @@ export function editHeaderObject(headers: Record<string, string | string[] | num
   }
 }
 
-/** The override of `status` on a route, if any: its Mapping's list, else `fallback` (a Module's), none when the Mapping bypasses them. */
-export function errorOverrideFor(status: number, m: MappingPolicy | null, fallback: readonly ErrorOverride[]): ErrorOverride | undefined {
-  if (m?.bypassErrorOverrides === true) return undefined;
-  const list = m !== null && m.errorOverrides.length > 0 ? m.errorOverrides : fallback;
+/** The override of `status` in `list` (a route's `errorOverrides`, or the Module's for an answer without a route), if any. */
+export function errorOverrideFor(status: number, list: readonly ErrorOverride[]): ErrorOverride | undefined {
   for (const o of list) if (o.status === status) return o;
   return undefined;
 }

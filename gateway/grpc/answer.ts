@@ -44,10 +44,14 @@ export function statusTrailers(code: number, message: string): OutgoingHttpHeade
   return { 'grpc-status': String(code), 'grpc-message': encodeGrpcMessage(message) };
 }
 
-/** Answer trailers-only and stop reading the request (the client may still be sending). */
-export function answerTrailersOnly(stream: ServerHttp2Stream, code: number, message: string, extra?: Readonly<Record<string, string>>): void {
+/** Answer trailers-only and stop reading the request (the client may still be sending); `server`: the Module's `server_name`, if any. */
+export function answerTrailersOnly(stream: ServerHttp2Stream, code: number, message: string, extra?: Readonly<Record<string, string>>, server?: string): void {
   if (stream.destroyed || stream.closed) return;
-  if (!stream.headersSent) stream.respond(statusHeaders(code, message, extra), RESPOND_END_STREAM);
+  if (!stream.headersSent) {
+    const headers = statusHeaders(code, message, extra);
+    if (server !== undefined) headers.server = server;
+    stream.respond(headers, RESPOND_END_STREAM);
+  }
   stopReading(stream);
 }
 

@@ -9,6 +9,7 @@ import type { GatewayMetrics } from '../observe/metrics.js';
 import type { Clock } from '../upstream/clock.js';
 import type { Backend } from '../../routing/types.js';
 import { upstreamNamed } from '../edge/errors.js';
+import type { ServerName } from '../edge/server-name.js';
 import type { GrpcMirrors } from './mirror.js';
 import type { GrpcUpstreams } from '../upstream/grpc-sessions.js';
 
@@ -32,6 +33,8 @@ export interface CallContext {
   readonly internalDetail: boolean;
   /** Whether the peer may set x-forwarded-for/-proto (--trusted-proxies), as on REST. */
   readonly trusts: (socket: Socket) => boolean;
+  /** The Module's `server_name` in this process (edge/server-name.ts): every answer's Server field when set. */
+  readonly server: ServerName;
   /** The timers' clock (upstream/clock.ts); the real one unless a test drives it. */
   readonly clock?: Clock | undefined;
 }

@@ -75,7 +75,7 @@ export abstract class CallStart extends GrpcPipelineRequest implements DeadlineO
   }
 
   protected answerOverflow(info: string): void {
-    answerTrailersOnly(this.stream, GrpcStatus.UNAVAILABLE, info, OVERLOADED);
+    answerTrailersOnly(this.stream, GrpcStatus.UNAVAILABLE, info, OVERLOADED, this.proxy.server.value);
     this.tap?.end(GrpcStatus.UNAVAILABLE, 0, null);
   }
 

@@ -168,7 +168,7 @@ export class GrpcCall extends CallStart implements GrpcAttemptOwner, CallAnswer 
     const c = this.stream;
     if (c.destroyed || c.closed) return;
     if (!trailersOnly) awaitTrailersWanted(c);
-    answerMetadata(headers, this.backend, this, this.proxy.predictorHeader, this.serviceMs);
+    answerMetadata(headers, this.backend, this, this.proxy.predictorHeader, this.serviceMs, this.proxy.server.value);
     const token = this.token;
     if (token !== undefined && !trailersOnly && httpStatus === 200) this.answer = new TaggedGrpcAnswer(this, token);
     try {
@@ -343,7 +343,7 @@ export class GrpcCall extends CallStart implements GrpcAttemptOwner, CallAnswer 
     this.status = code;
     const c = this.stream;
     if (!this.responseStarted) {
-      answerTrailersOnly(c, code, message);
+      answerTrailersOnly(c, code, message, undefined, this.proxy.server.value);
       this.finish();
       return;
     }

@@ -10,7 +10,8 @@ import type { Socket } from 'node:net';
 import type { Allow, Deny, Gatekeeper, PendingVerdict } from '../auth/gate.js';
 import { applyGrpcEdits } from '../ext-auth/subject.js';
 import { grpcFrontEndCall } from '../edge/entry.js';
-import { grpcStatusOf } from '../edge/errors.js';
+import { GrpcStatus, grpcStatusOf } from '../edge/errors.js';
+import { stripMatchingPort } from '../../routing/edge-rules.js';
 import { rawHeaderValue, type Peer } from '../edge/http-headers.js';
 import { readSmallBody } from '../edge/small-body.js';
 import type { KeptBody, Refusal } from '../pipeline/request.js';
@@ -56,7 +57,9 @@ export abstract class GrpcPipelineRequest extends ForwardedRequest {
     /** The client connection's peer and whether it is a trusted proxy. */
     protected readonly peer: Peer,
   ) {
-    super('grpc', 'POST', path, headers[':authority'] ?? headers.host ?? '', since, proxy.sticky, false, proxy.metrics, proxy.clock);
+    const authority = headers[':authority'] ?? headers.host ?? '';
+    const host = peer.rules?.stripMatchingHostPort ? stripMatchingPort(authority, peer.localPort) : authority;
+    super('grpc', 'POST', path, host, since, proxy.sticky, false, proxy.metrics, proxy.clock);
   }
 
   protected readHeader(name: string): string | undefined {
@@ -71,6 +74,17 @@ export abstract class GrpcPipelineRequest extends ForwardedRequest {
     return this.peer.trusted;
   }
 
+  connectionScheme(): 'http' | 'https' {
+    return this.peer.proto ?? 'http';
+  }
+
+  movedToHttps(location: string): void {
+    // As Envoy answers a gRPC call on a require_tls route: the HTTP redirect itself (the client sees a non-200 :status).
+    this.proxy.metrics.unroutedRequest('grpc', 'HTTPS_REDIRECT', GrpcStatus.UNKNOWN, this.since);
+    if (!this.stream.destroyed && !this.stream.headersSent) this.stream.respond({ ':status': 301, location }, { endStream: true });
+    this.proxy.observe?.answered(this.stream, this.headers, GrpcStatus.UNKNOWN);
+  }
+
   frontEndCall(gate: Gatekeeper | undefined): boolean {
     return grpcFrontEndCall(this.headers, gate?.frontEndActive ?? false);
   }
@@ -78,7 +92,7 @@ export abstract class GrpcPipelineRequest extends ForwardedRequest {
   unrouted(d: NotRouted): void {
     const status = grpcStatusOf(d.reason);
     this.proxy.metrics.unroutedRequest('grpc', d.reason, status, this.since);
-    answerTrailersOnly(this.stream, status, d.info);
+    answerTrailersOnly(this.stream, status, d.info, undefined, this.proxy.server.value);
     this.proxy.observe?.answered(this.stream, this.headers, status);
   }
 
@@ -101,7 +115,7 @@ export abstract class GrpcPipelineRequest extends ForwardedRequest {
   denied(v: Deny): void {
     const status = v.grpcStatus ?? grpcStatusOf(v.reason);
     this.proxy.metrics.denied('grpc', v.tally, status, this.since);
-    answerTrailersOnly(this.stream, status, v.message, v.metadata);
+    answerTrailersOnly(this.stream, status, v.message, v.metadata, this.proxy.server.value);
     this.proxy.observe?.answered(this.stream, this.headers, status, this.routed?.backend, this.logged(v.tally?.check ?? 'gate', status, v));
   }
 
@@ -110,7 +124,7 @@ export abstract class GrpcPipelineRequest extends ForwardedRequest {
     const backend = this.routed?.backend;
     // A routed call refused here (flow control, no gate in this process) is answered, never a predictor's outcome.
     if (backend !== undefined) this.proxy.metrics.refused(backend, 'grpc', status, this.since);
-    answerTrailersOnly(this.stream, status, r.message, r.headers);
+    answerTrailersOnly(this.stream, status, r.message, r.headers, this.proxy.server.value);
     this.proxy.observe?.answered(this.stream, this.headers, status, backend, this.logged(r.check, status, r));
   }
 

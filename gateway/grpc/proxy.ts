@@ -31,6 +31,8 @@ import type { Backend, LiveTable, Picker } from '../../routing/types.js';
 import type { StickyKeys } from '../steer/sticky-keys.js';
 import type { BanditEdge } from '../steer/bandit-edge.js';
 import type { IpFilter } from '../pipeline/ip-policy.js';
+import { ServerName } from '../edge/server-name.js';
+import type { EdgeRules } from '../../routing/edge-rules.js';
 
 export interface GrpcProxyDeps {
   /** `state.current` is read once per call, at match time. */
@@ -44,6 +46,8 @@ export interface GrpcProxyDeps {
   readonly flow?: FlowController | undefined;
   /** The ambassador Module's ip_allow / ip_deny (pipeline/ip.ts); undefined: no such stage. */
   readonly ipFilter?: IpFilter | undefined;
+  /** The ambassador Module's edge keys (routing/edge-rules.ts): the stages they add; undefined without them. */
+  readonly rules?: EdgeRules | undefined;
   readonly metrics: GatewayMetrics;
   /** The optional cap on copies per shadow upstream, --shadow-max-in-flight (keyed by the gRPC upstream object). */
   readonly budget: MirrorBudget;
@@ -71,6 +75,8 @@ export interface GrpcProxyDeps {
   readonly observe?: GrpcObserve | undefined;
   /** Fallbacks (pipeline/fallback.ts); the proxy adds its upstreams' `unready`. */
   readonly fallback?: FallbackDeps | undefined;
+  /** The Module's `server_name` in this process (edge/server-name.ts); none when absent. */
+  readonly server?: ServerName | undefined;
 }
 
 export class GrpcProxy {
@@ -99,11 +105,22 @@ export class GrpcProxy {
       logBudget: new LogBudget(),
       internalDetail: deps.errorDetail === 'internal',
       trusts: deps.trusts ?? (() => false),
+      server: deps.server ?? new ServerName(undefined),
       sticky: deps.sticky,
       failed: (stream, backend, err, call) => this.failed(stream, backend, err, call),
     };
     const fallback = deps.fallback && { ...deps.fallback, unready: deps.endpoints ? this.upstreams.unready : undefined };
-    this.pipeline = requestPipeline({ state: deps.state, picker: deps.picker, eligible: this.eligible, gate: deps.gate, bandits: deps.bandits, flow: deps.flow, fallback, ipFilter: deps.ipFilter });
+    this.pipeline = requestPipeline({
+      state: deps.state,
+      picker: deps.picker,
+      eligible: this.eligible,
+      gate: deps.gate,
+      bandits: deps.bandits,
+      flow: deps.flow,
+      fallback,
+      ipFilter: deps.ipFilter,
+      rules: deps.rules,
+    });
   }
 
   /** Close the upstream sessions. */
@@ -136,7 +153,7 @@ export class GrpcProxy {
     }
     try {
       if (call) return call.abort(err);
-      if (!stream.headersSent) answerTrailersOnly(stream, GrpcStatus.INTERNAL, `the gateway failed while handling the call${backend ? ` to ${backend.id}` : ''}`);
+      if (!stream.headersSent) answerTrailersOnly(stream, GrpcStatus.INTERNAL, `the gateway failed while handling the call${backend ? ` to ${backend.id}` : ''}`, undefined, this.host.server.value);
       else if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
     } catch {
       if (!stream.destroyed) stream.destroy();

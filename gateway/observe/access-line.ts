@@ -4,6 +4,19 @@
  */
 import { putLatin1 } from '../wire/http1-syntax.js';
 
+/** A body the gateway decoded or compressed (docs/edge.md#compression): its coding, its bytes plain and encoded. */
+export interface CodedBody {
+  readonly encoding: string;
+  readonly identityBytes: number;
+  readonly encodedBytes: number;
+}
+
+/** What a request's line says of compression: each direction the gateway decoded or compressed. */
+export interface CodedBodies {
+  request: CodedBody | undefined;
+  response: CodedBody | undefined;
+}
+
 /** One access log line: Envoy's fields and the gateway's. */
 export interface AccessEntry {
   /** When the request arrived (epoch ms). */
@@ -52,6 +65,8 @@ export interface AccessEntry {
   readonly peerSubject: string | undefined;
   /** Why the request went to its predictor's fallback (docs/routing.md#fallback-models; `predictor` answered it), or undefined. */
   readonly fallback: string | undefined;
+  /** Set only when a body was decoded or compressed: a line without it is written as it always was. */
+  readonly coded?: CodedBodies | undefined;
 }
 
 /** What JSON.stringify would escape in a string (a surrogate: let it decide). */
@@ -120,10 +135,14 @@ function putTime(out: Buffer, at: number, epochMs: number): number {
 const FIXED_BYTES = 660;
 const s6 = (s: string | undefined): number => (s === undefined ? 4 : 6 * s.length + 2);
 
+/** The compression fields of both directions: their names, numbers and codings (a few letters each). */
+const CODED_BYTES = 320;
+
 /** At least the bytes `encodeJsonLine` writes for `e`. */
 export function jsonLineBound(e: AccessEntry): number {
   return (
     FIXED_BYTES +
+    (e.coded === undefined ? 0 : CODED_BYTES) +
     s6(e.clientAddress) +
     s6(e.forwardedFor) +
     s6(e.method) +
@@ -181,7 +200,25 @@ export function encodeJsonLine(e: AccessEntry, out: Buffer, at: number): number 
   at = putString(out, putLatin1(out, at, ',"user_agent":'), e.userAgent);
   at = putString(out, putLatin1(out, at, ',"downstream_peer_subject":'), e.peerSubject);
   at = putString(out, putLatin1(out, at, ',"fallback":'), e.fallback);
+  if (e.coded !== undefined) at = putCoded(out, at, e.coded);
   return putLatin1(out, at, '}\n');
+}
+
+/** The compression fields, each direction only when it was decoded or compressed: `request_*` in from the client, `response_*` out to it. */
+function putCoded(out: Buffer, at: number, c: CodedBodies): number {
+  const q = c.request;
+  if (q !== undefined) {
+    at = putString(out, putLatin1(out, at, ',"request_encoding":'), q.encoding);
+    at = putNumber(out, putLatin1(out, at, ',"request_bytes_encoded":'), q.encodedBytes);
+    at = putNumber(out, putLatin1(out, at, ',"request_bytes_identity":'), q.identityBytes);
+  }
+  const r = c.response;
+  if (r !== undefined) {
+    at = putString(out, putLatin1(out, at, ',"response_encoding":'), r.encoding);
+    at = putNumber(out, putLatin1(out, at, ',"response_bytes_identity":'), r.identityBytes);
+    at = putNumber(out, putLatin1(out, at, ',"response_bytes_encoded":'), r.encodedBytes);
+  }
+  return at;
 }
 
 /** One JSON line as a string (for a sink that takes strings: tests). */
@@ -205,13 +242,23 @@ const tn = (v: number | null | undefined): string => (v === null || v === undefi
  * UPSTREAM_SERVICE_TIME "X-FORWARDED-FOR" "USER-AGENT" "X-REQUEST-ID" "AUTHORITY" "UPSTREAM_HOST"`
  * `GRPC_STATUS "NAMESPACE/DEPLOYMENT/PREDICTOR" "UPSTREAM_CLUSTER" RETRIES SHADOWS "TRACE_ID" "CLIENT_ADDRESS" "PEER_SUBJECT" HEDGES "FALLBACK"`
  * (HEDGES and FALLBACK last: the fields before them are where they were before).
- * RESPONSE_FLAGS is always `-` (kept so Envoy's parsers read the line).
+ * RESPONSE_FLAGS is always `-` (kept so Envoy's parsers read the line). A request whose body the
+ * gateway decoded or whose answer it compressed has six more:
+ * `"REQUEST_ENCODING" REQUEST_BYTES_ENCODED REQUEST_BYTES_IDENTITY "RESPONSE_ENCODING" RESPONSE_BYTES_IDENTITY RESPONSE_BYTES_ENCODED`
+ * (`-` for the direction that was not); any other line ends at FALLBACK.
  */
 export function textLine(e: AccessEntry): string {
   const route = e.deployment === undefined ? undefined : `${e.namespace}/${e.deployment}/${e.predictor}`;
   return (
     `[${isoTime(e.startTime)}] ${t(`${e.method} ${e.path} ${e.protocol}`)} ${e.responseCode} - ${tn(e.bytesReceived)} ${e.bytesSent} ${ms(e.durationMs)} ${e.upstreamMs === null ? '-' : ms(e.upstreamMs)}` +
     ` ${t(e.forwardedFor)} ${t(e.userAgent)} ${t(e.requestId)} ${t(e.authority)} ${t(e.upstreamHost)}` +
-    ` ${tn(e.grpcStatus)} ${t(route)} ${t(e.upstreamCluster)} ${e.retries} ${e.shadows} ${t(e.traceId)} ${t(e.clientAddress)} ${t(e.peerSubject)} ${e.hedges} ${t(e.fallback)}\n`
+    ` ${tn(e.grpcStatus)} ${t(route)} ${t(e.upstreamCluster)} ${e.retries} ${e.shadows} ${t(e.traceId)} ${t(e.clientAddress)} ${t(e.peerSubject)} ${e.hedges} ${t(e.fallback)}` +
+    (e.coded === undefined ? '\n' : `${textCoded(e.coded)}\n`)
   );
+}
+
+function textCoded(c: CodedBodies): string {
+  const q = c.request;
+  const r = c.response;
+  return ` ${t(q?.encoding)} ${tn(q?.encodedBytes)} ${tn(q?.identityBytes)} ${t(r?.encoding)} ${tn(r?.identityBytes)} ${tn(r?.encodedBytes)}`;
 }

@@ -41,6 +41,12 @@ export interface ResponseTap extends AttemptTap<UpstreamFields> {
   body(chunk: Buffer): void;
   /** Set when the request body is logged: told each piece of it as the client sent it. */
   readonly requestBody?: ((chunk: Buffer) => void) | undefined;
+  /** The request body was decoded for the model (docs/edge.md#compression): its coding, its bytes plain and as the client sent them. */
+  requestDecoded(coding: string, identity: number, encoded: number): void;
+  /** The answer goes compressed in `coding` (undefined: it does not after all); the request's end then waits for `answerEncoded`. */
+  answerEncoding(coding: string | undefined): void;
+  /** The compressed answer is over (whole, or cut): its bytes as the model sent them and as the client got them. */
+  answerEncoded(identity: number, encoded: number): void;
   /** The exchange ended: the status counted in metrics; `complete`, a whole upstream answer was sent. */
   end(status: number, upstreamSeconds: number | null, complete: boolean): void;
 }
@@ -97,6 +103,9 @@ class HeaderTap implements ResponseTap {
     fields.setPredictor(this.predictor);
   }
   body(): void {}
+  requestDecoded(): void {}
+  answerEncoding(): void {}
+  answerEncoded(): void {}
   end(): void {}
 }
 
@@ -168,10 +177,19 @@ function restSpans(req: RestRequest, decision: Routed): SpanNames {
   return { server: `${method} ${route}`, serverAttributes: httpAttributes(req, route), attempt: `${method} upstream`, shadow: `${method} shadow`, clientAttributes: { 'http.request.method': method } };
 }
 
+/** An answer being compressed: its coding, and the exchange's end (status -1: not yet) held until its compressed tail has gone. */
+interface Compressing {
+  readonly coding: string;
+  endStatus: number;
+  endSeconds: number | null;
+}
+
 /** A routed REST request's tap: the shared one, with the answer's head and body (predictor header, comparison). */
 class RestTap extends RequestTap<UpstreamFields> implements ResponseTap {
   private bytesSent = 0;
   private readonly received: BodyBytes | undefined;
+  /** Made only for an answer being compressed: its coding, and the exchange's end held until its compressed tail has gone. */
+  private compressing: Compressing | undefined = undefined;
 
   constructor(
     private readonly req: RestRequest,
@@ -204,8 +222,39 @@ class RestTap extends RequestTap<UpstreamFields> implements ResponseTap {
     this.recorder?.responseBody(chunk);
   }
 
+  requestDecoded(coding: string, identity: number, encoded: number): void {
+    this.coded('request', { encoding: coding, identityBytes: identity, encodedBytes: encoded });
+    this.recorder?.coded('request', coding);
+  }
+
+  answerEncoding(coding: string | undefined): void {
+    this.compressing = coding === undefined ? undefined : { coding, endStatus: -1, endSeconds: null };
+    this.recorder?.coded('response', coding);
+  }
+
+  answerEncoded(identity: number, encoded: number): void {
+    const c = this.compressing;
+    if (c === undefined) return;
+    this.compressing = undefined;
+    this.coded('response', { encoding: c.coding, identityBytes: identity, encodedBytes: encoded });
+    // The client's bytes are the compressed ones.
+    this.bytesSent = encoded;
+    if (c.endStatus >= 0) this.over(c.endStatus, c.endSeconds);
+  }
+
   end(status: number, upstreamSeconds: number | null, complete: boolean): void {
     this.capture?.end(complete);
+    const c = this.compressing;
+    if (c !== undefined) {
+      // Its line and events once the compressed tail has gone too (its size is the client's bytes).
+      c.endStatus = status;
+      c.endSeconds = upstreamSeconds;
+      return;
+    }
+    this.over(status, upstreamSeconds);
+  }
+
+  private over(status: number, upstreamSeconds: number | null): void {
     const req = this.req;
     this.finish(
       status,

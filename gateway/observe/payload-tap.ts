@@ -31,12 +31,17 @@ export interface LogSubject {
 
 /** One logged request's recorder, fed by its tap; made by `PayloadLogger.begin`. */
 export interface RequestRecorder {
-  /** A piece of the request body as the client sent it (REST: whole or chunks; gRPC: DATA). */
+  /** A piece of the request body as the client sent it (REST: whole or chunks, decoded when the gateway decodes it; gRPC: DATA). */
   requestBody(chunk: Buffer): void;
   /** The answer's Content-Type (REST), once its head is sent. */
   responseType(contentType: string | undefined): void;
-  /** A piece of the answer as the client received it. */
+  /** A piece of the answer as the client received it (before the gateway compressed it: the plain bytes). */
   responseBody(chunk: Buffer): void;
+  /**
+   * REST: the request body arrived in `coding` and was decoded for the model, or the answer goes to
+   * the client compressed in `coding` (undefined: it does not after all); the bodies logged are plain.
+   */
+  coded(direction: 'request' | 'response', coding: string | undefined): void;
   /** An attempt goes to `host:port`; `hedge`: beside one still in flight. */
   attempted(host: string, port: number, hedge?: boolean): void;
   /** Attempt `n`'s (absent: the last one's) answer head, or why it failed. */

@@ -7,6 +7,7 @@
  */
 import type { Attributes } from '@opentelemetry/api';
 import { answeredInto, routedInto, type AccessEntry, type AccessLog } from './access-log.js';
+import type { CodedBodies, CodedBody } from './access-line.js';
 import { routedAttributes, shadowAttributes } from './span-attributes.js';
 import type { CallTrace, ShadowSpan } from './tracing.js';
 import type { Backend, Routed } from '../../routing/types.js';
@@ -35,6 +36,8 @@ export class LogLine implements AccessEntry {
   requestId: string | undefined = undefined;
   traceId: string | undefined = undefined;
   fallback: string | undefined = undefined;
+  /** Made only for a request whose body the gateway decoded or whose answer it compressed. */
+  coded: CodedBodies | undefined = undefined;
 
   constructor(
     /** performance.now() at arrival: the duration counts from it. */
@@ -259,6 +262,12 @@ export class RequestTap<C> implements AttemptTap<C> {
     const copy = this.protocol.copy(carrier);
     const span = t.shadow(copy, names.shadow, { ...names.clientAttributes, ...shadowAttributes(backend) }, this.protocol.grpc);
     return span === undefined ? undefined : { carrier: copy, end: (status, failed) => span.end(status, failed) };
+  }
+
+  /** A body the gateway decoded (`request`) or compressed (`response`): on the line, when the request is logged. */
+  protected coded(direction: keyof CodedBodies, body: CodedBody): void {
+    const line = this.arrival;
+    if (line !== undefined) (line.coded ??= { request: undefined, response: undefined })[direction] = body;
   }
 
   /**

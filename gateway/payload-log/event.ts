@@ -54,12 +54,19 @@ export interface LogEvent {
   readonly data: Buffer | string;
   /** Set when the body was cut to the policy's cap: its length before. */
   readonly bodyLength?: number | undefined;
+  /**
+   * REST, set when the gateway decoded the request body or compressed the answer
+   * (docs/edge.md#compression): the coding the body had between the client and the gateway
+   * (`requestencoding` on a request or feedback event, `responseencoding` on a response event).
+   * `data` is the plain bytes all the same.
+   */
+  readonly encoding?: string | undefined;
   /** `modelid` to `protocol` as `entryArgs` writes them (`fixedAttributes`), when made once for many events. */
   readonly fixed?: string | undefined;
 }
 
 /** What every event of one request shares. */
-export type EventHead = Omit<LogEvent, 'kind' | 'id' | 'time' | 'contentType' | 'data' | 'bodyLength'>;
+export type EventHead = Omit<LogEvent, 'kind' | 'id' | 'time' | 'contentType' | 'data' | 'bodyLength' | 'encoding'>;
 
 const q = JSON.stringify;
 
@@ -99,7 +106,7 @@ function timeNow(): string {
   return `${secondText}${String(ms - s * 1000).padStart(3, '0')}Z`;
 }
 
-export function newEvent(head: EventHead, kind: EventKind, contentType: string, data: Buffer | string, bodyLength?: number): LogEvent {
+export function newEvent(head: EventHead, kind: EventKind, contentType: string, data: Buffer | string, bodyLength?: number, encoding?: string): LogEvent {
   // Written out field by field (one shape for every event), not spread.
   return {
     kind,
@@ -114,6 +121,7 @@ export function newEvent(head: EventHead, kind: EventKind, contentType: string, 
     contentType,
     data,
     bodyLength,
+    encoding,
     fixed: head.fixed,
   };
 }
@@ -131,6 +139,9 @@ function headerValue(v: string): string {
     : Array.from(Buffer.from(v, 'utf8'), (b) => (b >= 0x21 && b <= 0x7e && b !== 0x22 && b !== 0x25 ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`)).join('');
 }
 
+/** The extension that names a body's coding with the client: the request's, or the answer's. */
+const encodingAttribute = (kind: EventKind): string => (kind === 'response' ? 'responseencoding' : 'requestencoding');
+
 /** The attributes, as CloudEvents names them (context attributes, then the extensions). */
 function attributes(e: LogEvent): [string, string][] {
   const a: [string, string][] = [
@@ -147,6 +158,7 @@ function attributes(e: LogEvent): [string, string][] {
     ['protocol', e.protocol],
   ];
   if (e.bodyLength !== undefined) a.push(['truncated', 'true'], ['bodylength', String(e.bodyLength)]);
+  if (e.encoding !== undefined) a.push([encodingAttribute(e.kind), e.encoding]);
   return a;
 }
 
@@ -175,7 +187,8 @@ export function streamFields(e: LogEvent): (string | Buffer)[] {
 export function entryArgs(e: LogEvent): [string, Buffer | string] {
   // Written out rather than built as an object and stringified: one string per event, no garbage.
   const cut = e.bodyLength === undefined ? '' : `,"truncated":"true","bodylength":"${e.bodyLength}"`;
-  const json = `{"specversion":"1.0","id":"${e.id}","type":"${EVENT_TYPES[e.kind]}","source":${SOURCE_JSON},"time":"${e.time}","requestid":${q(e.requestId)}${e.fixed ?? fixedAttributes(e)}${cut},"datacontenttype":${e.contentType === 'application/json' ? '"application/json"' : q(e.contentType)}}`;
+  const coded = e.encoding === undefined ? '' : `,"${encodingAttribute(e.kind)}":${q(e.encoding)}`;
+  const json = `{"specversion":"1.0","id":"${e.id}","type":"${EVENT_TYPES[e.kind]}","source":${SOURCE_JSON},"time":"${e.time}","requestid":${q(e.requestId)}${e.fixed ?? fixedAttributes(e)}${cut}${coded},"datacontenttype":${e.contentType === 'application/json' ? '"application/json"' : q(e.contentType)}}`;
   return [json, e.data];
 }
 
@@ -197,6 +210,7 @@ export function fromStreamFields(fields: readonly Buffer[]): LogEvent | undefine
   const data = m.get('data');
   if (kind === undefined || data === undefined || s('id') === '') return undefined;
   const length = attrs !== undefined ? (attrs.bodylength as string | undefined) : m.get('bodylength')?.toString();
+  const coding = s(encodingAttribute(kind));
   return {
     kind,
     id: s('id'),
@@ -210,6 +224,7 @@ export function fromStreamFields(fields: readonly Buffer[]): LogEvent | undefine
     contentType: s('datacontenttype'),
     data,
     ...(length !== undefined ? { bodyLength: Number(length) } : {}),
+    ...(coding !== '' ? { encoding: coding } : {}),
   };
 }
 

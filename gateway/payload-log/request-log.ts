@@ -149,6 +149,9 @@ class Recorder implements RequestRecorder {
   private readonly response: Body | undefined;
   private readonly feedback: boolean;
   private responseContentType: string | undefined;
+  /** REST: the codings the gateway decoded the request from and compressed the answer in (the bodies kept are plain). */
+  private requestEncoding: string | undefined;
+  private responseEncoding: string | undefined;
   private readonly attempts: AttemptRecord[] = [];
   private readonly shadows: string[] = [];
   /** A feedback's credit as steering decided it: the request lets go of it once committed. */
@@ -180,6 +183,11 @@ class Recorder implements RequestRecorder {
 
   responseBody(chunk: Buffer): void {
     this.response?.add(chunk);
+  }
+
+  coded(direction: 'request' | 'response', coding: string | undefined): void {
+    if (direction === 'request') this.requestEncoding = coding;
+    else this.responseEncoding = coding;
   }
 
   attempted(host: string, port: number, hedge = false): void {
@@ -223,12 +231,12 @@ class Recorder implements RequestRecorder {
     if (this.request !== undefined) {
       const p = payload(protocol, this.request, cap);
       const type = grpc ? PROTOBUF : (s.header?.('content-type') ?? JSON_TYPE);
-      this.sinks.emit(sinks, newEvent(head, this.feedback ? 'feedback' : 'request', type, p.data, p.length));
+      this.sinks.emit(sinks, newEvent(head, this.feedback ? 'feedback' : 'request', type, p.data, p.length, this.requestEncoding));
     }
     // A model answered: the answer as the client got it.
     if (this.response !== undefined && upstreamSeconds !== null) {
       const p = payload(protocol, this.response, cap);
-      this.sinks.emit(sinks, newEvent(head, 'response', grpc ? PROTOBUF : (this.responseContentType ?? JSON_TYPE), p.data, p.length));
+      this.sinks.emit(sinks, newEvent(head, 'response', grpc ? PROTOBUF : (this.responseContentType ?? JSON_TYPE), p.data, p.length, this.responseEncoding));
     }
     if (policy.decisions) {
       const outcome: Outcome = {

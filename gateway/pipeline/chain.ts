@@ -2,9 +2,11 @@
  * The request pipeline: the stages every request runs through, REST (HTTP/1.1 and HTTP/2) and
  * gRPC alike, in this order (docs/architecture.md#the-request-pipeline):
  *
- *   [ip] → match → sticky → CORS → redirect → gate → fallback → steer → flow control → forward
+ *   [escaped slashes] → [ip] → [https redirect] → match → sticky → CORS → redirect → gate → fallback → steer → flow control → forward
  *
- * (ip: the ambassador Module's ip_allow / ip_deny, in the chain only with --ambassador-module.)
+ * (ip: the ambassador Module's ip_allow / ip_deny, in the chain only with --ambassador-module; escaped
+ * slashes and https redirect: its reject_requests_with_escaped_slashes and x_forwarded_proto_redirect,
+ * in the chain only when it sets them: pipeline/edge-rules.ts.)
  *
  * Each stage is built around the one after it (Traefik's `NewX(next)`); the order is this list
  * and nowhere else. A stage that refuses answers the request and stops it: nothing after it runs,
@@ -25,6 +27,8 @@ import { CorsStage } from './cors.js';
 import { FallbackStage, Fallbacks } from './fallback.js';
 import { FlowStage } from './flow.js';
 import { IpStage } from './ip.js';
+import { EscapedSlashStage, HttpsRedirectStage } from './edge-rules.js';
+import type { EdgeRules } from '../../routing/edge-rules.js';
 import type { IpFilter } from './ip-policy.js';
 import { ForwardStage } from './forward.js';
 import { GateStage } from './gate.js';
@@ -41,6 +45,8 @@ export interface PipelineDeps extends MatchDeps {
   readonly flow?: FlowController | undefined;
   /** The Module's ip_allow / ip_deny (pipeline/ip-policy.ts); undefined without --ambassador-module (no stage at all). */
   readonly ipFilter?: IpFilter | undefined;
+  /** The Module's edge keys (routing/edge-rules.ts); undefined without them (no stage at all). */
+  readonly rules?: EdgeRules | undefined;
 }
 
 /** A stage made around the next one. */
@@ -51,8 +57,11 @@ function stages(d: PipelineDeps): Link[] {
   // One per pipeline: the fallback stage sends requests on from steering, flow control sends overloaded ones there.
   const fallbacks = d.fallback === undefined ? undefined : new Fallbacks(d.fallback, d.picker, d.eligible);
   const ip = d.ipFilter;
+  const rules = d.rules;
   return [
+    ...(rules?.rejectEscapedSlashes === true ? [(next: Stage): Stage => new EscapedSlashStage(next)] : []),
     ...(ip !== undefined ? [(next: Stage): Stage => new IpStage(ip, next)] : []),
+    ...(rules?.httpsRedirect === true ? [(next: Stage): Stage => new HttpsRedirectStage(next)] : []),
     (next) => new MatchStage(d, next, fallbacks),
     (next) => new StickyStage(next),
     (next) => new CorsStage(next),

@@ -2,25 +2,30 @@
  * The ambassador Module's `ip_allow` / `ip_deny` (routing/ambassador-module.ts `IpPolicy`), as Envoy's
  * RBAC filter applies them: `allow` admits a request when any principal matches, `deny` refuses it
  * when any does. `peer` is the connection's address; `remote` the client's as the gateway determines
- * it: from a trusted proxy (--trusted-proxies), the last X-Forwarded-For entry (Envoy with one trusted
- * hop); from anyone else, the peer. The policy is replaced whole when the Module is read again.
+ * it: from a trusted proxy (--trusted-proxies, or every peer with the Module's xff_num_trusted_hops), the
+ * X-Forwarded-For entry `hops` from the right (1: the last; edge/edge-rules.ts `clientFromForwarded`), the
+ * peer when the list is shorter; from anyone else, the peer. The policy is replaced whole when the Module is read again.
  */
 import { BlockList, isIP } from 'node:net';
 import type { IpPolicy } from '../../routing/ambassador-module.js';
+import { clientFromForwarded } from '../../routing/edge-rules.js';
 
 class CompiledIpPolicy {
   private readonly peer = new BlockList();
   private readonly remote = new BlockList();
   private readonly allow: boolean;
 
-  constructor(policy: IpPolicy) {
+  constructor(
+    policy: IpPolicy,
+    private readonly hops: number,
+  ) {
     this.allow = policy.action === 'allow';
     for (const p of policy.principals) (p.kind === 'peer' ? this.peer : this.remote).addSubnet(p.address, p.prefix, p.family);
   }
 
   /** Whether a request from `peer` (a trusted proxy: `trusted`), with `xff` as sent, may go on. */
   admits(peer: string | undefined, trusted: boolean, xff: string | undefined): boolean {
-    const remote = trusted ? (lastEntry(xff) ?? peer) : peer;
+    const remote = trusted ? (clientFromForwarded(xff, this.hops) ?? peer) : peer;
     const matched = has(this.peer, peer) || has(this.remote, remote);
     return this.allow ? matched : !matched;
   }
@@ -34,22 +39,19 @@ function has(list: BlockList, address: string | undefined): boolean {
   return family !== 0 && list.check(a, family === 6 ? 'ipv6' : 'ipv4');
 }
 
-/** The last entry of an X-Forwarded-For list, trimmed; undefined when there is none. */
-function lastEntry(xff: string | undefined): string | undefined {
-  if (xff === undefined) return undefined;
-  const last = xff.slice(xff.lastIndexOf(',') + 1).trim();
-  return last === '' ? undefined : last;
-}
-
 /** The policy in force in this process: none until a Module sets one (the pipeline's ip stage reads `policy`). */
 export class IpFilter {
   policy: CompiledIpPolicy | undefined;
 
-  constructor(policy: IpPolicy | undefined) {
+  /** `hops`: the Module's client address rule at start (routing/edge-rules.ts `EdgeRules.clientHops`), 1 without it. */
+  constructor(
+    policy: IpPolicy | undefined,
+    private readonly hops = 1,
+  ) {
     this.replace(policy);
   }
 
   replace(policy: IpPolicy | undefined): void {
-    this.policy = policy === undefined ? undefined : new CompiledIpPolicy(policy);
+    this.policy = policy === undefined ? undefined : new CompiledIpPolicy(policy, this.hops);
   }
 }

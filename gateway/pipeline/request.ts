@@ -184,6 +184,12 @@ export abstract class PipelineRequest implements RouteRequest {
   /** The peer is a trusted proxy (--trusted-proxies): its X-Forwarded-For names the client. */
   abstract peerTrusted(): boolean;
 
+  /** The client connection's scheme (TLS: https). */
+  abstract connectionScheme(): 'http' | 'https';
+
+  /** Answered with a 301 to `location` (the Module's x_forwarded_proto_redirect), counted as unrouted. */
+  abstract movedToHttps(location: string): void;
+
   /** No route matched: is it the OAuth front end's call (gRPC `oauth_token` metadata), which the gate routes? */
   abstract frontEndCall(gate: Gatekeeper | undefined): boolean;
 

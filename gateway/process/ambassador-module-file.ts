@@ -1,17 +1,22 @@
 /**
  * The --ambassador-module file while the gateway runs (process/operator-file.ts: watched, read again
  * when it changes, applied when it parses): the route defaults it sets (cluster_request_timeout_ms,
- * regex_max_size) recompile every process's table, its ip_allow / ip_deny replaces every data plane's
+ * regex_max_size, merge_slashes, …) recompile every process's table, its ip_allow / ip_deny replaces every data plane's
  * (`DataPlanes.ambassadorModule`); the listener settings (max_request_headers_kb,
- * buffer.max_request_bytes, listener_idle_timeout_ms) are read when the listeners start, so a change to them is logged as
+ * buffer.max_request_bytes, listener_idle_timeout_ms and the edge keys: xff_num_trusted_hops, use_remote_address,
+ * strip_matching_host_port, reject_requests_with_escaped_slashes, x_forwarded_proto_redirect,
+ * preserve_external_request_id) are read when the listeners start, so a change to them is logged as
  * waiting for a restart. A Module with a key the gateway does not honour changes nothing: the one
  * in use stays, and the refusal is logged (naming the key) and counted.
  */
 import type { Logger } from 'pino';
-import { moduleCompile, moduleEdge, type ModuleBase } from '../config/ambassador-module.js';
+import { edgeChanged, MODULE_DEFAULTS, moduleCompile, moduleEdge, type ModuleBase, type ModuleDefault } from '../config/ambassador-module.js';
+import type { CompileOptions } from '../../routing/types.js';
 import { parseAmbassadorModule, type AmbassadorModule } from '../../routing/ambassador-module.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import { OperatorFile } from './operator-file.js';
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 import type { RouteState } from './route-state.js';
 
 /** One process takes the route defaults of `m` (over `base`): its table compiles again when they changed. */
@@ -19,10 +24,13 @@ export function applyAmbassadorModule(state: RouteState, base: ModuleBase, m: Am
   const c = moduleCompile(base, m);
   const o = state.options;
   // A CORS policy is parsed anew each time (it holds a matcher): any Module with one, or a Module dropping one, recompiles.
-  const retryChanged = JSON.stringify(c.defaultRetry) !== JSON.stringify(o.defaultRetry);
-  const compressionChanged = JSON.stringify(c.compression) !== JSON.stringify(o.compression);
-  if (c.defaultTimeoutMs !== o.defaultTimeoutMs || c.regexMaxSize !== o.regexMaxSize || retryChanged || compressionChanged || c.defaultCors !== undefined || o.defaultCors !== undefined) {
-    const { defaultCors: _cors, defaultRetry: _retry, compression: _compression, ...rest } = o;
+  const changed = (k: 'compression' | Exclude<ModuleDefault, 'defaultCors'>): boolean => JSON.stringify(c[k]) !== JSON.stringify(o[k]);
+  const defaultsChanged = changed('defaultRetry') || changed('defaultErrorOverrides') || changed('defaultLoadBalancer') || changed('defaultBreaker') || changed('mergeSlashes');
+  if (c.defaultTimeoutMs !== o.defaultTimeoutMs || c.regexMaxSize !== o.regexMaxSize || defaultsChanged || changed('compression') || c.defaultCors !== undefined || o.defaultCors !== undefined) {
+    // The Module's settings replace the ones in use whole: one it no longer sets is gone.
+    const rest: Mutable<CompileOptions> = { ...o };
+    delete rest.compression;
+    for (const k of MODULE_DEFAULTS) delete rest[k];
     state.reconfigure({ ...rest, ...c });
   }
 }
@@ -66,8 +74,11 @@ export function watchAmbassadorModule(
     (m) => {
       for (const w of m.warnings ?? []) log.warn({ file: path }, w);
       const edge = moduleEdge(base, m);
-      if (edge.maxHeaderBytes !== running.maxHeaderBytes || edge.maxBodyBytes !== running.maxBodyBytes || edge.connectionIdleMs !== running.connectionIdleMs) {
-        log.warn({ file: path, running, module: edge }, 'ambassador Module: max_request_headers_kb, buffer.max_request_bytes and listener_idle_timeout_ms take effect when the gateway restarts');
+      if (edgeChanged(edge, running)) {
+        log.warn(
+          { file: path, running, module: edge },
+          'ambassador Module: max_request_headers_kb, buffer.max_request_bytes, listener_idle_timeout_ms, xff_num_trusted_hops, use_remote_address, strip_matching_host_port, reject_requests_with_escaped_slashes, x_forwarded_proto_redirect and preserve_external_request_id take effect when the gateway restarts',
+        );
       }
       applyAmbassadorModule(state, base, m);
       planes.ambassadorModule(m);

@@ -63,6 +63,8 @@ import { SteerOverrides, steeredPicker } from '../steer/overrides.js';
 import { StickyKeys } from '../steer/sticky-keys.js';
 import { BanditEdge, type RewardSink } from '../steer/bandit-edge.js';
 import { IpcRewardSink } from '../steer/reward-ipc.js';
+import { ServerName } from '../edge/server-name.js';
+import type { RestResponse } from '../edge/rest-exchange.js';
 import { RedisSteerStore } from '../steer/store.js';
 import type { Backend, Picker } from '../../routing/types.js';
 import { targetBackend } from '../../routing/fallback-route.js';
@@ -150,6 +152,8 @@ export class DataPlane {
   readonly gate: Gatekeeper;
   /** The ambassador Module's ip_allow / ip_deny (undefined without --ambassador-module); a Module read again replaces its policy. */
   readonly ipFilter: IpFilter | undefined;
+  /** The ambassador Module's server_name (edge/server-name.ts): REST exchanges are marked with it, gRPC answers carry it; a Module read again replaces it. */
+  readonly serverName: ServerName;
   /** --jwt-providers: the key sets and verified tokens of this process (undefined: none configured). */
   readonly jwt: JwtVerifier | undefined;
   /** Whether a peer may set X-Forwarded-For/-Proto (--trusted-proxies): REST, gRPC and the token endpoint. */
@@ -200,6 +204,7 @@ export class DataPlane {
       errorDetail: config.edge.errorDetail,
       limits: this.stores.limits,
       now: options.now,
+      clientHops: config.edge.rules?.clientHops,
     });
     const replicas = options.replicas;
     const processes = replicas ? () => replicas.processes() : () => Math.max(1, config.process.workers);
@@ -207,7 +212,8 @@ export class DataPlane {
     const external = config.extAuth && externalAuth(config.extAuth, config.upstream, this.metrics, log, config.edge.errorDetail === 'internal');
     const now = options.now ?? Date.now;
     this.jwt = config.jwtProvidersFile !== undefined ? new JwtVerifier(new ProviderKeySets(config.jwtProviders, { now, log }), { now, metrics: this.metrics }) : undefined;
-    this.ipFilter = config.module.file !== undefined ? new IpFilter(config.module.module?.ipPolicy) : undefined;
+    this.ipFilter = config.module.file !== undefined ? new IpFilter(config.module.module?.ipPolicy, config.edge.rules?.clientHops) : undefined;
+    this.serverName = new ServerName(config.module.module?.serverName);
     this.gate = new Gatekeeper({ oauth: this.oauth, limiter, state: this.state, picker, external, jwt: this.jwt, trusts: this.trusts });
     // A worker's share of fixed flow limits follows its place among the workers (docs/flow-control.md#limits).
     const worker = cluster.isWorker ? { workers: config.process.workers, index: (cluster.worker?.id ?? 1) - 1 } : {};
@@ -237,6 +243,7 @@ export class DataPlane {
       flow: this.flow,
       fallback: { ...fallback, unready: endpoints ? this.upstreams.unready : undefined },
       ipFilter: this.ipFilter,
+      rules: config.edge.rules,
     });
     // REST over HTTP/2: the HTTP/2 server's non-gRPC streams enter the same REST path as HTTP/1.1's (`serve`).
     const h2rest = new H2Rest({
@@ -268,6 +275,8 @@ export class DataPlane {
       flow: this.flow,
       fallback,
       ipFilter: this.ipFilter,
+      server: this.serverName,
+      rules: config.edge.rules,
     });
     // Lifetimes (docs/architecture.md#lifetimes): an upstream leaves with the last route that names it, an endpoint with its ready set,
     // a predictor's rollout and bandit tally with its deployment's steering.
@@ -288,6 +297,7 @@ export class DataPlane {
       metrics: this.metrics,
       log,
       trusts: this.trusts,
+      rules: config.edge.rules,
     });
     const rest = this.rest;
     const upgrades = new WebSocketRelay({
@@ -299,6 +309,7 @@ export class DataPlane {
       trusts: this.trusts,
       connectTimeoutMs: config.upstream.connectTimeoutMs,
       maxResponseHeaderBytes: config.upstream.maxResponseHeaderBytes,
+      server: this.serverName,
     });
     this.own = new OwnRoutes({ edge: config.edge, http1Edge: this.http1Edge, oauth: this.oauth, trusts: this.trusts, proxy: (req, res) => rest.handle(req, res), upgrades });
     this.listeners = new PublicListeners({
@@ -339,6 +350,7 @@ export class DataPlane {
    * proxy, the OAuth front end or the gateway's own routes.
    */
   private readonly serve = (req: NodeRequest | H2Request, res: NodeResponse | H2Response): void => {
+    this.named(res);
     if (this.refusals.refused(req, res)) {
       // Refused at the edge: in the access log too (a body refused later, as it streams, is its exchange's line).
       this.rest.deps.observe?.answered(req, res);
@@ -359,8 +371,20 @@ export class DataPlane {
     return to === 'proxy' ? this.laneProxy : to === 'front' ? this.laneFrontEnd : undefined;
   }
 
-  private readonly laneProxy: LaneHandler = (req, res) => this.rest.handle(req, res);
-  private readonly laneFrontEnd: LaneHandler = (req, res) => this.rest.frontEnd(req, res);
+  private readonly laneProxy: LaneHandler = (req, res) => {
+    this.named(res);
+    this.rest.handle(req, res);
+  };
+  private readonly laneFrontEnd: LaneHandler = (req, res) => {
+    this.named(res);
+    this.rest.frontEnd(req, res);
+  };
+
+  /** An exchange marked with the Module's server_name when there is one (its heads then carry it): without one, a property check. */
+  private named(res: RestResponse): void {
+    const server = this.serverName.value;
+    if (server !== undefined) res.serverName = server;
+  }
 
   /** Who serves a request for `url` (edge/entry.ts). */
   private destination(url: string | undefined): RestEntry {

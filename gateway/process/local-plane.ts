@@ -127,12 +127,12 @@ export class LocalDataPlane implements DataPlanes {
 
   /**
    * In one process the control plane applies the Module's route defaults to this data plane's own table:
-   * its ip policy only. Where the Module's data-plane settings are taken on a reload (at start they are
-   * in `config.module.module`): `error_response_overrides` (parsed, refused until the answers' override
-   * stage reads the Module's list: rest/route-answer.ts `DEFAULT_ERROR_OVERRIDES`) goes here.
+   * its data-plane settings only (at start they are in `config.module.module`): ip_allow / ip_deny and
+   * server_name, each replaced whole (a Module without one removes it).
    */
   ambassadorModule(module: AmbassadorModule): void {
     this.plane.ipFilter?.replace(module.ipPolicy);
+    this.plane.serverName.value = module.serverName;
   }
 
   /** In one process the control plane applies the sink names to this data plane's own table: the writers only. */

@@ -9,19 +9,28 @@
  * client's 'drain'), and a compressor whose input is full tells the exchange to stop reading the
  * model (`write` false, then its 'drain' once it took what it was given).
  */
-import { constants, createBrotliCompress, createGzip, createZstdCompress } from 'node:zlib';
+import { constants, createBrotliCompress, createGzip, createZstdCompress, type BrotliOptions, type ZlibOptions, type ZstdOptions } from 'node:zlib';
 import type { Transform } from 'node:stream';
 import { compressible, negotiate, weakEtag, type Coding, type CompressionPolicy } from '../../routing/compression.js';
 import type { AnswerFields } from '../edge/answer-fields.js';
 import type { RestRequest, RestResponse } from '../edge/rest-exchange.js';
 import type { CompressionMetrics } from '../observe/compression-metrics.js';
+import type { ResponseTap } from '../observe/observed-rest.js';
 
-/** Where the exchange writes an answer's body: the client's response, or its compressor. */
-export interface AnswerOut {
+/** Who is told of a compressed answer (its request's tap: the access log, the payload events). */
+type EncodedReport = Pick<ResponseTap, 'answerEncoding' | 'answerEncoded'>;
+
+/** Where an answer's body is written: the client's response, or its compressor. */
+export interface AnswerBody {
   /** False: wait for 'drain'. */
   write(chunk: Buffer): boolean;
   end(last?: Buffer): void;
   once(event: 'drain', listener: () => void): unknown;
+}
+
+/** Where the exchange writes an answer: the client's response, or (a route that compresses) a `CompressingAnswer`. */
+export interface AnswerOut extends AnswerBody {
+  writeAnswerHead(status: number, fields: AnswerFields, reason?: string): unknown;
 }
 
 const BROTLI_WINDOW_BITS = 18;
@@ -30,19 +39,85 @@ const BROTLI_WINDOW_BITS = 18;
  * the writes to the client (about 5% less CPU per 100 KB answer on gzip level 6, `npm run bench -- compression`).
  */
 const CHUNK = 64 * 1024;
+/**
+ * The model's bytes the compressor takes before it asks the exchange to stop reading the model:
+ * two of its pieces. zlib's own bound is one piece (`chunkSize`), so every full read from the
+ * model's socket (64 KiB) filled it and paused the model, and each answer of over 64 KiB paid a
+ * pause and a resume of the upstream socket (an epoll_ctl each way, a 'drain' listener) per read.
+ * With two, an answer of up to 128 KiB (the common tensor) goes in without one, as nginx reads
+ * into its buffers; a larger one is still held to this much in memory per answer.
+ */
+const INPUT_BOUND = 2 * CHUNK;
+/** A compressor's options with its stream's bound: node:zlib hands them to its Transform, though its option types do not list it. */
+type Bounded<O> = O & { writableHighWaterMark: number };
 
 /** A compressor for `coding` at the policy's level (`sizeHint`: the answer's length, or -1). */
 function compressor(coding: Coding, p: CompressionPolicy, sizeHint: number): Transform {
   const level = p.levels[coding];
-  if (coding === 'gzip')
-    return createGzip({ level, chunkSize: CHUNK, ...(p.gzipMemLevel !== undefined ? { memLevel: p.gzipMemLevel } : {}), ...(p.gzipWindowBits !== undefined ? { windowBits: p.gzipWindowBits } : {}) });
+  if (coding === 'gzip') {
+    const o: Bounded<ZlibOptions> = { level, chunkSize: CHUNK, writableHighWaterMark: INPUT_BOUND };
+    if (p.gzipMemLevel !== undefined) o.memLevel = p.gzipMemLevel;
+    if (p.gzipWindowBits !== undefined) o.windowBits = p.gzipWindowBits;
+    return createGzip(o);
+  }
   if (coding === 'br') {
     // Envoy's window (2^18): brotli's own (2^22) would hold 4 MiB per answer in flight.
     const params: Record<number, number> = { [constants.BROTLI_PARAM_QUALITY]: level, [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_TEXT, [constants.BROTLI_PARAM_LGWIN]: BROTLI_WINDOW_BITS };
     if (sizeHint >= 0) params[constants.BROTLI_PARAM_SIZE_HINT] = sizeHint;
-    return createBrotliCompress({ params, chunkSize: CHUNK });
+    const o: Bounded<BrotliOptions> = { params, chunkSize: CHUNK, writableHighWaterMark: INPUT_BOUND };
+    return createBrotliCompress(o);
   }
-  return createZstdCompress({ params: { [constants.ZSTD_c_compressionLevel]: level }, chunkSize: CHUNK });
+  const o: Bounded<ZstdOptions> = { params: { [constants.ZSTD_c_compressionLevel]: level }, chunkSize: CHUNK, writableHighWaterMark: INPUT_BOUND };
+  return createZstdCompress(o);
+}
+
+/**
+ * The answer of a request on a route that compresses, as its exchange writes it: chosen once, when
+ * the exchange starts, so a route without compression writes to the client's response itself and
+ * pays nothing here. Its head decides (`encodeAnswer`); its body then goes to the compressor, or
+ * (not compressed after all) to the client's response.
+ */
+export class CompressingAnswer implements AnswerOut {
+  private to: AnswerBody;
+  private decided = false;
+
+  constructor(
+    private readonly p: CompressionPolicy,
+    private readonly req: RestRequest,
+    private readonly res: RestResponse,
+    private readonly metrics: CompressionMetrics,
+    private readonly report: EncodedReport | undefined,
+  ) {
+    this.to = res;
+  }
+
+  /** The head, its fields edited for the coding chosen (once: a head written again with another reason phrase is the same answer). */
+  writeAnswerHead(status: number, fields: AnswerFields, reason?: string): void {
+    if (!this.decided) {
+      this.decided = true;
+      this.to = encodeAnswer(this.p, this.req, this.res, status, fields, this.metrics, this.report);
+    }
+    this.res.writeAnswerHead(status, fields, reason);
+  }
+
+  /** The head could not be written (the exchange answers 502 instead): nothing is compressed, nothing told. */
+  unused(): void {
+    if (this.to !== this.res) (this.to as AnswerEncoder).unused();
+    this.to = this.res;
+  }
+
+  write(chunk: Buffer): boolean {
+    return this.to.write(chunk);
+  }
+
+  end(last?: Buffer): void {
+    this.to.end(last);
+  }
+
+  once(event: 'drain', listener: () => void): this {
+    this.to.once(event, listener);
+    return this;
+  }
 }
 
 /**
@@ -51,7 +126,15 @@ function compressor(coding: Coding, p: CompressionPolicy, sizeHint: number): Tra
  * (Content-Encoding in place of an `identity` one, no Content-Length: it goes chunked, a strong
  * ETag made weak) and the compressor is where its body goes; otherwise the client's response.
  */
-export function encodeAnswer(p: CompressionPolicy, req: RestRequest, res: RestResponse, status: number, fields: AnswerFields, metrics: CompressionMetrics): AnswerOut {
+export function encodeAnswer(
+  p: CompressionPolicy,
+  req: RestRequest,
+  res: RestResponse,
+  status: number,
+  fields: AnswerFields,
+  metrics: CompressionMetrics,
+  report: EncodedReport | undefined,
+): AnswerBody {
   if (!compressible(p, req.method, status, fields)) return res;
   const coding = negotiate(req.header('accept-encoding'), p.algorithms);
   const length = fields.get('content-length');
@@ -67,7 +150,7 @@ export function encodeAnswer(p: CompressionPolicy, req: RestRequest, res: RestRe
   if (!varies) h.push('vary', 'Accept-Encoding');
   if (coding === null) return res;
   h.push('content-encoding', coding);
-  return new AnswerEncoder(res, coding, compressor(coding, p, length === undefined ? -1 : Number(length)), metrics);
+  return new AnswerEncoder(res, coding, compressor(coding, p, length === undefined ? -1 : Number(length)), metrics, report);
 }
 
 /**
@@ -76,7 +159,7 @@ export function encodeAnswer(p: CompressionPolicy, req: RestRequest, res: RestRe
  * The client's answer closing first (the client went, the route timed out, the model broke off)
  * frees the compressor.
  */
-export class AnswerEncoder implements AnswerOut {
+export class AnswerEncoder implements AnswerBody {
   private identity = 0;
   private encoded = 0;
   private over = false;
@@ -86,7 +169,10 @@ export class AnswerEncoder implements AnswerOut {
     coding: Coding,
     private readonly z: Transform,
     metrics: CompressionMetrics,
+    /** When the request is observed: told the coding now, the bytes both sides once the answer is over. */
+    private report: EncodedReport | undefined,
   ) {
+    report?.answerEncoding(coding);
     z.on('data', (c: Buffer) => {
       this.encoded += c.length;
       // The client is slower than the compressor: its output waits for the client's 'drain'.
@@ -100,18 +186,29 @@ export class AnswerEncoder implements AnswerOut {
       this.over = true;
       metrics.count('response', coding, this.identity, this.encoded);
       res.end();
+      this.report?.answerEncoded(this.identity, this.encoded);
     });
     // Compressing memory cannot fail but for a bug: the answer is cut rather than sent wrong.
     z.once('error', () => {
       if (this.over) return;
       this.over = true;
       res.destroy();
+      this.report?.answerEncoded(this.identity, this.encoded);
     });
     res.once('close', () => {
       if (this.over) return;
       this.over = true;
       z.destroy();
+      this.report?.answerEncoded(this.identity, this.encoded);
     });
+  }
+
+  /** The answer's head could not be written (the exchange answers 502 instead): nothing was compressed, nothing is told. */
+  unused(): void {
+    this.report?.answerEncoding(undefined);
+    this.report = undefined;
+    this.over = true;
+    this.z.destroy();
   }
 
   /** The model's plain bytes; false: the compressor is full ('drain' follows once it took them). */

@@ -6,7 +6,7 @@
  * been received in full. The exchange is its route timer's entry (upstream/timeout-lists.ts).
  */
 import type { Readable } from 'node:stream';
-import type { RestResponse } from '../edge/rest-exchange.js';
+import type { RestRequest, RestResponse } from '../edge/rest-exchange.js';
 import type { GatewayReason } from '../edge/errors.js';
 import type { UpstreamFields } from '../edge/upstream-fields.js';
 import { isSmall, readSmallBody } from '../edge/small-body.js';
@@ -18,7 +18,9 @@ import { announcesBody, isWhole } from '../wire/message-body.js';
 import type { Routed } from '../../routing/types.js';
 import { RequestBody } from './request-body.js';
 import { decodesFirst, type DecodeOwner, type DecodeRefusal } from './request-decoder.js';
-import { RestPipelineRequest } from './rest-request.js';
+import { RestPipelineRequest, type RestHost } from './rest-request.js';
+import { CompressingAnswer, type AnswerOut } from './answer-encoder.js';
+import type { RequestCoding } from '../../routing/compression.js';
 
 export abstract class ExchangeBody extends RestPipelineRequest implements TimeoutEntry, DecodeOwner {
   declare protected up: UpstreamPool;
@@ -36,6 +38,13 @@ export abstract class ExchangeBody extends RestPipelineRequest implements Timeou
   private timed = false;
   /** Predictor header, access log, answer capture for comparison: set only when one applies. */
   protected tap: ResponseTap | undefined = undefined;
+  /** Where the answer's body goes: the client's response, or on a route that compresses its compressor (rest/answer-encoder.ts), made as the request is admitted. */
+  protected out: AnswerOut;
+
+  constructor(proxy: RestHost, req: RestRequest, res: RestResponse, since: number, frontEnd: boolean) {
+    super(proxy, req, res, since, frontEnd);
+    this.out = res;
+  }
 
   protected override begin(decision: Routed, up: ForwardUpstream): void {
     super.begin(decision, up);
@@ -43,6 +52,7 @@ export abstract class ExchangeBody extends RestPipelineRequest implements Timeou
     this.replayable = true;
     this.timed = false;
     this.tap = undefined;
+    this.out = this.res;
   }
 
   /** `cause`: the library's words, for --error-detail internal only. */
@@ -63,8 +73,12 @@ export abstract class ExchangeBody extends RestPipelineRequest implements Timeou
       res[EXCHANGE] = this;
       res.once('close', responseClosed);
     }
+    // All that compression costs a request on a route without it: this check (null, decided when the route was compiled).
     const z = this.backend.compression;
-    if (z !== null && z.decodeRequests && decodesFirst(this.req, this, fields, this.proxy.deps, this)) return;
+    if (z !== null) {
+      if (z.algorithms.length !== 0) this.out = new CompressingAnswer(z, this.req, this.res, this.metrics.compression, this.tap);
+      if (z.decodeRequests && decodesFirst(this.req, this, fields, this.proxy.deps, this)) return;
+    }
     const req = this.req;
     const body = req.body;
     const retryBuffer = this.proxy.deps.upstream.retryBufferBytes;
@@ -95,9 +109,10 @@ export abstract class ExchangeBody extends RestPipelineRequest implements Timeou
   }
 
   /** The body decoded (rest/request-decoder.ts): it goes, to the mirrors and the payload log too; or the refusal. */
-  decodedBody(plain: Buffer | null, refusal: DecodeRefusal | null): void {
+  decodedBody(plain: Buffer | null, refusal: DecodeRefusal | null, coding: RequestCoding, encodedBytes: number): void {
     if (this.done) return;
     if (plain === null) return this.fail(refusal!.status, refusal!.reason, refusal!.info);
+    this.tap?.requestDecoded(coding, plain.length, encodedBytes);
     if (plain.length > this.proxy.deps.upstream.retryBufferBytes) this.retries.noRetries();
     this.dispatchWhole(plain);
   }

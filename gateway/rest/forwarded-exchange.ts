@@ -23,7 +23,6 @@ import { STATUS_CODES } from '../wire/node-http.js';
 import type { ForwardUpstream } from '../forward/forwarded.js';
 import { failureOutcome, httpOutcome } from '../forward/outcome.js';
 import { upstreamNamed, type GatewayReason } from '../edge/errors.js';
-import type { RestRequest, RestResponse } from '../edge/rest-exchange.js';
 import { isWhole } from '../wire/message-body.js';
 import { AnswerFields } from '../edge/answer-fields.js';
 import { corsResponseHeaders } from './cors.js';
@@ -37,9 +36,8 @@ import { InFlight } from '../forward/in-flight.js';
 import { classify, executedFailure, unansweredFailure } from './attempt-failure.js';
 import { TaggedJsonAnswer, taggable, type AnswerSink } from './tagged-answer.js';
 import { mappingAnswer, sendRouteError } from './route-answer.js';
-import { encodeAnswer, type AnswerOut } from './answer-encoder.js';
+import type { CompressingAnswer } from './answer-encoder.js';
 import { ExchangeBody } from './exchange-body.js';
-import type { RestHost } from './rest-request.js';
 
 /**
  * One REST request, the pipeline's and then the proxied one, across its attempts: each attempt is an object of its own
@@ -57,13 +55,6 @@ export class Exchange extends ExchangeBody implements AttemptOwner, AnswerSink {
   /** The model's head, until its first body bytes or its end (`head`). */
   private pendingStatus = 0;
   private pendingHead: AnswerFields | undefined = undefined;
-  /** Where the answer's body goes: the client's response, or its compressor (rest/answer-encoder.ts). */
-  private out: AnswerOut;
-
-  constructor(proxy: RestHost, req: RestRequest, res: RestResponse, since: number, frontEnd: boolean) {
-    super(proxy, req, res, since, frontEnd);
-    this.out = res;
-  }
 
   protected override begin(decision: Routed, up: ForwardUpstream): void {
     super.begin(decision, up);
@@ -73,7 +64,6 @@ export class Exchange extends ExchangeBody implements AttemptOwner, AnswerSink {
     this.answer = this;
     this.pendingStatus = 0;
     this.pendingHead = undefined;
-    this.out = this.res;
   }
 
   protected answerOverflow(info: string): void {
@@ -268,17 +258,16 @@ export class Exchange extends ExchangeBody implements AttemptOwner, AnswerSink {
     if (h === undefined) return true;
     this.pendingHead = undefined;
     const status = this.pendingStatus;
-    // A route that compresses pays this one property check; the policy decides for this answer.
-    const z = this.backend.compression;
-    if (z !== null && z.algorithms.length !== 0) this.out = encodeAnswer(z, this.req, this.res, status, h, this.metrics.compression);
+    // The client's response, or on a route that compresses, the answer that decides its coding now.
     try {
-      this.res.writeAnswerHead(status, h);
+      this.out.writeAnswerHead(status, h);
     } catch {
       // A reason phrase Node will not write (obs-text that is not valid UTF-8): the standard one.
       try {
-        this.res.writeAnswerHead(status, h, STATUS_CODES[status] ?? 'Unknown');
+        this.out.writeAnswerHead(status, h, STATUS_CODES[status] ?? 'Unknown');
       } catch (err) {
         // A header Node will not write either: the answer cannot be passed on as it is.
+        if (this.out !== this.res) (this.out as CompressingAnswer).unused();
         this.status = 502;
         this.proxy.internalError('response_head', err as Error, this.backend);
         sendRouteError(this.req, this.res, 502, 'UPSTREAM_BAD_RESPONSE', `${this.who()} answered with a response head the gateway cannot forward`, this.corsHeaders, this.backend.mapping);

@@ -29,6 +29,7 @@ import { Exchange } from './forwarded-exchange.js';
 import { Timeouts } from '../upstream/timeout-lists.js';
 import { REAL_CLOCK } from '../upstream/clock.js';
 import type { IpFilter } from '../pipeline/ip-policy.js';
+import type { EdgeRules } from '../../routing/edge-rules.js';
 
 export interface RestProxyDeps extends ExchangeDeps {
   readonly state: LiveTable;
@@ -52,6 +53,8 @@ export interface RestProxyDeps extends ExchangeDeps {
   readonly fallback?: FallbackDeps | undefined;
   /** The ambassador Module's ip_allow / ip_deny (pipeline/ip.ts); undefined: no such stage. */
   readonly ipFilter?: IpFilter | undefined;
+  /** The ambassador Module's edge keys (routing/edge-rules.ts); undefined: none of their code runs. */
+  readonly rules?: EdgeRules | undefined;
 }
 
 const TRUST_NONE = (): boolean => false;
@@ -62,6 +65,8 @@ export class RestProxy {
   readonly internalDetail: boolean;
   /** Whether a peer may set X-Forwarded-For/-Proto (--trusted-proxies). */
   readonly trusts: (socket: Socket) => boolean;
+  /** The ambassador Module's edge keys (routing/edge-rules.ts); undefined without them. */
+  readonly rules: EdgeRules | undefined;
 
   /** The request pipeline (gateway/pipeline/chain.ts), REST's instance. */
   private readonly pipeline: Stage;
@@ -72,6 +77,7 @@ export class RestProxy {
     this.timeouts = new Timeouts(deps.clock ?? REAL_CLOCK);
     this.internalDetail = deps.errorDetail === 'internal';
     this.trusts = deps.trusts ?? TRUST_NONE;
+    this.rules = deps.rules;
     this.pipeline = requestPipeline(deps);
   }
 

@@ -40,9 +40,9 @@ export function decodeBody(coding: RequestCoding, body: Buffer, limit: number, d
   });
 }
 
-/** What the exchange is told once the body has decoded (`plain`) or has not (`refusal`). */
+/** What the exchange is told once the body has decoded (`plain`, from `encodedBytes` in `coding`) or has not (`refusal`). */
 export interface DecodeOwner {
-  decodedBody(plain: Buffer | null, refusal: DecodeRefusal | null): void;
+  decodedBody(plain: Buffer | null, refusal: DecodeRefusal | null, coding: RequestCoding, encodedBytes: number): void;
 }
 
 /**
@@ -67,7 +67,7 @@ export function decodesFirst(
         dropContentEncoding(fields.list());
         deps.metrics.compression.count('request', coding, plain.length, encoded.length);
       }
-      owner.decodedBody(plain, refusal);
+      owner.decodedBody(plain, refusal, coding, encoded.length);
     });
   // A feedback's body read already (for its token), or the body the lane read whole.
   const body = read.body !== undefined ? read.body : req.body;
@@ -75,7 +75,7 @@ export function decodesFirst(
   else
     readSmallBody(body, limit > 0 ? limit : Number.MAX_SAFE_INTEGER, (whole) => {
       if (whole !== null) decode(whole);
-      else owner.decodedBody(null, { status: 413, reason: 'PAYLOAD_TOO_LARGE', info: `the request body is larger than ${limit} bytes` });
+      else owner.decodedBody(null, { status: 413, reason: 'PAYLOAD_TOO_LARGE', info: `the request body is larger than ${limit} bytes` }, coding, 0);
     });
   return true;
 }

@@ -21,10 +21,12 @@ import { FEEDBACK_MAX_BYTES, isFeedbackPath, type FeedbackReading } from '../ste
 import type { CorsPolicy, NotRouted } from '../../routing/types.js';
 import type { RefusedRequest } from '../observe/payload-tap.js';
 import { corsHeadersFor, corsRequest, type CorsHeaders } from './cors.js';
-import { editFields, editUpstreamFields } from '../forward/mapping-edits.js';
+import { editFields, editUpstreamFields, setField } from '../forward/mapping-edits.js';
+import { stripMatchingPort, type EdgeRules } from '../../routing/edge-rules.js';
+import { requestId } from '../edge/request-id.js';
 import { redirectLocation } from '../../routing/redirect.js';
 import type { Redirect } from '../../routing/mapping-policy.js';
-import { sendRouteError } from './route-answer.js';
+import { sendRouteError, sendUnrouted } from './route-answer.js';
 import { decodeBody } from './request-decoder.js';
 import { requestCoding } from '../../routing/compression.js';
 import type { ExchangeDeps, ExchangeHost } from './exchange-deps.js';
@@ -38,6 +40,8 @@ export interface RestHost extends ExchangeHost {
   readonly deps: ExchangeDeps & { readonly sticky?: StickyKeys | undefined };
   /** Whether a peer may set X-Forwarded-For/-Proto (--trusted-proxies). */
   readonly trusts: (socket: Socket) => boolean;
+  /** The ambassador Module's edge keys (routing/edge-rules.ts); undefined without them. */
+  readonly rules: EdgeRules | undefined;
 }
 
 export abstract class RestPipelineRequest extends ForwardedRequest {
@@ -59,7 +63,8 @@ export abstract class RestPipelineRequest extends ForwardedRequest {
     since: number,
     frontEnd: boolean,
   ) {
-    super('rest', req.method, req.url, req.host, since, proxy.deps.sticky, frontEnd, proxy.deps.metrics, proxy.deps.clock);
+    const host = proxy.rules?.stripMatchingHostPort === true ? stripMatchingPort(req.host, req.socket.localPort) : req.host;
+    super('rest', req.method, req.url, host, since, proxy.deps.sticky, frontEnd, proxy.deps.metrics, proxy.deps.clock);
   }
 
   protected readHeader(name: string): string | undefined {
@@ -74,6 +79,18 @@ export abstract class RestPipelineRequest extends ForwardedRequest {
     return this.proxy.trusts(this.req.socket);
   }
 
+  connectionScheme(): 'http' | 'https' {
+    return schemeOf(this.req.socket);
+  }
+
+  movedToHttps(location: string): void {
+    const { req, res } = this;
+    this.proxy.deps.metrics.unroutedRequest('rest', 'HTTPS_REDIRECT', 301, this.since);
+    this.proxy.deps.observe?.answered(req, res);
+    // A body the client is still sending is not read: the connection closes after the answer (lingering).
+    sendWhole(req, res, 301, !req.complete || this.proxy.draining ? ['location', location, 'content-length', '0', 'connection', 'close'] : ['location', location, 'content-length', '0'], '');
+  }
+
   frontEndCall(): boolean {
     // REST's front end is its own entry (RestProxy.frontEnd), decided by path before matching.
     return false;
@@ -82,7 +99,7 @@ export abstract class RestPipelineRequest extends ForwardedRequest {
   unrouted(d: NotRouted): void {
     this.proxy.deps.metrics.unroutedRequest('rest', d.reason, d.status, this.since);
     this.proxy.deps.observe?.answered(this.req, this.res);
-    sendError(this.req, this.res, d.status, d.reason, d.info, this.proxy.draining ? { connection: 'close' } : undefined);
+    sendUnrouted(this.req, this.res, d, this.proxy.draining ? { connection: 'close' } : undefined, this.table?.options.defaultErrorOverrides);
   }
 
   corsAnswered(policy: CorsPolicy): boolean {
@@ -106,7 +123,7 @@ export abstract class RestPipelineRequest extends ForwardedRequest {
     // The scheme Envoy's redirect takes: X-Forwarded-Proto as it goes upstream (a trusted proxy's, else the connection's).
     const given = this.proxy.trusts(req.socket) ? req.header('x-forwarded-proto') : undefined;
     const scheme = given === 'https' || given === 'http' ? given : schemeOf(req.socket);
-    const fields = ['location', redirectLocation(r, this.routed!.group, req.url, scheme), 'content-length', '0'];
+    const fields = ['location', redirectLocation(r, this.routed!.group, req.url, scheme, this.table?.options), 'content-length', '0'];
     const cors = this.corsHeaders;
     if (cors !== undefined) for (const [name, value] of Object.entries(cors)) fields.push(name, value);
     // A body the client is still sending is not read: the connection closes after the answer (lingering).
@@ -213,13 +230,20 @@ export abstract class RestPipelineRequest extends ForwardedRequest {
     const { req, res } = this;
     const routed = this.routed!;
     try {
+      const rules = this.proxy.rules;
+      const trusted = this.proxy.trusts(req.socket);
       const fields = req.upstreamFields({
-        remoteAddress: req.socket.remoteAddress,
+        // use_remote_address: false: a trusted peer's X-Forwarded-For goes as sent.
+        remoteAddress: rules !== undefined && !rules.appendPeer && trusted ? undefined : req.socket.remoteAddress,
         proto: schemeOf(req.socket),
         originalPath: req.url,
-        trusted: this.proxy.trusts(req.socket),
+        trusted,
         stripAuthorization: this.stripAuthorization,
       });
+      if (rules !== undefined) {
+        if (rules.replaceRequestId) setField(fields.list(), 'x-request-id', requestId());
+        if (this.host !== req.host) setField(fields.list(), 'host', this.host);
+      }
       if (this.authorized !== undefined) applyEdits(fields.list(), this.authorized);
       // A custom Mapping's edits come after the gateway's own and the auth service's: what the model (and a shadow) receives.
       const mapping = routed.backend.mapping;

@@ -1,24 +1,21 @@
 /**
- * The answers on a custom Mapping's route, as Envoy gives them (docs/routing.md "What a Mapping
- * changes of a request and its answer"): the Mapping's answer header edits and its error overrides
- * apply to the model's answer and to the gateway's own (a timeout, an upstream failure, a refusal
- * after the route was chosen), as Envoy's local replies on a route pass through the route's header
- * edits and its local reply mapper. REST only: a gRPC answer's metadata gets the header edits
- * (grpc/call.ts), its status no override.
+ * The answers on a route with a Mapping policy, as Envoy gives them (docs/routing.md "What a Mapping
+ * changes of a request and its answer"): the Mapping's answer header edits and the route's error
+ * overrides (its Mapping's, else the ambassador Module's) apply to the model's answer and to the
+ * gateway's own (a timeout, an upstream failure, a refusal after the route was chosen), as Envoy's
+ * local replies on a route pass through the route's header edits and its response map filter; the
+ * Module's overrides apply to the gateway's 404 and 503 when no route serves a request too. REST
+ * only: a gRPC answer's metadata gets the header edits (grpc/call.ts); its HTTP status is 200, which
+ * no override names.
  */
-import type { ErrorOverride, MappingPolicy } from '../../routing/mapping-policy.js';
+import type { ErrorOverride, HeaderEdits, MappingPolicy } from '../../routing/mapping-policy.js';
+import type { NotRouted } from '../../routing/types.js';
 import type { AnswerFields } from '../edge/answer-fields.js';
 import { errorBody, type GatewayReason } from '../edge/errors.js';
 import { sendError, sendWhole } from '../edge/http-answer.js';
 import type { RestRequest, RestResponse } from '../edge/rest-exchange.js';
 import { editFields, errorOverrideFor, overrideBody, setField } from '../forward/mapping-edits.js';
 import type { AnswerSink } from './tagged-answer.js';
-
-/**
- * The overrides that apply when a Mapping has none of its own: the Module's list would go here; none
- * is read yet, so only a Mapping's own overrides apply.
- */
-export const DEFAULT_ERROR_OVERRIDES: readonly ErrorOverride[] = [];
 
 /**
  * A gateway-made error on a route whose backend is `mapping`'s: the override's body for its status
@@ -34,15 +31,37 @@ export function sendRouteError(
   extra: Readonly<Record<string, string>> | undefined,
   mapping: MappingPolicy | null,
 ): void {
-  if (mapping === null) {
-    sendError(req, res, status, reason, info, extra);
-    return;
-  }
-  const o = errorOverrideFor(status, mapping, DEFAULT_ERROR_OVERRIDES);
+  if (mapping === null) sendError(req, res, status, reason, info, extra);
+  else sendOverridden(req, res, status, reason, info, extra, errorOverrideFor(status, mapping.errorOverrides), mapping.responseHeaders);
+}
+
+/**
+ * The gateway's answer when no route serves a request: with the ambassador Module's `overrides`
+ * (undefined: none) as Envoy's response map filter gives them to the router's 404 (no route) and 503 (no
+ * healthy upstream). A request refused as malformed (400) is the connection manager's answer in Envoy,
+ * ahead of every filter: never overridden.
+ */
+export function sendUnrouted(req: RestRequest, res: RestResponse, d: NotRouted, extra: Readonly<Record<string, string>> | undefined, overrides: readonly ErrorOverride[] | undefined): void {
+  const o = overrides === undefined || d.reason === 'BAD_REQUEST' ? undefined : errorOverrideFor(d.status, overrides);
+  if (o === undefined) sendError(req, res, d.status, d.reason, d.info, extra);
+  else sendOverridden(req, res, d.status, d.reason, d.info, extra, o, null);
+}
+
+/** A gateway-made error with override `o`'s body (undefined: the gateway's JSON error), then a Mapping's answer header edits. */
+function sendOverridden(
+  req: RestRequest,
+  res: RestResponse,
+  status: number,
+  reason: GatewayReason,
+  info: string,
+  extra: Readonly<Record<string, string>> | undefined,
+  o: ErrorOverride | undefined,
+  edits: HeaderEdits | null,
+): void {
   const body = o === undefined ? Buffer.from(errorBody(status, reason, info)) : overrideBody(o, status);
   const fields = ['content-type', o === undefined ? 'application/json' : o.contentType, 'content-length', String(body.length)];
   if (extra !== undefined) for (const [name, value] of Object.entries(extra)) fields.push(name, value);
-  if (mapping.responseHeaders !== null) editFields(fields, mapping.responseHeaders);
+  if (edits !== null) editFields(fields, edits);
   sendWhole(req, res, status, fields, body);
 }
 
@@ -53,7 +72,7 @@ export function sendRouteError(
  */
 export function mappingAnswer(status: number, fields: AnswerFields, mapping: MappingPolicy, sink: AnswerSink, headOnly: boolean): AnswerSink | undefined {
   if (mapping.responseHeaders !== null) editFields(fields.list(), mapping.responseHeaders);
-  const o = errorOverrideFor(status, mapping, DEFAULT_ERROR_OVERRIDES);
+  const o = errorOverrideFor(status, mapping.errorOverrides);
   if (o === undefined) return undefined;
   const body = overrideBody(o, status);
   const list = fields.list();

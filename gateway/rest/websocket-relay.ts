@@ -25,6 +25,7 @@ import { schemeOf, upstreamRequestHeaders } from '../edge/http-headers.js';
 import { editFields, editUpstreamFields } from '../forward/mapping-edits.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import type { Upstreams } from '../upstream/pools.js';
+import { withServer, type ServerName } from '../edge/server-name.js';
 
 export interface WebSocketDeps {
   readonly state: Pick<LiveTable, 'current'>;
@@ -36,6 +37,8 @@ export interface WebSocketDeps {
   /** --connect-timeout, --max-response-header-size. */
   readonly connectTimeoutMs: number;
   readonly maxResponseHeaderBytes: number;
+  /** The Module's `server_name` (edge/server-name.ts): the Server field of the answers, the model's replaced. */
+  readonly server?: ServerName | undefined;
 }
 
 /** What `should` decided, carried by the request to the 'upgrade' listener (nothing kept elsewhere). */
@@ -79,11 +82,12 @@ export class WebSocketRelay {
     }
     const { routed, since } = taken;
     const b = routed.backend;
+    const server = this.d.server?.value;
     client.on('error', () => client.destroy());
     const endpoint = this.d.upstreams.for(b).pick();
     if (endpoint === undefined) {
       this.d.metrics.request(b, 'rest', 'primary', 503, null, since);
-      rawAnswer(client, 503, 'NO_HEALTHY_UPSTREAM', `${b.id} has no ready endpoint`);
+      rawAnswer(client, 503, 'NO_HEALTHY_UPSTREAM', `${b.id} has no ready endpoint`, serverLine(server));
       return;
     }
     const fields = upstreamRequestHeaders(req.rawHeaders, { remoteAddress: client.remoteAddress, proto: schemeOf(client), originalPath: req.url ?? '/', trusted: this.d.trusts(client) });
@@ -99,7 +103,7 @@ export class WebSocketRelay {
       if (answered || client.destroyed) return;
       answered = true;
       this.d.metrics.request(b, 'rest', 'primary', status, null, since);
-      rawAnswer(client, status, reason, info);
+      rawAnswer(client, status, reason, info, serverLine(server));
     };
     upstream.setTimeout(this.d.connectTimeoutMs, () => fail(503, 'UPSTREAM_CONNECT_FAILURE', `${b.id} could not be reached within ${this.d.connectTimeoutMs} ms`));
     upstream.on('error', () => (answered ? client.destroy() : fail(503, 'UPSTREAM_CONNECT_FAILURE', `${b.id} could not be reached`)));
@@ -129,7 +133,7 @@ export class WebSocketRelay {
       }
       answered = true;
       this.d.metrics.request(b, 'rest', 'primary', status, (performance.now() - sent) / 1000, since);
-      this.relay(b, client, upstream, answerHead(read.subarray(0, end), b), read.subarray(end + 4), status === 101);
+      this.relay(b, client, upstream, answerHead(read.subarray(0, end), b, server), read.subarray(end + 4), status === 101);
     };
     upstream.on('data', onHead);
   };
@@ -154,18 +158,22 @@ export class WebSocketRelay {
   }
 }
 
-/** The model's answer head as the client gets it: as it came, or with the Mapping's answer edits. */
-function answerHead(raw: Buffer, b: Backend): Buffer {
+/** A raw answer's Server line: the Module's `server_name`, or none. */
+const serverLine = (server: string | undefined): string => (server === undefined ? '' : `server: ${server}\r\n`);
+
+/** The model's answer head as the client gets it: as it came, or with the Mapping's answer edits and the Module's `server_name`. */
+function answerHead(raw: Buffer, b: Backend, server: string | undefined): Buffer {
   const edits = b.mapping!.responseHeaders;
-  if (edits === null) return Buffer.concat([raw, HEAD_END]);
+  if (edits === null && server === undefined) return Buffer.concat([raw, HEAD_END]);
   const lines = raw.toString('latin1').split('\r\n');
   const fields: string[] = [];
   for (const line of lines.slice(1)) {
     const colon = line.indexOf(':');
     if (colon > 0) fields.push(line.slice(0, colon), line.slice(colon + 1).trim());
   }
-  editFields(fields, edits);
+  if (edits !== null) editFields(fields, edits);
+  const out = server === undefined ? fields : (withServer(fields, server) as string[]);
   let text = `${lines[0]}\r\n`;
-  for (let i = 0; i < fields.length; i += 2) text += `${fields[i]}: ${fields[i + 1]}\r\n`;
+  for (let i = 0; i < out.length; i += 2) text += `${out[i]}: ${out[i + 1]}\r\n`;
   return Buffer.from(`${text}\r\n`, 'latin1');
 }

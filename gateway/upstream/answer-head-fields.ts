@@ -4,7 +4,7 @@
  * each field is to the client-bound head (wire/response-head.ts).
  */
 import { latin1, nameIs } from '../wire/field-lines.js';
-import { ANSWER_CONTENT_LENGTH, ANSWER_DATE, ANSWER_HOP, ANSWER_PREDICTOR } from '../wire/response-head.js';
+import { ANSWER_CONTENT_LENGTH, ANSWER_DATE, ANSWER_HOP, ANSWER_PREDICTOR, ANSWER_SERVICE_TIME } from '../wire/response-head.js';
 
 /** A Connection field of `keep-alive` alone (the same string every time: compared by identity). */
 export const KEEP_ALIVE = 'keep-alive';
@@ -55,6 +55,8 @@ export function answerKind(buf: Uint8Array, s: number, e: number): number {
       return nameIs(buf, s, e, 'transfer-encoding') ? ANSWER_HOP : 0;
     case 18:
       return nameIs(buf, s, e, 'proxy-authenticate') ? ANSWER_HOP : nameIs(buf, s, e, 'x-seldon-predictor') ? ANSWER_PREDICTOR : 0;
+    case 29:
+      return nameIs(buf, s, e, 'x-envoy-upstream-service-time') ? ANSWER_SERVICE_TIME : 0;
     default:
       return 0;
   }

@@ -20,6 +20,8 @@ export const ANSWER_HOP = 2;
 export const ANSWER_DATE = 3;
 /** x-seldon-predictor: the gateway's own with --predictor-header (replaced then), passed on otherwise. */
 export const ANSWER_PREDICTOR = 4;
+/** x-envoy-upstream-service-time: the gateway's own on every relayed answer (replaced then, as Envoy's router does). */
+export const ANSWER_SERVICE_TIME = 5;
 
 export class ResponseHead {
   private pairs: string[] | undefined;

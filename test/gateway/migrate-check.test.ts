@@ -42,7 +42,10 @@ const V3 = 'apiVersion: getambassador.io/v3alpha1\nkind: Mapping\nmetadata:\n  n
 const MODULE_IN_ANNOTATION =
   'apiVersion: getambassador.io/v2\nkind: Module\nname: ambassador\nconfig:\n  lua_scripts: x\n---\napiVersion: getambassador.io/v2\nkind: Mapping\nname: tenant\nprefix: /seldon/ml/tenant/\nservice: tenant-main.ml:8000';
 
-const MODULE_OK = 'apiVersion: getambassador.io/v2\nkind: Module\nname: ambassador\nconfig:\n  max_request_headers_kb: 96\n  diagnostics:\n    enabled: false\n';
+const MODULE_OK =
+  'apiVersion: getambassador.io/v2\nkind: Module\nname: ambassador\nconfig:\n  max_request_headers_kb: 96\n  diagnostics:\n    enabled: false\n' +
+  '  server_name: seldon-edge\n  load_balancer:\n    policy: least_request\n  circuit_breakers:\n  - max_requests: 50\n' +
+  '  error_response_overrides:\n  - on_status_code: 503\n    body:\n      text_format: busy\n';
 const MODULE_BAD = 'apiVersion: getambassador.io/v2\nkind: Module\nname: ambassador\nconfig:\n  max_request_headers_kb: 96\n  diagnostics:\n    enabled: false\n  lua_scripts: x\n';
 
 /** The line of `key` under Mapping `mapping` in the text report. */
@@ -90,6 +93,10 @@ describe('seldon-gateway migrate-check', () => {
     expect(out).toMatch(/ambassador Module \(.*module-ok\.yaml\): accepted/);
     expect(out).toMatch(/\n +max_request_headers_kb +honoured +request heads up to 96 KiB/);
     expect(out).toMatch(/\n +diagnostics +harmless +Emissary's diagnostics pages/);
+    expect(out).toMatch(/\n +server_name +honoured +every answer's Server field is "seldon-edge"/);
+    expect(out).toMatch(/\n +load_balancer +honoured +least_request: the balancer of every route/);
+    expect(out).toMatch(/\n +circuit_breakers +honoured +connections 1024, pending 1024, requests 50, retries 3: the breaker of every route/);
+    expect(out).toMatch(/\n +error_response_overrides +honoured +the bodies of REST answers with a listed status/);
     expect(out).toContain('5 SeldonDeployments, 5 Mappings, 2 would be dropped; the Module is accepted.');
   });
 

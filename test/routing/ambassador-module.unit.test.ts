@@ -8,6 +8,7 @@ import { settingsFromModuleGzip } from '../../routing/ambassador-gzip.js';
 import { inspectModule, moduleCompression, moduleCors, parseAmbassadorModule } from '../../routing/ambassador-module.js';
 import { parseRetry } from '../../routing/custom-config.js';
 import { errorOverrides, loadBalancerOf } from '../../routing/mapping-policy.js';
+import { DEFAULT_BREAKER } from '../../routing/types.js';
 
 const v2 = (config: string): string => `apiVersion: getambassador.io/v2\nkind: Module\nname: ambassador\nconfig:\n${config.replace(/^/gm, '  ')}\n`;
 const v3 = (config: string): string => `apiVersion: getambassador.io/v3alpha1\nkind: Module\nmetadata:\n  name: ambassador\nspec:\n  config:\n${config.replace(/^/gm, '    ')}\n`;
@@ -55,9 +56,14 @@ describe('the ambassador Module', () => {
     ['cluster_request_timeout_ms: "3s"', 'config.cluster_request_timeout_ms: not honoured: "3s" is not a whole number of at least 1'],
     ['buffer:\n  max_request_bytes: 10\n  other: 1', 'config.buffer: not honoured: "other" is not a buffer setting the gateway knows'],
     ['lua_scripts: x', 'config.lua_scripts: not honoured: Lua scripts are not run'],
-    ['use_remote_address: false', 'config.use_remote_address: not honoured: false: the gateway takes the peer as the client; name proxies in front with --trusted-proxies'],
-    ['xff_num_trusted_hops: 2', 'config.xff_num_trusted_hops: not honoured: 2: hops are not counted; name the proxies in front with --trusted-proxies'],
-    ['preserve_external_request_id: false', "config.preserve_external_request_id: not honoured: false: the gateway keeps a client's x-request-id (it does not replace it)"],
+    ['use_remote_address: "no"', 'config.use_remote_address: not honoured: "no" is not true or false'],
+    ['xff_num_trusted_hops: -1', 'config.xff_num_trusted_hops: not honoured: -1 is not a whole number of at least 0'],
+    ['xff_num_trusted_hops: 1.5', 'config.xff_num_trusted_hops: not honoured: 1.5 is not a whole number of at least 0'],
+    ['preserve_external_request_id: 0', 'config.preserve_external_request_id: not honoured: 0 is not true or false'],
+    ['merge_slashes: "false"', 'config.merge_slashes: not honoured: "false" is not true or false'],
+    ['strip_matching_host_port: yes', 'config.strip_matching_host_port: not honoured: "yes" is not true or false'],
+    ['reject_requests_with_escaped_slashes: 1', 'config.reject_requests_with_escaped_slashes: not honoured: 1 is not true or false'],
+    ['x_forwarded_proto_redirect: null', 'config.x_forwarded_proto_redirect: not honoured: null is not true or false'],
     ['ip_allow:\n  - peer: 127.0.0.1/33', 'config.ip_allow: not honoured: [0].peer: "127.0.0.1/33" is not an address or CIDR'],
     ['ip_deny:\n  - source: 10.0.0.0/8', 'config.ip_deny: not honoured: [0]: "source" is not peer or remote'],
     ['ip_allow:\n  - peer: 10.0.0.1\nip_deny:\n  - peer: 10.0.0.2', 'config.ip_deny: not honoured: ip_allow and ip_deny cannot both be given'],
@@ -122,16 +128,43 @@ describe('the ambassador Module', () => {
     expect(refusal(v2('gzip:\n  shrink_ray: true'))).toMatch(/^config\.gzip: not honoured: .*shrink_ray/);
   });
 
-  it("error_response_overrides and load_balancer: one parser with the Mapping's; a bad value names what is wrong, a good one is parsed and then refused (not applied yet)", () => {
+  it("error_response_overrides and load_balancer: one parser with the Mapping's, honoured; a bad value names what is wrong", () => {
     const overrides = 'error_response_overrides:\n  - on_status_code: 404\n    body:\n      text_format: "no such thing: %RESPONSE_CODE%"';
     const reading = inspectModule(v2(overrides));
     expect(reading.module.errorResponseOverrides).toEqual(errorOverrides([{ on_status_code: 404, body: { text_format: 'no such thing: %RESPONSE_CODE%' } }]));
-    expect(reading.keys[0]!.class).toBe('refused');
+    expect(reading.keys[0]!.class).toBe('honoured');
+    expect(reading.keys[0]!.why).toMatch(/gRPC answers are HTTP 200: none applies/);
+    // An empty list sets nothing (Emissary configures no filter for it).
+    expect(parseAmbassadorModule(v2('error_response_overrides: []')).errorResponseOverrides).toBeUndefined();
     expect(refusal(v2('error_response_overrides:\n  - on_status_code: 200\n    body: {text_format: x}'))).toBe(
       'config.error_response_overrides: not honoured: error_response_overrides[0].on_status_code must be a status from 400 to 599',
     );
     const lb = inspectModule(v2('load_balancer:\n  policy: ring_hash\n  header: x-user'));
     expect(lb.module.loadBalancer).toEqual(loadBalancerOf({ policy: 'ring_hash', header: 'x-user' }));
+    expect(lb.keys[0]).toMatchObject({ class: 'honoured', why: expect.stringMatching(/^ring_hash: the balancer of every route/) as unknown });
     expect(refusal(v2('load_balancer: 3'))).toBe('config.load_balancer: not honoured: load_balancer must be a map');
+  });
+
+  it("circuit_breakers: the default-priority entry's limits, Envoy's defaults for the fields it leaves out; a high entry accepted, never applied", () => {
+    const m = parseAmbassadorModule(v2('circuit_breakers:\n  - max_connections: 5\n    max_requests: 7\n  - priority: high\n    max_connections: 9'));
+    expect(m.circuitBreakers).toEqual({ ...DEFAULT_BREAKER, maxConnections: 5, maxRequests: 7 });
+    expect(parseAmbassadorModule(v2('circuit_breakers:\n  - priority: DEFAULT\n    max_pending_requests: 2\n    max_retries: 1')).circuitBreakers).toEqual({
+      ...DEFAULT_BREAKER,
+      maxPendingRequests: 2,
+      maxRetries: 1,
+    });
+    expect(parseAmbassadorModule(v2('circuit_breakers:\n  - priority: high\n    max_connections: 9')).circuitBreakers).toEqual(DEFAULT_BREAKER);
+    expect(refusal(v2('circuit_breakers: {max_connections: 5}'))).toMatch(/^config\.circuit_breakers: not honoured: must be a list of thresholds/);
+    expect(refusal(v2('circuit_breakers:\n  - max_connections: 0'))).toBe('config.circuit_breakers: not honoured: [0].max_connections: 0 is not a whole number of at least 1');
+    expect(refusal(v2('circuit_breakers:\n  - max_connections: "5x"'))).toMatch(/\[0\]\.max_connections: "5x" is not a whole number/);
+    expect(refusal(v2('circuit_breakers:\n  - priority: urgent'))).toBe('config.circuit_breakers: not honoured: [0].priority "urgent" is not default or high');
+    expect(refusal(v2('circuit_breakers:\n  - max_connections: 1\n  - max_requests: 2'))).toBe('config.circuit_breakers: not honoured: [1]: a second entry of priority default');
+    expect(refusal(v2('circuit_breakers:\n  - max_streams: 1'))).toBe('config.circuit_breakers: not honoured: [0]: "max_streams" is not a threshold the gateway knows');
+  });
+
+  it('server_name: one line of visible characters, else the Module is refused', () => {
+    expect(parseAmbassadorModule(v2('server_name: seldon-edge/1.0 (prod)')).serverName).toBe('seldon-edge/1.0 (prod)');
+    expect(inspectModule(v2('server_name: x')).keys[0]).toMatchObject({ class: 'honoured' });
+    for (const bad of ['""', '" padded"', '42', '"two\\nlines"', '[a]']) expect(refusal(v2(`server_name: ${bad}`))).toMatch(/^config\.server_name: not honoured: .* is not a header value/);
   });
 });

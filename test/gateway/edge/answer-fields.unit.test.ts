@@ -26,6 +26,8 @@ const NAMES = [
   'Set-Cookie',
   'Vary',
   'X-Model',
+  'X-Envoy-Upstream-Service-Time',
+  'x-envoy-upstream-service-time',
 ];
 const VALUES = ['v', 'a b', '', 'keep-alive', 'close', 'application/json', 'caf\xe9'];
 const SPACING = [

@@ -85,6 +85,34 @@ describe("Envoy's defaults", () => {
     expect(Number(v)).toBeLessThanOrEqual(Math.ceil(elapsed));
   });
 
+  it("a model's own x-envoy-upstream-service-time is replaced by the gateway's, as Envoy's router does", async () => {
+    const liar = await startHttpBackend({
+      name: 'liar',
+      handler: (_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json', 'X-Envoy-Upstream-Service-Time': '99999', 'x-kept': 'yes', 'content-length': 26 });
+        res.end('{"data":{"ndarray":[[2]]}}');
+      },
+    });
+    const own = await startTestGateway({
+      manifests: { 'liar.yaml': sdep('liar', 'models', { predictors: [{ name: 'main' }] }) },
+      resolve: { 'liar-main.models:8000': liar.port },
+    });
+    try {
+      const answer = (await raw(own.port, 'POST /seldon/models/liar/api/v1.0/predictions HTTP/1.1\r\nHost: gw\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}')).text;
+      expect(answer.startsWith('HTTP/1.1 200 ')).toBe(true);
+      const head = answer.split('\r\n\r\n')[0]!;
+      const times = head.split('\r\n').filter((l) => /^x-envoy-upstream-service-time:/i.test(l));
+      expect(times).toHaveLength(1);
+      expect(times[0]).toMatch(/^x-envoy-upstream-service-time: [0-9]+$/);
+      expect(Number(times[0]!.split(': ')[1])).toBeLessThan(99999);
+      expect(head).toMatch(/\r\nx-kept: yes\r\n/i);
+      expect(answer.endsWith('{"data":{"ndarray":[[2]]}}')).toBe(true);
+    } finally {
+      await own.stop();
+      await liar.close();
+    }
+  });
+
   it('gRPC answers carry it in their initial metadata', async () => {
     const started = performance.now();
     const o = await predict(clients, { strData: 'sleep:80' }, md({ seldon: 'iris', namespace: 'models' }));

@@ -104,6 +104,31 @@ describe('the fields toward the model, from the lane buffer', () => {
     expect(made.get('x-request-id')).toBe(id);
   });
 
+  it('a made id is the same in every head toward the model and in what reads it, whichever comes first', () => {
+    const parse = (s: string): RequestHead => parseRequestHead(Buffer.from(s, 'latin1'), 0, LIMITS) as RequestHead;
+    const info: ForwardInfo = { remoteAddress: '127.0.0.1', proto: 'http', originalPath: '/p' };
+    const headOnce = (f: UpstreamFields): string => {
+      const req: UpstreamRequest = { method: 'GET', path: '/p', headers: f.forClient(), body: null, headersTimeout: 0, bodyTimeout: 0 };
+      return requestHead(req, 'model:8000', framingLine(req, -1)).toString('latin1');
+    };
+    const idOf = (text: string): string => /\r\nx-request-id: ([^\r]*)\r\n/.exec(text)![1]!;
+    // Written first (the head toward the model), read after (the access log), written again (a retry).
+    const writtenFirst = UpstreamFields.ofHead(parse('GET /p HTTP/1.1\r\nHost: a\r\n\r\n'), info);
+    const first = headOnce(writtenFirst);
+    expect(idOf(first)).toMatch(UUID);
+    const others = Array.from({ length: 5000 }, () => headOnce(UpstreamFields.ofHead(parse('GET /p HTTP/1.1\r\nHost: a\r\n\r\n'), info)));
+    expect(new Set(others.map(idOf)).size).toBe(5000);
+    expect(others.map(idOf)).not.toContain(idOf(first));
+    expect(headOnce(writtenFirst)).toBe(first);
+    expect(writtenFirst.get('x-request-id')).toBe(idOf(first));
+    expect(writtenFirst.list()).toContain(idOf(first));
+    // Read first (a payload log at the start), written after.
+    const readFirst = UpstreamFields.ofHead(parse('GET /p HTTP/1.1\r\nHost: a\r\n\r\n'), info);
+    const id = readFirst.get('x-request-id')!;
+    expect(idOf(headOnce(readFirst))).toBe(id);
+    expect(idOf(headOnce(readFirst))).toBe(id);
+  });
+
   it('a Connection that names other fields drops them too (the list form takes it)', () => {
     const head = parseRequestHead(Buffer.from('GET /p HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, X-Hop\r\nX-Hop: s\r\nX-End: e\r\n\r\n', 'latin1'), 0, LIMITS) as RequestHead;
     const fast = UpstreamFields.ofHead(head, { remoteAddress: '127.0.0.1', proto: 'http', originalPath: '/p' });

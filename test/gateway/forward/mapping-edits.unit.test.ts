@@ -1,11 +1,11 @@
 /**
  * A Mapping's header edits as Envoy applies a route's (gateway/forward/mapping-edits.ts), on REST's
  * field lists and gRPC's header objects: removals first, then additions in order, `append: false`
- * replacing in place; the Host it gives; which error override a status gets.
+ * replacing in place; the Host it gives; which error override a status gets (the Mapping's own, else the Module's).
  */
 import { describe, expect, it } from 'vitest';
 import { editFields, editHeaderObject, errorOverrideFor, overrideBody, upstreamHost } from '../../../gateway/forward/mapping-edits.js';
-import type { ErrorOverride, HeaderEdits, MappingPolicy } from '../../../routing/mapping-policy.js';
+import { withRouteDefaults, type ErrorOverride, type HeaderEdits, type MappingPolicy } from '../../../routing/mapping-policy.js';
 
 const policy = (p: Partial<MappingPolicy>): MappingPolicy => ({
   requestHeaders: null,
@@ -62,13 +62,15 @@ describe('error overrides', () => {
     { status: 503, body: 'module', contentType: 'text/plain' },
     { status: 404, body: 'module 404', contentType: 'text/plain' },
   ];
-  it('the Mapping’s own list first, the fallback when it has none, none with bypass or without a Mapping’s list or fallback', () => {
-    expect(errorOverrideFor(503, policy({ errorOverrides: [own] }), fallback)).toBe(own);
-    expect(errorOverrideFor(404, policy({ errorOverrides: [own] }), fallback)).toBeUndefined();
-    expect(errorOverrideFor(404, policy({}), fallback)).toBe(fallback[1]);
-    expect(errorOverrideFor(404, null, fallback)).toBe(fallback[1]);
-    expect(errorOverrideFor(503, policy({ bypassErrorOverrides: true }), fallback)).toBeUndefined();
-    expect(errorOverrideFor(503, null, [])).toBeUndefined();
+  const route = (p: MappingPolicy | null): MappingPolicy | null => withRouteDefaults(p, { errorOverrides: fallback, loadBalancer: undefined });
+  it('a route’s list: the Mapping’s own whole, else the Module’s (a route without policy too), none with bypass', () => {
+    expect(errorOverrideFor(503, route(policy({ errorOverrides: [own] }))!.errorOverrides)).toBe(own);
+    expect(errorOverrideFor(404, route(policy({ errorOverrides: [own] }))!.errorOverrides)).toBeUndefined();
+    expect(errorOverrideFor(404, route(policy({}))!.errorOverrides)).toBe(fallback[1]);
+    expect(errorOverrideFor(404, route(null)!.errorOverrides)).toBe(fallback[1]);
+    expect(errorOverrideFor(503, route(policy({ bypassErrorOverrides: true }))!.errorOverrides)).toBeUndefined();
+    expect(withRouteDefaults(null, { errorOverrides: undefined, loadBalancer: undefined })).toBeNull();
+    expect(errorOverrideFor(503, [])).toBeUndefined();
     expect(overrideBody(own, 503).toString()).toBe('mine 503');
   });
 });

@@ -78,4 +78,27 @@ describe('logged events, as the CloudEvents SDK reads them', () => {
     const cut = newEvent(head, 'request', 'application/json', Buffer.from('{"data":'), 40);
     expect(JSON.parse(jsonLine(cut))).toMatchObject({ data_base64: Buffer.from('{"data":').toString('base64'), truncated: 'true', bodylength: '40' });
   });
+
+  it('a body the gateway decoded or compressed names its coding in every form: requestencoding on a request, responseencoding on a response', () => {
+    const req = newEvent(head, 'request', 'application/json', Buffer.from('{"a":1}'), undefined, 'gzip');
+    const res = newEvent(head, 'response', 'application/json', Buffer.from('{"b":2}'), undefined, 'br');
+    for (const [e, name, other] of [
+      [req, 'requestencoding', 'responseencoding'],
+      [res, 'responseencoding', 'requestencoding'],
+    ] as const) {
+      const sdk = viaSdk(binaryHeaders(e), dataBytes(e));
+      expect(sdk[name]).toBe(e.encoding);
+      expect(sdk[other]).toBeUndefined();
+      expect(JSON.parse(entryArgs(e)[0])[name]).toBe(e.encoding);
+      expect(JSON.parse(jsonLine(e))).toMatchObject({ [name]: e.encoding, data: JSON.parse(dataBytes(e).toString()) });
+      const fields = streamFields(e).map((f) => (typeof f === 'string' ? Buffer.from(f) : f));
+      expect(fromStreamFields(fields)).toEqual(e);
+      const [ce, data] = entryArgs(e);
+      expect(fromStreamFields([Buffer.from('ce'), Buffer.from(ce), Buffer.from('data'), Buffer.from(data)])).toEqual(e);
+    }
+    // A plain body has no such attribute.
+    const plain = newEvent(head, 'request', 'application/json', Buffer.from('{}'));
+    expect(binaryHeaders(plain).filter((h) => h.endsWith('encoding'))).toEqual([]);
+    expect(entryArgs(plain)[0]).not.toContain('encoding');
+  });
 });

@@ -52,6 +52,14 @@ export class RecordingRequest extends PipelineRequest {
     return false;
   }
 
+  connectionScheme(): 'http' | 'https' {
+    return 'http';
+  }
+
+  movedToHttps(location: string): void {
+    this.calls.push(`movedToHttps:${location}`);
+  }
+
   /** Whether the client left (set by the test). */
   left = false;
 

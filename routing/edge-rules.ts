@@ -1,0 +1,64 @@
+/**
+ * The ambassador Module's edge keys as requests meet them (`EdgeRules`, decided at start by
+ * gateway/config/ambassador-module.ts `moduleEdge`; a proxy without them runs none of this): the
+ * client's address counted in X-Forwarded-For, a Host's port equal to the listener's dropped, escaped
+ * slashes refused, plain HTTP redirected by X-Forwarded-Proto. Pure: the gateway's stages call these.
+ */
+
+/**
+ * What the ambassador Module's edge keys ask of the listeners, decided at start. The client's address
+ * is one rule with --trusted-proxies: a trusted peer's X-Forwarded-For is kept, and the client is
+ * its `clientHops`th entry from the right (the peer when the list is shorter); anyone else's is replaced.
+ */
+export interface EdgeRules {
+  /** From a trusted peer, the client is this many X-Forwarded-For entries from the right (1 without xff_num_trusted_hops). */
+  readonly clientHops: number;
+  /** false (use_remote_address: false): X-Forwarded-For goes to the model as sent, the peer not appended. */
+  readonly appendPeer: boolean;
+  /** preserve_external_request_id: false: a client's x-request-id is replaced by the gateway's own. */
+  readonly replaceRequestId: boolean;
+  /** strip_matching_host_port: a Host's port equal to the listener's is dropped before matching and towards the model. */
+  readonly stripMatchingHostPort: boolean;
+  /** reject_requests_with_escaped_slashes: a path with %2F or %5C (any case) gets 400. */
+  readonly rejectEscapedSlashes: boolean;
+  /** x_forwarded_proto_redirect: a request whose X-Forwarded-Proto (as the model would get it) is not https gets a 301 to https. */
+  readonly httpsRedirect: boolean;
+}
+
+/**
+ * The client's address in an X-Forwarded-For list as a trusted peer sent it: the `hops`th entry from
+ * the right (Envoy's xff_num_trusted_hops), trimmed; undefined when the list is shorter (the peer is the client then).
+ */
+export function clientFromForwarded(xff: string | undefined, hops: number): string | undefined {
+  if (xff === undefined) return undefined;
+  let end = xff.length;
+  for (let n = 1; ; n++) {
+    const comma = xff.lastIndexOf(',', end - 1);
+    if (n === hops) {
+      const entry = xff.slice(comma + 1, end).trim();
+      return entry === '' ? undefined : entry;
+    }
+    if (comma < 0) return undefined;
+    end = comma;
+  }
+}
+
+/** `host` without its `:port` when that port is `port` (the listener's), as Envoy's strip_matching_host_port; else as sent. */
+export function stripMatchingPort(host: string, port: number | undefined): string {
+  const colon = host.lastIndexOf(':');
+  // An IPv6 literal's colons are inside its brackets.
+  if (colon < 0 || port === undefined || host.indexOf(']', colon) >= 0) return host;
+  return host.slice(colon + 1) === String(port) ? host.slice(0, colon) : host;
+}
+
+/** The path (up to its query) has `%2F` or `%5C`, any case: Envoy's path_with_escaped_slashes_action REJECT_REQUEST refuses it. */
+export function hasEscapedSlash(target: string): boolean {
+  const q = target.indexOf('?');
+  const end = q < 0 ? target.length : q;
+  for (let i = target.indexOf('%'); i >= 0 && i + 2 < end; i = target.indexOf('%', i + 1)) {
+    const hi = target.charCodeAt(i + 1);
+    const lo = target.charCodeAt(i + 2) | 0x20;
+    if ((hi === 0x32 && lo === 0x66) || (hi === 0x35 && lo === 0x63)) return true;
+  }
+  return false;
+}
