@@ -2,8 +2,9 @@
  * The way of a forwarded REST request's body to its upstream (the layer of the exchange between the
  * pipeline's adapter, rest/rest-request.ts, and the attempts and answer, rest/forwarded-exchange.ts):
  * which strategy its body takes (read already, whole from the lane, buffered for retries and hedges,
- * decoded, or streamed), its mirrors' copies, and the route timer, which starts once the request has
- * been received in full. The exchange is its route timer's entry (upstream/timeout-lists.ts).
+ * decoded, or streamed), its mirrors' copies, the route timer, which starts once the request has
+ * been received in full (the exchange is its timer's entry, upstream/timeout-lists.ts), and where the
+ * answer's body will go, decided as the request is admitted (the client's response, or its compressor).
  */
 import type { Readable } from 'node:stream';
 import type { RestRequest, RestResponse } from '../edge/rest-exchange.js';
