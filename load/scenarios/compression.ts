@@ -114,7 +114,7 @@ runMain('compression', async () => {
   const nginx = await startNginx(
     'nginx-gzip',
     PROXY_CPU,
-    writeConf(join(dir, 'nginx'), nginxPort, gzipConf + proxied, `  upstream bench_backend { server 127.0.0.1:${backendPort}; keepalive 64; }`),
+    writeConf(join(dir, 'nginx'), nginxPort, gzipConf + proxied, { upstream: `  upstream bench_backend { server 127.0.0.1:${backendPort}; keepalive 64; }` }),
     async () => (await httpStatus(`http://127.0.0.1:${nginxPort}/100k.json`)) === 200,
   );
 

@@ -208,16 +208,16 @@ async function main(): Promise<void> {
   const haproxyPort = await freePort();
   // haproxy where installed; its rows are left out otherwise.
   const haproxy = haproxyBinary() !== null;
+  // Priority classes from x-seldon-priority (critical first, sheddable last): haproxy's own way to reorder its queue.
   if (haproxy)
-    await startHaproxy(
-      join(dir, 'haproxy'),
-      haproxyPort,
-      [
-        { prefix: path('flood-b'), serverPort: modelB.port, maxconn: CONCURRENCY },
-        { prefix: '/', serverPort: model.port, maxconn: CONCURRENCY },
-      ],
-      { queueMs: 1000, serverMs: ROUTE_TIMEOUT_MS },
-    );
+    await startHaproxy(join(dir, 'haproxy'), haproxyPort, undefined, {
+      defaults: `  timeout client 30s\n  timeout http-keep-alive 60s\n  timeout server ${ROUTE_TIMEOUT_MS}ms\n  timeout queue 1000ms`,
+      frontend: `  http-request set-priority-class int(-10) if { req.hdr(x-seldon-priority) -m str critical }
+  http-request set-priority-class int(10) if { req.hdr(x-seldon-priority) -m str sheddable }
+  use_backend flood-b if { path_beg ${path('flood-b')} }
+  default_backend model`,
+      backends: `backend flood-b\n  server b 127.0.0.1:${modelB.port} maxconn ${CONCURRENCY}\nbackend model\n  server m 127.0.0.1:${model.port} maxconn ${CONCURRENCY}`,
+    });
   const gw = `http://127.0.0.1:${gateway.port}`;
   const hp = haproxy ? `http://127.0.0.1:${haproxyPort}` : '';
 

@@ -108,8 +108,8 @@ async function main(): Promise<void> {
     add('relay', 'relay: raw TCP on Node, no HTTP', relayPort, relay);
     const peers: [string, string, () => string | null, (dir: string, port: number) => Promise<Spawned>][] = [
       ['nginx', 'nginx, 1 worker, upstream keep-alive', nginxBinary, (dir, port) => startNginx('nginx', SERVER_CPU, proxyConf(dir, port, backendPort), answers(port))],
-      ['haproxy', 'haproxy, 1 thread, http-reuse always', haproxyBinary, (dir, port) => startHaproxyProxy(dir, port, backendPort, SERVER_CPU, answers(port), false)],
-      ['caddy', 'Caddy reverse_proxy, GOMAXPROCS=1', caddyBinary, (dir, port) => startCaddyProxy(dir, port, backendPort, SERVER_CPU, answers(port), false)],
+      ['haproxy', 'haproxy, 1 thread, http-reuse always', haproxyBinary, (dir, port) => startHaproxyProxy(dir, port, backendPort, SERVER_CPU)],
+      ['caddy', 'Caddy reverse_proxy, GOMAXPROCS=1', caddyBinary, (dir, port) => startCaddyProxy(dir, port, backendPort, SERVER_CPU, answers(port))],
     ];
     for (const [key, label, binary, start] of peers) {
       if (!binary()) {

@@ -235,7 +235,7 @@ async function main(): Promise<void> {
   ];
   if (nginx) {
     const port = await freePort();
-    const s = await startNginx('nginx-tls', SERVER_CPU, proxyConf(join(tmp, 'nginx-tls'), port, backendPort, { tls: pair }), async () => {
+    const s = await startNginx('nginx-tls', SERVER_CPU, proxyConf(join(tmp, 'nginx-tls'), port, backendPort, pair), async () => {
       const r = await connectionPerRequest(port, 'full', 0.2).catch(() => null);
       return r !== null && r.completed > 0;
     });
