@@ -249,6 +249,9 @@ export async function startAnnounced(
   };
 }
 
+/** The command that runs a TypeScript file of this repository under vite-node (relative imports resolve). */
+export const viteNode = (script: string): string[] => [process.execPath, join(ROOT, 'node_modules', 'vite-node', 'vite-node.mjs'), join(ROOT, script)];
+
 /** Run a bounded command to completion (load generators), SIGKILLed after `timeoutMs`. */
 export function runToEnd(command: readonly string[], timeoutMs: number, env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {

@@ -5,7 +5,8 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { startServer, waitFor, which, type Spawned } from './children.js';
+import { startScript, startServer, waitFor, which, type Spawned } from './children.js';
+import { freePort, postStatus } from './http.js';
 
 /** The nginx binary, or null when it is not installed. */
 export const nginxBinary = (): string | null => which('nginx');
@@ -81,4 +82,22 @@ export async function startNginx(name: string, cpu: number | undefined, conf: st
   const s = startServer(name, join(dir, '..', `${name}.log`), cpu, [nginx, '-p', `${dir}/`, '-c', conf, '-e', join(dir, 'error.log')]);
   await waitFor(name, s, ready);
   return s;
+}
+
+/** What lib/node-backend.ts answers, and nginx as a backend in its place. */
+export const BACKEND_BODY = '{"data":{"names":["t:0","t:1"],"ndarray":[[0.1,0.9]]},"meta":{"requestPath":{"model":"bench:1"}}}';
+
+/**
+ * The REST scenarios' backend on `cpu`: nginx's `return 200` with BACKEND_BODY when `nginx` is asked and installed (only
+ * a target's own CPU or syscalls are counted: the cheapest backend), else lib/node-backend.ts (`answerBytes`: a JSON
+ * answer of that size).
+ */
+export async function startBackend(dir: string, cpu: number, o: { nginx?: boolean; answerBytes?: number } = {}): Promise<{ pid: number; port: number; kind: string }> {
+  if (o.nginx && nginxBinary()) {
+    const port = await freePort();
+    const s = await startNginx('backend', cpu, backendConf(join(dir, 'backend'), port, BACKEND_BODY), async () => (await postStatus(`http://127.0.0.1:${port}/`, '{}')) === 200);
+    return { pid: s.pid, port, kind: 'nginx return 200' };
+  }
+  const s = await startScript('node-backend', dir, cpu, { BENCH_ANSWER_BYTES: String(o.answerBytes ?? '') }, { name: 'backend' });
+  return { pid: s.pid, port: s.port, kind: 'node:http' };
 }

@@ -2,68 +2,30 @@
  * What a unary gRPC call costs: Predict throughput, p50/p99 and the CPU each process spent per call,
  * straight to a @grpc/grpc-js backend, through the gateway (`node dist/gateway/main.js serve`, one
  * worker, h2c on its shared public port) and, when installed, through nginx's `grpc_pass` (h2c both
- * sides, one worker, upstream keep-alive), with the same client in the same run. `--gateway-b-main F`
+ * sides, one worker, upstream keep-alive), with the same client in the same run. `--vs-main F`
  * adds another build's gateway (an A/B in one run). With taskset, the client and the backend share
  * CPU 0 and the proxies get CPU 1. Each round runs direct, then each proxy; every phase is bounded by
  * time and by call count and records the foreign load during it.
  *
  *   npm run bench -- grpc [--duration 10] [--warmup 2] [--concurrency 64] [--connections 4] [--rounds 3]
- *                         [--max-calls 2000000] [--gateway-args="FLAGS"] [--no-nginx] [--no-pin] [--keep]
+ *                         [--gateway-args="FLAGS"] [--no-nginx] [--no-pin]
  */
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import { atCleanup, hasTaskset, pinSelf, runMain, startAnnounced, type Announced } from '../lib/children.js';
-import { GATEWAY_MAIN, metricsText, startGateway } from '../lib/gateway.js';
+import { sdep, writeManifests } from '../lib/bench-table.js';
+import { atCleanup, hasTaskset, pinSelf, runMain, startAnnounced, viteNode } from '../lib/children.js';
+import { counter, GATEWAY_MAIN, metricsText, startGateway } from '../lib/gateway.js';
 import { freePort } from '../lib/http.js';
 import { grpcProxyConf, nginxBinary, startNginx } from '../lib/nginx.js';
-import { seldonClient, startBenchBackend, type SeldonClient, type SeldonMessage } from '../lib/grpc.js';
+import { callLoops, connect, PREDICT_REQUEST, routeMetadata, type CallsResult } from '../lib/grpc.js';
 import { foreignPct, machineTicks, treeSeconds } from '../lib/proc.js';
 import { QuietGate } from '../lib/quiet.js';
-import { f0, f1, log, median, table } from '../lib/report.js';
+import { f0, f1, log, median, quantile, table } from '../lib/report.js';
 
-const ROLE = process.env['GRPC_BENCH_ROLE'];
-const SCRIPT = fileURLToPath(import.meta.url);
-
-// ---------------------------------------------------------------------------------------------
-// Child roles: print one "READY <json>" line, exit when stdin closes (so they never outlive the run).
-
-function serveControl(info: Record<string, unknown>, beforeExit: () => Promise<void> = async () => undefined): void {
-  process.stdout.write(`READY ${JSON.stringify(info)}\n`);
-  const rl = createInterface({ input: process.stdin });
-  rl.on('close', () => void beforeExit().finally(() => process.exit(0)));
-}
-
-async function runBackend(): Promise<void> {
-  const backend = await startBenchBackend('bench');
-  serveControl({ port: backend.port });
-}
-
-// ---------------------------------------------------------------------------------------------
-// Parent: options, children, load.
-
-interface Options {
-  durationS: number;
-  warmupS: number;
-  concurrency: number;
-  connections: number;
-  rounds: number;
-  maxCalls: number;
-  /** Extra gateway flags. */
-  gatewayArgs: string[];
-  /** Gateway B from another build's main.js. */
-  gatewayBMain: string | undefined;
-  pin: boolean;
-  /** Measure nginx's grpc_pass beside the gateways (when installed). */
-  nginx: boolean;
-  keep: boolean;
-}
-
-function options(args: readonly string[]): Options {
+function options(args: readonly string[]) {
   const { values: argv } = parseArgs({
     args: [...args],
     options: {
@@ -72,13 +34,12 @@ function options(args: readonly string[]): Options {
       concurrency: { type: 'string' },
       connections: { type: 'string' },
       rounds: { type: 'string' },
-      'max-calls': { type: 'string' },
       // Values of gateway flags start with a dash: the = form (--gateway-args="--a 1").
       'gateway-args': { type: 'string' },
-      'gateway-b-main': { type: 'string' },
+      'vs-main': { type: 'string' },
+      'vs-label': { type: 'string' },
       'no-pin': { type: 'boolean' },
       'no-nginx': { type: 'boolean' },
-      keep: { type: 'boolean' },
     },
     allowPositionals: false,
   });
@@ -89,29 +50,17 @@ function options(args: readonly string[]): Options {
     if (!Number.isFinite(v) || v < min || v > max) throw new Error(`--${flag} must be a number in ${min}..${max}`);
     return v;
   };
-  const words = (text: string | undefined): string[] | undefined => text?.split(/\s+/).filter(Boolean);
   return {
     durationS: num('duration', 10, 1, 120),
     warmupS: num('warmup', 2, 0, 30),
     concurrency: num('concurrency', 64, 1, 1024),
     connections: num('connections', 4, 1, 64),
     rounds: num('rounds', 3, 1, 10),
-    maxCalls: num('max-calls', 2_000_000, 1, 10_000_000),
-    gatewayBMain: argv['gateway-b-main'],
-    gatewayArgs: words(argv['gateway-args']) ?? [],
+    gatewayBMain: argv['vs-main'],
+    gatewayArgs: argv['gateway-args']?.split(/\s+/).filter(Boolean) ?? [],
     pin: argv['no-pin'] !== true && hasTaskset(),
     nginx: argv['no-nginx'] !== true,
-    keep: argv.keep === true,
   };
-}
-
-/** Start one of this script's child roles (pinned when `cpu` is given) and wait for its READY line. */
-function startRole(label: string, role: string, cpu: number | undefined): Promise<Announced> {
-  return startAnnounced(label, selfCommand(), {
-    cpu,
-    env: { GRPC_BENCH_ROLE: role },
-    port: (line) => (line.startsWith('READY ') ? (JSON.parse(line.slice(6)) as { port: number }).port : undefined),
-  });
 }
 
 /** Whether a Predict through `port` is answered (within 2 s). */
@@ -119,59 +68,12 @@ function answersGrpc(port: number): Promise<boolean> {
   const [c] = connect(port, 1);
   return new Promise((resolve) => {
     const timer = setTimeout(() => c!.close(), 2000);
-    c!.Predict(REQUEST, new grpc.Metadata(), (err) => {
+    c!.Predict(PREDICT_REQUEST, new grpc.Metadata(), (err) => {
       clearTimeout(timer);
       c!.close();
       resolve(!err);
     });
   });
-}
-
-/** This script in a child role, run the way this one runs (under vite-node or compiled). */
-function selfCommand(): string[] {
-  const runner = process.argv[1] ?? '';
-  return /vite-node(\.mjs)?$/.test(runner) ? [process.execPath, ...process.execArgv, runner, SCRIPT] : [process.execPath, ...process.execArgv, SCRIPT];
-}
-
-interface PhaseResult {
-  calls: number;
-  errors: number;
-  seconds: number;
-  latenciesMs: Float64Array;
-}
-
-const REQUEST: SeldonMessage = { data: { names: ['sepal_length', 'sepal_width', 'petal_length', 'petal_width'], tensor: { shape: [1, 4], values: [5.1, 3.5, 1.4, 0.2] } } };
-
-/** `concurrency` call loops spread over the clients, until `seconds` pass or `maxCalls` are made. */
-async function phase(clients: SeldonClient[], metadata: grpc.Metadata, concurrency: number, seconds: number, maxCalls: number): Promise<PhaseResult> {
-  const latencies = new Float64Array(maxCalls);
-  let calls = 0;
-  let errors = 0;
-  const start = performance.now();
-  const end = start + seconds * 1000;
-  const loop = (c: SeldonClient): Promise<void> =>
-    new Promise((resolve) => {
-      const once = (): void => {
-        if (calls >= maxCalls || performance.now() >= end) {
-          resolve();
-          return;
-        }
-        const t0 = performance.now();
-        c.Predict(REQUEST, metadata, (err) => {
-          if (err) errors++;
-          else if (calls < maxCalls) latencies[calls++] = performance.now() - t0;
-          once();
-        });
-      };
-      once();
-    });
-  await Promise.all(Array.from({ length: concurrency }, (_, i) => loop(clients[i % clients.length]!)));
-  return { calls, errors, seconds: (performance.now() - start) / 1000, latenciesMs: latencies.subarray(0, calls) };
-}
-
-function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
 interface Summary {
@@ -183,25 +85,14 @@ interface Summary {
   errors: number;
 }
 
-function summarise(results: readonly PhaseResult[]): Summary {
-  const calls = results.reduce((n, r) => n + r.calls, 0);
-  const all = new Float64Array(calls);
-  let o = 0;
-  for (const r of results) {
-    all.set(r.latenciesMs, o);
-    o += r.calls;
-  }
-  all.sort();
-  return { p50: percentile(all, 50), p99: percentile(all, 99), p999: percentile(all, 99.9), max: all.length ? all[all.length - 1]! : NaN, calls, errors: results.reduce((n, r) => n + r.errors, 0) };
-}
-
-function connect(port: number, n: number): SeldonClient[] {
-  // A local subchannel pool per channel: n real TCP connections, not one shared.
-  return Array.from({ length: n }, (_, i) => seldonClient(`127.0.0.1:${port}`, { 'grpc.use_local_subchannel_pool': 1, 'grpc.bench_channel': i }));
+function summarise(results: readonly CallsResult[]): Summary {
+  const all = results.flatMap((r) => Array.from(r.latenciesMs)).sort((a, b) => a - b);
+  const calls = all.length;
+  return { p50: quantile(all, 0.5), p99: quantile(all, 0.99), p999: quantile(all, 0.999), max: all.at(-1) ?? NaN, calls, errors: results.reduce((n, r) => n + r.errors, 0) };
 }
 
 /** One measured phase with its accounting: CPU per call of each process, foreign load, the gateway's stalls. */
-interface Measured extends PhaseResult {
+interface Measured extends CallsResult {
   /** µs of CPU per call: the gateway's process tree (null for direct), the backend's, this client's. */
   gatewayUs: number | null;
   backendUs: number;
@@ -224,20 +115,14 @@ const QUIET_PCT = 10;
 async function main(): Promise<void> {
   const opt = options(process.argv.slice(2));
   const dir = mkdtempSync(join(tmpdir(), 'sgw-bench-'));
-  atCleanup(() => {
-    if (opt.keep) process.stderr.write(`kept ${dir}\n`);
-    else rmSync(dir, { recursive: true, force: true });
-  });
+  atCleanup(() => rmSync(dir, { recursive: true, force: true }));
   const quiet = new QuietGate(Number(process.env.BENCH_QUIET_BUDGET ?? 60) * 1000, QUIET_PCT);
   const stops: (() => Promise<void>)[] = [];
   try {
     if (opt.pin) pinSelf(0);
-    const backend = await startRole('backend', 'backend', opt.pin ? 0 : undefined);
+    const backend = await startAnnounced('backend', viteNode('load/lib/grpc-backend.ts'), { cpu: opt.pin ? 0 : undefined, port: (l) => (l.startsWith('READY ') ? Number(l.slice(6)) : undefined) });
     stops.push(() => backend.stop());
-    writeFileSync(
-      join(dir, 'bench.yaml'),
-      JSON.stringify({ apiVersion: 'machinelearning.seldon.io/v1', kind: 'SeldonDeployment', metadata: { name: 'bench', namespace: 'load' }, spec: { predictors: [{ name: 'default' }] } }),
-    );
+    writeManifests(join(dir, 'bench.yaml'), [sdep('bench', 'load', undefined, [{ name: 'default' }])]);
     const upstream = 'bench-default.load:5001';
     if (!existsSync(GATEWAY_MAIN)) throw new Error(`${GATEWAY_MAIN} is missing: run npm run build`);
     const nodeArgs = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
@@ -264,9 +149,7 @@ async function main(): Promise<void> {
       targets.push({ key: 'nginx', label: 'nginx grpc_pass (h2c both sides, 1 worker, keepalive 64)', port, pid: s.pid });
     }
 
-    const metadata = new grpc.Metadata();
-    metadata.set('seldon', 'bench');
-    metadata.set('namespace', 'load');
+    const metadata = routeMetadata('bench', 'load');
     const clients = new Map(targets.map((t) => [t.key, connect(t.port, opt.connections)]));
     const results = new Map<string, Measured[]>(targets.map((t) => [t.key, []]));
     log(
@@ -280,13 +163,13 @@ async function main(): Promise<void> {
     for (let round = 1; round <= opt.rounds; round++) {
       for (const t of targets) {
         const cs = clients.get(t.key)!;
-        if (opt.warmupS > 0) await phase(cs, metadata, opt.concurrency, opt.warmupS, opt.maxCalls);
+        if (opt.warmupS > 0) await callLoops(cs, metadata, opt.concurrency, opt.warmupS);
         await quiet.wait();
         const g0 = t.pid !== undefined ? treeSeconds(t.pid) : 0;
         const b0 = treeSeconds(backend.pid);
         const c0 = process.cpuUsage();
         const m0 = machineTicks();
-        const r = await phase(cs, metadata, opt.concurrency, opt.durationS, opt.maxCalls);
+        const r = await callLoops(cs, metadata, opt.concurrency, opt.durationS);
         const c1 = process.cpuUsage(c0);
         const n = Math.max(1, r.calls + r.errors);
         const m: Measured = {
@@ -367,19 +250,12 @@ async function main(): Promise<void> {
     log('');
     log(`throughput ratio gateway/direct: ${gwRatio.toFixed(2)}x`);
 
-    // ----- The gateways' own counters (status codes) and stalls over the rounds.
+    // ----- The gateways' own counters over the rounds.
     for (const t of targets) {
       if (t.admin === undefined) continue;
       const text = await metricsText(t.admin);
-      const totals = new Map<string, number>();
-      for (const line of text.split('\n')) {
-        const mm = /^seldon_gateway_(requests|retries|timeouts|unrouted_requests|breaker_rejections)_total\{(.*)\} (\d+)/.exec(line);
-        if (!mm || !mm[2]!.includes('protocol="grpc"')) continue;
-        const code = /code="(\d+)"/.exec(mm[2]!)?.[1];
-        const key = mm[1] === 'requests' ? `gRPC status ${code}` : mm[1]!.replace('_', ' ');
-        totals.set(key, (totals.get(key) ?? 0) + Number(mm[3]));
-      }
-      log(`${t.key} counters (all phases, warm-up included): ${JSON.stringify(Object.fromEntries(totals))}`);
+      const c = (metric: string, labels: Record<string, string> = {}): number => counter(text, `seldon_gateway_${metric}_total`, { protocol: 'grpc', ...labels });
+      log(`${t.key} counters (all phases, warm-up included): gRPC status 0 ${c('requests', { code: '0' })}, all ${c('requests')}, retries ${c('retries')}, timeouts ${c('timeouts')}`);
     }
     const disturbed = [...results.values()].flat().filter((x) => x.otherPct >= QUIET_PCT).length;
     if (disturbed) log(`note: ${disturbed} of ${[...results.values()].flat().length} phases ran with ≥ ${QUIET_PCT}% foreign load (other processes on the machine): compare within one run only`);
@@ -388,5 +264,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (ROLE === 'backend') await runBackend();
-else runMain('grpc-bench', main);
+runMain('grpc-bench', main);

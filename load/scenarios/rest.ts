@@ -16,18 +16,17 @@
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { generateManifests, MEASURED, predictionPath } from '../lib/bench-table.js';
-import { atCleanup, killTree, nodeScript, pinSelf, runMain, startServer, waitFor, which, type Spawned } from '../lib/children.js';
+import { atCleanup, pinSelf, runMain, startScript, stopServer, which, type Spawned } from '../lib/children.js';
 import { ClosedLoop, type LoadResult } from '../lib/closed-loop.js';
 import { caddyBinary, startCaddyProxy } from '../lib/caddy.js';
 import { buildInfo, GATEWAY_MAIN, restUpstreams, startGateway } from '../lib/gateway.js';
 import { haproxyBinary, startHaproxyProxy } from '../lib/haproxy.js';
 import { freePort, postStatus } from '../lib/http.js';
 import { measure, type Target } from '../lib/measure.js';
-import { nginxBinary, proxyConf, startNginx } from '../lib/nginx.js';
+import { nginxBinary, proxyConf, startBackend, startNginx } from '../lib/nginx.js';
 import { descendants } from '../lib/proc.js';
 import { QuietGate } from '../lib/quiet.js';
 import { abVerdict, f0, f1, f2, log, median, ratio, table } from '../lib/report.js';
@@ -54,7 +53,6 @@ const CONNS = (argv.conns ?? (LARGE ? '16' : argv.quick || AB ? '64' : '16,64,25
 const NODE_ARGS = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
 const LOAD_CPU = 0;
 const SERVER_CPU = 1;
-const LIB = join(dirname(fileURLToPath(import.meta.url)), '..', 'lib');
 const SMALL_BODY = '{"data":{"names":["a","b","c","d"],"ndarray":[[5.1,3.5,1.4,0.2]]}}';
 const MIB = 1 << 20;
 /** A JSON request of 1 MiB: a tensor's floats as text. */
@@ -77,14 +75,10 @@ async function main(): Promise<void> {
   const notes: string[] = [];
   if (!wrk) notes.push('wrk is not installed: the load is autocannon, a node process that may saturate its core first');
 
-  const backendPort = await freePort();
   const path = predictionPath(MEASURED);
   const answers = (port: number) => async (): Promise<boolean> => (await postStatus(`http://127.0.0.1:${port}${path}`, SMALL_BODY)) === 200;
-  const backend = startServer('backend', join(tmp, 'backend.log'), SERVER_CPU, [process.execPath, ...nodeScript(LIB, 'node-backend')], {
-    BENCH_PORT: String(backendPort),
-    BENCH_ANSWER_BYTES: LARGE ? String(MIB) : '',
-  });
-  await waitFor('backend', backend, answers(backendPort));
+  const backend = await startBackend(tmp, SERVER_CPU, LARGE ? { answerBytes: MIB } : {});
+  const backendPort = backend.port;
 
   const targets: Target[] = [];
   const servers = new Map<string, Spawned>();
@@ -99,13 +93,8 @@ async function main(): Promise<void> {
   };
   if (!AB) {
     add('direct', 'the backend alone (node:http)', backendPort, null);
-    const relayPort = await freePort();
-    const relay = startServer('relay', join(tmp, 'relay.log'), SERVER_CPU, [process.execPath, ...nodeScript(LIB, 'relay-proxy')], {
-      BENCH_PORT: String(relayPort),
-      BENCH_UPSTREAM_PORT: String(backendPort),
-    });
-    await waitFor('relay', relay, answers(relayPort));
-    add('relay', 'relay: raw TCP on Node, no HTTP', relayPort, relay);
+    const relay = await startScript('relay-proxy', tmp, SERVER_CPU, { BENCH_UPSTREAM_PORT: String(backendPort) }, { name: 'relay' });
+    add('relay', 'relay: raw TCP on Node, no HTTP', relay.port, relay);
     const peers: [string, string, () => string | null, (dir: string, port: number) => Promise<Spawned>][] = [
       ['nginx', 'nginx, 1 worker, upstream keep-alive', nginxBinary, (dir, port) => startNginx('nginx', SERVER_CPU, proxyConf(dir, port, backendPort), answers(port))],
       ['haproxy', 'haproxy, 1 thread, http-reuse always', haproxyBinary, (dir, port) => startHaproxyProxy(dir, port, backendPort, SERVER_CPU)],
@@ -129,10 +118,7 @@ async function main(): Promise<void> {
   const startGateways = async (): Promise<void> => {
     for (const [key, label, main] of gateways) {
       const old = servers.get(key);
-      if (old) {
-        killTree(old.child, 'SIGTERM');
-        await old.exited;
-      }
+      if (old) await stopServer(old);
       const g = await startGateway(key, { log: join(tmp, `${key}.log`), cpu: SERVER_CPU, manifests, upstreams, backendPort, nodeArgs: NODE_ARGS, main, args: ['--access-log', 'off'] });
       if (!(await answers(g.port)())) throw new Error(`${key} does not answer ${path}:\n${g.server.output().slice(-2000)}`);
       add(key, label, g.port, g.server);

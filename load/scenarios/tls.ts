@@ -27,18 +27,17 @@
  * is stopped on the way out (load/lib/children.ts).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { generateManifests, MEASURED, predictionPath } from '../lib/bench-table.js';
-import { atCleanup, nodeScript, pinned, pinSelf, ROOT, runMain, runToEnd, startServer, waitFor, which, type Spawned } from '../lib/children.js';
+import { atCleanup, pinned, pinSelf, runMain, runToEnd, startScript, which } from '../lib/children.js';
 import { ClosedLoop, type LoadResult } from '../lib/closed-loop.js';
-import { counter, GATEWAY_MAIN, metricsText, nodeVersion, restUpstreams, startGateway, type Gateway } from '../lib/gateway.js';
+import { counter, metricsText, nodeVersion, restUpstreams, startGateway } from '../lib/gateway.js';
 import { freePort, postStatus } from '../lib/http.js';
 import { measure, type Target } from '../lib/measure.js';
-import { backendConf, nginxBinary, proxyConf, startNginx } from '../lib/nginx.js';
+import { nginxBinary, proxyConf, startBackend, startNginx } from '../lib/nginx.js';
 import { CLK_TCK } from '../lib/proc.js';
 import { numberSetting } from '../lib/options.js';
 import { QuietGate } from '../lib/quiet.js';
@@ -55,8 +54,6 @@ const { values: argv } = parseArgs({
     node: { type: 'string' },
     'load-cpu': { type: 'string' },
     'server-cpu': { type: 'string' },
-    build: { type: 'boolean' },
-    keep: { type: 'boolean' },
   },
   allowPositionals: false,
 });
@@ -71,9 +68,7 @@ const LOAD_CPU = Math.floor(numberSetting(argv['load-cpu'], 'BENCH_LOAD_CPU', 0)
 const SERVER_CPU = Math.floor(numberSetting(argv['server-cpu'], 'BENCH_SERVER_CPU', 1));
 const QUIET_PCT = 10;
 const QUIET = new QuietGate(numberSetting(undefined, 'BENCH_QUIET_BUDGET', 60) * 1000, QUIET_PCT);
-const LIB = join(dirname(fileURLToPath(import.meta.url)), '..', 'lib');
 const BODY = '{"data":{"names":["a","b","c","d"],"ndarray":[[5.1,3.5,1.4,0.2]]}}';
-const BACKEND_BODY = '{"data":{"names":["t:0","t:1"],"ndarray":[[0.1,0.9]]},"meta":{"requestPath":{"model":"bench:1"}}}';
 const SERVERNAME = 'bench.test';
 const PATH = predictionPath(MEASURED);
 
@@ -110,21 +105,6 @@ const loop = async () => { while (Date.now() < deadline) await one(); };
 await Promise.all(Array.from({ length: c.conns }, loop));
 const seconds = (Date.now() - started) / 1000;
 process.stdout.write('BENCH_JSON ' + JSON.stringify({ completed, failed, resumed, handshakes, seconds, codes }) + '\n');
-`;
-
-/**
- * A bare node:https server with the same certificate, answering the backend's body itself (no
- * proxying): the floor of Node's own TLS stack, for reading the gateway's rows against.
- */
-const NODE_HTTPS = String.raw`
-import https from 'node:https';
-import { readFileSync } from 'node:fs';
-const c = JSON.parse(process.env.BENCH_NODE_HTTPS);
-const server = https.createServer({ cert: readFileSync(c.cert), key: readFileSync(c.key), ALPNProtocols: ['http/1.1'], minVersion: 'TLSv1.2' }, (req, res) => {
-  req.resume();
-  req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end(c.body));
-});
-server.listen(c.port, '127.0.0.1');
 `;
 
 interface ConnResult {
@@ -185,39 +165,25 @@ interface Row {
 
 async function main(): Promise<void> {
   pinSelf(LOAD_CPU);
-  if (argv.build) execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
-  if (!existsSync(GATEWAY_MAIN)) throw new Error(`${GATEWAY_MAIN} is missing: run 'npm run build' first (or pass --build)`);
   const cores = cpus().length;
   if (Math.max(LOAD_CPU, SERVER_CPU) >= cores) throw new Error(`only ${cores} cores: --load-cpu/--server-cpu must be < ${cores}`);
   const wrk = which('wrk');
   if (!wrk) throw new Error('wrk is needed for the keep-alive runs (apt-get install -y wrk)');
   const nginx = nginxBinary();
   const tmp = mkdtempSync(join(tmpdir(), 'tls-bench-'));
-  atCleanup(() => {
-    if (argv.keep) process.stderr.write(`kept ${tmp}\n`);
-    else rmSync(tmp, { recursive: true, force: true });
-  });
+  atCleanup(() => rmSync(tmp, { recursive: true, force: true }));
   const pair = makeCertificate(join(tmp, 'certs'));
   const loop = new ClosedLoop(wrk, LOAD_CPU, BODY, tmp);
 
-  // ----- The backend (nginx return 200, or node:http without nginx) on the server core.
-  const backendPort = await freePort();
-  const answers = (url: string) => async (): Promise<boolean> => (await postStatus(url, BODY)) === 200;
-  let backend: Spawned;
-  if (nginx) backend = await startNginx('backend', SERVER_CPU, backendConf(join(tmp, 'backend'), backendPort, BACKEND_BODY), answers(`http://127.0.0.1:${backendPort}/`));
-  else {
-    backend = startServer('backend', join(tmp, 'backend.log'), SERVER_CPU, [process.execPath, ...nodeScript(LIB, 'node-backend')], { BENCH_PORT: String(backendPort) });
-    await waitFor('backend', backend, answers(`http://127.0.0.1:${backendPort}/`));
-  }
+  const backend = await startBackend(tmp, SERVER_CPU, { nginx: true });
+  const backendPort = backend.port;
 
   // ----- The gateway: TLS and cleartext on one port (its settings in the environment, as a pod has them).
   const manifests = join(tmp, 'manifests');
   generateManifests(manifests, 100);
   const { upstreams } = restUpstreams(manifests);
   // No access log: nginx has none either (access_log off).
-  const settings = { SELDON_GATEWAY_TLS_CERT: pair.cert, SELDON_GATEWAY_TLS_KEY: pair.key, SELDON_GATEWAY_TLS_ALLOW_CLEARTEXT: 'true', SELDON_GATEWAY_ACCESS_LOG: 'off' };
-  Object.assign(process.env, settings);
-  const gateway: Gateway = await startGateway('gateway', {
+  const gateway = await startGateway('gateway', {
     log: join(tmp, 'gateway.log'),
     cpu: SERVER_CPU,
     manifests,
@@ -225,8 +191,8 @@ async function main(): Promise<void> {
     backendPort,
     nodeArgs: (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean),
     node: SERVER_NODE,
+    env: { SELDON_GATEWAY_TLS_CERT: pair.cert, SELDON_GATEWAY_TLS_KEY: pair.key, SELDON_GATEWAY_TLS_ALLOW_CLEARTEXT: 'true', SELDON_GATEWAY_ACCESS_LOG: 'off' },
   });
-  for (const k of Object.keys(settings)) delete process.env[k];
   if ((await postStatus(`http://127.0.0.1:${gateway.port}${PATH}`, BODY)) !== 200) throw new Error(`the gateway does not answer:\n${gateway.server.output().slice(-2000)}`);
 
   const targets: (Target & { tls: boolean })[] = [
@@ -242,21 +208,13 @@ async function main(): Promise<void> {
     targets.push({ key: 'nginx TLS', label: 'nginx, TLS (1 worker)', url: `https://127.0.0.1:${port}${PATH}`, proxyPid: s.pid, tls: true });
   }
   // The floor of a Node TLS proxy: a minimal undici proxy on node:https (load/lib/tls-floor-proxy.ts), every mode.
-  const floorPort = await freePort();
-  const floor = startServer('floor-tls', join(tmp, 'floor-tls.log'), SERVER_CPU, [SERVER_NODE, ...nodeScript(LIB, 'tls-floor-proxy')], {
-    BENCH_PORT: String(floorPort),
-    BENCH_UPSTREAM_PORT: String(backendPort),
-    BENCH_TLS_CERT: pair.cert,
-    BENCH_TLS_KEY: pair.key,
-  });
-  await waitFor('floor TLS', floor, async () => ((await connectionPerRequest(floorPort, 'full', 0.2).catch(() => null))?.completed ?? 0) > 0);
-  targets.push({ key: 'floor TLS', label: 'floor: minimal undici proxy on node:https', url: `https://127.0.0.1:${floorPort}${PATH}`, proxyPid: floor.pid, tls: true });
-  // Connection-per-request runs only: Node's TLS stack alone.
-  const barePort = await freePort();
-  const bare = startServer('node-https', join(tmp, 'node-https.log'), SERVER_CPU, [SERVER_NODE, '--input-type=module', '--eval', NODE_HTTPS], {
-    BENCH_NODE_HTTPS: JSON.stringify({ port: barePort, cert: pair.cert, key: pair.key, body: BACKEND_BODY }),
-  });
-  await waitFor('node:https', bare, async () => ((await connectionPerRequest(barePort, 'full', 0.2).catch(() => null))?.completed ?? 0) > 0);
+  const tlsEnv = { BENCH_UPSTREAM_PORT: String(backendPort), BENCH_TLS_CERT: pair.cert, BENCH_TLS_KEY: pair.key };
+  const handshakes = async (port: number): Promise<boolean> => ((await connectionPerRequest(port, 'full', 0.2).catch(() => null))?.completed ?? 0) > 0;
+  const floor = await startScript('tls-floor-proxy', tmp, SERVER_CPU, tlsEnv, { node: SERVER_NODE, ready: handshakes });
+  targets.push({ key: 'floor TLS', label: 'floor: minimal undici proxy on node:https', url: `https://127.0.0.1:${floor.port}${PATH}`, proxyPid: floor.pid, tls: true });
+  // Connection-per-request runs only: Node's TLS stack alone (lib/node-backend.ts over TLS, answering itself).
+  const bare = await startScript('node-backend', tmp, SERVER_CPU, tlsEnv, { name: 'node-https', node: SERVER_NODE, ready: handshakes });
+  const barePort = bare.port;
   const nodeHttps = { key: 'bare node:https', label: 'node:https answering itself', url: `https://127.0.0.1:${barePort}${PATH}`, proxyPid: bare.pid, tls: true };
 
   log(`# tls-bench ${new Date().toISOString()}  node ${process.version}, ${cores} cores, CLK_TCK ${CLK_TCK}`);
