@@ -17,6 +17,7 @@ import { decide, initialState } from '../../routing/rollout/decide.js';
 import type { RolloutWindow } from '../../routing/rollout/inputs.js';
 import type { RolloutParameters } from '../../routing/rollout/parameters.js';
 import type { RolloutState, Transition } from '../../routing/rollout/state.js';
+import { quantile } from './report.js';
 
 /** How one side behaves for a request. */
 export interface Behaviour {
@@ -217,13 +218,6 @@ export function simulate(o: SimOptions): SimRun {
 // ---------------------------------------------------------------------------------------------
 // The acceptance scenarios (docs/rollouts.md#simulated-figures), each over a range of seeds.
 // ---------------------------------------------------------------------------------------------
-
-/** Nearest-rank quantile of numbers (q in 0..1). */
-export function quantile(xs: readonly number[], q: number): number {
-  if (xs.length === 0) return NaN;
-  const sorted = [...xs].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
-}
 
 const RATE = 100;
 const seedsFrom = (first: number, count: number): number[] => Array.from({ length: count }, (_, i) => first + i);

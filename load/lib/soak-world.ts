@@ -1,6 +1,6 @@
 /**
- * What changes behind the gateway during a soak (load/soak.ts), on the Kubernetes API stand-in and
- * the loopback pods it is given (types only here: lib/ imports nothing from test/):
+ * What changes behind the gateway during a soak (load/scenarios/soak.ts), on the Kubernetes API stand-in
+ * (test/fixtures/fake-kube-api.ts) and the loopback pods (test/fixtures/loopback-replicas.ts) it is given:
  *
  * - the stable deployment: predictor `main` (90%) on four replicas at 127.0.0.2–5, `canary` (10%)
  *   on two pods of its own, `shadow` (mirrored) on one pod at 127.0.0.6;
@@ -17,33 +17,8 @@
  * part), or `letGoWithinMs` after it left, then counted as held (`stats.heldPods`).
  */
 
-/** The stand-in's object API (test/fixtures/fake-kube-api.ts FakeKubeApi). */
-export interface KubeObjects {
-  upsert(resource: 'seldondeployments' | 'endpointslices', obj: { metadata: { name: string } }): unknown;
-  remove(resource: 'seldondeployments' | 'endpointslices', namespace: string, name: string): void;
-}
-
-/** Pods at shared ports (test/fixtures/loopback-replicas.ts LoopbackPods). */
-export interface Pods {
-  readonly restPort: number;
-  readonly grpcPort: number;
-  start(ip: string): Promise<void>;
-  stop(ip: string, withinMs?: number): Promise<void>;
-  connections(ip?: string): number;
-  inFlight(ip: string): number;
-}
-
-export interface SliceEndpoint {
-  ip: string;
-  ready?: boolean;
-  terminating?: boolean;
-}
-
-/** How the stand-in's objects are written (test/fixtures/fake-kube-api.ts). */
-export interface Builders {
-  slice(service: string, namespace: string, name: string, endpoints: SliceEndpoint[], ports: { name: string; port: number }[]): { metadata: { name: string } };
-  sdep(name: string, namespace: string, spec: Record<string, unknown>): { metadata: { name: string } };
-}
+import { endpointSlice, seldonDeployment, type FakeEndpoint, type FakeKubeApi } from '../../test/fixtures/fake-kube-api.js';
+import type { LoopbackPods } from '../../test/fixtures/loopback-replicas.js';
 
 export const REPLICAS = ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5'];
 const SHADOW_POD = '127.0.0.6';
@@ -85,9 +60,8 @@ export class SoakWorld {
   private readonly leaving = new Set<Promise<void>>();
 
   constructor(
-    private readonly api: KubeObjects,
-    private readonly pods: Pods,
-    private readonly build: Builders,
+    private readonly api: FakeKubeApi,
+    private readonly pods: LoopbackPods,
     private readonly o: { readonly namespace: string; readonly stable: string; readonly lifetimeS: number; readonly letGoWithinMs: number },
   ) {
     for (let i = FIRST_FREE; i <= LAST_FREE; i++) this.free.push(`127.0.0.${i}`);
@@ -100,8 +74,8 @@ export class SoakWorld {
     ];
   }
 
-  private publish(deployment: string, predictor: string, endpoints: SliceEndpoint[]): void {
-    this.api.upsert('endpointslices', this.build.slice(`${deployment}-${predictor}`, this.o.namespace, `${deployment}-${predictor}-slice`, endpoints, this.ports));
+  private publish(deployment: string, predictor: string, endpoints: FakeEndpoint[]): void {
+    this.api.upsert('endpointslices', endpointSlice(`${deployment}-${predictor}`, this.o.namespace, `${deployment}-${predictor}-slice`, endpoints, this.ports));
   }
 
   private async podsAt(n: number): Promise<string[]> {
@@ -150,7 +124,7 @@ export class SoakWorld {
     const graph = { name: 'model', type: 'MODEL' };
     this.api.upsert(
       'seldondeployments',
-      this.build.sdep(this.o.stable, this.o.namespace, {
+      seldonDeployment(this.o.stable, this.o.namespace, {
         predictors: [
           { name: 'main', traffic: 90, graph },
           { name: 'canary', traffic: 10, graph },
@@ -175,7 +149,7 @@ export class SoakWorld {
       'main',
       ips.map((ip) => ({ ip })),
     );
-    this.api.upsert('seldondeployments', this.build.sdep(name, this.o.namespace, { predictors: [{ name: 'main', graph: { name: 'model', type: 'MODEL' } }] }));
+    this.api.upsert('seldondeployments', seldonDeployment(name, this.o.namespace, { predictors: [{ name: 'main', graph: { name: 'model', type: 'MODEL' } }] }));
     this.churned.push({ name, pods: ips, createdAt: Date.now() });
     this.createdAt.set(name, Date.now());
     this.stats.created++;

@@ -32,14 +32,14 @@
  * --unloaded / BENCH_FLOW_UNLOADED_S (seconds of each unloaded reference run, default 10),
  * --scenario / BENCH_FLOW_SCENARIO. Every child is stopped on exit, error, Ctrl-C or SIGTERM.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import YAML from 'yaml';
+import { predictionPath, sdep, writeManifests } from '../lib/bench-table.js';
 import { atCleanup, nodeScript, runMain, sleep, startAnnounced, type Announced } from '../lib/children.js';
-import { buildInfo, GATEWAY_MAIN, metricsText, restUpstreams, startGateway, type Gateway } from '../lib/gateway.js';
+import { buildInfo, counter, GATEWAY_MAIN, metricsText, restUpstreams, startGateway, type Gateway } from '../lib/gateway.js';
 import { haproxyBinary, startHaproxy } from '../lib/haproxy.js';
 import { freePort } from '../lib/http.js';
 import { numberSetting, setting } from '../lib/options.js';
@@ -65,24 +65,13 @@ const DEPLOYMENTS: Record<string, string | undefined> = {
   'flood-a': FIXED,
   'flood-b': FIXED,
 };
-const path = (deployment: string): string => `/seldon/${NS}/${deployment}/api/v1.0/predictions`;
+const path = (deployment: string): string => predictionPath(deployment, NS);
 
-function writeManifests(dir: string): string {
-  const file = join(dir, 'sdeps.yaml');
-  const docs = Object.entries(DEPLOYMENTS).map(([name, flow]) =>
-    YAML.stringify({
-      apiVersion: 'machinelearning.seldon.io/v1',
-      kind: 'SeldonDeployment',
-      metadata: { name, namespace: NS },
-      spec: {
-        annotations: { 'seldon.io/rest-timeout': String(ROUTE_TIMEOUT_MS), ...(flow ? { 'seldon.io/gateway-flow': flow } : {}) },
-        predictors: [{ name: 'main', graph: { name: 'model', implementation: 'SKLEARN_SERVER', modelUri: 'gs://bench/model' } }],
-      },
-    }),
+const writeFlowManifests = (dir: string): string =>
+  writeManifests(
+    join(dir, 'sdeps.yaml'),
+    Object.entries(DEPLOYMENTS).map(([name, flow]) => sdep(name, NS, { 'seldon.io/rest-timeout': String(ROUTE_TIMEOUT_MS), ...(flow ? { 'seldon.io/gateway-flow': flow } : {}) })),
   );
-  writeFileSync(file, docs.join('---\n'));
-  return file;
-}
 
 interface Model {
   readonly proc: Announced;
@@ -168,13 +157,7 @@ const HEAD = [
   'no answer',
 ];
 
-async function flowLimit(admin: number, deployment: string): Promise<number | undefined> {
-  const text = await metricsText(admin);
-  for (const line of text.split('\n')) {
-    if (line.startsWith('seldon_gateway_flow_limit{') && line.includes(`deployment="${deployment}"`)) return Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return undefined;
-}
+const flowLimit = async (admin: number, deployment: string): Promise<number | undefined> => counter(await metricsText(admin), 'seldon_gateway_flow_limit', { deployment }) || undefined;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { duration: { type: 'string' }, unloaded: { type: 'string' }, scenario: { type: 'string' }, help: { type: 'boolean' } } });
@@ -192,7 +175,7 @@ async function main(): Promise<void> {
   atCleanup(() => rmSync(dir, { recursive: true, force: true }));
   const model = await startModel('model');
   const modelB = await startModel('model-b');
-  const manifests = writeManifests(dir);
+  const manifests = writeFlowManifests(dir);
   const { upstreams, routes } = restUpstreams(manifests);
   const floodB = new Set(routes.deployments.filter((d) => d.name === 'flood-b').flatMap((d) => d.routes.flatMap((r) => r.members.map((m) => m.upstream))));
   const gateway: Gateway = await startGateway('gateway', {
