@@ -98,11 +98,6 @@ export async function startGateway(name: string, g: GatewayLaunch): Promise<Gate
   return { server, port, admin, stop: () => stopServer(server) };
 }
 
-/** `node --version` of a node binary (e.g. v24.21.0); throws when it does not run. */
-export function nodeVersion(node: string): string {
-  return execFileSync(node, ['--version'], { encoding: 'utf8', timeout: 10_000 }).trim();
-}
-
 export async function metricsText(admin: number): Promise<string> {
   try {
     const res = await fetch(`http://127.0.0.1:${admin}/metrics`, { signal: AbortSignal.timeout(5000) });

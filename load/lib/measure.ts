@@ -24,9 +24,9 @@ export interface Accounted<T> {
 
 /**
  * Run `run` against `target` and account the CPU the proxy and the backend spent meanwhile, per
- * request they handled (`handled`: every completed request, warm-up included).
+ * request they handled (every completed or failed request of the run).
  */
-export async function measure<T>(target: Target, backendPid: number, quiet: QuietGate, run: () => Promise<T>, handled: (r: T) => number): Promise<Accounted<T>> {
+export async function measure<T extends { readonly completed: number; readonly failed?: number }>(target: Target, backendPid: number, quiet: QuietGate, run: () => Promise<T>): Promise<Accounted<T>> {
   await quiet.wait();
   const p0 = target.proxyPid ? treeSeconds(target.proxyPid) : 0;
   const b0 = treeSeconds(backendPid);
@@ -35,7 +35,7 @@ export async function measure<T>(target: Target, backendPid: number, quiet: Quie
   const result = await run();
   const wall = (performance.now() - t0) / 1000;
   const p1 = target.proxyPid ? treeSeconds(target.proxyPid) : 0;
-  const n = Math.max(1, handled(result));
+  const n = Math.max(1, result.completed + (result.failed ?? 0));
   return {
     result,
     proxyUsPerReq: target.proxyPid ? ((p1 - p0) * 1e6) / n : null,

@@ -21,6 +21,7 @@ import { endpointSlice, seldonDeployment, type FakeEndpoint, type FakeKubeApi } 
 import type { LoopbackPods } from '../../test/fixtures/loopback-replicas.js';
 
 export const REPLICAS = ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5'];
+const at = (ips: readonly string[]): FakeEndpoint[] => ips.map((ip) => ({ ip }));
 const SHADOW_POD = '127.0.0.6';
 const FIRST_FREE = 7;
 const LAST_FREE = 254;
@@ -110,16 +111,8 @@ export class SoakWorld {
   async setUp(): Promise<void> {
     for (const ip of [...REPLICAS, SHADOW_POD]) await this.pods.start(ip);
     this.canary = await this.podsAt(2);
-    this.publish(
-      this.o.stable,
-      'main',
-      REPLICAS.map((ip) => ({ ip })),
-    );
-    this.publish(
-      this.o.stable,
-      'canary',
-      this.canary.map((ip) => ({ ip })),
-    );
+    this.publish(this.o.stable, 'main', at(REPLICAS));
+    this.publish(this.o.stable, 'canary', at(this.canary));
     this.publish(this.o.stable, 'shadow', [{ ip: SHADOW_POD }]);
     const graph = { name: 'model', type: 'MODEL' };
     this.api.upsert(
@@ -144,11 +137,7 @@ export class SoakWorld {
   async churn(): Promise<void> {
     const name = `churn${this.next++}`;
     const ips = await this.podsAt(2);
-    this.publish(
-      name,
-      'main',
-      ips.map((ip) => ({ ip })),
-    );
+    this.publish(name, 'main', at(ips));
     this.api.upsert('seldondeployments', seldonDeployment(name, this.o.namespace, { predictors: [{ name: 'main', graph: { name: 'model', type: 'MODEL' } }] }));
     this.churned.push({ name, pods: ips, createdAt: Date.now() });
     this.createdAt.set(name, Date.now());
@@ -168,7 +157,7 @@ export class SoakWorld {
   /** One replica of `main` leaves the ready set and comes back, over `ms` (ready: false, terminating, out, back). */
   async flip(ms: number): Promise<void> {
     const leaving = REPLICAS[this.flipIndex++ % REPLICAS.length]!;
-    const others = REPLICAS.filter((ip) => ip !== leaving).map((ip) => ({ ip }));
+    const others = at(REPLICAS.filter((ip) => ip !== leaving));
     const step = (): Promise<void> => new Promise((r) => setTimeout(r, ms / 4));
     this.publish(this.o.stable, 'main', [...others, { ip: leaving, ready: false }]);
     await step();
@@ -176,11 +165,7 @@ export class SoakWorld {
     await step();
     this.publish(this.o.stable, 'main', others);
     await step();
-    this.publish(
-      this.o.stable,
-      'main',
-      REPLICAS.map((ip) => ({ ip })),
-    );
+    this.publish(this.o.stable, 'main', at(REPLICAS));
     this.stats.flips++;
   }
 
@@ -188,18 +173,10 @@ export class SoakWorld {
   async replaceCanary(overlapMs: number): Promise<void> {
     const old = this.canary;
     const fresh = await this.podsAt(2);
-    this.publish(
-      this.o.stable,
-      'canary',
-      [...old, ...fresh].map((ip) => ({ ip })),
-    );
+    this.publish(this.o.stable, 'canary', at([...old, ...fresh]));
     await new Promise((r) => setTimeout(r, overlapMs));
     this.canary = fresh;
-    this.publish(
-      this.o.stable,
-      'canary',
-      fresh.map((ip) => ({ ip })),
-    );
+    this.publish(this.o.stable, 'canary', at(fresh));
     this.stats.canaryReplacements++;
     this.letGo(old);
   }

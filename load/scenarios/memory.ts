@@ -8,12 +8,13 @@
  *
  *   npm run bench -- memory [--vs-main /tmp/old/dist/gateway/main.js] [--source manifests|kubernetes|both] [--workers 2] [--settle 30] [--rounds 3]
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ROOT, runMain, sleep } from '../lib/children.js';
 import { GATEWAY_MAIN, buildInfo, startGateway } from '../lib/gateway.js';
+import { descendants } from '../lib/proc.js';
 import { log, median, table } from '../lib/report.js';
 import { vmRss } from '../lib/soak-report.js';
 import { endpointSlice, seldonDeployment, startFakeKubeApi, writeKubeconfig, type FakeKubeApi } from '../../test/fixtures/fake-kube-api.js';
@@ -26,15 +27,6 @@ interface Reading {
 }
 
 const MB = 1024 * 1024;
-
-/** The workers the primary forked: its children. */
-function childrenOf(pid: number): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
 
 async function heaps(admin: number): Promise<Map<number, number>> {
   try {
@@ -53,7 +45,8 @@ async function measure(main: string, source: Source, workers: number, settleMs: 
   const gw = await startGateway('gateway', { log: join(dir, 'gateway.log'), ...from, main, workers, args: ['--access-log', 'off'] });
   try {
     await sleep(settleMs);
-    const pids = [gw.server.pid, ...childrenOf(gw.server.pid)];
+    // The primary, then the workers it forked.
+    const pids = [gw.server.pid, ...descendants(gw.server.pid)];
     // Resident memory first: the collections /memory?gc runs would shrink it.
     const rss = pids.map(vmRss);
     const heap = await heaps(gw.admin);

@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { generateManifests, MEASURED, predictionPath } from '../lib/bench-table.js';
 import { atCleanup, pinSelf, runMain, startScript, stopServer, which, type Spawned } from '../lib/children.js';
-import { ClosedLoop, type LoadResult } from '../lib/closed-loop.js';
+import { ClosedLoop } from '../lib/closed-loop.js';
 import { caddyBinary, startCaddyProxy } from '../lib/caddy.js';
 import { buildInfo, GATEWAY_MAIN, restUpstreams, startGateway } from '../lib/gateway.js';
 import { haproxyBinary, startHaproxyProxy } from '../lib/haproxy.js';
@@ -31,6 +31,9 @@ import { descendants } from '../lib/proc.js';
 import { QuietGate } from '../lib/quiet.js';
 import { abVerdict, f0, f1, f2, log, median, ratio, table } from '../lib/report.js';
 import { vmRss } from '../lib/soak-report.js';
+
+/** Resident memory of a process tree, bytes. */
+const treeRss = (pid: number): number => [pid, ...descendants(pid)].reduce((n, p) => n + vmRss(p), 0);
 
 const { values: argv } = parseArgs({
   options: {
@@ -147,25 +150,12 @@ async function main(): Promise<void> {
     for (const conns of CONNS) {
       const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
       for (const t of order) {
-        const m = await measure(
-          t,
-          backend.pid,
-          quiet,
-          () => loop.run(t.url, conns, SECONDS),
-          (r: LoadResult) => r.completed,
-        );
+        const m = await measure(t, backend.pid, quiet, () => loop.run(t.url, conns, SECONDS));
         const r = m.result;
         const row: Row = { rps: r.rps, us: t.proxyPid ? m.proxyUsPerReq : m.backendUsPerReq, p50us: r.p50us, p99us: r.p99us, errors: r.non2xx + r.socketErrors };
         runs.set(`${t.key}@${conns}`, [...(runs.get(`${t.key}@${conns}`) ?? []), row]);
         const s = servers.get(t.key);
-        if (s)
-          rss.set(
-            t.key,
-            Math.max(
-              rss.get(t.key) ?? 0,
-              [s.pid, ...descendants(s.pid)].reduce((n, pid) => n + vmRss(pid), 0),
-            ),
-          );
+        if (s) rss.set(t.key, Math.max(rss.get(t.key) ?? 0, treeRss(s.pid)));
         if (AB) log(`round ${round + 1} ${t.key.padEnd(7)} @${conns}: ${f0(r.rps)} req/s, ${f1(row.us)} µs CPU/req`);
       }
     }
@@ -175,32 +165,22 @@ async function main(): Promise<void> {
   log('');
   for (const conns of CONNS) {
     const floor = AB ? null : med('relay', conns, (r) => r.us);
-    log(
-      table(
-        [`@${conns} connections`, 'req/s', 'CPU µs/req', AB ? '' : 'x relay CPU', 'p50 ms', 'p99 ms', 'errors', 'RSS MB after'].filter(Boolean),
-        targets.map((t) =>
-          [
-            t.label,
-            f0(med(t.key, conns, (r) => r.rps)),
-            f1(med(t.key, conns, (r) => r.us)),
-            ...(AB
-              ? []
-              : [
-                  t.key === 'direct'
-                    ? '–'
-                    : ratio(
-                        med(t.key, conns, (r) => r.us),
-                        floor,
-                      ),
-                ]),
-            f2(med(t.key, conns, (r) => r.p50us) / 1000),
-            f2(med(t.key, conns, (r) => r.p99us) / 1000),
-            f0((runs.get(`${t.key}@${conns}`) ?? []).reduce((n, r) => n + r.errors, 0)),
-            rss.has(t.key) ? f0(rss.get(t.key)! / MIB) : '–',
-          ].filter((c) => c !== ''),
-        ),
-      ),
-    );
+    const rows = targets.map((t) => {
+      const m = (pick: (r: Row) => number | null): number => med(t.key, conns, pick);
+      const cells = [t.label, f0(m((r) => r.rps)), f1(m((r) => r.us))];
+      if (!AB)
+        cells.push(
+          t.key === 'direct'
+            ? '–'
+            : ratio(
+                m((r) => r.us),
+                floor,
+              ),
+        );
+      const errors = (runs.get(`${t.key}@${conns}`) ?? []).reduce((n, r) => n + r.errors, 0);
+      return [...cells, f2(m((r) => r.p50us) / 1000), f2(m((r) => r.p99us) / 1000), f0(errors), rss.has(t.key) ? f0(rss.get(t.key)! / MIB) : '–'];
+    });
+    log(table([`@${conns} connections`, 'req/s', 'CPU µs/req', ...(AB ? [] : ['x relay CPU']), 'p50 ms', 'p99 ms', 'errors', 'RSS MB after'], rows));
   }
   if (AB) {
     // Per round, the other build's CPU per request over this checkout's: the rounds' spread is the noise.

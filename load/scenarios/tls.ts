@@ -33,8 +33,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { generateManifests, MEASURED, predictionPath } from '../lib/bench-table.js';
 import { atCleanup, pinned, pinSelf, runMain, runToEnd, startScript, which } from '../lib/children.js';
-import { ClosedLoop, type LoadResult } from '../lib/closed-loop.js';
-import { counter, metricsText, nodeVersion, restUpstreams, startGateway } from '../lib/gateway.js';
+import { ClosedLoop } from '../lib/closed-loop.js';
+import { counter, metricsText, restUpstreams, startGateway } from '../lib/gateway.js';
 import { freePort, postStatus } from '../lib/http.js';
 import { measure, type Target } from '../lib/measure.js';
 import { nginxBinary, proxyConf, startBackend, startNginx } from '../lib/nginx.js';
@@ -219,7 +219,7 @@ async function main(): Promise<void> {
 
   log(`# tls-bench ${new Date().toISOString()}  node ${process.version}, ${cores} cores, CLK_TCK ${CLK_TCK}`);
   log(
-    `servers' node: ${SERVER_NODE} ${nodeVersion(SERVER_NODE)} (OpenSSL ${execFileSync(SERVER_NODE, ['-p', 'process.versions.openssl'], { encoding: 'utf8' }).trim()}); ${nginx ? spawnSync(nginx, ['-V'], { encoding: 'utf8' }).stderr.split('\n').slice(0, 2).join(', ') : 'nginx: absent'}`,
+    `servers' node: ${SERVER_NODE} ${execFileSync(SERVER_NODE, ['-p', 'process.version + " (OpenSSL " + process.versions.openssl + ")"'], { encoding: 'utf8' }).trim()}; ${nginx ? spawnSync(nginx, ['-V'], { encoding: 'utf8' }).stderr.split('\n').slice(0, 2).join(', ') : 'nginx: absent'}`,
   );
   log(`certificate: ${KEY === 'rsa' ? 'RSA 2048' : 'ECDSA P-256'}; clients offer up to ${MAX_VERSION}; ${ROUNDS} interleaved rounds of ${DURATION_S}s runs, medians`);
   log(`keep-alive: wrk -t1 -c${CONNS}; connection per request: node:tls client, ${HS_CONNS} loops, Connection: close`);
@@ -246,13 +246,7 @@ async function main(): Promise<void> {
     if (round % 2 === 1) units[0]!.reverse();
     const order = units.map((_, i) => units[(i + round) % units.length]!).flat();
     for (const t of order) {
-      const m = await measure(
-        t,
-        backend.pid,
-        QUIET,
-        () => loop.run(t.url, CONNS, DURATION_S),
-        (r: LoadResult) => r.completed,
-      );
+      const m = await measure(t, backend.pid, QUIET, () => loop.run(t.url, CONNS, DURATION_S));
       const row: Row = {
         rps: m.result.rps,
         usPerReq: m.proxyUsPerReq,
@@ -269,13 +263,7 @@ async function main(): Promise<void> {
       for (const t of [...order, nodeHttps]) {
         if (mode === 'cleartext' ? t.key !== 'gateway cleartext' : !t.tls) continue;
         const port = Number(new URL(t.url).port);
-        const m = await measure(
-          t,
-          backend.pid,
-          QUIET,
-          () => connectionPerRequest(port, mode, DURATION_S),
-          (r) => r.completed + r.failed,
-        );
+        const m = await measure(t, backend.pid, QUIET, () => connectionPerRequest(port, mode, DURATION_S));
         const r = m.result;
         const row: Row = {
           rps: r.completed / r.seconds,
