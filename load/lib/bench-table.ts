@@ -33,6 +33,16 @@ export function writeManifests(file: string, docs: readonly SDep[]): string {
   return file;
 }
 
+/** The i-th generated deployment, `model-<i>` in `team-<i % 50>`: a canary in 4 of 10, a shadow in 2, a header route to the one before in 1, an explainer in 1. */
+export function generated(i: number, annotations: Record<string, string> = {}): SDep {
+  const kind = i % 10;
+  const predictors: SDep[] = [{ name: 'main', graph, ...(kind < 4 ? { traffic: 100 - (10 + (i % 40)) } : {}), ...(kind === 7 ? { explainer: { type: 'AnchorTabular' } } : {}) }];
+  if (kind < 4) predictors.push({ name: 'canary', traffic: 10 + (i % 40), graph });
+  if (kind === 4 || kind === 5) predictors.push({ name: 'shadow', shadow: true, graph });
+  if (kind === 6 && i > 0) Object.assign(annotations, { 'seldon.io/ambassador-service-name': `model-${i - 1}`, 'seldon.io/ambassador-header': 'x-variant: b' });
+  return sdep(`model-${i}`, `team-${i % 50}`, Object.keys(annotations).length ? annotations : undefined, predictors);
+}
+
 /** Write `count` SeldonDeployments (at least the two above) into `dir`, 50 per file; returns how many. */
 export function generateManifests(dir: string, count: number): number {
   mkdirSync(dir, { recursive: true });
@@ -44,18 +54,7 @@ export function generateManifests(dir: string, count: number): number {
     // A header route beside it, which requests never select (they carry no x-variant).
     sdep(`${MEASURED}-b`, NS, { 'seldon.io/ambassador-service-name': MEASURED, 'seldon.io/ambassador-header': 'x-variant: b' }),
   ];
-  for (let i = 0; all.length < count; i++) {
-    const ns = `team-${i % 50}`;
-    const kind = i % 10;
-    const predictors: SDep[] = [{ name: 'main', graph }];
-    let annotations: Record<string, string> | undefined;
-    if (kind < 4) predictors.push({ name: 'canary', traffic: 10 + (i % 40), graph });
-    if (kind === 4 || kind === 5) predictors.push({ name: 'shadow', shadow: true, graph });
-    if (kind === 6 && i > 0) annotations = { 'seldon.io/ambassador-service-name': `model-${i - 1}`, 'seldon.io/ambassador-header': 'x-variant: b' };
-    if (kind === 7) predictors[0] = { name: 'main', graph, explainer: { type: 'AnchorTabular' } };
-    if (kind < 4) predictors[0] = { ...predictors[0], traffic: 100 - (10 + (i % 40)) };
-    all.push(sdep(`model-${i}`, ns, annotations, predictors));
-  }
+  for (let i = 0; all.length < count; i++) all.push(generated(i));
   const perFile = 50;
   for (let f = 0; f * perFile < all.length; f++) writeManifests(join(dir, `sdeps-${String(f).padStart(3, '0')}.yaml`), all.slice(f * perFile, (f + 1) * perFile));
   return all.length;

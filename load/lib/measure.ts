@@ -4,6 +4,7 @@
  * meanwhile to each request they handled; the foreign load during the run says how trustworthy it is.
  */
 import { machineTicks, foreignPct, treeSeconds } from './proc.js';
+import { median } from './report.js';
 import type { QuietGate } from './quiet.js';
 import type { Sent } from '../../test/fixtures/loopback-replicas.js';
 
@@ -97,4 +98,11 @@ export async function sideBySide(o: {
     }
   }
   return r;
+}
+
+/** The median of `pick` over the runs no other process disturbed (foreign load under `pct`%; all runs when every one was); null when none has it. */
+export function quietMedian<T extends { readonly otherPct: number }>(xs: readonly T[], pick: (x: T) => number | null, pct: number): number | null {
+  const quiet = xs.filter((x) => x.otherPct < pct);
+  const v = (quiet.length ? quiet : xs).map(pick).filter((x): x is number => x !== null && Number.isFinite(x));
+  return v.length ? median(v) : null;
 }

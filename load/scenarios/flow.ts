@@ -203,6 +203,10 @@ async function main(): Promise<void> {
     });
   const gw = `http://127.0.0.1:${gateway.port}`;
   const hp = haproxy ? `http://127.0.0.1:${haproxyPort}` : '';
+  /** The gateway (named `name`) and haproxy where installed: the proxies a case compares. */
+  const proxies = (name: string): [string, string][] => [[name, gw], ...(haproxy ? [['haproxy', hp] as [string, string]] : [])];
+  /** A case's section: its title, its table, and what the table does not say. */
+  const section = (title: string, rows: string[][], notes: string[]): void => log(`## ${title}\n\n${table(HEAD, rows)}\n\n${notes.map((v) => `- ${v}`).join('\n')}\n`);
 
   log(`# flow-bench: a model of concurrency ${CONCURRENCY} and ${SERVICE_MS} ms service time (capacity ${CAPACITY}/s), ${seconds} s per loaded run`);
   log(`gateway: ${buildInfo(GATEWAY_MAIN)}; deployments: ${flowState}`);
@@ -234,10 +238,10 @@ async function main(): Promise<void> {
       );
       rows.push(row(name, r!, seconds));
     }
-    log(`## overload: 2x capacity (${2 * CAPACITY}/s) for ${seconds} s\n`);
-    log(table(HEAD, rows) + '\n');
-    log(`The model's slots idle between an answer and the proxy's next request (a slot the proxy keeps busy waits only for it):\n`);
-    log(gaps.map((v) => `- ${v}`).join('\n') + '\n');
+    section(`overload: 2x capacity (${2 * CAPACITY}/s) for ${seconds} s`, rows, [
+      "the model's slots idle between an answer and the proxy's next request (a slot the proxy keeps busy waits only for it):",
+      ...gaps,
+    ]);
   }
 
   if (scenarios.includes('priorities')) {
@@ -252,10 +256,7 @@ async function main(): Promise<void> {
       ).map(([c, share]) => ({ label: c, path: path(deployment), rate: 2 * CAPACITY * share, headers: { 'x-seldon-priority': c } }));
     const rows: string[][] = [];
     const verdicts: string[] = [];
-    for (const [name, origin] of [
-      ['gateway (flow)', gw],
-      ['haproxy', hp],
-    ].filter((t): t is [string, string] => t[1] !== '')) {
+    for (const [name, origin] of proxies('gateway (flow)')) {
       const results = await run(origin, classes('flow'));
       rows.push(row(`${name}: all`, combined('all', results), seconds));
       for (const r of results) rows.push(row(`${name}: ${r.label}`, r, seconds));
@@ -264,20 +265,17 @@ async function main(): Promise<void> {
         `${name}: critical refused ${critical.refused + critical.failed + critical.lost}; critical p99 ${f0(okQuantile(critical, 0.99))} ms vs ${f0(okQuantile(alone!, 0.99))} ms alone (${f1(okQuantile(critical, 0.99) / okQuantile(alone!, 0.99))}x)`,
       );
     }
-    log(
-      `## priorities: 2x capacity as 20% critical, 50% standard, 30% sheddable, ${seconds} s; critical alone at ${CAPACITY / 4}/s for ${unloadedSeconds} s: p99 ${f0(okQuantile(alone!, 0.99))} ms\n`,
+    section(
+      `priorities: 2x capacity as 20% critical, 50% standard, 30% sheddable, ${seconds} s; critical alone at ${CAPACITY / 4}/s for ${unloadedSeconds} s: p99 ${f0(okQuantile(alone!, 0.99))} ms`,
+      rows,
+      verdicts,
     );
-    log(table(HEAD, rows) + '\n');
-    log(verdicts.map((v) => `- ${v}`).join('\n') + '\n');
   }
 
   if (scenarios.includes('tenants')) {
     const rows: string[][] = [];
     const shares: string[] = [];
-    for (const [name, origin] of [
-      ['gateway (flow, tenant: header:x-tenant)', gw],
-      ['haproxy', hp],
-    ].filter((t): t is [string, string] => t[1] !== '')) {
+    for (const [name, origin] of proxies('gateway (flow, tenant: header:x-tenant)')) {
       const results = await run(origin, [
         { label: 'A', path: path('tenants'), rate: 3 * CAPACITY, headers: { 'x-tenant': 'A' } },
         { label: 'B', path: path('tenants'), rate: CAPACITY / 4, headers: { 'x-tenant': 'B' } },
@@ -286,9 +284,7 @@ async function main(): Promise<void> {
       const b = results.find((r) => r.label === 'B')!;
       shares.push(`${name}: B got ${f1((b.ok / b.asked) * 100)}% of what it asked (${b.ok} of ${b.asked})`);
     }
-    log(`## tenants: A at 3x capacity (${3 * CAPACITY}/s), B at a quarter (${CAPACITY / 4}/s), ${seconds} s\n`);
-    log(table(HEAD, rows) + '\n');
-    log(shares.map((v) => `- ${v}`).join('\n') + '\n');
+    section(`tenants: A at 3x capacity (${3 * CAPACITY}/s), B at a quarter (${CAPACITY / 4}/s), ${seconds} s`, rows, shares);
   }
 
   if (scenarios.includes('adaptive')) {
@@ -317,25 +313,19 @@ async function main(): Promise<void> {
     const limitAt = (t: number): number | undefined => [...limits].reverse().find((l) => l.t <= t)?.limit;
     const preSlow = limitAt(half);
     const down = limits.find((l) => l.t > half && l.limit !== undefined && preSlow !== undefined && l.limit < preSlow);
-    log(`## adaptive: concurrency adaptive, queue 4, queueTimeout 100ms; 2x capacity for ${seconds} s, the model 3x slower from ${halfS} s\n`);
-    log(table(HEAD, [row('gateway (adaptive), whole run', r!, seconds), row(`unloaded (${CAPACITY / 2}/s, ${unloadedSeconds} s)`, alone!, unloadedSeconds)]) + '\n');
-    log(
-      [
-        `- before the slowdown (s 5..${halfS}): ${f1(mean(before))} 200/s = ${f0((mean(before) / CAPACITY) * 100)}% of capacity; p99 ${f0(okQuantileBetween(r!, Math.min(5, halfS), halfS, 0.99))} ms vs ${f0(okQuantile(alone!, 0.99))} ms unloaded (${f1(okQuantileBetween(r!, Math.min(5, halfS), halfS, 0.99) / okQuantile(alone!, 0.99))}x; the whole run's, the slow half included: ${f0(okQuantile(r!, 0.99))} ms)`,
-        `- after it (s ${halfS + 5}..${seconds}): ${f1(mean(after))} 200/s = ${f0((mean(after) / (CAPACITY / 3)) * 100)}% of the new capacity (${f1(CAPACITY / 3)}/s)`,
-        `- seldon_gateway_flow_limit: ${preSlow ?? '–'} before the slowdown, ${limitAt(half + 5000) ?? '–'} 5 s after, ${limitAt(durationMs) ?? '–'} at the end; first lower ${down ? `${f1((down.t - half) / 1000)} s after the slowdown` : 'never'}`,
-      ].join('\n') + '\n',
-    );
+    const rows = [row('gateway (adaptive), whole run', r!, seconds), row(`unloaded (${CAPACITY / 2}/s, ${unloadedSeconds} s)`, alone!, unloadedSeconds)];
+    section(`adaptive: concurrency adaptive, queue 4, queueTimeout 100ms; 2x capacity for ${seconds} s, the model 3x slower from ${halfS} s`, rows, [
+      `before the slowdown (s 5..${halfS}): ${f1(mean(before))} 200/s = ${f0((mean(before) / CAPACITY) * 100)}% of capacity; p99 ${f0(okQuantileBetween(r!, Math.min(5, halfS), halfS, 0.99))} ms vs ${f0(okQuantile(alone!, 0.99))} ms unloaded (${f1(okQuantileBetween(r!, Math.min(5, halfS), halfS, 0.99) / okQuantile(alone!, 0.99))}x; the whole run's, the slow half included: ${f0(okQuantile(r!, 0.99))} ms)`,
+      `after it (s ${halfS + 5}..${seconds}): ${f1(mean(after))} 200/s = ${f0((mean(after) / (CAPACITY / 3)) * 100)}% of the new capacity (${f1(CAPACITY / 3)}/s)`,
+      `seldon_gateway_flow_limit: ${preSlow ?? '–'} before the slowdown, ${limitAt(half + 5000) ?? '–'} 5 s after, ${limitAt(durationMs) ?? '–'} at the end; first lower ${down ? `${f1((down.t - half) / 1000)} s after the slowdown` : 'never'}`,
+    ]);
   }
 
   if (scenarios.includes('flood')) {
     const [alone] = await run(gw, [{ label: 'B alone', path: path('flood-b'), rate: CAPACITY / 2 }], unloadedSeconds * 1000);
     const rows: string[][] = [row(`gateway: B alone (${CAPACITY / 2}/s, ${unloadedSeconds} s)`, alone!, unloadedSeconds)];
     const ratios: string[] = [];
-    for (const [name, origin] of [
-      ['gateway (flow on both)', gw],
-      ['haproxy', hp],
-    ].filter((t): t is [string, string] => t[1] !== '')) {
+    for (const [name, origin] of proxies('gateway (flow on both)')) {
       const results = await run(origin, [
         { label: 'A (flood)', path: path('flood-a'), rate: 3 * CAPACITY },
         { label: 'B', path: path('flood-b'), rate: CAPACITY / 2 },
@@ -346,9 +336,7 @@ async function main(): Promise<void> {
         `${name}: B's p99 ${f0(okQuantile(b, 0.99))} ms under A's flood vs ${f0(okQuantile(alone!, 0.99))} ms alone through the gateway (${f1(okQuantile(b, 0.99) / okQuantile(alone!, 0.99))}x)`,
       );
     }
-    log(`## flood: A flooded at 3x capacity (${3 * CAPACITY}/s), B on its own model at half capacity (${CAPACITY / 2}/s), ${seconds} s\n`);
-    log(table(HEAD, rows) + '\n');
-    log(ratios.map((v) => `- ${v}`).join('\n') + '\n');
+    section(`flood: A flooded at 3x capacity (${3 * CAPACITY}/s), B on its own model at half capacity (${CAPACITY / 2}/s), ${seconds} s`, rows, ratios);
   }
 }
 

@@ -21,7 +21,7 @@ import { counter, GATEWAY_MAIN, metricsText, startGateway } from '../lib/gateway
 import { freePort } from '../lib/http.js';
 import { grpcProxyConf, nginxBinary, startNginx } from '../lib/nginx.js';
 import { callLoops, connect, PREDICT_REQUEST, routeMetadata, type CallsResult } from '../lib/grpc.js';
-import { foreignPct, machineTicks, treeSeconds } from '../lib/proc.js';
+import { measure, quietMedian, type Target as MeasureTarget } from '../lib/measure.js';
 import { QuietGate } from '../lib/quiet.js';
 import { f0, f1, log, median, quantile, table } from '../lib/report.js';
 
@@ -92,21 +92,17 @@ function summarise(results: readonly CallsResult[]): Summary {
 }
 
 /** One measured phase with its accounting: CPU per call of each process, foreign load, the gateway's stalls. */
+/** One measured phase: its calls and, per call, the µs of CPU of the proxy's process tree (null for direct), the backend's and this client's. */
 interface Measured extends CallsResult {
-  /** µs of CPU per call: the gateway's process tree (null for direct), the backend's, this client's. */
-  gatewayUs: number | null;
-  backendUs: number;
-  clientUs: number;
-  otherPct: number;
+  readonly gatewayUs: number | null;
+  readonly backendUs: number;
+  readonly clientUs: number;
+  readonly otherPct: number;
 }
 
-interface Target {
-  readonly key: string;
-  readonly label: string;
+/** A lib/measure.ts target with its port and, for a gateway, its admin port (its /metrics). */
+interface Target extends MeasureTarget {
   readonly port: number;
-  /** The gateway's process tree; undefined for direct. */
-  readonly pid?: number;
-  /** The gateway's admin port (its /metrics). */
   readonly admin?: number;
 }
 
@@ -137,16 +133,16 @@ async function main(): Promise<void> {
         args,
         ...(main ? { main } : {}),
       });
-      return { key: name, label: `${name}${main ? ` (${main})` : ''}${args.length ? ` ${args.join(' ')}` : ''}`, port: g.port, pid: g.server.pid, admin: g.admin };
+      return { key: name, label: `${name}${main ? ` (${main})` : ''}${args.length ? ` ${args.join(' ')}` : ''}`, url: '', port: g.port, proxyPid: g.server.pid, admin: g.admin };
     };
-    const targets: Target[] = [{ key: 'direct', label: 'direct', port: backend.port }];
+    const targets: Target[] = [{ key: 'direct', label: 'direct', url: '', port: backend.port, proxyPid: null }];
     targets.push(await compiled('gateway', opt.gatewayArgs));
     if (opt.gatewayBMain) targets.push(await compiled('gateway-b', opt.gatewayArgs, opt.gatewayBMain));
     if (opt.nginx && nginxBinary()) {
       // nginx's grpc_pass on the gateways' core: the reference proxy for gRPC.
       const port = await freePort();
       const s = await startNginx('nginx-grpc', opt.pin ? 1 : 0, grpcProxyConf(join(dir, 'nginx-grpc'), port, backend.port), () => answersGrpc(port));
-      targets.push({ key: 'nginx', label: 'nginx grpc_pass (h2c both sides, 1 worker, keepalive 64)', port, pid: s.pid });
+      targets.push({ key: 'nginx', label: 'nginx grpc_pass (h2c both sides, 1 worker, keepalive 64)', url: '', port, proxyPid: s.pid });
     }
 
     const metadata = routeMetadata('bench', 'load');
@@ -164,21 +160,11 @@ async function main(): Promise<void> {
       for (const t of targets) {
         const cs = clients.get(t.key)!;
         if (opt.warmupS > 0) await callLoops(cs, metadata, opt.concurrency, opt.warmupS);
-        await quiet.wait();
-        const g0 = t.pid !== undefined ? treeSeconds(t.pid) : 0;
-        const b0 = treeSeconds(backend.pid);
         const c0 = process.cpuUsage();
-        const m0 = machineTicks();
-        const r = await callLoops(cs, metadata, opt.concurrency, opt.durationS);
+        const a = await measure(t, backend.pid, quiet, () => callLoops(cs, metadata, opt.concurrency, opt.durationS).then((r) => ({ ...r, completed: r.calls, failed: r.errors })));
+        const r = a.result;
         const c1 = process.cpuUsage(c0);
-        const n = Math.max(1, r.calls + r.errors);
-        const m: Measured = {
-          ...r,
-          gatewayUs: t.pid !== undefined ? ((treeSeconds(t.pid) - g0) * 1e6) / n : null,
-          backendUs: ((treeSeconds(backend.pid) - b0) * 1e6) / n,
-          clientUs: (c1.user + c1.system) / n,
-          otherPct: foreignPct(m0, machineTicks(), r.seconds),
-        };
+        const m: Measured = { ...r, gatewayUs: a.proxyUsPerReq, backendUs: a.backendUsPerReq, clientUs: (c1.user + c1.system) / Math.max(1, r.calls + r.errors), otherPct: a.otherPct };
         results.get(t.key)!.push(m);
         const s = summarise([r]);
         log(
@@ -190,16 +176,7 @@ async function main(): Promise<void> {
     for (const cs of clients.values()) for (const c of cs) c.close();
 
     // ----- Report: medians over the phases no other process disturbed (all of them when every one was).
-    const clean = (xs: Measured[]): Measured[] => {
-      const q = xs.filter((x) => x.otherPct < QUIET_PCT);
-      return q.length ? q : xs;
-    };
-    const med = (xs: Measured[], f: (m: Measured) => number | null): number | null => {
-      const v = clean(xs)
-        .map(f)
-        .filter((x): x is number => x !== null && Number.isFinite(x));
-      return v.length ? median(v) : null;
-    };
+    const med = (xs: Measured[], f: (m: Measured) => number | null): number | null => quietMedian(xs, f, QUIET_PCT);
     const rps = (m: Measured): number => m.calls / m.seconds;
     const direct = results.get('direct')!;
     const rows = targets.map((t) => {

@@ -4,7 +4,7 @@
  * 1,000-deployment table, its 90/10 canary with a header rule; access log off, and on as
  * `gateway-log`), and with `--vs-main` another build's gateway (`gateway-b`). Every target proxies to
  * one nginx `return 200` backend; a fixed number of requests is sent at each connection count
- * (load/lib/fixed-count.ts) while `strace -c -f` counts every syscall of the target's processes
+ * (autocannon's `-a`, load/lib/closed-loop.ts) while `strace -c -f` counts every syscall of the target's processes
  * (load/lib/strace.ts). Counts do not depend on other people's load; times under a tracer mean
  * nothing and are not shown.
  *
@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { generateManifests, MEASURED, predictionPath } from '../lib/bench-table.js';
 import { atCleanup, pinSelf, runMain, startScript, waitFor, which } from '../lib/children.js';
-import { fixedCount } from '../lib/fixed-count.js';
+import { ClosedLoop } from '../lib/closed-loop.js';
 import { GATEWAY_MAIN, restUpstreams, startGateway } from '../lib/gateway.js';
 import { freePort, postStatus } from '../lib/http.js';
 import { BACKEND_BODY, proxyConf, startBackend, startNginx } from '../lib/nginx.js';
@@ -96,23 +96,25 @@ async function main(): Promise<void> {
     targets.push({ key, port: g.port, pids: tree(g.server.pid) });
   }
 
-  const request = Buffer.from(`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${BODY.length}\r\n\r\n${BODY}`);
+  // autocannon, not wrk: a fixed count of requests, whatever the speed of the target (a tracer slows it several times).
+  const loop = new ClosedLoop(null, 0, BODY, tmp);
   log(`# syscall-bench ${new Date().toISOString()}  node ${process.version}; ${total} requests per cell (POST ${BODY.length}-byte JSON, answer ${BACKEND_BODY.length} bytes), ${kind} backend`);
   log(`targets pinned to core 1 with the backend; client and strace on core 0; gateway: ${GATEWAY_MAIN}${values['vs-main'] ? `, gateway B: ${values['vs-main']}` : ''}`);
   const rows: string[][] = [];
   const details: string[] = [];
   for (const conns of connsList) {
     for (const t of targets) {
-      await fixedCount(t.port, request, conns, Math.min(total, 5000)); // warm-up: JIT, pools
-      const { result, counts } = await straceWhile(t.pids(), () => fixedCount(t.port, request, conns, total));
-      if (result.non200 > 0) throw new Error(`${t.key}: ${result.non200} answers were not 200`);
+      const url = `http://127.0.0.1:${t.port}${path}`;
+      await loop.count(url, conns, Math.min(total, 5000)); // warm-up: JIT, pools
+      const { result, counts } = await straceWhile(t.pids(), () => loop.count(url, conns, total));
+      if (result.non2xx + result.socketErrors > 0 || result.completed !== total) throw new Error(`${t.key}: ${result.completed} answers of ${total}, ${result.non2xx} not 2xx, ${result.errorDetail}`);
       const per = (names: readonly string[]): number => names.reduce((a, n) => a + (counts.get(n) ?? 0), 0) / total;
       const grouped = new Set(GROUPS.flatMap(([, names]) => names));
       const all = [...counts.values()].reduce((a, b) => a + b, 0) / total;
       const other = [...counts].filter(([n]) => !grouped.has(n));
       rows.push([`${t.key} @${conns}`, ...GROUPS.map(([, names]) => f2(per(names))), f2(other.reduce((a, [, c]) => a + c, 0) / total), f2(all)]);
       details.push(`${t.key} @${conns}: ${describe(counts, total)}`);
-      log(`${t.key} @${conns}: ${f0(result.answered)} answers in ${result.seconds.toFixed(1)} s traced; ${f2(all)} syscalls per request`);
+      log(`${t.key} @${conns}: ${f0(result.completed)} answers in ${result.seconds.toFixed(1)} s traced; ${f2(all)} syscalls per request`);
     }
   }
   log('');

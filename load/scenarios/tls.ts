@@ -36,7 +36,7 @@ import { atCleanup, pinned, pinSelf, runMain, runToEnd, startScript, which } fro
 import { ClosedLoop } from '../lib/closed-loop.js';
 import { counter, metricsText, restUpstreams, startGateway } from '../lib/gateway.js';
 import { freePort, postStatus } from '../lib/http.js';
-import { measure, type Target } from '../lib/measure.js';
+import { measure, quietMedian, type Accounted, type Target } from '../lib/measure.js';
 import { nginxBinary, proxyConf, startBackend, startNginx } from '../lib/nginx.js';
 import { CLK_TCK } from '../lib/proc.js';
 import { numberSetting } from '../lib/options.js';
@@ -237,7 +237,13 @@ async function main(): Promise<void> {
   await connectionPerRequest(barePort, 'full', 1);
 
   const cells = new Map<string, Row[]>();
-  const push = (k: string, r: Row): void => void cells.set(k, [...(cells.get(k) ?? []), r]);
+  /** One run's row, under `<mode>|<target>`. */
+  const record = (round: number, mode: string, key: string, m: Accounted<unknown>, rps: number, errors: number, errorDetail: string, resumedPct: number | null): void => {
+    const row: Row = { rps, usPerReq: m.proxyUsPerReq, backendUsPerReq: m.backendUsPerReq, errors, errorDetail, resumedPct, otherPct: m.otherPct };
+    cells.set(`${mode}|${key}`, [...(cells.get(`${mode}|${key}`) ?? []), row]);
+    const resumed = resumedPct === null ? '–' : `${f0(resumedPct)}%`;
+    log(`round ${round + 1} ${mode.padEnd(16)} ${key.padEnd(18)} ${f0(rps).padStart(7)} req/s  ${f1(row.usPerReq).padStart(6)} µs CPU/req  resumed ${resumed}  (other load ${f0(m.otherPct)}%)`);
+  };
   const metrics0 = await metricsText(gateway.admin);
   for (let round = 0; round < ROUNDS; round++) {
     // The two gateway runs stay side by side (their order alternating): the keep-alive target is
@@ -247,56 +253,36 @@ async function main(): Promise<void> {
     const order = units.map((_, i) => units[(i + round) % units.length]!).flat();
     for (const t of order) {
       const m = await measure(t, backend.pid, QUIET, () => loop.run(t.url, CONNS, DURATION_S));
-      const row: Row = {
-        rps: m.result.rps,
-        usPerReq: m.proxyUsPerReq,
-        backendUsPerReq: m.backendUsPerReq,
-        errors: m.result.non2xx + m.result.socketErrors,
-        errorDetail: m.result.errorDetail,
-        resumedPct: null,
-        otherPct: m.otherPct,
-      };
-      push(`keep-alive|${t.key}`, row);
-      log(`round ${round + 1} keep-alive       ${t.key.padEnd(18)} ${f0(row.rps).padStart(7)} req/s  ${f1(row.usPerReq).padStart(6)} µs CPU/req  (other load ${f0(row.otherPct)}%)`);
+      record(round, 'keep-alive', t.key, m, m.result.rps, m.result.non2xx + m.result.socketErrors, m.result.errorDetail, null);
     }
     for (const mode of ['full', 'resumed', 'cleartext'] as const) {
       for (const t of [...order, nodeHttps]) {
         if (mode === 'cleartext' ? t.key !== 'gateway cleartext' : !t.tls) continue;
-        const port = Number(new URL(t.url).port);
-        const m = await measure(t, backend.pid, QUIET, () => connectionPerRequest(port, mode, DURATION_S));
+        const m = await measure(t, backend.pid, QUIET, () => connectionPerRequest(Number(new URL(t.url).port), mode, DURATION_S));
         const r = m.result;
-        const row: Row = {
-          rps: r.completed / r.seconds,
-          usPerReq: m.proxyUsPerReq,
-          backendUsPerReq: m.backendUsPerReq,
-          errors: r.failed,
-          errorDetail: Object.entries(r.codes)
-            .map(([k, v]) => `${k} ${v}`)
-            .join(', '),
-          resumedPct: mode === 'cleartext' ? null : (100 * r.resumed) / Math.max(1, r.handshakes),
-          otherPct: m.otherPct,
-        };
-        const name = mode === 'cleartext' ? 'conn/request' : `${mode} handshake`;
-        push(`${name}|${t.key}`, row);
-        log(
-          `round ${round + 1} ${name.padEnd(16)} ${t.key.padEnd(18)} ${f0(row.rps).padStart(7)} req/s  ${f1(row.usPerReq).padStart(6)} µs CPU/req  resumed ${row.resumedPct === null ? '–' : f0(row.resumedPct) + '%'}  (other load ${f0(row.otherPct)}%)`,
+        const codes = Object.entries(r.codes).map(([k, v]) => `${k} ${v}`);
+        record(
+          round,
+          mode === 'cleartext' ? 'conn/request' : `${mode} handshake`,
+          t.key,
+          m,
+          r.completed / r.seconds,
+          r.failed,
+          codes.join(', '),
+          mode === 'cleartext' ? null : (100 * r.resumed) / Math.max(1, r.handshakes),
         );
       }
     }
   }
 
   // ----- Tables: medians over the undisturbed runs (all runs when none was).
-  const med = (k: string, pick: (r: Row) => number | null): number | null => {
-    const rows = cells.get(k) ?? [];
-    const quiet = rows.filter((r) => r.otherPct < QUIET_PCT);
-    const xs = (quiet.length ? quiet : rows).map(pick).filter((x): x is number => x !== null && Number.isFinite(x));
-    return xs.length ? median(xs) : null;
-  };
+  const med = (k: string, pick: (r: Row) => number | null): number | null => quietMedian(cells.get(k) ?? [], pick, QUIET_PCT);
+  const cpu = (k: string): number | null => med(k, (r) => r.usPerReq);
   log('');
   const rows: string[][] = [];
   for (const k of cells.keys()) {
     const [mode, target] = k.split('|') as [string, string];
-    const us = med(k, (r) => r.usPerReq);
+    const us = cpu(k);
     const errs = (cells.get(k) ?? []).reduce((a, r) => a + r.errors, 0);
     rows.push([
       mode,
@@ -305,26 +291,23 @@ async function main(): Promise<void> {
       f1(us),
       mode === 'keep-alive' ? '' : f0(us ? 1e6 / us : null),
       f1(med(k, (r) => r.backendUsPerReq)),
-      (() => {
-        const p = med(k, (r) => r.resumedPct);
-        return p === null ? '' : `${f0(p)}%`;
-      })(),
+      med(k, (r) => r.resumedPct) === null ? '' : `${f0(med(k, (r) => r.resumedPct))}%`,
       String(errs),
     ]);
   }
   log(table(['mode', 'server', 'req/s', 'µs CPU/req', 'conns/s per core', 'backend µs/req', 'resumed', 'errors'], rows));
 
-  const gwClear = med('keep-alive|gateway cleartext', (r) => r.usPerReq);
-  const gwTls = med('keep-alive|gateway TLS', (r) => r.usPerReq);
+  const gwClear = cpu('keep-alive|gateway cleartext');
+  const gwTls = cpu('keep-alive|gateway TLS');
   // Each round's TLS run over the cleartext run beside it.
   const clearRows = cells.get('keep-alive|gateway cleartext') ?? [];
   const paired = (cells.get('keep-alive|gateway TLS') ?? []).map((r, i) => (r.usPerReq ?? NaN) / (clearRows[i]?.usPerReq ?? NaN)).filter(Number.isFinite);
   const pairedMedian = paired.length ? median(paired) : null;
-  const gwFull = med('full handshake|gateway TLS', (r) => r.usPerReq);
-  const ngFull = med('full handshake|nginx TLS', (r) => r.usPerReq);
-  const gwResumed = med('resumed handshake|gateway TLS', (r) => r.usPerReq);
-  const ngResumed = med('resumed handshake|nginx TLS', (r) => r.usPerReq);
-  const gwConn = med('conn/request|gateway cleartext', (r) => r.usPerReq);
+  const gwFull = cpu('full handshake|gateway TLS');
+  const ngFull = cpu('full handshake|nginx TLS');
+  const gwResumed = cpu('resumed handshake|gateway TLS');
+  const ngResumed = cpu('resumed handshake|nginx TLS');
+  const gwConn = cpu('conn/request|gateway cleartext');
   const perCore = (us: number | null): number | null => (us ? 1e6 / us : null);
   log('');
   log(
@@ -348,12 +331,12 @@ async function main(): Promise<void> {
   );
   log('');
   log(`resumed handshakes per second per core: gateway ${f0(perCore(gwResumed))}, nginx ${f0(perCore(ngResumed))} (${ratio(perCore(gwResumed), perCore(ngResumed))})`);
-  const bareFull = med('full handshake|bare node:https', (r) => r.usPerReq);
+  const bareFull = cpu('full handshake|bare node:https');
   log(
     `Node's own TLS stack (bare node:https, no proxying) vs nginx (proxying), full handshakes per second per core: ${f0(perCore(bareFull))} / ${f0(perCore(ngFull))} = ${ratio(perCore(bareFull), perCore(ngFull))}`,
   );
-  const flFull = med('full handshake|floor TLS', (r) => r.usPerReq);
-  const flTls = med('keep-alive|floor TLS', (r) => r.usPerReq);
+  const flFull = cpu('full handshake|floor TLS');
+  const flTls = cpu('keep-alive|floor TLS');
   log(
     `the floor (a minimal undici proxy on node:https) vs nginx, full handshakes per second per core: ${f0(perCore(flFull))} / ${f0(perCore(ngFull))} = ${ratio(perCore(flFull), perCore(ngFull))}; the gateway / the floor: ${ratio(perCore(gwFull), perCore(flFull))} (keep-alive TLS CPU per request: ${ratio(gwTls, flTls)} the floor's)`,
   );
