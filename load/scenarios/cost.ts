@@ -175,7 +175,7 @@ runMain('cost-bench', async () => {
       },
       load: (s, which, secs, _round, warm) => send(s.port, predictionPath(specs[which]!.route, 'models'), rate, secs, kib, headers(specs[which]!, warm)),
       window: (sides) => {
-        const primary = (s: Side): number => procTicks(s.pid, false) / CLK_TCK;
+        const primary = (s: Side): number => procTicks(s.pid) / CLK_TCK;
         const p0 = sides.map(primary);
         const us = (i: number, n: number): number => ((primary(sides[i]!) - p0[i]!) * 1e6) / n;
         return (sent) => void primaryUs.push(us(1, sent[1]!.length) - us(0, sent[0]!.length));
