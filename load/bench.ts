@@ -14,6 +14,7 @@ import { mkdtempSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from './lib/children.js';
+import { sourcesAt } from './lib/gateway.js';
 import { MachineWatch } from './lib/quiet.js';
 
 interface Scenario {
@@ -98,12 +99,6 @@ function parse(argv: string[]): { name?: string; quick: boolean; vs?: string; bu
 
 const git = (...args: string[]): string => execFileSync('git', ['-C', ROOT, ...args], { encoding: 'utf8' }).trim();
 
-/** The commit of this checkout, marked when its sources differ from it. */
-function commitOf(): string {
-  const dirty = git('status', '--porcelain', '--untracked-files=no', '--', 'gateway', 'routing', 'source');
-  return `${git('rev-parse', '--short', 'HEAD')}${dirty ? ' + uncommitted changes' : ''}`;
-}
-
 /** `ref` extracted and built in a scratch directory (removed on exit); its dist/gateway/main.js. */
 function buildRef(ref: string): string {
   const commit = git('rev-parse', '--short', `${ref}^{commit}`);
@@ -144,7 +139,7 @@ async function main(): Promise<void> {
   const log = (line: string): void => void process.stdout.write(line + '\n');
   log(`# ${o.name}: ${s.question}`);
   log(
-    `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${cpus().length} × ${cpu}, node ${process.version}, commit ${commitOf()}${o.vs ? ` against ${o.vs}` : ''}${o.quick ? ', --quick' : ''}`,
+    `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${cpus().length} × ${cpu}, node ${process.version}, commit ${sourcesAt(ROOT)}${o.vs ? ` against ${o.vs}` : ''}${o.quick ? ', --quick' : ''}`,
   );
   const watch = new MachineWatch();
   const child = spawn(process.execPath, [join(ROOT, 'node_modules', 'vite-node', 'vite-node.mjs'), join(ROOT, 'load', 'scenarios', `${s.script}.ts`), ...args], {

@@ -36,10 +36,6 @@ export class ClosedLoop {
     if (wrk) writeFileSync(this.script, this.lua());
   }
 
-  get tool(): string {
-    return this.wrk ? 'wrk' : 'autocannon';
-  }
-
   /** `conns` connections for `seconds` against `url` (killed 20 s after that). */
   async run(url: string, conns: number, seconds: number): Promise<LoadResult> {
     const bound = (seconds + 20) * 1000;

@@ -11,19 +11,9 @@ import { freePort, httpStatus } from './http.js';
 
 export const GATEWAY_MAIN = join(ROOT, 'dist', 'gateway', 'main.js');
 
+/** What the benchmarks read of `routes --json`: each deployment's routes and the upstreams they dial. */
 export interface RoutesJson {
-  deployments: {
-    namespace: string;
-    name: string;
-    state: string;
-    reasons: unknown[];
-    routes: {
-      kind: string;
-      match: { headers: unknown[]; prefix?: string };
-      members: { upstream: string; percent: number; predictor: string; deployment: string }[];
-      mirrors: { upstream: string }[];
-    }[];
-  }[];
+  deployments: { name: string; state: string; routes: { kind: string; members: { upstream: string }[]; mirrors: { upstream: string }[] }[] }[];
 }
 
 /** Ask the gateway's own `routes --json` which REST upstreams the table dials, to --resolve them all. */
@@ -118,6 +108,16 @@ export function counter(text: string, metric: string, want: Record<string, strin
   return sum;
 }
 
+/** The commit of the checkout at `root` (short), marked when its gateway/, routing/ or source/ differ from it; '' when not a checkout. */
+export function sourcesAt(root: string): string {
+  try {
+    const git = (...args: string[]): string => execFileSync('git', ['-C', root, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return `${git('log', '-1', '--format=%h')}${git('status', '--porcelain', '--untracked-files=no', '--', 'gateway', 'routing', 'source') ? ' + uncommitted changes' : ''}`;
+  } catch {
+    return '';
+  }
+}
+
 /** Which gateway was measured: the newest file time under its dist folder, and the git HEAD of the checkout. */
 export function buildInfo(main: string): string {
   const dir = dirname(main);
@@ -129,13 +129,6 @@ export function buildInfo(main: string): string {
       /* absent */
     }
   }
-  let head = '';
-  try {
-    const git = (...args: string[]): string => execFileSync('git', ['-C', join(dir, '..', '..'), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    head = git('log', '-1', '--format=%h');
-    if (git('status', '--porcelain', '--untracked-files=no', '--', 'gateway', 'routing', 'source')) head += ' + uncommitted changes';
-  } catch {
-    /* not a checkout */
-  }
+  const head = sourcesAt(join(dir, '..', '..'));
   return `${main} (built ${newest ? new Date(newest).toISOString() : '?'}${head ? `, sources at ${head}` : ''})`;
 }

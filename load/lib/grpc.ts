@@ -38,19 +38,8 @@ function seldonService(): grpc.ServiceDefinition {
   return seldon;
 }
 
-/** A Seldon client on a channel of its own (h2c) to `address`, with these channel options. */
-export function seldonClient(address: string, channelOptions: grpc.ChannelOptions = {}): SeldonClient {
-  const Ctor = grpc.makeGenericClientConstructor(seldonService(), SELDON_SERVICE);
-  return new Ctor(address, grpc.credentials.createInsecure(), channelOptions) as unknown as SeldonClient;
-}
-
-export interface BenchBackend {
-  readonly port: number;
-  close(): void;
-}
-
 /** Serve seldon.protos.Seldon/Predict on 127.0.0.1 (port 0: any free one). */
-export async function startBenchBackend(name: string, port = 0): Promise<BenchBackend> {
+export async function startBenchBackend(name: string, port = 0): Promise<{ readonly port: number; close(): void }> {
   const server = new grpc.Server();
   const header = new grpc.Metadata();
   header.set('x-backend', name);
@@ -79,9 +68,14 @@ export function routeMetadata(deployment: string, namespace: string): grpc.Metad
   return m;
 }
 
-/** `n` clients to 127.0.0.1:`port`, each on a subchannel pool of its own: n real TCP connections, not one shared. */
-export const connect = (port: number, n: number): SeldonClient[] =>
-  Array.from({ length: n }, (_, i) => seldonClient(`127.0.0.1:${port}`, { 'grpc.use_local_subchannel_pool': 1, 'grpc.bench_channel': i }));
+/** `n` Seldon clients (h2c) to 127.0.0.1:`port`, each on a subchannel pool of its own: n real TCP connections, not one shared. */
+export function connect(port: number, n: number): SeldonClient[] {
+  const Ctor = grpc.makeGenericClientConstructor(seldonService(), SELDON_SERVICE);
+  return Array.from(
+    { length: n },
+    (_, i) => new Ctor(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1, 'grpc.bench_channel': i }) as unknown as SeldonClient,
+  );
+}
 
 export interface CallsResult {
   readonly calls: number;

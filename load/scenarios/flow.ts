@@ -28,9 +28,7 @@
  *
  *   npm run bench -- flow [--scenario overload,priorities] [--duration 60] [--unloaded 10]
  *
- * Flags or environment: --duration / BENCH_FLOW_DURATION_S (seconds per loaded run, default 60),
- * --unloaded / BENCH_FLOW_UNLOADED_S (seconds of each unloaded reference run, default 10),
- * --scenario / BENCH_FLOW_SCENARIO. Every child is stopped on exit, error, Ctrl-C or SIGTERM.
+ * --duration: seconds per loaded run (default 60); --unloaded: seconds of each unloaded reference run (default 10).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -42,7 +40,7 @@ import { atCleanup, nodeScript, runMain, sleep, startAnnounced, type Announced }
 import { buildInfo, counter, GATEWAY_MAIN, metricsText, restUpstreams, startGateway, type Gateway } from '../lib/gateway.js';
 import { haproxyBinary, startHaproxy } from '../lib/haproxy.js';
 import { freePort } from '../lib/http.js';
-import { numberSetting, setting } from '../lib/options.js';
+import { numbers } from '../lib/options.js';
 import { combined, okQuantile, okQuantileBetween, refusedQuantile, runStreams, steadyOkRate, type Stream, type StreamResult } from '../lib/open-streams.js';
 import { f0, f1, log, table } from '../lib/report.js';
 
@@ -82,9 +80,11 @@ interface Model {
   stats(): Promise<ModelStats>;
 }
 
-/** The model's own counters (lib/fixed-concurrency-model.ts): answers, and its slots' idle gaps between an answer and the next request. */
+/** The model's own counters (lib/fixed-concurrency-model.ts): answers, what waits and what is in service, and its slots' idle gaps between an answer and the next request. */
 interface ModelStats {
   readonly served: number;
+  readonly queued: number;
+  readonly active: number;
   readonly idleMs: number;
   readonly idleGaps: number;
 }
@@ -104,7 +104,7 @@ async function startModel(label: string): Promise<Model> {
       proc.child.stdin!.write('flush\n');
       const end = Date.now() + 60_000;
       while (Date.now() < end) {
-        const s = (await (await fetch(`http://127.0.0.1:${proc.port}/__stats`)).json()) as { queued: number; active: number };
+        const s = await stats();
         if (s.queued === 0 && s.active === 0) return;
         await sleep(200);
       }
@@ -165,9 +165,8 @@ async function main(): Promise<void> {
     log('npm run bench -- flow [--scenario overload,priorities,tenants,adaptive,flood] [--duration 60] [--unloaded 10]');
     return;
   }
-  const seconds = numberSetting(values.duration, 'BENCH_FLOW_DURATION_S', 60);
-  const unloadedSeconds = numberSetting(values.unloaded, 'BENCH_FLOW_UNLOADED_S', 10);
-  const scenarios = setting(values.scenario, 'BENCH_FLOW_SCENARIO', 'overload').split(',') as Scenario[];
+  const { duration: seconds, unloaded: unloadedSeconds } = numbers(values, { duration: 60, unloaded: 10 });
+  const scenarios = (values.scenario ?? 'overload').split(',') as Scenario[];
   for (const s of scenarios) if (!SCENARIOS.includes(s)) throw new Error(`--scenario: "${s}" is not one of ${SCENARIOS.join(', ')}`);
   const durationMs = seconds * 1000;
 

@@ -22,6 +22,7 @@ import { freePort } from '../lib/http.js';
 import { grpcProxyConf, nginxBinary, startNginx } from '../lib/nginx.js';
 import { callLoops, connect, PREDICT_REQUEST, routeMetadata, type CallsResult } from '../lib/grpc.js';
 import { measure, quietMedian, type Target as MeasureTarget } from '../lib/measure.js';
+import { numbers } from '../lib/options.js';
 import { QuietGate } from '../lib/quiet.js';
 import { f0, f1, log, median, quantile, table } from '../lib/report.js';
 
@@ -43,19 +44,13 @@ function options(args: readonly string[]) {
     },
     allowPositionals: false,
   });
-  const num = (flag: keyof typeof argv, dflt: number, min: number, max: number): number => {
-    const text = argv[flag];
-    if (typeof text !== 'string') return dflt;
-    const v = Number(text);
-    if (!Number.isFinite(v) || v < min || v > max) throw new Error(`--${flag} must be a number in ${min}..${max}`);
-    return v;
-  };
+  const n = numbers(argv, { duration: 10, warmup: 2, concurrency: 64, connections: 4, rounds: 3 });
   return {
-    durationS: num('duration', 10, 1, 120),
-    warmupS: num('warmup', 2, 0, 30),
-    concurrency: num('concurrency', 64, 1, 1024),
-    connections: num('connections', 4, 1, 64),
-    rounds: num('rounds', 3, 1, 10),
+    durationS: n.duration,
+    warmupS: n.warmup,
+    concurrency: n.concurrency,
+    connections: n.connections,
+    rounds: n.rounds,
     gatewayBMain: argv['vs-main'],
     gatewayArgs: argv['gateway-args']?.split(/\s+/).filter(Boolean) ?? [],
     pin: argv['no-pin'] !== true && hasTaskset(),

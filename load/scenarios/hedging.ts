@@ -37,6 +37,7 @@ import { treeCounters, treeRuntimeSeconds } from '../lib/proc.js';
 import { GATEWAY_ADMIN_PORT, IRIS_PATH, gatewayTarget, haproxyTarget, nginxTarget, type Target } from '../lib/replica-proxies.js';
 import { sideBySide } from '../lib/measure.js';
 import { abVerdict, f1, f2, log, median, quantile, table } from '../lib/report.js';
+import { stickyPoint } from '../../routing/steering.js';
 import { LoopbackPods, POD_REQUEST_ID, REPLICA_IPS, openLoop, type Sent } from '../../test/fixtures/loopback-replicas.js';
 
 const FAST_MS = 8;
@@ -44,23 +45,15 @@ const TAIL_MS = 400;
 const HEDGED = { 'seldon.io/gateway-hedge': process.env.HEDGE_BENCH_POLICY ?? 'after: p95' };
 const BODY = (): string => '{"data":{"ndarray":[[1]]}}';
 
-/** A replica's time for request `id`: 8 ms, or 400 with probability `tail`, drawn from (seed, id, replica). */
-function latency(seed: number, tail: number): (ip: string, id: string) => number {
-  return (ip, id) => {
-    // FNV-1a over seed, id and address: the same request meets the same replica's tail every run. Then
-    // murmur3's finalizer: FNV's last step moves the top bits by the last character only a little, and
-    // addresses differ in their last character, so without it a request in one replica's tail was in
-    // every replica's (its hedge as slow as its first attempt).
-    let h = 0x811c9dc5 ^ seed;
-    for (const s of [id, ip]) for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-    h ^= h >>> 16;
-    h = Math.imul(h, 0x85ebca6b);
-    h ^= h >>> 13;
-    h = Math.imul(h, 0xc2b2ae35);
-    h ^= h >>> 16;
-    return (h >>> 0) / 2 ** 32 < tail ? TAIL_MS : FAST_MS;
-  };
-}
+/**
+ * A replica's time for request `id`: 8 ms, or 400 with probability `tail`, drawn from (seed, id, replica) by the
+ * gateway's own sticky hash (routing/steering.ts, FNV-1a with murmur3's avalanche): the same request meets the same
+ * replica's tail every run, and one replica's tail says nothing of another's (a hedge is not as slow as its first attempt).
+ */
+const latency =
+  (seed: number, tail: number) =>
+  (ip: string, id: string): number =>
+    stickyPoint(`${seed} ${id} ${ip}`) < tail ? TAIL_MS : FAST_MS;
 
 /** `rate` requests a second for `seconds` to `t`, each named `${prefix}-${i}` for the pods. */
 const load = (t: { readonly port: number }, prefix: string, rate: number, seconds: number): Promise<Sent[]> =>

@@ -2,8 +2,8 @@
  * What each process of an idle gateway holds: the CLI (`serve`, a primary and `--workers` workers)
  * of this build (and with --vs-main another one), one at a time, on the bundled example (manifests) or on the Kubernetes API
  * stand-in (one SeldonDeployment and its EndpointSlice, endpoint routing on), with no traffic. After
- * `--settle` seconds each process's resident memory (VmRSS, from /proc) is read, then, where the
- * build has the admin port's `/memory`, its heap after forced collections. Several rounds, the
+ * `--settle` seconds each process's resident memory (VmRSS, from /proc) is read, then, from the
+ * admin port's `/memory`, its heap after forced collections. Several rounds, the
  * builds interleaved; the table gives each process's median.
  *
  *   npm run bench -- memory [--vs-main /tmp/old/dist/gateway/main.js] [--source manifests|kubernetes|both] [--workers 2] [--settle 30] [--rounds 3]
@@ -16,41 +16,22 @@ import { ROOT, runMain, sleep } from '../lib/children.js';
 import { GATEWAY_MAIN, buildInfo, startGateway } from '../lib/gateway.js';
 import { descendants } from '../lib/proc.js';
 import { log, median, table } from '../lib/report.js';
-import { vmRss } from '../lib/soak-report.js';
+import { readProcesses, type ProcessReading } from '../lib/soak-report.js';
 import { endpointSlice, seldonDeployment, startFakeKubeApi, writeKubeconfig, type FakeKubeApi } from '../../test/fixtures/fake-kube-api.js';
 
 type Source = 'manifests' | 'kubernetes';
-interface Reading {
-  readonly rss: number;
-  /** Heap after forced collections; undefined where the build has no /memory. */
-  readonly heap: number | undefined;
-}
+/** A process's resident memory and its heap after forced collections (the admin port's `/memory?gc`), bytes. */
+type Reading = Pick<ProcessReading, 'name' | 'rss' | 'heapUsed'>;
 
 const MB = 1024 * 1024;
 
-async function heaps(admin: number): Promise<Map<number, number>> {
-  try {
-    const res = await fetch(`http://127.0.0.1:${admin}/memory?gc`, { signal: AbortSignal.timeout(30_000) });
-    if (res.status !== 200) return new Map();
-    const { processes } = (await res.json()) as { processes: { pid: number; heapUsed: number }[] };
-    return new Map(processes.map((p) => [p.pid, p.heapUsed]));
-  } catch {
-    return new Map();
-  }
-}
-
-/** One idle gateway of `main`: its primary's reading, then each worker's. */
+/** One idle gateway of `main`: its primary's reading, then each worker's (resident memory read first: the collections would shrink it). */
 async function measure(main: string, source: Source, workers: number, settleMs: number, kubeconfig: string | undefined, dir: string): Promise<Reading[]> {
   const from = source === 'manifests' ? { manifests: join(ROOT, 'examples/deployments/01-iris.yaml') } : { kubeconfig: kubeconfig! };
   const gw = await startGateway('gateway', { log: join(dir, 'gateway.log'), ...from, main, workers, args: ['--access-log', 'off'] });
   try {
     await sleep(settleMs);
-    // The primary, then the workers it forked.
-    const pids = [gw.server.pid, ...descendants(gw.server.pid)];
-    // Resident memory first: the collections /memory?gc runs would shrink it.
-    const rss = pids.map(vmRss);
-    const heap = await heaps(gw.admin);
-    return pids.map((pid, i) => ({ rss: rss[i]!, heap: heap.get(pid) }));
+    return await readProcesses(gw.admin, [gw.server.pid, ...descendants(gw.server.pid)]);
   } finally {
     await gw.stop();
   }
@@ -108,9 +89,8 @@ runMain('idle-memory', async () => {
   for (const [key, runs] of results) {
     const [source, main] = key.split('\u0000') as [Source, string];
     for (let i = 0; i < Math.min(...runs.map((r) => r.length)); i++) {
-      const heapsOf = runs.map((r) => r[i]!.heap).filter((h): h is number => h !== undefined);
-      const heap = heapsOf.length ? (median(heapsOf) / MB).toFixed(1) : '—';
-      rows.push([source, buildInfo(main), i === 0 ? 'primary' : `worker ${i}`, (median(runs.map((r) => r[i]!.rss)) / MB).toFixed(0), heap]);
+      const heap = (median(runs.map((r) => r[i]!.heapUsed)) / MB).toFixed(1);
+      rows.push([source, buildInfo(main), runs[0]![i]!.name, (median(runs.map((r) => r[i]!.rss)) / MB).toFixed(0), heap]);
     }
   }
   log(table(['source', 'build', 'process', 'resident', 'heap after collections'], rows));

@@ -46,6 +46,7 @@ import { fileURLToPath } from 'node:url';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { request } from 'undici';
+import { parseDuration } from '../../gateway/config/values.js';
 import { atCleanup, hasTaskset, nodeScript, pinSelf, runMain, sleep, startAnnounced, waitFor } from '../lib/children.js';
 import { buildInfo, GATEWAY_MAIN, startGateway } from '../lib/gateway.js';
 import { foreignPct, machineTicks, treeSeconds } from '../lib/proc.js';
@@ -61,14 +62,6 @@ const NS = 'soak';
 const STABLE = 'stable';
 /** Failures kept whole in memory (and the JSON); past it they are only counted. */
 const KEEP_FAILURES = 20_000;
-
-/** `--series-grace` in ms (the gateway's default when not given). */
-function graceMs(v: string | undefined): number {
-  if (v === undefined) return 60_000;
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(v);
-  if (!m) throw new Error(`--series-grace: ${v} is not a duration`);
-  return Number(m[1]) * ({ ms: 1, s: 1000, m: 60_000 }[m[2] ?? 'ms'] ?? 1);
-}
 
 runMain('soak', async () => {
   const { values } = parseArgs({
@@ -91,7 +84,8 @@ runMain('soak', async () => {
   });
   const minutes = Number(values.minutes);
   const reportEvery = Number(values['report-every']) * 1000;
-  const grace = graceMs(values['series-grace']);
+  // The gateway's own reading of the flag; its default when not given.
+  const grace = values['series-grace'] === undefined ? 60_000 : parseDuration('series-grace', values['series-grace']);
   // A series may outlive its subject by the grace and two sweeps (a sweep every quarter of the grace, 1 to 15 s: the
   // first to see the subject gone starts the grace, the first after it removes the series); past that and a margin, it should be gone.
   const pastGrace = grace + 2 * Math.min(15_000, Math.max(1000, grace / 4)) + 5000;

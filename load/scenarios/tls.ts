@@ -39,7 +39,7 @@ import { freePort, postStatus } from '../lib/http.js';
 import { measure, quietMedian, type Accounted, type Target } from '../lib/measure.js';
 import { nginxBinary, proxyConf, startBackend, startNginx } from '../lib/nginx.js';
 import { CLK_TCK } from '../lib/proc.js';
-import { numberSetting } from '../lib/options.js';
+import { numbers } from '../lib/options.js';
 import { QuietGate } from '../lib/quiet.js';
 import { f0, f1, f2, log, median, ratio, table, verdict } from '../lib/report.js';
 
@@ -57,17 +57,13 @@ const { values: argv } = parseArgs({
   },
   allowPositionals: false,
 });
-const ROUNDS = Math.max(1, Math.floor(numberSetting(argv.rounds, 'BENCH_ROUNDS', 2)));
-const DURATION_S = Math.max(1, numberSetting(argv.duration, 'BENCH_DURATION', 3));
-const CONNS = Math.max(1, Math.floor(numberSetting(argv.conns, 'BENCH_CONNS', 64)));
-const HS_CONNS = Math.max(1, Math.floor(numberSetting(argv['hs-conns'], 'BENCH_HS_CONNS', 16)));
-const KEY = (argv.key ?? process.env.BENCH_KEY ?? 'ec') === 'rsa' ? 'rsa' : 'ec';
+const n = numbers(argv, { rounds: 2, duration: 3, conns: 64, 'hs-conns': 16, 'load-cpu': 0, 'server-cpu': 1 });
+const [ROUNDS, DURATION_S, CONNS, HS_CONNS, LOAD_CPU, SERVER_CPU] = [n.rounds, n.duration, n.conns, n['hs-conns'], n['load-cpu'], n['server-cpu']] as const;
+const KEY = argv.key === 'rsa' ? 'rsa' : 'ec';
 const MAX_VERSION = argv.tls12 ? 'TLSv1.2' : 'TLSv1.3';
-const SERVER_NODE = argv.node ?? process.env.BENCH_NODE ?? process.execPath;
-const LOAD_CPU = Math.floor(numberSetting(argv['load-cpu'], 'BENCH_LOAD_CPU', 0));
-const SERVER_CPU = Math.floor(numberSetting(argv['server-cpu'], 'BENCH_SERVER_CPU', 1));
+const SERVER_NODE = argv.node ?? process.execPath;
 const QUIET_PCT = 10;
-const QUIET = new QuietGate(numberSetting(undefined, 'BENCH_QUIET_BUDGET', 60) * 1000, QUIET_PCT);
+const QUIET = new QuietGate(Number(process.env.BENCH_QUIET_BUDGET ?? 60) * 1000, QUIET_PCT);
 const BODY = '{"data":{"names":["a","b","c","d"],"ndarray":[[5.1,3.5,1.4,0.2]]}}';
 const SERVERNAME = 'bench.test';
 const PATH = predictionPath(MEASURED);
