@@ -26,6 +26,7 @@ import { runMain, startScript, stopServer } from '../lib/children.js';
 import { startModel } from '../lib/http.js';
 import { GATEWAY_MAIN, startGateway } from '../lib/gateway.js';
 import { callLoops, connect, routeMetadata, startBenchBackend, type SeldonClient } from '../lib/grpc.js';
+import { numbers } from '../lib/options.js';
 import { treeSeconds } from '../lib/proc.js';
 import { f0, f1, log, median, table } from '../lib/report.js';
 import { openLoop } from '../../test/fixtures/loopback-replicas.js';
@@ -89,15 +90,13 @@ async function main(): Promise<void> {
       'vs-main': { type: 'string' },
       'vs-label': { type: 'string' },
       relay: { type: 'boolean', default: false },
-      rate: { type: 'string', default: '1000' },
-      seconds: { type: 'string', default: '5' },
-      rounds: { type: 'string', default: '3' },
+      rate: { type: 'string' },
+      seconds: { type: 'string' },
+      rounds: { type: 'string' },
     },
   });
   const mains = [GATEWAY_MAIN, ...(values['vs-main'] ? [values['vs-main']] : [])];
-  const rate = Number(values.rate);
-  const seconds = Number(values.seconds);
-  const rounds = Number(values.rounds);
+  const { rate, seconds, rounds } = numbers(values, { rate: 1000, seconds: 5, rounds: 3 });
   const dir = mkdtempSync(join(tmpdir(), 'alloc-bench-'));
   const model = await startModel('{"data":{"names":["t:0","t:1"],"ndarray":[[0.1,0.9]]}}');
   const grpcModel = await startBenchBackend('model');

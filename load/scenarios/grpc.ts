@@ -24,7 +24,7 @@ import { callLoops, connect, PREDICT_REQUEST, routeMetadata, type CallsResult } 
 import { measure, quietMedian, type Target as MeasureTarget } from '../lib/measure.js';
 import { numbers } from '../lib/options.js';
 import { QuietGate } from '../lib/quiet.js';
-import { f0, f1, log, median, quantile, table } from '../lib/report.js';
+import { f0, f1, log, median, quantile, ratio, table } from '../lib/report.js';
 
 function options(args: readonly string[]) {
   const { values: argv } = parseArgs({
@@ -173,12 +173,12 @@ async function main(): Promise<void> {
     // ----- Report: medians over the phases no other process disturbed (all of them when every one was).
     const med = (xs: Measured[], f: (m: Measured) => number | null): number | null => quietMedian(xs, f, QUIET_PCT);
     const rps = (m: Measured): number => m.calls / m.seconds;
-    const direct = results.get('direct')!;
+    const gwUs = (m: Measured): number | null => m.gatewayUs;
     const rows = targets.map((t) => {
       const xs = results.get(t.key)!;
       const s = summarise(xs);
       const noisy = xs.every((x) => x.otherPct >= QUIET_PCT) ? '*' : '';
-      const gw = med(xs, (m) => m.gatewayUs);
+      const gw = med(xs, gwUs);
       const be = med(xs, (m) => m.backendUs);
       return [
         t.label,
@@ -212,15 +212,11 @@ async function main(): Promise<void> {
     for (const [a, b] of pairs) {
       const xa = results.get(a)!;
       const xb = results.get(b)!;
-      const ratio = (med(xa, rps) ?? NaN) / (med(xb, rps) ?? NaN);
       const perRound = xa.map((x, i) => rps(x) / rps(xb[i]!));
-      const cpu = b === 'direct' ? '–' : `${((med(xa, (m) => m.gatewayUs) ?? NaN) / (med(xb, (m) => m.gatewayUs) ?? NaN)).toFixed(2)}x`;
-      ratioRows.push([`${a} / ${b}`, `${ratio.toFixed(2)}x`, perRound.map((x) => x.toFixed(2)).join(', '), cpu]);
+      const cpu = b === 'direct' ? '–' : ratio(med(xa, gwUs), med(xb, gwUs));
+      ratioRows.push([`${a} / ${b}`, ratio(med(xa, rps), med(xb, rps)), perRound.map((x) => x.toFixed(2)).join(', '), cpu]);
     }
     log(table(['', 'calls/s (medians)', 'per round', 'gateway CPU/call'], ratioRows));
-    const gwRatio = (med(results.get('gateway')!, rps) ?? NaN) / (med(direct, rps) ?? NaN);
-    log('');
-    log(`throughput ratio gateway/direct: ${gwRatio.toFixed(2)}x`);
 
     // ----- The gateways' own counters over the rounds.
     for (const t of targets) {

@@ -80,8 +80,7 @@ async function main(): Promise<void> {
 
   const path = predictionPath(MEASURED);
   const answers = (port: number) => async (): Promise<boolean> => (await postStatus(`http://127.0.0.1:${port}${path}`, SMALL_BODY)) === 200;
-  const backend = await startBackend(tmp, SERVER_CPU, LARGE ? { answerBytes: MIB } : {});
-  const backendPort = backend.port;
+  const { pid: backendPid, port: backendPort } = await startBackend(tmp, SERVER_CPU, LARGE ? { answerBytes: MIB } : {});
 
   const targets: Target[] = [];
   const servers = new Map<string, Spawned>();
@@ -150,7 +149,7 @@ async function main(): Promise<void> {
     for (const conns of CONNS) {
       const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
       for (const t of order) {
-        const m = await measure(t, backend.pid, quiet, () => loop.run(t.url, conns, SECONDS));
+        const m = await measure(t, backendPid, quiet, () => loop.run(t.url, conns, SECONDS));
         const r = m.result;
         const row: Row = { rps: r.rps, us: t.proxyPid ? m.proxyUsPerReq : m.backendUsPerReq, p50us: r.p50us, p99us: r.p99us, errors: r.non2xx + r.socketErrors };
         runs.set(`${t.key}@${conns}`, [...(runs.get(`${t.key}@${conns}`) ?? []), row]);

@@ -171,8 +171,7 @@ async function main(): Promise<void> {
   const pair = makeCertificate(join(tmp, 'certs'));
   const loop = new ClosedLoop(wrk, LOAD_CPU, BODY, tmp);
 
-  const backend = await startBackend(tmp, SERVER_CPU, { nginx: true });
-  const backendPort = backend.port;
+  const { pid: backendPid, port: backendPort } = await startBackend(tmp, SERVER_CPU, { nginx: true });
 
   // ----- The gateway: TLS and cleartext on one port (its settings in the environment, as a pod has them).
   const manifests = join(tmp, 'manifests');
@@ -248,13 +247,13 @@ async function main(): Promise<void> {
     if (round % 2 === 1) units[0]!.reverse();
     const order = units.map((_, i) => units[(i + round) % units.length]!).flat();
     for (const t of order) {
-      const m = await measure(t, backend.pid, QUIET, () => loop.run(t.url, CONNS, DURATION_S));
+      const m = await measure(t, backendPid, QUIET, () => loop.run(t.url, CONNS, DURATION_S));
       record(round, 'keep-alive', t.key, m, m.result.rps, m.result.non2xx + m.result.socketErrors, m.result.errorDetail, null);
     }
     for (const mode of ['full', 'resumed', 'cleartext'] as const) {
       for (const t of [...order, nodeHttps]) {
         if (mode === 'cleartext' ? t.key !== 'gateway cleartext' : !t.tls) continue;
-        const m = await measure(t, backend.pid, QUIET, () => connectionPerRequest(Number(new URL(t.url).port), mode, DURATION_S));
+        const m = await measure(t, backendPid, QUIET, () => connectionPerRequest(Number(new URL(t.url).port), mode, DURATION_S));
         const r = m.result;
         const codes = Object.entries(r.codes).map(([k, v]) => `${k} ${v}`);
         record(
