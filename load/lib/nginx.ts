@@ -3,7 +3,7 @@
  * long keep-alive, every path inside its own directory) as a `return 200` backend or as a proxy
  * with upstream keep-alive, run in the foreground as a pinned child.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { startScript, startServer, waitFor, which, type Spawned } from './children.js';
 import { freePort, postStatus } from './http.js';
@@ -14,6 +14,9 @@ export const nginxBinary = (): string | null => which('nginx');
 /** Write `<dir>/nginx.conf`: one server on 127.0.0.1:`port` (plus `listen` flags, e.g. ` ssl`) with `inner` as its body, `upstream` blocks before it. */
 export function writeConf(dir: string, port: number, inner: string, o: { upstream?: string; listen?: string; workers?: number } = {}): string {
   mkdirSync(dir, { recursive: true });
+  // Started as root, nginx's workers run as an unprivileged user: they must reach the temp paths below (a large
+  // request body is written to client_body/), through this directory and the scenario's own (mkdtemp: 0700).
+  for (const d of [dir, dirname(dir)]) chmodSync(d, 0o755);
   const conf = join(dir, 'nginx.conf');
   writeFileSync(
     conf,
