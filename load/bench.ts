@@ -14,7 +14,7 @@ import { mkdtempSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from './lib/children.js';
-import { GATEWAY_MAIN } from './lib/gateway.js';
+import { sourcesAt } from './lib/gateway.js';
 import { MachineWatch } from './lib/quiet.js';
 
 interface Scenario {
@@ -25,40 +25,48 @@ interface Scenario {
   /** What --quick adds: a run of a minute or two that still gives the table. */
   readonly quick: readonly string[];
   readonly quickEnv?: Record<string, string>;
-  /** The scenario's options that compare this build with the one at `main`; absent: no A/B. */
-  readonly vs?: (main: string, label: string) => string[];
+  /** Whether it compares this build with another (`--vs-main <its main.js> --vs-label <ref>`), and with what of its own options. */
+  readonly vs?: readonly string[];
 }
 
-const both = (main: string): string[] => ['--main', `${GATEWAY_MAIN},${main}`];
-const labelled = (main: string, label: string): string[] => ['--vs-main', main, '--vs-label', label];
-const gatewayB = (main: string): string[] => ['--gateway-b-main', main];
-const cpuAb = (main: string): string[] => ['--cpu-ab', main];
 const SCENARIOS: Record<string, Scenario> = {
-  floor: { question: 'What does a small REST request cost beside the raw relay, nginx, haproxy and Caddy?', script: 'rest', args: ['--shape', 'floor'], quick: ['--quick'], vs: labelled },
-  large: { question: 'What do 1 MiB requests and 1 MiB answers cost beside the same peers?', script: 'rest', args: ['--shape', 'large'], quick: ['--quick'], vs: labelled },
-  grpc: { question: "What does a unary gRPC call cost beside the backend alone and nginx's grpc_pass?", script: 'grpc', quick: ['--duration', '3', '--warmup', '1', '--rounds', '1'], vs: gatewayB },
-  alloc: { question: 'How many bytes does one REST request and one gRPC call allocate on the worker?', script: 'alloc', args: ['--relay'], quick: ['--seconds', '3', '--rounds', '1'], vs: both },
-  syscalls: { question: 'How many syscalls does one request make, beside the relay and nginx?', script: 'syscalls', quick: ['--requests', '5000', '--conns', '16'], vs: gatewayB },
-  memory: { question: 'How much memory does each process of an idle gateway hold?', script: 'memory', quick: ['--rounds', '1', '--settle', '10', '--source', 'manifests'], vs: both },
+  floor: { question: 'What does a small REST request cost beside the raw relay, nginx, haproxy and Caddy?', script: 'rest', args: ['--shape', 'floor'], quick: ['--quick'], vs: [] },
+  large: { question: 'What do 1 MiB requests and 1 MiB answers cost beside the same peers?', script: 'rest', args: ['--shape', 'large'], quick: ['--quick'], vs: [] },
+  grpc: { question: "What does a unary gRPC call cost beside the backend alone and nginx's grpc_pass?", script: 'grpc', quick: ['--duration', '3', '--warmup', '1', '--rounds', '1'], vs: [] },
+  alloc: { question: 'How many bytes does one REST request and one gRPC call allocate on the worker?', script: 'alloc', args: ['--relay'], quick: ['--seconds', '3', '--rounds', '1'], vs: [] },
+  syscalls: { question: 'How many syscalls does one request make, beside the relay and nginx?', script: 'syscalls', quick: ['--requests', '5000', '--conns', '16'], vs: [] },
+  memory: { question: 'How much memory does each process of an idle gateway hold?', script: 'memory', quick: ['--rounds', '1', '--settle', '10', '--source', 'manifests'], vs: [] },
   tls: { question: 'What does TLS termination cost, beside nginx terminating the same certificate?', script: 'tls', quick: ['--rounds', '1', '--duration', '2'] },
   flow: { question: 'What do clients get from an overloaded model with flow control, without it, and behind haproxy?', script: 'flow', quick: ['--duration', '15', '--unloaded', '3'] },
-  health: { question: 'What do clients get when one replica fails, hangs or slows, beside haproxy and nginx?', script: 'health', quick: ['--seconds-scale', '0.25', '--rounds', '1'], vs: cpuAb },
-  hedging: { question: "What do hedged requests do to a replica's slow tail, beside haproxy and nginx?", script: 'hedging', quick: ['--seconds', '8'], vs: cpuAb },
+  health: { question: 'What do clients get when one replica fails, hangs or slows, beside haproxy and nginx?', script: 'health', quick: ['--seconds-scale', '0.25', '--rounds', '1'], vs: [] },
+  hedging: { question: "What do hedged requests do to a replica's slow tail, beside haproxy and nginx?", script: 'hedging', quick: ['--seconds', '8'], vs: [] },
   logging: {
     question: 'What does payload and decision logging cost per request?',
-    script: 'logging',
+    script: 'cost',
     args: ['--cases', 'aa,flag,decisions,payload'],
     quick: ['--rounds', '2', '--warmup', '5', '--seconds', '4'],
-    vs: (main) => ['--before', main, '--cases', 'aa,before,decisions-build'],
+    vs: ['--cases', 'aa,decisions'],
   },
   compression: {
-    question: "What do gzip'd 100 KB and 1 MB tensor answers cost beside nginx gzip on, and the plain route beside the build before?",
+    question: "What do gzip'd 100 KB and 1 MB tensor answers cost beside nginx gzip on, and the plain route beside another build?",
     script: 'compression',
     quick: ['--requests', '100', '--plain-rounds', '1', '--plain-requests', '1000'],
-    vs: (main) => ['--baseline', main],
+    vs: [],
   },
-  jwt: { question: 'What does a JWT check cost per request, cached and not?', script: 'jwt', quick: ['--rounds', '1', '--seconds', '4'] },
-  observability: { question: 'What do tracing and the access log cost per request?', script: 'observability', quick: ['--rounds', '1', '--duration', '2'] },
+  jwt: {
+    question: 'What does a JWT check cost per request, cached and not?',
+    script: 'cost',
+    args: ['--cases', 'token,cached,cached-forward,fresh-rs256,fresh-es256'],
+    quick: ['--rounds', '2', '--warmup', '3', '--seconds', '3'],
+    vs: ['--cases', 'cached'],
+  },
+  observability: {
+    question: 'What do tracing and the access log cost per request?',
+    script: 'cost',
+    args: ['--cases', 'off,t0,t1,t100,json,text'],
+    quick: ['--rounds', '2', '--warmup', '3', '--seconds', '3'],
+    vs: ['--cases', 't1,json'],
+  },
   routing: { question: 'How fast does the routing core compile, update and match at 10,000 deployments?', script: 'routing', quick: [], quickEnv: { PREDICTORS: '1000' } },
   reconfig: { question: 'How long does a worker stop routing while a large deployment is edited?', script: 'reconfig', quick: [], quickEnv: { BASE_S: '2', EDIT_S: '3' } },
   soak: { question: 'Does a gateway hold steady, in memory and in failed requests, while everything behind it churns?', script: 'soak', quick: ['--minutes', '1'] },
@@ -90,12 +98,6 @@ function parse(argv: string[]): { name?: string; quick: boolean; vs?: string; bu
 }
 
 const git = (...args: string[]): string => execFileSync('git', ['-C', ROOT, ...args], { encoding: 'utf8' }).trim();
-
-/** The commit of this checkout, marked when its sources differ from it. */
-function commitOf(): string {
-  const dirty = git('status', '--porcelain', '--untracked-files=no', '--', 'gateway', 'routing', 'source');
-  return `${git('rev-parse', '--short', 'HEAD')}${dirty ? ' + uncommitted changes' : ''}`;
-}
 
 /** `ref` extracted and built in a scratch directory (removed on exit); its dist/gateway/main.js. */
 function buildRef(ref: string): string {
@@ -130,14 +132,14 @@ async function main(): Promise<void> {
   const started = Date.now();
   if (o.build) execFileSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
   const args = [...(s.args ?? []), ...(o.quick ? s.quick : [])];
-  if (o.vs && s.vs) args.push(...s.vs(buildRef(o.vs), `${o.vs} (${git('rev-parse', '--short', `${o.vs}^{commit}`)})`));
+  if (o.vs && s.vs) args.push('--vs-main', buildRef(o.vs), '--vs-label', `${o.vs} (${git('rev-parse', '--short', `${o.vs}^{commit}`)})`, ...s.vs);
   args.push(...o.rest);
 
   const cpu = cpus()[0]?.model.trim() ?? '?';
   const log = (line: string): void => void process.stdout.write(line + '\n');
   log(`# ${o.name}: ${s.question}`);
   log(
-    `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${cpus().length} × ${cpu}, node ${process.version}, commit ${commitOf()}${o.vs ? ` against ${o.vs}` : ''}${o.quick ? ', --quick' : ''}`,
+    `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${cpus().length} × ${cpu}, node ${process.version}, commit ${sourcesAt(ROOT)}${o.vs ? ` against ${o.vs}` : ''}${o.quick ? ', --quick' : ''}`,
   );
   const watch = new MachineWatch();
   const child = spawn(process.execPath, [join(ROOT, 'node_modules', 'vite-node', 'vite-node.mjs'), join(ROOT, 'load', 'scenarios', `${s.script}.ts`), ...args], {

@@ -7,15 +7,12 @@
  */
 import { parseArgs } from 'node:util';
 import { SCENARIOS, simulate, type SimResult } from './lib/health-sim.js';
+import { median } from './lib/report.js';
 
 const { values } = parseArgs({ options: { seeds: { type: 'string', default: '20' } } });
 const seeds = Math.max(1, Number(values.seeds));
 
 const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-};
 
 console.log(`| case | detector | first replica's share after 2 s (median, max) | failed (median, max of ${seeds} seeds) | ejections (median) | mean latency of 200s |`);
 console.log('|---|---|---|---|---|---|');

@@ -10,13 +10,13 @@
 import { parseArgs } from 'node:util';
 import { BUDGET_WINDOW_MS } from '../routing/hedge-budget.js';
 import { HALF_LIFE_MS } from '../routing/hedge-estimate.js';
-import { SHAPES, policyOf, quantile, simulateHedging, type HedgeScenario } from './lib/hedge-sim.js';
+import { SHAPES, policyOf, simulateHedging, type HedgeScenario } from './lib/hedge-sim.js';
+import { median, quantile } from './lib/report.js';
 
 const { values } = parseArgs({ options: { seeds: { type: 'string', default: '10' }, seconds: { type: 'string', default: '60' } } });
 const seeds = Math.max(1, Number(values.seeds));
 const seconds = Math.max(10, Number(values.seconds));
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const ms = (x: number): string => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
 const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
 

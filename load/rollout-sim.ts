@@ -6,7 +6,8 @@
  */
 import { parseArgs } from 'node:util';
 import { ROLLOUT_PARAMETERS, type RolloutParameters } from '../routing/rollout/parameters.js';
-import { errorJump, goodCanary, goodCanaryLong, latencyRegression, mirrorDisagreement, noCanaryTraffic, quantile, sharedOutage } from './lib/rollout-sim.js';
+import { errorJump, goodCanary, goodCanaryLong, latencyRegression, mirrorDisagreement, noCanaryTraffic, sharedOutage } from './lib/rollout-sim.js';
+import { quantile } from './lib/report.js';
 
 const { values } = parseArgs({
   options: {

@@ -38,7 +38,8 @@ import { bearerToken, queryToken, type AuthOutcome, type OAuth } from './oauth.j
 import { bucketName, perClaimLimit, type RateLimiter, type Verdict } from './rate-limit.js';
 import type { JWTPayload } from 'jose';
 import { PATH_BACKSLASH, PATH_DOT_SEGMENT, checkPath, matchDeployment } from '../../routing/match.js';
-import type { Decision, LiveTable, Picker, RateLimit, Routed, RouteTable } from '../../routing/types.js';
+import type { Decision, Picker, RateLimit, Routed, RouteTable } from '../../routing/types.js';
+import type { LiveTable } from '../../routing/live-table.js';
 
 /** Proxy the request: `decision` is the one to use (the front end's own match, or the route with a query token dropped from its path). */
 export interface Allow {

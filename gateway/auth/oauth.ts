@@ -41,7 +41,8 @@ import { withTimeout } from './redis.js';
 import { clientFromForwarded } from '../../routing/edge-rules.js';
 import { deploymentOf, derive, fingerprint, sameSecret, seal, tokenHash, unseal } from './token-crypto.js';
 import type { TokenRecord } from './token-store.js';
-import type { LiveTable, OAuthClient, RouteTable } from '../../routing/types.js';
+import type { OAuthClient, RouteTable } from '../../routing/types.js';
+import type { LiveTable } from '../../routing/live-table.js';
 
 export const TOKEN_SCOPE = 'read write';
 

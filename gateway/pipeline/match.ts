@@ -10,7 +10,8 @@
  */
 import type { Gatekeeper } from '../auth/gate.js';
 import { match } from '../../routing/match.js';
-import type { Backend, LiveTable, Picker } from '../../routing/types.js';
+import type { Backend, Picker } from '../../routing/types.js';
+import type { LiveTable } from '../../routing/live-table.js';
 import type { FallbackDeps } from './fallback.js';
 import type { FallbackPolicy } from '../../routing/fallback-config.js';
 import type { FallbackSender, PipelineRequest } from './request.js';

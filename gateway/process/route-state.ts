@@ -5,7 +5,8 @@
  */
 import type { SourceEvent } from '../../source/source.js';
 import { TableBuilder } from '../../routing/table.js';
-import type { CompileOptions, DeploymentReport, LiveTable, RouteTable, TableChange } from '../../routing/types.js';
+import type { CompileOptions, DeploymentReport, RouteTable } from '../../routing/types.js';
+import type { LiveTable, TableChange } from '../../routing/live-table.js';
 
 export type { TableChange };
 

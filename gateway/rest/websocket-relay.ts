@@ -19,7 +19,8 @@
 import type { IncomingMessage } from 'node:http';
 import net, { type Socket } from 'node:net';
 import { match, headerGetter } from '../../routing/match.js';
-import type { Backend, LiveTable, Picker, Routed } from '../../routing/types.js';
+import type { Backend, Picker, Routed } from '../../routing/types.js';
+import type { LiveTable } from '../../routing/live-table.js';
 import { rawAnswer } from '../edge/http-answer.js';
 import { schemeOf, upstreamRequestHeaders } from '../edge/http-headers.js';
 import { editFields, editUpstreamFields } from '../forward/mapping-edits.js';

@@ -1,8 +1,8 @@
 /**
  * Caddy for the benchmarks (Debian's package, /usr/bin/caddy: Go's `reverse_proxy`), on 127.0.0.1:
  * a reverse proxy to one upstream over keep-alive connections, with `GOMAXPROCS=1` (one core's
- * worth of Go scheduler, pinned like the other proxies), no admin endpoint, no automatic HTTPS and no
- * access log unless asked. Run in the foreground as a child, its Caddyfile beside its log.
+ * worth of Go scheduler, pinned like the other proxies), no admin endpoint, no automatic HTTPS, no
+ * access log. Run in the foreground as a child, its Caddyfile beside its log.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,7 +10,7 @@ import { startServer, waitFor, which, type Spawned } from './children.js';
 
 export const caddyBinary = (): string | null => which('caddy');
 
-export async function startCaddyProxy(dir: string, port: number, upstreamPort: number, cpu: number | undefined, ready: () => Promise<boolean>, accessLog = false): Promise<Spawned> {
+export async function startCaddyProxy(dir: string, port: number, upstreamPort: number, cpu: number | undefined, ready: () => Promise<boolean>): Promise<Spawned> {
   const binary = caddyBinary();
   if (!binary) throw new Error('caddy is not installed (apt-get install caddy)');
   mkdirSync(dir, { recursive: true });
@@ -23,7 +23,7 @@ export async function startCaddyProxy(dir: string, port: number, upstreamPort: n
   auto_https off
 }
 http://127.0.0.1:${port} {
-${accessLog ? `  log {\n    output file ${join(dir, 'access.log')}\n  }\n` : ''}  reverse_proxy 127.0.0.1:${upstreamPort} {
+  reverse_proxy 127.0.0.1:${upstreamPort} {
     transport http {
       keepalive 300s
       keepalive_idle_conns 1024

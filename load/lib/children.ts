@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
+import { freePort as freePortOf } from './http.js';
 import { descendants } from './proc.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -160,6 +161,33 @@ export function startServer(name: string, log: string, cpu: number | undefined, 
   return { child, pid: child.pid, log, exited, output };
 }
 
+/** SIGTERM a server child and wait for its exit. */
+export async function stopServer(s: Spawned): Promise<void> {
+  s.child.kill('SIGTERM');
+  await s.exited;
+}
+
+/**
+ * One of lib/'s server scripts (node-backend, relay-proxy, tls-floor-proxy: configured by environment, `listening <port>`
+ * once up) on a free port, pinned to `cpu`, under `node` with `nodeArgs`, once `ready(port)` says yes; its port.
+ */
+export async function startScript(
+  script: string,
+  dir: string,
+  cpu: number | undefined,
+  env: Record<string, string>,
+  o: { name?: string; node?: string; nodeArgs?: readonly string[]; ready?: (port: number) => Promise<boolean> } = {},
+): Promise<Spawned & { port: number }> {
+  const name = o.name ?? script;
+  const port = await freePortOf();
+  const s = startServer(name, join(dir, `${name}.log`), cpu, [o.node ?? process.execPath, ...(o.nodeArgs ?? []), ...nodeScript(join(ROOT, 'load', 'lib'), script)], {
+    BENCH_PORT: String(port),
+    ...env,
+  });
+  await waitFor(name, s, o.ready ? () => o.ready!(port) : async () => s.output().includes('listening'));
+  return { ...s, port };
+}
+
 /** Poll `probe` every 100 ms until it says yes; throw (with the server's output) if it exits or times out. */
 export async function waitFor(what: string, server: Spawned, probe: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -220,6 +248,9 @@ export async function startAnnounced(
     },
   };
 }
+
+/** The command that runs a TypeScript file of this repository under vite-node (relative imports resolve). */
+export const viteNode = (script: string): string[] => [process.execPath, join(ROOT, 'node_modules', 'vite-node', 'vite-node.mjs'), join(ROOT, script)];
 
 /** Run a bounded command to completion (load generators), SIGKILLed after `timeoutMs`. */
 export function runToEnd(command: readonly string[], timeoutMs: number, env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {

@@ -36,14 +36,15 @@ export class ClosedLoop {
     if (wrk) writeFileSync(this.script, this.lua());
   }
 
-  get tool(): string {
-    return this.wrk ? 'wrk' : 'autocannon';
-  }
-
   /** `conns` connections for `seconds` against `url` (killed 20 s after that). */
   async run(url: string, conns: number, seconds: number): Promise<LoadResult> {
     const bound = (seconds + 20) * 1000;
-    return this.wrk ? this.runWrk(this.wrk, url, conns, seconds, bound) : this.runAutocannon(url, conns, seconds, bound);
+    return this.wrk ? this.runWrk(this.wrk, url, conns, seconds, bound) : this.runAutocannon(url, conns, ['-d', String(seconds)], bound);
+  }
+
+  /** Exactly `amount` requests over `conns` connections (autocannon: wrk has no count), killed after `timeoutMs`. */
+  count(url: string, conns: number, amount: number, timeoutMs = 600_000): Promise<LoadResult> {
+    return this.runAutocannon(url, conns, ['-a', String(amount)], timeoutMs);
   }
 
   private lua(): string {
@@ -81,10 +82,10 @@ end
     };
   }
 
-  private async runAutocannon(url: string, conns: number, seconds: number, bound: number): Promise<LoadResult> {
+  private async runAutocannon(url: string, conns: number, limit: readonly string[], bound: number): Promise<LoadResult> {
     const ac = join(ROOT, 'node_modules', 'autocannon', 'autocannon.js');
     const r = await runToEnd(
-      pinned([process.execPath, ac, '-c', String(conns), '-d', String(seconds), '-m', 'POST', '-H', 'content-type=application/json', '-i', this.bodyFile, '-t', '5', '--json', url], this.cpu),
+      pinned([process.execPath, ac, '-c', String(conns), ...limit, '-m', 'POST', '-H', 'content-type=application/json', '-i', this.bodyFile, '-t', '5', '--json', url], this.cpu),
       bound,
     );
     const j = JSON.parse(r.stdout.trim().split('\n').pop() ?? 'null') as {

@@ -6,24 +6,14 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { ROOT, startServer, waitFor, type Spawned } from './children.js';
+import { ROOT, startServer, stopServer, waitFor, type Spawned } from './children.js';
 import { freePort, httpStatus } from './http.js';
 
 export const GATEWAY_MAIN = join(ROOT, 'dist', 'gateway', 'main.js');
 
+/** What the benchmarks read of `routes --json`: each deployment's routes and the upstreams they dial. */
 export interface RoutesJson {
-  deployments: {
-    namespace: string;
-    name: string;
-    state: string;
-    reasons: unknown[];
-    routes: {
-      kind: string;
-      match: { headers: unknown[]; prefix?: string };
-      members: { upstream: string; percent: number; predictor: string; deployment: string }[];
-      mirrors: { upstream: string }[];
-    }[];
-  }[];
+  deployments: { name: string; state: string; routes: { kind: string; members: { upstream: string }[]; mirrors: { upstream: string }[] }[] }[];
 }
 
 /** Ask the gateway's own `routes --json` which REST upstreams the table dials, to --resolve them all. */
@@ -52,6 +42,8 @@ export interface Gateway {
   readonly server: Spawned;
   readonly port: number;
   readonly admin: number;
+  /** SIGTERM, and its exit. */
+  stop(): Promise<void>;
 }
 
 export interface GatewayLaunch {
@@ -59,53 +51,41 @@ export interface GatewayLaunch {
   readonly log: string;
   /** The core it is pinned to (none when absent). */
   readonly cpu?: number;
-  readonly manifests: string;
-  readonly upstreams: readonly string[];
-  readonly backendPort: number;
+  /** Where its SeldonDeployments come from: a manifest file or folder, or (else) the kubeconfig of the Kubernetes API stand-in. */
+  readonly manifests?: string;
+  readonly kubeconfig?: string;
+  /** The upstreams `--resolve`d to 127.0.0.1:`backendPort`. */
+  readonly upstreams?: readonly string[];
+  readonly backendPort?: number;
   /** node flags before main.js. */
-  readonly nodeArgs: readonly string[];
+  readonly nodeArgs?: readonly string[];
   readonly main?: string;
   /** The node binary that runs it (default: the one running the benchmark), e.g. /opt/node24/bin/node for a runtime A/B. */
   readonly node?: string;
   /** Worker processes: 1 unless told; 'default' leaves --workers out, as users run it (one per core). */
   readonly workers?: number | 'default';
+  /** Its public port (default: a free one); the admin port is a free one, or the next one when the public port is given. */
+  readonly port?: number;
   /** Extra gateway flags after the ones every benchmark gateway gets (e.g. --access-log off, --otlp-endpoint). */
   readonly args?: readonly string[];
+  /** Its environment beyond this process's (settings as a pod has them). */
+  readonly env?: Record<string, string>;
   /** How long it may take to be ready (default 60 s; a table of 10,000 deployments takes longer on a busy host). */
   readonly readyTimeoutMs?: number;
 }
 
 /** Start a gateway and wait (at most `readyTimeoutMs`) until its admin /readyz answers 200. */
 export async function startGateway(name: string, g: GatewayLaunch): Promise<Gateway> {
-  const [port, admin] = [await freePort(), await freePort()];
-  const args = [
-    ...g.nodeArgs,
-    g.main ?? GATEWAY_MAIN,
-    'serve',
-    '--manifests',
-    g.manifests,
-    '--port',
-    String(port),
-    '--admin-port',
-    String(admin),
-    '--host',
-    '127.0.0.1',
-    ...(g.workers === 'default' ? [] : ['--workers', String(g.workers ?? 1)]),
-    '--log-level',
-    'warn',
-    '--grace-period',
-    '1s',
-  ];
-  for (const u of g.upstreams) args.push('--resolve', `${u}=127.0.0.1:${g.backendPort}`);
+  const port = g.port ?? (await freePort());
+  const admin = g.port !== undefined ? g.port + 1 : await freePort();
+  const source = g.manifests !== undefined ? ['--manifests', g.manifests] : ['--kubernetes', '--kubeconfig', g.kubeconfig!];
+  const args = [...(g.nodeArgs ?? []), g.main ?? GATEWAY_MAIN, 'serve', ...source, '--port', String(port), '--admin-port', String(admin), '--host', '127.0.0.1'];
+  args.push(...(g.workers === 'default' ? [] : ['--workers', String(g.workers ?? 1)]), '--log-level', 'warn', '--grace-period', '1s');
+  for (const u of g.upstreams ?? []) args.push('--resolve', `${u}=127.0.0.1:${g.backendPort}`);
   if (g.args) args.push(...g.args);
-  const server = startServer(name, g.log, g.cpu, [g.node ?? process.execPath, ...args]);
+  const server = startServer(name, g.log, g.cpu, [g.node ?? process.execPath, ...args], g.env);
   await waitFor(name, server, async () => (await httpStatus(`http://127.0.0.1:${admin}/readyz`)) === 200, g.readyTimeoutMs ?? 60_000);
-  return { server, port, admin };
-}
-
-/** `node --version` of a node binary (e.g. v24.21.0); throws when it does not run. */
-export function nodeVersion(node: string): string {
-  return execFileSync(node, ['--version'], { encoding: 'utf8', timeout: 10_000 }).trim();
+  return { server, port, admin, stop: () => stopServer(server) };
 }
 
 export async function metricsText(admin: number): Promise<string> {
@@ -117,15 +97,25 @@ export async function metricsText(admin: number): Promise<string> {
   }
 }
 
-/** Sum of a counter's samples whose labels include every `want` pair. */
-export function counter(text: string, metric: string, want: Record<string, string>): number {
+/** Sum of a metric's samples (with labels or without) whose labels include every `want` pair. */
+export function counter(text: string, metric: string, want: Record<string, string> = {}): number {
   let sum = 0;
   for (const line of text.split('\n')) {
-    if (!line.startsWith(metric + '{')) continue;
-    const labels = line.slice(metric.length + 1, line.lastIndexOf('}'));
+    if (!line.startsWith(metric) || (line[metric.length] !== '{' && line[metric.length] !== ' ')) continue;
+    const labels = line.slice(metric.length, line.lastIndexOf(' '));
     if (Object.entries(want).every(([k, v]) => labels.includes(`${k}="${v}"`))) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
   }
   return sum;
+}
+
+/** The commit of the checkout at `root` (short), marked when its gateway/, routing/ or source/ differ from it; '' when not a checkout. */
+export function sourcesAt(root: string): string {
+  try {
+    const git = (...args: string[]): string => execFileSync('git', ['-C', root, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return `${git('log', '-1', '--format=%h')}${git('status', '--porcelain', '--untracked-files=no', '--', 'gateway', 'routing', 'source') ? ' + uncommitted changes' : ''}`;
+  } catch {
+    return '';
+  }
 }
 
 /** Which gateway was measured: the newest file time under its dist folder, and the git HEAD of the checkout. */
@@ -139,13 +129,6 @@ export function buildInfo(main: string): string {
       /* absent */
     }
   }
-  let head = '';
-  try {
-    const git = (...args: string[]): string => execFileSync('git', ['-C', join(dir, '..', '..'), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    head = git('log', '-1', '--format=%h');
-    if (git('status', '--porcelain', '--untracked-files=no', '--', 'gateway', 'routing', 'source')) head += ' + uncommitted changes';
-  } catch {
-    /* not a checkout */
-  }
+  const head = sourcesAt(join(dir, '..', '..'));
   return `${main} (built ${newest ? new Date(newest).toISOString() : '?'}${head ? `, sources at ${head}` : ''})`;
 }

@@ -38,19 +38,8 @@ function seldonService(): grpc.ServiceDefinition {
   return seldon;
 }
 
-/** A Seldon client on a channel of its own (h2c) to `address`, with these channel options. */
-export function seldonClient(address: string, channelOptions: grpc.ChannelOptions = {}): SeldonClient {
-  const Ctor = grpc.makeGenericClientConstructor(seldonService(), SELDON_SERVICE);
-  return new Ctor(address, grpc.credentials.createInsecure(), channelOptions) as unknown as SeldonClient;
-}
-
-export interface BenchBackend {
-  readonly port: number;
-  close(): void;
-}
-
 /** Serve seldon.protos.Seldon/Predict on 127.0.0.1 (port 0: any free one). */
-export async function startBenchBackend(name: string, port = 0): Promise<BenchBackend> {
+export async function startBenchBackend(name: string, port = 0): Promise<{ readonly port: number; close(): void }> {
   const server = new grpc.Server();
   const header = new grpc.Metadata();
   header.set('x-backend', name);
@@ -66,4 +55,56 @@ export async function startBenchBackend(name: string, port = 0): Promise<BenchBa
   server.addService(seldonService(), { Predict: predict });
   const bound = await new Promise<number>((resolve, reject) => server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
   return { port: bound, close: () => server.forceShutdown() };
+}
+
+/** A Predict the benchmarks send: the four iris features as a tensor. */
+export const PREDICT_REQUEST: SeldonMessage = { data: { names: ['sepal_length', 'sepal_width', 'petal_length', 'petal_width'], tensor: { shape: [1, 4], values: [5.1, 3.5, 1.4, 0.2] } } };
+
+/** `seldon: <deployment>` and `namespace: <namespace>`: what routes a gRPC call through the gateway. */
+export function routeMetadata(deployment: string, namespace: string): grpc.Metadata {
+  const m = new grpc.Metadata();
+  m.set('seldon', deployment);
+  m.set('namespace', namespace);
+  return m;
+}
+
+/** `n` Seldon clients (h2c) to 127.0.0.1:`port`, each on a subchannel pool of its own: n real TCP connections, not one shared. */
+export function connect(port: number, n: number): SeldonClient[] {
+  const Ctor = grpc.makeGenericClientConstructor(seldonService(), SELDON_SERVICE);
+  return Array.from(
+    { length: n },
+    (_, i) => new Ctor(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1, 'grpc.bench_channel': i }) as unknown as SeldonClient,
+  );
+}
+
+export interface CallsResult {
+  readonly calls: number;
+  readonly errors: number;
+  readonly seconds: number;
+  /** Each answered call's latency, ms. */
+  readonly latenciesMs: Float64Array;
+}
+
+/** `loops` call loops (closed: each sends its next call when the last is answered) spread over `clients`, until `seconds` pass or `maxCalls` are answered. */
+export async function callLoops(clients: readonly SeldonClient[], metadata: grpc.Metadata, loops: number, seconds: number, maxCalls = 2_000_000): Promise<CallsResult> {
+  const latencies = new Float64Array(maxCalls);
+  let calls = 0;
+  let errors = 0;
+  const start = performance.now();
+  const end = start + seconds * 1000;
+  const loop = (c: SeldonClient): Promise<void> =>
+    new Promise((resolve) => {
+      const once = (): void => {
+        if (calls >= maxCalls || performance.now() >= end) return resolve();
+        const t0 = performance.now();
+        c.Predict(PREDICT_REQUEST, metadata, (err) => {
+          if (err) errors++;
+          else if (calls < maxCalls) latencies[calls++] = performance.now() - t0;
+          once();
+        });
+      };
+      once();
+    });
+  await Promise.all(Array.from({ length: loops }, (_, i) => loop(clients[i % clients.length]!)));
+  return { calls, errors, seconds: (performance.now() - start) / 1000, latenciesMs: latencies.subarray(0, calls) };
 }

@@ -69,12 +69,6 @@ export interface HedgeResult {
   readonly arrivalsPerRequest: number;
 }
 
-/** The `q` quantile of sorted latencies (nearest rank). */
-export function quantile(sorted: Float64Array, q: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
-}
-
 interface Endpoint {
   readonly health: EndpointHealth;
   readonly index: number;

@@ -1,7 +1,8 @@
 /**
- * Small HTTP helpers of the benchmarks' setup (never on the measured path): a free port on
- * 127.0.0.1 and the status of one bounded request (0 when it fails).
+ * Small HTTP helpers of the benchmarks' setup: a free port on 127.0.0.1, the status of one bounded
+ * request (0 when it fails), and a model in this process.
  */
+import http from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 
 export const freePort = (): Promise<number> =>
@@ -28,3 +29,13 @@ export async function httpStatus(url: string, init: RequestInit = {}): Promise<n
 /** The status of a JSON POST of `body`. */
 export const postStatus = (url: string, body: string, headers: Record<string, string> = {}): Promise<number> =>
   httpStatus(url, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
+
+/** A model in this process (its CPU is not the measured process tree's): every request read, then answered 200 with `body` as JSON. */
+export async function startModel(body: string): Promise<{ port: number; close(): void }> {
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end(body));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { port: (server.address() as AddressInfo).port, close: () => server.close() };
+}

@@ -1,13 +1,13 @@
 /**
- * The benchmarks' settings: each from its flag, else its environment variable, else a default.
+ * The scenarios' numeric flags: each its value, else its default; anything but a finite number ≥ 0 stops the run
+ * naming the flag.
  */
-
-/** The flag's value, else `env`'s, else `dflt`. */
-export const setting = (flag: string | undefined, env: string, dflt: string): string => flag ?? process.env[env] ?? dflt;
-
-/** The same as a finite, non-negative number; anything else stops the run naming `env`. */
-export function numberSetting(flag: string | undefined, env: string, dflt: number): number {
-  const v = Number(setting(flag, env, String(dflt)));
-  if (!Number.isFinite(v) || v < 0) throw new Error(`bad number for ${env}: ${String(flag ?? process.env[env])}`);
-  return v;
+export function numbers<K extends string>(values: Readonly<Record<string, unknown>>, defaults: Record<K, number>): Record<K, number> {
+  const out = {} as Record<K, number>;
+  for (const k of Object.keys(defaults) as K[]) {
+    const v = values[k] === undefined ? defaults[k] : Number(values[k]);
+    if (!Number.isFinite(v) || v < 0) throw new Error(`--${k}: ${String(values[k])} is not a number ≥ 0`);
+    out[k] = v;
+  }
+  return out;
 }

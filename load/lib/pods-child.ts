@@ -3,7 +3,7 @@
  * (test/fixtures/loopback-replicas.ts) answering every request in `PODS_MS` ms (default 8). In the
  * load generator's process, at 2,000 requests/s, their answers went late whenever that process
  * was busy sending: 1-1.5% of them more than 1.5x the median, which a `p95` route hedges, so a
- * benchmark "without tail events" had them all the same (the hedging scenario's --cpu-ab).
+ * benchmark "without tail events" had them all the same (the hedging scenario's --vs-main).
  *
  * Announces `READY <rest port>`. On the stdin line `arrivals <prefix>` it prints
  * `ARRIVALS <prefix> <n>`: the requests whose pod id starts with `prefix`. Exits when stdin closes.

@@ -15,24 +15,27 @@ export const CLK_TCK = (() => {
   }
 })();
 
-/** Every live descendant of `pid` (scans /proc once). */
-export function descendants(pid: number): number[] {
-  const parent = new Map<number, number[]>();
+/** Every live process's /proc/<pid>/stat fields from the state on (f[1] the parent, f[11] utime, f[12] stime, f[13..14] its reaped children's), by pid. */
+function procStats(): Map<number, string[]> {
+  const out = new Map<number, string[]>();
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     try {
       const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      const list = parent.get(ppid) ?? [];
-      list.push(Number(name));
-      parent.set(ppid, list);
+      out.set(Number(name), stat.slice(stat.lastIndexOf(')') + 2).split(' '));
     } catch {
       /* gone */
     }
   }
+  return out;
+}
+
+/** Every live descendant of `pid` (scans /proc once unless given its scan). */
+export function descendants(pid: number, stats = procStats()): number[] {
   const out: number[] = [];
   const walk = (p: number): void => {
-    for (const c of parent.get(p) ?? []) {
+    for (const [c, f] of stats) {
+      if (Number(f[1]) !== p) continue;
       out.push(c);
       walk(c);
     }
@@ -41,23 +44,16 @@ export function descendants(pid: number): number[] {
   return out;
 }
 
-/** utime+stime (+ reaped children's) of a process, in ticks; 0 when gone. */
-export function procTicks(pid: number, withReaped: boolean): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const own = Number(f[11]) + Number(f[12]);
-    return withReaped ? own + Number(f[13]) + Number(f[14]) : own;
-  } catch {
-    return 0;
-  }
+/** utime+stime of a process, in ticks; 0 when gone. */
+export function procTicks(pid: number, stats = procStats()): number {
+  const f = stats.get(pid);
+  return f ? Number(f[11]) + Number(f[12]) : 0;
 }
 
 /** CPU seconds of a process and its live descendants. */
 export function treeSeconds(pid: number): number {
-  let t = procTicks(pid, false);
-  for (const d of descendants(pid)) t += procTicks(d, false);
-  return t / CLK_TCK;
+  const stats = procStats();
+  return [pid, ...descendants(pid, stats)].reduce((t, p) => t + procTicks(p, stats), 0) / CLK_TCK;
 }
 
 /**
@@ -120,20 +116,13 @@ export interface MachineTicks {
 export function machineTicks(): MachineTicks {
   const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
   // user nice system idle iowait irq softirq steal
-  const ours = new Set([process.pid, ...descendants(process.pid)]);
+  const stats = procStats();
+  const ours = new Set([process.pid, ...descendants(process.pid, stats)]);
   let own = 0;
   let kernel = 0;
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    const pid = Number(name);
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (ours.has(pid)) own += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
-      else if (Number(f[6]) & 0x00200000 || Number(f[1]) === 2 || pid === 2) kernel += Number(f[11]) + Number(f[12]); // PF_KTHREAD
-    } catch {
-      /* gone */
-    }
+  for (const [pid, f] of stats) {
+    if (ours.has(pid)) own += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+    else if (Number(f[6]) & 0x00200000 || Number(f[1]) === 2 || pid === 2) kernel += Number(f[11]) + Number(f[12]); // PF_KTHREAD
   }
   return { busy: line[0]! + line[1]! + line[2]!, steal: line[7] ?? 0, ours: own, kernel };
 }

@@ -4,9 +4,8 @@
  * the whole benchmark so the wait is bounded.
  */
 import { cpus } from 'node:os';
+import { sleep } from './children.js';
 import { foreignPct, machineTicks } from './proc.js';
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export class QuietGate {
   private waitedMs = 0;

@@ -13,9 +13,9 @@ export const median = (xs: readonly number[]): number => {
 };
 
 /** The q-quantile (0..1) of `xs`, nearest rank. */
-export function quantile(xs: readonly number[], q: number): number {
+export function quantile(xs: ArrayLike<number>, q: number): number {
   if (!xs.length) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
+  const s = Array.from(xs).sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
 }
 
@@ -39,16 +39,32 @@ export function table(head: readonly string[], rows: readonly (readonly string[]
   return [line(head), '|' + w.map((n, i) => (i === 0 ? ':' : '') + '-'.repeat(n + 1) + (i === 0 ? '' : ':')).join('|') + '|', ...rows.map(line)].join('\n');
 }
 
+/** P(X ≥ k) for X ~ Binomial(n, 1/2): how often k or more of n rounds lean one way when the builds are alike. */
+function signTail(k: number, n: number): number {
+  let p = 0;
+  for (let i = k; i <= n; i++) {
+    let c = 1;
+    for (let j = 0; j < i; j++) c = (c * (n - j)) / (j + 1);
+    p += c / 2 ** n;
+  }
+  return p;
+}
+
 /**
- * The verdict of an A/B from its per-round ratios (A's cost over B's): dearer or cheaper only when
- * every round agrees and the median moves by more than 2%; otherwise within noise.
+ * The verdict of an A/B from its per-round ratios (A's cost over B's). `dearer` (`cheaper`) when the median is more
+ * than 2% above (below) 1 and a one-sided sign test says the rounds' spread cannot explain it: at least as many rounds
+ * above (below) 1 would happen by chance at most 5% of the time were the builds alike (6 of 6, 7 of 7, 8 of 8, 9 of 10);
+ * `within noise` otherwise.
  */
 export function abVerdict(ratios: readonly number[]): string {
   if (!ratios.length) return 'verdict: no rounds';
   const m = median(ratios);
   const lo = Math.min(...ratios);
   const hi = Math.max(...ratios);
-  const word = lo > 1 && m > 1.02 ? 'dearer' : hi < 1 && m < 0.98 ? 'cheaper' : 'within noise';
+  const n = ratios.length;
+  const up = signTail(ratios.filter((r) => r > 1).length, n);
+  const down = signTail(ratios.filter((r) => r < 1).length, n);
+  const word = m > 1.02 && up <= 0.05 ? 'dearer' : m < 0.98 && down <= 0.05 ? 'cheaper' : 'within noise';
   const pct = (x: number): string => `${x >= 1 ? '+' : ''}${((x - 1) * 100).toFixed(1)}%`;
-  return `verdict: ${word} (median ${pct(m)}, rounds from ${pct(lo)} to ${pct(hi)}, spread ±${(((hi - lo) / 2) * 100).toFixed(1)}%, ${ratios.length} rounds)`;
+  return `verdict: ${word} (median ${pct(m)}, rounds from ${pct(lo)} to ${pct(hi)}, spread ±${(((hi - lo) / 2) * 100).toFixed(1)}%, sign test p ${f2(Math.min(up, down))}, ${n} rounds)`;
 }

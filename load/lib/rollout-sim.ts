@@ -17,6 +17,7 @@ import { decide, initialState } from '../../routing/rollout/decide.js';
 import type { RolloutWindow } from '../../routing/rollout/inputs.js';
 import type { RolloutParameters } from '../../routing/rollout/parameters.js';
 import type { RolloutState, Transition } from '../../routing/rollout/state.js';
+import { quantile } from './report.js';
 
 /** How one side behaves for a request. */
 export interface Behaviour {
@@ -218,190 +219,89 @@ export function simulate(o: SimOptions): SimRun {
 // The acceptance scenarios (docs/rollouts.md#simulated-figures), each over a range of seeds.
 // ---------------------------------------------------------------------------------------------
 
-/** Nearest-rank quantile of numbers (q in 0..1). */
-export function quantile(xs: readonly number[], q: number): number {
-  if (xs.length === 0) return NaN;
-  const sorted = [...xs].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
-}
-
-const RATE = 100;
-const seedsFrom = (first: number, count: number): number[] => Array.from({ length: count }, (_, i) => first + i);
-
-export interface GoodCanaryFigures {
-  readonly seeds: number;
-  readonly promoted: number;
-  readonly rolledBack: number;
-  readonly intervalsJudged: number;
-  readonly intervalsFailed: number;
-  readonly medianSeconds: number;
-  readonly medianCanaryRequests: number;
-}
+/** Runs of seeds first..first+count-1: a good canary and primary (0.5% errors), the example annotation, 100 requests/s, at most 4 h; `o` changes any of it. */
+const runs = (first: number, count: number, o: Partial<Omit<SimOptions, 'seed'>>): SimRun[] =>
+  Array.from({ length: count }, (_, i) => simulate({ seed: first + i, config: SIM_CONFIG, rate: 100, maxSeconds: 4 * 3600, primary: () => healthy(), canary: () => healthy(), ...o }));
+const judged = (rs: readonly SimRun[]): { intervalsJudged: number; intervalsFailed: number } => ({
+  intervalsJudged: rs.reduce((n, r) => n + r.intervalsJudged, 0),
+  intervalsFailed: rs.reduce((n, r) => n + r.intervalsFailed, 0),
+});
 
 /** A canary that behaves as the primary (0.5% errors, same latency), the example annotation, 100 requests/s. */
-export function goodCanary(first: number, count: number, config: RolloutConfig = SIM_CONFIG, parameters?: Partial<RolloutParameters>): GoodCanaryFigures {
-  const runs = seedsFrom(first, count).map((seed) => simulate({ seed, config, rate: RATE, maxSeconds: 4 * 3600, primary: () => healthy(), canary: () => healthy(), parameters }));
+export function goodCanary(first: number, count: number, config: RolloutConfig = SIM_CONFIG, parameters?: Partial<RolloutParameters>) {
+  const rs = runs(first, count, { config, parameters });
   return {
     seeds: count,
-    promoted: runs.filter((r) => r.state.phase === 'Promoted').length,
-    rolledBack: runs.filter((r) => r.rolledBack).length,
-    intervalsJudged: runs.reduce((n, r) => n + r.intervalsJudged, 0),
-    intervalsFailed: runs.reduce((n, r) => n + r.intervalsFailed, 0),
+    promoted: rs.filter((r) => r.state.phase === 'Promoted').length,
+    rolledBack: rs.filter((r) => r.rolledBack).length,
+    ...judged(rs),
     medianSeconds: quantile(
-      runs.map((r) => r.seconds),
+      rs.map((r) => r.seconds),
       0.5,
     ),
     medianCanaryRequests: quantile(
-      runs.map((r) => r.liveCanaryRequests),
+      rs.map((r) => r.liveCanaryRequests),
       0.5,
     ),
   };
 }
 
 /** A good canary held at its steps until it has served `canaryRequests` (minRequests that high; 200 requests/s): how many runs rolled back. */
-export function goodCanaryLong(
-  first: number,
-  count: number,
-  canaryRequests = 20_000,
-  parameters?: Partial<RolloutParameters>,
-): { seeds: number; rolledBack: number; intervalsJudged: number; intervalsFailed: number } {
+export function goodCanaryLong(first: number, count: number, canaryRequests = 20_000, parameters?: Partial<RolloutParameters>) {
   const config: RolloutConfig = { ...SIM_CONFIG, steps: [5, 10, 25, 50, 100], minRequests: canaryRequests };
-  const runs = seedsFrom(first, count).map((seed) =>
-    simulate({ seed, config, rate: 200, maxSeconds: 4 * 3600, primary: () => healthy(), canary: () => healthy(), until: (r) => r.liveCanaryRequests >= canaryRequests, parameters }),
-  );
-  return {
-    seeds: count,
-    rolledBack: runs.filter((r) => r.rolledBack && r.rolledBack.canaryRequests <= canaryRequests).length,
-    intervalsJudged: runs.reduce((n, r) => n + r.intervalsJudged, 0),
-    intervalsFailed: runs.reduce((n, r) => n + r.intervalsFailed, 0),
-  };
+  const rs = runs(first, count, { config, rate: 200, until: (r) => r.liveCanaryRequests >= canaryRequests, parameters });
+  return { seeds: count, rolledBack: rs.filter((r) => r.rolledBack && r.rolledBack.canaryRequests <= canaryRequests).length, ...judged(rs) };
 }
 
 /**
  * The canary's error rate jumps from 0.5% to `rate` once it has served `after` requests: how many
  * more it served until the decision that rolled it back (its whole window included). Runs that
- * never rolled back count as Infinity.
+ * never rolled back are `missed`.
  */
-export function errorJump(first: number, count: number, rate: number, after: number, parameters?: Partial<RolloutParameters>): { seeds: number; caught: number[]; missed: number } {
-  const caught: number[] = [];
-  let missed = 0;
-  for (const seed of seedsFrom(first, count)) {
-    const r = simulate({
-      seed,
-      config: SIM_CONFIG,
-      rate: RATE,
-      maxSeconds: 4 * 3600,
-      primary: () => healthy(),
-      canary: (p) => healthy(p.canaryRequests >= after ? rate : 0.005),
-      parameters,
-    });
-    if (r.rolledBack && r.rolledBack.canaryRequests > after) caught.push(r.rolledBack.canaryRequests - after);
-    else missed++;
-  }
-  return { seeds: count, caught, missed };
+export function errorJump(first: number, count: number, rate: number, after: number, parameters?: Partial<RolloutParameters>) {
+  const rs = runs(first, count, { canary: (p) => healthy(p.canaryRequests >= after ? rate : 0.005), parameters });
+  const caught = rs.flatMap((r) => (r.rolledBack && r.rolledBack.canaryRequests > after ? [r.rolledBack.canaryRequests - after] : []));
+  return { seeds: count, caught, missed: count - caught.length };
 }
 
 /** The canary's latency ×`factor` from the start, at `rate` requests/s: intervals judged until the rollback. */
-export function latencyRegression(
-  first: number,
-  count: number,
-  factor = 1.5,
-  rate = 200,
-  parameters?: Partial<RolloutParameters>,
-): { seeds: number; intervals: number[]; missed: number; withFewSamples: number } {
-  const intervals: number[] = [];
-  let missed = 0;
-  let withFewSamples = 0;
-  for (const seed of seedsFrom(first, count)) {
-    const r = simulate({
-      seed,
-      config: SIM_CONFIG,
-      rate,
-      maxSeconds: 4 * 3600,
-      primary: () => healthy(),
-      canary: () => ({ ...healthy(), latencyFactor: factor }),
-      parameters,
-    });
-    if (r.rolledBack) intervals.push(r.rolledBack.intervalsJudged);
-    else missed++;
-    if (r.state.lastInterval && r.state.lastInterval.canarySamples < 50) withFewSamples++;
-  }
-  return { seeds: count, intervals, missed, withFewSamples };
+export function latencyRegression(first: number, count: number, factor = 1.5, rate = 200, parameters?: Partial<RolloutParameters>) {
+  const rs = runs(first, count, { rate, canary: () => ({ ...healthy(), latencyFactor: factor }), parameters });
+  const intervals = rs.flatMap((r) => (r.rolledBack ? [r.rolledBack.intervalsJudged] : []));
+  return { seeds: count, intervals, missed: count - intervals.length, withFewSamples: rs.filter((r) => r.state.lastInterval && r.state.lastInterval.canarySamples < 50).length };
 }
 
 /** Mirror phase with a canary agreeing on `agreement` of answers (minAgreement 99%): comparisons until the rollback, and live requests it got. */
-export function mirrorDisagreement(
-  first: number,
-  count: number,
-  agreement = 0.95,
-  mirrorPercent = 10,
-  parameters?: Partial<RolloutParameters>,
-): { seeds: number; comparisons: number[]; missed: number; liveRequests: number } {
+export function mirrorDisagreement(first: number, count: number, agreement = 0.95, mirrorPercent = 10, parameters?: Partial<RolloutParameters>) {
   const config: RolloutConfig = { ...SIM_CONFIG, mirror: { percent: mirrorPercent, forMs: 5 * 60_000, minAgreement: 0.99 } };
-  const comparisons: number[] = [];
-  let missed = 0;
-  let liveRequests = 0;
-  for (const seed of seedsFrom(first, count)) {
-    const r = simulate({
-      seed,
-      config,
-      rate: RATE,
-      maxSeconds: 3600,
-      primary: () => healthy(),
-      canary: () => ({ ...healthy(), agreement }),
-      parameters,
-      until: (run) => run.state.phase !== 'Mirroring',
-    });
-    if (r.rolledBack) comparisons.push(r.rolledBack.comparisons);
-    else missed++;
-    liveRequests += r.liveCanaryRequests;
-  }
-  return { seeds: count, comparisons, missed, liveRequests };
+  const rs = runs(first, count, { config, maxSeconds: 3600, canary: () => ({ ...healthy(), agreement }), parameters, until: (run) => run.state.phase !== 'Mirroring' });
+  const comparisons = rs.flatMap((r) => (r.rolledBack ? [r.rolledBack.comparisons] : []));
+  return { seeds: count, comparisons, missed: count - comparisons.length, liveRequests: rs.reduce((n, r) => n + r.liveCanaryRequests, 0) };
 }
 
 /** The canary serves nothing for an hour: whether any run advanced, and what the last one said it needs. */
-export function noCanaryTraffic(first: number, count: number): { seeds: number; advanced: number; needs: string[] } {
-  let advanced = 0;
-  let needs: string[] = [];
-  for (const seed of seedsFrom(first, count)) {
-    const r = simulate({ seed, config: SIM_CONFIG, rate: RATE, maxSeconds: 3600, primary: () => healthy(), canary: () => healthy(), canaryUnreachable: true });
-    if (r.highestStep > 0 || r.state.phase !== 'Progressing') advanced++;
-    needs = r.state.needs;
-  }
-  return { seeds: count, advanced, needs };
+export function noCanaryTraffic(first: number, count: number) {
+  const rs = runs(first, count, { maxSeconds: 3600, canaryUnreachable: true });
+  return { seeds: count, advanced: rs.filter((r) => r.highestStep > 0 || r.state.phase !== 'Progressing').length, needs: rs.at(-1)?.state.needs ?? [] };
 }
 
 /**
  * Primary and canary both fail `rate` of requests, from the start (`fromSecond` 0) or from a later
  * second: how many runs rolled back, advanced while both failed, and the warning shown.
  */
-export function sharedOutage(
-  first: number,
-  count: number,
-  rate = 0.2,
-  fromSecond = 0,
-  parameters?: Partial<RolloutParameters>,
-): { seeds: number; rolledBack: number; advancedDuring: number; warned: number; warning: string | null } {
+export function sharedOutage(first: number, count: number, rate = 0.2, fromSecond = 0, parameters?: Partial<RolloutParameters>) {
+  const sick = (p: Progress): Behaviour => healthy(p.second >= fromSecond ? rate : 0.005);
   let rolledBack = 0;
   let advancedDuring = 0;
   let warned = 0;
   let warning: string | null = null;
-  for (const seed of seedsFrom(first, count)) {
-    const sick = (p: Progress) => healthy(p.second >= fromSecond ? rate : 0.005);
+  for (let seed = first; seed < first + count; seed++) {
     let stepAtOutage: number | null = null;
-    const r = simulate({
-      seed,
-      config: SIM_CONFIG,
-      rate: RATE,
-      maxSeconds: fromSecond + 600,
-      primary: sick,
-      canary: sick,
-      parameters,
-      until: (run) => {
-        if (run.seconds === fromSecond + 5) stepAtOutage = run.state.step;
-        return false;
-      },
-    });
+    const until = (run: SimRun): boolean => {
+      if (run.seconds === fromSecond + 5) stepAtOutage = run.state.step;
+      return false;
+    };
+    const r = runs(seed, 1, { maxSeconds: fromSecond + 600, primary: sick, canary: sick, parameters, until })[0]!;
     if (r.rolledBack) rolledBack++;
     if (stepAtOutage !== null && r.highestStep > stepAtOutage) advancedDuring++;
     const w = r.state.warnings.find((x) => x.includes('primary itself is unhealthy'));

@@ -51,15 +51,13 @@ export function vmRss(pid: number): number {
   }
 }
 
-export const processName = (m: ProcessMemory): string => (m.role === 'worker' ? `worker ${m.worker ?? m.pid}` : m.role);
-
 /** Resident memory first (the collections would shrink it), then the heap after collections. */
 export async function readProcesses(admin: number, pids: readonly number[]): Promise<ProcessReading[]> {
   const rss = new Map(pids.map((p) => [p, vmRss(p)]));
   const res = await fetch(`http://127.0.0.1:${admin}/memory?gc`, { signal: AbortSignal.timeout(60_000) });
   const { processes } = (await res.json()) as { processes: ProcessMemory[] };
   return processes.map((m) => ({
-    name: processName(m),
+    name: m.role === 'worker' ? `worker ${m.worker ?? m.pid}` : m.role,
     pid: m.pid,
     rss: rss.get(m.pid) ?? vmRss(m.pid),
     heapUsed: m.heapUsed,

@@ -1,6 +1,6 @@
 /**
- * What changes behind the gateway during a soak (load/soak.ts), on the Kubernetes API stand-in and
- * the loopback pods it is given (types only here: lib/ imports nothing from test/):
+ * What changes behind the gateway during a soak (load/scenarios/soak.ts), on the Kubernetes API stand-in
+ * (test/fixtures/fake-kube-api.ts) and the loopback pods (test/fixtures/loopback-replicas.ts) it is given:
  *
  * - the stable deployment: predictor `main` (90%) on four replicas at 127.0.0.2–5, `canary` (10%)
  *   on two pods of its own, `shadow` (mirrored) on one pod at 127.0.0.6;
@@ -17,35 +17,11 @@
  * part), or `letGoWithinMs` after it left, then counted as held (`stats.heldPods`).
  */
 
-/** The stand-in's object API (test/fixtures/fake-kube-api.ts FakeKubeApi). */
-export interface KubeObjects {
-  upsert(resource: 'seldondeployments' | 'endpointslices', obj: { metadata: { name: string } }): unknown;
-  remove(resource: 'seldondeployments' | 'endpointslices', namespace: string, name: string): void;
-}
-
-/** Pods at shared ports (test/fixtures/loopback-replicas.ts LoopbackPods). */
-export interface Pods {
-  readonly restPort: number;
-  readonly grpcPort: number;
-  start(ip: string): Promise<void>;
-  stop(ip: string, withinMs?: number): Promise<void>;
-  connections(ip?: string): number;
-  inFlight(ip: string): number;
-}
-
-export interface SliceEndpoint {
-  ip: string;
-  ready?: boolean;
-  terminating?: boolean;
-}
-
-/** How the stand-in's objects are written (test/fixtures/fake-kube-api.ts). */
-export interface Builders {
-  slice(service: string, namespace: string, name: string, endpoints: SliceEndpoint[], ports: { name: string; port: number }[]): { metadata: { name: string } };
-  sdep(name: string, namespace: string, spec: Record<string, unknown>): { metadata: { name: string } };
-}
+import { endpointSlice, seldonDeployment, type FakeEndpoint, type FakeKubeApi } from '../../test/fixtures/fake-kube-api.js';
+import type { LoopbackPods } from '../../test/fixtures/loopback-replicas.js';
 
 export const REPLICAS = ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5'];
+const at = (ips: readonly string[]): FakeEndpoint[] => ips.map((ip) => ({ ip }));
 const SHADOW_POD = '127.0.0.6';
 const FIRST_FREE = 7;
 const LAST_FREE = 254;
@@ -85,9 +61,8 @@ export class SoakWorld {
   private readonly leaving = new Set<Promise<void>>();
 
   constructor(
-    private readonly api: KubeObjects,
-    private readonly pods: Pods,
-    private readonly build: Builders,
+    private readonly api: FakeKubeApi,
+    private readonly pods: LoopbackPods,
     private readonly o: { readonly namespace: string; readonly stable: string; readonly lifetimeS: number; readonly letGoWithinMs: number },
   ) {
     for (let i = FIRST_FREE; i <= LAST_FREE; i++) this.free.push(`127.0.0.${i}`);
@@ -100,8 +75,8 @@ export class SoakWorld {
     ];
   }
 
-  private publish(deployment: string, predictor: string, endpoints: SliceEndpoint[]): void {
-    this.api.upsert('endpointslices', this.build.slice(`${deployment}-${predictor}`, this.o.namespace, `${deployment}-${predictor}-slice`, endpoints, this.ports));
+  private publish(deployment: string, predictor: string, endpoints: FakeEndpoint[]): void {
+    this.api.upsert('endpointslices', endpointSlice(`${deployment}-${predictor}`, this.o.namespace, `${deployment}-${predictor}-slice`, endpoints, this.ports));
   }
 
   private async podsAt(n: number): Promise<string[]> {
@@ -136,21 +111,13 @@ export class SoakWorld {
   async setUp(): Promise<void> {
     for (const ip of [...REPLICAS, SHADOW_POD]) await this.pods.start(ip);
     this.canary = await this.podsAt(2);
-    this.publish(
-      this.o.stable,
-      'main',
-      REPLICAS.map((ip) => ({ ip })),
-    );
-    this.publish(
-      this.o.stable,
-      'canary',
-      this.canary.map((ip) => ({ ip })),
-    );
+    this.publish(this.o.stable, 'main', at(REPLICAS));
+    this.publish(this.o.stable, 'canary', at(this.canary));
     this.publish(this.o.stable, 'shadow', [{ ip: SHADOW_POD }]);
     const graph = { name: 'model', type: 'MODEL' };
     this.api.upsert(
       'seldondeployments',
-      this.build.sdep(this.o.stable, this.o.namespace, {
+      seldonDeployment(this.o.stable, this.o.namespace, {
         predictors: [
           { name: 'main', traffic: 90, graph },
           { name: 'canary', traffic: 10, graph },
@@ -170,12 +137,8 @@ export class SoakWorld {
   async churn(): Promise<void> {
     const name = `churn${this.next++}`;
     const ips = await this.podsAt(2);
-    this.publish(
-      name,
-      'main',
-      ips.map((ip) => ({ ip })),
-    );
-    this.api.upsert('seldondeployments', this.build.sdep(name, this.o.namespace, { predictors: [{ name: 'main', graph: { name: 'model', type: 'MODEL' } }] }));
+    this.publish(name, 'main', at(ips));
+    this.api.upsert('seldondeployments', seldonDeployment(name, this.o.namespace, { predictors: [{ name: 'main', graph: { name: 'model', type: 'MODEL' } }] }));
     this.churned.push({ name, pods: ips, createdAt: Date.now() });
     this.createdAt.set(name, Date.now());
     this.stats.created++;
@@ -194,7 +157,7 @@ export class SoakWorld {
   /** One replica of `main` leaves the ready set and comes back, over `ms` (ready: false, terminating, out, back). */
   async flip(ms: number): Promise<void> {
     const leaving = REPLICAS[this.flipIndex++ % REPLICAS.length]!;
-    const others = REPLICAS.filter((ip) => ip !== leaving).map((ip) => ({ ip }));
+    const others = at(REPLICAS.filter((ip) => ip !== leaving));
     const step = (): Promise<void> => new Promise((r) => setTimeout(r, ms / 4));
     this.publish(this.o.stable, 'main', [...others, { ip: leaving, ready: false }]);
     await step();
@@ -202,11 +165,7 @@ export class SoakWorld {
     await step();
     this.publish(this.o.stable, 'main', others);
     await step();
-    this.publish(
-      this.o.stable,
-      'main',
-      REPLICAS.map((ip) => ({ ip })),
-    );
+    this.publish(this.o.stable, 'main', at(REPLICAS));
     this.stats.flips++;
   }
 
@@ -214,18 +173,10 @@ export class SoakWorld {
   async replaceCanary(overlapMs: number): Promise<void> {
     const old = this.canary;
     const fresh = await this.podsAt(2);
-    this.publish(
-      this.o.stable,
-      'canary',
-      [...old, ...fresh].map((ip) => ({ ip })),
-    );
+    this.publish(this.o.stable, 'canary', at([...old, ...fresh]));
     await new Promise((r) => setTimeout(r, overlapMs));
     this.canary = fresh;
-    this.publish(
-      this.o.stable,
-      'canary',
-      fresh.map((ip) => ({ ip })),
-    );
+    this.publish(this.o.stable, 'canary', at(fresh));
     this.stats.canaryReplacements++;
     this.letGo(old);
   }

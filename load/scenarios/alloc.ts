@@ -8,48 +8,42 @@
  * since its last one, left out, are at most a percent (at the default 64 MB a window of thousands
  * of requests holds one or two, and the sum jumps by half between windows).
  *
- * Each build (`--main`, one or more dist/gateway/main.js; default: this checkout's) is the CLI
+ * Each build (this checkout's, and with `--vs-main` another one's dist/gateway/main.js) is the CLI
  * with one worker, its defaults otherwise (the access log on), a plain one-predictor deployment; REST at a
  * fixed rate (open loop), gRPC with a few call loops (closed). Rounds interleave the builds; the
  * table shows medians and each build's ratio to the first. `--relay` adds the floor of a Node proxy,
  * the raw TCP relay (load/lib/relay-proxy.ts: each client connection piped to its own upstream
  * one, bytes unparsed), measured the same way: what Node's sockets allocate per request or call.
  *
- *   npm run bench -- alloc [--vs REF] [--quick]   (options: [--main a.js,b.js] [--relay] [--rate 1000] [--seconds 5] [--rounds 3])
+ *   npm run bench -- alloc [--vs REF] [--quick]   (options: [--relay] [--rate 1000] [--seconds 5] [--rounds 3])
  */
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import * as grpc from '@grpc/grpc-js';
-import { nodeScript, runMain, startServer, waitFor } from '../lib/children.js';
-import { freePort } from '../lib/http.js';
+import { sdep, writeManifests } from '../lib/bench-table.js';
+import { runMain, startScript, stopServer } from '../lib/children.js';
+import { startModel } from '../lib/http.js';
 import { GATEWAY_MAIN, startGateway } from '../lib/gateway.js';
-import { seldonClient, startBenchBackend, type SeldonClient } from '../lib/grpc.js';
+import { callLoops, connect, routeMetadata, startBenchBackend, type SeldonClient } from '../lib/grpc.js';
+import { numbers } from '../lib/options.js';
 import { treeSeconds } from '../lib/proc.js';
 import { f0, f1, log, median, table } from '../lib/report.js';
 import { openLoop } from '../../test/fixtures/loopback-replicas.js';
 
-const REST_UPSTREAM = 'bench-default.load:8000';
-const GRPC_UPSTREAM = 'bench-default.load:5001';
 const PATH = '/seldon/load/bench/api/v1.0/predictions';
 const BODY = '{"data":{"names":["a","b","c","d"],"ndarray":[[5.1,3.5,1.4,0.2]]}}';
 const GRPC_LOOPS = 8;
 
-const LIB = join(dirname(fileURLToPath(import.meta.url)), '..', 'lib');
-
 /** The bytes allocated on the heap of the processes other than `primary`, summed over the collections in `text`. */
-export function allocatedBytes(text: string, primary: number): number {
+function allocatedBytes(text: string, primary: number): number {
   let sum = 0;
   for (const m of text.matchAll(/^\[(\d+):[^\n]*? allocated=(\d+)/gm)) if (Number(m[1]) !== primary) sum += Number(m[2]);
   return sum;
 }
 
 /** The collections' pause time (ms) of the processes other than `primary` in `text`: what the allocations cost in GC. */
-export function gcPauseMs(text: string, primary: number): number {
+function gcPauseMs(text: string, primary: number): number {
   let sum = 0;
   for (const m of text.matchAll(/^\[(\d+):[^\n]*?\bpause=([\d.]+)/gm)) if (Number(m[1]) !== primary) sum += Number(m[2]);
   return sum;
@@ -86,55 +80,27 @@ async function window(s: Subject, run: () => Promise<{ ok: number; failed: numbe
 }
 
 async function grpcCalls(clients: SeldonClient[], seconds: number): Promise<{ ok: number; failed: number }> {
-  const metadata = new grpc.Metadata();
-  metadata.set('seldon', 'bench');
-  metadata.set('namespace', 'load');
-  const end = performance.now() + seconds * 1000;
-  let ok = 0;
-  let failed = 0;
-  const request = { data: { names: ['a', 'b', 'c', 'd'], tensor: { shape: [1, 4], values: [5.1, 3.5, 1.4, 0.2] } } };
-  const loop = (c: SeldonClient): Promise<void> =>
-    new Promise((resolve) => {
-      const once = (): void => {
-        if (performance.now() >= end) return resolve();
-        c.Predict(request, metadata, (err) => {
-          if (err) failed++;
-          else ok++;
-          once();
-        });
-      };
-      once();
-    });
-  await Promise.all(Array.from({ length: GRPC_LOOPS }, (_, i) => loop(clients[i % clients.length]!)));
-  return { ok, failed };
+  const r = await callLoops(clients, routeMetadata('bench', 'load'), GRPC_LOOPS, seconds);
+  return { ok: r.calls, failed: r.errors };
 }
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      main: { type: 'string', default: GATEWAY_MAIN },
+      'vs-main': { type: 'string' },
+      'vs-label': { type: 'string' },
       relay: { type: 'boolean', default: false },
-      rate: { type: 'string', default: '1000' },
-      seconds: { type: 'string', default: '5' },
-      rounds: { type: 'string', default: '3' },
+      rate: { type: 'string' },
+      seconds: { type: 'string' },
+      rounds: { type: 'string' },
     },
   });
-  const mains = values.main.split(',').filter(Boolean);
-  const rate = Number(values.rate);
-  const seconds = Number(values.seconds);
-  const rounds = Number(values.rounds);
+  const mains = [GATEWAY_MAIN, ...(values['vs-main'] ? [values['vs-main']] : [])];
+  const { rate, seconds, rounds } = numbers(values, { rate: 1000, seconds: 5, rounds: 3 });
   const dir = mkdtempSync(join(tmpdir(), 'alloc-bench-'));
-  const model = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{"data":{"names":["t:0","t:1"],"ndarray":[[0.1,0.9]]}}'));
-  });
-  model.listen(0, '127.0.0.1');
-  await new Promise((r) => model.once('listening', r));
+  const model = await startModel('{"data":{"names":["t:0","t:1"],"ndarray":[[0.1,0.9]]}}');
   const grpcModel = await startBenchBackend('model');
-  writeFileSync(
-    join(dir, 'bench.yaml'),
-    JSON.stringify({ apiVersion: 'machinelearning.seldon.io/v1', kind: 'SeldonDeployment', metadata: { name: 'bench', namespace: 'load' }, spec: { predictors: [{ name: 'default' }] } }),
-  );
+  writeManifests(join(dir, 'bench.yaml'), [sdep('bench', 'load', undefined, [{ name: 'default' }])]);
   /** Each measured row: a gateway build (REST and gRPC through it), or the relay (one for each model: it is protocol-blind). */
   interface Row {
     readonly main: string;
@@ -149,22 +115,16 @@ async function main(): Promise<void> {
   const measures = (): { rest: Measure; grpc: Measure } => ({ rest: { bytes: [], cpuUs: [], gcUs: [], failed: [] }, grpc: { bytes: [], cpuUs: [], gcUs: [], failed: [] } });
   if (values.relay) {
     const relay = async (name: string, upstream: number): Promise<Subject & { stop: () => Promise<void> }> => {
-      const port = await freePort();
-      const logFile = join(dir, `${name}.log`);
-      const s = startServer(name, logFile, undefined, [process.execPath, '--trace-gc-nvp', '--max-semi-space-size=1', ...nodeScript(LIB, 'relay-proxy')], {
-        BENCH_PORT: String(port),
-        BENCH_UPSTREAM_PORT: String(upstream),
-      });
-      await waitFor(name, s, async () => s.output().includes('listening'));
-      return { pid: s.pid, primary: -1, port, logFile, stop: async () => void (s.child.kill('SIGTERM'), await s.exited) };
+      const s = await startScript('relay-proxy', dir, undefined, { BENCH_UPSTREAM_PORT: String(upstream) }, { name, nodeArgs: ['--trace-gc-nvp', '--max-semi-space-size=1'] });
+      return { pid: s.pid, primary: -1, port: s.port, logFile: s.log, stop: () => stopServer(s) };
     };
-    const r = await relay('relay', (model.address() as AddressInfo).port);
+    const r = await relay('relay', model.port);
     const g = await relay('relay-grpc', grpcModel.port);
     rows.push({
       main: 'relay (raw TCP: load/lib/relay-proxy.ts)',
       restSubject: r,
       grpcSubject: g,
-      clients: [0, 1].map(() => seldonClient(`127.0.0.1:${g.port}`)),
+      clients: connect(g.port, 2),
       ...measures(),
       stop: async () => (await r.stop(), await g.stop()),
     });
@@ -174,19 +134,13 @@ async function main(): Promise<void> {
     const gw = await startGateway(`gateway-${i}`, {
       log: logFile,
       manifests: dir,
-      upstreams: [],
-      backendPort: 0,
       nodeArgs: ['--trace-gc-nvp'],
       // A 1 MB young generation: a collection every few dozen requests, so a window's sum is exact to a few percent.
-      args: ['--max-semi-space-size', '1', '--resolve', `${REST_UPSTREAM}=127.0.0.1:${(model.address() as AddressInfo).port}`, '--resolve', `${GRPC_UPSTREAM}=127.0.0.1:${grpcModel.port}`],
+      args: ['--max-semi-space-size', '1', '--resolve', `bench-default.load:8000=127.0.0.1:${model.port}`, '--resolve', `bench-default.load:5001=127.0.0.1:${grpcModel.port}`],
       main,
     });
     const subject: Subject = { pid: gw.server.child.pid!, primary: gw.server.child.pid!, port: gw.port, logFile };
-    const stop = async (): Promise<void> => {
-      gw.server.child.kill('SIGTERM');
-      await gw.server.exited;
-    };
-    rows.push({ main, restSubject: subject, grpcSubject: subject, clients: [0, 1].map(() => seldonClient(`127.0.0.1:${gw.port}`)), ...measures(), stop });
+    rows.push({ main, restSubject: subject, grpcSubject: subject, clients: connect(gw.port, 2), ...measures(), stop: gw.stop });
   }
   const restRun = (port: number) => async (): Promise<{ ok: number; failed: number }> => {
     const sent = await openLoop(port, PATH, rate, seconds, () => BODY);

@@ -8,11 +8,11 @@
  * from /proc). The proxy is pinned to core 0, the backend and the client to core 1 when there are
  * two.
  *
- * With `--baseline <main.js>` (another build, e.g. the commit before compression), the plain route
+ * With `--vs-main <main.js>` (another build, e.g. the commit before compression), the plain route
  * is also measured on that build, the two alternating for `--plain-rounds` rounds: what the route
  * without compression costs now beside what it cost before.
  *
- *   npm run bench -- compression [--quick] [--vs <ref>]   (or: --requests 300 --conns 4 --level 6 --baseline dir/dist/gateway/main.js)
+ *   npm run bench -- compression [--quick] [--vs <ref>]   (or: --requests 300 --conns 4 --level 6 --vs-main dir/dist/gateway/main.js)
  */
 import http from 'node:http';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,7 +21,9 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { gunzipSync } from 'node:zlib';
 import { atCleanup, runMain, type Spawned } from '../lib/children.js';
+import { sdep, writeManifests } from '../lib/bench-table.js';
 import { startGateway } from '../lib/gateway.js';
+import { log, table } from '../lib/report.js';
 import { freePort, httpStatus } from '../lib/http.js';
 import { startNginx, writeConf } from '../lib/nginx.js';
 import { treeSeconds } from '../lib/proc.js';
@@ -31,7 +33,8 @@ const { values: opts } = parseArgs({
     requests: { type: 'string', default: '300' },
     conns: { type: 'string', default: '4' },
     level: { type: 'string', default: '6' },
-    baseline: { type: 'string' },
+    'vs-main': { type: 'string' },
+    'vs-label': { type: 'string', default: 'the other build' },
     'plain-rounds': { type: 'string', default: '3' },
     'plain-requests': { type: 'string', default: '3000' },
   },
@@ -114,16 +117,13 @@ runMain('compression', async () => {
   const nginx = await startNginx(
     'nginx-gzip',
     PROXY_CPU,
-    writeConf(join(dir, 'nginx'), nginxPort, gzipConf + proxied, `  upstream bench_backend { server 127.0.0.1:${backendPort}; keepalive 64; }`),
+    writeConf(join(dir, 'nginx'), nginxPort, gzipConf + proxied, { upstream: `  upstream bench_backend { server 127.0.0.1:${backendPort}; keepalive 64; }` }),
     async () => (await httpStatus(`http://127.0.0.1:${nginxPort}/100k.json`)) === 200,
   );
 
   const manifests = join(dir, 'manifests');
   mkdirSync(manifests);
-  writeFileSync(
-    join(manifests, 'bench.yaml'),
-    JSON.stringify({ apiVersion: 'machinelearning.seldon.io/v1', kind: 'SeldonDeployment', metadata: { name: 'model', namespace: 'bench' }, spec: { predictors: [{ name: 'main' }] } }),
-  );
+  writeManifests(join(manifests, 'bench.yaml'), [sdep('model', 'bench')]);
   const launch = (name: string, args: string[], main?: string): ReturnType<typeof startGateway> =>
     startGateway(name, {
       log: join(dir, `${name}.log`),
@@ -136,11 +136,9 @@ runMain('compression', async () => {
       args: ['--access-log', 'off', ...args],
     });
 
-  const rows: string[] = [];
-  const row = (proxy: string, size: string, r: Run): void => {
-    const ratio = answers[size as keyof typeof answers].length / r.wireBytes;
-    rows.push(`| ${proxy} | ${size} | ${r.wireBytes} | ${ratio.toFixed(2)}x | ${r.cpuMsPerRequest.toFixed(3)} | ${r.exact ? 'yes' : 'NO'} |`);
-  };
+  const rows: string[][] = [];
+  const row = (proxy: string, size: string, r: Run): void =>
+    void rows.push([proxy, size, String(r.wireBytes), `${(answers[size as keyof typeof answers].length / r.wireBytes).toFixed(2)}x`, r.cpuMsPerRequest.toFixed(3), r.exact ? 'yes' : 'NO']);
   const measure = async (proxy: string, port: number, server: Spawned, prefix: string, gzip: boolean): Promise<void> => {
     const requests = gzip ? REQUESTS : Number(opts['plain-requests']);
     for (const size of Object.keys(answers) as (keyof typeof answers)[]) row(proxy, size, await run(port, `${prefix}${size}.json`, server.pid, answers[size], gzip, requests));
@@ -149,18 +147,14 @@ runMain('compression', async () => {
   await measure(`nginx gzip_comp_level ${LEVEL}`, nginxPort, nginx, '/', true);
   const compressing = await launch('gateway-gzip', ['--compress', 'gzip', '--compress-level', `gzip=${LEVEL}`]);
   await measure(`gateway --compress gzip=${LEVEL}`, compressing.port, compressing.server, '/seldon/bench/model/', true);
-  compressing.server.child.kill('SIGTERM');
-  await compressing.server.exited;
+  await compressing.stop();
   const plain = await launch('gateway-plain', []);
-  const baseline = opts.baseline === undefined ? undefined : await launch('gateway-baseline', [], opts.baseline);
+  const baseline = opts['vs-main'] === undefined ? undefined : await launch('gateway-vs', [], opts['vs-main']);
   for (let round = 0; round < (baseline === undefined ? 1 : Number(opts['plain-rounds'])); round++) {
     await measure('gateway, compression off', plain.port, plain.server, '/seldon/bench/model/', false);
-    if (baseline !== undefined) await measure('gateway baseline build', baseline.port, baseline.server, '/seldon/bench/model/', false);
+    if (baseline !== undefined) await measure(`gateway, ${opts['vs-label']}`, baseline.port, baseline.server, '/seldon/bench/model/', false);
   }
 
-  process.stdout.write(
-    `${REQUESTS} requests per compressed row, ${opts['plain-requests']} per plain one, over ${CONNS} connections; proxy on core ${PROXY_CPU}, backend and client on core ${OTHER_CPU}\n\n`,
-  );
-  process.stdout.write('| proxy | answer | body bytes on the wire | ratio | proxy CPU ms/request | decoded = model bytes |\n|---|---|---|---|---|---|\n');
-  process.stdout.write(`${rows.join('\n')}\n`);
+  log(`${REQUESTS} requests per compressed row, ${opts['plain-requests']} per plain one, over ${CONNS} connections; proxy on core ${PROXY_CPU}, backend and client on core ${OTHER_CPU}\n`);
+  log(table(['proxy', 'answer', 'body bytes on the wire', 'ratio', 'proxy CPU ms/request', 'decoded = model bytes'], rows));
 });

@@ -28,21 +28,19 @@
  *
  *   npm run bench -- flow [--scenario overload,priorities] [--duration 60] [--unloaded 10]
  *
- * Flags or environment: --duration / BENCH_FLOW_DURATION_S (seconds per loaded run, default 60),
- * --unloaded / BENCH_FLOW_UNLOADED_S (seconds of each unloaded reference run, default 10),
- * --scenario / BENCH_FLOW_SCENARIO. Every child is stopped on exit, error, Ctrl-C or SIGTERM.
+ * --duration: seconds per loaded run (default 60); --unloaded: seconds of each unloaded reference run (default 10).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import YAML from 'yaml';
+import { predictionPath, sdep, writeManifests } from '../lib/bench-table.js';
 import { atCleanup, nodeScript, runMain, sleep, startAnnounced, type Announced } from '../lib/children.js';
-import { buildInfo, GATEWAY_MAIN, metricsText, restUpstreams, startGateway, type Gateway } from '../lib/gateway.js';
+import { buildInfo, counter, GATEWAY_MAIN, metricsText, restUpstreams, startGateway, type Gateway } from '../lib/gateway.js';
 import { haproxyBinary, startHaproxy } from '../lib/haproxy.js';
 import { freePort } from '../lib/http.js';
-import { numberSetting, setting } from '../lib/options.js';
+import { numbers } from '../lib/options.js';
 import { combined, okQuantile, okQuantileBetween, refusedQuantile, runStreams, steadyOkRate, type Stream, type StreamResult } from '../lib/open-streams.js';
 import { f0, f1, log, table } from '../lib/report.js';
 
@@ -65,24 +63,13 @@ const DEPLOYMENTS: Record<string, string | undefined> = {
   'flood-a': FIXED,
   'flood-b': FIXED,
 };
-const path = (deployment: string): string => `/seldon/${NS}/${deployment}/api/v1.0/predictions`;
+const path = (deployment: string): string => predictionPath(deployment, NS);
 
-function writeManifests(dir: string): string {
-  const file = join(dir, 'sdeps.yaml');
-  const docs = Object.entries(DEPLOYMENTS).map(([name, flow]) =>
-    YAML.stringify({
-      apiVersion: 'machinelearning.seldon.io/v1',
-      kind: 'SeldonDeployment',
-      metadata: { name, namespace: NS },
-      spec: {
-        annotations: { 'seldon.io/rest-timeout': String(ROUTE_TIMEOUT_MS), ...(flow ? { 'seldon.io/gateway-flow': flow } : {}) },
-        predictors: [{ name: 'main', graph: { name: 'model', implementation: 'SKLEARN_SERVER', modelUri: 'gs://bench/model' } }],
-      },
-    }),
+const writeFlowManifests = (dir: string): string =>
+  writeManifests(
+    join(dir, 'sdeps.yaml'),
+    Object.entries(DEPLOYMENTS).map(([name, flow]) => sdep(name, NS, { 'seldon.io/rest-timeout': String(ROUTE_TIMEOUT_MS), ...(flow ? { 'seldon.io/gateway-flow': flow } : {}) })),
   );
-  writeFileSync(file, docs.join('---\n'));
-  return file;
-}
 
 interface Model {
   readonly proc: Announced;
@@ -93,9 +80,11 @@ interface Model {
   stats(): Promise<ModelStats>;
 }
 
-/** The model's own counters (lib/fixed-concurrency-model.ts): answers, and its slots' idle gaps between an answer and the next request. */
+/** The model's own counters (lib/fixed-concurrency-model.ts): answers, what waits and what is in service, and its slots' idle gaps between an answer and the next request. */
 interface ModelStats {
   readonly served: number;
+  readonly queued: number;
+  readonly active: number;
   readonly idleMs: number;
   readonly idleGaps: number;
 }
@@ -115,7 +104,7 @@ async function startModel(label: string): Promise<Model> {
       proc.child.stdin!.write('flush\n');
       const end = Date.now() + 60_000;
       while (Date.now() < end) {
-        const s = (await (await fetch(`http://127.0.0.1:${proc.port}/__stats`)).json()) as { queued: number; active: number };
+        const s = await stats();
         if (s.queued === 0 && s.active === 0) return;
         await sleep(200);
       }
@@ -168,13 +157,7 @@ const HEAD = [
   'no answer',
 ];
 
-async function flowLimit(admin: number, deployment: string): Promise<number | undefined> {
-  const text = await metricsText(admin);
-  for (const line of text.split('\n')) {
-    if (line.startsWith('seldon_gateway_flow_limit{') && line.includes(`deployment="${deployment}"`)) return Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return undefined;
-}
+const flowLimit = async (admin: number, deployment: string): Promise<number | undefined> => counter(await metricsText(admin), 'seldon_gateway_flow_limit', { deployment }) || undefined;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { duration: { type: 'string' }, unloaded: { type: 'string' }, scenario: { type: 'string' }, help: { type: 'boolean' } } });
@@ -182,9 +165,8 @@ async function main(): Promise<void> {
     log('npm run bench -- flow [--scenario overload,priorities,tenants,adaptive,flood] [--duration 60] [--unloaded 10]');
     return;
   }
-  const seconds = numberSetting(values.duration, 'BENCH_FLOW_DURATION_S', 60);
-  const unloadedSeconds = numberSetting(values.unloaded, 'BENCH_FLOW_UNLOADED_S', 10);
-  const scenarios = setting(values.scenario, 'BENCH_FLOW_SCENARIO', 'overload').split(',') as Scenario[];
+  const { duration: seconds, unloaded: unloadedSeconds } = numbers(values, { duration: 60, unloaded: 10 });
+  const scenarios = (values.scenario ?? 'overload').split(',') as Scenario[];
   for (const s of scenarios) if (!SCENARIOS.includes(s)) throw new Error(`--scenario: "${s}" is not one of ${SCENARIOS.join(', ')}`);
   const durationMs = seconds * 1000;
 
@@ -192,7 +174,7 @@ async function main(): Promise<void> {
   atCleanup(() => rmSync(dir, { recursive: true, force: true }));
   const model = await startModel('model');
   const modelB = await startModel('model-b');
-  const manifests = writeManifests(dir);
+  const manifests = writeFlowManifests(dir);
   const { upstreams, routes } = restUpstreams(manifests);
   const floodB = new Set(routes.deployments.filter((d) => d.name === 'flood-b').flatMap((d) => d.routes.flatMap((r) => r.members.map((m) => m.upstream))));
   const gateway: Gateway = await startGateway('gateway', {
@@ -208,18 +190,22 @@ async function main(): Promise<void> {
   const haproxyPort = await freePort();
   // haproxy where installed; its rows are left out otherwise.
   const haproxy = haproxyBinary() !== null;
+  // Priority classes from x-seldon-priority (critical first, sheddable last): haproxy's own way to reorder its queue.
   if (haproxy)
-    await startHaproxy(
-      join(dir, 'haproxy'),
-      haproxyPort,
-      [
-        { prefix: path('flood-b'), serverPort: modelB.port, maxconn: CONCURRENCY },
-        { prefix: '/', serverPort: model.port, maxconn: CONCURRENCY },
-      ],
-      { queueMs: 1000, serverMs: ROUTE_TIMEOUT_MS },
-    );
+    await startHaproxy(join(dir, 'haproxy'), haproxyPort, undefined, {
+      defaults: `  timeout client 30s\n  timeout http-keep-alive 60s\n  timeout server ${ROUTE_TIMEOUT_MS}ms\n  timeout queue 1000ms`,
+      frontend: `  http-request set-priority-class int(-10) if { req.hdr(x-seldon-priority) -m str critical }
+  http-request set-priority-class int(10) if { req.hdr(x-seldon-priority) -m str sheddable }
+  use_backend flood-b if { path_beg ${path('flood-b')} }
+  default_backend model`,
+      backends: `backend flood-b\n  server b 127.0.0.1:${modelB.port} maxconn ${CONCURRENCY}\nbackend model\n  server m 127.0.0.1:${model.port} maxconn ${CONCURRENCY}`,
+    });
   const gw = `http://127.0.0.1:${gateway.port}`;
   const hp = haproxy ? `http://127.0.0.1:${haproxyPort}` : '';
+  /** The gateway (named `name`) and haproxy where installed: the proxies a case compares. */
+  const proxies = (name: string): [string, string][] => [[name, gw], ...(haproxy ? [['haproxy', hp] as [string, string]] : [])];
+  /** A case's section: its title, its table, and what the table does not say. */
+  const section = (title: string, rows: string[][], notes: string[]): void => log(`## ${title}\n\n${table(HEAD, rows)}\n\n${notes.map((v) => `- ${v}`).join('\n')}\n`);
 
   log(`# flow-bench: a model of concurrency ${CONCURRENCY} and ${SERVICE_MS} ms service time (capacity ${CAPACITY}/s), ${seconds} s per loaded run`);
   log(`gateway: ${buildInfo(GATEWAY_MAIN)}; deployments: ${flowState}`);
@@ -251,10 +237,10 @@ async function main(): Promise<void> {
       );
       rows.push(row(name, r!, seconds));
     }
-    log(`## overload: 2x capacity (${2 * CAPACITY}/s) for ${seconds} s\n`);
-    log(table(HEAD, rows) + '\n');
-    log(`The model's slots idle between an answer and the proxy's next request (a slot the proxy keeps busy waits only for it):\n`);
-    log(gaps.map((v) => `- ${v}`).join('\n') + '\n');
+    section(`overload: 2x capacity (${2 * CAPACITY}/s) for ${seconds} s`, rows, [
+      "the model's slots idle between an answer and the proxy's next request (a slot the proxy keeps busy waits only for it):",
+      ...gaps,
+    ]);
   }
 
   if (scenarios.includes('priorities')) {
@@ -269,10 +255,7 @@ async function main(): Promise<void> {
       ).map(([c, share]) => ({ label: c, path: path(deployment), rate: 2 * CAPACITY * share, headers: { 'x-seldon-priority': c } }));
     const rows: string[][] = [];
     const verdicts: string[] = [];
-    for (const [name, origin] of [
-      ['gateway (flow)', gw],
-      ['haproxy', hp],
-    ].filter((t): t is [string, string] => t[1] !== '')) {
+    for (const [name, origin] of proxies('gateway (flow)')) {
       const results = await run(origin, classes('flow'));
       rows.push(row(`${name}: all`, combined('all', results), seconds));
       for (const r of results) rows.push(row(`${name}: ${r.label}`, r, seconds));
@@ -281,20 +264,17 @@ async function main(): Promise<void> {
         `${name}: critical refused ${critical.refused + critical.failed + critical.lost}; critical p99 ${f0(okQuantile(critical, 0.99))} ms vs ${f0(okQuantile(alone!, 0.99))} ms alone (${f1(okQuantile(critical, 0.99) / okQuantile(alone!, 0.99))}x)`,
       );
     }
-    log(
-      `## priorities: 2x capacity as 20% critical, 50% standard, 30% sheddable, ${seconds} s; critical alone at ${CAPACITY / 4}/s for ${unloadedSeconds} s: p99 ${f0(okQuantile(alone!, 0.99))} ms\n`,
+    section(
+      `priorities: 2x capacity as 20% critical, 50% standard, 30% sheddable, ${seconds} s; critical alone at ${CAPACITY / 4}/s for ${unloadedSeconds} s: p99 ${f0(okQuantile(alone!, 0.99))} ms`,
+      rows,
+      verdicts,
     );
-    log(table(HEAD, rows) + '\n');
-    log(verdicts.map((v) => `- ${v}`).join('\n') + '\n');
   }
 
   if (scenarios.includes('tenants')) {
     const rows: string[][] = [];
     const shares: string[] = [];
-    for (const [name, origin] of [
-      ['gateway (flow, tenant: header:x-tenant)', gw],
-      ['haproxy', hp],
-    ].filter((t): t is [string, string] => t[1] !== '')) {
+    for (const [name, origin] of proxies('gateway (flow, tenant: header:x-tenant)')) {
       const results = await run(origin, [
         { label: 'A', path: path('tenants'), rate: 3 * CAPACITY, headers: { 'x-tenant': 'A' } },
         { label: 'B', path: path('tenants'), rate: CAPACITY / 4, headers: { 'x-tenant': 'B' } },
@@ -303,9 +283,7 @@ async function main(): Promise<void> {
       const b = results.find((r) => r.label === 'B')!;
       shares.push(`${name}: B got ${f1((b.ok / b.asked) * 100)}% of what it asked (${b.ok} of ${b.asked})`);
     }
-    log(`## tenants: A at 3x capacity (${3 * CAPACITY}/s), B at a quarter (${CAPACITY / 4}/s), ${seconds} s\n`);
-    log(table(HEAD, rows) + '\n');
-    log(shares.map((v) => `- ${v}`).join('\n') + '\n');
+    section(`tenants: A at 3x capacity (${3 * CAPACITY}/s), B at a quarter (${CAPACITY / 4}/s), ${seconds} s`, rows, shares);
   }
 
   if (scenarios.includes('adaptive')) {
@@ -334,25 +312,19 @@ async function main(): Promise<void> {
     const limitAt = (t: number): number | undefined => [...limits].reverse().find((l) => l.t <= t)?.limit;
     const preSlow = limitAt(half);
     const down = limits.find((l) => l.t > half && l.limit !== undefined && preSlow !== undefined && l.limit < preSlow);
-    log(`## adaptive: concurrency adaptive, queue 4, queueTimeout 100ms; 2x capacity for ${seconds} s, the model 3x slower from ${halfS} s\n`);
-    log(table(HEAD, [row('gateway (adaptive), whole run', r!, seconds), row(`unloaded (${CAPACITY / 2}/s, ${unloadedSeconds} s)`, alone!, unloadedSeconds)]) + '\n');
-    log(
-      [
-        `- before the slowdown (s 5..${halfS}): ${f1(mean(before))} 200/s = ${f0((mean(before) / CAPACITY) * 100)}% of capacity; p99 ${f0(okQuantileBetween(r!, Math.min(5, halfS), halfS, 0.99))} ms vs ${f0(okQuantile(alone!, 0.99))} ms unloaded (${f1(okQuantileBetween(r!, Math.min(5, halfS), halfS, 0.99) / okQuantile(alone!, 0.99))}x; the whole run's, the slow half included: ${f0(okQuantile(r!, 0.99))} ms)`,
-        `- after it (s ${halfS + 5}..${seconds}): ${f1(mean(after))} 200/s = ${f0((mean(after) / (CAPACITY / 3)) * 100)}% of the new capacity (${f1(CAPACITY / 3)}/s)`,
-        `- seldon_gateway_flow_limit: ${preSlow ?? '–'} before the slowdown, ${limitAt(half + 5000) ?? '–'} 5 s after, ${limitAt(durationMs) ?? '–'} at the end; first lower ${down ? `${f1((down.t - half) / 1000)} s after the slowdown` : 'never'}`,
-      ].join('\n') + '\n',
-    );
+    const rows = [row('gateway (adaptive), whole run', r!, seconds), row(`unloaded (${CAPACITY / 2}/s, ${unloadedSeconds} s)`, alone!, unloadedSeconds)];
+    section(`adaptive: concurrency adaptive, queue 4, queueTimeout 100ms; 2x capacity for ${seconds} s, the model 3x slower from ${halfS} s`, rows, [
+      `before the slowdown (s 5..${halfS}): ${f1(mean(before))} 200/s = ${f0((mean(before) / CAPACITY) * 100)}% of capacity; p99 ${f0(okQuantileBetween(r!, Math.min(5, halfS), halfS, 0.99))} ms vs ${f0(okQuantile(alone!, 0.99))} ms unloaded (${f1(okQuantileBetween(r!, Math.min(5, halfS), halfS, 0.99) / okQuantile(alone!, 0.99))}x; the whole run's, the slow half included: ${f0(okQuantile(r!, 0.99))} ms)`,
+      `after it (s ${halfS + 5}..${seconds}): ${f1(mean(after))} 200/s = ${f0((mean(after) / (CAPACITY / 3)) * 100)}% of the new capacity (${f1(CAPACITY / 3)}/s)`,
+      `seldon_gateway_flow_limit: ${preSlow ?? '–'} before the slowdown, ${limitAt(half + 5000) ?? '–'} 5 s after, ${limitAt(durationMs) ?? '–'} at the end; first lower ${down ? `${f1((down.t - half) / 1000)} s after the slowdown` : 'never'}`,
+    ]);
   }
 
   if (scenarios.includes('flood')) {
     const [alone] = await run(gw, [{ label: 'B alone', path: path('flood-b'), rate: CAPACITY / 2 }], unloadedSeconds * 1000);
     const rows: string[][] = [row(`gateway: B alone (${CAPACITY / 2}/s, ${unloadedSeconds} s)`, alone!, unloadedSeconds)];
     const ratios: string[] = [];
-    for (const [name, origin] of [
-      ['gateway (flow on both)', gw],
-      ['haproxy', hp],
-    ].filter((t): t is [string, string] => t[1] !== '')) {
+    for (const [name, origin] of proxies('gateway (flow on both)')) {
       const results = await run(origin, [
         { label: 'A (flood)', path: path('flood-a'), rate: 3 * CAPACITY },
         { label: 'B', path: path('flood-b'), rate: CAPACITY / 2 },
@@ -363,9 +335,7 @@ async function main(): Promise<void> {
         `${name}: B's p99 ${f0(okQuantile(b, 0.99))} ms under A's flood vs ${f0(okQuantile(alone!, 0.99))} ms alone through the gateway (${f1(okQuantile(b, 0.99) / okQuantile(alone!, 0.99))}x)`,
       );
     }
-    log(`## flood: A flooded at 3x capacity (${3 * CAPACITY}/s), B on its own model at half capacity (${CAPACITY / 2}/s), ${seconds} s\n`);
-    log(table(HEAD, rows) + '\n');
-    log(ratios.map((v) => `- ${v}`).join('\n') + '\n');
+    section(`flood: A flooded at 3x capacity (${3 * CAPACITY}/s), B on its own model at half capacity (${CAPACITY / 2}/s), ${seconds} s`, rows, ratios);
   }
 }
 

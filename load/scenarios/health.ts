@@ -8,9 +8,9 @@
  * one that accepts and never answers (100/s for 10 s), one 10x slower (200 ms against 20 ms, 100/s
  * for 10 s). `npm run bench -- health [--seconds-scale 0.5]`.
  *
- * `--cpu-ab <other dist/gateway/main.js>`: instead, the gateway's CPU per request with all four
- * healthy (the endpoint-health bookkeeping on every attempt), this build against another, 1,000
- * requests/s for 10 s, rounds interleaved.
+ * `--vs-main <other dist/gateway/main.js>`: instead, the gateway's CPU per request with all four
+ * healthy (the endpoint-health bookkeeping on every attempt), this build beside the other under the
+ * same 1,000 requests/s for 10 s (lib/measure.ts `sideBySide`), `--rounds` fresh pairs.
  */
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,64 +20,58 @@ import { runMain } from '../lib/children.js';
 import { haproxyBinary } from '../lib/haproxy.js';
 import { nginxBinary } from '../lib/nginx.js';
 import { GATEWAY_MAIN } from '../lib/gateway.js';
-import { treeSeconds } from '../lib/proc.js';
+import { sideBySide } from '../lib/measure.js';
 import { IRIS_PATH, gatewayTarget, haproxyTarget, nginxTarget, type Target } from '../lib/replica-proxies.js';
-import { f1, log, median, table } from '../lib/report.js';
+import { abVerdict, f1, f2, log, median, table } from '../lib/report.js';
 import { openLoop, restReplicas, share, type Replicas, type Sent } from '../../test/fixtures/loopback-replicas.js';
 
 /** `rate` requests per second for `seconds`, open loop, to `port`. */
 const load = (port: number, rate: number, seconds: number): Promise<Sent[]> => openLoop(port, IRIS_PATH, rate, seconds, () => '{"data":{"ndarray":[[1]]}}');
 
 /** The gateway over the replicas, with the route timeout the cases need (1 s). */
-const gateway = (dir: string, r: Replicas, main?: string): Promise<Target> =>
-  gatewayTarget(dir, r.port, { annotations: { 'seldon.io/rest-timeout': '1000' }, ...(main !== undefined ? { main } : {}) });
+const gateway = (dir: string, r: Replicas, main?: string, port?: number): Promise<Target> =>
+  gatewayTarget(dir, r.port, { annotations: { 'seldon.io/rest-timeout': '1000' }, ...(main !== undefined ? { main } : {}), ...(port !== undefined ? { port } : {}) });
 const haproxy = (dir: string, r: Replicas): Promise<Target> => haproxyTarget(dir, r.port);
 const nginx = (dir: string, r: Replicas): Promise<Target> => nginxTarget(dir, r.port);
 
 const mean = (xs: readonly Sent[]): number => xs.reduce((a, x) => a + x.ms, 0) / Math.max(1, xs.length);
 
-/** CPU µs per request of each build, all replicas healthy, `rounds` interleaved rounds. */
-async function cpuAb(dir: string, other: string, rounds: number): Promise<void> {
+/** CPU µs per request of this build (second) beside the other (first), all replicas healthy. */
+async function cpuAb(dir: string, other: string, label: string, rounds: number): Promise<void> {
   const r = await restReplicas(['ok', 'ok', 'ok', 'ok']);
-  const us: Record<string, number[]> = { new: [], before: [] };
   try {
-    for (let round = 0; round < rounds; round++) {
-      for (const [name, main] of [
-        ['new', GATEWAY_MAIN],
-        ['before', other],
-      ] as const) {
-        mkdirSync(join(dir, `${name}-${round}`), { recursive: true });
-        const g = await gateway(join(dir, `${name}-${round}`), r, main);
-        try {
-          await load(g.port, 300, 2); // warm-up
-          const cpu0 = treeSeconds(g.pid);
-          const sent = await load(g.port, 1000, 10);
-          const cpu = treeSeconds(g.pid) - cpu0;
-          const bad = sent.filter((x) => x.status !== 200).length;
-          if (bad > 0) throw new Error(`${name}: ${bad} requests failed`);
-          us[name]!.push((cpu * 1e6) / sent.length);
-        } finally {
-          await g.stop();
-        }
-      }
-    }
+    const ab = await sideBySide({
+      rounds,
+      seconds: 10,
+      warmupS: 2,
+      start: (which, round) => {
+        const d = join(dir, `${which}-${round}`);
+        mkdirSync(d, { recursive: true });
+        return gateway(d, r, which === 0 ? other : GATEWAY_MAIN, 18_400 + 10 * which);
+      },
+      load: async (t, which, seconds, _round, warm) => {
+        const sent = await load(t.port, warm ? 300 : 1000, seconds);
+        const bad = sent.filter((x) => x.status !== 200).length;
+        if (bad > 0) throw new Error(`${which === 0 ? label : 'this build'}: ${bad} requests failed`);
+        return sent;
+      },
+    });
+    const row = (name: string, xs: number[]): string[] => [name, xs.map(f1).join(' '), f1(median(xs))];
+    log(table(['build', 'µs/req by round', 'median'], [row(label, ab.us[0]), row('this build', ab.us[1])]));
+    log(`this build / ${label}, CPU per request by round: ${ab.ratios.map(f2).join(' ')}`);
+    log(abVerdict(ab.ratios));
   } finally {
     await r.close();
   }
-  log(
-    table(
-      ['build', ...Array.from({ length: rounds }, (_x, i) => `round ${i + 1} µs/req`), 'median'],
-      Object.entries(us).map(([n, xs]) => [n, ...xs.map(f1), f1(median(xs))]),
-    ),
-  );
-  log(`new / before: ${(median(us.new!) / median(us.before!)).toFixed(3)}`);
 }
 
 runMain('health-bench', async () => {
-  const { values } = parseArgs({ options: { 'seconds-scale': { type: 'string', default: '1' }, 'cpu-ab': { type: 'string' }, rounds: { type: 'string', default: '3' } } });
+  const { values } = parseArgs({
+    options: { 'seconds-scale': { type: 'string', default: '1' }, 'vs-main': { type: 'string' }, 'vs-label': { type: 'string', default: 'the other build' }, rounds: { type: 'string', default: '3' } },
+  });
   const k = Number(values['seconds-scale']);
   const dir = mkdtempSync(join(tmpdir(), 'sgw-health-bench-'));
-  if (values['cpu-ab'] !== undefined) return cpuAb(dir, values['cpu-ab'], Number(values.rounds));
+  if (values['vs-main'] !== undefined) return cpuAb(dir, values['vs-main'], values['vs-label'], Number(values.rounds));
   const rows: string[][] = [];
   // haproxy and nginx where installed.
   for (const make of [gateway, ...(haproxyBinary() ? [haproxy] : []), ...(nginxBinary() ? [nginx] : [])]) {

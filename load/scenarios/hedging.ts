@@ -11,9 +11,9 @@
  *
  * `npm run bench -- hedging [--rate 150] [--seconds 30] [--seed 1]`. The environment's
  * HEDGE_BENCH_POLICY replaces the annotation's value, HEDGE_BENCH_WORKERS the hedged gateway's workers
- * (2), and HEDGE_BENCH_SHOW_SLOW=1 lists each request that still met the tail with its arrivals.
+ * (2).
  *
- * `--cpu-ab <other dist/gateway/main.js>`: instead, the gateway's CPU per request at `--rate`
+ * `--vs-main <other dist/gateway/main.js>`: instead, the gateway's CPU per request at `--rate`
  * (1,000/s for this) without tail events, two gateways side by side under the same load at once
  * (`--rounds` times each pair), each one's CPU the scheduler's exact run time of its processes
  * (lib/proc.ts `treeRuntimeSeconds`; utime+stime are sampled at the tick and charge a process that
@@ -22,7 +22,7 @@
  * almost never fire: the target is within 3%); this build hedged beside the other build hedged (a
  * change to hedging itself; meaningless when the other build has none). One after the other,
  * process CPU at this rate moves ±10–15% between rounds; side by side, both see the same machine.
- * `--hedged-only` measures the second pair alone. `--cpu-ab`'s replicas run in a process of their
+ * `--hedged-only` measures the second pair alone. `--vs-main`'s replicas run in a process of their
  * own (lib/pods-child.ts), as model servers do: beside the load generator they answered late often
  * enough for a `p95` route to hedge 1-1.5% of requests.
  */
@@ -35,7 +35,9 @@ import { haproxyBinary } from '../lib/haproxy.js';
 import { nginxBinary } from '../lib/nginx.js';
 import { treeCounters, treeRuntimeSeconds } from '../lib/proc.js';
 import { GATEWAY_ADMIN_PORT, IRIS_PATH, gatewayTarget, haproxyTarget, nginxTarget, type Target } from '../lib/replica-proxies.js';
-import { f1, f2, log, median, quantile, table } from '../lib/report.js';
+import { sideBySide } from '../lib/measure.js';
+import { abVerdict, f1, f2, log, median, quantile, table } from '../lib/report.js';
+import { stickyPoint } from '../../routing/steering.js';
 import { LoopbackPods, POD_REQUEST_ID, REPLICA_IPS, openLoop, type Sent } from '../../test/fixtures/loopback-replicas.js';
 
 const FAST_MS = 8;
@@ -43,30 +45,23 @@ const TAIL_MS = 400;
 const HEDGED = { 'seldon.io/gateway-hedge': process.env.HEDGE_BENCH_POLICY ?? 'after: p95' };
 const BODY = (): string => '{"data":{"ndarray":[[1]]}}';
 
-/** A replica's time for request `id`: 8 ms, or 400 with probability `tail`, drawn from (seed, id, replica). */
-function latency(seed: number, tail: number): (ip: string, id: string) => number {
-  return (ip, id) => {
-    // FNV-1a over seed, id and address: the same request meets the same replica's tail every run. Then
-    // murmur3's finalizer: FNV's last step moves the top bits by the last character only a little, and
-    // addresses differ in their last character, so without it a request in one replica's tail was in
-    // every replica's (its hedge as slow as its first attempt).
-    let h = 0x811c9dc5 ^ seed;
-    for (const s of [id, ip]) for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-    h ^= h >>> 16;
-    h = Math.imul(h, 0x85ebca6b);
-    h ^= h >>> 13;
-    h = Math.imul(h, 0xc2b2ae35);
-    h ^= h >>> 16;
-    return (h >>> 0) / 2 ** 32 < tail ? TAIL_MS : FAST_MS;
-  };
-}
+/**
+ * A replica's time for request `id`: 8 ms, or 400 with probability `tail`, drawn from (seed, id, replica) by the
+ * gateway's own sticky hash (routing/steering.ts, FNV-1a with murmur3's avalanche): the same request meets the same
+ * replica's tail every run, and one replica's tail says nothing of another's (a hedge is not as slow as its first attempt).
+ */
+const latency =
+  (seed: number, tail: number) =>
+  (ip: string, id: string): number =>
+    stickyPoint(`${seed} ${id} ${ip}`) < tail ? TAIL_MS : FAST_MS;
 
 /** `rate` requests a second for `seconds` to `t`, each named `${prefix}-${i}` for the pods. */
-const load = (t: Target, prefix: string, rate: number, seconds: number): Promise<Sent[]> => openLoop(t.port, IRIS_PATH, rate, seconds, BODY, (i) => ({ [POD_REQUEST_ID]: `${prefix}-${i}` }));
+const load = (t: { readonly port: number }, prefix: string, rate: number, seconds: number): Promise<Sent[]> =>
+  openLoop(t.port, IRIS_PATH, rate, seconds, BODY, (i) => ({ [POD_REQUEST_ID]: `${prefix}-${i}` }));
 
 type Make = (dir: string) => Promise<Target>;
 
-async function tails(dir: string, pods: LoopbackPods, rate: number, seconds: number, seed: number): Promise<void> {
+async function tails(dir: string, pods: LoopbackPods, rate: number, seconds: number): Promise<void> {
   const port = pods.restPort;
   const targets: [string, Make][] = [
     ['gateway hedged', (d) => gatewayTarget(d, port, { name: 'gateway hedged', annotations: HEDGED, workers: Number(process.env.HEDGE_BENCH_WORKERS ?? 2) })],
@@ -91,17 +86,6 @@ async function tails(dir: string, pods: LoopbackPods, rate: number, seconds: num
       }
       const ms = sent.map((x) => x.ms);
       const arrivals = pods.arrivals.filter((a) => a.id.startsWith(`${name}-`) && !a.id.startsWith(`${name}-warmup`)).length;
-      // The requests that still met a tail, and when (seconds into the run): a delay that rose with the tail, or both attempts slow.
-      if (process.env.HEDGE_BENCH_SHOW_SLOW) {
-        // Each request that still met the tail: its arrivals, when, their drawn latency, and which were cut.
-        const lat = latency(seed, 0.02);
-        for (const [i, x] of sent.entries()) {
-          if (x.ms < TAIL_MS * 0.75) continue;
-          const id = `${name}-${i}`;
-          const arr = pods.arrivals.filter((a) => a.id === id);
-          log(`  slow ${id} ${x.ms.toFixed(0)} ms: ${arr.map((a) => `${a.ip}@${(a.at - arr[0]!.at).toFixed(0)}ms lat ${lat(a.ip, id)}${a.cancelled ? ' cut' : ''}`).join(', ')}`);
-        }
-      }
       const slow = sent.flatMap((x, i) => (x.ms >= TAIL_MS * 0.75 ? [((i / rate) | 0).toString()] : []));
       rows.push([
         name,
@@ -125,7 +109,7 @@ async function tails(dir: string, pods: LoopbackPods, rate: number, seconds: num
 /** One side of a pair: its name and how its gateway starts on `port`. */
 type Side = readonly [string, (dir: string, port: number) => Promise<Target>];
 
-/** The replicas of `--cpu-ab`, in a process of their own (lib/pods-child.ts): their port, and the requests that reached them by id prefix. */
+/** The replicas of `--vs-main`, in a process of their own (lib/pods-child.ts): their port, and the requests that reached them by id prefix. */
 interface ChildPods {
   readonly restPort: number;
   arrivals(prefix: string): Promise<number>;
@@ -157,72 +141,69 @@ async function startChildPods(): Promise<ChildPods> {
 }
 
 /**
- * CPU µs per request without tail events, two gateways at a time: both start, both take `rate`
- * requests/s over the same seconds, and each one's process tree CPU is read over that window. The
- * machine's drift (±10–15% between rounds at this rate: wake-ups, frequency, neighbours) falls on
- * both alike, so each round's ratio is read within the round. `rounds` rounds of each pair.
+ * CPU µs per request without tail events, two gateways at a time (lib/measure.ts `sideBySide`): both take `rate`
+ * requests/s over the same seconds, and each one's process tree CPU is read over that window. The machine's drift
+ * (±10–15% between rounds at this rate: wake-ups, frequency, neighbours) falls on both alike, so each round's ratio
+ * is read within the round. `rounds` rounds of each pair; each pair's ratio is its second side over its first.
  */
 async function cpuAb(dir: string, pods: ChildPods, other: string, rate: number, seconds: number, rounds: number, hedgedOnly: boolean): Promise<void> {
-  const plain: Side = ['new, no annotation', (d, port) => gatewayTarget(d, pods.restPort, { port })];
-  const hedged: Side = ['new, hedged', (d, port) => gatewayTarget(d, pods.restPort, { annotations: HEDGED, port })];
+  const gw = (name: string, o: { main?: string; annotations?: Record<string, string> }): Side => [name, (d, port) => gatewayTarget(d, pods.restPort, { ...o, port })];
+  const plain = gw('new, no annotation', {});
+  const hedged = gw('new, hedged', { annotations: HEDGED });
   const pairs: [string, Side, Side, number][] = [
-    ['no annotation, new / before', plain, ['before, no annotation', (d, port) => gatewayTarget(d, pods.restPort, { main: other, port })], 1.01],
-    ['hedged / no annotation, new', hedged, plain, 1.03],
+    ['no annotation, new / other', gw('other, no annotation', { main: other }), plain, 1.01],
+    ['hedged / no annotation, new', plain, hedged, 1.03],
     // Meaningful when the other build hedges too (another build's hedging).
-    ['hedged, new / other', hedged, ['other, hedged', (d, port) => gatewayTarget(d, pods.restPort, { main: other, annotations: HEDGED, port })], 1.01],
+    ['hedged, new / other', gw('other, hedged', { main: other, annotations: HEDGED }), hedged, 1.01],
   ];
   const rows: string[][] = [];
   for (const [title, a, b, target] of hedgedOnly ? pairs.slice(1, 2) : pairs) {
-    const ratios: number[] = [];
-    const us: [number[], number[]] = [[], []];
+    // Extra attempts (hedges that went all the same: a model answer later than the delay), wake-ups (voluntary
+    // context switches) and read/write syscalls, per request: where a difference in CPU goes.
     const extra: [number[], number[]] = [[], []];
-    // Wake-ups (voluntary context switches) and read/write syscalls per request: where a difference in CPU goes.
     const wakes: [number[], number[]] = [[], []];
     const calls: [number[], number[]] = [[], []];
-    for (let round = 0; round < rounds; round++) {
-      // Sides swap ports each round: a port's place in the harness's and kernel's tables is not one side's.
-      const sides = [a, b].map(([name, make], i) => ({ name, make, port: 18_400 + 10 * ((i + round) % 2) }));
-      const tag = `cpu-${title.replace(/\W+/g, '-')}-${round}`;
-      const targets: Target[] = [];
-      try {
-        for (const [i, s] of sides.entries()) {
-          const d = join(dir, `${tag}-${i}`);
-          mkdirSync(d, { recursive: true });
-          targets.push(await s.make(d, s.port));
-        }
-        await Promise.all(targets.map((t, i) => load(t, `${tag}-${i}-warmup`, Math.min(rate, 300), 2)));
-        const cpu0 = targets.map((t) => treeRuntimeSeconds(t.pid));
-        const counted0 = targets.map((t) => treeCounters(t.pid));
-        const sent = await Promise.all(targets.map((t, i) => load(t, `${tag}-${i}`, rate, seconds)));
-        const cpu = targets.map((t, i) => treeRuntimeSeconds(t.pid) - cpu0[i]!);
-        const counted = targets.map((t) => treeCounters(t.pid));
-        for (const [i, s] of sides.entries()) {
-          const bad = sent[i]!.filter((x) => x.status !== 200).length;
-          if (bad > 0) throw new Error(`${s.name}: ${bad} requests failed`);
-          us[i]!.push((cpu[i]! * 1e6) / sent[i]!.length);
-          // Hedges that went all the same (a model answer later than the delay: the machine's own jitter), per request.
-          const prefix = `${tag}-${i}-`;
-          const arrivals = (await pods.arrivals(prefix)) - (await pods.arrivals(`${prefix}warmup`));
-          extra[i]!.push(arrivals / sent[i]!.length - 1);
-          const [c, c0] = [counted[i]!, counted0[i]!];
-          wakes[i]!.push((c.vcsw - c0.vcsw) / sent[i]!.length);
-          calls[i]!.push((c.syscr + c.syscw - c0.syscr - c0.syscw) / sent[i]!.length);
-        }
-        ratios.push(us[0]!.at(-1)! / us[1]!.at(-1)!);
-      } finally {
-        for (const t of targets) await t.stop();
-      }
-    }
+    const tag = (round: number, which: number): string => `cpu-${title.replace(/\W+/g, '-')}-${round}-${which}`;
+    const r = await sideBySide({
+      rounds,
+      seconds,
+      warmupS: 2,
+      cpuSeconds: treeRuntimeSeconds,
+      start: (which, round) => {
+        const d = join(dir, tag(round, which));
+        mkdirSync(d, { recursive: true });
+        // Sides swap ports each round: a port's place in the harness's and kernel's tables is not one side's.
+        return [a, b][which]![1](d, 18_400 + 10 * ((which + round) % 2));
+      },
+      load: async (t, which, secs, round, warm) => {
+        const sent = await load(t, `${tag(round, which)}${warm ? '-warmup' : ''}`, warm ? Math.min(rate, 300) : rate, secs);
+        const bad = sent.filter((x) => x.status !== 200).length;
+        if (bad > 0) throw new Error(`${[a, b][which]![0]}: ${bad} requests failed`);
+        return sent;
+      },
+      window: (sides, round) => {
+        const counted0 = sides.map((t) => treeCounters(t.pid));
+        return async (sent) => {
+          for (const [i, t] of sides.entries()) {
+            const [c, c0, n] = [treeCounters(t.pid), counted0[i]!, sent[i]!.length];
+            extra[i]!.push(((await pods.arrivals(`${tag(round, i)}-`)) - (await pods.arrivals(`${tag(round, i)}-warmup`))) / n - 1);
+            wakes[i]!.push((c.vcsw - c0.vcsw) / n);
+            calls[i]!.push((c.syscr + c.syscw - c0.syscr - c0.syscw) / n);
+          }
+        };
+      },
+    });
     rows.push([
       title,
-      ...[0, 1].map((i) => `${f1(median(us[i]!))} (${(100 * median(extra[i]!)).toFixed(2)}%; ${f2(median(wakes[i]!))} wake-ups, ${f2(median(calls[i]!))} r/w calls)`),
-      ratios.map((x) => x.toFixed(3)).join(' '),
-      median(ratios).toFixed(3),
+      ...[0, 1].map((i) => `${f1(median(r.us[i]!))} (${(100 * median(extra[i]!)).toFixed(2)}%; ${f2(median(wakes[i]!))} wake-ups, ${f2(median(calls[i]!))} r/w calls)`),
+      r.ratios.map((x) => x.toFixed(3)).join(' '),
+      median(r.ratios).toFixed(3),
       `≤ ${target.toFixed(2)}`,
+      abVerdict(r.ratios).split(' (')[0]!.slice('verdict: '.length),
     ]);
   }
   log(`CPU per request, process tree, two gateways side by side at ${rate}/s each for ${seconds} s, no tail events, ${rounds} rounds per pair`);
-  log(table(['pair', 'first: µs/req (extra attempts; per request), medians', 'second', 'ratio per round', 'median ratio', 'target'], rows));
+  log(table(['pair', 'first: µs/req (extra attempts; per request), medians', 'second', 'ratio per round', 'median ratio', 'target', 'verdict'], rows));
 }
 
 runMain('hedge-bench', async () => {
@@ -231,13 +212,14 @@ runMain('hedge-bench', async () => {
       rate: { type: 'string' },
       seconds: { type: 'string' },
       seed: { type: 'string', default: '1' },
-      'cpu-ab': { type: 'string' },
+      'vs-main': { type: 'string' },
+      'vs-label': { type: 'string' },
       'hedged-only': { type: 'boolean', default: false },
       rounds: { type: 'string', default: '3' },
     },
   });
   const dir = mkdtempSync(join(tmpdir(), 'sgw-hedge-bench-'));
-  const ab = values['cpu-ab'];
+  const ab = values['vs-main'];
   if (ab !== undefined) {
     const pods = await startChildPods();
     try {
@@ -251,7 +233,7 @@ runMain('hedge-bench', async () => {
   const pods = new LoopbackPods(latency(Number(values.seed), 0.02), false, 64, true);
   for (const ip of REPLICA_IPS) await pods.start(ip);
   try {
-    await tails(dir, pods, Number(values.rate ?? 150), Number(values.seconds ?? 30), Number(values.seed));
+    await tails(dir, pods, Number(values.rate ?? 150), Number(values.seconds ?? 30));
   } finally {
     await pods.close();
   }

@@ -1,102 +1,54 @@
 /**
  * What each process of an idle gateway holds: the CLI (`serve`, a primary and `--workers` workers)
- * of one or more builds, one at a time, on the bundled example (manifests) or on the Kubernetes API
+ * of this build (and with --vs-main another one), one at a time, on the bundled example (manifests) or on the Kubernetes API
  * stand-in (one SeldonDeployment and its EndpointSlice, endpoint routing on), with no traffic. After
- * `--settle` seconds each process's resident memory (VmRSS, from /proc) is read, then, where the
- * build has the admin port's `/memory`, its heap after forced collections. Several rounds, the
+ * `--settle` seconds each process's resident memory (VmRSS, from /proc) is read, then, from the
+ * admin port's `/memory`, its heap after forced collections. Several rounds, the
  * builds interleaved; the table gives each process's median.
  *
- *   npm run bench -- memory [--main dist/gateway/main.js,/tmp/old/dist/gateway/main.js]
- *     [--source manifests|kubernetes|both] [--workers 2] [--settle 30] [--rounds 3]
+ *   npm run bench -- memory [--vs-main /tmp/old/dist/gateway/main.js] [--source manifests|kubernetes|both] [--workers 2] [--settle 30] [--rounds 3]
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ROOT, runMain, sleep, startServer, waitFor } from '../lib/children.js';
-import { GATEWAY_MAIN, buildInfo } from '../lib/gateway.js';
-import { freePort, httpStatus } from '../lib/http.js';
-import { log } from '../lib/report.js';
-import { vmRss } from '../lib/soak-report.js';
+import { ROOT, runMain, sleep } from '../lib/children.js';
+import { GATEWAY_MAIN, buildInfo, startGateway } from '../lib/gateway.js';
+import { descendants } from '../lib/proc.js';
+import { log, median, table } from '../lib/report.js';
+import { readProcesses, type ProcessReading } from '../lib/soak-report.js';
 import { endpointSlice, seldonDeployment, startFakeKubeApi, writeKubeconfig, type FakeKubeApi } from '../../test/fixtures/fake-kube-api.js';
 
 type Source = 'manifests' | 'kubernetes';
-interface Reading {
-  readonly rss: number;
-  /** Heap after forced collections; undefined where the build has no /memory. */
-  readonly heap: number | undefined;
-}
+/** A process's resident memory and its heap after forced collections (the admin port's `/memory?gc`), bytes. */
+type Reading = Pick<ProcessReading, 'name' | 'rss' | 'heapUsed'>;
 
 const MB = 1024 * 1024;
 
-/** The workers the primary forked: its children. */
-function childrenOf(pid: number): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
-
-async function heaps(admin: number): Promise<Map<number, number>> {
-  try {
-    const res = await fetch(`http://127.0.0.1:${admin}/memory?gc`, { signal: AbortSignal.timeout(30_000) });
-    if (res.status !== 200) return new Map();
-    const { processes } = (await res.json()) as { processes: { pid: number; heapUsed: number }[] };
-    return new Map(processes.map((p) => [p.pid, p.heapUsed]));
-  } catch {
-    return new Map();
-  }
-}
-
-/** One idle gateway of `main`: its primary's reading, then each worker's. */
+/** One idle gateway of `main`: its primary's reading, then each worker's (resident memory read first: the collections would shrink it). */
 async function measure(main: string, source: Source, workers: number, settleMs: number, kubeconfig: string | undefined, dir: string): Promise<Reading[]> {
-  const port = await freePort();
-  const admin = await freePort();
-  const from = source === 'manifests' ? ['--manifests', join(ROOT, 'examples/deployments/01-iris.yaml')] : ['--kubernetes', '--kubeconfig', kubeconfig!];
-  const gw = startServer('gateway', join(dir, 'gateway.log'), undefined, [
-    process.execPath,
-    main,
-    'serve',
-    ...from,
-    '--port',
-    String(port),
-    '--admin-port',
-    String(admin),
-    '--host',
-    '127.0.0.1',
-    '--workers',
-    String(workers),
-    '--access-log',
-    'off',
-  ]);
+  const from = source === 'manifests' ? { manifests: join(ROOT, 'examples/deployments/01-iris.yaml') } : { kubeconfig: kubeconfig! };
+  const gw = await startGateway('gateway', { log: join(dir, 'gateway.log'), ...from, main, workers, args: ['--access-log', 'off'] });
   try {
-    await waitFor('gateway', gw, async () => (await httpStatus(`http://127.0.0.1:${admin}/readyz`)) === 200, 60_000);
     await sleep(settleMs);
-    const pids = [gw.pid, ...childrenOf(gw.pid)];
-    // Resident memory first: the collections /memory?gc runs would shrink it.
-    const rss = pids.map(vmRss);
-    const heap = await heaps(admin);
-    return pids.map((pid, i) => ({ rss: rss[i]!, heap: heap.get(pid) }));
+    return await readProcesses(gw.admin, [gw.server.pid, ...descendants(gw.server.pid)]);
   } finally {
-    gw.child.kill('SIGTERM');
-    await gw.exited;
+    await gw.stop();
   }
 }
-
-const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 runMain('idle-memory', async () => {
   const { values } = parseArgs({
     options: {
-      main: { type: 'string', default: GATEWAY_MAIN },
+      'vs-main': { type: 'string' },
+      'vs-label': { type: 'string' },
       source: { type: 'string', default: 'both' },
       workers: { type: 'string', default: '2' },
       settle: { type: 'string', default: '30' },
       rounds: { type: 'string', default: '3' },
     },
   });
-  const mains = values.main.split(',');
+  const mains = [GATEWAY_MAIN, ...(values['vs-main'] ? [values['vs-main']] : [])];
   const sources: Source[] = values.source === 'both' ? ['manifests', 'kubernetes'] : [values.source as Source];
   const workers = Number(values.workers);
   const dir = mkdtempSync(join(tmpdir(), 'idle-memory-'));
@@ -133,15 +85,13 @@ runMain('idle-memory', async () => {
   }
   await api?.close();
   log(`\n${workers} workers, idle ${values.settle} s after ready, medians of ${values.rounds} rounds (MB):\n`);
-  log('| source | build | process | resident | heap after collections |');
-  log('|:--|:--|:--|--:|--:|');
+  const rows: string[][] = [];
   for (const [key, runs] of results) {
     const [source, main] = key.split('\u0000') as [Source, string];
-    const n = Math.min(...runs.map((r) => r.length));
-    for (let i = 0; i < n; i++) {
-      const heapsOf = runs.map((r) => r[i]!.heap).filter((h): h is number => h !== undefined);
-      const heap = heapsOf.length ? (median(heapsOf) / MB).toFixed(1) : '—';
-      log(`| ${source} | ${buildInfo(main)} | ${i === 0 ? 'primary' : `worker ${i}`} | ${(median(runs.map((r) => r[i]!.rss)) / MB).toFixed(0)} | ${heap} |`);
+    for (let i = 0; i < Math.min(...runs.map((r) => r.length)); i++) {
+      const heap = (median(runs.map((r) => r[i]!.heapUsed)) / MB).toFixed(1);
+      rows.push([source, buildInfo(main), runs[0]![i]!.name, (median(runs.map((r) => r[i]!.rss)) / MB).toFixed(0), heap]);
     }
   }
+  log(table(['source', 'build', 'process', 'resident', 'heap after collections'], rows));
 });

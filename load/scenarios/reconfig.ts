@@ -12,15 +12,13 @@
  *
  * Bounded: BASE_S + EDIT_S seconds of traffic (default 3 + 6), to 127.0.0.1 only.
  */
-import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'undici';
 import { atCleanup, runMain, sleep } from '../lib/children.js';
-import { metricsText, startGateway } from '../lib/gateway.js';
+import { counter, metricsText, startGateway } from '../lib/gateway.js';
+import { startModel } from '../lib/http.js';
 
 const SDEPS = Number(process.env.SDEPS ?? 10_000);
 const PREDICTORS = Number(process.env.PREDICTORS ?? 1000);
@@ -53,22 +51,17 @@ runMain('reconfig-stall', async () => {
   const writeBig = (revision: number): void => writeFileSync(join(dir, 'big.json'), JSON.stringify(sdep('big', 'bench', PREDICTORS, revision)));
   writeBig(0);
 
-  const backend = createServer((req, res) => {
-    req.resume();
-    req.once('end', () => res.end('{"data":{"ndarray":[[1]]}}'));
-  }).listen(0, '127.0.0.1');
-  await once(backend, 'listening');
+  const backend = await startModel('{"data":{"ndarray":[[1]]}}');
   atCleanup(() => backend.close());
 
   const gw = await startGateway('gateway', {
     log: join(dir, 'gateway.log'),
     manifests: dir,
     upstreams: ['probe-p0.bench:8000'],
-    backendPort: (backend.address() as AddressInfo).port,
-    nodeArgs: [],
+    backendPort: backend.port,
     readyTimeoutMs: 120_000,
   });
-  const generation = async (): Promise<number> => Number(/^seldon_gateway_config_generation (\d+)/m.exec(await metricsText(gw.admin))?.[1] ?? 0);
+  const generation = async (): Promise<number> => counter(await metricsText(gw.admin), 'seldon_gateway_config_generation');
 
   const pool = new Pool(`http://127.0.0.1:${gw.port}`, { connections: 1 });
   const phase = async (seconds: number): Promise<number[]> => {

@@ -16,22 +16,24 @@
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { generateManifests, MEASURED, predictionPath } from '../lib/bench-table.js';
-import { atCleanup, killTree, nodeScript, pinSelf, runMain, startServer, waitFor, which, type Spawned } from '../lib/children.js';
-import { ClosedLoop, type LoadResult } from '../lib/closed-loop.js';
+import { atCleanup, pinSelf, runMain, startScript, stopServer, which, type Spawned } from '../lib/children.js';
+import { ClosedLoop } from '../lib/closed-loop.js';
 import { caddyBinary, startCaddyProxy } from '../lib/caddy.js';
 import { buildInfo, GATEWAY_MAIN, restUpstreams, startGateway } from '../lib/gateway.js';
 import { haproxyBinary, startHaproxyProxy } from '../lib/haproxy.js';
 import { freePort, postStatus } from '../lib/http.js';
 import { measure, type Target } from '../lib/measure.js';
-import { nginxBinary, proxyConf, startNginx } from '../lib/nginx.js';
+import { nginxBinary, proxyConf, startBackend, startNginx } from '../lib/nginx.js';
 import { descendants } from '../lib/proc.js';
 import { QuietGate } from '../lib/quiet.js';
 import { abVerdict, f0, f1, f2, log, median, ratio, table } from '../lib/report.js';
 import { vmRss } from '../lib/soak-report.js';
+
+/** Resident memory of a process tree, bytes. */
+const treeRss = (pid: number): number => [pid, ...descendants(pid)].reduce((n, p) => n + vmRss(p), 0);
 
 const { values: argv } = parseArgs({
   options: {
@@ -54,7 +56,6 @@ const CONNS = (argv.conns ?? (LARGE ? '16' : argv.quick || AB ? '64' : '16,64,25
 const NODE_ARGS = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
 const LOAD_CPU = 0;
 const SERVER_CPU = 1;
-const LIB = join(dirname(fileURLToPath(import.meta.url)), '..', 'lib');
 const SMALL_BODY = '{"data":{"names":["a","b","c","d"],"ndarray":[[5.1,3.5,1.4,0.2]]}}';
 const MIB = 1 << 20;
 /** A JSON request of 1 MiB: a tensor's floats as text. */
@@ -77,14 +78,9 @@ async function main(): Promise<void> {
   const notes: string[] = [];
   if (!wrk) notes.push('wrk is not installed: the load is autocannon, a node process that may saturate its core first');
 
-  const backendPort = await freePort();
   const path = predictionPath(MEASURED);
   const answers = (port: number) => async (): Promise<boolean> => (await postStatus(`http://127.0.0.1:${port}${path}`, SMALL_BODY)) === 200;
-  const backend = startServer('backend', join(tmp, 'backend.log'), SERVER_CPU, [process.execPath, ...nodeScript(LIB, 'node-backend')], {
-    BENCH_PORT: String(backendPort),
-    BENCH_ANSWER_BYTES: LARGE ? String(MIB) : '',
-  });
-  await waitFor('backend', backend, answers(backendPort));
+  const { pid: backendPid, port: backendPort } = await startBackend(tmp, SERVER_CPU, LARGE ? { answerBytes: MIB } : {});
 
   const targets: Target[] = [];
   const servers = new Map<string, Spawned>();
@@ -99,17 +95,12 @@ async function main(): Promise<void> {
   };
   if (!AB) {
     add('direct', 'the backend alone (node:http)', backendPort, null);
-    const relayPort = await freePort();
-    const relay = startServer('relay', join(tmp, 'relay.log'), SERVER_CPU, [process.execPath, ...nodeScript(LIB, 'relay-proxy')], {
-      BENCH_PORT: String(relayPort),
-      BENCH_UPSTREAM_PORT: String(backendPort),
-    });
-    await waitFor('relay', relay, answers(relayPort));
-    add('relay', 'relay: raw TCP on Node, no HTTP', relayPort, relay);
+    const relay = await startScript('relay-proxy', tmp, SERVER_CPU, { BENCH_UPSTREAM_PORT: String(backendPort) }, { name: 'relay' });
+    add('relay', 'relay: raw TCP on Node, no HTTP', relay.port, relay);
     const peers: [string, string, () => string | null, (dir: string, port: number) => Promise<Spawned>][] = [
       ['nginx', 'nginx, 1 worker, upstream keep-alive', nginxBinary, (dir, port) => startNginx('nginx', SERVER_CPU, proxyConf(dir, port, backendPort), answers(port))],
-      ['haproxy', 'haproxy, 1 thread, http-reuse always', haproxyBinary, (dir, port) => startHaproxyProxy(dir, port, backendPort, SERVER_CPU, answers(port), false)],
-      ['caddy', 'Caddy reverse_proxy, GOMAXPROCS=1', caddyBinary, (dir, port) => startCaddyProxy(dir, port, backendPort, SERVER_CPU, answers(port), false)],
+      ['haproxy', 'haproxy, 1 thread, http-reuse always', haproxyBinary, (dir, port) => startHaproxyProxy(dir, port, backendPort, SERVER_CPU)],
+      ['caddy', 'Caddy reverse_proxy, GOMAXPROCS=1', caddyBinary, (dir, port) => startCaddyProxy(dir, port, backendPort, SERVER_CPU, answers(port))],
     ];
     for (const [key, label, binary, start] of peers) {
       if (!binary()) {
@@ -129,10 +120,7 @@ async function main(): Promise<void> {
   const startGateways = async (): Promise<void> => {
     for (const [key, label, main] of gateways) {
       const old = servers.get(key);
-      if (old) {
-        killTree(old.child, 'SIGTERM');
-        await old.exited;
-      }
+      if (old) await stopServer(old);
       const g = await startGateway(key, { log: join(tmp, `${key}.log`), cpu: SERVER_CPU, manifests, upstreams, backendPort, nodeArgs: NODE_ARGS, main, args: ['--access-log', 'off'] });
       if (!(await answers(g.port)())) throw new Error(`${key} does not answer ${path}:\n${g.server.output().slice(-2000)}`);
       add(key, label, g.port, g.server);
@@ -161,25 +149,12 @@ async function main(): Promise<void> {
     for (const conns of CONNS) {
       const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
       for (const t of order) {
-        const m = await measure(
-          t,
-          backend.pid,
-          quiet,
-          () => loop.run(t.url, conns, SECONDS),
-          (r: LoadResult) => r.completed,
-        );
+        const m = await measure(t, backendPid, quiet, () => loop.run(t.url, conns, SECONDS));
         const r = m.result;
         const row: Row = { rps: r.rps, us: t.proxyPid ? m.proxyUsPerReq : m.backendUsPerReq, p50us: r.p50us, p99us: r.p99us, errors: r.non2xx + r.socketErrors };
         runs.set(`${t.key}@${conns}`, [...(runs.get(`${t.key}@${conns}`) ?? []), row]);
         const s = servers.get(t.key);
-        if (s)
-          rss.set(
-            t.key,
-            Math.max(
-              rss.get(t.key) ?? 0,
-              [s.pid, ...descendants(s.pid)].reduce((n, pid) => n + vmRss(pid), 0),
-            ),
-          );
+        if (s) rss.set(t.key, Math.max(rss.get(t.key) ?? 0, treeRss(s.pid)));
         if (AB) log(`round ${round + 1} ${t.key.padEnd(7)} @${conns}: ${f0(r.rps)} req/s, ${f1(row.us)} µs CPU/req`);
       }
     }
@@ -189,32 +164,22 @@ async function main(): Promise<void> {
   log('');
   for (const conns of CONNS) {
     const floor = AB ? null : med('relay', conns, (r) => r.us);
-    log(
-      table(
-        [`@${conns} connections`, 'req/s', 'CPU µs/req', AB ? '' : 'x relay CPU', 'p50 ms', 'p99 ms', 'errors', 'RSS MB after'].filter(Boolean),
-        targets.map((t) =>
-          [
-            t.label,
-            f0(med(t.key, conns, (r) => r.rps)),
-            f1(med(t.key, conns, (r) => r.us)),
-            ...(AB
-              ? []
-              : [
-                  t.key === 'direct'
-                    ? '–'
-                    : ratio(
-                        med(t.key, conns, (r) => r.us),
-                        floor,
-                      ),
-                ]),
-            f2(med(t.key, conns, (r) => r.p50us) / 1000),
-            f2(med(t.key, conns, (r) => r.p99us) / 1000),
-            f0((runs.get(`${t.key}@${conns}`) ?? []).reduce((n, r) => n + r.errors, 0)),
-            rss.has(t.key) ? f0(rss.get(t.key)! / MIB) : '–',
-          ].filter((c) => c !== ''),
-        ),
-      ),
-    );
+    const rows = targets.map((t) => {
+      const m = (pick: (r: Row) => number | null): number => med(t.key, conns, pick);
+      const cells = [t.label, f0(m((r) => r.rps)), f1(m((r) => r.us))];
+      if (!AB)
+        cells.push(
+          t.key === 'direct'
+            ? '–'
+            : ratio(
+                m((r) => r.us),
+                floor,
+              ),
+        );
+      const errors = (runs.get(`${t.key}@${conns}`) ?? []).reduce((n, r) => n + r.errors, 0);
+      return [...cells, f2(m((r) => r.p50us) / 1000), f2(m((r) => r.p99us) / 1000), f0(errors), rss.has(t.key) ? f0(rss.get(t.key)! / MIB) : '–'];
+    });
+    log(table([`@${conns} connections`, 'req/s', 'CPU µs/req', ...(AB ? [] : ['x relay CPU']), 'p50 ms', 'p99 ms', 'errors', 'RSS MB after'], rows));
   }
   if (AB) {
     // Per round, the other build's CPU per request over this checkout's: the rounds' spread is the noise.

@@ -14,25 +14,14 @@ import { MAX_PREDICTORS } from '../../routing/compile.js';
 import { TableBuilder } from '../../routing/table.js';
 import { DEFAULT_COMPILE_OPTIONS, type RouteRequest } from '../../routing/types.js';
 import type { SeldonDeployment } from '../../routing/seldon-deployment.js';
+import { generated } from '../lib/bench-table.js';
 
 const N = Number(process.env.SDEPS ?? 10_000);
 const P = Number(process.env.PREDICTORS ?? 10_000);
 const random = seededRandom(42);
 
-function deployment(i: number, revision = 0): SeldonDeployment {
-  const ns = `team-${i % 50}`;
-  const kind = i % 10;
-  const predictors: NonNullable<SeldonDeployment['spec']>['predictors'] = [{ name: 'main', graph: { name: 'model' } }];
-  const annotations: Record<string, string> = { 'seldon.io/rest-timeout': String(3000 + revision) };
-  if (kind < 4) predictors.push({ name: 'canary', traffic: 10 + (i % 40) });
-  if (kind === 4 || kind === 5) predictors.push({ name: 'shadow', shadow: true });
-  if (kind === 6) {
-    annotations['seldon.io/ambassador-service-name'] = `model-${i - 1}`;
-    annotations['seldon.io/ambassador-header'] = 'x-variant: b';
-  }
-  if (kind === 7) predictors[0]!.explainer = { type: 'AnchorTabular' };
-  return { metadata: { name: `model-${i}`, namespace: ns }, spec: { annotations, predictors } };
-}
+/** The REST scenarios' generated deployments (lib/bench-table.ts), each with a route timeout that an update moves. */
+const deployment = (i: number, revision = 0): SeldonDeployment => generated(i, { 'seldon.io/rest-timeout': String(3000 + revision) }) as SeldonDeployment;
 
 const ms = (t0: bigint): number => Number(process.hrtime.bigint() - t0) / 1e6;
 const mb = (n: number): string => `${(n / 1024 / 1024).toFixed(0)} MB`;

@@ -46,15 +46,15 @@ import { fileURLToPath } from 'node:url';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { request } from 'undici';
-import { atCleanup, hasTaskset, nodeScript, pinSelf, runMain, sleep, startAnnounced, startServer, waitFor } from '../lib/children.js';
-import { buildInfo, GATEWAY_MAIN } from '../lib/gateway.js';
-import { freePort, httpStatus } from '../lib/http.js';
+import { parseDuration } from '../../gateway/config/values.js';
+import { atCleanup, hasTaskset, nodeScript, pinSelf, runMain, sleep, startAnnounced, waitFor } from '../lib/children.js';
+import { buildInfo, GATEWAY_MAIN, startGateway } from '../lib/gateway.js';
 import { foreignPct, machineTicks, treeSeconds } from '../lib/proc.js';
 import { log } from '../lib/report.js';
 import type { SoakFailure, SoakLoadConfig, StreamCounts, StreamName } from '../lib/soak-load.js';
 import { classify, finalTables, progressLine, readProcesses, readSeries, reasons, slopes, type Reading } from '../lib/soak-report.js';
-import { SoakWorld, type Builders } from '../lib/soak-world.js';
-import { endpointSlice, seldonDeployment, startFakeKubeApi, writeKubeconfig } from '../../test/fixtures/fake-kube-api.js';
+import { SoakWorld } from '../lib/soak-world.js';
+import { startFakeKubeApi, writeKubeconfig } from '../../test/fixtures/fake-kube-api.js';
 import { LoopbackPods } from '../../test/fixtures/loopback-replicas.js';
 
 const LIB = join(dirname(fileURLToPath(import.meta.url)), '..', 'lib');
@@ -62,19 +62,6 @@ const NS = 'soak';
 const STABLE = 'stable';
 /** Failures kept whole in memory (and the JSON); past it they are only counted. */
 const KEEP_FAILURES = 20_000;
-
-const builders: Builders = {
-  slice: (service, namespace, name, endpoints, ports) => endpointSlice(service, namespace, name, endpoints, ports),
-  sdep: (name, namespace, spec) => seldonDeployment(name, namespace, spec),
-};
-
-/** `--series-grace` in ms (the gateway's default when not given). */
-function graceMs(v: string | undefined): number {
-  if (v === undefined) return 60_000;
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(v);
-  if (!m) throw new Error(`--series-grace: ${v} is not a duration`);
-  return Number(m[1]) * ({ ms: 1, s: 1000, m: 60_000 }[m[2] ?? 'ms'] ?? 1);
-}
 
 runMain('soak', async () => {
   const { values } = parseArgs({
@@ -97,7 +84,8 @@ runMain('soak', async () => {
   });
   const minutes = Number(values.minutes);
   const reportEvery = Number(values['report-every']) * 1000;
-  const grace = graceMs(values['series-grace']);
+  // The gateway's own reading of the flag; its default when not given.
+  const grace = values['series-grace'] === undefined ? 60_000 : parseDuration('series-grace', values['series-grace']);
   // A series may outlive its subject by the grace and two sweeps (a sweep every quarter of the grace, 1 to 15 s: the
   // first to see the subject gone starts the grace, the first after it removes the series); past that and a margin, it should be gone.
   const pastGrace = grace + 2 * Math.min(15_000, Math.max(1000, grace / 4)) + 5000;
@@ -109,35 +97,21 @@ runMain('soak', async () => {
   atCleanup(() => void api.close());
   const pods = new LoopbackPods(() => 3 + Math.random() * 4);
   atCleanup(() => void pods.close());
-  const world = new SoakWorld(api, pods, builders, { namespace: NS, stable: STABLE, lifetimeS: 6, letGoWithinMs: 15_000 });
+  const world = new SoakWorld(api, pods, { namespace: NS, stable: STABLE, lifetimeS: 6, letGoWithinMs: 15_000 });
   await world.setUp();
 
-  const [port, admin] = [await freePort(), await freePort()];
   const oldSpace = Number(values['old-space']);
-  const gateway = startServer('gateway', join(dir, 'gateway.log'), pin ? 1 : undefined, [
-    process.execPath,
-    ...(oldSpace > 0 ? [`--max-old-space-size=${oldSpace}`] : []),
-    ...values['node-args'].split(' ').filter(Boolean),
-    values.main,
-    'serve',
-    '--kubernetes',
-    '--kubeconfig',
-    writeKubeconfig(dir, api),
-    '--workers',
-    values.workers,
-    '--port',
-    String(port),
-    '--admin-port',
-    String(admin),
-    '--host',
-    '127.0.0.1',
-    '--access-log',
-    'off',
-    '--log-level',
-    'warn',
-    ...(values['series-grace'] ? ['--series-grace', values['series-grace']] : []),
-  ]);
-  await waitFor('gateway', gateway, async () => (await httpStatus(`http://127.0.0.1:${admin}/readyz`)) === 200, 90_000);
+  const g = await startGateway('gateway', {
+    log: join(dir, 'gateway.log'),
+    cpu: pin ? 1 : undefined,
+    kubeconfig: writeKubeconfig(dir, api),
+    nodeArgs: [...(oldSpace > 0 ? [`--max-old-space-size=${oldSpace}`] : []), ...values['node-args'].split(' ').filter(Boolean)],
+    main: values.main,
+    workers: Number(values.workers),
+    args: ['--access-log', 'off', ...(values['series-grace'] ? ['--series-grace', values['series-grace']] : [])],
+    readyTimeoutMs: 90_000,
+  });
+  const [gateway, port, admin] = [g.server, g.port, g.admin];
   // Ready on every worker: 20 predictions in a row on fresh connections (each worker's slice watch listed).
   const url = `http://127.0.0.1:${port}/seldon/${NS}/${STABLE}/api/v1.0/predictions`;
   const fresh = (): Promise<number> =>

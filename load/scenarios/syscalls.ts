@@ -2,33 +2,29 @@
  * Syscalls per request (the budget: 2 reads, 2 writes, no epoll_ctl), by target, in one run: the raw relay (each client
  * connection piped to its own upstream one), nginx as a keep-alive proxy, and the gateway (the floor scenario's
  * 1,000-deployment table, its 90/10 canary with a header rule; access log off, and on as
- * `gateway-log`), optionally a second gateway build (`--gateway-b-main`). Every target proxies to
+ * `gateway-log`), and with `--vs-main` another build's gateway (`gateway-b`). Every target proxies to
  * one nginx `return 200` backend; a fixed number of requests is sent at each connection count
- * (load/lib/fixed-count.ts) while `strace -c -f` counts every syscall of the target's processes
+ * (autocannon's `-a`, load/lib/closed-loop.ts) while `strace -c -f` counts every syscall of the target's processes
  * (load/lib/strace.ts). Counts do not depend on other people's load; times under a tracer mean
  * nothing and are not shown.
  *
- *   npm run bench -- syscalls [--requests 20000] [--conns 1,16,64] [--targets relay,nginx,gateway]
- *                                                         [--gateway-b-main /base/dist/gateway/main.js]
+ *   npm run bench -- syscalls [--requests 20000] [--conns 1,16,64] [--targets relay,nginx,gateway] [--vs-main /base/dist/gateway/main.js]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { generateManifests, MEASURED, predictionPath } from '../lib/bench-table.js';
-import { atCleanup, nodeScript, pinSelf, runMain, startServer, waitFor, which } from '../lib/children.js';
-import { fixedCount } from '../lib/fixed-count.js';
+import { atCleanup, pinSelf, runMain, startScript, waitFor, which } from '../lib/children.js';
+import { ClosedLoop } from '../lib/closed-loop.js';
 import { GATEWAY_MAIN, restUpstreams, startGateway } from '../lib/gateway.js';
 import { freePort, postStatus } from '../lib/http.js';
-import { backendConf, proxyConf, startNginx } from '../lib/nginx.js';
+import { BACKEND_BODY, proxyConf, startBackend, startNginx } from '../lib/nginx.js';
 import { descendants } from '../lib/proc.js';
 import { f0, f2, log, table } from '../lib/report.js';
 import { straceWhile, type SyscallCounts } from '../lib/strace.js';
 
-const LIB = join(dirname(fileURLToPath(import.meta.url)), '..', 'lib');
 const BODY = '{"data":{"names":["a","b","c","d"],"ndarray":[[5.1,3.5,1.4,0.2]]}}';
-const BACKEND_BODY = '{"data":{"names":["t:0","t:1"],"ndarray":[[0.1,0.9]]},"meta":{"requestPath":{"model":"bench:1"}}}';
 const ALL = ['relay', 'nginx', 'gateway', 'gateway-log', 'gateway-b'];
 
 /** Syscall groups of the report, by name; what no group names is "other". */
@@ -54,9 +50,9 @@ async function main(): Promise<void> {
       requests: { type: 'string', default: '20000' },
       conns: { type: 'string', default: '1,16,64' },
       targets: { type: 'string', default: 'relay,nginx,gateway,gateway-log' },
-      'gateway-b-main': { type: 'string' },
+      'vs-main': { type: 'string' },
+      'vs-label': { type: 'string' },
       deployments: { type: 'string', default: '1000' },
-      detail: { type: 'boolean', default: false },
     },
   });
   if (!which('strace')) throw new Error('needs strace (apt-get install -y strace)');
@@ -64,7 +60,7 @@ async function main(): Promise<void> {
   const total = Number(values.requests);
   const connsList = values.conns.split(',').map(Number);
   const wanted = new Set(values.targets.split(','));
-  if (values['gateway-b-main']) wanted.add('gateway-b');
+  if (values['vs-main']) wanted.add('gateway-b');
   for (const t of wanted) if (!ALL.includes(t)) throw new Error(`unknown target ${t}: one of ${ALL.join(', ')}`);
   pinSelf(0);
   const tmp = mkdtempSync(join(tmpdir(), 'syscall-bench-'));
@@ -72,22 +68,14 @@ async function main(): Promise<void> {
 
   const path = predictionPath(MEASURED);
   const answers = (port: number) => async (): Promise<boolean> => (await postStatus(`http://127.0.0.1:${port}${path}`, BODY)) === 200;
-  const backendPort = await freePort();
-  // nginx's `return 200` where installed, else the node:http backend: only the targets' syscalls are counted.
-  if (nginx) await startNginx('backend', 1, backendConf(join(tmp, 'backend'), backendPort, BACKEND_BODY), answers(backendPort));
-  else {
-    const b = startServer('backend', join(tmp, 'backend.log'), 1, [process.execPath, ...nodeScript(LIB, 'node-backend')], { BENCH_PORT: String(backendPort) });
-    await waitFor('backend', b, answers(backendPort));
-    log('note: nginx is not installed: no nginx row, the backend is node:http');
-  }
+  const { port: backendPort, kind } = await startBackend(tmp, 1, { nginx: true });
+  if (!nginx) log('note: nginx is not installed: no nginx row, the backend is node:http');
 
   const tree = (pid: number) => (): number[] => [pid, ...descendants(pid)];
   const targets: Target[] = [];
   if (wanted.has('relay')) {
-    const port = await freePort();
-    const s = startServer('relay', join(tmp, 'relay.log'), 1, [process.execPath, ...nodeScript(LIB, 'relay-proxy')], { BENCH_PORT: String(port), BENCH_UPSTREAM_PORT: String(backendPort) });
-    await waitFor('relay', s, answers(port));
-    targets.push({ key: 'relay', port, pids: tree(s.pid) });
+    const s = await startScript('relay-proxy', tmp, 1, { BENCH_UPSTREAM_PORT: String(backendPort) }, { name: 'relay' });
+    targets.push({ key: 'relay', port: s.port, pids: tree(s.pid) });
   }
   if (wanted.has('nginx') && nginx) {
     const port = await freePort();
@@ -100,7 +88,7 @@ async function main(): Promise<void> {
   for (const [key, main, args] of [
     ['gateway', GATEWAY_MAIN, ['--access-log', 'off']],
     ['gateway-log', GATEWAY_MAIN, []],
-    ['gateway-b', values['gateway-b-main'] ?? GATEWAY_MAIN, ['--access-log', 'off']],
+    ['gateway-b', values['vs-main'] ?? GATEWAY_MAIN, ['--access-log', 'off']],
   ] as const) {
     if (!wanted.has(key)) continue;
     const g = await startGateway(key, { log: join(tmp, `${key}.log`), cpu: 1, manifests, upstreams, backendPort, nodeArgs: [], main, args: [...args] });
@@ -108,25 +96,25 @@ async function main(): Promise<void> {
     targets.push({ key, port: g.port, pids: tree(g.server.pid) });
   }
 
-  const request = Buffer.from(`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${BODY.length}\r\n\r\n${BODY}`);
-  log(
-    `# syscall-bench ${new Date().toISOString()}  node ${process.version}; ${total} requests per cell (POST ${BODY.length}-byte JSON, answer ${BACKEND_BODY.length} bytes), ${nginx ? 'nginx return-200' : 'node:http'} backend`,
-  );
-  log(`targets pinned to core 1 with the backend; client and strace on core 0; gateway: ${GATEWAY_MAIN}${values['gateway-b-main'] ? `, gateway B: ${values['gateway-b-main']}` : ''}`);
+  // autocannon, not wrk: a fixed count of requests, whatever the speed of the target (a tracer slows it several times).
+  const loop = new ClosedLoop(null, 0, BODY, tmp);
+  log(`# syscall-bench ${new Date().toISOString()}  node ${process.version}; ${total} requests per cell (POST ${BODY.length}-byte JSON, answer ${BACKEND_BODY.length} bytes), ${kind} backend`);
+  log(`targets pinned to core 1 with the backend; client and strace on core 0; gateway: ${GATEWAY_MAIN}${values['vs-main'] ? `, gateway B: ${values['vs-main']}` : ''}`);
   const rows: string[][] = [];
   const details: string[] = [];
   for (const conns of connsList) {
     for (const t of targets) {
-      await fixedCount(t.port, request, conns, Math.min(total, 5000)); // warm-up: JIT, pools
-      const { result, counts } = await straceWhile(t.pids(), () => fixedCount(t.port, request, conns, total));
-      if (result.non200 > 0) throw new Error(`${t.key}: ${result.non200} answers were not 200`);
+      const url = `http://127.0.0.1:${t.port}${path}`;
+      await loop.count(url, conns, Math.min(total, 5000)); // warm-up: JIT, pools
+      const { result, counts } = await straceWhile(t.pids(), () => loop.count(url, conns, total));
+      if (result.non2xx + result.socketErrors > 0 || result.completed !== total) throw new Error(`${t.key}: ${result.completed} answers of ${total}, ${result.non2xx} not 2xx, ${result.errorDetail}`);
       const per = (names: readonly string[]): number => names.reduce((a, n) => a + (counts.get(n) ?? 0), 0) / total;
       const grouped = new Set(GROUPS.flatMap(([, names]) => names));
       const all = [...counts.values()].reduce((a, b) => a + b, 0) / total;
       const other = [...counts].filter(([n]) => !grouped.has(n));
       rows.push([`${t.key} @${conns}`, ...GROUPS.map(([, names]) => f2(per(names))), f2(other.reduce((a, [, c]) => a + c, 0) / total), f2(all)]);
       details.push(`${t.key} @${conns}: ${describe(counts, total)}`);
-      log(`${t.key} @${conns}: ${f0(result.answered)} answers in ${result.seconds.toFixed(1)} s traced; ${f2(all)} syscalls per request`);
+      log(`${t.key} @${conns}: ${f0(result.completed)} answers in ${result.seconds.toFixed(1)} s traced; ${f2(all)} syscalls per request`);
     }
   }
   log('');

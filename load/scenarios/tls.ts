@@ -27,20 +27,19 @@
  * is stopped on the way out (load/lib/children.ts).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { generateManifests, MEASURED, predictionPath } from '../lib/bench-table.js';
-import { atCleanup, nodeScript, pinned, pinSelf, ROOT, runMain, runToEnd, startServer, waitFor, which, type Spawned } from '../lib/children.js';
-import { ClosedLoop, type LoadResult } from '../lib/closed-loop.js';
-import { counter, GATEWAY_MAIN, metricsText, nodeVersion, restUpstreams, startGateway, type Gateway } from '../lib/gateway.js';
+import { atCleanup, pinned, pinSelf, runMain, runToEnd, startScript, which } from '../lib/children.js';
+import { ClosedLoop } from '../lib/closed-loop.js';
+import { counter, metricsText, restUpstreams, startGateway } from '../lib/gateway.js';
 import { freePort, postStatus } from '../lib/http.js';
-import { measure, type Target } from '../lib/measure.js';
-import { backendConf, nginxBinary, proxyConf, startNginx } from '../lib/nginx.js';
+import { measure, quietMedian, type Accounted, type Target } from '../lib/measure.js';
+import { nginxBinary, proxyConf, startBackend, startNginx } from '../lib/nginx.js';
 import { CLK_TCK } from '../lib/proc.js';
-import { numberSetting } from '../lib/options.js';
+import { numbers } from '../lib/options.js';
 import { QuietGate } from '../lib/quiet.js';
 import { f0, f1, f2, log, median, ratio, table, verdict } from '../lib/report.js';
 
@@ -55,25 +54,17 @@ const { values: argv } = parseArgs({
     node: { type: 'string' },
     'load-cpu': { type: 'string' },
     'server-cpu': { type: 'string' },
-    build: { type: 'boolean' },
-    keep: { type: 'boolean' },
   },
   allowPositionals: false,
 });
-const ROUNDS = Math.max(1, Math.floor(numberSetting(argv.rounds, 'BENCH_ROUNDS', 2)));
-const DURATION_S = Math.max(1, numberSetting(argv.duration, 'BENCH_DURATION', 3));
-const CONNS = Math.max(1, Math.floor(numberSetting(argv.conns, 'BENCH_CONNS', 64)));
-const HS_CONNS = Math.max(1, Math.floor(numberSetting(argv['hs-conns'], 'BENCH_HS_CONNS', 16)));
-const KEY = (argv.key ?? process.env.BENCH_KEY ?? 'ec') === 'rsa' ? 'rsa' : 'ec';
+const n = numbers(argv, { rounds: 2, duration: 3, conns: 64, 'hs-conns': 16, 'load-cpu': 0, 'server-cpu': 1 });
+const [ROUNDS, DURATION_S, CONNS, HS_CONNS, LOAD_CPU, SERVER_CPU] = [n.rounds, n.duration, n.conns, n['hs-conns'], n['load-cpu'], n['server-cpu']] as const;
+const KEY = argv.key === 'rsa' ? 'rsa' : 'ec';
 const MAX_VERSION = argv.tls12 ? 'TLSv1.2' : 'TLSv1.3';
-const SERVER_NODE = argv.node ?? process.env.BENCH_NODE ?? process.execPath;
-const LOAD_CPU = Math.floor(numberSetting(argv['load-cpu'], 'BENCH_LOAD_CPU', 0));
-const SERVER_CPU = Math.floor(numberSetting(argv['server-cpu'], 'BENCH_SERVER_CPU', 1));
+const SERVER_NODE = argv.node ?? process.execPath;
 const QUIET_PCT = 10;
-const QUIET = new QuietGate(numberSetting(undefined, 'BENCH_QUIET_BUDGET', 60) * 1000, QUIET_PCT);
-const LIB = join(dirname(fileURLToPath(import.meta.url)), '..', 'lib');
+const QUIET = new QuietGate(Number(process.env.BENCH_QUIET_BUDGET ?? 60) * 1000, QUIET_PCT);
 const BODY = '{"data":{"names":["a","b","c","d"],"ndarray":[[5.1,3.5,1.4,0.2]]}}';
-const BACKEND_BODY = '{"data":{"names":["t:0","t:1"],"ndarray":[[0.1,0.9]]},"meta":{"requestPath":{"model":"bench:1"}}}';
 const SERVERNAME = 'bench.test';
 const PATH = predictionPath(MEASURED);
 
@@ -110,21 +101,6 @@ const loop = async () => { while (Date.now() < deadline) await one(); };
 await Promise.all(Array.from({ length: c.conns }, loop));
 const seconds = (Date.now() - started) / 1000;
 process.stdout.write('BENCH_JSON ' + JSON.stringify({ completed, failed, resumed, handshakes, seconds, codes }) + '\n');
-`;
-
-/**
- * A bare node:https server with the same certificate, answering the backend's body itself (no
- * proxying): the floor of Node's own TLS stack, for reading the gateway's rows against.
- */
-const NODE_HTTPS = String.raw`
-import https from 'node:https';
-import { readFileSync } from 'node:fs';
-const c = JSON.parse(process.env.BENCH_NODE_HTTPS);
-const server = https.createServer({ cert: readFileSync(c.cert), key: readFileSync(c.key), ALPNProtocols: ['http/1.1'], minVersion: 'TLSv1.2' }, (req, res) => {
-  req.resume();
-  req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end(c.body));
-});
-server.listen(c.port, '127.0.0.1');
 `;
 
 interface ConnResult {
@@ -185,39 +161,24 @@ interface Row {
 
 async function main(): Promise<void> {
   pinSelf(LOAD_CPU);
-  if (argv.build) execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
-  if (!existsSync(GATEWAY_MAIN)) throw new Error(`${GATEWAY_MAIN} is missing: run 'npm run build' first (or pass --build)`);
   const cores = cpus().length;
   if (Math.max(LOAD_CPU, SERVER_CPU) >= cores) throw new Error(`only ${cores} cores: --load-cpu/--server-cpu must be < ${cores}`);
   const wrk = which('wrk');
   if (!wrk) throw new Error('wrk is needed for the keep-alive runs (apt-get install -y wrk)');
   const nginx = nginxBinary();
   const tmp = mkdtempSync(join(tmpdir(), 'tls-bench-'));
-  atCleanup(() => {
-    if (argv.keep) process.stderr.write(`kept ${tmp}\n`);
-    else rmSync(tmp, { recursive: true, force: true });
-  });
+  atCleanup(() => rmSync(tmp, { recursive: true, force: true }));
   const pair = makeCertificate(join(tmp, 'certs'));
   const loop = new ClosedLoop(wrk, LOAD_CPU, BODY, tmp);
 
-  // ----- The backend (nginx return 200, or node:http without nginx) on the server core.
-  const backendPort = await freePort();
-  const answers = (url: string) => async (): Promise<boolean> => (await postStatus(url, BODY)) === 200;
-  let backend: Spawned;
-  if (nginx) backend = await startNginx('backend', SERVER_CPU, backendConf(join(tmp, 'backend'), backendPort, BACKEND_BODY), answers(`http://127.0.0.1:${backendPort}/`));
-  else {
-    backend = startServer('backend', join(tmp, 'backend.log'), SERVER_CPU, [process.execPath, ...nodeScript(LIB, 'node-backend')], { BENCH_PORT: String(backendPort) });
-    await waitFor('backend', backend, answers(`http://127.0.0.1:${backendPort}/`));
-  }
+  const { pid: backendPid, port: backendPort } = await startBackend(tmp, SERVER_CPU, { nginx: true });
 
   // ----- The gateway: TLS and cleartext on one port (its settings in the environment, as a pod has them).
   const manifests = join(tmp, 'manifests');
   generateManifests(manifests, 100);
   const { upstreams } = restUpstreams(manifests);
   // No access log: nginx has none either (access_log off).
-  const settings = { SELDON_GATEWAY_TLS_CERT: pair.cert, SELDON_GATEWAY_TLS_KEY: pair.key, SELDON_GATEWAY_TLS_ALLOW_CLEARTEXT: 'true', SELDON_GATEWAY_ACCESS_LOG: 'off' };
-  Object.assign(process.env, settings);
-  const gateway: Gateway = await startGateway('gateway', {
+  const gateway = await startGateway('gateway', {
     log: join(tmp, 'gateway.log'),
     cpu: SERVER_CPU,
     manifests,
@@ -225,8 +186,8 @@ async function main(): Promise<void> {
     backendPort,
     nodeArgs: (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean),
     node: SERVER_NODE,
+    env: { SELDON_GATEWAY_TLS_CERT: pair.cert, SELDON_GATEWAY_TLS_KEY: pair.key, SELDON_GATEWAY_TLS_ALLOW_CLEARTEXT: 'true', SELDON_GATEWAY_ACCESS_LOG: 'off' },
   });
-  for (const k of Object.keys(settings)) delete process.env[k];
   if ((await postStatus(`http://127.0.0.1:${gateway.port}${PATH}`, BODY)) !== 200) throw new Error(`the gateway does not answer:\n${gateway.server.output().slice(-2000)}`);
 
   const targets: (Target & { tls: boolean })[] = [
@@ -235,33 +196,25 @@ async function main(): Promise<void> {
   ];
   if (nginx) {
     const port = await freePort();
-    const s = await startNginx('nginx-tls', SERVER_CPU, proxyConf(join(tmp, 'nginx-tls'), port, backendPort, { tls: pair }), async () => {
+    const s = await startNginx('nginx-tls', SERVER_CPU, proxyConf(join(tmp, 'nginx-tls'), port, backendPort, pair), async () => {
       const r = await connectionPerRequest(port, 'full', 0.2).catch(() => null);
       return r !== null && r.completed > 0;
     });
     targets.push({ key: 'nginx TLS', label: 'nginx, TLS (1 worker)', url: `https://127.0.0.1:${port}${PATH}`, proxyPid: s.pid, tls: true });
   }
   // The floor of a Node TLS proxy: a minimal undici proxy on node:https (load/lib/tls-floor-proxy.ts), every mode.
-  const floorPort = await freePort();
-  const floor = startServer('floor-tls', join(tmp, 'floor-tls.log'), SERVER_CPU, [SERVER_NODE, ...nodeScript(LIB, 'tls-floor-proxy')], {
-    BENCH_PORT: String(floorPort),
-    BENCH_UPSTREAM_PORT: String(backendPort),
-    BENCH_TLS_CERT: pair.cert,
-    BENCH_TLS_KEY: pair.key,
-  });
-  await waitFor('floor TLS', floor, async () => ((await connectionPerRequest(floorPort, 'full', 0.2).catch(() => null))?.completed ?? 0) > 0);
-  targets.push({ key: 'floor TLS', label: 'floor: minimal undici proxy on node:https', url: `https://127.0.0.1:${floorPort}${PATH}`, proxyPid: floor.pid, tls: true });
-  // Connection-per-request runs only: Node's TLS stack alone.
-  const barePort = await freePort();
-  const bare = startServer('node-https', join(tmp, 'node-https.log'), SERVER_CPU, [SERVER_NODE, '--input-type=module', '--eval', NODE_HTTPS], {
-    BENCH_NODE_HTTPS: JSON.stringify({ port: barePort, cert: pair.cert, key: pair.key, body: BACKEND_BODY }),
-  });
-  await waitFor('node:https', bare, async () => ((await connectionPerRequest(barePort, 'full', 0.2).catch(() => null))?.completed ?? 0) > 0);
+  const tlsEnv = { BENCH_UPSTREAM_PORT: String(backendPort), BENCH_TLS_CERT: pair.cert, BENCH_TLS_KEY: pair.key };
+  const handshakes = async (port: number): Promise<boolean> => ((await connectionPerRequest(port, 'full', 0.2).catch(() => null))?.completed ?? 0) > 0;
+  const floor = await startScript('tls-floor-proxy', tmp, SERVER_CPU, tlsEnv, { node: SERVER_NODE, ready: handshakes });
+  targets.push({ key: 'floor TLS', label: 'floor: minimal undici proxy on node:https', url: `https://127.0.0.1:${floor.port}${PATH}`, proxyPid: floor.pid, tls: true });
+  // Connection-per-request runs only: Node's TLS stack alone (lib/node-backend.ts over TLS, answering itself).
+  const bare = await startScript('node-backend', tmp, SERVER_CPU, tlsEnv, { name: 'node-https', node: SERVER_NODE, ready: handshakes });
+  const barePort = bare.port;
   const nodeHttps = { key: 'bare node:https', label: 'node:https answering itself', url: `https://127.0.0.1:${barePort}${PATH}`, proxyPid: bare.pid, tls: true };
 
   log(`# tls-bench ${new Date().toISOString()}  node ${process.version}, ${cores} cores, CLK_TCK ${CLK_TCK}`);
   log(
-    `servers' node: ${SERVER_NODE} ${nodeVersion(SERVER_NODE)} (OpenSSL ${execFileSync(SERVER_NODE, ['-p', 'process.versions.openssl'], { encoding: 'utf8' }).trim()}); ${nginx ? spawnSync(nginx, ['-V'], { encoding: 'utf8' }).stderr.split('\n').slice(0, 2).join(', ') : 'nginx: absent'}`,
+    `servers' node: ${SERVER_NODE} ${execFileSync(SERVER_NODE, ['-p', 'process.version + " (OpenSSL " + process.versions.openssl + ")"'], { encoding: 'utf8' }).trim()}; ${nginx ? spawnSync(nginx, ['-V'], { encoding: 'utf8' }).stderr.split('\n').slice(0, 2).join(', ') : 'nginx: absent'}`,
   );
   log(`certificate: ${KEY === 'rsa' ? 'RSA 2048' : 'ECDSA P-256'}; clients offer up to ${MAX_VERSION}; ${ROUNDS} interleaved rounds of ${DURATION_S}s runs, medians`);
   log(`keep-alive: wrk -t1 -c${CONNS}; connection per request: node:tls client, ${HS_CONNS} loops, Connection: close`);
@@ -279,7 +232,13 @@ async function main(): Promise<void> {
   await connectionPerRequest(barePort, 'full', 1);
 
   const cells = new Map<string, Row[]>();
-  const push = (k: string, r: Row): void => void cells.set(k, [...(cells.get(k) ?? []), r]);
+  /** One run's row, under `<mode>|<target>`. */
+  const record = (round: number, mode: string, key: string, m: Accounted<unknown>, rps: number, errors: number, errorDetail: string, resumedPct: number | null): void => {
+    const row: Row = { rps, usPerReq: m.proxyUsPerReq, backendUsPerReq: m.backendUsPerReq, errors, errorDetail, resumedPct, otherPct: m.otherPct };
+    cells.set(`${mode}|${key}`, [...(cells.get(`${mode}|${key}`) ?? []), row]);
+    const resumed = resumedPct === null ? '–' : `${f0(resumedPct)}%`;
+    log(`round ${round + 1} ${mode.padEnd(16)} ${key.padEnd(18)} ${f0(rps).padStart(7)} req/s  ${f1(row.usPerReq).padStart(6)} µs CPU/req  resumed ${resumed}  (other load ${f0(m.otherPct)}%)`);
+  };
   const metrics0 = await metricsText(gateway.admin);
   for (let round = 0; round < ROUNDS; round++) {
     // The two gateway runs stay side by side (their order alternating): the keep-alive target is
@@ -288,69 +247,37 @@ async function main(): Promise<void> {
     if (round % 2 === 1) units[0]!.reverse();
     const order = units.map((_, i) => units[(i + round) % units.length]!).flat();
     for (const t of order) {
-      const m = await measure(
-        t,
-        backend.pid,
-        QUIET,
-        () => loop.run(t.url, CONNS, DURATION_S),
-        (r: LoadResult) => r.completed,
-      );
-      const row: Row = {
-        rps: m.result.rps,
-        usPerReq: m.proxyUsPerReq,
-        backendUsPerReq: m.backendUsPerReq,
-        errors: m.result.non2xx + m.result.socketErrors,
-        errorDetail: m.result.errorDetail,
-        resumedPct: null,
-        otherPct: m.otherPct,
-      };
-      push(`keep-alive|${t.key}`, row);
-      log(`round ${round + 1} keep-alive       ${t.key.padEnd(18)} ${f0(row.rps).padStart(7)} req/s  ${f1(row.usPerReq).padStart(6)} µs CPU/req  (other load ${f0(row.otherPct)}%)`);
+      const m = await measure(t, backendPid, QUIET, () => loop.run(t.url, CONNS, DURATION_S));
+      record(round, 'keep-alive', t.key, m, m.result.rps, m.result.non2xx + m.result.socketErrors, m.result.errorDetail, null);
     }
     for (const mode of ['full', 'resumed', 'cleartext'] as const) {
       for (const t of [...order, nodeHttps]) {
         if (mode === 'cleartext' ? t.key !== 'gateway cleartext' : !t.tls) continue;
-        const port = Number(new URL(t.url).port);
-        const m = await measure(
-          t,
-          backend.pid,
-          QUIET,
-          () => connectionPerRequest(port, mode, DURATION_S),
-          (r) => r.completed + r.failed,
-        );
+        const m = await measure(t, backendPid, QUIET, () => connectionPerRequest(Number(new URL(t.url).port), mode, DURATION_S));
         const r = m.result;
-        const row: Row = {
-          rps: r.completed / r.seconds,
-          usPerReq: m.proxyUsPerReq,
-          backendUsPerReq: m.backendUsPerReq,
-          errors: r.failed,
-          errorDetail: Object.entries(r.codes)
-            .map(([k, v]) => `${k} ${v}`)
-            .join(', '),
-          resumedPct: mode === 'cleartext' ? null : (100 * r.resumed) / Math.max(1, r.handshakes),
-          otherPct: m.otherPct,
-        };
-        const name = mode === 'cleartext' ? 'conn/request' : `${mode} handshake`;
-        push(`${name}|${t.key}`, row);
-        log(
-          `round ${round + 1} ${name.padEnd(16)} ${t.key.padEnd(18)} ${f0(row.rps).padStart(7)} req/s  ${f1(row.usPerReq).padStart(6)} µs CPU/req  resumed ${row.resumedPct === null ? '–' : f0(row.resumedPct) + '%'}  (other load ${f0(row.otherPct)}%)`,
+        const codes = Object.entries(r.codes).map(([k, v]) => `${k} ${v}`);
+        record(
+          round,
+          mode === 'cleartext' ? 'conn/request' : `${mode} handshake`,
+          t.key,
+          m,
+          r.completed / r.seconds,
+          r.failed,
+          codes.join(', '),
+          mode === 'cleartext' ? null : (100 * r.resumed) / Math.max(1, r.handshakes),
         );
       }
     }
   }
 
   // ----- Tables: medians over the undisturbed runs (all runs when none was).
-  const med = (k: string, pick: (r: Row) => number | null): number | null => {
-    const rows = cells.get(k) ?? [];
-    const quiet = rows.filter((r) => r.otherPct < QUIET_PCT);
-    const xs = (quiet.length ? quiet : rows).map(pick).filter((x): x is number => x !== null && Number.isFinite(x));
-    return xs.length ? median(xs) : null;
-  };
+  const med = (k: string, pick: (r: Row) => number | null): number | null => quietMedian(cells.get(k) ?? [], pick, QUIET_PCT);
+  const cpu = (k: string): number | null => med(k, (r) => r.usPerReq);
   log('');
   const rows: string[][] = [];
   for (const k of cells.keys()) {
     const [mode, target] = k.split('|') as [string, string];
-    const us = med(k, (r) => r.usPerReq);
+    const us = cpu(k);
     const errs = (cells.get(k) ?? []).reduce((a, r) => a + r.errors, 0);
     rows.push([
       mode,
@@ -359,26 +286,23 @@ async function main(): Promise<void> {
       f1(us),
       mode === 'keep-alive' ? '' : f0(us ? 1e6 / us : null),
       f1(med(k, (r) => r.backendUsPerReq)),
-      (() => {
-        const p = med(k, (r) => r.resumedPct);
-        return p === null ? '' : `${f0(p)}%`;
-      })(),
+      med(k, (r) => r.resumedPct) === null ? '' : `${f0(med(k, (r) => r.resumedPct))}%`,
       String(errs),
     ]);
   }
   log(table(['mode', 'server', 'req/s', 'µs CPU/req', 'conns/s per core', 'backend µs/req', 'resumed', 'errors'], rows));
 
-  const gwClear = med('keep-alive|gateway cleartext', (r) => r.usPerReq);
-  const gwTls = med('keep-alive|gateway TLS', (r) => r.usPerReq);
+  const gwClear = cpu('keep-alive|gateway cleartext');
+  const gwTls = cpu('keep-alive|gateway TLS');
   // Each round's TLS run over the cleartext run beside it.
   const clearRows = cells.get('keep-alive|gateway cleartext') ?? [];
   const paired = (cells.get('keep-alive|gateway TLS') ?? []).map((r, i) => (r.usPerReq ?? NaN) / (clearRows[i]?.usPerReq ?? NaN)).filter(Number.isFinite);
   const pairedMedian = paired.length ? median(paired) : null;
-  const gwFull = med('full handshake|gateway TLS', (r) => r.usPerReq);
-  const ngFull = med('full handshake|nginx TLS', (r) => r.usPerReq);
-  const gwResumed = med('resumed handshake|gateway TLS', (r) => r.usPerReq);
-  const ngResumed = med('resumed handshake|nginx TLS', (r) => r.usPerReq);
-  const gwConn = med('conn/request|gateway cleartext', (r) => r.usPerReq);
+  const gwFull = cpu('full handshake|gateway TLS');
+  const ngFull = cpu('full handshake|nginx TLS');
+  const gwResumed = cpu('resumed handshake|gateway TLS');
+  const ngResumed = cpu('resumed handshake|nginx TLS');
+  const gwConn = cpu('conn/request|gateway cleartext');
   const perCore = (us: number | null): number | null => (us ? 1e6 / us : null);
   log('');
   log(
@@ -402,12 +326,12 @@ async function main(): Promise<void> {
   );
   log('');
   log(`resumed handshakes per second per core: gateway ${f0(perCore(gwResumed))}, nginx ${f0(perCore(ngResumed))} (${ratio(perCore(gwResumed), perCore(ngResumed))})`);
-  const bareFull = med('full handshake|bare node:https', (r) => r.usPerReq);
+  const bareFull = cpu('full handshake|bare node:https');
   log(
     `Node's own TLS stack (bare node:https, no proxying) vs nginx (proxying), full handshakes per second per core: ${f0(perCore(bareFull))} / ${f0(perCore(ngFull))} = ${ratio(perCore(bareFull), perCore(ngFull))}`,
   );
-  const flFull = med('full handshake|floor TLS', (r) => r.usPerReq);
-  const flTls = med('keep-alive|floor TLS', (r) => r.usPerReq);
+  const flFull = cpu('full handshake|floor TLS');
+  const flTls = cpu('keep-alive|floor TLS');
   log(
     `the floor (a minimal undici proxy on node:https) vs nginx, full handshakes per second per core: ${f0(perCore(flFull))} / ${f0(perCore(ngFull))} = ${ratio(perCore(flFull), perCore(ngFull))}; the gateway / the floor: ${ratio(perCore(gwFull), perCore(flFull))} (keep-alive TLS CPU per request: ${ratio(gwTls, flTls)} the floor's)`,
   );

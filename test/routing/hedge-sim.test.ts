@@ -4,7 +4,8 @@
  * tables come from load/hedge-sim.ts). Deterministic: the same seeds every run.
  */
 import { describe, expect, it } from 'vitest';
-import { SHAPES, policyOf, quantile, simulateHedging, type HedgeResult, type HedgeScenario } from '../../load/lib/hedge-sim.js';
+import { SHAPES, policyOf, simulateHedging, type HedgeResult, type HedgeScenario } from '../../load/lib/hedge-sim.js';
+import { quantile } from '../../load/lib/report.js';
 
 const SEEDS = 4;
 

@@ -6,7 +6,8 @@
  * load/README.md) holds them at the 99th.
  */
 import { describe, expect, it } from 'vitest';
-import { errorJump, goodCanary, goodCanaryLong, latencyRegression, lognormalBuckets, mirrorDisagreement, noCanaryTraffic, quantile, sharedOutage } from '../../load/lib/rollout-sim.js';
+import { errorJump, goodCanary, goodCanaryLong, latencyRegression, lognormalBuckets, mirrorDisagreement, noCanaryTraffic, sharedOutage } from '../../load/lib/rollout-sim.js';
+import { quantile } from '../../load/lib/report.js';
 import { seededRandom } from '../../routing/pick.js';
 import { emptyLatencyCounts, quantileOf } from '../../routing/latency-buckets.js';
 
