@@ -9,7 +9,7 @@
  * client's 'drain'), and a compressor whose input is full tells the exchange to stop reading the
  * model (`write` false, then its 'drain' once it took what it was given).
  */
-import { constants, createBrotliCompress, createGzip, createZstdCompress, type BrotliOptions, type ZlibOptions, type ZstdOptions } from 'node:zlib';
+import { constants, createBrotliCompress, createGzip, createZstdCompress, type ZlibOptions } from 'node:zlib';
 import type { Transform } from 'node:stream';
 import { compressible, negotiate, weakEtag, type Coding, type CompressionPolicy } from '../../routing/compression.js';
 import type { AnswerFields } from '../edge/answer-fields.js';
@@ -40,22 +40,18 @@ const BROTLI_WINDOW_BITS = 18;
  */
 const CHUNK = 64 * 1024;
 /**
- * The model's bytes the compressor takes before it asks the exchange to stop reading the model:
- * two of its pieces. zlib's own bound is one piece (`chunkSize`), so every full read from the
- * model's socket (64 KiB) filled it and paused the model, and each answer of over 64 KiB paid a
- * pause and a resume of the upstream socket (an epoll_ctl each way, a 'drain' listener) per read.
- * With two, an answer of up to 128 KiB (the common tensor) goes in without one, as nginx reads
- * into its buffers; a larger one is still held to this much in memory per answer.
+ * The model's bytes held while the compressor works before the exchange is asked to stop reading the
+ * model: an answer of up to 128 KiB (the common tensor) goes in without a pause of the upstream
+ * socket (an epoll_ctl each way, a 'drain'), as nginx reads into its buffers; a larger one is held to
+ * this much in memory per answer.
  */
 const INPUT_BOUND = 2 * CHUNK;
-/** A compressor's options with its stream's bound: node:zlib hands them to its Transform, though its option types do not list it. */
-type Bounded<O> = O & { writableHighWaterMark: number };
 
 /** A compressor for `coding` at the policy's level (`sizeHint`: the answer's length, or -1). */
 function compressor(coding: Coding, p: CompressionPolicy, sizeHint: number): Transform {
   const level = p.levels[coding];
   if (coding === 'gzip') {
-    const o: Bounded<ZlibOptions> = { level, chunkSize: CHUNK, writableHighWaterMark: INPUT_BOUND };
+    const o: ZlibOptions = { level, chunkSize: CHUNK };
     if (p.gzipMemLevel !== undefined) o.memLevel = p.gzipMemLevel;
     if (p.gzipWindowBits !== undefined) o.windowBits = p.gzipWindowBits;
     return createGzip(o);
@@ -64,11 +60,9 @@ function compressor(coding: Coding, p: CompressionPolicy, sizeHint: number): Tra
     // Envoy's window (2^18): brotli's own (2^22) would hold 4 MiB per answer in flight.
     const params: Record<number, number> = { [constants.BROTLI_PARAM_QUALITY]: level, [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_TEXT, [constants.BROTLI_PARAM_LGWIN]: BROTLI_WINDOW_BITS };
     if (sizeHint >= 0) params[constants.BROTLI_PARAM_SIZE_HINT] = sizeHint;
-    const o: Bounded<BrotliOptions> = { params, chunkSize: CHUNK, writableHighWaterMark: INPUT_BOUND };
-    return createBrotliCompress(o);
+    return createBrotliCompress({ params, chunkSize: CHUNK });
   }
-  const o: Bounded<ZstdOptions> = { params: { [constants.ZSTD_c_compressionLevel]: level }, chunkSize: CHUNK, writableHighWaterMark: INPUT_BOUND };
-  return createZstdCompress(o);
+  return createZstdCompress({ params: { [constants.ZSTD_c_compressionLevel]: level }, chunkSize: CHUNK });
 }
 
 /**
@@ -163,6 +157,19 @@ export class AnswerEncoder implements AnswerBody {
   private identity = 0;
   private encoded = 0;
   private over = false;
+  /**
+   * The model's bytes reach the compressor one piece at a time, and the pieces that come while it works
+   * on one go together as the next: each piece is a trip through the thread pool, and a 100 KB answer
+   * read in 4 KiB pieces cost 5.3 ms of gzip level 6 against 4.5 ms whole. The first piece goes at once:
+   * nothing waits for more.
+   */
+  private busy = false;
+  private held: Buffer[] | undefined;
+  private heldBytes = 0;
+  /** The model's answer ended while a piece was in the compressor: its end follows the last piece. */
+  private ending = false;
+  /** The exchange waits to read the model again (its write was refused: `heldBytes` over the bound). */
+  private drained: (() => void) | undefined;
 
   constructor(
     res: RestResponse,
@@ -214,19 +221,48 @@ export class AnswerEncoder implements AnswerBody {
   /** The model's plain bytes; false: the compressor is full ('drain' follows once it took them). */
   write(chunk: Buffer): boolean {
     this.identity += chunk.length;
-    return this.z.write(chunk);
+    if (!this.busy) {
+      this.send(chunk);
+      return true;
+    }
+    (this.held ??= []).push(chunk);
+    this.heldBytes += chunk.length;
+    return this.heldBytes < INPUT_BOUND;
   }
 
   once(event: 'drain', listener: () => void): this {
-    this.z.once(event, listener);
+    this.drained = listener;
     return this;
   }
 
   /** The model's answer is complete (`last`: its last bytes): the compressed tail follows, then the client's end. */
   end(last?: Buffer): void {
-    if (last !== undefined) {
-      this.identity += last.length;
-      this.z.end(last);
-    } else this.z.end();
+    if (last !== undefined) this.write(last);
+    if (this.busy) this.ending = true;
+    else this.z.end();
   }
+
+  private send(piece: Buffer): void {
+    this.busy = true;
+    this.z.write(piece, this.sent);
+  }
+
+  /** The compressor took a piece: what came meanwhile goes as the next, or the end. */
+  private readonly sent = (): void => {
+    this.busy = false;
+    if (this.over) return;
+    const held = this.held;
+    if (held !== undefined) {
+      this.held = undefined;
+      const bytes = this.heldBytes;
+      this.heldBytes = 0;
+      this.send(held.length === 1 ? held[0]! : Buffer.concat(held, bytes));
+      const drained = this.drained;
+      this.drained = undefined;
+      drained?.();
+    } else if (this.ending) {
+      this.ending = false;
+      this.z.end();
+    }
+  };
 }
