@@ -98,7 +98,8 @@ export interface RouteDefaults {
   readonly loadBalancer: LoadBalancer | undefined;
 }
 
-const NO_POLICY: MappingPolicy = {
+/** A policy that changes nothing: what a route's own keys and the Module's defaults are laid over. */
+export const NO_POLICY: MappingPolicy = Object.freeze({
   requestHeaders: null,
   responseHeaders: null,
   hostRewrite: null,
@@ -111,7 +112,7 @@ const NO_POLICY: MappingPolicy = {
   connection: null,
   upgrades: [],
   tlsContext: null,
-};
+});
 
 /**
  * A route's policy with the Module's defaults where its Mapping has none of its own, as Emissary applies

@@ -39,3 +39,13 @@ export async function startModel(body: string): Promise<{ port: number; close():
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return { port: (server.address() as AddressInfo).port, close: () => server.close() };
 }
+
+/** A JSON tensor of about `bytes` bytes, as a model answers (floats of 6 decimals). */
+export function tensor(bytes: number): Buffer {
+  const values: number[] = [];
+  for (let i = 0, size = 40; size < bytes; i++) {
+    values.push(Math.round(Math.sin(i * 0.37) * Math.cos(i * 0.011) * 1e6) / 1e6);
+    size += String(values[i]).length + 1;
+  }
+  return Buffer.from(JSON.stringify({ data: { names: ['t'], ndarray: [values] }, meta: {} }));
+}

@@ -24,7 +24,7 @@ import { atCleanup, runMain, type Spawned } from '../lib/children.js';
 import { sdep, writeManifests } from '../lib/bench-table.js';
 import { startGateway } from '../lib/gateway.js';
 import { log, table } from '../lib/report.js';
-import { freePort, httpStatus } from '../lib/http.js';
+import { freePort, httpStatus, tensor } from '../lib/http.js';
 import { startNginx, writeConf } from '../lib/nginx.js';
 import { treeSeconds } from '../lib/proc.js';
 
@@ -44,18 +44,6 @@ const CONNS = Number(opts.conns);
 const LEVEL = Number(opts.level);
 const PROXY_CPU = 0;
 const OTHER_CPU = availableParallelism() > 1 ? 1 : 0;
-
-/** A JSON tensor of about `bytes` bytes, as a model answers (floats of 6 decimals). */
-function tensor(bytes: number): Buffer {
-  const values: number[] = [];
-  let size = 40;
-  for (let i = 0; size < bytes; i++) {
-    const v = Math.round(Math.sin(i * 0.37) * Math.cos(i * 0.011) * 1e6) / 1e6;
-    values.push(v);
-    size += String(v).length + 1;
-  }
-  return Buffer.from(JSON.stringify({ data: { names: ['t'], ndarray: [values] }, meta: {} }));
-}
 
 interface Run {
   readonly wireBytes: number;

@@ -5,23 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { editFields, editHeaderObject, errorOverrideFor, overrideBody, upstreamHost } from '../../../gateway/forward/mapping-edits.js';
-import { withRouteDefaults, type ErrorOverride, type HeaderEdits, type MappingPolicy } from '../../../routing/mapping-policy.js';
+import { NO_POLICY, withRouteDefaults, type ErrorOverride, type HeaderEdits, type MappingPolicy } from '../../../routing/mapping-policy.js';
 
-const policy = (p: Partial<MappingPolicy>): MappingPolicy => ({
-  requestHeaders: null,
-  responseHeaders: null,
-  hostRewrite: null,
-  autoHostRewrite: false,
-  regexRewrite: null,
-  redirect: null,
-  errorOverrides: [],
-  bypassErrorOverrides: false,
-  loadBalancer: null,
-  connection: null,
-  upgrades: [],
-  tlsContext: null,
-  ...p,
-});
+const policy = (p: Partial<MappingPolicy>): MappingPolicy => ({ ...NO_POLICY, ...p });
 
 const EDITS: HeaderEdits = {
   remove: ['x-gone', 'dup'],

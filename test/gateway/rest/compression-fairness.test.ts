@@ -19,21 +19,10 @@ import { createGunzip, gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sdep, startTestGateway, type TestGateway } from '../../helpers/gateway.js';
 import { listenLocal } from '../../helpers/net.js';
+import { tensor } from '../../../load/lib/http.js';
 
 const LARGE = '/seldon/m/large/api/v1.0/predictions';
 const SMALL = '/seldon/m/small/api/v1.0/predictions';
-
-/** A JSON tensor of about `bytes` bytes (floats of 6 decimals: compressible as a model's answer is). */
-function tensor(bytes: number): Buffer {
-  const values: number[] = [];
-  let size = 40;
-  for (let i = 0; size < bytes; i++) {
-    const v = Math.round(Math.sin(i * 0.37) * Math.cos(i * 0.011) * 1e6) / 1e6;
-    values.push(v);
-    size += String(v).length + 1;
-  }
-  return Buffer.from(JSON.stringify({ data: { ndarray: [values] }, meta: {} }));
-}
 
 const BIG = tensor(10 * 1024 * 1024);
 const LITTLE = tensor(2000);
