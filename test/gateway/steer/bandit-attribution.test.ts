@@ -83,7 +83,7 @@ describe('bandit attribution over REST, as the Seldon client sends feedback', ()
     // The rewards recorded equal the attributed feedback, arm by arm.
     await waitUntil(async () => {
       const s = await shares(gateways[0]!);
-      return s !== undefined && ARMS.every((a) => s[a]!.rewards === served[a]);
+      return ARMS.every((a) => s?.[a]?.rewards === served[a]);
     }, 20_000);
     expect((await outcomes(gateways[0]!, 'attributed')) + (gateways[1] ? await outcomes(gateways[1], 'attributed') : 0)).toBe(240);
     // And the shares moved to c.
@@ -165,7 +165,7 @@ describe('bandit attribution over gRPC, as the Seldon client sends feedback', ()
     }
     await waitUntil(async () => {
       const s = await shares(gw!);
-      return s !== undefined && ARMS.every((a) => s[a]!.rewards === served[a]);
+      return ARMS.every((a) => s?.[a]?.rewards === served[a]);
     }, 20_000);
     // A replay is forwarded to its arm and recorded nothing.
     const first = answers[0]!;

@@ -66,7 +66,7 @@ describe('steering on a hedged deployment: two pods per predictor, every predict
       (await getJson<Routes>(`http://127.0.0.1:${w.gw.admin}/routes`)).deployments.find((d) => d.name === 'rec')?.steering?.bandit?.arms;
     await waitUntil(async () => {
       const r = await rewards();
-      return r !== undefined && r['a']!.rewards === served['a'] && r['b']!.rewards === served['b'];
+      return r?.['a']?.rewards === served['a'] && r?.['b']?.rewards === served['b'];
     }, 20_000);
     expect(await w.metric('seldon_gateway_bandit_feedback_total', { outcome: 'attributed' })).toBe(60);
   });
