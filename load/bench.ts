@@ -48,9 +48,9 @@ const SCENARIOS: Record<string, Scenario> = {
     vs: ['--cases', 'aa,decisions'],
   },
   compression: {
-    question: "What do gzip'd 100 KB and 1 MB tensor answers cost beside nginx gzip on, and the plain route beside another build?",
+    question: "What do gzip'd 100 KB and 1 MB tensor answers cost beside nginx gzip on, and another build?",
     script: 'compression',
-    quick: ['--requests', '100', '--plain-rounds', '1', '--plain-requests', '1000'],
+    quick: ['--requests', '200', '--rounds', '2', '--warmup', '300'],
     vs: [],
   },
   jwt: {

@@ -6,21 +6,21 @@
  * the wire (its body as the client received it, compressed), that the client's decoded body is
  * the model's, and the proxy's CPU per request (its process tree's user+system time over the run,
  * from /proc). The proxy is pinned to core 0, the backend and the client to core 1 when there are
- * two.
+ * two. The proxies take turns, `--rounds` times, after a warm-up of each.
  *
- * With `--vs-main <main.js>` (another build, e.g. the commit before compression), the plain route
- * is also measured on that build, the two alternating for `--plain-rounds` rounds: what the route
- * without compression costs now beside what it cost before.
+ * With `--vs-main <main.js>` (another build), both gateway rows are also measured on that build,
+ * in turn with the others: what compressing, and the route without compression, cost now beside
+ * what they cost before.
  *
- *   npm run bench -- compression [--quick] [--vs <ref>]   (or: --requests 300 --conns 4 --level 6 --vs-main dir/dist/gateway/main.js)
+ *   npm run bench -- compression [--quick] [--vs <ref>]   (or: --requests 600 --rounds 4 --conns 4 --level 6 --vs-main dir/dist/gateway/main.js)
  */
-import http from 'node:http';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { Pool } from 'undici';
 import { gunzipSync } from 'node:zlib';
-import { atCleanup, runMain, type Spawned } from '../lib/children.js';
+import { atCleanup, runMain } from '../lib/children.js';
 import { sdep, writeManifests } from '../lib/bench-table.js';
 import { startGateway } from '../lib/gateway.js';
 import { log, table } from '../lib/report.js';
@@ -30,45 +30,38 @@ import { treeSeconds } from '../lib/proc.js';
 
 const { values: opts } = parseArgs({
   options: {
-    requests: { type: 'string', default: '300' },
+    requests: { type: 'string', default: '600' },
     conns: { type: 'string', default: '4' },
     level: { type: 'string', default: '6' },
     'vs-main': { type: 'string' },
     'vs-label': { type: 'string', default: 'the other build' },
-    'plain-rounds': { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '4' },
     'plain-requests': { type: 'string', default: '3000' },
+    warmup: { type: 'string', default: '1000' },
   },
 });
-const REQUESTS = Number(opts.requests);
-const CONNS = Number(opts.conns);
-const LEVEL = Number(opts.level);
+const [REQUESTS, CONNS, WARMUP, ROUNDS, LEVEL] = [opts.requests, opts.conns, opts.warmup, opts.rounds, opts.level].map(Number) as [number, number, number, number, number];
 const PROXY_CPU = 0;
 const OTHER_CPU = availableParallelism() > 1 ? 1 : 0;
 
-interface Run {
-  readonly wireBytes: number;
-  readonly cpuMsPerRequest: number;
-  readonly exact: boolean;
+/** A proxy measured (`pid`: its process tree), asking for gzip or not. */
+type Target = { readonly proxy: string; readonly port: number; readonly pid: number; readonly prefix: string; readonly gzip: boolean };
+
+/** A client of `t` over CONNS keep-alive connections: `one` GET of `path`, its body as received. */
+function client(t: Target, path: string): { one: () => Promise<Buffer>; close: () => void } {
+  const pool = new Pool(`http://127.0.0.1:${t.port}`, { connections: CONNS });
+  const headers = t.gzip ? { 'accept-encoding': 'gzip' } : {};
+  const one = async (): Promise<Buffer> => {
+    const r = await pool.request({ method: 'GET', path: t.prefix + path, headers });
+    const body = Buffer.from(await r.body.arrayBuffer());
+    if (r.statusCode !== 200) throw new Error(`${path}: ${r.statusCode}`);
+    return body;
+  };
+  return { one, close: () => void pool.close() };
 }
 
-/** `requests` GETs of `path` over `CONNS` keep-alive connections; the proxy `pid`'s CPU over them. */
-async function run(port: number, path: string, pid: number, answer: Buffer, gzip: boolean, requests: number): Promise<Run> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: CONNS });
-  const headers = gzip ? { 'accept-encoding': 'gzip' } : {};
-  const one = (): Promise<Buffer> =>
-    new Promise((resolve, reject) => {
-      http
-        .get({ host: '127.0.0.1', port, path, agent, headers }, (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => (res.statusCode === 200 ? resolve(Buffer.concat(chunks)) : reject(new Error(`${path}: ${res.statusCode}`))));
-        })
-        .on('error', reject);
-    });
-  // Warm up: connections open, the JIT past its first tiers.
-  for (let i = 0; i < CONNS * 4; i++) await one();
-  const body = await one();
-  const decoded = gzip ? gunzipSync(body) : body;
+/** `requests` GETs over CONNS connections at once; the proxy's CPU seconds over them. */
+async function cpuOver(pid: number, one: () => Promise<Buffer>, requests: number): Promise<number> {
   const before = treeSeconds(pid);
   let left = requests;
   await Promise.all(
@@ -76,9 +69,7 @@ async function run(port: number, path: string, pid: number, answer: Buffer, gzip
       while (left-- > 0) await one();
     }),
   );
-  const cpu = treeSeconds(pid) - before;
-  agent.destroy();
-  return { wireBytes: body.length, cpuMsPerRequest: (cpu * 1000) / requests, exact: decoded.equals(answer) };
+  return treeSeconds(pid) - before;
 }
 
 runMain('compression', async () => {
@@ -124,25 +115,46 @@ runMain('compression', async () => {
       args: ['--access-log', 'off', ...args],
     });
 
-  const rows: string[][] = [];
-  const row = (proxy: string, size: string, r: Run): void =>
-    void rows.push([proxy, size, String(r.wireBytes), `${(answers[size as keyof typeof answers].length / r.wireBytes).toFixed(2)}x`, r.cpuMsPerRequest.toFixed(3), r.exact ? 'yes' : 'NO']);
-  const measure = async (proxy: string, port: number, server: Spawned, prefix: string, gzip: boolean): Promise<void> => {
-    const requests = gzip ? REQUESTS : Number(opts['plain-requests']);
-    for (const size of Object.keys(answers) as (keyof typeof answers)[]) row(proxy, size, await run(port, `${prefix}${size}.json`, server.pid, answers[size], gzip, requests));
-  };
-
-  await measure(`nginx gzip_comp_level ${LEVEL}`, nginxPort, nginx, '/', true);
-  const compressing = await launch('gateway-gzip', ['--compress', 'gzip', '--compress-level', `gzip=${LEVEL}`]);
-  await measure(`gateway --compress gzip=${LEVEL}`, compressing.port, compressing.server, '/seldon/bench/model/', true);
-  await compressing.stop();
+  const gzipArgs = ['--compress', 'gzip', '--compress-level', `gzip=${LEVEL}`];
+  const compressing = await launch('gateway-gzip', gzipArgs);
   const plain = await launch('gateway-plain', []);
-  const baseline = opts['vs-main'] === undefined ? undefined : await launch('gateway-vs', [], opts['vs-main']);
-  for (let round = 0; round < (baseline === undefined ? 1 : Number(opts['plain-rounds'])); round++) {
-    await measure('gateway, compression off', plain.port, plain.server, '/seldon/bench/model/', false);
-    if (baseline !== undefined) await measure(`gateway, ${opts['vs-label']}`, baseline.port, baseline.server, '/seldon/bench/model/', false);
-  }
+  const vs = opts['vs-main'];
+  const baseline = vs === undefined ? undefined : await launch('gateway-vs', [], vs);
+  const baselineGzip = vs === undefined ? undefined : await launch('gateway-vs-gzip', gzipArgs, vs);
+  const gw = (proxy: string, g: Awaited<ReturnType<typeof launch>> | undefined, gzip: boolean): Target[] =>
+    g ? [{ proxy, port: g.port, pid: g.server.pid, prefix: '/seldon/bench/model/', gzip }] : [];
+  const targets: Target[] = [
+    { proxy: `nginx gzip_comp_level ${LEVEL}`, port: nginxPort, pid: nginx.pid, prefix: '/', gzip: true },
+    ...gw(`gateway --compress gzip=${LEVEL}`, compressing, true),
+    ...gw(`gateway --compress gzip=${LEVEL}, ${opts['vs-label']}`, baselineGzip, true),
+    ...gw('gateway, compression off', plain, false),
+    ...gw(`gateway, ${opts['vs-label']}`, baseline, false),
+  ];
 
-  log(`${REQUESTS} requests per compressed row, ${opts['plain-requests']} per plain one, over ${CONNS} connections; proxy on core ${PROXY_CPU}, backend and client on core ${OTHER_CPU}\n`);
+  // Every target is warmed (connections open, a gateway's JIT past its first tiers: it compiles its hot
+  // path and sizes its heap over its first thousand answers or so), then they take turns, ROUNDS times: what the machine
+  // does meanwhile falls on all of them alike.
+  const rows: string[][] = [];
+  for (const [size, answer] of Object.entries(answers)) {
+    const scale = (n: number): number => Math.max(CONNS, Math.round((n * 100 * 1024) / answer.length));
+    const runs = targets.map((t) => ({ t, c: client(t, `${size}.json`), cpu: 0, requests: scale((t.gzip ? REQUESTS : Number(opts['plain-requests'])) / ROUNDS) }));
+    const firsts = new Map<Target, Buffer>();
+    for (const r of runs) {
+      for (let i = 0; i < scale(WARMUP); i++) await r.c.one();
+      firsts.set(r.t, await r.c.one());
+    }
+    for (let round = 0; round < ROUNDS; round++) for (const r of runs) r.cpu += await cpuOver(r.t.pid, r.c.one, r.requests);
+    for (const r of runs) {
+      r.c.close();
+      const body = firsts.get(r.t)!;
+      const exact = (r.t.gzip ? gunzipSync(body) : body).equals(answer);
+      rows.push([r.t.proxy, size, String(body.length), `${(answer.length / body.length).toFixed(2)}x`, ((r.cpu * 1000) / (r.requests * ROUNDS)).toFixed(3), exact ? 'yes' : 'NO']);
+    }
+  }
+  rows.sort((x, y) => targets.findIndex((t) => t.proxy === x[0]) - targets.findIndex((t) => t.proxy === y[0]));
+
+  log(
+    `${ROUNDS} rounds in turn after ${WARMUP} answers of warm-up; 100 KB: ${REQUESTS} requests per compressed row, ${opts['plain-requests']} per plain one (1 MB: a tenth); ${CONNS} connections; proxy on core ${PROXY_CPU}, backend and client on core ${OTHER_CPU}\n`,
+  );
   log(table(['proxy', 'answer', 'body bytes on the wire', 'ratio', 'proxy CPU ms/request', 'decoded = model bytes'], rows));
 });

@@ -6,6 +6,7 @@
  *   Vary, no stale Content-Length and a weak ETag;
  * - every answer that must not be compressed arrives byte for byte as the model sent it;
  * - Accept-Encoding's q-values choose the coding, the gateway's order breaking ties;
+ * - answers compressed at once, held whole or streamed, each decode to their own model bytes;
  * - a large answer streams: compressed bytes reach the client before the model's last byte;
  * - a deployment with `decodeRequests` gets plain bodies; a corrupt body is a 400 and a bomb a
  *   413, neither reaching the model; without the opt-in an encoded body passes as it came.
@@ -78,7 +79,7 @@ const CASES: Record<string, Answer> = {
   },
 };
 
-async function ask(port: number, target: string, headers: HeaderLine[], body = Buffer.from('{}'), method = 'POST'): Promise<RawResponse> {
+async function ask(port: number, target: string, headers: HeaderLine[], body: Buffer = Buffer.from('{}'), method = 'POST'): Promise<RawResponse> {
   const { res, x } = await rawRequest(port, { method, target, headers: [['Host', 'gw'], ['Content-Type', 'application/json'], ...headers], body: method === 'HEAD' ? undefined : body });
   x.socket.destroy();
   expect(res, 'an answer').not.toBeNull();
@@ -242,6 +243,21 @@ describe('answers compressed for clients that ask', () => {
       expect(headerValue(res.headers, 'content-encoding'), accept).toBe(coding);
       const body = coding === undefined ? res.body : DECODE[coding as keyof typeof DECODE](res.body);
       expect(body.equals(BIG), accept).toBe(true);
+    }
+  });
+
+  it('answers compressed at once are each their own: a kept compressor carries nothing from one answer to the next', async () => {
+    const codings = ['gzip', 'zstd', 'br'] as const;
+    // Held whole (a known length within 128 KiB), and every eighth too large to hold: it streams.
+    const sent = Array.from({ length: 24 }, (_, i) => tensor(i % 8 === 7 ? 15_000 : 500 + i * 300));
+    expect(sent[7]!.length).toBeGreaterThan(128 * 1024);
+    for (let round = 0; round < 2; round++) {
+      const answers = await Promise.all(sent.map((body, i) => ask(gw.port, MODEL, [['Accept-Encoding', codings[i % 3]!]], body)));
+      answers.forEach((res, i) => {
+        const coding = codings[i % 3]!;
+        expect(headerValue(res.headers, 'content-encoding'), `answer ${i}`).toBe(coding);
+        expect(DECODE[coding](res.body).equals(sent[i]!), `answer ${i} (${coding}), round ${round}`).toBe(true);
+      });
     }
   });
 
