@@ -46,7 +46,7 @@ class Kept {
   }
 
   get usable(): boolean {
-    return !this.broken;
+    return !this.broken && !this.z.destroyed;
   }
 
   /** `pieces` compressed as one whole stream: each output piece to `out`, then `done` (false: it failed). */
@@ -93,7 +93,7 @@ export class CompressorPool {
 
   /** Compress `pieces` whole with a kept compressor of `kind`'s settings (or a new one): as `Kept.lend`. */
   compress(kind: CompressorKind, pieces: readonly Buffer[], out: (piece: Buffer) => void, done: (ok: boolean) => void): void {
-    const kept = (kind.keep ? this.idle.get(kind.key)?.pop() : undefined) ?? new Kept(kind.key, kind.make(), kind.finish);
+    const kept = (kind.keep ? this.take(kind.key) : undefined) ?? new Kept(kind.key, kind.make(), kind.finish);
     kept.lend(pieces, out, (ok) => {
       if (ok && kind.keep) this.give(kept);
       else kept.free();
@@ -127,6 +127,16 @@ export class CompressorPool {
       else if (stale > 0) list.splice(0, stale);
     }
     return this.idle.size > 0;
+  }
+
+  /** The newest idle one of `key` still usable (one that failed while idle is freed). */
+  private take(key: string): Kept | undefined {
+    const list = this.idle.get(key);
+    for (let k = list?.pop(); k !== undefined; k = list!.pop()) {
+      if (k.usable) return k;
+      k.free();
+    }
+    return undefined;
   }
 
   private give(kept: Kept): void {

@@ -107,6 +107,29 @@ describe('the pool of compressors for whole answers', () => {
     expect(pool.size).toBe(0);
   });
 
+  it('one that fails while idle is never lent: the next answer gets a new one', async () => {
+    const pool = new CompressorPool();
+    const made: Transform[] = [];
+    const kind = counted(
+      'gzip:idle-failure',
+      true,
+      () => {
+        const z = createGzip();
+        made.push(z);
+        return z;
+      },
+      constants.Z_FINISH,
+    );
+    await compress(pool, kind, [body(1)]);
+    made[0]!.destroy(new Error('failed while idle'));
+    const b = body(2);
+    const { out, ok } = await compress(pool, kind, [b]);
+    expect(ok).toBe(true);
+    expect(gunzipSync(out).equals(b)).toBe(true);
+    expect(kind.made).toBe(2);
+    pool.clear();
+  });
+
   it('idle ones are freed after the idle time, the newest last', async () => {
     let now = 0;
     const pool = new CompressorPool(() => now, 4, 30_000);
