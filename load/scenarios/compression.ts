@@ -137,7 +137,7 @@ runMain('compression', async () => {
   const rows: string[][] = [];
   for (const [size, answer] of Object.entries(answers)) {
     const scale = (n: number): number => Math.max(CONNS, Math.round((n * 100 * 1024) / answer.length));
-    const runs = targets.map((t) => ({ t, c: client(t, `${size}.json`), cpu: 0, requests: scale((t.gzip ? REQUESTS : Number(opts['plain-requests'])) / ROUNDS) }));
+    const runs = targets.map((t) => ({ t, c: client(t, `${size}.json`), cpu: 0, requests: t.gzip ? scale(REQUESTS / ROUNDS) : Math.round(Number(opts['plain-requests']) / ROUNDS) }));
     const firsts = new Map<Target, Buffer>();
     for (const r of runs) {
       for (let i = 0; i < scale(WARMUP); i++) await r.c.one();
@@ -154,7 +154,7 @@ runMain('compression', async () => {
   rows.sort((x, y) => targets.findIndex((t) => t.proxy === x[0]) - targets.findIndex((t) => t.proxy === y[0]));
 
   log(
-    `${ROUNDS} rounds in turn after ${WARMUP} answers of warm-up; 100 KB: ${REQUESTS} requests per compressed row, ${opts['plain-requests']} per plain one (1 MB: a tenth); ${CONNS} connections; proxy on core ${PROXY_CPU}, backend and client on core ${OTHER_CPU}\n`,
+    `${ROUNDS} rounds in turn after ${WARMUP} answers of warm-up; 100 KB: ${REQUESTS} requests per compressed row (1 MB: a tenth), ${opts['plain-requests']} per plain one; ${CONNS} connections; proxy on core ${PROXY_CPU}, backend and client on core ${OTHER_CPU}\n`,
   );
   log(table(['proxy', 'answer', 'body bytes on the wire', 'ratio', 'proxy CPU ms/request', 'decoded = model bytes'], rows));
 });
