@@ -16,7 +16,6 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createInterface } from 'node:readline';
-import { serveBench } from './bench-server.js';
 
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 4);
 const serviceMs = Number(process.env.BENCH_SERVICE_MS ?? 50);
@@ -71,7 +70,10 @@ const server = createServer({ keepAliveTimeout: 300_000, requestTimeout: 0 }, (r
   });
 });
 server.maxRequestsPerSocket = 0;
-serveBench(server, '127.0.0.1');
+server.listen(Number(process.env.BENCH_PORT ?? 0), '127.0.0.1', () => {
+  const address = server.address();
+  process.stdout.write(`listening ${typeof address === 'object' && address ? address.port : '?'}\n`);
+});
 createInterface({ input: process.stdin })
   .on('line', (line) => {
     const m = /^slow (\d+(?:\.\d+)?)$/.exec(line.trim());
@@ -79,3 +81,4 @@ createInterface({ input: process.stdin })
     if (line.trim() === 'flush') for (const res of waiting.splice(0)) res.destroy();
   })
   .on('close', () => process.exit(0));
+process.once('SIGTERM', () => process.exit(0));

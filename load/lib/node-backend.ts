@@ -10,7 +10,6 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
-import { serveBench } from './bench-server.js';
 
 const SIZE = Number(process.env.BENCH_ANSWER_BYTES || 0);
 const BODY = SIZE
@@ -29,4 +28,13 @@ const { BENCH_TLS_CERT: cert, BENCH_TLS_KEY: key } = process.env;
 const tls = cert && key ? { cert: readFileSync(cert), key: readFileSync(key), ALPNProtocols: ['http/1.1'], minVersion: 'TLSv1.2' as const } : undefined;
 const server = tls ? createTlsServer({ keepAliveTimeout: 300_000, ...tls }, answer) : createServer({ keepAliveTimeout: 300_000 }, answer);
 server.maxRequestsPerSocket = 0;
-serveBench(server);
+server.listen(Number(process.env.BENCH_PORT ?? 0), process.env.BENCH_HOST ?? '127.0.0.1', () => {
+  const address = server.address();
+  process.stdout.write(`listening ${typeof address === 'object' && address ? address.port : '?'}\n`);
+});
+const stop = (): void => {
+  server.close(() => process.exit(0));
+  server.closeAllConnections();
+};
+process.once('SIGTERM', stop);
+process.once('SIGINT', stop);

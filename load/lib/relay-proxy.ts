@@ -8,7 +8,6 @@
  * (default 127.0.0.1). Prints `listening <port>` once it listens.
  */
 import net from 'node:net';
-import { serveBench } from './bench-server.js';
 
 const upstreamPort = Number(process.env.BENCH_UPSTREAM_PORT);
 if (!upstreamPort) throw new Error('BENCH_UPSTREAM_PORT is required');
@@ -24,4 +23,13 @@ const server = net.createServer((client) => {
   client.on('close', () => upstream.destroy());
   upstream.on('close', () => client.destroy());
 });
-serveBench(server);
+server.listen(Number(process.env.BENCH_PORT ?? 0), process.env.BENCH_HOST ?? '127.0.0.1', () => {
+  const address = server.address();
+  process.stdout.write(`listening ${typeof address === 'object' && address ? address.port : '?'}\n`);
+});
+const stop = (): void => {
+  server.close(() => process.exit(0));
+  setTimeout(() => process.exit(0), 1000).unref();
+};
+process.once('SIGTERM', stop);
+process.once('SIGINT', stop);

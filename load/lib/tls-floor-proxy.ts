@@ -11,7 +11,6 @@ import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Pool, type Dispatcher } from 'undici';
-import { serveBench } from './bench-server.js';
 
 const upstreamPort = Number(process.env.BENCH_UPSTREAM_PORT);
 if (!upstreamPort) throw new Error('BENCH_UPSTREAM_PORT is required');
@@ -59,4 +58,13 @@ const server = https.createServer(
     req.on('end', () => forward(req, res, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
   },
 );
-serveBench(server);
+server.listen(Number(process.env.BENCH_PORT ?? 0), process.env.BENCH_HOST ?? '127.0.0.1', () => {
+  const address = server.address();
+  process.stdout.write(`listening ${typeof address === 'object' && address ? address.port : '?'}\n`);
+});
+const stop = (): void => {
+  server.close(() => process.exit(0));
+  server.closeAllConnections();
+};
+process.once('SIGTERM', stop);
+process.once('SIGINT', stop);

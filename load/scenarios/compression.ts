@@ -1,16 +1,11 @@
 /**
- * Compression beside nginx `gzip on` (docs/edge.md#compression): a 100 KB and a 1 MB JSON tensor
- * answer, served by an nginx static backend, fetched through the gateway (`--compress gzip
- * --compress-level gzip=N`) and through nginx (`gzip on; gzip_comp_level N`) at the same level,
- * and through the gateway without compression (the plain route). For each: the answer's bytes on
- * the wire (its body as the client received it, compressed), that the client's decoded body is
- * the model's, and the proxy's CPU per request (its process tree's user+system time over the run,
- * from /proc). The proxy is pinned to core 0, the backend and the client to core 1 when there are
- * two. The proxies take turns, `--rounds` times, after a warm-up of each.
- *
- * With `--vs-main <main.js>` (another build), both gateway rows are also measured on that build,
- * in turn with the others: what compressing, and the route without compression, cost now beside
- * what they cost before.
+ * Compression beside nginx `gzip on` (docs/edge.md#compression): a 100 KB and a 1 MB JSON tensor from
+ * an nginx static backend, through the gateway (`--compress gzip --compress-level gzip=N`), through
+ * nginx (`gzip_comp_level N`) and through the gateway without compression. Per row: the body's bytes
+ * on the wire, whether the client's decoded body is the model's, and the proxy's CPU per request
+ * (its process tree's, from /proc). Proxies on core 0, the backend and the client on core 1; each
+ * proxy warmed, then they take turns `--rounds` times. `--vs-main <main.js>`: both gateway rows on
+ * that build too, in the same turns.
  *
  *   npm run bench -- compression [--quick] [--vs <ref>]   (or: --requests 600 --rounds 4 --conns 4 --level 6 --vs-main dir/dist/gateway/main.js)
  */
@@ -47,8 +42,8 @@ const OTHER_CPU = availableParallelism() > 1 ? 1 : 0;
 /** A proxy measured (`pid`: its process tree), asking for gzip or not. */
 type Target = { readonly proxy: string; readonly port: number; readonly pid: number; readonly prefix: string; readonly gzip: boolean };
 
-/** A client of `t` over CONNS keep-alive connections: `one` GET of `path`, its body as received. */
-function client(t: Target, path: string): { one: () => Promise<Buffer>; close: () => void } {
+/** A client of `t` over CONNS keep-alive connections: `one` GET of `path` (its body as received); `cpu`: `n` of them at once, the proxy's CPU seconds over them. */
+function client(t: Target, path: string): { one: () => Promise<Buffer>; cpu: (n: number) => Promise<number>; close: () => void } {
   const pool = new Pool(`http://127.0.0.1:${t.port}`, { connections: CONNS });
   const headers = t.gzip ? { 'accept-encoding': 'gzip' } : {};
   const one = async (): Promise<Buffer> => {
@@ -57,19 +52,15 @@ function client(t: Target, path: string): { one: () => Promise<Buffer>; close: (
     if (r.statusCode !== 200) throw new Error(`${path}: ${r.statusCode}`);
     return body;
   };
-  return { one, close: () => void pool.close() };
-}
-
-/** `requests` GETs over CONNS connections at once; the proxy's CPU seconds over them. */
-async function cpuOver(pid: number, one: () => Promise<Buffer>, requests: number): Promise<number> {
-  const before = treeSeconds(pid);
-  let left = requests;
-  await Promise.all(
-    Array.from({ length: CONNS }, async () => {
-      while (left-- > 0) await one();
-    }),
-  );
-  return treeSeconds(pid) - before;
+  const cpu = async (n: number): Promise<number> => {
+    const before = treeSeconds(t.pid);
+    const connection = async (): Promise<void> => {
+      while (n-- > 0) await one();
+    };
+    await Promise.all(Array.from({ length: CONNS }, connection));
+    return treeSeconds(t.pid) - before;
+  };
+  return { one, cpu, close: () => void pool.close() };
 }
 
 runMain('compression', async () => {
@@ -137,24 +128,21 @@ runMain('compression', async () => {
   const rows: string[][] = [];
   for (const [size, answer] of Object.entries(answers)) {
     const scale = (n: number): number => Math.max(CONNS, Math.round((n * 100 * 1024) / answer.length));
-    const runs = targets.map((t) => ({ t, c: client(t, `${size}.json`), cpu: 0, requests: t.gzip ? scale(REQUESTS / ROUNDS) : Math.round(Number(opts['plain-requests']) / ROUNDS) }));
-    const firsts = new Map<Target, Buffer>();
+    const per = (t: Target): number => (t.gzip ? scale(REQUESTS / ROUNDS) : Math.round(Number(opts['plain-requests']) / ROUNDS));
+    const runs = targets.map((t) => ({ t, c: client(t, `${size}.json`), cpu: 0, first: Buffer.alloc(0) as Buffer, requests: per(t) }));
     for (const r of runs) {
       for (let i = 0; i < scale(WARMUP); i++) await r.c.one();
-      firsts.set(r.t, await r.c.one());
+      r.first = await r.c.one();
     }
-    for (let round = 0; round < ROUNDS; round++) for (const r of runs) r.cpu += await cpuOver(r.t.pid, r.c.one, r.requests);
-    for (const r of runs) {
-      r.c.close();
-      const body = firsts.get(r.t)!;
-      const exact = (r.t.gzip ? gunzipSync(body) : body).equals(answer);
-      rows.push([r.t.proxy, size, String(body.length), `${(answer.length / body.length).toFixed(2)}x`, ((r.cpu * 1000) / (r.requests * ROUNDS)).toFixed(3), exact ? 'yes' : 'NO']);
+    for (let round = 0; round < ROUNDS; round++) for (const r of runs) r.cpu += await r.c.cpu(r.requests);
+    for (const { t, c, cpu, first, requests } of runs) {
+      c.close();
+      const exact = (t.gzip ? gunzipSync(first) : first).equals(answer);
+      rows.push([t.proxy, size, String(first.length), `${(answer.length / first.length).toFixed(2)}x`, ((cpu * 1000) / (requests * ROUNDS)).toFixed(3), exact ? 'yes' : 'NO']);
     }
   }
   rows.sort((x, y) => targets.findIndex((t) => t.proxy === x[0]) - targets.findIndex((t) => t.proxy === y[0]));
-
-  log(
-    `${ROUNDS} rounds in turn after ${WARMUP} answers of warm-up; 100 KB: ${REQUESTS} requests per compressed row (1 MB: a tenth), ${opts['plain-requests']} per plain one; ${CONNS} connections; proxy on core ${PROXY_CPU}, backend and client on core ${OTHER_CPU}\n`,
-  );
+  log(`${ROUNDS} rounds in turn after ${WARMUP} answers of warm-up; 100 KB: ${REQUESTS} requests per compressed row (1 MB: a tenth), ${opts['plain-requests']} per plain one`);
+  log(`${CONNS} connections; proxy on core ${PROXY_CPU}, backend and client on core ${OTHER_CPU}\n`);
   log(table(['proxy', 'answer', 'body bytes on the wire', 'ratio', 'proxy CPU ms/request', 'decoded = model bytes'], rows));
 });
