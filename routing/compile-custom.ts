@@ -66,26 +66,20 @@ function mappingSpec(m: MappingRoute, ns: string, name: string, opts: CompileOpt
   };
   const origin: Origin = { namespace: ns, deployment: name, predictor: m.name };
   const checked = m.bypassAuth ? bypassed(gate) : gate;
-  const backend = makeBackend(
-    `${ns}/${name}/${m.name}`,
+  const backend = makeBackend({
+    id: `${ns}/${name}/${m.name}`,
     origin,
     upstream,
-    m.rewrite,
-    m.timeoutMs ?? opts.defaultTimeoutMs,
-    m.idleTimeoutMs ?? opts.defaultIdleTimeoutMs,
-    m.retry ?? opts.defaultRetry ?? null,
-    m.breaker ?? opts.defaultBreaker ?? DEFAULT_BREAKER,
-    checked,
-    m.grpc ? null : (m.cors ?? sdepCors),
-    m.grpc ? null : compression,
-    false,
-    null,
-    null,
-    undefined,
-    null,
-    null,
-    withRouteDefaults(m.policy, { errorOverrides: opts.defaultErrorOverrides, loadBalancer: opts.defaultLoadBalancer }),
-  );
+    rewrite: m.rewrite,
+    timeoutMs: m.timeoutMs ?? opts.defaultTimeoutMs,
+    idleTimeoutMs: m.idleTimeoutMs ?? opts.defaultIdleTimeoutMs,
+    retry: m.retry ?? opts.defaultRetry ?? null,
+    breaker: m.breaker ?? opts.defaultBreaker ?? DEFAULT_BREAKER,
+    gate: checked,
+    cors: m.grpc ? null : (m.cors ?? sdepCors),
+    compression: m.grpc ? null : compression,
+    mapping: withRouteDefaults(m.policy, { errorOverrides: opts.defaultErrorOverrides, loadBalancer: opts.defaultLoadBalancer }),
+  });
   const svc = m.policy?.redirect ? null : serviceOfHost(m.service.host, ns);
   return {
     kind: m.grpc ? 'grpc' : 'rest',

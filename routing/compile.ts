@@ -294,28 +294,11 @@ function compileGenerated(
     const hedge = shadow ? null : hedges.of(pred, p.annotations?.[HEDGE_ANNOTATION], warn);
     const fallback = shadow ? null : fallbacks.of(pred, p.annotations?.[FALLBACK_ANNOTATION], warn);
     const log = shadow ? null : logs.of(pred, p.annotations?.[LOG_ANNOTATION], modelIdOf(p.graph, pred), warn);
+    // What every backend of this predictor shares, REST and gRPC.
+    const parts = { id, origin, retry, breaker, gate, steered, flow, log, outlier, hedge, fallback, mapping: policy };
     if (svc.httpPort !== null) {
       const upstream: Upstream = { host: svc.host, port: svc.httpPort, tls, service: { name: svc.name, namespace: ns, portName: 'http' } };
-      const backend = makeBackend(
-        id,
-        origin,
-        upstream,
-        '/',
-        rest.timeoutMs,
-        rest.idleTimeoutMs,
-        retry,
-        breaker,
-        gate,
-        restCors,
-        compressed.policy,
-        steered,
-        flow,
-        log,
-        outlier,
-        hedge,
-        fallback,
-        policy,
-      );
+      const backend = makeBackend({ ...parts, upstream, rewrite: '/', timeoutMs: rest.timeoutMs, idleTimeoutMs: rest.idleTimeoutMs, cors: restCors, compression: compressed.policy });
       for (let i = 0; i < restPaths.length; i++) {
         specs.push({
           kind: 'rest',
@@ -336,7 +319,7 @@ function compileGenerated(
     }
     if (svc.grpcPort !== null) {
       const upstream: Upstream = { host: svc.host, port: svc.grpcPort, tls, service: { name: svc.name, namespace: ns, portName: 'grpc' } };
-      const backend = makeBackend(id, origin, upstream, null, grpc.timeoutMs, grpc.idleTimeoutMs, retry, breaker, gate, null, null, steered, flow, log, outlier, hedge, fallback, policy);
+      const backend = makeBackend({ ...parts, upstream, rewrite: null, timeoutMs: grpc.timeoutMs, idleTimeoutMs: grpc.idleTimeoutMs, cors: null, compression: null });
       specs.push({ kind: 'grpc', namespace: ns, path: GRPC_PATH_MATCHER, host: null, headers: grpcHeaders, query: NO_QUERY, rank: 0, grpcIdentity, backend, shadow, weight, frontEnd: true, target });
     }
     if (typeof p.explainer?.type === 'string' && p.explainer.type !== '') {
@@ -345,26 +328,21 @@ function compileGenerated(
       if (ex.httpPort !== null) {
         const upstream: Upstream = { host: ex.host, port: ex.httpPort, tls: false, service: { name: ex.name, namespace: ns, portName: 'http' } };
         const exOrigin: Origin = { namespace: ns, deployment: name, predictor: `${pred}-explainer` };
-        const backend = makeBackend(
-          `${id}#explainer`,
-          exOrigin,
+        // An explainer is neither steered, flow-limited, logged, hedged nor falls back; its endpoints' health is judged by the table's defaults.
+        const backend = makeBackend({
+          id: `${id}#explainer`,
+          origin: exOrigin,
           upstream,
-          '/',
-          rest.timeoutMs,
-          rest.idleTimeoutMs,
+          rewrite: '/',
+          timeoutMs: rest.timeoutMs,
+          idleTimeoutMs: rest.idleTimeoutMs,
           retry,
           breaker,
           gate,
-          restCors,
-          compressed.policy,
-          false,
-          null,
-          null,
-          undefined,
-          null,
-          null,
-          policy,
-        );
+          cors: restCors,
+          compression: compressed.policy,
+          mapping: policy,
+        });
         const prefixes = [`/seldon/${ns}/${svcExt}-explainer/${pred}/`];
         if (opts.singleNamespace) prefixes.push(`/seldon/${svcExt}-explainer/${pred}/`);
         const exTarget = serviceKey(ns, ex.name);

@@ -50,28 +50,50 @@ export interface CompiledDeployment {
 export const NO_CLIENTS: readonly OAuthClient[] = [];
 export const NO_QUERY: readonly QueryConstraint[] = [];
 
+/** What a backend is made of: the route's own parts; what a route without a feature leaves out is null (`outlier`: absent, the table's defaults). */
+export interface BackendParts {
+  readonly id: string;
+  readonly origin: Origin;
+  readonly upstream: Upstream;
+  readonly rewrite: string | null;
+  readonly timeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly retry: RetryPolicy | null;
+  readonly breaker: BreakerLimits;
+  readonly gate: Gate | null;
+  readonly cors: CorsPolicy | null;
+  readonly compression: CompressionPolicy | null;
+  readonly steered?: boolean;
+  readonly flow?: FlowPolicy | null;
+  readonly log?: LogPolicy | null;
+  readonly outlier?: Partial<OutlierPolicy> | null | undefined;
+  readonly hedge?: HedgePolicy | null;
+  readonly fallback?: FallbackPolicy | null;
+  readonly mapping?: MappingPolicy | null;
+}
+
 /** A backend, always built with the same fields in the same order (one hidden class). */
-export function makeBackend(
-  id: string,
-  origin: Origin,
-  upstream: Upstream,
-  rewrite: string | null,
-  timeoutMs: number,
-  idleTimeoutMs: number,
-  retry: RetryPolicy | null,
-  breaker: BreakerLimits,
-  gate: Gate | null,
-  cors: CorsPolicy | null,
-  compression: CompressionPolicy | null,
-  steered = false,
-  flow: FlowPolicy | null = null,
-  log: LogPolicy | null = null,
-  outlier?: Partial<OutlierPolicy> | null,
-  hedge: HedgePolicy | null = null,
-  fallback: FallbackPolicy | null = null,
-  mapping: MappingPolicy | null = null,
-): Backend {
-  const b: Backend = { id, origin, upstream, rewrite, timeoutMs, idleTimeoutMs, retry, breaker, gate, cors, steered, flow, log, hedge, compression, fallback, mapping };
+export function makeBackend(p: BackendParts): Backend {
+  const { id, origin, upstream, rewrite, timeoutMs, idleTimeoutMs, retry, breaker, gate, cors, compression, outlier } = p;
+  const b: Backend = {
+    id,
+    origin,
+    upstream,
+    rewrite,
+    timeoutMs,
+    idleTimeoutMs,
+    retry,
+    breaker,
+    gate,
+    cors,
+    steered: p.steered ?? false,
+    flow: p.flow ?? null,
+    log: p.log ?? null,
+    hedge: p.hedge ?? null,
+    compression,
+    fallback: p.fallback ?? null,
+    mapping: p.mapping ?? null,
+  };
   return outlier === undefined ? b : { ...b, outlier };
 }
 

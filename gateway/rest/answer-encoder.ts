@@ -262,9 +262,8 @@ class WholeEncoder extends EncodedAnswer {
     return true;
   }
 
-  once(event: 'drain', listener: () => void): this {
-    void event;
-    void listener;
+  /** Never full: no 'drain' to wait for. */
+  once(): this {
     return this;
   }
 
