@@ -44,11 +44,11 @@ const BROTLI_WINDOW_BITS = 18;
  */
 const CHUNK = 64 * 1024;
 /**
- * An answer of known length up to this is held whole, then compressed in one pass: no pause of the
- * upstream socket (an epoll_ctl each way, a 'drain'), as nginx reads into its buffers, and one trip
- * through the thread pool where pieces as they came took three, each waking the event loop while
- * the compressor shares its core (about 5% of the CPU per 100 KB answer). Streaming, the model's
- * bytes held while the compressor works before the exchange is asked to stop reading the model.
+ * An answer of known length up to this is held whole, then compressed in one pass by a kept
+ * compressor: no pause of the upstream socket (an epoll_ctl each way, a 'drain'), as nginx reads
+ * into its buffers, and no compressor made per answer (rest/compressor-pool.ts says what that cost).
+ * Streaming, the model's bytes held while the compressor works before the exchange is asked to stop
+ * reading the model.
  */
 const INPUT_BOUND = 2 * CHUNK;
 
