@@ -7,6 +7,7 @@
  * - every answer that must not be compressed arrives byte for byte as the model sent it;
  * - Accept-Encoding's q-values choose the coding, the gateway's order breaking ties;
  * - answers compressed at once, held whole or streamed, each decode to their own model bytes;
+ *   a model that breaks off mid-answer gives its client an answer cut short, and the next is whole;
  * - a large answer streams: compressed bytes reach the client before the model's last byte;
  * - a deployment with `decodeRequests` gets plain bodies; a corrupt body is a 400 and a bomb a
  *   413, neither reaching the model; without the opt-in an encoded body passes as it came.
@@ -53,6 +54,25 @@ const CASES: Record<string, Answer> = {
   },
   chunked: { headers: [['Content-Type', 'application/json; charset=utf-8']], body: BIG, framing: 'chunked', chunkSize: 7000 },
   short: { headers: [['Content-Type', 'application/json']], body: '{"data":{"ndarray":[1]}}' },
+  // The model breaks off halfway through what its Content-Length promised: held whole, and too large to hold.
+  'cut-held': {
+    headers: [
+      ['Content-Type', 'application/json'],
+      ['Content-Length', String(BIG.length)],
+    ],
+    body: BIG.subarray(0, BIG.length / 2),
+    framing: 'none',
+    resetAfter: true,
+  },
+  'cut-streamed': {
+    headers: [
+      ['Content-Type', 'application/json'],
+      ['Content-Length', String(3 * BIG.length)],
+    ],
+    body: BIG,
+    framing: 'none',
+    resetAfter: true,
+  },
   binary: { headers: [['Content-Type', 'application/octet-stream']], body: BIG },
   encoded: {
     headers: [
@@ -258,6 +278,23 @@ describe('answers compressed for clients that ask', () => {
         expect(headerValue(res.headers, 'content-encoding'), `answer ${i}`).toBe(coding);
         expect(DECODE[coding](res.body).equals(sent[i]!), `answer ${i} (${coding}), round ${round}`).toBe(true);
       });
+    }
+  });
+
+  it('a model that breaks off mid-answer: its client gets an answer cut short, never a whole one, and the next answer is whole', async () => {
+    for (const c of ['cut-held', 'cut-streamed']) {
+      for (const coding of ['gzip', 'zstd', 'br'] as const) {
+        const res = await ask(gw.port, MODEL, [
+          ['X-Case', c],
+          ['Accept-Encoding', coding],
+        ]);
+        expect(res.complete, `${c} ${coding}: cut short`).toBe(false);
+        const next = await ask(gw.port, MODEL, [
+          ['X-Case', 'json'],
+          ['Accept-Encoding', coding],
+        ]);
+        expect(DECODE[coding](next.body).equals(BIG), `${c} ${coding}: the next answer`).toBe(true);
+      }
     }
   });
 
