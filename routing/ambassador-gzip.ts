@@ -7,6 +7,7 @@
  * is accepted and has nothing to do: the gateway compresses itself, so a model is told what the
  * client accepts only if it wishes to compress. Pure; unknown keys are refused by name.
  */
+import { readWholeNumber } from './whole-number.js';
 import type { CompressionSettings } from './compression.js';
 import { parseTypes } from './compression-config.js';
 import { isObj, type Parsed } from './values.js';
@@ -26,8 +27,8 @@ const LEVEL_NAMES: Readonly<Record<string, number>> = {
 const show = (v: unknown): string => JSON.stringify(v) ?? String(v);
 
 function whole(v: unknown, lo: number, hi: number): number | undefined {
-  const n = typeof v === 'string' && /^[0-9]+$/.test(v.trim()) ? Number(v) : v;
-  return typeof n === 'number' && Number.isInteger(n) && n >= lo && n <= hi ? n : undefined;
+  const n = readWholeNumber(v, { min: lo, max: hi });
+  return n.ok ? n.value : undefined;
 }
 
 /** A Module's `gzip` block → settings (gzip alone offered, or nothing when `enabled: false`); an error names the key. */

@@ -21,7 +21,9 @@ import { settingsFromModuleGzip } from './ambassador-gzip.js';
 import { parseCorsPolicy } from './cors-config.js';
 import { parseRetry } from './custom-config.js';
 import type { CompressionSettings } from './compression.js';
-import { DEFAULT_BREAKER, type BreakerLimits, type CorsPolicy, type RetryPolicy } from './types.js';
+import type { BreakerLimits, CorsPolicy, RetryPolicy } from './types.js';
+import { readCircuitBreakers } from './breaker-config.js';
+import { readWholeNumber } from './whole-number.js';
 import { errorOverrides, isDrop, loadBalancerOf, type ErrorOverride, type LoadBalancer } from './mapping-policy.js';
 
 export type ModuleKeyClass = 'honoured' | 'harmless' | 'refused';
@@ -68,6 +70,10 @@ export interface AmbassadorModule {
   readonly mergeSlashes?: boolean;
   /** `preserve_external_request_id`: false, a client's x-request-id is replaced by the gateway's own. */
   readonly preserveExternalRequestId?: boolean;
+  /** `add_linkerd_headers`: every route whose Mapping sets none of its own sends `l5d-dst-override` to the model. */
+  readonly addLinkerdHeaders?: boolean;
+  /** `use_ambassador_namespace_for_service_resolution`: a Mapping's `service` without a namespace is a Service of AMBASSADOR_NAMESPACE. */
+  readonly serviceInGatewayNamespace?: boolean;
   /** The harmless keys it sets, one line each (logged, applied anyway). */
   readonly warnings?: readonly string[];
 }
@@ -109,13 +115,26 @@ type Read = (v: unknown, into: Mutable<AmbassadorModule>) => Class | string;
 const honoured = (why: string): Class => ({ class: 'honoured', why });
 const show = (v: unknown): string => JSON.stringify(v) ?? String(v);
 
-/** A whole number of at least `min`; else the message. */
+/** A whole number of at least `min` (the one reader, routing/whole-number.ts); else the message. */
 function whole(v: unknown, min: number): number | string {
-  return typeof v === 'number' && Number.isInteger(v) && v >= min ? v : `${show(v)} is not a whole number of at least ${min}`;
+  const n = readWholeNumber(v, { min });
+  return n.ok ? n.value : n.error;
 }
 
 /** A boolean key read into `field`: `yes` / `no` say what each value does. */
-function flag(field: 'useRemoteAddress' | 'stripMatchingHostPort' | 'rejectEscapedSlashes' | 'xForwardedProtoRedirect' | 'mergeSlashes' | 'preserveExternalRequestId', yes: string, no: string): Read {
+function flag(
+  field:
+    | 'useRemoteAddress'
+    | 'stripMatchingHostPort'
+    | 'rejectEscapedSlashes'
+    | 'xForwardedProtoRedirect'
+    | 'mergeSlashes'
+    | 'preserveExternalRequestId'
+    | 'addLinkerdHeaders'
+    | 'serviceInGatewayNamespace',
+  yes: string,
+  no: string,
+): Read {
   return (v, into) => {
     if (typeof v !== 'boolean') return `${show(v)} is not true or false`;
     into[field] = v;
@@ -196,8 +215,9 @@ const MODULE_KEYS: Readonly<Record<string, Read>> = {
     return honoured(`${parsed.policy}: the balancer of every route, REST and gRPC, whose Mapping sets none of its own (over the endpoints of its Service's EndpointSlices)`);
   },
   circuit_breakers: (v, into) => {
-    const parsed = moduleBreakers(v);
-    if (typeof parsed === 'string') return parsed;
+    const read = readCircuitBreakers(v);
+    if (!read.ok) return read.error;
+    const parsed = read.value;
     into.circuitBreakers = parsed;
     const b = parsed;
     return honoured(
@@ -213,10 +233,10 @@ const MODULE_KEYS: Readonly<Record<string, Read>> = {
   cors: (v, into) => {
     const parsed = parseCorsPolicy(v, 'cors');
     if (!parsed.ok) return parsed.error;
-    // A key of the policy the gateway does not read would change what browsers are told: refused, not ignored.
-    if (parsed.value.warnings.length > 0) return parsed.value.warnings[0]!;
     into.cors = v;
-    return honoured("the CORS policy of every route that has none of its own (a Mapping's cors, seldon.io/gateway-cors)");
+    // The one reader of CORS (routing/cors-config.ts): a key it does not know is ignored, as Emissary's IRCORS ignores it, and said.
+    const ignored = parsed.value.warnings.length > 0 ? ` (${parsed.value.warnings.join('; ')})` : '';
+    return honoured(`the CORS policy of every route that has none of its own (a Mapping's cors, seldon.io/gateway-cors)${ignored}`);
   },
   retry_policy: (v, into) => {
     const parsed = parseRetry(v);
@@ -250,7 +270,11 @@ const MODULE_KEYS: Readonly<Record<string, Read>> = {
   x_forwarded_proto_redirect: flag('xForwardedProtoRedirect', 'a request whose X-Forwarded-Proto (as the model would get it) is not https gets a 301 to https://', 'no redirect to HTTPS'),
   suppress_envoy_headers: only(false, 'x-envoy-* headers are added, as the gateway does', 'the gateway adds its x-envoy-* headers'),
   use_proxy_proto: only(false, 'no PROXY protocol, as the gateway does', 'the gateway does not read the PROXY protocol'),
-  add_linkerd_headers: only(false, 'no l5d-dst-override, as the gateway does', 'the gateway does not add l5d-dst-override'),
+  add_linkerd_headers: flag(
+    'addLinkerdHeaders',
+    "the model receives l5d-dst-override: <service host>:<port> on every route whose Mapping does not set add_linkerd_headers itself (Seldon's routes included), as Emissary writes it",
+    'no l5d-dst-override unless a Mapping sets add_linkerd_headers: true',
+  ),
   allow_chunked_length: only(false, 'Content-Length with chunked is refused, as the gateway does', 'the gateway refuses Content-Length beside Transfer-Encoding'),
   proper_case: only(false, 'header names as the gateway writes them', 'header names are not re-cased'),
   regex_type: only('safe', 'RE2, as the gateway uses', 'only RE2 ("safe") regexes are read'),
@@ -272,7 +296,12 @@ const MODULE_KEYS: Readonly<Record<string, Read>> = {
   cluster_idle_timeout_ms: refused('a default for every upstream is not applied'),
   cluster_max_connection_lifetime_ms: refused('a default for every upstream is not applied'),
   keepalive: refused('a default for every upstream is not applied'),
-  resolver: refused('resolvers are not configurable'),
+  resolver: (v) => {
+    // Emissary's two built-in resolvers: the gateway does what either gives (it balances over the Service's ready endpoints, or dials its name without them).
+    if (v === 'kubernetes-service' || v === 'kubernetes-endpoint')
+      return honoured(`${v}: Services are resolved as the gateway does anyway (the endpoints of their EndpointSlices, else the Service's name through DNS)`);
+    return `${show(v)}: only the built-in Kubernetes resolvers (kubernetes-service, kubernetes-endpoint) are what the gateway does; a resolver resource (Consul) is not read`;
+  },
   liveness_probe: refused('the /ambassador/v0/check_alive route is not served (the gateway has /healthz on its admin port)'),
   readiness_probe: refused('the /ambassador/v0/check_ready route is not served (the gateway has /readyz on its admin port)'),
   enable_http10: refused('HTTP/1.0 handling is not set by the Module'),
@@ -288,7 +317,11 @@ const MODULE_KEYS: Readonly<Record<string, Read>> = {
   runtime_flags: refused("Envoy's runtime flags are not read"),
   service_port: refused('the port is --port'),
   buffer_limit_bytes: refused('connection buffer limits are not set by the Module'),
-  use_ambassador_namespace_for_service_resolution: refused('Services without a namespace resolve in their SeldonDeployment namespace'),
+  use_ambassador_namespace_for_service_resolution: flag(
+    'serviceInGatewayNamespace',
+    "a Mapping's service without a namespace is a Service of the gateway's namespace (AMBASSADOR_NAMESPACE), not of the Mapping's (with --custom-config-scope namespace, a Mapping outside that namespace is then dropped)",
+    "a Mapping's service without a namespace is a Service of the Mapping's namespace",
+  ),
 };
 
 /** `ip_allow` or `ip_deny`: a list of `{peer: CIDR}` / `{remote: CIDR}`, one principal per entry. */
@@ -309,37 +342,6 @@ function ipPolicy(action: 'allow' | 'deny', v: unknown, into: Mutable<Ambassador
   }
   into.ipPolicy = { action, principals };
   return honoured(action === 'allow' ? 'requests from other addresses get 403' : 'requests from these addresses get 403');
-}
-
-const BREAKER_FIELDS = { max_connections: 'maxConnections', max_pending_requests: 'maxPendingRequests', max_requests: 'maxRequests', max_retries: 'maxRetries' } as const;
-
-/**
- * `circuit_breakers`: a list of thresholds, as Envoy's, each with an optional `priority` (`default` or
- * `high`). The default-priority entry (at most one) gives the limits, each field absent keeping Envoy's
- * default; a `high` entry is accepted and never applies, as no route here is of high priority (a
- * Mapping's `priority` drops it).
- */
-function moduleBreakers(v: unknown): BreakerLimits | string {
-  if (!Array.isArray(v)) return 'must be a list of thresholds ({max_connections, max_pending_requests, max_requests, max_retries, priority})';
-  let found: BreakerLimits | undefined;
-  for (const [i, e] of v.entries()) {
-    if (typeof e !== 'object' || e === null || Array.isArray(e)) return `[${i}] must be a map`;
-    const entry = e as Record<string, unknown>;
-    const priority = entry.priority === undefined ? 'default' : typeof entry.priority === 'string' ? entry.priority.toLowerCase() : '';
-    if (priority !== 'default' && priority !== 'high') return `[${i}].priority ${show(entry.priority)} is not default or high`;
-    const limits: Mutable<BreakerLimits> = { ...DEFAULT_BREAKER };
-    for (const [key, value] of Object.entries(entry)) {
-      if (key === 'priority') continue;
-      if (!Object.hasOwn(BREAKER_FIELDS, key)) return `[${i}]: "${key}" is not a threshold the gateway knows`;
-      const n = whole(value, 1);
-      if (typeof n === 'string') return `[${i}].${key}: ${n}`;
-      limits[BREAKER_FIELDS[key as keyof typeof BREAKER_FIELDS]] = n;
-    }
-    if (priority === 'high') continue;
-    if (found !== undefined) return `[${i}]: a second entry of priority default`;
-    found = limits;
-  }
-  return found ?? DEFAULT_BREAKER;
 }
 
 /**

@@ -16,6 +16,7 @@ import { parseHeaderAnnotation, parseInteger, parseRegexHeaderAnnotation, RegexB
 import { parse as parseYaml } from 'yaml';
 import { isDns1035Label } from './services.js';
 import { parseCorsPolicy } from './cors-config.js';
+import { readBreakerAnnotation } from './breaker-config.js';
 import { CONFLICTED_AUTH_DEPLOYMENT, DEFAULT_BREAKER, type BreakerLimits, type CorsPolicy, type Gate, type Protocol, type RateLimit, type RetryPolicy } from './types.js';
 import { JWT_ANNOTATION, parseJwtPolicy, type JwtPolicy } from './jwt-policy.js';
 import type { Annotations, PredictorSpec } from './seldon-deployment.js';
@@ -197,7 +198,8 @@ const BREAKER_SUFFIXES = ['max-connections', 'max-pending-requests', 'max-reques
 
 /**
  * `seldon.io/ambassador-circuit-breakers-max-connections`, `-max-pending-requests`, `-max-requests`
- * and `-max-retries`: each an integer, 0 meaning unset; an unset or bad field keeps its default.
+ * and `-max-retries`: each read by the circuit breakers' one reader (routing/breaker-config.ts), 0
+ * meaning unset; an unset or refused field keeps its default (a refused one warns).
  * All defaults: the shared `DEFAULT_BREAKER` object. None of the four given: `module` (the ambassador
  * Module's `circuit_breakers`) when there is one, as Emissary gives a Mapping without its own breakers
  * the Module's; given, they are the Mapping's own (Seldon writes them there) and replace the Module's whole.
@@ -208,12 +210,12 @@ export function breakerAnnotations(ann: EffectiveAnnotations, f: Findings, modul
     const k = `seldon.io/ambassador-circuit-breakers-${suffix}`;
     const raw = ann.get(k);
     if (raw === undefined) return dflt;
-    const v = parseInteger(raw);
+    const v = readBreakerAnnotation(suffix.replaceAll('-', '_'), raw);
     if (!v.ok) {
       f.warn(`${k}: ${v.error}: default ${dflt} used`);
       return dflt;
     }
-    return v.value === 0 ? dflt : v.value;
+    return v.value ?? dflt;
   };
   const b = {
     maxConnections: field('max-connections', DEFAULT_BREAKER.maxConnections),

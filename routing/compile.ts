@@ -46,7 +46,7 @@ import { HEDGE_ANNOTATION, hedgeAnnotations } from './hedge-config.js';
 import { COMPRESSION_ANNOTATION, compressionAnnotation } from './compression-config.js';
 import { FALLBACK_ANNOTATION, fallbackAnnotations } from './fallback-config.js';
 import { LOG_ANNOTATION, logAnnotations, modelIdOf } from './log-policy.js';
-import { withRouteDefaults } from './mapping-policy.js';
+import { withLinkerdHeader, withRouteDefaults, type MappingPolicy } from './mapping-policy.js';
 
 export type { CompiledDeployment, OwnedServices, RouteSpec } from './route-spec.js';
 
@@ -298,7 +298,16 @@ function compileGenerated(
     const parts = { id, origin, retry, breaker, gate, steered, flow, log, outlier, hedge, fallback, mapping: policy };
     if (svc.httpPort !== null) {
       const upstream: Upstream = { host: svc.host, port: svc.httpPort, tls, service: { name: svc.name, namespace: ns, portName: 'http' } };
-      const backend = makeBackend({ ...parts, upstream, rewrite: '/', timeoutMs: rest.timeoutMs, idleTimeoutMs: rest.idleTimeoutMs, cors: restCors, compression: compressed.policy });
+      const backend = makeBackend({
+        ...parts,
+        upstream,
+        rewrite: '/',
+        timeoutMs: rest.timeoutMs,
+        idleTimeoutMs: rest.idleTimeoutMs,
+        cors: restCors,
+        compression: compressed.policy,
+        mapping: linkerd(policy, upstream, opts),
+      });
       for (let i = 0; i < restPaths.length; i++) {
         specs.push({
           kind: 'rest',
@@ -319,7 +328,16 @@ function compileGenerated(
     }
     if (svc.grpcPort !== null) {
       const upstream: Upstream = { host: svc.host, port: svc.grpcPort, tls, service: { name: svc.name, namespace: ns, portName: 'grpc' } };
-      const backend = makeBackend({ ...parts, upstream, rewrite: null, timeoutMs: grpc.timeoutMs, idleTimeoutMs: grpc.idleTimeoutMs, cors: null, compression: null });
+      const backend = makeBackend({
+        ...parts,
+        upstream,
+        rewrite: null,
+        timeoutMs: grpc.timeoutMs,
+        idleTimeoutMs: grpc.idleTimeoutMs,
+        cors: null,
+        compression: null,
+        mapping: linkerd(policy, upstream, opts),
+      });
       specs.push({ kind: 'grpc', namespace: ns, path: GRPC_PATH_MATCHER, host: null, headers: grpcHeaders, query: NO_QUERY, rank: 0, grpcIdentity, backend, shadow, weight, frontEnd: true, target });
     }
     if (typeof p.explainer?.type === 'string' && p.explainer.type !== '') {
@@ -341,7 +359,7 @@ function compileGenerated(
           gate,
           cors: restCors,
           compression: compressed.policy,
-          mapping: policy,
+          mapping: linkerd(policy, upstream, opts),
         });
         const prefixes = [`/seldon/${ns}/${svcExt}-explainer/${pred}/`];
         if (opts.singleNamespace) prefixes.push(`/seldon/${svcExt}-explainer/${pred}/`);
@@ -367,4 +385,12 @@ function compileGenerated(
     }
   }
   return { specs, steering };
+}
+
+/**
+ * The Module's `add_linkerd_headers: true` on a route Seldon's operator made: its Mapping names the
+ * Service as `<svc>.<ns>:<port>`, the value Emissary writes (`policy` itself when it is off: nothing to pay).
+ */
+function linkerd(policy: MappingPolicy | null, up: Upstream, opts: CompileOptions): MappingPolicy | null {
+  return opts.addLinkerdHeaders === true ? withLinkerdHeader(policy, `${up.host}:${up.port}`) : policy;
 }

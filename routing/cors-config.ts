@@ -2,7 +2,8 @@
  * CORS policies (docs/routing.md#cors): a Mapping's `cors`, and the same fields in
  * `seldon.io/gateway-cors`, parsed into a `CorsPolicy` (its origin matcher compiled once). Pure.
  */
-import { isObj, parseInteger, type Parsed } from './values.js';
+import { isObj, type Parsed } from './values.js';
+import { readWholeNumber } from './whole-number.js';
 import type { CorsPolicy } from './types.js';
 
 const CORS_KEYS = new Set(['origins', 'methods', 'headers', 'credentials', 'exposed_headers', 'max_age']);
@@ -125,15 +126,14 @@ export function parseCorsPolicy(raw: unknown, where: string): Parsed<{ policy: C
   let maxAge: string | null = null;
   const a = raw.max_age;
   if (a !== undefined && a !== null) {
-    const n = typeof a === 'number' && Number.isInteger(a) && a >= 0 ? parseInteger(String(a)) : typeof a === 'string' ? parseInteger(a) : null;
-    if (n === null || !n.ok) return bad(`max_age ${JSON.stringify(a)} is not a whole number of seconds`);
+    const n = readWholeNumber(a);
+    if (!n.ok) return bad(`max_age ${JSON.stringify(a)} is not a whole number of seconds`);
     maxAge = String(n.value);
   }
 
   const policy: CorsPolicy = {
     origins,
     allowsOrigin: originMatcher(origins, credentials),
-    anyOrigin: origins.includes('*') && !credentials,
     methods,
     headers,
     exposedHeaders,

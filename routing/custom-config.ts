@@ -9,8 +9,9 @@ import { isObj, RegexBudget, type HeaderConstraint } from './values.js';
 import type { BreakerLimits, CorsPolicy, PathMatcher, QueryConstraint, RetryOn, RetryPolicy } from './types.js';
 import { classifyMappingKey } from './mapping-keys.js';
 import { parseMappingMatch } from './mapping-match.js';
-import { isDrop, parseMappingPolicy, type MappingPolicy } from './mapping-policy.js';
-import { DEFAULT_BREAKER } from './types.js';
+import { isDrop, parseMappingPolicy, withLinkerdHeader, type MappingPolicy } from './mapping-policy.js';
+import { readCircuitBreakers } from './breaker-config.js';
+import { readWholeNumber } from './whole-number.js';
 import { isDns1123Subdomain, serviceOfHost, validPort } from './services.js';
 import { parseCorsPolicy } from './cors-config.js';
 import { parseDuration } from './duration.js';
@@ -64,18 +65,37 @@ type Obj = Record<string, unknown>;
 const NO_TLS_CONTEXTS: ReadonlySet<string> = new Set();
 
 function nonNegativeInt(v: unknown): number | null {
-  if (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 2147483647) return v;
-  if (typeof v === 'string' && /^[0-9]+$/.test(v.trim())) return Number(v.trim());
-  return null;
+  const n = readWholeNumber(v);
+  return n.ok ? n.value : null;
 }
 
-/** Ambassador's `per_try_timeout`: a duration (routing/duration.ts), or a number of ms (YAML's `0.5` typed as a number). */
-function perTryMs(v: unknown): number | null {
-  if (typeof v === 'number') return v >= 0 ? v : null;
-  return parseDuration(v);
+/**
+ * What the ambassador Module says of a Mapping's `service` (Emissary's `normalize_service_name`):
+ * the gateway's own namespace (AMBASSADOR_NAMESPACE), whether a name without a namespace is a Service
+ * of it (`use_ambassador_namespace_for_service_resolution`) rather than of the Mapping's, and whether a
+ * Mapping that does not set `add_linkerd_headers` has it on.
+ */
+export interface ServiceResolution {
+  readonly gatewayNamespace: string;
+  readonly inGatewayNamespace: boolean;
+  readonly linkerdDefault: boolean;
 }
 
-function parseService(raw: unknown, namespace: string): MappingRoute['service'] | string {
+const MAPPING_NAMESPACE: ServiceResolution = { gatewayNamespace: '', inGatewayNamespace: false, linkerdDefault: false };
+
+/**
+ * `l5d-dst-override` as Emissary writes it: the service's host, qualified with the Mapping's
+ * namespace only when the name has none, is not resolved in the gateway's namespace and the Mapping
+ * is not in it; its port as written, else the scheme's (80, or 443 for `https://`).
+ */
+function linkerdTarget(written: string, port: number, namespace: string, res: ServiceResolution): string {
+  const qualify = !written.includes('.') && written !== 'localhost' && !res.inGatewayNamespace && namespace !== res.gatewayNamespace;
+  return `${qualify ? `${written}.${namespace}` : written}:${port}`;
+}
+
+function parseService(raw: unknown, mappingNamespace: string, res: ServiceResolution): (MappingRoute['service'] & { readonly written: string }) | string {
+  // A name without a namespace: a Service of the Mapping's namespace, or of the gateway's when the Module says so.
+  const namespace = res.inGatewayNamespace ? res.gatewayNamespace : mappingNamespace;
   if (typeof raw !== 'string' || raw.trim() === '') return 'service is required';
   let s = raw.trim();
   let tls = false;
@@ -97,9 +117,10 @@ function parseService(raw: unknown, namespace: string): MappingRoute['service'] 
   // A dotless host is a Service in the SDep's namespace; `name.ns` names one in another namespace.
   const dots = host.split('.');
   const explicitPort = colon >= 0;
-  if (dots.length === 1) return { host: `${host}.${namespace}`, port, tls, serviceName: host, serviceNamespace: namespace, explicitPort };
-  if (dots.length === 2) return { host, port, tls, serviceName: dots[0]!, serviceNamespace: dots[1]!, explicitPort };
-  return { host, port, tls, serviceName: null, serviceNamespace: null, explicitPort };
+  const written = host.toLowerCase();
+  if (dots.length === 1) return { host: `${host}.${namespace}`, port, tls, serviceName: host, serviceNamespace: namespace, explicitPort, written };
+  if (dots.length === 2) return { host, port, tls, serviceName: dots[0]!, serviceNamespace: dots[1]!, explicitPort, written };
+  return { host, port, tls, serviceName: null, serviceNamespace: null, explicitPort, written };
 }
 
 /** `retry_policy` (a Mapping's, and the ambassador Module's default for every route). */
@@ -109,8 +130,10 @@ export function parseRetry(raw: unknown): RetryPolicy | string {
   if (typeof on !== 'string' || !RETRY_ON.includes(on as RetryOn)) return `retry_policy.retry_on "${String(on)}" is not one of ${RETRY_ON.join(', ')}`;
   const n = raw.num_retries === undefined ? 1 : nonNegativeInt(raw.num_retries);
   if (n === null) return `retry_policy.num_retries "${String(raw.num_retries)}" is not a whole number`;
-  const perTry = raw.per_try_timeout === undefined ? 0 : perTryMs(raw.per_try_timeout);
-  if (perTry === null) return `retry_policy.per_try_timeout "${String(raw.per_try_timeout)}" is not a duration like 500ms or 2s`;
+  // A string, as Emissary's CRD types it and Envoy's Duration reads it: a bare YAML number (`0.5`) has no unit and is refused.
+  const perTry = raw.per_try_timeout === undefined ? 0 : parseDuration(raw.per_try_timeout);
+  if (perTry === null)
+    return `retry_policy.per_try_timeout ${JSON.stringify(raw.per_try_timeout) ?? String(raw.per_try_timeout)} is not a duration string like "500ms" or "2s"${typeof raw.per_try_timeout === 'number' ? ' (a bare number has no unit; quote it with one)' : ''}`;
   const grpcOn = raw.retry_grpc_on === undefined ? [] : parseGrpcRetryOn(raw.retry_grpc_on);
   if (typeof grpcOn === 'string') return grpcOn;
   return { retryOn: on as RetryOn, numRetries: n, perTryTimeoutMs: perTry, ...(grpcOn.length > 0 ? { retryGrpcOn: grpcOn } : {}) };
@@ -133,32 +156,8 @@ function parseGrpcRetryOn(raw: unknown): number[] | string {
   return out;
 }
 
-function parseBreakers(raw: unknown, warn: (w: string) => void): BreakerLimits {
-  if (!Array.isArray(raw)) {
-    warn('circuit_breakers must be a list: defaults used');
-    return DEFAULT_BREAKER;
-  }
-  const entry = raw.find((e) => isObj(e) && (e.priority === undefined || e.priority === 'default'));
-  if (!isObj(entry)) return DEFAULT_BREAKER;
-  const field = (key: string, dflt: number): number => {
-    if (entry[key] === undefined) return dflt;
-    const n = nonNegativeInt(entry[key]);
-    if (n === null || n === 0) {
-      warn(`circuit_breakers.${key} "${String(entry[key])}" is invalid: default ${dflt} used`);
-      return dflt;
-    }
-    return n;
-  };
-  return {
-    maxConnections: field('max_connections', DEFAULT_BREAKER.maxConnections),
-    maxPendingRequests: field('max_pending_requests', DEFAULT_BREAKER.maxPendingRequests),
-    maxRequests: field('max_requests', DEFAULT_BREAKER.maxRequests),
-    maxRetries: field('max_retries', DEFAULT_BREAKER.maxRetries),
-  };
-}
-
 /** One Mapping document → a route, or why it was dropped. */
-function parseMapping(m: Obj, index: number, namespace: string, regexes: RegexBudget, tlsContexts: ReadonlySet<string>, warn: (w: string) => void): MappingRoute | string {
+function parseMapping(m: Obj, index: number, namespace: string, regexes: RegexBudget, tlsContexts: ReadonlySet<string>, res: ServiceResolution, warn: (w: string) => void): MappingRoute | string {
   const name = typeof m.name === 'string' && m.name.trim() !== '' ? m.name.trim() : `mapping-${index}`;
   const match = parseMappingMatch(m, regexes);
   if (isDrop(match)) return match.why;
@@ -172,11 +171,16 @@ function parseMapping(m: Obj, index: number, namespace: string, regexes: RegexBu
   else if (typeof m.rewrite !== 'string') return 'rewrite must be a string';
   else if (m.rewrite !== '' && path.kind === 'regex') return 'rewrite is not allowed on a prefix_regex Mapping (use regex_rewrite)';
   else rewrite = m.rewrite === '' ? null : m.rewrite;
-  const service = parseService(m.service, namespace);
-  if (typeof service === 'string') return service;
+  const parsedService = parseService(m.service, namespace, res);
+  if (typeof parsedService === 'string') return parsedService;
+  const { written, ...service } = parsedService;
   if (m.tls !== undefined && typeof m.tls !== 'boolean' && typeof m.tls !== 'string') return 'tls must be true, false or the name of an upstream TLS context';
-  const policy = parseMappingPolicy(m, regexes, tlsContexts);
-  if (isDrop(policy)) return policy.why;
+  const ownPolicy = parseMappingPolicy(m, regexes, tlsContexts);
+  if (isDrop(ownPolicy)) return ownPolicy.why;
+  if (m.add_linkerd_headers !== undefined && typeof m.add_linkerd_headers !== 'boolean') return `add_linkerd_headers "${String(m.add_linkerd_headers)}" is not true or false`;
+  // The Mapping's own value, else the Module's (irhttpmapping.py); never on a redirect, which reaches no service.
+  const linkerd = (m.add_linkerd_headers ?? res.linkerdDefault) === true && m.host_redirect !== true;
+  const policy = linkerd ? withLinkerdHeader(ownPolicy, linkerdTarget(written, service.port, namespace, res)) : ownPolicy;
   const upstream = m.tls === true || typeof m.tls === 'string' ? { ...service, tls: true, port: service.explicitPort ? service.port : 443 } : service;
   // A bad `cors` drops the Mapping: it decides which requests the gateway answers itself.
   let cors: CorsPolicy | null = null;
@@ -186,8 +190,7 @@ function parseMapping(m: Obj, index: number, namespace: string, regexes: RegexBu
       const c = parseCorsPolicy(m.cors, 'cors');
       if (!c.ok) return c.error;
       for (const w of c.value.warnings) warn(`${name}: ${w}`);
-      // Envoy's CORS filter answers an allowed origin with the Origin itself, `*` in the list included.
-      cors = { ...c.value.policy, anyOrigin: false };
+      cors = c.value.policy;
     }
   }
   const ms = (key: 'timeout_ms' | 'idle_timeout_ms'): number | null | string => {
@@ -230,6 +233,13 @@ function parseMapping(m: Obj, index: number, namespace: string, regexes: RegexBu
     if (policy.redirect !== null) return 'host_redirect cannot apply to a gRPC Mapping';
   }
   if (policy?.redirect && m.shadow === true) return 'a shadow Mapping cannot redirect';
+  // Emissary invalidates a Mapping whose circuit_breakers do not validate (irbasemapping.py): one reader with the Module's.
+  let breaker: BreakerLimits | null = null;
+  if (m.circuit_breakers !== undefined) {
+    const b = readCircuitBreakers(m.circuit_breakers);
+    if (!b.ok) return `circuit_breakers: ${b.error}`;
+    breaker = b.value;
+  }
   return {
     name,
     path,
@@ -245,7 +255,7 @@ function parseMapping(m: Obj, index: number, namespace: string, regexes: RegexBu
     shadow: m.shadow === true,
     ambassadorIds,
     retry,
-    breaker: m.circuit_breakers === undefined ? null : parseBreakers(m.circuit_breakers, (w) => warn(`${name}: ${w}`)),
+    breaker,
     policy,
     cors,
     bypassAuth: m.bypass_auth === true,
@@ -269,7 +279,13 @@ export function keyClass(key: string, value: unknown): ReturnType<typeof classif
   return classifyMappingKey(key);
 }
 
-export function parseCustomConfig(text: string, namespace: string, regexes = new RegexBudget(), tlsContexts: ReadonlySet<string> = NO_TLS_CONTEXTS): CustomConfig {
+export function parseCustomConfig(
+  text: string,
+  namespace: string,
+  regexes = new RegexBudget(),
+  tlsContexts: ReadonlySet<string> = NO_TLS_CONTEXTS,
+  res: ServiceResolution = { ...MAPPING_NAMESPACE, gatewayNamespace: namespace },
+): CustomConfig {
   let docs: unknown[];
   try {
     const parsed = parseAllDocuments(text);
@@ -310,7 +326,7 @@ export function parseCustomConfig(text: string, namespace: string, regexes = new
       warnings.push(`Mapping ${typeof doc.name === 'string' ? `"${doc.name}"` : `#${i + 1}`} dropped: ${refused.length === 1 ? 'key' : 'keys'} ${refused.join(', ')} not honoured`);
       return;
     }
-    const m = parseMapping(doc, i, namespace, regexes, tlsContexts, (w) => warnings.push(w));
+    const m = parseMapping(doc, i, namespace, regexes, tlsContexts, res, (w) => warnings.push(w));
     if (typeof m === 'string') {
       warnings.push(`Mapping ${typeof doc.name === 'string' ? `"${doc.name}"` : `#${i + 1}`} dropped: ${m}`);
       return;

@@ -92,7 +92,7 @@ export const MAPPING_KEYS: Readonly<Record<string, KeyInfo>> = Object.freeze({
   enable_ipv4: x('the gateway connects over whichever family the name resolves to'),
   enable_ipv6: x('the gateway connects over whichever family the name resolves to'),
   keepalive: x('TCP keepalive probes on upstream connections: the answers are the same'),
-  add_linkerd_headers: x('adds l5d-dst-override for a Linkerd sidecar, which the gateway does not run beside'),
+  add_linkerd_headers: h("true: the model receives l5d-dst-override: <service host>:<port>, as Emissary writes it (the Module's add_linkerd_headers when the Mapping sets none)"),
   // Not honoured: a Mapping that sets one is dropped.
   priority: d("Envoy's high-priority circuit breakers are not modelled: its limits would differ"),
   labels: d('rate limit labels need a RateLimitService; use seldon.io/gateway-rate-limit'),

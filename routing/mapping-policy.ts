@@ -8,6 +8,7 @@
  */
 import { compileFullMatch, checkHeaderName, isObj, type RegexBudget } from './values.js';
 import { parseDuration } from './duration.js';
+import { readWholeNumber } from './whole-number.js';
 import { RE2JS } from 're2js';
 
 /** One `add_*_headers` entry: `append` false replaces any value the message has (Envoy's `append: false`). */
@@ -129,6 +130,23 @@ export function withRouteDefaults(p: MappingPolicy | null, d: RouteDefaults): Ma
   const takeLb = lb !== undefined && base.loadBalancer === null;
   if (!takeOverrides && !takeLb) return p;
   return { ...base, errorOverrides: takeOverrides ? overrides : base.errorOverrides, loadBalancer: takeLb ? lb : base.loadBalancer };
+}
+
+/** Emissary's `add_linkerd_headers` field (irhttpmapping.py): the service Linkerd's sidecar is to route to. */
+export const LINKERD_DST_OVERRIDE = 'l5d-dst-override';
+
+/**
+ * `p` with `l5d-dst-override: <hostPort>` added to what the model receives, as Emissary adds it for
+ * `add_linkerd_headers: true` (the Mapping's, else the Module's): the service's host and port as
+ * Emissary qualifies them. It replaces a value the client sent and one the Mapping's own
+ * `add_request_headers` names (Emissary writes it over that one): a client must not pick the
+ * service its request is routed to inside the mesh.
+ */
+export function withLinkerdHeader(p: MappingPolicy | null, hostPort: string): MappingPolicy {
+  const base = p ?? NO_POLICY;
+  const own = base.requestHeaders ?? { remove: [], add: [] };
+  const add = [...own.add.filter((a) => a.name !== LINKERD_DST_OVERRIDE), { name: LINKERD_DST_OVERRIDE, value: hostPort, append: false }];
+  return { ...base, requestHeaders: { remove: own.remove, add } };
 }
 
 type Obj = Record<string, unknown>;
@@ -343,9 +361,8 @@ export function loadBalancerOf(raw: unknown): Out<LoadBalancer> {
 function wholeMs(m: Obj, key: string): Out<number | null> {
   const v = m[key];
   if (v === undefined) return null;
-  const n = typeof v === 'string' && /^[0-9]+$/.test(v.trim()) ? Number(v) : v;
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 2147483647) return drop(`${key} "${String(v)}" is not a whole number of ms`);
-  return n;
+  const n = readWholeNumber(v);
+  return n.ok ? n.value : drop(`${key}: ${n.error} of ms`);
 }
 
 function upgradesOf(m: Obj): Out<string[]> {

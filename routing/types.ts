@@ -53,6 +53,10 @@ export interface CompileOptions {
   maxPredictors?: number;
   /** Largest RE2 program size of a header or path regex (absent: `REGEX_MAX_SIZE`, 200, Ambassador's `regex_max_size`); a larger one is refused. */
   regexMaxSize?: number;
+  /** The ambassador Module's `add_linkerd_headers`: every route whose Mapping does not set its own sends `l5d-dst-override` (routing/mapping-policy.ts `withLinkerdHeader`); absent: off. */
+  addLinkerdHeaders?: boolean;
+  /** The ambassador Module's `use_ambassador_namespace_for_service_resolution`: a Mapping's `service` without a namespace is a Service of `namespace` (AMBASSADOR_NAMESPACE), not of the Mapping's; absent: off. */
+  serviceInGatewayNamespace?: boolean;
   /** The ambassador Module's `merge_slashes`: false, runs of `/` are matched and forwarded as sent; absent: merged (docs/routing.md#path-checks). */
   mergeSlashes?: boolean;
   /** Every route is checked by the external auth service unless a Mapping bypasses it (--ext-auth-service with --ext-auth-default on); absent: off. */
@@ -204,8 +208,6 @@ export interface CorsPolicy {
   readonly origins: readonly string[];
   /** Whether an `Origin` request header value is allowed (precomputed from `origins`). */
   readonly allowsOrigin: (origin: string) => boolean;
-  /** `*` is allowed and credentials are not: answers say `Access-Control-Allow-Origin: *`, not the origin. */
-  readonly anyOrigin: boolean;
   /** Upper-case methods; `['*']`: a preflight's requested method is echoed; empty: no Allow-Methods. */
   readonly methods: readonly string[];
   /** Lower-case header names; `['*']`: a preflight's requested headers are echoed; empty: no Allow-Headers. */

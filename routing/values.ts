@@ -5,6 +5,7 @@
  */
 import { RE2JS } from 're2js';
 import { parse as parseYaml } from 'yaml';
+import { readWholeNumber } from './whole-number.js';
 
 /** One header condition of a route: a value, presence, or an RE2 pattern the whole value matches. */
 export type HeaderConstraint =
@@ -16,18 +17,12 @@ export type HeaderConstraint =
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
 
-const INT = /^[0-9]+$/;
-const MAX_INT32 = 2147483647;
 /** RFC 9110 token characters, for header names. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
 
-/** Non-negative int32 written as digits only, after trimming. */
+/** An annotation's whole number: the one reader of whole numbers (routing/whole-number.ts), int32, 0 allowed. */
 export function parseInteger(raw: string): Parsed<number> {
-  const s = raw.trim();
-  if (!INT.test(s)) return { ok: false, error: `"${raw}" is not a whole number` };
-  const n = Number(s);
-  if (n > MAX_INT32) return { ok: false, error: `"${raw}" is larger than ${MAX_INT32}` };
-  return { ok: true, value: n };
+  return readWholeNumber(raw);
 }
 
 /**

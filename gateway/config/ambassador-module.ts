@@ -119,7 +119,16 @@ export function edgeChanged(a: ModuleBase['edge'], b: ModuleBase['edge']): boole
 }
 
 /** The compile options only a Module sets (no flag does): absent without one. */
-export const MODULE_DEFAULTS = ['defaultCors', 'defaultRetry', 'defaultErrorOverrides', 'defaultLoadBalancer', 'defaultBreaker', 'mergeSlashes'] as const;
+export const MODULE_DEFAULTS = [
+  'defaultCors',
+  'defaultRetry',
+  'defaultErrorOverrides',
+  'defaultLoadBalancer',
+  'defaultBreaker',
+  'mergeSlashes',
+  'addLinkerdHeaders',
+  'serviceInGatewayNamespace',
+] as const;
 export type ModuleDefault = (typeof MODULE_DEFAULTS)[number];
 
 /** The compile options a Module gives (applied again on a reload). */
@@ -136,6 +145,8 @@ export function moduleCompile(base: ModuleBase, m: AmbassadorModule | undefined)
     ...optional('defaultLoadBalancer', m?.loadBalancer),
     ...optional('defaultBreaker', m?.circuitBreakers),
     ...(m?.mergeSlashes === false ? { mergeSlashes: false } : {}),
+    ...(m?.addLinkerdHeaders === true ? { addLinkerdHeaders: true } : {}),
+    ...(m?.serviceInGatewayNamespace === true ? { serviceInGatewayNamespace: true } : {}),
   };
 }
 

@@ -31,7 +31,8 @@ export type CorsHeaders = Readonly<Record<string, string>>;
 
 /** The headers an answer to an allowed origin carries (not a preflight's), as an object. */
 function answerHeaders(policy: CorsPolicy, origin: string): CorsHeaders {
-  const h: Record<string, string> = { 'access-control-allow-origin': policy.anyOrigin ? '*' : origin };
+  // The Origin itself, `*` in the policy included, as Envoy's CORS filter answers.
+  const h: Record<string, string> = { 'access-control-allow-origin': origin };
   if (policy.credentials) h['access-control-allow-credentials'] = 'true';
   if (policy.text.exposedHeaders !== '') h['access-control-expose-headers'] = policy.text.exposedHeaders;
   h.vary = 'Origin';
@@ -48,7 +49,7 @@ export function corsRequest(req: RestRequest, res: RestResponse, policy: CorsPol
   if (origin === undefined) return undefined;
   const requested = req.method === 'OPTIONS' ? req.headers['access-control-request-method'] : undefined;
   if (requested === undefined || requested === '') return answerHeaders(policy, origin);
-  const h: Record<string, string> = { 'access-control-allow-origin': policy.anyOrigin ? '*' : origin };
+  const h: Record<string, string> = { 'access-control-allow-origin': origin };
   if (policy.credentials) h['access-control-allow-credentials'] = 'true';
   // `*` echoes what the preflight asks for (Envoy's rule): a literal `*` means nothing to a browser sending credentials.
   const methods = policy.text.methods === '*' ? requested : policy.text.methods;

@@ -8,6 +8,7 @@
  */
 import { parse as parseYaml } from 'yaml';
 import { parseDuration } from '../duration.js';
+import { readWholeNumber } from '../whole-number.js';
 import { parseSticky as stickySpecOf, type StickySpec } from '../sticky-spec.js';
 import { type Parsed } from '../values.js';
 
@@ -109,9 +110,8 @@ function percentField(o: Obj, key: string, name: string, dflt: number, lo: numbe
 function intField(o: Obj, key: string, dflt: number, min: number): Parsed<number> {
   const v = o[key];
   if (v === undefined || v === null) return { ok: true, value: dflt };
-  const n = typeof v === 'string' && /^\s*[0-9]+\s*$/.test(v) ? Number(v) : v;
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > 2147483647) return fail(key, `${show(v)} is not a whole number of at least ${min}`);
-  return { ok: true, value: n };
+  const n = readWholeNumber(v, { min });
+  return n.ok ? n : fail(key, `${show(v)} is not a whole number of at least ${min}`);
 }
 
 function parseMirror(v: unknown): Parsed<MirrorConfig | null> {

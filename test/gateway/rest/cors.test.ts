@@ -150,12 +150,17 @@ describe('CORS', () => {
       expect(model.byCase('pf-3')).toHaveLength(0);
     });
 
-    it('"*" origins without credentials answer *; "*" methods and headers echo what the preflight asks; no max-age unless set', async () => {
+    it('"*" origins echo the Origin as Envoy does; "*" methods and headers echo what the preflight asks; no max-age unless set', async () => {
       const r = await send(preflight(`/seldon/models/open/anything`, 'https://elsewhere.test:8443', 'PATCH', 'x-a, X-B', 'pf-4'));
       expect(r.status).toBe(200);
-      expect(corsLines(r.headers)).toEqual(['access-control-allow-origin: *', 'access-control-allow-methods: PATCH', 'access-control-allow-headers: x-a, X-B', 'vary: Origin']);
+      expect(corsLines(r.headers)).toEqual([
+        'access-control-allow-origin: https://elsewhere.test:8443',
+        'access-control-allow-methods: PATCH',
+        'access-control-allow-headers: x-a, X-B',
+        'vary: Origin',
+      ]);
       const nul = await send(preflight(`/seldon/models/open/anything`, 'null', 'POST', undefined, 'pf-4'));
-      expect(headerValue(nul.headers, 'access-control-allow-origin')).toBe('*');
+      expect(headerValue(nul.headers, 'access-control-allow-origin')).toBe('null');
       // Nothing requested, nothing echoed.
       const bare = await send(preflight(`/seldon/models/open/anything`, 'https://x.test', 'GET', undefined, 'pf-4'));
       expect(headerValue(bare.headers, 'access-control-allow-headers')).toBeUndefined();
@@ -402,7 +407,7 @@ describe('CORS', () => {
       ]);
     });
 
-    it('"*" without credentials: Access-Control-Allow-Origin: *', async () => {
+    it('"*" without credentials: Access-Control-Allow-Origin is the Origin, as Envoy answers', async () => {
       const r = await send({
         method: 'GET',
         target: `/seldon/models/open/x`,
@@ -411,7 +416,7 @@ describe('CORS', () => {
           ['x-upstream-cors', '1'],
         ],
       });
-      expect(corsLines(r.headers)).toEqual(['vary: Accept-Encoding', 'access-control-allow-origin: *', 'vary: Origin']);
+      expect(corsLines(r.headers)).toEqual(['vary: Accept-Encoding', 'access-control-allow-origin: https://any.test', 'vary: Origin']);
     });
 
     it("the gateway's own errors carry the headers: 503 connect failure, 429 rate limit", async () => {
