@@ -2,13 +2,11 @@
  * CORS policies (docs/routing.md#cors): a Mapping's `cors`, and the same fields in
  * `seldon.io/gateway-cors`, parsed into a `CorsPolicy` (its origin matcher compiled once). Pure.
  */
-import { isObj, type Parsed } from './values.js';
+import { checkHeaderName, isObj, type Parsed } from './values.js';
 import { readWholeNumber } from './whole-number.js';
 import type { CorsPolicy } from './types.js';
 
 const CORS_KEYS = new Set(['origins', 'methods', 'headers', 'credentials', 'exposed_headers', 'max_age']);
-/** RFC 9110 token: methods and header names. */
-const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/i;
 /** A serialised origin, lower case (RFC 6454): `scheme://host[:port]`, host a DNS name, IPv4 or [IPv6]; `*.` first: any subdomain. */
 const ORIGIN = /^[a-z][a-z0-9+.-]*:\/\/(?:\*\.)?(?:[a-z0-9_-]+(?:\.[a-z0-9_-]+)*|\[[0-9a-f:.]+\])(?::([0-9]{1,5}))?$/;
 /** What a `*.` may stand for: one or more DNS labels. */
@@ -38,7 +36,8 @@ function corsTokens(raw: unknown, key: string, starAlone: boolean, norm: (s: str
   if (typeof list === 'string') return list;
   const out: string[] = [];
   for (const t of list) {
-    if (!HTTP_TOKEN.test(t)) return `${key}: "${t}" is not a valid ${key === 'methods' ? 'method' : 'header name'}`;
+    // Methods and header names are RFC 9110 tokens: the one reader of header names (values.ts), any case.
+    if (checkHeaderName(t.toLowerCase()) !== undefined) return `${key}: "${t}" is not a valid ${key === 'methods' ? 'method' : 'header name'}`;
     const n = norm(t);
     if (!out.includes(n)) out.push(n);
   }
