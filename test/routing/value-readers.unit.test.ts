@@ -16,8 +16,7 @@ type Got = { ok: true; value: unknown } | { ok: false };
 const REFUSED: Got = { ok: false };
 const value = (v: unknown): Got => ({ ok: true, value: v });
 
-const module = (config: string): ReturnType<typeof inspectModule> =>
-  inspectModule(`apiVersion: getambassador.io/v3alpha1\nkind: Module\nname: ambassador\nconfig:\n${config.replace(/^/gm, '  ')}\n`);
+const module = (config: string): ReturnType<typeof inspectModule> => inspectModule(`apiVersion: getambassador.io/v3alpha1\nkind: Module\nname: ambassador\nconfig:\n${config.replace(/^/gm, '  ')}\n`);
 
 /** One Mapping with `extra` (YAML lines): the route, or refused (dropped). */
 function mapping(extra: string): Got {

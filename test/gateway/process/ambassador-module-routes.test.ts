@@ -369,7 +369,7 @@ describe('a bad value refuses the Module at start: exit 2, the key named', () =>
   it.each([
     ['error_response_overrides', 'error_response_overrides:\n- on_status_code: 302\n  body: {text_format: x}', 'on_status_code must be a status from 400 to 599'],
     ['load_balancer', 'load_balancer:\n  policy: random', 'load_balancer.policy "random" is not one of'],
-    ['circuit_breakers', 'circuit_breakers:\n- max_requests: -1', '[0].max_requests: -1 is not a whole number of at least 1'],
+    ['circuit_breakers', 'circuit_breakers:\n- max_requests: -1', '[0].max_requests: -1 is not a whole number of at least 0'],
     ['server_name', 'server_name: ""', '"" is not a header value'],
   ])('%s', (key, config, why) => {
     const file = join(dir, `bad-${key}.yaml`);

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHttpBackend, type HttpBackend, type HttpRequestRecord } from '../../fixtures/http-backend.js';
-import { sdep, startTestGateway, type TestGateway } from '../../helpers/gateway.js';
+import { sdep, startTestGateway, waitFor, type TestGateway } from '../../helpers/gateway.js';
 import { routesReport } from '../../helpers/observability.js';
 
 const NS = 'models';
@@ -25,6 +25,55 @@ const byCase = (model: HttpBackend, id: string): HttpRequestRecord[] => model.re
 async function post(port: number, path: string, id: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
   const r = await request(`http://127.0.0.1:${port}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-case': id, ...headers }, body: '{}' });
   return { status: r.statusCode, headers: r.headers, body: await r.body.text() };
+}
+
+/**
+ * `n` requests at once on `path` while the model holds every request it receives, until `refused` of
+ * them have been answered and `atModel` are held by the model together (the breaker's connections): the
+ * statuses and `x-envoy-overloaded` of the answers, and how many requests the model received (it answers
+ * them once released).
+ */
+async function concurrently(
+  gw: TestGateway,
+  model: HttpBackend,
+  path: string,
+  id: string,
+  n: number,
+  refused: number,
+  atModel: number,
+): Promise<{ ok: number; overloaded: number; other: number; received: number }> {
+  const held: (() => void)[] = [];
+  let released = false;
+  model.setHandler((req, res) => {
+    const answer = (): void => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{}');
+    };
+    if (released) answer();
+    else held.push(answer);
+  });
+  let done = 0;
+  const answers = Array.from({ length: n }, () =>
+    post(gw.port, path, id).finally(() => {
+      done++;
+    }),
+  );
+  try {
+    // Every request beyond what the breaker admits is answered at once; the admitted wait on the model.
+    await waitFor(() => done === refused && held.length === atModel, 10_000);
+    expect([done, held.length]).toEqual([refused, atModel]);
+    released = true;
+    for (const h of held.splice(0)) h();
+    const got = await Promise.all(answers);
+    return {
+      ok: got.filter((a) => a.status === 200).length,
+      overloaded: got.filter((a) => a.status === 503 && a.headers['x-envoy-overloaded'] === 'true').length,
+      other: got.filter((a) => a.status !== 200 && !(a.status === 503 && a.headers['x-envoy-overloaded'] === 'true')).length,
+      received: byCase(model, id).length,
+    };
+  } finally {
+    model.setHandler(undefined);
+  }
 }
 
 describe('Mapping values with Emissary meaning', () => {
@@ -80,9 +129,7 @@ describe('Mapping values with Emissary meaning', () => {
     expect(byCase(model, 'pertry-number')).toHaveLength(0);
     const report = await routesReport(gw.adminUrl, 'm');
     expect(report.state).toBe('degraded');
-    expect(report.reasons).toContain(
-      'Mapping "pertry-number" dropped: retry_policy.per_try_timeout 0.5 is not a duration string like "500ms" or "2s" (a bare number has no unit; quote it with one)',
-    );
+    expect(report.reasons).toContain('Mapping "pertry-number" dropped: retry_policy.per_try_timeout 0.5 is not a duration string like "500ms" or "2s" (a bare number has no unit; quote it with one)');
     expect(report.reasons).toContain('Mapping "badbreaker" dropped: circuit_breakers: [0].max_retries: -1 is not a whole number of at least 0');
   });
 
@@ -116,6 +163,27 @@ describe('Mapping values with Emissary meaning', () => {
   });
 });
 
+describe('Mapping circuit breakers', () => {
+  let model: HttpBackend;
+  let gw: TestGateway;
+  beforeAll(async () => {
+    model = await startHttpBackend({ name: 'model' });
+    const config = mapping('cb-pr', `model.${NS}:8000`, 'circuit_breakers:\n- priority: default\n  max_pending_requests: 1\n  max_connections: 1');
+    gw = await startTestGateway({
+      manifests: { 'm.yaml': sdep('m', NS, { predictors: [{ name: 'main' }] }, { 'seldon.io/ambassador-config': config }) },
+      resolve: { [`model.${NS}:8000`]: model.port },
+    });
+  });
+  afterAll(async () => {
+    await gw?.stop();
+    await model?.close();
+  });
+
+  it('CircuitBreakingTest: max_connections 1, max_pending_requests 1: of 12 at once, 2 reach the model (one by one) and 10 get 503 x-envoy-overloaded, no error', async () => {
+    expect(await concurrently(gw, model, `/seldon/${NS}/cb-pr/`, 'cb', 12, 10, 1)).toEqual({ ok: 2, overloaded: 10, other: 0, received: 2 });
+  });
+});
+
 describe('Module keys with Emissary meaning', () => {
   let model: HttpBackend;
   let gw: TestGateway;
@@ -137,12 +205,20 @@ describe('Module keys with Emissary meaning', () => {
         '  cors:',
         '    origins: "*"',
         '    colour: red',
+        // GlobalCircuitBreakingTest's Module.
+        '  circuit_breakers:',
+        '  - priority: default',
+        '    max_pending_requests: "5"',
+        '    max_connections: 5',
       ].join('\n'),
     );
     const config = [
       // No namespace in the name: a Service of the gateway's namespace (--namespace, "default" here), not of "models".
       mapping('shared', 'shared-model:8000'),
       mapping('own-l5d-off', `model.${NS}:8000`, 'add_linkerd_headers: false'),
+      // GlobalCircuitBreakingTest's Mappings: one with breakers of its own, one with the Module's.
+      mapping('gcb-pr', `model.${NS}:8000`, 'circuit_breakers:\n- priority: default\n  max_pending_requests: 1024\n  max_connections: 1024'),
+      mapping('gcb-normal', `model.${NS}:8000`),
     ].join('\n---\n');
     gw = await startTestGateway({
       manifests: {
@@ -188,5 +264,10 @@ describe('Module keys with Emissary meaning', () => {
     expect(pre.statusCode).toBe(200);
     expect(pre.headers['access-control-allow-origin']).toBe('https://other.example');
     expect(byCase(model, 'cors-pre')).toHaveLength(0);
+  });
+
+  it("GlobalCircuitBreakingTest: the Module's breaker (5 connections, 5 pending) on a Mapping with none; a Mapping's own replaces it", async () => {
+    expect(await concurrently(gw, model, `/seldon/${NS}/gcb-normal/`, 'gcb-normal', 14, 4, 5)).toEqual({ ok: 10, overloaded: 4, other: 0, received: 10 });
+    expect(await concurrently(gw, model, `/seldon/${NS}/gcb-pr/`, 'gcb-pr', 14, 0, 14)).toEqual({ ok: 14, overloaded: 0, other: 0, received: 14 });
   });
 });
