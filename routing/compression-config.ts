@@ -13,6 +13,7 @@
  */
 import { CODINGS, LEVEL_RANGE, compressionPolicy, type Coding, type CompressionPolicy, type CompressionSettings } from './compression.js';
 import { isObj, parseFieldsDocument, type Parsed } from './values.js';
+import { readWholeNumber } from './whole-number.js';
 
 export const COMPRESSION_ANNOTATION = 'seldon.io/gateway-compression';
 
@@ -50,8 +51,9 @@ export function parseLevels(v: unknown): Parsed<Partial<Record<Coding, number>>>
     const coding = k.trim().toLowerCase() as Coding;
     if (!CODINGS.includes(coding)) return { ok: false, error: `${show(k)} is not one of ${CODINGS.join(', ')}` };
     const [lo, hi] = LEVEL_RANGE[coding];
-    if (typeof n !== 'number' || !Number.isInteger(n) || n < lo || n > hi) return { ok: false, error: `${coding}'s level must be a whole number from ${lo} to ${hi}, not ${show(n)}` };
-    out[coding] = n;
+    const w = readWholeNumber(n, { min: lo, max: hi });
+    if (!w.ok) return { ok: false, error: `${coding}'s level must be a whole number from ${lo} to ${hi}, not ${show(n)}` };
+    out[coding] = w.value;
   }
   return { ok: true, value: out };
 }
@@ -90,8 +92,9 @@ export function parseCompressionFields(raw: string): Parsed<CompressionSettings 
   }
   if (doc.minLength !== undefined && doc.minLength !== null) {
     const m = doc.minLength;
-    if (typeof m !== 'number' || !Number.isInteger(m) || m < 0) return fail(`minLength must be a whole number of bytes, not ${show(m)}`);
-    out.minLength = m;
+    const w = readWholeNumber(m);
+    if (!w.ok) return fail(`minLength must be a whole number of bytes, not ${show(m)}`);
+    out.minLength = w.value;
   }
   if (doc.types !== undefined && doc.types !== null) {
     const list = typeof doc.types === 'string' ? doc.types.split(',') : doc.types;

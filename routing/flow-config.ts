@@ -11,6 +11,7 @@
  * compile says why.
  */
 import { parseDuration } from './duration.js';
+import { readWholeNumber } from './whole-number.js';
 import { checkHeaderName, parseFieldsDocument, predictorOverrides, type Parsed, type PredictorOverrides } from './values.js';
 
 export const FLOW_ANNOTATION = 'seldon.io/gateway-flow';
@@ -58,13 +59,17 @@ export function parseFlowFields(raw: string): Parsed<FlowFields> {
   const c = doc.concurrency;
   if (c !== undefined && c !== null) {
     if (c === 'adaptive') out.concurrency = 'adaptive';
-    else if (typeof c === 'number' && Number.isInteger(c) && c >= 1 && c <= MAX_FLOW_CONCURRENCY) out.concurrency = c;
-    else return fail(`concurrency must be an integer from 1 to ${MAX_FLOW_CONCURRENCY} (per ready endpoint) or "adaptive", not ${show(c)}`);
+    else {
+      const n = readWholeNumber(c, { min: 1, max: MAX_FLOW_CONCURRENCY });
+      if (n.ok) out.concurrency = n.value;
+      else return fail(`concurrency must be an integer from 1 to ${MAX_FLOW_CONCURRENCY} (per ready endpoint) or "adaptive", not ${show(c)}`);
+    }
   }
   const q = doc.queue;
   if (q !== undefined && q !== null) {
-    if (typeof q !== 'number' || !Number.isInteger(q) || q < 0 || q > MAX_FLOW_QUEUE) return fail(`queue must be an integer from 0 to ${MAX_FLOW_QUEUE}, not ${show(q)}`);
-    out.queue = q;
+    const n = readWholeNumber(q, { max: MAX_FLOW_QUEUE });
+    if (!n.ok) return fail(`queue must be an integer from 0 to ${MAX_FLOW_QUEUE}, not ${show(q)}`);
+    out.queue = n.value;
   }
   const t = doc.queueTimeout;
   if (t !== undefined && t !== null) {

@@ -18,6 +18,7 @@
  * predictors it covers are served without hedging, and the compile says why.
  */
 import { parseDuration } from './duration.js';
+import { readWholeNumber } from './whole-number.js';
 import { parseFieldsDocument, predictorOverrides, type Parsed, type PredictorOverrides } from './values.js';
 
 export const HEDGE_ANNOTATION = 'seldon.io/gateway-hedge';
@@ -113,8 +114,9 @@ export function parseHedgeFields(raw: string): Parsed<HedgeFields> {
   }
   const n = doc.maxAttempts;
   if (n !== undefined && n !== null) {
-    if (typeof n !== 'number' || !Number.isInteger(n) || n < 2 || n > MAX_HEDGE_ATTEMPTS) return fail(`maxAttempts must be an integer from 2 to ${MAX_HEDGE_ATTEMPTS}, not ${show(n)}`);
-    out.maxAttempts = n;
+    const w = readWholeNumber(n, { min: 2, max: MAX_HEDGE_ATTEMPTS });
+    if (!w.ok) return fail(`maxAttempts must be an integer from 2 to ${MAX_HEDGE_ATTEMPTS}, not ${show(n)}`);
+    out.maxAttempts = w.value;
   }
   return { ok: true, value: out };
 }

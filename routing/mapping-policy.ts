@@ -260,7 +260,8 @@ function redirectOf(m: Obj, service: string, regexes: RegexBudget): Out<Redirect
   }
   let status: RedirectStatus = 301;
   if (m.redirect_response_code !== undefined) {
-    const c = Number(m.redirect_response_code);
+    const read = readWholeNumber(m.redirect_response_code);
+    const c = read.ok ? read.value : NaN;
     if (!REDIRECT_CODES.includes(c)) return drop(`redirect_response_code ${String(m.redirect_response_code)} is not one of ${REDIRECT_CODES.join(', ')}`);
     status = c as RedirectStatus;
   }
@@ -283,8 +284,9 @@ export function errorOverrides(raw: unknown, key = 'error_response_overrides'): 
   for (const [i, e] of raw.entries()) {
     const where = `${key}[${i}]`;
     if (!isObj(e)) return drop(`${where} must be a map`);
-    const status = Number(e.on_status_code);
-    if (!Number.isInteger(status) || status < 400 || status > 599) return drop(`${where}.on_status_code must be a status from 400 to 599`);
+    const read = readWholeNumber(e.on_status_code, { min: 400, max: 599 });
+    const status = read.ok ? read.value : NaN;
+    if (!read.ok) return drop(`${where}.on_status_code must be a status from 400 to 599`);
     if (out.some((o) => o.status === status)) return drop(`${where}: status ${status} is overridden twice`);
     const body = e.body;
     if (!isObj(body)) return drop(`${where}.body must be a map`);

@@ -10,6 +10,7 @@
  * flags' settings.
  */
 import { parseDuration } from './duration.js';
+import { readWholeNumber } from './whole-number.js';
 import type { OutlierPolicy } from './types.js';
 import { parseFieldsDocument, type Parsed } from './values.js';
 
@@ -32,8 +33,9 @@ export function parseOutlierFields(raw: string): Parsed<OutlierFields> {
   const out: { -readonly [K in keyof OutlierPolicy]?: OutlierPolicy[K] } = {};
   const c = doc.consecutiveLocalFailures;
   if (c !== undefined && c !== null) {
-    if (typeof c !== 'number' || !Number.isInteger(c) || c < 1 || c > 1000) return fail(`consecutiveLocalFailures must be an integer from 1 to 1000, not ${show(c)}`);
-    out.consecutiveLocal = c;
+    const n = readWholeNumber(c, { min: 1, max: 1000 });
+    if (!n.ok) return fail(`consecutiveLocalFailures must be an integer from 1 to 1000, not ${show(c)}`);
+    out.consecutiveLocal = n.value;
   }
   for (const [field, key] of [
     ['ejectionTime', 'baseEjectionMs'],
@@ -50,8 +52,9 @@ export function parseOutlierFields(raw: string): Parsed<OutlierFields> {
   if (out.baseEjectionMs !== undefined && out.maxEjectionMs !== undefined && out.maxEjectionMs < out.baseEjectionMs) return fail(`maxEjectionTime must be at least ejectionTime`);
   const p = doc.maxEjectedPercent;
   if (p !== undefined && p !== null) {
-    if (typeof p !== 'number' || !Number.isInteger(p) || p < 0 || p > 100) return fail(`maxEjectedPercent must be an integer from 0 to 100, not ${show(p)}`);
-    out.maxEjectedPercent = p;
+    const n = readWholeNumber(p, { max: 100 });
+    if (!n.ok) return fail(`maxEjectedPercent must be an integer from 0 to 100, not ${show(p)}`);
+    out.maxEjectedPercent = n.value;
   }
   return { ok: true, value: out };
 }

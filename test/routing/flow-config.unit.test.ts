@@ -46,12 +46,16 @@ describe('the flow annotation', () => {
     expect(flowPolicy(fields('concurrency: 5\nqueue: 10')).key).not.toBe(a.key);
   });
 
+  it('reads a quoted whole number as the number, as every whole number is read (routing/whole-number.ts)', () => {
+    expect(fields('concurrency: "5"\nqueue: "10"')).toEqual(fields('concurrency: 5\nqueue: 10'));
+  });
+
   it('refuses bad values with the field named', () => {
     expect(error('concurrency: 0')).toMatch(/concurrency must be an integer from 1/);
     expect(error('concurrency: 2.5')).toMatch(/concurrency/);
     expect(error('concurrency: fast')).toMatch(/concurrency.*"fast"/);
     expect(error('queue: -1')).toMatch(/queue must be an integer/);
-    expect(error('queue: "10"')).toMatch(/queue/);
+    expect(error('queue: "10.5"')).toMatch(/queue/);
     expect(error('queueTimeout: 100')).toMatch(/queueTimeout.*bare number has no unit/);
     expect(error('scaleFromZero: 60')).toMatch(/scaleFromZero.*no unit/);
     expect(error('tenant: x-tenant')).toMatch(/tenant must be header:<name>/);

@@ -9,6 +9,8 @@ import { inspectModule, moduleCors } from '../../routing/ambassador-module.js';
 import { breakerAnnotations, corsAnnotation, Findings, timeoutAnnotation } from '../../routing/annotations.js';
 import { parseCustomConfig, parseRetry } from '../../routing/custom-config.js';
 import { parseDuration } from '../../routing/duration.js';
+import { parseFlowFields } from '../../routing/flow-config.js';
+import { parseOutlierFields } from '../../routing/outlier-config.js';
 import { DEFAULT_BREAKER, type BreakerLimits } from '../../routing/types.js';
 
 /** What a place made of a value: its number (or object), or refused. */
@@ -69,6 +71,33 @@ describe('whole numbers: one reader (routing/whole-number.ts)', () => {
       const k = module(`retry_policy:\n  retry_on: 5xx\n  num_retries: ${text}`).keys[0]!;
       expect([text, k.class === 'honoured']).toEqual([text, want.ok]);
     }
+  });
+});
+
+describe('whole numbers in the gateway-* documents and in status codes', () => {
+  it("seldon.io/gateway-flow queue, seldon.io/gateway-outlier maxEjectedPercent: the same texts accepted and refused as a Mapping's timeout_ms", () => {
+    for (const [text, wantOk] of [
+      ['10', true],
+      ['"10"', true],
+      ['" 10 "', true],
+      ['-1', false],
+      ['2.5', false],
+      ['"1e1"', false],
+      ['"0x0a"', false],
+      ['true', false],
+    ] as const) {
+      const flow = parseFlowFields(`queue: ${text}`);
+      const outlier = parseOutlierFields(`maxEjectedPercent: ${text}`);
+      const m = mapping(`timeout_ms: ${text}`);
+      expect([text, flow.ok, outlier.ok, m.ok]).toEqual([text, wantOk, wantOk, wantOk]);
+    }
+  });
+
+  it('redirect_response_code and on_status_code: a hexadecimal or exponent text is no status (Number() read "0x12d" as 301)', () => {
+    const redirect = (code: string): boolean => mapping(`host_redirect: true\nredirect_response_code: ${code}`).ok;
+    expect(['301', '"301"', '"0x12d"', '"3.01e2"', '301.0'].map(redirect)).toEqual([true, true, false, false, true]);
+    const override = (code: string): boolean => mapping(`error_response_overrides:\n  - on_status_code: ${code}\n    body: {text_format: x}`).ok;
+    expect(['404', '"404"', '"0x194"', '" "', '4.04e2'].map(override)).toEqual([true, true, false, false, true]);
   });
 });
 
