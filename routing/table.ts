@@ -300,11 +300,11 @@ export class TableBuilder {
         // A group's warnings belong to the report of every deployment with a route in it
         // (members are in id order, so one deployment's are adjacent: one key each).
         let origin: Backend['origin'] | undefined;
-        for (const m of [...g.members, ...g.mirrors]) {
-          const o = m.backend.origin;
+        for (const b of [...g.members.map((m) => m.backend), ...g.mirrors.map((m) => m.backend), ...(g.refused ?? [])]) {
+          const o = b.origin;
           if (origin && o.deployment === origin.deployment && o.namespace === origin.namespace) continue;
           origin = o;
-          this.dirtyDeployments.add(deploymentKeyOf(m.backend));
+          this.dirtyDeployments.add(deploymentKeyOf(b));
         }
       }
       // Take the key out of the old group's index entry and put it in the new one's: the two differ
