@@ -210,8 +210,7 @@ function parseMapping(m: Obj, index: number, namespace: string, regexes: RegexBu
     // Emissary's default `rewrite: /` on every Mapping, regex and gRPC ones included: Envoy's prefix_rewrite
     // replaces what the route matched, the whole path on a regex or exact route.
     rewrite = '/';
-  }
-  else if (typeof m.rewrite !== 'string') return 'rewrite must be a string';
+  } else if (typeof m.rewrite !== 'string') return 'rewrite must be a string';
   else rewrite = m.rewrite === '' ? null : m.rewrite;
   const service = parseService(m.service, namespace);
   if (typeof service === 'string') return service;

@@ -152,7 +152,13 @@ function sharingCoreKeys(specs: readonly RouteSpec[], refuse: (s: RouteSpec, why
       .filter((k) => own[k] !== group[k])
       .map((k) => `${k}: ${own[k]} != ${group[k] ?? '-unset-'}`);
     if (differ.length === 0) kept.push(s);
-    else refuse(s, `its ${differ.join(', ')} (every Mapping of a group must share ${Object.keys(own).filter((k) => own[k] !== group[k]).join(', ')})`);
+    else
+      refuse(
+        s,
+        `its ${differ.join(', ')} (every Mapping of a group must share ${Object.keys(own)
+          .filter((k) => own[k] !== group[k])
+          .join(', ')})`,
+      );
   }
   return kept;
 }
