@@ -35,6 +35,11 @@ const STAR = 42;
 const NO_MIRRORS: readonly Mirror[] = [];
 /** Where a path's `/` are (matchRest's scratch: matching never yields, so one is enough). */
 const slashes: number[] = [];
+/**
+ * The request's one draw in [0, 1), once it met a group that passes some requests on; -1 before (`match`
+ * resets it: matching never yields). Envoy draws one random value per request for every route's fraction.
+ */
+let drawn = -1;
 
 function notRouted(status: number, reason: NotRouted['reason'], info: string): NotRouted {
   return { ok: false, status, reason, info };
@@ -189,8 +194,6 @@ function upstreamPath(backend: Backend, g: RouteGroup, path: string, query: stri
 
 /** First group that accepts the request, then the weighted pick and the mirrors. */
 function decide(groups: readonly RouteGroup[], req: RouteRequest, path: string, query: string, picker: Picker, eligible: ((b: Backend) => boolean) | undefined): Decision | undefined {
-  // The request's one draw, once a group that passes some requests on was met (-1: none yet).
-  let drawn = -1;
   for (let i = 0; i < groups.length; i++) {
     let g = groups[i]!;
     if (g.members.length === 0 || !constraintsHold(g, req, query)) continue;
@@ -334,6 +337,7 @@ export function match(table: RouteTable, req: RouteRequest, picker: Picker, elig
   const q = raw.indexOf('?');
   const path = normalised(q < 0 ? raw : raw.slice(0, q), req.kind, true, table.options);
   if (typeof path !== 'string') return path;
+  drawn = -1;
   if (req.kind === 'grpc') return matchGrpc(table, req, path, picker, eligible);
   return matchRest(table, req, path, q < 0 ? '' : raw.slice(q), picker, eligible);
 }
@@ -360,6 +364,7 @@ export function matchDeployment(table: RouteTable, key: string, req: RouteReques
         : `has no generated ${req.kind === 'grpc' ? 'gRPC' : 'REST'} route`;
     return notRouted(404, 'NO_ROUTE', `no route for ${path}: deployment ${key} ${why}`);
   }
+  drawn = -1;
   const d = decide([g], req, path, q < 0 ? '' : raw.slice(q), picker, eligible);
   if (!d) return notRouted(404, 'NO_ROUTE', `no route for ${path}: deployment ${key} has only shadow predictors`);
   // decide() applied the prefix rewrite; the front end forwards the path as it came.
