@@ -242,7 +242,7 @@ function prefixCandidates(index: ReadonlyMap<string, readonly RouteGroup[]>, odd
 }
 
 function matchRest(table: RouteTable, req: RouteRequest, path: string, query: string, picker: Picker, eligible?: (b: Backend) => boolean): Decision {
-  if (table.restOddPrefixLengths.length === 0 && table.restRegex.length === 0) {
+  if (table.restOddPrefixLengths.length === 0 && table.restRegex.length === 0 && table.restRanked !== true) {
     // The common case: generated routes only, every prefix ends in `/`. The path is cut only where
     // a prefix could end (after as many `/` as some prefix has), longest first.
     const depths = table.restPrefixDepths;

@@ -407,6 +407,8 @@ export interface RouteTable {
   readonly restByPrefix: ReadonlyMap<string, readonly RouteGroup[]>;
   /** Distinct lengths of REST prefixes that do not end in `/`, descending (rare: custom Mappings). */
   readonly restOddPrefixLengths: readonly number[];
+  /** Some REST prefix group has a Mapping's `precedence`: candidates of every depth are ordered together. */
+  readonly restRanked?: boolean;
   /**
    * How many `/` the `/`-terminated REST prefixes have, each count once, descending: a path is cut
    * only where a prefix of the index could end (generated routes: `/seldon/<ns>/<name>/`, 4).
