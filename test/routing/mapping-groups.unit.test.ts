@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { match } from '../../routing/match.js';
 import { randomPicker, seededRandom } from '../../routing/pick.js';
 import { redirectLocation } from '../../routing/redirect.js';
+import { anythingDropped, checkDeployments } from '../../routing/migration-report.js';
 import { buildTable } from '../../routing/table.js';
 import { emissaryWeights } from '../../routing/weights.js';
 import { DEFAULT_COMPILE_OPTIONS, type RouteRequest, type RouteTable, type Routed } from '../../routing/types.js';
@@ -130,6 +131,19 @@ describe('core keys: a Mapping whose core key differs from its group is refused'
     expect(reasons(t)).toMatch(/Mapping ns\/sd\/d refused: its load_balancer: \{"policy":"least_request"\} != \{"policy":"round_robin"\}/);
     expect(reasons(t)).toMatch(/Mapping ns\/sd\/e refused: its connect_timeout_ms: 100 != -unset-/);
     expect(histogram(t, `${P}/y/`, 50)).toEqual({ c: 50 });
+  });
+
+  it('migrate-check lists a Mapping its group refuses as dropped, with the reason', () => {
+    const d = sdep('sd', [
+      ['name: stable', `prefix: ${P}/x/`, 'service: stable'],
+      ['name: skip', `prefix: ${P}/x/`, 'weight: 10', 'bypass_auth: true', 'service: canary'],
+    ]);
+    const checks = checkDeployments([d], buildTable([d], DEFAULT_COMPILE_OPTIONS));
+    expect(checks[0]!.mappings.map((m) => [m.name, m.dropped])).toEqual([
+      ['stable', null],
+      ['skip', 'refused by its group: its bypass_auth: true != -unset- (every Mapping of a group must share bypass_auth)'],
+    ]);
+    expect(anythingDropped(checks, undefined)).toBe(true);
   });
 
   it('across deployments: the refused Mapping’s deployment is told why', () => {
