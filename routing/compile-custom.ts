@@ -96,5 +96,6 @@ function mappingSpec(m: MappingRoute, ns: string, name: string, opts: CompileOpt
     shadow: m.shadow,
     weight: m.shadow ? (m.weight ?? 100) : m.weight,
     target: svc ? serviceKey(svc.namespace, svc.name) : null,
+    core: m.core,
   };
 }

@@ -55,6 +55,44 @@ export interface MappingRoute {
    * that one's check, routing/owner-gates.ts).
    */
   readonly bypassAuth: boolean;
+  /** Its core keys as written (`coreKeysOf`): every Mapping of a group must share them (routing/route-group.ts). */
+  readonly core: CoreKeys;
+}
+
+/** A Mapping's core keys (Emissary's `CoreMappingKeys`) that it sets, each with its value as canonical JSON. */
+export type CoreKeys = Readonly<Record<string, string>>;
+
+/**
+ * Emissary's `IRHTTPMappingGroup.CoreMappingKeys` that a Mapping here can set (`headers`, `method` and `prefix`
+ * are the group's match already; `labels`, `cluster_timeout_ms` and `group_id` drop a Mapping before this).
+ */
+export const CORE_MAPPING_KEYS: readonly string[] = [
+  'bypass_auth',
+  'circuit_breakers',
+  'connect_timeout_ms',
+  'cluster_idle_timeout_ms',
+  'cluster_max_connection_lifetime_ms',
+  'keepalive',
+  'load_balancer',
+  'prefix_regex',
+  'prefix_exact',
+];
+
+/** JSON with object keys sorted, so two values written in another key order compare equal. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (isObj(v))
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical(v[k])}`)
+      .join(',')}}`;
+  return JSON.stringify(v) ?? 'null';
+}
+
+export function coreKeysOf(m: Obj): CoreKeys {
+  const out: Record<string, string> = {};
+  for (const k of CORE_MAPPING_KEYS) if (m[k] !== undefined) out[k] = canonical(m[k]);
+  return out;
 }
 
 export type CustomConfig = { ok: true; mappings: MappingRoute[]; warnings: string[] } | { ok: false; error: string };
@@ -167,9 +205,11 @@ function parseMapping(m: Obj, index: number, namespace: string, regexes: RegexBu
     // Emissary: regex_rewrite replaces rewrite (with a notice when both are set).
     if (m.rewrite !== undefined && m.rewrite !== '/' && m.rewrite !== '') warn(`${name}: rewrite is ignored beside regex_rewrite`);
     rewrite = null;
-  } else if (m.rewrite === undefined) rewrite = path.kind === 'regex' ? null : '/';
-  else if (typeof m.rewrite !== 'string') return 'rewrite must be a string';
-  else if (m.rewrite !== '' && path.kind === 'regex') return 'rewrite is not allowed on a prefix_regex Mapping (use regex_rewrite)';
+  } else if (m.rewrite === undefined) {
+    // Emissary's default `rewrite: /` on every Mapping, regex and gRPC ones included: Envoy's prefix_rewrite
+    // replaces what the route matched, the whole path on a regex or exact route.
+    rewrite = '/';
+  } else if (typeof m.rewrite !== 'string') return 'rewrite must be a string';
   else rewrite = m.rewrite === '' ? null : m.rewrite;
   const parsedService = parseService(m.service, namespace, res);
   if (typeof parsedService === 'string') return parsedService;
@@ -202,17 +242,12 @@ function parseMapping(m: Obj, index: number, namespace: string, regexes: RegexBu
   if (typeof timeoutMs === 'string') return timeoutMs;
   const idleTimeoutMs = ms('idle_timeout_ms');
   if (typeof idleTimeoutMs === 'string') return idleTimeoutMs;
+  // Any whole number: the group decides what it means (routing/weights.ts `emissaryWeights`).
   let weight: number | null = null;
   if (m.weight !== undefined) {
-    const n = nonNegativeInt(m.weight);
-    if (n === null && Number.isInteger(Number(m.weight)) && Number(m.weight) < 0) {
-      warn(`${name}: weight ${String(m.weight)} clamped to 0`);
-      weight = 0;
-    } else if (n === null) return `weight "${String(m.weight)}" is not a whole number`;
-    else if (n > 100) {
-      warn(`${name}: weight ${n} clamped to 100`);
-      weight = 100;
-    } else weight = n;
+    const n = typeof m.weight === 'string' && /^-?[0-9]+$/.test(m.weight.trim()) ? Number(m.weight) : m.weight;
+    if (typeof n !== 'number' || !Number.isInteger(n) || Math.abs(n) > 2147483647) return `weight "${String(m.weight)}" is not a whole number`;
+    weight = n;
   }
   let retry: RetryPolicy | null = null;
   if (m.retry_policy !== undefined) {
@@ -233,6 +268,9 @@ function parseMapping(m: Obj, index: number, namespace: string, regexes: RegexBu
     if (policy.redirect !== null) return 'host_redirect cannot apply to a gRPC Mapping';
   }
   if (policy?.redirect && m.shadow === true) return 'a shadow Mapping cannot redirect';
+  if (m.grpc === true && m.rewrite === undefined && m.regex_rewrite === undefined && !(path.kind === 'prefix' && path.prefix === '/')) {
+    warn(`${name}: a gRPC Mapping without rewrite is rewritten to "/" as Emissary does (the model is called at "/<Method>"): set rewrite to the service's prefix to keep its name`);
+  }
   // Emissary invalidates a Mapping whose circuit_breakers do not validate (irbasemapping.py): one reader with the Module's.
   let breaker: BreakerLimits | null = null;
   if (m.circuit_breakers !== undefined) {
@@ -259,6 +297,7 @@ function parseMapping(m: Obj, index: number, namespace: string, regexes: RegexBu
     policy,
     cors,
     bypassAuth: m.bypass_auth === true,
+    core: coreKeysOf(m),
   };
 }
 

@@ -38,9 +38,10 @@ function pathOf(m: Obj, regexes: RegexBudget): Out<PathMatcher> {
   const caseSensitive = cs !== false;
   if (regex === true) {
     if (exact === true) return new Dropped('prefix_regex and prefix_exact cannot both be true');
-    const test = compileFullMatch(caseSensitive ? prefix : `(?i)${prefix}`, regexes);
+    // Envoy's `case_sensitive` does not apply to a safe_regex match: the pattern decides (`(?i)` in it).
+    const test = compileFullMatch(prefix, regexes);
     if (!test.ok) return new Dropped(`prefix: ${test.error}`);
-    return caseSensitive ? { kind: 'regex', source: prefix, test: test.value } : { kind: 'regex', source: prefix, test: test.value, ignoreCase: true };
+    return { kind: 'regex', source: prefix, test: test.value };
   }
   if (exact === true) {
     if (caseSensitive) return { kind: 'exact', source: prefix, test: (p) => p === prefix };
@@ -84,7 +85,8 @@ function authorityOf(m: Obj, fromHeaders: string | null, regexes: RegexBudget, o
   if (isDrop(hostRegex)) return hostRegex;
   if (m.hostname !== undefined) {
     if (typeof m.hostname !== 'string' || m.hostname.trim() === '') return new Dropped('hostname must be a non-empty string');
-    const glob = m.hostname.trim().toLowerCase();
+    // As written: Emissary makes it an `:authority` header matcher, which compares case.
+    const glob = m.hostname.trim();
     if (glob === '*') return;
     const star = glob.indexOf('*');
     if (star < 0) {
@@ -105,13 +107,12 @@ function authorityOf(m: Obj, fromHeaders: string | null, regexes: RegexBudget, o
   if (hostRegex === true && m.host !== undefined) {
     const test = compileFullMatch(host.trim(), regexes);
     if (!test.ok) return new Dropped(`host: ${test.error}`);
-    // The Host compared lower-cased (hosts are case-insensitive); the pattern as written.
     out.push({ kind: 'regex', name: ':authority', pattern: host.trim(), test: test.value });
     return;
   }
   // An exact Host with a `*` can match nothing (Emissary refuses it too).
   if (host.includes('*')) return new Dropped(`host "${host}" is an exact match and cannot contain * (use hostname for a glob)`);
-  out.push({ kind: 'exact', name: ':authority', value: host.trim().toLowerCase() });
+  out.push({ kind: 'exact', name: ':authority', value: host.trim() });
 }
 
 function methodOf(m: Obj, regexes: RegexBudget, out: HeaderConstraint[]): Out<void> {

@@ -240,7 +240,8 @@ function redirectOf(m: Obj, service: string, regexes: RegexBudget): Out<Redirect
     scheme = 'https';
     host = host.slice(8);
   } else if (host.startsWith('http://')) host = host.slice(7);
-  if (host === '' || /[/\s?#@]/.test(host)) return drop(`host_redirect: service "${service}" is not a host[:port]`);
+  // Nothing a URL parser reads as the end of the authority or as credentials (`\` is `/` to browsers).
+  if (host === '' || /[/\\\s?#@]/.test(host)) return drop(`host_redirect: service "${service}" is not a host[:port]`);
   // path_redirect wins over prefix_redirect, which wins over regex_redirect (Emissary's order).
   const str = (k: string): Out<string | null> => {
     const v = m[k];
@@ -256,6 +257,8 @@ function redirectOf(m: Obj, service: string, regexes: RegexBudget): Out<Redirect
   if (path === null && prefix === null && m.regex_redirect !== undefined) {
     const r = regexRewrite(m.regex_redirect, 'regex_redirect', regexes);
     if (isDrop(r)) return r;
+    // A substitution that does not start with `/` can end the Location's authority (`…example.com@evil.com`).
+    if (!r.substitution.startsWith('/')) return drop(`regex_redirect.substitution "${r.substitution}" must start with "/": the redirect's path follows its host`);
     regex = r;
   }
   let status: RedirectStatus = 301;

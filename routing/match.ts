@@ -35,6 +35,11 @@ const STAR = 42;
 const NO_MIRRORS: readonly Mirror[] = [];
 /** Where a path's `/` are (matchRest's scratch: matching never yields, so one is enough). */
 const slashes: number[] = [];
+/**
+ * The request's one draw in [0, 1), once it met a group that passes some requests on; -1 before (`match`
+ * resets it: matching never yields). Envoy draws one random value per request for every route's fraction.
+ */
+let drawn = -1;
 
 function notRouted(status: number, reason: NotRouted['reason'], info: string): NotRouted {
   return { ok: false, status, reason, info };
@@ -142,10 +147,13 @@ export function hostOnly(host: string): string {
   return h.toLowerCase();
 }
 
-/** A constraint's value in the request: `:method` and `:authority` (lower-cased: hosts have no case) are the request's own. */
+/**
+ * A constraint's value in the request: `:method` and `:authority` are the request's own, `:authority` as sent
+ * (Emissary makes `host`, `hostname` and `host_regex` an Envoy header matcher on it, which compares case and port).
+ */
 function valueOf(req: RouteRequest, name: string): string | undefined {
   if (name.charCodeAt(0) !== COLON) return req.header(name);
-  return name === ':method' ? req.method : name === ':authority' ? req.host.toLowerCase() : undefined;
+  return name === ':method' ? req.method : name === ':authority' ? req.host : undefined;
 }
 
 function constraintsHold(g: RouteGroup, req: RouteRequest, query: string): boolean {
@@ -164,18 +172,18 @@ function constraintsHold(g: RouteGroup, req: RouteRequest, query: string): boole
   return g.query.length === 0 || queryHolds(g.query, query);
 }
 
-/** Envoy's host globs: `*.example.com` a suffix (at least one character before it), `foo.*` a prefix. */
+/** A `hostname` glob as Emissary writes it for Envoy: `*.example.com` a `suffix_match`, `foo.*` a `prefix_match` (case as sent). */
 function globHolds(glob: string, host: string): boolean {
-  if (glob.charCodeAt(0) === STAR) return host.length > glob.length - 1 && host.endsWith(glob.slice(1));
-  return host.length > glob.length - 1 && host.startsWith(glob.slice(0, -1));
+  if (glob.charCodeAt(0) === STAR) return host.endsWith(glob.slice(1));
+  return host.startsWith(glob.slice(0, -1));
 }
 
 function upstreamPath(backend: Backend, g: RouteGroup, path: string, query: string): string {
   const regex = backend.mapping?.regexRewrite;
   if (regex) return regex.apply(path) + query;
-  if (backend.rewrite === null || g.path.kind === 'regex') return path + query;
-  // `prefix_exact` replaces the whole path (Envoy's prefix_rewrite on a path match).
-  const matched = g.path.kind === 'prefix' ? g.path.prefix.length : g.path.kind === 'exact' ? path.length : g.path.source.length;
+  if (backend.rewrite === null) return path + query;
+  // `prefix_exact` and `prefix_regex` replace the whole path (Envoy's prefix_rewrite on a path or safe_regex match).
+  const matched = g.path.kind === 'prefix' ? g.path.prefix.length : g.path.kind === 'iprefix' ? g.path.source.length : path.length;
   const rewrite = backend.rewrite;
   // A rewrite the matched prefix ends with (a Seldon route's `/` after `/seldon/ns/name/`): one slice of the
   // path, neither a concatenation nor the flat copy writing one takes.
@@ -190,6 +198,18 @@ function decide(groups: readonly RouteGroup[], req: RouteRequest, path: string, 
     let g = groups[i]!;
     if (g.members.length === 0 || !constraintsHold(g, req, query)) continue;
     let point: number | undefined;
+    const passOn = g.passOn;
+    if (passOn !== undefined && passOn > 0) {
+      // Emissary's weights under 100: the rest falls through to the next route (Envoy's runtime_fraction).
+      const stay = 100 - passOn;
+      if (picker.draw === undefined) {
+        if (!picker.mirror(stay)) continue;
+      } else {
+        if (drawn < 0) drawn = picker.draw();
+        if (drawn * 100 >= stay) continue;
+        point = (drawn * 100) / stay;
+      }
+    } else if (drawn >= 0) point = drawn;
     if (g.steered) {
       // A rollout or bandit sets these shares at run time (routing/steering.ts).
       g = picker.steer(g);
@@ -222,7 +242,7 @@ function prefixCandidates(index: ReadonlyMap<string, readonly RouteGroup[]>, odd
 }
 
 function matchRest(table: RouteTable, req: RouteRequest, path: string, query: string, picker: Picker, eligible?: (b: Backend) => boolean): Decision {
-  if (table.restOddPrefixLengths.length === 0 && table.restRegex.length === 0) {
+  if (table.restOddPrefixLengths.length === 0 && table.restRegex.length === 0 && table.restRanked !== true) {
     // The common case: generated routes only, every prefix ends in `/`. The path is cut only where
     // a prefix could end (after as many `/` as some prefix has), longest first.
     const depths = table.restPrefixDepths;
@@ -317,6 +337,7 @@ export function match(table: RouteTable, req: RouteRequest, picker: Picker, elig
   const q = raw.indexOf('?');
   const path = normalised(q < 0 ? raw : raw.slice(0, q), req.kind, true, table.options);
   if (typeof path !== 'string') return path;
+  drawn = -1;
   if (req.kind === 'grpc') return matchGrpc(table, req, path, picker, eligible);
   return matchRest(table, req, path, q < 0 ? '' : raw.slice(q), picker, eligible);
 }
@@ -343,6 +364,7 @@ export function matchDeployment(table: RouteTable, key: string, req: RouteReques
         : `has no generated ${req.kind === 'grpc' ? 'gRPC' : 'REST'} route`;
     return notRouted(404, 'NO_ROUTE', `no route for ${path}: deployment ${key} ${why}`);
   }
+  drawn = -1;
   const d = decide([g], req, path, q < 0 ? '' : raw.slice(q), picker, eligible);
   if (!d) return notRouted(404, 'NO_ROUTE', `no route for ${path}: deployment ${key} has only shadow predictors`);
   // decide() applied the prefix rewrite; the front end forwards the path as it came.

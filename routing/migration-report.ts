@@ -69,6 +69,10 @@ export function checkDeployments(deployments: Iterable<SeldonDeployment>, table:
     for (const r of reasons) {
       const m = DROPPED.exec(r);
       if (m) drops.set(m[1]!, m[2]!);
+      // A Mapping its group refused (routing/route-group.ts): `<match>: Mapping <ns>/<name>/<mapping> refused: <why>`.
+      const at = r.indexOf(`: Mapping ${key}/`);
+      const end = r.indexOf(' refused: ', at);
+      if (at >= 0 && end > at) drops.set(r.slice(at + `: Mapping ${key}/`.length, end), `refused by its group: ${r.slice(end + ' refused: '.length)}`);
     }
     const mappings: MappingCheck[] = [];
     if (text) {

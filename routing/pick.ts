@@ -76,6 +76,7 @@ export function randomPicker(random: Random = Math.random): Picker {
     },
     mirror: mirrorWith(random),
     steer: unsteered,
+    draw: random,
   };
 }
 
@@ -116,6 +117,7 @@ export function roundRobinPicker(random: Random = Math.random): Picker {
     },
     mirror: mirrorWith(random),
     steer: unsteered,
+    draw: random,
   };
 }
 

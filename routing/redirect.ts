@@ -27,5 +27,8 @@ export function redirectLocation(r: Redirect, group: RouteGroup, target: string,
     const matched = m.kind === 'prefix' ? m.prefix.length : m.kind === 'iprefix' ? m.source.length : path.length;
     to = r.prefix + path.slice(matched);
   } else if (r.regex !== null) to = r.regex.apply(path);
+  // The authority is the configured one, whatever the path: a pattern that matched after the first `/` keeps
+  // it (the substitution starts with `/`, mapping-policy.ts), and a path that still does not is made one.
+  if (to.charCodeAt(0) !== 47) to = `/${to}`;
   return `${r.scheme ?? scheme}://${r.host}${to}${query}`;
 }

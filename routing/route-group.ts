@@ -7,7 +7,7 @@ import type { CompiledDeployment, RouteSpec } from './compile.js';
 import type { StickySpec } from './sticky-spec.js';
 import type { Backend, Mirror, OwnRoutes, PathMatcher, Precedence, Protocol, QueryConstraint, RouteGroup, RouteMatch, WeightedBackend } from './types.js';
 import { constraintText, constraintWeight, type HeaderConstraint } from './values.js';
-import { cumulativeOf, normaliseWeights } from './weights.js';
+import { cumulativeOf, emissaryWeights, normaliseWeights } from './weights.js';
 
 function matcherText(p: PathMatcher): string {
   return p.kind === 'prefix' ? p.prefix : p.source;
@@ -132,23 +132,85 @@ function withoutMappingFlag(spec: RouteSpec): RouteMatch {
 
 const asCompiled = (s: RouteSpec): Backend => s.backend;
 
+const coreCount = (s: RouteSpec): number => (s.core ? Object.keys(s.core).length : 0);
+
+/**
+ * Emissary's rule for a group's core keys (irhttpmappinggroup.py `add_mapping`): the group takes them from
+ * its first Mapping, and a Mapping that sets one the group lacks, or sets it to another value, is refused.
+ * Emissary's first is the first it read; here it is the Mapping that sets the fewest core keys (then the
+ * lowest id), so the result never depends on arrival order, and a canary that adds `bypass_auth: true` to
+ * a plain Mapping's match is the one refused, whatever its name.
+ */
+function sharingCoreKeys(specs: readonly RouteSpec[], refuse: (s: RouteSpec, why: string) => void): readonly RouteSpec[] {
+  if (specs.length < 2) return specs;
+  const order = [...specs].sort((a, b) => coreCount(a) - coreCount(b) || byId(a, b));
+  const group = order[0]!.core ?? {};
+  const kept = [order[0]!];
+  for (const s of order.slice(1)) {
+    const own = s.core ?? {};
+    const differ = Object.keys(own)
+      .filter((k) => own[k] !== group[k])
+      .map((k) => `${k}: ${own[k]} != ${group[k] ?? '-unset-'}`);
+    if (differ.length === 0) kept.push(s);
+    else
+      refuse(
+        s,
+        `its ${differ.join(', ')} (every Mapping of a group must share ${Object.keys(own)
+          .filter((k) => own[k] !== group[k])
+          .join(', ')})`,
+      );
+  }
+  return kept;
+}
+
 /** `effective` gives each spec's backend as served (its gate settled against the Services' owners). */
 export function buildGroup(key: string, specs: readonly RouteSpec[], effective: (s: RouteSpec) => Backend = asCompiled, stickyOf: (deployment: string) => StickySpec | null = noSticky): RouteGroup {
   // Specs sharing a key agree on the match, except that a custom copy of a generated gRPC Mapping
   // (regex path plus exact `seldon`/`namespace` headers) carries the identity as plain headers:
   // the generated form stands for the group, so the result never depends on arrival order.
   const first = specs.find((s) => s.grpcIdentity !== null) ?? specs[0]!;
-  const memberSpecs = specs.filter((s) => !s.shadow).sort(byId);
-  const { percents, warning } = normaliseWeights(memberSpecs.map((s) => s.weight));
-  const members: WeightedBackend[] = memberSpecs.map((s, i) => ({ backend: effective(s), percent: percents[i]! }));
-  const mirrors: Mirror[] = specs
+  // Ordered as Emissary orders Mappings only when every route in it is one (whatever arrived first).
+  const mapping = specs.every((s) => s.mapping === true);
+  const warnings: string[] = [];
+  const refused: Backend[] = [];
+  let members: WeightedBackend[];
+  let cumulative: number[];
+  let passOn = 0;
+  let kept = specs;
+  if (mapping) {
+    kept = sharingCoreKeys(specs, (s, why) => {
+      refused.push(effective(s));
+      warnings.push(`Mapping ${s.backend.id} refused: ${why}`);
+    });
+    // Envoy's routes in Emissary's order: weighted Mappings first, then the weightless ones share what is left.
+    const memberSpecs = [...kept.filter((s) => !s.shadow && s.weight !== null).sort(byId), ...kept.filter((s) => !s.shadow && s.weight === null).sort(byId)];
+    const shares = emissaryWeights(memberSpecs.map((s) => s.weight));
+    members = [];
+    memberSpecs.forEach((s, i) => {
+      const share = shares[i]!;
+      if ('percent' in share) members.push({ backend: effective(s), percent: share.percent });
+      else {
+        refused.push(effective(s));
+        warnings.push(`Mapping ${s.backend.id} refused: ${share.refused}`);
+      }
+    });
+    const taken = members.reduce((sum, m) => sum + m.percent, 0);
+    passOn = members.length > 0 ? 100 - taken : 0;
+    // The pick among members is made once the request stays (decide in match.ts): over their shares scaled to 100.
+    cumulative = cumulativeOf(members.map((m) => (taken > 0 ? (m.percent * 100) / taken : 0)));
+  } else {
+    const memberSpecs = specs.filter((s) => !s.shadow).sort(byId);
+    const { percents, warning } = normaliseWeights(memberSpecs.map((s) => s.weight));
+    members = memberSpecs.map((s, i) => ({ backend: effective(s), percent: percents[i]! }));
+    cumulative = cumulativeOf(percents);
+    if (warning) warnings.push(warning);
+  }
+  const mirrors: Mirror[] = kept
     .filter((s) => s.shadow)
     .sort(byId)
     .map((s) => ({ backend: effective(s), percent: s.weight ?? 100 }));
   const headers: HeaderConstraint[] = [...first.headers].sort((a, b) => cmp(`${a.kind}:${constraintText(a)}`, `${b.kind}:${constraintText(b)}`));
   const steeredMember = members.find((m) => m.backend.steered);
-  // Ordered as Emissary orders Mappings only when every route in it is one (whatever arrived first).
-  const mapping = specs.every((s) => s.mapping === true);
   return {
     key,
     kind: first.kind,
@@ -162,9 +224,11 @@ export function buildGroup(key: string, specs: readonly RouteSpec[], effective: 
     namespace: first.namespace,
     members,
     mirrors,
-    cumulative: cumulativeOf(percents),
+    cumulative,
+    passOn,
+    ...(refused.length > 0 ? { refused } : {}),
     precedence: precedenceOf({ ...withoutMappingFlag(first), headers, ...(mapping ? { mapping: true as const } : {}) }),
-    warnings: warning ? [warning] : [],
+    warnings,
     steered: steeredMember !== undefined,
     sticky: steeredMember ? stickyOf(deploymentKeyOf(steeredMember.backend)) : null,
   };

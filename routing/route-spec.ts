@@ -21,6 +21,8 @@ export interface RouteSpec extends RouteMatch {
   readonly frontEnd?: boolean;
   /** `ns/name` of the cluster Service the backend reaches (null: not a Service, e.g. an IP). */
   readonly target: string | null;
+  /** A Mapping's core keys as written (routing/custom-config.ts `coreKeysOf`): its group refuses it when they differ from the group's. */
+  readonly core?: Readonly<Record<string, string>>;
 }
 
 /** What an OAuth-gated deployment owns: its predictor and explainer Services, and the gate every route to them applies. */

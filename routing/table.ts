@@ -31,6 +31,11 @@ function indexOf(g: RouteGroup): { map: 'restByPrefix' | 'grpcByPrefix' | 'grpcB
   return { map: g.kind === 'rest' ? 'restByPrefix' : 'grpcByPrefix', key: g.path.prefix };
 }
 
+/** 1 for a REST prefix group with a Mapping's `precedence` (it may outrank a longer prefix), else 0. */
+function rankedPrefix(g: RouteGroup | undefined): number {
+  return g !== undefined && g.kind === 'rest' && g.path.kind === 'prefix' && g.rank !== 0 ? 1 : 0;
+}
+
 function oddLengths(prefixes: Iterable<string>): number[] {
   const lengths = new Set<number>();
   for (const p of prefixes) if (!p.endsWith('/')) lengths.add(p.length);
@@ -87,6 +92,8 @@ export class TableBuilder {
   };
   private readonly grpcNamespacesSnapshots = new Snapshots(this.grpcNamespaces);
   private restOdd: readonly number[] = [];
+  /** REST prefix groups with a `precedence`: while there are any, `match` orders every depth's candidates together. */
+  private restRankedCount = 0;
   /** `/`-terminated REST prefixes by how many `/` they have (the table's `restPrefixDepths`). */
   private readonly restDepthCounts = new Map<number, number>();
   private restDepths: readonly number[] = [];
@@ -286,6 +293,7 @@ export class TableBuilder {
       const old = this.groups.get(gk);
       const byDep = this.specs.get(gk);
       const group = byDep ? buildGroup(gk, [...byDep.values()].flat(), this.effective, this.stickyOf) : undefined;
+      this.restRankedCount += rankedPrefix(group) - rankedPrefix(old);
       for (const g of [old, group]) {
         if (!g) continue;
         const where = indexOf(g);
@@ -300,11 +308,11 @@ export class TableBuilder {
         // A group's warnings belong to the report of every deployment with a route in it
         // (members are in id order, so one deployment's are adjacent: one key each).
         let origin: Backend['origin'] | undefined;
-        for (const m of [...g.members, ...g.mirrors]) {
-          const o = m.backend.origin;
+        for (const b of [...g.members.map((m) => m.backend), ...g.mirrors.map((m) => m.backend), ...(g.refused ?? [])]) {
+          const o = b.origin;
           if (origin && o.deployment === origin.deployment && o.namespace === origin.namespace) continue;
           origin = o;
-          this.dirtyDeployments.add(deploymentKeyOf(m.backend));
+          this.dirtyDeployments.add(deploymentKeyOf(b));
         }
       }
       // Take the key out of the old group's index entry and put it in the new one's: the two differ
@@ -375,6 +383,7 @@ export class TableBuilder {
       restByPrefix: this.snapshots.restByPrefix.snapshot(),
       restOddPrefixLengths: this.restOdd,
       restPrefixDepths: this.restDepths,
+      restRanked: this.restRankedCount > 0,
       restRegex: this.restRegex,
       grpcByIdentity: this.snapshots.grpcByIdentity.snapshot(),
       grpcNamespaces: this.grpcNamespacesSnapshots.snapshot(),

@@ -336,8 +336,15 @@ export interface RouteGroup extends RouteMatch {
   /** Non-shadow members in canonical order (by backend id), with normalised percents. */
   readonly members: readonly WeightedBackend[];
   readonly mirrors: readonly Mirror[];
-  /** Running sum of member percents, for the weighted pick. */
+  /** Running sum of member percents, for the weighted pick (scaled to 100 when the group passes some on). */
   readonly cumulative: readonly number[];
+  /**
+   * The percent of requests that fall through to the next route (a group of Mappings whose weights sum
+   * under 100, as Envoy's `runtime_fraction`: routing/weights.ts `emissaryWeights`); 0 otherwise.
+   */
+  readonly passOn?: number;
+  /** Backends of Mappings the group refused (a core key differing from the group's, a weight past 100): their deployments are told why. */
+  readonly refused?: readonly Backend[];
   /** Precedence sort keys (docs/routing.md#precedence-and-no-match). */
   readonly precedence: Precedence;
   /** Warnings from normalisation (e.g. "weights sum to 120, scaled to 100"). */
@@ -402,6 +409,8 @@ export interface RouteTable {
   readonly restByPrefix: ReadonlyMap<string, readonly RouteGroup[]>;
   /** Distinct lengths of REST prefixes that do not end in `/`, descending (rare: custom Mappings). */
   readonly restOddPrefixLengths: readonly number[];
+  /** Some REST prefix group has a Mapping's `precedence`: candidates of every depth are ordered together. */
+  readonly restRanked?: boolean;
   /**
    * How many `/` the `/`-terminated REST prefixes have, each count once, descending: a path is cut
    * only where a prefix of the index could end (generated routes: `/seldon/<ns>/<name>/`, 4).
@@ -452,6 +461,11 @@ export interface RouteRequest {
 export interface Picker {
   /** `point` in [0, 1): a sticky request's place (taken instead of a draw). */
   pick(group: RouteGroup, eligible?: (backend: Backend) => boolean, point?: number): Backend | undefined;
+  /**
+   * A uniform draw in [0, 1): one per request that meets a group passing some requests on, then the place of
+   * every later pick of that request (Envoy draws one random value per request for all its routes' fractions).
+   */
+  draw?(): number;
   /** The group a request is picked from: a steered group (`group.steered`) with its live shares. */
   steer(group: RouteGroup): RouteGroup;
   /** Whether a mirror of `percent` % fires for this request. */

@@ -56,3 +56,48 @@ export function cumulativeOf(percents: readonly number[]): number[] {
   }
   return out;
 }
+
+/** Python's `round` (half to even), as Emissary rounds a weightless Mapping's share. */
+function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** One member of a Mapping group's split: its share, or why Emissary would not give it one. */
+export type EmissaryShare = { readonly percent: number } | { readonly refused: string };
+
+/**
+ * Emissary's weights within one group of Mappings (irbasemappinggroup.py `normalize_weights_in_mappings`),
+ * members in group order. A lone Mapping takes 100 % whatever its weight. Otherwise weighted Mappings keep
+ * their weight as given (never scaled up: what is left of 100 falls through to the next route, as Envoy's
+ * `runtime_fraction` does); weightless ones share what is left, each `round(left / count)` and the last the
+ * rest. Emissary rejects the group's weights when a weight or their sum passes 100; here the Mapping that
+ * passes it is refused instead, with the reason, and the others keep their shares.
+ */
+export function emissaryWeights(weights: readonly (number | null)[]): EmissaryShare[] {
+  if (weights.length === 1) return [{ percent: 100 }];
+  const out: EmissaryShare[] = weights.map(() => ({ percent: 0 }));
+  let sum = 0;
+  const weightless: number[] = [];
+  weights.forEach((w, i) => {
+    if (w === null) weightless.push(i);
+    else if (w < 0) out[i] = { refused: `its weight ${w} is negative` };
+    else if (sum + w > 100) out[i] = { refused: `its weight ${w} takes the group's weights to ${sum + w}, over 100` };
+    else {
+      sum += w;
+      out[i] = { percent: w };
+    }
+  });
+  const accepted = out.filter((s) => 'percent' in s).length;
+  if (accepted === 1) return out.map((s) => ('percent' in s ? { percent: 100 } : s));
+  if (weightless.length === 0) return out;
+  const left = 100 - sum;
+  const each = roundHalfEven(left / weightless.length);
+  let given = 0;
+  weightless.forEach((i, k) => {
+    const p = k === weightless.length - 1 ? Math.max(0, left - given) : Math.max(0, Math.min(each, left - given));
+    given += p;
+    out[i] = { percent: p };
+  });
+  return out;
+}

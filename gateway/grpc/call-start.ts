@@ -56,6 +56,8 @@ export abstract class CallStart extends GrpcPipelineRequest implements DeadlineO
     // Taken as forwarding begins, before its headers become the upstream's.
     this.tap = ctx.observe?.begin(this.stream, this.headers, decision, this.up.name, this);
     upstreamMetadata(this.headers, this.peer, decision.backend);
+    // A Mapping's `rewrite` (Emissary's default `/` included) names the method the model is called with.
+    if (this.headers[':path'] !== decision.upstreamPath) this.headers[':path'] = decision.upstreamPath;
     this.kept = new KeptRequest(ctx.retryBufferBytes, decision.mirrors, ctx.mirrors);
     // After waiting under flow control, the client's deadline runs from the call's arrival, the wait included.
     this.deadline = new CallDeadline(this, this.clock, this.headers['grpc-timeout'], this.flow !== undefined ? this.since : undefined);

@@ -50,5 +50,6 @@ export function steeredPicker(base: Picker, overrides: SteerOverrides): Picker {
     pick: (group: RouteGroup, eligible?: (b: Backend) => boolean, point?: number) => base.pick(group, eligible, point),
     mirror: (percent: number) => base.mirror(percent),
     steer: overrides.steer,
+    ...(base.draw ? { draw: base.draw } : {}),
   };
 }

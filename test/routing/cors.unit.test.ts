@@ -330,7 +330,7 @@ describe('which routes get which policy', () => {
     const config = [
       'kind: Mapping\nname: own\nprefix: /seldon/models/c/own/\nservice: c-main\ncors:\n  origins: https://own.example\n  credentials: true',
       'kind: Mapping\nname: inherits\nprefix: /seldon/models/c/inh/\nservice: c-main',
-      'kind: Mapping\nname: g\ngrpc: true\nprefix: /seldon.protos.Seldon/\nservice: c-main:5001\nheaders:\n  namespace: models\ncors:\n  origins: "*"',
+      'kind: Mapping\nname: g\ngrpc: true\nprefix: /seldon.protos.Seldon/\nrewrite: /seldon.protos.Seldon/\nservice: c-main:5001\nheaders:\n  namespace: models\ncors:\n  origins: "*"',
     ].join('\n---\n');
     const d = sdep('models', 'c', { 'seldon.io/ambassador-config': config, 'seldon.io/gateway-cors': CORS });
     const c = compileDeployment(d, opts());

@@ -106,4 +106,81 @@ describe("Emissary's KAT tests for Mapping matching", () => {
     const redirect = d.ok ? d.backend.mapping?.redirect : undefined;
     expect([redirect?.status, redirect?.host, redirect?.regex?.apply(`${P}/hrm-5/assets/abcd0000f123/images`)]).toEqual([308, 'foobar.com', `${P}/hrm-5/images/abcd0000f123`]);
   });
+
+  /** Who 100 queries reach, one seeded picker for all (the KAT's histogram). */
+  function hist(t: RouteTable, url: string, n = 100): Record<string, number> {
+    const picker = randomPicker(seededRandom(9));
+    const out: Record<string, number> = {};
+    for (let i = 0; i < n; i++) {
+      const d = match(t, { kind: 'rest', method: 'GET', path: url, host: 'ambassador.kat', header: () => undefined }, picker);
+      const k = d.ok ? d.backend.origin.predictor : String(d.status);
+      out[k] = (out[k] ?? 0) + 1;
+    }
+    return out;
+  }
+
+  it.each([0, 10, 50, 100])('t_mappingtests_plain.py CanaryMapping (weight %i): the canary takes its weight, the weightless Mapping the rest', (w) => {
+    const t = table(['name: cm', 'hostname: "*"', `prefix: ${P}/cm/`, 'service: http://target'], ['name: cm-canary', 'hostname: "*"', `prefix: ${P}/cm/`, 'service: http://canary', `weight: ${w}`]);
+    const h = hist(t, `${P}/cm/`);
+    if (w === 0) expect(h).toEqual({ cm: 100 });
+    else if (w === 100) expect(h).toEqual({ 'cm-canary': 100 });
+    else {
+      // The KAT's own bounds: within 25 of the weight, and everything routed.
+      expect(Math.abs((h['cm-canary'] ?? 0) - w)).toBeLessThan(25);
+      expect((h['cm-canary'] ?? 0) + (h['cm'] ?? 0)).toBe(100);
+    }
+  });
+
+  it.each([0, 10, 50, 100])('CanaryDiffMapping (weight %i): each Mapping keeps its own host_rewrite', (w) => {
+    const t = table(
+      ['name: cdm', 'hostname: "*"', `prefix: ${P}/cdm/`, 'service: http://target', 'host_rewrite: canary.1.example.com'],
+      ['name: cdm-canary', 'hostname: "*"', `prefix: ${P}/cdm/`, 'service: http://canary', 'host_rewrite: canary.2.example.com', `weight: ${w}`],
+    );
+    expect(t.deployments.get('kat/kat')?.reasons).toEqual([]);
+    const picker = randomPicker(seededRandom(3));
+    const seen: Record<string, Set<string>> = {};
+    for (let i = 0; i < 100; i++) {
+      const d = match(t, { kind: 'rest', method: 'GET', path: `${P}/cdm/`, host: 'ambassador.kat', header: () => undefined }, picker);
+      if (!d.ok) throw new Error(d.info);
+      (seen[d.backend.origin.predictor] ??= new Set()).add(d.backend.mapping!.hostRewrite!);
+    }
+    for (const [who, hosts] of Object.entries(seen)) expect([...hosts]).toEqual([who === 'cdm' ? 'canary.1.example.com' : 'canary.2.example.com']);
+    if (w === 0) expect(Object.keys(seen)).toEqual(['cdm']);
+    if (w === 100) expect(Object.keys(seen)).toEqual(['cdm-canary']);
+  });
+
+  it('t_regexrewrite_forwarding.py RegexRewriteForwardingTest: the pattern replaces what it matches, anywhere in the path', () => {
+    const t = table(['name: rr', 'hostname: "*"', `prefix: ${P}/foo/`, 'service: http://foo', 'regex_rewrite:', `  pattern: "${P}/foo/baz"`, '  substitution: "/baz/foo"']);
+    const up = (url: string): string => {
+      const d = match(t, { kind: 'rest', method: 'GET', path: url, host: 'ambassador.kat', header: () => undefined }, randomPicker());
+      return d.ok ? d.upstreamPath : String(d.status);
+    };
+    expect(up(`${P}/foo/bar`)).toBe(`${P}/foo/bar`);
+    expect(up(`${P}/foo/baz`)).toBe('/baz/foo');
+    expect(up(`${P}/ffoo/`)).toBe('404');
+  });
+
+  it('RegexRewriteForwardingWithExtractAndSubstituteTest: groups are substituted as \\1', () => {
+    const t = table(['name: rr', 'hostname: "*"', `prefix: ${P}/foo/`, 'service: http://foo', 'regex_rewrite:', `  pattern: "${P}/foo/([0-9]*)/list"`, "  substitution: '/bar/\\1'"]);
+    const up = (url: string): string => {
+      const d = match(t, { kind: 'rest', method: 'GET', path: url, host: 'ambassador.kat', header: () => undefined }, randomPicker());
+      return d.ok ? d.upstreamPath : String(d.status);
+    };
+    expect(up(`${P}/foo/123456789/list`)).toBe('/bar/123456789');
+    expect(up(`${P}/foo/987654321/list`)).toBe('/bar/987654321');
+    expect(up(`${P}/fooooo/123456789/list`)).toBe('404');
+    expect(up(`${P}/foo/`)).toBe(`${P}/foo/`);
+  });
+
+  it('InvalidPortMapping: a service with an invalid port invalidates its Mapping, with the reason', () => {
+    const t = table(['name: ipm', 'hostname: "*"', `prefix: ${P}/ipm/`, 'service: http://target:80.invalid']);
+    expect(query(t, `${P}/ipm/`)).toBe('404');
+    expect(t.deployments.get('kat/kat')?.reasons.join('\n')).toMatch(/invalid port/);
+  });
+
+  it('t_grpc.py AcceptanceGrpcTest: rewrite "" leaves a gRPC Mapping\'s prefix unaltered', () => {
+    const t = table(['grpc: true', 'hostname: "*"', 'prefix: /echo.EchoService/', 'rewrite: ""', 'name: egrpc', 'service: egrpc', 'headers:', '  namespace: kat']);
+    const d = match(t, { kind: 'grpc', method: 'POST', path: '/echo.EchoService/Echo', host: 'ambassador.kat', header: (n) => (n === 'namespace' ? 'kat' : undefined) }, randomPicker());
+    expect(d.ok ? [d.backend.origin.predictor, d.upstreamPath] : d.status).toEqual(['egrpc', '/echo.EchoService/Echo']);
+  });
 });

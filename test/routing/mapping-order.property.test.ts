@@ -50,8 +50,9 @@ function holds(m: M, r: Req): boolean {
     if (m.query.value !== true && value !== m.query.value) return false;
   }
   if (m.hostname !== undefined && m.hostname !== '*') {
-    const host = r.host.toLowerCase();
-    if (m.hostname.startsWith('*') ? !(host.endsWith(m.hostname.slice(1)) && host.length > m.hostname.length - 1) : host !== m.hostname) return false;
+    // Emissary's `:authority` header matcher (v3route.py generate_headers): suffix, prefix or exact, case as sent.
+    const host = r.host;
+    if (m.hostname.startsWith('*') ? !host.endsWith(m.hostname.slice(1)) : m.hostname.endsWith('*') ? !host.startsWith(m.hostname.slice(0, -1)) : host !== m.hostname) return false;
   }
   return true;
 }
@@ -101,7 +102,7 @@ const mappingArb = fc.record({
   method: fc.option(fc.constantFrom('GET', 'POST'), { nil: undefined }),
   header: fc.option(fc.record({ value: fc.constantFrom<string | true>('1', '22', true) }), { nil: undefined }),
   query: fc.option(fc.record({ value: fc.constantFrom<string | true>('1', '2', true) }), { nil: undefined }),
-  hostname: fc.option(fc.constantFrom('*.example.com', 'api.example.com', '*'), { nil: undefined }),
+  hostname: fc.option(fc.constantFrom('*.example.com', 'api.example.com', '*', 'API.*', 'API.Example.com'), { nil: undefined }),
   precedence: fc.constantFrom(0, 0, 0, 5, -1),
 });
 
@@ -109,7 +110,7 @@ const requestArb = fc.record({
   method: fc.constantFrom('GET', 'POST', 'PUT'),
   path: fc.constantFrom('/seldon/ns/a/', '/seldon/ns/a/x', '/seldon/ns/A/x', '/seldon/ns/a/b/cd', '/seldon/ns/a/b/c', '/seldon/ns/abc', '/seldon/ns/x', '/seldon/ns/x/'),
   query: fc.option(fc.constantFrom('v=1', 'v=2', 'v', 'w=1&v=1', 'v=2&v=1', 'vv=1'), { nil: undefined }),
-  host: fc.constantFrom('api.example.com', 'a.b.example.com', 'example.com', 'API.Example.com', 'other'),
+  host: fc.constantFrom('api.example.com', 'a.b.example.com', 'example.com', 'API.Example.com', 'other', '.example.com', 'api.example.com:8080'),
   header: fc.option(fc.constantFrom('1', '22', ''), { nil: undefined }),
 });
 

@@ -94,9 +94,12 @@ describe('hand-written Mappings: each key with its Emissary meaning', () => {
     expect(await who('POST', `${P}/api/x?version=2`)).toBe('predict');
   });
 
-  it('hostname globs, host_regex, and the Host as sent (port included) decide between Mappings on one prefix', async () => {
+  it('hostname globs, host_regex, and the Host as sent (case and port included) decide between Mappings on one prefix', async () => {
     expect(await who('GET', `${P}/k/x`, 'a.example.com')).toBe('glob');
-    expect(await who('GET', `${P}/k/x`, 'Deep.A.Example.COM')).toBe('glob');
+    expect(await who('GET', `${P}/k/x`, 'Deep.A.example.com')).toBe('glob');
+    // Emissary's `:authority` header matcher compares case: another case is another Host.
+    expect(await who('GET', `${P}/k/x`, 'Deep.A.Example.COM')).toBe('plain');
+    expect(await who('GET', `${P}/k/x`, 'API7.example.org')).toBe('plain');
     // Envoy matches :authority as sent: with a port, the glob's suffix no longer matches.
     expect(await who('GET', `${P}/k/x`, 'a.example.com:8080')).toBe('plain');
     expect(await who('GET', `${P}/k/x`, 'example.com')).toBe('plain');

@@ -27,6 +27,11 @@ const CONFIG = [
   // Not a redirect: checked by the auth service as every route is.
   `apiVersion: getambassador.io/v2\nkind: Mapping\nname: proxied\nprefix: ${P}/proxied/\nservice: redir-main.${NS}:8000`,
   `apiVersion: getambassador.io/v2\nkind: Mapping\nname: r6\nprefix: ${P}/r6/\nservice: https://secure.example.com:8443\nhost_redirect: true`,
+  // The attacker's Mappings: a substitution that does not start with `/` would end the Location's authority.
+  `apiVersion: getambassador.io/v2\nkind: Mapping\nname: open\nprefix: ${P}/open/\nservice: good.example.com\nhost_redirect: true\nregex_redirect:\n  pattern: "${P}/open/(.*)"\n  substitution: '\\1'`,
+  `apiVersion: getambassador.io/v2\nkind: Mapping\nname: kept\nprefix: ${P}/kept/\nservice: good.example.com\nhost_redirect: true\nregex_redirect:\n  pattern: "${P}/kept/(.*)"\n  substitution: '/\\1'`,
+  mapping('pfx', `${P}/pfx/`, 'prefix_redirect: /').replace('foobar.com', 'good.example.com'),
+  mapping('creds', `${P}/creds/`, '').replace('foobar.com', 'good.example.com@evil.com'),
 ].join('\n---\n');
 
 describe('Mapping redirects', () => {
@@ -75,6 +80,37 @@ describe('Mapping redirects', () => {
     expect(r.body.length).toBe(0);
     expect(model.requests).toHaveLength(0);
     expect(authAsked).toBe(0);
+  });
+
+  it('open redirect: a regex_redirect substitution that does not start with "/" refuses its Mapping, and so does a service with credentials', async () => {
+    for (const target of [`${P}/open/@evil.com/x`, `${P}/creds/x`]) {
+      const r = await send(target);
+      expect(r.statusLine).toBe('HTTP/1.1 404 Not Found');
+      expect(location(r)).toEqual([]);
+    }
+    expect(model.requests).toHaveLength(0);
+    const routes = (await (await fetch(`${gw.adminUrl}/routes`)).json()) as { deployments: { name: string; reasons: string[] }[] };
+    const reasons = routes.deployments.find((d) => d.name === 'redir')!.reasons.join('\n');
+    expect(reasons).toContain('Mapping "open" dropped: regex_redirect.substitution "\\1" must start with "/"');
+    expect(reasons).toMatch(/Mapping "creds" dropped: [^\n]*service "good\.example\.com@evil\.com"/);
+  });
+
+  it('open redirect: whatever the path, the Location keeps the configured scheme and authority', async () => {
+    const cases: [string, string][] = [
+      [`${P}/kept/@evil.com/x`, 'http://good.example.com/@evil.com/x'],
+      [`${P}/kept/%40evil.com/x`, 'http://good.example.com/%40evil.com/x'],
+      [`${P}/kept/evil.com:80@x/y?z=1`, 'http://good.example.com/evil.com:80@x/y?z=1'],
+      [`${P}/pfx/@evil.com/x`, 'http://good.example.com/@evil.com/x'],
+      [`${P}/pfx/%2F%2Fevil.com/x`, 'http://good.example.com/%2F%2Fevil.com/x'],
+    ];
+    for (const [target, want] of cases) {
+      const r = await send(target);
+      expect(r.statusLine).toBe('HTTP/1.1 301 Moved Permanently');
+      expect(location(r)).toEqual([want]);
+      // As a browser reads it.
+      expect(new URL(location(r)[0]!).host).toBe('good.example.com');
+    }
+    expect(model.requests).toHaveLength(0);
   });
 
   it('a route without a redirect on the same deployment is checked by the auth service (which refuses)', async () => {
