@@ -23,6 +23,7 @@ interface HttpCheck {
   readonly url: string;
   readonly raw: string[];
   readonly headers: http.IncomingHttpHeaders;
+  readonly body: Buffer;
 }
 
 /** A header's lines in a raw `name, value` list (names matched without case). */
@@ -35,14 +36,18 @@ function rawValues(raw: readonly string[], name: string): string[] {
 /**
  * kat-server's HTTP auth: the status `kat-req-http-requested-status` asks for (200 by default);
  * each header `kat-req-http-requested-header` names copied from the request into the answer;
- * `Set-Cookie: c=c` for each of `kat-req-http-requested-cookie`. `route` decides instead when set.
+ * `Set-Cookie: c=c` for each of `kat-req-http-requested-cookie`; `Location` from
+ * `kat-req-http-requested-location`; the body it received in `Kat-Resp-Http-Request-Body`; on 200,
+ * `Extauth`: the headers it received, as JSON. `route` decides instead when set.
  */
 async function startHttpAuth(route?: (url: string) => { status: number; headers: [string, string][] }): Promise<{ port: number; checks: HttpCheck[]; close(): Promise<void> }> {
   const checks: HttpCheck[] = [];
   const server = http.createServer((req, res) => {
-    req.resume();
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      checks.push({ method: req.method!, url: req.url!, raw: req.rawHeaders, headers: req.headers });
+      const body = Buffer.concat(chunks);
+      checks.push({ method: req.method!, url: req.url!, raw: req.rawHeaders, headers: req.headers, body });
       if (route) {
         const r = route(req.url!);
         res.writeHead(r.status, r.headers.flat());
@@ -56,6 +61,11 @@ async function startHttpAuth(route?: (url: string) => { status: number; headers:
         if (name.trim() !== '' && typeof v === 'string') out.push(name.trim(), v);
       }
       for (const c of String(req.headers['kat-req-http-requested-cookie'] ?? '').split(',')) if (c.trim() !== '') out.push('Set-Cookie', `${c.trim()}=${c.trim()}`);
+      const location = req.headers['kat-req-http-requested-location'];
+      if (typeof location === 'string') out.push('Location', location);
+      if (body.length > 0) out.push('Kat-Resp-Http-Request-Body', body.toString());
+      // kat-server's INCLUDE_EXTAUTH_HEADER: what it received, as JSON, on an allowance.
+      if (status === 200) out.push('Extauth', JSON.stringify({ request: { headers: req.headers } }));
       res.writeHead(status, [...out, 'Content-Type', 'application/json']);
       res.end(JSON.stringify({ backend: 'auth', status }));
     });
@@ -111,8 +121,9 @@ async function startGrpcAuth(): Promise<{ port: number; checks: DecodedCheck[]; 
   return { port, checks, close: () => new Promise<void>((r) => server.tryShutdown(() => r())) };
 }
 
-async function get(gw: TestGateway, target: string, headers: HeaderLine[], method = 'GET'): Promise<RawResponse> {
-  const { res, x } = await rawRequest(gw.port, { method, target, headers: [['Host', 'kat.example'], ['User-Agent', 'kat/1'], ...headers], framing: 'none' }, 10_000);
+async function get(gw: TestGateway, target: string, headers: HeaderLine[], body?: string): Promise<RawResponse> {
+  const spec = body === undefined ? { method: 'GET', framing: 'none' as const } : { method: 'POST', body: Buffer.from(body) };
+  const { res, x } = await rawRequest(gw.port, { target, headers: [['Host', 'kat.example'], ['User-Agent', 'kat/1'], ...headers], ...spec }, 10_000);
   x.socket.destroy();
   if (!res) throw new Error('no answer');
   return res;
@@ -555,5 +566,179 @@ describe('AuthenticationDisabledOnRedirectTest', () => {
     expect(r.status).toBe(301);
     expect(headerValue(r.headers, 'location')).toBe('http://target.kat/seldon/kat/target/');
     expect(auth.checks.length).toBe(before);
+  });
+});
+
+describe('AuthenticationTest', () => {
+  let auth: Awaited<ReturnType<typeof startHttpAuth>>;
+  let target: RecordingUpstream;
+  let gw: TestGateway;
+
+  beforeAll(async () => {
+    auth = await startHttpAuth();
+    target = await startRecordingUpstream({ name: 'target' });
+    gw = await startTestGateway({
+      manifests: { 'kat.yaml': sdep('kat', 'kat', { predictors: [{ name: 'main' }] }, { 'seldon.io/ambassador-config': mapping('target', 'prefix: /seldon/kat/target/\nservice: target.kat:8000') }) },
+      resolve: { 'target.kat:8000': target.port },
+      args: [
+        '--ext-auth-service',
+        `http://127.0.0.1:${auth.port}`,
+        '--ext-auth-path-prefix',
+        '/extauth',
+        ...['X-Foo', 'X-Bar', 'Kat-Req-Http-Requested-Location', 'Kat-Req-Http-Requested-Status', 'Kat-Req-Http-Requested-Header'].flatMap((h) => ['--ext-auth-allowed-request-headers', h]),
+        ...['X-Foo', 'X-Bar', 'Extauth'].flatMap((h) => ['--ext-auth-allowed-authorization-headers', h]),
+      ],
+    });
+  });
+  afterAll(async () => {
+    await gw?.stop();
+    await target?.close();
+    await auth?.close();
+  });
+
+  it('[0]: the check: the prefixed path, Content-Length: 0, X-Forwarded-For and User-Agent, no header not allowed; 401', async () => {
+    const before = auth.checks.length;
+    const r = await get(gw, '/seldon/kat/target/', [
+      ['kat-req-http-requested-status', '401'],
+      ['Baz', 'baz'],
+      ['Request-Header', 'Baz'],
+    ]);
+    expect(r.status).toBe(401);
+    const c = auth.checks[before]!;
+    expect(c.url).toBe('/extauth/seldon/kat/target/');
+    expect(rawValues(c.raw, 'content-length')).toEqual(['0']);
+    expect(rawValues(c.raw, 'x-forwarded-for')).toHaveLength(1);
+    expect(rawValues(c.raw, 'user-agent')).toEqual(['kat/1']);
+    expect(c.headers['baz']).toBeUndefined();
+  });
+
+  it('[1]: the Location of a 302 reaches the client', async () => {
+    const r = await get(gw, '/seldon/kat/target/', [
+      ['kat-req-http-requested-status', '302'],
+      ['kat-req-http-requested-location', 'foo'],
+      ['kat-req-http-requested-header', 'location'],
+    ]);
+    expect(r.status).toBe(302);
+    expect(headerValues(r.headers, 'location')).toEqual(['foo']);
+  });
+
+  it('[2] and [3]: X-Foo and X-Bar, both allowed here, come back with the denial', async () => {
+    for (const name of ['X-Foo', 'X-Bar']) {
+      const r = await get(gw, '/seldon/kat/target/', [
+        ['kat-req-http-requested-status', '401'],
+        [name, 'v'],
+        ['kat-req-http-requested-header', name],
+      ]);
+      expect(r.status).toBe(401);
+      expect(headerValues(r.headers, name.toLowerCase())).toEqual(['v']);
+    }
+  });
+
+  it('[4]: allowed with the Authorization the auth service returns', async () => {
+    const r = await get(gw, '/seldon/kat/target/', [
+      ['kat-req-http-requested-status', '200'],
+      ['Authorization', 'foo-11111'],
+      ['kat-req-http-requested-header', 'Authorization'],
+      ['x-case', 'a4'],
+    ]);
+    expect(r.status).toBe(200);
+    expect(headerValues(target.byCase('a4')[0]!.headers, 'authorization')).toEqual(['foo-11111']);
+  });
+
+  it("[5]: a client's X-Forwarded-Proto: https is not what the auth service is told (http: the connection's), as the model's Extauth header shows", async () => {
+    const r = await get(gw, '/seldon/kat/target/', [
+      ['X-Forwarded-Proto', 'https'],
+      ['x-case', 'a5'],
+    ]);
+    expect(r.status).toBe(200);
+    const extauth = headerValues(target.byCase('a5')[0]!.headers, 'extauth');
+    expect(extauth).toHaveLength(1);
+    const told = JSON.parse(extauth[0]!) as { request: { headers: Record<string, string> } };
+    expect(told.request.headers['x-forwarded-proto']).toBe('http');
+  });
+});
+
+describe('AuthenticationHTTPPartialBufferTest', () => {
+  let auth: Awaited<ReturnType<typeof startHttpAuth>>;
+  let target: RecordingUpstream;
+  let gw: TestGateway;
+
+  beforeAll(async () => {
+    auth = await startHttpAuth();
+    target = await startRecordingUpstream({ name: 'target' });
+    gw = await startTestGateway({
+      manifests: { 'kat.yaml': sdep('kat', 'kat', { predictors: [{ name: 'main' }] }, { 'seldon.io/ambassador-config': mapping('target', 'prefix: /seldon/kat/target/\nservice: target.kat:8000') }) },
+      resolve: { 'target.kat:8000': target.port },
+      args: [
+        '--ext-auth-service',
+        `http://127.0.0.1:${auth.port}`,
+        '--ext-auth-path-prefix',
+        '/extauth',
+        ...['Kat-Req-Http-Requested-Status', 'Kat-Req-Http-Requested-Header'].flatMap((h) => ['--ext-auth-allowed-request-headers', h]),
+        '--ext-auth-allowed-authorization-headers',
+        'Kat-Resp-Http-Request-Body',
+        '--ext-auth-add-header',
+        'X-Added-Auth:auth-added',
+        '--ext-auth-include-body',
+        '7',
+        '--ext-auth-allow-partial',
+      ],
+    });
+  });
+  afterAll(async () => {
+    await gw?.stop();
+    await target?.close();
+    await auth?.close();
+  });
+
+  it('[0]: a body over max_bytes is checked by its first 7 bytes; the model gets it whole', async () => {
+    const before = auth.checks.length;
+    const r = await get(
+      gw,
+      '/seldon/kat/target/',
+      [
+        ['kat-req-http-requested-status', '200'],
+        ['x-case', 'p0'],
+      ],
+      'message_body',
+    );
+    expect(r.status).toBe(200);
+    expect(auth.checks[before]!.body.toString()).toBe('message');
+    expect(rawValues(auth.checks[before]!.raw, 'x-envoy-auth-partial-body')).toEqual(['true']);
+    const seen = target.byCase('p0')[0]!;
+    expect(headerValues(seen.headers, 'kat-resp-http-request-body')).toEqual(['message']);
+    expect(seen.body.toString()).toBe('message_body');
+  });
+
+  it('[1]: a body within max_bytes is checked whole', async () => {
+    const before = auth.checks.length;
+    const r = await get(
+      gw,
+      '/seldon/kat/target/',
+      [
+        ['kat-req-http-requested-status', '200'],
+        ['x-case', 'p1'],
+      ],
+      'body',
+    );
+    expect(r.status).toBe(200);
+    expect(auth.checks[before]!.body.toString()).toBe('body');
+    expect(headerValues(target.byCase('p1')[0]!.headers, 'kat-resp-http-request-body')).toEqual(['body']);
+  });
+
+  it('[2]: the check carries add_auth_headers (X-Added-Auth); a 401 reaches no model', async () => {
+    const before = auth.checks.length;
+    const r = await get(
+      gw,
+      '/seldon/kat/target/',
+      [
+        ['kat-req-http-requested-status', '401'],
+        ['x-case', 'p2'],
+      ],
+      'body',
+    );
+    expect(r.status).toBe(401);
+    expect(rawValues(auth.checks[before]!.raw, 'x-added-auth')).toEqual(['auth-added']);
+    expect(target.byCase('p2')).toHaveLength(0);
   });
 });
