@@ -742,3 +742,83 @@ describe('AuthenticationHTTPPartialBufferTest', () => {
     expect(target.byCase('p2')).toHaveLength(0);
   });
 });
+
+describe('AuthenticationTestV1 (one auth service: the gateway has one --ext-auth-service)', () => {
+  let auth: Awaited<ReturnType<typeof startHttpAuth>>;
+  let target: RecordingUpstream;
+  let gw: TestGateway;
+
+  beforeAll(async () => {
+    auth = await startHttpAuth();
+    target = await startRecordingUpstream({ name: 'target' });
+    const mappings = [
+      mapping('target', 'prefix: /seldon/kat/target/\nservice: target.kat:8000'),
+      mapping('target-unauthed', 'prefix: /seldon/kat/target/unauthed/\nservice: target.kat:8000\nbypass_auth: true'),
+    ].join('\n---\n');
+    gw = await startTestGateway({
+      manifests: { 'kat.yaml': sdep('kat', 'kat', { predictors: [{ name: 'main' }] }, { 'seldon.io/ambassador-config': mappings }) },
+      resolve: { 'target.kat:8000': target.port },
+      args: [
+        '--ext-auth-service',
+        `http://127.0.0.1:${auth.port}`,
+        '--ext-auth-path-prefix',
+        '/extauth',
+        ...['X-Foo', 'X-Bar', 'Kat-Req-Http-Requested-Status', 'Kat-Req-Http-Requested-Header', 'Location'].flatMap((h) => ['--ext-auth-allowed-request-headers', h]),
+        ...['X-Foo', 'Extauth'].flatMap((h) => ['--ext-auth-allowed-authorization-headers', h]),
+        '--ext-auth-status-on-error',
+        '503',
+      ],
+    });
+  });
+  afterAll(async () => {
+    await gw?.stop();
+    await target?.close();
+    await auth?.close();
+  });
+
+  it('[0]: the check is at /extauth and the path as received, Content-Length: 0; 401', async () => {
+    const before = auth.checks.length;
+    const r = await get(gw, '/seldon/kat/target/0', [
+      ['kat-req-http-requested-status', '401'],
+      ['Baz', 'baz'],
+    ]);
+    expect(r.status).toBe(401);
+    expect(auth.checks[before]!.url).toBe('/extauth/seldon/kat/target/0');
+    expect(rawValues(auth.checks[before]!.raw, 'content-length')).toEqual(['0']);
+    expect(auth.checks[before]!.headers['baz']).toBeUndefined();
+  });
+
+  it('[6]: a bypass_auth Mapping is not checked', async () => {
+    const before = auth.checks.length;
+    const r = await get(gw, '/seldon/kat/target/unauthed/6', [
+      ['kat-req-http-requested-status', '200'],
+      ['x-case', 'v6'],
+    ]);
+    expect(r.status).toBe(200);
+    expect(auth.checks.length).toBe(before);
+    expect(target.byCase('v6')).toHaveLength(1);
+  });
+
+  it("[7]: the auth service's 500 is a failure: status_on_error (503), in the gateway's words, nothing upstream", async () => {
+    const r = await get(gw, '/seldon/kat/target/7', [
+      ['kat-req-http-requested-status', '500'],
+      ['x-case', 'v7'],
+    ]);
+    expect(r.status).toBe(503);
+    expect(JSON.parse(r.body.toString())).toMatchObject({ status: { code: 503, status: 'FAILURE' } });
+    expect(target.byCase('v7')).toHaveLength(0);
+  });
+
+  it('[8..27]: twenty 403s, each the auth service asked once, none upstream', async () => {
+    const before = auth.checks.length;
+    for (let i = 8; i < 28; i++) {
+      const r = await get(gw, `/seldon/kat/target/${i}`, [
+        ['kat-req-http-requested-status', '403'],
+        ['x-case', 'v403'],
+      ]);
+      expect(r.status).toBe(403);
+    }
+    expect(auth.checks.length - before).toBe(20);
+    expect(target.byCase('v403')).toHaveLength(0);
+  });
+});
