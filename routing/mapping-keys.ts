@@ -62,6 +62,7 @@ export const MAPPING_KEYS: Readonly<Record<string, KeyInfo>> = Object.freeze({
   weight: h('percent of a group of Mappings with the same match; what the weights leave falls through to the next route'),
   shadow: h("a mirror of the group's requests"),
   bypass_auth: h('the external auth service is not asked; a core key: every Mapping of a group must share it'),
+  auth_context_extensions: h("sent in a gRPC check's context_extensions; an HTTP check has none (as Envoy)"),
   cors: h("the route's CORS policy"),
   // What the client receives.
   add_response_headers: h('headers added to the answer'),
@@ -97,7 +98,6 @@ export const MAPPING_KEYS: Readonly<Record<string, KeyInfo>> = Object.freeze({
   priority: d("Envoy's high-priority circuit breakers are not modelled: its limits would differ"),
   labels: d('rate limit labels need a RateLimitService; use seldon.io/gateway-rate-limit'),
   rate_limits: d('rate limit labels need a RateLimitService; use seldon.io/gateway-rate-limit'),
-  auth_context_extensions: d('context extensions are not sent to the external auth service'),
   envoy_override: d('raw Envoy configuration cannot be honoured'),
   health_checks: d("active health checks are not run; the gateway's endpoint health is passive"),
   v3health_checks: d("active health checks are not run; the gateway's endpoint health is passive"),

@@ -9,6 +9,7 @@
 import { compileFullMatch, checkHeaderName, isObj, type RegexBudget } from './values.js';
 import { parseDuration } from './duration.js';
 import { readWholeNumber } from './whole-number.js';
+import { authContextExtensionsOf, type AuthContextExtensions } from './auth-context.js';
 import { RE2JS } from 're2js';
 
 /** One `add_*_headers` entry: `append` false replaces any value the message has (Envoy's `append: false`). */
@@ -91,6 +92,8 @@ export interface MappingPolicy {
   readonly upgrades: readonly string[];
   /** `tls: <name>`: the upstream TLS context the operator defined by that name (--upstream-tls-context). */
   readonly tlsContext: string | null;
+  /** `auth_context_extensions`: sent in the gRPC auth service's CheckRequest (routing/auth-context.ts). */
+  readonly authContextExtensions: AuthContextExtensions | null;
 }
 
 /** What the ambassador Module gives every route that sets none of its own (`CompileOptions.defaultErrorOverrides`, `.defaultLoadBalancer`). */
@@ -113,6 +116,7 @@ export const NO_POLICY: MappingPolicy = Object.freeze({
   connection: null,
   upgrades: [],
   tlsContext: null,
+  authContextExtensions: null,
 });
 
 /**
@@ -444,7 +448,10 @@ export function parseMappingPolicy(m: Obj, regexes: RegexBudget, tlsContexts: Re
     }
     tlsContext = m.tls;
   }
+  const contextExtensions = authContextExtensionsOf(m.auth_context_extensions);
+  if (contextExtensions !== null && 'error' in contextExtensions) return drop(contextExtensions.error);
   const nothing =
+    contextExtensions === null &&
     requestHeaders === null &&
     responseHeaders === null &&
     hostRewrite === null &&
@@ -471,5 +478,6 @@ export function parseMappingPolicy(m: Obj, regexes: RegexBudget, tlsContexts: Re
     connection,
     upgrades,
     tlsContext,
+    authContextExtensions: contextExtensions,
   };
 }

@@ -28,7 +28,7 @@ import type { Socket } from 'node:net';
 import { frontEndServes } from '../edge/entry.js';
 import type { Deny, DenialTally, GatewayReason } from '../edge/errors.js';
 import type { RestRequest } from '../edge/rest-exchange.js';
-import type { ExtVerdict, ExternalAuth } from '../ext-auth/policy.js';
+import type { CheckSubject, ExtVerdict, ExternalAuth } from '../ext-auth/policy.js';
 import type { JwtOutcome, JwtVerifier } from './jwt.js';
 import { grpcToken, jwtDenial, jwtEdits, restToken, upstreamWithoutToken, type FoundToken } from './jwt-gate.js';
 import type { JwtPolicy } from '../../routing/jwt-policy.js';
@@ -115,6 +115,12 @@ const RETRY_IN_1S: Readonly<Record<string, string>> = { 'retry-after': '1' };
 const NOTHING_READ: ReadBody = {};
 
 const single = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v[0] : v);
+
+/** The check of a request on `d`, with its Mapping's auth_context_extensions when it has some. */
+function withContext(s: CheckSubject, d: Routed): CheckSubject {
+  const extensions = d.backend.mapping?.authContextExtensions ?? null;
+  return extensions === null ? s : { ...s, contextExtensions: extensions };
+}
 
 const allow = (decision: Routed, strip: readonly string[]): Allow => ({ allow: true, decision, strip });
 
@@ -262,7 +268,7 @@ export class Gatekeeper {
     return new Promise((resolve) => {
       restSubject(r, ext.config, trusted, preread, (s) => {
         if ('tooLarge' in s) resolve({ verdict: ext.tooLarge('rest', startedAt), read: NOTHING_READ });
-        else void ext.check(s.subject, startedAt).then((verdict) => resolve({ verdict, read: s.read }));
+        else void ext.check(withContext(s.subject, d), startedAt).then((verdict) => resolve({ verdict, read: s.read }));
       });
     });
   }
@@ -272,7 +278,7 @@ export class Gatekeeper {
     const startedAt = performance.now();
     if (ext === undefined || call === undefined) return Promise.resolve(this.unchecked(d));
     const trusted = call.socket !== undefined && (this.d.trusts?.(call.socket) ?? false);
-    return ext.check(grpcSubject(headers, call.rawHeaders, call.socket, trusted), startedAt).then((verdict) => ({ verdict, read: NOTHING_READ }));
+    return ext.check(withContext(grpcSubject(headers, call.rawHeaders, call.socket, trusted), d), startedAt).then((verdict) => ({ verdict, read: NOTHING_READ }));
   }
 
   private restGate(req: GateRequest, decision: Routed, table: RouteTable, claims?: JWTPayload): PendingVerdict {

@@ -6,7 +6,8 @@
  *
  * Field numbers (envoy/service/auth/v3/external_auth.proto, attribute_context.proto,
  * envoy/config/core/v3/base.proto, address.proto, envoy/type/v3/http_status.proto, google/rpc/status.proto):
- * - CheckRequest: attributes 1. AttributeContext: source 1, destination 2, request 4.
+ * - CheckRequest: attributes 1. AttributeContext: source 1, destination 2, request 4,
+ *   context_extensions 10 (map: key 1, value 2).
  *   Peer: address 1 (Address: socket_address 1; SocketAddress: address 2, port_value 3).
  *   Request: time 1 (Timestamp: seconds 1, nanos 2), http 2. HttpRequest: id 1, method 2,
  *   headers 3 (map: key 1, value 2), path 4, host 5, scheme 6, size 9, protocol 10, body 11, raw_body 12.
@@ -15,6 +16,7 @@
  *   OkHttpResponse: headers 2, headers_to_remove 5, response_headers_to_add 6.
  *   HeaderValueOption: header 1 (HeaderValue: key 1, value 2, raw_value 3), append 2 (BoolValue: value 1), append_action 3.
  */
+import type { AuthContextExtensions } from '../../routing/auth-context.js';
 import { LEN, VARINT, lenField, readVarint, varintBytes, walkFields } from '../wire/protobuf.js';
 
 /** What a check describes: the request as the gateway received it. */
@@ -37,6 +39,8 @@ export interface CheckAttributes {
   /** The body sent with the check (include_body), or null. */
   readonly body: Buffer | null;
   readonly timeMs: number;
+  /** The route's `auth_context_extensions`, or none. */
+  readonly contextExtensions?: AuthContextExtensions | undefined;
 }
 
 /** A header the auth service sets: replacing the request's (`append` false) or added beside it. */
@@ -96,6 +100,7 @@ export function encodeCheckRequest(a: CheckAttributes): Buffer {
   const source = peer(a.sourceAddress, a.sourcePort);
   const destination = peer(a.destinationAddress, a.destinationPort);
   const attributes = [...(source.length ? [msgField(1, source)] : []), ...(destination.length ? [msgField(2, destination)] : []), request];
+  for (const [k, v] of a.contextExtensions ?? []) attributes.push(msgField(10, [strField(1, k), strField(2, v)]));
   return msgField(1, attributes);
 }
 

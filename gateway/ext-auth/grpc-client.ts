@@ -80,6 +80,7 @@ export class GrpcAuthClient implements AuthServiceClient {
       protocol: subject.httpVersion,
       body: subject.body,
       timeMs: Date.now(),
+      contextExtensions: subject.contextExtensions,
     });
     const frame = Buffer.allocUnsafe(5 + message.length);
     frame[0] = 0;

@@ -26,6 +26,8 @@ const ALWAYS_TAKEN = ['authorization', 'location', 'proxy-authenticate', 'set-co
 /** The largest answer (its body) read from the auth service; a larger one is a failure, never passed on. */
 const MAX_ANSWER_BYTES = 1024 * 1024;
 const REMOVE_HEADER = 'x-envoy-auth-headers-to-remove';
+/** A check without a body still says `Content-Length: 0`, a GET's too, as Envoy's HTTP ext_authz frames every check. */
+const NO_BODY = Buffer.alloc(0);
 
 /** Where the auth service is dialled: its address, or what --resolve maps it to. */
 export interface Dial {
@@ -58,7 +60,7 @@ export class HttpAuthClient implements AuthServiceClient {
     return new Promise<ServiceAnswer>((resolve, reject) => {
       const handler = new AnswerReader(this.taken, resolve, reject);
       signal.addEventListener('abort', () => handler.abort(signal.reason as Error), { once: true });
-      this.pool.dispatch({ method: subject.method, path: `${this.config.pathPrefix}${subject.path}`, headers, body: subject.body, headersTimeout: 0, bodyTimeout: 0 }, handler);
+      this.pool.dispatch({ method: subject.method, path: `${this.config.pathPrefix}${subject.path}`, headers, body: subject.body ?? NO_BODY, headersTimeout: 0, bodyTimeout: 0 }, handler);
     });
   }
 

@@ -17,6 +17,7 @@ import { GrpcStatus, type Deny, type GatewayReason } from '../edge/errors.js';
 import { LogBudget } from '../observe/log-budget.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import type { Protocol } from '../../routing/types.js';
+import type { AuthContextExtensions } from '../../routing/auth-context.js';
 import type { ExtAuthConfig } from '../config/ext-auth.js';
 import type { HeaderEdit } from './envoy-authz-wire.js';
 
@@ -42,6 +43,8 @@ export interface CheckSubject {
   readonly partial: boolean;
   /** The body's declared size (Content-Length), -1 when unknown. */
   readonly size: number;
+  /** Its route's Mapping's `auth_context_extensions` (a gRPC check carries them; an HTTP one cannot). */
+  readonly contextExtensions?: AuthContextExtensions | undefined;
 }
 
 /** The auth service's decision, as either client reads it. */

@@ -114,47 +114,8 @@ function withoutPseudo(raw: readonly string[]): string[] {
   return out;
 }
 
-/** What an allowed REST request carries to the model: the auth service's header edits. */
+/** What an allowed REST request carries to the model: the auth service's header edits (applied by routing/auth-edits.ts). */
 export interface Authorized {
   readonly headers: readonly HeaderEdit[];
   readonly remove: readonly string[];
-}
-
-/** Apply the auth service's edits to the upstream request's `name, value` list (names matched without case). */
-export function applyEdits(headers: string[], a: Authorized): void {
-  let sets = editSets.get(a);
-  if (sets === undefined) {
-    const removed = new Set(a.remove);
-    const drop = new Set(a.remove);
-    for (const e of a.headers) if (!e.append) drop.add(e.name);
-    drop.delete('host');
-    editSets.set(a, (sets = { removed, drop, lengths: new Set([...drop].map((n) => n.length)) }));
-  }
-  const { removed, drop, lengths } = sets;
-  if (drop.size > 0) {
-    let w = 0;
-    for (let i = 0; i < headers.length; i += 2) {
-      const name = headers[i]!;
-      // Lower-cased only when its length is one of the names dropped.
-      if (lengths.has(name.length) && drop.has(name.toLowerCase())) continue;
-      headers[w++] = name;
-      headers[w++] = headers[i + 1]!;
-    }
-    headers.length = w;
-  }
-  // Set first, then removed, as Envoy applies them.
-  for (const e of a.headers) if (!removed.has(e.name)) headers.push(e.name, e.value);
-}
-
-/** Each edit list's name sets, made once: a JWT's edits are one object for every request with the same token. */
-const editSets = new WeakMap<Authorized, { readonly removed: ReadonlySet<string>; readonly drop: ReadonlySet<string>; readonly lengths: ReadonlySet<number> }>();
-
-/** The same edits on a gRPC call's header object. */
-export function applyGrpcEdits(headers: IncomingHttpHeaders, a: Authorized): void {
-  for (const e of a.headers) {
-    if (e.name.startsWith(':') || e.name === 'host') continue;
-    const had = headers[e.name];
-    headers[e.name] = e.append && had !== undefined ? `${Array.isArray(had) ? had.join(',') : had},${e.value}` : e.value;
-  }
-  for (const name of a.remove) if (!name.startsWith(':') && name !== 'host') delete headers[name];
 }

@@ -8,7 +8,7 @@
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Allow, Deny, Gatekeeper, PendingVerdict } from '../auth/gate.js';
-import { applyGrpcEdits } from '../ext-auth/subject.js';
+import { applyAuthEditsToObject } from '../../routing/auth-edits.js';
 import { grpcFrontEndCall } from '../edge/entry.js';
 import { GrpcStatus, grpcStatusOf } from '../edge/errors.js';
 import { stripMatchingPort } from '../../routing/edge-rules.js';
@@ -108,8 +108,8 @@ export abstract class GrpcPipelineRequest extends ForwardedRequest {
 
   allowed(v: Allow): void {
     for (const name of v.strip) delete this.headers[name];
-    if (v.external !== undefined) applyGrpcEdits(this.headers, v.external);
-    if (v.edits !== undefined) applyGrpcEdits(this.headers, v.edits);
+    // The auth service's edits, then a JWT's claim headers (pipeline/gate.ts set them before this).
+    if (this.authEdits !== undefined) applyAuthEditsToObject(this.headers, this.authEdits);
   }
 
   denied(v: Deny): void {

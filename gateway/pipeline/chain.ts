@@ -32,7 +32,7 @@ import type { EdgeRules } from '../../routing/edge-rules.js';
 import type { IpFilter } from './ip-policy.js';
 import { ForwardStage } from './forward.js';
 import { GateStage } from './gate.js';
-import { MatchStage, type MatchDeps } from './match.js';
+import { MatchStage, RouteMatcher, type MatchDeps } from './match.js';
 import { RedirectStage } from './redirect.js';
 import { SteerStage } from './steer.js';
 import { StickyStage } from './sticky-cookie.js';
@@ -66,7 +66,7 @@ function stages(d: PipelineDeps): Link[] {
     (next) => new StickyStage(next),
     (next) => new CorsStage(next),
     (next) => new RedirectStage(next),
-    (next) => new GateStage(d.gate, next),
+    (next) => new GateStage(d.gate, next, new RouteMatcher(d, fallbacks)),
     (next) => new FallbackStage(fallbacks, next),
     (next) => new SteerStage(d.bandits, next),
     (next) => new FlowStage(d.flow, next, fallbacks),

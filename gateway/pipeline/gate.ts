@@ -5,27 +5,18 @@
  * an allowance drops the credential, applies the auth service's edits and goes on (unless the
  * client left while the stores answered). Every other request passes with one property check.
  */
-import type { Allow, GateVerdict, Gatekeeper } from '../auth/gate.js';
-import type { HeaderEdits, PipelineRequest } from './request.js';
+import type { GateVerdict, Gatekeeper } from '../auth/gate.js';
+import type { PipelineRequest } from './request.js';
+import type { RouteMatcher } from './match.js';
+import { authEditPlan, chainAuthEdits } from '../../routing/auth-edits.js';
 import { continueWith, type Stage } from './stage.js';
-
-/** An edit list as the stages read it (a set name reads its value, a removed one nothing), made once per list: a JWT's edits are one object for every request with the same token. */
-function editsView(edits: NonNullable<Allow['edits']>): HeaderEdits {
-  let view = views.get(edits);
-  if (view === undefined) {
-    const set = new Map<string, string>();
-    for (const e of edits.headers) set.set(e.name, e.append && set.has(e.name) ? `${set.get(e.name)!},${e.value}` : e.value);
-    views.set(edits, (view = { set, removed: new Set(edits.remove) }));
-  }
-  return view;
-}
-
-const views = new WeakMap<NonNullable<Allow['edits']>, HeaderEdits>();
 
 export class GateStage implements Stage {
   constructor(
     private readonly gate: Gatekeeper | undefined,
     private readonly next: Stage,
+    /** The second match after the auth service edited the headers (undefined: none, as in a stage test). */
+    private readonly matcher?: RouteMatcher | undefined,
   ) {}
 
   run(r: PipelineRequest): void {
@@ -52,9 +43,53 @@ export class GateStage implements Stage {
     }
     r.routed = v.decision;
     if (v.claims !== undefined) r.claims = v.claims;
+    // The stages after the gate (the second match, flow control's tenant, steering) read what the model will: the auth service's headers, a claim header, never the client's own.
+    const edits = chainAuthEdits(v.external, v.edits);
+    if (edits !== undefined) r.editHeaders(edits);
     r.allowed(v);
-    // The stages after the gate (flow control's tenant, steering) read what the model will: a claim header, never the client's own.
-    if (v.edits !== undefined) r.editHeaders(editsView(v.edits));
-    if (!r.gone()) continueWith(this.next, r);
+    if (r.gone()) return;
+    // Envoy's ext_authz clears the route cache when the auth service changed the request's headers (Emissary sets clear_route_cache): matched again, only then.
+    if (v.external !== undefined && !r.frontEnd && authEditPlan(v.external).changes && this.matcher !== undefined && !this.rerouted(r, this.matcher)) return;
+    continueWith(this.next, r);
+  }
+
+  /**
+   * The second match, on the same table, with the edited headers. The same route: its pick stands
+   * (Envoy's weighted pick is stable per request). Another: it goes there, as Envoy's router takes
+   * the route found again; the auth service is not asked again (its filter ran), a redirect route
+   * answers with its redirect, and no route is 404. A route whose own gate asks more than the external
+   * check (OAuth, a JWT, rate limits) is refused rather than reached without them. False: answered.
+   */
+  private rerouted(r: PipelineRequest, matcher: RouteMatcher): boolean {
+    const before = r.routed!;
+    const table = r.table!;
+    const probe = matcher.probe(r, table);
+    if (probe.ok && probe.group === before.group) return true;
+    const again = probe.ok ? matcher.match(r, table) : probe;
+    if (!again.ok) {
+      r.unrouted(again);
+      return false;
+    }
+    if (again.group === before.group) return true;
+    r.fallbacks = undefined;
+    r.fallbackDue = undefined;
+    matcher.route(r, again);
+    const backend = again.backend;
+    const mapping = backend.mapping;
+    if (mapping !== null && mapping.redirect !== null) {
+      r.redirected(mapping.redirect);
+      return false;
+    }
+    const gate = backend.gate;
+    if (gate !== null && (gate.auth !== null || gate.jwt !== null || gate.rateLimits.length > 0)) {
+      r.refuse({
+        check: 'gate',
+        status: 403,
+        reason: 'FORBIDDEN',
+        message: `the external auth service's headers route this request to ${backend.id}, whose own checks (OAuth, JWT, rate limits) it has not passed`,
+      });
+      return false;
+    }
+    return true;
   }
 }

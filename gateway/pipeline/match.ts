@@ -10,7 +10,7 @@
  */
 import type { Gatekeeper } from '../auth/gate.js';
 import { match } from '../../routing/match.js';
-import type { Backend, Picker } from '../../routing/types.js';
+import type { Backend, Decision, Picker, RouteGroup, RouteTable, Routed } from '../../routing/types.js';
 import type { LiveTable } from '../../routing/live-table.js';
 import type { FallbackDeps } from './fallback.js';
 import type { FallbackPolicy } from '../../routing/fallback-config.js';
@@ -29,18 +29,67 @@ export interface MatchDeps {
   readonly fallback?: FallbackDeps | undefined;
 }
 
-export class MatchStage implements Stage {
+/** A pick without effects: the first member, no steering, no mirror. */
+const PROBE: Picker = {
+  pick: (group: RouteGroup): Backend | undefined => group.members[0]?.backend,
+  steer: (group: RouteGroup): RouteGroup => group,
+  mirror: () => false,
+};
+
+/**
+ * The table's route for a request, its member picked, and what its fallback means for it: the match
+ * stage's, and the gate's second match when the auth service edited the headers (pipeline/gate.ts).
+ */
+export class RouteMatcher {
   private readonly eligible: ((backend: Backend) => boolean) | undefined;
   private readonly unready: FallbackDeps['unready'];
 
   constructor(
     private readonly d: MatchDeps,
-    private readonly next: Stage,
     private readonly fallbacks?: FallbackSender | undefined,
   ) {
     const eligible = d.eligible;
     this.unready = d.fallback?.unready;
     this.eligible = eligible === undefined || this.unready === undefined ? eligible : (b) => eligible(b) || (b.fallback !== null && b.fallback.unavailable);
+  }
+
+  match(r: PipelineRequest, table: RouteTable): Decision {
+    return match(table, r, this.d.picker, this.eligible);
+  }
+
+  /** Which route matches, with no effect on the request or the picker (no draw, no round-robin turn, no sticky cookie minted). */
+  probe(r: PipelineRequest, table: RouteTable): Decision {
+    const minted = r.minted;
+    const d = match(table, r, PROBE);
+    r.minted = minted;
+    return d;
+  }
+
+  /** `decision` is where it goes. */
+  route(r: PipelineRequest, decision: Routed): void {
+    r.routed = decision;
+    // A route without a fallback pays this one property check.
+    const f = decision.backend.fallback;
+    if (f !== null) this.mayFallBack(r, f, decision.backend);
+  }
+
+  /** `backend` has a fallback: the request may go there later (`error`), or now, for why it cannot take it. */
+  private mayFallBack(r: PipelineRequest, f: FallbackPolicy, backend: Backend): void {
+    r.fallbacks = this.fallbacks;
+    const why = this.unready?.(backend);
+    if (why === 'cold' ? f.cold : why === 'unavailable' && f.unavailable) r.fallbackDue = why;
+  }
+}
+
+export class MatchStage implements Stage {
+  private readonly matcher: RouteMatcher;
+
+  constructor(
+    private readonly d: MatchDeps,
+    private readonly next: Stage,
+    fallbacks?: FallbackSender | undefined,
+  ) {
+    this.matcher = new RouteMatcher(d, fallbacks);
   }
 
   run(r: PipelineRequest): void {
@@ -49,24 +98,13 @@ export class MatchStage implements Stage {
       this.next.run(r);
       return;
     }
-    const decision = match(table, r, this.d.picker, this.eligible);
-    if (decision.ok) {
-      r.routed = decision;
-      // A route without a fallback pays this one property check.
-      const f = decision.backend.fallback;
-      if (f !== null) this.mayFallBack(r, f, decision.backend);
-    } else if (r.frontEndCall(this.d.gate)) r.frontEnd = true;
+    const decision = this.matcher.match(r, table);
+    if (decision.ok) this.matcher.route(r, decision);
+    else if (r.frontEndCall(this.d.gate)) r.frontEnd = true;
     else {
       r.unrouted(decision);
       return;
     }
     this.next.run(r);
-  }
-
-  /** `backend` has a fallback: the request may go there later (`error`), or now, for why it cannot take it. */
-  private mayFallBack(r: PipelineRequest, f: FallbackPolicy, backend: Backend): void {
-    r.fallbacks = this.fallbacks;
-    const why = this.unready?.(backend);
-    if (why === 'cold' ? f.cold : why === 'unavailable' && f.unavailable) r.fallbackDue = why;
   }
 }

@@ -18,6 +18,7 @@ import type { StickyKeys } from '../steer/sticky-keys.js';
 import type { StickySpec } from '../../routing/sticky-spec.js';
 import type { Redirect } from '../../routing/mapping-policy.js';
 import type { FallbackReason } from '../../routing/fallback-config.js';
+import { authEditPlan, type AuthEditPlan, type AuthEdits } from '../../routing/auth-edits.js';
 import type { Backend, CorsPolicy, HeaderGetter, NotRouted, Protocol, RouteRequest, RouteTable, Routed } from '../../routing/types.js';
 
 /** A refusal of the gateway's own, which each protocol renders (REST: the JSON error; gRPC: a trailers-only status). */
@@ -51,12 +52,6 @@ export interface FallbackSender {
   afterOverflow(r: PipelineRequest): (() => void) | undefined;
 }
 
-/** Headers the gate set and removed, as the stages after it read them (one per edit list: pipeline/gate.ts). */
-export interface HeaderEdits {
-  readonly set: ReadonlyMap<string, string>;
-  readonly removed: ReadonlySet<string>;
-}
-
 export abstract class PipelineRequest implements RouteRequest {
   /** The table it was matched on (the match stage's read of the route state). */
   table: RouteTable | undefined;
@@ -86,8 +81,10 @@ export abstract class PipelineRequest implements RouteRequest {
   claims: Readonly<Record<string, unknown>> | undefined;
   /** Told once when the forwarded request is over (`onEnded`). */
   private endListener: ((answered: boolean) => void) | undefined;
-  /** The gate's edits of the headers the stages after it read (a JWT's claim headers), when it made any. */
-  private edits: HeaderEdits | undefined;
+  /** The gate's header edits (the auth service's, then a JWT's claim headers): what the model receives. */
+  authEdits: AuthEdits | undefined;
+  /** Their plan, which the stages after the gate read the headers through. */
+  private edits: AuthEditPlan | undefined;
 
   constructor(
     readonly kind: Protocol,
@@ -107,7 +104,8 @@ export abstract class PipelineRequest implements RouteRequest {
 
   /**
    * A header as the stages read it (routing/types.ts HeaderGetter: every field of the name, joined
-   * with `,`): after the gate, with its edits applied (a JWT's claim headers replace the client's).
+   * with `,`): after the gate, with its edits applied as the model receives them (the auth
+   * service's headers set, appended or removed; a JWT's claim headers replacing the client's).
    */
   header(name: string): string | undefined {
     const e = this.edits;
@@ -115,13 +113,19 @@ export abstract class PipelineRequest implements RouteRequest {
       const v = e.set.get(name);
       if (v !== undefined) return v;
       if (e.removed.has(name)) return undefined;
+      const more = e.appended.get(name);
+      if (more !== undefined) {
+        const own = this.readHeader(name);
+        return own === undefined ? more : `${own},${more}`;
+      }
     }
     return this.readHeader(name);
   }
 
-  /** The gate's edits apply to what the stages after it read (pipeline/gate.ts). */
-  editHeaders(edits: HeaderEdits): void {
-    this.edits = edits;
+  /** The gate's edits: what the stages after it read, and what the model receives (pipeline/gate.ts). */
+  editHeaders(edits: AuthEdits): void {
+    this.authEdits = edits;
+    this.edits = authEditPlan(edits);
   }
 
   /** Its point under a sticky group's spec (steer/sticky-keys.ts); a REST request without a valid cookie gets one minted. */

@@ -8,7 +8,7 @@
  * decided, the answer headers, token, body read, the auth service's edits, as its own fields).
  */
 import type { Allow, Deny, Gatekeeper, PendingVerdict } from '../auth/gate.js';
-import { applyEdits, type Authorized } from '../ext-auth/subject.js';
+import { applyAuthEdits } from '../../routing/auth-edits.js';
 import type { RestRequest, RestResponse } from '../edge/rest-exchange.js';
 import { announcesBody, isWhole } from '../wire/message-body.js';
 import { sendError, sendJson, sendWhole } from '../edge/http-answer.js';
@@ -49,8 +49,6 @@ export abstract class RestPipelineRequest extends ForwardedRequest {
   body: Buffer | null | undefined;
   /** The start of a body read in part (too large to read whole): the rest streams after it. */
   bodyHead: Buffer[] | undefined;
-  /** The external auth service's edits of the request (ext-auth/policy.ts). */
-  authorized: Authorized | undefined;
   /** Headers every answer to it carries, the model's and the gateway's own: a CORS route's for an allowed Origin (rest/cors.ts). */
   corsHeaders: CorsHeaders | undefined;
   /** The gate took the client's credential: it does not go upstream. */
@@ -144,14 +142,11 @@ export abstract class RestPipelineRequest extends ForwardedRequest {
     if (this.frontEnd) this.corsHeaders = corsHeadersFor(this.req, v.decision.backend.cors);
     this.stripAuthorization = v.strip.includes('authorization');
     const a = v.external;
-    // The JWT check's edits come after the auth service's (a claim header is the verified token's).
-    if (v.edits !== undefined) this.authorized = a === undefined ? v.edits : { headers: [...a.headers, ...v.edits.headers], remove: [...a.remove, ...v.edits.remove] };
     if (a === undefined) return;
-    // The auth service's edits, its answer headers (a refreshed session cookie), the body it read.
+    // The auth service's answer headers (a refreshed session cookie), the body it read; its edits are `authEdits` (pipeline/gate.ts).
     if (a.answer.length > 0) this.answerHeaders = this.answerHeaders === undefined ? a.answer : [...this.answerHeaders, ...a.answer];
     if (a.read.body !== undefined) this.body = a.read.body;
     if (a.read.head !== undefined) this.bodyHead = a.read.head;
-    this.authorized ??= a;
   }
 
   denied(v: Deny): void {
@@ -244,7 +239,7 @@ export abstract class RestPipelineRequest extends ForwardedRequest {
         if (rules.replaceRequestId) setField(fields.list(), 'x-request-id', requestId());
         if (this.host !== req.host) setField(fields.list(), 'host', this.host);
       }
-      if (this.authorized !== undefined) applyEdits(fields.list(), this.authorized);
+      if (this.authEdits !== undefined) applyAuthEdits(fields.list(), this.authEdits);
       // A custom Mapping's edits come after the gateway's own and the auth service's: what the model (and a shadow) receives.
       const mapping = routed.backend.mapping;
       if (mapping !== null) editUpstreamFields(fields.list(), mapping, routed.backend.upstream);

@@ -138,7 +138,7 @@ describe('external auth over Envoy gRPC Check', () => {
     const seen = model.byCase('ok')[0]!;
     expect(seen.body.equals(BODY)).toBe(true);
     const lines = seen.headers.map(([k, v]) => `${k.toLowerCase()}: ${v}`);
-    expect(lines.filter((l) => /^(x-auth-user|authorization|x-tags|x-api-secret):/.test(l))).toEqual(['x-tags: a', 'x-auth-user: bob', 'authorization: Bearer internal', 'x-tags: b']);
+    expect(lines.filter((l) => /^(x-auth-user|authorization|x-tags|x-api-secret):/.test(l))).toEqual(['x-tags: a,b', 'x-auth-user: bob', 'authorization: Bearer internal']);
   });
 
   it('DeniedHttpResponse: its status, headers and body go to the REST client; the model sees nothing', async () => {

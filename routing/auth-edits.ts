@@ -1,0 +1,116 @@
+/**
+ * The request header edits an external auth service's allowance asks for (and a JWT check's claim
+ * headers, which follow them), with Envoy ext_authz's meaning: every set first (it replaces the
+ * client's header; set twice, the last wins), then every append (joined with `,` to the header's
+ * first line when the request has it, as Envoy's `appendCopy` does: `foo: foo` and an append of
+ * `bar` make `foo: foo,bar`, never a second line; added when it has not), then every removal.
+ * Host and pseudo-headers are never edited: an auth service cannot make a second Host line or
+ * change the request's target (Envoy refuses to modify them too).
+ *
+ * One plan per edit list, made once (a JWT's edits are one object for every request with the same
+ * token): what the stages after the gate read (pipeline/request.ts `header`) and what the model
+ * receives (the REST header list, the gRPC header object) come from the same plan.
+ */
+
+/** One header the allowance sets (`append` false) or appends to. Names are lower case. */
+export interface AuthHeaderEdit {
+  readonly name: string;
+  readonly value: string;
+  readonly append: boolean;
+}
+
+export interface AuthEdits {
+  readonly headers: readonly AuthHeaderEdit[];
+  /** Header names (lower case) removed. */
+  readonly remove: readonly string[];
+}
+
+/** An edit list as applied: a name's final value when it is set, what is joined to the client's value when appended, and the names removed. */
+export interface AuthEditPlan {
+  /** Set (replacing every line of the name), appends to a set name already joined in. */
+  readonly set: ReadonlyMap<string, string>;
+  /** Joined with `,` to the request's first line of the name, or added as one line without it. */
+  readonly appended: ReadonlyMap<string, string>;
+  readonly removed: ReadonlySet<string>;
+  /** Names whose lines are dropped from the request (set or removed). */
+  readonly drop: ReadonlySet<string>;
+  /** The lengths of the names dropped or appended to: a request's name is lower-cased only when its length is one of them. */
+  readonly lengths: ReadonlySet<number>;
+  /** Whether the plan changes the request at all: Envoy clears the route cache only then. */
+  readonly changes: boolean;
+}
+
+/** The auth service's edits followed by a JWT check's (either may be absent): one list, as they apply. */
+export function chainAuthEdits(first: AuthEdits | undefined, then: AuthEdits | undefined): AuthEdits | undefined {
+  if (first === undefined) return then;
+  if (then === undefined) return first;
+  return { headers: [...first.headers, ...then.headers], remove: [...first.remove, ...then.remove] };
+}
+
+const editable = (name: string): boolean => name !== 'host' && !name.startsWith(':');
+
+const plans = new WeakMap<AuthEdits, AuthEditPlan>();
+
+export function authEditPlan(a: AuthEdits): AuthEditPlan {
+  let plan = plans.get(a);
+  if (plan !== undefined) return plan;
+  const set = new Map<string, string>();
+  const appended = new Map<string, string>();
+  for (const e of a.headers) if (!e.append && editable(e.name)) set.set(e.name, e.value);
+  for (const e of a.headers) {
+    if (!e.append || !editable(e.name)) continue;
+    const into = set.has(e.name) ? set : appended;
+    const had = into.get(e.name);
+    into.set(e.name, had === undefined ? e.value : `${had},${e.value}`);
+  }
+  const removed = new Set<string>();
+  for (const name of a.remove) {
+    if (!editable(name)) continue;
+    removed.add(name);
+    set.delete(name);
+    appended.delete(name);
+  }
+  const drop = new Set([...set.keys(), ...removed]);
+  const lengths = new Set([...drop, ...appended.keys()].map((n) => n.length));
+  plan = { set, appended, removed, drop, lengths, changes: set.size + appended.size + removed.size > 0 };
+  plans.set(a, plan);
+  return plan;
+}
+
+/** The edits on the upstream request's `name, value` list (names as the client wrote them, matched without case). */
+export function applyAuthEdits(headers: string[], a: AuthEdits): void {
+  const { set, appended, drop, lengths } = authEditPlan(a);
+  if (drop.size > 0 || appended.size > 0) {
+    const joined = appended.size > 0 ? new Set<string>() : undefined;
+    let w = 0;
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i]!;
+      const lower = lengths.has(name.length) ? name.toLowerCase() : undefined;
+      if (lower !== undefined && drop.has(lower)) continue;
+      let value = headers[i + 1]!;
+      if (lower !== undefined && joined !== undefined && !joined.has(lower)) {
+        const more = appended.get(lower);
+        if (more !== undefined) {
+          value = `${value},${more}`;
+          joined.add(lower);
+        }
+      }
+      headers[w++] = name;
+      headers[w++] = value;
+    }
+    headers.length = w;
+    if (joined !== undefined) for (const [name, value] of appended) if (!joined.has(name)) headers.push(name, value);
+  }
+  for (const [name, value] of set) headers.push(name, value);
+}
+
+/** The same edits on a gRPC call's header object (lower-case names; a repeated one's values joined). */
+export function applyAuthEditsToObject(headers: Record<string, string | string[] | number | undefined>, a: AuthEdits): void {
+  const { set, appended, removed } = authEditPlan(a);
+  for (const [name, value] of set) headers[name] = value;
+  for (const [name, value] of appended) {
+    const had = headers[name];
+    headers[name] = had === undefined ? value : `${Array.isArray(had) ? had.join(',') : String(had)},${value}`;
+  }
+  for (const name of removed) delete headers[name];
+}
