@@ -53,7 +53,7 @@ export interface CompileOptions {
   maxPredictors?: number;
   /** Largest RE2 program size of a header or path regex (absent: `REGEX_MAX_SIZE`, 200, Ambassador's `regex_max_size`); a larger one is refused. */
   regexMaxSize?: number;
-  /** The ambassador Module's `merge_slashes`: false, runs of `/` are matched and forwarded as sent; absent: merged (docs/routing.md#path-checks). */
+  /** The ambassador Module's `merge_slashes`: true, runs of `/` are merged before the match and forwarded merged; absent or false: as sent, as Envoy's default (docs/routing.md#path-checks). */
   mergeSlashes?: boolean;
   /** Every route is checked by the external auth service unless a Mapping bypasses it (--ext-auth-service with --ext-auth-default on); absent: off. */
   extAuthDefault?: boolean;
@@ -466,6 +466,11 @@ export interface Routed {
   readonly mirrors: readonly Mirror[];
   /** Set only on the decision of a request sent to its predictor's fallback (routing/fallback-route.ts): why. */
   readonly fellBack?: FallbackReason;
+  /**
+   * Set only when the path checks changed the path (dot segments resolved, slashes merged): that path with the
+   * query, what Envoy sends as x-envoy-original-path; absent, it is the request's target as sent.
+   */
+  readonly originalPath?: string;
 }
 
 export type NoRouteReason = 'NO_ROUTE' | 'BAD_REQUEST' | 'NO_HEALTHY_UPSTREAM';
