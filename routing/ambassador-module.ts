@@ -66,7 +66,7 @@ export interface AmbassadorModule {
   readonly rejectEscapedSlashes?: boolean;
   /** `x_forwarded_proto_redirect`: a request whose X-Forwarded-Proto is not https gets a 301 to https. */
   readonly xForwardedProtoRedirect?: boolean;
-  /** `merge_slashes`: false, runs of / are matched and forwarded as sent. */
+  /** `merge_slashes`: true, runs of / are merged before the match and forwarded merged; else kept as sent (Envoy's default). */
   readonly mergeSlashes?: boolean;
   /** `preserve_external_request_id`: false, a client's x-request-id is replaced by the gateway's own. */
   readonly preserveExternalRequestId?: boolean;

@@ -27,7 +27,8 @@ export interface EdgeRules {
 
 /**
  * The client's address in an X-Forwarded-For list as a trusted peer sent it: the `hops`th entry from
- * the right (Envoy's xff_num_trusted_hops), trimmed; undefined when the list is shorter (the peer is the client then).
+ * the right (Envoy's xff_num_trusted_hops), trimmed and read by `forwardedAddress`; undefined when the list
+ * is shorter (the peer is the client then).
  */
 export function clientFromForwarded(xff: string | undefined, hops: number): string | undefined {
   if (xff === undefined) return undefined;
@@ -36,7 +37,7 @@ export function clientFromForwarded(xff: string | undefined, hops: number): stri
     const comma = xff.lastIndexOf(',', end - 1);
     if (n === hops) {
       const entry = xff.slice(comma + 1, end).trim();
-      return entry === '' ? undefined : entry;
+      return entry === '' ? undefined : forwardedAddress(entry);
     }
     if (comma < 0) return undefined;
     end = comma;
@@ -61,4 +62,32 @@ export function hasEscapedSlash(target: string): boolean {
     if ((hi === 0x32 && lo === 0x66) || (hi === 0x35 && lo === 0x63)) return true;
   }
   return false;
+}
+
+/**
+ * The address in one X-Forwarded-For entry, in the forms proxies write: `1.2.3.4`, `1.2.3.4:5678` (Azure's
+ * gateways), `2001:db8::1`, `[2001:db8::1]`, `[2001:db8::1]:443`; the entry as it is otherwise (not an
+ * address: the caller decides). Without a port or brackets, the entry itself (no new string).
+ */
+export function forwardedAddress(entry: string): string {
+  if (entry.charCodeAt(0) === 91 /* [ */) {
+    const close = entry.indexOf(']');
+    if (close < 0) return entry;
+    const rest = entry.length - close - 1;
+    return rest === 0 || (entry.charCodeAt(close + 1) === 58 /* : */ && allDigits(entry, close + 2)) ? entry.slice(1, close) : entry;
+  }
+  const colon = entry.indexOf(':');
+  // One colon after a dotted address: IPv4 with a port. Two or more: IPv6, as it is.
+  if (colon < 0 || entry.indexOf(':', colon + 1) >= 0 || entry.lastIndexOf('.', colon) < 0 || !allDigits(entry, colon + 1)) return entry;
+  return entry.slice(0, colon);
+}
+
+/** One or more digits from `from` to the end. */
+function allDigits(s: string, from: number): boolean {
+  if (from >= s.length) return false;
+  for (let i = from; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
 }

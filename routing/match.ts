@@ -11,10 +11,11 @@
  * scope is `cluster` (Ambassador's behaviour), where it means the one namespace serving that
  * `seldon` value. No message ever names a namespace the caller did not send.
  *
- * Path hygiene comes first (`checkPath`), on the path without its query: a `.` or `..` segment
- * (where `%2e` counts as a dot and `%2f`, `%5c` as separators) or a raw backslash is a 400; runs
- * of `/` are merged (unless the ambassador Module's `merge_slashes: false` is in the table's options), and the
- * REST decision and the forwarded path both use the merged path.
+ * Path hygiene comes first (`checkPath`), on the path without its query: `.` and `..` segments are
+ * resolved (Envoy's normalize_path; one that only `%2f`/`%5c` delimit is a 400), a raw backslash or a
+ * fragment (`#`, Envoy's http_reject_path_with_fragment) is a 400; runs of `/` are merged only when the
+ * ambassador Module's `merge_slashes: true` is in the table's options (Envoy's default keeps them), and the
+ * REST decision and the forwarded path both use the resulting path, as does x-envoy-original-path.
  * Prefixes still match bytes (no percent-decoding), so an encoded name never reaches a route.
  * `matchDeployment` routes the OAuth front end: one deployment's own routes, path unchanged.
  *
@@ -32,6 +33,7 @@ const DOT = 46;
 const PERCENT = 37;
 const COLON = 58;
 const STAR = 42;
+const HASH = 35;
 const NO_MIRRORS: readonly Mirror[] = [];
 /** Where a path's `/` are (matchRest's scratch: matching never yields, so one is enough). */
 const slashes: number[] = [];
@@ -45,16 +47,22 @@ function notRouted(status: number, reason: NotRouted['reason'], info: string): N
   return { ok: false, status, reason, info };
 }
 
+/** Envoy's http_reject_path_with_fragment (its default): a target with `#` is a 400, routed nowhere. */
+const MERGED: Pick<CompileOptions, 'mergeSlashes'> = { mergeSlashes: true };
+const FRAGMENT = notRouted(400, 'BAD_REQUEST', 'the request target has a fragment ("#"): refused');
+
 /** `checkPath` results. */
 export const PATH_OK = 0;
 export const PATH_MERGE_SLASHES = 1;
 export const PATH_DOT_SEGMENT = 2;
 export const PATH_BACKSLASH = 3;
+export const PATH_FRAGMENT = 4;
 
 /**
  * One pass over a path (no query), no allocation: PATH_DOT_SEGMENT when a segment is `.` or `..`,
  * counting `%2e` as a dot and `%2f`/`%5c` as separators (so `..%2f` is caught too); PATH_BACKSLASH
- * for a raw `\` (some servers take it for `/`); else PATH_MERGE_SLASHES when it has `//`, else PATH_OK.
+ * for a raw `\` (some servers take it for `/`); PATH_FRAGMENT for a `#` (a fragment is never sent to a
+ * server: RFC 9112 §3.2); else PATH_MERGE_SLASHES when it has `//`, else PATH_OK.
  */
 export function checkPath(path: string): number {
   const n = path.length;
@@ -77,6 +85,7 @@ export function checkPath(path: string): number {
       else if ((hi === 0x32 && lo === 0x66) || (hi === 0x35 && lo === 0x63)) sep = true; // %2f, %5c
       if (dot || sep) i += 2;
     } else if (c === BACKSLASH) return PATH_BACKSLASH;
+    else if (c === HASH) return PATH_FRAGMENT;
     if (sep) {
       if (dots === 1 || dots === 2) return PATH_DOT_SEGMENT;
       dots = 0;
@@ -120,8 +129,9 @@ export function removeDotSegments(path: string): string {
 }
 
 /**
- * The path to decide on (dot segments resolved, merged slashes), or the 400 for it. `options` (a table's)
- * is read only for a path with `//`: `mergeSlashes: false` (the ambassador Module's) leaves them as sent.
+ * The path to decide on (dot segments resolved, slashes merged when asked), or the 400 for it. `options` (a
+ * table's) is read only for a path with `//`: `mergeSlashes: true` (the ambassador Module's) merges them;
+ * else they stay as sent, as Envoy's default.
  */
 export function normalised(path: string, kind: RouteRequest['kind'], resolveDots = true, options?: Pick<CompileOptions, 'mergeSlashes'>): string | NotRouted {
   if (path.charCodeAt(0) !== SLASH) return notRouted(400, 'BAD_REQUEST', `request path "${path}" does not start with "/"`);
@@ -134,11 +144,12 @@ export function normalised(path: string, kind: RouteRequest['kind'], resolveDots
     const resolved = removeDotSegments(path);
     const again = checkPath(resolved);
     if (again === PATH_DOT_SEGMENT) return notRouted(400, 'BAD_REQUEST', `request path "${path}" has "." or ".." segments between encoded separators`);
-    return again === PATH_MERGE_SLASHES && kind === 'rest' && options?.mergeSlashes !== false ? resolved.replace(/\/{2,}/g, '/') : resolved;
+    return again === PATH_MERGE_SLASHES && kind === 'rest' && options?.mergeSlashes === true ? resolved.replace(/\/{2,}/g, '/') : resolved;
   }
   if (p === PATH_BACKSLASH) return notRouted(400, 'BAD_REQUEST', `request path "${path}" has a backslash`);
+  if (p === PATH_FRAGMENT) return FRAGMENT;
   // gRPC routes on metadata and forwards :path unchanged; only REST decides on (and forwards) the merged form.
-  return kind === 'rest' && options?.mergeSlashes !== false ? path.replace(/\/{2,}/g, '/') : path;
+  return kind === 'rest' && options?.mergeSlashes === true ? path.replace(/\/{2,}/g, '/') : path;
 }
 
 /** Host without port, lower-cased (`[::1]:80` → `[::1]`). */
@@ -335,11 +346,16 @@ function matchGrpc(table: RouteTable, req: RouteRequest, path: string, picker: P
 export function match(table: RouteTable, req: RouteRequest, picker: Picker, eligible?: (b: Backend) => boolean): Decision {
   const raw = req.path;
   const q = raw.indexOf('?');
-  const path = normalised(q < 0 ? raw : raw.slice(0, q), req.kind, true, table.options);
+  const sent = q < 0 ? raw : raw.slice(0, q);
+  const path = normalised(sent, req.kind, true, table.options);
   if (typeof path !== 'string') return path;
   drawn = -1;
   if (req.kind === 'grpc') return matchGrpc(table, req, path, picker, eligible);
-  return matchRest(table, req, path, q < 0 ? '' : raw.slice(q), picker, eligible);
+  const query = q < 0 ? '' : raw.slice(q);
+  if (q >= 0 && raw.indexOf('#', q) >= 0) return FRAGMENT;
+  const d = matchRest(table, req, path, query, picker, eligible);
+  // x-envoy-original-path is the path Envoy routed on (normalize_path ran first); a new string only when it differs.
+  return d.ok && path !== sent ? { ...d, originalPath: path + query } : d;
 }
 
 /**
@@ -350,9 +366,11 @@ export function match(table: RouteTable, req: RouteRequest, picker: Picker, elig
 export function matchDeployment(table: RouteTable, key: string, req: RouteRequest, picker: Picker, eligible?: (b: Backend) => boolean): Decision {
   const raw = req.path;
   const q = raw.indexOf('?');
-  // The OAuth front end is Seldon's API, not an Envoy route: it refuses dot segments (gateway/auth/gate.ts `api`).
-  const path = normalised(q < 0 ? raw : raw.slice(0, q), req.kind, false);
+  // The OAuth front end is Seldon's API, not an Envoy route: it refuses dot segments (gateway/auth/gate.ts `api`)
+  // and merges runs of `/` whatever the Module says.
+  const path = normalised(q < 0 ? raw : raw.slice(0, q), req.kind, false, MERGED);
   if (typeof path !== 'string') return path;
+  if (q >= 0 && raw.indexOf('#', q) >= 0) return FRAGMENT;
   const own = table.ownRoutes.get(key);
   const g = req.kind === 'grpc' ? own?.grpc : own?.rest;
   if (!g) {

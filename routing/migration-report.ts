@@ -4,12 +4,14 @@
  * key it sets, that key's class (routing/mapping-keys.ts through custom-config.ts `keyClass`, the
  * one table the compiler enforces) and why, and whether the Mapping would be dropped (the compiled
  * table's own reasons: a class-3 key, a bad value, a path outside the tenant's bounds); then the
- * ambassador Module's keys (routing/ambassador-module.ts). Pure: the command reads the files.
+ * ambassador Module's keys (routing/ambassador-module.ts); last, every difference from Emissary that remains by
+ * design (routing/design-differences.ts). Pure: the command reads the files.
  */
 import { parseAllDocuments } from 'yaml';
 import { customConfigAnnotation, effectiveAnnotations } from './annotations.js';
 import { flatten, keyClass } from './custom-config.js';
 import { inspectModule, type ModuleKeyReport } from './ambassador-module.js';
+import { DESIGN_DIFFERENCES } from './design-differences.js';
 import type { SeldonDeployment } from './seldon-deployment.js';
 import type { RouteTable } from './types.js';
 
@@ -124,6 +126,8 @@ export function migrationText(deployments: readonly DeploymentCheck[], module: M
     );
     for (const k of module.keys) lines.push(`  ${k.key.padEnd(width)}  ${k.class.padEnd(8)}  ${k.why}`);
   }
+  lines.push('', 'Differences from Emissary by design, whatever the config (docs/migrating-from-ambassador.md): read them before the switch.');
+  for (const d of DESIGN_DIFFERENCES) lines.push(`  - ${d.topic}: Emissary ${d.emissary}; the gateway: ${d.gateway}`);
   const dropped = deployments.reduce((n, d) => n + d.mappings.filter((m) => m.dropped !== null).length, 0);
   const total = deployments.reduce((n, d) => n + d.mappings.length, 0);
   lines.push(

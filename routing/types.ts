@@ -57,7 +57,7 @@ export interface CompileOptions {
   addLinkerdHeaders?: boolean;
   /** The ambassador Module's `use_ambassador_namespace_for_service_resolution`: a Mapping's `service` without a namespace is a Service of `namespace` (AMBASSADOR_NAMESPACE), not of the Mapping's; absent: off. */
   serviceInGatewayNamespace?: boolean;
-  /** The ambassador Module's `merge_slashes`: false, runs of `/` are matched and forwarded as sent; absent: merged (docs/routing.md#path-checks). */
+  /** The ambassador Module's `merge_slashes`: true, runs of `/` are merged before the match and forwarded merged; absent or false: as sent, as Envoy's default (docs/routing.md#path-checks). */
   mergeSlashes?: boolean;
   /** Every route is checked by the external auth service unless a Mapping bypasses it (--ext-auth-service with --ext-auth-default on); absent: off. */
   extAuthDefault?: boolean;
@@ -482,6 +482,11 @@ export interface Routed {
   readonly mirrors: readonly Mirror[];
   /** Set only on the decision of a request sent to its predictor's fallback (routing/fallback-route.ts): why. */
   readonly fellBack?: FallbackReason;
+  /**
+   * Set only when the path checks changed the path (dot segments resolved, slashes merged): that path with the
+   * query, what Envoy sends as x-envoy-original-path; absent, it is the request's target as sent.
+   */
+  readonly originalPath?: string;
 }
 
 export type NoRouteReason = 'NO_ROUTE' | 'BAD_REQUEST' | 'NO_HEALTHY_UPSTREAM';

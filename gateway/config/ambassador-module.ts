@@ -144,9 +144,10 @@ export function moduleCompile(base: ModuleBase, m: AmbassadorModule | undefined)
     ...optional('defaultErrorOverrides', m?.errorResponseOverrides),
     ...optional('defaultLoadBalancer', m?.loadBalancer),
     ...optional('defaultBreaker', m?.circuitBreakers),
-    ...(m?.mergeSlashes === false ? { mergeSlashes: false } : {}),
     ...(m?.addLinkerdHeaders === true ? { addLinkerdHeaders: true } : {}),
     ...(m?.serviceInGatewayNamespace === true ? { serviceInGatewayNamespace: true } : {}),
+    // Envoy's default keeps runs of `/`: only the Module's `merge_slashes: true` merges them.
+    ...(m?.mergeSlashes === true ? { mergeSlashes: true } : {}),
   };
 }
 

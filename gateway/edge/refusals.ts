@@ -1,7 +1,7 @@
 /**
  * REST requests refused before routing, whichever HTTP version brought them (Node's HTTP/1.1
- * server's and HTTP/2's; the lane's parser takes none of these shapes): TRACE, a repeated or
- * missing Host, a framing field's look-alike, more header lines than --max-headers-count, a
+ * server's and HTTP/2's; the lane's parser takes none of these shapes): TRACE, a repeated,
+ * missing or invalid Host (routing/host-syntax.ts), a framing field's look-alike, more header lines than --max-headers-count, a
  * Transfer-Encoding other than chunked, a body over --max-body. Each is answered with the
  * gateway's JSON error and `connection: close`, and counted.
  */
@@ -12,6 +12,7 @@ import type { RestRequest, RestResponse } from './rest-exchange.js';
 import { isWhole } from '../wire/message-body.js';
 import { sendError } from './http-answer.js';
 import { FRAMING_LOOKALIKE } from '../wire/http1-syntax.js';
+import { INVALID_HOST, validHost } from '../../routing/host-syntax.js';
 
 export class EdgeRefusals {
   constructor(
@@ -41,6 +42,9 @@ export class EdgeRefusals {
       }
     }
     if (hosts === 0 && req.httpVersionMinor === 1) return refuse(400, 'BAD_REQUEST', 'bad_request', 'an HTTP/1.1 request needs a Host header');
+    // RFC 9112 §3.2: an invalid Host is a 400, never routed nor forwarded (HTTP/2's :authority is `host` here).
+    const host = req.host;
+    if ((hosts > 0 || host !== '') && !validHost(host)) return refuse(400, 'BAD_REQUEST', 'bad_request', INVALID_HOST);
     // Node's parser stops keeping header lines past maxHeadersCount (set one over the limit): refuse, never truncate.
     if (raw.length / 2 > this.limits.maxHeadersCount) {
       return refuse(431, 'HEADERS_TOO_LARGE', 'headers_too_large', `the request has more than ${this.limits.maxHeadersCount} header lines`);

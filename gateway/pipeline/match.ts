@@ -1,5 +1,6 @@
 /**
  * Match: the live table's route for the request (routing/match.ts), its member picked by weight,
+ * a gRPC call with an invalid :authority refused first (400, gRPC INTERNAL, as Envoy's),
  * steering's shares or its sticky point (`PipelineRequest.sticky`). No route: refused here, unless
  * it is the OAuth front end's call, which the gate routes by its token.
  *
@@ -10,7 +11,8 @@
  */
 import type { Gatekeeper } from '../auth/gate.js';
 import { match } from '../../routing/match.js';
-import type { Backend, Decision, Picker, RouteGroup, RouteTable, Routed } from '../../routing/types.js';
+import { INVALID_HOST, validHost } from '../../routing/host-syntax.js';
+import type { Backend, Decision, NotRouted, Picker, RouteGroup, RouteTable, Routed } from '../../routing/types.js';
 import type { LiveTable } from '../../routing/live-table.js';
 import type { FallbackDeps } from './fallback.js';
 import type { FallbackPolicy } from '../../routing/fallback-config.js';
@@ -28,6 +30,8 @@ export interface MatchDeps {
   /** Fallbacks (`seldon.io/gateway-fallback`): what the pipeline's fallback stage needs. */
   readonly fallback?: FallbackDeps | undefined;
 }
+
+const BAD_AUTHORITY: NotRouted = { ok: false, status: 400, reason: 'BAD_REQUEST', info: INVALID_HOST };
 
 /** A pick without effects: the first member, no steering, no mirror. */
 const PROBE: Picker = {
@@ -94,6 +98,11 @@ export class MatchStage implements Stage {
 
   run(r: PipelineRequest): void {
     const table = (r.table = this.d.state.current);
+    // REST's Host was judged at the edge (edge/refusals.ts); a gRPC call's :authority is judged here.
+    if (r.kind === 'grpc' && !validHost(r.host)) {
+      r.unrouted(BAD_AUTHORITY);
+      return;
+    }
     if (r.frontEnd) {
       this.next.run(r);
       return;

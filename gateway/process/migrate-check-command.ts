@@ -15,6 +15,7 @@ import { parseConfig } from '../config/parse.js';
 import { UsageError } from '../config/values.js';
 import { parseAmbassadorModule } from '../../routing/ambassador-module.js';
 import { anythingDropped, checkDeployments, checkModule, migrationText, type ModuleCheck } from '../../routing/migration-report.js';
+import { DESIGN_DIFFERENCES } from '../../routing/design-differences.js';
 import { buildTable } from '../../routing/table.js';
 import { readManifests } from './routes-command.js';
 
@@ -82,7 +83,8 @@ export async function migrateCheckCommand(argv: string[], stdin: () => string = 
     const { deployments, problems } = await readManifests(path ?? join(tmp!, 'stdin.yaml'));
     const table = buildTable(deployments.values(), compile);
     const checks = checkDeployments(deployments.values(), table);
-    if (config.json) process.stdout.write(JSON.stringify({ deployments: checks, module: moduleCheck ?? null, sourceProblems: Object.fromEntries(problems) }, null, 2) + '\n');
+    if (config.json)
+      process.stdout.write(JSON.stringify({ deployments: checks, module: moduleCheck ?? null, sourceProblems: Object.fromEntries(problems), differences: DESIGN_DIFFERENCES }, null, 2) + '\n');
     else {
       process.stdout.write(migrationText(checks, moduleCheck, moduleFile));
       for (const [where, message] of problems) process.stdout.write(`UNREADABLE ${where}: ${message}\n`);

@@ -231,7 +231,8 @@ export abstract class RestPipelineRequest extends ForwardedRequest {
         // use_remote_address: false: a trusted peer's X-Forwarded-For goes as sent.
         remoteAddress: rules !== undefined && !rules.appendPeer && trusted ? undefined : req.socket.remoteAddress,
         proto: schemeOf(req.socket),
-        originalPath: req.url,
+        // The path as routed (dot segments resolved), as Envoy sends it; the target as sent when it needed nothing.
+        originalPath: routed.originalPath ?? req.url,
         trusted,
         stripAuthorization: this.stripAuthorization,
       });

@@ -5,13 +5,14 @@
  * class and why, and exit 1 exactly when something would be dropped or refused.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAPPING_KEYS } from '../../routing/mapping-keys.js';
+import { DESIGN_DIFFERENCES } from '../../routing/design-differences.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -126,6 +127,27 @@ describe('seldon-gateway migrate-check', () => {
       ['fine', true],
     ]);
     expect(limited.mappings[0]!.keys.find((k) => k.key === 'labels')!.class).toBe('drops');
+  });
+
+  it('names every difference from Emissary that remains by design, in the text and the JSON, each one in the migration guide; they change no exit code', () => {
+    const r = cli([join(dir, 'clean.yaml')]);
+    expect(r.code).toBe(0);
+    const at = r.out.indexOf('Differences from Emissary by design');
+    expect(at).toBeGreaterThan(0);
+    const listed = r.out
+      .slice(at)
+      .split('\n')
+      .filter((l) => l.startsWith('  - '));
+    expect(listed).toEqual(DESIGN_DIFFERENCES.map((d) => `  - ${d.topic}: Emissary ${d.emissary}; the gateway: ${d.gateway}`));
+    for (const topic of ['internal addresses', 'Host validation', 'X-Forwarded-For with a port or brackets'])
+      expect(
+        listed.some((l) => l.startsWith(`  - ${topic}: `)),
+        topic,
+      ).toBe(true);
+    const j = JSON.parse(cli([join(dir, 'clean.yaml'), '--json']).out) as { differences: unknown };
+    expect(j.differences).toEqual(DESIGN_DIFFERENCES);
+    const guide = readFileSync(join(root, 'docs/migrating-from-ambassador.md'), 'utf8');
+    for (const d of DESIGN_DIFFERENCES) expect(guide, d.topic).toContain(d.topic);
   });
 
   it('custom prefixes as serve has them: a prefix outside the namespace is dropped unless granted', () => {

@@ -5,7 +5,7 @@
  * deployment's own routes and `matchDeployment`, and the path hygiene `match` applies first.
  */
 import { describe, expect, it } from 'vitest';
-import { PATH_BACKSLASH, PATH_DOT_SEGMENT, PATH_MERGE_SLASHES, PATH_OK, checkPath, match, matchDeployment } from '../../routing/match.js';
+import { PATH_BACKSLASH, PATH_DOT_SEGMENT, PATH_FRAGMENT, PATH_MERGE_SLASHES, PATH_OK, checkPath, match, matchDeployment } from '../../routing/match.js';
 import { randomPicker, seededRandom } from '../../routing/pick.js';
 import { buildTable, TableBuilder } from '../../routing/table.js';
 import { DEFAULT_COMPILE_OPTIONS, type CompileOptions, type Decision, type RouteRequest, type Routed } from '../../routing/types.js';
@@ -228,14 +228,21 @@ describe('checkPath: the path match decides on', () => {
     ['/seldon/ns/iris/%5c.%5cx', PATH_DOT_SEGMENT],
     ['/seldon/ns/iris%2F.%2Fx', PATH_DOT_SEGMENT],
     ['/seldon/ns/iris/a\\b', PATH_BACKSLASH],
+    ['/seldon/ns/iris/a#b', PATH_FRAGMENT],
+    ['/seldon/ns/iris/#', PATH_FRAGMENT],
   ])('%s → %i', (path, want) => {
     expect(checkPath(path)).toBe(want);
   });
 
-  it('merged slashes decide the route and are what is forwarded; gRPC :path is left alone', () => {
-    const t = buildTable([sdep('iris', 'ns')], opts());
+  it('runs of / are kept as sent by default (Envoy): //prefix/ matches no /prefix/ route; with merge_slashes they are merged', () => {
+    const kept = buildTable([sdep('iris', 'ns')], opts());
+    expect(match(kept, rest('/seldon//ns/iris/api'), picker())).toMatchObject({ ok: false, status: 404 });
+    expect(match(kept, rest('//seldon/ns/iris/api'), picker())).toMatchObject({ ok: false, status: 404 });
+    const k = ok(match(kept, rest('/seldon/ns/iris//api//x?q=//a'), picker()));
+    expect([k.upstreamPath, k.originalPath]).toEqual(['//api//x?q=//a', undefined]);
+    const t = buildTable([sdep('iris', 'ns')], { ...opts(), mergeSlashes: true });
     const d = ok(match(t, rest('/seldon//ns///iris//api//x?q=//a'), picker()));
-    expect([d.backend.id, d.upstreamPath]).toEqual(['ns/iris/main', '/api/x?q=//a']);
+    expect([d.backend.id, d.upstreamPath, d.originalPath]).toEqual(['ns/iris/main', '/api/x?q=//a', '/seldon/ns/iris/api/x?q=//a']);
     expect(ok(match(t, grpcReq({ seldon: 'iris', namespace: 'ns' }, '/seldon.protos.Seldon//Predict'), picker())).upstreamPath).toBe('/seldon.protos.Seldon//Predict');
     expect(match(t, rest('/seldon/ns/iris/a\\b'), picker())).toMatchObject({ ok: false, status: 400, reason: 'BAD_REQUEST' });
   });

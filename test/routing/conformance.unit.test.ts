@@ -206,7 +206,7 @@ describe('3. REST prefix and rewrite (docs/routing.md#rest-prefixes-and-rewrite)
     ['/seldon/models/iris/api/v1.0/predictions', '/api/v1.0/predictions'],
     ['/seldon/models/iris/', '/'],
     ['/seldon/models/iris/?', '/?'],
-    ['/seldon/models/iris/api/v1.0/feedback?a=%2F%20b&&c=/seldon/models/iris/&d=?e#f', '/api/v1.0/feedback?a=%2F%20b&&c=/seldon/models/iris/&d=?e#f'],
+    ['/seldon/models/iris/api/v1.0/feedback?a=%2F%20b&&c=/seldon/models/iris/&d=?e%23f', '/api/v1.0/feedback?a=%2F%20b&&c=/seldon/models/iris/&d=?e%23f'],
     ['/seldon/models/iris/v2/models/iris/infer?q=%E2%9C%93', '/v2/models/iris/infer?q=%E2%9C%93'],
     ['/seldon/models/iris/a%2Fb/c', '/a%2Fb/c'],
   ])('%s → %s', (path, upstream) => {
@@ -214,6 +214,11 @@ describe('3. REST prefix and rewrite (docs/routing.md#rest-prefixes-and-rewrite)
     expect(d.upstreamPath).toBe(upstream);
     expect(upstreamOf(d)).toBe('iris-main.models:8000');
     expect(d.backend.upstream.service).toEqual({ name: 'iris-main', namespace: 'models', portName: 'http' });
+  });
+
+  it('a fragment (#) in the target, in the path or after the query, is a 400 (Envoy http_reject_path_with_fragment)', () => {
+    for (const p of [`/seldon/models/iris${PRED}#f`, `/seldon/models/iris${PRED}?a=1#f`, '/seldon/models/iris/#/api'])
+      expect(refused(t, rest(p))).toMatchObject({ status: 400, reason: 'BAD_REQUEST' });
   });
 
   it('matches case-sensitively and without percent-decoding', () => {

@@ -8,12 +8,14 @@ import { describe, expect, it } from 'vitest';
 import { match } from '../../routing/match.js';
 import { randomPicker, seededRandom } from '../../routing/pick.js';
 import { buildTable } from '../../routing/table.js';
-import { DEFAULT_COMPILE_OPTIONS, type RouteRequest, type RouteTable } from '../../routing/types.js';
+import { DEFAULT_COMPILE_OPTIONS, type CompileOptions, type RouteRequest, type RouteTable } from '../../routing/types.js';
 import type { SeldonDeployment } from '../../routing/seldon-deployment.js';
 
 const P = '/seldon/kat';
 
-function table(...docs: string[][]): RouteTable {
+function table(...args: [Partial<CompileOptions>, ...string[][]] | string[][]): RouteTable {
+  const options = Array.isArray(args[0]) ? {} : (args.shift() as Partial<CompileOptions>);
+  const docs = args as string[][];
   const config = docs.map((lines) => ['apiVersion: getambassador.io/v3alpha1', 'kind: Mapping', ...lines].join('\n')).join('\n---\n');
   const d = {
     apiVersion: 'machinelearning.seldon.io/v1',
@@ -21,7 +23,7 @@ function table(...docs: string[][]): RouteTable {
     metadata: { name: 'kat', namespace: 'kat', annotations: { 'seldon.io/ambassador-config': config } },
     spec: { predictors: [{ name: 'main', graph: { name: 'm', type: 'MODEL' } }] },
   } as SeldonDeployment;
-  return buildTable([d], DEFAULT_COMPILE_OPTIONS);
+  return buildTable([d], { ...DEFAULT_COMPILE_OPTIONS, ...options });
 }
 
 /** The Mapping a query reaches, or the status. */
@@ -72,10 +74,29 @@ describe("Emissary's KAT tests for Mapping matching", () => {
     expect(query(t, `${P}/hh/`, { Host: 'inspector.external:8080' })).toBe('404');
   });
 
-  it('SimpleMapping: a path that needs normalization reaches the Mapping it resolves to', () => {
+  it('SimpleMapping: a path that needs normalization reaches the Mapping it resolves to; x-envoy-original-path is the resolved path', () => {
     const t = table(['name: simple', 'hostname: "*"', `prefix: ${P}/simple/`, 'service: http://target']);
     expect(query(t, `${P}/simple/`)).toBe('simple');
     expect(query(t, `${P}/need-normalization/../simple/`)).toBe('simple');
+    const d = match(t, { kind: 'rest', method: 'GET', path: `${P}/need-normalization/../simple/?q=1`, host: 'x', header: () => undefined }, randomPicker());
+    expect(d.ok && [d.upstreamPath, d.originalPath]).toEqual(['/?q=1', `${P}/simple/?q=1`]);
+  });
+
+  it("t_mappingtests_default MergeSlashesDisabled / MergeSlashesEnabled: extra slashes match only with the Module's merge_slashes: true", () => {
+    const doc = ['name: ms', 'hostname: "*"', `prefix: ${P}/ms/status/`, 'rewrite: /status/', 'service: http://target'];
+    const kept = table(doc);
+    const merged = table({ mergeSlashes: true }, doc);
+    for (const url of [`/${P}/ms/status/200`, `/${P}/ms//status/200`, `${P}/ms//status/200`]) {
+      expect(query(kept, url), url).toBe('404');
+      expect(query(merged, url), url).toBe('ms');
+    }
+    expect([query(kept, `${P}/ms/status/200`), query(merged, `${P}/ms/status/200`)]).toEqual(['ms', 'ms']);
+  });
+
+  it('t_mappingtests_plain InvalidPortMapping: a service with an invalid port drops its Mapping, with the reason', () => {
+    const t = table(['name: bad-port', 'hostname: "*"', `prefix: ${P}/bad/`, 'service: http://target:80.invalid'], ['name: fine', 'hostname: "*"', `prefix: ${P}/fine/`, 'service: http://target']);
+    expect(t.deployments.get('kat/kat')?.reasons.join('\n')).toMatch(/Mapping "bad-port" dropped: .*port/);
+    expect([query(t, `${P}/bad/`), query(t, `${P}/fine/`)]).toEqual(['404', 'fine']);
   });
 
   it('HostRedirectMapping: prefixes are case-sensitive unless case_sensitive: false; a regex prefix matches the whole path', () => {

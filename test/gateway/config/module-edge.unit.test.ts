@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { edgeChanged, moduleEdge, type ModuleBase } from '../../../gateway/config/ambassador-module.js';
 import { parseAmbassadorModule } from '../../../routing/ambassador-module.js';
-import { clientFromForwarded, hasEscapedSlash, stripMatchingPort } from '../../../routing/edge-rules.js';
+import { clientFromForwarded, forwardedAddress, hasEscapedSlash, stripMatchingPort } from '../../../routing/edge-rules.js';
 
 const v2 = (config: string): string => `apiVersion: getambassador.io/v2\nkind: Module\nname: ambassador\nconfig:\n${config.replace(/^/gm, '  ')}\n`;
 
@@ -61,6 +61,27 @@ describe("the Module's edge keys", () => {
     expect(clientFromForwarded('1.1.1.1, 2.2.2.2,3.3.3.3', 4)).toBeUndefined();
     expect(clientFromForwarded('1.1.1.1, ', 1)).toBeUndefined();
     expect(clientFromForwarded(undefined, 1)).toBeUndefined();
+  });
+
+  it('an X-Forwarded-For entry in the forms proxies write is read as its address (port and brackets dropped)', () => {
+    expect(clientFromForwarded('9.9.9.9, 1.2.3.4:5678', 1)).toBe('1.2.3.4');
+    expect(clientFromForwarded('[2001:db8::1]:443,1.1.1.1', 2)).toBe('2001:db8::1');
+    for (const [entry, address] of [
+      ['1.2.3.4', '1.2.3.4'],
+      ['1.2.3.4:5678', '1.2.3.4'],
+      ['2001:db8::1', '2001:db8::1'],
+      ['[2001:db8::1]', '2001:db8::1'],
+      ['[2001:db8::1]:443', '2001:db8::1'],
+      ['::ffff:1.2.3.4', '::ffff:1.2.3.4'],
+      // Not an address in any of those forms: as it is (the ip policy refuses it).
+      ['1.2.3.4:', '1.2.3.4:'],
+      ['1.2.3.4:x', '1.2.3.4:x'],
+      ['[2001:db8::1', '[2001:db8::1'],
+      ['[2001:db8::1]x', '[2001:db8::1]x'],
+      ['unknown', 'unknown'],
+      ['host:80', 'host:80'],
+    ])
+      expect(forwardedAddress(entry!), entry).toBe(address);
   });
 
   it("a Host's port is dropped only when it is the listener's", () => {

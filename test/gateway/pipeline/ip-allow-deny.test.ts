@@ -107,6 +107,21 @@ describe('ip_allow / ip_deny (t_ip_allow_deny)', () => {
     }
   });
 
+  it('X-Forwarded-For entries in the forms proxies write (a port, brackets) are judged by their address; an entry that is no address is refused', async () => {
+    const { port } = await start('ip_deny:\n  - remote: 99.98.0.0/16\n  - remote: 2001:db8::/32');
+    const before = model.requests.length;
+    // The denied addresses, however the proxy wrote them: never past the deny.
+    for (const xff of ['99.98.0.1:5678', '1.1.1.1, 99.98.0.1:443', '2001:db8::1', '[2001:db8::1]', '[2001:db8::1]:443', ' [2001:db8::7]:1 ']) expect(await status(port, OUTSIDE, xff), xff).toBe(403);
+    // Not an address in any form: cannot be judged, refused (Envoy would judge the peer instead).
+    for (const xff of ['unknown', '99.98.0.1:', '[2001:db8::1', 'evil.example:80', '99.98.0.1:x']) expect(await status(port, OUTSIDE, xff), xff).toBe(403);
+    expect(model.requests.length).toBe(before);
+    for (const xff of ['99.99.0.1:5678', '[2001:db9::1]:443', '2001:db9::1']) expect(await status(port, OUTSIDE, xff), xff).toBe(200);
+    expect(model.requests.length).toBe(before + 3);
+    // An allow list reads them the same way.
+    const allow = await start('ip_allow:\n  - remote: 99.99.0.0/16\n  - remote: 2001:db8::/32');
+    expect([await status(allow.port, OUTSIDE, '99.99.0.1:5678'), await status(allow.port, OUTSIDE, '[2001:db8::1]:443'), await status(allow.port, OUTSIDE, '99.98.0.1:5678')]).toEqual([200, 200, 403]);
+  });
+
   it('a Module read again replaces the policy; one with a bad CIDR leaves it in force', async () => {
     const { port, adminUrl } = await start('ip_deny:\n  - peer: 127.0.0.1');
     expect(await status(port, LOCAL)).toBe(403);

@@ -188,7 +188,7 @@ describe("Emissary's KAT for the Module", () => {
   });
 
   /** An in-process gateway with the Module `config` (KAT writes v3alpha1 with `name:` and `config:`). */
-  async function withModule(config: string, run: (port: number) => Promise<void>): Promise<void> {
+  async function withModule(config: string, run: (port: number) => Promise<void>, extra: Record<string, string> = {}): Promise<void> {
     const file = join(dir, `module-${Math.random().toString(36).slice(2)}.yaml`);
     writeFileSync(file, `apiVersion: getambassador.io/v3alpha1\nkind: Module\nname: ambassador\nconfig:\n${config.replace(/^/gm, '  ')}\n`);
     const gw = await startTestGateway({
@@ -196,8 +196,9 @@ describe("Emissary's KAT for the Module", () => {
         'iris.yaml': sdep('iris', 'models', { predictors: [{ name: 'main' }] }),
         // A policy of its own: the Module's does not replace it.
         'bar.yaml': sdep('bar', 'models', { predictors: [{ name: 'main' }] }, { 'seldon.io/gateway-cors': 'origins: [http://bar.example.com]\nmethods: [POST, GET, OPTIONS]\n' }),
+        ...extra,
       },
-      resolve: { 'iris-main.models:8000': model.port, 'bar-main.models:8000': model.port },
+      resolve: { 'iris-main.models:8000': model.port, 'bar-main.models:8000': model.port, 'hh-main.models:8000': model.port },
       args: ['--ambassador-module', file],
     });
     try {
@@ -310,6 +311,38 @@ describe("Emissary's KAT for the Module", () => {
       const before = model.requests.length;
       for (const path of [PREDICT, `/${PREDICT}`, PREDICT.replace('/models/', '//models/'), PREDICT.replace('/api/', '//api/')]) expect(await post(port, path)).toBe(200);
       expect(model.requests.slice(before).map((r) => r.url)).toEqual(Array(4).fill('/api/v1.0/predictions'));
+    }));
+
+  it('t_mappingtests_default MergeSlashesDisabled: without merge_slashes an extra slash matches no route: 404, no model asked', () =>
+    withModule('regex_type: safe', async (port) => {
+      expect(await post(port, PREDICT)).toBe(200);
+      const before = model.requests.length;
+      for (const path of [`/${PREDICT}`, `/${PREDICT.replace('/models/', '//models/')}`, PREDICT.replace('/models/', '//models/'), PREDICT.replace('/iris/', '//iris/')])
+        expect(await post(port, path), path).toBe(404);
+      expect(model.requests.length).toBe(before);
+    }));
+
+  it("t_mappingtests_default HostHeaderMappingStripMatchingHostPort: the listener's port is dropped from the Host for the match; another port is not", async () => {
+    const mapping = 'apiVersion: getambassador.io/v3alpha1\nkind: Mapping\nname: hh\nprefix: /seldon/models/hh/\nservice: http://hh-main.models:8000\nhost: myhostname.com\n';
+    await withModule(
+      'strip_matching_host_port: true',
+      async (port) => {
+        const status = async (host?: string): Promise<number> => (await raw(port, `GET /seldon/models/hh/ HTTP/1.1\r\nHost: ${host ?? `127.0.0.1:${port}`}\r\nConnection: close\r\n\r\n`)).status;
+        const before = model.requests.length;
+        expect([await status(), await status('yourhostname.com'), await status('myhostname.com:11875')]).toEqual([404, 404, 404]);
+        expect(model.requests.length).toBe(before);
+        expect([await status('myhostname.com'), await status(`myhostname.com:${port}`)]).toEqual([200, 200]);
+        expect(model.requests.slice(before).map((r) => r.headers.host)).toEqual(['myhostname.com', 'myhostname.com']);
+      },
+      { 'hh.yaml': sdep('hh', 'models', { predictors: [{ name: 'main' }] }, { 'seldon.io/ambassador-config': mapping }) },
+    );
+  });
+
+  it('t_mappingtests_default RejectRequestsWithEscapedSlashesEnabled: %2F is a 400 and no model is asked', () =>
+    withModule('reject_requests_with_escaped_slashes: true', async (port) => {
+      const before = model.requests.length;
+      expect(await post(port, '/seldon/models/iris/status/%2F200')).toBe(400);
+      expect(model.requests.length).toBe(before);
     }));
 
   it('t_mappingtests_default RejectRequestsWithEscapedSlashesDisabled: %2F is passed on, and the answer says the upstream was asked', () =>
