@@ -45,7 +45,7 @@ export class GateStage implements Stage {
     if (v.claims !== undefined) r.claims = v.claims;
     // The stages after the gate (the second match, flow control's tenant, steering) read what the model will: the auth service's headers, a claim header, never the client's own.
     const edits = chainAuthEdits(v.external, v.edits);
-    if (edits !== undefined) r.editHeaders(edits);
+    if (edits !== undefined && (edits.headers.length > 0 || edits.remove.length > 0)) r.editHeaders(edits);
     r.allowed(v);
     if (r.gone()) return;
     // Envoy's ext_authz clears the route cache when the auth service changed the request's headers (Emissary sets clear_route_cache): matched again, only then.
