@@ -31,7 +31,7 @@ interface Scenario {
 
 const SCENARIOS: Record<string, Scenario> = {
   floor: { question: 'What does a small REST request cost beside the raw relay, nginx, haproxy and Caddy?', script: 'rest', args: ['--shape', 'floor'], quick: ['--quick'], vs: [] },
-  large: { question: 'What do 1 MiB requests and 1 MiB answers cost beside the same peers?', script: 'rest', args: ['--shape', 'large'], quick: ['--quick'], vs: [] },
+  large: { question: 'What do 256 KiB, 1 MiB and 8 MiB requests and answers cost beside the same peers?', script: 'rest', args: ['--shape', 'large'], quick: ['--quick'], vs: [] },
   grpc: { question: "What does a unary gRPC call cost beside the backend alone and nginx's grpc_pass?", script: 'grpc', quick: ['--duration', '3', '--warmup', '1', '--rounds', '1'], vs: [] },
   alloc: { question: 'How many bytes does one REST request and one gRPC call allocate on the worker?', script: 'alloc', args: ['--relay'], quick: ['--seconds', '3', '--rounds', '1'], vs: [] },
   syscalls: { question: 'How many syscalls does one request make, beside the relay and nginx?', script: 'syscalls', quick: ['--requests', '5000', '--conns', '16'], vs: [] },

@@ -128,6 +128,13 @@ type Listener = (this: unknown) => void;
 const TE_CHUNKED = 'Transfer-Encoding: chunked\r\n';
 
 /**
+ * Pending pieces up to this size are joined into one buffer for their write; larger ones are written
+ * as they are, corked into one writev: copying the first 64 KiB chunk of a large answer behind its head
+ * was that answer's one copy (load/README.md, large).
+ */
+const COPY_PENDING_BYTES = 16 * 1024;
+
+/**
  * One request the lane read and its answer: the request as parsed (its head over the bytes it came
  * in, edge/http1-request.ts, and its whole body) and the answer written as `node:http` writes
  * ServerResponse's, in one object (the proxy is handed it as both halves of the exchange).
@@ -462,6 +469,16 @@ export class LaneExchange extends RequestHead implements RestRequest, RestRespon
     let size = 0;
     // A latin1 string has as many bytes as characters.
     for (const p of pending) size += p.length;
+    if (size > COPY_PENDING_BYTES) {
+      // A large piece (a model's body chunk behind the head) goes as it is, in one writev: no copy.
+      socket.cork();
+      for (const p of pending) {
+        if (typeof p === 'string') socket.write(p, 'latin1');
+        else socket.write(p);
+      }
+      socket.uncork();
+      return;
+    }
     const out = Buffer.allocUnsafe(size);
     let at = 0;
     for (const p of pending) at += typeof p === 'string' ? out.write(p, at, 'latin1') : p.copy(out, at);

@@ -5,6 +5,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { RestRequest } from './rest-exchange.js';
+import { joinPieces } from '../wire/message-body.js';
 
 /**
  * A body this small (by Content-Length) is read whole before it is sent, as nginx buffers request
@@ -38,7 +39,7 @@ export function readSmallBody(req: Readable, limit: number, done: (body: Buffer 
   };
   const onEnd = (): void => {
     req.off('data', onData);
-    done(Buffer.concat(chunks, size));
+    done(joinPieces(chunks, size));
   };
   req.on('data', onData);
   req.once('end', onEnd);

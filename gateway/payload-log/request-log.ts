@@ -69,7 +69,8 @@ class Body {
   }
 
   bytes(): Buffer {
-    return Buffer.concat(this.chunks, this.kept);
+    // One piece (the exchange's kept body, when it holds one whole) is the log's too: no second copy.
+    return this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.kept);
   }
 }
 

@@ -15,6 +15,7 @@ import { lingerOnClose } from '../edge/lingering-close.js';
 import type { EdgeConfig } from '../config/edge.js';
 import type { ListenConfig } from '../config/listen.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
+import { BODY_SOCKET_HIGH_WATER_MARK } from '../wire/socket-buffers.js';
 
 export interface PublicListenersDeps {
   readonly listen: ListenConfig;
@@ -50,11 +51,11 @@ export class PublicListeners {
 
   /** Listen on the public port (and --oauth-port), handing each accepted connection to `dispatch`. */
   async listenPublic(dispatch: net.Server): Promise<void> {
-    this.publicServer = net.createServer((s) => this.accept(s, dispatch, 'public'));
+    this.publicServer = net.createServer({ highWaterMark: BODY_SOCKET_HIGH_WATER_MARK }, (s) => this.accept(s, dispatch, 'public'));
     this.port = await this.bind(this.publicServer, this.d.listen.port);
     if (this.d.listen.oauthPort !== undefined) {
       // Old API front end clients dial their own port; it takes the same connections as the public one.
-      this.oauthServer = net.createServer((s) => this.accept(s, dispatch, 'oauth'));
+      this.oauthServer = net.createServer({ highWaterMark: BODY_SOCKET_HIGH_WATER_MARK }, (s) => this.accept(s, dispatch, 'oauth'));
       this.oauthPort = await this.bind(this.oauthServer, this.d.listen.oauthPort);
     }
   }

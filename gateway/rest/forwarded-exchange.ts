@@ -55,6 +55,8 @@ export class Exchange extends ExchangeBody implements AttemptOwner, AnswerSink {
   /** The model's head, until its first body bytes or its end (`head`). */
   private pendingStatus = 0;
   private pendingHead: AnswerFields | undefined = undefined;
+  /** Reads on from the upstream once the client took what was written: made at the exchange's first wait for 'drain', never per chunk. */
+  private onDrain: (() => void) | undefined = undefined;
 
   protected override begin(decision: Routed, up: ForwardUpstream): void {
     super.begin(decision, up);
@@ -284,7 +286,7 @@ export class Exchange extends ExchangeBody implements AttemptOwner, AnswerSink {
     if (this.tap !== undefined) this.tap.body(chunk);
     const ok = this.out.write(chunk);
     // The client is slower than the model: read on from the upstream once it took what was written.
-    if (!ok) this.out.once('drain', () => this.flight.current?.resume());
+    if (!ok) this.out.once('drain', (this.onDrain ??= () => this.flight.current?.resume()));
     return ok;
   }
 

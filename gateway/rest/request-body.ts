@@ -14,6 +14,7 @@
  */
 import { Readable } from 'node:stream';
 import type { RestRequest } from '../edge/rest-exchange.js';
+import { joinPieces } from '../wire/message-body.js';
 
 export interface BodyCopy {
   /** Largest body kept; a larger one is dropped and `whole` is called with null. */
@@ -73,7 +74,7 @@ export class RequestBody extends Readable {
 
   private readonly onEnd = (): void => {
     this.push(null);
-    if (this.copy) this.copy.whole(this.over ? null : Buffer.concat(this.copied!, this.copiedBytes));
+    if (this.copy) this.copy.whole(this.over ? null : joinPieces(this.copied!, this.copiedBytes));
   };
 
   private readonly onError = (err: Error): void => {

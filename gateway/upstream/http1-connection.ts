@@ -10,6 +10,7 @@ import type { Readable } from 'node:stream';
 import { Deadline } from '../edge/deadline.js';
 import { ResponseParseError, ResponseParser, type ResponseHead, type ResponseSink } from './http1-response.js';
 import { COPY_BODY_BYTES, UpstreamError, isStream, type UpstreamRequest } from './request-head.js';
+import { BODY_SOCKET_HIGH_WATER_MARK } from '../wire/socket-buffers.js';
 
 /** The request in flight, as its handler holds it. */
 export interface UpstreamAttempt {
@@ -133,7 +134,11 @@ export class Connection implements ResponseSink {
 
   constructor(private readonly pool: PoolSide) {
     const o = pool.options;
-    this.socket = o.tls !== undefined ? tls.connect({ ...o.tls, host: o.host, port: o.port, ALPNProtocols: ['http/1.1'], session: pool.tlsSession }) : net.connect({ host: o.host, port: o.port });
+    this.socket =
+      o.tls !== undefined
+        ? tls.connect({ ...o.tls, host: o.host, port: o.port, ALPNProtocols: ['http/1.1'], session: pool.tlsSession })
+        : // A body's chunks pass without a pause each (wire/socket-buffers.ts); Node's Socket hands its options to Duplex, which its types do not say.
+          net.connect({ host: o.host, port: o.port, writableHighWaterMark: BODY_SOCKET_HIGH_WATER_MARK } as net.NetConnectOpts);
     this.parser = new ResponseParser(this, o.maxHeadBytes);
     this.socket.setNoDelay(true);
     this.socket.once(o.tls !== undefined ? 'secureConnect' : 'connect', () => this.onConnected());

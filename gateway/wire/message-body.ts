@@ -20,3 +20,9 @@ export function announcesBody(req: { field(name: string): string | undefined }):
   const length = req.field('content-length');
   return length !== undefined && length !== '0';
 }
+
+/**
+ * A body kept from the pieces it arrived in: one piece is the body itself, shared, not copied; more
+ * are joined in the one copy a kept body costs (a retry's buffer, the mirrors', the payload log's).
+ */
+export const joinPieces = (pieces: readonly Buffer[], size: number): Buffer => (pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, size));

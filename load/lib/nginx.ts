@@ -95,12 +95,12 @@ export const BACKEND_BODY = '{"data":{"names":["t:0","t:1"],"ndarray":[[0.1,0.9]
  * a target's own CPU or syscalls are counted: the cheapest backend), else lib/node-backend.ts (`answerBytes`: a JSON
  * answer of that size).
  */
-export async function startBackend(dir: string, cpu: number, o: { nginx?: boolean; answerBytes?: number } = {}): Promise<{ pid: number; port: number; kind: string }> {
+export async function startBackend(dir: string, cpu: number, o: { nginx?: boolean; answerBytes?: number } = {}): Promise<{ pid: number; port: number; kind: string; server: Spawned }> {
   if (o.nginx && nginxBinary()) {
     const port = await freePort();
     const s = await startNginx('backend', cpu, backendConf(join(dir, 'backend'), port, BACKEND_BODY), async () => (await postStatus(`http://127.0.0.1:${port}/`, '{}')) === 200);
-    return { pid: s.pid, port, kind: 'nginx return 200' };
+    return { pid: s.pid, port, kind: 'nginx return 200', server: s };
   }
   const s = await startScript('node-backend', dir, cpu, { BENCH_ANSWER_BYTES: String(o.answerBytes ?? '') }, { name: 'backend' });
-  return { pid: s.pid, port: s.port, kind: 'node:http' };
+  return { pid: s.pid, port: s.port, kind: 'node:http', server: s };
 }

@@ -5,7 +5,11 @@
  * table, the measured deployment a 90/10 canary with a header rule beside it).
  *
  *   --shape floor   a 66-byte JSON request, a 99-byte answer
- *   --shape large   a 1 MiB request and a 1 MiB answer (the shape of image and tensor payloads)
+ *   --shape large   large bodies (the shape of image and tensor payloads), one case per size and
+ *                   direction: a large request with a small answer, and a small request with a large
+ *                   answer, at --sizes (KiB: 256,1024,8192; --quick: 1024), each case with a fresh set
+ *                   of servers, its table giving CPU per request and per MiB of body, and the ratios to
+ *                   the relay's and haproxy's CPU and p99
  *   --vs-main F     instead of the peers, an interleaved A/B of this build's gateway against the one
  *                   at F (another build's dist/gateway/main.js): per-round CPU per request, the
  *                   spread of the rounds, and a verdict
@@ -14,7 +18,7 @@
  * core 1; CPU per request is each proxy's process tree utime+stime from /proc over the requests it
  * answered. Rounds interleave the targets; the table gives medians.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -42,6 +46,8 @@ const { values: argv } = parseArgs({
     rounds: { type: 'string' },
     seconds: { type: 'string' },
     conns: { type: 'string' },
+    sizes: { type: 'string' },
+    directions: { type: 'string' },
     'vs-main': { type: 'string' },
     'vs-label': { type: 'string', default: 'other build' },
   },
@@ -58,8 +64,32 @@ const LOAD_CPU = 0;
 const SERVER_CPU = 1;
 const SMALL_BODY = '{"data":{"names":["a","b","c","d"],"ndarray":[[5.1,3.5,1.4,0.2]]}}';
 const MIB = 1 << 20;
-/** A JSON request of 1 MiB: a tensor's floats as text. */
-const BODY = LARGE ? `{"data":{"ndarray":[${'0.123456,'.repeat((MIB - 40) / 9)}0]}}`.padEnd(MIB, ' ') : SMALL_BODY;
+const KIB = 1 << 10;
+/** A JSON request of `bytes`: a tensor's floats as text. */
+const tensorJson = (bytes: number): string => `{"data":{"ndarray":[${'0.123456,'.repeat(Math.floor((bytes - 40) / 9))}0]}}`.padEnd(bytes, ' ');
+
+/** One measured shape: the request's body and the answer's size (0: the backend's small answer). */
+interface Case {
+  readonly title: string;
+  readonly body: string;
+  readonly answerBytes: number;
+  /** The large body's size (per MiB figures), or 0 for the small floor. */
+  readonly largeBytes: number;
+}
+
+const SIZES = (argv.sizes ?? (argv.quick ? '1024' : '256,1024,8192')).split(',').map((k) => Number(k) * KIB);
+const DIRECTIONS = (argv.directions ?? 'requests,answers').split(',');
+for (const d of DIRECTIONS) if (d !== 'requests' && d !== 'answers') throw new Error(`--directions takes requests and answers, not ${d}`);
+const sizeText = (bytes: number): string => (bytes >= MIB ? `${bytes / MIB} MiB` : `${bytes / KIB} KiB`);
+const CASES: Case[] = LARGE
+  ? SIZES.flatMap((bytes) =>
+      DIRECTIONS.map((d) =>
+        d === 'requests'
+          ? { title: `${sizeText(bytes)} requests, small answers`, body: tensorJson(bytes), answerBytes: 0, largeBytes: bytes }
+          : { title: `small requests, ${sizeText(bytes)} answers`, body: SMALL_BODY, answerBytes: bytes, largeBytes: bytes },
+      ),
+    )
+  : [{ title: 'small requests and answers', body: SMALL_BODY, answerBytes: 0, largeBytes: 0 }];
 
 interface Row {
   rps: number;
@@ -73,14 +103,27 @@ async function main(): Promise<void> {
   pinSelf(LOAD_CPU);
   const tmp = mkdtempSync(join(tmpdir(), 'bench-rest-'));
   atCleanup(() => rmSync(tmp, { recursive: true, force: true }));
+  const manifests = join(tmp, 'manifests');
+  const count = generateManifests(manifests, 1000);
+  const { upstreams } = restUpstreams(manifests);
+  log(
+    `load: ${which('wrk') ? 'wrk -t1' : 'autocannon'} on core ${LOAD_CPU}, closed loop, ${SECONDS} s per run at ${CONNS.join(', ')} connections, ${ROUNDS} interleaved rounds; proxies and backend on core ${SERVER_CPU}`,
+  );
+  log(`gateway table ${count} SeldonDeployments, access logs off`);
+  for (let i = 0; i < CASES.length; i++) await runCase(CASES[i]!, join(tmp, `case-${i}`), manifests, upstreams);
+}
+
+/** One shape against every target, with servers of its own (a backend answering its size, the peers, the gateways), stopped after it. */
+async function runCase(c: Case, tmp: string, manifests: string, upstreams: readonly string[]): Promise<void> {
+  mkdirSync(tmp, { recursive: true });
   const wrk = which('wrk');
-  const loop = new ClosedLoop(wrk, LOAD_CPU, BODY, tmp);
+  const loop = new ClosedLoop(wrk, LOAD_CPU, c.body, tmp);
   const notes: string[] = [];
   if (!wrk) notes.push('wrk is not installed: the load is autocannon, a node process that may saturate its core first');
 
   const path = predictionPath(MEASURED);
   const answers = (port: number) => async (): Promise<boolean> => (await postStatus(`http://127.0.0.1:${port}${path}`, SMALL_BODY)) === 200;
-  const { pid: backendPid, port: backendPort } = await startBackend(tmp, SERVER_CPU, LARGE ? { answerBytes: MIB } : {});
+  const { pid: backendPid, port: backendPort, server: backendServer } = await startBackend(tmp, SERVER_CPU, c.answerBytes ? { answerBytes: c.answerBytes } : {});
 
   const targets: Target[] = [];
   const servers = new Map<string, Spawned>();
@@ -112,9 +155,6 @@ async function main(): Promise<void> {
     }
   }
 
-  const manifests = join(tmp, 'manifests');
-  const count = generateManifests(manifests, 1000);
-  const { upstreams } = restUpstreams(manifests);
   const gateways: [string, string, string][] = [['gateway', AB ? `gateway, this checkout` : 'gateway, 1 worker', GATEWAY_MAIN]];
   if (AB) gateways.push(['vs', `gateway, ${argv['vs-label']}`, AB]);
   const startGateways = async (): Promise<void> => {
@@ -122,16 +162,16 @@ async function main(): Promise<void> {
       const old = servers.get(key);
       if (old) await stopServer(old);
       const g = await startGateway(key, { log: join(tmp, `${key}.log`), cpu: SERVER_CPU, manifests, upstreams, backendPort, nodeArgs: NODE_ARGS, main, args: ['--access-log', 'off'] });
-      if (!(await answers(g.port)())) throw new Error(`${key} does not answer ${path}:\n${g.server.output().slice(-2000)}`);
+      // Its first answers can take seconds on a busy machine (a 2 s probe each): asked for up to 20 s.
+      const deadline = Date.now() + 20_000;
+      while (!(await answers(g.port)())) if (Date.now() > deadline) throw new Error(`${key} does not answer ${path}:\n${g.server.output().slice(-2000)}`);
       add(key, label, g.port, g.server);
     }
   };
   await startGateways();
 
-  log(
-    `load: ${wrk ? 'wrk -t1' : 'autocannon'} on core ${LOAD_CPU}, closed loop, ${SECONDS} s per run at ${CONNS.join(', ')} connections, ${ROUNDS} interleaved rounds; proxies and backend on core ${SERVER_CPU}`,
-  );
-  log(`request ${f0(BODY.length)} bytes, answer ${LARGE ? f0(MIB) : '99'} bytes; gateway table ${count} SeldonDeployments, access logs off`);
+  log('');
+  log(`## ${c.title}: request ${f0(c.body.length)} bytes, answer ${c.answerBytes ? f0(c.answerBytes) : '99'} bytes`);
   for (const [key, , main] of gateways) log(`${key}: ${buildInfo(main)}`);
   for (const n of notes) log(`note: ${n}`);
 
@@ -161,25 +201,37 @@ async function main(): Promise<void> {
   }
 
   const med = (key: string, conns: number, pick: (r: Row) => number | null): number => median((runs.get(`${key}@${conns}`) ?? []).map(pick).filter((x): x is number => x !== null));
-  log('');
+  const large = c.largeBytes > 0;
   for (const conns of CONNS) {
     const floor = AB ? null : med('relay', conns, (r) => r.us);
+    const haproxy = AB || !targets.some((t) => t.key === 'haproxy') ? null : { us: med('haproxy', conns, (r) => r.us), p99: med('haproxy', conns, (r) => r.p99us) };
     const rows = targets.map((t) => {
       const m = (pick: (r: Row) => number | null): number => med(t.key, conns, pick);
-      const cells = [t.label, f0(m((r) => r.rps)), f1(m((r) => r.us))];
-      if (!AB)
-        cells.push(
-          t.key === 'direct'
-            ? '–'
-            : ratio(
-                m((r) => r.us),
-                floor,
-              ),
-        );
+      const us = m((r) => r.us);
+      const cells = [t.label, f0(m((r) => r.rps)), f1(us)];
+      if (large) cells.push(f1(us / (c.largeBytes / MIB)));
+      if (!AB) cells.push(t.key === 'direct' ? '–' : ratio(us, floor));
+      if (haproxy) cells.push(t.key === 'direct' ? '–' : ratio(us, haproxy.us));
       const errors = (runs.get(`${t.key}@${conns}`) ?? []).reduce((n, r) => n + r.errors, 0);
-      return [...cells, f2(m((r) => r.p50us) / 1000), f2(m((r) => r.p99us) / 1000), f0(errors), rss.has(t.key) ? f0(rss.get(t.key)! / MIB) : '–'];
+      const p99 = m((r) => r.p99us);
+      cells.push(f2(m((r) => r.p50us) / 1000), f2(p99 / 1000));
+      if (haproxy) cells.push(t.key === 'direct' ? '–' : ratio(p99, haproxy.p99));
+      return [...cells, f0(errors), rss.has(t.key) ? f0(rss.get(t.key)! / MIB) : '–'];
     });
-    log(table([`@${conns} connections`, 'req/s', 'CPU µs/req', ...(AB ? [] : ['x relay CPU']), 'p50 ms', 'p99 ms', 'errors', 'RSS MB after'], rows));
+    const head = [
+      `@${conns} connections`,
+      'req/s',
+      'CPU µs/req',
+      ...(large ? ['CPU µs/MiB'] : []),
+      ...(AB ? [] : ['x relay CPU']),
+      ...(haproxy ? ['x haproxy CPU'] : []),
+      'p50 ms',
+      'p99 ms',
+      ...(haproxy ? ['x haproxy p99'] : []),
+      'errors',
+      'RSS MB after',
+    ];
+    log(table(head, rows));
   }
   if (AB) {
     // Per round, the other build's CPU per request over this checkout's: the rounds' spread is the noise.
@@ -191,6 +243,8 @@ async function main(): Promise<void> {
     log(`this checkout / ${argv['vs-label']}, CPU per request by round: ${ratios.map(f2).join(' ')}`);
     log(abVerdict(ratios));
   }
+  for (const s of servers.values()) await stopServer(s);
+  await stopServer(backendServer);
 }
 
 runMain('bench rest', main);
