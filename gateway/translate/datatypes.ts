@@ -5,8 +5,10 @@
  * `TranslateRefusal`, whose message is the error's `info`.
  */
 
-export const DATATYPES = ['BOOL', 'UINT8', 'UINT16', 'UINT32', 'UINT64', 'INT8', 'INT16', 'INT32', 'INT64', 'FP16', 'BF16', 'FP32', 'FP64', 'BYTES'] as const;
-export type Datatype = (typeof DATATYPES)[number];
+import { V2_DATATYPES, type V2Datatype } from '../../routing/protocol-config.js';
+
+export const DATATYPES = V2_DATATYPES;
+export type Datatype = V2Datatype;
 
 /** One element as JSON holds it: 64-bit whole numbers beyond 2^53 as bigint (json-exact.ts). */
 export type Element = number | bigint | boolean | string;
