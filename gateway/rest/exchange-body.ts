@@ -25,7 +25,8 @@ import { setField } from '../forward/mapping-edits.js';
 import type { RequestCoding } from '../../routing/compression.js';
 import type { Mirror } from '../../routing/types.js';
 import { sendRouteError } from './route-answer.js';
-import { translationFor, type RestTranslation } from './rest-translation.js';
+import { TRANSLATED_HEADER, translationFor, v2ModelAnswer, type RestTranslation } from './rest-translation.js';
+import { sendJson } from '../edge/http-answer.js';
 import { TranslateRefusal } from '../translate/datatypes.js';
 
 export abstract class ExchangeBody extends RestPipelineRequest implements TimeoutEntry, DecodeOwner {
@@ -84,6 +85,10 @@ export abstract class ExchangeBody extends RestPipelineRequest implements Timeou
     // All that translation costs a route without it: one property check (translationFor's first).
     const translation = translationFor(this.backend, this.req.method, this.decision.upstreamPath);
     if (translation !== null) return this.translateFirst(translation);
+    if (this.backend.translate !== null) {
+      const own = v2ModelAnswer(this.backend, this.req.method, this.decision.upstreamPath);
+      if (own !== undefined) return this.answerUnsent(own.status, own.body);
+    }
     if (!this.admit(503)) return;
     const res = this.res as Carrying;
     // Once per request: a fallback's forward finds it listening already.
@@ -164,6 +169,16 @@ export abstract class ExchangeBody extends RestPipelineRequest implements Timeou
         if (whole !== null) go(whole);
         else this.refuseUnsent(413, 'PAYLOAD_TOO_LARGE', `the request body is larger than ${limit} bytes`);
       });
+  }
+
+  /** Answered by the gateway before admission (a v2 client's metadata or readiness of a Seldon model): nothing sent, counted as the gateway's own answer. */
+  private answerUnsent(status: number, body: string): void {
+    this.done = true;
+    this.status = status;
+    this.metrics.refused(this.backend, 'rest', status, this.since);
+    this.tap?.end(status, null, false);
+    sendJson(this.req, this.res, status, body, { ...this.corsHeaders, [TRANSLATED_HEADER]: 'v2->seldon' });
+    this.ended(false);
   }
 
   /** Refused before admission (nothing was sent): answered, counted as the gateway's own answer, never the predictor's outcome. */

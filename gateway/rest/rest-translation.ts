@@ -82,6 +82,25 @@ export function translationFor(backend: Backend, method: string, upstreamPath: s
   return null;
 }
 
+/** A v2 model's metadata or readiness path: the model, and whether `/ready`. */
+const V2_MODEL = /^\/v2\/models\/([^/?]+)(\/ready)?$/;
+
+/**
+ * The gateway's own answer to a v2 client's `GET …/v2/models/<m>` or `…/ready` for a model served
+ * by Seldon's wrapper, which has neither: its metadata as far as the gateway knows it (name, the
+ * platform, no declared tensors), and ready (the request was routed to a member with a ready
+ * endpoint). Undefined: not such a request.
+ */
+export function v2ModelAnswer(backend: Backend, method: string, upstreamPath: string): { status: number; body: string } | undefined {
+  const t = backend.translate;
+  if (t === null || t.speaks !== 'seldon' || !t.accept.includes('v2') || (method !== 'GET' && method !== 'HEAD')) return undefined;
+  const q = upstreamPath.indexOf('?');
+  const m = V2_MODEL.exec(q < 0 ? upstreamPath : upstreamPath.slice(0, q));
+  if (m === null) return undefined;
+  if (m[2] !== undefined) return { status: 200, body: '' };
+  return { status: 200, body: JSON.stringify({ name: decodeURIComponentSafe(m[1]!), versions: [], platform: 'seldon', inputs: [], outputs: [] }) };
+}
+
 function decodeURIComponentSafe(s: string): string {
   try {
     return decodeURIComponent(s);

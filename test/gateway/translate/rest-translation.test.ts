@@ -5,7 +5,7 @@
  *
  * - a Seldon client reaches a v2 model: the model receives exactly the v2 request, the client gets
  *   exactly the wrapper's answer, with `x-seldon-translated: seldon->v2`; INT64 2^53+1 survives;
- * - a v2 client reaches a Seldon model, and back; INT64 2^53+1 survives;
+ * - a v2 client reaches a Seldon model, and back; INT64 2^53+1 survives; its metadata and readiness are the gateway's answers;
  * - every refusal: 400, a Seldon-style error, zero upstream calls; feedback goes as it came;
  * - a model's v2 error becomes a Seldon-style error of its status;
  * - a canary pair (Seldon main, v2 next) at 50/50: each model gets its own protocol, the client always
@@ -214,6 +214,20 @@ describe('REST protocol translation', () => {
       expect(res.status).toBe(200);
       expect(headerValue(res.headers, 'x-seldon-translated')).toBe('v2->seldon');
       expect(res.body.toString()).toBe('{"model_name":"legacy","id":"r1","outputs":[{"name":"output-0","shape":[1,2],"datatype":"INT64","data":[9007199254740993,2]}]}');
+    });
+    it('GET …/v2/models/<m> and …/ready are answered from what the gateway knows, nothing sent to the model', async () => {
+      const before = calls();
+      for (const [target, body] of [
+        ['/seldon/m/legacy/v2/models/legacy', '{"name":"legacy","versions":[],"platform":"seldon","inputs":[],"outputs":[]}'],
+        ['/seldon/m/legacy/v2/models/legacy/ready', ''],
+      ] as const) {
+        const { res, x } = await rawRequest(gw.port, { method: 'GET', target, headers: [['Host', 'gw']] });
+        x.socket.destroy();
+        expect(res!.status).toBe(200);
+        expect(res!.body.toString()).toBe(body);
+        expect(headerValue(res!.headers, 'x-seldon-translated')).toBe('v2->seldon');
+      }
+      expect(calls()).toBe(before);
     });
     it('refused: 400, zero upstream calls', async () => {
       const before = calls();
