@@ -67,6 +67,7 @@ const SCENARIOS: Record<string, Scenario> = {
     quick: ['--rounds', '2', '--warmup', '3', '--seconds', '3'],
     vs: ['--cases', 't1,json'],
   },
+  translate: { question: 'What CPU does protocol translation (Seldon ⇄ v2) add per request, beside parsing and writing the body once?', script: 'translate', quick: ['--rounds', '1'] },
   routing: { question: 'How fast does the routing core compile, update and match at 10,000 deployments?', script: 'routing', quick: [], quickEnv: { PREDICTORS: '1000' } },
   reconfig: { question: 'How long does a worker stop routing while a large deployment is edited?', script: 'reconfig', quick: [], quickEnv: { BASE_S: '2', EDIT_S: '3' } },
   soak: { question: 'Does a gateway hold steady, in memory and in failed requests, while everything behind it churns?', script: 'soak', quick: ['--minutes', '1'] },

@@ -43,6 +43,7 @@ import { BANDIT_ANNOTATION } from './bandit.js';
 import { FLOW_ANNOTATION, flowAnnotations } from './flow-config.js';
 import { OUTLIER_ANNOTATION, outlierAnnotations } from './outlier-config.js';
 import { HEDGE_ANNOTATION, hedgeAnnotations } from './hedge-config.js';
+import { PROTOCOL_ANNOTATION, protocolAnnotations } from './protocol-config.js';
 import { COMPRESSION_ANNOTATION, compressionAnnotation } from './compression-config.js';
 import { FALLBACK_ANNOTATION, fallbackAnnotations } from './fallback-config.js';
 import { LOG_ANNOTATION, logAnnotations, modelIdOf } from './log-policy.js';
@@ -242,6 +243,8 @@ function compileGenerated(
   for (const w of fallbacks.warnings) f.warn(w);
   const logs = logAnnotations(ann.get(LOG_ANNOTATION), opts.logSinks, d.spec?.protocol);
   for (const w of logs.warnings) f.warn(w);
+  const protocols = protocolAnnotations(ann.get(PROTOCOL_ANNOTATION), d.spec?.protocol);
+  for (const w of protocols.warnings) f.warn(w);
   const compressed = compressionAnnotation(ann.get(COMPRESSION_ANNOTATION), opts.compression);
   if (compressed.warning !== undefined) f.warn(compressed.warning);
   const warn = (msg: string): void => f.warn(msg);
@@ -294,8 +297,10 @@ function compileGenerated(
     const hedge = shadow ? null : hedges.of(pred, p.annotations?.[HEDGE_ANNOTATION], warn);
     const fallback = shadow ? null : fallbacks.of(pred, p.annotations?.[FALLBACK_ANNOTATION], warn);
     const log = shadow ? null : logs.of(pred, p.annotations?.[LOG_ANNOTATION], modelIdOf(p.graph, pred), warn);
+    // A shadow's copies are translated too: a v2 shadow behind a Seldon primary gets v2.
+    const translate = protocols.of(pred, p.annotations?.[PROTOCOL_ANNOTATION], modelIdOf(p.graph, pred), warn);
     // What every backend of this predictor shares, REST and gRPC.
-    const parts = { id, origin, retry, breaker, gate, steered, flow, log, outlier, hedge, fallback, mapping: policy };
+    const parts = { id, origin, retry, breaker, gate, steered, flow, log, outlier, hedge, fallback, mapping: policy, translate };
     if (svc.httpPort !== null) {
       const upstream: Upstream = { host: svc.host, port: svc.httpPort, tls, service: { name: svc.name, namespace: ns, portName: 'http' } };
       const backend = makeBackend({

@@ -35,6 +35,8 @@ export interface BackendJson {
   compression?: { algorithms: string[]; levels: Record<string, number>; minLength: number; types: string[]; decodeRequests: boolean; skipEtag: boolean };
   /** Only on predictors with a fallback (docs/routing.md#fallback-models). */
   fallback?: { to: string; on: string[] };
+  /** Only on predictors whose protocol is translated (docs/protocol-translation.md). */
+  protocol?: { speaks: string; accept: string[]; modelName: string; datatype: string | null; names: string[] | null };
 }
 
 export interface HedgeJson {
@@ -155,6 +157,8 @@ function backendJson(b: Backend, percent: number): BackendJson {
   }
   if (b.mapping !== null) json.mapping = mappingJson(b.mapping);
   if (b.fallback !== null) json.fallback = { to: b.fallback.label, on: [...b.fallback.on] };
+  const t = b.translate;
+  if (t !== null) json.protocol = { speaks: t.speaks, accept: [...t.accept], modelName: t.modelName, datatype: t.datatype, names: t.names === null ? null : [...t.names] };
   return json;
 }
 
@@ -259,6 +263,7 @@ function backendLine(b: Backend): string {
   if (b.hedge !== null) parts.push(`hedge ${b.hedge.text}`);
   if (b.compression !== null) parts.push(`compression ${b.compression.text}`);
   if (b.fallback !== null) parts.push(`fallback ${b.fallback.text}`);
+  if (b.translate !== null) parts.push(`protocol ${b.translate.text}`);
   return parts.join('  ');
 }
 

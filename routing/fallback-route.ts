@@ -93,5 +93,6 @@ export function targetBackend(name: string, address: { host: string; port: numbe
     compression: null,
     fallback: null,
     mapping: null,
+    translate: null,
   };
 }

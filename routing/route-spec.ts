@@ -5,6 +5,7 @@
 import type { MappingPolicy } from './mapping-policy.js';
 import type { CompressionPolicy } from './compression.js';
 import type { FallbackPolicy } from './fallback-config.js';
+import type { TranslatePolicy } from './protocol-config.js';
 import type { FlowPolicy } from './flow-config.js';
 import type { HedgePolicy } from './hedge-config.js';
 import type { LogPolicy } from './log-policy.js';
@@ -72,6 +73,7 @@ export interface BackendParts {
   readonly hedge?: HedgePolicy | null;
   readonly fallback?: FallbackPolicy | null;
   readonly mapping?: MappingPolicy | null;
+  readonly translate?: TranslatePolicy | null;
 }
 
 /** A backend, always built with the same fields in the same order (one hidden class). */
@@ -95,6 +97,7 @@ export function makeBackend(p: BackendParts): Backend {
     compression,
     fallback: p.fallback ?? null,
     mapping: p.mapping ?? null,
+    translate: p.translate ?? null,
   };
   return outlier === undefined ? b : { ...b, outlier };
 }

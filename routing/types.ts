@@ -13,6 +13,7 @@ import type { HedgePolicy } from './hedge-config.js';
 import type { ErrorOverride, LoadBalancer, MappingPolicy } from './mapping-policy.js';
 import type { CompressionPolicy, CompressionSettings } from './compression.js';
 import type { FallbackPolicy, FallbackReason } from './fallback-config.js';
+import type { TranslatePolicy } from './protocol-config.js';
 
 // ---------------------------------------------------------------------------------------------
 // Compile settings (docs/routing.md#settings).
@@ -272,6 +273,8 @@ export interface Backend {
   readonly compression: CompressionPolicy | null;
   /** Where its requests go when it cannot answer them (`seldon.io/gateway-fallback`, docs/routing.md#fallback-models); null (the common case): nowhere. */
   readonly fallback: FallbackPolicy | null;
+  /** Protocol translation between Seldon's protocol and v2 (`seldon.io/gateway-protocol`, docs/protocol-translation.md); null (the common case): none. */
+  readonly translate: TranslatePolicy | null;
 }
 
 /** A non-shadow member and its effective share of the group's traffic. */

@@ -15,6 +15,7 @@ import { ConnectionMetrics } from './connection-metrics.js';
 import { HedgeMetrics } from './hedge-metrics.js';
 import { TlsMetrics } from './tls-metrics.js';
 import { CompressionMetrics } from './compression-metrics.js';
+import { TranslationMetrics } from './translation-metrics.js';
 import { FallbackMetrics } from './fallback-metrics.js';
 import { collectProcessMetrics } from './process-metrics.js';
 import { PROBE_INTERVAL_MS, registerRuntimeMetrics } from './runtime-metrics.js';
@@ -342,6 +343,8 @@ export class GatewayMetrics {
   readonly hedging = new HedgeMetrics(this.registry);
   readonly compression = new CompressionMetrics(this.registry);
   readonly fallbacks = new FallbackMetrics(this.registry);
+  /** Protocol translations (observe/translation-metrics.ts), counted on translated routes only. */
+  readonly translations = new TranslationMetrics(this.registry);
   private readonly children = new WeakMap<Backend, Children>();
   private readonly shadowChildren = new WeakMap<Backend, Children>();
   private readonly shadowResults = new WeakMap<Backend, { readonly epoch: number; readonly byResult: Map<string, CounterSeries> }>();

@@ -21,7 +21,13 @@ import { RequestBody } from './request-body.js';
 import { decodesFirst, type DecodeOwner, type DecodeRefusal } from './request-decoder.js';
 import { RestPipelineRequest, type RestHost } from './rest-request.js';
 import { CompressingAnswer, type AnswerOut } from './answer-encoder.js';
+import { setField } from '../forward/mapping-edits.js';
 import type { RequestCoding } from '../../routing/compression.js';
+import type { Mirror } from '../../routing/types.js';
+import { sendRouteError } from './route-answer.js';
+import { TRANSLATED_HEADER, translationFor, v2ModelAnswer, type RestTranslation } from './rest-translation.js';
+import { sendJson } from '../edge/http-answer.js';
+import { TranslateRefusal } from '../translate/datatypes.js';
 
 export abstract class ExchangeBody extends RestPipelineRequest implements TimeoutEntry, DecodeOwner {
   declare protected up: UpstreamPool;
@@ -41,6 +47,12 @@ export abstract class ExchangeBody extends RestPipelineRequest implements Timeou
   protected tap: ResponseTap | undefined = undefined;
   /** Where the answer's body goes: the client's response, or on a route that compresses its compressor (rest/answer-encoder.ts), made as the request is admitted. */
   protected out: AnswerOut;
+  /** The request translated for its model (rest/rest-translation.ts), or null: it goes as it came. */
+  protected translation: RestTranslation | null = null;
+  /** The path the model is asked: the decision's, or the translation's. */
+  protected sendPath = '';
+  /** The client's body as it came, kept beside a translated one: a fallback or a mirror of the client's protocol gets it. */
+  protected clientBody: Buffer | null = null;
 
   constructor(proxy: RestHost, req: RestRequest, res: RestResponse, since: number, frontEnd: boolean) {
     super(proxy, req, res, since, frontEnd);
@@ -54,6 +66,9 @@ export abstract class ExchangeBody extends RestPipelineRequest implements Timeou
     this.timed = false;
     this.tap = undefined;
     this.out = this.res;
+    this.translation = null;
+    this.sendPath = decision.upstreamPath;
+    this.clientBody = null;
   }
 
   /** `cause`: the library's words, for --error-detail internal only. */
@@ -67,6 +82,13 @@ export abstract class ExchangeBody extends RestPipelineRequest implements Timeou
     this.headers = fields;
     const observe = this.proxy.deps.observe;
     if (observe !== undefined) this.tap = observe.begin(this.req, this.res, this.decision, fields, this.up.name, this);
+    // All that translation costs a route without it: one property check (translationFor's first).
+    const translation = translationFor(this.backend, this.req.method, this.decision.upstreamPath);
+    if (translation !== null) return this.translateFirst(translation);
+    if (this.backend.translate !== null) {
+      const own = v2ModelAnswer(this.backend, this.req.method, this.decision.upstreamPath);
+      if (own !== undefined) return this.answerUnsent(own.status, own.body);
+    }
     if (!this.admit(503)) return;
     const res = this.res as Carrying;
     // Once per request: a fallback's forward finds it listening already.
@@ -109,6 +131,68 @@ export abstract class ExchangeBody extends RestPipelineRequest implements Timeou
     }
   }
 
+  /**
+   * A request translated for its model: read whole (at most --max-body), translated once, then
+   * admitted and sent as a whole body (retries and hedges resend it). What cannot be carried
+   * unchanged is refused before admission: 400, nothing sent, counted as the gateway's answer.
+   */
+  private translateFirst(translation: RestTranslation): void {
+    const limit = this.proxy.deps.maxBodyBytes ?? 0;
+    const go = (body: Buffer | null): void => {
+      if (this.done) return;
+      let sent: Buffer;
+      try {
+        sent = translation.request(body);
+      } catch (err) {
+        if (!(err instanceof TranslateRefusal)) throw err;
+        this.proxy.deps.metrics.translations.count(this.backend, translation.from, translation.to, 'refused');
+        return this.refuseUnsent(400, 'BAD_REQUEST', err.message);
+      }
+      if (!this.admit(503)) return;
+      this.translation = translation;
+      this.sendPath = translation.path;
+      this.clientBody = body;
+      setField(this.headers.list(), 'content-type', 'application/json');
+      const z = this.backend.compression;
+      if (z !== null && z.algorithms.length !== 0) this.out = new CompressingAnswer(z, this.req, this.res, this.metrics.compression, this.tap);
+      if (sent.length > this.proxy.deps.upstream.retryBufferBytes) this.retries.noRetries();
+      this.dispatchWhole(sent);
+    };
+    const read = this.body;
+    const body = this.req.body;
+    if (this.bodyHead !== undefined) return this.refuseUnsent(413, 'PAYLOAD_TOO_LARGE', 'the request body is too large to translate');
+    if (read !== undefined) go(read);
+    else if (isWhole(body)) go(body);
+    else if (!announcesBody(this.req)) go(null);
+    else
+      readSmallBody(body, limit > 0 ? limit : Number.MAX_SAFE_INTEGER, (whole) => {
+        if (whole !== null) go(whole);
+        else this.refuseUnsent(413, 'PAYLOAD_TOO_LARGE', `the request body is larger than ${limit} bytes`);
+      });
+  }
+
+  /** Answered by the gateway before admission (a v2 client's metadata or readiness of a Seldon model): nothing sent, counted as the gateway's own answer. */
+  private answerUnsent(status: number, body: string): void {
+    this.done = true;
+    this.status = status;
+    this.metrics.refused(this.backend, 'rest', status, this.since);
+    this.tap?.end(status, null, false);
+    sendJson(this.req, this.res, status, body, { ...this.corsHeaders, [TRANSLATED_HEADER]: 'v2->seldon' });
+    this.ended(false);
+  }
+
+  /** Refused before admission (nothing was sent): answered, counted as the gateway's own answer, never the predictor's outcome. */
+  private refuseUnsent(status: 400 | 413, reason: GatewayReason, info: string): void {
+    if (this.done) return;
+    this.done = true;
+    this.status = status;
+    this.metrics.refused(this.backend, 'rest', status, this.since);
+    this.tap?.end(status, null, false);
+    const close = this.proxy.draining || !this.req.complete;
+    sendRouteError(this.req, this.res, status, reason, info, close ? { connection: 'close', ...this.corsHeaders } : this.corsHeaders, this.backend.mapping);
+    this.ended(false);
+  }
+
   /** The body decoded (rest/request-decoder.ts): it goes, to the mirrors and the payload log too; or the refusal. */
   decodedBody(plain: Buffer | null, refusal: DecodeRefusal | null, coding: RequestCoding, encodedBytes: number): void {
     if (this.done) return;
@@ -125,15 +209,42 @@ export abstract class ExchangeBody extends RestPipelineRequest implements Timeou
     this.startTimer();
     // This forward's: its first attempt may fall back at once (no endpoint), and the fallback's forward begins
     // on this object, without shadows; the primary's shadows still get their copy, untapped.
-    const { decision, headers } = this;
+    const decision = this.decision;
     this.dispatch();
     const mirrors = decision.mirrors;
     if (mirrors.length === 0) return;
     const mirrorer = this.proxy.deps.mirrors;
     if (body !== null && body.length > mirrorer.maxBodyBytes) mirrorer.tooLarge(mirrors);
-    else {
-      const tap = this.decision === decision ? this.tap : undefined;
-      mirrorer.send(mirrors, this.req.method, decision.upstreamPath, headers, body, tap?.capture, tap);
+    else this.sendMirrors(mirrors, body, this.decision === decision ? this.tap : undefined);
+  }
+
+  /**
+   * The mirrors' copies: each in its own model's protocol. A route whose mirrors translate nothing
+   * sends the primary's body and path to all of them (one check per mirror); otherwise the client's
+   * body is translated once per mirror that needs it.
+   */
+  private sendMirrors(mirrors: readonly Mirror[], body: Buffer | null, tap: ResponseTap | undefined): void {
+    const mirrorer = this.proxy.deps.mirrors;
+    const { decision, headers } = this;
+    if (this.translation === null && !mirrors.some((m) => m.backend.translate !== null)) {
+      mirrorer.send(mirrors, this.req.method, this.sendPath, headers, body, tap?.capture, tap);
+      return;
+    }
+    const original = this.translation === null ? body : this.clientBody;
+    for (const m of mirrors) {
+      const t = translationFor(m.backend, this.req.method, decision.upstreamPath);
+      let sent = original;
+      if (t !== null) {
+        try {
+          sent = t.request(original);
+        } catch (err) {
+          if (!(err instanceof TranslateRefusal)) throw err;
+          // A copy its model could not take unchanged is not sent (the primary's answer is not the mirror's business).
+          this.proxy.deps.metrics.translations.count(m.backend, t.from, t.to, 'refused');
+          continue;
+        }
+      }
+      mirrorer.send([m], this.req.method, t === null ? decision.upstreamPath : t.path, headers, sent, tap?.capture, tap);
     }
   }
 
@@ -166,7 +277,7 @@ export abstract class ExchangeBody extends RestPipelineRequest implements Timeou
   }
 
   private mirror(body: Buffer | null): void {
-    this.proxy.deps.mirrors.send(this.decision.mirrors, this.req.method, this.decision.upstreamPath, this.headers, body, this.tap?.capture, this.tap);
+    this.sendMirrors(this.decision.mirrors, body, this.tap);
   }
 
   /** The route timeout starts once the request has been received in full (docs/routing.md#timeouts-retries-and-circuit-breakers). */

@@ -38,6 +38,7 @@ import { TaggedJsonAnswer, taggable, type AnswerSink } from './tagged-answer.js'
 import { mappingAnswer, sendRouteError } from './route-answer.js';
 import type { CompressingAnswer } from './answer-encoder.js';
 import { ExchangeBody } from './exchange-body.js';
+import { TranslatedAnswer } from './rest-translation.js';
 
 /**
  * One REST request, the pipeline's and then the proxied one, across its attempts: each attempt is an object of its own
@@ -125,7 +126,7 @@ export class Exchange extends ExchangeBody implements AttemptOwner, AnswerSink {
       tap.attempt(this.headers, hedge);
       tap.attempted(endpoint.host, endpoint.port);
     }
-    endpoint.pool.dispatch(attempt.request(this.req.method, this.decision.upstreamPath, this.headers.forClient(), this.sendBody, this.backend.idleTimeoutMs), attempt);
+    endpoint.pool.dispatch(attempt.request(this.req.method, this.sendPath, this.headers.forClient(), this.sendBody, this.backend.idleTimeoutMs), attempt);
   }
 
   /** The attempt failed or its answer was dropped: the next one prefers another endpoint. */
@@ -164,7 +165,7 @@ export class Exchange extends ExchangeBody implements AttemptOwner, AnswerSink {
       a.discard = true;
       return true;
     }
-    if (statusCode >= 502 && statusCode <= 504 && this.toFallback(true, this.sendBody as Buffer | null, statusCode)) return true;
+    if (statusCode >= 502 && statusCode <= 504 && this.toFallback(true, this.keptBody(), statusCode)) return true;
     this.relayed(a.sentAt, a.hedge);
     if (this.tap !== undefined && this.hedge !== undefined) this.tap.attemptWon(a.n);
     this.status = statusCode;
@@ -185,6 +186,9 @@ export class Exchange extends ExchangeBody implements AttemptOwner, AnswerSink {
     if (overridden !== undefined) this.answer = overridden;
     // A bandit's token goes into the JSON answer too, when it can carry it.
     else if (token !== undefined && taggable(this.req.method, statusCode, fields)) this.answer = new TaggedJsonAnswer(this, token);
+    // A translated request's answer goes back in the client's protocol (rest/rest-translation.ts).
+    const t = this.translation;
+    if (t !== null && overridden === undefined) this.answer = new TranslatedAnswer(this.answer, t, (result) => this.metrics.translations.count(this.backend, t.from, t.to, result));
     this.answer.head(statusCode, fields);
     return true;
   }
@@ -321,13 +325,18 @@ export class Exchange extends ExchangeBody implements AttemptOwner, AnswerSink {
 
   /** `cause`: the library's words, for --error-detail internal only. */
   protected fail(status: number, reason: GatewayReason, info: string, cause?: string): void {
-    if (this.toFallback(status >= 502 && status <= 504, this.sendBody as Buffer | null, status)) return;
+    if (this.toFallback(status >= 502 && status <= 504, this.keptBody(), status)) return;
     this.status = status;
     const text = cause !== undefined && this.proxy.internalDetail ? `${info}: ${cause}` : info;
     if (status >= 500) this.proxy.upstreamFailure(this.up, this.backend, reason, cause);
     const close = this.proxy.draining || !this.req.complete;
     sendRouteError(this.req, this.res, status, reason, text, close ? { connection: 'close', ...this.corsHeaders } : this.corsHeaders, this.backend.mapping);
     this.finish();
+  }
+
+  /** What a fallback gets: the client's body as it came (a translated one is its model's alone). */
+  private keptBody(): Buffer | null {
+    return this.translation !== null ? this.clientBody : (this.sendBody as Buffer | null);
   }
 
   protected endUnanswered(): void {

@@ -36,6 +36,7 @@ function backend(o: { retry?: RetryPolicy | null; breaker?: BreakerLimits; host?
     breaker: o.breaker ?? LIMITS,
     gate: null,
     mapping: null,
+    translate: null,
   } as Backend;
 }
 

@@ -1,0 +1,175 @@
+/**
+ * A REST request translated between Seldon's protocol and v2 for its model (`Backend.translate`,
+ * docs/protocol-translation.md): which requests are (`translationFor`: a Seldon prediction for a v2
+ * model, a v2 inference for a Seldon model; feedback never), the path and body the model gets
+ * (translated once, when the body is whole: retries and hedges resend it, mirrors and a fallback
+ * that speak another protocol get their own), and the answer written back in the client's protocol
+ * (`TranslatedAnswer`, a decorator of the exchange's answer, as a bandit's token is). One object per
+ * translated request; a route without the annotation pays one property check.
+ */
+import type { TranslatePolicy, WireProtocol } from '../../routing/protocol-config.js';
+import type { Backend } from '../../routing/types.js';
+import { TranslateRefusal } from '../translate/datatypes.js';
+import { DEFAULT_INPUT_NAME, seldonRequestToV2, v2AnswerToSeldon, type SeldonForm } from '../translate/seldon-client.js';
+import { seldonAnswerToV2, v2RequestToSeldon, type V2Form } from '../translate/v2-client.js';
+import { errorBody } from '../edge/errors.js';
+import type { AnswerFields } from '../edge/answer-fields.js';
+import type { AnswerSink } from './tagged-answer.js';
+
+export const TRANSLATED_HEADER = 'x-seldon-translated';
+
+/** A Seldon prediction path (after the route's rewrite), v1.0 or v0.1. */
+const SELDON_PREDICT = /^\/api\/v(?:1\.0|0\.1)\/predictions$/;
+/** A v2 inference path: the model, and its version. */
+const V2_INFER = /^\/v2\/models\/([^/?]+)(?:\/versions\/([^/?]+))?\/infer$/;
+
+/** The most a model's answer to a translated request may hold (it is read whole to be translated). */
+export const MAX_TRANSLATED_ANSWER = 64 * 1024 * 1024;
+
+/** What one request is translated from and to, for one backend; `path`: what its model is asked. */
+export class RestTranslation {
+  private seldonForm: SeldonForm | undefined;
+  private v2Form: V2Form | undefined;
+
+  constructor(
+    readonly from: WireProtocol,
+    readonly to: WireProtocol,
+    readonly path: string,
+    private readonly policy: TranslatePolicy,
+    private readonly v2Model: { name: string; version: string | undefined },
+  ) {}
+
+  /** `from->to`, as the header, the log and the metric say it. */
+  get label(): string {
+    return `${this.from}->${this.to}`;
+  }
+
+  /** The body the model gets; throws `TranslateRefusal` (400) for what cannot be carried unchanged. */
+  request(body: Buffer | null): Buffer {
+    const b = body ?? Buffer.alloc(0);
+    if (this.to === 'v2') {
+      const r = seldonRequestToV2(b, { name: DEFAULT_INPUT_NAME, datatype: this.policy.datatype });
+      this.seldonForm = r.form;
+      return Buffer.from(r.body);
+    }
+    const r = v2RequestToSeldon(b, this.v2Model.name, this.v2Model.version);
+    this.v2Form = r.form;
+    return Buffer.from(r.body);
+  }
+
+  /** The client's answer from the model's (same status); throws `TranslateRefusal` (502) for an answer it cannot read. */
+  answer(status: number, body: Buffer): string {
+    if (this.to === 'v2') return v2AnswerToSeldon(status, body, this.seldonForm!, this.policy.names);
+    return seldonAnswerToV2(status, body, this.v2Form!);
+  }
+}
+
+/** Whether `path`'s request to `backend` is translated, and how; null: it goes as it came (no annotation, feedback, any other path). */
+export function translationFor(backend: Backend, method: string, upstreamPath: string): RestTranslation | null {
+  const t = backend.translate;
+  if (t === null || method !== 'POST') return null;
+  const q = upstreamPath.indexOf('?');
+  const path = q < 0 ? upstreamPath : upstreamPath.slice(0, q);
+  const query = q < 0 ? '' : upstreamPath.slice(q);
+  if (t.speaks === 'v2' && t.accept.includes('seldon') && SELDON_PREDICT.test(path)) {
+    return new RestTranslation('seldon', 'v2', `/v2/models/${t.modelName}/infer${query}`, t, { name: t.modelName, version: undefined });
+  }
+  if (t.speaks === 'seldon' && t.accept.includes('v2')) {
+    const m = V2_INFER.exec(path);
+    if (m !== null)
+      return new RestTranslation('v2', 'seldon', `/api/v1.0/predictions${query}`, t, { name: decodeURIComponentSafe(m[1]!), version: m[2] === undefined ? undefined : decodeURIComponentSafe(m[2]) });
+  }
+  return null;
+}
+
+/** A v2 model's metadata or readiness path: the model, and whether `/ready`. */
+const V2_MODEL = /^\/v2\/models\/([^/?]+)(\/ready)?$/;
+
+/**
+ * The gateway's own answer to a v2 client's `GET …/v2/models/<m>` or `…/ready` for a model served
+ * by Seldon's wrapper, which has neither: its metadata as far as the gateway knows it (name, the
+ * platform, no declared tensors), and ready (the request was routed to a member with a ready
+ * endpoint). Undefined: not such a request.
+ */
+export function v2ModelAnswer(backend: Backend, method: string, upstreamPath: string): { status: number; body: string } | undefined {
+  const t = backend.translate;
+  if (t === null || t.speaks !== 'seldon' || !t.accept.includes('v2') || (method !== 'GET' && method !== 'HEAD')) return undefined;
+  const q = upstreamPath.indexOf('?');
+  const m = V2_MODEL.exec(q < 0 ? upstreamPath : upstreamPath.slice(0, q));
+  if (m === null) return undefined;
+  if (m[2] !== undefined) return { status: 200, body: '' };
+  return { status: 200, body: JSON.stringify({ name: decodeURIComponentSafe(m[1]!), versions: [], platform: 'seldon', inputs: [], outputs: [] }) };
+}
+
+function decodeURIComponentSafe(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
+/** A refusal's text for the client (400), or for the model's answer (502). */
+export const refusalOf = (err: unknown): TranslateRefusal | undefined => (err instanceof TranslateRefusal ? err : undefined);
+
+/**
+ * The model's answer held whole and written in the client's protocol, with its length and
+ * `x-seldon-translated`. An answer too large to hold, or that cannot be translated, is a 502 with a
+ * Seldon-style error: never passed on changed or half-translated.
+ */
+export class TranslatedAnswer implements AnswerSink {
+  private status = 0;
+  private fields: AnswerFields | undefined;
+  private chunks: Buffer[] = [];
+  private size = 0;
+
+  constructor(
+    private readonly inner: AnswerSink,
+    private readonly translation: RestTranslation,
+    private readonly counted: (result: 'ok' | 'model-error' | 'bad-answer') => void,
+  ) {}
+
+  head(statusCode: number, fields: AnswerFields): boolean {
+    this.status = statusCode;
+    this.fields = fields;
+    return true;
+  }
+
+  data(chunk: Buffer): boolean {
+    this.size += chunk.length;
+    if (this.size <= MAX_TRANSLATED_ANSWER) this.chunks.push(chunk);
+    return true;
+  }
+
+  end(last?: Buffer): void {
+    if (last !== undefined) this.data(last);
+    const fields = this.fields!;
+    let status = this.status;
+    let text: string;
+    const coding = fields.get('content-encoding');
+    try {
+      if (this.size > MAX_TRANSLATED_ANSWER) throw new TranslateRefusal(`the model's answer is larger than ${MAX_TRANSLATED_ANSWER} bytes, too large to translate`, 502);
+      if (coding !== undefined && coding.toLowerCase() !== 'identity') throw new TranslateRefusal(`the model's answer is encoded (${coding}) and cannot be translated`, 502);
+      text = this.translation.answer(status, Buffer.concat(this.chunks, this.size));
+      this.counted(status >= 200 && status < 300 ? 'ok' : 'model-error');
+    } catch (err) {
+      if (!(err instanceof TranslateRefusal)) throw err;
+      status = 502;
+      text = errorBody(502, 'UPSTREAM_BAD_RESPONSE', err.message);
+      this.counted('bad-answer');
+    }
+    this.chunks = [];
+    const body = Buffer.from(text);
+    const h = fields.list();
+    for (let i = h.length - 2; i >= 0; i -= 2) {
+      const n = h[i]!.toLowerCase();
+      if (n === 'content-length' || n === 'content-type' || n === 'content-encoding' || n === 'transfer-encoding' || n === 'etag') h.splice(i, 2);
+    }
+    h.push('content-type', 'application/json', 'content-length', String(body.length), TRANSLATED_HEADER, this.translation.label);
+    // Written as a chunk then the end: a bandit's token decorator (rest/tagged-answer.ts) reads chunks.
+    if (this.inner.head(status, fields)) {
+      this.inner.data(body);
+      this.inner.end();
+    }
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * The Open Inference Protocol's datatypes (v2), what each element of one may be, and how it is
+ * written in JSON. Pure. An element is checked, never converted: a value the datatype cannot hold
+ * (a fraction for an integer type, out of range, a string among numbers) is refused with
+ * `TranslateRefusal`, whose message is the error's `info`.
+ */
+
+import { V2_DATATYPES, type V2Datatype } from '../../routing/protocol-config.js';
+
+export const DATATYPES = V2_DATATYPES;
+export type Datatype = V2Datatype;
+
+/** One element as JSON holds it: 64-bit whole numbers beyond 2^53 as bigint (json-exact.ts). */
+export type Element = number | bigint | boolean | string;
+
+/** A request or answer the translation cannot carry without changing its data: `message` says why; `status` is the answer's. */
+export class TranslateRefusal extends Error {
+  constructor(
+    message: string,
+    readonly status = 400,
+  ) {
+    super(message);
+  }
+}
+
+export const isDatatype = (v: unknown): v is Datatype => typeof v === 'string' && (DATATYPES as readonly string[]).includes(v);
+
+/** Integer ranges, inclusive. */
+const INT_RANGE: Readonly<Partial<Record<Datatype, readonly [bigint, bigint]>>> = {
+  UINT8: [0n, 255n],
+  UINT16: [0n, 65535n],
+  UINT32: [0n, 4294967295n],
+  UINT64: [0n, 18446744073709551615n],
+  INT8: [-128n, 127n],
+  INT16: [-32768n, 32767n],
+  INT32: [-2147483648n, 2147483647n],
+  INT64: [-9223372036854775808n, 9223372036854775807n],
+};
+/** Largest finite magnitude of each float type (FP64: any finite double). */
+const FLOAT_MAX: Readonly<Partial<Record<Datatype, number>>> = { FP16: 65504, BF16: 3.3895313892515355e38, FP32: 3.4028234663852886e38, FP64: Number.MAX_VALUE };
+
+export const isInteger = (dt: Datatype): boolean => INT_RANGE[dt] !== undefined;
+/** A number Seldon's `tensor` form can carry (its values are numbers). */
+export const isNumeric = (dt: Datatype): boolean => dt !== 'BOOL' && dt !== 'BYTES';
+
+const show = (v: Element): string => (typeof v === 'string' ? JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v) : String(v));
+
+/** Throw unless `v` is an element of `dt` as it is (`at`: its flat index, for the message). */
+export function checkElement(dt: Datatype, v: Element, at: number): void {
+  if (dt === 'BOOL') {
+    if (typeof v !== 'boolean') throw new TranslateRefusal(`element ${at} is ${show(v)}, not a boolean (datatype BOOL)`);
+    return;
+  }
+  if (dt === 'BYTES') {
+    if (typeof v !== 'string') throw new TranslateRefusal(`element ${at} is ${show(v)}, not a string (datatype BYTES)`);
+    return;
+  }
+  if (typeof v !== 'number' && typeof v !== 'bigint') throw new TranslateRefusal(`element ${at} is ${show(v)}, not a number (datatype ${dt})`);
+  const range = INT_RANGE[dt];
+  if (range !== undefined) {
+    if (typeof v === 'number') {
+      if (!Number.isInteger(v)) throw new TranslateRefusal(`element ${at} is ${show(v)}, not a whole number (datatype ${dt})`);
+      // A whole number beyond 2^53 written with a fraction or an exponent: its exact value is not known.
+      if (!Number.isSafeInteger(v)) throw new TranslateRefusal(`element ${at} is ${show(v)}: beyond 2^53 a ${dt} must be written as a whole number, digits only`);
+      if (v < Number(range[0]) || v > Number(range[1])) throw new TranslateRefusal(`element ${at} is ${show(v)}, out of range for ${dt}`);
+    } else if (v < range[0] || v > range[1]) throw new TranslateRefusal(`element ${at} is ${show(v)}, out of range for ${dt}`);
+    return;
+  }
+  const max = FLOAT_MAX[dt]!;
+  if (typeof v === 'bigint') {
+    // A whole number beyond 2^53: a float type takes it only when it holds it exactly.
+    const n = Number(v);
+    if (BigInt(n) !== v || (dt !== 'FP64' && Math.abs(n) > max)) throw new TranslateRefusal(`element ${at} is ${show(v)}, which ${dt} cannot hold exactly`);
+    return;
+  }
+  if (!Number.isFinite(v) || Math.abs(v) > max) throw new TranslateRefusal(`element ${at} is ${show(v)}, out of range for ${dt}`);
+}
+
+/** Check every element of `values` for `dt`. */
+export function checkElements(dt: Datatype, values: readonly Element[]): void {
+  for (let i = 0; i < values.length; i++) checkElement(dt, values[i]!, i);
+}
+
+/**
+ * The datatype Seldon's wrapper (numpy) would give these values: BOOL, BYTES, INT64 for whole
+ * numbers written without fraction or exponent (`floats`: some number of the message was), else
+ * FP64. Mixed kinds are refused (numpy would make them strings or objects).
+ */
+export function inferDatatype(values: readonly Element[], floats: boolean): Datatype {
+  if (values.length === 0) return 'FP64';
+  const first = typeof values[0];
+  const kind = first === 'bigint' ? 'number' : first;
+  let whole = !floats;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    const t = typeof v === 'bigint' ? 'number' : typeof v;
+    if (t !== kind) throw new TranslateRefusal(`mixed array: element ${i} is ${show(v)} among ${kind === 'string' ? 'strings' : kind === 'boolean' ? 'booleans' : 'numbers'}`);
+    if (whole && typeof v === 'number' && !Number.isInteger(v)) whole = false;
+  }
+  if (kind === 'boolean') return 'BOOL';
+  if (kind === 'string') return 'BYTES';
+  return whole ? 'INT64' : 'FP64';
+}
+
+/** `values` as a JSON array's text (bigints written exactly, everything else as JSON writes it). */
+export function writeFlat(values: readonly Element[]): string {
+  if (!values.some((v) => typeof v === 'bigint')) return JSON.stringify(values);
+  return `[${values.map(writeElement).join(',')}]`;
+}
+
+export function writeElement(v: Element): string {
+  return typeof v === 'bigint' ? v.toString() : JSON.stringify(v);
+}

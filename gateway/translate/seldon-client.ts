@@ -1,0 +1,188 @@
+/**
+ * A Seldon client's prediction for a model that speaks the Open Inference Protocol (v2), REST JSON
+ * both ways: the SeldonMessage becomes one v2 input, and the model's v2 answer becomes the answer
+ * Seldon's Python wrapper would have written (seldon_core/utils.py `construct_response_json`: the
+ * answer mirrors the request's form, keys sorted as Flask writes them). Pure: bytes in, text out;
+ * anything it cannot carry unchanged is a `TranslateRefusal`.
+ */
+import { parseExact } from './json-exact.js';
+import { TranslateRefusal, checkElements, inferDatatype, isDatatype, isNumeric, writeFlat, type Datatype, type Element } from './datatypes.js';
+import { checkCount, checkShape, flatten, writeNested } from './tensor.js';
+
+/** What the answer's translation needs to know of the request. */
+export interface SeldonForm {
+  readonly kind: 'tensor' | 'ndarray' | 'strData' | 'binData';
+  /** `meta.puid`: the v2 `id`, echoed in the answer's `meta` as the wrapper does. */
+  readonly puid: string | undefined;
+}
+
+/** What the translation knows of the model's input. */
+export interface V2Input {
+  /** The input's name (the model's metadata; else `input-0`). */
+  readonly name: string;
+  /** The datatype to send: the annotation's, else the model's metadata; null: by the values. */
+  readonly datatype: Datatype | null;
+}
+
+export const DEFAULT_INPUT_NAME = 'input-0';
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function parseJson(body: Buffer, what: string): { value: unknown; floats: boolean } {
+  try {
+    return parseExact(body);
+  } catch (err) {
+    throw new TranslateRefusal(`${what} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+/** A SeldonMessage prediction (REST JSON) → the v2 inference request's JSON text, and the form its answer takes. */
+export function seldonRequestToV2(body: Buffer, input: V2Input): { body: string; form: SeldonForm } {
+  const { value: msg, floats } = parseJson(body, 'the SeldonMessage');
+  if (!isObject(msg)) throw new TranslateRefusal('a SeldonMessage is a JSON object');
+  const meta = msg.meta;
+  const puidRaw = isObject(meta) ? meta.puid : undefined;
+  if (puidRaw !== undefined && typeof puidRaw !== 'string') throw new TranslateRefusal('meta.puid must be a string');
+  const puid = puidRaw === '' ? undefined : puidRaw;
+  const id = puid === undefined ? '' : `"id":${JSON.stringify(puid)},`;
+  const name = JSON.stringify(input.name);
+
+  if (typeof msg.strData === 'string' || typeof msg.binData === 'string') {
+    const bin = typeof msg.binData === 'string';
+    const text = (bin ? msg.binData : msg.strData) as string;
+    if (bin && !isBase64(text)) throw new TranslateRefusal('binData is not base64');
+    if (input.datatype !== null && input.datatype !== 'BYTES') throw new TranslateRefusal(`${bin ? 'binData' : 'strData'} is bytes, and the model's input is ${input.datatype}`);
+    const contentType = bin ? 'base64' : 'str';
+    const out = `{${id}"inputs":[{"name":${name},"shape":[1],"datatype":"BYTES","parameters":{"content_type":"${contentType}"},"data":[${JSON.stringify(text)}]}]}`;
+    return { body: out, form: { kind: bin ? 'binData' : 'strData', puid } };
+  }
+  if (msg.jsonData !== undefined) throw new TranslateRefusal('jsonData has no Open Inference Protocol form: send data.tensor, data.ndarray, strData or binData');
+  const data = msg.data;
+  if (!isObject(data)) throw new TranslateRefusal('a SeldonMessage prediction needs data (tensor or ndarray), strData or binData');
+  let shape: number[];
+  let values: Element[];
+  let kind: SeldonForm['kind'];
+  if (data.tensor !== undefined) {
+    const t = data.tensor;
+    if (!isObject(t)) throw new TranslateRefusal('data.tensor must be an object with shape and values');
+    shape = checkShape(t.shape, 'data.tensor.shape');
+    if (!Array.isArray(t.values)) throw new TranslateRefusal('data.tensor.values must be a list of numbers');
+    values = t.values as Element[];
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      if (typeof v !== 'number' && typeof v !== 'bigint') throw new TranslateRefusal(`data.tensor.values holds ${JSON.stringify(v) ?? 'a non-number'} at ${i}: tensor values are numbers`);
+    }
+    checkCount(values.length, shape, 'data.tensor.values');
+    kind = 'tensor';
+  } else if (data.ndarray !== undefined) {
+    ({ shape, values } = flatten(data.ndarray, 'data.ndarray'));
+    kind = 'ndarray';
+  } else if (data.tftensor !== undefined) {
+    throw new TranslateRefusal('data.tftensor is not translated: send data.tensor or data.ndarray');
+  } else throw new TranslateRefusal('data holds neither tensor nor ndarray');
+  const datatype = input.datatype ?? inferDatatype(values, floats);
+  checkElements(datatype, values);
+  const out = `{${id}"inputs":[{"name":${name},"shape":${JSON.stringify(shape)},"datatype":"${datatype}","data":${writeFlat(values)}}]}`;
+  return { body: out, form: { kind, puid } };
+}
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const isBase64 = (s: string): boolean => s.length % 4 === 0 && BASE64.test(s);
+
+/** One v2 output as sent, checked: its elements fill its shape and are of its datatype. */
+export interface V2Tensor {
+  readonly name: string;
+  readonly shape: number[];
+  readonly datatype: Datatype;
+  readonly values: Element[];
+  readonly contentType: string | undefined;
+}
+
+/** A v2 input or output object, checked (`data` flat or nested by the shape, as kserve/rest-proxy reads it). */
+export function readV2Tensor(t: unknown, what: string): V2Tensor {
+  if (!isObject(t)) throw new TranslateRefusal(`${what} must be an object`);
+  if (typeof t.name !== 'string') throw new TranslateRefusal(`${what}.name must be a string`);
+  if (!isDatatype(t.datatype)) throw new TranslateRefusal(`${what}.datatype must be a v2 datatype, not ${JSON.stringify(t.datatype) ?? 'absent'}`);
+  const shape = checkShape(t.shape, `${what}.shape`);
+  if (!Array.isArray(t.data)) throw new TranslateRefusal(`${what}.data must be a list`);
+  const nested = t.data.length > 0 && Array.isArray(t.data[0]);
+  let values: Element[];
+  if (nested) {
+    const flat = flatten(t.data, `${what}.data`);
+    // Written nested, the nesting must be the shape (or the shape's all but a leading batch of one).
+    if (JSON.stringify(flat.shape) !== JSON.stringify(shape)) throw new TranslateRefusal(`${what}.data is nested as ${JSON.stringify(flat.shape)}, not as its shape ${JSON.stringify(shape)}`);
+    values = flat.values;
+  } else {
+    values = t.data as Element[];
+    for (let i = 0; i < values.length; i++) if (Array.isArray(values[i])) throw new TranslateRefusal(`${what}.data is ragged: a list beside a value`);
+  }
+  checkCount(values.length, shape, `${what}.data`);
+  checkElements(t.datatype, values);
+  const params = t.parameters;
+  const ct = isObject(params) && typeof params.content_type === 'string' ? params.content_type : undefined;
+  return { name: t.name, shape, datatype: t.datatype, values, contentType: ct };
+}
+
+/** The default names of an answer (the wrapper's `client_class_names`): `t:0…t:n-1` for rank 2 or more, else none. */
+export function defaultNames(shape: readonly number[]): string[] {
+  if (shape.length < 2) return [];
+  const out: string[] = [];
+  for (let i = 0; i < shape[1]!; i++) out.push(`t:${i}`);
+  return out;
+}
+
+/** The `meta` of a translated answer: the request's puid, as the wrapper echoes it. */
+const metaOf = (form: SeldonForm): string => (form.puid === undefined ? '{}' : `{"puid":${JSON.stringify(form.puid)}}`);
+
+/** A Seldon-style error, as the wrapper's: `{"status":{"code":…,"info":…,"status":"FAILURE"}}`. */
+export function seldonError(code: number, info: string): string {
+  return JSON.stringify({ status: { code, info, status: 'FAILURE' } });
+}
+
+/**
+ * The model's v2 answer (status and body) → the Seldon client's (same status). An error `{"error": m}`
+ * becomes a Seldon-style error; an answer the gateway cannot read is a refusal of status 502.
+ */
+export function v2AnswerToSeldon(status: number, body: Buffer, form: SeldonForm, names: readonly string[] | null): string {
+  if (status < 200 || status >= 300) {
+    let info = body.toString('utf8');
+    try {
+      const e = JSON.parse(info) as unknown;
+      if (isObject(e) && typeof e.error === 'string') info = e.error;
+    } catch {
+      // Not JSON: the body's text is the info.
+    }
+    return seldonError(status, info);
+  }
+  let parsed: { value: unknown };
+  try {
+    parsed = parseExact(body);
+  } catch {
+    throw new TranslateRefusal('the model answered with a body that is not JSON', 502);
+  }
+  const ans = parsed.value;
+  if (!isObject(ans) || !Array.isArray(ans.outputs) || ans.outputs.length === 0) throw new TranslateRefusal('the model answered without outputs', 502);
+  let outputs: V2Tensor[];
+  try {
+    outputs = ans.outputs.map((o, i) => readV2Tensor(o, `outputs[${i}]`));
+  } catch (err) {
+    throw new TranslateRefusal(`the model's answer cannot be translated: ${(err as Error).message}`, 502);
+  }
+  const meta = metaOf(form);
+  if (outputs.length > 1) {
+    // Several outputs and one SeldonMessage: each output by its name, nested by its shape.
+    const fields = outputs.map((o) => `${JSON.stringify(o.name)}:${writeNested(o.values, o.shape)}`);
+    return `{"jsonData":{${fields.join(',')}},"meta":${meta}}`;
+  }
+  const o = outputs[0]!;
+  if ((form.kind === 'strData' || form.kind === 'binData') && o.datatype === 'BYTES' && o.values.length === 1) {
+    const s = o.values[0] as string;
+    if (form.kind === 'strData') return `{"meta":${meta},"strData":${JSON.stringify(s)}}`;
+    const b64 = o.contentType === 'base64' ? s : Buffer.from(s, 'utf8').toString('base64');
+    return `{"binData":${JSON.stringify(b64)},"meta":${meta}}`;
+  }
+  const n = JSON.stringify(names ?? defaultNames(o.shape));
+  // Numbers answer a tensor with a tensor; booleans and strings are an ndarray (numpy: not np.number).
+  if (form.kind === 'tensor' && isNumeric(o.datatype)) return `{"data":{"names":${n},"tensor":{"shape":${JSON.stringify(o.shape)},"values":${writeFlat(o.values)}}},"meta":${meta}}`;
+  return `{"data":{"names":${n},"ndarray":${writeNested(o.values, o.shape)}},"meta":${meta}}`;
+}

@@ -1,0 +1,86 @@
+/**
+ * A tensor as both protocols hold it: a shape and its elements flat in row-major order. Nested
+ * arrays (Seldon's `ndarray`, a v2 `data` written nested) are flattened only when rectangular, and
+ * a flat list is nested again by its shape. Pure.
+ */
+import { TranslateRefusal, writeElement, type Element } from './datatypes.js';
+
+/** Most dimensions a tensor may have (numpy's limit). */
+export const MAX_RANK = 32;
+
+/** `nested` flattened with the shape of its nesting; ragged or mixed arrays (a list beside a scalar) are refused. */
+export function flatten(nested: unknown, what: string): { shape: number[]; values: Element[] } {
+  const shape: number[] = [];
+  let probe: unknown = nested;
+  while (Array.isArray(probe)) {
+    shape.push(probe.length);
+    if (shape.length > MAX_RANK) throw new TranslateRefusal(`${what} is nested deeper than ${MAX_RANK} levels`);
+    if (probe.length === 0) break;
+    probe = probe[0];
+  }
+  const values: Element[] = [];
+  walk(nested, shape, 0, values, what);
+  return { shape, values };
+}
+
+function walk(v: unknown, shape: readonly number[], depth: number, out: Element[], what: string): void {
+  if (depth === shape.length) {
+    if (Array.isArray(v)) throw new TranslateRefusal(`${what} is ragged: a list where a value of depth ${depth} was expected`);
+    if (typeof v !== 'number' && typeof v !== 'bigint' && typeof v !== 'boolean' && typeof v !== 'string')
+      throw new TranslateRefusal(`${what} holds ${v === null ? 'null' : 'an object'} at depth ${depth}: only numbers, booleans and strings`);
+    out.push(v);
+    return;
+  }
+  if (!Array.isArray(v)) throw new TranslateRefusal(`${what} is ragged: a value where a list of ${shape[depth]} was expected at depth ${depth}`);
+  if (v.length !== shape[depth]) throw new TranslateRefusal(`${what} is ragged: a list of ${v.length} where ${shape[depth]} were expected at depth ${depth}`);
+  for (let i = 0; i < v.length; i++) walk(v[i], shape, depth + 1, out, what);
+}
+
+/** A shape as sent: whole numbers from 0, at most MAX_RANK of them. */
+export function checkShape(shape: unknown, what: string): number[] {
+  if (!Array.isArray(shape)) throw new TranslateRefusal(`${what} must be a list of whole numbers`);
+  if (shape.length > MAX_RANK) throw new TranslateRefusal(`${what} has more than ${MAX_RANK} dimensions`);
+  for (const d of shape) if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) throw new TranslateRefusal(`${what} must be a list of whole numbers from 0, not ${JSON.stringify(shape)}`);
+  return shape as number[];
+}
+
+export function elementCount(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+/** Throw unless `count` elements fill `shape`. */
+export function checkCount(count: number, shape: readonly number[], what: string): void {
+  const n = elementCount(shape);
+  if (n !== count) throw new TranslateRefusal(`${what} has ${count} elements where its shape ${JSON.stringify(shape)} holds ${n}`);
+}
+
+/** The JSON text of `values` nested by `shape` (rank 0: the one value itself), as numpy's `tolist` gives it. */
+export function writeNested(values: readonly Element[], shape: readonly number[]): string {
+  if (shape.length === 0) return writeElement(values[0]!);
+  if (!values.some((v) => typeof v === 'bigint')) return JSON.stringify(nest(values, shape, 0, 0));
+  const parts: string[] = [];
+  let at = 0;
+  const level = (d: number): void => {
+    parts.push('[');
+    for (let i = 0; i < shape[d]!; i++) {
+      if (i > 0) parts.push(',');
+      if (d === shape.length - 1) parts.push(writeElement(values[at++]!));
+      else level(d + 1);
+    }
+    parts.push(']');
+  };
+  level(0);
+  return parts.join('');
+}
+
+/** The elements from `start` nested by `shape` from dimension `d` (the last dimension a slice: JSON.stringify writes it natively). */
+function nest(values: readonly Element[], shape: readonly number[], d: number, start: number): unknown[] {
+  const n = shape[d]!;
+  if (d === shape.length - 1) return values.slice(start, start + n);
+  const stride = elementCount(shape.slice(d + 1));
+  const out: unknown[] = new Array(n);
+  for (let i = 0; i < n; i++) out[i] = nest(values, shape, d + 1, start + i * stride);
+  return out;
+}

@@ -1,0 +1,102 @@
+/**
+ * A v2 client's inference request for a model served by Seldon's wrapper, REST JSON both ways: its
+ * one input becomes a SeldonMessage (`data.tensor` for numbers, so the shape goes as it is;
+ * `data.ndarray` for booleans and strings; `strData` / `binData` for one string of content type
+ * `str` / `base64`), and the model's SeldonMessage answer a v2 answer. Pure.
+ */
+import { parseExact } from './json-exact.js';
+import { TranslateRefusal, inferDatatype, isNumeric, writeFlat, type Datatype, type Element } from './datatypes.js';
+import { checkCount, checkShape, flatten, writeNested } from './tensor.js';
+import { readV2Tensor } from './seldon-client.js';
+
+/** What the answer's translation needs to know of the request. */
+export interface V2Form {
+  readonly modelName: string;
+  readonly modelVersion: string | undefined;
+  /** The request's `id`, echoed in the answer. */
+  readonly id: string | undefined;
+}
+
+export const DEFAULT_OUTPUT_NAME = 'output-0';
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** A v2 inference request (REST JSON) → the SeldonMessage's JSON text. */
+export function v2RequestToSeldon(body: Buffer, modelName: string, modelVersion?: string): { body: string; form: V2Form } {
+  let req: unknown;
+  try {
+    req = parseExact(body).value;
+  } catch (err) {
+    throw new TranslateRefusal(`the inference request is not valid JSON: ${(err as Error).message}`);
+  }
+  if (!isObject(req)) throw new TranslateRefusal('an inference request is a JSON object');
+  if (req.id !== undefined && typeof req.id !== 'string') throw new TranslateRefusal('id must be a string');
+  const id = req.id === '' ? undefined : (req.id as string | undefined);
+  if (!Array.isArray(req.inputs) || req.inputs.length !== 1) throw new TranslateRefusal('a model served by Seldon takes one input: inputs must hold exactly one');
+  const t = readV2Tensor(req.inputs[0], 'inputs[0]');
+  const meta = id === undefined ? '{}' : `{"puid":${JSON.stringify(id)}}`;
+  const form = { modelName, modelVersion, id };
+  if (t.datatype === 'BYTES' && t.values.length === 1 && (t.contentType === 'str' || t.contentType === 'base64')) {
+    const key = t.contentType === 'str' ? 'strData' : 'binData';
+    return { body: `{"${key}":${JSON.stringify(t.values[0])},"meta":${meta}}`, form };
+  }
+  const data = isNumeric(t.datatype) ? `"tensor":{"shape":${JSON.stringify(t.shape)},"values":${writeFlat(t.values)}}` : `"ndarray":${writeNested(t.values, t.shape)}`;
+  return { body: `{"data":{"names":[],${data}},"meta":${meta}}`, form };
+}
+
+/** The v2 answer's head: model name, version and id, then the one output. */
+function v2Answer(form: V2Form, name: string, shape: readonly number[], datatype: Datatype, data: string, contentType?: string): string {
+  const version = form.modelVersion === undefined ? '' : `,"model_version":${JSON.stringify(form.modelVersion)}`;
+  const id = form.id === undefined ? '' : `,"id":${JSON.stringify(form.id)}`;
+  const params = contentType === undefined ? '' : `,"parameters":{"content_type":"${contentType}"}`;
+  return `{"model_name":${JSON.stringify(form.modelName)}${version}${id},"outputs":[{"name":${JSON.stringify(name)},"shape":${JSON.stringify(shape)},"datatype":"${datatype}"${params},"data":${data}}]}`;
+}
+
+/** A v2 error, `{"error": m}`. */
+export const v2Error = (info: string): string => JSON.stringify({ error: info });
+
+/**
+ * The Seldon model's answer (status and body) → the v2 client's (same status). A Seldon error
+ * `{"status":{"info":m}}` becomes `{"error": m}`; an answer the gateway cannot read is a refusal of status 502.
+ */
+export function seldonAnswerToV2(status: number, body: Buffer, form: V2Form): string {
+  if (status < 200 || status >= 300) {
+    let info = body.toString('utf8');
+    try {
+      const e = JSON.parse(info) as unknown;
+      if (isObject(e) && isObject(e.status) && typeof e.status.info === 'string') info = e.status.info;
+    } catch {
+      // Not JSON: the body's text is the error.
+    }
+    return v2Error(info);
+  }
+  let parsed: { value: unknown; floats: boolean };
+  try {
+    parsed = parseExact(body);
+  } catch {
+    throw new TranslateRefusal("the model's SeldonMessage answer is not JSON", 502);
+  }
+  const msg = parsed.value;
+  if (!isObject(msg)) throw new TranslateRefusal("the model's answer is not a SeldonMessage", 502);
+  if (typeof msg.strData === 'string') return v2Answer(form, DEFAULT_OUTPUT_NAME, [1], 'BYTES', `[${JSON.stringify(msg.strData)}]`, 'str');
+  if (typeof msg.binData === 'string') return v2Answer(form, DEFAULT_OUTPUT_NAME, [1], 'BYTES', `[${JSON.stringify(msg.binData)}]`, 'base64');
+  if (msg.jsonData !== undefined) return v2Answer(form, DEFAULT_OUTPUT_NAME, [1], 'BYTES', `[${JSON.stringify(JSON.stringify(msg.jsonData))}]`, 'json');
+  const data = msg.data;
+  let shape: number[];
+  let values: Element[];
+  try {
+    if (!isObject(data)) throw new TranslateRefusal('it holds no data');
+    if (isObject(data.tensor)) {
+      shape = checkShape(data.tensor.shape, 'data.tensor.shape');
+      if (!Array.isArray(data.tensor.values)) throw new TranslateRefusal('data.tensor.values is not a list');
+      values = data.tensor.values as Element[];
+      checkCount(values.length, shape, 'data.tensor.values');
+    } else if (data.ndarray !== undefined) ({ shape, values } = flatten(data.ndarray, 'data.ndarray'));
+    else throw new TranslateRefusal('its data holds neither tensor nor ndarray');
+    const datatype = inferDatatype(values, parsed.floats);
+    return v2Answer(form, DEFAULT_OUTPUT_NAME, shape, datatype, writeFlat(values));
+  } catch (err) {
+    if (err instanceof TranslateRefusal && err.status === 502) throw err;
+    throw new TranslateRefusal(`the model's answer cannot be translated: ${(err as Error).message}`, 502);
+  }
+}

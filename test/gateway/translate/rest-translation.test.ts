@@ -1,0 +1,297 @@
+/**
+ * Protocol translation over real sockets, REST (docs/protocol-translation.md): a real gateway, a v2
+ * model stand-in speaking the Open Inference Protocol and a Seldon one speaking SeldonMessage, both
+ * recording exactly what they received, raw HTTP/1.1 clients.
+ *
+ * - a Seldon client reaches a v2 model: the model receives exactly the v2 request, the client gets
+ *   exactly the wrapper's answer, with `x-seldon-translated: seldon->v2`; INT64 2^53+1 survives;
+ * - a v2 client reaches a Seldon model, and back; INT64 2^53+1 survives; its metadata and readiness are the gateway's answers;
+ * - every refusal: 400, a Seldon-style error, zero upstream calls; feedback goes as it came;
+ * - a model's v2 error becomes a Seldon-style error of its status;
+ * - a canary pair (Seldon main, v2 next) at 50/50: each model gets its own protocol, the client always
+ *   the Seldon form; a v2 shadow behind a Seldon primary gets v2;
+ * - no annotation: byte for byte unchanged; a bad annotation degrades its deployment alone, untranslated;
+ * - the metric counts each result.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { headerValue, rawRequest, startRecordingUpstream, type HeaderLine, type RawResponse, type RecordedRequest, type RecordingUpstream } from '../../fixtures/recording-upstream.js';
+import { sdep, startTestGateway, waitFor, type TestGateway } from '../../helpers/gateway.js';
+import { metric } from '../../helpers/metrics.js';
+
+const PROTOCOL = 'seldon.io/gateway-protocol';
+const JSON_TYPE: HeaderLine = ['Content-Type', 'application/json'];
+
+/**
+ * A v2 model as MLServer answers: its one output is its one input, renamed, data as received (the
+ * stand-in edits the text: its numbers never go through a JavaScript number). `x-case: error` answers a v2 error.
+ */
+function v2Model(req: RecordedRequest) {
+  const m = /^\/v2\/models\/([^/]+)\/infer$/.exec(req.target);
+  if (req.method !== 'POST' || m === null) return { statusLine: 'HTTP/1.1 404 Not Found', headers: [JSON_TYPE], body: '{"error":"Model not found"}' };
+  if (headerValue(req.headers, 'x-case') === 'error') return { statusLine: 'HTTP/1.1 422 Unprocessable Entity', headers: [JSON_TYPE], body: '{"error":"shape mismatch"}' };
+  const text = req.body.toString('utf8');
+  const echoed = text.replace(
+    /^\{(?:"id":("[^"]*"),)?"inputs":\[\{"name":"[^"]*"/,
+    (_all, id: string | undefined) => `{"model_name":"${m[1]}",${id ? `"id":${id},` : ''}"outputs":[{"name":"output-0"`,
+  );
+  return { headers: [JSON_TYPE], body: echoed };
+}
+
+/** A Seldon-protocol model as the Python wrapper answers an ndarray or tensor: its data back, names by rank. */
+function seldonModel(req: RecordedRequest) {
+  if (req.target !== '/api/v1.0/predictions') return { statusLine: 'HTTP/1.1 404 Not Found', headers: [JSON_TYPE], body: '{"status":{"code":404,"info":"not found","status":"FAILURE"}}' };
+  // The wrapper answers `tensor` with `tensor` and keeps its numbers' text.
+  const text = req.body.toString('utf8').replace(/,"meta":\{[^}]*\}\}$/, ',"meta":{}}');
+  return { headers: [JSON_TYPE], body: text };
+}
+
+async function post(port: number, target: string, body: string, headers: HeaderLine[] = []): Promise<RawResponse> {
+  const { res, x } = await rawRequest(port, { method: 'POST', target, headers: [['Host', 'gw'], JSON_TYPE, ...headers], body: Buffer.from(body) });
+  x.socket.destroy();
+  expect(res, 'an answer').not.toBeNull();
+  return res!;
+}
+
+describe('REST protocol translation', () => {
+  let v2: RecordingUpstream;
+  let seldon: RecordingUpstream;
+  let shadow: RecordingUpstream;
+  let gw: TestGateway;
+
+  beforeAll(async () => {
+    v2 = await startRecordingUpstream({ name: 'v2', responder: v2Model });
+    seldon = await startRecordingUpstream({ name: 'seldon', responder: seldonModel });
+    shadow = await startRecordingUpstream({ name: 'shadow', responder: v2Model });
+    gw = await startTestGateway({
+      manifests: {
+        'iris.yaml': sdep('iris', 'm', { protocol: 'v2', predictors: [{ name: 'main', graph: { name: 'classifier' } }] }, { [PROTOCOL]: '{"modelName": "iris"}' }),
+        'named.yaml': sdep('named', 'm', { predictors: [{ name: 'main', graph: { name: 'clf' } }] }, { [PROTOCOL]: 'speaks: v2\nnames: [setosa, versicolor]\ndatatype: FP32' }),
+        'legacy.yaml': sdep('legacy', 'm', { predictors: [{ name: 'main', graph: { name: 'legacy' } }] }, { [PROTOCOL]: 'accept: [v2]' }),
+        'pair.yaml': sdep('pair', 'm', {
+          predictors: [
+            { name: 'main', traffic: 50, graph: { name: 'model' } },
+            { name: 'next', traffic: 50, graph: { name: 'model' }, annotations: { [PROTOCOL]: 'speaks: v2' } },
+          ],
+        }),
+        'shadowed.yaml': sdep('shadowed', 'm', {
+          predictors: [
+            { name: 'main', graph: { name: 'model' } },
+            { name: 'copy', shadow: true, graph: { name: 'model' }, annotations: { [PROTOCOL]: 'speaks: v2' } },
+          ],
+        }),
+        'plain.yaml': sdep('plain', 'm', { protocol: 'v2', predictors: [{ name: 'main' }] }),
+        'bad.yaml': sdep('bad', 'm', { predictors: [{ name: 'main' }] }, { [PROTOCOL]: 'speaks: grpc' }),
+      },
+      resolve: {
+        'iris-main.m:8000': v2.port,
+        'named-main.m:8000': v2.port,
+        'legacy-main.m:8000': seldon.port,
+        'pair-main.m:8000': seldon.port,
+        'pair-next.m:8000': v2.port,
+        'shadowed-main.m:8000': seldon.port,
+        'shadowed-copy.m:8000': shadow.port,
+        'plain-main.m:8000': v2.port,
+        'bad-main.m:8000': v2.port,
+      },
+    });
+  });
+  afterAll(async () => {
+    await gw?.stop();
+    await v2?.close();
+    await seldon?.close();
+    await shadow?.close();
+  });
+
+  const calls = (): number => v2.requests.length + seldon.requests.length + shadow.requests.length;
+
+  describe('a Seldon client, a v2 model', () => {
+    const cases: [string, string, string, string][] = [
+      [
+        'ndarray, rank 2',
+        '{"data":{"ndarray":[[5.1,3.5,1.4,0.2]]}}',
+        '{"inputs":[{"name":"input-0","shape":[1,4],"datatype":"FP64","data":[5.1,3.5,1.4,0.2]}]}',
+        '{"data":{"names":["t:0","t:1","t:2","t:3"],"ndarray":[[5.1,3.5,1.4,0.2]]},"meta":{}}',
+      ],
+      [
+        'tensor with a puid',
+        '{"meta":{"puid":"abc"},"data":{"tensor":{"shape":[2,1],"values":[1,2]}}}',
+        '{"id":"abc","inputs":[{"name":"input-0","shape":[2,1],"datatype":"INT64","data":[1,2]}]}',
+        '{"data":{"names":["t:0"],"tensor":{"shape":[2,1],"values":[1,2]}},"meta":{"puid":"abc"}}',
+      ],
+      ['rank 0', '{"data":{"ndarray":3}}', '{"inputs":[{"name":"input-0","shape":[],"datatype":"INT64","data":[3]}]}', '{"data":{"names":[],"ndarray":3},"meta":{}}'],
+      [
+        'rank 3 booleans',
+        '{"data":{"ndarray":[[[true],[false]]]}}',
+        '{"inputs":[{"name":"input-0","shape":[1,2,1],"datatype":"BOOL","data":[true,false]}]}',
+        '{"data":{"names":["t:0","t:1"],"ndarray":[[[true],[false]]]},"meta":{}}',
+      ],
+      ['strData', '{"strData":"hello"}', '{"inputs":[{"name":"input-0","shape":[1],"datatype":"BYTES","parameters":{"content_type":"str"},"data":["hello"]}]}', '{"meta":{},"strData":"hello"}'],
+      [
+        'INT64 2^53+1',
+        '{"data":{"ndarray":[9007199254740993]}}',
+        '{"inputs":[{"name":"input-0","shape":[1],"datatype":"INT64","data":[9007199254740993]}]}',
+        '{"data":{"names":[],"ndarray":[9007199254740993]},"meta":{}}',
+      ],
+    ];
+    it.each(cases)('%s: the model receives exactly the v2 request, the client exactly the Seldon answer', async (_name, sent, atModel, answer) => {
+      const before = v2.requests.length;
+      for (const version of ['v1.0', 'v0.1']) {
+        const res = await post(gw.port, `/seldon/m/iris/api/${version}/predictions`, sent);
+        expect(res.status).toBe(200);
+        expect(res.body.toString()).toBe(answer);
+        expect(headerValue(res.headers, 'x-seldon-translated')).toBe('seldon->v2');
+        expect(headerValue(res.headers, 'content-length')).toBe(String(Buffer.byteLength(answer)));
+        const got = v2.requests.at(-1)!;
+        expect(got.method).toBe('POST');
+        expect(got.target).toBe('/v2/models/iris/infer');
+        expect(got.body.toString()).toBe(atModel);
+        expect(headerValue(got.headers, 'content-length')).toBe(String(Buffer.byteLength(atModel)));
+        expect(headerValue(got.headers, 'content-type')).toBe('application/json');
+      }
+      expect(v2.requests.length).toBe(before + 2);
+    });
+
+    it("the annotation's datatype and names", async () => {
+      const res = await post(gw.port, '/seldon/m/named/api/v1.0/predictions', '{"data":{"ndarray":[[0.25,0.75]]}}');
+      expect(v2.requests.at(-1)!.body.toString()).toBe('{"inputs":[{"name":"input-0","shape":[1,2],"datatype":"FP32","data":[0.25,0.75]}]}');
+      expect(v2.requests.at(-1)!.target).toBe('/v2/models/clf/infer');
+      expect(res.body.toString()).toBe('{"data":{"names":["setosa","versicolor"],"ndarray":[[0.25,0.75]]},"meta":{}}');
+    });
+
+    it("a model's v2 error is a Seldon-style error of its status", async () => {
+      const res = await post(gw.port, '/seldon/m/iris/api/v1.0/predictions', '{"data":{"ndarray":[1]}}', [['X-Case', 'error']]);
+      expect(res.status).toBe(422);
+      expect(res.body.toString()).toBe('{"status":{"code":422,"info":"shape mismatch","status":"FAILURE"}}');
+      expect(headerValue(res.headers, 'x-seldon-translated')).toBe('seldon->v2');
+    });
+
+    const refusals: [string, string, RegExp][] = [
+      ['ragged', '{"data":{"ndarray":[[1,2],[3]]}}', /ragged/],
+      ['mixed', '{"data":{"ndarray":[1,"a"]}}', /mixed array/],
+      ['count vs shape', '{"data":{"tensor":{"shape":[3],"values":[1,2]}}}', /2 elements where its shape \[3\] holds 3/],
+      ['not JSON', '{"data"', /not valid JSON/],
+      ['jsonData', '{"jsonData":{"a":1}}', /jsonData/],
+    ];
+    it.each(refusals)('refused (%s): 400, a Seldon-style error, zero upstream calls', async (_name, body, info) => {
+      const before = calls();
+      const res = await post(gw.port, '/seldon/m/iris/api/v1.0/predictions', body);
+      expect(res.status).toBe(400);
+      const err = JSON.parse(res.body.toString()) as { status: { code: number; info: string; reason: string; status: string } };
+      expect(err.status).toMatchObject({ code: 400, reason: 'BAD_REQUEST', status: 'FAILURE' });
+      expect(err.status.info).toMatch(info);
+      expect(calls()).toBe(before);
+    });
+
+    it('refused for an integer datatype: a fraction, out of range', async () => {
+      const before = calls();
+      const ints = 'seldon.io/gateway-protocol';
+      await gw.write('ints.yaml', sdep('ints', 'm', { predictors: [{ name: 'main', graph: { name: 'clf' } }] }, { [ints]: 'speaks: v2\ndatatype: UINT8' }));
+      for (const [body, info] of [
+        ['{"data":{"ndarray":[1.5]}}', /not a whole number/],
+        ['{"data":{"ndarray":[256]}}', /out of range for UINT8/],
+      ] as const) {
+        const res = await post(gw.port, '/seldon/m/ints/api/v1.0/predictions', body);
+        expect(res.status).toBe(400);
+        expect(res.body.toString()).toMatch(info);
+      }
+      expect(calls()).toBe(before);
+    });
+
+    it('feedback is never turned into an inference: it goes as it came', async () => {
+      const body = '{"request":{"data":{"ndarray":[1]}},"reward":1}';
+      await post(gw.port, '/seldon/m/iris/api/v1.0/feedback', body);
+      const got = v2.requests.at(-1)!;
+      expect(got.target).toBe('/api/v1.0/feedback');
+      expect(got.body.toString()).toBe(body);
+    });
+  });
+
+  describe('a v2 client, a Seldon model', () => {
+    it('the model receives a SeldonMessage, the client a v2 answer; INT64 2^53+1 both ways', async () => {
+      const res = await post(gw.port, '/seldon/m/legacy/v2/models/legacy/infer', '{"id":"r1","inputs":[{"name":"x","shape":[1,2],"datatype":"INT64","data":[9007199254740993,2]}]}');
+      expect(seldon.requests.at(-1)!.target).toBe('/api/v1.0/predictions');
+      expect(seldon.requests.at(-1)!.body.toString()).toBe('{"data":{"names":[],"tensor":{"shape":[1,2],"values":[9007199254740993,2]}},"meta":{"puid":"r1"}}');
+      expect(res.status).toBe(200);
+      expect(headerValue(res.headers, 'x-seldon-translated')).toBe('v2->seldon');
+      expect(res.body.toString()).toBe('{"model_name":"legacy","id":"r1","outputs":[{"name":"output-0","shape":[1,2],"datatype":"INT64","data":[9007199254740993,2]}]}');
+    });
+    it('GET …/v2/models/<m> and …/ready are answered from what the gateway knows, nothing sent to the model', async () => {
+      const before = calls();
+      for (const [target, body] of [
+        ['/seldon/m/legacy/v2/models/legacy', '{"name":"legacy","versions":[],"platform":"seldon","inputs":[],"outputs":[]}'],
+        ['/seldon/m/legacy/v2/models/legacy/ready', ''],
+      ] as const) {
+        const { res, x } = await rawRequest(gw.port, { method: 'GET', target, headers: [['Host', 'gw']] });
+        x.socket.destroy();
+        expect(res!.status).toBe(200);
+        expect(res!.body.toString()).toBe(body);
+        expect(headerValue(res!.headers, 'x-seldon-translated')).toBe('v2->seldon');
+      }
+      expect(calls()).toBe(before);
+    });
+    it('refused: 400, zero upstream calls', async () => {
+      const before = calls();
+      const res = await post(gw.port, '/seldon/m/legacy/v2/models/legacy/infer', '{"inputs":[{"name":"x","shape":[2],"datatype":"INT8","data":[1,300]}]}');
+      expect(res.status).toBe(400);
+      expect(res.body.toString()).toMatch(/out of range for INT8/);
+      expect(calls()).toBe(before);
+    });
+  });
+
+  it('a canary pair at 50/50: each model gets its own protocol, the client always the Seldon form', async () => {
+    const v2Before = v2.requests.length;
+    const seldonBefore = seldon.requests.length;
+    const sent = '{"data":{"ndarray":[[1,2]]}}';
+    const answers = new Set<string>();
+    for (let i = 0; i < 40; i++) {
+      const res = await post(gw.port, '/seldon/m/pair/api/v1.0/predictions', sent);
+      expect(res.status).toBe(200);
+      answers.add(JSON.stringify(JSON.parse(res.body.toString()).data.ndarray));
+    }
+    const toV2 = v2.requests.slice(v2Before);
+    const toSeldon = seldon.requests.slice(seldonBefore);
+    expect(toV2.length).toBeGreaterThan(0);
+    expect(toSeldon.length).toBeGreaterThan(0);
+    expect(toV2.length + toSeldon.length).toBe(40);
+    for (const r of toV2) expect([r.target, r.body.toString()]).toEqual(['/v2/models/model/infer', '{"inputs":[{"name":"input-0","shape":[1,2],"datatype":"INT64","data":[1,2]}]}']);
+    for (const r of toSeldon) expect([r.target, r.body.toString()]).toEqual(['/api/v1.0/predictions', sent]);
+    expect([...answers]).toEqual(['[[1,2]]']);
+  });
+
+  it('a v2 shadow behind a Seldon primary receives v2', async () => {
+    const before = shadow.requests.length;
+    const sent = '{"data":{"ndarray":[[7,8]]}}';
+    const res = await post(gw.port, '/seldon/m/shadowed/api/v1.0/predictions', sent);
+    expect(res.status).toBe(200);
+    expect(seldon.requests.at(-1)!.body.toString()).toBe(sent);
+    await waitFor(() => shadow.requests.length > before);
+    expect(shadow.requests.at(-1)!.target).toBe('/v2/models/model/infer');
+    expect(shadow.requests.at(-1)!.body.toString()).toBe('{"inputs":[{"name":"input-0","shape":[1,2],"datatype":"INT64","data":[7,8]}]}');
+  });
+
+  it('no annotation: byte for byte as it came; a bad annotation degrades its deployment alone, untranslated', async () => {
+    const sent = '{"data":{"ndarray":[[1,2]]}}';
+    for (const name of ['plain', 'bad']) {
+      const res = await post(gw.port, `/seldon/m/${name}/api/v1.0/predictions`, sent);
+      const got = v2.requests.at(-1)!;
+      expect(got.target).toBe('/api/v1.0/predictions');
+      expect(got.body.toString()).toBe(sent);
+      expect(headerValue(res.headers, 'x-seldon-translated')).toBeUndefined();
+      expect(res.status).toBe(404);
+    }
+    const routes = (await (await fetch(`${gw.adminUrl}/routes`)).json()) as { deployments: { name: string; state: string; reasons: string[] }[] };
+    const bad = routes.deployments.find((d) => d.name === 'bad')!;
+    expect(bad.state).toBe('degraded');
+    expect(bad.reasons.join()).toMatch(/seldon.io\/gateway-protocol: speaks must be seldon or v2.*served untranslated/);
+    expect(routes.deployments.find((d) => d.name === 'iris')!.state).toBe('accepted');
+  });
+
+  it('the metric counts each result', async () => {
+    const series = (result: string, from = 'seldon', to = 'v2', dep = 'iris') =>
+      `seldon_gateway_protocol_translations_total{namespace="m",deployment="${dep}",from="${from}",to="${to}",result="${result}"}`;
+    expect(await metric(gw.adminUrl, series('ok'))).toBeGreaterThan(0);
+    expect(await metric(gw.adminUrl, series('refused'))).toBeGreaterThan(0);
+    expect(await metric(gw.adminUrl, series('model-error'))).toBe(1);
+    expect(await metric(gw.adminUrl, series('ok', 'v2', 'seldon', 'legacy'))).toBe(1);
+  });
+});
