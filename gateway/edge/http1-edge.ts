@@ -29,7 +29,7 @@ const CLIENT_ERRORS: Record<string, [number, GatewayReason, string, string]> = {
  * its origin form, with the target's authority as the Host (the received Host is ignored).
  */
 export function absoluteForm(req: NodeRequest): void {
-  // The rest as sent (a fragment too, as in an origin-form target: the model gets what llhttp read).
+  // The rest as sent (a fragment too, which routing refuses as in an origin-form target).
   const m = /^https?:\/\/([^/?#]*)(.*)/is.exec(req.url);
   if (m === null) return;
   const authority = m[1]!.slice(m[1]!.lastIndexOf('@') + 1);

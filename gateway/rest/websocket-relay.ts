@@ -16,6 +16,7 @@
  * filters' support here): routes the gate checks (auth, rate limits, the external auth service),
  * redirect Mappings, TLS upstreams. Each taken request is counted once, by the status the client got.
  */
+import { validHost } from '../../routing/host-syntax.js';
 import type { IncomingMessage } from 'node:http';
 import net, { type Socket } from 'node:net';
 import { match, headerGetter } from '../../routing/match.js';
@@ -58,7 +59,8 @@ export class WebSocketRelay {
 
   /** Node's `shouldUpgradeCallback`: the route allows a WebSocket upgrade (the decision rides on the request). */
   readonly should = (req: IncomingMessage): boolean => {
-    if (!offersWebSocket(req.headers.upgrade)) return false;
+    // An invalid Host is never relayed: served as a request, edge/refusals.ts answers it 400.
+    if (!offersWebSocket(req.headers.upgrade) || !validHost(req.headers.host ?? '')) return false;
     const since = performance.now();
     const routed = match(
       this.d.state.current,

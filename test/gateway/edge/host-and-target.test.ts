@@ -74,8 +74,12 @@ describe('the Host and the request target judged at the edge', () => {
   beforeAll(async () => {
     model = await startHttpBackend({ name: 'iris' });
     grpcModel = await startGrpcBackend({ name: 'iris-grpc' });
-    const manifests = { 'iris.yaml': sdep('iris', 'models', { predictors: [{ name: 'main' }] }) };
-    const resolve = { 'iris-main.models:8000': model.port, 'iris-main.models:5001': grpcModel.port };
+    const ws = 'apiVersion: getambassador.io/v3alpha1\nkind: Mapping\nname: ws\nprefix: /seldon/models/ws/\nservice: http://ws-main.models:8000\nallow_upgrade: [websocket]\n';
+    const manifests = {
+      'iris.yaml': sdep('iris', 'models', { predictors: [{ name: 'main' }] }),
+      'ws.yaml': sdep('ws', 'models', { predictors: [{ name: 'main' }] }, { 'seldon.io/ambassador-config': ws }),
+    };
+    const resolve = { 'iris-main.models:8000': model.port, 'iris-main.models:5001': grpcModel.port, 'ws-main.models:8000': model.port };
     gws['lane'] = await startTestGateway({ manifests, resolve });
     gws['node'] = await startTestGateway({ manifests, resolve, args: ['--http1-server', 'node'] });
   });
@@ -92,6 +96,18 @@ describe('the Host and the request target judged at the edge', () => {
       expect(a.status).toBe(400);
       // The value is not echoed back.
       expect(bodyOf(a)).toEqual({ status: { code: 400, info: INVALID_HOST, reason: 'BAD_REQUEST', status: 'FAILURE' } });
+      expect(model.requests.length).toBe(before);
+    });
+
+    it('a WebSocket upgrade on a Mapping that allows it, with an invalid Host → 400, never relayed', async () => {
+      const before = model.requests.length;
+      for (const host of ['api.example.com@evil.com', 'h:80:80', 'x,y']) {
+        const a = await raw(
+          gws[server]!.port,
+          req(['GET /seldon/models/ws/socket HTTP/1.1', `Host: ${host}`, 'Upgrade: websocket', 'Connection: Upgrade', 'Sec-WebSocket-Version: 13', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==']),
+        );
+        expect(a.status, host).toBe(400);
+      }
       expect(model.requests.length).toBe(before);
     });
 
