@@ -205,7 +205,7 @@ export class UpgradeExchange {
       // Only the protocol offered is taken back: another would be a tunnel of a kind the route does not allow.
       if (res.statusCode !== 101 || res.headers.upgrade?.trim().toLowerCase() !== this.taken.protocol) {
         socket.destroy();
-        fail(502, 'UPSTREAM_BAD_RESPONSE', `${b.id} answered the upgrade to ${this.taken.protocol} with ${res.statusCode} ${res.headers.upgrade ?? '(no upgrade)'}`);
+        fail(502, 'UPSTREAM_BAD_RESPONSE', wrongSwitch(b, this.taken.protocol!, res));
         return;
       }
       counted(101);
@@ -215,8 +215,8 @@ export class UpgradeExchange {
     });
     upstream.on('response', (res: IncomingMessage) => {
       if (res.statusCode === 101) {
-        // A 101 the parser did not take as an upgrade (no Connection: upgrade): no tunnel either.
-        fail(502, 'UPSTREAM_BAD_RESPONSE', `${b.id} answered the upgrade with a 101 that is not one`);
+        // A 101 the parser did not take as an upgrade (no Upgrade, or no Connection: upgrade): no tunnel either.
+        fail(502, 'UPSTREAM_BAD_RESPONSE', wrongSwitch(b, this.taken.protocol!, res));
         return;
       }
       counted(res.statusCode ?? 502);
@@ -286,6 +286,10 @@ export class UpgradeExchange {
     }
   }
 }
+
+/** Why a 101 is refused: it switches to another protocol than the one offered, or names none. */
+const wrongSwitch = (b: Backend, offered: string, res: IncomingMessage): string =>
+  `${b.id} answered the upgrade to ${offered} with ${res.statusCode} ${res.headers.upgrade === undefined ? '(no upgrade)' : `upgrade: ${res.headers.upgrade}`}`;
 
 /** A raw answer's Server line: the Module's `server_name`, or none. */
 const serverLine = (server: string | undefined): string => (server === undefined ? '' : `server: ${server}\r\n`);
