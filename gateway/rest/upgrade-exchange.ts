@@ -17,18 +17,38 @@
  */
 import http, { type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Allow, Deny } from '../auth/gate.js';
+import type { Allow, Deny, Gatekeeper } from '../auth/gate.js';
 import type { GatewayReason } from '../edge/errors.js';
 import { rawAnswer } from '../edge/http-answer.js';
 import { clientResponseHeaders, schemeOf, upstreamRequestHeaders } from '../edge/http-headers.js';
 import { lingeringClose } from '../edge/lingering-close.js';
 import type { NodeRequest } from '../edge/node-exchange.js';
-import { withServer } from '../edge/server-name.js';
+import { withServer, type ServerName } from '../edge/server-name.js';
 import { applyEdits } from '../ext-auth/subject.js';
 import { editFields, editUpstreamFields } from '../forward/mapping-edits.js';
-import type { UpgradeEnd } from '../observe/observed-rest.js';
-import type { Backend, Routed, RouteTable } from '../../routing/types.js';
-import type { WebSocketDeps } from './websocket-relay.js';
+import type { RestObserve, UpgradeEnd } from '../observe/observed-rest.js';
+import type { Backend, Picker, Routed, RouteTable } from '../../routing/types.js';
+import type { LiveTable } from '../../routing/live-table.js';
+import type { GatewayMetrics } from '../observe/metrics.js';
+import type { Upstreams } from '../upstream/pools.js';
+
+export interface WebSocketDeps {
+  readonly state: Pick<LiveTable, 'current'>;
+  readonly picker: Picker;
+  readonly eligible?: ((backend: Backend) => boolean) | undefined;
+  readonly upstreams: Upstreams;
+  readonly metrics: GatewayMetrics;
+  readonly trusts: (socket: Socket) => boolean;
+  /** --connect-timeout, --max-response-header-size. */
+  readonly connectTimeoutMs: number;
+  readonly maxResponseHeaderBytes: number;
+  /** The Module's `server_name` (edge/server-name.ts): the Server field of the answers, the model's replaced. */
+  readonly server?: ServerName | undefined;
+  /** The gate of routes that have one (external auth, OAuth, JWT, rate limits); absent: such routes' upgrades are refused (503). */
+  readonly gate?: Gatekeeper | undefined;
+  /** The access log and tracing (observe/observed-rest.ts `upgrade`). */
+  readonly observe?: RestObserve | undefined;
+}
 
 /** What `should` decided for the request. */
 export interface TakenUpgrade {
@@ -251,7 +271,10 @@ export class UpgradeExchange {
       lingeringClose(client);
       client.resume();
     });
-    res.once('aborted', () => client.destroy());
+    // Cut short by the model: the client's connection is cut too (its framing could not say so).
+    res.once('close', () => {
+      if (!res.complete) client.destroy();
+    });
   }
 
   /** After the 101: the held bytes first, then both ways until either side closes or both are idle. */

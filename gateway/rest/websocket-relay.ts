@@ -15,33 +15,11 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { match, headerGetter } from '../../routing/match.js';
-import type { Backend, Picker } from '../../routing/types.js';
-import type { LiveTable } from '../../routing/live-table.js';
-import type { Gatekeeper } from '../auth/gate.js';
+import type { Backend } from '../../routing/types.js';
 import type { NodeRequest } from '../edge/node-exchange.js';
-import type { GatewayMetrics } from '../observe/metrics.js';
-import type { RestObserve } from '../observe/observed-rest.js';
-import type { Upstreams } from '../upstream/pools.js';
-import type { ServerName } from '../edge/server-name.js';
-import { UpgradeExchange, type TakenUpgrade } from './upgrade-exchange.js';
+import { UpgradeExchange, type TakenUpgrade, type WebSocketDeps } from './upgrade-exchange.js';
 
-export interface WebSocketDeps {
-  readonly state: Pick<LiveTable, 'current'>;
-  readonly picker: Picker;
-  readonly eligible?: ((backend: Backend) => boolean) | undefined;
-  readonly upstreams: Upstreams;
-  readonly metrics: GatewayMetrics;
-  readonly trusts: (socket: Socket) => boolean;
-  /** --connect-timeout, --max-response-header-size. */
-  readonly connectTimeoutMs: number;
-  readonly maxResponseHeaderBytes: number;
-  /** The Module's `server_name` (edge/server-name.ts): the Server field of the answers, the model's replaced. */
-  readonly server?: ServerName | undefined;
-  /** The gate of routes that have one (external auth, OAuth, JWT, rate limits); absent: such routes' upgrades are refused (503). */
-  readonly gate?: Gatekeeper | undefined;
-  /** The access log and tracing (observe/observed-rest.ts `upgrade`). */
-  readonly observe?: RestObserve | undefined;
-}
+export type { WebSocketDeps };
 
 /** What `should` decided, carried by the request to the 'upgrade' listener (nothing kept elsewhere). */
 const TAKEN = Symbol('upgrade route');
