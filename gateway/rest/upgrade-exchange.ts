@@ -2,7 +2,8 @@
  * One taken upgrade request (rest/websocket-relay.ts), from its head to its connection's close, as
  * Envoy's router and nginx's `ngx_http_upstream` carry one:
  *
- * - the route's gate (auth service, OAuth, JWT, rate limits) decides first, as for any request;
+ * - the Module's ip_allow / ip_deny, then the route's gate (auth service, OAuth, JWT, rate limits)
+ *   decide first, as for any request;
  *   a refusal is answered and the connection closed;
  * - the model gets the request head alone (on a connection of its own): nothing the client sent
  *   after it (`head`, and the socket is paused) reaches the model before the model's `101`;
@@ -20,7 +21,7 @@ import type { Socket } from 'node:net';
 import type { Allow, Deny, Gatekeeper } from '../auth/gate.js';
 import type { GatewayReason } from '../edge/errors.js';
 import { rawAnswer } from '../edge/http-answer.js';
-import { clientResponseHeaders, schemeOf, upstreamRequestHeaders } from '../edge/http-headers.js';
+import { clientResponseHeaders, rawHeaderValue, schemeOf, upstreamRequestHeaders } from '../edge/http-headers.js';
 import { lingeringClose } from '../edge/lingering-close.js';
 import type { NodeRequest } from '../edge/node-exchange.js';
 import { withServer, type ServerName } from '../edge/server-name.js';
@@ -29,6 +30,7 @@ import { editFields, editUpstreamFields } from '../forward/mapping-edits.js';
 import type { RestObserve, UpgradeEnd } from '../observe/observed-rest.js';
 import type { Backend, Picker, Routed, RouteTable } from '../../routing/types.js';
 import type { LiveTable } from '../../routing/live-table.js';
+import type { IpFilter } from '../pipeline/ip-policy.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import type { Upstreams } from '../upstream/pools.js';
 
@@ -48,6 +50,8 @@ export interface WebSocketDeps {
   readonly gate?: Gatekeeper | undefined;
   /** The access log and tracing (observe/observed-rest.ts `upgrade`). */
   readonly observe?: RestObserve | undefined;
+  /** The Module's ip_allow / ip_deny (pipeline/ip-policy.ts): upgrades meet them as every request does. */
+  readonly ipFilter?: IpFilter | undefined;
 }
 
 /** What `should` decided for the request. */
@@ -90,6 +94,12 @@ export class UpgradeExchange {
   start(): void {
     const { routed, table, protocol } = this.taken;
     const b = routed.backend;
+    const ip = this.d.ipFilter?.policy;
+    if (ip !== undefined && !ip.admits(this.client.remoteAddress, this.d.trusts(this.client), rawHeaderValue(this.req.rawHeaders, 'x-forwarded-for'))) {
+      // As the pipeline's ip stage: before the route, so not counted on it.
+      this.answerRaw(403, 'FORBIDDEN', 'RBAC: access denied (ip_allow / ip_deny of the ambassador Module)');
+      return;
+    }
     if (protocol === null) {
       this.refuse(b, 403, 'FORBIDDEN', `${b.id} upgrades to ${b.mapping!.upgrades.join(', ')} only, one protocol per request; asked: ${this.req.headers.upgrade ?? ''}`);
       return;

@@ -9,7 +9,10 @@
  * the client's early bytes only after it. The Upgrade token list is Envoy's: exactly one allowed
  * protocol, else 403; `h2c` alone is served as a request. Every upgrade has its access log line.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sdep, startTestGateway, waitFor, type TestGateway } from '../../helpers/gateway.js';
 import { LogCapture } from '../../helpers/observability.js';
@@ -308,5 +311,44 @@ describe('HTTP/2 extended CONNECT', () => {
     } finally {
       h2.close();
     }
+  });
+});
+
+/** The Module's ip_deny holds for upgrades as for every request (Envoy's RBAC filter runs before the router): 403, the model never called. */
+describe('ip_deny and upgrades', () => {
+  let model: Awaited<ReturnType<typeof startStandIn>>;
+  let gw: TestGateway;
+  let dir: string;
+
+  beforeAll(async () => {
+    model = await startStandIn();
+    dir = mkdtempSync(join(tmpdir(), 'sgw-ipdeny-'));
+    const file = join(dir, 'module.yaml');
+    writeFileSync(file, 'apiVersion: getambassador.io/v3alpha1\nkind: Module\nname: ambassador\nconfig:\n  ip_deny:\n    - remote: 99.98.0.0/16\n');
+    gw = await startTestGateway({
+      manifests: { 'ws.yaml': sdep('ws', NS, { predictors: [{ name: 'main' }] }, { 'seldon.io/ambassador-config': CONFIG }) },
+      resolve: { [`standin.${NS}:8000`]: model.port },
+      args: ['--ambassador-module', file, '--trusted-proxies', '127.0.0.0/8'],
+    });
+  });
+  afterAll(async () => {
+    await gw?.stop();
+    await model?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a denied client’s upgrade: 403, the connection closed, the model never called; an allowed one is relayed', async () => {
+    const before = model.connections.length;
+    const { read } = await exchange(gw.port, [upgradeHead(`${P}/ws`, 'denied', 'websocket', 'X-Forwarded-For: 99.98.1.2\r\n') + SMUGGLED]);
+    const [head, body] = read.split('\r\n\r\n');
+    expect(head!.split('\r\n')[0]).toBe('HTTP/1.1 403 Forbidden');
+    expect(JSON.parse(body!)).toMatchObject({ status: { code: 403, reason: 'FORBIDDEN' } });
+    expect(model.connections.length).toBe(before);
+    const socket = net.connect(gw.port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    await new Promise<void>((r) => socket.once('connect', r));
+    socket.write(upgradeHead(`${P}/ws`, 'allowed', 'websocket', 'X-Forwarded-For: 10.1.2.3\r\n'), 'latin1');
+    expect((await readUntil(socket, '\r\n\r\n')).split('\r\n')[0]).toBe('HTTP/1.1 101 Switching Protocols');
+    socket.destroy();
   });
 });
