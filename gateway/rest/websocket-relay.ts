@@ -12,7 +12,7 @@
  * (Envoy takes no HTTP/1.1 → HTTP/2 upgrades). Every other route serves an upgrade request as a
  * request, its hop-by-hop Upgrade dropped; so do redirect Mappings and TLS upstreams here.
  */
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { match, headerGetter } from '../../routing/match.js';
 import type { Backend } from '../../routing/types.js';
@@ -51,7 +51,16 @@ export class WebSocketRelay {
       client.destroy();
       return;
     }
-    new UpgradeExchange(this.d, req as NodeRequest, client, head, taken).start();
+    const exchange = new UpgradeExchange(this.d, req as NodeRequest, client, head, taken);
+    // Pipelined behind requests still being answered (Node's server emits the upgrade at once): it
+    // starts once their answers are out, so that its answer never comes before or inside theirs.
+    const start = (): void => {
+      if (client.destroyed) return;
+      const pending = (client as { _httpMessage?: ServerResponse | null })._httpMessage;
+      if (pending != null) pending.once('finish', start);
+      else exchange.start();
+    };
+    start();
   };
 }
 

@@ -36,6 +36,8 @@ const ANSWERS: Record<string, string> = {
   '/none': 'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n\r\n',
   '/ws': 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n',
   '/plain': 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok',
+  // Closed after: the gateway does not pool this connection (the stand-in answers one request per connection).
+  '/slow': 'HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\nslow',
 };
 
 /** One connection the model stand-in accepted: every byte it read, and what it had read when it answered. */
@@ -46,8 +48,11 @@ interface ModelConnection {
 }
 
 /** A model that answers each connection's first request head by its path (ANSWERS), once, and keeps the connection open. */
-async function startStandIn(): Promise<{ port: number; connections: ModelConnection[]; close(): Promise<void> }> {
+async function startStandIn(): Promise<{ port: number; connections: ModelConnection[]; release(): void; close(): Promise<void> }> {
   const connections: ModelConnection[] = [];
+  /** `/slow` is answered only once the test releases it. */
+  let released = false;
+  const held: (() => void)[] = [];
   const server = net.createServer((s) => {
     const c: ModelConnection = { bytes: Buffer.alloc(0), beforeAnswer: undefined, closed: false };
     connections.push(c);
@@ -58,13 +63,19 @@ async function startStandIn(): Promise<{ port: number; connections: ModelConnect
       if (c.beforeAnswer !== undefined || c.bytes.indexOf('\r\n\r\n') < 0) return;
       c.beforeAnswer = c.bytes;
       const path = c.bytes.toString('latin1').split(' ')[1]!;
-      s.write(ANSWERS[path] ?? 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n');
+      const answer = (): boolean => s.write(ANSWERS[path] ?? 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n');
+      if (path === '/slow' && !released) held.push(answer);
+      else answer();
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     port: (server.address() as AddressInfo).port,
     connections,
+    release: () => {
+      released = true;
+      for (const a of held.splice(0)) a();
+    },
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
 }
@@ -220,6 +231,22 @@ describe.each(['gateway', 'node'] as const)('upgrade smuggling (--http1-server %
     const { read } = await exchange(gw.port, [upgradeHead(`${P}/ws`, id, 'websocket', 'Content-Length: 5\r\n') + 'hello']);
     expect(read.split('\r\n')[0]).toBe('HTTP/1.1 400 Bad Request');
     expect(model.connections.length).toBe(before);
+  });
+
+  it('an upgrade pipelined behind a request still being answered starts after that answer: the answers come in order, the smuggled request nowhere', async () => {
+    const id = nextId('behind');
+    const target = `${P}/426`;
+    const before = model.connections.length;
+    const plain = `GET /seldon/${NS}/ws/plain/slow HTTP/1.1\r\nHost: gw.example\r\n\r\n`;
+    const done = exchange(gw.port, [plain + upgradeHead(target, id) + SMUGGLED]);
+    await waitFor(() => model.connections.slice(before).some((c) => c.bytes.toString('latin1').startsWith('GET /slow ')));
+    model.release();
+    const { read } = await done;
+    expect(read.replace(/\r\nx-envoy-upstream-service-time: \d+\r\nDate: [^\r]+\r\nConnection: keep-alive\r\nKeep-Alive: timeout=\d+/, '')).toBe(
+      'HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslowHTTP/1.1 426 Upgrade Required\r\nContent-Length: 5\r\nconnection: close\r\n\r\nnope!',
+    );
+    const upgraded = model.connections.slice(before).filter((c) => c.bytes.toString('latin1').startsWith('GET /426 '));
+    expect(upgraded.map((c) => c.bytes.toString('latin1'))).toEqual([forwardedHead('/426', target, id)]);
   });
 
   it('`Upgrade: WebSocket` (any case) is the protocol allowed: offered as `websocket`', async () => {
