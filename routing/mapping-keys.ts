@@ -80,7 +80,7 @@ export const MAPPING_KEYS: Readonly<Record<string, KeyInfo>> = Object.freeze({
   connect_timeout_ms: h('how long a connection to the model may take to open'),
   cluster_idle_timeout_ms: h('how long an idle upstream connection is kept'),
   cluster_max_connection_lifetime_ms: h('how long an upstream connection is used at most'),
-  allow_upgrade: h('[websocket]: the upgraded connection is relayed both ways'),
+  allow_upgrade: h("[websocket]: relayed both ways after the model's 101; an upgrade to a route without it is served as a request (Envoy: 403)"),
   use_websocket: h('true: as allow_upgrade: [websocket]'),
   // Nothing a client or model sees here depends on these.
   docs: x("documentation for Emissary's developer portal"),

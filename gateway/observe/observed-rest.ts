@@ -280,6 +280,9 @@ export interface RestObserveOptions {
 
 const steeredMirror = (m: { readonly backend: Backend }): boolean => m.backend.steered;
 
+/** An upgrade's end, for its access log line: the status the client got, bytes from and to the client after the heads, the model's request id. */
+export type UpgradeEnd = (status: number, received: number, sent: number, requestId: string | undefined) => void;
+
 export class RestObserve {
   private readonly headerTaps = new WeakMap<Backend, HeaderTap>();
 
@@ -309,6 +312,28 @@ export class RestObserve {
     }
     const trace = tracing?.begin(req.headers, upstreamHeaders, FIELDS_WRITER);
     return new RestTap(req, res, decision, predictorHeader, capture, logged ? accessLog : undefined, trace, upstreamHeaders, upstream, recorder);
+  }
+
+  /**
+   * An upgrade request (rest/upgrade-exchange.ts), logged (and traced) once its connection is over:
+   * the tunnel's end, or the answer that ended the upgrade. The returned end is told the status the
+   * client got, the bytes each way after the heads and the request id the model got; undefined when
+   * nothing observes it.
+   */
+  upgrade(req: RestRequest, backend: Backend): UpgradeEnd | undefined {
+    const { accessLog, tracing } = this.options;
+    const logged = accessLog !== undefined && accessLog.sampled();
+    if (!logged && tracing === undefined) return undefined;
+    const a = logged ? arrival(req, accessLog!, tracing !== undefined) : undefined;
+    const trace = tracing?.begin(req.headers, [], RAW_HEADERS);
+    const span = trace?.span;
+    if (span !== undefined) {
+      span.updateName(req.method);
+      span.setAttributes(httpAttributes(req, undefined));
+      span.setAttributes(originAttributes(backend));
+    }
+    return (status, received, sent, requestId) =>
+      answeredEnd(accessLog, a, trace, { responseCode: status, grpcStatus: undefined, bytesReceived: received, bytesSent: sent }, requestId ?? req.field('x-request-id'), backend);
   }
 
   /**

@@ -310,6 +310,9 @@ export class DataPlane {
       connectTimeoutMs: config.upstream.connectTimeoutMs,
       maxResponseHeaderBytes: config.upstream.maxResponseHeaderBytes,
       server: this.serverName,
+      gate: this.gate,
+      observe: observers?.rest,
+      ipFilter: this.ipFilter,
     });
     this.own = new OwnRoutes({ edge: config.edge, http1Edge: this.http1Edge, oauth: this.oauth, trusts: this.trusts, proxy: (req, res) => rest.handle(req, res), upgrades });
     this.listeners = new PublicListeners({
