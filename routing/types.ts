@@ -341,10 +341,7 @@ export interface RouteGroup extends RouteMatch {
   readonly mirrors: readonly Mirror[];
   /** Running sum of member percents, for the weighted pick (scaled to 100 when the group passes some on). */
   readonly cumulative: readonly number[];
-  /**
-   * The percent of requests that fall through to the next route (a group of Mappings whose weights sum
-   * under 100, as Envoy's `runtime_fraction`: routing/weights.ts `emissaryWeights`); 0 otherwise.
-   */
+  /** The percent of requests that fall through to the next route (Mapping weights under 100, Envoy's `runtime_fraction`: weights.ts `emissaryWeights`). */
   readonly passOn?: number;
   /** Backends of Mappings the group refused (a core key differing from the group's, a weight past 100): their deployments are told why. */
   readonly refused?: readonly Backend[];
@@ -464,10 +461,7 @@ export interface RouteRequest {
 export interface Picker {
   /** `point` in [0, 1): a sticky request's place (taken instead of a draw). */
   pick(group: RouteGroup, eligible?: (backend: Backend) => boolean, point?: number): Backend | undefined;
-  /**
-   * A uniform draw in [0, 1): one per request that meets a group passing some requests on, then the place of
-   * every later pick of that request (Envoy draws one random value per request for all its routes' fractions).
-   */
+  /** A uniform draw in [0, 1), one per request for every group that passes some on and its later picks (as Envoy's one draw per request). */
   draw?(): number;
   /** The group a request is picked from: a steered group (`group.steered`) with its live shares. */
   steer(group: RouteGroup): RouteGroup;
@@ -485,10 +479,7 @@ export interface Routed {
   readonly mirrors: readonly Mirror[];
   /** Set only on the decision of a request sent to its predictor's fallback (routing/fallback-route.ts): why. */
   readonly fellBack?: FallbackReason;
-  /**
-   * Set only when the path checks changed the path (dot segments resolved, slashes merged): that path with the
-   * query, what Envoy sends as x-envoy-original-path; absent, it is the request's target as sent.
-   */
+  /** Set only when the path checks changed the path: that path with the query, Envoy's x-envoy-original-path (absent: the target as sent). */
   readonly originalPath?: string;
 }
 

@@ -12,7 +12,8 @@ import type { ForwardInfo } from './http-headers.js';
 import { UpstreamFields } from './upstream-fields.js';
 import { withServer } from './server-name.js';
 import { headerText } from '../observe/request-tap.js';
-import { lists, NOT_VALUE_CHAR, putLatin1 as put, TOKEN } from '../wire/http1-syntax.js';
+import { NOT_VALUE_CHAR, putLatin1 as put, TOKEN } from '../wire/http1-syntax.js';
+import { CLOSE, CONNECTION, DATE, FRAMED, LENGTH, lengthOf, meaning } from './answer-field-meaning.js';
 import { FIELD_STRIDE, NAME_END, NAME_START, VALUE_END, VALUE_START, copyRange, latin1, nameIs } from '../wire/field-lines.js';
 import type { AnswerFields } from './answer-fields.js';
 
@@ -95,32 +96,6 @@ function keepAlive(seconds: number): string {
     keepAliveLines = `Connection: keep-alive\r\nKeep-Alive: timeout=${seconds}\r\n`;
   }
   return keepAliveLines;
-}
-
-/** What the answer's own fields already say, of what the server would add. */
-const DATE = 1;
-const CONNECTION = 2;
-const CLOSE = 4;
-const FRAMED = 8;
-const LENGTH = 16;
-function meaning(name: string, value: string): number {
-  switch (name.length) {
-    case 4:
-      return name.toLowerCase() === 'date' ? DATE : 0;
-    case 10:
-      return name.toLowerCase() !== 'connection' ? 0 : lists(value, 'close') ? CONNECTION | CLOSE : CONNECTION;
-    case 14:
-      return name.toLowerCase() === 'content-length' ? FRAMED | LENGTH : 0;
-    case 17:
-      return name.toLowerCase() === 'transfer-encoding' ? FRAMED : 0;
-    default:
-      return 0;
-  }
-}
-
-/** A Content-Length value as a number (-1: not one plain decimal). */
-function lengthOf(value: string): number {
-  return /^\d{1,15}$/.test(value) ? Number(value) : -1;
 }
 
 type Listener = (this: unknown) => void;
