@@ -26,7 +26,8 @@
 import type { IncomingHttpHeaders } from 'node:http2';
 import type { Socket } from 'node:net';
 import { frontEndServes } from '../edge/entry.js';
-import type { Deny, DenialTally, GatewayReason } from '../edge/errors.js';
+import type { Deny, GatewayReason } from '../edge/errors.js';
+import type { DenialTally } from '../observe/denial-tally.js';
 import type { RestRequest } from '../edge/rest-exchange.js';
 import type { CheckSubject, ExtVerdict, ExternalAuth } from '../ext-auth/policy.js';
 import type { JwtOutcome, JwtVerifier } from './jwt.js';

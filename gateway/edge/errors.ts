@@ -3,6 +3,7 @@
  * gRPC status for gRPC. Upstream statuses and bodies are never rewritten.
  */
 import type { Backend } from '../../routing/types.js';
+import type { DenialTally } from '../observe/denial-tally.js';
 
 export type GatewayReason =
   | 'NO_ROUTE'
@@ -101,20 +102,6 @@ export interface Deny {
   readonly raw?: { readonly headers: readonly string[]; readonly body: Buffer } | undefined;
   /** What the refusal counts beside its answer; the request's protocol counts it where the request ends (observe/metrics.ts `denied`). */
   readonly tally?: DenialTally | undefined;
-}
-
-/** The counters a gate refusal moves: none of them is a model's outcome. */
-export interface DenialTally {
-  /** The routed request refused: counted on its backend's requests with the refusal's code. */
-  readonly backend?: Backend | undefined;
-  /** A front-end request whose token's deployment has no route for it: counted as unrouted, with this reason. */
-  readonly unrouted?: string | undefined;
-  /** The OAuth check's failure (seldon_gateway_auth_failures_total). */
-  readonly authFailure?: string | undefined;
-  /** The rate-limit bucket that refused it (seldon_gateway_rate_limited_total). */
-  readonly bucket?: string | undefined;
-  /** Which check refused it (jwt, oauth, ext-auth, rate-limit), for the decision record of a logged request. */
-  readonly check?: string | undefined;
 }
 
 /** `{"status":{"code":…,"info":…,"reason":…,"status":"FAILURE"}}` */

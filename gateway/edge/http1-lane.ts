@@ -25,7 +25,7 @@
  * whole request (answered 408 as `node:http`'s are, by `timedOut`).
  */
 import type { Socket } from 'node:net';
-import { Deadline } from './deadline.js';
+import { Deadline } from '../timers/deadline.js';
 import { MORE, OTHER, parseRequestHead, type HeadLimits } from './http1-request.js';
 import { LaneExchange, type LaneOwner } from './lane-exchange.js';
 import { lingeringClose } from './lingering-close.js';

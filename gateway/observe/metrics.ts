@@ -7,7 +7,6 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { ComputedSeries, type GaugeSeries } from './computed-series.js';
 import type { Backend, Protocol } from '../../routing/types.js';
-import type { DenialTally } from '../edge/errors.js';
 import { BoundCounter, BoundHistogram, type CounterSeries, type HistogramSeries } from './bound-series.js';
 import { CODE_CLASSES, codeClassIndex } from './code-class.js';
 import { SteerTally } from './steer-tally.js';
@@ -19,6 +18,8 @@ import { TranslationMetrics } from './translation-metrics.js';
 import { FallbackMetrics } from './fallback-metrics.js';
 import { collectProcessMetrics } from './process-metrics.js';
 import { PROBE_INTERVAL_MS, registerRuntimeMetrics } from './runtime-metrics.js';
+import type { DenialTally } from './denial-tally.js';
+
 export type TrafficKind = 'primary' | 'shadow';
 export type ShadowResult = 'mirrored' | 'dropped_in_flight' | 'dropped_body_size' | 'dropped_breaker' | 'failed';
 /** A shadow answer against the primary's: agree, disagree, or skipped (too large, or the primary had no upstream answer). */

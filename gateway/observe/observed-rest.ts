@@ -13,7 +13,7 @@
  * predictor header and capture.
  */
 import type { Attributes } from '@opentelemetry/api';
-import type { RestRequest, RestResponse } from '../edge/rest-exchange.js';
+import type { ObservedAnswerFields, ObservedRequest, ObservedResponse, ObservedUpstreamFields } from './rest-view.js';
 import { announcesBody, isWhole } from '../wire/message-body.js';
 import { clientSubject } from './peer-subject.js';
 import type { AccessLog } from './access-log.js';
@@ -22,8 +22,6 @@ import type { PrimaryCapture, ShadowComparer } from './shadow-compare.js';
 import { originAttributes } from './span-attributes.js';
 import { RAW_HEADERS, incomingTraceId, type HeaderWriter } from './trace-context.js';
 import type { CallTrace, Tracing } from './tracing.js';
-import type { UpstreamFields } from '../edge/upstream-fields.js';
-import type { AnswerFields } from '../edge/answer-fields.js';
 import type { ResponseHead } from '../wire/response-head.js';
 import type { Backend, Routed } from '../../routing/types.js';
 import type { LogSubject, PayloadLogger, RefusedRequest, RequestRecorder } from './payload-tap.js';
@@ -32,11 +30,11 @@ import type { LogSubject, PayloadLogger, RefusedRequest, RequestRecorder } from 
 export const PREDICTOR_HEADER = 'x-seldon-predictor';
 
 /** What an exchange tells its tap: its attempts and shadows (observe/request-tap.ts), and the answer. */
-export interface ResponseTap extends AttemptTap<UpstreamFields> {
+export interface ResponseTap extends AttemptTap<ObservedUpstreamFields> {
   /** The primary's answer, captured for comparison with this request's mirrors. */
   readonly capture: PrimaryCapture | undefined;
   /** The upstream answer's head is about to be sent; `fields` (client-bound) may be added to; `raw`, as the model sent it. */
-  head(status: number, fields: AnswerFields, raw: ResponseHead): void;
+  head(status: number, fields: ObservedAnswerFields, raw: ResponseHead): void;
   /** A chunk of the answer sent to the client. */
   body(chunk: Buffer): void;
   /** Set when the request body is logged: told each piece of it as the client sent it. */
@@ -60,7 +58,7 @@ class BodyBytes {
   private counted = 0;
   private readonly chunked: boolean;
 
-  constructor(private readonly req: RestRequest) {
+  constructor(private readonly req: ObservedRequest) {
     this.chunked = req.field('content-length') === undefined;
     const body = req.body;
     if (!this.chunked || isWhole(body)) return;
@@ -81,10 +79,10 @@ class BodyBytes {
 }
 
 /** HTTP/1.1, HTTP/1.0 or HTTP/2, as Envoy's %PROTOCOL% says. */
-const protocolOf = (req: RestRequest): string => (req.httpVersionMajor === 2 ? 'HTTP/2' : req.httpVersion === '1.1' ? 'HTTP/1.1' : `HTTP/${req.httpVersion}`);
+const protocolOf = (req: ObservedRequest): string => (req.httpVersionMajor === 2 ? 'HTTP/2' : req.httpVersion === '1.1' ? 'HTTP/1.1' : `HTTP/${req.httpVersion}`);
 
 /** A request that may carry a body (HTTP/2 says so only by sending DATA: assume it may). */
-const hasBody = (req: RestRequest): boolean => announcesBody(req) || req.httpVersionMajor === 2;
+const hasBody = (req: ObservedRequest): boolean => announcesBody(req) || req.httpVersionMajor === 2;
 
 /** The header alone: no per-request state. */
 class HeaderTap implements ResponseTap {
@@ -99,7 +97,7 @@ class HeaderTap implements ResponseTap {
   shadow(): undefined {
     return undefined;
   }
-  head(_status: number, fields: AnswerFields): void {
+  head(_status: number, fields: ObservedAnswerFields): void {
     fields.setPredictor(this.predictor);
   }
   body(): void {}
@@ -116,18 +114,18 @@ function routeOf(decision: Routed): string {
 }
 
 /** REST's carrier: the upstream request's fields (edge/upstream-fields.ts), edited as their list when a trace context goes in. */
-const REST_PROTOCOL: TapProtocol<UpstreamFields> = {
+const REST_PROTOCOL: TapProtocol<ObservedUpstreamFields> = {
   get: (h, name) => h.get(name),
   copy: (h) => h.copy(),
   grpc: false,
 };
-const FIELDS_WRITER: HeaderWriter<UpstreamFields> = {
+const FIELDS_WRITER: HeaderWriter<ObservedUpstreamFields> = {
   strip: (h) => RAW_HEADERS.strip(h.list()),
   set: (h, name, value) => RAW_HEADERS.set(h.list(), name, value),
 };
 
 /** What the access log reads of a REST request as it arrives. `traced`: the gateway's trace id is the one logged. */
-function arrival(req: RestRequest, log: AccessLog, traced: boolean): Arrival {
+function arrival(req: ObservedRequest, log: AccessLog, traced: boolean): Arrival {
   return new LogLine(
     performance.now(),
     Date.now(),
@@ -145,7 +143,7 @@ function arrival(req: RestRequest, log: AccessLog, traced: boolean): Arrival {
 
 /** Each client connection's `address:port`, made once per connection (the key: the request's `connectionKey`). */
 const clientAddresses = new WeakMap<object, string | undefined>();
-function clientAddressOf(req: RestRequest): string | undefined {
+function clientAddressOf(req: ObservedRequest): string | undefined {
   const key = req.connectionKey;
   let a = clientAddresses.get(key);
   if (a === undefined) {
@@ -156,7 +154,7 @@ function clientAddressOf(req: RestRequest): string | undefined {
 }
 
 /** The HTTP server span's attributes (OpenTelemetry's HTTP conventions). */
-function httpAttributes(req: RestRequest, route: string | undefined): Attributes {
+function httpAttributes(req: ObservedRequest, route: string | undefined): Attributes {
   const url = req.url;
   const q = url.indexOf('?');
   const a: Attributes = { 'http.request.method': req.method, 'url.path': q < 0 ? url : url.slice(0, q), 'client.address': req.socket?.remoteAddress ?? '' };
@@ -171,7 +169,7 @@ function httpAttributes(req: RestRequest, route: string | undefined): Attributes
   return a;
 }
 
-function restSpans(req: RestRequest, decision: Routed): SpanNames {
+function restSpans(req: ObservedRequest, decision: Routed): SpanNames {
   const route = routeOf(decision);
   const method = req.method;
   return { server: `${method} ${route}`, serverAttributes: httpAttributes(req, route), attempt: `${method} upstream`, shadow: `${method} shadow`, clientAttributes: { 'http.request.method': method } };
@@ -185,21 +183,21 @@ interface Compressing {
 }
 
 /** A routed REST request's tap: the shared one, with the answer's head and body (predictor header, comparison). */
-class RestTap extends RequestTap<UpstreamFields> implements ResponseTap {
+class RestTap extends RequestTap<ObservedUpstreamFields> implements ResponseTap {
   private bytesSent = 0;
   private readonly received: BodyBytes | undefined;
   /** Made only for an answer being compressed: its coding, and the exchange's end held until its compressed tail has gone. */
   private compressing: Compressing | undefined = undefined;
 
   constructor(
-    private readonly req: RestRequest,
-    private readonly res: RestResponse,
+    private readonly req: ObservedRequest,
+    private readonly res: ObservedResponse,
     decision: Routed,
     private readonly predictorHeader: boolean,
     readonly capture: PrimaryCapture | undefined,
     log: AccessLog | undefined,
-    trace: CallTrace<UpstreamFields> | undefined,
-    upstreamHeaders: UpstreamFields,
+    trace: CallTrace<ObservedUpstreamFields> | undefined,
+    upstreamHeaders: ObservedUpstreamFields,
     upstream: string,
     recorder: RequestRecorder | undefined,
   ) {
@@ -210,7 +208,7 @@ class RestTap extends RequestTap<UpstreamFields> implements ResponseTap {
 
   readonly requestBody: ((chunk: Buffer) => void) | undefined;
 
-  head(status: number, fields: AnswerFields, raw: ResponseHead): void {
+  head(status: number, fields: ObservedAnswerFields, raw: ResponseHead): void {
     if (this.predictorHeader) fields.setPredictor(this.decision.backend.origin.predictor);
     this.capture?.head(status, raw.headers);
     this.recorder?.responseType(fields.get('content-type'));
@@ -297,7 +295,7 @@ export class RestObserve {
    * The tap for one routed request (`upstreamHeaders`: what the upstream will get; `subject`: what
    * the pipeline decided, for payload logging), or undefined when this request needs none.
    */
-  begin(req: RestRequest, res: RestResponse, decision: Routed, upstreamHeaders: UpstreamFields, upstream: string, subject?: LogSubject): ResponseTap | undefined {
+  begin(req: ObservedRequest, res: ObservedResponse, decision: Routed, upstreamHeaders: ObservedUpstreamFields, upstream: string, subject?: LogSubject): ResponseTap | undefined {
     const { predictorHeader, accessLog, comparer, tracing } = this.options;
     const mirrors = decision.mirrors;
     const capture = comparer !== undefined && mirrors.length > 0 && (this.options.compareAll !== false || mirrors.some(steeredMirror)) ? comparer.capture(decision.backend) : undefined;
@@ -320,7 +318,7 @@ export class RestObserve {
    * client got, the bytes each way after the heads and the request id the model got; undefined when
    * nothing observes it.
    */
-  upgrade(req: RestRequest, backend: Backend): UpgradeEnd | undefined {
+  upgrade(req: ObservedRequest, backend: Backend): UpgradeEnd | undefined {
     const { accessLog, tracing } = this.options;
     const logged = accessLog !== undefined && accessLog.sampled();
     if (!logged && tracing === undefined) return undefined;
@@ -341,7 +339,7 @@ export class RestObserve {
    * once its answer is sent. `backend`, when the route is known; `refused`, a refusal of a logged
    * predictor's request (its decision record).
    */
-  answered(req: RestRequest, res: RestResponse, backend?: Backend, refused?: RefusedRequest): void {
+  answered(req: ObservedRequest, res: ObservedResponse, backend?: Backend, refused?: RefusedRequest): void {
     const { accessLog, tracing } = this.options;
     if (refused !== undefined) this.options.payload?.refused('rest', refused);
     const logged = accessLog !== undefined && accessLog.sampled();

@@ -7,7 +7,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Readable } from 'node:stream';
-import { Deadline } from '../edge/deadline.js';
+import { Deadline } from '../timers/deadline.js';
 import { ResponseParseError, ResponseParser, type ResponseHead, type ResponseSink } from './http1-response.js';
 import { COPY_BODY_BYTES, UpstreamError, isStream, type UpstreamRequest } from './request-head.js';
 import { BODY_SOCKET_HIGH_WATER_MARK } from '../wire/socket-buffers.js';

@@ -1,7 +1,7 @@
 /**
  * The import check of `npm run lint` (.dependency-cruiser.mjs, the table of docs/architecture.md
  * "Import rules") fails on what it must: a tree planted with a cycle made of type-only imports, an
- * import the table forbids, a value import where the table allows types only, and a folder the
+ * import the table forbids (a backward one, observe/ reading edge/'s types, among them), a value import where the table allows types only, and a folder the
  * table does not name; and it passes the imports the table allows. On the project's own tree, every
  * entry of the known-violations baseline still occurs (a fixed one must leave the file, so that it
  * cannot come back unseen).
@@ -47,6 +47,9 @@ describe('the import check', () => {
     plant('gateway/steer/describe.ts', 'export interface Run { step: number }\nexport const RUN: Run = { step: 0 };\n');
     plant('gateway/admin/page.ts', "import type { Run } from '../steer/describe.js';\nexport const step = (r: Run): number => r.step;\n");
     plant('gateway/admin/steal.ts', "import { RUN } from '../steer/describe.js';\nexport const run = RUN;\n");
+    // A backward import, types only still: observe/ sits below edge/ (edge/ imports it), so it may not read edge/'s exchange.
+    plant('gateway/edge/exchange.ts', 'export interface Exchange { url: string }\n');
+    plant('gateway/observe/log.ts', "import type { Exchange } from '../edge/exchange.js';\nexport const url = (e: Exchange): string => e.url;\n");
     // A folder the table has no row for.
     plant('gateway/stray/thing.ts', "import { pool } from '../upstream/pool.js';\nexport const thing = pool;\n");
     // Allowed: rest/ imports upstream/ and auth/'s types.
@@ -61,6 +64,7 @@ describe('the import check', () => {
     expect(found(violations)).toEqual([
       'import-rules:admin/:types: gateway/admin/steal.ts → gateway/steer/describe.ts',
       'import-rules:auth/: gateway/auth/gate.ts → gateway/upstream/pool.ts',
+      'import-rules:observe/: gateway/observe/log.ts → gateway/edge/exchange.ts',
       'no-circular: routing/left.ts → routing/right.ts',
       'not-in-table: gateway/stray/thing.ts → gateway/upstream/pool.ts',
     ]);
