@@ -20,8 +20,8 @@ import { createLogger, startGateway } from '../gateway/process/serve.js';
 import { DEMO_USER_AGENT, QuickstartTerminal } from './quickstart-terminal.js';
 import { RerunSource } from './rerun-source.js';
 import { ManifestSource } from '../source/manifest-source.js';
-import { buildTable } from '../routing/table.js';
-import type { SeldonDeployment } from '../routing/seldon-deployment.js';
+import { buildTable } from '../routing/table/builder.js';
+import type { SeldonDeployment } from '../routing/seldon/deployment.js';
 
 function flag(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);

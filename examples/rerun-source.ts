@@ -6,7 +6,7 @@
  * showing one moving. The manifests themselves are never written.
  */
 import type { DeploymentSource, SourceEvent, SourceSink } from '../source/source.js';
-import type { SeldonDeployment } from '../routing/seldon-deployment.js';
+import type { SeldonDeployment } from '../routing/seldon/deployment.js';
 
 const RUN_LABEL = 'seldon-gateway-demo-run';
 

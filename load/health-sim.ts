@@ -1,7 +1,7 @@
 /**
  * Endpoint health's simulated figures (load/README.md#endpoint-health-simulation-health-simts): each case of
  * load/lib/health-sim.ts over seeds 1..N, with the detector on and off. Not a test (the test is
- * test/routing/endpoint-health-sim.test.ts); deterministic: the same seeds give the same table.
+ * test/routing/health/endpoints-sim.test.ts); deterministic: the same seeds give the same table.
  *
  *   npx vite-node load/health-sim.ts [--seeds 20]
  */

@@ -3,13 +3,13 @@
  * four replicas and two workers at 150 requests/s, without hedging and with each delay, lower
  * bound, budget, burst and half-life compared, the defaults in every other column. Each cell is
  * the median over seeds 1..N (the worst seed in brackets for p99.9). Not a test (the test is
- * test/routing/hedge-sim.test.ts); deterministic: the same seeds give the same tables.
+ * test/routing/hedge/hedge-sim.test.ts); deterministic: the same seeds give the same tables.
  *
  *   npx vite-node load/hedge-sim.ts [--seeds 10] [--seconds 60]
  */
 import { parseArgs } from 'node:util';
-import { BUDGET_WINDOW_MS } from '../routing/hedge-budget.js';
-import { HALF_LIFE_MS } from '../routing/hedge-estimate.js';
+import { BUDGET_WINDOW_MS } from '../routing/hedge/budget.js';
+import { HALF_LIFE_MS } from '../routing/hedge/estimate.js';
 import { SHAPES, policyOf, simulateHedging, type HedgeScenario } from './lib/hedge-sim.js';
 import { median, quantile } from './lib/report.js';
 

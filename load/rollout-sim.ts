@@ -5,7 +5,7 @@
  * `lib/rollout-sim.ts`.
  */
 import { parseArgs } from 'node:util';
-import { ROLLOUT_PARAMETERS, type RolloutParameters } from '../routing/rollout/parameters.js';
+import { ROLLOUT_PARAMETERS, type RolloutParameters } from '../routing/steering/rollout/parameters.js';
 import { errorJump, goodCanary, goodCanaryLong, latencyRegression, mirrorDisagreement, noCanaryTraffic, sharedOutage } from './lib/rollout-sim.js';
 import { quantile } from './lib/report.js';
 
@@ -14,7 +14,7 @@ const { values } = parseArgs({
     seeds: { type: 'string', default: '1000' },
     first: { type: 'string', default: '1' },
     only: { type: 'string' },
-    // A judge parameter other than the shipped one (routing/rollout/parameters.ts ROLLOUT_PARAMETERS), to measure it: --parameter burstAlarm=9.
+    // A judge parameter other than the shipped one (routing/steering/rollout/parameters.ts ROLLOUT_PARAMETERS), to measure it: --parameter burstAlarm=9.
     parameter: { type: 'string', multiple: true },
   },
 });

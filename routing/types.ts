@@ -3,17 +3,17 @@
  * immutable `RouteTable`, and the `Decision` that `match` returns for one request. Nothing here
  * does I/O. The input (SeldonDeployment and its parts) is in `seldon-deployment.ts`.
  */
-import type { DeploymentSteering } from './steering-spec.js';
-import type { StickySpec } from './sticky-spec.js';
-import type { HeaderConstraint } from './values.js';
-import type { FlowPolicy } from './flow-config.js';
-import type { JwtPolicy } from './jwt-policy.js';
-import type { LogPolicy } from './log-policy.js';
-import type { HedgePolicy } from './hedge-config.js';
-import type { ErrorOverride, LoadBalancer, MappingPolicy } from './mapping-policy.js';
-import type { CompressionPolicy, CompressionSettings } from './compression.js';
-import type { FallbackPolicy, FallbackReason } from './fallback-config.js';
-import type { TranslatePolicy } from './protocol-config.js';
+import type { DeploymentSteering } from './steering/spec.js';
+import type { StickySpec } from './steering/sticky.js';
+import type { HeaderConstraint } from './values/syntax.js';
+import type { FlowPolicy } from './flow/config.js';
+import type { JwtPolicy } from './policies/jwt.js';
+import type { LogPolicy } from './policies/log.js';
+import type { HedgePolicy } from './hedge/config.js';
+import type { ErrorOverride, LoadBalancer, MappingPolicy } from './emissary/mapping-policy.js';
+import type { CompressionPolicy, CompressionSettings } from './compression/policy.js';
+import type { FallbackPolicy, FallbackReason } from './fallback/config.js';
+import type { TranslatePolicy } from './policies/protocol.js';
 
 // ---------------------------------------------------------------------------------------------
 // Compile settings (docs/routing.md#settings).
@@ -44,17 +44,17 @@ export interface CompileOptions {
   defaultRetry?: RetryPolicy;
   /** The ambassador Module's `cors`: the CORS policy of REST routes that have none of their own; absent: none. */
   defaultCors?: CorsPolicy;
-  /** The Module's `error_response_overrides`, `load_balancer`, `circuit_breakers`: of every route that sets none of its own (routing/mapping-policy.ts `withRouteDefaults`); absent: none, the gateway's pick, `DEFAULT_BREAKER`. */
+  /** The Module's `error_response_overrides`, `load_balancer`, `circuit_breakers`: of every route that sets none of its own (routing/emissary/mapping-policy.ts `withRouteDefaults`); absent: none, the gateway's pick, `DEFAULT_BREAKER`. */
   defaultErrorOverrides?: readonly ErrorOverride[];
   defaultLoadBalancer?: LoadBalancer;
   defaultBreaker?: BreakerLimits;
-  /** --custom-config-prefixes: prefixes a namespace's custom Mappings may claim besides its own /seldon/<namespace>/ (routing/custom-prefixes.ts); absent: none. */
+  /** --custom-config-prefixes: prefixes a namespace's custom Mappings may claim besides its own /seldon/<namespace>/ (routing/emissary/custom-prefixes.ts); absent: none. */
   customConfigPrefixes?: ReadonlyMap<string, readonly string[]>;
   /** Most predictors one SeldonDeployment may have (absent: `MAX_PREDICTORS`, 1000); more rejects it. */
   maxPredictors?: number;
   /** Largest RE2 program size of a header or path regex (absent: `REGEX_MAX_SIZE`, 200, Ambassador's `regex_max_size`); a larger one is refused. */
   regexMaxSize?: number;
-  /** The ambassador Module's `add_linkerd_headers`: every route whose Mapping does not set its own sends `l5d-dst-override` (routing/mapping-policy.ts `withLinkerdHeader`); absent: off. */
+  /** The ambassador Module's `add_linkerd_headers`: every route whose Mapping does not set its own sends `l5d-dst-override` (routing/emissary/mapping-policy.ts `withLinkerdHeader`); absent: off. */
   addLinkerdHeaders?: boolean;
   /** The ambassador Module's `use_ambassador_namespace_for_service_resolution`: a Mapping's `service` without a namespace is a Service of `namespace` (AMBASSADOR_NAMESPACE), not of the Mapping's; absent: off. */
   serviceInGatewayNamespace?: boolean;
@@ -119,7 +119,7 @@ export interface Upstream {
  */
 export type OutcomeKind = 'success' | 'error' | 'local' | 'none' | 'lost';
 
-/** Endpoint health's settings for one upstream (routing/endpoint-health.ts has the meaning of each). */
+/** Endpoint health's settings for one upstream (routing/health/endpoints.ts has the meaning of each). */
 export interface OutlierPolicy {
   readonly consecutiveLocal: number;
   readonly minErrors: number;
@@ -259,7 +259,7 @@ export interface Backend {
   readonly gate: Gate | null;
   /** CORS policy of a REST route that has one (docs/routing.md#cors); null (the common case) otherwise, and always on gRPC. */
   readonly cors: CorsPolicy | null;
-  /** A predictor of a deployment whose weights are steered at run time (a rollout or a bandit, routing/steering.ts): its answers are counted for that. */
+  /** A predictor of a deployment whose weights are steered at run time (a rollout or a bandit, routing/steering/shares.ts): its answers are counted for that. */
   readonly steered: boolean;
   /** Flow control of a predictor (`seldon.io/gateway-flow`, docs/flow-control.md); null (the common case): none. */
   readonly flow: FlowPolicy | null;
@@ -267,7 +267,7 @@ export interface Backend {
   readonly log: LogPolicy | null;
   /** Hedged requests of a predictor (`seldon.io/gateway-hedge`, docs/routing.md#hedged-requests); null (the common case): none. */
   readonly hedge: HedgePolicy | null;
-  /** What a custom Mapping does besides routing, with the Module's route defaults (routing/mapping-policy.ts); null (a generated route without a Module's): nothing. */
+  /** What a custom Mapping does besides routing, with the Module's route defaults (routing/emissary/mapping-policy.ts); null (a generated route without a Module's): nothing. */
   readonly mapping: MappingPolicy | null;
   /** Answers compressed and request bodies decoded (`seldon.io/gateway-compression`, --compress, docs/edge.md#compression); null (the common case, and gRPC always): neither. */
   readonly compression: CompressionPolicy | null;
@@ -299,7 +299,7 @@ export type PathMatcher =
   | { readonly kind: 'prefix'; readonly prefix: string }
   | { readonly kind: 'regex' | 'exact' | 'iprefix'; readonly source: string; readonly test: (path: string) => boolean; readonly ignoreCase?: boolean };
 
-/** A Mapping's `query_parameters` / `regex_query_parameters`, on the first value of the name as sent (routing/mapping-match.ts). */
+/** A Mapping's `query_parameters` / `regex_query_parameters`, on the first value of the name as sent (routing/emissary/mapping-match.ts). */
 export type QueryConstraint =
   | { readonly kind: 'exact'; readonly name: string; readonly value: string }
   | { readonly kind: 'presence'; readonly name: string }
@@ -351,7 +351,7 @@ export interface RouteGroup extends RouteMatch {
   readonly warnings: readonly string[];
   /** Some member's weights are steered at run time: `Picker.steer` gives the group a request is picked from. */
   readonly steered: boolean;
-  /** Sticky assignment of the steered deployment (routing/sticky-spec.ts), or null. */
+  /** Sticky assignment of the steered deployment (routing/steering/sticky.ts), or null. */
   readonly sticky: StickySpec | null;
 }
 
@@ -453,7 +453,7 @@ export interface RouteRequest {
   /** Host / :authority as received (may carry a port). */
   readonly host: string;
   readonly header: HeaderGetter;
-  /** The request's sticky point in [0, 1) under a sticky group's spec (routing/steering.ts), or undefined to draw at random. */
+  /** The request's sticky point in [0, 1) under a sticky group's spec (routing/steering/shares.ts), or undefined to draw at random. */
   readonly sticky?: (spec: StickySpec) => number | undefined;
 }
 
@@ -477,7 +477,7 @@ export interface Routed {
   readonly upstreamPath: string;
   /** Mirrors chosen for this request (percent already applied). */
   readonly mirrors: readonly Mirror[];
-  /** Set only on the decision of a request sent to its predictor's fallback (routing/fallback-route.ts): why. */
+  /** Set only on the decision of a request sent to its predictor's fallback (routing/fallback/route.ts): why. */
   readonly fellBack?: FallbackReason;
   /** Set only when the path checks changed the path: that path with the query, Envoy's x-envoy-original-path (absent: the target as sent). */
   readonly originalPath?: string;

@@ -16,7 +16,7 @@ import { watch, type Dirent, type FSWatcher } from 'node:fs';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { dirname, extname, resolve, sep } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import type { SeldonDeployment } from '../routing/seldon-deployment.js';
+import type { SeldonDeployment } from '../routing/seldon/deployment.js';
 import { deploymentKey, type DeploymentSource, type SourceEvent, type SourceSink } from './source.js';
 
 export interface ManifestSourceOptions {

@@ -5,7 +5,7 @@
  * says `synced` once its initial state has been delivered. It knows nothing of routes. It never
  * throws at its caller: trouble is reported through `onProblem` and the source keeps going.
  */
-import type { SeldonDeployment } from '../routing/seldon-deployment.js';
+import type { SeldonDeployment } from '../routing/seldon/deployment.js';
 
 export type SourceEvent = { readonly type: 'upsert'; readonly key: string; readonly deployment: SeldonDeployment } | { readonly type: 'delete'; readonly key: string };
 

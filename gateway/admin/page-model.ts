@@ -5,7 +5,7 @@
  * rollout or bandit, its predictors under flow control and the endpoints ejected now. Pure
  * functions of the table and the observed window: no I/O here.
  */
-import { tableJson, type BackendJson, type FlowJson, type RouteJson } from '../../routing/describe.js';
+import { tableJson, type BackendJson, type FlowJson, type RouteJson } from '../../routing/table/describe.js';
 import type { DeploymentState, Protocol, RouteGroup, RouteTable } from '../../routing/types.js';
 import { codeClass } from '../observe/code-class.js';
 import type { Latency, ObservedWindow, RequestCounts, TimelinePoint } from '../observe/observed.js';

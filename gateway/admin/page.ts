@@ -12,7 +12,7 @@
  * the content in (`?refresh=<seconds>`, default 10; a checkbox pauses it). Pure functions of the
  * view model (admin/page-model.ts): no I/O here.
  */
-import type { BackendJson } from '../../routing/describe.js';
+import type { BackendJson } from '../../routing/table/describe.js';
 import type { Protocol } from '../../routing/types.js';
 import { codeClass } from '../observe/code-class.js';
 import type { Disagreement } from '../observe/shadow-compare.js';

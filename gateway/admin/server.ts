@@ -10,7 +10,7 @@ import type { RedisStatus } from '../auth/redis.js';
 import { renderPage } from './page.js';
 import type { DiagnosticsJson } from './page-model.js';
 import type { AdminToken } from './token.js';
-import { tableJson, type DeploymentJson } from '../../routing/describe.js';
+import { tableJson, type DeploymentJson } from '../../routing/table/describe.js';
 import type { RouteGroup, RouteTable } from '../../routing/types.js';
 import type { SteeringJson } from '../steer/describe.js';
 import type { KeySetState } from '../auth/jwt-keys.js';

@@ -5,7 +5,7 @@
  * shares, reward means and intervals, and the shares over the last hour as a chart. Pure: JSON in,
  * HTML out.
  */
-import type { Check } from '../../routing/rollout/state.js';
+import type { Check } from '../../routing/steering/rollout/state.js';
 import type { BanditJson, RolloutJson, SteeringJson } from '../steer/describe.js';
 
 export type { SteeringJson } from '../steer/describe.js';

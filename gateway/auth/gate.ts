@@ -32,15 +32,15 @@ import type { RestRequest } from '../edge/rest-exchange.js';
 import type { CheckSubject, ExtVerdict, ExternalAuth } from '../ext-auth/policy.js';
 import type { JwtOutcome, JwtVerifier } from './jwt.js';
 import { grpcToken, jwtDenial, jwtEdits, restToken, upstreamWithoutToken, type FoundToken } from './jwt-gate.js';
-import type { JwtPolicy } from '../../routing/jwt-policy.js';
+import type { JwtPolicy } from '../../routing/policies/jwt.js';
 import { grpcSubject, restSubject, type Authorized, type ReadBody } from '../ext-auth/subject.js';
 import { problemOf, withDetail } from './error-detail.js';
 import { bearerToken, queryToken, type AuthOutcome, type OAuth } from './oauth.js';
 import { bucketName, perClaimLimit, type RateLimiter, type Verdict } from './rate-limit.js';
 import type { JWTPayload } from 'jose';
-import { PATH_BACKSLASH, PATH_DOT_SEGMENT, checkPath, matchDeployment } from '../../routing/match.js';
+import { PATH_BACKSLASH, PATH_DOT_SEGMENT, checkPath, matchDeployment } from '../../routing/table/match.js';
 import type { Decision, Picker, RateLimit, Routed, RouteTable } from '../../routing/types.js';
-import type { LiveTable } from '../../routing/live-table.js';
+import type { LiveTable } from '../../routing/table/live.js';
 
 /** Proxy the request: `decision` is the one to use (the front end's own match, or the route with a query token dropped from its path). */
 export interface Allow {

@@ -12,7 +12,7 @@ import type { HeaderEdit } from '../ext-auth/envoy-authz-wire.js';
 import type { Authorized } from '../ext-auth/subject.js';
 import type { JwtOutcome } from './jwt.js';
 import { bearerToken, queryToken } from './oauth.js';
-import type { JwtPolicy, TokenSource } from '../../routing/jwt-policy.js';
+import type { JwtPolicy, TokenSource } from '../../routing/policies/jwt.js';
 import type { JWTPayload } from 'jose';
 
 const BEARER = 'Bearer realm="seldon-gateway"';

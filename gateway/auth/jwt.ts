@@ -12,7 +12,7 @@ import { hash } from 'node:crypto';
 import type { JWTPayload } from 'jose';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import { jose, type ProviderKeySets, type ProviderKeys } from './jwt-keys.js';
-import type { JwtPolicy } from '../../routing/jwt-policy.js';
+import type { JwtPolicy } from '../../routing/policies/jwt.js';
 
 /** Tokens longer than this are refused before any parsing. */
 export const MAX_TOKEN_BYTES = 8192;

@@ -38,11 +38,11 @@ import { problemOf, withDetail, type ErrorDetail } from './error-detail.js';
 import { Registrations, type StoreOptions } from './oauth-registrations.js';
 import { LOGIN_PER_ADDRESS, LOGIN_PER_CLIENT, LoginThrottle, type FailureBudget, type SharedLimits } from './rate-limit.js';
 import { withTimeout } from './redis.js';
-import { clientFromForwarded } from '../../routing/edge-rules.js';
+import { clientFromForwarded } from '../../routing/emissary/edge-rules.js';
 import { deploymentOf, derive, fingerprint, sameSecret, seal, tokenHash, unseal } from './token-crypto.js';
 import type { TokenRecord } from './token-store.js';
 import type { OAuthClient, RouteTable } from '../../routing/types.js';
-import type { LiveTable } from '../../routing/live-table.js';
+import type { LiveTable } from '../../routing/table/live.js';
 
 export const TOKEN_SCOPE = 'read write';
 

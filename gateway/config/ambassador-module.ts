@@ -1,14 +1,14 @@
 /**
- * --ambassador-module: Emissary's `ambassador` Module from the operator's file (routing/ambassador-module.ts
+ * --ambassador-module: Emissary's `ambassador` Module from the operator's file (routing/emissary/module.ts
  * reads it), over the settings its keys share with flags. A flag (or its environment variable) given
  * explicitly wins over the Module; the Module wins over the flag's default. A Module with a key the
  * gateway does not honour is a usage error at start (exit 2, the key named); while serving, the file
  * is watched and a change applied (process/ambassador-module-file.ts).
  */
 import type { CompileOptions } from '../../routing/types.js';
-import { moduleCompression, moduleCors, parseAmbassadorModule, type AmbassadorModule } from '../../routing/ambassador-module.js';
+import { moduleCompression, moduleCors, parseAmbassadorModule, type AmbassadorModule } from '../../routing/emissary/module.js';
 import type { EdgeConfig } from './edge.js';
-import type { EdgeRules } from '../../routing/edge-rules.js';
+import type { EdgeRules } from '../../routing/emissary/edge-rules.js';
 import { BOTH, env, type OptionSpec } from './option.js';
 import type { Reader } from './read.js';
 import { readOperatorFile } from './yaml-list.js';

@@ -1,11 +1,11 @@
 /**
  * The gateway's compression (docs/edge.md#compression): what every REST route's answers are
  * compressed with, unless its deployment's `seldon.io/gateway-compression` says otherwise
- * (routing/compression-config.ts, which these values share their parsers with). Off unless
+ * (routing/compression/config.ts, which these values share their parsers with). Off unless
  * --compress is given, as in Emissary and nginx.
  */
-import { parseAlgorithms, parseLevels, parseTypes } from '../../routing/compression-config.js';
-import { DEFAULT_LEVELS, DEFAULT_MIN_LENGTH, type Coding, type CompressionSettings } from '../../routing/compression.js';
+import { parseAlgorithms, parseLevels, parseTypes } from '../../routing/compression/config.js';
+import { DEFAULT_LEVELS, DEFAULT_MIN_LENGTH, type Coding, type CompressionSettings } from '../../routing/compression/policy.js';
 import { BOTH, env, type OptionSpec } from './option.js';
 import type { Reader } from './read.js';
 import { UsageError } from './values.js';

@@ -6,7 +6,7 @@ import { BlockList } from 'node:net';
 import { env, SERVE, type OptionSpec } from './option.js';
 import type { Reader } from './read.js';
 import { addTrustedProxy, UsageError } from './values.js';
-import type { EdgeRules } from '../../routing/edge-rules.js';
+import type { EdgeRules } from '../../routing/emissary/edge-rules.js';
 
 export const EDGE_OPTIONS: readonly OptionSpec[] = [
   {

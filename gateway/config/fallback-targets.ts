@@ -3,7 +3,7 @@
  * `seldon.io/gateway-fallback: {to: {target: NAME}}` may send a request to (docs/routing.md#fallback-models).
  * Only these are ever dialled for a fallback: a tenant names one, never an address.
  */
-import { TARGET_NAME } from '../../routing/fallback-config.js';
+import { TARGET_NAME } from '../../routing/fallback/config.js';
 import { BOTH, env, type OptionSpec } from './option.js';
 import type { Reader } from './read.js';
 import { UsageError } from './values.js';

@@ -1,9 +1,9 @@
 /**
  * JWT providers (--jwt-providers): the identity providers whose tokens the gateway checks, named by
  * the operator in a YAML file (a mounted ConfigMap). `seldon.io/gateway-jwt` annotations pick them
- * by name and can say nothing about where keys come from (routing/jwt-policy.ts).
+ * by name and can say nothing about where keys come from (routing/policies/jwt.ts).
  */
-import { parseDuration } from '../../routing/duration.js';
+import { parseDuration } from '../../routing/values/duration.js';
 import { env, BOTH, type OptionSpec } from './option.js';
 import type { Reader } from './read.js';
 import { httpUrl, readOperatorFile, yamlEntries } from './yaml-list.js';

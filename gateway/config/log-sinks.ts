@@ -1,14 +1,14 @@
 /**
  * Log sinks (--log-sinks): where payload and decision events go (docs/payload-logging.md), named by
  * the operator in a YAML file (a mounted ConfigMap). `seldon.io/gateway-log` annotations pick sinks
- * by name and can say nothing about where events go (routing/log-policy.ts).
+ * by name and can say nothing about where events go (routing/policies/log.ts).
  *
  * Three types: `cloudevents` (an HTTP endpoint taking CloudEvents in binary mode, as Seldon's
  * request logger and Alibi Detect's servers do; with --redis-url the events wait in a Redis stream
  * until it answered 2xx), `redis-stream` (a stream on the gateway's own Redis, for a consumer of the
  * operator's), `file` (JSON lines, for a Fluent Bit or Vector sidecar).
  */
-import { parseDuration } from '../../routing/duration.js';
+import { parseDuration } from '../../routing/values/duration.js';
 import { env, BOTH, type OptionSpec } from './option.js';
 import type { Reader } from './read.js';
 import { httpUrl, readOperatorFile, yamlEntries } from './yaml-list.js';

@@ -1,7 +1,7 @@
 /** Source: where SeldonDeployments come from, and which of them are served. */
 import { serviceAccountNamespace } from '../../source/kubernetes/cluster-access.js';
 import type { CompileOptions } from '../../routing/types.js';
-import { parsePrefixGrants } from '../../routing/custom-prefixes.js';
+import { parsePrefixGrants } from '../../routing/emissary/custom-prefixes.js';
 import { BOTH, env, SERVE, type OptionSpec } from './option.js';
 import type { Reader } from './read.js';
 import { UsageError } from './values.js';
@@ -153,7 +153,7 @@ function defaultOf(flag: string): string {
   return SOURCE_OPTIONS.find((o) => o.flag === flag)!.default!;
 }
 
-/** --custom-config-prefixes, checked (routing/custom-prefixes.ts); nothing when none is given. */
+/** --custom-config-prefixes, checked (routing/emissary/custom-prefixes.ts); nothing when none is given. */
 function prefixGrants(read: Reader): Pick<CompileOptions, 'customConfigPrefixes'> {
   const entries = read.list('custom-config-prefixes').flatMap((x) =>
     x

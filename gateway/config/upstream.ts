@@ -2,7 +2,7 @@
 import { env, SERVE, type OptionSpec } from './option.js';
 import type { Reader } from './read.js';
 import { parseResolve, UsageError } from './values.js';
-import { DEFAULT_OUTLIER_POLICY, type OutlierPolicy } from '../../routing/endpoint-health.js';
+import { DEFAULT_OUTLIER_POLICY, type OutlierPolicy } from '../../routing/health/endpoints.js';
 import { buildUpstreamTls, type UpstreamTlsContext } from './upstream-tls.js';
 
 export const UPSTREAM_OPTIONS: readonly OptionSpec[] = [

@@ -19,7 +19,7 @@ import { LogBudget } from '../observe/log-budget.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import { errorBody } from './errors.js';
 import { schemeOf, type Peer } from './http-headers.js';
-import type { EdgeRules } from '../../routing/edge-rules.js';
+import type { EdgeRules } from '../../routing/emissary/edge-rules.js';
 
 /** What takes a stream: its headers as parsed and as received, its client's peer, its arrival (performance.now() ms). */
 export type H2StreamHandler = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[], peer: Peer, since: number) => void;

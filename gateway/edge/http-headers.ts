@@ -11,7 +11,7 @@
 import { requestId } from './request-id.js';
 import type { IncomingHttpHeaders } from 'node:http2';
 import type { HeaderGetter } from '../../routing/types.js';
-import type { EdgeRules } from '../../routing/edge-rules.js';
+import type { EdgeRules } from '../../routing/emissary/edge-rules.js';
 
 /** RFC 9110 hop-by-hop headers, plus those the gateway owns and sets itself. */
 const REQUEST_DROP = new Set([
@@ -124,7 +124,7 @@ export interface Peer {
   readonly trusted: boolean;
   /** The client connection's scheme (TLS: https); absent: http. */
   readonly proto?: 'http' | 'https';
-  /** The ambassador Module's edge keys (routing/edge-rules.ts), with the listener's port; absent without them. */
+  /** The ambassador Module's edge keys (routing/emissary/edge-rules.ts), with the listener's port; absent without them. */
   readonly rules?: EdgeRules;
   readonly localPort?: number | undefined;
 }

@@ -9,7 +9,7 @@
  *   OPTIONS, and a target of RFC 3986 path and query characters only;
  * - header lines as the upstream parser reads them (wire/field-lines.ts: token names, no
  *   controls but HTAB in values, CRLF only: no obs-fold, no bare LF, no space before the colon);
- * - exactly one Host, a valid one (routing/host-syntax.ts); at most one Content-Length, of digits; no Transfer-Encoding, Expect or
+ * - exactly one Host, a valid one (routing/values/host.ts); at most one Content-Length, of digits; no Transfer-Encoding, Expect or
  *   Upgrade, nor a framing field's look-alike with `_` (http1-syntax.ts `FRAMING_LOOKALIKE`);
  *   Connection (and Proxy-Connection, which llhttp reads as Connection) options that are tokens
  *   (`close` is honoured);
@@ -28,7 +28,7 @@
  */
 import { FIELD_STRIDE, KIND, NAME_END, NAME_START, VALUE_END, VALUE_START, fieldPairs, latin1, lengthDigits, nameIs, parseFieldLines } from '../wire/field-lines.js';
 import { headEnd, isTchar } from '../wire/http1-syntax.js';
-import { validHost } from '../../routing/host-syntax.js';
+import { validHost } from '../../routing/values/host.js';
 
 /*
  * What a field of a request is to the proxy (the kind slot of its field list, wire/field-lines.ts KIND);

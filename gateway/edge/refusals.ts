@@ -1,7 +1,7 @@
 /**
  * REST requests refused before routing, whichever HTTP version brought them (Node's HTTP/1.1
  * server's and HTTP/2's; the lane's parser takes none of these shapes): TRACE, a repeated,
- * missing or invalid Host (routing/host-syntax.ts), a framing field's look-alike, more header lines than --max-headers-count, a
+ * missing or invalid Host (routing/values/host.ts), a framing field's look-alike, more header lines than --max-headers-count, a
  * Transfer-Encoding other than chunked, a body over --max-body. Each is answered with the
  * gateway's JSON error and `connection: close`, and counted.
  */
@@ -12,7 +12,7 @@ import type { RestRequest, RestResponse } from './rest-exchange.js';
 import { isWhole } from '../wire/message-body.js';
 import { sendError } from './http-answer.js';
 import { FRAMING_LOOKALIKE } from '../wire/http1-syntax.js';
-import { INVALID_HOST, validHost } from '../../routing/host-syntax.js';
+import { INVALID_HOST, validHost } from '../../routing/values/host.js';
 
 export class EdgeRefusals {
   constructor(

@@ -16,7 +16,7 @@
  *   OkHttpResponse: headers 2, headers_to_remove 5, response_headers_to_add 6.
  *   HeaderValueOption: header 1 (HeaderValue: key 1, value 2, raw_value 3), append 2 (BoolValue: value 1), append_action 3.
  */
-import type { AuthContextExtensions } from '../../routing/auth-context.js';
+import type { AuthContextExtensions } from '../../routing/emissary/auth-context.js';
 import { LEN, VARINT, lenField, readVarint, varintBytes, walkFields } from '../wire/protobuf.js';
 
 /** What a check describes: the request as the gateway received it. */

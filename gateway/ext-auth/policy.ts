@@ -17,7 +17,7 @@ import { GrpcStatus, type Deny, type GatewayReason } from '../edge/errors.js';
 import { LogBudget } from '../observe/log-budget.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import type { Protocol } from '../../routing/types.js';
-import type { AuthContextExtensions } from '../../routing/auth-context.js';
+import type { AuthContextExtensions } from '../../routing/emissary/auth-context.js';
 import type { ExtAuthConfig } from '../config/ext-auth.js';
 import type { HeaderEdit } from './envoy-authz-wire.js';
 

@@ -114,7 +114,7 @@ function withoutPseudo(raw: readonly string[]): string[] {
   return out;
 }
 
-/** What an allowed REST request carries to the model: the auth service's header edits (applied by routing/auth-edits.ts). */
+/** What an allowed REST request carries to the model: the auth service's header edits (applied by routing/policies/auth-edits.ts). */
 export interface Authorized {
   readonly headers: readonly HeaderEdit[];
   readonly remove: readonly string[];

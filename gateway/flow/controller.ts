@@ -1,7 +1,7 @@
 /**
  * Flow control in one process (docs/flow-control.md): one state per predictor under a
  * `seldon.io/gateway-flow` policy, the requests waiting in it, their timers, and the demand the
- * KEDA side reports. The decisions are routing/flow-core.ts's; this file owns the clock, the timers
+ * KEDA side reports. The decisions are routing/flow/core.ts's; this file owns the clock, the timers
  * and the requests, through the protocol-neutral `FlowExchange` (the pipeline's flow stage,
  * gateway/pipeline/flow.ts, adapts a request of either protocol to it).
  *
@@ -15,8 +15,8 @@
  * - Backends without a policy never reach this file (`backend.flow === null` is the whole cost).
  */
 import type { Backend, RouteTable } from '../../routing/types.js';
-import { FlowCore, FlowWaiter, type Sharing } from '../../routing/flow-core.js';
-import { PRIORITY_HEADER, priorityOf } from '../../routing/flow-queue.js';
+import { FlowCore, FlowWaiter, type Sharing } from '../../routing/flow/core.js';
+import { PRIORITY_HEADER, priorityOf } from '../../routing/flow/queue.js';
 import type { FlowDemandSource, PredictorDemand, ReplicaCount } from './demand.js';
 import type { WatchedEndpoints } from '../observe/route-gauges.js';
 import type { FlowStats } from '../observe/flow-metrics.js';

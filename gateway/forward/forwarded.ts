@@ -36,8 +36,8 @@ import { RetryState, type Dispatcher } from './retry-state.js';
 import { attemptOutcome, type OutcomeListener, type OutcomeKind } from './outcome.js';
 import { Hedge, type HedgeOwner } from './hedge.js';
 import { UpstreamHedging } from '../upstream/hedging.js';
-import type { HedgeHeld } from '../../routing/hedge-delay.js';
-import type { EndpointHealth } from '../../routing/endpoint-health.js';
+import type { HedgeHeld } from '../../routing/hedge/delay.js';
+import type { EndpointHealth } from '../../routing/health/endpoints.js';
 import { PipelineRequest, type KeptBody } from '../pipeline/request.js';
 import type { StickyKeys } from '../steer/sticky-keys.js';
 

@@ -3,7 +3,7 @@
  * beside its retries (forward/retry-state.ts): the forwarding core (forward/forwarded.ts) holds one
  * per request of a hedged predictor that may be hedged (not a feedback), from its first attempt.
  *
- * - `arm`: the timer for the next attempt, after the delay in force (routing/hedge-delay.ts, read
+ * - `arm`: the timer for the next attempt, after the delay in force (routing/hedge/delay.ts, read
  *   from the upstream's `HedgeTrack`) from now: the first attempt's send, then each hedge's.
  * - When it runs out the core asks, in this order, whether a hedge may go (`HedgeHeld` when not):
  *   the body can be sent again (`body`), another ready endpoint is left (`no_endpoint`), flow
@@ -17,8 +17,8 @@
  * the counts (`won`, `lost`, and why one was held) are its metrics' (observe/hedge-metrics.ts).
  */
 import type { FlowSlot } from '../flow/controller.js';
-import type { HedgePolicy } from '../../routing/hedge-config.js';
-import type { HedgeTrack } from '../../routing/hedge-delay.js';
+import type { HedgePolicy } from '../../routing/hedge/config.js';
+import type { HedgeTrack } from '../../routing/hedge/delay.js';
 import type { Clock } from '../upstream/clock.js';
 import type { TimeoutEntry, TimeoutList, Timeouts } from '../upstream/timeout-lists.js';
 

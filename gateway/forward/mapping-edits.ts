@@ -1,6 +1,6 @@
 /**
  * What a custom Mapping changes of a request on its way to the model and of its answer on its way
- * to the client (routing/mapping-policy.ts; docs/routing.md "What a Mapping changes of a request and
+ * to the client (routing/emissary/mapping-policy.ts; docs/routing.md "What a Mapping changes of a request and
  * its answer"), for REST's field lists and gRPC's metadata alike, as Envoy's route does it:
  *
  * - header edits: removals first, then additions in order; an addition with `append: true`
@@ -9,14 +9,14 @@
  * - the Host (`:authority`) the model gets: `host_rewrite`, or with `auto_host_rewrite` the
  *   upstream's own host name (`upstreamHost`), after the header edits;
  * - error overrides (Envoy's local reply mapper): the first override of the answer's status in the
- *   route's list (its Mapping's own, else the Module's, none with `bypass`: routing/mapping-policy.ts
+ *   route's list (its Mapping's own, else the Module's, none with `bypass`: routing/emissary/mapping-policy.ts
  *   `withRouteDefaults` decided which at compile time).
  *
  * A plain route (`Backend.mapping` null: no Mapping policy, no Module default) never calls in here: its
  * callers check that one property.
  */
 import type { IncomingHttpHeaders } from 'node:http2';
-import type { ErrorOverride, HeaderEdits, MappingPolicy } from '../../routing/mapping-policy.js';
+import type { ErrorOverride, HeaderEdits, MappingPolicy } from '../../routing/emissary/mapping-policy.js';
 import type { Upstream } from '../../routing/types.js';
 
 /** Every field named `name` (lower case) dropped from a `[name, value, …]` list, in place. */

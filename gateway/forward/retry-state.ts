@@ -11,7 +11,7 @@
  * - Otherwise a failure or status is retried under the route's policy (`retry`): the body can be
  *   sent again, retries are left, `retry_on` covers it (retry-rule.ts) and the breaker's
  *   max_retries has room; on a hedged route, the upstream's budget of extra attempts has a token
- *   (routing/hedge-budget.ts: hedges and retries together stay within it). The retry holds that breaker slot from the decision until it is sent
+ *   (routing/hedge/budget.ts: hedges and retries together stay within it). The retry holds that breaker slot from the decision until it is sent
  *   (or the request ends), and is sent after a backoff of 25 ms × 2ⁿ, full jitter, ≤ 250 ms.
  * - `afterFailure`: the two in order, for an attempt that failed without an answer.
  * - `settle` (once, at the end): the backoff stops, the breaker slots taken are given back.
@@ -21,7 +21,7 @@ import { backoffMs, retriesOn, retriesOnGrpc, type AttemptFailure } from './retr
 import type { Breaker, Overflow } from '../upstream/breaker.js';
 import type { Clock, Timer } from '../upstream/clock.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
-import type { HedgeBudget } from '../../routing/hedge-budget.js';
+import type { HedgeBudget } from '../../routing/hedge/budget.js';
 import type { Backend, Protocol } from '../../routing/types.js';
 
 /** Replays at once of an attempt the upstream never saw (Envoy's transparent retries). */

@@ -8,10 +8,10 @@
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Allow, Deny, Gatekeeper, PendingVerdict } from '../auth/gate.js';
-import { applyAuthEditsToObject } from '../../routing/auth-edits.js';
+import { applyAuthEditsToObject } from '../../routing/policies/auth-edits.js';
 import { grpcFrontEndCall } from '../edge/entry.js';
 import { GrpcStatus, grpcStatusOf } from '../edge/errors.js';
-import { stripMatchingPort } from '../../routing/edge-rules.js';
+import { stripMatchingPort } from '../../routing/emissary/edge-rules.js';
 import { rawHeaderValue, type Peer } from '../edge/http-headers.js';
 import { readSmallBody } from '../edge/small-body.js';
 import type { KeptBody, Refusal } from '../pipeline/request.js';

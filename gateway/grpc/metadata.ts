@@ -8,7 +8,7 @@ import type { Backend } from '../../routing/types.js';
 import { dropInternalHeaders, forwardHeaderObject, type Peer } from '../edge/http-headers.js';
 import { SERVICE_TIME_HEADER } from '../edge/answer-fields.js';
 import { requestId } from '../edge/request-id.js';
-import { stripMatchingPort, type EdgeRules } from '../../routing/edge-rules.js';
+import { stripMatchingPort, type EdgeRules } from '../../routing/emissary/edge-rules.js';
 import { editHeaderObject, editUpstreamMetadata } from '../forward/mapping-edits.js';
 import { ARM_HEADER } from '../steer/bandit-edge.js';
 import type { PipelineRequest } from '../pipeline/request.js';

@@ -28,12 +28,12 @@ import type { MirrorBudget } from '../upstream/mirror-budget.js';
 import type { ShadowConfig } from '../config/shadows.js';
 import type { UpstreamConfig } from '../config/upstream.js';
 import type { Backend, Picker } from '../../routing/types.js';
-import type { LiveTable } from '../../routing/live-table.js';
+import type { LiveTable } from '../../routing/table/live.js';
 import type { StickyKeys } from '../steer/sticky-keys.js';
 import type { BanditEdge } from '../steer/bandit-edge.js';
 import type { IpFilter } from '../pipeline/ip-policy.js';
 import { ServerName } from '../edge/server-name.js';
-import type { EdgeRules } from '../../routing/edge-rules.js';
+import type { EdgeRules } from '../../routing/emissary/edge-rules.js';
 
 export interface GrpcProxyDeps {
   /** `state.current` is read once per call, at match time. */
@@ -47,7 +47,7 @@ export interface GrpcProxyDeps {
   readonly flow?: FlowController | undefined;
   /** The ambassador Module's ip_allow / ip_deny (pipeline/ip.ts); undefined: no such stage. */
   readonly ipFilter?: IpFilter | undefined;
-  /** The ambassador Module's edge keys (routing/edge-rules.ts): the stages they add; undefined without them. */
+  /** The ambassador Module's edge keys (routing/emissary/edge-rules.ts): the stages they add; undefined without them. */
   readonly rules?: EdgeRules | undefined;
   readonly metrics: GatewayMetrics;
   /** The optional cap on copies per shadow upstream, --shadow-max-in-flight (keyed by the gRPC upstream object). */

@@ -8,7 +8,7 @@
  * configured; its series go with their deployment (observe/series-reaper.ts).
  */
 import { Counter, type Registry } from 'prom-client';
-import type { FallbackReason } from '../../routing/fallback-config.js';
+import type { FallbackReason } from '../../routing/fallback/config.js';
 import type { Backend, Protocol } from '../../routing/types.js';
 
 export type FallbackResult = 'answered' | 'refused' | 'skipped';

@@ -10,7 +10,7 @@
  *   control refused (at once, displaced, or timed out in the queue), by priority class.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { PRIORITIES } from '../../routing/flow-queue.js';
+import { PRIORITIES } from '../../routing/flow/queue.js';
 import type { MetricsJson } from './observed.js';
 
 /** One predictor under flow control, as metrics and the admin page see it. */

@@ -5,7 +5,7 @@
  *
  * - `seldon_gateway_hedges_total{namespace,deployment,predictor,protocol,result}`: each hedge sent,
  *   once its request ended: `won` (the client got its answer) or `lost`; and each one that was due
- *   and not sent, by why: `budget` (none left, routing/hedge-budget.ts), `no_endpoint` (no other
+ *   and not sent, by why: `budget` (none left, routing/hedge/budget.ts), `no_endpoint` (no other
  *   ready endpoint), `body` (larger than the gateway keeps, or still streaming), `flow` (flow
  *   control had no free slot: a hedge never waits for one).
  * - `seldon_gateway_hedge_delay_seconds{namespace,deployment,predictor,protocol}`: the delay in force,
@@ -15,7 +15,7 @@
  * Both are the series reaper's (observe/series-reaper.ts) once their predictor leaves the table.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { HedgeHeld } from '../../routing/hedge-delay.js';
+import type { HedgeHeld } from '../../routing/hedge/delay.js';
 import type { Backend, Protocol } from '../../routing/types.js';
 
 export type HedgeResult = 'won' | 'lost' | HedgeHeld;

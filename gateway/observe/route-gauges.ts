@@ -4,7 +4,7 @@
  *
  * - `routeWeights`: each predictor's percent of its deployment's traffic in a weighted split, as
  *   the pick uses it now: the configured weights, or, for a deployment a rollout or a bandit steers,
- *   its live shares (routing/steering.ts `steerGroup`, with the overrides the steering controller
+ *   its live shares (routing/steering/shares.ts `steerGroup`, with the overrides the steering controller
  *   last sent the data planes), so that "canary split drift" compares the observed split with what
  *   the gateway is doing, not with what the manifest said before a rollout moved it. Percent of the
  *   deployment's own members of the group (the decision record's `why.weights`): in a group shared
@@ -23,7 +23,7 @@
  * Series are keyed by their labels, as `GaugeSeries` (labels in the gauges' label order).
  */
 import type { GaugeSeries } from './computed-series.js';
-import { steerGroup, type SteerOverride } from '../../routing/steering.js';
+import { steerGroup, type SteerOverride } from '../../routing/steering/shares.js';
 import type { RouteGroup, RouteTable, WeightedBackend } from '../../routing/types.js';
 
 /** Four decimals, as the admin page's and the decision record's percents. */

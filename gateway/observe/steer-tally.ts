@@ -9,8 +9,8 @@
  * `take()` hands over what was counted since the last call (once a second, to the control plane),
  * as plain JSON with the histograms sparse, and starts again from zero.
  */
-import { LATENCY_BOUNDS_MS, latencyBucket } from '../../routing/latency-buckets.js';
-import { isRolloutError } from '../../routing/rollout/inputs.js';
+import { LATENCY_BOUNDS_MS, latencyBucket } from '../../routing/stats/latency-buckets.js';
+import { isRolloutError } from '../../routing/steering/rollout/inputs.js';
 import type { Backend, Protocol } from '../../routing/types.js';
 
 /** One predictor's counts over one flush period. Latency: bucket index → count. */
@@ -19,7 +19,7 @@ export interface PredictorCounts {
   n: number;
   /** Errors among them (docs/rollouts.md#errors). */
   e: number;
-  /** Latency histogram (ms buckets of routing/latency-buckets.ts), sparse. */
+  /** Latency histogram (ms buckets of routing/stats/latency-buckets.ts), sparse. */
   l: Record<string, number>;
   /** Mirrored copies sent to it. */
   m: number;

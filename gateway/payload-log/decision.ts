@@ -4,13 +4,13 @@
  * when the request ends. Pure: it reads the routing decision, the table's steering specs and what
  * the request's recorder saw.
  *
- * `probability` is the chance the pick gave the predictor that served (routing/pick.ts
+ * `probability` is the chance the pick gave the predictor that served (routing/table/pick.ts
  * `pickShare`, over the group the request was picked from, live shares applied): for a bandit the
  * arm's share at the moment of the pick, the propensity an off-policy estimate (inverse propensity
  * scoring) divides by. A feedback sent to its arm by its token was not picked: null.
  */
-import { pickShare } from '../../routing/pick.js';
-import { constraintText } from '../../routing/values.js';
+import { pickShare } from '../../routing/table/pick.js';
+import { constraintText } from '../../routing/values/syntax.js';
 import type { Protocol, RouteGroup, Routed } from '../../routing/types.js';
 import type { LogSubject, RefusedRequest } from '../observe/payload-tap.js';
 

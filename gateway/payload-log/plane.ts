@@ -11,7 +11,7 @@ import type { Registry } from 'prom-client';
 import { RedisConnection, ackTimeoutMs } from '../auth/redis.js';
 import type { AuthConfig } from '../config/auth.js';
 import type { LogSinkConfig } from '../config/log-sinks.js';
-import { seededRandom } from '../../routing/pick.js';
+import { seededRandom } from '../../routing/table/pick.js';
 import { LogMetrics } from './metrics.js';
 import { PayloadLog } from './request-log.js';
 import { LogSinks, type SinkView } from './sinks.js';

@@ -16,8 +16,8 @@
  * Nothing here runs for a route without a policy: the taps test `backend.log` first.
  */
 import { randomUUID } from 'node:crypto';
-import { stickyPoint } from '../../routing/steering.js';
-import type { LogPolicy } from '../../routing/log-policy.js';
+import { stickyPoint } from '../../routing/steering/shares.js';
+import type { LogPolicy } from '../../routing/policies/log.js';
 import type { Protocol, Routed } from '../../routing/types.js';
 import type { LogSubject, PayloadLogger, RefusedRequest, RequestRecorder } from '../observe/payload-tap.js';
 import { decisionJson, type AttemptRecord, type Outcome } from './decision.js';

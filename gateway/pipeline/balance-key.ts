@@ -13,8 +13,8 @@
  * A request not hashed goes where the upstream's default pick sends it (a random endpoint in Envoy).
  */
 import { randomBytes } from 'node:crypto';
-import { hash53 } from '../../routing/hash-balance.js';
-import type { HashOn } from '../../routing/mapping-policy.js';
+import { hash53 } from '../../routing/table/hash-balance.js';
+import type { HashOn } from '../../routing/emissary/mapping-policy.js';
 import { cookieValue } from '../steer/sticky-keys.js';
 import type { PipelineRequest } from './request.js';
 

@@ -28,7 +28,7 @@ import { FallbackStage, Fallbacks } from './fallback.js';
 import { FlowStage } from './flow.js';
 import { IpStage } from './ip.js';
 import { EscapedSlashStage, HttpsRedirectStage } from './edge-rules.js';
-import type { EdgeRules } from '../../routing/edge-rules.js';
+import type { EdgeRules } from '../../routing/emissary/edge-rules.js';
 import type { IpFilter } from './ip-policy.js';
 import { ForwardStage } from './forward.js';
 import { GateStage } from './gate.js';
@@ -45,7 +45,7 @@ export interface PipelineDeps extends MatchDeps {
   readonly flow?: FlowController | undefined;
   /** The Module's ip_allow / ip_deny (pipeline/ip-policy.ts); undefined without --ambassador-module (no stage at all). */
   readonly ipFilter?: IpFilter | undefined;
-  /** The Module's edge keys (routing/edge-rules.ts); undefined without them (no stage at all). */
+  /** The Module's edge keys (routing/emissary/edge-rules.ts); undefined without them (no stage at all). */
   readonly rules?: EdgeRules | undefined;
 }
 

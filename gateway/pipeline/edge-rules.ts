@@ -1,6 +1,6 @@
 /**
  * The ambassador Module's edge keys that answer a request themselves, each a stage in the chain only
- * when the Module sets it (routing/edge-rules.ts `EdgeRules`, decided at start), so a proxy without them runs
+ * when the Module sets it (routing/emissary/edge-rules.ts `EdgeRules`, decided at start), so a proxy without them runs
  * neither:
  *
  * - `reject_requests_with_escaped_slashes` (Envoy's `path_with_escaped_slashes_action: REJECT_REQUEST`,
@@ -11,7 +11,7 @@
  *   would get it (a trusted peer's as sent, else the connection's scheme), is not `https` gets a 301 to
  *   `https://<Host><target>`, the Host and target as sent (Envoy's `createSslRedirectPath`).
  */
-import { hasEscapedSlash } from '../../routing/edge-rules.js';
+import { hasEscapedSlash } from '../../routing/emissary/edge-rules.js';
 import type { PipelineRequest } from './request.js';
 import type { Stage } from './stage.js';
 

@@ -18,8 +18,8 @@
  * one hop: a fallback's own refusal is the answer. A feedback never falls back. Every other
  * request pays one property check (`fallbackDue`).
  */
-import { fallbackRoute, deploymentRoutes, type DeploymentRoutes, type FallbackWorld } from '../../routing/fallback-route.js';
-import type { FallbackReason } from '../../routing/fallback-config.js';
+import { fallbackRoute, deploymentRoutes, type DeploymentRoutes, type FallbackWorld } from '../../routing/fallback/route.js';
+import type { FallbackReason } from '../../routing/fallback/config.js';
 import type { Backend, Picker, Protocol, RouteTable, Routed } from '../../routing/types.js';
 import type { FallbackSender, KeptBody, PipelineRequest } from './request.js';
 import { continueWith, type Stage } from './stage.js';

@@ -8,7 +8,7 @@
 import type { GateVerdict, Gatekeeper } from '../auth/gate.js';
 import type { PipelineRequest } from './request.js';
 import type { RouteMatcher } from './match.js';
-import { authEditPlan, chainAuthEdits } from '../../routing/auth-edits.js';
+import { authEditPlan, chainAuthEdits } from '../../routing/policies/auth-edits.js';
 import { continueWith, type Stage } from './stage.js';
 
 export class GateStage implements Stage {

@@ -1,15 +1,15 @@
 /**
- * The ambassador Module's `ip_allow` / `ip_deny` (routing/ambassador-module.ts `IpPolicy`), as Envoy's
+ * The ambassador Module's `ip_allow` / `ip_deny` (routing/emissary/module.ts `IpPolicy`), as Envoy's
  * RBAC filter applies them: `allow` admits a request when any principal matches, `deny` refuses it
  * when any does. `peer` is the connection's address; `remote` the client's as the gateway determines
  * it: from a trusted proxy (--trusted-proxies, or every peer with the Module's xff_num_trusted_hops), the
- * X-Forwarded-For entry `hops` from the right (1: the last; routing/edge-rules.ts `clientFromForwarded`, which
+ * X-Forwarded-For entry `hops` from the right (1: the last; routing/emissary/edge-rules.ts `clientFromForwarded`, which
  * reads `1.2.3.4:5678` and `[2001:db8::1]:443` as their addresses), the peer when the list is shorter; from
  * anyone else, the peer. With `remote` principals, an entry that is no address is refused. The policy is replaced whole when the Module is read again.
  */
 import { BlockList, isIP } from 'node:net';
-import type { IpPolicy } from '../../routing/ambassador-module.js';
-import { clientFromForwarded } from '../../routing/edge-rules.js';
+import type { IpPolicy } from '../../routing/emissary/module.js';
+import { clientFromForwarded } from '../../routing/emissary/edge-rules.js';
 
 class CompiledIpPolicy {
   private readonly peer = new BlockList();
@@ -54,7 +54,7 @@ function unmapped(address: string): string {
 export class IpFilter {
   policy: CompiledIpPolicy | undefined;
 
-  /** `hops`: the Module's client address rule at start (routing/edge-rules.ts `EdgeRules.clientHops`), 1 without it. */
+  /** `hops`: the Module's client address rule at start (routing/emissary/edge-rules.ts `EdgeRules.clientHops`), 1 without it. */
   constructor(
     policy: IpPolicy | undefined,
     private readonly hops = 1,

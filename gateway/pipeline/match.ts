@@ -1,5 +1,5 @@
 /**
- * Match: the live table's route for the request (routing/match.ts), its member picked by weight,
+ * Match: the live table's route for the request (routing/table/match.ts), its member picked by weight,
  * a gRPC call with an invalid :authority refused first (400, gRPC INTERNAL, as Envoy's),
  * steering's shares or its sticky point (`PipelineRequest.sticky`). No route: refused here, unless
  * it is the OAuth front end's call, which the gate routes by its token.
@@ -10,12 +10,12 @@
  * its fallback covers, is marked `fallbackDue`; the fallback stage sends it on after the gate.
  */
 import type { Gatekeeper } from '../auth/gate.js';
-import { match } from '../../routing/match.js';
-import { INVALID_HOST, validHost } from '../../routing/host-syntax.js';
+import { match } from '../../routing/table/match.js';
+import { INVALID_HOST, validHost } from '../../routing/values/host.js';
 import type { Backend, Decision, NotRouted, Picker, RouteGroup, RouteTable, Routed } from '../../routing/types.js';
-import type { LiveTable } from '../../routing/live-table.js';
+import type { LiveTable } from '../../routing/table/live.js';
 import type { FallbackDeps } from './fallback.js';
-import type { FallbackPolicy } from '../../routing/fallback-config.js';
+import type { FallbackPolicy } from '../../routing/fallback/config.js';
 import type { FallbackSender, PipelineRequest } from './request.js';
 import type { Stage } from './stage.js';
 

@@ -1,6 +1,6 @@
 /**
  * Redirect: a custom Mapping with `host_redirect` answers every request it routes itself, with its
- * redirect (routing/redirect.ts), after CORS and before the gate: no model is asked, and neither is
+ * redirect (routing/table/redirect.ts), after CORS and before the gate: no model is asked, and neither is
  * the external auth service (Emissary turns ext_authz off on redirect routes). gRPC never gets here
  * with one: a gRPC Mapping that redirects is dropped when parsed.
  */

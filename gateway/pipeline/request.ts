@@ -15,10 +15,10 @@ import type { FlowSlot } from '../flow/controller.js';
 import type { GatewayReason } from '../edge/errors.js';
 import type { BanditEdge, FeedbackCredit, FeedbackReading } from '../steer/bandit-edge.js';
 import type { StickyKeys } from '../steer/sticky-keys.js';
-import type { StickySpec } from '../../routing/sticky-spec.js';
-import type { Redirect } from '../../routing/mapping-policy.js';
-import type { FallbackReason } from '../../routing/fallback-config.js';
-import { authEditPlan, type AuthEditPlan, type AuthEdits } from '../../routing/auth-edits.js';
+import type { StickySpec } from '../../routing/steering/sticky.js';
+import type { Redirect } from '../../routing/emissary/mapping-policy.js';
+import type { FallbackReason } from '../../routing/fallback/config.js';
+import { authEditPlan, type AuthEditPlan, type AuthEdits } from '../../routing/policies/auth-edits.js';
 import type { Backend, CorsPolicy, HeaderGetter, NotRouted, Protocol, RouteRequest, RouteTable, Routed } from '../../routing/types.js';
 
 /** A refusal of the gateway's own, which each protocol renders (REST: the JSON error; gRPC: a trailers-only status). */

@@ -12,7 +12,7 @@
 import type { Logger } from 'pino';
 import { edgeChanged, MODULE_DEFAULTS, moduleCompile, moduleEdge, type ModuleBase, type ModuleDefault } from '../config/ambassador-module.js';
 import type { CompileOptions } from '../../routing/types.js';
-import { parseAmbassadorModule, type AmbassadorModule } from '../../routing/ambassador-module.js';
+import { parseAmbassadorModule, type AmbassadorModule } from '../../routing/emissary/module.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import { OperatorFile } from './operator-file.js';
 

@@ -38,7 +38,7 @@ import { EJECTION_METRICS, ejectedEndpoints } from '../observe/ejections-view.js
 import { LazyKubeSource, deploymentEventsFor } from '../../source/kubernetes/kubernetes.js';
 import type { DeploymentSource, SourceEvent, SourceSink } from '../../source/source.js';
 import type { RouteTable } from '../../routing/types.js';
-import { steerGroup, type SteerOverride } from '../../routing/steering.js';
+import { steerGroup, type SteerOverride } from '../../routing/steering/shares.js';
 import type { SteerCounts } from '../observe/steer-tally.js';
 import { registerSteerMetrics } from '../steer/metrics.js';
 import { RedisConnection, ackTimeoutMs } from '../auth/redis.js';

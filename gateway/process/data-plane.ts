@@ -58,7 +58,7 @@ import { FlowController } from '../flow/controller.js';
 import type { SettableReplicaCount } from '../keda/worker-demand.js';
 import { KEEP_ALIVE_TIMEOUT_MS, OwnRoutes } from './own-routes.js';
 import { PublicListeners } from './public-listeners.js';
-import { randomPicker, roundRobinPicker, seededRandom } from '../../routing/pick.js';
+import { randomPicker, roundRobinPicker, seededRandom } from '../../routing/table/pick.js';
 import { SteerOverrides, steeredPicker } from '../steer/overrides.js';
 import { StickyKeys } from '../steer/sticky-keys.js';
 import { BanditEdge, type RewardSink } from '../steer/bandit-edge.js';
@@ -67,7 +67,7 @@ import { ServerName } from '../edge/server-name.js';
 import type { RestResponse } from '../edge/rest-exchange.js';
 import { RedisSteerStore } from '../steer/store.js';
 import type { Backend, Picker } from '../../routing/types.js';
-import { targetBackend } from '../../routing/fallback-route.js';
+import { targetBackend } from '../../routing/fallback/route.js';
 import type { FallbackDeps } from '../pipeline/fallback.js';
 
 export function pickerFor(config: Pick<UpstreamConfig, 'balance' | 'randomSeed'>): Picker {

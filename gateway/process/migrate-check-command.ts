@@ -4,7 +4,7 @@
  * sdep -A -o yaml` prints (a List, a file or directory of manifests; stdin when no file is named),
  * compiles it as `serve` would (the same options: --custom-config-scope, --custom-config-prefixes,
  * --ambassador-id, …) and prints per SeldonDeployment each Mapping's keys with their class and why
- * (routing/migration-report.ts), then the Module's keys. Exit 0: everything is served as written;
+ * (routing/emissary/migration-report.ts), then the Module's keys. Exit 0: everything is served as written;
  * 1: a Mapping would be dropped, a deployment rejected, or the Module refused; 2: usage error.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,10 +13,10 @@ import { join } from 'node:path';
 import { moduleCompile } from '../config/ambassador-module.js';
 import { parseConfig } from '../config/parse.js';
 import { UsageError } from '../config/values.js';
-import { parseAmbassadorModule } from '../../routing/ambassador-module.js';
-import { anythingDropped, checkDeployments, checkModule, migrationText, type ModuleCheck } from '../../routing/migration-report.js';
-import { DESIGN_DIFFERENCES } from '../../routing/design-differences.js';
-import { buildTable } from '../../routing/table.js';
+import { parseAmbassadorModule } from '../../routing/emissary/module.js';
+import { anythingDropped, checkDeployments, checkModule, migrationText, type ModuleCheck } from '../../routing/emissary/migration-report.js';
+import { DESIGN_DIFFERENCES } from '../../routing/emissary/design-differences.js';
+import { buildTable } from '../../routing/table/builder.js';
 import { readManifests } from './routes-command.js';
 
 export const MIGRATE_CHECK_HELP = `Usage: seldon-gateway migrate-check [FILE|-] [--ambassador-module FILE] [options of routes]

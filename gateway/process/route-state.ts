@@ -4,9 +4,9 @@
  * (and table) it started with.
  */
 import type { SourceEvent } from '../../source/source.js';
-import { TableBuilder } from '../../routing/table.js';
+import { TableBuilder } from '../../routing/table/builder.js';
 import type { CompileOptions, DeploymentReport, RouteTable } from '../../routing/types.js';
-import type { LiveTable, TableChange } from '../../routing/live-table.js';
+import type { LiveTable, TableChange } from '../../routing/table/live.js';
 
 export type { TableChange };
 

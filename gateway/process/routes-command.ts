@@ -9,9 +9,9 @@ import { parseConfig } from '../config/parse.js';
 import { UsageError } from '../config/values.js';
 import { ManifestSource } from '../../source/manifest-source.js';
 import type { SourceEvent } from '../../source/source.js';
-import { tableJson, tableText } from '../../routing/describe.js';
-import { buildTable } from '../../routing/table.js';
-import type { SeldonDeployment } from '../../routing/seldon-deployment.js';
+import { tableJson, tableText } from '../../routing/table/describe.js';
+import { buildTable } from '../../routing/table/builder.js';
+import type { SeldonDeployment } from '../../routing/seldon/deployment.js';
 
 export async function routesCommand(argv: string[]): Promise<number> {
   const config = parseConfig('routes', argv);

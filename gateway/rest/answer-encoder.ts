@@ -1,6 +1,6 @@
 /**
  * A model's answer compressed on its way to the client (docs/edge.md#compression): the head's
- * fields edited for the coding routing/compression.ts chose, and the body through node:zlib's
+ * fields edited for the coding routing/compression/policy.ts chose, and the body through node:zlib's
  * streaming compressor, which runs off the event loop. The exchange (rest/forwarded-exchange.ts)
  * writes the model's plain bytes here after everything that reads them (a bandit's tag, the
  * payload and access logs, shadow comparison): only the client sees the coding.
@@ -15,7 +15,7 @@
 import { constants, createBrotliCompress, createGzip, createZstdCompress, type ZlibOptions } from 'node:zlib';
 import type { Transform } from 'node:stream';
 import { CompressorPool, type CompressorKind } from './compressor-pool.js';
-import { compressible, negotiate, weakEtag, type Coding, type CompressionPolicy } from '../../routing/compression.js';
+import { compressible, negotiate, weakEtag, type Coding, type CompressionPolicy } from '../../routing/compression/policy.js';
 import type { AnswerFields } from '../edge/answer-fields.js';
 import type { RestRequest, RestResponse } from '../edge/rest-exchange.js';
 import type { CompressionMetrics } from '../observe/compression-metrics.js';

@@ -22,7 +22,7 @@ import { decodesFirst, type DecodeOwner, type DecodeRefusal } from './request-de
 import { RestPipelineRequest, type RestHost } from './rest-request.js';
 import { CompressingAnswer, type AnswerOut } from './answer-encoder.js';
 import { setField } from '../forward/mapping-edits.js';
-import type { RequestCoding } from '../../routing/compression.js';
+import type { RequestCoding } from '../../routing/compression/policy.js';
 import type { Mirror } from '../../routing/types.js';
 import { sendRouteError } from './route-answer.js';
 import { TRANSLATED_HEADER, translationFor, v2ModelAnswer, type RestTranslation } from './rest-translation.js';

@@ -21,7 +21,7 @@ import type { FallbackDeps } from '../pipeline/fallback.js';
 import type { Stage } from '../pipeline/stage.js';
 import type { UpstreamPool } from '../upstream/pools.js';
 import type { Backend, Picker } from '../../routing/types.js';
-import type { LiveTable } from '../../routing/live-table.js';
+import type { LiveTable } from '../../routing/table/live.js';
 import type { StickyKeys } from '../steer/sticky-keys.js';
 import type { BanditEdge } from '../steer/bandit-edge.js';
 import type { ExchangeDeps } from './exchange-deps.js';
@@ -30,7 +30,7 @@ import { Exchange } from './forwarded-exchange.js';
 import { Timeouts } from '../upstream/timeout-lists.js';
 import { REAL_CLOCK } from '../upstream/clock.js';
 import type { IpFilter } from '../pipeline/ip-policy.js';
-import type { EdgeRules } from '../../routing/edge-rules.js';
+import type { EdgeRules } from '../../routing/emissary/edge-rules.js';
 
 export interface RestProxyDeps extends ExchangeDeps {
   readonly state: LiveTable;
@@ -54,7 +54,7 @@ export interface RestProxyDeps extends ExchangeDeps {
   readonly fallback?: FallbackDeps | undefined;
   /** The ambassador Module's ip_allow / ip_deny (pipeline/ip.ts); undefined: no such stage. */
   readonly ipFilter?: IpFilter | undefined;
-  /** The ambassador Module's edge keys (routing/edge-rules.ts); undefined: none of their code runs. */
+  /** The ambassador Module's edge keys (routing/emissary/edge-rules.ts); undefined: none of their code runs. */
   readonly rules?: EdgeRules | undefined;
 }
 
@@ -66,7 +66,7 @@ export class RestProxy {
   readonly internalDetail: boolean;
   /** Whether a peer may set X-Forwarded-For/-Proto (--trusted-proxies). */
   readonly trusts: (socket: Socket) => boolean;
-  /** The ambassador Module's edge keys (routing/edge-rules.ts); undefined without them. */
+  /** The ambassador Module's edge keys (routing/emissary/edge-rules.ts); undefined without them. */
   readonly rules: EdgeRules | undefined;
 
   /** The request pipeline (gateway/pipeline/chain.ts), REST's instance. */

@@ -6,7 +6,7 @@
  * too large at its end has reached nobody.
  */
 import { brotliDecompress, gunzip, inflate, zstdDecompress, type InputType } from 'node:zlib';
-import { requestCoding, type RequestCoding } from '../../routing/compression.js';
+import { requestCoding, type RequestCoding } from '../../routing/compression/policy.js';
 import type { ExchangeDeps } from './exchange-deps.js';
 import type { UpstreamFields } from '../edge/upstream-fields.js';
 import type { GatewayReason } from '../edge/errors.js';

@@ -8,7 +8,7 @@
  * decided, the answer headers, token, body read, the auth service's edits, as its own fields).
  */
 import type { Allow, Deny, Gatekeeper, PendingVerdict } from '../auth/gate.js';
-import { applyAuthEdits } from '../../routing/auth-edits.js';
+import { applyAuthEdits } from '../../routing/policies/auth-edits.js';
 import type { RestRequest, RestResponse } from '../edge/rest-exchange.js';
 import { announcesBody, isWhole } from '../wire/message-body.js';
 import { sendError, sendJson, sendWhole } from '../edge/http-answer.js';
@@ -22,13 +22,13 @@ import type { CorsPolicy, NotRouted } from '../../routing/types.js';
 import type { RefusedRequest } from '../observe/payload-tap.js';
 import { corsHeadersFor, corsRequest, type CorsHeaders } from './cors.js';
 import { editFields, editUpstreamFields, setField } from '../forward/mapping-edits.js';
-import { stripMatchingPort, type EdgeRules } from '../../routing/edge-rules.js';
+import { stripMatchingPort, type EdgeRules } from '../../routing/emissary/edge-rules.js';
 import { requestId } from '../edge/request-id.js';
-import { redirectLocation } from '../../routing/redirect.js';
-import type { Redirect } from '../../routing/mapping-policy.js';
+import { redirectLocation } from '../../routing/table/redirect.js';
+import type { Redirect } from '../../routing/emissary/mapping-policy.js';
 import { sendRouteError, sendUnrouted } from './route-answer.js';
 import { decodeBody } from './request-decoder.js';
-import { requestCoding } from '../../routing/compression.js';
+import { requestCoding } from '../../routing/compression/policy.js';
 import type { ExchangeDeps, ExchangeHost } from './exchange-deps.js';
 import type { UpstreamFields } from '../edge/upstream-fields.js';
 import { sendRawDenial } from './ext-auth-answer.js';
@@ -40,7 +40,7 @@ export interface RestHost extends ExchangeHost {
   readonly deps: ExchangeDeps & { readonly sticky?: StickyKeys | undefined };
   /** Whether a peer may set X-Forwarded-For/-Proto (--trusted-proxies). */
   readonly trusts: (socket: Socket) => boolean;
-  /** The ambassador Module's edge keys (routing/edge-rules.ts); undefined without them. */
+  /** The ambassador Module's edge keys (routing/emissary/edge-rules.ts); undefined without them. */
   readonly rules: EdgeRules | undefined;
 }
 

@@ -7,7 +7,7 @@
  * (`TranslatedAnswer`, a decorator of the exchange's answer, as a bandit's token is). One object per
  * translated request; a route without the annotation pays one property check.
  */
-import type { TranslatePolicy, WireProtocol } from '../../routing/protocol-config.js';
+import type { TranslatePolicy, WireProtocol } from '../../routing/policies/protocol.js';
 import type { Backend } from '../../routing/types.js';
 import { TranslateRefusal } from '../translate/datatypes.js';
 import { DEFAULT_INPUT_NAME, seldonRequestToV2, v2AnswerToSeldon, type SeldonForm } from '../translate/seldon-client.js';

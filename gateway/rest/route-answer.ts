@@ -8,7 +8,7 @@
  * only: a gRPC answer's metadata gets the header edits (grpc/call.ts); its HTTP status is 200, which
  * no override names.
  */
-import type { ErrorOverride, HeaderEdits, MappingPolicy } from '../../routing/mapping-policy.js';
+import type { ErrorOverride, HeaderEdits, MappingPolicy } from '../../routing/emissary/mapping-policy.js';
 import type { NotRouted } from '../../routing/types.js';
 import type { AnswerFields } from '../edge/answer-fields.js';
 import { errorBody, type GatewayReason } from '../edge/errors.js';

@@ -25,11 +25,11 @@ import { clientResponseHeaders, rawHeaderValue, schemeOf, upstreamRequestHeaders
 import { lingeringClose } from '../edge/lingering-close.js';
 import type { NodeRequest } from '../edge/node-exchange.js';
 import { withServer, type ServerName } from '../edge/server-name.js';
-import { applyAuthEdits, chainAuthEdits } from '../../routing/auth-edits.js';
+import { applyAuthEdits, chainAuthEdits } from '../../routing/policies/auth-edits.js';
 import { editFields, editUpstreamFields } from '../forward/mapping-edits.js';
 import type { RestObserve, UpgradeEnd } from '../observe/observed-rest.js';
 import type { Backend, Picker, Routed, RouteTable } from '../../routing/types.js';
-import type { LiveTable } from '../../routing/live-table.js';
+import type { LiveTable } from '../../routing/table/live.js';
 import type { IpFilter } from '../pipeline/ip-policy.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import type { Upstreams } from '../upstream/pools.js';

@@ -12,10 +12,10 @@
  * (Envoy takes no HTTP/1.1 → HTTP/2 upgrades). Every other route serves an upgrade request as a
  * request, its hop-by-hop Upgrade dropped; so do redirect Mappings and TLS upstreams here.
  */
-import { validHost } from '../../routing/host-syntax.js';
+import { validHost } from '../../routing/values/host.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { match, headerGetter } from '../../routing/match.js';
+import { match, headerGetter } from '../../routing/table/match.js';
 import type { Backend } from '../../routing/types.js';
 import type { NodeRequest } from '../edge/node-exchange.js';
 import { UpgradeExchange, type TakenUpgrade, type WebSocketDeps } from './upgrade-exchange.js';

@@ -17,7 +17,7 @@ import type { Logger } from 'pino';
 import { randomBytes } from 'node:crypto';
 import { NONCE_BYTES, issueToken, verifyToken } from './attribution.js';
 import type { RewardOutcome } from './store.js';
-import { scaleReward, type BanditConfig } from '../../routing/bandit.js';
+import { scaleReward, type BanditConfig } from '../../routing/steering/bandit.js';
 import type { Backend, RouteTable, Routed } from '../../routing/types.js';
 
 export type FeedbackOutcome = 'attributed' | 'unattributed' | 'expired' | 'forged' | 'duplicate';

@@ -5,10 +5,10 @@
  *   1. takes what its data planes counted (observe/steer-tally.ts) and appends it, per run, to the
  *      store (one script call per steered deployment: no Redis call per request anywhere);
  *   2. for each rollout, takes or keeps the deployment's lease; the holder reads the pending counts
- *      and the stored state, runs the pure `decide` (routing/rollout/decide.ts) and writes the new state
+ *      and the stored state, runs the pure `decide` (routing/steering/rollout/decide.ts) and writes the new state
  *      by compare-and-set on its epoch, consuming exactly the counts it read; other replicas read
  *      the state;
- *   3. for each bandit, reads the arms' decayed sums and computes the shares (routing/bandit.ts);
+ *   3. for each bandit, reads the arms' decayed sums and computes the shares (routing/steering/bandit.ts);
  *   4. hands every data plane the live shares (`SteerOverride`s), which its picker applies.
  *
  * Advancing needs the store; retreating never waits: while the store cannot be reached a replica
@@ -18,15 +18,15 @@
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { banditShares, type BanditConfig } from '../../routing/bandit.js';
-import { seededRandom } from '../../routing/pick.js';
-import { LATENCY_BOUNDS_MS } from '../../routing/latency-buckets.js';
-import type { RolloutConfig } from '../../routing/rollout/config.js';
-import { decide, effectiveWeights, initialState } from '../../routing/rollout/decide.js';
-import type { RolloutWindow, Tally } from '../../routing/rollout/inputs.js';
-import type { RolloutChecks, RolloutState, Transition } from '../../routing/rollout/state.js';
-import type { DeploymentSteering } from '../../routing/steering-spec.js';
-import type { SteerOverride } from '../../routing/steering.js';
+import { banditShares, type BanditConfig } from '../../routing/steering/bandit.js';
+import { seededRandom } from '../../routing/table/pick.js';
+import { LATENCY_BOUNDS_MS } from '../../routing/stats/latency-buckets.js';
+import type { RolloutConfig } from '../../routing/steering/rollout/config.js';
+import { decide, effectiveWeights, initialState } from '../../routing/steering/rollout/decide.js';
+import type { RolloutWindow, Tally } from '../../routing/steering/rollout/inputs.js';
+import type { RolloutChecks, RolloutState, Transition } from '../../routing/steering/rollout/state.js';
+import type { DeploymentSteering } from '../../routing/steering/spec.js';
+import type { SteerOverride } from '../../routing/steering/shares.js';
 import type { RouteTable } from '../../routing/types.js';
 import type { SteerCounts } from '../observe/steer-tally.js';
 import { runKey, type CountsPiece, type SteerStore } from './store.js';

@@ -3,7 +3,7 @@
  * docs/bandits.md#the-admin-page): per steered deployment, what this replica knows of its run.
  * Pure: views in, JSON out.
  */
-import type { RolloutChecks, Transition } from '../../routing/rollout/state.js';
+import type { RolloutChecks, Transition } from '../../routing/steering/rollout/state.js';
 import type { BanditView, RolloutView } from './controller.js';
 
 export interface RolloutJson {

@@ -4,7 +4,7 @@
  * bumped on each transition. Labels: namespace, deployment, predictor (the canary, or the arm).
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { Phase, RolloutChecks, Transition } from '../../routing/rollout/state.js';
+import type { Phase, RolloutChecks, Transition } from '../../routing/steering/rollout/state.js';
 import type { SteerController } from './controller.js';
 
 const PHASES: readonly Phase[] = ['Mirroring', 'Progressing', 'Paused', 'Promoted', 'RolledBack'];

@@ -1,10 +1,10 @@
 /**
- * A data plane's live shares of steered deployments (routing/steering.ts), as the control plane
+ * A data plane's live shares of steered deployments (routing/steering/shares.ts), as the control plane
  * last sent them, and the picker that applies them. A request to a steered group costs one
  * WeakMap lookup: the steered form of each group is built once per change of the shares, not per
  * request; other groups cost nothing (`group.steered` is false).
  */
-import { steerGroup, type SteerOverride } from '../../routing/steering.js';
+import { steerGroup, type SteerOverride } from '../../routing/steering/shares.js';
 import type { Backend, Picker, RouteGroup } from '../../routing/types.js';
 
 /** The shares as sent between processes: deployment → override, in plain JSON. */

@@ -1,13 +1,13 @@
 /**
  * Sticky assignment on the data plane (docs/rollouts.md#sticky): the point in [0, 1) a request's
- * sticky key falls on (routing/steering.ts `stickyPoint`), which the weighted pick takes instead
+ * sticky key falls on (routing/steering/shares.ts `stickyPoint`), which the weighted pick takes instead
  * of a draw. `header:<name>`: the header's value (gRPC: the metadata key). `cookie`: the
  * `seldon-gateway-sticky` cookie, signed by the gateway; a client without a valid one gets a new
  * one with the answer (gRPC: the metadata key `seldon-gateway-sticky`, the client's own value).
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { STICKY_COOKIE, stickyPoint } from '../../routing/steering.js';
-import type { StickySpec } from '../../routing/sticky-spec.js';
+import { STICKY_COOKIE, stickyPoint } from '../../routing/steering/shares.js';
+import type { StickySpec } from '../../routing/steering/sticky.js';
 import type { HeaderGetter } from '../../routing/types.js';
 
 const ID_BYTES = 16;

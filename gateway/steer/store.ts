@@ -19,7 +19,7 @@
  * was, and a stale leader's write fails on the epoch.
  */
 import { KEY_PREFIX, NOW_MS_LUA, type RedisConnection } from '../auth/redis.js';
-import { addReward, type ArmStats } from '../../routing/bandit.js';
+import { addReward, type ArmStats } from '../../routing/steering/bandit.js';
 
 /** One replica's counts for about a second, as it flushed them (field → count), and when the store received them. */
 export interface CountsPiece {
@@ -126,7 +126,7 @@ return 0`,
 };
 
 // KEYS: the arms hash, the nonce. ARGV: arm, reward in [0, 1], nonce TTL ms, half-life ms ('' = none), TTL ms.
-// The same arithmetic as routing/bandit.ts addReward: decay to now on the store's clock, then add.
+// The same arithmetic as routing/steering/bandit.ts addReward: decay to now on the store's clock, then add.
 const REWARD = {
   numberOfKeys: 2,
   lua: `

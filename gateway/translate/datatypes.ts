@@ -5,7 +5,7 @@
  * `TranslateRefusal`, whose message is the error's `info`.
  */
 
-import { V2_DATATYPES, type V2Datatype } from '../../routing/protocol-config.js';
+import { V2_DATATYPES, type V2Datatype } from '../../routing/policies/protocol.js';
 
 export const DATATYPES = V2_DATATYPES;
 export type Datatype = V2Datatype;

@@ -7,11 +7,11 @@
  *   ready, non-terminating endpoints: an address seen for the first time is opened (`open`), one
  *   that left is retired (`retire`: no new work; what is in flight finishes, then it closes).
  *   Otherwise the one endpoint is the Service address, after `--resolve`.
- * - `pick(avoid)`: endpoint health's pick (routing/endpoint-health.ts): never an ejected endpoint,
+ * - `pick(avoid)`: endpoint health's pick (routing/health/endpoints.ts): never an ejected endpoint,
  *   nor one that failed this request (`avoid`) while another is left; the cheaper of two distinct
  *   random ones by peak-EWMA latency × work in flight, slow start for a new or returning one.
  *   `otherReady(tried)`: whether such another is left at all (a hedge needs one). A Mapping's
- *   `load_balancer` (`Balancing`) picks instead (routing/balance-policy.ts: round robin, or its
+ *   `load_balancer` (`Balancing`) picks instead (routing/table/balance-policy.ts: round robin, or its
  *   consistent-hash table, rebuilt at each `refresh`), under the same rules; its endpoints come from
  *   the Service's `http`/`grpc` port's slices when the route names no port.
  * - `attemptEnded`: each attempt's outcome (forward/outcome.ts) judged against the other endpoints:
@@ -24,9 +24,9 @@
  *   upstream itself is retired (`retire`). A retired set still serves the requests that chose it
  *   before it left, on endpoints retired as they open.
  */
-import { DEFAULT_OUTLIER_POLICY, EndpointHealth, judge, pickEndpoint, type Ejection, type OutlierPolicy } from '../../routing/endpoint-health.js';
-import { PolicyBalancer } from '../../routing/balance-policy.js';
-import type { LoadBalancer } from '../../routing/mapping-policy.js';
+import { DEFAULT_OUTLIER_POLICY, EndpointHealth, judge, pickEndpoint, type Ejection, type OutlierPolicy } from '../../routing/health/endpoints.js';
+import { PolicyBalancer } from '../../routing/table/balance-policy.js';
+import type { LoadBalancer } from '../../routing/emissary/mapping-policy.js';
 import type { OutcomeKind, Upstream } from '../../routing/types.js';
 import { REAL_CLOCK, type Clock } from './clock.js';
 

@@ -18,10 +18,10 @@ import { Breaker } from './breaker.js';
 import { CONNECTION_WINDOW_BYTES, MAX_CONCURRENT_STREAMS, MAX_SESSIONS_PER_UPSTREAM, STREAMS_BEFORE_NEW_SESSION, UPSTREAM_SESSION_IDLE_MS, UPSTREAM_SESSION_OPTIONS } from '../wire/h2-settings.js';
 import { EndpointSet, type Balancing, type EndpointKind, type EndpointSource, type HealthSettings } from './endpoints.js';
 import { UpstreamRegistry, balancingOf } from './registry.js';
-import type { EndpointHealth } from '../../routing/endpoint-health.js';
+import type { EndpointHealth } from '../../routing/health/endpoints.js';
 import type { UpstreamHedging } from './hedging.js';
 import type { Backend, BreakerLimits, OutcomeKind, Upstream } from '../../routing/types.js';
-import type { ConnectionPolicy } from '../../routing/mapping-policy.js';
+import type { ConnectionPolicy } from '../../routing/emissary/mapping-policy.js';
 import type { UpstreamTlsContext } from '../config/upstream-tls.js';
 import { tlsContextOf, tlsOptions } from './tls-options.js';
 
@@ -142,7 +142,7 @@ export class GrpcUpstream {
   private readonly maxLifetimeMs: number;
   private readonly targets: EndpointSet<Target>;
   /**
-   * Hedging's latency estimate, budget and delay (routing/hedge-delay.ts), made by the first hedged
+   * Hedging's latency estimate, budget and delay (routing/hedge/delay.ts), made by the first hedged
    * call (gateway/forward/hedge.ts). Its owner is this entry: it goes with it at the registry's sweep.
    */
   hedging: UpstreamHedging | undefined;

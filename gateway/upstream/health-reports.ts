@@ -7,7 +7,7 @@
  */
 import type { Logger } from 'pino';
 import type { GatewayMetrics } from '../observe/metrics.js';
-import type { Ejection } from '../../routing/endpoint-health.js';
+import type { Ejection } from '../../routing/health/endpoints.js';
 import type { Backend } from '../../routing/types.js';
 import type { UpstreamConfig } from '../config/upstream.js';
 import type { Clock } from './clock.js';

@@ -1,10 +1,10 @@
 /**
  * What one upstream keeps for hedging, both codecs alike (REST's pool, gRPC's session pool): its delay,
- * estimate and budget (routing/hedge-delay.ts `HedgeTrack`) and its hedges' timers, a list per delay
+ * estimate and budget (routing/hedge/delay.ts `HedgeTrack`) and its hedges' timers, a list per delay
  * (upstream/timeout-lists.ts). Made by the upstream's first hedged request (forward/forwarded.ts); the
  * upstream's registry entry owns it and retires it with the upstream.
  */
-import { HedgeTrack } from '../../routing/hedge-delay.js';
+import { HedgeTrack } from '../../routing/hedge/delay.js';
 import type { Clock } from './clock.js';
 import { Timeouts } from './timeout-lists.js';
 

@@ -14,7 +14,7 @@ import { Http1Pool } from './http1-client.js';
 import { Breaker } from './breaker.js';
 import { EndpointSet, type Balancing, type EndpointKind, type EndpointSource, type HealthSettings } from './endpoints.js';
 import { UpstreamRegistry, balancingOf } from './registry.js';
-import type { EndpointHealth } from '../../routing/endpoint-health.js';
+import type { EndpointHealth } from '../../routing/health/endpoints.js';
 import type { UpstreamHedging } from './hedging.js';
 import type { Backend, OutcomeKind, Upstream } from '../../routing/types.js';
 import type { UpstreamConfig } from '../config/upstream.js';
@@ -54,7 +54,7 @@ type PoolFactory = (host: string, port: number) => Http1Pool;
 export class UpstreamPool {
   private readonly endpoints: EndpointSet<Endpoint>;
   /**
-   * Hedging's latency estimate, budget and delay (routing/hedge-delay.ts), made by the first hedged
+   * Hedging's latency estimate, budget and delay (routing/hedge/delay.ts), made by the first hedged
    * request (gateway/forward/hedge.ts). Its owner is this entry: it goes with it at the registry's sweep.
    */
   hedging: UpstreamHedging | undefined;

@@ -7,11 +7,11 @@
  * Time is simulated: predictions arrive evenly at `ratePerSecond`, each one's reward (Bernoulli
  * with its arm's mean at the time of the prediction) arrives after a uniform delay, and the shares
  * are recomputed every `refreshMs` by each share computer (one per replica, or one per worker) at
- * its own offset. Used by load/bandit-sim.ts (the full sweep) and test/routing/bandit-sim.test.ts.
+ * its own offset. Used by load/bandit-sim.ts (the full sweep) and test/routing/steering/bandit-sim.test.ts.
  */
-import { addReward, banditShares, EMPTY_ARM, type ArmStats, type ShareConfig } from '../../routing/bandit.js';
-import { seededRandom } from '../../routing/pick.js';
-import { cumulativeOf } from '../../routing/weights.js';
+import { addReward, banditShares, EMPTY_ARM, type ArmStats, type ShareConfig } from '../../routing/steering/bandit.js';
+import { seededRandom } from '../../routing/table/pick.js';
+import { cumulativeOf } from '../../routing/values/weights.js';
 import { issueToken, NONCE_BYTES, verifyToken } from '../../gateway/steer/attribution.js';
 import { TimeHeap } from './time-heap.js';
 

@@ -1,13 +1,13 @@
 /**
- * A seeded simulation of endpoint health (routing/endpoint-health.ts) in front of model replicas:
+ * A seeded simulation of endpoint health (routing/health/endpoints.ts) in front of model replicas:
  * open-loop requests spread over the gateway's workers, each worker with its own detector and
  * picker over the same replicas, as the data planes have them. Discrete events on a simulated
  * clock: no sockets, no sleeping; the same seed gives the same figures.
  *
- * Used by load/health-sim.ts (the table in load/README.md) and test/routing/endpoint-health-sim.test.ts.
+ * Used by load/health-sim.ts (the table in load/README.md) and test/routing/health/endpoints-sim.test.ts.
  */
-import { DEFAULT_OUTLIER_POLICY, EndpointHealth, judge, pickEndpoint, type OutlierPolicy } from '../../routing/endpoint-health.js';
-import { seededRandom } from '../../routing/pick.js';
+import { DEFAULT_OUTLIER_POLICY, EndpointHealth, judge, pickEndpoint, type OutlierPolicy } from '../../routing/health/endpoints.js';
+import { seededRandom } from '../../routing/table/pick.js';
 import type { OutcomeKind } from '../../routing/types.js';
 import { TimeHeap } from './time-heap.js';
 

@@ -1,8 +1,8 @@
 /**
  * A seeded simulation of hedged requests (docs/routing.md#hedged-requests) in front of model
  * replicas with a latency tail: open-loop requests spread over the gateway's workers, each worker
- * with its own endpoint health and pick (routing/endpoint-health.ts) and its own hedging state
- * (routing/hedge-delay.ts: the latency estimate, the budget, the delay in force), as the data
+ * with its own endpoint health and pick (routing/health/endpoints.ts) and its own hedging state
+ * (routing/hedge/delay.ts: the latency estimate, the budget, the delay in force), as the data
  * planes have them. Discrete events on a simulated clock: no sockets, no sleeping; the same seed
  * gives the same figures.
  *
@@ -11,12 +11,12 @@
  * whatever else it is doing). A loser is cancelled when the winner answers, as the gateway does.
  *
  * Used by load/hedge-sim.ts (the tables in load/README.md#hedging-simulation-hedge-simts, which chose the
- * defaults) and test/routing/hedge-sim.test.ts.
+ * defaults) and test/routing/hedge/hedge-sim.test.ts.
  */
-import { DEFAULT_OUTLIER_POLICY, EndpointHealth, judge, pickEndpoint } from '../../routing/endpoint-health.js';
-import { hedgePolicy, type HedgePolicy } from '../../routing/hedge-config.js';
-import { HedgeTrack } from '../../routing/hedge-delay.js';
-import { seededRandom } from '../../routing/pick.js';
+import { DEFAULT_OUTLIER_POLICY, EndpointHealth, judge, pickEndpoint } from '../../routing/health/endpoints.js';
+import { hedgePolicy, type HedgePolicy } from '../../routing/hedge/config.js';
+import { HedgeTrack } from '../../routing/hedge/delay.js';
+import { seededRandom } from '../../routing/table/pick.js';
 import { TimeHeap } from './time-heap.js';
 
 /** What the replicas do. */
@@ -48,9 +48,9 @@ export interface HedgeScenario {
   /** Requests per second, open loop (evenly spaced, each to the next worker in turn). */
   readonly rate?: number;
   readonly seconds?: number;
-  /** The time constant a budget's balance fades with (routing/hedge-budget.ts BUDGET_WINDOW_MS unless set). */
+  /** The time constant a budget's balance fades with (routing/hedge/budget.ts BUDGET_WINDOW_MS unless set). */
   readonly budgetWindowMs?: number;
-  /** The latency estimate's half-life and the weight it keeps at least (routing/hedge-estimate.ts HALF_LIFE_MS, MIN_WEIGHT unless set). */
+  /** The latency estimate's half-life and the weight it keeps at least (routing/hedge/estimate.ts HALF_LIFE_MS, MIN_WEIGHT unless set). */
   readonly halfLifeMs?: number;
   readonly minWeight?: number;
   /** Latencies are counted from here (ms): the estimate's warm-up is not what is measured. */

@@ -1,6 +1,6 @@
 /**
  * A seeded simulation of one rollout run (docs/rollouts.md#simulated-figures), shared by
- * `load/rollout-sim.ts` (the full seed sweep) and `test/routing/rollout-sim.test.ts` (a small one).
+ * `load/rollout-sim.ts` (the full seed sweep) and `test/routing/steering/rollout-sim.test.ts` (a small one).
  *
  * Requests arrive as a Poisson process; each goes to the canary with the run's live weight, else to
  * the primary, which mirrors it to the canary with the mirror percent. Every request fails with its
@@ -9,14 +9,14 @@
  * is called once per window with that window, exactly as the runtime calls it; the weight it
  * returns applies from the next window on (the runtime's workers apply it within a second).
  */
-import { seededRandom, type Random } from '../../routing/pick.js';
-import { emptyLatencyCounts, LATENCY_BOUNDS_MS, LATENCY_BUCKET_COUNT } from '../../routing/latency-buckets.js';
-import { normalCdf } from '../../routing/statistics.js';
-import { ROLLOUT_DEFAULTS, type RolloutConfig } from '../../routing/rollout/config.js';
-import { decide, initialState } from '../../routing/rollout/decide.js';
-import type { RolloutWindow } from '../../routing/rollout/inputs.js';
-import type { RolloutParameters } from '../../routing/rollout/parameters.js';
-import type { RolloutState, Transition } from '../../routing/rollout/state.js';
+import { seededRandom, type Random } from '../../routing/table/pick.js';
+import { emptyLatencyCounts, LATENCY_BOUNDS_MS, LATENCY_BUCKET_COUNT } from '../../routing/stats/latency-buckets.js';
+import { normalCdf } from '../../routing/stats/inference.js';
+import { ROLLOUT_DEFAULTS, type RolloutConfig } from '../../routing/steering/rollout/config.js';
+import { decide, initialState } from '../../routing/steering/rollout/decide.js';
+import type { RolloutWindow } from '../../routing/steering/rollout/inputs.js';
+import type { RolloutParameters } from '../../routing/steering/rollout/parameters.js';
+import type { RolloutState, Transition } from '../../routing/steering/rollout/state.js';
 import { quantile } from './report.js';
 
 /** How one side behaves for a request. */

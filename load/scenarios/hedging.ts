@@ -37,7 +37,7 @@ import { treeCounters, treeRuntimeSeconds } from '../lib/proc.js';
 import { GATEWAY_ADMIN_PORT, IRIS_PATH, gatewayTarget, haproxyTarget, nginxTarget, type Target } from '../lib/replica-proxies.js';
 import { sideBySide } from '../lib/measure.js';
 import { abVerdict, f1, f2, log, median, quantile, table } from '../lib/report.js';
-import { stickyPoint } from '../../routing/steering.js';
+import { stickyPoint } from '../../routing/steering/shares.js';
 import { LoopbackPods, POD_REQUEST_ID, REPLICA_IPS, openLoop, type Sent } from '../../test/fixtures/loopback-replicas.js';
 
 const FAST_MS = 8;
@@ -47,7 +47,7 @@ const BODY = (): string => '{"data":{"ndarray":[[1]]}}';
 
 /**
  * A replica's time for request `id`: 8 ms, or 400 with probability `tail`, drawn from (seed, id, replica) by the
- * gateway's own sticky hash (routing/steering.ts, FNV-1a with murmur3's avalanche): the same request meets the same
+ * gateway's own sticky hash (routing/steering/shares.ts, FNV-1a with murmur3's avalanche): the same request meets the same
  * replica's tail every run, and one replica's tail says nothing of another's (a hedge is not as slow as its first attempt).
  */
 const latency =

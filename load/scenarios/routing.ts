@@ -8,12 +8,12 @@
  *   npm run bench -- routing
  *   SDEPS=20000 PREDICTORS=5000 npm run bench -- routing
  */
-import { headerGetter, match } from '../../routing/match.js';
-import { randomPicker, seededRandom } from '../../routing/pick.js';
-import { MAX_PREDICTORS } from '../../routing/compile.js';
-import { TableBuilder } from '../../routing/table.js';
+import { headerGetter, match } from '../../routing/table/match.js';
+import { randomPicker, seededRandom } from '../../routing/table/pick.js';
+import { MAX_PREDICTORS } from '../../routing/compile/deployment.js';
+import { TableBuilder } from '../../routing/table/builder.js';
 import { DEFAULT_COMPILE_OPTIONS, type RouteRequest } from '../../routing/types.js';
-import type { SeldonDeployment } from '../../routing/seldon-deployment.js';
+import type { SeldonDeployment } from '../../routing/seldon/deployment.js';
 import { generated } from '../lib/bench-table.js';
 
 const N = Number(process.env.SDEPS ?? 10_000);

@@ -10,7 +10,7 @@
  *   npm run bench -- translate [--rounds N]
  */
 import { seldonRequestToV2, v2AnswerToSeldon } from '../../gateway/translate/seldon-client.js';
-import { seededRandom } from '../../routing/pick.js';
+import { seededRandom } from '../../routing/table/pick.js';
 
 const args = process.argv.slice(2);
 const ROUNDS = Number(args[args.indexOf('--rounds') + 1] ?? 3) || 3;

@@ -17,7 +17,7 @@ import { EventBatcher } from '../batcher.js';
 import { SILENT_LOG, describeError, statusOf, type KubeClient, type KubeLog } from './kube-client.js';
 import { deploymentKey, type DeploymentSource, type SourceSink } from '../source.js';
 import { WatchLoop, type WatchTuning } from './watch-loop.js';
-import type { SeldonDeployment } from '../../routing/seldon-deployment.js';
+import type { SeldonDeployment } from '../../routing/seldon/deployment.js';
 
 export const SELDON_GROUP = 'machinelearning.seldon.io';
 export const SELDON_PLURAL = 'seldondeployments';

@@ -15,7 +15,7 @@ import { parseAllDocuments } from 'yaml';
 import { OPTIONS } from '../../gateway/config/options.js';
 import { parseConfig } from '../../gateway/config/parse.js';
 import { parseJwtProviders } from '../../gateway/config/jwt.js';
-import { parseAmbassadorModule } from '../../routing/ambassador-module.js';
+import { parseAmbassadorModule } from '../../routing/emissary/module.js';
 import { baseWith, kustomize, type Obj } from '../helpers/kustomize.js';
 import { gatewaySeries, promqlUses } from '../helpers/promql.js';
 

@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAPPING_KEYS } from '../../routing/mapping-keys.js';
-import { DESIGN_DIFFERENCES } from '../../routing/design-differences.js';
+import { MAPPING_KEYS } from '../../routing/emissary/mapping-keys.js';
+import { DESIGN_DIFFERENCES } from '../../routing/emissary/design-differences.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 

@@ -1,15 +1,15 @@
 /**
- * A seeded simulation of flow control's decisions (routing/flow-core.ts) in front of a model of
+ * A seeded simulation of flow control's decisions (routing/flow/core.ts) in front of a model of
  * fixed concurrency: the model serves `concurrency` requests at once (service time jittered ±20%)
  * and the rest wait inside it, unseen (gunicorn's backlog). Arrivals are Poisson streams, each
  * with its priority class and tenant. The clock is the simulation's; nothing sleeps. The
  * controller's part (timers, starting what a freed slot lets go) is played as
  * gateway/flow/controller.ts plays it.
  */
-import { FlowCore, FlowWaiter } from '../../routing/flow-core.js';
-import type { FlowPolicy } from '../../routing/flow-config.js';
-import type { Priority } from '../../routing/flow-queue.js';
-import { seededRandom } from '../../routing/pick.js';
+import { FlowCore, FlowWaiter } from '../../routing/flow/core.js';
+import type { FlowPolicy } from '../../routing/flow/config.js';
+import type { Priority } from '../../routing/flow/queue.js';
+import { seededRandom } from '../../routing/table/pick.js';
 import { TimeHeap } from '../../load/lib/time-heap.js';
 
 /** The simulation's clock and what is due on it. */

@@ -1,5 +1,5 @@
 /** Reading a routing parser's `Parsed` result in a test: its value, or its error, failing on the other. */
-import type { Parsed } from '../../routing/values.js';
+import type { Parsed } from '../../routing/values/syntax.js';
 
 /** `parse`'s value for `raw` (throws its error). */
 export const parsedValue =

@@ -3,7 +3,7 @@
  * events into a key → deployment map.
  */
 import type { SourceEvent, SourceSink } from '../../source/source.js';
-import type { SeldonDeployment } from '../../routing/seldon-deployment.js';
+import type { SeldonDeployment } from '../../routing/seldon/deployment.js';
 
 export class RecordingSink implements SourceSink {
   readonly batches: SourceEvent[][] = [];

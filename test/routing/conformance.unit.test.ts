@@ -9,12 +9,12 @@
  * states the rule.
  */
 import { describe, expect, it } from 'vitest';
-import { GRPC_PATH_SOURCE } from '../../routing/compile.js';
-import { tableJson } from '../../routing/describe.js';
-import { headerGetter, match } from '../../routing/match.js';
-import { randomPicker, roundRobinPicker, seededRandom } from '../../routing/pick.js';
-import { hashedServiceName } from '../../routing/services.js';
-import { buildTable, TableBuilder } from '../../routing/table.js';
+import { GRPC_PATH_SOURCE } from '../../routing/compile/deployment.js';
+import { tableJson } from '../../routing/table/describe.js';
+import { headerGetter, match } from '../../routing/table/match.js';
+import { randomPicker, roundRobinPicker, seededRandom } from '../../routing/table/pick.js';
+import { hashedServiceName } from '../../routing/seldon/services.js';
+import { buildTable, TableBuilder } from '../../routing/table/builder.js';
 import {
   DEFAULT_BREAKER,
   DEFAULT_COMPILE_OPTIONS,
@@ -29,7 +29,7 @@ import {
   type RouteTable,
   type Routed,
 } from '../../routing/types.js';
-import type { PredictorSpec, SeldonDeployment, ServiceStatus } from '../../routing/seldon-deployment.js';
+import type { PredictorSpec, SeldonDeployment, ServiceStatus } from '../../routing/seldon/deployment.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { ManifestSource, type ManifestSourceOptions } from '../../source/manifest-source.js';
-import type { SeldonDeployment } from '../../routing/seldon-deployment.js';
+import type { SeldonDeployment } from '../../routing/seldon/deployment.js';
 import { RecordingSink } from '../helpers/recording-sink.js';
 import { sleep } from '../helpers/wait.js';
 

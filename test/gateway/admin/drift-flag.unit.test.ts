@@ -8,8 +8,8 @@ import { diagnostics } from '../../../gateway/admin/page-model.js';
 import { renderPage } from '../../../gateway/admin/page.js';
 import type { SteeringJson } from '../../../gateway/admin/steering-html.js';
 import { ObservedWindow } from '../../../gateway/observe/observed.js';
-import { buildTable } from '../../../routing/table.js';
-import type { SeldonDeployment } from '../../../routing/seldon-deployment.js';
+import { buildTable } from '../../../routing/table/builder.js';
+import type { SeldonDeployment } from '../../../routing/seldon/deployment.js';
 import { DEFAULT_COMPILE_OPTIONS } from '../../../routing/types.js';
 
 const FROM = Date.parse('2026-01-01T12:00:00Z');

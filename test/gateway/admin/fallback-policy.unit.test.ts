@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { diagnostics } from '../../../gateway/admin/page-model.js';
 import { renderPage } from '../../../gateway/admin/page.js';
 import { ObservedWindow } from '../../../gateway/observe/observed.js';
-import { buildTable } from '../../../routing/table.js';
+import { buildTable } from '../../../routing/table/builder.js';
 import { DEFAULT_COMPILE_OPTIONS } from '../../../routing/types.js';
 
 const FROM = Date.parse('2026-01-01T12:00:00Z');

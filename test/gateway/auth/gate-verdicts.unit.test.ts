@@ -14,9 +14,9 @@ import { grpcFrontEndCall } from '../../../gateway/edge/entry.js';
 import { grpcStatusOf, GrpcStatus } from '../../../gateway/edge/errors.js';
 import { GatewayMetrics } from '../../../gateway/observe/metrics.js';
 import { RouteState } from '../../../gateway/process/route-state.js';
-import { match } from '../../../routing/match.js';
-import { randomPicker, seededRandom } from '../../../routing/pick.js';
-import type { SeldonDeployment } from '../../../routing/seldon-deployment.js';
+import { match } from '../../../routing/table/match.js';
+import { randomPicker, seededRandom } from '../../../routing/table/pick.js';
+import type { SeldonDeployment } from '../../../routing/seldon/deployment.js';
 import { DEFAULT_COMPILE_OPTIONS, type Decision, type Routed } from '../../../routing/types.js';
 
 const BEARER = 'Bearer realm="seldon-gateway"';

@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseJwtProviders } from '../../../gateway/config/jwt.js';
 import { JwtVerifier } from '../../../gateway/auth/jwt.js';
 import { ProviderKeySets } from '../../../gateway/auth/jwt-keys.js';
-import { parseJwtPolicy, type JwtPolicy } from '../../../routing/jwt-policy.js';
+import { parseJwtPolicy, type JwtPolicy } from '../../../routing/policies/jwt.js';
 import { signingKey, startIdentityProvider, type IdentityProvider, type SigningKey } from '../../fixtures/identity-provider.js';
 import { TestClock } from '../../helpers/clock.js';
 

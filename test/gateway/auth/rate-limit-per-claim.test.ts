@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bucketName, bucketTag, perClaimLimit } from '../../../gateway/auth/rate-limit.js';
-import { parseRateLimit } from '../../../routing/annotations.js';
+import { parseRateLimit } from '../../../routing/seldon/annotations.js';
 import type { RateLimit } from '../../../routing/types.js';
 import { startHttpBackend, type HttpBackend } from '../../fixtures/http-backend.js';
 import { signingKey, startIdentityProvider, type IdentityProvider } from '../../fixtures/identity-provider.js';

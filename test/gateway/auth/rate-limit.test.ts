@@ -19,7 +19,7 @@ import { metric } from '../../helpers/metrics.js';
 import { startRedis, type TestRedis } from '../../helpers/redis.js';
 import { sleep, waitUntil } from '../../helpers/wait.js';
 import { Gcra } from '../../../gateway/auth/rate-limit.js';
-import { parseRateLimit } from '../../../routing/annotations.js';
+import { parseRateLimit } from '../../../routing/seldon/annotations.js';
 import type { RateLimit } from '../../../routing/types.js';
 
 const PREDICT = '/api/v1.0/predictions';

@@ -1,12 +1,12 @@
 /**
  * The ambassador Module's edge keys as the listeners take them (config/ambassador-module.ts `moduleEdge`):
  * Envoy's client address rule mapped onto --trusted-proxies and a hop count, a flag given explicitly
- * naming the peers; and the pure pieces requests meet (routing/edge-rules.ts).
+ * naming the peers; and the pure pieces requests meet (routing/emissary/edge-rules.ts).
  */
 import { describe, expect, it } from 'vitest';
 import { edgeChanged, moduleEdge, type ModuleBase } from '../../../gateway/config/ambassador-module.js';
-import { parseAmbassadorModule } from '../../../routing/ambassador-module.js';
-import { clientFromForwarded, forwardedAddress, hasEscapedSlash, stripMatchingPort } from '../../../routing/edge-rules.js';
+import { parseAmbassadorModule } from '../../../routing/emissary/module.js';
+import { clientFromForwarded, forwardedAddress, hasEscapedSlash, stripMatchingPort } from '../../../routing/emissary/edge-rules.js';
 
 const v2 = (config: string): string => `apiVersion: getambassador.io/v2\nkind: Module\nname: ambassador\nconfig:\n${config.replace(/^/gm, '  ')}\n`;
 

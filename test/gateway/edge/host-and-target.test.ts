@@ -11,7 +11,7 @@ import { startGrpcBackend, type GrpcBackend, encodeSeldonMessage, grpcFrame } fr
 import { startHttpBackend, type HttpBackend } from '../../fixtures/http-backend.js';
 import { sdep, startTestGateway, type TestGateway } from '../../helpers/gateway.js';
 import { raw, rawRequest as req, type RawAnswer } from '../../helpers/net.js';
-import { INVALID_HOST } from '../../../routing/host-syntax.js';
+import { INVALID_HOST } from '../../../routing/values/host.js';
 
 const API = '/seldon/models/iris/api/v1.0/predictions';
 

@@ -23,7 +23,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Http1Lane, type LaneHandler } from '../../../gateway/edge/http1-lane.js';
 import type { LaneExchange } from '../../../gateway/edge/lane-exchange.js';
 import { OTHER, parseRequestHead } from '../../../gateway/edge/http1-request.js';
-import { seededRandom } from '../../../routing/pick.js';
+import { seededRandom } from '../../../routing/table/pick.js';
 import { ByteReader, headerValue, readHttpResponse, startRecordingUpstream, type Answer, type RecordedRequest, type RecordingUpstream } from '../../fixtures/recording-upstream.js';
 import { sdep, startTestGateway, waitFor, type TestGateway } from '../../helpers/gateway.js';
 import { metric } from '../../helpers/metrics.js';

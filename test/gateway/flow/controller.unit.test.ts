@@ -7,8 +7,8 @@
 import { describe, expect, it, vi } from 'vitest';
 import { FlowController, type FlowExchange, type FlowRefusal, type FlowSlot } from '../../../gateway/flow/controller.js';
 import type { WatchedEndpoints } from '../../../gateway/observe/route-gauges.js';
-import type { SeldonDeployment } from '../../../routing/seldon-deployment.js';
-import { buildTable } from '../../../routing/table.js';
+import type { SeldonDeployment } from '../../../routing/seldon/deployment.js';
+import { buildTable } from '../../../routing/table/builder.js';
 import { DEFAULT_COMPILE_OPTIONS, type Backend, type RouteTable } from '../../../routing/types.js';
 
 const table = (flow: string, traffic = 100): RouteTable =>

@@ -14,7 +14,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { paced, REPLICA_IPS } from '../../fixtures/loopback-replicas.js';
 import { HedgingWorld, quantile, type Got } from '../../helpers/hedging.js';
-import { seededRandom } from '../../../routing/pick.js';
+import { seededRandom } from '../../../routing/table/pick.js';
 
 const FAST_MS = 8;
 const TAIL_MS = 400;

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { editFields, editHeaderObject, errorOverrideFor, overrideBody, upstreamHost } from '../../../gateway/forward/mapping-edits.js';
-import { NO_POLICY, withRouteDefaults, type ErrorOverride, type HeaderEdits, type MappingPolicy } from '../../../routing/mapping-policy.js';
+import { NO_POLICY, withRouteDefaults, type ErrorOverride, type HeaderEdits, type MappingPolicy } from '../../../routing/emissary/mapping-policy.js';
 
 const policy = (p: Partial<MappingPolicy>): MappingPolicy => ({ ...NO_POLICY, ...p });
 

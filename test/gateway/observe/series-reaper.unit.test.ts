@@ -8,9 +8,9 @@ import { describe, expect, it } from 'vitest';
 import { GatewayMetrics } from '../../../gateway/observe/metrics.js';
 import { SeriesReaper, liveSubjects, type LiveSubjects } from '../../../gateway/observe/series-reaper.js';
 import { LogMetrics } from '../../../gateway/payload-log/metrics.js';
-import { buildTable } from '../../../routing/table.js';
+import { buildTable } from '../../../routing/table/builder.js';
 import { DEFAULT_COMPILE_OPTIONS, type Backend, type RouteTable } from '../../../routing/types.js';
-import type { SeldonDeployment } from '../../../routing/seldon-deployment.js';
+import type { SeldonDeployment } from '../../../routing/seldon/deployment.js';
 
 const GRACE = 60_000;
 

@@ -23,7 +23,7 @@ import { startTestGateway, type TestGateway } from '../../helpers/gateway.js';
 import { pool } from '../../helpers/grpc.js';
 import { metricSum, scrape } from '../../helpers/observability.js';
 import { waitUntil } from '../../helpers/wait.js';
-import { seededRandom } from '../../../routing/pick.js';
+import { seededRandom } from '../../../routing/table/pick.js';
 
 const N = 5000;
 const RATES: Record<string, number> = { a: 0.4, b: 0.5, c: 0.6 };

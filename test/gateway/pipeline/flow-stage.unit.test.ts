@@ -11,9 +11,9 @@ import { FlowController } from '../../../gateway/flow/controller.js';
 import { requestPipeline } from '../../../gateway/pipeline/chain.js';
 import { issueToken } from '../../../gateway/steer/attribution.js';
 import { BanditEdge, type RewardSink } from '../../../gateway/steer/bandit-edge.js';
-import { randomPicker, seededRandom } from '../../../routing/pick.js';
-import type { SeldonDeployment } from '../../../routing/seldon-deployment.js';
-import { buildTable } from '../../../routing/table.js';
+import { randomPicker, seededRandom } from '../../../routing/table/pick.js';
+import type { SeldonDeployment } from '../../../routing/seldon/deployment.js';
+import { buildTable } from '../../../routing/table/builder.js';
 import { DEFAULT_COMPILE_OPTIONS } from '../../../routing/types.js';
 import { RecordingRequest } from './recording-request.js';
 

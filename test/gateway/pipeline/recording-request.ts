@@ -3,7 +3,7 @@
  * adapter is recorded in `calls` (`refuse:503 AUTH_BACKEND_UNAVAILABLE`, `forward`…), and what the
  * adapter would answer (a gate verdict, a feedback's body) is set by the test.
  */
-import type { Redirect } from '../../../routing/mapping-policy.js';
+import type { Redirect } from '../../../routing/emissary/mapping-policy.js';
 import type { Allow, Deny, Gatekeeper, PendingVerdict } from '../../../gateway/auth/gate.js';
 import { PipelineRequest, type KeptBody, type Refusal } from '../../../gateway/pipeline/request.js';
 import type { FeedbackReading } from '../../../gateway/steer/bandit-edge.js';

@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { GatewayMetrics } from '../../../gateway/observe/metrics.js';
-import type { SeldonDeployment } from '../../../routing/seldon-deployment.js';
-import { buildTable } from '../../../routing/table.js';
+import type { SeldonDeployment } from '../../../routing/seldon/deployment.js';
+import { buildTable } from '../../../routing/table/builder.js';
 import { DEFAULT_COMPILE_OPTIONS } from '../../../routing/types.js';
 
 const ROLLOUT: SeldonDeployment = {

@@ -17,9 +17,9 @@ import { StickyStage } from '../../../gateway/pipeline/sticky-cookie.js';
 import { issueToken } from '../../../gateway/steer/attribution.js';
 import { BanditEdge, type FeedbackOutcome, type RewardSink } from '../../../gateway/steer/bandit-edge.js';
 import { StickyKeys } from '../../../gateway/steer/sticky-keys.js';
-import { randomPicker, seededRandom } from '../../../routing/pick.js';
-import type { SeldonDeployment } from '../../../routing/seldon-deployment.js';
-import { buildTable } from '../../../routing/table.js';
+import { randomPicker, seededRandom } from '../../../routing/table/pick.js';
+import type { SeldonDeployment } from '../../../routing/seldon/deployment.js';
+import { buildTable } from '../../../routing/table/builder.js';
 import { DEFAULT_COMPILE_OPTIONS, type Routed } from '../../../routing/types.js';
 import { RecordingRequest, type RecordingOptions } from './recording-request.js';
 

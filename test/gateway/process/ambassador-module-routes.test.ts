@@ -1,5 +1,5 @@
 /**
- * The ambassador Module's route defaults and server name over real sockets (routing/ambassador-module.ts,
+ * The ambassador Module's route defaults and server name over real sockets (routing/emissary/module.ts,
  * docs/migrating-from-ambassador.md#the-ambassador-module), on Seldon's routes and custom Mappings, REST and
  * gRPC: `error_response_overrides` (a Mapping's own replacing them, `bypass_error_response_overrides` turning
  * them off, the gateway's own 503 on a route and 404 without one; gRPC answers untouched, as Envoy's),
@@ -23,7 +23,7 @@ import { restMapping } from '../../helpers/mappings.js';
 import { metric } from '../../helpers/metrics.js';
 import { freePort } from '../../helpers/net.js';
 import { waitUntil } from '../../helpers/wait.js';
-import type { TableJson } from '../../../routing/describe.js';
+import type { TableJson } from '../../../routing/table/describe.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const NS = 'models';

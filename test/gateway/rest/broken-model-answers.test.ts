@@ -11,7 +11,7 @@
  *   - the gateway serves a plain request afterwards as if nothing happened.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seededRandom } from '../../../routing/pick.js';
+import { seededRandom } from '../../../routing/table/pick.js';
 import { connectRaw, headerValue, readHttpResponse, startRecordingUpstream, writeRequest, type HeaderLine, type RecordingUpstream } from '../../fixtures/recording-upstream.js';
 import { sdep, startTestGateway, type TestGateway } from '../../helpers/gateway.js';
 import { draws, fuzzSequence } from '../../helpers/random.js';

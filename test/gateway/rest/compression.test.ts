@@ -20,7 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { headerValue, headerValues, rawRequest, startRecordingUpstream, type Answer, type HeaderLine, type RawResponse, type RecordingUpstream } from '../../fixtures/recording-upstream.js';
 import { sdep, startTestGateway, type TestGateway } from '../../helpers/gateway.js';
 import { listenLocal } from '../../helpers/net.js';
-import type { BackendJson, TableJson } from '../../../routing/describe.js';
+import type { BackendJson, TableJson } from '../../../routing/table/describe.js';
 
 const MODEL = '/seldon/m/model/api/v1.0/predictions';
 const DECODING = '/seldon/m/dec/api/v1.0/predictions';

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisConnection } from '../../../gateway/auth/redis.js';
 import { MemorySteerStore, RedisSteerStore, type SteerStore } from '../../../gateway/steer/store.js';
-import { addReward } from '../../../routing/bandit.js';
+import { addReward } from '../../../routing/steering/bandit.js';
 import { startRedis, type TestRedis } from '../../helpers/redis.js';
 import { waitUntil } from '../../helpers/wait.js';
 

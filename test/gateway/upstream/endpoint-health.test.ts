@@ -5,7 +5,7 @@
  * ejected within a handful of failures on REST and gRPC; bad input that every replica answers 500
  * ejects nobody; a replica that never answers costs a few timeouts; when all fail, clients get the
  * models' own answers; a replica that heals is back to its share after its ejection and slow start;
- * a replica 10× slower gets a small share. The seeded simulation (test/routing/endpoint-health-sim.test.ts)
+ * a replica 10× slower gets a small share. The seeded simulation (test/routing/health/endpoints-sim.test.ts)
  * has the same cases in simulated time, over many seeds.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';

@@ -9,14 +9,14 @@ import { perTryTimer } from '../../../gateway/forward/attempt-base.js';
 import { REAL_CLOCK, type Timer } from '../../../gateway/upstream/clock.js';
 import { Breaker } from '../../../gateway/upstream/breaker.js';
 import { EndpointSet, type EndpointSource } from '../../../gateway/upstream/endpoints.js';
-import type { EndpointHealth } from '../../../routing/endpoint-health.js';
+import type { EndpointHealth } from '../../../routing/health/endpoints.js';
 import { MirrorAdmission } from '../../../gateway/upstream/mirror.js';
 import { MirrorBudget } from '../../../gateway/upstream/mirror-budget.js';
 import { UpstreamRegistry, upstreamKey } from '../../../gateway/upstream/registry.js';
 import { GatewayMetrics } from '../../../gateway/observe/metrics.js';
 import type { AttemptFailure } from '../../../gateway/forward/retry-rule.js';
 import type { Backend, BreakerLimits, Protocol, RetryPolicy, RouteTable, Upstream } from '../../../routing/types.js';
-import { hedgePolicy, type HedgePolicy } from '../../../routing/hedge-config.js';
+import { hedgePolicy, type HedgePolicy } from '../../../routing/hedge/config.js';
 import { UpstreamHedging } from '../../../gateway/upstream/hedging.js';
 import { Upstreams } from '../../../gateway/upstream/pools.js';
 

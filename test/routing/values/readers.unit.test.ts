@@ -1,0 +1,206 @@
+/**
+ * One reader per kind of value: the same text, written in a Mapping, in the ambassador Module or in an
+ * annotation, is accepted or refused alike and has one value. Each table row is one text; each place
+ * reads it with its own key and says what it made of it.
+ */
+import { describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import { inspectModule, moduleCors } from '../../../routing/emissary/module.js';
+import { breakerAnnotations, corsAnnotation, Findings, timeoutAnnotation } from '../../../routing/seldon/annotations.js';
+import { parseCustomConfig, parseRetry } from '../../../routing/emissary/custom-config.js';
+import { parseDuration } from '../../../routing/values/duration.js';
+import { parseFlowFields } from '../../../routing/flow/config.js';
+import { parseOutlierFields } from '../../../routing/health/outlier-config.js';
+import { DEFAULT_BREAKER, type BreakerLimits } from '../../../routing/types.js';
+
+/** What a place made of a value: its number (or object), or refused. */
+type Got = { ok: true; value: unknown } | { ok: false };
+const REFUSED: Got = { ok: false };
+const value = (v: unknown): Got => ({ ok: true, value: v });
+
+const module = (config: string): ReturnType<typeof inspectModule> => inspectModule(`apiVersion: getambassador.io/v3alpha1\nkind: Module\nname: ambassador\nconfig:\n${config.replace(/^/gm, '  ')}\n`);
+
+/** One Mapping with `extra` (YAML lines): the route, or refused (dropped). */
+function mapping(extra: string): Got {
+  const cfg = parseCustomConfig(`kind: Mapping\nname: m\nprefix: /seldon/ns/m/\nservice: m-svc\n${extra}`, 'ns');
+  return cfg.ok ? value(cfg.mappings[0]) : REFUSED;
+}
+
+/** An annotation map of one key. */
+const ann = (key: string, v: string): Map<string, string> => new Map([[key, v]]);
+
+/** The texts of a YAML scalar: what a Mapping or Module holds, and what an annotation (always a string) holds. */
+const asAnnotation = (yamlText: string): string => String(parseYaml(yamlText) as unknown);
+
+describe('whole numbers: one reader (routing/values/whole-number.ts)', () => {
+  // Texts as written in YAML; an annotation holds the same text as a string.
+  const rows: [string, Got][] = [
+    ['3000', value(3000)],
+    ['"3000"', value(3000)],
+    ['" 3000 "', value(3000)],
+    ['0', value(0)],
+    ['2147483647', value(2147483647)],
+    ['2147483648', REFUSED],
+    ['-1', REFUSED],
+    ['2.5', REFUSED],
+    ['"1e3"', REFUSED],
+    ['"3s"', REFUSED],
+    ['"abc"', REFUSED],
+    ['""', REFUSED],
+    ['true', REFUSED],
+  ];
+
+  it.each(rows)('%s: the same in a Mapping (timeout_ms), the Module (xff_num_trusted_hops) and an annotation (seldon.io/rest-timeout)', (text, want) => {
+    const m = mapping(`timeout_ms: ${text}`);
+    const inMapping: Got = m.ok ? value((m.value as { timeoutMs: number }).timeoutMs) : REFUSED;
+    const key = module(`xff_num_trusted_hops: ${text}`).keys[0]!;
+    const mod = module(`xff_num_trusted_hops: ${text}`).module;
+    const inModule: Got = key.class === 'honoured' ? value(mod.xffNumTrustedHops) : REFUSED;
+    const f = new Findings();
+    const t = timeoutAnnotation(ann('seldon.io/rest-timeout', asAnnotation(text)), 'rest', { defaultTimeoutMs: 1234, defaultIdleTimeoutMs: 300_000 }, f);
+    // A refused annotation keeps the default with a warning (a tuning value degrades its deployment).
+    const inAnnotation: Got = f.warnings.length > 0 ? REFUSED : value(t.timeoutMs);
+    expect({ mapping: inMapping, module: inModule, annotation: inAnnotation }).toEqual({ mapping: want, module: want, annotation: want });
+    if (!want.ok) expect(t.timeoutMs).toBe(1234);
+  });
+
+  it('retry_policy.num_retries reads the same texts (Mapping and Module)', () => {
+    for (const [text, want] of rows) {
+      const r = parseRetry(parseYaml(`{retry_on: 5xx, num_retries: ${text}}`));
+      expect([text, typeof r === 'string' ? REFUSED : value(r.numRetries)]).toEqual([text, want]);
+      const k = module(`retry_policy:\n  retry_on: 5xx\n  num_retries: ${text}`).keys[0]!;
+      expect([text, k.class === 'honoured']).toEqual([text, want.ok]);
+    }
+  });
+});
+
+describe('whole numbers in the gateway-* documents and in status codes', () => {
+  it("seldon.io/gateway-flow queue, seldon.io/gateway-outlier maxEjectedPercent: the same texts accepted and refused as a Mapping's timeout_ms", () => {
+    for (const [text, wantOk] of [
+      ['10', true],
+      ['"10"', true],
+      ['" 10 "', true],
+      ['-1', false],
+      ['2.5', false],
+      ['"1e1"', false],
+      ['"0x0a"', false],
+      ['true', false],
+    ] as const) {
+      const flow = parseFlowFields(`queue: ${text}`);
+      const outlier = parseOutlierFields(`maxEjectedPercent: ${text}`);
+      const m = mapping(`timeout_ms: ${text}`);
+      expect([text, flow.ok, outlier.ok, m.ok]).toEqual([text, wantOk, wantOk, wantOk]);
+    }
+  });
+
+  it('redirect_response_code and on_status_code: a hexadecimal or exponent text is no status (Number() read "0x12d" as 301)', () => {
+    const redirect = (code: string): boolean => mapping(`host_redirect: true\nredirect_response_code: ${code}`).ok;
+    expect(['301', '"301"', '"0x12d"', '"3.01e2"', '301.0'].map(redirect)).toEqual([true, true, false, false, true]);
+    const override = (code: string): boolean => mapping(`error_response_overrides:\n  - on_status_code: ${code}\n    body: {text_format: x}`).ok;
+    expect(['404', '"404"', '"0x194"', '" "', '4.04e2'].map(override)).toEqual([true, true, false, false, true]);
+  });
+});
+
+describe('circuit breakers: one reader (routing/seldon/circuit-breakers.ts)', () => {
+  const limits = (b: Partial<BreakerLimits>): BreakerLimits => ({ ...DEFAULT_BREAKER, ...b });
+  const FIELD: Record<string, keyof BreakerLimits> = { max_connections: 'maxConnections', max_pending_requests: 'maxPendingRequests', max_requests: 'maxRequests', max_retries: 'maxRetries' };
+  // [field, YAML text, what the Mapping and the Module make of it, what the annotation makes of it]
+  const rows: [string, string, Got, Got][] = [
+    ['max_retries', '5', value(limits({ maxRetries: 5 })), value(limits({ maxRetries: 5 }))],
+    ['max_retries', '"5"', value(limits({ maxRetries: 5 })), value(limits({ maxRetries: 5 }))],
+    // Envoy's 0: no retry allowed. Seldon's annotation 0 is "not set" (its operator wrote no field): Envoy's default.
+    ['max_retries', '0', value(limits({ maxRetries: 0 })), value(DEFAULT_BREAKER)],
+    ['max_requests', '0', value(limits({ maxRequests: 0 })), value(DEFAULT_BREAKER)],
+    ['max_pending_requests', '7', value(limits({ maxPendingRequests: 7 })), value(limits({ maxPendingRequests: 7 }))],
+    ['max_connections', '2', value(limits({ maxConnections: 2 })), value(limits({ maxConnections: 2 }))],
+    ['max_connections', '0', REFUSED, value(DEFAULT_BREAKER)],
+    ['max_retries', '-1', REFUSED, REFUSED],
+    ['max_retries', '2.5', REFUSED, REFUSED],
+    ['max_requests', '"ten"', REFUSED, REFUSED],
+    ['max_requests', '2147483648', REFUSED, REFUSED],
+  ];
+
+  it.each(rows)('%s: %s: the same limits from a Mapping and the Module; the annotation refuses what they refuse', (field, text, want, wantAnnotation) => {
+    const m = mapping(`circuit_breakers:\n  - ${field}: ${text}`);
+    const inMapping: Got = m.ok ? value((m.value as { breaker: BreakerLimits }).breaker) : REFUSED;
+    const r = module(`circuit_breakers:\n  - ${field}: ${text}`);
+    const inModule: Got = r.keys[0]!.class === 'honoured' ? value(r.module.circuitBreakers) : REFUSED;
+    expect({ mapping: inMapping, module: inModule }).toEqual({ mapping: want, module: want });
+    const f = new Findings();
+    const b = breakerAnnotations(ann(`seldon.io/ambassador-circuit-breakers-${field.replaceAll('_', '-')}`, asAnnotation(text)), f);
+    expect(f.warnings.length > 0 ? REFUSED : value(b)).toEqual(wantAnnotation);
+    expect(FIELD[field]).toBeDefined();
+  });
+
+  it('the structure: a map instead of a list, an unknown threshold, a bad priority, two default entries are refused by the Mapping and the Module alike', () => {
+    for (const text of ['{max_retries: 1}', '\n  - max_streams: 1', '\n  - priority: urgent', '\n  - max_retries: 1\n  - max_requests: 2']) {
+      expect([text, mapping(`circuit_breakers: ${text}`).ok, module(`circuit_breakers: ${text}`).keys[0]!.class]).toEqual([text, false, 'refused']);
+    }
+    // A high entry is checked and never applies; priority in any case.
+    const high = '\n  - priority: HIGH\n    max_retries: 9\n  - priority: Default\n    max_retries: 1';
+    const m = mapping(`circuit_breakers: ${high}`);
+    expect(m.ok && (m.value as { breaker: BreakerLimits }).breaker).toEqual(limits({ maxRetries: 1 }));
+    expect(module(`circuit_breakers: ${high}`).module.circuitBreakers).toEqual(limits({ maxRetries: 1 }));
+  });
+});
+
+describe('CORS: one reader (routing/policies/cors.ts)', () => {
+  /** The policy each place makes of one `cors` block (YAML flow text), minus its function, or refused. */
+  function places(text: string): { mapping: unknown; module: unknown; annotation: unknown } {
+    const strip = (p: { allowsOrigin: unknown } | null | undefined): unknown => {
+      if (p === null || p === undefined) return REFUSED;
+      const { allowsOrigin: _, ...rest } = p;
+      return rest;
+    };
+    const m = mapping(`cors: ${text}`);
+    const r = module(`cors: ${text}`);
+    const f = new Findings();
+    const a = corsAnnotation(ann('seldon.io/gateway-cors', text), f);
+    return {
+      mapping: m.ok ? strip((m.value as { cors: { allowsOrigin: unknown } }).cors) : REFUSED,
+      module: r.keys[0]!.class === 'honoured' ? strip(corsOf(r)) : REFUSED,
+      annotation: a.ok ? strip(a.value) : REFUSED,
+    };
+  }
+  // What routes take from the Module (moduleCors), not the block re-read by the Mapping's reader.
+  const corsOf = (r: ReturnType<typeof inspectModule>): { allowsOrigin: unknown } | null => moduleCors(r.module) ?? null;
+
+  it.each([
+    ['{origins: "*"}', true],
+    ['{origins: "https://a.example, https://b.example", methods: [GET, POST], max_age: "600"}', true],
+    ['{origins: "*", colour: red}', true],
+    ['{origins: "*", max_age: 1d}', false],
+    ['{origins: "*", max_age: -1}', false],
+    ['{origins: "https://a.example/"}', false],
+    ['{methods: [GET]}', false],
+    ['{origins: "*", headers: ["bad header"]}', false],
+  ])('%s: one policy in a Mapping, the Module and seldon.io/gateway-cors (accepted: %s)', (text, accepted) => {
+    const p = places(text);
+    expect(p.module).toEqual(p.mapping);
+    expect(p.annotation).toEqual(p.mapping);
+    expect(p.mapping !== REFUSED && p.mapping !== undefined && (p.mapping as Got).ok !== false).toBe(accepted);
+  });
+});
+
+describe('durations: one grammar (routing/values/duration.ts); per_try_timeout a string, as Emissary types it', () => {
+  it.each([
+    ['"0.5s"', 500],
+    ['500ms', 500],
+    ['"1m30s"', 90_000],
+    ['0.5', null],
+    ['2', null],
+    ['"2"', null],
+    ['"-1s"', null],
+  ])('per_try_timeout: %s in a Mapping and in the Module: %s ms (null: refused)', (text, ms) => {
+    const m = mapping(`retry_policy:\n  retry_on: 5xx\n  per_try_timeout: ${text}`);
+    expect(m.ok ? (m.value as { retry: { perTryTimeoutMs: number } }).retry.perTryTimeoutMs : null).toBe(ms);
+    const r = module(`retry_policy:\n  retry_on: 5xx\n  per_try_timeout: ${text}`);
+    expect(r.keys[0]!.class === 'honoured' ? r.module.retryPolicy!.perTryTimeoutMs : null).toBe(ms);
+    // The annotations' durations (rollouts, outliers, flow control) read the same grammar.
+    expect(parseDuration(parseYaml(text) as unknown)).toBe(ms);
+  });
+
+  it('a bare YAML number says why it is refused', () => {
+    expect(parseRetry({ retry_on: '5xx', per_try_timeout: 0.5 })).toBe('retry_policy.per_try_timeout 0.5 is not a duration string like "500ms" or "2s" (a bare number has no unit; quote it with one)');
+  });
+});
