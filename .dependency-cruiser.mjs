@@ -1,6 +1,7 @@
 // dependency-cruiser's rules for `npm run lint`: no import cycle (type-only imports included), and
 // the folder table "### Import rules" of docs/architecture.md, read from the document itself so that
-// the table and the check are one thing. A table this file cannot read, or that names a path that
+// the table and the check are one thing (routing/ has a row per room: routing/values/, routing/table/, …;
+// a file in no row, such as a new one at routing/'s root, fails as not-in-table). A table this file cannot read, or that names a path that
 // does not exist, stops the lint with the row at fault: a prose edit cannot drop a rule unnoticed.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -84,6 +85,15 @@ export function forbiddenRules(rows) {
       to: {},
     },
     { name: 'not-to-unresolvable', comment: 'An import that does not resolve.', severity: 'error', from: {}, to: { couldNotResolve: true } },
+    {
+      // The table says it room by room (routing/values/, routing/table/, …: no routing row names gateway/ or
+      // source/); this says it once, whatever a new row lists, so that a widened row cannot let it in.
+      name: 'routing-is-pure',
+      comment: `routing/ imports nothing of gateway/ or source/ (${DOC}, ${HEADING}).`,
+      severity: 'error',
+      from: { path: '^routing/' },
+      to: { path: '^(gateway|source)/' },
+    },
   ];
   for (const r of rows) {
     const values = r.allowed.filter((a) => !a.types);

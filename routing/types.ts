@@ -1,7 +1,7 @@
 /**
  * Domain types of the routing core: the compile settings, the routes, groups and backends of an
  * immutable `RouteTable`, and the `Decision` that `match` returns for one request. Nothing here
- * does I/O. The input (SeldonDeployment and its parts) is in `seldon-deployment.ts`.
+ * does I/O. The input (SeldonDeployment and its parts) is in `seldon/deployment.ts`.
  */
 import type { DeploymentSteering } from './steering/spec.js';
 import type { StickySpec } from './steering/sticky.js';

@@ -2,7 +2,7 @@
  * One SeldonDeployment → its route specs and its report (docs/routing.md).
  *
  * A spec is one backend's place in one group: its match (path, host, headers, gRPC identity),
- * whether it is a member or a mirror, and its explicit weight. `table.ts` gathers specs into
+ * whether it is a member or a mirror, and its explicit weight. `table/builder.ts` gathers specs into
  * groups. Compilation looks at nothing but the SDep and the options, so the table is a pure
  * function of the current objects; any failure stays inside this SDep's report. The
  * `seldon.io/*` annotations are read into typed settings by `annotations.ts`; this file assembles

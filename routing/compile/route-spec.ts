@@ -1,5 +1,5 @@
 /**
- * What compiling one SeldonDeployment gives (`compile.ts`, `compile-custom.ts`): its route specs, each a
+ * What compiling one SeldonDeployment gives (`deployment.ts`, `custom.ts`): its route specs, each a
  * backend's place in one group, and the backend itself, always built the same way.
  */
 import type { MappingPolicy } from '../emissary/mapping-policy.js';

@@ -8,8 +8,8 @@
  *   svc-name) returns an error text, and the caller rejects the deployment;
  * - a tuning value (timeouts, retries, breakers, legacy weight and shadow, rate limits) falls back to
  *   its default and records a warning in `Findings`, which degrades the deployment.
- * The value syntax itself (integers, header lists, RE2 patterns) is parsed in `values.ts`; what the
- * settings become (routes, groups) is assembled in `compile.ts`. Nothing here does I/O or throws on
+ * The value syntax itself (integers, header lists, RE2 patterns) is parsed in `values/syntax.ts`; what the
+ * settings become (routes, groups) is assembled in `compile/deployment.ts`. Nothing here does I/O or throws on
  * input.
  */
 import { parseHeaderAnnotation, parseInteger, parseRegexHeaderAnnotation, RegexBudget, type HeaderConstraint, type Parsed } from '../values/syntax.js';

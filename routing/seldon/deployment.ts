@@ -4,7 +4,7 @@
  *
  * These are the CRD's shapes, not the gateway's: every field is optional because clusters and
  * hand-written manifests omit what they like, and unknown fields are tolerated and ignored.
- * `compile.ts` reads them; the route domain (what they become) is in `types.ts`.
+ * `compile/deployment.ts` reads them; the route domain (what they become) is in `routing/types.ts`.
  */
 
 export type Annotations = Record<string, string>;

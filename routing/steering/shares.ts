@@ -4,7 +4,7 @@
  * from their annotations); the gateway decides their live shares (a rollout's step, a bandit's
  * shares) and hands each data plane a `SteerOverride` per deployment; `steerGroup` turns a group of
  * the table into the group a request is picked from. Pure: no I/O, no clock. The steering specs
- * themselves are in `steering-spec.ts` and `sticky-spec.ts`.
+ * themselves are in `spec.ts` and `sticky.ts`.
  *
  * A group may hold members of several deployments (the legacy pattern, docs/routing.md): an
  * override moves shares only among the deployment's own members, within the share the group

@@ -1,5 +1,5 @@
 /**
- * Which deployments are steered and how (docs/rollouts.md, docs/bandits.md), as `compile.ts` reads
+ * Which deployments are steered and how (docs/rollouts.md, docs/bandits.md), as `compile/deployment.ts` reads
  * them from their annotations into `RouteTable.steering`. Types only, apart from the routes, so
  * `types.ts` can name them without importing the steering code.
  */

@@ -1,7 +1,8 @@
 /**
  * The import check of `npm run lint` (.dependency-cruiser.mjs, the table of docs/architecture.md
  * "Import rules") fails on what it must: a tree planted with a cycle made of type-only imports, an
- * import the table forbids (a backward one, observe/ reading edge/'s types, among them), a value import where the table allows types only, and a folder the
+ * import the table forbids (backward ones among them: observe/ reading edge/'s types, a value reader of
+ * routing/ importing the table, Emissary's room a policy family's, a room gateway/), a value import where the table allows types only, and a folder the
  * table does not name; and it passes the imports the table allows. On the project's own tree, every
  * entry of the known-violations baseline still occurs (a fixed one must leave the file, so that it
  * cannot come back unseen).
@@ -38,9 +39,18 @@ describe('the import check', () => {
     };
     plant('tsconfig.json', JSON.stringify({ compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', strict: true } }));
     // A cycle of type-only imports: erased at run time, still a cycle.
-    plant('routing/left.ts', "import type { Right } from './right.js';\nexport interface Left { right?: Right }\n");
-    plant('routing/right.ts', "import type { Left } from './left.js';\nexport interface Right { left?: Left }\n");
-    plant('gateway/upstream/pool.ts', "import type { Left } from '../../routing/left.js';\nexport const pool = (l: Left): Left => l;\n");
+    plant('routing/table/left.ts', "import type { Right } from './right.js';\nexport interface Left { right?: Right }\n");
+    plant('routing/table/right.ts', "import type { Left } from './left.js';\nexport interface Right { left?: Left }\n");
+    plant('gateway/upstream/pool.ts', "import type { Left } from '../../routing/table/left.js';\nexport const pool = (l: Left): Left => l;\n");
+    // routing/'s rooms, backwards: a value reader importing the table, Emissary's room importing a policy
+    // family, a room importing gateway/; and a file at routing/'s root that no row names.
+    plant('routing/values/reader.ts', "import type { Left } from '../table/left.js';\nexport const read = (l: Left): Left => l;\n");
+    plant('routing/flow/config.ts', 'export const FLOW = 1;\n');
+    plant('routing/emissary/mapping.ts', "import { FLOW } from '../flow/config.js';\nexport const mapping = FLOW;\n");
+    plant('routing/table/pick.ts', "import { pool } from '../../gateway/upstream/pool.js';\nexport const pick = pool;\n");
+    plant('routing/stray.ts', "import { FLOW } from './flow/config.js';\nexport const stray = FLOW;\n");
+    // Allowed: the table imports Emissary's room and the value readers.
+    plant('routing/table/match.ts', "import { mapping } from '../emissary/mapping.js';\nimport { read } from '../values/reader.js';\nexport const match = [mapping, read];\n");
     // auth/ may not import upstream/.
     plant('gateway/auth/gate.ts', "import { pool } from '../upstream/pool.js';\nexport const gate = pool;\n");
     // admin/ may import steer/describe.ts by `import type` only.
@@ -65,8 +75,13 @@ describe('the import check', () => {
       'import-rules:admin/:types: gateway/admin/steal.ts → gateway/steer/describe.ts',
       'import-rules:auth/: gateway/auth/gate.ts → gateway/upstream/pool.ts',
       'import-rules:observe/: gateway/observe/log.ts → gateway/edge/exchange.ts',
-      'no-circular: routing/left.ts → routing/right.ts',
+      'import-rules:routing/emissary/: routing/emissary/mapping.ts → routing/flow/config.ts',
+      'import-rules:routing/table/: routing/table/pick.ts → gateway/upstream/pool.ts',
+      'import-rules:routing/values/: routing/values/reader.ts → routing/table/left.ts',
+      'no-circular: routing/table/left.ts → routing/table/right.ts',
       'not-in-table: gateway/stray/thing.ts → gateway/upstream/pool.ts',
+      'not-in-table: routing/stray.ts → routing/flow/config.ts',
+      'routing-is-pure: routing/table/pick.ts → gateway/upstream/pool.ts',
     ]);
   });
 
