@@ -52,12 +52,12 @@ function endToEnd(raw: readonly string[], dropAlso: ReadonlySet<string>): string
   return out;
 }
 
-/** Where the gateway sends a target: the path after the deployment's prefix, runs of `/` merged; undefined: no route. */
+/** Where the gateway sends a target: the path after the deployment's prefix, runs of `/` as sent (Envoy's default, no `merge_slashes`); undefined: no route. */
 export function forwardedTarget(target: string): string | undefined {
   const abs = /^https?:\/\/[^/?#]*/i.exec(target);
   const t = abs ? target.slice(abs[0].length) : target;
   const q = t.indexOf('?');
-  const path = (q < 0 ? t : t.slice(0, q)).replace(/\/{2,}/g, '/');
+  const path = q < 0 ? t : t.slice(0, q);
   if (!path.startsWith(`${PREFIX}/`)) return undefined;
   return path.slice(PREFIX.length) + (q < 0 ? '' : t.slice(q));
 }

@@ -18,6 +18,11 @@ export interface StricterRule {
 const names = (req: LlhttpRequest): string[] => req.rawHeaders.filter((_v, i) => i % 2 === 0).map((n) => n.toLowerCase());
 const values = (req: LlhttpRequest, name: string): string[] => req.rawHeaders.filter((_v, i) => i % 2 === 1 && req.rawHeaders[i - 1]!.toLowerCase() === name);
 
+function hostAndPort(v: string): boolean {
+  const m = /^(?:(?:[A-Za-z0-9\-._~!$&'()*+;=]|%[0-9A-Fa-f]{2})+|\[[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*\])(?::([0-9]{1,5}))?$/.exec(v);
+  return m !== null && (m[1] === undefined || (Number(m[1]) >= 1 && Number(m[1]) <= 65535));
+}
+
 /** The path part of the target, as the gateway checks it (absolute-form: its path). */
 function pathOf(target: string): string {
   const abs = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i.exec(target);
@@ -50,6 +55,21 @@ export const STRICTER_RULES: readonly StricterRule[] = [
     status: [400],
     reason: 'RFC 9112 §3.2 (node:http refuses it too, by requireHostHeader)',
     applies: (r) => r.versionMinor === 1 && !names(r).includes('host'),
+  },
+  {
+    name: 'a Host that is not host[:port]',
+    status: [400],
+    reason:
+      'RFC 9112 §3.2 and RFC 3986 §3.2.2: userinfo (`a@b`), a space, a list (`x,y`), an unclosed IP literal or a second port disguise where the request goes; llhttp reads any field value (docs/edge.md "Host and target")',
+    // Written apart from routing/values/host.ts: a reg-name of unreserved characters, sub-delims but `,`, and
+    // %-escapes, or an IPv6 literal in brackets, then an optional port 1-65535; anything else may be refused.
+    applies: (r) => values(r, 'host').some((v) => !hostAndPort(v)),
+  },
+  {
+    name: 'a fragment in the target',
+    status: [400],
+    reason: "a fragment is the client's own and never sent (RFC 9110 §7.1): Envoy's http_reject_path_with_fragment answers 400 rather than route by a path that ends somewhere else",
+    applies: (r) => r.target.includes('#'),
   },
   {
     name: 'a framing field look-alike',

@@ -106,6 +106,7 @@ const PANELS: Readonly<Record<string, PanelFill>> = {
   'Hedges by result': 'hedged requests on Kubernetes: each first attempt slow, its hedge quick',
   'Hedge delay in force': 'hedged requests on Kubernetes: each first attempt slow, its hedge quick',
   'Compression: bytes before and after': 'compressed answers and decoded requests',
+  'Translations by direction and result': not('a deployment with seldon.io/gateway-protocol and clients of the other protocol (test/gateway/translate/rest-translation.test.ts reads the counter)'),
   'annotation "Route table changes"': 'a SeldonDeployment added',
 };
 
