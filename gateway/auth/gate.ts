@@ -267,7 +267,7 @@ export class Gatekeeper {
     const r = req as RestRequest;
     const trusted = this.d.trusts?.(r.socket as Socket) ?? false;
     return new Promise((resolve) => {
-      restSubject(r, ext.config, trusted, preread, (s) => {
+      restSubject(r, d.originalPath ?? r.url, ext.config, trusted, preread, (s) => {
         if ('tooLarge' in s) resolve({ verdict: ext.tooLarge('rest', startedAt), read: NOTHING_READ });
         else void ext.check(withContext(s.subject, d), startedAt).then((verdict) => resolve({ verdict, read: s.read }));
       });

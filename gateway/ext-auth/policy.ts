@@ -25,7 +25,7 @@ import type { HeaderEdit } from './envoy-authz-wire.js';
 export interface CheckSubject {
   readonly protocol: Protocol;
   readonly method: string;
-  /** The request target as received (path and query), before any rewrite. */
+  /** The request target as routed (path and query: dot segments resolved, as Envoy's :path after normalize_path), before any rewrite. */
   readonly path: string;
   readonly host: string;
   readonly scheme: 'http' | 'https';

@@ -44,18 +44,24 @@ function withForwardedHost(h: string[], host: string): string[] {
   return h;
 }
 
-/** The check of a REST request; the body read as include_body says (`preread`: a body read already, for a bandit's feedback). */
-export function restSubject(req: RestRequest, config: ExtAuthConfig, trusted: boolean, preread: Buffer | null | undefined, done: (s: Subject) => void): void {
+/**
+ * The check of a REST request; the body read as include_body says (`preread`: a body read already, for a bandit's feedback).
+ * `path`: the path as routed (the decision's `originalPath ?? req.url`, as the model's x-envoy-original-path): Envoy's
+ * ext_authz sends the request's :path after the connection manager normalised it (dot segments resolved, slashes merged
+ * only with merge_slashes), so the auth service judges the path that was routed, never `/public/../admin`. (Envoy's
+ * router adds x-envoy-original-path after ext_authz, so its check has none; ours carries what the model will get.)
+ */
+export function restSubject(req: RestRequest, path: string, config: ExtAuthConfig, trusted: boolean, preread: Buffer | null | undefined, done: (s: Subject) => void): void {
   const socket = req.socket;
   const rawHeaders = req.rawHeaders;
-  const headers = upstreamRequestHeaders(rawHeaders, { remoteAddress: socket.remoteAddress, proto: schemeOf(socket), originalPath: req.url, trusted });
+  const headers = upstreamRequestHeaders(rawHeaders, { remoteAddress: socket.remoteAddress, proto: schemeOf(socket), originalPath: path, trusted });
   // Proxy-Authorization is hop-by-hop to a model, but Ambassador sends it to the auth service.
   for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.toLowerCase() === 'proxy-authorization') headers.push('proxy-authorization', rawHeaders[i + 1]!);
   const host = req.host;
   const base = {
     protocol: 'rest' as const,
     method: req.method,
-    path: req.url,
+    path,
     host,
     scheme: schemeOf(socket),
     httpVersion: `HTTP/${req.httpVersion}`,

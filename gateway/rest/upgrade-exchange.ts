@@ -173,7 +173,8 @@ export class UpgradeExchange {
     const fields = upstreamRequestHeaders(req.rawHeaders, {
       remoteAddress: client.remoteAddress,
       proto: schemeOf(client),
-      originalPath: req.url,
+      // The path as routed, as a plain request's (rest/rest-request.ts).
+      originalPath: routed.originalPath ?? req.url,
       trusted: this.d.trusts(client),
       stripAuthorization: allow?.strip.includes('authorization') === true,
     });

@@ -193,6 +193,16 @@ describe('external auth over HTTP', () => {
     expect(c.body.length).toBe(0);
   });
 
+  it('dot segments resolved: the auth service is asked for the path as routed, and the model gets that as x-envoy-original-path', async () => {
+    // Envoy's ext_authz sends :path as the connection manager normalised it, so `/public/../plain` is judged as `/plain`.
+    const before = auth.checks.length;
+    const r = await send(predict(`/seldon/models/public/../plain/x/./..${PREDICT}?x=/../y`, 'dots', [['Authorization', 'Bearer good']]));
+    expect(r.status).toBe(200);
+    expect(auth.checks.map((c) => c.url).slice(before)).toEqual([`/check/seldon/models/plain${PREDICT}?x=/../y`]);
+    const [seen] = model.byCase('dots');
+    expect([seen!.target, headerValue(seen!.headers, 'x-envoy-original-path')]).toEqual([`${PREDICT}?x=/../y`, `/seldon/models/plain${PREDICT}?x=/../y`]);
+  });
+
   it('allowed: the model gets the body byte for byte, the allowed headers set, the removed one gone; the cookie goes to the client', async () => {
     const r = await send(
       predict(`/seldon/models/plain${PREDICT}`, 'allow', [

@@ -209,6 +209,19 @@ describe.each(['gateway', 'node'] as const)('upgrade smuggling (--http1-server %
     expect(await logged(id)).toMatchObject({ response_code: 101, bytes_received: early.length });
   });
 
+  it('dot segments resolved: the model gets the routed path and, as a plain request would, x-envoy-original-path as routed (Envoy normalize_path)', async () => {
+    const id = nextId('dots');
+    const before = model.connections.length;
+    const socket = net.connect(gw.port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    await new Promise<void>((r) => socket.once('connect', r));
+    socket.write(upgradeHead(`/seldon/${NS}/ws/plain/../smuggle/x/./../ws`, id), 'latin1');
+    expect((await readUntil(socket, '\r\n\r\n')).split('\r\n')[0]).toBe('HTTP/1.1 101 Switching Protocols');
+    await waitFor(() => model.connections[before]?.beforeAnswer !== undefined);
+    expect(model.connections[before]!.beforeAnswer!.toString('latin1')).toBe(forwardedHead('/ws', `${P}/ws`, id));
+    socket.destroy();
+  });
+
   it.each([
     ['websocket, h2c', 'websocket, h2c'],
     ['two Upgrade fields', 'websocket\r\nUpgrade: h2c'],
