@@ -11,7 +11,7 @@ import { classifyMappingKey } from './mapping-keys.js';
 import { parseMappingMatch } from './mapping-match.js';
 import { isDrop, parseMappingPolicy, withLinkerdHeader, type MappingPolicy } from './mapping-policy.js';
 import { readCircuitBreakers } from '../seldon/circuit-breakers.js';
-import { readWholeNumber } from '../values/whole-number.js';
+import { MAX_INT32, readWholeNumber } from '../values/whole-number.js';
 import { isDns1123Subdomain, serviceOfHost, validPort } from '../seldon/services.js';
 import { parseCorsPolicy } from '../policies/cors.js';
 import { parseDuration } from '../values/duration.js';
@@ -245,9 +245,9 @@ function parseMapping(m: Obj, index: number, namespace: string, regexes: RegexBu
   // Any whole number: the group decides what it means (routing/values/weights.ts `emissaryWeights`).
   let weight: number | null = null;
   if (m.weight !== undefined) {
-    const n = typeof m.weight === 'string' && /^-?[0-9]+$/.test(m.weight.trim()) ? Number(m.weight) : m.weight;
-    if (typeof n !== 'number' || !Number.isInteger(n) || Math.abs(n) > 2147483647) return `weight "${String(m.weight)}" is not a whole number`;
-    weight = n;
+    const n = readWholeNumber(m.weight, { min: -MAX_INT32 });
+    if (!n.ok) return `weight "${String(m.weight)}" is not a whole number`;
+    weight = n.value;
   }
   let retry: RetryPolicy | null = null;
   if (m.retry_policy !== undefined) {

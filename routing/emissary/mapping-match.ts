@@ -7,6 +7,7 @@
  */
 import { compileFullMatch, checkHeaderName, isObj, type HeaderConstraint, type RegexBudget } from '../values/syntax.js';
 import { Dropped, isDrop, type Out } from './mapping-policy.js';
+import { MAX_INT32, readWholeNumber } from '../values/whole-number.js';
 import type { PathMatcher, QueryConstraint } from '../types.js';
 
 type Obj = Record<string, unknown>;
@@ -165,9 +166,9 @@ export function parseMappingMatch(m: Obj, regexes: RegexBudget): Out<MappingMatc
   if (isDrop(query)) return query;
   let rank = 0;
   if (m.precedence !== undefined) {
-    const n = typeof m.precedence === 'string' && /^-?[0-9]+$/.test(m.precedence.trim()) ? Number(m.precedence) : m.precedence;
-    if (typeof n !== 'number' || !Number.isInteger(n) || Math.abs(n) > 2147483647) return new Dropped(`precedence "${String(m.precedence)}" is not a whole number`);
-    rank = n;
+    const n = readWholeNumber(m.precedence, { min: -MAX_INT32 });
+    if (!n.ok) return new Dropped(`precedence "${String(m.precedence)}" is not a whole number`);
+    rank = n.value;
   }
   return { path, headers, query, rank };
 }

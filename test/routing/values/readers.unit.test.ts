@@ -72,6 +72,22 @@ describe('whole numbers: one reader (routing/values/whole-number.ts)', () => {
       expect([text, k.class === 'honoured']).toEqual([text, want.ok]);
     }
   });
+
+  it("a Mapping's precedence and weight read the same texts, a minus too (what below 0 means is theirs)", () => {
+    const signed: [string, Got][] = [
+      ...rows.map(([t, w]): [string, Got] => (t === '-1' ? [t, value(-1)] : [t, w])),
+      ['" -7 "', value(-7)],
+      ['-2147483647', value(-2147483647)],
+      ['-2147483648', REFUSED],
+      ['"+1"', REFUSED],
+    ];
+    for (const [text, want] of signed) {
+      const p = mapping(`precedence: ${text}`);
+      expect([text, p.ok ? value((p.value as { rank: number }).rank) : REFUSED]).toEqual([text, want]);
+      const w = mapping(`weight: ${text}`);
+      expect([text, w.ok ? value((w.value as { weight: number }).weight) : REFUSED]).toEqual([text, want]);
+    }
+  });
 });
 
 describe('whole numbers in the gateway-* documents and in status codes', () => {
