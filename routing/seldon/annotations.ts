@@ -210,7 +210,7 @@ export function breakerAnnotations(ann: EffectiveAnnotations, f: Findings, modul
     const k = `seldon.io/ambassador-circuit-breakers-${suffix}`;
     const raw = ann.get(k);
     if (raw === undefined) return dflt;
-    const v = readBreakerAnnotation(suffix.replaceAll('-', '_'), raw);
+    const v = readBreakerAnnotation(raw);
     if (!v.ok) {
       f.warn(`${k}: ${v.error}: default ${dflt} used`);
       return dflt;

@@ -58,16 +58,14 @@ export function readCircuitBreakers(v: unknown): Parsed<BreakerLimits> {
 }
 
 /**
- * One `seldon.io/ambassador-circuit-breakers-<field>` annotation (`key` its threshold name): the same
- * reader, with Seldon's rule that 0 is unset (its operator wrote no field for 0, so Emissary applied
- * Envoy's default): null for 0, the number, or why it is refused.
+ * One `seldon.io/ambassador-circuit-breakers-<field>` annotation: the same reader, with Seldon's rule that
+ * 0 is unset (its operator wrote no field for 0, so Emissary applied Envoy's default): null for 0, the
+ * number, or why it is refused. Every threshold's least value is 0 or 1, so a number past 0 meets it.
  */
-export function readBreakerAnnotation(key: string, raw: string): Parsed<number | null> {
+export function readBreakerAnnotation(raw: string): Parsed<number | null> {
   const n = readWholeNumber(raw);
   if (!n.ok) return n;
-  if (n.value === 0) return { ok: true, value: null };
-  const f = BREAKER_FIELDS[key]!;
-  return n.value < f.min ? { ok: false, error: `"${raw}" is not a whole number of at least ${f.min}` } : n;
+  return n.value === 0 ? { ok: true, value: null } : n;
 }
 
 function sameAsDefault(b: BreakerLimits | undefined): boolean {
