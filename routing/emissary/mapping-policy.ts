@@ -268,9 +268,8 @@ function redirectOf(m: Obj, service: string, regexes: RegexBudget): Out<Redirect
   let status: RedirectStatus = 301;
   if (m.redirect_response_code !== undefined) {
     const read = readWholeNumber(m.redirect_response_code);
-    const c = read.ok ? read.value : NaN;
-    if (!REDIRECT_CODES.includes(c)) return drop(`redirect_response_code ${String(m.redirect_response_code)} is not one of ${REDIRECT_CODES.join(', ')}`);
-    status = c as RedirectStatus;
+    if (!read.ok || !REDIRECT_CODES.includes(read.value)) return drop(`redirect_response_code ${String(m.redirect_response_code)} is not one of ${REDIRECT_CODES.join(', ')}`);
+    status = read.value as RedirectStatus;
   }
   return { host: host.toLowerCase(), scheme, path, prefix, regex, status };
 }
@@ -292,8 +291,8 @@ export function errorOverrides(raw: unknown, key = 'error_response_overrides'): 
     const where = `${key}[${i}]`;
     if (!isObj(e)) return drop(`${where} must be a map`);
     const read = readWholeNumber(e.on_status_code, { min: 400, max: 599 });
-    const status = read.ok ? read.value : NaN;
     if (!read.ok) return drop(`${where}.on_status_code must be a status from 400 to 599`);
+    const status = read.value;
     if (out.some((o) => o.status === status)) return drop(`${where}: status ${status} is overridden twice`);
     const body = e.body;
     if (!isObj(body)) return drop(`${where}.body must be a map`);
