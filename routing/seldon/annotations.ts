@@ -12,7 +12,8 @@
  * settings become (routes, groups) is assembled in `compile/deployment.ts`. Nothing here does I/O or throws on
  * input.
  */
-import { parseHeaderAnnotation, parseInteger, parseRegexHeaderAnnotation, RegexBudget, type HeaderConstraint, type Parsed } from '../values/syntax.js';
+import { parseHeaderAnnotation, parseRegexHeaderAnnotation, RegexBudget, type HeaderConstraint, type Parsed } from '../values/syntax.js';
+import { readWholeNumber } from '../values/whole-number.js';
 import { parse as parseYaml } from 'yaml';
 import { isDns1035Label } from './services.js';
 import { parseCorsPolicy } from '../policies/cors.js';
@@ -175,7 +176,7 @@ export function timeoutAnnotation(ann: EffectiveAnnotations, kind: Protocol, def
   const k = ann.has(key) ? key : ann.has(legacy) ? legacy : null;
   let timeoutMs = defaults.defaultTimeoutMs;
   if (k !== null) {
-    const v = parseInteger(ann.get(k)!);
+    const v = readWholeNumber(ann.get(k)!);
     if (v.ok) timeoutMs = v.value;
     else f.warn(`${k}: ${v.error}: default ${timeoutMs} ms used`);
   }
@@ -186,7 +187,7 @@ export function timeoutAnnotation(ann: EffectiveAnnotations, kind: Protocol, def
 export function retriesAnnotation(ann: EffectiveAnnotations, f: Findings): RetryPolicy | null {
   const raw = ann.get('seldon.io/ambassador-retries');
   if (raw === undefined) return null;
-  const v = parseInteger(raw);
+  const v = readWholeNumber(raw);
   if (!v.ok) {
     f.warn(`seldon.io/ambassador-retries: ${v.error}: no retries`);
     return null;
@@ -243,7 +244,7 @@ export function legacyWeightAnnotation(ann: EffectiveAnnotations, f: Findings): 
     f.warn(`seldon.io/ambassador-weight "${raw}" clamped to 0`);
     return 0;
   }
-  const v = parseInteger(t);
+  const v = readWholeNumber(t);
   if (!v.ok) {
     f.warn(`seldon.io/ambassador-weight: ${v.error}: ignored`);
     return null;
@@ -276,7 +277,7 @@ const PERIOD_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000 };
 /** `"<n>/<s|m|h>"`, optionally `" per claim:<name>"` (a bucket per caller) → a limit on bucket `key`, or an error text. */
 export function parseRateLimit(raw: string, key: string): RateLimit | string {
   const m = RATE_LIMIT.exec(raw.trim());
-  const n = m ? parseInteger(m[1]!) : undefined;
+  const n = m ? readWholeNumber(m[1]!) : undefined;
   if (!m || !n?.ok || n.value === 0) return `"${raw}" is not a rate like 100/s, 600/m or 5000/h (n ≥ 1), optionally followed by "per claim:<name>"`;
   const claim = m[3];
   if (claim === undefined) return { key, count: n.value, periodMs: PERIOD_MS[m[2]!]!, text: `${n.value}/${m[2]}` };

@@ -1,11 +1,10 @@
 /**
- * Parsing of annotation values (docs/routing.md#effective-annotations, docs/routing.md#annotations): integers, booleans, header constraints and
- * RE2 patterns. Every parser returns a value or a human-readable error; none throws. Which
+ * Parsing of annotation values (docs/routing.md#effective-annotations, docs/routing.md#annotations): header constraints and
+ * RE2 patterns (whole numbers: `whole-number.ts`). Every parser returns a value or a human-readable error; none throws. Which
  * annotation holds which value, and what a bad one does, is `annotations.ts`.
  */
 import { RE2JS } from 're2js';
 import { parse as parseYaml } from 'yaml';
-import { readWholeNumber } from './whole-number.js';
 
 /** One header condition of a route: a value, presence, or an RE2 pattern the whole value matches. */
 export type HeaderConstraint =
@@ -19,11 +18,6 @@ export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
 
 /** RFC 9110 token characters, for header names. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
-
-/** An annotation's whole number: the one reader of whole numbers (routing/values/whole-number.ts), int32, 0 allowed. */
-export function parseInteger(raw: string): Parsed<number> {
-  return readWholeNumber(raw);
-}
 
 /**
  * Largest RE2 program a pattern may compile to: Ambassador's `regex_max_size` default. Matching

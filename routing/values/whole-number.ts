@@ -9,7 +9,7 @@
  * and its own rule), never the reader's.
  */
 
-/** A value or why not (the shape of `values.ts` `Parsed`, written here so that file can import this one). */
+/** A value or why not: `syntax.ts` `Parsed<number>` by shape (this file imports nothing). */
 export type Whole = { ok: true; value: number } | { ok: false; error: string };
 
 export const MAX_INT32 = 2147483647;

@@ -8,7 +8,6 @@ import {
   constraintText,
   constraintWeight,
   parseHeaderAnnotation,
-  parseInteger,
   parseRegexHeaderAnnotation,
   REGEX_MAX_COUNT,
   RegexBudget,
@@ -16,8 +15,9 @@ import {
 import { effectiveAnnotations } from '../../../routing/seldon/annotations.js';
 import { cumulativeOf, normaliseWeights } from '../../../routing/values/weights.js';
 import type { HeaderConstraint } from '../../../routing/values/syntax.js';
+import { readWholeNumber } from '../../../routing/values/whole-number.js';
 
-describe('parseInteger (docs/routing.md#deployment-states: ^[0-9]+$ after trimming, ≤ 2147483647)', () => {
+describe("an annotation's whole number, readWholeNumber (docs/routing.md#deployment-states: ^[0-9]+$ after trimming, ≤ 2147483647)", () => {
   it.each([
     ['0', 0],
     ['42', 42],
@@ -26,10 +26,10 @@ describe('parseInteger (docs/routing.md#deployment-states: ^[0-9]+$ after trimmi
     ['007', 7],
     ['2147483647', 2147483647],
   ])('%j → %i', (raw, n) => {
-    expect(parseInteger(raw)).toEqual({ ok: true, value: n });
+    expect(readWholeNumber(raw)).toEqual({ ok: true, value: n });
   });
   it.each(['', ' ', '-1', '+1', '1.0', '1.5', '1e3', '0x10', '1_000', '1 000', '2147483648', '99999999999999999999', 'abc', '٣', 'NaN', 'Infinity'])('%j is invalid', (raw) => {
-    const r = parseInteger(raw);
+    const r = readWholeNumber(raw);
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.error).toContain(JSON.stringify(raw).slice(1, -1));
   });
