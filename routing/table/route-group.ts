@@ -148,17 +148,9 @@ function sharingCoreKeys(specs: readonly RouteSpec[], refuse: (s: RouteSpec, why
   const kept = [order[0]!];
   for (const s of order.slice(1)) {
     const own = s.core ?? {};
-    const differ = Object.keys(own)
-      .filter((k) => own[k] !== group[k])
-      .map((k) => `${k}: ${own[k]} != ${group[k] ?? '-unset-'}`);
+    const differ = Object.keys(own).filter((k) => own[k] !== group[k]);
     if (differ.length === 0) kept.push(s);
-    else
-      refuse(
-        s,
-        `its ${differ.join(', ')} (every Mapping of a group must share ${Object.keys(own)
-          .filter((k) => own[k] !== group[k])
-          .join(', ')})`,
-      );
+    else refuse(s, `its ${differ.map((k) => `${k}: ${own[k]} != ${group[k] ?? '-unset-'}`).join(', ')} (every Mapping of a group must share ${differ.join(', ')})`);
   }
   return kept;
 }
