@@ -68,16 +68,27 @@ function headerMap(m: Obj, key: 'headers' | 'regex_headers', regexes: RegexBudge
     }
     const bad = name.startsWith(':') ? (name === ':method' ? undefined : `the pseudo-header "${name}" cannot be matched (use host or method)`) : checkHeaderName(name);
     if (bad) return new Dropped(`${key}: ${bad}`);
-    if (key === 'regex_headers') {
-      if (typeof v !== 'string' || v === '') return new Dropped(`regex_headers.${name} must be a non-empty pattern`);
-      const test = compileFullMatch(v, regexes);
-      if (!test.ok) return new Dropped(`regex_headers.${name}: ${test.error}`);
-      out.push({ kind: 'regex', name, pattern: v, test: test.value });
-    } else if (v === true) out.push({ kind: 'presence', name });
-    else if (typeof v === 'string' || typeof v === 'number') out.push({ kind: 'exact', name, value: String(v) });
-    else return new Dropped(`headers.${name} must be a string or true`);
+    const c = constraintOf(key === 'regex_headers' ? key : null, 'headers', name, v, regexes);
+    if (isDrop(c)) return c;
+    out.push(c);
   }
   return authority;
+}
+
+/**
+ * One entry of `headers` / `regex_headers` or `query_parameters` / `regex_query_parameters` (`regexKey` set when
+ * it is the regex map's): a value (a YAML number as its text) or `true` for presence, or a non-empty RE2 pattern.
+ */
+function constraintOf(regexKey: string | null, plainKey: string, name: string, v: unknown, regexes: RegexBudget): Out<QueryConstraint> {
+  if (regexKey !== null) {
+    if (typeof v !== 'string' || v === '') return new Dropped(`${regexKey}.${name} must be a non-empty pattern`);
+    const test = compileFullMatch(v, regexes);
+    if (!test.ok) return new Dropped(`${regexKey}.${name}: ${test.error}`);
+    return { kind: 'regex', name, pattern: v, test: test.value };
+  }
+  if (v === true) return { kind: 'presence', name };
+  if (typeof v === 'string' || typeof v === 'number') return { kind: 'exact', name, value: String(v) };
+  return new Dropped(`${plainKey}.${name} must be a string or true`);
 }
 
 /** `host` (exact or `host_regex`), `hostname` (a glob, which wins), or an exact `:authority` header. */
@@ -137,14 +148,9 @@ function queryOf(m: Obj, regexes: RegexBudget): Out<QueryConstraint[]> {
     if (!isObj(raw)) return new Dropped(`${key} must be a map`);
     for (const [name, v] of Object.entries(raw)) {
       if (name === '' || /[&=#\s]/.test(name)) return new Dropped(`${key}: "${name}" is not a query parameter name`);
-      if (key === 'regex_query_parameters') {
-        if (typeof v !== 'string' || v === '') return new Dropped(`regex_query_parameters.${name} must be a non-empty pattern`);
-        const test = compileFullMatch(v, regexes);
-        if (!test.ok) return new Dropped(`regex_query_parameters.${name}: ${test.error}`);
-        out.push({ kind: 'regex', name, pattern: v, test: test.value });
-      } else if (v === true) out.push({ kind: 'presence', name });
-      else if (typeof v === 'string' || typeof v === 'number') out.push({ kind: 'exact', name, value: String(v) });
-      else return new Dropped(`query_parameters.${name} must be a string or true`);
+      const c = constraintOf(key === 'regex_query_parameters' ? key : null, 'query_parameters', name, v, regexes);
+      if (isDrop(c)) return c;
+      out.push(c);
     }
   }
   return out;
