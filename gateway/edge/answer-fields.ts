@@ -18,13 +18,14 @@
 import { clientResponseHeaders } from './http-headers.js';
 import { FIELD_STRIDE, KIND, NAME_END, NAME_START, VALUE_END, VALUE_START, copyRange, endLines, latin1, nameIs, startLines, writeLine } from '../wire/field-lines.js';
 import { ANSWER_CONTENT_LENGTH, ANSWER_PREDICTOR, ANSWER_DATE, ANSWER_SERVICE_TIME, type ResponseHead } from '../wire/response-head.js';
+import type { ObservedAnswerFields } from '../observe/rest-view.js';
 
 const PREDICTOR = 'x-seldon-predictor';
 /** How long the upstream took, in whole ms (Envoy's router field): set on every relayed answer, so kept as a number, written as digits. */
 export const SERVICE_TIME_HEADER = 'x-envoy-upstream-service-time';
 const SERVICE_TIME_LINE = Buffer.from(`${SERVICE_TIME_HEADER}: `, 'latin1');
 
-export class AnswerFields {
+export class AnswerFields implements ObservedAnswerFields {
   /** The list form, once made (or as given). */
   private pairs: string[] | undefined;
   /** The fields the gateway adds after the model's (fast form). */

@@ -12,37 +12,19 @@
  *
  * test/gateway/edge/exchange-contract.test.ts runs one contract against the three over real sockets.
  */
-import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
-import type { Socket } from 'node:net';
-import type { RestBody } from '../wire/message-body.js';
+import type { OutgoingHttpHeaders } from 'node:http';
+import type { ObservedRequest, ObservedResponse } from '../observe/rest-view.js';
 import type { ForwardInfo } from './http-headers.js';
 import type { UpstreamFields } from './upstream-fields.js';
 import type { AnswerFields } from './answer-fields.js';
 
-/** A REST request: its head, its peer, its body. */
-export interface RestRequest {
-  readonly method: string;
-  /** The target in origin form (absolute-form is rewritten at the edge: edge/http1-edge.ts). */
-  readonly url: string;
+/** A REST request: its head, its peer, its body (what observe/ reads of it is observe/rest-view.ts's `ObservedRequest`). */
+export interface RestRequest extends ObservedRequest {
   /** The Host (HTTP/2: `:authority`), '' when there is none. */
   readonly host: string;
   /** Name, value, name, value…: what goes upstream (HTTP/2: the HTTP/1.1 fields it becomes). */
   readonly rawHeaders: string[];
-  /** The fields by lower-case name, combined as `node:http` combines them. */
-  readonly headers: IncomingHttpHeaders;
-  readonly httpVersion: string;
-  readonly httpVersionMajor: number;
   readonly httpVersionMinor: number;
-  /** The peer: its addresses, TLS (HTTP/2: a stand-in whose `destroy` resets the stream only). */
-  readonly socket: Socket;
-  /**
-   * Stands for the client connection: the same object for every request it carries, another for
-   * each other connection (HTTP/2: its session; `socket` there is a stand-in made per stream).
-   */
-  readonly connectionKey: object;
-  /** The whole body has been received. */
-  readonly complete: boolean;
-  readonly body: RestBody;
   /** When its first byte was read (performance.now() ms), where the server knows it (the lane); else when it is served. */
   readonly arrivedAt?: number;
   /**
@@ -50,26 +32,16 @@ export interface RestRequest {
    * (routing/types.ts HeaderGetter); undefined when absent.
    */
   header(name: string): string | undefined;
-  /** `headers[name]` as one text (a list joined with `, `): what the access log and spans read, without building `headers`. */
-  field(name: string): string | undefined;
   /** Its fields as they go to the model (edge/upstream-fields.ts: forwarding fields added, hop-by-hop ones dropped). */
   upstreamFields(info: ForwardInfo): UpstreamFields;
 }
 
-/** The answer to a `RestRequest`. */
-export interface RestResponse {
-  /** The status written (or to be written by a bare `end`). */
-  readonly statusCode: number;
-  readonly headersSent: boolean;
+/** The answer to a `RestRequest` (what observe/ reads of it is observe/rest-view.ts's `ObservedResponse`). */
+export interface RestResponse extends ObservedResponse {
   /** Cut (the stream reset, the connection destroyed): nothing more reaches the client. */
   readonly destroyed: boolean;
   /** The whole answer has been written. */
   readonly writableEnded: boolean;
-  /**
-   * The body length of an answer the gateway made (the access log's bytes sent): the lane counts
-   * what it wrote, Node's servers report its Content-Length.
-   */
-  readonly bodyBytes: number;
   /**
    * The ambassador Module's `server_name` (edge/server-name.ts): every head written gets it as its one
    * Server field. Set by the data plane only when a Module names one; undefined: heads as given.

@@ -21,13 +21,14 @@ import { REQUEST_ID_LENGTH, requestId, writeRequestId } from './request-id.js';
 import { FIELD_STRIDE, KIND, NAME_END, NAME_START, VALUE_END, VALUE_START, endLines, latin1, startLines, writeLine } from '../wire/field-lines.js';
 import { putLatin1 as put } from '../wire/http1-syntax.js';
 import type { FieldWriter } from '../wire/field-writer.js';
+import type { ObservedUpstreamFields } from '../observe/rest-view.js';
 
 /** Whether a field of `kind` goes upstream where it stands (forwarding fields are written after the rest). */
 function forwarded(kind: number, stripAuthorization: boolean): boolean {
   return kind === OTHER_FIELD || kind === HOST_FIELD || kind === REQUEST_ID_FIELD || (kind === AUTHORIZATION_FIELD && !stripAuthorization);
 }
 
-export class UpstreamFields implements FieldWriter {
+export class UpstreamFields implements FieldWriter, ObservedUpstreamFields {
   /** The list form, once made (or as given). */
   private pairs: string[] | undefined;
   /** The fast form: the lane's head, and what the gateway adds after its fields. */

@@ -20,6 +20,7 @@ import { stickyPoint } from '../../routing/steering/shares.js';
 import type { LogPolicy } from '../../routing/policies/log.js';
 import type { Protocol, Routed } from '../../routing/types.js';
 import type { LogSubject, PayloadLogger, RefusedRequest, RequestRecorder } from '../observe/payload-tap.js';
+import { joinPieces } from '../wire/message-body.js';
 import { decisionJson, type AttemptRecord, type Outcome } from './decision.js';
 import { fixedAttributes, newEvent, type EventHead, type LogEvent } from './event.js';
 
@@ -70,7 +71,7 @@ class Body {
 
   bytes(): Buffer {
     // One piece (the exchange's kept body, when it holds one whole) is the log's too: no second copy.
-    return this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.kept);
+    return joinPieces(this.chunks, this.kept);
   }
 }
 

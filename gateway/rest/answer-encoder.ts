@@ -14,6 +14,7 @@
  */
 import { constants, createBrotliCompress, createGzip, createZstdCompress, type ZlibOptions } from 'node:zlib';
 import type { Transform } from 'node:stream';
+import { joinPieces } from '../wire/message-body.js';
 import { CompressorPool, type CompressorKind } from './compressor-pool.js';
 import { compressible, negotiate, weakEtag, type Coding, type CompressionPolicy } from '../../routing/compression/policy.js';
 import type { AnswerFields } from '../edge/answer-fields.js';
@@ -368,7 +369,7 @@ class StreamingEncoder extends EncodedAnswer {
       this.held = undefined;
       const bytes = this.heldBytes;
       this.heldBytes = 0;
-      this.compress(held.length === 1 ? held[0]! : Buffer.concat(held, bytes));
+      this.compress(joinPieces(held, bytes));
       const drained = this.drained;
       this.drained = undefined;
       drained?.();

@@ -22,7 +22,8 @@ export function announcesBody(req: { field(name: string): string | undefined }):
 }
 
 /**
- * A body kept from the pieces it arrived in: one piece is the body itself, shared, not copied; more
- * are joined in the one copy a kept body costs (a retry's buffer, the mirrors', the payload log's).
+ * Bytes kept from the pieces they arrived in: one piece is itself, shared, not copied; more are joined
+ * in the one copy a kept body costs (a retry's buffer, the mirrors', the payload log's; the pieces an
+ * answer's compressor was busy for).
  */
 export const joinPieces = (pieces: readonly Buffer[], size: number): Buffer => (pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, size));

@@ -1,7 +1,9 @@
 /**
- * How much a proxied body's socket holds in the process before it says "wait": the write side's
- * high-water mark of the public connections (process/public-listeners.ts) and of the REST upstream
- * client's (upstream/http1-connection.ts).
+ * How much a proxied body's socket holds in the process before it says "wait", set once per socket as
+ * it is made: the public connections' high-water mark, both sides (process/public-listeners.ts: a
+ * net.Server's `highWaterMark` is its accepted sockets' readable and writable one), and the write
+ * side of the REST upstream client's plain connections (upstream/http1-connection.ts). TLS sockets,
+ * either way, keep Node's default.
  *
  * Node reads a socket 64 KiB at a time, and a stream's write answers false once what it holds,
  * the chunk just given included, reaches its high-water mark: at Node's 16 KiB every 64 KiB chunk
@@ -10,6 +12,7 @@
  * a listener and a timer re-armed per chunk: 2.5x the raw relay's heap allocation per 1 MiB body,
  * load/README.md, large). Twice the read size lets a chunk through while at most one is still
  * queued; beyond that the socket's own backpressure holds, as before, at most about 128 KiB per
- * socket in the process (Envoy's per-connection buffer limit is 1 MiB).
+ * socket in the process (Envoy's per-connection buffer limit is 1 MiB): a client that does not read
+ * holds its model back (test/gateway/rest/answer-backpressure.test.ts).
  */
 export const BODY_SOCKET_HIGH_WATER_MARK = 128 * 1024;
