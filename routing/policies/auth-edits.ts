@@ -51,7 +51,11 @@ const editable = (name: string): boolean => name !== 'host' && !name.startsWith(
 
 const plans = new WeakMap<AuthEdits, AuthEditPlan>();
 
+/** The plan of every empty edit list (most allowances): shared, so asking whether one changes anything costs nothing. */
+const NO_EDITS: AuthEditPlan = { set: new Map(), appended: new Map(), removed: new Set(), drop: new Set(), lengths: new Set(), changes: false };
+
 export function authEditPlan(a: AuthEdits): AuthEditPlan {
+  if (a.headers.length === 0 && a.remove.length === 0) return NO_EDITS;
   let plan = plans.get(a);
   if (plan !== undefined) return plan;
   const set = new Map<string, string>();
