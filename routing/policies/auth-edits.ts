@@ -12,7 +12,7 @@
  * receives (the REST header list, the gRPC header object) come from the same plan.
  */
 
-/** One header the allowance sets (`append` false) or appends to. Names are lower case. */
+/** One header an auth service's answer (or a JWT check) sets (`append` false) or appends to: on the request, or on the client's answer. Names are lower case. */
 export interface AuthHeaderEdit {
   readonly name: string;
   readonly value: string;
