@@ -184,11 +184,20 @@ const HEADER_ROUTING = [
 ].join('\n---\n');
 
 describe('AuthenticationHeaderRouting (HTTP auth service)', () => {
-  // prefix ENDS WITH /good/ → 200 with X-Auth-Route (target2); /nohdr/ → 200 without (target1); else 403.
+  // prefix ENDS WITH /good/ → 200 with X-Auth-Route (target2); /nohdr/ → 200 without (target1); /strip/ → 200 removing X-Client; else 403.
   const kat = katGateway({
     auth: () =>
-      startHttpAuth((url) => (url.endsWith('/good/') ? { status: 200, headers: [['X-Auth-Route', 'Route']] } : url.endsWith('/nohdr/') ? { status: 200, headers: [] } : { status: 403, headers: [] })),
-    mappings: HEADER_ROUTING,
+      startHttpAuth((url) =>
+        url.endsWith('/good/')
+          ? { status: 200, headers: [['X-Auth-Route', 'Route']] }
+          : url.endsWith('/nohdr/')
+            ? { status: 200, headers: [] }
+            : url.endsWith('/strip/')
+              ? { status: 200, headers: [['x-envoy-auth-headers-to-remove', 'x-client']] }
+              : { status: 403, headers: [] },
+      ),
+    // Beside the pair: a route only a request with X-Client: yes matches.
+    mappings: `${HEADER_ROUTING}\n---\n${mapping('needs-client', 'prefix: /seldon/kat/needs/\nservice: target1.kat:8000\nheaders:\n  X-Client: "yes"')}`,
     targets: { target1: ['target1.kat:8000'], target2: ['target2.kat:8000'] },
     args: (auth) => ['--ext-auth-service', `http://127.0.0.1:${auth.port}`, '--ext-auth-allowed-authorization-headers', 'X-Auth-Route', '--ext-auth-allowed-authorization-headers', 'Extauth'],
   });
@@ -238,6 +247,19 @@ describe('AuthenticationHeaderRouting (HTTP auth service)', () => {
       ).status,
     ).toBe(403);
     expect(kat.target2.byCase('forged')).toHaveLength(0);
+    expect(kat.auth.checks.length - before).toBe(1);
+  });
+
+  it('an allowance that removes the header its route needs leaves the request without a route: 404, nothing upstream, the auth service asked once', async () => {
+    const before = kat.auth.checks.length;
+    const r = await get(kat.gw, '/seldon/kat/needs/strip/', [
+      ['x-case', 'stripped'],
+      ['X-Client', 'yes'],
+    ]);
+    expect(r.status).toBe(404);
+    expect(JSON.parse(r.body.toString())).toMatchObject({ status: { code: 404, status: 'FAILURE' } });
+    expect(kat.target1.byCase('stripped')).toHaveLength(0);
+    expect(kat.target2.byCase('stripped')).toHaveLength(0);
     expect(kat.auth.checks.length - before).toBe(1);
   });
 });
