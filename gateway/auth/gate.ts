@@ -33,7 +33,8 @@ import type { CheckSubject, ExtVerdict, ExternalAuth } from '../ext-auth/policy.
 import type { JwtOutcome, JwtVerifier } from './jwt.js';
 import { grpcToken, jwtDenial, jwtEdits, restToken, upstreamWithoutToken, type FoundToken } from './jwt-gate.js';
 import type { JwtPolicy } from '../../routing/policies/jwt.js';
-import { grpcSubject, restSubject, type Authorized, type ReadBody } from '../ext-auth/subject.js';
+import { grpcSubject, restSubject, type ReadBody } from '../ext-auth/subject.js';
+import type { AuthEdits } from '../../routing/policies/auth-edits.js';
 import { problemOf, withDetail } from './error-detail.js';
 import { bearerToken, queryToken, type AuthOutcome, type OAuth } from './oauth.js';
 import { bucketName, perClaimLimit, type RateLimiter, type Verdict } from './rate-limit.js';
@@ -51,13 +52,13 @@ export interface Allow {
   /** Set when the external auth service allowed it: its edits, and what of the body was read for it. */
   readonly external?: ExternalAllowance | undefined;
   /** The JWT check's edits (claims as headers, the token removed), applied after the auth service's. */
-  readonly edits?: Authorized | undefined;
+  readonly edits?: AuthEdits | undefined;
   /** The verified JWT's claims (a payload log may sample by one). */
   readonly claims?: JWTPayload | undefined;
 }
 
 /** What an external auth allowance adds to the request (ext-auth/policy.ts). */
-export interface ExternalAllowance extends Authorized {
+export interface ExternalAllowance extends AuthEdits {
   /** `name, value` pairs for the client's answer (a refreshed session cookie). */
   readonly answer: readonly string[];
   /** REST: the body as read for the check, handed on to the model. */

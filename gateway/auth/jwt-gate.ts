@@ -8,8 +8,7 @@
 import type { IncomingHttpHeaders } from 'node:http2';
 import type { Deny } from '../edge/errors.js';
 import { rawHeaderValue } from '../edge/http-headers.js';
-import type { HeaderEdit } from '../ext-auth/envoy-authz-wire.js';
-import type { Authorized } from '../ext-auth/subject.js';
+import type { AuthEdits, AuthHeaderEdit } from '../../routing/policies/auth-edits.js';
 import type { JwtOutcome } from './jwt.js';
 import { bearerToken, queryToken } from './oauth.js';
 import type { JwtPolicy, TokenSource } from '../../routing/policies/jwt.js';
@@ -98,7 +97,7 @@ function claimValue(v: unknown): string | undefined {
  * names removed, so a header the model trusts comes from a verified token or not at all), and
  * without the token unless `forward`.
  */
-export function jwtEdits(policy: JwtPolicy, found: FoundToken, claims: JWTPayload | undefined): Authorized {
+export function jwtEdits(policy: JwtPolicy, found: FoundToken, claims: JWTPayload | undefined): AuthEdits {
   // A cached token's claims are one object: its edits on one route are made once (a cookie's depend on the rest of the Cookie header).
   const memo = claims !== undefined && found.source?.kind !== 'cookie';
   if (memo) {
@@ -110,10 +109,10 @@ export function jwtEdits(policy: JwtPolicy, found: FoundToken, claims: JWTPayloa
   return edits;
 }
 
-const madeFor = new WeakMap<JWTPayload, { readonly policy: JwtPolicy; readonly source: TokenSource | undefined; readonly edits: Authorized }>();
+const madeFor = new WeakMap<JWTPayload, { readonly policy: JwtPolicy; readonly source: TokenSource | undefined; readonly edits: AuthEdits }>();
 
-function makeEdits(policy: JwtPolicy, found: FoundToken, claims: JWTPayload | undefined): Authorized {
-  const headers: HeaderEdit[] = [];
+function makeEdits(policy: JwtPolicy, found: FoundToken, claims: JWTPayload | undefined): AuthEdits {
+  const headers: AuthHeaderEdit[] = [];
   const remove: string[] = [];
   for (const [claim, header] of policy.claimsToHeaders) {
     const v = claims === undefined ? undefined : claimValue(claims[claim]);

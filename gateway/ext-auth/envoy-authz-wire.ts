@@ -17,6 +17,7 @@
  *   HeaderValueOption: header 1 (HeaderValue: key 1, value 2, raw_value 3), append 2 (BoolValue: value 1), append_action 3.
  */
 import type { AuthContextExtensions } from '../../routing/emissary/auth-context.js';
+import type { AuthHeaderEdit } from '../../routing/policies/auth-edits.js';
 import { LEN, VARINT, lenField, readVarint, varintBytes, walkFields } from '../wire/protobuf.js';
 
 /** What a check describes: the request as the gateway received it. */
@@ -43,16 +44,9 @@ export interface CheckAttributes {
   readonly contextExtensions?: AuthContextExtensions | undefined;
 }
 
-/** A header the auth service sets: replacing the request's (`append` false) or added beside it. */
-export interface HeaderEdit {
-  readonly name: string;
-  readonly value: string;
-  readonly append: boolean;
-}
-
 export type CheckResult =
-  | { readonly ok: true; readonly headers: readonly HeaderEdit[]; readonly remove: readonly string[]; readonly responseHeaders: readonly HeaderEdit[] }
-  | { readonly ok: false; readonly grpcCode: number; readonly message: string; readonly status: number; readonly headers: readonly HeaderEdit[]; readonly body: Buffer };
+  | { readonly ok: true; readonly headers: readonly AuthHeaderEdit[]; readonly remove: readonly string[]; readonly responseHeaders: readonly AuthHeaderEdit[] }
+  | { readonly ok: false; readonly grpcCode: number; readonly message: string; readonly status: number; readonly headers: readonly AuthHeaderEdit[]; readonly body: Buffer };
 
 const text = (s: string): Buffer => Buffer.from(s, 'utf8');
 const strField = (field: number, s: string): Buffer => lenField(field, text(s));
@@ -118,7 +112,7 @@ function varintAt(b: Buffer, s: number, e: number): number {
   return readVarint(b, s, e)?.value ?? 0;
 }
 
-function headerOption(b: Buffer, start: number, end: number): HeaderEdit | null {
+function headerOption(b: Buffer, start: number, end: number): AuthHeaderEdit | null {
   let name = '';
   let value = '';
   let rawValue: string | undefined;
@@ -165,9 +159,9 @@ export function decodeCheckResponse(b: Buffer): CheckResult {
     else if (field === 3) ok = { start: s, end: e };
   });
   if (code === 0) {
-    const headers: HeaderEdit[] = [];
+    const headers: AuthHeaderEdit[] = [];
     const remove: string[] = [];
-    const responseHeaders: HeaderEdit[] = [];
+    const responseHeaders: AuthHeaderEdit[] = [];
     if (ok !== undefined) {
       fields(b, ok.start, ok.end, (field, wire, s, e) => {
         if (wire !== LEN) return;
@@ -184,7 +178,7 @@ export function decodeCheckResponse(b: Buffer): CheckResult {
     return { ok: true, headers, remove, responseHeaders };
   }
   let status = 0;
-  const headers: HeaderEdit[] = [];
+  const headers: AuthHeaderEdit[] = [];
   let body = Buffer.alloc(0);
   if (denied !== undefined) {
     fields(b, denied.start, denied.end, (field, wire, s, e) => {

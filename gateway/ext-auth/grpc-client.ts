@@ -14,7 +14,8 @@ import http2, { type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:ht
 import { GrpcUpstream, type TlsIdentity } from '../upstream/grpc-sessions.js';
 import type { ExtAuthConfig } from '../config/ext-auth.js';
 import { CheckFailed, type AuthServiceClient, type CheckSubject, type ServiceAnswer } from './policy.js';
-import { MalformedCheckResponse, decodeCheckResponse, encodeCheckRequest, type HeaderEdit } from './envoy-authz-wire.js';
+import { MalformedCheckResponse, decodeCheckResponse, encodeCheckRequest } from './envoy-authz-wire.js';
+import type { AuthHeaderEdit } from '../../routing/policies/auth-edits.js';
 
 const CHECK_PATH = '/envoy.service.auth.v3.Authorization/Check';
 /** The largest CheckResponse read; a larger one is a failure. */
@@ -46,7 +47,7 @@ function headerMap(s: CheckSubject): Map<string, string> {
 }
 
 /** Edits as pairs for the client's answer. */
-const toAnswer = (edits: readonly HeaderEdit[]): HeaderEdit[] => edits.map((e) => ({ name: e.name, value: e.value, append: true }));
+const toAnswer = (edits: readonly AuthHeaderEdit[]): AuthHeaderEdit[] => edits.map((e) => ({ name: e.name, value: e.value, append: true }));
 
 export class GrpcAuthClient implements AuthServiceClient {
   private readonly upstream: GrpcUpstream;

@@ -16,7 +16,7 @@ import { isIP } from 'node:net';
 import { Http1Pool, type ResponseHandler, type ResponseHead, type UpstreamAttempt } from '../upstream/http1-client.js';
 import type { ExtAuthConfig } from '../config/ext-auth.js';
 import { CheckFailed, type AuthServiceClient, type CheckSubject, type ServiceAnswer } from './policy.js';
-import type { HeaderEdit } from './envoy-authz-wire.js';
+import type { AuthHeaderEdit } from '../../routing/policies/auth-edits.js';
 import type { TlsIdentity } from '../upstream/grpc-sessions.js';
 
 /** Sent to the auth service whatever --ext-auth-allowed-request-headers says (Ambassador's list), with Host. */
@@ -117,8 +117,8 @@ class AnswerReader implements ResponseHandler {
     const body = Buffer.concat(this.chunks, this.size);
     const h = this.headers;
     if (this.status >= 200 && this.status < 300) {
-      const edits: HeaderEdit[] = [];
-      const answer: HeaderEdit[] = [];
+      const edits: AuthHeaderEdit[] = [];
+      const answer: AuthHeaderEdit[] = [];
       const remove: string[] = [];
       for (let i = 0; i < h.length; i += 2) {
         const name = h[i]!.toLowerCase();

@@ -19,7 +19,7 @@ import type { GatewayMetrics } from '../observe/metrics.js';
 import type { Protocol } from '../../routing/types.js';
 import type { AuthContextExtensions } from '../../routing/emissary/auth-context.js';
 import type { ExtAuthConfig } from '../config/ext-auth.js';
-import type { HeaderEdit } from './envoy-authz-wire.js';
+import type { AuthHeaderEdit } from '../../routing/policies/auth-edits.js';
 
 /** What is checked: the request as the gateway received it, and what of its body the check carries. */
 export interface CheckSubject {
@@ -52,11 +52,11 @@ export type ServiceAnswer =
   | {
       readonly allow: true;
       /** Request headers to set (replacing the client's) or add. */
-      readonly headers: readonly HeaderEdit[];
+      readonly headers: readonly AuthHeaderEdit[];
       /** Request headers to remove. */
       readonly remove: readonly string[];
       /** Headers for the client's answer (a refreshed session cookie). */
-      readonly answer: readonly HeaderEdit[];
+      readonly answer: readonly AuthHeaderEdit[];
     }
   | {
       readonly allow: false;
@@ -85,7 +85,7 @@ export interface AuthServiceClient {
 /** Allowed: what to change on the request and the client's answer. */
 export interface ExtAllow {
   readonly allow: true;
-  readonly headers: readonly HeaderEdit[];
+  readonly headers: readonly AuthHeaderEdit[];
   readonly remove: readonly string[];
   /** `name, value` pairs added to the client's answer. */
   readonly answer: readonly string[];

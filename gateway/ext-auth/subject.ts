@@ -15,7 +15,6 @@ import { announcesBody, isWhole } from '../wire/message-body.js';
 import { schemeOf, upstreamRequestHeaders } from '../edge/http-headers.js';
 import { readSmallBody } from '../edge/small-body.js';
 import type { CheckSubject } from './policy.js';
-import type { HeaderEdit } from './envoy-authz-wire.js';
 import type { ExtAuthConfig } from '../config/ext-auth.js';
 
 /** The body as read for the check: whole (`body`), or its start with the rest still to stream (`head`). */
@@ -118,10 +117,4 @@ function withoutPseudo(raw: readonly string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) if (!raw[i]!.startsWith(':')) out.push(raw[i]!, raw[i + 1]!);
   return out;
-}
-
-/** What an allowed REST request carries to the model: the auth service's header edits (applied by routing/policies/auth-edits.ts). */
-export interface Authorized {
-  readonly headers: readonly HeaderEdit[];
-  readonly remove: readonly string[];
 }

@@ -56,17 +56,19 @@ type Link = (next: Stage) => Stage;
 function stages(d: PipelineDeps): Link[] {
   // One per pipeline: the fallback stage sends requests on from steering, flow control sends overloaded ones there.
   const fallbacks = d.fallback === undefined ? undefined : new Fallbacks(d.fallback, d.picker, d.eligible);
+  // One per pipeline: the match stage's, and the gate's second match after the auth service edited the headers.
+  const matcher = new RouteMatcher(d, fallbacks);
   const ip = d.ipFilter;
   const rules = d.rules;
   return [
     ...(rules?.rejectEscapedSlashes === true ? [(next: Stage): Stage => new EscapedSlashStage(next)] : []),
     ...(ip !== undefined ? [(next: Stage): Stage => new IpStage(ip, next)] : []),
     ...(rules?.httpsRedirect === true ? [(next: Stage): Stage => new HttpsRedirectStage(next)] : []),
-    (next) => new MatchStage(d, next, fallbacks),
+    (next) => new MatchStage(d, next, matcher),
     (next) => new StickyStage(next),
     (next) => new CorsStage(next),
     (next) => new RedirectStage(next),
-    (next) => new GateStage(d.gate, next, new RouteMatcher(d, fallbacks)),
+    (next) => new GateStage(d.gate, next, matcher),
     (next) => new FallbackStage(fallbacks, next),
     (next) => new SteerStage(d.bandits, next),
     (next) => new FlowStage(d.flow, next, fallbacks),

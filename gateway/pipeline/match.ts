@@ -86,15 +86,12 @@ export class RouteMatcher {
 }
 
 export class MatchStage implements Stage {
-  private readonly matcher: RouteMatcher;
-
   constructor(
     private readonly d: MatchDeps,
     private readonly next: Stage,
-    fallbacks?: FallbackSender | undefined,
-  ) {
-    this.matcher = new RouteMatcher(d, fallbacks);
-  }
+    /** The pipeline's one matcher, which the gate's second match shares (pipeline/chain.ts). */
+    private readonly matcher: RouteMatcher = new RouteMatcher(d),
+  ) {}
 
   run(r: PipelineRequest): void {
     const table = (r.table = this.d.state.current);

@@ -12,7 +12,7 @@
  * receives (the REST header list, the gRPC header object) come from the same plan.
  */
 
-/** One header the allowance sets (`append` false) or appends to. Names are lower case. */
+/** One header an auth service's answer (or a JWT check) sets (`append` false) or appends to: on the request, or on the client's answer. Names are lower case. */
 export interface AuthHeaderEdit {
   readonly name: string;
   readonly value: string;
@@ -51,7 +51,11 @@ const editable = (name: string): boolean => name !== 'host' && !name.startsWith(
 
 const plans = new WeakMap<AuthEdits, AuthEditPlan>();
 
+/** The plan of every empty edit list (most allowances): shared, so asking whether one changes anything costs nothing. */
+const NO_EDITS: AuthEditPlan = { set: new Map(), appended: new Map(), removed: new Set(), drop: new Set(), lengths: new Set(), changes: false };
+
 export function authEditPlan(a: AuthEdits): AuthEditPlan {
+  if (a.headers.length === 0 && a.remove.length === 0) return NO_EDITS;
   let plan = plans.get(a);
   if (plan !== undefined) return plan;
   const set = new Map<string, string>();

@@ -131,6 +131,52 @@ async function get(gw: TestGateway, target: string, headers: HeaderLine[], body?
 
 const mapping = (name: string, yaml: string): string => `apiVersion: getambassador.io/v2\nkind: Mapping\nname: ${name}\n${yaml}`;
 
+/** The one Mapping most KAT classes have: every path under /seldon/kat/target/ to the target. */
+const TARGET = mapping('target', 'prefix: /seldon/kat/target/\nservice: target.kat:8000');
+
+/** What a KAT class's tests reach: its auth service, its gateway and each of its targets by name. */
+type Kat<A, T extends string> = { auth: A; gw: TestGateway } & Record<T, RecordingUpstream>;
+
+/**
+ * A KAT class's setup, started before its tests and stopped after them: its auth service, a recording
+ * upstream for each target (named as its X-Upstream; each stands for the Mapping services listed, by
+ * --resolve), and a gateway serving `mappings` as the `kat` deployment's ambassador-config (beside
+ * `manifests`), with `args`.
+ */
+function katGateway<A extends { readonly port: number; close(): Promise<void> }, T extends string = 'target'>(setup: {
+  readonly auth: () => Promise<A>;
+  readonly mappings: string;
+  /** Default: one `target` for target.kat:8000. */
+  readonly targets?: Readonly<Record<T, readonly string[]>>;
+  readonly manifests?: Readonly<Record<string, string>>;
+  readonly args: (auth: A) => string[];
+}): Kat<A, T> {
+  const kat = {} as Kat<A, T>;
+  const started: RecordingUpstream[] = [];
+  beforeAll(async () => {
+    kat.auth = await setup.auth();
+    const resolve: Record<string, number> = {};
+    const targets: Readonly<Record<string, readonly string[]>> = setup.targets ?? { target: ['target.kat:8000'] };
+    for (const [name, services] of Object.entries(targets)) {
+      const upstream = await startRecordingUpstream({ name });
+      started.push(upstream);
+      (kat as Record<string, RecordingUpstream>)[name] = upstream;
+      for (const service of services) resolve[service] = upstream.port;
+    }
+    kat.gw = await startTestGateway({
+      manifests: { 'kat.yaml': sdep('kat', 'kat', { predictors: [{ name: 'main' }] }, { 'seldon.io/ambassador-config': setup.mappings }), ...setup.manifests },
+      resolve,
+      args: setup.args(kat.auth),
+    });
+  });
+  afterAll(async () => {
+    await kat.gw?.stop();
+    for (const upstream of started) await upstream.close();
+    await kat.auth?.close();
+  });
+  return kat;
+}
+
 /** The header-routing pair of AuthenticationHeaderRouting: target2 only with X-Auth-Route: Route. */
 const HEADER_ROUTING = [
   mapping('target1', 'prefix: /seldon/kat/target/\nservice: target1.kat:8000'),
@@ -138,29 +184,22 @@ const HEADER_ROUTING = [
 ].join('\n---\n');
 
 describe('AuthenticationHeaderRouting (HTTP auth service)', () => {
-  let auth: Awaited<ReturnType<typeof startHttpAuth>>;
-  let target1: RecordingUpstream;
-  let target2: RecordingUpstream;
-  let gw: TestGateway;
-
-  beforeAll(async () => {
-    // prefix ENDS WITH /good/ → 200 with X-Auth-Route (target2); /nohdr/ → 200 without (target1); else 403.
-    auth = await startHttpAuth((url) =>
-      url.endsWith('/good/') ? { status: 200, headers: [['X-Auth-Route', 'Route']] } : url.endsWith('/nohdr/') ? { status: 200, headers: [] } : { status: 403, headers: [] },
-    );
-    target1 = await startRecordingUpstream({ name: 'target1' });
-    target2 = await startRecordingUpstream({ name: 'target2' });
-    gw = await startTestGateway({
-      manifests: { 'kat.yaml': sdep('kat', 'kat', { predictors: [{ name: 'main' }] }, { 'seldon.io/ambassador-config': HEADER_ROUTING }) },
-      resolve: { 'target1.kat:8000': target1.port, 'target2.kat:8000': target2.port },
-      args: ['--ext-auth-service', `http://127.0.0.1:${auth.port}`, '--ext-auth-allowed-authorization-headers', 'X-Auth-Route', '--ext-auth-allowed-authorization-headers', 'Extauth'],
-    });
-  });
-  afterAll(async () => {
-    await gw?.stop();
-    await target1?.close();
-    await target2?.close();
-    await auth?.close();
+  // prefix ENDS WITH /good/ → 200 with X-Auth-Route (target2); /nohdr/ → 200 without (target1); /strip/ → 200 removing X-Client; else 403.
+  const kat = katGateway({
+    auth: () =>
+      startHttpAuth((url) =>
+        url.endsWith('/good/')
+          ? { status: 200, headers: [['X-Auth-Route', 'Route']] }
+          : url.endsWith('/nohdr/')
+            ? { status: 200, headers: [] }
+            : url.endsWith('/strip/')
+              ? { status: 200, headers: [['x-envoy-auth-headers-to-remove', 'x-client']] }
+              : { status: 403, headers: [] },
+      ),
+    // Beside the pair: a route only a request with X-Client: yes matches.
+    mappings: `${HEADER_ROUTING}\n---\n${mapping('needs-client', 'prefix: /seldon/kat/needs/\nservice: target1.kat:8000\nheaders:\n  X-Client: "yes"')}`,
+    targets: { target1: ['target1.kat:8000'], target2: ['target2.kat:8000'] },
+    args: (auth) => ['--ext-auth-service', `http://127.0.0.1:${auth.port}`, '--ext-auth-allowed-authorization-headers', 'X-Auth-Route', '--ext-auth-allowed-authorization-headers', 'Extauth'],
   });
 
   it('[0] and [3]: the auth service says 403, no target is reached', async () => {
@@ -168,148 +207,130 @@ describe('AuthenticationHeaderRouting (HTTP auth service)', () => {
       [0, '/seldon/kat/target/'],
       [3, '/seldon/kat/target/crap/'],
     ] as const) {
-      const r = await get(gw, path, [['x-case', `hr${i}`]]);
+      const r = await get(kat.gw, path, [['x-case', `hr${i}`]]);
       expect(r.status).toBe(403);
-      expect(target1.byCase(`hr${i}`)).toHaveLength(0);
-      expect(target2.byCase(`hr${i}`)).toHaveLength(0);
+      expect(kat.target1.byCase(`hr${i}`)).toHaveLength(0);
+      expect(kat.target2.byCase(`hr${i}`)).toHaveLength(0);
     }
   });
 
   it('[1]: the X-Auth-Route the auth service adds routes the request again, to target2, which receives it; the auth service is asked once', async () => {
-    const before = auth.checks.length;
-    const r = await get(gw, '/seldon/kat/target/good/', [['x-case', 'hr1']]);
+    const before = kat.auth.checks.length;
+    const r = await get(kat.gw, '/seldon/kat/target/good/', [['x-case', 'hr1']]);
     expect(r.status).toBe(200);
     expect(headerValue(r.headers, 'x-upstream')).toBe('target2');
-    expect(target1.byCase('hr1')).toHaveLength(0);
-    const seen = target2.byCase('hr1');
+    expect(kat.target1.byCase('hr1')).toHaveLength(0);
+    const seen = kat.target2.byCase('hr1');
     expect(seen).toHaveLength(1);
     // Emissary's default rewrite (`/`) replaces the matched prefix.
     expect(seen[0]!.target).toBe('/good/');
     expect(headerValues(seen[0]!.headers, 'x-auth-route')).toEqual(['Route']);
-    expect(auth.checks.length - before).toBe(1);
+    expect(kat.auth.checks.length - before).toBe(1);
   });
 
   it('[2]: an allowance without the header leaves the request on target1', async () => {
-    const r = await get(gw, '/seldon/kat/target/nohdr/', [['x-case', 'hr2']]);
+    const r = await get(kat.gw, '/seldon/kat/target/nohdr/', [['x-case', 'hr2']]);
     expect(r.status).toBe(200);
     expect(headerValue(r.headers, 'x-upstream')).toBe('target1');
-    expect(target1.byCase('hr2')).toHaveLength(1);
-    expect(target2.byCase('hr2')).toHaveLength(0);
+    expect(kat.target1.byCase('hr2')).toHaveLength(1);
+    expect(kat.target2.byCase('hr2')).toHaveLength(0);
   });
 
   it('a client that sends X-Auth-Route itself is still checked, once, and routed by it as Envoy routes it', async () => {
-    const before = auth.checks.length;
+    const before = kat.auth.checks.length;
     expect(
       (
-        await get(gw, '/seldon/kat/target/crap/', [
+        await get(kat.gw, '/seldon/kat/target/crap/', [
           ['x-case', 'forged'],
           ['X-Auth-Route', 'Route'],
         ])
       ).status,
     ).toBe(403);
-    expect(target2.byCase('forged')).toHaveLength(0);
-    expect(auth.checks.length - before).toBe(1);
+    expect(kat.target2.byCase('forged')).toHaveLength(0);
+    expect(kat.auth.checks.length - before).toBe(1);
+  });
+
+  it('an allowance that removes the header its route needs leaves the request without a route: 404, nothing upstream, the auth service asked once', async () => {
+    const before = kat.auth.checks.length;
+    const r = await get(kat.gw, '/seldon/kat/needs/strip/', [
+      ['x-case', 'stripped'],
+      ['X-Client', 'yes'],
+    ]);
+    expect(r.status).toBe(404);
+    expect(JSON.parse(r.body.toString())).toMatchObject({ status: { code: 404, status: 'FAILURE' } });
+    expect(kat.target1.byCase('stripped')).toHaveLength(0);
+    expect(kat.target2.byCase('stripped')).toHaveLength(0);
+    expect(kat.auth.checks.length - before).toBe(1);
   });
 });
 
 describe('AuthenticationHeaderRouting (gRPC auth service), and a re-route that would skip its own checks', () => {
-  let auth: Awaited<ReturnType<typeof startGrpcAuth>>;
-  let target1: RecordingUpstream;
-  let target2: RecordingUpstream;
-  let gw: TestGateway;
-
-  beforeAll(async () => {
-    auth = await startGrpcAuth();
-    target1 = await startRecordingUpstream({ name: 'target1' });
-    target2 = await startRecordingUpstream({ name: 'target2' });
-    const guarded = [
-      mapping('open', 'prefix: /seldon/kat/guarded/\nservice: target1.kat:8000'),
-      // Only the auth service's header routes here: a Service of another deployment, whose OAuth guards it.
-      mapping('oauth-only', 'prefix: /seldon/kat/guarded/\nservice: vault-main.kat:8000\nheaders:\n  X-Auth-Route: Route'),
-    ].join('\n---\n');
-    gw = await startTestGateway({
-      manifests: {
-        'kat.yaml': sdep('kat', 'kat', { predictors: [{ name: 'main' }] }, { 'seldon.io/ambassador-config': `${HEADER_ROUTING}\n---\n${guarded}` }),
-        'vault.yaml': sdep('vault', 'kat', { predictors: [{ name: 'main' }], oauth_key: 'k', oauth_secret: 's' }, { 'seldon.io/gateway-auth': 'oauth' }),
-      },
-      resolve: { 'target1.kat:8000': target1.port, 'target2.kat:8000': target2.port, 'vault-main.kat:8000': target2.port },
-      args: ['--ext-auth-service', `grpc://127.0.0.1:${auth.port}`],
-    });
-  });
-  afterAll(async () => {
-    await gw?.stop();
-    await target1?.close();
-    await target2?.close();
-    await auth?.close();
+  const guarded = [
+    mapping('open', 'prefix: /seldon/kat/guarded/\nservice: target1.kat:8000'),
+    // Only the auth service's header routes here: a Service of another deployment, whose OAuth guards it.
+    mapping('oauth-only', 'prefix: /seldon/kat/guarded/\nservice: vault-main.kat:8000\nheaders:\n  X-Auth-Route: Route'),
+  ].join('\n---\n');
+  const kat = katGateway({
+    auth: startGrpcAuth,
+    mappings: `${HEADER_ROUTING}\n---\n${guarded}`,
+    manifests: { 'vault.yaml': sdep('vault', 'kat', { predictors: [{ name: 'main' }], oauth_key: 'k', oauth_secret: 's' }, { 'seldon.io/gateway-auth': 'oauth' }) },
+    targets: { target1: ['target1.kat:8000'], target2: ['target2.kat:8000', 'vault-main.kat:8000'] },
+    args: (auth) => ['--ext-auth-service', `grpc://127.0.0.1:${auth.port}`],
   });
 
   it('the header set in OkHttpResponse routes the request to target2; without it, target1', async () => {
-    const good = await get(gw, '/seldon/kat/target/good/', [['x-case', 'g1']]);
+    const good = await get(kat.gw, '/seldon/kat/target/good/', [['x-case', 'g1']]);
     expect(headerValue(good.headers, 'x-upstream')).toBe('target2');
-    expect(headerValues(target2.byCase('g1')[0]!.headers, 'x-auth-route')).toEqual(['Route']);
-    expect(target1.byCase('g1')).toHaveLength(0);
-    const plain = await get(gw, '/seldon/kat/target/other/', [['x-case', 'g2']]);
+    expect(headerValues(kat.target2.byCase('g1')[0]!.headers, 'x-auth-route')).toEqual(['Route']);
+    expect(kat.target1.byCase('g1')).toHaveLength(0);
+    const plain = await get(kat.gw, '/seldon/kat/target/other/', [['x-case', 'g2']]);
     expect(headerValue(plain.headers, 'x-upstream')).toBe('target1');
-    expect(target2.byCase('g2')).toHaveLength(0);
+    expect(kat.target2.byCase('g2')).toHaveLength(0);
   });
 
   it('a re-route to a route whose own OAuth check was not made is refused (403), nothing upstream', async () => {
-    const r = await get(gw, '/seldon/kat/guarded/good/', [['x-case', 'g3']]);
+    const r = await get(kat.gw, '/seldon/kat/guarded/good/', [['x-case', 'g3']]);
     expect(r.status).toBe(403);
     expect(JSON.parse(r.body.toString())).toMatchObject({ status: { code: 403, status: 'FAILURE' } });
     expect(r.body.toString()).toContain('kat/kat/oauth-only, whose own checks');
-    expect(target1.byCase('g3')).toHaveLength(0);
-    expect(target2.byCase('g3')).toHaveLength(0);
+    expect(kat.target1.byCase('g3')).toHaveLength(0);
+    expect(kat.target2.byCase('g3')).toHaveLength(0);
   });
 });
 
 describe('AuthenticationGRPCTest', () => {
-  let auth: Awaited<ReturnType<typeof startGrpcAuth>>;
-  let target: RecordingUpstream;
-  let gw: TestGateway;
-
-  beforeAll(async () => {
-    auth = await startGrpcAuth();
-    target = await startRecordingUpstream({ name: 'target' });
-    const mappings = [
-      mapping('target', 'prefix: /seldon/kat/target/\nservice: target.kat:8000'),
+  const kat = katGateway({
+    auth: startGrpcAuth,
+    mappings: [
+      TARGET,
       mapping('context-extensions', 'prefix: /seldon/kat/context-extensions/\nservice: target.kat:8000\nauth_context_extensions:\n  first: "first element"\n  second: "second element"'),
       // The CRD form (metadata and spec), as the KAT's auth-context-mapping is written.
       'apiVersion: getambassador.io/v3alpha1\nkind: Mapping\nmetadata:\n  name: auth-context-mapping\nspec:\n  prefix: /seldon/kat/context-extensions-crd/\n  service: target.kat:8000\n  auth_context_extensions:\n    context: "auth-context-name"\n    data: "auth-data"',
       mapping('bad-extensions', 'prefix: /seldon/kat/bad-extensions/\nservice: target.kat:8000\nauth_context_extensions:\n  n: 1'),
-    ].join('\n---\n');
-    gw = await startTestGateway({
-      manifests: { 'kat.yaml': sdep('kat', 'kat', { predictors: [{ name: 'main' }] }, { 'seldon.io/ambassador-config': mappings }) },
-      resolve: { 'target.kat:8000': target.port },
-      args: ['--ext-auth-service', `grpc://127.0.0.1:${auth.port}`],
-    });
-  });
-  afterAll(async () => {
-    await gw?.stop();
-    await target?.close();
-    await auth?.close();
+    ].join('\n---\n'),
+    args: (auth) => ['--ext-auth-service', `grpc://127.0.0.1:${auth.port}`],
   });
 
   it("[0]: the check carries every request header; the 401 comes back with the auth service's headers", async () => {
-    const before = auth.checks.length;
-    const r = await get(gw, '/seldon/kat/target/', [
+    const before = kat.auth.checks.length;
+    const r = await get(kat.gw, '/seldon/kat/target/', [
       ['kat-req-extauth-requested-status', '401'],
       ['baz', 'baz'],
       ['request-header', 'baz'],
       ['x-case', 'k0'],
     ]);
-    const http = auth.checks[before]!.attributes.request.http;
+    const http = kat.auth.checks[before]!.attributes.request.http;
     expect(http.path).toBe('/seldon/kat/target/');
     expect(http.headers['x-forwarded-proto']).toBe('http');
     expect(http.headers['user-agent']).toBe('kat/1');
     expect(http.headers['baz']).toBe('baz');
     expect(r.status).toBe(401);
     expect(headerValue(r.headers, 'kat-resp-extauth-protocol-version')).toBe('v3');
-    expect(target.byCase('k0')).toHaveLength(0);
+    expect(kat.target.byCase('k0')).toHaveLength(0);
   });
 
   it('[1]: the Location of a 302 denial reaches the client', async () => {
-    const r = await get(gw, '/seldon/kat/target/', [
+    const r = await get(kat.gw, '/seldon/kat/target/', [
       ['kat-req-extauth-requested-status', '302'],
       ['kat-req-extauth-requested-location', 'foo'],
       ['x-case', 'k1'],
@@ -317,11 +338,11 @@ describe('AuthenticationGRPCTest', () => {
     expect(r.status).toBe(302);
     expect(headerValues(r.headers, 'location')).toEqual(['foo']);
     expect(headerValue(r.headers, 'kat-resp-extauth-protocol-version')).toBe('v3');
-    expect(target.byCase('k1')).toHaveLength(0);
+    expect(kat.target.byCase('k1')).toHaveLength(0);
   });
 
   it('[2]: a header the denial names comes back to the client', async () => {
-    const r = await get(gw, '/seldon/kat/target/', [
+    const r = await get(kat.gw, '/seldon/kat/target/', [
       ['kat-req-extauth-requested-status', '401'],
       ['x-foo', 'foo'],
       ['kat-req-extauth-requested-header', 'x-foo'],
@@ -331,7 +352,7 @@ describe('AuthenticationGRPCTest', () => {
   });
 
   it('[3]: appended headers arrive joined (foo: foo,bar) or added (baz: bar), one line each; Authorization as sent', async () => {
-    const r = await get(gw, '/seldon/kat/target/', [
+    const r = await get(kat.gw, '/seldon/kat/target/', [
       ['kat-req-extauth-requested-status', '200'],
       ['authorization', 'foo-11111'],
       ['foo', 'foo'],
@@ -339,7 +360,7 @@ describe('AuthenticationGRPCTest', () => {
       ['x-case', 'k3'],
     ]);
     expect(r.status).toBe(200);
-    const seen = target.byCase('k3')[0]!.headers;
+    const seen = kat.target.byCase('k3')[0]!.headers;
     expect(headerValues(seen, 'foo')).toEqual(['foo,bar']);
     expect(headerValues(seen, 'baz')).toEqual(['bar']);
     expect(headerValues(seen, 'authorization')).toEqual(['foo-11111']);
@@ -351,77 +372,63 @@ describe('AuthenticationGRPCTest', () => {
       [4, '/seldon/kat/context-extensions/', { first: 'first element', second: 'second element' }],
       [5, '/seldon/kat/context-extensions-crd/', { context: 'auth-context-name', data: 'auth-data' }],
     ] as const) {
-      const before = auth.checks.length;
-      const r = await get(gw, path, [
+      const before = kat.auth.checks.length;
+      const r = await get(kat.gw, path, [
         ['authorization', `foo-${i}`],
         ['x-case', `k${i}`],
       ]);
       expect(r.status).toBe(200);
-      expect(auth.checks[before]!.attributes.context_extensions).toEqual(want);
-      const seen = target.byCase(`k${i}`);
+      expect(kat.auth.checks[before]!.attributes.context_extensions).toEqual(want);
+      const seen = kat.target.byCase(`k${i}`);
       expect(seen).toHaveLength(1);
       expect(JSON.parse(headerValue(seen[0]!.headers, 'kat-resp-extauth-context-extensions')!)).toEqual(want);
       expect(headerValues(seen[0]!.headers, 'authorization')).toEqual([`foo-${i}`]);
     }
-    const before = auth.checks.length;
-    await get(gw, '/seldon/kat/target/', [['x-case', 'k6']]);
-    expect(auth.checks[before]!.attributes.context_extensions).toEqual({});
+    const before = kat.auth.checks.length;
+    await get(kat.gw, '/seldon/kat/target/', [['x-case', 'k6']]);
+    expect(kat.auth.checks[before]!.attributes.context_extensions).toEqual({});
   });
 
   it('a Mapping whose auth_context_extensions is not a map of strings is dropped, with the reason; nothing is sent changed', async () => {
-    const r = await get(gw, '/seldon/kat/bad-extensions/', [['x-case', 'bad']]);
+    const r = await get(kat.gw, '/seldon/kat/bad-extensions/', [['x-case', 'bad']]);
     expect(r.status).toBe(404);
-    expect(target.byCase('bad')).toHaveLength(0);
-    const routes = (await (await fetch(`${gw.adminUrl}/routes`)).json()) as unknown;
+    expect(kat.target.byCase('bad')).toHaveLength(0);
+    const routes = (await (await fetch(`${kat.gw.adminUrl}/routes`)).json()) as unknown;
     expect(JSON.stringify(routes)).toContain('auth_context_extensions.n must be a string, not number');
   });
 });
 
 describe('AuthenticationHTTPBufferedTest', () => {
-  let auth: Awaited<ReturnType<typeof startHttpAuth>>;
-  let target: RecordingUpstream;
-  let gw: TestGateway;
-
-  beforeAll(async () => {
-    auth = await startHttpAuth();
-    target = await startRecordingUpstream({ name: 'target' });
-    const mappings = [
-      mapping('target', 'prefix: /seldon/kat/target/\nservice: target.kat:8000'),
+  const kat = katGateway({
+    auth: startHttpAuth,
+    mappings: [
+      TARGET,
       // Context extensions on an HTTP auth service: honoured (the Mapping routes), and nothing of them is sent, as Envoy sends none.
       mapping('ctx', 'prefix: /seldon/kat/ctx/\nservice: target.kat:8000\nauth_context_extensions:\n  first: "first element"'),
-    ].join('\n---\n');
-    gw = await startTestGateway({
-      manifests: { 'kat.yaml': sdep('kat', 'kat', { predictors: [{ name: 'main' }] }, { 'seldon.io/ambassador-config': mappings }) },
-      resolve: { 'target.kat:8000': target.port },
-      args: [
-        '--ext-auth-service',
-        `http://127.0.0.1:${auth.port}`,
-        '--ext-auth-path-prefix',
-        '/extauth',
-        ...['X-Foo', 'X-Bar', 'Kat-Req-Http-Requested-Status', 'Kat-Req-Http-Requested-Header', 'Kat-Req-Http-Requested-Cookie', 'Location'].flatMap((h) => ['--ext-auth-allowed-request-headers', h]),
-        ...['X-Foo', 'Set-Cookie'].flatMap((h) => ['--ext-auth-allowed-authorization-headers', h]),
-        '--ext-auth-include-body',
-        '4096',
-        '--ext-auth-allow-partial',
-      ],
-    });
-  });
-  afterAll(async () => {
-    await gw?.stop();
-    await target?.close();
-    await auth?.close();
+    ].join('\n---\n'),
+    args: (auth) => [
+      '--ext-auth-service',
+      `http://127.0.0.1:${auth.port}`,
+      '--ext-auth-path-prefix',
+      '/extauth',
+      ...['X-Foo', 'X-Bar', 'Kat-Req-Http-Requested-Status', 'Kat-Req-Http-Requested-Header', 'Kat-Req-Http-Requested-Cookie', 'Location'].flatMap((h) => ['--ext-auth-allowed-request-headers', h]),
+      ...['X-Foo', 'Set-Cookie'].flatMap((h) => ['--ext-auth-allowed-authorization-headers', h]),
+      '--ext-auth-include-body',
+      '4096',
+      '--ext-auth-allow-partial',
+    ],
   });
 
   it('[0]: a GET is checked at the prefixed path with Content-Length: 0, the forwarding headers and User-Agent, never a header not allowed', async () => {
-    const before = auth.checks.length;
-    const r = await get(gw, '/seldon/kat/target/', [
+    const before = kat.auth.checks.length;
+    const r = await get(kat.gw, '/seldon/kat/target/', [
       ['kat-req-http-requested-status', '401'],
       ['Baz', 'baz'],
       ['Request-Header', 'Baz'],
       ['x-case', 'b0'],
     ]);
     expect(r.status).toBe(401);
-    const c = auth.checks[before]!;
+    const c = kat.auth.checks[before]!;
     expect(c.method).toBe('GET');
     expect(c.url).toBe('/extauth/seldon/kat/target/');
     expect(rawValues(c.raw, 'content-length')).toEqual(['0']);
@@ -429,11 +436,11 @@ describe('AuthenticationHTTPBufferedTest', () => {
     expect(rawValues(c.raw, 'x-forwarded-for')).toEqual(['127.0.0.1']);
     expect(rawValues(c.raw, 'user-agent')).toEqual(['kat/1']);
     expect(c.headers['baz']).toBeUndefined();
-    expect(target.byCase('b0')).toHaveLength(0);
+    expect(kat.target.byCase('b0')).toHaveLength(0);
   });
 
   it('[1]: a 302 denial returns its Location and every Set-Cookie', async () => {
-    const r = await get(gw, '/seldon/kat/target/', [
+    const r = await get(kat.gw, '/seldon/kat/target/', [
       ['kat-req-http-requested-status', '302'],
       ['location', 'foo'],
       ['kat-req-http-requested-cookie', 'foo, bar, baz'],
@@ -445,14 +452,14 @@ describe('AuthenticationHTTPBufferedTest', () => {
   });
 
   it('[2] and [3]: a denial returns an allowed authorization header (X-Foo), never another (X-Bar)', async () => {
-    const foo = await get(gw, '/seldon/kat/target/', [
+    const foo = await get(kat.gw, '/seldon/kat/target/', [
       ['kat-req-http-requested-status', '401'],
       ['X-Foo', 'foo'],
       ['kat-req-http-requested-header', 'X-Foo'],
     ]);
     expect(foo.status).toBe(401);
     expect(headerValues(foo.headers, 'x-foo')).toEqual(['foo']);
-    const bar = await get(gw, '/seldon/kat/target/', [
+    const bar = await get(kat.gw, '/seldon/kat/target/', [
       ['kat-req-http-requested-status', '401'],
       ['X-Bar', 'bar'],
       ['kat-req-http-requested-header', 'X-Bar'],
@@ -462,149 +469,108 @@ describe('AuthenticationHTTPBufferedTest', () => {
   });
 
   it('[4]: allowed, the model gets the Authorization the auth service answered with, one line', async () => {
-    const r = await get(gw, '/seldon/kat/target/', [
+    const r = await get(kat.gw, '/seldon/kat/target/', [
       ['kat-req-http-requested-status', '200'],
       ['Authorization', 'foo-11111'],
       ['kat-req-http-requested-header', 'Authorization'],
       ['x-case', 'b4'],
     ]);
     expect(r.status).toBe(200);
-    expect(headerValues(target.byCase('b4')[0]!.headers, 'authorization')).toEqual(['foo-11111']);
+    expect(headerValues(kat.target.byCase('b4')[0]!.headers, 'authorization')).toEqual(['foo-11111']);
   });
 
   it("a Mapping's auth_context_extensions with an HTTP auth service: routed, and nothing of them in the check", async () => {
-    const before = auth.checks.length;
-    const r = await get(gw, '/seldon/kat/ctx/', [['x-case', 'ctx']]);
+    const before = kat.auth.checks.length;
+    const r = await get(kat.gw, '/seldon/kat/ctx/', [['x-case', 'ctx']]);
     expect(r.status).toBe(200);
-    expect(target.byCase('ctx')).toHaveLength(1);
-    expect(auth.checks[before]!.raw.join('\n')).not.toContain('first element');
+    expect(kat.target.byCase('ctx')).toHaveLength(1);
+    expect(kat.auth.checks[before]!.raw.join('\n')).not.toContain('first element');
   });
 });
 
 describe('AuthenticationHTTPFailureModeAllowTest', () => {
-  let auth: Awaited<ReturnType<typeof startHttpAuth>>;
-  let target: RecordingUpstream;
-  let gw: TestGateway;
-
-  beforeAll(async () => {
-    auth = await startHttpAuth();
-    // kat-server's target answers the status the request asks for too.
-    target = await startRecordingUpstream({
-      name: 'target',
-      responder: (req) => {
-        const s = headerValue(req.headers, 'kat-req-http-requested-status') ?? '200';
-        return { statusLine: `HTTP/1.1 ${s} X`, headers: [['X-Upstream', 'target']], body: '' };
-      },
-    });
-    gw = await startTestGateway({
-      manifests: { 'kat.yaml': sdep('kat', 'kat', { predictors: [{ name: 'main' }] }, { 'seldon.io/ambassador-config': mapping('target', 'prefix: /seldon/kat/target/\nservice: target.kat:8000') }) },
-      resolve: { 'target.kat:8000': target.port },
-      args: [
-        '--ext-auth-service',
-        `http://127.0.0.1:${auth.port}`,
-        '--ext-auth-path-prefix',
-        '/extauth',
-        ...['Kat-Req-Http-Requested-Status', 'Kat-Req-Http-Requested-Header'].flatMap((h) => ['--ext-auth-allowed-request-headers', h]),
-        '--ext-auth-failure-mode-allow',
-      ],
-    });
+  const kat = katGateway({
+    auth: startHttpAuth,
+    mappings: TARGET,
+    args: (auth) => [
+      '--ext-auth-service',
+      `http://127.0.0.1:${auth.port}`,
+      '--ext-auth-path-prefix',
+      '/extauth',
+      ...['Kat-Req-Http-Requested-Status', 'Kat-Req-Http-Requested-Header'].flatMap((h) => ['--ext-auth-allowed-request-headers', h]),
+      '--ext-auth-failure-mode-allow',
+    ],
   });
-  afterAll(async () => {
-    await gw?.stop();
-    await target?.close();
-    await auth?.close();
-  });
+  // kat-server's target answers the status the request asks for too.
+  beforeAll(() =>
+    kat.target.setResponder((req) => {
+      const s = headerValue(req.headers, 'kat-req-http-requested-status') ?? '200';
+      return { statusLine: `HTTP/1.1 ${s} X`, headers: [['X-Upstream', 'target']], body: '' };
+    }),
+  );
 
   it('[0]: allowed, the target answers', async () => {
-    const r = await get(gw, '/seldon/kat/target/', [
+    const r = await get(kat.gw, '/seldon/kat/target/', [
       ['kat-req-http-requested-status', '200'],
       ['x-case', 'f0'],
     ]);
     expect(r.status).toBe(200);
-    expect(target.byCase('f0')).toHaveLength(1);
+    expect(kat.target.byCase('f0')).toHaveLength(1);
   });
 
   it("[1]: the auth service's 503 is a failure, let through by failure_mode_allow: the target's own 503 reaches the client", async () => {
-    const before = auth.checks.length;
-    const r = await get(gw, '/seldon/kat/target/', [
+    const before = kat.auth.checks.length;
+    const r = await get(kat.gw, '/seldon/kat/target/', [
       ['kat-req-http-requested-status', '503'],
       ['x-case', 'f1'],
     ]);
-    expect(auth.checks.length - before).toBe(1);
-    expect(target.byCase('f1')).toHaveLength(1);
+    expect(kat.auth.checks.length - before).toBe(1);
+    expect(kat.target.byCase('f1')).toHaveLength(1);
     expect(r.status).toBe(503);
     expect(headerValue(r.headers, 'x-upstream')).toBe('target');
   });
 });
 
 describe('AuthenticationDisabledOnRedirectTest', () => {
-  let auth: Awaited<ReturnType<typeof startHttpAuth>>;
-  let gw: TestGateway;
-
-  beforeAll(async () => {
-    auth = await startHttpAuth();
-    gw = await startTestGateway({
-      manifests: {
-        'kat.yaml': sdep(
-          'kat',
-          'kat',
-          { predictors: [{ name: 'main' }] },
-          { 'seldon.io/ambassador-config': mapping('target', 'prefix: /seldon/kat/target/\nservice: target.kat\nhost_redirect: true') },
-        ),
-      },
-      args: ['--ext-auth-service', `http://127.0.0.1:${auth.port}`],
-    });
-  });
-  afterAll(async () => {
-    await gw?.stop();
-    await auth?.close();
+  const kat = katGateway({
+    auth: startHttpAuth,
+    mappings: mapping('target', 'prefix: /seldon/kat/target/\nservice: target.kat\nhost_redirect: true'),
+    targets: {},
+    args: (auth) => ['--ext-auth-service', `http://127.0.0.1:${auth.port}`],
   });
 
   it('a host_redirect route answers its redirect without asking the auth service', async () => {
-    const before = auth.checks.length;
-    const r = await get(gw, '/seldon/kat/target/', []);
+    const before = kat.auth.checks.length;
+    const r = await get(kat.gw, '/seldon/kat/target/', []);
     expect(r.status).toBe(301);
     expect(headerValue(r.headers, 'location')).toBe('http://target.kat/seldon/kat/target/');
-    expect(auth.checks.length).toBe(before);
+    expect(kat.auth.checks.length).toBe(before);
   });
 });
 
 describe('AuthenticationTest', () => {
-  let auth: Awaited<ReturnType<typeof startHttpAuth>>;
-  let target: RecordingUpstream;
-  let gw: TestGateway;
-
-  beforeAll(async () => {
-    auth = await startHttpAuth();
-    target = await startRecordingUpstream({ name: 'target' });
-    gw = await startTestGateway({
-      manifests: { 'kat.yaml': sdep('kat', 'kat', { predictors: [{ name: 'main' }] }, { 'seldon.io/ambassador-config': mapping('target', 'prefix: /seldon/kat/target/\nservice: target.kat:8000') }) },
-      resolve: { 'target.kat:8000': target.port },
-      args: [
-        '--ext-auth-service',
-        `http://127.0.0.1:${auth.port}`,
-        '--ext-auth-path-prefix',
-        '/extauth',
-        ...['X-Foo', 'X-Bar', 'Kat-Req-Http-Requested-Location', 'Kat-Req-Http-Requested-Status', 'Kat-Req-Http-Requested-Header'].flatMap((h) => ['--ext-auth-allowed-request-headers', h]),
-        ...['X-Foo', 'X-Bar', 'Extauth'].flatMap((h) => ['--ext-auth-allowed-authorization-headers', h]),
-      ],
-    });
-  });
-  afterAll(async () => {
-    await gw?.stop();
-    await target?.close();
-    await auth?.close();
+  const kat = katGateway({
+    auth: startHttpAuth,
+    mappings: TARGET,
+    args: (auth) => [
+      '--ext-auth-service',
+      `http://127.0.0.1:${auth.port}`,
+      '--ext-auth-path-prefix',
+      '/extauth',
+      ...['X-Foo', 'X-Bar', 'Kat-Req-Http-Requested-Location', 'Kat-Req-Http-Requested-Status', 'Kat-Req-Http-Requested-Header'].flatMap((h) => ['--ext-auth-allowed-request-headers', h]),
+      ...['X-Foo', 'X-Bar', 'Extauth'].flatMap((h) => ['--ext-auth-allowed-authorization-headers', h]),
+    ],
   });
 
   it('[0]: the check: the prefixed path, Content-Length: 0, X-Forwarded-For and User-Agent, no header not allowed; 401', async () => {
-    const before = auth.checks.length;
-    const r = await get(gw, '/seldon/kat/target/', [
+    const before = kat.auth.checks.length;
+    const r = await get(kat.gw, '/seldon/kat/target/', [
       ['kat-req-http-requested-status', '401'],
       ['Baz', 'baz'],
       ['Request-Header', 'Baz'],
     ]);
     expect(r.status).toBe(401);
-    const c = auth.checks[before]!;
+    const c = kat.auth.checks[before]!;
     expect(c.url).toBe('/extauth/seldon/kat/target/');
     expect(rawValues(c.raw, 'content-length')).toEqual(['0']);
     expect(rawValues(c.raw, 'x-forwarded-for')).toHaveLength(1);
@@ -613,7 +579,7 @@ describe('AuthenticationTest', () => {
   });
 
   it('[1]: the Location of a 302 reaches the client', async () => {
-    const r = await get(gw, '/seldon/kat/target/', [
+    const r = await get(kat.gw, '/seldon/kat/target/', [
       ['kat-req-http-requested-status', '302'],
       ['kat-req-http-requested-location', 'foo'],
       ['kat-req-http-requested-header', 'location'],
@@ -624,7 +590,7 @@ describe('AuthenticationTest', () => {
 
   it('[2] and [3]: X-Foo and X-Bar, both allowed here, come back with the denial', async () => {
     for (const name of ['X-Foo', 'X-Bar']) {
-      const r = await get(gw, '/seldon/kat/target/', [
+      const r = await get(kat.gw, '/seldon/kat/target/', [
         ['kat-req-http-requested-status', '401'],
         [name, 'v'],
         ['kat-req-http-requested-header', name],
@@ -635,23 +601,23 @@ describe('AuthenticationTest', () => {
   });
 
   it('[4]: allowed with the Authorization the auth service returns', async () => {
-    const r = await get(gw, '/seldon/kat/target/', [
+    const r = await get(kat.gw, '/seldon/kat/target/', [
       ['kat-req-http-requested-status', '200'],
       ['Authorization', 'foo-11111'],
       ['kat-req-http-requested-header', 'Authorization'],
       ['x-case', 'a4'],
     ]);
     expect(r.status).toBe(200);
-    expect(headerValues(target.byCase('a4')[0]!.headers, 'authorization')).toEqual(['foo-11111']);
+    expect(headerValues(kat.target.byCase('a4')[0]!.headers, 'authorization')).toEqual(['foo-11111']);
   });
 
   it("[5]: a client's X-Forwarded-Proto: https is not what the auth service is told (http: the connection's), as the model's Extauth header shows", async () => {
-    const r = await get(gw, '/seldon/kat/target/', [
+    const r = await get(kat.gw, '/seldon/kat/target/', [
       ['X-Forwarded-Proto', 'https'],
       ['x-case', 'a5'],
     ]);
     expect(r.status).toBe(200);
-    const extauth = headerValues(target.byCase('a5')[0]!.headers, 'extauth');
+    const extauth = headerValues(kat.target.byCase('a5')[0]!.headers, 'extauth');
     expect(extauth).toHaveLength(1);
     const told = JSON.parse(extauth[0]!) as { request: { headers: Record<string, string> } };
     expect(told.request.headers['x-forwarded-proto']).toBe('http');
@@ -659,42 +625,29 @@ describe('AuthenticationTest', () => {
 });
 
 describe('AuthenticationHTTPPartialBufferTest', () => {
-  let auth: Awaited<ReturnType<typeof startHttpAuth>>;
-  let target: RecordingUpstream;
-  let gw: TestGateway;
-
-  beforeAll(async () => {
-    auth = await startHttpAuth();
-    target = await startRecordingUpstream({ name: 'target' });
-    gw = await startTestGateway({
-      manifests: { 'kat.yaml': sdep('kat', 'kat', { predictors: [{ name: 'main' }] }, { 'seldon.io/ambassador-config': mapping('target', 'prefix: /seldon/kat/target/\nservice: target.kat:8000') }) },
-      resolve: { 'target.kat:8000': target.port },
-      args: [
-        '--ext-auth-service',
-        `http://127.0.0.1:${auth.port}`,
-        '--ext-auth-path-prefix',
-        '/extauth',
-        ...['Kat-Req-Http-Requested-Status', 'Kat-Req-Http-Requested-Header'].flatMap((h) => ['--ext-auth-allowed-request-headers', h]),
-        '--ext-auth-allowed-authorization-headers',
-        'Kat-Resp-Http-Request-Body',
-        '--ext-auth-add-header',
-        'X-Added-Auth:auth-added',
-        '--ext-auth-include-body',
-        '7',
-        '--ext-auth-allow-partial',
-      ],
-    });
-  });
-  afterAll(async () => {
-    await gw?.stop();
-    await target?.close();
-    await auth?.close();
+  const kat = katGateway({
+    auth: startHttpAuth,
+    mappings: TARGET,
+    args: (auth) => [
+      '--ext-auth-service',
+      `http://127.0.0.1:${auth.port}`,
+      '--ext-auth-path-prefix',
+      '/extauth',
+      ...['Kat-Req-Http-Requested-Status', 'Kat-Req-Http-Requested-Header'].flatMap((h) => ['--ext-auth-allowed-request-headers', h]),
+      '--ext-auth-allowed-authorization-headers',
+      'Kat-Resp-Http-Request-Body',
+      '--ext-auth-add-header',
+      'X-Added-Auth:auth-added',
+      '--ext-auth-include-body',
+      '7',
+      '--ext-auth-allow-partial',
+    ],
   });
 
   it('[0]: a body over max_bytes is checked by its first 7 bytes; the model gets it whole', async () => {
-    const before = auth.checks.length;
+    const before = kat.auth.checks.length;
     const r = await get(
-      gw,
+      kat.gw,
       '/seldon/kat/target/',
       [
         ['kat-req-http-requested-status', '200'],
@@ -703,17 +656,17 @@ describe('AuthenticationHTTPPartialBufferTest', () => {
       'message_body',
     );
     expect(r.status).toBe(200);
-    expect(auth.checks[before]!.body.toString()).toBe('message');
-    expect(rawValues(auth.checks[before]!.raw, 'x-envoy-auth-partial-body')).toEqual(['true']);
-    const seen = target.byCase('p0')[0]!;
+    expect(kat.auth.checks[before]!.body.toString()).toBe('message');
+    expect(rawValues(kat.auth.checks[before]!.raw, 'x-envoy-auth-partial-body')).toEqual(['true']);
+    const seen = kat.target.byCase('p0')[0]!;
     expect(headerValues(seen.headers, 'kat-resp-http-request-body')).toEqual(['message']);
     expect(seen.body.toString()).toBe('message_body');
   });
 
   it('[1]: a body within max_bytes is checked whole', async () => {
-    const before = auth.checks.length;
+    const before = kat.auth.checks.length;
     const r = await get(
-      gw,
+      kat.gw,
       '/seldon/kat/target/',
       [
         ['kat-req-http-requested-status', '200'],
@@ -722,14 +675,14 @@ describe('AuthenticationHTTPPartialBufferTest', () => {
       'body',
     );
     expect(r.status).toBe(200);
-    expect(auth.checks[before]!.body.toString()).toBe('body');
-    expect(headerValues(target.byCase('p1')[0]!.headers, 'kat-resp-http-request-body')).toEqual(['body']);
+    expect(kat.auth.checks[before]!.body.toString()).toBe('body');
+    expect(headerValues(kat.target.byCase('p1')[0]!.headers, 'kat-resp-http-request-body')).toEqual(['body']);
   });
 
   it('[2]: the check carries add_auth_headers (X-Added-Auth); a 401 reaches no model', async () => {
-    const before = auth.checks.length;
+    const before = kat.auth.checks.length;
     const r = await get(
-      gw,
+      kat.gw,
       '/seldon/kat/target/',
       [
         ['kat-req-http-requested-status', '401'],
@@ -738,87 +691,70 @@ describe('AuthenticationHTTPPartialBufferTest', () => {
       'body',
     );
     expect(r.status).toBe(401);
-    expect(rawValues(auth.checks[before]!.raw, 'x-added-auth')).toEqual(['auth-added']);
-    expect(target.byCase('p2')).toHaveLength(0);
+    expect(rawValues(kat.auth.checks[before]!.raw, 'x-added-auth')).toEqual(['auth-added']);
+    expect(kat.target.byCase('p2')).toHaveLength(0);
   });
 });
 
 describe('AuthenticationTestV1 (one auth service: the gateway has one --ext-auth-service)', () => {
-  let auth: Awaited<ReturnType<typeof startHttpAuth>>;
-  let target: RecordingUpstream;
-  let gw: TestGateway;
-
-  beforeAll(async () => {
-    auth = await startHttpAuth();
-    target = await startRecordingUpstream({ name: 'target' });
-    const mappings = [
-      mapping('target', 'prefix: /seldon/kat/target/\nservice: target.kat:8000'),
-      mapping('target-unauthed', 'prefix: /seldon/kat/target/unauthed/\nservice: target.kat:8000\nbypass_auth: true'),
-    ].join('\n---\n');
-    gw = await startTestGateway({
-      manifests: { 'kat.yaml': sdep('kat', 'kat', { predictors: [{ name: 'main' }] }, { 'seldon.io/ambassador-config': mappings }) },
-      resolve: { 'target.kat:8000': target.port },
-      args: [
-        '--ext-auth-service',
-        `http://127.0.0.1:${auth.port}`,
-        '--ext-auth-path-prefix',
-        '/extauth',
-        ...['X-Foo', 'X-Bar', 'Kat-Req-Http-Requested-Status', 'Kat-Req-Http-Requested-Header', 'Location'].flatMap((h) => ['--ext-auth-allowed-request-headers', h]),
-        ...['X-Foo', 'Extauth'].flatMap((h) => ['--ext-auth-allowed-authorization-headers', h]),
-        '--ext-auth-status-on-error',
-        '503',
-      ],
-    });
-  });
-  afterAll(async () => {
-    await gw?.stop();
-    await target?.close();
-    await auth?.close();
+  const kat = katGateway({
+    auth: startHttpAuth,
+    mappings: [TARGET, mapping('target-unauthed', 'prefix: /seldon/kat/target/unauthed/\nservice: target.kat:8000\nbypass_auth: true')].join('\n---\n'),
+    args: (auth) => [
+      '--ext-auth-service',
+      `http://127.0.0.1:${auth.port}`,
+      '--ext-auth-path-prefix',
+      '/extauth',
+      ...['X-Foo', 'X-Bar', 'Kat-Req-Http-Requested-Status', 'Kat-Req-Http-Requested-Header', 'Location'].flatMap((h) => ['--ext-auth-allowed-request-headers', h]),
+      ...['X-Foo', 'Extauth'].flatMap((h) => ['--ext-auth-allowed-authorization-headers', h]),
+      '--ext-auth-status-on-error',
+      '503',
+    ],
   });
 
   it('[0]: the check is at /extauth and the path as received, Content-Length: 0; 401', async () => {
-    const before = auth.checks.length;
-    const r = await get(gw, '/seldon/kat/target/0', [
+    const before = kat.auth.checks.length;
+    const r = await get(kat.gw, '/seldon/kat/target/0', [
       ['kat-req-http-requested-status', '401'],
       ['Baz', 'baz'],
     ]);
     expect(r.status).toBe(401);
-    expect(auth.checks[before]!.url).toBe('/extauth/seldon/kat/target/0');
-    expect(rawValues(auth.checks[before]!.raw, 'content-length')).toEqual(['0']);
-    expect(auth.checks[before]!.headers['baz']).toBeUndefined();
+    expect(kat.auth.checks[before]!.url).toBe('/extauth/seldon/kat/target/0');
+    expect(rawValues(kat.auth.checks[before]!.raw, 'content-length')).toEqual(['0']);
+    expect(kat.auth.checks[before]!.headers['baz']).toBeUndefined();
   });
 
   it('[6]: a bypass_auth Mapping is not checked', async () => {
-    const before = auth.checks.length;
-    const r = await get(gw, '/seldon/kat/target/unauthed/6', [
+    const before = kat.auth.checks.length;
+    const r = await get(kat.gw, '/seldon/kat/target/unauthed/6', [
       ['kat-req-http-requested-status', '200'],
       ['x-case', 'v6'],
     ]);
     expect(r.status).toBe(200);
-    expect(auth.checks.length).toBe(before);
-    expect(target.byCase('v6')).toHaveLength(1);
+    expect(kat.auth.checks.length).toBe(before);
+    expect(kat.target.byCase('v6')).toHaveLength(1);
   });
 
   it("[7]: the auth service's 500 is a failure: status_on_error (503), in the gateway's words, nothing upstream", async () => {
-    const r = await get(gw, '/seldon/kat/target/7', [
+    const r = await get(kat.gw, '/seldon/kat/target/7', [
       ['kat-req-http-requested-status', '500'],
       ['x-case', 'v7'],
     ]);
     expect(r.status).toBe(503);
     expect(JSON.parse(r.body.toString())).toMatchObject({ status: { code: 503, status: 'FAILURE' } });
-    expect(target.byCase('v7')).toHaveLength(0);
+    expect(kat.target.byCase('v7')).toHaveLength(0);
   });
 
   it('[8..27]: twenty 403s, each the auth service asked once, none upstream', async () => {
-    const before = auth.checks.length;
+    const before = kat.auth.checks.length;
     for (let i = 8; i < 28; i++) {
-      const r = await get(gw, `/seldon/kat/target/${i}`, [
+      const r = await get(kat.gw, `/seldon/kat/target/${i}`, [
         ['kat-req-http-requested-status', '403'],
         ['x-case', 'v403'],
       ]);
       expect(r.status).toBe(403);
     }
-    expect(auth.checks.length - before).toBe(20);
-    expect(target.byCase('v403')).toHaveLength(0);
+    expect(kat.auth.checks.length - before).toBe(20);
+    expect(kat.target.byCase('v403')).toHaveLength(0);
   });
 });

@@ -37,7 +37,11 @@ interface DecodedCheck {
 
 const header = (key: string, value: string, append?: boolean): HeaderOption => ({ header: { key, value }, ...(append === undefined ? {} : { append: { value: append } }) });
 
-/** The auth server: `authorization: Bearer good` allowed with edits; `Bearer broken` a gRPC error; anything else denied 401. */
+/**
+ * The auth server: `authorization: Bearer good` allowed with edits; `Bearer hostile` allowed with edits of Host, a
+ * pseudo-header and the framing fields; `Bearer crlf` allowed with a header value that holds a CR LF; `Bearer broken`
+ * a gRPC error; anything else denied 401.
+ */
 async function startEnvoyAuthServer(): Promise<{ port: number; checks: DecodedCheck[]; close(): Promise<void> }> {
   const def = protoLoader.loadSync('envoy-ext-authz.proto', { includeDirs: [PROTO_DIR], keepCase: true, longs: String, defaults: true, oneofs: true });
   const pkg = grpc.loadPackageDefinition(def) as unknown as { envoy: { service: { auth: { v3: { Authorization: grpc.ServiceClientConstructor } } } } };
@@ -56,6 +60,19 @@ async function startEnvoyAuthServer(): Promise<{ port: number; checks: DecodedCh
             response_headers_to_add: [header('x-auth-note', 'checked')],
           },
         });
+      } else if (auth === 'Bearer hostile') {
+        const hostile = [
+          header('host', 'evil.example'),
+          header(':path', '/admin'),
+          header(':authority', 'evil.example'),
+          header('transfer-encoding', 'chunked'),
+          header('content-length', '1'),
+          header('connection', 'close'),
+          header('x-auth-user', 'bob'),
+        ];
+        cb(null, { status: { code: 0 }, ok_response: { headers: hostile, headers_to_remove: ['host', ':authority'] } });
+      } else if (auth === 'Bearer crlf') {
+        cb(null, { status: { code: 0 }, ok_response: { headers: [header('x-auth-user', 'bob\r\nx-injected: 1')] } });
       } else if (auth === 'Bearer broken') {
         cb({ code: grpc.status.INTERNAL, details: 'policy engine down' });
       } else {
@@ -139,6 +156,28 @@ describe('external auth over Envoy gRPC Check', () => {
     expect(seen.body.equals(BODY)).toBe(true);
     const lines = seen.headers.map(([k, v]) => `${k.toLowerCase()}: ${v}`);
     expect(lines.filter((l) => /^(x-auth-user|authorization|x-tags|x-api-secret):/.test(l))).toEqual(['x-tags: a,b', 'x-auth-user: bob', 'authorization: Bearer internal']);
+  });
+
+  it("an auth service's Host, pseudo-headers and framing fields change none of them: the model gets the request's Host and path, the body framed by its own length", async () => {
+    const r = await post('hostile', 'Bearer hostile');
+    expect(r.status).toBe(200);
+    const [seen] = model.byCase('hostile');
+    expect(seen!.target).toBe(`${PREDICT}?q=1`);
+    expect(seen!.body.equals(BODY)).toBe(true);
+    const lines = seen!.headers.map(([k, v]) => `${k.toLowerCase()}: ${v}`);
+    expect(lines.filter((l) => /^(host|:path|:authority|transfer-encoding|content-length|connection|x-auth-user):/.test(l))).toEqual([
+      'host: gw.example',
+      'x-auth-user: bob',
+      `content-length: ${BODY.length}`,
+      'connection: keep-alive',
+    ]);
+  });
+
+  it("an auth service's header value with CR LF is never written as a header line: the request fails (502), the model receives nothing", async () => {
+    const r = await post('crlf', 'Bearer crlf');
+    expect(r.status).toBe(502);
+    expect(model.byCase('crlf')).toHaveLength(0);
+    expect(model.requests.some((q) => q.headers.some(([k]) => k.toLowerCase() === 'x-injected'))).toBe(false);
   });
 
   it('DeniedHttpResponse: its status, headers and body go to the REST client; the model sees nothing', async () => {

@@ -52,4 +52,8 @@ describe('auth service edits', () => {
     expect(chainAuthEdits(ext, undefined)).toBe(ext);
     expect(authEditPlan(chainAuthEdits(ext, jwt)!).set.get('x-user')).toBe('claim');
   });
+
+  it('an allowance without edits makes no plan of its own: every empty list shares one', () => {
+    expect(authEditPlan({ headers: [], remove: [] })).toBe(authEditPlan({ headers: [], remove: [] }));
+  });
 });
