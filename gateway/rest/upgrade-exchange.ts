@@ -27,6 +27,7 @@ import type { NodeRequest } from '../edge/node-exchange.js';
 import { withServer, type ServerName } from '../edge/server-name.js';
 import { applyAuthEdits, chainAuthEdits } from '../../routing/policies/auth-edits.js';
 import { editFields, editUpstreamFields } from '../forward/mapping-edits.js';
+import { DENIAL_FRAMING } from './ext-auth-answer.js';
 import type { RestObserve, UpgradeEnd } from '../observe/observed-rest.js';
 import type { Backend, Picker, Routed, RouteTable } from '../../routing/types.js';
 import type { LiveTable } from '../../routing/table/live.js';
@@ -62,9 +63,6 @@ export interface TakenUpgrade {
   /** The one protocol asked for, lower case, when the route allows it; null: refused (403). */
   readonly protocol: string | null;
 }
-
-/** Hop-by-hop and framing fields of an auth service's denial: the gateway frames its answer. */
-const DENIAL_DROP = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'trailer', 'te']);
 
 export class UpgradeExchange {
   /** The status the client got (0: none yet). */
@@ -147,7 +145,7 @@ export class UpgradeExchange {
     let body: Buffer;
     if (v.raw !== undefined) {
       const raw = v.raw.headers;
-      for (let i = 0; i < raw.length; i += 2) if (!DENIAL_DROP.has(raw[i]!)) head += `${raw[i]}: ${raw[i + 1]}\r\n`;
+      for (let i = 0; i < raw.length; i += 2) if (!DENIAL_FRAMING.has(raw[i]!)) head += `${raw[i]}: ${raw[i + 1]}\r\n`;
       body = v.raw.body;
     } else {
       head += 'content-type: application/json\r\n';
