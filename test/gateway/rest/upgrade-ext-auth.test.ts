@@ -12,7 +12,7 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sdep, startTestGateway, type TestGateway } from '../../helpers/gateway.js';
 import { listenLocal } from '../../helpers/net.js';
-import { startWebSocketEcho, type WebSocketEcho } from '../../helpers/websocket-echo.js';
+import { converse, startWebSocketEcho, type WebSocketEcho } from '../../helpers/websocket-echo.js';
 
 const NS = 'models';
 const P = `/seldon/${NS}/authws`;
@@ -35,23 +35,6 @@ async function startAuthService(): Promise<{ port: number; checks: { method: str
     });
   });
   return { ...(await listenLocal(server)), checks };
-}
-
-/** Messages a Node WebSocket client gets back for `sent`, in order. */
-function converse(url: string, sent: string[]): Promise<string[]> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
-    const got: string[] = [];
-    ws.onopen = () => {
-      for (const m of sent) ws.send(m);
-    };
-    ws.onmessage = (e) => {
-      got.push(String(e.data));
-      if (got.length === sent.length) ws.close(1000, 'done');
-    };
-    ws.onclose = () => resolve(got);
-    ws.onerror = () => reject(new Error(`WebSocket to ${url} failed`));
-  });
 }
 
 /** Everything a raw client reads for `text` until the gateway closes the connection. */
