@@ -32,6 +32,8 @@ import type { RestObserve, UpgradeEnd } from '../observe/observed-rest.js';
 import type { Backend, Picker, Routed, RouteTable } from '../../routing/types.js';
 import type { LiveTable } from '../../routing/table/live.js';
 import type { IpFilter } from '../pipeline/ip-policy.js';
+import { IP_REFUSAL } from '../pipeline/ip.js';
+import { noGate } from '../pipeline/gate.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import type { Upstreams } from '../upstream/pools.js';
 
@@ -95,7 +97,7 @@ export class UpgradeExchange {
     const ip = this.d.ipFilter?.policy;
     if (ip !== undefined && !ip.admits(this.client.remoteAddress, this.d.trusts(this.client), rawHeaderValue(this.req.rawHeaders, 'x-forwarded-for'))) {
       // As the pipeline's ip stage: before the route, so not counted on it.
-      this.answerRaw(403, 'FORBIDDEN', 'RBAC: access denied (ip_allow / ip_deny of the ambassador Module)');
+      this.answerRaw(IP_REFUSAL.status, IP_REFUSAL.reason, IP_REFUSAL.message);
       return;
     }
     if (protocol === null) {
@@ -109,7 +111,10 @@ export class UpgradeExchange {
     }
     const gate = this.d.gate;
     if (b.gate === null) return this.connect(routed, undefined);
-    if (gate === undefined) return this.refuse(b, 503, 'AUTH_BACKEND_UNAVAILABLE', `route of ${b.id} needs auth or rate limits, which this process does not serve`);
+    if (gate === undefined) {
+      const r = noGate(b.id);
+      return this.refuse(b, r.status, r.reason, r.message);
+    }
     // No body is read for the check (`null`): what follows the head is the upgraded protocol's.
     const v = gate.rest(this.req, routed, table, null);
     const then = (x: Allow | Deny): void => {
