@@ -23,6 +23,7 @@ import type { GatewayReason } from '../edge/errors.js';
 import { rawAnswer } from '../edge/http-answer.js';
 import { clientResponseHeaders, rawHeaderValue, schemeOf, upstreamRequestHeaders } from '../edge/http-headers.js';
 import { lingeringClose } from '../edge/lingering-close.js';
+import { lastOf } from '../edge/upstream-fields.js';
 import type { NodeRequest } from '../edge/node-exchange.js';
 import { withServer, type ServerName } from '../edge/server-name.js';
 import { applyAuthEdits, chainAuthEdits } from '../../routing/policies/auth-edits.js';
@@ -186,7 +187,7 @@ export class UpgradeExchange {
     if (edits !== undefined) applyAuthEdits(fields, edits);
     fields.push('connection', 'upgrade', 'upgrade', this.taken.protocol!);
     editUpstreamFields(fields, b.mapping!, b.upstream);
-    for (let i = 0; i < fields.length; i += 2) if (fields[i] === 'x-request-id' || fields[i]!.toLowerCase() === 'x-request-id') this.requestId = fields[i + 1];
+    this.requestId = lastOf(fields, 'x-request-id');
     const answerExtra = a !== undefined && a.answer.length > 0 ? a.answer : undefined;
     let upstream: http.ClientRequest;
     try {
