@@ -201,8 +201,8 @@ function line(out: Buffer, at: number, name: string, value: string): number {
   return at;
 }
 
-/** The last `name` (lower case) of a raw header list. */
-function lastOf(headers: readonly string[], name: string): string | undefined {
+/** The last `name` (lower case) of a raw header list (an upgrade's request id too, rest/upgrade-exchange.ts). */
+export function lastOf(headers: readonly string[], name: string): string | undefined {
   for (let i = headers.length - 2; i >= 0; i -= 2) {
     if (headers[i]!.length === name.length && headers[i]!.toLowerCase() === name) return headers[i + 1];
   }

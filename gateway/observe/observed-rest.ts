@@ -319,19 +319,11 @@ export class RestObserve {
    * nothing observes it.
    */
   upgrade(req: ObservedRequest, backend: Backend): UpgradeEnd | undefined {
-    const { accessLog, tracing } = this.options;
-    const logged = accessLog !== undefined && accessLog.sampled();
-    if (!logged && tracing === undefined) return undefined;
-    const a = logged ? arrival(req, accessLog!, tracing !== undefined) : undefined;
-    const trace = tracing?.begin(req.headers, [], RAW_HEADERS);
-    const span = trace?.span;
-    if (span !== undefined) {
-      span.updateName(req.method);
-      span.setAttributes(httpAttributes(req, undefined));
-      span.setAttributes(originAttributes(backend));
-    }
+    const o = this.unforwarded(req, backend);
+    if (o === undefined) return undefined;
+    const { a, trace } = o;
     return (status, received, sent, requestId) =>
-      answeredEnd(accessLog, a, trace, { responseCode: status, grpcStatus: undefined, bytesReceived: received, bytesSent: sent }, requestId ?? req.field('x-request-id'), backend);
+      answeredEnd(this.options.accessLog, a, trace, { responseCode: status, grpcStatus: undefined, bytesReceived: received, bytesSent: sent }, requestId ?? req.field('x-request-id'), backend);
   }
 
   /**
@@ -340,23 +332,15 @@ export class RestObserve {
    * predictor's request (its decision record).
    */
   answered(req: ObservedRequest, res: ObservedResponse, backend?: Backend, refused?: RefusedRequest): void {
-    const { accessLog, tracing } = this.options;
     if (refused !== undefined) this.options.payload?.refused('rest', refused);
-    const logged = accessLog !== undefined && accessLog.sampled();
-    if (!logged && tracing === undefined) return;
-    const a = logged ? arrival(req, accessLog!, tracing !== undefined) : undefined;
-    const trace = tracing?.begin(req.headers, [], RAW_HEADERS);
-    const span = trace?.span;
-    if (span !== undefined) {
-      span.updateName(req.method);
-      span.setAttributes(httpAttributes(req, undefined));
-      if (backend !== undefined) span.setAttributes(originAttributes(backend));
-    }
-    const received = logged && hasBody(req) ? new BodyBytes(req) : undefined;
+    const o = this.unforwarded(req, backend);
+    if (o === undefined) return;
+    const { a, trace } = o;
+    const received = a !== undefined && hasBody(req) ? new BodyBytes(req) : undefined;
     res.once('close', () => {
       const sent = res.headersSent;
       answeredEnd(
-        accessLog,
+        this.options.accessLog,
         a,
         trace,
         {
@@ -369,5 +353,25 @@ export class RestObserve {
         backend,
       );
     });
+  }
+
+  /**
+   * The start of a request's observation that is not forwarded as a request (`answered`, `upgrade`):
+   * its access log line's arrival (`a`, undefined when not sampled) and its server span, named by
+   * the method; undefined when nothing observes it.
+   */
+  private unforwarded(req: ObservedRequest, backend: Backend | undefined): { a: Arrival | undefined; trace: CallTrace<string[]> | undefined } | undefined {
+    const { accessLog, tracing } = this.options;
+    const logged = accessLog !== undefined && accessLog.sampled();
+    if (!logged && tracing === undefined) return undefined;
+    const a = logged ? arrival(req, accessLog!, tracing !== undefined) : undefined;
+    const trace = tracing?.begin(req.headers, [], RAW_HEADERS);
+    const span = trace?.span;
+    if (span !== undefined) {
+      span.updateName(req.method);
+      span.setAttributes(httpAttributes(req, undefined));
+      if (backend !== undefined) span.setAttributes(originAttributes(backend));
+    }
+    return { a, trace };
   }
 }

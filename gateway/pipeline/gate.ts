@@ -6,10 +6,18 @@
  * client left while the stores answered). Every other request passes with one property check.
  */
 import type { GateVerdict, Gatekeeper } from '../auth/gate.js';
-import type { PipelineRequest } from './request.js';
+import type { PipelineRequest, Refusal } from './request.js';
 import type { RouteMatcher } from './match.js';
 import { authEditPlan, chainAuthEdits } from '../../routing/policies/auth-edits.js';
 import { continueWith, type Stage } from './stage.js';
+
+/** The refusal of a request whose route (`what`) has a gate when this process has none (an upgrade's too, rest/upgrade-exchange.ts). */
+export const noGate = (what: string): Refusal => ({
+  check: 'gate',
+  status: 503,
+  reason: 'AUTH_BACKEND_UNAVAILABLE',
+  message: `route of ${what} needs auth or rate limits, which this process does not serve`,
+});
 
 export class GateStage implements Stage {
   constructor(
@@ -27,8 +35,7 @@ export class GateStage implements Stage {
     }
     const gate = this.gate;
     if (gate === undefined) {
-      const what = routed !== undefined ? routed.backend.id : r.path;
-      r.refuse({ check: 'gate', status: 503, reason: 'AUTH_BACKEND_UNAVAILABLE', message: `route of ${what} needs auth or rate limits, which this process does not serve` });
+      r.refuse(noGate(routed !== undefined ? routed.backend.id : r.path));
       return;
     }
     const verdict = r.askGate(gate);

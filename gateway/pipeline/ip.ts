@@ -5,8 +5,11 @@
  * (--ambassador-module); without a policy in it, one property check.
  */
 import type { IpFilter } from './ip-policy.js';
-import type { PipelineRequest } from './request.js';
+import type { PipelineRequest, Refusal } from './request.js';
 import type { Stage } from './stage.js';
+
+/** The refusal of a client the policy leaves out (an upgrade's too, rest/upgrade-exchange.ts). */
+export const IP_REFUSAL: Refusal = { check: 'ip', status: 403, reason: 'FORBIDDEN', message: 'RBAC: access denied (ip_allow / ip_deny of the ambassador Module)' };
 
 export class IpStage implements Stage {
   constructor(
@@ -17,7 +20,7 @@ export class IpStage implements Stage {
   run(r: PipelineRequest): void {
     const policy = this.filter.policy;
     if (policy !== undefined && !policy.admits(r.clientAddress(), r.peerTrusted(), r.header('x-forwarded-for'))) {
-      r.refuse({ check: 'ip', status: 403, reason: 'FORBIDDEN', message: 'RBAC: access denied (ip_allow / ip_deny of the ambassador Module)' });
+      r.refuse(IP_REFUSAL);
       return;
     }
     this.next.run(r);

@@ -6,8 +6,8 @@ import type { RestRequest, RestResponse } from '../edge/rest-exchange.js';
 import type { Deny } from '../auth/gate.js';
 import { sendWhole } from '../edge/http-answer.js';
 
-/** Headers of the auth service's answer never copied (the gateway frames the answer itself). */
-const FRAMING = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'trailer', 'te']);
+/** Headers of the auth service's answer never copied (the gateway frames the answer itself; an upgrade's too, rest/upgrade-exchange.ts). */
+export const DENIAL_FRAMING: ReadonlySet<string> = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'trailer', 'te']);
 
 /**
  * The auth service's denial, as it came: its status, the headers it may return, its body. A body
@@ -18,7 +18,7 @@ export function sendRawDenial(req: RestRequest, res: RestResponse, v: Deny & { r
   const out: Record<string, string | string[]> = {};
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i]!;
-    if (FRAMING.has(name)) continue;
+    if (DENIAL_FRAMING.has(name)) continue;
     const had = out[name];
     out[name] = had === undefined ? headers[i + 1]! : [...(Array.isArray(had) ? had : [had]), headers[i + 1]!];
   }

@@ -23,14 +23,18 @@ import type { GatewayReason } from '../edge/errors.js';
 import { rawAnswer } from '../edge/http-answer.js';
 import { clientResponseHeaders, rawHeaderValue, schemeOf, upstreamRequestHeaders } from '../edge/http-headers.js';
 import { lingeringClose } from '../edge/lingering-close.js';
+import { lastOf } from '../edge/upstream-fields.js';
 import type { NodeRequest } from '../edge/node-exchange.js';
 import { withServer, type ServerName } from '../edge/server-name.js';
 import { applyAuthEdits, chainAuthEdits } from '../../routing/policies/auth-edits.js';
 import { editFields, editUpstreamFields } from '../forward/mapping-edits.js';
+import { DENIAL_FRAMING } from './ext-auth-answer.js';
 import type { RestObserve, UpgradeEnd } from '../observe/observed-rest.js';
 import type { Backend, Picker, Routed, RouteTable } from '../../routing/types.js';
 import type { LiveTable } from '../../routing/table/live.js';
 import type { IpFilter } from '../pipeline/ip-policy.js';
+import { IP_REFUSAL } from '../pipeline/ip.js';
+import { noGate } from '../pipeline/gate.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
 import type { Upstreams } from '../upstream/pools.js';
 
@@ -63,9 +67,6 @@ export interface TakenUpgrade {
   readonly protocol: string | null;
 }
 
-/** Hop-by-hop and framing fields of an auth service's denial: the gateway frames its answer. */
-const DENIAL_DROP = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'trailer', 'te']);
-
 export class UpgradeExchange {
   /** The status the client got (0: none yet). */
   private status = 0;
@@ -97,7 +98,7 @@ export class UpgradeExchange {
     const ip = this.d.ipFilter?.policy;
     if (ip !== undefined && !ip.admits(this.client.remoteAddress, this.d.trusts(this.client), rawHeaderValue(this.req.rawHeaders, 'x-forwarded-for'))) {
       // As the pipeline's ip stage: before the route, so not counted on it.
-      this.answerRaw(403, 'FORBIDDEN', 'RBAC: access denied (ip_allow / ip_deny of the ambassador Module)');
+      this.answerRaw(IP_REFUSAL.status, IP_REFUSAL.reason, IP_REFUSAL.message);
       return;
     }
     if (protocol === null) {
@@ -111,7 +112,10 @@ export class UpgradeExchange {
     }
     const gate = this.d.gate;
     if (b.gate === null) return this.connect(routed, undefined);
-    if (gate === undefined) return this.refuse(b, 503, 'AUTH_BACKEND_UNAVAILABLE', `route of ${b.id} needs auth or rate limits, which this process does not serve`);
+    if (gate === undefined) {
+      const r = noGate(b.id);
+      return this.refuse(b, r.status, r.reason, r.message);
+    }
     // No body is read for the check (`null`): what follows the head is the upgraded protocol's.
     const v = gate.rest(this.req, routed, table, null);
     const then = (x: Allow | Deny): void => {
@@ -147,7 +151,7 @@ export class UpgradeExchange {
     let body: Buffer;
     if (v.raw !== undefined) {
       const raw = v.raw.headers;
-      for (let i = 0; i < raw.length; i += 2) if (!DENIAL_DROP.has(raw[i]!)) head += `${raw[i]}: ${raw[i + 1]}\r\n`;
+      for (let i = 0; i < raw.length; i += 2) if (!DENIAL_FRAMING.has(raw[i]!)) head += `${raw[i]}: ${raw[i + 1]}\r\n`;
       body = v.raw.body;
     } else {
       head += 'content-type: application/json\r\n';
@@ -183,7 +187,7 @@ export class UpgradeExchange {
     if (edits !== undefined) applyAuthEdits(fields, edits);
     fields.push('connection', 'upgrade', 'upgrade', this.taken.protocol!);
     editUpstreamFields(fields, b.mapping!, b.upstream);
-    for (let i = 0; i < fields.length; i += 2) if (fields[i] === 'x-request-id' || fields[i]!.toLowerCase() === 'x-request-id') this.requestId = fields[i + 1];
+    this.requestId = lastOf(fields, 'x-request-id');
     const answerExtra = a !== undefined && a.answer.length > 0 ? a.answer : undefined;
     let upstream: http.ClientRequest;
     try {

@@ -20,8 +20,6 @@ import type { Backend } from '../../routing/types.js';
 import type { NodeRequest } from '../edge/node-exchange.js';
 import { UpgradeExchange, type TakenUpgrade, type WebSocketDeps } from './upgrade-exchange.js';
 
-export type { WebSocketDeps };
-
 /** What `should` decided, carried by the request to the 'upgrade' listener (nothing kept elsewhere). */
 const TAKEN = Symbol('upgrade route');
 type Carrying = IncomingMessage & { [TAKEN]?: TakenUpgrade };

@@ -99,6 +99,23 @@ export async function raw(port: number, bytes: string | Buffer, opts: { answers?
 }
 
 /**
+ * `writes` sent one after another, without waiting, on a fresh connection to 127.0.0.1:`port`;
+ * everything read until the other side ends the connection (for an answer that must close it).
+ */
+export async function readUntilEnd(port: number, writes: readonly string[]): Promise<string> {
+  const socket = net.connect(port, '127.0.0.1');
+  socket.on('error', () => undefined);
+  await new Promise<void>((r) => socket.once('connect', r));
+  let read = Buffer.alloc(0);
+  socket.on('data', (d: Buffer) => (read = Buffer.concat([read, d])));
+  const ended = new Promise<void>((r) => socket.once('end', r));
+  for (const w of writes) socket.write(w, 'latin1');
+  await ended;
+  socket.destroy();
+  return read.toString('latin1');
+}
+
+/**
  * A TCP relay in front of `port` that counts the connections open through it: what a model would
  * see of the gateway's pools and sessions (each connection piped unparsed to its own upstream one).
  */

@@ -3,6 +3,7 @@
  * accepts an upgrade request with `101 Switching Protocols`, then echoes every text or binary
  * message and answers a close with a close. A request that asks for no upgrade gets a plain 200
  * (`plain`). Frames from the client are masked (as clients must send them); its own are not.
+ * `converse`: the client side, Node's own WebSocket client.
  */
 import { createHash } from 'node:crypto';
 import net, { type AddressInfo } from 'node:net';
@@ -124,4 +125,21 @@ export async function startWebSocketEcho(): Promise<WebSocketEcho> {
         server.close(() => r());
       }),
   };
+}
+
+/** Messages a Node WebSocket client gets back for `sent`, in order. */
+export function converse(url: string, sent: string[]): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    const got: string[] = [];
+    ws.onopen = () => {
+      for (const m of sent) ws.send(m);
+    };
+    ws.onmessage = (e) => {
+      got.push(String(e.data));
+      if (got.length === sent.length) ws.close(1000, 'done');
+    };
+    ws.onclose = () => resolve(got);
+    ws.onerror = () => reject(new Error(`WebSocket to ${url} failed`));
+  });
 }

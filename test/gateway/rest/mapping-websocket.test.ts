@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sdep, startTestGateway, waitFor, type TestGateway } from '../../helpers/gateway.js';
 import { metric } from '../../helpers/metrics.js';
 import { freePort } from '../../helpers/net.js';
-import { frame, readFrames, startWebSocketEcho, type WebSocketEcho } from '../../helpers/websocket-echo.js';
+import { converse, frame, readFrames, startWebSocketEcho, type WebSocketEcho } from '../../helpers/websocket-echo.js';
 
 const NS = 'models';
 const P = `/seldon/${NS}/ws`;
@@ -43,23 +43,6 @@ async function handshake(port: number, target: string, key: string): Promise<{ l
     const end = buf.indexOf('\r\n\r\n');
     if (end >= 0) return { lines: buf.toString('latin1', 0, end).split('\r\n'), socket, rest: buf.subarray(end + 4) };
   }
-}
-
-/** Messages a Node WebSocket client gets back for `sent`, in order. */
-function converse(url: string, sent: string[]): Promise<string[]> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
-    const got: string[] = [];
-    ws.onopen = () => {
-      for (const m of sent) ws.send(m);
-    };
-    ws.onmessage = (e) => {
-      got.push(String(e.data));
-      if (got.length === sent.length) ws.close(1000, 'done');
-    };
-    ws.onclose = () => resolve(got);
-    ws.onerror = () => reject(new Error(`WebSocket to ${url} failed`));
-  });
 }
 
 describe.each(['gateway', 'node'] as const)('Mapping WebSocket upgrades (--http1-server %s)', (server) => {

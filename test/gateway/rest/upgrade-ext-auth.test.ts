@@ -8,11 +8,10 @@
  * auth service gave it), the model never called, the connection closed.
  */
 import http from 'node:http';
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sdep, startTestGateway, type TestGateway } from '../../helpers/gateway.js';
-import { listenLocal } from '../../helpers/net.js';
-import { startWebSocketEcho, type WebSocketEcho } from '../../helpers/websocket-echo.js';
+import { listenLocal, readUntilEnd } from '../../helpers/net.js';
+import { converse, startWebSocketEcho, type WebSocketEcho } from '../../helpers/websocket-echo.js';
 
 const NS = 'models';
 const P = `/seldon/${NS}/authws`;
@@ -35,37 +34,6 @@ async function startAuthService(): Promise<{ port: number; checks: { method: str
     });
   });
   return { ...(await listenLocal(server)), checks };
-}
-
-/** Messages a Node WebSocket client gets back for `sent`, in order. */
-function converse(url: string, sent: string[]): Promise<string[]> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
-    const got: string[] = [];
-    ws.onopen = () => {
-      for (const m of sent) ws.send(m);
-    };
-    ws.onmessage = (e) => {
-      got.push(String(e.data));
-      if (got.length === sent.length) ws.close(1000, 'done');
-    };
-    ws.onclose = () => resolve(got);
-    ws.onerror = () => reject(new Error(`WebSocket to ${url} failed`));
-  });
-}
-
-/** Everything a raw client reads for `text` until the gateway closes the connection. */
-async function rawExchange(port: number, text: string): Promise<string> {
-  const socket = net.connect(port, '127.0.0.1');
-  socket.on('error', () => undefined);
-  await new Promise<void>((r) => socket.once('connect', r));
-  let read = '';
-  socket.on('data', (d: Buffer) => (read += d.toString('latin1')));
-  const ended = new Promise<void>((r) => socket.once('end', r));
-  socket.write(text, 'latin1');
-  await ended;
-  socket.destroy();
-  return read;
 }
 
 describe.each(['gateway', 'node'] as const)('WebSocket upgrades behind the external auth service (--http1-server %s)', (server) => {
@@ -122,10 +90,9 @@ describe.each(['gateway', 'node'] as const)('WebSocket upgrades behind the exter
 
   it('a denied upgrade: the auth service’s answer, the connection closed, the model never called', async () => {
     const heads = echo.heads.length;
-    const read = await rawExchange(
-      gw.port,
+    const read = await readUntilEnd(gw.port, [
       `GET ${P}/ HTTP/1.1\r\nHost: gw.example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nKat-Req-Http-Requested-Status: 403\r\n\r\nGET /internal HTTP/1.1\r\nHost: internal\r\n\r\n`,
-    );
+    ]);
     const [head, body] = read.split('\r\n\r\n');
     const lines = head!.split('\r\n');
     expect(lines[0]).toBe('HTTP/1.1 403 Forbidden');

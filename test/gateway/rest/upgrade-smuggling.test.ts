@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sdep, startTestGateway, waitFor, type TestGateway } from '../../helpers/gateway.js';
 import { LogCapture } from '../../helpers/observability.js';
+import { readUntilEnd } from '../../helpers/net.js';
 import { FRAME, RawH2 } from '../../helpers/raw-h2.js';
 
 const NS = 'models';
@@ -89,20 +90,6 @@ const forwardedHead = (path: string, target: string, id: string): string =>
   `GET ${path} HTTP/1.1\r\nHost: gw.example\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${KEY}\r\nX-Request-Id: ${id}\r\n` +
   `x-forwarded-for: 127.0.0.1\r\nx-forwarded-proto: http\r\nx-envoy-original-path: ${target}\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n`;
 
-/** A raw client: `writes` sent one after another without waiting, then everything read until the gateway closes. */
-async function exchange(port: number, writes: string[]): Promise<{ read: string; socket: net.Socket }> {
-  const socket = net.connect(port, '127.0.0.1');
-  socket.on('error', () => undefined);
-  await new Promise<void>((r) => socket.once('connect', r));
-  let read = Buffer.alloc(0);
-  socket.on('data', (d: Buffer) => (read = Buffer.concat([read, d])));
-  const ended = new Promise<void>((r) => socket.once('end', r));
-  for (const w of writes) socket.write(w, 'latin1');
-  await ended;
-  socket.destroy();
-  return { read: read.toString('latin1'), socket };
-}
-
 /** Read from `socket` until `text` is among what it sent (the whole read returned). */
 async function readUntil(socket: net.Socket, text: string): Promise<string> {
   let read = '';
@@ -156,7 +143,7 @@ describe.each(['gateway', 'node'] as const)('upgrade smuggling (--http1-server %
     const id = nextId(status);
     const target = `${P}/${status}`;
     const before = model.connections.length;
-    const { read } = await exchange(gw.port, [upgradeHead(target, id) + SMUGGLED]);
+    const read = await readUntilEnd(gw.port, [upgradeHead(target, id) + SMUGGLED]);
     expect(read).toBe(answer);
     const c = await onlyConnection(before);
     expect(c.bytes.toString('latin1')).toBe(forwardedHead(`/${status}`, target, id));
@@ -167,7 +154,7 @@ describe.each(['gateway', 'node'] as const)('upgrade smuggling (--http1-server %
     const id = nextId('pipelined');
     const target = `${P}/426`;
     const before = model.connections.length;
-    const { read } = await exchange(gw.port, [upgradeHead(target, id), SMUGGLED, SMUGGLED]);
+    const read = await readUntilEnd(gw.port, [upgradeHead(target, id), SMUGGLED, SMUGGLED]);
     expect(read).toBe('HTTP/1.1 426 Upgrade Required\r\nContent-Length: 5\r\nconnection: close\r\n\r\nnope!');
     const c = await onlyConnection(before);
     expect(c.bytes.toString('latin1')).toBe(forwardedHead('/426', target, id));
@@ -180,7 +167,7 @@ describe.each(['gateway', 'node'] as const)('upgrade smuggling (--http1-server %
     const id = nextId(path);
     const target = `${P}/${path}`;
     const before = model.connections.length;
-    const { read } = await exchange(gw.port, [upgradeHead(target, id) + SMUGGLED]);
+    const read = await readUntilEnd(gw.port, [upgradeHead(target, id) + SMUGGLED]);
     const [head, body] = read.split('\r\n\r\n');
     expect(head!.split('\r\n')[0]).toBe('HTTP/1.1 502 Bad Gateway');
     expect(head).toContain('connection: close');
@@ -229,7 +216,7 @@ describe.each(['gateway', 'node'] as const)('upgrade smuggling (--http1-server %
   ])('%s: 403 (Envoy matches the whole Upgrade value), the connection closed, the model never called', async (_what, upgrade) => {
     const id = nextId('list');
     const before = model.connections.length;
-    const { read } = await exchange(gw.port, [upgradeHead(`${P}/ws`, id, upgrade) + SMUGGLED]);
+    const read = await readUntilEnd(gw.port, [upgradeHead(`${P}/ws`, id, upgrade) + SMUGGLED]);
     const [head, body] = read.split('\r\n\r\n');
     expect(head!.split('\r\n')[0]).toBe('HTTP/1.1 403 Forbidden');
     expect(head).toContain('connection: close');
@@ -241,7 +228,7 @@ describe.each(['gateway', 'node'] as const)('upgrade smuggling (--http1-server %
   it('an upgrade request with a body: 400, the model never called', async () => {
     const id = nextId('body');
     const before = model.connections.length;
-    const { read } = await exchange(gw.port, [upgradeHead(`${P}/ws`, id, 'websocket', 'Content-Length: 5\r\n') + 'hello']);
+    const read = await readUntilEnd(gw.port, [upgradeHead(`${P}/ws`, id, 'websocket', 'Content-Length: 5\r\n') + 'hello']);
     expect(read.split('\r\n')[0]).toBe('HTTP/1.1 400 Bad Request');
     expect(model.connections.length).toBe(before);
   });
@@ -251,10 +238,10 @@ describe.each(['gateway', 'node'] as const)('upgrade smuggling (--http1-server %
     const target = `${P}/426`;
     const before = model.connections.length;
     const plain = `GET /seldon/${NS}/ws/plain/slow HTTP/1.1\r\nHost: gw.example\r\n\r\n`;
-    const done = exchange(gw.port, [plain + upgradeHead(target, id) + SMUGGLED]);
+    const done = readUntilEnd(gw.port, [plain + upgradeHead(target, id) + SMUGGLED]);
     await waitFor(() => model.connections.slice(before).some((c) => c.bytes.toString('latin1').startsWith('GET /slow ')));
     model.release();
-    const { read } = await done;
+    const read = await done;
     expect(read.replace(/\r\nx-envoy-upstream-service-time: \d+\r\nDate: [^\r]+\r\nConnection: keep-alive\r\nKeep-Alive: timeout=\d+/, '')).toBe(
       'HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslowHTTP/1.1 426 Upgrade Required\r\nContent-Length: 5\r\nconnection: close\r\n\r\nnope!',
     );
@@ -379,7 +366,7 @@ describe('ip_deny and upgrades', () => {
 
   it('a denied client’s upgrade: 403, the connection closed, the model never called; an allowed one is relayed', async () => {
     const before = model.connections.length;
-    const { read } = await exchange(gw.port, [upgradeHead(`${P}/ws`, 'denied', 'websocket', 'X-Forwarded-For: 99.98.1.2\r\n') + SMUGGLED]);
+    const read = await readUntilEnd(gw.port, [upgradeHead(`${P}/ws`, 'denied', 'websocket', 'X-Forwarded-For: 99.98.1.2\r\n') + SMUGGLED]);
     const [head, body] = read.split('\r\n\r\n');
     expect(head!.split('\r\n')[0]).toBe('HTTP/1.1 403 Forbidden');
     expect(JSON.parse(body!)).toMatchObject({ status: { code: 403, reason: 'FORBIDDEN' } });
