@@ -82,6 +82,12 @@ export abstract class ExchangeBody extends RestPipelineRequest implements Timeou
     this.headers = fields;
     const observe = this.proxy.deps.observe;
     if (observe !== undefined) this.tap = observe.begin(this.req, this.res, this.decision, fields, this.up.name, this);
+    const res = this.res as Carrying;
+    // Once per request, whatever path it takes (a translated one reads its body before admission): a fallback's forward finds it listening already.
+    if (res[EXCHANGE] === undefined) {
+      res[EXCHANGE] = this;
+      res.once('close', responseClosed);
+    }
     // All that translation costs a route without it: one property check (translationFor's first).
     const translation = translationFor(this.backend, this.req.method, this.decision.upstreamPath);
     if (translation !== null) return this.translateFirst(translation);
@@ -90,12 +96,6 @@ export abstract class ExchangeBody extends RestPipelineRequest implements Timeou
       if (own !== undefined) return this.answerUnsent(own.status, own.body);
     }
     if (!this.admit(503)) return;
-    const res = this.res as Carrying;
-    // Once per request: a fallback's forward finds it listening already.
-    if (res[EXCHANGE] === undefined) {
-      res[EXCHANGE] = this;
-      res.once('close', responseClosed);
-    }
     // All that compression costs a request on a route without it: this check (null, decided when the route was compiled).
     const z = this.backend.compression;
     if (z !== null) {

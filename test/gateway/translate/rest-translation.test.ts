@@ -14,7 +14,18 @@
  * - the metric counts each result.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { headerValue, rawRequest, startRecordingUpstream, type HeaderLine, type RawResponse, type RecordedRequest, type RecordingUpstream } from '../../fixtures/recording-upstream.js';
+import {
+  connectRaw,
+  headerValue,
+  rawRequest,
+  startRecordingUpstream,
+  writeRequest,
+  type Answer,
+  type HeaderLine,
+  type RawResponse,
+  type RecordedRequest,
+  type RecordingUpstream,
+} from '../../fixtures/recording-upstream.js';
 import { sdep, startTestGateway, waitFor, type TestGateway } from '../../helpers/gateway.js';
 import { metric } from '../../helpers/metrics.js';
 
@@ -25,10 +36,11 @@ const JSON_TYPE: HeaderLine = ['Content-Type', 'application/json'];
  * A v2 model as MLServer answers: its one output is its one input, renamed, data as received (the
  * stand-in edits the text: its numbers never go through a JavaScript number). `x-case: error` answers a v2 error.
  */
-function v2Model(req: RecordedRequest) {
+function v2Model(req: RecordedRequest): Answer | Promise<Answer> {
   const m = /^\/v2\/models\/([^/]+)\/infer$/.exec(req.target);
   if (req.method !== 'POST' || m === null) return { statusLine: 'HTTP/1.1 404 Not Found', headers: [JSON_TYPE], body: '{"error":"Model not found"}' };
   if (headerValue(req.headers, 'x-case') === 'error') return { statusLine: 'HTTP/1.1 422 Unprocessable Entity', headers: [JSON_TYPE], body: '{"error":"shape mismatch"}' };
+  if (headerValue(req.headers, 'x-case') === 'hold') return held.then(() => ({ headers: [JSON_TYPE], body: '{"model_name":"iris","outputs":[]}' }));
   const text = req.body.toString('utf8');
   const echoed = text.replace(
     /^\{(?:"id":("[^"]*"),)?"inputs":\[\{"name":"[^"]*"/,
@@ -36,6 +48,10 @@ function v2Model(req: RecordedRequest) {
   );
   return { headers: [JSON_TYPE], body: echoed };
 }
+
+/** `x-case: hold` answers wait for this. */
+let release: () => void = () => undefined;
+const held = new Promise<void>((resolve) => (release = resolve));
 
 /** A Seldon-protocol model as the Python wrapper answers an ndarray or tensor: its data back, names by rank. */
 function seldonModel(req: RecordedRequest) {
@@ -236,6 +252,20 @@ describe('REST protocol translation', () => {
       expect(res.body.toString()).toMatch(/out of range for INT8/);
       expect(calls()).toBe(before);
     });
+  });
+
+  it('a client that goes while the model works on its translated request: the request ends there (499), as an untranslated one does', async () => {
+    const series = 'seldon_gateway_requests_total{namespace="m",deployment="iris",predictor="main",protocol="rest",kind="primary",code="499"}';
+    const before = await metric(gw.adminUrl, series);
+    const x = await connectRaw(gw.port);
+    try {
+      await writeRequest(x, { method: 'POST', target: '/seldon/m/iris/api/v1.0/predictions', headers: [['Host', 'gw'], JSON_TYPE, ['X-Case', 'hold']], body: Buffer.from('{"data":{"ndarray":[1]}}') });
+      await waitFor(() => v2.byCase('hold').length === 1);
+      x.socket.destroy();
+      await expect.poll(() => metric(gw.adminUrl, series)).toBe(before + 1);
+    } finally {
+      release();
+    }
   });
 
   it('a canary pair at 50/50: each model gets its own protocol, the client always the Seldon form', async () => {
