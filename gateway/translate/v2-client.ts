@@ -5,7 +5,7 @@
  * `str` / `base64`), and the model's SeldonMessage answer a v2 answer. Pure.
  */
 import { parseExact } from './json-exact.js';
-import { TranslateRefusal, inferDatatype, isNumeric, writeFlat, type Datatype, type Element } from './datatypes.js';
+import { TranslateRefusal, checkElements, inferDatatype, isNumeric, writeFlat, type Datatype, type Element } from './datatypes.js';
 import { checkCount, checkShape, flatten, writeNested } from './tensor.js';
 import { readV2Tensor } from './seldon-client.js';
 
@@ -94,6 +94,8 @@ export function seldonAnswerToV2(status: number, body: Buffer, form: V2Form): st
     } else if (data.ndarray !== undefined) ({ shape, values } = flatten(data.ndarray, 'data.ndarray'));
     else throw new TranslateRefusal('its data holds neither tensor nor ndarray');
     const datatype = inferDatatype(values, parsed.floats);
+    // Checked as a v2 client's input is: a number JSON.parse made Infinity would be written null.
+    checkElements(datatype, values);
     return v2Answer(form, DEFAULT_OUTPUT_NAME, shape, datatype, writeFlat(values));
   } catch (err) {
     if (err instanceof TranslateRefusal && err.status === 502) throw err;

@@ -204,6 +204,15 @@ describe('v2 request → Seldon request, and the Seldon answer → v2 answer (go
     );
     expect(seldonAnswerToV2(500, b('{"status":{"code":-1,"info":"boom","status":"FAILURE"}}'), form)).toBe('{"error":"boom"}');
   });
+  it("a Seldon answer's numbers are checked as a v2 client's are: never written null or beyond their datatype (502)", () => {
+    const form = { modelName: 'm', modelVersion: undefined, id: undefined };
+    const overflow = refusal(() => seldonAnswerToV2(200, b('{"data":{"names":[],"ndarray":[1e400]},"meta":{}}'), form));
+    expect(overflow.status).toBe(502);
+    expect(overflow.message).toMatch(/element 0 is Infinity, out of range for FP64/);
+    const inexact = refusal(() => seldonAnswerToV2(200, b('{"data":{"tensor":{"shape":[2],"values":[0.5,9007199254740993]}}}'), form));
+    expect(inexact.status).toBe(502);
+    expect(inexact.message).toMatch(/FP64 cannot hold exactly/);
+  });
   it('refusals', () => {
     const cases: [string, RegExp][] = [
       ['{"inputs":[]}', /exactly one/],
