@@ -56,9 +56,29 @@ export function checkCount(count: number, shape: readonly number[], what: string
   if (n !== count) throw new TranslateRefusal(`${what} has ${count} elements where its shape ${JSON.stringify(shape)} holds ${n}`);
 }
 
+/**
+ * Most lists an empty tensor is written as: a shape such as [1e9, 0] holds nothing and fits in a
+ * few bytes, but nested it is a billion empty lists. A tensor with elements writes at most
+ * MAX_RANK lists per element.
+ */
+export const MAX_EMPTY_LISTS = 4096;
+
+/** Throw unless `shape` nests into at most MAX_RANK lists per element (MAX_EMPTY_LISTS for an empty one). */
+function checkNesting(count: number, shape: readonly number[]): void {
+  const most = Math.max(count * MAX_RANK, MAX_EMPTY_LISTS);
+  let lists = 1;
+  let level = 1;
+  for (let d = 0; d < shape.length - 1 && level > 0; d++) {
+    level *= shape[d]!;
+    lists += level;
+    if (lists > most) throw new TranslateRefusal(`the shape ${JSON.stringify(shape)} of ${count} elements would be written as more than ${most} nested lists`);
+  }
+}
+
 /** The JSON text of `values` nested by `shape` (rank 0: the one value itself), as numpy's `tolist` gives it. */
 export function writeNested(values: readonly Element[], shape: readonly number[]): string {
   if (shape.length === 0) return writeElement(values[0]!);
+  checkNesting(values.length, shape);
   if (!values.some((v) => typeof v === 'bigint')) return JSON.stringify(nest(values, shape, 0, 0));
   const parts: string[] = [];
   let at = 0;

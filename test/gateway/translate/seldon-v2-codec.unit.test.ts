@@ -223,6 +223,9 @@ describe('v2 request → Seldon request, and the Seldon answer → v2 answer (go
       ['{"inputs":[{"name":"x","shape":[2,2],"datatype":"INT64","data":[[1,2],[3]]}]}', /ragged/],
       ['{"inputs":[{"name":"x","shape":[2,2],"datatype":"INT64","data":[[1,2,3,4]]}]}', /nested as \[1,4\]/],
       ['{"inputs":[{"name":"x","shape":[2],"datatype":"INT64","data":[1,[2]]}]}', /ragged/],
+      // An empty tensor of a huge shape: a few bytes that would nest into a billion empty lists.
+      ['{"inputs":[{"name":"x","shape":[1000000000,0],"datatype":"BOOL","data":[]}]}', /would be written as more than 4096 nested lists/],
+      ['{"inputs":[{"name":"x","shape":[4294967296,0],"datatype":"BYTES","data":[]}]}', /would be written as more than 4096 nested lists/],
     ];
     for (const [body, info] of cases) {
       const r = refusal(() => v2RequestToSeldon(b(body), 'm'));
