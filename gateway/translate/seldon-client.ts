@@ -6,7 +6,7 @@
  * anything it cannot carry unchanged is a `TranslateRefusal`.
  */
 import { parseExact } from './json-exact.js';
-import { TranslateRefusal, checkElements, inferDatatype, isDatatype, isNumeric, writeFlat, type Datatype, type Element } from './datatypes.js';
+import { TranslateRefusal, checkElements, inferDatatype, isDatatype, isNumeric, jsonText, writeFlat, type Datatype, type Element } from './datatypes.js';
 import { checkCount, checkShape, flatten, writeNested } from './tensor.js';
 
 /** What the answer's translation needs to know of the request. */
@@ -70,7 +70,7 @@ export function seldonRequestToV2(body: Buffer, input: V2Input): { body: string;
     values = t.values as Element[];
     for (let i = 0; i < values.length; i++) {
       const v = values[i];
-      if (typeof v !== 'number' && typeof v !== 'bigint') throw new TranslateRefusal(`data.tensor.values holds ${JSON.stringify(v) ?? 'a non-number'} at ${i}: tensor values are numbers`);
+      if (typeof v !== 'number' && typeof v !== 'bigint') throw new TranslateRefusal(`data.tensor.values holds ${jsonText(v) ?? 'a non-number'} at ${i}: tensor values are numbers`);
     }
     checkCount(values.length, shape, 'data.tensor.values');
     kind = 'tensor';
@@ -102,7 +102,7 @@ export interface V2Tensor {
 export function readV2Tensor(t: unknown, what: string): V2Tensor {
   if (!isObject(t)) throw new TranslateRefusal(`${what} must be an object`);
   if (typeof t.name !== 'string') throw new TranslateRefusal(`${what}.name must be a string`);
-  if (!isDatatype(t.datatype)) throw new TranslateRefusal(`${what}.datatype must be a v2 datatype, not ${JSON.stringify(t.datatype) ?? 'absent'}`);
+  if (!isDatatype(t.datatype)) throw new TranslateRefusal(`${what}.datatype must be a v2 datatype, not ${jsonText(t.datatype) ?? 'absent'}`);
   const shape = checkShape(t.shape, `${what}.shape`);
   if (!Array.isArray(t.data)) throw new TranslateRefusal(`${what}.data must be a list`);
   const nested = t.data.length > 0 && Array.isArray(t.data[0]);

@@ -3,7 +3,7 @@
  * arrays (Seldon's `ndarray`, a v2 `data` written nested) are flattened only when rectangular, and
  * a flat list is nested again by its shape. Pure.
  */
-import { TranslateRefusal, writeElement, type Element } from './datatypes.js';
+import { TranslateRefusal, jsonText, writeElement, type Element } from './datatypes.js';
 
 /** Most dimensions a tensor may have (numpy's limit). */
 export const MAX_RANK = 32;
@@ -40,7 +40,7 @@ function walk(v: unknown, shape: readonly number[], depth: number, out: Element[
 export function checkShape(shape: unknown, what: string): number[] {
   if (!Array.isArray(shape)) throw new TranslateRefusal(`${what} must be a list of whole numbers`);
   if (shape.length > MAX_RANK) throw new TranslateRefusal(`${what} has more than ${MAX_RANK} dimensions`);
-  for (const d of shape) if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) throw new TranslateRefusal(`${what} must be a list of whole numbers from 0, not ${JSON.stringify(shape)}`);
+  for (const d of shape) if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) throw new TranslateRefusal(`${what} must be a list of whole numbers from 0, not ${jsonText(shape)}`);
   return shape as number[];
 }
 

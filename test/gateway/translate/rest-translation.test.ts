@@ -187,6 +187,7 @@ describe('REST protocol translation', () => {
       ['count vs shape', '{"data":{"tensor":{"shape":[3],"values":[1,2]}}}', /2 elements where its shape \[3\] holds 3/],
       ['not JSON', '{"data"', /not valid JSON/],
       ['jsonData', '{"jsonData":{"a":1}}', /jsonData/],
+      ['a shape dimension that is a long integer', '{"data":{"tensor":{"shape":[18446744073709551616],"values":[1]}}}', /whole numbers from 0, not \["18446744073709551616"\]/],
     ];
     it.each(refusals)('refused (%s): 400, a Seldon-style error, zero upstream calls', async (_name, body, info) => {
       const before = calls();

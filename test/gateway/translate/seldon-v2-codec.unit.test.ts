@@ -104,6 +104,19 @@ describe('Seldon request refusals', () => {
     ['not JSON', '{"data":', /not valid JSON/],
     ['not an object', '[1]', /JSON object/],
     ['a puid that is not a string', '{"meta":{"puid":1},"data":{"ndarray":[1]}}', /puid/],
+    // What an attacker sends.
+    ['a NaN literal (Python writes it; JSON has none)', '{"data":{"ndarray":[NaN]}}', /not valid JSON/],
+    ['an Infinity literal', '{"data":{"ndarray":[-Infinity]}}', /not valid JSON/],
+    ['negative for UINT8', '{"data":{"ndarray":[-1]}}', /out of range for UINT8/, 'UINT8'],
+    ['2^64 for UINT64, written as a tensor', '{"data":{"tensor":{"shape":[1],"values":[18446744073709551616]}}}', /out of range for UINT64/, 'UINT64'],
+    ['a huge shape', '{"data":{"tensor":{"shape":[4294967296,4294967296],"values":[1]}}}', /1 elements where its shape \[4294967296,4294967296\] holds/],
+    ['a shape whose product is beyond 2^53', '{"data":{"tensor":{"shape":[9007199254740991,9007199254740991,2],"values":[1,2]}}}', /2 elements where its shape/],
+    ['an object with a long integer among tensor values', '{"data":{"tensor":{"shape":[1],"values":[{"n":12345678901234567890}]}}}', /tensor values are numbers/],
+    ['a shape dimension beyond 2^53', '{"data":{"tensor":{"shape":[18446744073709551616],"values":[1]}}}', /whole numbers from 0/],
+    ['more than 32 dimensions', `{"data":{"tensor":{"shape":[${Array(33).fill(1).join(',')}],"values":[1]}}}`, /more than 32 dimensions/],
+    ['nested 100,000 deep', `{"data":{"ndarray":${'['.repeat(100_000)}1${']'.repeat(100_000)}}}`, /nested deeper than 32 levels/],
+    // A long integer makes the parse keep each number's source text: a reviver, which recurses.
+    ['nested 100,000 deep beside a long integer', `{"meta":{"tags":{"n":12345678901234567890}},"data":{"ndarray":${'['.repeat(100_000)}1${']'.repeat(100_000)}}}`, /not valid JSON/],
   ];
   it.each(cases)('%s', (_name, seldon, info, datatype) => {
     const r = refusal(() => toV2(seldon, datatype === undefined ? ANY : { name: 'x', datatype: datatype as (typeof DATATYPES)[number] }));
@@ -220,6 +233,7 @@ describe('v2 request → Seldon request, and the Seldon answer → v2 answer (go
       ['{"inputs":[{"name":"x","shape":[1],"datatype":"INT8","data":[200]}]}', /out of range for INT8/],
       ['{"inputs":[{"name":"x","shape":[1],"datatype":"INT32","data":[0.5]}]}', /not a whole number/],
       ['{"inputs":[{"name":"x","shape":[1],"datatype":"FLOAT","data":[0.5]}]}', /v2 datatype/],
+      ['{"inputs":[{"name":"x","shape":[1],"datatype":12345678901234567890,"data":[0.5]}]}', /v2 datatype, not "12345678901234567890"/],
       ['{"inputs":[{"name":"x","shape":[2,2],"datatype":"INT64","data":[[1,2],[3]]}]}', /ragged/],
       ['{"inputs":[{"name":"x","shape":[2,2],"datatype":"INT64","data":[[1,2,3,4]]}]}', /nested as \[1,4\]/],
       ['{"inputs":[{"name":"x","shape":[2],"datatype":"INT64","data":[1,[2]]}]}', /ragged/],
