@@ -5,6 +5,7 @@
  * `str` / `base64`), and the model's SeldonMessage answer a v2 answer. Pure.
  */
 import { parseExact } from './json-exact.js';
+import { isObj } from '../../routing/values/syntax.js';
 import { TranslateRefusal, checkElements, inferDatatype, isNumeric, writeFlat, type Datatype, type Element } from './datatypes.js';
 import { checkCount, checkShape, flatten, writeNested } from './tensor.js';
 import { readV2Tensor } from './seldon-client.js';
@@ -19,8 +20,6 @@ export interface V2Form {
 
 export const DEFAULT_OUTPUT_NAME = 'output-0';
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
 /** A v2 inference request (REST JSON) → the SeldonMessage's JSON text. */
 export function v2RequestToSeldon(body: Buffer, modelName: string, modelVersion?: string): { body: string; form: V2Form } {
   let req: unknown;
@@ -29,7 +28,7 @@ export function v2RequestToSeldon(body: Buffer, modelName: string, modelVersion?
   } catch (err) {
     throw new TranslateRefusal(`the inference request is not valid JSON: ${(err as Error).message}`);
   }
-  if (!isObject(req)) throw new TranslateRefusal('an inference request is a JSON object');
+  if (!isObj(req)) throw new TranslateRefusal('an inference request is a JSON object');
   if (req.id !== undefined && typeof req.id !== 'string') throw new TranslateRefusal('id must be a string');
   const id = req.id === '' ? undefined : (req.id as string | undefined);
   if (!Array.isArray(req.inputs) || req.inputs.length !== 1) throw new TranslateRefusal('a model served by Seldon takes one input: inputs must hold exactly one');
@@ -64,7 +63,7 @@ export function seldonAnswerToV2(status: number, body: Buffer, form: V2Form): st
     let info = body.toString('utf8');
     try {
       const e = JSON.parse(info) as unknown;
-      if (isObject(e) && isObject(e.status) && typeof e.status.info === 'string') info = e.status.info;
+      if (isObj(e) && isObj(e.status) && typeof e.status.info === 'string') info = e.status.info;
     } catch {
       // Not JSON: the body's text is the error.
     }
@@ -77,7 +76,7 @@ export function seldonAnswerToV2(status: number, body: Buffer, form: V2Form): st
     throw new TranslateRefusal("the model's SeldonMessage answer is not JSON", 502);
   }
   const msg = parsed.value;
-  if (!isObject(msg)) throw new TranslateRefusal("the model's answer is not a SeldonMessage", 502);
+  if (!isObj(msg)) throw new TranslateRefusal("the model's answer is not a SeldonMessage", 502);
   if (typeof msg.strData === 'string') return v2Answer(form, DEFAULT_OUTPUT_NAME, [1], 'BYTES', `[${JSON.stringify(msg.strData)}]`, 'str');
   if (typeof msg.binData === 'string') return v2Answer(form, DEFAULT_OUTPUT_NAME, [1], 'BYTES', `[${JSON.stringify(msg.binData)}]`, 'base64');
   if (msg.jsonData !== undefined) return v2Answer(form, DEFAULT_OUTPUT_NAME, [1], 'BYTES', `[${JSON.stringify(JSON.stringify(msg.jsonData))}]`, 'json');
@@ -85,8 +84,8 @@ export function seldonAnswerToV2(status: number, body: Buffer, form: V2Form): st
   let shape: number[];
   let values: Element[];
   try {
-    if (!isObject(data)) throw new TranslateRefusal('it holds no data');
-    if (isObject(data.tensor)) {
+    if (!isObj(data)) throw new TranslateRefusal('it holds no data');
+    if (isObj(data.tensor)) {
       shape = checkShape(data.tensor.shape, 'data.tensor.shape');
       if (!Array.isArray(data.tensor.values)) throw new TranslateRefusal('data.tensor.values is not a list');
       values = data.tensor.values as Element[];
