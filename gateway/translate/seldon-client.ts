@@ -7,7 +7,7 @@
  */
 import { parseExact } from './json-exact.js';
 import { isObj } from '../../routing/values/syntax.js';
-import { TranslateRefusal, checkElements, inferDatatype, isDatatype, isNumeric, jsonText, writeFlat, type Datatype, type Element } from './datatypes.js';
+import { TranslateRefusal, checkElements, inferDatatype, isDatatype, isFloat, isNumeric, jsonText, writeFlat, type Datatype, type Element } from './datatypes.js';
 import { checkCount, checkShape, flatten, writeNested } from './tensor.js';
 
 /** What the answer's translation needs to know of the request. */
@@ -170,7 +170,7 @@ export function v2AnswerToSeldon(status: number, body: Buffer, form: SeldonForm,
   const meta = metaOf(form);
   if (outputs.length > 1) {
     // Several outputs and one SeldonMessage: each output by its name, nested by its shape.
-    const fields = outputs.map((o) => `${JSON.stringify(o.name)}:${writeNested(o.values, o.shape)}`);
+    const fields = outputs.map((o) => `${JSON.stringify(o.name)}:${writeNested(o.values, o.shape, isFloat(o.datatype))}`);
     return `{"jsonData":{${fields.join(',')}},"meta":${meta}}`;
   }
   const o = outputs[0]!;
@@ -182,6 +182,8 @@ export function v2AnswerToSeldon(status: number, body: Buffer, form: SeldonForm,
   }
   const n = JSON.stringify(names ?? defaultNames(o.shape));
   // Numbers answer a tensor with a tensor; booleans and strings are an ndarray (numpy: not np.number).
-  if (form.kind === 'tensor' && isNumeric(o.datatype)) return `{"data":{"names":${n},"tensor":{"shape":${JSON.stringify(o.shape)},"values":${writeFlat(o.values)}}},"meta":${meta}}`;
-  return `{"data":{"names":${n},"ndarray":${writeNested(o.values, o.shape)}},"meta":${meta}}`;
+  // A float output's whole numbers are written `1.0`, as the wrapper (Python) writes them: `1` would reach the client as an integer.
+  const float = isFloat(o.datatype);
+  if (form.kind === 'tensor' && isNumeric(o.datatype)) return `{"data":{"names":${n},"tensor":{"shape":${JSON.stringify(o.shape)},"values":${writeFlat(o.values, float)}}},"meta":${meta}}`;
+  return `{"data":{"names":${n},"ndarray":${writeNested(o.values, o.shape, float)}},"meta":${meta}}`;
 }

@@ -3,7 +3,7 @@
  * arrays (Seldon's `ndarray`, a v2 `data` written nested) are flattened only when rectangular, and
  * a flat list is nested again by its shape. Pure.
  */
-import { TranslateRefusal, jsonText, writeElement, type Element } from './datatypes.js';
+import { TranslateRefusal, jsonText, writeElement, writesAsJson, type Element } from './datatypes.js';
 
 /** Most dimensions a tensor may have (numpy's limit). */
 export const MAX_RANK = 32;
@@ -75,18 +75,18 @@ function checkNesting(count: number, shape: readonly number[]): void {
   }
 }
 
-/** The JSON text of `values` nested by `shape` (rank 0: the one value itself), as numpy's `tolist` gives it. */
-export function writeNested(values: readonly Element[], shape: readonly number[]): string {
-  if (shape.length === 0) return writeElement(values[0]!);
+/** The JSON text of `values` nested by `shape` (rank 0: the one value itself), as numpy's `tolist` gives it; `float` as datatypes.ts `writeFlat`. */
+export function writeNested(values: readonly Element[], shape: readonly number[], float = false): string {
+  if (shape.length === 0) return writeElement(values[0]!, float);
   checkNesting(values.length, shape);
-  if (!values.some((v) => typeof v === 'bigint')) return JSON.stringify(nest(values, shape, 0, 0));
+  if (writesAsJson(values, float)) return JSON.stringify(nest(values, shape, 0, 0));
   const parts: string[] = [];
   let at = 0;
   const level = (d: number): void => {
     parts.push('[');
     for (let i = 0; i < shape[d]!; i++) {
       if (i > 0) parts.push(',');
-      if (d === shape.length - 1) parts.push(writeElement(values[at++]!));
+      if (d === shape.length - 1) parts.push(writeElement(values[at++]!, float));
       else level(d + 1);
     }
     parts.push(']');

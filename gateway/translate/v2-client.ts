@@ -6,7 +6,7 @@
  */
 import { parseExact } from './json-exact.js';
 import { isObj } from '../../routing/values/syntax.js';
-import { TranslateRefusal, checkElements, inferDatatype, isNumeric, writeFlat, type Datatype, type Element } from './datatypes.js';
+import { TranslateRefusal, checkElements, inferDatatype, isFloat, isNumeric, writeFlat, type Datatype, type Element } from './datatypes.js';
 import { checkCount, checkShape, flatten, writeNested } from './tensor.js';
 import { readV2Tensor } from './seldon-client.js';
 
@@ -39,7 +39,8 @@ export function v2RequestToSeldon(body: Buffer, modelName: string, modelVersion?
     const key = t.contentType === 'str' ? 'strData' : 'binData';
     return { body: `{"${key}":${JSON.stringify(t.values[0])},"meta":${meta}}`, form };
   }
-  const data = isNumeric(t.datatype) ? `"tensor":{"shape":${JSON.stringify(t.shape)},"values":${writeFlat(t.values)}}` : `"ndarray":${writeNested(t.values, t.shape)}`;
+  // A float input's whole numbers go as `1.0`: the wrapper's numpy reads `1` as an integer.
+  const data = isNumeric(t.datatype) ? `"tensor":{"shape":${JSON.stringify(t.shape)},"values":${writeFlat(t.values, isFloat(t.datatype))}}` : `"ndarray":${writeNested(t.values, t.shape)}`;
   return { body: `{"data":{"names":[],${data}},"meta":${meta}}`, form };
 }
 

@@ -130,7 +130,7 @@ describe('v2 answer → Seldon answer (golden, as the wrapper writes it)', () =>
   const tensor: SeldonForm = { kind: 'tensor', puid: undefined };
   it('ndarray in, ndarray out nested by the shape, t:0… names for rank 2', () => {
     expect(v2AnswerToSeldon(200, v2Out({ name: 'o', shape: [2, 2], datatype: 'FP32', data: [0.5, 0.25, 1, 2] }), nd, null)).toBe(
-      '{"data":{"names":["t:0","t:1"],"ndarray":[[0.5,0.25],[1,2]]},"meta":{}}',
+      '{"data":{"names":["t:0","t:1"],"ndarray":[[0.5,0.25],[1.0,2.0]]},"meta":{}}',
     );
   });
   it('rank 0, 1 and 3', () => {
@@ -172,6 +172,16 @@ describe('v2 answer → Seldon answer (golden, as the wrapper writes it)', () =>
     );
     expect(v2AnswerToSeldon(200, body, nd, null)).toBe('{"jsonData":{"a":[1,2],"b":[["x"]]},"meta":{}}');
   });
+  it("a float output's whole numbers and negative zero are written as Python writes them (1.0, -0.0), never as integers", () => {
+    expect(v2AnswerToSeldon(200, b('{"model_name":"m","outputs":[{"name":"o","shape":[3],"datatype":"FP32","data":[1,-0.0,2.5]}]}'), nd, null)).toBe(
+      '{"data":{"names":[],"ndarray":[1.0,-0.0,2.5]},"meta":{}}',
+    );
+    expect(v2AnswerToSeldon(200, v2Out({ name: 'o', shape: [2], datatype: 'FP64', data: [3, 1e300] }), tensor, null)).toBe(
+      '{"data":{"names":[],"tensor":{"shape":[2],"values":[3.0,1e+300]}},"meta":{}}',
+    );
+    expect(v2AnswerToSeldon(200, v2Out({ name: 'o', shape: [], datatype: 'FP16', data: [2] }), nd, null)).toBe('{"data":{"names":[],"ndarray":2.0},"meta":{}}');
+    expect(v2AnswerToSeldon(200, v2Out({ name: 'o', shape: [2], datatype: 'INT32', data: [1, 2] }), nd, null)).toBe('{"data":{"names":[],"ndarray":[1,2]},"meta":{}}');
+  });
   it('INT64 beyond 2^53 comes back exactly', () => {
     expect(v2AnswerToSeldon(200, b('{"model_name":"m","outputs":[{"name":"o","shape":[1],"datatype":"INT64","data":[9007199254740993]}]}'), nd, null)).toBe(
       '{"data":{"names":[],"ndarray":[9007199254740993]},"meta":{}}',
@@ -192,8 +202,17 @@ describe('v2 answer → Seldon answer (golden, as the wrapper writes it)', () =>
 describe('v2 request → Seldon request, and the Seldon answer → v2 answer (golden)', () => {
   it('numbers go as a tensor of the same shape, with the id as puid', () => {
     const r = v2RequestToSeldon(b('{"id":"r1","inputs":[{"name":"x","shape":[1,2],"datatype":"FP32","data":[0.5,1]}]}'), 'm');
-    expect(r.body).toBe('{"data":{"names":[],"tensor":{"shape":[1,2],"values":[0.5,1]}},"meta":{"puid":"r1"}}');
+    expect(r.body).toBe('{"data":{"names":[],"tensor":{"shape":[1,2],"values":[0.5,1.0]}},"meta":{"puid":"r1"}}');
     expect(r.form).toEqual({ modelName: 'm', modelVersion: undefined, id: 'r1' });
+  });
+  it('a float input keeps its whole numbers floats (1.0) and its negative zero; an integer input stays integers', () => {
+    expect(v2RequestToSeldon(b('{"inputs":[{"name":"x","shape":[3],"datatype":"FP32","data":[1.0,-0.0,2]}]}'), 'm').body).toBe(
+      '{"data":{"names":[],"tensor":{"shape":[3],"values":[1.0,-0.0,2.0]}},"meta":{}}',
+    );
+    expect(v2RequestToSeldon(b('{"inputs":[{"name":"x","shape":[2],"datatype":"INT8","data":[1,-0]}]}'), 'm').body).toBe('{"data":{"names":[],"tensor":{"shape":[2],"values":[1,-0]}},"meta":{}}');
+  });
+  it('a negative zero reaches a v2 model with its sign', () => {
+    expect(toV2('{"data":{"ndarray":[-0.0,0.5]}}').body).toBe('{"inputs":[{"name":"input-0","shape":[2],"datatype":"FP64","data":[-0,0.5]}]}');
   });
   it('booleans and strings as an ndarray; one str or base64 string as strData or binData', () => {
     expect(v2RequestToSeldon(b('{"inputs":[{"name":"x","shape":[2,1],"datatype":"BOOL","data":[true,false]}]}'), 'm').body).toBe('{"data":{"names":[],"ndarray":[[true],[false]]},"meta":{}}');
