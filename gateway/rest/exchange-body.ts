@@ -88,10 +88,10 @@ export abstract class ExchangeBody extends RestPipelineRequest implements Timeou
       res[EXCHANGE] = this;
       res.once('close', responseClosed);
     }
-    // All that translation costs a route without it: one property check (translationFor's first).
-    const translation = translationFor(this.backend, this.req.method, this.decision.upstreamPath);
-    if (translation !== null) return this.translateFirst(translation);
+    // All that translation costs a route without it: this check (null, decided when the route was compiled).
     if (this.backend.translate !== null) {
+      const translation = translationFor(this.backend, this.req.method, this.decision.upstreamPath);
+      if (translation !== null) return this.translateFirst(translation);
       const own = v2ModelAnswer(this.backend, this.req.method, this.decision.upstreamPath);
       if (own !== undefined) return this.answerUnsent(own.status, own.body);
     }
