@@ -40,6 +40,8 @@ function v2Model(req: RecordedRequest): Answer | Promise<Answer> {
   const m = /^\/v2\/models\/([^/]+)\/infer$/.exec(req.target);
   if (req.method !== 'POST' || m === null) return { statusLine: 'HTTP/1.1 404 Not Found', headers: [JSON_TYPE], body: '{"error":"Model not found"}' };
   if (headerValue(req.headers, 'x-case') === 'error') return { statusLine: 'HTTP/1.1 422 Unprocessable Entity', headers: [JSON_TYPE], body: '{"error":"shape mismatch"}' };
+  // The first attempt of a `x-case: retry` request fails as a gateway error; the next is answered.
+  if (headerValue(req.headers, 'x-case') === 'retry' && ++retryAttempts % 2 === 1) return { statusLine: 'HTTP/1.1 503 Service Unavailable', headers: [JSON_TYPE], body: '{"error":"busy"}' };
   if (headerValue(req.headers, 'x-case') === 'hold') return held.then(() => ({ headers: [JSON_TYPE], body: '{"model_name":"iris","outputs":[]}' }));
   const text = req.body.toString('utf8');
   const echoed = text.replace(
@@ -49,6 +51,8 @@ function v2Model(req: RecordedRequest): Answer | Promise<Answer> {
   return { headers: [JSON_TYPE], body: echoed };
 }
 
+/** `x-case: retry` requests the v2 model has seen. */
+let retryAttempts = 0;
 /** `x-case: hold` answers wait for this. */
 let release: () => void = () => undefined;
 const held = new Promise<void>((resolve) => (release = resolve));
@@ -80,6 +84,7 @@ describe('REST protocol translation', () => {
     shadow = await startRecordingUpstream({ name: 'shadow', responder: v2Model });
     gw = await startTestGateway({
       manifests: {
+        'retried.yaml': sdep('retried', 'm', { protocol: 'v2', predictors: [{ name: 'main', graph: { name: 'clf' } }] }, { [PROTOCOL]: '{}', 'seldon.io/ambassador-retries': '2' }),
         'iris.yaml': sdep('iris', 'm', { protocol: 'v2', predictors: [{ name: 'main', graph: { name: 'classifier' } }] }, { [PROTOCOL]: '{"modelName": "iris"}' }),
         'named.yaml': sdep('named', 'm', { predictors: [{ name: 'main', graph: { name: 'clf' } }] }, { [PROTOCOL]: 'speaks: v2\nnames: [setosa, versicolor]\ndatatype: FP32' }),
         'legacy.yaml': sdep('legacy', 'm', { predictors: [{ name: 'main', graph: { name: 'legacy' } }] }, { [PROTOCOL]: 'accept: [v2]' }),
@@ -100,6 +105,7 @@ describe('REST protocol translation', () => {
       },
       resolve: {
         'iris-main.m:8000': v2.port,
+        'retried-main.m:8000': v2.port,
         'named-main.m:8000': v2.port,
         'legacy-main.m:8000': seldon.port,
         'pair-main.m:8000': seldon.port,
@@ -253,6 +259,21 @@ describe('REST protocol translation', () => {
       expect(res.body.toString()).toMatch(/out of range for INT8/);
       expect(calls()).toBe(before);
     });
+  });
+
+  it('a retry resends the body translated once: both attempts byte for byte the same, one translation counted', async () => {
+    const ok = 'seldon_gateway_protocol_translations_total{namespace="m",deployment="retried",from="seldon",to="v2",result="ok"}';
+    const before = await metric(gw.adminUrl, ok);
+    const res = await post(gw.port, '/seldon/m/retried/api/v1.0/predictions', '{"data":{"tensor":{"shape":[1,2],"values":[3,0.5]}}}', [['X-Case', 'retry']]);
+    expect(res.status).toBe(200);
+    const sent = v2.byCase('retry').map((r) => [r.target, r.body.toString()]);
+    expect(res.body.toString()).toBe('{"data":{"names":["t:0","t:1"],"tensor":{"shape":[1,2],"values":[3.0,0.5]}},"meta":{}}');
+    const atModel = '{"inputs":[{"name":"input-0","shape":[1,2],"datatype":"FP64","data":[3,0.5]}]}';
+    expect(sent).toEqual([
+      ['/v2/models/clf/infer', atModel],
+      ['/v2/models/clf/infer', atModel],
+    ]);
+    expect(await metric(gw.adminUrl, ok)).toBe(before + 1);
   });
 
   it('a client that goes while the model works on its translated request: the request ends there (499), as an untranslated one does', async () => {
