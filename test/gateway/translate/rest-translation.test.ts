@@ -173,6 +173,12 @@ describe('REST protocol translation', () => {
       expect(v2.requests.length).toBe(before + 2);
     });
 
+    it("the model is not asked for an encoded answer it would send back unreadable: the client's Accept-Encoding stays at the gateway", async () => {
+      const res = await post(gw.port, '/seldon/m/iris/api/v1.0/predictions', '{"data":{"ndarray":[1]}}', [['Accept-Encoding', 'gzip, br']]);
+      expect(res.status).toBe(200);
+      expect(headerValue(v2.requests.at(-1)!.headers, 'accept-encoding')).toBeUndefined();
+    });
+
     it("the annotation's datatype and names", async () => {
       const res = await post(gw.port, '/seldon/m/named/api/v1.0/predictions', '{"data":{"ndarray":[[0.25,0.75]]}}');
       expect(v2.requests.at(-1)!.body.toString()).toBe('{"inputs":[{"name":"input-0","shape":[1,2],"datatype":"FP32","data":[0.25,0.75]}]}');
