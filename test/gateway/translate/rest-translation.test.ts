@@ -13,6 +13,7 @@
  * - no annotation: byte for byte unchanged; a bad annotation degrades its deployment alone, untranslated;
  * - the metric counts each result.
  */
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   connectRaw,
@@ -177,6 +178,16 @@ describe('REST protocol translation', () => {
       const res = await post(gw.port, '/seldon/m/iris/api/v1.0/predictions', '{"data":{"ndarray":[1]}}', [['Accept-Encoding', 'gzip, br']]);
       expect(res.status).toBe(200);
       expect(headerValue(v2.requests.at(-1)!.headers, 'accept-encoding')).toBeUndefined();
+    });
+
+    it('a body sent encoded is never decoded for translation (no bomb to inflate): 400, zero upstream calls', async () => {
+      const before = calls();
+      const bomb = gzipSync(Buffer.alloc(8 * 1024 * 1024, '['));
+      const { res, x } = await rawRequest(gw.port, { method: 'POST', target: '/seldon/m/iris/api/v1.0/predictions', headers: [['Host', 'gw'], JSON_TYPE, ['Content-Encoding', 'gzip']], body: bomb });
+      x.socket.destroy();
+      expect(res!.status).toBe(400);
+      expect(res!.body.toString()).toMatch(/not valid JSON/);
+      expect(calls()).toBe(before);
     });
 
     it("the annotation's datatype and names", async () => {
