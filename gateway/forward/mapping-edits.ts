@@ -20,7 +20,7 @@ import type { ErrorOverride, HeaderEdits, MappingPolicy } from '../../routing/em
 import type { Upstream } from '../../routing/types.js';
 
 /** Every field named `name` (lower case) dropped from a `[name, value, …]` list, in place. */
-function removeField(list: string[], name: string): void {
+export function removeField(list: string[], name: string): void {
   for (let i = list.length - 2; i >= 0; i -= 2) if (list[i]!.length === name.length && list[i]!.toLowerCase() === name) list.splice(i, 2);
 }
 

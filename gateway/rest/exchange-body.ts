@@ -21,7 +21,7 @@ import { RequestBody } from './request-body.js';
 import { decodesFirst, type DecodeOwner, type DecodeRefusal } from './request-decoder.js';
 import { RestPipelineRequest, type RestHost } from './rest-request.js';
 import { CompressingAnswer, type AnswerOut } from './answer-encoder.js';
-import { setField } from '../forward/mapping-edits.js';
+import { removeField, setField } from '../forward/mapping-edits.js';
 import type { RequestCoding } from '../../routing/compression/policy.js';
 import type { Mirror } from '../../routing/types.js';
 import { sendRouteError } from './route-answer.js';
@@ -82,20 +82,20 @@ export abstract class ExchangeBody extends RestPipelineRequest implements Timeou
     this.headers = fields;
     const observe = this.proxy.deps.observe;
     if (observe !== undefined) this.tap = observe.begin(this.req, this.res, this.decision, fields, this.up.name, this);
-    // All that translation costs a route without it: one property check (translationFor's first).
-    const translation = translationFor(this.backend, this.req.method, this.decision.upstreamPath);
-    if (translation !== null) return this.translateFirst(translation);
-    if (this.backend.translate !== null) {
-      const own = v2ModelAnswer(this.backend, this.req.method, this.decision.upstreamPath);
-      if (own !== undefined) return this.answerUnsent(own.status, own.body);
-    }
-    if (!this.admit(503)) return;
     const res = this.res as Carrying;
-    // Once per request: a fallback's forward finds it listening already.
+    // Once per request, whatever path it takes (a translated one reads its body before admission): a fallback's forward finds it listening already.
     if (res[EXCHANGE] === undefined) {
       res[EXCHANGE] = this;
       res.once('close', responseClosed);
     }
+    // All that translation costs a route without it: this check (null, decided when the route was compiled).
+    if (this.backend.translate !== null) {
+      const translation = translationFor(this.backend, this.req.method, this.decision.upstreamPath);
+      if (translation !== null) return this.translateFirst(translation);
+      const own = v2ModelAnswer(this.backend, this.req.method, this.decision.upstreamPath);
+      if (own !== undefined) return this.answerUnsent(own.status, own.body);
+    }
+    if (!this.admit(503)) return;
     // All that compression costs a request on a route without it: this check (null, decided when the route was compiled).
     const z = this.backend.compression;
     if (z !== null) {
@@ -152,7 +152,10 @@ export abstract class ExchangeBody extends RestPipelineRequest implements Timeou
       this.translation = translation;
       this.sendPath = translation.path;
       this.clientBody = body;
-      setField(this.headers.list(), 'content-type', 'application/json');
+      const fields = this.headers.list();
+      setField(fields, 'content-type', 'application/json');
+      // The model's answer is read to be translated: it must come unencoded (the client's coding is the gateway's to apply).
+      removeField(fields, 'accept-encoding');
       const z = this.backend.compression;
       if (z !== null && z.algorithms.length !== 0) this.out = new CompressingAnswer(z, this.req, this.res, this.metrics.compression, this.tap);
       if (sent.length > this.proxy.deps.upstream.retryBufferBytes) this.retries.noRetries();

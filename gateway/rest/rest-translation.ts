@@ -109,9 +109,6 @@ function decodeURIComponentSafe(s: string): string {
   }
 }
 
-/** A refusal's text for the client (400), or for the model's answer (502). */
-export const refusalOf = (err: unknown): TranslateRefusal | undefined => (err instanceof TranslateRefusal ? err : undefined);
-
 /**
  * The model's answer held whole and written in the client's protocol, with its length and
  * `x-seldon-translated`. An answer too large to hold, or that cannot be translated, is a 502 with a

@@ -23,6 +23,9 @@ export class TranslateRefusal extends Error {
   }
 }
 
+/** `v` as JSON text for a refusal's message: a long integer (a bigint, json-exact.ts) as its digits, where JSON.stringify would throw. */
+export const jsonText = (v: unknown): string | undefined => JSON.stringify(v, (_key, x: unknown) => (typeof x === 'bigint' ? x.toString() : x));
+
 export const isDatatype = (v: unknown): v is Datatype => typeof v === 'string' && (DATATYPES as readonly string[]).includes(v);
 
 /** Integer ranges, inclusive. */
@@ -102,12 +105,32 @@ export function inferDatatype(values: readonly Element[], floats: boolean): Data
   return whole ? 'INT64' : 'FP64';
 }
 
-/** `values` as a JSON array's text (bigints written exactly, everything else as JSON writes it). */
-export function writeFlat(values: readonly Element[]): string {
-  if (!values.some((v) => typeof v === 'bigint')) return JSON.stringify(values);
-  return `[${values.map(writeElement).join(',')}]`;
+/** A float datatype (FP16, BF16, FP32, FP64). */
+export const isFloat = (dt: Datatype): boolean => FLOAT_MAX[dt] !== undefined;
+
+/**
+ * Whether JSON.stringify writes `values` as they are: no bigint (it throws), no negative zero (it
+ * writes `0`), and with `float`, no whole number (it writes `1`, which numpy reads as an integer).
+ */
+export function writesAsJson(values: readonly Element[], float: boolean): boolean {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (typeof v === 'bigint' || (typeof v === 'number' && (Object.is(v, -0) || (float && Number.isInteger(v))))) return false;
+  }
+  return true;
 }
 
-export function writeElement(v: Element): string {
-  return typeof v === 'bigint' ? v.toString() : JSON.stringify(v);
+/** `values` as a JSON array's text; `float`: numbers as Python writes a float (`1.0`), for the Seldon side, which has no datatype. */
+export function writeFlat(values: readonly Element[], float = false): string {
+  if (writesAsJson(values, float)) return JSON.stringify(values);
+  return `[${values.map((v) => writeElement(v, float)).join(',')}]`;
+}
+
+/** One element's JSON text: a bigint's digits, a negative zero's sign, and with `float` a whole number as `1.0`. */
+export function writeElement(v: Element, float = false): string {
+  if (typeof v === 'string' || typeof v === 'boolean') return JSON.stringify(v);
+  if (typeof v === 'bigint') return float ? `${v}.0` : v.toString();
+  if (Object.is(v, -0)) return float ? '-0.0' : '-0';
+  // From 1e21 a number is written with an exponent: a float already.
+  return float && Number.isInteger(v) && Math.abs(v) < 1e21 ? `${v}.0` : String(v);
 }

@@ -6,7 +6,8 @@
  * anything it cannot carry unchanged is a `TranslateRefusal`.
  */
 import { parseExact } from './json-exact.js';
-import { TranslateRefusal, checkElements, inferDatatype, isDatatype, isNumeric, writeFlat, type Datatype, type Element } from './datatypes.js';
+import { isObj } from '../../routing/values/syntax.js';
+import { TranslateRefusal, checkElements, inferDatatype, isDatatype, isFloat, isNumeric, jsonText, writeFlat, type Datatype, type Element } from './datatypes.js';
 import { checkCount, checkShape, flatten, writeNested } from './tensor.js';
 
 /** What the answer's translation needs to know of the request. */
@@ -26,8 +27,6 @@ export interface V2Input {
 
 export const DEFAULT_INPUT_NAME = 'input-0';
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
 function parseJson(body: Buffer, what: string): { value: unknown; floats: boolean } {
   try {
     return parseExact(body);
@@ -39,9 +38,9 @@ function parseJson(body: Buffer, what: string): { value: unknown; floats: boolea
 /** A SeldonMessage prediction (REST JSON) → the v2 inference request's JSON text, and the form its answer takes. */
 export function seldonRequestToV2(body: Buffer, input: V2Input): { body: string; form: SeldonForm } {
   const { value: msg, floats } = parseJson(body, 'the SeldonMessage');
-  if (!isObject(msg)) throw new TranslateRefusal('a SeldonMessage is a JSON object');
+  if (!isObj(msg)) throw new TranslateRefusal('a SeldonMessage is a JSON object');
   const meta = msg.meta;
-  const puidRaw = isObject(meta) ? meta.puid : undefined;
+  const puidRaw = isObj(meta) ? meta.puid : undefined;
   if (puidRaw !== undefined && typeof puidRaw !== 'string') throw new TranslateRefusal('meta.puid must be a string');
   const puid = puidRaw === '' ? undefined : puidRaw;
   const id = puid === undefined ? '' : `"id":${JSON.stringify(puid)},`;
@@ -58,19 +57,19 @@ export function seldonRequestToV2(body: Buffer, input: V2Input): { body: string;
   }
   if (msg.jsonData !== undefined) throw new TranslateRefusal('jsonData has no Open Inference Protocol form: send data.tensor, data.ndarray, strData or binData');
   const data = msg.data;
-  if (!isObject(data)) throw new TranslateRefusal('a SeldonMessage prediction needs data (tensor or ndarray), strData or binData');
+  if (!isObj(data)) throw new TranslateRefusal('a SeldonMessage prediction needs data (tensor or ndarray), strData or binData');
   let shape: number[];
   let values: Element[];
   let kind: SeldonForm['kind'];
   if (data.tensor !== undefined) {
     const t = data.tensor;
-    if (!isObject(t)) throw new TranslateRefusal('data.tensor must be an object with shape and values');
+    if (!isObj(t)) throw new TranslateRefusal('data.tensor must be an object with shape and values');
     shape = checkShape(t.shape, 'data.tensor.shape');
     if (!Array.isArray(t.values)) throw new TranslateRefusal('data.tensor.values must be a list of numbers');
     values = t.values as Element[];
     for (let i = 0; i < values.length; i++) {
       const v = values[i];
-      if (typeof v !== 'number' && typeof v !== 'bigint') throw new TranslateRefusal(`data.tensor.values holds ${JSON.stringify(v) ?? 'a non-number'} at ${i}: tensor values are numbers`);
+      if (typeof v !== 'number' && typeof v !== 'bigint') throw new TranslateRefusal(`data.tensor.values holds ${jsonText(v) ?? 'a non-number'} at ${i}: tensor values are numbers`);
     }
     checkCount(values.length, shape, 'data.tensor.values');
     kind = 'tensor';
@@ -100,9 +99,9 @@ export interface V2Tensor {
 
 /** A v2 input or output object, checked (`data` flat or nested by the shape, as kserve/rest-proxy reads it). */
 export function readV2Tensor(t: unknown, what: string): V2Tensor {
-  if (!isObject(t)) throw new TranslateRefusal(`${what} must be an object`);
+  if (!isObj(t)) throw new TranslateRefusal(`${what} must be an object`);
   if (typeof t.name !== 'string') throw new TranslateRefusal(`${what}.name must be a string`);
-  if (!isDatatype(t.datatype)) throw new TranslateRefusal(`${what}.datatype must be a v2 datatype, not ${JSON.stringify(t.datatype) ?? 'absent'}`);
+  if (!isDatatype(t.datatype)) throw new TranslateRefusal(`${what}.datatype must be a v2 datatype, not ${jsonText(t.datatype) ?? 'absent'}`);
   const shape = checkShape(t.shape, `${what}.shape`);
   if (!Array.isArray(t.data)) throw new TranslateRefusal(`${what}.data must be a list`);
   const nested = t.data.length > 0 && Array.isArray(t.data[0]);
@@ -119,7 +118,7 @@ export function readV2Tensor(t: unknown, what: string): V2Tensor {
   checkCount(values.length, shape, `${what}.data`);
   checkElements(t.datatype, values);
   const params = t.parameters;
-  const ct = isObject(params) && typeof params.content_type === 'string' ? params.content_type : undefined;
+  const ct = isObj(params) && typeof params.content_type === 'string' ? params.content_type : undefined;
   return { name: t.name, shape, datatype: t.datatype, values, contentType: ct };
 }
 
@@ -134,7 +133,7 @@ export function defaultNames(shape: readonly number[]): string[] {
 /** The `meta` of a translated answer: the request's puid, as the wrapper echoes it. */
 const metaOf = (form: SeldonForm): string => (form.puid === undefined ? '{}' : `{"puid":${JSON.stringify(form.puid)}}`);
 
-/** A Seldon-style error, as the wrapper's: `{"status":{"code":…,"info":…,"status":"FAILURE"}}`. */
+/** A Seldon-style error, as the wrapper's: `{"status":{"code":…,"info":…,"status":"FAILURE"}}` (edge/errors.ts `errorBody` is the gateway's own, with its `reason`; translate/ imports no edge/). */
 export function seldonError(code: number, info: string): string {
   return JSON.stringify({ status: { code, info, status: 'FAILURE' } });
 }
@@ -148,7 +147,7 @@ export function v2AnswerToSeldon(status: number, body: Buffer, form: SeldonForm,
     let info = body.toString('utf8');
     try {
       const e = JSON.parse(info) as unknown;
-      if (isObject(e) && typeof e.error === 'string') info = e.error;
+      if (isObj(e) && typeof e.error === 'string') info = e.error;
     } catch {
       // Not JSON: the body's text is the info.
     }
@@ -161,7 +160,7 @@ export function v2AnswerToSeldon(status: number, body: Buffer, form: SeldonForm,
     throw new TranslateRefusal('the model answered with a body that is not JSON', 502);
   }
   const ans = parsed.value;
-  if (!isObject(ans) || !Array.isArray(ans.outputs) || ans.outputs.length === 0) throw new TranslateRefusal('the model answered without outputs', 502);
+  if (!isObj(ans) || !Array.isArray(ans.outputs) || ans.outputs.length === 0) throw new TranslateRefusal('the model answered without outputs', 502);
   let outputs: V2Tensor[];
   try {
     outputs = ans.outputs.map((o, i) => readV2Tensor(o, `outputs[${i}]`));
@@ -171,7 +170,7 @@ export function v2AnswerToSeldon(status: number, body: Buffer, form: SeldonForm,
   const meta = metaOf(form);
   if (outputs.length > 1) {
     // Several outputs and one SeldonMessage: each output by its name, nested by its shape.
-    const fields = outputs.map((o) => `${JSON.stringify(o.name)}:${writeNested(o.values, o.shape)}`);
+    const fields = outputs.map((o) => `${JSON.stringify(o.name)}:${writeNested(o.values, o.shape, isFloat(o.datatype))}`);
     return `{"jsonData":{${fields.join(',')}},"meta":${meta}}`;
   }
   const o = outputs[0]!;
@@ -183,6 +182,8 @@ export function v2AnswerToSeldon(status: number, body: Buffer, form: SeldonForm,
   }
   const n = JSON.stringify(names ?? defaultNames(o.shape));
   // Numbers answer a tensor with a tensor; booleans and strings are an ndarray (numpy: not np.number).
-  if (form.kind === 'tensor' && isNumeric(o.datatype)) return `{"data":{"names":${n},"tensor":{"shape":${JSON.stringify(o.shape)},"values":${writeFlat(o.values)}}},"meta":${meta}}`;
-  return `{"data":{"names":${n},"ndarray":${writeNested(o.values, o.shape)}},"meta":${meta}}`;
+  // A float output's whole numbers are written `1.0`, as the wrapper (Python) writes them: `1` would reach the client as an integer.
+  const float = isFloat(o.datatype);
+  if (form.kind === 'tensor' && isNumeric(o.datatype)) return `{"data":{"names":${n},"tensor":{"shape":${JSON.stringify(o.shape)},"values":${writeFlat(o.values, float)}}},"meta":${meta}}`;
+  return `{"data":{"names":${n},"ndarray":${writeNested(o.values, o.shape, float)}},"meta":${meta}}`;
 }

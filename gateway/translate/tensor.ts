@@ -3,7 +3,7 @@
  * arrays (Seldon's `ndarray`, a v2 `data` written nested) are flattened only when rectangular, and
  * a flat list is nested again by its shape. Pure.
  */
-import { TranslateRefusal, writeElement, type Element } from './datatypes.js';
+import { TranslateRefusal, jsonText, writeElement, writesAsJson, type Element } from './datatypes.js';
 
 /** Most dimensions a tensor may have (numpy's limit). */
 export const MAX_RANK = 32;
@@ -40,7 +40,7 @@ function walk(v: unknown, shape: readonly number[], depth: number, out: Element[
 export function checkShape(shape: unknown, what: string): number[] {
   if (!Array.isArray(shape)) throw new TranslateRefusal(`${what} must be a list of whole numbers`);
   if (shape.length > MAX_RANK) throw new TranslateRefusal(`${what} has more than ${MAX_RANK} dimensions`);
-  for (const d of shape) if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) throw new TranslateRefusal(`${what} must be a list of whole numbers from 0, not ${JSON.stringify(shape)}`);
+  for (const d of shape) if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) throw new TranslateRefusal(`${what} must be a list of whole numbers from 0, not ${jsonText(shape)}`);
   return shape as number[];
 }
 
@@ -56,17 +56,37 @@ export function checkCount(count: number, shape: readonly number[], what: string
   if (n !== count) throw new TranslateRefusal(`${what} has ${count} elements where its shape ${JSON.stringify(shape)} holds ${n}`);
 }
 
-/** The JSON text of `values` nested by `shape` (rank 0: the one value itself), as numpy's `tolist` gives it. */
-export function writeNested(values: readonly Element[], shape: readonly number[]): string {
-  if (shape.length === 0) return writeElement(values[0]!);
-  if (!values.some((v) => typeof v === 'bigint')) return JSON.stringify(nest(values, shape, 0, 0));
+/**
+ * Most lists an empty tensor is written as: a shape such as [1e9, 0] holds nothing and fits in a
+ * few bytes, but nested it is a billion empty lists. A tensor with elements writes at most
+ * MAX_RANK lists per element.
+ */
+export const MAX_EMPTY_LISTS = 4096;
+
+/** Throw unless `shape` nests into at most MAX_RANK lists per element (MAX_EMPTY_LISTS for an empty one). */
+function checkNesting(count: number, shape: readonly number[]): void {
+  const most = Math.max(count * MAX_RANK, MAX_EMPTY_LISTS);
+  let lists = 1;
+  let level = 1;
+  for (let d = 0; d < shape.length - 1 && level > 0; d++) {
+    level *= shape[d]!;
+    lists += level;
+    if (lists > most) throw new TranslateRefusal(`the shape ${JSON.stringify(shape)} of ${count} elements would be written as more than ${most} nested lists`);
+  }
+}
+
+/** The JSON text of `values` nested by `shape` (rank 0: the one value itself), as numpy's `tolist` gives it; `float` as datatypes.ts `writeFlat`. */
+export function writeNested(values: readonly Element[], shape: readonly number[], float = false): string {
+  if (shape.length === 0) return writeElement(values[0]!, float);
+  checkNesting(values.length, shape);
+  if (writesAsJson(values, float)) return JSON.stringify(nest(values, shape, 0, 0));
   const parts: string[] = [];
   let at = 0;
   const level = (d: number): void => {
     parts.push('[');
     for (let i = 0; i < shape[d]!; i++) {
       if (i > 0) parts.push(',');
-      if (d === shape.length - 1) parts.push(writeElement(values[at++]!));
+      if (d === shape.length - 1) parts.push(writeElement(values[at++]!, float));
       else level(d + 1);
     }
     parts.push(']');

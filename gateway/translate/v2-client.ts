@@ -5,7 +5,8 @@
  * `str` / `base64`), and the model's SeldonMessage answer a v2 answer. Pure.
  */
 import { parseExact } from './json-exact.js';
-import { TranslateRefusal, inferDatatype, isNumeric, writeFlat, type Datatype, type Element } from './datatypes.js';
+import { isObj } from '../../routing/values/syntax.js';
+import { TranslateRefusal, checkElements, inferDatatype, isFloat, isNumeric, writeFlat, type Datatype, type Element } from './datatypes.js';
 import { checkCount, checkShape, flatten, writeNested } from './tensor.js';
 import { readV2Tensor } from './seldon-client.js';
 
@@ -19,8 +20,6 @@ export interface V2Form {
 
 export const DEFAULT_OUTPUT_NAME = 'output-0';
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
 /** A v2 inference request (REST JSON) → the SeldonMessage's JSON text. */
 export function v2RequestToSeldon(body: Buffer, modelName: string, modelVersion?: string): { body: string; form: V2Form } {
   let req: unknown;
@@ -29,7 +28,7 @@ export function v2RequestToSeldon(body: Buffer, modelName: string, modelVersion?
   } catch (err) {
     throw new TranslateRefusal(`the inference request is not valid JSON: ${(err as Error).message}`);
   }
-  if (!isObject(req)) throw new TranslateRefusal('an inference request is a JSON object');
+  if (!isObj(req)) throw new TranslateRefusal('an inference request is a JSON object');
   if (req.id !== undefined && typeof req.id !== 'string') throw new TranslateRefusal('id must be a string');
   const id = req.id === '' ? undefined : (req.id as string | undefined);
   if (!Array.isArray(req.inputs) || req.inputs.length !== 1) throw new TranslateRefusal('a model served by Seldon takes one input: inputs must hold exactly one');
@@ -40,7 +39,8 @@ export function v2RequestToSeldon(body: Buffer, modelName: string, modelVersion?
     const key = t.contentType === 'str' ? 'strData' : 'binData';
     return { body: `{"${key}":${JSON.stringify(t.values[0])},"meta":${meta}}`, form };
   }
-  const data = isNumeric(t.datatype) ? `"tensor":{"shape":${JSON.stringify(t.shape)},"values":${writeFlat(t.values)}}` : `"ndarray":${writeNested(t.values, t.shape)}`;
+  // A float input's whole numbers go as `1.0`: the wrapper's numpy reads `1` as an integer.
+  const data = isNumeric(t.datatype) ? `"tensor":{"shape":${JSON.stringify(t.shape)},"values":${writeFlat(t.values, isFloat(t.datatype))}}` : `"ndarray":${writeNested(t.values, t.shape)}`;
   return { body: `{"data":{"names":[],${data}},"meta":${meta}}`, form };
 }
 
@@ -64,7 +64,7 @@ export function seldonAnswerToV2(status: number, body: Buffer, form: V2Form): st
     let info = body.toString('utf8');
     try {
       const e = JSON.parse(info) as unknown;
-      if (isObject(e) && isObject(e.status) && typeof e.status.info === 'string') info = e.status.info;
+      if (isObj(e) && isObj(e.status) && typeof e.status.info === 'string') info = e.status.info;
     } catch {
       // Not JSON: the body's text is the error.
     }
@@ -77,7 +77,7 @@ export function seldonAnswerToV2(status: number, body: Buffer, form: V2Form): st
     throw new TranslateRefusal("the model's SeldonMessage answer is not JSON", 502);
   }
   const msg = parsed.value;
-  if (!isObject(msg)) throw new TranslateRefusal("the model's answer is not a SeldonMessage", 502);
+  if (!isObj(msg)) throw new TranslateRefusal("the model's answer is not a SeldonMessage", 502);
   if (typeof msg.strData === 'string') return v2Answer(form, DEFAULT_OUTPUT_NAME, [1], 'BYTES', `[${JSON.stringify(msg.strData)}]`, 'str');
   if (typeof msg.binData === 'string') return v2Answer(form, DEFAULT_OUTPUT_NAME, [1], 'BYTES', `[${JSON.stringify(msg.binData)}]`, 'base64');
   if (msg.jsonData !== undefined) return v2Answer(form, DEFAULT_OUTPUT_NAME, [1], 'BYTES', `[${JSON.stringify(JSON.stringify(msg.jsonData))}]`, 'json');
@@ -85,8 +85,8 @@ export function seldonAnswerToV2(status: number, body: Buffer, form: V2Form): st
   let shape: number[];
   let values: Element[];
   try {
-    if (!isObject(data)) throw new TranslateRefusal('it holds no data');
-    if (isObject(data.tensor)) {
+    if (!isObj(data)) throw new TranslateRefusal('it holds no data');
+    if (isObj(data.tensor)) {
       shape = checkShape(data.tensor.shape, 'data.tensor.shape');
       if (!Array.isArray(data.tensor.values)) throw new TranslateRefusal('data.tensor.values is not a list');
       values = data.tensor.values as Element[];
@@ -94,6 +94,8 @@ export function seldonAnswerToV2(status: number, body: Buffer, form: V2Form): st
     } else if (data.ndarray !== undefined) ({ shape, values } = flatten(data.ndarray, 'data.ndarray'));
     else throw new TranslateRefusal('its data holds neither tensor nor ndarray');
     const datatype = inferDatatype(values, parsed.floats);
+    // Checked as a v2 client's input is: a number JSON.parse made Infinity would be written null.
+    checkElements(datatype, values);
     return v2Answer(form, DEFAULT_OUTPUT_NAME, shape, datatype, writeFlat(values));
   } catch (err) {
     if (err instanceof TranslateRefusal && err.status === 502) throw err;

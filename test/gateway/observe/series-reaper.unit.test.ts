@@ -60,13 +60,14 @@ function setup(initial: SeldonDeployment[], sinks?: () => ReadonlySet<string>) {
   };
 }
 
-/** Count a request of every backend of `table`, a retry and a shadow of each. */
+/** Count a request of every backend of `table`, a retry, a shadow and a protocol translation of each. */
 function traffic(metrics: GatewayMetrics, backends: Backend[]): void {
   for (const b of backends) {
     const protocol = b.id.includes('#') ? 'grpc' : 'rest';
     metrics.request(b, protocol, 'primary', 200, 0.002, performance.now());
     metrics.retry(b, protocol);
     metrics.shadow(b, protocol, 'mirrored');
+    metrics.translations.count(b, 'seldon', 'v2', 'ok');
   }
 }
 
@@ -76,6 +77,7 @@ describe('series reaper', () => {
     const before = backendsOf(s.table);
     traffic(s.metrics, before);
     expect((await s.lines('deployment="gone"')).length).toBeGreaterThan(20);
+    expect(await s.lines('seldon_gateway_protocol_translations_total{namespace="ns",deployment="gone"')).toHaveLength(1);
     const stayLines = await s.lines('deployment="stay"');
 
     s.table = buildTable([deployment('stay', ['main'])], DEFAULT_COMPILE_OPTIONS);

@@ -13,8 +13,20 @@
  * - no annotation: byte for byte unchanged; a bad annotation degrades its deployment alone, untranslated;
  * - the metric counts each result.
  */
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { headerValue, rawRequest, startRecordingUpstream, type HeaderLine, type RawResponse, type RecordedRequest, type RecordingUpstream } from '../../fixtures/recording-upstream.js';
+import {
+  connectRaw,
+  headerValue,
+  rawRequest,
+  startRecordingUpstream,
+  writeRequest,
+  type Answer,
+  type HeaderLine,
+  type RawResponse,
+  type RecordedRequest,
+  type RecordingUpstream,
+} from '../../fixtures/recording-upstream.js';
 import { sdep, startTestGateway, waitFor, type TestGateway } from '../../helpers/gateway.js';
 import { metric } from '../../helpers/metrics.js';
 
@@ -25,10 +37,13 @@ const JSON_TYPE: HeaderLine = ['Content-Type', 'application/json'];
  * A v2 model as MLServer answers: its one output is its one input, renamed, data as received (the
  * stand-in edits the text: its numbers never go through a JavaScript number). `x-case: error` answers a v2 error.
  */
-function v2Model(req: RecordedRequest) {
+function v2Model(req: RecordedRequest): Answer | Promise<Answer> {
   const m = /^\/v2\/models\/([^/]+)\/infer$/.exec(req.target);
   if (req.method !== 'POST' || m === null) return { statusLine: 'HTTP/1.1 404 Not Found', headers: [JSON_TYPE], body: '{"error":"Model not found"}' };
   if (headerValue(req.headers, 'x-case') === 'error') return { statusLine: 'HTTP/1.1 422 Unprocessable Entity', headers: [JSON_TYPE], body: '{"error":"shape mismatch"}' };
+  // The first attempt of a `x-case: retry` request fails as a gateway error; the next is answered.
+  if (headerValue(req.headers, 'x-case') === 'retry' && ++retryAttempts % 2 === 1) return { statusLine: 'HTTP/1.1 503 Service Unavailable', headers: [JSON_TYPE], body: '{"error":"busy"}' };
+  if (headerValue(req.headers, 'x-case') === 'hold') return held.then(() => ({ headers: [JSON_TYPE], body: '{"model_name":"iris","outputs":[]}' }));
   const text = req.body.toString('utf8');
   const echoed = text.replace(
     /^\{(?:"id":("[^"]*"),)?"inputs":\[\{"name":"[^"]*"/,
@@ -36,6 +51,12 @@ function v2Model(req: RecordedRequest) {
   );
   return { headers: [JSON_TYPE], body: echoed };
 }
+
+/** `x-case: retry` requests the v2 model has seen. */
+let retryAttempts = 0;
+/** `x-case: hold` answers wait for this. */
+let release: () => void = () => undefined;
+const held = new Promise<void>((resolve) => (release = resolve));
 
 /** A Seldon-protocol model as the Python wrapper answers an ndarray or tensor: its data back, names by rank. */
 function seldonModel(req: RecordedRequest) {
@@ -64,6 +85,7 @@ describe('REST protocol translation', () => {
     shadow = await startRecordingUpstream({ name: 'shadow', responder: v2Model });
     gw = await startTestGateway({
       manifests: {
+        'retried.yaml': sdep('retried', 'm', { protocol: 'v2', predictors: [{ name: 'main', graph: { name: 'clf' } }] }, { [PROTOCOL]: '{}', 'seldon.io/ambassador-retries': '2' }),
         'iris.yaml': sdep('iris', 'm', { protocol: 'v2', predictors: [{ name: 'main', graph: { name: 'classifier' } }] }, { [PROTOCOL]: '{"modelName": "iris"}' }),
         'named.yaml': sdep('named', 'm', { predictors: [{ name: 'main', graph: { name: 'clf' } }] }, { [PROTOCOL]: 'speaks: v2\nnames: [setosa, versicolor]\ndatatype: FP32' }),
         'legacy.yaml': sdep('legacy', 'm', { predictors: [{ name: 'main', graph: { name: 'legacy' } }] }, { [PROTOCOL]: 'accept: [v2]' }),
@@ -84,6 +106,7 @@ describe('REST protocol translation', () => {
       },
       resolve: {
         'iris-main.m:8000': v2.port,
+        'retried-main.m:8000': v2.port,
         'named-main.m:8000': v2.port,
         'legacy-main.m:8000': seldon.port,
         'pair-main.m:8000': seldon.port,
@@ -151,6 +174,22 @@ describe('REST protocol translation', () => {
       expect(v2.requests.length).toBe(before + 2);
     });
 
+    it("the model is not asked for an encoded answer it would send back unreadable: the client's Accept-Encoding stays at the gateway", async () => {
+      const res = await post(gw.port, '/seldon/m/iris/api/v1.0/predictions', '{"data":{"ndarray":[1]}}', [['Accept-Encoding', 'gzip, br']]);
+      expect(res.status).toBe(200);
+      expect(headerValue(v2.requests.at(-1)!.headers, 'accept-encoding')).toBeUndefined();
+    });
+
+    it('a body sent encoded is never decoded for translation (no bomb to inflate): 400, zero upstream calls', async () => {
+      const before = calls();
+      const bomb = gzipSync(Buffer.alloc(8 * 1024 * 1024, '['));
+      const { res, x } = await rawRequest(gw.port, { method: 'POST', target: '/seldon/m/iris/api/v1.0/predictions', headers: [['Host', 'gw'], JSON_TYPE, ['Content-Encoding', 'gzip']], body: bomb });
+      x.socket.destroy();
+      expect(res!.status).toBe(400);
+      expect(res!.body.toString()).toMatch(/not valid JSON/);
+      expect(calls()).toBe(before);
+    });
+
     it("the annotation's datatype and names", async () => {
       const res = await post(gw.port, '/seldon/m/named/api/v1.0/predictions', '{"data":{"ndarray":[[0.25,0.75]]}}');
       expect(v2.requests.at(-1)!.body.toString()).toBe('{"inputs":[{"name":"input-0","shape":[1,2],"datatype":"FP32","data":[0.25,0.75]}]}');
@@ -171,6 +210,7 @@ describe('REST protocol translation', () => {
       ['count vs shape', '{"data":{"tensor":{"shape":[3],"values":[1,2]}}}', /2 elements where its shape \[3\] holds 3/],
       ['not JSON', '{"data"', /not valid JSON/],
       ['jsonData', '{"jsonData":{"a":1}}', /jsonData/],
+      ['a shape dimension that is a long integer', '{"data":{"tensor":{"shape":[18446744073709551616],"values":[1]}}}', /whole numbers from 0, not \["18446744073709551616"\]/],
     ];
     it.each(refusals)('refused (%s): 400, a Seldon-style error, zero upstream calls', async (_name, body, info) => {
       const before = calls();
@@ -236,6 +276,35 @@ describe('REST protocol translation', () => {
       expect(res.body.toString()).toMatch(/out of range for INT8/);
       expect(calls()).toBe(before);
     });
+  });
+
+  it('a retry resends the body translated once: both attempts byte for byte the same, one translation counted', async () => {
+    const ok = 'seldon_gateway_protocol_translations_total{namespace="m",deployment="retried",from="seldon",to="v2",result="ok"}';
+    const before = await metric(gw.adminUrl, ok);
+    const res = await post(gw.port, '/seldon/m/retried/api/v1.0/predictions', '{"data":{"tensor":{"shape":[1,2],"values":[3,0.5]}}}', [['X-Case', 'retry']]);
+    expect(res.status).toBe(200);
+    const sent = v2.byCase('retry').map((r) => [r.target, r.body.toString()]);
+    expect(res.body.toString()).toBe('{"data":{"names":["t:0","t:1"],"tensor":{"shape":[1,2],"values":[3.0,0.5]}},"meta":{}}');
+    const atModel = '{"inputs":[{"name":"input-0","shape":[1,2],"datatype":"FP64","data":[3,0.5]}]}';
+    expect(sent).toEqual([
+      ['/v2/models/clf/infer', atModel],
+      ['/v2/models/clf/infer', atModel],
+    ]);
+    expect(await metric(gw.adminUrl, ok)).toBe(before + 1);
+  });
+
+  it('a client that goes while the model works on its translated request: the request ends there (499), as an untranslated one does', async () => {
+    const series = 'seldon_gateway_requests_total{namespace="m",deployment="iris",predictor="main",protocol="rest",kind="primary",code="499"}';
+    const before = await metric(gw.adminUrl, series);
+    const x = await connectRaw(gw.port);
+    try {
+      await writeRequest(x, { method: 'POST', target: '/seldon/m/iris/api/v1.0/predictions', headers: [['Host', 'gw'], JSON_TYPE, ['X-Case', 'hold']], body: Buffer.from('{"data":{"ndarray":[1]}}') });
+      await waitFor(() => v2.byCase('hold').length === 1);
+      x.socket.destroy();
+      await expect.poll(() => metric(gw.adminUrl, series)).toBe(before + 1);
+    } finally {
+      release();
+    }
   });
 
   it('a canary pair at 50/50: each model gets its own protocol, the client always the Seldon form', async () => {

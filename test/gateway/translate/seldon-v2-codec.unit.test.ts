@@ -104,6 +104,19 @@ describe('Seldon request refusals', () => {
     ['not JSON', '{"data":', /not valid JSON/],
     ['not an object', '[1]', /JSON object/],
     ['a puid that is not a string', '{"meta":{"puid":1},"data":{"ndarray":[1]}}', /puid/],
+    // What an attacker sends.
+    ['a NaN literal (Python writes it; JSON has none)', '{"data":{"ndarray":[NaN]}}', /not valid JSON/],
+    ['an Infinity literal', '{"data":{"ndarray":[-Infinity]}}', /not valid JSON/],
+    ['negative for UINT8', '{"data":{"ndarray":[-1]}}', /out of range for UINT8/, 'UINT8'],
+    ['2^64 for UINT64, written as a tensor', '{"data":{"tensor":{"shape":[1],"values":[18446744073709551616]}}}', /out of range for UINT64/, 'UINT64'],
+    ['a huge shape', '{"data":{"tensor":{"shape":[4294967296,4294967296],"values":[1]}}}', /1 elements where its shape \[4294967296,4294967296\] holds/],
+    ['a shape whose product is beyond 2^53', '{"data":{"tensor":{"shape":[9007199254740991,9007199254740991,2],"values":[1,2]}}}', /2 elements where its shape/],
+    ['an object with a long integer among tensor values', '{"data":{"tensor":{"shape":[1],"values":[{"n":12345678901234567890}]}}}', /tensor values are numbers/],
+    ['a shape dimension beyond 2^53', '{"data":{"tensor":{"shape":[18446744073709551616],"values":[1]}}}', /whole numbers from 0/],
+    ['more than 32 dimensions', `{"data":{"tensor":{"shape":[${Array(33).fill(1).join(',')}],"values":[1]}}}`, /more than 32 dimensions/],
+    ['nested 100,000 deep', `{"data":{"ndarray":${'['.repeat(100_000)}1${']'.repeat(100_000)}}}`, /nested deeper than 32 levels/],
+    // A long integer makes the parse keep each number's source text: a reviver, which recurses.
+    ['nested 100,000 deep beside a long integer', `{"meta":{"tags":{"n":12345678901234567890}},"data":{"ndarray":${'['.repeat(100_000)}1${']'.repeat(100_000)}}}`, /not valid JSON/],
   ];
   it.each(cases)('%s', (_name, seldon, info, datatype) => {
     const r = refusal(() => toV2(seldon, datatype === undefined ? ANY : { name: 'x', datatype: datatype as (typeof DATATYPES)[number] }));
@@ -117,7 +130,7 @@ describe('v2 answer → Seldon answer (golden, as the wrapper writes it)', () =>
   const tensor: SeldonForm = { kind: 'tensor', puid: undefined };
   it('ndarray in, ndarray out nested by the shape, t:0… names for rank 2', () => {
     expect(v2AnswerToSeldon(200, v2Out({ name: 'o', shape: [2, 2], datatype: 'FP32', data: [0.5, 0.25, 1, 2] }), nd, null)).toBe(
-      '{"data":{"names":["t:0","t:1"],"ndarray":[[0.5,0.25],[1,2]]},"meta":{}}',
+      '{"data":{"names":["t:0","t:1"],"ndarray":[[0.5,0.25],[1.0,2.0]]},"meta":{}}',
     );
   });
   it('rank 0, 1 and 3', () => {
@@ -159,6 +172,16 @@ describe('v2 answer → Seldon answer (golden, as the wrapper writes it)', () =>
     );
     expect(v2AnswerToSeldon(200, body, nd, null)).toBe('{"jsonData":{"a":[1,2],"b":[["x"]]},"meta":{}}');
   });
+  it("a float output's whole numbers and negative zero are written as Python writes them (1.0, -0.0), never as integers", () => {
+    expect(v2AnswerToSeldon(200, b('{"model_name":"m","outputs":[{"name":"o","shape":[3],"datatype":"FP32","data":[1,-0.0,2.5]}]}'), nd, null)).toBe(
+      '{"data":{"names":[],"ndarray":[1.0,-0.0,2.5]},"meta":{}}',
+    );
+    expect(v2AnswerToSeldon(200, v2Out({ name: 'o', shape: [2], datatype: 'FP64', data: [3, 1e300] }), tensor, null)).toBe(
+      '{"data":{"names":[],"tensor":{"shape":[2],"values":[3.0,1e+300]}},"meta":{}}',
+    );
+    expect(v2AnswerToSeldon(200, v2Out({ name: 'o', shape: [], datatype: 'FP16', data: [2] }), nd, null)).toBe('{"data":{"names":[],"ndarray":2.0},"meta":{}}');
+    expect(v2AnswerToSeldon(200, v2Out({ name: 'o', shape: [2], datatype: 'INT32', data: [1, 2] }), nd, null)).toBe('{"data":{"names":[],"ndarray":[1,2]},"meta":{}}');
+  });
   it('INT64 beyond 2^53 comes back exactly', () => {
     expect(v2AnswerToSeldon(200, b('{"model_name":"m","outputs":[{"name":"o","shape":[1],"datatype":"INT64","data":[9007199254740993]}]}'), nd, null)).toBe(
       '{"data":{"names":[],"ndarray":[9007199254740993]},"meta":{}}',
@@ -179,8 +202,17 @@ describe('v2 answer → Seldon answer (golden, as the wrapper writes it)', () =>
 describe('v2 request → Seldon request, and the Seldon answer → v2 answer (golden)', () => {
   it('numbers go as a tensor of the same shape, with the id as puid', () => {
     const r = v2RequestToSeldon(b('{"id":"r1","inputs":[{"name":"x","shape":[1,2],"datatype":"FP32","data":[0.5,1]}]}'), 'm');
-    expect(r.body).toBe('{"data":{"names":[],"tensor":{"shape":[1,2],"values":[0.5,1]}},"meta":{"puid":"r1"}}');
+    expect(r.body).toBe('{"data":{"names":[],"tensor":{"shape":[1,2],"values":[0.5,1.0]}},"meta":{"puid":"r1"}}');
     expect(r.form).toEqual({ modelName: 'm', modelVersion: undefined, id: 'r1' });
+  });
+  it('a float input keeps its whole numbers floats (1.0) and its negative zero; an integer input stays integers', () => {
+    expect(v2RequestToSeldon(b('{"inputs":[{"name":"x","shape":[3],"datatype":"FP32","data":[1.0,-0.0,2]}]}'), 'm').body).toBe(
+      '{"data":{"names":[],"tensor":{"shape":[3],"values":[1.0,-0.0,2.0]}},"meta":{}}',
+    );
+    expect(v2RequestToSeldon(b('{"inputs":[{"name":"x","shape":[2],"datatype":"INT8","data":[1,-0]}]}'), 'm').body).toBe('{"data":{"names":[],"tensor":{"shape":[2],"values":[1,-0]}},"meta":{}}');
+  });
+  it('a negative zero reaches a v2 model with its sign', () => {
+    expect(toV2('{"data":{"ndarray":[-0.0,0.5]}}').body).toBe('{"inputs":[{"name":"input-0","shape":[2],"datatype":"FP64","data":[-0,0.5]}]}');
   });
   it('booleans and strings as an ndarray; one str or base64 string as strData or binData', () => {
     expect(v2RequestToSeldon(b('{"inputs":[{"name":"x","shape":[2,1],"datatype":"BOOL","data":[true,false]}]}'), 'm').body).toBe('{"data":{"names":[],"ndarray":[[true],[false]]},"meta":{}}');
@@ -204,6 +236,15 @@ describe('v2 request → Seldon request, and the Seldon answer → v2 answer (go
     );
     expect(seldonAnswerToV2(500, b('{"status":{"code":-1,"info":"boom","status":"FAILURE"}}'), form)).toBe('{"error":"boom"}');
   });
+  it("a Seldon answer's numbers are checked as a v2 client's are: never written null or beyond their datatype (502)", () => {
+    const form = { modelName: 'm', modelVersion: undefined, id: undefined };
+    const overflow = refusal(() => seldonAnswerToV2(200, b('{"data":{"names":[],"ndarray":[1e400]},"meta":{}}'), form));
+    expect(overflow.status).toBe(502);
+    expect(overflow.message).toMatch(/element 0 is Infinity, out of range for FP64/);
+    const inexact = refusal(() => seldonAnswerToV2(200, b('{"data":{"tensor":{"shape":[2],"values":[0.5,9007199254740993]}}}'), form));
+    expect(inexact.status).toBe(502);
+    expect(inexact.message).toMatch(/FP64 cannot hold exactly/);
+  });
   it('refusals', () => {
     const cases: [string, RegExp][] = [
       ['{"inputs":[]}', /exactly one/],
@@ -211,9 +252,13 @@ describe('v2 request → Seldon request, and the Seldon answer → v2 answer (go
       ['{"inputs":[{"name":"x","shape":[1],"datatype":"INT8","data":[200]}]}', /out of range for INT8/],
       ['{"inputs":[{"name":"x","shape":[1],"datatype":"INT32","data":[0.5]}]}', /not a whole number/],
       ['{"inputs":[{"name":"x","shape":[1],"datatype":"FLOAT","data":[0.5]}]}', /v2 datatype/],
+      ['{"inputs":[{"name":"x","shape":[1],"datatype":12345678901234567890,"data":[0.5]}]}', /v2 datatype, not "12345678901234567890"/],
       ['{"inputs":[{"name":"x","shape":[2,2],"datatype":"INT64","data":[[1,2],[3]]}]}', /ragged/],
       ['{"inputs":[{"name":"x","shape":[2,2],"datatype":"INT64","data":[[1,2,3,4]]}]}', /nested as \[1,4\]/],
       ['{"inputs":[{"name":"x","shape":[2],"datatype":"INT64","data":[1,[2]]}]}', /ragged/],
+      // An empty tensor of a huge shape: a few bytes that would nest into a billion empty lists.
+      ['{"inputs":[{"name":"x","shape":[1000000000,0],"datatype":"BOOL","data":[]}]}', /would be written as more than 4096 nested lists/],
+      ['{"inputs":[{"name":"x","shape":[4294967296,0],"datatype":"BYTES","data":[]}]}', /would be written as more than 4096 nested lists/],
     ];
     for (const [body, info] of cases) {
       const r = refusal(() => v2RequestToSeldon(b(body), 'm'));
