@@ -268,6 +268,8 @@ function parseMapping(m: Obj, index: number, namespace: string, regexes: RegexBu
     if (policy.redirect !== null) return 'host_redirect cannot apply to a gRPC Mapping';
   }
   if (policy?.redirect && m.shadow === true) return 'a shadow Mapping cannot redirect';
+  // A shadow's weight is the percent of requests mirrored (Envoy's runtime_fraction over 100): nothing else has a meaning.
+  if (m.shadow === true && weight !== null && (weight < 0 || weight > 100)) return `a shadow Mapping's weight must be 0 to 100 (the percent of requests mirrored), not ${weight}`;
   if (m.grpc === true && m.rewrite === undefined && m.regex_rewrite === undefined && !(path.kind === 'prefix' && path.prefix === '/')) {
     warn(`${name}: a gRPC Mapping without rewrite is rewritten to "/" as Emissary does (the model is called at "/<Method>"): set rewrite to the service's prefix to keep its name`);
   }

@@ -176,6 +176,19 @@ describe('weights: what they leave falls through to the next route', () => {
     expect(histogram(t, `${P}/l/`, 100)).toEqual({ lone: 100 });
   });
 
+  it('a shadow Mapping mirrors its weight in percent: 0 to 100, anything else refuses it with the reason', () => {
+    const t = table(
+      ['name: main', `prefix: ${P}/s/`, 'service: main'],
+      ['name: half', `prefix: ${P}/s/`, 'shadow: true', 'weight: 50', 'service: half'],
+      ['name: neg', `prefix: ${P}/s/`, 'shadow: true', 'weight: -5', 'service: neg'],
+      ['name: over', `prefix: ${P}/s/`, 'shadow: true', 'weight: 150', 'service: over'],
+    );
+    const d = routed(t, req(`${P}/s/x`));
+    expect(d.group.mirrors.map((m) => [m.backend.origin.predictor, m.percent])).toEqual([['half', 50]]);
+    expect(reasons(t)).toContain(`Mapping "neg" dropped: a shadow Mapping's weight must be 0 to 100 (the percent of requests mirrored), not -5`);
+    expect(reasons(t)).toContain(`Mapping "over" dropped: a shadow Mapping's weight must be 0 to 100 (the percent of requests mirrored), not 150`);
+  });
+
   it('one draw per request for every route, as Envoy: 20 % stays in the first group, the second (30, 30) gets what lies between', () => {
     const t = table(
       ['name: a', `prefix: ${P}/w/x/`, 'weight: 10', 'service: a'],
