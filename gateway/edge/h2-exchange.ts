@@ -13,6 +13,7 @@
  *   answer cut short is RST_STREAM INTERNAL_ERROR (a plain destroy resets with NO_ERROR, which a
  *   client takes for a complete answer).
  */
+import { CONNECTION_SPECIFIC_FIELDS } from '../../routing/values/syntax.js';
 import type { OutgoingHttpHeaders } from 'node:http';
 import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
@@ -36,7 +37,7 @@ const { NGHTTP2_NO_ERROR, NGHTTP2_INTERNAL_ERROR } = http2.constants;
 const NO_OPTIONS = {};
 
 /** Response fields HTTP/2 forbids (RFC 9113 §8.2.2): never written, whoever set them. */
-const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'http2-settings']);
+const CONNECTION_SPECIFIC = CONNECTION_SPECIFIC_FIELDS;
 const CONNECTION_SPECIFIC_LENGTHS = new Set([...CONNECTION_SPECIFIC].map((n) => n.length));
 const connectionSpecific = (name: string): boolean => CONNECTION_SPECIFIC_LENGTHS.has(name.length) && CONNECTION_SPECIFIC.has(name.toLowerCase());
 /**

@@ -4,13 +4,15 @@
  * client's header; set twice, the last wins), then every append (joined with `,` to the header's
  * first line when the request has it, as Envoy's `appendCopy` does: `foo: foo` and an append of
  * `bar` make `foo: foo,bar`, never a second line; added when it has not), then every removal.
- * Host and pseudo-headers are never edited: an auth service cannot make a second Host line or
- * change the request's target (Envoy refuses to modify them too).
+ * Host, pseudo-headers and the framing fields (Content-Length, the connection-specific ones) are never
+ * edited: an auth service cannot make a second Host line, change the request's target or its framing
+ * (Envoy refuses to modify the first two; HTTP/2 forbids the last).
  *
  * One plan per edit list, made once (a JWT's edits are one object for every request with the same
  * token): what the stages after the gate read (pipeline/request.ts `header`) and what the model
  * receives (the REST header list, the gRPC header object) come from the same plan.
  */
+import { CONNECTION_SPECIFIC_FIELDS } from '../values/syntax.js';
 
 /** One header an auth service's answer (or a JWT check) sets (`append` false) or appends to: on the request, or on the client's answer. Names are lower case. */
 export interface AuthHeaderEdit {
@@ -47,7 +49,9 @@ export function chainAuthEdits(first: AuthEdits | undefined, then: AuthEdits | u
   return { headers: [...first.headers, ...then.headers], remove: [...first.remove, ...then.remove] };
 }
 
-const editable = (name: string): boolean => name !== 'host' && !name.startsWith(':');
+// Host, pseudo-headers and the message's framing are the gateway's: an auth service edits none of them (over HTTP/2 a
+// connection-specific field would fail the call upstream).
+const editable = (name: string): boolean => name !== 'host' && name !== 'content-length' && !name.startsWith(':') && !CONNECTION_SPECIFIC_FIELDS.has(name);
 
 const plans = new WeakMap<AuthEdits, AuthEditPlan>();
 

@@ -19,6 +19,9 @@ export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
 /** RFC 9110 token characters, for header names. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
 
+/** Fields that name a connection, not a message (RFC 9113 §8.2.2): HTTP/2 forbids them, and nothing but the gateway's own framing may set them. */
+export const CONNECTION_SPECIFIC_FIELDS: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'http2-settings']);
+
 /**
  * Largest RE2 program a pattern may compile to: Ambassador's `regex_max_size` default. Matching
  * is linear in the input but also in the program: a 16 KB header against `(?:a|aa){0,999}b`

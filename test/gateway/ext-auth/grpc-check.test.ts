@@ -220,4 +220,16 @@ describe('external auth over Envoy gRPC Check', () => {
     expect(await metric(gw.adminUrl, 'seldon_gateway_ext_auth_total{protocol="grpc",result="denied"}')).toBe(1);
     expect(await metric(gw.adminUrl, 'seldon_gateway_ext_auth_total{protocol="grpc",result="allowed"}')).toBe(1);
   });
+
+  it("over gRPC, an auth service's Host, pseudo-headers and framing fields are not written upstream: the call succeeds with the client's own", async () => {
+    const before = grpcModel.calls.length;
+    const r = await predict(clients, { strData: 'framing' }, md({ seldon: 'plain', namespace: 'models', authorization: 'Bearer hostile' }));
+    expect(r.ok).toBe(true);
+    expect(grpcModel.calls.length).toBe(before + 1);
+    const call = grpcModel.calls[before]!;
+    expect(call.method).toBe('/seldon.protos.Seldon/Predict');
+    expect(call.authority).not.toContain('evil');
+    expect(call.metadata['x-auth-user']).toBe('bob');
+    for (const name of ['transfer-encoding', 'content-length', 'connection']) expect(call.metadata[name]).toBeUndefined();
+  });
 });
