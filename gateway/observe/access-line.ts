@@ -67,6 +67,8 @@ export interface AccessEntry {
   readonly fallback: string | undefined;
   /** Set only when a body was decoded or compressed: a line without it is written as it always was. */
   readonly coded?: CodedBodies | undefined;
+  /** Set only when the request was translated between protocols (docs/protocol-translation.md): `<client>-><model>`, `seldon->v2`. */
+  readonly translated?: string | undefined;
 }
 
 /** What JSON.stringify would escape in a string (a surrogate: let it decide). */
@@ -143,6 +145,7 @@ export function jsonLineBound(e: AccessEntry): number {
   return (
     FIXED_BYTES +
     (e.coded === undefined ? 0 : CODED_BYTES) +
+    (e.translated === undefined ? 0 : 16 + s6(e.translated)) +
     s6(e.clientAddress) +
     s6(e.forwardedFor) +
     s6(e.method) +
@@ -201,6 +204,7 @@ export function encodeJsonLine(e: AccessEntry, out: Buffer, at: number): number 
   at = putString(out, putLatin1(out, at, ',"downstream_peer_subject":'), e.peerSubject);
   at = putString(out, putLatin1(out, at, ',"fallback":'), e.fallback);
   if (e.coded !== undefined) at = putCoded(out, at, e.coded);
+  if (e.translated !== undefined) at = putString(out, putLatin1(out, at, ',"translated":'), e.translated);
   return putLatin1(out, at, '}\n');
 }
 
@@ -245,7 +249,8 @@ const tn = (v: number | null | undefined): string => (v === null || v === undefi
  * RESPONSE_FLAGS is always `-` (kept so Envoy's parsers read the line). A request whose body the
  * gateway decoded or whose answer it compressed has six more:
  * `"REQUEST_ENCODING" REQUEST_BYTES_ENCODED REQUEST_BYTES_IDENTITY "RESPONSE_ENCODING" RESPONSE_BYTES_IDENTITY RESPONSE_BYTES_ENCODED`
- * (`-` for the direction that was not); any other line ends at FALLBACK.
+ * (`-` for the direction that was not); any other line ends at FALLBACK. A request translated between
+ * protocols has those six (all `-` when nothing was coded) and `"TRANSLATED"` (`seldon->v2`) after them.
  */
 export function textLine(e: AccessEntry): string {
   const route = e.deployment === undefined ? undefined : `${e.namespace}/${e.deployment}/${e.predictor}`;
@@ -253,9 +258,11 @@ export function textLine(e: AccessEntry): string {
     `[${isoTime(e.startTime)}] ${t(`${e.method} ${e.path} ${e.protocol}`)} ${e.responseCode} - ${tn(e.bytesReceived)} ${e.bytesSent} ${ms(e.durationMs)} ${e.upstreamMs === null ? '-' : ms(e.upstreamMs)}` +
     ` ${t(e.forwardedFor)} ${t(e.userAgent)} ${t(e.requestId)} ${t(e.authority)} ${t(e.upstreamHost)}` +
     ` ${tn(e.grpcStatus)} ${t(route)} ${t(e.upstreamCluster)} ${e.retries} ${e.shadows} ${t(e.traceId)} ${t(e.clientAddress)} ${t(e.peerSubject)} ${e.hedges} ${t(e.fallback)}` +
-    (e.coded === undefined ? '\n' : `${textCoded(e.coded)}\n`)
+    (e.translated !== undefined ? `${textCoded(e.coded ?? NOTHING_CODED)} ${t(e.translated)}\n` : e.coded === undefined ? '\n' : `${textCoded(e.coded)}\n`)
   );
 }
+
+const NOTHING_CODED: CodedBodies = { request: undefined, response: undefined };
 
 function textCoded(c: CodedBodies): string {
   const q = c.request;

@@ -42,6 +42,8 @@ export interface RequestRecorder {
    * the client compressed in `coding` (undefined: it does not after all); the bodies logged are plain.
    */
   coded(direction: 'request' | 'response', coding: string | undefined): void;
+  /** The request was translated between protocols (`seldon->v2`); the bodies logged are the client's message and the answer as the client got it. */
+  translated(label: string): void;
   /** An attempt goes to `host:port`; `hedge`: beside one still in flight. */
   attempted(host: string, port: number, hedge?: boolean): void;
   /** Attempt `n`'s (absent: the last one's) answer head, or why it failed. */

@@ -38,6 +38,8 @@ export class LogLine implements AccessEntry {
   fallback: string | undefined = undefined;
   /** Made only for a request whose body the gateway decoded or whose answer it compressed. */
   coded: CodedBodies | undefined = undefined;
+  /** Set only for a request translated between protocols: `<client>-><model>`. */
+  translated: string | undefined = undefined;
 
   constructor(
     /** performance.now() at arrival: the duration counts from it. */
@@ -262,6 +264,13 @@ export class RequestTap<C> implements AttemptTap<C> {
     const copy = this.protocol.copy(carrier);
     const span = t.shadow(copy, names.shadow, { ...names.clientAttributes, ...shadowAttributes(backend) }, this.protocol.grpc);
     return span === undefined ? undefined : { carrier: copy, end: (status, failed) => span.end(status, failed) };
+  }
+
+  /** The request is translated from the client's protocol to its model's (`seldon->v2`): on its line and its payload log's events. */
+  translated(from: string, to: string): void {
+    const label = `${from}->${to}`;
+    if (this.arrival !== undefined) this.arrival.translated = label;
+    this.recorder?.translated(label);
   }
 
   /** A body the gateway decoded (`request`) or compressed (`response`): on the line, when the request is logged. */

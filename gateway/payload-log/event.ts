@@ -61,6 +61,11 @@ export interface LogEvent {
    * `data` is the plain bytes all the same.
    */
   readonly encoding?: string | undefined;
+  /**
+   * Set when the gateway translated the request between protocols (docs/protocol-translation.md):
+   * `<client>-><model>`, `seldon->v2`. The bodies are the client's message and the answer as the client got it.
+   */
+  readonly translated?: string | undefined;
   /** `modelid` to `protocol` as `entryArgs` writes them (`fixedAttributes`), when made once for many events. */
   readonly fixed?: string | undefined;
 }
@@ -122,6 +127,7 @@ export function newEvent(head: EventHead, kind: EventKind, contentType: string, 
     data,
     bodyLength,
     encoding,
+    translated: head.translated,
     fixed: head.fixed,
   };
 }
@@ -159,6 +165,7 @@ function attributes(e: LogEvent): [string, string][] {
   ];
   if (e.bodyLength !== undefined) a.push(['truncated', 'true'], ['bodylength', String(e.bodyLength)]);
   if (e.encoding !== undefined) a.push([encodingAttribute(e.kind), e.encoding]);
+  if (e.translated !== undefined) a.push(['translated', e.translated]);
   return a;
 }
 
@@ -187,7 +194,7 @@ export function streamFields(e: LogEvent): (string | Buffer)[] {
 export function entryArgs(e: LogEvent): [string, Buffer | string] {
   // Written out rather than built as an object and stringified: one string per event, no garbage.
   const cut = e.bodyLength === undefined ? '' : `,"truncated":"true","bodylength":"${e.bodyLength}"`;
-  const coded = e.encoding === undefined ? '' : `,"${encodingAttribute(e.kind)}":${q(e.encoding)}`;
+  const coded = (e.encoding === undefined ? '' : `,"${encodingAttribute(e.kind)}":${q(e.encoding)}`) + (e.translated === undefined ? '' : `,"translated":${q(e.translated)}`);
   const json = `{"specversion":"1.0","id":"${e.id}","type":"${EVENT_TYPES[e.kind]}","source":${SOURCE_JSON},"time":"${e.time}","requestid":${q(e.requestId)}${e.fixed ?? fixedAttributes(e)}${cut}${coded},"datacontenttype":${e.contentType === 'application/json' ? '"application/json"' : q(e.contentType)}}`;
   return [json, e.data];
 }
@@ -211,6 +218,7 @@ export function fromStreamFields(fields: readonly Buffer[]): LogEvent | undefine
   if (kind === undefined || data === undefined || s('id') === '') return undefined;
   const length = attrs !== undefined ? (attrs.bodylength as string | undefined) : m.get('bodylength')?.toString();
   const coding = s(encodingAttribute(kind));
+  const translated = s('translated');
   return {
     kind,
     id: s('id'),
@@ -225,6 +233,7 @@ export function fromStreamFields(fields: readonly Buffer[]): LogEvent | undefine
     data,
     ...(length !== undefined ? { bodyLength: Number(length) } : {}),
     ...(coding !== '' ? { encoding: coding } : {}),
+    ...(translated !== '' ? { translated } : {}),
   };
 }
 

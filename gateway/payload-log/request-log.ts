@@ -135,9 +135,9 @@ export class PayloadLog implements PayloadLogger {
 /** A backend's attributes as event.ts `fixedAttributes` writes them, under the policy they were written for (a table change can give a backend a new one). */
 const fixedByBackend = new WeakMap<Routed['backend'], { readonly policy: LogPolicy; readonly text: string }>();
 
-function eventHead(d: Routed, policy: LogPolicy, requestId: string): EventHead {
+function eventHead(d: Routed, policy: LogPolicy, requestId: string, translated?: string): EventHead {
   const o = d.backend.origin;
-  const head: EventHead = { requestId, modelId: policy.modelId, service: o.deployment, namespace: o.namespace, endpoint: o.predictor, protocol: policy.protocol, fixed: undefined };
+  const head: EventHead = { requestId, modelId: policy.modelId, service: o.deployment, namespace: o.namespace, endpoint: o.predictor, protocol: policy.protocol, fixed: undefined, translated };
   let fixed = fixedByBackend.get(d.backend);
   if (fixed?.policy !== policy) fixedByBackend.set(d.backend, (fixed = { policy, text: fixedAttributes(head) }));
   // Not set above: one shape for every head.
@@ -154,6 +154,7 @@ class Recorder implements RequestRecorder {
   /** REST: the codings the gateway decoded the request from and compressed the answer in (the bodies kept are plain). */
   private requestEncoding: string | undefined;
   private responseEncoding: string | undefined;
+  private translatedAs: string | undefined;
   private readonly attempts: AttemptRecord[] = [];
   private readonly shadows: string[] = [];
   /** A feedback's credit as steering decided it: the request lets go of it once committed. */
@@ -192,6 +193,10 @@ class Recorder implements RequestRecorder {
     else this.responseEncoding = coding;
   }
 
+  translated(label: string): void {
+    this.translatedAs = label;
+  }
+
   attempted(host: string, port: number, hedge = false): void {
     const a: AttemptRecord = { endpoint: `${host.includes(':') ? `[${host}]` : host}:${port}` };
     if (hedge) a.hedge = true;
@@ -226,7 +231,7 @@ class Recorder implements RequestRecorder {
     if (this.done) return;
     this.done = true;
     const { protocol, policy, subject: s } = this;
-    const head = eventHead(this.decision, policy, s.header?.('seldon-puid') ?? requestId ?? randomUUID());
+    const head = eventHead(this.decision, policy, s.header?.('seldon-puid') ?? requestId ?? randomUUID(), this.translatedAs);
     const sinks = policy.sinks;
     const grpc = protocol === 'grpc';
     const cap = policy.maxBodyBytes;

@@ -140,6 +140,7 @@ export abstract class ExchangeBody extends RestPipelineRequest implements Timeou
     const limit = this.proxy.deps.maxBodyBytes ?? 0;
     const go = (body: Buffer | null): void => {
       if (this.done) return;
+      this.tap?.translated(translation.from, translation.to);
       let sent: Buffer;
       try {
         sent = translation.request(body);
@@ -208,7 +209,9 @@ export abstract class ExchangeBody extends RestPipelineRequest implements Timeou
   /** The whole body is here (or there is none): the route timeout starts, the primary and the mirrors go. */
   protected dispatchWhole(body: Buffer | null): void {
     this.sendBody = body;
-    if (body !== null) this.tap?.requestBody?.(body);
+    // The payload log keeps the client's message: a translated request's is the body before translation.
+    const logged = this.translation !== null ? this.clientBody : body;
+    if (logged !== null) this.tap?.requestBody?.(logged);
     this.startTimer();
     // This forward's: its first attempt may fall back at once (no endpoint), and the fallback's forward begins
     // on this object, without shadows; the primary's shadows still get their copy, untapped.
