@@ -7,7 +7,7 @@
 import { parseAllDocuments } from 'yaml';
 import { isObj, RegexBudget, type HeaderConstraint } from '../values/syntax.js';
 import type { BreakerLimits, CorsPolicy, PathMatcher, QueryConstraint, RetryOn, RetryPolicy } from '../types.js';
-import { classifyMappingKey } from './mapping-keys.js';
+import { classifyMappingKey, isKubernetesResolver, resolverRefusal } from './mapping-keys.js';
 import { parseMappingMatch } from './mapping-match.js';
 import { isDrop, parseMappingPolicy, withLinkerdHeader, type MappingPolicy } from './mapping-policy.js';
 import { readCircuitBreakers } from '../seldon/circuit-breakers.js';
@@ -211,6 +211,7 @@ function parseMapping(m: Obj, index: number, namespace: string, regexes: RegexBu
     rewrite = '/';
   } else if (typeof m.rewrite !== 'string') return 'rewrite must be a string';
   else rewrite = m.rewrite === '' ? null : m.rewrite;
+  if (m.resolver !== undefined && !isKubernetesResolver(m.resolver)) return resolverRefusal(m.resolver);
   const parsedService = parseService(m.service, namespace, res);
   if (typeof parsedService === 'string') return parsedService;
   const { written, ...service } = parsedService;

@@ -80,6 +80,7 @@ export const MAPPING_KEYS: Readonly<Record<string, KeyInfo>> = Object.freeze({
   connect_timeout_ms: h('how long a connection to the model may take to open'),
   cluster_idle_timeout_ms: h('how long an idle upstream connection is kept'),
   cluster_max_connection_lifetime_ms: h('how long an upstream connection is used at most'),
+  resolver: h('kubernetes-service or kubernetes-endpoint: what the gateway does anyway; any other resolver (a Consul resolver) drops the Mapping'),
   allow_upgrade: h("[websocket]: relayed both ways after the model's 101; an upgrade to a route without it is served as a request (Envoy: 403)"),
   use_websocket: h('true: as allow_upgrade: [websocket]'),
   // Nothing a client or model sees here depends on these.
@@ -87,7 +88,6 @@ export const MAPPING_KEYS: Readonly<Record<string, KeyInfo>> = Object.freeze({
   cluster_tag: x("names Envoy's cluster; requests go to the same place"),
   stats_name: x("names Envoy's statistics; the gateway labels metrics by deployment and predictor"),
   v3StatsName: x('as stats_name'),
-  resolver: x('the gateway discovers endpoints itself (EndpointSlices) or dials the Service name'),
   dns_type: x('the gateway resolves with the system resolver'),
   respect_dns_ttl: x('the gateway resolves with the system resolver'),
   enable_ipv4: x('the gateway connects over whichever family the name resolves to'),
@@ -105,6 +105,15 @@ export const MAPPING_KEYS: Readonly<Record<string, KeyInfo>> = Object.freeze({
   modules: d('Module settings inside a Mapping are not read'),
   serialization: d('not a Mapping setting the gateway knows'),
 });
+
+/**
+ * Whether `v` names one of Emissary's built-in resolvers, which the gateway does anyway (a Service's ready
+ * endpoints, else its name through DNS). Any other names a resolver resource (Consul) that would send the
+ * requests elsewhere: not read, so the Mapping or Module naming it is refused.
+ */
+export const isKubernetesResolver = (v: unknown): boolean => v === 'kubernetes-service' || v === 'kubernetes-endpoint';
+export const resolverRefusal = (v: unknown): string =>
+  `resolver ${JSON.stringify(v) ?? String(v)}: only the built-in Kubernetes resolvers (kubernetes-service, kubernetes-endpoint) are what the gateway does; a resolver resource (Consul) is not read`;
 
 /** The class of one key as written in a Mapping; a key not listed drops its Mapping. */
 export function classifyMappingKey(key: string): KeyInfo {

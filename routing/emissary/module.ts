@@ -24,6 +24,7 @@ import type { CompressionSettings } from '../compression/policy.js';
 import type { BreakerLimits, CorsPolicy, RetryPolicy } from '../types.js';
 import { readCircuitBreakers } from '../seldon/circuit-breakers.js';
 import { readWholeNumber } from '../values/whole-number.js';
+import { isKubernetesResolver, resolverRefusal } from './mapping-keys.js';
 import { errorOverrides, isDrop, loadBalancerOf, type ErrorOverride, type LoadBalancer } from './mapping-policy.js';
 
 export type ModuleKeyClass = 'honoured' | 'harmless' | 'refused';
@@ -296,12 +297,10 @@ const MODULE_KEYS: Readonly<Record<string, Read>> = {
   cluster_idle_timeout_ms: refused('a default for every upstream is not applied'),
   cluster_max_connection_lifetime_ms: refused('a default for every upstream is not applied'),
   keepalive: refused('a default for every upstream is not applied'),
-  resolver: (v) => {
-    // Emissary's two built-in resolvers: the gateway does what either gives (it balances over the Service's ready endpoints, or dials its name without them).
-    if (v === 'kubernetes-service' || v === 'kubernetes-endpoint')
-      return honoured(`${v}: Services are resolved as the gateway does anyway (the endpoints of their EndpointSlices, else the Service's name through DNS)`);
-    return `${show(v)}: only the built-in Kubernetes resolvers (kubernetes-service, kubernetes-endpoint) are what the gateway does; a resolver resource (Consul) is not read`;
-  },
+  resolver: (v) =>
+    isKubernetesResolver(v)
+      ? honoured(`${String(v)}: Services are resolved as the gateway does anyway (the endpoints of their EndpointSlices, else the Service's name through DNS)`)
+      : resolverRefusal(v),
   liveness_probe: refused('the /ambassador/v0/check_alive route is not served (the gateway has /healthz on its admin port)'),
   readiness_probe: refused('the /ambassador/v0/check_ready route is not served (the gateway has /readyz on its admin port)'),
   enable_http10: refused('HTTP/1.0 handling is not set by the Module'),

@@ -63,6 +63,17 @@ describe('Mapping keys', () => {
     expect(high).toMatchObject({ ok: false });
   });
 
+  it("resolver: Emissary's built-in Kubernetes resolvers keep the Mapping; a resolver resource (Consul) drops it, as the Module's does", () => {
+    const two = (a: string, b: string): string => `${mapping(`resolver: ${a}`)}\n---\n${mapping(`resolver: ${b}`).replace('name: m', 'name: k').replace('/m/', '/k/')}`;
+    const kept = parseCustomConfig(two('kubernetes-service', 'kubernetes-endpoint'), 'ns');
+    expect(kept.ok && kept.mappings.map((m) => m.name)).toEqual(['m', 'k']);
+    const consul = parseCustomConfig(two('consul-dc1', 'kubernetes-endpoint'), 'ns');
+    expect(consul.ok && consul.mappings.map((m) => m.name)).toEqual(['k']);
+    expect(consul.ok && consul.warnings).toEqual([
+      'Mapping "m" dropped: resolver "consul-dc1": only the built-in Kubernetes resolvers (kubernetes-service, kubernetes-endpoint) are what the gateway does; a resolver resource (Consul) is not read',
+    ]);
+  });
+
   it('a v3alpha1 resource (metadata and spec) reads as its spec', () => {
     const c = parseCustomConfig('apiVersion: getambassador.io/v3alpha1\nkind: Mapping\nmetadata:\n  name: res\n  namespace: ns\nspec:\n  prefix: /seldon/ns/r/\n  service: svc\n  method: POST', 'ns');
     expect(c.ok && c.mappings.map((m) => [m.name, m.headers])).toEqual([['res', [{ kind: 'exact', name: ':method', value: 'POST' }]]]);
