@@ -10,8 +10,9 @@
  * buffers hold most of it; an unbounded gateway would read the whole gigabyte), and the client has read
  * nothing. Then the client reads: the answer moves on, byte for byte as the model wrote it; the client
  * leaves and the model's answer is cut off (its connection closed), as nothing will read the rest.
- * Both HTTP/1.1 servers (the lane and Node's).
+ * Both HTTP/1.1 servers (the lane and Node's), and an HTTP/2 stream held back by its flow-control window.
  */
+import http2 from 'node:http2';
 import net from 'node:net';
 import type { ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -139,5 +140,59 @@ describe.each([
     client.destroy();
     await waitFor(() => w.closed, 10_000);
     expect(w.written).toBeLessThan(ANSWER_BYTES);
+  }, 120_000);
+});
+
+describe('an HTTP/2 stream that does not read a 1 GiB answer', () => {
+  let model: HttpBackend;
+  let gw: TestGateway;
+  const writers: Writer[] = [];
+
+  beforeAll(async () => {
+    model = await startHttpBackend({
+      name: 'large-h2',
+      handler: (_req, res) => {
+        const w: Writer = { written: 0, waiting: false, closed: false };
+        writers.push(w);
+        return answer(res, w);
+      },
+    });
+    gw = await startTestGateway({ manifests: { 'large.yaml': sdep('large', 'm', { predictors: [{ name: 'main' }] }, NO_TIMEOUT) }, resolve: { 'large-main.m:8000': model.port } });
+  });
+  afterAll(async () => {
+    await gw?.stop();
+    await model?.close();
+  });
+
+  it("holds the model back by the stream's flow-control window, then passes the answer on byte for byte as it reads; a reset cuts the model off", async () => {
+    const session = http2.connect(`http://127.0.0.1:${gw.port}`);
+    const stream = session.request({ ':method': 'GET', ':path': '/seldon/m/large/api/v1.0/predictions' });
+    stream.pause();
+    let status = 0;
+    stream.on('response', (h) => (status = Number(h[':status'])));
+    await waitFor(() => writers.length === 1 && writers[0]!.written > 0, 10_000);
+    const w = writers[0]!;
+    await settled(() => w.written, 1500, 30_000);
+    expect(w.waiting).toBe(true);
+    expect(w.closed).toBe(false);
+    expect(w.written).toBeLessThan(HELD_AT_MOST);
+    const heldBack = w.written;
+
+    let body = 0;
+    let wrong = -1;
+    stream.on('data', (d: Buffer) => {
+      for (let i = 0; i < d.length && wrong < 0; i++) if (d[i] !== byteAt(body + i)) wrong = body + i;
+      body += d.length;
+    });
+    stream.resume();
+    await waitFor(() => body >= heldBack + READ_AFTER, 60_000);
+    expect(status).toBe(200);
+    expect(wrong).toBe(-1);
+    expect(w.written).toBeGreaterThan(heldBack);
+
+    stream.close(http2.constants.NGHTTP2_CANCEL);
+    await waitFor(() => w.closed, 10_000);
+    expect(w.written).toBeLessThan(ANSWER_BYTES);
+    session.close();
   }, 120_000);
 });
