@@ -34,7 +34,7 @@ import type { JwtOutcome, JwtVerifier } from './jwt.js';
 import { grpcToken, jwtDenial, jwtEdits, restToken, upstreamWithoutToken, type FoundToken } from './jwt-gate.js';
 import type { JwtPolicy } from '../../routing/policies/jwt.js';
 import { grpcSubject, restSubject, type ReadBody } from '../ext-auth/subject.js';
-import type { AuthEdits } from '../../routing/policies/auth-edits.js';
+import { authEditPlan, type AuthEdits } from '../../routing/policies/auth-edits.js';
 import { problemOf, withDetail } from './error-detail.js';
 import { bearerToken, queryToken, type AuthOutcome, type OAuth } from './oauth.js';
 import { bucketName, perClaimLimit, type RateLimiter, type Verdict } from './rate-limit.js';
@@ -55,6 +55,12 @@ export interface Allow {
   readonly edits?: AuthEdits | undefined;
   /** The verified JWT's claims (a payload log may sample by one). */
   readonly claims?: JWTPayload | undefined;
+  /**
+   * Set when the auth service's edits may route the request elsewhere: the rest of the gate (OAuth, rate
+   * limits), run once the request is matched again, on the route it stays on (pipeline/gate.ts). Until
+   * then nothing is spent: a request the second match answers (404, a redirect) takes no rate-limit credit.
+   */
+  readonly onRoute?: ((d: Routed) => PendingVerdict) | undefined;
 }
 
 /** What an external auth allowance adds to the request (ext-auth/policy.ts). */
@@ -246,6 +252,8 @@ export class Gatekeeper {
     return check().then(({ verdict, read }) => {
       if (!verdict.allow) return this.refused(d, verdict, { check: 'ext-auth' });
       const external: ExternalAllowance = { headers: verdict.headers, remove: verdict.remove, answer: verdict.answer, read };
+      // Envoy's filters after ext_authz (its rate limits among them) see the route found again.
+      if (authEditPlan(external).changes) return { ...allow(d, KEEP), external, onRoute: next };
       const merge = (v: GateVerdict): GateVerdict => (v.allow ? { ...v, external } : v);
       const v = next(d);
       return v instanceof Promise ? v.then(merge) : merge(v);

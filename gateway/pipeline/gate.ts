@@ -5,10 +5,10 @@
  * an allowance drops the credential, applies the auth service's edits and goes on (unless the
  * client left while the stores answered). Every other request passes with one property check.
  */
-import type { GateVerdict, Gatekeeper } from '../auth/gate.js';
+import type { Allow, GateVerdict, Gatekeeper } from '../auth/gate.js';
 import type { PipelineRequest, Refusal } from './request.js';
 import type { RouteMatcher } from './match.js';
-import { authEditPlan, chainAuthEdits } from '../../routing/policies/auth-edits.js';
+import { chainAuthEdits } from '../../routing/policies/auth-edits.js';
 import { continueWith, type Stage } from './stage.js';
 
 /** The refusal of a request whose route (`what`) has a gate when this process has none (an upgrade's too, rest/upgrade-exchange.ts). */
@@ -53,10 +53,29 @@ export class GateStage implements Stage {
     // The stages after the gate (the second match, flow control's tenant, steering) read what the model will: the auth service's headers, a claim header, never the client's own.
     const edits = chainAuthEdits(v.external, v.edits);
     if (edits !== undefined && (edits.headers.length > 0 || edits.remove.length > 0)) r.editHeaders(edits);
+    const rest = v.onRoute;
+    if (rest === undefined) {
+      r.allowed(v);
+      if (r.gone()) return;
+      continueWith(this.next, r);
+      return;
+    }
+    // Envoy's ext_authz clears the route cache when the auth service changed the request's headers (Emissary sets
+    // clear_route_cache): matched again, then the rest of the gate on the route it stays on. Answered by the match, it spent nothing.
+    if (r.gone()) return;
+    const group = v.decision.group;
+    if (!r.frontEnd && this.matcher !== undefined && !this.rerouted(r, this.matcher)) return;
+    if (r.routed!.group !== group) return this.pass(r, v);
+    const after = (w: GateVerdict): void => (w.allow ? this.pass(r, { ...w, external: v.external, edits: v.edits, claims: w.claims ?? v.claims }) : r.denied(w));
+    const w = rest(r.routed!);
+    if (w instanceof Promise) void w.then(after);
+    else after(w);
+  }
+
+  /** An allowed request goes on (unless its client left while the stores answered). */
+  private pass(r: PipelineRequest, v: Allow): void {
     r.allowed(v);
     if (r.gone()) return;
-    // Envoy's ext_authz clears the route cache when the auth service changed the request's headers (Emissary sets clear_route_cache): matched again, only then.
-    if (v.external !== undefined && !r.frontEnd && authEditPlan(v.external).changes && this.matcher !== undefined && !this.rerouted(r, this.matcher)) return;
     continueWith(this.next, r);
   }
 

@@ -758,3 +758,38 @@ describe('AuthenticationTestV1 (one auth service: the gateway has one --ext-auth
     expect(kat.target.byCase('v403')).toHaveLength(0);
   });
 });
+
+describe("a re-route after the auth service's edits spends nothing on a request the second match answers", () => {
+  // Only a request with X-Client: yes matches; the auth service removes it on paths ending /strip/ (the request then matches nothing: 404).
+  const clientOnly = mapping('lim-client', 'prefix: /seldon/kat/lim-client/\nservice: lim-main.kat:8000\nheaders:\n  X-Client: "yes"');
+  const kat = katGateway({
+    auth: () => startHttpAuth((url) => (url.endsWith('/strip/') ? { status: 200, headers: [['x-envoy-auth-headers-to-remove', 'x-client']] } : { status: 200, headers: [] })),
+    mappings: TARGET,
+    manifests: { 'lim.yaml': sdep('lim', 'kat', { predictors: [{ name: 'main' }] }, { 'seldon.io/ambassador-config': clientOnly, 'seldon.io/gateway-rate-limit': '1/h' }) },
+    targets: { target: ['target.kat:8000', 'lim-main.kat:8000'] },
+    args: (auth) => ['--ext-auth-service', `http://127.0.0.1:${auth.port}`],
+  });
+
+  it("three requests routed nowhere by the edits (404) take none of the route's 1/h: the next one is served, the one after is limited", async () => {
+    for (let i = 0; i < 3; i++) {
+      const r = await get(kat.gw, '/seldon/kat/lim-client/strip/', [
+        ['x-case', `spend${i}`],
+        ['X-Client', 'yes'],
+      ]);
+      expect(r.status).toBe(404);
+    }
+    const served = await get(kat.gw, '/seldon/kat/lim-client/ok/', [
+      ['x-case', 'spend-ok'],
+      ['X-Client', 'yes'],
+    ]);
+    expect(served.status).toBe(200);
+    expect(kat.target.byCase('spend-ok')).toHaveLength(1);
+    const limited = await get(kat.gw, '/seldon/kat/lim-client/ok/', [
+      ['x-case', 'spend-429'],
+      ['X-Client', 'yes'],
+    ]);
+    expect(limited.status).toBe(429);
+    expect(kat.target.byCase('spend-429')).toHaveLength(0);
+    for (let i = 0; i < 3; i++) expect(kat.target.byCase(`spend${i}`)).toHaveLength(0);
+  });
+});
