@@ -226,6 +226,22 @@ describe("group-level keys: Envoy's route takes them from the group, not from ea
     expect(m['stable-canary']!.mapping!.requestHeaders!.add.map((a) => a.name)).toEqual(['x-a', 'l5d-dst-override']);
   });
 
+  it('migrate-check tells the team, and drops nothing for it', () => {
+    const d = sdep('sd', [
+      ['name: stable', `prefix: ${P}/x/`, 'service: stable'],
+      ['name: stable-canary', `prefix: ${P}/x/`, 'weight: 10', 'retry_policy: {retry_on: 5xx, num_retries: 2}', 'service: canary'],
+    ]);
+    const checks = checkDeployments([d], buildTable([d], DEFAULT_COMPILE_OPTIONS));
+    expect(checks[0]!.mappings.map((m) => [m.name, m.dropped])).toEqual([
+      ['stable', null],
+      ['stable-canary', null],
+    ]);
+    expect(checks[0]!.reasons).toEqual([
+      `${P}/x/: retry_policy is the route's in Emissary, not each Mapping's: ns/sd/stable-canary's (the last by name that sets it) applies to every Mapping of the group, also ns/sd/stable`,
+    ]);
+    expect(anythingDropped(checks, undefined)).toBe(false);
+  });
+
   it('a shadow keeps its own keys and gives the group none', () => {
     const t = table(['name: main', `prefix: ${P}/x/`, 'service: main'], ['name: shadow', `prefix: ${P}/x/`, 'shadow: true', 'retry_policy: {retry_on: 5xx, num_retries: 2}', 'service: shadow']);
     const d = routed(t, req(`${P}/x/`));
