@@ -215,6 +215,8 @@ function parseMapping(m: Obj, index: number, namespace: string, regexes: RegexBu
     // replaces what the route matched, the whole path on a regex or exact route.
     rewrite = '/';
   } else if (typeof m.rewrite !== 'string') return 'rewrite must be a string';
+  // Envoy sends such a rewrite as it is, a request target that is no path (Emissary's own KAT marks it broken).
+  else if (m.rewrite !== '' && !m.rewrite.startsWith('/')) return `rewrite "${m.rewrite}" does not start with "/": the model would get a request target that is no path`;
   else rewrite = m.rewrite === '' ? null : m.rewrite;
   const parsedService = parseService(m.service, namespace, res);
   if (typeof parsedService === 'string') return parsedService;

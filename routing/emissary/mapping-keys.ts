@@ -49,7 +49,7 @@ export const MAPPING_KEYS: Readonly<Record<string, KeyInfo>> = Object.freeze({
   grpc: h('true: a gRPC route'),
   // What the model receives.
   service: h('the upstream: [scheme://]host[:port]'),
-  rewrite: h('replaces the matched prefix (the whole path on prefix_regex and prefix_exact, gRPC included); default /; "" forwards the path as it came'),
+  rewrite: h('replaces the matched prefix (the whole path on prefix_regex and prefix_exact, gRPC included); default /; "" forwards the path as it came; one not starting with / drops its Mapping'),
   regex_rewrite: h("pattern and substitution applied to the path (RE2), instead of rewrite; a route key: the group's, from the last Mapping by name that sets it"),
   add_request_headers: h("headers added to the request (a value, or {value, append}); a route key: merged over the group's Mappings"),
   remove_request_headers: h("headers removed from the request; a route key: the group's, from the last Mapping by name that sets it"),
