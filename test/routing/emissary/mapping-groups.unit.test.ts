@@ -242,6 +242,20 @@ describe("group-level keys: Envoy's route takes them from the group, not from ea
     expect(anythingDropped(checks, undefined)).toBe(false);
   });
 
+  it("across deployments of one namespace: the group's retry_policy reaches the other deployment's Mapping, and both deployments are told", () => {
+    const t = buildTable(
+      [
+        sdep('one', [['name: plain', `prefix: ${P}/shared/`, 'service: one-main']]),
+        sdep('two', [['name: retrying', `prefix: ${P}/shared/`, 'weight: 50', 'retry_policy: {retry_on: 5xx, num_retries: 2}', 'service: two-main']]),
+      ],
+      DEFAULT_COMPILE_OPTIONS,
+    );
+    const m = membersAt(t, `${P}/shared/`);
+    expect([m.plain!.retry?.numRetries, m.retrying!.retry?.numRetries]).toEqual([2, 2]);
+    const told = `${P}/shared/: retry_policy is the route's in Emissary, not each Mapping's: ns/two/retrying's (the last by name that sets it) applies to every Mapping of the group, also ns/one/plain`;
+    expect([reasons(t, 'ns/one'), reasons(t, 'ns/two')]).toEqual([told, told]);
+  });
+
   it('a shadow keeps its own keys and gives the group none', () => {
     const t = table(['name: main', `prefix: ${P}/x/`, 'service: main'], ['name: shadow', `prefix: ${P}/x/`, 'shadow: true', 'retry_policy: {retry_on: 5xx, num_retries: 2}', 'service: shadow']);
     const d = routed(t, req(`${P}/x/`));
