@@ -1,5 +1,5 @@
 /**
- * Emissary's group-level Mapping keys (docs/routing.md#route-groups): Mappings sharing a route are one
+ * Emissary's group-level Mapping keys (docs/routing.md#groups-of-mappings): Mappings sharing a route are one
  * IRHTTPMappingGroup, and Envoy's route takes these keys from the group, not from each Mapping
  * (irhttpmappinggroup.py `finalize`, v3route.py): `add_request_headers` / `add_response_headers` merged
  * over the group's Mappings, `remove_request_headers`, `remove_response_headers`, `regex_rewrite`, `cors`,
@@ -83,7 +83,10 @@ export function settleGroupKeys(mappings: readonly { readonly id: string; readon
     if (differ.length === 0) continue;
     const name = KEY_NAMES[key];
     const from = key === 'addRequestHeaders' || key === 'addResponseHeaders' ? `merged from ${by.map((m) => m.id).join(', ')}` : `${by[by.length - 1]!.id}'s (the last by name that sets it)`;
-    warnings.push(`${name} is the route's in Emissary, not each Mapping's: ${from} applies to every Mapping of the group, also ${differ.map((m) => m.id).join(', ')}`);
+    const which = differ.length === 1 ? 'which sets' : 'which set';
+    warnings.push(
+      `${name} is the route's in Emissary, not each Mapping's: ${from} applies to every Mapping of the group, also to ${differ.map((m) => m.id).join(', ')}, ${which} it otherwise or not at all`,
+    );
   }
   return { keys: keys as unknown as GroupKeys, warnings };
 }
@@ -92,7 +95,7 @@ export function settleGroupKeys(mappings: readonly { readonly id: string; readon
 function editsWith(own: HeaderEdits | null, add: readonly HeaderAddition[] | null, remove: readonly string[] | null, linkerd: HeaderAddition | undefined): HeaderEdits | null {
   if (add === null && remove === null) return own;
   let adds = add ?? own?.add ?? [];
-  // Each Mapping's l5d-dst-override names its own service (docs/routing.md#route-groups): the group's never replaces it.
+  // Each Mapping's l5d-dst-override names its own service (docs/routing.md#groups-of-mappings): the group's never replaces it.
   if (linkerd !== undefined) adds = [...adds.filter((a) => a.name !== LINKERD_DST_OVERRIDE), linkerd];
   return { remove: remove ?? own?.remove ?? [], add: adds };
 }

@@ -3,7 +3,7 @@
  * values of the keys Envoy's route takes from the group, over real sockets: what each model received and
  * what the client got back. `add_request_headers` / `add_response_headers` are merged over the pair,
  * `retry_policy` and `cors` are the canary's for both (the last by name that sets them), `timeout_ms` stays
- * each Mapping's own; the deployment's report says so (docs/routing.md#route-groups).
+ * each Mapping's own; the deployment's report says so (docs/routing.md#groups-of-mappings).
  */
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -138,10 +138,10 @@ describe('a canary pair whose Mappings set different group-level keys', () => {
     const report = await routesReport(gw.adminUrl, 'm');
     const mine = report.reasons.filter((r) => r.includes("is the route's in Emissary"));
     expect(mine).toEqual([
-      `/seldon/${NS}/pair/: add_request_headers is the route's in Emissary, not each Mapping's: merged from ${NS}/m/pair, ${NS}/m/pair-canary applies to every Mapping of the group, also ${NS}/m/pair, ${NS}/m/pair-canary`,
-      `/seldon/${NS}/pair/: add_response_headers is the route's in Emissary, not each Mapping's: merged from ${NS}/m/pair applies to every Mapping of the group, also ${NS}/m/pair-canary`,
-      `/seldon/${NS}/pair/: cors is the route's in Emissary, not each Mapping's: ${NS}/m/pair-canary's (the last by name that sets it) applies to every Mapping of the group, also ${NS}/m/pair`,
-      `/seldon/${NS}/pair/: retry_policy is the route's in Emissary, not each Mapping's: ${NS}/m/pair-canary's (the last by name that sets it) applies to every Mapping of the group, also ${NS}/m/pair`,
+      `/seldon/${NS}/pair/: add_request_headers is the route's in Emissary, not each Mapping's: merged from ${NS}/m/pair, ${NS}/m/pair-canary applies to every Mapping of the group, also to ${NS}/m/pair, ${NS}/m/pair-canary, which set it otherwise or not at all`,
+      `/seldon/${NS}/pair/: add_response_headers is the route's in Emissary, not each Mapping's: merged from ${NS}/m/pair applies to every Mapping of the group, also to ${NS}/m/pair-canary, which sets it otherwise or not at all`,
+      `/seldon/${NS}/pair/: cors is the route's in Emissary, not each Mapping's: ${NS}/m/pair-canary's (the last by name that sets it) applies to every Mapping of the group, also to ${NS}/m/pair, which sets it otherwise or not at all`,
+      `/seldon/${NS}/pair/: retry_policy is the route's in Emissary, not each Mapping's: ${NS}/m/pair-canary's (the last by name that sets it) applies to every Mapping of the group, also to ${NS}/m/pair, which sets it otherwise or not at all`,
     ]);
     expect(report.state).toBe('degraded');
   });

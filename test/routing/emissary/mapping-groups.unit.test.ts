@@ -178,9 +178,11 @@ describe("group-level keys: Envoy's route takes them from the group, not from ea
       expect(m[name]!.mapping!.responseHeaders!.add.map((a) => `${a.name}=${a.value}`)).toEqual(['x-r=stable']);
     }
     expect(reasons(t)).toContain(
-      "add_request_headers is the route's in Emissary, not each Mapping's: merged from ns/sd/stable, ns/sd/stable-canary applies to every Mapping of the group, also ns/sd/stable, ns/sd/stable-canary",
+      "add_request_headers is the route's in Emissary, not each Mapping's: merged from ns/sd/stable, ns/sd/stable-canary applies to every Mapping of the group, also to ns/sd/stable, ns/sd/stable-canary, which set it otherwise or not at all",
     );
-    expect(reasons(t)).toContain("add_response_headers is the route's in Emissary, not each Mapping's: merged from ns/sd/stable applies to every Mapping of the group, also ns/sd/stable-canary");
+    expect(reasons(t)).toContain(
+      "add_response_headers is the route's in Emissary, not each Mapping's: merged from ns/sd/stable applies to every Mapping of the group, also to ns/sd/stable-canary, which sets it otherwise or not at all",
+    );
   });
 
   it("retry_policy, cors and remove_request_headers: the last Mapping by name that sets one gives it to all; the other keys stay each Mapping's own", () => {
@@ -197,15 +199,17 @@ describe("group-level keys: Envoy's route takes them from the group, not from ea
     expect([m.stable!.timeoutMs, m['stable-canary']!.timeoutMs]).toEqual([1000, 2000]);
     expect([m.stable!.mapping!.hostRewrite, m['stable-canary']!.mapping?.hostRewrite ?? null]).toEqual(['a.example', null]);
     expect(reasons(t)).toContain(
-      "retry_policy is the route's in Emissary, not each Mapping's: ns/sd/stable-canary's (the last by name that sets it) applies to every Mapping of the group, also ns/sd/stable",
+      "retry_policy is the route's in Emissary, not each Mapping's: ns/sd/stable-canary's (the last by name that sets it) applies to every Mapping of the group, also to ns/sd/stable, which sets it otherwise or not at all",
     );
-    expect(reasons(t)).toContain("cors is the route's in Emissary, not each Mapping's: ns/sd/stable-canary's (the last by name that sets it) applies to every Mapping of the group, also ns/sd/stable");
+    expect(reasons(t)).toContain(
+      "cors is the route's in Emissary, not each Mapping's: ns/sd/stable-canary's (the last by name that sets it) applies to every Mapping of the group, also to ns/sd/stable, which sets it otherwise or not at all",
+    );
   });
 
   it("regex_rewrite from the group replaces each Mapping's rewrite; the path the model gets is the same from both", () => {
     const t = pair(['rewrite: /v1/'], ["regex_rewrite: {pattern: '^/seldon/ns/x/(.*)$', substitution: '/v2/\\1'}"]);
     expect(reasons(t)).toContain(
-      `${P}/x/: regex_rewrite is the route's in Emissary, not each Mapping's: ns/sd/stable-canary's (the last by name that sets it) applies to every Mapping of the group, also ns/sd/stable`,
+      `${P}/x/: regex_rewrite is the route's in Emissary, not each Mapping's: ns/sd/stable-canary's (the last by name that sets it) applies to every Mapping of the group, also to ns/sd/stable, which sets it otherwise or not at all`,
     );
     const paths = new Set<string>();
     for (let seed = 1; seed < 40; seed++) paths.add(routed(t, req(`${P}/x/predict`), seed).upstreamPath);
@@ -237,7 +241,7 @@ describe("group-level keys: Envoy's route takes them from the group, not from ea
       ['stable-canary', null],
     ]);
     expect(checks[0]!.reasons).toEqual([
-      `${P}/x/: retry_policy is the route's in Emissary, not each Mapping's: ns/sd/stable-canary's (the last by name that sets it) applies to every Mapping of the group, also ns/sd/stable`,
+      `${P}/x/: retry_policy is the route's in Emissary, not each Mapping's: ns/sd/stable-canary's (the last by name that sets it) applies to every Mapping of the group, also to ns/sd/stable, which sets it otherwise or not at all`,
     ]);
     expect(anythingDropped(checks, undefined)).toBe(false);
   });
@@ -252,7 +256,7 @@ describe("group-level keys: Envoy's route takes them from the group, not from ea
     );
     const m = membersAt(t, `${P}/shared/`);
     expect([m.plain!.retry?.numRetries, m.retrying!.retry?.numRetries]).toEqual([2, 2]);
-    const told = `${P}/shared/: retry_policy is the route's in Emissary, not each Mapping's: ns/two/retrying's (the last by name that sets it) applies to every Mapping of the group, also ns/one/plain`;
+    const told = `${P}/shared/: retry_policy is the route's in Emissary, not each Mapping's: ns/two/retrying's (the last by name that sets it) applies to every Mapping of the group, also to ns/one/plain, which sets it otherwise or not at all`;
     expect([reasons(t, 'ns/one'), reasons(t, 'ns/two')]).toEqual([told, told]);
   });
 
