@@ -5,7 +5,8 @@
  * check. The model is a kat-server stand-in (a recording upstream answering the status a request asks for in
  * `kat-req-http-requested-status`, holding one that asks for a delay); every test asserts what the model
  * received and what the client got. Where the gateway keeps another meaning by design, the test says so and
- * checks that `DESIGN_DIFFERENCES` lists it.
+ * checks that `DESIGN_DIFFERENCES` lists it. SuppressEnvoyHeadersTest's gRPC side is in
+ * test/gateway/grpc/mapping-metadata-edits.test.ts.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,7 +15,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHttpBackend, type HttpBackend, type HttpRequestRecord } from '../../fixtures/http-backend.js';
-import { sdep, startTestGateway, type TestGateway } from '../../helpers/gateway.js';
+import { sdep, startTestGateway, waitFor, type TestGateway } from '../../helpers/gateway.js';
 import { routesReport } from '../../helpers/observability.js';
 import { DESIGN_DIFFERENCES } from '../../../routing/emissary/design-differences.js';
 import { parseAmbassadorModule } from '../../../routing/emissary/module.js';
@@ -292,9 +293,66 @@ describe('without a Module (XRequestIdHeaderDefaultTest) and the OptionTests of 
 });
 
 describe('SuppressEnvoyHeadersTest', () => {
-  it('suppress_envoy_headers: true refuses the Module, with the key named: the gateway adds its x-envoy-* headers, and would not honour it silently', () => {
+  let model: HttpBackend;
+  let gw: TestGateway;
+  let dir: string;
+  beforeAll(async () => {
+    model = await startHttpBackend({ name: 'target', handler: katServer() });
+    ({ gw, dir } = await gatewayWith(
+      ['suppress_envoy_headers: true'],
+      [
+        mapping('target', ['rewrite: /rewrite/', 'timeout_ms: 5001']),
+        // One connection and one waiting request: a third request at once is the breaker's overflow.
+        mapping('breaker', ['circuit_breakers:', '- max_connections: 1', '  max_pending_requests: 1']),
+      ],
+      model,
+    ));
+  });
+  afterAll(async () => {
+    await gw?.stop();
+    await model?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('the model receives no x-envoy-* header (x-envoy-original-path although the Mapping rewrites); the client none either', async () => {
+    const r = await get(gw.port, `/seldon/${NS}/target/`, 'suppress');
+    expect(r.status).toBe(200);
+    const [got] = byCase(model, 'suppress');
+    expect(got!.url).toBe('/rewrite/');
+    expect(Object.keys(got!.headers).filter((k) => k.startsWith('x-envoy-'))).toEqual([]);
+    expect(Object.keys(r.headers).filter((k) => k.startsWith('x-envoy-'))).toEqual([]);
+  });
+
+  it("a breaker's 503 comes without x-envoy-overloaded", async () => {
+    const held: (() => void)[] = [];
+    model.setHandler((req, res) => {
+      held.push(() => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{}');
+      });
+    });
+    try {
+      const answers = [0, 1, 2].map(() => get(gw.port, `/seldon/${NS}/breaker/`, 'overflow'));
+      const first = await Promise.race(answers);
+      // The refused one is answered at once, while the model holds the admitted one.
+      expect(first.status).toBe(503);
+      expect(first.headers['x-envoy-overloaded']).toBeUndefined();
+      expect(JSON.parse(first.body).status.reason).toBe('UPSTREAM_OVERFLOW');
+      await waitFor(() => held.length === 1);
+      for (const h of held.splice(0)) h();
+      await waitFor(() => held.length === 1);
+      for (const h of held.splice(0)) h();
+      expect((await Promise.all(answers)).map((a) => a.status).sort()).toEqual([200, 200, 503]);
+      expect(byCase(model, 'overflow')).toHaveLength(2);
+    } finally {
+      model.setHandler(undefined);
+    }
+  });
+
+  it('the Module is read with it, false as the gateway always does', () => {
     const module = ['apiVersion: getambassador.io/v3alpha1', 'kind: Module', 'name: ambassador', 'config:', '  suppress_envoy_headers: true'].join('\n');
-    expect(() => parseAmbassadorModule(module)).toThrow('config.suppress_envoy_headers: not honoured: true: the gateway adds its x-envoy-* headers');
-    expect(() => parseAmbassadorModule(module.replace('true', 'false'))).not.toThrow();
+    expect(parseAmbassadorModule(module).suppressEnvoyHeaders).toBe(true);
+    expect(parseAmbassadorModule(module.replace('true', 'false')).suppressEnvoyHeaders).toBe(false);
+    expect(() => parseAmbassadorModule(module.replace('true', '"yes"'))).toThrow('config.suppress_envoy_headers: not honoured: "yes" is not true or false');
   });
 });
