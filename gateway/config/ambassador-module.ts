@@ -102,8 +102,9 @@ function edgeRules(m: AmbassadorModule): EdgeRules | undefined {
     stripMatchingHostPort: m.stripMatchingHostPort === true,
     rejectEscapedSlashes: m.rejectEscapedSlashes === true,
     httpsRedirect: m.xForwardedProtoRedirect === true,
+    ...(m.suppressEnvoyHeaders === true ? { suppressEnvoyHeaders: true } : {}),
   };
-  const own = hops === 0 && appendPeer && !rules.replaceRequestId && !rules.stripMatchingHostPort && !rules.rejectEscapedSlashes && !rules.httpsRedirect;
+  const own = hops === 0 && appendPeer && !rules.replaceRequestId && !rules.stripMatchingHostPort && !rules.rejectEscapedSlashes && !rules.httpsRedirect && rules.suppressEnvoyHeaders !== true;
   return own ? undefined : rules;
 }
 

@@ -35,6 +35,8 @@ export interface CallContext {
   readonly trusts: (socket: Socket) => boolean;
   /** The Module's `server_name` in this process (edge/server-name.ts): every answer's Server field when set. */
   readonly server: ServerName;
+  /** The Module's `suppress_envoy_headers`: no x-envoy-upstream-service-time, no breaker's x-envoy-overloaded. */
+  readonly suppressEnvoyHeaders?: boolean;
   /** The timers' clock (upstream/clock.ts); the real one unless a test drives it. */
   readonly clock?: Clock | undefined;
 }

@@ -23,6 +23,8 @@ import { KeptRequest } from './kept-request.js';
 import { upstreamMetadata } from './metadata.js';
 
 const OVERLOADED = { 'x-envoy-overloaded': 'true' } as const;
+/** The Module's suppress_envoy_headers: a breaker's refusal without x-envoy-overloaded. */
+const NO_FIELDS = {} as const;
 
 export abstract class CallStart extends GrpcPipelineRequest implements DeadlineOwner, ClientStreamOwner {
   declare protected up: GrpcUpstream;
@@ -77,7 +79,7 @@ export abstract class CallStart extends GrpcPipelineRequest implements DeadlineO
   }
 
   protected answerOverflow(info: string): void {
-    answerTrailersOnly(this.stream, GrpcStatus.UNAVAILABLE, info, OVERLOADED, this.proxy.server.value);
+    answerTrailersOnly(this.stream, GrpcStatus.UNAVAILABLE, info, this.proxy.suppressEnvoyHeaders === true ? NO_FIELDS : OVERLOADED, this.proxy.server.value);
     this.tap?.end(GrpcStatus.UNAVAILABLE, 0, null);
   }
 

@@ -168,7 +168,7 @@ export class GrpcCall extends CallStart implements GrpcAttemptOwner, CallAnswer 
     const c = this.stream;
     if (c.destroyed || c.closed) return;
     if (!trailersOnly) awaitTrailersWanted(c);
-    answerMetadata(headers, this.backend, this, this.proxy.predictorHeader, this.serviceMs, this.proxy.server.value);
+    answerMetadata(headers, this.backend, this, this.proxy.predictorHeader, this.proxy.suppressEnvoyHeaders === true ? undefined : this.serviceMs, this.proxy.server.value);
     const token = this.token;
     if (token !== undefined && !trailersOnly && httpStatus === 200) this.answer = new TaggedGrpcAnswer(this, token);
     try {

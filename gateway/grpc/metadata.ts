@@ -42,10 +42,11 @@ export function answerMetadata(
   backend: Backend,
   decided: Pick<PipelineRequest, 'answerHeaders' | 'token'>,
   predictorHeader: boolean | undefined,
-  serviceMs: number,
+  serviceMs: number | undefined,
   server: string | undefined,
 ): void {
-  headers[SERVICE_TIME_HEADER] = String(serviceMs);
+  // Undefined: the Module's suppress_envoy_headers.
+  if (serviceMs !== undefined) headers[SERVICE_TIME_HEADER] = String(serviceMs);
   if (predictorHeader) headers['x-seldon-predictor'] = backend.origin.predictor;
   const marks = decided.answerHeaders;
   if (marks !== undefined) for (let i = 0; i < marks.length; i += 2) headers[marks[i]!] = marks[i + 1]!;

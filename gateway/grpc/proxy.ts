@@ -107,6 +107,7 @@ export class GrpcProxy {
       internalDetail: deps.errorDetail === 'internal',
       trusts: deps.trusts ?? (() => false),
       server: deps.server ?? new ServerName(undefined),
+      suppressEnvoyHeaders: deps.rules?.suppressEnvoyHeaders === true,
       sticky: deps.sticky,
       failed: (stream, backend, err, call) => this.failed(stream, backend, err, call),
     };

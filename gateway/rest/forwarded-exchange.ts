@@ -71,7 +71,9 @@ export class Exchange extends ExchangeBody implements AttemptOwner, AnswerSink {
 
   protected answerOverflow(info: string): void {
     this.tap?.end(503, null, false);
-    sendRouteError(this.req, this.res, 503, 'UPSTREAM_OVERFLOW', info, { 'x-envoy-overloaded': 'true', ...this.corsHeaders }, this.backend.mapping);
+    // The Module's suppress_envoy_headers: Envoy's router adds no x-envoy-overloaded either.
+    const overloaded = this.proxy.rules?.suppressEnvoyHeaders === true ? undefined : { 'x-envoy-overloaded': 'true' };
+    sendRouteError(this.req, this.res, 503, 'UPSTREAM_OVERFLOW', info, { ...overloaded, ...this.corsHeaders }, this.backend.mapping);
   }
 
   /** The route timeout ran out. */
@@ -171,7 +173,7 @@ export class Exchange extends ExchangeBody implements AttemptOwner, AnswerSink {
     this.status = statusCode;
     // Framed by the gateway: the model's Content-Length only when it is the body's (docs/routing.md#answer-framing).
     const fields = AnswerFields.ofHead(answer);
-    fields.serviceTime(this.serviceMs);
+    if (this.proxy.rules?.suppressEnvoyHeaders !== true) fields.serviceTime(this.serviceMs);
     const { answerHeaders, token, corsHeaders } = this;
     if (answerHeaders !== undefined) for (let i = 0; i < answerHeaders.length; i += 2) fields.add(answerHeaders[i]!, answerHeaders[i + 1]!);
     if (token !== undefined) fields.add(ARM_HEADER, token);

@@ -21,7 +21,7 @@ import { FEEDBACK_MAX_BYTES, isFeedbackPath, type FeedbackReading } from '../ste
 import type { CorsPolicy, NotRouted } from '../../routing/types.js';
 import type { RefusedRequest } from '../observe/payload-tap.js';
 import { corsHeadersFor, corsRequest, type CorsHeaders } from './cors.js';
-import { editFields, editUpstreamFields, setField } from '../forward/mapping-edits.js';
+import { editFields, editUpstreamFields, removeField, setField } from '../forward/mapping-edits.js';
 import { stripMatchingPort, type EdgeRules } from '../../routing/emissary/edge-rules.js';
 import { requestId } from '../edge/request-id.js';
 import { redirectLocation } from '../../routing/table/redirect.js';
@@ -238,6 +238,7 @@ export abstract class RestPipelineRequest extends ForwardedRequest {
       });
       if (rules !== undefined) {
         if (rules.replaceRequestId) setField(fields.list(), 'x-request-id', requestId());
+        if (rules.suppressEnvoyHeaders === true) removeField(fields.list(), 'x-envoy-original-path');
         if (this.host !== req.host) setField(fields.list(), 'host', this.host);
       }
       if (this.authEdits !== undefined) applyAuthEdits(fields.list(), this.authEdits);

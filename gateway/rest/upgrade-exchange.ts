@@ -27,7 +27,8 @@ import { lastOf } from '../edge/upstream-fields.js';
 import type { NodeRequest } from '../edge/node-exchange.js';
 import { withServer, type ServerName } from '../edge/server-name.js';
 import { applyAuthEdits, chainAuthEdits } from '../../routing/policies/auth-edits.js';
-import { editFields, editUpstreamFields } from '../forward/mapping-edits.js';
+import { editFields, editUpstreamFields, removeField } from '../forward/mapping-edits.js';
+import type { EdgeRules } from '../../routing/emissary/edge-rules.js';
 import { DENIAL_FRAMING } from './ext-auth-answer.js';
 import type { RestObserve, UpgradeEnd } from '../observe/observed-rest.js';
 import type { Backend, Picker, Routed, RouteTable } from '../../routing/types.js';
@@ -56,6 +57,8 @@ export interface WebSocketDeps {
   readonly observe?: RestObserve | undefined;
   /** The Module's ip_allow / ip_deny (pipeline/ip-policy.ts): upgrades meet them as every request does. */
   readonly ipFilter?: IpFilter | undefined;
+  /** The Module's edge keys: its `suppress_envoy_headers` leaves x-envoy-original-path out, as on a plain request. */
+  readonly rules?: EdgeRules | undefined;
 }
 
 /** What `should` decided for the request. */
@@ -185,6 +188,7 @@ export class UpgradeExchange {
     const a = allow?.external;
     const edits = chainAuthEdits(a, allow?.edits);
     if (edits !== undefined) applyAuthEdits(fields, edits);
+    if (this.d.rules?.suppressEnvoyHeaders === true) removeField(fields, 'x-envoy-original-path');
     fields.push('connection', 'upgrade', 'upgrade', this.taken.protocol!);
     editUpstreamFields(fields, b.mapping!, b.upstream);
     this.requestId = lastOf(fields, 'x-request-id');

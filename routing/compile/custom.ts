@@ -97,5 +97,7 @@ function mappingSpec(m: MappingRoute, ns: string, name: string, opts: CompileOpt
     weight: m.shadow ? (m.weight ?? 100) : m.weight,
     target: svc ? serviceKey(svc.namespace, svc.name) : null,
     core: m.core,
+    ...(m.groupKeys ? { groupKeys: m.groupKeys } : {}),
+    ...(m.linkerd ? { linkerd: m.linkerd } : {}),
   };
 }

@@ -2,7 +2,8 @@
  * What compiling one SeldonDeployment gives (`deployment.ts`, `custom.ts`): its route specs, each a
  * backend's place in one group, and the backend itself, always built the same way.
  */
-import type { MappingPolicy } from '../emissary/mapping-policy.js';
+import type { HeaderAddition, MappingPolicy } from '../emissary/mapping-policy.js';
+import type { GroupKeys } from '../emissary/group-keys.js';
 import type { CompressionPolicy } from '../compression/policy.js';
 import type { FallbackPolicy } from '../fallback/config.js';
 import type { TranslatePolicy } from '../policies/protocol.js';
@@ -24,6 +25,10 @@ export interface RouteSpec extends RouteMatch {
   readonly target: string | null;
   /** A Mapping's core keys as written (routing/emissary/custom-config.ts `coreKeysOf`): its group refuses it when they differ from the group's. */
   readonly core?: Readonly<Record<string, string>>;
+  /** A Mapping's own values of the keys Emissary takes from its group (routing/emissary/group-keys.ts); absent: none. */
+  readonly groupKeys?: GroupKeys;
+  /** A Mapping's `add_linkerd_headers` header: its own, whatever its group adds. */
+  readonly linkerd?: HeaderAddition;
 }
 
 /** What an OAuth-gated deployment owns: its predictor and explainer Services, and the gate every route to them applies. */

@@ -9,7 +9,8 @@ import { isObj, RegexBudget, type HeaderConstraint } from '../values/syntax.js';
 import type { BreakerLimits, CorsPolicy, PathMatcher, QueryConstraint, RetryOn, RetryPolicy } from '../types.js';
 import { classifyMappingKey, isKubernetesResolver, resolverRefusal } from './mapping-keys.js';
 import { parseMappingMatch } from './mapping-match.js';
-import { isDrop, parseMappingPolicy, withLinkerdHeader, type MappingPolicy } from './mapping-policy.js';
+import { isDrop, LINKERD_DST_OVERRIDE, parseMappingPolicy, withLinkerdHeader, type HeaderAddition, type MappingPolicy } from './mapping-policy.js';
+import { groupKeysOf, type GroupKeys } from './group-keys.js';
 import { readCircuitBreakers } from '../seldon/circuit-breakers.js';
 import { MAX_INT32, readWholeNumber } from '../values/whole-number.js';
 import { isDns1123Subdomain, serviceOfHost, validPort } from '../seldon/services.js';
@@ -57,6 +58,10 @@ export interface MappingRoute {
   readonly bypassAuth: boolean;
   /** Its core keys as written (`coreKeysOf`): every Mapping of a group must share them (routing/table/route-group.ts). */
   readonly core: CoreKeys;
+  /** Its own values of the keys Emissary takes from the group (routing/emissary/group-keys.ts); null: it sets none. */
+  readonly groupKeys: GroupKeys | null;
+  /** The `l5d-dst-override` its `add_linkerd_headers` adds: its own whatever the group's other Mappings add. */
+  readonly linkerd: HeaderAddition | null;
 }
 
 /** A Mapping's core keys (Emissary's `CoreMappingKeys`) that it sets, each with its value as canonical JSON. */
@@ -210,6 +215,8 @@ function parseMapping(m: Obj, index: number, namespace: string, regexes: RegexBu
     // replaces what the route matched, the whole path on a regex or exact route.
     rewrite = '/';
   } else if (typeof m.rewrite !== 'string') return 'rewrite must be a string';
+  // Envoy sends such a rewrite as it is, a request target that is no path (Emissary's own KAT marks it broken).
+  else if (m.rewrite !== '' && !m.rewrite.startsWith('/')) return `rewrite "${m.rewrite}" does not start with "/": the model would get a request target that is no path`;
   else rewrite = m.rewrite === '' ? null : m.rewrite;
   if (m.resolver !== undefined && !isKubernetesResolver(m.resolver)) return resolverRefusal(m.resolver);
   const parsedService = parseService(m.service, namespace, res);
@@ -301,7 +308,24 @@ function parseMapping(m: Obj, index: number, namespace: string, regexes: RegexBu
     cors,
     bypassAuth: m.bypass_auth === true,
     core: coreKeysOf(m),
+    groupKeys: m.shadow === true || m.host_redirect === true ? null : ownGroupKeys(m, ownPolicy, retry, cors),
+    linkerd: linkerd ? (policy?.requestHeaders?.add.find((a) => a.name === LINKERD_DST_OVERRIDE) ?? null) : null,
   };
+}
+
+/** The group-level keys a Mapping writes (the key present, as Emissary's flattening sees it), from its parsed values. */
+function ownGroupKeys(m: Obj, p: MappingPolicy | null, retry: RetryPolicy | null, cors: CorsPolicy | null): GroupKeys | null {
+  const set = (key: string): boolean => m[key] !== undefined && m[key] !== null;
+  return groupKeysOf({
+    addRequestHeaders: set('add_request_headers') ? (p?.requestHeaders?.add ?? []) : null,
+    removeRequestHeaders: set('remove_request_headers') ? (p?.requestHeaders?.remove ?? []) : null,
+    addResponseHeaders: set('add_response_headers') ? (p?.responseHeaders?.add ?? []) : null,
+    removeResponseHeaders: set('remove_response_headers') ? (p?.responseHeaders?.remove ?? []) : null,
+    regexRewrite: p?.regexRewrite ?? null,
+    cors,
+    retry,
+    upgrades: set('allow_upgrade') || set('use_websocket') ? (p?.upgrades ?? []) : null,
+  });
 }
 
 /**

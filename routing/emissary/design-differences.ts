@@ -70,4 +70,9 @@ export const DESIGN_DIFFERENCES: readonly DesignDifference[] = [
     emissary: 'closed after 1 hour (listener_idle_timeout_ms unset)',
     gateway: "HTTP/1.1 after 65 s, HTTP/2 after 5 minutes (the Module's listener_idle_timeout_ms sets both)",
   },
+  {
+    topic: 'l5d-dst-override in a group of Mappings',
+    emissary: "merges add_linkerd_headers' header with the group's add_request_headers: every Mapping of a canary pair sends the last Mapping's service",
+    gateway: "each Mapping sends its own service, as it would alone: the mesh routes a canary's requests to the canary",
+  },
 ];

@@ -23,6 +23,11 @@ export interface EdgeRules {
   readonly rejectEscapedSlashes: boolean;
   /** x_forwarded_proto_redirect: a request whose X-Forwarded-Proto (as the model would get it) is not https gets a 301 to https. */
   readonly httpsRedirect: boolean;
+  /**
+   * suppress_envoy_headers: none of the x-envoy-* headers Envoy's router adds: x-envoy-original-path to the model,
+   * x-envoy-upstream-service-time and a breaker's x-envoy-overloaded to the client (absent: false).
+   */
+  readonly suppressEnvoyHeaders?: boolean;
 }
 
 /**

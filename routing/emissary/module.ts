@@ -71,6 +71,8 @@ export interface AmbassadorModule {
   readonly mergeSlashes?: boolean;
   /** `preserve_external_request_id`: false, a client's x-request-id is replaced by the gateway's own. */
   readonly preserveExternalRequestId?: boolean;
+  /** `suppress_envoy_headers`: true, the gateway adds none of Envoy's router x-envoy-* headers (routing/emissary/edge-rules.ts). */
+  readonly suppressEnvoyHeaders?: boolean;
   /** `add_linkerd_headers`: every route whose Mapping sets none of its own sends `l5d-dst-override` to the model. */
   readonly addLinkerdHeaders?: boolean;
   /** `use_ambassador_namespace_for_service_resolution`: a Mapping's `service` without a namespace is a Service of AMBASSADOR_NAMESPACE. */
@@ -131,6 +133,7 @@ function flag(
     | 'xForwardedProtoRedirect'
     | 'mergeSlashes'
     | 'preserveExternalRequestId'
+    | 'suppressEnvoyHeaders'
     | 'addLinkerdHeaders'
     | 'serviceInGatewayNamespace',
   yes: string,
@@ -269,7 +272,11 @@ const MODULE_KEYS: Readonly<Record<string, Read>> = {
   reject_requests_with_escaped_slashes: flag('rejectEscapedSlashes', 'a path with %2F or %5C (any case) gets 400 and reaches no model', 'escaped slashes are passed on'),
   preserve_external_request_id: flag('preserveExternalRequestId', "a client's x-request-id is kept", "a client's x-request-id is replaced by the gateway's own"),
   x_forwarded_proto_redirect: flag('xForwardedProtoRedirect', 'a request whose X-Forwarded-Proto (as the model would get it) is not https gets a 301 to https://', 'no redirect to HTTPS'),
-  suppress_envoy_headers: only(false, 'x-envoy-* headers are added, as the gateway does', 'the gateway adds its x-envoy-* headers'),
+  suppress_envoy_headers: flag(
+    'suppressEnvoyHeaders',
+    'no x-envoy-original-path to the model, no x-envoy-upstream-service-time nor x-envoy-overloaded to the client',
+    'x-envoy-* headers are added, as the gateway does',
+  ),
   use_proxy_proto: only(false, 'no PROXY protocol, as the gateway does', 'the gateway does not read the PROXY protocol'),
   add_linkerd_headers: flag(
     'addLinkerdHeaders',

@@ -8,6 +8,7 @@ import type { StickySpec } from '../steering/sticky.js';
 import type { Backend, Mirror, OwnRoutes, PathMatcher, Precedence, Protocol, QueryConstraint, RouteGroup, RouteMatch, WeightedBackend } from '../types.js';
 import { constraintText, constraintWeight, type HeaderConstraint } from '../values/syntax.js';
 import { cumulativeOf, emissaryWeights, normaliseWeights } from '../values/weights.js';
+import { settleGroupKeys, withGroupKeys } from '../emissary/group-keys.js';
 
 function matcherText(p: PathMatcher): string {
   return p.kind === 'prefix' ? p.prefix : p.source;
@@ -176,11 +177,16 @@ export function buildGroup(key: string, specs: readonly RouteSpec[], effective: 
     });
     // Envoy's routes in Emissary's order: weighted Mappings first, then the weightless ones share what is left.
     const memberSpecs = [...kept.filter((s) => !s.shadow && s.weight !== null).sort(byId), ...kept.filter((s) => !s.shadow && s.weight === null).sort(byId)];
+    // The keys Envoy's route takes from the group (routing/emissary/group-keys.ts), over the Mappings that route (no redirect).
+    const routing = kept.filter((s) => !s.shadow && !s.backend.mapping?.redirect).sort(byId);
+    const settled = settleGroupKeys(routing.map((s) => ({ id: s.backend.id, keys: s.groupKeys ?? null })));
+    if (settled) warnings.push(...settled.warnings);
+    const served = (s: RouteSpec): Backend => (settled && !s.backend.mapping?.redirect ? withGroupKeys(effective(s), settled.keys, s.linkerd ?? null) : effective(s));
     const shares = emissaryWeights(memberSpecs.map((s) => s.weight));
     members = [];
     memberSpecs.forEach((s, i) => {
       const share = shares[i]!;
-      if ('percent' in share) members.push({ backend: effective(s), percent: share.percent });
+      if ('percent' in share) members.push({ backend: served(s), percent: share.percent });
       else {
         refused.push(effective(s));
         warnings.push(`Mapping ${s.backend.id} refused: ${share.refused}`);

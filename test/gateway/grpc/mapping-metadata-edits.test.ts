@@ -3,8 +3,12 @@
  * request and its answer"), with the real @grpc/grpc-js client and a raw HTTP/2 model that records
  * its header fields as received: `add_request_headers` / `remove_request_headers` on the metadata the
  * model gets, `host_rewrite` / `auto_host_rewrite` on its `:authority`, `add_response_headers` /
- * `remove_response_headers` on the initial metadata the client gets; a shadow gets what the primary gets.
+ * `remove_response_headers` on the initial metadata the client gets; a shadow gets what the primary gets; the
+ * ambassador Module's `suppress_envoy_headers` on both.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeSeldonMessage, grpcClients, grpcFrame, type GrpcClients } from '../../fixtures/grpc-backend.js';
 import { sdep, startTestGateway, waitFor, type TestGateway } from '../../helpers/gateway.js';
@@ -114,5 +118,47 @@ describe('gRPC Mapping metadata edits', () => {
     const o = await predict(clients, { strData: 'x' }, md({ seldon: 'auto', namespace: NS }));
     expect(o.ok).toBe(true);
     expect(model.streams[before]![':authority']).toBe(`model.${NS}`);
+  });
+});
+
+describe("the Module's suppress_envoy_headers on gRPC (SuppressEnvoyHeadersTest)", () => {
+  let model: RawUpstream;
+  let dir: string;
+  const gateways: { gw: TestGateway; clients: GrpcClients }[] = [];
+
+  beforeAll(async () => {
+    model = await startRawUpstream((s) => answerOk(s, 'model'));
+    dir = mkdtempSync(join(tmpdir(), 'sgw-grpc-suppress-'));
+    const file = join(dir, 'module.yaml');
+    writeFileSync(file, 'apiVersion: getambassador.io/v3alpha1\nkind: Module\nname: ambassador\nconfig:\n  suppress_envoy_headers: true\n');
+    for (const args of [['--ambassador-module', file], []]) {
+      const gw = await startTestGateway({
+        manifests: { 'plain.yaml': sdep('plain', NS, { predictors: [{ name: 'main' }] }, { 'seldon.io/ambassador-config': mapping('plain', `model.${NS}:9000`, 'timeout_ms: 5000') }) },
+        resolve: { [`model.${NS}:9000`]: model.port },
+        args,
+      });
+      gateways.push({ gw, clients: grpcClients(`127.0.0.1:${gw.port}`) });
+    }
+  });
+  afterAll(async () => {
+    for (const { gw, clients } of gateways) {
+      clients.close();
+      await gw.stop();
+    }
+    await model?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('with it, the client gets no x-envoy-upstream-service-time and the model no x-envoy-* field; without it, the time is there', async () => {
+    const times: string[][] = [];
+    for (const { clients } of gateways) {
+      const o = await predict(clients, { strData: 'x' }, md({ seldon: 'plain', namespace: NS }));
+      expect(o.ok).toBe(true);
+      if (o.ok) times.push(o.result.headers.get('x-envoy-upstream-service-time').map(String));
+    }
+    expect(times[0]).toEqual([]);
+    expect(times[1]).toHaveLength(1);
+    expect(times[1]![0]).toMatch(/^\d+$/);
+    expect(model.rawStreams.flatMap((raw) => raw.filter((_, i) => i % 2 === 0 && raw[i]!.startsWith('x-envoy-')))).toEqual([]);
   });
 });

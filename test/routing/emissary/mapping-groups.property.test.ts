@@ -11,7 +11,9 @@
  *   Mapping that takes the sum past 100 is refused (irbasemappinggroup.py `normalize_weights_in_mappings`);
  * - routes in route-weight order (`[precedence, len(prefix), …, prefix]`, highest first); one random value per
  *   request; the first route whose match holds and whose numerator is above the value wins;
- * - the model receives `rewrite` (default `/`) in place of the matched prefix, the whole path on a regex route.
+ * - the model receives `rewrite` (default `/`) in place of the matched prefix, the whole path on a regex route,
+ *   unless the group has a `regex_rewrite`: Envoy's route takes it from the group (the last of its Mappings that
+ *   sets one, here by name: irhttpmappinggroup.py `finalize`, v3route.py), for every Mapping of it, before any `rewrite`.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -30,6 +32,7 @@ interface M {
   bypass: boolean;
   connect: number | null;
   rewrite: string | null;
+  regexRewrite: readonly [string, string] | null;
 }
 
 const coreOf = (m: M): Record<string, string> => ({ ...(m.bypass ? { bypass_auth: 'true' } : {}), ...(m.connect !== null ? { connect_timeout_ms: String(m.connect) } : {}) });
@@ -40,13 +43,13 @@ function pyRound(x: number): number {
 }
 
 /** Every accepted Mapping with its cumulative numerator, in Envoy's route order. */
-function emissaryRoutes(ms: M[]): { m: M; upTo: number }[] {
+function emissaryRoutes(ms: M[]): { m: M; upTo: number; regexRewrite: readonly [string, string] | null }[] {
   const groups = new Map<string, M[]>();
   for (const m of ms) {
     const k = JSON.stringify([m.prefix, m.regex, m.precedence]);
     groups.set(k, [...(groups.get(k) ?? []), m]);
   }
-  const out: { m: M; upTo: number; weight: (number | string)[] }[] = [];
+  const out: { m: M; upTo: number; weight: (number | string)[]; regexRewrite: readonly [string, string] | null }[] = [];
   for (const g of groups.values()) {
     const byName = [...g].sort((a, b) => (a.name < b.name ? -1 : 1));
     const first = [...byName].sort((a, b) => Object.keys(coreOf(a)).length - Object.keys(coreOf(b)).length)[0]!;
@@ -55,8 +58,9 @@ function emissaryRoutes(ms: M[]): { m: M; upTo: number }[] {
     const weighted = kept.filter((m) => m.weight !== null);
     const weightless = kept.filter((m) => m.weight === null);
     const routeWeight = [first.precedence, first.prefix.length, first.prefix];
+    const regexRewrite = kept.filter((m) => m.regexRewrite !== null).pop()?.regexRewrite ?? null;
     if (kept.length === 1) {
-      out.push({ m: kept[0]!, upTo: 100, weight: routeWeight });
+      out.push({ m: kept[0]!, upTo: 100, weight: routeWeight, regexRewrite });
       continue;
     }
     let sum = 0;
@@ -67,7 +71,7 @@ function emissaryRoutes(ms: M[]): { m: M; upTo: number }[] {
       accepted.push({ m, upTo: sum });
     }
     if (accepted.length + weightless.length === 1) {
-      out.push({ m: (accepted[0]?.m ?? weightless[0])!, upTo: 100, weight: routeWeight });
+      out.push({ m: (accepted[0]?.m ?? weightless[0])!, upTo: 100, weight: routeWeight, regexRewrite });
       continue;
     }
     const each = weightless.length ? pyRound((100 - sum) / weightless.length) : 0;
@@ -75,20 +79,21 @@ function emissaryRoutes(ms: M[]): { m: M; upTo: number }[] {
       sum = i === weightless.length - 1 ? 100 : Math.min(100, sum + each);
       accepted.push({ m, upTo: sum });
     });
-    for (const a of accepted) out.push({ ...a, weight: routeWeight });
+    for (const a of accepted) out.push({ ...a, weight: routeWeight, regexRewrite });
   }
   const cmp = (a: (number | string)[], b: (number | string)[]): number => {
     for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! < b[i]! ? -1 : 1;
     return 0;
   };
   // Stable: a group's routes keep their order.
-  return out.sort((a, b) => cmp(b.weight, a.weight)).map(({ m, upTo }) => ({ m, upTo }));
+  return out.sort((a, b) => cmp(b.weight, a.weight)).map(({ m, upTo, regexRewrite }) => ({ m, upTo, regexRewrite }));
 }
 
 function emissary(ms: M[], path: string, u: number): string {
-  for (const { m, upTo } of emissaryRoutes(ms)) {
+  for (const { m, upTo, regexRewrite } of emissaryRoutes(ms)) {
     const holds = m.regex ? new RegExp(`^(?:${m.prefix})$`).test(path) : path.startsWith(m.prefix);
     if (!holds || u * 100 >= upTo) continue;
+    if (regexRewrite !== null) return `${m.name} ${path.replace(new RegExp(regexRewrite[0], 'g'), regexRewrite[1])}`;
     const rewrite = m.rewrite ?? '/';
     return `${m.name} ${rewrite === '' ? path : m.regex ? rewrite : rewrite + path.slice(m.prefix.length)}`;
   }
@@ -103,6 +108,7 @@ function yamlOf(m: M): string {
   if (m.bypass) lines.push('bypass_auth: true');
   if (m.connect !== null) lines.push(`connect_timeout_ms: ${m.connect}`);
   if (m.rewrite !== null) lines.push(`rewrite: "${m.rewrite}"`);
+  if (m.regexRewrite !== null) lines.push(`regex_rewrite: {pattern: "${m.regexRewrite[0]}", substitution: "${m.regexRewrite[1]}"}`);
   return lines.join('\n');
 }
 
@@ -113,6 +119,7 @@ const mappingArb = fc.record({
   bypass: fc.boolean(),
   connect: fc.constantFrom<number | null>(null, null, null, 100, 200),
   rewrite: fc.constantFrom<string | null>(null, null, '', '/v2/'),
+  regexRewrite: fc.constantFrom<readonly [string, string] | null>(null, null, null, ['^/seldon/ns/', '/r1/'], ['a', 'A']),
 });
 
 describe('Mapping groups: the gateway routes as Emissary would', () => {
@@ -134,6 +141,7 @@ describe('Mapping groups: the gateway routes as Emissary would', () => {
             bypass: r.bypass,
             connect: r.connect,
             rewrite: r.rewrite,
+            regexRewrite: r.regexRewrite,
           }));
           const d = {
             apiVersion: 'machinelearning.seldon.io/v1',

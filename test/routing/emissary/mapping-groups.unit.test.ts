@@ -156,6 +156,118 @@ describe('core keys: a Mapping whose core key differs from its group is refused'
   });
 });
 
+/** Each member's backend in the group at `path`, by Mapping name. */
+function membersAt(t: RouteTable, path: string): Record<string, Routed['backend']> {
+  const out: Record<string, Routed['backend']> = {};
+  for (let seed = 1; Object.keys(out).length < 2 && seed < 200; seed++) {
+    const d = routed(t, req(path), seed);
+    out[d.backend.origin.predictor] = d.backend;
+  }
+  return out;
+}
+
+describe("group-level keys: Envoy's route takes them from the group, not from each Mapping", () => {
+  const pair = (stable: string[], canary: string[]): RouteTable =>
+    table(['name: stable', `prefix: ${P}/x/`, 'service: stable', ...stable], ['name: stable-canary', `prefix: ${P}/x/`, 'weight: 50', 'service: canary', ...canary]);
+
+  it('add_request_headers and add_response_headers are merged over the group, the last by name winning a shared name; both Mappings send all', () => {
+    const t = pair(['add_request_headers: {x-a: stable, x-both: stable}', 'add_response_headers: {x-r: stable}'], ['add_request_headers: {x-b: canary, x-both: canary}']);
+    const m = membersAt(t, `${P}/x/`);
+    for (const name of ['stable', 'stable-canary']) {
+      expect(m[name]!.mapping!.requestHeaders!.add.map((a) => `${a.name}=${a.value}`)).toEqual(['x-a=stable', 'x-both=canary', 'x-b=canary']);
+      expect(m[name]!.mapping!.responseHeaders!.add.map((a) => `${a.name}=${a.value}`)).toEqual(['x-r=stable']);
+    }
+    expect(reasons(t)).toContain(
+      "add_request_headers is the route's in Emissary, not each Mapping's: merged from ns/sd/stable, ns/sd/stable-canary applies to every Mapping of the group, also to ns/sd/stable, ns/sd/stable-canary, which set it otherwise or not at all",
+    );
+    expect(reasons(t)).toContain(
+      "add_response_headers is the route's in Emissary, not each Mapping's: merged from ns/sd/stable applies to every Mapping of the group, also to ns/sd/stable-canary, which sets it otherwise or not at all",
+    );
+  });
+
+  it("retry_policy, cors and remove_request_headers: the last Mapping by name that sets one gives it to all; the other keys stay each Mapping's own", () => {
+    const t = pair(
+      ['retry_policy: {retry_on: 5xx, num_retries: 1}', 'remove_request_headers: [x-drop-a]', 'timeout_ms: 1000', 'host_rewrite: a.example'],
+      ['retry_policy: {retry_on: gateway-error, num_retries: 3}', 'cors: {origins: "https://a.example"}', 'timeout_ms: 2000'],
+    );
+    const m = membersAt(t, `${P}/x/`);
+    for (const name of ['stable', 'stable-canary']) {
+      expect(m[name]!.retry).toEqual({ retryOn: 'gateway-error', numRetries: 3, perTryTimeoutMs: 0 });
+      expect(m[name]!.cors!.origins).toEqual(['https://a.example']);
+      expect(m[name]!.mapping!.requestHeaders!.remove).toEqual(['x-drop-a']);
+    }
+    expect([m.stable!.timeoutMs, m['stable-canary']!.timeoutMs]).toEqual([1000, 2000]);
+    expect([m.stable!.mapping!.hostRewrite, m['stable-canary']!.mapping?.hostRewrite ?? null]).toEqual(['a.example', null]);
+    expect(reasons(t)).toContain(
+      "retry_policy is the route's in Emissary, not each Mapping's: ns/sd/stable-canary's (the last by name that sets it) applies to every Mapping of the group, also to ns/sd/stable, which sets it otherwise or not at all",
+    );
+    expect(reasons(t)).toContain(
+      "cors is the route's in Emissary, not each Mapping's: ns/sd/stable-canary's (the last by name that sets it) applies to every Mapping of the group, also to ns/sd/stable, which sets it otherwise or not at all",
+    );
+  });
+
+  it("regex_rewrite from the group replaces each Mapping's rewrite; the path the model gets is the same from both", () => {
+    const t = pair(['rewrite: /v1/'], ["regex_rewrite: {pattern: '^/seldon/ns/x/(.*)$', substitution: '/v2/\\1'}"]);
+    expect(reasons(t)).toContain(
+      `${P}/x/: regex_rewrite is the route's in Emissary, not each Mapping's: ns/sd/stable-canary's (the last by name that sets it) applies to every Mapping of the group, also to ns/sd/stable, which sets it otherwise or not at all`,
+    );
+    const paths = new Set<string>();
+    for (let seed = 1; seed < 40; seed++) paths.add(routed(t, req(`${P}/x/predict`), seed).upstreamPath);
+    expect([...paths]).toEqual(['/v2/predict']);
+  });
+
+  it('the same value on every Mapping, or a key set by neither: nothing to warn and nothing changed', () => {
+    const t = pair(['retry_policy: {retry_on: 5xx, num_retries: 1}'], ['retry_policy: {num_retries: 1, retry_on: 5xx}', 'timeout_ms: 99']);
+    expect(reasons(t)).not.toMatch(/the route's in Emissary/);
+    expect(t.deployments.get('ns/sd')!.state).toBe('accepted');
+  });
+
+  it("each Mapping's add_linkerd_headers names its own service, whatever the group adds", () => {
+    const t = pair(['add_linkerd_headers: true', 'add_request_headers: {x-a: "1"}'], ['add_linkerd_headers: true']);
+    const m = membersAt(t, `${P}/x/`);
+    const l5d = (name: string): string | undefined => m[name]!.mapping!.requestHeaders!.add.find((a) => a.name === 'l5d-dst-override')?.value;
+    expect([l5d('stable'), l5d('stable-canary')]).toEqual(['stable.ns:80', 'canary.ns:80']);
+    expect(m['stable-canary']!.mapping!.requestHeaders!.add.map((a) => a.name)).toEqual(['x-a', 'l5d-dst-override']);
+  });
+
+  it('migrate-check tells the team, and drops nothing for it', () => {
+    const d = sdep('sd', [
+      ['name: stable', `prefix: ${P}/x/`, 'service: stable'],
+      ['name: stable-canary', `prefix: ${P}/x/`, 'weight: 10', 'retry_policy: {retry_on: 5xx, num_retries: 2}', 'service: canary'],
+    ]);
+    const checks = checkDeployments([d], buildTable([d], DEFAULT_COMPILE_OPTIONS));
+    expect(checks[0]!.mappings.map((m) => [m.name, m.dropped])).toEqual([
+      ['stable', null],
+      ['stable-canary', null],
+    ]);
+    expect(checks[0]!.reasons).toEqual([
+      `${P}/x/: retry_policy is the route's in Emissary, not each Mapping's: ns/sd/stable-canary's (the last by name that sets it) applies to every Mapping of the group, also to ns/sd/stable, which sets it otherwise or not at all`,
+    ]);
+    expect(anythingDropped(checks, undefined)).toBe(false);
+  });
+
+  it("across deployments of one namespace: the group's retry_policy reaches the other deployment's Mapping, and both deployments are told", () => {
+    const t = buildTable(
+      [
+        sdep('one', [['name: plain', `prefix: ${P}/shared/`, 'service: one-main']]),
+        sdep('two', [['name: retrying', `prefix: ${P}/shared/`, 'weight: 50', 'retry_policy: {retry_on: 5xx, num_retries: 2}', 'service: two-main']]),
+      ],
+      DEFAULT_COMPILE_OPTIONS,
+    );
+    const m = membersAt(t, `${P}/shared/`);
+    expect([m.plain!.retry?.numRetries, m.retrying!.retry?.numRetries]).toEqual([2, 2]);
+    const told = `${P}/shared/: retry_policy is the route's in Emissary, not each Mapping's: ns/two/retrying's (the last by name that sets it) applies to every Mapping of the group, also to ns/one/plain, which sets it otherwise or not at all`;
+    expect([reasons(t, 'ns/one'), reasons(t, 'ns/two')]).toEqual([told, told]);
+  });
+
+  it('a shadow keeps its own keys and gives the group none', () => {
+    const t = table(['name: main', `prefix: ${P}/x/`, 'service: main'], ['name: shadow', `prefix: ${P}/x/`, 'shadow: true', 'retry_policy: {retry_on: 5xx, num_retries: 2}', 'service: shadow']);
+    const d = routed(t, req(`${P}/x/`));
+    expect(d.backend.retry).toBeNull();
+    expect(reasons(t)).not.toMatch(/the route's in Emissary/);
+  });
+});
+
 describe('weights: what they leave falls through to the next route', () => {
   it('10 and 10 over a catch-all: 10/10/80 (never scaled to 50/50)', () => {
     const t = table(['name: w1', `prefix: ${P}/w/`, 'weight: 10', 'service: w1'], ['name: w2', `prefix: ${P}/w/`, 'weight: 10', 'service: w2'], ['name: all', `prefix: ${P}/`, 'service: all']);
