@@ -12,12 +12,14 @@
  * - ModelMetadata / ModelReady of a Seldon model are the gateway's answers;
  * - a v2 shadow behind a Seldon primary gets ModelInfer; no annotation: nothing translated.
  */
+import http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROTO_DIR } from '../../fixtures/grpc-backend.js';
 import { sdep, startTestGateway, waitFor, type TestGateway } from '../../helpers/gateway.js';
 import { metric } from '../../helpers/metrics.js';
+import { startRawUpstream, type RawUpstream } from '../../helpers/grpc.js';
 
 const PROTOCOL = 'seldon.io/gateway-protocol';
 const PREDICT = '/seldon.protos.Seldon/Predict';
@@ -101,6 +103,9 @@ describe('gRPC protocol translation', () => {
   const servers: grpc.Server[] = [];
   let gw: TestGateway;
   let client: grpc.Client;
+  /** A v2 model that resets each odd-numbered call's stream once it has read it, and answers the next: what each attempt sent, as bytes. */
+  let flaky: RawUpstream;
+  const flakyBodies: Buffer[] = [];
 
   /** A unary call of `path`, the message encoded by `method`'s definition (or sent as raw bytes), its answer decoded by it. */
   const call = (deployment: string, method: Method, path: string, req: Msg | Buffer, extra: Record<string, string> = {}): Promise<Called> =>
@@ -129,6 +134,20 @@ describe('gRPC protocol translation', () => {
     const ms = await startSeldonModel(seldonCalls, answers);
     const sh = await startV2Model(shadowCalls, {});
     servers.push(m2.server, ms.server, sh.server);
+    flaky = await startRawUpstream((stream, n) => {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.once('end', () => {
+        flakyBodies.push(Buffer.concat(chunks));
+        if (n % 2 === 0) return stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+        const answer = v2Svc.ModelInfer!.responseSerialize({ model_name: 'clf', outputs: [{ name: 'o', datatype: 'FP64', shape: ['1'], contents: { fp64_contents: [2] } }] });
+        stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+        stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+        const head = Buffer.alloc(5);
+        head.writeUInt32BE(answer.length, 1);
+        stream.end(Buffer.concat([head, answer]));
+      });
+    });
     gw = await startTestGateway({
       manifests: {
         'iris.yaml': sdep('iris', 'm', { protocol: 'v2', predictors: [{ name: 'main', graph: { name: 'classifier' } }] }, { [PROTOCOL]: '{"modelName": "iris"}' }),
@@ -141,6 +160,13 @@ describe('gRPC protocol translation', () => {
           ],
         }),
         'plain.yaml': sdep('plain', 'm', { predictors: [{ name: 'main' }] }),
+        'retried.yaml': sdep('retried', 'm', { protocol: 'v2', predictors: [{ name: 'main', graph: { name: 'clf' } }] }, { [PROTOCOL]: '{}', 'seldon.io/ambassador-retries': '2' }),
+        'pair.yaml': sdep('pair', 'm', {
+          predictors: [
+            { name: 'main', traffic: 50, graph: { name: 'model' } },
+            { name: 'next', traffic: 50, graph: { name: 'model' }, annotations: { [PROTOCOL]: 'speaks: v2' } },
+          ],
+        }),
       },
       resolve: {
         'iris-main.m:5001': m2.port,
@@ -149,6 +175,9 @@ describe('gRPC protocol translation', () => {
         'shadowed-main.m:5001': ms.port,
         'shadowed-copy.m:5001': sh.port,
         'plain-main.m:5001': ms.port,
+        'retried-main.m:5001': flaky.port,
+        'pair-main.m:5001': ms.port,
+        'pair-next.m:5001': m2.port,
       },
     });
     client = new grpc.Client(`127.0.0.1:${gw.port}`, grpc.credentials.createInsecure());
@@ -157,6 +186,7 @@ describe('gRPC protocol translation', () => {
     client?.close();
     await gw?.stop();
     for (const s of servers) s.forceShutdown();
+    await flaky?.close();
   });
 
   /** `f`'s call is refused with INVALID_ARGUMENT, a message saying `why`, and neither model was called. */
@@ -457,6 +487,41 @@ describe('gRPC protocol translation', () => {
     expect(seldonCalls.at(-1)!.request).toEqual({ data: { tensor: { shape: [1], values: [3] } } });
     await waitFor(() => shadowCalls.length > before, 3000);
     expect(shadowCalls.at(-1)!.request).toEqual({ model_name: 'model', inputs: [{ name: 'input-0', datatype: 'FP64', shape: ['1'], contents: { fp64_contents: [3] } }] });
+  });
+
+  it('a retry resends the translated message as it was sent: translated once, counted once', async () => {
+    const series = 'seldon_gateway_protocol_translations_total{namespace="m",deployment="retried",from="seldon",to="v2",result="ok"}';
+    const before = await metric(gw.adminUrl, series);
+    const first = flakyBodies.length;
+    const o = await seldon('retried', { meta: { puid: 'again' }, data: { tensor: { shape: [1], values: [1] } } });
+    expect(o.err, o.err?.details).toBeUndefined();
+    expect(o.res).toEqual({ meta: { puid: 'again' }, data: { tensor: { shape: [1], values: [2] } } });
+    expect(flakyBodies.length - first).toBe(2);
+    const [a, b] = flakyBodies.slice(first);
+    expect(b).toEqual(a);
+    expect(v2Svc.ModelInfer!.requestDeserialize(a!.subarray(5))).toEqual({
+      model_name: 'clf',
+      id: 'again',
+      inputs: [{ name: 'input-0', datatype: 'FP64', shape: ['1'], contents: { fp64_contents: [1] } }],
+    });
+    expect(flaky.streams.at(-1)![':path']).toBe(INFER);
+    expect(await metric(gw.adminUrl, series)).toBe(before + 1);
+  });
+
+  it('a canary pair, Seldon main and v2 next: each model its own protocol, the client always the Seldon form', async () => {
+    const [s0, v0] = [seldonCalls.length, v2Calls.length];
+    const answers: Msg[] = [];
+    for (let i = 0; i < 24; i++) {
+      const o = await seldon('pair', { data: { tensor: { shape: [1], values: [3] } } });
+      expect(o.err, o.err?.details).toBeUndefined();
+      answers.push(o.res!);
+    }
+    expect(seldonCalls.length - s0).toBeGreaterThan(0);
+    expect(v2Calls.length - v0).toBeGreaterThan(0);
+    expect(seldonCalls.length - s0 + v2Calls.length - v0).toBe(24);
+    for (const c of seldonCalls.slice(s0)) expect(c.request).toEqual({ data: { tensor: { shape: [1], values: [3] } } });
+    for (const c of v2Calls.slice(v0)) expect(c.request).toEqual({ model_name: 'model', inputs: [{ name: 'input-0', datatype: 'FP64', shape: ['1'], contents: { fp64_contents: [3] } }] });
+    for (const a of answers) expect(a).toEqual({ data: { tensor: { shape: [1], values: [3] } } });
   });
 
   it('no annotation: the call goes as it came, untranslated', async () => {
