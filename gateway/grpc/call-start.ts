@@ -214,9 +214,22 @@ export abstract class CallStart extends GrpcPipelineRequest implements DeadlineO
       if (!read) this.start();
     };
     c.once('close', gone);
-    readSmallBody(c, MAX_TRANSLATED_MESSAGE + 5, (body) => {
+    // A client that stops sending mid-message is cut at the route's idle timeout, as a forwarded call is.
+    const idleMs = this.backend.idleTimeoutMs;
+    const idle = (): void => {
       read = true;
       c.off('close', gone);
+      this.refuseUnsent(GrpcStatus.DEADLINE_EXCEEDED, `no request bytes for ${idleMs} ms while the message was read to be translated`);
+    };
+    if (idleMs > 0) c.setTimeout(idleMs, idle);
+    readSmallBody(c, MAX_TRANSLATED_MESSAGE + 5, (body) => {
+      if (read) return;
+      read = true;
+      c.off('close', gone);
+      if (idleMs > 0) {
+        c.setTimeout(0);
+        c.off('timeout', idle);
+      }
       if (body !== null) go(body);
       else this.refuseUnsent(GrpcStatus.RESOURCE_EXHAUSTED, `the request message is larger than ${MAX_TRANSLATED_MESSAGE} bytes, too large to translate`);
     });
