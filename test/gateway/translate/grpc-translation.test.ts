@@ -562,3 +562,38 @@ function deepNdarray(levels: number): Buffer {
   wrap(3); // SeldonMessage.data
   return Buffer.from(heads.reverse().flat());
 }
+
+describe('gRPC translation: a request that stops mid-message', () => {
+  const calls: Recorded[] = [];
+  let model: grpc.Server;
+  let gw: TestGateway;
+
+  beforeAll(async () => {
+    const m = await startV2Model(calls, {});
+    model = m.server;
+    gw = await startTestGateway({
+      manifests: { 'slow.yaml': sdep('slow', 'm', { protocol: 'v2', predictors: [{ name: 'main', graph: { name: 'clf' } }] }, { [PROTOCOL]: '{}' }) },
+      resolve: { 'slow-main.m:5001': m.port },
+      args: ['--default-idle-timeout', '300ms'],
+    });
+  });
+  afterAll(async () => {
+    await gw?.stop();
+    model?.forceShutdown();
+  });
+
+  it('is cut at the route’s idle timeout: DEADLINE_EXCEEDED, nothing sent', async () => {
+    const session = http2.connect(`http://127.0.0.1:${gw.port}`);
+    try {
+      const s = session.request({ ':method': 'POST', ':path': PREDICT, 'content-type': 'application/grpc', te: 'trailers', seldon: 'slow', namespace: 'm' });
+      // A frame that announces 10 bytes and sends one.
+      s.write(Buffer.from([0, 0, 0, 0, 10, 0x1a]));
+      const headers = await new Promise<http2.IncomingHttpHeaders>((resolve) => s.once('response', resolve));
+      expect(headers['grpc-status']).toBe(String(grpc.status.DEADLINE_EXCEEDED));
+      expect(decodeURIComponent(String(headers['grpc-message']))).toMatch(/no request bytes for 300 ms/);
+      expect(calls).toHaveLength(0);
+    } finally {
+      session.destroy();
+    }
+  });
+});
