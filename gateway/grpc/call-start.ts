@@ -204,6 +204,8 @@ export abstract class CallStart extends GrpcPipelineRequest implements DeadlineO
       // The model's answer is read to be translated: it must come uncompressed.
       delete this.headers['grpc-accept-encoding'];
       delete this.headers['grpc-encoding'];
+      // The message the model gets is not the client's: a length the client sent does not describe it.
+      delete this.headers['content-length'];
       this.start();
     };
     if (this.request !== undefined) return go(Buffer.concat(this.request));
