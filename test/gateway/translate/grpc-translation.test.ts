@@ -106,6 +106,8 @@ describe('gRPC protocol translation', () => {
   /** A v2 model that resets each odd-numbered call's stream once it has read it, and answers the next: what each attempt sent, as bytes. */
   let flaky: RawUpstream;
   const flakyBodies: Buffer[] = [];
+  /** A v2 model that answers UNAVAILABLE: its predictor falls back to a Seldon one. */
+  let busy: RawUpstream;
 
   /** A unary call of `path`, the message encoded by `method`'s definition (or sent as raw bytes), its answer decoded by it. */
   const call = (deployment: string, method: Method, path: string, req: Msg | Buffer, extra: Record<string, string> = {}): Promise<Called> =>
@@ -134,6 +136,10 @@ describe('gRPC protocol translation', () => {
     const ms = await startSeldonModel(seldonCalls, answers);
     const sh = await startV2Model(shadowCalls, {});
     servers.push(m2.server, ms.server, sh.server);
+    busy = await startRawUpstream((stream) => {
+      stream.resume();
+      stream.once('end', () => stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '14', 'grpc-message': 'model busy' }, { endStream: true }));
+    });
     flaky = await startRawUpstream((stream, n) => {
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
@@ -161,6 +167,17 @@ describe('gRPC protocol translation', () => {
         }),
         'plain.yaml': sdep('plain', 'm', { predictors: [{ name: 'main' }] }),
         'retried.yaml': sdep('retried', 'm', { protocol: 'v2', predictors: [{ name: 'main', graph: { name: 'clf' } }] }, { [PROTOCOL]: '{}', 'seldon.io/ambassador-retries': '2' }),
+        'fb.yaml': sdep(
+          'fb',
+          'm',
+          {
+            predictors: [
+              { name: 'main', graph: { name: 'model' }, annotations: { [PROTOCOL]: 'speaks: v2' } },
+              { name: 'small', graph: { name: 'model' } },
+            ],
+          },
+          { 'seldon.io/gateway-fallback': 'to: {predictor: small}\non: [error]' },
+        ),
         'pair.yaml': sdep('pair', 'm', {
           predictors: [
             { name: 'main', traffic: 50, graph: { name: 'model' } },
@@ -177,6 +194,8 @@ describe('gRPC protocol translation', () => {
         'plain-main.m:5001': ms.port,
         'retried-main.m:5001': flaky.port,
         'pair-main.m:5001': ms.port,
+        'fb-main.m:5001': busy.port,
+        'fb-small.m:5001': ms.port,
         'pair-next.m:5001': m2.port,
       },
     });
@@ -187,6 +206,7 @@ describe('gRPC protocol translation', () => {
     await gw?.stop();
     for (const s of servers) s.forceShutdown();
     await flaky?.close();
+    await busy?.close();
   });
 
   /** `f`'s call is refused with INVALID_ARGUMENT, a message saying `why`, and neither model was called. */
@@ -522,6 +542,17 @@ describe('gRPC protocol translation', () => {
     for (const c of seldonCalls.slice(s0)) expect(c.request).toEqual({ data: { tensor: { shape: [1], values: [3] } } });
     for (const c of v2Calls.slice(v0)) expect(c.request).toEqual({ model_name: 'model', inputs: [{ name: 'input-0', datatype: 'FP64', shape: ['1'], contents: { fp64_contents: [3] } }] });
     for (const a of answers) expect(a).toEqual({ data: { tensor: { shape: [1], values: [3] } } });
+  });
+
+  it('a fallback of the client’s protocol gets the client’s message as it came, not the translation', async () => {
+    const before = busy.streams.length;
+    const o = await seldon('fb', { meta: { puid: 'fb-1' }, data: { tensor: { shape: [1], values: [4] } } });
+    expect(o.err, o.err?.details).toBeUndefined();
+    expect(busy.streams.length - before).toBe(1);
+    expect(busy.streams.at(-1)![':path']).toBe(INFER);
+    expect(seldonCalls.at(-1)!.request).toEqual({ meta: { puid: 'fb-1' }, data: { tensor: { shape: [1], values: [4] } } });
+    expect(o.res).toEqual({ data: { tensor: { shape: [1], values: [4] } } });
+    expect(o.headers['x-seldon-translated']).toBeUndefined();
   });
 
   it('no annotation: the call goes as it came, untranslated', async () => {
