@@ -21,6 +21,10 @@ import { listenToClient, type ClientStreamOwner } from './client-stream.js';
 import { GrpcPipelineRequest } from './grpc-request.js';
 import { KeptRequest } from './kept-request.js';
 import { upstreamMetadata } from './metadata.js';
+import { readSmallBody } from '../edge/small-body.js';
+import { TranslateRefusal } from '../translate/datatypes.js';
+import { GrpcTranslation, MAX_TRANSLATED_MESSAGE, TRANSLATED_METADATA, grpcTranslationFor } from './grpc-translation.js';
+import { RESPOND_WITH_TRAILERS } from './answer.js';
 
 const OVERLOADED = { 'x-envoy-overloaded': 'true' } as const;
 /** The Module's suppress_envoy_headers: a breaker's refusal without x-envoy-overloaded. */
@@ -42,6 +46,10 @@ export abstract class CallStart extends GrpcPipelineRequest implements DeadlineO
   protected httpStatus = 0;
   /** Access log and tracing: set only when one applies to this call. */
   protected tap: CallTap | undefined = undefined;
+  /** The call translated for its model (grpc/grpc-translation.ts), or null: it goes as it came. */
+  protected translation: GrpcTranslation | null = null;
+  /** The client's request as it came, kept beside a translated one: a fallback or a mirror of the client's protocol gets it. */
+  protected clientRequest: readonly Buffer[] | undefined = undefined;
 
   protected override begin(decision: Routed, up: ForwardUpstream): void {
     super.begin(decision, up);
@@ -54,6 +62,8 @@ export abstract class CallStart extends GrpcPipelineRequest implements DeadlineO
     this.upstreamEnded = false;
     this.trailers = undefined;
     this.httpStatus = 0;
+    this.translation = null;
+    this.clientRequest = undefined;
     const ctx = this.proxy;
     // Taken as forwarding begins, before its headers become the upstream's.
     this.tap = ctx.observe?.begin(this.stream, this.headers, decision, this.up.name, this);
@@ -92,6 +102,11 @@ export abstract class CallStart extends GrpcPipelineRequest implements DeadlineO
       this.settle();
       return;
     }
+    // All that translation costs a route without it: this check (null, decided when the route was compiled).
+    if (this.backend.translate !== null && this.translation === null) {
+      const t = grpcTranslationFor(this.backend, this.decision.upstreamPath);
+      if (t !== null) return this.translateFirst(t);
+    }
     if (!this.admit(GrpcStatus.UNAVAILABLE)) return;
     const request = this.request;
     listenToClient(client, this, request === undefined, this.backend.idleTimeoutMs);
@@ -125,9 +140,129 @@ export abstract class CallStart extends GrpcPipelineRequest implements DeadlineO
     this.flight.current?.stream.end();
     if (!this.responseStarted) this.deadline.startRoute(this.routeBudgetMs());
     if (this.kept.forMirror) {
-      this.proxy.mirrors.send(this.decision.mirrors, { ...this.headers }, this.kept.chunks ?? [], this.tap);
+      this.sendMirrors();
       this.kept.mirrored();
     }
+  }
+
+  /**
+   * The mirrors' copies: each in its own model's protocol. A route whose mirrors translate nothing
+   * sends the primary's message and method to all of them (one check per mirror); otherwise the
+   * client's message is translated once per mirror that needs it.
+   */
+  private sendMirrors(): void {
+    const mirrors = this.decision.mirrors;
+    const mirrorer = this.proxy.mirrors;
+    if (this.translation === null && !mirrors.some((m) => m.backend.translate !== null)) {
+      mirrorer.send(mirrors, { ...this.headers }, this.kept.chunks ?? [], this.tap);
+      return;
+    }
+    const original = Buffer.concat(this.clientRequest ?? this.kept.chunks ?? []);
+    const path = this.decision.upstreamPath;
+    for (const m of mirrors) {
+      const t = grpcTranslationFor(m.backend, path);
+      let body: Buffer = original;
+      if (t !== null && t.own === undefined) {
+        try {
+          body = t.request(original);
+        } catch (err) {
+          if (!(err instanceof TranslateRefusal)) throw err;
+          // A copy its model could not take unchanged is not sent (the primary's answer is not the mirror's business).
+          this.metrics.translations.count(m.backend, t.from, t.to, 'refused');
+          continue;
+        }
+      }
+      mirrorer.send([m], { ...this.headers, ':path': t !== null && t.own === undefined ? t.path : path }, [body], this.tap);
+    }
+  }
+
+  /** What a fallback gets: the client's request as it came (a translated one is its model's alone). */
+  protected fallbackRequest(): readonly Buffer[] {
+    return this.clientRequest ?? this.kept.chunks ?? [];
+  }
+
+  /**
+   * A call translated for its model: its request read whole (at most MAX_TRANSLATED_MESSAGE),
+   * translated once, then admitted and sent whole (retries and hedges resend it). What cannot be
+   * carried unchanged is refused before admission: INVALID_ARGUMENT, nothing sent, counted as the
+   * gateway's answer.
+   */
+  private translateFirst(t: GrpcTranslation): void {
+    const go = (whole: Buffer): void => {
+      if (this.done) return;
+      if (t.own !== undefined) return this.answerOwn(t, whole);
+      let sent: Buffer;
+      try {
+        sent = t.request(whole);
+      } catch (err) {
+        if (!(err instanceof TranslateRefusal)) throw err;
+        this.metrics.translations.count(this.backend, t.from, t.to, 'refused');
+        return this.refuseUnsent(GrpcStatus.INVALID_ARGUMENT, err.message);
+      }
+      this.translation = t;
+      this.clientRequest = [whole];
+      this.request = [sent];
+      this.headers[':path'] = t.path;
+      // The model's answer is read to be translated: it must come uncompressed.
+      delete this.headers['grpc-accept-encoding'];
+      delete this.headers['grpc-encoding'];
+      // The message the model gets is not the client's: a length the client sent does not describe it.
+      delete this.headers['content-length'];
+      this.start();
+    };
+    if (this.request !== undefined) return go(Buffer.concat(this.request));
+    const c = this.stream;
+    let read = false;
+    // The client gone while its request was read: start's first check settles the call.
+    const gone = (): void => {
+      if (!read) this.start();
+    };
+    c.once('close', gone);
+    // A client that stops sending mid-message is cut at the route's idle timeout, as a forwarded call is.
+    const idleMs = this.backend.idleTimeoutMs;
+    const idle = (): void => {
+      read = true;
+      c.off('close', gone);
+      this.refuseUnsent(GrpcStatus.DEADLINE_EXCEEDED, `no request bytes for ${idleMs} ms while the message was read to be translated`);
+    };
+    if (idleMs > 0) c.setTimeout(idleMs, idle);
+    readSmallBody(c, MAX_TRANSLATED_MESSAGE + 5, (body) => {
+      if (read) return;
+      read = true;
+      c.off('close', gone);
+      if (idleMs > 0) {
+        c.setTimeout(0);
+        c.off('timeout', idle);
+      }
+      if (body !== null) go(body);
+      else this.refuseUnsent(GrpcStatus.RESOURCE_EXHAUSTED, `the request message is larger than ${MAX_TRANSLATED_MESSAGE} bytes, too large to translate`);
+    });
+  }
+
+  /** Refused before admission (nothing was sent): answered, counted as the gateway's own answer, never the predictor's outcome. */
+  private refuseUnsent(code: number, message: string): void {
+    if (this.done) return;
+    this.done = true;
+    this.status = code;
+    this.metrics.refused(this.backend, 'grpc', code, this.since);
+    this.tap?.end(code, 0, null);
+    answerTrailersOnly(this.stream, code, message, undefined, this.proxy.server.value);
+    this.ended(false);
+  }
+
+  /** A v2 client's `ModelMetadata` / `ModelReady` of a Seldon model, answered by the gateway: nothing sent, counted as its own answer. */
+  private answerOwn(t: GrpcTranslation, whole: Buffer): void {
+    this.done = true;
+    this.status = GrpcStatus.OK;
+    this.metrics.refused(this.backend, 'grpc', GrpcStatus.OK, this.since);
+    this.tap?.end(GrpcStatus.OK, 200, null);
+    this.ended(false);
+    const c = this.stream;
+    if (c.destroyed || c.closed) return;
+    const server = this.proxy.server.value;
+    c.respond({ ':status': 200, 'content-type': 'application/grpc', [TRANSLATED_METADATA]: t.label, ...(server === undefined ? {} : { server }) }, RESPOND_WITH_TRAILERS);
+    c.once('wantTrailers', () => c.sendTrailers({ 'grpc-status': '0' }));
+    c.end(t.ownAnswer(whole));
   }
 
   /** The client reset the stream or its connection closed: cancel upstream at once. */

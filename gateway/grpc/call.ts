@@ -23,6 +23,8 @@ import { failureMessage, type Message } from './call-context.js';
 import { TaggedGrpcAnswer, type CallAnswer } from './tagged-answer.js';
 import { awaitClientDrain, awaitTrailersWanted, stopListening } from './client-stream.js';
 import { CallStart } from './call-start.js';
+import { TRANSLATED_METADATA, TranslatedGrpcAnswer, type GrpcTranslation } from './grpc-translation.js';
+import { encodeGrpcMessage } from './answer.js';
 
 const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_FLAG_END_STREAM, NGHTTP2_INTERNAL_ERROR } = http2.constants;
 
@@ -157,7 +159,7 @@ export class GrpcCall extends CallStart implements GrpcAttemptOwner, CallAnswer 
         return;
       }
       const code = grpcStatus ?? answerStatus(headers, httpStatus);
-      if (this.toFallback(code === GrpcStatus.UNAVAILABLE, this.kept.chunks ?? [], code)) return;
+      if (this.toFallback(code === GrpcStatus.UNAVAILABLE, this.fallbackRequest(), code)) return;
     }
     this.deadline.clear();
     this.responseStarted = true;
@@ -170,7 +172,10 @@ export class GrpcCall extends CallStart implements GrpcAttemptOwner, CallAnswer 
     if (!trailersOnly) awaitTrailersWanted(c);
     answerMetadata(headers, this.backend, this, this.proxy.predictorHeader, this.proxy.suppressEnvoyHeaders === true ? undefined : this.serviceMs, this.proxy.server.value);
     const token = this.token;
-    if (token !== undefined && !trailersOnly && httpStatus === 200) this.answer = new TaggedGrpcAnswer(this, token);
+    const t = this.translation;
+    // A bandit's token goes into a SeldonMessage: the client's, so inside the translation.
+    if (token !== undefined && !trailersOnly && httpStatus === 200 && (t === null || t.from === 'seldon')) this.answer = new TaggedGrpcAnswer(this, token);
+    if (t !== null) this.translatedHead(t, headers, trailersOnly, httpStatus);
     try {
       c.respond(headers, trailersOnly ? RESPOND_END_STREAM : RESPOND_WITH_TRAILERS);
     } catch (err) {
@@ -187,6 +192,32 @@ export class GrpcCall extends CallStart implements GrpcAttemptOwner, CallAnswer 
       this.ended(true);
       this.finish();
     }
+  }
+
+  /** A translated call's answer begins: it says so, comes uncompressed, and its message is translated (`TranslatedGrpcAnswer`). */
+  private translatedHead(t: GrpcTranslation, headers: IncomingHttpHeaders, trailersOnly: boolean, httpStatus: number): void {
+    headers[TRANSLATED_METADATA] = t.label;
+    delete headers['grpc-encoding'];
+    delete headers['content-length'];
+    const count = (result: 'ok' | 'model-error' | 'bad-answer'): void => this.metrics.translations.count(this.backend, t.from, t.to, result);
+    if (!trailersOnly && httpStatus === 200) {
+      this.answer = new TranslatedGrpcAnswer(this.answer, t, {
+        trailers: () => this.trailers,
+        badAnswer: (message) => {
+          this.trailers = statusTrailers(
+            GrpcStatus.INTERNAL,
+            failureMessage(this.proxy, this.up.name, this.backend, GrpcStatus.INTERNAL, (w) => `${w}: ${message}`),
+          );
+        },
+        counted: count,
+      });
+      return;
+    }
+    if (answerStatus(headers, httpStatus) !== GrpcStatus.OK) return count('model-error');
+    // OK without a message: nothing to translate, and an OK would tell the client it got one.
+    count('bad-answer');
+    headers['grpc-status'] = String(GrpcStatus.INTERNAL);
+    headers['grpc-message'] = encodeGrpcMessage(failureMessage(this.proxy, this.up.name, this.backend, GrpcStatus.INTERNAL, (w) => `${w} answered OK without a message: nothing to translate`));
   }
 
   attemptData(_a: GrpcAttempt, chunk: Buffer): void {
@@ -338,7 +369,7 @@ export class GrpcCall extends CallStart implements GrpcAttemptOwner, CallAnswer 
 
   /** End the call with a status of the gateway's: trailers-only, or trailers after headers. */
   private fail(code: number, text: Message): void {
-    if (this.done || (!this.responseStarted && this.toFallback(code === GrpcStatus.UNAVAILABLE, this.kept.chunks ?? [], code))) return;
+    if (this.done || (!this.responseStarted && this.toFallback(code === GrpcStatus.UNAVAILABLE, this.fallbackRequest(), code))) return;
     const message = failureMessage(this.proxy, this.up.name, this.backend, code, text);
     this.status = code;
     const c = this.stream;

@@ -38,13 +38,35 @@ function parseJson(body: Buffer, what: string): { value: unknown; floats: boolea
 /** A SeldonMessage prediction (REST JSON) → the v2 inference request's JSON text, and the form its answer takes. */
 export function seldonRequestToV2(body: Buffer, input: V2Input): { body: string; form: SeldonForm } {
   const { value: msg, floats } = parseJson(body, 'the SeldonMessage');
+  const r = seldonMessageToV2(msg, floats, input);
+  return { body: writeV2RequestJson(r.request), form: r.form };
+}
+
+/** A v2 inference request of one input, as the rules make it (both transports write it). */
+export interface V2Request {
+  readonly id: string | undefined;
+  readonly input: V2Tensor;
+}
+
+/** The v2 request's JSON text. */
+export function writeV2RequestJson(r: V2Request): string {
+  const id = r.id === undefined ? '' : `"id":${JSON.stringify(r.id)},`;
+  const t = r.input;
+  const params = t.contentType === undefined ? '' : `"parameters":{"content_type":"${t.contentType}"},`;
+  return `{${id}"inputs":[{"name":${JSON.stringify(t.name)},"shape":${JSON.stringify(t.shape)},"datatype":"${t.datatype}",${params}"data":${writeFlat(t.values)}}]}`;
+}
+
+/**
+ * The rules of a Seldon prediction → one v2 input, on the message as JSON holds it (`msg`; gRPC's
+ * reader, translate/grpc-messages.ts, gives the same form: `binData` as its base64 text). `floats`:
+ * some number was written as a float (numpy's float64).
+ */
+export function seldonMessageToV2(msg: unknown, floats: boolean, input: V2Input): { request: V2Request; form: SeldonForm } {
   if (!isObj(msg)) throw new TranslateRefusal('a SeldonMessage is a JSON object');
   const meta = msg.meta;
   const puidRaw = isObj(meta) ? meta.puid : undefined;
   if (puidRaw !== undefined && typeof puidRaw !== 'string') throw new TranslateRefusal('meta.puid must be a string');
   const puid = puidRaw === '' ? undefined : puidRaw;
-  const id = puid === undefined ? '' : `"id":${JSON.stringify(puid)},`;
-  const name = JSON.stringify(input.name);
 
   if (typeof msg.strData === 'string' || typeof msg.binData === 'string') {
     const bin = typeof msg.binData === 'string';
@@ -52,8 +74,7 @@ export function seldonRequestToV2(body: Buffer, input: V2Input): { body: string;
     if (bin && !isBase64(text)) throw new TranslateRefusal('binData is not base64');
     if (input.datatype !== null && input.datatype !== 'BYTES') throw new TranslateRefusal(`${bin ? 'binData' : 'strData'} is bytes, and the model's input is ${input.datatype}`);
     const contentType = bin ? 'base64' : 'str';
-    const out = `{${id}"inputs":[{"name":${name},"shape":[1],"datatype":"BYTES","parameters":{"content_type":"${contentType}"},"data":[${JSON.stringify(text)}]}]}`;
-    return { body: out, form: { kind: bin ? 'binData' : 'strData', puid } };
+    return { request: { id: puid, input: { name: input.name, shape: [1], datatype: 'BYTES', values: [text], contentType } }, form: { kind: bin ? 'binData' : 'strData', puid } };
   }
   if (msg.jsonData !== undefined) throw new TranslateRefusal('jsonData has no Open Inference Protocol form: send data.tensor, data.ndarray, strData or binData');
   const data = msg.data;
@@ -81,8 +102,7 @@ export function seldonRequestToV2(body: Buffer, input: V2Input): { body: string;
   } else throw new TranslateRefusal('data holds neither tensor nor ndarray');
   const datatype = input.datatype ?? inferDatatype(values, floats);
   checkElements(datatype, values);
-  const out = `{${id}"inputs":[{"name":${name},"shape":${JSON.stringify(shape)},"datatype":"${datatype}","data":${writeFlat(values)}}]}`;
-  return { body: out, form: { kind, puid } };
+  return { request: { id: puid, input: { name: input.name, shape, datatype, values, contentType: undefined } }, form: { kind, puid } };
 }
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
@@ -131,12 +151,26 @@ export function defaultNames(shape: readonly number[]): string[] {
 }
 
 /** The `meta` of a translated answer: the request's puid, as the wrapper echoes it. */
-const metaOf = (form: SeldonForm): string => (form.puid === undefined ? '{}' : `{"puid":${JSON.stringify(form.puid)}}`);
+const metaOf = (puid: string | undefined): string => (puid === undefined ? '{}' : `{"puid":${JSON.stringify(puid)}}`);
 
 /** A Seldon-style error, as the wrapper's: `{"status":{"code":…,"info":…,"status":"FAILURE"}}` (edge/errors.ts `errorBody` is the gateway's own, with its `reason`; translate/ imports no edge/). */
 export function seldonError(code: number, info: string): string {
   return JSON.stringify({ status: { code, info, status: 'FAILURE' } });
 }
+
+/** The answer Seldon's wrapper would write, as the rules make it (both transports write it). */
+export type SeldonAnswer =
+  | { readonly kind: 'jsonData'; readonly puid: string | undefined; readonly outputs: readonly V2Tensor[] }
+  | { readonly kind: 'strData' | 'binData'; readonly puid: string | undefined; /** binData: its base64 text. */ readonly text: string }
+  | {
+      readonly kind: 'tensor' | 'ndarray';
+      readonly puid: string | undefined;
+      readonly names: readonly string[];
+      readonly shape: readonly number[];
+      readonly values: readonly Element[];
+      /** A float datatype: its whole numbers are floats (`1.0`). */
+      readonly float: boolean;
+    };
 
 /**
  * The model's v2 answer (status and body) → the Seldon client's (same status). An error `{"error": m}`
@@ -159,7 +193,11 @@ export function v2AnswerToSeldon(status: number, body: Buffer, form: SeldonForm,
   } catch {
     throw new TranslateRefusal('the model answered with a body that is not JSON', 502);
   }
-  const ans = parsed.value;
+  return writeSeldonAnswerJson(v2OutputsToSeldon(parsed.value, form, names));
+}
+
+/** The rules of a v2 answer (as JSON holds it; gRPC's reader gives the same form) → the wrapper's answer; what cannot be read is a refusal of status 502. */
+export function v2OutputsToSeldon(ans: unknown, form: SeldonForm, names: readonly string[] | null): SeldonAnswer {
   if (!isObj(ans) || !Array.isArray(ans.outputs) || ans.outputs.length === 0) throw new TranslateRefusal('the model answered without outputs', 502);
   let outputs: V2Tensor[];
   try {
@@ -167,23 +205,30 @@ export function v2AnswerToSeldon(status: number, body: Buffer, form: SeldonForm,
   } catch (err) {
     throw new TranslateRefusal(`the model's answer cannot be translated: ${(err as Error).message}`, 502);
   }
-  const meta = metaOf(form);
-  if (outputs.length > 1) {
-    // Several outputs and one SeldonMessage: each output by its name, nested by its shape.
-    const fields = outputs.map((o) => `${JSON.stringify(o.name)}:${writeNested(o.values, o.shape, isFloat(o.datatype))}`);
-    return `{"jsonData":{${fields.join(',')}},"meta":${meta}}`;
-  }
+  const puid = form.puid;
+  // Several outputs and one SeldonMessage: each output by its name, nested by its shape.
+  if (outputs.length > 1) return { kind: 'jsonData', puid, outputs };
   const o = outputs[0]!;
   if ((form.kind === 'strData' || form.kind === 'binData') && o.datatype === 'BYTES' && o.values.length === 1) {
     const s = o.values[0] as string;
-    if (form.kind === 'strData') return `{"meta":${meta},"strData":${JSON.stringify(s)}}`;
-    const b64 = o.contentType === 'base64' ? s : Buffer.from(s, 'utf8').toString('base64');
-    return `{"binData":${JSON.stringify(b64)},"meta":${meta}}`;
+    if (form.kind === 'strData') return { kind: 'strData', puid, text: s };
+    return { kind: 'binData', puid, text: o.contentType === 'base64' ? s : Buffer.from(s, 'utf8').toString('base64') };
   }
-  const n = JSON.stringify(names ?? defaultNames(o.shape));
   // Numbers answer a tensor with a tensor; booleans and strings are an ndarray (numpy: not np.number).
+  const kind = form.kind === 'tensor' && isNumeric(o.datatype) ? 'tensor' : 'ndarray';
+  return { kind, puid, names: names ?? defaultNames(o.shape), shape: o.shape, values: o.values, float: isFloat(o.datatype) };
+}
+
+/** The wrapper's answer as its JSON text, keys sorted as Flask writes them. */
+export function writeSeldonAnswerJson(a: SeldonAnswer): string {
+  const meta = metaOf(a.puid);
+  if (a.kind === 'jsonData') {
+    const fields = a.outputs.map((o) => `${JSON.stringify(o.name)}:${writeNested(o.values, o.shape, isFloat(o.datatype))}`);
+    return `{"jsonData":{${fields.join(',')}},"meta":${meta}}`;
+  }
+  if ('text' in a) return a.kind === 'strData' ? `{"meta":${meta},"strData":${JSON.stringify(a.text)}}` : `{"binData":${JSON.stringify(a.text)},"meta":${meta}}`;
+  const n = JSON.stringify(a.names);
   // A float output's whole numbers are written `1.0`, as the wrapper (Python) writes them: `1` would reach the client as an integer.
-  const float = isFloat(o.datatype);
-  if (form.kind === 'tensor' && isNumeric(o.datatype)) return `{"data":{"names":${n},"tensor":{"shape":${JSON.stringify(o.shape)},"values":${writeFlat(o.values, float)}}},"meta":${meta}}`;
-  return `{"data":{"names":${n},"ndarray":${writeNested(o.values, o.shape, float)}},"meta":${meta}}`;
+  if (a.kind === 'tensor') return `{"data":{"names":${n},"tensor":{"shape":${JSON.stringify(a.shape)},"values":${writeFlat(a.values, a.float)}}},"meta":${meta}}`;
+  return `{"data":{"names":${n},"ndarray":${writeNested(a.values, a.shape, a.float)}},"meta":${meta}}`;
 }

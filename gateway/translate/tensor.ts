@@ -63,15 +63,15 @@ export function checkCount(count: number, shape: readonly number[], what: string
  */
 export const MAX_EMPTY_LISTS = 4096;
 
-/** Throw unless `shape` nests into at most MAX_RANK lists per element (MAX_EMPTY_LISTS for an empty one). */
-function checkNesting(count: number, shape: readonly number[]): void {
+/** Throw unless `shape` nests into at most MAX_RANK lists per element (MAX_EMPTY_LISTS for an empty one); `status`: the refusal's. */
+export function checkNesting(count: number, shape: readonly number[], status = 400): void {
   const most = Math.max(count * MAX_RANK, MAX_EMPTY_LISTS);
   let lists = 1;
   let level = 1;
   for (let d = 0; d < shape.length - 1 && level > 0; d++) {
     level *= shape[d]!;
     lists += level;
-    if (lists > most) throw new TranslateRefusal(`the shape ${JSON.stringify(shape)} of ${count} elements would be written as more than ${most} nested lists`);
+    if (lists > most) throw new TranslateRefusal(`the shape ${JSON.stringify(shape)} of ${count} elements would be written as more than ${most} nested lists`, status);
   }
 }
 

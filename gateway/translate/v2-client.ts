@@ -28,20 +28,37 @@ export function v2RequestToSeldon(body: Buffer, modelName: string, modelVersion?
   } catch (err) {
     throw new TranslateRefusal(`the inference request is not valid JSON: ${(err as Error).message}`);
   }
+  const r = v2InferToSeldon(req, modelName, modelVersion);
+  return { body: writeSeldonRequestJson(r.message), form: r.form };
+}
+
+/** A SeldonMessage prediction as the rules make it (both transports write it). */
+export type SeldonRequest =
+  | { readonly kind: 'strData' | 'binData'; readonly puid: string | undefined; /** binData: its base64 text. */ readonly text: string }
+  | { readonly kind: 'tensor' | 'ndarray'; readonly puid: string | undefined; readonly shape: readonly number[]; readonly values: readonly Element[]; readonly float: boolean };
+
+/** The SeldonMessage's JSON text. */
+export function writeSeldonRequestJson(m: SeldonRequest): string {
+  const meta = m.puid === undefined ? '{}' : `{"puid":${JSON.stringify(m.puid)}}`;
+  if ('text' in m) return `{"${m.kind}":${JSON.stringify(m.text)},"meta":${meta}}`;
+  // A float input's whole numbers go as `1.0`: the wrapper's numpy reads `1` as an integer.
+  const data = m.kind === 'tensor' ? `"tensor":{"shape":${JSON.stringify(m.shape)},"values":${writeFlat(m.values, m.float)}}` : `"ndarray":${writeNested(m.values, m.shape)}`;
+  return `{"data":{"names":[],${data}},"meta":${meta}}`;
+}
+
+/** The rules of a v2 inference request (as JSON holds it; gRPC's reader gives the same form) → a SeldonMessage. */
+export function v2InferToSeldon(req: unknown, modelName: string, modelVersion?: string): { message: SeldonRequest; form: V2Form } {
   if (!isObj(req)) throw new TranslateRefusal('an inference request is a JSON object');
   if (req.id !== undefined && typeof req.id !== 'string') throw new TranslateRefusal('id must be a string');
   const id = req.id === '' ? undefined : (req.id as string | undefined);
   if (!Array.isArray(req.inputs) || req.inputs.length !== 1) throw new TranslateRefusal('a model served by Seldon takes one input: inputs must hold exactly one');
   const t = readV2Tensor(req.inputs[0], 'inputs[0]');
-  const meta = id === undefined ? '{}' : `{"puid":${JSON.stringify(id)}}`;
   const form = { modelName, modelVersion, id };
   if (t.datatype === 'BYTES' && t.values.length === 1 && (t.contentType === 'str' || t.contentType === 'base64')) {
-    const key = t.contentType === 'str' ? 'strData' : 'binData';
-    return { body: `{"${key}":${JSON.stringify(t.values[0])},"meta":${meta}}`, form };
+    return { message: { kind: t.contentType === 'str' ? 'strData' : 'binData', puid: id, text: t.values[0] as string }, form };
   }
-  // A float input's whole numbers go as `1.0`: the wrapper's numpy reads `1` as an integer.
-  const data = isNumeric(t.datatype) ? `"tensor":{"shape":${JSON.stringify(t.shape)},"values":${writeFlat(t.values, isFloat(t.datatype))}}` : `"ndarray":${writeNested(t.values, t.shape)}`;
-  return { body: `{"data":{"names":[],${data}},"meta":${meta}}`, form };
+  const kind = isNumeric(t.datatype) ? 'tensor' : 'ndarray';
+  return { message: { kind, puid: id, shape: t.shape, values: t.values, float: isFloat(t.datatype) }, form };
 }
 
 /** The v2 answer's head: model name, version and id, then the one output. */
@@ -76,11 +93,27 @@ export function seldonAnswerToV2(status: number, body: Buffer, form: V2Form): st
   } catch {
     throw new TranslateRefusal("the model's SeldonMessage answer is not JSON", 502);
   }
-  const msg = parsed.value;
+  const o = seldonMessageToV2Output(parsed.value, parsed.floats);
+  return v2Answer(form, o.name, o.shape, o.datatype, o.kind === 'text' ? `[${JSON.stringify(o.values[0])}]` : writeFlat(o.values), o.contentType);
+}
+
+/** The one output of a v2 answer to a Seldon model's answer; `text`: one string, written as it is. */
+export interface V2Output {
+  readonly kind: 'text' | 'values';
+  readonly name: string;
+  readonly shape: readonly number[];
+  readonly datatype: Datatype;
+  readonly values: readonly Element[];
+  readonly contentType: string | undefined;
+}
+
+/** The rules of a Seldon model's answer (as JSON holds it; gRPC's reader gives the same form, `binData` as its base64 text) → one v2 output; what cannot be read is a refusal of status 502. */
+export function seldonMessageToV2Output(msg: unknown, floats: boolean): V2Output {
   if (!isObj(msg)) throw new TranslateRefusal("the model's answer is not a SeldonMessage", 502);
-  if (typeof msg.strData === 'string') return v2Answer(form, DEFAULT_OUTPUT_NAME, [1], 'BYTES', `[${JSON.stringify(msg.strData)}]`, 'str');
-  if (typeof msg.binData === 'string') return v2Answer(form, DEFAULT_OUTPUT_NAME, [1], 'BYTES', `[${JSON.stringify(msg.binData)}]`, 'base64');
-  if (msg.jsonData !== undefined) return v2Answer(form, DEFAULT_OUTPUT_NAME, [1], 'BYTES', `[${JSON.stringify(JSON.stringify(msg.jsonData))}]`, 'json');
+  const text = (s: string, ct: string): V2Output => ({ kind: 'text', name: DEFAULT_OUTPUT_NAME, shape: [1], datatype: 'BYTES', values: [s], contentType: ct });
+  if (typeof msg.strData === 'string') return text(msg.strData, 'str');
+  if (typeof msg.binData === 'string') return text(msg.binData, 'base64');
+  if (msg.jsonData !== undefined) return text(JSON.stringify(msg.jsonData), 'json');
   const data = msg.data;
   let shape: number[];
   let values: Element[];
@@ -93,10 +126,10 @@ export function seldonAnswerToV2(status: number, body: Buffer, form: V2Form): st
       checkCount(values.length, shape, 'data.tensor.values');
     } else if (data.ndarray !== undefined) ({ shape, values } = flatten(data.ndarray, 'data.ndarray'));
     else throw new TranslateRefusal('its data holds neither tensor nor ndarray');
-    const datatype = inferDatatype(values, parsed.floats);
+    const datatype = inferDatatype(values, floats);
     // Checked as a v2 client's input is: a number JSON.parse made Infinity would be written null.
     checkElements(datatype, values);
-    return v2Answer(form, DEFAULT_OUTPUT_NAME, shape, datatype, writeFlat(values));
+    return { kind: 'values', name: DEFAULT_OUTPUT_NAME, shape, datatype, values, contentType: undefined };
   } catch (err) {
     if (err instanceof TranslateRefusal && err.status === 502) throw err;
     throw new TranslateRefusal(`the model's answer cannot be translated: ${(err as Error).message}`, 502);

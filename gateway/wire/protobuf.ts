@@ -86,3 +86,96 @@ export function varintBytes(n: number): number[] {
 export function lenField(field: number, payload: Buffer): Buffer {
   return Buffer.concat([Buffer.from([...varintBytes(field * 8 + LEN), ...varintBytes(payload.length)]), payload]);
 }
+
+/** The varint at `i` as a bigint (64 bits, unsigned: every bit kept), or null when it runs past `end` or over 10 bytes. */
+export function readVarint64(b: Uint8Array, i: number, end: number): bigint | null {
+  let value = 0n;
+  let shift = 0n;
+  for (let n = 0; n < 10 && i < end; n++) {
+    const c = b[i++]!;
+    value |= BigInt(c & 0x7f) << shift;
+    if (c < 0x80) return value & 0xffffffffffffffffn;
+    shift += 7n;
+  }
+  return null;
+}
+
+/** `v` as a varint of 64 bits (a negative number two's complement, ten bytes, as int32 and int64 are written). */
+export function varint64Bytes(v: bigint, out: number[]): void {
+  let u = v < 0n ? v + 0x10000000000000000n : v;
+  while (u >= 0x80n) {
+    out.push(Number(u & 0x7fn) | 0x80);
+    u >>= 7n;
+  }
+  out.push(Number(u));
+}
+
+/**
+ * A message written field by field, in order: what the gateway composes itself (a translated
+ * message), never on a route that does not need it.
+ */
+export class ProtoWriter {
+  private readonly parts: Buffer[] = [];
+  private size = 0;
+
+  private push(b: Buffer): this {
+    this.parts.push(b);
+    this.size += b.length;
+    return this;
+  }
+
+  private head(field: number, wire: number, len?: number): this {
+    const h = varintBytes(field * 8 + wire);
+    if (len !== undefined) h.push(...varintBytes(len));
+    return this.push(Buffer.from(h));
+  }
+
+  /** A length-delimited field (bytes, a string's UTF-8, a message). */
+  bytes(field: number, payload: Buffer): this {
+    return this.head(field, LEN, payload.length).push(payload);
+  }
+
+  string(field: number, s: string): this {
+    return this.bytes(field, Buffer.from(s, 'utf8'));
+  }
+
+  message(field: number, m: ProtoWriter): this {
+    return this.bytes(field, m.finish());
+  }
+
+  /** A varint field (bool, enum, int32, int64, uint32, uint64). */
+  varint(field: number, v: number | bigint): this {
+    const out = varintBytes(field * 8 + VARINT);
+    varint64Bytes(BigInt(v), out);
+    return this.push(Buffer.from(out));
+  }
+
+  double(field: number, v: number): this {
+    const b = Buffer.allocUnsafe(8);
+    b.writeDoubleLE(v);
+    return this.head(field, FIXED64).push(b);
+  }
+
+  /** A packed repeated varint field (empty: not written, as proto3 writes it). */
+  packedVarints(field: number, values: readonly (number | bigint)[]): this {
+    if (values.length === 0) return this;
+    const out: number[] = [];
+    for (const v of values) varint64Bytes(BigInt(v), out);
+    return this.bytes(field, Buffer.from(out));
+  }
+
+  /** A packed repeated double (`width` 8) or float (4) field. */
+  packedFloats(field: number, values: readonly number[], width: 4 | 8): this {
+    if (values.length === 0) return this;
+    const b = Buffer.allocUnsafe(values.length * width);
+    for (let i = 0; i < values.length; i++) {
+      if (width === 8) b.writeDoubleLE(values[i]!, i * 8);
+      else b.writeFloatLE(values[i]!, i * 4);
+    }
+    return this.bytes(field, b);
+  }
+
+  finish(): Buffer {
+    return this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.size);
+  }
+}

@@ -1,0 +1,175 @@
+/**
+ * A gRPC call translated between Seldon's protocol and v2 for its model (`Backend.translate`,
+ * docs/protocol-translation.md), the gRPC twin of rest/rest-translation.ts over the same rules
+ * (translate/): which calls are (`grpcTranslationFor`: `seldon.protos.Seldon/Predict` for a v2
+ * model, `inference.GRPCInferenceService/ModelInfer` for a Seldon one; a v2 client's `ModelMetadata`
+ * and `ModelReady` of a Seldon model are the gateway's own answers), the method and message the model
+ * gets (translated once, the request read whole: retries and hedges resend it), and
+ * `TranslatedGrpcAnswer`, the decorator that writes the model's answer in the client's protocol. A
+ * translated call carries exactly one uncompressed message each way. One object per translated call;
+ * a route without the annotation pays one property check.
+ */
+import type { OutgoingHttpHeaders } from 'node:http2';
+import type { TranslatePolicy, WireProtocol } from '../../routing/policies/protocol.js';
+import type { Backend } from '../../routing/types.js';
+import { TranslateRefusal } from '../translate/datatypes.js';
+import { DEFAULT_INPUT_NAME, seldonMessageToV2, v2OutputsToSeldon, type SeldonForm } from '../translate/seldon-client.js';
+import { seldonMessageToV2Output, v2InferToSeldon, type V2Form } from '../translate/v2-client.js';
+import { readSeldonMessage, writeSeldonMessage } from '../translate/seldon-proto.js';
+import { readInferMessage, readModelRef, writeInferRequest, writeInferResponse, writeModelReady, writeSeldonModelMetadata } from '../translate/v2-proto.js';
+import type { TranslationResult } from '../observe/translation-metrics.js';
+import type { CallAnswer } from './tagged-answer.js';
+import { answerStatus } from './mirror.js';
+
+export const TRANSLATED_METADATA = 'x-seldon-translated';
+
+const SELDON_PREDICT = '/seldon.protos.Seldon/Predict';
+const V2_INFER = '/inference.GRPCInferenceService/ModelInfer';
+const V2_METADATA = '/inference.GRPCInferenceService/ModelMetadata';
+const V2_READY = '/inference.GRPCInferenceService/ModelReady';
+
+/** The most a translated call's message may hold, each way (it is read whole to be translated). */
+export const MAX_TRANSLATED_MESSAGE = 64 * 1024 * 1024;
+
+/** The one message of a whole gRPC request or answer (length-prefixed); anything else is refused (`status`). */
+export function oneMessage(whole: Buffer, status: number): Buffer {
+  if (whole.length < 5) throw new TranslateRefusal('a translated call carries exactly one message, and none came', status);
+  if (whole[0] !== 0) throw new TranslateRefusal('a compressed message cannot be translated: send it uncompressed', status);
+  if (whole.readUInt32BE(1) !== whole.length - 5) throw new TranslateRefusal('a translated call carries exactly one message', status);
+  return whole.subarray(5);
+}
+
+/** `message` length-prefixed, uncompressed. */
+export function frame(message: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(message.length + 5);
+  out[0] = 0;
+  out.writeUInt32BE(message.length, 1);
+  message.copy(out, 5);
+  return out;
+}
+
+export class GrpcTranslation {
+  private seldonForm: SeldonForm | undefined;
+  private v2Form: V2Form | undefined;
+
+  constructor(
+    readonly from: WireProtocol,
+    readonly to: WireProtocol,
+    /** The method the model is called with; for the gateway's own answer, the client's. */
+    readonly path: string,
+    private readonly policy: TranslatePolicy,
+    /** `ModelMetadata` / `ModelReady` of a Seldon model: answered by the gateway, nothing sent. */
+    readonly own: 'metadata' | 'ready' | undefined = undefined,
+  ) {}
+
+  /** `from->to`, as the metadata, the log and the metric say it. */
+  get label(): string {
+    return `${this.from}->${this.to}`;
+  }
+
+  /** The whole request the model gets (framed); throws `TranslateRefusal` (400: INVALID_ARGUMENT) for what cannot be carried unchanged. */
+  request(whole: Buffer): Buffer {
+    const payload = oneMessage(whole, 400);
+    if (this.to === 'v2') {
+      // A gRPC SeldonMessage's numbers are doubles: numpy's float64.
+      const r = seldonMessageToV2(readSeldonMessage(payload, 400), true, { name: DEFAULT_INPUT_NAME, datatype: this.policy.datatype });
+      this.seldonForm = r.form;
+      return frame(writeInferRequest(r.request, this.policy.modelName));
+    }
+    const req = readInferMessage(payload, false, 400);
+    const name = typeof req.model_name === 'string' && req.model_name !== '' ? req.model_name : this.policy.modelName;
+    const version = typeof req.model_version === 'string' && req.model_version !== '' ? req.model_version : undefined;
+    const r = v2InferToSeldon(req, name, version);
+    this.v2Form = r.form;
+    return frame(writeSeldonMessage(r.message, 400));
+  }
+
+  /** The client's whole answer from the model's (framed); throws `TranslateRefusal` (502: INTERNAL) for an answer it cannot read. */
+  answer(whole: Buffer): Buffer {
+    const payload = oneMessage(whole, 502);
+    if (this.to === 'v2') return frame(writeSeldonMessage(v2OutputsToSeldon(readInferMessage(payload, true, 502), this.seldonForm!, this.policy.names), 502));
+    return frame(writeInferResponse(seldonMessageToV2Output(readSeldonMessage(payload, 502), true), this.v2Form!));
+  }
+
+  /** The gateway's own answer (framed) to `ModelMetadata` / `ModelReady`. */
+  ownAnswer(whole: Buffer): Buffer {
+    if (this.own === 'ready') return frame(writeModelReady());
+    let name = '';
+    try {
+      name = readModelRef(oneMessage(whole, 400)).name;
+    } catch {
+      // No readable request: the model's own name.
+    }
+    return frame(writeSeldonModelMetadata(name === '' ? this.policy.modelName : name));
+  }
+}
+
+/** Whether a call of method `path` to `backend` is translated, and how; null: it goes as it came. */
+export function grpcTranslationFor(backend: Backend, path: string): GrpcTranslation | null {
+  const t = backend.translate;
+  if (t === null) return null;
+  if (t.speaks === 'v2' && path === SELDON_PREDICT && t.accept.includes('seldon')) return new GrpcTranslation('seldon', 'v2', V2_INFER, t);
+  if (t.speaks === 'seldon' && t.accept.includes('v2')) {
+    if (path === V2_INFER) return new GrpcTranslation('v2', 'seldon', SELDON_PREDICT, t);
+    if (path === V2_METADATA) return new GrpcTranslation('v2', 'seldon', path, t, 'metadata');
+    if (path === V2_READY) return new GrpcTranslation('v2', 'seldon', path, t, 'ready');
+  }
+  return null;
+}
+
+/** What a translated answer needs of its call. */
+export interface TranslatedAnswerOwner {
+  /** The model's trailers, once they came. */
+  trailers(): OutgoingHttpHeaders | undefined;
+  /** The answer could not be translated: the call's status becomes INTERNAL, with `message`. */
+  badAnswer(message: string): void;
+  counted(result: TranslationResult): void;
+}
+
+/**
+ * The model's answer held whole (at most MAX_TRANSLATED_MESSAGE) and written in the client's
+ * protocol once it ended. A model's error status passes as it came (its message, in the model's
+ * protocol, is dropped); an answer that cannot be translated ends the call INTERNAL, never passed on
+ * changed or half-translated.
+ */
+export class TranslatedGrpcAnswer implements CallAnswer {
+  private chunks: Buffer[] = [];
+  private size = 0;
+
+  constructor(
+    private readonly inner: CallAnswer,
+    private readonly translation: GrpcTranslation,
+    private readonly owner: TranslatedAnswerOwner,
+  ) {}
+
+  write(chunk: Buffer): void {
+    this.size += chunk.length;
+    if (this.size <= MAX_TRANSLATED_MESSAGE + 5) this.chunks.push(chunk);
+  }
+
+  end(last?: Buffer): void {
+    if (last !== undefined) this.write(last);
+    const whole = Buffer.concat(this.chunks, Math.min(this.size, MAX_TRANSLATED_MESSAGE + 5));
+    this.chunks = [];
+    const t = this.owner.trailers();
+    if (t !== undefined && answerStatus(t, 200) !== 0) {
+      this.owner.counted('model-error');
+      this.inner.end();
+      return;
+    }
+    let translated: Buffer;
+    try {
+      if (this.size > MAX_TRANSLATED_MESSAGE + 5) throw new TranslateRefusal(`the model's answer is larger than ${MAX_TRANSLATED_MESSAGE} bytes, too large to translate`, 502);
+      translated = this.translation.answer(whole);
+    } catch (err) {
+      if (!(err instanceof TranslateRefusal)) throw err;
+      this.owner.counted('bad-answer');
+      this.owner.badAnswer(`the model's answer cannot be translated (${this.translation.label}): ${err.message}`);
+      this.inner.end();
+      return;
+    }
+    this.owner.counted('ok');
+    this.inner.write(translated);
+    this.inner.end();
+  }
+}

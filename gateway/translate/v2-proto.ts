@@ -1,0 +1,231 @@
+/**
+ * The Open Inference Protocol's gRPC messages (`inference.GRPCInferenceService`, MLServer's
+ * dataplane.proto) ⇄ the form the translation rules read and write (the request or answer as v2
+ * JSON holds it), so both transports share one set of rules. Reading takes each tensor's elements
+ * from its typed contents (the one field its datatype has: INT64 in `int64_contents`…) or from the
+ * raw contents (raw-contents.ts); 64-bit integers stay exact (bigints beyond 2^53, never a
+ * JavaScript number); BYTES elements are text (a SeldonMessage holds strings: bytes that are not
+ * UTF-8 are refused). Writing uses the typed contents, FP16 and BF16 the raw contents (they have no
+ * typed ones). What does not fit its shape or datatype is refused by the rules, never guessed. Pure.
+ */
+import { FIXED32, FIXED64, LEN, ProtoWriter, VARINT, readVarint64, walkFields, type WireField } from '../wire/protobuf.js';
+import { TranslateRefusal, isDatatype, type Datatype, type Element } from './datatypes.js';
+import { readRaw, writeRaw } from './raw-contents.js';
+import { text } from './seldon-proto.js';
+import type { V2Request } from './seldon-client.js';
+import type { V2Form, V2Output } from './v2-client.js';
+
+/** The field of InferTensorContents each datatype's elements are in (FP16, BF16: none, raw only). */
+const CONTENTS: Readonly<Partial<Record<Datatype, number>>> = {
+  BOOL: 1,
+  INT8: 2,
+  INT16: 2,
+  INT32: 2,
+  INT64: 3,
+  UINT8: 4,
+  UINT16: 4,
+  UINT32: 4,
+  UINT64: 5,
+  FP32: 6,
+  FP64: 7,
+  BYTES: 8,
+};
+
+const malformed = (what: string, status: number): TranslateRefusal => new TranslateRefusal(`${what} is not a well-formed protobuf message`, status);
+
+/** A whole number read from 64 bits: a number when it is safe, else a bigint (exact). */
+const exact = (v: bigint): number | bigint => (v >= -9007199254740991n && v <= 9007199254740991n ? Number(v) : v);
+
+/** A tensor as read: what v2 JSON says of it, and its contents (`raw`: the raw contents' index, by order). */
+interface ReadTensor {
+  name: string;
+  datatype: string;
+  shape: (number | bigint)[];
+  parameters: Record<string, unknown>;
+  data: unknown[];
+  contents: Buffer | undefined;
+}
+
+/** ModelInferRequest (inputs: 5, raw_input_contents: 7) or ModelInferResponse (outputs: 5, raw_output_contents: 6) → v2 JSON's form. */
+export function readInferMessage(b: Buffer, answer: boolean, status: number): Record<string, unknown> {
+  const what = answer ? 'the ModelInferResponse' : 'the ModelInferRequest';
+  const out: Record<string, unknown> = {};
+  const tensors: ReadTensor[] = [];
+  const raw: Buffer[] = [];
+  const rawField = answer ? 6 : 7;
+  const ok = walkFields(b, 0, b.length, (f) => {
+    if (f.wire !== LEN) return;
+    const sub = b.subarray(f.start, f.end);
+    if (f.field === 1) out.model_name = text(sub, 'model_name', status);
+    else if (f.field === 2) out.model_version = text(sub, 'model_version', status);
+    else if (f.field === 3) out.id = text(sub, 'id', status);
+    else if (f.field === 5) tensors.push(readTensor(sub, status));
+    else if (f.field === rawField) raw.push(sub);
+  });
+  if (!ok) throw malformed(what, status);
+  const key = answer ? 'outputs' : 'inputs';
+  if (raw.length > 0 && raw.length !== tensors.length) throw new TranslateRefusal(`${what} has ${raw.length} raw contents for ${tensors.length} ${key}`, status);
+  out[key] = tensors.map((t, i) => {
+    const where = `${key}[${i}]`;
+    if (isDatatype(t.datatype)) {
+      if (raw.length > 0) {
+        if (t.contents !== undefined) throw new TranslateRefusal(`${where} has both contents and raw contents`, status);
+        t.data = readRaw(t.datatype, raw[i]!).map((v, j) => (Buffer.isBuffer(v) ? text(v, `${where} element ${j}`, status) : v));
+      } else if (t.contents !== undefined) t.data = readContents(t.contents, t.datatype, where, status);
+    }
+    return { name: t.name, datatype: t.datatype, shape: t.shape, parameters: t.parameters, data: t.data };
+  });
+  return out;
+}
+
+/** InferInputTensor / InferOutputTensor: name 1, datatype 2, shape 3 (int64), parameters 4, contents 5. */
+function readTensor(b: Buffer, status: number): ReadTensor {
+  const t: ReadTensor = { name: '', datatype: '', shape: [], parameters: {}, data: [], contents: undefined };
+  const ok = walkFields(b, 0, b.length, (f) => {
+    if (f.field === 1 && f.wire === LEN) t.name = text(b.subarray(f.start, f.end), 'a tensor name', status);
+    else if (f.field === 2 && f.wire === LEN) t.datatype = text(b.subarray(f.start, f.end), 'a datatype', status);
+    else if (f.field === 3) varints(b, f, (v) => t.shape.push(exact(BigInt.asIntN(64, v))), 'shape', status);
+    else if (f.field === 4 && f.wire === LEN) readParameter(b.subarray(f.start, f.end), t.parameters, status);
+    else if (f.field === 5 && f.wire === LEN) t.contents = b.subarray(f.start, f.end);
+  });
+  if (!ok) throw malformed('a tensor', status);
+  return t;
+}
+
+/** One map<string, InferParameter> entry: a string parameter (content_type) by its key; the others are not the rules' business. */
+function readParameter(b: Buffer, into: Record<string, unknown>, status: number): void {
+  let key = '';
+  let value: string | undefined;
+  const ok = walkFields(b, 0, b.length, (e) => {
+    if (e.field === 1 && e.wire === LEN) key = text(b.subarray(e.start, e.end), 'a parameter key', status);
+    else if (e.field === 2 && e.wire === LEN)
+      walkFields(b, e.start, e.end, (p) => {
+        if (p.field === 3 && p.wire === LEN) value = text(b.subarray(p.start, p.end), 'a parameter', status);
+      });
+  });
+  if (!ok) throw malformed('a parameter', status);
+  if (value !== undefined) Object.defineProperty(into, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+/** Each varint of a repeated field, packed or not. */
+function varints(b: Buffer, f: WireField, each: (v: bigint) => void, what: string, status: number): void {
+  if (f.wire === VARINT) {
+    each(readVarint64(b, f.start, f.end)!);
+    return;
+  }
+  if (f.wire !== LEN) throw malformed(what, status);
+  for (let i = f.start; i < f.end;) {
+    const v = readVarint64(b, i, f.end);
+    if (v === null) throw malformed(what, status);
+    each(v);
+    while (b[i]! >= 0x80) i++;
+    i++;
+  }
+}
+
+/** The typed contents of `dt`'s field; an element in another field is refused (it would be lost). */
+function readContents(b: Buffer, dt: Datatype, where: string, status: number): unknown[] {
+  const field = CONTENTS[dt];
+  if (field === undefined) throw new TranslateRefusal(`${where} is ${dt}, which only raw contents can carry`, status);
+  const out: unknown[] = [];
+  const ok = walkFields(b, 0, b.length, (f) => {
+    if (f.field !== field) {
+      if (f.field >= 1 && f.field <= 8) throw new TranslateRefusal(`${where} is ${dt} but has elements in contents field ${f.field}`, status);
+      return;
+    }
+    switch (field) {
+      case 1:
+        return varints(b, f, (v) => out.push(v !== 0n), where, status);
+      case 2:
+        return varints(b, f, (v) => out.push(Number(BigInt.asIntN(32, v))), where, status);
+      case 3:
+        return varints(b, f, (v) => out.push(exact(BigInt.asIntN(64, v))), where, status);
+      case 4:
+        return varints(b, f, (v) => out.push(Number(BigInt.asUintN(32, v))), where, status);
+      case 5:
+        return varints(b, f, (v) => out.push(exact(v)), where, status);
+      case 6:
+        if (f.wire === FIXED32) return void out.push(b.readFloatLE(f.start));
+        if (f.wire !== LEN || (f.end - f.start) % 4 !== 0) throw malformed(where, status);
+        for (let i = f.start; i < f.end; i += 4) out.push(b.readFloatLE(i));
+        return;
+      case 7:
+        if (f.wire === FIXED64) return void out.push(b.readDoubleLE(f.start));
+        if (f.wire !== LEN || (f.end - f.start) % 8 !== 0) throw malformed(where, status);
+        for (let i = f.start; i < f.end; i += 8) out.push(b.readDoubleLE(i));
+        return;
+      default:
+        if (f.wire !== LEN) throw malformed(where, status);
+        out.push(text(b.subarray(f.start, f.end), `${where} element ${out.length}`, status));
+    }
+  });
+  if (!ok) throw malformed(where, status);
+  return out;
+}
+
+// ---- writing ------------------------------------------------------------------------------------
+
+/** One tensor's head and contents (typed; FP16 and BF16 return their raw contents to go beside the message). */
+function writeTensor(name: string, shape: readonly number[], dt: Datatype, values: readonly Element[], contentType: string | undefined): { tensor: ProtoWriter; raw: Buffer | undefined } {
+  const w = new ProtoWriter().string(1, name).string(2, dt).packedVarints(3, shape);
+  if (contentType !== undefined) w.message(4, new ProtoWriter().string(1, 'content_type').message(2, new ProtoWriter().string(3, contentType)));
+  const field = CONTENTS[dt];
+  if (field === undefined) return { tensor: w, raw: writeRaw(dt, values) };
+  const c = new ProtoWriter();
+  if (field === 6 || field === 7) {
+    // FP32: a number float32 cannot hold exactly is refused (raw-contents.ts's rule), never rounded.
+    if (field === 6) writeRaw('FP32', values);
+    c.packedFloats(field, values as number[], field === 6 ? 4 : 8);
+  } else if (field === 8) for (const v of values) c.string(8, String(v));
+  else if (field === 1)
+    c.packedVarints(
+      1,
+      values.map((v) => (v === true ? 1 : 0)),
+    );
+  else c.packedVarints(field, values as (number | bigint)[]);
+  return { tensor: w.message(5, c), raw: undefined };
+}
+
+/** The ModelInferRequest a v2 model gets (`model`: its name). */
+export function writeInferRequest(r: V2Request, model: string): Buffer {
+  const t = r.input;
+  const { tensor, raw } = writeTensor(t.name, t.shape, t.datatype, t.values, t.contentType);
+  const w = new ProtoWriter().string(1, model);
+  if (r.id !== undefined) w.string(3, r.id);
+  w.message(5, tensor);
+  if (raw !== undefined) w.bytes(7, raw);
+  return w.finish();
+}
+
+/** The ModelInferResponse a v2 client gets from a Seldon model's answer. */
+export function writeInferResponse(o: V2Output, form: V2Form): Buffer {
+  const { tensor, raw } = writeTensor(o.name, o.shape, o.datatype, o.values, o.contentType);
+  const w = new ProtoWriter().string(1, form.modelName);
+  if (form.modelVersion !== undefined) w.string(2, form.modelVersion);
+  if (form.id !== undefined) w.string(3, form.id);
+  w.message(5, tensor);
+  if (raw !== undefined) w.bytes(6, raw);
+  return w.finish();
+}
+
+/** ModelMetadataRequest / ModelReadyRequest: the model's name (1) and version (2). */
+export function readModelRef(b: Buffer): { name: string; version: string } {
+  const ref = { name: '', version: '' };
+  walkFields(b, 0, b.length, (f) => {
+    if (f.wire !== LEN) return;
+    const s = b.subarray(f.start, f.end).toString('utf8');
+    if (f.field === 1) ref.name = s;
+    else if (f.field === 2) ref.version = s;
+  });
+  return ref;
+}
+
+/** ModelMetadataResponse of a model served by Seldon's wrapper, as far as the gateway knows it: its name, platform `seldon`, no declared tensors. */
+export function writeSeldonModelMetadata(name: string): Buffer {
+  return new ProtoWriter().string(1, name).string(3, 'seldon').finish();
+}
+
+/** ModelReadyResponse: ready. */
+export function writeModelReady(): Buffer {
+  return new ProtoWriter().varint(1, 1).finish();
+}
