@@ -338,6 +338,45 @@ describe('large request bodies stream through the HTTP/1.1 lane', () => {
   });
 });
 
+describe('--client-request-timeout covers a streamed body', () => {
+  let model: HttpBackend;
+  let gw: TestGateway;
+  const seen: Seen[] = [];
+
+  beforeAll(async () => {
+    model = await startHttpBackend({ name: 'model', bufferBody: false, handler: streamingModel(seen) });
+    gw = await startTestGateway({
+      manifests: { 'plain.yaml': sdep('plain', 'ml', { predictors: [{ name: 'main' }] }) },
+      resolve: { 'plain-main.ml:8000': model.port },
+      args: ['--client-header-timeout', '1s', '--client-request-timeout', '2s'],
+    });
+  });
+
+  afterAll(async () => {
+    await gw?.stop();
+    await model?.close();
+  });
+
+  it('a body that stops coming: 408 on its own exchange with Connection: close, and the model sees its request aborted', async () => {
+    const body = bodyOf(MiB, 8);
+    const { socket, reader } = await connect(gw.port);
+    await writeAll(socket, head('plain', [`Content-Length: ${body.length}`]));
+    await writeAll(socket, body.subarray(0, 256 * 1024));
+    // The rest never comes: the request timeout answers.
+    const res = await readHttpResponse(reader, { timeoutMs: 20_000 });
+    expect(res?.status).toBe(408);
+    expect(headerValue(res!.headers, 'connection')).toBe('close');
+    expect(JSON.parse(res!.body.toString()).status).toMatchObject({ code: 408, status: 'FAILURE' });
+    await waitFor(() => seen.length > 0, 10_000);
+    await seen[0]!.done;
+    expect(seen[0]!.aborted).toBe(true);
+    expect(seen[0]!.complete).toBe(false);
+    await waitFor(() => reader.ended, 10_000);
+    socket.destroy();
+    expect(await metric(gw.adminUrl, 'seldon_gateway_client_errors_total{reason="request_timeout"}')).toBe(1);
+  });
+});
+
 describe('a body whose reader does not read: the lane holds a bounded part of it, not the whole', () => {
   it('8 MiB sent to a paused reader: the lane stops reading the socket with at most two socket reads held; all of it arrives once read', async () => {
     let exchangeSeen: LaneExchange | undefined;
