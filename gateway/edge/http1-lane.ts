@@ -10,10 +10,11 @@
  * when it can.
  *
  * What it serves, and what it leaves: it takes a connection from the listener and serves its
- * requests while each one is of the simple shape the parser recognises, has a body of at most
- * `maxBodyBytes` (read whole before it is served, as nginx buffers small bodies) and goes to the
+ * requests while each one is of the simple shape the parser recognises, has a Content-Length body
+ * within --max-body (one of at most `maxBodyBytes` read whole before it is served, as nginx buffers
+ * small bodies; a larger one served at its head and streamed as it comes, edge/lane-body.ts) and goes to the
  * proxy or the OAuth front end (`route`). At the first request that is not (a malformed one, chunked, `Expect`,
- * HTTP/1.0, HEAD, a larger body, the gateway's own routes), it gives the connection to
+ * HTTP/1.0, HEAD, a body over --max-body, the gateway's own routes), it gives the connection to
  * `node:http` at that request's first byte, unread: from there `node:http` serves it as it
  * always has, parse errors and their answers included. Nothing is read twice or lost.
  *
