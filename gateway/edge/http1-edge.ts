@@ -17,6 +17,7 @@ import { rawAnswer, sendError } from './http-answer.js';
 import { Http1Serial } from './http1-serial.js';
 import { isLingering, lingeringClose } from './lingering-close.js';
 import type { NodeRequest, NodeResponse } from './node-exchange.js';
+import type { LaneExchange } from './lane-exchange.js';
 
 const CLIENT_ERRORS: Record<string, [number, GatewayReason, string, string]> = {
   HPE_HEADER_OVERFLOW: [431, 'HEADERS_TOO_LARGE', 'headers_too_large', 'the request head is larger than the gateway accepts'],
@@ -107,9 +108,21 @@ export class Http1Edge {
     else socket.destroy();
   };
 
-  /** A request the lane was receiving was not received in time: answered as Node's server answers its own. */
-  readonly timedOut = (socket: Socket): void => {
-    this.clientError(Object.assign(new Error('request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }), socket);
+  /**
+   * A request the lane was receiving was not received in time: answered as Node's server answers its
+   * own. One being served while its body streamed in (`served`) is answered on its own exchange
+   * (whose close aborts the model's request), or cut when its answer has begun, as Node's is
+   * (edge/http1-serial.ts `refuse`).
+   */
+  readonly timedOut = (socket: Socket, served?: LaneExchange): void => {
+    if (served === undefined) {
+      this.clientError(Object.assign(new Error('request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }), socket);
+      return;
+    }
+    const [status, reason, label, info] = CLIENT_ERRORS.ERR_HTTP_REQUEST_TIMEOUT!;
+    this.deps.metrics.clientErrors.labels(label).inc();
+    if (served.headersSent) socket.destroy();
+    else sendError(served, served, status, reason, info, { connection: 'close' });
   };
 
   /**

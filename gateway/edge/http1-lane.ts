@@ -10,10 +10,11 @@
  * when it can.
  *
  * What it serves, and what it leaves: it takes a connection from the listener and serves its
- * requests while each one is of the simple shape the parser recognises, has a body of at most
- * `maxBodyBytes` (read whole before it is served, as nginx buffers small bodies) and goes to the
+ * requests while each one is of the simple shape the parser recognises, has a Content-Length body
+ * within --max-body (one of at most `maxBodyBytes` read whole before it is served, as nginx buffers
+ * small bodies; a larger one served at its head and streamed as it comes, edge/lane-body.ts) and goes to the
  * proxy or the OAuth front end (`route`). At the first request that is not (a malformed one, chunked, `Expect`,
- * HTTP/1.0, HEAD, a larger body, the gateway's own routes), it gives the connection to
+ * HTTP/1.0, HEAD, a body over --max-body, the gateway's own routes), it gives the connection to
  * `node:http` at that request's first byte, unread: from there `node:http` serves it as it
  * always has, parse errors and their answers included. Nothing is read twice or lost.
  *
@@ -28,11 +29,14 @@ import type { Socket } from 'node:net';
 import { Deadline } from '../timers/deadline.js';
 import { MORE, OTHER, parseRequestHead, type HeadLimits } from './http1-request.js';
 import { LaneExchange, type LaneOwner } from './lane-exchange.js';
+import { LaneBody, type BodySource } from './lane-body.js';
 import { lingeringClose } from './lingering-close.js';
 
 export interface LaneOptions extends HeadLimits {
-  /** The largest body the lane reads whole before serving (larger: `node:http` streams it). */
+  /** The largest body the lane reads whole before serving (larger: served at once, the body streamed as it comes, edge/lane-body.ts). */
   readonly maxBodyBytes: number;
+  /** --max-body (0: none): a larger Content-Length goes to `node:http`, whose edge checks answer it 413 (edge/refusals.ts). */
+  readonly bodyLimitBytes: number;
   /** Idle time allowed between requests, in ms (`node:http`'s keepAliveTimeout). */
   readonly keepAliveTimeoutMs: number;
   /** --client-header-timeout: from a request's first byte to the end of its head. */
@@ -43,8 +47,11 @@ export interface LaneOptions extends HeadLimits {
   route(target: string): LaneHandler | undefined;
   /** `node:http` takes the connection from here (its unread bytes are back on the socket), and why. */
   handOff(socket: Socket, reason: HandOffReason): void;
-  /** A request was not received within its timeout: answer it (408) and close. */
-  timedOut(socket: Socket): void;
+  /**
+   * A request was not received within its timeout: answer it (408) and close. `served`: the
+   * request is being served already, its body streaming (the answer is its own, or a cut).
+   */
+  timedOut(socket: Socket, served?: LaneExchange): void;
 }
 
 /** Serves one request the lane read. */
@@ -63,9 +70,11 @@ const enum Wait {
   Request,
   /** A request is being served: no timeout of the lane's (the route's own apply). */
   Serving,
+  /** A request is being served while its body still streams in: the request timeout. */
+  Body,
 }
 
-class LaneConnection implements LaneOwner {
+class LaneConnection implements LaneOwner, BodySource {
   /** Bytes read and not yet served, from `at`. */
   private buf: Buffer | null = null;
   private at = 0;
@@ -78,6 +87,11 @@ class LaneConnection implements LaneOwner {
   private gone = false;
   /** Answers are waiting in the socket's buffer for the client to read them. */
   private unread = false;
+  /** The body streaming in (edge/lane-body.ts), and how many of its bytes are still to come. */
+  private body: LaneBody | null = null;
+  private bodyLeft = 0;
+  /** The socket is paused because the body's reader is not taking it. */
+  private bodyFull = false;
 
   constructor(
     private readonly lane: Http1Lane,
@@ -101,6 +115,19 @@ class LaneConnection implements LaneOwner {
   readonly onData = (chunk: Buffer): void => {
     // Closing (after `Connection: close`, a timeout): nothing more is served, so nothing more is kept.
     if (this.gone) return;
+    if (this.bodyLeft > 0) {
+      const dropping = this.body === null;
+      chunk = this.toBody(chunk);
+      if (dropping && this.bodyLeft === 0) {
+        // The unread rest of an answered request's body is gone by: the next request, as after any answer.
+        if (chunk.length > 0) {
+          this.buf = chunk;
+          this.at = 0;
+        }
+        return this.afterAnswer();
+      }
+      if (chunk.length === 0) return;
+    }
     const buf = this.buf;
     if (buf === null) {
       this.buf = chunk;
@@ -128,10 +155,12 @@ class LaneConnection implements LaneOwner {
     const head = parseRequestHead(buf, this.at, options, LaneExchange);
     if (head === MORE) return;
     if (head === OTHER) return this.handOff('request_shape');
-    if (head.contentLength > options.maxBodyBytes) return this.handOff('large_body');
+    const limit = options.bodyLimitBytes;
+    if (limit > 0 && head.contentLength > limit) return this.handOff('large_body');
     const handler = options.route(head.target);
     if (handler === undefined) return this.handOff('gateway_route');
     const end = this.at + head.size + head.contentLength;
+    if (head.contentLength > options.maxBodyBytes) return this.stream(head, handler, buf);
     if (buf.length < end) {
       // The head is here, the body is coming: the request timeout covers the rest.
       const ms = options.requestTimeoutMs;
@@ -149,17 +178,112 @@ class LaneConnection implements LaneOwner {
     handler(x, x);
   }
 
+  /**
+   * Serve a request whose body is too large to read whole (`head`, parsed from `buf`) now, its body streaming as it comes: what is here of it first, the rest from
+   * the socket's reads (`toBody`). The request timeout still covers the body.
+   */
+  private stream(head: LaneExchange, handler: LaneHandler, buf: Buffer): void {
+    const from = this.at + head.size;
+    const body = new LaneBody(this);
+    this.body = body;
+    this.bodyLeft = head.contentLength;
+    this.buf = null;
+    const ms = this.lane.options.requestTimeoutMs;
+    this.wait = Wait.Body;
+    if (ms > 0) this.deadline.set(Math.max(1, this.started + ms - performance.now()));
+    else this.deadline.stop();
+    const x = head.serve(this, body, this.started);
+    x.complete = false;
+    this.res = x;
+    if (buf.length > from) {
+      // The body's first bytes (and, when all of it is here, what follows: the next request).
+      const rest = this.toBody(buf.subarray(from));
+      if (rest.length > 0) {
+        this.buf = rest;
+        this.at = 0;
+      }
+    }
+    handler(x, x);
+  }
+
+  /**
+   * Hand the body its part of `chunk` (none once it is answered: dropped); what is left over (the
+   * next request's bytes) is returned.
+   */
+  private toBody(chunk: Buffer): Buffer {
+    const body = this.body;
+    const left = this.bodyLeft;
+    let rest: Buffer = EMPTY;
+    if (chunk.length > left) {
+      rest = chunk.subarray(left);
+      chunk = chunk.subarray(0, left);
+    }
+    this.bodyLeft = left - chunk.length;
+    if (this.bodyLeft === 0) {
+      // The whole request is here: the body ends, the route's own timeouts from here.
+      this.body = null;
+      this.wait = Wait.Serving;
+      this.deadline.stop();
+      if (body === null) return rest;
+      this.res!.complete = true;
+      if (chunk.length > 0) body.push(chunk);
+      body.push(null);
+      if (rest.length > READ_AHEAD_BYTES) this.socket.pause();
+      else if (this.bodyFull) {
+        this.bodyFull = false;
+        this.socket.resume();
+      }
+    } else if (body !== null && !body.push(chunk) && !this.bodyFull) {
+      this.bodyFull = true;
+      this.socket.pause();
+    }
+    return rest;
+  }
+
+  /** The body's reader wants more: read the socket again. */
+  bodyWanted(): void {
+    if (!this.bodyFull || this.body === null || this.gone) return;
+    this.bodyFull = false;
+    this.socket.resume();
+  }
+
+  /** The body stops short (the client went, the request timed out): its reader hears an error, the model an aborted request. */
+  private abortBody(why: string): void {
+    const body = this.body;
+    if (body === null) return;
+    this.body = null;
+    body.destroy(new Error(why));
+  }
+
   /** The answer in flight ended: close the connection, or go on to the next request. */
   answered(res: LaneExchange): void {
     if (this.res !== res) return;
     this.res = undefined;
+    // Answered before its body ended: nobody reads the rest (a reader still attached hears no end).
+    this.body = null;
     if (res.last) {
       this.gone = true;
+      this.bodyLeft = 0;
+      this.deadline.clear();
       // The answer goes out, then what the client may still send is read and dropped for a while
       // (closed at once, the client's system could drop the answer unread).
       lingeringClose(this.socket);
       return;
     }
+    if (this.bodyLeft > 0) {
+      // The rest of the body, its length known, is read and dropped (within the request timeout),
+      // as `node:http` and nginx discard an unread body; then the next request.
+      if (this.bodyFull) {
+        this.bodyFull = false;
+        this.socket.resume();
+      }
+      return;
+    }
+    this.afterAnswer();
+  }
+
+  /** An answer is done and its request read whole: the next request, once the client reads its answers. */
+  private afterAnswer(): void {
     if (this.socket.writableNeedDrain) {
       // The client is not reading its answers: serve nothing more until it does (a pipelining
       // client cannot make the gateway hold answers without bound), for as long as a keep-alive lasts.
@@ -191,7 +315,15 @@ class LaneConnection implements LaneOwner {
 
   private expired(): void {
     if (this.socket.destroyed) return;
-    if (this.wait === Wait.Request) {
+    if (this.wait === Wait.Body) {
+      // The body did not arrive within the request timeout: the exchange is answered 408 (or cut),
+      // the model's request aborted; the rest of an answered one's: the connection closes.
+      this.gone = true;
+      this.abortBody('the request body was not received in time');
+      const res = this.res;
+      if (res !== undefined) this.lane.options.timedOut(this.socket, res);
+      else this.socket.destroySoon();
+    } else if (this.wait === Wait.Request) {
       this.gone = true;
       this.lane.options.timedOut(this.socket);
     } else if (this.wait === Wait.Idle) this.socket.destroy();
@@ -225,11 +357,14 @@ class LaneConnection implements LaneOwner {
     this.gone = true;
     this.deadline.clear();
     this.lane.forget(this);
+    this.abortBody('the client closed the connection before the request body ended');
     const res = this.res;
     this.res = undefined;
     res?.emitClose();
   };
 }
+
+const EMPTY = Buffer.alloc(0);
 
 function nextLater(c: LaneConnection): void {
   c.next();

@@ -1,7 +1,8 @@
 /**
  * The request and the response objects of the gateway's own HTTP/1.1 server side (edge/http1-lane.ts),
  * which the proxy is handed in place of `node:http`'s IncomingMessage and ServerResponse: the head as
- * parsed with the whole body, and an answer written as `node:http` writes it, byte for byte.
+ * parsed with its body (whole, or streaming in: edge/lane-body.ts), and an answer written as
+ * `node:http` writes it, byte for byte.
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { STATUS_CODES } from '../wire/node-http.js';
@@ -16,6 +17,7 @@ import { NOT_VALUE_CHAR, putLatin1 as put, TOKEN } from '../wire/http1-syntax.js
 import { CLOSE, CONNECTION, DATE, FRAMED, LENGTH, lengthOf, meaning } from './answer-field-meaning.js';
 import { FIELD_STRIDE, NAME_END, NAME_START, VALUE_END, VALUE_START, copyRange, latin1, nameIs } from '../wire/field-lines.js';
 import type { AnswerFields } from './answer-fields.js';
+import type { RestBody } from '../wire/message-body.js';
 
 /** What an answer needs of its connection (edge/http1-lane.ts). */
 export interface LaneOwner {
@@ -131,10 +133,10 @@ export class LaneExchange extends RequestHead implements RestRequest, RestRespon
   readonly httpVersion = '1.1';
   readonly httpVersionMajor = 1;
   readonly httpVersionMinor = 1;
-  /** The body arrived whole before the request was served. */
-  readonly complete = true;
-  /** The body (null: none); set with the connection (`serve`). */
-  body: Buffer | null = null;
+  /** The whole request has been received: at once for a body read whole, at its end for one that streams (edge/lane-body.ts). */
+  complete = true;
+  /** The body, whole (null: none) or streaming in; set with the connection (`serve`). */
+  body: RestBody = null;
   socket!: Socket;
   private connection!: LaneOwner;
   private built: IncomingHttpHeaders | undefined;
@@ -170,7 +172,7 @@ export class LaneExchange extends RequestHead implements RestRequest, RestRespon
   arrivedAt = 0;
 
   /** The lane serves it: its connection, socket and body, and when its first byte was read. */
-  serve(connection: LaneOwner, body: Buffer | null, arrivedAt: number): this {
+  serve(connection: LaneOwner, body: RestBody, arrivedAt: number): this {
     this.connection = connection;
     this.socket = connection.socket;
     this.body = body;

@@ -4,7 +4,8 @@
  * its router one stream API.
  *
  * The adapters, each the server's own objects (no wrapper per request):
- * - the lane (edge/http1-lane.ts): `LaneExchange`, the request and its answer in one object, its body read whole;
+ * - the lane (edge/http1-lane.ts): `LaneExchange`, the request and its answer in one object, its body read whole
+ *   (up to 64 KiB) or streaming in (edge/lane-body.ts);
  * - Node's HTTP/1.1 server (edge/node-exchange.ts): `NodeRequest`, `NodeResponse`, the classes
  *   `node:http` makes its IncomingMessage and ServerResponse of;
  * - HTTP/2 (edge/h2-exchange.ts): `H2Request`, `H2Response`, the compatibility API's classes with

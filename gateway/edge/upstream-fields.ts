@@ -118,6 +118,12 @@ export class UpstreamFields implements FieldWriter, ObservedUpstreamFields {
     return UpstreamFields.wrap(this.list().slice());
   }
 
+  /** The request's Content-Length, for its body streamed (the lane's over its whole-body size, edge/lane-body.ts); -1: none. */
+  get declaredLength(): number {
+    const length = this.head!.contentLength;
+    return length > 0 ? length : -1;
+  }
+
   /** What the upstream client writes: this (the fast form), or the list. */
   forClient(): FieldWriter | string[] {
     return this.pairs ?? this;

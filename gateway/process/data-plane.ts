@@ -401,7 +401,8 @@ export class DataPlane {
     return new Http1Lane({
       maxHeadBytes: edge.maxHeaderBytes,
       maxHeaders: edge.maxHeadersCount,
-      maxBodyBytes: edge.maxBodyBytes > 0 ? Math.min(SMALL_BODY_BYTES, edge.maxBodyBytes) : SMALL_BODY_BYTES,
+      maxBodyBytes: SMALL_BODY_BYTES,
+      bodyLimitBytes: edge.maxBodyBytes,
       keepAliveTimeoutMs: edge.connectionIdleMs ?? KEEP_ALIVE_TIMEOUT_MS,
       headerTimeoutMs: edge.clientHeaderTimeoutMs,
       requestTimeoutMs: edge.clientRequestTimeoutMs,

@@ -144,8 +144,8 @@ function keptField(name: string): number {
 
 /** The Content-Length a stream body declares in the caller's headers (-1: none). */
 export function declaredLength(headers: readonly string[] | FieldWriter): number {
-  // Fields that write themselves come with a body read whole (the lane's): none is streamed.
-  if (isFieldWriter(headers)) return -1;
+  // Fields that write themselves (the lane's) know the length their request came with.
+  if (isFieldWriter(headers)) return headers.declaredLength;
   for (let i = 0; i < headers.length; i += 2) {
     if (headers[i]!.length === 14 && headers[i]!.toLowerCase() === 'content-length') {
       const v = headers[i + 1]!.trim();

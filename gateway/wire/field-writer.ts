@@ -12,6 +12,8 @@ export interface FieldWriter {
   readonly hasHost: boolean;
   /** Write them into `out` at `at`; the index after. */
   writeFields(out: Buffer, at: number): number;
+  /** The Content-Length the request came with, for a body that streams (-1: none, it goes chunked). */
+  readonly declaredLength: number;
 }
 
 /** Whether a request's headers are a list or fields that write themselves. */

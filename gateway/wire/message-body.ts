@@ -6,8 +6,9 @@
 import type { Readable } from 'node:stream';
 
 /**
- * The request body: whole, read before the request was served (the lane's; null: none), or the
- * stream it arrives on (Node's and HTTP/2's, the request's own Readable; it may turn out empty).
+ * The request body: whole, read before the request was served (the lane's up to 64 KiB; null: none), or the
+ * stream it arrives on (Node's and HTTP/2's, the request's own Readable; the lane's `LaneBody` for a larger
+ * one; it may turn out empty).
  */
 export type RestBody = Buffer | null | Readable;
 

@@ -15,7 +15,10 @@
  * the raw TCP relay (load/lib/relay-proxy.ts: each client connection piped to its own upstream
  * one, bytes unparsed), measured the same way: what Node's sockets allocate per request or call.
  *
- *   npm run bench -- alloc [--vs REF] [--quick]   (options: [--relay] [--rate 1000] [--seconds 5] [--rounds 3])
+ * `--body-bytes N` sends REST requests of N bytes (a JSON tensor) instead of the 66-byte one: what a large
+ * body costs the heap (load/README.md, large; with `--rate 50` or so, the load a large body allows).
+ *
+ *   npm run bench -- alloc [--vs REF] [--quick]   (options: [--relay] [--rate 1000] [--seconds 5] [--rounds 3] [--body-bytes 66])
  */
 import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -93,8 +96,12 @@ async function main(): Promise<void> {
       rate: { type: 'string' },
       seconds: { type: 'string' },
       rounds: { type: 'string' },
+      'body-bytes': { type: 'string' },
     },
   });
+  const bodyBytes = Number(values['body-bytes'] ?? 0);
+  // A JSON tensor of about that size: `[0.123,…]`, made once.
+  const body = bodyBytes > BODY.length ? `{"data":{"ndarray":[${'0.123,'.repeat(Math.floor((bodyBytes - 25) / 6))}0]}}` : BODY;
   const mains = [GATEWAY_MAIN, ...(values['vs-main'] ? [values['vs-main']] : [])];
   const { rate, seconds, rounds } = numbers(values, { rate: 1000, seconds: 5, rounds: 3 });
   const dir = mkdtempSync(join(tmpdir(), 'alloc-bench-'));
@@ -143,13 +150,13 @@ async function main(): Promise<void> {
     rows.push({ main, restSubject: subject, grpcSubject: subject, clients: connect(gw.port, 2), ...measures(), stop: gw.stop });
   }
   const restRun = (port: number) => async (): Promise<{ ok: number; failed: number }> => {
-    const sent = await openLoop(port, PATH, rate, seconds, () => BODY);
+    const sent = await openLoop(port, PATH, rate, seconds, () => body);
     const ok = sent.filter((s) => s.status === 200).length;
     return { ok, failed: sent.length - ok };
   };
   // Warm-up: the code paths compiled, the pools' connections open.
   for (const g of rows) {
-    await openLoop(g.restSubject.port, PATH, rate, 1, () => BODY);
+    await openLoop(g.restSubject.port, PATH, rate, 1, () => body);
     await grpcCalls(g.clients, 1);
   }
   for (let round = 1; round <= rounds; round++) {
@@ -179,7 +186,7 @@ async function main(): Promise<void> {
     ),
   );
   log(
-    `REST ${rate}/s open loop and gRPC ${GRPC_LOOPS} call loops, ${seconds} s each per round, ${rounds} rounds interleaved; --workers 1, --max-semi-space-size 1, defaults otherwise (access log on); V8 --trace-gc-nvp allocated= of the worker (the relay: of its process, also at a 1 MB young generation)`,
+    `REST ${rate}/s open loop (${body.length} bytes a request) and gRPC ${GRPC_LOOPS} call loops, ${seconds} s each per round, ${rounds} rounds interleaved; --workers 1, --max-semi-space-size 1, defaults otherwise (access log on); V8 --trace-gc-nvp allocated= of the worker (the relay: of its process, also at a 1 MB young generation)`,
   );
   for (const g of rows) {
     for (const c of g.clients) c.close();

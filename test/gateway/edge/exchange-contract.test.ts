@@ -254,6 +254,7 @@ beforeAll(async () => {
         maxHeadBytes: 16384,
         maxHeaders: 100,
         maxBodyBytes: 65536,
+        bodyLimitBytes: 0,
         keepAliveTimeoutMs: 5000,
         headerTimeoutMs: 5000,
         requestTimeoutMs: 5000,

@@ -594,6 +594,7 @@ async function standaloneLane(keepAliveTimeoutMs: number, serve: LaneHandler): P
     maxHeadBytes: 16384,
     maxHeaders: 100,
     maxBodyBytes: 65536,
+    bodyLimitBytes: 0,
     keepAliveTimeoutMs,
     headerTimeoutMs: 1000,
     requestTimeoutMs: 2000,

@@ -26,7 +26,7 @@ import { startEventReceiver, type EventReceiver } from '../../helpers/event-rece
 import { sdep, startTestGateway, waitFor, type TestGateway } from '../../helpers/gateway.js';
 
 const LOG = 'seldon.io/gateway-log';
-/** Over the lane's whole-body limit (64 KiB), so it streams in over Node's server in several reads; under --retry-buffer (1 MiB). */
+/** Over the lane's whole-body size (64 KiB), so it streams through the lane in several reads; under --retry-buffer (1 MiB). */
 const BODY = Buffer.from(`{"data":{"ndarray":[${'0.123456,'.repeat(29_000)}0]}}`);
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 const GATEWAY_SOURCES = `${process.cwd()}${sep}gateway${sep}`;

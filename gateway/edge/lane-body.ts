@@ -1,0 +1,38 @@
+/**
+ * A request body the HTTP/1.1 lane (edge/http1-lane.ts) streams rather than reads whole: a
+ * Content-Length body over the lane's whole-body size, handed on as the client's socket reads it.
+ *
+ * Why a `Readable`: whatever reads a request body that streams (the upstream client through
+ * rest/request-body.ts, a retry buffer, the mirrors' copy, the payload log, a decoder, the
+ * --max-body count of edge/refusals.ts) reads Node's IncomingMessage, a `Readable`; this is one
+ * too, so each feature keeps its one rule for when it keeps a body (rest/exchange-body.ts `start`).
+ *
+ * Each chunk is the socket's own buffer (a view of it when the next request follows in the same
+ * read): no copy, no join. Backpressure is the socket's: when this stream holds more than its
+ * high-water mark (its reader paused), the lane stops reading the socket (`push` is false) until
+ * it is read again (`_read`).
+ */
+import { Readable } from 'node:stream';
+
+/** What the body needs of its connection: to read the socket again once its reader wants more. */
+export interface BodySource {
+  bodyWanted(): void;
+}
+
+/** Bytes held unread before the socket is paused (one socket read). */
+const HIGH_WATER_BYTES = 64 * 1024;
+
+export class LaneBody extends Readable {
+  constructor(private readonly source: BodySource) {
+    super({ highWaterMark: HIGH_WATER_BYTES });
+    // An abort (the client went, the request timed out) with nobody reading any more: not an
+    // uncaught exception; a reader that listens hears it.
+    this.on('error', ignore);
+  }
+
+  override _read(): void {
+    this.source.bodyWanted();
+  }
+}
+
+function ignore(): void {}
