@@ -114,7 +114,8 @@ export abstract class CallStart extends GrpcPipelineRequest implements DeadlineO
     this.headers[':scheme'] = this.up.tls ? 'https' : 'http';
     if (request !== undefined) {
       // Read whole already (feedback, for its token; kept for a fallback's forward): sent as one, and the request has ended.
-      if (this.tap !== undefined) for (const chunk of request) this.tap.received(chunk);
+      // The payload log keeps the client's message: a translated call's is the one before translation.
+      if (this.tap !== undefined) for (const chunk of this.translation !== null ? this.clientRequest! : request) this.tap.received(chunk);
       this.kept.whole(request);
       this.dispatch();
       this.clientEnded();
@@ -191,6 +192,7 @@ export abstract class CallStart extends GrpcPipelineRequest implements DeadlineO
     const go = (whole: Buffer): void => {
       if (this.done) return;
       if (t.own !== undefined) return this.answerOwn(t, whole);
+      this.tap?.translated(t.from, t.to);
       let sent: Buffer;
       try {
         sent = t.request(whole);

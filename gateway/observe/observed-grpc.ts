@@ -25,6 +25,8 @@ export interface CallTap extends AttemptTap<Record<string, unknown>> {
   /** Request bytes from the client, response bytes to it (as the client received them). */
   received(chunk: Buffer): void;
   sent(chunk: Buffer): void;
+  /** The call is translated from the client's protocol to its model's (docs/protocol-translation.md). */
+  translated(from: string, to: string): void;
   /** The call is over: the gRPC status the client got, the :status sent (0: none), time to the upstream's headers. */
   end(grpcStatus: number, httpStatus: number, upstreamSeconds: number | null): void;
 }
