@@ -313,6 +313,7 @@ export class DataPlane {
       gate: this.gate,
       observe: observers?.rest,
       ipFilter: this.ipFilter,
+      rules: config.edge.rules,
     });
     this.own = new OwnRoutes({ edge: config.edge, http1Edge: this.http1Edge, oauth: this.oauth, trusts: this.trusts, proxy: (req, res) => rest.handle(req, res), upgrades });
     this.listeners = new PublicListeners({
