@@ -30,7 +30,7 @@ type Carrying = IncomingMessage & { [TAKEN]?: TakenUpgrade };
 export class WebSocketRelay {
   constructor(private readonly d: WebSocketDeps) {}
 
-  /** Node's `shouldUpgradeCallback`: the route allows upgrades (the decision rides on the request). */
+  /** Node's `shouldUpgradeCallback`: true for every upgrade but h2c's, with what its route decided riding on the request. */
   readonly should = (req: IncomingMessage): boolean => {
     const asked = req.headers.upgrade;
     // An invalid Host is never relayed: served as a request, edge/refusals.ts answers it 400.
@@ -49,9 +49,11 @@ export class WebSocketRelay {
       (req as Carrying)[TAKEN] = { routed, table, since, host, protocol: null };
       return true;
     }
-    const m = routed.backend.mapping;
-    if (m !== null && m.upgrades.length > 0 && m.redirect === null && (routed.backend.upstream.tls || m.tlsContext !== null)) return false;
-    (req as Carrying)[TAKEN] = { routed, table, since, host, protocol: relays(routed.backend) && m!.upgrades.includes(protocol) ? protocol : null };
+    const b = routed.backend;
+    const relaying = relays(b);
+    // Allowed, to a TLS upstream: served as a request, its Upgrade dropped (the relay dials cleartext only).
+    if (relaying && (b.upstream.tls || b.mapping!.tlsContext !== null)) return false;
+    (req as Carrying)[TAKEN] = { routed, table, since, host, protocol: relaying && b.mapping!.upgrades.includes(protocol) ? protocol : null };
     return true;
   };
 
@@ -77,7 +79,7 @@ export class WebSocketRelay {
   };
 }
 
-/** Whether a route relays upgrades: a Mapping's that allows some and is no redirect (TLS upstreams are left to `should`). */
+/** Whether a route lets upgrades through: a Mapping's that allows some and is no redirect (Envoy's redirect route has no upgrade_configs). */
 function relays(b: Backend): boolean {
   const m = b.mapping;
   return m !== null && m.upgrades.length > 0 && m.redirect === null;
