@@ -412,6 +412,16 @@ export class UpgradeExchange {
   }
 }
 
+/**
+ * Whether `b` relays upgrades to `protocol` (lower case): a Mapping's route that allows it, neither a
+ * redirect (Envoy's redirect route has no upgrade_configs) nor to a TLS upstream (the relay dials
+ * cleartext only).
+ */
+export function upgradesTo(b: Backend, protocol: string): boolean {
+  const m = b.mapping;
+  return m !== null && m.redirect === null && !b.upstream.tls && m.tlsContext === null && m.upgrades.includes(protocol);
+}
+
 /** Why a 101 is refused: it switches to another protocol than the one offered, or names none. */
 const wrongSwitch = (b: Backend, offered: string, res: IncomingMessage): string =>
   `${b.id} answered the upgrade to ${offered} with ${res.statusCode} ${res.headers.upgrade === undefined ? '(no upgrade)' : `upgrade: ${res.headers.upgrade}`}`;

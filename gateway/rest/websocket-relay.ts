@@ -19,9 +19,8 @@ import { stripMatchingPort } from '../../routing/emissary/edge-rules.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { match, headerGetter } from '../../routing/table/match.js';
-import type { Backend } from '../../routing/types.js';
 import type { NodeRequest } from '../edge/node-exchange.js';
-import { UpgradeExchange, type TakenUpgrade, type WebSocketDeps } from './upgrade-exchange.js';
+import { UpgradeExchange, upgradesTo, type TakenUpgrade, type WebSocketDeps } from './upgrade-exchange.js';
 
 /** What `should` decided, carried by the request to the 'upgrade' listener (nothing kept elsewhere). */
 const TAKEN = Symbol('upgrade route');
@@ -50,10 +49,10 @@ export class WebSocketRelay {
       return true;
     }
     const b = routed.backend;
-    const relaying = relays(b);
+    const m = b.mapping;
     // Allowed, to a TLS upstream: served as a request, its Upgrade dropped (the relay dials cleartext only).
-    if (relaying && (b.upstream.tls || b.mapping!.tlsContext !== null)) return false;
-    (req as Carrying)[TAKEN] = { routed, table, since, host, protocol: relaying && b.mapping!.upgrades.includes(protocol) ? protocol : null };
+    if (m !== null && m.redirect === null && m.upgrades.length > 0 && (b.upstream.tls || m.tlsContext !== null)) return false;
+    (req as Carrying)[TAKEN] = { routed, table, since, host, protocol: upgradesTo(b, protocol) ? protocol : null };
     return true;
   };
 
@@ -77,10 +76,4 @@ export class WebSocketRelay {
     };
     start();
   };
-}
-
-/** Whether a route lets upgrades through: a Mapping's that allows some and is no redirect (Envoy's redirect route has no upgrade_configs). */
-function relays(b: Backend): boolean {
-  const m = b.mapping;
-  return m !== null && m.upgrades.length > 0 && m.redirect === null;
 }
