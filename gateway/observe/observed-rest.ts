@@ -319,9 +319,9 @@ export class RestObserve {
    * An upgrade request (rest/upgrade-exchange.ts), logged (and traced) once its connection is over:
    * the tunnel's end, or the answer that ended the upgrade. The returned end is told the status the
    * client got, the bytes each way after the heads and the request id the model got; undefined when
-   * nothing observes it.
+   * nothing observes it. `backend`: its route, when one serves it.
    */
-  upgrade(req: ObservedRequest, backend: Backend): UpgradeEnd | undefined {
+  upgrade(req: ObservedRequest, backend: Backend | undefined): UpgradeEnd | undefined {
     const o = this.unforwarded(req, backend);
     if (o === undefined) return undefined;
     const { a, trace } = o;

@@ -8,7 +8,6 @@
  * decided, the answer headers, token, body read, the auth service's edits, as its own fields).
  */
 import type { Allow, Deny, Gatekeeper, PendingVerdict } from '../auth/gate.js';
-import { applyAuthEdits } from '../../routing/policies/auth-edits.js';
 import type { RestRequest, RestResponse } from '../edge/rest-exchange.js';
 import { announcesBody, isWhole } from '../wire/message-body.js';
 import { sendError, sendJson, sendWhole } from '../edge/http-answer.js';
@@ -21,9 +20,9 @@ import { FEEDBACK_MAX_BYTES, isFeedbackPath, type FeedbackReading } from '../ste
 import type { CorsPolicy, NotRouted } from '../../routing/types.js';
 import type { RefusedRequest } from '../observe/payload-tap.js';
 import { corsHeadersFor, corsRequest, type CorsHeaders } from './cors.js';
-import { editFields, editUpstreamFields, removeField, setField } from '../forward/mapping-edits.js';
+import { editFields } from '../forward/mapping-edits.js';
+import { forwardFields } from './forward-fields.js';
 import { stripMatchingPort, type EdgeRules } from '../../routing/emissary/edge-rules.js';
-import { requestId } from '../edge/request-id.js';
 import { redirectLocation } from '../../routing/table/redirect.js';
 import type { Redirect } from '../../routing/emissary/mapping-policy.js';
 import { sendRouteError, sendUnrouted } from './route-answer.js';
@@ -225,26 +224,8 @@ export abstract class RestPipelineRequest extends ForwardedRequest {
     const { req, res } = this;
     const routed = this.routed!;
     try {
-      const rules = this.proxy.rules;
-      const trusted = this.proxy.trusts(req.socket);
-      const fields = req.upstreamFields({
-        // use_remote_address: false: a trusted peer's X-Forwarded-For goes as sent.
-        remoteAddress: rules !== undefined && !rules.appendPeer && trusted ? undefined : req.socket.remoteAddress,
-        proto: schemeOf(req.socket),
-        // The path as routed (dot segments resolved), as Envoy sends it; the target as sent when it needed nothing.
-        originalPath: routed.originalPath ?? req.url,
-        trusted,
-        stripAuthorization: this.stripAuthorization,
-      });
-      if (rules !== undefined) {
-        if (rules.replaceRequestId) setField(fields.list(), 'x-request-id', requestId());
-        if (rules.suppressEnvoyHeaders === true) removeField(fields.list(), 'x-envoy-original-path');
-        if (this.host !== req.host) setField(fields.list(), 'host', this.host);
-      }
-      if (this.authEdits !== undefined) applyAuthEdits(fields.list(), this.authEdits);
-      // A custom Mapping's edits come after the gateway's own and the auth service's: what the model (and a shadow) receives.
-      const mapping = routed.backend.mapping;
-      if (mapping !== null) editUpstreamFields(fields.list(), mapping, routed.backend.upstream);
+      // The path as routed (dot segments resolved), as Envoy sends it; the target as sent when it needed nothing.
+      const fields = forwardFields(req, routed.backend, this.proxy.rules, this.proxy.trusts(req.socket), routed.originalPath ?? req.url, this.host, this.stripAuthorization, this.authEdits);
       this.begin(routed, this.proxy.deps.upstreams.for(routed.backend));
       this.start(fields);
     } catch (err) {

@@ -2,11 +2,16 @@
  * One taken upgrade request (rest/websocket-relay.ts), from its head to its connection's close, as
  * Envoy's router and nginx's `ngx_http_upstream` carry one:
  *
- * - the Module's ip_allow / ip_deny, then the route's gate (auth service, OAuth, JWT, rate limits)
- *   decide first, as for any request;
- *   a refusal is answered and the connection closed;
- * - the model gets the request head alone (on a connection of its own): nothing the client sent
- *   after it (`head`, and the socket is paused) reaches the model before the model's `101`;
+ * - the Module's `reject_requests_with_escaped_slashes` (400) and ip_allow / ip_deny, then the
+ *   route's leave to upgrade (none, or not this protocol: 403, Envoy's "upgrade_failed"; so is plain
+ *   HTTP under `x_forwarded_proto_redirect`, whose route is Envoy's redirect), then the route's gate
+ *   (auth service, OAuth, JWT, rate limits) decide first, as for any request; a refusal is answered
+ *   and the connection closed;
+ * - the upstream's circuit breaker admits it (a tunnel holds its request slot until it closes), and
+ *   the model gets the request head alone (on a connection of its own) with the fields a plain
+ *   request gets (rest/forward-fields.ts): nothing the client sent after it (`head`, and the socket
+ *   is paused) reaches the model before the model's `101`, and the route's timeout bounds the wait
+ *   for its answer head (504, both connections closed);
  * - a `101` naming the protocol offered: its head to the client (with the Mapping's answer edits),
  *   the held bytes to the model, then both ways until either closes or both are idle; a `101`
  *   naming another protocol, or none: 502 and both connections closed;
@@ -14,30 +19,33 @@
  *   connection closes after it, the held bytes dropped (Envoy drains a connection whose request
  *   had not ended when its answer came; nothing after an upgrade request is read as a request).
  *
- * Each upgrade is counted once, by the status the client got, and logged once its connection closes.
+ * Each upgrade is counted once, by the status the client got, and logged once its connection closes;
+ * its endpoint is told how the attempt went (forward/outcome.ts), as a plain request's is.
  */
 import http, { type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Allow, Deny, Gatekeeper } from '../auth/gate.js';
 import type { GatewayReason } from '../edge/errors.js';
 import { rawAnswer } from '../edge/http-answer.js';
-import { clientResponseHeaders, rawHeaderValue, schemeOf, upstreamRequestHeaders } from '../edge/http-headers.js';
+import { clientResponseHeaders, rawHeaderValue, schemeOf } from '../edge/http-headers.js';
 import { lingeringClose } from '../edge/lingering-close.js';
-import { lastOf } from '../edge/upstream-fields.js';
 import type { NodeRequest } from '../edge/node-exchange.js';
 import { withServer, type ServerName } from '../edge/server-name.js';
-import { applyAuthEdits, chainAuthEdits } from '../../routing/policies/auth-edits.js';
-import { editFields, editUpstreamFields, removeField } from '../forward/mapping-edits.js';
-import type { EdgeRules } from '../../routing/emissary/edge-rules.js';
+import { chainAuthEdits } from '../../routing/policies/auth-edits.js';
+import { hasEscapedSlash, type EdgeRules } from '../../routing/emissary/edge-rules.js';
+import { editFields } from '../forward/mapping-edits.js';
+import { attemptOutcome, httpOutcome } from '../forward/outcome.js';
+import { overflowInfo } from '../upstream/breaker.js';
+import { forwardFields } from './forward-fields.js';
 import { DENIAL_FRAMING } from './ext-auth-answer.js';
 import type { RestObserve, UpgradeEnd } from '../observe/observed-rest.js';
-import type { Backend, Picker, Routed, RouteTable } from '../../routing/types.js';
+import type { Backend, NotRouted, Picker, Routed, RouteTable } from '../../routing/types.js';
 import type { LiveTable } from '../../routing/table/live.js';
 import type { IpFilter } from '../pipeline/ip-policy.js';
 import { IP_REFUSAL } from '../pipeline/ip.js';
 import { noGate } from '../pipeline/gate.js';
 import type { GatewayMetrics } from '../observe/metrics.js';
-import type { Upstreams } from '../upstream/pools.js';
+import type { Endpoint, UpstreamPool, Upstreams } from '../upstream/pools.js';
 
 export interface WebSocketDeps {
   readonly state: Pick<LiveTable, 'current'>;
@@ -57,15 +65,18 @@ export interface WebSocketDeps {
   readonly observe?: RestObserve | undefined;
   /** The Module's ip_allow / ip_deny (pipeline/ip-policy.ts): upgrades meet them as every request does. */
   readonly ipFilter?: IpFilter | undefined;
-  /** The Module's edge keys: its `suppress_envoy_headers` leaves x-envoy-original-path out, as on a plain request. */
+  /** The ambassador Module's edge keys (routing/emissary/edge-rules.ts), as a plain request meets them; undefined without them. */
   readonly rules?: EdgeRules | undefined;
 }
 
 /** What `should` decided for the request. */
 export interface TakenUpgrade {
-  readonly routed: Routed;
+  /** Its route; none: answered as the route table says (404), the connection closed. */
+  readonly routed: Routed | NotRouted;
   readonly table: RouteTable;
   readonly since: number;
+  /** The Host as matched (the Module's strip_matching_host_port): the model's unless the Mapping rewrites it. */
+  readonly host: string;
   /** The one protocol asked for, lower case, when the route allows it; null: refused (403). */
   readonly protocol: string | null;
 }
@@ -78,6 +89,8 @@ export class UpgradeExchange {
   private requestId: string | undefined;
   private upstream: http.ClientRequest | undefined;
   private readonly logEnd: UpgradeEnd | undefined;
+  /** Admitted by the upstream's breaker: its request slot (and the endpoint's count), given back once when the client's connection closes. */
+  private admitted: { readonly pool: UpstreamPool; readonly endpoint: Endpoint } | undefined;
 
   constructor(
     private readonly d: WebSocketDeps,
@@ -87,25 +100,55 @@ export class UpgradeExchange {
     private readonly held: Buffer,
     private readonly taken: TakenUpgrade,
   ) {
-    this.logEnd = d.observe?.upgrade(req, taken.routed.backend);
+    this.logEnd = d.observe?.upgrade(req, taken.routed.ok ? taken.routed.backend : undefined);
     client.on('error', () => client.destroy());
     client.once('close', () => {
       this.upstream?.destroy();
+      const a = this.admitted;
+      if (a !== undefined) {
+        this.admitted = undefined;
+        a.pool.breaker.leave();
+        a.endpoint.outstanding--;
+      }
       this.logEnd?.(this.status === 0 ? 499 : this.status, this.received, this.sent, this.requestId);
     });
   }
 
   start(): void {
     const { routed, table, protocol } = this.taken;
-    const b = routed.backend;
+    const rules = this.d.rules;
+    if (rules?.rejectEscapedSlashes === true && hasEscapedSlash(this.req.url)) {
+      // As the pipeline's first stage (pipeline/edge-rules.ts): before the route, so not counted on it.
+      this.d.metrics.unroutedRequest('rest', 'BAD_REQUEST', 400, this.taken.since);
+      this.answerRaw(400, 'BAD_REQUEST', 'request path has an escaped slash (%2F or %5C): refused (reject_requests_with_escaped_slashes)');
+      return;
+    }
     const ip = this.d.ipFilter?.policy;
     if (ip !== undefined && !ip.admits(this.client.remoteAddress, this.d.trusts(this.client), rawHeaderValue(this.req.rawHeaders, 'x-forwarded-for'))) {
       // As the pipeline's ip stage: before the route, so not counted on it.
       this.answerRaw(IP_REFUSAL.status, IP_REFUSAL.reason, IP_REFUSAL.message);
       return;
     }
+    if (!routed.ok) {
+      this.d.metrics.unroutedRequest('rest', routed.reason, routed.status, this.taken.since);
+      this.answerRaw(routed.status, routed.reason, routed.info);
+      return;
+    }
+    const b = routed.backend;
+    if (rules?.httpsRedirect === true && !this.overHttps()) {
+      // Envoy's route for plain HTTP here is its TLS redirect, which takes no upgrade.
+      this.refuse(b, 403, 'FORBIDDEN', `${b.id} is served over https only (x_forwarded_proto_redirect): no upgrade over http`);
+      return;
+    }
     if (protocol === null) {
-      this.refuse(b, 403, 'FORBIDDEN', `${b.id} upgrades to ${b.mapping!.upgrades.join(', ')} only, one protocol per request; asked: ${this.req.headers.upgrade ?? ''}`);
+      const allowed = b.mapping?.redirect === null ? b.mapping.upgrades : [];
+      const asked = this.req.headers.upgrade ?? '';
+      this.refuse(
+        b,
+        403,
+        'FORBIDDEN',
+        allowed.length === 0 ? `${b.id} takes no upgrade (allow_upgrade); asked: ${asked}` : `${b.id} upgrades to ${allowed.join(', ')} only, one protocol per request; asked: ${asked}`,
+      );
       return;
     }
     const h = this.req.headers;
@@ -128,6 +171,13 @@ export class UpgradeExchange {
     };
     if (v instanceof Promise) v.then(then, () => this.refuse(b, 503, 'AUTH_BACKEND_UNAVAILABLE', `the check of ${b.id} failed`));
     else then(v);
+  }
+
+  /** X-Forwarded-Proto as the model would get it is https (a trusted peer's as sent, else the connection's scheme), as pipeline/edge-rules.ts judges it. */
+  private overHttps(): boolean {
+    const given = this.d.trusts(this.client) ? rawHeaderValue(this.req.rawHeaders, 'x-forwarded-proto') : undefined;
+    const proto = given !== undefined && given !== '' ? given : schemeOf(this.client);
+    return proto.trim().toLowerCase() === 'https';
   }
 
   /** The gateway's own refusal: counted on the route, answered, the connection closed. */
@@ -167,32 +217,70 @@ export class UpgradeExchange {
     this.client.resume();
   }
 
-  /** The request head to an endpoint of the route's upstream; nothing after it until the 101. */
+  /**
+   * The request head to an endpoint of the route's upstream, admitted by its breaker; nothing after it
+   * until the 101, which the route's timeout bounds.
+   */
   private connect(routed: Routed, allow: Allow | undefined): void {
     const b = routed.backend;
     const { req, client } = this;
-    const endpoint = this.d.upstreams.for(b).pick();
+    const since = this.taken.since;
+    const metrics = this.d.metrics;
+    const pool = this.d.upstreams.for(b);
+    const endpoint = pool.pick();
     if (endpoint === undefined) {
-      this.d.metrics.request(b, 'rest', 'primary', 503, null, this.taken.since);
+      metrics.request(b, 'rest', 'primary', 503, null, since);
       this.answerRaw(503, 'NO_HEALTHY_UPSTREAM', `${b.id} has no ready endpoint`);
       return;
     }
-    const fields = upstreamRequestHeaders(req.rawHeaders, {
-      remoteAddress: client.remoteAddress,
-      proto: schemeOf(client),
-      // The path as routed, as a plain request's (rest/rest-request.ts).
-      originalPath: routed.originalPath ?? req.url,
-      trusted: this.d.trusts(client),
-      stripAuthorization: allow?.strip.includes('authorization') === true,
-    });
+    // The breaker's request slot, as a plain request's (forward/forwarded.ts `admit`): held while the tunnel lasts, as Envoy's stream holds it.
+    const overflow = pool.breaker.enter();
+    if (overflow !== null) {
+      metrics.overflow(b, 'rest', overflow);
+      metrics.request(b, 'rest', 'primary', 503, null, since);
+      this.answerRaw(503, 'UPSTREAM_OVERFLOW', overflowInfo(overflow, b.id, b.breaker), 'x-envoy-overloaded: true\r\n');
+      return;
+    }
+    endpoint.outstanding++;
+    this.admitted = { pool, endpoint };
     const a = allow?.external;
-    const edits = chainAuthEdits(a, allow?.edits);
-    if (edits !== undefined) applyAuthEdits(fields, edits);
-    if (this.d.rules?.suppressEnvoyHeaders === true) removeField(fields, 'x-envoy-original-path');
-    fields.push('connection', 'upgrade', 'upgrade', this.taken.protocol!);
-    editUpstreamFields(fields, b.mapping!, b.upstream);
-    this.requestId = lastOf(fields, 'x-request-id');
+    const fields = forwardFields(
+      req,
+      b,
+      this.d.rules,
+      this.d.trusts(client),
+      // The path as routed, as a plain request's (rest/rest-request.ts).
+      routed.originalPath ?? req.url,
+      this.taken.host,
+      allow?.strip.includes('authorization') === true,
+      chainAuthEdits(a, allow?.edits),
+    );
+    this.requestId = fields.requestId;
+    // After every edit: neither the auth service nor a Mapping changes what the upgrade asks for.
+    const list = fields.list();
+    list.push('connection', 'upgrade', 'upgrade', this.taken.protocol!);
     const answerExtra = a !== undefined && a.answer.length > 0 ? a.answer : undefined;
+    const connectTimeoutMs = b.mapping?.connection?.connectTimeoutMs ?? this.d.connectTimeoutMs;
+    const sentAt = performance.now();
+    let connected = false;
+    let answered = false;
+    let timer: NodeJS.Timeout | undefined;
+    const fail = (status: number, reason: GatewayReason, info: string, outcome: 'local' | 'error' = 'local'): void => {
+      clearTimeout(timer);
+      this.upstream?.destroy();
+      if (answered || client.destroyed) return;
+      answered = true;
+      attemptOutcome(endpoint, outcome, performance.now() - sentAt);
+      metrics.request(b, 'rest', 'primary', status, null, since);
+      this.answerRaw(status, reason, info);
+    };
+    const counted = (status: number): void => {
+      clearTimeout(timer);
+      answered = true;
+      const ms = performance.now() - sentAt;
+      attemptOutcome(endpoint, httpOutcome(status), ms);
+      metrics.request(b, 'rest', 'primary', status, ms / 1000, since);
+    };
     let upstream: http.ClientRequest;
     try {
       upstream = http.request({
@@ -200,33 +288,28 @@ export class UpgradeExchange {
         port: endpoint.port,
         method: req.method,
         path: routed.upstreamPath,
-        headers: fields,
+        headers: list,
         setHost: false,
         agent: false,
         maxHeaderSize: this.d.maxResponseHeaderBytes,
       });
     } catch {
-      this.d.metrics.request(b, 'rest', 'primary', 502, null, this.taken.since);
+      metrics.request(b, 'rest', 'primary', 502, null, since);
       this.answerRaw(502, 'INTERNAL_ERROR', `the gateway failed to forward this request to ${b.id}`);
       return;
     }
     this.upstream = upstream;
-    const sentAt = performance.now();
-    let connected = false;
-    let answered = false;
-    const fail = (status: number, reason: GatewayReason, info: string): void => {
-      upstream.destroy();
-      if (answered || client.destroyed) return;
-      answered = true;
-      this.d.metrics.request(b, 'rest', 'primary', status, null, this.taken.since);
-      this.answerRaw(status, reason, info);
-    };
-    const counted = (status: number): void => {
-      answered = true;
-      this.d.metrics.request(b, 'rest', 'primary', status, (performance.now() - sentAt) / 1000, this.taken.since);
-    };
+    client.once('close', () => clearTimeout(timer));
+    // The route's timeout (a plain request's: its Mapping's timeout_ms, else the Module's or the gateway's default) bounds the wait for the answer head, as Envoy's router does an upgrade's.
+    const timeoutMs = b.timeoutMs;
+    if (timeoutMs > 0)
+      timer = setTimeout(() => {
+        if (answered || client.destroyed) return;
+        metrics.timeout(b, 'rest');
+        fail(504, 'UPSTREAM_TIMEOUT', `${b.id} did not answer within ${timeoutMs} ms`);
+      }, timeoutMs);
     upstream.once('socket', (s: Socket) => {
-      s.setTimeout(this.d.connectTimeoutMs, () => fail(503, 'UPSTREAM_CONNECT_FAILURE', `${b.id} could not be reached within ${this.d.connectTimeoutMs} ms`));
+      s.setTimeout(connectTimeoutMs, () => fail(503, 'UPSTREAM_CONNECT_FAILURE', `${b.id} could not be reached within ${connectTimeoutMs} ms`));
       s.once('connect', () => {
         connected = true;
         s.setTimeout(0);
@@ -244,7 +327,7 @@ export class UpgradeExchange {
       // Only the protocol offered is taken back: another would be a tunnel of a kind the route does not allow.
       if (res.statusCode !== 101 || res.headers.upgrade?.trim().toLowerCase() !== this.taken.protocol) {
         socket.destroy();
-        fail(502, 'UPSTREAM_BAD_RESPONSE', wrongSwitch(b, this.taken.protocol!, res));
+        fail(502, 'UPSTREAM_BAD_RESPONSE', wrongSwitch(b, this.taken.protocol!, res), 'error');
         return;
       }
       counted(101);
@@ -255,7 +338,7 @@ export class UpgradeExchange {
     upstream.on('response', (res: IncomingMessage) => {
       if (res.statusCode === 101) {
         // A 101 the parser did not take as an upgrade (no Upgrade, or no Connection: upgrade): no tunnel either.
-        fail(502, 'UPSTREAM_BAD_RESPONSE', wrongSwitch(b, this.taken.protocol!, res));
+        fail(502, 'UPSTREAM_BAD_RESPONSE', wrongSwitch(b, this.taken.protocol!, res), 'error');
         return;
       }
       counted(res.statusCode ?? 502);
@@ -327,6 +410,16 @@ export class UpgradeExchange {
       upstream.setTimeout(idle, quiet);
     }
   }
+}
+
+/**
+ * Whether `b` relays upgrades to `protocol` (lower case): a Mapping's route that allows it, neither a
+ * redirect (Envoy's redirect route has no upgrade_configs) nor to a TLS upstream (the relay dials
+ * cleartext only).
+ */
+export function upgradesTo(b: Backend, protocol: string): boolean {
+  const m = b.mapping;
+  return m !== null && m.redirect === null && !b.upstream.tls && m.tlsContext === null && m.upgrades.includes(protocol);
 }
 
 /** Why a 101 is refused: it switches to another protocol than the one offered, or names none. */

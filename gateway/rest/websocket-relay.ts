@@ -1,24 +1,26 @@
 /**
- * Upgrades on a custom Mapping's route with `allow_upgrade: [websocket]` (or `use_websocket:
- * true`), over HTTP/1.1 (docs/routing.md "WebSocket upgrades"). Node's HTTP/1.1 server asks `should`
- * of every request that asks for an upgrade (the lane leaves such requests to it); this takes the
- * ones whose route allows upgrades and hands each to its exchange (rest/upgrade-exchange.ts), which
- * checks it at the route's gate, sends the model its head alone and tunnels only after the model's
- * 101 for the protocol offered.
+ * Upgrades over HTTP/1.1 (docs/routing.md "WebSocket upgrades"). Node's HTTP/1.1 server asks `should`
+ * of every request that asks for an upgrade (`Connection: upgrade` and an `Upgrade` field; the lane
+ * leaves such requests to it); this takes every one that a route serves and hands it to its exchange
+ * (rest/upgrade-exchange.ts), which refuses it or checks it at the route's gate, sends the model its
+ * head alone and tunnels only after the model's 101 for the protocol offered.
  *
- * As Envoy decides (its route's `upgrade_configs`, compared with the whole Upgrade value): on such a
- * route an Upgrade that is not exactly one protocol the route allows (`websocket, h2c`) is refused
- * with 403 and the connection closed; `h2c` alone is dropped and the request served as a request
- * (Envoy takes no HTTP/1.1 → HTTP/2 upgrades). Every other route serves an upgrade request as a
- * request, its hop-by-hop Upgrade dropped; so do redirect Mappings and TLS upstreams here.
+ * As Envoy decides (Emissary's listener has no `upgrade_configs`, so a route's own, from `allow_upgrade`
+ * or `use_websocket`, is the only one; Envoy compares the whole Upgrade value): an Upgrade that is not
+ * exactly one protocol the route allows (`websocket, h2c`, another protocol, any upgrade on a route
+ * that allows none, Seldon's generated routes and redirect Mappings included) is refused with 403
+ * ("upgrade_failed") and the connection closed; `h2c` alone is dropped and the request served as a
+ * request (Envoy's HTTP/1.1 codec takes no HTTP/1.1 → HTTP/2 upgrade). No route: its 404, the
+ * connection closed (Envoy's codec reads what follows an upgrade head as the upgrade's). A Mapping that allows upgrades to a TLS upstream is served as a request, Upgrade dropped:
+ * the relay dials cleartext only.
  */
 import { validHost } from '../../routing/values/host.js';
+import { stripMatchingPort } from '../../routing/emissary/edge-rules.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { match, headerGetter } from '../../routing/table/match.js';
-import type { Backend } from '../../routing/types.js';
 import type { NodeRequest } from '../edge/node-exchange.js';
-import { UpgradeExchange, type TakenUpgrade, type WebSocketDeps } from './upgrade-exchange.js';
+import { UpgradeExchange, upgradesTo, type TakenUpgrade, type WebSocketDeps } from './upgrade-exchange.js';
 
 /** What `should` decided, carried by the request to the 'upgrade' listener (nothing kept elsewhere). */
 const TAKEN = Symbol('upgrade route');
@@ -27,18 +29,30 @@ type Carrying = IncomingMessage & { [TAKEN]?: TakenUpgrade };
 export class WebSocketRelay {
   constructor(private readonly d: WebSocketDeps) {}
 
-  /** Node's `shouldUpgradeCallback`: the route allows upgrades (the decision rides on the request). */
+  /** Node's `shouldUpgradeCallback`: true for every upgrade but h2c's, with what its route decided riding on the request. */
   readonly should = (req: IncomingMessage): boolean => {
     const asked = req.headers.upgrade;
     // An invalid Host is never relayed: served as a request, edge/refusals.ts answers it 400.
     if (asked === undefined || !validHost(req.headers.host ?? '')) return false;
+    const protocol = asked.trim().toLowerCase();
+    // Envoy's HTTP/1.1 codec drops an h2c upgrade's fields and serves the request as a request.
+    if (protocol === 'h2c') return false;
     const since = performance.now();
     const table = this.d.state.current;
-    const routed = match(table, { kind: 'rest', method: req.method ?? 'GET', path: req.url ?? '/', host: req.headers.host ?? '', header: headerGetter(req.headers) }, this.d.picker, this.d.eligible);
-    if (!routed.ok || !upgrades(routed.backend)) return false;
-    const protocol = asked.trim().toLowerCase();
-    if (protocol === 'h2c') return false;
-    (req as Carrying)[TAKEN] = { routed, table, since, protocol: routed.backend.mapping!.upgrades.includes(protocol) ? protocol : null };
+    const rules = this.d.rules;
+    const given = req.headers.host ?? '';
+    const host = rules?.stripMatchingHostPort === true ? stripMatchingPort(given, req.socket.localPort) : given;
+    const routed = match(table, { kind: 'rest', method: req.method ?? 'GET', path: req.url ?? '/', host, header: headerGetter(req.headers) }, this.d.picker, this.d.eligible);
+    // No route: its answer (404) is the exchange's too, so that nothing after the head is read as a request.
+    if (!routed.ok) {
+      (req as Carrying)[TAKEN] = { routed, table, since, host, protocol: null };
+      return true;
+    }
+    const b = routed.backend;
+    const m = b.mapping;
+    // Allowed, to a TLS upstream: served as a request, its Upgrade dropped (the relay dials cleartext only).
+    if (m !== null && m.redirect === null && m.upgrades.length > 0 && (b.upstream.tls || m.tlsContext !== null)) return false;
+    (req as Carrying)[TAKEN] = { routed, table, since, host, protocol: upgradesTo(b, protocol) ? protocol : null };
     return true;
   };
 
@@ -62,10 +76,4 @@ export class WebSocketRelay {
     };
     start();
   };
-}
-
-/** Whether a route relays upgrades: a Mapping's that allows some, neither a redirect nor to a TLS upstream. */
-function upgrades(b: Backend): boolean {
-  const m = b.mapping;
-  return m !== null && m.upgrades.length > 0 && m.redirect === null && !b.upstream.tls && m.tlsContext === null;
 }

@@ -4,8 +4,8 @@
  * the forwarding fields and the Mapping's edits; the client gets the model's 101 (with the Mapping's
  * answer edits); messages are relayed both ways (Node's own WebSocket client against a minimal RFC
  * 6455 echo model, as Emissary's WebSocketMapping test sends "one", "two", "three"), and a close
- * on either side closes the other. On a route without it nothing changes: the Upgrade is dropped
- * and the model answers a plain request.
+ * on either side closes the other. On a route without it the upgrade is refused (403, Envoy's
+ * "upgrade_failed") and the model never called.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
@@ -88,9 +88,9 @@ describe.each(['gateway', 'node'] as const)('Mapping WebSocket upgrades (--http1
         'x-forwarded-proto: http',
         `x-envoy-original-path: ${P}/allowed/chat?room=1`,
         'x-request-id: <id>',
+        'x-added: yes',
         'connection: upgrade',
         'upgrade: websocket',
-        'x-added: yes',
       ]);
       // A masked text frame out, the echo back (unmasked, as a server sends it).
       expect(rest.length).toBe(0);
@@ -125,14 +125,15 @@ describe.each(['gateway', 'node'] as const)('Mapping WebSocket upgrades (--http1
     expect(closing.lines).toContain('connection: close');
   });
 
-  it('a route without allow_upgrade: the Upgrade is dropped, the model answers a plain request, the client gets that answer', async () => {
+  it('a route without allow_upgrade: 403 and the connection closed (Envoy’s upgrade_failed), the model never called', async () => {
     const before = echo.heads.length;
-    const { lines, socket } = await handshake(gw.port, `${P}/plain/x`, randomBytes(16).toString('base64'));
-    socket.destroy();
-    expect(lines[0]).toBe('HTTP/1.1 200 OK');
-    const names = echo.heads[before]!.headers.map(([k]) => k.toLowerCase());
-    expect(names).not.toContain('upgrade');
-    expect(echo.heads[before]!.headers.filter(([k]) => k.toLowerCase() === 'connection').map(([, v]) => v)).toEqual(['keep-alive']);
-    expect(names).toContain('sec-websocket-key');
+    const { lines, socket, rest } = await handshake(gw.port, `${P}/plain/x`, randomBytes(16).toString('base64'));
+    await new Promise<void>((r) => (socket.destroyed ? r() : socket.once('close', () => r())));
+    expect(lines[0]).toBe('HTTP/1.1 403 Forbidden');
+    expect(lines).toContain('connection: close');
+    expect(JSON.parse(rest.toString())).toEqual({
+      status: { code: 403, info: 'models/ws/plain takes no upgrade (allow_upgrade); asked: websocket', reason: 'FORBIDDEN', status: 'FAILURE' },
+    });
+    expect(echo.heads.length).toBe(before);
   });
 });

@@ -7,7 +7,9 @@
  * client reads the model's answer with `connection: close` (or the gateway's 502), then the
  * connection closes (as Envoy drains a connection whose upgrade was refused). A correct 101 gets
  * the client's early bytes only after it. The Upgrade token list is Envoy's: exactly one allowed
- * protocol, else 403; `h2c` alone is served as a request. Every upgrade has its access log line.
+ * protocol, else 403; any upgrade on a route that allows none (a Mapping without allow_upgrade,
+ * Seldon's generated route, a redirect) is 403 too and its connection closed; `h2c` alone is served
+ * as a request. Every upgrade has its access log line.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
@@ -27,6 +29,7 @@ const SMUGGLED = 'GET /internal/secret HTTP/1.1\r\nHost: internal\r\n\r\n';
 const CONFIG = [
   `apiVersion: getambassador.io/v2\nkind: Mapping\nname: smuggle\nprefix: ${P}/\nservice: standin.${NS}:8000\nallow_upgrade: [websocket]`,
   `apiVersion: getambassador.io/v2\nkind: Mapping\nname: plain\nprefix: /seldon/${NS}/ws/plain/\nservice: standin.${NS}:8000`,
+  `apiVersion: getambassador.io/v2\nkind: Mapping\nname: moved\nprefix: /seldon/${NS}/ws/moved/\nservice: elsewhere.example\nhost_redirect: true\nallow_upgrade: [websocket]`,
 ].join('\n---\n');
 
 /** What the model stand-in answers, by the path it receives (the Mapping rewrites its prefix to `/`). */
@@ -37,6 +40,8 @@ const ANSWERS: Record<string, string> = {
   '/none': 'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n\r\n',
   '/ws': 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n',
   '/plain': 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok',
+  // Closed after, as `/slow`: the plain Mapping's pool keeps no connection the stand-in will not answer again.
+  '/once': 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok',
   // Closed after: the gateway does not pool this connection (the stand-in answers one request per connection).
   '/slow': 'HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\nslow',
 };
@@ -112,8 +117,12 @@ describe.each(['gateway', 'node'] as const)('upgrade smuggling (--http1-server %
   beforeAll(async () => {
     model = await startStandIn();
     gw = await startTestGateway({
-      manifests: { 'ws.yaml': sdep('ws', NS, { predictors: [{ name: 'main' }] }, { 'seldon.io/ambassador-config': CONFIG }) },
-      resolve: { [`standin.${NS}:8000`]: model.port },
+      manifests: {
+        'ws.yaml': sdep('ws', NS, { predictors: [{ name: 'main' }] }, { 'seldon.io/ambassador-config': CONFIG }),
+        'gen.yaml': sdep('gen', NS, { predictors: [{ name: 'main' }] }),
+      },
+      // Seldon's generated route dials the stand-in too: a relay there would show.
+      resolve: { [`standin.${NS}:8000`]: model.port, [`gen-main.${NS}:8000`]: model.port },
       args: ['--http1-server', server],
       accessSink: logs,
     });
@@ -225,6 +234,46 @@ describe.each(['gateway', 'node'] as const)('upgrade smuggling (--http1-server %
     expect(await logged(id)).toMatchObject({ response_code: 403 });
   });
 
+  it.each([
+    ['a Mapping without allow_upgrade', `/seldon/${NS}/ws/plain/ws`, 'models/ws/plain'],
+    ['Seldon’s generated route', `/seldon/${NS}/gen/api/v1.0/predictions`, 'models/gen/main'],
+    ['a redirect Mapping (even with allow_upgrade)', `/seldon/${NS}/ws/moved/ws`, 'models/ws/moved'],
+  ])('an upgrade on %s: 403 (Envoy’s upgrade_failed), the connection closed, nothing behind it read, the model never called', async (_what, target, id) => {
+    const rid = nextId('no-upgrade');
+    const before = model.connections.length;
+    const read = await readUntilEnd(gw.port, [upgradeHead(target, rid) + SMUGGLED, SMUGGLED]);
+    const [head, body] = read.split('\r\n\r\n');
+    expect(head!.split('\r\n')).toEqual(['HTTP/1.1 403 Forbidden', 'content-type: application/json', `content-length: ${Buffer.byteLength(body!)}`, 'connection: close']);
+    expect(JSON.parse(body!)).toEqual({ status: { code: 403, info: `${id} takes no upgrade (allow_upgrade); asked: websocket`, reason: 'FORBIDDEN', status: 'FAILURE' } });
+    expect(model.connections.length).toBe(before);
+    expect(await logged(rid)).toMatchObject({ path: target, response_code: 403 });
+  });
+
+  it('an upgrade on no route: 404 and the connection closed, what follows its head never read as a request', async () => {
+    const rid = nextId('unrouted');
+    const before = model.connections.length;
+    const read = await readUntilEnd(gw.port, [upgradeHead(`/seldon/${NS}/nothing/here`, rid) + SMUGGLED, SMUGGLED]);
+    const [head, body] = read.split('\r\n\r\n');
+    expect(head!.split('\r\n')).toEqual(['HTTP/1.1 404 Not Found', 'content-type: application/json', `content-length: ${Buffer.byteLength(body!)}`, 'connection: close']);
+    expect(JSON.parse(body!)).toMatchObject({ status: { code: 404, reason: 'NO_ROUTE', status: 'FAILURE' } });
+    expect(model.connections.length).toBe(before);
+    expect(await logged(rid)).toMatchObject({ response_code: 404 });
+  });
+
+  it('`Upgrade: websocket` without `Connection: upgrade` on a route without allow_upgrade asks for no upgrade: served as a request, the model gets no Upgrade', async () => {
+    const before = model.connections.length;
+    const socket = net.connect(gw.port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    await new Promise<void>((r) => socket.once('connect', r));
+    socket.write(`GET /seldon/${NS}/ws/plain/once HTTP/1.1\r\nHost: gw.example\r\nUpgrade: websocket\r\n\r\n`, 'latin1');
+    const read = await readUntil(socket, '\r\n\r\nok');
+    socket.destroy();
+    expect(read.split('\r\n')[0]).toBe('HTTP/1.1 200 OK');
+    const received = model.connections[before]!.beforeAnswer!.toString('latin1').toLowerCase();
+    expect(received.startsWith('get /once http/1.1\r\n')).toBe(true);
+    expect(received).not.toContain('upgrade');
+  });
+
   it('an upgrade request with a body: 400, the model never called', async () => {
     const id = nextId('body');
     const before = model.connections.length;
@@ -262,18 +311,21 @@ describe.each(['gateway', 'node'] as const)('upgrade smuggling (--http1-server %
     expect(model.connections[before]!.beforeAnswer!.toString('latin1')).toBe(forwardedHead('/ws', target, id));
   });
 
-  it('`Upgrade: h2c` alone is dropped and the request served as a request (Envoy takes no h2c upgrade): the model gets no Upgrade', async () => {
+  it.each([
+    ['a Mapping that allows upgrades', `${P}/once`],
+    ['a Mapping that allows none', `/seldon/${NS}/ws/plain/once`],
+  ])('`Upgrade: h2c` alone on %s is dropped and the request served as a request (Envoy takes no h2c upgrade): the model gets no Upgrade', async (_what, target) => {
     const id = nextId('h2c-only');
     const before = model.connections.length;
     const socket = net.connect(gw.port, '127.0.0.1');
     socket.on('error', () => undefined);
     await new Promise<void>((r) => socket.once('connect', r));
-    socket.write(upgradeHead(`${P}/plain`, id, 'h2c'), 'latin1');
+    socket.write(upgradeHead(target, id, 'h2c'), 'latin1');
     const read = await readUntil(socket, '\r\n\r\nok');
     socket.destroy();
     expect(read.split('\r\n')[0]).toBe('HTTP/1.1 200 OK');
     const received = model.connections[before]!.beforeAnswer!.toString('latin1').toLowerCase();
-    expect(received.startsWith('get /plain http/1.1\r\n')).toBe(true);
+    expect(received.startsWith(`get /${target.split('/').pop()} http/1.1\r\n`)).toBe(true);
     expect(received).not.toContain('upgrade');
   });
 });
