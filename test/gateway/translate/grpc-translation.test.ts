@@ -19,6 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROTO_DIR } from '../../fixtures/grpc-backend.js';
 import { sdep, startTestGateway, waitFor, type TestGateway } from '../../helpers/gateway.js';
 import { metric } from '../../helpers/metrics.js';
+import { LogCapture } from '../../helpers/observability.js';
 import { startRawUpstream, type RawUpstream } from '../../helpers/grpc.js';
 
 const PROTOCOL = 'seldon.io/gateway-protocol';
@@ -103,6 +104,7 @@ describe('gRPC protocol translation', () => {
   const servers: grpc.Server[] = [];
   let gw: TestGateway;
   let client: grpc.Client;
+  const accessLog = new LogCapture();
   /** A v2 model that resets each odd-numbered call's stream once it has read it, and answers the next: what each attempt sent, as bytes. */
   let flaky: RawUpstream;
   const flakyBodies: Buffer[] = [];
@@ -198,6 +200,7 @@ describe('gRPC protocol translation', () => {
         'fb-small.m:5001': ms.port,
         'pair-next.m:5001': m2.port,
       },
+      accessSink: accessLog,
     });
     client = new grpc.Client(`127.0.0.1:${gw.port}`, grpc.credentials.createInsecure());
   });
@@ -207,6 +210,17 @@ describe('gRPC protocol translation', () => {
     for (const s of servers) s.forceShutdown();
     await flaky?.close();
     await busy?.close();
+  });
+
+  it("the access log says a translated call's seldon->v2, and a plain call's line has no such field", async () => {
+    const ok = await seldon('iris', { data: { tensor: { shape: [1, 2], values: [1, 2] } } }, { 'x-request-id': 'glog-ok' });
+    expect(ok.err).toBeUndefined();
+    const plain = await seldon('plain', { strData: 'x' }, { 'x-request-id': 'glog-plain' });
+    expect(plain.err).toBeUndefined();
+    await waitFor(() => accessLog.text.includes('glog-ok') && accessLog.text.includes('glog-plain'));
+    const line = (id: string) => accessLog.lines().find((l) => l.request_id === id)!;
+    expect(line('glog-ok')).toMatchObject({ grpc_status: 0, deployment: 'iris', translated: 'seldon->v2' });
+    expect(line('glog-plain')).not.toHaveProperty('translated');
   });
 
   /** `f`'s call is refused with INVALID_ARGUMENT, a message saying `why`, and neither model was called. */
