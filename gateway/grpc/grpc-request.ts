@@ -62,6 +62,10 @@ export abstract class GrpcPipelineRequest extends ForwardedRequest {
     super('grpc', 'POST', path, host, since, proxy.sticky, false, proxy.metrics, proxy.clock);
   }
 
+  rawHeaderFields(): readonly string[] {
+    return this.rawHeaders;
+  }
+
   protected readHeader(name: string): string | undefined {
     return rawHeaderValue(this.rawHeaders, name);
   }

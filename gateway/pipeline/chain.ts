@@ -27,7 +27,7 @@ import { CorsStage } from './cors.js';
 import { FallbackStage, Fallbacks } from './fallback.js';
 import { FlowStage } from './flow.js';
 import { IpStage } from './ip.js';
-import { EscapedSlashStage, HttpsRedirectStage } from './edge-rules.js';
+import { EscapedSlashStage, HttpsRedirectStage, UnderscoreHeaderStage } from './edge-rules.js';
 import type { EdgeRules } from '../../routing/emissary/edge-rules.js';
 import type { IpFilter } from './ip-policy.js';
 import { ForwardStage } from './forward.js';
@@ -61,6 +61,7 @@ function stages(d: PipelineDeps): Link[] {
   const ip = d.ipFilter;
   const rules = d.rules;
   return [
+    ...(rules?.rejectUnderscoreHeaders === true ? [(next: Stage): Stage => new UnderscoreHeaderStage(next)] : []),
     ...(rules?.rejectEscapedSlashes === true ? [(next: Stage): Stage => new EscapedSlashStage(next)] : []),
     ...(ip !== undefined ? [(next: Stage): Stage => new IpStage(ip, next)] : []),
     ...(rules?.httpsRedirect === true ? [(next: Stage): Stage => new HttpsRedirectStage(next)] : []),

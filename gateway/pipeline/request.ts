@@ -184,6 +184,8 @@ export abstract class PipelineRequest implements RouteRequest {
 
   /** A header as the client sent it (every field of the name, joined with `,`). */
   protected abstract readHeader(name: string): string | undefined;
+  /** The header fields as they arrived, name, value, name, value… (the Module's edge rules read the names). */
+  abstract rawHeaderFields(): readonly string[];
 
   /** The peer is a trusted proxy (--trusted-proxies): its X-Forwarded-For names the client. */
   abstract peerTrusted(): boolean;

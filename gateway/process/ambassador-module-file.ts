@@ -4,7 +4,7 @@
  * regex_max_size, merge_slashes, …) recompile every process's table, its ip_allow / ip_deny replaces every data plane's
  * (`DataPlanes.ambassadorModule`); the listener settings (max_request_headers_kb,
  * buffer.max_request_bytes, listener_idle_timeout_ms and the edge keys: xff_num_trusted_hops, use_remote_address,
- * strip_matching_host_port, reject_requests_with_escaped_slashes, x_forwarded_proto_redirect,
+ * strip_matching_host_port, reject_requests_with_escaped_slashes, headers_with_underscores_action, x_forwarded_proto_redirect,
  * preserve_external_request_id) are read when the listeners start, so a change to them is logged as
  * waiting for a restart. A Module with a key the gateway does not honour changes nothing: the one
  * in use stays, and the refusal is logged (naming the key) and counted.
@@ -77,7 +77,7 @@ export function watchAmbassadorModule(
       if (edgeChanged(edge, running)) {
         log.warn(
           { file: path, running, module: edge },
-          'ambassador Module: max_request_headers_kb, buffer.max_request_bytes, listener_idle_timeout_ms, xff_num_trusted_hops, use_remote_address, strip_matching_host_port, reject_requests_with_escaped_slashes, x_forwarded_proto_redirect and preserve_external_request_id take effect when the gateway restarts',
+          'ambassador Module: max_request_headers_kb, buffer.max_request_bytes, listener_idle_timeout_ms, xff_num_trusted_hops, use_remote_address, strip_matching_host_port, reject_requests_with_escaped_slashes, headers_with_underscores_action, x_forwarded_proto_redirect and preserve_external_request_id take effect when the gateway restarts',
         );
       }
       applyAmbassadorModule(state, base, m);

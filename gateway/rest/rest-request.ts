@@ -68,6 +68,10 @@ export abstract class RestPipelineRequest extends ForwardedRequest {
     return this.req.header(name);
   }
 
+  rawHeaderFields(): readonly string[] {
+    return this.req.rawHeaders;
+  }
+
   clientAddress(): string | undefined {
     return this.req.socket.remoteAddress;
   }

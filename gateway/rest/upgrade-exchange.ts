@@ -32,7 +32,7 @@ import { lingeringClose } from '../edge/lingering-close.js';
 import type { NodeRequest } from '../edge/node-exchange.js';
 import { withServer, type ServerName } from '../edge/server-name.js';
 import { chainAuthEdits } from '../../routing/policies/auth-edits.js';
-import { hasEscapedSlash, type EdgeRules } from '../../routing/emissary/edge-rules.js';
+import { hasEscapedSlash, hasUnderscoredName, UNDERSCORE_REFUSAL, type EdgeRules } from '../../routing/emissary/edge-rules.js';
 import { editFields } from '../forward/mapping-edits.js';
 import { attemptOutcome, httpOutcome } from '../forward/outcome.js';
 import { overflowInfo } from '../upstream/breaker.js';
@@ -117,6 +117,11 @@ export class UpgradeExchange {
   start(): void {
     const { routed, table, protocol } = this.taken;
     const rules = this.d.rules;
+    if (rules?.rejectUnderscoreHeaders === true && hasUnderscoredName(this.req.rawHeaders)) {
+      this.d.metrics.unroutedRequest('rest', 'BAD_REQUEST', 400, this.taken.since);
+      this.answerRaw(400, 'BAD_REQUEST', UNDERSCORE_REFUSAL);
+      return;
+    }
     if (rules?.rejectEscapedSlashes === true && hasEscapedSlash(this.req.url)) {
       // As the pipeline's first stage (pipeline/edge-rules.ts): before the route, so not counted on it.
       this.d.metrics.unroutedRequest('rest', 'BAD_REQUEST', 400, this.taken.since);

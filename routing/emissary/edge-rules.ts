@@ -28,7 +28,18 @@ export interface EdgeRules {
    * x-envoy-upstream-service-time and a breaker's x-envoy-overloaded to the client (absent: false).
    */
   readonly suppressEnvoyHeaders?: boolean;
+  /** headers_with_underscores_action: REJECT_REQUEST: a request with a header name holding `_` gets 400, as Envoy's codec refuses it (absent: false). */
+  readonly rejectUnderscoreHeaders?: boolean;
 }
+
+/** Whether a header name in `raw` (name, value, name, value…) holds an underscore (Envoy's `headers_with_underscores_action`). */
+export function hasUnderscoredName(raw: readonly string[]): boolean {
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.includes('_')) return true;
+  return false;
+}
+
+/** The refusal's words, one text for every path that gives it. */
+export const UNDERSCORE_REFUSAL = 'a header name holds an underscore: refused (headers_with_underscores_action: REJECT_REQUEST)';
 
 /**
  * The client's address in an X-Forwarded-For list as a trusted peer sent it: the `hops`th entry from

@@ -73,6 +73,8 @@ export interface AmbassadorModule {
   readonly preserveExternalRequestId?: boolean;
   /** `suppress_envoy_headers`: true, the gateway adds none of Envoy's router x-envoy-* headers (routing/emissary/edge-rules.ts). */
   readonly suppressEnvoyHeaders?: boolean;
+  /** `headers_with_underscores_action: REJECT_REQUEST`: a request with a header name holding `_` gets 400. */
+  readonly rejectUnderscoreHeaders?: boolean;
   /** `add_linkerd_headers`: every route whose Mapping sets none of its own sends `l5d-dst-override` to the model. */
   readonly addLinkerdHeaders?: boolean;
   /** `use_ambassador_namespace_for_service_resolution`: a Mapping's `service` without a namespace is a Service of AMBASSADOR_NAMESPACE. */
@@ -286,7 +288,12 @@ const MODULE_KEYS: Readonly<Record<string, Read>> = {
   allow_chunked_length: only(false, 'Content-Length with chunked is refused, as the gateway does', 'the gateway refuses Content-Length beside Transfer-Encoding'),
   proper_case: only(false, 'header names as the gateway writes them', 'header names are not re-cased'),
   regex_type: only('safe', 'RE2, as the gateway uses', 'only RE2 ("safe") regexes are read'),
-  headers_with_underscores_action: only('ALLOW', 'header names with underscores are passed on, as the gateway does', 'header names with underscores are passed on'),
+  headers_with_underscores_action: (v, into) => {
+    if (v === 'ALLOW') return honoured('header names with underscores are passed on, as the gateway does');
+    if (v !== 'REJECT_REQUEST') return `${show(v)}: ALLOW or REJECT_REQUEST (DROP_HEADER, which would change the request, is not done)`;
+    into.rejectUnderscoreHeaders = true;
+    return honoured('a request with a header name holding "_" gets 400 and reaches no model');
+  },
   // Emissary's own processes and pages, which the gateway has none of.
   diagnostics: harmless("Emissary's diagnostics pages; the gateway's admin port has its own (/routes, /metrics)"),
   admin_port: harmless("Envoy's admin port; the gateway's is --admin-port"),

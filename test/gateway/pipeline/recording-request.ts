@@ -44,6 +44,10 @@ export class RecordingRequest extends PipelineRequest {
     return (this.o.headers ?? {})[name];
   }
 
+  rawHeaderFields(): readonly string[] {
+    return Object.entries(this.o.headers ?? {}).flat();
+  }
+
   clientAddress(): string | undefined {
     return '127.0.0.1';
   }

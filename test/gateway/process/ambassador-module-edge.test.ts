@@ -233,6 +233,25 @@ describe("the ambassador Module's edge keys", () => {
     expect(grpcModel.calls.length).toBe(calls);
   });
 
+  // Emissary's RejectHeadersWithUnderscoresTest and AllowHeadersWithUnderscoresTest (t_headerswithunderscoresaction.py).
+  it('headers_with_underscores_action: REJECT_REQUEST: a header name with "_" gets 400 and reaches no model, REST and gRPC; ALLOW passes it on', async () => {
+    const { port } = await start('headers_with_underscores_action: REJECT_REQUEST');
+    const before = model.requests.length;
+    const a = await send(port, '/seldon/models/iris/target/', { t_underscore: 'foo' });
+    expect(a.status).toBe(400);
+    expect(JSON.parse(a.body).status.info).toContain('underscore');
+    expect(model.requests.length).toBe(before);
+    expect((await send(port, PREDICT, { 't-dash': 'foo' })).status).toBe(200);
+    const calls = grpcModel.calls.length;
+    const h = await h2(port, { ':path': '/seldon.protos.Seldon/Predict', seldon: 'iris', namespace: 'models', t_underscore: 'foo' });
+    expect(h['grpc-status']).toBe(String(grpc.status.INTERNAL));
+    expect(grpcModel.calls.length).toBe(calls);
+
+    const allowed = await start('headers_with_underscores_action: ALLOW');
+    expect((await send(allowed.port, PREDICT, { t_underscore: 'foo' })).status).toBe(200);
+    expect(fields(model.requests.at(-1)!, 't_underscore')).toEqual(['foo']);
+  });
+
   it('x_forwarded_proto_redirect: true: X-Forwarded-Proto as the model would get it decides; not https: 301 to https://<Host><target>, empty', async () => {
     const { port } = await start('x_forwarded_proto_redirect: true\nuse_remote_address: false');
     const before = model.requests.length;
