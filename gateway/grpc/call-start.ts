@@ -192,7 +192,7 @@ export abstract class CallStart extends GrpcPipelineRequest implements DeadlineO
     const go = (whole: Buffer): void => {
       if (this.done) return;
       if (t.own !== undefined) return this.answerOwn(t, whole);
-      this.tap?.translated(t.from, t.to);
+      this.tap?.translated(t.label);
       let sent: Buffer;
       try {
         sent = t.request(whole);

@@ -12,7 +12,7 @@
 import type { OutgoingHttpHeaders } from 'node:http2';
 import type { TranslatePolicy, WireProtocol } from '../../routing/policies/protocol.js';
 import type { Backend } from '../../routing/types.js';
-import { TranslateRefusal } from '../translate/datatypes.js';
+import { TranslateRefusal, type Translation } from '../translate/datatypes.js';
 import { DEFAULT_INPUT_NAME, seldonMessageToV2, v2OutputsToSeldon, type SeldonForm } from '../translate/seldon-client.js';
 import { seldonMessageToV2Output, v2InferToSeldon, type V2Form } from '../translate/v2-client.js';
 import { readSeldonMessage, writeSeldonMessage } from '../translate/seldon-proto.js';
@@ -48,7 +48,7 @@ export function frame(message: Buffer): Buffer {
   return out;
 }
 
-export class GrpcTranslation {
+export class GrpcTranslation implements Translation {
   private seldonForm: SeldonForm | undefined;
   private v2Form: V2Form | undefined;
 

@@ -26,7 +26,7 @@ export interface CallTap extends AttemptTap<Record<string, unknown>> {
   received(chunk: Buffer): void;
   sent(chunk: Buffer): void;
   /** The call is translated from the client's protocol to its model's (docs/protocol-translation.md). */
-  translated(from: string, to: string): void;
+  translated(label: string): void;
   /** The call is over: the gRPC status the client got, the :status sent (0: none), time to the upstream's headers. */
   end(grpcStatus: number, httpStatus: number, upstreamSeconds: number | null): void;
 }

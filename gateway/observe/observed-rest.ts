@@ -42,7 +42,7 @@ export interface ResponseTap extends AttemptTap<ObservedUpstreamFields> {
   /** The request body was decoded for the model (docs/edge.md#compression): its coding, its bytes plain and as the client sent them. */
   requestDecoded(coding: string, identity: number, encoded: number): void;
   /** The request is translated from the client's protocol to its model's (docs/protocol-translation.md). */
-  translated(from: string, to: string): void;
+  translated(label: string): void;
   /** The answer goes compressed in `coding` (undefined: it does not after all); the request's end then waits for `answerEncoded`. */
   answerEncoding(coding: string | undefined): void;
   /** The compressed answer is over (whole, or cut): its bytes as the model sent them and as the client got them. */

@@ -266,9 +266,8 @@ export class RequestTap<C> implements AttemptTap<C> {
     return span === undefined ? undefined : { carrier: copy, end: (status, failed) => span.end(status, failed) };
   }
 
-  /** The request is translated from the client's protocol to its model's (`seldon->v2`): on its line and its payload log's events. */
-  translated(from: string, to: string): void {
-    const label = `${from}->${to}`;
+  /** The request is translated from the client's protocol to its model's (`label`: `seldon->v2`): on its line and its payload log's events. */
+  translated(label: string): void {
     if (this.arrival !== undefined) this.arrival.translated = label;
     this.recorder?.translated(label);
   }

@@ -140,7 +140,7 @@ export abstract class ExchangeBody extends RestPipelineRequest implements Timeou
     const limit = this.proxy.deps.maxBodyBytes ?? 0;
     const go = (body: Buffer | null): void => {
       if (this.done) return;
-      this.tap?.translated(translation.from, translation.to);
+      this.tap?.translated(translation.label);
       let sent: Buffer;
       try {
         sent = translation.request(body);

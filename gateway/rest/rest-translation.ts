@@ -9,7 +9,7 @@
  */
 import type { TranslatePolicy, WireProtocol } from '../../routing/policies/protocol.js';
 import type { Backend } from '../../routing/types.js';
-import { TranslateRefusal } from '../translate/datatypes.js';
+import { TranslateRefusal, type Translation } from '../translate/datatypes.js';
 import { DEFAULT_INPUT_NAME, seldonRequestToV2, v2AnswerToSeldon, type SeldonForm } from '../translate/seldon-client.js';
 import { seldonAnswerToV2, v2RequestToSeldon, type V2Form } from '../translate/v2-client.js';
 import { errorBody } from '../edge/errors.js';
@@ -27,7 +27,7 @@ const V2_INFER = /^\/v2\/models\/([^/?]+)(?:\/versions\/([^/?]+))?\/infer$/;
 export const MAX_TRANSLATED_ANSWER = 64 * 1024 * 1024;
 
 /** What one request is translated from and to, for one backend; `path`: what its model is asked. */
-export class RestTranslation {
+export class RestTranslation implements Translation {
   private seldonForm: SeldonForm | undefined;
   private v2Form: V2Form | undefined;
 

@@ -5,13 +5,23 @@
  * `TranslateRefusal`, whose message is the error's `info`.
  */
 
-import { V2_DATATYPES, type V2Datatype } from '../../routing/policies/protocol.js';
+import { V2_DATATYPES, type V2Datatype, type WireProtocol } from '../../routing/policies/protocol.js';
 
 export const DATATYPES = V2_DATATYPES;
 export type Datatype = V2Datatype;
 
 /** One element as JSON holds it: 64-bit whole numbers beyond 2^53 as bigint (json-exact.ts). */
 export type Element = number | bigint | boolean | string;
+
+/** One request's translation, whatever its transport (rest/rest-translation.ts, grpc/grpc-translation.ts): what the header, the logs and the metric say of it. */
+export interface Translation {
+  readonly from: WireProtocol;
+  readonly to: WireProtocol;
+  /** What the model is asked: a REST path, a gRPC method. */
+  readonly path: string;
+  /** `from->to`. */
+  readonly label: string;
+}
 
 /** A request or answer the translation cannot carry without changing its data: `message` says why; `status` is the answer's. */
 export class TranslateRefusal extends Error {

@@ -75,14 +75,10 @@ async function settled(value: () => number, quietMs: number, maxMs: number): Pro
   }
 }
 
-describe.each([
-  ['the lane', []],
-  ["Node's server", ['--http1-server', 'node']],
-])('a client that does not read a 1 GiB answer (%s)', (_server, args) => {
+/** Before the block's tests: a model answering each request with 1 GiB (its writers recorded), and a gateway before it started with `args`; both stopped after them. */
+function largeAnswerGateway(writers: Writer[], args: string[], started: (gw: TestGateway) => void): void {
   let model: HttpBackend;
   let gw: TestGateway;
-  const writers: Writer[] = [];
-
   beforeAll(async () => {
     model = await startHttpBackend({
       name: 'large',
@@ -93,11 +89,21 @@ describe.each([
       },
     });
     gw = await startTestGateway({ manifests: { 'large.yaml': sdep('large', 'm', { predictors: [{ name: 'main' }] }, NO_TIMEOUT) }, resolve: { 'large-main.m:8000': model.port }, args });
+    started(gw);
   });
   afterAll(async () => {
     await gw?.stop();
     await model?.close();
   });
+}
+
+describe.each([
+  ['the lane', []],
+  ["Node's server", ['--http1-server', 'node']],
+])('a client that does not read a 1 GiB answer (%s)', (_server, args) => {
+  const writers: Writer[] = [];
+  let gw: TestGateway;
+  largeAnswerGateway(writers, args, (g) => (gw = g));
 
   it('holds the model back, then passes the answer on byte for byte as the client reads; the client leaving cuts the model off', async () => {
     const client = net.connect(gw.port, '127.0.0.1');
@@ -144,25 +150,9 @@ describe.each([
 });
 
 describe('an HTTP/2 stream that does not read a 1 GiB answer', () => {
-  let model: HttpBackend;
-  let gw: TestGateway;
   const writers: Writer[] = [];
-
-  beforeAll(async () => {
-    model = await startHttpBackend({
-      name: 'large-h2',
-      handler: (_req, res) => {
-        const w: Writer = { written: 0, waiting: false, closed: false };
-        writers.push(w);
-        return answer(res, w);
-      },
-    });
-    gw = await startTestGateway({ manifests: { 'large.yaml': sdep('large', 'm', { predictors: [{ name: 'main' }] }, NO_TIMEOUT) }, resolve: { 'large-main.m:8000': model.port } });
-  });
-  afterAll(async () => {
-    await gw?.stop();
-    await model?.close();
-  });
+  let gw: TestGateway;
+  largeAnswerGateway(writers, [], (g) => (gw = g));
 
   it("holds the model back by the stream's flow-control window, then passes the answer on byte for byte as it reads; a reset cuts the model off", async () => {
     const session = http2.connect(`http://127.0.0.1:${gw.port}`);
