@@ -268,8 +268,10 @@ function parseMapping(m: Obj, index: number, namespace: string, regexes: RegexBu
   if (m.grpc !== undefined && typeof m.grpc !== 'boolean') return `grpc "${String(m.grpc)}" is not true or false`;
   let ambassadorIds: string[] | null = null;
   if (m.ambassador_id !== undefined) {
-    const ids = Array.isArray(m.ambassador_id) ? m.ambassador_id : [m.ambassador_id];
-    ambassadorIds = ids.filter((x): x is string => typeof x === 'string').map((x) => x.trim());
+    // A string or a list of strings, compared as written (Emissary's good_ambassador_id): an empty one names no gateway.
+    const ids: unknown[] = Array.isArray(m.ambassador_id) ? m.ambassador_id : [m.ambassador_id];
+    if (!ids.every((x) => typeof x === 'string')) return `ambassador_id ${JSON.stringify(m.ambassador_id)} is not a string or a list of strings`;
+    ambassadorIds = ids as string[];
   }
   if (m.grpc === true && policy !== null) {
     if (policy.upgrades.length > 0) return 'allow_upgrade / use_websocket cannot apply to a gRPC Mapping';
@@ -375,6 +377,13 @@ export function parseCustomConfig(
     }
     if (raw.kind !== 'Mapping') {
       warnings.push(`kind ${String(raw.kind)} is not supported: ignored`);
+      return;
+    }
+    // Emissary refuses a resource whose apiVersion is not its own (config.py validate_object); Ambassador 1.x
+    // read `ambassador/vN` as `getambassador.io/vN`, as Seldon's examples write it.
+    if (typeof raw.apiVersion !== 'string' || !(raw.apiVersion.startsWith('getambassador.io/') || raw.apiVersion.startsWith('ambassador/'))) {
+      const shown = typeof raw.name === 'string' ? `"${raw.name}"` : `#${i + 1}`;
+      warnings.push(`Mapping ${shown} dropped: apiVersion ${raw.apiVersion === undefined ? 'None/' : JSON.stringify(raw.apiVersion)} unsupported (getambassador.io/… or ambassador/…)`);
       return;
     }
     const doc = flatten(raw);

@@ -25,7 +25,7 @@ const d = (why: string): KeyInfo => ({ class: 'drops', why });
 
 export const MAPPING_KEYS: Readonly<Record<string, KeyInfo>> = Object.freeze({
   // What the document is.
-  apiVersion: h('either getambassador.io/v2 (or older) or v3alpha1: read the same way'),
+  apiVersion: h("getambassador.io/v2 (or older), v3alpha1, or Ambassador 1.x's ambassador/vN: read the same way; any other, or none, drops the Mapping"),
   kind: h('only Mapping documents become routes; other kinds are ignored with a warning'),
   name: h("the Mapping's label in /routes and its backend id"),
   namespace: h("the SeldonDeployment's own namespace is used for Services without one"),

@@ -359,7 +359,8 @@ function ipPolicy(action: 'allow' | 'deny', v: unknown, into: Mutable<Ambassador
 
 /**
  * The `config` of the Module named `ambassador` in `text` (any of its YAML documents); null when the file has none
- * (empty). A Module whose `ambassador_id` does not name this gateway's AMBASSADOR_ID is refused: Emissary would not apply it.
+ * (empty). A Module whose `ambassador_id` (absent: `default`) does not name this gateway's AMBASSADOR_ID is refused: Emissary would
+ * not apply it.
  */
 function moduleConfig(text: string, ambassadorId: string): Record<string, unknown> | null {
   const docs = parseAllDocuments(text);
@@ -379,8 +380,9 @@ function moduleConfig(text: string, ambassadorId: string): Record<string, unknow
     if (name !== 'ambassador') throw new Error(`the Module named ${show(name)}: only the one named ambassador is read`);
     if (found !== null) throw new Error('two Modules named ambassador');
     const spec = (typeof d.spec === 'object' && d.spec !== null ? d.spec : undefined) as Record<string, unknown> | undefined;
-    const ids = d.ambassador_id ?? spec?.ambassador_id;
-    if (ids !== undefined && !(Array.isArray(ids) ? ids : [ids]).includes(ambassadorId)) {
+    // Absent, the Module is the `default` gateway's, as every Emissary resource (config.py good_ambassador_id).
+    const ids = d.ambassador_id ?? spec?.ambassador_id ?? 'default';
+    if (!(Array.isArray(ids) ? ids : [ids]).includes(ambassadorId)) {
       throw new Error(`ambassador_id ${show(ids)} does not name this gateway's AMBASSADOR_ID "${ambassadorId}": Emissary would not apply this Module`);
     }
     const config = spec?.config ?? d.config ?? {};

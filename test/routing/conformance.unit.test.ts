@@ -173,7 +173,7 @@ describe('2. effective annotations (docs/routing.md#effective-annotations)', () 
   });
 
   it('predictor-level getambassador.io/config is ignored with a warning (degraded)', () => {
-    const t = table([sdep('iris', { predictors: [pred('main', { annotations: { 'getambassador.io/config': 'kind: Mapping\nname: x\nprefix: /x/\nservice: x' } })] })]);
+    const t = table([sdep('iris', { predictors: [pred('main', { annotations: { 'getambassador.io/config': 'apiVersion: getambassador.io/v2\nkind: Mapping\nname: x\nprefix: /x/\nservice: x' } })] })]);
     expect(routed(t, rest(`/seldon/ns/iris${PRED}`)).backend.id).toBe('ns/iris/main');
     expect(refused(t, rest('/x/')).status).toBe(404);
     expect(report(t, 'ns/iris').state).toBe('degraded');
@@ -1064,7 +1064,7 @@ describe('22. precedence (docs/routing.md#precedence-and-no-match)', () => {
     sdep('iris-h', { spec: { 'seldon.io/ambassador-service-name': 'iris', 'seldon.io/ambassador-header': 'x-variant:hello' } }),
     sdep('iris-r', { spec: { 'seldon.io/ambassador-service-name': 'iris', 'seldon.io/ambassador-regex-header': 'x-variant: .*' } }),
     sdep('iris-long', {
-      spec: { 'seldon.io/ambassador-config': 'kind: Mapping\nname: long\nprefix: /seldon/ns/iris/api/v1.0/\nservice: iris-long-main:8000\nrewrite: /api/v1.0/' },
+      spec: { 'seldon.io/ambassador-config': 'apiVersion: getambassador.io/v2\nkind: Mapping\nname: long\nprefix: /seldon/ns/iris/api/v1.0/\nservice: iris-long-main:8000\nrewrite: /api/v1.0/' },
     }),
   ];
   it('header group beats plain on the same prefix; a longer prefix beats both; independent of order', () => {
@@ -1518,7 +1518,7 @@ describe('29. seldon.io/ambassador-config (docs/routing.md#custom-ambassador-con
   });
 
   it.each([
-    ['unparsable YAML', 'kind: Mapping\nprefix: [oops\nservice: a'],
+    ['unparsable YAML', 'apiVersion: getambassador.io/v2\nkind: Mapping\nprefix: [oops\nservice: a'],
     ['no valid Mapping', m('name: a\nprefix: no-slash\nservice: a')],
     ['no Mapping at all', 'apiVersion: ambassador/v1\nkind: TLSContext\nname: t'],
     ['a scalar', 'just text'],
@@ -1690,7 +1690,7 @@ describe('a bad SDep never affects the others', () => {
     shared('bad-svcname', 'a', 'iris/x', {}),
     shared('dup-preds', 'a', 'iris', {}, [pred('main'), pred('main')]),
     shared('bad-svc-name', 'b', 'iris', {}, [pred('main', { annotations: { 'seldon.io/svc-name': 'Not_A_Label' } })]),
-    shared('bad-custom', 'a', 'iris', { 'seldon.io/ambassador-config': 'kind: Mapping\nprefix: [oops' }),
+    shared('bad-custom', 'a', 'iris', { 'seldon.io/ambassador-config': 'apiVersion: getambassador.io/v2\nkind: Mapping\nprefix: [oops' }),
     shared('no-predictors', 'a', 'iris', {}, []),
     shared('null-predictor', 'models', 'fraud', {}, [null as unknown as PredictorSpec]),
     shared('unnamed-predictor', 'models', 'fraud', {}, [{ traffic: 10 } as PredictorSpec]),

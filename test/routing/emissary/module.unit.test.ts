@@ -38,6 +38,12 @@ describe('the ambassador Module', () => {
     expect(() => parseAmbassadorModule(text('[green]'), 'blue')).toThrow('ambassador_id ["green"] does not name this gateway\'s AMBASSADOR_ID "blue": Emissary would not apply this Module');
   });
 
+  it("ambassador_id absent is the default gateway's Module, as every Emissary resource without one (AmbassadorIDTest)", () => {
+    const text = 'apiVersion: getambassador.io/v3alpha1\nkind: Module\nname: ambassador\nconfig:\n  regex_max_size: 300\n';
+    expect(parseAmbassadorModule(text)).toEqual({ regexMaxSize: 300 });
+    expect(() => parseAmbassadorModule(text, 'blue')).toThrow('ambassador_id "default" does not name this gateway\'s AMBASSADOR_ID "blue": Emissary would not apply this Module');
+  });
+
   it('an empty file is no Module; a Module without config sets nothing', () => {
     expect(parseAmbassadorModule('')).toEqual({});
     expect(parseAmbassadorModule('apiVersion: getambassador.io/v2\nkind: Module\nname: ambassador\n')).toEqual({});

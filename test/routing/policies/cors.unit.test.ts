@@ -320,7 +320,10 @@ describe('which routes get which policy', () => {
     expect(t.deployments.get('models/plain')!.state).toBe('accepted');
     const d = match(t, { kind: 'rest', method: 'POST', path: '/seldon/models/bad/x', host: 'gw', header: headerGetter({}) }, randomPicker(seededRandom(1)));
     expect(d.ok).toBe(false);
-    const custom = sdep('models', 'cbad', { 'seldon.io/gateway-cors': 'nope', 'seldon.io/ambassador-config': 'kind: Mapping\nname: m\nprefix: /seldon/models/cbad/\nservice: cbad-main' });
+    const custom = sdep('models', 'cbad', {
+      'seldon.io/gateway-cors': 'nope',
+      'seldon.io/ambassador-config': 'apiVersion: getambassador.io/v2\nkind: Mapping\nname: m\nprefix: /seldon/models/cbad/\nservice: cbad-main',
+    });
     const c = compileDeployment(custom, opts());
     expect(c.report.state).toBe('rejected');
     expect(c.report.reasons[0]).toMatch(/^seldon\.io\/gateway-cors: must be a map/);
@@ -328,9 +331,9 @@ describe('which routes get which policy', () => {
 
   it("a Mapping's cors on its own route; the annotation on the Mappings without one; gRPC Mappings none", () => {
     const config = [
-      'kind: Mapping\nname: own\nprefix: /seldon/models/c/own/\nservice: c-main\ncors:\n  origins: https://own.example\n  credentials: true',
-      'kind: Mapping\nname: inherits\nprefix: /seldon/models/c/inh/\nservice: c-main',
-      'kind: Mapping\nname: g\ngrpc: true\nprefix: /seldon.protos.Seldon/\nrewrite: /seldon.protos.Seldon/\nservice: c-main:5001\nheaders:\n  namespace: models\ncors:\n  origins: "*"',
+      'apiVersion: getambassador.io/v2\nkind: Mapping\nname: own\nprefix: /seldon/models/c/own/\nservice: c-main\ncors:\n  origins: https://own.example\n  credentials: true',
+      'apiVersion: getambassador.io/v2\nkind: Mapping\nname: inherits\nprefix: /seldon/models/c/inh/\nservice: c-main',
+      'apiVersion: getambassador.io/v2\nkind: Mapping\nname: g\ngrpc: true\nprefix: /seldon.protos.Seldon/\nrewrite: /seldon.protos.Seldon/\nservice: c-main:5001\nheaders:\n  namespace: models\ncors:\n  origins: "*"',
     ].join('\n---\n');
     const d = sdep('models', 'c', { 'seldon.io/ambassador-config': config, 'seldon.io/gateway-cors': CORS });
     const c = compileDeployment(d, opts());
@@ -348,8 +351,8 @@ describe('which routes get which policy', () => {
   it('a bad Mapping cors drops that Mapping with the reason; `cors` is no longer an unsupported key', () => {
     const cfg = parseCustomConfig(
       [
-        'kind: Mapping\nname: bad\nprefix: /seldon/models/c/a/\nservice: c-main\ncors:\n  origins: https://x.example\n  max_age: 1d',
-        'kind: Mapping\nname: ok\nprefix: /seldon/models/c/b/\nservice: c-main\ncors: {origins: "*"}',
+        'apiVersion: getambassador.io/v2\nkind: Mapping\nname: bad\nprefix: /seldon/models/c/a/\nservice: c-main\ncors:\n  origins: https://x.example\n  max_age: 1d',
+        'apiVersion: getambassador.io/v2\nkind: Mapping\nname: ok\nprefix: /seldon/models/c/b/\nservice: c-main\ncors: {origins: "*"}',
       ].join('\n---\n'),
       'models',
     );
@@ -359,16 +362,16 @@ describe('which routes get which policy', () => {
     expect(cfg.warnings).toEqual(['Mapping "bad" dropped: cors: max_age "1d" is not a whole number of seconds']);
     // Envoy echoes the Origin, `*` in the list included.
     expect(cfg.mappings[0]!.cors?.allowsOrigin('https://any.example')).toBe(true);
-    const only = parseCustomConfig('kind: Mapping\nname: bad\nprefix: /seldon/models/c/\nservice: c-main\ncors: "*"', 'models');
+    const only = parseCustomConfig('apiVersion: getambassador.io/v2\nkind: Mapping\nname: bad\nprefix: /seldon/models/c/\nservice: c-main\ncors: "*"', 'models');
     expect(only.ok ? 'ok' : only.error).toMatch(/has no valid Mapping \(Mapping "bad" dropped: cors: must be a map/);
-    const nul = parseCustomConfig('kind: Mapping\nname: n\nprefix: /seldon/models/c/\nservice: c-main\ncors: null', 'models');
+    const nul = parseCustomConfig('apiVersion: getambassador.io/v2\nkind: Mapping\nname: n\nprefix: /seldon/models/c/\nservice: c-main\ncors: null', 'models');
     expect(nul.ok && nul.mappings[0]!.cors).toBeNull();
   });
 
   it("a route to an OAuth-gated deployment's Service keeps its own CORS policy beside the owner's gate", () => {
     const owner = sdep('models', 'owner', { 'seldon.io/gateway-auth': 'oauth' }, [pred('main')], { oauth_key: 'k', oauth_secret: 's' });
     const other = sdep('models', 'other', {
-      'seldon.io/ambassador-config': 'kind: Mapping\nname: m\nprefix: /seldon/models/other/\nservice: owner-main:8000\ncors:\n  origins: https://app.example.com',
+      'seldon.io/ambassador-config': 'apiVersion: getambassador.io/v2\nkind: Mapping\nname: m\nprefix: /seldon/models/other/\nservice: owner-main:8000\ncors:\n  origins: https://app.example.com',
     });
     const t = buildTable([owner, other], opts());
     const b = backendAt(t, '/seldon/models/other/x');

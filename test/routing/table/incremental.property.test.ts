@@ -132,7 +132,7 @@ const CUSTOM_CONFIGS = [
   m('name: ranked\nprefix: /seldon/a/\nprecedence: 3\nservice: r'),
   m('name: godd\nprefix: /seldon.protos.Seld\nrewrite: ""\ngrpc: true\nservice: o:5001'),
   m('name: sh\nprefix: /seldon/b/fraud/\nshadow: true\nweight: 30\nservice: s'),
-  'kind: Mapping\nprefix: [oops',
+  'apiVersion: getambassador.io/v2\nkind: Mapping\nprefix: [oops',
   m(`name: copy\ngrpc: true\nprefix: "${GRPC_PATH_SOURCE}"\nprefix_regex: true\nrewrite: ""\nheaders:\n  seldon: iris\n  namespace: a\nservice: c:5001\nweight: 20`),
   m('name: ginf\nprefix: "/inference.*"\nprefix_regex: true\ngrpc: true\nservice: gi:9000'),
   [

@@ -22,7 +22,7 @@ const module = (config: string): ReturnType<typeof inspectModule> => inspectModu
 
 /** One Mapping with `extra` (YAML lines): the route, or refused (dropped). */
 function mapping(extra: string): Got {
-  const cfg = parseCustomConfig(`kind: Mapping\nname: m\nprefix: /seldon/ns/m/\nservice: m-svc\n${extra}`, 'ns');
+  const cfg = parseCustomConfig(`apiVersion: getambassador.io/v2\nkind: Mapping\nname: m\nprefix: /seldon/ns/m/\nservice: m-svc\n${extra}`, 'ns');
   return cfg.ok ? value(cfg.mappings[0]) : REFUSED;
 }
 

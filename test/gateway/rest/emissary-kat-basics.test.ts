@@ -1,0 +1,187 @@
+/**
+ * Emissary's acceptance tests of t_basics.py, ported: each `describe` is named after the KAT class it ports
+ * (AmbassadorIDTest, InvalidResources, ServerNameTest, SafeRegexMapping), its Mappings are the class's under
+ * `/seldon/models/` (the prefix a deployment in `models` may claim), its target a recording upstream. Every test
+ * asserts what the model received (the request target exactly, its headers) and what the client got.
+ * Empty is not ported: it checks Emissary's diag page and its ready port, which this gateway does not have.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { headerValue, rawRequest, startRecordingUpstream, type HeaderLine, type RawResponse, type RecordingUpstream } from '../../fixtures/recording-upstream.js';
+import { sdep, startTestGateway, type TestGateway } from '../../helpers/gateway.js';
+import { routesReport } from '../../helpers/observability.js';
+
+const NS = 'models';
+const SERVICE = `target.${NS}:8000`;
+
+const mapping = (name: string, lines: string[]): string => ['apiVersion: getambassador.io/v3alpha1', 'kind: Mapping', `name: ${name}`, ...lines].join('\n');
+
+/** A GET with exactly this request target (no client-side normalisation) and these header lines. */
+async function get(gw: TestGateway, target: string, id: string, headers: HeaderLine[] = []): Promise<RawResponse> {
+  const { res, x } = await rawRequest(gw.port, { method: 'GET', target, headers: [['Host', 'kat.example'], ['x-case', id], ...headers], framing: 'none' }, 10_000);
+  x.socket.destroy();
+  if (!res) throw new Error('no answer');
+  return res;
+}
+
+/** A gateway over one deployment `kat` whose seldon.io/ambassador-config is these Mappings; `module`: the ambassador Module's lines. */
+async function gatewayWith(model: RecordingUpstream, mappings: string[], opts: { module?: string[]; args?: string[] } = {}): Promise<{ gw: TestGateway; dir: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'sgw-kat-basics-'));
+  const args = [...(opts.args ?? [])];
+  if (opts.module) {
+    const file = join(dir, 'module.yaml');
+    writeFileSync(file, ['apiVersion: getambassador.io/v3alpha1', 'kind: Module', 'name: ambassador', ...opts.module].join('\n'));
+    args.push('--ambassador-module', file);
+  }
+  const gw = await startTestGateway({
+    manifests: { 'kat.yaml': sdep('kat', NS, { predictors: [{ name: 'main' }] }, { 'seldon.io/ambassador-config': mappings.join('\n---\n') }) },
+    resolve: { [SERVICE]: model.port },
+    args,
+  });
+  return { gw, dir };
+}
+
+describe('AmbassadorIDTest (t_basics.py)', () => {
+  // The KAT's gateway runs with its own id (the class's name); the harness writes that id on its Module too.
+  const ID = 'ambassadoridtest';
+  const IDS: [string, string | null][] = [
+    ['findme', `[${ID}]`],
+    ['findme-array', `[${ID}, missme]`],
+    ['findme-array2', `[missme, ${ID}]`],
+    ['missme', '[missme]'],
+    ['missme-array', '[missme1, missme2]'],
+    // Not in the KAT: a Mapping with no id is the default gateway's (here: its deployment's, which has none).
+    ['no-id', null],
+  ];
+  const mappings = IDS.map(([prefix, ids]) => mapping(prefix, ['hostname: "*"', `prefix: /seldon/${NS}/${prefix}/`, `service: ${SERVICE}`, ...(ids === null ? [] : [`ambassador_id: ${ids}`])]));
+  let model: RecordingUpstream;
+  let gw: TestGateway;
+  let dflt: TestGateway;
+  const dirs: string[] = [];
+  beforeAll(async () => {
+    model = await startRecordingUpstream({ name: 'target' });
+    const own = await gatewayWith(model, mappings, { module: [`ambassador_id: [${ID}]`, 'config:', '  use_ambassador_namespace_for_service_resolution: true'], args: ['--ambassador-id', ID] });
+    const other = await gatewayWith(model, mappings);
+    ({ gw } = own);
+    dflt = other.gw;
+    dirs.push(own.dir, other.dir);
+  });
+  afterAll(async () => {
+    await gw?.stop();
+    await dflt?.stop();
+    await model?.close();
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  it.each(['findme', 'findme-array', 'findme-array2'])("[0..2] /%s/: a Mapping whose ambassador_id lists the gateway's id is served; the model receives it", async (prefix) => {
+    const id = `amb-id-${prefix}`;
+    const r = await get(gw, `/seldon/${NS}/${prefix}/`, id);
+    expect(r.status).toBe(200);
+    expect(model.byCase(id).map((q) => q.target)).toEqual(['/']);
+  });
+
+  it.each(['missme', 'missme-array', 'no-id'])('[3..4] /%s/: a Mapping for other ids only is not served: 404, nothing reaches the model', async (prefix) => {
+    const id = `amb-id-${prefix}`;
+    const r = await get(gw, `/seldon/${NS}/${prefix}/`, id);
+    expect(r.status).toBe(404);
+    expect(model.byCase(id)).toHaveLength(0);
+  });
+
+  it('the default gateway serves only the Mapping without an id: every listed id is another gateway’s', async () => {
+    const served: Record<string, number> = {};
+    for (const [prefix] of IDS) served[prefix] = (await get(dflt, `/seldon/${NS}/${prefix}/`, `amb-default-${prefix}`)).status;
+    expect(served).toEqual({ findme: 404, 'findme-array': 404, 'findme-array2': 404, missme: 404, 'missme-array': 404, 'no-id': 200 });
+    expect(IDS.map(([p]) => model.byCase(`amb-default-${p}`).length)).toEqual([0, 0, 0, 0, 0, 1]);
+  });
+
+  it('an ambassador_id is compared as written, and one that is not a string or a list of strings drops its Mapping with the reason', async () => {
+    const m = await startRecordingUpstream({ name: 'target' });
+    const { gw: g, dir } = await gatewayWith(m, [
+      mapping('padded', [`prefix: /seldon/${NS}/padded/`, `service: ${SERVICE}`, 'ambassador_id: [" default "]']),
+      mapping('number', [`prefix: /seldon/${NS}/number/`, `service: ${SERVICE}`, 'ambassador_id: [default, 7]']),
+      mapping('empty', [`prefix: /seldon/${NS}/empty/`, `service: ${SERVICE}`, 'ambassador_id: []']),
+      mapping('plain', [`prefix: /seldon/${NS}/plain/`, `service: ${SERVICE}`]),
+    ]);
+    try {
+      const statuses = [];
+      for (const p of ['padded', 'number', 'empty', 'plain']) statuses.push((await get(g, `/seldon/${NS}/${p}/`, `amb-odd-${p}`)).status);
+      expect(statuses).toEqual([404, 404, 404, 200]);
+      expect(m.requests.map((q) => headerValue(q.headers, 'x-case'))).toEqual(['amb-odd-plain']);
+      const report = await routesReport(g.adminUrl, 'kat');
+      expect(report.state).toBe('degraded');
+      expect(report.reasons).toEqual(['Mapping "number" dropped: ambassador_id ["default",7] is not a string or a list of strings']);
+    } finally {
+      await g.stop();
+      await m.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('InvalidResources (t_basics.py)', () => {
+  // The class's annotation resources, flattened as the KAT writes annotations (metadata and spec lifted, no
+  // ambassador_id). Its CRD half is not ported: the gateway reads Mappings only from seldon.io/ambassador-config.
+  const target = `service: ${SERVICE}`;
+  const RESOURCES = [
+    ['apiVersion: getambassador.io/v3alpha1', 'kind: AuthService', 'name: as-bad1-annotation', `service_bad: ${SERVICE}`],
+    ['apiVersion: getambassador.io/v3alpha1', 'kind: Mapping', 'name: m-good-annotation', 'hostname: "*"', `prefix: /seldon/${NS}/good-annotation/`, target],
+    ['apiVersion: getambassador.io/v3alpha1', 'kind: Mapping', 'name: m-bad-annotation', 'hostname: "*"', `prefix_bad: /seldon/${NS}/bad-annotation/`, target],
+    ['kind: Mapping', 'name: m-bad-no-apiversion-annotation', 'hostname: "*"', `prefix_bad: /seldon/${NS}/bad-annotation/`, target],
+    ['apiVersion: getambassador.io/v3alpha1', 'kind: Module', 'name: md-bad-annotation', 'config_bad: []'],
+    ['apiVersion: getambassador.io/v3alpha1', 'kind: RateLimitService', 'name: r-bad-annotation', `service_bad: ${SERVICE}`],
+    ['apiVersion: getambassador.io/v3alpha1', 'kind: TCPMapping', 'name: tm-bad1-annotation', target, 'port_bad: 8888'],
+    ['apiVersion: getambassador.io/v3alpha1', 'kind: TCPMapping', 'name: tm-bad2-annotation', `service_bad: ${SERVICE}`, 'port: 8888'],
+    ['apiVersion: getambassador.io/v3alpha1', 'kind: TracingService', 'name: ts-bad1-annotation', 'driver_bad: zipkin', target],
+    ['apiVersion: getambassador.io/v3alpha1', 'kind: TracingService', 'name: ts-bad2-annotation', 'driver: zipkin', `service_bad: ${SERVICE}`],
+    // Not in the KAT: a Mapping valid but for its missing apiVersion, which Emissary refuses all the same.
+    ['kind: Mapping', 'name: m-no-apiversion-annotation', `prefix: /seldon/${NS}/no-apiversion/`, target],
+  ].map((lines) => lines.join('\n'));
+  let model: RecordingUpstream;
+  let gw: TestGateway;
+  let dir: string;
+  beforeAll(async () => {
+    model = await startRecordingUpstream({ name: 'target' });
+    const d = mkdtempSync(join(tmpdir(), 'sgw-kat-invalid-'));
+    dir = d;
+    gw = await startTestGateway({
+      manifests: { 'kat.yaml': sdep('kat', NS, { predictors: [{ name: 'main' }] }, { 'seldon.io/ambassador-config': RESOURCES.join('\n---\n') }) },
+      resolve: { [SERVICE]: model.port },
+    });
+  });
+  afterAll(async () => {
+    await gw?.stop();
+    await model?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('/routes gives a reason for every invalid resource, as the gateway reports it; the deployment is degraded, not rejected', async () => {
+    const report = await routesReport(gw.adminUrl, 'kat');
+    expect(report.state).toBe('degraded');
+    expect(report.reasons).toEqual([
+      'kind AuthService is not supported: ignored',
+      'Mapping "m-bad-annotation" dropped: key "prefix_bad" (not a Mapping key the gateway knows) not honoured',
+      'Mapping "m-bad-no-apiversion-annotation" dropped: apiVersion None/ unsupported (getambassador.io/… or ambassador/…)',
+      'kind Module is not supported: ignored',
+      'kind RateLimitService is not supported: ignored',
+      'kind TCPMapping is not supported: ignored',
+      'kind TCPMapping is not supported: ignored',
+      'kind TracingService is not supported: ignored',
+      'kind TracingService is not supported: ignored',
+      'Mapping "m-no-apiversion-annotation" dropped: apiVersion None/ unsupported (getambassador.io/… or ambassador/…)',
+    ]);
+  });
+
+  it('[1] the good Mapping still serves: 200, the model receives it', async () => {
+    const r = await get(gw, `/seldon/${NS}/good-annotation/`, 'invalid-good');
+    expect(r.status).toBe(200);
+    expect(model.byCase('invalid-good').map((q) => q.target)).toEqual(['/']);
+  });
+
+  it.each(['bad-annotation', 'no-apiversion'])('[2] /%s/: a dropped Mapping answers 404; nothing reaches the model', async (prefix) => {
+    const r = await get(gw, `/seldon/${NS}/${prefix}/`, `invalid-${prefix}`);
+    expect(r.status).toBe(404);
+    expect(model.byCase(`invalid-${prefix}`)).toHaveLength(0);
+  });
+});
