@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { headerValue, rawRequest, startRecordingUpstream, type HeaderLine, type RawResponse, type RecordingUpstream } from '../../fixtures/recording-upstream.js';
+import { headerValue, headerValues, rawRequest, startRecordingUpstream, type HeaderLine, type RawResponse, type RecordingUpstream } from '../../fixtures/recording-upstream.js';
 import { sdep, startTestGateway, type TestGateway } from '../../helpers/gateway.js';
 import { routesReport } from '../../helpers/observability.js';
 
@@ -183,5 +183,100 @@ describe('InvalidResources (t_basics.py)', () => {
     const r = await get(gw, `/seldon/${NS}/${prefix}/`, `invalid-${prefix}`);
     expect(r.status).toBe(404);
     expect(model.byCase(`invalid-${prefix}`)).toHaveLength(0);
+  });
+});
+
+describe('ServerNameTest (t_basics.py)', () => {
+  // Its query expects 301: Emissary's default Host redirects clear text to HTTPS. This gateway reads no Host, so the
+  // Mapping answers; the check itself, the Server field the client receives, holds on that answer and on a 404.
+  let model: RecordingUpstream;
+  let gw: TestGateway;
+  let dir: string;
+  beforeAll(async () => {
+    model = await startRecordingUpstream({
+      name: 'target',
+      responder: () => ({
+        headers: [
+          ['Content-Type', 'text/plain'],
+          ['Server', 'kat-server'],
+        ],
+        body: 'target',
+      }),
+    });
+    ({ gw, dir } = await gatewayWith(model, [mapping('server-name', ['hostname: "*"', `prefix: /seldon/${NS}/server-name`, `service: ${SERVICE}`])], {
+      module: ['config:', '  server_name: "test-server"'],
+    }));
+  });
+  afterAll(async () => {
+    await gw?.stop();
+    await model?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("the client's Server is the Module's server_name, once, the model's replaced; the model's answer otherwise as sent", async () => {
+    const r = await get(gw, `/seldon/${NS}/server-name/`, 'server-name');
+    expect(r.status).toBe(200);
+    expect(headerValues(r.headers, 'server')).toEqual(['test-server']);
+    expect(r.body.toString()).toBe('target');
+    // Envoy's prefix_rewrite: the matched prefix (no trailing slash) becomes "/", the rest of the path kept.
+    expect(model.byCase('server-name').map((q) => q.target)).toEqual(['//']);
+  });
+
+  it("the gateway's own 404 carries it too", async () => {
+    const r = await get(gw, `/seldon/${NS}/elsewhere/`, 'server-name-404');
+    expect([r.status, headerValues(r.headers, 'server')]).toEqual([404, ['test-server']]);
+    expect(model.byCase('server-name-404')).toHaveLength(0);
+  });
+});
+
+describe('SafeRegexMapping (t_basics.py)', () => {
+  const PREFIX = `/seldon/${NS}/saferegexmapping/`;
+  let model: RecordingUpstream;
+  let gw: TestGateway;
+  let dir: string;
+  beforeAll(async () => {
+    model = await startRecordingUpstream({ name: 'target' });
+    ({ gw, dir } = await gatewayWith(model, [
+      mapping('saferegexmapping', [`prefix: ${PREFIX}`, 'prefix_regex: true', 'host: "[a-zA-Z].*"', 'host_regex: true', 'regex_headers:', '  X-Foo: "^[a-z].*"', `service: http://${SERVICE}`]),
+      // Not in the KAT: a pattern RE2 refuses (a look-ahead) drops its Mapping, never a looser route.
+      mapping('lookahead', [`prefix: /seldon/${NS}/(?=x)lookahead/`, 'prefix_regex: true', `service: ${SERVICE}`]),
+    ]));
+  });
+  afterAll(async () => {
+    await gw?.stop();
+    await model?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it.each([
+    ['[0]', PREFIX],
+    ['[1]', `/seldon/${NS}/need-normalization/../saferegexmapping/`],
+  ])('%s %s with X-Foo: hello: the model receives it, x-envoy-original-path the normalised path', async (n, target) => {
+    const id = `safe-regex-${n}`;
+    const r = await get(gw, target, id, [['X-Foo', 'hello']]);
+    expect(r.status).toBe(200);
+    const got = model.byCase(id);
+    expect(got.map((q) => [q.target, headerValues(q.headers, 'x-envoy-original-path')])).toEqual([['/', [PREFIX]]]);
+  });
+
+  it.each([
+    ['[2] no X-Foo', PREFIX, []],
+    ['[3] no X-Foo, normalised', `/seldon/${NS}/need-normalization/../saferegexmapping/`, []],
+    ['an X-Foo the whole pattern does not match', PREFIX, [['X-Foo', 'Hello']]],
+    ['a Host that does not start with a letter', PREFIX, [['X-Foo', 'hello']], '1.example'],
+    ['a path the regex matches only in part (RE2 full match)', `${PREFIX}more`, [['X-Foo', 'hello']]],
+  ] as [string, string, HeaderLine[], string?][])('%s: 404, nothing reaches the model', async (name, target, headers, host) => {
+    const id = `safe-regex-miss-${name}`;
+    const lines: HeaderLine[] = host ? [['Host', host], ['x-case', id], ...headers] : [['x-case', id], ...headers];
+    const { res, x } = await rawRequest(gw.port, { method: 'GET', target, headers: host ? lines : [['Host', 'kat.example'], ...lines], framing: 'none' }, 10_000);
+    x.socket.destroy();
+    expect(res?.status).toBe(404);
+    expect(model.byCase(id)).toHaveLength(0);
+  });
+
+  it('a pattern RE2 does not accept drops its Mapping with the reason', async () => {
+    const report = await routesReport(gw.adminUrl, 'kat');
+    expect(report.state).toBe('degraded');
+    expect(report.reasons).toEqual([`Mapping "lookahead" dropped: prefix: invalid regex "/seldon/${NS}/(?=x)lookahead/": error parsing regexp: invalid or unsupported Perl syntax: \`(?=\``]);
   });
 });
