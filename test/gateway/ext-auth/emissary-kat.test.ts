@@ -6,176 +6,10 @@
  * appends a request asks for), speaking HTTP or real gRPC envoy.service.auth.v3.Authorization/Check.
  * Each query asserts what the auth service, the model and the client received.
  */
-import http from 'node:http';
-import { fileURLToPath } from 'node:url';
-import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { headerValue, headerValues, rawRequest, startRecordingUpstream, type HeaderLine, type RawResponse, type RecordingUpstream } from '../../fixtures/recording-upstream.js';
-import { sdep, startTestGateway, type TestGateway } from '../../helpers/gateway.js';
-import { listenLocal } from '../../helpers/net.js';
-
-const PROTO_DIR = fileURLToPath(new URL('../../protos/', import.meta.url));
-
-/** One check as an HTTP auth service received it. */
-interface HttpCheck {
-  readonly method: string;
-  readonly url: string;
-  readonly raw: string[];
-  readonly headers: http.IncomingHttpHeaders;
-  readonly body: Buffer;
-}
-
-/** A header's lines in a raw `name, value` list (names matched without case). */
-function rawValues(raw: readonly string[], name: string): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === name) out.push(raw[i + 1]!);
-  return out;
-}
-
-/**
- * kat-server's HTTP auth: the status `kat-req-http-requested-status` asks for (200 by default);
- * each header `kat-req-http-requested-header` names copied from the request into the answer;
- * `Set-Cookie: c=c` for each of `kat-req-http-requested-cookie`; `Location` from
- * `kat-req-http-requested-location`; the body it received in `Kat-Resp-Http-Request-Body`; on 200,
- * `Extauth`: the headers it received, as JSON. `route` decides instead when set.
- */
-async function startHttpAuth(route?: (url: string) => { status: number; headers: [string, string][] }): Promise<{ port: number; checks: HttpCheck[]; close(): Promise<void> }> {
-  const checks: HttpCheck[] = [];
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks);
-      checks.push({ method: req.method!, url: req.url!, raw: req.rawHeaders, headers: req.headers, body });
-      if (route) {
-        const r = route(req.url!);
-        res.writeHead(r.status, r.headers.flat());
-        res.end();
-        return;
-      }
-      const status = Number(req.headers['kat-req-http-requested-status'] ?? '200');
-      const out: string[] = [];
-      for (const name of String(req.headers['kat-req-http-requested-header'] ?? '').split(',')) {
-        const v = req.headers[name.trim().toLowerCase()];
-        if (name.trim() !== '' && typeof v === 'string') out.push(name.trim(), v);
-      }
-      for (const c of String(req.headers['kat-req-http-requested-cookie'] ?? '').split(',')) if (c.trim() !== '') out.push('Set-Cookie', `${c.trim()}=${c.trim()}`);
-      const location = req.headers['kat-req-http-requested-location'];
-      if (typeof location === 'string') out.push('Location', location);
-      if (body.length > 0) out.push('Kat-Resp-Http-Request-Body', body.toString());
-      // kat-server's INCLUDE_EXTAUTH_HEADER: what it received, as JSON, on an allowance.
-      if (status === 200) out.push('Extauth', JSON.stringify({ request: { headers: req.headers } }));
-      res.writeHead(status, [...out, 'Content-Type', 'application/json']);
-      res.end(JSON.stringify({ backend: 'auth', status }));
-    });
-  });
-  return { ...(await listenLocal(server)), checks };
-}
-
-interface HeaderOption {
-  header: { key: string; value: string };
-  append: { value: boolean };
-}
-interface DecodedCheck {
-  attributes: {
-    context_extensions: Record<string, string>;
-    request: { http: { method: string; path: string; headers: Record<string, string> } };
-  };
-}
-
-/**
- * kat-server's gRPC auth (services/grpc-auth-v3.go): the status `kat-req-extauth-requested-status`
- * asks for (OK when absent); always `kat-resp-extauth-protocol-version: v3`; the route's context
- * extensions, as JSON, in `kat-resp-extauth-context-extensions`; on a denial, the headers
- * `kat-req-extauth-requested-header` names and `Location` from `kat-req-extauth-requested-location`;
- * each `name=value` of `kat-req-extauth-append` with append true. `route`: X-Auth-Route set for /good/ paths.
- */
-async function startGrpcAuth(): Promise<{ port: number; checks: DecodedCheck[]; close(): Promise<void> }> {
-  const def = protoLoader.loadSync('envoy-ext-authz.proto', { includeDirs: [PROTO_DIR], keepCase: true, longs: String, defaults: true, oneofs: true });
-  const pkg = grpc.loadPackageDefinition(def) as unknown as { envoy: { service: { auth: { v3: { Authorization: grpc.ServiceClientConstructor } } } } };
-  const checks: DecodedCheck[] = [];
-  const server = new grpc.Server();
-  const opt = (append: boolean, key: string, value: string): HeaderOption => ({ header: { key, value }, append: { value: append } });
-  server.addService(pkg.envoy.service.auth.v3.Authorization.service, {
-    Check: (call: grpc.ServerUnaryCall<DecodedCheck, unknown>, cb: grpc.sendUnaryData<unknown>) => {
-      checks.push(call.request);
-      const h = call.request.attributes.request.http.headers;
-      const headers: HeaderOption[] = [];
-      const ext = call.request.attributes.context_extensions;
-      if (Object.keys(ext).length > 0) headers.push(opt(false, 'kat-resp-extauth-context-extensions', JSON.stringify(ext)));
-      const status = Number(h['kat-req-extauth-requested-status'] ?? '200');
-      headers.push(opt(false, 'kat-resp-extauth-protocol-version', 'v3'));
-      if (status !== 200) for (const k of (h['kat-req-extauth-requested-header'] ?? '').toLowerCase().split(',')) if (h[k]) headers.push(opt(false, k, h[k]));
-      for (const token of (h['kat-req-extauth-append'] ?? '').split(';')) {
-        const [k, v] = token.trim().split('=');
-        if (k && v !== undefined) headers.push(opt(true, k, v));
-      }
-      if (call.request.attributes.request.http.path.endsWith('/good/')) headers.push(opt(false, 'x-auth-route', 'Route'));
-      if (h['kat-req-extauth-requested-location']) headers.push(opt(false, 'Location', h['kat-req-extauth-requested-location']));
-      if (status === 200) cb(null, { status: { code: 0 }, ok_response: { headers } });
-      else cb(null, { status: { code: status === 401 ? 16 : 7 }, denied_response: { status: { code: status }, headers, body: JSON.stringify({ backend: 'auth', status }) } });
-    },
-  });
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
-  return { port, checks, close: () => new Promise<void>((r) => server.tryShutdown(() => r())) };
-}
-
-async function get(gw: TestGateway, target: string, headers: HeaderLine[], body?: string): Promise<RawResponse> {
-  const spec = body === undefined ? { method: 'GET', framing: 'none' as const } : { method: 'POST', body: Buffer.from(body) };
-  const { res, x } = await rawRequest(gw.port, { target, headers: [['Host', 'kat.example'], ['User-Agent', 'kat/1'], ...headers], ...spec }, 10_000);
-  x.socket.destroy();
-  if (!res) throw new Error('no answer');
-  return res;
-}
-
-const mapping = (name: string, yaml: string): string => `apiVersion: getambassador.io/v2\nkind: Mapping\nname: ${name}\n${yaml}`;
-
-/** The one Mapping most KAT classes have: every path under /seldon/kat/target/ to the target. */
-const TARGET = mapping('target', 'prefix: /seldon/kat/target/\nservice: target.kat:8000');
-
-/** What a KAT class's tests reach: its auth service, its gateway and each of its targets by name. */
-type Kat<A, T extends string> = { auth: A; gw: TestGateway } & Record<T, RecordingUpstream>;
-
-/**
- * A KAT class's setup, started before its tests and stopped after them: its auth service, a recording
- * upstream for each target (named as its X-Upstream; each stands for the Mapping services listed, by
- * --resolve), and a gateway serving `mappings` as the `kat` deployment's ambassador-config (beside
- * `manifests`), with `args`.
- */
-function katGateway<A extends { readonly port: number; close(): Promise<void> }, T extends string = 'target'>(setup: {
-  readonly auth: () => Promise<A>;
-  readonly mappings: string;
-  /** Default: one `target` for target.kat:8000. */
-  readonly targets?: Readonly<Record<T, readonly string[]>>;
-  readonly manifests?: Readonly<Record<string, string>>;
-  readonly args: (auth: A) => string[];
-}): Kat<A, T> {
-  const kat = {} as Kat<A, T>;
-  const started: RecordingUpstream[] = [];
-  beforeAll(async () => {
-    kat.auth = await setup.auth();
-    const resolve: Record<string, number> = {};
-    const targets: Readonly<Record<string, readonly string[]>> = setup.targets ?? { target: ['target.kat:8000'] };
-    for (const [name, services] of Object.entries(targets)) {
-      const upstream = await startRecordingUpstream({ name });
-      started.push(upstream);
-      (kat as Record<string, RecordingUpstream>)[name] = upstream;
-      for (const service of services) resolve[service] = upstream.port;
-    }
-    kat.gw = await startTestGateway({
-      manifests: { 'kat.yaml': sdep('kat', 'kat', { predictors: [{ name: 'main' }] }, { 'seldon.io/ambassador-config': setup.mappings }), ...setup.manifests },
-      resolve,
-      args: setup.args(kat.auth),
-    });
-  });
-  afterAll(async () => {
-    await kat.gw?.stop();
-    for (const upstream of started) await upstream.close();
-    await kat.auth?.close();
-  });
-  return kat;
-}
+import { beforeAll, describe, expect, it } from 'vitest';
+import { headerValue, headerValues } from '../../fixtures/recording-upstream.js';
+import { get, katGateway, mapping, rawValues, startGrpcAuth, startHttpAuth, TARGET } from '../../fixtures/kat-auth.js';
+import { sdep } from '../../helpers/gateway.js';
 
 /** The header-routing pair of AuthenticationHeaderRouting: target2 only with X-Auth-Route: Route. */
 const HEADER_ROUTING = [
@@ -183,7 +17,7 @@ const HEADER_ROUTING = [
   mapping('target2', 'prefix: /seldon/kat/target/\nservice: target2.kat:8000\nheaders:\n  X-Auth-Route: Route'),
 ].join('\n---\n');
 
-describe('AuthenticationHeaderRouting (HTTP auth service)', () => {
+describe('AuthenticationHeaderRouting, its auth service HeaderRoutingAuth (t_headerrouting.py), over HTTP', () => {
   // prefix ENDS WITH /good/ → 200 with X-Auth-Route (target2); /nohdr/ → 200 without (target1); /strip/ → 200 removing X-Client; else 403.
   const kat = katGateway({
     auth: () =>
@@ -264,7 +98,7 @@ describe('AuthenticationHeaderRouting (HTTP auth service)', () => {
   });
 });
 
-describe('AuthenticationHeaderRouting (gRPC auth service), and a re-route that would skip its own checks', () => {
+describe('AuthenticationHeaderRouting, its auth service HeaderRoutingAuth (t_headerrouting.py), over gRPC, and a re-route that would skip its own checks', () => {
   const guarded = [
     mapping('open', 'prefix: /seldon/kat/guarded/\nservice: target1.kat:8000'),
     // Only the auth service's header routes here: a Service of another deployment, whose OAuth guards it.
