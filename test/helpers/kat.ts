@@ -55,7 +55,10 @@ export async function katGateway(opts: {
     args.push('--ambassador-module', file);
   }
   const manifests = { 'kat.yaml': sdep('kat', opts.namespace ?? 'default', { predictors: [{ name: 'main' }] }, { 'seldon.io/ambassador-config': opts.mappings.join('\n---\n') }), ...opts.extra };
-  const gw = await startTestGateway({ manifests, resolve: opts.resolve, args });
+  const gw = await startTestGateway({ manifests, resolve: opts.resolve, args }).catch((err: unknown) => {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  });
   return {
     gw,
     async stop() {
