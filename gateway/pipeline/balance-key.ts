@@ -10,7 +10,7 @@
  *   bits (Envoy hashes the connection's addresses; either is opaque to the client). Without `ttl`,
  *   or on gRPC (where answers carry no cookie a client keeps), a request without it is not hashed.
  * - `source_ip`: the client connection's address.
- * A request not hashed goes where the upstream's default pick sends it (a random endpoint in Envoy).
+ * A request not hashed is looked up at a random point of the table, as Envoy does (routing/table/balance-policy.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { hash53 } from '../../routing/table/hash-balance.js';

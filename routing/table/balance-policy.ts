@@ -8,13 +8,17 @@
  * - `least_request`: the gateway's own pick (routing/health/endpoints.ts `pickEndpoint`), which is
  *   already Envoy's power of two choices by requests in flight, weighed by each endpoint's latency.
  * - `ring_hash`, `maglev`: the request's key hash looked up in the table (routing/table/hash-balance.ts),
- *   walking past an ejected endpoint or one this request failed on; a request without a key gets
- *   the gateway's own pick.
+ *   walking past an ejected endpoint or one this request failed on; a request without a key is looked
+ *   up at a random point, as Envoy does (its ring and Maglev balancers hash `random()` then): every endpoint
+ *   keeps its share of the table, where the gateway's own pick would leave out a slow one.
  * Every policy keeps endpoint health's rule: when nothing usable is left, `pickEndpoint` chooses.
  */
 import { pickEndpoint, type EndpointHealth, type HealthTracked, type OutlierPolicy } from '../health/endpoints.js';
 import { hashTable, type HashTable } from './hash-balance.js';
 import type { LoadBalancer } from '../emissary/mapping-policy.js';
+
+/** hash53's range: a keyless request's random point on the ring (or in the Maglev table). */
+const RANDOM_POINTS = 2 ** 53;
 
 export class PolicyBalancer<E extends HealthTracked> {
   private ready: readonly E[] = [];
@@ -60,8 +64,8 @@ export class PolicyBalancer<E extends HealthTracked> {
         this.cursor = i + 1;
         return ready[i];
       }
-    } else if (lb.policy !== 'least_request' && hash !== undefined) {
-      const i = this.table!.lookup(hash, this.usable);
+    } else if (lb.policy !== 'least_request') {
+      const i = this.table!.lookup(hash ?? Math.floor(random() * RANDOM_POINTS), this.usable);
       if (this.usable(i)) return ready[i];
     }
     return pickEndpoint(ready, avoid, now, this.policy, random);

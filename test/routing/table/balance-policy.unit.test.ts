@@ -70,4 +70,18 @@ describe.each(['ring_hash', 'maglev'] as const)('%s', (policy) => {
     const seen = new Set(Array.from({ length: 200 }, () => b.pick(g, undefined, undefined, 0, r)!.name));
     expect(seen.size).toBe(4);
   });
+
+  it("a request without a key is looked up at a random point (Envoy's): a slow endpoint keeps its share, as the latency-weighed pick would not give it", () => {
+    const g = group();
+    // g[0] answered slowly, the others fast: the gateway's own pick (power of two by latency) never takes it.
+    for (const [i, e] of g.entries()) e.health.observe('success', i === 0 ? 500 : 5, 0, P);
+    const b = new PolicyBalancer<Ep>(lb, P);
+    const r = seededRandom(4);
+    const counts = new Map<string, number>();
+    for (let k = 0; k < 4000; k++) {
+      const name = b.pick(g, undefined, undefined, 0, r)!.name;
+      counts.set(name, (counts.get(name) ?? 0) + 1);
+    }
+    for (const e of g) expect(counts.get(e.name) ?? 0, e.name).toBeGreaterThan(700);
+  });
 });
