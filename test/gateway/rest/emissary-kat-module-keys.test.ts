@@ -5,8 +5,7 @@
  * BufferLimitBytesTest). The KAT classes read Envoy's config dump or diag; here each asserts what the
  * client and the model received under the class's config. A key the gateway does not honour refuses
  * the Module with its reason, and the class's requests are checked under Envoy's default instead.
- * EndpointGrpcTest (t_grpc.py) is not ported: its Mapping names a KubernetesEndpointResolver resource,
- * which the gateway does not read (the Mapping is dropped, the reason in /routes).
+ * EndpointGrpcTest (t_grpc.py) is in test/gateway/grpc/emissary-kat-grpc.test.ts.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
