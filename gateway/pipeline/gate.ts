@@ -9,6 +9,7 @@ import type { Allow, GateVerdict, Gatekeeper } from '../auth/gate.js';
 import type { PipelineRequest, Refusal } from './request.js';
 import type { RouteMatcher } from './match.js';
 import { chainAuthEdits } from '../../routing/policies/auth-edits.js';
+import { matchAgain } from './reroute.js';
 import { continueWith, type Stage } from './stage.js';
 
 /** The refusal of a request whose route (`what`) has a gate when this process has none (an upgrade's too, rest/upgrade-exchange.ts). */
@@ -79,43 +80,24 @@ export class GateStage implements Stage {
     continueWith(this.next, r);
   }
 
-  /**
-   * The second match, on the same table, with the edited headers. The same route: its pick stands
-   * (Envoy's weighted pick is stable per request). Another: it goes there, as Envoy's router takes
-   * the route found again; the auth service is not asked again (its filter ran), a redirect route
-   * answers with its redirect, and no route is 404. A route whose own gate asks more than the external
-   * check (OAuth, a JWT, rate limits) is refused rather than reached without them. False: answered.
-   */
+  /** The second match (pipeline/reroute.ts), its outcome applied to the request. False: answered. */
   private rerouted(r: PipelineRequest, matcher: RouteMatcher): boolean {
-    const before = r.routed!;
     const table = r.table!;
-    const probe = matcher.probe(r, table);
-    if (probe.ok && probe.group === before.group) return true;
-    const again = probe.ok ? matcher.match(r, table) : probe;
-    if (!again.ok) {
-      r.unrouted(again);
+    const after = matchAgain(
+      r.routed!,
+      () => matcher.probe(r, table),
+      () => matcher.match(r, table),
+    );
+    if (after.to === 'same') return true;
+    if (after.to === 'none') {
+      r.unrouted(after.unrouted);
       return false;
     }
-    if (again.group === before.group) return true;
     r.fallbacks = undefined;
     r.fallbackDue = undefined;
-    matcher.route(r, again);
-    const backend = again.backend;
-    const mapping = backend.mapping;
-    if (mapping !== null && mapping.redirect !== null) {
-      r.redirected(mapping.redirect);
-      return false;
-    }
-    const gate = backend.gate;
-    if (gate !== null && (gate.auth !== null || gate.jwt !== null || gate.rateLimits.length > 0)) {
-      r.refuse({
-        check: 'gate',
-        status: 403,
-        reason: 'FORBIDDEN',
-        message: `the external auth service's headers route this request to ${backend.id}, whose own checks (OAuth, JWT, rate limits) it has not passed`,
-      });
-      return false;
-    }
-    return true;
+    matcher.route(r, after.routed);
+    if (after.to === 'redirect') r.redirected(after.routed.backend.mapping!.redirect!);
+    else if (after.to === 'refused') r.refuse(after.refusal);
+    return after.to === 'other';
   }
 }

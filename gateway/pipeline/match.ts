@@ -33,8 +33,8 @@ export interface MatchDeps {
 
 const BAD_AUTHORITY: NotRouted = { ok: false, status: 400, reason: 'BAD_REQUEST', info: INVALID_HOST };
 
-/** A pick without effects: the first member, no steering, no mirror. */
-const PROBE: Picker = {
+/** A pick without effects: the first member, no steering, no mirror (the second match's probe, pipeline/reroute.ts). */
+export const PROBE: Picker = {
   pick: (group: RouteGroup): Backend | undefined => group.members[0]?.backend,
   steer: (group: RouteGroup): RouteGroup => group,
   mirror: () => false,

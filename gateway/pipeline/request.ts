@@ -18,7 +18,7 @@ import type { StickyKeys } from '../steer/sticky-keys.js';
 import type { StickySpec } from '../../routing/steering/sticky.js';
 import type { Redirect } from '../../routing/emissary/mapping-policy.js';
 import type { FallbackReason } from '../../routing/fallback/config.js';
-import { authEditPlan, type AuthEditPlan, type AuthEdits } from '../../routing/policies/auth-edits.js';
+import { authEditPlan, editedHeader, type AuthEditPlan, type AuthEdits } from '../../routing/policies/auth-edits.js';
 import type { Backend, CorsPolicy, HeaderGetter, NotRouted, Protocol, RouteRequest, RouteTable, Routed } from '../../routing/types.js';
 
 /** A refusal of the gateway's own, which each protocol renders (REST: the JSON error; gRPC: a trailers-only status). */
@@ -109,17 +109,7 @@ export abstract class PipelineRequest implements RouteRequest {
    */
   header(name: string): string | undefined {
     const e = this.edits;
-    if (e !== undefined) {
-      const v = e.set.get(name);
-      if (v !== undefined) return v;
-      if (e.removed.has(name)) return undefined;
-      const more = e.appended.get(name);
-      if (more !== undefined) {
-        const own = this.readHeader(name);
-        return own === undefined ? more : `${own},${more}`;
-      }
-    }
-    return this.readHeader(name);
+    return e === undefined ? this.readHeader(name) : editedHeader(e, name, (n) => this.readHeader(n));
   }
 
   /** The gate's edits: what the stages after it read, and what the model receives (pipeline/gate.ts). */

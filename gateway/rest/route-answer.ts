@@ -42,7 +42,7 @@ export function sendRouteError(
  * ahead of every filter: never overridden.
  */
 export function sendUnrouted(req: RestRequest, res: RestResponse, d: NotRouted, extra: Readonly<Record<string, string>> | undefined, overrides: readonly ErrorOverride[] | undefined): void {
-  const o = overrides === undefined || d.reason === 'BAD_REQUEST' ? undefined : errorOverrideFor(d.status, overrides);
+  const o = unroutedOverride(d, overrides);
   if (o === undefined) sendError(req, res, d.status, d.reason, d.info, extra);
   else sendOverridden(req, res, d.status, d.reason, d.info, extra, o, null);
 }
@@ -58,11 +58,33 @@ function sendOverridden(
   o: ErrorOverride | undefined,
   edits: HeaderEdits | null,
 ): void {
+  const { fields, body } = errorAnswer(status, reason, info, extra, o, edits);
+  sendWhole(req, res, status, fields, body);
+}
+
+/** The override, if any, of the Module's `overrides` for the gateway's answer when no route serves a request (never a malformed request's 400). */
+export function unroutedOverride(d: NotRouted, overrides: readonly ErrorOverride[] | undefined): ErrorOverride | undefined {
+  return overrides === undefined || d.reason === 'BAD_REQUEST' ? undefined : errorOverrideFor(d.status, overrides);
+}
+
+/**
+ * A gateway-made error's fields and body, for every writer of one (a request's answer, an upgrade's
+ * raw answer, rest/upgrade-answers.ts): override `o`'s body (undefined: the gateway's JSON error), `extra`,
+ * then a Mapping's answer header edits.
+ */
+export function errorAnswer(
+  status: number,
+  reason: GatewayReason,
+  info: string,
+  extra: Readonly<Record<string, string>> | undefined,
+  o: ErrorOverride | undefined,
+  edits: HeaderEdits | null,
+): { fields: string[]; body: Buffer } {
   const body = o === undefined ? Buffer.from(errorBody(status, reason, info)) : overrideBody(o, status);
   const fields = ['content-type', o === undefined ? 'application/json' : o.contentType, 'content-length', String(body.length)];
   if (extra !== undefined) for (const [name, value] of Object.entries(extra)) fields.push(name, value);
   if (edits !== null) editFields(fields, edits);
-  sendWhole(req, res, status, fields, body);
+  return { fields, body };
 }
 
 /**

@@ -24,20 +24,23 @@
  */
 import http, { type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import tls from 'node:tls';
 import type { Allow, Deny, Gatekeeper } from '../auth/gate.js';
 import type { GatewayReason } from '../edge/errors.js';
 import { rawAnswer } from '../edge/http-answer.js';
 import { clientResponseHeaders, rawHeaderValue, schemeOf } from '../edge/http-headers.js';
 import { lingeringClose } from '../edge/lingering-close.js';
 import type { NodeRequest } from '../edge/node-exchange.js';
-import { withServer, type ServerName } from '../edge/server-name.js';
+import type { ServerName } from '../edge/server-name.js';
 import { chainAuthEdits } from '../../routing/policies/auth-edits.js';
 import { hasEscapedSlash, hasUnderscoredName, UNDERSCORE_REFUSAL, type EdgeRules } from '../../routing/emissary/edge-rules.js';
-import { editFields } from '../forward/mapping-edits.js';
+import { errorOverrideFor } from '../forward/mapping-edits.js';
 import { attemptOutcome, httpOutcome } from '../forward/outcome.js';
 import { overflowInfo } from '../upstream/breaker.js';
 import { forwardFields } from './forward-fields.js';
-import { DENIAL_FRAMING } from './ext-auth-answer.js';
+import { errorAnswer, unroutedOverride } from './route-answer.js';
+import { answerHead, serverLine, writeDenial, writeWhole, wrongSwitch } from './upgrade-answers.js';
+import { gateUpgrade, type UpgradeVerdict } from './upgrade-gate.js';
 import type { RestObserve, UpgradeEnd } from '../observe/observed-rest.js';
 import type { Backend, NotRouted, Picker, Routed, RouteTable } from '../../routing/types.js';
 import type { LiveTable } from '../../routing/table/live.js';
@@ -134,11 +137,7 @@ export class UpgradeExchange {
       this.answerRaw(IP_REFUSAL.status, IP_REFUSAL.reason, IP_REFUSAL.message);
       return;
     }
-    if (!routed.ok) {
-      this.d.metrics.unroutedRequest('rest', routed.reason, routed.status, this.taken.since);
-      this.answerRaw(routed.status, routed.reason, routed.info);
-      return;
-    }
+    if (!routed.ok) return this.unrouted(routed);
     const b = routed.backend;
     if (rules?.httpsRedirect === true && !this.overHttps()) {
       // Envoy's route for plain HTTP here is its TLS redirect, which takes no upgrade.
@@ -167,15 +166,28 @@ export class UpgradeExchange {
       const r = noGate(b.id);
       return this.refuse(b, r.status, r.reason, r.message);
     }
-    // No body is read for the check (`null`): what follows the head is the upgraded protocol's.
-    const v = gate.rest(this.req, routed, table, null);
-    const then = (x: Allow | Deny): void => {
+    const { picker, eligible } = this.d;
+    const then = (v: UpgradeVerdict): void => {
       if (this.client.destroyed) return;
-      if (x.allow) this.connect(x.decision, x);
-      else this.denied(x);
+      if (v.to === 'model') this.connect(v.routed, v.allow);
+      else if (v.to === 'denied') this.denied(v.deny, b);
+      else if (v.to === 'refused') this.refuse(v.backend, v.status, v.reason, v.info);
+      else this.unrouted(v.unrouted);
     };
-    if (v instanceof Promise) v.then(then, () => this.refuse(b, 503, 'AUTH_BACKEND_UNAVAILABLE', `the check of ${b.id} failed`));
-    else then(v);
+    gateUpgrade(gate, this.req, routed, { table, host: this.taken.host, protocol, picker, eligible, takes: upgradesTo }, then, () => {
+      if (!this.client.destroyed) this.refuse(b, 503, 'AUTH_BACKEND_UNAVAILABLE', `the check of ${b.id} failed`);
+    });
+  }
+
+  /** No route: the table's answer (404), with the Module's error overrides as a request's (rest/route-answer.ts `sendUnrouted`). */
+  private unrouted(d: NotRouted): void {
+    this.d.metrics.unroutedRequest('rest', d.reason, d.status, this.taken.since);
+    const o = unroutedOverride(d, this.taken.table.options.defaultErrorOverrides);
+    if (o === undefined) return this.answerRaw(d.status, d.reason, d.info);
+    this.status = d.status;
+    const { fields, body } = errorAnswer(d.status, d.reason, d.info, undefined, o, null);
+    writeWhole(this.client, d.status, fields, body, this.d.server?.value);
+    this.client.resume();
   }
 
   /** X-Forwarded-Proto as the model would get it is https (a trusted peer's as sent, else the connection's scheme), as pipeline/edge-rules.ts judges it. */
@@ -188,7 +200,30 @@ export class UpgradeExchange {
   /** The gateway's own refusal: counted on the route, answered, the connection closed. */
   private refuse(b: Backend, status: number, reason: GatewayReason, info: string): void {
     this.d.metrics.refused(b, 'rest', status, this.taken.since);
-    this.answerRaw(status, reason, info);
+    this.answerOn(b, status, reason, info);
+  }
+
+  /**
+   * The gateway's own answer on `b`'s route, as a request's there (rest/route-answer.ts `sendRouteError`):
+   * the route's error override for its status (its Mapping's, else the Module's) and the Mapping's answer edits.
+   */
+  private answerOn(b: Backend, status: number, reason: GatewayReason, info: string, extra?: Readonly<Record<string, string>>): void {
+    const m = b.mapping;
+    if (m === null)
+      return this.answerRaw(
+        status,
+        reason,
+        info,
+        extra === undefined
+          ? ''
+          : Object.entries(extra)
+              .map(([k, v]) => `${k}: ${v}\r\n`)
+              .join(''),
+      );
+    this.status = status;
+    const { fields, body } = errorAnswer(status, reason, info, extra, errorOverrideFor(status, m.errorOverrides), m.responseHeaders);
+    writeWhole(this.client, status, fields, body, this.d.server?.value);
+    this.client.resume();
   }
 
   private answerRaw(status: number, reason: GatewayReason, info: string, extra = ''): void {
@@ -198,27 +233,12 @@ export class UpgradeExchange {
     this.client.resume();
   }
 
-  /** The gate's refusal, as a plain request's would read (the auth service's own answer when it gave one). */
-  private denied(v: Deny): void {
+  /** The gate's refusal, as a request's would read: the auth service's own answer when it gave one, else the gateway's on `b`'s route. */
+  private denied(v: Deny, b: Backend): void {
     this.d.metrics.denied('rest', v.tally, v.status, this.taken.since);
-    const extra = Object.entries(v.headers ?? {})
-      .map(([k, x]) => `${k}: ${x}\r\n`)
-      .join('');
-    if (v.raw === undefined && v.body === undefined) return this.answerRaw(v.status, v.reason, v.message, extra);
-    let head = `HTTP/1.1 ${v.status} ${http.STATUS_CODES[v.status] ?? ''}\r\n${extra}${serverLine(this.d.server?.value)}`;
-    let body: Buffer;
-    if (v.raw !== undefined) {
-      const raw = v.raw.headers;
-      for (let i = 0; i < raw.length; i += 2) if (!DENIAL_FRAMING.has(raw[i]!)) head += `${raw[i]}: ${raw[i + 1]}\r\n`;
-      body = v.raw.body;
-    } else {
-      head += 'content-type: application/json\r\n';
-      body = Buffer.from(v.body!);
-    }
+    if (v.raw === undefined && v.body === undefined) return this.answerOn(b, v.status, v.reason, v.message, v.headers);
     this.status = v.status;
-    this.client.write(`${head}content-length: ${body.length}\r\nconnection: close\r\n\r\n`, 'latin1');
-    this.client.write(body);
-    lingeringClose(this.client);
+    writeDenial(this.client, v, this.d.server?.value);
     this.client.resume();
   }
 
@@ -235,7 +255,7 @@ export class UpgradeExchange {
     const endpoint = pool.pick();
     if (endpoint === undefined) {
       metrics.request(b, 'rest', 'primary', 503, null, since);
-      this.answerRaw(503, 'NO_HEALTHY_UPSTREAM', `${b.id} has no ready endpoint`);
+      this.answerOn(b, 503, 'NO_HEALTHY_UPSTREAM', `${b.id} has no ready endpoint`);
       return;
     }
     // The breaker's request slot, as a plain request's (forward/forwarded.ts `admit`): held while the tunnel lasts, as Envoy's stream holds it.
@@ -243,7 +263,7 @@ export class UpgradeExchange {
     if (overflow !== null) {
       metrics.overflow(b, 'rest', overflow);
       metrics.request(b, 'rest', 'primary', 503, null, since);
-      this.answerRaw(503, 'UPSTREAM_OVERFLOW', overflowInfo(overflow, b.id, b.breaker), 'x-envoy-overloaded: true\r\n');
+      this.answerOn(b, 503, 'UPSTREAM_OVERFLOW', overflowInfo(overflow, b.id, b.breaker), OVERLOADED);
       return;
     }
     endpoint.outstanding++;
@@ -277,7 +297,7 @@ export class UpgradeExchange {
       answered = true;
       attemptOutcome(endpoint, outcome, performance.now() - sentAt);
       metrics.request(b, 'rest', 'primary', status, null, since);
-      this.answerRaw(status, reason, info);
+      this.answerOn(b, status, reason, info);
     };
     const counted = (status: number): void => {
       clearTimeout(timer);
@@ -286,6 +306,8 @@ export class UpgradeExchange {
       attemptOutcome(endpoint, httpOutcome(status), ms);
       metrics.request(b, 'rest', 'primary', status, ms / 1000, since);
     };
+    // A TLS upstream is dialled as its requests' connections are (upstream/pools.ts `tlsFor`: the same trust, client certificate and SNI).
+    const secure = this.d.upstreams.tlsFor(b);
     let upstream: http.ClientRequest;
     try {
       upstream = http.request({
@@ -295,12 +317,12 @@ export class UpgradeExchange {
         path: routed.upstreamPath,
         headers: list,
         setHost: false,
-        agent: false,
         maxHeaderSize: this.d.maxResponseHeaderBytes,
+        ...(secure === undefined ? { agent: false } : { createConnection: () => tls.connect({ ...secure, host: endpoint.host, port: endpoint.port, ALPNProtocols: ['http/1.1'] }) }),
       });
     } catch {
       metrics.request(b, 'rest', 'primary', 502, null, since);
-      this.answerRaw(502, 'INTERNAL_ERROR', `the gateway failed to forward this request to ${b.id}`);
+      this.answerOn(b, 502, 'INTERNAL_ERROR', `the gateway failed to forward this request to ${b.id}`);
       return;
     }
     this.upstream = upstream;
@@ -315,14 +337,15 @@ export class UpgradeExchange {
       }, timeoutMs);
     upstream.once('socket', (s: Socket) => {
       s.setTimeout(connectTimeoutMs, () => fail(503, 'UPSTREAM_CONNECT_FAILURE', `${b.id} could not be reached within ${connectTimeoutMs} ms`));
-      s.once('connect', () => {
+      // Over TLS, reached once the handshake verified the model: a failed one is a connect failure (503), as a request's.
+      s.once(secure === undefined ? 'connect' : 'secureConnect', () => {
         connected = true;
         s.setTimeout(0);
       });
     });
     upstream.on('error', (err: NodeJS.ErrnoException) => {
       if (answered) return void client.destroy();
-      if (!connected) fail(503, 'UPSTREAM_CONNECT_FAILURE', `${b.id} could not be reached`);
+      if (!connected) fail(503, 'UPSTREAM_CONNECT_FAILURE', `${b.id} could not be reached${err.code === undefined ? '' : ` (${err.code})`}`);
       else if (err.code === 'HPE_HEADER_OVERFLOW') fail(502, 'UPSTREAM_BAD_RESPONSE', `${b.id} answered with a response head over the limit`);
       else if (err.code?.startsWith('HPE_') === true) fail(502, 'UPSTREAM_BAD_RESPONSE', `${b.id} answered the upgrade with a malformed answer`);
       // Closed before its answer head: the client is told, as a reset before the headers is on every route.
@@ -418,29 +441,12 @@ export class UpgradeExchange {
 }
 
 /**
- * Whether `b` relays upgrades to `protocol` (lower case): a Mapping's route that allows it, neither a
- * redirect (Envoy's redirect route has no upgrade_configs) nor to a TLS upstream (the relay dials
- * cleartext only).
+ * Whether `b` relays upgrades to `protocol` (lower case): a Mapping's route that allows it, not a
+ * redirect (Envoy's redirect route has no upgrade_configs).
  */
 export function upgradesTo(b: Backend, protocol: string): boolean {
   const m = b.mapping;
-  return m !== null && m.redirect === null && !b.upstream.tls && m.tlsContext === null && m.upgrades.includes(protocol);
+  return m !== null && m.redirect === null && m.upgrades.includes(protocol);
 }
 
-/** Why a 101 is refused: it switches to another protocol than the one offered, or names none. */
-const wrongSwitch = (b: Backend, offered: string, res: IncomingMessage): string =>
-  `${b.id} answered the upgrade to ${offered} with ${res.statusCode} ${res.headers.upgrade === undefined ? '(no upgrade)' : `upgrade: ${res.headers.upgrade}`}`;
-
-/** A raw answer's Server line: the Module's `server_name`, or none. */
-const serverLine = (server: string | undefined): string => (server === undefined ? '' : `server: ${server}\r\n`);
-
-/** The model's answer head as the client gets it: `fields` with the Mapping's answer edits, the auth service's answer fields and the Module's `server_name`. */
-function answerHead(res: IncomingMessage, fields: string[], b: Backend, extra: readonly string[] | undefined, server: string | undefined): Buffer {
-  const edits = b.mapping!.responseHeaders;
-  if (edits !== null) editFields(fields, edits);
-  if (extra !== undefined) fields.push(...extra);
-  const out = server === undefined ? fields : (withServer(fields, server) as string[]);
-  let text = `HTTP/1.1 ${res.statusCode} ${res.statusMessage ?? ''}\r\n`;
-  for (let i = 0; i < out.length; i += 2) text += `${out[i]}: ${out[i + 1]}\r\n`;
-  return Buffer.from(`${text}\r\n`, 'latin1');
-}
+const OVERLOADED: Readonly<Record<string, string>> = { 'x-envoy-overloaded': 'true' };

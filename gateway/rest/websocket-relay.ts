@@ -11,8 +11,8 @@
  * that allows none, Seldon's generated routes and redirect Mappings included) is refused with 403
  * ("upgrade_failed") and the connection closed; `h2c` alone is dropped and the request served as a
  * request (Envoy's HTTP/1.1 codec takes no HTTP/1.1 → HTTP/2 upgrade). No route: its 404, the
- * connection closed (Envoy's codec reads what follows an upgrade head as the upgrade's). A Mapping that allows upgrades to a TLS upstream is served as a request, Upgrade dropped:
- * the relay dials cleartext only.
+ * connection closed (Envoy's codec reads what follows an upgrade head as the upgrade's). A TLS
+ * upstream is dialled over TLS, as its requests are.
  */
 import { validHost } from '../../routing/values/host.js';
 import { stripMatchingPort } from '../../routing/emissary/edge-rules.js';
@@ -48,11 +48,7 @@ export class WebSocketRelay {
       (req as Carrying)[TAKEN] = { routed, table, since, host, protocol: null };
       return true;
     }
-    const b = routed.backend;
-    const m = b.mapping;
-    // Allowed, to a TLS upstream: served as a request, its Upgrade dropped (the relay dials cleartext only).
-    if (m !== null && m.redirect === null && m.upgrades.length > 0 && (b.upstream.tls || m.tlsContext !== null)) return false;
-    (req as Carrying)[TAKEN] = { routed, table, since, host, protocol: upgradesTo(b, protocol) ? protocol : null };
+    (req as Carrying)[TAKEN] = { routed, table, since, host, protocol: upgradesTo(routed.backend, protocol) ? protocol : null };
     return true;
   };
 

@@ -9,6 +9,7 @@
  * endpoint left is closed once its requests finish. The Host header the upstream sees stays the
  * client's, whichever address is dialled.
  */
+import type tls from 'node:tls';
 import { tlsContextOf, tlsOptions } from './tls-options.js';
 import { Http1Pool } from './http1-client.js';
 import { Breaker } from './breaker.js';
@@ -151,9 +152,15 @@ export class Upstreams extends UpstreamRegistry<UpstreamPool> {
         maxLifetimeMs: c?.maxLifetimeMs ?? undefined,
         maxHeadBytes: this.settings.maxResponseHeaderBytes,
         replayed: this.settings.replayed,
-        tls: up.tls ? tlsOptions(up.host, tlsContextOf(backend, this.settings), this.settings) : undefined,
+        tls: this.tlsFor(backend),
       });
     return new UpstreamPool(`${up.host}:${up.port}`, new Breaker(b), up, this.settings.resolve, newPool, this.endpoints, this.settings.healthFor?.(backend), balancingOf(backend, 'http'));
+  }
+
+  /** How `backend`'s upstream is dialled over TLS (undefined: cleartext): its connections', and an upgrade's (rest/upgrade-exchange.ts). */
+  tlsFor(backend: Backend): tls.ConnectionOptions | undefined {
+    const up = backend.upstream;
+    return up.tls ? tlsOptions(up.host, tlsContextOf(backend, this.settings), this.settings) : undefined;
   }
 
   protected retire(p: UpstreamPool): void {

@@ -123,9 +123,12 @@ export function upstreamKey(backend: Backend, scheme: string): string {
   // budget and delay): backends that differ in them do not share one.
   const outlier = backend.outlier === undefined ? '' : `|${JSON.stringify(backend.outlier)}`;
   const hedge = backend.hedge === null ? '' : `|hedge ${backend.hedge.text}`;
-  // So are a Mapping's load balancer, connection settings and TLS context.
+  // So are a Mapping's load balancer, connection settings, TLS context and cluster_tag (Emissary's cluster of its own).
   const m = backend.mapping;
-  const mapping = m === null || (m.loadBalancer === null && m.connection === null && m.tlsContext === null) ? '' : `|${JSON.stringify([m.loadBalancer, m.connection, m.tlsContext])}`;
+  const mapping =
+    m === null || (m.loadBalancer === null && m.connection === null && m.tlsContext === null && m.clusterTag === null)
+      ? ''
+      : `|${JSON.stringify([m.loadBalancer, m.connection, m.tlsContext, m.clusterTag])}`;
   return `${scheme}://${up.host}:${up.port}|${b.maxConnections}/${b.maxPendingRequests}/${b.maxRequests}/${b.maxRetries}${outlier}${hedge}${mapping}`;
 }
 

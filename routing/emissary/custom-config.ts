@@ -200,7 +200,16 @@ function parseGrpcRetryOn(raw: unknown): number[] | string {
 }
 
 /** One Mapping document → a route, or why it was dropped. */
-function parseMapping(m: Obj, index: number, namespace: string, regexes: RegexBudget, tlsContexts: ReadonlySet<string>, res: ServiceResolution, warn: (w: string) => void): MappingRoute | string {
+function parseMapping(
+  m: Obj,
+  index: number,
+  namespace: string,
+  regexes: RegexBudget,
+  tlsContexts: ReadonlySet<string>,
+  res: ServiceResolution,
+  resolvers: ReadonlySet<string>,
+  warn: (w: string) => void,
+): MappingRoute | string {
   const name = typeof m.name === 'string' && m.name.trim() !== '' ? m.name.trim() : `mapping-${index}`;
   const match = parseMappingMatch(m, regexes);
   if (isDrop(match)) return match.why;
@@ -218,7 +227,7 @@ function parseMapping(m: Obj, index: number, namespace: string, regexes: RegexBu
   // Envoy sends such a rewrite as it is, a request target that is no path (Emissary's own KAT marks it broken).
   else if (m.rewrite !== '' && !m.rewrite.startsWith('/')) return `rewrite "${m.rewrite}" does not start with "/": the model would get a request target that is no path`;
   else rewrite = m.rewrite === '' ? null : m.rewrite;
-  if (m.resolver !== undefined && !isKubernetesResolver(m.resolver)) return resolverRefusal(m.resolver);
+  if (m.resolver !== undefined && !isKubernetesResolver(m.resolver) && !(typeof m.resolver === 'string' && resolvers.has(m.resolver))) return resolverRefusal(m.resolver);
   const parsedService = parseService(m.service, namespace, res);
   if (typeof parsedService === 'string') return parsedService;
   const { written, ...service } = parsedService;
@@ -347,6 +356,20 @@ export function keyClass(key: string, value: unknown): ReturnType<typeof classif
   return classifyMappingKey(key);
 }
 
+/** Emissary's resolver resources that resolve a Service in the cluster: what the gateway does anyway (a Service's ready endpoints, else its name). */
+const KUBERNETES_RESOLVER_KINDS: ReadonlySet<string> = new Set(['KubernetesEndpointResolver', 'KubernetesServiceResolver']);
+
+/** The names of the annotation's Kubernetes resolver resources: a Mapping's `resolver: <name>` of one is read as the built-in resolvers are. */
+function kubernetesResolvers(docs: readonly unknown[]): ReadonlySet<string> {
+  const names = new Set<string>();
+  for (const raw of docs) {
+    if (!isObj(raw) || typeof raw.kind !== 'string' || !KUBERNETES_RESOLVER_KINDS.has(raw.kind)) continue;
+    const name = flatten(raw).name;
+    if (typeof name === 'string' && name !== '') names.add(name);
+  }
+  return names;
+}
+
 export function parseCustomConfig(
   text: string,
   namespace: string,
@@ -369,12 +392,14 @@ export function parseCustomConfig(
   const warnedKeys = new Set<string>();
   const mappings: MappingRoute[] = [];
   const names = new Set<string>();
+  const resolvers = kubernetesResolvers(docs);
   docs.forEach((raw, i) => {
     if (raw === null || raw === undefined) return;
     if (!isObj(raw)) {
       warnings.push(`document ${i + 1} is not a map: ignored`);
       return;
     }
+    if (typeof raw.kind === 'string' && KUBERNETES_RESOLVER_KINDS.has(raw.kind)) return;
     if (raw.kind !== 'Mapping') {
       warnings.push(`kind ${String(raw.kind)} is not supported: ignored`);
       return;
@@ -401,7 +426,7 @@ export function parseCustomConfig(
       warnings.push(`Mapping ${typeof doc.name === 'string' ? `"${doc.name}"` : `#${i + 1}`} dropped: ${refused.length === 1 ? 'key' : 'keys'} ${refused.join(', ')} not honoured`);
       return;
     }
-    const m = parseMapping(doc, i, namespace, regexes, tlsContexts, res, (w) => warnings.push(w));
+    const m = parseMapping(doc, i, namespace, regexes, tlsContexts, res, resolvers, (w) => warnings.push(w));
     if (typeof m === 'string') {
       warnings.push(`Mapping ${typeof doc.name === 'string' ? `"${doc.name}"` : `#${i + 1}`} dropped: ${m}`);
       return;

@@ -80,14 +80,14 @@ export const MAPPING_KEYS: Readonly<Record<string, KeyInfo>> = Object.freeze({
   connect_timeout_ms: h('how long a connection to the model may take to open'),
   cluster_idle_timeout_ms: h('how long an idle upstream connection is kept'),
   cluster_max_connection_lifetime_ms: h('how long an upstream connection is used at most'),
-  resolver: h('kubernetes-service or kubernetes-endpoint: what the gateway does anyway; any other resolver (a Consul resolver) drops the Mapping'),
-  allow_upgrade: h(
-    "[websocket]: relayed both ways after the model's 101; an upgrade to a route without it is served as a request (Envoy: 403); a route key: the group's, from the last Mapping by name that sets it",
+  resolver: h(
+    'kubernetes-service, kubernetes-endpoint or a KubernetesEndpointResolver/KubernetesServiceResolver of the same annotation: what the gateway does anyway; any other resolver (a Consul resolver) drops the Mapping',
   ),
+  allow_upgrade: h("[websocket]: relayed both ways after the model's 101; an upgrade on a route without it gets 403, as Envoy's; a route key: the group's, from the last Mapping by name that sets it"),
   use_websocket: h('true: as allow_upgrade: [websocket]'),
+  cluster_tag: h("an upstream of its own (connections, circuit breaker), as Emissary's cluster of its own; requests go to the same service"),
   // Nothing a client or model sees here depends on these.
   docs: x("documentation for Emissary's developer portal"),
-  cluster_tag: x("names Envoy's cluster; requests go to the same place"),
   stats_name: x("names Envoy's statistics; the gateway labels metrics by deployment and predictor"),
   v3StatsName: x('as stats_name'),
   dns_type: x('the gateway resolves with the system resolver'),

@@ -92,6 +92,8 @@ export interface MappingPolicy {
   readonly upgrades: readonly string[];
   /** `tls: <name>`: the upstream TLS context the operator defined by that name (--upstream-tls-context). */
   readonly tlsContext: string | null;
+  /** `cluster_tag`: Emissary's cluster of its own (its connections, its circuit breaker), apart from other Mappings to the same service. */
+  readonly clusterTag: string | null;
   /** `auth_context_extensions`: sent in the gRPC auth service's CheckRequest (routing/emissary/auth-context.ts). */
   readonly authContextExtensions: AuthContextExtensions | null;
 }
@@ -116,6 +118,7 @@ export const NO_POLICY: MappingPolicy = Object.freeze({
   connection: null,
   upgrades: [],
   tlsContext: null,
+  clusterTag: null,
   authContextExtensions: null,
 });
 
@@ -447,6 +450,8 @@ export function parseMappingPolicy(m: Obj, regexes: RegexBudget, tlsContexts: Re
     }
     tlsContext = m.tls;
   }
+  const clusterTag = m.cluster_tag === undefined ? null : m.cluster_tag;
+  if (clusterTag !== null && (typeof clusterTag !== 'string' || clusterTag === '')) return drop(`cluster_tag ${JSON.stringify(clusterTag)} is not a name`);
   const contextExtensions = authContextExtensionsOf(m.auth_context_extensions);
   if (contextExtensions !== null && 'error' in contextExtensions) return drop(contextExtensions.error);
   const nothing =
@@ -462,7 +467,8 @@ export function parseMappingPolicy(m: Obj, regexes: RegexBudget, tlsContexts: Re
     loadBalancer === null &&
     connection === null &&
     upgrades.length === 0 &&
-    tlsContext === null;
+    tlsContext === null &&
+    clusterTag === null;
   if (nothing) return null;
   return {
     requestHeaders,
@@ -477,6 +483,7 @@ export function parseMappingPolicy(m: Obj, regexes: RegexBudget, tlsContexts: Re
     connection,
     upgrades,
     tlsContext,
+    clusterTag,
     authContextExtensions: contextExtensions,
   };
 }

@@ -85,6 +85,23 @@ export function authEditPlan(a: AuthEdits): AuthEditPlan {
   return plan;
 }
 
+/**
+ * A header as the request reads after the edits (every line of the name joined with `,`): what the
+ * second match and the stages after the gate read, for a request and an upgrade alike. `read`: the
+ * request's own value.
+ */
+export function editedHeader(plan: AuthEditPlan, name: string, read: (name: string) => string | undefined): string | undefined {
+  const v = plan.set.get(name);
+  if (v !== undefined) return v;
+  if (plan.removed.has(name)) return undefined;
+  const more = plan.appended.get(name);
+  if (more !== undefined) {
+    const own = read(name);
+    return own === undefined ? more : `${own},${more}`;
+  }
+  return read(name);
+}
+
 /** The edits on the upstream request's `name, value` list (names as the client wrote them, matched without case). */
 export function applyAuthEdits(headers: string[], a: AuthEdits): void {
   const { set, appended, drop, lengths } = authEditPlan(a);

@@ -33,7 +33,7 @@ const sdep = (namespace: string, name: string, config?: string): Record<string, 
 const list = (...items: Record<string, unknown>[]): string => stringify({ apiVersion: 'v1', kind: 'List', items, metadata: { resourceVersion: '' } });
 
 /** Honoured and harmless keys only (v2, flat). */
-const CLEAN = 'apiVersion: getambassador.io/v2\nkind: Mapping\nname: clean\nprefix: /seldon/ml/clean/\nservice: clean-main.ml:8000\ntimeout_ms: 5000\ndocs:\n  ignored: true\ncluster_tag: blue';
+const CLEAN = 'apiVersion: getambassador.io/v2\nkind: Mapping\nname: clean\nprefix: /seldon/ml/clean/\nservice: clean-main.ml:8000\ntimeout_ms: 5000\ndocs:\n  ignored: true\nstats_name: blue';
 /** A class-3 key (`labels`) beside honoured ones; the deployment has a second, clean Mapping. */
 const LABELLED =
   'apiVersion: ambassador/v1\nkind: Mapping\nname: limited\nprefix: /seldon/ml/limited/a/\nservice: limited-main.ml:8000\nlabels:\n  ambassador:\n    - request_label: [x]\n---\napiVersion: ambassador/v1\nkind: Mapping\nname: fine\nprefix: /seldon/ml/limited/b/\nservice: limited-main.ml:8000';
@@ -77,7 +77,7 @@ describe('seldon-gateway migrate-check', () => {
     // Honoured and harmless, with the table's own words.
     expect(out).toContain('Mapping "clean": served');
     for (const key of ['prefix', 'service', 'timeout_ms']) expect(keyLine(out, 'clean', key)).toMatch(new RegExp(`^ +${key} +honoured +${escape(MAPPING_KEYS[key]!.why)}$`));
-    for (const key of ['docs', 'cluster_tag']) expect(keyLine(out, 'clean', key)).toMatch(new RegExp(`^ +${key} +harmless +${escape(MAPPING_KEYS[key]!.why)}$`));
+    for (const key of ['docs', 'stats_name']) expect(keyLine(out, 'clean', key)).toMatch(new RegExp(`^ +${key} +harmless +${escape(MAPPING_KEYS[key]!.why)}$`));
     // Class 3: its Mapping dropped with the reason; the other Mapping of the deployment served.
     expect(out).toContain('SeldonDeployment ml/limited: degraded');
     expect(out).toMatch(/Mapping "limited": DROPPED: key "labels" \(rate limit labels need a RateLimitService; use seldon\.io\/gateway-rate-limit\) not honoured/);

@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import net, { type AddressInfo } from 'node:net';
+import tls from 'node:tls';
 import type { HeaderLine } from '../fixtures/recording-upstream.js';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
@@ -20,6 +21,8 @@ export interface WebSocketEcho {
   readonly port: number;
   /** Each request head, in order of arrival. */
   readonly heads: ReceivedHead[];
+  /** Over TLS: the SNI of each handshake that completed. */
+  readonly snis: (string | false | null)[];
   /** Connections that have closed. */
   closed(): number;
   close(): Promise<void>;
@@ -71,11 +74,13 @@ export function readFrames(buf: Buffer): { frames: { opcode: number; payload: Bu
   return { frames, rest: buf.subarray(at) };
 }
 
-export async function startWebSocketEcho(): Promise<WebSocketEcho> {
+/** `tls`: a model served over TLS with this certificate (what each handshake's SNI was is in `snis`). */
+export async function startWebSocketEcho(tlsServer?: { readonly cert: string; readonly key: string }): Promise<WebSocketEcho> {
   const heads: ReceivedHead[] = [];
   const sockets = new Set<net.Socket>();
   let closed = 0;
-  const server = net.createServer((socket) => {
+  const snis: (string | false | null)[] = [];
+  const serve = (socket: net.Socket): void => {
     sockets.add(socket);
     socket.on('error', () => undefined);
     socket.once('close', () => {
@@ -113,11 +118,21 @@ export async function startWebSocketEcho(): Promise<WebSocketEcho> {
         else if (f.opcode === 8) socket.end(frame(8, f.payload));
       }
     });
-  });
+  };
+  const server =
+    tlsServer === undefined
+      ? net.createServer(serve)
+      : tls.createServer(tlsServer, (s) => {
+          snis.push(s.servername);
+          serve(s);
+        });
+  // A client that refused the model's certificate: nothing to serve.
+  server.on('tlsClientError', () => undefined);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     port: (server.address() as AddressInfo).port,
     heads,
+    snis,
     closed: () => closed,
     close: () =>
       new Promise<void>((r) => {

@@ -1499,8 +1499,8 @@ describe('29. seldon.io/ambassador-config (docs/routing.md#custom-ambassador-con
       custom(
         'iris',
         customConfig(
-          m('name: a\nprefix: /a/\nservice: a\ncluster_tag: x\ndocs: {ignored: true}'),
-          m('name: b\nprefix: /b/\nservice: a\ncluster_tag: y\nnamespace: ns'),
+          m('name: a\nprefix: /a/\nservice: a\nstats_name: x\ndocs: {ignored: true}'),
+          m('name: b\nprefix: /b/\nservice: a\nstats_name: y\nnamespace: ns'),
           m('name: c\nprefix: /c/\nservice: a\nlabels: {ambassador: [{x: y}]}\nsome_future_key: 1'),
         ),
       ),
@@ -1508,7 +1508,7 @@ describe('29. seldon.io/ambassador-config (docs/routing.md#custom-ambassador-con
     ]);
     const reasons = report(t, 'ns/iris').reasons;
     expect(report(t, 'ns/iris').state).toBe('degraded');
-    expect(reasons.filter((r) => r.includes('"cluster_tag"'))).toHaveLength(1);
+    expect(reasons.filter((r) => r.includes('"stats_name"'))).toHaveLength(1);
     expect(reasons.filter((r) => r.includes('"docs"'))).toHaveLength(1);
     expect(reasons.filter((r) => r.includes('Mapping "c" dropped') && r.includes('"labels"') && r.includes('"some_future_key"'))).toHaveLength(1);
     expect(reasons).toHaveLength(3);

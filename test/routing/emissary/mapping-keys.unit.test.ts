@@ -74,6 +74,16 @@ describe('Mapping keys', () => {
     ]);
   });
 
+  it('resolver: a KubernetesEndpointResolver or KubernetesServiceResolver of the annotation keeps the Mapping, read as built in; a ConsulResolver of that name does not (EndpointGrpcTest)', () => {
+    const resolver = (kind: string): string => `apiVersion: getambassador.io/v3alpha1\nkind: ${kind}\nmetadata:\n  name: my-endpoint\nspec:\n  ambassador_id: [x]`;
+    for (const kind of ['KubernetesEndpointResolver', 'KubernetesServiceResolver']) {
+      const c = parseCustomConfig(`${mapping('resolver: my-endpoint')}\n---\n${resolver(kind)}`, 'ns');
+      expect(c.ok && [c.mappings.map((m) => m.name), c.warnings]).toEqual([['m'], []]);
+    }
+    const consul = parseCustomConfig(`${mapping('resolver: my-endpoint')}\n---\n${resolver('ConsulResolver')}`, 'ns');
+    expect(consul).toMatchObject({ ok: false });
+  });
+
   it('a v3alpha1 resource (metadata and spec) reads as its spec', () => {
     const c = parseCustomConfig('apiVersion: getambassador.io/v3alpha1\nkind: Mapping\nmetadata:\n  name: res\n  namespace: ns\nspec:\n  prefix: /seldon/ns/r/\n  service: svc\n  method: POST', 'ns');
     expect(c.ok && c.mappings.map((m) => [m.name, m.headers])).toEqual([['res', [{ kind: 'exact', name: ':method', value: 'POST' }]]]);
