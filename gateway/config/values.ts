@@ -3,6 +3,7 @@
  * the text, and returns the value or throws a UsageError in the gateway's words (exit 2).
  */
 import { type BlockList, isIP } from 'node:net';
+import { readDuration } from '../../routing/values/duration.js';
 
 /** Bad input on the command line or in the environment: `main.ts` prints it and exits 2. */
 export class UsageError extends Error {}
@@ -17,21 +18,16 @@ export function parseBytes(flag: string, v: string): number {
   return Number(m[1]) * unit;
 }
 
-const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
 /**
- * `500ms`, `10s`, `2m`, `12h`: milliseconds. A number needs its unit, as in Envoy and Kubernetes
- * (a bare `3` was once taken as 3 ms, silently); only `0` needs none.
+ * A duration (`500ms`, `10s`, `2m`, `12h`, `1d`, `1m30s`): milliseconds, by the one grammar of every
+ * annotation and Mapping (routing/values/duration.ts). A number needs its unit, as in Envoy and
+ * Kubernetes (a bare `3` was once taken as 3 ms, silently); only `0` needs none.
  */
 export function parseDuration(flag: string, v: string): number {
-  const m = /^([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h)?$/.exec(v.trim());
-  if (!m) throw new UsageError(`--${flag}: "${v}" is not a duration like 500ms, 10s or 2m`);
-  const n = Number(m[1]);
-  if (m[2] === undefined) {
-    if (n === 0) return 0;
-    throw new UsageError(`--${flag}: "${v}" has no unit: durations take ms, s, m or h (${m[1]}ms, ${m[1]}s)`);
-  }
-  return Math.round(n * DURATION_UNITS[m[2]]!);
+  const r = readDuration(v);
+  if (r.ok) return r.value;
+  if (r.why === 'malformed') throw new UsageError(`--${flag}: "${v}" is not a duration like 500ms, 10s or 2m`);
+  throw new UsageError(`--${flag}: ${r.error}`);
 }
 
 /** A whole number, 0 or more. */

@@ -183,7 +183,7 @@ describe('upstream and route defaults', () => {
   it('route defaults: durations with their unit, the executor ports', () => {
     expect(buildRouteDefaults(read([], {}, 'routes'))).toEqual({ defaultTimeoutMs: 3000, defaultIdleTimeoutMs: 300_000, defaultHttpPort: 8000, defaultGrpcPort: 5001, legacyServiceNaming: false });
     expect(buildRouteDefaults(read(['--default-timeout', '2.5s', '--default-idle-timeout', '1m']))).toMatchObject({ defaultTimeoutMs: 2500, defaultIdleTimeoutMs: 60_000 });
-    expect(refusal(() => buildRouteDefaults(read(['--default-timeout', '3'])))).toBe('--default-timeout: "3" has no unit: durations take ms, s, m or h (3ms, 3s)');
+    expect(refusal(() => buildRouteDefaults(read(['--default-timeout', '3'])))).toBe('--default-timeout: "3" has no unit: durations take ms, s, m, h or d (3ms, 3s)');
     expect(refusal(() => buildRouteDefaults(read([], { SELDON_GATEWAY_DEFAULT_IDLE_TIMEOUT: '300000' })))).toMatch(/^--default-idle-timeout: "300000" has no unit/);
   });
 });

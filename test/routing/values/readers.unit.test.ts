@@ -12,6 +12,8 @@ import { parseDuration } from '../../../routing/values/duration.js';
 import { parseFlowFields } from '../../../routing/flow/config.js';
 import { parseOutlierFields } from '../../../routing/health/outlier-config.js';
 import { DEFAULT_BREAKER, type BreakerLimits } from '../../../routing/types.js';
+import { parseDuration as flagDuration, UsageError } from '../../../gateway/config/values.js';
+import { parseLogSinks } from '../../../gateway/config/log-sinks.js';
 
 /** What a place made of a value: its number (or object), or refused. */
 type Got = { ok: true; value: unknown } | { ok: false };
@@ -218,5 +220,63 @@ describe('durations: one grammar (routing/values/duration.ts); per_try_timeout a
 
   it('a bare YAML number says why it is refused', () => {
     expect(parseRetry({ retry_on: '5xx', per_try_timeout: 0.5 })).toBe('retry_policy.per_try_timeout 0.5 is not a duration string like "500ms" or "2s" (a bare number has no unit; quote it with one)');
+  });
+});
+
+describe('durations: the same text in a Mapping, the Module, an annotation, an operator file and a flag', () => {
+  /** What a flag's reader made of `text`: its ms, or null (refused with exit 2). */
+  const flag = (text: string): number | null => {
+    try {
+      return flagDuration('default-timeout', text);
+    } catch (e) {
+      expect(e).toBeInstanceOf(UsageError);
+      return null;
+    }
+  };
+  const sink = (text: string): number | null => {
+    try {
+      return parseLogSinks(`- name: a\n  type: file\n  path: /tmp/a\n  timeout: ${JSON.stringify(text)}\n`)[0]!.timeoutMs;
+    } catch {
+      return null;
+    }
+  };
+  const rows: [string, number | null][] = [
+    ['500ms', 500],
+    ['0.5s', 500],
+    ['1m30s', 90_000],
+    ['1d', 86_400_000],
+    ['0.1s', 100],
+    [' 3 s ', 3000],
+    ['0', 0],
+    ['0s', 0],
+    ['3', null],
+    ['2.5', null],
+    ['1.5ms', null],
+    ['0.0004s', null],
+    ['1.0005s', null],
+    ['-1s', null],
+    ['5w', null],
+    ['', null],
+  ];
+
+  it.each(rows)('%j: %s ms everywhere (null: refused everywhere)', (text, ms) => {
+    const m = mapping(`retry_policy:\n  retry_on: 5xx\n  per_try_timeout: ${JSON.stringify(text)}`);
+    const r = module(`retry_policy:\n  retry_on: 5xx\n  per_try_timeout: ${JSON.stringify(text)}`);
+    const flow = parseFlowFields(`queueTimeout: ${JSON.stringify(text)}`);
+    const outlier = parseOutlierFields(`slowStart: ${JSON.stringify(text)}`);
+    expect({
+      mapping: m.ok ? (m.value as { retry: { perTryTimeoutMs: number } }).retry.perTryTimeoutMs : null,
+      module: r.keys[0]!.class === 'honoured' ? r.module.retryPolicy!.perTryTimeoutMs : null,
+      flowAnnotation: flow.ok ? (flow.value as { queueTimeoutMs: number }).queueTimeoutMs : null,
+      outlierAnnotation: outlier.ok ? (outlier.value as { slowStartMs: number }).slowStartMs : null,
+      flag: flag(text),
+      // A sink's timeout is at least 1 ms by its own rule.
+      logSinks: sink(text),
+    }).toEqual({ mapping: ms, module: ms, flowAnnotation: ms, outlierAnnotation: ms, flag: ms, logSinks: ms === 0 ? null : ms });
+  });
+
+  it("a flag says why, in the gateway's words", () => {
+    expect(() => flagDuration('grace-period', '1.5ms')).toThrow('--grace-period: "1.5ms" is not a whole number of milliseconds');
+    expect(() => flagDuration('grace-period', '3')).toThrow('--grace-period: "3" has no unit: durations take ms, s, m, h or d (3ms, 3s)');
   });
 });
