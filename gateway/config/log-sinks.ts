@@ -9,6 +9,7 @@
  * operator's), `file` (JSON lines, for a Fluent Bit or Vector sidecar).
  */
 import { parseDuration } from '../../routing/values/duration.js';
+import { readWholeNumber } from '../../routing/values/whole-number.js';
 import { env, BOTH, type OptionSpec } from './option.js';
 import type { Reader } from './read.js';
 import { httpUrl, readOperatorFile, yamlEntries } from './yaml-list.js';
@@ -74,8 +75,9 @@ const show = (v: unknown): string => JSON.stringify(v) ?? String(v);
 
 function whole(v: unknown, what: string, fallback: number, min: number, max: number): number {
   if (v === undefined || v === null) return fallback;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new Error(`${what}: ${show(v)} is not a whole number from ${min} to ${max}`);
-  return v;
+  const n = readWholeNumber(v, { min, max });
+  if (!n.ok || n.value < min) throw new Error(`${what}: ${show(v)} is not a whole number from ${min} to ${max}`);
+  return n.value;
 }
 
 function size(v: unknown, what: string, fallback: number): number {

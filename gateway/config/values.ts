@@ -4,6 +4,7 @@
  */
 import { type BlockList, isIP } from 'node:net';
 import { readDuration } from '../../routing/values/duration.js';
+import { readWholeNumber } from '../../routing/values/whole-number.js';
 
 /** Bad input on the command line or in the environment: `main.ts` prints it and exits 2. */
 export class UsageError extends Error {}
@@ -30,10 +31,14 @@ export function parseDuration(flag: string, v: string): number {
   throw new UsageError(`--${flag}: ${r.error}`);
 }
 
-/** A whole number, 0 or more. */
+/**
+ * A whole number, 0 or more, up to 2147483647: the one reader of every Mapping key, Module key and
+ * annotation (routing/values/whole-number.ts), so a flag takes and refuses what they do.
+ */
 export function parseWhole(flag: string, v: string): number {
-  if (!/^[0-9]+$/.test(v.trim())) throw new UsageError(`--${flag}: "${v}" is not a whole number`);
-  return Number(v.trim());
+  const r = readWholeNumber(v);
+  if (r.ok) return r.value;
+  throw new UsageError(/^\s*[0-9]+\s*$/.test(v) ? `--${flag}: ${r.error}` : `--${flag}: "${v}" is not a whole number`);
 }
 
 /** A port: a whole number up to 65535 (0: any free port). */

@@ -12,7 +12,9 @@ import { parseDuration } from '../../../routing/values/duration.js';
 import { parseFlowFields } from '../../../routing/flow/config.js';
 import { parseOutlierFields } from '../../../routing/health/outlier-config.js';
 import { DEFAULT_BREAKER, type BreakerLimits } from '../../../routing/types.js';
-import { parseDuration as flagDuration, UsageError } from '../../../gateway/config/values.js';
+import { parseDuration as flagDuration, parseWhole as flagWhole, UsageError } from '../../../gateway/config/values.js';
+import { trafficOf } from '../../../routing/seldon/predictor-traffic.js';
+import type { PredictorSpec } from '../../../routing/seldon/deployment.js';
 import { parseLogSinks } from '../../../gateway/config/log-sinks.js';
 
 /** What a place made of a value: its number (or object), or refused. */
@@ -89,6 +91,59 @@ describe('whole numbers: one reader (routing/values/whole-number.ts)', () => {
       const w = mapping(`weight: ${text}`);
       expect([text, w.ok ? value((w.value as { weight: number }).weight) : REFUSED]).toEqual([text, want]);
     }
+  });
+});
+
+describe("whole numbers: a flag, an operator file and a predictor's traffic read them as a Mapping does", () => {
+  const flag = (text: string): Got => {
+    try {
+      return value(flagWhole('max-connections', text));
+    } catch (e) {
+      expect(e).toBeInstanceOf(UsageError);
+      return REFUSED;
+    }
+  };
+  const sink = (yamlText: string): Got => {
+    try {
+      return value(parseLogSinks(`- name: a\n  type: file\n  path: /tmp/a\n  maxLen: ${yamlText}\n`)[0]!.maxLen);
+    } catch {
+      return REFUSED;
+    }
+  };
+  /** A predictor's `traffic` (0..100 by its own rule): its weight, or refused (taken as 0 with a warning). */
+  const traffic = (yamlText: string): Got => {
+    const f = new Findings();
+    const w = trafficOf({ name: 'p', traffic: parseYaml(yamlText) as unknown } as PredictorSpec, f);
+    return f.warnings.length > 0 ? (expect(w).toBe(0), REFUSED) : value(w);
+  };
+  it.each([
+    ['40', value(40)],
+    ['"40"', value(40)],
+    ['" 40 "', value(40)],
+    ['0', value(0)],
+    ['2.5', REFUSED],
+    ['"1e1"', REFUSED],
+    ['"0x0a"', REFUSED],
+    ['"+4"', REFUSED],
+    ['true', REFUSED],
+    ['""', REFUSED],
+  ] as [string, Got][])('%s: the same in a Mapping, a flag, --log-sinks and traffic', (text, want) => {
+    const m = mapping(`timeout_ms: ${text}`);
+    expect({
+      mapping: m.ok ? value((m.value as { timeoutMs: number }).timeoutMs) : REFUSED,
+      flag: flag(asAnnotation(text)),
+      // maxLen is 1 or more by its own rule.
+      logSinks: sink(text),
+      traffic: traffic(text),
+    }).toEqual({ mapping: want, flag: want, logSinks: want.ok && want.value === 0 ? REFUSED : want, traffic: want });
+  });
+
+  it('past int32 a flag is refused as a Mapping key is; a fractional traffic is no weight', () => {
+    expect(() => flagWhole('max-connections', '2147483648')).toThrow('--max-connections: "2147483648" is larger than 2147483647');
+    expect(mapping('timeout_ms: 2147483648').ok).toBe(false);
+    const f = new Findings();
+    expect(trafficOf({ name: 'p', traffic: 50.5 } as unknown as PredictorSpec, f)).toBe(0);
+    expect(f.warnings).toEqual(['predictor "p": traffic 50.5 is not a whole number: taken as 0']);
   });
 });
 
