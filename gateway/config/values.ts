@@ -4,6 +4,7 @@
  */
 import { type BlockList, isIP } from 'node:net';
 import { readDuration } from '../../routing/values/duration.js';
+import { readPort } from '../../routing/values/port.js';
 import { readWholeNumber } from '../../routing/values/whole-number.js';
 
 /** Bad input on the command line or in the environment: `main.ts` prints it and exits 2. */
@@ -41,10 +42,13 @@ export function parseWhole(flag: string, v: string): number {
   throw new UsageError(/^\s*[0-9]+\s*$/.test(v) ? `--${flag}: ${r.error}` : `--${flag}: "${v}" is not a whole number`);
 }
 
-/** A port: a whole number up to 65535 (0: any free port). */
-export function parsePort(flag: string, v: string): number {
+/**
+ * A port, by the one reader of ports (routing/values/port.ts): 1..65535, or from `min` (0 for a
+ * listener's: any free port).
+ */
+export function parsePort(flag: string, v: string, min = 0): number {
   const n = parseWhole(flag, v);
-  if (n > 65535) throw new UsageError(`--${flag}: ${n} is not a port`);
+  if (!readPort(n, min).ok) throw new UsageError(`--${flag}: ${n} is not a port (${min}..65535)`);
   return n;
 }
 

@@ -60,7 +60,7 @@ describe('listen and admin', () => {
   it('ports up to 65535, the optional ones unset by default', () => {
     expect(buildListen(read())).toEqual({ port: 8080, host: '0.0.0.0', grpcPort: undefined, oauthPort: undefined });
     expect(buildListen(read(['--grpc-port', '0', '--oauth-port', '8003']))).toMatchObject({ grpcPort: 0, oauthPort: 8003 });
-    expect(refusal(() => buildListen(read(['--oauth-port', '70000'])))).toBe('--oauth-port: 70000 is not a port');
+    expect(refusal(() => buildListen(read(['--oauth-port', '70000'])))).toBe('--oauth-port: 70000 is not a port (0..65535)');
   });
 
   it('the admin port binds to loopback, or to every address inside a cluster, unless told', () => {

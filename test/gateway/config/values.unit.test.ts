@@ -62,7 +62,7 @@ describe('numbers', () => {
   it('ports: whole numbers up to 65535', () => {
     expect(parsePort('port', '0')).toBe(0);
     expect(parsePort('port', '65535')).toBe(65535);
-    expect(refusal(() => parsePort('port', '65536'))).toBe('--port: 65536 is not a port');
+    expect(refusal(() => parsePort('port', '65536'))).toBe('--port: 65536 is not a port (0..65535)');
     expect(refusal(() => parsePort('port', 'http'))).toBe('--port: "http" is not a whole number');
   });
 

@@ -14,6 +14,15 @@ import { parseOutlierFields } from '../../../routing/health/outlier-config.js';
 import { DEFAULT_BREAKER, type BreakerLimits } from '../../../routing/types.js';
 import { parseDuration as flagDuration, parseWhole as flagWhole, UsageError } from '../../../gateway/config/values.js';
 import { trafficOf } from '../../../routing/seldon/predictor-traffic.js';
+import { predictorService } from '../../../routing/seldon/services.js';
+import { parseCorsPolicy } from '../../../routing/policies/cors.js';
+import { createReader } from '../../../gateway/config/read.js';
+import { OPTIONS } from '../../../gateway/config/options.js';
+import { buildRouteDefaults } from '../../../gateway/config/route-defaults.js';
+import { buildExtAuth } from '../../../gateway/config/ext-auth.js';
+import { parseFallbackTarget } from '../../../gateway/config/fallback-targets.js';
+import type { CompileOptions } from '../../../routing/types.js';
+import type { SeldonDeployment } from '../../../routing/seldon/deployment.js';
 import type { PredictorSpec } from '../../../routing/seldon/deployment.js';
 import { parseLogSinks } from '../../../gateway/config/log-sinks.js';
 
@@ -333,5 +342,48 @@ describe('durations: the same text in a Mapping, the Module, an annotation, an o
   it("a flag says why, in the gateway's words", () => {
     expect(() => flagDuration('grace-period', '1.5ms')).toThrow('--grace-period: "1.5ms" is not a whole number of milliseconds');
     expect(() => flagDuration('grace-period', '3')).toThrow('--grace-period: "3" has no unit: durations take ms, s, m, h or d (3ms, 3s)');
+  });
+});
+
+describe('ports: one reader (routing/values/port.ts), 1..65535', () => {
+  const attempt = (f: () => number | null | undefined): number | null => {
+    try {
+      return f() ?? null;
+    } catch {
+      return null;
+    }
+  };
+  const flags = (argv: string[]) => createReader('serve', argv, {}, OPTIONS);
+  /** A predictor's status endpoint, as Seldon's operator writes it. */
+  const seldon = (text: string): number | null => {
+    const d = { metadata: { name: 'd' }, spec: { name: 's' }, status: { serviceStatus: { 'd-p': { httpEndpoint: `d-p.ns:${text}` } } } } as unknown as SeldonDeployment;
+    const s = predictorService(d, { name: 'p' } as never, 'ns', {} as CompileOptions);
+    return typeof s === 'string' ? null : s.httpPort;
+  };
+  it.each([
+    ['80', 80],
+    ['8080', 8080],
+    ['65535', 65535],
+    ['0', null],
+    ['65536', null],
+    ['99999', null],
+  ] as [string, number | null][])('%s: %s in a SeldonDeployment, a Mapping, a CORS origin and every flag (null: refused)', (text, port) => {
+    const cfg = parseCustomConfig(`kind: Mapping\nname: m\nprefix: /seldon/ns/m/\nservice: m-svc:${text}\n`, 'ns');
+    const cors = parseCorsPolicy({ origins: `https://a.example:${text}` }, 'cors');
+    expect({
+      seldon: seldon(text),
+      mapping: cfg.ok ? (cfg.mappings[0] as unknown as { service: { port: number } }).service.port : null,
+      cors: cors.ok ? port : null,
+      defaultHttpPort: attempt(() => buildRouteDefaults(flags(['--default-http-port', text])).defaultHttpPort),
+      extAuth: attempt(() => buildExtAuth(flags(['--ext-auth-service', `auth:${text}`]))?.port),
+      fallbackTarget: attempt(() => parseFallbackTarget(`b=http://h:${text}`).port),
+      logSinkUrl: attempt(() => (parseLogSinks(`- name: a\n  type: cloudevents\n  url: http://h:${text}/\n`), port)),
+    }).toEqual({ seldon: port, mapping: port, cors: port, defaultHttpPort: port, extAuth: port, fallbackTarget: port, logSinkUrl: port });
+  });
+
+  it("0 is a listener's flag's own meaning (any free port), and nobody else's", () => {
+    expect(flags(['--port', '0']).port('port')).toBe(0);
+    expect(() => buildRouteDefaults(flags(['--default-http-port', '0']))).toThrow('--default-http-port: 0 is not a port (1..65535)');
+    expect(() => parseFallbackTarget('b=http://h:0')).toThrow('port 0 is not a port (1..65535)');
   });
 });
