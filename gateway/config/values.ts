@@ -5,19 +5,17 @@
 import { type BlockList, isIP } from 'node:net';
 import { readDuration } from '../../routing/values/duration.js';
 import { readPort } from '../../routing/values/port.js';
+import { readSize } from '../../routing/values/size.js';
 import { readWholeNumber } from '../../routing/values/whole-number.js';
 
 /** Bad input on the command line or in the environment: `main.ts` prints it and exits 2. */
 export class UsageError extends Error {}
 
-const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1e3, kib: 1024, mb: 1e6, mib: 1024 ** 2, gb: 1e9, gib: 1024 ** 3 };
-
-/** `1048576`, `512KiB`, `4MiB`, `1GB`: bytes. */
+/** `1048576`, `512KiB`, `4MiB`, `1GB`: bytes, by the one reader of sizes (routing/values/size.ts). */
 export function parseBytes(flag: string, v: string): number {
-  const m = /^([0-9]+)\s*([a-z]*)$/i.exec(v.trim());
-  const unit = m ? SIZE_UNITS[(m[2] || 'b').toLowerCase()] : undefined;
-  if (!m || unit === undefined) throw new UsageError(`--${flag}: "${v}" is not a size like 1048576, 512KiB or 4MiB`);
-  return Number(m[1]) * unit;
+  const r = readSize(v);
+  if (!r.ok) throw new UsageError(`--${flag}: ${r.error}`);
+  return r.value;
 }
 
 /**

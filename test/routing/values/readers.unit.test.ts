@@ -12,7 +12,7 @@ import { parseDuration } from '../../../routing/values/duration.js';
 import { parseFlowFields } from '../../../routing/flow/config.js';
 import { parseOutlierFields } from '../../../routing/health/outlier-config.js';
 import { DEFAULT_BREAKER, type BreakerLimits } from '../../../routing/types.js';
-import { parseDuration as flagDuration, parseWhole as flagWhole, UsageError } from '../../../gateway/config/values.js';
+import { parseBytes as flagBytes, parseDuration as flagDuration, parseWhole as flagWhole, UsageError } from '../../../gateway/config/values.js';
 import { trafficOf } from '../../../routing/seldon/predictor-traffic.js';
 import { predictorService } from '../../../routing/seldon/services.js';
 import { parseCorsPolicy } from '../../../routing/policies/cors.js';
@@ -22,6 +22,7 @@ import { buildRouteDefaults } from '../../../gateway/config/route-defaults.js';
 import { buildExtAuth } from '../../../gateway/config/ext-auth.js';
 import { parseFallbackTarget } from '../../../gateway/config/fallback-targets.js';
 import type { CompileOptions } from '../../../routing/types.js';
+import { parseLogFields } from '../../../routing/policies/log.js';
 import type { SeldonDeployment } from '../../../routing/seldon/deployment.js';
 import type { PredictorSpec } from '../../../routing/seldon/deployment.js';
 import { parseLogSinks } from '../../../gateway/config/log-sinks.js';
@@ -385,5 +386,43 @@ describe('ports: one reader (routing/values/port.ts), 1..65535', () => {
     expect(flags(['--port', '0']).port('port')).toBe(0);
     expect(() => buildRouteDefaults(flags(['--default-http-port', '0']))).toThrow('--default-http-port: 0 is not a port (1..65535)');
     expect(() => parseFallbackTarget('b=http://h:0')).toThrow('port 0 is not a port (1..65535)');
+  });
+});
+
+describe('sizes: one reader (routing/values/size.ts)', () => {
+  const attempt = (f: () => number | undefined): number | null => {
+    try {
+      return f() ?? null;
+    } catch {
+      return null;
+    }
+  };
+  it.each([
+    ['4096', 4096],
+    ['4KiB', 4096],
+    ['4 kib', 4096],
+    ['4Ki', 4096],
+    ['4KB', 4000],
+    ['1MiB', 1024 ** 2],
+    ['1Mi', 1024 ** 2],
+    ['4k', null],
+    ['4K', null],
+    ['1M', null],
+    ['1.5KiB', null],
+    ['-1', null],
+    ['4XB', null],
+  ] as [string, number | null][])('%s: %s bytes on a flag, in --log-sinks and in seldon.io/gateway-log (null: refused)', (text, bytes) => {
+    const ann = parseLogFields(`maxBodyBytes: ${JSON.stringify(text)}`, undefined);
+    expect({
+      flag: attempt(() => flagBytes('max-body', text)),
+      logSinks: attempt(() => parseLogSinks(`- name: a\n  type: file\n  path: /tmp/a\n  queueBytes: ${JSON.stringify(text)}\n`)[0]!.queueBytes),
+      annotation: ann.ok && ann.value !== 'off' ? (ann.value.maxBodyBytes ?? null) : null,
+    }).toEqual({ flag: bytes, logSinks: bytes, annotation: bytes });
+  });
+
+  it('a lone k, K, M or G says why it is refused', () => {
+    expect(() => flagBytes('max-body', '4K')).toThrow('--max-body: "4K" is not a size like 1048576, 512KiB or 4MiB (a lone "K" is ambiguous: write KiB for powers of 1024 or KB for powers of 1000)');
+    const ann = parseLogFields('maxBodyBytes: 64k', undefined);
+    expect(ann.ok ? null : ann.error).toMatch(/maxBodyBytes: "64k" is not a size .*ambiguous/);
   });
 });
