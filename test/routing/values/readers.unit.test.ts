@@ -23,6 +23,9 @@ import { buildExtAuth } from '../../../gateway/config/ext-auth.js';
 import { parseFallbackTarget } from '../../../gateway/config/fallback-targets.js';
 import type { CompileOptions } from '../../../routing/types.js';
 import { parseLogFields } from '../../../routing/policies/log.js';
+import { parseBanditAnnotation } from '../../../routing/steering/bandit.js';
+import { parseHedgeFields } from '../../../routing/hedge/config.js';
+import { parseRolloutAnnotation } from '../../../routing/steering/rollout/config.js';
 import type { SeldonDeployment } from '../../../routing/seldon/deployment.js';
 import type { PredictorSpec } from '../../../routing/seldon/deployment.js';
 import { parseLogSinks } from '../../../gateway/config/log-sinks.js';
@@ -424,5 +427,50 @@ describe('sizes: one reader (routing/values/size.ts)', () => {
     expect(() => flagBytes('max-body', '4K')).toThrow('--max-body: "4K" is not a size like 1048576, 512KiB or 4MiB (a lone "K" is ambiguous: write KiB for powers of 1024 or KB for powers of 1000)');
     const ann = parseLogFields('maxBodyBytes: 64k', undefined);
     expect(ann.ok ? null : ann.error).toMatch(/maxBodyBytes: "64k" is not a size .*ambiguous/);
+  });
+});
+
+describe('percentages: one reader (routing/values/percent.ts)', () => {
+  /** Each annotation's reading of `text` as a percent (null: refused), its own range aside. */
+  function places(yamlText: string): Record<string, number | null> {
+    const bandit = parseBanditAnnotation(`floor: ${yamlText}`, ['a', 'b']);
+    const hedge = parseHedgeFields(`budget: ${yamlText}`);
+    const errors = parseRolloutAnnotation(`canary: v2\nmaxErrorRate: ${yamlText}`, ['main', 'v2']);
+    const shift = parseRolloutAnnotation(`canary: v2\nmaxLatencyShift: ${yamlText}`, ['main', 'v2']);
+    const agreement = parseRolloutAnnotation(`canary: v2\nmirror: {minAgreement: ${yamlText}}`, ['main', 'v2']);
+    const pct = (x: number): number => Math.round(x * 1e9) / 1e7;
+    return {
+      banditFloor: bandit.ok ? bandit.value.floor : null,
+      hedgeBudget: hedge.ok && hedge.value !== 'off' ? pct((hedge.value as { budget: number }).budget) : null,
+      rolloutMaxErrorRate: errors.ok ? pct((errors.value.maxErrorRate as { rate: number }).rate) : null,
+      rolloutMaxLatencyShift: shift.ok ? pct(shift.value.maxLatencyShift) : null,
+      rolloutMinAgreement: agreement.ok ? pct(agreement.value.mirror!.minAgreement) : null,
+    };
+  }
+  const every = (p: number | null) => ({ banditFloor: p, hedgeBudget: p, rolloutMaxErrorRate: p, rolloutMaxLatencyShift: p, rolloutMinAgreement: p });
+
+  it.each([
+    ['"2%"', 2],
+    ['2%', 2],
+    ['"2.5 %"', 2.5],
+    ['"0.5%"', 0.5],
+    // A bare number could be a fraction (a bandit's epsilon is one): refused where the key does not count percents.
+    ['2', null],
+    ['"2"', null],
+    ['0.02', null],
+    ['"-2%"', null],
+    ['"2 percent"', null],
+  ] as [string, number | null][])('%s: %s everywhere (null: refused)', (text, want) => {
+    expect(places(text)).toEqual(every(want));
+  });
+
+  it('a rise, +N%, is read where the key reads one, and refused elsewhere', () => {
+    expect(places('"+2%"')).toEqual({ banditFloor: null, hedgeBudget: null, rolloutMaxErrorRate: 2, rolloutMaxLatencyShift: 2, rolloutMinAgreement: null });
+  });
+
+  it('a bare number is a percent where the key says so: mirror.percent and steps', () => {
+    const r = parseRolloutAnnotation('canary: v2\nmirror: {percent: 50}\nsteps: [1, "5%", 10]', ['main', 'v2']);
+    expect(r.ok && [r.value.mirror!.percent, r.value.steps]).toEqual([50, [1, 5, 10]]);
+    expect(parseRolloutAnnotation('canary: v2\nsteps: [-1, 5]', ['main', 'v2']).ok).toBe(false);
   });
 });
