@@ -11,6 +11,7 @@
  * process exits 2); whether the servers answer is only known once connected (the gateway starts in
  * fallback and says why on /readyz).
  */
+import { validPort } from '../../routing/values/port.js';
 
 export interface HostPort {
   readonly host: string;
@@ -63,8 +64,8 @@ function hostPorts(list: string, defaultPort: number, url: string): HostPort[] {
   return list.split(',').map((item) => {
     const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]\s]+))(?::([0-9]+))?$/.exec(item.trim());
     if (!m) throw bad(`"${item}" is not host:port`);
-    const port = m[3] === undefined ? defaultPort : Number(m[3]);
-    if (!(port >= 1 && port <= 65535)) throw bad(`"${item}": ${m[3]} is not a port`);
+    const port = m[3] === undefined ? defaultPort : validPort(m[3]);
+    if (port === null) throw bad(`"${item}": ${m[3]} is not a port`);
     return { host: (m[1] ?? m[2])!, port };
   });
 }

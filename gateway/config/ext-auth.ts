@@ -2,6 +2,7 @@
 import { BOTH, env, SERVE, type OptionSpec } from './option.js';
 import type { Reader } from './read.js';
 import { HEADER_NAME, parseBool, UsageError } from './values.js';
+import { validPort } from '../../routing/values/port.js';
 
 export const EXT_AUTH_OPTIONS: readonly OptionSpec[] = [
   {
@@ -227,8 +228,8 @@ export function buildExtAuth(read: Reader): ExtAuthConfig | undefined {
   const known = scheme === undefined ? { proto: given, tls: false } : SCHEMES[scheme];
   if (!m || known === undefined) throw new UsageError(`--ext-auth-service: "${raw}" is not [http|https|grpc|grpcs://]host:port`);
   const host = m[2]!.replace(/^\[|\]$/g, '');
-  const port = m[3] !== undefined ? Number(m[3]) : known.tls ? 443 : 80;
-  if (port < 1 || port > 65535) throw new UsageError(`--ext-auth-service: ${port} is not a port`);
+  const port = m[3] !== undefined ? validPort(m[3]) : known.tls ? 443 : 80;
+  if (port === null) throw new UsageError(`--ext-auth-service: ${m[3]} is not a port`);
   const pathPrefix = read.str('ext-auth-path-prefix').trim();
   if (pathPrefix !== '' && (!pathPrefix.startsWith('/') || /[\s?#]/.test(pathPrefix))) throw new UsageError(`--ext-auth-path-prefix: "${pathPrefix}" is not a path like /extauth`);
   const statusOnError = read.int('ext-auth-status-on-error');

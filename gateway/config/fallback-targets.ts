@@ -7,6 +7,7 @@ import { TARGET_NAME } from '../../routing/fallback/config.js';
 import { BOTH, env, type OptionSpec } from './option.js';
 import type { Reader } from './read.js';
 import { UsageError } from './values.js';
+import { validPort } from '../../routing/values/port.js';
 
 export const FALLBACK_TARGET_OPTIONS: readonly OptionSpec[] = [
   {
@@ -46,7 +47,9 @@ export function parseFallbackTarget(v: string): FallbackTarget {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return bad(`scheme ${url.protocol} is neither http: nor https:`);
   if (url.username || url.password || (url.pathname !== '/' && url.pathname !== '') || url.search || url.hash) return bad('the address has more than a scheme, host and port');
   const tls = url.protocol === 'https:';
-  const port = url.port === '' ? (tls ? 443 : 80) : Number(url.port);
+  // The URL parser takes `:0`; no upstream listens there (routing/values/port.ts).
+  const port = url.port === '' ? (tls ? 443 : 80) : validPort(url.port);
+  if (port === null) return bad('port 0 is not a port (1..65535)');
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
   return { name, host, port, tls };
 }

@@ -9,6 +9,8 @@
  * operator's), `file` (JSON lines, for a Fluent Bit or Vector sidecar).
  */
 import { parseDuration } from '../../routing/values/duration.js';
+import { readSize } from '../../routing/values/size.js';
+import { readWholeNumber } from '../../routing/values/whole-number.js';
 import { env, BOTH, type OptionSpec } from './option.js';
 import type { Reader } from './read.js';
 import { httpUrl, readOperatorFile, yamlEntries } from './yaml-list.js';
@@ -69,21 +71,20 @@ const TYPES: readonly LogSinkType[] = ['cloudevents', 'redis-stream', 'file'];
 const COMMON = ['name', 'type', 'timeout', 'concurrency', 'batch', 'retryMin', 'retryMax', 'queueBytes', 'maxLen', 'claimIdle'];
 const TARGET: Record<LogSinkType, string> = { cloudevents: 'url', 'redis-stream': 'stream', file: 'path' };
 const NAME = /^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$/;
-const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kb: 1e3, kib: 1024, ki: 1024, mb: 1e6, mib: 1024 ** 2, mi: 1024 ** 2, gb: 1e9, gib: 1024 ** 3, gi: 1024 ** 3 };
 const show = (v: unknown): string => JSON.stringify(v) ?? String(v);
 
 function whole(v: unknown, what: string, fallback: number, min: number, max: number): number {
   if (v === undefined || v === null) return fallback;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new Error(`${what}: ${show(v)} is not a whole number from ${min} to ${max}`);
-  return v;
+  const n = readWholeNumber(v, { min, max });
+  if (!n.ok || n.value < min) throw new Error(`${what}: ${show(v)} is not a whole number from ${min} to ${max}`);
+  return n.value;
 }
 
 function size(v: unknown, what: string, fallback: number): number {
   if (v === undefined || v === null) return fallback;
-  const m = /^([0-9]+)\s*([a-z]*)$/i.exec(String(v).trim());
-  const unit = m ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined;
-  if (!m || unit === undefined || Number(m[1]) * unit < 1024) throw new Error(`${what}: ${show(v)} is not a size of at least 1KiB like 64MiB`);
-  return Number(m[1]) * unit;
+  const n = readSize(v);
+  if (!n.ok || n.value < 1024) throw new Error(`${what}: ${show(v)} is not a size of at least 1KiB like 64MiB${n.ok ? '' : `: ${n.error}`}`);
+  return n.value;
 }
 
 function duration(v: unknown, what: string, fallback: number, min: number): number {

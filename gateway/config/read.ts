@@ -23,6 +23,8 @@ export interface Reader {
   int(flag: string): number;
   optPort(flag: string): number | undefined;
   port(flag: string): number;
+  /** An upstream's port: 1..65535 (a listener's `port` may be 0, any free port). */
+  servicePort(flag: string): number;
   optBytes(flag: string): number | undefined;
   bytes(flag: string): number;
   duration(flag: string): number;
@@ -105,6 +107,7 @@ export function createReader(command: Command, argv: readonly string[], environm
     int: req(parseWhole),
     optPort: opt(parsePort),
     port: req(parsePort),
+    servicePort: req((flag, v) => parsePort(flag, v, 1)),
     optBytes: opt(parseBytes),
     bytes: req(parseBytes),
     duration: req(parseDuration),

@@ -22,7 +22,7 @@ export const ROUTE_DEFAULT_OPTIONS: readonly OptionSpec[] = [
     kind: 'int',
     default: '8000',
     commands: BOTH,
-    help: "Executor REST port when the SeldonDeployment status is silent (the operator's ENGINE_SERVER_PORT).",
+    help: "Executor REST port when the SeldonDeployment status is silent (the operator's ENGINE_SERVER_PORT); 1..65535, as every port.",
   },
   {
     flag: 'default-grpc-port',
@@ -50,8 +50,8 @@ export function buildRouteDefaults(read: Reader): RouteDefaults {
   return {
     defaultTimeoutMs: read.duration('default-timeout'),
     defaultIdleTimeoutMs: read.duration('default-idle-timeout'),
-    defaultHttpPort: read.int('default-http-port'),
-    defaultGrpcPort: read.int('default-grpc-port'),
+    defaultHttpPort: read.servicePort('default-http-port'),
+    defaultGrpcPort: read.servicePort('default-grpc-port'),
     legacyServiceNaming: read.bool('legacy-service-naming'),
   };
 }

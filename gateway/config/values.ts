@@ -3,47 +3,50 @@
  * the text, and returns the value or throws a UsageError in the gateway's words (exit 2).
  */
 import { type BlockList, isIP } from 'node:net';
+import { readDuration } from '../../routing/values/duration.js';
+import { readPort } from '../../routing/values/port.js';
+import { readSize } from '../../routing/values/size.js';
+import { readWholeNumber } from '../../routing/values/whole-number.js';
 
 /** Bad input on the command line or in the environment: `main.ts` prints it and exits 2. */
 export class UsageError extends Error {}
 
-const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1e3, kib: 1024, mb: 1e6, mib: 1024 ** 2, gb: 1e9, gib: 1024 ** 3 };
-
-/** `1048576`, `512KiB`, `4MiB`, `1GB`: bytes. */
+/** `1048576`, `512KiB`, `4MiB`, `1GB`: bytes, by the one reader of sizes (routing/values/size.ts). */
 export function parseBytes(flag: string, v: string): number {
-  const m = /^([0-9]+)\s*([a-z]*)$/i.exec(v.trim());
-  const unit = m ? SIZE_UNITS[(m[2] || 'b').toLowerCase()] : undefined;
-  if (!m || unit === undefined) throw new UsageError(`--${flag}: "${v}" is not a size like 1048576, 512KiB or 4MiB`);
-  return Number(m[1]) * unit;
+  const r = readSize(v);
+  if (!r.ok) throw new UsageError(`--${flag}: ${r.error}`);
+  return r.value;
 }
-
-const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /**
- * `500ms`, `10s`, `2m`, `12h`: milliseconds. A number needs its unit, as in Envoy and Kubernetes
- * (a bare `3` was once taken as 3 ms, silently); only `0` needs none.
+ * A duration (`500ms`, `10s`, `2m`, `12h`, `1d`, `1m30s`): milliseconds, by the one grammar of every
+ * annotation and Mapping (routing/values/duration.ts). A number needs its unit, as in Envoy and
+ * Kubernetes (a bare `3` was once taken as 3 ms, silently); only `0` needs none.
  */
 export function parseDuration(flag: string, v: string): number {
-  const m = /^([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h)?$/.exec(v.trim());
-  if (!m) throw new UsageError(`--${flag}: "${v}" is not a duration like 500ms, 10s or 2m`);
-  const n = Number(m[1]);
-  if (m[2] === undefined) {
-    if (n === 0) return 0;
-    throw new UsageError(`--${flag}: "${v}" has no unit: durations take ms, s, m or h (${m[1]}ms, ${m[1]}s)`);
-  }
-  return Math.round(n * DURATION_UNITS[m[2]]!);
+  const r = readDuration(v);
+  if (r.ok) return r.value;
+  if (r.why === 'malformed') throw new UsageError(`--${flag}: "${v}" is not a duration like 500ms, 10s or 2m`);
+  throw new UsageError(`--${flag}: ${r.error}`);
 }
 
-/** A whole number, 0 or more. */
+/**
+ * A whole number, 0 or more, up to 2147483647: the one reader of every Mapping key, Module key and
+ * annotation (routing/values/whole-number.ts), so a flag takes and refuses what they do.
+ */
 export function parseWhole(flag: string, v: string): number {
-  if (!/^[0-9]+$/.test(v.trim())) throw new UsageError(`--${flag}: "${v}" is not a whole number`);
-  return Number(v.trim());
+  const r = readWholeNumber(v);
+  if (r.ok) return r.value;
+  throw new UsageError(/^\s*[0-9]+\s*$/.test(v) ? `--${flag}: ${r.error}` : `--${flag}: "${v}" is not a whole number`);
 }
 
-/** A port: a whole number up to 65535 (0: any free port). */
-export function parsePort(flag: string, v: string): number {
+/**
+ * A port, by the one reader of ports (routing/values/port.ts): 1..65535, or from `min` (0 for a
+ * listener's: any free port).
+ */
+export function parsePort(flag: string, v: string, min = 0): number {
   const n = parseWhole(flag, v);
-  if (n > 65535) throw new UsageError(`--${flag}: ${n} is not a port`);
+  if (!readPort(n, min).ok) throw new UsageError(`--${flag}: ${n} is not a port (${min}..65535)`);
   return n;
 }
 

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { Reader } from './read.js';
 import { UsageError } from './values.js';
+import { validPort } from '../../routing/values/port.js';
 
 const show = (v: unknown): string => JSON.stringify(v) ?? String(v);
 
@@ -40,6 +41,8 @@ export function httpUrl(v: unknown, what: string): string {
   }
   if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new Error(`${what}: "${withoutCredentials(v)}" is not http(s)`);
   if (u.username !== '' || u.password !== '') throw new Error(`${what}: a URL with credentials is not accepted`);
+  // The URL parser takes `:0`; no server listens there (routing/values/port.ts).
+  if (u.port !== '' && validPort(u.port) === null) throw new Error(`${what}: "${withoutCredentials(v)}" has port ${u.port}, not a port (1..65535)`);
   return u.href;
 }
 

@@ -13,7 +13,8 @@ import { isDrop, LINKERD_DST_OVERRIDE, parseMappingPolicy, withLinkerdHeader, ty
 import { groupKeysOf, type GroupKeys } from './group-keys.js';
 import { readCircuitBreakers } from '../seldon/circuit-breakers.js';
 import { MAX_INT32, readWholeNumber } from '../values/whole-number.js';
-import { isDns1123Subdomain, serviceOfHost, validPort } from '../seldon/services.js';
+import { isDns1123Subdomain, serviceOfHost } from '../seldon/services.js';
+import { validPort } from '../values/port.js';
 import { parseCorsPolicy } from '../policies/cors.js';
 import { parseDuration } from '../values/duration.js';
 

@@ -18,6 +18,7 @@
  * predictors it covers are served without hedging, and the compile says why.
  */
 import { parseDuration } from '../values/duration.js';
+import { readPercent } from '../values/percent.js';
 import { readWholeNumber } from '../values/whole-number.js';
 import { parseFieldsDocument, predictorOverrides, type Parsed, type PredictorOverrides } from '../values/syntax.js';
 
@@ -50,7 +51,6 @@ export const MAX_HEDGE_ATTEMPTS = 5;
 
 const FIELDS = ['after', 'min', 'max', 'budget', 'maxAttempts'] as const;
 const PERCENTILE = /^p([0-9]{2}(?:\.[0-9]+)?)$/;
-const PERCENT = /^([0-9]+(?:\.[0-9]+)?)\s*%$/;
 const MEDIANS = /^([0-9]+(?:\.[0-9]+)?)\s*x$/;
 const show = (v: unknown): string => JSON.stringify(v) ?? String(v);
 /** `x` percent as a fraction, without binary noise (p99.9 is 0.999). */
@@ -107,8 +107,8 @@ export function parseHedgeFields(raw: string): Parsed<HedgeFields> {
   if (out.minMs !== undefined && out.maxMs !== undefined && out.maxMs < out.minMs) return fail('max must be at least min');
   const b = doc.budget;
   if (b !== undefined && b !== null) {
-    const m = typeof b === 'string' ? PERCENT.exec(b.trim()) : null;
-    const pct = m === null ? NaN : Number(m[1]);
+    const p = readPercent(b);
+    const pct = p.ok ? p.value : NaN;
     if (!(pct > 0 && pct <= 100)) return fail(`budget must be a percent of requests above 0% and at most 100%, like 5%, not ${show(b)}`);
     out.budget = percentOf(pct);
   }

@@ -5,6 +5,7 @@
 import { checkHeaderName, isObj, type Parsed } from '../values/syntax.js';
 import { readWholeNumber } from '../values/whole-number.js';
 import type { CorsPolicy } from '../types.js';
+import { validPort } from '../values/port.js';
 
 const CORS_KEYS = new Set(['origins', 'methods', 'headers', 'credentials', 'exposed_headers', 'max_age']);
 /** A serialised origin, lower case (RFC 6454): `scheme://host[:port]`, host a DNS name, IPv4 or [IPv6]; `*.` first: any subdomain. */
@@ -54,7 +55,7 @@ function corsOrigin(raw: string): string | { error: string } {
     const why = /^[a-z][a-z0-9+.-]*:\/\/[^/]+\/.*$/.test(o) ? ' (an origin has no path, not even "/")' : '';
     return { error: `origins: "${raw}" is not an origin like https://app.example.com, https://*.example.com:8443, null or *${why}` };
   }
-  if (m[1] !== undefined && (Number(m[1]) < 1 || Number(m[1]) > 65535)) return { error: `origins: "${raw}" has an invalid port (1..65535)` };
+  if (m[1] !== undefined && validPort(m[1]) === null) return { error: `origins: "${raw}" has an invalid port (1..65535)` };
   return o;
 }
 

@@ -12,6 +12,7 @@
  * the log and an Event. A predictor's own annotation of the same key overrides the deployment's
  * field by field (`off` turns logging off for it).
  */
+import { readSize } from '../values/size.js';
 import { checkHeaderName, parseFieldsDocument, type Parsed } from '../values/syntax.js';
 
 export const LOG_ANNOTATION = 'seldon.io/gateway-log';
@@ -52,21 +53,11 @@ const FIELDS = ['sinks', 'log', 'sample', 'sampleKey', 'maxBodyBytes'] as const;
 const OPERATOR_FIELDS = ['url', 'uri', 'endpoint', 'target', 'host', 'stream', 'path', 'file', 'broker', 'topic', 'type'];
 const WHAT: readonly LogWhat[] = ['request', 'response', 'all', 'decisions'];
 const CLAIM = /^[A-Za-z0-9_.:/-]{1,128}$/;
-const SIZE = /^([0-9]+)\s*(Ki|Mi|KiB|MiB|k|K|M)?$/;
 
 const show = (v: unknown): string => JSON.stringify(v) ?? String(v);
 
 /** The fields one annotation value sets (a partial policy), or `off`. */
 export type LogFields = (Partial<Pick<LogPolicy, 'sinks' | 'sample' | 'sampleKey' | 'maxBodyBytes'>> & { readonly log?: LogWhat }) | 'off';
-
-function bytes(v: unknown): number | undefined {
-  if (typeof v === 'number') return Number.isInteger(v) && v >= 0 ? v : undefined;
-  if (typeof v !== 'string') return undefined;
-  const m = SIZE.exec(v.trim());
-  if (m === null) return undefined;
-  const unit = m[2] ?? '';
-  return Number(m[1]) * (unit.startsWith('M') ? 1024 * 1024 : unit === '' ? 1 : 1024);
-}
 
 /** One annotation value (YAML or JSON) → the fields it sets, each checked; sink names against `known` (undefined: none configured). */
 export function parseLogFields(raw: string, known: ReadonlySet<string> | undefined): Parsed<LogFields> {
@@ -109,9 +100,10 @@ export function parseLogFields(raw: string, known: ReadonlySet<string> | undefin
     out.sampleKey = { kind, name };
   }
   if (doc.maxBodyBytes !== undefined && doc.maxBodyBytes !== null) {
-    const n = bytes(doc.maxBodyBytes);
-    if (n === undefined || n > MAX_LOG_BODY_BYTES) return fail(`maxBodyBytes: ${show(doc.maxBodyBytes)} is not a size from 0 to ${MAX_LOG_BODY_BYTES} (bytes, or with Ki or Mi)`);
-    out.maxBodyBytes = n;
+    const n = readSize(doc.maxBodyBytes);
+    if (!n.ok) return fail(`maxBodyBytes: ${n.error}`);
+    if (n.value > MAX_LOG_BODY_BYTES) return fail(`maxBodyBytes: ${show(doc.maxBodyBytes)} is not a size from 0 to ${MAX_LOG_BODY_BYTES}`);
+    out.maxBodyBytes = n.value;
   }
   return { ok: true, value: out };
 }

@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { CompileOptions } from '../types.js';
+import { validPort } from '../values/port.js';
 import type { PredictorSpec, SeldonDeployment, ServiceStatus } from './deployment.js';
 
 const MAX_NAME = 63;
@@ -35,12 +36,6 @@ export function isDns1123Subdomain(name: string): boolean {
   if (name.length === 0 || name.length > MAX_SUBDOMAIN) return false;
   for (const label of name.split('.')) if (!isDns1123Label(label)) return false;
   return true;
-}
-
-/** A TCP port: an integer 1..65535 (a number, or a string of digits). */
-export function validPort(v: unknown): number | null {
-  const n = typeof v === 'number' ? v : typeof v === 'string' && /^[0-9]{1,5}$/.test(v.trim()) ? Number(v.trim()) : NaN;
-  return Number.isInteger(n) && n >= 1 && n <= 65535 ? n : null;
 }
 
 /** `ns/name` of a Service: the key under which the table knows who owns it. */

@@ -12,6 +12,7 @@
  * 2^(−Δt / halfLife) between updates, on the store's clock.
  */
 import { parseDuration } from '../values/duration.js';
+import { readPercent } from '../values/percent.js';
 import { logGamma, normalQuantile } from '../stats/inference.js';
 import { parseFieldsDocument, type Parsed } from '../values/syntax.js';
 
@@ -51,7 +52,6 @@ export const MAX_ATTRIBUTION_TTL_MS = 7 * 86_400_000;
 export const MAX_ARM_NAME_BYTES = 100;
 
 const FIELDS = ['arms', 'policy', 'epsilon', 'floor', 'halfLife', 'rewardRange', 'attributionTtl'] as const;
-const PERCENT = /^([0-9]+(?:\.[0-9]+)?)\s*%$/;
 
 const show = (v: unknown): string => JSON.stringify(v) ?? String(v);
 const utf8Bytes = (s: string): number => new TextEncoder().encode(s).length;
@@ -102,9 +102,9 @@ export function parseBanditAnnotation(raw: string, predictors: readonly string[]
 
   let floor = BANDIT_DEFAULTS.floor;
   if (doc.floor !== undefined) {
-    const m = typeof doc.floor === 'string' ? PERCENT.exec(doc.floor.trim()) : null;
-    if (!m) return fail(`floor must be a percentage like 2%, not ${show(doc.floor)}`);
-    floor = Number(m[1]);
+    const p = readPercent(doc.floor);
+    if (!p.ok) return fail(`floor must be a percentage like 2%, not ${show(doc.floor)}`);
+    floor = p.value;
   }
   if (floor * arms.length >= 100) {
     return fail(`floor ${floor}% for each of ${arms.length} arms adds up to ${floor * arms.length}%: it must stay under 100% so the best arm can get more`);

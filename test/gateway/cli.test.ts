@@ -224,11 +224,15 @@ describe('seldon-gateway routes', () => {
   it('a duration without a unit is a usage error naming the flag; with one it is taken', () => {
     const bare = cli(['routes', '-f', examples, '--default-timeout', '3']);
     expect(bare.code).toBe(2);
-    expect(bare.err).toBe('seldon-gateway: --default-timeout: "3" has no unit: durations take ms, s, m or h (3ms, 3s)\n');
+    expect(bare.err).toBe('seldon-gateway: --default-timeout: "3" has no unit: durations take ms, s, m, h or d (3ms, 3s)\n');
     const env = cli(['serve', '-f', examples], { SELDON_GATEWAY_GRACE_PERIOD: '10' });
     expect(env.code).toBe(2);
     expect(env.err).toMatch(/^seldon-gateway: --grace-period: "10" has no unit/);
     expect(cli(['routes', '-f', examples, '--default-timeout', '3s']).code).toBe(0);
+    // The annotations' grammar (routing/values/duration.ts): whole milliseconds, never rounded; `d` and `1m30s` too.
+    const fraction = cli(['routes', '-f', examples, '--default-timeout', '1.5ms']);
+    expect([fraction.code, fraction.err]).toEqual([2, 'seldon-gateway: --default-timeout: "1.5ms" is not a whole number of milliseconds\n']);
+    expect(cli(['routes', '-f', examples, '--default-timeout', '1m30s']).code).toBe(0);
   });
 
   it('a mistyped command names the nearest one; a word far from every command says where to look', () => {

@@ -753,7 +753,7 @@ describe('13–16. weight normalisation (docs/routing.md#weights-and-normalisati
     expect(percents(routed(t, rest(`/seldon/ns/income${PRED}`)).group)).toEqual({ 'ns/income/main': 75, 'ns/income/canary': 25 });
     expect(report(t, 'ns/income').reasons).toEqual(['predictor "main": traffic 150 is outside 0..100, and is ignored anyway: the first predictor takes what the others leave']);
     const word = table([sdep('income', { predictors: [pred('main', { traffic: 'most' as unknown as number }), pred('canary', { traffic: 25 })] })]);
-    expect(report(word, 'ns/income').reasons).toEqual(['predictor "main": traffic "most" is not a number, and is ignored anyway: the first predictor takes what the others leave']);
+    expect(report(word, 'ns/income').reasons).toEqual(['predictor "main": traffic "most" is not a whole number, and is ignored anyway: the first predictor takes what the others leave']);
     const fine = table([sdep('income', { predictors: [pred('main', { traffic: 10 }), pred('canary', { traffic: 25 })] })]);
     expect(report(fine, 'ns/income')).toMatchObject({ state: 'accepted', reasons: [] });
   });

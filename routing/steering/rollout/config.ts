@@ -8,6 +8,7 @@
  */
 import { parse as parseYaml } from 'yaml';
 import { parseDuration } from '../../values/duration.js';
+import { readPercent } from '../../values/percent.js';
 import { readWholeNumber } from '../../values/whole-number.js';
 import { parseSticky as stickySpecOf, type StickySpec } from '../sticky.js';
 import { type Parsed } from '../../values/syntax.js';
@@ -67,19 +68,14 @@ export const ROLLOUT_DEFAULTS = Object.freeze({
 const FIELDS = ['canary', 'mirror', 'steps', 'interval', 'minRequests', 'maxErrorRate', 'maxLatencyShift', 'maxP99', 'threshold', 'sticky'];
 const MIRROR_FIELDS = ['percent', 'for', 'minAgreement'];
 
-const PERCENT = /^(\+)?([0-9]+(?:\.[0-9]+)?)\s*%$/;
-
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const show = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v) : (JSON.stringify(v) ?? String(v)));
 
-/** `99%` or a bare number of percent (`99`), as a fraction; `+2%` only when `relative` is allowed. */
-function parsePercent(v: unknown, allowRelative: boolean): { rate: number; relative: boolean } | null {
-  if (typeof v === 'number' && Number.isFinite(v)) return { rate: v / 100, relative: false };
-  if (typeof v !== 'string') return null;
-  const m = PERCENT.exec(v.trim());
-  if (!m || (m[1] && !allowRelative)) return null;
-  return { rate: Number(m[2]) / 100, relative: m[1] === '+' };
+/** A percentage as a fraction (routing/values/percent.ts): `+2%` only when `relative`, a bare number of percent only when `bare`. */
+function parsePercent(v: unknown, relative: boolean, bare = false): { rate: number; relative: boolean } | null {
+  const p = readPercent(v, { relative, bare });
+  return p.ok ? { rate: p.value / 100, relative: p.relative } : null;
 }
 
 const fail = (field: string, msg: string): { ok: false; error: string } => ({ ok: false, error: `${ROLLOUT_ANNOTATION}: ${field} ${msg}` });
@@ -99,9 +95,9 @@ function durationField(o: Obj, key: string, name: string, dflt: number, min: num
   return { ok: true, value: ms };
 }
 
-function percentField(o: Obj, key: string, name: string, dflt: number, lo: number, hi: number, loOpen = false): Parsed<number> {
+function percentField(o: Obj, key: string, name: string, dflt: number, lo: number, hi: number, loOpen = false, bare = false): Parsed<number> {
   if (o[key] === undefined || o[key] === null) return { ok: true, value: dflt };
-  const p = parsePercent(o[key], false);
+  const p = parsePercent(o[key], false, bare);
   if (p === null) return fail(name, `${show(o[key])} is not a percentage like 99%`);
   if (p.rate > hi || p.rate < lo || (loOpen && p.rate === lo)) return fail(name, `${show(o[key])} is outside ${loOpen ? '(' : '['}${lo * 100}%, ${hi * 100}%]`);
   return { ok: true, value: p.rate };
@@ -121,7 +117,8 @@ function parseMirror(v: unknown): Parsed<MirrorConfig | null> {
   if (!isObj(v)) return fail('mirror', `must be a mapping like {percent: 100, for: 5m, minAgreement: 99%}, not ${show(v)}`);
   const unknown = unknownKeys(v, MIRROR_FIELDS, 'mirror.');
   if (unknown) return { ok: false, error: unknown };
-  const percent = percentField(v, 'percent', 'mirror.percent', d.percent / 100, 0, 1, true);
+  // `percent: 100`: the key's name says it counts percents.
+  const percent = percentField(v, 'percent', 'mirror.percent', d.percent / 100, 0, 1, true, true);
   if (!percent.ok) return percent;
   const forMs = durationField(v, 'for', 'mirror.for', d.forMs, 1000);
   if (!forMs.ok) return forMs;
@@ -135,7 +132,7 @@ function parseSteps(v: unknown): Parsed<number[]> {
   if (!Array.isArray(v) || v.length === 0) return fail('steps', `must be a non-empty list of percents like [1, 5, 10, 25, 50, 100], not ${show(v)}`);
   const out: number[] = [];
   for (const raw of v) {
-    const p = typeof raw === 'number' ? raw : (parsePercent(raw, false)?.rate ?? NaN) * 100;
+    const p = (parsePercent(raw, false, true)?.rate ?? NaN) * 100;
     if (!Number.isFinite(p) || p < 1 || p > 100) return fail('steps', `entry ${show(raw)} is not a percent between 1 and 100`);
     const last = out[out.length - 1];
     if (last !== undefined && p <= last) return fail('steps', `must increase: ${p} follows ${last}`);

@@ -60,7 +60,7 @@ describe('listen and admin', () => {
   it('ports up to 65535, the optional ones unset by default', () => {
     expect(buildListen(read())).toEqual({ port: 8080, host: '0.0.0.0', grpcPort: undefined, oauthPort: undefined });
     expect(buildListen(read(['--grpc-port', '0', '--oauth-port', '8003']))).toMatchObject({ grpcPort: 0, oauthPort: 8003 });
-    expect(refusal(() => buildListen(read(['--oauth-port', '70000'])))).toBe('--oauth-port: 70000 is not a port');
+    expect(refusal(() => buildListen(read(['--oauth-port', '70000'])))).toBe('--oauth-port: 70000 is not a port (0..65535)');
   });
 
   it('the admin port binds to loopback, or to every address inside a cluster, unless told', () => {
@@ -183,7 +183,7 @@ describe('upstream and route defaults', () => {
   it('route defaults: durations with their unit, the executor ports', () => {
     expect(buildRouteDefaults(read([], {}, 'routes'))).toEqual({ defaultTimeoutMs: 3000, defaultIdleTimeoutMs: 300_000, defaultHttpPort: 8000, defaultGrpcPort: 5001, legacyServiceNaming: false });
     expect(buildRouteDefaults(read(['--default-timeout', '2.5s', '--default-idle-timeout', '1m']))).toMatchObject({ defaultTimeoutMs: 2500, defaultIdleTimeoutMs: 60_000 });
-    expect(refusal(() => buildRouteDefaults(read(['--default-timeout', '3'])))).toBe('--default-timeout: "3" has no unit: durations take ms, s, m or h (3ms, 3s)');
+    expect(refusal(() => buildRouteDefaults(read(['--default-timeout', '3'])))).toBe('--default-timeout: "3" has no unit: durations take ms, s, m, h or d (3ms, 3s)');
     expect(refusal(() => buildRouteDefaults(read([], { SELDON_GATEWAY_DEFAULT_IDLE_TIMEOUT: '300000' })))).toMatch(/^--default-idle-timeout: "300000" has no unit/);
   });
 });

@@ -8,25 +8,31 @@ import { addTrustedProxy, orList, parseBool, parseBytes, parseChoice, parseDurat
 import { refusal } from './refusal.js';
 
 describe('durations', () => {
-  it('take ms, s, m or h, with decimals and blanks', () => {
+  it('take ms, s, m, h or d, with decimals, blanks and several in a row (routing/values/duration.ts)', () => {
     expect(parseDuration('t', '500ms')).toBe(500);
     expect(parseDuration('t', '10s')).toBe(10_000);
     expect(parseDuration('t', '1.5s')).toBe(1500);
     expect(parseDuration('t', '2m')).toBe(120_000);
     expect(parseDuration('t', '12h')).toBe(43_200_000);
     expect(parseDuration('t', ' 3 s ')).toBe(3000);
-    expect(parseDuration('t', '0.0004s')).toBe(0);
+    expect(parseDuration('t', '1d')).toBe(86_400_000);
+    expect(parseDuration('t', '1m30s')).toBe(90_000);
+  });
+
+  it('a duration that is not whole milliseconds is refused, never rounded', () => {
+    expect(refusal(() => parseDuration('grace-period', '0.0004s'))).toBe('--grace-period: "0.0004s" is not a whole number of milliseconds');
+    expect(refusal(() => parseDuration('grace-period', '1.5ms'))).toBe('--grace-period: "1.5ms" is not a whole number of milliseconds');
   });
 
   it('a number without a unit is refused, naming the flag and the units (only 0 needs none)', () => {
-    expect(refusal(() => parseDuration('default-timeout', '3'))).toBe('--default-timeout: "3" has no unit: durations take ms, s, m or h (3ms, 3s)');
-    expect(refusal(() => parseDuration('grace-period', '2.5'))).toBe('--grace-period: "2.5" has no unit: durations take ms, s, m or h (2.5ms, 2.5s)');
+    expect(refusal(() => parseDuration('default-timeout', '3'))).toBe('--default-timeout: "3" has no unit: durations take ms, s, m, h or d (3ms, 3s)');
+    expect(refusal(() => parseDuration('grace-period', '2.5'))).toBe('--grace-period: "2.5" has no unit: durations take ms, s, m, h or d (2.5ms, 2.5s)');
     expect(parseDuration('client-request-timeout', '0')).toBe(0);
     expect(parseDuration('client-request-timeout', '0s')).toBe(0);
   });
 
   it('anything else is not a duration', () => {
-    for (const v of ['', 'soon', '5d', '-1s', '1e3ms', 's', '1 sec']) {
+    for (const v of ['', 'soon', '5w', '-1s', '1e3ms', 's', '1 sec']) {
       expect(refusal(() => parseDuration('connect-timeout', v))).toBe(`--connect-timeout: "${v}" is not a duration like 500ms, 10s or 2m`);
     }
   });
@@ -56,7 +62,7 @@ describe('numbers', () => {
   it('ports: whole numbers up to 65535', () => {
     expect(parsePort('port', '0')).toBe(0);
     expect(parsePort('port', '65535')).toBe(65535);
-    expect(refusal(() => parsePort('port', '65536'))).toBe('--port: 65536 is not a port');
+    expect(refusal(() => parsePort('port', '65536'))).toBe('--port: 65536 is not a port (0..65535)');
     expect(refusal(() => parsePort('port', 'http'))).toBe('--port: "http" is not a whole number');
   });
 

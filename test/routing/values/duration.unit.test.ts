@@ -18,8 +18,14 @@ describe('duration grammar', () => {
       ['1h2m3s4ms', 3_723_004],
       [' 3 s ', 3000],
       ['0s', 0],
+      ['0', 0],
+      ['0.1s', 100],
     ];
     expect(table.map(([v]) => [v, parseDuration(v)])).toEqual(table);
+  });
+
+  it('a duration that is not whole milliseconds is refused, never rounded', () => {
+    for (const v of ['1.5ms', '0.0004s', '1.0005s']) expect(parseDuration(v)).toBeNull();
   });
 
   it('a bare number, an unknown unit, a sign or anything but a string is not a duration', () => {

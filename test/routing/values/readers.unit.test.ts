@@ -12,6 +12,23 @@ import { parseDuration } from '../../../routing/values/duration.js';
 import { parseFlowFields } from '../../../routing/flow/config.js';
 import { parseOutlierFields } from '../../../routing/health/outlier-config.js';
 import { DEFAULT_BREAKER, type BreakerLimits } from '../../../routing/types.js';
+import { parseBytes as flagBytes, parseDuration as flagDuration, parseWhole as flagWhole, UsageError } from '../../../gateway/config/values.js';
+import { trafficOf } from '../../../routing/seldon/predictor-traffic.js';
+import { predictorService } from '../../../routing/seldon/services.js';
+import { parseCorsPolicy } from '../../../routing/policies/cors.js';
+import { createReader } from '../../../gateway/config/read.js';
+import { OPTIONS } from '../../../gateway/config/options.js';
+import { buildRouteDefaults } from '../../../gateway/config/route-defaults.js';
+import { buildExtAuth } from '../../../gateway/config/ext-auth.js';
+import { parseFallbackTarget } from '../../../gateway/config/fallback-targets.js';
+import type { CompileOptions } from '../../../routing/types.js';
+import { parseLogFields } from '../../../routing/policies/log.js';
+import { parseBanditAnnotation } from '../../../routing/steering/bandit.js';
+import { parseHedgeFields } from '../../../routing/hedge/config.js';
+import { parseRolloutAnnotation } from '../../../routing/steering/rollout/config.js';
+import type { SeldonDeployment } from '../../../routing/seldon/deployment.js';
+import type { PredictorSpec } from '../../../routing/seldon/deployment.js';
+import { parseLogSinks } from '../../../gateway/config/log-sinks.js';
 
 /** What a place made of a value: its number (or object), or refused. */
 type Got = { ok: true; value: unknown } | { ok: false };
@@ -87,6 +104,59 @@ describe('whole numbers: one reader (routing/values/whole-number.ts)', () => {
       const w = mapping(`weight: ${text}`);
       expect([text, w.ok ? value((w.value as { weight: number }).weight) : REFUSED]).toEqual([text, want]);
     }
+  });
+});
+
+describe("whole numbers: a flag, an operator file and a predictor's traffic read them as a Mapping does", () => {
+  const flag = (text: string): Got => {
+    try {
+      return value(flagWhole('max-connections', text));
+    } catch (e) {
+      expect(e).toBeInstanceOf(UsageError);
+      return REFUSED;
+    }
+  };
+  const sink = (yamlText: string): Got => {
+    try {
+      return value(parseLogSinks(`- name: a\n  type: file\n  path: /tmp/a\n  maxLen: ${yamlText}\n`)[0]!.maxLen);
+    } catch {
+      return REFUSED;
+    }
+  };
+  /** A predictor's `traffic` (0..100 by its own rule): its weight, or refused (taken as 0 with a warning). */
+  const traffic = (yamlText: string): Got => {
+    const f = new Findings();
+    const w = trafficOf({ name: 'p', traffic: parseYaml(yamlText) as unknown } as PredictorSpec, f);
+    return f.warnings.length > 0 ? (expect(w).toBe(0), REFUSED) : value(w);
+  };
+  it.each([
+    ['40', value(40)],
+    ['"40"', value(40)],
+    ['" 40 "', value(40)],
+    ['0', value(0)],
+    ['2.5', REFUSED],
+    ['"1e1"', REFUSED],
+    ['"0x0a"', REFUSED],
+    ['"+4"', REFUSED],
+    ['true', REFUSED],
+    ['""', REFUSED],
+  ] as [string, Got][])('%s: the same in a Mapping, a flag, --log-sinks and traffic', (text, want) => {
+    const m = mapping(`timeout_ms: ${text}`);
+    expect({
+      mapping: m.ok ? value((m.value as { timeoutMs: number }).timeoutMs) : REFUSED,
+      flag: flag(asAnnotation(text)),
+      // maxLen is 1 or more by its own rule.
+      logSinks: sink(text),
+      traffic: traffic(text),
+    }).toEqual({ mapping: want, flag: want, logSinks: want.ok && want.value === 0 ? REFUSED : want, traffic: want });
+  });
+
+  it('past int32 a flag is refused as a Mapping key is; a fractional traffic is no weight', () => {
+    expect(() => flagWhole('max-connections', '2147483648')).toThrow('--max-connections: "2147483648" is larger than 2147483647');
+    expect(mapping('timeout_ms: 2147483648').ok).toBe(false);
+    const f = new Findings();
+    expect(trafficOf({ name: 'p', traffic: 50.5 } as unknown as PredictorSpec, f)).toBe(0);
+    expect(f.warnings).toEqual(['predictor "p": traffic 50.5 is not a whole number: taken as 0']);
   });
 });
 
@@ -218,5 +288,189 @@ describe('durations: one grammar (routing/values/duration.ts); per_try_timeout a
 
   it('a bare YAML number says why it is refused', () => {
     expect(parseRetry({ retry_on: '5xx', per_try_timeout: 0.5 })).toBe('retry_policy.per_try_timeout 0.5 is not a duration string like "500ms" or "2s" (a bare number has no unit; quote it with one)');
+  });
+});
+
+describe('durations: the same text in a Mapping, the Module, an annotation, an operator file and a flag', () => {
+  /** What a flag's reader made of `text`: its ms, or null (refused with exit 2). */
+  const flag = (text: string): number | null => {
+    try {
+      return flagDuration('default-timeout', text);
+    } catch (e) {
+      expect(e).toBeInstanceOf(UsageError);
+      return null;
+    }
+  };
+  const sink = (text: string): number | null => {
+    try {
+      return parseLogSinks(`- name: a\n  type: file\n  path: /tmp/a\n  timeout: ${JSON.stringify(text)}\n`)[0]!.timeoutMs;
+    } catch {
+      return null;
+    }
+  };
+  const rows: [string, number | null][] = [
+    ['500ms', 500],
+    ['0.5s', 500],
+    ['1m30s', 90_000],
+    ['1d', 86_400_000],
+    ['0.1s', 100],
+    [' 3 s ', 3000],
+    ['0', 0],
+    ['0s', 0],
+    ['3', null],
+    ['2.5', null],
+    ['1.5ms', null],
+    ['0.0004s', null],
+    ['1.0005s', null],
+    ['-1s', null],
+    ['5w', null],
+    ['', null],
+  ];
+
+  it.each(rows)('%j: %s ms everywhere (null: refused everywhere)', (text, ms) => {
+    const m = mapping(`retry_policy:\n  retry_on: 5xx\n  per_try_timeout: ${JSON.stringify(text)}`);
+    const r = module(`retry_policy:\n  retry_on: 5xx\n  per_try_timeout: ${JSON.stringify(text)}`);
+    const flow = parseFlowFields(`queueTimeout: ${JSON.stringify(text)}`);
+    const outlier = parseOutlierFields(`slowStart: ${JSON.stringify(text)}`);
+    expect({
+      mapping: m.ok ? (m.value as { retry: { perTryTimeoutMs: number } }).retry.perTryTimeoutMs : null,
+      module: r.keys[0]!.class === 'honoured' ? r.module.retryPolicy!.perTryTimeoutMs : null,
+      flowAnnotation: flow.ok ? (flow.value as { queueTimeoutMs: number }).queueTimeoutMs : null,
+      outlierAnnotation: outlier.ok ? (outlier.value as { slowStartMs: number }).slowStartMs : null,
+      flag: flag(text),
+      // A sink's timeout is at least 1 ms by its own rule.
+      logSinks: sink(text),
+    }).toEqual({ mapping: ms, module: ms, flowAnnotation: ms, outlierAnnotation: ms, flag: ms, logSinks: ms === 0 ? null : ms });
+  });
+
+  it("a flag says why, in the gateway's words", () => {
+    expect(() => flagDuration('grace-period', '1.5ms')).toThrow('--grace-period: "1.5ms" is not a whole number of milliseconds');
+    expect(() => flagDuration('grace-period', '3')).toThrow('--grace-period: "3" has no unit: durations take ms, s, m, h or d (3ms, 3s)');
+  });
+});
+
+describe('ports: one reader (routing/values/port.ts), 1..65535', () => {
+  const attempt = (f: () => number | null | undefined): number | null => {
+    try {
+      return f() ?? null;
+    } catch {
+      return null;
+    }
+  };
+  const flags = (argv: string[]) => createReader('serve', argv, {}, OPTIONS);
+  /** A predictor's status endpoint, as Seldon's operator writes it. */
+  const seldon = (text: string): number | null => {
+    const d = { metadata: { name: 'd' }, spec: { name: 's' }, status: { serviceStatus: { 'd-p': { httpEndpoint: `d-p.ns:${text}` } } } } as unknown as SeldonDeployment;
+    const s = predictorService(d, { name: 'p' } as never, 'ns', {} as CompileOptions);
+    return typeof s === 'string' ? null : s.httpPort;
+  };
+  it.each([
+    ['80', 80],
+    ['8080', 8080],
+    ['65535', 65535],
+    ['0', null],
+    ['65536', null],
+    ['99999', null],
+  ] as [string, number | null][])('%s: %s in a SeldonDeployment, a Mapping, a CORS origin and every flag (null: refused)', (text, port) => {
+    const cfg = parseCustomConfig(`kind: Mapping\nname: m\nprefix: /seldon/ns/m/\nservice: m-svc:${text}\n`, 'ns');
+    const cors = parseCorsPolicy({ origins: `https://a.example:${text}` }, 'cors');
+    expect({
+      seldon: seldon(text),
+      mapping: cfg.ok ? (cfg.mappings[0] as unknown as { service: { port: number } }).service.port : null,
+      cors: cors.ok ? port : null,
+      defaultHttpPort: attempt(() => buildRouteDefaults(flags(['--default-http-port', text])).defaultHttpPort),
+      extAuth: attempt(() => buildExtAuth(flags(['--ext-auth-service', `auth:${text}`]))?.port),
+      fallbackTarget: attempt(() => parseFallbackTarget(`b=http://h:${text}`).port),
+      logSinkUrl: attempt(() => (parseLogSinks(`- name: a\n  type: cloudevents\n  url: http://h:${text}/\n`), port)),
+    }).toEqual({ seldon: port, mapping: port, cors: port, defaultHttpPort: port, extAuth: port, fallbackTarget: port, logSinkUrl: port });
+  });
+
+  it("0 is a listener's flag's own meaning (any free port), and nobody else's", () => {
+    expect(flags(['--port', '0']).port('port')).toBe(0);
+    expect(() => buildRouteDefaults(flags(['--default-http-port', '0']))).toThrow('--default-http-port: 0 is not a port (1..65535)');
+    expect(() => parseFallbackTarget('b=http://h:0')).toThrow('port 0 is not a port (1..65535)');
+  });
+});
+
+describe('sizes: one reader (routing/values/size.ts)', () => {
+  const attempt = (f: () => number | undefined): number | null => {
+    try {
+      return f() ?? null;
+    } catch {
+      return null;
+    }
+  };
+  it.each([
+    ['4096', 4096],
+    ['4KiB', 4096],
+    ['4 kib', 4096],
+    ['4Ki', 4096],
+    ['4KB', 4000],
+    ['1MiB', 1024 ** 2],
+    ['1Mi', 1024 ** 2],
+    ['4k', null],
+    ['4K', null],
+    ['1M', null],
+    ['1.5KiB', null],
+    ['-1', null],
+    ['4XB', null],
+  ] as [string, number | null][])('%s: %s bytes on a flag, in --log-sinks and in seldon.io/gateway-log (null: refused)', (text, bytes) => {
+    const ann = parseLogFields(`maxBodyBytes: ${JSON.stringify(text)}`, undefined);
+    expect({
+      flag: attempt(() => flagBytes('max-body', text)),
+      logSinks: attempt(() => parseLogSinks(`- name: a\n  type: file\n  path: /tmp/a\n  queueBytes: ${JSON.stringify(text)}\n`)[0]!.queueBytes),
+      annotation: ann.ok && ann.value !== 'off' ? (ann.value.maxBodyBytes ?? null) : null,
+    }).toEqual({ flag: bytes, logSinks: bytes, annotation: bytes });
+  });
+
+  it('a lone k, K, M or G says why it is refused', () => {
+    expect(() => flagBytes('max-body', '4K')).toThrow('--max-body: "4K" is not a size like 1048576, 512KiB or 4MiB (a lone "K" is ambiguous: write KiB for powers of 1024 or KB for powers of 1000)');
+    const ann = parseLogFields('maxBodyBytes: 64k', undefined);
+    expect(ann.ok ? null : ann.error).toMatch(/maxBodyBytes: "64k" is not a size .*ambiguous/);
+  });
+});
+
+describe('percentages: one reader (routing/values/percent.ts)', () => {
+  /** Each annotation's reading of `text` as a percent (null: refused), its own range aside. */
+  function places(yamlText: string): Record<string, number | null> {
+    const bandit = parseBanditAnnotation(`floor: ${yamlText}`, ['a', 'b']);
+    const hedge = parseHedgeFields(`budget: ${yamlText}`);
+    const errors = parseRolloutAnnotation(`canary: v2\nmaxErrorRate: ${yamlText}`, ['main', 'v2']);
+    const shift = parseRolloutAnnotation(`canary: v2\nmaxLatencyShift: ${yamlText}`, ['main', 'v2']);
+    const agreement = parseRolloutAnnotation(`canary: v2\nmirror: {minAgreement: ${yamlText}}`, ['main', 'v2']);
+    const pct = (x: number): number => Math.round(x * 1e9) / 1e7;
+    return {
+      banditFloor: bandit.ok ? bandit.value.floor : null,
+      hedgeBudget: hedge.ok && hedge.value !== 'off' ? pct((hedge.value as { budget: number }).budget) : null,
+      rolloutMaxErrorRate: errors.ok ? pct((errors.value.maxErrorRate as { rate: number }).rate) : null,
+      rolloutMaxLatencyShift: shift.ok ? pct(shift.value.maxLatencyShift) : null,
+      rolloutMinAgreement: agreement.ok ? pct(agreement.value.mirror!.minAgreement) : null,
+    };
+  }
+  const every = (p: number | null) => ({ banditFloor: p, hedgeBudget: p, rolloutMaxErrorRate: p, rolloutMaxLatencyShift: p, rolloutMinAgreement: p });
+
+  it.each([
+    ['"2%"', 2],
+    ['2%', 2],
+    ['"2.5 %"', 2.5],
+    ['"0.5%"', 0.5],
+    // A bare number could be a fraction (a bandit's epsilon is one): refused where the key does not count percents.
+    ['2', null],
+    ['"2"', null],
+    ['0.02', null],
+    ['"-2%"', null],
+    ['"2 percent"', null],
+  ] as [string, number | null][])('%s: %s everywhere (null: refused)', (text, want) => {
+    expect(places(text)).toEqual(every(want));
+  });
+
+  it('a rise, +N%, is read where the key reads one, and refused elsewhere', () => {
+    expect(places('"+2%"')).toEqual({ banditFloor: null, hedgeBudget: null, rolloutMaxErrorRate: 2, rolloutMaxLatencyShift: 2, rolloutMinAgreement: null });
+  });
+
+  it('a bare number is a percent where the key says so: mirror.percent and steps', () => {
+    const r = parseRolloutAnnotation('canary: v2\nmirror: {percent: 50}\nsteps: [1, "5%", 10]', ['main', 'v2']);
+    expect(r.ok && [r.value.mirror!.percent, r.value.steps]).toEqual([50, [1, 5, 10]]);
+    expect(parseRolloutAnnotation('canary: v2\nsteps: [-1, 5]', ['main', 'v2']).ok).toBe(false);
   });
 });
