@@ -20,6 +20,7 @@ import { readInferMessage, readModelRef, writeInferRequest, writeInferResponse, 
 import type { TranslationResult } from '../observe/translation-metrics.js';
 import type { CallAnswer } from './tagged-answer.js';
 import { answerStatus } from './mirror.js';
+import type { ModelMetadata } from '../model-metadata/model-metadata.js';
 
 export const TRANSLATED_METADATA = 'x-seldon-translated';
 
@@ -60,6 +61,9 @@ export class GrpcTranslation implements Translation {
     private readonly policy: TranslatePolicy,
     /** `ModelMetadata` / `ModelReady` of a Seldon model: answered by the gateway, nothing sent. */
     readonly own: 'metadata' | 'ready' | undefined = undefined,
+    private readonly backend?: Backend,
+    /** The v2 models' metadata (model-metadata/): the input's declared name and datatype; absent: by the values. */
+    private readonly metadata?: ModelMetadata,
   ) {}
 
   /** `from->to`, as the metadata, the log and the metric say it. */
@@ -72,7 +76,8 @@ export class GrpcTranslation implements Translation {
     const payload = oneMessage(whole, 400);
     if (this.to === 'v2') {
       // A gRPC SeldonMessage's numbers are doubles: numpy's float64.
-      const r = seldonMessageToV2(readSeldonMessage(payload, 400), true, { name: DEFAULT_INPUT_NAME, datatype: this.policy.datatype });
+      const input = this.metadata !== undefined && this.backend !== undefined ? this.metadata.inputFor(this.backend, this.policy) : { name: DEFAULT_INPUT_NAME, datatype: this.policy.datatype };
+      const r = seldonMessageToV2(readSeldonMessage(payload, 400), true, input);
       this.seldonForm = r.form;
       return frame(writeInferRequest(r.request, this.policy.modelName));
     }
@@ -105,10 +110,10 @@ export class GrpcTranslation implements Translation {
 }
 
 /** Whether a call of method `path` to `backend` is translated, and how; null: it goes as it came. */
-export function grpcTranslationFor(backend: Backend, path: string): GrpcTranslation | null {
+export function grpcTranslationFor(backend: Backend, path: string, metadata?: ModelMetadata): GrpcTranslation | null {
   const t = backend.translate;
   if (t === null) return null;
-  if (t.speaks === 'v2' && path === SELDON_PREDICT && t.accept.includes('seldon')) return new GrpcTranslation('seldon', 'v2', V2_INFER, t);
+  if (t.speaks === 'v2' && path === SELDON_PREDICT && t.accept.includes('seldon')) return new GrpcTranslation('seldon', 'v2', V2_INFER, t, undefined, backend, metadata);
   if (t.speaks === 'seldon' && t.accept.includes('v2')) {
     if (path === V2_INFER) return new GrpcTranslation('v2', 'seldon', SELDON_PREDICT, t);
     if (path === V2_METADATA) return new GrpcTranslation('v2', 'seldon', path, t, 'metadata');
