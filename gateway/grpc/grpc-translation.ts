@@ -14,7 +14,7 @@ import type { TranslatePolicy, WireProtocol } from '../../routing/policies/proto
 import type { Backend } from '../../routing/types.js';
 import { TranslateRefusal, type Translation } from '../translate/datatypes.js';
 import { DEFAULT_INPUT_NAME, seldonMessageToV2, v2OutputsToSeldon, type SeldonForm } from '../translate/seldon-client.js';
-import { seldonMessageToV2Output, v2InferToSeldon, type V2Form } from '../translate/v2-client.js';
+import { sameDatatype, seldonMessageToV2Output, v2InferToSeldon, type V2Form } from '../translate/v2-client.js';
 import { readSeldonMessage, writeSeldonMessage } from '../translate/seldon-proto.js';
 import { readInferMessage, readModelRef, writeInferRequest, writeInferResponse, writeModelReady, writeSeldonModelMetadata } from '../translate/v2-proto.js';
 import type { TranslationResult } from '../observe/translation-metrics.js';
@@ -93,7 +93,17 @@ export class GrpcTranslation implements Translation {
   answer(whole: Buffer): Buffer {
     const payload = oneMessage(whole, 502);
     if (this.to === 'v2') return frame(writeSeldonMessage(v2OutputsToSeldon(readInferMessage(payload, true, 502), this.seldonForm!, this.policy.names), 502));
-    return frame(writeInferResponse(seldonMessageToV2Output(readSeldonMessage(payload, 502), true), this.v2Form!));
+    const o = seldonMessageToV2Output(readSeldonMessage(payload, 502), true);
+    const same = sameDatatype(o, this.v2Form!, true);
+    if (same !== null) {
+      try {
+        return frame(writeInferResponse(same, this.v2Form!));
+      } catch (err) {
+        // A float the request's datatype cannot hold exactly in its binary field: the answer keeps its values' datatype.
+        if (!(err instanceof TranslateRefusal)) throw err;
+      }
+    }
+    return frame(writeInferResponse(o, this.v2Form!));
   }
 
   /** The gateway's own answer (framed) to `ModelMetadata` / `ModelReady`. */

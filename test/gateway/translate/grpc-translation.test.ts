@@ -399,50 +399,50 @@ describe('gRPC protocol translation', () => {
         'INT8 rank 2',
         { datatype: 'INT8', shape: ['1', '2'], contents: { int_contents: [-128, 127] } },
         { tensor: { shape: [1, 2], values: [-128, 127] } },
-        { datatype: 'FP64', shape: ['1', '2'], contents: { fp64_contents: [-128, 127] } },
+        { datatype: 'INT8', shape: ['1', '2'], contents: { int_contents: [-128, 127] } },
       ],
       [
         'INT16',
         { datatype: 'INT16', shape: ['1'], contents: { int_contents: [-32768] } },
         { tensor: { shape: [1], values: [-32768] } },
-        { datatype: 'FP64', shape: ['1'], contents: { fp64_contents: [-32768] } },
+        { datatype: 'INT16', shape: ['1'], contents: { int_contents: [-32768] } },
       ],
-      ['INT32 rank 0', { datatype: 'INT32', shape: [], contents: { int_contents: [-7] } }, { tensor: { values: [-7] } }, { datatype: 'FP64', contents: { fp64_contents: [-7] } }],
+      ['INT32 rank 0', { datatype: 'INT32', shape: [], contents: { int_contents: [-7] } }, { tensor: { values: [-7] } }, { datatype: 'INT32', contents: { int_contents: [-7] } }],
       [
         'INT64 2^53',
         { datatype: 'INT64', shape: ['1'], contents: { int64_contents: ['9007199254740992'] } },
         { tensor: { shape: [1], values: [9007199254740992] } },
-        { datatype: 'FP64', shape: ['1'], contents: { fp64_contents: [9007199254740992] } },
+        { datatype: 'INT64', shape: ['1'], contents: { int64_contents: ['9007199254740992'] } },
       ],
       [
         'UINT8',
         { datatype: 'UINT8', shape: ['1'], contents: { uint_contents: [255] } },
         { tensor: { shape: [1], values: [255] } },
-        { datatype: 'FP64', shape: ['1'], contents: { fp64_contents: [255] } },
+        { datatype: 'UINT8', shape: ['1'], contents: { uint_contents: [255] } },
       ],
       [
         'UINT16',
         { datatype: 'UINT16', shape: ['1'], contents: { uint_contents: [65535] } },
         { tensor: { shape: [1], values: [65535] } },
-        { datatype: 'FP64', shape: ['1'], contents: { fp64_contents: [65535] } },
+        { datatype: 'UINT16', shape: ['1'], contents: { uint_contents: [65535] } },
       ],
       [
         'UINT32',
         { datatype: 'UINT32', shape: ['1'], contents: { uint_contents: [4294967295] } },
         { tensor: { shape: [1], values: [4294967295] } },
-        { datatype: 'FP64', shape: ['1'], contents: { fp64_contents: [4294967295] } },
+        { datatype: 'UINT32', shape: ['1'], contents: { uint_contents: [4294967295] } },
       ],
       [
         'UINT64 2^63',
         { datatype: 'UINT64', shape: ['1'], contents: { uint64_contents: ['9223372036854775808'] } },
         { tensor: { shape: [1], values: [9223372036854775808] } },
-        { datatype: 'FP64', shape: ['1'], contents: { fp64_contents: [9223372036854775808] } },
+        { datatype: 'UINT64', shape: ['1'], contents: { uint64_contents: ['9223372036854775808'] } },
       ],
       [
         'FP32 rank 3',
         { datatype: 'FP32', shape: ['1', '1', '2'], contents: { fp32_contents: [0.5, -1.25] } },
         { tensor: { shape: [1, 1, 2], values: [0.5, -1.25] } },
-        { datatype: 'FP64', shape: ['1', '1', '2'], contents: { fp64_contents: [0.5, -1.25] } },
+        { datatype: 'FP32', shape: ['1', '1', '2'], contents: { fp32_contents: [0.5, -1.25] } },
       ],
       [
         'FP64',
@@ -463,6 +463,19 @@ describe('gRPC protocol translation', () => {
       expect(seldonCalls.at(-1)!.request).toEqual({ meta: { puid: 'r-1' }, data });
       expect(o.res).toEqual({ model_name: 'legacy', id: 'r-1', outputs: [{ name: 'output-0', ...output }] });
       expect(o.headers['x-seldon-translated']).toBe('v2->seldon');
+    });
+
+    it("the Seldon model's answer of another shape, or with a value the request's datatype cannot hold exactly, keeps its values' datatype (FP64: a SeldonMessage holds doubles)", async () => {
+      answers.seldon = { data: { tensor: { shape: [1, 3], values: [0.25, 0.5, 0.25] } } };
+      const other = await v2('legacy', { inputs: [{ name: 'x', datatype: 'FP32', shape: ['1', '2'], contents: { fp32_contents: [0.5, 1] } }] });
+      expect(other.res).toEqual({ model_name: 'legacy', outputs: [{ name: 'output-0', datatype: 'FP64', shape: ['1', '3'], contents: { fp64_contents: [0.25, 0.5, 0.25] } }] });
+      // 0.1 as a double: float32 cannot hold it exactly, so it is not written as FP32 (never rounded), nor refused.
+      answers.seldon = { data: { tensor: { shape: [1, 2], values: [0.1, 2] } } };
+      const inexact = await v2('legacy', { inputs: [{ name: 'x', datatype: 'FP32', shape: ['1', '2'], contents: { fp32_contents: [0.5, 1] } }] });
+      expect(inexact.res).toEqual({ model_name: 'legacy', outputs: [{ name: 'output-0', datatype: 'FP64', shape: ['1', '2'], contents: { fp64_contents: [0.1, 2] } }] });
+      answers.seldon = { data: { tensor: { shape: [1, 2], values: [0.5, 2] } } };
+      const whole = await v2('legacy', { inputs: [{ name: 'x', datatype: 'INT32', shape: ['1', '2'], contents: { int_contents: [1, 2] } }] });
+      expect(whole.res).toEqual({ model_name: 'legacy', outputs: [{ name: 'output-0', datatype: 'FP64', shape: ['1', '2'], contents: { fp64_contents: [0.5, 2] } }] });
     });
 
     it('raw contents: FP16, BF16, INT64, BYTES read little-endian', async () => {

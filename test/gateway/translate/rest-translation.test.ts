@@ -258,6 +258,13 @@ describe('REST protocol translation', () => {
       expect(headerValue(res.headers, 'x-seldon-translated')).toBe('v2->seldon');
       expect(res.body.toString()).toBe('{"model_name":"legacy","id":"r1","outputs":[{"name":"output-0","shape":[1,2],"datatype":"INT64","data":[9007199254740993,2]}]}');
     });
+    it("the answer keeps the request's datatype when it is of its shape and each value is one of it: FP32 in, FP32 back, the values' text as the model wrote it", async () => {
+      const res = await post(gw.port, '/seldon/m/legacy/v2/models/legacy/infer', '{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP32","data":[5.1,3.5,1]}]}');
+      expect(inferences(seldon).at(-1)!.body.toString()).toBe('{"data":{"names":[],"tensor":{"shape":[1,3],"values":[5.1,3.5,1.0]}},"meta":{}}');
+      expect(res.body.toString()).toBe('{"model_name":"legacy","outputs":[{"name":"output-0","shape":[1,3],"datatype":"FP32","data":[5.1,3.5,1]}]}');
+      const ints = await post(gw.port, '/seldon/m/legacy/v2/models/legacy/infer', '{"inputs":[{"name":"x","shape":[2],"datatype":"INT32","data":[7,-3]}]}');
+      expect(ints.body.toString()).toBe('{"model_name":"legacy","outputs":[{"name":"output-0","shape":[2],"datatype":"INT32","data":[7,-3]}]}');
+    });
     it('GET …/v2/models/<m> and …/ready are answered from what the gateway knows, nothing sent to the model', async () => {
       const before = calls();
       for (const [target, body] of [
@@ -364,6 +371,6 @@ describe('REST protocol translation', () => {
     expect(await metric(gw.adminUrl, series('ok'))).toBeGreaterThan(0);
     expect(await metric(gw.adminUrl, series('refused'))).toBeGreaterThan(0);
     expect(await metric(gw.adminUrl, series('model-error'))).toBe(1);
-    expect(await metric(gw.adminUrl, series('ok', 'v2', 'seldon', 'legacy'))).toBe(1);
+    expect(await metric(gw.adminUrl, series('ok', 'v2', 'seldon', 'legacy'))).toBe(3);
   });
 });
