@@ -8,7 +8,7 @@ import { parseExact } from './json-exact.js';
 import { isObj } from '../../routing/values/syntax.js';
 import { TranslateRefusal, checkElements, inferDatatype, isFloat, isInteger, isNumeric, writeFlat, type Datatype, type Element } from './datatypes.js';
 import { checkCount, checkShape, flatten, writeNested } from './tensor.js';
-import { readV2Tensor } from './seldon-client.js';
+import { isBase64, readV2Tensor } from './seldon-client.js';
 
 /** What the answer's translation needs to know of the request. */
 export interface V2Form {
@@ -57,6 +57,8 @@ export function v2InferToSeldon(req: unknown, modelName: string, modelVersion?: 
   const t = readV2Tensor(req.inputs[0], 'inputs[0]');
   const form = { modelName, modelVersion, id, input: { datatype: t.datatype, shape: t.shape } };
   if (t.datatype === 'BYTES' && t.values.length === 1 && (t.contentType === 'str' || t.contentType === 'base64')) {
+    // MLServer's Base64Codec: the element is the bytes' base64 text; the Seldon model gets the bytes (binData). Text that is not base64 would reach it as other bytes, or none.
+    if (t.contentType === 'base64' && !isBase64(t.values[0] as string)) throw new TranslateRefusal('inputs[0] has content_type base64 and its element is not base64');
     return { message: { kind: t.contentType === 'str' ? 'strData' : 'binData', puid: id, text: t.values[0] as string }, form };
   }
   const kind = isNumeric(t.datatype) ? 'tensor' : 'ndarray';

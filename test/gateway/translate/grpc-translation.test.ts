@@ -517,6 +517,13 @@ describe('gRPC protocol translation', () => {
         inputs: [{ name: 'x', datatype: 'BYTES', shape: ['1'], parameters: { content_type: { string_param: 'base64' } }, contents: { bytes_contents: [Buffer.from(bin.toString('base64'))] } }],
       });
       expect(seldonCalls.at(-1)!.request).toEqual({ binData: bin });
+      // Base64 text that is not base64 would reach the model as other bytes: refused, nothing sent.
+      const sent = seldonCalls.length;
+      await refused(
+        () => v2('legacy', { inputs: [{ name: 'x', datatype: 'BYTES', shape: ['1'], parameters: { content_type: { string_param: 'base64' } }, contents: { bytes_contents: [Buffer.from('a*k=')] } }] }),
+        /not base64/,
+      );
+      expect(seldonCalls.length).toBe(sent);
       expect(b.res).toEqual({
         model_name: 'legacy',
         outputs: [{ name: 'output-0', datatype: 'BYTES', shape: ['1'], parameters: { content_type: { string_param: 'base64' } }, contents: { bytes_contents: [Buffer.from(bin.toString('base64'))] } }],

@@ -279,6 +279,30 @@ describe('REST protocol translation', () => {
       }
       expect(calls()).toBe(before);
     });
+    it("a BYTES element of content_type base64 (MLServer's Base64Codec) reaches the Seldon model as binData, its bytes; text that is not base64 is refused, nothing sent", async () => {
+      const bytes = Buffer.from([9, 0, 255, 104, 105]);
+      const res = await post(
+        gw.port,
+        '/seldon/m/legacy/v2/models/legacy/infer',
+        `{"inputs":[{"name":"x","shape":[1],"datatype":"BYTES","parameters":{"content_type":"base64"},"data":["${bytes.toString('base64')}"]}]}`,
+      );
+      const got = JSON.parse(inferences(seldon).at(-1)!.body.toString()) as { binData: string };
+      expect(Buffer.from(got.binData, 'base64')).toEqual(bytes);
+      expect(res.body.toString()).toBe(
+        `{"model_name":"legacy","outputs":[{"name":"output-0","shape":[1],"datatype":"BYTES","parameters":{"content_type":"base64"},"data":["${bytes.toString('base64')}"]}]}`,
+      );
+      const before = calls();
+      for (const text of ['aGk', 'a*k=', 'hi there']) {
+        const refused = await post(
+          gw.port,
+          '/seldon/m/legacy/v2/models/legacy/infer',
+          `{"inputs":[{"name":"x","shape":[1],"datatype":"BYTES","parameters":{"content_type":"base64"},"data":["${text}"]}]}`,
+        );
+        expect(refused.status, text).toBe(400);
+        expect(refused.body.toString()).toMatch(/content_type base64 and its element is not base64/);
+      }
+      expect(calls()).toBe(before);
+    });
     it('refused: 400, zero upstream calls', async () => {
       const before = calls();
       const res = await post(gw.port, '/seldon/m/legacy/v2/models/legacy/infer', '{"inputs":[{"name":"x","shape":[2],"datatype":"INT8","data":[1,300]}]}');
@@ -371,6 +395,6 @@ describe('REST protocol translation', () => {
     expect(await metric(gw.adminUrl, series('ok'))).toBeGreaterThan(0);
     expect(await metric(gw.adminUrl, series('refused'))).toBeGreaterThan(0);
     expect(await metric(gw.adminUrl, series('model-error'))).toBe(1);
-    expect(await metric(gw.adminUrl, series('ok', 'v2', 'seldon', 'legacy'))).toBe(3);
+    expect(await metric(gw.adminUrl, series('ok', 'v2', 'seldon', 'legacy'))).toBe(4);
   });
 });

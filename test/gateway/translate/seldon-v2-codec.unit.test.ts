@@ -214,6 +214,9 @@ describe('v2 request → Seldon request, and the Seldon answer → v2 answer (go
   it('a negative zero reaches a v2 model with its sign', () => {
     expect(toV2('{"data":{"ndarray":[-0.0,0.5]}}').body).toBe('{"inputs":[{"name":"input-0","shape":[2],"datatype":"FP64","data":[-0,0.5]}]}');
   });
+  it('a base64 element that is not base64 is refused (the Seldon model would get other bytes)', () => {
+    expect(refusal(() => v2RequestToSeldon(b('{"inputs":[{"name":"x","shape":[1],"datatype":"BYTES","parameters":{"content_type":"base64"},"data":["AA="]}]}'), 'm')).message).toMatch(/not base64/);
+  });
   it('booleans and strings as an ndarray; one str or base64 string as strData or binData', () => {
     expect(v2RequestToSeldon(b('{"inputs":[{"name":"x","shape":[2,1],"datatype":"BOOL","data":[true,false]}]}'), 'm').body).toBe('{"data":{"names":[],"ndarray":[[true],[false]]},"meta":{}}');
     expect(v2RequestToSeldon(b('{"inputs":[{"name":"x","shape":[1],"datatype":"BYTES","parameters":{"content_type":"str"},"data":["hi"]}]}'), 'm').body).toBe('{"strData":"hi","meta":{}}');
