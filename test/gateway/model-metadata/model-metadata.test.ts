@@ -152,8 +152,9 @@ describe('a v2 model’s metadata, fetched beside translated traffic', () => {
     huge: 'huge',
     chunked: 'chunked',
     grpcfp32: 'grpcfp32',
+    plain: 'plain',
   };
-  const manifest = (name: string): string => sdep(name, 'm', { protocol: 'v2', predictors: [{ name: 'main', graph: { name } }] }, { [PROTOCOL]: '{}' });
+  const manifest = (name: string): string => sdep(name, 'm', { protocol: 'v2', predictors: [{ name: 'main', graph: { name } }] }, name === 'plain' ? undefined : { [PROTOCOL]: '{}' });
 
   beforeAll(async () => {
     stub = await startV2Stub();
@@ -231,6 +232,24 @@ describe('a v2 model’s metadata, fetched beside translated traffic', () => {
       expect((await predict(gw.port, 'nested', TENSOR)).status).toBe(200);
       expect(lastInput('nested')).toEqual({ name: 'input-0', shape: [1, 2], datatype: 'FP64', data: [0.5, 1.25] });
     });
+  });
+
+  it('a v2 deployment without the annotation: its requests go as they came, and its metadata is never asked', async () => {
+    stub.meta.set('plain', declares('features', 'FP32'));
+    const sent = '{"inputs":[{"name":"z","shape":[2],"datatype":"INT64","data":[1,2]}]}';
+    const { res, x } = await rawRequest(gw.port, {
+      method: 'POST',
+      target: '/seldon/m/plain/v2/models/plain/infer',
+      headers: [
+        ['Host', 'gw'],
+        ['Content-Type', 'application/json'],
+      ],
+      body: Buffer.from(sent),
+    });
+    x.socket.destroy();
+    expect(res!.status).toBe(200);
+    expect(stub.inferred.get('plain')).toEqual([JSON.parse(sent)]);
+    expect(stub.asked.get('plain')).toBeUndefined();
   });
 
   it('metadata declaring FP32: the first request goes by its values (the fetch runs beside it), the next carry FP32 and the declared name', async () => {
