@@ -2,6 +2,7 @@
  * What a gRPC call (grpc/call.ts) is given: the proxy's shared context.
  */
 import type { Socket } from 'node:net';
+import type { ModelMetadata } from '../model-metadata/model-metadata.js';
 import type { Logger } from 'pino';
 import type { LogBudget } from '../observe/log-budget.js';
 import type { GrpcObserve } from '../observe/observed-grpc.js';
@@ -39,6 +40,8 @@ export interface CallContext {
   readonly suppressEnvoyHeaders?: boolean;
   /** The timers' clock (upstream/clock.ts); the real one unless a test drives it. */
   readonly clock?: Clock | undefined;
+  /** The v2 models' metadata a Seldon client's translated call is typed by (model-metadata/); absent: by the values. */
+  readonly metadata?: ModelMetadata | undefined;
 }
 
 /** A message given where the upstream is named (`where`), in full (internal detail) or not. */

@@ -104,10 +104,13 @@ export abstract class CallStart extends GrpcPipelineRequest implements DeadlineO
     }
     // All that translation costs a route without it: this check (null, decided when the route was compiled).
     if (this.backend.translate !== null && this.translation === null) {
-      const t = grpcTranslationFor(this.backend, this.decision.upstreamPath);
+      const t = grpcTranslationFor(this.backend, this.decision.upstreamPath, this.proxy.metadata);
       if (t !== null) return this.translateFirst(t);
     }
     if (!this.admit(GrpcStatus.UNAVAILABLE)) return;
+    // Admitted: a v2 model's metadata is fetched now if due, beside this call (which never waits for it).
+    const t = this.translation;
+    if (t !== null && t.to === 'v2') this.proxy.metadata?.wanted(this.backend, this.backend.translate!, 'grpc', String(this.headers[':authority'] ?? ''));
     const request = this.request;
     listenToClient(client, this, request === undefined, this.backend.idleTimeoutMs);
     this.deadline.startClient();
@@ -161,7 +164,7 @@ export abstract class CallStart extends GrpcPipelineRequest implements DeadlineO
     const original = Buffer.concat(this.clientRequest ?? this.kept.chunks ?? []);
     const path = this.decision.upstreamPath;
     for (const m of mirrors) {
-      const t = grpcTranslationFor(m.backend, path);
+      const t = grpcTranslationFor(m.backend, path, this.proxy.metadata);
       let body: Buffer = original;
       if (t !== null && t.own === undefined) {
         try {

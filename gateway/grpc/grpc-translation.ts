@@ -14,12 +14,13 @@ import type { TranslatePolicy, WireProtocol } from '../../routing/policies/proto
 import type { Backend } from '../../routing/types.js';
 import { TranslateRefusal, type Translation } from '../translate/datatypes.js';
 import { DEFAULT_INPUT_NAME, seldonMessageToV2, v2OutputsToSeldon, type SeldonForm } from '../translate/seldon-client.js';
-import { seldonMessageToV2Output, v2InferToSeldon, type V2Form } from '../translate/v2-client.js';
+import { sameDatatype, seldonMessageToV2Output, v2InferToSeldon, type V2Form } from '../translate/v2-client.js';
 import { readSeldonMessage, writeSeldonMessage } from '../translate/seldon-proto.js';
 import { readInferMessage, readModelRef, writeInferRequest, writeInferResponse, writeModelReady, writeSeldonModelMetadata } from '../translate/v2-proto.js';
 import type { TranslationResult } from '../observe/translation-metrics.js';
 import type { CallAnswer } from './tagged-answer.js';
 import { answerStatus } from './mirror.js';
+import type { ModelMetadata } from '../model-metadata/model-metadata.js';
 
 export const TRANSLATED_METADATA = 'x-seldon-translated';
 
@@ -60,6 +61,9 @@ export class GrpcTranslation implements Translation {
     private readonly policy: TranslatePolicy,
     /** `ModelMetadata` / `ModelReady` of a Seldon model: answered by the gateway, nothing sent. */
     readonly own: 'metadata' | 'ready' | undefined = undefined,
+    private readonly backend?: Backend,
+    /** The v2 models' metadata (model-metadata/): the input's declared name and datatype; absent: by the values. */
+    private readonly metadata?: ModelMetadata,
   ) {}
 
   /** `from->to`, as the metadata, the log and the metric say it. */
@@ -72,7 +76,8 @@ export class GrpcTranslation implements Translation {
     const payload = oneMessage(whole, 400);
     if (this.to === 'v2') {
       // A gRPC SeldonMessage's numbers are doubles: numpy's float64.
-      const r = seldonMessageToV2(readSeldonMessage(payload, 400), true, { name: DEFAULT_INPUT_NAME, datatype: this.policy.datatype });
+      const input = this.metadata !== undefined && this.backend !== undefined ? this.metadata.inputFor(this.backend, this.policy) : { name: DEFAULT_INPUT_NAME, datatype: this.policy.datatype };
+      const r = seldonMessageToV2(readSeldonMessage(payload, 400), true, input);
       this.seldonForm = r.form;
       return frame(writeInferRequest(r.request, this.policy.modelName));
     }
@@ -88,7 +93,17 @@ export class GrpcTranslation implements Translation {
   answer(whole: Buffer): Buffer {
     const payload = oneMessage(whole, 502);
     if (this.to === 'v2') return frame(writeSeldonMessage(v2OutputsToSeldon(readInferMessage(payload, true, 502), this.seldonForm!, this.policy.names), 502));
-    return frame(writeInferResponse(seldonMessageToV2Output(readSeldonMessage(payload, 502), true), this.v2Form!));
+    const o = seldonMessageToV2Output(readSeldonMessage(payload, 502), true);
+    const same = sameDatatype(o, this.v2Form!, true);
+    if (same !== null) {
+      try {
+        return frame(writeInferResponse(same, this.v2Form!));
+      } catch (err) {
+        // A float the request's datatype cannot hold exactly in its binary field: the answer keeps its values' datatype.
+        if (!(err instanceof TranslateRefusal)) throw err;
+      }
+    }
+    return frame(writeInferResponse(o, this.v2Form!));
   }
 
   /** The gateway's own answer (framed) to `ModelMetadata` / `ModelReady`. */
@@ -105,10 +120,10 @@ export class GrpcTranslation implements Translation {
 }
 
 /** Whether a call of method `path` to `backend` is translated, and how; null: it goes as it came. */
-export function grpcTranslationFor(backend: Backend, path: string): GrpcTranslation | null {
+export function grpcTranslationFor(backend: Backend, path: string, metadata?: ModelMetadata): GrpcTranslation | null {
   const t = backend.translate;
   if (t === null) return null;
-  if (t.speaks === 'v2' && path === SELDON_PREDICT && t.accept.includes('seldon')) return new GrpcTranslation('seldon', 'v2', V2_INFER, t);
+  if (t.speaks === 'v2' && path === SELDON_PREDICT && t.accept.includes('seldon')) return new GrpcTranslation('seldon', 'v2', V2_INFER, t, undefined, backend, metadata);
   if (t.speaks === 'seldon' && t.accept.includes('v2')) {
     if (path === V2_INFER) return new GrpcTranslation('v2', 'seldon', SELDON_PREDICT, t);
     if (path === V2_METADATA) return new GrpcTranslation('v2', 'seldon', path, t, 'metadata');

@@ -9,6 +9,7 @@ import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:ht
 import { answerTrailersOnly } from './answer.js';
 import { GrpcCall } from './call.js';
 import type { GrpcHost, GrpcPipelineRequest } from './grpc-request.js';
+import type { ModelMetadata } from '../model-metadata/model-metadata.js';
 import { requestPipeline } from '../pipeline/chain.js';
 import type { FallbackDeps } from '../pipeline/fallback.js';
 import type { FlowController } from '../flow/controller.js';
@@ -78,6 +79,8 @@ export interface GrpcProxyDeps {
   readonly fallback?: FallbackDeps | undefined;
   /** The Module's `server_name` in this process (edge/server-name.ts); none when absent. */
   readonly server?: ServerName | undefined;
+  /** The v2 models' metadata a Seldon client's translated call is typed by (model-metadata/); absent: by the values. */
+  readonly metadata?: ModelMetadata | undefined;
 }
 
 export class GrpcProxy {
@@ -109,6 +112,7 @@ export class GrpcProxy {
       server: deps.server ?? new ServerName(undefined),
       suppressEnvoyHeaders: deps.rules?.suppressEnvoyHeaders === true,
       sticky: deps.sticky,
+      metadata: deps.metadata,
       failed: (stream, backend, err, call) => this.failed(stream, backend, err, call),
     };
     const fallback = deps.fallback && { ...deps.fallback, unready: deps.endpoints ? this.upstreams.unready : undefined };

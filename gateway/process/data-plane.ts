@@ -15,6 +15,7 @@
  * (edge/http1-serial.ts). Nothing on the public port answers in fastify's words.
  */
 import { readFileSync } from 'node:fs';
+import { ModelMetadata } from '../model-metadata/model-metadata.js';
 import cluster from 'node:cluster';
 import net from 'node:net';
 import type { Logger } from 'pino';
@@ -138,6 +139,8 @@ export class DataPlane {
   readonly sticky = new StickyKeys();
   /** Bandits: attribution tokens on answers, feedback to the arm that earned it (gateway/steer/bandit-edge.ts). */
   readonly bandits: BanditEdge;
+  /** The metadata of the v2 models translated requests reach (gateway/model-metadata/), kept per model: its owner forgets a model at the table change that drops it. */
+  readonly metadata: ModelMetadata;
   /** Flow control of predictors with `seldon.io/gateway-flow` (gateway/flow/); its demand is what KEDA is told. */
   readonly flow: FlowController;
   /** The operator's fallback targets (--fallback-target): their upstreams outlive every table, as the flags do. */
@@ -224,7 +227,10 @@ export class DataPlane {
     const targets = new Map([...config.fallbackTargets].map(([name, t]) => [name, targetBackend(name, t, config.compile)] as const));
     this.fallbackTargets = [...targets.values()];
     const fallback: FallbackDeps = { targets, metrics: this.metrics.fallbacks, coldDemand: (b) => this.flow.coldFallback(b) };
+    // The v2 models' metadata, fetched beside translated traffic (gateway/model-metadata/): its clock is the test's when one drives it.
+    this.metadata = new ModelMetadata({ rest: this.upstreams, grpc: () => this.grpc.upstreams, now, log });
     this.rest = new RestProxy({
+      metadata: this.metadata,
       state: this.state,
       picker,
       upstreams: this.upstreams,
@@ -255,6 +261,7 @@ export class DataPlane {
       failed: (err) => this.rest.internalError('request', err),
     });
     this.grpc = new GrpcProxy({
+      metadata: this.metadata,
       healthFor,
       endpoints,
       state: this.state,
@@ -282,6 +289,7 @@ export class DataPlane {
     // a predictor's rollout and bandit tally with its deployment's steering.
     this.state.onChange((table) => {
       this.sweepUpstreams();
+      this.metadata.retain(table);
       this.metrics.steering.retain(new Set(table.steering.keys()));
     });
     endpoints?.onChange(() => {

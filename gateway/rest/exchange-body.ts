@@ -90,7 +90,7 @@ export abstract class ExchangeBody extends RestPipelineRequest implements Timeou
     }
     // All that translation costs a route without it: this check (null, decided when the route was compiled).
     if (this.backend.translate !== null) {
-      const translation = translationFor(this.backend, this.req.method, this.decision.upstreamPath);
+      const translation = translationFor(this.backend, this.req.method, this.decision.upstreamPath, this.proxy.deps.metadata);
       if (translation !== null) return this.translateFirst(translation);
       const own = v2ModelAnswer(this.backend, this.req.method, this.decision.upstreamPath);
       if (own !== undefined) return this.answerUnsent(own.status, own.body);
@@ -161,6 +161,8 @@ export abstract class ExchangeBody extends RestPipelineRequest implements Timeou
       if (z !== null && z.algorithms.length !== 0) this.out = new CompressingAnswer(z, this.req, this.res, this.metrics.compression, this.tap);
       if (sent.length > this.proxy.deps.upstream.retryBufferBytes) this.retries.noRetries();
       this.dispatchWhole(sent);
+      // Admitted and sent: its model's metadata is fetched now if due, beside this request (which never waits for it).
+      if (translation.to === 'v2') this.proxy.deps.metadata?.wanted(this.backend, this.backend.translate!, 'rest');
     };
     const read = this.body;
     const body = this.req.body;
@@ -238,7 +240,7 @@ export abstract class ExchangeBody extends RestPipelineRequest implements Timeou
     }
     const original = this.translation === null ? body : this.clientBody;
     for (const m of mirrors) {
-      const t = translationFor(m.backend, this.req.method, decision.upstreamPath);
+      const t = translationFor(m.backend, this.req.method, decision.upstreamPath, this.proxy.deps.metadata);
       let sent = original;
       if (t !== null) {
         try {

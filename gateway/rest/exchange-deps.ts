@@ -11,6 +11,7 @@ import type { RestMirrors } from './mirrors.js';
 import type { Upstreams, UpstreamPool } from '../upstream/pools.js';
 import type { Backend } from '../../routing/types.js';
 import type { UpstreamConfig } from '../config/upstream.js';
+import type { ModelMetadata } from '../model-metadata/model-metadata.js';
 
 /** What an exchange uses of the REST proxy's dependencies. */
 export interface ExchangeDeps {
@@ -25,6 +26,8 @@ export interface ExchangeDeps {
   readonly maxBodyBytes?: number | undefined;
   /** The timers' clock (upstream/clock.ts); the real one unless a test drives it. */
   readonly clock?: Clock | undefined;
+  /** The v2 models' metadata a Seldon client's translated request is typed by (model-metadata/); absent: by the values. */
+  readonly metadata?: ModelMetadata | undefined;
 }
 
 /** What an exchange asks of the REST proxy (rest/proxy.ts). */

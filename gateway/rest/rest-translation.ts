@@ -15,6 +15,7 @@ import { seldonAnswerToV2, v2RequestToSeldon, type V2Form } from '../translate/v
 import { errorBody } from '../edge/errors.js';
 import type { AnswerFields } from '../edge/answer-fields.js';
 import type { AnswerSink } from './tagged-answer.js';
+import type { ModelMetadata } from '../model-metadata/model-metadata.js';
 
 export const TRANSLATED_HEADER = 'x-seldon-translated';
 
@@ -37,6 +38,9 @@ export class RestTranslation implements Translation {
     readonly path: string,
     private readonly policy: TranslatePolicy,
     private readonly v2Model: { name: string; version: string | undefined },
+    private readonly backend: Backend,
+    /** The v2 models' metadata (model-metadata/): the input's declared name and datatype. */
+    private readonly metadata: ModelMetadata | undefined,
   ) {}
 
   /** `from->to`, as the header, the log and the metric say it. */
@@ -48,7 +52,8 @@ export class RestTranslation implements Translation {
   request(body: Buffer | null): Buffer {
     const b = body ?? Buffer.alloc(0);
     if (this.to === 'v2') {
-      const r = seldonRequestToV2(b, { name: DEFAULT_INPUT_NAME, datatype: this.policy.datatype });
+      const input = this.metadata?.inputFor(this.backend, this.policy) ?? { name: DEFAULT_INPUT_NAME, datatype: this.policy.datatype };
+      const r = seldonRequestToV2(b, input);
       this.seldonForm = r.form;
       return Buffer.from(r.body);
     }
@@ -65,19 +70,27 @@ export class RestTranslation implements Translation {
 }
 
 /** Whether `path`'s request to `backend` is translated, and how; null: it goes as it came (no annotation, feedback, any other path). */
-export function translationFor(backend: Backend, method: string, upstreamPath: string): RestTranslation | null {
+export function translationFor(backend: Backend, method: string, upstreamPath: string, metadata?: ModelMetadata): RestTranslation | null {
   const t = backend.translate;
   if (t === null || method !== 'POST') return null;
   const q = upstreamPath.indexOf('?');
   const path = q < 0 ? upstreamPath : upstreamPath.slice(0, q);
   const query = q < 0 ? '' : upstreamPath.slice(q);
   if (t.speaks === 'v2' && t.accept.includes('seldon') && SELDON_PREDICT.test(path)) {
-    return new RestTranslation('seldon', 'v2', `/v2/models/${t.modelName}/infer${query}`, t, { name: t.modelName, version: undefined });
+    return new RestTranslation('seldon', 'v2', `/v2/models/${t.modelName}/infer${query}`, t, { name: t.modelName, version: undefined }, backend, metadata);
   }
   if (t.speaks === 'seldon' && t.accept.includes('v2')) {
     const m = V2_INFER.exec(path);
     if (m !== null)
-      return new RestTranslation('v2', 'seldon', `/api/v1.0/predictions${query}`, t, { name: decodeURIComponentSafe(m[1]!), version: m[2] === undefined ? undefined : decodeURIComponentSafe(m[2]) });
+      return new RestTranslation(
+        'v2',
+        'seldon',
+        `/api/v1.0/predictions${query}`,
+        t,
+        { name: decodeURIComponentSafe(m[1]!), version: m[2] === undefined ? undefined : decodeURIComponentSafe(m[2]) },
+        backend,
+        metadata,
+      );
   }
   return null;
 }

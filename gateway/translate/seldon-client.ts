@@ -106,7 +106,8 @@ export function seldonMessageToV2(msg: unknown, floats: boolean, input: V2Input)
 }
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-const isBase64 = (s: string): boolean => s.length % 4 === 0 && BASE64.test(s);
+/** Base64 text as MLServer's Base64Codec and Seldon's `binData` hold bytes (standard alphabet, padded). */
+export const isBase64 = (s: string): boolean => s.length % 4 === 0 && BASE64.test(s);
 
 /** One v2 output as sent, checked: its elements fill its shape and are of its datatype. */
 export interface V2Tensor {

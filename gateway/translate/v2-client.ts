@@ -6,9 +6,9 @@
  */
 import { parseExact } from './json-exact.js';
 import { isObj } from '../../routing/values/syntax.js';
-import { TranslateRefusal, checkElements, inferDatatype, isFloat, isNumeric, writeFlat, type Datatype, type Element } from './datatypes.js';
+import { TranslateRefusal, checkElements, inferDatatype, isFloat, isInteger, isNumeric, writeFlat, type Datatype, type Element } from './datatypes.js';
 import { checkCount, checkShape, flatten, writeNested } from './tensor.js';
-import { readV2Tensor } from './seldon-client.js';
+import { isBase64, readV2Tensor } from './seldon-client.js';
 
 /** What the answer's translation needs to know of the request. */
 export interface V2Form {
@@ -16,6 +16,8 @@ export interface V2Form {
   readonly modelVersion: string | undefined;
   /** The request's `id`, echoed in the answer. */
   readonly id: string | undefined;
+  /** The request's input: its datatype and shape (`sameDatatype`: an answer of its shape keeps its datatype). */
+  readonly input?: { readonly datatype: Datatype; readonly shape: readonly number[] } | undefined;
 }
 
 export const DEFAULT_OUTPUT_NAME = 'output-0';
@@ -53,8 +55,10 @@ export function v2InferToSeldon(req: unknown, modelName: string, modelVersion?: 
   const id = req.id === '' ? undefined : (req.id as string | undefined);
   if (!Array.isArray(req.inputs) || req.inputs.length !== 1) throw new TranslateRefusal('a model served by Seldon takes one input: inputs must hold exactly one');
   const t = readV2Tensor(req.inputs[0], 'inputs[0]');
-  const form = { modelName, modelVersion, id };
+  const form = { modelName, modelVersion, id, input: { datatype: t.datatype, shape: t.shape } };
   if (t.datatype === 'BYTES' && t.values.length === 1 && (t.contentType === 'str' || t.contentType === 'base64')) {
+    // MLServer's Base64Codec: the element is the bytes' base64 text; the Seldon model gets the bytes (binData). Text that is not base64 would reach it as other bytes, or none.
+    if (t.contentType === 'base64' && !isBase64(t.values[0] as string)) throw new TranslateRefusal('inputs[0] has content_type base64 and its element is not base64');
     return { message: { kind: t.contentType === 'str' ? 'strData' : 'binData', puid: id, text: t.values[0] as string }, form };
   }
   const kind = isNumeric(t.datatype) ? 'tensor' : 'ndarray';
@@ -93,7 +97,8 @@ export function seldonAnswerToV2(status: number, body: Buffer, form: V2Form): st
   } catch {
     throw new TranslateRefusal("the model's SeldonMessage answer is not JSON", 502);
   }
-  const o = seldonMessageToV2Output(parsed.value, parsed.floats);
+  const byValues = seldonMessageToV2Output(parsed.value, parsed.floats);
+  const o = sameDatatype(byValues, form) ?? byValues;
   return v2Answer(form, o.name, o.shape, o.datatype, o.kind === 'text' ? `[${JSON.stringify(o.values[0])}]` : writeFlat(o.values), o.contentType);
 }
 
@@ -135,3 +140,32 @@ export function seldonMessageToV2Output(msg: unknown, floats: boolean): V2Output
     throw new TranslateRefusal(`the model's answer cannot be translated: ${(err as Error).message}`, 502);
   }
 }
+
+/**
+ * The answer of a Seldon model to a v2 client in the request's own datatype, when the gateway can
+ * say so without changing a value: the answer is one numeric tensor of the request's shape (an
+ * elementwise model, whose numpy keeps its input's dtype: what MLServer's NumpyCodec would answer the
+ * same model with), the request's datatype is numeric, and every element is one of that datatype
+ * (datatypes.ts: whole and in range for an integer type, in range for a float one; gRPC's writer
+ * then also refuses a float its binary field cannot hold exactly). Null: the answer keeps the datatype
+ * its values give (a Seldon answer has none of its own: the wrapper's numpy made it float64 or int64),
+ * never a value refused or rounded for the sake of a datatype. `doubles`: the answer's numbers are
+ * doubles (gRPC's SeldonMessage), each exactly the value it holds, so a whole one beyond 2^53 is that
+ * whole number (JSON's text beyond 2^53 with a fraction or exponent is not known exactly).
+ */
+export function sameDatatype(o: V2Output, form: V2Form, doubles = false): V2Output | null {
+  const input = form.input;
+  if (input === undefined || o.kind !== 'values' || o.datatype === input.datatype || !isNumeric(input.datatype) || !isNumeric(o.datatype)) return null;
+  if (o.shape.length !== input.shape.length || o.shape.some((d, i) => d !== input.shape[i])) return null;
+  let values = o.values;
+  if (doubles && isInteger(input.datatype) && values.some(unsafeWhole)) values = values.map((v) => (unsafeWhole(v) ? BigInt(v as number) : v));
+  try {
+    checkElements(input.datatype, values);
+  } catch (err) {
+    if (err instanceof TranslateRefusal) return null;
+    throw err;
+  }
+  return { ...o, datatype: input.datatype, values };
+}
+
+const unsafeWhole = (v: Element): boolean => typeof v === 'number' && Number.isInteger(v) && !Number.isSafeInteger(v);

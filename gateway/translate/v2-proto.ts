@@ -229,3 +229,40 @@ export function writeSeldonModelMetadata(name: string): Buffer {
 export function writeModelReady(): Buffer {
   return new ProtoWriter().varint(1, 1).finish();
 }
+
+/** ModelMetadataRequest: the model's name and version (none: ''). */
+export function writeModelMetadataRequest(name: string, version: string): Buffer {
+  const w = new ProtoWriter().string(1, name);
+  if (version !== '') w.string(2, version);
+  return w.finish();
+}
+
+/**
+ * ModelMetadataResponse (name 1, versions 2, platform 3, inputs 4: TensorMetadata {name 1, datatype 2,
+ * shape 3}) → what v2 JSON says of it: `{name, platform, inputs: [{name, datatype}]}` (the pure reader,
+ * routing/policies/model-metadata.ts, checks it). Each level is walked once, never deeper than the
+ * inputs' own fields; a malformed message is a `TranslateRefusal`.
+ */
+export function readModelMetadataResponse(b: Buffer): { name: string; platform: string; inputs: { name: string; datatype: string }[] } {
+  const out = { name: '', platform: '', inputs: [] as { name: string; datatype: string }[] };
+  const ok = walkFields(b, 0, b.length, (f) => {
+    if (f.wire !== LEN) return;
+    const sub = b.subarray(f.start, f.end);
+    if (f.field === 1) out.name = text(sub, 'name', 502);
+    else if (f.field === 3) out.platform = text(sub, 'platform', 502);
+    else if (f.field === 4) {
+      const t = { name: '', datatype: '' };
+      if (
+        !walkFields(sub, 0, sub.length, (g) => {
+          if (g.wire !== LEN) return;
+          if (g.field === 1) t.name = text(sub.subarray(g.start, g.end), 'inputs.name', 502);
+          else if (g.field === 2) t.datatype = text(sub.subarray(g.start, g.end), 'inputs.datatype', 502);
+        })
+      )
+        throw malformed('the ModelMetadataResponse', 502);
+      out.inputs.push(t);
+    }
+  });
+  if (!ok) throw malformed('the ModelMetadataResponse', 502);
+  return out;
+}

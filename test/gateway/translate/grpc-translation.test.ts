@@ -138,11 +138,20 @@ describe('gRPC protocol translation', () => {
     const ms = await startSeldonModel(seldonCalls, answers);
     const sh = await startV2Model(shadowCalls, {});
     servers.push(m2.server, ms.server, sh.server);
-    busy = await startRawUpstream((stream) => {
+    // Each raw model answers ModelMetadata (fetched beside translated traffic) UNIMPLEMENTED; its inferences are counted apart.
+    const unimplemented = (stream: http2.ServerHttp2Stream): void => {
+      stream.resume();
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '12' }, { endStream: true });
+    };
+    busy = await startRawUpstream((stream, _n, headers) => {
+      if (headers[':path'] !== INFER) return unimplemented(stream);
       stream.resume();
       stream.once('end', () => stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '14', 'grpc-message': 'model busy' }, { endStream: true }));
     });
-    flaky = await startRawUpstream((stream, n) => {
+    let inferences = 0;
+    flaky = await startRawUpstream((stream, _n, headers) => {
+      if (headers[':path'] !== INFER) return unimplemented(stream);
+      const n = inferences++;
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.once('end', () => {
@@ -390,50 +399,50 @@ describe('gRPC protocol translation', () => {
         'INT8 rank 2',
         { datatype: 'INT8', shape: ['1', '2'], contents: { int_contents: [-128, 127] } },
         { tensor: { shape: [1, 2], values: [-128, 127] } },
-        { datatype: 'FP64', shape: ['1', '2'], contents: { fp64_contents: [-128, 127] } },
+        { datatype: 'INT8', shape: ['1', '2'], contents: { int_contents: [-128, 127] } },
       ],
       [
         'INT16',
         { datatype: 'INT16', shape: ['1'], contents: { int_contents: [-32768] } },
         { tensor: { shape: [1], values: [-32768] } },
-        { datatype: 'FP64', shape: ['1'], contents: { fp64_contents: [-32768] } },
+        { datatype: 'INT16', shape: ['1'], contents: { int_contents: [-32768] } },
       ],
-      ['INT32 rank 0', { datatype: 'INT32', shape: [], contents: { int_contents: [-7] } }, { tensor: { values: [-7] } }, { datatype: 'FP64', contents: { fp64_contents: [-7] } }],
+      ['INT32 rank 0', { datatype: 'INT32', shape: [], contents: { int_contents: [-7] } }, { tensor: { values: [-7] } }, { datatype: 'INT32', contents: { int_contents: [-7] } }],
       [
         'INT64 2^53',
         { datatype: 'INT64', shape: ['1'], contents: { int64_contents: ['9007199254740992'] } },
         { tensor: { shape: [1], values: [9007199254740992] } },
-        { datatype: 'FP64', shape: ['1'], contents: { fp64_contents: [9007199254740992] } },
+        { datatype: 'INT64', shape: ['1'], contents: { int64_contents: ['9007199254740992'] } },
       ],
       [
         'UINT8',
         { datatype: 'UINT8', shape: ['1'], contents: { uint_contents: [255] } },
         { tensor: { shape: [1], values: [255] } },
-        { datatype: 'FP64', shape: ['1'], contents: { fp64_contents: [255] } },
+        { datatype: 'UINT8', shape: ['1'], contents: { uint_contents: [255] } },
       ],
       [
         'UINT16',
         { datatype: 'UINT16', shape: ['1'], contents: { uint_contents: [65535] } },
         { tensor: { shape: [1], values: [65535] } },
-        { datatype: 'FP64', shape: ['1'], contents: { fp64_contents: [65535] } },
+        { datatype: 'UINT16', shape: ['1'], contents: { uint_contents: [65535] } },
       ],
       [
         'UINT32',
         { datatype: 'UINT32', shape: ['1'], contents: { uint_contents: [4294967295] } },
         { tensor: { shape: [1], values: [4294967295] } },
-        { datatype: 'FP64', shape: ['1'], contents: { fp64_contents: [4294967295] } },
+        { datatype: 'UINT32', shape: ['1'], contents: { uint_contents: [4294967295] } },
       ],
       [
         'UINT64 2^63',
         { datatype: 'UINT64', shape: ['1'], contents: { uint64_contents: ['9223372036854775808'] } },
         { tensor: { shape: [1], values: [9223372036854775808] } },
-        { datatype: 'FP64', shape: ['1'], contents: { fp64_contents: [9223372036854775808] } },
+        { datatype: 'UINT64', shape: ['1'], contents: { uint64_contents: ['9223372036854775808'] } },
       ],
       [
         'FP32 rank 3',
         { datatype: 'FP32', shape: ['1', '1', '2'], contents: { fp32_contents: [0.5, -1.25] } },
         { tensor: { shape: [1, 1, 2], values: [0.5, -1.25] } },
-        { datatype: 'FP64', shape: ['1', '1', '2'], contents: { fp64_contents: [0.5, -1.25] } },
+        { datatype: 'FP32', shape: ['1', '1', '2'], contents: { fp32_contents: [0.5, -1.25] } },
       ],
       [
         'FP64',
@@ -454,6 +463,19 @@ describe('gRPC protocol translation', () => {
       expect(seldonCalls.at(-1)!.request).toEqual({ meta: { puid: 'r-1' }, data });
       expect(o.res).toEqual({ model_name: 'legacy', id: 'r-1', outputs: [{ name: 'output-0', ...output }] });
       expect(o.headers['x-seldon-translated']).toBe('v2->seldon');
+    });
+
+    it("the Seldon model's answer of another shape, or with a value the request's datatype cannot hold exactly, keeps its values' datatype (FP64: a SeldonMessage holds doubles)", async () => {
+      answers.seldon = { data: { tensor: { shape: [1, 3], values: [0.25, 0.5, 0.25] } } };
+      const other = await v2('legacy', { inputs: [{ name: 'x', datatype: 'FP32', shape: ['1', '2'], contents: { fp32_contents: [0.5, 1] } }] });
+      expect(other.res).toEqual({ model_name: 'legacy', outputs: [{ name: 'output-0', datatype: 'FP64', shape: ['1', '3'], contents: { fp64_contents: [0.25, 0.5, 0.25] } }] });
+      // 0.1 as a double: float32 cannot hold it exactly, so it is not written as FP32 (never rounded), nor refused.
+      answers.seldon = { data: { tensor: { shape: [1, 2], values: [0.1, 2] } } };
+      const inexact = await v2('legacy', { inputs: [{ name: 'x', datatype: 'FP32', shape: ['1', '2'], contents: { fp32_contents: [0.5, 1] } }] });
+      expect(inexact.res).toEqual({ model_name: 'legacy', outputs: [{ name: 'output-0', datatype: 'FP64', shape: ['1', '2'], contents: { fp64_contents: [0.1, 2] } }] });
+      answers.seldon = { data: { tensor: { shape: [1, 2], values: [0.5, 2] } } };
+      const whole = await v2('legacy', { inputs: [{ name: 'x', datatype: 'INT32', shape: ['1', '2'], contents: { int_contents: [1, 2] } }] });
+      expect(whole.res).toEqual({ model_name: 'legacy', outputs: [{ name: 'output-0', datatype: 'FP64', shape: ['1', '2'], contents: { fp64_contents: [0.5, 2] } }] });
     });
 
     it('raw contents: FP16, BF16, INT64, BYTES read little-endian', async () => {
@@ -495,6 +517,13 @@ describe('gRPC protocol translation', () => {
         inputs: [{ name: 'x', datatype: 'BYTES', shape: ['1'], parameters: { content_type: { string_param: 'base64' } }, contents: { bytes_contents: [Buffer.from(bin.toString('base64'))] } }],
       });
       expect(seldonCalls.at(-1)!.request).toEqual({ binData: bin });
+      // Base64 text that is not base64 would reach the model as other bytes: refused, nothing sent.
+      const sent = seldonCalls.length;
+      await refused(
+        () => v2('legacy', { inputs: [{ name: 'x', datatype: 'BYTES', shape: ['1'], parameters: { content_type: { string_param: 'base64' } }, contents: { bytes_contents: [Buffer.from('a*k=')] } }] }),
+        /not base64/,
+      );
+      expect(seldonCalls.length).toBe(sent);
       expect(b.res).toEqual({
         model_name: 'legacy',
         outputs: [{ name: 'output-0', datatype: 'BYTES', shape: ['1'], parameters: { content_type: { string_param: 'base64' } }, contents: { bytes_contents: [Buffer.from(bin.toString('base64'))] } }],
@@ -538,7 +567,7 @@ describe('gRPC protocol translation', () => {
       id: 'again',
       inputs: [{ name: 'input-0', datatype: 'FP64', shape: ['1'], contents: { fp64_contents: [1] } }],
     });
-    expect(flaky.streams.at(-1)![':path']).toBe(INFER);
+    expect(flaky.streams.filter((s) => s[':path'] !== INFER).every((s) => s[':path'] === '/inference.GRPCInferenceService/ModelMetadata')).toBe(true);
     expect(await metric(gw.adminUrl, series)).toBe(before + 1);
   });
 
@@ -559,11 +588,11 @@ describe('gRPC protocol translation', () => {
   });
 
   it('a fallback of the client’s protocol gets the client’s message as it came, not the translation', async () => {
-    const before = busy.streams.length;
+    const busyInfers = (): number => busy.streams.filter((s) => s[':path'] === INFER).length;
+    const before = busyInfers();
     const o = await seldon('fb', { meta: { puid: 'fb-1' }, data: { tensor: { shape: [1], values: [4] } } });
     expect(o.err, o.err?.details).toBeUndefined();
-    expect(busy.streams.length - before).toBe(1);
-    expect(busy.streams.at(-1)![':path']).toBe(INFER);
+    expect(busyInfers() - before).toBe(1);
     expect(seldonCalls.at(-1)!.request).toEqual({ meta: { puid: 'fb-1' }, data: { tensor: { shape: [1], values: [4] } } });
     expect(o.res).toEqual({ data: { tensor: { shape: [1], values: [4] } } });
     expect(o.headers['x-seldon-translated']).toBeUndefined();

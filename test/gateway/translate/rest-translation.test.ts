@@ -30,6 +30,9 @@ import {
 import { sdep, startTestGateway, waitFor, type TestGateway } from '../../helpers/gateway.js';
 import { metric } from '../../helpers/metrics.js';
 
+/** What a model stand-in was asked but its metadata (`GET /v2/models/<m>`, fetched beside translated traffic: docs/protocol-translation.md#the-models-metadata). */
+const inferences = (u: { readonly requests: readonly RecordedRequest[] }): RecordedRequest[] => u.requests.filter((r) => r.method !== 'GET');
+
 const PROTOCOL = 'seldon.io/gateway-protocol';
 const JSON_TYPE: HeaderLine = ['Content-Type', 'application/json'];
 
@@ -125,7 +128,7 @@ describe('REST protocol translation', () => {
     await shadow?.close();
   });
 
-  const calls = (): number => v2.requests.length + seldon.requests.length + shadow.requests.length;
+  const calls = (): number => inferences(v2).length + inferences(seldon).length + inferences(shadow).length;
 
   describe('a Seldon client, a v2 model', () => {
     const cases: [string, string, string, string][] = [
@@ -157,27 +160,27 @@ describe('REST protocol translation', () => {
       ],
     ];
     it.each(cases)('%s: the model receives exactly the v2 request, the client exactly the Seldon answer', async (_name, sent, atModel, answer) => {
-      const before = v2.requests.length;
+      const before = inferences(v2).length;
       for (const version of ['v1.0', 'v0.1']) {
         const res = await post(gw.port, `/seldon/m/iris/api/${version}/predictions`, sent);
         expect(res.status).toBe(200);
         expect(res.body.toString()).toBe(answer);
         expect(headerValue(res.headers, 'x-seldon-translated')).toBe('seldon->v2');
         expect(headerValue(res.headers, 'content-length')).toBe(String(Buffer.byteLength(answer)));
-        const got = v2.requests.at(-1)!;
+        const got = inferences(v2).at(-1)!;
         expect(got.method).toBe('POST');
         expect(got.target).toBe('/v2/models/iris/infer');
         expect(got.body.toString()).toBe(atModel);
         expect(headerValue(got.headers, 'content-length')).toBe(String(Buffer.byteLength(atModel)));
         expect(headerValue(got.headers, 'content-type')).toBe('application/json');
       }
-      expect(v2.requests.length).toBe(before + 2);
+      expect(inferences(v2).length).toBe(before + 2);
     });
 
     it("the model is not asked for an encoded answer it would send back unreadable: the client's Accept-Encoding stays at the gateway", async () => {
       const res = await post(gw.port, '/seldon/m/iris/api/v1.0/predictions', '{"data":{"ndarray":[1]}}', [['Accept-Encoding', 'gzip, br']]);
       expect(res.status).toBe(200);
-      expect(headerValue(v2.requests.at(-1)!.headers, 'accept-encoding')).toBeUndefined();
+      expect(headerValue(inferences(v2).at(-1)!.headers, 'accept-encoding')).toBeUndefined();
     });
 
     it('a body sent encoded is never decoded for translation (no bomb to inflate): 400, zero upstream calls', async () => {
@@ -192,8 +195,8 @@ describe('REST protocol translation', () => {
 
     it("the annotation's datatype and names", async () => {
       const res = await post(gw.port, '/seldon/m/named/api/v1.0/predictions', '{"data":{"ndarray":[[0.25,0.75]]}}');
-      expect(v2.requests.at(-1)!.body.toString()).toBe('{"inputs":[{"name":"input-0","shape":[1,2],"datatype":"FP32","data":[0.25,0.75]}]}');
-      expect(v2.requests.at(-1)!.target).toBe('/v2/models/clf/infer');
+      expect(inferences(v2).at(-1)!.body.toString()).toBe('{"inputs":[{"name":"input-0","shape":[1,2],"datatype":"FP32","data":[0.25,0.75]}]}');
+      expect(inferences(v2).at(-1)!.target).toBe('/v2/models/clf/infer');
       expect(res.body.toString()).toBe('{"data":{"names":["setosa","versicolor"],"ndarray":[[0.25,0.75]]},"meta":{}}');
     });
 
@@ -240,7 +243,7 @@ describe('REST protocol translation', () => {
     it('feedback is never turned into an inference: it goes as it came', async () => {
       const body = '{"request":{"data":{"ndarray":[1]}},"reward":1}';
       await post(gw.port, '/seldon/m/iris/api/v1.0/feedback', body);
-      const got = v2.requests.at(-1)!;
+      const got = inferences(v2).at(-1)!;
       expect(got.target).toBe('/api/v1.0/feedback');
       expect(got.body.toString()).toBe(body);
     });
@@ -249,11 +252,18 @@ describe('REST protocol translation', () => {
   describe('a v2 client, a Seldon model', () => {
     it('the model receives a SeldonMessage, the client a v2 answer; INT64 2^53+1 both ways', async () => {
       const res = await post(gw.port, '/seldon/m/legacy/v2/models/legacy/infer', '{"id":"r1","inputs":[{"name":"x","shape":[1,2],"datatype":"INT64","data":[9007199254740993,2]}]}');
-      expect(seldon.requests.at(-1)!.target).toBe('/api/v1.0/predictions');
-      expect(seldon.requests.at(-1)!.body.toString()).toBe('{"data":{"names":[],"tensor":{"shape":[1,2],"values":[9007199254740993,2]}},"meta":{"puid":"r1"}}');
+      expect(inferences(seldon).at(-1)!.target).toBe('/api/v1.0/predictions');
+      expect(inferences(seldon).at(-1)!.body.toString()).toBe('{"data":{"names":[],"tensor":{"shape":[1,2],"values":[9007199254740993,2]}},"meta":{"puid":"r1"}}');
       expect(res.status).toBe(200);
       expect(headerValue(res.headers, 'x-seldon-translated')).toBe('v2->seldon');
       expect(res.body.toString()).toBe('{"model_name":"legacy","id":"r1","outputs":[{"name":"output-0","shape":[1,2],"datatype":"INT64","data":[9007199254740993,2]}]}');
+    });
+    it("the answer keeps the request's datatype when it is of its shape and each value is one of it: FP32 in, FP32 back, the values' text as the model wrote it", async () => {
+      const res = await post(gw.port, '/seldon/m/legacy/v2/models/legacy/infer', '{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP32","data":[5.1,3.5,1]}]}');
+      expect(inferences(seldon).at(-1)!.body.toString()).toBe('{"data":{"names":[],"tensor":{"shape":[1,3],"values":[5.1,3.5,1.0]}},"meta":{}}');
+      expect(res.body.toString()).toBe('{"model_name":"legacy","outputs":[{"name":"output-0","shape":[1,3],"datatype":"FP32","data":[5.1,3.5,1]}]}');
+      const ints = await post(gw.port, '/seldon/m/legacy/v2/models/legacy/infer', '{"inputs":[{"name":"x","shape":[2],"datatype":"INT32","data":[7,-3]}]}');
+      expect(ints.body.toString()).toBe('{"model_name":"legacy","outputs":[{"name":"output-0","shape":[2],"datatype":"INT32","data":[7,-3]}]}');
     });
     it('GET …/v2/models/<m> and …/ready are answered from what the gateway knows, nothing sent to the model', async () => {
       const before = calls();
@@ -266,6 +276,30 @@ describe('REST protocol translation', () => {
         expect(res!.status).toBe(200);
         expect(res!.body.toString()).toBe(body);
         expect(headerValue(res!.headers, 'x-seldon-translated')).toBe('v2->seldon');
+      }
+      expect(calls()).toBe(before);
+    });
+    it("a BYTES element of content_type base64 (MLServer's Base64Codec) reaches the Seldon model as binData, its bytes; text that is not base64 is refused, nothing sent", async () => {
+      const bytes = Buffer.from([9, 0, 255, 104, 105]);
+      const res = await post(
+        gw.port,
+        '/seldon/m/legacy/v2/models/legacy/infer',
+        `{"inputs":[{"name":"x","shape":[1],"datatype":"BYTES","parameters":{"content_type":"base64"},"data":["${bytes.toString('base64')}"]}]}`,
+      );
+      const got = JSON.parse(inferences(seldon).at(-1)!.body.toString()) as { binData: string };
+      expect(Buffer.from(got.binData, 'base64')).toEqual(bytes);
+      expect(res.body.toString()).toBe(
+        `{"model_name":"legacy","outputs":[{"name":"output-0","shape":[1],"datatype":"BYTES","parameters":{"content_type":"base64"},"data":["${bytes.toString('base64')}"]}]}`,
+      );
+      const before = calls();
+      for (const text of ['aGk', 'a*k=', 'hi there']) {
+        const refused = await post(
+          gw.port,
+          '/seldon/m/legacy/v2/models/legacy/infer',
+          `{"inputs":[{"name":"x","shape":[1],"datatype":"BYTES","parameters":{"content_type":"base64"},"data":["${text}"]}]}`,
+        );
+        expect(refused.status, text).toBe(400);
+        expect(refused.body.toString()).toMatch(/content_type base64 and its element is not base64/);
       }
       expect(calls()).toBe(before);
     });
@@ -308,8 +342,8 @@ describe('REST protocol translation', () => {
   });
 
   it('a canary pair at 50/50: each model gets its own protocol, the client always the Seldon form', async () => {
-    const v2Before = v2.requests.length;
-    const seldonBefore = seldon.requests.length;
+    const v2Before = inferences(v2).length;
+    const seldonBefore = inferences(seldon).length;
     const sent = '{"data":{"ndarray":[[1,2]]}}';
     const answers = new Set<string>();
     for (let i = 0; i < 40; i++) {
@@ -317,8 +351,8 @@ describe('REST protocol translation', () => {
       expect(res.status).toBe(200);
       answers.add(JSON.stringify(JSON.parse(res.body.toString()).data.ndarray));
     }
-    const toV2 = v2.requests.slice(v2Before);
-    const toSeldon = seldon.requests.slice(seldonBefore);
+    const toV2 = inferences(v2).slice(v2Before);
+    const toSeldon = inferences(seldon).slice(seldonBefore);
     expect(toV2.length).toBeGreaterThan(0);
     expect(toSeldon.length).toBeGreaterThan(0);
     expect(toV2.length + toSeldon.length).toBe(40);
@@ -328,21 +362,21 @@ describe('REST protocol translation', () => {
   });
 
   it('a v2 shadow behind a Seldon primary receives v2', async () => {
-    const before = shadow.requests.length;
+    const before = inferences(shadow).length;
     const sent = '{"data":{"ndarray":[[7,8]]}}';
     const res = await post(gw.port, '/seldon/m/shadowed/api/v1.0/predictions', sent);
     expect(res.status).toBe(200);
-    expect(seldon.requests.at(-1)!.body.toString()).toBe(sent);
-    await waitFor(() => shadow.requests.length > before);
-    expect(shadow.requests.at(-1)!.target).toBe('/v2/models/model/infer');
-    expect(shadow.requests.at(-1)!.body.toString()).toBe('{"inputs":[{"name":"input-0","shape":[1,2],"datatype":"INT64","data":[7,8]}]}');
+    expect(inferences(seldon).at(-1)!.body.toString()).toBe(sent);
+    await waitFor(() => inferences(shadow).length > before);
+    expect(inferences(shadow).at(-1)!.target).toBe('/v2/models/model/infer');
+    expect(inferences(shadow).at(-1)!.body.toString()).toBe('{"inputs":[{"name":"input-0","shape":[1,2],"datatype":"INT64","data":[7,8]}]}');
   });
 
   it('no annotation: byte for byte as it came; a bad annotation degrades its deployment alone, untranslated', async () => {
     const sent = '{"data":{"ndarray":[[1,2]]}}';
     for (const name of ['plain', 'bad']) {
       const res = await post(gw.port, `/seldon/m/${name}/api/v1.0/predictions`, sent);
-      const got = v2.requests.at(-1)!;
+      const got = inferences(v2).at(-1)!;
       expect(got.target).toBe('/api/v1.0/predictions');
       expect(got.body.toString()).toBe(sent);
       expect(headerValue(res.headers, 'x-seldon-translated')).toBeUndefined();
@@ -361,6 +395,6 @@ describe('REST protocol translation', () => {
     expect(await metric(gw.adminUrl, series('ok'))).toBeGreaterThan(0);
     expect(await metric(gw.adminUrl, series('refused'))).toBeGreaterThan(0);
     expect(await metric(gw.adminUrl, series('model-error'))).toBe(1);
-    expect(await metric(gw.adminUrl, series('ok', 'v2', 'seldon', 'legacy'))).toBe(1);
+    expect(await metric(gw.adminUrl, series('ok', 'v2', 'seldon', 'legacy'))).toBe(4);
   });
 });

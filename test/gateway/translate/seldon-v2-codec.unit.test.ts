@@ -203,7 +203,7 @@ describe('v2 request → Seldon request, and the Seldon answer → v2 answer (go
   it('numbers go as a tensor of the same shape, with the id as puid', () => {
     const r = v2RequestToSeldon(b('{"id":"r1","inputs":[{"name":"x","shape":[1,2],"datatype":"FP32","data":[0.5,1]}]}'), 'm');
     expect(r.body).toBe('{"data":{"names":[],"tensor":{"shape":[1,2],"values":[0.5,1.0]}},"meta":{"puid":"r1"}}');
-    expect(r.form).toEqual({ modelName: 'm', modelVersion: undefined, id: 'r1' });
+    expect(r.form).toEqual({ modelName: 'm', modelVersion: undefined, id: 'r1', input: { datatype: 'FP32', shape: [1, 2] } });
   });
   it('a float input keeps its whole numbers floats (1.0) and its negative zero; an integer input stays integers', () => {
     expect(v2RequestToSeldon(b('{"inputs":[{"name":"x","shape":[3],"datatype":"FP32","data":[1.0,-0.0,2]}]}'), 'm').body).toBe(
@@ -213,6 +213,9 @@ describe('v2 request → Seldon request, and the Seldon answer → v2 answer (go
   });
   it('a negative zero reaches a v2 model with its sign', () => {
     expect(toV2('{"data":{"ndarray":[-0.0,0.5]}}').body).toBe('{"inputs":[{"name":"input-0","shape":[2],"datatype":"FP64","data":[-0,0.5]}]}');
+  });
+  it('a base64 element that is not base64 is refused (the Seldon model would get other bytes)', () => {
+    expect(refusal(() => v2RequestToSeldon(b('{"inputs":[{"name":"x","shape":[1],"datatype":"BYTES","parameters":{"content_type":"base64"},"data":["AA="]}]}'), 'm')).message).toMatch(/not base64/);
   });
   it('booleans and strings as an ndarray; one str or base64 string as strData or binData', () => {
     expect(v2RequestToSeldon(b('{"inputs":[{"name":"x","shape":[2,1],"datatype":"BOOL","data":[true,false]}]}'), 'm').body).toBe('{"data":{"names":[],"ndarray":[[true],[false]]},"meta":{}}');
@@ -235,6 +238,24 @@ describe('v2 request → Seldon request, and the Seldon answer → v2 answer (go
       '{"model_name":"m","model_version":"2","id":"r1","outputs":[{"name":"output-0","shape":[1],"datatype":"BYTES","parameters":{"content_type":"str"},"data":["s"]}]}',
     );
     expect(seldonAnswerToV2(500, b('{"status":{"code":-1,"info":"boom","status":"FAILURE"}}'), form)).toBe('{"error":"boom"}');
+  });
+  it("an answer of the request's shape keeps the request's datatype when every value is one of it; else its values' datatype, nothing refused or rounded", () => {
+    const of = (datatype: 'FP32' | 'INT32' | 'UINT8' | 'BOOL', shape: number[]) => ({ modelName: 'm', modelVersion: undefined, id: undefined, input: { datatype, shape } });
+    const answer = (values: string, shape = '[1,2]') => b(`{"data":{"names":[],"tensor":{"shape":${shape},"values":${values}}},"meta":{}}`);
+    const out = (dt: string, data: string, shape = '[1,2]') => `{"model_name":"m","outputs":[{"name":"output-0","shape":${shape},"datatype":"${dt}","data":${data}}]}`;
+    // FP32 in, the wrapper's float64 answer (whole numbers written 2.0): FP32 out, the values' text as the model wrote it.
+    expect(seldonAnswerToV2(200, answer('[5.1,2.0]'), of('FP32', [1, 2]))).toBe(out('FP32', '[5.1,2]'));
+    // Integers in, whole numbers out (written either way): the request's integer type.
+    expect(seldonAnswerToV2(200, answer('[7,-3]'), of('INT32', [1, 2]))).toBe(out('INT32', '[7,-3]'));
+    expect(seldonAnswerToV2(200, answer('[7.0,3.0]'), of('UINT8', [1, 2]))).toBe(out('UINT8', '[7,3]'));
+    // A value the request's datatype cannot hold: the answer keeps its values' datatype (never rounded, never refused).
+    expect(seldonAnswerToV2(200, answer('[0.5,3]'), of('INT32', [1, 2]))).toBe(out('FP64', '[0.5,3]'));
+    expect(seldonAnswerToV2(200, answer('[300,1]'), of('UINT8', [1, 2]))).toBe(out('INT64', '[300,1]'));
+    expect(seldonAnswerToV2(200, answer('[1e39,1.0]'), of('FP32', [1, 2]))).toBe(out('FP64', '[1e+39,1]'));
+    // Another shape (class probabilities of a batch): its values' datatype, as MLServer's NumpyCodec gives float64.
+    expect(seldonAnswerToV2(200, answer('[0.25,0.75,0.5]', '[1,3]'), of('FP32', [1, 2]))).toBe(out('FP64', '[0.25,0.75,0.5]', '[1,3]'));
+    // Booleans in: no numeric datatype to keep.
+    expect(seldonAnswerToV2(200, answer('[1,0]'), of('BOOL', [1, 2]))).toBe(out('INT64', '[1,0]'));
   });
   it("a Seldon answer's numbers are checked as a v2 client's are: never written null or beyond their datatype (502)", () => {
     const form = { modelName: 'm', modelVersion: undefined, id: undefined };

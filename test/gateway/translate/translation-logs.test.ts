@@ -12,10 +12,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { headerValue, rawRequest, startRecordingUpstream, type HeaderLine, type RawResponse, type RecordingUpstream } from '../../fixtures/recording-upstream.js';
+import { headerValue, rawRequest, startRecordingUpstream, type HeaderLine, type RawResponse, type RecordedRequest, type RecordingUpstream } from '../../fixtures/recording-upstream.js';
 import { startEventReceiver, type EventReceiver } from '../../helpers/event-receiver.js';
 import { sdep, startTestGateway, waitFor, type TestGateway } from '../../helpers/gateway.js';
 import { LogCapture } from '../../helpers/observability.js';
+
+/** What a model stand-in was asked but its metadata (`GET /v2/models/<m>`, fetched beside translated traffic: docs/protocol-translation.md#the-models-metadata). */
+const inferences = (u: { readonly requests: readonly RecordedRequest[] }): RecordedRequest[] => u.requests.filter((r) => r.method !== 'GET');
 
 const JSON_TYPE: HeaderLine = ['Content-Type', 'application/json'];
 const PREDICT = (name: string): string => `/seldon/m/${name}/api/v1.0/predictions`;
@@ -77,10 +80,10 @@ describe('a translated request in the access log and the payload log', () => {
     expect(headerValue(ok.headers, 'x-seldon-translated')).toBe('seldon->v2');
     expect(await lineOf('tl-ok')).toMatchObject({ response_code: 200, deployment: 'iris', translated: 'seldon->v2' });
 
-    const before = model.requests.length;
+    const before = inferences(model).length;
     const refused = await ask(json.port, PREDICT('iris'), 'tl-ragged', '{"data":{"ndarray":[[1,2],[3]]}}');
     expect(refused.status).toBe(400);
-    expect(model.requests.length).toBe(before);
+    expect(inferences(model).length).toBe(before);
     expect(await lineOf('tl-ragged')).toMatchObject({ response_code: 400, translated: 'seldon->v2' });
 
     expect((await ask(json.port, PREDICT('plain'), 'tl-plain', '{"data":{"ndarray":[[1]]}}')).status).toBe(200);
@@ -98,7 +101,7 @@ describe('a translated request in the access log and the payload log', () => {
     const sent = '{"data":{"names":["a","b"],"ndarray":[[1,2]]},"meta":{"puid":"tl-puid"}}';
     const res = await ask(json.port, PREDICT('iris'), 'tl-log', sent);
     expect(res.status).toBe(200);
-    const modelGot = model.requests.at(-1)!;
+    const modelGot = inferences(model).at(-1)!;
     expect(modelGot.target).toBe('/v2/models/iris/infer');
     expect(JSON.parse(modelGot.body.toString())).toMatchObject({ id: 'tl-puid', inputs: [{ shape: [1, 2], data: [1, 2] }] });
     await waitFor(() => receiver.unique().filter((e) => e.event['requestid'] === 'tl-log').length >= 2);
