@@ -28,6 +28,9 @@ const V2_INFER = '/inference.GRPCInferenceService/ModelInfer';
 const V2_METADATA = '/inference.GRPCInferenceService/ModelMetadata';
 const V2_READY = '/inference.GRPCInferenceService/ModelReady';
 
+/** A gRPC SeldonMessage's numbers are all doubles (numpy's float64), whole or not. */
+const DOUBLES = (): boolean => true;
+
 /** The most a translated call's message may hold, each way (it is read whole to be translated). */
 export const MAX_TRANSLATED_MESSAGE = 64 * 1024 * 1024;
 
@@ -72,7 +75,7 @@ export class GrpcTranslation implements Translation {
     const payload = oneMessage(whole, 400);
     if (this.to === 'v2') {
       // A gRPC SeldonMessage's numbers are doubles: numpy's float64.
-      const r = seldonMessageToV2(readSeldonMessage(payload, 400), true, { name: DEFAULT_INPUT_NAME, datatype: this.policy.datatype });
+      const r = seldonMessageToV2(readSeldonMessage(payload, 400), DOUBLES, { name: DEFAULT_INPUT_NAME, datatype: this.policy.datatype });
       this.seldonForm = r.form;
       return frame(writeInferRequest(r.request, this.policy.modelName));
     }
@@ -88,7 +91,7 @@ export class GrpcTranslation implements Translation {
   answer(whole: Buffer): Buffer {
     const payload = oneMessage(whole, 502);
     if (this.to === 'v2') return frame(writeSeldonMessage(v2OutputsToSeldon(readInferMessage(payload, true, 502), this.seldonForm!, this.policy.names), 502));
-    return frame(writeInferResponse(seldonMessageToV2Output(readSeldonMessage(payload, 502), true), this.v2Form!));
+    return frame(writeInferResponse(seldonMessageToV2Output(readSeldonMessage(payload, 502), DOUBLES), this.v2Form!));
   }
 
   /** The gateway's own answer (framed) to `ModelMetadata` / `ModelReady`. */

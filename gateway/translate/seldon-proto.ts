@@ -10,6 +10,7 @@ import { LEN, FIXED64, VARINT, ProtoWriter, readVarint, readVarint64, walkFields
 import { TranslateRefusal, type Element } from './datatypes.js';
 import type { SeldonAnswer } from './seldon-client.js';
 import { checkNesting, elementCount } from './tensor.js';
+import { writeDefaultNames } from './default-names.js';
 import type { SeldonRequest } from './v2-client.js';
 
 /** Deepest nesting of lists and structs read from a message (an ndarray is at most 32 deep: MAX_RANK; tensor.ts says so of a deeper one). */
@@ -217,7 +218,10 @@ export function writeSeldonMessage(m: SeldonRequest | SeldonAnswer, status: numb
   }
   if (!('shape' in m)) throw new TranslateRefusal('nothing to write', status);
   const data = new ProtoWriter();
-  if ('names' in m) for (const n of m.names) data.string(1, n);
+  if ('names' in m) {
+    if (typeof m.names === 'number') data.fields(writeDefaultNames(m.names, false));
+    else for (const n of m.names) data.string(1, n);
+  }
   if (m.kind === 'tensor') data.message(2, tensorOf(m.shape, m.values, status));
   else data.message(3, listOf(m.values, m.shape, status));
   return w.message(3, data).finish();

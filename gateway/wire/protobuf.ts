@@ -130,6 +130,11 @@ export class ProtoWriter {
     return this.push(Buffer.from(h));
   }
 
+  /** Fields already written (their tags and payloads), as they are; nothing when empty. */
+  fields(encoded: Buffer): this {
+    return encoded.length === 0 ? this : this.push(encoded);
+  }
+
   /** A length-delimited field (bytes, a string's UTF-8, a message). */
   bytes(field: number, payload: Buffer): this {
     return this.head(field, LEN, payload.length).push(payload);
