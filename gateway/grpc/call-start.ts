@@ -84,6 +84,8 @@ export abstract class CallStart extends GrpcPipelineRequest implements DeadlineO
   abstract upstreamResumed(): void;
   abstract trailersWanted(): void;
   abstract idle(): void;
+  /** The request was translated by `t`: its answer will be translated back. */
+  protected abstract translating(t: GrpcTranslation): void;
 
   protected who(): string {
     return this.proxy.internalDetail ? `${this.up.name} (${this.backend.id})` : this.backend.id;
@@ -203,6 +205,7 @@ export abstract class CallStart extends GrpcPipelineRequest implements DeadlineO
         return this.refuseUnsent(GrpcStatus.INVALID_ARGUMENT, err.message);
       }
       this.translation = t;
+      this.translating(t);
       this.clientRequest = [whole];
       this.request = [sent];
       this.headers[':path'] = t.path;
