@@ -2,8 +2,9 @@
  * The codec's fast paths give what the plain ones gave, seeded: each plain path is kept here as the
  * reference it replaced (JSON read with a byte scan before the parse, a tensor flattened element by
  * element, each element checked alone, the default names built as strings and written with
- * JSON.stringify or one protobuf field each), and random input, good and bad, must give the same
- * value, the same refusal message, the same bytes.
+ * JSON.stringify or one protobuf field each, packed floats read and written one `readDoubleLE` /
+ * `writeDoubleLE` each, a nested message finished at each level), and random input, good and bad,
+ * must give the same value, the same refusal message, the same bytes.
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
@@ -11,7 +12,7 @@ import { parseExact } from '../../../gateway/translate/json-exact.js';
 import { flatten } from '../../../gateway/translate/tensor.js';
 import { DATATYPES, TranslateRefusal, checkElement, checkElements, type Datatype, type Element } from '../../../gateway/translate/datatypes.js';
 import { writeDefaultNames } from '../../../gateway/translate/default-names.js';
-import { ProtoWriter } from '../../../gateway/wire/protobuf.js';
+import { ProtoWriter, readPackedFloats } from '../../../gateway/wire/protobuf.js';
 
 const SEED = 20261127;
 
@@ -178,6 +179,41 @@ describe('the fast paths write what the plain ones wrote (seeded)', () => {
         expect(writeDefaultNames(n, false).equals(plain.finish())).toBe(true);
       }),
       { seed: SEED, numRuns: 300 },
+    );
+  });
+
+  it('packed floats and doubles, read at any alignment and written: the same numbers and the same bytes', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(4 as const, 8 as const), fc.array(fc.double(), { maxLength: 40 }), fc.integer({ min: 0, max: 7 }), (width, values, pad) => {
+        const plain = Buffer.alloc(values.length * width);
+        values.forEach((v, i) => (width === 8 ? plain.writeDoubleLE(v, i * 8) : plain.writeFloatLE(v, i * 4)));
+        const written = new ProtoWriter().packedFloats(1, values, width).finish();
+        const plainField = values.length === 0 ? Buffer.alloc(0) : new ProtoWriter().bytes(1, plain).finish();
+        expect(written.equals(plainField)).toBe(true);
+        // The payload inside a larger buffer at `pad` bytes: aligned or not.
+        const host = Buffer.concat([Buffer.alloc(pad, 0xee), plain, Buffer.alloc(3, 0xee)]);
+        const read: number[] = [];
+        readPackedFloats(host, pad, pad + plain.length, width, read);
+        const expected = values.map((_, i) => (width === 8 ? plain.readDoubleLE(i * 8) : plain.readFloatLE(i * 4)));
+        expect(read).toEqual(expected);
+      }),
+      { seed: SEED, numRuns: 1000 },
+    );
+  });
+
+  it('a message nested three deep: the same bytes as finished at each level', () => {
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 5 }), fc.string(), (chunks, name) => {
+        const leaf = (): ProtoWriter => {
+          const w = new ProtoWriter().string(1, name);
+          for (const c of chunks) w.bytes(2, Buffer.from(c));
+          return w;
+        };
+        const fast = new ProtoWriter().string(1, 'm').message(5, new ProtoWriter().message(3, leaf()).varint(4, 7)).finish();
+        const plain = new ProtoWriter().string(1, 'm').bytes(5, new ProtoWriter().bytes(3, leaf().finish()).varint(4, 7).finish()).finish();
+        expect(fast.equals(plain)).toBe(true);
+      }),
+      { seed: SEED, numRuns: 500 },
     );
   });
 });
