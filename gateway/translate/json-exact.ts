@@ -22,11 +22,21 @@ const LOWER_E = 0x65;
 const UPPER_E = 0x45;
 const ZERO = 0x30;
 const NINE = 0x39;
+const PLUS = 0x2b;
+const MINUS = 0x2d;
+
+/** Bodies up to this size are scanned for floats as they are parsed, not when asked. */
+const EAGER_SCAN_BYTES = 4096;
 
 /** Parse `body` (UTF-8 JSON); throws SyntaxError as JSON.parse does. */
 export function parseExact(body: Buffer | string): ExactJson {
   const buf = typeof body === 'string' ? Buffer.from(body) : body;
   const text = buf.toString('utf8');
+  // A small body is scanned at once, long integers and floats in one pass: cheaper than a walk and a lazy getter.
+  if (buf.length <= EAGER_SCAN_BYTES) {
+    const s = scanSmall(buf);
+    return { value: s.long ? JSON.parse(text, exactNumber) : JSON.parse(text), floats: s.floats };
+  }
   const parsed: unknown = JSON.parse(text);
   const value = holdsUnsafeNumber(parsed) ? JSON.parse(text, exactNumber) : parsed;
   let floats: boolean | undefined;
@@ -64,6 +74,37 @@ function holdsUnsafeNumber(doc: unknown): boolean {
 }
 
 const unsafe = (v: number): boolean => v > Number.MAX_SAFE_INTEGER || v < -Number.MAX_SAFE_INTEGER;
+
+/** Whether a number of `buf` has an integer part of 16 digits or more (it may be beyond 2^53), and whether one was written as a float. */
+function scanSmall(buf: Buffer): { long: boolean; floats: boolean } {
+  let inString = false;
+  let floats = false;
+  let long = false;
+  // Digits of the number's integer part so far; -1 outside a number, -2 in a fraction or exponent.
+  let run = -1;
+  let prevDigit = false;
+  for (let i = 0; i < buf.length; i++) {
+    const c = buf[i]!;
+    if (inString) {
+      if (c === BACKSLASH) i++;
+      else if (c === QUOTE) inString = false;
+      continue;
+    }
+    if (c >= ZERO && c <= NINE) {
+      if (run === -1) run = 0;
+      if (run >= 0 && ++run >= 16) long = true;
+      prevDigit = true;
+      continue;
+    }
+    if (c === QUOTE) inString = true;
+    if (c === DOT || ((c === LOWER_E || c === UPPER_E) && prevDigit)) {
+      floats = true;
+      run = -2;
+    } else if (!((c === PLUS || c === MINUS) && run === -2)) run = -1;
+    prevDigit = false;
+  }
+  return { long, floats };
+}
 
 /** Whether some number of the JSON text `buf` (outside strings) was written with a fraction or an exponent. */
 function writesFloats(buf: Buffer): boolean {

@@ -143,6 +143,10 @@ export function readV2Tensor(t: unknown, what: string): V2Tensor {
   return { name: t.name, shape, datatype: t.datatype, values, contentType: ct };
 }
 
+/** Below this many default names, a list of strings is cheaper than a buffer written by hand. */
+const FEW_NAMES = 64;
+const defaultNames = (n: number): string[] => Array.from({ length: n }, (_, i) => `t:${i}`);
+
 /** An answer's names: the annotation's, or a count, the wrapper's default names `t:0…t:n-1` (default-names.ts), written without a string each. */
 export type AnswerNames = readonly string[] | number;
 
@@ -227,7 +231,7 @@ export function writeSeldonAnswerJson(a: SeldonAnswer): string {
     return `{"jsonData":{${fields.join(',')}},"meta":${meta}}`;
   }
   if ('text' in a) return a.kind === 'strData' ? `{"meta":${meta},"strData":${JSON.stringify(a.text)}}` : `{"binData":${JSON.stringify(a.text)},"meta":${meta}}`;
-  const n = typeof a.names === 'number' ? writeDefaultNames(a.names, true).toString('latin1') : JSON.stringify(a.names);
+  const n = typeof a.names !== 'number' ? JSON.stringify(a.names) : a.names < FEW_NAMES ? JSON.stringify(defaultNames(a.names)) : writeDefaultNames(a.names, true).toString('latin1');
   // A float output's whole numbers are written `1.0`, as the wrapper (Python) writes them: `1` would reach the client as an integer.
   if (a.kind === 'tensor') return `{"data":{"names":${n},"tensor":{"shape":${JSON.stringify(a.shape)},"values":${writeFlat(a.values, a.float)}}},"meta":${meta}}`;
   return `{"data":{"names":${n},"ndarray":${writeNested(a.values, a.shape, a.float)}},"meta":${meta}}`;
