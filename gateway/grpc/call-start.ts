@@ -13,6 +13,7 @@ import { InFlight } from '../forward/in-flight.js';
 import type { OutcomeKind } from '../forward/outcome.js';
 import type { CallTap } from '../observe/observed-grpc.js';
 import type { GrpcUpstream } from '../upstream/grpc-sessions.js';
+import type { Timer } from '../upstream/clock.js';
 import type { Routed } from '../../routing/types.js';
 import { answerTrailersOnly } from './answer.js';
 import type { GrpcAttempt } from './attempt.js';
@@ -83,6 +84,8 @@ export abstract class CallStart extends GrpcPipelineRequest implements DeadlineO
   abstract upstreamResumed(): void;
   abstract trailersWanted(): void;
   abstract idle(): void;
+  /** The request was translated by `t`: its answer will be translated back. */
+  protected abstract translating(t: GrpcTranslation): void;
 
   protected who(): string {
     return this.proxy.internalDetail ? `${this.up.name} (${this.backend.id})` : this.backend.id;
@@ -205,6 +208,7 @@ export abstract class CallStart extends GrpcPipelineRequest implements DeadlineO
         return this.refuseUnsent(GrpcStatus.INVALID_ARGUMENT, err.message);
       }
       this.translation = t;
+      this.translating(t);
       this.clientRequest = [whole];
       this.request = [sent];
       this.headers[':path'] = t.path;
@@ -220,25 +224,44 @@ export abstract class CallStart extends GrpcPipelineRequest implements DeadlineO
     let read = false;
     // The client gone while its request was read: start's first check settles the call.
     const gone = (): void => {
-      if (!read) this.start();
+      if (read) return;
+      stop();
+      this.start();
     };
     c.once('close', gone);
-    // A client that stops sending mid-message is cut at the route's idle timeout, as a forwarded call is.
+    // A client that stops sending mid-message is cut at the route's idle timeout, as a forwarded call is;
+    // one that trickles it, a byte now and then, at the route's timeout: the message is read within it.
     const idleMs = this.backend.idleTimeoutMs;
-    const idle = (): void => {
-      read = true;
-      c.off('close', gone);
-      this.refuseUnsent(GrpcStatus.DEADLINE_EXCEEDED, `no request bytes for ${idleMs} ms while the message was read to be translated`);
-    };
-    if (idleMs > 0) c.setTimeout(idleMs, idle);
-    readSmallBody(c, MAX_TRANSLATED_MESSAGE + 5, (body) => {
-      if (read) return;
+    const routeMs = this.routeBudgetMs();
+    let routeTimer: Timer | undefined;
+    const stop = (): void => {
       read = true;
       c.off('close', gone);
       if (idleMs > 0) {
         c.setTimeout(0);
         c.off('timeout', idle);
       }
+      if (routeTimer !== undefined) this.clock.clearTimeout(routeTimer);
+    };
+    const idle = (): void => {
+      stop();
+      this.refuseUnsent(GrpcStatus.DEADLINE_EXCEEDED, `no request bytes for ${idleMs} ms while the message was read to be translated`);
+    };
+    if (idleMs > 0) c.setTimeout(idleMs, idle);
+    if (routeMs > 0)
+      routeTimer = this.clock.setTimeout(
+        (call) => {
+          routeTimer = undefined;
+          if (read) return;
+          stop();
+          call.refuseUnsent(GrpcStatus.DEADLINE_EXCEEDED, `the request message was not read within the route timeout of ${routeMs} ms to be translated`);
+        },
+        routeMs,
+        this,
+      );
+    readSmallBody(c, MAX_TRANSLATED_MESSAGE + 5, (body) => {
+      if (read) return;
+      stop();
       if (body !== null) go(body);
       else this.refuseUnsent(GrpcStatus.RESOURCE_EXHAUSTED, `the request message is larger than ${MAX_TRANSLATED_MESSAGE} bytes, too large to translate`);
     });

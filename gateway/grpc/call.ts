@@ -20,18 +20,17 @@ import { answerMetadata } from './metadata.js';
 import { GrpcAttempt, type Failure, type GrpcAttemptOwner } from './attempt.js';
 import { answerStatus } from './mirror.js';
 import { failureMessage, type Message } from './call-context.js';
-import { TaggedGrpcAnswer, type CallAnswer } from './tagged-answer.js';
+import { TaggedGrpcAnswer, type CallAnswerChain } from './tagged-answer.js';
 import { awaitClientDrain, awaitTrailersWanted, stopListening } from './client-stream.js';
 import { CallStart } from './call-start.js';
-import { TRANSLATED_METADATA, TranslatedGrpcAnswer, type GrpcTranslation } from './grpc-translation.js';
-import { encodeGrpcMessage } from './answer.js';
+import { TranslatedGrpcAnswer, type GrpcTranslation } from './grpc-translation.js';
 
 const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_FLAG_END_STREAM, NGHTTP2_INTERNAL_ERROR } = http2.constants;
 
 /** One gRPC call across its attempts (grpc/attempt.ts); its answer goes through `answer`, itself or the token's decorator (grpc/tagged-answer.ts). */
-export class GrpcCall extends CallStart implements GrpcAttemptOwner, CallAnswer {
+export class GrpcCall extends CallStart implements GrpcAttemptOwner, CallAnswerChain {
   /** Where the upstream's answer is written: this call, or the token's decorator of it. */
-  private answer: CallAnswer = this;
+  private answer: CallAnswerChain = this;
 
   protected override begin(decision: Routed, up: ForwardUpstream): void {
     super.begin(decision, up);
@@ -172,10 +171,10 @@ export class GrpcCall extends CallStart implements GrpcAttemptOwner, CallAnswer 
     if (!trailersOnly) awaitTrailersWanted(c);
     answerMetadata(headers, this.backend, this, this.proxy.predictorHeader, this.proxy.suppressEnvoyHeaders === true ? undefined : this.serviceMs, this.proxy.server.value);
     const token = this.token;
-    const t = this.translation;
-    // A bandit's token goes into a SeldonMessage: the client's, so inside the translation.
-    if (token !== undefined && !trailersOnly && httpStatus === 200 && (t === null || t.from === 'seldon')) this.answer = new TaggedGrpcAnswer(this, token);
-    if (t !== null) this.translatedHead(t, headers, trailersOnly, httpStatus);
+    // A bandit's token goes into a SeldonMessage: the client's, so beneath a translation's decorator.
+    if (token !== undefined && !trailersOnly && httpStatus === 200) this.answer = this.answer.tagged(token);
+    // A translated call's answer edits its head (grpc-translation.ts); the call's own answer, itself, edits nothing: no check for translation here.
+    this.answer.editHead(headers, trailersOnly, httpStatus);
     try {
       c.respond(headers, trailersOnly ? RESPOND_END_STREAM : RESPOND_WITH_TRAILERS);
     } catch (err) {
@@ -194,30 +193,19 @@ export class GrpcCall extends CallStart implements GrpcAttemptOwner, CallAnswer 
     }
   }
 
-  /** A translated call's answer begins: it says so, comes uncompressed, and its message is translated (`TranslatedGrpcAnswer`). */
-  private translatedHead(t: GrpcTranslation, headers: IncomingHttpHeaders, trailersOnly: boolean, httpStatus: number): void {
-    headers[TRANSLATED_METADATA] = t.label;
-    delete headers['grpc-encoding'];
-    delete headers['content-length'];
-    const count = (result: 'ok' | 'model-error' | 'bad-answer'): void => this.metrics.translations.count(this.backend, t.from, t.to, result);
-    if (!trailersOnly && httpStatus === 200) {
-      this.answer = new TranslatedGrpcAnswer(this.answer, t, {
-        trailers: () => this.trailers,
-        badAnswer: (message) => {
-          this.trailers = statusTrailers(
-            GrpcStatus.INTERNAL,
-            failureMessage(this.proxy, this.up.name, this.backend, GrpcStatus.INTERNAL, (w) => `${w}: ${message}`),
-          );
-        },
-        counted: count,
-      });
-      return;
-    }
-    if (answerStatus(headers, httpStatus) !== GrpcStatus.OK) return count('model-error');
-    // OK without a message: nothing to translate, and an OK would tell the client it got one.
-    count('bad-answer');
-    headers['grpc-status'] = String(GrpcStatus.INTERNAL);
-    headers['grpc-message'] = encodeGrpcMessage(failureMessage(this.proxy, this.up.name, this.backend, GrpcStatus.INTERNAL, (w) => `${w} answered OK without a message: nothing to translate`));
+  /** The request was translated (call-start.ts): the answer goes through the translation's decorator from now on. */
+  protected translating(t: GrpcTranslation): void {
+    this.answer = new TranslatedGrpcAnswer(this.answer, t, {
+      trailers: () => this.trailers,
+      badAnswer: (message) => {
+        this.trailers = statusTrailers(
+          GrpcStatus.INTERNAL,
+          failureMessage(this.proxy, this.up.name, this.backend, GrpcStatus.INTERNAL, (w) => `${w}: ${message}`),
+        );
+      },
+      failure: (text) => failureMessage(this.proxy, this.up.name, this.backend, GrpcStatus.INTERNAL, text),
+      counted: (result) => this.metrics.translations.count(this.backend, t.from, t.to, result),
+    });
   }
 
   attemptData(_a: GrpcAttempt, chunk: Buffer): void {
@@ -296,6 +284,13 @@ export class GrpcCall extends CallStart implements GrpcAttemptOwner, CallAnswer 
       this.stream.write(last);
     }
     this.stream.end();
+  }
+
+  /** The answer as it came: its head is the model's (answerMetadata's edits aside). */
+  editHead(): void {}
+
+  tagged(token: string): CallAnswerChain {
+    return new TaggedGrpcAnswer(this, token);
   }
 
   /** The upstream's answer is complete: end the client's stream; its trailers follow. */

@@ -9,7 +9,8 @@
  * translated call carries exactly one uncompressed message each way. One object per translated call;
  * a route without the annotation pays one property check.
  */
-import type { OutgoingHttpHeaders } from 'node:http2';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
+import { GrpcStatus } from '../edge/errors.js';
 import type { TranslatePolicy, WireProtocol } from '../../routing/policies/protocol.js';
 import type { Backend } from '../../routing/types.js';
 import { TranslateRefusal, type Translation } from '../translate/datatypes.js';
@@ -18,9 +19,10 @@ import { sameDatatype, seldonMessageToV2Output, v2InferToSeldon, type V2Form } f
 import { readSeldonMessage, writeSeldonMessage } from '../translate/seldon-proto.js';
 import { readInferMessage, readModelRef, writeInferRequest, writeInferResponse, writeModelReady, writeSeldonModelMetadata } from '../translate/v2-proto.js';
 import type { TranslationResult } from '../observe/translation-metrics.js';
-import type { CallAnswer } from './tagged-answer.js';
+import type { CallAnswerChain } from './tagged-answer.js';
 import { answerStatus } from './mirror.js';
 import type { ModelMetadata } from '../model-metadata/model-metadata.js';
+import { encodeGrpcMessage } from './answer.js';
 
 export const TRANSLATED_METADATA = 'x-seldon-translated';
 
@@ -28,6 +30,9 @@ const SELDON_PREDICT = '/seldon.protos.Seldon/Predict';
 const V2_INFER = '/inference.GRPCInferenceService/ModelInfer';
 const V2_METADATA = '/inference.GRPCInferenceService/ModelMetadata';
 const V2_READY = '/inference.GRPCInferenceService/ModelReady';
+
+/** A gRPC SeldonMessage's numbers are all doubles (numpy's float64), whole or not. */
+const DOUBLES = (): boolean => true;
 
 /** The most a translated call's message may hold, each way (it is read whole to be translated). */
 export const MAX_TRANSLATED_MESSAGE = 64 * 1024 * 1024;
@@ -77,7 +82,7 @@ export class GrpcTranslation implements Translation {
     if (this.to === 'v2') {
       // A gRPC SeldonMessage's numbers are doubles: numpy's float64.
       const input = this.metadata !== undefined && this.backend !== undefined ? this.metadata.inputFor(this.backend, this.policy) : { name: DEFAULT_INPUT_NAME, datatype: this.policy.datatype };
-      const r = seldonMessageToV2(readSeldonMessage(payload, 400), true, input);
+      const r = seldonMessageToV2(readSeldonMessage(payload, 400), DOUBLES, input);
       this.seldonForm = r.form;
       return frame(writeInferRequest(r.request, this.policy.modelName));
     }
@@ -93,7 +98,7 @@ export class GrpcTranslation implements Translation {
   answer(whole: Buffer): Buffer {
     const payload = oneMessage(whole, 502);
     if (this.to === 'v2') return frame(writeSeldonMessage(v2OutputsToSeldon(readInferMessage(payload, true, 502), this.seldonForm!, this.policy.names), 502));
-    const o = seldonMessageToV2Output(readSeldonMessage(payload, 502), true);
+    const o = seldonMessageToV2Output(readSeldonMessage(payload, 502), DOUBLES);
     const same = sameDatatype(o, this.v2Form!, true);
     if (same !== null) {
       try {
@@ -138,6 +143,8 @@ export interface TranslatedAnswerOwner {
   trailers(): OutgoingHttpHeaders | undefined;
   /** The answer could not be translated: the call's status becomes INTERNAL, with `message`. */
   badAnswer(message: string): void;
+  /** The message of an INTERNAL status the call answers with: `text` given where the answer came from. */
+  failure(text: (where: string) => string): string;
   counted(result: TranslationResult): void;
 }
 
@@ -145,24 +152,49 @@ export interface TranslatedAnswerOwner {
  * The model's answer held whole (at most MAX_TRANSLATED_MESSAGE) and written in the client's
  * protocol once it ended. A model's error status passes as it came (its message, in the model's
  * protocol, is dropped); an answer that cannot be translated ends the call INTERNAL, never passed on
- * changed or half-translated.
+ * changed or half-translated. The call's answer from the moment its request was translated
+ * (grpc/call-start.ts): its head is edited here, so a call that is not translated never asks.
  */
-export class TranslatedGrpcAnswer implements CallAnswer {
+export class TranslatedGrpcAnswer implements CallAnswerChain {
   private chunks: Buffer[] = [];
   private size = 0;
+  /** No message to translate (an error status, trailers only): what comes passes as it came. */
+  private passing = false;
 
   constructor(
-    private readonly inner: CallAnswer,
+    private inner: CallAnswerChain,
     private readonly translation: GrpcTranslation,
     private readonly owner: TranslatedAnswerOwner,
   ) {}
 
+  /** The answer says it was translated and comes uncompressed; an OK without a message is an INTERNAL (nothing to translate). */
+  editHead(headers: IncomingHttpHeaders, trailersOnly: boolean, httpStatus: number): void {
+    headers[TRANSLATED_METADATA] = this.translation.label;
+    delete headers['grpc-encoding'];
+    delete headers['content-length'];
+    if (!trailersOnly && httpStatus === 200) return;
+    this.passing = true;
+    if (answerStatus(headers, httpStatus) !== GrpcStatus.OK) return this.owner.counted('model-error');
+    // OK without a message: nothing to translate, and an OK would tell the client it got one.
+    this.owner.counted('bad-answer');
+    headers['grpc-status'] = String(GrpcStatus.INTERNAL);
+    headers['grpc-message'] = encodeGrpcMessage(this.owner.failure((w) => `${w} answered OK without a message: nothing to translate`));
+  }
+
+  /** A bandit's token goes into the client's SeldonMessage: the translated one, so beneath this decorator; a v2 client's answer has none. */
+  tagged(token: string): CallAnswerChain {
+    if (this.translation.from === 'seldon') this.inner = this.inner.tagged(token);
+    return this;
+  }
+
   write(chunk: Buffer): void {
+    if (this.passing) return this.inner.write(chunk);
     this.size += chunk.length;
     if (this.size <= MAX_TRANSLATED_MESSAGE + 5) this.chunks.push(chunk);
   }
 
   end(last?: Buffer): void {
+    if (this.passing) return this.inner.end(last);
     if (last !== undefined) this.write(last);
     const whole = Buffer.concat(this.chunks, Math.min(this.size, MAX_TRANSLATED_MESSAGE + 5));
     this.chunks = [];

@@ -5,6 +5,7 @@
  * message gets the tag; anything else (a stream, compression, more than the limit) goes as it
  * came, the token in the initial metadata only.
  */
+import type { IncomingHttpHeaders } from 'node:http2';
 import { HeldAnswer, tagGrpcFrame } from '../steer/answer-tag.js';
 
 /** Where a call writes the upstream's answer: the client's stream, or a decorator of it. */
@@ -14,13 +15,27 @@ export interface CallAnswer {
   end(last?: Buffer): void;
 }
 
-export class TaggedGrpcAnswer implements CallAnswer {
+/** The call's answer as the call holds it: itself, or its decorators, which also edit the answer's head and take a token. */
+export interface CallAnswerChain extends CallAnswer {
+  /** The answer's head is about to go to the client: a decorator edits it (a translation says so); the call itself edits nothing. */
+  editHead(headers: IncomingHttpHeaders, trailersOnly: boolean, httpStatus: number): void;
+  /** This answer with a bandit's token put into the client's SeldonMessage: a decorator beneath any that writes that message. */
+  tagged(token: string): CallAnswerChain;
+}
+
+export class TaggedGrpcAnswer implements CallAnswerChain {
   private readonly held = new HeldAnswer();
 
   constructor(
     private readonly inner: CallAnswer,
     private readonly token: string,
   ) {}
+
+  editHead(): void {}
+
+  tagged(): CallAnswerChain {
+    return this;
+  }
 
   write(chunk: Buffer): void {
     if (this.held.passing) {

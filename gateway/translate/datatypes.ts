@@ -89,21 +89,41 @@ export function checkElement(dt: Datatype, v: Element, at: number): void {
   if (!Number.isFinite(v) || Math.abs(v) > max) throw new TranslateRefusal(`element ${at} is ${show(v)}, out of range for ${dt}`);
 }
 
-/** Check every element of `values` for `dt`. */
+/** Check every element of `values` for `dt`: the common element (a number of a float type, a safe whole number of an integer type) in one loop of plain comparisons; any other goes through `checkElement`, which refuses it or passes it. */
 export function checkElements(dt: Datatype, values: readonly Element[]): void {
+  const range = INT_RANGE[dt];
+  if (range !== undefined) {
+    const lo = Math.max(Number(range[0]), Number.MIN_SAFE_INTEGER);
+    const hi = Math.min(Number(range[1]), Number.MAX_SAFE_INTEGER);
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i]!;
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) checkElement(dt, v, i);
+    }
+    return;
+  }
+  const max = FLOAT_MAX[dt];
+  if (max !== undefined) {
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i]!;
+      // NaN fails both comparisons, as Infinity fails one.
+      if (typeof v !== 'number' || !(v <= max && v >= -max)) checkElement(dt, v, i);
+    }
+    return;
+  }
   for (let i = 0; i < values.length; i++) checkElement(dt, values[i]!, i);
 }
 
 /**
  * The datatype Seldon's wrapper (numpy) would give these values: BOOL, BYTES, INT64 for whole
- * numbers written without fraction or exponent (`floats`: some number of the message was), else
- * FP64. Mixed kinds are refused (numpy would make them strings or objects).
+ * numbers written without fraction or exponent (`floats`: whether some number of the message was,
+ * asked only when every value is whole), else FP64. Mixed kinds are refused (numpy would make them
+ * strings or objects).
  */
-export function inferDatatype(values: readonly Element[], floats: boolean): Datatype {
+export function inferDatatype(values: readonly Element[], floats: () => boolean): Datatype {
   if (values.length === 0) return 'FP64';
   const first = typeof values[0];
   const kind = first === 'bigint' ? 'number' : first;
-  let whole = !floats;
+  let whole = true;
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!;
     const t = typeof v === 'bigint' ? 'number' : typeof v;
@@ -112,7 +132,7 @@ export function inferDatatype(values: readonly Element[], floats: boolean): Data
   }
   if (kind === 'boolean') return 'BOOL';
   if (kind === 'string') return 'BYTES';
-  return whole ? 'INT64' : 'FP64';
+  return whole && !floats() ? 'INT64' : 'FP64';
 }
 
 /** A float datatype (FP16, BF16, FP32, FP64). */

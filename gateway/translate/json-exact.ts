@@ -1,16 +1,17 @@
 /**
- * JSON read with its numbers exact: a whole number whose integer part has 16 digits or more (2^53
- * has 16) may not survive a JavaScript number, so a body holding one is parsed again with each
- * number's source text, and those numbers become bigints. Every other body costs one byte scan
- * beside `JSON.parse` (the parse with source text is about 25 times slower, so it is paid only when
- * needed). The scan also says whether any number was written with a fraction or an exponent: a
- * Seldon client's `1.0` is a float, which JSON.parse alone cannot tell from `1`.
+ * JSON read with its numbers exact: a whole number beyond 2^53 may not survive a JavaScript number,
+ * so a body holding one is parsed again with each number's source text, and those numbers become
+ * bigints. Every other body costs `JSON.parse` and one walk over the numbers it made (a number beyond
+ * 2^53 in magnitude is the only sign of one: the parse with source text is about 25 times slower, so
+ * it is paid only then). Whether any number was written with a fraction or an exponent (a Seldon
+ * client's `1.0` is a float, which JSON.parse alone cannot tell from `1`) is a byte scan of the text,
+ * made only when asked: a datatype is inferred from whole numbers alone.
  */
 
 /** A parsed document: numbers are `number`, or `bigint` for a whole number beyond 2^53. */
 export interface ExactJson {
   readonly value: unknown;
-  /** Some number outside strings was written with a fraction or an exponent. */
+  /** Some number outside strings was written with a fraction or an exponent (scanned on first read). */
   readonly floats: boolean;
 }
 
@@ -21,22 +22,66 @@ const LOWER_E = 0x65;
 const UPPER_E = 0x45;
 const ZERO = 0x30;
 const NINE = 0x39;
-/** Integer parts this long may be beyond 2^53 - 1 (a 16-digit one may be; 15 never is). */
-const LONG_INTEGER = 16;
 const PLUS = 0x2b;
 const MINUS = 0x2d;
-/** `run` outside a number, and in a number's fraction or exponent. */
-const NOT_A_NUMBER = -1;
-const FRACTION = -2;
+
+/** Bodies up to this size are scanned for floats as they are parsed, not when asked. */
+const EAGER_SCAN_BYTES = 4096;
 
 /** Parse `body` (UTF-8 JSON); throws SyntaxError as JSON.parse does. */
 export function parseExact(body: Buffer | string): ExactJson {
   const buf = typeof body === 'string' ? Buffer.from(body) : body;
+  const text = buf.toString('utf8');
+  // A small body is scanned at once, long integers and floats in one pass: cheaper than a walk and a lazy getter.
+  if (buf.length <= EAGER_SCAN_BYTES) {
+    const s = scanSmall(buf);
+    return { value: s.long ? JSON.parse(text, exactNumber) : JSON.parse(text), floats: s.floats };
+  }
+  const parsed: unknown = JSON.parse(text);
+  const value = holdsUnsafeNumber(parsed) ? JSON.parse(text, exactNumber) : parsed;
+  let floats: boolean | undefined;
+  return {
+    value,
+    get floats(): boolean {
+      return (floats ??= writesFloats(buf));
+    },
+  };
+}
+
+/** Whether any number in `doc` is beyond 2^53 - 1 in magnitude (a whole-number literal there may not be exact). Iterative: JSON.parse nests deeper than the stack. */
+function holdsUnsafeNumber(doc: unknown): boolean {
+  if (typeof doc === 'number') return unsafe(doc);
+  if (typeof doc !== 'object' || doc === null) return false;
+  const stack: object[] = [doc];
+  while (stack.length > 0) {
+    const o = stack.pop()!;
+    if (Array.isArray(o)) {
+      for (let i = 0; i < o.length; i++) {
+        const v: unknown = o[i];
+        if (typeof v === 'number') {
+          if (unsafe(v)) return true;
+        } else if (typeof v === 'object' && v !== null) stack.push(v);
+      }
+    } else
+      for (const k in o) {
+        const v: unknown = (o as Record<string, unknown>)[k];
+        if (typeof v === 'number') {
+          if (unsafe(v)) return true;
+        } else if (typeof v === 'object' && v !== null) stack.push(v);
+      }
+  }
+  return false;
+}
+
+const unsafe = (v: number): boolean => v > Number.MAX_SAFE_INTEGER || v < -Number.MAX_SAFE_INTEGER;
+
+/** Whether a number of `buf` has an integer part of 16 digits or more (it may be beyond 2^53), and whether one was written as a float. */
+function scanSmall(buf: Buffer): { long: boolean; floats: boolean } {
   let inString = false;
   let floats = false;
   let long = false;
-  // Digits of the number's integer part so far, or NOT_A_NUMBER, or FRACTION.
-  let run = NOT_A_NUMBER;
+  // Digits of the number's integer part so far; -1 outside a number, -2 in a fraction or exponent.
+  let run = -1;
   let prevDigit = false;
   for (let i = 0; i < buf.length; i++) {
     const c = buf[i]!;
@@ -46,21 +91,42 @@ export function parseExact(body: Buffer | string): ExactJson {
       continue;
     }
     if (c >= ZERO && c <= NINE) {
-      if (run === NOT_A_NUMBER) run = 0;
-      if (run >= 0 && ++run >= LONG_INTEGER) long = true;
+      if (run === -1) run = 0;
+      if (run >= 0 && ++run >= 16) long = true;
+      prevDigit = true;
+      continue;
+    }
+    if (c === QUOTE) inString = true;
+    if (c === DOT || ((c === LOWER_E || c === UPPER_E) && prevDigit)) {
+      floats = true;
+      run = -2;
+    } else if (!((c === PLUS || c === MINUS) && run === -2)) run = -1;
+    prevDigit = false;
+  }
+  return { long, floats };
+}
+
+/** Whether some number of the JSON text `buf` (outside strings) was written with a fraction or an exponent. */
+function writesFloats(buf: Buffer): boolean {
+  let inString = false;
+  let prevDigit = false;
+  for (let i = 0; i < buf.length; i++) {
+    const c = buf[i]!;
+    if (inString) {
+      if (c === BACKSLASH) i++;
+      else if (c === QUOTE) inString = false;
+      continue;
+    }
+    if (c >= ZERO && c <= NINE) {
       prevDigit = true;
       continue;
     }
     if (c === QUOTE) inString = true;
     // A fraction, or an exponent (an `e` right after a digit: never the `e` of true or false).
-    if (c === DOT || ((c === LOWER_E || c === UPPER_E) && prevDigit)) {
-      floats = true;
-      run = FRACTION;
-    } else if (!((c === PLUS || c === MINUS) && run === FRACTION)) run = NOT_A_NUMBER;
+    else if (c === DOT || ((c === LOWER_E || c === UPPER_E) && prevDigit)) return true;
     prevDigit = false;
   }
-  const text = buf.toString('utf8');
-  return { value: long ? JSON.parse(text, exactNumber) : JSON.parse(text), floats };
+  return false;
 }
 
 /** A whole-number literal beyond the safe range becomes a bigint; everything else stays as JSON.parse made it. */

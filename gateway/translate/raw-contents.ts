@@ -6,6 +6,7 @@
  * written only when the number is exactly one of theirs. Pure.
  */
 import { TranslateRefusal, type Datatype, type Element } from './datatypes.js';
+import { readPackedFloats } from '../wire/protobuf.js';
 
 const SIZE: Readonly<Partial<Record<Datatype, number>>> = { BOOL: 1, UINT8: 1, INT8: 1, UINT16: 2, INT16: 2, FP16: 2, BF16: 2, UINT32: 4, INT32: 4, FP32: 4, UINT64: 8, INT64: 8, FP64: 8 };
 
@@ -25,6 +26,11 @@ export function readRaw(dt: Datatype, raw: Buffer): (Element | Buffer)[] {
   }
   const size = SIZE[dt]!;
   if (raw.length % size !== 0) throw new TranslateRefusal(`raw ${dt} contents of ${raw.length} bytes are not whole ${size}-byte elements`);
+  if (dt === 'FP32' || dt === 'FP64') {
+    const floats: number[] = [];
+    readPackedFloats(raw, 0, raw.length, size as 4 | 8, floats);
+    return floats;
+  }
   const n = raw.length / size;
   const out: Element[] = new Array(n);
   for (let i = 0; i < n; i++) {
@@ -66,11 +72,9 @@ export function readRaw(dt: Datatype, raw: Buffer): (Element | Buffer)[] {
       case 'BF16':
         out[i] = bfloatToNumber(raw.readUInt16LE(o));
         break;
-      case 'FP32':
-        out[i] = raw.readFloatLE(o);
-        break;
       default:
-        out[i] = raw.readDoubleLE(o);
+        // FP32 and FP64 were read above, whole.
+        throw new TranslateRefusal(`raw ${dt} contents are not read element by element`);
     }
   }
   return out;

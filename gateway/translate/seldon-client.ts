@@ -5,10 +5,11 @@
  * answer mirrors the request's form, keys sorted as Flask writes them). Pure: bytes in, text out;
  * anything it cannot carry unchanged is a `TranslateRefusal`.
  */
-import { parseExact } from './json-exact.js';
+import { parseExact, type ExactJson } from './json-exact.js';
 import { isObj } from '../../routing/values/syntax.js';
 import { TranslateRefusal, checkElements, inferDatatype, isDatatype, isFloat, isNumeric, jsonText, writeFlat, type Datatype, type Element } from './datatypes.js';
-import { checkCount, checkShape, flatten, writeNested } from './tensor.js';
+import { MAX_EMPTY_LISTS, checkCount, checkShape, flatten, writeNested } from './tensor.js';
+import { defaultNameCount, writeDefaultNames } from './default-names.js';
 
 /** What the answer's translation needs to know of the request. */
 export interface SeldonForm {
@@ -27,7 +28,7 @@ export interface V2Input {
 
 export const DEFAULT_INPUT_NAME = 'input-0';
 
-function parseJson(body: Buffer, what: string): { value: unknown; floats: boolean } {
+function parseJson(body: Buffer, what: string): ExactJson {
   try {
     return parseExact(body);
   } catch (err) {
@@ -37,8 +38,8 @@ function parseJson(body: Buffer, what: string): { value: unknown; floats: boolea
 
 /** A SeldonMessage prediction (REST JSON) → the v2 inference request's JSON text, and the form its answer takes. */
 export function seldonRequestToV2(body: Buffer, input: V2Input): { body: string; form: SeldonForm } {
-  const { value: msg, floats } = parseJson(body, 'the SeldonMessage');
-  const r = seldonMessageToV2(msg, floats, input);
+  const parsed = parseJson(body, 'the SeldonMessage');
+  const r = seldonMessageToV2(parsed.value, () => parsed.floats, input);
   return { body: writeV2RequestJson(r.request), form: r.form };
 }
 
@@ -59,9 +60,9 @@ export function writeV2RequestJson(r: V2Request): string {
 /**
  * The rules of a Seldon prediction → one v2 input, on the message as JSON holds it (`msg`; gRPC's
  * reader, translate/grpc-messages.ts, gives the same form: `binData` as its base64 text). `floats`:
- * some number was written as a float (numpy's float64).
+ * whether some number was written as a float (numpy's float64), asked only when that decides the datatype.
  */
-export function seldonMessageToV2(msg: unknown, floats: boolean, input: V2Input): { request: V2Request; form: SeldonForm } {
+export function seldonMessageToV2(msg: unknown, floats: () => boolean, input: V2Input): { request: V2Request; form: SeldonForm } {
   if (!isObj(msg)) throw new TranslateRefusal('a SeldonMessage is a JSON object');
   const meta = msg.meta;
   const puidRaw = isObj(meta) ? meta.puid : undefined;
@@ -143,13 +144,12 @@ export function readV2Tensor(t: unknown, what: string): V2Tensor {
   return { name: t.name, shape, datatype: t.datatype, values, contentType: ct };
 }
 
-/** The default names of an answer (the wrapper's `client_class_names`): `t:0…t:n-1` for rank 2 or more, else none. */
-export function defaultNames(shape: readonly number[]): string[] {
-  if (shape.length < 2) return [];
-  const out: string[] = [];
-  for (let i = 0; i < shape[1]!; i++) out.push(`t:${i}`);
-  return out;
-}
+/** Below this many default names, a list of strings is cheaper than a buffer written by hand. */
+const FEW_NAMES = 64;
+const defaultNames = (n: number): string[] => Array.from({ length: n }, (_, i) => `t:${i}`);
+
+/** An answer's names: the annotation's, or a count, the wrapper's default names `t:0…t:n-1` (default-names.ts), written without a string each. */
+export type AnswerNames = readonly string[] | number;
 
 /** The `meta` of a translated answer: the request's puid, as the wrapper echoes it. */
 const metaOf = (puid: string | undefined): string => (puid === undefined ? '{}' : `{"puid":${JSON.stringify(puid)}}`);
@@ -166,7 +166,7 @@ export type SeldonAnswer =
   | {
       readonly kind: 'tensor' | 'ndarray';
       readonly puid: string | undefined;
-      readonly names: readonly string[];
+      readonly names: AnswerNames;
       readonly shape: readonly number[];
       readonly values: readonly Element[];
       /** A float datatype: its whole numbers are floats (`1.0`). */
@@ -217,7 +217,11 @@ export function v2OutputsToSeldon(ans: unknown, form: SeldonForm, names: readonl
   }
   // Numbers answer a tensor with a tensor; booleans and strings are an ndarray (numpy: not np.number).
   const kind = form.kind === 'tensor' && isNumeric(o.datatype) ? 'tensor' : 'ndarray';
-  return { kind, puid, names: names ?? defaultNames(o.shape), shape: o.shape, values: o.values, float: isFloat(o.datatype) };
+  const count = defaultNameCount(o.shape);
+  // An empty answer's shape may name more columns than it has elements ([0, 1e9]): never that many names.
+  if (names === null && count > Math.max(o.values.length, MAX_EMPTY_LISTS))
+    throw new TranslateRefusal(`the shape ${JSON.stringify(o.shape)} of ${o.values.length} elements would carry ${count} names`, 502);
+  return { kind, puid, names: names ?? count, shape: o.shape, values: o.values, float: isFloat(o.datatype) };
 }
 
 /** The wrapper's answer as its JSON text, keys sorted as Flask writes them. */
@@ -228,7 +232,7 @@ export function writeSeldonAnswerJson(a: SeldonAnswer): string {
     return `{"jsonData":{${fields.join(',')}},"meta":${meta}}`;
   }
   if ('text' in a) return a.kind === 'strData' ? `{"meta":${meta},"strData":${JSON.stringify(a.text)}}` : `{"binData":${JSON.stringify(a.text)},"meta":${meta}}`;
-  const n = JSON.stringify(a.names);
+  const n = typeof a.names !== 'number' ? JSON.stringify(a.names) : a.names < FEW_NAMES ? JSON.stringify(defaultNames(a.names)) : writeDefaultNames(a.names, true).toString('latin1');
   // A float output's whole numbers are written `1.0`, as the wrapper (Python) writes them: `1` would reach the client as an integer.
   if (a.kind === 'tensor') return `{"data":{"names":${n},"tensor":{"shape":${JSON.stringify(a.shape)},"values":${writeFlat(a.values, a.float)}}},"meta":${meta}}`;
   return `{"data":{"names":${n},"ndarray":${writeNested(a.values, a.shape, a.float)}},"meta":${meta}}`;

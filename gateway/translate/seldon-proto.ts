@@ -6,10 +6,11 @@
  * doubles: numpy's float64). Writing: a value a double cannot hold exactly (INT64 2^53 + 1) is a
  * refusal, never rounded. Pure.
  */
-import { LEN, FIXED64, VARINT, ProtoWriter, readVarint, readVarint64, walkFields } from '../wire/protobuf.js';
+import { LEN, FIXED64, VARINT, ProtoWriter, readPackedFloats, readVarint, readVarint64, walkFields } from '../wire/protobuf.js';
 import { TranslateRefusal, type Element } from './datatypes.js';
 import type { SeldonAnswer } from './seldon-client.js';
 import { checkNesting, elementCount } from './tensor.js';
+import { writeDefaultNames } from './default-names.js';
 import type { SeldonRequest } from './v2-client.js';
 
 /** Deepest nesting of lists and structs read from a message (an ndarray is at most 32 deep: MAX_RANK; tensor.ts says so of a deeper one). */
@@ -97,7 +98,7 @@ function readTensor(b: Buffer, status: number): { shape: number[]; values: numbe
     } else if (f.field === 2 && f.wire === FIXED64) values.push(b.readDoubleLE(f.start));
     else if (f.field === 2 && f.wire === LEN) {
       if ((f.end - f.start) % 8 !== 0) throw malformed('data.tensor.values', status);
-      for (let i = f.start; i < f.end; i += 8) values.push(b.readDoubleLE(i));
+      readPackedFloats(b, f.start, f.end, 8, values);
     }
   });
   if (!ok) throw malformed('data.tensor', status);
@@ -195,7 +196,11 @@ function shapeOf(shape: readonly number[], status: number): readonly number[] {
 
 function tensorOf(shape: readonly number[], values: readonly Element[], status: number): ProtoWriter {
   if (values.length !== elementCount(shape)) throw new TranslateRefusal(`${values.length} elements do not fill the shape ${JSON.stringify(shape)}`, status);
-  const doubles = values.map((v, i) => double(v, i, status));
+  const doubles: number[] = new Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    doubles[i] = typeof v === 'number' ? v : double(v, i, status);
+  }
   return new ProtoWriter().packedVarints(1, shapeOf(shape, status)).packedFloats(2, doubles, 8);
 }
 
@@ -217,7 +222,10 @@ export function writeSeldonMessage(m: SeldonRequest | SeldonAnswer, status: numb
   }
   if (!('shape' in m)) throw new TranslateRefusal('nothing to write', status);
   const data = new ProtoWriter();
-  if ('names' in m) for (const n of m.names) data.string(1, n);
+  if ('names' in m) {
+    if (typeof m.names === 'number') data.fields(writeDefaultNames(m.names, false));
+    else for (const n of m.names) data.string(1, n);
+  }
   if (m.kind === 'tensor') data.message(2, tensorOf(m.shape, m.values, status));
   else data.message(3, listOf(m.values, m.shape, status));
   return w.message(3, data).finish();

@@ -18,22 +18,41 @@ export function flatten(nested: unknown, what: string): { shape: number[]; value
     if (probe.length === 0) break;
     probe = probe[0];
   }
-  const values: Element[] = [];
-  walk(nested, shape, 0, values, what);
+  if (shape.length === 0) {
+    checkScalar(nested, 0, what);
+    return { shape, values: [nested as Element] };
+  }
+  const leaves: unknown[][] = [];
+  walk(nested, shape, 0, leaves, what);
+  // One list of values (a batch of one, or rank 1): the parsed list itself, no copy.
+  if (leaves.length === 1) return { shape, values: leaves[0] as Element[] };
+  const values: Element[] = new Array(elementCount(shape));
+  let at = 0;
+  for (const leaf of leaves) for (let i = 0; i < leaf.length; i++) values[at++] = leaf[i] as Element;
   return { shape, values };
 }
 
-function walk(v: unknown, shape: readonly number[], depth: number, out: Element[], what: string): void {
-  if (depth === shape.length) {
-    if (Array.isArray(v)) throw new TranslateRefusal(`${what} is ragged: a list where a value of depth ${depth} was expected`);
-    if (typeof v !== 'number' && typeof v !== 'bigint' && typeof v !== 'boolean' && typeof v !== 'string')
-      throw new TranslateRefusal(`${what} holds ${v === null ? 'null' : 'an object'} at depth ${depth}: only numbers, booleans and strings`);
-    out.push(v);
-    return;
-  }
+/** Collect the innermost lists of `v` in order, each checked (its length, its values scalars), in the order the elements come. */
+function walk(v: unknown, shape: readonly number[], depth: number, leaves: unknown[][], what: string): void {
   if (!Array.isArray(v)) throw new TranslateRefusal(`${what} is ragged: a value where a list of ${shape[depth]} was expected at depth ${depth}`);
   if (v.length !== shape[depth]) throw new TranslateRefusal(`${what} is ragged: a list of ${v.length} where ${shape[depth]} were expected at depth ${depth}`);
-  for (let i = 0; i < v.length; i++) walk(v[i], shape, depth + 1, out, what);
+  if (depth === shape.length - 1) {
+    for (let i = 0; i < v.length; i++) {
+      const e: unknown = v[i];
+      // A number, the common case, in one check.
+      if (typeof e !== 'number') checkScalar(e, depth + 1, what);
+    }
+    leaves.push(v);
+    return;
+  }
+  for (let i = 0; i < v.length; i++) walk(v[i], shape, depth + 1, leaves, what);
+}
+
+/** Throw unless `v` is a value: a number, bigint, boolean or string (`depth`: where, for the message). */
+function checkScalar(v: unknown, depth: number, what: string): void {
+  if (Array.isArray(v)) throw new TranslateRefusal(`${what} is ragged: a list where a value of depth ${depth} was expected`);
+  if (typeof v !== 'number' && typeof v !== 'bigint' && typeof v !== 'boolean' && typeof v !== 'string')
+    throw new TranslateRefusal(`${what} holds ${v === null ? 'null' : 'an object'} at depth ${depth}: only numbers, booleans and strings`);
 }
 
 /** A shape as sent: whole numbers from 0, at most MAX_RANK of them. */
@@ -98,7 +117,7 @@ export function writeNested(values: readonly Element[], shape: readonly number[]
 /** The elements from `start` nested by `shape` from dimension `d` (the last dimension a slice: JSON.stringify writes it natively). */
 function nest(values: readonly Element[], shape: readonly number[], d: number, start: number): unknown[] {
   const n = shape[d]!;
-  if (d === shape.length - 1) return values.slice(start, start + n);
+  if (d === shape.length - 1) return start === 0 && n === values.length ? (values as unknown[]) : values.slice(start, start + n);
   const stride = elementCount(shape.slice(d + 1));
   const out: unknown[] = new Array(n);
   for (let i = 0; i < n; i++) out[i] = nest(values, shape, d + 1, start + i * stride);

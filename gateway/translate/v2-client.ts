@@ -4,7 +4,7 @@
  * `data.ndarray` for booleans and strings; `strData` / `binData` for one string of content type
  * `str` / `base64`), and the model's SeldonMessage answer a v2 answer. Pure.
  */
-import { parseExact } from './json-exact.js';
+import { parseExact, type ExactJson } from './json-exact.js';
 import { isObj } from '../../routing/values/syntax.js';
 import { TranslateRefusal, checkElements, inferDatatype, isFloat, isInteger, isNumeric, writeFlat, type Datatype, type Element } from './datatypes.js';
 import { checkCount, checkShape, flatten, writeNested } from './tensor.js';
@@ -91,13 +91,13 @@ export function seldonAnswerToV2(status: number, body: Buffer, form: V2Form): st
     }
     return v2Error(info);
   }
-  let parsed: { value: unknown; floats: boolean };
+  let parsed: ExactJson;
   try {
     parsed = parseExact(body);
   } catch {
     throw new TranslateRefusal("the model's SeldonMessage answer is not JSON", 502);
   }
-  const byValues = seldonMessageToV2Output(parsed.value, parsed.floats);
+  const byValues = seldonMessageToV2Output(parsed.value, () => parsed.floats);
   const o = sameDatatype(byValues, form) ?? byValues;
   return v2Answer(form, o.name, o.shape, o.datatype, o.kind === 'text' ? `[${JSON.stringify(o.values[0])}]` : writeFlat(o.values), o.contentType);
 }
@@ -113,7 +113,7 @@ export interface V2Output {
 }
 
 /** The rules of a Seldon model's answer (as JSON holds it; gRPC's reader gives the same form, `binData` as its base64 text) → one v2 output; what cannot be read is a refusal of status 502. */
-export function seldonMessageToV2Output(msg: unknown, floats: boolean): V2Output {
+export function seldonMessageToV2Output(msg: unknown, floats: () => boolean): V2Output {
   if (!isObj(msg)) throw new TranslateRefusal("the model's answer is not a SeldonMessage", 502);
   const text = (s: string, ct: string): V2Output => ({ kind: 'text', name: DEFAULT_OUTPUT_NAME, shape: [1], datatype: 'BYTES', values: [s], contentType: ct });
   if (typeof msg.strData === 'string') return text(msg.strData, 'str');

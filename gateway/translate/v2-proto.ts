@@ -8,7 +8,7 @@
  * UTF-8 are refused). Writing uses the typed contents, FP16 and BF16 the raw contents (they have no
  * typed ones). What does not fit its shape or datatype is refused by the rules, never guessed. Pure.
  */
-import { FIXED32, FIXED64, LEN, ProtoWriter, VARINT, readVarint64, walkFields, type WireField } from '../wire/protobuf.js';
+import { FIXED32, FIXED64, LEN, ProtoWriter, VARINT, readPackedFloats, readVarint64, walkFields, type WireField } from '../wire/protobuf.js';
 import { TranslateRefusal, isDatatype, type Datatype, type Element } from './datatypes.js';
 import { readRaw, writeRaw } from './raw-contents.js';
 import { text } from './seldon-proto.js';
@@ -147,13 +147,11 @@ function readContents(b: Buffer, dt: Datatype, where: string, status: number): u
       case 6:
         if (f.wire === FIXED32) return void out.push(b.readFloatLE(f.start));
         if (f.wire !== LEN || (f.end - f.start) % 4 !== 0) throw malformed(where, status);
-        for (let i = f.start; i < f.end; i += 4) out.push(b.readFloatLE(i));
-        return;
+        return readPackedFloats(b, f.start, f.end, 4, out as number[]);
       case 7:
         if (f.wire === FIXED64) return void out.push(b.readDoubleLE(f.start));
         if (f.wire !== LEN || (f.end - f.start) % 8 !== 0) throw malformed(where, status);
-        for (let i = f.start; i < f.end; i += 8) out.push(b.readDoubleLE(i));
-        return;
+        return readPackedFloats(b, f.start, f.end, 8, out as number[]);
       default:
         if (f.wire !== LEN) throw malformed(where, status);
         out.push(text(b.subarray(f.start, f.end), `${where} element ${out.length}`, status));

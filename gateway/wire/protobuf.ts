@@ -110,6 +110,27 @@ export function varint64Bytes(v: bigint, out: number[]): void {
   out.push(Number(u));
 }
 
+/** Typed arrays hold numbers in the platform's byte order: little-endian almost everywhere, protobuf's own. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/**
+ * Each little-endian double (`width` 8) or float (4) of b[start, end) pushed onto `out` (the length a
+ * multiple of `width`, checked by the caller): read through a typed array over the bytes (copied when they
+ * are not aligned), not one `readDoubleLE` each.
+ */
+export function readPackedFloats(b: Buffer, start: number, end: number, width: 4 | 8, out: number[]): void {
+  const n = (end - start) / width;
+  if (!LITTLE_ENDIAN) {
+    for (let i = start; i < end; i += width) out.push(width === 8 ? b.readDoubleLE(i) : b.readFloatLE(i));
+    return;
+  }
+  const at = b.byteOffset + start;
+  const aligned = at % width === 0 ? b.buffer : b.buffer.slice(at, at + n * width);
+  const offset = at % width === 0 ? at : 0;
+  const a = width === 8 ? new Float64Array(aligned, offset, n) : new Float32Array(aligned, offset, n);
+  for (let i = 0; i < n; i++) out.push(a[i]!);
+}
+
 /**
  * A message written field by field, in order: what the gateway composes itself (a translated
  * message), never on a route that does not need it.
@@ -130,6 +151,11 @@ export class ProtoWriter {
     return this.push(Buffer.from(h));
   }
 
+  /** Fields already written (their tags and payloads), as they are; nothing when empty. */
+  fields(encoded: Buffer): this {
+    return encoded.length === 0 ? this : this.push(encoded);
+  }
+
   /** A length-delimited field (bytes, a string's UTF-8, a message). */
   bytes(field: number, payload: Buffer): this {
     return this.head(field, LEN, payload.length).push(payload);
@@ -139,8 +165,11 @@ export class ProtoWriter {
     return this.bytes(field, Buffer.from(s, 'utf8'));
   }
 
+  /** A message field: `m`'s parts are taken as they are, so a message nested n deep is copied once, at the outermost `finish`. */
   message(field: number, m: ProtoWriter): this {
-    return this.bytes(field, m.finish());
+    this.head(field, LEN, m.size);
+    for (const p of m.parts) this.push(p);
+    return this;
   }
 
   /** A varint field (bool, enum, int32, int64, uint32, uint64). */
@@ -167,6 +196,11 @@ export class ProtoWriter {
   /** A packed repeated double (`width` 8) or float (4) field. */
   packedFloats(field: number, values: readonly number[], width: 4 | 8): this {
     if (values.length === 0) return this;
+    if (LITTLE_ENDIAN) {
+      // The typed array converts in one native pass; its memory is the little-endian payload.
+      const a = width === 8 ? new Float64Array(values) : new Float32Array(values);
+      return this.bytes(field, Buffer.from(a.buffer, a.byteOffset, a.byteLength));
+    }
     const b = Buffer.allocUnsafe(values.length * width);
     for (let i = 0; i < values.length; i++) {
       if (width === 8) b.writeDoubleLE(values[i]!, i * 8);

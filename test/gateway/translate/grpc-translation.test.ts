@@ -671,3 +671,42 @@ describe('gRPC translation: a request that stops mid-message', () => {
     }
   });
 });
+
+describe('gRPC translation: a request that trickles its message', () => {
+  const calls: Recorded[] = [];
+  let model: grpc.Server;
+  let gw: TestGateway;
+
+  beforeAll(async () => {
+    const m = await startV2Model(calls, {});
+    model = m.server;
+    gw = await startTestGateway({
+      manifests: { 'trickle.yaml': sdep('trickle', 'm', { protocol: 'v2', predictors: [{ name: 'main', graph: { name: 'clf' } }] }, { [PROTOCOL]: '{}' }) },
+      resolve: { 'trickle-main.m:5001': m.port },
+      // Bytes come far more often than the idle timeout: only the route's timeout can end the read.
+      args: ['--default-timeout', '600ms', '--default-idle-timeout', '30s'],
+    });
+  });
+  afterAll(async () => {
+    await gw?.stop();
+    model?.forceShutdown();
+  });
+
+  it('is cut at the route’s timeout though bytes keep coming: DEADLINE_EXCEEDED, nothing sent', async () => {
+    const session = http2.connect(`http://127.0.0.1:${gw.port}`);
+    let trickle: NodeJS.Timeout | undefined;
+    try {
+      const s = session.request({ ':method': 'POST', ':path': PREDICT, 'content-type': 'application/grpc', te: 'trailers', seldon: 'trickle', namespace: 'm' });
+      // A frame that announces 10,000 bytes, then one byte every 50 ms: 500 s of message, never idle.
+      s.write(Buffer.from([0, 0, 0, 0x27, 0x10]));
+      trickle = setInterval(() => s.write(Buffer.from([0x1a])), 50);
+      const headers = await new Promise<http2.IncomingHttpHeaders>((resolve) => s.once('response', resolve));
+      expect(headers['grpc-status']).toBe(String(grpc.status.DEADLINE_EXCEEDED));
+      expect(decodeURIComponent(String(headers['grpc-message']))).toMatch(/not read within the route timeout of 600 ms/);
+      expect(calls).toHaveLength(0);
+    } finally {
+      clearInterval(trickle);
+      session.destroy();
+    }
+  });
+});

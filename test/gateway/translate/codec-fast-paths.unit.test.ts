@@ -1,0 +1,221 @@
+/**
+ * The codec's fast paths give what the plain ones gave, seeded: each plain path is kept here as the
+ * reference it replaced (JSON read with a byte scan before the parse, a tensor flattened element by
+ * element, each element checked alone, the default names built as strings and written with
+ * JSON.stringify or one protobuf field each, packed floats read and written one `readDoubleLE` /
+ * `writeDoubleLE` each, a nested message finished at each level), and random input, good and bad,
+ * must give the same value, the same refusal message, the same bytes.
+ */
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { parseExact } from '../../../gateway/translate/json-exact.js';
+import { flatten } from '../../../gateway/translate/tensor.js';
+import { DATATYPES, TranslateRefusal, checkElement, checkElements, type Datatype, type Element } from '../../../gateway/translate/datatypes.js';
+import { writeDefaultNames } from '../../../gateway/translate/default-names.js';
+import { ProtoWriter, readPackedFloats } from '../../../gateway/wire/protobuf.js';
+
+const SEED = 20261127;
+
+/** What `f` gives, or the refusal's message. */
+function outcome(f: () => unknown): unknown {
+  try {
+    return { ok: f() };
+  } catch (err) {
+    if (err instanceof TranslateRefusal || err instanceof SyntaxError) return { refused: err.message };
+    throw err;
+  }
+}
+
+// ---- the plain paths, as they were -------------------------------------------------------------
+
+function plainParseExact(buf: Buffer): { value: unknown; floats: boolean } {
+  let inString = false;
+  let floats = false;
+  let long = false;
+  let run = -1;
+  let prevDigit = false;
+  for (let i = 0; i < buf.length; i++) {
+    const c = buf[i]!;
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+      continue;
+    }
+    if (c >= 0x30 && c <= 0x39) {
+      if (run === -1) run = 0;
+      if (run >= 0 && ++run >= 16) long = true;
+      prevDigit = true;
+      continue;
+    }
+    if (c === 0x22) inString = true;
+    if (c === 0x2e || ((c === 0x65 || c === 0x45) && prevDigit)) {
+      floats = true;
+      run = -2;
+    } else if (!((c === 0x2b || c === 0x2d) && run === -2)) run = -1;
+    prevDigit = false;
+  }
+  const exact = (_k: string, v: unknown, ctx?: { source?: string }): unknown =>
+    typeof v !== 'number' || Number.isSafeInteger(v) || ctx?.source === undefined || !/^-?[0-9]+$/.test(ctx.source) ? v : BigInt(ctx.source);
+  const text = buf.toString('utf8');
+  return { value: long ? JSON.parse(text, exact) : JSON.parse(text), floats };
+}
+
+function plainFlatten(nested: unknown, what: string): { shape: number[]; values: Element[] } {
+  const shape: number[] = [];
+  let probe: unknown = nested;
+  while (Array.isArray(probe)) {
+    shape.push(probe.length);
+    if (shape.length > 32) throw new TranslateRefusal(`${what} is nested deeper than 32 levels`);
+    if (probe.length === 0) break;
+    probe = probe[0];
+  }
+  const values: Element[] = [];
+  const walk = (v: unknown, depth: number): void => {
+    if (depth === shape.length) {
+      if (Array.isArray(v)) throw new TranslateRefusal(`${what} is ragged: a list where a value of depth ${depth} was expected`);
+      if (typeof v !== 'number' && typeof v !== 'bigint' && typeof v !== 'boolean' && typeof v !== 'string')
+        throw new TranslateRefusal(`${what} holds ${v === null ? 'null' : 'an object'} at depth ${depth}: only numbers, booleans and strings`);
+      values.push(v);
+      return;
+    }
+    if (!Array.isArray(v)) throw new TranslateRefusal(`${what} is ragged: a value where a list of ${shape[depth]} was expected at depth ${depth}`);
+    if (v.length !== shape[depth]) throw new TranslateRefusal(`${what} is ragged: a list of ${v.length} where ${shape[depth]} were expected at depth ${depth}`);
+    for (const x of v) walk(x, depth + 1);
+  };
+  walk(nested, 0);
+  return { shape, values };
+}
+
+function plainCheckElements(dt: Datatype, values: readonly Element[]): void {
+  for (let i = 0; i < values.length; i++) checkElement(dt, values[i]!, i);
+}
+
+const plainNames = (n: number): string[] => Array.from({ length: n }, (_, i) => `t:${i}`);
+
+// ---- random input ------------------------------------------------------------------------------
+
+/** Numbers as clients write them: whole, long (beyond 2^53), fractions, exponents, negative zero, huge. */
+const numberText = fc.oneof(
+  fc.integer().map(String),
+  fc.bigInt({ min: -(2n ** 70n), max: 2n ** 70n }).map(String),
+  fc.double({ noNaN: true, noDefaultInfinity: true }).map((d) => JSON.stringify(d)),
+  fc.constantFrom('1.0', '-0', '-0.0', '1e2', '1E+2', '2.5e-3', '1e400', '9007199254740993', '-9007199254740993', '12345678901234567.5', '0.12345678901234567'),
+);
+/** Strings that look like numbers, with escapes. */
+const stringText = fc.oneof(fc.string(), fc.constantFrom('1.5', '12345678901234567890', 'e', '\\"', 'x\\\\')).map((s) => JSON.stringify(s));
+const valueText: fc.Arbitrary<string> = fc.letrec<{ v: string }>((tie) => ({
+  v: fc.oneof(
+    { depthSize: 'small', withCrossShrink: true },
+    numberText,
+    stringText,
+    fc.constantFrom('true', 'false', 'null'),
+    fc.array(tie('v'), { maxLength: 5 }).map((a) => `[${a.join(',')}]`),
+    fc.array(fc.tuple(fc.string(), tie('v')), { maxLength: 4 }).map((kv) => `{${kv.map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(',')}}`),
+  ),
+})).v;
+
+describe('the fast paths write what the plain ones wrote (seeded)', () => {
+  it('JSON read exactly: the same value (bigints beyond 2^53) and the same floats flag', () => {
+    fc.assert(
+      // Padded with whitespace past 4 KiB, the same document takes the walk (large bodies) instead of the scan (small ones).
+      fc.property(valueText, fc.boolean(), (doc, padded) => {
+        const text = padded ? `${doc}${' '.repeat(4100)}` : doc;
+        const buf = Buffer.from(text);
+        const fast = outcome(() => {
+          const p = parseExact(buf);
+          return { value: p.value, floats: p.floats };
+        });
+        expect(fast).toEqual(outcome(() => plainParseExact(buf)));
+      }),
+      { seed: SEED, numRuns: 2000 },
+    );
+  });
+
+  it('a tensor flattened: the same shape and values, or the same refusal', () => {
+    // Nested lists, mostly rectangular, sometimes ragged, with nulls, objects and lists among values.
+    const leaf = fc.oneof({ weight: 8, arbitrary: fc.oneof(fc.double(), fc.boolean(), fc.string(), fc.bigInt()) }, { weight: 1, arbitrary: fc.constantFrom(null, {}, [1]) });
+    const rect = fc
+      .tuple(fc.array(fc.integer({ min: 0, max: 4 }), { maxLength: 4 }), fc.infiniteStream(leaf), fc.double({ min: 0, max: 1, noNaN: true }), fc.integer({ min: 0, max: 1000 }))
+      .map(([shape, leaves, breakIt, where]) => {
+        const it = leaves[Symbol.iterator]();
+        let k = 0;
+        const build = (d: number): unknown => {
+          if (d === shape.length) return it.next().value;
+          const n = shape[d]! + (breakIt < 0.2 && k++ === where % 7 ? 1 : 0);
+          return Array.from({ length: n }, () => build(d + 1));
+        };
+        return build(0);
+      });
+    fc.assert(
+      fc.property(rect, (nested) => {
+        expect(outcome(() => flatten(nested, 'x'))).toEqual(outcome(() => plainFlatten(nested, 'x')));
+      }),
+      { seed: SEED, numRuns: 3000 },
+    );
+  });
+
+  it('elements checked for each datatype: passed alike, or refused with the same message', () => {
+    const element = fc.oneof(
+      fc.double(),
+      fc.integer(),
+      fc.constantFrom(0, -0, 255, 256, -129, 65504, 65505, 2 ** 31, 2 ** 32, 2 ** 53, -(2 ** 53), 2 ** 64, Infinity, -Infinity, NaN, 3.4028234663852886e38, 3.5e38, 0.5),
+      fc.bigInt({ min: -(2n ** 65n), max: 2n ** 65n }),
+      fc.boolean(),
+      fc.string({ maxLength: 50 }),
+    );
+    fc.assert(
+      fc.property(fc.constantFrom(...DATATYPES), fc.array(element, { maxLength: 12 }), (dt, values) => {
+        expect(outcome(() => checkElements(dt, values))).toEqual(outcome(() => plainCheckElements(dt, values)));
+      }),
+      { seed: SEED, numRuns: 3000 },
+    );
+  });
+
+  it('the default names t:0…t:n-1: the same JSON text and the same protobuf fields', () => {
+    const counts = fc.oneof(fc.integer({ min: 0, max: 1200 }), fc.constantFrom(1, 9, 10, 11, 99, 100, 101, 999, 1000, 1001, 10001));
+    fc.assert(
+      fc.property(counts, (n) => {
+        expect(writeDefaultNames(n, true).toString('latin1')).toBe(JSON.stringify(plainNames(n)));
+        const plain = new ProtoWriter();
+        for (const name of plainNames(n)) plain.string(1, name);
+        expect(writeDefaultNames(n, false).equals(plain.finish())).toBe(true);
+      }),
+      { seed: SEED, numRuns: 300 },
+    );
+  });
+
+  it('packed floats and doubles, read at any alignment and written: the same numbers and the same bytes', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(4 as const, 8 as const), fc.array(fc.double(), { maxLength: 40 }), fc.integer({ min: 0, max: 7 }), (width, values, pad) => {
+        const plain = Buffer.alloc(values.length * width);
+        values.forEach((v, i) => (width === 8 ? plain.writeDoubleLE(v, i * 8) : plain.writeFloatLE(v, i * 4)));
+        const written = new ProtoWriter().packedFloats(1, values, width).finish();
+        const plainField = values.length === 0 ? Buffer.alloc(0) : new ProtoWriter().bytes(1, plain).finish();
+        expect(written.equals(plainField)).toBe(true);
+        // The payload inside a larger buffer at `pad` bytes: aligned or not.
+        const host = Buffer.concat([Buffer.alloc(pad, 0xee), plain, Buffer.alloc(3, 0xee)]);
+        const read: number[] = [];
+        readPackedFloats(host, pad, pad + plain.length, width, read);
+        const expected = values.map((_, i) => (width === 8 ? plain.readDoubleLE(i * 8) : plain.readFloatLE(i * 4)));
+        expect(read).toEqual(expected);
+      }),
+      { seed: SEED, numRuns: 1000 },
+    );
+  });
+
+  it('a message nested three deep: the same bytes as finished at each level', () => {
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 5 }), fc.string(), (chunks, name) => {
+        const leaf = (): ProtoWriter => {
+          const w = new ProtoWriter().string(1, name);
+          for (const c of chunks) w.bytes(2, Buffer.from(c));
+          return w;
+        };
+        const fast = new ProtoWriter().string(1, 'm').message(5, new ProtoWriter().message(3, leaf()).varint(4, 7)).finish();
+        const plain = new ProtoWriter().string(1, 'm').bytes(5, new ProtoWriter().bytes(3, leaf().finish()).varint(4, 7).finish()).finish();
+        expect(fast.equals(plain)).toBe(true);
+      }),
+      { seed: SEED, numRuns: 500 },
+    );
+  });
+});
