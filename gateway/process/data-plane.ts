@@ -3,16 +3,9 @@
  * port, upstream pools, mirrors and the proxies, all reading one `RouteState`; the OAuth front
  * end and the gate (auth, rate limits) with their stores.
  *
- * It composes and decides nothing of the edge itself: the HTTP/1.1 edge is hardened in edge/ —
- * Node's parser refuses smuggling shapes (Content-Length with Transfer-Encoding, differing or
- * repeated Content-Length, obsolete line folding, bad methods, malformed chunked bodies) with 400
- * (edge/http1-edge.ts answers them, and 431, 408, 405 for CONNECT); edge/refusals.ts adds 400 for
- * a repeated Host, a Transfer-Encoding that does not end in chunked or a Content_Length /
- * Transfer_Encoding field, 405 for TRACE, 413 over --max-body, 431 over --max-headers-count; 503
- * for connections over --max-connections is the listener's (process/public-listeners.ts `accept`). A connection that
- * sends nothing is closed after the header timeout. Each is answered on that connection only,
- * with a JSON body, and closed; requests pipelined behind it are never served
- * (edge/http1-serial.ts). Nothing on the public port answers in fastify's words.
+ * It decides nothing of the edge: the HTTP/1.1 refusals (smuggling shapes, 400/405/408/413/431, each
+ * answered on its connection only, then closed) are edge/http1-edge.ts, refusals.ts and http1-serial.ts';
+ * 503 over --max-connections is process/public-listeners.ts `accept`.
  */
 import { readFileSync } from 'node:fs';
 import { ModelMetadata } from '../model-metadata/model-metadata.js';
@@ -139,7 +132,7 @@ export class DataPlane {
   readonly sticky = new StickyKeys();
   /** Bandits: attribution tokens on answers, feedback to the arm that earned it (gateway/steer/bandit-edge.ts). */
   readonly bandits: BanditEdge;
-  /** The metadata of the v2 models translated requests reach (gateway/model-metadata/), kept per model: its owner forgets a model at the table change that drops it. */
+  /** The v2 models' metadata for translated requests (gateway/model-metadata/); forgotten at the table change that drops a model. */
   readonly metadata: ModelMetadata;
   /** Flow control of predictors with `seldon.io/gateway-flow` (gateway/flow/); its demand is what KEDA is told. */
   readonly flow: FlowController;
@@ -227,7 +220,6 @@ export class DataPlane {
     const targets = new Map([...config.fallbackTargets].map(([name, t]) => [name, targetBackend(name, t, config.compile)] as const));
     this.fallbackTargets = [...targets.values()];
     const fallback: FallbackDeps = { targets, metrics: this.metrics.fallbacks, coldDemand: (b) => this.flow.coldFallback(b) };
-    // The v2 models' metadata, fetched beside translated traffic (gateway/model-metadata/): its clock is the test's when one drives it.
     this.metadata = new ModelMetadata({ rest: this.upstreams, grpc: () => this.grpc.upstreams, now, log });
     this.rest = new RestProxy({
       metadata: this.metadata,

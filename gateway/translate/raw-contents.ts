@@ -80,7 +80,7 @@ export function readRaw(dt: Datatype, raw: Buffer): (Element | Buffer)[] {
   return out;
 }
 
-/** `values` (already checked for `dt`, datatypes.ts) as raw contents; a float a 16- or 32-bit type cannot hold exactly is refused. */
+/** `values` (already checked for `dt`, datatypes.ts) as raw contents; FP32 takes the nearest float32, FP16/BF16 only a value they hold exactly. */
 export function writeRaw(dt: Datatype, values: readonly (Element | Buffer)[]): Buffer {
   if (dt === 'BYTES') {
     const parts = values.map((v) => (Buffer.isBuffer(v) ? v : Buffer.from(String(v), 'utf8')));
@@ -133,10 +133,14 @@ export function writeRaw(dt: Datatype, values: readonly (Element | Buffer)[]): B
       case 'BF16':
         out.writeUInt16LE(exactly(numberToBfloat(Number(n)), bfloatToNumber, Number(n), dt, i), o);
         break;
-      case 'FP32':
-        if (Math.fround(Number(n)) !== Number(n)) throw new TranslateRefusal(`element ${i} is ${String(n)}, which FP32 cannot hold exactly`);
-        out.writeFloatLE(Number(n), o);
+      case 'FP32': {
+        // The nearest float32, as the model's own parser reads the same number sent as JSON text over REST
+        // (FP32's range was checked, datatypes.ts); only a value that would vanish to zero is refused.
+        const v = Number(n);
+        if (v !== 0 && Math.fround(v) === 0) throw new TranslateRefusal(`element ${i} is ${String(n)}, too small for FP32 (it would be 0)`);
+        out.writeFloatLE(v, o);
         break;
+      }
       default:
         if (typeof n === 'bigint' && BigInt(Number(n)) !== n) throw new TranslateRefusal(`element ${i} is ${String(n)}, which FP64 cannot hold exactly`);
         out.writeDoubleLE(Number(n), o);

@@ -159,6 +159,8 @@ export function sameDatatype(o: V2Output, form: V2Form, doubles = false): V2Outp
   if (o.shape.length !== input.shape.length || o.shape.some((d, i) => d !== input.shape[i])) return null;
   let values = o.values;
   if (doubles && isInteger(input.datatype) && values.some(unsafeWhole)) values = values.map((v) => (unsafeWhole(v) ? BigInt(v as number) : v));
+  // A double float32 would round: the answer stays FP64 (the model's own value, never rounded for a datatype).
+  if (doubles && input.datatype === 'FP32' && values.some((v) => typeof v === 'number' && Math.fround(v) !== v)) return null;
   try {
     checkElements(input.datatype, values);
   } catch (err) {

@@ -171,7 +171,7 @@ function writeTensor(name: string, shape: readonly number[], dt: Datatype, value
   if (field === undefined) return { tensor: w, raw: writeRaw(dt, values) };
   const c = new ProtoWriter();
   if (field === 6 || field === 7) {
-    // FP32: a number float32 cannot hold exactly is refused (raw-contents.ts's rule), never rounded.
+    // FP32: raw-contents.ts's rule (the nearest float32; a value that would vanish refused).
     if (field === 6) writeRaw('FP32', values);
     c.packedFloats(field, values as number[], field === 6 ? 4 : 8);
   } else if (field === 8) for (const v of values) c.string(8, String(v));

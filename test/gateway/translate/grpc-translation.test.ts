@@ -169,6 +169,7 @@ describe('gRPC protocol translation', () => {
       manifests: {
         'iris.yaml': sdep('iris', 'm', { protocol: 'v2', predictors: [{ name: 'main', graph: { name: 'classifier' } }] }, { [PROTOCOL]: '{"modelName": "iris"}' }),
         'half.yaml': sdep('half', 'm', { protocol: 'v2', predictors: [{ name: 'main', graph: { name: 'half' } }] }, { [PROTOCOL]: 'datatype: FP16\nnames: [a, b]' }),
+        'single.yaml': sdep('single', 'm', { protocol: 'v2', predictors: [{ name: 'main', graph: { name: 'single' } }] }, { [PROTOCOL]: 'datatype: FP32' }),
         'legacy.yaml': sdep('legacy', 'm', { predictors: [{ name: 'main', graph: { name: 'legacy' } }] }, { [PROTOCOL]: 'accept: [v2]' }),
         'shadowed.yaml': sdep('shadowed', 'm', {
           predictors: [
@@ -199,6 +200,7 @@ describe('gRPC protocol translation', () => {
       resolve: {
         'iris-main.m:5001': m2.port,
         'half-main.m:5001': m2.port,
+        'single-main.m:5001': m2.port,
         'legacy-main.m:5001': ms.port,
         'shadowed-main.m:5001': ms.port,
         'shadowed-copy.m:5001': sh.port,
@@ -340,6 +342,16 @@ describe('gRPC protocol translation', () => {
         inputs: [{ name: 'input-0', datatype: 'BYTES', shape: ['1'], parameters: { content_type: { string_param: 'base64' } }, contents: { bytes_contents: [Buffer.from(bin.toString('base64'))] } }],
       });
       expect(b.res).toEqual({ binData: bin });
+    });
+
+    it('a declared FP32 takes each double as its nearest float32 (as a v2 model parses the same JSON number over REST); a value that would vanish or overflow is refused, nothing sent', async () => {
+      const o = await seldon('single', { data: { tensor: { shape: [1, 3], values: [0.1, 1.5, -1e30] } } });
+      expect(o.err, o.err?.details).toBeUndefined();
+      expect(v2Calls.at(-1)!.request).toEqual({ model_name: 'single', inputs: [{ name: 'input-0', datatype: 'FP32', shape: ['1', '3'], contents: { fp32_contents: [Math.fround(0.1), 1.5, Math.fround(-1e30)] } }] });
+      const calls = v2Calls.length;
+      await refused(() => seldon('single', { data: { tensor: { shape: [1], values: [1e-50] } } }), /too small for FP32/);
+      await refused(() => seldon('single', { data: { tensor: { shape: [1], values: [1e39] } } }), /out of range for FP32/);
+      expect(v2Calls.length).toBe(calls);
     });
 
     it('the annotation’s datatype FP16 goes as raw contents; its names name the answer', async () => {

@@ -29,9 +29,13 @@ describe('raw contents', () => {
     expect(readRaw('BF16', Buffer.from('803f', 'hex'))).toEqual([1]);
     expect(readRaw('BYTES', Buffer.from('020000006162', 'hex'))).toEqual([Buffer.from('ab')]);
   });
+  it('writes FP32 as the nearest float32, as a v2 model parses the same JSON number', () => {
+    expect(writeRaw('FP32', [0.1, -0, 3.4028234663852886e38])).toEqual(Buffer.from('cdcccc3d00000080ffff7f7f', 'hex'));
+    expect(readRaw('FP32', writeRaw('FP32', [0.1]))).toEqual([Math.fround(0.1)]);
+  });
   it('refuses what it cannot hold exactly, and broken contents', () => {
     expect(() => writeRaw('FP16', [0.1])).toThrow(TranslateRefusal);
-    expect(() => writeRaw('FP32', [0.1])).toThrow(/FP32 cannot hold exactly/);
+    expect(() => writeRaw('FP32', [1e-50])).toThrow(/too small for FP32/);
     expect(() => writeRaw('FP64', [9007199254740993n])).toThrow(/FP64 cannot hold exactly/);
     expect(() => readRaw('INT32', Buffer.alloc(3))).toThrow(/not whole 4-byte elements/);
     expect(() => readRaw('BOOL', Buffer.from([2]))).toThrow(/not 0 or 1/);

@@ -372,7 +372,7 @@ describe('ports: one reader (routing/values/port.ts), 1..65535', () => {
     ['65536', null],
     ['99999', null],
   ] as [string, number | null][])('%s: %s in a SeldonDeployment, a Mapping, a CORS origin and every flag (null: refused)', (text, port) => {
-    const cfg = parseCustomConfig(`kind: Mapping\nname: m\nprefix: /seldon/ns/m/\nservice: m-svc:${text}\n`, 'ns');
+    const cfg = parseCustomConfig(`apiVersion: getambassador.io/v2\nkind: Mapping\nname: m\nprefix: /seldon/ns/m/\nservice: m-svc:${text}\n`, 'ns');
     const cors = parseCorsPolicy({ origins: `https://a.example:${text}` }, 'cors');
     expect({
       seldon: seldon(text),
