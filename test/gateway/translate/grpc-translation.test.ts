@@ -347,7 +347,10 @@ describe('gRPC protocol translation', () => {
     it('a declared FP32 takes each double as its nearest float32 (as a v2 model parses the same JSON number over REST); a value that would vanish or overflow is refused, nothing sent', async () => {
       const o = await seldon('single', { data: { tensor: { shape: [1, 3], values: [0.1, 1.5, -1e30] } } });
       expect(o.err, o.err?.details).toBeUndefined();
-      expect(v2Calls.at(-1)!.request).toEqual({ model_name: 'single', inputs: [{ name: 'input-0', datatype: 'FP32', shape: ['1', '3'], contents: { fp32_contents: [Math.fround(0.1), 1.5, Math.fround(-1e30)] } }] });
+      expect(v2Calls.at(-1)!.request).toEqual({
+        model_name: 'single',
+        inputs: [{ name: 'input-0', datatype: 'FP32', shape: ['1', '3'], contents: { fp32_contents: [Math.fround(0.1), 1.5, Math.fround(-1e30)] } }],
+      });
       const calls = v2Calls.length;
       await refused(() => seldon('single', { data: { tensor: { shape: [1], values: [1e-50] } } }), /too small for FP32/);
       await refused(() => seldon('single', { data: { tensor: { shape: [1], values: [1e39] } } }), /out of range for FP32/);
