@@ -17,6 +17,8 @@ server.on('stream', (stream) => {
   const pieces: Buffer[] = [];
   stream.on('data', (c: Buffer) => pieces.push(c));
   stream.on('end', () => {
+    // A call the client cut (a load run's end) ended its readable side too: there is no one to answer.
+    if (stream.destroyed || stream.closed) return;
     stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
     stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
     for (const p of pieces) stream.write(p);
