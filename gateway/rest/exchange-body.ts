@@ -33,8 +33,8 @@ export abstract class ExchangeBody extends RestPipelineRequest implements Timeou
   declare protected up: UpstreamPool;
   /** The upstream request's head: the client's fields as the model gets them (rest/rest-request.ts `forward`). */
   protected headers!: UpstreamFields;
-  /** What goes upstream: the body whole (null: none), or streamed. */
-  protected sendBody: Buffer | RequestBody | null = null;
+  /** What goes upstream: the body whole (null: none), or streamed (the client's own stream on a plain route, else a `RequestBody` over it). */
+  protected sendBody: Buffer | Readable | null = null;
   /** The body can be sent again (absent, or fully buffered). */
   protected replayable = true;
   /** The route timeout: the exchange is an entry of its duration's list (upstream/timeout-lists.ts), from the end of the request on. */
@@ -259,14 +259,26 @@ export abstract class ExchangeBody extends RestPipelineRequest implements Timeou
   /**
    * Stream the body to the upstream (after `head`, chunks already read); with `copy`, mirrors
    * get the whole body once it has ended, without holding the primary.
+   *
+   * A body nothing else reads (no chunks read before, no mirror's copy, no payload log) goes as it
+   * came: the upstream client reads the client's own stream, its chunks written as the socket handed
+   * them over, and each socket's watermark is the other's backpressure. No stream between them: one
+   * was a second set of buffers, pauses and 'data' events per chunk (load/README.md, `large`).
+   * The client's stream is never destroyed on the upstream's account: the upstream client only
+   * listens to it and lets go (upstream/http1-connection.ts `detachBody`).
    */
   private streamBody(stream: Readable, head: Buffer[], copy: boolean): void {
+    const seen = this.tap?.requestBody;
+    this.replayable = false;
+    stream.once('end', () => this.startTimer());
+    if (head.length === 0 && !copy && seen === undefined) {
+      this.sendBody = stream;
+      return;
+    }
     const mirrors = this.decision.mirrors;
     const limit = this.proxy.deps.mirrors.maxBodyBytes;
     const copied = copy ? { limit, whole: (b: Buffer | null) => (b === null ? this.proxy.deps.mirrors.tooLarge(mirrors) : this.mirror(b)) } : undefined;
-    this.sendBody = new RequestBody(this.req, stream, head, copied, this.tap?.requestBody);
-    this.replayable = false;
-    stream.once('end', () => this.startTimer());
+    this.sendBody = new RequestBody(this.req, stream, head, copied, seen);
   }
 
   /** Routes that retry or hedge, and small bodies, are read first (up to the retry buffer) so they can be replayed. */
@@ -300,7 +312,7 @@ export abstract class ExchangeBody extends RestPipelineRequest implements Timeou
   /** The body goes again, whole and kept: not streamed, not over the retry buffer. */
   protected resendable(): boolean {
     const body = this.sendBody;
-    return this.replayable && !(body instanceof RequestBody) && (body === null || body.length <= this.proxy.deps.upstream.retryBufferBytes);
+    return this.replayable && isWhole(body) && (body === null || body.length <= this.proxy.deps.upstream.retryBufferBytes);
   }
 }
 

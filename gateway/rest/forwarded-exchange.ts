@@ -240,7 +240,9 @@ export class Exchange extends ExchangeBody implements AttemptOwner, AnswerSink {
       return;
     }
     const failure = classify(err);
-    const unread = this.sendBody instanceof RequestBody ? !this.sendBody.started : true;
+    // A stream the upstream client has taken bytes of cannot go again (the client's own stream, or a RequestBody over it).
+    const body = this.sendBody;
+    const unread = isWhole(body) || !body.readableDidRead;
     if (this.afterFailure(failure, this.replayable, this.replayable || unread) !== undefined) return;
     if (failure === 'idle') this.metrics.timeout(this.backend, 'rest');
     const f = unansweredFailure(failure, this.who(), this.backend.idleTimeoutMs, err.code ?? err.message);

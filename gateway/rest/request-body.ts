@@ -1,16 +1,15 @@
 /**
- * The request body as the upstream client (upstream/http1-client.ts) reads it.
+ * The request body as the upstream client (upstream/http1-client.ts) reads it when something else
+ * reads it too: chunks read before (a retry buffer that overflowed, a feedback's token, the auth
+ * service's start), the mirrors' copy, the payload log. A plain route has none of these: the upstream
+ * client reads the request's own stream (rest/exchange-body.ts `streamBody`).
  *
- * Why not hand the client the request's body stream (the request itself, `RestRequest.body`): anything else that reads that
- * stream (a mirror's tee, a retry buffer) would race the client for the bytes, and a body the
- * upstream no longer wants (it answered early, the attempt was aborted) must not take the
- * client's connection with it: destroying an `IncomingMessage` destroys its socket, cutting the
- * answer being written.
- *
- * So the body is a stream of its own, pulled from the request with backpressure. It is the only
- * reader of the request; it can start with chunks read before (a retry buffer that overflowed)
- * and can keep a copy for mirrors, up to a limit. Destroying it only detaches it from the
- * request: what becomes of the rest of the request body is the proxy's decision.
+ * Why a stream of its own then: the other readers would race the client for the bytes of the
+ * request's stream. So this is the only reader of the request, pulled with backpressure; it starts
+ * with the chunks read before, keeps a copy for mirrors up to a limit, and tells the payload log each
+ * piece. Destroying it only detaches it from the request (destroying an `IncomingMessage` would
+ * destroy its socket, cutting the answer being written): what becomes of the rest of the request
+ * body is the proxy's decision.
  */
 import { Readable } from 'node:stream';
 import type { RestRequest } from '../edge/rest-exchange.js';
@@ -50,11 +49,6 @@ export class RequestBody extends Readable {
     req.once('close', this.onClose);
     // Nothing flows until the client reads (`_read`): the request stays paused until then.
     req.pause();
-  }
-
-  /** True once the client has taken bytes (a connect failure before that can be retried with it). */
-  get started(): boolean {
-    return this.readableDidRead;
   }
 
   private keep(c: Buffer): void {

@@ -108,3 +108,15 @@ export async function callLoops(clients: readonly SeldonClient[], metadata: grpc
   await Promise.all(Array.from({ length: loops }, (_, i) => loop(clients[i % clients.length]!)));
   return { calls, errors, seconds: (performance.now() - start) / 1000, latenciesMs: latencies.subarray(0, calls) };
 }
+
+/**
+ * A Predict request carrying a tensor of about `bytes` (doubles, `bytes / 8` of them) as it goes on the wire: the
+ * 5-byte gRPC prefix, then the protobuf. What the large scenario's h2load sends; the backend echoes the tensor.
+ */
+export function predictFrame(bytes: number): Buffer {
+  const values = Array.from({ length: Math.floor(bytes / 8) }, (_, i) => (i % 1000) / 1000);
+  const message = seldonService().Predict!.requestSerialize({ data: { names: ['t'], tensor: { shape: [1, values.length], values } } });
+  const prefix = Buffer.alloc(5);
+  prefix.writeUInt32BE(message.length, 1);
+  return Buffer.concat([prefix, message]);
+}

@@ -15,7 +15,12 @@ export const haproxyBinary = (): string | null => which('haproxy');
  * Write `<dir>/haproxy.cfg` (`global` and `defaults` lines after the common ones, the frontend's own lines after its
  * bind, then the backends) and run haproxy on it, pinned to `cpu`, until it answers on `port`.
  */
-export async function startHaproxy(dir: string, port: number, cpu: number | undefined, c: { global?: string; defaults: string; frontend: string; backends: string }): Promise<Spawned> {
+export async function startHaproxy(
+  dir: string,
+  port: number,
+  cpu: number | undefined,
+  c: { global?: string; defaults: string; frontend: string; backends: string; bind?: string; ready?: () => Promise<boolean> },
+): Promise<Spawned> {
   const binary = haproxyBinary();
   if (!binary) throw new Error('haproxy is not installed (apt-get install haproxy)');
   mkdirSync(dir, { recursive: true });
@@ -31,25 +36,34 @@ defaults
   timeout connect 1s
 ${c.defaults}
 frontend bench
-  bind 127.0.0.1:${port}
+  bind 127.0.0.1:${port}${c.bind ?? ''}
   http-request return status 200 if { path /__ready }
 ${c.frontend}
 ${c.backends}
 `,
   );
   const s = startServer('haproxy', join(dir, 'haproxy.log'), cpu, [binary, '-db', '-f', cfg]);
-  await waitFor('haproxy', s, async () => (await httpStatus(`http://127.0.0.1:${port}/__ready`)) === 200);
+  await waitFor('haproxy', s, c.ready ?? (async () => (await httpStatus(`http://127.0.0.1:${port}/__ready`)) === 200));
   return s;
 }
 
 /**
  * A plain reverse proxy on 127.0.0.1:`port` to 127.0.0.1:`upstreamPort`: one thread (`nbthread 1`, pinned to
- * `cpu`), keep-alive both ways (`http-reuse always`, idle server connections kept), no access log.
+ * `cpu`), keep-alive both ways (`http-reuse always`, idle server connections kept), no access log. `h2`: clients
+ * speak HTTP/2 with prior knowledge (h2c, `bind ... proto h2`; `ready` then probes it); `upstreamH2`: so does the
+ * model (`server ... proto h2`: gRPC).
  */
-export const startHaproxyProxy = (dir: string, port: number, upstreamPort: number, cpu: number | undefined): Promise<Spawned> =>
+export const startHaproxyProxy = (
+  dir: string,
+  port: number,
+  upstreamPort: number,
+  cpu: number | undefined,
+  o: { h2?: { ready: () => Promise<boolean> }; upstreamH2?: boolean } = {},
+): Promise<Spawned> =>
   startHaproxy(dir, port, cpu, {
     global: '  nbthread 1\n  tune.bufsize 32768',
     defaults: '  option http-keep-alive\n  http-reuse always\n  timeout client 300s\n  timeout server 300s\n  timeout http-keep-alive 300s',
     frontend: '  default_backend model',
-    backends: `backend model\n  server m 127.0.0.1:${upstreamPort} maxconn 1000 pool-max-conn 1000 pool-purge-delay 300s`,
+    backends: `backend model\n  server m 127.0.0.1:${upstreamPort} maxconn 1000 pool-max-conn 1000 pool-purge-delay 300s${o.upstreamH2 ? ' proto h2' : ''}`,
+    ...(o.h2 ? { bind: ' proto h2', ready: o.h2.ready } : {}),
   });

@@ -4,7 +4,8 @@
  * with upstream keep-alive, run in the foreground as a pinned child.
  */
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { dirname, join, sep } from 'node:path';
 import { startScript, startServer, waitFor, which, type Spawned } from './children.js';
 import { freePort, postStatus } from './http.js';
 
@@ -15,8 +16,9 @@ export const nginxBinary = (): string | null => which('nginx');
 export function writeConf(dir: string, port: number, inner: string, o: { upstream?: string; listen?: string; workers?: number } = {}): string {
   mkdirSync(dir, { recursive: true });
   // Started as root, nginx's workers run as an unprivileged user: they must reach the temp paths below (a large
-  // request body is written to client_body/), through this directory and the scenario's own (mkdtemp: 0700).
-  for (const d of [dir, dirname(dir)]) chmodSync(d, 0o755);
+  // request body is written to client_body/, a large answer to proxy/), through this directory and every one of the
+  // scenario's above it (mkdtemp: 0700). Missing one made every body nginx spilled to disk a 500.
+  for (let d = dir, i = 0; i < 2 || d.startsWith(tmpdir() + sep); d = dirname(d), i++) chmodSync(d, 0o755);
   const conf = join(dir, 'nginx.conf');
   writeFileSync(
     conf,
@@ -53,9 +55,10 @@ export const backendConf = (dir: string, port: number, body: string): string => 
 
 /**
  * A proxy to 127.0.0.1:`backendPort`: HTTP/1.1 upstream, `Connection ""`, keepalive 64. With `tls`, it terminates
- * TLS 1.2/1.3 with that pair (PEM files), session tickets on.
+ * TLS 1.2/1.3 with that pair (PEM files), session tickets on; with `h2`, its clients speak HTTP/2 with prior knowledge
+ * (h2c: `listen ... http2` without ssl).
  */
-export const proxyConf = (dir: string, port: number, backendPort: number, tls?: { readonly cert: string; readonly key: string }): string =>
+export const proxyConf = (dir: string, port: number, backendPort: number, tls?: { readonly cert: string; readonly key: string }, h2 = false): string =>
   writeConf(
     dir,
     port,
@@ -63,7 +66,7 @@ export const proxyConf = (dir: string, port: number, backendPort: number, tls?: 
       `    client_max_body_size 0;\n    location / {\n      proxy_pass http://bench_backend;\n      proxy_http_version 1.1;\n      proxy_set_header Connection "";\n    }`,
     {
       upstream: `  upstream bench_backend {\n    server 127.0.0.1:${backendPort};\n    keepalive 64;\n    keepalive_requests 10000000;\n    keepalive_timeout 300s;\n  }`,
-      listen: tls ? ' ssl' : '',
+      listen: `${tls ? ' ssl' : ''}${h2 ? ' http2' : ''}`,
     },
   );
 
@@ -72,7 +75,8 @@ export const proxyConf = (dir: string, port: number, backendPort: number, tls?: 
  * client, `grpc_pass grpc://` upstream), upstream keep-alive 64: the reference for the gateway's gRPC path.
  */
 export const grpcProxyConf = (dir: string, port: number, backendPort: number): string =>
-  writeConf(dir, port, `    location / {\n      grpc_pass grpc://bench_grpc;\n    }`, {
+  // client_max_body_size 0: a large tensor is not refused (the default is 1 MiB).
+  writeConf(dir, port, `    client_max_body_size 0;\n    location / {\n      grpc_pass grpc://bench_grpc;\n    }`, {
     upstream: `  upstream bench_grpc {\n    server 127.0.0.1:${backendPort};\n    keepalive 64;\n    keepalive_requests 10000000;\n    keepalive_timeout 300s;\n  }`,
     listen: ' http2',
   });

@@ -9,7 +9,11 @@
  *                   direction: a large request with a small answer, and a small request with a large
  *                   answer, at --sizes (KiB: 256,1024,8192; --quick: 1024), each case with a fresh set
  *                   of servers, its table giving CPU per request and per MiB of body, and the ratios to
- *                   the relay's and haproxy's CPU and p99
+ *                   the relay's and haproxy's CPU and p99; --protocols h1,h2,grpc (the default) runs them over
+ *                   HTTP/1.1 (wrk), again over HTTP/2 with prior knowledge (h2c, h2load: the gateway, nginx
+ *                   `listen http2`, haproxy `bind proto h2`, each to the HTTP/1.1 backend), then a gRPC Predict
+ *                   with a --grpc-kib tensor (1024) that a node:http2 stand-in echoes unparsed, through the relay, nginx's
+ *                   `grpc_pass`, haproxy (`proto h2` both sides) and the gateway (h2load, h2c)
  *   --vs-main F     instead of the peers, an interleaved A/B of this build's gateway against the one
  *                   at F (another build's dist/gateway/main.js): per-round CPU per request, the
  *                   spread of the rounds, and a verdict
@@ -22,15 +26,17 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { generateManifests, MEASURED, predictionPath } from '../lib/bench-table.js';
+import { generateManifests, MEASURED, predictionPath, sdep, writeManifests } from '../lib/bench-table.js';
 import { atCleanup, pinSelf, runMain, startScript, stopServer, which, type Spawned } from '../lib/children.js';
-import { ClosedLoop } from '../lib/closed-loop.js';
+import { ClosedLoop, type LoadResult } from '../lib/closed-loop.js';
 import { caddyBinary, startCaddyProxy } from '../lib/caddy.js';
 import { buildInfo, GATEWAY_MAIN, restUpstreams, startGateway } from '../lib/gateway.js';
+import { predictFrame } from '../lib/grpc.js';
+import { H2Load, h2loadBinary } from '../lib/h2load.js';
 import { haproxyBinary, startHaproxyProxy } from '../lib/haproxy.js';
-import { freePort, postStatus } from '../lib/http.js';
+import { freePort, h2Post, postStatus } from '../lib/http.js';
 import { measure, type Target } from '../lib/measure.js';
-import { nginxBinary, proxyConf, startBackend, startNginx } from '../lib/nginx.js';
+import { grpcProxyConf, nginxBinary, proxyConf, startBackend, startNginx } from '../lib/nginx.js';
 import { descendants } from '../lib/proc.js';
 import { QuietGate } from '../lib/quiet.js';
 import { abVerdict, f0, f1, f2, log, median, ratio, table } from '../lib/report.js';
@@ -48,6 +54,8 @@ const { values: argv } = parseArgs({
     conns: { type: 'string' },
     sizes: { type: 'string' },
     directions: { type: 'string' },
+    protocols: { type: 'string' },
+    'grpc-kib': { type: 'string', default: '1024' },
     'vs-main': { type: 'string' },
     'vs-label': { type: 'string', default: 'other build' },
   },
@@ -68,28 +76,52 @@ const KIB = 1 << 10;
 /** A JSON request of `bytes`: a tensor's floats as text. */
 const tensorJson = (bytes: number): string => `{"data":{"ndarray":[${'0.123456,'.repeat(Math.floor((bytes - 40) / 9))}0]}}`.padEnd(bytes, ' ');
 
-/** One measured shape: the request's body and the answer's size (0: the backend's small answer). */
+type Protocol = 'h1' | 'h2' | 'grpc';
+/** One measured shape: the request's body and the answer's size (0: the backend's small answer), and how it goes. */
 interface Case {
   readonly title: string;
-  readonly body: string;
+  readonly body: string | Buffer;
   readonly answerBytes: number;
   /** The large body's size (per MiB figures), or 0 for the small floor. */
   readonly largeBytes: number;
+  readonly protocol: Protocol;
 }
 
 const SIZES = (argv.sizes ?? (argv.quick ? '1024' : '256,1024,8192')).split(',').map((k) => Number(k) * KIB);
 const DIRECTIONS = (argv.directions ?? 'requests,answers').split(',');
 for (const d of DIRECTIONS) if (d !== 'requests' && d !== 'answers') throw new Error(`--directions takes requests and answers, not ${d}`);
 const sizeText = (bytes: number): string => (bytes >= MIB ? `${bytes / MIB} MiB` : `${bytes / KIB} KiB`);
+const PROTOCOLS = (LARGE ? (argv.protocols ?? 'h1,h2,grpc') : 'h1').split(',') as Protocol[];
+for (const p of PROTOCOLS) if (p !== 'h1' && p !== 'h2' && p !== 'grpc') throw new Error(`--protocols takes h1, h2 and grpc, not ${p as string}`);
+const GRPC_BYTES = Number(argv['grpc-kib']) * KIB;
+const GRPC_PATH = '/seldon.protos.Seldon/Predict';
+/** What routes a gRPC call through the gateway (`seldon`, `namespace`) and what every gRPC client sends. */
+const GRPC_FIELDS = { 'content-type': 'application/grpc', te: 'trailers', seldon: 'bench', namespace: 'load' };
+const restCases = (protocol: Protocol): Case[] => {
+  const over = protocol === 'h2' ? ' over HTTP/2 (h2c)' : '';
+  return SIZES.flatMap((bytes) =>
+    DIRECTIONS.map((d) =>
+      d === 'requests'
+        ? { title: `${sizeText(bytes)} requests, small answers${over}`, body: tensorJson(bytes), answerBytes: 0, largeBytes: bytes, protocol }
+        : { title: `small requests, ${sizeText(bytes)} answers${over}`, body: SMALL_BODY, answerBytes: bytes, largeBytes: bytes, protocol },
+    ),
+  );
+};
 const CASES: Case[] = LARGE
-  ? SIZES.flatMap((bytes) =>
-      DIRECTIONS.map((d) =>
-        d === 'requests'
-          ? { title: `${sizeText(bytes)} requests, small answers`, body: tensorJson(bytes), answerBytes: 0, largeBytes: bytes }
-          : { title: `small requests, ${sizeText(bytes)} answers`, body: SMALL_BODY, answerBytes: bytes, largeBytes: bytes },
-      ),
+  ? PROTOCOLS.flatMap((p) =>
+      p === 'grpc'
+        ? [
+            {
+              title: `gRPC Predict, a ${sizeText(GRPC_BYTES)} tensor each way (the model stand-in echoes it)`,
+              body: predictFrame(GRPC_BYTES),
+              answerBytes: GRPC_BYTES,
+              largeBytes: GRPC_BYTES,
+              protocol: p,
+            },
+          ]
+        : restCases(p),
     )
-  : [{ title: 'small requests and answers', body: SMALL_BODY, answerBytes: 0, largeBytes: 0 }];
+  : [{ title: 'small requests and answers', body: SMALL_BODY, answerBytes: 0, largeBytes: 0, protocol: 'h1' }];
 
 interface Row {
   rps: number;
@@ -110,20 +142,74 @@ async function main(): Promise<void> {
     `load: ${which('wrk') ? 'wrk -t1' : 'autocannon'} on core ${LOAD_CPU}, closed loop, ${SECONDS} s per run at ${CONNS.join(', ')} connections, ${ROUNDS} interleaved rounds; proxies and backend on core ${SERVER_CPU}`,
   );
   log(`gateway table ${count} SeldonDeployments, access logs off`);
-  for (let i = 0; i < CASES.length; i++) await runCase(CASES[i]!, join(tmp, `case-${i}`), manifests, upstreams);
+  // gRPC cases' gateway: one deployment whose gRPC upstream is the grpc-js backend (as `npm run bench -- grpc`).
+  const grpcManifests = join(tmp, 'grpc.yaml');
+  writeManifests(grpcManifests, [sdep('bench', 'load', undefined, [{ name: 'default' }])]);
+  for (let i = 0; i < CASES.length; i++) {
+    const c = CASES[i]!;
+    await (c.protocol === 'grpc' ? runCase(c, join(tmp, `case-${i}`), grpcManifests, ['bench-default.load:5001']) : runCase(c, join(tmp, `case-${i}`), manifests, upstreams));
+  }
+}
+
+/** How each protocol's case is sent, and whether an answer through `port` is a good one (its readiness probe). */
+function loadFor(
+  c: Case,
+  tmp: string,
+): { loop: { run(url: string, conns: number, seconds: number): Promise<LoadResult> }; path: string; answers: (port: number) => () => Promise<boolean>; note?: string } | null {
+  if (c.protocol === 'h1') {
+    const wrk = which('wrk');
+    const path = predictionPath(MEASURED);
+    return {
+      loop: new ClosedLoop(wrk, LOAD_CPU, c.body as string, tmp),
+      path,
+      answers: (port) => async () => (await postStatus(`http://127.0.0.1:${port}${path}`, SMALL_BODY)) === 200,
+      ...(wrk ? {} : { note: 'wrk is not installed: the load is autocannon, a node process that may saturate its core first' }),
+    };
+  }
+  const h2load = h2loadBinary();
+  if (!h2load) return null;
+  if (c.protocol === 'h2') {
+    const path = predictionPath(MEASURED);
+    return {
+      loop: new H2Load(h2load, LOAD_CPU, c.body, tmp),
+      path,
+      answers: (port) => async () => (await h2Post(`http://127.0.0.1:${port}${path}`, SMALL_BODY, { 'content-type': 'application/json' })).status === 200,
+    };
+  }
+  const probe = predictFrame(64);
+  return {
+    loop: new H2Load(
+      h2load,
+      LOAD_CPU,
+      c.body,
+      tmp,
+      Object.entries(GRPC_FIELDS).map(([k, v]) => `${k}: ${v}`),
+    ),
+    path: GRPC_PATH,
+    answers: (port) => async () => {
+      const r = await h2Post(`http://127.0.0.1:${port}${GRPC_PATH}`, probe, GRPC_FIELDS);
+      return r.status === 200 && r.grpcStatus === '0';
+    },
+  };
 }
 
 /** One shape against every target, with servers of its own (a backend answering its size, the peers, the gateways), stopped after it. */
 async function runCase(c: Case, tmp: string, manifests: string, upstreams: readonly string[]): Promise<void> {
   mkdirSync(tmp, { recursive: true });
-  const wrk = which('wrk');
-  const loop = new ClosedLoop(wrk, LOAD_CPU, c.body, tmp);
-  const notes: string[] = [];
-  if (!wrk) notes.push('wrk is not installed: the load is autocannon, a node process that may saturate its core first');
-
-  const path = predictionPath(MEASURED);
-  const answers = (port: number) => async (): Promise<boolean> => (await postStatus(`http://127.0.0.1:${port}${path}`, SMALL_BODY)) === 200;
-  const { pid: backendPid, port: backendPort, server: backendServer } = await startBackend(tmp, SERVER_CPU, c.answerBytes ? { answerBytes: c.answerBytes } : {});
+  const how = loadFor(c, tmp);
+  if (!how) {
+    log('');
+    log(`## ${c.title}: not measured, h2load is not installed (apt-get install nghttp2-client)`);
+    return;
+  }
+  const { loop, path, answers } = how;
+  const notes: string[] = how.note ? [how.note] : [];
+  const grpcCase = c.protocol === 'grpc';
+  const backend = grpcCase
+    ? await startScript('grpc-echo-backend', tmp, SERVER_CPU, {}, { name: 'backend' })
+    : await startBackend(tmp, SERVER_CPU, c.answerBytes ? { answerBytes: c.answerBytes } : {});
+  const { pid: backendPid, port: backendPort } = backend;
+  const backendServer = 'server' in backend ? backend.server : backend;
 
   const targets: Target[] = [];
   const servers = new Map<string, Spawned>();
@@ -137,13 +223,30 @@ async function runCase(c: Case, tmp: string, manifests: string, upstreams: reado
     if (s) servers.set(key, s);
   };
   if (!AB) {
-    add('direct', 'the backend alone (node:http)', backendPort, null);
-    const relay = await startScript('relay-proxy', tmp, SERVER_CPU, { BENCH_UPSTREAM_PORT: String(backendPort) }, { name: 'relay' });
-    add('relay', 'relay: raw TCP on Node, no HTTP', relay.port, relay);
-    const peers: [string, string, () => string | null, (dir: string, port: number) => Promise<Spawned>][] = [
-      ['nginx', 'nginx, 1 worker, upstream keep-alive', nginxBinary, (dir, port) => startNginx('nginx', SERVER_CPU, proxyConf(dir, port, backendPort), answers(port))],
-      ['haproxy', 'haproxy, 1 thread, http-reuse always', haproxyBinary, (dir, port) => startHaproxyProxy(dir, port, backendPort, SERVER_CPU)],
-      ['caddy', 'Caddy reverse_proxy, GOMAXPROCS=1', caddyBinary, (dir, port) => startCaddyProxy(dir, port, backendPort, SERVER_CPU, answers(port))],
+    // Over h2c the HTTP/1.1 backend cannot be asked directly, nor through the relay (bytes unparsed): no floor row.
+    if (c.protocol === 'h2') notes.push('over h2c the backend (HTTP/1.1) has no direct row and the raw relay no row: they would speak HTTP/2 to it');
+    else {
+      add('direct', grpcCase ? 'the backend alone (node:http2 echo)' : 'the backend alone (node:http)', backendPort, null);
+      const relay = await startScript('relay-proxy', tmp, SERVER_CPU, { BENCH_UPSTREAM_PORT: String(backendPort) }, { name: 'relay' });
+      add('relay', 'relay: raw TCP on Node, no HTTP', relay.port, relay);
+    }
+    const h2 = c.protocol !== 'h1';
+    type Peer = [string, string, () => string | null, (dir: string, port: number) => Promise<Spawned>];
+    const caddy: Peer = ['caddy', 'Caddy reverse_proxy, GOMAXPROCS=1', caddyBinary, (dir, port) => startCaddyProxy(dir, port, backendPort, SERVER_CPU, answers(port))];
+    const peers: Peer[] = [
+      [
+        'nginx',
+        grpcCase ? 'nginx grpc_pass, 1 worker, keep-alive' : `nginx, 1 worker, upstream keep-alive${h2 ? ', listen http2' : ''}`,
+        nginxBinary,
+        (dir, port) => startNginx('nginx', SERVER_CPU, grpcCase ? grpcProxyConf(dir, port, backendPort) : proxyConf(dir, port, backendPort, undefined, h2), answers(port)),
+      ],
+      [
+        'haproxy',
+        `haproxy, 1 thread, http-reuse always${grpcCase ? ', proto h2 both sides' : h2 ? ', bind proto h2' : ''}`,
+        haproxyBinary,
+        (dir, port) => startHaproxyProxy(dir, port, backendPort, SERVER_CPU, h2 ? { h2: { ready: answers(port) }, upstreamH2: grpcCase } : {}),
+      ],
+      ...(h2 ? [] : [caddy]),
     ];
     for (const [key, label, binary, start] of peers) {
       if (!binary()) {
@@ -171,7 +274,9 @@ async function runCase(c: Case, tmp: string, manifests: string, upstreams: reado
   await startGateways();
 
   log('');
-  log(`## ${c.title}: request ${f0(c.body.length)} bytes, answer ${c.answerBytes ? f0(c.answerBytes) : '99'} bytes`);
+  log(
+    `## ${c.title}: request ${f0(c.body.length)} bytes, answer ${c.answerBytes ? f0(c.answerBytes) : '99'} bytes${c.protocol === 'h1' ? '' : `, h2load -m1 over h2c${grpcCase ? `, ${GRPC_PATH}` : ''}`}`,
+  );
   for (const [key, , main] of gateways) log(`${key}: ${buildInfo(main)}`);
   for (const n of notes) log(`note: ${n}`);
 
@@ -189,7 +294,8 @@ async function runCase(c: Case, tmp: string, manifests: string, upstreams: reado
     for (const conns of CONNS) {
       const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
       for (const t of order) {
-        const m = await measure(t, backendPid, quiet, () => loop.run(t.url, conns, SECONDS));
+        // A 1 MiB gRPC round trip at 16 connections can take seconds on a busy machine: windows of at least 5 s.
+        const m = await measure(t, backendPid, quiet, () => loop.run(t.url, conns, grpcCase ? Math.max(5, SECONDS) : SECONDS));
         const r = m.result;
         const row: Row = { rps: r.rps, us: t.proxyPid ? m.proxyUsPerReq : m.backendUsPerReq, p50us: r.p50us, p99us: r.p99us, errors: r.non2xx + r.socketErrors };
         runs.set(`${t.key}@${conns}`, [...(runs.get(`${t.key}@${conns}`) ?? []), row]);

@@ -10,13 +10,17 @@
  * - a shadow: one, for the mirror, while the primary streams;
  * - payload logging: one, the event's;
  * - retries, a shadow and payload logging on one route: still one, the retry buffer, which the mirror
- *   and the log read too (the log joined its one piece again before: two).
+ *   and the log read too (the log joined its one piece again before: two);
+ * - a gzip'd body decoded for its model (`decodeRequests`) with a shadow and payload logging: at most one, the
+ *   decoded body, which the model, the mirror and the log share (zlib's own output buffer is made inside
+ *   node:zlib, off the gateway's stack: it may not be counted, so the bound is "at most").
  *
  * The body arrives in several reads, so each kept body is exactly one join: the count is exact, not a bound.
  *
  * Each model and the mirror get the body byte for byte (sha256 of what they received).
  */
 import { createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, sep } from 'node:path';
@@ -82,6 +86,12 @@ describe('a kept request body: one copy at most, shared by its readers', () => {
         'retried.yaml': sdep('retried', 'ml', { predictors: [{ name: 'main' }] }, retries),
         'shadowed.yaml': sdep('shadowed', 'ml', { predictors: [{ name: 'main' }, { name: 'copy', shadow: true }] }),
         'logged.yaml': sdep('logged', 'ml', { predictors: [{ name: 'main' }] }, { [LOG]: 'sinks: [seldon]\nmaxBodyBytes: 1048576' }),
+        'decoded.yaml': sdep(
+          'decoded',
+          'ml',
+          { predictors: [{ name: 'main' }, { name: 'copy', shadow: true }] },
+          { 'seldon.io/gateway-compression': '{decodeRequests: true}', [LOG]: 'sinks: [seldon]\nmaxBodyBytes: 1048576' },
+        ),
         'all.yaml': sdep('all', 'ml', { predictors: [{ name: 'main' }, { name: 'copy', shadow: true }] }, { ...retries, [LOG]: 'sinks: [seldon]\nmaxBodyBytes: 1048576' }),
       },
       resolve: {
@@ -90,6 +100,8 @@ describe('a kept request body: one copy at most, shared by its readers', () => {
         'shadowed-main.ml:8000': model.port,
         'shadowed-copy.ml:8000': mirror.port,
         'logged-main.ml:8000': model.port,
+        'decoded-main.ml:8000': model.port,
+        'decoded-copy.ml:8000': mirror.port,
         'all-main.ml:8000': failing.port,
         'all-copy.ml:8000': mirror.port,
       },
@@ -111,9 +123,10 @@ describe('a kept request body: one copy at most, shared by its readers', () => {
   });
 
   /** POST the body to `deployment` while counting; the status, once every reader that should have it has it. */
-  async function send(deployment: string, settled: () => boolean): Promise<number> {
+  async function send(deployment: string, settled: () => boolean, encoding?: 'gzip'): Promise<number> {
     counting = true;
-    const res = await fetch(`${gw.url}/seldon/ml/${deployment}/api/v1.0/predictions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: BODY });
+    const headers: Record<string, string> = { 'content-type': 'application/json', ...(encoding ? { 'content-encoding': encoding } : {}) };
+    const res = await fetch(`${gw.url}/seldon/ml/${deployment}/api/v1.0/predictions`, { method: 'POST', headers, body: encoding ? gzipSync(BODY) : BODY });
     await res.arrayBuffer();
     await waitFor(settled, 10_000);
     counting = false;
@@ -168,5 +181,18 @@ describe('a kept request body: one copy at most, shared by its readers', () => {
     expect(received(mirror, c)).toEqual([sha(BODY)]);
     // The body came in several reads: joined once.
     expect(made).toHaveLength(1);
+  });
+
+  it('a gzip body decoded for its model, with a shadow and payload logging: at most one copy, the decoded body, read by all three', async () => {
+    const [m, c, e] = [model.requests.length, mirror.requests.length, receiver.unique().length];
+    expect(await send('decoded', () => model.requests.length > m && mirror.requests.length > c && logged(e) >= 3, 'gzip')).toBe(200);
+    expect(received(model, m)).toEqual([sha(BODY)]);
+    expect(received(mirror, c)).toEqual([sha(BODY)]);
+    const request = receiver
+      .unique()
+      .slice(e)
+      .find((x) => x.event.type === 'io.seldon.serving.inference.request');
+    expect(sha(Buffer.from(request!.body))).toBe(sha(BODY));
+    expect(made.length).toBeLessThanOrEqual(1);
   });
 });
