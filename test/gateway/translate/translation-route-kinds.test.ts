@@ -1,0 +1,210 @@
+/**
+ * Protocol translation on every kind of route (docs/protocol-translation.md#once-per-request): a Seldon
+ * REST client reaches a v2 model through a steered route (a bandit), a flow-limited one, a gated one
+ * (external auth and a rate limit), a compressed one and a header route. Each time the model receives
+ * exactly the v2 request, the client exactly the Seldon answer with `x-seldon-translated: seldon->v2`, and
+ * the translation is counted once; a request the gate refuses reaches no model, is not counted as a
+ * translation that went, and spends nothing of the rate limit.
+ */
+import http from 'node:http';
+import { gunzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { headerValue, rawRequest, startRecordingUpstream, type Answer, type HeaderLine, type RawResponse, type RecordedRequest, type RecordingUpstream } from '../../fixtures/recording-upstream.js';
+import { sdep, startTestGateway, type TestGateway } from '../../helpers/gateway.js';
+import { metric } from '../../helpers/metrics.js';
+import { listenLocal } from '../../helpers/net.js';
+
+const NS = 'm';
+const PROTOCOL = 'seldon.io/gateway-protocol';
+const JSON_TYPE: HeaderLine = ['Content-Type', 'application/json'];
+
+/** The request a Seldon client sends, what the v2 model must receive, and the answer the client must get. */
+const SENT = '{"data":{"ndarray":[[5.1,3.5,1.4,0.2]]}}';
+const AT_MODEL = { inputs: [{ name: 'input-0', shape: [1, 4], datatype: 'FP64', data: [5.1, 3.5, 1.4, 0.2] }] };
+const ANSWER = '{"data":{"names":["t:0","t:1","t:2","t:3"],"ndarray":[[5.1,3.5,1.4,0.2]]},"meta":{}}';
+
+/** What a model stand-in was asked but its metadata (fetched beside translated traffic). */
+const inferences = (u: RecordingUpstream): RecordedRequest[] => u.requests.filter((r) => r.method !== 'GET');
+
+/** A v2 model as MLServer answers: its one output is its one input, renamed, data as received. */
+function v2Model(req: RecordedRequest): Answer {
+  const m = /^\/v2\/models\/([^/]+)\/infer$/.exec(req.target);
+  if (req.method !== 'POST' || m === null) return { statusLine: 'HTTP/1.1 404 Not Found', headers: [JSON_TYPE], body: '{"error":"Model not found"}' };
+  const echoed = req.body.toString('utf8').replace(/^\{"inputs":\[\{"name":"[^"]*"/, `{"model_name":"${m[1]}","outputs":[{"name":"output-0"`);
+  return { headers: [JSON_TYPE], body: echoed };
+}
+
+/** A Seldon model: its request back. */
+function seldonModel(req: RecordedRequest): Answer {
+  return { headers: [JSON_TYPE], body: req.body };
+}
+
+/** An auth service that denies a request carrying `x-deny` with 403, and allows the rest. */
+async function startAuthService(): Promise<{ port: number; checks: string[]; close(): Promise<void> }> {
+  const checks: string[] = [];
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      checks.push(req.url!);
+      if (req.headers['x-deny'] !== undefined) res.writeHead(403, { 'content-type': 'text/plain' }).end('denied');
+      else res.writeHead(200).end();
+    });
+  });
+  return { ...(await listenLocal(server)), checks };
+}
+
+async function post(port: number, target: string, headers: HeaderLine[] = [], body = SENT): Promise<RawResponse> {
+  const { res, x } = await rawRequest(port, { method: 'POST', target, headers: [['Host', 'gw'], JSON_TYPE, ...headers], body: Buffer.from(body) });
+  x.socket.destroy();
+  expect(res, 'an answer').not.toBeNull();
+  return res!;
+}
+
+const series = (deployment: string, result: string): string => `seldon_gateway_protocol_translations_total{namespace="${NS}",deployment="${deployment}",from="seldon",to="v2",result="${result}"}`;
+
+describe('protocol translation on every kind of route (REST: a Seldon client, a v2 model)', () => {
+  let v2: RecordingUpstream;
+  let seldon: RecordingUpstream;
+  let auth: Awaited<ReturnType<typeof startAuthService>>;
+  let gw: TestGateway;
+
+  beforeAll(async () => {
+    v2 = await startRecordingUpstream({ name: 'v2', responder: v2Model });
+    seldon = await startRecordingUpstream({ name: 'seldon', responder: seldonModel });
+    auth = await startAuthService();
+    const one = { predictors: [{ name: 'main', graph: { name: 'iris' } }] };
+    gw = await startTestGateway({
+      manifests: {
+        'steered.yaml': sdep(
+          'steered',
+          NS,
+          {
+            predictors: [
+              { name: 'a', graph: { name: 'iris' } },
+              { name: 'b', graph: { name: 'iris' } },
+            ],
+          },
+          { [PROTOCOL]: 'speaks: v2', 'seldon.io/gateway-bandit': 'arms: [a, b]\nfloor: 5%\nhalfLife: none' },
+        ),
+        'flowed.yaml': sdep('flowed', NS, one, { [PROTOCOL]: 'speaks: v2', 'seldon.io/gateway-flow': 'concurrency: 1\nqueue: 16' }),
+        'gated.yaml': sdep('gated', NS, one, { [PROTOCOL]: 'speaks: v2', 'seldon.io/gateway-auth': 'external', 'seldon.io/gateway-rate-limit': '1/h' }),
+        'compressed.yaml': sdep('compressed', NS, one, { [PROTOCOL]: 'speaks: v2', 'seldon.io/gateway-compression': 'algorithms: [gzip]\nminLength: 1' }),
+        'base.yaml': sdep('base', NS, one),
+        'base-eu.yaml': sdep('base-eu', NS, one, { [PROTOCOL]: 'speaks: v2', 'seldon.io/ambassador-service-name': 'base', 'seldon.io/ambassador-header': 'x-region:eu' }),
+      },
+      resolve: {
+        [`steered-a.${NS}:8000`]: v2.port,
+        [`steered-b.${NS}:8000`]: v2.port,
+        [`flowed-main.${NS}:8000`]: v2.port,
+        [`gated-main.${NS}:8000`]: v2.port,
+        [`compressed-main.${NS}:8000`]: v2.port,
+        [`base-main.${NS}:8000`]: seldon.port,
+        [`base-eu-main.${NS}:8000`]: v2.port,
+      },
+      args: ['--ext-auth-service', `http://127.0.0.1:${auth.port}`, '--ext-auth-default', 'off', '--ext-auth-allowed-request-headers', 'x-deny'],
+    });
+  });
+  afterAll(async () => {
+    await gw?.stop();
+    await v2?.close();
+    await seldon?.close();
+    await auth?.close();
+  });
+
+  /** The model received exactly the v2 request of SENT, at `/v2/models/iris/infer`. */
+  const expectAtModel = (got: RecordedRequest): void => {
+    expect(got.target).toBe('/v2/models/iris/infer');
+    expect(JSON.parse(got.body.toString())).toEqual(AT_MODEL);
+    expect(headerValue(got.headers, 'content-length')).toBe(String(got.body.length));
+  };
+  const expectTranslated = (res: RawResponse, body: string = res.body.toString()): void => {
+    expect(res.status).toBe(200);
+    expect(headerValue(res.headers, 'x-seldon-translated')).toBe('seldon->v2');
+    expect(body).toBe(ANSWER);
+  };
+
+  it('steered (a bandit): whichever arm it picks, the model receives the v2 request, the client the Seldon answer', async () => {
+    const before = inferences(v2).length;
+    const ok = await metric(gw.adminUrl, series('steered', 'ok'));
+    for (let i = 0; i < 6; i++) {
+      const res = await post(gw.port, `/seldon/${NS}/steered/api/v1.0/predictions`);
+      // The bandit tags the translated (Seldon) answer with its attribution token, as it tags a Seldon model's.
+      const text = res.body.toString();
+      const token = /"meta":\{"tags":\{"seldon\.io\/gateway-arm":"1\.[ab]\.[^"]+"\}\}\}$/.exec(text);
+      expect(token, text).not.toBeNull();
+      expectTranslated(res, text.replace(/"meta":\{"tags":\{[^}]*\}\}/, '"meta":{}'));
+    }
+    const got = inferences(v2).slice(before);
+    expect(got.length).toBe(6);
+    for (const r of got) expectAtModel(r);
+    expect(await metric(gw.adminUrl, series('steered', 'ok'))).toBe(ok + 6);
+  });
+
+  it('flow-limited (concurrency 1, a queue): requests sent at once each reach the model translated once, each client gets the Seldon answer', async () => {
+    const before = inferences(v2).length;
+    const ok = await metric(gw.adminUrl, series('flowed', 'ok'));
+    const answers = await Promise.all(Array.from({ length: 4 }, () => post(gw.port, `/seldon/${NS}/flowed/api/v1.0/predictions`)));
+    for (const res of answers) expectTranslated(res);
+    const got = inferences(v2).slice(before);
+    expect(got.length).toBe(4);
+    for (const r of got) expectAtModel(r);
+    expect(await metric(gw.adminUrl, series('flowed', 'ok'))).toBe(ok + 4);
+  });
+
+  it('gated: a denied request reaches no model, counts no translation that went and spends nothing of the rate limit; the one allowed is translated; the next is rate limited, nothing sent', async () => {
+    const target = `/seldon/${NS}/gated/api/v1.0/predictions`;
+    const before = inferences(v2).length;
+    const checks = auth.checks.length;
+    for (let i = 0; i < 3; i++) {
+      const denied = await post(gw.port, target, [['x-deny', '1']]);
+      expect(denied.status).toBe(403);
+      expect(denied.body.toString()).toBe('denied');
+      expect(headerValue(denied.headers, 'x-seldon-translated')).toBeUndefined();
+    }
+    expect(auth.checks.length).toBe(checks + 3);
+    expect(inferences(v2).length).toBe(before);
+    expect(await metric(gw.adminUrl, series('gated', 'ok'))).toBe(0);
+
+    // 1/h: the burst is one request. The denials spent none of it.
+    expectTranslated(await post(gw.port, target));
+    expect(inferences(v2).length).toBe(before + 1);
+    expectAtModel(inferences(v2).at(-1)!);
+    expect(await metric(gw.adminUrl, series('gated', 'ok'))).toBe(1);
+
+    const limited = await post(gw.port, target);
+    expect(limited.status).toBe(429);
+    expect(JSON.parse(limited.body.toString())).toMatchObject({ status: { code: 429, status: 'FAILURE' } });
+    expect(inferences(v2).length).toBe(before + 1);
+    expect(await metric(gw.adminUrl, series('gated', 'ok'))).toBe(1);
+  });
+
+  it('compressed: a client accepting gzip gets the Seldon answer gzipped, the model the v2 request plain, not asked for an encoding', async () => {
+    const before = inferences(v2).length;
+    const res = await post(gw.port, `/seldon/${NS}/compressed/api/v1.0/predictions`, [['Accept-Encoding', 'gzip']]);
+    expect(headerValue(res.headers, 'content-encoding')).toBe('gzip');
+    expectTranslated(res, gunzipSync(res.body).toString());
+    expect(inferences(v2).length).toBe(before + 1);
+    const got = inferences(v2).at(-1)!;
+    expectAtModel(got);
+    expect(headerValue(got.headers, 'accept-encoding')).toBeUndefined();
+    expect(await metric(gw.adminUrl, series('compressed', 'ok'))).toBe(1);
+  });
+
+  it('a header route: the request with the header reaches the translating deployment (v2), the one without the plain Seldon one, untranslated', async () => {
+    const target = `/seldon/${NS}/base/api/v1.0/predictions`;
+    const v2Before = inferences(v2).length;
+    const seldonBefore = inferences(seldon).length;
+    expectTranslated(await post(gw.port, target, [['x-region', 'eu']]));
+    expect(inferences(v2).length).toBe(v2Before + 1);
+    expectAtModel(inferences(v2).at(-1)!);
+
+    const plain = await post(gw.port, target);
+    expect(plain.status).toBe(200);
+    expect(headerValue(plain.headers, 'x-seldon-translated')).toBeUndefined();
+    expect(plain.body.toString()).toBe(SENT);
+    expect(inferences(seldon).length).toBe(seldonBefore + 1);
+    expect(inferences(seldon).at(-1)!.body.toString()).toBe(SENT);
+    expect(inferences(v2).length).toBe(v2Before + 1);
+    expect(await metric(gw.adminUrl, series('base-eu', 'ok'))).toBe(1);
+  });
+});
