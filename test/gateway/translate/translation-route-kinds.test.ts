@@ -4,13 +4,15 @@
  * (external auth and a rate limit), a compressed one and a header route. Each time the model receives
  * exactly the v2 request, the client exactly the Seldon answer with `x-seldon-translated: seldon->v2`, and
  * the translation is counted once; a request the gate refuses reaches no model, is not counted as a
- * translation that went, and spends nothing of the rate limit.
+ * translation that went, and spends nothing of the rate limit. A hedged route (four pods, each request's
+ * first arrival slow): every attempt of a request carries the same translated bytes, translated once.
  */
 import http from 'node:http';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { headerValue, rawRequest, startRecordingUpstream, type Answer, type HeaderLine, type RawResponse, type RecordedRequest, type RecordingUpstream } from '../../fixtures/recording-upstream.js';
 import { sdep, startTestGateway, type TestGateway } from '../../helpers/gateway.js';
+import { HedgingWorld } from '../../helpers/hedging.js';
 import { metric } from '../../helpers/metrics.js';
 import { listenLocal } from '../../helpers/net.js';
 
@@ -206,5 +208,49 @@ describe('protocol translation on every kind of route (REST: a Seldon client, a 
     expect(inferences(seldon).at(-1)!.body.toString()).toBe(SENT);
     expect(inferences(v2).length).toBe(v2Before + 1);
     expect(await metric(gw.adminUrl, series('base-eu', 'ok'))).toBe(1);
+  });
+});
+
+/** The first arrival of a request waits 60 ms, any other 5 ms: a hedge goes after 10 ms, and wins. */
+function firstSlow(): (ip: string, id: string) => number {
+  const seen = new Set<string>();
+  return (_ip, id) => {
+    const first = !seen.has(id);
+    seen.add(id);
+    return first ? 60 : 5;
+  };
+}
+
+describe('protocol translation on a hedged route (REST: a Seldon client, v2 model pods)', () => {
+  let world: HedgingWorld | undefined;
+  afterAll(async () => {
+    await world?.close();
+  });
+
+  it('every attempt of a request carries the same translated bytes; the client gets the Seldon answer; one translation per request', async () => {
+    world = await HedgingWorld.start({ hedged: { annotations: { 'seldon.io/gateway-hedge': 'after: 10ms\nbudget: 100%', [PROTOCOL]: 'speaks: v2' } } }, firstSlow());
+    const w = world;
+    // Each pod is a v2 model: its one output is its one input (its metadata, asked with an empty body, is not JSON: ignored).
+    w.pods.respond = (_ip, _id, body) => body.toString().replace(/^\{"inputs":\[\{"name":"[^"]*"/, '{"model_name":"model","outputs":[{"name":"output-0"');
+    const n = 6;
+    let hedged = 0;
+    for (let i = 0; i < n; i++) {
+      const got = await w.rest('hedged', `h-${i}`, SENT);
+      expect(got.status, got.body).toBe(200);
+      expect(got.body).toBe(ANSWER);
+      expect(got.header!('x-seldon-translated')).toBe('seldon->v2');
+      const attempts = w.arrivalsOf((id) => id === `h-${i}`);
+      expect(attempts.length).toBeGreaterThanOrEqual(1);
+      if (attempts.length === 2) hedged++;
+      for (const a of attempts) {
+        expect(JSON.parse(a.body!.toString())).toEqual(AT_MODEL);
+        expect(a.body).toEqual(attempts[0]!.body);
+      }
+    }
+    // Each first arrival waits 60 ms and the hedge goes at 10: most were hedged, even on a busy machine.
+    expect(hedged).toBeGreaterThanOrEqual(1);
+    await w.counted('hedged', n);
+    expect(await w.metric('seldon_gateway_protocol_translations_total', { deployment: 'hedged', from: 'seldon', to: 'v2' })).toBe(n);
+    expect(await w.metric('seldon_gateway_protocol_translations_total', { deployment: 'hedged', result: 'ok' })).toBe(n);
   });
 });
