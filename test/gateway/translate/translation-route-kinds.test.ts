@@ -6,10 +6,14 @@
  * the translation is counted once; a request the gate refuses reaches no model, is not counted as a
  * translation that went, and spends nothing of the rate limit. A hedged route (four pods, each request's
  * first arrival slow): every attempt of a request carries the same translated bytes, translated once.
+ * A gRPC Seldon client on a flow-limited route reaches a v2 gRPC model (ModelInfer) the same way.
  */
 import http from 'node:http';
 import { gunzipSync } from 'node:zlib';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PROTO_DIR } from '../../fixtures/grpc-backend.js';
 import { headerValue, rawRequest, startRecordingUpstream, type Answer, type HeaderLine, type RawResponse, type RecordedRequest, type RecordingUpstream } from '../../fixtures/recording-upstream.js';
 import { sdep, startTestGateway, type TestGateway } from '../../helpers/gateway.js';
 import { HedgingWorld } from '../../helpers/hedging.js';
@@ -252,5 +256,73 @@ describe('protocol translation on a hedged route (REST: a Seldon client, v2 mode
     await w.counted('hedged', n);
     expect(await w.metric('seldon_gateway_protocol_translations_total', { deployment: 'hedged', from: 'seldon', to: 'v2' })).toBe(n);
     expect(await w.metric('seldon_gateway_protocol_translations_total', { deployment: 'hedged', result: 'ok' })).toBe(n);
+  });
+});
+
+// Decoded as they are on the wire: int64 as decimal strings, no defaults filled in.
+const defs = protoLoader.loadSync(['seldon.proto', 'inference.proto'], { includeDirs: [PROTO_DIR], keepCase: true, longs: String, enums: String, defaults: false, oneofs: false });
+type Msg = Record<string, unknown>;
+type Method = protoLoader.MethodDefinition<Msg, Msg>;
+const seldonSvc = defs['seldon.protos.Seldon'] as unknown as Record<string, Method>;
+const v2Svc = defs['inference.GRPCInferenceService'] as unknown as Record<string, Method>;
+
+describe('protocol translation on a flow-limited route (gRPC: a Seldon client, a v2 model)', () => {
+  const received: Msg[] = [];
+  const server = new grpc.Server();
+  let gw: TestGateway;
+  let client: grpc.Client;
+
+  beforeAll(async () => {
+    // A v2 model as MLServer answers: its inputs back as outputs.
+    server.addService(v2Svc as unknown as grpc.ServiceDefinition, {
+      ModelInfer: (call: grpc.ServerUnaryCall<Msg, Msg>, cb: grpc.sendUnaryData<Msg>) => {
+        received.push(call.request);
+        const inputs = (call.request.inputs as Msg[] | undefined) ?? [];
+        cb(null, { model_name: call.request.model_name, outputs: inputs.map((i, n) => ({ ...i, name: `output-${n}` })) });
+      },
+    });
+    const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+    gw = await startTestGateway({
+      manifests: {
+        'flowed.yaml': sdep('flowed', NS, { predictors: [{ name: 'main', graph: { name: 'iris' } }] }, { [PROTOCOL]: 'speaks: v2', 'seldon.io/gateway-flow': 'concurrency: 1\nqueue: 16' }),
+      },
+      resolve: { [`flowed-main.${NS}:5001`]: port },
+    });
+    client = new grpc.Client(`127.0.0.1:${gw.port}`, grpc.credentials.createInsecure());
+  });
+  afterAll(async () => {
+    client?.close();
+    await gw?.stop();
+    server.forceShutdown();
+  });
+
+  const predict = (req: Msg): Promise<{ res: Msg | undefined; err: grpc.ServiceError | undefined; headers: Record<string, unknown> }> =>
+    new Promise((resolve) => {
+      const md = new grpc.Metadata();
+      md.set('seldon', 'flowed');
+      md.set('namespace', NS);
+      let headers: Record<string, unknown> = {};
+      const method = seldonSvc.Predict!;
+      const c = client.makeUnaryRequest('/seldon.protos.Seldon/Predict', method.requestSerialize, method.responseDeserialize, req, md, (err, res) =>
+        resolve({ res: res ?? undefined, err: err ?? undefined, headers }),
+      );
+      c.on('metadata', (m) => (headers = m.getMap()));
+    });
+
+  it('calls sent at once each reach the model as the one ModelInfer, each client the SeldonMessage answer; one translation each', async () => {
+    const n = 4;
+    const calls = await Promise.all(Array.from({ length: n }, (_, i) => predict({ meta: { puid: `p-${i}` }, data: { tensor: { shape: [1, 4], values: [5.1, 3.5, 1.4, 0.2] } } })));
+    for (const [i, o] of calls.entries()) {
+      expect(o.err).toBeUndefined();
+      expect(o.headers['x-seldon-translated']).toBe('seldon->v2');
+      expect(o.res).toEqual({ meta: { puid: `p-${i}` }, data: { names: ['t:0', 't:1', 't:2', 't:3'], tensor: { shape: [1, 4], values: [5.1, 3.5, 1.4, 0.2] } } });
+    }
+    expect(received.length).toBe(n);
+    const ids = received.map((r) => r.id).sort();
+    expect(ids).toEqual(Array.from({ length: n }, (_, i) => `p-${i}`));
+    for (const r of received) {
+      expect(r).toEqual({ model_name: 'iris', id: r.id, inputs: [{ name: 'input-0', datatype: 'FP64', shape: ['1', '4'], contents: { fp64_contents: [5.1, 3.5, 1.4, 0.2] } }] });
+    }
+    expect(await metric(gw.adminUrl, series('flowed', 'ok'))).toBe(n);
   });
 });
