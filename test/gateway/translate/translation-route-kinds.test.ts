@@ -19,6 +19,7 @@ import { sdep, startTestGateway, type TestGateway } from '../../helpers/gateway.
 import { HedgingWorld } from '../../helpers/hedging.js';
 import { metric } from '../../helpers/metrics.js';
 import { listenLocal } from '../../helpers/net.js';
+import { metricSum, scrape } from '../../helpers/observability.js';
 
 const NS = 'm';
 const PROTOCOL = 'seldon.io/gateway-protocol';
@@ -32,12 +33,17 @@ const ANSWER = '{"data":{"names":["t:0","t:1","t:2","t:3"],"ndarray":[[5.1,3.5,1
 /** What a model stand-in was asked but its metadata (fetched beside translated traffic). */
 const inferences = (u: RecordingUpstream): RecordedRequest[] => u.requests.filter((r) => r.method !== 'GET');
 
-/** A v2 model as MLServer answers: its one output is its one input, renamed, data as received. */
-function v2Model(req: RecordedRequest): Answer {
+/** `x-case: hold` answers wait for this. */
+let release: () => void = () => undefined;
+const held = new Promise<void>((resolve) => (release = resolve));
+
+/** A v2 model as MLServer answers: its one output is its one input, renamed, data as received; `x-case: hold` once `release`d. */
+function v2Model(req: RecordedRequest): Answer | Promise<Answer> {
   const m = /^\/v2\/models\/([^/]+)\/infer$/.exec(req.target);
   if (req.method !== 'POST' || m === null) return { statusLine: 'HTTP/1.1 404 Not Found', headers: [JSON_TYPE], body: '{"error":"Model not found"}' };
   const echoed = req.body.toString('utf8').replace(/^\{"inputs":\[\{"name":"[^"]*"/, `{"model_name":"${m[1]}","outputs":[{"name":"output-0"`);
-  return { headers: [JSON_TYPE], body: echoed };
+  const answer: Answer = { headers: [JSON_TYPE], body: echoed };
+  return headerValue(req.headers, 'x-case') === 'hold' ? held.then(() => answer) : answer;
 }
 
 /** A Seldon model: its request back. */
@@ -111,6 +117,7 @@ describe('protocol translation on every kind of route (REST: a Seldon client, a 
     });
   });
   afterAll(async () => {
+    release();
     await gw?.stop();
     await v2?.close();
     await seldon?.close();
@@ -146,10 +153,16 @@ describe('protocol translation on every kind of route (REST: a Seldon client, a 
     expect(await metric(gw.adminUrl, series('steered', 'ok'))).toBe(ok + 6);
   });
 
-  it('flow-limited (concurrency 1, a queue): requests sent at once each reach the model translated once, each client gets the Seldon answer', async () => {
+  it('flow-limited (concurrency 1, a queue): of four sent at once, one at the model and three queued; each reaches the model translated once, each client gets the Seldon answer', async () => {
     const before = inferences(v2).length;
     const ok = await metric(gw.adminUrl, series('flowed', 'ok'));
-    const answers = await Promise.all(Array.from({ length: 4 }, () => post(gw.port, `/seldon/${NS}/flowed/api/v1.0/predictions`)));
+    const queued = async (): Promise<number> => metricSum(await scrape(gw.adminUrl), 'seldon_gateway_flow_queued', { deployment: 'flowed' });
+    const sending = Promise.all(Array.from({ length: 4 }, () => post(gw.port, `/seldon/${NS}/flowed/api/v1.0/predictions`, [['x-case', 'hold']])));
+    // One at the model (held there), three waiting for its slot: translated already, not yet sent.
+    await expect.poll(queued, { timeout: 10_000 }).toBe(3);
+    expect(inferences(v2).length).toBe(before + 1);
+    release();
+    const answers = await sending;
     for (const res of answers) expectTranslated(res);
     const got = inferences(v2).slice(before);
     expect(got.length).toBe(4);
