@@ -228,6 +228,14 @@ describe('protocol translation on every kind of route (REST: a Seldon client, a 
   });
 });
 
+// Decoded as they are on the wire: int64 as decimal strings, no defaults filled in.
+const defs = protoLoader.loadSync(['seldon.proto', 'inference.proto'], { includeDirs: [PROTO_DIR], keepCase: true, longs: String, enums: String, defaults: false, oneofs: false });
+type Msg = Record<string, unknown>;
+const INFER = '/inference.GRPCInferenceService/ModelInfer';
+type Method = protoLoader.MethodDefinition<Msg, Msg>;
+const seldonSvc = defs['seldon.protos.Seldon'] as unknown as Record<string, Method>;
+const v2Svc = defs['inference.GRPCInferenceService'] as unknown as Record<string, Method>;
+
 /** The first arrival of a request waits 60 ms, any other 5 ms: a hedge goes after 10 ms, and wins. */
 function firstSlow(): (ip: string, id: string) => number {
   const seen = new Set<string>();
@@ -238,7 +246,7 @@ function firstSlow(): (ip: string, id: string) => number {
   };
 }
 
-describe('protocol translation on a hedged route (REST: a Seldon client, v2 model pods)', () => {
+describe('protocol translation on a hedged route (REST and gRPC: a Seldon client, v2 model pods)', () => {
   let world: HedgingWorld | undefined;
   afterAll(async () => {
     await world?.close();
@@ -266,18 +274,36 @@ describe('protocol translation on a hedged route (REST: a Seldon client, v2 mode
     }
     // Each first arrival waits 60 ms and the hedge goes at 10: most were hedged, even on a busy machine.
     expect(hedged).toBeGreaterThanOrEqual(1);
-    await w.counted('hedged', n);
-    expect(await w.metric('seldon_gateway_protocol_translations_total', { deployment: 'hedged', from: 'seldon', to: 'v2' })).toBe(n);
-    expect(await w.metric('seldon_gateway_protocol_translations_total', { deployment: 'hedged', result: 'ok' })).toBe(n);
+
+    // gRPC: a Seldon client's Predict reaches each pod as the same ModelInfer message, bytes and all.
+    w.pods.respondGrpc = (_ip, _id, message, path) => {
+      if (path !== INFER) return Buffer.alloc(0);
+      const r = v2Svc.ModelInfer!.requestDeserialize(message);
+      return v2Svc.ModelInfer!.responseSerialize({ model_name: r.model_name, outputs: ((r.inputs as Msg[]) ?? []).map((i) => ({ ...i, name: 'output-0' })) });
+    };
+    let grpcHedged = 0;
+    for (let i = 0; i < n; i++) {
+      const got = await w.grpcPredict('hedged', `g-${i}`, 'hello');
+      expect(got.status, got.body).toBe(0);
+      expect(got.body).toBe('hello');
+      const attempts = w.arrivalsOf((id) => id === `g-${i}`);
+      expect(attempts.length).toBeGreaterThanOrEqual(1);
+      if (attempts.length === 2) grpcHedged++;
+      for (const a of attempts) {
+        expect(a.protocol).toBe('grpc');
+        expect(v2Svc.ModelInfer!.requestDeserialize(a.body!)).toEqual({
+          model_name: 'model',
+          inputs: [{ name: 'input-0', datatype: 'BYTES', shape: ['1'], parameters: { content_type: { string_param: 'str' } }, contents: { bytes_contents: [Buffer.from('hello')] } }],
+        });
+        expect(a.body).toEqual(attempts[0]!.body);
+      }
+    }
+    expect(grpcHedged).toBeGreaterThanOrEqual(1);
+    await w.counted('hedged', 2 * n);
+    expect(await w.metric('seldon_gateway_protocol_translations_total', { deployment: 'hedged', from: 'seldon', to: 'v2' })).toBe(2 * n);
+    expect(await w.metric('seldon_gateway_protocol_translations_total', { deployment: 'hedged', result: 'ok' })).toBe(2 * n);
   });
 });
-
-// Decoded as they are on the wire: int64 as decimal strings, no defaults filled in.
-const defs = protoLoader.loadSync(['seldon.proto', 'inference.proto'], { includeDirs: [PROTO_DIR], keepCase: true, longs: String, enums: String, defaults: false, oneofs: false });
-type Msg = Record<string, unknown>;
-type Method = protoLoader.MethodDefinition<Msg, Msg>;
-const seldonSvc = defs['seldon.protos.Seldon'] as unknown as Record<string, Method>;
-const v2Svc = defs['inference.GRPCInferenceService'] as unknown as Record<string, Method>;
 
 describe('protocol translation on a flow-limited route (gRPC: a Seldon client, a v2 model)', () => {
   const received: Msg[] = [];
