@@ -2,7 +2,7 @@
  * Emissary's KAT classes whose config is a key the gateway does not run, ported as what the gateway does
  * with each (routing/emissary/module.ts, mapping-keys.ts): t_grpc_web.py AcceptanceGrpcWebTest and
  * t_grpc_bridge.py AcceptanceGrpcBridgeTest (their Module is refused with its reason), t_grpc_stats.py's three
- * classes (grpc_stats is not a Module key the gateway knows: refused), t_envoy_logs.py's three classes
+ * classes (grpc_stats: Envoy's gRPC statistics filter, not run: refused with its reason), t_envoy_logs.py's three classes
  * (Envoy's access log: harmless, said as a warning, the gateway serves and writes no file at the path), and
  * t_active_health_check.py ActiveHealthCheckTest (its Mapping is dropped with the reason in /routes, the
  * rest of the deployment served) and NoHealthCheckTest (served; the model's 500 reaches the client as sent).
@@ -55,8 +55,10 @@ describe.each([
   ['GrpcStatsTestOnlySelectedServices', ['grpc_stats:', '  all_methods: true', '  services:', '    - name: echo.EchoService', '      method_names: [EchoRequest]']],
   ['GrpcStatsTestNoUpstreamAllMethodsFalseInvalidKeys', ['grpc_stats:', '  all_methods: false', '  upstream_stats: false']],
 ])('%s', (_, lines) => {
-  it('the class’s Module is refused: grpc_stats is not a Module key the gateway knows (its gRPC metrics are its own, on /metrics)', () => {
-    expect(() => parseAmbassadorModule(moduleText(lines))).toThrow('config.grpc_stats: not honoured: not a Module key the gateway knows');
+  it('the class’s Module is refused with the reason: Envoy’s gRPC statistics are not made', () => {
+    expect(() => parseAmbassadorModule(moduleText(lines))).toThrow(
+      "config.grpc_stats: not honoured: Envoy's gRPC statistics filter is not run: its per-service and per-method counters are not made (the gateway's gRPC metrics on /metrics are its own)",
+    );
   });
 });
 
