@@ -320,6 +320,7 @@ const MODULE_KEYS: Readonly<Record<string, Read>> = {
   enable_http10: refused('HTTP/1.0 handling is not set by the Module'),
   enable_grpc_http11_bridge: refused('the gRPC HTTP/1.1 bridge is not run'),
   enable_grpc_web: refused('gRPC-Web is not translated'),
+  grpc_stats: refused("Envoy's gRPC statistics filter is not run: its per-service and per-method counters are not made (the gateway's gRPC metrics on /metrics are its own)"),
   forward_client_cert_details: refused('client certificate details are not forwarded'),
   set_current_client_cert_details: refused('client certificate details are not forwarded'),
   header_case_overrides: refused('header names are not re-cased'),
