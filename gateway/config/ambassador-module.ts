@@ -138,6 +138,7 @@ export const MODULE_DEFAULTS = [
   'mergeSlashes',
   'addLinkerdHeaders',
   'serviceInGatewayNamespace',
+  'mappingDefaults',
 ] as const;
 export type ModuleDefault = (typeof MODULE_DEFAULTS)[number];
 
@@ -156,6 +157,7 @@ export function moduleCompile(base: ModuleBase, m: AmbassadorModule | undefined)
     ...optional('defaultBreaker', m?.circuitBreakers),
     ...(m?.addLinkerdHeaders === true ? { addLinkerdHeaders: true } : {}),
     ...(m?.serviceInGatewayNamespace === true ? { serviceInGatewayNamespace: true } : {}),
+    ...optional('mappingDefaults', m?.mappingDefaults),
     // Envoy's default keeps runs of `/`: only the Module's `merge_slashes: true` merges them.
     ...(m?.mergeSlashes === true ? { mergeSlashes: true } : {}),
   };
