@@ -10,19 +10,17 @@
  * statistics: accepted and, as a Mapping's own, changes nothing here.
  */
 import { isObj, RegexBudget } from '../values/syntax.js';
-import { isDrop, parseMappingPolicy, type MappingPolicy } from './mapping-policy.js';
+import { isDrop, parseMappingPolicy, type MappingDefaults, type MappingPolicy } from './mapping-policy.js';
 
 /** The Mapping keys Emissary defaults from the Module (IRHTTPMapping.AllowedKeys marked True, and the two header additions). */
 export const DEFAULTED_KEYS = ['add_request_headers', 'remove_request_headers', 'add_response_headers', 'remove_response_headers', 'stats_name'] as const;
 /** The defaulted keys that change what a model or client receives (the header edits). */
-const APPLIED_KEYS = ['add_request_headers', 'remove_request_headers', 'add_response_headers', 'remove_response_headers'] as const;
+const APPLIED_KEYS = ['add_request_headers', 'remove_request_headers', 'add_response_headers', 'remove_response_headers'] as const satisfies readonly (keyof MappingDefaults)[];
 type AppliedKey = (typeof APPLIED_KEYS)[number];
+export type { MappingDefaults };
 
 /** The lookup class of an HTTP Mapping (irhttpmapping.py `default_class`). */
 const CLASS = 'httpmapping';
-
-/** Each header-edit key's default as written, after Emissary's precedence (`defaults.httpmapping.<key>` over `defaults.<key>`); a key absent has none. */
-export type MappingDefaults = Readonly<Partial<Record<AppliedKey, unknown>>>;
 
 const show = (v: unknown): string => JSON.stringify(v) ?? String(v);
 const isDefaulted = (k: string): boolean => (DEFAULTED_KEYS as readonly string[]).includes(k);
