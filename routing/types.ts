@@ -10,7 +10,7 @@ import type { FlowPolicy } from './flow/config.js';
 import type { JwtPolicy } from './policies/jwt.js';
 import type { LogPolicy } from './policies/log.js';
 import type { HedgePolicy } from './hedge/config.js';
-import type { ErrorOverride, LoadBalancer, MappingPolicy } from './emissary/mapping-policy.js';
+import type { ErrorOverride, LoadBalancer, MappingDefaults, MappingPolicy } from './emissary/mapping-policy.js';
 import type { CompressionPolicy, CompressionSettings } from './compression/policy.js';
 import type { FallbackPolicy, FallbackReason } from './fallback/config.js';
 import type { TranslatePolicy } from './policies/protocol.js';
@@ -56,6 +56,8 @@ export interface CompileOptions {
   regexMaxSize?: number;
   /** The ambassador Module's `add_linkerd_headers`: every route whose Mapping does not set its own sends `l5d-dst-override` (routing/emissary/mapping-policy.ts `withLinkerdHeader`); absent: off. */
   addLinkerdHeaders?: boolean;
+  /** The ambassador Module's `defaults` (routing/emissary/module-defaults.ts): the header edits, as written, of every Mapping (custom and Seldon's) that does not set the key itself; absent: none. */
+  mappingDefaults?: MappingDefaults;
   /** The ambassador Module's `use_ambassador_namespace_for_service_resolution`: a Mapping's `service` without a namespace is a Service of `namespace` (AMBASSADOR_NAMESPACE), not of the Mapping's; absent: off. */
   serviceInGatewayNamespace?: boolean;
   /** The ambassador Module's `merge_slashes`: true, runs of `/` are merged before the match and forwarded merged; absent or false: as sent, as Envoy's default (docs/routing.md#path-checks). */

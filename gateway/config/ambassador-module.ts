@@ -21,7 +21,7 @@ export const MODULE_OPTIONS: readonly OptionSpec[] = [
     env: env('ambassador-module'),
     kind: 'string',
     commands: BOTH,
-    help: "Emissary's ambassador Module (getambassador.io/v2 name: ambassador with config:, or v3alpha1 metadata.name: ambassador with spec.config), from a file (a mounted ConfigMap). Its keys set what their flags set (max_request_headers_kb, cluster_request_timeout_ms, regex_max_size, buffer.max_request_bytes; a flag given explicitly wins) and more (cors, retry_policy, error_response_overrides, load_balancer, circuit_breakers: the defaults of every route that sets none; ip_allow/ip_deny, listener_idle_timeout_ms, server_name, merge_slashes; with Envoy's meaning xff_num_trusted_hops and use_remote_address: whose X-Forwarded-For is trusted, --trusted-proxies naming the peers when given; strip_matching_host_port, reject_requests_with_escaped_slashes, headers_with_underscores_action, x_forwarded_proto_redirect, preserve_external_request_id). A key the gateway does not honour, or a bad value, refuses the Module (exit 2). Applied again when the file changes (listener keys: at the next start). docs/migrating-from-ambassador.md#the-ambassador-module.",
+    help: "Emissary's ambassador Module (getambassador.io/v2 name: ambassador with config:, or v3alpha1 metadata.name: ambassador with spec.config), from a file (a mounted ConfigMap). Its keys set what their flags set (max_request_headers_kb, cluster_request_timeout_ms, regex_max_size, buffer.max_request_bytes; a flag given explicitly wins) and more (cors, retry_policy, error_response_overrides, load_balancer, circuit_breakers: the defaults of every route that sets none; defaults: the header edits of every Mapping that sets none; ip_allow/ip_deny, listener_idle_timeout_ms, server_name, merge_slashes; with Envoy's meaning xff_num_trusted_hops and use_remote_address: whose X-Forwarded-For is trusted, --trusted-proxies naming the peers when given; strip_matching_host_port, reject_requests_with_escaped_slashes, headers_with_underscores_action, x_forwarded_proto_redirect, preserve_external_request_id). A key the gateway does not honour, or a bad value, refuses the Module (exit 2). Applied again when the file changes (listener keys: at the next start). docs/migrating-from-ambassador.md#the-ambassador-module.",
   },
 ];
 
@@ -138,6 +138,7 @@ export const MODULE_DEFAULTS = [
   'mergeSlashes',
   'addLinkerdHeaders',
   'serviceInGatewayNamespace',
+  'mappingDefaults',
 ] as const;
 export type ModuleDefault = (typeof MODULE_DEFAULTS)[number];
 
@@ -156,6 +157,7 @@ export function moduleCompile(base: ModuleBase, m: AmbassadorModule | undefined)
     ...optional('defaultBreaker', m?.circuitBreakers),
     ...(m?.addLinkerdHeaders === true ? { addLinkerdHeaders: true } : {}),
     ...(m?.serviceInGatewayNamespace === true ? { serviceInGatewayNamespace: true } : {}),
+    ...optional('mappingDefaults', m?.mappingDefaults),
     // Envoy's default keeps runs of `/`: only the Module's `merge_slashes: true` merges them.
     ...(m?.mergeSlashes === true ? { mergeSlashes: true } : {}),
   };

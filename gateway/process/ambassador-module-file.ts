@@ -25,7 +25,8 @@ export function applyAmbassadorModule(state: RouteState, base: ModuleBase, m: Am
   const o = state.options;
   // A CORS policy is parsed anew each time (it holds a matcher): any Module with one, or a Module dropping one, recompiles.
   const changed = (k: 'compression' | Exclude<ModuleDefault, 'defaultCors'>): boolean => JSON.stringify(c[k]) !== JSON.stringify(o[k]);
-  const defaultsChanged = changed('defaultRetry') || changed('defaultErrorOverrides') || changed('defaultLoadBalancer') || changed('defaultBreaker') || changed('mergeSlashes');
+  // Every route default the Module sets (MODULE_DEFAULTS), CORS aside: one list, so a new default is never missed on a reload.
+  const defaultsChanged = MODULE_DEFAULTS.some((k) => k !== 'defaultCors' && changed(k));
   if (c.defaultTimeoutMs !== o.defaultTimeoutMs || c.regexMaxSize !== o.regexMaxSize || defaultsChanged || changed('compression') || c.defaultCors !== undefined || o.defaultCors !== undefined) {
     // The Module's settings replace the ones in use whole: one it no longer sets is gone.
     const rest: Mutable<CompileOptions> = { ...o };

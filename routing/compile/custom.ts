@@ -15,7 +15,7 @@ import { withRouteDefaults } from '../emissary/mapping-policy.js';
 
 export function compileCustom(key: string, ns: string, name: string, id: string, text: string, ann: EffectiveAnnotations, opts: CompileOptions, f: Findings): CompiledDeployment {
   const resolution = { gatewayNamespace: opts.namespace, inGatewayNamespace: opts.serviceInGatewayNamespace === true, linkerdDefault: opts.addLinkerdHeaders === true };
-  const parsed = parseCustomConfig(text, ns, new RegexBudget(opts.regexMaxSize), opts.tlsContexts, resolution);
+  const parsed = parseCustomConfig(text, ns, new RegexBudget(opts.regexMaxSize), opts.tlsContexts, resolution, opts.mappingDefaults);
   if (!parsed.ok) return { key, report: report(ns, name, id, 'rejected', [parsed.error]), routes: [], clients: NO_CLIENTS };
   for (const w of parsed.warnings) f.warn(w);
   const served = parsed.mappings.filter((m) => (m.ambassadorIds ?? [id]).includes(opts.ambassadorId));

@@ -48,6 +48,7 @@ import { COMPRESSION_ANNOTATION, compressionAnnotation } from '../compression/co
 import { FALLBACK_ANNOTATION, fallbackAnnotations } from '../fallback/config.js';
 import { LOG_ANNOTATION, logAnnotations, modelIdOf } from '../policies/log.js';
 import { withLinkerdHeader, withRouteDefaults, type MappingPolicy } from '../emissary/mapping-policy.js';
+import { mappingDefaultsPolicy } from '../emissary/module-defaults.js';
 
 export type { CompiledDeployment, OwnedServices, RouteSpec } from './route-spec.js';
 
@@ -223,8 +224,8 @@ function compileGenerated(
   const cors = corsAnnotation(ann, f);
   if (!cors.ok) return cors.error;
   const restCors = cors.value ?? opts.defaultCors ?? null;
-  // Seldon's Mappings set no policy key: the Module's overrides and balancer, or null (nothing to pay).
-  const policy = withRouteDefaults(null, { errorOverrides: opts.defaultErrorOverrides, loadBalancer: opts.defaultLoadBalancer });
+  // Seldon's Mappings set no policy key: the Module's header-edit defaults, overrides and balancer, or null (nothing to pay).
+  const policy = withRouteDefaults(mappingDefaultsPolicy(opts.mappingDefaults), { errorOverrides: opts.defaultErrorOverrides, loadBalancer: opts.defaultLoadBalancer });
   const steering = steeringAnnotations(`${ns}/${name}`, predictors, ann, shadowAll, f);
   const flows = flowAnnotations(ann.get(FLOW_ANNOTATION));
   for (const w of flows.warnings) f.warn(w);

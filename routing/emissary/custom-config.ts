@@ -11,6 +11,7 @@ import { classifyMappingKey, isKubernetesResolver, resolverRefusal } from './map
 import { parseMappingMatch } from './mapping-match.js';
 import { isDrop, LINKERD_DST_OVERRIDE, parseMappingPolicy, withLinkerdHeader, type HeaderAddition, type MappingPolicy } from './mapping-policy.js';
 import { groupKeysOf, type GroupKeys } from './group-keys.js';
+import { withMappingDefaults, type MappingDefaults } from './module-defaults.js';
 import { readCircuitBreakers } from '../seldon/circuit-breakers.js';
 import { MAX_INT32, readWholeNumber } from '../values/whole-number.js';
 import { isDns1123Subdomain, serviceOfHost } from '../seldon/services.js';
@@ -377,6 +378,7 @@ export function parseCustomConfig(
   regexes = new RegexBudget(),
   tlsContexts: ReadonlySet<string> = NO_TLS_CONTEXTS,
   res: ServiceResolution = { ...MAPPING_NAMESPACE, gatewayNamespace: namespace },
+  defaults?: MappingDefaults,
 ): CustomConfig {
   let docs: unknown[];
   try {
@@ -427,7 +429,8 @@ export function parseCustomConfig(
       warnings.push(`Mapping ${typeof doc.name === 'string' ? `"${doc.name}"` : `#${i + 1}`} dropped: ${refused.length === 1 ? 'key' : 'keys'} ${refused.join(', ')} not honoured`);
       return;
     }
-    const m = parseMapping(doc, i, namespace, regexes, tlsContexts, res, resolvers, (w) => warnings.push(w));
+    // The Module's defaults for the keys it does not set itself (after the key check: they are the Module's, not the tenant's keys).
+    const m = parseMapping(withMappingDefaults(doc, defaults), i, namespace, regexes, tlsContexts, res, resolvers, (w) => warnings.push(w));
     if (typeof m === 'string') {
       warnings.push(`Mapping ${typeof doc.name === 'string' ? `"${doc.name}"` : `#${i + 1}`} dropped: ${m}`);
       return;

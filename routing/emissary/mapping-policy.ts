@@ -104,6 +104,9 @@ export interface RouteDefaults {
   readonly loadBalancer: LoadBalancer | undefined;
 }
 
+/** The ambassador Module's `defaults` of a Mapping's header edits, as written, after Emissary's precedence (routing/emissary/module-defaults.ts reads them); a key absent has none. */
+export type MappingDefaults = Readonly<Partial<Record<'add_request_headers' | 'remove_request_headers' | 'add_response_headers' | 'remove_response_headers', unknown>>>;
+
 /** A policy that changes nothing: what a route's own keys and the Module's defaults are laid over. */
 export const NO_POLICY: MappingPolicy = Object.freeze({
   requestHeaders: null,

@@ -25,6 +25,7 @@ import type { BreakerLimits, CorsPolicy, RetryPolicy } from '../types.js';
 import { readCircuitBreakers } from '../seldon/circuit-breakers.js';
 import { readWholeNumber } from '../values/whole-number.js';
 import { isKubernetesResolver, resolverRefusal } from './mapping-keys.js';
+import { readModuleDefaults, type MappingDefaults } from './module-defaults.js';
 import { errorOverrides, isDrop, loadBalancerOf, type ErrorOverride, type LoadBalancer } from './mapping-policy.js';
 
 export type ModuleKeyClass = 'honoured' | 'harmless' | 'refused';
@@ -79,6 +80,8 @@ export interface AmbassadorModule {
   readonly addLinkerdHeaders?: boolean;
   /** `use_ambassador_namespace_for_service_resolution`: a Mapping's `service` without a namespace is a Service of AMBASSADOR_NAMESPACE. */
   readonly serviceInGatewayNamespace?: boolean;
+  /** `defaults` (routing/emissary/module-defaults.ts): the header edits of every Mapping that does not set the key itself. */
+  readonly mappingDefaults?: MappingDefaults;
   /** The harmless keys it sets, one line each (logged, applied anyway). */
   readonly warnings?: readonly string[];
 }
@@ -327,7 +330,12 @@ const MODULE_KEYS: Readonly<Record<string, Read>> = {
   auth_enabled: refused('auth is set by --ext-auth-service'),
   default_label_domain: refused('rate limit labels need a RateLimitService; use seldon.io/gateway-rate-limit'),
   default_labels: refused('rate limit labels need a RateLimitService; use seldon.io/gateway-rate-limit'),
-  defaults: refused('Module defaults for other resources are not read'),
+  defaults: (v, into) => {
+    const read = readModuleDefaults(v);
+    if (typeof read === 'string') return read;
+    if (Object.keys(read.defaults).length > 0) into.mappingDefaults = read.defaults;
+    return honoured(read.why);
+  },
   runtime_flags: refused("Envoy's runtime flags are not read"),
   service_port: refused('the port is --port'),
   buffer_limit_bytes: refused('connection buffer limits are not set by the Module'),

@@ -3,7 +3,8 @@
  * docs/migrating-from-ambassador.md#the-ambassador-module), on Seldon's routes and custom Mappings, REST and
  * gRPC: `error_response_overrides` (a Mapping's own replacing them, `bypass_error_response_overrides` turning
  * them off, the gateway's own 503 on a route and 404 without one; gRPC answers untouched, as Envoy's),
- * `server_name` (every answer's Server, the model's replaced), `circuit_breakers` (every route's that sets none);
+ * `server_name` (every answer's Server, the model's replaced), `circuit_breakers` (every route's that sets none),
+ * `defaults` (the header edits of every Mapping that sets none);
  * each applied again when the file changes, a bad value refusing the Module. `load_balancer`:
  * test/gateway/upstream/module-balancing.test.ts.
  */
@@ -362,6 +363,48 @@ describe('circuit_breakers', () => {
       const two = await holding(gw, IRIS, 2);
       release();
       expect((await Promise.all(two)).map((r) => r.status)).toEqual([200, 200]);
+    }));
+});
+
+describe('defaults', () => {
+  const DEFAULTS = 'defaults:\n  httpmapping:\n    add_request_headers: {fruit: orange}\n    remove_request_headers: [x-evil-header]\n  add_response_headers: {x-served: by-default}';
+  /** What the model received for the request with `x-case: <id>`, and what the client received. */
+  const through = async (gw: TestGateway, target: string, id: string): Promise<{ model: HeaderLine[]; client: RawResponse }> => {
+    const client = await send(gw, target, [
+      ['x-case', id],
+      ['x-evil-header', 'evilness'],
+    ]);
+    const got = model.byCase(id);
+    expect(got).toHaveLength(1);
+    return { model: got[0]!.headers, client };
+  };
+
+  it("Seldon's route and a custom Mapping take them: fruit orange added, x-evil-header removed, the answer's header added", () =>
+    withModule(DEFAULTS, async (gw) => {
+      for (const [id, target] of [
+        ['seldon', IRIS],
+        ['custom', `/seldon/${NS}/plain/`],
+      ] as const) {
+        const { model: m, client } = await through(gw, target, `defaults-${id}`);
+        expect(client.status).toBe(200);
+        expect([headerValue(m, 'fruit'), headerValue(m, 'x-evil-header')]).toEqual(['orange', undefined]);
+        expect(headerValue(client.headers, 'x-served')).toBe('by-default');
+        expect(client.body.toString('latin1')).toBe(MODEL_BODY);
+      }
+    }));
+
+  it('a changed file is applied (the defaults replaced, then gone); a bad default leaves the Module in use, counted', () =>
+    withModule(DEFAULTS, async (gw, file) => {
+      const fruit = async (id: string): Promise<string | undefined> => headerValue((await through(gw, IRIS, id)).model, 'fruit');
+      expect(await fruit('reload-0')).toBe('orange');
+      replaceFile(file, module('defaults:\n  add_request_headers: {fruit: lemon}'));
+      let n = 0;
+      await waitUntil(async () => (await fruit(`reload-1-${n++}`)) === 'lemon');
+      replaceFile(file, module('defaults:\n  add_request_headers: {"bad name": x}'));
+      await waitUntil(async () => (await metric(gw.adminUrl, 'seldon_gateway_ambassador_module_reloads_total{result="failure"}')) >= 1);
+      expect(await fruit('reload-2')).toBe('lemon');
+      replaceFile(file, module('regex_max_size: 200'));
+      await waitUntil(async () => (await fruit(`reload-3-${n++}`)) === undefined);
     }));
 });
 

@@ -3,17 +3,13 @@
  * LongClusterNameMapping (SafeRegexMapping is t_basics.py's, ported beside it). Each `describe` is the KAT
  * class; every test asserts what the kat-server stand-in received.
  *
- * LinkerdHeaderMapping's Module also sets `defaults.httpmapping` (add_request_headers, remove_request_headers
- * for every Mapping that sets none): the gateway does not read a Module's `defaults` and refuses such a Module
- * whole, with the reason, rather than serve its Mappings without them. The class's checks that do not lean on
- * the defaults (l5d-dst-override from the Module's add_linkerd_headers, a Mapping's own false, a Mapping's own
- * header edits) run under the Module without `defaults`.
+ * LinkerdHeaderMapping's Module sets `defaults.httpmapping` (add_request_headers, remove_request_headers):
+ * every Mapping that does not set the key itself takes the Module's (routing/emissary/module-defaults.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HttpBackend } from '../../fixtures/http-backend.js';
 import { sdep } from '../../helpers/gateway.js';
 import { katGateway, katGet, katMapping, startKatBackend, type KatGateway } from '../../helpers/kat.js';
-import { parseAmbassadorModule } from '../../../routing/emissary/module.js';
 
 const EVIL = { 'x-evil-header': 'evilness', 'x-evilness': 'more evilness' };
 
@@ -28,7 +24,17 @@ describe('LinkerdHeaderMapping (t_mappingtests_default.py)', () => {
   beforeAll(async () => {
     [target, noHeader, linkerdOnly] = await Promise.all([startKatBackend('target'), startKatBackend('noheader'), startKatBackend('addlinkerdonly')]);
     kat = await katGateway({
-      module: ['add_linkerd_headers: true'],
+      module: [
+        'add_linkerd_headers: true',
+        'defaults:',
+        '  httpmapping:',
+        '      add_request_headers:',
+        '          fruit:',
+        '              append: False',
+        '              value: orange',
+        '      remove_request_headers:',
+        '      - x-evil-header',
+      ],
       mappings: [
         katMapping('linkerdheadermapping-addlinkerdonly', [
           'hostname: "*"',
@@ -58,48 +64,89 @@ describe('LinkerdHeaderMapping (t_mappingtests_default.py)', () => {
     await Promise.all([target?.close(), noHeader?.close(), linkerdOnly?.close()]);
   });
 
-  it("the KAT's Module, with defaults.httpmapping, is refused whole with the reason", () => {
-    const text = [
-      'apiVersion: getambassador.io/v3alpha1',
-      'kind: Module',
-      'name: ambassador',
-      'config:',
-      '  add_linkerd_headers: true',
-      '  defaults:',
-      '    httpmapping:',
-      '      add_request_headers:',
-      '        fruit:',
-      '          append: False',
-      '          value: orange',
-      '      remove_request_headers:',
-      '      - x-evil-header',
-    ].join('\n');
-    expect(() => parseAmbassadorModule(text)).toThrow('config.defaults: not honoured: Module defaults for other resources are not read');
-  });
+  /** The request headers the kat backend echoed to the client: the client sees what the model received. */
+  const echoed = (body: Buffer): Record<string, unknown> => (JSON.parse(body.toString('utf8')) as { request: { headers: Record<string, unknown> } }).request.headers;
 
-  it("[0] the Mapping's own edits and the Module's linkerd header: l5d-dst-override <service>:80, fruit banana, x-evilness removed", async () => {
-    expect((await katGet(kat.gw.port, '/target/', EVIL)).status).toBe(200);
+  it("[0] the Mapping's own edits win over the Module's defaults; the Module's linkerd header: l5d-dst-override <service>:80, fruit banana, x-evilness removed", async () => {
+    const r = await katGet(kat.gw.port, '/target/', EVIL);
+    expect(r.status).toBe(200);
+    expect(target.requests).toHaveLength(1);
     const [got] = target.requests;
     expect(got!.headers['l5d-dst-override']).toBe(`${TARGET}:80`);
     expect(got!.headers['fruit']).toBe('banana');
     expect(got!.headers['x-evil-header']).toBe('evilness');
     expect(got!.headers['x-evilness']).toBeUndefined();
+    expect(echoed(r.body)).toMatchObject({ fruit: 'banana', 'x-evil-header': 'evilness' });
+    expect(echoed(r.body)).not.toHaveProperty('x-evilness');
   });
 
-  it('[1] add_linkerd_headers: false on the Mapping: no l5d-dst-override; the headers as sent', async () => {
-    expect((await katGet(kat.gw.port, '/target_no_header/', EVIL)).status).toBe(200);
+  it("[1] a Mapping that sets neither key takes the Module's defaults: fruit orange added, x-evil-header removed; add_linkerd_headers: false, no l5d-dst-override", async () => {
+    const r = await katGet(kat.gw.port, '/target_no_header/', EVIL);
+    expect(r.status).toBe(200);
+    expect(noHeader.requests).toHaveLength(1);
     const [got] = noHeader.requests;
     expect(got!.headers['l5d-dst-override']).toBeUndefined();
+    expect(got!.headers['fruit']).toBe('orange');
+    expect(got!.headers['x-evil-header']).toBeUndefined();
     expect(got!.headers['x-evilness']).toBe('more evilness');
-    expect(got!.headers['x-evil-header']).toBe('evilness');
+    expect(echoed(r.body)).toMatchObject({ fruit: 'orange', 'x-evilness': 'more evilness' });
+    expect(echoed(r.body)).not.toHaveProperty('x-evil-header');
   });
 
-  it('[2] empty add_request_headers and remove_request_headers: the linkerd header only', async () => {
-    expect((await katGet(kat.gw.port, '/target_add_linkerd_header_only/', EVIL)).status).toBe(200);
+  it('[2] empty add_request_headers and remove_request_headers override the defaults: the linkerd header only', async () => {
+    const r = await katGet(kat.gw.port, '/target_add_linkerd_header_only/', EVIL);
+    expect(r.status).toBe(200);
+    expect(linkerdOnly.requests).toHaveLength(1);
     const [got] = linkerdOnly.requests;
     expect(got!.headers['l5d-dst-override']).toBe(`${LINKERDONLY}:80`);
+    expect(got!.headers['fruit']).toBeUndefined();
     expect(got!.headers['x-evil-header']).toBe('evilness');
     expect(got!.headers['x-evilness']).toBe('more evilness');
+  });
+});
+
+describe("the Module's defaults beyond the KAT: top-level keys, the class's precedence, answers and Seldon's routes", () => {
+  const SERVICE = 'defaults-target.default';
+  let model: HttpBackend;
+  let kat: KatGateway;
+  beforeAll(async () => {
+    model = await startKatBackend('defaults-target');
+    kat = await katGateway({
+      module: [
+        'defaults:',
+        '  add_request_headers: {from: top}',
+        '  add_response_headers: {x-answer-default: top}',
+        '  remove_response_headers: [content-type]',
+        '  httpmapping:',
+        '    add_response_headers: {x-answer-default: class}',
+      ],
+      mappings: [
+        katMapping('plain', ['hostname: "*"', 'prefix: /plain/', `service: ${SERVICE}`]),
+        katMapping('own', ['hostname: "*"', 'prefix: /own/', `service: ${SERVICE}`, 'add_response_headers: {x-own: mine}', 'remove_response_headers: []']),
+      ],
+      resolve: { [`${SERVICE}:80`]: model.port },
+    });
+  });
+  afterAll(async () => {
+    await kat?.stop();
+    await model?.close();
+  });
+
+  it("a Mapping that sets none: the top-level request default, the class's answer default over the top-level one, content-type removed from the answer", async () => {
+    const r = await katGet(kat.gw.port, '/plain/', { 'x-case': 'plain' });
+    expect(r.status).toBe(200);
+    expect(model.requests.filter((q) => q.headers['x-case'] === 'plain').map((q) => q.headers['from'])).toEqual(['top']);
+    expect(r.headers['x-answer-default']).toBe('class');
+    expect(r.headers['content-type']).toBeUndefined();
+  });
+
+  it('a Mapping with its own answer edits keeps them (the defaults of the keys it does not set still apply)', async () => {
+    const r = await katGet(kat.gw.port, '/own/', { 'x-case': 'own' });
+    expect(r.status).toBe(200);
+    expect(model.requests.filter((q) => q.headers['x-case'] === 'own').map((q) => q.headers['from'])).toEqual(['top']);
+    expect(r.headers['x-own']).toBe('mine');
+    expect(r.headers['x-answer-default']).toBeUndefined();
+    expect(r.headers['content-type']).toBe('text/plain; charset=utf-8');
   });
 });
 
