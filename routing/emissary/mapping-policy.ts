@@ -6,7 +6,7 @@
  * returns the value or why the Mapping is dropped: a key whose value the gateway cannot honour exactly drops
  * its Mapping, never a looser meaning.
  */
-import { compileFullMatch, checkHeaderName, isObj, type RegexBudget } from '../values/syntax.js';
+import { CONNECTION_SPECIFIC_FIELDS, compileFullMatch, checkHeaderName, isObj, type RegexBudget } from '../values/syntax.js';
 import { parseDuration } from '../values/duration.js';
 import { readWholeNumber } from '../values/whole-number.js';
 import { authContextExtensionsOf, type AuthContextExtensions } from './auth-context.js';
@@ -171,12 +171,18 @@ export const isDrop = (v: unknown): v is Dropped => v instanceof Dropped;
 /** Header values must be a single line: no CR, LF or NUL reaches a message head. */
 const BAD_VALUE = /[\r\n\0]/;
 
+/** A field that frames the message or belongs to one connection (and Host, which Envoy lets no route edit): an edit of it could desynchronise a connection. */
+const framingField = (name: string, key: string): string | undefined =>
+  name === 'content-length' || CONNECTION_SPECIFIC_FIELDS.has(name) || (name === 'host' && key.endsWith('request_headers'))
+    ? `"${name}" is the message's framing or its connection's own field, not editable`
+    : undefined;
+
 function headerAdditions(raw: unknown, key: string): Out<HeaderAddition[]> {
   if (!isObj(raw)) return drop(`${key} must be a map of name to value`);
   const out: HeaderAddition[] = [];
   for (const [rawName, v] of Object.entries(raw)) {
     const name = rawName.trim().toLowerCase();
-    const bad = checkHeaderName(name);
+    const bad = checkHeaderName(name) ?? framingField(name, key);
     if (bad) return drop(`${key}: ${bad}`);
     let value: unknown = v;
     let append = true;
@@ -203,7 +209,7 @@ function headerRemovals(raw: unknown, key: string): Out<string[]> {
   for (const n of list) {
     if (typeof n !== 'string') return drop(`${key} must be a list of header names`);
     const name = n.trim().toLowerCase();
-    const bad = checkHeaderName(name);
+    const bad = checkHeaderName(name) ?? framingField(name, key);
     if (bad) return drop(`${key}: ${bad}`);
     out.push(name);
   }

@@ -17,6 +17,15 @@ const NS = 'models';
 
 const mapping = (name: string, service: string, extra: string): string => `apiVersion: getambassador.io/v2\nkind: Mapping\nname: ${name}\nprefix: /${name}/\nservice: ${service}\n${extra}`;
 
+const SMUGGLING: [string, string][] = [
+  ['smug-te', 'add_request_headers:\n  transfer-encoding: chunked'],
+  ['smug-cl', 'add_request_headers:\n  content-length: "0"'],
+  ['smug-host', 'add_request_headers:\n  host: internal.admin'],
+  ['smug-conn', 'add_request_headers:\n  connection: upgrade'],
+  ['smug-rm', 'remove_request_headers: [content-length]'],
+  ['smug-resp', 'add_response_headers:\n  transfer-encoding: chunked'],
+];
+
 const CONFIG = [
   // Emissary's AddReqHeadersMapping: append false replaces, append true (the default) adds a line.
   mapping('addreq', `edits.${NS}:8000`, 'add_request_headers:\n  zoo: {append: false, value: Zoo}\n  aoo: {append: true, value: aoo}\n  boo: {value: boo}\n  foo: Foo'),
@@ -34,6 +43,8 @@ const CONFIG = [
     'add_response_headers:\n  koo: {append: false, value: KooK}\n  zoo: {append: true, value: ZooZ}\n  test: {value: boo}\n  foo: {value: Foo}\nremove_response_headers: [x-secret]',
   ),
   mapping('downresp', `down.${NS}:8000`, 'add_response_headers:\n  x-route: down\nremove_response_headers: [content-type]'),
+  // A tenant's edits of the framing or a connection's own fields: each drops its Mapping (a desync towards the model, or a split answer).
+  ...SMUGGLING.map(([name, edit]) => mapping(name, `edits.${NS}:8000`, edit)),
 ].join('\n---\n');
 
 /** The model's header lines as it received them (the request id's value and the client's address left out), without the upstream client's own `connection: keep-alive` last. */
@@ -144,6 +155,18 @@ describe.each(['gateway', 'node'] as const)('Mapping header edits (--http1-serve
     const got = r.headers.map(([k, v]) => `${k.toLowerCase()}: ${v}`);
     expect(got.filter((l) => /^(zoo|koo|test|foo|x-secret):/.test(l))).toEqual(['zoo: Zoo', 'test: Test', 'koo: KooK', 'zoo: ZooZ', 'test: boo', 'foo: Foo']);
     expect(r.body.toString()).toBe('{"case":"addresp"}');
+  });
+
+  it('a Mapping that edits the framing or a connection’s own fields (Transfer-Encoding, Content-Length, Host, Connection) is dropped with the reason: 404, nothing reaches the model', async () => {
+    for (const [name] of SMUGGLING) {
+      const r = await send(`/${name}/`, [['x-case', name]]);
+      expect(r.status, name).toBe(404);
+      expect(model.byCase(name), name).toHaveLength(0);
+    }
+    const routes = (await (await fetch(`${gw.adminUrl}/routes`)).json()) as { deployments: { name: string; reasons: string[] }[] };
+    const reasons = routes.deployments.find((d) => d.name === 'edits')!.reasons.filter((r) => r.includes('smug-'));
+    expect(reasons).toHaveLength(SMUGGLING.length);
+    for (const r of reasons) expect(r).toMatch(/is the message's framing or its connection's own field, not editable/);
   });
 
   it('the gateway’s own error on the route gets the same edits (Envoy’s local replies pass the route’s header edits)', async () => {
