@@ -12,7 +12,7 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -123,8 +123,37 @@ function listen(port: number, tls: TlsFiles | undefined): string[] {
 
 function nodeConf(dir: string, port: number, extra: string[], tls?: TlsFiles): string {
   const file = join(dir, `${port}.conf`);
-  writeFileSync(file, [...listen(port, tls), 'bind 127.0.0.1', `dir ${dir}`, `dbfilename dump-${port}.rdb`, 'save ""', 'appendonly no', 'protected-mode no', ...extra, ''].join('\n'));
+  // A replica's first sync starts at once (Redis waits 5 s by default for more replicas to share it); each node's log is kept for a failure's message.
+  writeFileSync(
+    file,
+    [
+      ...listen(port, tls),
+      'bind 127.0.0.1',
+      `dir ${dir}`,
+      `dbfilename dump-${port}.rdb`,
+      `logfile ${logOf(dir, port)}`,
+      'save ""',
+      'appendonly no',
+      'protected-mode no',
+      'repl-diskless-sync-delay 0',
+      ...extra,
+      '',
+    ].join('\n'),
+  );
   return file;
+}
+
+function logOf(dir: string, port: number): string {
+  return join(dir, `redis-${port}.log`);
+}
+
+/** The last lines of a node's log, for a failure's message. */
+function logTail(dir: string, port: number, lines = 12): string {
+  try {
+    return readFileSync(logOf(dir, port), 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
 }
 
 /** `role` and, for a replica, whether its link to the primary is up (INFO replication). */
@@ -273,9 +302,17 @@ export async function startRedisCluster(): Promise<RedisClusterSet> {
     rmSync(dir, { recursive: true, force: true });
   };
   try {
+    // Twelve distinct ports: the bus port is picked too, as Redis's default (port + 10000) may be another socket's, or past 65535.
+    const ports = new Set<number>();
+    while (ports.size < 12) ports.add(await freePort());
+    const picked = [...ports];
     for (let i = 0; i < 6; i++) {
-      const port = await freePort();
-      const n = new Node(port, nodeConf(dir, port, ['cluster-enabled yes', `cluster-config-file nodes-${port}.conf`, 'cluster-node-timeout 1000', 'cluster-replica-validity-factor 0']));
+      const port = picked[i]!;
+      const bus = picked[i + 6]!;
+      const n = new Node(
+        port,
+        nodeConf(dir, port, ['cluster-enabled yes', `cluster-port ${bus}`, `cluster-config-file nodes-${port}.conf`, 'cluster-node-timeout 1000', 'cluster-replica-validity-factor 0']),
+      );
       nodes.push(n);
     }
     await Promise.all(nodes.map((n) => n.start()));
@@ -304,13 +341,28 @@ export async function startRedisCluster(): Promise<RedisClusterSet> {
     };
     await waitFor('CLUSTER INFO state:ok on every node', clusterOk, 60_000);
     // Every replica linked to its primary: a failover has someone to promote with the data.
-    await waitFor('every replica linked', async () => {
-      let linked = 0;
-      for (const n of live()) {
-        const r = await replication(n.port);
-        if (r.role === 'slave' && r.linked) linked++;
-      }
-      return linked === 3 ? true : undefined;
+    let seen = '';
+    let down: number[] = [];
+    await waitFor(
+      'every replica linked',
+      async () => {
+        let linked = 0;
+        const states: string[] = [];
+        down = [];
+        for (const n of live()) {
+          const r = await replication(n.port);
+          states.push(`${n.port} ${r.role}${r.role === 'slave' ? (r.linked ? ' up' : ' down') : ` ${r.replicas} replicas`}`);
+          if (r.role === 'slave') {
+            if (r.linked) linked++;
+            else down.push(n.port);
+          }
+        }
+        seen = states.join(', ');
+        return linked === 3 ? true : undefined;
+      },
+      60_000,
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}; last seen: ${seen}${down.map((p) => `\n--- ${p}'s log:\n${logTail(dir, p)}`).join('')}`);
     });
     return {
       nodes,
