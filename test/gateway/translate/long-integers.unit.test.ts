@@ -132,7 +132,7 @@ const framed = (m: Buffer): Buffer => {
   head.writeUInt32BE(m.length, 1);
   return Buffer.concat([head, m]);
 };
-const policy = (speaks: 'v2' | 'seldon'): TranslatePolicy => ({ speaks, accept: speaks === 'v2' ? ['seldon'] : ['v2'], modelName: 'm', datatype: null, names: null, text: '' });
+const policy = (speaks: 'v2' | 'seldon'): TranslatePolicy => ({ speaks, accept: speaks === 'v2' ? ['seldon'] : ['v2'], modelName: 'm', modelVersion: null, datatype: null, names: null, text: '' });
 
 describe('gRPC: a whole number beyond 2^53 (int64 fields) in any position never throws a TypeError', () => {
   const tensor = (o: Msg): Msg => ({ name: 'x', datatype: 'INT64', shape: ['1'], contents: { int64_contents: ['1'] }, ...o });
