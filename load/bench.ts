@@ -68,6 +68,11 @@ const SCENARIOS: Record<string, Scenario> = {
     vs: ['--cases', 't1,json'],
   },
   translate: { question: 'What CPU does protocol translation (Seldon ⇄ v2) add per request, beside parsing and writing the body once?', script: 'translate', quick: ['--rounds', '1'] },
+  'translate-route': {
+    question: 'What CPU does a translated route (Seldon client, v2 model) cost per request through a gateway, beside the untranslated route?',
+    script: 'translate-route',
+    quick: ['--rounds', '2', '--requests-small', '1000', '--requests-medium', '100'],
+  },
   routing: { question: 'How fast does the routing core compile, update and match at 10,000 deployments?', script: 'routing', quick: [], quickEnv: { PREDICTORS: '1000' } },
   reconfig: { question: 'How long does a worker stop routing while a large deployment is edited?', script: 'reconfig', quick: [], quickEnv: { BASE_S: '2', EDIT_S: '3' } },
   soak: { question: 'Does a gateway hold steady, in memory and in failed requests, while everything behind it churns?', script: 'soak', quick: ['--minutes', '1'] },

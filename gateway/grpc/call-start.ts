@@ -106,14 +106,9 @@ export abstract class CallStart extends GrpcPipelineRequest implements DeadlineO
       return;
     }
     // All that translation costs a route without it: this check (null, decided when the route was compiled).
-    if (this.backend.translate !== null && this.translation === null) {
-      const t = grpcTranslationFor(this.backend, this.decision.upstreamPath, this.proxy.metadata);
-      if (t !== null) return this.translateFirst(t);
-    }
-    if (!this.admit(GrpcStatus.UNAVAILABLE)) return;
-    // Admitted: a v2 model's metadata is fetched now if due, beside this call (which never waits for it).
-    const t = this.translation;
-    if (t !== null && t.to === 'v2') this.proxy.metadata?.wanted(this.backend, this.backend.translate!, 'grpc', String(this.headers[':authority'] ?? ''));
+    if (this.backend.translate !== null) {
+      if (!this.admitTranslating()) return;
+    } else if (!this.admit(GrpcStatus.UNAVAILABLE)) return;
     const request = this.request;
     listenToClient(client, this, request === undefined, this.backend.idleTimeoutMs);
     this.deadline.startClient();
@@ -128,6 +123,25 @@ export abstract class CallStart extends GrpcPipelineRequest implements DeadlineO
       return;
     }
     this.dispatch();
+  }
+
+  /**
+   * The admission of a call on a translating route: its request is translated first (which starts the
+   * call again once it is), then admitted; a v2 model's metadata is fetched now if due, beside this call
+   * (which never waits for it). False: the call goes no further here.
+   */
+  private admitTranslating(): boolean {
+    const t = this.translation;
+    if (t === null) {
+      const first = grpcTranslationFor(this.backend, this.decision.upstreamPath, this.proxy.metadata);
+      if (first !== null) {
+        this.translateFirst(first);
+        return false;
+      }
+    }
+    if (!this.admit(GrpcStatus.UNAVAILABLE)) return false;
+    if (t !== null && t.to === 'v2') this.proxy.metadata?.wanted(this.backend, this.backend.translate!, 'grpc', String(this.headers[':authority'] ?? ''));
+    return true;
   }
 
   // ---- client side ---------------------------------------------------------------------------

@@ -84,7 +84,7 @@ export class GrpcTranslation implements Translation {
       const input = this.metadata !== undefined && this.backend !== undefined ? this.metadata.inputFor(this.backend, this.policy) : { name: DEFAULT_INPUT_NAME, datatype: this.policy.datatype };
       const r = seldonMessageToV2(readSeldonMessage(payload, 400), DOUBLES, input);
       this.seldonForm = r.form;
-      return frame(writeInferRequest(r.request, this.policy.modelName));
+      return frame(writeInferRequest(r.request, this.policy.modelName, this.policy.modelVersion));
     }
     const req = readInferMessage(payload, false, 400);
     const name = typeof req.model_name === 'string' && req.model_name !== '' ? req.model_name : this.policy.modelName;

@@ -38,8 +38,8 @@ export interface ModelMetadataDeps {
   readonly limits?: Partial<FetchLimits> | undefined;
 }
 
-/** The version a Seldon client's translated request asks: none (`/v2/models/<m>/infer`). */
-const NO_VERSION = '';
+/** The version a Seldon client's translated request asks, as the cache and the fetch name it: the annotation's `modelVersion`, or '' for none (`/v2/models/<m>`). */
+const versionOf = (t: TranslatePolicy): string => t.modelVersion ?? '';
 
 export class ModelMetadata {
   private readonly cache: MetadataCache;
@@ -52,7 +52,7 @@ export class ModelMetadata {
 
   /** The input a Seldon client's message becomes for `backend`'s model: the declared name, and the annotation's datatype, else the declared one, else none (by the values). */
   inputFor(backend: Backend, t: TranslatePolicy): V2Input {
-    const declared = this.cache.lookup(metadataKey(backend.id, t.modelName, NO_VERSION));
+    const declared = this.cache.lookup(metadataKey(backend.id, t.modelName, versionOf(t)));
     const d = declared === null ? null : declaredInput(declared, DEFAULT_INPUT_NAME);
     if (d === null) return { name: DEFAULT_INPUT_NAME, datatype: t.datatype };
     return { name: d.name, datatype: t.datatype ?? d.datatype };
@@ -60,14 +60,15 @@ export class ModelMetadata {
 
   /** A translated request to `backend`'s v2 model was admitted: fetch its metadata now if it is due (first, refresh, retry), over `transport`; `authority`: a gRPC call's. */
   wanted(backend: Backend, t: TranslatePolicy, transport: 'rest' | 'grpc', authority = ''): void {
-    const key = metadataKey(backend.id, t.modelName, NO_VERSION);
-    if (!this.cache.due(key, metadataOwner(backend.id, t.modelName), this.deps.now())) return;
+    const version = versionOf(t);
+    const key = metadataKey(backend.id, t.modelName, version);
+    if (!this.cache.due(key, metadataOwner(backend.id, t.modelName, version), this.deps.now())) return;
     const done = (r: Fetched): void => this.settle(key, backend, t.modelName, r);
-    if (transport === 'rest') fetchRest(this.deps.rest.for(backend), t.modelName, NO_VERSION, this.limits, done);
-    else fetchGrpc(this.deps.grpc().for(backend), authority, t.modelName, NO_VERSION, this.limits, done);
+    if (transport === 'rest') fetchRest(this.deps.rest.for(backend), t.modelName, version, this.limits, done);
+    else fetchGrpc(this.deps.grpc().for(backend), authority, t.modelName, version, this.limits, done);
   }
 
-  /** Forget the models no predictor of `table` translates for any more; returns how many. */
+  /** Forget the models (and versions) no predictor of `table` translates for any more; returns how many. */
   retain(table: RouteTable): number {
     const live = new Set<string>();
     for (const g of table.groups) {
@@ -99,5 +100,5 @@ export class ModelMetadata {
 
 function liveOwner(live: Set<string>, b: Backend): void {
   const t = b.translate;
-  if (t !== null && t.speaks === 'v2') live.add(metadataOwner(b.id, t.modelName));
+  if (t !== null && t.speaks === 'v2') live.add(metadataOwner(b.id, t.modelName, versionOf(t)));
 }

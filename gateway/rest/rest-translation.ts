@@ -77,7 +77,8 @@ export function translationFor(backend: Backend, method: string, upstreamPath: s
   const path = q < 0 ? upstreamPath : upstreamPath.slice(0, q);
   const query = q < 0 ? '' : upstreamPath.slice(q);
   if (t.speaks === 'v2' && t.accept.includes('seldon') && SELDON_PREDICT.test(path)) {
-    return new RestTranslation('seldon', 'v2', `/v2/models/${t.modelName}/infer${query}`, t, { name: t.modelName, version: undefined }, backend, metadata);
+    const version = t.modelVersion === null ? '' : `/versions/${t.modelVersion}`;
+    return new RestTranslation('seldon', 'v2', `/v2/models/${t.modelName}${version}/infer${query}`, t, { name: t.modelName, version: undefined }, backend, metadata);
   }
   if (t.speaks === 'seldon' && t.accept.includes('v2')) {
     const m = V2_INFER.exec(path);

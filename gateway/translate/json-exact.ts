@@ -136,3 +136,12 @@ function exactNumber(this: unknown, _key: string, value: unknown, context?: { so
   if (src === undefined || !/^-?[0-9]+$/.test(src)) return value;
   return BigInt(src);
 }
+
+/** JSON.rawJSON (Node 21+; not in the ES2023 lib's types): a value JSON.stringify writes as the text given. */
+const rawJSON = (JSON as unknown as { rawJSON(text: string): unknown }).rawJSON;
+
+/** A bigint written as its digits (a number still, never a string); anything else as JSON.stringify writes it. */
+const digits = (_key: string, v: unknown): unknown => (typeof v === 'bigint' ? rawJSON(v.toString()) : v);
+
+/** The JSON text of a document `parseExact` read: its long integers (bigints) as their digits, where JSON.stringify alone would throw. */
+export const writeExact = (doc: unknown): string => JSON.stringify(doc, digits);

@@ -4,7 +4,7 @@
  * `data.ndarray` for booleans and strings; `strData` / `binData` for one string of content type
  * `str` / `base64`), and the model's SeldonMessage answer a v2 answer. Pure.
  */
-import { parseExact, type ExactJson } from './json-exact.js';
+import { parseExact, writeExact, type ExactJson } from './json-exact.js';
 import { isObj } from '../../routing/values/syntax.js';
 import { TranslateRefusal, checkElements, inferDatatype, isFloat, isInteger, isNumeric, writeFlat, type Datatype, type Element } from './datatypes.js';
 import { checkCount, checkShape, flatten, writeNested } from './tensor.js';
@@ -118,7 +118,8 @@ export function seldonMessageToV2Output(msg: unknown, floats: () => boolean): V2
   const text = (s: string, ct: string): V2Output => ({ kind: 'text', name: DEFAULT_OUTPUT_NAME, shape: [1], datatype: 'BYTES', values: [s], contentType: ct });
   if (typeof msg.strData === 'string') return text(msg.strData, 'str');
   if (typeof msg.binData === 'string') return text(msg.binData, 'base64');
-  if (msg.jsonData !== undefined) return text(JSON.stringify(msg.jsonData), 'json');
+  // Its long integers (bigints, json-exact.ts) as their digits: JSON.stringify alone throws on them.
+  if (msg.jsonData !== undefined) return text(writeExact(msg.jsonData), 'json');
   const data = msg.data;
   let shape: number[];
   let values: Element[];

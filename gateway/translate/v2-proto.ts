@@ -184,11 +184,12 @@ function writeTensor(name: string, shape: readonly number[], dt: Datatype, value
   return { tensor: w.message(5, c), raw: undefined };
 }
 
-/** The ModelInferRequest a v2 model gets (`model`: its name). */
-export function writeInferRequest(r: V2Request, model: string): Buffer {
+/** The ModelInferRequest a v2 model gets (`model`: its name; `version`: the version asked, none when null). */
+export function writeInferRequest(r: V2Request, model: string, version: string | null = null): Buffer {
   const t = r.input;
   const { tensor, raw } = writeTensor(t.name, t.shape, t.datatype, t.values, t.contentType);
   const w = new ProtoWriter().string(1, model);
+  if (version !== null) w.string(2, version);
   if (r.id !== undefined) w.string(3, r.id);
   w.message(5, tensor);
   if (raw !== undefined) w.bytes(7, raw);

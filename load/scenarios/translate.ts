@@ -46,6 +46,7 @@ const policy = (speaks: 'seldon' | 'v2', datatype: 'FP32' | null): TranslatePoli
   speaks,
   accept: [speaks === 'v2' ? 'seldon' : 'v2'],
   modelName: 'm',
+  modelVersion: null,
   datatype,
   names: null,
   text: '',

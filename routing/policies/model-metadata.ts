@@ -4,8 +4,9 @@
  * typed by, and the cache's decisions (when to fetch, refresh and retry, what to forget). Pure: the
  * answer is read here once a transport parsed it, every time is given (`now`), nothing is fetched.
  *
- * Kept per (deployment, predictor, model name, version): the key's owner is the predictor, and
- * `retain` drops every entry whose predictor or model left the table (docs/architecture.md#lifetimes).
+ * Kept per (deployment, predictor, model name, version): the key's owner is the predictor with the
+ * model and version it asks, and `retain` drops every entry whose predictor left the table or asks
+ * another model or version now (docs/architecture.md#lifetimes).
  * A model's answer is trusted only as far as it is checked: a datatype that is not v2's, more
  * inputs than MAX_INPUTS, a name longer than MAX_NAME are a reason to ignore it, never guessed past.
  */
@@ -69,7 +70,7 @@ export interface MetadataTiming {
 export const METADATA_TIMING: MetadataTiming = { refreshMs: 60_000, retryMinMs: 1_000, retryMaxMs: 60_000 };
 
 interface Entry {
-  /** `retain`'s key: the predictor and the model. */
+  /** `retain`'s key: the predictor, the model and the version. */
   readonly owner: string;
   /** The last good answer's declared inputs; null: none yet. */
   inputs: readonly DeclaredInput[] | null;
@@ -82,8 +83,8 @@ interface Entry {
 
 /** The key of one model's metadata: its predictor (`Backend.id`), the model and the version asked ('' for none). */
 export const metadataKey = (predictor: string, model: string, version: string): string => `${predictor}\n${model}\n${version}`;
-/** `retain`'s owner of a key: its predictor and model. */
-export const metadataOwner = (predictor: string, model: string): string => `${predictor}\n${model}`;
+/** `retain`'s owner of a key: its predictor, model and version (a predictor that asks another version forgets the last one's). */
+export const metadataOwner = (predictor: string, model: string, version: string): string => `${predictor}\n${model}\n${version}`;
 
 /**
  * The decisions of one process's metadata cache. Nothing here waits: `lookup` says what is known
@@ -138,7 +139,7 @@ export class MetadataCache {
     return e.failures === 1;
   }
 
-  /** Forget every entry whose owner is not in `live` (its predictor or model left the table); returns how many. */
+  /** Forget every entry whose owner is not in `live` (its predictor left the table, or asks another model or version); returns how many. */
   retain(live: ReadonlySet<string>): number {
     let gone = 0;
     for (const [key, e] of this.entries) {

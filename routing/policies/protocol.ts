@@ -32,13 +32,15 @@ export interface TranslatePolicy {
   /** Client protocols translated for it (never its own). */
   readonly accept: readonly WireProtocol[];
   readonly modelName: string;
+  /** The model version a Seldon client's translated request asks (`/v2/models/<m>/versions/<v>/infer`, gRPC `model_version`), its metadata read from that version's; null: none named. */
+  readonly modelVersion: string | null;
   readonly datatype: V2Datatype | null;
   readonly names: readonly string[] | null;
   /** As /routes shows it: `speaks v2 (model iris), accepts seldon`. */
   readonly text: string;
 }
 
-const FIELDS = ['speaks', 'accept', 'modelName', 'datatype', 'names'] as const;
+const FIELDS = ['speaks', 'accept', 'modelName', 'modelVersion', 'datatype', 'names'] as const;
 const PROTOCOLS: readonly WireProtocol[] = ['seldon', 'v2'];
 /** A v2 model name goes into a path segment: what MLServer and Triton names are made of. */
 const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/;
@@ -48,6 +50,7 @@ export interface ProtocolFields {
   speaks?: WireProtocol;
   accept?: readonly WireProtocol[];
   modelName?: string;
+  modelVersion?: string;
   datatype?: V2Datatype;
   names?: readonly string[];
 }
@@ -71,6 +74,12 @@ export function parseProtocolFields(raw: string): Parsed<ProtocolFields> {
   if (doc.modelName !== undefined) {
     if (typeof doc.modelName !== 'string' || !MODEL_NAME.test(doc.modelName)) return fail(`modelName must be a model name (letters, digits, ".", "_", "-"), not ${show(doc.modelName)}`);
     out.modelName = doc.modelName;
+  }
+  if (doc.modelVersion !== undefined) {
+    // Triton's versions are numbers (YAML reads `modelVersion: 2` as one), MLServer's any name: a path segment either way.
+    const v = typeof doc.modelVersion === 'number' && Number.isSafeInteger(doc.modelVersion) && doc.modelVersion >= 0 ? String(doc.modelVersion) : doc.modelVersion;
+    if (typeof v !== 'string' || !MODEL_NAME.test(v)) return fail(`modelVersion must be a version (letters, digits, ".", "_", "-"), not ${show(doc.modelVersion)}`);
+    out.modelVersion = v;
   }
   if (doc.datatype !== undefined) {
     if (!(V2_DATATYPES as readonly unknown[]).includes(doc.datatype)) return fail(`datatype must be one of ${V2_DATATYPES.join(', ')}, not ${show(doc.datatype)}`);
@@ -114,10 +123,11 @@ export function protocolAnnotations(raw: string | undefined, protocol: unknown):
         warn(`predictor "${predictor}": ${PROTOCOL_ANNOTATION}: the graph's name ${show(modelName)} is not a model name; set modelName: served untranslated`);
         return null;
       }
+      const modelVersion = f.modelVersion ?? null;
       const datatype = f.datatype ?? null;
       const names = f.names ?? null;
-      const text = `speaks ${speaks} (model ${modelName}), accepts ${accept.join(',')}${datatype === null ? '' : `, datatype ${datatype}`}${names === null ? '' : `, names ${names.join(',')}`}`;
-      return Object.freeze({ speaks, accept: Object.freeze(accept), modelName, datatype, names, text });
+      const text = `speaks ${speaks} (model ${modelName}${modelVersion === null ? '' : ` version ${modelVersion}`}), accepts ${accept.join(',')}${datatype === null ? '' : `, datatype ${datatype}`}${names === null ? '' : `, names ${names.join(',')}`}`;
+      return Object.freeze({ speaks, accept: Object.freeze(accept), modelName, modelVersion, datatype, names, text });
     },
   };
 }

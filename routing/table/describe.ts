@@ -36,7 +36,7 @@ export interface BackendJson {
   /** Only on predictors with a fallback (docs/routing.md#fallback-models). */
   fallback?: { to: string; on: string[] };
   /** Only on predictors whose protocol is translated (docs/protocol-translation.md). */
-  protocol?: { speaks: string; accept: string[]; modelName: string; datatype: string | null; names: string[] | null };
+  protocol?: { speaks: string; accept: string[]; modelName: string; modelVersion?: string; datatype: string | null; names: string[] | null };
 }
 
 export interface HedgeJson {
@@ -158,7 +158,15 @@ function backendJson(b: Backend, percent: number): BackendJson {
   if (b.mapping !== null) json.mapping = mappingJson(b.mapping);
   if (b.fallback !== null) json.fallback = { to: b.fallback.label, on: [...b.fallback.on] };
   const t = b.translate;
-  if (t !== null) json.protocol = { speaks: t.speaks, accept: [...t.accept], modelName: t.modelName, datatype: t.datatype, names: t.names === null ? null : [...t.names] };
+  if (t !== null)
+    json.protocol = {
+      speaks: t.speaks,
+      accept: [...t.accept],
+      modelName: t.modelName,
+      ...(t.modelVersion === null ? {} : { modelVersion: t.modelVersion }),
+      datatype: t.datatype,
+      names: t.names === null ? null : [...t.names],
+    };
   return json;
 }
 

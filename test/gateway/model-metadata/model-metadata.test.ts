@@ -36,11 +36,11 @@ const declares = (name: string, datatype: string): Meta => ({
 
 interface V2Stub {
   readonly port: number;
-  /** Each model's metadata answer. */
+  /** Each model's metadata answer (a version's: `<model>/<version>`). */
   readonly meta: Map<string, Meta>;
-  /** Metadata requests per model. */
+  /** Metadata requests per model (a version's: `<model>/<version>`). */
   readonly asked: Map<string, number>;
-  /** Inference bodies per model, as received. */
+  /** Inference bodies per model (a version's: `<model>/<version>`), as received. */
   readonly inferred: Map<string, Record<string, unknown>[]>;
   /** Bytes of a huge answer written before the gateway let go, and whether its connection closed. */
   readonly huge: { written: number; closed: boolean }[];
@@ -55,16 +55,16 @@ async function startV2Stub(): Promise<V2Stub> {
   const huge: { written: number; closed: boolean }[] = [];
   const hanging: http.ServerResponse[] = [];
   const server = http.createServer((req, res) => {
-    const m = /^\/v2\/models\/([^/]+)(\/infer)?$/.exec(req.url ?? '');
+    const m = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?(\/infer)?$/.exec(req.url ?? '');
     if (m === null) return void res.writeHead(404).end();
-    const model = m[1]!;
-    if (m[2] !== undefined) {
+    const model = m[2] === undefined ? m[1]! : `${m[1]}/${m[2]}`;
+    if (m[3] !== undefined) {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         const body = JSON.parse(Buffer.concat(chunks).toString()) as { id?: string; inputs: Record<string, unknown>[] };
         inferred.set(model, [...(inferred.get(model) ?? []), body]);
-        const out = { model_name: model, outputs: [{ ...body.inputs[0], name: 'output-0' }] };
+        const out = { model_name: m[1], outputs: [{ ...body.inputs[0], name: 'output-0' }] };
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(out));
       });
       return;
@@ -152,9 +152,13 @@ describe('a v2 model’s metadata, fetched beside translated traffic', () => {
     huge: 'huge',
     chunked: 'chunked',
     grpcfp32: 'grpcfp32',
+    versioned: 'versioned',
+    grpcversioned: 'grpcversioned',
     plain: 'plain',
   };
-  const manifest = (name: string): string => sdep(name, 'm', { protocol: 'v2', predictors: [{ name: 'main', graph: { name } }] }, name === 'plain' ? undefined : { [PROTOCOL]: '{}' });
+  /** The annotation of each deployment: the versioned ones ask version 2. */
+  const annotation = (name: string): Record<string, string> | undefined => (name === 'plain' ? undefined : { [PROTOCOL]: name.endsWith('versioned') ? 'modelVersion: 2' : '{}' });
+  const manifest = (name: string, annotations = annotation(name)): string => sdep(name, 'm', { protocol: 'v2', predictors: [{ name: 'main', graph: { name } }] }, annotations);
 
   beforeAll(async () => {
     stub = await startV2Stub();
@@ -162,7 +166,9 @@ describe('a v2 model’s metadata, fetched beside translated traffic', () => {
     grpcServer.addService(v2Svc as unknown as grpc.ServiceDefinition, {
       ModelMetadata: (call: grpc.ServerUnaryCall<Msg, Msg>, cb: grpc.sendUnaryData<Msg>) => {
         grpcAsked.push(call.request);
-        cb(null, { name: call.request.name, platform: 'mlserver', inputs: [{ name: 'features', datatype: grpcDeclared, shape: ['-1', '2'] }] });
+        // A version asked: its own declaration (INT32), the model's otherwise.
+        const datatype = call.request.version === undefined ? grpcDeclared : 'INT32';
+        cb(null, { name: call.request.name, platform: 'mlserver', inputs: [{ name: 'features', datatype, shape: ['-1', '2'] }] });
       },
       ModelInfer: (call: grpc.ServerUnaryCall<Msg, Msg>, cb: grpc.sendUnaryData<Msg>) => {
         grpcInferred.push(call.request);
@@ -189,9 +195,9 @@ describe('a v2 model’s metadata, fetched beside translated traffic', () => {
   const TENSOR = '{"data":{"tensor":{"shape":[1,2],"values":[0.5,1.25]}}}';
   const lastInput = (model: string): Record<string, unknown> => (stub.inferred.get(model)!.at(-1)!.inputs as Record<string, unknown>[])[0]!;
   /** Requests until the model receives `datatype` (the metadata's answer taken): the fetch runs beside them, so a few may go before it. */
-  async function untilDatatype(model: string, datatype: string): Promise<void> {
+  async function untilDatatype(model: string, datatype: string, deployment = model, body = TENSOR): Promise<void> {
     for (let i = 0; i < 200; i++) {
-      expect((await predict(gw.port, model, TENSOR)).status).toBe(200);
+      expect((await predict(gw.port, deployment, body)).status).toBe(200);
       if (lastInput(model).datatype === datatype) return;
       await new Promise((r) => setTimeout(r, 10));
     }
@@ -354,5 +360,58 @@ describe('a v2 model’s metadata, fetched beside translated traffic', () => {
     expect(got).toEqual([{ name: 'features', datatype: 'FP32', shape: ['1', '2'], contents: { fp32_contents: [0.5, 1.25] } }]);
     expect(grpcAsked).toEqual([{ name: 'grpcfp32' }]);
     grpcDeclared = 'FP64';
+  });
+
+  it('a version named (modelVersion): the model is asked /versions/<v>/infer, typed by that version’s metadata, never the model’s; another version forgets the last one’s', async () => {
+    // The model's own metadata says otherwise: only the version's may type its requests.
+    stub.meta.set('versioned', declares('other', 'FP64'));
+    stub.meta.set('versioned/2', declares('features', 'FP32'));
+    stub.meta.set('versioned/3', declares('features', 'INT32'));
+    expect((await predict(gw.port, 'versioned', TENSOR)).status).toBe(200);
+    expect(stub.inferred.get('versioned')).toBeUndefined();
+    const v2 = (): Record<string, unknown> => (stub.inferred.get('versioned/2')!.at(-1)!.inputs as Record<string, unknown>[])[0]!;
+    expect(v2()).toEqual({ name: 'input-0', shape: [1, 2], datatype: 'FP64', data: [0.5, 1.25] });
+    await untilDatatype('versioned/2', 'FP32', 'versioned');
+    expect(v2()).toEqual({ name: 'features', shape: [1, 2], datatype: 'FP32', data: [0.5, 1.25] });
+    expect(stub.asked.get('versioned/2')).toBe(1);
+    expect(stub.asked.get('versioned')).toBeUndefined();
+
+    // Version 3 now: its own metadata, fetched afresh; back to 2, version 2's entry was forgotten at the change, fetched again though no refresh is due.
+    await gw.write('versioned.yaml', manifest('versioned', { [PROTOCOL]: 'modelVersion: "3"' }));
+    await untilDatatype('versioned/3', 'INT32', 'versioned', '{"data":{"ndarray":[[1,2]]}}');
+    expect(stub.asked.get('versioned/3')).toBe(1);
+    await gw.write('versioned.yaml', manifest('versioned'));
+    expect((await predict(gw.port, 'versioned', '{"data":{"ndarray":[[1,2]]}}')).status).toBe(200);
+    expect(v2()).toEqual({ name: 'input-0', shape: [1, 2], datatype: 'INT64', data: [1, 2] });
+    await waitFor(() => stub.asked.get('versioned/2') === 2);
+    expect(stub.asked.get('versioned')).toBeUndefined();
+  });
+
+  it('gRPC, a version named: ModelInfer carries model_version, ModelMetadata asks that version, whose declaration types the input', async () => {
+    const call = (): Promise<Msg> =>
+      new Promise((resolve, reject) => {
+        const md = new grpc.Metadata();
+        md.set('seldon', 'grpcversioned');
+        md.set('namespace', 'm');
+        client.makeUnaryRequest(
+          '/seldon.protos.Seldon/Predict',
+          (b: Buffer) => b,
+          (b: Buffer) => seldonSvc.Predict!.responseDeserialize(b),
+          seldonSvc.Predict!.requestSerialize({ data: { tensor: { shape: [1, 2], values: [3, 4] } } }),
+          md,
+          (err, res) => (err ? reject(err) : resolve(res!)),
+        );
+      });
+    let last: Msg | undefined;
+    for (let i = 0; i < 200; i++) {
+      expect(await call()).toEqual({ data: { names: ['t:0', 't:1'], tensor: { shape: [1, 2], values: [3, 4] } } });
+      last = grpcInferred.at(-1)!;
+      expect(last.model_name).toBe('grpcversioned');
+      expect(last.model_version).toBe('2');
+      if ((last.inputs as Msg[])[0]!.datatype === 'INT32') break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(last!.inputs).toEqual([{ name: 'features', datatype: 'INT32', shape: ['1', '2'], contents: { int_contents: [3, 4] } }]);
+    expect(grpcAsked.filter((r) => r.name === 'grpcversioned')).toEqual([{ name: 'grpcversioned', version: '2' }]);
   });
 });

@@ -32,7 +32,7 @@ const refusal = (f: () => unknown): TranslateRefusal => {
   throw new Error('not refused');
 };
 
-const policy = (speaks: 'seldon' | 'v2'): TranslatePolicy => ({ speaks, accept: [speaks === 'v2' ? 'seldon' : 'v2'], modelName: 'm', datatype: null, names: null, text: '' });
+const policy = (speaks: 'seldon' | 'v2'): TranslatePolicy => ({ speaks, accept: [speaks === 'v2' ? 'seldon' : 'v2'], modelName: 'm', modelVersion: null, datatype: null, names: null, text: '' });
 const payload = (framed: Buffer): Buffer => framed.subarray(5);
 
 describe('reading a SeldonMessage', () => {

@@ -40,7 +40,7 @@ describe('declaredInput', () => {
 describe('MetadataCache', () => {
   const timing = { refreshMs: 60_000, retryMinMs: 1_000, retryMaxMs: 8_000 };
   const key = metadataKey('m/d/main', 'iris', '');
-  const owner = metadataOwner('m/d/main', 'iris');
+  const owner = metadataOwner('m/d/main', 'iris', '');
   const fp32 = [{ name: 'x', datatype: 'FP32' }] as const;
 
   it('due once while in flight; the answer kept until the refresh', () => {
@@ -81,12 +81,28 @@ describe('MetadataCache', () => {
     const c = new MetadataCache(timing);
     const other = metadataKey('m/e/main', 'iris', '');
     c.due(key, owner, 0);
-    c.due(other, metadataOwner('m/e/main', 'iris'), 0);
+    c.due(other, metadataOwner('m/e/main', 'iris', ''), 0);
     expect(c.retain(new Set([owner]))).toBe(1);
     c.answered(other, fp32, 1);
     expect(c.lookup(other)).toBeNull();
     expect(c.size).toBe(1);
     expect(c.retain(new Set())).toBe(1);
     expect(c.size).toBe(0);
+  });
+
+  it('kept per version: each version its own entry; retain forgets a version its predictor asks no more, keeps the one it asks', () => {
+    const c = new MetadataCache(timing);
+    const v2 = metadataKey('m/d/main', 'iris', '2');
+    const v3 = metadataKey('m/d/main', 'iris', '3');
+    c.due(v2, metadataOwner('m/d/main', 'iris', '2'), 0);
+    c.answered(v2, fp32, 0);
+    expect(c.lookup(v3)).toBeNull();
+    expect(c.lookup(key)).toBeNull();
+    c.due(v3, metadataOwner('m/d/main', 'iris', '3'), 0);
+    // The predictor asks version 3 now.
+    expect(c.retain(new Set([metadataOwner('m/d/main', 'iris', '3')]))).toBe(1);
+    expect(c.lookup(v2)).toBeNull();
+    expect(c.due(v2, metadataOwner('m/d/main', 'iris', '2'), 1)).toBe(true);
+    expect(c.size).toBe(2);
   });
 });

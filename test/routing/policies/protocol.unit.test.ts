@@ -43,12 +43,17 @@ describe('the annotation value', () => {
     expect(fields('speaks: v2')).toEqual({ speaks: 'v2' });
     expect(fields('{"accept": ["seldon"], "modelName": "iris", "datatype": "FP32", "names": ["a", "b"]}')).toEqual({ accept: ['seldon'], modelName: 'iris', datatype: 'FP32', names: ['a', 'b'] });
     expect(fields('accept: v2, seldon')).toEqual({ accept: ['seldon', 'v2'] });
+    // A version: Triton's a number (YAML reads it as one), MLServer's any name.
+    expect(fields('modelVersion: 2')).toEqual({ modelVersion: '2' });
+    expect(fields('modelVersion: v1.2-rc')).toEqual({ modelVersion: 'v1.2-rc' });
     expect(fields('')).toEqual({});
   });
   it('refusals name the field', () => {
     expect(error('speaks: grpc')).toMatch(/speaks must be seldon or v2, not "grpc"/);
     expect(error('accept: [kfserving]')).toMatch(/accept must list seldon and\/or v2/);
     expect(error('modelName: "../x"')).toMatch(/modelName must be a model name/);
+    // A path segment: nothing that could leave it (a traversal, a query, an encoded slash), nor a number that is not a version.
+    for (const bad of ['"../x"', '"2/infer?x=1"', '"a%2Fb"', '-1', '1.5', '""', '[2]']) expect(error(`modelVersion: ${bad}`)).toMatch(/modelVersion must be a version/);
     expect(error('datatype: FLOAT')).toMatch(/datatype must be one of BOOL/);
     expect(error('names: [1]')).toMatch(/names must be a list of strings/);
     expect(error('colour: red')).toMatch(/unknown field "colour"/);
