@@ -144,6 +144,8 @@ export class LaneExchange extends RequestHead implements RestRequest, RestRespon
   // ---- the answer ----
   statusCode = 200;
   headersSent = false;
+  /** As `node:http`'s: false for the edge's own refusals, which Node's server path sends without a Date (edge/http1-edge.ts). */
+  sendDate = true;
   destroyed = false;
   /** Body bytes sent (without chunk framing). */
   bodyBytes = 0;
@@ -292,7 +294,7 @@ export class LaneExchange extends RequestHead implements RestRequest, RestRespon
       seen |= m;
     }
     if ((seen & CLOSE) !== 0) this.last = true;
-    const date = (seen & DATE) === 0 ? httpDate() : undefined;
+    const date = (seen & DATE) === 0 && this.sendDate ? httpDate() : undefined;
     const connection = (seen & CONNECTION) !== 0 ? undefined : this.last ? 'Connection: close\r\n' : keepAlive(this.connection.keepAliveSeconds);
     const bodiless = status === 204 || status === 304 || (status >= 100 && status < 200);
     const chunked = (seen & FRAMED) === 0 && !bodiless;

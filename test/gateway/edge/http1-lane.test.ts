@@ -601,6 +601,7 @@ async function standaloneLane(keepAliveTimeoutMs: number, serve: LaneHandler): P
     route: () => serve,
     handOff: (socket) => socket.destroy(),
     timedOut: (socket) => socket.destroy(),
+    bodyRefused: (socket) => socket.destroy(),
   });
   const server = net.createServer((s) => lane.connection(s));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

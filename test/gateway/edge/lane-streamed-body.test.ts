@@ -393,6 +393,7 @@ describe('a body whose reader does not read: the lane holds a bounded part of it
       bodyLimitBytes: 0,
       handOff: (socket) => socket.destroy(),
       timedOut: (socket) => socket.destroy(),
+      bodyRefused: (socket) => socket.destroy(),
     });
     const server = net.createServer((socket) => {
       socket.on('error', () => undefined);
