@@ -14,7 +14,7 @@
  * within --max-body (one of at most `maxBodyBytes` read whole before it is served, as nginx buffers
  * small bodies; a larger one served at its head and streamed as it comes, edge/lane-body.ts) or a chunked
  * one (served at its head, decoded as it streams by wire/chunked-body.ts, refused as llhttp refuses it:
- * `bodyRefused`; not switched on yet: the parser leaves chunked requests, http1-request.ts CHUNKED_ON_LANE) and goes to the
+ * `bodyRefused`) and goes to the
  * proxy or the OAuth front end (`route`). At the first request that is not (a malformed one, another Transfer-Encoding, `Expect`,
  * HTTP/1.0, HEAD, a body over --max-body, the gateway's own routes), it gives the connection to
  * `node:http` at that request's first byte, unread: from there `node:http` serves it as it
@@ -104,6 +104,8 @@ class LaneConnection implements LaneOwner, BodySource, ChunkSink {
   /** A chunked body still coming (read and handed on, or dropped once answered), and its decoded bytes so far. */
   private chunks: ChunkedBody | null = null;
   private chunkedBytes = 0;
+  /** A chunked body's trailer said `Connection: close`: the connection closes once this request is answered. */
+  private closeAfterAnswer = false;
 
   constructor(
     private readonly lane: Http1Lane,
@@ -287,9 +289,9 @@ class LaneConnection implements LaneOwner, BodySource, ChunkSink {
     this.chunks = null;
     const rest = end === chunk.length ? EMPTY : chunk.subarray(end);
     if (chunks.closes) {
-      // A trailer said `Connection: close`: nothing after this request is served (llhttp reads no more).
-      const res = this.res;
-      if (res !== undefined) res.last = true;
+      // A trailer said `Connection: close`: nothing after this request is served (llhttp reads no
+      // more), yet its answer says what its head said, as Node's server decides that at the head.
+      if (this.res !== undefined) this.closeAfterAnswer = true;
       else {
         this.gone = true;
         this.deadline.clear();
@@ -347,7 +349,7 @@ class LaneConnection implements LaneOwner, BodySource, ChunkSink {
     this.res = undefined;
     // Answered before its body ended: nobody reads the rest (a reader still attached hears no end).
     this.body = null;
-    if (res.last) {
+    if (res.last || this.closeAfterAnswer) {
       this.gone = true;
       this.bodyLeft = 0;
       this.deadline.clear();

@@ -221,8 +221,6 @@ function kindOf(buf: Uint8Array, s: number, e: number): number {
   }
 }
 const REFUSED = -1;
-/** Whether the lane takes chunked requests (edge/http1-lane.ts can decode them; not switched on yet). */
-const CHUNKED_ON_LANE = false;
 /** Transfer-Encoding: the lane takes `chunked` alone (then it is dropped, hop-by-hop, as Node's path drops it). */
 const TRANSFER_ENCODING = -2;
 
@@ -267,10 +265,6 @@ export function parseRequestHead<H extends RequestHead = RequestHead>(buf: Buffe
     if (kind === OTHER_FIELD) continue;
     if (kind === REFUSED) return OTHER;
     if (kind === TRANSFER_ENCODING) {
-      // Not yet: chunked bodies stay with Node's server until the lane serves them in Node's order
-      // (head first, then the body judged) with every differential test green; wire/chunked-body.ts
-      // decodes them as llhttp does (test/gateway/wire/chunked-body.unit.test.ts).
-      if (!CHUNKED_ON_LANE) return OTHER;
       // One field, `chunked` alone (any case, no HTAB: llhttp versions differ on it); every other
       // spelling, a second field, or one beside Content-Length is Node's server's to judge.
       const vs = fields[i + VALUE_START]!;

@@ -411,7 +411,10 @@ export class LaneExchange extends RequestHead implements RestRequest, RestRespon
    * never a connection closed with nothing, which a client may take as unanswered and send again.
    */
   destroy(): void {
-    if (this.destroyed) return;
+    // Once the answer is whole its connection is no longer the exchange's to cut, as `node:http`
+    // detaches a finished ServerResponse from its socket: a refusal answered on this exchange (a
+    // malformed chunked body's 400) must reach the client even when the upstream attempt fails after it.
+    if (this.destroyed || this.ended) return;
     this.destroyed = true;
     this.flush();
     this.connection.socket.destroy();
