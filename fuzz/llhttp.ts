@@ -47,8 +47,11 @@ export interface LlhttpRequest {
   complete: boolean;
 }
 
-/** What llhttp reads of `bytes` (strict, as `node:http` runs it): the requests it started, then its error code, if any. */
-export function llhttp(bytes: Buffer, maxHeaderSize = NODE_MAX_HEADER_SIZE): { requests: LlhttpRequest[]; error: string | undefined } {
+/**
+ * What llhttp reads of `bytes` (strict, as `node:http` runs it): the requests it started, then its
+ * error code, if any. Given as pieces, each is one `execute` (one socket read).
+ */
+export function llhttp(bytes: Buffer | readonly Buffer[], maxHeaderSize = NODE_MAX_HEADER_SIZE): { requests: LlhttpRequest[]; error: string | undefined } {
   const p = new HTTPParser();
   p.initialize(HTTPParser.REQUEST, {}, maxHeaderSize, HTTPParser.kLenientNone);
   const requests: LlhttpRequest[] = [];
@@ -83,7 +86,11 @@ export function llhttp(bytes: Buffer, maxHeaderSize = NODE_MAX_HEADER_SIZE): { r
     pendingUrl = '';
   };
   p[HTTPParser.kOnExecute] = () => undefined;
-  const r = p.execute(bytes);
+  let r: ReturnType<Parser['execute']> = 0;
+  for (const piece of Buffer.isBuffer(bytes) ? [bytes] : bytes) {
+    r = p.execute(piece);
+    if (typeof r !== 'number') break;
+  }
   p.close();
   return { requests, error: typeof r === 'number' ? undefined : r.code };
 }

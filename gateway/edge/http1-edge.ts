@@ -18,11 +18,14 @@ import { Http1Serial } from './http1-serial.js';
 import { isLingering, lingeringClose } from './lingering-close.js';
 import type { NodeRequest, NodeResponse } from './node-exchange.js';
 import type { LaneExchange } from './lane-exchange.js';
+import { BODY_TOO_LARGE } from '../wire/chunked-body.js';
 
 const CLIENT_ERRORS: Record<string, [number, GatewayReason, string, string]> = {
   HPE_HEADER_OVERFLOW: [431, 'HEADERS_TOO_LARGE', 'headers_too_large', 'the request head is larger than the gateway accepts'],
   ERR_HTTP_REQUEST_TIMEOUT: [408, 'REQUEST_TIMEOUT', 'request_timeout', 'the request was not received in time'],
   HPE_CHUNK_EXTENSIONS_OVERFLOW: [413, 'PAYLOAD_TOO_LARGE', 'body_too_large', 'chunk extensions are too large'],
+  // The lane's chunked body over --max-body (edge/http1-lane.ts), as edge/refusals.ts answers Node's.
+  [BODY_TOO_LARGE]: [413, 'PAYLOAD_TOO_LARGE', 'body_too_large', 'the request body is larger than --max-body'],
 };
 
 /**
@@ -119,10 +122,26 @@ export class Http1Edge {
       this.clientError(Object.assign(new Error('request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }), socket);
       return;
     }
-    const [status, reason, label, info] = CLIENT_ERRORS.ERR_HTTP_REQUEST_TIMEOUT!;
+    this.bodyRefused(socket, 'ERR_HTTP_REQUEST_TIMEOUT', served);
+  };
+
+  /**
+   * The lane refused a streaming body as Node's parser refuses it (llhttp's `code`: a malformed
+   * chunked body; over --max-body), or it was not received in time: answered as `clientError` and
+   * edge/http1-serial.ts `refuse` answer that code. A request being served (`served`) is answered on
+   * its own exchange (whose close aborts the model's request), or cut when its answer has begun; one
+   * answered already (a 404 before its body was read) gets no second answer: the connection closes.
+   */
+  readonly bodyRefused = (socket: Socket, code: string, served?: LaneExchange): void => {
+    const [status, reason, label, info] = CLIENT_ERRORS[code] ?? [400, 'BAD_REQUEST', 'bad_request', `malformed request (${code})`];
     this.deps.metrics.clientErrors.labels(label).inc();
-    if (served.headersSent) socket.destroy();
-    else sendError(served, served, status, reason, info, { connection: 'close' });
+    if (served === undefined) socket.destroySoon();
+    else if (served.headersSent) socket.destroy();
+    else {
+      // No Date, as `respond` above answers Node's.
+      served.sendDate = false;
+      sendError(served, served, status, reason, info, { connection: 'close' });
+    }
   };
 
   /**

@@ -12,8 +12,10 @@
  * What it serves, and what it leaves: it takes a connection from the listener and serves its
  * requests while each one is of the simple shape the parser recognises, has a Content-Length body
  * within --max-body (one of at most `maxBodyBytes` read whole before it is served, as nginx buffers
- * small bodies; a larger one served at its head and streamed as it comes, edge/lane-body.ts) and goes to the
- * proxy or the OAuth front end (`route`). At the first request that is not (a malformed one, chunked, `Expect`,
+ * small bodies; a larger one served at its head and streamed as it comes, edge/lane-body.ts) or a chunked
+ * one (served at its head, decoded as it streams by wire/chunked-body.ts, refused as llhttp refuses it:
+ * `bodyRefused`) and goes to the
+ * proxy or the OAuth front end (`route`). At the first request that is not (a malformed one, another Transfer-Encoding, `Expect`,
  * HTTP/1.0, HEAD, a body over --max-body, the gateway's own routes), it gives the connection to
  * `node:http` at that request's first byte, unread: from there `node:http` serves it as it
  * always has, parse errors and their answers included. Nothing is read twice or lost.
@@ -30,6 +32,7 @@ import { Deadline } from '../timers/deadline.js';
 import { MORE, OTHER, parseRequestHead, type HeadLimits } from './http1-request.js';
 import { LaneExchange, type LaneOwner } from './lane-exchange.js';
 import { LaneBody, type BodySource } from './lane-body.js';
+import { BODY_TOO_LARGE, ChunkedBody, ChunkedBodyError, type ChunkSink } from '../wire/chunked-body.js';
 import { lingeringClose } from './lingering-close.js';
 
 export interface LaneOptions extends HeadLimits {
@@ -52,6 +55,12 @@ export interface LaneOptions extends HeadLimits {
    * request is being served already, its body streaming (the answer is its own, or a cut).
    */
   timedOut(socket: Socket, served?: LaneExchange): void;
+  /**
+   * A chunked body turned out malformed (`code`: llhttp's error code for it) or over --max-body
+   * (`BODY_TOO_LARGE`): answer it as Node's server answers that error, and close. `served`: the
+   * exchange, when its answer is still to come (undefined: answered already, the body was being dropped).
+   */
+  bodyRefused(socket: Socket, code: string, served?: LaneExchange): void;
 }
 
 /** Serves one request the lane read. */
@@ -74,7 +83,7 @@ const enum Wait {
   Body,
 }
 
-class LaneConnection implements LaneOwner, BodySource {
+class LaneConnection implements LaneOwner, BodySource, ChunkSink {
   /** Bytes read and not yet served, from `at`. */
   private buf: Buffer | null = null;
   private at = 0;
@@ -92,6 +101,11 @@ class LaneConnection implements LaneOwner, BodySource {
   private bodyLeft = 0;
   /** The socket is paused because the body's reader is not taking it. */
   private bodyFull = false;
+  /** A chunked body still coming (read and handed on, or dropped once answered), and its decoded bytes so far. */
+  private chunks: ChunkedBody | null = null;
+  private chunkedBytes = 0;
+  /** A chunked body's trailer said `Connection: close`: the connection closes once this request is answered. */
+  private closeAfterAnswer = false;
 
   constructor(
     private readonly lane: Http1Lane,
@@ -115,10 +129,11 @@ class LaneConnection implements LaneOwner, BodySource {
   readonly onData = (chunk: Buffer): void => {
     // Closing (after `Connection: close`, a timeout): nothing more is served, so nothing more is kept.
     if (this.gone) return;
-    if (this.bodyLeft > 0) {
+    if (this.bodyLeft > 0 || this.chunks !== null) {
       const dropping = this.body === null;
-      chunk = this.toBody(chunk);
-      if (dropping && this.bodyLeft === 0) {
+      chunk = this.chunks !== null ? this.toChunked(chunk) : this.toBody(chunk);
+      if (this.gone) return;
+      if (dropping && this.bodyLeft === 0 && this.chunks === null) {
         // The unread rest of an answered request's body is gone by: the next request, as after any answer.
         if (chunk.length > 0) {
           this.buf = chunk;
@@ -159,6 +174,7 @@ class LaneConnection implements LaneOwner, BodySource {
     if (limit > 0 && head.contentLength > limit) return this.handOff('large_body');
     const handler = options.route(head.target);
     if (handler === undefined) return this.handOff('gateway_route');
+    if (head.chunkedBody) return this.stream(head, handler, buf);
     const end = this.at + head.size + head.contentLength;
     if (head.contentLength > options.maxBodyBytes) return this.stream(head, handler, buf);
     if (buf.length < end) {
@@ -179,14 +195,17 @@ class LaneConnection implements LaneOwner, BodySource {
   }
 
   /**
-   * Serve a request whose body is too large to read whole (`head`, parsed from `buf`) now, its body streaming as it comes: what is here of it first, the rest from
-   * the socket's reads (`toBody`). The request timeout still covers the body.
+   * Serve a request whose body is too large to read whole, or chunked (`head`, parsed from `buf`) now, its body streaming as it comes: what is here of it first, the rest from
+   * the socket's reads (`toBody`, `toChunked`). The request timeout still covers the body.
    */
   private stream(head: LaneExchange, handler: LaneHandler, buf: Buffer): void {
     const from = this.at + head.size;
     const body = new LaneBody(this);
     this.body = body;
-    this.bodyLeft = head.contentLength;
+    if (head.chunkedBody) {
+      this.chunks = new ChunkedBody(this.lane.options.maxHeadBytes);
+      this.chunkedBytes = 0;
+    } else this.bodyLeft = head.contentLength;
     this.buf = null;
     const ms = this.lane.options.requestTimeoutMs;
     this.wait = Wait.Body;
@@ -195,6 +214,13 @@ class LaneConnection implements LaneOwner, BodySource {
     const x = head.serve(this, body, this.started);
     x.complete = false;
     this.res = x;
+    if (head.chunkedBody) {
+      // Served at its head, then its first bytes decoded, as Node's server does (a route that
+      // answers at once, a 404, has answered before the body is judged: then it is only dropped).
+      handler(x, x);
+      if (buf.length > from) this.onData(buf.subarray(from));
+      return;
+    }
     if (buf.length > from) {
       // The body's first bytes (and, when all of it is here, what follows: the next request).
       const rest = this.toBody(buf.subarray(from));
@@ -220,24 +246,86 @@ class LaneConnection implements LaneOwner, BodySource {
     }
     this.bodyLeft = left - chunk.length;
     if (this.bodyLeft === 0) {
-      // The whole request is here: the body ends, the route's own timeouts from here.
-      this.body = null;
-      this.wait = Wait.Serving;
-      this.deadline.stop();
-      if (body === null) return rest;
-      this.res!.complete = true;
-      if (chunk.length > 0) body.push(chunk);
-      body.push(null);
-      if (rest.length > READ_AHEAD_BYTES) this.socket.pause();
-      else if (this.bodyFull) {
-        this.bodyFull = false;
-        this.socket.resume();
-      }
+      if (body !== null && chunk.length > 0) body.push(chunk);
+      this.bodyEnded(body, rest);
     } else if (body !== null && !body.push(chunk) && !this.bodyFull) {
       this.bodyFull = true;
       this.socket.pause();
     }
     return rest;
+  }
+
+  /** The whole request is here: the body ends (unless it was answered already), the route's own timeouts from here. */
+  private bodyEnded(body: LaneBody | null, rest: Buffer): void {
+    this.body = null;
+    this.wait = Wait.Serving;
+    this.deadline.stop();
+    if (body === null) return;
+    this.res!.complete = true;
+    body.push(null);
+    if (rest.length > READ_AHEAD_BYTES) this.socket.pause();
+    else if (this.bodyFull) {
+      this.bodyFull = false;
+      this.socket.resume();
+    }
+  }
+
+  /**
+   * Decode `chunk` of a chunked body (wire/chunked-body.ts): its data to the body (`chunkData`;
+   * none once it is answered: dropped); what is left over after the body's end (the next request's
+   * bytes) is returned. A malformed body, or one over --max-body, is refused: the connection is done.
+   */
+  private toChunked(chunk: Buffer): Buffer {
+    const chunks = this.chunks!;
+    let end: number;
+    try {
+      end = chunks.execute(chunk, 0, this);
+    } catch (err) {
+      if (!(err instanceof ChunkedBodyError)) throw err;
+      this.refuseBody(err.code);
+      return EMPTY;
+    }
+    if (this.gone || end < 0) return EMPTY;
+    this.chunks = null;
+    const rest = end === chunk.length ? EMPTY : chunk.subarray(end);
+    if (chunks.closes) {
+      // A trailer said `Connection: close`: nothing after this request is served (llhttp reads no
+      // more), yet its answer says what its head said, as Node's server decides that at the head.
+      if (this.res !== undefined) this.closeAfterAnswer = true;
+      else {
+        this.gone = true;
+        this.deadline.clear();
+        lingeringClose(this.socket);
+        return EMPTY;
+      }
+    }
+    this.bodyEnded(this.body, rest);
+    return rest;
+  }
+
+  /** A chunked body's data, a slice of a socket read: to the body's reader, and counted against --max-body. */
+  chunkData(slice: Buffer): void {
+    const body = this.body;
+    // Dropped once answered: counted no more (as Node's server drops an unread body).
+    if (body === null) return;
+    const limit = this.lane.options.bodyLimitBytes;
+    if (limit > 0 && (this.chunkedBytes += slice.length) > limit) {
+      // Nothing past the limit goes on, not even the end: the model's request is aborted.
+      throw new ChunkedBodyError(BODY_TOO_LARGE);
+    }
+    if (!body.push(slice) && !this.bodyFull) {
+      this.bodyFull = true;
+      this.socket.pause();
+    }
+  }
+
+  /** The chunked body is refused (`code`): its reader hears an error, the model an aborted request; the client its answer, then the close. */
+  private refuseBody(code: string): void {
+    this.gone = true;
+    this.chunks = null;
+    this.deadline.clear();
+    this.abortBody(`the request body is refused (${code})`);
+    this.lane.options.bodyRefused(this.socket, code, this.res);
   }
 
   /** The body's reader wants more: read the socket again. */
@@ -261,7 +349,7 @@ class LaneConnection implements LaneOwner, BodySource {
     this.res = undefined;
     // Answered before its body ended: nobody reads the rest (a reader still attached hears no end).
     this.body = null;
-    if (res.last) {
+    if (res.last || this.closeAfterAnswer) {
       this.gone = true;
       this.bodyLeft = 0;
       this.deadline.clear();
@@ -270,8 +358,8 @@ class LaneConnection implements LaneOwner, BodySource {
       lingeringClose(this.socket);
       return;
     }
-    if (this.bodyLeft > 0) {
-      // The rest of the body, its length known, is read and dropped (within the request timeout),
+    if (this.bodyLeft > 0 || this.chunks !== null) {
+      // The rest of the body, its length known or its chunks decoded, is read and dropped (within the request timeout),
       // as `node:http` and nginx discard an unread body; then the next request.
       if (this.bodyFull) {
         this.bodyFull = false;

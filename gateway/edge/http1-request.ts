@@ -9,7 +9,8 @@
  *   OPTIONS, and a target of RFC 3986 path and query characters only;
  * - header lines as the upstream parser reads them (wire/field-lines.ts: token names, no
  *   controls but HTAB in values, CRLF only: no obs-fold, no bare LF, no space before the colon);
- * - exactly one Host, a valid one (routing/values/host.ts); at most one Content-Length, of digits; no Transfer-Encoding, Expect or
+ * - exactly one Host, a valid one (routing/values/host.ts); at most one Content-Length, of digits, or
+ *   else one `Transfer-Encoding: chunked` (that word alone; its body decoded by wire/chunked-body.ts); no Expect or
  *   Upgrade, nor a framing field's look-alike with `_` (http1-syntax.ts `FRAMING_LOOKALIKE`);
  *   Connection (and Proxy-Connection, which llhttp reads as Connection) options that are tokens
  *   (`close` is honoured);
@@ -77,6 +78,8 @@ export class RequestHead {
     readonly listsFields: boolean,
     /** The kinds the fields have, one bit per kind. */
     readonly kinds: number,
+    /** The body is chunked (`Transfer-Encoding: chunked`, alone): it streams in through wire/chunked-body.ts. */
+    readonly chunkedBody: boolean,
   ) {}
 
   /** `[name, value, …]` as received (names in their case, values without surrounding whitespace). */
@@ -206,7 +209,8 @@ function kindOf(buf: Uint8Array, s: number, e: number): number {
     case 16:
       return nameIs(buf, s, e, 'proxy-connection') ? CONNECTION_FIELD : envoy(buf, s, e);
     case 17:
-      if (nameIs(buf, s, e, 'transfer-encoding') || nameIs(buf, s, e, 'transfer_encoding')) return REFUSED;
+      if (nameIs(buf, s, e, 'transfer-encoding')) return TRANSFER_ENCODING;
+      if (nameIs(buf, s, e, 'transfer_encoding')) return REFUSED;
       return nameIs(buf, s, e, 'x-forwarded-proto') ? FORWARDED_PROTO_FIELD : envoy(buf, s, e);
     case 18:
       return nameIs(buf, s, e, 'x-seldon-predictor') || nameIs(buf, s, e, 'proxy-authenticate') ? DROPPED_FIELD : envoy(buf, s, e);
@@ -217,6 +221,8 @@ function kindOf(buf: Uint8Array, s: number, e: number): number {
   }
 }
 const REFUSED = -1;
+/** Transfer-Encoding: the lane takes `chunked` alone (then it is dropped, hop-by-hop, as Node's path drops it). */
+const TRANSFER_ENCODING = -2;
 
 /** `x-envoy-*` (any case): the gateway's own, never taken from a client. */
 function envoy(buf: Uint8Array, s: number, e: number): number {
@@ -251,12 +257,21 @@ export function parseRequestHead<H extends RequestHead = RequestHead>(buf: Buffe
   let close = false;
   let lists = false;
   let kinds = 0;
+  let chunked = false;
   for (let i = 0; i < fields.length; i += FIELD_STRIDE) {
     const s = fields[i + NAME_START]!;
     const e = fields[i + NAME_END]!;
-    const kind = kindOf(buf, s, e);
+    let kind = kindOf(buf, s, e);
     if (kind === OTHER_FIELD) continue;
     if (kind === REFUSED) return OTHER;
+    if (kind === TRANSFER_ENCODING) {
+      // One field, `chunked` alone (any case, no HTAB: llhttp versions differ on it); every other
+      // spelling, a second field, or one beside Content-Length is Node's server's to judge.
+      const vs = fields[i + VALUE_START]!;
+      if (chunked || fields[i + VALUE_END]! - vs !== 7 || !nameIs(buf, vs, vs + 7, 'chunked') || tabInValue(buf, e)) return OTHER;
+      chunked = true;
+      kind = DROPPED_FIELD;
+    }
     fields[i + KIND] = kind;
     kinds |= 1 << kind;
     const vs = fields[i + VALUE_START]!;
@@ -284,7 +299,8 @@ export function parseRequestHead<H extends RequestHead = RequestHead>(buf: Buffe
   }
   // An invalid Host is Node's server's to refuse (edge/refusals.ts): the lane never judges.
   if (host === undefined || !validHost(host)) return OTHER;
-  return new Head(method, latin1(buf, sp + 1, targetEnd), buf, at, fields, host, size, length < 0 ? 0 : length, close, lists, kinds);
+  if (chunked && length >= 0) return OTHER;
+  return new Head(method, latin1(buf, sp + 1, targetEnd), buf, at, fields, host, size, length < 0 ? 0 : length, close, lists, kinds, chunked);
 }
 
 /**

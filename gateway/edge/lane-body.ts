@@ -1,6 +1,7 @@
 /**
  * A request body the HTTP/1.1 lane (edge/http1-lane.ts) streams rather than reads whole: a
- * Content-Length body over the lane's whole-body size, handed on as the client's socket reads it.
+ * Content-Length body over the lane's whole-body size, or a chunked one (its data decoded by
+ * wire/chunked-body.ts), handed on as the client's socket reads it.
  *
  * Why a `Readable`: whatever reads a request body that streams (the upstream client through
  * rest/request-body.ts, a retry buffer, the mirrors' copy, the payload log, a decoder, the

@@ -144,6 +144,8 @@ export class LaneExchange extends RequestHead implements RestRequest, RestRespon
   // ---- the answer ----
   statusCode = 200;
   headersSent = false;
+  /** As `node:http`'s: false for the edge's own refusals, which Node's server path sends without a Date (edge/http1-edge.ts). */
+  sendDate = true;
   destroyed = false;
   /** Body bytes sent (without chunk framing). */
   bodyBytes = 0;
@@ -292,7 +294,7 @@ export class LaneExchange extends RequestHead implements RestRequest, RestRespon
       seen |= m;
     }
     if ((seen & CLOSE) !== 0) this.last = true;
-    const date = (seen & DATE) === 0 ? httpDate() : undefined;
+    const date = (seen & DATE) === 0 && this.sendDate ? httpDate() : undefined;
     const connection = (seen & CONNECTION) !== 0 ? undefined : this.last ? 'Connection: close\r\n' : keepAlive(this.connection.keepAliveSeconds);
     const bodiless = status === 204 || status === 304 || (status >= 100 && status < 200);
     const chunked = (seen & FRAMED) === 0 && !bodiless;
@@ -409,7 +411,10 @@ export class LaneExchange extends RequestHead implements RestRequest, RestRespon
    * never a connection closed with nothing, which a client may take as unanswered and send again.
    */
   destroy(): void {
-    if (this.destroyed) return;
+    // Once the answer is whole its connection is no longer the exchange's to cut, as `node:http`
+    // detaches a finished ServerResponse from its socket: a refusal answered on this exchange (a
+    // malformed chunked body's 400) must reach the client even when the upstream attempt fails after it.
+    if (this.destroyed || this.ended) return;
     this.destroyed = true;
     this.flush();
     this.connection.socket.destroy();

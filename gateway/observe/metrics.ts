@@ -277,7 +277,7 @@ export class GatewayMetrics {
   });
   readonly http1Handoffs = new Counter({
     name: 'seldon_gateway_http1_handoffs_total',
-    help: "HTTP/1.1 connections the gateway's own server (--http1-server gateway) gave to Node's at a request it does not serve itself, by reason: request_shape (any request but GET, POST, PUT, PATCH, DELETE and OPTIONS over HTTP/1.1 with at most a Content-Length body and plain headers: chunked, Expect, HEAD, HTTP/1.0, a malformed request), large_body (a Content-Length over --max-body: Node's server answers 413), gateway_route (/oauth/token, /ping, /ready). Node's server serves the connection from that request on.",
+    help: "HTTP/1.1 connections the gateway's own server (--http1-server gateway) gave to Node's at a request it does not serve itself, by reason: request_shape (any request but GET, POST, PUT, PATCH, DELETE and OPTIONS over HTTP/1.1 with a Content-Length body, a `Transfer-Encoding: chunked` one or none, and plain headers: another Transfer-Encoding, Expect, HEAD, HTTP/1.0, a malformed request), large_body (a Content-Length over --max-body: Node's server answers 413), gateway_route (/oauth/token, /ping, /ready). Node's server serves the connection from that request on.",
     labelNames: ['reason'],
     registers: [this.registry],
   });

@@ -412,6 +412,7 @@ export class DataPlane {
         this.own.http1.emit('connection', socket);
       },
       timedOut: this.http1Edge.timedOut,
+      bodyRefused: this.http1Edge.bodyRefused,
     });
   }
 

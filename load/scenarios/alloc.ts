@@ -17,13 +17,16 @@
  *
  * `--body-bytes N` sends REST requests of N bytes (a JSON tensor) instead of the 66-byte one: what a large
  * body costs the heap (load/README.md, large; with `--rate 50` or so, the load a large body allows).
+ * `--chunked` sends it chunked (no Content-Length, 64 KiB chunks): what a chunked body costs.
+ * `--node-server` adds this build again with `--http1-server node`: the lane against Node's server, A/B in one run.
  *
- *   npm run bench -- alloc [--vs REF] [--quick]   (options: [--relay] [--rate 1000] [--seconds 5] [--rounds 3] [--body-bytes 66])
+ *   npm run bench -- alloc [--vs REF] [--quick]   (options: [--relay] [--node-server] [--rate 1000] [--seconds 5] [--rounds 3] [--body-bytes 66] [--chunked])
  */
 import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { Readable } from 'node:stream';
 import { sdep, writeManifests } from '../lib/bench-table.js';
 import { runMain, startScript, stopServer } from '../lib/children.js';
 import { startModel } from '../lib/http.js';
@@ -97,12 +100,19 @@ async function main(): Promise<void> {
       seconds: { type: 'string' },
       rounds: { type: 'string' },
       'body-bytes': { type: 'string' },
+      chunked: { type: 'boolean', default: false },
+      'node-server': { type: 'boolean', default: false },
     },
   });
   const bodyBytes = Number(values['body-bytes'] ?? 0);
   // A JSON tensor of about that size: `[0.123,…]`, made once.
   const body = bodyBytes > BODY.length ? `{"data":{"ndarray":[${'0.123,'.repeat(Math.floor((bodyBytes - 25) / 6))}0]}}` : BODY;
-  const mains = [GATEWAY_MAIN, ...(values['vs-main'] ? [values['vs-main']] : [])];
+  // Each build, and with --node-server this build again with Node's HTTP/1.1 server in place of the lane.
+  const builds = [
+    { main: GATEWAY_MAIN, label: GATEWAY_MAIN, args: [] as string[] },
+    ...(values['node-server'] ? [{ main: GATEWAY_MAIN, label: `${GATEWAY_MAIN} --http1-server node`, args: ['--http1-server', 'node'] }] : []),
+    ...(values['vs-main'] ? [{ main: values['vs-main'], label: values['vs-main'], args: [] }] : []),
+  ];
   const { rate, seconds, rounds } = numbers(values, { rate: 1000, seconds: 5, rounds: 3 });
   const dir = mkdtempSync(join(tmpdir(), 'alloc-bench-'));
   const model = await startModel('{"data":{"names":["t:0","t:1"],"ndarray":[[0.1,0.9]]}}');
@@ -136,27 +146,30 @@ async function main(): Promise<void> {
       stop: async () => (await r.stop(), await g.stop()),
     });
   }
-  for (const [i, main] of mains.entries()) {
+  for (const [i, { main, label, args }] of builds.entries()) {
     const logFile = join(dir, `gateway-${i}.log`);
     const gw = await startGateway(`gateway-${i}`, {
       log: logFile,
       manifests: dir,
       nodeArgs: ['--trace-gc-nvp'],
       // A 1 MB young generation: a collection every few dozen requests, so a window's sum is exact to a few percent.
-      args: ['--max-semi-space-size', '1', '--resolve', `bench-default.load:8000=127.0.0.1:${model.port}`, '--resolve', `bench-default.load:5001=127.0.0.1:${grpcModel.port}`],
+      args: ['--max-semi-space-size', '1', '--resolve', `bench-default.load:8000=127.0.0.1:${model.port}`, '--resolve', `bench-default.load:5001=127.0.0.1:${grpcModel.port}`, ...args],
       main,
     });
     const subject: Subject = { pid: gw.server.child.pid!, primary: gw.server.child.pid!, port: gw.port, logFile };
-    rows.push({ main, restSubject: subject, grpcSubject: subject, clients: connect(gw.port, 2), ...measures(), stop: gw.stop });
+    rows.push({ main: label, restSubject: subject, grpcSubject: subject, clients: connect(gw.port, 2), ...measures(), stop: gw.stop });
   }
+  // Chunked: the body as a stream of 64 KiB pieces, which the client frames as chunks (no length to give).
+  const pieces = Array.from({ length: Math.ceil(body.length / 65536) }, (_, k) => Buffer.from(body.slice(k * 65536, (k + 1) * 65536)));
+  const bodyOf = (): string | Readable => (values.chunked ? Readable.from(pieces, { objectMode: false }) : body);
   const restRun = (port: number) => async (): Promise<{ ok: number; failed: number }> => {
-    const sent = await openLoop(port, PATH, rate, seconds, () => body);
+    const sent = await openLoop(port, PATH, rate, seconds, bodyOf);
     const ok = sent.filter((s) => s.status === 200).length;
     return { ok, failed: sent.length - ok };
   };
   // Warm-up: the code paths compiled, the pools' connections open.
   for (const g of rows) {
-    await openLoop(g.restSubject.port, PATH, rate, 1, () => body);
+    await openLoop(g.restSubject.port, PATH, rate, 1, bodyOf);
     await grpcCalls(g.clients, 1);
   }
   for (let round = 1; round <= rounds; round++) {
@@ -186,7 +199,7 @@ async function main(): Promise<void> {
     ),
   );
   log(
-    `REST ${rate}/s open loop (${body.length} bytes a request) and gRPC ${GRPC_LOOPS} call loops, ${seconds} s each per round, ${rounds} rounds interleaved; --workers 1, --max-semi-space-size 1, defaults otherwise (access log on); V8 --trace-gc-nvp allocated= of the worker (the relay: of its process, also at a 1 MB young generation)`,
+    `REST ${rate}/s open loop (${body.length} bytes a request${values.chunked ? ', chunked' : ''}) and gRPC ${GRPC_LOOPS} call loops, ${seconds} s each per round, ${rounds} rounds interleaved; --workers 1, --max-semi-space-size 1, defaults otherwise (access log on); V8 --trace-gc-nvp allocated= of the worker (the relay: of its process, also at a 1 MB young generation)`,
   );
   for (const g of rows) {
     for (const c of g.clients) c.close();

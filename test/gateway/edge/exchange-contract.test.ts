@@ -261,6 +261,7 @@ beforeAll(async () => {
         route: () => handler,
         handOff: (socket) => socket.destroy(),
         timedOut: (socket) => socket.destroy(),
+        bodyRefused: (socket) => socket.destroy(),
       });
       return net.createServer((socket) => lane.connection(socket));
     }),

@@ -159,7 +159,7 @@ describe("the lane and Node's server side by side", () => {
     expect(r.laneModel.length).toBe(1);
   });
 
-  it("mid-connection and pipelined: a chunked request moves the connection to Node's server, unread; every answer in order", async () => {
+  it("mid-connection and pipelined: a chunked request stays on the lane (its body decoded as it streams); every answer in order, as Node's", async () => {
     const chunked = `POST /seldon/m/plain${PREDICT} HTTP/1.1\r\nHost: gw\r\nX-Case: te\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n`;
     const handed = await metric(lane.adminUrl, 'seldon_gateway_http1_handoffs_total{reason="request_shape"}');
     // Pipelined: all in one write.
@@ -168,7 +168,7 @@ describe("the lane and Node's server side by side", () => {
     expect([...r.lane.matchAll(/"case":"(\w+)","got":(\d+)/g)].map((m) => `${m[1]}:${m[2]}`)).toEqual(['p1:7', 'te:3', 'p3:7']);
     // Both serve a pipeline one request after the other (as nginx does): the same order at the model.
     expect(r.laneModel).toEqual(r.nodeModel);
-    expect(await metric(lane.adminUrl, 'seldon_gateway_http1_handoffs_total{reason="request_shape"}')).toBe(handed + 1);
+    expect(await metric(lane.adminUrl, 'seldon_gateway_http1_handoffs_total{reason="request_shape"}')).toBe(handed);
     // One after the other on a kept-alive connection: the same.
     const s = net.connect(lane.port, '127.0.0.1');
     let text = '';
@@ -398,7 +398,8 @@ async function exchange(port: number, bytes: string, sentinel: string, first?: s
   s.on('error', () => undefined);
   let text = '';
   s.on('data', (d: Buffer) => (text += d.toString('latin1')));
-  const closed = once(s, 'close');
+  // A close after a reset too (a refusal may cut the connection with bytes unread): the bytes before it are compared.
+  const closed = new Promise((r) => s.once('close', r));
   if (first !== undefined) {
     const reader = new ByteReader(s);
     s.write(Buffer.from(first, 'latin1'));
@@ -467,12 +468,12 @@ describe("random requests, seeded: the lane answers each exactly as Node's serve
         const what = `case ${id}: ${JSON.stringify(request.length > 400 ? `${request.slice(0, 400)}…` : request)}`;
         const [l, n] = [undated(texts[2 * k]!), undated(texts[2 * k + 1]!)];
         expect(l, what).toBe(n);
+        // The oracle: what Node's own parser reads of the case's bytes.
+        const oracle = llhttp(Buffer.from(request, 'latin1'));
         expect(seen(laneModel, id), what).toEqual(seen(nodeModel, id));
         const got = at(laneModel, id);
         expect(got.length, what).toBeLessThanOrEqual(1);
         if (after !== undefined) expect(l, `${what}: the first request's answer`).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*"case":"[^"]*-first"/);
-        // The oracle: what Node's own parser reads of the case's bytes.
-        const oracle = llhttp(Buffer.from(request, 'latin1'));
         const read = oracle.requests[0];
         // Final answers only (a 100 Continue is not one).
         const statuses = [...l.matchAll(/HTTP\/1\.1 ([2-5]\d\d) /g)].map((m) => Number(m[1]));
@@ -560,7 +561,8 @@ describe("the lane's head parser against llhttp", () => {
       if (typeof head === 'string') continue;
       taken++;
       const what = JSON.stringify(text.slice(0, head.size));
-      const oracle = llhttp(Buffer.from(text.slice(0, head.size) + 'x'.repeat(head.contentLength), 'latin1'));
+      // A chunked head (the lane decodes its body, wire/chunked-body.ts): an empty body.
+      const oracle = llhttp(Buffer.from(text.slice(0, head.size) + (head.chunkedBody ? '0\r\n\r\n' : 'x'.repeat(head.contentLength)), 'latin1'));
       expect(oracle.error, what).toBeUndefined();
       const read = oracle.requests[0]!;
       expect([read.method, read.target, read.rawHeaders, read.body.length, read.complete, read.keepAlive, read.upgrade], what).toEqual([
@@ -601,6 +603,7 @@ async function standaloneLane(keepAliveTimeoutMs: number, serve: LaneHandler): P
     route: () => serve,
     handOff: (socket) => socket.destroy(),
     timedOut: (socket) => socket.destroy(),
+    bodyRefused: (socket) => socket.destroy(),
   });
   const server = net.createServer((s) => lane.connection(s));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

@@ -46,7 +46,11 @@ const LEFT: [string, string][] = [
   ['two spaces', 'GET  / HTTP/1.1\r\nHost: a\r\n\r\n'],
   ['no Host', 'GET / HTTP/1.1\r\nX: a\r\n\r\n'],
   ['two Hosts', 'GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n'],
-  ['chunked', 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'],
+  ['chunked twice', 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'],
+  ['a coding list', 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n'],
+  ['chunked with an HTAB', 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\t\r\n\r\n0\r\n\r\n'],
+  ['xchunked', 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n'],
+  ['Transfer-Encoding before Content-Length', 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n'],
   ['Content-Length and Transfer-Encoding', 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'],
   ['two equal Content-Lengths', 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx'],
   ['a Content-Length list', 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1, 1\r\n\r\nx'],
@@ -81,6 +85,14 @@ describe('parseRequestHead', () => {
     expect(parse(ACCEPTED[2]!)).toMatchObject({ method: 'DELETE', host: 'a', contentLength: 0, close: true });
     expect(parse(ACCEPTED[5]!)).toMatchObject({ close: true });
     expect(parse(ACCEPTED[4]!)).toMatchObject({ contentLength: 3, rawHeaders: expect.arrayContaining(['X-Empty', '', 'X-Obs', 'caf\xe9']) });
+  });
+
+  it('takes one `Transfer-Encoding: chunked` (the word alone, any case, OWS around it) without Content-Length: a chunked body, no length', () => {
+    for (const te of ['chunked', 'Chunked', 'CHUNKED', ' chunked ']) {
+      const head = parse(`POST /p HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:${te}\r\n\r\n`) as RequestHead;
+      expect(head, te).toMatchObject({ chunkedBody: true, contentLength: 0 });
+    }
+    expect(parse(ACCEPTED[0]!)).toMatchObject({ chunkedBody: false });
   });
 
   it('every prefix of an accepted head is "more", whatever follows it; it reads from an offset (pipelining)', () => {

@@ -100,6 +100,19 @@ async function writeAll(socket: net.Socket, b: Buffer | string): Promise<void> {
   if (!socket.write(b)) await Promise.race([once(socket, 'drain'), once(socket, 'close')]);
 }
 
+/** `body` framed chunked, in chunks of seeded sizes (1 B to 256 KiB), then the last chunk (and `trailer`). */
+function chunkedOf(body: Buffer, seed: number, trailer = ''): Buffer {
+  const r = seededRandom(seed);
+  const parts: Buffer[] = [];
+  for (let at = 0; at < body.length;) {
+    const n = Math.min(body.length - at, 1 + Math.floor(r() * 256 * 1024));
+    parts.push(Buffer.from(`${n.toString(16)}\r\n`), body.subarray(at, at + n), Buffer.from('\r\n'));
+    at += n;
+  }
+  parts.push(Buffer.from(`0\r\n${trailer}\r\n`));
+  return Buffer.concat(parts);
+}
+
 const head = (deployment: string, lines: string[]): string => `POST ${PATH(deployment)} HTTP/1.1\r\nHost: gw\r\nContent-Type: application/octet-stream\r\n${lines.map((l) => `${l}\r\n`).join('')}\r\n`;
 
 describe('large request bodies stream through the HTTP/1.1 lane', () => {
@@ -323,6 +336,142 @@ describe('large request bodies stream through the HTTP/1.1 lane', () => {
       }
     });
 
+    for (const size of [MiB, 8 * MiB]) {
+      for (const deployment of ['plain', 'canary', 'retried', 'shadowed']) {
+        it(`${size / MiB} MiB chunked to a ${deployment} route: decoded on the lane, byte for byte at the model${deployment === 'shadowed' ? ' and its mirror' : ''}, re-chunked as Node's path sends it`, async () => {
+          const body = bodyOf(size, 3 * size + deployment.length);
+          const handed = await metric(gw.adminUrl, HANDOFFS);
+          const [before, copies] = [seen.length, mirrored.length];
+          const { res, socket } = await exchange(Buffer.concat([Buffer.from(head(deployment, ['Transfer-Encoding: chunked'])), chunkedOf(body, size, 'X-Trailer: t\r\n')]));
+          socket.destroy();
+          expect(res?.status).toBe(200);
+          expect(JSON.parse(res!.body.toString())).toEqual({ bytes: size, sha: sha(body) });
+          expect(seen.length - before).toBe(1);
+          // No length to give: chunked toward the model, as Node's server's requests go (a retry's
+          // body kept whole, within --retry-buffer, goes with its length); the trailer dropped.
+          const kept = deployment === 'retried' && size <= 2 * MiB;
+          expect(seen[before]!.headers['transfer-encoding']).toBe(kept ? undefined : 'chunked');
+          expect(seen[before]!.headers['content-length']).toBe(kept ? String(size) : undefined);
+          expect(seen[before]!.headers['x-trailer']).toBeUndefined();
+          expect(await metric(gw.adminUrl, HANDOFFS)).toBe(handed);
+          if (deployment === 'shadowed') {
+            await waitFor(() => mirrored.length > copies, 10_000);
+            await mirrored[copies]!.done;
+            expect(sha(Buffer.concat(mirrored[copies]!.pieces))).toBe(sha(body));
+          }
+        });
+      }
+    }
+
+    it('a chunked body streams: the model has the first bytes before the client sends the last chunk', async () => {
+      const body = bodyOf(4 * MiB, 11);
+      const framed = chunkedOf(body, 11);
+      const before = seen.length;
+      const { socket, reader } = await connect(gw.port);
+      await writeAll(socket, head('plain', ['Transfer-Encoding: chunked']));
+      await writeAll(socket, framed.subarray(0, 300 * 1024));
+      await waitFor(() => seen.length > before, 10_000);
+      await seen[before]!.started;
+      expect(seen[before]!.complete).toBe(false);
+      await writeAll(socket, framed.subarray(300 * 1024));
+      const res = await readHttpResponse(reader, { timeoutMs: 30_000 });
+      socket.destroy();
+      expect(JSON.parse(res!.body.toString())).toEqual({ bytes: body.length, sha: sha(body) });
+    });
+
+    it('a chunked body past --max-body: 413 with Connection: close, the model never a whole request nor a byte past the limit', async () => {
+      const body = bodyOf(MAX_BODY + 64 * 1024, 12);
+      const before = seen.length;
+      const { res, reader, socket } = await exchange(Buffer.concat([Buffer.from(head('plain', ['Transfer-Encoding: chunked'])), chunkedOf(body, 12)]));
+      expect(res?.status).toBe(413);
+      expect(headerValue(res!.headers, 'connection')).toBe('close');
+      expect(JSON.parse(res!.body.toString()).status).toMatchObject({ code: 413, status: 'FAILURE' });
+      await waitFor(() => reader.ended, 10_000);
+      socket.destroy();
+      for (const s of seen.slice(before)) {
+        await s.done;
+        expect(s.complete).toBe(false);
+        expect(s.bytes).toBeLessThanOrEqual(MAX_BODY);
+      }
+    });
+
+    it('a client gone mid-chunk: the model sees an aborted request, never a shorter whole one', async () => {
+      const body = bodyOf(2 * MiB, 13);
+      const before = seen.length;
+      const { socket } = await connect(gw.port);
+      await writeAll(socket, head('plain', ['Transfer-Encoding: chunked']));
+      // One chunk announced whole, half of it sent.
+      await writeAll(socket, Buffer.concat([Buffer.from(`${body.length.toString(16)}\r\n`), body.subarray(0, MiB)]));
+      await waitFor(() => seen.length > before, 10_000);
+      await seen[before]!.started;
+      socket.destroy();
+      await seen[before]!.done;
+      expect(seen[before]!.aborted).toBe(true);
+      expect(seen[before]!.complete).toBe(false);
+    });
+
+    it('requests pipelined behind a 1 MiB chunked body, and a request hidden after its last chunk: each its own, answered in order, each body exact', async () => {
+      const large = bodyOf(MiB, 14);
+      const small = Buffer.from('{"data":{"ndarray":[[1,2]]}}');
+      const before = seen.length;
+      const bytes = Buffer.concat([
+        Buffer.from(head('plain', ['Transfer-Encoding: chunked', 'X-Order: 1'])),
+        chunkedOf(large, 14),
+        Buffer.from(head('plain', [`Content-Length: ${small.length}`, 'X-Order: 2'])),
+        small,
+        Buffer.from(head('plain', ['Transfer-Encoding: chunked', 'X-Order: 3'])),
+        chunkedOf(small, 15),
+      ]);
+      const { res, reader, socket } = await exchange(bytes);
+      const second = await readHttpResponse(reader, { timeoutMs: 20_000 });
+      const third = await readHttpResponse(reader, { timeoutMs: 20_000 });
+      socket.destroy();
+      expect([res?.status, second?.status, third?.status]).toEqual([200, 200, 200]);
+      expect(JSON.parse(res!.body.toString())).toEqual({ bytes: large.length, sha: sha(large) });
+      expect(JSON.parse(second!.body.toString())).toEqual({ bytes: small.length, sha: sha(small) });
+      expect(JSON.parse(third!.body.toString())).toEqual({ bytes: small.length, sha: sha(small) });
+      expect(seen.slice(before).map((s) => s.headers['x-order'])).toEqual(['1', '2', '3']);
+    });
+
+    it('a chunked body the gateway answered early (404) is decoded and dropped; the next request is served', async () => {
+      const body = bodyOf(MiB, 16);
+      const before = seen.length;
+      const next = `GET ${PATH('plain')} HTTP/1.1\r\nHost: gw\r\nX-Next: 3\r\n\r\n`;
+      const bytes = Buffer.concat([Buffer.from(`POST /seldon/ml/nowhere/api/v1.0/predictions HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n`), chunkedOf(body, 16), Buffer.from(next)]);
+      const { res, reader, socket } = await exchange(bytes);
+      expect(res?.status).toBe(404);
+      const second = await readHttpResponse(reader, { timeoutMs: 20_000 });
+      socket.destroy();
+      expect(second?.status).toBe(200);
+      expect(seen.slice(before).map((s) => s.headers['x-next'])).toEqual(['3']);
+    });
+
+    it('a model that answers a chunked body early: the client gets that answer, the rest of the body is drained, and the model never gets it whole', async () => {
+      const body = bodyOf(4 * MiB, 17);
+      const framed = chunkedOf(body, 17);
+      let answered!: () => void;
+      const early = new Promise<void>((r) => (answered = r));
+      model.setHandler((req, res) => {
+        req.on('error', () => undefined);
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '13' });
+        res.end('{"early":true}'.slice(0, 13));
+        answered();
+      });
+      try {
+        const { socket, reader } = await connect(gw.port);
+        await writeAll(socket, head('plain', ['Transfer-Encoding: chunked']));
+        await writeAll(socket, framed.subarray(0, 128 * 1024));
+        await early;
+        const res = await readHttpResponse(reader, { timeoutMs: 20_000 });
+        expect(res?.status).toBe(200);
+        expect(res?.body.toString()).toBe('{"early":true');
+        socket.end(framed.subarray(128 * 1024));
+        await waitFor(() => reader.ended, 10_000);
+      } finally {
+        model.setHandler(streamingModel(seen));
+      }
+    });
+
     it('an unread answer-less body the gateway refused early (404) is read and dropped by its length; the next request is served', async () => {
       const body = bodyOf(MiB, 6);
       const before = seen.length;
@@ -378,7 +527,10 @@ describe('--client-request-timeout covers a streamed body', () => {
 });
 
 describe('a body whose reader does not read: the lane holds a bounded part of it, not the whole', () => {
-  it('8 MiB sent to a paused reader: the lane stops reading the socket with at most two socket reads held; all of it arrives once read', async () => {
+  it.each([
+    ['by Content-Length', false],
+    ['chunked', true],
+  ])('8 MiB (%s) sent to a paused reader: the lane stops reading the socket with at most two socket reads held; all of it arrives once read', async (_framing, chunked) => {
     let exchangeSeen: LaneExchange | undefined;
     const lane = new Http1Lane({
       maxHeadBytes: 16 * 1024,
@@ -393,6 +545,7 @@ describe('a body whose reader does not read: the lane holds a bounded part of it
       bodyLimitBytes: 0,
       handOff: (socket) => socket.destroy(),
       timedOut: (socket) => socket.destroy(),
+      bodyRefused: (socket) => socket.destroy(),
     });
     const server = net.createServer((socket) => {
       socket.on('error', () => undefined);
@@ -405,8 +558,8 @@ describe('a body whose reader does not read: the lane holds a bounded part of it
     const client = net.connect(port, '127.0.0.1');
     client.on('error', () => undefined);
     await once(client, 'connect');
-    client.write(`POST /m HTTP/1.1\r\nHost: gw\r\nContent-Length: ${body.length}\r\n\r\n`);
-    client.write(body);
+    client.write(`POST /m HTTP/1.1\r\nHost: gw\r\n${chunked ? 'Transfer-Encoding: chunked' : `Content-Length: ${body.length}`}\r\n\r\n`);
+    client.write(chunked ? chunkedOf(body, 7) : body);
     try {
       await waitFor(() => exchangeSeen !== undefined, 5000);
       const x = exchangeSeen!;
