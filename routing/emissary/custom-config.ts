@@ -18,6 +18,7 @@ import { isDns1123Subdomain, serviceOfHost } from '../seldon/services.js';
 import { validPort } from '../values/port.js';
 import { parseCorsPolicy } from '../policies/cors.js';
 import { parseDuration } from '../values/duration.js';
+import { unreadKind } from './unread-kinds.js';
 
 /** One valid Mapping, before it becomes a route spec. */
 export interface MappingRoute {
@@ -404,7 +405,8 @@ export function parseCustomConfig(
     }
     if (typeof raw.kind === 'string' && KUBERNETES_RESOLVER_KINDS.has(raw.kind)) return;
     if (raw.kind !== 'Mapping') {
-      warnings.push(`kind ${String(raw.kind)} is not supported: ignored`);
+      const unread = unreadKind(raw.apiVersion, raw.kind);
+      warnings.push(`kind ${String(raw.kind)} is not supported: ignored${unread ? `; instead: ${unread.instead}` : ''}`);
       return;
     }
     // Emissary refuses a resource whose apiVersion is not its own (config.py validate_object); Ambassador 1.x
