@@ -11,6 +11,7 @@
  * process exits 2); whether the servers answer is only known once connected (the gateway starts in
  * fallback and says why on /readyz).
  */
+import { readList } from '../../routing/values/list.js';
 import { validPort } from '../../routing/values/port.js';
 
 export interface HostPort {
@@ -60,8 +61,9 @@ function decode(s: string, url: string): string {
 
 function hostPorts(list: string, defaultPort: number, url: string): HostPort[] {
   const bad = (what: string): RedisUrlError => new RedisUrlError(`--redis-url ${redactRedisUrl(url)}: ${what}`);
-  if (list === '') throw bad('no host:port');
-  return list.split(',').map((item) => {
+  const items = readList(list);
+  if (!items.ok || items.value.length === 0) throw bad('no host:port');
+  return items.value.map((item) => {
     const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]\s]+))(?::([0-9]+))?$/.exec(item.trim());
     if (!m) throw bad(`"${item}" is not host:port`);
     const port = m[3] === undefined ? defaultPort : validPort(m[3]);

@@ -3,6 +3,7 @@
  * variable, both over the row's default), through the value parsers. Section builders read it.
  */
 import { parseArgs } from 'node:util';
+import { readList } from '../../routing/values/list.js';
 import { argumentError } from './hints.js';
 import type { Command, OptionSpec } from './option.js';
 import { parseBool, parseBytes, parseChoice, parseDuration, parseFraction, parseNumber, parsePort, parseWhole, UsageError } from './values.js';
@@ -116,7 +117,8 @@ export function createReader(command: Command, argv: readonly string[], environm
     choice: (flag, choices) => parseChoice(flag, str(flag), choices),
     list: (flag) => {
       const v = get(flag);
-      return (Array.isArray(v) ? v : typeof v === 'string' ? v.split(',') : []).map((x) => x.trim()).filter(Boolean);
+      const list = v === undefined ? undefined : readList(v);
+      return list?.ok ? list.value : [];
     },
   };
 }

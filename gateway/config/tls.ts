@@ -37,7 +37,7 @@ export const TLS_OPTIONS: readonly OptionSpec[] = [
     env: env('tls-redirect-cleartext'),
     kind: 'boolean',
     commands: SERVE,
-    help: "With TLS on, answer cleartext HTTP/1.1 requests with a redirect to https:// (301 for GET and HEAD, else 308), as Ambassador's insecure action Redirect. Cleartext gRPC is refused unless --tls-allow-cleartext.",
+    help: "With TLS on, answer cleartext HTTP/1.1 requests with a redirect to https:// (301 whatever the method, as Envoy's https_redirect), as Ambassador's insecure action Redirect. Cleartext gRPC is refused unless --tls-allow-cleartext.",
   },
   {
     flag: 'tls-client-ca',

@@ -130,9 +130,9 @@ function cleartextAnswers(mode: 'refuse' | 'redirect', headerTimeoutMs = 60_000,
       req.resume();
       const target = mode === 'redirect' ? httpsLocation(req) : undefined;
       if (target !== undefined) {
-        // 301 is what browsers and Ambassador use; 308 keeps a POST a POST (and its body).
-        const status = req.method === 'GET' || req.method === 'HEAD' ? 301 : 308;
-        res.writeHead(status, { location: target, 'content-length': 0, connection: 'close' });
+        // 301 whatever the method: Envoy's https_redirect (Emissary's insecure action Redirect) leaves
+        // RedirectAction.response_code at its default, MOVED_PERMANENTLY.
+        res.writeHead(301, { location: target, 'content-length': 0, connection: 'close' });
         res.end();
         return;
       }

@@ -7,14 +7,16 @@
  * (routing/emissary/migration-report.ts), then the Module's keys. Exit 0: everything is served as written;
  * 1: a Mapping would be dropped, a deployment rejected, or the Module refused; 2: usage error.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { extname, join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
 import { moduleCompile } from '../config/ambassador-module.js';
 import { parseConfig } from '../config/parse.js';
 import { UsageError } from '../config/values.js';
 import { parseAmbassadorModule } from '../../routing/emissary/module.js';
-import { anythingDropped, checkDeployments, checkModule, migrationText, type ModuleCheck } from '../../routing/emissary/migration-report.js';
+import { anythingDropped, checkDeployments, checkModule, migrationText, unreadText, type ModuleCheck } from '../../routing/emissary/migration-report.js';
+import { unreadResources, type UnreadResource } from '../../routing/emissary/unread-kinds.js';
 import { DESIGN_DIFFERENCES } from '../../routing/emissary/design-differences.js';
 import { buildTable } from '../../routing/table/builder.js';
 import { readManifests } from './routes-command.js';
@@ -80,17 +82,48 @@ export async function migrateCheckCommand(argv: string[], stdin: () => string = 
   const tmp = path === undefined ? mkdtempSync(join(tmpdir(), 'sgw-migrate-')) : undefined;
   try {
     if (tmp !== undefined) writeFileSync(join(tmp, 'stdin.yaml'), stdin());
-    const { deployments, problems } = await readManifests(path ?? join(tmp!, 'stdin.yaml'));
+    const file = path ?? join(tmp!, 'stdin.yaml');
+    const { deployments, problems } = await readManifests(file);
     const table = buildTable(deployments.values(), compile);
     const checks = checkDeployments(deployments.values(), table);
+    const unread = unreadIn(file);
     if (config.json)
-      process.stdout.write(JSON.stringify({ deployments: checks, module: moduleCheck ?? null, sourceProblems: Object.fromEntries(problems), differences: DESIGN_DIFFERENCES }, null, 2) + '\n');
+      process.stdout.write(
+        JSON.stringify({ deployments: checks, module: moduleCheck ?? null, unreadResources: unread, sourceProblems: Object.fromEntries(problems), differences: DESIGN_DIFFERENCES }, null, 2) + '\n',
+      );
     else {
-      process.stdout.write(migrationText(checks, moduleCheck, moduleFile));
+      process.stdout.write(migrationText(checks, moduleCheck, moduleFile) + unreadText(unread));
       for (const [where, message] of problems) process.stdout.write(`UNREADABLE ${where}: ${message}\n`);
     }
-    return anythingDropped(checks, moduleCheck) || problems.size > 0 ? 1 : 0;
+    return anythingDropped(checks, moduleCheck) || problems.size > 0 || unread.length > 0 ? 1 : 0;
   } finally {
     if (tmp !== undefined) rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+/**
+ * The Ambassador resources in `path` (a manifest file, or a directory read recursively as --manifests reads
+ * it) that the gateway does not read; a file that is not YAML is the manifest reader's problem, skipped here.
+ */
+function unreadIn(path: string): UnreadResource[] {
+  const files: string[] = [];
+  const walk = (dir: string): void => {
+    for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      if (e.name.startsWith('.')) continue;
+      if (e.isDirectory()) walk(join(dir, e.name));
+      else if (['.yaml', '.yml', '.json'].includes(extname(e.name))) files.push(join(dir, e.name));
+    }
+  };
+  if (statSync(path).isDirectory()) walk(path);
+  else files.push(path);
+  const values: unknown[] = [];
+  for (const f of files) {
+    try {
+      const docs = parseAllDocuments(readFileSync(f, 'utf8'));
+      if (Array.isArray(docs)) for (const d of docs) if (d.errors.length === 0) values.push(d.toJS());
+    } catch {
+      // Unreadable: readManifests reports it.
+    }
+  }
+  return unreadResources(values);
 }

@@ -14,6 +14,7 @@
 import { CODINGS, LEVEL_RANGE, compressionPolicy, type Coding, type CompressionPolicy, type CompressionSettings } from './policy.js';
 import { isObj, parseFieldsDocument, type Parsed } from '../values/syntax.js';
 import { readWholeNumber } from '../values/whole-number.js';
+import { readList } from '../values/list.js';
 
 export const COMPRESSION_ANNOTATION = 'seldon.io/gateway-compression';
 
@@ -37,8 +38,8 @@ export function parseLevels(v: unknown): Parsed<Partial<Record<Coding, number>>>
   let entries: [string, unknown][];
   if (typeof v === 'string') {
     entries = [];
-    for (const part of v.split(',')) {
-      if (part.trim() === '') continue;
+    const parts = readList(v);
+    for (const part of parts.ok ? parts.value : []) {
       const eq = part.indexOf('=');
       if (eq < 0) return { ok: false, error: `"${part.trim()}" is not <coding>=<level>` };
       const text = part.slice(eq + 1).trim();
@@ -79,9 +80,9 @@ export function parseCompressionFields(raw: string): Parsed<CompressionSettings 
   const doc = parsed.value;
   const out: CompressionSettings = {};
   if (doc.algorithms !== undefined && doc.algorithms !== null) {
-    const list = typeof doc.algorithms === 'string' ? doc.algorithms.split(',') : doc.algorithms;
-    if (!Array.isArray(list)) return fail(`algorithms: ${show(doc.algorithms)} is not a list`);
-    const a = parseAlgorithms(list);
+    const list = readList(doc.algorithms);
+    if (!list.ok) return fail(`algorithms: ${show(doc.algorithms)} is not a list`);
+    const a = parseAlgorithms(list.value);
     if (!a.ok) return fail(`algorithms: ${a.error}`);
     out.algorithms = a.value;
   }
@@ -97,8 +98,8 @@ export function parseCompressionFields(raw: string): Parsed<CompressionSettings 
     out.minLength = w.value;
   }
   if (doc.types !== undefined && doc.types !== null) {
-    const list = typeof doc.types === 'string' ? doc.types.split(',') : doc.types;
-    const t = Array.isArray(list) ? parseTypes(list) : { ok: false as const, error: `${show(doc.types)} is not a list` };
+    const list = readList(doc.types);
+    const t = list.ok ? parseTypes(list.value) : { ok: false as const, error: `${show(doc.types)} is not a list` };
     if (!t.ok) return fail(`types: ${t.error}`);
     out.types = t.value;
   }

@@ -18,6 +18,8 @@ import { isDns1123Subdomain, serviceOfHost } from '../seldon/services.js';
 import { validPort } from '../values/port.js';
 import { parseCorsPolicy } from '../policies/cors.js';
 import { parseDuration } from '../values/duration.js';
+import { unreadKind } from './unread-kinds.js';
+import { readList } from '../values/list.js';
 
 /** One valid Mapping, before it becomes a route spec. */
 export interface MappingRoute {
@@ -189,12 +191,12 @@ const GRPC_RETRY_ON: Readonly<Record<string, number>> = { cancelled: 1, 'deadlin
 
 /** `retry_grpc_on`: a comma-separated string (as Envoy's header) or a list of the names above. */
 function parseGrpcRetryOn(raw: unknown): number[] | string {
-  const names = typeof raw === 'string' ? raw.split(',') : Array.isArray(raw) ? raw : null;
+  const names = readList(raw);
   const bad = `retry_policy.retry_grpc_on "${String(raw)}" is not a list of ${Object.keys(GRPC_RETRY_ON).join(', ')}`;
-  if (names === null) return bad;
+  if (!names.ok) return bad;
   const out: number[] = [];
-  for (const n of names) {
-    const code = typeof n === 'string' ? GRPC_RETRY_ON[n.trim()] : undefined;
+  for (const n of names.value) {
+    const code = Object.hasOwn(GRPC_RETRY_ON, n) ? GRPC_RETRY_ON[n] : undefined;
     if (code === undefined) return bad;
     if (!out.includes(code)) out.push(code);
   }
@@ -404,7 +406,8 @@ export function parseCustomConfig(
     }
     if (typeof raw.kind === 'string' && KUBERNETES_RESOLVER_KINDS.has(raw.kind)) return;
     if (raw.kind !== 'Mapping') {
-      warnings.push(`kind ${String(raw.kind)} is not supported: ignored`);
+      const unread = unreadKind(raw.apiVersion, raw.kind);
+      warnings.push(`kind ${String(raw.kind)} is not supported: ignored${unread ? `; instead: ${unread.instead}` : ''}`);
       return;
     }
     // Emissary refuses a resource whose apiVersion is not its own (config.py validate_object); Ambassador 1.x

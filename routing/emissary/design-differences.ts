@@ -75,4 +75,9 @@ export const DESIGN_DIFFERENCES: readonly DesignDifference[] = [
     emissary: "merges add_linkerd_headers' header with the group's add_request_headers: every Mapping of a canary pair sends the last Mapping's service",
     gateway: "each Mapping sends its own service, as it would alone: the mesh routes a canary's requests to the canary",
   },
+  {
+    topic: 'passive endpoint health',
+    emissary: 'no outlier detection unless configured: an endpoint answering 500 while its peers answer 200 keeps its share (NoHealthCheckTest)',
+    gateway: 'an endpoint failing while its peers answer is ejected for a while (docs/routing.md#endpoint-health); --outlier-detection off keeps every endpoint in turn, as Emissary',
+  },
 ];

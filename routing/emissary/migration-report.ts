@@ -12,6 +12,7 @@ import { customConfigAnnotation, effectiveAnnotations } from '../seldon/annotati
 import { flatten, keyClass } from './custom-config.js';
 import { inspectModule, type ModuleKeyReport } from './module.js';
 import { DESIGN_DIFFERENCES } from './design-differences.js';
+import type { UnreadResource } from './unread-kinds.js';
 import type { SeldonDeployment } from '../seldon/deployment.js';
 import type { RouteTable } from '../types.js';
 
@@ -134,5 +135,13 @@ export function migrationText(deployments: readonly DeploymentCheck[], module: M
     '',
     `${deployments.length} SeldonDeployments, ${total} Mappings, ${dropped} would be dropped${module ? `; the Module ${module.error !== null || module.keys.some((k) => k.class === 'refused') ? 'would be refused' : 'is accepted'}` : ''}.`,
   );
+  return lines.join('\n') + '\n';
+}
+
+/** The Ambassador resources among the manifests that the gateway would not read (routing/emissary/unread-kinds.ts): one line each. */
+export function unreadText(unread: readonly UnreadResource[]): string {
+  if (unread.length === 0) return '';
+  const lines = ['', 'Ambassador resources the gateway does not read (their config would not be served):'];
+  for (const u of unread) lines.push(`  NOT READ ${u.kind} ${u.name}: instead, ${u.instead}`);
   return lines.join('\n') + '\n';
 }

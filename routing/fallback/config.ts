@@ -17,6 +17,7 @@
  * covers are served without a fallback, and the compile says why.
  */
 import { isObj, parseFieldsDocument, predictorOverrides, type Parsed, type PredictorOverrides } from '../values/syntax.js';
+import { readList } from '../values/list.js';
 
 export const FALLBACK_ANNOTATION = 'seldon.io/gateway-fallback';
 
@@ -68,9 +69,10 @@ function parseTo(v: unknown): Parsed<FallbackTo> {
 }
 
 function parseOn(v: unknown): Parsed<readonly FallbackReason[]> {
-  const items = typeof v === 'string' ? v.split(',').map((s) => s.trim()) : Array.isArray(v) ? (v as unknown[]) : null;
+  const list = readList(v);
   const fail = (what: unknown): Parsed<readonly FallbackReason[]> => ({ ok: false, error: `on must list reasons among ${FALLBACK_REASONS.join(', ')}, not ${show(what)}` });
-  if (items === null || items.length === 0) return fail(v);
+  if (!list.ok || list.value.length === 0) return fail(v);
+  const items = list.value;
   const set = new Set<FallbackReason>();
   for (const item of items) {
     if (typeof item !== 'string' || !(FALLBACK_REASONS as readonly string[]).includes(item)) return fail(item);

@@ -3,6 +3,7 @@
  * `seldon.io/gateway-cors`, parsed into a `CorsPolicy` (its origin matcher compiled once). Pure.
  */
 import { checkHeaderName, isObj, type Parsed } from '../values/syntax.js';
+import { readList } from '../values/list.js';
 import { readWholeNumber } from '../values/whole-number.js';
 import type { CorsPolicy } from '../types.js';
 import { validPort } from '../values/port.js';
@@ -18,17 +19,10 @@ const SUBDOMAINS = /^[a-z0-9_-]+(?:\.[a-z0-9_-]+)*$/;
  * entries are trimmed, empty ones skipped, repeats dropped (an entry holding commas is split too).
  */
 function corsList(raw: unknown, key: string): string[] | string {
-  const items: unknown[] = typeof raw === 'string' ? [raw] : Array.isArray(raw) ? raw : [];
   if (typeof raw !== 'string' && !Array.isArray(raw)) return `${key} must be a list or a comma-separated string`;
-  const out = new Set<string>();
-  for (const item of items) {
-    if (typeof item !== 'string') return `${key} has an entry that is not a string: ${JSON.stringify(item)}`;
-    for (const part of item.split(',')) {
-      const t = part.trim();
-      if (t !== '') out.add(t);
-    }
-  }
-  return [...out];
+  const list = readList(raw);
+  if (!list.ok) return `${key} has an entry that is not a string: ${list.error.slice(0, -' is not a string'.length)}`;
+  return [...new Set(list.value)];
 }
 
 /** A list of methods or header names: tokens; `*` is allowed only alone (`starAlone`) or as a plain entry. */

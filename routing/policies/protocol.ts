@@ -17,6 +17,7 @@
  * A bad value degrades the deployment: the predictors it covers are served untranslated.
  */
 import { parseFieldsDocument, predictorOverrides, type Parsed, type PredictorOverrides } from '../values/syntax.js';
+import { readList } from '../values/list.js';
 
 export const PROTOCOL_ANNOTATION = 'seldon.io/gateway-protocol';
 
@@ -67,9 +68,9 @@ export function parseProtocolFields(raw: string): Parsed<ProtocolFields> {
     out.speaks = doc.speaks as WireProtocol;
   }
   if (doc.accept !== undefined) {
-    const list = typeof doc.accept === 'string' ? doc.accept.split(',').map((s) => s.trim()) : doc.accept;
-    if (!Array.isArray(list) || list.some((p) => !PROTOCOLS.includes(p as WireProtocol))) return fail(`accept must list seldon and/or v2, not ${show(doc.accept)}`);
-    out.accept = PROTOCOLS.filter((p) => list.includes(p));
+    const list = readList(doc.accept);
+    if (!list.ok || list.value.some((p) => !PROTOCOLS.includes(p as WireProtocol))) return fail(`accept must list seldon and/or v2, not ${show(doc.accept)}`);
+    out.accept = PROTOCOLS.filter((p) => list.value.includes(p));
   }
   if (doc.modelName !== undefined) {
     if (typeof doc.modelName !== 'string' || !MODEL_NAME.test(doc.modelName)) return fail(`modelName must be a model name (letters, digits, ".", "_", "-"), not ${show(doc.modelName)}`);

@@ -13,6 +13,7 @@ import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAPPING_KEYS } from '../../routing/emissary/mapping-keys.js';
 import { DESIGN_DIFFERENCES } from '../../routing/emissary/design-differences.js';
+import { UNREAD_KINDS } from '../../routing/emissary/unread-kinds.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -170,6 +171,70 @@ describe('seldon-gateway migrate-check', () => {
     const served = cli(['-', '--ambassador-id', 'blue'], list(blue));
     expect(served.code).toBe(0);
     expect(served.out).toContain('Mapping "b": served');
+  });
+
+  it('names every Ambassador resource among the manifests that the gateway does not read, with what to use instead: exit 1', () => {
+    // What Emissary's KAT classes of t_hosts, t_tls, t_tcpmapping, t_ingress, t_tracing, t_ratelimit, t_logservice
+    // and t_consul configure, as `kubectl get … -A -o yaml` prints them beside the SeldonDeployments.
+    const res = (apiVersion: string, kind: string, name: string, spec: Record<string, unknown> = {}): Record<string, unknown> => ({ apiVersion, kind, metadata: { name, namespace: 'ml' }, spec });
+    const hosts = stringify({ apiVersion: 'getambassador.io/v3alpha1', kind: 'HostList', items: [{ metadata: { name: 'edge', namespace: 'ml' }, spec: { hostname: 'api.example.com' } }] });
+    const others = list(
+      sdep('ml', 'clean', CLEAN),
+      res('getambassador.io/v3alpha1', 'TLSContext', 'ctx', { secret: 's', min_tls_version: 'v1.2' }),
+      res('getambassador.io/v3alpha1', 'TCPMapping', 'tcp', { port: 6789, service: 'x:80' }),
+      res('networking.k8s.io/v1', 'Ingress', 'ing'),
+      res('getambassador.io/v2', 'TracingService', 'tracing', { service: 'zipkin:9411', driver: 'zipkin' }),
+      res('getambassador.io/v3alpha1', 'RateLimitService', 'rl'),
+      res('getambassador.io/v3alpha1', 'LogService', 'als'),
+      res('getambassador.io/v3alpha1', 'ConsulResolver', 'consul'),
+      res('getambassador.io/v3alpha1', 'Mapping', 'other-app', { prefix: '/other/', service: 'other:80' }),
+      // Not Ambassador's, or read: not named.
+      res('v1', 'Service', 'svc'),
+      res('getambassador.io/v3alpha1', 'KubernetesEndpointResolver', 'endpoint'),
+    );
+    const d = mkdtempSync(join(tmpdir(), 'sgw-unread-'));
+    try {
+      writeFileSync(join(d, 'hosts.yaml'), hosts);
+      writeFileSync(join(d, 'all.yaml'), others);
+      const r = cli([d]);
+      expect(r.err).toBe('');
+      expect(r.code).toBe(1);
+      const named = r.out.split('\n').filter((l) => l.startsWith('  NOT READ '));
+      expect(named).toEqual([
+        `  NOT READ TLSContext ml/ctx: instead, ${UNREAD_KINDS.TLSContext!.instead}`,
+        `  NOT READ TCPMapping ml/tcp: instead, ${UNREAD_KINDS.TCPMapping!.instead}`,
+        '  NOT READ Ingress ml/ing: instead, none: the gateway reads SeldonDeployments only; keep an ingress controller for Ingress resources',
+        `  NOT READ TracingService ml/tracing: instead, ${UNREAD_KINDS.TracingService!.instead}`,
+        `  NOT READ RateLimitService ml/rl: instead, ${UNREAD_KINDS.RateLimitService!.instead}`,
+        `  NOT READ LogService ml/als: instead, ${UNREAD_KINDS.LogService!.instead}`,
+        `  NOT READ ConsulResolver ml/consul: instead, ${UNREAD_KINDS.ConsulResolver!.instead}`,
+        `  NOT READ Mapping ml/other-app: instead, ${UNREAD_KINDS.Mapping!.instead}`,
+        `  NOT READ Host ml/edge: instead, ${UNREAD_KINDS.Host!.instead}`,
+      ]);
+      // The SeldonDeployment beside them is served as ever.
+      expect(r.out).toContain('Mapping "clean": served');
+      const j = JSON.parse(cli([d, '--json']).out) as { unreadResources: { kind: string; name: string }[] };
+      expect(j.unreadResources.map((u) => `${u.kind} ${u.name}`)).toEqual(named.map((l) => l.slice('  NOT READ '.length, l.indexOf(':'))));
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
+    // None of them: nothing named, exit 0.
+    const clean = cli([join(dir, 'clean.yaml')]);
+    expect(clean.code).toBe(0);
+    expect(clean.out).not.toContain('NOT READ');
+  });
+
+  it('a kind the gateway does not read, inside seldon.io/ambassador-config: ignored with what to use instead, the Mappings beside it served', () => {
+    const text = 'apiVersion: getambassador.io/v3alpha1\nkind: Host\nname: h\nhostname: api.example.com\n---\n' + CLEAN;
+    const r = cli(['-'], list(sdep('ml', 'clean', text)));
+    expect(r.out).toContain('Mapping "clean": served');
+    expect(r.out).toContain(`  - kind Host is not supported: ignored; instead: ${UNREAD_KINDS.Host!.instead}`);
+  });
+
+  it('the migration guide names every kind the gateway does not read', () => {
+    const guide = readFileSync(join(root, 'docs/migrating-from-ambassador.md'), 'utf8');
+    const section = guide.slice(guide.indexOf('## What is served and what is not'), guide.indexOf('## The ambassador Module'));
+    for (const kind of [...Object.keys(UNREAD_KINDS), 'Ingress']) expect(section, kind).toContain(`\`${kind}\``);
   });
 
   it('usage errors exit 2', () => {

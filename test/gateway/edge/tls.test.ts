@@ -535,17 +535,21 @@ describe('cleartext beside TLS', () => {
     }
   });
 
-  it('--tls-redirect-cleartext: GET/HEAD get 301, other methods 308, to https://<host><path>; no usable Host is 400; h2c gRPC is refused', async () => {
+  it("--tls-redirect-cleartext: GET and POST both get 301 (the default code of Envoy's https_redirect), to https://<host><path>; no usable Host is 400; h2c gRPC is refused", async () => {
     const gw = await gateway(['--tls-cert', files.cert!, '--tls-key', files.key!, '--tls-redirect-cleartext']);
     const clear = grpcClients(`127.0.0.1:${gw.port}`);
+    const asked = upstream.requests.length;
     try {
       const get = await raw(gw.port, rawRequest([`GET /seldon/models/iris/api/v1.0/doc?x=1&y=%2F HTTP/1.1`, 'Host: Models.Example.com']));
       expect(get.status).toBe(301);
       expect(get.text).toMatch(/\r\nlocation: https:\/\/models\.example\.com\/seldon\/models\/iris\/api\/v1\.0\/doc\?x=1&y=%2F\r\n/i);
       expect(get.closed).toBe(true);
       const post = await raw(gw.port, rawRequest([`POST ${PATH} HTTP/1.1`, `Host: 127.0.0.1:${gw.port}`, `content-length: ${BODY.length}`], BODY));
-      expect(post.status).toBe(308);
+      expect(post.status).toBe(301);
       expect(post.text).toContain(`\r\nlocation: https://127.0.0.1:${gw.port}${PATH}\r\n`);
+      expect(post.closed).toBe(true);
+      // Neither the GET nor the POST (nor its body) reached the model.
+      expect(upstream.requests.length).toBe(asked);
       const absolute = await raw(gw.port, rawRequest([`GET http://gw.example/p HTTP/1.1`, 'Host: ignored.example']));
       expect(absolute.text).toContain('\r\nlocation: https://gw.example/p\r\n');
       for (const host of ['evil.example/x', 'a b', '', 'a@b']) {

@@ -12,80 +12,11 @@
  * Mappings name the pods' port, as a Service whose port equals its target port would. A Mapping without a
  * load_balancer dials the Service's own address (Emissary's kubernetes-service resolver), here the first pod.
  */
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../../gateway/config/parse.js';
-import { startGateway, type Gateway } from '../../../gateway/process/serve.js';
-import { endpointSlice, seldonDeployment, startFakeKubeApi, until, writeKubeconfig, type FakeKubeApi } from '../../fixtures/fake-kube-api.js';
-import { katAnswer, katGet, katMapping } from '../../helpers/kat.js';
+import { katGet, katMapping } from '../../helpers/kat.js';
+import { katPods, lbGateway, POD_IPS } from '../../helpers/kat-pods.js';
 import { poll } from '../../helpers/cli.js';
 import { routesReport } from '../../helpers/observability.js';
-
-const NS = 'default';
-const POD_IPS = ['127.0.0.2', '127.0.0.3', '127.0.0.4'];
-
-/** Three kat-server pods on one port, pod i on POD_IPS[i] saying it is `<prefix>-<i+1>`. */
-async function katPods(prefix: string): Promise<{ port: number; close(): Promise<void> }> {
-  const servers: http.Server[] = [];
-  let port = 0;
-  for (const [i, ip] of POD_IPS.entries()) {
-    const s = http.createServer(katAnswer(`${prefix}-${i + 1}`));
-    await new Promise<void>((r) => s.listen(port, ip, r));
-    port = (s.address() as AddressInfo).port;
-    servers.push(s);
-  }
-  return {
-    port,
-    close: async () => {
-      for (const s of servers) {
-        s.closeAllConnections();
-        await new Promise((r) => s.close(r));
-      }
-    },
-  };
-}
-
-/** One gateway over the Kubernetes API stand-in: `service`'s slice lists the three pods; the Mappings in one SeldonDeployment. */
-async function lbGateway(service: string, port: number, mappings: string[], module: string[] | null): Promise<{ gw: Gateway; api: FakeKubeApi; stop(): Promise<void> }> {
-  const api = await startFakeKubeApi();
-  const dir = mkdtempSync(join(tmpdir(), 'sgw-kat-lb-'));
-  api.upsert(
-    'endpointslices',
-    endpointSlice(
-      service,
-      NS,
-      `${service}-abc`,
-      POD_IPS.map((ip) => ({ ip })),
-      [{ name: 'http', port }],
-    ),
-  );
-  api.upsert('seldondeployments', seldonDeployment('kat', NS, undefined, { 'seldon.io/ambassador-config': mappings.join('\n---\n') }));
-  const args = ['--kubernetes', '--kubeconfig', writeKubeconfig(dir, api), '--port', '0', '--admin-port', '0', '--host', '127.0.0.1', '--workers', '1', '--access-log', 'off'];
-  // The Service's own address (its ClusterIP, which kube-proxy spreads): what a Mapping without a
-  // load_balancer dials, as under Emissary's default kubernetes-service resolver. Here: the first pod.
-  args.push('--custom-config-scope', 'cluster', '--resolve', `${service}.${NS}:${port}=${POD_IPS[0]}:${port}`);
-  if (module !== null) {
-    const file = join(dir, 'module.yaml');
-    writeFileSync(file, ['apiVersion: getambassador.io/v3alpha1', 'kind: Module', 'name: ambassador', 'config:', ...module.map((l) => `  ${l}`)].join('\n'));
-    args.push('--ambassador-module', file);
-  }
-  const gw = await startGateway(parseConfig('serve', args, {}), { logger: pino({ level: 'silent' }) });
-  await until(() => gw.ready(), 5000, 'ready');
-  return {
-    gw,
-    api,
-    async stop() {
-      await gw.close();
-      await api.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
 
 /** `n` GETs of `path`; the pods that answered, in order, and each answer's Set-Cookie. */
 async function backends(port: number, path: string, n: number, headers: Record<string, string> = {}): Promise<{ names: string[]; cookies: (string | string[] | undefined)[] }> {
@@ -249,7 +180,7 @@ describe('LoadBalancerTest (t_loadbalancer.py)', () => {
   it.each([0, 1, 2, 3, 4, 8])('[%i] a valid load_balancer: 200 from a pod', async (i) => {
     const r = await katGet(lb.gw.port, `/${N}-${i}/`);
     expect(r.status).toBe(200);
-    expect(POD_IPS.map((_, p) => `loadbalancertest-http-${p + 1}`)).toContain((JSON.parse(r.body.toString()) as { backend: string }).backend);
+    expect(POD_IPS.slice(0, 3).map((_, p) => `loadbalancertest-http-${p + 1}`)).toContain((JSON.parse(r.body.toString()) as { backend: string }).backend);
   });
 
   it.each([5, 6, 7, 9])('[%i] an invalid load_balancer drops its Mapping: 404, with the reason in /routes', async (i) => {
