@@ -34,7 +34,7 @@ const SCENARIOS: Record<string, Scenario> = {
   large: { question: 'What do 256 KiB, 1 MiB and 8 MiB requests and answers cost beside the same peers?', script: 'rest', args: ['--shape', 'large'], quick: ['--quick'], vs: [] },
   grpc: { question: "What does a unary gRPC call cost beside the backend alone and nginx's grpc_pass?", script: 'grpc', quick: ['--duration', '3', '--warmup', '1', '--rounds', '1'], vs: [] },
   instructions: {
-    question: 'How many instructions does one floor request take on the worker (callgrind; load-independent, for A/Bs on a busy machine)?',
+    question: 'How many instructions does one floor request take on the worker (callgrind: an A/B that other processes do not move)?',
     script: 'instructions',
     quick: ['--requests', '1000', '--warmup', '3000'],
     vs: [],

@@ -21,7 +21,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { generateManifests, MEASURED, predictionPath } from '../lib/bench-table.js';
+import { generateManifests, MEASURED, predictionPath, SMALL_BODY } from '../lib/bench-table.js';
 import { runMain, sleep, startScript, stopServer } from '../lib/children.js';
 import { GATEWAY_MAIN, restUpstreams, startGateway } from '../lib/gateway.js';
 import { descendants } from '../lib/proc.js';
@@ -46,7 +46,7 @@ const N = Number(argv.requests);
 const WARMUP = Number(argv.warmup);
 const CONNS = Number(argv.conns);
 const NODE_ARGS = argv['node-args'].split(/\s+/).filter(Boolean);
-const BODY = '{"data":{"names":["a","b","c","d"],"ndarray":[[5.1,3.5,1.4,0.2]]}}';
+const BODY = SMALL_BODY;
 
 /** Send `total` POSTs over `conns` keep-alive sockets, one in flight per socket; throws on any non-200. */
 async function load(port: number, total: number, conns: number): Promise<void> {
