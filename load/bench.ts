@@ -33,6 +33,12 @@ const SCENARIOS: Record<string, Scenario> = {
   floor: { question: 'What does a small REST request cost beside the raw relay, nginx, haproxy and Caddy?', script: 'rest', args: ['--shape', 'floor'], quick: ['--quick'], vs: [] },
   large: { question: 'What do 256 KiB, 1 MiB and 8 MiB requests and answers cost beside the same peers?', script: 'rest', args: ['--shape', 'large'], quick: ['--quick'], vs: [] },
   grpc: { question: "What does a unary gRPC call cost beside the backend alone and nginx's grpc_pass?", script: 'grpc', quick: ['--duration', '3', '--warmup', '1', '--rounds', '1'], vs: [] },
+  instructions: {
+    question: 'How many instructions does one floor request take on the worker (callgrind: an A/B that other processes do not move)?',
+    script: 'instructions',
+    quick: ['--requests', '1000', '--warmup', '3000'],
+    vs: [],
+  },
   alloc: { question: 'How many bytes does one REST request and one gRPC call allocate on the worker?', script: 'alloc', args: ['--relay'], quick: ['--seconds', '3', '--rounds', '1'], vs: [] },
   syscalls: { question: 'How many syscalls does one request make, beside the relay and nginx?', script: 'syscalls', quick: ['--requests', '5000', '--conns', '16'], vs: [] },
   memory: { question: 'How much memory does each process of an idle gateway hold?', script: 'memory', quick: ['--rounds', '1', '--settle', '10', '--source', 'manifests'], vs: [] },

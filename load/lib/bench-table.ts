@@ -12,6 +12,9 @@ export const NS = 'bench';
 /** The measured 90/10 canary. */
 export const MEASURED = 'measured';
 
+/** The floor scenario's small request: 66 bytes of Seldon JSON (`scenarios/rest.ts`, `scenarios/instructions.ts`). */
+export const SMALL_BODY = '{"data":{"names":["a","b","c","d"],"ndarray":[[5.1,3.5,1.4,0.2]]}}';
+
 export const predictionPath = (name: string, namespace = NS): string => `/seldon/${namespace}/${name}/api/v1.0/predictions`;
 
 type SDep = Record<string, unknown>;

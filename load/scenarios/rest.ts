@@ -26,7 +26,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { generateManifests, MEASURED, predictionPath, sdep, writeManifests } from '../lib/bench-table.js';
+import { generateManifests, MEASURED, predictionPath, sdep, SMALL_BODY, writeManifests } from '../lib/bench-table.js';
 import { atCleanup, pinSelf, runMain, startScript, stopServer, which, type Spawned } from '../lib/children.js';
 import { ClosedLoop, type LoadResult } from '../lib/closed-loop.js';
 import { caddyBinary, startCaddyProxy } from '../lib/caddy.js';
@@ -70,7 +70,6 @@ const CONNS = (argv.conns ?? (LARGE ? '16' : argv.quick || AB ? '64' : '16,64,25
 const NODE_ARGS = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
 const LOAD_CPU = 0;
 const SERVER_CPU = 1;
-const SMALL_BODY = '{"data":{"names":["a","b","c","d"],"ndarray":[[5.1,3.5,1.4,0.2]]}}';
 const MIB = 1 << 20;
 const KIB = 1 << 10;
 /** A JSON request of `bytes`: a tensor's floats as text. */
