@@ -24,6 +24,7 @@ import { UpstreamFields } from './upstream-fields.js';
 import type { AnswerFields } from './answer-fields.js';
 import { headerText } from '../observe/request-tap.js';
 import { withServer } from './server-name.js';
+import { streamFull } from '../wire/h2-settings.js';
 
 // Node's compatibility API takes the flat [name, value, …] form of writeHead's headers too, as
 // ServerResponse's does; the types say objects only.
@@ -236,6 +237,15 @@ export class H2Response extends http2.Http2ServerResponse implements RestRespons
   get bodyBytes(): number {
     const n = Number(this.getHeader('content-length') ?? 0);
     return Number.isFinite(n) ? n : 0;
+  }
+
+  /**
+   * A body chunk; false: wait for 'drain'. Node's stream answers false after every 64 KiB chunk a model's
+   * socket hands over (its fixed mark, the chunk included): the answer waits only once the stream holds
+   * its flow-control window (wire/h2-settings.ts `streamFull`), not per chunk.
+   */
+  override write(chunk: string | Uint8Array, ...rest: unknown[]): boolean {
+    return !streamFull((super.write as (chunk: string | Uint8Array, ...rest: unknown[]) => boolean)(chunk, ...rest), this.stream);
   }
 
   /** A cut answer: RST_STREAM INTERNAL_ERROR (destroy() would reset with NO_ERROR, a clean end to the client). */

@@ -14,6 +14,18 @@ const MiB = 1024 * 1024;
 
 export const STREAM_WINDOW_BYTES = 1 * MiB;
 export const CONNECTION_WINDOW_BYTES = 16 * MiB;
+/**
+ * After a body chunk was written to an HTTP/2 stream (`ok`: what its write answered): whether to wait
+ * for its 'drain' before writing more. Node fixes an HTTP/2 stream's high-water mark at 64 KiB (no option
+ * sets it), and a write completes only once the session has sent it, an immediate later, while one poll
+ * of a socket reads up to 32 × 64 KiB: a 1 MiB message queued whole before the first write completed, so
+ * every 64 KiB answered false and the other side was paused, and resumed on a 'drain', 16 times per MiB
+ * (load/README.md, large). The body's mark for a stream is a quarter of its window: 4 pauses per MiB
+ * instead of 16, while a connection's 1,024 streams each read slowly hold at most 256 KiB apiece (Envoy's
+ * per-stream limit, 1 MiB, would let one hostile client pin a GiB).
+ */
+export const STREAM_BUFFER_BYTES = STREAM_WINDOW_BYTES / 4;
+export const streamFull = (ok: boolean, stream: { readonly writableLength: number }): boolean => !ok && stream.writableLength >= STREAM_BUFFER_BYTES;
 /** Envoy's default request-header limit is 60 KiB; gRPC clients default to 8 KiB of metadata. */
 export const MAX_HEADER_LIST_BYTES = 64 * 1024;
 /** Per client connection: the 1,000-call bursts gRPC clients make fit, memory stays bounded. */

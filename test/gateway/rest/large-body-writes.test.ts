@@ -1,0 +1,151 @@
+/**
+ * A 1 MiB body costs what its bytes cost on a plain route (load/README.md, large): counted on the model's
+ * own sockets in this process, every call passed on to the real function.
+ *
+ * - a request: the client's 16 KiB DATA frames (64 per MiB, four to a socket read) reach the HTTP/1.1
+ *   model gathered, not one socket write per frame;
+ * - an answer: the model's 64 KiB pieces go out on the client's stream without pausing the model's socket
+ *   per piece (a reading client: Node's stream answers false after every 64 KiB write, its fixed mark);
+ *   over HTTP/1.1 the same (the lane's socket says wait at 128 KiB, wire/socket-buffers.ts).
+ *
+ * Both byte for byte: the model gets the client's body (sha256), the client the model's.
+ */
+import { createHash } from 'node:crypto';
+import http from 'node:http';
+import http2 from 'node:http2';
+import net from 'node:net';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { sdep, startTestGateway, type TestGateway } from '../../helpers/gateway.js';
+
+const MiB = 1024 * 1024;
+/** The DATA frames a 1 MiB body takes at HTTP/2's default 16 KiB frame size. */
+const FRAMES = MiB / 16384;
+const PIECE = 64 * 1024;
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+/** Seeded bytes (not a repeated value, so a chunk out of place shows). */
+const body = (n: number, seed: number): Buffer => {
+  const b = Buffer.allocUnsafe(n);
+  let x = seed;
+  for (let i = 0; i < n; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    b[i] = x >>> 24;
+  }
+  return b;
+};
+const REQUEST = body(MiB, 76);
+const ANSWER = body(MiB, 67);
+
+describe('1 MiB bodies on a plain route: socket writes and pauses per body', () => {
+  let model: http.Server;
+  let modelPort = 0;
+  const received: string[] = [];
+  let gw: TestGateway;
+  let session: http2.ClientHttp2Session;
+  /** Socket writes (write or writev calls) and pauses on the gateway's connections to the model. */
+  const toModel = { writes: 0, pauses: 0 };
+
+  beforeAll(async () => {
+    model = http.createServer((req, res) => {
+      const pieces: Buffer[] = [];
+      req.on('data', (c: Buffer) => pieces.push(c));
+      req.on('end', () => {
+        received.push(sha(Buffer.concat(pieces)));
+        if (req.headers['x-answer'] !== 'large') {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end('{"data":{"ndarray":[1]}}');
+          return;
+        }
+        // The answer in 64 KiB pieces, each as the socket takes it.
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': ANSWER.length });
+        let at = 0;
+        const more = (): void => {
+          while (at < ANSWER.length) {
+            const ok = res.write(ANSWER.subarray(at, at + PIECE));
+            at += PIECE;
+            if (!ok) return void res.once('drain', more);
+          }
+          res.end();
+        };
+        more();
+      });
+    });
+    await new Promise<void>((r) => model.listen(0, '127.0.0.1', () => r()));
+    modelPort = (model.address() as net.AddressInfo).port;
+    gw = await startTestGateway({
+      manifests: { 'plain.yaml': sdep('plain', 'bodies', { predictors: [{ name: 'main', graph: { name: 'm', implementation: 'SKLEARN_SERVER', modelUri: 'gs://x' } }] }) },
+      resolve: { 'plain-main.bodies:8000': modelPort },
+    });
+    session = http2.connect(gw.url);
+    const count = (key: 'writes' | 'pauses', name: '_write' | '_writev' | 'pause'): void => {
+      // `_write` and `_writev` are Node's Writable hooks, which its types do not name.
+      const proto = net.Socket.prototype as unknown as Record<typeof name, (...a: unknown[]) => unknown>;
+      const real = proto[name];
+      vi.spyOn(proto, name).mockImplementation(function (this: net.Socket, ...args: unknown[]) {
+        if (this.remotePort === modelPort) toModel[key]++;
+        return real.apply(this, args);
+      });
+    };
+    count('writes', '_write');
+    count('writes', '_writev');
+    count('pauses', 'pause');
+  });
+  afterEach(() => {
+    toModel.writes = 0;
+    toModel.pauses = 0;
+  });
+  afterAll(async () => {
+    vi.restoreAllMocks();
+    session?.close();
+    await gw?.stop();
+    await new Promise<void>((r) => model.close(() => r()));
+  });
+
+  const post = (payload: Buffer, headers: Record<string, string> = {}): Promise<{ status: number; body: Buffer }> =>
+    new Promise((resolve, reject) => {
+      const s = session.request({ ':method': 'POST', ':path': '/seldon/bodies/plain/api/v1.0/predictions', 'content-type': 'application/json', 'content-length': String(payload.length), ...headers });
+      const pieces: Buffer[] = [];
+      let status = 0;
+      s.on('response', (h) => (status = Number(h[':status'])));
+      s.on('data', (c: Buffer) => pieces.push(c));
+      s.on('end', () => resolve({ status, body: Buffer.concat(pieces) }));
+      s.on('error', reject);
+      s.end(payload);
+    });
+
+  it(`a 1 MiB request (${FRAMES} DATA frames) reaches the model whole in far fewer socket writes than frames`, async () => {
+    for (let i = 0; i < 3; i++) {
+      received.length = 0;
+      toModel.writes = 0;
+      const r = await post(REQUEST);
+      expect(r.status).toBe(200);
+      expect(received).toEqual([sha(REQUEST)]);
+      // One write per frame before (65 with the head); gathered per socket read now: 16 reads of 64 KiB, and the head.
+      expect(toModel.writes).toBeLessThan(FRAMES / 2);
+    }
+  });
+
+  it('a 1 MiB answer reaches a reading client whole without pausing the model once per 64 KiB piece', async () => {
+    for (let i = 0; i < 3; i++) {
+      toModel.pauses = 0;
+      const r = await post(Buffer.from('{"data":{"ndarray":[1]}}'), { 'x-answer': 'large' });
+      expect(r.status).toBe(200);
+      expect(sha(r.body)).toBe(sha(ANSWER));
+      // 16 pieces: a pause for each before (every 64 KiB write answered false); now only a client that lags by the body's mark stops the model.
+      expect(toModel.pauses).toBeLessThan(MiB / PIECE / 2);
+    }
+  });
+
+  it('a 1 MiB answer over HTTP/1.1: whole, the model not paused per piece either', async () => {
+    for (let i = 0; i < 3; i++) {
+      toModel.pauses = 0;
+      const r = await fetch(`${gw.url}/seldon/bodies/plain/api/v1.0/predictions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-answer': 'large' },
+        body: '{"data":{"ndarray":[1]}}',
+      });
+      expect(r.status).toBe(200);
+      expect(sha(Buffer.from(await r.arrayBuffer()))).toBe(sha(ANSWER));
+      expect(toModel.pauses).toBeLessThan(MiB / PIECE / 2);
+    }
+  });
+});
