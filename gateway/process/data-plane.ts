@@ -349,10 +349,7 @@ export class DataPlane {
     return this.listeners.oauthPort;
   }
 
-  /**
-   * A REST request of either HTTP version (HTTP/2 through rest/h2.ts): the edge checks, then the
-   * proxy, the OAuth front end or the gateway's own routes.
-   */
+  /** A REST request of either HTTP version (HTTP/2 through rest/h2.ts): the edge checks, then the proxy, the OAuth front end or the gateway's own routes. */
   private readonly serve = (req: NodeRequest | H2Request, res: NodeResponse | H2Response): void => {
     this.named(res);
     if (this.refusals.refused(req, res)) {

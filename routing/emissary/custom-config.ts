@@ -343,10 +343,7 @@ function ownGroupKeys(m: Obj, p: MappingPolicy | null, retry: RetryPolicy | null
   });
 }
 
-/**
- * A v3alpha1 resource as written (`metadata` and `spec`) read as the flat form annotations use: the spec's
- * keys, with `name` and `namespace` from its metadata.
- */
+/** A v3alpha1 resource as written (`metadata` and `spec`) read as the flat form annotations use: the spec's keys, with `name` and `namespace` from its metadata. */
 export function flatten(doc: Obj): Obj {
   if (!isObj(doc.spec) || !isObj(doc.metadata)) return doc;
   const { metadata, spec, ...rest } = doc;

@@ -15,6 +15,7 @@ import type { Endpoint } from '../../../gateway/upstream/pools.js';
 import type { UpstreamAttempt } from '../../../gateway/upstream/http1-client.js';
 import type { Backend } from '../../../routing/types.js';
 import { ResponseHead } from '../../../gateway/wire/response-head.js';
+import { STREAM_BUFFER_BYTES } from '../../../gateway/wire/h2-settings.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
 
 const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
@@ -166,6 +167,10 @@ class Stream extends EventEmitter {
   rstCode = 0;
   closedWith: number | undefined;
   full = false;
+  /** What Node's stream holds when it answers false to a write: at the gateway's mark (`streamFull`). */
+  get writableLength(): number {
+    return this.full ? STREAM_BUFFER_BYTES : 0;
+  }
   write(): boolean {
     return !this.full;
   }

@@ -160,15 +160,15 @@ describe('InvalidResources (t_basics.py)', () => {
     const report = await routesReport(gw.adminUrl, 'kat');
     expect(report.state).toBe('degraded');
     expect(report.reasons).toEqual([
-      'kind AuthService is not supported: ignored',
+      'kind AuthService is not supported: ignored; instead: --ext-auth-service and the other --ext-auth-* flags',
       'Mapping "m-bad-annotation" dropped: key "prefix_bad" (not a Mapping key the gateway knows) not honoured',
       'Mapping "m-bad-no-apiversion-annotation" dropped: apiVersion None/ unsupported (getambassador.io/… or ambassador/…)',
-      'kind Module is not supported: ignored',
-      'kind RateLimitService is not supported: ignored',
-      'kind TCPMapping is not supported: ignored',
-      'kind TCPMapping is not supported: ignored',
-      'kind TracingService is not supported: ignored',
-      'kind TracingService is not supported: ignored',
+      'kind Module is not supported: ignored; instead: the ambassador Module is read from a file: --ambassador-module',
+      'kind RateLimitService is not supported: ignored; instead: seldon.io/gateway-rate-limit per SeldonDeployment or predictor',
+      'kind TCPMapping is not supported: ignored; instead: none: the gateway proxies HTTP and gRPC only; keep another proxy for raw TCP',
+      'kind TCPMapping is not supported: ignored; instead: none: the gateway proxies HTTP and gRPC only; keep another proxy for raw TCP',
+      'kind TracingService is not supported: ignored; instead: --otlp-endpoint (OpenTelemetry traces)',
+      'kind TracingService is not supported: ignored; instead: --otlp-endpoint (OpenTelemetry traces)',
       'Mapping "m-no-apiversion-annotation" dropped: apiVersion None/ unsupported (getambassador.io/… or ambassador/…)',
     ]);
   });
