@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { HedgingWorld, type Got } from '../../helpers/hedging.js';
+import { firstSlow, HedgingWorld, type Got } from '../../helpers/hedging.js';
 import { getJson, getText } from '../../helpers/observability.js';
 import { waitUntil } from '../../helpers/wait.js';
 
@@ -22,16 +22,6 @@ afterAll(async () => {
   await world?.close();
   rmSync(dir, { recursive: true, force: true });
 });
-
-/** The first arrival of a request waits 60 ms, any other 5 ms: its hedge wins. */
-function firstSlow(): (ip: string, id: string) => number {
-  const seen = new Set<string>();
-  return (_ip, id) => {
-    const first = !seen.has(id);
-    seen.add(id);
-    return first ? 60 : 5;
-  };
-}
 
 type Line = Record<string, unknown>;
 const lines = (text: string): Line[] =>

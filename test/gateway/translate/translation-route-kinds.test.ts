@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROTO_DIR } from '../../fixtures/grpc-backend.js';
 import { headerValue, rawRequest, startRecordingUpstream, type Answer, type HeaderLine, type RawResponse, type RecordedRequest, type RecordingUpstream } from '../../fixtures/recording-upstream.js';
 import { sdep, startTestGateway, type TestGateway } from '../../helpers/gateway.js';
-import { HedgingWorld } from '../../helpers/hedging.js';
+import { firstSlow, HedgingWorld } from '../../helpers/hedging.js';
 import { metric } from '../../helpers/metrics.js';
 import { listenLocal } from '../../helpers/net.js';
 import { metricSum, scrape } from '../../helpers/observability.js';
@@ -235,16 +235,6 @@ const INFER = '/inference.GRPCInferenceService/ModelInfer';
 type Method = protoLoader.MethodDefinition<Msg, Msg>;
 const seldonSvc = defs['seldon.protos.Seldon'] as unknown as Record<string, Method>;
 const v2Svc = defs['inference.GRPCInferenceService'] as unknown as Record<string, Method>;
-
-/** The first arrival of a request waits 60 ms, any other 5 ms: a hedge goes after 10 ms, and wins. */
-function firstSlow(): (ip: string, id: string) => number {
-  const seen = new Set<string>();
-  return (_ip, id) => {
-    const first = !seen.has(id);
-    seen.add(id);
-    return first ? 60 : 5;
-  };
-}
 
 describe('protocol translation on a hedged route (REST and gRPC: a Seldon client, v2 model pods)', () => {
   let world: HedgingWorld | undefined;
