@@ -3,6 +3,7 @@
  * its Mappings, as `custom-config.ts` parsed them, kept within the tenant's bounds and made route specs.
  */
 import { confined, parseCustomConfig, scopeViolation, type MappingRoute } from '../emissary/custom-config.js';
+import { servedHere, untaggedSkipped } from '../emissary/mapping-ids.js';
 import { grantsOf } from '../emissary/custom-prefixes.js';
 import { corsAnnotation, gateAnnotations, type EffectiveAnnotations, type Findings } from '../seldon/annotations.js';
 import { serviceKey, serviceOfHost } from '../seldon/services.js';
@@ -18,10 +19,14 @@ export function compileCustom(key: string, ns: string, name: string, id: string,
   const parsed = parseCustomConfig(text, ns, new RegexBudget(opts.regexMaxSize), opts.tlsContexts, resolution, opts.mappingDefaults);
   if (!parsed.ok) return { key, report: report(ns, name, id, 'rejected', [parsed.error]), routes: [], clients: NO_CLIENTS };
   for (const w of parsed.warnings) f.warn(w);
-  const served = parsed.mappings.filter((m) => (m.ambassadorIds ?? [id]).includes(opts.ambassadorId));
+  const served = parsed.mappings.filter((m) => servedHere(m.ambassadorIds, opts.ambassadorId));
+  // Where the deployment's id names this gateway, a Mapping without one of its own is the default gateway's: said, as
+  // the team tagged the deployment for this gateway (another gateway's Mappings are skipped without a word).
+  const untagged = id === opts.ambassadorId ? parsed.mappings.filter((m) => m.ambassadorIds === null && !served.includes(m)).map((m) => untaggedSkipped(m.name, opts.ambassadorId)) : [];
   if (served.length === 0) {
-    return { key, report: report(ns, name, id, 'skipped', [`no Mapping has ambassador-id "${opts.ambassadorId}" (deployment id "${id}")`]), routes: [], clients: NO_CLIENTS };
+    return { key, report: report(ns, name, id, 'skipped', [`no Mapping has ambassador-id "${opts.ambassadorId}" (deployment id "${id}")`, ...untagged]), routes: [], clients: NO_CLIENTS };
   }
+  for (const u of untagged) f.warn(u);
   if (ann.has('seldon.io/ambassador-header') || ann.has('seldon.io/ambassador-regex-header')) {
     f.warn('header annotations are ignored: seldon.io/ambassador-config replaces the generated routes');
   }

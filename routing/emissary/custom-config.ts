@@ -20,6 +20,7 @@ import { parseCorsPolicy } from '../policies/cors.js';
 import { parseDuration } from '../values/duration.js';
 import { unreadKind } from './unread-kinds.js';
 import { readList } from '../values/list.js';
+import { readMappingIds } from './mapping-ids.js';
 
 /** One valid Mapping, before it becomes a route spec. */
 export interface MappingRoute {
@@ -45,7 +46,7 @@ export interface MappingRoute {
   readonly rank: number;
   readonly weight: number | null;
   readonly shadow: boolean;
-  /** null: inherit the SDep's id. */
+  /** null: none written, the `default` gateway's (mapping-ids.ts). */
   readonly ambassadorIds: readonly string[] | null;
   readonly retry: RetryPolicy | null;
   /** Its own `circuit_breakers`; null when it sets none (the Module's, or the defaults, apply). */
@@ -279,13 +280,8 @@ function parseMapping(
   if (m.bypass_auth !== undefined && typeof m.bypass_auth !== 'boolean') return `bypass_auth "${String(m.bypass_auth)}" is not true or false`;
   if (m.shadow !== undefined && typeof m.shadow !== 'boolean') return `shadow "${String(m.shadow)}" is not true or false`;
   if (m.grpc !== undefined && typeof m.grpc !== 'boolean') return `grpc "${String(m.grpc)}" is not true or false`;
-  let ambassadorIds: string[] | null = null;
-  if (m.ambassador_id !== undefined) {
-    // A string or a list of strings, compared as written (Emissary's good_ambassador_id): an empty one names no gateway.
-    const ids: unknown[] = Array.isArray(m.ambassador_id) ? m.ambassador_id : [m.ambassador_id];
-    if (!ids.every((x) => typeof x === 'string')) return `ambassador_id ${JSON.stringify(m.ambassador_id)} is not a string or a list of strings`;
-    ambassadorIds = ids as string[];
-  }
+  const ambassadorIds = readMappingIds(m.ambassador_id);
+  if (ambassadorIds !== null && 'error' in ambassadorIds) return ambassadorIds.error;
   if (m.grpc === true && policy !== null) {
     if (policy.upgrades.length > 0) return 'allow_upgrade / use_websocket cannot apply to a gRPC Mapping';
     if (policy.redirect !== null) return 'host_redirect cannot apply to a gRPC Mapping';

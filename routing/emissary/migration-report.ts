@@ -12,6 +12,7 @@ import { customConfigAnnotation, effectiveAnnotations } from '../seldon/annotati
 import { flatten, keyClass } from './custom-config.js';
 import { inspectModule, type ModuleKeyReport } from './module.js';
 import { DESIGN_DIFFERENCES } from './design-differences.js';
+import { readMappingIds, servedHere, SKIPPED_MAPPING } from './mapping-ids.js';
 import type { UnreadResource } from './unread-kinds.js';
 import type { SeldonDeployment } from '../seldon/deployment.js';
 import type { RouteTable } from '../types.js';
@@ -69,9 +70,12 @@ export function checkDeployments(deployments: Iterable<SeldonDeployment>, table:
     const reasons = report?.reasons ?? [];
     const text = customConfigAnnotation(effectiveAnnotations(d.metadata?.annotations, d.spec?.annotations));
     const drops = new Map<string, string>();
+    const skips = new Map<string, string>();
     for (const r of reasons) {
       const m = DROPPED.exec(r);
       if (m) drops.set(m[1]!, m[2]!);
+      const s = SKIPPED_MAPPING.exec(r);
+      if (s) skips.set(s[1]!, s[2]!);
       // A Mapping its group refused (routing/table/route-group.ts): `<match>: Mapping <ns>/<name>/<mapping> refused: <why>`.
       const at = r.indexOf(`: Mapping ${key}/`);
       const end = r.indexOf(' refused: ', at);
@@ -83,7 +87,12 @@ export function checkDeployments(deployments: Iterable<SeldonDeployment>, table:
         const name = typeof doc.name === 'string' ? doc.name : `#${i + 1}`;
         const keys = Object.entries(doc).map(([k, v]) => ({ key: k, ...keyClass(k, v) }));
         const rejected = report?.state === 'rejected' ? (reasons[0] ?? 'the deployment is rejected') : null;
-        if (report?.state === 'skipped') mappings.push({ name, keys, dropped: null, skipped: reasons[0] ?? 'another gateway serves it' });
+        const ids = readMappingIds(doc.ambassador_id);
+        const skipped =
+          skips.get(name) ??
+          (ids !== null && !('error' in ids) && !servedHere(ids, table.options.ambassadorId) ? `its ambassador_id ${JSON.stringify(ids)} does not name "${table.options.ambassadorId}"` : undefined) ??
+          (report?.state === 'skipped' ? (reasons[0] ?? 'another gateway serves it') : undefined);
+        if (skipped !== undefined) mappings.push({ name, keys, dropped: null, skipped });
         else mappings.push({ name, keys, dropped: drops.get(name) ?? rejected });
       });
     }
@@ -118,7 +127,7 @@ export function migrationText(deployments: readonly DeploymentCheck[], module: M
       lines.push(`  Mapping "${m.name}": ${m.skipped !== undefined ? `not this gateway's: ${m.skipped}` : m.dropped === null ? 'served' : `DROPPED: ${m.dropped}`}`);
       for (const k of m.keys) lines.push(`    ${k.key.padEnd(width)}  ${k.class.padEnd(8)}  ${k.why}`);
     }
-    const others = d.reasons.filter((r) => !DROPPED.test(r));
+    const others = d.reasons.filter((r) => !DROPPED.test(r) && !SKIPPED_MAPPING.test(r));
     for (const r of others) lines.push(`  - ${r}`);
   }
   if (module !== undefined) {

@@ -162,15 +162,36 @@ describe('seldon-gateway migrate-check', () => {
   });
 
   it("another gateway's deployment (its ambassador-id) is neither served nor dropped here: exit 0", () => {
-    const blue = sdep('ml', 'blue', 'apiVersion: ambassador/v1\nkind: Mapping\nname: b\nprefix: /seldon/ml/blue/\nservice: blue-main.ml:8000\ncluster_tag: x');
-    (blue.metadata as Record<string, Record<string, string>>).annotations!['seldon.io/ambassador-id'] = 'blue';
-    const r = cli(['-'], list(blue));
+    const green = sdep('ml', 'green', 'apiVersion: ambassador/v1\nkind: Mapping\nname: g\nprefix: /seldon/ml/green/\nservice: green-main.ml:8000\nambassador_id: green');
+    const r = cli(['-'], list(green));
     expect(r.code).toBe(0);
-    expect(r.out).toContain('SeldonDeployment ml/blue: skipped');
-    expect(r.out).toMatch(/Mapping "b": not this gateway's: /);
-    const served = cli(['-', '--ambassador-id', 'blue'], list(blue));
+    expect(r.out).toContain('SeldonDeployment ml/green: skipped');
+    expect(r.out).toMatch(/Mapping "g": not this gateway's: /);
+    const served = cli(['-', '--ambassador-id', 'green'], list(green));
     expect(served.code).toBe(0);
-    expect(served.out).toContain('Mapping "b": served');
+    expect(served.out).toContain('Mapping "g": served');
+  });
+
+  it("a Mapping without ambassador_id is the default gateway's, whatever its deployment's id: each gateway names the other's Mapping, exit 0", () => {
+    const blue = sdep(
+      'ml',
+      'blue',
+      'apiVersion: ambassador/v1\nkind: Mapping\nname: b\nprefix: /seldon/ml/blue/b/\nservice: blue-main.ml:8000\nambassador_id: blue\n---\napiVersion: ambassador/v1\nkind: Mapping\nname: u\nprefix: /seldon/ml/blue/u/\nservice: blue-main.ml:8000',
+    );
+    (blue.metadata as Record<string, Record<string, string>>).annotations!['seldon.io/ambassador-id'] = 'blue';
+    const dflt = cli(['-'], list(blue));
+    expect(dflt.code).toBe(0);
+    expect(dflt.out).toContain('SeldonDeployment ml/blue: accepted');
+    expect(dflt.out).toContain('Mapping "b": not this gateway\'s: its ambassador_id ["blue"] does not name "default"');
+    expect(dflt.out).toContain('Mapping "u": served');
+    const onBlue = cli(['-', '--ambassador-id', 'blue'], list(blue));
+    expect(onBlue.code).toBe(0);
+    expect(onBlue.out).toContain('SeldonDeployment ml/blue: degraded');
+    expect(onBlue.out).toContain('Mapping "b": served');
+    expect(onBlue.out).toContain(
+      'Mapping "u": not this gateway\'s: it has no ambassador_id, so Emissary serves it on the "default" gateway only, not on "blue" (the deployment\'s seldon.io/ambassador-id reaches generated Mappings only): add ambassador_id: blue to serve it here',
+    );
+    expect(onBlue.out).not.toContain('  - Mapping "u" skipped');
   });
 
   it('names every Ambassador resource among the manifests that the gateway does not read, with what to use instead: exit 1', () => {

@@ -1425,7 +1425,7 @@ describe('29. seldon.io/ambassador-config (docs/routing.md#custom-ambassador-con
     ]);
   });
 
-  it('ambassador_id: string or list, overriding the SDep id', () => {
+  it("ambassador_id: string or list; absent, the default gateway's whatever the SDep id", () => {
     const text = customConfig(
       m('name: blueonly\nprefix: /blue/\nservice: a\nambassador_id: blue'),
       m('name: both\nprefix: /both/\nservice: a\nambassador_id: [blue, default]'),
@@ -1438,8 +1438,12 @@ describe('29. seldon.io/ambassador-config (docs/routing.md#custom-ambassador-con
     // An SDep tagged "blue" with a Mapping for "default" is served by the default gateway.
     const tagged = table([custom('iris', m('name: d\nprefix: /d/\nservice: a\nambassador_id: default'), { spec: { 'seldon.io/ambassador-id': 'blue' } })]);
     expect(route(tagged, rest('/d/')).ok).toBe(true);
+    // One without an id is the default gateway's, whatever its SDep's id (Seldon's operator copies custom config as written).
     const none = table([custom('iris', m('name: d\nprefix: /d/\nservice: a'), { spec: { 'seldon.io/ambassador-id': 'blue' } })]);
-    expect(report(none, 'ns/iris').state).toBe('skipped');
+    expect(route(none, rest('/d/')).ok).toBe(true);
+    const noneOnBlue = table([custom('iris', m('name: d\nprefix: /d/\nservice: a'), { spec: { 'seldon.io/ambassador-id': 'blue' } })], { ambassadorId: 'blue' });
+    expect(report(noneOnBlue, 'ns/iris').state).toBe('skipped');
+    expect(route(noneOnBlue, rest('/d/')).ok).toBe(false);
   });
 
   it('retry_policy; an invalid one drops its Mapping (Emissary invalidates it too)', () => {

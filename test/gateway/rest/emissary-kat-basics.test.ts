@@ -27,7 +27,11 @@ async function get(gw: TestGateway, target: string, id: string, headers: HeaderL
 }
 
 /** A gateway over one deployment `kat` whose seldon.io/ambassador-config is these Mappings; `module`: the ambassador Module's lines. */
-async function gatewayWith(model: RecordingUpstream, mappings: string[], opts: { module?: string[]; args?: string[] } = {}): Promise<{ gw: TestGateway; dir: string }> {
+async function gatewayWith(
+  model: RecordingUpstream,
+  mappings: string[],
+  opts: { module?: string[]; args?: string[]; annotations?: Record<string, string> } = {},
+): Promise<{ gw: TestGateway; dir: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'sgw-kat-basics-'));
   const args = [...(opts.args ?? [])];
   if (opts.module) {
@@ -36,7 +40,7 @@ async function gatewayWith(model: RecordingUpstream, mappings: string[], opts: {
     args.push('--ambassador-module', file);
   }
   const gw = await startTestGateway({
-    manifests: { 'kat.yaml': sdep('kat', NS, { predictors: [{ name: 'main' }] }, { 'seldon.io/ambassador-config': mappings.join('\n---\n') }) },
+    manifests: { 'kat.yaml': sdep('kat', NS, { predictors: [{ name: 'main' }] }, { ...opts.annotations, 'seldon.io/ambassador-config': mappings.join('\n---\n') }) },
     resolve: { [SERVICE]: model.port },
     args,
   });
@@ -112,6 +116,79 @@ describe('AmbassadorIDTest (t_basics.py)', () => {
       const report = await routesReport(g.adminUrl, 'kat');
       expect(report.state).toBe('degraded');
       expect(report.reasons).toEqual(['Mapping "number" dropped: ambassador_id ["default",7] is not a string or a list of strings']);
+    } finally {
+      await g.stop();
+      await m.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("a custom Mapping without ambassador_id is the default gateway's, whatever its deployment's id", () => {
+  // Seldon Core 1's operator copies seldon.io/ambassador-config onto the Service as written (operator/controllers/
+  // ambassador/v1.go, GetAmbassadorConfigs: `return annotation, nil`), and Emissary gives a resource without an
+  // ambassador_id to `default` alone (config.py good_ambassador_id): the deployment's seldon.io/ambassador-id
+  // reaches generated Mappings only.
+  const TAGGED = { 'seldon.io/ambassador-id': 'blue' };
+  const mappings = [
+    mapping('tagged', [`prefix: /seldon/${NS}/tagged/`, `service: ${SERVICE}`, 'ambassador_id: blue']),
+    mapping('untagged', [`prefix: /seldon/${NS}/untagged/`, `service: ${SERVICE}`]),
+  ];
+  let model: RecordingUpstream;
+  let blue: TestGateway;
+  let dflt: TestGateway;
+  const dirs: string[] = [];
+  beforeAll(async () => {
+    model = await startRecordingUpstream({ name: 'target' });
+    const b = await gatewayWith(model, mappings, { annotations: TAGGED, args: ['--ambassador-id', 'blue'] });
+    const d = await gatewayWith(model, mappings, { annotations: TAGGED });
+    blue = b.gw;
+    dflt = d.gw;
+    dirs.push(b.dir, d.dir);
+  });
+  afterAll(async () => {
+    await blue?.stop();
+    await dflt?.stop();
+    await model?.close();
+    for (const x of dirs) rmSync(x, { recursive: true, force: true });
+  });
+
+  it('on the blue gateway, only the Mapping that names blue is served; the other is skipped with the reason in /routes and reaches no model', async () => {
+    const tagged = await get(blue, `/seldon/${NS}/tagged/x`, 'blue-tagged');
+    const untagged = await get(blue, `/seldon/${NS}/untagged/x`, 'blue-untagged');
+    expect([tagged.status, untagged.status]).toEqual([200, 404]);
+    expect(model.byCase('blue-tagged').map((q) => q.target)).toEqual(['/x']);
+    expect(model.byCase('blue-untagged')).toHaveLength(0);
+    const report = await routesReport(blue.adminUrl, 'kat');
+    expect(report.state).toBe('degraded');
+    expect(report.reasons).toEqual([
+      'Mapping "untagged" skipped: it has no ambassador_id, so Emissary serves it on the "default" gateway only, not on "blue" (the deployment\'s seldon.io/ambassador-id reaches generated Mappings only): add ambassador_id: blue to serve it here',
+    ]);
+  });
+
+  it('on the default gateway, the Mapping without an id is served though its deployment is tagged blue; the one that names blue is not', async () => {
+    const tagged = await get(dflt, `/seldon/${NS}/tagged/x`, 'default-tagged');
+    const untagged = await get(dflt, `/seldon/${NS}/untagged/y`, 'default-untagged');
+    expect([tagged.status, untagged.status]).toEqual([404, 200]);
+    expect(model.byCase('default-tagged')).toHaveLength(0);
+    expect(model.byCase('default-untagged').map((q) => q.target)).toEqual(['/y']);
+    const report = await routesReport(dflt.adminUrl, 'kat');
+    expect(report).toMatchObject({ state: 'accepted', reasons: [] });
+  });
+
+  it('a blue deployment whose Mappings all lack an id is skipped on the blue gateway, with the reason', async () => {
+    const m = await startRecordingUpstream({ name: 'target' });
+    const { gw: g, dir } = await gatewayWith(m, [mappings[1]!], { annotations: TAGGED, args: ['--ambassador-id', 'blue'] });
+    try {
+      const r = await get(g, `/seldon/${NS}/untagged/x`, 'blue-only-untagged');
+      expect(r.status).toBe(404);
+      expect(m.requests).toHaveLength(0);
+      const report = await routesReport(g.adminUrl, 'kat');
+      expect(report.state).toBe('skipped');
+      expect(report.reasons).toEqual([
+        'no Mapping has ambassador-id "blue" (deployment id "blue")',
+        'Mapping "untagged" skipped: it has no ambassador_id, so Emissary serves it on the "default" gateway only, not on "blue" (the deployment\'s seldon.io/ambassador-id reaches generated Mappings only): add ambassador_id: blue to serve it here',
+      ]);
     } finally {
       await g.stop();
       await m.close();
