@@ -13,9 +13,25 @@ import { request } from 'undici';
 import { startHttpBackend, type HttpBackend } from '../fixtures/http-backend.js';
 import { sdep, startTestGateway, type TestGateway } from './gateway.js';
 
+export interface KatAnswerOptions {
+  /**
+   * A request with `kat-req-http-requested-backend-delay` is held, never answered: the gateway's timeout ends it,
+   * as the delay outlasted Emissary's timeout in the KAT (no sleep stands in for it). The first attempt of its
+   * `x-case` is answered all the same when it asks so with `kat-req-first-attempt-answers: true` (a retry's first try).
+   */
+  readonly holdDelayed?: boolean;
+}
+
 /** kat-server's answer: `{backend, request: {method, url, headers}}` as text/plain, the status `kat-req-http-requested-status` asks for. */
-export function katAnswer(backend: string): (req: IncomingMessage, res: ServerResponse) => void {
+export function katAnswer(backend: string, opts: KatAnswerOptions = {}): (req: IncomingMessage, res: ServerResponse) => void {
+  const attempts = new Map<string, number>();
   return (req, res) => {
+    if (opts.holdDelayed === true && req.headers['kat-req-http-requested-backend-delay'] !== undefined) {
+      const id = String(req.headers['x-case']);
+      const n = (attempts.get(id) ?? 0) + 1;
+      attempts.set(id, n);
+      if (!(n === 1 && req.headers['kat-req-first-attempt-answers'] === 'true')) return;
+    }
     const status = Number(req.headers['kat-req-http-requested-status'] ?? 200);
     const body = JSON.stringify({ backend, request: { method: req.method, url: req.url, headers: req.headers } }, null, 2);
     res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
@@ -24,7 +40,7 @@ export function katAnswer(backend: string): (req: IncomingMessage, res: ServerRe
 }
 
 /** A kat-server stand-in on loopback that says it is `name`. */
-export const startKatBackend = (name: string): Promise<HttpBackend> => startHttpBackend({ name, handler: katAnswer(name) });
+export const startKatBackend = (name: string, opts: KatAnswerOptions = {}): Promise<HttpBackend> => startHttpBackend({ name, handler: katAnswer(name, opts) });
 
 /** A Mapping document: `apiVersion`, `kind`, `name`, then the class's own lines. */
 export const katMapping = (name: string, lines: string[]): string => ['apiVersion: getambassador.io/v3alpha1', 'kind: Mapping', `name: ${name}`, ...lines].join('\n');

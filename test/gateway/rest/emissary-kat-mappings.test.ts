@@ -2,20 +2,16 @@
  * Emissary's acceptance tests of a Mapping's and the Module's request handling, ported: each `describe` is named
  * after the KAT class it ports (python/tests/src/tests/kat/t_cors.py GlobalCORSTest, t_request_header.py,
  * t_retrypolicy.py RetryPolicyTest and the OptionTests of t_optiontests.py), each `it` after its query or
- * check. The model is a kat-server stand-in (a recording upstream answering the status a request asks for in
+ * check. The model is the shared kat-server stand-in (test/helpers/kat.ts: it answers the status a request asks for in
  * `kat-req-http-requested-status`, holding one that asks for a delay); every test asserts what the model
  * received and what the client got. Where the gateway keeps another meaning by design, the test says so and
  * checks that `DESIGN_DIFFERENCES` lists it. SuppressEnvoyHeadersTest's gRPC side is in
  * test/gateway/grpc/mapping-metadata-edits.test.ts.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startHttpBackend, type HttpBackend, type HttpRequestRecord } from '../../fixtures/http-backend.js';
-import { sdep, startTestGateway, waitFor, type TestGateway } from '../../helpers/gateway.js';
+import type { HttpBackend, HttpRequestRecord } from '../../fixtures/http-backend.js';
+import { waitFor } from '../../helpers/gateway.js';
+import { katGateway, katGet, katMapping, startKatBackend, type KatGateway } from '../../helpers/kat.js';
 import { routesReport } from '../../helpers/observability.js';
 import { DESIGN_DIFFERENCES } from '../../../routing/emissary/design-differences.js';
 import { parseAmbassadorModule } from '../../../routing/emissary/module.js';
@@ -23,62 +19,30 @@ import { parseAmbassadorModule } from '../../../routing/emissary/module.js';
 const NS = 'models';
 const SERVICE = `target.${NS}:8000`;
 
-const mapping = (name: string, extra: string[] = []): string =>
-  ['apiVersion: getambassador.io/v3alpha1', 'kind: Mapping', `name: ${name}`, 'hostname: "*"', `prefix: /seldon/${NS}/${name}/`, `service: ${SERVICE}`, ...extra].join('\n');
+const mapping = (name: string, extra: string[] = []): string => katMapping(name, ['hostname: "*"', `prefix: /seldon/${NS}/${name}/`, `service: ${SERVICE}`, ...extra]);
 
-/**
- * kat-server's HTTP answer, as the ports need it: the status `kat-req-http-requested-status` asks for (200
- * without one); a request with `kat-req-http-requested-backend-delay` is held (never answered: the gateway's
- * timeout ends it, as the delay outlasted Emissary's timeout in the KAT), unless it is the first attempt of a
- * case that `kat-req-first-attempt-answers` lets through.
- */
-function katServer(): (req: IncomingMessage, res: ServerResponse) => void {
-  const attempts = new Map<string, number>();
-  return (req, res) => {
-    const id = String(req.headers['x-case']);
-    const n = (attempts.get(id) ?? 0) + 1;
-    attempts.set(id, n);
-    const delayed = req.headers['kat-req-http-requested-backend-delay'] !== undefined && !(n === 1 && req.headers['kat-req-first-attempt-answers'] === 'true');
-    if (delayed) return;
-    const status = Number(req.headers['kat-req-http-requested-status'] ?? 200);
-    res.writeHead(status, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ backend: 'target', attempt: n }));
-  };
-}
+/** kat-server, a delayed request held until the gateway's timeout ends it (helpers/kat.ts). */
+const startTarget = (): Promise<HttpBackend> => startKatBackend('target', { holdDelayed: true });
 
 const byCase = (model: HttpBackend, id: string): HttpRequestRecord[] => model.requests.filter((r) => r.headers['x-case'] === id);
 
 async function get(port: number, path: string, id: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
-  const r = await request(`http://127.0.0.1:${port}${path}`, { headers: { 'x-case': id, ...headers } });
-  return { status: r.statusCode, headers: r.headers, body: await r.body.text() };
+  const r = await katGet(port, path, { 'x-case': id, ...headers });
+  return { status: r.status, headers: r.headers, body: r.body.toString('utf8') };
 }
 
-/** One gateway with `module` as its ambassador Module (none when null) and these Mappings. */
-async function gatewayWith(module: string[] | null, mappings: string[], model: HttpBackend): Promise<{ gw: TestGateway; dir: string }> {
-  const dir = mkdtempSync(join(tmpdir(), 'sgw-kat-'));
-  const args: string[] = [];
-  if (module !== null) {
-    const file = join(dir, 'module.yaml');
-    writeFileSync(file, ['apiVersion: getambassador.io/v3alpha1', 'kind: Module', 'name: ambassador', 'config:', ...module.map((l) => `  ${l}`)].join('\n'));
-    args.push('--ambassador-module', file);
-  }
-  const gw = await startTestGateway({
-    manifests: { 'kat.yaml': sdep('kat', NS, { predictors: [{ name: 'main' }] }, { 'seldon.io/ambassador-config': mappings.join('\n---\n') }) },
-    resolve: { [SERVICE]: model.port },
-    args,
-  });
-  return { gw, dir };
-}
+/** One gateway with `module` as its ambassador Module (none when null) and these Mappings, in one deployment of NS. */
+const gatewayWith = (module: string[] | null, mappings: string[], model: HttpBackend): Promise<KatGateway> => katGateway({ module, mappings, resolve: { [SERVICE]: model.port }, namespace: NS });
 
 const differenceListed = (topic: string): boolean => DESIGN_DIFFERENCES.some((d) => d.topic === topic);
 
 describe('with the KAT Modules (GlobalCORSTest, XRequestIdHeaderPreserveTest, RetryPolicyTest)', () => {
   let model: HttpBackend;
-  let gw: TestGateway;
-  let dir: string;
+  let kat: KatGateway;
+  let gw: KatGateway['gw'];
   beforeAll(async () => {
-    model = await startHttpBackend({ name: 'target', handler: katServer() });
-    ({ gw, dir } = await gatewayWith(
+    model = await startTarget();
+    kat = await gatewayWith(
       [
         // GlobalCORSTest's Module.
         'cors:',
@@ -101,12 +65,12 @@ describe('with the KAT Modules (GlobalCORSTest, XRequestIdHeaderPreserveTest, Re
         mapping('envoy', ['rewrite: /rewrite/', 'timeout_ms: 5001']),
       ],
       model,
-    ));
+    );
+    gw = kat.gw;
   });
   afterAll(async () => {
-    await gw?.stop();
+    await kat?.stop();
     await model?.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   describe('GlobalCORSTest', () => {
@@ -122,7 +86,7 @@ describe('with the KAT Modules (GlobalCORSTest, XRequestIdHeaderPreserveTest, Re
       const id = `cors-${route}-${origin ?? 'none'}`;
       const r = await get(gw.port, `/seldon/${NS}/${route}/`, id, origin ? { origin } : {});
       expect(r.status).toBe(200);
-      expect(JSON.parse(r.body)).toEqual({ backend: 'target', attempt: 1 });
+      expect(JSON.parse(r.body)).toMatchObject({ backend: 'target', request: { method: 'GET', url: '/' } });
       expect(r.headers['access-control-allow-origin']).toBe(allowed);
       expect(byCase(model, id)).toHaveLength(1);
     });
@@ -192,12 +156,12 @@ describe('with the KAT Modules (GlobalCORSTest, XRequestIdHeaderPreserveTest, Re
 
 describe('without a Module (XRequestIdHeaderDefaultTest) and the OptionTests of t_optiontests.py', () => {
   let model: HttpBackend;
-  let gw: TestGateway;
-  let dir: string;
+  let kat: KatGateway;
+  let gw: KatGateway['gw'];
   const ADDED = { foo: { value: 'bar' }, moo: { value: 'arf' }, zoo: { append: true, value: 'bar' }, xoo: { append: false, value: 'dwe' }, aoo: { value: 'tyu' } };
   beforeAll(async () => {
-    model = await startHttpBackend({ name: 'target', handler: katServer() });
-    ({ gw, dir } = await gatewayWith(
+    model = await startTarget();
+    kat = await gatewayWith(
       null,
       [
         mapping('target'),
@@ -212,12 +176,12 @@ describe('without a Module (XRequestIdHeaderDefaultTest) and the OptionTests of 
         mapping('websocket', ['use_websocket: true']),
       ],
       model,
-    ));
+    );
+    gw = kat.gw;
   });
   afterAll(async () => {
-    await gw?.stop();
+    await kat?.stop();
     await model?.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it("XRequestIdHeaderDefaultTest (xfail in Emissary): the client's x-request-id reaches the model, by design", async () => {
@@ -294,11 +258,11 @@ describe('without a Module (XRequestIdHeaderDefaultTest) and the OptionTests of 
 
 describe('SuppressEnvoyHeadersTest', () => {
   let model: HttpBackend;
-  let gw: TestGateway;
-  let dir: string;
+  let kat: KatGateway;
+  let gw: KatGateway['gw'];
   beforeAll(async () => {
-    model = await startHttpBackend({ name: 'target', handler: katServer() });
-    ({ gw, dir } = await gatewayWith(
+    model = await startTarget();
+    kat = await gatewayWith(
       ['suppress_envoy_headers: true'],
       [
         mapping('target', ['rewrite: /rewrite/', 'timeout_ms: 5001']),
@@ -306,12 +270,12 @@ describe('SuppressEnvoyHeadersTest', () => {
         mapping('breaker', ['circuit_breakers:', '- max_connections: 1', '  max_pending_requests: 1']),
       ],
       model,
-    ));
+    );
+    gw = kat.gw;
   });
   afterAll(async () => {
-    await gw?.stop();
+    await kat?.stop();
     await model?.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('the model receives no x-envoy-* header (x-envoy-original-path although the Mapping rewrites); the client none either', async () => {
