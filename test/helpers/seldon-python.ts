@@ -25,6 +25,9 @@ export interface PythonProcess {
 export async function startPython(script: string, args: readonly string[] = []): Promise<{ proc: PythonProcess; first: Record<string, unknown> }> {
   const child: ChildProcessWithoutNullStreams = spawn(PYTHON, ['-u', script, ...args], {
     cwd: DIR,
+    // Its own process group: the wrapper's metrics start a multiprocessing Manager, a child of its own, which a
+    // kill of the script alone would leave behind.
+    detached: true,
     // The vendored seldon_core first, then the stand-in for the module Debian lacks (stubs/README.md).
     env: { PATH: process.env.PATH ?? '', PYTHONPATH: `${DIR}:${DIR}stubs`, PYTHONDONTWRITEBYTECODE: '1' },
   });
@@ -59,9 +62,13 @@ export async function startPython(script: string, args: readonly string[] = []):
       lines,
       next,
       send: (msg) => child.stdin.write(`${JSON.stringify(msg)}\n`),
+      /** Closes its stdin: the script ends by itself (the wrapper shuts its servers and its Manager down); the group is killed only if it has not after 20 s. */
       async stop() {
         child.stdin.end();
-        if (!exited) child.kill();
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), 20_000)));
+        if (await Promise.race([exit.then(() => false), late])) process.kill(-child.pid!, 'SIGKILL');
+        clearTimeout(timer);
         await exit;
       },
     },
