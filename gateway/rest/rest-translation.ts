@@ -7,7 +7,7 @@
  * (`TranslatedAnswer`, a decorator of the exchange's answer, as a bandit's token is). One object per
  * translated request; a route without the annotation pays one property check.
  */
-import type { TranslatePolicy, WireProtocol } from '../../routing/policies/protocol.js';
+import { isModelSegment, type TranslatePolicy, type WireProtocol } from '../../routing/policies/protocol.js';
 import type { Backend } from '../../routing/types.js';
 import { TranslateRefusal, type Translation } from '../translate/datatypes.js';
 import { DEFAULT_INPUT_NAME, seldonRequestToV2, v2AnswerToSeldon, type SeldonForm } from '../translate/seldon-client.js';
@@ -96,22 +96,24 @@ export function translationFor(backend: Backend, method: string, upstreamPath: s
   return null;
 }
 
-/** A v2 model's metadata or readiness path: the model, and whether `/ready`. */
-const V2_MODEL = /^\/v2\/models\/([^/?]+)(\/ready)?$/;
+/** A v2 model's (or a version's) metadata or readiness path: the model, the version, and whether `/ready`. */
+const V2_MODEL = /^\/v2\/models\/([^/?]+)(?:\/versions\/([^/?]+))?(\/ready)?$/;
 
 /**
- * The gateway's own answer to a v2 client's `GET …/v2/models/<m>` or `…/ready` for a model served
- * by Seldon's wrapper, which has neither: its metadata as far as the gateway knows it (name, the
- * platform, no declared tensors), and ready (the request was routed to a member with a ready
- * endpoint). Undefined: not such a request.
+ * The gateway's own answer to a v2 client's `GET …/v2/models/<m>[/versions/<v>]` or `…/ready` for a
+ * model served by Seldon's wrapper, which has neither: its metadata as far as the gateway knows it
+ * (name, the platform, no declared tensors, no versions: whichever version a client names, the one
+ * Seldon model answers, as its inference does), and ready (the request was routed to a member with
+ * a ready endpoint). A version that is not one as sent (an encoded byte, `%2F` included, or a
+ * separator) is not the gateway's to answer: the request goes as it came. Undefined: not such a request.
  */
 export function v2ModelAnswer(backend: Backend, method: string, upstreamPath: string): { status: number; body: string } | undefined {
   const t = backend.translate;
   if (t === null || t.speaks !== 'seldon' || !t.accept.includes('v2') || (method !== 'GET' && method !== 'HEAD')) return undefined;
   const q = upstreamPath.indexOf('?');
   const m = V2_MODEL.exec(q < 0 ? upstreamPath : upstreamPath.slice(0, q));
-  if (m === null) return undefined;
-  if (m[2] !== undefined) return { status: 200, body: '' };
+  if (m === null || (m[2] !== undefined && !isModelSegment(m[2]))) return undefined;
+  if (m[3] !== undefined) return { status: 200, body: '' };
   return { status: 200, body: JSON.stringify({ name: decodeURIComponentSafe(m[1]!), versions: [], platform: 'seldon', inputs: [], outputs: [] }) };
 }
 

@@ -221,7 +221,8 @@ export function v2OutputsToSeldon(ans: unknown, form: SeldonForm, names: readonl
   // An empty answer's shape may name more columns than it has elements ([0, 1e9]): never that many names.
   if (names === null && count > Math.max(o.values.length, MAX_EMPTY_LISTS))
     throw new TranslateRefusal(`the shape ${JSON.stringify(o.shape)} of ${o.values.length} elements would carry ${count} names`, 502);
-  return { kind, puid, names: names ?? count, shape: o.shape, values: o.values, float: isFloat(o.datatype) };
+  // The annotation's names stand for the model's class names, which the wrapper gives only an answer of rank 2 or more (`client_class_names`).
+  return { kind, puid, names: names !== null && o.shape.length >= 2 ? names : count, shape: o.shape, values: o.values, float: isFloat(o.datatype) };
 }
 
 /** The wrapper's answer as its JSON text, keys sorted as Flask writes them. */

@@ -210,10 +210,14 @@ function binData(b64: string, status: number): Buffer {
   return bytes;
 }
 
-/** A SeldonMessage (to a Seldon model: `status` 400; the wrapper's answer to a Seldon client: 502) as its bytes. */
+/**
+ * A SeldonMessage (to a Seldon model: `status` 400; the wrapper's answer to a Seldon client: 502) as its bytes.
+ * `meta` is always there, empty without a puid: the wrapper's answers (`construct_response`) and the
+ * official client's requests always set it, and a client can tell a message without it (`HasField`).
+ */
 export function writeSeldonMessage(m: SeldonRequest | SeldonAnswer, status: number): Buffer {
   const w = new ProtoWriter();
-  if (m.puid !== undefined) w.message(2, new ProtoWriter().string(1, m.puid));
+  w.message(2, m.puid === undefined ? new ProtoWriter() : new ProtoWriter().string(1, m.puid));
   if ('text' in m) return m.kind === 'strData' ? w.string(5, m.text).finish() : w.bytes(4, binData(m.text, status)).finish();
   if (m.kind === 'jsonData') {
     const struct = new ProtoWriter();

@@ -45,6 +45,8 @@ const FIELDS = ['speaks', 'accept', 'modelName', 'modelVersion', 'datatype', 'na
 const PROTOCOLS: readonly WireProtocol[] = ['seldon', 'v2'];
 /** A v2 model name goes into a path segment: what MLServer and Triton names are made of. */
 const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/;
+/** Whether `s`, a path segment as sent (not decoded), is a v2 model name or version: never `.`, `..`, an encoded byte or a separator. */
+export const isModelSegment = (s: string): boolean => MODEL_NAME.test(s);
 const show = (v: unknown): string => JSON.stringify(v) ?? String(v);
 
 export interface ProtocolFields {

@@ -349,7 +349,7 @@ describe('a v2 model’s metadata, fetched beside translated traffic', () => {
           (err, res) => (err ? reject(err) : resolve(res!)),
         );
       });
-    expect(await call()).toEqual({ data: { names: ['t:0', 't:1'], tensor: { shape: [1, 2], values: [0.5, 1.25] } } });
+    expect(await call()).toEqual({ meta: {}, data: { names: ['t:0', 't:1'], tensor: { shape: [1, 2], values: [0.5, 1.25] } } });
     expect(grpcInferred.at(-1)!.inputs).toEqual([{ name: 'input-0', datatype: 'FP64', shape: ['1', '2'], contents: { fp64_contents: [0.5, 1.25] } }]);
     let got: Msg[] = [];
     for (let i = 0; i < 200 && got.length === 0; i++) {
@@ -404,7 +404,7 @@ describe('a v2 model’s metadata, fetched beside translated traffic', () => {
       });
     let last: Msg | undefined;
     for (let i = 0; i < 200; i++) {
-      expect(await call()).toEqual({ data: { names: ['t:0', 't:1'], tensor: { shape: [1, 2], values: [3, 4] } } });
+      expect(await call()).toEqual({ meta: {}, data: { names: ['t:0', 't:1'], tensor: { shape: [1, 2], values: [3, 4] } } });
       last = grpcInferred.at(-1)!;
       expect(last.model_name).toBe('grpcversioned');
       expect(last.model_version).toBe('2');

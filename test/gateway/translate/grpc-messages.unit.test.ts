@@ -93,7 +93,7 @@ describe('writing a SeldonMessage', () => {
     const r = refusal(() => writeSeldonMessage(m, 502));
     expect(r.status).toBe(502);
     expect(r.message).toMatch(/9007199254740993, which a SeldonMessage \(doubles\) cannot hold exactly/);
-    expect(predict.requestDeserialize(writeSeldonMessage({ ...m, values: [9007199254740992n] }, 502))).toEqual({ data: { tensor: { shape: [1], values: [9007199254740992] } } });
+    expect(predict.requestDeserialize(writeSeldonMessage({ ...m, values: [9007199254740992n] }, 502))).toEqual({ meta: {}, data: { tensor: { shape: [1], values: [9007199254740992] } } });
   });
   it('refuses an empty shape that would nest into a billion lists, and a rank-0 ndarray', () => {
     expect(refusal(() => writeSeldonMessage({ kind: 'ndarray', puid: undefined, names: [], shape: [1e9, 0], values: [], float: false }, 502)).message).toMatch(/more than 4096 nested lists/);

@@ -80,7 +80,8 @@ function startSeldonModel(calls: Recorded[], answers: { seldon?: Msg }): Promise
       const a = answers.seldon;
       answers.seldon = undefined;
       const { meta: _meta, ...rest } = call.request;
-      cb(null, a ?? rest);
+      // The wrapper always sets `meta` (`construct_response`): empty without a puid.
+      cb(null, a ?? { ...rest, meta: {} });
     },
   });
   return listen(server);
@@ -325,7 +326,7 @@ describe('gRPC protocol translation', () => {
       const o = await seldon('iris', { data: { ndarray: lv(nd) } });
       expect(o.err).toBeUndefined();
       expect(v2Calls.at(-1)!.request).toEqual({ model_name: 'iris', inputs: [{ name: 'input-0', ...input }] });
-      expect(o.res).toEqual({ data: answer });
+      expect(o.res).toEqual({ meta: {}, data: answer });
     });
 
     it('strData and binData: one BYTES element (str, base64), answered in kind', async () => {
@@ -334,14 +335,14 @@ describe('gRPC protocol translation', () => {
         model_name: 'iris',
         inputs: [{ name: 'input-0', datatype: 'BYTES', shape: ['1'], parameters: { content_type: { string_param: 'str' } }, contents: { bytes_contents: [Buffer.from('hello')] } }],
       });
-      expect(s.res).toEqual({ strData: 'hello' });
+      expect(s.res).toEqual({ meta: {}, strData: 'hello' });
       const bin = Buffer.from([0, 1, 2, 255]);
       const b = await seldon('iris', { binData: bin });
       expect(v2Calls.at(-1)!.request).toEqual({
         model_name: 'iris',
         inputs: [{ name: 'input-0', datatype: 'BYTES', shape: ['1'], parameters: { content_type: { string_param: 'base64' } }, contents: { bytes_contents: [Buffer.from(bin.toString('base64'))] } }],
       });
-      expect(b.res).toEqual({ binData: bin });
+      expect(b.res).toEqual({ meta: {}, binData: bin });
     });
 
     it('a declared FP32 takes each double as its nearest float32 (as a v2 model parses the same JSON number over REST); a value that would vanish or overflow is refused, nothing sent', async () => {
@@ -362,7 +363,7 @@ describe('gRPC protocol translation', () => {
       expect(o.err).toBeUndefined();
       const raw = Buffer.from([0x00, 0x3e, 0x00, 0xc0]);
       expect(v2Calls.at(-1)!.request).toEqual({ model_name: 'half', inputs: [{ name: 'input-0', datatype: 'FP16', shape: ['1', '2'] }], raw_input_contents: [raw] });
-      expect(o.res).toEqual({ data: { names: ['a', 'b'], tensor: { shape: [1, 2], values: [1.5, -2] } } });
+      expect(o.res).toEqual({ meta: {}, data: { names: ['a', 'b'], tensor: { shape: [1, 2], values: [1.5, -2] } } });
       // A value FP16 cannot hold is refused, never rounded.
       await refused(() => seldon('half', { data: { tensor: { shape: [1], values: [0.1] } } }), /FP16 cannot hold exactly/);
     });
@@ -377,7 +378,7 @@ describe('gRPC protocol translation', () => {
       };
       const o = await seldon('iris', { data: { ndarray: lv([1]) } });
       expect(o.err).toBeUndefined();
-      expect(o.res).toEqual({ jsonData: pv({ label: [9007199254740992, -3], proba: [[0.25, 0.75]] }) });
+      expect(o.res).toEqual({ meta: {}, jsonData: pv({ label: [9007199254740992, -3], proba: [[0.25, 0.75]] }) });
     });
 
     it('INT64 2^53 + 1 in the model’s answer: INTERNAL, never rounded', async () => {
@@ -503,7 +504,7 @@ describe('gRPC protocol translation', () => {
       for (const [dt, raw, values, kind] of cases) {
         const o = await v2('legacy', { inputs: [{ name: 'x', datatype: dt, shape: ['2'] }], raw_input_contents: [raw] });
         expect(o.err, `${dt}: ${o.err?.details}`).toBeUndefined();
-        expect(seldonCalls.at(-1)!.request, dt).toEqual({ data: kind === 'tensor' ? { tensor: { shape: [2], values } } : { ndarray: lv(values) } });
+        expect(seldonCalls.at(-1)!.request, dt).toEqual({ meta: {}, data: kind === 'tensor' ? { tensor: { shape: [2], values } } : { ndarray: lv(values) } });
       }
     });
 
@@ -522,7 +523,7 @@ describe('gRPC protocol translation', () => {
       const s = await v2('legacy', {
         inputs: [{ name: 'x', datatype: 'BYTES', shape: ['1'], parameters: { content_type: { string_param: 'str' } }, contents: { bytes_contents: [Buffer.from('hi')] } }],
       });
-      expect(seldonCalls.at(-1)!.request).toEqual({ strData: 'hi' });
+      expect(seldonCalls.at(-1)!.request).toEqual({ meta: {}, strData: 'hi' });
       expect(s.res).toEqual({
         model_name: 'legacy',
         outputs: [{ name: 'output-0', datatype: 'BYTES', shape: ['1'], parameters: { content_type: { string_param: 'str' } }, contents: { bytes_contents: [Buffer.from('hi')] } }],
@@ -531,7 +532,7 @@ describe('gRPC protocol translation', () => {
       const b = await v2('legacy', {
         inputs: [{ name: 'x', datatype: 'BYTES', shape: ['1'], parameters: { content_type: { string_param: 'base64' } }, contents: { bytes_contents: [Buffer.from(bin.toString('base64'))] } }],
       });
-      expect(seldonCalls.at(-1)!.request).toEqual({ binData: bin });
+      expect(seldonCalls.at(-1)!.request).toEqual({ meta: {}, binData: bin });
       // Base64 text that is not base64 would reach the model as other bytes: refused, nothing sent.
       const sent = seldonCalls.length;
       await refused(
@@ -599,7 +600,7 @@ describe('gRPC protocol translation', () => {
     expect(seldonCalls.length - s0 + v2Calls.length - v0).toBe(24);
     for (const c of seldonCalls.slice(s0)) expect(c.request).toEqual({ data: { tensor: { shape: [1], values: [3] } } });
     for (const c of v2Calls.slice(v0)) expect(c.request).toEqual({ model_name: 'model', inputs: [{ name: 'input-0', datatype: 'FP64', shape: ['1'], contents: { fp64_contents: [3] } }] });
-    for (const a of answers) expect(a).toEqual({ data: { tensor: { shape: [1], values: [3] } } });
+    for (const a of answers) expect(a).toEqual({ meta: {}, data: { tensor: { shape: [1], values: [3] } } });
   });
 
   it('a fallback of the client’s protocol gets the client’s message as it came, not the translation', async () => {
@@ -609,7 +610,7 @@ describe('gRPC protocol translation', () => {
     expect(o.err, o.err?.details).toBeUndefined();
     expect(busyInfers() - before).toBe(1);
     expect(seldonCalls.at(-1)!.request).toEqual({ meta: { puid: 'fb-1' }, data: { tensor: { shape: [1], values: [4] } } });
-    expect(o.res).toEqual({ data: { tensor: { shape: [1], values: [4] } } });
+    expect(o.res).toEqual({ meta: {}, data: { tensor: { shape: [1], values: [4] } } });
     expect(o.headers['x-seldon-translated']).toBeUndefined();
   });
 

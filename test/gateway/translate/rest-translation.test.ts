@@ -279,6 +279,51 @@ describe('REST protocol translation', () => {
       }
       expect(calls()).toBe(before);
     });
+    it('GET …/v2/models/<m>/versions/<v> and …/ready are answered as the model’s (a query aside), nothing sent to the model', async () => {
+      const asked = seldon.requests.length;
+      const metadata = '{"name":"legacy","versions":[],"platform":"seldon","inputs":[],"outputs":[]}';
+      for (const [target, body] of [
+        ['/seldon/m/legacy/v2/models/legacy/versions/2', metadata],
+        ['/seldon/m/legacy/v2/models/legacy/versions/v1.2_b-3', metadata],
+        ['/seldon/m/legacy/v2/models/legacy/versions/2/ready', ''],
+        ['/seldon/m/legacy/v2/models/legacy/versions/2/ready?x=../../api/v1.0/predictions', ''],
+        // Dot segments are resolved before routing (RFC 3986, Envoy's normalize_path): the model's own readiness.
+        ['/seldon/m/legacy/v2/models/legacy/versions/../ready', ''],
+        ['/seldon/m/legacy/v2/models/legacy/versions/%2e%2e/ready', ''],
+      ] as const) {
+        const { res, x } = await rawRequest(gw.port, { method: 'GET', target, headers: [['Host', 'gw']] });
+        x.socket.destroy();
+        expect(res!.status, target).toBe(200);
+        expect(res!.body.toString(), target).toBe(body);
+        expect(headerValue(res!.headers, 'x-seldon-translated')).toBe('v2->seldon');
+      }
+      expect(seldon.requests.length).toBe(asked);
+    });
+    it('a version segment that is not one as sent (an encoded slash, an encoded query, a leading dot) is never the gateway’s to answer: it reaches the model as it came', async () => {
+      // Dot segments between encoded slashes: the edge's own 400 (the model might decode them into a traversal), nothing sent.
+      for (const tail of ['', '/ready']) {
+        const target = `/seldon/m/legacy/v2/models/legacy/versions/1%2F..%2F..%2Fready${tail}`;
+        const asked = seldon.requests.length;
+        const { res, x } = await rawRequest(gw.port, { method: 'GET', target, headers: [['Host', 'gw']] });
+        x.socket.destroy();
+        expect(res!.status, target).toBe(400);
+        expect(JSON.parse(res!.body.toString())).toMatchObject({ status: { code: 400, status: 'FAILURE' } });
+        expect(seldon.requests.length, target).toBe(asked);
+      }
+      for (const version of ['1%2F2', '1%3Fready', '.hidden', '-1']) {
+        for (const tail of ['', '/ready']) {
+          const target = `/seldon/m/legacy/v2/models/legacy/versions/${version}${tail}`;
+          const asked = seldon.requests.length;
+          const { res, x } = await rawRequest(gw.port, { method: 'GET', target, headers: [['Host', 'gw']] });
+          x.socket.destroy();
+          expect(headerValue(res!.headers, 'x-seldon-translated'), target).toBeUndefined();
+          // The Seldon model's own 404: it has no v2 paths.
+          expect(res!.status, target).toBe(404);
+          expect(seldon.requests.length, target).toBe(asked + 1);
+          expect(seldon.requests.at(-1)!.target, target).toBe(`/v2/models/legacy/versions/${version}${tail}`);
+        }
+      }
+    });
     it("a BYTES element of content_type base64 (MLServer's Base64Codec) reaches the Seldon model as binData, its bytes; text that is not base64 is refused, nothing sent", async () => {
       const bytes = Buffer.from([9, 0, 255, 104, 105]);
       const res = await post(

@@ -138,6 +138,16 @@ describe('v2 answer → Seldon answer (golden, as the wrapper writes it)', () =>
     expect(v2AnswerToSeldon(200, v2Out({ name: 'o', shape: [2], datatype: 'INT32', data: [3, 4] }), nd, null)).toBe('{"data":{"names":[],"ndarray":[3,4]},"meta":{}}');
     expect(v2AnswerToSeldon(200, v2Out({ name: 'o', shape: [1, 2, 2], datatype: 'UINT8', data: [1, 2, 3, 4] }), nd, null)).toBe('{"data":{"names":["t:0","t:1"],"ndarray":[[[1,2],[3,4]]]},"meta":{}}');
   });
+  it("the annotation's names are the model's class names: an answer of rank 2 or more carries them, a lower rank none (client_class_names)", () => {
+    const names = ['setosa', 'versicolor'];
+    expect(v2AnswerToSeldon(200, v2Out({ name: 'o', shape: [1, 2], datatype: 'FP64', data: [0.25, 0.75] }), nd, names)).toBe(
+      '{"data":{"names":["setosa","versicolor"],"ndarray":[[0.25,0.75]]},"meta":{}}',
+    );
+    expect(v2AnswerToSeldon(200, v2Out({ name: 'o', shape: [2], datatype: 'FP64', data: [0.25, 0.75] }), tensor, names)).toBe(
+      '{"data":{"names":[],"tensor":{"shape":[2],"values":[0.25,0.75]}},"meta":{}}',
+    );
+    expect(v2AnswerToSeldon(200, v2Out({ name: 'o', shape: [], datatype: 'INT64', data: [1] }), nd, names)).toBe('{"data":{"names":[],"ndarray":1},"meta":{}}');
+  });
   it('tensor in, tensor out for numbers; booleans and strings as an ndarray (numpy: not a number)', () => {
     expect(v2AnswerToSeldon(200, v2Out({ name: 'o', shape: [1, 2], datatype: 'FP64', data: [0.1, 0.9] }), tensor, null)).toBe(
       '{"data":{"names":["t:0","t:1"],"tensor":{"shape":[1,2],"values":[0.1,0.9]}},"meta":{}}',
