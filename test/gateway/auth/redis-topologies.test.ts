@@ -361,6 +361,9 @@ function topologySuite(kind: 'sentinel' | 'cluster'): void {
       expect(load.sent()).toBeGreaterThan(100);
       const steps = stepsOf((await rolloutOf(gateways[0]!))!);
       expect(steps).toEqual(['RolloutStarted 10', 'RolloutAdvanced 25', 'RolloutAdvanced 50', 'RolloutAdvanced 75', 'RolloutPromoted 100']);
+      // Each gateway's view says it leads while its last acknowledged renewal was sent less than the lease's
+      // time ago (its clock): the store lets a lease go only later, so two views never both say so
+      // (test/gateway/steer/lease-failover.test.ts shows the failover that made two, step by step).
       expect(
         holders.every((h) => !h.includes('+')),
         holders.join(' → '),
