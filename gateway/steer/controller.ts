@@ -315,7 +315,7 @@ export class SteerController {
       if (fields && Object.keys(fields).length) await store.addCounts(r.deployment, r.run, fields);
       if (r.unwritten) await this.writeRollback(r);
       // Timed from before the renewal is sent: the store's lease runs from when it ran the renewal, later
-      // (docs/rollouts.md#one-decision-per-run). A renewal no replica acknowledged is none (store.ts).
+      // (docs/rollouts.md#replicas-and-the-store). A renewal a failover lost is believed no longer than that.
       const asked = this.now();
       r.leaseUntil = (await store.lease(r.deployment, this.holder, this.leaseMs)) ? asked + this.leaseMs : 0;
       if (this.leads(r)) {

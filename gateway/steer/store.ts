@@ -18,7 +18,7 @@
  * counts is consumed once: a leader that dies between reading and writing leaves the list as it
  * was, and a stale leader's write fails on the epoch.
  */
-import { KEY_PREFIX, NOW_MS_LUA, Unacknowledged, type RedisConnection } from '../auth/redis.js';
+import { KEY_PREFIX, NOW_MS_LUA, type RedisConnection } from '../auth/redis.js';
 import { addReward, type ArmStats } from '../../routing/steering/bandit.js';
 
 /** One replica's counts for about a second, as it flushed them (field → count), and when the store received them. */
@@ -51,9 +51,10 @@ export interface SteerStore {
   /** The run's state, without its pieces. */
   readState(deployment: string, run: string): Promise<StoredState | null>;
   /**
-   * Take or keep the lease on a deployment's decisions for `ttlMs`; true while `holder` has it. In
-   * Redis with replicas, only once a replica has it too: a lease the primary alone had would be gone
-   * after a failover, and another replica would take it while this one still acted on it.
+   * Take or keep the lease on a deployment's decisions for `ttlMs`; true while `holder` has it. A lease
+   * write no replica acknowledged in time still counts (a promoted replica with no replica of its own
+   * would stop every rollout): one lost in a failover lets another replica take it while this one still
+   * believes it holds it, for at most `ttlMs` (controller.ts); their writes are fenced by `writeState`.
    */
   lease(deployment: string, holder: string, ttlMs: number): Promise<boolean>;
   /** Record one reward for an arm, once per nonce (kept `nonceTtlMs`), decayed on the store's clock. */
@@ -205,9 +206,8 @@ export class RedisSteerStore implements SteerStore {
     this.addScript = redis.script('sgwSteerAdd', ADD_COUNTS);
     this.pendingScript = redis.script('sgwSteerPending', PENDING);
     // A step written, or a lease taken, must survive a failover (docs/redis.md): a replica has it first.
-    // A lease no replica acknowledged is not held (`lease`); a step is written either way (the epoch guards it).
     this.writeScript = redis.durableScript('sgwSteerWrite', WRITE_STATE);
-    this.leaseScript = redis.durableScript('sgwSteerLease', LEASE, { requireAck: true });
+    this.leaseScript = redis.durableScript('sgwSteerLease', LEASE);
     this.rewardScript = redis.script('sgwSteerReward', REWARD);
     this.armsScript = redis.script('sgwSteerArms', ARMS);
   }
@@ -247,13 +247,7 @@ export class RedisSteerStore implements SteerStore {
   }
 
   async lease(deployment: string, holder: string, ttlMs: number): Promise<boolean> {
-    try {
-      return Number(await this.leaseScript(leaseKey(deployment), holder, ttlMs)) === 1;
-    } catch (err) {
-      // On the primary only: not held this round (nobody else can take it there; the next renewal may be acknowledged).
-      if (err instanceof Unacknowledged) return false;
-      throw err;
-    }
+    return Number(await this.leaseScript(leaseKey(deployment), holder, ttlMs)) === 1;
   }
 
   async reward(deployment: string, run: string, arm: string, reward: number, nonce: string, nonceTtlMs: number, halfLifeMs: number | null): Promise<RewardOutcome> {

@@ -4,10 +4,11 @@
  * replicas, three sentinels), driven tick by tick on an injected clock.
  *
  * Redis replicates asynchronously: a lease the primary took and no replica had yet is gone once a
- * replica is promoted, and the other controller takes it there. The old holder must not believe it
- * holds it then: a lease counts only once a replica acknowledged it. And a holder acts only for the
- * lease's time from before its last renewal was sent, by its own clock, so it has stopped before
- * the store can let the lease lapse and give it to another.
+ * replica is promoted, and the other controller takes it there while the first still believes it
+ * holds it. The design bounds that, it does not exclude it (docs/rollouts.md#replicas-and-the-store):
+ * a holder believes for the lease's time from before its last renewal was sent, by its own clock, so
+ * never longer than the store kept the lease; and what it decides is fenced by the store (a state
+ * write checks the holder and the epoch in one script), so each step is taken once.
  */
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -64,8 +65,6 @@ async function replica(): Promise<{ controller: SteerController; connection: Red
   return { controller, connection, leads };
 }
 
-const replicaLinked = async (port: number): Promise<boolean> => /^connected_slaves:[1-9]/m.test(await redisCli(port, 'INFO', 'replication'));
-
 beforeAll(async () => {
   set = await startSentinelSet();
 }, 60_000);
@@ -76,33 +75,44 @@ afterAll(async () => {
 });
 
 describe('the rollout lease through a Sentinel failover', () => {
-  it('a lease only the old primary had is not held: after the promotion the other replica takes it, and never two hold it at once', async () => {
+  it('a lease only the old primary had: after the promotion the other replica takes it, the first believes it holds it for at most the lease time, and only the holder writes a step', async () => {
     const a = await replica();
     const b = await replica();
     const oldPort = set.primary.port;
     // The replicas stall and the primary drops its links to them: what it writes now, no replica will have.
     for (const r of set.replicas) r.pause();
+    const askedAt = clock;
     try {
       await redisCli(oldPort, 'CLIENT', 'KILL', 'TYPE', 'replica');
       await a.controller.tick();
-      // The primary took A's lease, acknowledged by no replica (A does not count it as held), and dies with it.
+      // The primary took A's lease, acknowledged by no replica (counted all the same), and dies with it.
       expect(await redisCli(oldPort, 'GET', LEASE_KEY)).toMatch(/:/);
+      expect(a.leads()).toBe(true);
       await set.primary.kill();
     } finally {
       for (const r of set.replicas) r.resume();
     }
     const newPort = await set.waitForPromotion(oldPort);
-    // Lost with the old primary: the promoted replica never had it.
+    // Lost with the old primary: the promoted replica never had it, and B takes it there.
     expect(await redisCli(newPort, 'GET', LEASE_KEY)).toBe('');
-    // The other replica follows the new primary (a lease is taken only once a replica has it too).
-    await waitFor('a replica of the new primary', async () => ((await replicaLinked(newPort)) ? true : undefined), 30_000);
     await waitFor('both controllers on the new primary', async () => (a.connection.up && b.connection.up ? true : undefined));
     await b.controller.tick();
-    // Had A counted the lease the old primary alone had, both would hold it now, A until its renewal failed.
-    expect([a.leads(), b.leads()]).toEqual([false, true]);
+    const stored = await redisCli(newPort, 'GET', `seldon-gateway:steer:{${DEPLOYMENT}}:${b.controller.rolloutViews()[0]!.run}:state`);
+    // The window the design allows: both believe, A on the lease the failover lost.
+    expect([a.leads(), b.leads()]).toEqual([true, true]);
+    // A's belief ends the lease time after it sent that renewal, by its own clock, whatever it hears.
+    clock = askedAt + LEASE_MS - 1;
+    expect(a.leads()).toBe(true);
+    clock = askedAt + LEASE_MS;
+    expect(a.leads()).toBe(false);
+    // A's next tick hears the truth: B's lease, so no write of A's; the stored state is B's first (epoch 1).
     await a.controller.tick();
+    expect(a.leads()).toBe(false);
+    expect(stored).toMatch(/^1\|/);
+    expect(await redisCli(newPort, 'GET', `seldon-gateway:steer:{${DEPLOYMENT}}:${b.controller.rolloutViews()[0]!.run}:state`)).toBe(stored);
+    // B renews, and holds it alone.
+    await b.controller.tick();
     expect([a.leads(), b.leads()]).toEqual([false, true]);
-    expect(a.controller.rolloutViews()[0]!.storeUnreachable).toBe(false);
   }, 90_000);
 
   it('a holder acts for the lease time from before it sent its last renewal, by its own clock, not until the store says otherwise', async () => {
@@ -110,7 +120,6 @@ describe('the rollout lease through a Sentinel failover', () => {
     const d = await replica();
     // Whoever held it before (the test above) lets it go: a fresh lease for C.
     await redisCli((await set.primaryPort())!, 'DEL', LEASE_KEY);
-    await waitFor('a replica of the primary', async () => ((await replicaLinked((await set.primaryPort())!)) ? true : undefined), 30_000);
     const renewedAt = clock;
     await c.controller.tick();
     await d.controller.tick();
