@@ -29,7 +29,7 @@
  */
 import type { Socket } from 'node:net';
 import { Deadline } from '../timers/deadline.js';
-import { MORE, OTHER, parseRequestHead, type HeadLimits } from './http1-request.js';
+import { CHUNKED_BODY, MORE, OTHER, parseRequestHead, type HeadLimits } from './http1-request.js';
 import { LaneExchange, type LaneOwner } from './lane-exchange.js';
 import { LaneBody, type BodySource } from './lane-body.js';
 import { BODY_TOO_LARGE, ChunkedBody, ChunkedBodyError, type ChunkSink } from '../wire/chunked-body.js';
@@ -174,7 +174,7 @@ class LaneConnection implements LaneOwner, BodySource, ChunkSink {
     if (limit > 0 && head.contentLength > limit) return this.handOff('large_body');
     const handler = options.route(head.target);
     if (handler === undefined) return this.handOff('gateway_route');
-    if (head.chunkedBody) return this.stream(head, handler, buf);
+    if ((head.kinds & CHUNKED_BODY) !== 0) return this.stream(head, handler, buf);
     const end = this.at + head.size + head.contentLength;
     if (head.contentLength > options.maxBodyBytes) return this.stream(head, handler, buf);
     if (buf.length < end) {

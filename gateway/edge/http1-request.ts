@@ -51,6 +51,12 @@ export const FORWARDED_PROTO_FIELD = 6;
 export const REQUEST_ID_FIELD = 7;
 /** Authorization: dropped when the gate took it as the gateway's own credential. */
 export const AUTHORIZATION_FIELD = 8;
+/**
+ * Not a field's kind: the bit of `RequestHead.kinds` that says the body is chunked. A bit, not a
+ * field of its own: a slot more on every head cost the floor request some 600 instructions
+ * (load/README.md, instructions); the lane's hot path tests the bit, not the getter.
+ */
+export const CHUNKED_BODY = 1 << 30;
 
 /** A request head the lane took: the request line's parts and its fields as offsets over `buf`. */
 export class RequestHead {
@@ -76,11 +82,14 @@ export class RequestHead {
     readonly close: boolean,
     /** A Connection field lists other fields (hop-by-hop for this request): the proxy drops those too. */
     readonly listsFields: boolean,
-    /** The kinds the fields have, one bit per kind. */
+    /** The kinds the fields have, one bit per kind, and CHUNKED_BODY. */
     readonly kinds: number,
-    /** The body is chunked (`Transfer-Encoding: chunked`, alone): it streams in through wire/chunked-body.ts. */
-    readonly chunkedBody: boolean,
   ) {}
+
+  /** The body is chunked (`Transfer-Encoding: chunked`, alone): it streams in through wire/chunked-body.ts. */
+  get chunkedBody(): boolean {
+    return (this.kinds & CHUNKED_BODY) !== 0;
+  }
 
   /** `[name, value, …]` as received (names in their case, values without surrounding whitespace). */
   get rawHeaders(): string[] {
@@ -299,8 +308,11 @@ export function parseRequestHead<H extends RequestHead = RequestHead>(buf: Buffe
   }
   // An invalid Host is Node's server's to refuse (edge/refusals.ts): the lane never judges.
   if (host === undefined || !validHost(host)) return OTHER;
-  if (chunked && length >= 0) return OTHER;
-  return new Head(method, latin1(buf, sp + 1, targetEnd), buf, at, fields, host, size, length < 0 ? 0 : length, close, lists, kinds, chunked);
+  if (chunked) {
+    if (length >= 0) return OTHER;
+    kinds |= CHUNKED_BODY;
+  }
+  return new Head(method, latin1(buf, sp + 1, targetEnd), buf, at, fields, host, size, length < 0 ? 0 : length, close, lists, kinds);
 }
 
 /**

@@ -144,8 +144,11 @@ export class LaneExchange extends RequestHead implements RestRequest, RestRespon
   // ---- the answer ----
   statusCode = 200;
   headersSent = false;
-  /** As `node:http`'s: false for the edge's own refusals, which Node's server path sends without a Date (edge/http1-edge.ts). */
-  sendDate = true;
+  /**
+   * As `node:http`'s: false for the edge's own refusals, which Node's server path sends without a Date (edge/http1-edge.ts).
+   * True on the prototype (below the class): set on the few exchanges it is false for, no slot on every one.
+   */
+  declare sendDate: boolean;
   destroyed = false;
   /** Body bytes sent (without chunk framing). */
   bodyBytes = 0;
@@ -480,6 +483,8 @@ export class LaneExchange extends RequestHead implements RestRequest, RestRespon
     if (listeners !== null) for (const l of listeners) l.call(this);
   }
 }
+
+LaneExchange.prototype.sendDate = true;
 
 function flushLater(res: LaneExchange): void {
   res.flush();

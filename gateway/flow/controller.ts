@@ -20,6 +20,7 @@ import { PRIORITY_HEADER, priorityOf } from '../../routing/flow/queue.js';
 import type { FlowDemandSource, PredictorDemand, ReplicaCount } from './demand.js';
 import type { WatchedEndpoints } from '../observe/route-gauges.js';
 import type { FlowStats } from '../observe/flow-metrics.js';
+import { REAL_CLOCK, type Clock, type Timer } from '../upstream/clock.js';
 
 /** A flow refusal, which each protocol renders: REST 503 `OVERLOADED` with Retry-After, gRPC trailers-only UNAVAILABLE. */
 export interface FlowRefusal {
@@ -57,7 +58,7 @@ export interface FlowExchange {
 
 /** A request under flow control, from arrival to the end of its exchange. */
 class Ticket extends FlowWaiter implements FlowSlot {
-  timer: NodeJS.Timeout | undefined;
+  timer: Timer | undefined;
   waitedMs = 0;
   /** The client's deadline, not queueTimeout or scaleFromZero, bounds the wait. */
   clientBound = false;
@@ -137,7 +138,8 @@ export interface FlowControllerOptions {
   readonly workers?: number;
   readonly index?: number;
   readonly random?: () => number;
-  readonly now?: () => number;
+  /** Time and the waiters' timers (upstream/clock.ts); the real one unless a test drives it. */
+  readonly clock?: Clock | undefined;
 }
 
 const NO_REFUSALS: readonly number[] = [0, 0, 0];
@@ -149,13 +151,15 @@ export class FlowController implements FlowDemandSource {
   private readonly sharing: Sharing;
   private readonly random: () => number;
   readonly now: () => number;
+  private readonly clock: Clock;
   private reshareTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: FlowControllerOptions = {}) {
     const replicas = options.replicas ?? { replicas: () => 1 };
     this.sharing = { replicas: () => replicas.replicas(), workers: options.workers ?? 1, index: options.index ?? 0 };
     this.random = options.random ?? Math.random;
-    this.now = options.now ?? (() => performance.now());
+    const clock = (this.clock = options.clock ?? REAL_CLOCK);
+    this.now = () => clock.now();
     options.endpoints?.onChange((services) => this.endpointsChanged(services));
     // A replica count that changes (the KEDA side's) moves each process's share of the fixed limits.
     if (options.replicas !== undefined) {
@@ -239,7 +243,7 @@ export class FlowController implements FlowDemandSource {
       ex.refuse({ message: `${ex.backend.id} is overloaded: ${a.why}`, retryAfterS: a.retryAfterS });
       return;
     }
-    t.timer = setTimeout(expire, Math.max(0, a.deadline - now), t);
+    t.timer = this.clock.setTimeout(expire, Math.max(0, a.deadline - now), t);
     ex.onGone(() => this.gone(t));
     if (a.displaced !== undefined) this.dropWaiter(a.displaced, `${ex.backend.id} is overloaded: a request of higher priority took its place in the queue`);
     if (a.overtaken !== undefined) for (const o of a.overtaken) this.dropWaiter(o, `${ex.backend.id} is overloaded: requests of higher priority would keep it waiting past its queue timeout`);
@@ -312,7 +316,7 @@ export class FlowController implements FlowDemandSource {
   }
 
   private unwait(t: Ticket): void {
-    if (t.timer !== undefined) clearTimeout(t.timer);
+    if (t.timer !== undefined) this.clock.clearTimeout(t.timer);
     t.timer = undefined;
   }
 

@@ -25,6 +25,7 @@ import type { GrpcObserve } from '../observe/observed-grpc.js';
 import type { Gatekeeper } from '../auth/gate.js';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
+import type { Clock } from '../upstream/clock.js';
 import type { MirrorBudget } from '../upstream/mirror-budget.js';
 import type { ShadowConfig } from '../config/shadows.js';
 import type { UpstreamConfig } from '../config/upstream.js';
@@ -37,6 +38,8 @@ import { ServerName } from '../edge/server-name.js';
 import type { EdgeRules } from '../../routing/emissary/edge-rules.js';
 
 export interface GrpcProxyDeps {
+  /** The timers' clock (upstream/clock.ts); the real one unless a test drives it. */
+  readonly clock?: Clock | undefined;
   /** `state.current` is read once per call, at match time. */
   readonly state: LiveTable;
   readonly picker: Picker;
@@ -113,6 +116,7 @@ export class GrpcProxy {
       suppressEnvoyHeaders: deps.rules?.suppressEnvoyHeaders === true,
       sticky: deps.sticky,
       metadata: deps.metadata,
+      clock: deps.clock,
       failed: (stream, backend, err, call) => this.failed(stream, backend, err, call),
     };
     const fallback = deps.fallback && { ...deps.fallback, unready: deps.endpoints ? this.upstreams.unready : undefined };

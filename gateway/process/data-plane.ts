@@ -49,6 +49,7 @@ import { Upstreams, type EndpointSource } from '../upstream/pools.js';
 import type { WatchedEndpoints } from '../observe/route-gauges.js';
 import { registerFlowMetrics } from '../observe/flow-metrics.js';
 import { FlowController } from '../flow/controller.js';
+import type { Clock } from '../upstream/clock.js';
 import type { SettableReplicaCount } from '../keda/worker-demand.js';
 import { KEEP_ALIVE_TIMEOUT_MS, OwnRoutes } from './own-routes.js';
 import { PublicListeners } from './public-listeners.js';
@@ -99,8 +100,9 @@ export interface DataPlaneOptions {
   readonly changed?: (failing: AcceptFailure | undefined) => void;
   /** Predictor header, access log, shadow comparison (observe/observed.ts), built first; none when absent. */
   readonly observers?: DataPlaneObservers;
-  /** The clock OAuth token expiry is read from (default Date.now; tests move it instead of sleeping). */
+  /** What tests move instead of sleeping: `now`, OAuth token expiry's (default Date.now); `clock`, the request path's time and timers (upstream/clock.ts: flow waits, route timeouts). */
   readonly now?: () => number;
+  readonly clock?: Clock | undefined;
   /** The gateway's replicas as the control plane last counted them (gateway/keda/): fixed flow limits and local rate-limit shares; this replica alone when absent. */
   readonly replicas?: Pick<SettableReplicaCount, 'replicas' | 'processes'>;
   /** An endpoint was ejected (upstream/health-reports.ts): the control plane posts a Warning Event. */
@@ -164,8 +166,7 @@ export class DataPlane {
     /** How a cluster worker accepts (cluster.ts), and the observers (local-plane.ts). */
     options: DataPlaneOptions = {},
   ) {
-    // Everything a component needs is built before it and handed to its constructor: the
-    // state, the CA (read once), the stores and the gate, the observers; nothing is set afterwards.
+    // Everything a component needs is built before it and handed to its constructor: the state, the CA (read once), the stores and the gate, the observers; nothing is set afterwards.
     this.state = new RouteState(config.compile);
     this.metrics = metrics ?? new GatewayMetrics();
     this.refusals = new EdgeRefusals(config.edge, this.metrics);
@@ -213,7 +214,7 @@ export class DataPlane {
     this.gate = new Gatekeeper({ oauth: this.oauth, limiter, state: this.state, picker, external, jwt: this.jwt, trusts: this.trusts });
     // A worker's share of fixed flow limits follows its place among the workers (docs/flow-control.md#limits).
     const worker = cluster.isWorker ? { workers: config.process.workers, index: (cluster.worker?.id ?? 1) - 1 } : {};
-    this.flow = new FlowController({ endpoints, replicas: options.replicas, ...worker });
+    this.flow = new FlowController({ endpoints, replicas: options.replicas, clock: options.clock, ...worker });
     this.state.onChange((table) => this.flow.tableChanged(table));
     registerFlowMetrics(this.metrics.registry, () => this.flow.stats());
     // Fallbacks (docs/routing.md#fallback-models): each proxy adds its own upstreams' `unready`.
@@ -242,6 +243,7 @@ export class DataPlane {
       fallback: { ...fallback, unready: endpoints ? this.upstreams.unready : undefined },
       ipFilter: this.ipFilter,
       rules: config.edge.rules,
+      clock: options.clock,
     });
     // REST over HTTP/2: the HTTP/2 server's non-gRPC streams enter the same REST path as HTTP/1.1's (`serve`).
     const h2rest = new H2Rest({
@@ -253,6 +255,7 @@ export class DataPlane {
       failed: (err) => this.rest.internalError('request', err),
     });
     this.grpc = new GrpcProxy({
+      clock: options.clock,
       metadata: this.metadata,
       healthFor,
       endpoints,
@@ -438,8 +441,7 @@ export class DataPlane {
   /** Register the own routes, then listen: the public port (and --oauth-port), --grpc-port. */
   async listen(): Promise<void> {
     await this.own.ready();
-    // Ready only when warm: the shared store connected with its scripts on every primary, so the
-    // first requests decide through it (or known down: fallback, as ever; docs/redis.md#readiness).
+    // Ready only when warm: the shared store connected with its scripts on every primary, so the first requests decide through it (or known down: fallback, as ever; docs/redis.md#readiness).
     const redis = this.stores.redis;
     if (redis !== undefined) {
       const warm = await redis.warm(Math.max(WARM_MIN_MS, 5 * this.config.auth.redisTimeoutMs));

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import type { AcceptFailure } from '../edge/accept-guard.js';
 import type { GatewayConfig } from '../config/parse.js';
 import type { AccessSink } from '../observe/access-log.js';
+import type { Clock } from '../upstream/clock.js';
 import { DataPlane } from './data-plane.js';
 import { GatewayMetrics } from '../observe/metrics.js';
 import { dataPlaneObservers, metricsJson, type DataPlaneObservers, type Gathered } from '../observe/observed.js';
@@ -50,6 +51,8 @@ export interface LocalPlaneOptions {
   readonly acceptChanged?: (failing: AcceptFailure | undefined) => void;
   /** The clock OAuth token expiry is read from (tests). */
   readonly now?: () => number;
+  /** The request path's time and timers (flow-control waits, route timeouts): tests drive them; the real one otherwise. */
+  readonly clock?: Clock;
   /** Where this data plane's endpoint ejections go (a cluster worker tells the primary); default: `onEjection`'s listener. */
   readonly ejected?: (notice: EjectionNotice) => void;
 }
@@ -94,6 +97,7 @@ export class LocalDataPlane implements DataPlanes {
       ...(options.acceptChanged ? { changed: options.acceptChanged } : {}),
       observers,
       now: options.now,
+      clock: options.clock,
     });
     if (endpoints) metrics.countReadyEndpoints(readyEndpointCounts(() => plane.state.current, endpoints));
     const reaper = seriesReaper(metrics, plane.state, config.observe.seriesGraceMs);

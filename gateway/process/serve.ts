@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '../config/parse.js';
 import type { AccessSink } from '../observe/access-log.js';
+import type { Clock } from '../upstream/clock.js';
 import { startControlPlane, type Gateway } from './control-plane.js';
 import { LocalDataPlane } from './local-plane.js';
 import { createLogger } from './logger.js';
@@ -15,11 +16,11 @@ import type { DeploymentSource } from '../../source/source.js';
 export type { Gateway } from './control-plane.js';
 export { createLogger } from './logger.js';
 
-/** `now`: the clock OAuth token expiry is read from (tests move it instead of sleeping). */
-export async function startGateway(config: GatewayConfig, options: { source?: DeploymentSource; logger?: Logger; accessSink?: AccessSink; now?: () => number } = {}): Promise<Gateway> {
+/** `now`: the clock OAuth token expiry is read from; `clock`: the request path's time and timers (tests move them instead of sleeping). */
+export async function startGateway(config: GatewayConfig, options: { source?: DeploymentSource; logger?: Logger; accessSink?: AccessSink; now?: () => number; clock?: Clock } = {}): Promise<Gateway> {
   const log = options.logger ?? createLogger(config.process.logLevel);
   const source = options.source ?? sourceFor(config.source, { log });
   const endpoints = await endpointsFor(config, source, log);
-  const plane = await LocalDataPlane.open(config, log, { endpoints, ...(options.accessSink ? { accessSink: options.accessSink } : {}), now: options.now });
+  const plane = await LocalDataPlane.open(config, log, { endpoints, ...(options.accessSink ? { accessSink: options.accessSink } : {}), now: options.now, clock: options.clock });
   return startControlPlane(config, { log, source, state: plane.state, metrics: plane.metrics, planes: plane });
 }

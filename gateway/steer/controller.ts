@@ -58,6 +58,8 @@ export interface SteerControllerOptions {
   readonly tickMs?: number;
   /** How long a lease lasts without renewal (default 5 × tickMs). */
   readonly leaseMs?: number;
+  /** This replica's clock (ms; default Date.now): how long its lease holds, by its own reckoning. Tests move it. */
+  readonly now?: () => number;
   /** Seed of the bandit's draws (tests); default: random. */
   readonly seed?: number;
   /** A store call that takes longer counts as the store being unreachable (default 2 × tickMs). */
@@ -70,7 +72,7 @@ export interface RolloutView {
   readonly run: string;
   readonly config: RolloutConfig;
   readonly state: RolloutState | null;
-  /** This replica holds the lease (it decides). */
+  /** This replica holds the lease (it decides): its last renewal was sent less than the lease's time ago. */
   readonly leader: boolean;
   /** The store could not be reached at the last tick: this replica may only roll back. */
   readonly storeUnreachable: boolean;
@@ -107,7 +109,11 @@ interface RolloutRun {
   action: string;
   state: RolloutState | null;
   epoch: number | null;
-  leader: boolean;
+  /**
+   * Until when (this replica's clock) it holds the lease: the lease's time from before its last
+   * renewal was sent, so it stops acting no later than the store lets the lease lapse (0: not held).
+   */
+  leaseUntil: number;
   storeUnreachable: boolean;
   /** A rollback decided while the store was away, to be written when it is back. */
   unwritten: boolean;
@@ -193,6 +199,7 @@ function withDeadlines(store: SteerStore, ms: number): SteerStore {
 export class SteerController {
   private readonly tickMs: number;
   private readonly leaseMs: number;
+  private readonly now: () => number;
   private readonly store: SteerStore;
   private readonly holder = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   private readonly rollouts = new Map<string, RolloutRun>();
@@ -207,6 +214,7 @@ export class SteerController {
   constructor(private readonly o: SteerControllerOptions) {
     this.tickMs = o.tickMs ?? 1000;
     this.leaseMs = o.leaseMs ?? 5 * this.tickMs;
+    this.now = o.now ?? Date.now;
     this.store = withDeadlines(o.store, o.storeTimeoutMs ?? 2 * this.tickMs);
     this.random = seededRandom(o.seed ?? Math.floor(Math.random() * 2 ** 31));
   }
@@ -245,7 +253,7 @@ export class SteerController {
   }
 
   rolloutViews(): RolloutView[] {
-    return [...this.rollouts.values()].map((r) => ({ deployment: r.deployment, run: r.run, config: r.config, state: r.state, leader: r.leader, storeUnreachable: r.storeUnreachable }));
+    return [...this.rollouts.values()].map((r) => ({ deployment: r.deployment, run: r.run, config: r.config, state: r.state, leader: this.leads(r), storeUnreachable: r.storeUnreachable }));
   }
 
   banditViews(now = Date.now()): BanditView[] {
@@ -274,7 +282,7 @@ export class SteerController {
             action: s.rollout.action,
             state: null,
             epoch: null,
-            leader: false,
+            leaseUntil: 0,
             storeUnreachable: false,
             unwritten: false,
           });
@@ -306,8 +314,11 @@ export class SteerController {
     try {
       if (fields && Object.keys(fields).length) await store.addCounts(r.deployment, r.run, fields);
       if (r.unwritten) await this.writeRollback(r);
-      r.leader = await store.lease(r.deployment, this.holder, this.leaseMs);
-      if (r.leader) {
+      // Timed from before the renewal is sent: the store's lease runs from when it ran the renewal, later
+      // (docs/rollouts.md#replicas-and-the-store). A renewal a failover lost is believed no longer than that.
+      const asked = this.now();
+      r.leaseUntil = (await store.lease(r.deployment, this.holder, this.leaseMs)) ? asked + this.leaseMs : 0;
+      if (this.leads(r)) {
         const { pieces, state, now } = await store.pending(r.deployment, r.run, MAX_PIECES_PER_DECISION);
         // No stored state: a new run, or a Redis that lost it (restarted empty). The run this replica
         // last saw goes on from where it was rather than starting over at the first step.
@@ -315,7 +326,8 @@ export class SteerController {
         const before = state ? (JSON.parse(state.json) as RolloutState) : (known ?? initialState(r.run, r.config, now, r.action));
         const windows = pieces.map((p) => windowOf(p, r.config.canary, r.predictors, this.tickMs));
         const { state: after, transitions } = decide(before, windows, r.config, now, r.action);
-        if (await store.writeState(r.deployment, r.run, state?.epoch ?? null, JSON.stringify(after), pieces.length, this.holder, false)) {
+        // A lease that ran out while it read (slow answers) is not acted on: the store may have let another take it.
+        if (this.leads(r) && (await store.writeState(r.deployment, r.run, state?.epoch ?? null, JSON.stringify(after), pieces.length, this.holder, false))) {
           r.state = after;
           r.epoch = (state?.epoch ?? 0) + 1;
           if (windows.length > 0) this.o.observers?.judged?.(r.deployment, r.config.canary, after.checks);
@@ -343,16 +355,21 @@ export class SteerController {
           'rollout store unreachable: this replica holds the step and may only roll back, on its own counts',
         );
       r.storeUnreachable = true;
-      r.leader = false;
+      r.leaseUntil = 0;
       this.decideAlone(r, fields);
     }
+  }
+
+  /** Whether this replica holds `r`'s lease now, by its own clock. */
+  private leads(r: RolloutRun): boolean {
+    return r.leaseUntil > this.now();
   }
 
   /** The store is away: decide on this replica's counts alone, never advancing. */
   private decideAlone(r: RolloutRun, fields: Record<string, number> | undefined): void {
     // The store's clock may run ahead of this one: a window must end after what was consumed.
-    const before = r.state ?? initialState(r.run, r.config, Date.now(), r.action);
-    const now = Math.max(Date.now(), before.consumedUntil + 1);
+    const before = r.state ?? initialState(r.run, r.config, this.now(), r.action);
+    const now = Math.max(this.now(), before.consumedUntil + 1);
     const windows = fields ? [windowOf({ at: now, counts: fields }, r.config.canary, r.predictors, this.tickMs)] : [];
     const { state: after, transitions } = decide(before, windows, r.config, now, r.action, { mayAdvance: false });
     r.state = after;

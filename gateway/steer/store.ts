@@ -50,7 +50,12 @@ export interface SteerStore {
   writeState(deployment: string, run: string, epoch: number | null, json: string, consumed: number, holder: string, anyone: boolean): Promise<boolean>;
   /** The run's state, without its pieces. */
   readState(deployment: string, run: string): Promise<StoredState | null>;
-  /** Take or keep the lease on a deployment's decisions for `ttlMs`; true while `holder` has it. */
+  /**
+   * Take or keep the lease on a deployment's decisions for `ttlMs`; true while `holder` has it. A lease
+   * write no replica acknowledged in time still counts (a promoted replica with no replica of its own
+   * would stop every rollout): one lost in a failover lets another replica take it while this one still
+   * believes it holds it, for at most `ttlMs` (controller.ts); their writes are fenced by `writeState`.
+   */
   lease(deployment: string, holder: string, ttlMs: number): Promise<boolean>;
   /** Record one reward for an arm, once per nonce (kept `nonceTtlMs`), decayed on the store's clock. */
   reward(deployment: string, run: string, arm: string, reward: number, nonce: string, nonceTtlMs: number, halfLifeMs: number | null): Promise<RewardOutcome>;

@@ -17,7 +17,7 @@ export class FakeClock implements Clock {
   }
 
   setTimeout<A>(fn: (arg: A) => void, ms: number, arg: A): Timer {
-    const p: Pending = { at: this.t + ms, ms, fn: fn as (arg: never) => void, arg };
+    const p: Pending = { at: this.now() + ms, ms, fn: fn as (arg: never) => void, arg };
     this.pending.add(p);
     return p as unknown as Timer;
   }
@@ -28,7 +28,7 @@ export class FakeClock implements Clock {
 
   refresh(timer: Timer): void {
     const p = timer as unknown as Pending;
-    p.at = this.t + p.ms;
+    p.at = this.now() + p.ms;
     this.pending.add(p);
   }
 
@@ -40,14 +40,38 @@ export class FakeClock implements Clock {
   /** Move time on by `ms`, firing each timer that falls due, earliest first. */
   advance(ms: number): void {
     const end = this.t + ms;
+    this.fireDue(end, (at) => (this.t = at));
+    this.t = end;
+  }
+
+  /** Fire each timer due by `end`, earliest first (`at`: told each one's time before it fires). */
+  protected fireDue(end: number, at: (t: number) => void = () => undefined): void {
     for (;;) {
       let next: Pending | undefined;
       for (const p of this.pending) if (p.at <= end && (next === undefined || p.at < next.at)) next = p;
       if (next === undefined) break;
       this.pending.delete(next);
-      this.t = next.at;
+      at(next.at);
       (next.fn as (arg: unknown) => void)(next.arg);
     }
-    this.t = end;
+  }
+}
+
+/**
+ * A clock on `performance.now()`'s timeline, moved ahead by hand, whose timers fire only as `advance` passes
+ * them: for a whole gateway (startTestGateway `clock`), whose edges stamp arrivals with `performance.now()`.
+ * A gRPC call's deadline counts from that stamp, so a call that arrives after an `advance` looks older by it.
+ */
+export class AheadClock extends FakeClock {
+  private ahead = 0;
+
+  override now(): number {
+    return performance.now() + this.ahead;
+  }
+
+  /** Move time on by `ms`, firing each timer that falls due, earliest first. */
+  override advance(ms: number): void {
+    this.ahead += ms;
+    this.fireDue(this.now());
   }
 }

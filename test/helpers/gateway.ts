@@ -9,6 +9,7 @@ import { pino, type Logger } from 'pino';
 import type { AccessSink } from '../../gateway/observe/access-log.js';
 import { parseConfig } from '../../gateway/config/parse.js';
 import { startGateway, type Gateway } from '../../gateway/process/serve.js';
+import type { Clock } from '../../gateway/upstream/clock.js';
 
 export interface TestGateway extends Gateway {
   readonly dir: string;
@@ -29,6 +30,8 @@ export async function startTestGateway(opts: {
   accessSink?: AccessSink;
   /** The clock OAuth token expiry is read from (test/helpers/clock.ts): tests move it instead of sleeping. */
   now?: () => number;
+  /** The request path's time and timers (flow-control waits, route timeouts; test/helpers/fake-clock.ts AheadClock). */
+  clock?: Clock;
 }): Promise<TestGateway> {
   const dir = mkdtempSync(join(tmpdir(), 'sgw-'));
   for (const [file, yaml] of Object.entries(opts.manifests)) writeFileSync(join(dir, file), yaml);
@@ -38,7 +41,7 @@ export async function startTestGateway(opts: {
     ['--manifests', dir, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1', '--workers', '1', ...(opts.accessSink ? [] : ['--access-log', 'off']), ...resolve, ...(opts.args ?? [])],
     {},
   );
-  const gw = await startGateway(config, { logger: opts.logger ?? pino({ level: 'silent' }), ...(opts.accessSink ? { accessSink: opts.accessSink } : {}), now: opts.now });
+  const gw = await startGateway(config, { logger: opts.logger ?? pino({ level: 'silent' }), ...(opts.accessSink ? { accessSink: opts.accessSink } : {}), now: opts.now, clock: opts.clock });
   await waitFor(() => gw.ready());
   return {
     ...gw,

@@ -84,6 +84,10 @@ export interface RedisNode {
   readonly running: boolean;
   /** SIGKILL, like a crash; resolves once the process is gone. */
   kill(): Promise<void>;
+  /** SIGSTOP: it holds what it was sent, unread, until `resume` (a stalled node, not a dead one). */
+  pause(): void;
+  /** SIGCONT after `pause`. */
+  resume(): void;
 }
 
 class Node implements RedisNode {
@@ -103,6 +107,14 @@ class Node implements RedisNode {
     this.proc = spawn('redis-server', this.sentinel ? [this.conf, '--sentinel'] : [this.conf], { stdio: 'ignore' });
     this.proc.on('error', () => undefined);
     await waitFor(`redis-server on ${this.port}`, async () => ((await redisCli(this.port, 'PING')) === 'PONG' ? true : undefined), 10_000);
+  }
+
+  pause(): void {
+    this.proc?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.proc?.kill('SIGCONT');
   }
 
   async kill(): Promise<void> {

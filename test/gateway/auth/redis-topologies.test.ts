@@ -11,7 +11,8 @@
  * - the primary SIGKILLed under steady traffic: no prediction fails, the limits fall back and are
  *   shared (exact) again within 15 s of the promotion, the tokens, revocations and rewards written
  *   2 s before are still there, and a rollout under way takes every step once, its lease moving at
- *   most once. The timings are printed (`failover timings`);
+ *   most once (both gateways may say they hold it, for less than the lease's 5 s, when the failover
+ *   lost a lease write: test/gateway/steer/lease-failover.test.ts). The timings are printed (`failover timings`);
  * - a URL naming no sentinel that answers, an unknown master, or a cluster seed that is down: the
  *   gateway starts in fallback and says why on /readyz and the admin page; routes that need no Redis serve.
  */
@@ -127,15 +128,15 @@ function steadyTraffic(gateways: CliGateway[], token: string): { stop(): Promise
   };
 }
 
-/** Who holds the rollout's lease, sampled until stop(): the sequence of holders, gaps left out. */
-function watchLease(gateways: CliGateway[]): { stop(): Promise<string[]> } {
-  const holders: string[] = [];
+/** Who says it holds the rollout's lease, sampled until stop(): each change of holders (`0`, `1`, `0+1`) and when it was seen, gaps left out. */
+function watchLease(gateways: CliGateway[]): { stop(): Promise<{ who: string; at: number }[]> } {
+  const holders: { who: string; at: number }[] = [];
   let running = true;
   const loop = (async () => {
     while (running) {
       const leaders = await Promise.all(gateways.map(async (g, i) => ((await rolloutOf(g).catch(() => undefined))?.leader ? String(i) : '')));
       const now = leaders.filter(Boolean).join('+');
-      if (now !== '' && holders[holders.length - 1] !== now) holders.push(now);
+      if (now !== '' && holders[holders.length - 1]?.who !== now) holders.push({ who: now, at: Date.now() });
       await sleep(200);
     }
   })();
@@ -356,16 +357,18 @@ function topologySuite(kind: 'sentinel' | 'cluster'): void {
         await load.stop();
       }
       const holders = await lease.stop();
-      console.log(`failover timings (${kind}): ${JSON.stringify(timings)}; ${load.sent()} predictions; lease holders ${holders.join(' → ')}`);
+      const shown = holders.map((h) => h.who);
+      console.log(`failover timings (${kind}): ${JSON.stringify(timings)}; ${load.sent()} predictions; lease holders ${shown.join(' → ')}`);
       expect(load.failed).toEqual([]);
       expect(load.sent()).toBeGreaterThan(100);
       const steps = stepsOf((await rolloutOf(gateways[0]!))!);
       expect(steps).toEqual(['RolloutStarted 10', 'RolloutAdvanced 25', 'RolloutAdvanced 50', 'RolloutAdvanced 75', 'RolloutPromoted 100']);
-      expect(
-        holders.every((h) => !h.includes('+')),
-        holders.join(' → '),
-      ).toBe(true);
-      expect(holders.length).toBeLessThanOrEqual(2);
+      // Both may say they hold it when the failover lost a lease write (the other takes it on the promoted
+      // replica), for less than the lease's 5 s from the lost renewal, as each counts it from before it sent
+      // that renewal (gateway/steer/controller.ts); the steps above stay once each (the store fences the writes).
+      // 2 s more for the sampling (a round of two views and 200 ms) on a busy machine.
+      for (let i = 0; i < holders.length; i++) if (holders[i]!.who.includes('+')) expect((holders[i + 1]?.at ?? Date.now()) - holders[i]!.at, shown.join(' → ')).toBeLessThan(7000);
+      expect(shown.filter((h) => !h.includes('+')).length, shown.join(' → ')).toBeLessThanOrEqual(2);
       // Still there: the token (on both gateways), the revocation, the rewards.
       for (const g of gateways) expect(await post(g, path('secure'), bearer(token))).toBe(200);
       expect(await store.command(revokedKey, 'GET', revokedKey)).toContain('"revoked":true');

@@ -6,6 +6,7 @@
  */
 import { describe, expect, it, vi } from 'vitest';
 import { FlowController, type FlowExchange, type FlowRefusal, type FlowSlot } from '../../../gateway/flow/controller.js';
+import { REAL_CLOCK } from '../../../gateway/upstream/clock.js';
 import type { WatchedEndpoints } from '../../../gateway/observe/route-gauges.js';
 import type { SeldonDeployment } from '../../../routing/seldon/deployment.js';
 import { buildTable } from '../../../routing/table/builder.js';
@@ -132,7 +133,7 @@ describe('the flow controller', () => {
       let now = 0;
       const endpoints = new Endpoints();
       endpoints.set('models/iris-main', 0);
-      const flow = new FlowController({ endpoints, now: () => now });
+      const flow = new FlowController({ endpoints, clock: { ...REAL_CLOCK, now: () => now } });
       const t = table('concurrency: 2\nqueue: 10\nscaleFromZero: 1m');
       flow.tableChanged(t);
       const order: string[] = [];

@@ -1,7 +1,8 @@
 /**
  * Flow control end to end (docs/flow-control.md), over real sockets: a gateway in front of model
  * stand-ins of fixed concurrency (test/fixtures/limited-model.ts) that finish a request only when
- * the test says so, so every slot frees at a known moment and nothing depends on timing. REST
+ * the test says so, so every slot frees at a known moment and nothing depends on timing: the queue and route
+ * timeouts run on a clock the test moves (test/helpers/fake-clock.ts AheadClock), never on waiting. REST
  * (HTTP/1.1) and gRPC (the real @grpc/grpc-js client): refusals byte for byte, priorities,
  * fairness between tenants, a client leaving while queued, the queue timeout, a malformed
  * annotation degrading its deployment alone, and a deployment without the annotation untouched.
@@ -12,6 +13,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { grpcClients, type GrpcClients } from '../../fixtures/grpc-backend.js';
 import { startLimitedModel, type LimitedModel } from '../../fixtures/limited-model.js';
+import { AheadClock } from '../../helpers/fake-clock.js';
 import { md, predict } from '../../helpers/grpc.js';
 import { sdep, startTestGateway, type TestGateway } from '../../helpers/gateway.js';
 import { metric } from '../../helpers/metrics.js';
@@ -36,6 +38,12 @@ describe('flow control in front of a model of fixed concurrency', () => {
   const models = {} as Record<Name, LimitedModel>;
   let gw: TestGateway;
   let clients: GrpcClients;
+  /**
+   * The request path's clock: flow-control waits and route timeouts fire only as a test moves it. Moved only
+   * by the REST tests after the gRPC deadline's (a call's deadline counts from its arrival, stamped on
+   * performance.now()'s timeline: one arriving after a move would look older by it).
+   */
+  const clock = new AheadClock();
 
   beforeAll(async () => {
     // Each model finishes a request when its test says so; `early`'s takes 400 ms.
@@ -50,7 +58,7 @@ describe('flow control in front of a model of fixed concurrency', () => {
       resolve[`${n}-main.m:8000`] = models[n].restPort;
       resolve[`${n}-main.m:5001`] = models[n].grpcPort;
     }
-    gw = await startTestGateway({ manifests, resolve });
+    gw = await startTestGateway({ manifests, resolve, clock });
     clients = grpcClients(`127.0.0.1:${gw.port}`);
   });
   afterAll(async () => {
@@ -72,6 +80,7 @@ describe('flow control in front of a model of fixed concurrency', () => {
   const queued = (n: Name): Promise<number> => metric(gw.adminUrl, `seldon_gateway_flow_queued{namespace="m",deployment="${n}",predictor="main"}`);
   const refused = (n: Name, priority: string): Promise<number> => metric(gw.adminUrl, `seldon_gateway_flow_refused_total{namespace="m",deployment="${n}",predictor="main",priority="${priority}"}`);
   const untilQueued = (n: Name, k: number): Promise<void> => waitUntil(async () => (await queued(n)) === k, 10_000);
+  const inflight = (n: Name): Promise<number> => metric(gw.adminUrl, `seldon_gateway_flow_inflight{namespace="m",deployment="${n}",predictor="main"}`);
 
   it('refuses over the limit and the queue at once, REST byte for byte: 503, x-envoy-overloaded, Retry-After, the JSON body; nothing reaches the model', async () => {
     const model = models.refuse;
@@ -194,23 +203,6 @@ describe('flow control in front of a model of fixed concurrency', () => {
     expect(await refused('leave', 'standard')).toBe(0);
   });
 
-  it('refuses a queued request at its queue timeout, with Retry-After, never sending it', async () => {
-    const model = models.slow;
-    const head = post('slow', 'h');
-    await model.servedCount(1);
-    const started = performance.now();
-    const late = await post('slow', 'late');
-    const waited = performance.now() - started;
-    expect(late.status).toBe(503);
-    expect(late.headers['retry-after']).toBe('1');
-    expect(late.headers['x-envoy-overloaded']).toBe('true');
-    expect(JSON.parse(late.text).status.info).toMatch(/^m\/slow\/main is overloaded: it waited \d+ ms without a free slot \(queueTimeout 300 ms\)$/);
-    expect(waited).toBeGreaterThanOrEqual(290);
-    model.finish();
-    expect((await head).status).toBe(200);
-    expect(model.arrived).toEqual(['h']);
-  });
-
   it('refuses at once a request that could not start within what is left of its timeout, from the observed service time (REST route timeout, gRPC deadline)', async () => {
     const model = models.early;
     // One answer teaches the service time (400 ms).
@@ -235,21 +227,54 @@ describe('flow control in front of a model of fixed concurrency', () => {
     const model = models.budget;
     const head = post('budget', 'b1');
     await model.servedCount(1);
-    const arrived = performance.now();
+    const arrived = clock.now();
     const waiting = post('budget', 'b2');
     await untilQueued('budget', 1);
+    // Whatever real time passed, b2 arrived by now: its route timeout ends it 600 ms after this at the latest.
+    const queuedBy = clock.now();
     // The time b2 waits for its slot is the point here: 400 ms of its 600.
-    await new Promise((r) => setTimeout(r, 400));
+    clock.advance(400);
     model.finish();
     expect((await head).status).toBe(200);
     await model.servedCount(2);
-    // The model never answers b2: the route timeout ends it 600 ms after it arrived, not 600 ms after it was sent.
+    // The model never answers b2. A ms before 600 ms after it arrived it is still in flight (its slot held)...
+    clock.advance(Math.max(0, arrived + 599 - clock.now()));
+    expect(await inflight('budget')).toBe(1);
+    // ...and 600 ms after it arrived, not 600 ms after it was sent (400 ms later), the route timeout ends it.
+    clock.advance(Math.max(0, queuedBy + 600 - clock.now()));
     const late = await waiting;
-    const elapsed = performance.now() - arrived;
+    const elapsed = clock.now() - arrived;
     expect(late.status).toBe(504);
     expect(JSON.parse(late.text).status.reason).toBe('UPSTREAM_TIMEOUT');
     expect(elapsed).toBeGreaterThanOrEqual(590);
     expect(elapsed).toBeLessThan(950);
+  });
+
+  it('refuses a queued request at its queue timeout, with Retry-After, never sending it', async () => {
+    const model = models.slow;
+    const head = post('slow', 'h');
+    await model.servedCount(1);
+    const started = clock.now();
+    const pending = post('slow', 'late');
+    await untilQueued('slow', 1);
+    // Whatever real time passed, it arrived by now: its 300 ms queue timeout falls due by 300 ms after this.
+    const queuedBy = clock.now();
+    // A ms before 300 ms after it could have arrived, it still waits (the timer fires only as the clock passes it)...
+    clock.advance(Math.max(0, started + 299 - clock.now()));
+    expect(await queued('slow')).toBe(1);
+    // ...and at its queue timeout it is refused.
+    clock.advance(Math.max(0, queuedBy + 300 - clock.now()));
+    const late = await pending;
+    const waited = Number(/it waited (\d+) ms/.exec(JSON.parse(late.text).status.info)?.[1]);
+    expect(late.status).toBe(503);
+    expect(late.headers['retry-after']).toBe('1');
+    expect(late.headers['x-envoy-overloaded']).toBe('true');
+    expect(JSON.parse(late.text).status.info).toMatch(/^m\/slow\/main is overloaded: it waited \d+ ms without a free slot \(queueTimeout 300 ms\)$/);
+    expect(waited).toBeGreaterThanOrEqual(290);
+    expect(clock.now() - started).toBeGreaterThanOrEqual(300);
+    model.finish();
+    expect((await head).status).toBe(200);
+    expect(model.arrived).toEqual(['h']);
   });
 
   it('degrades a deployment with a malformed annotation alone: served without limits, the reason in /routes', async () => {
