@@ -11,7 +11,7 @@ import type { Clock } from '../upstream/clock.js';
 import type { AttemptFailure } from '../forward/retry-rule.js';
 import type { Backend } from '../../routing/types.js';
 import type { PooledSession } from '../upstream/grpc-sessions.js';
-import { gatherFrames, streamFull } from '../wire/h2-settings.js';
+import { streamFull } from '../wire/h2-settings.js';
 
 const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
 const ignore = (): void => undefined;
@@ -111,7 +111,6 @@ export class GrpcAttempt extends AttemptBase {
 
   /** A request chunk upstream; false when the stream is full (`attemptDrained` follows). */
   write(chunk: Buffer): boolean {
-    gatherFrames(chunk, this.stream);
     if (!streamFull(this.stream.write(chunk), this.stream)) return true;
     this.stream.once('drain', onDrain);
     return false;

@@ -24,7 +24,7 @@ import { TaggedGrpcAnswer, type CallAnswerChain } from './tagged-answer.js';
 import { awaitClientDrain, awaitTrailersWanted, stopListening } from './client-stream.js';
 import { CallStart } from './call-start.js';
 import { TranslatedGrpcAnswer, type GrpcTranslation } from './grpc-translation.js';
-import { gatherFrames, streamFull } from '../wire/h2-settings.js';
+import { streamFull } from '../wire/h2-settings.js';
 
 const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_FLAG_END_STREAM, NGHTTP2_INTERNAL_ERROR } = http2.constants;
 
@@ -268,7 +268,6 @@ export class GrpcCall extends CallStart implements GrpcAttemptOwner, CallAnswerC
   write(chunk: Buffer): void {
     // Counted as the client receives it: a bandit's tagged answer as tagged.
     if (this.tap !== undefined) this.tap.sent(chunk);
-    gatherFrames(chunk, this.stream);
     if (streamFull(this.stream.write(chunk), this.stream)) {
       // The client is slower than the model: read on from the upstream once it took what was written.
       this.flight.current?.stream.pause();

@@ -33,21 +33,6 @@ export const CONNECTION_WINDOW_BYTES = 16 * MiB;
  */
 export const STREAM_BUFFER_BYTES = 256 * 1024;
 export const streamFull = (ok: boolean, stream: { readonly writableLength: number }): boolean => !ok && stream.writableLength >= STREAM_BUFFER_BYTES;
-/** A whole DATA frame's payload (16 KiB: what Node and nghttp2 send, whatever SETTINGS_MAX_FRAME_SIZE a peer advertises). */
-const FULL_FRAME = 16 * 1024;
-const uncork = (s: { uncork(): void }): void => s.uncork();
-/**
- * Before a body chunk is written to an HTTP/2 stream: a whole DATA frame (a large message, one 16 KiB frame
- * after another, up to 32 × 64 KiB per socket read) corks the stream until the loop's check phase, so the
- * frames of one read reach Node's session as one writev (one write request, one completion) instead of one
- * each (load/README.md, large). Not to the next tick: Node runs the tick queue between the frames of a read.
- * A smaller chunk (a small message, the tail of one) is written as it comes: a small call never waits.
- */
-export function gatherFrames(chunk: { readonly length: number }, stream: { readonly writableCorked: number; cork(): void; uncork(): void }): void {
-  if (chunk.length < FULL_FRAME || stream.writableCorked !== 0) return;
-  stream.cork();
-  setImmediate(uncork, stream);
-}
 /** Envoy's default request-header limit is 60 KiB; gRPC clients default to 8 KiB of metadata. */
 export const MAX_HEADER_LIST_BYTES = 64 * 1024;
 /**
