@@ -21,7 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_CONCURRENT_STREAMS, STREAM_BUFFER_BYTES, STREAM_WINDOW_BYTES } from '../../../gateway/wire/h2-settings.js';
 import { startHttpBackend, type HttpBackend } from '../../fixtures/http-backend.js';
 import { sdep, startTestGateway, waitFor, type TestGateway } from '../../helpers/gateway.js';
-import { RawH2 } from '../../helpers/raw-h2.js';
+import { FRAME, RawH2 } from '../../helpers/raw-h2.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -293,7 +293,32 @@ describe('100 HTTP/2 streams on one connection that hold bytes in the gateway', 
     120_000,
   );
 
-  it('a connection may open at most MAX_CONCURRENT_STREAMS streams: what one client can make the gateway hold is bounded', () => {
-    expect(MAX_CONCURRENT_STREAMS * (STREAM_WINDOW_BYTES + STREAM_BUFFER_BYTES + READ)).toBeLessThanOrEqual(128 * MiB);
-  });
+  it(`a connection carries at most MAX_CONCURRENT_STREAMS (${MAX_CONCURRENT_STREAMS}) streams: one more is refused and never reaches a model`, async () => {
+    // What one connection can make the gateway hold: that many streams' windows, marks and reads.
+    expect(MAX_CONCURRENT_STREAMS * (STREAM_WINDOW_BYTES + STREAM_BUFFER_BYTES + READ)).toBeLessThanOrEqual(72 * MiB);
+    const before = unread.rest.length;
+    const client = await RawH2.connect(gw.port);
+    expect(await client.windowOpen()).toBe(true);
+    const post = (id: number): void =>
+      client.headers(
+        id,
+        [
+          [':method', 'POST'],
+          [':scheme', 'http'],
+          [':path', REST_PATH],
+          [':authority', 'gw'],
+          ['content-type', 'application/octet-stream'],
+          ['content-length', String(BIG)],
+        ],
+        false,
+      );
+    for (let i = 0; i < MAX_CONCURRENT_STREAMS; i++) post(1 + 2 * i);
+    await waitFor(() => unread.rest.length - before === MAX_CONCURRENT_STREAMS, 30_000);
+    const extra = 1 + 2 * MAX_CONCURRENT_STREAMS;
+    post(extra);
+    // Refused (RST_STREAM), or the connection ended for it (GOAWAY): either way no model hears of it.
+    await waitFor(() => client.closed || client.frames.some((f) => (f.type === FRAME.RST_STREAM && f.stream === extra) || f.type === FRAME.GOAWAY), 10_000);
+    expect(unread.rest.length - before).toBe(MAX_CONCURRENT_STREAMS);
+    client.close();
+  }, 120_000);
 });
