@@ -242,7 +242,7 @@ export class H2Response extends http2.Http2ServerResponse implements RestRespons
   /**
    * A body chunk; false: wait for 'drain'. Node's stream answers false after every 64 KiB chunk a model's
    * socket hands over (its fixed mark, the chunk included): the answer waits only once the stream holds
-   * its flow-control window (wire/h2-settings.ts `streamFull`), not per chunk.
+   * its write mark (wire/h2-settings.ts `streamFull`), not per chunk.
    */
   override write(chunk: string | Uint8Array, ...rest: unknown[]): boolean {
     return !streamFull((super.write as (chunk: string | Uint8Array, ...rest: unknown[]) => boolean)(chunk, ...rest), this.stream);

@@ -3,16 +3,23 @@
  * (which are tuned for browsers: a 64 KiB connection window, 10 MB of session memory).
  *
  * Flow control: Node acknowledges connection-level data as it arrives and stream-level data only
- * as the proxy reads it, so the per-stream window is what bounds buffered bytes per call (the
- * proxy pauses a side whose peer is slow). 1 MiB per stream lets a 16 MB message cross loopback
- * in a few round trips; the 16 MiB connection window keeps many such streams from queueing
- * behind each other's WINDOW_UPDATEs.
+ * as the proxy reads it, so a stream's window is what it may hold unread in the gateway, and only the
+ * number of streams bounds a connection (a stream paused by backpressure still takes its whole window:
+ * 100 streams held 100 MiB at 1 MiB windows, test/gateway/edge/h2-held-bytes.test.ts). 256 KiB per
+ * stream still lets a large message cross loopback without waiting (the WINDOW_UPDATE goes out at half
+ * the window, while the rest is in flight); the 16 MiB connection window keeps many such streams from
+ * queueing behind each other's WINDOW_UPDATEs.
+ *
+ * What one client connection can make the gateway hold (Envoy's per-connection buffer limit is the
+ * reference; nginx allows 128 streams, haproxy 100): MAX_CONCURRENT_STREAMS × (STREAM_WINDOW_BYTES unread +
+ * STREAM_BUFFER_BYTES queued to it + one read past the mark), 72 MiB, and over gRPC the upstream stream's
+ * window again per stream.
  */
 import type { ClientSessionOptions, ServerOptions, Settings } from 'node:http2';
 
 const MiB = 1024 * 1024;
 
-export const STREAM_WINDOW_BYTES = 1 * MiB;
+export const STREAM_WINDOW_BYTES = 256 * 1024;
 export const CONNECTION_WINDOW_BYTES = 16 * MiB;
 /**
  * After a body chunk was written to an HTTP/2 stream (`ok`: what its write answered): whether to wait
@@ -20,16 +27,20 @@ export const CONNECTION_WINDOW_BYTES = 16 * MiB;
  * sets it), and a write completes only once the session has sent it, an immediate later, while one poll
  * of a socket reads up to 32 × 64 KiB: a 1 MiB message queued whole before the first write completed, so
  * every 64 KiB answered false and the other side was paused, and resumed on a 'drain', 16 times per MiB
- * (load/README.md, large). The body's mark for a stream is a quarter of its window: 4 pauses per MiB
- * instead of 16, while a connection's 1,024 streams each read slowly hold at most 256 KiB apiece (Envoy's
- * per-stream limit, 1 MiB, would let one hostile client pin a GiB).
+ * (load/README.md, large). The mark is 256 KiB: 4 pauses per MiB instead of 16, while a connection's
+ * MAX_CONCURRENT_STREAMS streams each read slowly hold at most 256 KiB apiece (Envoy's per-stream limit,
+ * 1 MiB, would let one hostile client pin 128 MiB here).
  */
-export const STREAM_BUFFER_BYTES = STREAM_WINDOW_BYTES / 4;
+export const STREAM_BUFFER_BYTES = 256 * 1024;
 export const streamFull = (ok: boolean, stream: { readonly writableLength: number }): boolean => !ok && stream.writableLength >= STREAM_BUFFER_BYTES;
 /** Envoy's default request-header limit is 60 KiB; gRPC clients default to 8 KiB of metadata. */
 export const MAX_HEADER_LIST_BYTES = 64 * 1024;
-/** Per client connection: the 1,000-call bursts gRPC clients make fit, memory stays bounded. */
-export const MAX_CONCURRENT_STREAMS = 1024;
+/**
+ * Per client connection (nginx's http2_max_concurrent_streams): what one connection can make the gateway
+ * hold is this many streams' windows and marks (above). A client with more calls in flight queues them on
+ * its side (HTTP/2 clients hold a stream past the peer's limit until one ends).
+ */
+export const MAX_CONCURRENT_STREAMS = 128;
 /**
  * Node refuses new streams (ENHANCE_YOUR_CALM) once a session's queued output, header tables and
  * unacknowledged frames pass this many MB. 10 (the default) is reached by a handful of 4 MB
