@@ -3,7 +3,7 @@
  * arrays (Seldon's `ndarray`, a v2 `data` written nested) are flattened only when rectangular, and
  * a flat list is nested again by its shape. Pure.
  */
-import { TranslateRefusal, jsonText, writeElement, writesAsJson, type Element } from './datatypes.js';
+import { TranslateRefusal, asJsonValues, jsonText, writeElement, type Element } from './datatypes.js';
 
 /** Most dimensions a tensor may have (numpy's limit). */
 export const MAX_RANK = 32;
@@ -98,24 +98,11 @@ export function checkNesting(count: number, shape: readonly number[], status = 4
 export function writeNested(values: readonly Element[], shape: readonly number[], float = false): string {
   if (shape.length === 0) return writeElement(values[0]!, float);
   checkNesting(values.length, shape);
-  if (writesAsJson(values, float)) return JSON.stringify(nest(values, shape, 0, 0));
-  const parts: string[] = [];
-  let at = 0;
-  const level = (d: number): void => {
-    parts.push('[');
-    for (let i = 0; i < shape[d]!; i++) {
-      if (i > 0) parts.push(',');
-      if (d === shape.length - 1) parts.push(writeElement(values[at++]!, float));
-      else level(d + 1);
-    }
-    parts.push(']');
-  };
-  level(0);
-  return parts.join('');
+  return JSON.stringify(nest(asJsonValues(values, float), shape, 0, 0));
 }
 
 /** The elements from `start` nested by `shape` from dimension `d` (the last dimension a slice: JSON.stringify writes it natively). */
-function nest(values: readonly Element[], shape: readonly number[], d: number, start: number): unknown[] {
+function nest(values: readonly unknown[], shape: readonly number[], d: number, start: number): unknown[] {
   const n = shape[d]!;
   if (d === shape.length - 1) return start === 0 && n === values.length ? (values as unknown[]) : values.slice(start, start + n);
   const stride = elementCount(shape.slice(d + 1));
