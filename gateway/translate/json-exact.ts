@@ -138,7 +138,7 @@ function exactNumber(this: unknown, _key: string, value: unknown, context?: { so
 }
 
 /** JSON.rawJSON (Node 21+; not in the ES2023 lib's types): a value JSON.stringify writes as the text given. */
-export const rawJSON = (JSON as unknown as { rawJSON(text: string): unknown }).rawJSON;
+const rawJSON = (JSON as unknown as { rawJSON(text: string): unknown }).rawJSON;
 
 /** A bigint written as its digits (a number still, never a string); anything else as JSON.stringify writes it. */
 const digits = (_key: string, v: unknown): unknown => (typeof v === 'bigint' ? rawJSON(v.toString()) : v);
