@@ -139,21 +139,37 @@ export function inferDatatype(values: readonly Element[], floats: () => boolean)
 export const isFloat = (dt: Datatype): boolean => FLOAT_MAX[dt] !== undefined;
 
 /**
- * Whether JSON.stringify writes `values` as they are: no bigint (it throws), no negative zero (it
- * writes `0`), and with `float`, no whole number (it writes `1`, which numpy reads as an integer).
+ * Where `values` holds an element JSON.stringify would not write as it is: a bigint (it throws), a
+ * negative zero (it writes `0`), and with `float` a whole number (it writes `1`, which numpy reads as
+ * an integer); null: none, the common case.
  */
-export function writesAsJson(values: readonly Element[], float: boolean): boolean {
+export function ownTextIndices(values: readonly Element[], float: boolean): number[] | null {
+  let at: number[] | null = null;
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
-    if (typeof v === 'bigint' || (typeof v === 'number' && (Object.is(v, -0) || (float && Number.isInteger(v))))) return false;
+    if (typeof v === 'bigint' || (typeof v === 'number' && (Object.is(v, -0) || (float && Number.isInteger(v))))) (at ??= []).push(i);
   }
-  return true;
+  return at;
 }
 
-/** `values` as a JSON array's text; `float`: numbers as Python writes a float (`1.0`), for the Seldon side, which has no datatype. */
+/**
+ * `values` as a JSON array's text; `float`: numbers as Python writes a float (`1.0`), for the Seldon
+ * side, which has no datatype. The runs between the elements of their own text (`writeElement`) are
+ * each one native JSON.stringify of a slice: formatting every number in JavaScript and joining the
+ * strings cost several times the stringify (a float answer holding one whole number paid it all).
+ */
 export function writeFlat(values: readonly Element[], float = false): string {
-  if (writesAsJson(values, float)) return JSON.stringify(values);
-  return `[${values.map((v) => writeElement(v, float)).join(',')}]`;
+  const own = ownTextIndices(values, float);
+  if (own === null) return JSON.stringify(values);
+  const parts: string[] = [];
+  let start = 0;
+  for (const i of own) {
+    if (i > start) parts.push(JSON.stringify(values.slice(start, i)).slice(1, -1));
+    parts.push(writeElement(values[i]!, float));
+    start = i + 1;
+  }
+  if (start < values.length) parts.push(JSON.stringify(values.slice(start)).slice(1, -1));
+  return `[${parts.join(',')}]`;
 }
 
 /** One element's JSON text: a bigint's digits, a negative zero's sign, and with `float` a whole number as `1.0`. */

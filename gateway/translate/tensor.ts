@@ -3,7 +3,7 @@
  * arrays (Seldon's `ndarray`, a v2 `data` written nested) are flattened only when rectangular, and
  * a flat list is nested again by its shape. Pure.
  */
-import { TranslateRefusal, jsonText, writeElement, writesAsJson, type Element } from './datatypes.js';
+import { TranslateRefusal, jsonText, ownTextIndices, writeElement, writeFlat, type Element } from './datatypes.js';
 
 /** Most dimensions a tensor may have (numpy's limit). */
 export const MAX_RANK = 32;
@@ -98,20 +98,17 @@ export function checkNesting(count: number, shape: readonly number[], status = 4
 export function writeNested(values: readonly Element[], shape: readonly number[], float = false): string {
   if (shape.length === 0) return writeElement(values[0]!, float);
   checkNesting(values.length, shape);
-  if (writesAsJson(values, float)) return JSON.stringify(nest(values, shape, 0, 0));
-  const parts: string[] = [];
-  let at = 0;
-  const level = (d: number): void => {
-    parts.push('[');
-    for (let i = 0; i < shape[d]!; i++) {
-      if (i > 0) parts.push(',');
-      if (d === shape.length - 1) parts.push(writeElement(values[at++]!, float));
-      else level(d + 1);
-    }
-    parts.push(']');
+  if (ownTextIndices(values, float) === null) return JSON.stringify(nest(values, shape, 0, 0));
+  // Some elements of their own text: each innermost list written by writeFlat, the nesting around them.
+  const level = (d: number, start: number): string => {
+    const n = shape[d]!;
+    if (d === shape.length - 1) return writeFlat(values.slice(start, start + n), float);
+    const stride = elementCount(shape.slice(d + 1));
+    const parts: string[] = new Array(n);
+    for (let i = 0; i < n; i++) parts[i] = level(d + 1, start + i * stride);
+    return `[${parts.join(',')}]`;
   };
-  level(0);
-  return parts.join('');
+  return level(0, 0);
 }
 
 /** The elements from `start` nested by `shape` from dimension `d` (the last dimension a slice: JSON.stringify writes it natively). */

@@ -3,14 +3,15 @@
  * reference it replaced (JSON read with a byte scan before the parse, a tensor flattened element by
  * element, each element checked alone, the default names built as strings and written with
  * JSON.stringify or one protobuf field each, packed floats read and written one `readDoubleLE` /
- * `writeDoubleLE` each, a nested message finished at each level), and random input, good and bad,
+ * `writeDoubleLE` each, a nested message finished at each level, a tensor's elements written one
+ * `writeElement` each and joined), and random input, good and bad,
  * must give the same value, the same refusal message, the same bytes.
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { parseExact } from '../../../gateway/translate/json-exact.js';
-import { flatten } from '../../../gateway/translate/tensor.js';
-import { DATATYPES, TranslateRefusal, checkElement, checkElements, type Datatype, type Element } from '../../../gateway/translate/datatypes.js';
+import { elementCount, flatten, writeNested } from '../../../gateway/translate/tensor.js';
+import { DATATYPES, TranslateRefusal, checkElement, checkElements, writeElement, writeFlat, type Datatype, type Element } from '../../../gateway/translate/datatypes.js';
 import { writeDefaultNames } from '../../../gateway/translate/default-names.js';
 import { ProtoWriter, readPackedFloats } from '../../../gateway/wire/protobuf.js';
 
@@ -114,6 +115,19 @@ const valueText: fc.Arbitrary<string> = fc.letrec<{ v: string }>((tie) => ({
   ),
 })).v;
 
+/** A tensor's elements as JSON text, each by `writeElement`, joined (nested by `shape`; `shape` null: flat). */
+function plainWrite(values: readonly Element[], shape: readonly number[] | null, float: boolean): string {
+  if (shape === null) return `[${values.map((v) => writeElement(v, float)).join(',')}]`;
+  if (shape.length === 0) return writeElement(values[0]!, float);
+  let at = 0;
+  const level = (d: number): string => {
+    const parts: string[] = [];
+    for (let i = 0; i < shape[d]!; i++) parts.push(d === shape.length - 1 ? writeElement(values[at++]!, float) : level(d + 1));
+    return `[${parts.join(',')}]`;
+  };
+  return level(0);
+}
+
 describe('the fast paths write what the plain ones wrote (seeded)', () => {
   it('JSON read exactly: the same value (bigints beyond 2^53) and the same floats flag', () => {
     fc.assert(
@@ -166,6 +180,26 @@ describe('the fast paths write what the plain ones wrote (seeded)', () => {
     fc.assert(
       fc.property(fc.constantFrom(...DATATYPES), fc.array(element, { maxLength: 12 }), (dt, values) => {
         expect(outcome(() => checkElements(dt, values))).toEqual(outcome(() => plainCheckElements(dt, values)));
+      }),
+      { seed: SEED, numRuns: 3000 },
+    );
+  });
+
+  it("a tensor's elements written flat and nested: the same text as each element written alone and joined", () => {
+    // Mostly fractions, with whole numbers, negative zeros, bigints beyond 2^53, booleans and strings among them.
+    const element = fc.oneof(
+      { weight: 6, arbitrary: fc.double({ noNaN: true, noDefaultInfinity: true }) },
+      { weight: 2, arbitrary: fc.constantFrom(0, -0, 1, -7, 100, 2 ** 53, 1e21, 1e-7, 0.1, Math.fround(0.3)) },
+      { weight: 1, arbitrary: fc.bigInt({ min: -(2n ** 64n), max: 2n ** 64n }) },
+      { weight: 1, arbitrary: fc.oneof(fc.boolean(), fc.string({ maxLength: 8 })) },
+    );
+    const tensor = fc
+      .array(fc.integer({ min: 0, max: 4 }), { maxLength: 4 })
+      .chain((shape) => fc.tuple(fc.constant(shape), fc.array(element, { minLength: elementCount(shape), maxLength: elementCount(shape) })));
+    fc.assert(
+      fc.property(tensor, fc.boolean(), ([shape, values], float) => {
+        expect(writeFlat(values, float)).toBe(plainWrite(values, null, float));
+        expect(writeNested(values, shape, float)).toBe(plainWrite(values, shape, float));
       }),
       { seed: SEED, numRuns: 3000 },
     );
