@@ -386,6 +386,10 @@ export class LaneExchange extends RequestHead implements RestRequest, RestRespon
     return ok;
   }
 
+  holdsWrites(): boolean {
+    return this.pending !== null || this.connection.socket.writableLength > 0;
+  }
+
   end(chunk?: Buffer | string): this {
     if (this.ended || this.destroyed) return this;
     if (chunk !== undefined) this.write(chunk);

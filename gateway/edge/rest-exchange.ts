@@ -58,6 +58,11 @@ export interface RestResponse extends ObservedResponse {
   writeAnswerHead(status: number, fields: AnswerFields, reason?: string): this;
   /** False: wait for 'drain' before writing more. */
   write(chunk: Buffer): boolean;
+  /**
+   * Whether a chunk given to `write` may still be referenced (held behind the head, or queued in the
+   * socket); false: every one went to the kernel, its memory free to reuse. Absent: assume held.
+   */
+  holdsWrites?(): boolean;
   end(): this;
   end(chunk: Buffer | string): this;
   /** The answer cannot be completed: the client must not take what it got for the whole. */

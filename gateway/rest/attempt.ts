@@ -102,6 +102,11 @@ export class RestAttempt extends AttemptBase implements ResponseHandler, Upstrea
     this.upstream?.resume();
   }
 
+  /** `chunk` of the answer reached the client's socket and is kept by nobody (upstream/http1-connection.ts reuses its memory). */
+  passed(chunk: Buffer): void {
+    this.upstream?.passed(chunk);
+  }
+
   /** The exchange is done with it: its endpoint's count and its timer end; what it reports from now on is dropped. */
   end(): void {
     this.over = true;

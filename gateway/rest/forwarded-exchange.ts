@@ -195,8 +195,12 @@ export class Exchange extends ExchangeBody implements AttemptOwner, AnswerSink {
     return true;
   }
 
-  attemptData(_a: RestAttempt, chunk: Buffer): boolean {
-    return this.answer.data(chunk);
+  attemptData(a: RestAttempt, chunk: Buffer): boolean {
+    const ok = this.answer.data(chunk);
+    // Written straight to the client's socket, which took it whole (no tap, coding or decorator kept it):
+    // the model's connection may read its next bytes into the same memory.
+    if (this.answer === this && this.out === this.res && this.tap === undefined && this.res.holdsWrites?.() === false) a.passed(chunk);
+    return ok;
   }
 
   attemptComplete(a: RestAttempt): void {

@@ -56,7 +56,7 @@ export interface PoolOptions {
 const KEEP_ALIVE_MS = 60_000;
 const HOSTNAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}$/;
 
-const NOT_SENT: UpstreamAttempt = { abort: () => undefined, resume: () => undefined };
+const NOT_SENT: UpstreamAttempt = { abort: () => undefined, resume: () => undefined, passed: () => undefined };
 
 export class Http1Pool implements PoolSide {
   /** The Host header for requests that carry none. */

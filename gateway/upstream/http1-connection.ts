@@ -18,6 +18,11 @@ export interface UpstreamAttempt {
   abort(err: Error): void;
   /** Read on after `onHeaders` or `onData` returned false. */
   resume(): void;
+  /**
+   * The body slice just handed to `onData` went on and nothing keeps it (it reached the kernel): the
+   * connection may read its next bytes into the same memory. Not called: the slice is the handler's.
+   */
+  passed(chunk: Buffer): void;
 }
 
 export interface ResponseHandler {
@@ -76,6 +81,17 @@ const ignore = (): void => undefined;
 const GATHER_BELOW = 64 * 1024;
 const sendGathered = (c: { flushGathered(): void }): void => c.flushGathered();
 
+/**
+ * A cleartext connection reads into a buffer of its own (`onread`), not a new 64 KiB ArrayBuffer per
+ * read as Node's sockets do: those buffers, a 1 MiB answer's sixteen, are what ran the worker's full
+ * collections (load/README.md, large). A read is handed on as views of that buffer only when it is
+ * large (a body's chunk); the buffer is kept for the next read when every byte of the read was
+ * `passed` (written on, not kept), else left to its holders and a new one taken. A small read (a
+ * small answer, its head) is copied out at once, as small as it is, and the buffer stays.
+ */
+const READ_BYTES = 64 * 1024;
+const COPY_READS_BELOW = 16 * 1024;
+
 /** The server reset the connection: it closed it with bytes of ours unread. */
 const isReset = (err: Error & { code?: string }): boolean => err.code === 'ECONNRESET' || err.code === 'EPIPE';
 
@@ -109,6 +125,10 @@ export class Task implements UpstreamAttempt {
   resume(): void {
     if (!this.done && this.conn !== undefined) this.conn.resumeReading();
   }
+
+  passed(chunk: Buffer): void {
+    this.conn?.passed(chunk);
+  }
 }
 
 export class Connection implements ResponseSink {
@@ -136,6 +156,11 @@ export class Connection implements ResponseSink {
   private readAt = 0;
   /** When it connected (performance.now() ms): its age, under the pool's `maxLifetimeMs`. */
   private connectedAt = 0;
+  /** What a cleartext socket reads into (`READ_BYTES`), once it read something large. */
+  private readBuffer: Buffer | undefined;
+  /** Bytes of the read being handed on as views of `readBuffer`, and of those, the ones `passed` (-1: no such read). */
+  private lentBytes = -1;
+  private passedBytes = 0;
 
   constructor(private readonly pool: PoolSide) {
     const o = pool.options;
@@ -143,12 +168,19 @@ export class Connection implements ResponseSink {
       o.tls !== undefined
         ? tls.connect({ ...o.tls, host: o.host, port: o.port, ALPNProtocols: ['http/1.1'], session: pool.tlsSession })
         : // A body's chunks pass without a pause each (wire/socket-buffers.ts); Node's Socket hands its options to Duplex, which its types do not say.
-          net.connect({ host: o.host, port: o.port, writableHighWaterMark: BODY_SOCKET_HIGH_WATER_MARK } as net.NetConnectOpts);
+          net.connect({
+            host: o.host,
+            port: o.port,
+            writableHighWaterMark: BODY_SOCKET_HIGH_WATER_MARK,
+            onread: { buffer: () => this.nextReadBuffer(), callback: (n: number, buf: Buffer) => this.onOwnRead(n, buf) },
+          } as net.NetConnectOpts);
     this.parser = new ResponseParser(this, o.maxHeadBytes);
     this.socket.setNoDelay(true);
     this.socket.once(o.tls !== undefined ? 'secureConnect' : 'connect', () => this.onConnected());
-    if (o.tls !== undefined) this.socket.on('session', (s: Buffer) => (pool.tlsSession = s));
-    this.socket.on('data', (c: Buffer) => this.onRead(c));
+    if (o.tls !== undefined) {
+      this.socket.on('session', (s: Buffer) => (pool.tlsSession = s));
+      this.socket.on('data', (c: Buffer) => this.onRead(c));
+    }
     this.socket.on('end', () => this.onSocketEnd());
     this.socket.on('error', (err: Error) => (this.error ??= err));
     this.socket.once('close', () => this.onClose());
@@ -279,6 +311,35 @@ export class Connection implements ResponseSink {
     body.off('end', this.onBodyEnd);
     body.off('error', this.onBodyError);
     this.socket.off('drain', this.onDrain);
+  }
+
+  /** The buffer the socket reads into next: the same one unless the last read's views are still held. */
+  private nextReadBuffer(): Buffer {
+    if (this.lentBytes >= 0) {
+      if (this.passedBytes !== this.lentBytes) this.readBuffer = undefined;
+      this.lentBytes = -1;
+    }
+    return (this.readBuffer ??= Buffer.allocUnsafeSlow(READ_BYTES));
+  }
+
+  /** A read into `buf` (`onread`): copied out when small, else handed on as views of `buf`. */
+  private onOwnRead(n: number, buf: Buffer): boolean {
+    if (n < COPY_READS_BELOW) {
+      const copy = Buffer.allocUnsafe(n);
+      buf.copy(copy, 0, 0, n);
+      this.onRead(copy);
+    } else {
+      this.lentBytes = n;
+      this.passedBytes = 0;
+      this.onRead(n === buf.length ? buf : buf.subarray(0, n));
+    }
+    // Pausing is the socket's own (pauseReading): the read stops there.
+    return true;
+  }
+
+  /** `chunk` (a view of this connection's read buffer, or not) went on and is not kept. */
+  passed(chunk: Buffer): void {
+    if (this.lentBytes >= 0 && chunk.buffer === this.readBuffer?.buffer) this.passedBytes += chunk.length;
   }
 
   private onRead(chunk: Buffer): void {

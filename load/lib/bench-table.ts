@@ -15,6 +15,9 @@ export const MEASURED = 'measured';
 /** The floor scenario's small request: 66 bytes of Seldon JSON (`scenarios/rest.ts`, `scenarios/instructions.ts`). */
 export const SMALL_BODY = '{"data":{"names":["a","b","c","d"],"ndarray":[[5.1,3.5,1.4,0.2]]}}';
 
+/** A JSON tensor of exactly `bytes` bytes (the shape of an image's payload): the large scenarios' request body. */
+export const tensorJson = (bytes: number): string => `{"data":{"ndarray":[${'0.123456,'.repeat(Math.floor((bytes - 40) / 9))}0]}}`.padEnd(bytes, ' ');
+
 export const predictionPath = (name: string, namespace = NS): string => `/seldon/${namespace}/${name}/api/v1.0/predictions`;
 
 type SDep = Record<string, unknown>;

@@ -10,10 +10,16 @@
  * 50 times as long. Thread 1 is the event loop (the requests' own work); the other threads compile and collect,
  * and under valgrind (threads serialised) their share lags and varies: read the event loop's figure first.
  * With `--node-args=--perf-basic-prof` the dumps' JIT addresses can be named from /tmp/perf-<worker pid>.map (node
- * then also leaves isolate-*-v8.log files in the checkout).
+ * then also leaves isolate-*-v8.log files in the checkout); `--functions N` prints each build's N costliest functions
+ * of the event loop per request, so named.
+ *
+ * `--body-bytes B --direction requests|answers` counts a large body instead: a B-byte JSON request with the backend's
+ * small answer, or the small request with a B-byte answer (the `large` scenario's cases, a plain one-predictor route);
+ * `--relay` counts the raw TCP relay (the floor of a Node proxy, lib/relay-proxy.ts) the same way first.
  *
  *   npm run bench -- instructions --vs <ref>
  *   npx vite-node load/scenarios/instructions.ts -- --main dist/gateway/main.js --main /other/dist/gateway/main.js
+ *   npx vite-node load/scenarios/instructions.ts -- --body-bytes 1048576 --direction answers --relay --requests 300 --warmup 600
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
@@ -21,8 +27,8 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { generateManifests, MEASURED, predictionPath, SMALL_BODY } from '../lib/bench-table.js';
-import { runMain, sleep, startScript, stopServer } from '../lib/children.js';
+import { generateManifests, MEASURED, predictionPath, SMALL_BODY, tensorJson } from '../lib/bench-table.js';
+import { runMain, sleep, startScript, stopServer, type Spawned } from '../lib/children.js';
 import { GATEWAY_MAIN, restUpstreams, startGateway } from '../lib/gateway.js';
 import { descendants } from '../lib/proc.js';
 
@@ -39,6 +45,13 @@ const { values: argv } = parseArgs({
     cpu: { type: 'string', default: '1' },
     /** node flags of the gateway (e.g. --perf-basic-prof, to name the JIT code of a dump). */
     'node-args': { type: 'string', default: '' },
+    /** A large body (bytes; 0: the floor's small request and answer), in --direction requests or answers. */
+    'body-bytes': { type: 'string', default: '0' },
+    direction: { type: 'string', default: 'requests' },
+    /** Count the raw TCP relay too (first), the floor of a Node proxy. */
+    relay: { type: 'boolean', default: false },
+    /** Print the N costliest functions (self, event loop, per request) of each build (name JIT code with --perf-basic-prof). */
+    functions: { type: 'string', default: '0' },
   },
 });
 const MAINS = [...(argv.main ?? [GATEWAY_MAIN]), ...(argv['vs-main'] ? [argv['vs-main']] : [])].map((m) => resolve(m));
@@ -46,7 +59,11 @@ const N = Number(argv.requests);
 const WARMUP = Number(argv.warmup);
 const CONNS = Number(argv.conns);
 const NODE_ARGS = argv['node-args'].split(/\s+/).filter(Boolean);
-const BODY = SMALL_BODY;
+const BODY_BYTES = Number(argv['body-bytes']);
+if (argv.direction !== 'requests' && argv.direction !== 'answers') throw new Error('--direction is requests or answers');
+const BODY = BODY_BYTES > 0 && argv.direction === 'requests' ? tensorJson(BODY_BYTES) : SMALL_BODY;
+const ANSWER_BYTES = BODY_BYTES > 0 && argv.direction === 'answers' ? BODY_BYTES : 0;
+const FUNCTIONS = Number(argv.functions);
 
 /** Send `total` POSTs over `conns` keep-alive sockets, one in flight per socket; throws on any non-200. */
 async function load(port: number, total: number, conns: number): Promise<void> {
@@ -56,7 +73,9 @@ async function load(port: number, total: number, conns: number): Promise<void> {
   const one = (): Promise<void> =>
     new Promise((done, fail) => {
       const s = connect(port, '127.0.0.1');
-      let buf = Buffer.alloc(0);
+      let buf: Buffer = Buffer.alloc(0);
+      /** Body bytes of the current answer still to come, once its head is read (a large answer is not gathered). */
+      let skip = 0;
       const next = (): void => {
         if (sent >= total) {
           s.end();
@@ -69,7 +88,14 @@ async function load(port: number, total: number, conns: number): Promise<void> {
       s.on('connect', next);
       s.on('error', fail);
       s.on('data', (chunk: Buffer) => {
-        buf = Buffer.concat([buf, chunk]);
+        if (skip > 0) {
+          const n = Math.min(skip, chunk.length);
+          skip -= n;
+          chunk = chunk.subarray(n);
+          if (skip === 0) next();
+          if (chunk.length === 0) return;
+        }
+        buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
         for (;;) {
           const end = buf.indexOf('\r\n\r\n');
           if (end < 0) return;
@@ -77,7 +103,11 @@ async function load(port: number, total: number, conns: number): Promise<void> {
           if (!headText.startsWith('HTTP/1.1 200')) return fail(new Error(`answer: ${headText.split('\r\n')[0]}`));
           const length = Number(/\r\ncontent-length: *(\d+)/i.exec(headText)?.[1]);
           if (!Number.isFinite(length)) return fail(new Error(`no content-length: ${headText}`));
-          if (buf.length < end + 4 + length) return;
+          if (buf.length < end + 4 + length) {
+            skip = end + 4 + length - buf.length;
+            buf = Buffer.alloc(0);
+            return;
+          }
           buf = buf.subarray(end + 4 + length);
           next();
         }
@@ -89,10 +119,18 @@ async function load(port: number, total: number, conns: number): Promise<void> {
 /** The total instruction count (Ir) of a callgrind dump. */
 const totalIr = (file: string): number => Number(/^totals: *(\d+)/m.exec(readFileSync(file, 'utf8'))?.[1] ?? /^summary: *(\d+)/m.exec(readFileSync(file, 'utf8'))?.[1]);
 
+const VALGRIND = (dir: string): string[] => ['--tool=callgrind', '--trace-children=yes', '--instr-atstart=no', '--separate-threads=yes', `--callgrind-out-file=${join(dir, 'cg.%p')}`];
+
+/** A process under callgrind, counted once warm: its public port and the pid whose instructions are counted. */
+interface Counted {
+  readonly port: number;
+  readonly pid: () => number;
+  stop(): Promise<void>;
+}
+
 async function measureBuild(main: string, tmp: string, manifests: string, backendPort: number, run: number): Promise<{ loop: number; all: number }> {
   const dir = mkdtempSync(join(tmp, 'cg-'));
   const { upstreams } = restUpstreams(manifests, main);
-  const node = process.execPath;
   const g = await startGateway(`gateway-${run}`, {
     log: join(dir, 'gateway.log'),
     cpu: Number(argv.cpu),
@@ -101,22 +139,58 @@ async function measureBuild(main: string, tmp: string, manifests: string, backen
     backendPort,
     main,
     node: 'valgrind',
-    nodeArgs: ['--tool=callgrind', '--trace-children=yes', '--instr-atstart=no', '--separate-threads=yes', `--callgrind-out-file=${join(dir, 'cg.%p')}`, node, ...NODE_ARGS],
+    nodeArgs: [...VALGRIND(dir), process.execPath, ...NODE_ARGS],
     // A gateway under valgrind runs some 50 times slower: the route timeout must not fire (its timer is set either way).
     args: ['--access-log', 'off', '--default-timeout', '300s'],
     readyTimeoutMs: 600_000,
   });
+  // The worker is the valgrind'd process under the primary that is not itself a parent (the gateway's only worker).
+  const worker = (): number => {
+    const found = descendants(g.server.pid)
+      .filter((p) => descendants(p).length === 0)
+      .at(-1);
+    if (!found) throw new Error('no worker process');
+    return found;
+  };
+  return count(main, dir, { port: g.port, pid: worker, stop: () => g.stop() });
+}
+
+const accepts = (port: number): Promise<boolean> =>
+  new Promise((done) => {
+    const s = connect(port, '127.0.0.1');
+    s.once('connect', () => (s.destroy(), done(true)));
+    s.once('error', () => done(false));
+  });
+
+/** The raw TCP relay (one process) under callgrind, in front of the backend. */
+async function measureRelay(tmp: string, backendPort: number): Promise<{ loop: number; all: number }> {
+  const dir = mkdtempSync(join(tmp, 'cg-relay-'));
+  const relay: Spawned & { port: number } = await startScript(
+    'relay-proxy',
+    dir,
+    Number(argv.cpu),
+    { BENCH_UPSTREAM_PORT: String(backendPort) },
+    {
+      name: 'relay',
+      node: 'valgrind',
+      nodeArgs: [...VALGRIND(dir), process.execPath, ...NODE_ARGS],
+      // valgrind echoes the script (and its `listening`) as it starts: ready once the port takes a connection.
+      ready: (port) => accepts(port),
+    },
+  );
+  // taskset and valgrind exec in place: the spawned pid is node's.
+  return count('relay', dir, { port: relay.port, pid: () => relay.pid, stop: () => stopServer(relay) });
+}
+
+async function count(label: string, dir: string, target: Counted): Promise<{ loop: number; all: number }> {
   try {
-    await load(g.port, WARMUP, CONNS);
-    // The worker is the valgrind'd process under the primary that is not itself a parent (the gateway's only worker).
-    const tree = descendants(g.server.pid);
-    const worker = tree.filter((p) => descendants(p).length === 0).at(-1);
-    if (!worker) throw new Error('no worker process');
+    await load(target.port, WARMUP, CONNS);
+    const worker = target.pid();
     execFileSync('callgrind_control', ['-i', 'on', String(worker)], { stdio: 'ignore' });
-    await load(g.port, Math.min(WARMUP, 500), CONNS);
+    await load(target.port, Math.min(WARMUP, 500), CONNS);
     // Thread 1 is the event loop (the requests' own work); the other threads compile and collect.
     let dumpNo = 0;
-    const window = async (work: () => Promise<void>): Promise<{ loop: number; all: number; ms: number }> => {
+    const window = async (work: () => Promise<void>): Promise<{ loop: number; all: number; ms: number; file: string }> => {
       execFileSync('callgrind_control', ['-z', String(worker)], { stdio: 'ignore' });
       const t0 = Date.now();
       await work();
@@ -128,37 +202,72 @@ async function measureBuild(main: string, tmp: string, manifests: string, backen
       await sleep(1000);
       const dumps = dumped();
       if (dumps.length === 0) throw new Error(`no dump ${dumpNo} of ${worker} in ${dir}`);
-      const threads = dumps.map((f) => ({ ir: totalIr(join(dir, f)), thread: Number(/-(\d+)$/.exec(f)![1]) }));
-      return { loop: threads.find((t) => t.thread === 1)?.ir ?? NaN, all: threads.reduce((n, t) => n + t.ir, 0), ms };
+      const threads = dumps.map((f) => ({ ir: totalIr(join(dir, f)), thread: Number(/-(\d+)$/.exec(f)![1]), f }));
+      const loopThread = threads.find((t) => t.thread === 1);
+      return { loop: loopThread?.ir ?? NaN, all: threads.reduce((n, t) => n + t.ir, 0), ms, file: join(dir, loopThread?.f ?? '') };
     };
-    const busy = await window(() => load(g.port, N, CONNS));
+    const busy = await window(() => load(target.port, N, CONNS));
     // Timers (metrics, sweeps) cost per second, not per request, and a request under valgrind takes ~50 times as
     // long: the same length of time without requests is subtracted, or they would pass for the requests' cost.
     const idle = await window(() => sleep(busy.ms));
     const loop = (busy.loop - (idle.loop * busy.ms) / idle.ms) / N;
     const all = (busy.all - (idle.all * busy.ms) / idle.ms) / N;
     process.stdout.write(
-      `${main}: ${loop.toFixed(0)} instructions/request on the event loop, ${all.toFixed(0)} in all threads, idle subtracted ` +
+      `${label}: ${loop.toFixed(0)} instructions/request on the event loop, ${all.toFixed(0)} in all threads, idle subtracted ` +
         `(raw ${(busy.loop / N).toFixed(0)} and ${(busy.all / N).toFixed(0)}; ${N} requests in ${busy.ms} ms; ${dir})\n`,
     );
+    if (FUNCTIONS > 0) process.stdout.write(costliest(busy.file, `/tmp/perf-${worker}.map`, FUNCTIONS));
     return { loop, all };
   } finally {
-    await g.stop();
+    await target.stop();
   }
+}
+
+/** The `n` costliest functions of a callgrind dump (self instructions per request), JIT code named from node's perf map. */
+function costliest(file: string, perfMap: string, n: number): string {
+  const out = execFileSync('callgrind_annotate', ['--inclusive=no', `--threshold=100`, file], { encoding: 'utf8', maxBuffer: 256 << 20 });
+  const jit: { start: number; end: number; name: string }[] = [];
+  try {
+    for (const line of readFileSync(perfMap, 'utf8').split('\n')) {
+      const m = /^([0-9a-f]+) ([0-9a-f]+) (.*)$/.exec(line);
+      if (m) jit.push({ start: parseInt(m[1]!, 16), end: parseInt(m[1]!, 16) + parseInt(m[2]!, 16), name: m[3]! });
+    }
+  } catch {
+    // no map (no --perf-basic-prof): JIT code stays an address
+  }
+  const byName = new Map<string, number>();
+  for (const line of out.split('\n')) {
+    const m = /^\s*([\d,]+) \([^)]*\)\s+(.*)$/.exec(line);
+    if (!m) continue;
+    let name = m[2]!.trim();
+    const addr = /0x([0-9a-f]+)/.exec(name);
+    if (name.startsWith('???') && addr) {
+      const a = parseInt(addr[1]!, 16);
+      name = jit.find((j) => a >= j.start && a < j.end)?.name ?? 'JIT code, unnamed';
+    }
+    byName.set(name, (byName.get(name) ?? 0) + Number(m[1]!.replaceAll(',', '')));
+  }
+  return [...byName]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
+    .map(([name, ir]) => `  ${(ir / N).toFixed(0).padStart(9)}  ${name}\n`)
+    .join('');
 }
 
 runMain('instructions', async () => {
   const tmp = mkdtempSync(join(tmpdir(), 'bench-instructions-'));
   const manifests = join(tmp, 'manifests');
   generateManifests(manifests, 1000);
-  const backend = await startScript('node-backend', tmp, Number(argv.cpu), {}, { name: 'backend' });
+  const backend = await startScript('node-backend', tmp, Number(argv.cpu), { BENCH_ANSWER_BYTES: ANSWER_BYTES ? String(ANSWER_BYTES) : '' }, { name: 'backend' });
   const results = new Map<string, { loop: number; all: number }[]>();
   let run = 0;
-  for (let r = 0; r < Number(argv.repeat); r++)
+  for (let r = 0; r < Number(argv.repeat); r++) {
+    if (argv.relay) results.set('relay', [...(results.get('relay') ?? []), await measureRelay(tmp, backend.port)]);
     for (const main of MAINS) {
       const v = await measureBuild(main, tmp, manifests, backend.port, run++);
       results.set(main, [...(results.get(main) ?? []), v]);
     }
+  }
   for (const [main, vs] of results) process.stdout.write(`${main}: event loop ${vs.map((v) => v.loop.toFixed(0)).join(' ')}; all threads ${vs.map((v) => v.all.toFixed(0)).join(' ')}\n`);
   await stopServer(backend);
 });

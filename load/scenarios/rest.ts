@@ -26,7 +26,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { generateManifests, MEASURED, predictionPath, sdep, SMALL_BODY, writeManifests } from '../lib/bench-table.js';
+import { generateManifests, MEASURED, predictionPath, sdep, SMALL_BODY, tensorJson, writeManifests } from '../lib/bench-table.js';
 import { atCleanup, pinSelf, runMain, startScript, stopServer, which, type Spawned } from '../lib/children.js';
 import { ClosedLoop, type LoadResult } from '../lib/closed-loop.js';
 import { caddyBinary, startCaddyProxy } from '../lib/caddy.js';
@@ -72,8 +72,6 @@ const LOAD_CPU = 0;
 const SERVER_CPU = 1;
 const MIB = 1 << 20;
 const KIB = 1 << 10;
-/** A JSON request of `bytes`: a tensor's floats as text. */
-const tensorJson = (bytes: number): string => `{"data":{"ndarray":[${'0.123456,'.repeat(Math.floor((bytes - 40) / 9))}0]}}`.padEnd(bytes, ' ');
 
 type Protocol = 'h1' | 'h2' | 'grpc';
 /** One measured shape: the request's body and the answer's size (0: the backend's small answer), and how it goes. */

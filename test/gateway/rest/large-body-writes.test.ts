@@ -8,6 +8,9 @@
  *   per piece (a reading client: Node's stream answers false after every 64 KiB write, its fixed mark);
  *   over HTTP/1.1 the same (the lane's socket says wait at 128 KiB, wire/socket-buffers.ts).
  *
+ * - an answer read into the model connection's own buffer, used again for its next read once the client's
+ *   socket took the bytes (upstream/http1-connection.ts `onread`), never while a client still holds them.
+ *
  * Both byte for byte: the model gets the client's body (sha256), the client the model's.
  */
 import { createHash } from 'node:crypto';
@@ -43,6 +46,8 @@ describe('1 MiB bodies on a plain route: socket writes and pauses per body', () 
   let session: http2.ClientHttp2Session;
   /** Socket writes (write or writev calls) and pauses on the gateway's connections to the model. */
   const toModel = { writes: 0, pauses: 0 };
+  /** The memory (ArrayBuffers) of the body pieces the gateway wrote to its clients. */
+  const toClients = new Set<ArrayBufferLike>();
 
   beforeAll(async () => {
     model = http.createServer((req, res) => {
@@ -56,11 +61,13 @@ describe('1 MiB bodies on a plain route: socket writes and pauses per body', () 
           return;
         }
         // The answer in 64 KiB pieces, each as the socket takes it.
-        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': ANSWER.length });
+        // x-seed: an answer of its own (a chunk of another request's in it shows).
+        const answer = req.headers['x-seed'] === undefined ? ANSWER : body(MiB, Number(req.headers['x-seed']));
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': answer.length });
         let at = 0;
         const more = (): void => {
-          while (at < ANSWER.length) {
-            const ok = res.write(ANSWER.subarray(at, at + PIECE));
+          while (at < answer.length) {
+            const ok = res.write(answer.subarray(at, at + PIECE));
             at += PIECE;
             if (!ok) return void res.once('drain', more);
           }
@@ -82,6 +89,10 @@ describe('1 MiB bodies on a plain route: socket writes and pauses per body', () 
       const real = proto[name];
       vi.spyOn(proto, name).mockImplementation(function (this: net.Socket, ...args: unknown[]) {
         if (this.remotePort === modelPort) toModel[key]++;
+        else if (key === 'writes') {
+          const pieces = name === '_writev' ? (args[0] as { chunk: unknown }[]).map((p) => p.chunk) : [args[0]];
+          for (const p of pieces) if (Buffer.isBuffer(p) && p.length >= 16384) toClients.add(p.buffer);
+        }
         return real.apply(this, args);
       });
     };
@@ -92,6 +103,7 @@ describe('1 MiB bodies on a plain route: socket writes and pauses per body', () 
   afterEach(() => {
     toModel.writes = 0;
     toModel.pauses = 0;
+    toClients.clear();
   });
   afterAll(async () => {
     vi.restoreAllMocks();
@@ -147,5 +159,50 @@ describe('1 MiB bodies on a plain route: socket writes and pauses per body', () 
       expect(sha(Buffer.from(await r.arrayBuffer()))).toBe(sha(ANSWER));
       expect(toModel.pauses).toBeLessThan(MiB / PIECE / 2);
     }
+  });
+
+  /** 1 MiB answers on one keep-alive connection, each of its own seed; `slow`: the client reads a piece at a time, a turn of the loop apart. */
+  const rawAnswers = (seeds: number[], slow: boolean): Promise<Buffer[]> =>
+    new Promise((resolve, reject) => {
+      const s = net.connect(gw.port, '127.0.0.1');
+      const got: Buffer[] = [];
+      let pieces: Buffer[] = [];
+      const ask = (): void => {
+        if (got.length === seeds.length) {
+          s.end();
+          resolve(got);
+          return;
+        }
+        s.write(
+          `POST /seldon/bodies/plain/api/v1.0/predictions HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\nX-Answer: large\r\nX-Seed: ${seeds[got.length]}\r\nContent-Length: 2\r\n\r\n{}`,
+        );
+      };
+      s.on('error', reject);
+      s.on('connect', ask);
+      s.on('data', (c: Buffer) => {
+        pieces.push(c);
+        if (slow) {
+          s.pause();
+          setImmediate(() => s.resume());
+        }
+        const all = Buffer.concat(pieces);
+        const end = all.indexOf('\r\n\r\n');
+        if (end < 0 || all.length < end + 4 + MiB) return;
+        expect(all.subarray(0, 12).toString('latin1')).toBe('HTTP/1.1 200');
+        got.push(all.subarray(end + 4, end + 4 + MiB));
+        pieces = [all.subarray(end + 4 + MiB)];
+        ask();
+      });
+    });
+
+  it("1 MiB answers to readers fast and slow at once, on keep-alive connections: each client gets its own answer's bytes, and a reading client's answer takes a few of the model connection's buffers, not one per 64 KiB", async () => {
+    const clients = [0, 1, 2, 3, 4, 5].map((c) => ({ slow: c % 2 === 1, seeds: [1, 2, 3].map((k) => 1000 + c * 10 + k) }));
+    const answers = await Promise.all(clients.map((c) => rawAnswers(c.seeds, c.slow)));
+    clients.forEach((c, i) => c.seeds.forEach((seed, k) => expect(sha(answers[i]![k]!), `client ${i} (${c.slow ? 'slow' : 'fast'}), answer ${k}`).toBe(sha(body(MiB, seed)))));
+    // One fast reader alone: its model connection reads into the same memory again (16 pieces a MiB, each once a buffer of its own before).
+    toClients.clear();
+    const alone = await rawAnswers([7, 8, 9, 10], false);
+    alone.forEach((a, k) => expect(sha(a)).toBe(sha(body(MiB, 7 + k))));
+    expect(toClients.size, 'distinct buffers behind 4 MiB of answers').toBeLessThan((4 * MiB) / PIECE / 2);
   });
 });

@@ -82,8 +82,12 @@ const SHAPES: Shape[] = [
   { name: 'binary bytes', framing: 'cl', body: binaryOfSize(4096), contentType: 'application/octet-stream' },
 ];
 
-type Kind = 'plain' | 'canary' | 'header route' | 'shadow primary' | 'shadow copy' | 'retry' | 'oauth front end' | 'gate-protected' | 'explainer' | 'custom Mapping';
-const KINDS: Kind[] = ['plain', 'canary', 'header route', 'shadow primary', 'shadow copy', 'retry', 'oauth front end', 'gate-protected', 'explainer', 'custom Mapping'];
+type Kind = 'plain' | 'canary' | 'header route' | 'shadow primary' | 'shadow copy' | 'retry' | 'oauth front end' | 'gate-protected' | 'flow-limited' | 'bandit' | 'explainer' | 'custom Mapping';
+const KINDS: Kind[] = ['plain', 'canary', 'header route', 'shadow primary', 'shadow copy', 'retry', 'oauth front end', 'gate-protected', 'flow-limited', 'bandit', 'explainer', 'custom Mapping'];
+/** A flow-limited route: one request at a time at its model, a queue in front (seldon.io/gateway-flow). */
+const FLOW = 'concurrency: 1\nqueue: 8';
+/** The attribution token a bandit route adds to its answers (steer/bandit-edge.ts ARM_HEADER): the one header the client may get beyond the model's. */
+const ARM_HEADER = 'seldon-gateway-arm';
 
 /** Request target and upstream target per kind. */
 const TARGETS: Record<Kind, { path: string; upstreamPath: string }> = {
@@ -95,6 +99,8 @@ const TARGETS: Record<Kind, { path: string; upstreamPath: string }> = {
   retry: { path: `/seldon/${NS}/retry${PREDICT}`, upstreamPath: PREDICT },
   'oauth front end': { path: `/api/v0.1/predictions?o=1`, upstreamPath: `/api/v0.1/predictions?o=1` },
   'gate-protected': { path: `/seldon/${NS}/gated${PREDICT}`, upstreamPath: PREDICT },
+  'flow-limited': { path: `/seldon/${NS}/flowed${PREDICT}?f=1`, upstreamPath: `${PREDICT}?f=1` },
+  bandit: { path: `/seldon/${NS}/steered${PREDICT}?b=1`, upstreamPath: `${PREDICT}?b=1` },
   explainer: { path: `/seldon/${NS}/expl-explainer/main/api/v1.0/explain?e=1`, upstreamPath: '/api/v1.0/explain?e=1' },
   'custom Mapping': { path: `/seldon/${NS}/custom-route${PREDICT}?c=1`, upstreamPath: `${PREDICT}?c=1` },
 };
@@ -137,16 +143,27 @@ describe.each(['gateway', 'node'] as const)('proxy fidelity (--http1-server %s):
   };
 
   beforeAll(async () => {
-    Object.assign(up, await startRouteKindUpstreams(['plain', 'canaryMain', 'canaryCanary', 'header', 'shadowMain', 'shadowCopy', 'retry', 'oauth', 'gated', 'explainer', 'custom'], answerFor));
+    Object.assign(
+      up,
+      await startRouteKindUpstreams(
+        ['plain', 'canaryMain', 'canaryCanary', 'header', 'shadowMain', 'shadowCopy', 'retry', 'oauth', 'gated', 'flowed', 'banditA', 'banditB', 'explainer', 'custom'],
+        answerFor,
+      ),
+    );
     const kinds = routeKinds(NS, up, { key: 'fidkey', secret: 'fidsecret' });
     gw = await startTestGateway({
       manifests: {
         ...kinds.manifests,
         'expl.yaml': sdep('expl', NS, { predictors: [{ name: 'main', explainer: { type: 'AnchorTabular' } }] }),
         'cust.yaml': sdep('cust', NS, { predictors: [{ name: 'main' }] }, { 'seldon.io/ambassador-config': CUSTOM_CONFIG }),
+        'flowed.yaml': sdep('flowed', NS, { predictors: [{ name: 'main' }] }, { 'seldon.io/gateway-flow': FLOW }),
+        'steered.yaml': sdep('steered', NS, { predictors: [{ name: 'a' }, { name: 'b' }] }, { 'seldon.io/gateway-bandit': 'arms: [a, b]' }),
       },
       resolve: {
         ...kinds.resolve,
+        [`flowed-main.${NS}:8000`]: up.flowed!.port,
+        [`steered-a.${NS}:8000`]: up.banditA!.port,
+        [`steered-b.${NS}:8000`]: up.banditB!.port,
         [`expl-main-explainer.${NS}:9000`]: up.explainer!.port,
         [`cust-svc.${NS}:8000`]: up.custom!.port,
       },
@@ -170,6 +187,8 @@ describe.each(['gateway', 'node'] as const)('proxy fidelity (--http1-server %s):
       retry: ['retry'],
       'oauth front end': ['oauth'],
       'gate-protected': ['gated'],
+      'flow-limited': ['flowed'],
+      bandit: ['banditA', 'banditB'],
       explainer: ['explainer'],
       'custom Mapping': ['custom'],
     };
@@ -275,7 +294,10 @@ describe.each(['gateway', 'node'] as const)('proxy fidelity (--http1-server %s):
         expect(last, 'the upstream answered').toBeDefined();
         if (last === undefined) return;
         expect(res.statusLine, 'status line').toBe(String(last.statusLine));
-        expect(comparableClientLines(res.headers), 'response header lines').toEqual(
+        // A bandit's answer (not JSON: its body is never spliced) carries its attribution token in one header of the gateway's own.
+        if (kind === 'bandit') expect(headerValues(res.headers, ARM_HEADER).length, 'the bandit attribution token').toBe(1);
+        const clientLines = kind === 'bandit' ? res.headers.filter(([k]) => k.toLowerCase() !== ARM_HEADER) : res.headers;
+        expect(comparableClientLines(clientLines), 'response header lines').toEqual(
           expectedClientLines([...(last.headers ?? []), ...(last.framing === 'chunked' ? [] : [['Content-Length', String((last.body as Buffer).length)] as HeaderLine])]),
         );
         expect(res.complete, 'response body complete').toBe(true);
