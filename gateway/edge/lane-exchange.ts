@@ -144,10 +144,7 @@ export class LaneExchange extends RequestHead implements RestRequest, RestRespon
   // ---- the answer ----
   statusCode = 200;
   headersSent = false;
-  /**
-   * As `node:http`'s: false for the edge's own refusals, which Node's server path sends without a Date (edge/http1-edge.ts).
-   * True on the prototype (below the class): set on the few exchanges it is false for, no slot on every one.
-   */
+  /** As `node:http`'s, false for the edge's own refusals (edge/http1-edge.ts); true on the prototype: no slot per exchange. */
   declare sendDate: boolean;
   destroyed = false;
   /** Body bytes sent (without chunk framing). */
