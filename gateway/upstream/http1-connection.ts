@@ -82,15 +82,16 @@ const GATHER_BELOW = 64 * 1024;
 const sendGathered = (c: { flushGathered(): void }): void => c.flushGathered();
 
 /**
- * A cleartext connection reads into a buffer of its own (`onread`), not a new 64 KiB ArrayBuffer per
- * read as Node's sockets do: those buffers, a 1 MiB answer's sixteen, are what ran the worker's full
- * collections (load/README.md, large). A read is handed on as views of that buffer only when it is
- * large (a body's chunk); the buffer is kept for the next read when every byte of the read was
- * `passed` (written on, not kept), else left to its holders and a new one taken. A small read (a
- * small answer, its head) is copied out at once, as small as it is, and the buffer stays.
+ * A cleartext connection reads into a buffer of its own (`onread`) while a large answer passes, not a new
+ * 64 KiB ArrayBuffer per read as Node's sockets do: those ran the worker's full collections (load/README.md,
+ * large). A large read (a body's chunk) goes on as views of it, kept for the next read when every byte was
+ * `passed` (written on, not kept), else left to its holders. Without one (idle, small answers) a socket reads
+ * into the buffer all such share, whose bytes never outlive the read: a small read is copied out, a large one
+ * into a buffer that becomes the connection's own. An idle connection holds none.
  */
 const READ_BYTES = 64 * 1024;
 const COPY_READS_BELOW = 16 * 1024;
+let sharedRead: Buffer | undefined;
 
 /** The server reset the connection: it closed it with bytes of ours unread. */
 const isReset = (err: Error & { code?: string }): boolean => err.code === 'ECONNRESET' || err.code === 'EPIPE';
@@ -156,7 +157,7 @@ export class Connection implements ResponseSink {
   private readAt = 0;
   /** When it connected (performance.now() ms): its age, under the pool's `maxLifetimeMs`. */
   private connectedAt = 0;
-  /** What a cleartext socket reads into (`READ_BYTES`), once it read something large. */
+  /** What a cleartext socket reads into (`READ_BYTES`) while it reads something large; else `sharedRead`. */
   private readBuffer: Buffer | undefined;
   /** Bytes of the read being handed on as views of `readBuffer`, and of those, the ones `passed` (-1: no such read). */
   private lentBytes = -1;
@@ -313,28 +314,28 @@ export class Connection implements ResponseSink {
     this.socket.off('drain', this.onDrain);
   }
 
-  /** The buffer the socket reads into next: the same one unless the last read's views are still held. */
+  /** The buffer the socket reads into next: its own unless the last read's views are still held or it is idle. */
   private nextReadBuffer(): Buffer {
     if (this.lentBytes >= 0) {
       if (this.passedBytes !== this.lentBytes) this.readBuffer = undefined;
       this.lentBytes = -1;
     }
-    return (this.readBuffer ??= Buffer.allocUnsafeSlow(READ_BYTES));
+    if (this.task === undefined) this.readBuffer = undefined;
+    return this.readBuffer ?? (sharedRead ??= Buffer.allocUnsafeSlow(READ_BYTES));
   }
 
-  /** A read into `buf` (`onread`): copied out when small, else handed on as views of `buf`. */
+  /** A read into `buf` (`onread`): copied out when small, else handed on as views of the connection's own buffer. */
   private onOwnRead(n: number, buf: Buffer): boolean {
-    if (n < COPY_READS_BELOW) {
-      const copy = Buffer.allocUnsafe(n);
-      buf.copy(copy, 0, 0, n);
-      this.onRead(copy);
-    } else {
+    // A small read, or a large one in the shared buffer (other sockets read into it next), is copied out.
+    const own = n >= COPY_READS_BELOW && buf === this.readBuffer;
+    const chunk = own ? buf : n < COPY_READS_BELOW ? Buffer.allocUnsafe(n) : (this.readBuffer = Buffer.allocUnsafeSlow(READ_BYTES));
+    if (!own) buf.copy(chunk, 0, 0, n);
+    if (n >= COPY_READS_BELOW) {
       this.lentBytes = n;
       this.passedBytes = 0;
-      this.onRead(n === buf.length ? buf : buf.subarray(0, n));
     }
-    // Pausing is the socket's own (pauseReading): the read stops there.
-    return true;
+    this.onRead(n === chunk.length ? chunk : chunk.subarray(0, n));
+    return true; // pausing is the socket's own (pauseReading): the read stops there
   }
 
   /** `chunk` (a view of this connection's read buffer, or not) went on and is not kept. */

@@ -9,7 +9,8 @@
  *   over HTTP/1.1 the same (the lane's socket says wait at 128 KiB, wire/socket-buffers.ts).
  *
  * - an answer read into the model connection's own buffer, used again for its next read once the client's
- *   socket took the bytes (upstream/http1-connection.ts `onread`), never while a client still holds them.
+ *   socket took the bytes (upstream/http1-connection.ts `onread`), never while a client still holds them;
+ *   a connection that carries only small answers, or is idle, holds none (all such read into one shared buffer).
  *
  * Both byte for byte: the model gets the client's body (sha256), the client the model's.
  */
@@ -204,5 +205,32 @@ describe('1 MiB bodies on a plain route: socket writes and pauses per body', () 
     const alone = await rawAnswers([7, 8, 9, 10], false);
     alone.forEach((a, k) => expect(sha(a)).toBe(sha(body(MiB, 7 + k))));
     expect(toClients.size, 'distinct buffers behind 4 MiB of answers').toBeLessThan((4 * MiB) / PIECE / 2);
+  });
+
+  it('small answers on many model connections at once: no connection takes a 64 KiB read buffer of its own (they share one), and an idle one keeps none', async () => {
+    // allocUnsafeSlow is what the connection's own read buffer is; counted by its size, every call passed on.
+    const readBuffers = vi.spyOn(Buffer, 'allocUnsafeSlow');
+    const taken = (): number => readBuffers.mock.calls.filter(([n]) => n === PIECE).length;
+    try {
+      // 24 clients at once, each its own connection: the pool opens a model connection per request in flight.
+      const small = async (): Promise<void> => {
+        const r = await post(Buffer.from('{"data":{"ndarray":[1]}}'));
+        expect(r.status).toBe(200);
+      };
+      await Promise.all(Array.from({ length: 24 }, small));
+      await Promise.all(Array.from({ length: 24 }, small));
+      expect(taken(), 'read buffers taken for 48 small answers').toBeLessThanOrEqual(1);
+      // A large answer takes a buffer of its own for its reads (another when a read's bytes are still held, as
+      // its head's are): a few, not one per 64 KiB piece; idle again, its connection lets it go, so the next takes its own.
+      for (const seed of [21, 22]) {
+        const before = taken();
+        const [answer] = await rawAnswers([seed], false);
+        expect(sha(answer!)).toBe(sha(body(MiB, seed)));
+        expect(taken() - before, `read buffers taken by the 1 MiB answer ${seed}`).toBeGreaterThanOrEqual(1);
+        expect(taken() - before, `read buffers taken by the 1 MiB answer ${seed}`).toBeLessThanOrEqual(4);
+      }
+    } finally {
+      readBuffers.mockRestore();
+    }
   });
 });
