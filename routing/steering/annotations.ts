@@ -23,11 +23,12 @@ export function steeringAnnotations(key: string, predictors: readonly PredictorS
   const rawRollout = ann.get(ROLLOUT_ANNOTATION);
   const rawBandit = ann.get(BANDIT_ANNOTATION);
   const rawSticky = ann.get(STICKY_ANNOTATION);
-  if (!rawRollout && !rawBandit && !rawSticky) return null;
+  // A bandit's empty value is every default (docs/bandits.md); the others need a field.
+  if (!rawRollout && rawBandit === undefined && !rawSticky) return null;
   const live = shadowAll ? [] : predictors.filter((p) => p.shadow !== true);
   const names = live.map((p) => p.name!);
   const runOf = (ps: readonly PredictorSpec[]): string => runHash(ps.map((p) => Object.fromEntries(Object.entries(p).filter(([k]) => !NOT_A_NEW_RUN.has(k)))));
-  if (rawRollout && rawBandit) {
+  if (rawRollout && rawBandit !== undefined) {
     f.warn(`${ROLLOUT_ANNOTATION} and ${BANDIT_ANNOTATION} cannot steer one deployment together: both are ignored, the configured traffic applies`);
     return null;
   }
@@ -43,7 +44,7 @@ export function steeringAnnotations(key: string, predictors: readonly PredictorS
       sticky = parsed.value.sticky;
     }
   }
-  if (rawBandit) {
+  if (rawBandit !== undefined) {
     const parsed = parseBanditAnnotation(rawBandit, names);
     if (!parsed.ok) f.warn(`${BANDIT_ANNOTATION} is ignored, the configured traffic applies: ${parsed.error}`);
     else bandit = { config: parsed.value, run: runOf(live.filter((p) => parsed.value.arms.includes(p.name!))) };

@@ -10,6 +10,7 @@ import { steerGroup, stickyPoint, type SteerOverride } from '../../../routing/st
 import { buildTable } from '../../../routing/table/builder.js';
 import { DEFAULT_COMPILE_OPTIONS, type Picker, type RouteGroup, type RouteTable, type Routed } from '../../../routing/types.js';
 import type { SeldonDeployment } from '../../../routing/seldon/deployment.js';
+import { BANDIT_DEFAULTS } from '../../../routing/steering/bandit.js';
 
 function sdep(name: string, annotations: Record<string, string>, predictors: { name: string; traffic?: number; shadow?: boolean }[], extra: Record<string, unknown> = {}): SeldonDeployment {
   return {
@@ -100,6 +101,12 @@ describe('steerGroup: a deployment override moves shares among its own members o
     const s = steerGroup(g, new Map([['models/iris', override({ v2: 0 }, { v2: 30 }, 'v2')]]));
     expect(s.mirrors.map((m) => [m.backend.origin.predictor, m.percent])).toEqual([['v2', 30]]);
     expect(s.members[0]!.backend.origin.predictor).toBe('v2');
+  });
+
+  it('an empty bandit annotation is every default: all predictors are arms, split evenly', () => {
+    const t = buildTable([sdep('rec', { 'seldon.io/gateway-bandit': '' }, [{ name: 'a' }, { name: 'b', traffic: 0 }])], DEFAULT_COMPILE_OPTIONS);
+    expect(t.steering.get('models/rec')?.bandit?.config).toEqual({ arms: ['a', 'b'], ...BANDIT_DEFAULTS });
+    expect(shares(restGroup(t, '/seldon/models/rec/'))).toEqual({ 'rec/a': 50, 'rec/b': 50 });
   });
 
   it('bandit shares replace the configured split; explainers and shadows are never steered', () => {
