@@ -22,7 +22,8 @@ export function compileCustom(key: string, ns: string, name: string, id: string,
   const served = parsed.mappings.filter((m) => servedHere(m.ambassadorIds, opts.ambassadorId));
   // Where the deployment's id names this gateway, a Mapping without one of its own is the default gateway's: said, as
   // the team tagged the deployment for this gateway (another gateway's Mappings are skipped without a word).
-  const untagged = id === opts.ambassadorId ? parsed.mappings.filter((m) => m.ambassadorIds === null && !served.includes(m)).map((m) => untaggedSkipped(m.name, opts.ambassadorId)) : [];
+  const untagged =
+    id === opts.ambassadorId ? parsed.mappings.filter((m) => m.ambassadorIds === null && !servedHere(null, opts.ambassadorId)).map((m) => untaggedSkipped(m.name, opts.ambassadorId)) : [];
   if (served.length === 0) {
     return { key, report: report(ns, name, id, 'skipped', [`no Mapping has ambassador-id "${opts.ambassadorId}" (deployment id "${id}")`, ...untagged]), routes: [], clients: NO_CLIENTS };
   }
