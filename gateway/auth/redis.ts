@@ -305,12 +305,12 @@ export class RedisConnection {
       return Promise.race([p, late]).finally(() => clearTimeout(timer));
     };
     if (!this.up) {
-      // Up, or a first problem (refused, unknown master): down now means fallback, not a wait.
+      // Up, or known down (refused, unknown master): down means fallback now, not a wait; slow is waited for.
       const settled = await until(
         new Promise<boolean>((resolve) => {
           const check = (): void => {
             if (this.up) resolve(true);
-            else if (this.lastProblem !== undefined || this.lastSentinelProblem !== undefined) resolve(false);
+            else if (this.knownDown()) resolve(false);
             else setTimeout(check, 20);
           };
           check();
@@ -330,7 +330,22 @@ export class RedisConnection {
         () => false,
       ),
     );
-    return loaded === true;
+    if (loaded === true) return true;
+    // A load that timed out met a slow store, not a down one: try again within the deadline.
+    if (loaded === false && !this.knownDown() && Date.now() < deadline) {
+      await until(new Promise<void>((resolve) => setTimeout(resolve, 100)));
+      if (Date.now() < deadline) return this.warm(deadline - Date.now());
+    }
+    return false;
+  }
+
+  /**
+   * A problem that says the store is down or unknown (refused, no sentinel answering, an unknown
+   * master): the start does not wait for it. A timeout says it is slow, which a wait may outlast.
+   */
+  private knownDown(): boolean {
+    const p = this.lastProblem ?? this.lastSentinelProblem;
+    return p !== undefined && !/time(d)? ?out|ETIMEDOUT/i.test(p);
   }
 
   /**
