@@ -11,7 +11,8 @@
  *
  * The same HTTP/2 settings as the gateway's (gateway/wire/h2-settings.ts: 256 KiB stream windows, 16 MiB connection
  * windows, 128 MB session memory), both sides, so that only the code differs. Configured by environment (the runner
- * starts it): BENCH_UPSTREAM_PORT, BENCH_UPSTREAM_PROTOCOL (h1 or h2), BENCH_PORT, BENCH_HOST (default 127.0.0.1).
+ * starts it): BENCH_UPSTREAM_PORT, BENCH_UPSTREAM_PROTOCOL (h1 or h2), BENCH_UPSTREAM_SESSIONS (gRPC: sessions to the
+ * model, default 1), BENCH_PORT, BENCH_HOST (default 127.0.0.1).
  * Prints `listening <port>` once it listens.
  */
 import http from 'node:http';
@@ -31,16 +32,20 @@ const HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'proxy-con
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
 
-let upstream: http2.ClientHttp2Session | null = null;
+/** Sessions to the model, streams taken round the ring (BENCH_UPSTREAM_SESSIONS, default 1: the gateway's pool at 16 streams). */
+const upstreams: (http2.ClientHttp2Session | null)[] = Array.from({ length: Number(process.env.BENCH_UPSTREAM_SESSIONS ?? 1) || 1 }, () => null);
+let turn = 0;
 const session = (): http2.ClientHttp2Session => {
-  if (upstream && !upstream.closed && !upstream.destroyed) return upstream;
+  const i = turn++ % upstreams.length;
+  const open = upstreams[i];
+  if (open && !open.closed && !open.destroyed) return open;
   const s = http2.connect(`http://127.0.0.1:${upstreamPort}`, { settings, maxSessionMemory: 128 });
   s.on('connect', () => s.setLocalWindowSize(CONNECTION_WINDOW));
   s.on('error', () => {});
   s.on('close', () => {
-    if (upstream === s) upstream = null;
+    if (upstreams[i] === s) upstreams[i] = null;
   });
-  upstream = s;
+  upstreams[i] = s;
   return s;
 };
 
