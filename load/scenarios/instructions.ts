@@ -16,20 +16,25 @@
  * `--body-bytes B --direction requests|answers` counts a large body instead: a B-byte JSON request with the backend's
  * small answer, or the small request with a B-byte answer (the `large` scenario's cases, a plain one-predictor route);
  * `--relay` counts the raw TCP relay (the floor of a Node proxy, lib/relay-proxy.ts) the same way first.
+ * `--protocol h2` sends them over h2c (h2load -m1, a fixed count), `--protocol grpc` a gRPC Predict of --body-bytes each
+ * way (lib/grpc-echo-backend.ts, a plain gRPC route); `--h2relay` then counts the Node HTTP/2 relay first
+ * (lib/h2-relay-proxy.ts, the floor of a Node proxy that must speak HTTP/2).
  *
  *   npm run bench -- instructions --vs <ref>
  *   npx vite-node load/scenarios/instructions.ts -- --main dist/gateway/main.js --main /other/dist/gateway/main.js
  *   npx vite-node load/scenarios/instructions.ts -- --body-bytes 1048576 --direction answers --relay --requests 300 --warmup 600
+ *   npx vite-node load/scenarios/instructions.ts -- --protocol grpc --body-bytes 1048576 --h2relay --requests 200 --warmup 300
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { generateManifests, MEASURED, predictionPath, SMALL_BODY, tensorJson } from '../lib/bench-table.js';
-import { runMain, sleep, startScript, stopServer, type Spawned } from '../lib/children.js';
+import { generateManifests, MEASURED, predictionPath, sdep, SMALL_BODY, tensorJson, writeManifests } from '../lib/bench-table.js';
+import { runMain, runToEnd, sleep, startScript, stopServer, which, type Spawned } from '../lib/children.js';
 import { GATEWAY_MAIN, restUpstreams, startGateway } from '../lib/gateway.js';
+import { predictFrame } from '../lib/grpc.js';
 import { descendants } from '../lib/proc.js';
 
 const { values: argv } = parseArgs({
@@ -50,6 +55,10 @@ const { values: argv } = parseArgs({
     direction: { type: 'string', default: 'requests' },
     /** Count the raw TCP relay too (first), the floor of a Node proxy. */
     relay: { type: 'boolean', default: false },
+    /** h1 (raw sockets), h2 (h2c, h2load) or grpc (a Predict of --body-bytes each way over h2c, h2load). */
+    protocol: { type: 'string', default: 'h1' },
+    /** Count the Node HTTP/2 relay too (first), the floor of a Node proxy that speaks HTTP/2 (--protocol h2 or grpc). */
+    h2relay: { type: 'boolean', default: false },
     /** Print the N costliest functions (self, event loop, per request) of each build (name JIT code with --perf-basic-prof). */
     functions: { type: 'string', default: '0' },
   },
@@ -64,9 +73,34 @@ if (argv.direction !== 'requests' && argv.direction !== 'answers') throw new Err
 const BODY = BODY_BYTES > 0 && argv.direction === 'requests' ? tensorJson(BODY_BYTES) : SMALL_BODY;
 const ANSWER_BYTES = BODY_BYTES > 0 && argv.direction === 'answers' ? BODY_BYTES : 0;
 const FUNCTIONS = Number(argv.functions);
+const PROTOCOL = argv.protocol;
+if (PROTOCOL !== 'h1' && PROTOCOL !== 'h2' && PROTOCOL !== 'grpc') throw new Error('--protocol is h1, h2 or grpc');
+if (argv.h2relay && PROTOCOL === 'h1') throw new Error('--h2relay needs --protocol h2 or grpc');
+if (argv.relay && PROTOCOL === 'h2') throw new Error('--relay cannot carry h2c to the HTTP/1.1 backend');
+const GRPC_PATH = '/seldon.protos.Seldon/Predict';
+/** What routes a gRPC call through the gateway (`seldon`, `namespace`), as the large scenario sends it. */
+const GRPC_HEADERS = ['content-type: application/grpc', 'te: trailers', 'seldon: bench', 'namespace: load'];
+
+/** Send `total` requests with h2load over `conns` h2c connections, one stream in flight on each; throws unless every one succeeded. */
+async function h2load(port: number, total: number, conns: number, dir: string): Promise<void> {
+  const bin = which('h2load');
+  if (!bin) throw new Error('h2load is not installed (apt-get install nghttp2-client)');
+  const grpc = PROTOCOL === 'grpc';
+  const bodyFile = join(dir, 'body.h2');
+  if (!existsSync(bodyFile)) writeFileSync(bodyFile, grpc ? predictFrame(BODY_BYTES) : BODY);
+  const headers = (grpc ? GRPC_HEADERS : ['content-type: application/json']).flatMap((h) => ['-H', h]);
+  const path = grpc ? GRPC_PATH : predictionPath(MEASURED);
+  const r = await runToEnd(['taskset', '-c', '0', bin, '-t1', `-c${Math.min(conns, total)}`, '-m1', '-n', String(total), '-d', bodyFile, ...headers, `http://127.0.0.1:${port}${path}`], 3_600_000);
+  const m = /requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded/.exec(r.stdout);
+  const codes = /status codes: (\d+) 2xx/.exec(r.stdout);
+  if (!m || Number(m[3]) !== total || Number(codes?.[1]) !== total) throw new Error(`h2load: not all ${total} succeeded:\n${r.stdout}\n${r.stderr}`);
+}
+
+/** Send `total` requests of --protocol over `conns` connections, one in flight on each; throws on any failure. */
+const load = (port: number, total: number, conns: number, dir: string): Promise<void> => (PROTOCOL === 'h1' ? load1(port, total, conns) : h2load(port, total, conns, dir));
 
 /** Send `total` POSTs over `conns` keep-alive sockets, one in flight per socket; throws on any non-200. */
-async function load(port: number, total: number, conns: number): Promise<void> {
+async function load1(port: number, total: number, conns: number): Promise<void> {
   const head = `POST ${predictionPath(MEASURED)} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nContent-Length: ${BODY.length}\r\n\r\n`;
   const request = Buffer.from(head + BODY);
   let sent = 0;
@@ -130,7 +164,8 @@ interface Counted {
 
 async function measureBuild(main: string, tmp: string, manifests: string, backendPort: number, run: number): Promise<{ loop: number; all: number }> {
   const dir = mkdtempSync(join(tmp, 'cg-'));
-  const { upstreams } = restUpstreams(manifests, main);
+  // gRPC: the one deployment's gRPC upstream (as the large scenario's gRPC case), resolved to the echo model.
+  const upstreams = PROTOCOL === 'grpc' ? ['bench-default.load:5001'] : restUpstreams(manifests, main).upstreams;
   const g = await startGateway(`gateway-${run}`, {
     log: join(dir, 'gateway.log'),
     cpu: Number(argv.cpu),
@@ -162,16 +197,16 @@ const accepts = (port: number): Promise<boolean> =>
     s.once('error', () => done(false));
   });
 
-/** The raw TCP relay (one process) under callgrind, in front of the backend. */
-async function measureRelay(tmp: string, backendPort: number): Promise<{ loop: number; all: number }> {
-  const dir = mkdtempSync(join(tmp, 'cg-relay-'));
+/** A floor (lib/relay-proxy.ts, or lib/h2-relay-proxy.ts), one process, under callgrind in front of the backend. */
+async function measureRelay(tmp: string, backendPort: number, script = 'relay-proxy'): Promise<{ loop: number; all: number }> {
+  const dir = mkdtempSync(join(tmp, `cg-${script}-`));
   const relay: Spawned & { port: number } = await startScript(
-    'relay-proxy',
+    script,
     dir,
     Number(argv.cpu),
-    { BENCH_UPSTREAM_PORT: String(backendPort) },
+    { BENCH_UPSTREAM_PORT: String(backendPort), BENCH_UPSTREAM_PROTOCOL: PROTOCOL === 'grpc' ? 'h2' : 'h1' },
     {
-      name: 'relay',
+      name: script,
       node: 'valgrind',
       nodeArgs: [...VALGRIND(dir), process.execPath, ...NODE_ARGS],
       // valgrind echoes the script (and its `listening`) as it starts: ready once the port takes a connection.
@@ -179,15 +214,15 @@ async function measureRelay(tmp: string, backendPort: number): Promise<{ loop: n
     },
   );
   // taskset and valgrind exec in place: the spawned pid is node's.
-  return count('relay', dir, { port: relay.port, pid: () => relay.pid, stop: () => stopServer(relay) });
+  return count(script, dir, { port: relay.port, pid: () => relay.pid, stop: () => stopServer(relay) });
 }
 
 async function count(label: string, dir: string, target: Counted): Promise<{ loop: number; all: number }> {
   try {
-    await load(target.port, WARMUP, CONNS);
+    await load(target.port, WARMUP, CONNS, dir);
     const worker = target.pid();
     execFileSync('callgrind_control', ['-i', 'on', String(worker)], { stdio: 'ignore' });
-    await load(target.port, Math.min(WARMUP, 500), CONNS);
+    await load(target.port, Math.min(WARMUP, 500), CONNS, dir);
     // Thread 1 is the event loop (the requests' own work); the other threads compile and collect.
     let dumpNo = 0;
     const window = async (work: () => Promise<void>): Promise<{ loop: number; all: number; ms: number; file: string }> => {
@@ -206,7 +241,7 @@ async function count(label: string, dir: string, target: Counted): Promise<{ loo
       const loopThread = threads.find((t) => t.thread === 1);
       return { loop: loopThread?.ir ?? NaN, all: threads.reduce((n, t) => n + t.ir, 0), ms, file: join(dir, loopThread?.f ?? '') };
     };
-    const busy = await window(() => load(target.port, N, CONNS));
+    const busy = await window(() => load(target.port, N, CONNS, dir));
     // Timers (metrics, sweeps) cost per second, not per request, and a request under valgrind takes ~50 times as
     // long: the same length of time without requests is subtracted, or they would pass for the requests' cost.
     const idle = await window(() => sleep(busy.ms));
@@ -257,12 +292,17 @@ function costliest(file: string, perfMap: string, n: number): string {
 runMain('instructions', async () => {
   const tmp = mkdtempSync(join(tmpdir(), 'bench-instructions-'));
   const manifests = join(tmp, 'manifests');
-  generateManifests(manifests, 1000);
-  const backend = await startScript('node-backend', tmp, Number(argv.cpu), { BENCH_ANSWER_BYTES: ANSWER_BYTES ? String(ANSWER_BYTES) : '' }, { name: 'backend' });
+  if (PROTOCOL === 'grpc') writeManifests(manifests, [sdep('bench', 'load', undefined, [{ name: 'default' }])]);
+  else generateManifests(manifests, 1000);
+  const backend =
+    PROTOCOL === 'grpc'
+      ? await startScript('grpc-echo-backend', tmp, Number(argv.cpu), {}, { name: 'backend' })
+      : await startScript('node-backend', tmp, Number(argv.cpu), { BENCH_ANSWER_BYTES: ANSWER_BYTES ? String(ANSWER_BYTES) : '' }, { name: 'backend' });
   const results = new Map<string, { loop: number; all: number }[]>();
   let run = 0;
   for (let r = 0; r < Number(argv.repeat); r++) {
     if (argv.relay) results.set('relay', [...(results.get('relay') ?? []), await measureRelay(tmp, backend.port)]);
+    if (argv.h2relay) results.set('h2relay', [...(results.get('h2relay') ?? []), await measureRelay(tmp, backend.port, 'h2-relay-proxy')]);
     for (const main of MAINS) {
       const v = await measureBuild(main, tmp, manifests, backend.port, run++);
       results.set(main, [...(results.get(main) ?? []), v]);

@@ -13,7 +13,8 @@
  *                   HTTP/1.1 (wrk), again over HTTP/2 with prior knowledge (h2c, h2load: the gateway, nginx
  *                   `listen http2`, haproxy `bind proto h2`, each to the HTTP/1.1 backend), then a gRPC Predict
  *                   with a --grpc-kib tensor (1024) that a node:http2 stand-in echoes unparsed, through the relay, nginx's
- *                   `grpc_pass`, haproxy (`proto h2` both sides) and the gateway (h2load, h2c)
+ *                   `grpc_pass`, haproxy (`proto h2` both sides) and the gateway (h2load, h2c); over h2c and gRPC the
+ *                   Node HTTP/2 relay (lib/h2-relay-proxy.ts) is the floor of a Node proxy that must speak HTTP/2
  *   --vs-main F     instead of the peers, an interleaved A/B of this build's gateway against the one
  *                   at F (another build's dist/gateway/main.js): per-round CPU per request, the
  *                   spread of the rounds, and a verdict
@@ -220,12 +221,18 @@ async function runCase(c: Case, tmp: string, manifests: string, upstreams: reado
     if (s) servers.set(key, s);
   };
   if (!AB) {
-    // Over h2c the HTTP/1.1 backend cannot be asked directly, nor through the relay (bytes unparsed): no floor row.
+    // Over h2c the HTTP/1.1 backend cannot be asked directly, nor through the raw relay (bytes unparsed).
     if (c.protocol === 'h2') notes.push('over h2c the backend (HTTP/1.1) has no direct row and the raw relay no row: they would speak HTTP/2 to it');
     else {
       add('direct', grpcCase ? 'the backend alone (node:http2 echo)' : 'the backend alone (node:http)', backendPort, null);
       const relay = await startScript('relay-proxy', tmp, SERVER_CPU, { BENCH_UPSTREAM_PORT: String(backendPort) }, { name: 'relay' });
       add('relay', 'relay: raw TCP on Node, no HTTP', relay.port, relay);
+    }
+    // The floor of a Node proxy that must speak HTTP/2: node:http2 in, the model's protocol out, bodies piped.
+    if (c.protocol !== 'h1') {
+      const env = { BENCH_UPSTREAM_PORT: String(backendPort), BENCH_UPSTREAM_PROTOCOL: grpcCase ? 'h2' : 'h1' };
+      const h2relay = await startScript('h2-relay-proxy', tmp, SERVER_CPU, env, { name: 'h2relay', ready: (port) => answers(port)() });
+      add('h2relay', `Node HTTP/2 relay: node:http2, ${grpcCase ? 'one http2 session to the model' : 'keep-alive http.Agent'}, no routing`, h2relay.port, h2relay);
     }
     const h2 = c.protocol !== 'h1';
     type Peer = [string, string, () => string | null, (dir: string, port: number) => Promise<Spawned>];
@@ -307,6 +314,7 @@ async function runCase(c: Case, tmp: string, manifests: string, upstreams: reado
   const large = c.largeBytes > 0;
   for (const conns of CONNS) {
     const floor = AB ? null : med('relay', conns, (r) => r.us);
+    const h2floor = AB || !targets.some((t) => t.key === 'h2relay') ? null : med('h2relay', conns, (r) => r.us);
     const haproxy = AB || !targets.some((t) => t.key === 'haproxy') ? null : { us: med('haproxy', conns, (r) => r.us), p99: med('haproxy', conns, (r) => r.p99us) };
     const rows = targets.map((t) => {
       const m = (pick: (r: Row) => number | null): number => med(t.key, conns, pick);
@@ -314,6 +322,7 @@ async function runCase(c: Case, tmp: string, manifests: string, upstreams: reado
       const cells = [t.label, f0(m((r) => r.rps)), f1(us)];
       if (large) cells.push(f1(us / (c.largeBytes / MIB)));
       if (!AB) cells.push(t.key === 'direct' ? '–' : ratio(us, floor));
+      if (h2floor !== null) cells.push(t.key === 'direct' ? '–' : ratio(us, h2floor));
       if (haproxy) cells.push(t.key === 'direct' ? '–' : ratio(us, haproxy.us));
       const errors = (runs.get(`${t.key}@${conns}`) ?? []).reduce((n, r) => n + r.errors, 0);
       const p99 = m((r) => r.p99us);
@@ -327,6 +336,7 @@ async function runCase(c: Case, tmp: string, manifests: string, upstreams: reado
       'CPU µs/req',
       ...(large ? ['CPU µs/MiB'] : []),
       ...(AB ? [] : ['x relay CPU']),
+      ...(h2floor !== null ? ['x Node h2 floor CPU'] : []),
       ...(haproxy ? ['x haproxy CPU'] : []),
       'p50 ms',
       'p99 ms',
