@@ -556,6 +556,44 @@ describe('gRPC protocol translation', () => {
       expect(ready.res).toEqual({ ready: true });
       expect(seldonCalls.length).toBe(before);
     });
+
+    it('ModelMetadata and ModelReady naming a version are answered as the model’s (a Seldon model has no versions, as over REST), nothing sent', async () => {
+      const before = seldonCalls.length;
+      for (const version of ['2', 'v1.2_b-3']) {
+        const meta = await call('legacy', v2Svc.ModelMetadata!, '/inference.GRPCInferenceService/ModelMetadata', { name: 'legacy', version });
+        expect(meta.err, version).toBeUndefined();
+        expect(meta.res, version).toEqual({ name: 'legacy', platform: 'seldon' });
+        expect(meta.headers['x-seldon-translated']).toBe('v2->seldon');
+        const ready = await call('legacy', v2Svc.ModelReady!, '/inference.GRPCInferenceService/ModelReady', { name: 'legacy', version });
+        expect(ready.err, version).toBeUndefined();
+        expect(ready.res, version).toEqual({ ready: true });
+      }
+      expect(seldonCalls.length).toBe(before);
+    });
+
+    it('a version that is not one, or another model’s name, is NOT_FOUND with MLServer’s message, nothing sent', async () => {
+      const before = seldonCalls.length;
+      for (const [method, path] of [
+        [v2Svc.ModelMetadata!, '/inference.GRPCInferenceService/ModelMetadata'],
+        [v2Svc.ModelReady!, '/inference.GRPCInferenceService/ModelReady'],
+      ] as const) {
+        for (const version of ['../2', '1/2', '.hidden', '-1', '%2F']) {
+          const r = await call('legacy', method, path, { name: 'legacy', version });
+          expect(r.res, `${path} ${version}`).toBeUndefined();
+          expect(r.err?.code, `${path} ${version}`).toBe(grpc.status.NOT_FOUND);
+          expect(r.err?.details).toBe(`Model legacy with version ${version} not found`);
+        }
+        for (const name of ['other', '', 'LEGACY']) {
+          const r = await call('legacy', method, path, { name, version: '2' });
+          expect(r.err?.code, `${path} ${name}`).toBe(grpc.status.NOT_FOUND);
+          expect(r.err?.details).toBe(`Model ${name} not found`);
+        }
+        // A message that is not one: INVALID_ARGUMENT.
+        const bad = await call('legacy', method, path, Buffer.from([0x0a, 0x7f]));
+        expect(bad.err?.code).toBe(grpc.status.INVALID_ARGUMENT);
+      }
+      expect(seldonCalls.length).toBe(before);
+    });
   });
 
   it('a v2 shadow behind a Seldon primary gets ModelInfer; the primary its Predict as it came', async () => {

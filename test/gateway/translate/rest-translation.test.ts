@@ -299,6 +299,22 @@ describe('REST protocol translation', () => {
       }
       expect(seldon.requests.length).toBe(asked);
     });
+    it('GET …/v2/models/<another model> and its …/ready are MLServer’s 404 {"error": …}, nothing sent to the model', async () => {
+      const asked = seldon.requests.length;
+      for (const target of [
+        '/seldon/m/legacy/v2/models/other',
+        '/seldon/m/legacy/v2/models/other/ready',
+        '/seldon/m/legacy/v2/models/Legacy/versions/2',
+        '/seldon/m/legacy/v2/models/other/versions/2/ready',
+      ]) {
+        const { res, x } = await rawRequest(gw.port, { method: 'GET', target, headers: [['Host', 'gw']] });
+        x.socket.destroy();
+        expect(res!.status, target).toBe(404);
+        const name = target.split('/')[6];
+        expect(res!.body.toString(), target).toBe(`{"error":"Model ${name} not found"}`);
+      }
+      expect(seldon.requests.length).toBe(asked);
+    });
     it('a version segment that is not one as sent (an encoded slash, an encoded query, a leading dot) is never the gateway’s to answer: it reaches the model as it came', async () => {
       // Dot segments between encoded slashes: the edge's own 400 (the model might decode them into a traversal), nothing sent.
       for (const tail of ['', '/ready']) {
