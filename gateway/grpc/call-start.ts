@@ -219,7 +219,7 @@ export abstract class CallStart extends GrpcPipelineRequest implements DeadlineO
       } catch (err) {
         if (!(err instanceof TranslateRefusal)) throw err;
         this.metrics.translations.count(this.backend, t.from, t.to, 'refused');
-        return this.refuseUnsent(GrpcStatus.INVALID_ARGUMENT, err.message);
+        return this.refuseUnsent(err.status === 413 ? GrpcStatus.RESOURCE_EXHAUSTED : GrpcStatus.INVALID_ARGUMENT, err.message);
       }
       this.translation = t;
       this.translating(t);

@@ -76,8 +76,18 @@ export class GrpcTranslation implements Translation {
     return `${this.from}->${this.to}`;
   }
 
-  /** The whole request the model gets (framed); throws `TranslateRefusal` (400: INVALID_ARGUMENT) for what cannot be carried unchanged. */
+  /**
+   * The whole request the model gets (framed); throws `TranslateRefusal` (400: INVALID_ARGUMENT) for what
+   * cannot be carried unchanged, and (413: RESOURCE_EXHAUSTED) for a message that translation grew beyond
+   * MAX_TRANSLATED_MESSAGE (INT8's one-byte varints are a SeldonMessage's eight-byte doubles).
+   */
   request(whole: Buffer): Buffer {
+    const sent = this.translated(whole);
+    if (sent.length > MAX_TRANSLATED_MESSAGE + 5) throw new TranslateRefusal(`the translated request message is ${sent.length - 5} bytes, larger than ${MAX_TRANSLATED_MESSAGE}`, 413);
+    return sent;
+  }
+
+  private translated(whole: Buffer): Buffer {
     const payload = oneMessage(whole, 400);
     if (this.to === 'v2') {
       // A gRPC SeldonMessage's numbers are doubles: numpy's float64.

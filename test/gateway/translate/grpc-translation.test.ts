@@ -281,11 +281,39 @@ describe('gRPC protocol translation', () => {
       await refused(() => v2('legacy', { inputs: [{ name: 'x', datatype: 'FP16', shape: ['1'], contents: { fp32_contents: [1] } }] }), /only raw contents/);
       await refused(() => v2('legacy', { inputs: [{ name: 'x', datatype: 'INT128', shape: ['1'] }] }), /datatype must be a v2 datatype/);
     });
+    it('a shape whose product overflows to 0 with no elements, negative dimensions whose product is the count', async () => {
+      await refused(() => v2('legacy', { inputs: [{ name: 'x', datatype: 'FP64', shape: ['4294967296', '4294967296'], contents: {} }] }), /shape/);
+      await refused(() => v2('legacy', { inputs: [{ name: 'x', datatype: 'FP64', shape: ['-1', '-2'], contents: { fp64_contents: [1, 2] } }] }), /shape/);
+      // A Seldon tensor's shape is int32: 65536 × 65536 is 0 in 32-bit arithmetic.
+      await refused(() => seldon('iris', { data: { tensor: { shape: [65536, 65536], values: [] } } }), /shape/);
+      await refused(() => seldon('iris', { data: { tensor: { shape: [-1, -2], values: [1, 2] } } }), /shape/);
+    });
     it('garbage bytes, a compressed flag, two messages, BYTES that are not UTF-8', async () => {
       await refused(() => seldon('iris', Buffer.from([0x1a, 0xff])), /not a well-formed protobuf message/);
       await refused(() => v2('legacy', { inputs: [{ name: 'x', datatype: 'BYTES', shape: ['1'], contents: { bytes_contents: [Buffer.from([0xc3, 0x28])] } }] }), /not UTF-8/);
       await refused(() => seldon('iris', { jsonData: pv({ a: 1 }) }), /jsonData has no Open Inference Protocol form/);
     });
+  });
+
+  it('a message within 64 MiB that translation grows beyond it (INT8 varints become doubles) is RESOURCE_EXHAUSTED, nothing sent', { timeout: 60_000 }, async () => {
+    // ModelInferRequest{model_name: legacy, inputs: [{name: x, datatype: INT8, shape: [n], contents: {int_contents: n × 1}}]}, written by hand:
+    // 8.6 MB the client sends, 8 bytes a double the Seldon model would get (68.8 MB).
+    const n = 8_600_000;
+    const varint = (v: number): Buffer => {
+      const out: number[] = [];
+      for (; v >= 0x80; v = Math.floor(v / 128)) out.push((v % 128) | 0x80);
+      out.push(v);
+      return Buffer.from(out);
+    };
+    const field = (tag: number, body: Buffer): Buffer => Buffer.concat([Buffer.from([tag]), varint(body.length), body]);
+    const contents = field(0x12, Buffer.alloc(n, 1));
+    const tensor = Buffer.concat([field(0x0a, Buffer.from('x')), field(0x12, Buffer.from('INT8')), field(0x1a, varint(n)), field(0x2a, contents)]);
+    const msg = Buffer.concat([field(0x0a, Buffer.from('legacy')), field(0x2a, tensor)]);
+    const before = v2Calls.length + seldonCalls.length;
+    const o = await v2('legacy', msg);
+    expect(o.err?.code, o.err?.details).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    expect(o.err?.details).toMatch(/translated request message is \d+ bytes, larger than 67108864/);
+    expect(v2Calls.length + seldonCalls.length, 'no upstream call').toBe(before);
   });
 
   describe('a Seldon client, a v2 model', () => {
