@@ -261,7 +261,7 @@ describe('v2 request → Seldon request, and the Seldon answer → v2 answer (go
     expect(seldonAnswerToV2(200, answer('[7,-3]'), of('INT32', [1, 2]))).toBe(out('INT32', '[7,-3]'));
     expect(seldonAnswerToV2(200, answer('[7.0,3.0]'), of('UINT8', [1, 2]))).toBe(out('UINT8', '[7,3]'));
     // A value the request's datatype cannot hold: the answer keeps its values' datatype (never rounded, never refused).
-    expect(seldonAnswerToV2(200, answer('[0.5,3]'), of('INT32', [1, 2]))).toBe(out('FP64', '[0.5,3]'));
+    expect(seldonAnswerToV2(200, answer('[0.5,3]'), of('INT32', [1, 2]))).toBe(out('FP64', '[0.5,3.0]'));
     expect(seldonAnswerToV2(200, answer('[300,1]'), of('UINT8', [1, 2]))).toBe(out('INT64', '[300,1]'));
     expect(seldonAnswerToV2(200, answer('[1e39,1.0]'), of('FP32', [1, 2]))).toBe(out('FP64', '[1e+39,1.0]'));
     // Another shape (class probabilities of a batch): its values' datatype, as MLServer's NumpyCodec gives float64.
