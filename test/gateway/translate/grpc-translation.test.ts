@@ -21,6 +21,7 @@ import { sdep, startTestGateway, waitFor, type TestGateway } from '../../helpers
 import { metric } from '../../helpers/metrics.js';
 import { LogCapture } from '../../helpers/observability.js';
 import { startRawUpstream, type RawUpstream } from '../../helpers/grpc.js';
+import { seededRandom } from '../../../routing/table/pick.js';
 
 const PROTOCOL = 'seldon.io/gateway-protocol';
 const PREDICT = '/seldon.protos.Seldon/Predict';
@@ -355,6 +356,33 @@ describe('gRPC protocol translation', () => {
       expect(o.err).toBeUndefined();
       expect(v2Calls.at(-1)!.request).toEqual({ model_name: 'iris', inputs: [{ name: 'input-0', ...input }] });
       expect(o.res).toEqual({ meta: {}, data: answer });
+    });
+
+    it('random doubles (seeded, any bits a double holds) survive Seldon → v2 → Seldon unchanged, as a tensor and as an ndarray, ranks 1–3', async () => {
+      const r = seededRandom(75);
+      const int = (n: number): number => Math.floor(r() * n);
+      const bits = new DataView(new ArrayBuffer(8));
+      const double = (): number => {
+        for (;;) {
+          bits.setUint32(0, int(2 ** 32));
+          bits.setUint32(4, int(2 ** 32));
+          const d = bits.getFloat64(0);
+          if (Number.isFinite(d)) return d;
+        }
+      };
+      for (let c = 0; c < 20; c++) {
+        const shape = Array.from({ length: 1 + int(3) }, () => 1 + int(4));
+        const values = Array.from({ length: shape.reduce((a, b) => a * b, 1) }, double);
+        const t = await seldon('iris', { data: { tensor: { shape, values } } });
+        expect(t.err, t.err?.details).toBeUndefined();
+        expect(v2Calls.at(-1)!.request).toEqual({ model_name: 'iris', inputs: [{ name: 'input-0', datatype: 'FP64', shape: shape.map(String), contents: { fp64_contents: values } }] });
+        expect((t.res!.data as { tensor: Msg }).tensor).toEqual({ shape, values });
+        const nest = (at: number, dims: number[]): unknown => (dims.length === 0 ? values[at] : Array.from({ length: dims[0]! }, (_, i) => nest(at * dims[0]! + i, dims.slice(1))));
+        const nested = nest(0, shape) as unknown[];
+        const n = await seldon('iris', { data: { ndarray: lv(nested) } });
+        expect(n.err, n.err?.details).toBeUndefined();
+        expect((n.res!.data as { ndarray: Msg }).ndarray).toEqual(lv(nested));
+      }
     });
 
     it('strData and binData: one BYTES element (str, base64), answered in kind', async () => {

@@ -29,6 +29,7 @@ import {
 } from '../../fixtures/recording-upstream.js';
 import { sdep, startTestGateway, waitFor, type TestGateway } from '../../helpers/gateway.js';
 import { metric } from '../../helpers/metrics.js';
+import { seededRandom } from '../../../routing/table/pick.js';
 
 /** What a model stand-in was asked but its metadata (`GET /v2/models/<m>`, fetched beside translated traffic: docs/protocol-translation.md#the-models-metadata). */
 const inferences = (u: { readonly requests: readonly RecordedRequest[] }): RecordedRequest[] => u.requests.filter((r) => r.method !== 'GET');
@@ -463,6 +464,35 @@ describe('REST protocol translation', () => {
       expect(err.status.info).toMatch(info);
       expect(calls()).toBe(before);
     });
+  });
+
+  it('random arrays (seeded) survive a Seldon client → v2 model → Seldon client unchanged, their text byte for byte (ndarray and tensor, ranks 1–3)', async () => {
+    const r = seededRandom(75);
+    const int = (n: number): number => Math.floor(r() * n);
+    const kinds = ['float', 'int', 'int64', 'bool', 'string'] as const;
+    for (let c = 0; c < 30; c++) {
+      const kind = kinds[c % kinds.length]!;
+      const shape = Array.from({ length: 1 + int(3) }, () => 1 + int(4));
+      const count = shape.reduce((a, b) => a * b, 1);
+      const flat = Array.from({ length: count }, (): string => {
+        if (kind === 'float') return String((int(2) ? -1 : 1) * (1 + int(999_999) + (1 + int(999)) / 1000));
+        if (kind === 'int') return String(int(2001) - 1000);
+        if (kind === 'int64') return (BigInt(int(2 ** 30)) * 2n ** 33n + BigInt(int(2 ** 30)) - 2n ** 62n).toString();
+        if (kind === 'bool') return int(2) ? 'true' : 'false';
+        return JSON.stringify(`s${int(1000)}é"\\`);
+      });
+      const nest = (at: number, dims: number[]): string => (dims.length === 0 ? flat[at]! : `[${Array.from({ length: dims[0]! }, (_, i) => nest(at * dims[0]! + i, dims.slice(1))).join(',')}]`);
+      const nested = nest(0, shape);
+      const tensor = (kind === 'float' || kind === 'int' || kind === 'int64') && int(2) === 1;
+      const sent = tensor ? `{"data":{"tensor":{"shape":${JSON.stringify(shape)},"values":[${flat.join(',')}]}}}` : `{"data":{"ndarray":${nested}}}`;
+      const res = await post(gw.port, '/seldon/m/iris/api/v1.0/predictions', sent);
+      expect(res.status, sent).toBe(200);
+      const text = res.body.toString();
+      const data = tensor ? text.slice(text.indexOf('"values":') + 9, text.lastIndexOf('}},"meta"')) : text.slice(text.indexOf('"ndarray":') + 10, text.lastIndexOf('},"meta"'));
+      expect(data, sent).toBe(tensor ? `[${flat.join(',')}]` : nested);
+      const atModel = inferences(v2).at(-1)!.body.toString();
+      expect(atModel.slice(atModel.indexOf('"data":') + 7, -3), sent).toBe(`[${flat.join(',')}]`);
+    }
   });
 
   it('a retry resends the body translated once: both attempts byte for byte the same, one translation counted', async () => {
