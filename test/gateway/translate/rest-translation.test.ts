@@ -45,6 +45,8 @@ function v2Model(req: RecordedRequest): Answer | Promise<Answer> {
   const m = /^\/v2\/models\/([^/]+)\/infer$/.exec(req.target);
   if (req.method !== 'POST' || m === null) return { statusLine: 'HTTP/1.1 404 Not Found', headers: [JSON_TYPE], body: '{"error":"Model not found"}' };
   if (headerValue(req.headers, 'x-case') === 'error') return { statusLine: 'HTTP/1.1 422 Unprocessable Entity', headers: [JSON_TYPE], body: '{"error":"shape mismatch"}' };
+  // `x-case: down`: the model is unavailable (a predictor's fallback takes over).
+  if (headerValue(req.headers, 'x-case') === 'down') return { statusLine: 'HTTP/1.1 503 Service Unavailable', headers: [JSON_TYPE], body: '{"error":"down"}' };
   // The first attempt of a `x-case: retry` request fails as a gateway error; the next is answered.
   if (headerValue(req.headers, 'x-case') === 'retry' && ++retryAttempts % 2 === 1) return { statusLine: 'HTTP/1.1 503 Service Unavailable', headers: [JSON_TYPE], body: '{"error":"busy"}' };
   if (headerValue(req.headers, 'x-case') === 'hold') return held.then(() => ({ headers: [JSON_TYPE], body: '{"model_name":"iris","outputs":[]}' }));
@@ -106,6 +108,17 @@ describe('REST protocol translation', () => {
           ],
         }),
         'plain.yaml': sdep('plain', 'm', { protocol: 'v2', predictors: [{ name: 'main' }] }),
+        'fb.yaml': sdep(
+          'fb',
+          'm',
+          {
+            predictors: [
+              { name: 'main', graph: { name: 'model' }, annotations: { [PROTOCOL]: 'speaks: v2' } },
+              { name: 'small', graph: { name: 'model' } },
+            ],
+          },
+          { 'seldon.io/gateway-fallback': 'to: {predictor: small}\non: [error]' },
+        ),
         'bad.yaml': sdep('bad', 'm', { predictors: [{ name: 'main' }] }, { [PROTOCOL]: 'speaks: grpc' }),
       },
       resolve: {
@@ -118,6 +131,8 @@ describe('REST protocol translation', () => {
         'shadowed-main.m:8000': seldon.port,
         'shadowed-copy.m:8000': shadow.port,
         'plain-main.m:8000': v2.port,
+        'fb-main.m:8000': v2.port,
+        'fb-small.m:8000': seldon.port,
         'bad-main.m:8000': v2.port,
       },
     });
@@ -522,6 +537,26 @@ describe('REST protocol translation', () => {
     } finally {
       release();
     }
+  });
+
+  it('a fallback of the client’s protocol gets the client’s body as it came, not the translation: translated once, for the v2 model alone', async () => {
+    const sent = '{"data":{"tensor":{"shape":[1],"values":[4]}},"meta":{"puid":"fb-1"}}';
+    const v2Before = inferences(v2).length;
+    const seldonBefore = inferences(seldon).length;
+    const res = await post(gw.port, '/seldon/m/fb/api/v1.0/predictions', sent, [['X-Case', 'down']]);
+    expect(
+      inferences(v2)
+        .slice(v2Before)
+        .map((r) => [r.target, r.body.toString()]),
+    ).toEqual([['/v2/models/model/infer', '{"id":"fb-1","inputs":[{"name":"input-0","shape":[1],"datatype":"INT64","data":[4]}]}']]);
+    expect(
+      inferences(seldon)
+        .slice(seldonBefore)
+        .map((r) => [r.target, r.body.toString()]),
+    ).toEqual([['/api/v1.0/predictions', sent]]);
+    expect(res.status).toBe(200);
+    expect(res.body.toString()).toBe('{"data":{"tensor":{"shape":[1],"values":[4]}},"meta":{}}');
+    expect(headerValue(res.headers, 'x-seldon-translated')).toBeUndefined();
   });
 
   it('a canary pair at 50/50: each model gets its own protocol, the client always the Seldon form', async () => {
