@@ -45,6 +45,12 @@ function v2Model(req: RecordedRequest): Answer | Promise<Answer> {
   const m = /^\/v2\/models\/([^/]+)\/infer$/.exec(req.target);
   if (req.method !== 'POST' || m === null) return { statusLine: 'HTTP/1.1 404 Not Found', headers: [JSON_TYPE], body: '{"error":"Model not found"}' };
   if (headerValue(req.headers, 'x-case') === 'error') return { statusLine: 'HTTP/1.1 422 Unprocessable Entity', headers: [JSON_TYPE], body: '{"error":"shape mismatch"}' };
+  // `x-case: several`: a model of several outputs (a classifier's labels and probabilities), FP64 whole numbers and 64-bit integers among them.
+  if (headerValue(req.headers, 'x-case') === 'several')
+    return {
+      headers: [JSON_TYPE],
+      body: '{"model_name":"iris","outputs":[{"name":"label","shape":[2],"datatype":"INT64","data":[9007199254740993,0]},{"name":"proba","shape":[2,2],"datatype":"FP64","data":[1,0.0,0.25,0.75]},{"name":"tag","shape":[1],"datatype":"BYTES","data":["é"]}]}',
+    };
   // `x-case: down`: the model is unavailable (a predictor's fallback takes over).
   if (headerValue(req.headers, 'x-case') === 'down') return { statusLine: 'HTTP/1.1 503 Service Unavailable', headers: [JSON_TYPE], body: '{"error":"down"}' };
   // The first attempt of a `x-case: retry` request fails as a gateway error; the next is answered.
@@ -215,6 +221,13 @@ describe('REST protocol translation', () => {
       expect(calls()).toBe(before);
     });
 
+    it('several outputs: the client gets jsonData, each output nested by its shape under its name, floats written as floats, long integers exact', async () => {
+      const res = await post(gw.port, '/seldon/m/iris/api/v1.0/predictions', '{"data":{"ndarray":[[1,2],[3,4]]}}', [['X-Case', 'several']]);
+      expect(res.status).toBe(200);
+      expect(headerValue(res.headers, 'x-seldon-translated')).toBe('seldon->v2');
+      expect(res.body.toString()).toBe('{"jsonData":{"label":[9007199254740993,0],"proba":[[1.0,0.0],[0.25,0.75]],"tag":["é"]},"meta":{}}');
+      expect(inferences(v2).at(-1)!.body.toString()).toBe('{"inputs":[{"name":"input-0","shape":[2,2],"datatype":"INT64","data":[1,2,3,4]}]}');
+    });
     it("the annotation's datatype and names", async () => {
       const res = await post(gw.port, '/seldon/m/named/api/v1.0/predictions', '{"data":{"ndarray":[[0.25,0.75]]}}');
       expect(inferences(v2).at(-1)!.body.toString()).toBe('{"inputs":[{"name":"input-0","shape":[1,2],"datatype":"FP32","data":[0.25,0.75]}]}');
