@@ -219,7 +219,7 @@ export abstract class CallStart extends GrpcPipelineRequest implements DeadlineO
       } catch (err) {
         if (!(err instanceof TranslateRefusal)) throw err;
         this.metrics.translations.count(this.backend, t.from, t.to, 'refused');
-        return this.refuseUnsent(GrpcStatus.INVALID_ARGUMENT, err.message);
+        return this.refuseUnsent(err.status === 413 ? GrpcStatus.RESOURCE_EXHAUSTED : GrpcStatus.INVALID_ARGUMENT, err.message);
       }
       this.translation = t;
       this.translating(t);
@@ -294,6 +294,13 @@ export abstract class CallStart extends GrpcPipelineRequest implements DeadlineO
 
   /** A v2 client's `ModelMetadata` / `ModelReady` of a Seldon model, answered by the gateway: nothing sent, counted as its own answer. */
   private answerOwn(t: GrpcTranslation, whole: Buffer): void {
+    let answer: Buffer;
+    try {
+      answer = t.ownAnswer(whole);
+    } catch (err) {
+      if (!(err instanceof TranslateRefusal)) throw err;
+      return this.refuseUnsent(err.status === 404 ? GrpcStatus.NOT_FOUND : GrpcStatus.INVALID_ARGUMENT, err.message);
+    }
     this.done = true;
     this.status = GrpcStatus.OK;
     this.metrics.refused(this.backend, 'grpc', GrpcStatus.OK, this.since);
@@ -304,7 +311,7 @@ export abstract class CallStart extends GrpcPipelineRequest implements DeadlineO
     const server = this.proxy.server.value;
     c.respond({ ':status': 200, 'content-type': 'application/grpc', [TRANSLATED_METADATA]: t.label, ...(server === undefined ? {} : { server }) }, RESPOND_WITH_TRAILERS);
     c.once('wantTrailers', () => c.sendTrailers({ 'grpc-status': '0' }));
-    c.end(t.ownAnswer(whole));
+    c.end(answer);
   }
 
   /** The client reset the stream or its connection closed: cancel upstream at once. */

@@ -11,7 +11,7 @@
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
 import { GrpcStatus } from '../edge/errors.js';
-import type { TranslatePolicy, WireProtocol } from '../../routing/policies/protocol.js';
+import { isModelSegment, type TranslatePolicy, type WireProtocol } from '../../routing/policies/protocol.js';
 import type { Backend } from '../../routing/types.js';
 import { TranslateRefusal, type Translation } from '../translate/datatypes.js';
 import { DEFAULT_INPUT_NAME, seldonMessageToV2, v2OutputsToSeldon, type SeldonForm } from '../translate/seldon-client.js';
@@ -76,8 +76,18 @@ export class GrpcTranslation implements Translation {
     return `${this.from}->${this.to}`;
   }
 
-  /** The whole request the model gets (framed); throws `TranslateRefusal` (400: INVALID_ARGUMENT) for what cannot be carried unchanged. */
+  /**
+   * The whole request the model gets (framed); throws `TranslateRefusal` (400: INVALID_ARGUMENT) for what
+   * cannot be carried unchanged, and (413: RESOURCE_EXHAUSTED) for a message that translation grew beyond
+   * MAX_TRANSLATED_MESSAGE (INT8's one-byte varints are a SeldonMessage's eight-byte doubles).
+   */
   request(whole: Buffer): Buffer {
+    const sent = this.translated(whole);
+    if (sent.length > MAX_TRANSLATED_MESSAGE + 5) throw new TranslateRefusal(`the translated request message is ${sent.length - 5} bytes, larger than ${MAX_TRANSLATED_MESSAGE}`, 413);
+    return sent;
+  }
+
+  private translated(whole: Buffer): Buffer {
     const payload = oneMessage(whole, 400);
     if (this.to === 'v2') {
       // A gRPC SeldonMessage's numbers are doubles: numpy's float64.
@@ -111,16 +121,23 @@ export class GrpcTranslation implements Translation {
     return frame(writeInferResponse(o, this.v2Form!));
   }
 
-  /** The gateway's own answer (framed) to `ModelMetadata` / `ModelReady`. */
+  /**
+   * The gateway's own answer (framed) to `ModelMetadata` / `ModelReady`, as REST's `GET …/v2/models/<m>[/versions/<v>]`
+   * is (rest/rest-translation.ts `v2ModelAnswer`): a Seldon model has no versions, so whichever version a client
+   * names, the one model answers. What MLServer does not serve is refused as it refuses it (`ModelNotFound`:
+   * NOT_FOUND, its message): a name other than the model's, a version that is not one (`isModelSegment`).
+   * Throws `TranslateRefusal` (status 404: NOT_FOUND; 400: a request that cannot be read).
+   */
   ownAnswer(whole: Buffer): Buffer {
-    if (this.own === 'ready') return frame(writeModelReady());
-    let name = '';
+    let ref: { name: string; version: string };
     try {
-      name = readModelRef(oneMessage(whole, 400)).name;
-    } catch {
-      // No readable request: the model's own name.
+      ref = readModelRef(oneMessage(whole, 400));
+    } catch (err) {
+      throw err instanceof TranslateRefusal ? err : new TranslateRefusal('the request message cannot be read', 400);
     }
-    return frame(writeSeldonModelMetadata(name === '' ? this.policy.modelName : name));
+    if (ref.name !== this.policy.modelName) throw new TranslateRefusal(`Model ${ref.name} not found`, 404);
+    if (ref.version !== '' && !isModelSegment(ref.version)) throw new TranslateRefusal(`Model ${ref.name} with version ${ref.version} not found`, 404);
+    return frame(this.own === 'ready' ? writeModelReady() : writeSeldonModelMetadata(ref.name));
   }
 }
 

@@ -132,7 +132,8 @@ export abstract class ExchangeBody extends RestPipelineRequest implements Timeou
   }
 
   /**
-   * A request translated for its model: read whole (at most --max-body), translated once, then
+   * A request translated for its model: read whole (at most --max-body), translated once (what the model
+   * gets at most --max-body too), then
    * admitted and sent as a whole body (retries and hedges resend it). What cannot be carried
    * unchanged is refused before admission: 400, nothing sent, counted as the gateway's answer.
    */
@@ -148,6 +149,11 @@ export abstract class ExchangeBody extends RestPipelineRequest implements Timeou
         if (!(err instanceof TranslateRefusal)) throw err;
         this.proxy.deps.metrics.translations.count(this.backend, translation.from, translation.to, 'refused');
         return this.refuseUnsent(400, 'BAD_REQUEST', err.message);
+      }
+      // What the model gets is bounded as a decoded body is: translation may grow it (FP32's `1` is a Seldon `1.0`).
+      if (limit > 0 && sent.length > limit) {
+        this.proxy.deps.metrics.translations.count(this.backend, translation.from, translation.to, 'refused');
+        return this.refuseUnsent(413, 'PAYLOAD_TOO_LARGE', `the translated request body is ${sent.length} bytes, larger than ${limit}`);
       }
       if (!this.admit(503)) return;
       this.translation = translation;

@@ -104,7 +104,7 @@ const V2_MODEL = /^\/v2\/models\/([^/?]+)(?:\/versions\/([^/?]+))?(\/ready)?$/;
  * model served by Seldon's wrapper, which has neither: its metadata as far as the gateway knows it
  * (name, the platform, no declared tensors, no versions: whichever version a client names, the one
  * Seldon model answers, as its inference does), and ready (the request was routed to a member with
- * a ready endpoint). A version that is not one as sent (an encoded byte, `%2F` included, or a
+ * a ready endpoint); another model's name is MLServer's 404. A version that is not one as sent (an encoded byte, `%2F` included, or a
  * separator) is not the gateway's to answer: the request goes as it came. Undefined: not such a request.
  */
 export function v2ModelAnswer(backend: Backend, method: string, upstreamPath: string): { status: number; body: string } | undefined {
@@ -113,8 +113,11 @@ export function v2ModelAnswer(backend: Backend, method: string, upstreamPath: st
   const q = upstreamPath.indexOf('?');
   const m = V2_MODEL.exec(q < 0 ? upstreamPath : upstreamPath.slice(0, q));
   if (m === null || (m[2] !== undefined && !isModelSegment(m[2]))) return undefined;
+  const name = decodeURIComponentSafe(m[1]!);
+  // Another model's name: MLServer's `ModelNotFound` (404, its message), never a claim that such a model is served here.
+  if (name !== t.modelName) return { status: 404, body: JSON.stringify({ error: `Model ${name} not found` }) };
   if (m[3] !== undefined) return { status: 200, body: '' };
-  return { status: 200, body: JSON.stringify({ name: decodeURIComponentSafe(m[1]!), versions: [], platform: 'seldon', inputs: [], outputs: [] }) };
+  return { status: 200, body: JSON.stringify({ name, versions: [], platform: 'seldon', inputs: [], outputs: [] }) };
 }
 
 function decodeURIComponentSafe(s: string): string {

@@ -39,6 +39,7 @@ export const jsonText = (v: unknown): string | undefined => JSON.stringify(v, (_
 export const isDatatype = (v: unknown): v is Datatype => typeof v === 'string' && (DATATYPES as readonly string[]).includes(v);
 
 /** Integer ranges, inclusive. */
+const INT64_MAX = 9223372036854775807n;
 const INT_RANGE: Readonly<Partial<Record<Datatype, readonly [bigint, bigint]>>> = {
   UINT8: [0n, 255n],
   UINT16: [0n, 65535n],
@@ -115,7 +116,7 @@ export function checkElements(dt: Datatype, values: readonly Element[]): void {
 
 /**
  * The datatype Seldon's wrapper (numpy) would give these values: BOOL, BYTES, INT64 for whole
- * numbers written without fraction or exponent (`floats`: whether some number of the message was,
+ * numbers written without fraction or exponent (UINT64 when one is beyond INT64) (`floats`: whether some number of the message was,
  * asked only when every value is whole), else FP64. Mixed kinds are refused (numpy would make them
  * strings or objects).
  */
@@ -124,15 +125,19 @@ export function inferDatatype(values: readonly Element[], floats: () => boolean)
   const first = typeof values[0];
   const kind = first === 'bigint' ? 'number' : first;
   let whole = true;
+  let unsigned = false;
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!;
-    const t = typeof v === 'bigint' ? 'number' : typeof v;
+    const big = typeof v === 'bigint';
+    const t = big ? 'number' : typeof v;
     if (t !== kind) throw new TranslateRefusal(`mixed array: element ${i} is ${show(v)} among ${kind === 'string' ? 'strings' : kind === 'boolean' ? 'booleans' : 'numbers'}`);
     if (whole && typeof v === 'number' && !Number.isInteger(v)) whole = false;
+    if (big && v > INT64_MAX) unsigned = true;
   }
   if (kind === 'boolean') return 'BOOL';
   if (kind === 'string') return 'BYTES';
-  return whole && !floats() ? 'INT64' : 'FP64';
+  // numpy reads a whole number beyond int64 (up to 2^64 - 1) as uint64; UINT64's range check refuses the rest.
+  return whole && !floats() ? (unsigned ? 'UINT64' : 'INT64') : 'FP64';
 }
 
 /** A float datatype (FP16, BF16, FP32, FP64). */

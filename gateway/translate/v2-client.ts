@@ -99,7 +99,8 @@ export function seldonAnswerToV2(status: number, body: Buffer, form: V2Form): st
   }
   const byValues = seldonMessageToV2Output(parsed.value, () => parsed.floats);
   const o = sameDatatype(byValues, form) ?? byValues;
-  return v2Answer(form, o.name, o.shape, o.datatype, o.kind === 'text' ? `[${JSON.stringify(o.values[0])}]` : writeFlat(o.values), o.contentType);
+  // A float output is written as MLServer (Python) writes floats: `1.0`, and `-0.0`, whose sign a Python client's `json` keeps (`-0` reads as the integer 0).
+  return v2Answer(form, o.name, o.shape, o.datatype, o.kind === 'text' ? `[${JSON.stringify(o.values[0])}]` : writeFlat(o.values, isFloat(o.datatype)), o.contentType);
 }
 
 /** The one output of a v2 answer to a Seldon model's answer; `text`: one string, written as it is. */

@@ -210,12 +210,13 @@ export function writeInferResponse(o: V2Output, form: V2Form): Buffer {
 /** ModelMetadataRequest / ModelReadyRequest: the model's name (1) and version (2). */
 export function readModelRef(b: Buffer): { name: string; version: string } {
   const ref = { name: '', version: '' };
-  walkFields(b, 0, b.length, (f) => {
+  const ok = walkFields(b, 0, b.length, (f) => {
     if (f.wire !== LEN) return;
     const s = b.subarray(f.start, f.end).toString('utf8');
     if (f.field === 1) ref.name = s;
     else if (f.field === 2) ref.version = s;
   });
+  if (!ok) throw new TranslateRefusal('the request is not a model metadata or readiness request', 400);
   return ref;
 }
 

@@ -21,6 +21,7 @@ import { sdep, startTestGateway, waitFor, type TestGateway } from '../../helpers
 import { metric } from '../../helpers/metrics.js';
 import { LogCapture } from '../../helpers/observability.js';
 import { startRawUpstream, type RawUpstream } from '../../helpers/grpc.js';
+import { seededRandom } from '../../../routing/table/pick.js';
 
 const PROTOCOL = 'seldon.io/gateway-protocol';
 const PREDICT = '/seldon.protos.Seldon/Predict';
@@ -281,11 +282,39 @@ describe('gRPC protocol translation', () => {
       await refused(() => v2('legacy', { inputs: [{ name: 'x', datatype: 'FP16', shape: ['1'], contents: { fp32_contents: [1] } }] }), /only raw contents/);
       await refused(() => v2('legacy', { inputs: [{ name: 'x', datatype: 'INT128', shape: ['1'] }] }), /datatype must be a v2 datatype/);
     });
+    it('a shape whose product overflows to 0 with no elements, negative dimensions whose product is the count', async () => {
+      await refused(() => v2('legacy', { inputs: [{ name: 'x', datatype: 'FP64', shape: ['4294967296', '4294967296'], contents: {} }] }), /shape/);
+      await refused(() => v2('legacy', { inputs: [{ name: 'x', datatype: 'FP64', shape: ['-1', '-2'], contents: { fp64_contents: [1, 2] } }] }), /shape/);
+      // A Seldon tensor's shape is int32: 65536 × 65536 is 0 in 32-bit arithmetic.
+      await refused(() => seldon('iris', { data: { tensor: { shape: [65536, 65536], values: [] } } }), /shape/);
+      await refused(() => seldon('iris', { data: { tensor: { shape: [-1, -2], values: [1, 2] } } }), /shape/);
+    });
     it('garbage bytes, a compressed flag, two messages, BYTES that are not UTF-8', async () => {
       await refused(() => seldon('iris', Buffer.from([0x1a, 0xff])), /not a well-formed protobuf message/);
       await refused(() => v2('legacy', { inputs: [{ name: 'x', datatype: 'BYTES', shape: ['1'], contents: { bytes_contents: [Buffer.from([0xc3, 0x28])] } }] }), /not UTF-8/);
       await refused(() => seldon('iris', { jsonData: pv({ a: 1 }) }), /jsonData has no Open Inference Protocol form/);
     });
+  });
+
+  it('a message within 64 MiB that translation grows beyond it (INT8 varints become doubles) is RESOURCE_EXHAUSTED, nothing sent', { timeout: 60_000 }, async () => {
+    // ModelInferRequest{model_name: legacy, inputs: [{name: x, datatype: INT8, shape: [n], contents: {int_contents: n × 1}}]}, written by hand:
+    // 8.6 MB the client sends, 8 bytes a double the Seldon model would get (68.8 MB).
+    const n = 8_600_000;
+    const varint = (v: number): Buffer => {
+      const out: number[] = [];
+      for (; v >= 0x80; v = Math.floor(v / 128)) out.push((v % 128) | 0x80);
+      out.push(v);
+      return Buffer.from(out);
+    };
+    const field = (tag: number, body: Buffer): Buffer => Buffer.concat([Buffer.from([tag]), varint(body.length), body]);
+    const contents = field(0x12, Buffer.alloc(n, 1));
+    const tensor = Buffer.concat([field(0x0a, Buffer.from('x')), field(0x12, Buffer.from('INT8')), field(0x1a, varint(n)), field(0x2a, contents)]);
+    const msg = Buffer.concat([field(0x0a, Buffer.from('legacy')), field(0x2a, tensor)]);
+    const before = v2Calls.length + seldonCalls.length;
+    const o = await v2('legacy', msg);
+    expect(o.err?.code, o.err?.details).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    expect(o.err?.details).toMatch(/translated request message is \d+ bytes, larger than 67108864/);
+    expect(v2Calls.length + seldonCalls.length, 'no upstream call').toBe(before);
   });
 
   describe('a Seldon client, a v2 model', () => {
@@ -327,6 +356,33 @@ describe('gRPC protocol translation', () => {
       expect(o.err).toBeUndefined();
       expect(v2Calls.at(-1)!.request).toEqual({ model_name: 'iris', inputs: [{ name: 'input-0', ...input }] });
       expect(o.res).toEqual({ meta: {}, data: answer });
+    });
+
+    it('random doubles (seeded, any bits a double holds) survive Seldon → v2 → Seldon unchanged, as a tensor and as an ndarray, ranks 1–3', async () => {
+      const r = seededRandom(75);
+      const int = (n: number): number => Math.floor(r() * n);
+      const bits = new DataView(new ArrayBuffer(8));
+      const double = (): number => {
+        for (;;) {
+          bits.setUint32(0, int(2 ** 32));
+          bits.setUint32(4, int(2 ** 32));
+          const d = bits.getFloat64(0);
+          if (Number.isFinite(d)) return d;
+        }
+      };
+      for (let c = 0; c < 20; c++) {
+        const shape = Array.from({ length: 1 + int(3) }, () => 1 + int(4));
+        const values = Array.from({ length: shape.reduce((a, b) => a * b, 1) }, double);
+        const t = await seldon('iris', { data: { tensor: { shape, values } } });
+        expect(t.err, t.err?.details).toBeUndefined();
+        expect(v2Calls.at(-1)!.request).toEqual({ model_name: 'iris', inputs: [{ name: 'input-0', datatype: 'FP64', shape: shape.map(String), contents: { fp64_contents: values } }] });
+        expect((t.res!.data as { tensor: Msg }).tensor).toEqual({ shape, values });
+        const nest = (at: number, dims: number[]): unknown => (dims.length === 0 ? values[at] : Array.from({ length: dims[0]! }, (_, i) => nest(at * dims[0]! + i, dims.slice(1))));
+        const nested = nest(0, shape) as unknown[];
+        const n = await seldon('iris', { data: { ndarray: lv(nested) } });
+        expect(n.err, n.err?.details).toBeUndefined();
+        expect((n.res!.data as { ndarray: Msg }).ndarray).toEqual(lv(nested));
+      }
     });
 
     it('strData and binData: one BYTES element (str, base64), answered in kind', async () => {
@@ -554,6 +610,44 @@ describe('gRPC protocol translation', () => {
       expect(meta.headers['x-seldon-translated']).toBe('v2->seldon');
       const ready = await call('legacy', v2Svc.ModelReady!, '/inference.GRPCInferenceService/ModelReady', { name: 'legacy' });
       expect(ready.res).toEqual({ ready: true });
+      expect(seldonCalls.length).toBe(before);
+    });
+
+    it('ModelMetadata and ModelReady naming a version are answered as the model’s (a Seldon model has no versions, as over REST), nothing sent', async () => {
+      const before = seldonCalls.length;
+      for (const version of ['2', 'v1.2_b-3']) {
+        const meta = await call('legacy', v2Svc.ModelMetadata!, '/inference.GRPCInferenceService/ModelMetadata', { name: 'legacy', version });
+        expect(meta.err, version).toBeUndefined();
+        expect(meta.res, version).toEqual({ name: 'legacy', platform: 'seldon' });
+        expect(meta.headers['x-seldon-translated']).toBe('v2->seldon');
+        const ready = await call('legacy', v2Svc.ModelReady!, '/inference.GRPCInferenceService/ModelReady', { name: 'legacy', version });
+        expect(ready.err, version).toBeUndefined();
+        expect(ready.res, version).toEqual({ ready: true });
+      }
+      expect(seldonCalls.length).toBe(before);
+    });
+
+    it('a version that is not one, or another model’s name, is NOT_FOUND with MLServer’s message, nothing sent', async () => {
+      const before = seldonCalls.length;
+      for (const [method, path] of [
+        [v2Svc.ModelMetadata!, '/inference.GRPCInferenceService/ModelMetadata'],
+        [v2Svc.ModelReady!, '/inference.GRPCInferenceService/ModelReady'],
+      ] as const) {
+        for (const version of ['../2', '1/2', '.hidden', '-1', '%2F']) {
+          const r = await call('legacy', method, path, { name: 'legacy', version });
+          expect(r.res, `${path} ${version}`).toBeUndefined();
+          expect(r.err?.code, `${path} ${version}`).toBe(grpc.status.NOT_FOUND);
+          expect(r.err?.details).toBe(`Model legacy with version ${version} not found`);
+        }
+        for (const name of ['other', '', 'LEGACY']) {
+          const r = await call('legacy', method, path, { name, version: '2' });
+          expect(r.err?.code, `${path} ${name}`).toBe(grpc.status.NOT_FOUND);
+          expect(r.err?.details).toBe(`Model ${name} not found`);
+        }
+        // A message that is not one: INVALID_ARGUMENT.
+        const bad = await call('legacy', method, path, Buffer.from([0x0a, 0x7f]));
+        expect(bad.err?.code).toBe(grpc.status.INVALID_ARGUMENT);
+      }
       expect(seldonCalls.length).toBe(before);
     });
   });

@@ -7,9 +7,12 @@
  *   Seldon protocol, no annotation: the gateway passes it through;
  * - `served`: the same model served in v2 (test/fixtures/v2-doubling-model.ts, as MLServer serves it),
  *   `spec.protocol: v2` and `seldon.io/gateway-protocol`: the gateway translates;
- * - for ndarray, tensor and strData payloads, each transport: the two answers are equal (the answer as
- *   the client returns it, its data as seldon_core reads it: values, shape, dtype; names), and each model
- *   received the client's data, the wrapper's as a numpy array, the v2 model's as one v2 input;
+ * - for ndarray, tensor, strData and binData payloads, each transport: the two answers are equal (the
+ *   answer as the client returns it, its data as seldon_core reads it: values, shape, dtype; names), and
+ *   each model received the client's data, the wrapper's as a numpy array, str or bytes, the v2 model's as
+ *   one v2 input (binData: one BYTES element of content_type base64, which the stand-in decodes as
+ *   MLServer's Base64Codec does);
+ * - jsonData, which has no v2 form: a Seldon-style 400 (gRPC INVALID_ARGUMENT), nothing sent;
  * - feedback is never turned into an inference: it reaches the v2 model as it came (and fails there).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -113,16 +116,55 @@ describe('the official Seldon Python client: a model served in v2 answers as the
         expect(atV2.target).toBe(transport === 'rest' ? '/v2/models/doubler/infer' : 'inference.GRPCInferenceService/ModelInfer');
       });
 
-      it('strData: the same answer, the string each model received', async () => {
-        const { wrapped, served, atWrapper, atV2 } = await both(transport, { call: 'predict', str_data: 'hello seldon' });
-        expect(wrapped['strData']).toBe('HELLO SELDON');
+      it.each([
+        ['ASCII', 'hello seldon'],
+        ['beyond ASCII (UTF-8 both ways)', 'grüße aus 東京'],
+      ])('strData, %s: the same answer, the string each model received', async (_name, text) => {
+        const { wrapped, served, atWrapper, atV2 } = await both(transport, { call: 'predict', str_data: text });
+        expect(wrapped['strData']).toBe(text.toUpperCase());
         expect(served['response']).toEqual(wrapped['response']);
-        expect(served['strData']).toBe('HELLO SELDON');
-        expect(atWrapper).toMatchObject({ event: 'predict', kind: 'str', value: 'hello seldon' });
-        const got = atV2.inputs.map((i) => ({ ...i, data: i.data.map(String) }));
+        expect(served['strData']).toBe(text.toUpperCase());
+        expect(atWrapper).toMatchObject({ event: 'predict', kind: 'str', value: text });
+        const got = atV2.inputs.map((i) => ({ ...i, data: i.data.map((d) => (Buffer.isBuffer(d) ? d.toString('utf8') : d)) }));
+        expect(got).toEqual([{ name: 'input-0', datatype: 'BYTES', shape: [1], data: [text], parameters: transport === 'rest' ? { content_type: 'str' } : { content_type: { string_param: 'str' } } }]);
+      });
+
+      it("binData: the same answer (the model's bytes), the v2 model got one BYTES element of content_type base64 that MLServer's Base64Codec decodes to the client's bytes", async () => {
+        // Not UTF-8 (0xff, a lone 0xc3), a NUL, a newline, letters the model upper-cases.
+        const bytes = Buffer.from([0x00, 0xff, 0x68, 0x69, 0x0a, 0xc3, 0x7a]);
+        const { wrapped, served, atWrapper, atV2 } = await both(transport, { call: 'predict', bin_data: bytes.toString('base64') });
+        const upper = Buffer.from([0x00, 0xff, 0x48, 0x49, 0x0a, 0xc3, 0x5a]).toString('base64');
+        expect(wrapped['binData'], JSON.stringify(wrapped)).toBe(upper);
+        expect(served['success'], JSON.stringify(served)).toBe(true);
+        expect(served['binData']).toBe(upper);
+        expect(served['response']).toEqual(wrapped['response']);
+        expect(atWrapper).toMatchObject({ event: 'predict', kind: 'bytes', value: bytes.toString('latin1') });
+        const got = atV2.inputs.map((i) => ({ ...i, data: i.data.map((d) => (Buffer.isBuffer(d) ? d.toString('latin1') : d)) }));
         expect(got).toEqual([
-          { name: 'input-0', datatype: 'BYTES', shape: [1], data: ['hello seldon'], parameters: transport === 'rest' ? { content_type: 'str' } : { content_type: { string_param: 'str' } } },
+          {
+            name: 'input-0',
+            datatype: 'BYTES',
+            shape: [1],
+            data: [bytes.toString('base64')],
+            parameters: transport === 'rest' ? { content_type: 'base64' } : { content_type: { string_param: 'base64' } },
+          },
         ]);
+      });
+
+      it('jsonData has no v2 form: the client gets a Seldon-style 400 (gRPC INVALID_ARGUMENT) saying so, and the v2 model nothing', async () => {
+        const inferred = v2.inferences.length;
+        const served = await client.call({ call: 'predict', transport, gateway: `127.0.0.1:${gw.port}`, namespace: 'm', deployment: 'served', json_data: { a: [1, 2] } });
+        expect(served['success']).toBe(false);
+        const info = 'jsonData has no Open Inference Protocol form: send data.tensor, data.ndarray, strData or binData';
+        if (transport === 'rest') {
+          // The client says the status and returns the body it read as JSON.
+          expect(served['msg']).toBe('400:Bad Request');
+          expect(served['response']).toEqual({ status: { code: 400, info, reason: 'BAD_REQUEST', status: 'FAILURE' } });
+        } else {
+          expect(served['msg']).toContain('StatusCode.INVALID_ARGUMENT');
+          expect(served['msg']).toContain(info);
+        }
+        expect(v2.inferences.length).toBe(inferred);
       });
     });
   }

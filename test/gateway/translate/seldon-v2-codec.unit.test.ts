@@ -254,14 +254,16 @@ describe('v2 request → Seldon request, and the Seldon answer → v2 answer (go
     const answer = (values: string, shape = '[1,2]') => b(`{"data":{"names":[],"tensor":{"shape":${shape},"values":${values}}},"meta":{}}`);
     const out = (dt: string, data: string, shape = '[1,2]') => `{"model_name":"m","outputs":[{"name":"output-0","shape":${shape},"datatype":"${dt}","data":${data}}]}`;
     // FP32 in, the wrapper's float64 answer (whole numbers written 2.0): FP32 out, the values' text as the model wrote it.
-    expect(seldonAnswerToV2(200, answer('[5.1,2.0]'), of('FP32', [1, 2]))).toBe(out('FP32', '[5.1,2]'));
+    expect(seldonAnswerToV2(200, answer('[5.1,2.0]'), of('FP32', [1, 2]))).toBe(out('FP32', '[5.1,2.0]'));
+    // A float's negative zero keeps its sign for a Python client (its json reads `-0` as the integer 0).
+    expect(seldonAnswerToV2(200, answer('[-0.0,2.0]'), of('FP32', [1, 2]))).toBe(out('FP32', '[-0.0,2.0]'));
     // Integers in, whole numbers out (written either way): the request's integer type.
     expect(seldonAnswerToV2(200, answer('[7,-3]'), of('INT32', [1, 2]))).toBe(out('INT32', '[7,-3]'));
     expect(seldonAnswerToV2(200, answer('[7.0,3.0]'), of('UINT8', [1, 2]))).toBe(out('UINT8', '[7,3]'));
     // A value the request's datatype cannot hold: the answer keeps its values' datatype (never rounded, never refused).
-    expect(seldonAnswerToV2(200, answer('[0.5,3]'), of('INT32', [1, 2]))).toBe(out('FP64', '[0.5,3]'));
+    expect(seldonAnswerToV2(200, answer('[0.5,3]'), of('INT32', [1, 2]))).toBe(out('FP64', '[0.5,3.0]'));
     expect(seldonAnswerToV2(200, answer('[300,1]'), of('UINT8', [1, 2]))).toBe(out('INT64', '[300,1]'));
-    expect(seldonAnswerToV2(200, answer('[1e39,1.0]'), of('FP32', [1, 2]))).toBe(out('FP64', '[1e+39,1]'));
+    expect(seldonAnswerToV2(200, answer('[1e39,1.0]'), of('FP32', [1, 2]))).toBe(out('FP64', '[1e+39,1.0]'));
     // Another shape (class probabilities of a batch): its values' datatype, as MLServer's NumpyCodec gives float64.
     expect(seldonAnswerToV2(200, answer('[0.25,0.75,0.5]', '[1,3]'), of('FP32', [1, 2]))).toBe(out('FP64', '[0.25,0.75,0.5]', '[1,3]'));
     // Booleans in: no numeric datatype to keep.

@@ -16,6 +16,10 @@ import { headerValue, rawRequest, startRecordingUpstream, type HeaderLine, type 
 import { startEventReceiver, type EventReceiver } from '../../helpers/event-receiver.js';
 import { sdep, startTestGateway, waitFor, type TestGateway } from '../../helpers/gateway.js';
 import { LogCapture } from '../../helpers/observability.js';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { PROTO_DIR } from '../../fixtures/grpc-backend.js';
+import { startV2DoublingModel, type V2DoublingModel } from '../../fixtures/v2-doubling-model.js';
 
 /** What a model stand-in was asked but its metadata (`GET /v2/models/<m>`, fetched beside translated traffic: docs/protocol-translation.md#the-models-metadata). */
 const inferences = (u: { readonly requests: readonly RecordedRequest[] }): RecordedRequest[] => u.requests.filter((r) => r.method !== 'GET');
@@ -33,6 +37,7 @@ async function ask(port: number, target: string, id: string, body: string): Prom
 
 describe('a translated request in the access log and the payload log', () => {
   let model: RecordingUpstream;
+  let grpcModel: V2DoublingModel;
   let receiver: EventReceiver;
   let json: TestGateway;
   let text: TestGateway;
@@ -43,6 +48,7 @@ describe('a translated request in the access log and the payload log', () => {
   beforeAll(async () => {
     model = await startRecordingUpstream({ name: 'v2', responder: (req) => ({ headers: [JSON_TYPE], body: req.target.startsWith('/v2/') ? V2_ANSWER : '{"data":{"ndarray":[[1]]},"meta":{}}' }) });
     receiver = await startEventReceiver();
+    grpcModel = await startV2DoublingModel('classifier');
     writeFileSync(join(dir, 'sinks.yaml'), `- name: seldon\n  type: cloudevents\n  url: ${receiver.url}\n  retryMin: 20ms\n`);
     const manifests = {
       'iris.yaml': sdep(
@@ -52,8 +58,14 @@ describe('a translated request in the access log and the payload log', () => {
         { 'seldon.io/gateway-protocol': '{"modelName": "iris"}', 'seldon.io/gateway-log': 'sinks: [seldon]' },
       ),
       'plain.yaml': sdep('plain', 'm', { predictors: [{ name: 'main' }] }),
+      'giris.yaml': sdep(
+        'giris',
+        'm',
+        { protocol: 'v2', predictors: [{ name: 'main', graph: { name: 'classifier' } }] },
+        { 'seldon.io/gateway-protocol': '{}', 'seldon.io/gateway-log': 'sinks: [seldon]' },
+      ),
     };
-    const resolve = { 'iris-main.m:8000': model.port, 'plain-main.m:8000': model.port };
+    const resolve = { 'iris-main.m:8000': model.port, 'plain-main.m:8000': model.port, 'giris-main.m:5001': grpcModel.grpcPort };
     json = await startTestGateway({ manifests, resolve, accessSink: jsonLogs, args: ['--log-sinks', join(dir, 'sinks.yaml')] });
     text = await startTestGateway({ manifests, resolve, accessSink: textLogs, args: ['--access-log-format', 'text', '--log-sinks', join(dir, 'sinks.yaml')] });
   });
@@ -61,6 +73,7 @@ describe('a translated request in the access log and the payload log', () => {
     await json?.stop();
     await text?.stop();
     await model?.close();
+    await grpcModel?.close();
     await receiver?.close();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -112,5 +125,40 @@ describe('a translated request in the access log and the payload log', () => {
     expect(response.event['translated']).toBe('seldon->v2');
     expect(request.body.toString()).toBe(sent);
     expect(response.body.equals(res.body)).toBe(true);
+  });
+
+  it("gRPC: the payload log's events say translated, and carry the client's SeldonMessage and the answer the client got, byte for byte (protobuf, no length prefix)", async () => {
+    const defs = protoLoader.loadSync(['seldon.proto'], { includeDirs: [PROTO_DIR], keepCase: true, longs: String, defaults: false, oneofs: false });
+    const predict = (defs['seldon.protos.Seldon'] as unknown as Record<string, protoLoader.MethodDefinition<Record<string, unknown>, Record<string, unknown>>>)['Predict']!;
+    const sent = predict.requestSerialize({ meta: { puid: 'g-puid' }, data: { tensor: { shape: [1, 2], values: [1.5, -2] } } });
+    const client = new grpc.Client(`127.0.0.1:${json.port}`, grpc.credentials.createInsecure());
+    try {
+      const md = new grpc.Metadata();
+      md.set('seldon', 'giris');
+      md.set('namespace', 'm');
+      md.set('x-request-id', 'tl-grpc');
+      const answer = await new Promise<Buffer>((resolve, reject) =>
+        client.makeUnaryRequest(
+          '/seldon.protos.Seldon/Predict',
+          (b: Buffer) => b,
+          (b: Buffer) => b,
+          sent,
+          md,
+          (err, res) => (err ? reject(err) : resolve(res!)),
+        ),
+      );
+      expect(predict.responseDeserialize(answer)).toMatchObject({ data: { tensor: { shape: [1, 2], values: [3, -4] } } });
+      expect(grpcModel.inferences.at(-1)!.inputs).toEqual([{ name: 'input-0', datatype: 'FP64', shape: [1, 2], data: [1.5, -2] }]);
+      await waitFor(() => receiver.unique().filter((e) => e.event['requestid'] === 'tl-grpc').length >= 2);
+      const events = receiver.unique().filter((e) => e.event['requestid'] === 'tl-grpc');
+      const request = events.find((e) => e.event.type === 'io.seldon.serving.inference.request')!;
+      const response = events.find((e) => e.event.type === 'io.seldon.serving.inference.response')!;
+      expect(request.event['translated']).toBe('seldon->v2');
+      expect(response.event['translated']).toBe('seldon->v2');
+      expect(request.body.equals(sent)).toBe(true);
+      expect(response.body.equals(answer)).toBe(true);
+    } finally {
+      client.close();
+    }
   });
 });
