@@ -9,9 +9,9 @@
  * too, so each feature keeps its one rule for when it keeps a body (rest/exchange-body.ts `start`).
  *
  * Each chunk is a view of the socket's read (wire/read-buffer.ts): no copy, no join. The upstream
- * client says which chunks it wrote on whole (`passed`), so the socket may read into that memory again. Backpressure is the socket's: when this stream holds more than its
- * high-water mark (its reader paused), the lane stops reading the socket (`push` is false) until
- * it is read again (`_read`).
+ * client says which chunks it wrote on whole (`passed`), so the socket may read into that memory
+ * again. Backpressure is the socket's: when this stream holds more than its high-water mark (its
+ * reader paused), the lane stops reading the socket (`push` is false) until it is read again (`_read`).
  */
 import { Readable } from 'node:stream';
 import type { PassesOn } from '../wire/read-buffer.js';
