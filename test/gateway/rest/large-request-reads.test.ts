@@ -180,6 +180,33 @@ describe('large HTTP/1.1 request bodies read into the client connection’s own 
     s.destroy();
   });
 
+  it('on one connection, after a large body the lane served: a chunked large body, then one the lane hands to Node’s server (Expect), each byte for byte', async () => {
+    const first = bodyOf(2 * MiB + 9, 61);
+    const chunked = bodyOf(3 * MiB + 1, 62);
+    const handed = bodyOf(2 * MiB + 3, 63);
+    const r = seededRandom(64);
+    const frames: Buffer[] = [];
+    for (let at = 0; at < chunked.length;) {
+      const n = Math.min(chunked.length - at, 1 + Math.floor(r() * 200_000));
+      frames.push(Buffer.from(`${n.toString(16)}\r\n`), chunked.subarray(at, at + n), Buffer.from('\r\n'));
+      at += n;
+    }
+    frames.push(Buffer.from('0\r\n\r\n'));
+    const { s, reader } = await connect();
+    s.write(head(first.length));
+    s.write(first);
+    expect(await answerOf(reader)).toEqual({ sha: sha(first), length: first.length });
+    s.write(`POST ${PATH} HTTP/1.1\r\nHost: gw\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n`);
+    s.write(Buffer.concat(frames));
+    expect(await answerOf(reader)).toEqual({ sha: sha(chunked), length: chunked.length });
+    // `Expect: 100-continue` is not the lane's: the connection goes to Node's server, which reads the socket from here.
+    s.write(head(handed.length, 'Expect: 100-continue\r\n'));
+    s.write(handed);
+    expect(await answerOf(reader)).toEqual({ sha: sha(handed), length: handed.length });
+    expect(received.map((x) => x.sha)).toEqual([sha(first), sha(chunked), sha(handed)]);
+    s.destroy();
+  });
+
   it('1 MiB bodies to a model that keeps up: the connection reads into a few buffers of its own again, not a new one per 64 KiB read', async () => {
     const { s, reader } = await connect();
     const bodies = [51, 52, 53, 54].map((seed) => bodyOf(MiB, seed));
