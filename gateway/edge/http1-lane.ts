@@ -34,6 +34,7 @@ import { LaneExchange, type LaneOwner } from './lane-exchange.js';
 import { LaneBody, type BodySource } from './lane-body.js';
 import { BODY_TOO_LARGE, ChunkedBody, ChunkedBodyError, type ChunkSink } from '../wire/chunked-body.js';
 import { lingeringClose } from './lingering-close.js';
+import { ReadBuffer, readInto } from '../wire/read-buffer.js';
 
 export interface LaneOptions extends HeadLimits {
   /** The largest body the lane reads whole before serving (larger: served at once, the body streamed as it comes, edge/lane-body.ts). */
@@ -106,6 +107,11 @@ class LaneConnection implements LaneOwner, BodySource, ChunkSink {
   private chunkedBytes = 0;
   /** A chunked body's trailer said `Connection: close`: the connection closes once this request is answered. */
   private closeAfterAnswer = false;
+  /**
+   * What a cleartext socket reads into (wire/read-buffer.ts): while a body streams in, a buffer of its own,
+   * read into again once the upstream client wrote a read's bytes on whole (`passed`); else one all share.
+   */
+  private readonly reads = new ReadBuffer();
 
   constructor(
     private readonly lane: Http1Lane,
@@ -116,6 +122,23 @@ class LaneConnection implements LaneOwner, BodySource, ChunkSink {
     socket.setNoDelay(true);
     socket.on('data', this.onData);
     socket.once('close', this.onClose);
+    // TLS sockets (and any Node whose internals differ) keep Node's reads, a new 64 KiB buffer each.
+    readInto(socket, () => this.reads.next(this.body !== null), this.onRead);
+  }
+
+  /** A read into `buf` (wire/read-buffer.ts `readInto`): the lane's, unless the socket's stream still holds earlier bytes or the lane let it go. */
+  private readonly onRead = (n: number, buf: Buffer): boolean => {
+    const chunk = this.reads.take(n, buf);
+    // In order behind what the stream holds (the listener's first bytes, put back); after a hand-off or
+    // close, to whoever reads the socket now (lingering close's reader): there, the chunk is theirs.
+    if (this.gone || this.socket.readableLength > 0) return this.socket.push(chunk);
+    this.onData(chunk);
+    return true; // the lane stops reading with `pause()` (which stops such a socket's reads)
+  };
+
+  /** A chunk of the streamed body went on whole (edge/lane-body.ts). */
+  passed(chunk: Buffer): void {
+    this.reads.passed(chunk);
   }
 
   get closing(): boolean {

@@ -8,22 +8,25 @@
  * --max-body count of edge/refusals.ts) reads Node's IncomingMessage, a `Readable`; this is one
  * too, so each feature keeps its one rule for when it keeps a body (rest/exchange-body.ts `start`).
  *
- * Each chunk is the socket's own buffer (a view of it when the next request follows in the same
- * read): no copy, no join. Backpressure is the socket's: when this stream holds more than its
- * high-water mark (its reader paused), the lane stops reading the socket (`push` is false) until
- * it is read again (`_read`).
+ * Each chunk is a view of the socket's read (wire/read-buffer.ts): no copy, no join. The upstream
+ * client says which chunks it wrote on whole (`passed`), so the socket may read into that memory
+ * again. Backpressure is the socket's: when this stream holds more than its high-water mark (its
+ * reader paused), the lane stops reading the socket (`push` is false) until it is read again (`_read`).
  */
 import { Readable } from 'node:stream';
+import type { PassesOn } from '../wire/read-buffer.js';
 
 /** What the body needs of its connection: to read the socket again once its reader wants more. */
 export interface BodySource {
   bodyWanted(): void;
+  /** `chunk` went on whole and nothing keeps it (wire/read-buffer.ts `PassesOn`). */
+  passed(chunk: Buffer): void;
 }
 
 /** Bytes held unread before the socket is paused (one socket read). */
 const HIGH_WATER_BYTES = 64 * 1024;
 
-export class LaneBody extends Readable {
+export class LaneBody extends Readable implements PassesOn {
   constructor(private readonly source: BodySource) {
     super({ highWaterMark: HIGH_WATER_BYTES });
     // An abort (the client went, the request timed out) with nobody reading any more: not an
@@ -33,6 +36,10 @@ export class LaneBody extends Readable {
 
   override _read(): void {
     this.source.bodyWanted();
+  }
+
+  passed(chunk: Buffer): void {
+    this.source.passed(chunk);
   }
 }
 

@@ -11,6 +11,7 @@ import { Deadline } from '../timers/deadline.js';
 import { ResponseParseError, ResponseParser, type ResponseHead, type ResponseSink } from './http1-response.js';
 import { COPY_BODY_BYTES, UpstreamError, isStream, type UpstreamRequest } from './request-head.js';
 import { BODY_SOCKET_HIGH_WATER_MARK } from '../wire/socket-buffers.js';
+import { ReadBuffer, passesOn, tookWhole, type PassesOn } from '../wire/read-buffer.js';
 
 /** The request in flight, as its handler holds it. */
 export interface UpstreamAttempt {
@@ -81,18 +82,6 @@ const ignore = (): void => undefined;
 const GATHER_BELOW = 64 * 1024;
 const sendGathered = (c: { flushGathered(): void }): void => c.flushGathered();
 
-/**
- * A cleartext connection reads into a buffer of its own (`onread`) while a large answer passes, not a new
- * 64 KiB ArrayBuffer per read as Node's sockets do: those ran the worker's full collections (load/README.md,
- * large). A large read (a body's chunk) goes on as views of it, kept for the next read when every byte was
- * `passed` (written on, not kept), else left to its holders. Without one (idle, small answers) a socket reads
- * into the buffer all such share, whose bytes never outlive the read: a small read is copied out, a large one
- * into a buffer that becomes the connection's own. An idle connection holds none.
- */
-const READ_BYTES = 64 * 1024;
-const COPY_READS_BELOW = 16 * 1024;
-let sharedRead: Buffer | undefined;
-
 /** The server reset the connection: it closed it with bytes of ours unread. */
 const isReset = (err: Error & { code?: string }): boolean => err.code === 'ECONNRESET' || err.code === 'EPIPE';
 
@@ -157,11 +146,13 @@ export class Connection implements ResponseSink {
   private readAt = 0;
   /** When it connected (performance.now() ms): its age, under the pool's `maxLifetimeMs`. */
   private connectedAt = 0;
-  /** What a cleartext socket reads into (`READ_BYTES`) while it reads something large; else `sharedRead`. */
-  private readBuffer: Buffer | undefined;
-  /** Bytes of the read being handed on as views of `readBuffer`, and of those, the ones `passed` (-1: no such read). */
-  private lentBytes = -1;
-  private passedBytes = 0;
+  /**
+   * What a cleartext socket reads into (`onread`, wire/read-buffer.ts): a buffer of its own while an answer
+   * is in flight and its reads are large, read into again when a read's bytes were all `passed`; else the shared one.
+   */
+  private readonly reads = new ReadBuffer();
+  /** The stream body being sent, when it is told which of its chunks went on whole (the lane's). */
+  private bodyPasses: PassesOn | undefined;
 
   constructor(private readonly pool: PoolSide) {
     const o = pool.options;
@@ -173,7 +164,7 @@ export class Connection implements ResponseSink {
             host: o.host,
             port: o.port,
             writableHighWaterMark: BODY_SOCKET_HIGH_WATER_MARK,
-            onread: { buffer: () => this.nextReadBuffer(), callback: (n: number, buf: Buffer) => this.onOwnRead(n, buf) },
+            onread: { buffer: () => this.reads.next(this.task !== undefined), callback: (n: number, buf: Buffer) => this.onOwnRead(n, buf) },
           } as net.NetConnectOpts);
     this.parser = new ResponseParser(this, o.maxHeadBytes);
     this.socket.setNoDelay(true);
@@ -232,6 +223,7 @@ export class Connection implements ResponseSink {
   /** Copy a stream body to the socket (chunked unless its length was declared), with backpressure both ways. */
   private streamBody(body: Readable): void {
     this.body = body;
+    this.bodyPasses = passesOn(body) ? body : undefined;
     // The stream may fail after this connection let go of it (the request was abandoned): that
     // error is nobody's to handle any more, and must not become an uncaught exception.
     if (!body.listeners('error').includes(ignore)) body.on('error', ignore);
@@ -261,6 +253,9 @@ export class Connection implements ResponseSink {
       }
       this.bodyLeft -= c.length;
       ok = socket.write(c);
+      // Taken whole by the model's socket: the client's connection may read into that memory again.
+      // (Only while this connection is the body's one reader: another listener may keep the chunk.)
+      if (this.bodyPasses !== undefined && tookWhole(socket) && this.body?.listenerCount('data') === 1) this.bodyPasses.passed(c);
     } else {
       if (c.length === 0) return;
       socket.cork();
@@ -308,39 +303,22 @@ export class Connection implements ResponseSink {
     const body = this.body;
     if (body === undefined) return;
     this.body = undefined;
+    this.bodyPasses = undefined;
     body.off('data', this.onBodyData);
     body.off('end', this.onBodyEnd);
     body.off('error', this.onBodyError);
     this.socket.off('drain', this.onDrain);
   }
 
-  /** The buffer the socket reads into next: its own unless the last read's views are still held or it is idle. */
-  private nextReadBuffer(): Buffer {
-    if (this.lentBytes >= 0) {
-      if (this.passedBytes !== this.lentBytes) this.readBuffer = undefined;
-      this.lentBytes = -1;
-    }
-    if (this.task === undefined) this.readBuffer = undefined;
-    return this.readBuffer ?? (sharedRead ??= Buffer.allocUnsafeSlow(READ_BYTES));
-  }
-
   /** A read into `buf` (`onread`): copied out when small, else handed on as views of the connection's own buffer. */
   private onOwnRead(n: number, buf: Buffer): boolean {
-    // A small read, or a large one in the shared buffer (other sockets read into it next), is copied out.
-    const own = n >= COPY_READS_BELOW && buf === this.readBuffer;
-    const chunk = own ? buf : n < COPY_READS_BELOW ? Buffer.allocUnsafe(n) : (this.readBuffer = Buffer.allocUnsafeSlow(READ_BYTES));
-    if (!own) buf.copy(chunk, 0, 0, n);
-    if (n >= COPY_READS_BELOW) {
-      this.lentBytes = n;
-      this.passedBytes = 0;
-    }
-    this.onRead(n === chunk.length ? chunk : chunk.subarray(0, n));
+    this.onRead(this.reads.take(n, buf));
     return true; // pausing is the socket's own (pauseReading): the read stops there
   }
 
   /** `chunk` (a view of this connection's read buffer, or not) went on and is not kept. */
   passed(chunk: Buffer): void {
-    if (this.lentBytes >= 0 && chunk.buffer === this.readBuffer?.buffer) this.passedBytes += chunk.length;
+    this.reads.passed(chunk);
   }
 
   private onRead(chunk: Buffer): void {
