@@ -86,7 +86,7 @@ function protoYardstick(inCodec: Codec, inBody: Buffer, outCodec: Codec, outBody
  * One REST way as three rows: both bodies (the request translated and the answer back), the request alone and the
  * answer alone, each beside its own yardstick (what comes in parsed once, what goes out written once).
  */
-function restRows(way: string, iterations: number, request: Buffer, toModel: Buffer, answer: Buffer, toClient: Buffer, req: () => void, ans: () => void): Row[] {
+function restRows(way: string, iterations: number, request: Buffer, toModel: Buffer, answer: Buffer, toClient: Buffer, req: () => unknown, ans: () => unknown): Row[] {
   const reqYard = jsonYardstick(request, toModel);
   const ansYard = jsonYardstick(answer, toClient);
   const bytes = `${request.length} / ${answer.length}`;
@@ -125,20 +125,17 @@ function rows(rowsN: number, cols: number, iterations: number): Row[] {
     const answer = Buffer.from(JSON.stringify({ model_name: 'm', outputs: [{ name: 'output-0', shape, datatype: 'FP32', data: values }] }));
     const input = { name: 'input-0', datatype: 'FP32' as const };
     const first = seldonRequestToV2(request, input);
-    const toClient = Buffer.from(v2AnswerToSeldon(200, answer, first.form, null));
+    const toClient = v2AnswerToSeldon(200, answer, first.form, null);
     out.push(
       ...restRows(
         `REST seldon->v2 ${size}`,
         iterations,
         request,
-        Buffer.from(first.body),
+        first.body,
         answer,
         toClient,
-        () => {
-          const { body } = seldonRequestToV2(request, input);
-          Buffer.from(body);
-        },
-        () => Buffer.from(v2AnswerToSeldon(200, answer, first.form, null)),
+        () => seldonRequestToV2(request, input),
+        () => v2AnswerToSeldon(200, answer, first.form, null),
       ),
     );
   }
@@ -147,20 +144,17 @@ function rows(rowsN: number, cols: number, iterations: number): Row[] {
     const request = Buffer.from(JSON.stringify({ inputs: [{ name: 'input-0', shape, datatype: 'FP32', data: values }] }));
     const answer = Buffer.from(JSON.stringify({ data: { names: [], tensor: { shape, values } }, meta: {} }));
     const first = v2RequestToSeldon(request, 'm');
-    const toClient = Buffer.from(seldonAnswerToV2(200, answer, first.form));
+    const toClient = seldonAnswerToV2(200, answer, first.form);
     out.push(
       ...restRows(
         `REST v2->seldon ${size}`,
         iterations,
         request,
-        Buffer.from(first.body),
+        first.body,
         answer,
         toClient,
-        () => {
-          const { body } = v2RequestToSeldon(request, 'm');
-          Buffer.from(body);
-        },
-        () => Buffer.from(seldonAnswerToV2(200, answer, first.form)),
+        () => v2RequestToSeldon(request, 'm'),
+        () => seldonAnswerToV2(200, answer, first.form),
       ),
     );
   }

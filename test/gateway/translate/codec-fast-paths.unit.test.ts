@@ -10,8 +10,10 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { parseExact } from '../../../gateway/translate/json-exact.js';
-import { elementCount, flatten, writeNested } from '../../../gateway/translate/tensor.js';
-import { DATATYPES, TranslateRefusal, checkElement, checkElements, writeElement, writeFlat, type Datatype, type Element } from '../../../gateway/translate/datatypes.js';
+import { elementCount, flatten } from '../../../gateway/translate/tensor.js';
+import { tensorJson, writeFlatInto, writeNestedInto } from '../../../gateway/translate/tensor-json.js';
+import { JsonOut } from '../../../gateway/translate/json-out.js';
+import { DATATYPES, TranslateRefusal, checkElement, checkElements, writeElement, type Datatype, type Element } from '../../../gateway/translate/datatypes.js';
 import { writeDefaultNames } from '../../../gateway/translate/default-names.js';
 import { ProtoWriter, readPackedFloats } from '../../../gateway/wire/protobuf.js';
 
@@ -198,8 +200,37 @@ describe('the fast paths write what the plain ones wrote (seeded)', () => {
       .chain((shape) => fc.tuple(fc.constant(shape), fc.array(element, { minLength: elementCount(shape), maxLength: elementCount(shape) })));
     fc.assert(
       fc.property(tensor, fc.boolean(), ([shape, values], float) => {
-        expect(writeFlat(values, float)).toBe(plainWrite(values, null, float));
-        expect(writeNested(values, shape, float)).toBe(plainWrite(values, shape, float));
+        expect(tensorJson(values, null, float)).toBe(plainWrite(values, null, float));
+        expect(tensorJson(values, shape, float)).toBe(plainWrite(values, shape, float));
+      }),
+      { seed: SEED, numRuns: 3000 },
+    );
+  });
+
+  it("a numeric tensor's elements patched into the one stringify: the same bytes, few or every element of its own text", () => {
+    // Numbers only (the patched path): fractions, with whole numbers, negative zeros and bigints sparse or dense, any nesting, empty lists among them.
+    const element = (ownShare: number): fc.Arbitrary<Element> =>
+      fc.oneof(
+        { weight: 100 - ownShare, arbitrary: fc.double({ noNaN: true, noDefaultInfinity: true }).filter((d) => !Number.isInteger(d)) },
+        {
+          weight: ownShare,
+          arbitrary: fc.oneof(fc.integer({ min: -1000, max: 1000 }), fc.constantFrom(-0, 0, 2 ** 53, -(2 ** 60), 1e21, -1e22, 1e300), fc.bigInt({ min: -(2n ** 64n), max: 2n ** 64n })),
+        },
+      );
+    const tensor = fc
+      .tuple(fc.array(fc.integer({ min: 0, max: 6 }), { minLength: 1, maxLength: 4 }), fc.constantFrom(1, 10, 50, 99))
+      .chain(([shape, share]) => fc.tuple(fc.constant(shape), fc.array(element(share), { minLength: elementCount(shape), maxLength: elementCount(shape) })));
+    fc.assert(
+      fc.property(tensor, fc.boolean(), ([shape, values], float) => {
+        const out = new JsonOut().add('{"x€":');
+        writeNestedInto(out, values, shape, float);
+        writeFlatInto(out.add(',"y":'), values, float);
+        expect(
+          out
+            .add('}')
+            .finish()
+            .equals(Buffer.from(`{"x€":${plainWrite(values, shape, float)},"y":${plainWrite(values, null, float)}}`)),
+        ).toBe(true);
       }),
       { seed: SEED, numRuns: 3000 },
     );
