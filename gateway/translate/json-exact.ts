@@ -34,7 +34,7 @@ const EAGER_SCAN_BYTES = 4096;
 export function parseExact(body: Buffer | string): ExactJson {
   const buf = typeof body === 'string' ? Buffer.from(body) : body;
   // ASCII (a tensor's JSON, nearly always) is its own latin1: decoded by a copy, not UTF-8's slower pass.
-  const text = typeof body === 'string' ? body : isAscii(buf) ? buf.toString('latin1') : buf.toString('utf8');
+  const text = typeof body === 'string' ? body : buf.length > EAGER_SCAN_BYTES && isAscii(buf) ? buf.toString('latin1') : buf.toString('utf8');
   // A small body is scanned at once, long integers and floats in one pass: cheaper than a walk and a lazy getter.
   if (buf.length <= EAGER_SCAN_BYTES) {
     const s = scanSmall(buf);
