@@ -10,7 +10,7 @@ import { isObj } from '../../routing/values/syntax.js';
 import { TranslateRefusal, checkElements, inferDatatype, isDatatype, isFloat, isNumeric, jsonText, type Datatype, type Element } from './datatypes.js';
 import { MAX_EMPTY_LISTS, checkCount, checkShape, flatten } from './tensor.js';
 import { JsonOut } from './json-out.js';
-import { writeFlatInto, writeNestedInto } from './tensor-json.js';
+import { smallTensorDoc, writeFlatInto, writeNestedInto } from './tensor-json.js';
 import { defaultNameCount, writeDefaultNames } from './default-names.js';
 
 /** What the answer's translation needs to know of the request. */
@@ -55,6 +55,11 @@ export interface V2Request {
 export function writeV2RequestJson(r: V2Request): Buffer {
   const id = r.id === undefined ? '' : `"id":${JSON.stringify(r.id)},`;
   const t = r.input;
+  const small = smallTensorDoc(t.values, null, false);
+  if (small !== undefined) {
+    const input = { name: t.name, shape: t.shape, datatype: t.datatype, parameters: t.contentType === undefined ? undefined : { content_type: t.contentType }, data: small };
+    return Buffer.from(JSON.stringify(r.id === undefined ? { inputs: [input] } : { id: r.id, inputs: [input] }));
+  }
   const params = t.contentType === undefined ? '' : `"parameters":{"content_type":"${t.contentType}"},`;
   const out = new JsonOut().add(`{${id}"inputs":[{"name":${JSON.stringify(t.name)},"shape":${JSON.stringify(t.shape)},"datatype":"${t.datatype}",${params}"data":`);
   writeFlatInto(out, t.values);
@@ -241,6 +246,12 @@ export function writeSeldonAnswerJson(a: SeldonAnswer): Buffer {
     return out.add(`},"meta":${meta}}`).finish();
   }
   if ('text' in a) return Buffer.from(a.kind === 'strData' ? `{"meta":${meta},"strData":${JSON.stringify(a.text)}}` : `{"binData":${JSON.stringify(a.text)},"meta":${meta}}`);
+  const small = a.kind === 'tensor' ? smallTensorDoc(a.values, null, a.float) : smallTensorDoc(a.values, a.shape, a.float);
+  if (small !== undefined && (typeof a.names !== 'number' || a.names < FEW_NAMES)) {
+    const names = typeof a.names === 'number' ? defaultNames(a.names) : a.names;
+    const data = a.kind === 'tensor' ? { names, tensor: { shape: a.shape, values: small } } : { names, ndarray: small };
+    return Buffer.from(JSON.stringify({ data, meta: a.puid === undefined ? {} : { puid: a.puid } }));
+  }
   const out = new JsonOut().add('{"data":{"names":');
   if (typeof a.names !== 'number') out.add(JSON.stringify(a.names));
   else if (a.names < FEW_NAMES) out.add(JSON.stringify(defaultNames(a.names)));
