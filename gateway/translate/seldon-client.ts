@@ -155,7 +155,9 @@ export function readV2Tensor(t: unknown, what: string): V2Tensor {
 
 /** Below this many default names, a list of strings is cheaper than a buffer written by hand. */
 const FEW_NAMES = 64;
-const defaultNames = (n: number): string[] => Array.from({ length: n }, (_, i) => `t:${i}`);
+/** The few default names, each count's list made once and shared (never changed): a small answer's names were a tenth of its writing. */
+const FEW_DEFAULT_NAMES: (readonly string[])[] = [];
+const defaultNames = (n: number): readonly string[] => (FEW_DEFAULT_NAMES[n] ??= Array.from({ length: n }, (_, i) => `t:${i}`));
 
 /** An answer's names: the annotation's, or a count, the wrapper's default names `t:0…t:n-1` (default-names.ts), written without a string each. */
 export type AnswerNames = readonly string[] | number;
