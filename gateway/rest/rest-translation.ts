@@ -55,15 +55,15 @@ export class RestTranslation implements Translation {
       const input = this.metadata?.inputFor(this.backend, this.policy) ?? { name: DEFAULT_INPUT_NAME, datatype: this.policy.datatype };
       const r = seldonRequestToV2(b, input);
       this.seldonForm = r.form;
-      return Buffer.from(r.body);
+      return r.body;
     }
     const r = v2RequestToSeldon(b, this.v2Model.name, this.v2Model.version);
     this.v2Form = r.form;
-    return Buffer.from(r.body);
+    return r.body;
   }
 
   /** The client's answer from the model's (same status); throws `TranslateRefusal` (502) for an answer it cannot read. */
-  answer(status: number, body: Buffer): string {
+  answer(status: number, body: Buffer): Buffer {
     if (this.to === 'v2') return v2AnswerToSeldon(status, body, this.seldonForm!, this.policy.names);
     return seldonAnswerToV2(status, body, this.v2Form!);
   }
@@ -161,21 +161,20 @@ export class TranslatedAnswer implements AnswerSink {
     if (last !== undefined) this.data(last);
     const fields = this.fields!;
     let status = this.status;
-    let text: string;
+    let body: Buffer;
     const coding = fields.get('content-encoding');
     try {
       if (this.size > MAX_TRANSLATED_ANSWER) throw new TranslateRefusal(`the model's answer is larger than ${MAX_TRANSLATED_ANSWER} bytes, too large to translate`, 502);
       if (coding !== undefined && coding.toLowerCase() !== 'identity') throw new TranslateRefusal(`the model's answer is encoded (${coding}) and cannot be translated`, 502);
-      text = this.translation.answer(status, Buffer.concat(this.chunks, this.size));
+      body = this.translation.answer(status, Buffer.concat(this.chunks, this.size));
       this.counted(status >= 200 && status < 300 ? 'ok' : 'model-error');
     } catch (err) {
       if (!(err instanceof TranslateRefusal)) throw err;
       status = 502;
-      text = errorBody(502, 'UPSTREAM_BAD_RESPONSE', err.message);
+      body = Buffer.from(errorBody(502, 'UPSTREAM_BAD_RESPONSE', err.message));
       this.counted('bad-answer');
     }
     this.chunks = [];
-    const body = Buffer.from(text);
     const h = fields.list();
     for (let i = h.length - 2; i >= 0; i -= 2) {
       const n = h[i]!.toLowerCase();

@@ -144,37 +144,27 @@ export function inferDatatype(values: readonly Element[], floats: () => boolean)
 export const isFloat = (dt: Datatype): boolean => FLOAT_MAX[dt] !== undefined;
 
 /**
- * Where `values` holds an element JSON.stringify would not write as it is: a bigint (it throws), a
- * negative zero (it writes `0`), and with `float` a whole number (it writes `1`, which numpy reads as
- * an integer); null: none, the common case.
+ * What writing `values` needs to know, in one pass: `own`, where it holds an element JSON.stringify would
+ * not write as it is (a bigint: it throws; a negative zero: it writes `0`; with `float` a whole number: it
+ * writes `1`, which numpy reads as an integer), null for none (the common case); `strings`, whether one is a
+ * string (its JSON text may be other than ASCII; numbers and booleans are ASCII).
  */
-export function ownTextIndices(values: readonly Element[], float: boolean): number[] | null {
-  let at: number[] | null = null;
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i];
-    if (typeof v === 'bigint' || (typeof v === 'number' && (Object.is(v, -0) || (float && Number.isInteger(v))))) (at ??= []).push(i);
-  }
-  return at;
+export interface TextPlan {
+  readonly own: number[] | null;
+  readonly strings: boolean;
 }
 
-/**
- * `values` as a JSON array's text; `float`: numbers as Python writes a float (`1.0`), for the Seldon
- * side, which has no datatype. The runs between the elements of their own text (`writeElement`) are
- * each one native JSON.stringify of a slice: formatting every number in JavaScript and joining the
- * strings cost several times the stringify (a float answer holding one whole number paid it all).
- */
-export function writeFlat(values: readonly Element[], float = false): string {
-  const own = ownTextIndices(values, float);
-  if (own === null) return JSON.stringify(values);
-  const parts: string[] = [];
-  let start = 0;
-  for (const i of own) {
-    if (i > start) parts.push(JSON.stringify(values.slice(start, i)).slice(1, -1));
-    parts.push(writeElement(values[i]!, float));
-    start = i + 1;
+export function textPlan(values: readonly Element[], float: boolean): TextPlan {
+  let own: number[] | null = null;
+  let strings = false;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (typeof v === 'number') {
+      if (Object.is(v, -0) || (float && Number.isInteger(v))) (own ??= []).push(i);
+    } else if (typeof v === 'bigint') (own ??= []).push(i);
+    else if (typeof v === 'string') strings = true;
   }
-  if (start < values.length) parts.push(JSON.stringify(values.slice(start)).slice(1, -1));
-  return `[${parts.join(',')}]`;
+  return { own, strings };
 }
 
 /** One element's JSON text: a bigint's digits, a negative zero's sign, and with `float` a whole number as `1.0`. */

@@ -7,8 +7,10 @@
  */
 import { parseExact, type ExactJson } from './json-exact.js';
 import { isObj } from '../../routing/values/syntax.js';
-import { TranslateRefusal, checkElements, inferDatatype, isDatatype, isFloat, isNumeric, jsonText, writeFlat, type Datatype, type Element } from './datatypes.js';
-import { MAX_EMPTY_LISTS, checkCount, checkShape, flatten, writeNested } from './tensor.js';
+import { TranslateRefusal, checkElements, inferDatatype, isDatatype, isFloat, isNumeric, jsonText, type Datatype, type Element } from './datatypes.js';
+import { MAX_EMPTY_LISTS, checkCount, checkShape, flatten } from './tensor.js';
+import { JsonOut } from './json-out.js';
+import { smallTensorDoc, writeFlatInto, writeNestedInto } from './tensor-json.js';
 import { defaultNameCount, writeDefaultNames } from './default-names.js';
 
 /** What the answer's translation needs to know of the request. */
@@ -36,8 +38,8 @@ function parseJson(body: Buffer, what: string): ExactJson {
   }
 }
 
-/** A SeldonMessage prediction (REST JSON) → the v2 inference request's JSON text, and the form its answer takes. */
-export function seldonRequestToV2(body: Buffer, input: V2Input): { body: string; form: SeldonForm } {
+/** A SeldonMessage prediction (REST JSON) → the v2 inference request's JSON, and the form its answer takes. */
+export function seldonRequestToV2(body: Buffer, input: V2Input): { body: Buffer; form: SeldonForm } {
   const parsed = parseJson(body, 'the SeldonMessage');
   const r = seldonMessageToV2(parsed.value, () => parsed.floats, input);
   return { body: writeV2RequestJson(r.request), form: r.form };
@@ -49,12 +51,19 @@ export interface V2Request {
   readonly input: V2Tensor;
 }
 
-/** The v2 request's JSON text. */
-export function writeV2RequestJson(r: V2Request): string {
+/** The v2 request's JSON. */
+export function writeV2RequestJson(r: V2Request): Buffer {
   const id = r.id === undefined ? '' : `"id":${JSON.stringify(r.id)},`;
   const t = r.input;
+  const small = smallTensorDoc(t.values, null, false);
+  if (small !== undefined) {
+    const input = { name: t.name, shape: t.shape, datatype: t.datatype, parameters: t.contentType === undefined ? undefined : { content_type: t.contentType }, data: small };
+    return Buffer.from(JSON.stringify(r.id === undefined ? { inputs: [input] } : { id: r.id, inputs: [input] }));
+  }
   const params = t.contentType === undefined ? '' : `"parameters":{"content_type":"${t.contentType}"},`;
-  return `{${id}"inputs":[{"name":${JSON.stringify(t.name)},"shape":${JSON.stringify(t.shape)},"datatype":"${t.datatype}",${params}"data":${writeFlat(t.values)}}]}`;
+  const out = new JsonOut().add(`{${id}"inputs":[{"name":${JSON.stringify(t.name)},"shape":${JSON.stringify(t.shape)},"datatype":"${t.datatype}",${params}"data":`);
+  writeFlatInto(out, t.values);
+  return out.add('}]}').finish();
 }
 
 /**
@@ -146,7 +155,9 @@ export function readV2Tensor(t: unknown, what: string): V2Tensor {
 
 /** Below this many default names, a list of strings is cheaper than a buffer written by hand. */
 const FEW_NAMES = 64;
-const defaultNames = (n: number): string[] => Array.from({ length: n }, (_, i) => `t:${i}`);
+/** The few default names, each count's list made once and shared (never changed): a small answer's names were a tenth of its writing. */
+const FEW_DEFAULT_NAMES: (readonly string[])[] = [];
+const defaultNames = (n: number): readonly string[] => (FEW_DEFAULT_NAMES[n] ??= Array.from({ length: n }, (_, i) => `t:${i}`));
 
 /** An answer's names: the annotation's, or a count, the wrapper's default names `t:0…t:n-1` (default-names.ts), written without a string each. */
 export type AnswerNames = readonly string[] | number;
@@ -177,7 +188,7 @@ export type SeldonAnswer =
  * The model's v2 answer (status and body) → the Seldon client's (same status). An error `{"error": m}`
  * becomes a Seldon-style error; an answer the gateway cannot read is a refusal of status 502.
  */
-export function v2AnswerToSeldon(status: number, body: Buffer, form: SeldonForm, names: readonly string[] | null): string {
+export function v2AnswerToSeldon(status: number, body: Buffer, form: SeldonForm, names: readonly string[] | null): Buffer {
   if (status < 200 || status >= 300) {
     let info = body.toString('utf8');
     try {
@@ -186,7 +197,7 @@ export function v2AnswerToSeldon(status: number, body: Buffer, form: SeldonForm,
     } catch {
       // Not JSON: the body's text is the info.
     }
-    return seldonError(status, info);
+    return Buffer.from(seldonError(status, info));
   }
   let parsed: { value: unknown };
   try {
@@ -225,16 +236,33 @@ export function v2OutputsToSeldon(ans: unknown, form: SeldonForm, names: readonl
   return { kind, puid, names: names !== null && o.shape.length >= 2 ? names : count, shape: o.shape, values: o.values, float: isFloat(o.datatype) };
 }
 
-/** The wrapper's answer as its JSON text, keys sorted as Flask writes them. */
-export function writeSeldonAnswerJson(a: SeldonAnswer): string {
+/** The wrapper's answer as its JSON, keys sorted as Flask writes them. */
+export function writeSeldonAnswerJson(a: SeldonAnswer): Buffer {
   const meta = metaOf(a.puid);
   if (a.kind === 'jsonData') {
-    const fields = a.outputs.map((o) => `${JSON.stringify(o.name)}:${writeNested(o.values, o.shape, isFloat(o.datatype))}`);
-    return `{"jsonData":{${fields.join(',')}},"meta":${meta}}`;
+    const out = new JsonOut().add('{"jsonData":{');
+    a.outputs.forEach((o, i) => {
+      out.add(`${i > 0 ? ',' : ''}${JSON.stringify(o.name)}:`);
+      writeNestedInto(out, o.values, o.shape, isFloat(o.datatype));
+    });
+    return out.add(`},"meta":${meta}}`).finish();
   }
-  if ('text' in a) return a.kind === 'strData' ? `{"meta":${meta},"strData":${JSON.stringify(a.text)}}` : `{"binData":${JSON.stringify(a.text)},"meta":${meta}}`;
-  const n = typeof a.names !== 'number' ? JSON.stringify(a.names) : a.names < FEW_NAMES ? JSON.stringify(defaultNames(a.names)) : writeDefaultNames(a.names, true).toString('latin1');
+  if ('text' in a) return Buffer.from(a.kind === 'strData' ? `{"meta":${meta},"strData":${JSON.stringify(a.text)}}` : `{"binData":${JSON.stringify(a.text)},"meta":${meta}}`);
+  const small = a.kind === 'tensor' ? smallTensorDoc(a.values, null, a.float) : smallTensorDoc(a.values, a.shape, a.float);
+  if (small !== undefined && (typeof a.names !== 'number' || a.names < FEW_NAMES)) {
+    const names = typeof a.names === 'number' ? defaultNames(a.names) : a.names;
+    const data = a.kind === 'tensor' ? { names, tensor: { shape: a.shape, values: small } } : { names, ndarray: small };
+    return Buffer.from(JSON.stringify({ data, meta: a.puid === undefined ? {} : { puid: a.puid } }));
+  }
+  const out = new JsonOut().add('{"data":{"names":');
+  if (typeof a.names !== 'number') out.add(JSON.stringify(a.names));
+  else if (a.names < FEW_NAMES) out.add(JSON.stringify(defaultNames(a.names)));
+  else out.addBytes(writeDefaultNames(a.names, true));
   // A float output's whole numbers are written `1.0`, as the wrapper (Python) writes them: `1` would reach the client as an integer.
-  if (a.kind === 'tensor') return `{"data":{"names":${n},"tensor":{"shape":${JSON.stringify(a.shape)},"values":${writeFlat(a.values, a.float)}}},"meta":${meta}}`;
-  return `{"data":{"names":${n},"ndarray":${writeNested(a.values, a.shape, a.float)}},"meta":${meta}}`;
+  if (a.kind === 'tensor') {
+    writeFlatInto(out.add(`,"tensor":{"shape":${JSON.stringify(a.shape)},"values":`), a.values, a.float);
+    return out.add(`}},"meta":${meta}}`).finish();
+  }
+  writeNestedInto(out.add(',"ndarray":'), a.values, a.shape, a.float);
+  return out.add(`},"meta":${meta}}`).finish();
 }

@@ -3,7 +3,7 @@
  * arrays (Seldon's `ndarray`, a v2 `data` written nested) are flattened only when rectangular, and
  * a flat list is nested again by its shape. Pure.
  */
-import { TranslateRefusal, jsonText, ownTextIndices, writeElement, writeFlat, type Element } from './datatypes.js';
+import { TranslateRefusal, jsonText, type Element } from './datatypes.js';
 
 /** Most dimensions a tensor may have (numpy's limit). */
 export const MAX_RANK = 32;
@@ -92,31 +92,4 @@ export function checkNesting(count: number, shape: readonly number[], status = 4
     lists += level;
     if (lists > most) throw new TranslateRefusal(`the shape ${JSON.stringify(shape)} of ${count} elements would be written as more than ${most} nested lists`, status);
   }
-}
-
-/** The JSON text of `values` nested by `shape` (rank 0: the one value itself), as numpy's `tolist` gives it; `float` as datatypes.ts `writeFlat`. */
-export function writeNested(values: readonly Element[], shape: readonly number[], float = false): string {
-  if (shape.length === 0) return writeElement(values[0]!, float);
-  checkNesting(values.length, shape);
-  if (ownTextIndices(values, float) === null) return JSON.stringify(nest(values, shape, 0, 0));
-  // Some elements of their own text: each innermost list written by writeFlat, the nesting around them.
-  const level = (d: number, start: number): string => {
-    const n = shape[d]!;
-    if (d === shape.length - 1) return writeFlat(values.slice(start, start + n), float);
-    const stride = elementCount(shape.slice(d + 1));
-    const parts: string[] = new Array(n);
-    for (let i = 0; i < n; i++) parts[i] = level(d + 1, start + i * stride);
-    return `[${parts.join(',')}]`;
-  };
-  return level(0, 0);
-}
-
-/** The elements from `start` nested by `shape` from dimension `d` (the last dimension a slice: JSON.stringify writes it natively). */
-function nest(values: readonly Element[], shape: readonly number[], d: number, start: number): unknown[] {
-  const n = shape[d]!;
-  if (d === shape.length - 1) return start === 0 && n === values.length ? (values as unknown[]) : values.slice(start, start + n);
-  const stride = elementCount(shape.slice(d + 1));
-  const out: unknown[] = new Array(n);
-  for (let i = 0; i < n; i++) out[i] = nest(values, shape, d + 1, start + i * stride);
-  return out;
 }

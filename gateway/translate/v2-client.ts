@@ -6,8 +6,10 @@
  */
 import { parseExact, writeExact, type ExactJson } from './json-exact.js';
 import { isObj } from '../../routing/values/syntax.js';
-import { TranslateRefusal, checkElements, inferDatatype, isFloat, isInteger, isNumeric, writeFlat, type Datatype, type Element } from './datatypes.js';
-import { checkCount, checkShape, flatten, writeNested } from './tensor.js';
+import { TranslateRefusal, checkElements, inferDatatype, isFloat, isInteger, isNumeric, type Datatype, type Element } from './datatypes.js';
+import { checkCount, checkShape, flatten } from './tensor.js';
+import { JsonOut } from './json-out.js';
+import { writeFlatInto, writeNestedInto } from './tensor-json.js';
 import { isBase64, readV2Tensor } from './seldon-client.js';
 
 /** What the answer's translation needs to know of the request. */
@@ -22,8 +24,8 @@ export interface V2Form {
 
 export const DEFAULT_OUTPUT_NAME = 'output-0';
 
-/** A v2 inference request (REST JSON) → the SeldonMessage's JSON text. */
-export function v2RequestToSeldon(body: Buffer, modelName: string, modelVersion?: string): { body: string; form: V2Form } {
+/** A v2 inference request (REST JSON) → the SeldonMessage's JSON. */
+export function v2RequestToSeldon(body: Buffer, modelName: string, modelVersion?: string): { body: Buffer; form: V2Form } {
   let req: unknown;
   try {
     req = parseExact(body).value;
@@ -39,13 +41,17 @@ export type SeldonRequest =
   | { readonly kind: 'strData' | 'binData'; readonly puid: string | undefined; /** binData: its base64 text. */ readonly text: string }
   | { readonly kind: 'tensor' | 'ndarray'; readonly puid: string | undefined; readonly shape: readonly number[]; readonly values: readonly Element[]; readonly float: boolean };
 
-/** The SeldonMessage's JSON text. */
-export function writeSeldonRequestJson(m: SeldonRequest): string {
+/** The SeldonMessage's JSON. */
+export function writeSeldonRequestJson(m: SeldonRequest): Buffer {
   const meta = m.puid === undefined ? '{}' : `{"puid":${JSON.stringify(m.puid)}}`;
-  if ('text' in m) return `{"${m.kind}":${JSON.stringify(m.text)},"meta":${meta}}`;
+  if ('text' in m) return Buffer.from(`{"${m.kind}":${JSON.stringify(m.text)},"meta":${meta}}`);
+  const out = new JsonOut().add('{"data":{"names":[],');
   // A float input's whole numbers go as `1.0`: the wrapper's numpy reads `1` as an integer.
-  const data = m.kind === 'tensor' ? `"tensor":{"shape":${JSON.stringify(m.shape)},"values":${writeFlat(m.values, m.float)}}` : `"ndarray":${writeNested(m.values, m.shape)}`;
-  return `{"data":{"names":[],${data}},"meta":${meta}}`;
+  if (m.kind === 'tensor') {
+    writeFlatInto(out.add(`"tensor":{"shape":${JSON.stringify(m.shape)},"values":`), m.values, m.float);
+    out.add('}');
+  } else writeNestedInto(out.add('"ndarray":'), m.values, m.shape);
+  return out.add(`},"meta":${meta}}`).finish();
 }
 
 /** The rules of a v2 inference request (as JSON holds it; gRPC's reader gives the same form) → a SeldonMessage. */
@@ -65,12 +71,18 @@ export function v2InferToSeldon(req: unknown, modelName: string, modelVersion?: 
   return { message: { kind, puid: id, shape: t.shape, values: t.values, float: isFloat(t.datatype) }, form };
 }
 
-/** The v2 answer's head: model name, version and id, then the one output. */
-function v2Answer(form: V2Form, name: string, shape: readonly number[], datatype: Datatype, data: string, contentType?: string): string {
+/** The v2 answer: model name, version and id, then the one output (a `text` output's one string as it is). */
+function v2Answer(form: V2Form, o: V2Output): Buffer {
   const version = form.modelVersion === undefined ? '' : `,"model_version":${JSON.stringify(form.modelVersion)}`;
   const id = form.id === undefined ? '' : `,"id":${JSON.stringify(form.id)}`;
-  const params = contentType === undefined ? '' : `,"parameters":{"content_type":"${contentType}"}`;
-  return `{"model_name":${JSON.stringify(form.modelName)}${version}${id},"outputs":[{"name":${JSON.stringify(name)},"shape":${JSON.stringify(shape)},"datatype":"${datatype}"${params},"data":${data}}]}`;
+  const params = o.contentType === undefined ? '' : `,"parameters":{"content_type":"${o.contentType}"}`;
+  const out = new JsonOut().add(
+    `{"model_name":${JSON.stringify(form.modelName)}${version}${id},"outputs":[{"name":${JSON.stringify(o.name)},"shape":${JSON.stringify(o.shape)},"datatype":"${o.datatype}"${params},"data":`,
+  );
+  if (o.kind === 'text') out.add(`[${JSON.stringify(o.values[0])}]`);
+  // A float output is written as MLServer (Python) writes floats: `1.0`, and `-0.0`, whose sign a Python client's `json` keeps (`-0` reads as the integer 0).
+  else writeFlatInto(out, o.values, isFloat(o.datatype));
+  return out.add('}]}').finish();
 }
 
 /** A v2 error, `{"error": m}`. */
@@ -80,7 +92,7 @@ export const v2Error = (info: string): string => JSON.stringify({ error: info })
  * The Seldon model's answer (status and body) → the v2 client's (same status). A Seldon error
  * `{"status":{"info":m}}` becomes `{"error": m}`; an answer the gateway cannot read is a refusal of status 502.
  */
-export function seldonAnswerToV2(status: number, body: Buffer, form: V2Form): string {
+export function seldonAnswerToV2(status: number, body: Buffer, form: V2Form): Buffer {
   if (status < 200 || status >= 300) {
     let info = body.toString('utf8');
     try {
@@ -89,7 +101,7 @@ export function seldonAnswerToV2(status: number, body: Buffer, form: V2Form): st
     } catch {
       // Not JSON: the body's text is the error.
     }
-    return v2Error(info);
+    return Buffer.from(v2Error(info));
   }
   let parsed: ExactJson;
   try {
@@ -99,8 +111,7 @@ export function seldonAnswerToV2(status: number, body: Buffer, form: V2Form): st
   }
   const byValues = seldonMessageToV2Output(parsed.value, () => parsed.floats);
   const o = sameDatatype(byValues, form) ?? byValues;
-  // A float output is written as MLServer (Python) writes floats: `1.0`, and `-0.0`, whose sign a Python client's `json` keeps (`-0` reads as the integer 0).
-  return v2Answer(form, o.name, o.shape, o.datatype, o.kind === 'text' ? `[${JSON.stringify(o.values[0])}]` : writeFlat(o.values, isFloat(o.datatype)), o.contentType);
+  return v2Answer(form, o);
 }
 
 /** The one output of a v2 answer to a Seldon model's answer; `text`: one string, written as it is. */

@@ -10,7 +10,9 @@
  * gateway streams its bytes unparsed (its route CPU is the `floor`, `large` and `grpc` scenarios').
  *
  * CPU time (process.cpuUsage), translated and yardstick interleaved round by round and the ratio taken
- * per round (median), so a busy machine moves both alike; µs figures are each side's best round.
+ * per round (median, and each round's), so a busy machine moves both alike; µs figures are each side's best
+ * round. Each REST way is also split by direction (`… request`, `… answer`): each against its own body's
+ * parse and write, where the target is stated.
  *
  *   npm run bench -- translate [--rounds N] [--only <substring of a row's name>]
  */
@@ -80,6 +82,33 @@ function protoYardstick(inCodec: Codec, inBody: Buffer, outCodec: Codec, outBody
   };
 }
 
+/**
+ * One REST way as three rows: both bodies (the request translated and the answer back), the request alone and the
+ * answer alone, each beside its own yardstick (what comes in parsed once, what goes out written once).
+ */
+function restRows(way: string, iterations: number, request: Buffer, toModel: Buffer, answer: Buffer, toClient: Buffer, req: () => unknown, ans: () => unknown): Row[] {
+  const reqYard = jsonYardstick(request, toModel);
+  const ansYard = jsonYardstick(answer, toClient);
+  const bytes = `${request.length} / ${answer.length}`;
+  return [
+    {
+      name: way,
+      bytes,
+      iterations,
+      translate: () => {
+        req();
+        ans();
+      },
+      yardstick: () => {
+        reqYard();
+        ansYard();
+      },
+    },
+    { name: `${way} request`, bytes: `${request.length} -> ${toModel.length}`, iterations, translate: req, yardstick: reqYard },
+    { name: `${way} answer`, bytes: `${answer.length} -> ${toClient.length}`, iterations, translate: ans, yardstick: ansYard },
+  ];
+}
+
 function rows(rowsN: number, cols: number, iterations: number): Row[] {
   const n = rowsN * cols;
   // On a grid of 1e-4, as the route scenario's (and an image's pixels / 255): a few whole numbers among them, which a
@@ -96,44 +125,38 @@ function rows(rowsN: number, cols: number, iterations: number): Row[] {
     const answer = Buffer.from(JSON.stringify({ model_name: 'm', outputs: [{ name: 'output-0', shape, datatype: 'FP32', data: values }] }));
     const input = { name: 'input-0', datatype: 'FP32' as const };
     const first = seldonRequestToV2(request, input);
-    const toClient = Buffer.from(v2AnswerToSeldon(200, answer, first.form, null));
-    const inOut = [jsonYardstick(request, Buffer.from(first.body)), jsonYardstick(answer, toClient)];
-    out.push({
-      name: `REST seldon->v2 ${size}`,
-      bytes: `${request.length} / ${answer.length}`,
-      iterations,
-      translate: () => {
-        const { body, form } = seldonRequestToV2(request, input);
-        Buffer.from(body);
-        Buffer.from(v2AnswerToSeldon(200, answer, form, null));
-      },
-      yardstick: () => {
-        inOut[0]!();
-        inOut[1]!();
-      },
-    });
+    const toClient = v2AnswerToSeldon(200, answer, first.form, null);
+    out.push(
+      ...restRows(
+        `REST seldon->v2 ${size}`,
+        iterations,
+        request,
+        first.body,
+        answer,
+        toClient,
+        () => seldonRequestToV2(request, input),
+        () => v2AnswerToSeldon(200, answer, first.form, null),
+      ),
+    );
   }
   // REST, a v2 client → a Seldon model: a v2 FP32 input in, the wrapper's tensor answer back.
   {
     const request = Buffer.from(JSON.stringify({ inputs: [{ name: 'input-0', shape, datatype: 'FP32', data: values }] }));
     const answer = Buffer.from(JSON.stringify({ data: { names: [], tensor: { shape, values } }, meta: {} }));
     const first = v2RequestToSeldon(request, 'm');
-    const toClient = Buffer.from(seldonAnswerToV2(200, answer, first.form));
-    const inOut = [jsonYardstick(request, Buffer.from(first.body)), jsonYardstick(answer, toClient)];
-    out.push({
-      name: `REST v2->seldon ${size}`,
-      bytes: `${request.length} / ${answer.length}`,
-      iterations,
-      translate: () => {
-        const { body, form } = v2RequestToSeldon(request, 'm');
-        Buffer.from(body);
-        Buffer.from(seldonAnswerToV2(200, answer, form));
-      },
-      yardstick: () => {
-        inOut[0]!();
-        inOut[1]!();
-      },
-    });
+    const toClient = seldonAnswerToV2(200, answer, first.form);
+    out.push(
+      ...restRows(
+        `REST v2->seldon ${size}`,
+        iterations,
+        request,
+        first.body,
+        answer,
+        toClient,
+        () => v2RequestToSeldon(request, 'm'),
+        () => seldonAnswerToV2(200, answer, first.form),
+      ),
+    );
   }
   // gRPC, a Seldon client → a v2 model: a SeldonMessage tensor in, the model's FP32 contents back.
   {
@@ -213,7 +236,7 @@ for (const r of ALL) {
     bestY = Math.min(bestY, y);
     ratios.push(t / y);
   }
-  out.push([r.name, r.bytes, bestT.toFixed(1), bestY.toFixed(1), `${median(ratios).toFixed(2)}x`]);
+  out.push([r.name, r.bytes, bestT.toFixed(1), bestY.toFixed(1), `${median(ratios).toFixed(2)}x`, ratios.map((x) => x.toFixed(2)).join(' ')]);
 }
-process.stdout.write(table(['way and size', 'request / answer bytes', 'translated µs (both bodies)', 'parse+write once µs', 'ratio (median of rounds)'], out) + '\n');
+process.stdout.write(table(['way and size', 'request / answer bytes', 'translated µs (both bodies)', 'parse+write once µs', 'ratio (median of rounds)', 'ratio per round'], out) + '\n');
 process.stdout.write(`\nNode ${process.version}; CPU per request, ${ROUNDS} interleaved rounds (the machine may be busy: compare the ratio).\n`);
