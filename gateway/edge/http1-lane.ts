@@ -1,31 +1,28 @@
 /**
  * The gateway's own HTTP/1.1 server side for the hot path ("the lane"), in front of `node:http`.
  *
- * Why: `node:http`'s server side (its streams, IncomingMessage and ServerResponse objects, their
- * events and its corked writes) cost as much CPU per proxied request as all of the gateway's own
- * work together (`npm run bench -- floor`). The lane reads a request
- * head with a strict parser (edge/http1-request.ts), takes the whole body from the socket's
- * reads, hands the proxy a `LaneExchange` (its adapter of the REST exchange, edge/rest-exchange.ts:
- * the request and its answer in one object) in place of Node's two objects, and writes each answer in one socket write
+ * Why: `node:http`'s server side (its streams, IncomingMessage and ServerResponse objects, their events and its
+ * corked writes) cost as much CPU per proxied request as all of the gateway's own work together (`npm run bench --
+ * floor`). The lane reads a request head with a strict parser (edge/http1-request.ts), takes the whole body from the
+ * socket's reads, hands the proxy a `LaneExchange` (its adapter of the REST exchange, edge/rest-exchange.ts: the
+ * request and its answer in one object) in place of Node's two objects, and writes each answer in one socket write
  * when it can.
  *
- * What it serves, and what it leaves: it takes a connection from the listener and serves its
- * requests while each one is of the simple shape the parser recognises, has a Content-Length body
- * within --max-body (one of at most `maxBodyBytes` read whole before it is served, as nginx buffers
- * small bodies; a larger one served at its head and streamed as it comes, edge/lane-body.ts) or a chunked
- * one (served at its head, decoded as it streams by wire/chunked-body.ts, refused as llhttp refuses it:
- * `bodyRefused`) and goes to the
- * proxy or the OAuth front end (`route`). At the first request that is not (a malformed one, another Transfer-Encoding, `Expect`,
- * HTTP/1.0, HEAD, a body over --max-body, the gateway's own routes), it gives the connection to
- * `node:http` at that request's first byte, unread: from there `node:http` serves it as it
- * always has, parse errors and their answers included. Nothing is read twice or lost.
+ * What it serves, and what it leaves: it takes a connection from the listener and serves its requests while each one
+ * is of the simple shape the parser recognises, has a Content-Length body within --max-body (one of at most
+ * `maxBodyBytes` read whole before it is served, as nginx buffers small bodies; a larger one served at its head and
+ * streamed as it comes, edge/lane-body.ts) or a chunked one (served at its head, decoded as it streams by
+ * wire/chunked-body.ts, refused as llhttp refuses it: `bodyRefused`) and goes to the proxy or the OAuth front end
+ * (`route`). At the first request that is not (a malformed one, another Transfer-Encoding, `Expect`, HTTP/1.0, HEAD,
+ * a body over --max-body, the gateway's own routes), it gives the connection to `node:http` at that request's first
+ * byte, unread: from there `node:http` serves it as it always has, parse errors and their answers included. Nothing
+ * is read twice or lost.
  *
- * Its answers are framed as `node:http` frames them, byte for byte: the given headers in order,
- * then `Date`, then `Connection: keep-alive` and `Keep-Alive: timeout=N` (or `Connection:
- * close`), then `Transfer-Encoding: chunked` when there is no Content-Length
- * (test/gateway/edge/http1-lane.test.ts compares the two). Its timeouts are the server's: the keep-alive
- * timeout between requests, --client-header-timeout for a head and --client-request-timeout for a
- * whole request (answered 408 as `node:http`'s are, by `timedOut`).
+ * Its answers are framed as `node:http` frames them, byte for byte: the given headers in order, then `Date`, then
+ * `Connection: keep-alive` and `Keep-Alive: timeout=N` (or `Connection: close`), then `Transfer-Encoding: chunked`
+ * when there is no Content-Length (test/gateway/edge/http1-lane.test.ts compares the two). Its timeouts are the
+ * server's: the keep-alive timeout between requests, --client-header-timeout for a head and --client-request-timeout
+ * for a whole request (answered 408 as `node:http`'s are, by `timedOut`).
  */
 import type { Socket } from 'node:net';
 import { Deadline } from '../timers/deadline.js';
@@ -51,10 +48,7 @@ export interface LaneOptions extends HeadLimits {
   route(target: string): LaneHandler | undefined;
   /** `node:http` takes the connection from here (its unread bytes are back on the socket), and why. */
   handOff(socket: Socket, reason: HandOffReason): void;
-  /**
-   * A request was not received within its timeout: answer it (408) and close. `served`: the
-   * request is being served already, its body streaming (the answer is its own, or a cut).
-   */
+  /** A request was not received within its timeout: answer it (408) and close. `served`: being served already, its body streaming (the answer is its own, or a cut). */
   timedOut(socket: Socket, served?: LaneExchange): void;
   /**
    * A chunked body turned out malformed (`code`: llhttp's error code for it) or over --max-body
@@ -107,10 +101,7 @@ class LaneConnection implements LaneOwner, BodySource, ChunkSink {
   private chunkedBytes = 0;
   /** A chunked body's trailer said `Connection: close`: the connection closes once this request is answered. */
   private closeAfterAnswer = false;
-  /**
-   * What a cleartext socket reads into (wire/read-buffer.ts): while a body streams in, a buffer of its own,
-   * read into again once the upstream client wrote a read's bytes on whole (`passed`); else one all share.
-   */
+  /** What a cleartext socket reads into (wire/read-buffer.ts): its own buffer while a body streams in, else a shared one. */
   private readonly reads = new ReadBuffer();
 
   constructor(
@@ -217,10 +208,7 @@ class LaneConnection implements LaneOwner, BodySource, ChunkSink {
     handler(x, x);
   }
 
-  /**
-   * Serve a request whose body is too large to read whole, or chunked (`head`, parsed from `buf`) now, its body streaming as it comes: what is here of it first, the rest from
-   * the socket's reads (`toBody`, `toChunked`). The request timeout still covers the body.
-   */
+  /** Serve a request whose body is too large to read whole, or chunked (`head`, parsed from `buf`) now, its body streaming as it comes: what is here first, the rest from the socket's reads (`toBody`, `toChunked`); the request timeout still covers it. */
   private stream(head: LaneExchange, handler: LaneHandler, buf: Buffer): void {
     const from = this.at + head.size;
     const body = new LaneBody(this);
@@ -255,10 +243,7 @@ class LaneConnection implements LaneOwner, BodySource, ChunkSink {
     handler(x, x);
   }
 
-  /**
-   * Hand the body its part of `chunk` (none once it is answered: dropped); what is left over (the
-   * next request's bytes) is returned.
-   */
+  /** Hand the body its part of `chunk` (none once it is answered: dropped); what is left over (the next request's bytes) is returned. */
   private toBody(chunk: Buffer): Buffer {
     const body = this.body;
     const left = this.bodyLeft;
