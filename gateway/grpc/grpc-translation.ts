@@ -36,6 +36,8 @@ const DOUBLES = (): boolean => true;
 
 /** The most a translated call's message may hold, each way (it is read whole to be translated). */
 export const MAX_TRANSLATED_MESSAGE = 64 * 1024 * 1024;
+/** The most elements a v2 message translated to a SeldonMessage may hold: each becomes an eight-byte double. */
+const MAX_TRANSLATED_ELEMENTS = MAX_TRANSLATED_MESSAGE / 8;
 
 /** The one message of a whole gRPC request or answer (length-prefixed); anything else is refused (`status`). */
 export function oneMessage(whole: Buffer, status: number): Buffer {
@@ -96,7 +98,7 @@ export class GrpcTranslation implements Translation {
       this.seldonForm = r.form;
       return frame(writeInferRequest(r.request, this.policy.modelName, this.policy.modelVersion));
     }
-    const req = readInferMessage(payload, false, 400);
+    const req = readInferMessage(payload, false, 400, MAX_TRANSLATED_ELEMENTS);
     const name = typeof req.model_name === 'string' && req.model_name !== '' ? req.model_name : this.policy.modelName;
     const version = typeof req.model_version === 'string' && req.model_version !== '' ? req.model_version : undefined;
     const r = v2InferToSeldon(req, name, version);
@@ -107,7 +109,7 @@ export class GrpcTranslation implements Translation {
   /** The client's whole answer from the model's (framed); throws `TranslateRefusal` (502: INTERNAL) for an answer it cannot read. */
   answer(whole: Buffer): Buffer {
     const payload = oneMessage(whole, 502);
-    if (this.to === 'v2') return frame(writeSeldonMessage(v2OutputsToSeldon(readInferMessage(payload, true, 502), this.seldonForm!, this.policy.names), 502));
+    if (this.to === 'v2') return frame(writeSeldonMessage(v2OutputsToSeldon(readInferMessage(payload, true, 502, MAX_TRANSLATED_ELEMENTS), this.seldonForm!, this.policy.names), 502));
     const o = seldonMessageToV2Output(readSeldonMessage(payload, 502), DOUBLES);
     const same = sameDatatype(o, this.v2Form!, true);
     if (same !== null) {

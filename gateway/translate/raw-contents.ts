@@ -10,12 +10,13 @@ import { readPackedFloats } from '../wire/protobuf.js';
 
 const SIZE: Readonly<Partial<Record<Datatype, number>>> = { BOOL: 1, UINT8: 1, INT8: 1, UINT16: 2, INT16: 2, FP16: 2, BF16: 2, UINT32: 4, INT32: 4, FP32: 4, UINT64: 8, INT64: 8, FP64: 8 };
 
-/** The elements of `raw` for `dt` (BYTES: each element's bytes, as a Buffer). */
-export function readRaw(dt: Datatype, raw: Buffer): (Element | Buffer)[] {
+/** The elements of `raw` for `dt` (BYTES: each element's bytes, as a Buffer); more than `limit` of them: `tooMany()` thrown, before they are read. */
+export function readRaw(dt: Datatype, raw: Buffer, limit = Infinity, tooMany: () => Error = () => new TranslateRefusal(`raw ${dt} contents hold more than ${limit} elements`)): (Element | Buffer)[] {
   if (dt === 'BYTES') {
     const out: Buffer[] = [];
     let at = 0;
     while (at < raw.length) {
+      if (out.length >= limit) throw tooMany();
       if (at + 4 > raw.length) throw new TranslateRefusal('raw BYTES contents end inside an element length');
       const n = raw.readUInt32LE(at);
       if (at + 4 + n > raw.length) throw new TranslateRefusal('raw BYTES contents end inside an element');
@@ -26,6 +27,7 @@ export function readRaw(dt: Datatype, raw: Buffer): (Element | Buffer)[] {
   }
   const size = SIZE[dt]!;
   if (raw.length % size !== 0) throw new TranslateRefusal(`raw ${dt} contents of ${raw.length} bytes are not whole ${size}-byte elements`);
+  if (raw.length / size > limit) throw tooMany();
   if (dt === 'FP32' || dt === 'FP64') {
     const floats: number[] = [];
     readPackedFloats(raw, 0, raw.length, size as 4 | 8, floats);

@@ -47,7 +47,7 @@ interface ReadTensor {
 }
 
 /** ModelInferRequest (inputs: 5, raw_input_contents: 7) or ModelInferResponse (outputs: 5, raw_output_contents: 6) → v2 JSON's form. */
-export function readInferMessage(b: Buffer, answer: boolean, status: number): Record<string, unknown> {
+export function readInferMessage(b: Buffer, answer: boolean, status: number, maxElements = Infinity): Record<string, unknown> {
   const what = answer ? 'the ModelInferResponse' : 'the ModelInferRequest';
   const out: Record<string, unknown> = {};
   const tensors: ReadTensor[] = [];
@@ -68,10 +68,22 @@ export function readInferMessage(b: Buffer, answer: boolean, status: number): Re
   out[key] = tensors.map((t, i) => {
     const where = `${key}[${i}]`;
     if (isDatatype(t.datatype)) {
+      // Decoded no further than the shape says, and no more than translate: each element is a SeldonMessage's
+      // eight-byte double, so a message of one-byte elements would grow eightfold (413: RESOURCE_EXHAUSTED).
+      const limit = t.shape.reduce<number>((n, d) => n * (typeof d === 'number' && d > 0 ? d : typeof d === 'number' ? 0 : Infinity), 1);
+      if (limit > maxElements) {
+        // Elements take a byte at least: contents too short to fill the shape do not match it (INVALID_ARGUMENT), nor does
+        // a shape beyond 2^53; a real one too large to translate is RESOURCE_EXHAUSTED.
+        const bytes = raw.length > 0 ? (raw[i]?.length ?? 0) : (t.contents?.length ?? 0);
+        const shape = `[${t.shape.join(',')}]`;
+        if (bytes < limit) throw new TranslateRefusal(`${where} has at most ${bytes} elements where its shape ${shape} holds ${Number.isSafeInteger(limit) ? limit : 'more than 2^53'}`, status);
+        throw new TranslateRefusal(`${where}'s shape ${shape} holds ${limit} elements, more than the ${maxElements} a translated message holds`, status === 400 ? 413 : status);
+      }
+      const tooMany = (): TranslateRefusal => new TranslateRefusal(`${where} has more elements than its shape ${JSON.stringify(t.shape)} holds`, status);
       if (raw.length > 0) {
         if (t.contents !== undefined) throw new TranslateRefusal(`${where} has both contents and raw contents`, status);
-        t.data = readRaw(t.datatype, raw[i]!).map((v, j) => (Buffer.isBuffer(v) ? text(v, `${where} element ${j}`, status) : v));
-      } else if (t.contents !== undefined) t.data = readContents(t.contents, t.datatype, where, status);
+        t.data = readRaw(t.datatype, raw[i]!, limit, tooMany).map((v, j) => (Buffer.isBuffer(v) ? text(v, `${where} element ${j}`, status) : v));
+      } else if (t.contents !== undefined) t.data = readContents(t.contents, t.datatype, where, status, limit, tooMany);
     }
     return { name: t.name, datatype: t.datatype, shape: t.shape, parameters: t.parameters, data: t.data };
   });
@@ -124,7 +136,7 @@ function varints(b: Buffer, f: WireField, each: (v: bigint) => void, what: strin
 }
 
 /** The typed contents of `dt`'s field; an element in another field is refused (it would be lost). */
-function readContents(b: Buffer, dt: Datatype, where: string, status: number): unknown[] {
+function readContents(b: Buffer, dt: Datatype, where: string, status: number, limit: number, tooMany: () => Error): unknown[] {
   const field = CONTENTS[dt];
   if (field === undefined) throw new TranslateRefusal(`${where} is ${dt}, which only raw contents can carry`, status);
   const out: unknown[] = [];
@@ -133,6 +145,8 @@ function readContents(b: Buffer, dt: Datatype, where: string, status: number): u
       if (f.field >= 1 && f.field <= 8) throw new TranslateRefusal(`${where} is ${dt} but has elements in contents field ${f.field}`, status);
       return;
     }
+    // A packed number takes at most ten bytes: a field of more than that per element the shape has left holds too many.
+    if (out.length >= limit || (field !== 8 && f.end - f.start > (limit - out.length) * 10)) throw tooMany();
     switch (field) {
       case 1:
         return varints(b, f, (v) => out.push(v !== 0n), where, status);
@@ -158,6 +172,7 @@ function readContents(b: Buffer, dt: Datatype, where: string, status: number): u
     }
   });
   if (!ok) throw malformed(where, status);
+  if (out.length > limit) throw tooMany();
   return out;
 }
 

@@ -251,7 +251,10 @@ describe('gRPC protocol translation', () => {
     });
     it('a huge int64 shape with no contents (v2)', async () => {
       await refused(() => v2('legacy', { inputs: [{ name: 'x', datatype: 'FP32', shape: ['9000000000000000000'], contents: {} }] }), /shape/);
-      await refused(() => v2('legacy', { inputs: [{ name: 'x', datatype: 'FP32', shape: ['1000000', '1000000'], contents: { fp32_contents: [1] } }] }), /has 1 elements where its shape/);
+      await refused(
+        () => v2('legacy', { inputs: [{ name: 'x', datatype: 'FP32', shape: ['1000000', '1000000'], contents: { fp32_contents: [1] } }] }),
+        /has at most 6 elements where its shape \[1000000,1000000\] holds 1000000000000/,
+      );
     });
     it('an element count that does not match the shape', async () => {
       await refused(() => seldon('iris', { data: { tensor: { shape: [2, 2], values: [1, 2, 3] } } }), /has 3 elements where its shape \[2,2\] holds 4/);
@@ -313,8 +316,30 @@ describe('gRPC protocol translation', () => {
     const before = v2Calls.length + seldonCalls.length;
     const o = await v2('legacy', msg);
     expect(o.err?.code, o.err?.details).toBe(grpc.status.RESOURCE_EXHAUSTED);
-    expect(o.err?.details).toMatch(/translated request message is \d+ bytes, larger than 67108864/);
+    // Refused by its shape, before a single element is decoded (8.6 million of them would be a JS array of 69 MB).
+    expect(o.err?.details).toMatch(/inputs\[0\]'s shape \[8600000\] holds 8600000 elements, more than the 8388608 a translated message holds/);
     expect(v2Calls.length + seldonCalls.length, 'no upstream call').toBe(before);
+  });
+
+  it('contents of more elements than the shape holds are refused before they are decoded: typed, raw, BYTES', { timeout: 60_000 }, async () => {
+    // 4 million one-byte varints (or empty BYTES elements) under a shape of [1]: each would be an element decoded, then refused by its count.
+    const many = 4_000_000;
+    await refused(
+      () => v2('legacy', { inputs: [{ name: 'x', datatype: 'INT32', shape: ['1'], contents: { int_contents: new Array<number>(many).fill(1) } }] }),
+      /inputs\[0\] has more elements than its shape \[1\] holds/,
+    );
+    await refused(
+      () => v2('legacy', { inputs: [{ name: 'x', datatype: 'INT8', shape: ['1'] }], raw_input_contents: [Buffer.alloc(many, 1)] }),
+      /inputs\[0\] has more elements than its shape \[1\] holds/,
+    );
+    await refused(
+      () => v2('legacy', { inputs: [{ name: 'x', datatype: 'BYTES', shape: ['2'] }], raw_input_contents: [Buffer.alloc(many * 4)] }),
+      /inputs\[0\] has more elements than its shape \[2\] holds/,
+    );
+    await refused(
+      () => v2('legacy', { inputs: [{ name: 'x', datatype: 'BYTES', shape: ['1'], contents: { bytes_contents: [Buffer.from('a'), Buffer.from('b')] } }] }),
+      /inputs\[0\] has more elements than its shape \[1\] holds/,
+    );
   });
 
   describe('a Seldon client, a v2 model', () => {
