@@ -5,22 +5,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { seldonRequestToV2 as seldonRequestToV2Bytes, v2AnswerToSeldon as v2AnswerToSeldonBytes, readV2Tensor, type SeldonForm } from '../../../gateway/translate/seldon-client.js';
-import { seldonAnswerToV2 as seldonAnswerToV2Bytes, v2RequestToSeldon as v2RequestToSeldonBytes, type V2Form } from '../../../gateway/translate/v2-client.js';
+import { readV2Tensor, type SeldonForm } from '../../../gateway/translate/seldon-client.js';
+import { seldonAnswerToV2, seldonRequestToV2, v2AnswerToSeldon, v2RequestToSeldon } from '../../helpers/translate-text.js';
 import { TranslateRefusal, DATATYPES } from '../../../gateway/translate/datatypes.js';
 import { parseExact } from '../../../gateway/translate/json-exact.js';
-
-/** The codecs write bodies as bytes; here as their UTF-8 text, to compare with the text expected. */
-const seldonRequestToV2 = (...a: Parameters<typeof seldonRequestToV2Bytes>): { body: string; form: SeldonForm } => {
-  const r = seldonRequestToV2Bytes(...a);
-  return { body: r.body.toString('utf8'), form: r.form };
-};
-const v2RequestToSeldon = (...a: Parameters<typeof v2RequestToSeldonBytes>): { body: string; form: V2Form } => {
-  const r = v2RequestToSeldonBytes(...a);
-  return { body: r.body.toString('utf8'), form: r.form };
-};
-const v2AnswerToSeldon = (...a: Parameters<typeof v2AnswerToSeldonBytes>): string => v2AnswerToSeldonBytes(...a).toString('utf8');
-const seldonAnswerToV2 = (...a: Parameters<typeof seldonAnswerToV2Bytes>): string => seldonAnswerToV2Bytes(...a).toString('utf8');
 
 const b = (s: string): Buffer => Buffer.from(s);
 const ANY = { name: 'input-0', datatype: null };
