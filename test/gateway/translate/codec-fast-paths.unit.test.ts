@@ -237,6 +237,31 @@ describe('the fast paths write what the plain ones wrote (seeded)', () => {
     );
   });
 
+  it('a long flat list with few elements of their own text, written run by run: the same bytes, a run empty or at either end', () => {
+    // Fractions (written by JSON.stringify of their run) with sparse whole numbers, negative zeros and bigints (each by writeElement), some adjacent or first or last.
+    const own = fc.oneof(fc.integer({ min: -1000, max: 1000 }), fc.constantFrom(-0, 0, 2 ** 53, 1e21, -1e300), fc.bigInt({ min: -(2n ** 64n), max: 2n ** 64n }));
+    const list = fc
+      .tuple(fc.integer({ min: 1, max: 3000 }), fc.array(fc.tuple(fc.nat(), own), { minLength: 1, maxLength: 60 }), fc.double({ noNaN: true, noDefaultInfinity: true, min: -1e6, max: 1e6 }))
+      .map(([n, placed, step]) => {
+        const values: Element[] = Array.from({ length: n }, (_, i) => (Number.isInteger(step * i + 0.5) ? 0.25 : step * i + 0.5));
+        for (const [at, v] of placed) values[at % n] = v;
+        return values;
+      });
+    fc.assert(
+      fc.property(list, fc.boolean(), (values, float) => {
+        const out = new JsonOut().add('{"x€":');
+        writeFlatInto(out, values, float);
+        expect(
+          out
+            .add('}')
+            .finish()
+            .equals(Buffer.from(`{"x€":${plainWrite(values, null, float)}}`)),
+        ).toBe(true);
+      }),
+      { seed: SEED, numRuns: 500 },
+    );
+  });
+
   it('whole bodies, a small tensor in one JSON.stringify and a larger one by pieces: the same bytes as written by hand', () => {
     // Around the small tensor's bound (64 elements), with and without elements of their own text, strings of any character among them.
     const element = fc.oneof(
