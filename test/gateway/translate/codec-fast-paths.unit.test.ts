@@ -14,7 +14,7 @@ import { elementCount, flatten } from '../../../gateway/translate/tensor.js';
 import { tensorJson, writeFlatInto, writeNestedInto } from '../../../gateway/translate/tensor-json.js';
 import { JsonOut } from '../../../gateway/translate/json-out.js';
 import { writeSeldonAnswerJson, writeV2RequestJson } from '../../../gateway/translate/seldon-client.js';
-import { DATATYPES, TranslateRefusal, checkElement, checkElements, writeElement, type Datatype, type Element } from '../../../gateway/translate/datatypes.js';
+import { DATATYPES, TranslateRefusal, checkElement, checkElements, inferDatatype, writeElement, type Datatype, type Element } from '../../../gateway/translate/datatypes.js';
 import { writeDefaultNames } from '../../../gateway/translate/default-names.js';
 import { ProtoWriter, readPackedFloats } from '../../../gateway/wire/protobuf.js';
 
@@ -95,6 +95,23 @@ function plainCheckElements(dt: Datatype, values: readonly Element[]): void {
 }
 
 const plainNames = (n: number): string[] => Array.from({ length: n }, (_, i) => `t:${i}`);
+
+/** The datatype inferred one element at a time, every kind in one loop. */
+function plainInferDatatype(values: readonly Element[], floats: boolean): Datatype {
+  if (values.length === 0) return 'FP64';
+  const kindOf = (v: Element): string => (typeof v === 'bigint' ? 'number' : typeof v);
+  const kind = kindOf(values[0]!);
+  values.forEach((v, i) => {
+    if (kindOf(v) !== kind)
+      throw new TranslateRefusal(
+        `mixed array: element ${i} is ${typeof v === 'string' ? JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v) : String(v)} among ${kind === 'string' ? 'strings' : kind === 'boolean' ? 'booleans' : 'numbers'}`,
+      );
+  });
+  if (kind === 'boolean') return 'BOOL';
+  if (kind === 'string') return 'BYTES';
+  if (!values.every((v) => typeof v === 'bigint' || Number.isInteger(v)) || floats) return 'FP64';
+  return values.some((v) => typeof v === 'bigint' && v > 9223372036854775807n) ? 'UINT64' : 'INT64';
+}
 
 // ---- random input ------------------------------------------------------------------------------
 
@@ -183,6 +200,21 @@ describe('the fast paths write what the plain ones wrote (seeded)', () => {
     fc.assert(
       fc.property(fc.constantFrom(...DATATYPES), fc.array(element, { maxLength: 12 }), (dt, values) => {
         expect(outcome(() => checkElements(dt, values))).toEqual(outcome(() => plainCheckElements(dt, values)));
+      }),
+      { seed: SEED, numRuns: 3000 },
+    );
+  });
+
+  it("a model's answer's datatype inferred: the same datatype, or the same refusal, numbers alone or beside any other kind", () => {
+    const element = fc.oneof(
+      { weight: 8, arbitrary: fc.oneof(fc.integer(), fc.double({ noNaN: true }), fc.constantFrom(0, -0, 2 ** 53, 1e300)) },
+      { weight: 1, arbitrary: fc.bigInt({ min: -(2n ** 64n), max: 2n ** 65n }) },
+      { weight: 1, arbitrary: fc.oneof(fc.boolean(), fc.string({ maxLength: 50 })) },
+    );
+    const list = fc.oneof(fc.array(element, { maxLength: 40 }), fc.array(fc.integer({ min: -5, max: 5 }), { maxLength: 40 }), fc.array(fc.boolean(), { maxLength: 5 }));
+    fc.assert(
+      fc.property(list, fc.boolean(), (values, floats) => {
+        expect(outcome(() => inferDatatype(values, () => floats))).toEqual(outcome(() => plainInferDatatype(values, floats)));
       }),
       { seed: SEED, numRuns: 3000 },
     );
