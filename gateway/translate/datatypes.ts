@@ -145,7 +145,7 @@ export function inferDatatype(values: readonly Element[], floats: () => boolean)
 /**
  * For a list of numbers alone (a model's tensor, the common case): whether every one is whole; null when it
  * holds anything else (a bigint among them too), for `inferDatatype`'s own loop. Its own function, comparing
- * with constants only: the general loop's `typeof` compared with a variable was ≈ 5 ms over 150,528 doubles.
+ * with constants only: the general loop's `typeof` compared with a variable took ≈ 0.35–0.85 ms over 150,528 freshly parsed doubles, this ≈ 0.05–0.07.
  */
 function wholeAmongNumbers(values: readonly Element[]): boolean | null {
   let whole = true;
