@@ -14,7 +14,7 @@ import { elementCount, flatten } from '../../../gateway/translate/tensor.js';
 import { tensorJson, writeFlatInto, writeNestedInto } from '../../../gateway/translate/tensor-json.js';
 import { JsonOut } from '../../../gateway/translate/json-out.js';
 import { writeSeldonAnswerJson, writeV2RequestJson } from '../../../gateway/translate/seldon-client.js';
-import { DATATYPES, TranslateRefusal, checkElement, checkElements, writeElement, type Datatype, type Element } from '../../../gateway/translate/datatypes.js';
+import { DATATYPES, TranslateRefusal, checkElement, checkElements, inferDatatype, writeElement, type Datatype, type Element } from '../../../gateway/translate/datatypes.js';
 import { writeDefaultNames } from '../../../gateway/translate/default-names.js';
 import { ProtoWriter, readPackedFloats } from '../../../gateway/wire/protobuf.js';
 
@@ -95,6 +95,23 @@ function plainCheckElements(dt: Datatype, values: readonly Element[]): void {
 }
 
 const plainNames = (n: number): string[] => Array.from({ length: n }, (_, i) => `t:${i}`);
+
+/** The datatype inferred one element at a time, every kind in one loop. */
+function plainInferDatatype(values: readonly Element[], floats: boolean): Datatype {
+  if (values.length === 0) return 'FP64';
+  const kindOf = (v: Element): string => (typeof v === 'bigint' ? 'number' : typeof v);
+  const kind = kindOf(values[0]!);
+  values.forEach((v, i) => {
+    if (kindOf(v) !== kind)
+      throw new TranslateRefusal(
+        `mixed array: element ${i} is ${typeof v === 'string' ? JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v) : String(v)} among ${kind === 'string' ? 'strings' : kind === 'boolean' ? 'booleans' : 'numbers'}`,
+      );
+  });
+  if (kind === 'boolean') return 'BOOL';
+  if (kind === 'string') return 'BYTES';
+  if (!values.every((v) => typeof v === 'bigint' || Number.isInteger(v)) || floats) return 'FP64';
+  return values.some((v) => typeof v === 'bigint' && v > 9223372036854775807n) ? 'UINT64' : 'INT64';
+}
 
 // ---- random input ------------------------------------------------------------------------------
 
@@ -188,6 +205,21 @@ describe('the fast paths write what the plain ones wrote (seeded)', () => {
     );
   });
 
+  it("a model's answer's datatype inferred: the same datatype, or the same refusal, numbers alone or beside any other kind", () => {
+    const element = fc.oneof(
+      { weight: 8, arbitrary: fc.oneof(fc.integer(), fc.double({ noNaN: true }), fc.constantFrom(0, -0, 2 ** 53, 1e300)) },
+      { weight: 1, arbitrary: fc.bigInt({ min: -(2n ** 64n), max: 2n ** 65n }) },
+      { weight: 1, arbitrary: fc.oneof(fc.boolean(), fc.string({ maxLength: 50 })) },
+    );
+    const list = fc.oneof(fc.array(element, { maxLength: 40 }), fc.array(fc.integer({ min: -5, max: 5 }), { maxLength: 40 }), fc.array(fc.boolean(), { maxLength: 5 }));
+    fc.assert(
+      fc.property(list, fc.boolean(), (values, floats) => {
+        expect(outcome(() => inferDatatype(values, () => floats))).toEqual(outcome(() => plainInferDatatype(values, floats)));
+      }),
+      { seed: SEED, numRuns: 3000 },
+    );
+  });
+
   it("a tensor's elements written flat and nested: the same text as each element written alone and joined", () => {
     // Mostly fractions, with whole numbers, negative zeros, bigints beyond 2^53, booleans and strings among them.
     const element = fc.oneof(
@@ -234,6 +266,31 @@ describe('the fast paths write what the plain ones wrote (seeded)', () => {
         ).toBe(true);
       }),
       { seed: SEED, numRuns: 3000 },
+    );
+  });
+
+  it('a long flat list with few elements of their own text, written run by run: the same bytes, a run empty or at either end', () => {
+    // Fractions (written by JSON.stringify of their run) with sparse whole numbers, negative zeros and bigints (each by writeElement), some adjacent or first or last.
+    const own = fc.oneof(fc.integer({ min: -1000, max: 1000 }), fc.constantFrom(-0, 0, 2 ** 53, 1e21, -1e300), fc.bigInt({ min: -(2n ** 64n), max: 2n ** 64n }));
+    const list = fc
+      .tuple(fc.integer({ min: 1, max: 3000 }), fc.array(fc.tuple(fc.nat(), own), { minLength: 1, maxLength: 60 }), fc.double({ noNaN: true, noDefaultInfinity: true, min: -1e6, max: 1e6 }))
+      .map(([n, placed, step]) => {
+        const values: Element[] = Array.from({ length: n }, (_, i) => (Number.isInteger(step * i + 0.5) ? 0.25 : step * i + 0.5));
+        for (const [at, v] of placed) values[at % n] = v;
+        return values;
+      });
+    fc.assert(
+      fc.property(list, fc.boolean(), (values, float) => {
+        const out = new JsonOut().add('{"x€":');
+        writeFlatInto(out, values, float);
+        expect(
+          out
+            .add('}')
+            .finish()
+            .equals(Buffer.from(`{"x€":${plainWrite(values, null, float)}}`)),
+        ).toBe(true);
+      }),
+      { seed: SEED, numRuns: 500 },
     );
   });
 
