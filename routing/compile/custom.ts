@@ -23,7 +23,7 @@ export function compileCustom(key: string, ns: string, name: string, id: string,
   // Where the deployment's id names this gateway, a Mapping without one of its own is the default gateway's: said, as
   // the team tagged the deployment for this gateway (another gateway's Mappings are skipped without a word).
   const untagged =
-    id === opts.ambassadorId ? parsed.mappings.filter((m) => m.ambassadorIds === null && !servedHere(null, opts.ambassadorId)).map((m) => untaggedSkipped(m.name, opts.ambassadorId)) : [];
+    id === opts.ambassadorId && !servedHere(null, opts.ambassadorId) ? parsed.mappings.filter((m) => m.ambassadorIds === null).map((m) => untaggedSkipped(m.name, opts.ambassadorId)) : [];
   if (served.length === 0) {
     return { key, report: report(ns, name, id, 'skipped', [`no Mapping has ambassador-id "${opts.ambassadorId}" (deployment id "${id}")`, ...untagged]), routes: [], clients: NO_CLIENTS };
   }
