@@ -18,12 +18,13 @@ const HOOK = fileURLToPath(new URL('../../fixtures/module-trace.mjs', import.met
 async function loaded(dir: string, args: string[]): Promise<{ primary: string[]; workers: string[][] }> {
   const trace = mkdtempSync(join(dir, 'trace-'));
   const gw = await startCli(['--manifests', join(dir, 'manifests'), '--workers', '2', ...args], { env: { NODE_OPTIONS: `--import=${HOOK}`, SGW_MODULE_TRACE: trace } });
+  const pid = gw.child.pid!;
   expect(await gw.stop()).toBe(0);
+  // startCli starts again when a port it picked was taken meanwhile: only the started gateway's processes count.
   const files = readdirSync(trace);
   const read = (f: string): string[] => readFileSync(join(trace, f), 'utf8').split('\n').filter(Boolean);
-  const primary = files.filter((f) => f.startsWith('primary-'));
-  expect(primary).toHaveLength(1);
-  return { primary: read(primary[0]!), workers: files.filter((f) => f.startsWith('worker-')).map(read) };
+  expect(files).toContain(`primary-${pid}`);
+  return { primary: read(`primary-${pid}`), workers: files.filter((f) => f.startsWith(`worker-${pid}-`)).map(read) };
 }
 
 const payloadLog = (urls: string[]): string[] => urls.filter((u) => u.includes('/gateway/payload-log/'));
