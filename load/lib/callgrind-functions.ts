@@ -14,25 +14,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { runMain } from './children.js';
-
-interface MapEntry {
-  readonly start: number;
-  readonly end: number;
-  readonly name: string;
-}
-
-/** The perf map's entries, in the order written (newest last). */
-function perfMap(file: string): MapEntry[] {
-  const out: MapEntry[] = [];
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
-    const first = line.indexOf(' ');
-    const second = line.indexOf(' ', first + 1);
-    if (first < 0 || second < 0) continue;
-    const start = parseInt(line.slice(0, first), 16);
-    out.push({ start, end: start + parseInt(line.slice(first + 1, second), 16), name: line.slice(second + 1) });
-  }
-  return out;
-}
+import { nameAt, readPerfMap } from './perf-map.js';
 
 /** Each function's self cost in a dump (callgrind's format: `fn=`/`cfn=` names compressed to ids; the line after `calls=` is the callee's inclusive cost). */
 function selfCosts(file: string): Map<string, number> {
@@ -71,11 +53,8 @@ const normalise = (name: string): string =>
 
 /** Self cost per request by normalised name. */
 function functionCosts(dump: string, map: string, requests: number): Map<string, number> {
-  const entries = perfMap(map);
-  const named = (address: number): string => {
-    for (let i = entries.length - 1; i >= 0; i--) if (entries[i]!.start <= address && address < entries[i]!.end) return entries[i]!.name;
-    return '(JIT code not in the map)';
-  };
+  const entries = readPerfMap(map);
+  const named = (address: number): string => nameAt(entries, address) ?? '(JIT code not in the map)';
   const out = new Map<string, number>();
   for (const [fn, ir] of selfCosts(dump)) {
     const name = normalise(fn.startsWith('0x') ? named(parseInt(fn.split("'")[0]!, 16)) : fn);

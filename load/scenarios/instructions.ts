@@ -35,6 +35,7 @@ import { generateManifests, MEASURED, predictionPath, sdep, SMALL_BODY, tensorJs
 import { runMain, runToEnd, sleep, startScript, stopServer, which, type Spawned } from '../lib/children.js';
 import { GATEWAY_MAIN, restUpstreams, startGateway } from '../lib/gateway.js';
 import { predictFrame } from '../lib/grpc.js';
+import { nameAt, readPerfMap } from '../lib/perf-map.js';
 import { descendants } from '../lib/proc.js';
 
 const { values: argv } = parseArgs({
@@ -261,15 +262,7 @@ async function count(label: string, dir: string, target: Counted): Promise<{ loo
 /** The `n` costliest functions of a callgrind dump (self instructions per request), JIT code named from node's perf map. */
 function costliest(file: string, perfMap: string, n: number): string {
   const out = execFileSync('callgrind_annotate', ['--inclusive=no', `--threshold=100`, file], { encoding: 'utf8', maxBuffer: 256 << 20 });
-  const jit: { start: number; end: number; name: string }[] = [];
-  try {
-    for (const line of readFileSync(perfMap, 'utf8').split('\n')) {
-      const m = /^([0-9a-f]+) ([0-9a-f]+) (.*)$/.exec(line);
-      if (m) jit.push({ start: parseInt(m[1]!, 16), end: parseInt(m[1]!, 16) + parseInt(m[2]!, 16), name: m[3]! });
-    }
-  } catch {
-    // no map (no --perf-basic-prof): JIT code stays an address
-  }
+  const jit = readPerfMap(perfMap);
   const byName = new Map<string, number>();
   for (const line of out.split('\n')) {
     const m = /^\s*([\d,]+) \([^)]*\)\s+(.*)$/.exec(line);
@@ -278,7 +271,7 @@ function costliest(file: string, perfMap: string, n: number): string {
     const addr = /0x([0-9a-f]+)/.exec(name);
     if (name.startsWith('???') && addr) {
       const a = parseInt(addr[1]!, 16);
-      name = jit.find((j) => a >= j.start && a < j.end)?.name ?? 'JIT code, unnamed';
+      name = nameAt(jit, a) ?? 'JIT code, unnamed';
     }
     byName.set(name, (byName.get(name) ?? 0) + Number(m[1]!.replaceAll(',', '')));
   }
