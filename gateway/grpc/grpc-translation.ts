@@ -16,7 +16,7 @@ import type { Backend } from '../../routing/types.js';
 import { TranslateRefusal, type Translation } from '../translate/datatypes.js';
 import { DEFAULT_INPUT_NAME, seldonMessageToV2, v2OutputsToSeldon, type SeldonForm } from '../translate/seldon-client.js';
 import { sameDatatype, seldonMessageToV2Output, v2InferToSeldon, type V2Form } from '../translate/v2-client.js';
-import { readSeldonMessage, writeSeldonMessage } from '../translate/seldon-proto.js';
+import { protoEchoOf, readSeldonMessage, writeSeldonMessage } from '../translate/seldon-proto.js';
 import { readInferMessage, readModelRef, writeInferRequest, writeInferResponse, writeModelReady, writeSeldonModelMetadata } from '../translate/v2-proto.js';
 import type { TranslationResult } from '../observe/translation-metrics.js';
 import type { CallAnswerChain } from './tagged-answer.js';
@@ -94,8 +94,10 @@ export class GrpcTranslation implements Translation {
     if (this.to === 'v2') {
       // A gRPC SeldonMessage's numbers are doubles: numpy's float64.
       const input = this.metadata !== undefined && this.backend !== undefined ? this.metadata.inputFor(this.backend, this.policy) : { name: DEFAULT_INPUT_NAME, datatype: this.policy.datatype };
-      const r = seldonMessageToV2(readSeldonMessage(payload, 400), DOUBLES, input);
-      this.seldonForm = r.form;
+      const msg = readSeldonMessage(payload, 400);
+      const r = seldonMessageToV2(msg, DOUBLES, input);
+      const echo = protoEchoOf(msg);
+      this.seldonForm = echo === undefined ? r.form : { ...r.form, echo };
       return frame(writeInferRequest(r.request, this.policy.modelName, this.policy.modelVersion));
     }
     const req = readInferMessage(payload, false, 400, MAX_TRANSLATED_ELEMENTS);

@@ -12,12 +12,15 @@ import { MAX_EMPTY_LISTS, checkCount, checkShape, flatten } from './tensor.js';
 import { JsonOut } from './json-out.js';
 import { smallTensorDoc, writeFlatInto, writeNestedInto } from './tensor-json.js';
 import { defaultNameCount, writeDefaultNames } from './default-names.js';
+import { metaJson, restMetaEcho, type MetaEcho } from './meta-echo.js';
 
 /** What the answer's translation needs to know of the request. */
 export interface SeldonForm {
   readonly kind: 'tensor' | 'ndarray' | 'strData' | 'binData';
   /** `meta.puid`: the v2 `id`, echoed in the answer's `meta` as the wrapper does. */
   readonly puid: string | undefined;
+  /** The request's `meta.tags`, `metrics` and `requestPath`, which the wrapper's answer echoes (meta-echo.ts). */
+  readonly echo?: MetaEcho;
 }
 
 /** What the translation knows of the model's input. */
@@ -42,7 +45,8 @@ function parseJson(body: Buffer, what: string): ExactJson {
 export function seldonRequestToV2(body: Buffer, input: V2Input): { body: Buffer; form: SeldonForm } {
   const parsed = parseJson(body, 'the SeldonMessage');
   const r = seldonMessageToV2(parsed.value, () => parsed.floats, input);
-  return { body: writeV2RequestJson(r.request), form: r.form };
+  const echo = restMetaEcho(body, parsed.value);
+  return { body: writeV2RequestJson(r.request), form: echo === undefined ? r.form : { ...r.form, echo } };
 }
 
 /** A v2 inference request of one input, as the rules make it (both transports write it). */
@@ -162,16 +166,13 @@ const defaultNames = (n: number): readonly string[] => (FEW_DEFAULT_NAMES[n] ??=
 /** An answer's names: the annotation's, or a count, the wrapper's default names `t:0…t:n-1` (default-names.ts), written without a string each. */
 export type AnswerNames = readonly string[] | number;
 
-/** The `meta` of a translated answer: the request's puid, as the wrapper echoes it. */
-const metaOf = (puid: string | undefined): string => (puid === undefined ? '{}' : `{"puid":${JSON.stringify(puid)}}`);
-
 /** A Seldon-style error, as the wrapper's: `{"status":{"code":…,"info":…,"status":"FAILURE"}}` (edge/errors.ts `errorBody` is the gateway's own, with its `reason`; translate/ imports no edge/). */
 export function seldonError(code: number, info: string): string {
   return JSON.stringify({ status: { code, info, status: 'FAILURE' } });
 }
 
-/** The answer Seldon's wrapper would write, as the rules make it (both transports write it). */
-export type SeldonAnswer =
+/** The answer Seldon's wrapper would write, as the rules make it (both transports write it); `echo`: the request's `meta` it echoes. */
+export type SeldonAnswer = (
   | { readonly kind: 'jsonData'; readonly puid: string | undefined; readonly outputs: readonly V2Tensor[] }
   | { readonly kind: 'strData' | 'binData'; readonly puid: string | undefined; /** binData: its base64 text. */ readonly text: string }
   | {
@@ -182,7 +183,8 @@ export type SeldonAnswer =
       readonly values: readonly Element[];
       /** A float datatype: its whole numbers are floats (`1.0`). */
       readonly float: boolean;
-    };
+    }
+) & { readonly echo?: MetaEcho };
 
 /**
  * The model's v2 answer (status and body) → the Seldon client's (same status). An error `{"error": m}`
@@ -217,14 +219,14 @@ export function v2OutputsToSeldon(ans: unknown, form: SeldonForm, names: readonl
   } catch (err) {
     throw new TranslateRefusal(`the model's answer cannot be translated: ${(err as Error).message}`, 502);
   }
-  const puid = form.puid;
+  const { puid, echo } = form;
   // Several outputs and one SeldonMessage: each output by its name, nested by its shape.
-  if (outputs.length > 1) return { kind: 'jsonData', puid, outputs };
+  if (outputs.length > 1) return { kind: 'jsonData', puid, echo, outputs };
   const o = outputs[0]!;
   if ((form.kind === 'strData' || form.kind === 'binData') && o.datatype === 'BYTES' && o.values.length === 1) {
     const s = o.values[0] as string;
-    if (form.kind === 'strData') return { kind: 'strData', puid, text: s };
-    return { kind: 'binData', puid, text: o.contentType === 'base64' ? s : Buffer.from(s, 'utf8').toString('base64') };
+    if (form.kind === 'strData') return { kind: 'strData', puid, echo, text: s };
+    return { kind: 'binData', puid, echo, text: o.contentType === 'base64' ? s : Buffer.from(s, 'utf8').toString('base64') };
   }
   // Numbers answer a tensor with a tensor; booleans and strings are an ndarray (numpy: not np.number).
   const kind = form.kind === 'tensor' && isNumeric(o.datatype) ? 'tensor' : 'ndarray';
@@ -233,12 +235,12 @@ export function v2OutputsToSeldon(ans: unknown, form: SeldonForm, names: readonl
   if (names === null && count > Math.max(o.values.length, MAX_EMPTY_LISTS))
     throw new TranslateRefusal(`the shape ${JSON.stringify(o.shape)} of ${o.values.length} elements would carry ${count} names`, 502);
   // The annotation's names stand for the model's class names, which the wrapper gives only an answer of rank 2 or more (`client_class_names`).
-  return { kind, puid, names: names !== null && o.shape.length >= 2 ? names : count, shape: o.shape, values: o.values, float: isFloat(o.datatype) };
+  return { kind, puid, echo, names: names !== null && o.shape.length >= 2 ? names : count, shape: o.shape, values: o.values, float: isFloat(o.datatype) };
 }
 
 /** The wrapper's answer as its JSON, keys sorted as Flask writes them. */
 export function writeSeldonAnswerJson(a: SeldonAnswer): Buffer {
-  const meta = metaOf(a.puid);
+  const meta = metaJson(a.puid, a.echo);
   if (a.kind === 'jsonData') {
     const out = new JsonOut().add('{"jsonData":{');
     a.outputs.forEach((o, i) => {
@@ -252,7 +254,7 @@ export function writeSeldonAnswerJson(a: SeldonAnswer): Buffer {
   if (small !== undefined && (typeof a.names !== 'number' || a.names < FEW_NAMES)) {
     const names = typeof a.names === 'number' ? defaultNames(a.names) : a.names;
     const data = a.kind === 'tensor' ? { names, tensor: { shape: a.shape, values: small } } : { names, ndarray: small };
-    return Buffer.from(JSON.stringify({ data, meta: a.puid === undefined ? {} : { puid: a.puid } }));
+    return Buffer.from(`{"data":${JSON.stringify(data)},"meta":${meta}}`);
   }
   const out = new JsonOut().add('{"data":{"names":');
   if (typeof a.names !== 'number') out.add(JSON.stringify(a.names));

@@ -11,6 +11,7 @@ import { TranslateRefusal, type Element } from './datatypes.js';
 import type { SeldonAnswer } from './seldon-client.js';
 import { checkNesting, elementCount } from './tensor.js';
 import { writeDefaultNames } from './default-names.js';
+import { ECHOED_META_FIELDS, metaMessage, protoMetaEcho, type MetaEcho } from './meta-echo.js';
 import type { SeldonRequest } from './v2-client.js';
 
 /** Deepest nesting of lists and structs read from a message (an ndarray is at most 32 deep: MAX_RANK; tensor.ts says so of a deeper one). */
@@ -50,11 +51,29 @@ export function readSeldonMessage(b: Buffer, status: number): Record<string, unk
   return msg;
 }
 
+/** The request `Meta`'s puid, and (`echo`) the fields the wrapper's answer echoes (meta-echo.ts). */
 function readMeta(b: Buffer, status: number): Record<string, unknown> {
   const meta: Record<string, unknown> = {};
-  if (!walkFields(b, 0, b.length, (f) => f.field === 1 && f.wire === LEN && (meta.puid = text(b.subarray(f.start, f.end), 'meta.puid', status)))) throw malformed('meta', status);
+  const echoed: { field: number; payload: Buffer }[] = [];
+  const ok = walkFields(b, 0, b.length, (f) => {
+    if (f.wire !== LEN) return;
+    if (f.field === 1) meta.puid = text(b.subarray(f.start, f.end), 'meta.puid', status);
+    else if (ECHOED_META_FIELDS.includes(f.field)) echoed.push({ field: f.field, payload: b.subarray(f.start, f.end) });
+  });
+  if (!ok) throw malformed('meta', status);
+  const echo = protoMetaEcho(echoed);
+  if (echo !== undefined) Object.defineProperty(meta, PROTO_ECHO, { value: echo });
   return meta;
 }
+
+/** Where a gRPC request's `meta` keeps its echo: a symbol, so no JSON member (a REST client's `meta`) can stand for it. */
+const PROTO_ECHO = Symbol('echoed Meta fields');
+
+/** The echo `readSeldonMessage` found in a message's `meta`. */
+export const protoEchoOf = (msg: Record<string, unknown>): MetaEcho | undefined => {
+  const meta = msg.meta as Record<symbol, MetaEcho | undefined> | undefined;
+  return meta?.[PROTO_ECHO];
+};
 
 function readDefaultData(b: Buffer, status: number): Record<string, unknown> {
   const data: Record<string, unknown> = {};
@@ -217,7 +236,7 @@ function binData(b64: string, status: number): Buffer {
  */
 export function writeSeldonMessage(m: SeldonRequest | SeldonAnswer, status: number): Buffer {
   const w = new ProtoWriter();
-  w.message(2, m.puid === undefined ? new ProtoWriter() : new ProtoWriter().string(1, m.puid));
+  w.message(2, metaMessage(m.puid, 'echo' in m ? m.echo : undefined));
   if ('text' in m) return m.kind === 'strData' ? w.string(5, m.text).finish() : w.bytes(4, binData(m.text, status)).finish();
   if (m.kind === 'jsonData') {
     const struct = new ProtoWriter();
