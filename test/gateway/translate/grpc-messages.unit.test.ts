@@ -9,7 +9,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { PROTO_DIR } from '../../fixtures/grpc-backend.js';
-import { TranslateRefusal } from '../../../gateway/translate/datatypes.js';
+import { refusal } from '../../helpers/translate-text.js';
 import { readSeldonMessage, writeSeldonMessage } from '../../../gateway/translate/seldon-proto.js';
 import { readInferMessage } from '../../../gateway/translate/v2-proto.js';
 import { GrpcTranslation, frame } from '../../../gateway/grpc/grpc-translation.js';
@@ -21,16 +21,6 @@ type Msg = Record<string, unknown>;
 type Method = protoLoader.MethodDefinition<Msg, Msg>;
 const predict = (defs['seldon.protos.Seldon'] as unknown as Record<string, Method>).Predict!;
 const infer = (defs['inference.GRPCInferenceService'] as unknown as Record<string, Method>).ModelInfer!;
-
-const refusal = (f: () => unknown): TranslateRefusal => {
-  try {
-    f();
-  } catch (err) {
-    if (err instanceof TranslateRefusal) return err;
-    throw err;
-  }
-  throw new Error('not refused');
-};
 
 const policy = (speaks: 'seldon' | 'v2'): TranslatePolicy => ({ speaks, accept: [speaks === 'v2' ? 'seldon' : 'v2'], modelName: 'm', modelVersion: null, datatype: null, names: null, text: '' });
 const payload = (framed: Buffer): Buffer => framed.subarray(5);

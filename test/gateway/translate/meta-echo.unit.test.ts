@@ -5,8 +5,7 @@
  * what could pollute a prototype, what nests deeper than a stack.
  */
 import { describe, expect, it } from 'vitest';
-import { seldonRequestToV2, v2AnswerToSeldon } from '../../helpers/translate-text.js';
-import { TranslateRefusal } from '../../../gateway/translate/datatypes.js';
+import { refusal, seldonRequestToV2, v2AnswerToSeldon } from '../../helpers/translate-text.js';
 import { memberText } from '../../../gateway/translate/json-exact.js';
 
 const INPUT = { name: 'input-0', datatype: null };
@@ -17,16 +16,6 @@ function roundTrip(sent: string): { atModel: string; answer: string } {
   const r = seldonRequestToV2(Buffer.from(sent), INPUT);
   return { atModel: r.body, answer: v2AnswerToSeldon(200, V2_ANSWER, r.form, null) };
 }
-
-const refusal = (f: () => unknown): TranslateRefusal => {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof TranslateRefusal) return e;
-    throw e;
-  }
-  throw new Error('not refused');
-};
 
 describe("the request's meta, echoed in the translated answer", () => {
   it('tags, metrics and requestPath as written (1.0 stays 1.0, 2^53+1 exact), keys sorted at every level, puid among them; routing is not echoed (nor by the wrapper)', () => {

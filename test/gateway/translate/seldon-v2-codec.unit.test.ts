@@ -6,22 +6,13 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { readV2Tensor, type SeldonForm } from '../../../gateway/translate/seldon-client.js';
-import { seldonAnswerToV2, seldonRequestToV2, v2AnswerToSeldon, v2RequestToSeldon } from '../../helpers/translate-text.js';
-import { TranslateRefusal, DATATYPES } from '../../../gateway/translate/datatypes.js';
+import { refusal, seldonAnswerToV2, seldonRequestToV2, v2AnswerToSeldon, v2RequestToSeldon } from '../../helpers/translate-text.js';
+import { DATATYPES } from '../../../gateway/translate/datatypes.js';
 import { parseExact } from '../../../gateway/translate/json-exact.js';
 
 const b = (s: string): Buffer => Buffer.from(s);
 const ANY = { name: 'input-0', datatype: null };
 const toV2 = (s: string, input: { name: string; datatype: (typeof DATATYPES)[number] | null } = ANY) => seldonRequestToV2(b(s), input);
-const refusal = (f: () => unknown): TranslateRefusal => {
-  try {
-    f();
-  } catch (err) {
-    if (err instanceof TranslateRefusal) return err;
-    throw err;
-  }
-  throw new Error('not refused');
-};
 /** The v2 answer a model gives, one output. */
 const v2Out = (o: object): Buffer => b(JSON.stringify({ model_name: 'm', outputs: [o] }));
 
