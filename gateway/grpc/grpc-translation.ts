@@ -17,6 +17,7 @@ import { TranslateRefusal, type Translation } from '../translate/datatypes.js';
 import { DEFAULT_INPUT_NAME, seldonMessageToV2, v2OutputsToSeldon, type SeldonForm } from '../translate/seldon-client.js';
 import { sameDatatype, seldonMessageToV2Output, v2InferToSeldon, type V2Form } from '../translate/v2-client.js';
 import { readSeldonMessage, writeSeldonMessage } from '../translate/seldon-proto.js';
+import { seldonAnswerParams } from '../translate/meta-params.js';
 import { readInferMessage, readModelRef, writeInferRequest, writeInferResponse, writeModelReady, writeSeldonModelMetadata } from '../translate/v2-proto.js';
 import type { TranslationResult } from '../observe/translation-metrics.js';
 import type { CallAnswerChain } from './tagged-answer.js';
@@ -110,17 +111,19 @@ export class GrpcTranslation implements Translation {
   answer(whole: Buffer): Buffer {
     const payload = oneMessage(whole, 502);
     if (this.to === 'v2') return frame(writeSeldonMessage(v2OutputsToSeldon(readInferMessage(payload, true, 502, MAX_TRANSLATED_ELEMENTS), this.seldonForm!, this.policy.names), 502));
-    const o = seldonMessageToV2Output(readSeldonMessage(payload, 502), DOUBLES);
+    const msg = readSeldonMessage(payload, 502);
+    const o = seldonMessageToV2Output(msg, DOUBLES);
+    const params = seldonAnswerParams(msg.meta);
     const same = sameDatatype(o, this.v2Form!, true);
     if (same !== null) {
       try {
-        return frame(writeInferResponse(same, this.v2Form!));
+        return frame(writeInferResponse(same, this.v2Form!, params));
       } catch (err) {
         // A float the request's datatype cannot hold exactly in its binary field: the answer keeps its values' datatype.
         if (!(err instanceof TranslateRefusal)) throw err;
       }
     }
-    return frame(writeInferResponse(o, this.v2Form!));
+    return frame(writeInferResponse(o, this.v2Form!, params));
   }
 
   /**
