@@ -31,12 +31,14 @@ function checkDepth(v: unknown, what: string, status: number, depth = 0): void {
   for (const x of Array.isArray(v) ? v : Object.values(v)) checkDepth(x, what, status, depth + 1);
 }
 
-/** The own entries of the map `v` (absent or null: none), each value checked for depth. */
-function mapOf(v: unknown, what: string, status: number): Map<string, unknown> {
-  const out = new Map<string, unknown>();
-  if (v === undefined || v === null) return out;
+/** The own entries of the map `v`, each value checked for depth (absent, null or empty: none, nothing made). */
+function mapOf(v: unknown, what: string, status: number): Map<string, unknown> | undefined {
+  if (v === undefined || v === null) return undefined;
   if (!isObj(v)) throw new TranslateRefusal(`${what} must be an object`, status);
-  for (const k of Object.keys(v)) {
+  const keys = Object.keys(v);
+  if (keys.length === 0) return undefined;
+  const out = new Map<string, unknown>();
+  for (const k of keys) {
     checkDepth(v[k], `${what}[${JSON.stringify(k)}]`, status);
     out.set(k, v[k]);
   }
@@ -46,7 +48,7 @@ function mapOf(v: unknown, what: string, status: number): Map<string, unknown> {
 /** Nothing to carry: absent, null, `{}` or `[]` (protobuf cannot tell an empty map or list from none). */
 const isEmpty = (v: unknown): boolean => v === undefined || v === null || (Array.isArray(v) ? v.length === 0 : isObj(v) && Object.keys(v).length === 0);
 
-const orNone = (m: Map<string, unknown>): Params | undefined => (m.size === 0 ? undefined : m);
+const orNone = (m: Map<string, unknown> | undefined): Params | undefined => (m === undefined || m.size === 0 ? undefined : m);
 
 /**
  * A Seldon client's request `meta` → its puid (the v2 `id`) and its tags (the v2 request's parameters).
@@ -65,14 +67,14 @@ export function seldonRequestMeta(meta: unknown): { puid: string | undefined; ta
   }
   if (meta.puid !== undefined && typeof meta.puid !== 'string') throw new TranslateRefusal('meta.puid must be a string');
   const tags = mapOf(meta.tags, 'meta.tags', 400);
-  for (const k of tags.keys()) if (RESERVED.has(k)) throw new TranslateRefusal(`meta.tags[${JSON.stringify(k)}] would be read by the v2 server as its own parameter ${k}: rename the tag`);
-  return { puid: meta.puid === '' ? undefined : meta.puid, tags: orNone(tags) };
+  for (const k of tags?.keys() ?? []) if (RESERVED.has(k)) throw new TranslateRefusal(`meta.tags[${JSON.stringify(k)}] would be read by the v2 server as its own parameter ${k}: rename the tag`);
+  return { puid: meta.puid === '' ? undefined : meta.puid, tags };
 }
 
 /** A v2 client's request `parameters` → the Seldon request's `meta.tags`: every one but `content_type` (the request's codec, which the translation is). */
 export function v2RequestTags(params: unknown): Params | undefined {
   const m = mapOf(params, 'parameters', 400);
-  m.delete('content_type');
+  m?.delete('content_type');
   return orNone(m);
 }
 
@@ -82,8 +84,10 @@ export function v2RequestTags(params: unknown): Params | undefined {
  * merges the request's tags with the model's. An answer's parameters that are not a map: 502.
  */
 export function v2AnswerTags(requestTags: Params | undefined, params: unknown): Params | undefined {
+  const own = mapOf(params, "the model's answer parameters", 502);
+  if (own === undefined) return requestTags;
   const m = new Map(requestTags ?? []);
-  for (const [k, v] of mapOf(params, "the model's answer parameters", 502)) if (k !== 'content_type') m.set(k, v);
+  for (const [k, v] of own) if (k !== 'content_type') m.set(k, v);
   return orNone(m);
 }
 
@@ -94,29 +98,32 @@ export interface SeldonAnswerParams {
   readonly fields: Params | undefined;
 }
 
+/** An answer whose meta carries nothing but its puid (the common one): shared, nothing made. */
+export const NO_PARAMS: SeldonAnswerParams = { tags: undefined, fields: undefined };
+
 /**
  * A Seldon model's answer `meta` → the v2 answer's parameters. Refused (502): a meta or tags that are not
  * maps, a field a SeldonMessage's meta has not, a tag named as a parameter a v2 client reads as the
  * server's own, a tag named as a non-empty field of Seldon's beside it.
  */
 export function seldonAnswerParams(meta: unknown): SeldonAnswerParams {
-  if (meta === undefined || meta === null) return { tags: undefined, fields: undefined };
+  if (meta === undefined || meta === null) return NO_PARAMS;
   if (!isObj(meta)) throw new TranslateRefusal("the model's answer meta is not an object", 502);
-  const fields = new Map<string, unknown>();
+  let fields: Map<string, unknown> | undefined;
   for (const k of Object.keys(meta)) {
     if (!META_FIELDS.has(k)) throw new TranslateRefusal(`the model's answer meta.${k} is not a field of a SeldonMessage's meta`, 502);
     if (k !== 'puid' && k !== 'tags' && !isEmpty(meta[k])) {
       checkDepth(meta[k], `the model's answer meta.${k}`, 502);
-      fields.set(k, meta[k]);
+      (fields ??= new Map()).set(k, meta[k]);
     }
   }
   const tags = mapOf(meta.tags, "the model's answer meta.tags", 502);
-  for (const k of tags.keys()) {
+  for (const k of tags?.keys() ?? []) {
     if (RESERVED.has(k)) throw new TranslateRefusal(`the model's answer meta.tags[${JSON.stringify(k)}] would be read by a v2 client as the server's parameter ${k}`, 502);
-    if (fields.has(k)) throw new TranslateRefusal(`the model's answer has both meta.${k} and a tag named ${k}: a v2 answer has one parameter of that name`, 502);
+    if (fields?.has(k) === true) throw new TranslateRefusal(`the model's answer has both meta.${k} and a tag named ${k}: a v2 answer has one parameter of that name`, 502);
   }
   // In the order the answer's `parameters` are written: its tags, then Seldon's fields.
-  return { tags: orNone(tags), fields: orNone(fields) };
+  return tags === undefined && fields === undefined ? NO_PARAMS : { tags, fields };
 }
 
 /** Both of a Seldon answer's parameter maps in the order written, tags first. */

@@ -15,7 +15,7 @@ import { text } from './seldon-proto.js';
 import type { V2Request } from './seldon-client.js';
 import type { V2Form, V2Output } from './v2-client.js';
 import { writeExact } from './json-exact.js';
-import type { Params, SeldonAnswerParams } from './meta-params.js';
+import { NO_PARAMS, type Params, type SeldonAnswerParams } from './meta-params.js';
 
 /** The field of InferTensorContents each datatype's elements are in (FP16, BF16: none, raw only). */
 const CONTENTS: Readonly<Partial<Record<Datatype, number>>> = {
@@ -254,7 +254,7 @@ export function writeInferRequest(r: V2Request, model: string, version: string |
 }
 
 /** The ModelInferResponse a v2 client gets from a Seldon model's answer (`params`: its meta, meta-params.ts). */
-export function writeInferResponse(o: V2Output, form: V2Form, params: SeldonAnswerParams = { tags: undefined, fields: undefined }): Buffer {
+export function writeInferResponse(o: V2Output, form: V2Form, params: SeldonAnswerParams = NO_PARAMS): Buffer {
   const { tensor, raw } = writeTensor(o.name, o.shape, o.datatype, o.values, o.contentType);
   const w = new ProtoWriter().string(1, form.modelName);
   if (form.modelVersion !== undefined) w.string(2, form.modelVersion);
