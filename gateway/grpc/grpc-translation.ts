@@ -16,7 +16,8 @@ import type { Backend } from '../../routing/types.js';
 import { TranslateRefusal, type Translation } from '../translate/datatypes.js';
 import { DEFAULT_INPUT_NAME, seldonMessageToV2, v2OutputsToSeldon, type SeldonForm } from '../translate/seldon-client.js';
 import { sameDatatype, seldonMessageToV2Output, v2InferToSeldon, type V2Form } from '../translate/v2-client.js';
-import { protoEchoOf, readSeldonMessage, writeSeldonMessage } from '../translate/seldon-proto.js';
+import { readSeldonMessage, writeSeldonMessage } from '../translate/seldon-proto.js';
+import { seldonAnswerParams } from '../translate/meta-params.js';
 import { readInferMessage, readModelRef, writeInferRequest, writeInferResponse, writeModelReady, writeSeldonModelMetadata } from '../translate/v2-proto.js';
 import type { TranslationResult } from '../observe/translation-metrics.js';
 import type { CallAnswerChain } from './tagged-answer.js';
@@ -94,10 +95,8 @@ export class GrpcTranslation implements Translation {
     if (this.to === 'v2') {
       // A gRPC SeldonMessage's numbers are doubles: numpy's float64.
       const input = this.metadata !== undefined && this.backend !== undefined ? this.metadata.inputFor(this.backend, this.policy) : { name: DEFAULT_INPUT_NAME, datatype: this.policy.datatype };
-      const msg = readSeldonMessage(payload, 400);
-      const r = seldonMessageToV2(msg, DOUBLES, input);
-      const echo = protoEchoOf(msg);
-      this.seldonForm = echo === undefined ? r.form : { ...r.form, echo };
+      const r = seldonMessageToV2(readSeldonMessage(payload, 400), DOUBLES, input);
+      this.seldonForm = r.form;
       return frame(writeInferRequest(r.request, this.policy.modelName, this.policy.modelVersion));
     }
     const req = readInferMessage(payload, false, 400, MAX_TRANSLATED_ELEMENTS);
@@ -112,17 +111,19 @@ export class GrpcTranslation implements Translation {
   answer(whole: Buffer): Buffer {
     const payload = oneMessage(whole, 502);
     if (this.to === 'v2') return frame(writeSeldonMessage(v2OutputsToSeldon(readInferMessage(payload, true, 502, MAX_TRANSLATED_ELEMENTS), this.seldonForm!, this.policy.names), 502));
-    const o = seldonMessageToV2Output(readSeldonMessage(payload, 502), DOUBLES);
+    const msg = readSeldonMessage(payload, 502);
+    const o = seldonMessageToV2Output(msg, DOUBLES);
+    const params = seldonAnswerParams(msg.meta);
     const same = sameDatatype(o, this.v2Form!, true);
     if (same !== null) {
       try {
-        return frame(writeInferResponse(same, this.v2Form!));
+        return frame(writeInferResponse(same, this.v2Form!, params));
       } catch (err) {
         // A float the request's datatype cannot hold exactly in its binary field: the answer keeps its values' datatype.
         if (!(err instanceof TranslateRefusal)) throw err;
       }
     }
-    return frame(writeInferResponse(o, this.v2Form!));
+    return frame(writeInferResponse(o, this.v2Form!, params));
   }
 
   /**

@@ -12,15 +12,15 @@ import { MAX_EMPTY_LISTS, checkCount, checkShape, flatten } from './tensor.js';
 import { JsonOut } from './json-out.js';
 import { smallTensorDoc, writeFlatInto, writeNestedInto } from './tensor-json.js';
 import { defaultNameCount, writeDefaultNames } from './default-names.js';
-import { metaJson, restMetaEcho, type MetaEcho } from './meta-echo.js';
+import { paramsJson, seldonRequestMeta, sortedParamsJson, v2AnswerTags, type Params } from './meta-params.js';
 
 /** What the answer's translation needs to know of the request. */
 export interface SeldonForm {
   readonly kind: 'tensor' | 'ndarray' | 'strData' | 'binData';
   /** `meta.puid`: the v2 `id`, echoed in the answer's `meta` as the wrapper does. */
   readonly puid: string | undefined;
-  /** The request's `meta.tags`, `metrics` and `requestPath`, which the wrapper's answer echoes (meta-echo.ts). */
-  readonly echo?: MetaEcho;
+  /** `meta.tags`: the v2 request's parameters, echoed in the answer's tags as the wrapper does. */
+  readonly tags?: Params | undefined;
 }
 
 /** What the translation knows of the model's input. */
@@ -45,13 +45,14 @@ function parseJson(body: Buffer, what: string): ExactJson {
 export function seldonRequestToV2(body: Buffer, input: V2Input): { body: Buffer; form: SeldonForm } {
   const parsed = parseJson(body, 'the SeldonMessage');
   const r = seldonMessageToV2(parsed.value, () => parsed.floats, input);
-  const echo = restMetaEcho(body, parsed.value);
-  return { body: writeV2RequestJson(r.request), form: echo === undefined ? r.form : { ...r.form, echo } };
+  return { body: writeV2RequestJson(r.request), form: r.form };
 }
 
 /** A v2 inference request of one input, as the rules make it (both transports write it). */
 export interface V2Request {
   readonly id: string | undefined;
+  /** The request's `parameters`: the SeldonMessage's `meta.tags` (meta-params.ts). */
+  readonly parameters?: Params | undefined;
   readonly input: V2Tensor;
 }
 
@@ -60,12 +61,14 @@ export function writeV2RequestJson(r: V2Request): Buffer {
   const id = r.id === undefined ? '' : `"id":${JSON.stringify(r.id)},`;
   const t = r.input;
   const small = smallTensorDoc(t.values, null, false);
+  const parameters = r.parameters === undefined ? '' : `"parameters":${paramsJson(r.parameters)},`;
   if (small !== undefined) {
     const input = { name: t.name, shape: t.shape, datatype: t.datatype, parameters: t.contentType === undefined ? undefined : { content_type: t.contentType }, data: small };
+    if (parameters !== '') return Buffer.from(`{${id}${parameters}"inputs":${JSON.stringify([input])}}`);
     return Buffer.from(JSON.stringify(r.id === undefined ? { inputs: [input] } : { id: r.id, inputs: [input] }));
   }
   const params = t.contentType === undefined ? '' : `"parameters":{"content_type":"${t.contentType}"},`;
-  const out = new JsonOut().add(`{${id}"inputs":[{"name":${JSON.stringify(t.name)},"shape":${JSON.stringify(t.shape)},"datatype":"${t.datatype}",${params}"data":`);
+  const out = new JsonOut().add(`{${id}${parameters}"inputs":[{"name":${JSON.stringify(t.name)},"shape":${JSON.stringify(t.shape)},"datatype":"${t.datatype}",${params}"data":`);
   writeFlatInto(out, t.values);
   return out.add('}]}').finish();
 }
@@ -77,10 +80,7 @@ export function writeV2RequestJson(r: V2Request): Buffer {
  */
 export function seldonMessageToV2(msg: unknown, floats: () => boolean, input: V2Input): { request: V2Request; form: SeldonForm } {
   if (!isObj(msg)) throw new TranslateRefusal('a SeldonMessage is a JSON object');
-  const meta = msg.meta;
-  const puidRaw = isObj(meta) ? meta.puid : undefined;
-  if (puidRaw !== undefined && typeof puidRaw !== 'string') throw new TranslateRefusal('meta.puid must be a string');
-  const puid = puidRaw === '' ? undefined : puidRaw;
+  const { puid, tags } = seldonRequestMeta(msg.meta);
 
   if (typeof msg.strData === 'string' || typeof msg.binData === 'string') {
     const bin = typeof msg.binData === 'string';
@@ -88,7 +88,10 @@ export function seldonMessageToV2(msg: unknown, floats: () => boolean, input: V2
     if (bin && !isBase64(text)) throw new TranslateRefusal('binData is not base64');
     if (input.datatype !== null && input.datatype !== 'BYTES') throw new TranslateRefusal(`${bin ? 'binData' : 'strData'} is bytes, and the model's input is ${input.datatype}`);
     const contentType = bin ? 'base64' : 'str';
-    return { request: { id: puid, input: { name: input.name, shape: [1], datatype: 'BYTES', values: [text], contentType } }, form: { kind: bin ? 'binData' : 'strData', puid } };
+    return {
+      request: { id: puid, parameters: tags, input: { name: input.name, shape: [1], datatype: 'BYTES', values: [text], contentType } },
+      form: { kind: bin ? 'binData' : 'strData', puid, tags },
+    };
   }
   if (msg.jsonData !== undefined) throw new TranslateRefusal('jsonData has no Open Inference Protocol form: send data.tensor, data.ndarray, strData or binData');
   const data = msg.data;
@@ -116,7 +119,7 @@ export function seldonMessageToV2(msg: unknown, floats: () => boolean, input: V2
   } else throw new TranslateRefusal('data holds neither tensor nor ndarray');
   const datatype = input.datatype ?? inferDatatype(values, floats);
   checkElements(datatype, values);
-  return { request: { id: puid, input: { name: input.name, shape, datatype, values, contentType: undefined } }, form: { kind, puid } };
+  return { request: { id: puid, parameters: tags, input: { name: input.name, shape, datatype, values, contentType: undefined } }, form: { kind, puid, tags } };
 }
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
@@ -152,9 +155,21 @@ export function readV2Tensor(t: unknown, what: string): V2Tensor {
   }
   checkCount(values.length, shape, `${what}.data`);
   checkElements(t.datatype, values);
-  const params = t.parameters;
-  const ct = isObj(params) && typeof params.content_type === 'string' ? params.content_type : undefined;
-  return { name: t.name, shape, datatype: t.datatype, values, contentType: ct };
+  return { name: t.name, shape, datatype: t.datatype, values, contentType: contentTypeOf(t.parameters, what) };
+}
+
+/**
+ * A tensor's `content_type`, the one parameter of its own a SeldonMessage's form carries (`strData`, `binData`);
+ * any other has no place in one and is refused (docs/protocol-translation.md#meta-and-parameters).
+ */
+function contentTypeOf(params: unknown, what: string): string | undefined {
+  if (params === undefined || params === null) return undefined;
+  if (!isObj(params)) throw new TranslateRefusal(`${what}.parameters must be an object`);
+  for (const k of Object.keys(params))
+    if (k !== 'content_type') throw new TranslateRefusal(`${what}.parameters[${JSON.stringify(k)}] has no place in a SeldonMessage: a tensor's one parameter there is content_type`);
+  const ct = params.content_type;
+  if (ct !== undefined && typeof ct !== 'string') throw new TranslateRefusal(`${what}.parameters.content_type must be a string`);
+  return ct;
 }
 
 /** Below this many default names, a list of strings is cheaper than a buffer written by hand. */
@@ -166,25 +181,31 @@ const defaultNames = (n: number): readonly string[] => (FEW_DEFAULT_NAMES[n] ??=
 /** An answer's names: the annotation's, or a count, the wrapper's default names `t:0…t:n-1` (default-names.ts), written without a string each. */
 export type AnswerNames = readonly string[] | number;
 
+/** The `meta` of a translated answer: the request's puid, as the wrapper echoes it, and the answer's tags (keys sorted, as Flask writes them). */
+function metaOf(a: SeldonAnswer): string {
+  const puid = a.puid === undefined ? '' : `"puid":${JSON.stringify(a.puid)}`;
+  if (a.tags === undefined) return `{${puid}}`;
+  return `{${puid}${puid === '' ? '' : ','}"tags":${sortedParamsJson(a.tags)}}`;
+}
+
 /** A Seldon-style error, as the wrapper's: `{"status":{"code":…,"info":…,"status":"FAILURE"}}` (edge/errors.ts `errorBody` is the gateway's own, with its `reason`; translate/ imports no edge/). */
 export function seldonError(code: number, info: string): string {
   return JSON.stringify({ status: { code, info, status: 'FAILURE' } });
 }
 
-/** The answer Seldon's wrapper would write, as the rules make it (both transports write it); `echo`: the request's `meta` it echoes. */
-export type SeldonAnswer = (
-  | { readonly kind: 'jsonData'; readonly puid: string | undefined; readonly outputs: readonly V2Tensor[] }
-  | { readonly kind: 'strData' | 'binData'; readonly puid: string | undefined; /** binData: its base64 text. */ readonly text: string }
+/** The answer Seldon's wrapper would write, as the rules make it (both transports write it). */
+export type SeldonAnswer = { readonly puid: string | undefined; /** `meta.tags` (meta-params.ts `v2AnswerTags`). */ readonly tags?: Params | undefined } & (
+  | { readonly kind: 'jsonData'; readonly outputs: readonly V2Tensor[] }
+  | { readonly kind: 'strData' | 'binData'; /** binData: its base64 text. */ readonly text: string }
   | {
       readonly kind: 'tensor' | 'ndarray';
-      readonly puid: string | undefined;
       readonly names: AnswerNames;
       readonly shape: readonly number[];
       readonly values: readonly Element[];
       /** A float datatype: its whole numbers are floats (`1.0`). */
       readonly float: boolean;
     }
-) & { readonly echo?: MetaEcho };
+);
 
 /**
  * The model's v2 answer (status and body) → the Seldon client's (same status). An error `{"error": m}`
@@ -219,14 +240,15 @@ export function v2OutputsToSeldon(ans: unknown, form: SeldonForm, names: readonl
   } catch (err) {
     throw new TranslateRefusal(`the model's answer cannot be translated: ${(err as Error).message}`, 502);
   }
-  const { puid, echo } = form;
+  const puid = form.puid;
+  const tags = v2AnswerTags(form.tags, ans.parameters);
   // Several outputs and one SeldonMessage: each output by its name, nested by its shape.
-  if (outputs.length > 1) return { kind: 'jsonData', puid, echo, outputs };
+  if (outputs.length > 1) return { kind: 'jsonData', puid, tags, outputs };
   const o = outputs[0]!;
   if ((form.kind === 'strData' || form.kind === 'binData') && o.datatype === 'BYTES' && o.values.length === 1) {
     const s = o.values[0] as string;
-    if (form.kind === 'strData') return { kind: 'strData', puid, echo, text: s };
-    return { kind: 'binData', puid, echo, text: o.contentType === 'base64' ? s : Buffer.from(s, 'utf8').toString('base64') };
+    if (form.kind === 'strData') return { kind: 'strData', puid, tags, text: s };
+    return { kind: 'binData', puid, tags, text: o.contentType === 'base64' ? s : Buffer.from(s, 'utf8').toString('base64') };
   }
   // Numbers answer a tensor with a tensor; booleans and strings are an ndarray (numpy: not np.number).
   const kind = form.kind === 'tensor' && isNumeric(o.datatype) ? 'tensor' : 'ndarray';
@@ -235,12 +257,12 @@ export function v2OutputsToSeldon(ans: unknown, form: SeldonForm, names: readonl
   if (names === null && count > Math.max(o.values.length, MAX_EMPTY_LISTS))
     throw new TranslateRefusal(`the shape ${JSON.stringify(o.shape)} of ${o.values.length} elements would carry ${count} names`, 502);
   // The annotation's names stand for the model's class names, which the wrapper gives only an answer of rank 2 or more (`client_class_names`).
-  return { kind, puid, echo, names: names !== null && o.shape.length >= 2 ? names : count, shape: o.shape, values: o.values, float: isFloat(o.datatype) };
+  return { kind, puid, tags, names: names !== null && o.shape.length >= 2 ? names : count, shape: o.shape, values: o.values, float: isFloat(o.datatype) };
 }
 
 /** The wrapper's answer as its JSON, keys sorted as Flask writes them. */
 export function writeSeldonAnswerJson(a: SeldonAnswer): Buffer {
-  const meta = metaJson(a.puid, a.echo);
+  const meta = metaOf(a);
   if (a.kind === 'jsonData') {
     const out = new JsonOut().add('{"jsonData":{');
     a.outputs.forEach((o, i) => {

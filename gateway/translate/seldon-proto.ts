@@ -6,13 +6,13 @@
  * doubles: numpy's float64). Writing: a value a double cannot hold exactly (INT64 2^53 + 1) is a
  * refusal, never rounded. Pure.
  */
-import { LEN, FIXED64, VARINT, ProtoWriter, readPackedFloats, readVarint, readVarint64, walkFields } from '../wire/protobuf.js';
+import { LEN, FIXED32, FIXED64, VARINT, ProtoWriter, readPackedFloats, readVarint, readVarint64, walkFields } from '../wire/protobuf.js';
 import { TranslateRefusal, type Element } from './datatypes.js';
 import type { SeldonAnswer } from './seldon-client.js';
 import { checkNesting, elementCount } from './tensor.js';
 import { writeDefaultNames } from './default-names.js';
-import { ECHOED_META_FIELDS, metaMessage, protoMetaEcho, type MetaEcho } from './meta-echo.js';
 import type { SeldonRequest } from './v2-client.js';
+import type { Params } from './meta-params.js';
 
 /** Deepest nesting of lists and structs read from a message (an ndarray is at most 32 deep: MAX_RANK; tensor.ts says so of a deeper one). */
 export const MAX_VALUE_DEPTH = 64;
@@ -51,29 +51,57 @@ export function readSeldonMessage(b: Buffer, status: number): Record<string, unk
   return msg;
 }
 
-/** The request `Meta`'s puid, and (`echo`) the fields the wrapper's answer echoes (meta-echo.ts). */
+/** An own property, whatever its key (`__proto__` included): never a prototype set. */
+const put = (o: Record<string, unknown>, key: string, value: unknown): void => void Object.defineProperty(o, key, { value, enumerable: true, writable: true, configurable: true });
+
+/** Meta: puid 1, tags 2 (map<string, Value>), routing 3 (map<string, int32>), requestPath 4 (map<string, string>), metrics 5 (Metric). */
 function readMeta(b: Buffer, status: number): Record<string, unknown> {
   const meta: Record<string, unknown> = {};
-  const echoed: { field: number; payload: Buffer }[] = [];
+  const map = (key: string): Record<string, unknown> => (meta[key] ??= {}) as Record<string, unknown>;
   const ok = walkFields(b, 0, b.length, (f) => {
     if (f.wire !== LEN) return;
-    if (f.field === 1) meta.puid = text(b.subarray(f.start, f.end), 'meta.puid', status);
-    else if (ECHOED_META_FIELDS.includes(f.field)) echoed.push({ field: f.field, payload: b.subarray(f.start, f.end) });
+    const sub = b.subarray(f.start, f.end);
+    if (f.field === 1) meta.puid = text(sub, 'meta.puid', status);
+    else if (f.field === 2) mapEntry(sub, `meta.tags`, status, (k, v) => put(map('tags'), k, v === undefined ? null : readValue(v, 1, status)));
+    else if (f.field === 3) mapEntry(sub, `meta.routing`, status, (k, v, n) => put(map('routing'), k, n === null ? 0 : Number(BigInt.asIntN(32, n))));
+    else if (f.field === 4) mapEntry(sub, `meta.requestPath`, status, (k, v) => put(map('requestPath'), k, v === undefined ? '' : text(v, 'meta.requestPath', status)));
+    else if (f.field === 5) ((meta.metrics ??= []) as unknown[]).push(readMetric(sub, status));
   });
   if (!ok) throw malformed('meta', status);
-  const echo = protoMetaEcho(echoed);
-  if (echo !== undefined) Object.defineProperty(meta, PROTO_ECHO, { value: echo });
   return meta;
 }
 
-/** Where a gRPC request's `meta` keeps its echo: a symbol, so no JSON member (a REST client's `meta`) can stand for it. */
-const PROTO_ECHO = Symbol('echoed Meta fields');
+/** One map entry (key 1, value 2): its key, and its value's bytes (a LEN value) or number (a varint value). */
+function mapEntry(b: Buffer, what: string, status: number, each: (key: string, value: Buffer | undefined, n: bigint | null) => void): void {
+  let key = '';
+  let value: Buffer | undefined;
+  let n: bigint | null = null;
+  const ok = walkFields(b, 0, b.length, (e) => {
+    if (e.field === 1 && e.wire === LEN) key = text(b.subarray(e.start, e.end), `a key of ${what}`, status);
+    else if (e.field === 2 && e.wire === LEN) value = b.subarray(e.start, e.end);
+    else if (e.field === 2 && e.wire === VARINT) n = readVarint64(b, e.start, e.end);
+  });
+  if (!ok) throw malformed(what, status);
+  each(key, value, n);
+}
 
-/** The echo `readSeldonMessage` found in a message's `meta`. */
-export const protoEchoOf = (msg: Record<string, unknown>): MetaEcho | undefined => {
-  const meta = msg.meta as Record<symbol, MetaEcho | undefined> | undefined;
-  return meta?.[PROTO_ECHO];
-};
+const METRIC_TYPES = ['COUNTER', 'GAUGE', 'TIMER'];
+
+/** Metric: key 1, type 2 (enum), value 3 (float), tags 4 (map<string, string>), as protobuf's JSON mapping names them. */
+function readMetric(b: Buffer, status: number): Record<string, unknown> {
+  const m: Record<string, unknown> = { key: '', type: 'COUNTER', value: 0 };
+  const ok = walkFields(b, 0, b.length, (f) => {
+    if (f.field === 1 && f.wire === LEN) m.key = text(b.subarray(f.start, f.end), 'a metric key', status);
+    else if (f.field === 2 && f.wire === VARINT) {
+      const t = Number(BigInt.asIntN(32, readVarint64(b, f.start, f.end)!));
+      m.type = METRIC_TYPES[t] ?? t;
+    } else if (f.field === 3 && f.wire === FIXED32) m.value = b.readFloatLE(f.start);
+    else if (f.field === 4 && f.wire === LEN)
+      mapEntry(b.subarray(f.start, f.end), 'a metric tags', status, (k, v) => put((m.tags ??= {}) as Record<string, unknown>, k, v === undefined ? '' : text(v, 'a metric tag', status)));
+  });
+  if (!ok) throw malformed('a metric', status);
+  return m;
+}
 
 function readDefaultData(b: Buffer, status: number): Record<string, unknown> {
   const data: Record<string, unknown> = {};
@@ -163,7 +191,7 @@ function readStruct(b: Buffer, depth: number, status: number): Record<string, un
       })
     )
       throw malformed('a Struct', status);
-    Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+    put(out, key, value);
   });
   if (!ok) throw malformed('a Struct', status);
   return out;
@@ -188,6 +216,32 @@ function valueOf(v: Element, at: number, status: number): ProtoWriter {
   if (typeof v === 'string') return w.string(3, v);
   if (typeof v === 'boolean') return w.varint(4, v ? 1 : 0);
   return w.double(2, double(v, at, status));
+}
+
+/** A JSON value (a tag's: its nesting bounded when read, meta-params.ts) as a google.protobuf.Value; a number a double cannot hold exactly is refused. */
+function jsonValue(v: unknown, what: string, status: number): ProtoWriter {
+  if (v === null) return new ProtoWriter().varint(1, 0);
+  if (typeof v === 'number' || typeof v === 'bigint') {
+    if (typeof v === 'bigint' && BigInt(Number(v)) !== v) throw new TranslateRefusal(`${what} is ${v}, which a SeldonMessage (doubles) cannot hold exactly`, status);
+    return new ProtoWriter().double(2, Number(v));
+  }
+  if (typeof v === 'string' || typeof v === 'boolean') return valueOf(v, 0, status);
+  if (Array.isArray(v)) {
+    const list = new ProtoWriter();
+    v.forEach((x, i) => list.message(1, jsonValue(x, `${what}[${i}]`, status)));
+    return new ProtoWriter().message(6, list);
+  }
+  const struct = new ProtoWriter();
+  for (const [k, x] of Object.entries(v as object)) struct.message(1, new ProtoWriter().string(1, k).message(2, jsonValue(x, `${what}[${JSON.stringify(k)}]`, status)));
+  return new ProtoWriter().message(5, struct);
+}
+
+/** Meta: the puid, then the tags (map<string, Value>, in order). */
+function metaOf(puid: string | undefined, tags: Params | undefined, status: number): ProtoWriter {
+  const w = new ProtoWriter();
+  if (puid !== undefined) w.string(1, puid);
+  if (tags !== undefined) for (const [k, v] of tags) w.message(2, new ProtoWriter().string(1, k).message(2, jsonValue(v, `meta.tags[${JSON.stringify(k)}]`, status)));
+  return w;
 }
 
 /** `values` nested by `shape` as a ListValue (rank 0 has none: a gRPC ndarray is a list). */
@@ -236,7 +290,7 @@ function binData(b64: string, status: number): Buffer {
  */
 export function writeSeldonMessage(m: SeldonRequest | SeldonAnswer, status: number): Buffer {
   const w = new ProtoWriter();
-  w.message(2, metaMessage(m.puid, 'echo' in m ? m.echo : undefined));
+  w.message(2, metaOf(m.puid, m.tags, status));
   if ('text' in m) return m.kind === 'strData' ? w.string(5, m.text).finish() : w.bytes(4, binData(m.text, status)).finish();
   if (m.kind === 'jsonData') {
     const struct = new ProtoWriter();

@@ -11,6 +11,7 @@ import { checkCount, checkShape, flatten } from './tensor.js';
 import { JsonOut } from './json-out.js';
 import { writeFlatInto, writeNestedInto } from './tensor-json.js';
 import { isBase64, readV2Tensor } from './seldon-client.js';
+import { allParams, paramsJson, seldonAnswerParams, v2RequestTags, type Params, type SeldonAnswerParams } from './meta-params.js';
 
 /** What the answer's translation needs to know of the request. */
 export interface V2Form {
@@ -37,13 +38,15 @@ export function v2RequestToSeldon(body: Buffer, modelName: string, modelVersion?
 }
 
 /** A SeldonMessage prediction as the rules make it (both transports write it). */
-export type SeldonRequest =
-  | { readonly kind: 'strData' | 'binData'; readonly puid: string | undefined; /** binData: its base64 text. */ readonly text: string }
-  | { readonly kind: 'tensor' | 'ndarray'; readonly puid: string | undefined; readonly shape: readonly number[]; readonly values: readonly Element[]; readonly float: boolean };
+export type SeldonRequest = { readonly puid: string | undefined; /** `meta.tags`: the v2 request's parameters (meta-params.ts). */ readonly tags?: Params | undefined } & (
+  | { readonly kind: 'strData' | 'binData'; /** binData: its base64 text. */ readonly text: string }
+  | { readonly kind: 'tensor' | 'ndarray'; readonly shape: readonly number[]; readonly values: readonly Element[]; readonly float: boolean }
+);
 
 /** The SeldonMessage's JSON. */
 export function writeSeldonRequestJson(m: SeldonRequest): Buffer {
-  const meta = m.puid === undefined ? '{}' : `{"puid":${JSON.stringify(m.puid)}}`;
+  const puid = m.puid === undefined ? '' : `"puid":${JSON.stringify(m.puid)}`;
+  const meta = m.tags === undefined ? `{${puid}}` : `{${puid}${puid === '' ? '' : ','}"tags":${paramsJson(m.tags)}}`;
   if ('text' in m) return Buffer.from(`{"${m.kind}":${JSON.stringify(m.text)},"meta":${meta}}`);
   const out = new JsonOut().add('{"data":{"names":[],');
   // A float input's whole numbers go as `1.0`: the wrapper's numpy reads `1` as an integer.
@@ -59,22 +62,24 @@ export function v2InferToSeldon(req: unknown, modelName: string, modelVersion?: 
   if (!isObj(req)) throw new TranslateRefusal('an inference request is a JSON object');
   if (req.id !== undefined && typeof req.id !== 'string') throw new TranslateRefusal('id must be a string');
   const id = req.id === '' ? undefined : (req.id as string | undefined);
+  const tags = v2RequestTags(req.parameters);
   if (!Array.isArray(req.inputs) || req.inputs.length !== 1) throw new TranslateRefusal('a model served by Seldon takes one input: inputs must hold exactly one');
   const t = readV2Tensor(req.inputs[0], 'inputs[0]');
   const form = { modelName, modelVersion, id, input: { datatype: t.datatype, shape: t.shape } };
   if (t.datatype === 'BYTES' && t.values.length === 1 && (t.contentType === 'str' || t.contentType === 'base64')) {
     // MLServer's Base64Codec: the element is the bytes' base64 text; the Seldon model gets the bytes (binData). Text that is not base64 would reach it as other bytes, or none.
     if (t.contentType === 'base64' && !isBase64(t.values[0] as string)) throw new TranslateRefusal('inputs[0] has content_type base64 and its element is not base64');
-    return { message: { kind: t.contentType === 'str' ? 'strData' : 'binData', puid: id, text: t.values[0] as string }, form };
+    return { message: { kind: t.contentType === 'str' ? 'strData' : 'binData', puid: id, tags, text: t.values[0] as string }, form };
   }
   const kind = isNumeric(t.datatype) ? 'tensor' : 'ndarray';
-  return { message: { kind, puid: id, shape: t.shape, values: t.values, float: isFloat(t.datatype) }, form };
+  return { message: { kind, puid: id, tags, shape: t.shape, values: t.values, float: isFloat(t.datatype) }, form };
 }
 
-/** The v2 answer: model name, version and id, then the one output (a `text` output's one string as it is). */
-function v2Answer(form: V2Form, o: V2Output): Buffer {
+/** The v2 answer: model name, version, id and parameters (the Seldon answer's meta), then the one output (a `text` output's one string as it is). */
+function v2Answer(form: V2Form, o: V2Output, answerParams: SeldonAnswerParams): Buffer {
   const version = form.modelVersion === undefined ? '' : `,"model_version":${JSON.stringify(form.modelVersion)}`;
-  const id = form.id === undefined ? '' : `,"id":${JSON.stringify(form.id)}`;
+  const all = allParams(answerParams);
+  const id = `${form.id === undefined ? '' : `,"id":${JSON.stringify(form.id)}`}${all === undefined ? '' : `,"parameters":${paramsJson(all)}`}`;
   const params = o.contentType === undefined ? '' : `,"parameters":{"content_type":"${o.contentType}"}`;
   const out = new JsonOut().add(
     `{"model_name":${JSON.stringify(form.modelName)}${version}${id},"outputs":[{"name":${JSON.stringify(o.name)},"shape":${JSON.stringify(o.shape)},"datatype":"${o.datatype}"${params},"data":`,
@@ -111,7 +116,7 @@ export function seldonAnswerToV2(status: number, body: Buffer, form: V2Form): Bu
   }
   const byValues = seldonMessageToV2Output(parsed.value, () => parsed.floats);
   const o = sameDatatype(byValues, form) ?? byValues;
-  return v2Answer(form, o);
+  return v2Answer(form, o, seldonAnswerParams(isObj(parsed.value) ? parsed.value.meta : undefined));
 }
 
 /** The one output of a v2 answer to a Seldon model's answer; `text`: one string, written as it is. */

@@ -14,6 +14,8 @@ import { readRaw, writeRaw } from './raw-contents.js';
 import { text } from './seldon-proto.js';
 import type { V2Request } from './seldon-client.js';
 import type { V2Form, V2Output } from './v2-client.js';
+import { writeExact } from './json-exact.js';
+import { NO_PARAMS, type Params, type SeldonAnswerParams } from './meta-params.js';
 
 /** The field of InferTensorContents each datatype's elements are in (FP16, BF16: none, raw only). */
 const CONTENTS: Readonly<Partial<Record<Datatype, number>>> = {
@@ -59,6 +61,7 @@ export function readInferMessage(b: Buffer, answer: boolean, status: number, max
     if (f.field === 1) out.model_name = text(sub, 'model_name', status);
     else if (f.field === 2) out.model_version = text(sub, 'model_version', status);
     else if (f.field === 3) out.id = text(sub, 'id', status);
+    else if (f.field === 4) readParameter(sub, (out.parameters ??= {}) as Record<string, unknown>, status);
     else if (f.field === 5) tensors.push(readTensor(sub, status));
     else if (f.field === rawField) raw.push(sub);
   });
@@ -104,19 +107,57 @@ function readTensor(b: Buffer, status: number): ReadTensor {
   return t;
 }
 
-/** One map<string, InferParameter> entry: a string parameter (content_type) by its key; the others are not the rules' business. */
+/**
+ * One map<string, InferParameter> entry, its value as JSON holds it (int64 exact; none set: null), an own
+ * property whatever its key. InferParameter: bool 1, int64 2, string 3 (MLServer's dataplane.proto), and
+ * Triton's later double 4 and uint64 5, read so that none is lost.
+ */
 function readParameter(b: Buffer, into: Record<string, unknown>, status: number): void {
   let key = '';
-  let value: string | undefined;
+  let value: unknown = null;
   const ok = walkFields(b, 0, b.length, (e) => {
     if (e.field === 1 && e.wire === LEN) key = text(b.subarray(e.start, e.end), 'a parameter key', status);
     else if (e.field === 2 && e.wire === LEN)
-      walkFields(b, e.start, e.end, (p) => {
-        if (p.field === 3 && p.wire === LEN) value = text(b.subarray(p.start, p.end), 'a parameter', status);
-      });
+      if (
+        !walkFields(b, e.start, e.end, (p) => {
+          if (p.field === 1 && p.wire === VARINT) value = readVarint64(b, p.start, p.end) !== 0n;
+          else if (p.field === 2 && p.wire === VARINT) value = exact(BigInt.asIntN(64, readVarint64(b, p.start, p.end)!));
+          else if (p.field === 3 && p.wire === LEN) value = text(b.subarray(p.start, p.end), 'a parameter', status);
+          else if (p.field === 4 && p.wire === FIXED64) value = b.readDoubleLE(p.start);
+          else if (p.field === 5 && p.wire === VARINT) value = exact(readVarint64(b, p.start, p.end)!);
+        })
+      )
+        throw malformed('a parameter', status);
   });
   if (!ok) throw malformed('a parameter', status);
-  if (value !== undefined) Object.defineProperty(into, key, { value, enumerable: true, writable: true, configurable: true });
+  Object.defineProperty(into, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+/**
+ * A parameter's value as an InferParameter, which holds a bool, an int64 or a string (MLServer's dataplane.proto:
+ * no double): a whole number in int64's range goes as one (a double's `1.0` is that integer), anything else
+ * (a fraction, `-0.0`, null, a map, a list) is refused (`status`), never rounded or dropped.
+ */
+function inferParameter(v: unknown, what: string, status: number): ProtoWriter {
+  const w = new ProtoWriter();
+  if (typeof v === 'boolean') return w.varint(1, v ? 1 : 0);
+  if (typeof v === 'string') return w.string(3, v);
+  const n = typeof v === 'bigint' ? v : typeof v === 'number' && Number.isInteger(v) && !Object.is(v, -0) ? BigInt(v) : null;
+  if (n !== null && n >= INT64_MIN && n <= INT64_MAX) return w.varint(2, n);
+  const shown = typeof v === 'bigint' ? v.toString() : Object.is(v, -0) ? '-0.0' : (JSON.stringify(v) ?? String(v));
+  throw new TranslateRefusal(`${what} is ${shown.length > 40 ? `${shown.slice(0, 40)}…` : shown}, which a gRPC InferParameter (a bool, an int64 or a string) cannot hold`, status);
+}
+
+/** `params` as the message's map<string, InferParameter> field `field`, in order; `json`: written as their JSON text (Seldon's own maps and lists). */
+function writeParams(w: ProtoWriter, field: number, params: Params | undefined, what: string, status: number, json = false): void {
+  if (params === undefined) return;
+  for (const [k, v] of params) {
+    const p = json ? new ProtoWriter().string(3, writeExact(v)) : inferParameter(v, `${what}[${JSON.stringify(k)}]`, status);
+    w.message(field, new ProtoWriter().string(1, k).message(2, p));
+  }
 }
 
 /** Each varint of a repeated field, packed or not. */
@@ -206,17 +247,20 @@ export function writeInferRequest(r: V2Request, model: string, version: string |
   const w = new ProtoWriter().string(1, model);
   if (version !== null) w.string(2, version);
   if (r.id !== undefined) w.string(3, r.id);
+  writeParams(w, 4, r.parameters, 'meta.tags', 400);
   w.message(5, tensor);
   if (raw !== undefined) w.bytes(7, raw);
   return w.finish();
 }
 
-/** The ModelInferResponse a v2 client gets from a Seldon model's answer. */
-export function writeInferResponse(o: V2Output, form: V2Form): Buffer {
+/** The ModelInferResponse a v2 client gets from a Seldon model's answer (`params`: its meta, meta-params.ts). */
+export function writeInferResponse(o: V2Output, form: V2Form, params: SeldonAnswerParams = NO_PARAMS): Buffer {
   const { tensor, raw } = writeTensor(o.name, o.shape, o.datatype, o.values, o.contentType);
   const w = new ProtoWriter().string(1, form.modelName);
   if (form.modelVersion !== undefined) w.string(2, form.modelVersion);
   if (form.id !== undefined) w.string(3, form.id);
+  writeParams(w, 4, params.tags, "the model's answer meta.tags", 502);
+  writeParams(w, 4, params.fields, "the model's answer meta", 502, true);
   w.message(5, tensor);
   if (raw !== undefined) w.bytes(6, raw);
   return w.finish();

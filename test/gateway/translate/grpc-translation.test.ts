@@ -355,16 +355,6 @@ describe('gRPC protocol translation', () => {
       expect(o.headers['x-seldon-translated']).toBe('seldon->v2');
     });
 
-    it("meta's tags, metrics and requestPath come back in the answer's meta as sent, as the wrapper echoes them; routing does not, and the model gets the puid alone", async () => {
-      const tags = { label: pv('cat'), score: pv(0.25), nested: pv({ a: [1, true, null] }) };
-      const sentMeta = { puid: 'p-2', tags, routing: { clf: -1 }, requestPath: { clf: 'img:1' }, metrics: [{ key: 'k', type: 'GAUGE', value: 2 }] };
-      const o = await seldon('iris', { meta: sentMeta, data: { tensor: { shape: [1], values: [3] } } });
-      expect(o.err).toBeUndefined();
-      expect(v2Calls.at(-1)!.request).toEqual({ model_name: 'iris', id: 'p-2', inputs: [{ name: 'input-0', datatype: 'FP64', shape: ['1'], contents: { fp64_contents: [3] } }] });
-      expect(o.res).toEqual({ meta: { puid: 'p-2', tags, requestPath: { clf: 'img:1' }, metrics: [{ key: 'k', type: 'GAUGE', value: 2 }] }, data: { tensor: { shape: [1], values: [3] } } });
-      expect(o.headers['x-seldon-translated']).toBe('seldon->v2');
-    });
-
     const ndarrays: [string, unknown[], Msg, Msg][] = [
       ['rank 1 numbers', [1, 2.5], { datatype: 'FP64', shape: ['2'], contents: { fp64_contents: [1, 2.5] } }, { ndarray: lv([1, 2.5]) }],
       [
