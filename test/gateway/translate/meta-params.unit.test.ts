@@ -8,11 +8,10 @@
 import * as protoLoader from '@grpc/proto-loader';
 import { describe, expect, it } from 'vitest';
 import { PROTO_DIR } from '../../fixtures/grpc-backend.js';
-import { TranslateRefusal } from '../../../gateway/translate/datatypes.js';
 import { GrpcTranslation, frame } from '../../../gateway/grpc/grpc-translation.js';
 import type { TranslatePolicy } from '../../../routing/policies/protocol.js';
 import { ProtoWriter, varintBytes } from '../../../gateway/wire/protobuf.js';
-import { seldonAnswerToV2, seldonRequestToV2, v2AnswerToSeldon, v2RequestToSeldon } from '../../helpers/translate-text.js';
+import { refusal, seldonAnswerToV2, seldonRequestToV2, v2AnswerToSeldon, v2RequestToSeldon } from '../../helpers/translate-text.js';
 
 const defs = protoLoader.loadSync(['seldon.proto', 'inference.proto'], { includeDirs: [PROTO_DIR], keepCase: true, longs: String, enums: String, defaults: false, oneofs: false });
 type Msg = Record<string, unknown>;
@@ -23,15 +22,6 @@ const infer = (defs['inference.GRPCInferenceService'] as unknown as Record<strin
 const b = (s: string): Buffer => Buffer.from(s);
 const ANY = { name: 'input-0', datatype: null };
 const toV2 = (s: string): string => seldonRequestToV2(b(s), ANY).body;
-const refusal = (f: () => unknown): TranslateRefusal => {
-  try {
-    f();
-  } catch (err) {
-    if (err instanceof TranslateRefusal) return err;
-    throw err;
-  }
-  throw new Error('not refused');
-};
 const ND = '"data":{"ndarray":[1]}';
 const V2IN = '"inputs":[{"name":"x","shape":[1],"datatype":"INT64","data":[1]}]';
 const v2Answer = (params: string): Buffer => b(`{"model_name":"m",${params}"outputs":[{"name":"o","shape":[1],"datatype":"INT64","data":[2]}]}`);
