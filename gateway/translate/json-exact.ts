@@ -159,10 +159,98 @@ function exactNumber(this: unknown, _key: string, value: unknown, context?: { so
 }
 
 /** JSON.rawJSON (Node 21+; not in the ES2023 lib's types): a value JSON.stringify writes as the text given. */
-const rawJSON = (JSON as unknown as { rawJSON(text: string): unknown }).rawJSON;
+export const rawJSON = (JSON as unknown as { rawJSON(text: string): unknown }).rawJSON;
+/** JSON.isRawJSON: whether `v` is such a value. */
+export const isRawJSON = (JSON as unknown as { isRawJSON(v: unknown): boolean }).isRawJSON;
 
 /** A bigint written as its digits (a number still, never a string); anything else as JSON.stringify writes it. */
 const digits = (_key: string, v: unknown): unknown => (typeof v === 'bigint' ? rawJSON(v.toString()) : v);
 
 /** The JSON text of a document `parseExact` read: its long integers (bigints) as their digits, where JSON.stringify alone would throw. */
 export const writeExact = (doc: unknown): string => JSON.stringify(doc, digits);
+
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+const COMMA = 0x2c;
+const COLON = 0x3a;
+const isSpace = (c: number | undefined): boolean => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+
+/** The index after the string that starts at `i` (its opening quote). */
+function afterString(buf: Buffer, i: number): number {
+  for (i++; i < buf.length; i++) {
+    const c = buf[i];
+    if (c === BACKSLASH) i++;
+    else if (c === QUOTE) return i + 1;
+  }
+  return i;
+}
+
+/** The index after the value that starts at `i`; iterative, as deep as the text nests. */
+function afterValue(buf: Buffer, i: number): number {
+  const c = buf[i];
+  if (c === QUOTE) return afterString(buf, i);
+  if (c !== OPEN_BRACE && c !== OPEN_BRACKET) {
+    while (i < buf.length && buf[i] !== COMMA && buf[i] !== CLOSE_BRACE && buf[i] !== CLOSE_BRACKET && !isSpace(buf[i])) i++;
+    return i;
+  }
+  let depth = 0;
+  while (i < buf.length) {
+    const d = buf[i];
+    if (d === QUOTE) {
+      i = afterString(buf, i);
+      continue;
+    }
+    if (d === OPEN_BRACE || d === OPEN_BRACKET) depth++;
+    else if ((d === CLOSE_BRACE || d === CLOSE_BRACKET) && --depth === 0) return i + 1;
+    i++;
+  }
+  return i;
+}
+
+/**
+ * The source text of the member `key` of the object `body` holds, which JSON.parse has read (valid JSON);
+ * the last of its name, as JSON.parse keeps the last; names compared as JSON.parse decodes them
+ * (`"m\u0065ta"` is `meta`). Undefined: no such member, or not an object.
+ */
+export function memberText(body: Buffer, key: string): string | undefined {
+  let i = 0;
+  const skip = (): void => {
+    while (isSpace(body[i])) i++;
+  };
+  skip();
+  if (body[i] !== OPEN_BRACE) return undefined;
+  i++;
+  let found: string | undefined;
+  for (;;) {
+    skip();
+    if (body[i] !== QUOTE) return found;
+    const nameEnd = afterString(body, i);
+    const name = body.toString('utf8', i + 1, nameEnd - 1);
+    const same = name === key || (name.includes('\\') && JSON.parse(body.toString('utf8', i, nameEnd)) === key);
+    i = nameEnd;
+    skip();
+    if (body[i] !== COLON) return found;
+    i++;
+    skip();
+    const start = i;
+    i = afterValue(body, i);
+    if (same) found = body.toString('utf8', start, i);
+    skip();
+    if (body[i] !== COMMA) return found;
+    i++;
+  }
+}
+
+/** A reviver that keeps every number as its source text (a `rawJSON`): `1.0` stays `1.0`, 9007199254740993 itself. */
+const sourceNumbers = (_key: string, v: unknown, context?: { source?: string }): unknown => (typeof v === 'number' && context?.source !== undefined ? rawJSON(context.source) : v);
+
+/**
+ * The member `key` of the object `body` holds (valid JSON, already parsed), its numbers as their source text;
+ * undefined when there is none. Throws a RangeError when it nests deeper than a reviver's walk, on the stack, reaches.
+ */
+export function exactMember(body: Buffer, key: string): unknown {
+  const text = memberText(body, key);
+  return text === undefined ? undefined : JSON.parse(text, sourceNumbers);
+}

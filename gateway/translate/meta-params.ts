@@ -3,14 +3,15 @@
  * them (docs/protocol-translation.md#meta-and-parameters). `meta.tags` and a v2 message's parameters are
  * both free maps a model reads and writes: each goes into the other, key by key, value as it is. What
  * has no place on the other side is refused, never dropped: a tag a v2 server would read as its own
- * parameter (`content_type`, `headers`: MLServer's `Parameters`), and a request's `routing`,
- * `requestPath` and `metrics` (what Seldon's executor and wrapper write into answers; a v2 request has no
- * field for them). A Seldon answer's `requestPath`, `routing` and `metrics` go into the v2 answer's
- * parameters under their own names. Maps are `Map`s: a key `__proto__` is a key like any other. Pure.
+ * parameter (`content_type`, `headers`: MLServer's `Parameters`), and a request's `routing`, `requestPath` and
+ * `metrics` (what Seldon's executor and wrapper write into answers; a v2 request has no field for them). A Seldon answer's
+ * `requestPath`, `routing` and `metrics` go into the v2 answer's parameters under their own names. Maps are
+ * `Map`s: a key `__proto__` is a key like any other. Over REST, numbers are kept as their source text
+ * (json-exact.ts `exactMember`: `1.0` stays a float) where a map holds one (`needsSource`). Pure.
  */
 import { isObj } from '../../routing/values/syntax.js';
 import { TranslateRefusal } from './datatypes.js';
-import { writeExact } from './json-exact.js';
+import { exactMember, isRawJSON, writeExact } from './json-exact.js';
 
 /** A parameter map or `meta.tags`, in order, own keys only. */
 export type Params = ReadonlyMap<string, unknown>;
@@ -24,11 +25,17 @@ const META_FIELDS = new Set<string>(['puid', 'tags', ...ANSWER_META]);
 /** Deepest nesting of lists and objects in a tag or parameter (gRPC's reader reads a Value as deep: seldon-proto.ts MAX_VALUE_DEPTH). */
 export const MAX_META_DEPTH = 64;
 
+/** Whether `v` nests more than `limit` lists and objects (walked no deeper than that). */
+function tooDeep(v: unknown, limit: number, depth = 0): boolean {
+  if (typeof v !== 'object' || v === null || isRawJSON(v)) return false;
+  if (depth >= limit) return true;
+  for (const x of Array.isArray(v) ? v : Object.values(v)) if (tooDeep(x, limit, depth + 1)) return true;
+  return false;
+}
+
 /** Throw unless `v` nests at most MAX_META_DEPTH lists and objects (`JSON.stringify` of 10,000 levels overflows the stack). */
-function checkDepth(v: unknown, what: string, status: number, depth = 0): void {
-  if (typeof v !== 'object' || v === null) return;
-  if (depth >= MAX_META_DEPTH) throw new TranslateRefusal(`${what} nests lists and objects deeper than ${MAX_META_DEPTH} levels`, status);
-  for (const x of Array.isArray(v) ? v : Object.values(v)) checkDepth(x, what, status, depth + 1);
+function checkDepth(v: unknown, what: string, status: number): void {
+  if (tooDeep(v, MAX_META_DEPTH)) throw new TranslateRefusal(`${what} nests lists and objects deeper than ${MAX_META_DEPTH} levels`, status);
 }
 
 /** The own entries of the map `v`, each value checked for depth (absent, null or empty: none, nothing made). */
@@ -43,6 +50,33 @@ function mapOf(v: unknown, what: string, status: number): Map<string, unknown> |
     out.set(k, v[k]);
   }
   return out;
+}
+
+/**
+ * Whether a map read by JSON.parse holds a number, whose source text only `exactMember` keeps (`1.0` is a float;
+ * JSON.parse makes it 1); one nested deeper than MAX_META_DEPTH says yes, and the exact read refuses it.
+ */
+export function needsSource(v: unknown, depth = 0): boolean {
+  if (typeof v === 'number') return true;
+  if (typeof v !== 'object' || v === null) return false;
+  if (depth > MAX_META_DEPTH) return true;
+  for (const x of Array.isArray(v) ? v : Object.values(v)) if (needsSource(x, depth + 1)) return true;
+  return false;
+}
+
+/**
+ * The member `key` of `body` (`parsed`: as JSON.parse read it) with its numbers as written (json-exact.ts
+ * `exactMember`). One too deep to read so is refused (`status`, `what` saying what) before the reviver's walk,
+ * which recurses on the stack: deeper than the member, a map in it and one level beyond a tag's own bound (mapOf
+ * says that one).
+ */
+export function exactMemberOr(body: Buffer, key: string, parsed: unknown, what: string, status: number): unknown {
+  if (tooDeep(parsed, MAX_META_DEPTH + 3)) throw new TranslateRefusal(`${what} nested too deeply to be written back`, status);
+  try {
+    return exactMember(body, key);
+  } catch {
+    throw new TranslateRefusal(`${what} nested too deeply to be written back`, status);
+  }
 }
 
 /** Nothing to carry: absent, null, `{}` or `[]` (protobuf cannot tell an empty map or list from none). */
@@ -145,8 +179,8 @@ function byCodePoint(a: string, b: string): number {
 }
 
 /** `v` as JSON with every object's keys sorted, as Flask writes the wrapper's answer (depth checked when read). */
-function sortedJson(v: unknown): string {
-  if (typeof v !== 'object' || v === null) return writeExact(v);
+export function sortedJson(v: unknown): string {
+  if (typeof v !== 'object' || v === null || isRawJSON(v)) return writeExact(v);
   if (Array.isArray(v)) return `[${v.map(sortedJson).join(',')}]`;
   const o = v as Record<string, unknown>;
   return `{${Object.keys(o)

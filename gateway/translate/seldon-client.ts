@@ -12,7 +12,7 @@ import { MAX_EMPTY_LISTS, checkCount, checkShape, flatten } from './tensor.js';
 import { JsonOut } from './json-out.js';
 import { smallTensorDoc, writeFlatInto, writeNestedInto } from './tensor-json.js';
 import { defaultNameCount, writeDefaultNames } from './default-names.js';
-import { paramsJson, seldonRequestMeta, sortedParamsJson, v2AnswerTags, type Params } from './meta-params.js';
+import { exactMemberOr, needsSource, paramsJson, seldonRequestMeta, sortedParamsJson, v2AnswerTags, type Params } from './meta-params.js';
 
 /** What the answer's translation needs to know of the request. */
 export interface SeldonForm {
@@ -44,7 +44,10 @@ function parseJson(body: Buffer, what: string): ExactJson {
 /** A SeldonMessage prediction (REST JSON) → the v2 inference request's JSON, and the form its answer takes. */
 export function seldonRequestToV2(body: Buffer, input: V2Input): { body: Buffer; form: SeldonForm } {
   const parsed = parseJson(body, 'the SeldonMessage');
-  const r = seldonMessageToV2(parsed.value, () => parsed.floats, input);
+  // A tag's number as the client wrote it (`1.0` is a float): its meta read again from the text, only when a tag holds a number.
+  const meta = isObj(parsed.value) ? parsed.value.meta : undefined;
+  const exact = isObj(meta) && needsSource(meta.tags) ? exactMemberOr(body, 'meta', meta, 'meta is', 400) : undefined;
+  const r = seldonMessageToV2(exact === undefined ? parsed.value : { ...(parsed.value as Record<string, unknown>), meta: exact }, () => parsed.floats, input);
   return { body: writeV2RequestJson(r.request), form: r.form };
 }
 
@@ -228,11 +231,14 @@ export function v2AnswerToSeldon(status: number, body: Buffer, form: SeldonForm,
   } catch {
     throw new TranslateRefusal('the model answered with a body that is not JSON', 502);
   }
-  return writeSeldonAnswerJson(v2OutputsToSeldon(parsed.value, form, names));
+  const params = isObj(parsed.value) ? parsed.value.parameters : undefined;
+  // A parameter's number as the model wrote it (`1.0` is a float), read again only when one holds a number.
+  return writeSeldonAnswerJson(v2OutputsToSeldon(parsed.value, form, names, needsSource(params) ? exactMemberOr(body, 'parameters', params, "the model's answer parameters are", 502) : params));
 }
 
 /** The rules of a v2 answer (as JSON holds it; gRPC's reader gives the same form) → the wrapper's answer; what cannot be read is a refusal of status 502. */
-export function v2OutputsToSeldon(ans: unknown, form: SeldonForm, names: readonly string[] | null): SeldonAnswer {
+/** `params`: the answer's parameters (`ans.parameters`, or as exactMember read them). */
+export function v2OutputsToSeldon(ans: unknown, form: SeldonForm, names: readonly string[] | null, params: unknown = isObj(ans) ? ans.parameters : undefined): SeldonAnswer {
   if (!isObj(ans) || !Array.isArray(ans.outputs) || ans.outputs.length === 0) throw new TranslateRefusal('the model answered without outputs', 502);
   let outputs: V2Tensor[];
   try {
@@ -241,7 +247,7 @@ export function v2OutputsToSeldon(ans: unknown, form: SeldonForm, names: readonl
     throw new TranslateRefusal(`the model's answer cannot be translated: ${(err as Error).message}`, 502);
   }
   const puid = form.puid;
-  const tags = v2AnswerTags(form.tags, ans.parameters);
+  const tags = v2AnswerTags(form.tags, params);
   // Several outputs and one SeldonMessage: each output by its name, nested by its shape.
   if (outputs.length > 1) return { kind: 'jsonData', puid, tags, outputs };
   const o = outputs[0]!;

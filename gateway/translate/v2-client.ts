@@ -11,7 +11,7 @@ import { checkCount, checkShape, flatten } from './tensor.js';
 import { JsonOut } from './json-out.js';
 import { writeFlatInto, writeNestedInto } from './tensor-json.js';
 import { isBase64, readV2Tensor } from './seldon-client.js';
-import { allParams, paramsJson, seldonAnswerParams, v2RequestTags, type Params, type SeldonAnswerParams } from './meta-params.js';
+import { allParams, exactMemberOr, needsSource, paramsJson, seldonAnswerParams, v2RequestTags, type Params, type SeldonAnswerParams } from './meta-params.js';
 
 /** What the answer's translation needs to know of the request. */
 export interface V2Form {
@@ -33,7 +33,9 @@ export function v2RequestToSeldon(body: Buffer, modelName: string, modelVersion?
   } catch (err) {
     throw new TranslateRefusal(`the inference request is not valid JSON: ${(err as Error).message}`);
   }
-  const r = v2InferToSeldon(req, modelName, modelVersion);
+  const params = isObj(req) ? req.parameters : undefined;
+  // A parameter's number as the client wrote it (`1.0` is a float), read again only when one holds a number.
+  const r = v2InferToSeldon(req, modelName, modelVersion, needsSource(params) ? exactMemberOr(body, 'parameters', params, 'parameters are', 400) : params);
   return { body: writeSeldonRequestJson(r.message), form: r.form };
 }
 
@@ -58,11 +60,17 @@ export function writeSeldonRequestJson(m: SeldonRequest): Buffer {
 }
 
 /** The rules of a v2 inference request (as JSON holds it; gRPC's reader gives the same form) → a SeldonMessage. */
-export function v2InferToSeldon(req: unknown, modelName: string, modelVersion?: string): { message: SeldonRequest; form: V2Form } {
+export function v2InferToSeldon(
+  req: unknown,
+  modelName: string,
+  modelVersion?: string,
+  /** The request's parameters (`req.parameters`, or as exactMember read them). */
+  params: unknown = isObj(req) ? req.parameters : undefined,
+): { message: SeldonRequest; form: V2Form } {
   if (!isObj(req)) throw new TranslateRefusal('an inference request is a JSON object');
   if (req.id !== undefined && typeof req.id !== 'string') throw new TranslateRefusal('id must be a string');
   const id = req.id === '' ? undefined : (req.id as string | undefined);
-  const tags = v2RequestTags(req.parameters);
+  const tags = v2RequestTags(params);
   if (!Array.isArray(req.inputs) || req.inputs.length !== 1) throw new TranslateRefusal('a model served by Seldon takes one input: inputs must hold exactly one');
   const t = readV2Tensor(req.inputs[0], 'inputs[0]');
   const form = { modelName, modelVersion, id, input: { datatype: t.datatype, shape: t.shape } };
@@ -116,7 +124,8 @@ export function seldonAnswerToV2(status: number, body: Buffer, form: V2Form): Bu
   }
   const byValues = seldonMessageToV2Output(parsed.value, () => parsed.floats);
   const o = sameDatatype(byValues, form) ?? byValues;
-  return v2Answer(form, o, seldonAnswerParams(isObj(parsed.value) ? parsed.value.meta : undefined));
+  const meta = isObj(parsed.value) ? parsed.value.meta : undefined;
+  return v2Answer(form, o, seldonAnswerParams(needsSource(meta) ? exactMemberOr(body, 'meta', meta, "the model's answer meta is", 502) : meta));
 }
 
 /** The one output of a v2 answer to a Seldon model's answer; `text`: one string, written as it is. */

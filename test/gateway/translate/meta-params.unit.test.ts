@@ -46,7 +46,11 @@ describe('the attacker: a Seldon client’s meta', () => {
   it('refuses a tag nested 10,000 deep with 400, never a stack overflow', () => {
     const deep = `${'{"a":'.repeat(10_000)}1${'}'.repeat(10_000)}`;
     const r = refusal(() => toV2(`{"meta":{"tags":{"t":${deep}}},${ND}}`));
-    expect([r.status, r.message]).toEqual([400, 'meta.tags["t"] nests lists and objects deeper than 64 levels']);
+    // Found before the walk that reads its numbers as written (a reviver recurses on the stack).
+    expect([r.status, r.message]).toEqual([400, 'meta is nested too deeply to be written back']);
+    // 65 levels: read exactly, then refused by the tag's own bound.
+    const d65 = `${'['.repeat(65)}1${']'.repeat(65)}`;
+    expect(refusal(() => toV2(`{"meta":{"tags":{"t":${d65}}},${ND}}`)).message).toBe('meta.tags["t"] nests lists and objects deeper than 64 levels');
     const list = `${'['.repeat(10_000)}${']'.repeat(10_000)}`;
     expect(refusal(() => v2RequestToSeldon(b(`{"parameters":{"l":${list}},${V2IN}}`), 'm')).status).toBe(400);
     expect(refusal(() => v2AnswerToSeldon(200, v2Answer(`"parameters":{"l":${list}},`), formOf('{}'), null)).status).toBe(502);
@@ -108,6 +112,15 @@ describe('REST: the mapping', () => {
   it('sorts tags by code point, as Python does (not by UTF-16 unit)', () => {
     const out = v2AnswerToSeldon(200, v2Answer('"parameters":{"\uff01":1,"😀":2,"a":3},'), formOf('{}'), null);
     expect(out).toBe('{"data":{"names":[],"ndarray":[2]},"meta":{"tags":{"a":3,"\uff01":1,"😀":2}}}');
+  });
+
+  it('keeps each number as written, both ways (1.0 stays a float, 0.50 and 1e5 their text)', () => {
+    // (A float written anywhere in the message makes its data FP64, as before: datatypes.ts.)
+    expect(toV2(`{"meta":{"tags":{"f":1.0,"e":1e5,"n":9007199254740993}},${ND}}`)).toMatch(/^\{"parameters":\{"f":1\.0,"e":1e5,"n":9007199254740993\},"inputs"/);
+    const r = v2RequestToSeldon(b(`{"parameters":{"f":1.0,"e":1e5,"s":"x"},${V2IN}}`), 'm');
+    expect(r.body).toBe('{"data":{"names":[],"tensor":{"shape":[1],"values":[1]}},"meta":{"tags":{"f":1.0,"e":1e5,"s":"x"}}}');
+    expect(seldonAnswerToV2(200, b(`{"meta":{"tags":{"p":0.50},"metrics":[{"key":"k","value":2.0}]},${ND}}`), r.form)).toContain('"parameters":{"p":0.50,"metrics":[{"key":"k","value":2.0}]}');
+    expect(v2AnswerToSeldon(200, v2Answer('"parameters":{"p":2.0},'), formOf('{"tags":{"q":3.0}}'), null)).toBe('{"data":{"names":[],"ndarray":[2]},"meta":{"tags":{"p":2.0,"q":3.0}}}');
   });
 
   it('refuses a v2 model’s output parameter other than content_type with 502 (the answer has no place for it)', () => {

@@ -165,8 +165,16 @@ describe('meta ⇄ parameters over real sockets', () => {
       );
       await refusedRest(predictions, '{"meta":{"routing":{"\\u0000":1}},"data":{"ndarray":[1]}}', 400, /meta.routing is written by Seldon's executor into answers/, 'seldon', 'v2', 'iris');
       const deep = `${'{"a":'.repeat(10_000)}1${'}'.repeat(10_000)}`;
-      await refusedRest(predictions, `{"meta":{"tags":{"t":${deep}}},"data":{"ndarray":[1]}}`, 400, /nests lists and objects deeper than 64 levels/, 'seldon', 'v2', 'iris');
-      await refusedRest(infer, `{"parameters":{"t":${deep}},"inputs":[{"name":"x","shape":[1],"datatype":"INT64","data":[1]}]}`, 400, /deeper than 64 levels/, 'v2', 'seldon', 'legacy');
+      await refusedRest(predictions, `{"meta":{"tags":{"t":${deep}}},"data":{"ndarray":[1]}}`, 400, /meta is nested too deeply to be written back/, 'seldon', 'v2', 'iris');
+      await refusedRest(
+        infer,
+        `{"parameters":{"t":${deep}},"inputs":[{"name":"x","shape":[1],"datatype":"INT64","data":[1]}]}`,
+        400,
+        /parameters are nested too deeply to be written back/,
+        'v2',
+        'seldon',
+        'legacy',
+      );
       await refusedRest(
         infer,
         '{"inputs":[{"name":"x","shape":[1],"datatype":"INT64","parameters":{"constructor":1},"data":[1]}]}',
