@@ -7,7 +7,7 @@
  * `metrics` (what Seldon's executor and wrapper write into answers; a v2 request has no field for them). A Seldon answer's
  * `requestPath`, `routing` and `metrics` go into the v2 answer's parameters under their own names. Maps are
  * `Map`s: a key `__proto__` is a key like any other. Over REST, numbers are kept as their source text
- * (json-exact.ts `exactMember`: `1.0` stays a float) where a map holds one (`needsSource`). Pure.
+ * (json-exact.ts `exactMember`: `1.0` stays a float) where a map holds one (`asWritten`). Pure.
  */
 import { isObj } from '../../routing/values/syntax.js';
 import { TranslateRefusal } from './datatypes.js';
@@ -56,7 +56,7 @@ function mapOf(v: unknown, what: string, status: number): Map<string, unknown> |
  * Whether a map read by JSON.parse holds a number, whose source text only `exactMember` keeps (`1.0` is a float;
  * JSON.parse makes it 1); one nested deeper than MAX_META_DEPTH says yes, and the exact read refuses it.
  */
-export function needsSource(v: unknown, depth = 0): boolean {
+function needsSource(v: unknown, depth = 0): boolean {
   if (typeof v === 'number') return true;
   if (typeof v !== 'object' || v === null) return false;
   if (depth > MAX_META_DEPTH) return true;
@@ -65,18 +65,26 @@ export function needsSource(v: unknown, depth = 0): boolean {
 }
 
 /**
- * The member `key` of `body` (`parsed`: as JSON.parse read it) with its numbers as written (json-exact.ts
- * `exactMember`). One too deep to read so is refused (`status`, `what` saying what) before the reviver's walk,
- * which recurses on the stack: deeper than the member, a map in it and one level beyond a tag's own bound (mapOf
- * says that one).
+ * The member `key` of `body` as JSON.parse read it (`parsed`), or, when `probe` (the part of it carried: by
+ * default all of it) holds a number, the member read again with its numbers as written (json-exact.ts
+ * `exactMember`: `1.0` stays a float). One too deep to read so is refused (`status`, `what` saying what) before
+ * the reviver's walk, which recurses on the stack: deeper than the member, a map in it and one level beyond a
+ * tag's own bound (mapOf says that one).
  */
-export function exactMemberOr(body: Buffer, key: string, parsed: unknown, what: string, status: number): unknown {
+export function asWritten(body: Buffer, key: string, parsed: unknown, what: string, status: number, probe: unknown = parsed): unknown {
+  if (!needsSource(probe)) return parsed;
   if (tooDeep(parsed, MAX_META_DEPTH + 3)) throw new TranslateRefusal(`${what} nested too deeply to be written back`, status);
   try {
     return exactMember(body, key);
   } catch {
     throw new TranslateRefusal(`${what} nested too deeply to be written back`, status);
   }
+}
+
+/** A SeldonMessage's `meta` JSON: its puid, then its tags' JSON (`tags`) when it has some. */
+export function metaJson(puid: string | undefined, tags: string | undefined): string {
+  const p = puid === undefined ? '' : `"puid":${JSON.stringify(puid)}`;
+  return tags === undefined ? `{${p}}` : `{${p}${p === '' ? '' : ','}"tags":${tags}}`;
 }
 
 /** Nothing to carry: absent, null, `{}` or `[]` (protobuf cannot tell an empty map or list from none). */

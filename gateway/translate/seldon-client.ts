@@ -12,7 +12,7 @@ import { MAX_EMPTY_LISTS, checkCount, checkShape, flatten } from './tensor.js';
 import { JsonOut } from './json-out.js';
 import { smallTensorDoc, writeFlatInto, writeNestedInto } from './tensor-json.js';
 import { defaultNameCount, writeDefaultNames } from './default-names.js';
-import { exactMemberOr, needsSource, paramsJson, seldonRequestMeta, sortedParamsJson, v2AnswerTags, type Params } from './meta-params.js';
+import { asWritten, metaJson, seldonRequestMeta, sortedParamsJson, paramsJson, v2AnswerTags, type Params } from './meta-params.js';
 
 /** What the answer's translation needs to know of the request. */
 export interface SeldonForm {
@@ -46,8 +46,8 @@ export function seldonRequestToV2(body: Buffer, input: V2Input): { body: Buffer;
   const parsed = parseJson(body, 'the SeldonMessage');
   // A tag's number as the client wrote it (`1.0` is a float): its meta read again from the text, only when a tag holds a number.
   const meta = isObj(parsed.value) ? parsed.value.meta : undefined;
-  const exact = isObj(meta) && needsSource(meta.tags) ? exactMemberOr(body, 'meta', meta, 'meta is', 400) : undefined;
-  const r = seldonMessageToV2(exact === undefined ? parsed.value : { ...(parsed.value as Record<string, unknown>), meta: exact }, () => parsed.floats, input);
+  const exact = isObj(meta) ? asWritten(body, 'meta', meta, 'meta is', 400, meta.tags) : meta;
+  const r = seldonMessageToV2(exact === meta ? parsed.value : { ...(parsed.value as Record<string, unknown>), meta: exact }, () => parsed.floats, input);
   return { body: writeV2RequestJson(r.request), form: r.form };
 }
 
@@ -185,11 +185,7 @@ const defaultNames = (n: number): readonly string[] => (FEW_DEFAULT_NAMES[n] ??=
 export type AnswerNames = readonly string[] | number;
 
 /** The `meta` of a translated answer: the request's puid, as the wrapper echoes it, and the answer's tags (keys sorted, as Flask writes them). */
-function metaOf(a: SeldonAnswer): string {
-  const puid = a.puid === undefined ? '' : `"puid":${JSON.stringify(a.puid)}`;
-  if (a.tags === undefined) return `{${puid}}`;
-  return `{${puid}${puid === '' ? '' : ','}"tags":${sortedParamsJson(a.tags)}}`;
-}
+const metaOf = (a: SeldonAnswer): string => metaJson(a.puid, a.tags === undefined ? undefined : sortedParamsJson(a.tags));
 
 /** A Seldon-style error, as the wrapper's: `{"status":{"code":…,"info":…,"status":"FAILURE"}}` (edge/errors.ts `errorBody` is the gateway's own, with its `reason`; translate/ imports no edge/). */
 export function seldonError(code: number, info: string): string {
@@ -233,11 +229,14 @@ export function v2AnswerToSeldon(status: number, body: Buffer, form: SeldonForm,
   }
   const params = isObj(parsed.value) ? parsed.value.parameters : undefined;
   // A parameter's number as the model wrote it (`1.0` is a float), read again only when one holds a number.
-  return writeSeldonAnswerJson(v2OutputsToSeldon(parsed.value, form, names, needsSource(params) ? exactMemberOr(body, 'parameters', params, "the model's answer parameters are", 502) : params));
+  return writeSeldonAnswerJson(v2OutputsToSeldon(parsed.value, form, names, asWritten(body, 'parameters', params, "the model's answer parameters are", 502)));
 }
 
-/** The rules of a v2 answer (as JSON holds it; gRPC's reader gives the same form) → the wrapper's answer; what cannot be read is a refusal of status 502. */
-/** `params`: the answer's parameters (`ans.parameters`, or as exactMember read them). */
+/**
+ * The rules of a v2 answer (as JSON holds it; gRPC's reader gives the same form) → the wrapper's answer; what
+ * cannot be read is a refusal of status 502. `params`: the answer's parameters (`ans.parameters`, or as
+ * `asWritten` read them).
+ */
 export function v2OutputsToSeldon(ans: unknown, form: SeldonForm, names: readonly string[] | null, params: unknown = isObj(ans) ? ans.parameters : undefined): SeldonAnswer {
   if (!isObj(ans) || !Array.isArray(ans.outputs) || ans.outputs.length === 0) throw new TranslateRefusal('the model answered without outputs', 502);
   let outputs: V2Tensor[];

@@ -11,7 +11,7 @@ import { checkCount, checkShape, flatten } from './tensor.js';
 import { JsonOut } from './json-out.js';
 import { writeFlatInto, writeNestedInto } from './tensor-json.js';
 import { isBase64, readV2Tensor } from './seldon-client.js';
-import { allParams, exactMemberOr, needsSource, paramsJson, seldonAnswerParams, v2RequestTags, type Params, type SeldonAnswerParams } from './meta-params.js';
+import { allParams, asWritten, metaJson, paramsJson, seldonAnswerParams, v2RequestTags, type Params, type SeldonAnswerParams } from './meta-params.js';
 
 /** What the answer's translation needs to know of the request. */
 export interface V2Form {
@@ -35,7 +35,7 @@ export function v2RequestToSeldon(body: Buffer, modelName: string, modelVersion?
   }
   const params = isObj(req) ? req.parameters : undefined;
   // A parameter's number as the client wrote it (`1.0` is a float), read again only when one holds a number.
-  const r = v2InferToSeldon(req, modelName, modelVersion, needsSource(params) ? exactMemberOr(body, 'parameters', params, 'parameters are', 400) : params);
+  const r = v2InferToSeldon(req, modelName, modelVersion, asWritten(body, 'parameters', params, 'parameters are', 400));
   return { body: writeSeldonRequestJson(r.message), form: r.form };
 }
 
@@ -47,8 +47,7 @@ export type SeldonRequest = { readonly puid: string | undefined; /** `meta.tags`
 
 /** The SeldonMessage's JSON. */
 export function writeSeldonRequestJson(m: SeldonRequest): Buffer {
-  const puid = m.puid === undefined ? '' : `"puid":${JSON.stringify(m.puid)}`;
-  const meta = m.tags === undefined ? `{${puid}}` : `{${puid}${puid === '' ? '' : ','}"tags":${paramsJson(m.tags)}}`;
+  const meta = metaJson(m.puid, m.tags === undefined ? undefined : paramsJson(m.tags));
   if ('text' in m) return Buffer.from(`{"${m.kind}":${JSON.stringify(m.text)},"meta":${meta}}`);
   const out = new JsonOut().add('{"data":{"names":[],');
   // A float input's whole numbers go as `1.0`: the wrapper's numpy reads `1` as an integer.
@@ -64,7 +63,7 @@ export function v2InferToSeldon(
   req: unknown,
   modelName: string,
   modelVersion?: string,
-  /** The request's parameters (`req.parameters`, or as exactMember read them). */
+  /** The request's parameters (`req.parameters`, or as `asWritten` read them). */
   params: unknown = isObj(req) ? req.parameters : undefined,
 ): { message: SeldonRequest; form: V2Form } {
   if (!isObj(req)) throw new TranslateRefusal('an inference request is a JSON object');
@@ -125,7 +124,7 @@ export function seldonAnswerToV2(status: number, body: Buffer, form: V2Form): Bu
   const byValues = seldonMessageToV2Output(parsed.value, () => parsed.floats);
   const o = sameDatatype(byValues, form) ?? byValues;
   const meta = isObj(parsed.value) ? parsed.value.meta : undefined;
-  return v2Answer(form, o, seldonAnswerParams(needsSource(meta) ? exactMemberOr(body, 'meta', meta, "the model's answer meta is", 502) : meta));
+  return v2Answer(form, o, seldonAnswerParams(asWritten(body, 'meta', meta, "the model's answer meta is", 502)));
 }
 
 /** The one output of a v2 answer to a Seldon model's answer; `text`: one string, written as it is. */
