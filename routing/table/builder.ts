@@ -21,13 +21,17 @@ import { buildGroup, comparePrecedence, deploymentKeyOf, describeMatch, groupKey
 import type { SeldonDeployment } from '../seldon/deployment.js';
 import { Snapshots } from './snapshots.js';
 import { StringSets } from './string-sets.js';
+import { joined } from '../values/text.js';
 import type { DeploymentSteering } from '../steering/spec.js';
 import type { StickySpec } from '../steering/sticky.js';
 import type { Backend, CompileOptions, DeploymentReport, Gate, OAuthClient, OwnRoutes, RouteGroup, RouteTable } from '../types.js';
 
+/** A generated gRPC route's key in `grpcByIdentity`. */
+const identityKey = (namespace: string, seldon: string): string => joined(namespace, '\u0000', seldon);
+
 /** Which index a group lives in. */
 function indexOf(g: RouteGroup): { map: 'restByPrefix' | 'grpcByPrefix' | 'grpcByIdentity'; key: string } | { list: 'restRegex' | 'grpcRegex' } {
-  if (g.grpcIdentity) return { map: 'grpcByIdentity', key: `${g.grpcIdentity.namespace}\u0000${g.grpcIdentity.seldon}` };
+  if (g.grpcIdentity) return { map: 'grpcByIdentity', key: identityKey(g.grpcIdentity.namespace, g.grpcIdentity.seldon) };
   if (g.path.kind !== 'prefix') return { list: g.kind === 'rest' ? 'restRegex' : 'grpcRegex' };
   return { map: g.kind === 'rest' ? 'restByPrefix' : 'grpcByPrefix', key: g.path.prefix };
 }
@@ -423,7 +427,7 @@ export class TableBuilder {
   private refreshGrpcNamespaces(seldon: string): void {
     const namespaces: string[] = [];
     for (const ns of [...this.namespacesBySeldon.get(seldon)]) {
-      const identity = `${ns}\u0000${seldon}`;
+      const identity = identityKey(ns, seldon);
       if (!this.indexKeys.grpcByIdentity.has(identity)) this.namespacesBySeldon.delete(seldon, ns);
       else if ([...this.indexKeys.grpcByIdentity.get(identity)].some((gk) => this.groups.get(gk)!.members.length > 0)) namespaces.push(ns);
     }

@@ -174,7 +174,7 @@ export function buildGroup(key: string, specs: readonly RouteSpec[], effective: 
   const warnings: string[] = [];
   const refused: Backend[] = [];
   let members: WeightedBackend[];
-  let cumulative: number[];
+  let cumulative: readonly number[];
   let passOn = 0;
   let kept = specs;
   if (mapping) {
