@@ -1,0 +1,55 @@
+/**
+ * The heap a routing table keeps per deployment. A worker's table lives as long as the worker, and every
+ * full collection marks all of it: with the large scenario's 1,000 deployments it was about 10 KB each
+ * (31 MB of live heap against a Node HTTP/2 relay's 6-8 MB), and each mark-compact cost that much more
+ * (load/README.md, "The heap per deployment"). The bounds below fail on that table: a Map or Set per key
+ * with one member, a template-literal key kept as a tree of its parts, a list grown by `push`.
+ */
+import { describe, expect, it } from 'vitest';
+import { TableBuilder } from '../../../routing/table/builder.js';
+import { DEFAULT_COMPILE_OPTIONS, type RouteTable } from '../../../routing/types.js';
+import type { SeldonDeployment } from '../../../routing/seldon/deployment.js';
+import { generated } from '../../../load/lib/bench-table.js';
+import { retainedBytes } from '../../helpers/heap.js';
+
+const COUNT = 1000;
+/** The large scenario's table (load/lib/bench-table.ts): canaries, shadows, header routes and explainers across 50 namespaces. */
+const texts = Array.from({ length: COUNT }, (_, i) => JSON.stringify(generated(i)));
+/** Parsed from JSON, as a worker gets each deployment from its primary. */
+const parsed = (text: string): SeldonDeployment => JSON.parse(text) as SeldonDeployment;
+
+/** Was about 8,000 bytes (the builder's indexes, the groups, their specs and backends, and each deployment as given). */
+const MAX_BYTES_PER_DEPLOYMENT = 7000;
+
+/** A builder fed `count` deployments, and its table (a worker keeps both). */
+function tableOf(count: number): { builder: TableBuilder; table: RouteTable } {
+  const builder = new TableBuilder(DEFAULT_COMPILE_OPTIONS);
+  for (let i = 0; i < count; i++) builder.upsert(parsed(texts[i]!));
+  return { builder, table: builder.build() };
+}
+
+describe('the heap a table keeps per deployment', () => {
+  // The compile's code and its feedback are made once per process, whatever the table: not counted.
+  tableOf(50);
+
+  it(`holds ${COUNT} deployments in at most ${MAX_BYTES_PER_DEPLOYMENT} bytes each`, () => {
+    const perDeployment = retainedBytes(() => tableOf(COUNT)) / COUNT;
+    expect(perDeployment, `${Math.round(perDeployment)} bytes per deployment`).toBeLessThan(MAX_BYTES_PER_DEPLOYMENT);
+    // And it is a measure of something: the table is far from free.
+    expect(perDeployment).toBeGreaterThan(1000);
+  });
+
+  it('stays within it after edits (each a new table, the indexes layered over the last)', () => {
+    const perDeployment =
+      retainedBytes(() => {
+        const { builder } = tableOf(COUNT);
+        let table: RouteTable | undefined;
+        for (let e = 0; e < 100; e++) {
+          builder.upsert(parsed(texts[(e * 7) % COUNT]!));
+          table = builder.build();
+        }
+        return { builder, table };
+      }) / COUNT;
+    expect(perDeployment, `${Math.round(perDeployment)} bytes per deployment`).toBeLessThan(MAX_BYTES_PER_DEPLOYMENT);
+  });
+});
