@@ -18,6 +18,11 @@ const texts = Array.from({ length: COUNT }, (_, i) => JSON.stringify(generated(i
 /** Parsed from JSON, as a worker gets each deployment from its primary. */
 const parsed = (text: string): SeldonDeployment => JSON.parse(text) as SeldonDeployment;
 
+const parsedKey = (i: number): string => {
+  const d = parsed(texts[i]!);
+  return `${d.metadata!.namespace!}/${d.metadata!.name!}`;
+};
+
 /** Was about 8,000 bytes (the builder's indexes, the groups, their specs and backends, and each deployment as given). */
 const MAX_BYTES_PER_DEPLOYMENT = 7000;
 
@@ -29,14 +34,27 @@ function tableOf(count: number): { builder: TableBuilder; table: RouteTable } {
 }
 
 describe('the heap a table keeps per deployment', () => {
-  // The compile's code and its feedback are made once per process, whatever the table: not counted.
-  tableOf(50);
+  // The code of compile, edit and removal and its feedback are made once per process, whatever the table: not counted.
+  const warm = tableOf(50).builder;
+  warm.upsert(parsed(texts[7]!));
+  for (let i = 0; i < 50; i++) warm.remove(parsedKey(i));
+  warm.build();
 
   it(`holds ${COUNT} deployments in at most ${MAX_BYTES_PER_DEPLOYMENT} bytes each`, () => {
     const perDeployment = retainedBytes(() => tableOf(COUNT)) / COUNT;
     expect(perDeployment, `${Math.round(perDeployment)} bytes per deployment`).toBeLessThan(MAX_BYTES_PER_DEPLOYMENT);
     // And it is a measure of something: the table is far from free.
     expect(perDeployment).toBeGreaterThan(1000);
+  });
+
+  it('leaves nothing behind when they go (every map keyed by a deployment, group or Service lets go of it)', () => {
+    const perDeployment =
+      retainedBytes(() => {
+        const { builder } = tableOf(COUNT);
+        for (let i = 0; i < COUNT; i++) builder.remove(parsedKey(i));
+        return { builder, table: builder.build() };
+      }) / COUNT;
+    expect(perDeployment, `${Math.round(perDeployment)} bytes per deployment`).toBeLessThan(32);
   });
 
   it('stays within it after edits (each a new table, the indexes layered over the last)', () => {
