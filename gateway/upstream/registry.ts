@@ -18,6 +18,7 @@
 import type { Breaker } from './breaker.js';
 import type { Balancing } from './endpoints.js';
 import type { Backend, Protocol, RouteTable } from '../../routing/types.js';
+import { joined } from '../../routing/values/text.js';
 
 /** What the registry needs of an upstream. */
 export interface UpstreamEntry {
@@ -129,7 +130,8 @@ export function upstreamKey(backend: Backend, scheme: string): string {
     m === null || (m.loadBalancer === null && m.connection === null && m.tlsContext === null && m.clusterTag === null)
       ? ''
       : `|${JSON.stringify([m.loadBalancer, m.connection, m.tlsContext, m.clusterTag])}`;
-  return `${scheme}://${up.host}:${up.port}|${b.maxConnections}/${b.maxPendingRequests}/${b.maxRequests}/${b.maxRetries}${outlier}${hedge}${mapping}`;
+  // One flat string: the registry keeps a key for every backend of the table (routing/values/text.ts).
+  return joined(scheme, '://', up.host, ':', `${up.port}|${b.maxConnections}/${b.maxPendingRequests}/${b.maxRequests}/${b.maxRetries}`, outlier, hedge, mapping);
 }
 
 /** A Mapping's load balancer for an upstream, with the Service port its endpoints are listed under. */

@@ -93,7 +93,7 @@ export function simulate(s: Scenario, seed: number): SimResult {
   const shareRandom = Array.from({ length: computers }, (_, c) => seededRandom(streamSeed(seed, 1000 + c)));
   // Computers refresh at their own offsets; the first one at 0 so a single process refreshes on the second.
   const nextRefresh = Array.from({ length: computers }, (_, c) => EPOCH + (c === 0 ? 0 : Math.floor(layout() * s.refreshMs)));
-  const cumulative: number[][] = Array.from({ length: computers }, () => cumulativeOf(new Array<number>(k).fill(100 / k)));
+  const cumulative: (readonly number[])[] = Array.from({ length: computers }, () => cumulativeOf(new Array<number>(k).fill(100 / k)));
 
   const store = new Map<string, ArmStats>();
   const seenNonces = new Set<string>();

@@ -32,6 +32,7 @@ import {
 } from '../seldon/annotations.js';
 import { explainerService, isDns1123Label, isDns1123Subdomain, predictorService, serviceKey } from '../seldon/services.js';
 import { RegexBudget } from '../values/syntax.js';
+import { joined } from '../values/text.js';
 import type { CompileOptions, Gate, OAuthClient, Origin, PathMatcher, Upstream } from '../types.js';
 import { ignoredTraffic, trafficOf } from '../seldon/predictor-traffic.js';
 import { oauthClients } from '../seldon/oauth-clients.js';
@@ -137,7 +138,7 @@ function deploymentServices(d: SeldonDeployment, ns: string, opts: CompileOption
 function compileRoutes(d: SeldonDeployment, opts: CompileOptions): CompiledDeployment {
   const ns = d.metadata?.namespace || 'default';
   const name = typeof d.metadata?.name === 'string' ? d.metadata.name : '';
-  const key = `${ns}/${name}`;
+  const key = joined(ns, '/', name);
   if (!name) return { key, report: report(ns, name, 'default', 'rejected', ['metadata.name is missing']), routes: [], clients: NO_CLIENTS };
   // Both become part of every Service host: nothing Kubernetes would not accept may reach an upstream.
   const badName = !isDns1123Label(ns)
@@ -250,8 +251,8 @@ function compileGenerated(
   if (compressed.warning !== undefined) f.warn(compressed.warning);
   const warn = (msg: string): void => f.warn(msg);
 
-  const restPrefixes = [`/seldon/${ns}/${svcExt}/`];
-  if (opts.singleNamespace) restPrefixes.push(`/seldon/${svcExt}/`);
+  const restPrefixes = [joined('/seldon/', ns, '/', svcExt, '/')];
+  if (opts.singleNamespace) restPrefixes.push(joined('/seldon/', svcExt, '/'));
 
   const specs: RouteSpec[] = [];
   const restHeaders = headers.value.rest;
@@ -290,7 +291,7 @@ function compileGenerated(
     const tls = typeof p.ssl?.certSecretName === 'string' && p.ssl.certSecretName !== '';
     const origin: Origin = { namespace: ns, deployment: name, predictor: pred };
     const gate = gates.gate(predictorRateLimitAnnotation(p, ns, name, f));
-    const id = `${ns}/${name}/${pred}`;
+    const id = joined(ns, '/', name, '/', pred);
     const target = serviceKey(ns, svc.name);
     const flow = shadow ? null : flows.of(pred, p.annotations?.[FLOW_ANNOTATION], warn);
     const outlier = outliers.of(pred, p.annotations?.[OUTLIER_ANNOTATION], warn);
@@ -351,10 +352,10 @@ function compileGenerated(
       if (typeof ex === 'string') return ex;
       if (ex.httpPort !== null) {
         const upstream: Upstream = { host: ex.host, port: ex.httpPort, tls: false, service: { name: ex.name, namespace: ns, portName: 'http' } };
-        const exOrigin: Origin = { namespace: ns, deployment: name, predictor: `${pred}-explainer` };
+        const exOrigin: Origin = { namespace: ns, deployment: name, predictor: joined(pred, '-explainer') };
         // An explainer is neither steered, flow-limited, logged, hedged nor falls back; its endpoints' health is judged by the table's defaults.
         const backend = makeBackend({
-          id: `${id}#explainer`,
+          id: joined(id, '#explainer'),
           origin: exOrigin,
           upstream,
           rewrite: '/',
@@ -367,8 +368,8 @@ function compileGenerated(
           compression: compressed.policy,
           mapping: linkerd(policy, upstream, opts),
         });
-        const prefixes = [`/seldon/${ns}/${svcExt}-explainer/${pred}/`];
-        if (opts.singleNamespace) prefixes.push(`/seldon/${svcExt}-explainer/${pred}/`);
+        const prefixes = [joined('/seldon/', ns, '/', svcExt, '-explainer/', pred, '/')];
+        if (opts.singleNamespace) prefixes.push(joined('/seldon/', svcExt, '-explainer/', pred, '/'));
         const exTarget = serviceKey(ns, ex.name);
         // Explainers always take 100 %: weightless, never mirrors (docs/routing.md#explainers).
         for (const prefix of prefixes) {

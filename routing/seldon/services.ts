@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import type { CompileOptions } from '../types.js';
 import { validPort } from '../values/port.js';
+import { joined } from '../values/text.js';
 import type { PredictorSpec, SeldonDeployment, ServiceStatus } from './deployment.js';
 
 const MAX_NAME = 63;
@@ -20,6 +21,9 @@ export function hashedServiceName(name: string): string {
   if (name.length <= MAX_NAME) return name;
   return 'seldon-' + createHash('md5').update(name, 'utf8').digest('hex');
 }
+
+/** A Service's cluster DNS name in `ns`, as the table keeps it. */
+const hostOf = (name: string, ns: string): string => joined(name, '.', ns);
 
 /** A Service name: lower-case alphanumerics and `-`, starting with a letter, at most 63. */
 export function isDns1035Label(name: string): boolean {
@@ -39,7 +43,7 @@ export function isDns1123Subdomain(name: string): boolean {
 }
 
 /** `ns/name` of a Service: the key under which the table knows who owns it. */
-export const serviceKey = (namespace: string, name: string): string => `${namespace}/${name}`;
+export const serviceKey = (namespace: string, name: string): string => joined(namespace, '/', name);
 
 /**
  * The Service a host names, if it names one by its cluster DNS name: `svc` (in `namespace`),
@@ -86,7 +90,7 @@ function fromStatus(name: string, entry: ServiceStatus, ns: string): ServiceAddr
   if (typeof grpc === 'string') return grpc;
   const svc: unknown = entry.svcName || name;
   if (typeof svc !== 'string' || !isDns1035Label(svc)) return `${where}: Service name ${JSON.stringify(svc)} is not a DNS-1035 label of at most 63 characters`;
-  return { name: svc, host: http?.host ?? grpc?.host ?? `${svc}.${ns}`, httpPort: http?.port ?? null, grpcPort: grpc?.port ?? null };
+  return { name: svc, host: http?.host ?? grpc?.host ?? hostOf(svc, ns), httpPort: http?.port ?? null, grpcPort: grpc?.port ?? null };
 }
 
 function isNoEngine(p: PredictorSpec): boolean {
@@ -98,8 +102,8 @@ function isNoEngine(p: PredictorSpec): boolean {
 export function predictorServiceName(sdep: string, p: PredictorSpec, opts: CompileOptions, specName: string): string {
   const svcName = p.annotations?.['seldon.io/svc-name']?.trim();
   if (svcName) return svcName;
-  if (opts.legacyServiceNaming) return hashedServiceName(`${specName}-${sdep}`);
-  return hashedServiceName(`${sdep}-${p.name ?? ''}`);
+  if (opts.legacyServiceNaming) return hashedServiceName(joined(specName, '-', sdep));
+  return hashedServiceName(joined(sdep, '-', p.name ?? ''));
 }
 
 /** A port from the spec: absent (or 0, as Go writes "unset") → `dflt`; otherwise 1..65535 or a reason. */
@@ -125,16 +129,16 @@ export function predictorService(d: SeldonDeployment, p: PredictorSpec, ns: stri
   }
   const name = predictorServiceName(sdep, p, opts, specName);
   if (!isDns1035Label(name)) return badServiceName(name, `predictor "${p.name}":`);
-  if (opts.legacyServiceNaming) return { name, host: `${name}.${ns}`, httpPort: 8000, grpcPort: 5001 };
+  if (opts.legacyServiceNaming) return { name, host: hostOf(name, ns), httpPort: 8000, grpcPort: 5001 };
   if (isNoEngine(p)) {
     const ep = p.graph?.endpoint;
     const httpPort = specPort(ep?.httpPort, 9000, `predictor "${p.name}": graph.endpoint.httpPort`);
     if (typeof httpPort === 'string') return httpPort;
     const grpcPort = specPort(ep?.grpcPort, 9500, `predictor "${p.name}": graph.endpoint.grpcPort`);
     if (typeof grpcPort === 'string') return grpcPort;
-    return { name, host: `${name}.${ns}`, httpPort, grpcPort };
+    return { name, host: hostOf(name, ns), httpPort, grpcPort };
   }
-  return { name, host: `${name}.${ns}`, httpPort: opts.defaultHttpPort, grpcPort: opts.defaultGrpcPort };
+  return { name, host: hostOf(name, ns), httpPort: opts.defaultHttpPort, grpcPort: opts.defaultGrpcPort };
 }
 
 /** Where a predictor's explainer is served (REST only); a string is why it cannot be. */
@@ -148,9 +152,9 @@ export function explainerService(d: SeldonDeployment, p: PredictorSpec, ns: stri
       }
     }
   }
-  const name = hashedServiceName(`${d.metadata?.name ?? ''}-${p.name ?? ''}-explainer`);
+  const name = hashedServiceName(joined(d.metadata?.name ?? '', '-', p.name ?? '', '-explainer'));
   if (!isDns1035Label(name)) return badServiceName(name, `predictor "${p.name}": explainer`);
   const port = specPort(p.explainer?.endpoint?.service_port, 9000, `predictor "${p.name}": explainer.endpoint.service_port`);
   if (typeof port === 'string') return port;
-  return { name, host: `${name}.${ns}`, httpPort: port, grpcPort: null };
+  return { name, host: hostOf(name, ns), httpPort: port, grpcPort: null };
 }

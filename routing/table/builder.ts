@@ -20,13 +20,18 @@ import { FallbackDependents } from '../fallback/deps.js';
 import { buildGroup, comparePrecedence, deploymentKeyOf, describeMatch, groupKeyOf, ownRoutesOf } from './route-group.js';
 import type { SeldonDeployment } from '../seldon/deployment.js';
 import { Snapshots } from './snapshots.js';
+import { StringSets } from './string-sets.js';
+import { joined } from '../values/text.js';
 import type { DeploymentSteering } from '../steering/spec.js';
 import type { StickySpec } from '../steering/sticky.js';
 import type { Backend, CompileOptions, DeploymentReport, Gate, OAuthClient, OwnRoutes, RouteGroup, RouteTable } from '../types.js';
 
+/** A generated gRPC route's key in `grpcByIdentity`. */
+const identityKey = (namespace: string, seldon: string): string => joined(namespace, '\u0000', seldon);
+
 /** Which index a group lives in. */
 function indexOf(g: RouteGroup): { map: 'restByPrefix' | 'grpcByPrefix' | 'grpcByIdentity'; key: string } | { list: 'restRegex' | 'grpcRegex' } {
-  if (g.grpcIdentity) return { map: 'grpcByIdentity', key: `${g.grpcIdentity.namespace}\u0000${g.grpcIdentity.seldon}` };
+  if (g.grpcIdentity) return { map: 'grpcByIdentity', key: identityKey(g.grpcIdentity.namespace, g.grpcIdentity.seldon) };
   if (g.path.kind !== 'prefix') return { list: g.kind === 'rest' ? 'restRegex' : 'grpcRegex' };
   return { map: g.kind === 'rest' ? 'restByPrefix' : 'grpcByPrefix', key: g.path.prefix };
 }
@@ -72,14 +77,15 @@ export class TableBuilder {
   private readonly sources = new Map<string, SeldonDeployment>();
   private generation = 0;
   private readonly compiled = new Map<string, CompiledDeployment>();
-  /** group key → deployment key → that deployment's specs in the group. */
-  private readonly specs = new Map<string, Map<string, RouteSpec[]>>();
+  /** group key → the deployments with a route in the group (their specs there: `specsOf`). */
+  private readonly deploymentsOf = new StringSets<string>();
   private readonly groups = new Map<string, RouteGroup>();
-  private readonly groupsOfDeployment = new Map<string, Set<string>>();
+  /** deployment key → the group key of each of its compiled routes, in their order. */
+  private readonly routeGroups = new Map<string, readonly string[]>();
   private readonly indexKeys = {
-    restByPrefix: new Map<string, Set<string>>(),
-    grpcByPrefix: new Map<string, Set<string>>(),
-    grpcByIdentity: new Map<string, Set<string>>(),
+    restByPrefix: new StringSets<string>(),
+    grpcByPrefix: new StringSets<string>(),
+    grpcByIdentity: new StringSets<string>(),
   };
   private readonly restByPrefix = new Map<string, readonly RouteGroup[]>();
   private readonly grpcByPrefix = new Map<string, readonly RouteGroup[]>();
@@ -99,7 +105,7 @@ export class TableBuilder {
   private restDepths: readonly number[] = [];
   private grpcOdd: readonly number[] = [];
   /** seldon value → namespaces that may have a generated gRPC route for it (pruned on refresh). */
-  private readonly namespacesBySeldon = new Map<string, Set<string>>();
+  private readonly namespacesBySeldon = new StringSets<string>();
   private restRegex: readonly RouteGroup[] = [];
   private grpcRegex: readonly RouteGroup[] = [];
   private readonly reports = new Map<string, DeploymentReport>();
@@ -118,7 +124,7 @@ export class TableBuilder {
   /** Service key → deployments whose routes the external auth service checks and that make that Service. */
   private readonly checkedBy = new Map<string, Set<string>>();
   /** Service key → deployments with a route to it; and each deployment's Service keys. */
-  private readonly targeting = new Map<string, Set<string>>();
+  private readonly targeting = new StringSets<string>();
   private readonly targetsOf = new Map<string, readonly string[]>();
   private readonly dirtyServices = new Set<string>();
   /** Deployments that fall back to another, by the one they name (routing/fallback/deps.ts). */
@@ -151,8 +157,10 @@ export class TableBuilder {
     this.fallbackDeps.set(c.key, c.fallbackTo ?? []);
     if (c.steering) this.setSteering(c.key, c.steering);
     else this.setSteering(c.key, undefined);
-    const touched = new Set<string>();
-    // A deployment's specs share their match objects; the key is computed once per distinct match.
+    // A deployment's specs share their match objects; the key is computed once per distinct match,
+    // and kept once per distinct key (`distinct`: the one string each of its routes holds).
+    const keys: string[] = [];
+    const distinct = new Map<string, string>();
     let last: RouteSpec | undefined;
     let gk = '';
     for (const spec of c.routes) {
@@ -169,16 +177,16 @@ export class TableBuilder {
       ) {
         gk = groupKeyOf(spec);
         last = spec;
+        const seen = distinct.get(gk);
+        if (seen === undefined) {
+          distinct.set(gk, gk);
+          this.deploymentsOf.add(gk, c.key);
+          this.dirtyGroups.add(gk);
+        } else gk = seen;
       }
-      touched.add(gk);
-      let byDep = this.specs.get(gk);
-      if (!byDep) this.specs.set(gk, (byDep = new Map()));
-      let list = byDep.get(c.key);
-      if (!list) byDep.set(c.key, (list = []));
-      list.push(spec);
-      this.dirtyGroups.add(gk);
+      keys.push(gk);
     }
-    this.groupsOfDeployment.set(c.key, touched);
+    this.routeGroups.set(c.key, keys);
     this.dirtyDeployments.add(c.key);
     for (const client of c.clients) {
       let byDep = this.claims.get(client.clientId);
@@ -188,11 +196,7 @@ export class TableBuilder {
     }
     const targets = new Set<string>();
     for (const spec of c.routes) if (spec.target !== null) targets.add(spec.target);
-    for (const t of targets) {
-      let deps = this.targeting.get(t);
-      if (!deps) this.targeting.set(t, (deps = new Set()));
-      deps.add(c.key);
-    }
+    for (const t of targets) this.targeting.add(t, c.key);
     this.targetsOf.set(c.key, [...targets]);
     for (const svc of c.owned?.services ?? []) {
       let byDep = this.owners.get(svc);
@@ -217,7 +221,7 @@ export class TableBuilder {
     this.compiled.delete(key);
     this.fallbackDeps.clear(key);
     this.setSteering(key, undefined);
-    this.groupsOfDeployment.delete(key);
+    this.routeGroups.delete(key);
     this.reports.delete(key);
     this.reportSnapshots.touch(key);
   }
@@ -247,22 +251,27 @@ export class TableBuilder {
       if (deps && deps.size === 0) this.checkedBy.delete(svc);
       this.dirtyServices.add(svc);
     }
-    for (const t of this.targetsOf.get(key) ?? []) {
-      const deps = this.targeting.get(t);
-      deps?.delete(key);
-      if (deps && deps.size === 0) this.targeting.delete(t);
-    }
+    for (const t of this.targetsOf.get(key) ?? []) this.targeting.delete(t, key);
     this.targetsOf.delete(key);
     this.dirtyOwn.add(key);
-    const old = this.groupsOfDeployment.get(key);
+    const old = this.routeGroups.get(key);
     if (!old) return;
     for (const gk of old) {
-      const byDep = this.specs.get(gk);
-      byDep?.delete(key);
-      if (byDep && byDep.size === 0) this.specs.delete(gk);
+      this.deploymentsOf.delete(gk, key);
       this.dirtyGroups.add(gk);
     }
     this.dirtyDeployments.add(key);
+  }
+
+  /** The specs of group `gk`: each of its deployments' routes in it. */
+  private specsOf(gk: string): RouteSpec[] {
+    const specs: RouteSpec[] = [];
+    for (const dk of this.deploymentsOf.get(gk)) {
+      const routes = this.compiled.get(dk)!.routes;
+      const keys = this.routeGroups.get(dk)!;
+      for (let i = 0; i < keys.length; i++) if (keys[i] === gk) specs.push(routes[i]!);
+    }
+    return specs;
   }
 
   /** Rebuild what changed and return a new immutable table. */
@@ -282,8 +291,8 @@ export class TableBuilder {
     let regexTouched = false;
     // A Service whose OAuth owners changed: every route to it takes the new gate.
     for (const svc of this.dirtyServices) {
-      for (const dk of this.targeting.get(svc) ?? []) {
-        for (const gk of this.groupsOfDeployment.get(dk) ?? []) this.dirtyGroups.add(gk);
+      for (const dk of this.targeting.get(svc)) {
+        for (const gk of this.routeGroups.get(dk) ?? []) this.dirtyGroups.add(gk);
         this.dirtyOwn.add(dk);
         this.dirtyDeployments.add(dk);
       }
@@ -291,8 +300,7 @@ export class TableBuilder {
     this.dirtyServices.clear();
     for (const gk of this.dirtyGroups) {
       const old = this.groups.get(gk);
-      const byDep = this.specs.get(gk);
-      const group = byDep ? buildGroup(gk, [...byDep.values()].flat(), this.effective, this.stickyOf) : undefined;
+      const group = this.deploymentsOf.has(gk) ? buildGroup(gk, this.specsOf(gk), this.effective, this.stickyOf) : undefined;
       this.restRankedCount += rankedPrefix(group) - rankedPrefix(old);
       for (const g of [old, group]) {
         if (!g) continue;
@@ -301,9 +309,7 @@ export class TableBuilder {
         else touchedIndex[where.map].add(where.key);
         if (g.grpcIdentity) {
           touchedSeldon.add(g.grpcIdentity.seldon);
-          let nss = this.namespacesBySeldon.get(g.grpcIdentity.seldon);
-          if (!nss) this.namespacesBySeldon.set(g.grpcIdentity.seldon, (nss = new Set()));
-          nss.add(g.grpcIdentity.namespace);
+          this.namespacesBySeldon.add(g.grpcIdentity.seldon, g.grpcIdentity.namespace);
         }
         // A group's warnings belong to the report of every deployment with a route in it
         // (members are in id order, so one deployment's are adjacent: one key each).
@@ -319,20 +325,11 @@ export class TableBuilder {
       // when the group changes form (e.g. a generated gRPC route joins or leaves a custom copy).
       if (old) {
         const where = indexOf(old);
-        if (!('list' in where)) {
-          const set = this.indexKeys[where.map].get(where.key);
-          set?.delete(gk);
-          if (set && set.size === 0) this.indexKeys[where.map].delete(where.key);
-        }
+        if (!('list' in where)) this.indexKeys[where.map].delete(where.key, gk);
       }
       if (group) {
         const where = indexOf(group);
-        if (!('list' in where)) {
-          const keys = this.indexKeys[where.map];
-          let set = keys.get(where.key);
-          if (!set) keys.set(where.key, (set = new Set()));
-          set.add(gk);
-        }
+        if (!('list' in where)) this.indexKeys[where.map].add(where.key, gk);
       }
       if (group) this.groups.set(gk, group);
       else this.groups.delete(gk);
@@ -343,11 +340,11 @@ export class TableBuilder {
     let depthsTouched = false;
     for (const map of ['restByPrefix', 'grpcByPrefix', 'grpcByIdentity'] as const) {
       for (const k of touchedIndex[map]) {
-        const keys = this.indexKeys[map].get(k);
+        const has = this.indexKeys[map].has(k);
         const had = this[map].has(k);
-        if (!keys) this[map].delete(k);
-        else this[map].set(k, [...keys].map((gk) => this.groups.get(gk)!).sort(comparePrecedence));
-        if (map === 'restByPrefix' && had !== (keys !== undefined) && k.endsWith('/')) depthsTouched = this.countDepth(k, keys !== undefined ? 1 : -1) || depthsTouched;
+        if (!has) this[map].delete(k);
+        else this[map].set(k, [...this.indexKeys[map].get(k)].map((gk) => this.groups.get(gk)!).sort(comparePrecedence));
+        if (map === 'restByPrefix' && had !== has && k.endsWith('/')) depthsTouched = this.countDepth(k, has ? 1 : -1) || depthsTouched;
         this.snapshots[map].touch(k);
         if (!k.endsWith('/')) oddTouched[map] = true;
       }
@@ -429,13 +426,11 @@ export class TableBuilder {
 
   private refreshGrpcNamespaces(seldon: string): void {
     const namespaces: string[] = [];
-    const candidates = this.namespacesBySeldon.get(seldon) ?? new Set<string>();
-    for (const ns of candidates) {
-      const gks = this.indexKeys.grpcByIdentity.get(`${ns}\u0000${seldon}`);
-      if (!gks) candidates.delete(ns);
-      else if ([...gks].some((gk) => this.groups.get(gk)!.members.length > 0)) namespaces.push(ns);
+    for (const ns of [...this.namespacesBySeldon.get(seldon)]) {
+      const identity = identityKey(ns, seldon);
+      if (!this.indexKeys.grpcByIdentity.has(identity)) this.namespacesBySeldon.delete(seldon, ns);
+      else if ([...this.indexKeys.grpcByIdentity.get(identity)].some((gk) => this.groups.get(gk)!.members.length > 0)) namespaces.push(ns);
     }
-    if (candidates.size === 0) this.namespacesBySeldon.delete(seldon);
     if (namespaces.length) this.grpcNamespaces.set(seldon, namespaces.sort());
     else this.grpcNamespaces.delete(seldon);
     this.grpcNamespacesSnapshots.touch(seldon);
@@ -462,7 +457,7 @@ export class TableBuilder {
       else extra.push(`Service ${t} is claimed by several OAuth-gated deployments (${[...owners.keys()].sort().join(', ')}): routes to it refuse every token`);
     }
     extra.push(...this.fallbackDeps.missing(dk, (k) => (this.compiled.get(k)?.routes.length ?? 0) > 0));
-    for (const gk of this.groupsOfDeployment.get(dk) ?? []) {
+    for (const gk of new Set(this.routeGroups.get(dk))) {
       const g = this.groups.get(gk);
       if (!g) continue;
       for (const w of g.warnings) extra.push(`${describeMatch(g)}: ${w}`);

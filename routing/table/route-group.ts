@@ -124,6 +124,13 @@ export function comparePrecedence(a: RouteGroup, b: RouteGroup): number {
 
 const noSticky = (): null => null;
 
+/**
+ * The empty lists every group without mirrors, header constraints or warnings shares: a table holds a
+ * group per route for as long as it lives, and an empty array of its own costs each one 16 bytes or more.
+ */
+const NONE: readonly never[] = Object.freeze([]);
+const ownOrShared = <T>(list: readonly T[]): readonly T[] => (list.length === 0 ? NONE : list);
+
 /** A spec's match without its own `mapping` flag: a group is a Mapping's only when all its specs are. */
 function withoutMappingFlag(spec: RouteSpec): RouteMatch {
   // eslint-disable-next-line @typescript-eslint/no-unused-vars -- dropped on purpose
@@ -167,7 +174,7 @@ export function buildGroup(key: string, specs: readonly RouteSpec[], effective: 
   const warnings: string[] = [];
   const refused: Backend[] = [];
   let members: WeightedBackend[];
-  let cumulative: number[];
+  let cumulative: readonly number[];
   let passOn = 0;
   let kept = specs;
   if (mapping) {
@@ -203,11 +210,13 @@ export function buildGroup(key: string, specs: readonly RouteSpec[], effective: 
     cumulative = cumulativeOf(percents);
     if (warning) warnings.push(warning);
   }
-  const mirrors: Mirror[] = kept
-    .filter((s) => s.shadow)
-    .sort(byId)
-    .map((s) => ({ backend: effective(s), percent: s.weight ?? 100 }));
-  const headers: HeaderConstraint[] = [...first.headers].sort((a, b) => cmp(`${a.kind}:${constraintText(a)}`, `${b.kind}:${constraintText(b)}`));
+  const mirrors: readonly Mirror[] = ownOrShared(
+    kept
+      .filter((s) => s.shadow)
+      .sort(byId)
+      .map((s) => ({ backend: effective(s), percent: s.weight ?? 100 })),
+  );
+  const headers: readonly HeaderConstraint[] = first.headers.length === 0 ? NONE : [...first.headers].sort((a, b) => cmp(`${a.kind}:${constraintText(a)}`, `${b.kind}:${constraintText(b)}`));
   const steeredMember = members.find((m) => m.backend.steered);
   return {
     key,
@@ -226,7 +235,7 @@ export function buildGroup(key: string, specs: readonly RouteSpec[], effective: 
     passOn,
     ...(refused.length > 0 ? { refused } : {}),
     precedence: precedenceOf({ ...withoutMappingFlag(first), headers, ...(mapping ? { mapping: true as const } : {}) }),
-    warnings,
+    warnings: ownOrShared(warnings),
     steered: steeredMember !== undefined,
     sticky: steeredMember ? stickyOf(deploymentKeyOf(steeredMember.backend)) : null,
   };

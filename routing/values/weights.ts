@@ -46,15 +46,17 @@ export function normaliseWeights(weights: readonly (number | null)[]): Normalise
   return { percents: weights.map(() => 100 / n), warning: `all ${n} weights are 0: split equally` };
 }
 
-/** Running sums of percents, for one draw against cumulative shares. */
-export function cumulativeOf(percents: readonly number[]): number[] {
-  const out: number[] = [];
+/** The running sums of a group of one, which most groups are: one frozen list all of them share. */
+const ALL: readonly number[] = Object.freeze([100]);
+
+/**
+ * Running sums of percents, for one draw against cumulative shares. A list of its exact length (a
+ * list grown by `push` keeps room for 17 numbers, which a table keeps for each group as long as it lives).
+ */
+export function cumulativeOf(percents: readonly number[]): readonly number[] {
+  if (percents.length === 1 && percents[0] === 100) return ALL;
   let sum = 0;
-  for (const p of percents) {
-    sum += p;
-    out.push(sum);
-  }
-  return out;
+  return percents.map((p) => (sum += p));
 }
 
 /** Python's `round` (half to even), as Emissary rounds a weightless Mapping's share. */

@@ -19,6 +19,7 @@ import type { Backend, BreakerLimits, Protocol, RetryPolicy, RouteTable, Upstrea
 import { hedgePolicy, type HedgePolicy } from '../../../routing/hedge/config.js';
 import { UpstreamHedging } from '../../../gateway/upstream/hedging.js';
 import { Upstreams } from '../../../gateway/upstream/pools.js';
+import { retainedBytes } from '../../helpers/heap.js';
 
 const LIMITS: BreakerLimits = { maxConnections: 10, maxPendingRequests: 10, maxRequests: 10, maxRetries: 3 };
 
@@ -367,6 +368,18 @@ describe('registry: one entry per upstream key, retired when no route names it',
     const b2 = backend({ host: 'other.ns' });
     expect(reg.for(b2)).not.toBe(entryB);
     expect(reg.created).toBe(3);
+  });
+});
+
+describe('registry: the key it keeps for every backend of the table', () => {
+  it('is one flat string, not a tree of its parts (1,000 keys keep at most 150 bytes each)', () => {
+    // A worker's registries key every backend a sweep sees: 3,300 of them for the large scenario's table.
+    // Built with a template literal, a key stayed a tree of a dozen strings, about 376 bytes.
+    const backends = Array.from({ length: 1000 }, (_, i) => backend({ host: JSON.parse(`"model-${i}-main.team-${i % 50}"`) as string }));
+    const keys: string[] = [];
+    const perKey = retainedBytes(() => backends.map((b) => keys.push(upstreamKey(b, 'h2c')))) / backends.length;
+    expect(keys[7]).toBe('h2c://model-7-main.team-7:8000|10/10/10/3');
+    expect(perKey, `${Math.round(perKey)} bytes per key`).toBeLessThan(150);
   });
 });
 
