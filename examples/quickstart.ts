@@ -69,7 +69,8 @@ while (!gateway.ready()) await new Promise((r) => setTimeout(r, 20));
 const base = `http://localhost:${gateway.port}`;
 const admin = `http://localhost:${gateway.adminPort}`;
 const data = '{"data":{"ndarray":[[5.1,3.5,1.4,0.2]]}}';
-const curl = (path: string, extra = ''): string => `  curl -s ${extra}-H 'content-type: application/json' -d '${data}' ${base}${path}`;
+const v2Data = '{"inputs":[{"name":"input-0","shape":[1,4],"datatype":"FP64","data":[5.1,3.5,1.4,0.2]}]}';
+const curl = (path: string, extra = '', body = data): string => `  curl -s ${extra}-H 'content-type: application/json' -d '${body}' ${base}${path}`;
 const where = relative(process.cwd(), manifests);
 const curlLines = `  # a single model, and its explainer
 ${curl('/seldon/seldon/iris/api/v1.0/predictions')}
@@ -86,6 +87,10 @@ ${curl('/seldon/seldon/reviews/api/v1.0/predictions', '-i ')}
   # a bandit: traffic moves to the predictor earning the best reward (the demo sends rewards,
   # examples/bandit-rewards.ts); the answer's seldon-gateway-arm header is its attribution token
 ${curl('/seldon/seldon/recommender/api/v1.0/predictions', '-i ')}
+  # protocol translation: a 50/50 canary from Seldon's wrapper (main) to a v2 server (mlserver); a Seldon
+  # client gets Seldon's answer from both, a v2 client a v2 answer (x-seldon-translated: when translated)
+${curl('/seldon/seldon/wine/api/v1.0/predictions', '-i ')}
+${curl('/seldon/seldon/wine/v2/models/classifier/infer', '-i ', v2Data)}
   # OAuth, as Seldon's API front end: a token for the client 09-oauth.yaml registers, then a prediction
   TOKEN=$(curl -s -u iriskeyseldon:irissecret -d grant_type=client_credentials ${base}/oauth/token | sed 's/.*"access_token":"\\([^"]*\\)".*/\\1/')
   curl -s -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '${data}' ${base}/api/v0.1/predictions

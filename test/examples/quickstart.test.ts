@@ -116,6 +116,7 @@ function expectedModel(c: Curl): RegExp | undefined {
   if (p.startsWith('/seldon/seldon/churn/')) return /^seldon\/churn\/main$/;
   if (p.startsWith('/seldon/seldon/reviews/')) return /^seldon\/reviews\/(main|v2)$/;
   if (p.startsWith('/seldon/seldon/recommender/')) return /^seldon\/recommender\/(a|b|c)$/;
+  if (p.startsWith('/seldon/seldon/wine/')) return /^seldon\/wine\/(main|mlserver)$/;
   if (p.startsWith('/seldon/seldon/fraud/')) return c.headers.some(([k, v]) => k.toLowerCase() === 'x-region' && v === 'eu') ? /^seldon\/fraud-eu\/main$/ : /^seldon\/fraud\/main$/;
   return undefined;
 }
@@ -136,9 +137,9 @@ describe('the quick start (npm start): every curl line it prints answers 200 fro
   }, 30_000);
   afterAll(() => qs?.stop());
 
-  it('prints the curl lines once the gateway is ready: the seven model examples and the two admin lines', () => {
+  it('prints the curl lines once the gateway is ready: the nine model examples and the two admin lines', () => {
     expect(banner).toMatch(/seldon-gateway is ready on http:\/\/localhost:\d+/);
-    expect(curls.filter((c) => c.url.pathname.startsWith('/seldon/')).length, banner).toBe(7);
+    expect(curls.filter((c) => c.url.pathname.startsWith('/seldon/')).length, banner).toBe(9);
     expect(curls.filter((c) => !c.url.pathname.startsWith('/seldon/')).map((c) => c.url.pathname)).toEqual(['/routes', '/metrics']);
     for (const c of curls) if (c.url.pathname.startsWith('/seldon/')) expect(expectedModel(c), c.line).toBeDefined();
   });
@@ -155,7 +156,32 @@ describe('the quick start (npm start): every curl line it prints answers 200 fro
         expect(() => JSON.parse(res!.body.toString()) as unknown, 'a JSON answer').not.toThrow();
       }
     }
-    expect(seen.length).toBe(35);
+    expect(seen.length).toBe(45);
+  });
+
+  it("the translation example: each client gets its own protocol's answer from both models, translated exactly when the model speaks the other", async () => {
+    const [seldon, v2] = ['/seldon/seldon/wine/api/', '/seldon/seldon/wine/v2/'].map((p) => curls.find((c) => c.url.pathname.startsWith(p))!);
+    const answers = new Map<string, { translated: string | undefined; body: unknown }>();
+    // 50/50: until each client has met both models (200 sends without one is a chance of 2^-199).
+    for (let i = 0; i < 200 && answers.size < 4; i++) {
+      for (const [client, c] of [['seldon', seldon!] as const, ['v2', v2!] as const]) {
+        const res = await sendCurl(c, Number(c.url.port));
+        expect(res?.status, res?.body.toString()).toBe(200);
+        const model = headerValue(res!.headers, 'x-seldon-model')!;
+        answers.set(`${client} ${model}`, { translated: headerValue(res!.headers, 'x-seldon-translated'), body: JSON.parse(res!.body.toString()) });
+      }
+    }
+    const proba = expect.any(Number) as unknown;
+    expect(Object.fromEntries(answers)).toEqual({
+      // Seldon's wrapper (the mock) answers a Seldon client as it is, and the v2 server's answer comes back in its form.
+      'seldon seldon/wine/main': { translated: undefined, body: { data: { names: ['proba'], ndarray: [[proba]] }, meta: { requestPath: { 'seldon/wine/main': expect.any(String) } } } },
+      'seldon seldon/wine/mlserver': { translated: 'seldon->v2', body: { data: { names: ['proba'], ndarray: [[proba]] }, meta: { tags: { served_by: 'seldon/wine/mlserver' } } } },
+      'v2 seldon/wine/main': {
+        translated: 'v2->seldon',
+        body: { model_name: 'classifier', parameters: { requestPath: { 'seldon/wine/main': expect.any(String) } }, outputs: [{ name: 'output-0', shape: [1, 1], datatype: 'FP64', data: [proba] }] },
+      },
+      'v2 seldon/wine/mlserver': { translated: undefined, body: expect.objectContaining({ model_name: 'classifier', outputs: [{ name: 'proba', shape: [1, 1], datatype: 'FP64', data: [proba] }] }) },
+    });
   });
 
   it('the rollout example progresses and the bandit example records rewards, with the traffic the quick start sends', async () => {
