@@ -18,6 +18,8 @@
  *   --vs-main F     instead of the peers, an interleaved A/B of this build's gateway against the one
  *                   at F (another build's dist/gateway/main.js): per-round CPU per request, the
  *                   spread of the rounds, and a verdict
+ *   --vs-node-args A  the node flags of the --vs-main gateway (default: BENCH_GATEWAY_NODE_ARGS, as this
+ *                   build's); with --vs-main dist/gateway/main.js, an A/B of one build under two sets of flags
  *
  * Closed loop (wrk -t1, or autocannon when wrk is absent) on core 0, the proxies and the backend on
  * core 1; CPU per request is each proxy's process tree utime+stime from /proc over the requests it
@@ -59,6 +61,7 @@ const { values: argv } = parseArgs({
     'grpc-kib': { type: 'string', default: '1024' },
     'vs-main': { type: 'string' },
     'vs-label': { type: 'string', default: 'other build' },
+    'vs-node-args': { type: 'string' },
   },
 });
 const LARGE = argv.shape === 'large';
@@ -69,6 +72,7 @@ const SECONDS = Number(argv.seconds ?? (argv.quick ? 3 : 5));
 const CONNS = (argv.conns ?? (LARGE ? '16' : argv.quick || AB ? '64' : '16,64,256')).split(',').map(Number);
 /** Node flags of the gateways, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` for a profile under the load. */
 const NODE_ARGS = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+const VS_NODE_ARGS = argv['vs-node-args'] === undefined ? NODE_ARGS : argv['vs-node-args'].split(/\s+/).filter(Boolean);
 const LOAD_CPU = 0;
 const SERVER_CPU = 1;
 const MIB = 1 << 20;
@@ -268,7 +272,8 @@ async function runCase(c: Case, tmp: string, manifests: string, upstreams: reado
     for (const [key, label, main] of gateways) {
       const old = servers.get(key);
       if (old) await stopServer(old);
-      const g = await startGateway(key, { log: join(tmp, `${key}.log`), cpu: SERVER_CPU, manifests, upstreams, backendPort, nodeArgs: NODE_ARGS, main, args: ['--access-log', 'off'] });
+      const nodeArgs = key === 'vs' ? VS_NODE_ARGS : NODE_ARGS;
+      const g = await startGateway(key, { log: join(tmp, `${key}.log`), cpu: SERVER_CPU, manifests, upstreams, backendPort, nodeArgs, main, args: ['--access-log', 'off'] });
       // Its first answers can take seconds on a busy machine (a 2 s probe each): asked for up to 20 s.
       const deadline = Date.now() + 20_000;
       while (!(await answers(g.port)())) if (Date.now() > deadline) throw new Error(`${key} does not answer ${path}:\n${g.server.output().slice(-2000)}`);
