@@ -13,6 +13,9 @@
  * the models' own CPU is not the gateway's. Every answer is checked: status, `x-seldon-translated` where it must be.
  *
  *   npx vite-node load/scenarios/translate-route.ts [--rounds 5] [--requests-small 3000] [--requests-medium 300] [--requests-large 12] [--concurrency 4] [--only 150528]
+ *     [--transport REST] [--node-args "--cpu-prof --cpu-prof-dir=/tmp/p"]
+ *
+ * `--node-args`: node flags for the gateway (its workers inherit them), e.g. a CPU profile or `--trace-gc` of the route.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -38,6 +41,8 @@ const { values: opts } = parseArgs({
     'requests-large': { type: 'string', default: '12' },
     only: { type: 'string', default: '' },
     concurrency: { type: 'string', default: '4' },
+    transport: { type: 'string', default: '' },
+    'node-args': { type: 'string', default: '' },
   },
 });
 const ROUNDS = Number(opts.rounds);
@@ -188,7 +193,12 @@ runMain('translate-route', async () => {
   writeFileSync(join(dir, 'translated-fp32.json'), sdep('translated-fp32', 'v2', { 'seldon.io/gateway-protocol': '{"datatype": "FP32"}' }));
   writeFileSync(join(dir, 'plain.json'), sdep('plain', 'seldon'));
   const resolve = (d: string): string[] => ['--resolve', `${d}-main.m:8000=127.0.0.1:${rest.port}`, '--resolve', `${d}-main.m:5001=127.0.0.1:${g.port}`];
-  const gw = await startGateway('gateway', { log: join(dir, 'gateway.log'), manifests: dir, args: [...resolve('translated'), ...resolve('translated-fp32'), ...resolve('plain')] });
+  const gw = await startGateway('gateway', {
+    log: join(dir, 'gateway.log'),
+    manifests: dir,
+    nodeArgs: (opts['node-args'] ?? '').split(' ').filter((a) => a !== ''),
+    args: [...resolve('translated'), ...resolve('translated-fp32'), ...resolve('plain')],
+  });
   atCleanup(() => void gw.stop());
   const pool = new Pool(`http://127.0.0.1:${gw.port}`, { connections: CONCURRENCY, pipelining: 1 });
   const client = new grpc.Client(`127.0.0.1:${gw.port}`, grpc.credentials.createInsecure());
@@ -222,7 +232,7 @@ runMain('translate-route', async () => {
 
   const rows: string[][] = [];
   for (const s of SIZES) {
-    for (const transport of ['REST', 'gRPC'] as const) {
+    for (const transport of (['REST', 'gRPC'] as const).filter((t) => !opts.transport || t === opts.transport)) {
       const one = (d: string): (() => Promise<void>) => (transport === 'REST' ? restOne(d, s.restRequest) : grpcOne(d, s.grpcRequest));
       const routes = [one('plain'), one(s.deployment)];
       // Warm both routes (the JIT, the pools, the model's metadata fetched and found UNIMPLEMENTED or 404): the large size's few are enough.
@@ -259,6 +269,7 @@ runMain('translate-route', async () => {
     counter(m, 'seldon_gateway_protocol_translations_total', { deployment: 'translated-fp32', result: 'ok' });
   client.close();
   await pool.close();
+  process.stdout.write(`gateway log (its stderr, --trace-gc's lines): ${join(dir, 'gateway.log')}\n`);
   process.stdout.write(table(['route and size', 'client body bytes', 'untranslated µs/req', 'translated µs/req', 'added µs/req', 'ratio (median)', 'ratio range'], rows) + '\n');
   process.stdout.write(
     `\n${buildInfo(GATEWAY_MAIN)}; Node ${process.version}; the gateway's process tree CPU per request, ${ROUNDS} rounds of one window per route (alternating which goes first), ${CONCURRENCY} at a time; ${counted} translations counted ok.\n`,
