@@ -112,6 +112,8 @@ export function varint64Bytes(v: bigint, out: number[]): void {
 
 /** Typed arrays hold numbers in the platform's byte order: little-endian almost everywhere, protobuf's own. */
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+/** Up to this many, floats are read and written one by one: a typed array's set-up costs more than a few element reads (a 1×4 tensor). */
+const FEW_FLOATS = 16;
 
 /**
  * Each little-endian double (`width` 8) or float (4) of b[start, end) pushed onto `out` (the length a
@@ -120,7 +122,7 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
  */
 export function readPackedFloats(b: Buffer, start: number, end: number, width: 4 | 8, out: number[]): void {
   const n = (end - start) / width;
-  if (!LITTLE_ENDIAN) {
+  if (!LITTLE_ENDIAN || n <= FEW_FLOATS) {
     for (let i = start; i < end; i += width) out.push(width === 8 ? b.readDoubleLE(i) : b.readFloatLE(i));
     return;
   }
@@ -196,7 +198,7 @@ export class ProtoWriter {
   /** A packed repeated double (`width` 8) or float (4) field. */
   packedFloats(field: number, values: readonly number[], width: 4 | 8): this {
     if (values.length === 0) return this;
-    if (LITTLE_ENDIAN) {
+    if (LITTLE_ENDIAN && values.length > FEW_FLOATS) {
       // The typed array converts in one native pass; its memory is the little-endian payload.
       const a = width === 8 ? new Float64Array(values) : new Float32Array(values);
       return this.bytes(field, Buffer.from(a.buffer, a.byteOffset, a.byteLength));
