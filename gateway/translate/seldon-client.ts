@@ -12,7 +12,7 @@ import { MAX_EMPTY_LISTS, checkCount, checkShape, flatten } from './tensor.js';
 import { JsonOut } from './json-out.js';
 import { smallTensorDoc, writeFlatInto, writeNestedInto } from './tensor-json.js';
 import { defaultNameCount, writeDefaultNames } from './default-names.js';
-import { asWritten, metaJson, seldonRequestMeta, sortedParamsJson, paramsJson, v2AnswerTags, type Params } from './meta-params.js';
+import { asWritten, metaJson, paramsJson, seldonRequestMeta, sortedParamsJson, v2AnswerTags, type Params } from './meta-params.js';
 
 /** What the answer's translation needs to know of the request. */
 export interface SeldonForm {

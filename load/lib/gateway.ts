@@ -97,6 +97,11 @@ export async function metricsText(admin: number): Promise<string> {
   }
 }
 
+/** Node flags given as one string (`--node-args`, BENCH_GATEWAY_NODE_ARGS): split on whitespace, none when absent. */
+export function nodeArgsOf(text: string | undefined): string[] {
+  return (text ?? '').split(/\s+/).filter((a) => a !== '');
+}
+
 /** Sum of a metric's samples (with labels or without) whose labels include every `want` pair. */
 export function counter(text: string, metric: string, want: Record<string, string> = {}): number {
   let sum = 0;

@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { sdep, writeManifests } from '../lib/bench-table.js';
 import { atCleanup, hasTaskset, pinSelf, runMain, startAnnounced, viteNode } from '../lib/children.js';
-import { counter, GATEWAY_MAIN, metricsText, startGateway } from '../lib/gateway.js';
+import { counter, GATEWAY_MAIN, metricsText, nodeArgsOf, startGateway } from '../lib/gateway.js';
 import { freePort } from '../lib/http.js';
 import { grpcProxyConf, nginxBinary, startNginx } from '../lib/nginx.js';
 import { callLoops, connect, PREDICT_REQUEST, routeMetadata, type CallsResult } from '../lib/grpc.js';
@@ -116,7 +116,7 @@ async function main(): Promise<void> {
     writeManifests(join(dir, 'bench.yaml'), [sdep('bench', 'load', undefined, [{ name: 'default' }])]);
     const upstream = 'bench-default.load:5001';
     if (!existsSync(GATEWAY_MAIN)) throw new Error(`${GATEWAY_MAIN} is missing: run npm run build`);
-    const nodeArgs = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+    const nodeArgs = nodeArgsOf(process.env.BENCH_GATEWAY_NODE_ARGS);
     const compiled = async (name: string, args: string[], main?: string): Promise<Target> => {
       const g = await startGateway(name, {
         log: join(dir, `${name}.log`),

@@ -33,7 +33,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { generateManifests, MEASURED, predictionPath, sdep, SMALL_BODY, tensorJson, writeManifests } from '../lib/bench-table.js';
 import { runMain, runToEnd, sleep, startScript, stopServer, which, type Spawned } from '../lib/children.js';
-import { GATEWAY_MAIN, restUpstreams, startGateway } from '../lib/gateway.js';
+import { GATEWAY_MAIN, nodeArgsOf, restUpstreams, startGateway } from '../lib/gateway.js';
 import { predictFrame } from '../lib/grpc.js';
 import { nameAt, readPerfMap } from '../lib/perf-map.js';
 import { descendants } from '../lib/proc.js';
@@ -68,7 +68,7 @@ const MAINS = [...(argv.main ?? [GATEWAY_MAIN]), ...(argv['vs-main'] ? [argv['vs
 const N = Number(argv.requests);
 const WARMUP = Number(argv.warmup);
 const CONNS = Number(argv.conns);
-const NODE_ARGS = argv['node-args'].split(/\s+/).filter(Boolean);
+const NODE_ARGS = nodeArgsOf(argv['node-args']);
 const BODY_BYTES = Number(argv['body-bytes']);
 if (argv.direction !== 'requests' && argv.direction !== 'answers') throw new Error('--direction is requests or answers');
 const BODY = BODY_BYTES > 0 && argv.direction === 'requests' ? tensorJson(BODY_BYTES) : SMALL_BODY;

@@ -33,7 +33,7 @@ import { generateManifests, MEASURED, predictionPath, sdep, SMALL_BODY, tensorJs
 import { atCleanup, pinSelf, runMain, startScript, stopServer, which, type Spawned } from '../lib/children.js';
 import { ClosedLoop, type LoadResult } from '../lib/closed-loop.js';
 import { caddyBinary, startCaddyProxy } from '../lib/caddy.js';
-import { buildInfo, GATEWAY_MAIN, restUpstreams, startGateway } from '../lib/gateway.js';
+import { buildInfo, GATEWAY_MAIN, nodeArgsOf, restUpstreams, startGateway } from '../lib/gateway.js';
 import { predictFrame } from '../lib/grpc.js';
 import { H2Load, h2loadBinary } from '../lib/h2load.js';
 import { haproxyBinary, startHaproxyProxy } from '../lib/haproxy.js';
@@ -71,8 +71,8 @@ const ROUNDS = Number(argv.rounds ?? (AB ? (argv.quick ? 6 : 10) : argv.quick ? 
 const SECONDS = Number(argv.seconds ?? (argv.quick ? 3 : 5));
 const CONNS = (argv.conns ?? (LARGE ? '16' : argv.quick || AB ? '64' : '16,64,256')).split(',').map(Number);
 /** Node flags of the gateways, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` for a profile under the load. */
-const NODE_ARGS = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
-const VS_NODE_ARGS = argv['vs-node-args'] === undefined ? NODE_ARGS : argv['vs-node-args'].split(/\s+/).filter(Boolean);
+const NODE_ARGS = nodeArgsOf(process.env.BENCH_GATEWAY_NODE_ARGS);
+const VS_NODE_ARGS = argv['vs-node-args'] === undefined ? NODE_ARGS : nodeArgsOf(argv['vs-node-args']);
 const LOAD_CPU = 0;
 const SERVER_CPU = 1;
 const MIB = 1 << 20;

@@ -48,7 +48,7 @@ import { parseArgs } from 'node:util';
 import { request } from 'undici';
 import { parseDuration } from '../../gateway/config/values.js';
 import { atCleanup, hasTaskset, nodeScript, pinSelf, runMain, sleep, startAnnounced, waitFor } from '../lib/children.js';
-import { buildInfo, GATEWAY_MAIN, startGateway } from '../lib/gateway.js';
+import { buildInfo, GATEWAY_MAIN, nodeArgsOf, startGateway } from '../lib/gateway.js';
 import { foreignPct, machineTicks, treeSeconds } from '../lib/proc.js';
 import { log } from '../lib/report.js';
 import type { SoakFailure, SoakLoadConfig, StreamCounts, StreamName } from '../lib/soak-load.js';
@@ -105,7 +105,7 @@ runMain('soak', async () => {
     log: join(dir, 'gateway.log'),
     cpu: pin ? 1 : undefined,
     kubeconfig: writeKubeconfig(dir, api),
-    nodeArgs: [...(oldSpace > 0 ? [`--max-old-space-size=${oldSpace}`] : []), ...values['node-args'].split(' ').filter(Boolean)],
+    nodeArgs: [...(oldSpace > 0 ? [`--max-old-space-size=${oldSpace}`] : []), ...nodeArgsOf(values['node-args'])],
     main: values.main,
     workers: Number(values.workers),
     args: ['--access-log', 'off', ...(values['series-grace'] ? ['--series-grace', values['series-grace']] : [])],

@@ -34,7 +34,7 @@ import { parseArgs } from 'node:util';
 import { generateManifests, MEASURED, predictionPath } from '../lib/bench-table.js';
 import { atCleanup, pinned, pinSelf, runMain, runToEnd, startScript, which } from '../lib/children.js';
 import { ClosedLoop } from '../lib/closed-loop.js';
-import { counter, metricsText, restUpstreams, startGateway } from '../lib/gateway.js';
+import { counter, metricsText, nodeArgsOf, restUpstreams, startGateway } from '../lib/gateway.js';
 import { freePort, postStatus } from '../lib/http.js';
 import { measure, quietMedian, type Accounted, type Target } from '../lib/measure.js';
 import { nginxBinary, proxyConf, startBackend, startNginx } from '../lib/nginx.js';
@@ -184,7 +184,7 @@ async function main(): Promise<void> {
     manifests,
     upstreams,
     backendPort,
-    nodeArgs: (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean),
+    nodeArgs: nodeArgsOf(process.env.BENCH_GATEWAY_NODE_ARGS),
     node: SERVER_NODE,
     env: { SELDON_GATEWAY_TLS_CERT: pair.cert, SELDON_GATEWAY_TLS_KEY: pair.key, SELDON_GATEWAY_TLS_ALLOW_CLEARTEXT: 'true', SELDON_GATEWAY_ACCESS_LOG: 'off' },
   });

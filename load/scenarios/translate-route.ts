@@ -29,7 +29,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { Pool } from 'undici';
 import { PROTO_DIR } from '../../test/fixtures/grpc-backend.js';
 import { atCleanup, runMain } from '../lib/children.js';
-import { GATEWAY_MAIN, buildInfo, counter, metricsText, startGateway } from '../lib/gateway.js';
+import { GATEWAY_MAIN, buildInfo, counter, metricsText, nodeArgsOf, startGateway } from '../lib/gateway.js';
 import { treeSeconds } from '../lib/proc.js';
 import { median, table } from '../lib/report.js';
 
@@ -196,7 +196,7 @@ runMain('translate-route', async () => {
   const gw = await startGateway('gateway', {
     log: join(dir, 'gateway.log'),
     manifests: dir,
-    nodeArgs: (opts['node-args'] ?? '').split(' ').filter((a) => a !== ''),
+    nodeArgs: nodeArgsOf(opts['node-args']),
     args: [...resolve('translated'), ...resolve('translated-fp32'), ...resolve('plain')],
   });
   atCleanup(() => void gw.stop());
