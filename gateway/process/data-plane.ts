@@ -438,9 +438,9 @@ export class DataPlane {
     if (!this.stores.redis && !cluster.isWorker) this.rewardSink = sink;
   }
 
-  /** Register the own routes, then listen: the public port (and --oauth-port), --grpc-port. */
+  /** Say Node's server listens, then listen: the public port (and --oauth-port), --grpc-port. */
   async listen(): Promise<void> {
-    await this.own.ready();
+    this.own.ready();
     // Ready only when warm: the shared store connected with its scripts on every primary, so the first requests decide through it (or known down: fallback, as ever; docs/redis.md#readiness).
     const redis = this.stores.redis;
     if (redis !== undefined) {

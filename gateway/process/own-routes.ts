@@ -1,17 +1,23 @@
 /**
  * The gateway's own routes on the public port, and Node's HTTP/1.1 server that carries them:
  * fastify serves exactly the OAuth front end's token endpoint (`/oauth/token`) and the probes
- * (`/ping`, `/ready`); every other method and path on its server goes to the proxy, bodies unread,
+ * (`/ping`, `/ready`); every other method and path on its router goes to the proxy, bodies unread,
  * and nothing on the public port answers in fastify's words (the proxy's JSON, or the gateway's
- * own error body). Built at construction (fastify makes its server synchronously); `ready()` is
- * awaited when the data plane listens.
+ * own error body).
+ *
+ * fastify is loaded at the first request for one of these routes, not before: with ajv, avvio and
+ * find-my-way it is about 5.5 MB of a worker's live heap, which every full collection marks again
+ * (load/README.md, large: on gRPC's 1 MiB row the collector's threads are the gateway's largest
+ * excess over a Node floor), and Kubernetes probes the admin port, not these. Node's HTTP/1.1 server
+ * is the gateway's own from the start; fastify gets one that never listens.
  */
 import type { Server as HttpServer } from 'node:http';
 import { createServer as createHttpServer } from '../wire/node-http.js';
 import type net from 'node:net';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { EdgeConfig } from '../config/edge.js';
 import { errorBody, type GatewayReason } from '../edge/errors.js';
+import { sendError } from '../edge/http-answer.js';
 import type { RestRequest, RestResponse } from '../edge/rest-exchange.js';
 import type { H2Request, H2Response } from '../edge/h2-exchange.js';
 import type { Http1Edge } from '../edge/http1-edge.js';
@@ -47,21 +53,57 @@ export interface OwnRoutesDeps {
 }
 
 export class OwnRoutes {
-  readonly app: FastifyInstance;
   /** Node's HTTP/1.1 server (it never listens itself: the public listener hands it sockets). */
   readonly http1: NodeServer;
-  /** fastify's handler of the own routes, for HTTP/1.1 and HTTP/2 requests alike. */
-  readonly handler: OwnRoutesHandler;
+  /** fastify's handler, once loaded. */
+  private served: OwnRoutesHandler | undefined;
+  private loading: Promise<FastifyInstance> | undefined;
 
-  constructor(d: OwnRoutesDeps) {
-    let http1: NodeServer | undefined;
-    let handler: OwnRoutesHandler | undefined;
-    // fastify owns the HTTP/1.1 server and its lifecycle; proxied paths bypass its router and
-    // body parsing (a proxy must not parse or buffer what it forwards).
-    this.app = Fastify({
+  constructor(private readonly d: OwnRoutesDeps) {
+    const c = d.edge;
+    this.http1 = createHttpServer(
+      {
+        // Its requests and responses are the REST exchange's (edge/node-exchange.ts).
+        ...NODE_EXCHANGE,
+        keepAliveTimeout: c.connectionIdleMs ?? KEEP_ALIVE_TIMEOUT_MS,
+        // Checked in edge/refusals.ts, so that the 400 has the gateway's JSON body.
+        requireHostHeader: false,
+        headersTimeout: c.clientHeaderTimeoutMs,
+        requestTimeout: c.clientRequestTimeoutMs,
+        maxHeaderSize: c.maxHeaderBytes,
+        // How often Node checks the two timeouts above (its default, 30 s, would blur them).
+        connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(c.clientHeaderTimeoutMs / 4))),
+        shouldUpgradeCallback: d.upgrades.should,
+      },
+      d.http1Edge.request,
+    );
+    // One over the limit, so that edge/refusals.ts can tell a request that reached it (Node drops the rest silently).
+    this.http1.maxHeadersCount = c.maxHeadersCount + 1;
+    // The gateway answers parse errors itself (Node's default would answer 400 on top of an answer in flight).
+    this.http1.on('clientError', d.http1Edge.clientError);
+    this.http1.on('connect', d.http1Edge.connect);
+    this.http1.on('upgrade', d.upgrades.upgrade);
+  }
+
+  /** The own routes, for HTTP/1.1 and HTTP/2 requests alike: fastify's handler, loaded at the first. */
+  readonly handler: OwnRoutesHandler = (req, res) => {
+    if (this.served !== undefined) return this.served(req, res);
+    // Node keeps the body until it is read, over either HTTP version: the request waits whole.
+    this.app().then(
+      () => this.served!(req, res),
+      () => sendError(req, res, 500, 'INTERNAL_ERROR', 'the gateway failed to handle this request'),
+    );
+  };
+
+  private app(): Promise<FastifyInstance> {
+    return (this.loading ??= this.load());
+  }
+
+  private async load(): Promise<FastifyInstance> {
+    const { default: Fastify } = await import('fastify');
+    const d = this.d;
+    const app = Fastify({
       logger: false,
-      // The gateway answers parse errors itself (fastify's default would answer 400 on top of an answer in flight).
-      clientErrorHandler: d.http1Edge.clientError,
       // Nothing on the public port answers in fastify's words: a URL its router cannot decode
       // is the proxy's to answer (a 404 or 400 in the gateway's JSON, as without the front end).
       frameworkErrors: (_err, req, reply) => {
@@ -70,40 +112,17 @@ export class OwnRoutes {
       },
       // While it closes, fastify would answer 503 with a body of its own: requests are served as before.
       return503OnClosing: false,
+      // fastify routes what the gateway's server hands it; its own server never listens.
       serverFactory: (h) => {
-        const c = d.edge;
-        http1 = createHttpServer(
-          {
-            // Its requests and responses are the REST exchange's (edge/node-exchange.ts).
-            ...NODE_EXCHANGE,
-            keepAliveTimeout: c.connectionIdleMs ?? KEEP_ALIVE_TIMEOUT_MS,
-            // Checked in edge/refusals.ts, so that the 400 has the gateway's JSON body.
-            requireHostHeader: false,
-            headersTimeout: c.clientHeaderTimeoutMs,
-            requestTimeout: c.clientRequestTimeoutMs,
-            maxHeaderSize: c.maxHeaderBytes,
-            // How often Node checks the two timeouts above (its default, 30 s, would blur them).
-            connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(c.clientHeaderTimeoutMs / 4))),
-            shouldUpgradeCallback: d.upgrades.should,
-          },
-          d.http1Edge.request,
-        );
         // fastify serves HTTP/2 compatibility objects as it serves Node's (its types name Node's only).
-        handler = h as OwnRoutesHandler;
-        // One over the limit, so that edge/refusals.ts can tell a request that reached it (Node drops the rest silently).
-        http1.maxHeadersCount = c.maxHeadersCount + 1;
-        http1.on('connect', d.http1Edge.connect);
-        http1.on('upgrade', d.upgrades.upgrade);
-        return http1;
+        this.served = h as OwnRoutesHandler;
+        return createHttpServer();
       },
     });
-    // fastify made its server above, synchronously.
-    this.http1 = http1!;
-    this.handler = handler!;
-    this.oauthRoutes(d.oauth, d.trusts);
-    this.proxied(d.proxy);
+    this.oauthRoutes(app, d.oauth, d.trusts);
+    this.proxied(app, d.proxy);
     // Whatever else fails in fastify: the gateway's JSON error, never fastify's text.
-    this.app.setErrorHandler(async (err: { statusCode?: number }, _req, reply) => {
+    app.setErrorHandler(async (err: { statusCode?: number }, _req, reply) => {
       const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
       const [reason, info]: [GatewayReason, string] =
         status === 413
@@ -116,11 +135,13 @@ export class OwnRoutes {
         .type('application/json')
         .send(errorBody(status, reason, info));
     });
+    await app.ready();
+    return app;
   }
 
   /** The OAuth front end (docs/routing.md#oauth-front-end), routed here only while some client is registered; and the probes. */
-  private oauthRoutes(oauth: OAuth, trusts: (socket: net.Socket) => boolean): void {
-    void this.app.register(async (scope) => {
+  private oauthRoutes(app: FastifyInstance, oauth: OAuth, trusts: (socket: net.Socket) => boolean): void {
+    void app.register(async (scope) => {
       scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 64 * 1024 }, (_req, body, done) => {
         done(null, Object.fromEntries(new URLSearchParams(body as string)));
       });
@@ -146,8 +167,8 @@ export class OwnRoutes {
    * Other methods and paths on fastify's server are the proxy's, their bodies unread (a no-op
    * content-type parser: fastify's would answer 415 or a JSON parse error in its own words).
    */
-  private proxied(proxy: (req: RestRequest, res: RestResponse) => void): void {
-    void this.app.register(async (scope) => {
+  private proxied(app: FastifyInstance, proxy: (req: RestRequest, res: RestResponse) => void): void {
+    void app.register(async (scope) => {
       scope.removeAllContentTypeParsers();
       scope.addContentTypeParser('*', (_req, _payload, done) => done(null));
       const toProxy = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
@@ -159,9 +180,8 @@ export class OwnRoutes {
     });
   }
 
-  /** Register everything; then say Node's server is listening (it is, through the public listener). */
-  async ready(): Promise<void> {
-    await this.app.ready();
+  /** Say Node's server is listening (it is, through the public listener). */
+  ready(): void {
     // This server never listens itself (the public listener hands it sockets), so Node would never
     // start what 'listening' starts: connection tracking and the checks behind headersTimeout and
     // requestTimeout (and closeIdleConnections, used by drain). Say it is listening: it is, through
@@ -172,6 +192,9 @@ export class OwnRoutes {
   async close(): Promise<void> {
     // Stops Node's connection checks (started by hand in ready()).
     this.http1.close();
-    await this.app.close().catch(() => undefined);
+    const app = await this.loading?.catch(() => undefined);
+    // fastify's onClose closes the OAuth front end; without fastify it is closed here.
+    if (app === undefined) this.d.oauth.close();
+    else await app.close().catch(() => undefined);
   }
 }

@@ -5,7 +5,8 @@
  * local_reply_config over its local replies); the gate's refusal as a request's would read; the
  * model's answer head with the Mapping's answer edits.
  */
-import http, { type IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import { STATUS_CODES } from '../wire/node-http.js';
 import type { Socket } from 'node:net';
 import type { Deny } from '../auth/gate.js';
 import { lingeringClose } from '../edge/lingering-close.js';
@@ -19,7 +20,7 @@ export const serverLine = (server: string | undefined): string => (server === un
 
 /** A whole answer of `status` (`fields` with its Content-Length), then the lingering close. */
 export function writeWhole(socket: Socket, status: number, fields: readonly string[], body: Buffer, server: string | undefined): void {
-  let head = `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}\r\n`;
+  let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n`;
   for (let i = 0; i < fields.length; i += 2) head += `${fields[i]}: ${fields[i + 1]}\r\n`;
   socket.write(`${head}${serverLine(server)}connection: close\r\n\r\n`, 'latin1');
   socket.write(body);

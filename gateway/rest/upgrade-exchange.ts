@@ -22,7 +22,8 @@
  * Each upgrade is counted once, by the status the client got, and logged once its connection closes;
  * its endpoint is told how the attempt went (forward/outcome.ts), as a plain request's is.
  */
-import http, { type IncomingMessage } from 'node:http';
+import type { ClientRequest, IncomingMessage } from 'node:http';
+import { request as httpRequest } from '../wire/node-http.js';
 import type { Socket } from 'node:net';
 import tls from 'node:tls';
 import type { Allow, Deny, Gatekeeper } from '../auth/gate.js';
@@ -90,7 +91,7 @@ export class UpgradeExchange {
   private received = 0;
   private sent = 0;
   private requestId: string | undefined;
-  private upstream: http.ClientRequest | undefined;
+  private upstream: ClientRequest | undefined;
   private readonly logEnd: UpgradeEnd | undefined;
   /** Admitted by the upstream's breaker: its request slot (and the endpoint's count), given back once when the client's connection closes. */
   private admitted: { readonly pool: UpstreamPool; readonly endpoint: Endpoint } | undefined;
@@ -308,9 +309,9 @@ export class UpgradeExchange {
     };
     // A TLS upstream is dialled as its requests' connections are (upstream/pools.ts `tlsFor`: the same trust, client certificate and SNI).
     const secure = this.d.upstreams.tlsFor(b);
-    let upstream: http.ClientRequest;
+    let upstream: ClientRequest;
     try {
-      upstream = http.request({
+      upstream = httpRequest({
         host: endpoint.host,
         port: endpoint.port,
         method: req.method,

@@ -8,4 +8,4 @@ import { createRequire } from 'node:module';
 
 const http = createRequire(import.meta.url)('node:http') as typeof import('node:http');
 
-export const { STATUS_CODES, createServer, IncomingMessage, ServerResponse } = http;
+export const { STATUS_CODES, createServer, request, IncomingMessage, ServerResponse } = http;

@@ -2,23 +2,27 @@
  * Each process loads what its role and flags need, and nothing more (process/cluster.ts: "each role loads its
  * own plane"): the real CLI with two workers, every module each process loads recorded by a load hook
  * (test/fixtures/module-trace.mjs). Without --log-sinks no process loads payload logging; without --redis-url
- * none loads ioredis; with --log-sinks the workers load the writers and the primary its side of them.
+ * none loads ioredis; with --log-sinks the workers load the writers and the primary its side of them. No process
+ * loads Node's own undici (the gateway never uses it), and a worker loads fastify only when a request for its own
+ * routes (the OAuth front end's token endpoint, /ping, /ready) comes: every full collection marks what a worker holds.
  */
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { request } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startCli } from '../../helpers/cli.js';
+import { startCli, type CliGateway } from '../../helpers/cli.js';
 import { sdep } from '../../helpers/gateway.js';
 
 const HOOK = fileURLToPath(new URL('../../fixtures/module-trace.mjs', import.meta.url));
 
-/** Run the CLI with `args` until ready, stop it; what each process loaded, by role. */
-async function loaded(dir: string, args: string[]): Promise<{ primary: string[]; workers: string[][] }> {
+/** Run the CLI with `args` until ready (then `meanwhile`), stop it; what each process loaded, by role. */
+async function loaded(dir: string, args: string[], meanwhile?: (gw: CliGateway) => Promise<void>): Promise<{ primary: string[]; workers: string[][] }> {
   const trace = mkdtempSync(join(dir, 'trace-'));
   const gw = await startCli(['--manifests', join(dir, 'manifests'), '--workers', '2', ...args], { env: { NODE_OPTIONS: `--import=${HOOK}`, SGW_MODULE_TRACE: trace } });
   const pid = gw.child.pid!;
+  await meanwhile?.(gw);
   expect(await gw.stop()).toBe(0);
   // startCli starts again when a port it picked was taken meanwhile: only the started gateway's processes count.
   const files = readdirSync(trace);
@@ -29,6 +33,9 @@ async function loaded(dir: string, args: string[]): Promise<{ primary: string[];
 
 const payloadLog = (urls: string[]): string[] => urls.filter((u) => u.includes('/gateway/payload-log/'));
 const ioredis = (urls: string[]): string[] => urls.filter((u) => u.includes('/node_modules/ioredis/'));
+const fastify = (urls: string[]): string[] => urls.filter((u) => u.includes('/node_modules/fastify/'));
+/** Node's own undici, which `import ... from 'node:http'` loads (nodejs/node#59686; gateway/wire/node-http.ts). */
+const undici = (urls: string[]): string[] => urls.filter((u) => u.startsWith('node:internal/deps/undici'));
 
 describe('what each process loads', () => {
   const dir = mkdtempSync(join(tmpdir(), 'sgw-role-modules-'));
@@ -43,9 +50,43 @@ describe('what each process loads', () => {
     expect(workers).toHaveLength(2);
     for (const urls of [primary, ...workers]) {
       expect(urls.length).toBeGreaterThan(50);
+      // Node's own modules are listed too (the trace's exit line): what undici is checked against.
+      expect(urls).toContain('node:internal/http2/core');
       expect(payloadLog(urls)).toEqual([]);
       expect(ioredis(urls)).toEqual([]);
+      expect(undici(urls)).toEqual([]);
     }
+    // The primary's admin server is fastify's; no worker has its own routes without the OAuth front end.
+    expect(fastify(primary)).not.toEqual([]);
+    for (const urls of workers) expect(fastify(urls)).toEqual([]);
+  }, 120_000);
+
+  it('with the OAuth front end on, a worker loads fastify at the first request for its own routes; requests that come while it loads are all served', async () => {
+    const oauthDir = mkdtempSync(join(dir, 'oauth-'));
+    mkdirSync(join(oauthDir, 'manifests'));
+    writeFileSync(join(oauthDir, 'manifests', 'secure.yaml'), sdep('secure', 'ns', { oauth_key: 'key', oauth_secret: 'secret', predictors: [{ name: 'main', graph: { name: 'clf' } }] }));
+    const answers: string[] = [];
+    let before: string[][] = [];
+    const { workers } = await loaded(oauthDir, [], async (gw) => {
+      // Ready, and nothing asked of the own routes yet: no worker has loaded fastify.
+      before = readdirSync(join(oauthDir))
+        .filter((f) => f.startsWith('trace-'))
+        .flatMap((t) =>
+          readdirSync(join(oauthDir, t))
+            .filter((f) => f.startsWith('worker-'))
+            .map((f) => readFileSync(join(oauthDir, t, f), 'utf8').split('\n')),
+        );
+      // Six at once on fresh connections: the first starts the load, the others wait for it.
+      const asked = Array.from({ length: 6 }, async () => {
+        const r = await request(`http://127.0.0.1:${gw.port}/ping`, { reset: true });
+        answers.push(`${r.statusCode} ${await r.body.text()}`);
+      });
+      await Promise.all(asked);
+    });
+    expect(before.length).toBeGreaterThan(0);
+    for (const urls of before) expect(fastify(urls)).toEqual([]);
+    expect(answers).toEqual(Array(6).fill('200 pong'));
+    expect(workers.some((urls) => fastify(urls).some((u) => u.endsWith('/fastify/fastify.js')))).toBe(true);
   }, 120_000);
 
   it('with --log-sinks the workers load the writers, the primary the sinks it watches; still no ioredis without --redis-url', async () => {
