@@ -74,12 +74,17 @@ export function walkFields(b: Uint8Array, start: number, end: number, visit: (f:
 
 export function varintBytes(n: number): number[] {
   const out: number[] = [];
+  varintInto(n, out);
+  return out;
+}
+
+/** `n` (a non-negative integer up to 2^53) as a varint, pushed onto `out`. */
+function varintInto(n: number, out: number[]): void {
   while (n >= 0x80) {
     out.push((n & 0x7f) | 0x80);
     n = Math.floor(n / 128);
   }
   out.push(n);
-  return out;
 }
 
 /** Field `field` as a length-delimited field holding `payload`. */
@@ -133,24 +138,51 @@ export function readPackedFloats(b: Buffer, start: number, end: number, width: 4
   for (let i = 0; i < n; i++) out.push(a[i]!);
 }
 
+/** Payloads up to this many bytes are copied among the writer's own bytes; larger ones are kept as they are, by reference. */
+const SMALL_PAYLOAD = 64;
+const SCRATCH = new DataView(new ArrayBuffer(8));
+
 /**
  * A message written field by field, in order: what the gateway composes itself (a translated
- * message), never on a route that does not need it.
+ * message), never on a route that does not need it. Tags, lengths, varints, fixed values and small
+ * payloads gather in one list of bytes, made a Buffer only where a large payload interrupts it: a
+ * small message is one allocation at `finish`, not one per field (a 1×4 tensor's answer had a dozen).
  */
 export class ProtoWriter {
   private readonly parts: Buffer[] = [];
-  private size = 0;
+  /** Bytes of the parts. */
+  private partBytes = 0;
+  /** What was written since the last part. */
+  private pending: number[] = [];
 
-  private push(b: Buffer): this {
-    this.parts.push(b);
-    this.size += b.length;
+  /** Bytes written so far. */
+  private get size(): number {
+    return this.partBytes + this.pending.length;
+  }
+
+  private seal(): void {
+    if (this.pending.length === 0) return;
+    this.parts.push(Buffer.from(this.pending));
+    this.partBytes += this.pending.length;
+    this.pending = [];
+  }
+
+  private push(b: Uint8Array): this {
+    if (b.length <= SMALL_PAYLOAD) {
+      const pending = this.pending;
+      for (let i = 0; i < b.length; i++) pending.push(b[i]!);
+      return this;
+    }
+    this.seal();
+    this.parts.push(b as Buffer);
+    this.partBytes += b.length;
     return this;
   }
 
   private head(field: number, wire: number, len?: number): this {
-    const h = varintBytes(field * 8 + wire);
-    if (len !== undefined) h.push(...varintBytes(len));
-    return this.push(Buffer.from(h));
+    varintInto(field * 8 + wire, this.pending);
+    if (len !== undefined) varintInto(len, this.pending);
+    return this;
   }
 
   /** Fields already written (their tags and payloads), as they are; nothing when empty. */
@@ -159,7 +191,7 @@ export class ProtoWriter {
   }
 
   /** A length-delimited field (bytes, a string's UTF-8, a message). */
-  bytes(field: number, payload: Buffer): this {
+  bytes(field: number, payload: Uint8Array): this {
     return this.head(field, LEN, payload.length).push(payload);
   }
 
@@ -167,24 +199,26 @@ export class ProtoWriter {
     return this.bytes(field, Buffer.from(s, 'utf8'));
   }
 
-  /** A message field: `m`'s parts are taken as they are, so a message nested n deep is copied once, at the outermost `finish`. */
+  /** A message field: `m`'s large parts are taken as they are, so a message nested n deep is copied once, at the outermost `finish`. */
   message(field: number, m: ProtoWriter): this {
     this.head(field, LEN, m.size);
     for (const p of m.parts) this.push(p);
+    for (const b of m.pending) this.pending.push(b);
     return this;
   }
 
   /** A varint field (bool, enum, int32, int64, uint32, uint64). */
   varint(field: number, v: number | bigint): this {
-    const out = varintBytes(field * 8 + VARINT);
-    varint64Bytes(BigInt(v), out);
-    return this.push(Buffer.from(out));
+    this.head(field, VARINT);
+    varint64Bytes(BigInt(v), this.pending);
+    return this;
   }
 
   double(field: number, v: number): this {
-    const b = Buffer.allocUnsafe(8);
-    b.writeDoubleLE(v);
-    return this.head(field, FIXED64).push(b);
+    this.head(field, FIXED64);
+    SCRATCH.setFloat64(0, v, true);
+    for (let i = 0; i < 8; i++) this.pending.push(SCRATCH.getUint8(i));
+    return this;
   }
 
   /** A packed repeated varint field (empty: not written, as proto3 writes it). */
@@ -192,7 +226,7 @@ export class ProtoWriter {
     if (values.length === 0) return this;
     const out: number[] = [];
     for (const v of values) varint64Bytes(BigInt(v), out);
-    return this.bytes(field, Buffer.from(out));
+    return this.bytes(field, out.length <= SMALL_PAYLOAD ? new Uint8Array(out) : Buffer.from(out));
   }
 
   /** A packed repeated double (`width` 8) or float (4) field. */
@@ -203,15 +237,18 @@ export class ProtoWriter {
       const a = width === 8 ? new Float64Array(values) : new Float32Array(values);
       return this.bytes(field, Buffer.from(a.buffer, a.byteOffset, a.byteLength));
     }
-    const b = Buffer.allocUnsafe(values.length * width);
-    for (let i = 0; i < values.length; i++) {
-      if (width === 8) b.writeDoubleLE(values[i]!, i * 8);
-      else b.writeFloatLE(values[i]!, i * 4);
+    this.head(field, LEN, values.length * width);
+    const pending = this.pending;
+    for (const v of values) {
+      if (width === 8) SCRATCH.setFloat64(0, v, true);
+      else SCRATCH.setFloat32(0, v, true);
+      for (let i = 0; i < width; i++) pending.push(SCRATCH.getUint8(i));
     }
-    return this.bytes(field, b);
+    return this;
   }
 
   finish(): Buffer {
-    return this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.size);
+    this.seal();
+    return this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.partBytes);
   }
 }
