@@ -78,6 +78,12 @@ export function varintBytes(n: number): number[] {
   return out;
 }
 
+/** `v` as a 64-bit varint onto `out`: a bigint only where a number cannot say it (negative, or beyond 2^53). */
+function varintOf(v: number | bigint, out: number[]): void {
+  if (typeof v === 'number' && v >= 0 && Number.isSafeInteger(v)) varintInto(v, out);
+  else varint64Bytes(BigInt(v), out);
+}
+
 /** `n` (a non-negative integer up to 2^53) as a varint, pushed onto `out`. */
 function varintInto(n: number, out: number[]): void {
   while (n >= 0x80) {
@@ -210,7 +216,7 @@ export class ProtoWriter {
   /** A varint field (bool, enum, int32, int64, uint32, uint64). */
   varint(field: number, v: number | bigint): this {
     this.head(field, VARINT);
-    varint64Bytes(BigInt(v), this.pending);
+    varintOf(v, this.pending);
     return this;
   }
 
@@ -225,8 +231,11 @@ export class ProtoWriter {
   packedVarints(field: number, values: readonly (number | bigint)[]): this {
     if (values.length === 0) return this;
     const out: number[] = [];
-    for (const v of values) varint64Bytes(BigInt(v), out);
-    return this.bytes(field, out.length <= SMALL_PAYLOAD ? new Uint8Array(out) : Buffer.from(out));
+    for (const v of values) varintOf(v, out);
+    if (out.length > SMALL_PAYLOAD) return this.bytes(field, Buffer.from(out));
+    this.head(field, LEN, out.length);
+    for (const b of out) this.pending.push(b);
+    return this;
   }
 
   /** A packed repeated double (`width` 8) or float (4) field. */
