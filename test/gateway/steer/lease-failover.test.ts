@@ -65,6 +65,17 @@ async function replica(): Promise<{ controller: SteerController; connection: Red
   return { controller, connection, leads };
 }
 
+/**
+ * A tick that reached the store. A sentinel's late word of the switch can make a connection reconnect after both
+ * were up: a tick then finds the store unreachable (and holds nothing, as it must), and the next one reaches it.
+ */
+async function reachingTick(controller: SteerController): Promise<void> {
+  await waitFor('a tick that reaches the store', async () => {
+    await controller.tick();
+    return controller.rolloutViews().find((v) => v.deployment === DEPLOYMENT)!.storeUnreachable ? undefined : true;
+  });
+}
+
 beforeAll(async () => {
   set = await startSentinelSet();
 }, 60_000);
@@ -96,7 +107,7 @@ describe('the rollout lease through a Sentinel failover', () => {
     // Lost with the old primary: the promoted replica never had it, and B takes it there.
     expect(await redisCli(newPort, 'GET', LEASE_KEY)).toBe('');
     await waitFor('both controllers on the new primary', async () => (a.connection.up && b.connection.up ? true : undefined));
-    await b.controller.tick();
+    await reachingTick(b.controller);
     const stored = await redisCli(newPort, 'GET', `seldon-gateway:steer:{${DEPLOYMENT}}:${b.controller.rolloutViews()[0]!.run}:state`);
     // The window the design allows: both believe, A on the lease the failover lost.
     expect([a.leads(), b.leads()]).toEqual([true, true]);
@@ -106,12 +117,12 @@ describe('the rollout lease through a Sentinel failover', () => {
     clock = askedAt + LEASE_MS;
     expect(a.leads()).toBe(false);
     // A's next tick hears the truth: B's lease, so no write of A's; the stored state is B's first (epoch 1).
-    await a.controller.tick();
+    await reachingTick(a.controller);
     expect(a.leads()).toBe(false);
     expect(stored).toMatch(/^1\|/);
     expect(await redisCli(newPort, 'GET', `seldon-gateway:steer:{${DEPLOYMENT}}:${b.controller.rolloutViews()[0]!.run}:state`)).toBe(stored);
     // B renews, and holds it alone.
-    await b.controller.tick();
+    await reachingTick(b.controller);
     expect([a.leads(), b.leads()]).toEqual([false, true]);
   }, 90_000);
 
@@ -121,8 +132,8 @@ describe('the rollout lease through a Sentinel failover', () => {
     // Whoever held it before (the test above) lets it go: a fresh lease for C.
     await redisCli((await set.primaryPort())!, 'DEL', LEASE_KEY);
     const renewedAt = clock;
-    await c.controller.tick();
-    await d.controller.tick();
+    await reachingTick(c.controller);
+    await reachingTick(d.controller);
     expect([c.leads(), d.leads()]).toEqual([true, false]);
     clock = renewedAt + LEASE_MS - 1;
     expect(c.leads()).toBe(true);
@@ -131,7 +142,7 @@ describe('the rollout lease through a Sentinel failover', () => {
     expect(c.leads()).toBe(false);
     expect(await redisCli((await set.primaryPort())!, 'GET', LEASE_KEY)).toMatch(/:/);
     // Renewed, it holds it again for a lease's time from this renewal.
-    await c.controller.tick();
+    await reachingTick(c.controller);
     expect([c.leads(), d.leads()]).toEqual([true, false]);
     clock += LEASE_MS;
     expect(c.leads()).toBe(false);
