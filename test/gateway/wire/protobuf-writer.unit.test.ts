@@ -49,7 +49,12 @@ function expected(fields: readonly Field[]): number[] {
         return [...tag(f.field, 1), ...b];
       }
       case 'packedVarints':
-        return f.values.length === 0 ? [] : delimited(f.field, f.values.flatMap((v) => varint(BigInt(v))));
+        return f.values.length === 0
+          ? []
+          : delimited(
+              f.field,
+              f.values.flatMap((v) => varint(BigInt(v))),
+            );
       case 'packedFloats': {
         if (f.values.length === 0) return [];
         const b = Buffer.alloc(f.values.length * f.width);
