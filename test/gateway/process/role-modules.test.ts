@@ -17,18 +17,28 @@ import { sdep } from '../../helpers/gateway.js';
 
 const HOOK = fileURLToPath(new URL('../../fixtures/module-trace.mjs', import.meta.url));
 
-/** Run the CLI with `args` until ready (then `meanwhile`), stop it; what each process loaded, by role. */
-async function loaded(dir: string, args: string[], meanwhile?: (gw: CliGateway) => Promise<void>): Promise<{ primary: string[]; workers: string[][] }> {
-  const trace = mkdtempSync(join(dir, 'trace-'));
-  const gw = await startCli(['--manifests', join(dir, 'manifests'), '--workers', '2', ...args], { env: { NODE_OPTIONS: `--import=${HOOK}`, SGW_MODULE_TRACE: trace } });
-  const pid = gw.child.pid!;
-  await meanwhile?.(gw);
-  expect(await gw.stop()).toBe(0);
+interface Loaded {
+  primary: string[];
+  workers: string[][];
+}
+
+/** What the gateway of primary `pid` has loaded so far, by role, from the trace folder (the modules each process loads are appended as it loads them). */
+function traced(trace: string, pid: number): Loaded {
   // startCli starts again when a port it picked was taken meanwhile: only the started gateway's processes count.
   const files = readdirSync(trace);
   const read = (f: string): string[] => readFileSync(join(trace, f), 'utf8').split('\n').filter(Boolean);
   expect(files).toContain(`primary-${pid}`);
   return { primary: read(`primary-${pid}`), workers: files.filter((f) => f.startsWith(`worker-${pid}-`)).map(read) };
+}
+
+/** Run the CLI with `args` until ready (then `meanwhile`, which may read what was loaded so far), stop it; what each process loaded, by role. */
+async function loaded(dir: string, args: string[], meanwhile?: (gw: CliGateway, sofar: () => Loaded) => Promise<void>): Promise<Loaded> {
+  const trace = mkdtempSync(join(dir, 'trace-'));
+  const gw = await startCli(['--manifests', join(dir, 'manifests'), '--workers', '2', ...args], { env: { NODE_OPTIONS: `--import=${HOOK}`, SGW_MODULE_TRACE: trace } });
+  const pid = gw.child.pid!;
+  await meanwhile?.(gw, () => traced(trace, pid));
+  expect(await gw.stop()).toBe(0);
+  return traced(trace, pid);
 }
 
 const payloadLog = (urls: string[]): string[] => urls.filter((u) => u.includes('/gateway/payload-log/'));
@@ -67,15 +77,9 @@ describe('what each process loads', () => {
     writeFileSync(join(oauthDir, 'manifests', 'secure.yaml'), sdep('secure', 'ns', { oauth_key: 'key', oauth_secret: 'secret', predictors: [{ name: 'main', graph: { name: 'clf' } }] }));
     const answers: string[] = [];
     let before: string[][] = [];
-    const { workers } = await loaded(oauthDir, [], async (gw) => {
+    const { workers } = await loaded(oauthDir, [], async (gw, sofar) => {
       // Ready, and nothing asked of the own routes yet: no worker has loaded fastify.
-      before = readdirSync(join(oauthDir))
-        .filter((f) => f.startsWith('trace-'))
-        .flatMap((t) =>
-          readdirSync(join(oauthDir, t))
-            .filter((f) => f.startsWith('worker-'))
-            .map((f) => readFileSync(join(oauthDir, t, f), 'utf8').split('\n')),
-        );
+      before = sofar().workers;
       // Six at once on fresh connections: the first starts the load, the others wait for it.
       const asked = Array.from({ length: 6 }, async () => {
         const r = await request(`http://127.0.0.1:${gw.port}/ping`, { reset: true });
