@@ -18,7 +18,7 @@
  */
 import type { AuthContextExtensions } from '../../routing/emissary/auth-context.js';
 import type { AuthHeaderEdit } from '../../routing/policies/auth-edits.js';
-import { LEN, VARINT, lenField, readVarint, varintBytes, walkFields } from '../wire/protobuf.js';
+import { LEN, ProtoWriter, VARINT, readVarint, walkFields } from '../wire/protobuf.js';
 
 /** What a check describes: the request as the gateway received it. */
 export interface CheckAttributes {
@@ -48,32 +48,16 @@ export type CheckResult =
   | { readonly ok: true; readonly headers: readonly AuthHeaderEdit[]; readonly remove: readonly string[]; readonly responseHeaders: readonly AuthHeaderEdit[] }
   | { readonly ok: false; readonly grpcCode: number; readonly message: string; readonly status: number; readonly headers: readonly AuthHeaderEdit[]; readonly body: Buffer };
 
-const text = (s: string): Buffer => Buffer.from(s, 'utf8');
-const strField = (field: number, s: string): Buffer => lenField(field, text(s));
-const msgField = (field: number, parts: Buffer[]): Buffer => lenField(field, Buffer.concat(parts));
-
-function varintField(field: number, n: number): Buffer {
-  return Buffer.from([...varintBytes(field * 8 + VARINT), ...varintBytes(n)]);
+/** A Peer (Address → SocketAddress: address, port_value), or null without an address. */
+function peer(address: string | undefined, port: number | undefined): ProtoWriter | null {
+  if (address === undefined) return null;
+  const socket = new ProtoWriter().string(2, address);
+  if (port !== undefined) socket.varint(3, port);
+  return new ProtoWriter().message(1, new ProtoWriter().message(1, socket));
 }
 
-/** An int64 that may be -1 (ten bytes, two's complement), as proto3 writes negative int64s. */
-function int64Field(field: number, n: number): Buffer {
-  if (n >= 0) return varintField(field, n);
-  const out = [...varintBytes(field * 8 + VARINT)];
-  let v = BigInt.asUintN(64, BigInt(n));
-  for (let i = 0; i < 9; i++) {
-    out.push(Number(v & 0x7fn) | 0x80);
-    v >>= 7n;
-  }
-  out.push(Number(v & 0x7fn));
-  return Buffer.from(out);
-}
-
-function peer(address: string | undefined, port: number | undefined): Buffer[] {
-  if (address === undefined) return [];
-  const socket = [strField(2, address), ...(port !== undefined ? [varintField(3, port)] : [])];
-  return [msgField(1, [msgField(1, socket)])];
-}
+/** A map<string, string> entry (key 1, value 2). */
+const entry = (k: string, v: string): ProtoWriter => new ProtoWriter().string(1, k).string(2, v);
 
 /** A string is valid UTF-8 when it survives a round trip: `body` must be, else the bytes go as `raw_body`. */
 function isUtf8(b: Buffer): boolean {
@@ -82,20 +66,23 @@ function isUtf8(b: Buffer): boolean {
 
 /** The serialized `CheckRequest` for these attributes. */
 export function encodeCheckRequest(a: CheckAttributes): Buffer {
-  const http: Buffer[] = [];
-  if (a.id !== '') http.push(strField(1, a.id));
-  http.push(strField(2, a.method));
-  for (const [k, v] of a.headers) http.push(msgField(3, [strField(1, k), strField(2, v)]));
-  http.push(strField(4, a.path), strField(5, a.host), strField(6, a.scheme), int64Field(9, a.size), strField(10, a.protocol));
-  if (a.body !== null && a.body.length > 0) http.push(isUtf8(a.body) ? lenField(11, a.body) : lenField(12, a.body));
+  const http = new ProtoWriter();
+  if (a.id !== '') http.string(1, a.id);
+  http.string(2, a.method);
+  for (const [k, v] of a.headers) http.message(3, entry(k, v));
+  // size is an int64: -1 (unknown) is ten bytes of two's complement, as proto3 writes it.
+  http.string(4, a.path).string(5, a.host).string(6, a.scheme).varint(9, a.size).string(10, a.protocol);
+  if (a.body !== null && a.body.length > 0) http.bytes(isUtf8(a.body) ? 11 : 12, a.body);
   const seconds = Math.floor(a.timeMs / 1000);
-  const time = msgField(1, [varintField(1, seconds), varintField(2, (a.timeMs - seconds * 1000) * 1_000_000)]);
-  const request = msgField(4, [time, msgField(2, http)]);
+  const time = new ProtoWriter().varint(1, seconds).varint(2, (a.timeMs - seconds * 1000) * 1_000_000);
+  const attributes = new ProtoWriter();
   const source = peer(a.sourceAddress, a.sourcePort);
   const destination = peer(a.destinationAddress, a.destinationPort);
-  const attributes = [...(source.length ? [msgField(1, source)] : []), ...(destination.length ? [msgField(2, destination)] : []), request];
-  for (const [k, v] of a.contextExtensions ?? []) attributes.push(msgField(10, [strField(1, k), strField(2, v)]));
-  return msgField(1, attributes);
+  if (source !== null) attributes.message(1, source);
+  if (destination !== null) attributes.message(2, destination);
+  attributes.message(4, new ProtoWriter().message(1, time).message(2, http));
+  for (const [k, v] of a.contextExtensions ?? []) attributes.message(10, entry(k, v));
+  return new ProtoWriter().message(1, attributes).finish();
 }
 
 /** A decoding failure: the auth service answered something that is not a CheckResponse. */

@@ -11,7 +11,7 @@
  * - Feedback: the token and the reward, found without decoding the rest (JSON or protobuf).
  */
 import { lastMember, memberValue, readObject, readTopObject, type ObjectSpan } from './json-scan.js';
-import { FIXED32, FIXED64, LEN, lenField, VARINT, varintBytes, walkFields, type WireField } from '../wire/protobuf.js';
+import { FIXED32, FIXED64, LEN, ProtoWriter, VARINT, varintBytes, walkFields, type WireField } from '../wire/protobuf.js';
 
 /** The `meta.tags` key that carries the token. */
 export const ARM_TAG = 'seldon.io/gateway-arm';
@@ -97,14 +97,14 @@ const FEEDBACK_REWARD = 3;
 const VALUE_WIRE: Record<number, number> = { 1: VARINT, 2: FIXED64, 3: LEN, 4: VARINT, 5: LEN, 6: LEN };
 
 /** Meta's `tags` field holding the one map entry `ARM_TAG` → Value { string_value: token }. */
-function tagsEntry(token: string): Buffer {
-  const value = lenField(VALUE_STRING, Buffer.from(token));
-  return lenField(META_TAGS, Buffer.concat([lenField(MAP_KEY, Buffer.from(ARM_TAG)), lenField(MAP_VALUE, value)]));
+function tagsEntry(token: string): ProtoWriter {
+  const value = new ProtoWriter().string(VALUE_STRING, token);
+  return new ProtoWriter().message(META_TAGS, new ProtoWriter().string(MAP_KEY, ARM_TAG).message(MAP_VALUE, value));
 }
 
 /** A serialized SeldonMessage holding only `meta { tags { key: ARM_TAG value { string_value: token } } }`. */
 export function armTagFragment(token: string): Buffer {
-  return lenField(SELDON_MESSAGE_META, tagsEntry(token));
+  return new ProtoWriter().message(SELDON_MESSAGE_META, tagsEntry(token)).finish();
 }
 
 /**
@@ -122,7 +122,7 @@ export function tagGrpcMessage(message: Buffer, token: string): Buffer | null {
   if (!ok) return null;
   const last = meta as { at: number; afterTag: number; start: number; end: number } | null;
   if (last === null) return Buffer.concat([message, armTagFragment(token)]);
-  const entry = tagsEntry(token);
+  const entry = tagsEntry(token).finish();
   return Buffer.concat([message.subarray(0, last.afterTag), Buffer.from(varintBytes(last.end - last.start + entry.length)), message.subarray(last.start, last.end), entry, message.subarray(last.end)]);
 }
 

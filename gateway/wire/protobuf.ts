@@ -93,11 +93,6 @@ function varintInto(n: number, out: number[]): void {
   out.push(n);
 }
 
-/** Field `field` as a length-delimited field holding `payload`. */
-export function lenField(field: number, payload: Buffer): Buffer {
-  return Buffer.concat([Buffer.from([...varintBytes(field * 8 + LEN), ...varintBytes(payload.length)]), payload]);
-}
-
 /** The varint at `i` as a bigint (64 bits, unsigned: every bit kept), or null when it runs past `end` or over 10 bytes. */
 export function readVarint64(b: Uint8Array, i: number, end: number): bigint | null {
   let value = 0n;
