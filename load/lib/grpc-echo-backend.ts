@@ -10,8 +10,11 @@
  */
 import http2 from 'node:http2';
 
-const server = http2.createServer({ settings: { initialWindowSize: 1 << 20 } });
 // Windows of 1 MiB per stream and 16 MiB per connection (Node's default is 64 KiB): a tensor is not sent 64 KiB per round trip.
+// A session may hold 128 MB, not Node's 10: a proxy that multiplexes every client's call onto one connection (haproxy's
+// `http-reuse`) has 16 tensors of 1 MiB in flight both ways there, and past 10 MB Node refuses new streams
+// (ENHANCE_YOUR_CALM), which that proxy's row counted as errors. A model server's own limit is its windows.
+const server = http2.createServer({ settings: { initialWindowSize: 1 << 20 }, maxSessionMemory: 128 });
 server.on('session', (session) => session.setLocalWindowSize(16 << 20));
 server.on('stream', (stream) => {
   const pieces: Buffer[] = [];
