@@ -9,6 +9,19 @@ import { ARM_TAG, armTagFragment, DEFAULT_TAG_MAX_BYTES, tagGrpcFrame, tagGrpcMe
 import { readTopObject } from '../../../gateway/steer/json-scan.js';
 import { decodeSeldonMessage, encodeSeldonMessage, grpcFrame, loadSeldonProtos, toProtoValue, type Feedback, type SeldonMessage } from '../../fixtures/grpc-backend.js';
 
+/** A length-delimited field spelled by hand (tag, varint length, bytes): the wire format, not the code under test. */
+function delimited(field: number, b: Buffer): Buffer {
+  const length: number[] = [];
+  for (let n = b.length; ; n >>>= 7) {
+    if (n < 0x80) {
+      length.push(n);
+      break;
+    }
+    length.push((n & 0x7f) | 0x80);
+  }
+  return Buffer.concat([Buffer.from([field * 8 + 2, ...length]), b]);
+}
+
 const TOKEN = '1.canary.mjv5k2o0.AAECAwQFBgcICQoL.q2Jm0gB5Zl3r1Xr0b7zF7A';
 const tag = (body: string, token = TOKEN): string | null => tagJsonAnswer(Buffer.from(body), token)?.toString('utf8') ?? null;
 
@@ -288,8 +301,7 @@ describe('tokenFromFeedbackProto', () => {
     const reward = Buffer.alloc(5);
     reward[0] = 0x1d; // field 3, fixed32
     reward.writeFloatLE(0.75, 1);
-    const lenField = (field: number, b: Buffer) => Buffer.concat([Buffer.from([field * 8 + 2, b.length]), b]);
-    const bytes = Buffer.concat([lenField(1, request), lenField(2, taggedAnswer), reward]);
+    const bytes = Buffer.concat([delimited(1, request), delimited(2, taggedAnswer), reward]);
     expect(tokenFromFeedbackProto(bytes)).toEqual({ token: TOKEN, reward: 0.75 });
   });
 
@@ -306,8 +318,7 @@ describe('tokenFromFeedbackProto', () => {
     const numberTag = encodeFeedback({ response: { meta: { tags: { [ARM_TAG]: { numberValue: 3 } } } }, reward: 1 });
     expect(tokenFromFeedbackProto(numberTag)).toEqual({ token: null, reward: 1 });
     // A string first, then a number in a later entry: the number wins, so no token.
-    const lenField = (field: number, b: Buffer) => Buffer.concat([Buffer.from([field * 8 + 2, b.length]), b]);
-    const overridden = Buffer.concat([lenField(2, taggedAnswer), lenField(2, encodeSeldonMessage({ meta: { tags: { [ARM_TAG]: { numberValue: 3 } } } }))]);
+    const overridden = Buffer.concat([delimited(2, taggedAnswer), delimited(2, encodeSeldonMessage({ meta: { tags: { [ARM_TAG]: { numberValue: 3 } } } }))]);
     expect(tokenFromFeedbackProto(overridden)).toEqual({ token: null, reward: 0 });
   });
 
