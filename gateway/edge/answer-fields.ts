@@ -15,7 +15,7 @@
  *
  * Both forms give the client the same bytes (test/gateway/edge/answer-fields.unit.test.ts).
  */
-import { clientResponseHeaders } from './http-headers.js';
+import { clientResponseHeaders, removeField } from './http-headers.js';
 import { FIELD_STRIDE, KIND, NAME_END, NAME_START, VALUE_END, VALUE_START, copyRange, endLines, latin1, nameIs, startLines, writeLine } from '../wire/field-lines.js';
 import { ANSWER_CONTENT_LENGTH, ANSWER_PREDICTOR, ANSWER_DATE, ANSWER_SERVICE_TIME, type ResponseHead } from '../wire/response-head.js';
 import type { ObservedAnswerFields } from '../observe/rest-view.js';
@@ -34,6 +34,8 @@ export class AnswerFields implements ObservedAnswerFields {
   private dropPredictor = false;
   /** The fast form's `x-envoy-upstream-service-time` (ms), written after the model's fields; -1: none. */
   private serviceMs = -1;
+  /** The body is the gateway's own (`ownBody`): the model's fields that describe its body do not go (fast form). */
+  private bodyOwn = false;
 
   private constructor(
     /** The model's head (its reason phrase; the fast form's bytes), or undefined (a list made by the gateway). */
@@ -68,7 +70,7 @@ export class AnswerFields implements ObservedAnswerFields {
   /** `x-envoy-upstream-service-time` (whole ms) in place of any the model sent, the first field the gateway adds: no string made in the fast form. */
   serviceTime(ms: number): void {
     if (this.pairs !== undefined) {
-      dropNamed(this.pairs, SERVICE_TIME_HEADER);
+      removeField(this.pairs, SERVICE_TIME_HEADER);
       this.pairs.push(SERVICE_TIME_HEADER, String(ms));
     } else this.serviceMs = ms;
   }
@@ -76,14 +78,27 @@ export class AnswerFields implements ObservedAnswerFields {
   /** The gateway's `x-seldon-predictor` in place of any the model sent (--predictor-header). */
   setPredictor(predictor: string): void {
     if (this.pairs !== undefined) {
-      dropNamed(this.pairs, PREDICTOR);
+      removeField(this.pairs, PREDICTOR);
       this.pairs.push(PREDICTOR, predictor);
       return;
     }
     const extra = this.extra;
-    if (extra !== undefined) dropNamed(extra, PREDICTOR);
+    if (extra !== undefined) removeField(extra, PREDICTOR);
     this.dropPredictor = true;
     this.add(PREDICTOR, predictor);
+  }
+
+  /**
+   * The body is the gateway's own, written whole (a translated answer): the model's fields that describe its
+   * body (Content-Length, Content-Type, Content-Encoding, Transfer-Encoding, ETag) do not go, whoever added them;
+   * `contentType` and `length` go after the fields added so far.
+   */
+  ownBody(contentType: string, length: number): void {
+    const list = this.pairs ?? this.extra;
+    if (list !== undefined) for (const name of BODY_FIELDS) removeField(list, name);
+    if (this.pairs === undefined) this.bodyOwn = true;
+    this.add('content-type', contentType);
+    this.add('content-length', String(length));
   }
 
   /** The list form: made the first time it is asked for; edits to it are what the client gets. */
@@ -91,9 +106,10 @@ export class AnswerFields implements ObservedAnswerFields {
     if (this.pairs !== undefined) return this.pairs;
     const head = this.head!;
     const out = clientResponseHeaders(head.headers, head.length);
-    if (this.dropPredictor) dropNamed(out, PREDICTOR);
+    if (this.bodyOwn) for (const name of BODY_FIELDS) removeField(out, name);
+    if (this.dropPredictor) removeField(out, PREDICTOR);
     if (this.serviceMs >= 0) {
-      dropNamed(out, SERVICE_TIME_HEADER);
+      removeField(out, SERVICE_TIME_HEADER);
       out.push(SERVICE_TIME_HEADER, String(this.serviceMs));
     }
     this.serviceMs = -1;
@@ -110,7 +126,7 @@ export class AnswerFields implements ObservedAnswerFields {
     const buf = head.buf;
     for (let i = 0; i < f.length; i += FIELD_STRIDE) {
       const kind = f[i + KIND]!;
-      if (!this.kept(kind, head.length)) continue;
+      if (!this.goes(kind, head, i)) continue;
       if (f[i + NAME_END]! - f[i + NAME_START]! === name.length && nameIs(buf, f[i + NAME_START]!, f[i + NAME_END]!, name)) {
         return kind === ANSWER_CONTENT_LENGTH ? String(head.length) : latin1(buf, f[i + VALUE_START]!, f[i + VALUE_END]!);
       }
@@ -138,7 +154,7 @@ export class AnswerFields implements ObservedAnswerFields {
     let n = this.serviceMs >= 0 ? SERVICE_TIME_LINE.length + decimalDigits(this.serviceMs) + 2 : 0;
     for (let i = 0; i < f.length; i += FIELD_STRIDE) {
       const kind = f[i + KIND]!;
-      if (!this.kept(kind, head.length)) continue;
+      if (!this.goes(kind, head, i)) continue;
       // A Content-Length goes as the answer's length in decimal (the model's leading zeros do not).
       const value = kind === ANSWER_CONTENT_LENGTH ? decimalDigits(head.length) : f[i + VALUE_END]! - f[i + VALUE_START]!;
       n += f[i + NAME_END]! - f[i + NAME_START]! + value + 4;
@@ -154,7 +170,7 @@ export class AnswerFields implements ObservedAnswerFields {
     startLines();
     for (let i = 0; i < f.length; i += FIELD_STRIDE) {
       const kind = f[i + KIND]!;
-      if (!this.kept(kind, head.length)) continue;
+      if (!this.goes(kind, head, i)) continue;
       const ns = f[i + NAME_START]!;
       const ne = f[i + NAME_END]!;
       const vs = f[i + VALUE_START]!;
@@ -188,14 +204,29 @@ export class AnswerFields implements ObservedAnswerFields {
    */
   private kept(kind: number, length: number): boolean {
     if (kind === 0 || kind === ANSWER_DATE) return true;
-    if (kind === ANSWER_CONTENT_LENGTH) return length >= 0;
+    if (kind === ANSWER_CONTENT_LENGTH) return length >= 0 && !this.bodyOwn;
     if (kind === ANSWER_PREDICTOR) return !this.dropPredictor;
     if (kind === ANSWER_SERVICE_TIME) return this.serviceMs < 0;
     return false;
   }
+
+  /** Whether the model's field at `i` (of `kind`) goes on: `kept`, and not one that describes a body the gateway replaced. */
+  private goes(kind: number, head: ResponseHead, i: number): boolean {
+    if (!this.kept(kind, head.length)) return false;
+    return kind !== 0 || !this.bodyOwn || !describesBody(head.buf, head.fields[i + NAME_START]!, head.fields[i + NAME_END]!);
+  }
 }
 
 const NONE: readonly string[] = [];
+
+/** The fields that describe an answer's body (its framing aside, which is the gateway's anyway). */
+const BODY_FIELDS = ['content-length', 'content-type', 'content-encoding', 'transfer-encoding', 'etag'] as const;
+
+/** A model's field among BODY_FIELDS that its parser leaves as an ordinary one (Content-Type, Content-Encoding, ETag). */
+function describesBody(buf: Uint8Array, start: number, end: number): boolean {
+  const n = end - start;
+  return (n === 12 && nameIs(buf, start, end, 'content-type')) || (n === 16 && nameIs(buf, start, end, 'content-encoding')) || (n === 4 && nameIs(buf, start, end, 'etag'));
+}
 
 /** How many digits `n` (a whole number) has in decimal. */
 function decimalDigits(n: number): number {
@@ -217,10 +248,6 @@ function putDecimal(out: Buffer, at: number, n: number): number {
   return end;
 }
 
-/** Remove every `name` (lower case) of a raw header list. */
-function dropNamed(h: string[], name: string): void {
-  for (let i = h.length - 2; i >= 0; i -= 2) if (h[i]!.length === name.length && h[i]!.toLowerCase() === name) h.splice(i, 2);
-}
 
 /** The first `name` (lower case) of a raw header list. */
 function firstOf(headers: readonly string[], name: string): string | undefined {

@@ -16,9 +16,9 @@
  * `FieldWriter`, and a list as it always has.
  */
 import { AUTHORIZATION_FIELD, CONTENT_LENGTH_FIELD, FORWARDED_FOR_FIELD, FORWARDED_PROTO_FIELD, HOST_FIELD, OTHER_FIELD, REQUEST_ID_FIELD, type RequestHead } from './http1-request.js';
-import { forwardedFor, upstreamRequestHeaders, type ForwardInfo } from './http-headers.js';
+import { forwardedFor, removeField, upstreamRequestHeaders, type ForwardInfo } from './http-headers.js';
 import { REQUEST_ID_LENGTH, requestId, writeRequestId } from './request-id.js';
-import { FIELD_STRIDE, KIND, NAME_END, NAME_START, VALUE_END, VALUE_START, endLines, latin1, startLines, writeLine } from '../wire/field-lines.js';
+import { FIELD_STRIDE, KIND, NAME_END, NAME_START, VALUE_END, VALUE_START, endLines, latin1, nameIs, startLines, writeLine } from '../wire/field-lines.js';
 import { putLatin1 as put } from '../wire/http1-syntax.js';
 import type { FieldWriter } from '../wire/field-writer.js';
 import type { ObservedUpstreamFields } from '../observe/rest-view.js';
@@ -47,6 +47,8 @@ export class UpstreamFields implements FieldWriter, ObservedUpstreamFields {
   private idIn: Buffer | undefined;
   private idAt = 0;
   private bytes = -1;
+  /** The body is the gateway's own, of this Content-Type (`ownBody`); '' while it is the client's. */
+  private ownType = '';
 
   private constructor(head: RequestHead | undefined, pairs: string[] | undefined, strip: boolean) {
     this.head = head;
@@ -94,6 +96,22 @@ export class UpstreamFields implements FieldWriter, ObservedUpstreamFields {
     return u;
   }
 
+  /**
+   * The body that goes is the gateway's own (a translated one), of `contentType`, read back whole: the
+   * client's Content-Type and Accept-Encoding do not go (the answer must come unencoded to be read), and
+   * `content-type` goes last.
+   */
+  ownBody(contentType: string): void {
+    const list = this.pairs;
+    if (list === undefined) {
+      this.ownType = contentType;
+      this.bytes = -1;
+      return;
+    }
+    for (const name of CLIENT_BODY_FIELDS) removeField(list, name);
+    list.push('content-type', contentType);
+  }
+
   /** The list form: made from the lane's head the first time it is asked for; edits to it are what goes upstream. */
   list(): string[] {
     if (this.pairs !== undefined) return this.pairs;
@@ -104,11 +122,12 @@ export class UpstreamFields implements FieldWriter, ObservedUpstreamFields {
     for (let i = 0; i < f.length; i += FIELD_STRIDE) {
       // The list keeps Content-Length as the list form does (the client writes its own framing from either).
       const kind = f[i + KIND]!;
-      if (kind === CONTENT_LENGTH_FIELD || forwarded(kind, this.strip)) out.push(latin1(buf, f[i + NAME_START]!, f[i + NAME_END]!), latin1(buf, f[i + VALUE_START]!, f[i + VALUE_END]!));
+      if (kind === CONTENT_LENGTH_FIELD || this.goes(kind, i)) out.push(latin1(buf, f[i + NAME_START]!, f[i + NAME_END]!), latin1(buf, f[i + VALUE_START]!, f[i + VALUE_END]!));
     }
     if (this.forwardedForValue !== undefined) out.push('x-forwarded-for', this.forwardedForValue);
     out.push('x-forwarded-proto', this.forwardedProto, 'x-envoy-original-path', this.originalPath);
     if (this.makesId) out.push('x-request-id', this.ownId());
+    if (this.ownType !== '') out.push('content-type', this.ownType);
     this.bytes = -1;
     return (this.pairs = out);
   }
@@ -156,11 +175,12 @@ export class UpstreamFields implements FieldWriter, ObservedUpstreamFields {
     const f = head.fields;
     let n = 0;
     for (let i = 0; i < f.length; i += FIELD_STRIDE) {
-      if (forwarded(f[i + KIND]!, this.strip)) n += f[i + NAME_END]! - f[i + NAME_START]! + f[i + VALUE_END]! - f[i + VALUE_START]! + 4;
+      if (this.goes(f[i + KIND]!, i)) n += f[i + NAME_END]! - f[i + NAME_START]! + f[i + VALUE_END]! - f[i + VALUE_START]! + 4;
     }
     if (this.forwardedForValue !== undefined) n += 19 + this.forwardedForValue.length;
     n += 21 + this.forwardedProto.length + 25 + this.originalPath.length;
     if (this.makesId) n += 16 + REQUEST_ID_LENGTH;
+    if (this.ownType !== '') n += 16 + this.ownType.length;
     return (this.bytes = n);
   }
 
@@ -170,7 +190,7 @@ export class UpstreamFields implements FieldWriter, ObservedUpstreamFields {
     const buf = head.buf;
     startLines();
     for (let i = 0; i < f.length; i += FIELD_STRIDE) {
-      if (forwarded(f[i + KIND]!, this.strip)) at = writeLine(buf, f[i + NAME_START]!, f[i + NAME_END]!, f[i + VALUE_START]!, f[i + VALUE_END]!, out, at);
+      if (this.goes(f[i + KIND]!, i)) at = writeLine(buf, f[i + NAME_START]!, f[i + NAME_END]!, f[i + VALUE_START]!, f[i + VALUE_END]!, out, at);
     }
     at = endLines(buf, out, at);
     if (this.forwardedForValue !== undefined) at = line(out, at, 'x-forwarded-for: ', this.forwardedForValue);
@@ -189,7 +209,18 @@ export class UpstreamFields implements FieldWriter, ObservedUpstreamFields {
       out[at++] = 13;
       out[at++] = 10;
     }
+    if (this.ownType !== '') at = line(out, at, 'content-type: ', this.ownType);
     return at;
+  }
+
+  /** Whether the client's field at `i` (of `kind`) goes upstream where it stands: `forwarded`, and not one about a body the gateway replaced. */
+  private goes(kind: number, i: number): boolean {
+    if (!forwarded(kind, this.strip)) return false;
+    if (kind !== OTHER_FIELD || this.ownType === '') return true;
+    const head = this.head!;
+    const ns = head.fields[i + NAME_START]!;
+    const ne = head.fields[i + NAME_END]!;
+    return !((ne - ns === 12 && nameIs(head.buf, ns, ne, 'content-type')) || (ne - ns === 15 && nameIs(head.buf, ns, ne, 'accept-encoding')));
   }
 
   /** The gateway's own id as a string: read from the head it was written into, or made now (and written as this later). */
@@ -198,6 +229,9 @@ export class UpstreamFields implements FieldWriter, ObservedUpstreamFields {
     return this.madeId;
   }
 }
+
+/** The client's fields about its body that do not go with a body of the gateway's own. */
+const CLIENT_BODY_FIELDS = ['content-type', 'accept-encoding'] as const;
 
 function line(out: Buffer, at: number, name: string, value: string): number {
   at = put(out, at, name);

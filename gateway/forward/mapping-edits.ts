@@ -18,11 +18,8 @@
 import type { IncomingHttpHeaders } from 'node:http2';
 import type { ErrorOverride, HeaderEdits, MappingPolicy } from '../../routing/emissary/mapping-policy.js';
 import type { Upstream } from '../../routing/types.js';
+import { removeField } from '../edge/http-headers.js';
 
-/** Every field named `name` (lower case) dropped from a `[name, value, …]` list, in place. */
-export function removeField(list: string[], name: string): void {
-  for (let i = list.length - 2; i >= 0; i -= 2) if (list[i]!.length === name.length && list[i]!.toLowerCase() === name) list.splice(i, 2);
-}
 
 /** `name` set to `value`: the first such field keeps its place, the others go; appended when there is none. */
 export function setField(list: string[], name: string, value: string): void {

@@ -21,7 +21,6 @@ import { RequestBody } from './request-body.js';
 import { decodesFirst, type DecodeOwner, type DecodeRefusal } from './request-decoder.js';
 import { RestPipelineRequest, type RestHost } from './rest-request.js';
 import { CompressingAnswer, type AnswerOut } from './answer-encoder.js';
-import { removeField, setField } from '../forward/mapping-edits.js';
 import type { RequestCoding } from '../../routing/compression/policy.js';
 import type { Mirror } from '../../routing/types.js';
 import { sendRouteError } from './route-answer.js';
@@ -159,10 +158,8 @@ export abstract class ExchangeBody extends RestPipelineRequest implements Timeou
       this.translation = translation;
       this.sendPath = translation.path;
       this.clientBody = body;
-      const fields = this.headers.list();
-      setField(fields, 'content-type', 'application/json');
       // The model's answer is read to be translated: it must come unencoded (the client's coding is the gateway's to apply).
-      removeField(fields, 'accept-encoding');
+      this.headers.ownBody('application/json');
       const z = this.backend.compression;
       if (z !== null && z.algorithms.length !== 0) this.out = new CompressingAnswer(z, this.req, this.res, this.metrics.compression, this.tap);
       if (sent.length > this.proxy.deps.upstream.retryBufferBytes) this.retries.noRetries();

@@ -20,7 +20,8 @@ import type { RestRequest } from '../edge/rest-exchange.js';
 import { schemeOf } from '../edge/http-headers.js';
 import { requestId } from '../edge/request-id.js';
 import type { UpstreamFields } from '../edge/upstream-fields.js';
-import { editUpstreamFields, removeField, setField } from '../forward/mapping-edits.js';
+import { editUpstreamFields, setField } from '../forward/mapping-edits.js';
+import { removeField } from '../edge/http-headers.js';
 
 /**
  * `req`'s fields toward `backend`'s model. `trusted`: its peer may set X-Forwarded-For/-Proto;

@@ -175,12 +175,8 @@ export class TranslatedAnswer implements AnswerSink {
       this.counted('bad-answer');
     }
     this.chunks = [];
-    const h = fields.list();
-    for (let i = h.length - 2; i >= 0; i -= 2) {
-      const n = h[i]!.toLowerCase();
-      if (n === 'content-length' || n === 'content-type' || n === 'content-encoding' || n === 'transfer-encoding' || n === 'etag') h.splice(i, 2);
-    }
-    h.push('content-type', 'application/json', 'content-length', String(body.length), TRANSLATED_HEADER, this.translation.label);
+    fields.ownBody('application/json', body.length);
+    fields.add(TRANSLATED_HEADER, this.translation.label);
     // Written as a chunk then the end: a bandit's token decorator (rest/tagged-answer.ts) reads chunks.
     if (this.inner.head(status, fields)) {
       this.inner.data(body);

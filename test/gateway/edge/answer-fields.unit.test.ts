@@ -28,6 +28,9 @@ const NAMES = [
   'X-Model',
   'X-Envoy-Upstream-Service-Time',
   'x-envoy-upstream-service-time',
+  'Content-Encoding',
+  'ETag',
+  'etag',
 ];
 const VALUES = ['v', 'a b', '', 'keep-alive', 'close', 'application/json', 'caf\xe9'];
 const SPACING = [
@@ -48,6 +51,8 @@ const answerCase = fc.record({
   added: fc.array(fc.tuple(fc.constantFrom('set-cookie', 'x-seldon-arm', 'connection', 'access-control-allow-origin'), fc.constantFrom('a=1', 'close', '*', 'tok')), { maxLength: 3 }),
   predictor: fc.constantFrom(undefined, 'main'),
   serviceMs: fc.option(fc.constantFrom(0, 7, 10, 999, 123456), { nil: undefined }),
+  /** The gateway writes a body of its own (a translated answer) of this length. */
+  ownBody: fc.option(fc.constantFrom(0, 9, 1234), { nil: undefined }),
 });
 
 function headOf(wire: string): ResponseHead {
@@ -84,8 +89,20 @@ describe("the client-bound fields of a model's answer", () => {
           if (c.serviceMs !== undefined) f.serviceTime(c.serviceMs);
           for (const [n, v] of c.added) f.add(n, v);
           if (c.predictor !== undefined) f.setPredictor(c.predictor);
+          if (c.ownBody !== undefined) {
+            f.ownBody('application/json', c.ownBody);
+            f.add('x-seldon-translated', 'seldon->v2');
+          }
         }
-        for (const name of ['content-type', 'content-length', 'x-seldon-predictor', 'date', 'connection', 'set-cookie', SERVICE_TIME_HEADER])
+        if (c.ownBody !== undefined && !head.listsFields) expect(fast.fast, wire).toBe(true);
+        if (c.ownBody !== undefined) {
+          // Only the gateway's own body fields go: one type, one length, no coding or tag of the model's body.
+          const named = (n: string): string[] => list.list().filter((_, i, l) => i % 2 === 1 && l[i - 1]!.toLowerCase() === n);
+          expect(named('content-type'), wire).toEqual(['application/json']);
+          expect(named('content-length'), wire).toEqual([String(c.ownBody)]);
+          expect([...named('content-encoding'), ...named('etag'), ...named('transfer-encoding')], wire).toEqual([]);
+        }
+        for (const name of ['content-type', 'content-length', 'content-encoding', 'etag', 'x-seldon-predictor', 'date', 'connection', 'set-cookie', SERVICE_TIME_HEADER])
           expect(fast.get(name), `${wire} ${name}`).toBe(list.get(name));
         expect(head.reason).toBe(c.reason);
         if (fast.fast) expect(fastLines(fast), wire).toBe(lines(list.list()));
@@ -94,6 +111,18 @@ describe("the client-bound fields of a model's answer", () => {
       }),
       { seed: 20261126, numRuns: 2000 },
     );
+  });
+
+  it("a body of the gateway's own: the model's Content-Type, Content-Length, Content-Encoding and ETag do not go, written from the bytes", () => {
+    const head = headOf('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Model: m\r\nContent-Encoding: identity\r\nETag: "t"\r\nContent-Length: 5\r\nVary: x\r\n\r\n');
+    const f = AnswerFields.ofHead(head);
+    f.add('content-type', 'text/html');
+    f.ownBody('application/json', 42);
+    f.add('x-seldon-translated', 'v2->seldon');
+    expect(f.fast).toBe(true);
+    expect(fastLines(f)).toBe('X-Model: m\r\nVary: x\r\ncontent-type: application/json\r\ncontent-length: 42\r\nx-seldon-translated: v2->seldon\r\n');
+    expect(f.get('content-length')).toBe('42');
+    expect(f.list()).toEqual(['X-Model', 'm', 'Vary', 'x', 'content-type', 'application/json', 'content-length', '42', 'x-seldon-translated', 'v2->seldon']);
   });
 
   it('a Connection that names other fields drops them too (the list form takes it)', () => {

@@ -35,6 +35,9 @@ const NAMES = [
   'X-Custom',
   'Cookie',
   'User-Agent',
+  'Content-Type',
+  'content-type',
+  'Accept-Encoding',
 ];
 const VALUES = ['v', 'a b', '', '10.0.0.1', 'https', 'Bearer tok', 'caf\xe9', 'x,y', '1.2.3.4, 5.6.7.8'];
 const SPACING = [
@@ -53,6 +56,8 @@ const headCase = fc.record({
   length: fc.constantFrom(undefined, 0, 2),
   trusted: fc.boolean(),
   strip: fc.boolean(),
+  /** The gateway sends a body of its own (a translated one). */
+  ownBody: fc.boolean(),
 });
 
 type HeadCase = typeof headCase extends fc.Arbitrary<infer T> ? T : never;
@@ -82,6 +87,16 @@ describe('the fields toward the model, from the lane buffer', () => {
         const list = upstreamRequestHeaders(h.rawHeaders, info);
         const fast = UpstreamFields.ofHead(h, info);
         const body = c.length ? Buffer.from('xx') : null;
+        if (c.ownBody) {
+          // Its own body's type, in either form, whichever it was in when told: the client's type and codings do not go.
+          const listed = UpstreamFields.ofHead(h, info);
+          listed.list();
+          for (const f of [fast, listed, UpstreamFields.wrap(list)]) f.ownBody('application/json');
+          const sent = written(fast.forClient(), body);
+          expect(sent.match(/\r\ncontent-type: application\/json\r\n/gi), text).toHaveLength(1);
+          expect(sent.match(/\r\n(content-type|accept-encoding):/gi), text).toHaveLength(1);
+          expect(written(listed.forClient(), body), text).toBe(written(list, body));
+        }
         expect(written(fast.forClient(), body), text).toBe(written(list, body));
         expect(fast.get('x-request-id') === undefined, text).toBe(false);
         // The list form made from the fast one (tracing, edits) is the list itself.
