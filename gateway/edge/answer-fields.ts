@@ -248,7 +248,6 @@ function putDecimal(out: Buffer, at: number, n: number): number {
   return end;
 }
 
-
 /** The first `name` (lower case) of a raw header list. */
 function firstOf(headers: readonly string[], name: string): string | undefined {
   for (let i = 0; i < headers.length; i += 2) if (headers[i]!.length === name.length && headers[i]!.toLowerCase() === name) return headers[i + 1];

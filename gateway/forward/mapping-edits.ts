@@ -20,7 +20,6 @@ import type { ErrorOverride, HeaderEdits, MappingPolicy } from '../../routing/em
 import type { Upstream } from '../../routing/types.js';
 import { removeField } from '../edge/http-headers.js';
 
-
 /** `name` set to `value`: the first such field keeps its place, the others go; appended when there is none. */
 export function setField(list: string[], name: string, value: string): void {
   let at = -1;
