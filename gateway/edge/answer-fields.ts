@@ -15,7 +15,8 @@
  *
  * Both forms give the client the same bytes (test/gateway/edge/answer-fields.unit.test.ts).
  */
-import { clientResponseHeaders, removeField } from './http-headers.js';
+import { clientResponseHeaders } from './http-headers.js';
+import { removeField } from '../wire/field-writer.js';
 import { FIELD_STRIDE, KIND, NAME_END, NAME_START, VALUE_END, VALUE_START, copyRange, endLines, latin1, nameIs, startLines, writeLine } from '../wire/field-lines.js';
 import { ANSWER_CONTENT_LENGTH, ANSWER_PREDICTOR, ANSWER_DATE, ANSWER_SERVICE_TIME, type ResponseHead } from '../wire/response-head.js';
 import type { ObservedAnswerFields } from '../observe/rest-view.js';

@@ -245,8 +245,3 @@ export function shadowHost(host: string): string {
   }
   return `${m![1]}-shadow${m![2] ?? ''}`;
 }
-
-/** Every field named `name` (lower case) dropped from a `[name, value, …]` list, in place. */
-export function removeField(list: string[], name: string): void {
-  for (let i = list.length - 2; i >= 0; i -= 2) if (list[i]!.length === name.length && list[i]!.toLowerCase() === name) list.splice(i, 2);
-}

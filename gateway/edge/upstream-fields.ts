@@ -16,11 +16,11 @@
  * `FieldWriter`, and a list as it always has.
  */
 import { AUTHORIZATION_FIELD, CONTENT_LENGTH_FIELD, FORWARDED_FOR_FIELD, FORWARDED_PROTO_FIELD, HOST_FIELD, OTHER_FIELD, REQUEST_ID_FIELD, type RequestHead } from './http1-request.js';
-import { forwardedFor, removeField, upstreamRequestHeaders, type ForwardInfo } from './http-headers.js';
+import { forwardedFor, upstreamRequestHeaders, type ForwardInfo } from './http-headers.js';
 import { REQUEST_ID_LENGTH, requestId, writeRequestId } from './request-id.js';
 import { FIELD_STRIDE, KIND, NAME_END, NAME_START, VALUE_END, VALUE_START, endLines, latin1, nameIs, startLines, writeLine } from '../wire/field-lines.js';
 import { putLatin1 as put } from '../wire/http1-syntax.js';
-import type { FieldWriter } from '../wire/field-writer.js';
+import { removeField, type FieldWriter } from '../wire/field-writer.js';
 import type { ObservedUpstreamFields } from '../observe/rest-view.js';
 
 /** Whether a field of `kind` goes upstream where it stands (forwarding fields are written after the rest). */

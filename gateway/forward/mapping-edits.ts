@@ -18,7 +18,7 @@
 import type { IncomingHttpHeaders } from 'node:http2';
 import type { ErrorOverride, HeaderEdits, MappingPolicy } from '../../routing/emissary/mapping-policy.js';
 import type { Upstream } from '../../routing/types.js';
-import { removeField } from '../edge/http-headers.js';
+import { removeField } from '../wire/field-writer.js';
 
 /** `name` set to `value`: the first such field keeps its place, the others go; appended when there is none. */
 export function setField(list: string[], name: string, value: string): void {

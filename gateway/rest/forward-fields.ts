@@ -21,7 +21,7 @@ import { schemeOf } from '../edge/http-headers.js';
 import { requestId } from '../edge/request-id.js';
 import type { UpstreamFields } from '../edge/upstream-fields.js';
 import { editUpstreamFields, setField } from '../forward/mapping-edits.js';
-import { removeField } from '../edge/http-headers.js';
+import { removeField } from '../wire/field-writer.js';
 
 /**
  * `req`'s fields toward `backend`'s model. `trusted`: its peer may set X-Forwarded-For/-Proto;

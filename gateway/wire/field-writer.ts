@@ -18,3 +18,8 @@ export interface FieldWriter {
 
 /** Whether a request's headers are a list or fields that write themselves. */
 export const isFieldWriter = (h: readonly string[] | FieldWriter): h is FieldWriter => !Array.isArray(h);
+
+/** Every field named `name` (lower case) dropped from a `[name, value, …]` list, in place. */
+export function removeField(list: string[], name: string): void {
+  for (let i = list.length - 2; i >= 0; i -= 2) if (list[i]!.length === name.length && list[i]!.toLowerCase() === name) list.splice(i, 2);
+}
