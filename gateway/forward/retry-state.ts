@@ -40,6 +40,8 @@ export class RetryState {
   /** A retry was decided and not yet sent: it holds a breaker retry slot. */
   private retryPending = false;
   private backoffTimer: Timer | undefined;
+  /** It holds the breaker's request slot: a request settled before admission (its client left while it waited) gives none back. */
+  private admitted = false;
   /** On a hedged route, the upstream's budget of extra attempts: a retry takes a token, and without one is not made (forward/hedge.ts). */
   budget: HedgeBudget | undefined;
 
@@ -66,7 +68,9 @@ export class RetryState {
 
   /** Take the breaker's request slot, or say which limit refuses it. */
   admit(): Overflow | null {
-    return this.breaker.enter();
+    const overflow = this.breaker.enter();
+    this.admitted = overflow === null;
+    return overflow;
   }
 
   /** No retries any more (a body too large to send again). */
@@ -131,7 +135,10 @@ export class RetryState {
       this.retryPending = false;
       this.breaker.leaveRetry();
     }
-    this.breaker.leave();
+    if (this.admitted) {
+      this.admitted = false;
+      this.breaker.leave();
+    }
   }
 
   private static backoffOver(this: void, r: RetryState): void {

@@ -13,16 +13,15 @@ import { InFlight } from '../forward/in-flight.js';
 import type { OutcomeKind } from '../forward/outcome.js';
 import type { CallTap } from '../observe/observed-grpc.js';
 import type { GrpcUpstream } from '../upstream/grpc-sessions.js';
-import type { Timer } from '../upstream/clock.js';
 import type { Routed } from '../../routing/types.js';
 import { answerTrailersOnly } from './answer.js';
 import type { GrpcAttempt } from './attempt.js';
 import { CallDeadline, type DeadlineOwner } from './call-deadline.js';
-import { listenToClient, type ClientStreamOwner } from './client-stream.js';
+import { listenToClient, stopListening, type ClientStreamOwner } from './client-stream.js';
 import { GrpcPipelineRequest } from './grpc-request.js';
 import { KeptRequest } from './kept-request.js';
 import { upstreamMetadata } from './metadata.js';
-import { readSmallBody } from '../edge/small-body.js';
+import { joinPieces } from '../wire/message-body.js';
 import { TranslateRefusal } from '../translate/datatypes.js';
 import { GrpcTranslation, MAX_TRANSLATED_MESSAGE, TRANSLATED_METADATA, grpcTranslationFor } from './grpc-translation.js';
 import { RESPOND_WITH_TRAILERS } from './answer.js';
@@ -51,6 +50,12 @@ export abstract class CallStart extends GrpcPipelineRequest implements DeadlineO
   protected translation: GrpcTranslation | null = null;
   /** The client's request as it came, kept beside a translated one: a fallback or a mirror of the client's protocol gets it. */
   protected clientRequest: readonly Buffer[] | undefined = undefined;
+  /** The translation whose request message is being read whole (its chunks and their size), before the call is admitted. */
+  private reading: GrpcTranslation | null = null;
+  private readChunks: Buffer[] | null = null;
+  private readSize = 0;
+  /** The client's stream is listened to already (it was, to read the message to translate). */
+  private listening = false;
 
   protected override begin(decision: Routed, up: ForwardUpstream): void {
     super.begin(decision, up);
@@ -65,6 +70,8 @@ export abstract class CallStart extends GrpcPipelineRequest implements DeadlineO
     this.httpStatus = 0;
     this.translation = null;
     this.clientRequest = undefined;
+    this.reading = null;
+    this.listening = false;
     const ctx = this.proxy;
     // Taken as forwarding begins, before its headers become the upstream's.
     this.tap = ctx.observe?.begin(this.stream, this.headers, decision, this.up.name, this);
@@ -80,10 +87,12 @@ export abstract class CallStart extends GrpcPipelineRequest implements DeadlineO
   protected abstract dropAll(kind?: OutcomeKind): void;
   /** The call is over: its attempts closed, its client's stream let go, counted and settled. */
   protected abstract finish(): void;
-  abstract deadlineExpired(why: 'client' | 'route'): void;
+  /** The client's deadline or the route timeout ran out (the message read, the call forwarded). */
+  protected abstract callDeadlineExpired(why: 'client' | 'route'): void;
+  /** No bytes either way for the idle timeout (the message read, the call forwarded). */
+  protected abstract callIdle(): void;
   abstract upstreamResumed(): void;
   abstract trailersWanted(): void;
-  abstract idle(): void;
   /** The request was translated by `t`: its answer will be translated back. */
   protected abstract translating(t: GrpcTranslation): void;
 
@@ -101,6 +110,7 @@ export abstract class CallStart extends GrpcPipelineRequest implements DeadlineO
     if (client.destroyed || client.closed) {
       // The client left while the call waited (auth, rate limits): its 'close' has been and gone. Counted, nothing went upstream.
       this.done = true;
+      this.letGo();
       this.tap?.end(this.status, 0, null);
       this.settle();
       return;
@@ -110,7 +120,8 @@ export abstract class CallStart extends GrpcPipelineRequest implements DeadlineO
       if (!this.admitTranslating()) return;
     } else if (!this.admit(GrpcStatus.UNAVAILABLE)) return;
     const request = this.request;
-    listenToClient(client, this, request === undefined, this.backend.idleTimeoutMs);
+    if (this.listening) this.listening = false;
+    else listenToClient(client, this, request === undefined, this.backend.idleTimeoutMs);
     this.deadline.startClient();
     this.headers[':scheme'] = this.up.tls ? 'https' : 'http';
     if (request !== undefined) {
@@ -139,7 +150,10 @@ export abstract class CallStart extends GrpcPipelineRequest implements DeadlineO
         return false;
       }
     }
-    if (!this.admit(GrpcStatus.UNAVAILABLE)) return false;
+    if (!this.admit(GrpcStatus.UNAVAILABLE)) {
+      this.letGo();
+      return false;
+    }
     if (t !== null && t.to === 'v2') this.proxy.metadata?.wanted(this.backend, this.backend.translate!, 'grpc', String(this.headers[':authority'] ?? ''));
     return true;
   }
@@ -148,6 +162,7 @@ export abstract class CallStart extends GrpcPipelineRequest implements DeadlineO
 
   clientData(chunk: Buffer): void {
     if (this.done) return;
+    if (this.reading !== null) return this.readChunk(chunk);
     if (this.tap !== undefined) this.tap.received(chunk);
     this.kept.keep(chunk);
     // The upstream is slower than the client: it reads on once the attempt took what was written.
@@ -156,6 +171,7 @@ export abstract class CallStart extends GrpcPipelineRequest implements DeadlineO
   }
 
   clientEnded(): void {
+    if (this.reading !== null) return this.readEnded();
     this.requestEnded = true;
     if (this.done) return;
     this.flight.current?.stream.end();
@@ -209,76 +225,87 @@ export abstract class CallStart extends GrpcPipelineRequest implements DeadlineO
    * gateway's answer.
    */
   private translateFirst(t: GrpcTranslation): void {
-    const go = (whole: Buffer): void => {
-      if (this.done) return;
-      if (t.own !== undefined) return this.answerOwn(t, whole);
-      this.tap?.translated(t.label);
-      let sent: Buffer;
-      try {
-        sent = t.request(whole);
-      } catch (err) {
-        if (!(err instanceof TranslateRefusal)) throw err;
-        this.metrics.translations.count(this.backend, t.from, t.to, 'refused');
-        return this.refuseUnsent(err.status === 413 ? GrpcStatus.RESOURCE_EXHAUSTED : GrpcStatus.INVALID_ARGUMENT, err.message);
-      }
-      this.translation = t;
-      this.translating(t);
-      this.clientRequest = [whole];
-      this.request = [sent];
-      this.headers[':path'] = t.path;
-      // The model's answer is read to be translated: it must come uncompressed.
-      delete this.headers['grpc-accept-encoding'];
-      delete this.headers['grpc-encoding'];
-      // The message the model gets is not the client's: a length the client sent does not describe it.
-      delete this.headers['content-length'];
-      this.start();
-    };
-    if (this.request !== undefined) return go(Buffer.concat(this.request));
-    const c = this.stream;
-    let read = false;
-    // The client gone while its request was read: start's first check settles the call.
-    const gone = (): void => {
-      if (read) return;
-      stop();
-      this.start();
-    };
-    c.once('close', gone);
-    // A client that stops sending mid-message is cut at the route's idle timeout, as a forwarded call is;
-    // one that trickles it, a byte now and then, at the route's timeout: the message is read within it.
-    const idleMs = this.backend.idleTimeoutMs;
-    const routeMs = this.routeBudgetMs();
-    let routeTimer: Timer | undefined;
-    const stop = (): void => {
-      read = true;
-      c.off('close', gone);
-      if (idleMs > 0) {
-        c.setTimeout(0);
-        c.off('timeout', idle);
-      }
-      if (routeTimer !== undefined) this.clock.clearTimeout(routeTimer);
-    };
-    const idle = (): void => {
-      stop();
-      this.refuseUnsent(GrpcStatus.DEADLINE_EXCEEDED, `no request bytes for ${idleMs} ms while the message was read to be translated`);
-    };
-    if (idleMs > 0) c.setTimeout(idleMs, idle);
-    if (routeMs > 0)
-      routeTimer = this.clock.setTimeout(
-        (call) => {
-          routeTimer = undefined;
-          if (read) return;
-          stop();
-          call.refuseUnsent(GrpcStatus.DEADLINE_EXCEEDED, `the request message was not read within the route timeout of ${routeMs} ms to be translated`);
-        },
-        routeMs,
-        this,
-      );
-    readSmallBody(c, MAX_TRANSLATED_MESSAGE + 5, (body) => {
-      if (read) return;
-      stop();
-      if (body !== null) go(body);
-      else this.refuseUnsent(GrpcStatus.RESOURCE_EXHAUSTED, `the request message is larger than ${MAX_TRANSLATED_MESSAGE} bytes, too large to translate`);
-    });
+    if (this.request !== undefined) return this.translated(t, Buffer.concat(this.request));
+    // Read on the call's own listeners, which the forward then keeps: a client that stops sending
+    // mid-message is cut at the route's idle timeout, as a forwarded call is; one that trickles it,
+    // a byte now and then, at the route's timeout: the message is read within it.
+    this.reading = t;
+    this.readChunks = [];
+    this.readSize = 0;
+    this.listening = true;
+    listenToClient(this.stream, this, true, this.backend.idleTimeoutMs);
+    // The client's deadline runs from its arrival, the read included.
+    this.deadline.startClient();
+    this.deadline.startRoute(this.routeBudgetMs());
+  }
+
+  private readChunk(chunk: Buffer): void {
+    this.readChunks!.push(chunk);
+    this.readSize += chunk.length;
+    if (this.readSize <= MAX_TRANSLATED_MESSAGE + 5) return;
+    this.readDone();
+    this.stream.pause();
+    this.refuseUnsent(GrpcStatus.RESOURCE_EXHAUSTED, `the request message is larger than ${MAX_TRANSLATED_MESSAGE} bytes, too large to translate`);
+  }
+
+  private readEnded(): void {
+    const t = this.reading!;
+    const whole = joinPieces(this.readChunks!, this.readSize);
+    this.readDone();
+    // Its read's deadline is over: the forward's run from here (the client's from arrival, the route's from the request's end).
+    this.deadline.clear();
+    // A message cut short may be its client gone (Node ends each stream of a session that closes before it
+    // says 'close'): decided once that had its turn, so a call its client left is counted so, not refused.
+    if (whole.length < 5 || whole.readUInt32BE(1) !== whole.length - 5) setImmediate(() => this.translated(t, whole));
+    else this.translated(t, whole);
+  }
+
+  private readDone(): void {
+    this.reading = null;
+    this.readChunks = null;
+  }
+
+  deadlineExpired(why: 'client' | 'route'): void {
+    if (this.reading === null) return this.callDeadlineExpired(why);
+    this.readDone();
+    this.refuseUnsent(
+      GrpcStatus.DEADLINE_EXCEEDED,
+      why === 'route'
+        ? `the request message was not read within the route timeout of ${this.routeBudgetMs()} ms to be translated`
+        : `the client's deadline (grpc-timeout ${this.deadline.clientTimeout}) expired while its message was read to be translated`,
+    );
+  }
+
+  idle(): void {
+    if (this.reading === null) return this.callIdle();
+    this.readDone();
+    this.refuseUnsent(GrpcStatus.DEADLINE_EXCEEDED, `no request bytes for ${this.backend.idleTimeoutMs} ms while the message was read to be translated`);
+  }
+
+  /** The client's whole request message translated for its model; then admitted and sent (or refused: nothing sent). */
+  private translated(t: GrpcTranslation, whole: Buffer): void {
+    if (this.done) return;
+    if (t.own !== undefined) return this.answerOwn(t, whole);
+    this.tap?.translated(t.label);
+    let sent: Buffer;
+    try {
+      sent = t.request(whole);
+    } catch (err) {
+      if (!(err instanceof TranslateRefusal)) throw err;
+      this.metrics.translations.count(this.backend, t.from, t.to, 'refused');
+      return this.refuseUnsent(err.status === 413 ? GrpcStatus.RESOURCE_EXHAUSTED : GrpcStatus.INVALID_ARGUMENT, err.message);
+    }
+    this.translation = t;
+    this.translating(t);
+    this.clientRequest = [whole];
+    this.request = [sent];
+    this.headers[':path'] = t.path;
+    // The model's answer is read to be translated: it must come uncompressed.
+    delete this.headers['grpc-accept-encoding'];
+    delete this.headers['grpc-encoding'];
+    // The message the model gets is not the client's: a length the client sent does not describe it.
+    delete this.headers['content-length'];
+    this.start();
   }
 
   /** Refused before admission (nothing was sent): answered, counted as the gateway's own answer, never the predictor's outcome. */
@@ -286,6 +313,7 @@ export abstract class CallStart extends GrpcPipelineRequest implements DeadlineO
     if (this.done) return;
     this.done = true;
     this.status = code;
+    this.letGo();
     this.metrics.refused(this.backend, 'grpc', code, this.since);
     this.tap?.end(code, 0, null);
     answerTrailersOnly(this.stream, code, message, undefined, this.proxy.server.value);
@@ -303,6 +331,7 @@ export abstract class CallStart extends GrpcPipelineRequest implements DeadlineO
     }
     this.done = true;
     this.status = GrpcStatus.OK;
+    this.letGo();
     this.metrics.refused(this.backend, 'grpc', GrpcStatus.OK, this.since);
     this.tap?.end(GrpcStatus.OK, 200, null);
     this.ended(false);
@@ -314,9 +343,24 @@ export abstract class CallStart extends GrpcPipelineRequest implements DeadlineO
     c.end(answer);
   }
 
+  /** Answered before admission: the read's timers and the listeners let go (a stream kept until a full collection must not keep the call). */
+  private letGo(): void {
+    this.deadline.clear();
+    const c = this.stream;
+    if (!this.listening) return;
+    this.listening = false;
+    if (this.backend.idleTimeoutMs > 0 && !c.destroyed) c.setTimeout(0);
+    stopListening(c);
+  }
+
   /** The client reset the stream or its connection closed: cancel upstream at once. */
   clientClosed(): void {
     if (this.done) return;
+    if (this.reading !== null) {
+      // Gone while its message was read: start's first check settles the call, nothing sent.
+      this.readDone();
+      return this.start();
+    }
     this.status = GrpcStatus.CANCELLED;
     this.dropAll();
     this.finish();

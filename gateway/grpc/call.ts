@@ -325,7 +325,7 @@ export class GrpcCall extends CallStart implements GrpcAttemptOwner, CallAnswerC
 
   // ---- timeouts ------------------------------------------------------------------------------
 
-  deadlineExpired(why: 'client' | 'route'): void {
+  protected callDeadlineExpired(why: 'client' | 'route'): void {
     if (this.done || this.responseStarted) return;
     // The route's timeout is the endpoint's failure; the client's own deadline says nothing of it.
     this.timedOut(why === 'route' ? 'local' : 'none', (where) =>
@@ -335,7 +335,7 @@ export class GrpcCall extends CallStart implements GrpcAttemptOwner, CallAnswerC
     );
   }
 
-  idle(): void {
+  protected callIdle(): void {
     if (!this.done) this.timedOut('local', (w) => `no bytes in either direction for ${this.backend.idleTimeoutMs} ms on the call to ${w}`);
   }
 

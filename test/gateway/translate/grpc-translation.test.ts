@@ -772,23 +772,51 @@ function deepNdarray(levels: number): Buffer {
   return Buffer.from(heads.reverse().flat());
 }
 
-describe('gRPC translation: a request that stops mid-message', () => {
+describe('gRPC translation: a request that stops mid-message, and a model that stops answering', () => {
   const calls: Recorded[] = [];
   let model: grpc.Server;
+  /** A v2 model that reads each inference and never answers (ModelMetadata: UNIMPLEMENTED). */
+  let mute: RawUpstream;
   let gw: TestGateway;
+
+  /** A Predict over `session` of a whole SeldonMessage: its headers and trailers merged. */
+  const predictOn = (session: http2.ClientHttp2Session, deployment: string): Promise<http2.IncomingHttpHeaders> =>
+    new Promise((resolve, reject) => {
+      const s = session.request({ ':method': 'POST', ':path': PREDICT, 'content-type': 'application/grpc', te: 'trailers', seldon: deployment, namespace: 'm' });
+      const message = seldonSvc.Predict!.requestSerialize({ data: { tensor: { shape: [1, 2], values: [1, 2] } } });
+      const head = Buffer.alloc(5);
+      head.writeUInt32BE(message.length, 1);
+      let got: http2.IncomingHttpHeaders = {};
+      s.on('response', (h) => (got = { ...got, ...h }));
+      s.on('trailers', (h) => (got = { ...got, ...h }));
+      s.on('error', reject);
+      s.resume();
+      s.on('close', () => resolve(got));
+      s.end(Buffer.concat([head, message]));
+    });
 
   beforeAll(async () => {
     const m = await startV2Model(calls, {});
     model = m.server;
+    mute = await startRawUpstream((stream, _n, headers) => {
+      stream.resume();
+      if (headers[':path'] !== INFER) stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '12' }, { endStream: true });
+    });
     gw = await startTestGateway({
-      manifests: { 'slow.yaml': sdep('slow', 'm', { protocol: 'v2', predictors: [{ name: 'main', graph: { name: 'clf' } }] }, { [PROTOCOL]: '{}' }) },
-      resolve: { 'slow-main.m:5001': m.port },
-      args: ['--default-idle-timeout', '300ms'],
+      manifests: {
+        'slow.yaml': sdep('slow', 'm', { protocol: 'v2', predictors: [{ name: 'main', graph: { name: 'clf' } }] }, { [PROTOCOL]: '{}' }),
+        // Its model never answers: a call held there holds the breaker's one slot until the idle timeout.
+        'tight.yaml': sdep('tight', 'm', { protocol: 'v2', predictors: [{ name: 'main', graph: { name: 'clf' } }] }, { [PROTOCOL]: '{}', 'seldon.io/ambassador-circuit-breakers-max-requests': '1' }),
+        'mute.yaml': sdep('mute', 'm', { protocol: 'v2', predictors: [{ name: 'main', graph: { name: 'clf' } }] }, { [PROTOCOL]: '{}' }),
+      },
+      resolve: { 'slow-main.m:5001': m.port, 'tight-main.m:5001': mute.port, 'mute-main.m:5001': mute.port },
+      args: ['--default-idle-timeout', '1s'],
     });
   });
   afterAll(async () => {
     await gw?.stop();
     model?.forceShutdown();
+    await mute?.close();
   });
 
   it('is cut at the route’s idle timeout: DEADLINE_EXCEEDED, nothing sent', async () => {
@@ -799,8 +827,54 @@ describe('gRPC translation: a request that stops mid-message', () => {
       s.write(Buffer.from([0, 0, 0, 0, 10, 0x1a]));
       const headers = await new Promise<http2.IncomingHttpHeaders>((resolve) => s.once('response', resolve));
       expect(headers['grpc-status']).toBe(String(grpc.status.DEADLINE_EXCEEDED));
-      expect(decodeURIComponent(String(headers['grpc-message']))).toMatch(/no request bytes for 300 ms/);
+      expect(decodeURIComponent(String(headers['grpc-message']))).toMatch(/no request bytes for 1000 ms/);
       expect(calls).toHaveLength(0);
+    } finally {
+      session.destroy();
+    }
+  });
+
+  it('holds no breaker slot while its message is read, nor gives one back when its client leaves: max_requests still holds', async () => {
+    const session = http2.connect(`http://127.0.0.1:${gw.port}`);
+    const inferences = (): number => mute.streams.filter((h) => h[':path'] === INFER).length;
+    const n = inferences();
+    const cancelled = 'seldon_gateway_requests_total{namespace="m",deployment="tight",predictor="main",protocol="grpc",kind="primary",code="1"}';
+    try {
+      // On a connection of its own, which it then drops (a reset stream would end its message first: Node's `close` sends END_STREAM).
+      const halfSession = http2.connect(`http://127.0.0.1:${gw.port}`);
+      halfSession.on('error', () => undefined);
+      const half = halfSession.request({ ':method': 'POST', ':path': PREDICT, 'content-type': 'application/grpc', te: 'trailers', seldon: 'tight', namespace: 'm' });
+      half.on('error', () => undefined);
+      half.write(Buffer.from([0, 0, 0, 0, 10, 0x1a]));
+      await new Promise((resolve) => halfSession.ping(resolve));
+      // While the half message is read the breaker's one slot is free: this call reaches the model, and holds the slot there.
+      const held = predictOn(session, 'tight');
+      await waitFor(() => inferences() === n + 1);
+      halfSession.destroy();
+      // Counted once its client left (CANCELLED), nothing sent.
+      const until = Date.now() + 5000;
+      while ((await metric(gw.adminUrl, cancelled)) < 1) if (Date.now() > until) throw new Error('the call its client left was not counted');
+      // The slot is still the held call's: the next is refused.
+      const refused = await predictOn(session, 'tight');
+      expect(refused['grpc-status']).toBe(String(grpc.status.UNAVAILABLE));
+      expect(decodeURIComponent(String(refused['grpc-message']))).toMatch(/max_requests \(1\) reached/);
+      const cut = await held;
+      expect(cut['grpc-status']).toBe(String(grpc.status.DEADLINE_EXCEEDED));
+      expect(decodeURIComponent(String(cut['grpc-message']))).toMatch(/no bytes in either direction for 1000 ms/);
+      expect(inferences()).toBe(n + 1);
+    } finally {
+      session.destroy();
+    }
+  });
+
+  it('once translated and sent, is cut at the idle timeout as any forwarded call: the model that never answers', async () => {
+    const session = http2.connect(`http://127.0.0.1:${gw.port}`);
+    try {
+      const got = await predictOn(session, 'mute');
+      expect(got['grpc-status']).toBe(String(grpc.status.DEADLINE_EXCEEDED));
+      expect(decodeURIComponent(String(got['grpc-message']))).toMatch(/no bytes in either direction for 1000 ms on the call to/);
+      // It reached the model translated: ModelInfer.
+      expect(mute.streams.some((h) => h[':path'] === INFER)).toBe(true);
     } finally {
       session.destroy();
     }
@@ -838,6 +912,23 @@ describe('gRPC translation: a request that trickles its message', () => {
       const headers = await new Promise<http2.IncomingHttpHeaders>((resolve) => s.once('response', resolve));
       expect(headers['grpc-status']).toBe(String(grpc.status.DEADLINE_EXCEEDED));
       expect(decodeURIComponent(String(headers['grpc-message']))).toMatch(/not read within the route timeout of 600 ms/);
+      expect(calls).toHaveLength(0);
+    } finally {
+      clearInterval(trickle);
+      session.destroy();
+    }
+  });
+
+  it('is cut at the client’s deadline, counted from its arrival, while its message trickles: DEADLINE_EXCEEDED, nothing sent', async () => {
+    const session = http2.connect(`http://127.0.0.1:${gw.port}`);
+    let trickle: NodeJS.Timeout | undefined;
+    try {
+      const s = session.request({ ':method': 'POST', ':path': PREDICT, 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': '200m', seldon: 'trickle', namespace: 'm' });
+      s.write(Buffer.from([0, 0, 0, 0x27, 0x10]));
+      trickle = setInterval(() => s.write(Buffer.from([0x1a])), 50);
+      const headers = await new Promise<http2.IncomingHttpHeaders>((resolve) => s.once('response', resolve));
+      expect(headers['grpc-status']).toBe(String(grpc.status.DEADLINE_EXCEEDED));
+      expect(decodeURIComponent(String(headers['grpc-message']))).toBe("the client's deadline (grpc-timeout 200m) expired while its message was read to be translated");
       expect(calls).toHaveLength(0);
     } finally {
       clearInterval(trickle);

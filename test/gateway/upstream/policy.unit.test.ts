@@ -110,6 +110,24 @@ describe('attempts: the shared retry state', () => {
     expect(probe(null, { ...LIMITS, maxRequests: 0 }).p.enter()).toBe('max_requests');
     p.end();
     expect(breaker.inFlight).toBe(0);
+    p.end();
+    expect(breaker.inFlight).toBe(0);
+  });
+
+  it('gives back no slot it did not take: settled before admission (its client left while it waited), or refused by the breaker', () => {
+    const { p: left, breaker } = probe(null, { ...LIMITS, maxRequests: 1 });
+    left.end();
+    expect(breaker.inFlight).toBe(0);
+    const { p: held, breaker: full } = probe(null, { ...LIMITS, maxRequests: 1 });
+    expect(held.enter()).toBeNull();
+    const refused = new Probe(backend({ breaker: { ...LIMITS, maxRequests: 1 } }), new Up(full), new RecordingMetrics());
+    expect(refused.enter()).toBe('max_requests');
+    refused.end();
+    expect(full.inFlight).toBe(1);
+    // The one slot is still the admitted request's: the next is refused until it settles.
+    expect(new Probe(backend(), new Up(full), new RecordingMetrics()).enter()).toBe('max_requests');
+    held.end();
+    expect(full.inFlight).toBe(0);
   });
 
   it('replays at once only what the upstream never saw, only when replayable, at most IMPLICIT_RETRIES times', () => {
