@@ -23,7 +23,7 @@ import { KeptRequest } from './kept-request.js';
 import { upstreamMetadata } from './metadata.js';
 import { joinPieces } from '../wire/message-body.js';
 import { TranslateRefusal } from '../translate/datatypes.js';
-import { GrpcTranslation, MAX_TRANSLATED_MESSAGE, TRANSLATED_METADATA, grpcTranslationFor } from './grpc-translation.js';
+import { GrpcTranslation, MAX_TRANSLATED_MESSAGE, TRANSLATED_METADATA, framesOneMessage, grpcTranslationFor } from './grpc-translation.js';
 import { RESPOND_WITH_TRAILERS } from './answer.js';
 
 const OVERLOADED = { 'x-envoy-overloaded': 'true' } as const;
@@ -256,7 +256,7 @@ export abstract class CallStart extends GrpcPipelineRequest implements DeadlineO
     this.deadline.clear();
     // A message cut short may be its client gone (Node ends each stream of a session that closes before it
     // says 'close'): decided once that had its turn, so a call its client left is counted so, not refused.
-    if (whole.length < 5 || whole.readUInt32BE(1) !== whole.length - 5) setImmediate(() => this.translated(t, whole));
+    if (!framesOneMessage(whole)) setImmediate(() => this.translated(t, whole));
     else this.translated(t, whole);
   }
 

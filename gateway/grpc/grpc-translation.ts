@@ -40,11 +40,14 @@ export const MAX_TRANSLATED_MESSAGE = 64 * 1024 * 1024;
 /** The most elements a v2 message translated to a SeldonMessage may hold: each becomes an eight-byte double. */
 const MAX_TRANSLATED_ELEMENTS = MAX_TRANSLATED_MESSAGE / 8;
 
+/** The bytes are exactly one length-prefixed message: its prefix says all that follows. */
+export const framesOneMessage = (whole: Buffer): boolean => whole.length >= 5 && whole.readUInt32BE(1) === whole.length - 5;
+
 /** The one message of a whole gRPC request or answer (length-prefixed); anything else is refused (`status`). */
 export function oneMessage(whole: Buffer, status: number): Buffer {
   if (whole.length < 5) throw new TranslateRefusal('a translated call carries exactly one message, and none came', status);
   if (whole[0] !== 0) throw new TranslateRefusal('a compressed message cannot be translated: send it uncompressed', status);
-  if (whole.readUInt32BE(1) !== whole.length - 5) throw new TranslateRefusal('a translated call carries exactly one message', status);
+  if (!framesOneMessage(whole)) throw new TranslateRefusal('a translated call carries exactly one message', status);
   return whole.subarray(5);
 }
 
