@@ -78,9 +78,15 @@ export interface PoolSide {
 const KEEP_ALIVE_MARGIN_MS = 1000;
 
 const ignore = (): void => undefined;
-/** Body chunks smaller than Node's 64 KiB socket read are gathered per tick (`onBodyData`). */
-const GATHER_BELOW = 64 * 1024;
+/**
+ * Body chunks no larger than an HTTP/2 DATA frame (16 KiB: the gateway keeps Node's SETTINGS_MAX_FRAME_SIZE)
+ * are gathered per turn of the loop (`onBodyData`). Not every chunk under a socket read: an HTTP/1.1
+ * body's first read is the read less the head, and corking it held the whole body's writes to the
+ * check phase, each read queued, none taken whole (load/README.md, large: 256 KiB requests).
+ */
+const GATHER_UP_TO = 16 * 1024;
 const sendGathered = (c: { flushGathered(): void }): void => c.flushGathered();
+const uncork = (socket: net.Socket): void => socket.uncork();
 
 /** The server reset the connection: it closed it with bytes of ours unread. */
 const isReset = (err: Error & { code?: string }): boolean => err.code === 'ECONNRESET' || err.code === 'EPIPE';
@@ -214,9 +220,13 @@ export class Connection implements ResponseSink {
       socket.uncork();
       this.written = true;
     } else {
+      // The head leaves with the body's first bytes, which the stream hands over a tick later
+      // (`resume`): one write, not two, and none held past that tick when no bytes are here yet.
+      socket.cork();
       socket.write(head);
       this.bodyLeft = task.streamLength;
       this.streamBody(body);
+      process.nextTick(uncork, socket);
     }
   }
 
@@ -237,11 +247,11 @@ export class Connection implements ResponseSink {
   private readonly onBodyData = (c: Buffer): void => {
     const socket = this.socket;
     let ok: boolean;
-    // Chunks under a socket read's size (HTTP/2's 16 KiB DATA frames, four to a read) leave together,
+    // Chunks of a DATA frame's size (HTTP/2's 16 KiB frames, four to a read) leave together,
     // one writev per read, not one write each (load/README.md, large): the socket is corked until the
     // frames of this read have been handed over. Not to the next tick: Node runs the tick queue
     // between the DATA frames of one read, so only the loop's check phase comes after all of them.
-    if (c.length < GATHER_BELOW && !this.gathering) {
+    if (c.length <= GATHER_UP_TO && !this.gathering) {
       this.gathering = true;
       socket.cork();
       setImmediate(sendGathered, this);
