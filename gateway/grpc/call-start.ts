@@ -50,10 +50,8 @@ export abstract class CallStart extends GrpcPipelineRequest implements DeadlineO
   protected translation: GrpcTranslation | null = null;
   /** The client's request as it came, kept beside a translated one: a fallback or a mirror of the client's protocol gets it. */
   protected clientRequest: readonly Buffer[] | undefined = undefined;
-  /** The translation whose request message is being read whole (its chunks and their size), before the call is admitted. */
-  private reading: GrpcTranslation | null = null;
-  private readChunks: Buffer[] | null = null;
-  private readSize = 0;
+  /** The request message being read whole to be translated by `t`, before the call is admitted: its chunks and their size. */
+  private reading: { readonly t: GrpcTranslation; readonly chunks: Buffer[]; size: number } | null = null;
   /** The client's stream is listened to already (it was, to read the message to translate). */
   private listening = false;
 
@@ -229,9 +227,7 @@ export abstract class CallStart extends GrpcPipelineRequest implements DeadlineO
     // Read on the call's own listeners, which the forward then keeps: a client that stops sending
     // mid-message is cut at the route's idle timeout, as a forwarded call is; one that trickles it,
     // a byte now and then, at the route's timeout: the message is read within it.
-    this.reading = t;
-    this.readChunks = [];
-    this.readSize = 0;
+    this.reading = { t, chunks: [], size: 0 };
     this.listening = true;
     listenToClient(this.stream, this, true, this.backend.idleTimeoutMs);
     // The client's deadline runs from its arrival, the read included.
@@ -240,17 +236,18 @@ export abstract class CallStart extends GrpcPipelineRequest implements DeadlineO
   }
 
   private readChunk(chunk: Buffer): void {
-    this.readChunks!.push(chunk);
-    this.readSize += chunk.length;
-    if (this.readSize <= MAX_TRANSLATED_MESSAGE + 5) return;
+    const r = this.reading!;
+    r.chunks.push(chunk);
+    r.size += chunk.length;
+    if (r.size <= MAX_TRANSLATED_MESSAGE + 5) return;
     this.readDone();
     this.stream.pause();
     this.refuseUnsent(GrpcStatus.RESOURCE_EXHAUSTED, `the request message is larger than ${MAX_TRANSLATED_MESSAGE} bytes, too large to translate`);
   }
 
   private readEnded(): void {
-    const t = this.reading!;
-    const whole = joinPieces(this.readChunks!, this.readSize);
+    const { t, chunks, size } = this.reading!;
+    const whole = joinPieces(chunks, size);
     this.readDone();
     // Its read's deadline is over: the forward's run from here (the client's from arrival, the route's from the request's end).
     this.deadline.clear();
@@ -262,7 +259,6 @@ export abstract class CallStart extends GrpcPipelineRequest implements DeadlineO
 
   private readDone(): void {
     this.reading = null;
-    this.readChunks = null;
   }
 
   deadlineExpired(why: 'client' | 'route'): void {
