@@ -15,6 +15,7 @@ import { GrpcUpstream, type TlsIdentity } from '../upstream/grpc-sessions.js';
 import type { ExtAuthConfig } from '../config/ext-auth.js';
 import { CheckFailed, type AuthServiceClient, type CheckSubject, type ServiceAnswer } from './policy.js';
 import { MalformedCheckResponse, decodeCheckResponse, encodeCheckRequest } from './envoy-authz-wire.js';
+import { MESSAGE_HEAD, framesOneMessage, lengthPrefixed } from '../wire/grpc-message.js';
 import type { AuthHeaderEdit } from '../../routing/policies/auth-edits.js';
 
 const CHECK_PATH = '/envoy.service.auth.v3.Authorization/Check';
@@ -83,10 +84,7 @@ export class GrpcAuthClient implements AuthServiceClient {
       timeMs: Date.now(),
       contextExtensions: subject.contextExtensions,
     });
-    const frame = Buffer.allocUnsafe(5 + message.length);
-    frame[0] = 0;
-    frame.writeUInt32BE(message.length, 1);
-    message.copy(frame, 5);
+    const frame = lengthPrefixed(message);
     return new Promise<ServiceAnswer>((resolve, reject) => {
       let stream: ClientHttp2Stream;
       try {
@@ -179,12 +177,12 @@ class CallReader {
     if (this.done) return;
     if (this.status !== 0) return this.fail(new CheckFailed('error', this.status === undefined ? 'the call ended without a gRPC status' : `gRPC status ${this.status}`));
     const body = Buffer.concat(this.chunks, this.size);
-    if (body.length < 5 || body[0] !== 0) return this.fail(new CheckFailed('error', body.length < 5 ? 'no CheckResponse message' : 'a compressed CheckResponse (no compression was offered)'));
-    const length = body.readUInt32BE(1);
-    if (length !== body.length - 5) return this.fail(new CheckFailed('error', 'not exactly one CheckResponse message'));
+    if (body.length < MESSAGE_HEAD || body[0] !== 0)
+      return this.fail(new CheckFailed('error', body.length < MESSAGE_HEAD ? 'no CheckResponse message' : 'a compressed CheckResponse (no compression was offered)'));
+    if (!framesOneMessage(body)) return this.fail(new CheckFailed('error', 'not exactly one CheckResponse message'));
     let decision;
     try {
-      decision = decodeCheckResponse(body.subarray(5));
+      decision = decodeCheckResponse(body.subarray(MESSAGE_HEAD));
     } catch (err) {
       return this.fail(new CheckFailed('error', err instanceof MalformedCheckResponse ? err.message : String(err)));
     }

@@ -23,7 +23,8 @@ import { KeptRequest } from './kept-request.js';
 import { upstreamMetadata } from './metadata.js';
 import { joinPieces } from '../wire/message-body.js';
 import { TranslateRefusal } from '../translate/datatypes.js';
-import { GrpcTranslation, MAX_TRANSLATED_MESSAGE, TRANSLATED_METADATA, framesOneMessage, grpcTranslationFor } from './grpc-translation.js';
+import { GrpcTranslation, MAX_TRANSLATED_MESSAGE, TRANSLATED_METADATA, grpcTranslationFor } from './grpc-translation.js';
+import { MESSAGE_HEAD, framesOneMessage } from '../wire/grpc-message.js';
 import { RESPOND_WITH_TRAILERS } from './answer.js';
 
 const OVERLOADED = { 'x-envoy-overloaded': 'true' } as const;
@@ -152,7 +153,7 @@ export abstract class CallStart extends GrpcPipelineRequest implements DeadlineO
       this.letGo();
       return false;
     }
-    if (t !== null && t.to === 'v2') this.proxy.metadata?.wanted(this.backend, this.backend.translate!, 'grpc', String(this.headers[':authority'] ?? ''));
+    if (t !== null && t.to === 'v2') this.proxy.metadata?.wanted(this.backend, 'grpc', String(this.headers[':authority'] ?? ''));
     return true;
   }
 
@@ -239,7 +240,7 @@ export abstract class CallStart extends GrpcPipelineRequest implements DeadlineO
     const r = this.reading!;
     r.chunks.push(chunk);
     r.size += chunk.length;
-    if (r.size <= MAX_TRANSLATED_MESSAGE + 5) return;
+    if (r.size <= MAX_TRANSLATED_MESSAGE + MESSAGE_HEAD) return;
     this.readDone();
     this.stream.pause();
     this.refuseUnsent(GrpcStatus.RESOURCE_EXHAUSTED, `the request message is larger than ${MAX_TRANSLATED_MESSAGE} bytes, too large to translate`);

@@ -16,7 +16,8 @@ import { rawHeaderValue, type Peer } from '../edge/http-headers.js';
 import { readSmallBody } from '../edge/small-body.js';
 import type { KeptBody, Refusal } from '../pipeline/request.js';
 import { ForwardedRequest } from '../forward/forwarded.js';
-import { grpcFramePayload, tokenFromFeedbackProto } from '../steer/answer-tag.js';
+import { tokenFromFeedbackProto } from '../steer/answer-tag.js';
+import { onlyMessage } from '../wire/grpc-message.js';
 import { FEEDBACK_MAX_BYTES, type FeedbackReading } from '../steer/bandit-edge.js';
 import type { StickyKeys } from '../steer/sticky-keys.js';
 import type { NotRouted, Routed } from '../../routing/types.js';
@@ -37,7 +38,7 @@ const NOT_MATCHED: NotRouted = { ok: false, status: 404, reason: 'NO_ROUTE', inf
 
 /** The token and reward of a gRPC Feedback call's one message, or null. */
 function tokenFromGrpcFeedback(frame: Buffer): FeedbackReading | null {
-  const payload = grpcFramePayload(frame);
+  const payload = onlyMessage(frame);
   const r = payload && tokenFromFeedbackProto(payload);
   return r?.token ? { token: r.token, reward: r.reward } : null;
 }

@@ -24,6 +24,7 @@ import type { CallAnswerChain } from './tagged-answer.js';
 import { answerStatus } from './mirror.js';
 import type { ModelMetadata } from '../model-metadata/model-metadata.js';
 import { encodeGrpcMessage } from './answer.js';
+import { MESSAGE_HEAD, framesOneMessage, lengthPrefixed } from '../wire/grpc-message.js';
 
 export const TRANSLATED_METADATA = 'x-seldon-translated';
 
@@ -40,24 +41,12 @@ export const MAX_TRANSLATED_MESSAGE = 64 * 1024 * 1024;
 /** The most elements a v2 message translated to a SeldonMessage may hold: each becomes an eight-byte double. */
 const MAX_TRANSLATED_ELEMENTS = MAX_TRANSLATED_MESSAGE / 8;
 
-/** The bytes are exactly one length-prefixed message: its prefix says all that follows. */
-export const framesOneMessage = (whole: Buffer): boolean => whole.length >= 5 && whole.readUInt32BE(1) === whole.length - 5;
-
 /** The one message of a whole gRPC request or answer (length-prefixed); anything else is refused (`status`). */
 export function oneMessage(whole: Buffer, status: number): Buffer {
-  if (whole.length < 5) throw new TranslateRefusal('a translated call carries exactly one message, and none came', status);
+  if (whole.length < MESSAGE_HEAD) throw new TranslateRefusal('a translated call carries exactly one message, and none came', status);
   if (whole[0] !== 0) throw new TranslateRefusal('a compressed message cannot be translated: send it uncompressed', status);
   if (!framesOneMessage(whole)) throw new TranslateRefusal('a translated call carries exactly one message', status);
-  return whole.subarray(5);
-}
-
-/** `message` length-prefixed, uncompressed. */
-export function frame(message: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(message.length + 5);
-  out[0] = 0;
-  out.writeUInt32BE(message.length, 1);
-  message.copy(out, 5);
-  return out;
+  return whole.subarray(MESSAGE_HEAD);
 }
 
 export class GrpcTranslation implements Translation {
@@ -89,7 +78,8 @@ export class GrpcTranslation implements Translation {
    */
   request(whole: Buffer): Buffer {
     const sent = this.translated(whole);
-    if (sent.length > MAX_TRANSLATED_MESSAGE + 5) throw new TranslateRefusal(`the translated request message is ${sent.length - 5} bytes, larger than ${MAX_TRANSLATED_MESSAGE}`, 413);
+    if (sent.length > MAX_TRANSLATED_MESSAGE + MESSAGE_HEAD)
+      throw new TranslateRefusal(`the translated request message is ${sent.length - MESSAGE_HEAD} bytes, larger than ${MAX_TRANSLATED_MESSAGE}`, 413);
     return sent;
   }
 
@@ -97,36 +87,36 @@ export class GrpcTranslation implements Translation {
     const payload = oneMessage(whole, 400);
     if (this.to === 'v2') {
       // A gRPC SeldonMessage's numbers are doubles: numpy's float64.
-      const input = this.metadata !== undefined && this.backend !== undefined ? this.metadata.inputFor(this.backend, this.policy) : { name: DEFAULT_INPUT_NAME, datatype: this.policy.datatype };
+      const input = this.metadata !== undefined && this.backend !== undefined ? this.metadata.inputFor(this.backend) : { name: DEFAULT_INPUT_NAME, datatype: this.policy.datatype };
       const r = seldonMessageToV2(readSeldonMessage(payload, 400), DOUBLES, input);
       this.seldonForm = r.form;
-      return frame(writeInferRequest(r.request, this.policy.modelName, this.policy.modelVersion));
+      return lengthPrefixed(writeInferRequest(r.request, this.policy.modelName, this.policy.modelVersion));
     }
     const req = readInferMessage(payload, false, 400, MAX_TRANSLATED_ELEMENTS);
     const name = typeof req.model_name === 'string' && req.model_name !== '' ? req.model_name : this.policy.modelName;
     const version = typeof req.model_version === 'string' && req.model_version !== '' ? req.model_version : undefined;
     const r = v2InferToSeldon(req, name, version);
     this.v2Form = r.form;
-    return frame(writeSeldonMessage(r.message, 400));
+    return lengthPrefixed(writeSeldonMessage(r.message, 400));
   }
 
   /** The client's whole answer from the model's (framed); throws `TranslateRefusal` (502: INTERNAL) for an answer it cannot read. */
   answer(whole: Buffer): Buffer {
     const payload = oneMessage(whole, 502);
-    if (this.to === 'v2') return frame(writeSeldonMessage(v2OutputsToSeldon(readInferMessage(payload, true, 502, MAX_TRANSLATED_ELEMENTS), this.seldonForm!, this.policy.names), 502));
+    if (this.to === 'v2') return lengthPrefixed(writeSeldonMessage(v2OutputsToSeldon(readInferMessage(payload, true, 502, MAX_TRANSLATED_ELEMENTS), this.seldonForm!, this.policy.names), 502));
     const msg = readSeldonMessage(payload, 502);
     const o = seldonMessageToV2Output(msg, DOUBLES);
     const params = seldonAnswerParams(msg.meta);
     const same = sameDatatype(o, this.v2Form!, true);
     if (same !== null) {
       try {
-        return frame(writeInferResponse(same, this.v2Form!, params));
+        return lengthPrefixed(writeInferResponse(same, this.v2Form!, params));
       } catch (err) {
         // A float the request's datatype cannot hold exactly in its binary field: the answer keeps its values' datatype.
         if (!(err instanceof TranslateRefusal)) throw err;
       }
     }
-    return frame(writeInferResponse(o, this.v2Form!, params));
+    return lengthPrefixed(writeInferResponse(o, this.v2Form!, params));
   }
 
   /**
@@ -145,7 +135,7 @@ export class GrpcTranslation implements Translation {
     }
     if (ref.name !== this.policy.modelName) throw new TranslateRefusal(`Model ${ref.name} not found`, 404);
     if (ref.version !== '' && !isModelSegment(ref.version)) throw new TranslateRefusal(`Model ${ref.name} with version ${ref.version} not found`, 404);
-    return frame(this.own === 'ready' ? writeModelReady() : writeSeldonModelMetadata(ref.name));
+    return lengthPrefixed(this.own === 'ready' ? writeModelReady() : writeSeldonModelMetadata(ref.name));
   }
 }
 
@@ -215,13 +205,13 @@ export class TranslatedGrpcAnswer implements CallAnswerChain {
   write(chunk: Buffer): void {
     if (this.passing) return this.inner.write(chunk);
     this.size += chunk.length;
-    if (this.size <= MAX_TRANSLATED_MESSAGE + 5) this.chunks.push(chunk);
+    if (this.size <= MAX_TRANSLATED_MESSAGE + MESSAGE_HEAD) this.chunks.push(chunk);
   }
 
   end(last?: Buffer): void {
     if (this.passing) return this.inner.end(last);
     if (last !== undefined) this.write(last);
-    const whole = Buffer.concat(this.chunks, Math.min(this.size, MAX_TRANSLATED_MESSAGE + 5));
+    const whole = Buffer.concat(this.chunks, Math.min(this.size, MAX_TRANSLATED_MESSAGE + MESSAGE_HEAD));
     this.chunks = [];
     const t = this.owner.trailers();
     if (t !== undefined && answerStatus(t, 200) !== 0) {
@@ -231,7 +221,7 @@ export class TranslatedGrpcAnswer implements CallAnswerChain {
     }
     let translated: Buffer;
     try {
-      if (this.size > MAX_TRANSLATED_MESSAGE + 5) throw new TranslateRefusal(`the model's answer is larger than ${MAX_TRANSLATED_MESSAGE} bytes, too large to translate`, 502);
+      if (this.size > MAX_TRANSLATED_MESSAGE + MESSAGE_HEAD) throw new TranslateRefusal(`the model's answer is larger than ${MAX_TRANSLATED_MESSAGE} bytes, too large to translate`, 502);
       translated = this.translation.answer(whole);
     } catch (err) {
       if (!(err instanceof TranslateRefusal)) throw err;

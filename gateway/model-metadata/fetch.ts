@@ -12,6 +12,7 @@ import type { UpstreamPool } from '../upstream/pools.js';
 import type { GrpcUpstream } from '../upstream/grpc-sessions.js';
 import { UpstreamError } from '../upstream/request-head.js';
 import { readModelMetadataResponse, writeModelMetadataRequest } from '../translate/v2-proto.js';
+import { MESSAGE_HEAD, lengthPrefixed, onlyMessage } from '../wire/grpc-message.js';
 
 const { NGHTTP2_CANCEL } = http2.constants;
 
@@ -155,24 +156,21 @@ export function fetchGrpc(up: GrpcUpstream, authority: string, model: string, ve
     if (settled) return;
     size += chunk.length;
     // The length prefix says the size first: cut as soon as it is too large.
-    if (size > limits.maxBytes + 5 || (chunks.length === 0 && chunk.length >= 5 && chunk.readUInt32BE(1) > limits.maxBytes)) return cut(`its answer is more than ${limits.maxBytes} bytes`);
+    if (size > limits.maxBytes + MESSAGE_HEAD || (chunks.length === 0 && chunk.length >= MESSAGE_HEAD && chunk.readUInt32BE(1) > limits.maxBytes))
+      return cut(`its answer is more than ${limits.maxBytes} bytes`);
     chunks.push(chunk);
   });
   stream.once('close', () => {
     if (settled) return;
     if (grpcStatus !== '0') return settle({ ok: false, reason: grpcStatus === undefined ? 'the call ended without a status' : `it answered grpc-status ${grpcStatus}` });
     const whole = Buffer.concat(chunks, size);
-    if (whole.length < 5 || whole[0] !== 0 || whole.readUInt32BE(1) !== whole.length - 5) return settle({ ok: false, reason: 'its answer is not one uncompressed message' });
+    const message = onlyMessage(whole);
+    if (message === null) return settle({ ok: false, reason: 'its answer is not one uncompressed message' });
     try {
-      settle({ ok: true, doc: readModelMetadataResponse(whole.subarray(5)) });
+      settle({ ok: true, doc: readModelMetadataResponse(message) });
     } catch (err) {
       settle({ ok: false, reason: (err as Error).message });
     }
   });
-  const message = writeModelMetadataRequest(model, version);
-  const framed = Buffer.allocUnsafe(message.length + 5);
-  framed[0] = 0;
-  framed.writeUInt32BE(message.length, 1);
-  message.copy(framed, 5);
-  stream.end(framed);
+  stream.end(lengthPrefixed(writeModelMetadataRequest(model, version)));
 }

@@ -44,28 +44,41 @@ const versionOf = (t: TranslatePolicy): string => t.modelVersion ?? '';
 export class ModelMetadata {
   private readonly cache: MetadataCache;
   private readonly limits: FetchLimits;
+  private readonly keys = new WeakMap<Backend, string>();
 
   constructor(private readonly deps: ModelMetadataDeps) {
     this.cache = new MetadataCache(deps.timing ?? METADATA_TIMING);
     this.limits = { timeoutMs: deps.limits?.timeoutMs ?? METADATA_TIMEOUT_MS, maxBytes: deps.limits?.maxBytes ?? MAX_METADATA_BYTES };
   }
 
-  /** The input a Seldon client's message becomes for `backend`'s model: the declared name, and the annotation's datatype, else the declared one, else none (by the values). */
-  inputFor(backend: Backend, t: TranslatePolicy): V2Input {
-    const declared = this.cache.lookup(metadataKey(backend.id, t.modelName, versionOf(t)));
+  /** The input a Seldon client's message becomes for `backend`'s v2 model: the declared name, and the annotation's datatype, else the declared one, else none (by the values). */
+  inputFor(backend: Backend): V2Input {
+    const t = backend.translate!;
+    const declared = this.cache.lookup(this.keyOf(backend, t));
     const d = declared === null ? null : declaredInput(declared, DEFAULT_INPUT_NAME);
     if (d === null) return { name: DEFAULT_INPUT_NAME, datatype: t.datatype };
     return { name: d.name, datatype: t.datatype ?? d.datatype };
   }
 
   /** A translated request to `backend`'s v2 model was admitted: fetch its metadata now if it is due (first, refresh, retry), over `transport`; `authority`: a gRPC call's. */
-  wanted(backend: Backend, t: TranslatePolicy, transport: 'rest' | 'grpc', authority = ''): void {
+  wanted(backend: Backend, transport: 'rest' | 'grpc', authority = ''): void {
+    const t = backend.translate!;
+    const key = this.keyOf(backend, t);
+    if (!this.cache.due(key, key, this.deps.now())) return;
     const version = versionOf(t);
-    const key = metadataKey(backend.id, t.modelName, version);
-    if (!this.cache.due(key, metadataOwner(backend.id, t.modelName, version), this.deps.now())) return;
     const done = (r: Fetched): void => this.settle(key, backend, t.modelName, r);
     if (transport === 'rest') fetchRest(this.deps.rest.for(backend), t.modelName, version, this.limits, done);
     else fetchGrpc(this.deps.grpc().for(backend), authority, t.modelName, version, this.limits, done);
+  }
+
+  /**
+   * The cache's key of `backend`'s model (also `retain`'s owner: the same predictor, model and version), made once per
+   * compiled Backend: a string built and hashed per request cost a µs. Held weakly: a Backend the table dropped takes its key with it.
+   */
+  private keyOf(backend: Backend, t: TranslatePolicy): string {
+    let key = this.keys.get(backend);
+    if (key === undefined) this.keys.set(backend, (key = metadataKey(backend.id, t.modelName, versionOf(t))));
+    return key;
   }
 
   /** Forget the models (and versions) no predictor of `table` translates for any more; returns how many. */

@@ -23,6 +23,7 @@ import type { LogSubject, PayloadLogger, RefusedRequest, RequestRecorder } from 
 import { joinPieces } from '../wire/message-body.js';
 import { decisionJson, type AttemptRecord, type Outcome } from './decision.js';
 import { fixedAttributes, newEvent, type EventHead, type LogEvent } from './event.js';
+import { MESSAGE_HEAD } from '../wire/grpc-message.js';
 
 /** Where a logged request's events go: the process's sinks (sinks.ts). */
 export interface EventSink {
@@ -31,8 +32,6 @@ export interface EventSink {
 
 const PROTOBUF = 'application/protobuf';
 const JSON_TYPE = 'application/json';
-/** A gRPC message's length prefix: the compressed flag and four bytes of length. */
-const FRAME_HEAD = 5;
 
 /** Seldon's executor's reading of `Seldon-Skip-Logging` (payload.MetaData.GetAsBoolean). */
 function skips(v: string | undefined): boolean {
@@ -79,9 +78,9 @@ class Body {
 function payload(protocol: Protocol, body: Body, cap: number): { data: Buffer; length?: number } {
   const all = body.bytes();
   if (protocol === 'rest') return body.length > cap ? { data: all, length: body.length } : { data: all };
-  if (all.length < FRAME_HEAD) return { data: Buffer.alloc(0) };
+  if (all.length < MESSAGE_HEAD) return { data: Buffer.alloc(0) };
   const size = all.readUInt32BE(1);
-  const data = all.subarray(FRAME_HEAD, FRAME_HEAD + Math.min(size, cap));
+  const data = all.subarray(MESSAGE_HEAD, MESSAGE_HEAD + Math.min(size, cap));
   return size > cap ? { data, length: size } : { data };
 }
 
@@ -171,7 +170,7 @@ class Recorder implements RequestRecorder {
     this.feedback = isFeedback(protocol, pathOnly(decision.upstreamPath));
     this.credit = subject.credit;
     // gRPC: the message's length prefix is kept with it, then cut off.
-    const cap = policy.maxBodyBytes + (protocol === 'grpc' ? FRAME_HEAD : 0);
+    const cap = policy.maxBodyBytes + (protocol === 'grpc' ? MESSAGE_HEAD : 0);
     if (policy.request || (this.feedback && policy.response)) this.request = new Body(cap);
     if (policy.response && !this.feedback) this.response = new Body(cap);
   }

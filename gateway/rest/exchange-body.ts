@@ -165,7 +165,7 @@ export abstract class ExchangeBody extends RestPipelineRequest implements Timeou
       if (sent.length > this.proxy.deps.upstream.retryBufferBytes) this.retries.noRetries();
       this.dispatchWhole(sent);
       // Admitted and sent: its model's metadata is fetched now if due, beside this request (which never waits for it).
-      if (translation.to === 'v2') this.proxy.deps.metadata?.wanted(this.backend, this.backend.translate!, 'rest');
+      if (translation.to === 'v2') this.proxy.deps.metadata?.wanted(this.backend, 'rest');
     };
     const read = this.body;
     const body = this.req.body;

@@ -52,7 +52,7 @@ export class RestTranslation implements Translation {
   request(body: Buffer | null): Buffer {
     const b = body ?? Buffer.alloc(0);
     if (this.to === 'v2') {
-      const input = this.metadata?.inputFor(this.backend, this.policy) ?? { name: DEFAULT_INPUT_NAME, datatype: this.policy.datatype };
+      const input = this.metadata?.inputFor(this.backend) ?? { name: DEFAULT_INPUT_NAME, datatype: this.policy.datatype };
       const r = seldonRequestToV2(b, input);
       this.seldonForm = r.form;
       return r.body;

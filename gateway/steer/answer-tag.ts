@@ -12,6 +12,7 @@
  */
 import { lastMember, memberValue, readObject, readTopObject, type ObjectSpan } from './json-scan.js';
 import { FIXED32, FIXED64, LEN, ProtoWriter, VARINT, varintBytes, walkFields, type WireField } from '../wire/protobuf.js';
+import { lengthPrefixed, onlyMessage } from '../wire/grpc-message.js';
 
 /** The `meta.tags` key that carries the token. */
 export const ARM_TAG = 'seldon.io/gateway-arm';
@@ -126,23 +127,14 @@ export function tagGrpcMessage(message: Buffer, token: string): Buffer | null {
   return Buffer.concat([message.subarray(0, last.afterTag), Buffer.from(varintBytes(last.end - last.start + entry.length)), message.subarray(last.start, last.end), entry, message.subarray(last.end)]);
 }
 
-/** The payload of one whole, uncompressed gRPC length-prefixed message, or null. */
-export function grpcFramePayload(frame: Buffer): Buffer | null {
-  if (frame.length < 5 || frame[0] !== 0 || frame.readUInt32BE(1) !== frame.length - 5) return null;
-  return frame.subarray(5);
-}
-
 /**
  * One gRPC length-prefixed SeldonMessage with the tag added (`tagGrpcMessage`) and its length
  * fixed, or null when the frame is compressed, not exactly one message, or not a well-formed message.
  */
 export function tagGrpcFrame(frame: Buffer, token: string): Buffer | null {
-  const payload = grpcFramePayload(frame);
+  const payload = onlyMessage(frame);
   const tagged = payload && tagGrpcMessage(payload, token);
-  if (!tagged) return null;
-  const head = Buffer.alloc(5);
-  head.writeUInt32BE(tagged.length, 1);
-  return Buffer.concat([head, tagged]);
+  return tagged ? lengthPrefixed(tagged) : null;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -20,7 +20,8 @@ import { join } from 'node:path';
 import * as protoLoader from '@grpc/proto-loader';
 import type { TranslatePolicy } from '../../routing/policies/protocol.js';
 import { seededRandom } from '../../routing/table/pick.js';
-import { GrpcTranslation, frame } from '../../gateway/grpc/grpc-translation.js';
+import { GrpcTranslation } from '../../gateway/grpc/grpc-translation.js';
+import { lengthPrefixed } from '../../gateway/wire/grpc-message.js';
 import { seldonRequestToV2, v2AnswerToSeldon } from '../../gateway/translate/seldon-client.js';
 import { seldonAnswerToV2, v2RequestToSeldon } from '../../gateway/translate/v2-client.js';
 import { ROOT } from '../lib/children.js';
@@ -160,8 +161,8 @@ function rows(rowsN: number, cols: number, iterations: number): Row[] {
   }
   // gRPC, a Seldon client → a v2 model: a SeldonMessage tensor in, the model's FP32 contents back.
   {
-    const request = frame(SELDON_MESSAGE.serialize({ data: { tensor: { shape, values } } }));
-    const answer = frame(INFER_RESPONSE.serialize({ model_name: 'm', outputs: [{ name: 'output-0', datatype: 'FP32', shape, contents: { fp32_contents: values } }] }));
+    const request = lengthPrefixed(SELDON_MESSAGE.serialize({ data: { tensor: { shape, values } } }));
+    const answer = lengthPrefixed(INFER_RESPONSE.serialize({ model_name: 'm', outputs: [{ name: 'output-0', datatype: 'FP32', shape, contents: { fp32_contents: values } }] }));
     const p = policy('v2', 'FP32');
     const first = new GrpcTranslation('seldon', 'v2', '', p);
     const toModel = first.request(request);
@@ -185,8 +186,8 @@ function rows(rowsN: number, cols: number, iterations: number): Row[] {
   // gRPC, a v2 client → a Seldon model: FP32 raw contents in (as tritonclient sends them), the wrapper's tensor back.
   {
     const raw = Buffer.from(new Float32Array(values).buffer);
-    const request = frame(INFER_REQUEST.serialize({ model_name: 'm', inputs: [{ name: 'input-0', datatype: 'FP32', shape }], raw_input_contents: [raw] }));
-    const answer = frame(SELDON_MESSAGE.serialize({ data: { names: [], tensor: { shape, values } }, meta: {} }));
+    const request = lengthPrefixed(INFER_REQUEST.serialize({ model_name: 'm', inputs: [{ name: 'input-0', datatype: 'FP32', shape }], raw_input_contents: [raw] }));
+    const answer = lengthPrefixed(SELDON_MESSAGE.serialize({ data: { names: [], tensor: { shape, values } }, meta: {} }));
     const p = policy('seldon', null);
     const first = new GrpcTranslation('v2', 'seldon', '', p);
     const toModel = first.request(request);

@@ -12,7 +12,8 @@ import { PROTO_DIR } from '../../fixtures/grpc-backend.js';
 import { refusal } from '../../helpers/translate-text.js';
 import { readSeldonMessage, writeSeldonMessage } from '../../../gateway/translate/seldon-proto.js';
 import { readInferMessage } from '../../../gateway/translate/v2-proto.js';
-import { GrpcTranslation, frame } from '../../../gateway/grpc/grpc-translation.js';
+import { GrpcTranslation } from '../../../gateway/grpc/grpc-translation.js';
+import { lengthPrefixed } from '../../../gateway/wire/grpc-message.js';
 import { ProtoWriter } from '../../../gateway/wire/protobuf.js';
 import type { TranslatePolicy } from '../../../routing/policies/protocol.js';
 
@@ -104,10 +105,10 @@ describe('round trips (seeded)', () => {
     fc.assert(
       fc.property(tensors, ({ shape, values }) => {
         const t = new GrpcTranslation('seldon', 'v2', '/inference.GRPCInferenceService/ModelInfer', policy('v2'));
-        const sent = infer.requestDeserialize(payload(t.request(frame(predict.requestSerialize({ data: { tensor: { shape, values } } })))));
+        const sent = infer.requestDeserialize(payload(t.request(lengthPrefixed(predict.requestSerialize({ data: { tensor: { shape, values } } })))));
         const inputs = sent.inputs as Msg[];
         const echo = infer.responseSerialize({ model_name: 'm', outputs: [{ ...inputs[0], name: 'output-0' }] });
-        const back = predict.responseDeserialize(payload(t.answer(frame(echo))));
+        const back = predict.responseDeserialize(payload(t.answer(lengthPrefixed(echo))));
         expect((back.data as Msg).tensor).toEqual({ shape, values });
       }),
       { seed: 75, numRuns: 200 },
@@ -119,8 +120,8 @@ describe('round trips (seeded)', () => {
       fc.property(tensors, ({ shape, values }) => {
         const t = new GrpcTranslation('v2', 'seldon', '/seldon.protos.Seldon/Predict', policy('seldon'));
         const req = { model_name: 'm', inputs: [{ name: 'x', datatype: 'FP64', shape: shape.map(String), contents: { fp64_contents: values } }] };
-        const sent = predict.requestDeserialize(payload(t.request(frame(infer.requestSerialize(req)))));
-        const back = infer.responseDeserialize(payload(t.answer(frame(predict.responseSerialize(sent)))));
+        const sent = predict.requestDeserialize(payload(t.request(lengthPrefixed(infer.requestSerialize(req)))));
+        const back = infer.responseDeserialize(payload(t.answer(lengthPrefixed(predict.responseSerialize(sent)))));
         expect(back).toEqual({ model_name: 'm', outputs: [{ name: 'output-0', datatype: 'FP64', shape: shape.map(String), contents: { fp64_contents: values } }] });
       }),
       { seed: 75, numRuns: 200 },

@@ -8,7 +8,8 @@
 import * as protoLoader from '@grpc/proto-loader';
 import { describe, expect, it } from 'vitest';
 import { PROTO_DIR } from '../../fixtures/grpc-backend.js';
-import { GrpcTranslation, frame } from '../../../gateway/grpc/grpc-translation.js';
+import { GrpcTranslation } from '../../../gateway/grpc/grpc-translation.js';
+import { lengthPrefixed } from '../../../gateway/wire/grpc-message.js';
 import type { TranslatePolicy } from '../../../routing/policies/protocol.js';
 import { ProtoWriter, varintBytes } from '../../../gateway/wire/protobuf.js';
 import { refusal, seldonAnswerToV2, seldonRequestToV2, v2AnswerToSeldon, v2RequestToSeldon } from '../../helpers/translate-text.js';
@@ -165,7 +166,9 @@ const str = (s: string) => ({ stringValue: s });
 describe('gRPC: the mapping', () => {
   it('a Seldon client’s tags become InferParameters (bool, int64, string), and the model’s parameters come back as tags', () => {
     const t = seldonToV2();
-    const sent = t.request(frame(predict.requestSerialize({ meta: { puid: 'p', tags: { s: str('a\u0000😀'), b: { boolValue: true }, n: { numberValue: 3 }, big: { numberValue: 2 ** 60 } } }, data })));
+    const sent = t.request(
+      lengthPrefixed(predict.requestSerialize({ meta: { puid: 'p', tags: { s: str('a\u0000😀'), b: { boolValue: true }, n: { numberValue: 3 }, big: { numberValue: 2 ** 60 } } }, data })),
+    );
     const got = infer.requestDeserialize(payload(sent));
     expect(got.parameters).toEqual({ s: { string_param: 'a\u0000😀' }, b: { bool_param: true }, n: { int64_param: '3' }, big: { int64_param: '1152921504606846976' } });
     const answer = infer.responseSerialize({
@@ -173,7 +176,7 @@ describe('gRPC: the mapping', () => {
       parameters: { content_type: { string_param: 'np' }, s: { string_param: 'b' }, n: { int64_param: '9007199254740992' } },
       outputs: [{ name: 'o', datatype: 'INT64', shape: ['1'], contents: { int64_contents: ['2'] } }],
     });
-    const back = predict.responseDeserialize(payload(t.answer(frame(answer))));
+    const back = predict.responseDeserialize(payload(t.answer(lengthPrefixed(answer))));
     expect(back.meta).toEqual({ puid: 'p', tags: { s: str('b'), b: { boolValue: true }, n: { numberValue: 9007199254740992 }, big: { numberValue: 2 ** 60 } } });
   });
 
@@ -186,13 +189,13 @@ describe('gRPC: the mapping', () => {
       [{ listValue: { values: [] } }, '[]'],
       [{ numberValue: 2 ** 63 }, '9223372036854776000'],
     ] as const) {
-      const r = refusal(() => seldonToV2().request(frame(predict.requestSerialize({ meta: { tags: { t: v } }, data }))));
+      const r = refusal(() => seldonToV2().request(lengthPrefixed(predict.requestSerialize({ meta: { tags: { t: v } }, data }))));
       expect([r.status, r.message]).toEqual([400, `meta.tags["t"] is ${shown}, which a gRPC InferParameter (a bool, an int64 or a string) cannot hold`]);
     }
   });
 
   it('refuses a Seldon gRPC client’s routing, requestPath or metrics, and a tag named content_type', () => {
-    const refused = (meta: Msg): string => refusal(() => seldonToV2().request(frame(predict.requestSerialize({ meta, data })))).message;
+    const refused = (meta: Msg): string => refusal(() => seldonToV2().request(lengthPrefixed(predict.requestSerialize({ meta, data })))).message;
     expect(refused({ routing: { r: 1 } })).toMatch(/^meta.routing is written by Seldon's executor into answers/);
     expect(refused({ requestPath: { m: 'i' } })).toMatch(/^meta.requestPath is written/);
     expect(refused({ metrics: [{ key: 'c', value: 1 }] })).toMatch(/^meta.metrics is written/);
@@ -201,13 +204,13 @@ describe('gRPC: the mapping', () => {
 
   it('refuses a v2 model’s int64 parameter a double cannot hold (INTERNAL, never rounded)', () => {
     const t = seldonToV2();
-    t.request(frame(predict.requestSerialize({ data })));
+    t.request(lengthPrefixed(predict.requestSerialize({ data })));
     const answer = infer.responseSerialize({
       model_name: 'm',
       parameters: { n: { int64_param: '9007199254740993' } },
       outputs: [{ name: 'o', datatype: 'INT64', shape: ['1'], contents: { int64_contents: ['2'] } }],
     });
-    const r = refusal(() => t.answer(frame(answer)));
+    const r = refusal(() => t.answer(lengthPrefixed(answer)));
     expect([r.status, r.message]).toEqual([502, 'meta.tags["n"] is 9007199254740993, which a SeldonMessage (doubles) cannot hold exactly']);
   });
 
@@ -218,7 +221,7 @@ describe('gRPC: the mapping', () => {
       parameters: { content_type: { string_param: 'np' }, user: { string_param: 'u' }, n: { int64_param: '-5' }, f: { bool_param: false } },
       inputs: [{ name: 'x', datatype: 'INT64', shape: ['1'], contents: { int64_contents: ['1'] } }],
     });
-    const sent = predict.requestDeserialize(payload(t.request(frame(req))));
+    const sent = predict.requestDeserialize(payload(t.request(lengthPrefixed(req))));
     expect(sent.meta).toEqual({ puid: 'i', tags: { user: str('u'), n: { numberValue: -5 }, f: { boolValue: false } } });
     const answer = predict.responseSerialize({
       meta: {
@@ -230,7 +233,7 @@ describe('gRPC: the mapping', () => {
       },
       data: { tensor: { shape: [1], values: [2] } },
     });
-    const back = infer.responseDeserialize(payload(t.answer(frame(answer))));
+    const back = infer.responseDeserialize(payload(t.answer(lengthPrefixed(answer))));
     expect(back.parameters).toEqual({
       user: { string_param: 'u' },
       n: { int64_param: '7' },
@@ -242,12 +245,14 @@ describe('gRPC: the mapping', () => {
 
   it('refuses a Seldon answer’s tag an InferParameter cannot hold (INTERNAL), and an input parameter other than content_type (INVALID_ARGUMENT)', () => {
     const t = v2ToSeldon();
-    t.request(frame(infer.requestSerialize({ inputs: [{ name: 'x', datatype: 'INT64', shape: ['1'], contents: { int64_contents: ['1'] } }] })));
+    t.request(lengthPrefixed(infer.requestSerialize({ inputs: [{ name: 'x', datatype: 'INT64', shape: ['1'], contents: { int64_contents: ['1'] } }] })));
     const answer = predict.responseSerialize({ meta: { tags: { score: { numberValue: 0.93 } } }, data: { tensor: { shape: [1], values: [2] } } });
-    const r = refusal(() => t.answer(frame(answer)));
+    const r = refusal(() => t.answer(lengthPrefixed(answer)));
     expect([r.status, r.message]).toEqual([502, 'the model\'s answer meta.tags["score"] is 0.93, which a gRPC InferParameter (a bool, an int64 or a string) cannot hold']);
     const withParam = infer.requestSerialize({ inputs: [{ name: 'x', datatype: 'INT64', shape: ['1'], parameters: { precision: { int64_param: '2' } }, contents: { int64_contents: ['1'] } }] });
-    expect(refusal(() => v2ToSeldon().request(frame(withParam))).message).toBe('inputs[0].parameters["precision"] has no place in a SeldonMessage: a tensor\'s one parameter there is content_type');
+    expect(refusal(() => v2ToSeldon().request(lengthPrefixed(withParam))).message).toBe(
+      'inputs[0].parameters["precision"] has no place in a SeldonMessage: a tensor\'s one parameter there is content_type',
+    );
   });
 
   it('reads a tag’s struct nested 10,000 deep no deeper than 64 levels (INVALID_ARGUMENT)', () => {
@@ -263,7 +268,7 @@ describe('gRPC: the mapping', () => {
     }
     const deep = Buffer.concat([...prefixes.reverse(), Buffer.from([0x11, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f])]);
     const msg = new ProtoWriter().message(2, new ProtoWriter().message(2, new ProtoWriter().string(1, 't').bytes(2, deep))).finish();
-    const r = refusal(() => seldonToV2().request(frame(msg)));
+    const r = refusal(() => seldonToV2().request(lengthPrefixed(msg)));
     expect([r.status, r.message]).toEqual([400, 'structs are nested deeper than 64 levels']);
   });
 });
