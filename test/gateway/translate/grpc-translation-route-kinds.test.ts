@@ -3,7 +3,8 @@
  * for byte: raw HTTP/2 model stand-ins record each message as it arrived (frame and all), and the
  * @grpc/grpc-js client reads each answer as bytes. A canary pair whose predictors speak different
  * protocols, a shadow of the other protocol (both ways round), a header route, a fallback (both ways
- * round) and a JWT-gated translated route, REST and gRPC: each model receives its own protocol, the
+ * round), a steered route (a bandit, whose token goes into the translated answer) and a JWT-gated
+ * translated route, REST and gRPC: each model receives its own protocol, the
  * client always the Seldon form; a request the gate refuses reaches no model (its metadata included)
  * and counts no translation.
  */
@@ -163,6 +164,8 @@ describe('protocol translation on every kind of gRPC route (a Seldon client; mod
       ['fbv2-main', 'busy'],
       ['fbv2-small', 'v2'],
       ['jwt-main', 'v2'],
+      ['steered-a', 'v2'],
+      ['steered-b', 'v2'],
     ] as const)
       models[name] = await startGrpcModel(kind);
     v2Rest = await startRecordingUpstream({ name: 'v2-rest', responder: v2RestModel });
@@ -199,6 +202,17 @@ describe('protocol translation on every kind of gRPC route (a Seldon client; mod
         ),
         'fb.yaml': sdep('fb', NS, { predictors: [v2Predictor('main'), seldonPredictor('small')] }, fallback),
         'fbv2.yaml': sdep('fbv2', NS, { predictors: [seldonPredictor('main'), v2Predictor('small')] }, fallback),
+        'steered.yaml': sdep(
+          'steered',
+          NS,
+          {
+            predictors: [
+              { name: 'a', graph: { name: 'model' } },
+              { name: 'b', graph: { name: 'model' } },
+            ],
+          },
+          { [PROTOCOL]: 'speaks: v2', 'seldon.io/gateway-bandit': 'arms: [a, b]\nfloor: 5%\nhalfLife: none' },
+        ),
         'jwt.yaml': sdep('jwt', NS, { predictors: [{ name: 'main', graph: { name: 'model' } }] }, { [PROTOCOL]: 'speaks: v2', 'seldon.io/gateway-jwt': JSON.stringify({ providers: ['corp'] }) }),
       },
       resolve,
@@ -231,6 +245,28 @@ describe('protocol translation on every kind of gRPC route (a Seldon client; mod
     for (const a of main) expectSeldonArrival(a);
     for (const a of next) expectV2Arrival(a);
     expect(await translationsOk(gw, 'pair')).toBe(next.length);
+  });
+
+  it('steered (a bandit): whichever arm it picks, the model receives ModelInfer byte for byte, the client the Seldon answer with the arm’s token in its meta', async () => {
+    const n = 8;
+    for (let i = 0; i < n; i++) {
+      const o = await predict('steered');
+      expect(o.err, o.err?.details).toBeUndefined();
+      expect(o.headers['x-seldon-translated']).toBe('seldon->v2');
+      // The bandit tags the translated SeldonMessage, as it tags a Seldon model's: the token in meta.tags, the rest the translation's bytes.
+      const got = seldonSvc.Predict!.responseDeserialize(o.answer!) as { meta: { tags: Record<string, { stringValue?: string }> } };
+      const token = got.meta.tags['seldon.io/gateway-arm']?.stringValue;
+      expect(token).toMatch(/^1\.[ab]\./);
+      delete got.meta.tags['seldon.io/gateway-arm'];
+      expect(Object.keys(got.meta.tags)).toEqual([]);
+      delete (got.meta as { tags?: unknown }).tags;
+      expect(seldonSvc.Predict!.responseSerialize(got)).toEqual(TRANSLATED_ANSWER);
+    }
+    const a = models['steered-a']!.inferences();
+    const b = models['steered-b']!.inferences();
+    expect(a.length + b.length).toBe(n);
+    for (const arrival of [...a, ...b]) expectV2Arrival(arrival);
+    expect(await translationsOk(gw, 'steered')).toBe(n);
   });
 
   it('a v2 shadow behind a Seldon primary gets ModelInfer; the primary its Predict as it came; the client the primary’s answer, untranslated', async () => {
