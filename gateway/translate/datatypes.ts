@@ -36,7 +36,8 @@ export class TranslateRefusal extends Error {
 /** `v` as JSON text for a refusal's message: a long integer (a bigint, json-exact.ts) as its digits, where JSON.stringify would throw. */
 export const jsonText = (v: unknown): string | undefined => JSON.stringify(v, (_key, x: unknown) => (typeof x === 'bigint' ? x.toString() : x));
 
-export const isDatatype = (v: unknown): v is Datatype => typeof v === 'string' && (DATATYPES as readonly string[]).includes(v);
+const DATATYPE_SET: ReadonlySet<string> = new Set(DATATYPES);
+export const isDatatype = (v: unknown): v is Datatype => typeof v === 'string' && DATATYPE_SET.has(v);
 
 /** Integer ranges, inclusive. */
 const INT64_MAX = 9223372036854775807n;

@@ -197,6 +197,16 @@ export class ProtoWriter {
   }
 
   string(field: number, s: string): this {
+    // Short ASCII text (a name, a datatype) is its own UTF-8: its codes go straight in, no Buffer made.
+    if (s.length <= SMALL_PAYLOAD) {
+      let ascii = true;
+      for (let i = 0; i < s.length && ascii; i++) ascii = s.charCodeAt(i) < 0x80;
+      if (ascii) {
+        const pending = this.head(field, LEN, s.length).pending;
+        for (let i = 0; i < s.length; i++) pending.push(s.charCodeAt(i));
+        return this;
+      }
+    }
     return this.bytes(field, Buffer.from(s, 'utf8'));
   }
 

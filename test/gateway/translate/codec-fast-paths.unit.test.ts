@@ -4,7 +4,7 @@
  * element, each element checked alone, the default names built as strings and written with
  * JSON.stringify or one protobuf field each, packed floats read and written one `readDoubleLE` /
  * `writeDoubleLE` each, a nested message finished at each level, a tensor's elements written one
- * `writeElement` each and joined), and random input, good and bad,
+ * `writeElement` each and joined, protobuf text read by the UTF-8 decoder and written by `Buffer.from`), and random input, good and bad,
  * must give the same value, the same refusal message, the same bytes.
  */
 import { describe, expect, it } from 'vitest';
@@ -17,6 +17,7 @@ import { writeSeldonAnswerJson, writeV2RequestJson } from '../../../gateway/tran
 import { DATATYPES, TranslateRefusal, checkElement, checkElements, inferDatatype, writeElement, type Datatype, type Element } from '../../../gateway/translate/datatypes.js';
 import { writeDefaultNames } from '../../../gateway/translate/default-names.js';
 import { ProtoWriter, readPackedFloats } from '../../../gateway/wire/protobuf.js';
+import { text } from '../../../gateway/translate/seldon-proto.js';
 
 const SEED = 20261127;
 
@@ -371,6 +372,48 @@ describe('the fast paths write what the plain ones wrote (seeded)', () => {
         expect(fast.equals(plain)).toBe(true);
       }),
       { seed: SEED, numRuns: 500 },
+    );
+  });
+
+  it('protobuf text, short and long, ASCII, UTF-8 or not UTF-8: read as the fatal UTF-8 decoder reads it, or refused alike', () => {
+    const utf8 = new TextDecoder('utf-8', { fatal: true });
+    const plainText = (b: Uint8Array): string => {
+      try {
+        return utf8.decode(b);
+      } catch {
+        throw new TranslateRefusal('a name is not UTF-8 text', 400);
+      }
+    };
+    // ASCII, any bytes, and strings' own UTF-8, around the 64-byte fast path's edge.
+    const bytes = fc.oneof(
+      fc.uint8Array({ maxLength: 80 }).map((b) => b.map((x) => x & 0x7f)),
+      fc.uint8Array({ maxLength: 80 }),
+      fc.string({ unit: 'grapheme', maxLength: 40 }).map((t) => new Uint8Array(Buffer.from(t, 'utf8'))),
+    );
+    fc.assert(
+      fc.property(bytes, (b) => {
+        expect(outcome(() => text(b, 'a name', 400))).toEqual(outcome(() => plainText(b)));
+      }),
+      { seed: SEED, numRuns: 3000 },
+    );
+  });
+
+  it('a string field, short ASCII or any text: the same bytes as its UTF-8 written as a payload', () => {
+    // ASCII, Latin-1 (one UTF-16 unit under 0x100, two UTF-8 bytes above 0x7f), any code point, around the 64-unit fast path's edge.
+    const latin1 = fc.integer({ min: 0, max: 0xff }).map((c) => String.fromCharCode(c));
+    const strings = fc.oneof(
+      fc.string({ unit: 'binary-ascii', maxLength: 80 }),
+      fc.string({ unit: latin1, maxLength: 80 }),
+      fc.string({ unit: 'binary', maxLength: 40 }),
+      fc.string({ unit: 'grapheme', maxLength: 40 }),
+    );
+    fc.assert(
+      fc.property(strings, fc.integer({ min: 1, max: 20000 }), (t, field) => {
+        const fast = new ProtoWriter().string(field, t).varint(2, 1).finish();
+        const plain = new ProtoWriter().bytes(field, Buffer.from(t, 'utf8')).varint(2, 1).finish();
+        expect(fast.equals(plain)).toBe(true);
+      }),
+      { seed: SEED, numRuns: 3000 },
     );
   });
 });
