@@ -3,8 +3,8 @@
  * translate-route): a Seldon client → gateway → a v2 model (translated, `seldon.io/gateway-protocol`) against a
  * Seldon client → gateway → a Seldon model (untranslated), REST (HTTP/1.1 keep-alive) and gRPC (one HTTP/2
  * connection), a 1×4 and a 100×100 FP64 tensor, and the issue's 1×150,528 (an image's 224×224×3) as FP32 (the
- * annotation's `datatype: FP32`, the model answering FP32). What is measured is the gateway process tree's CPU (utime+stime
- * from /proc) per request over a window of each route in turn, the two routes alternating window by window in one
+ * annotation's `datatype: FP32`, the model answering FP32). What is measured is the gateway process tree's CPU (the time
+ * the scheduler ran its threads, /proc's schedstat: exact, where utime+stime are sampled at each tick) per request over a window of each route in turn, the two routes alternating window by window in one
  * gateway (what the shared host does to one window it mostly does to the next): each round gives a ratio,
  * translated over untranslated; the table gives the medians.
  *
@@ -30,7 +30,7 @@ import { Pool } from 'undici';
 import { PROTO_DIR } from '../../test/fixtures/grpc-backend.js';
 import { atCleanup, runMain } from '../lib/children.js';
 import { GATEWAY_MAIN, buildInfo, counter, metricsText, nodeArgsOf, startGateway } from '../lib/gateway.js';
-import { treeSeconds } from '../lib/proc.js';
+import { treeRuntimeSeconds } from '../lib/proc.js';
 import { median, table } from '../lib/report.js';
 
 const { values: opts } = parseArgs({
@@ -243,9 +243,9 @@ runMain('translate-route', async () => {
         const order = round % 2 === 0 ? [0, 1] : [1, 0];
         const got: number[] = [];
         for (const which of order) {
-          const c0 = treeSeconds(gw.server.pid);
+          const c0 = treeRuntimeSeconds(gw.server.pid);
           await run(s.requests, routes[which]!);
-          got[which] = ((treeSeconds(gw.server.pid) - c0) * 1e6) / s.requests;
+          got[which] = ((treeRuntimeSeconds(gw.server.pid) - c0) * 1e6) / s.requests;
         }
         us[0].push(got[0]!);
         us[1].push(got[1]!);
@@ -272,6 +272,6 @@ runMain('translate-route', async () => {
   process.stdout.write(`gateway log (its stderr, --trace-gc's lines): ${join(dir, 'gateway.log')}\n`);
   process.stdout.write(table(['route and size', 'client body bytes', 'untranslated µs/req', 'translated µs/req', 'added µs/req', 'ratio (median)', 'ratio range'], rows) + '\n');
   process.stdout.write(
-    `\n${buildInfo(GATEWAY_MAIN)}; Node ${process.version}; the gateway's process tree CPU per request, ${ROUNDS} rounds of one window per route (alternating which goes first), ${CONCURRENCY} at a time; ${counted} translations counted ok.\n`,
+    `\n${buildInfo(GATEWAY_MAIN)}; Node ${process.version}; the gateway's process tree CPU (schedstat) per request, ${ROUNDS} rounds of one window per route (alternating which goes first), ${CONCURRENCY} at a time; ${counted} translations counted ok.\n`,
   );
 });
