@@ -13,9 +13,13 @@
  * the models' own CPU is not the gateway's. Every answer is checked: status, `x-seldon-translated` where it must be.
  *
  *   npx vite-node load/scenarios/translate-route.ts [--rounds 5] [--requests-small 3000] [--requests-medium 300] [--requests-large 12] [--concurrency 4] [--only 150528]
- *     [--transport REST] [--node-args "--cpu-prof --cpu-prof-dir=/tmp/p"]
+ *     [--transport REST] [--node-args "--cpu-prof --cpu-prof-dir=/tmp/p"] [--in-place parse-write|hold]
  *
  * `--node-args`: node flags for the gateway (its workers inherit them), e.g. a CPU profile or `--trace-gc` of the route.
+ * `--in-place`: the translated route with something else in the translation's place (load/lib/translate-in-place.mjs):
+ * `parse-write`, each body parsed once and the translation's output written once (the `translate` scenario's
+ * yardstick, in the route); `hold`, each body passed as it came (read whole, counted, logged, nothing parsed). Its
+ * ratio beside the real translation's says what the translation adds over one parse and one write where it runs.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -23,6 +27,7 @@ import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
@@ -43,10 +48,13 @@ const { values: opts } = parseArgs({
     concurrency: { type: 'string', default: '4' },
     transport: { type: 'string', default: '' },
     'node-args': { type: 'string', default: '' },
+    'in-place': { type: 'string', default: '' },
   },
 });
 const ROUNDS = Number(opts.rounds);
 const CONCURRENCY = Number(opts.concurrency);
+const IN_PLACE = opts['in-place'] ?? '';
+if (IN_PLACE !== '' && IN_PLACE !== 'parse-write' && IN_PLACE !== 'hold') throw new Error(`--in-place is parse-write or hold, not ${IN_PLACE}`);
 
 const defs = protoLoader.loadSync(['seldon.proto', 'inference.proto'], { includeDirs: [PROTO_DIR], keepCase: true, longs: String, enums: String, defaults: false, oneofs: false });
 type Msg = Record<string, unknown>;
@@ -196,7 +204,8 @@ runMain('translate-route', async () => {
   const gw = await startGateway('gateway', {
     log: join(dir, 'gateway.log'),
     manifests: dir,
-    nodeArgs: nodeArgsOf(opts['node-args']),
+    nodeArgs: [...nodeArgsOf(opts['node-args']), ...(IN_PLACE === '' ? [] : [`--import=${fileURLToPath(new URL('../lib/translate-in-place.mjs', import.meta.url))}`])],
+    env: IN_PLACE === '' ? {} : { TRANSLATE_IN_PLACE: IN_PLACE },
     args: [...resolve('translated'), ...resolve('translated-fp32'), ...resolve('plain')],
   });
   atCleanup(() => void gw.stop());
@@ -272,6 +281,6 @@ runMain('translate-route', async () => {
   process.stdout.write(`gateway log (its stderr, --trace-gc's lines): ${join(dir, 'gateway.log')}\n`);
   process.stdout.write(table(['route and size', 'client body bytes', 'untranslated µs/req', 'translated µs/req', 'added µs/req', 'ratio (median)', 'ratio range'], rows) + '\n');
   process.stdout.write(
-    `\n${buildInfo(GATEWAY_MAIN)}; Node ${process.version}; the gateway's process tree CPU (schedstat) per request, ${ROUNDS} rounds of one window per route (alternating which goes first), ${CONCURRENCY} at a time; ${counted} translations counted ok.\n`,
+    `\n${buildInfo(GATEWAY_MAIN)}; Node ${process.version}; the gateway's process tree CPU (schedstat) per request, ${ROUNDS} rounds of one window per route (alternating which goes first), ${CONCURRENCY} at a time; ${counted} translations counted ok${IN_PLACE === '' ? '' : `; in the translation's place: ${IN_PLACE} (load/lib/translate-in-place.mjs)`}.\n`,
   );
 });
