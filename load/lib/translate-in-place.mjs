@@ -17,6 +17,7 @@ import process from 'node:process';
 import { URL, fileURLToPath } from 'node:url';
 import { GrpcTranslation } from '../../dist/gateway/grpc/grpc-translation.js';
 import { RestTranslation } from '../../dist/gateway/rest/rest-translation.js';
+import { MESSAGE_HEAD, lengthPrefixed } from '../../dist/gateway/wire/grpc-message.js';
 
 const WHAT = process.env.TRANSLATE_IN_PLACE;
 if (WHAT !== 'parse-write' && WHAT !== 'hold') throw new Error(`TRANSLATE_IN_PLACE is parse-write or hold, not ${String(WHAT)}`);
@@ -41,19 +42,19 @@ const ways = {
     answer: { parse: (b) => JSON.parse(b.toString()), write: (doc) => Buffer.from(JSON.stringify(doc)), read: (out) => JSON.parse(out.toString()) },
   },
   grpc: {
-    request: { parse: (b) => predict.requestDeserialize(b.subarray(5)), write: (doc) => framed(infer.requestSerialize(doc)), read: (out) => infer.requestDeserialize(out.subarray(5)) },
-    answer: { parse: (b) => infer.responseDeserialize(b.subarray(5)), write: (doc) => framed(predict.responseSerialize(doc)), read: (out) => predict.responseDeserialize(out.subarray(5)) },
+    request: {
+      parse: (b) => predict.requestDeserialize(b.subarray(MESSAGE_HEAD)),
+      write: (doc) => lengthPrefixed(infer.requestSerialize(doc)),
+      read: (out) => infer.requestDeserialize(out.subarray(MESSAGE_HEAD)),
+    },
+    answer: {
+      parse: (b) => infer.responseDeserialize(b.subarray(MESSAGE_HEAD)),
+      write: (doc) => lengthPrefixed(predict.responseSerialize(doc)),
+      read: (out) => predict.responseDeserialize(out.subarray(MESSAGE_HEAD)),
+    },
   },
 };
 const docs = { rest: { request: undefined, answer: undefined }, grpc: { request: undefined, answer: undefined } };
-
-function framed(message) {
-  const out = Buffer.allocUnsafe(message.length + 5);
-  out[0] = 0;
-  out.writeUInt32BE(message.length, 1);
-  out.set(message, 5);
-  return out;
-}
 
 /** `proto.request` and `proto.answer` replaced; `answerBody`: which of the answer's arguments is its body. */
 function replace(proto, transport, answerBody) {
