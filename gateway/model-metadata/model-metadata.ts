@@ -54,7 +54,7 @@ export class ModelMetadata {
   /** The input a Seldon client's message becomes for `backend`'s v2 model: the declared name, and the annotation's datatype, else the declared one, else none (by the values). */
   inputFor(backend: Backend): V2Input {
     const t = backend.translate!;
-    const declared = this.cache.lookup(this.keyOf(backend, t));
+    const declared = this.cache.lookup(this.keyOf(backend));
     const d = declared === null ? null : declaredInput(declared, DEFAULT_INPUT_NAME);
     if (d === null) return { name: DEFAULT_INPUT_NAME, datatype: t.datatype };
     return { name: d.name, datatype: t.datatype ?? d.datatype };
@@ -63,7 +63,7 @@ export class ModelMetadata {
   /** A translated request to `backend`'s v2 model was admitted: fetch its metadata now if it is due (first, refresh, retry), over `transport`; `authority`: a gRPC call's. */
   wanted(backend: Backend, transport: 'rest' | 'grpc', authority = ''): void {
     const t = backend.translate!;
-    const key = this.keyOf(backend, t);
+    const key = this.keyOf(backend);
     if (!this.cache.due(key, key, this.deps.now())) return;
     const version = versionOf(t);
     const done = (r: Fetched): void => this.settle(key, backend, t.modelName, r);
@@ -75,9 +75,12 @@ export class ModelMetadata {
    * The cache's key of `backend`'s model (also `retain`'s owner: the same predictor, model and version), made once per
    * compiled Backend: a string built and hashed per request cost a µs. Held weakly: a Backend the table dropped takes its key with it.
    */
-  private keyOf(backend: Backend, t: TranslatePolicy): string {
+  private keyOf(backend: Backend): string {
     let key = this.keys.get(backend);
-    if (key === undefined) this.keys.set(backend, (key = metadataKey(backend.id, t.modelName, versionOf(t))));
+    if (key === undefined) {
+      const t = backend.translate!;
+      this.keys.set(backend, (key = metadataKey(backend.id, t.modelName, versionOf(t))));
+    }
     return key;
   }
 
