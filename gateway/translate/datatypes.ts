@@ -6,6 +6,7 @@
  */
 
 import { V2_DATATYPES, type V2Datatype, type WireProtocol } from '../../routing/policies/protocol.js';
+import { leadsWithNumber } from './number-lists.js';
 
 export const DATATYPES = V2_DATATYPES;
 export type Datatype = V2Datatype;
@@ -93,6 +94,11 @@ export function checkElement(dt: Datatype, v: Element, at: number): void {
 
 /** Check every element of `values` for `dt`: the common element (a number of a float type, a safe whole number of an integer type) in one loop of plain comparisons; any other goes through `checkElement`, which refuses it or passes it. */
 export function checkElements(dt: Datatype, values: readonly Element[]): void {
+  // A list not led by a number (strings, booleans, a bigint first) element by element: the loops below see lists of numbers alone (number-lists.ts).
+  if (!leadsWithNumber(values)) {
+    for (let i = 0; i < values.length; i++) checkElement(dt, values[i]!, i);
+    return;
+  }
   const range = INT_RANGE[dt];
   if (range !== undefined) {
     const lo = Math.max(Number(range[0]), Number.MIN_SAFE_INTEGER);
@@ -123,9 +129,9 @@ export function checkElements(dt: Datatype, values: readonly Element[]): void {
  */
 export function inferDatatype(values: readonly Element[], floats: () => boolean): Datatype {
   if (values.length === 0) return 'FP64';
-  const numbers = typeof values[0] === 'number' ? wholeAmongNumbers(values) : null;
+  const numbers = leadsWithNumber(values) ? wholeAmongNumbers(values) : null;
   if (numbers !== null) return numbers && !floats() ? 'INT64' : 'FP64';
-  const first = typeof values[0];
+  const first = typeof values.at(0);
   const kind = first === 'bigint' ? 'number' : first;
   let whole = true;
   let unsigned = false;
@@ -173,9 +179,24 @@ export interface TextPlan {
 }
 
 export function textPlan(values: readonly Element[], float: boolean): TextPlan {
+  return leadsWithNumber(values) ? numbersPlan(values, float) : elementsPlan(values, float, 0, null);
+}
+
+/** `textPlan` of a list led by a number (number-lists.ts): its numbers in a loop of their own, the rest from the first other element on. */
+function numbersPlan(values: readonly Element[], float: boolean): TextPlan {
   let own: number[] | null = null;
-  let strings = false;
   for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (typeof v !== 'number') return elementsPlan(values, float, i, own);
+    if (Object.is(v, -0) || (float && Number.isInteger(v))) (own ??= []).push(i);
+  }
+  return { own, strings: false };
+}
+
+/** `textPlan` from element `from` on, `own` what came before it. */
+function elementsPlan(values: readonly Element[], float: boolean, from: number, own: number[] | null): TextPlan {
+  let strings = false;
+  for (let i = from; i < values.length; i++) {
     const v = values[i];
     if (typeof v === 'number') {
       if (Object.is(v, -0) || (float && Number.isInteger(v))) (own ??= []).push(i);

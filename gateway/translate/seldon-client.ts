@@ -9,6 +9,7 @@ import { parseExact, type ExactJson } from './json-exact.js';
 import { isObj } from '../../routing/values/syntax.js';
 import { TranslateRefusal, checkElements, inferDatatype, isDatatype, isFloat, isNumeric, jsonText, type Datatype, type Element } from './datatypes.js';
 import { MAX_EMPTY_LISTS, checkCount, checkShape, flatten } from './tensor.js';
+import { firstNotNumber, leadsWithNumber } from './number-lists.js';
 import { JsonOut } from './json-out.js';
 import { smallTensorDoc, writeFlatInto, writeNestedInto } from './tensor-json.js';
 import { defaultNameCount, writeDefaultNames } from './default-names.js';
@@ -108,7 +109,8 @@ export function seldonMessageToV2(msg: unknown, floats: () => boolean, input: V2
     shape = checkShape(t.shape, 'data.tensor.shape');
     if (!Array.isArray(t.values)) throw new TranslateRefusal('data.tensor.values must be a list of numbers');
     values = t.values as Element[];
-    for (let i = 0; i < values.length; i++) {
+    // A list of numbers in one loop of its own (number-lists.ts); from the first other element, each checked.
+    for (let i = leadsWithNumber(values) ? firstNotNumber(values) : 0; i >= 0 && i < values.length; i++) {
       const v = values[i];
       if (typeof v !== 'number' && typeof v !== 'bigint') throw new TranslateRefusal(`data.tensor.values holds ${jsonText(v) ?? 'a non-number'} at ${i}: tensor values are numbers`);
     }
@@ -145,7 +147,8 @@ export function readV2Tensor(t: unknown, what: string): V2Tensor {
   if (!isDatatype(t.datatype)) throw new TranslateRefusal(`${what}.datatype must be a v2 datatype, not ${jsonText(t.datatype) ?? 'absent'}`);
   const shape = checkShape(t.shape, `${what}.shape`);
   if (!Array.isArray(t.data)) throw new TranslateRefusal(`${what}.data must be a list`);
-  const nested = t.data.length > 0 && Array.isArray(t.data[0]);
+  // `at`: a load that saw flat lists and nested ones would box the flat (number-lists.ts).
+  const nested = Array.isArray(t.data.at(0));
   let values: Element[];
   if (nested) {
     const flat = flatten(t.data, `${what}.data`);
@@ -154,7 +157,8 @@ export function readV2Tensor(t: unknown, what: string): V2Tensor {
     values = flat.values;
   } else {
     values = t.data as Element[];
-    for (let i = 0; i < values.length; i++) if (Array.isArray(values[i])) throw new TranslateRefusal(`${what}.data is ragged: a list beside a value`);
+    for (let i = leadsWithNumber(values) ? firstNotNumber(values) : 0; i >= 0 && i < values.length; i++)
+      if (Array.isArray(values[i])) throw new TranslateRefusal(`${what}.data is ragged: a list beside a value`);
   }
   checkCount(values.length, shape, `${what}.data`);
   checkElements(t.datatype, values);

@@ -4,6 +4,7 @@
  * a flat list is nested again by its shape. Pure.
  */
 import { TranslateRefusal, jsonText, type Element } from './datatypes.js';
+import { firstNotNumber, leadsWithNumber } from './number-lists.js';
 
 /** Most dimensions a tensor may have (numpy's limit). */
 export const MAX_RANK = 32;
@@ -16,7 +17,8 @@ export function flatten(nested: unknown, what: string): { shape: number[]; value
     shape.push(probe.length);
     if (shape.length > MAX_RANK) throw new TranslateRefusal(`${what} is nested deeper than ${MAX_RANK} levels`);
     if (probe.length === 0) break;
-    probe = probe[0];
+    // `at`: a load that saw the outer lists too would box the innermost (number-lists.ts).
+    probe = probe.at(0);
   }
   if (shape.length === 0) {
     checkScalar(nested, 0, what);
@@ -28,8 +30,22 @@ export function flatten(nested: unknown, what: string): { shape: number[]; value
   if (leaves.length === 1) return { shape, values: leaves[0] as Element[] };
   const values: Element[] = new Array(elementCount(shape));
   let at = 0;
-  for (const leaf of leaves) for (let i = 0; i < leaf.length; i++) values[at++] = leaf[i] as Element;
+  // Numbers copied by a loop of their own only when every list is led by one: `values` is then a list of numbers alone.
+  const copy = leaves.every(leadsWithNumber) ? copyNumbers : copyElements;
+  for (const leaf of leaves) at = copy(leaf, values, at);
   return { shape, values };
+}
+
+/** `leaf` into `values` from `at`; the next index. Lists of numbers have their own copy (number-lists.ts). */
+function copyNumbers(leaf: readonly unknown[], values: Element[], at: number): number {
+  for (let i = 0; i < leaf.length; i++) values[at++] = leaf[i] as Element;
+  return at;
+}
+
+/** The same loop as `copyNumbers`, for lists of strings and booleans: its own, so that its loads never see a list of doubles. */
+function copyElements(leaf: readonly unknown[], values: Element[], at: number): number {
+  for (let i = 0; i < leaf.length; i++) values[at++] = leaf[i] as Element;
+  return at;
 }
 
 /** Collect the innermost lists of `v` in order, each checked (its length, its values scalars), in the order the elements come. */
@@ -37,9 +53,9 @@ function walk(v: unknown, shape: readonly number[], depth: number, leaves: unkno
   if (!Array.isArray(v)) throw new TranslateRefusal(`${what} is ragged: a value where a list of ${shape[depth]} was expected at depth ${depth}`);
   if (v.length !== shape[depth]) throw new TranslateRefusal(`${what} is ragged: a list of ${v.length} where ${shape[depth]} were expected at depth ${depth}`);
   if (depth === shape.length - 1) {
-    for (let i = 0; i < v.length; i++) {
+    // A list of numbers, the common case, in one loop of its own (number-lists.ts).
+    for (let i = leadsWithNumber(v) ? firstNotNumber(v) : 0; i >= 0 && i < v.length; i++) {
       const e: unknown = v[i];
-      // A number, the common case, in one check.
       if (typeof e !== 'number') checkScalar(e, depth + 1, what);
     }
     leaves.push(v);
