@@ -16,8 +16,15 @@
 /** Whether `list` is led by a number (so it goes to a loop over numbers), read without converting it. */
 export const leadsWithNumber = (list: readonly unknown[]): boolean => typeof list.at(0) === 'number';
 
-/** The index of the first element of `list` that is not a number, or -1: for a list `leadsWithNumber`. */
-export function firstNotNumber(list: readonly unknown[]): number {
+/**
+ * Where `list` stops being numbers alone: -1 for a list of numbers, else the index of its first other element (0
+ * for a list not led by a number). What checks the elements from there is a function of its own, called only
+ * then: a loop that a list of numbers merely enters, for no element, may still convert it (V8 makes the
+ * conversion before the loop).
+ */
+export const notNumbersFrom = (list: readonly unknown[]): number => (leadsWithNumber(list) ? firstNotNumber(list) : 0);
+
+function firstNotNumber(list: readonly unknown[]): number {
   for (let i = 0; i < list.length; i++) if (typeof list[i] !== 'number') return i;
   return -1;
 }

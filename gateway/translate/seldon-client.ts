@@ -9,7 +9,7 @@ import { parseExact, type ExactJson } from './json-exact.js';
 import { isObj } from '../../routing/values/syntax.js';
 import { TranslateRefusal, checkElements, inferDatatype, isDatatype, isFloat, isNumeric, jsonText, type Datatype, type Element } from './datatypes.js';
 import { MAX_EMPTY_LISTS, checkCount, checkShape, flatten } from './tensor.js';
-import { firstNotNumber, leadsWithNumber } from './number-lists.js';
+import { notNumbersFrom } from './number-lists.js';
 import { JsonOut } from './json-out.js';
 import { smallTensorDoc, writeFlatInto, writeNestedInto } from './tensor-json.js';
 import { defaultNameCount, writeDefaultNames } from './default-names.js';
@@ -109,11 +109,8 @@ export function seldonMessageToV2(msg: unknown, floats: () => boolean, input: V2
     shape = checkShape(t.shape, 'data.tensor.shape');
     if (!Array.isArray(t.values)) throw new TranslateRefusal('data.tensor.values must be a list of numbers');
     values = t.values as Element[];
-    // A list of numbers in one loop of its own (number-lists.ts); from the first other element, each checked.
-    for (let i = leadsWithNumber(values) ? firstNotNumber(values) : 0; i >= 0 && i < values.length; i++) {
-      const v = values[i];
-      if (typeof v !== 'number' && typeof v !== 'bigint') throw new TranslateRefusal(`data.tensor.values holds ${jsonText(v) ?? 'a non-number'} at ${i}: tensor values are numbers`);
-    }
+    const from = notNumbersFrom(values);
+    if (from >= 0) tensorNumbers(values, from);
     checkCount(values.length, shape, 'data.tensor.values');
     kind = 'tensor';
   } else if (data.ndarray !== undefined) {
@@ -125,6 +122,19 @@ export function seldonMessageToV2(msg: unknown, floats: () => boolean, input: V2
   const datatype = input.datatype ?? inferDatatype(values, floats);
   checkElements(datatype, values);
   return { request: { id: puid, parameters: tags, input: { name: input.name, shape, datatype, values, contentType: undefined } }, form: { kind, puid, tags } };
+}
+
+/** Throw unless each of `values` from `from` is a number or a bigint (a list of numbers alone never comes here: number-lists.ts). */
+function tensorNumbers(values: readonly unknown[], from: number): void {
+  for (let i = from; i < values.length; i++) {
+    const v = values[i];
+    if (typeof v !== 'number' && typeof v !== 'bigint') throw new TranslateRefusal(`data.tensor.values holds ${jsonText(v) ?? 'a non-number'} at ${i}: tensor values are numbers`);
+  }
+}
+
+/** Throw if one of `values` from `from` is a list (a flat `data` is ragged); a list of numbers alone never comes here. */
+function noListAmong(values: readonly unknown[], from: number, what: string): void {
+  for (let i = from; i < values.length; i++) if (Array.isArray(values[i])) throw new TranslateRefusal(`${what}.data is ragged: a list beside a value`);
 }
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
@@ -157,8 +167,8 @@ export function readV2Tensor(t: unknown, what: string): V2Tensor {
     values = flat.values;
   } else {
     values = t.data as Element[];
-    for (let i = leadsWithNumber(values) ? firstNotNumber(values) : 0; i >= 0 && i < values.length; i++)
-      if (Array.isArray(values[i])) throw new TranslateRefusal(`${what}.data is ragged: a list beside a value`);
+    const from = notNumbersFrom(values);
+    if (from >= 0) noListAmong(values, from, what);
   }
   checkCount(values.length, shape, `${what}.data`);
   checkElements(t.datatype, values);

@@ -4,7 +4,7 @@
  * a flat list is nested again by its shape. Pure.
  */
 import { TranslateRefusal, jsonText, type Element } from './datatypes.js';
-import { firstNotNumber, leadsWithNumber } from './number-lists.js';
+import { leadsWithNumber, notNumbersFrom } from './number-lists.js';
 
 /** Most dimensions a tensor may have (numpy's limit). */
 export const MAX_RANK = 32;
@@ -53,15 +53,21 @@ function walk(v: unknown, shape: readonly number[], depth: number, leaves: unkno
   if (!Array.isArray(v)) throw new TranslateRefusal(`${what} is ragged: a value where a list of ${shape[depth]} was expected at depth ${depth}`);
   if (v.length !== shape[depth]) throw new TranslateRefusal(`${what} is ragged: a list of ${v.length} where ${shape[depth]} were expected at depth ${depth}`);
   if (depth === shape.length - 1) {
-    // A list of numbers, the common case, in one loop of its own (number-lists.ts).
-    for (let i = leadsWithNumber(v) ? firstNotNumber(v) : 0; i >= 0 && i < v.length; i++) {
-      const e: unknown = v[i];
-      if (typeof e !== 'number') checkScalar(e, depth + 1, what);
-    }
+    // A list of numbers, the common case, checked by number-lists.ts alone.
+    const from = notNumbersFrom(v);
+    if (from >= 0) checkScalars(v, from, depth + 1, what);
     leaves.push(v);
     return;
   }
   for (let i = 0; i < v.length; i++) walk(v[i], shape, depth + 1, leaves, what);
+}
+
+/** Throw unless each of `v` from `from` is a value (a list of numbers alone never comes here: number-lists.ts). */
+function checkScalars(v: readonly unknown[], from: number, depth: number, what: string): void {
+  for (let i = from; i < v.length; i++) {
+    const e: unknown = v[i];
+    if (typeof e !== 'number') checkScalar(e, depth, what);
+  }
 }
 
 /** Throw unless `v` is a value: a number, bigint, boolean or string (`depth`: where, for the message). */
