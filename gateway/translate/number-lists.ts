@@ -19,8 +19,7 @@ export const leadsWithNumber = (list: readonly unknown[]): boolean => typeof lis
 /**
  * Where `list` stops being numbers alone: -1 for a list of numbers, else the index of its first other element (0
  * for a list not led by a number). What checks the elements from there is a function of its own, called only
- * then: a loop that a list of numbers merely enters, for no element, may still convert it (V8 makes the
- * conversion before the loop).
+ * then: none of its loads ever sees a list of numbers alone.
  */
 export const notNumbersFrom = (list: readonly unknown[]): number => (leadsWithNumber(list) ? firstNotNumber(list) : 0);
 
