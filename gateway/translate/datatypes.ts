@@ -94,12 +94,13 @@ export function checkElement(dt: Datatype, v: Element, at: number): void {
 
 /** Check every element of `values` for `dt`: the common element (a number of a float type, a safe whole number of an integer type) in one loop of plain comparisons; any other goes through `checkElement`, which refuses it or passes it. */
 export function checkElements(dt: Datatype, values: readonly Element[]): void {
-  // A list not led by a number (strings, booleans, a bigint first) element by element: the loops below see lists of numbers alone (number-lists.ts).
-  if (!leadsWithNumber(values)) {
+  const range = INT_RANGE[dt];
+  const max = FLOAT_MAX[dt];
+  // BOOL and BYTES, and a list not led by a number (strings, booleans, a bigint first), element by element: the loops below see lists of numbers alone (number-lists.ts).
+  if ((range === undefined && max === undefined) || !leadsWithNumber(values)) {
     for (let i = 0; i < values.length; i++) checkElement(dt, values[i]!, i);
     return;
   }
-  const range = INT_RANGE[dt];
   if (range !== undefined) {
     const lo = Math.max(Number(range[0]), Number.MIN_SAFE_INTEGER);
     const hi = Math.min(Number(range[1]), Number.MAX_SAFE_INTEGER);
@@ -109,16 +110,13 @@ export function checkElements(dt: Datatype, values: readonly Element[]): void {
     }
     return;
   }
-  const max = FLOAT_MAX[dt];
-  if (max !== undefined) {
-    for (let i = 0; i < values.length; i++) {
-      const v = values[i]!;
-      // NaN fails both comparisons, as Infinity fails one.
-      if (typeof v !== 'number' || !(v <= max && v >= -max)) checkElement(dt, v, i);
-    }
-    return;
+  // A float type (`range` and `max` are not both undefined).
+  const m = max!;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    // NaN fails both comparisons, as Infinity fails one.
+    if (typeof v !== 'number' || !(v <= m && v >= -m)) checkElement(dt, v, i);
   }
-  for (let i = 0; i < values.length; i++) checkElement(dt, values[i]!, i);
 }
 
 /**

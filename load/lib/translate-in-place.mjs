@@ -35,12 +35,11 @@ const defs = protoLoader.loadSync(['seldon.proto', 'inference.proto'], {
 const predict = defs['seldon.protos.Seldon'].Predict;
 const infer = defs['inference.GRPCInferenceService'].ModelInfer;
 
+/** A REST body, either way: JSON. */
+const json = { parse: (b) => JSON.parse(b.toString()), write: (doc) => Buffer.from(JSON.stringify(doc)), read: (out) => JSON.parse(out.toString()) };
 /** What goes on in the translation's place, per transport: the output documents, once known, and how a body is parsed and written. */
 const ways = {
-  rest: {
-    request: { parse: (b) => JSON.parse(b.toString()), write: (doc) => Buffer.from(JSON.stringify(doc)), read: (out) => JSON.parse(out.toString()) },
-    answer: { parse: (b) => JSON.parse(b.toString()), write: (doc) => Buffer.from(JSON.stringify(doc)), read: (out) => JSON.parse(out.toString()) },
-  },
+  rest: { request: json, answer: json },
   grpc: {
     request: {
       parse: (b) => predict.requestDeserialize(b.subarray(MESSAGE_HEAD)),
